@@ -1,0 +1,58 @@
+/**
+ * The one registry of error codes restauth can answer with. Each code has its
+ * default HTTP status and a message safe to show a client. Dialects format an
+ * AuthError into their wire format (GoTrue JSON, postgrest-auth JSON,
+ * json-data-server plain text) and may map the status, but never invent codes.
+ */
+export const errorRegistry = {
+  validation_failed: { status: 400, message: 'Invalid request' },
+  invalid_json: { status: 400, message: 'The request body is not valid JSON' },
+  payload_too_large: { status: 413, message: 'The request body is too large' },
+  unsupported_media_type: { status: 415, message: 'Unsupported content type' },
+  invalid_credentials: { status: 400, message: 'Invalid login credentials' },
+  user_already_exists: { status: 422, message: 'User already registered' },
+  email_exists: { status: 422, message: 'A user with this email address has already been registered' },
+  weak_password: { status: 422, message: 'Password does not meet the requirements' },
+  same_password: { status: 422, message: 'New password should be different from the old password' },
+  user_not_found: { status: 404, message: 'User not found' },
+  no_authorization: { status: 401, message: 'No authorization' },
+  bad_jwt: { status: 401, message: 'Invalid token' },
+  token_expired: { status: 401, message: 'Token has expired' },
+  session_not_found: { status: 401, message: 'Session not found or signed out' },
+  session_expired: { status: 401, message: 'Session has expired' },
+  token_revoked: { status: 401, message: 'Token has been revoked' },
+  refresh_token_not_found: { status: 400, message: 'Invalid refresh token' },
+  refresh_token_reused: { status: 400, message: 'Refresh token already used; the session has been revoked' },
+  otp_expired: { status: 403, message: 'Token has expired or is invalid' },
+  email_not_confirmed: { status: 400, message: 'Email not confirmed' },
+  forbidden: { status: 403, message: 'Forbidden' },
+  not_admin: { status: 403, message: 'User not allowed' },
+  not_found: { status: 404, message: 'Not found' },
+  method_not_allowed: { status: 405, message: 'Method not allowed' },
+  conflict: { status: 409, message: 'Conflict' },
+  over_request_rate_limit: { status: 429, message: 'Too many requests' },
+  over_capacity: { status: 503, message: 'Server is busy, retry shortly' },
+  unexpected_failure: { status: 500, message: 'Unexpected failure' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof errorRegistry;
+
+/** An expected failure of a use case: carries a registered code, never a stack to the client. */
+export class AuthError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  /** Seconds a client should wait before retrying (503 and 429 answers). */
+  readonly retryAfter: number | undefined;
+
+  constructor(code: ErrorCode, message?: string, options?: { retryAfter?: number; cause?: unknown }) {
+    super(message ?? errorRegistry[code].message, { cause: options?.cause });
+    this.name = 'AuthError';
+    this.code = code;
+    this.status = errorRegistry[code].status;
+    this.retryAfter = options?.retryAfter;
+  }
+}
+
+export function isAuthError(value: unknown): value is AuthError {
+  return value instanceof AuthError;
+}

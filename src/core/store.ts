@@ -1,0 +1,167 @@
+/**
+ * The Store interface: the persistence verbs the auth domain needs, and
+ * nothing else. Each store (file, postgres) implements it and passes the one
+ * contract suite in src/stores/contract.ts.
+ *
+ * Rules every implementation keeps:
+ * - Anything single-use is consumed atomically (one conditional statement, or
+ *   inside the serialized write queue), never find-then-delete.
+ * - A promise that resolves means the change is durable.
+ * - Lookups by username and email are case-insensitive; emails are stored
+ *   lower-cased. Uniqueness conflicts throw AuthError('user_already_exists')
+ *   or AuthError('email_exists').
+ * - Dates are Date objects; secrets arrive already hashed (SHA-256, base64url).
+ */
+
+export interface User {
+  /** Stable identifier, the access token's `sub`. Chosen by the store (see NewUser). */
+  id: string;
+  /** Login name, or null for an email-only account. */
+  username: string | null;
+  /** Lower-cased email address, or null. */
+  email: string | null;
+  emailConfirmedAt: Date | null;
+  /** A database role of the user's own (postgrest-auth role-per-user), else null. */
+  role: string | null;
+  /** Bumped by a password change: access tokens carrying an older version are refused. */
+  tokenVersion: number;
+  /** Free-form data the user may edit (json-data-server's extra register fields, GoTrue user_metadata). */
+  profile: Record<string, unknown>;
+  /** Data only the server or an admin may edit (GoTrue app_metadata). */
+  appMetadata: Record<string, unknown>;
+  createdAt: Date;
+  updatedAt: Date;
+  lastSignInAt: Date | null;
+}
+
+export interface NewUser {
+  /**
+   * The id to use. When omitted the store chooses: the file store uses the
+   * username when there is one (json-data-server's credentials format keys
+   * passwords by the login name), else a random UUID; PostgreSQL uses its own.
+   */
+  id?: string;
+  username: string | null;
+  email: string | null;
+  emailConfirmedAt: Date | null;
+  role: string | null;
+  profile: Record<string, unknown>;
+  appMetadata: Record<string, unknown>;
+}
+
+export type UserPatch = Partial<
+  Pick<User, 'username' | 'email' | 'emailConfirmedAt' | 'profile' | 'appMetadata' | 'lastSignInAt'>
+>;
+
+export interface Session {
+  id: string;
+  userId: string;
+  createdAt: Date;
+  /** Last rotation of its refresh token: the inactivity timeout counts from here. */
+  refreshedAt: Date;
+  /** Absolute end of the session, whatever its activity. */
+  notAfter: Date;
+  revokedAt: Date | null;
+  revokedReason: string | null;
+  /**
+   * Server-side key from which each successor refresh token is derived
+   * (HMAC of the presented token), so a refresh repeated within the grace
+   * period returns the same successor without any token being stored in clear.
+   */
+  refreshSecret: string;
+}
+
+export interface NewSession {
+  id: string;
+  userId: string;
+  createdAt: Date;
+  notAfter: Date;
+  refreshSecret: string;
+  /** SHA-256 of the session's first refresh token. */
+  firstRefreshTokenHash: string;
+}
+
+export interface RefreshTokenRecord {
+  hash: string;
+  sessionId: string;
+  createdAt: Date;
+  /** When it was exchanged for its successor; null while it is the live token. */
+  rotatedAt: Date | null;
+}
+
+export interface OneTimeToken {
+  hash: string;
+  userId: string;
+  /** What the token is for: 'recovery', 'confirmation', 'email_change_current', 'email_change_new', ... */
+  purpose: string;
+  createdAt: Date;
+  expiresAt: Date;
+  /** Purpose-specific data, e.g. the new email address of an email change. */
+  data: Record<string, unknown>;
+}
+
+export interface UserPage {
+  users: User[];
+  total: number;
+}
+
+export interface Store {
+  // Users
+  /** Creates the user and its password hash together (or neither). */
+  createUser(input: NewUser, passwordHash: string | null): Promise<User>;
+  findUserById(id: string): Promise<User | null>;
+  findUserByUsername(username: string): Promise<User | null>;
+  findUserByEmail(email: string): Promise<User | null>;
+  listUsers(options: { page: number; perPage: number }): Promise<UserPage>;
+  updateUser(id: string, patch: UserPatch): Promise<User>;
+  /** Deletes the user with its credentials, sessions and one-time tokens. Returns false when absent. */
+  deleteUser(id: string): Promise<boolean>;
+
+  // Credentials
+  getPasswordHash(userId: string): Promise<string | null>;
+  /** Replaces the hash only (algorithm upgrade at login); sessions and token version are untouched. */
+  replacePasswordHash(userId: string, passwordHash: string): Promise<void>;
+  /**
+   * A password change, as one atomic step: stores the hash, bumps the token
+   * version and revokes every session but `keepSessionId` (all when null).
+   * Returns the user as it is afterwards.
+   */
+  changePassword(
+    userId: string,
+    passwordHash: string,
+    keepSessionId: string | null,
+    now: Date,
+  ): Promise<User>;
+  /** Bumps the token version alone (e.g. an admin forcing re-authentication). Returns the new version. */
+  bumpTokenVersion(userId: string): Promise<number>;
+
+  // Sessions and refresh tokens
+  createSession(session: NewSession): Promise<Session>;
+  findSession(id: string): Promise<Session | null>;
+  findRefreshToken(hash: string): Promise<{ token: RefreshTokenRecord; session: Session } | null>;
+  /**
+   * Atomically exchanges the live token `presentedHash` for `successorHash`:
+   * only when the token exists, is not rotated yet, and its session is not
+   * revoked. Also records the activity (session.refreshedAt = now).
+   * Returns false when any condition fails: two racing callers rotate once.
+   */
+  rotateRefreshToken(presentedHash: string, successorHash: string, now: Date): Promise<boolean>;
+  /** Revokes one session (idempotent). */
+  revokeSession(sessionId: string, reason: string, now: Date): Promise<void>;
+  /** Revokes every live session of the user except `exceptSessionId`. Returns how many. */
+  revokeUserSessions(
+    userId: string,
+    exceptSessionId: string | null,
+    reason: string,
+    now: Date,
+  ): Promise<number>;
+
+  // One-time tokens
+  /** Stores a token; any earlier token of the same user and purpose stops working. */
+  createOneTimeToken(token: OneTimeToken): Promise<void>;
+  /** Returns and deletes the token in one step, or null if absent, of another purpose, or expired. */
+  consumeOneTimeToken(hash: string, purpose: string, now: Date): Promise<OneTimeToken | null>;
+
+  /** Releases resources (file locks, connection pools). */
+  close(): Promise<void>;
+}
