@@ -1,0 +1,268 @@
+import { AuthError } from './errors.js';
+import type { PasswordHasher } from './passwords.js';
+import type { SessionManager } from './sessions.js';
+import type { Session, Store, User } from './store.js';
+import type { AccessClaims, TokenService } from './tokens.js';
+
+export interface AuthSettings {
+  /** A user name must match this (json-data-server's userIdRE). */
+  usernamePattern: string;
+  /** The `role` claim of ordinary users (PostgREST's authenticated role). */
+  authenticatedRole: string;
+  /** postgrest-auth's role per user: the `role` claim names the user's own database role. */
+  rolePerUser: boolean;
+}
+
+export interface AuthDeps {
+  store: Store;
+  hasher: PasswordHasher;
+  tokens: TokenService;
+  sessions: SessionManager;
+  settings: AuthSettings;
+  clock?: () => Date;
+}
+
+/** What a successful sign-up, sign-in or refresh hands the client. */
+export interface IssuedSession {
+  user: User;
+  session: Session;
+  accessToken: string;
+  refreshToken: string;
+  /** Seconds the access token lives. */
+  expiresIn: number;
+  /** Unix time (seconds) the access token expires. */
+  expiresAt: number;
+  claims: AccessClaims;
+}
+
+/** Claims a dialect adds to every token it asks for (postgrest-auth's `payload` and `count`, GoTrue's `email`...). */
+export type ExtraClaims = (user: User) => Record<string, unknown>;
+
+export interface SignUpInput {
+  username?: string | null;
+  email?: string | null;
+  password: string;
+  profile?: Record<string, unknown>;
+  emailConfirmed?: boolean;
+}
+
+export interface CheckResult {
+  claims: AccessClaims;
+  user: User;
+  session: Session;
+}
+
+export type SignOutScope = 'local' | 'global' | 'others';
+
+const EMAIL_SHAPE = /^[^\s@]+@[^\s@]+$/u;
+const MAX_LOGIN_LENGTH = 320;
+
+/**
+ * The auth use cases. Every rule (password policy, enumeration-safe answers,
+ * reuse detection, revocation) lives here once; dialects only translate.
+ */
+export class AuthService {
+  private readonly usernamePattern: RegExp;
+  private readonly now: () => Date;
+
+  constructor(private readonly deps: AuthDeps) {
+    this.usernamePattern = new RegExp(deps.settings.usernamePattern, 'u');
+    this.now = deps.clock ?? (() => new Date());
+  }
+
+  get store(): Store {
+    return this.deps.store;
+  }
+
+  async signUp(input: SignUpInput, extraClaims?: ExtraClaims): Promise<IssuedSession> {
+    const username = input.username == null ? null : this.checkUsername(input.username);
+    const email = input.email == null ? null : checkEmail(input.email);
+    if (username === null && email === null) {
+      throw new AuthError('validation_failed', 'A user name or an email address is required');
+    }
+    this.deps.hasher.assertAcceptable(input.password);
+    await this.assertAvailable(username, email);
+    const passwordHash = await this.deps.hasher.hash(input.password);
+    const now = this.now();
+    const user = await this.deps.store.createUser(
+      {
+        username,
+        email,
+        emailConfirmedAt: input.emailConfirmed ? now : null,
+        role: this.deps.settings.rolePerUser && username !== null ? username.toLowerCase() : null,
+        profile: input.profile ?? {},
+        appMetadata: {},
+      },
+      passwordHash,
+    );
+    return this.openSession(user, now, extraClaims);
+  }
+
+  /**
+   * Signs in with a user name or an email address. A wrong password and an
+   * unknown user get the same error after the same amount of hashing work.
+   */
+  async signIn(login: string, password: string, extraClaims?: ExtraClaims): Promise<IssuedSession> {
+    const user = await this.verifyCredentials(login, password);
+    const now = this.now();
+    const signedIn = await this.deps.store.updateUser(user.id, { lastSignInAt: now });
+    return this.openSession(signedIn, now, extraClaims);
+  }
+
+  /** Checks a login and password without opening a session. */
+  async verifyCredentials(login: string, password: string): Promise<User> {
+    if (login.length === 0 || login.length > MAX_LOGIN_LENGTH) {
+      await this.deps.hasher.verifyDummy(password);
+      throw new AuthError('invalid_credentials');
+    }
+    const user = await this.findByLogin(login);
+    const hash = user ? await this.deps.store.getPasswordHash(user.id) : null;
+    if (!user || hash === null) {
+      await this.deps.hasher.verifyDummy(password);
+      throw new AuthError('invalid_credentials');
+    }
+    if (!(await this.deps.hasher.verify(password, hash))) throw new AuthError('invalid_credentials');
+    if (this.deps.hasher.needsRehash(hash)) {
+      await this.deps.store.replacePasswordHash(user.id, await this.deps.hasher.hash(password));
+    }
+    return user;
+  }
+
+  async refresh(refreshToken: string, extraClaims?: ExtraClaims): Promise<IssuedSession> {
+    const now = this.now();
+    const rotated = await this.deps.sessions.rotate(refreshToken, now);
+    const user = await this.deps.store.findUserById(rotated.session.userId);
+    if (!user) throw new AuthError('session_not_found');
+    return this.issue(user, rotated.session, rotated.refreshToken, now, extraClaims);
+  }
+
+  /**
+   * Verifies an access token and that it is still honoured: its session is
+   * live and the user's token version has not moved on (password change).
+   */
+  async check(accessToken: string): Promise<CheckResult> {
+    const now = this.now();
+    const claims = await this.deps.tokens.verify(accessToken, now);
+    const [session, user] = await Promise.all([
+      this.deps.store.findSession(claims.session_id),
+      this.deps.store.findUserById(claims.sub),
+    ]);
+    if (!user) throw new AuthError('token_revoked', 'User no longer exists');
+    if (!session || session.userId !== user.id) throw new AuthError('session_not_found');
+    this.deps.sessions.assertLive(session, now);
+    if (claims.token_version !== user.tokenVersion) {
+      throw new AuthError('token_revoked', 'Token was issued before a password change');
+    }
+    return { claims, user, session };
+  }
+
+  /** Ends the session of `claims` (local), every session (global) or all others. */
+  async signOut(sessionId: string, userId: string, scope: SignOutScope = 'local'): Promise<void> {
+    const now = this.now();
+    if (scope === 'local') {
+      await this.deps.store.revokeSession(sessionId, 'logout', now);
+      return;
+    }
+    await this.deps.store.revokeUserSessions(userId, scope === 'others' ? sessionId : null, 'logout', now);
+  }
+
+  /** Ends the session a refresh token belongs to (logout for clients holding only that). */
+  async signOutByRefreshToken(refreshToken: string): Promise<void> {
+    const now = this.now();
+    const session = await this.deps.sessions.findByRefreshToken(refreshToken);
+    await this.deps.store.revokeSession(session.id, 'logout', now);
+  }
+
+  /**
+   * Changes a password after checking the current one (when given). Bumps the
+   * token version and revokes every other session; with `newSession` the
+   * caller's session is replaced too and a fresh one is returned.
+   */
+  async changePassword(input: {
+    userId: string;
+    newPassword: string;
+    currentPassword?: string;
+    keepSessionId: string | null;
+    extraClaims?: ExtraClaims;
+  }): Promise<IssuedSession | null> {
+    const user = await this.deps.store.findUserById(input.userId);
+    if (!user) throw new AuthError('user_not_found');
+    if (input.currentPassword !== undefined) {
+      const hash = await this.deps.store.getPasswordHash(user.id);
+      if (hash === null || !(await this.deps.hasher.verify(input.currentPassword, hash))) {
+        throw new AuthError('invalid_credentials');
+      }
+    }
+    this.deps.hasher.assertAcceptable(input.newPassword);
+    const passwordHash = await this.deps.hasher.hash(input.newPassword);
+    const now = this.now();
+    const changed = await this.deps.store.changePassword(user.id, passwordHash, input.keepSessionId, now);
+    if (input.keepSessionId !== null) return null;
+    return this.openSession(changed, now, input.extraClaims);
+  }
+
+  /** Looks a user up by user name, or by email address when the login looks like one. */
+  async findByLogin(login: string): Promise<User | null> {
+    const byName = await this.deps.store.findUserByUsername(login);
+    if (byName || !login.includes('@')) return byName;
+    return this.deps.store.findUserByEmail(login.toLowerCase());
+  }
+
+  private async openSession(user: User, now: Date, extraClaims?: ExtraClaims): Promise<IssuedSession> {
+    const { session, refreshToken } = await this.deps.sessions.start(user.id, now);
+    return this.issue(user, session, refreshToken, now, extraClaims);
+  }
+
+  private async issue(
+    user: User,
+    session: Session,
+    refreshToken: string,
+    now: Date,
+    extraClaims?: ExtraClaims,
+  ): Promise<IssuedSession> {
+    const signed = await this.deps.tokens.sign(
+      {
+        ...(extraClaims ? extraClaims(user) : {}),
+        sub: user.id,
+        role: user.role ?? this.deps.settings.authenticatedRole,
+        session_id: session.id,
+        token_version: user.tokenVersion,
+      },
+      now,
+    );
+    const { token, ...claims } = signed;
+    return {
+      user,
+      session,
+      accessToken: token,
+      refreshToken,
+      expiresIn: this.deps.tokens.accessTokenTtl,
+      expiresAt: claims.exp,
+      claims,
+    };
+  }
+
+  private checkUsername(username: string): string {
+    if (username.length === 0) throw new AuthError('validation_failed', 'User name must not be empty');
+    if (username.length > MAX_LOGIN_LENGTH) throw new AuthError('validation_failed', 'User name is too long');
+    if (!this.usernamePattern.test(username)) {
+      throw new AuthError('validation_failed', 'User name does not match the required format');
+    }
+    return username;
+  }
+
+  private async assertAvailable(username: string | null, email: string | null): Promise<void> {
+    if (username !== null && (await this.deps.store.findUserByUsername(username))) {
+      throw new AuthError('user_already_exists');
+    }
+    if (email !== null && (await this.deps.store.findUserByEmail(email))) throw new AuthError('email_exists');
+  }
+}
+
+function checkEmail(email: string): string {
+  const normalized = email.trim().toLowerCase();
+  if (normalized.length > MAX_LOGIN_LENGTH || !EMAIL_SHAPE.test(normalized)) {
+    throw new AuthError('validation_failed', 'Invalid email address');
+  }
+  return normalized;
+}

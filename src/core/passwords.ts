@@ -1,0 +1,119 @@
+import { availableParallelism } from 'node:os';
+import { hash as argon2Hash, verify as argon2Verify, type Options as Argon2Options } from '@node-rs/argon2';
+import bcrypt from 'bcrypt';
+import { ConcurrencyLimiter } from './concurrency-limiter.js';
+import { AuthError } from './errors.js';
+
+export type PasswordAlgorithm = 'argon2id' | 'bcrypt';
+
+export interface PasswordPolicy {
+  algorithm: PasswordAlgorithm;
+  bcryptRounds: number;
+  minLength: number;
+  maxLength: number;
+  passwordPattern: string;
+  maxQueue: number;
+  /** Hashes run at once; 0 = one per core. */
+  concurrency: number;
+}
+
+/**
+ * OWASP's first argon2id recommendation: 19 MiB, 2 iterations, 1 lane.
+ * `algorithm: 2` is Algorithm.Argon2id, a const enum isolated modules cannot import.
+ */
+const ARGON2_OPTIONS = {
+  algorithm: 2,
+  memoryCost: 19456,
+  timeCost: 2,
+  parallelism: 1,
+} as const satisfies Argon2Options;
+const ARGON2_PARAMS = `m=${ARGON2_OPTIONS.memoryCost},t=${ARGON2_OPTIONS.timeCost},p=${ARGON2_OPTIONS.parallelism}`;
+/** bcrypt silently ignores bytes past 72; refusing longer passwords keeps every byte meaningful. */
+const BCRYPT_MAX_BYTES = 72;
+const BCRYPT_PREFIX = /^\$2[aby]\$(\d{2})\$/;
+
+export function isBcryptHash(hash: string): boolean {
+  return BCRYPT_PREFIX.test(hash);
+}
+
+/**
+ * Hashes and verifies passwords off the event loop (both libraries run on
+ * libuv's thread pool), at most one job per core at once, shedding load with
+ * 503 when too many wait. Verifies bcrypt hashes whatever the configured
+ * algorithm, so imported users can log in, and says when a hash should be
+ * upgraded to the configured algorithm.
+ */
+export class PasswordHasher {
+  private readonly limiter: ConcurrencyLimiter;
+  private readonly pattern: RegExp;
+  private dummyHash: Promise<string> | undefined;
+
+  constructor(private readonly policy: PasswordPolicy) {
+    const concurrency = policy.concurrency > 0 ? policy.concurrency : availableParallelism();
+    this.limiter = new ConcurrencyLimiter(concurrency, policy.maxQueue);
+    this.pattern = new RegExp(policy.passwordPattern, 'u');
+  }
+
+  get algorithm(): PasswordAlgorithm {
+    return this.policy.algorithm;
+  }
+
+  /** Throws weak_password / validation_failed when a new password breaks the policy. */
+  assertAcceptable(password: string): void {
+    const length = [...password].length;
+    if (length < this.policy.minLength) {
+      throw new AuthError('weak_password', `Password should be at least ${this.policy.minLength} characters`);
+    }
+    if (length > this.policy.maxLength) {
+      throw new AuthError(
+        'validation_failed',
+        `Password should be at most ${this.policy.maxLength} characters`,
+      );
+    }
+    if (this.policy.algorithm === 'bcrypt' && Buffer.byteLength(password) > BCRYPT_MAX_BYTES) {
+      throw new AuthError('validation_failed', `Password should be at most ${BCRYPT_MAX_BYTES} bytes`);
+    }
+    if (!this.pattern.test(password)) {
+      throw new AuthError('weak_password', 'Password does not match the required format');
+    }
+  }
+
+  hash(password: string): Promise<string> {
+    return this.limiter.run(() =>
+      this.policy.algorithm === 'bcrypt'
+        ? bcrypt.hash(password, this.policy.bcryptRounds)
+        : argon2Hash(password, ARGON2_OPTIONS),
+    );
+  }
+
+  /** False for a wrong password and for a hash restauth cannot read (never throws on bad hashes). */
+  verify(password: string, hash: string): Promise<boolean> {
+    return this.limiter.run(async () => {
+      try {
+        if (isBcryptHash(hash)) return await bcrypt.compare(password, hash);
+        if (hash.startsWith('$argon2')) return await argon2Verify(hash, password);
+        return false;
+      } catch {
+        return false;
+      }
+    });
+  }
+
+  /**
+   * Spends the same work as a real verification, for a user that does not
+   * exist, so response time does not tell who has an account.
+   */
+  async verifyDummy(password: string): Promise<void> {
+    this.dummyHash ??= this.hash('restauth-dummy-password-for-timing');
+    await this.verify(password, await this.dummyHash);
+  }
+
+  /** True when a stored hash is not of the configured algorithm and parameters. */
+  needsRehash(hash: string): boolean {
+    const bcryptMatch = BCRYPT_PREFIX.exec(hash);
+    if (this.policy.algorithm === 'bcrypt') {
+      return !bcryptMatch || Number(bcryptMatch[1]) !== this.policy.bcryptRounds;
+    }
+    return !(hash.startsWith('$argon2id$') && hash.includes(`$${ARGON2_PARAMS}$`));
+  }
+}

@@ -1,0 +1,98 @@
+import { AuthError } from './errors.js';
+import { deriveSecret, hashSecret, randomId, randomSecret } from './secrets.js';
+import type { Session, Store } from './store.js';
+
+export interface SessionSettings {
+  absoluteLifetime: number;
+  inactivityTimeout: number;
+  reuseGrace: number;
+}
+
+/**
+ * How far to follow a chain of rotations that all happened inside the grace
+ * period (a tab refreshing twice while another still holds the first token).
+ */
+const MAX_GRACE_HOPS = 8;
+
+/**
+ * Refresh-token families. A session's refresh tokens form a chain: the first
+ * is random, each successor is HMAC(session.refreshSecret, predecessor). The
+ * store keeps only hashes, yet a token presented again within the grace
+ * period can be answered with the very successor it was exchanged for, so two
+ * tabs refreshing at once both stay signed in. Outside the grace period, a
+ * rotated token presented again is a replay: the whole session is revoked.
+ */
+export class SessionManager {
+  constructor(
+    private readonly store: Store,
+    private readonly settings: SessionSettings,
+  ) {}
+
+  async start(userId: string, now: Date): Promise<{ session: Session; refreshToken: string }> {
+    const refreshToken = randomSecret();
+    const session = await this.store.createSession({
+      id: randomId(),
+      userId,
+      createdAt: now,
+      notAfter: new Date(now.getTime() + this.settings.absoluteLifetime * 1000),
+      refreshSecret: randomSecret(),
+      firstRefreshTokenHash: hashSecret(refreshToken),
+    });
+    return { session, refreshToken };
+  }
+
+  /** Throws unless the session is neither revoked nor past its absolute lifetime. */
+  assertLive(session: Session, now: Date): void {
+    if (session.revokedAt !== null) throw new AuthError('session_not_found');
+    if (session.notAfter.getTime() <= now.getTime()) throw new AuthError('session_expired');
+  }
+
+  async findByRefreshToken(refreshToken: string): Promise<Session> {
+    const found = await this.store.findRefreshToken(hashSecret(refreshToken));
+    if (!found || found.session.revokedAt !== null) throw new AuthError('refresh_token_not_found');
+    return found.session;
+  }
+
+  /** Exchanges a refresh token for its successor, detecting replays. */
+  async rotate(refreshToken: string, now: Date): Promise<{ session: Session; refreshToken: string }> {
+    const found = await this.store.findRefreshToken(hashSecret(refreshToken));
+    if (!found) throw new AuthError('refresh_token_not_found');
+    const { session } = found;
+    this.assertLive(session, now);
+    if (found.token.rotatedAt === null) {
+      const idleSince = session.refreshedAt.getTime();
+      if (idleSince + this.settings.inactivityTimeout * 1000 <= now.getTime()) {
+        await this.store.revokeSession(session.id, 'inactivity_timeout', now);
+        throw new AuthError('session_expired');
+      }
+      const successor = deriveSecret(session.refreshSecret, refreshToken);
+      if (await this.store.rotateRefreshToken(found.token.hash, hashSecret(successor), now)) {
+        return { session, refreshToken: successor };
+      }
+      // Another request rotated it between our read and our write: judge it as a repeat.
+    }
+    return this.answerRepeat(refreshToken, session, now);
+  }
+
+  /**
+   * A rotated token came back. Inside the grace period, walk the chain of
+   * successors to the live one and return it; otherwise revoke the session.
+   */
+  private async answerRepeat(
+    refreshToken: string,
+    session: Session,
+    now: Date,
+  ): Promise<{ session: Session; refreshToken: string }> {
+    const graceMs = this.settings.reuseGrace * 1000;
+    let token = refreshToken;
+    for (let hop = 0; hop < MAX_GRACE_HOPS; hop++) {
+      const record = await this.store.findRefreshToken(hashSecret(token));
+      if (!record || record.session.revokedAt !== null) break;
+      if (record.token.rotatedAt === null) return { session: record.session, refreshToken: token };
+      if (now.getTime() - record.token.rotatedAt.getTime() > graceMs) break;
+      token = deriveSecret(session.refreshSecret, token);
+    }
+    await this.store.revokeSession(session.id, 'refresh_token_reused', now);
+    throw new AuthError('refresh_token_reused');
+  }
+}
