@@ -90,7 +90,8 @@ export class PasswordHasher {
   verify(password: string, hash: string): Promise<boolean> {
     return this.limiter.run(async () => {
       try {
-        if (isBcryptHash(hash)) return await bcrypt.compare(password, hash);
+        // $2y$ (PHP's name) is the same algorithm as $2b$, which the native library only knows by that name.
+        if (isBcryptHash(hash)) return await bcrypt.compare(password, hash.replace(/^\$2y\$/, '$2b$'));
         if (hash.startsWith('$argon2')) return await argon2Verify(hash, password);
         return false;
       } catch {
