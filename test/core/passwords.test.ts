@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import bcrypt from 'bcrypt';
-import { AuthError } from '../../src/core/errors.js';
+import type { AuthError } from '../../src/core/errors.js';
 import { PasswordHasher, type PasswordPolicy } from '../../src/core/passwords.js';
 
 const policy = (overrides: Partial<PasswordPolicy> = {}): PasswordPolicy => ({
