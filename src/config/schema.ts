@@ -6,40 +6,52 @@ import { Type, type Static } from '@sinclair/typebox';
  * the result is validated here, defaults filled in, then frozen.
  *
  * Durations are whole seconds once loaded (loaders accept "1m", "1d", ...).
+ * Paths (dataFile, credentialsFile, static, outboxDir, stateDir) are absolute
+ * once loaded (see config/load.ts for what each is relative to).
+ *
+ * Every nested object has `default: {}` so that TypeBox's Value.Default fills
+ * a whole absent section with its defaults.
  */
 
-const Seconds = Type.Integer({ minimum: 0 });
+export const JsonDataServerDialectSchema = Type.Object(
+  {
+    enabled: Type.Boolean({ default: true }),
+    /** Route paths; an empty string disables the route. Names and defaults as json-data-server's. */
+    registerRoute: Type.String({ default: '/auth/register' }),
+    loginRoute: Type.String({ default: '/auth/login' }),
+    logoutRoute: Type.String({ default: '/auth/logout' }),
+    checkRoute: Type.String({ default: '/auth/check' }),
+    refreshRoute: Type.String({ default: '/auth/refresh' }),
+    passwordRoute: Type.String({ default: '/auth/password' }),
+    /** Request field names. */
+    reqUserId: Type.String({ default: 'username', minLength: 1 }),
+    reqUserPassword: Type.String({ default: 'password', minLength: 1 }),
+    reqNewPassword: Type.String({ default: 'newpassword', minLength: 1 }),
+    /** Response field names. */
+    jwtAccessToken: Type.String({ default: 'access_token', minLength: 1 }),
+    jwtRefreshToken: Type.String({ default: 'refresh_token', minLength: 1 }),
+  },
+  { default: {} },
+);
 
-export const JsonDataServerDialectSchema = Type.Object({
-  enabled: Type.Boolean({ default: true }),
-  /** Route paths; an empty string disables the route. Names and defaults as json-data-server's. */
-  registerRoute: Type.String({ default: '/auth/register' }),
-  loginRoute: Type.String({ default: '/auth/login' }),
-  logoutRoute: Type.String({ default: '/auth/logout' }),
-  checkRoute: Type.String({ default: '/auth/check' }),
-  refreshRoute: Type.String({ default: '/auth/refresh' }),
-  passwordRoute: Type.String({ default: '/auth/password' }),
-  /** Request field names. */
-  reqUserId: Type.String({ default: 'username', minLength: 1 }),
-  reqUserPassword: Type.String({ default: 'password', minLength: 1 }),
-  reqNewPassword: Type.String({ default: 'newpassword', minLength: 1 }),
-  /** Response field names. */
-  jwtAccessToken: Type.String({ default: 'access_token', minLength: 1 }),
-  jwtRefreshToken: Type.String({ default: 'refresh_token', minLength: 1 }),
-});
+export const PostgrestAuthDialectSchema = Type.Object(
+  {
+    enabled: Type.Boolean({ default: true }),
+    /** Mount point of the six endpoints. */
+    prefix: Type.String({ default: '/auth' }),
+    /** Claims copied into every token (postgrest-auth's `payload` minus `exp`). */
+    payload: Type.Record(Type.String(), Type.Unknown(), { default: {} }),
+  },
+  { default: {} },
+);
 
-export const PostgrestAuthDialectSchema = Type.Object({
-  enabled: Type.Boolean({ default: true }),
-  /** Mount point of the six endpoints. */
-  prefix: Type.String({ default: '/auth' }),
-  /** Claims copied into every token (postgrest-auth's `payload` minus `exp`). */
-  payload: Type.Record(Type.String(), Type.Unknown(), { default: {} }),
-});
-
-export const GotrueDialectSchema = Type.Object({
-  enabled: Type.Boolean({ default: true }),
-  prefix: Type.String({ default: '/auth/v1' }),
-});
+export const GotrueDialectSchema = Type.Object(
+  {
+    enabled: Type.Boolean({ default: true }),
+    prefix: Type.String({ default: '/auth/v1' }),
+  },
+  { default: {} },
+);
 
 export const FileStoreSchema = Type.Object({
   type: Type.Literal('file'),
@@ -78,73 +90,96 @@ export const ConfigSchema = Type.Object({
   /** Largest accepted request body, in bytes. */
   bodyLimit: Type.Integer({ default: 102400, minimum: 1024 }),
 
-  jwt: Type.Object({
-    /** HS256 secret; null means: generate one and keep it beside the data (development default). */
-    secret: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null }),
-    accessTokenTtl: Type.Integer({ default: 3600, minimum: 1 }),
-    clockTolerance: Type.Integer({ default: 2, minimum: 0 }),
-    issuer: Type.Union([Type.String(), Type.Null()], { default: null }),
-    audience: Type.Union([Type.String(), Type.Null()], { default: null }),
-  }),
+  jwt: Type.Object(
+    {
+      /** HS256 secret; null means: generate one and keep it beside the data (development default). */
+      secret: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null }),
+      accessTokenTtl: Type.Integer({ default: 3600, minimum: 1 }),
+      clockTolerance: Type.Integer({ default: 2, minimum: 0 }),
+      issuer: Type.Union([Type.String(), Type.Null()], { default: null }),
+      audience: Type.Union([Type.String(), Type.Null()], { default: null }),
+      /**
+       * Set by the loader when `secret` is a published default (json-data-server's
+       * "DefaultJWTSecretString-LOL"): kept so old tokens stay valid, but start-up warns loudly.
+       */
+      publicDefaultSecret: Type.Boolean({ default: false }),
+    },
+    { default: {} },
+  ),
 
-  sessions: Type.Object({
-    absoluteLifetime: Type.Integer({ default: 30 * 86400, minimum: 1 }),
-    /** A session whose refresh token has not been used for this long is over (json-data-server's jwtRefreshExpiresIn). */
-    inactivityTimeout: Type.Integer({ default: 7 * 86400, minimum: 1 }),
-    /** A rotated refresh token presented again within this window returns the same successor. */
-    reuseGrace: Type.Integer({ default: 10, minimum: 0 }),
-  }),
+  sessions: Type.Object(
+    {
+      absoluteLifetime: Type.Integer({ default: 30 * 86400, minimum: 1 }),
+      /** A session whose refresh token has not been used for this long is over (json-data-server's jwtRefreshExpiresIn). */
+      inactivityTimeout: Type.Integer({ default: 7 * 86400, minimum: 1 }),
+      /** A rotated refresh token presented again within this window returns the same successor. */
+      reuseGrace: Type.Integer({ default: 10, minimum: 0 }),
+    },
+    { default: {} },
+  ),
 
-  passwords: Type.Object({
-    algorithm: Type.Union([Type.Literal('argon2id'), Type.Literal('bcrypt')], { default: 'argon2id' }),
-    bcryptRounds: Type.Integer({ default: 10, minimum: 4, maximum: 31 }),
-    minLength: Type.Integer({ default: 8, minimum: 1 }),
-    /** In characters; bcrypt also refuses more than 72 bytes, which it would silently truncate. */
-    maxLength: Type.Integer({ default: 1024, minimum: 1 }),
-    /** Regular expressions a user name and a password must match (json-data-server's userIdRE/userPwdRE). */
-    usernamePattern: Type.String({ default: '.*' }),
-    passwordPattern: Type.String({ default: '.*' }),
-    /** Hash jobs allowed to wait for a free core before new ones get 503. */
-    maxQueue: Type.Integer({ default: 256, minimum: 0 }),
-    /** Hash jobs run at once; 0 means one per core. */
-    concurrency: Type.Integer({ default: 0, minimum: 0 }),
-  }),
+  passwords: Type.Object(
+    {
+      algorithm: Type.Union([Type.Literal('argon2id'), Type.Literal('bcrypt')], { default: 'argon2id' }),
+      bcryptRounds: Type.Integer({ default: 10, minimum: 4, maximum: 31 }),
+      minLength: Type.Integer({ default: 8, minimum: 1 }),
+      /** In characters; bcrypt also refuses more than 72 bytes, which it would silently truncate. */
+      maxLength: Type.Integer({ default: 1024, minimum: 1 }),
+      /** Regular expressions a user name and a password must match (json-data-server's userIdRE/userPwdRE). */
+      usernamePattern: Type.String({ default: '.*' }),
+      passwordPattern: Type.String({ default: '.*' }),
+      /** Hash jobs allowed to wait for a free core before new ones get 503. */
+      maxQueue: Type.Integer({ default: 256, minimum: 0 }),
+      /** Hash jobs run at once; 0 means one per core. */
+      concurrency: Type.Integer({ default: 0, minimum: 0 }),
+    },
+    { default: {} },
+  ),
 
-  roles: Type.Object({
-    anonymous: Type.String({ default: 'anon' }),
-    authenticated: Type.String({ default: 'authenticated' }),
-    service: Type.String({ default: 'service_role' }),
-    /** postgrest-auth's role per user: each user gets a database role named after it. */
-    perUser: Type.Boolean({ default: false }),
-  }),
+  roles: Type.Object(
+    {
+      anonymous: Type.String({ default: 'anon' }),
+      authenticated: Type.String({ default: 'authenticated' }),
+      service: Type.String({ default: 'service_role' }),
+      /** postgrest-auth's role per user: each user gets a database role named after it. */
+      perUser: Type.Boolean({ default: false }),
+    },
+    { default: {} },
+  ),
 
   store: Type.Union([FileStoreSchema, PostgresStoreSchema], { default: { type: 'file' } }),
 
-  dialects: Type.Object({
-    jsonDataServer: JsonDataServerDialectSchema,
-    postgrestAuth: PostgrestAuthDialectSchema,
-    gotrue: GotrueDialectSchema,
-  }),
+  dialects: Type.Object(
+    {
+      jsonDataServer: JsonDataServerDialectSchema,
+      postgrestAuth: PostgrestAuthDialectSchema,
+      gotrue: GotrueDialectSchema,
+    },
+    { default: {} },
+  ),
 
   /** The json-server compatible data API (file mode). */
-  data: Type.Object({
-    enabled: Type.Boolean({ default: true }),
-    readOnly: Type.Boolean({ default: false }),
-    /** Primary key property of every collection (json-server's --id). */
-    id: Type.String({ default: 'id', minLength: 1 }),
-    foreignKeySuffix: Type.String({ default: 'Id', minLength: 1 }),
-    /** Milliseconds added before every data response (json-server's --delay). */
-    delay: Type.Integer({ default: 0, minimum: 0 }),
-    /** Folder of static files; served when it exists. */
-    static: Type.String({ default: 'public' }),
-    /** routes.json-style rewrites, e.g. {"/api/*": "/$1"}. */
-    routes: Type.Record(Type.String(), Type.String(), { default: {} }),
-    /** Per-collection permission digits (owner/logged-in/public), e.g. {"posts": 644}. */
-    rules: Type.Record(Type.String(), Type.Integer({ minimum: 0, maximum: 777 }), { default: {} }),
-    defaultRule: Type.Integer({ default: 660, minimum: 0, maximum: 777 }),
-    /** Property naming a record's owner. */
-    ownerProp: Type.String({ default: 'userId', minLength: 1 }),
-  }),
+  data: Type.Object(
+    {
+      enabled: Type.Boolean({ default: true }),
+      readOnly: Type.Boolean({ default: false }),
+      /** Primary key property of every collection (json-server's --id). */
+      id: Type.String({ default: 'id', minLength: 1 }),
+      foreignKeySuffix: Type.String({ default: 'Id', minLength: 1 }),
+      /** Milliseconds added before every data response (json-server's --delay). */
+      delay: Type.Integer({ default: 0, minimum: 0 }),
+      /** Folder of static files; served when it exists. */
+      static: Type.String({ default: 'public' }),
+      /** routes.json-style rewrites, e.g. {"/api/*": "/$1"}. */
+      routes: Type.Record(Type.String(), Type.String(), { default: {} }),
+      /** Per-collection permission digits (owner/logged-in/public), e.g. {"posts": 644}. */
+      rules: Type.Record(Type.String(), Type.Integer({ minimum: 0, maximum: 777 }), { default: {} }),
+      defaultRule: Type.Integer({ default: 660, minimum: 0, maximum: 777 }),
+      /** Property naming a record's owner. */
+      ownerProp: Type.String({ default: 'userId', minLength: 1 }),
+    },
+    { default: {} },
+  ),
 
   /** nodemailer SMTP options (postgrest-auth's `email`); null means the development outbox. */
   email: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()], { default: null }),
@@ -152,6 +187,19 @@ export const ConfigSchema = Type.Object({
   outboxDir: Type.String({ default: '.restauth/outbox' }),
   /** Folder for state restauth keeps beside the data (generated secret, lock). */
   stateDir: Type.String({ default: '.restauth' }),
+  /** pino log level of the server. */
+  logLevel: Type.Union(
+    [
+      Type.Literal('fatal'),
+      Type.Literal('error'),
+      Type.Literal('warn'),
+      Type.Literal('info'),
+      Type.Literal('debug'),
+      Type.Literal('trace'),
+      Type.Literal('silent'),
+    ],
+    { default: 'info' },
+  ),
 });
 
 export type Config = Static<typeof ConfigSchema>;

@@ -1,0 +1,165 @@
+import { isAbsolute, resolve } from 'node:path';
+import { parseDuration } from './duration.js';
+import { ConfigError } from './errors.js';
+import type { ConfigLayer } from './layer.js';
+
+/**
+ * The one module that reads environment variables. Precedence: the config
+ * file < these variables < command-line flags.
+ */
+
+export interface EnvVar {
+  name: string;
+  /** The config key it sets. */
+  key: string;
+  description: string;
+}
+
+export const ENV_VARS: readonly EnvVar[] = [
+  { name: 'RESTAUTH_PORT', key: 'port', description: 'Port to listen on (0 picks a free port).' },
+  {
+    name: 'PORT',
+    key: 'port',
+    description:
+      'Port to listen on, as postgrest-auth and hosting platforms (Heroku, Render, Cloud Run) set it. RESTAUTH_PORT wins when both are set.',
+  },
+  {
+    name: 'RESTAUTH_HOST',
+    key: 'host',
+    description: 'Address to listen on, e.g. 0.0.0.0 for every interface.',
+  },
+  {
+    name: 'RESTAUTH_JWT_SECRET',
+    key: 'jwt.secret',
+    description: 'HS256 signing secret of the access tokens (at least 32 random characters recommended).',
+  },
+  {
+    name: 'RESTAUTH_DATA_FILE',
+    key: 'store.dataFile',
+    description:
+      'JSON document of the file store (the users and the data API). Relative to the working directory.',
+  },
+  {
+    name: 'RESTAUTH_CREDENTIALS_FILE',
+    key: 'store.credentialsFile',
+    description: 'Password hashes file of the file store. Relative to the working directory.',
+  },
+  {
+    name: 'DATABASE_URL',
+    key: 'store.url',
+    description:
+      'postgres:// URL: switches to the PostgreSQL store (overrides a file store in the config file).',
+  },
+  {
+    name: 'RESTAUTH_ACCESS_TOKEN_TTL',
+    key: 'jwt.accessTokenTtl',
+    description: 'Access token lifetime: "15m", "1h", "1d" or seconds.',
+  },
+  {
+    name: 'RESTAUTH_PASSWORD_ALGORITHM',
+    key: 'passwords.algorithm',
+    description: 'Hash for new passwords: "argon2id" or "bcrypt" (both are always verified).',
+  },
+  {
+    name: 'RESTAUTH_LOG_LEVEL',
+    key: 'logLevel',
+    description: 'fatal, error, warn, info, debug, trace or silent.',
+  },
+  {
+    name: 'RESTAUTH_SMTP_URL',
+    key: 'email',
+    description:
+      'smtp:// or smtps:// URL of the mail server (nodemailer `url`); unset: the development outbox.',
+  },
+];
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const ALGORITHMS = ['argon2id', 'bcrypt'] as const;
+
+function fail(name: string, value: string, expected: string): never {
+  throw new ConfigError(`environment: ${name} must be ${expected} (got ${JSON.stringify(value)})`);
+}
+
+function port(name: string, value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) > 65535) fail(name, value, 'a port number (0-65535)');
+  return Number(value);
+}
+
+function oneOf<T extends string>(name: string, value: string, options: readonly T[]): T {
+  if (!(options as readonly string[]).includes(value)) {
+    fail(name, value, `one of ${options.map((option) => JSON.stringify(option)).join(', ')}`);
+  }
+  return value as T;
+}
+
+function url(name: string, value: string, protocols: string[]): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(value);
+  } catch {
+    fail(name, value, `a URL (${protocols.join(' or ')})`);
+  }
+  if (!protocols.includes(parsed.protocol)) fail(name, value, `a URL (${protocols.join(' or ')})`);
+  return value;
+}
+
+/**
+ * The variables that are set (an empty value counts as unset: `FOO= cmd` is
+ * the usual way to clear one), as a layer. Paths resolve against `cwd`.
+ */
+export function readEnv(env: NodeJS.ProcessEnv, cwd: string): ConfigLayer {
+  const get = (name: string): string | undefined => {
+    const value = env[name]?.trim();
+    return value === undefined || value === '' ? undefined : value;
+  };
+  const path = (value: string): string => (isAbsolute(value) ? value : resolve(cwd, value));
+  const layer: ConfigLayer = {};
+  const jwt: NonNullable<ConfigLayer['jwt']> = {};
+
+  const portValue = get('RESTAUTH_PORT') ?? get('PORT');
+  if (portValue !== undefined) layer.port = port(get('RESTAUTH_PORT') ? 'RESTAUTH_PORT' : 'PORT', portValue);
+  const host = get('RESTAUTH_HOST');
+  if (host !== undefined) layer.host = host;
+
+  // The secret is taken verbatim: spaces may be part of it.
+  const secret = env['RESTAUTH_JWT_SECRET'];
+  if (secret !== undefined && secret !== '') jwt.secret = secret;
+  const ttl = get('RESTAUTH_ACCESS_TOKEN_TTL');
+  if (ttl !== undefined) {
+    const parsed = parseDuration(ttl);
+    if ('error' in parsed)
+      throw new ConfigError(
+        `environment: RESTAUTH_ACCESS_TOKEN_TTL ${parsed.error} (got ${JSON.stringify(ttl)})`,
+      );
+    jwt.accessTokenTtl = parsed.seconds;
+  }
+  if (Object.keys(jwt).length > 0) layer.jwt = jwt;
+
+  const algorithm = get('RESTAUTH_PASSWORD_ALGORITHM');
+  if (algorithm !== undefined)
+    layer.passwords = { algorithm: oneOf('RESTAUTH_PASSWORD_ALGORITHM', algorithm, ALGORITHMS) };
+  const level = get('RESTAUTH_LOG_LEVEL');
+  if (level !== undefined) layer.logLevel = oneOf('RESTAUTH_LOG_LEVEL', level.toLowerCase(), LOG_LEVELS);
+  const smtp = get('RESTAUTH_SMTP_URL');
+  if (smtp !== undefined) layer.email = { url: url('RESTAUTH_SMTP_URL', smtp, ['smtp:', 'smtps:']) };
+
+  const databaseUrl = get('DATABASE_URL');
+  const dataFile = get('RESTAUTH_DATA_FILE');
+  const credentialsFile = get('RESTAUTH_CREDENTIALS_FILE');
+  if (databaseUrl !== undefined) {
+    layer.store = { type: 'postgres', url: url('DATABASE_URL', databaseUrl, ['postgres:', 'postgresql:']) };
+  } else if (dataFile !== undefined || credentialsFile !== undefined) {
+    layer.store = {
+      dataFile: dataFile === undefined ? undefined : path(dataFile),
+      credentialsFile: credentialsFile === undefined ? undefined : path(credentialsFile),
+    };
+  }
+  return layer;
+}
+
+/** Names of file-store variables that a PostgreSQL store makes pointless (load.ts warns about them). */
+export function ignoredWithPostgres(env: NodeJS.ProcessEnv): string[] {
+  return ['RESTAUTH_DATA_FILE', 'RESTAUTH_CREDENTIALS_FILE'].filter(
+    (name) => (env[name] ?? '').trim() !== '',
+  );
+}

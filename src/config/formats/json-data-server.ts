@@ -1,0 +1,191 @@
+import { dirname, resolve } from 'node:path';
+import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { Duration, seconds } from '../duration.js';
+import { ConfigError } from '../errors.js';
+import { readJsoncFile } from '../jsonc.js';
+import type { ConfigLayer } from '../layer.js';
+import type { FormatContext } from './context.js';
+import { assertValid, warnUnknownKeys } from '../validate.js';
+
+/**
+ * json-data-server's config.json: json-server's own options at the top level,
+ * and an `auth` object with every key its README lists, same names, same
+ * defaults. A config.json written for json-data-server loads unchanged.
+ */
+
+/** The secret json-data-server shipped as its default: public, so anyone can forge tokens with it. */
+export const JSON_DATA_SERVER_DEFAULT_SECRET = 'DefaultJWTSecretString-LOL';
+
+export const JsonDataServerAuthSchema = Type.Object(
+  {
+    registerRoute: Type.String({ default: '/auth/register' }),
+    loginRoute: Type.String({ default: '/auth/login' }),
+    logoutRoute: Type.String({ default: '/auth/logout' }),
+    checkRoute: Type.String({ default: '/auth/check' }),
+    refreshRoute: Type.String({ default: '/auth/refresh' }),
+    passwordRoute: Type.String({ default: '/auth/password' }),
+    credentialsFile: Type.String({ default: 'credentials.json', minLength: 1 }),
+    usersProp: Type.String({ default: 'users', minLength: 1 }),
+    userId: Type.String({ default: 'id', minLength: 1 }),
+    reqUserId: Type.String({ default: 'username', minLength: 1 }),
+    reqUserPassword: Type.String({ default: 'password', minLength: 1 }),
+    reqNewPassword: Type.String({ default: 'newpassword', minLength: 1 }),
+    userIdRE: Type.String({ default: '.*' }),
+    userPwdRE: Type.String({ default: '.*' }),
+    // bcrypt's cost factor; bcrypt accepts 4..31.
+    passwordSalt: Type.Integer({ default: 10, minimum: 4, maximum: 31 }),
+    jwtSecret: Type.String({ default: JSON_DATA_SERVER_DEFAULT_SECRET, minLength: 1 }),
+    jwtAccessToken: Type.String({ default: 'access_token', minLength: 1 }),
+    jwtRefreshToken: Type.String({ default: 'refresh_token', minLength: 1 }),
+    jwtExpiresIn: Duration({ default: '1m' }),
+    jwtRefreshExpiresIn: Duration({ default: '1d' }),
+    jwtClockTolerance: Type.Integer({ default: 2, minimum: 0 }),
+  },
+  { default: {} },
+);
+
+const Rule = Type.Integer({ minimum: 0, maximum: 777 });
+
+export const JsonDataServerFileSchema = Type.Object({
+  // json-server's options (its CLI flags, which its config file mirrors).
+  port: Type.Integer({ default: 3000, minimum: 0, maximum: 65535 }),
+  host: Type.Optional(Type.String({ minLength: 1 })),
+  readOnly: Type.Optional(Type.Boolean()),
+  'read-only': Type.Optional(Type.Boolean()),
+  id: Type.Optional(Type.String({ minLength: 1 })),
+  foreignKeySuffix: Type.Optional(Type.String({ minLength: 1 })),
+  delay: Type.Optional(Type.Integer({ minimum: 0 })),
+  static: Type.Optional(Type.String({ minLength: 1 })),
+  routes: Type.Optional(
+    Type.Union([Type.String({ minLength: 1 }), Type.Record(Type.String(), Type.String())], {
+      expected: 'a path to a routes.json file or an object of rewrites',
+    }),
+  ),
+  // json-server options restauth does not implement: accepted so old files load, with a warning.
+  watch: Type.Optional(Type.Unknown()),
+  snapshots: Type.Optional(Type.Unknown()),
+  middlewares: Type.Optional(Type.Unknown()),
+  noCors: Type.Optional(Type.Unknown()),
+  'no-cors': Type.Optional(Type.Unknown()),
+  noGzip: Type.Optional(Type.Unknown()),
+  'no-gzip': Type.Optional(Type.Unknown()),
+  quiet: Type.Optional(Type.Unknown()),
+  // restauth's addition: per-collection permissions, as json-server-auth wrote them.
+  rules: Type.Optional(Type.Record(Type.String(), Rule)),
+  auth: JsonDataServerAuthSchema,
+});
+
+export type JsonDataServerFile = Static<typeof JsonDataServerFileSchema>;
+
+const UNSUPPORTED = ['watch', 'snapshots', 'middlewares', 'noCors', 'no-cors', 'noGzip', 'no-gzip', 'quiet'];
+
+/** Keys that mark a file as json-data-server's (json-server options restauth's own format does not have). */
+export const JSON_SERVER_KEYS = [
+  'readOnly',
+  'read-only',
+  'id',
+  'foreignKeySuffix',
+  'delay',
+  'static',
+  'routes',
+  'rules',
+  ...UNSUPPORTED,
+];
+
+function checkRegExp(pattern: string, key: string, where: string): void {
+  try {
+    new RegExp(pattern);
+  } catch (error) {
+    throw new ConfigError(`${where}: ${key} is not a valid regular expression (${(error as Error).message})`);
+  }
+}
+
+async function loadRoutes(
+  routes: string | Record<string, string> | undefined,
+  baseDir: string,
+  where: string,
+): Promise<Record<string, string> | undefined> {
+  if (typeof routes !== 'string') return routes;
+  const file = resolve(baseDir, routes);
+  const loaded = await readJsoncFile(file, routes);
+  assertValid(Type.Record(Type.String(), Type.String()), loaded, `${where}: routes file ${routes}`);
+  return loaded as Record<string, string>;
+}
+
+export async function mapJsonDataServer(raw: unknown, context: FormatContext): Promise<ConfigLayer> {
+  const { where, warn } = context;
+  const baseDir = dirname(context.path);
+  // Default first so that a missing `auth` section gets json-data-server's defaults, then check.
+  const file = Value.Default(JsonDataServerFileSchema, structuredClone(raw)) as JsonDataServerFile;
+  assertValid(JsonDataServerFileSchema, file, where);
+  warnUnknownKeys(JsonDataServerFileSchema, file, where, warn);
+  const present = UNSUPPORTED.filter((key) => (file as Record<string, unknown>)[key] !== undefined);
+  if (present.length > 0)
+    warn(`${where}: json-server options not supported by restauth, ignored: ${present.join(', ')}`);
+
+  const { auth } = file;
+  checkRegExp(auth.userIdRE, 'auth.userIdRE', where);
+  checkRegExp(auth.userPwdRE, 'auth.userPwdRE', where);
+  const accessTokenTtl = seconds(auth.jwtExpiresIn, 'auth.jwtExpiresIn', where);
+  const inactivityTimeout = seconds(auth.jwtRefreshExpiresIn, 'auth.jwtRefreshExpiresIn', where);
+  const readOnly = file.readOnly ?? file['read-only'];
+
+  return {
+    source: 'json-data-server',
+    port: file.port,
+    host: file.host,
+    jwt: {
+      // The public default is kept so tokens and clients keep working; load.ts flags it and start-up warns.
+      secret: auth.jwtSecret,
+      accessTokenTtl,
+      clockTolerance: auth.jwtClockTolerance,
+    },
+    sessions: {
+      inactivityTimeout,
+      // json-data-server had no absolute limit (each refresh issued a fresh pair): never cut a session
+      // shorter than its own refresh lifetime.
+      absoluteLifetime: Math.max(30 * 86400, inactivityTimeout),
+    },
+    passwords: {
+      // Existing credentials.json hashes are bcrypt at this cost; new ones match them.
+      algorithm: 'bcrypt',
+      bcryptRounds: auth.passwordSalt,
+      // json-data-server had no minimum (only userPwdRE, default ".*"): clients that register short
+      // passwords keep working. Only the empty password is refused. Tighten with userPwdRE.
+      minLength: 1,
+      usernamePattern: auth.userIdRE,
+      passwordPattern: auth.userPwdRE,
+    },
+    store: {
+      type: 'file',
+      credentialsFile: resolve(baseDir, auth.credentialsFile),
+      usersProp: auth.usersProp,
+      userIdProp: auth.userId,
+    },
+    dialects: {
+      jsonDataServer: {
+        registerRoute: auth.registerRoute,
+        loginRoute: auth.loginRoute,
+        logoutRoute: auth.logoutRoute,
+        checkRoute: auth.checkRoute,
+        refreshRoute: auth.refreshRoute,
+        passwordRoute: auth.passwordRoute,
+        reqUserId: auth.reqUserId,
+        reqUserPassword: auth.reqUserPassword,
+        reqNewPassword: auth.reqNewPassword,
+        jwtAccessToken: auth.jwtAccessToken,
+        jwtRefreshToken: auth.jwtRefreshToken,
+      },
+    },
+    data: {
+      readOnly,
+      id: file.id,
+      foreignKeySuffix: file.foreignKeySuffix,
+      delay: file.delay,
+      static: file.static === undefined ? undefined : resolve(baseDir, file.static),
+      routes: await loadRoutes(file.routes, baseDir, where),
+      rules: file.rules,
+    },
+  };
+}

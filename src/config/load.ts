@@ -1,0 +1,172 @@
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { Value } from '@sinclair/typebox/value';
+import { ignoredWithPostgres, readEnv } from './env.js';
+import { ConfigError } from './errors.js';
+import { deepFreeze } from './freeze.js';
+import type { FormatContext } from './formats/context.js';
+import {
+  JSON_DATA_SERVER_DEFAULT_SECRET,
+  JSON_SERVER_KEYS,
+  mapJsonDataServer,
+} from './formats/json-data-server.js';
+import {
+  mapPostgrestAuth,
+  mapPostgrestAuthFlags,
+  POSTGREST_AUTH_KEYS,
+  type PostgrestAuthFlags,
+} from './formats/postgrest-auth.js';
+import { mapRestauth } from './formats/restauth.js';
+import { readJsoncFile } from './jsonc.js';
+import { mergeLayers, type ConfigLayer, type StoreLayer } from './layer.js';
+import { ConfigSchema, type Config } from './schema.js';
+import { assertValid } from './validate.js';
+
+export type ConfigFormat = Config['source'];
+
+export interface LoadOptions {
+  /** A config file in any of the three formats (detected from its content). Relative to cwd. */
+  configFile?: string;
+  /** The file store's data file (the CLI's DATA_FILE). Relative to cwd. */
+  dataFile?: string;
+  port?: number;
+  host?: string;
+  /** postgrest-auth's command-line flags; they override the file and the environment. */
+  postgrestAuth?: PostgrestAuthFlags;
+  /** Defaults to process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** Defaults to process.cwd(). */
+  cwd?: string;
+  /** Applied last, over everything (tests, embedding). Relative paths resolve as described in load.ts. */
+  overrides?: ConfigLayer;
+  /** Where warnings go (unknown keys, ignored options); defaults to stderr. */
+  warn?: (message: string) => void;
+}
+
+/** Looked for in the working directory, in this order, when no config file is given. */
+export const DEFAULT_CONFIG_FILES: ReadonlyArray<{ name: string; format: ConfigFormat }> = [
+  { name: 'restauth.json', format: 'restauth' },
+  { name: 'config.json', format: 'json-data-server' },
+  { name: 'postgrest-auth.json', format: 'postgrest-auth' },
+];
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Which format a file is written in, from its content: an `auth` object or
+ * json-server options → json-data-server; postgrest-auth's keys (or a `roles`
+ * object naming `user`) → postgrest-auth; anything else is restauth's own.
+ */
+export function detectFormat(raw: unknown): ConfigFormat {
+  if (!isPlainObject(raw)) return 'restauth';
+  if (isPlainObject(raw['auth']) || JSON_SERVER_KEYS.some((key) => key in raw)) return 'json-data-server';
+  if (POSTGREST_AUTH_KEYS.some((key) => key in raw)) return 'postgrest-auth';
+  if (isPlainObject(raw['roles']) && 'user' in raw['roles']) return 'postgrest-auth';
+  return 'restauth';
+}
+
+async function mapFile(format: ConfigFormat, raw: unknown, context: FormatContext): Promise<ConfigLayer> {
+  switch (format) {
+    case 'json-data-server':
+      return mapJsonDataServer(raw, context);
+    case 'postgrest-auth':
+      return mapPostgrestAuth(raw, context);
+    case 'restauth':
+      return mapRestauth(raw, context);
+  }
+}
+
+async function readConfigFile(
+  options: LoadOptions,
+  cwd: string,
+  warn: (message: string) => void,
+): Promise<{ path: string; layer: ConfigLayer } | null> {
+  let path: string;
+  let label: string;
+  let format: ConfigFormat | undefined;
+  if (options.configFile !== undefined) {
+    path = resolve(cwd, options.configFile);
+    label = options.configFile;
+  } else {
+    const found = DEFAULT_CONFIG_FILES.find(({ name }) => existsSync(join(cwd, name)));
+    if (found === undefined) return null;
+    path = join(cwd, found.name);
+    label = found.name;
+    format = found.format;
+  }
+  const raw = await readJsoncFile(path, label);
+  if (!isPlainObject(raw)) throw new ConfigError(`${label}: the file must hold a JSON object`);
+  const layer = await mapFile(format ?? detectFormat(raw), raw, { where: label, path, warn });
+  return { path, layer };
+}
+
+function flagsLayer(options: LoadOptions, cwd: string): ConfigLayer {
+  const layer: ConfigLayer = options.postgrestAuth ? mapPostgrestAuthFlags(options.postgrestAuth) : {};
+  if (options.port !== undefined) layer.port = options.port;
+  if (options.host !== undefined) layer.host = options.host;
+  if (options.dataFile !== undefined) {
+    layer.store = { ...layer.store, dataFile: resolve(cwd, options.dataFile) } as StoreLayer;
+  }
+  return layer;
+}
+
+/**
+ * Reads the configuration: the config file (restauth.json, json-data-server's
+ * config.json or postgrest-auth.json), then the environment (env.ts), then the
+ * command line, then `overrides`; fills defaults, validates, freezes.
+ *
+ * Paths come out absolute. The data file resolves against cwd (a path written
+ * in a config file: against that file's folder); credentialsFile against the
+ * data file's folder; stateDir and outboxDir against the data file's folder
+ * (PostgreSQL store: the config file's folder, else cwd); data.static against cwd.
+ */
+export async function loadConfig(options: LoadOptions = {}): Promise<Config> {
+  const cwd = resolve(options.cwd ?? process.cwd());
+  const env = options.env ?? process.env;
+  const warn = options.warn ?? ((message: string) => console.warn(`restauth: warning: ${message}`));
+
+  const file = await readConfigFile(options, cwd, warn);
+  const layers: ConfigLayer[] = [
+    { source: 'restauth', configFile: file?.path ?? null },
+    file?.layer ?? {},
+    readEnv(env, cwd),
+    flagsLayer(options, cwd),
+    options.overrides ?? {},
+  ];
+  const merged = mergeLayers(...layers);
+  const where = file === null ? 'configuration' : (options.configFile ?? file.path);
+
+  const store = (merged['store'] ?? {}) as Record<string, unknown>;
+  if (store['type'] === 'postgres') {
+    const ignored = [
+      ...ignoredWithPostgres(env),
+      ...(options.dataFile !== undefined ? [`DATA_FILE (${options.dataFile})`] : []),
+      ...['dataFile', 'credentialsFile', 'usersProp', 'userIdProp'].filter((key) => key in store),
+    ];
+    if (ignored.length > 0)
+      warn(`the PostgreSQL store is configured; file store settings ignored: ${ignored.join(', ')}`);
+    for (const key of ['dataFile', 'credentialsFile', 'usersProp', 'userIdProp']) delete store[key];
+    if (typeof store['url'] !== 'string') {
+      throw new ConfigError(
+        `${where}: no PostgreSQL connection: set db.connection_string or db.connection in postgrest-auth.json, store.url in restauth.json, DATABASE_URL, or --connection`,
+      );
+    }
+  }
+
+  const config = Value.Default(ConfigSchema, merged) as Config;
+  assertValid(ConfigSchema, config, where);
+
+  if (config.store.type === 'file') {
+    config.store.dataFile = resolve(cwd, config.store.dataFile);
+    config.store.credentialsFile = resolve(dirname(config.store.dataFile), config.store.credentialsFile);
+  }
+  const home =
+    config.store.type === 'file' ? dirname(config.store.dataFile) : file ? dirname(file.path) : cwd;
+  config.stateDir = resolve(home, config.stateDir);
+  config.outboxDir = resolve(home, config.outboxDir);
+  config.data.static = resolve(cwd, config.data.static);
+  config.jwt.publicDefaultSecret = config.jwt.secret === JSON_DATA_SERVER_DEFAULT_SECRET;
+  return deepFreeze(config);
+}

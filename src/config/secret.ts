@@ -1,0 +1,76 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ConfigError } from './errors.js';
+import { deepFreeze } from './freeze.js';
+import type { Config } from './schema.js';
+
+export interface SecretLogger {
+  warn(message: string): void;
+}
+
+export const JWT_SECRET_FILE = 'jwt-secret';
+
+async function readSecret(path: string): Promise<string | null> {
+  try {
+    const secret = (await readFile(path, 'utf8')).trim();
+    return secret === '' ? null : secret;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new ConfigError(`cannot read the generated jwt secret ${path}: ${(error as Error).message}`);
+  }
+}
+
+/** Reads the kept development secret, or creates it (0600) if there is none yet. */
+async function developmentSecret(
+  stateDir: string,
+  logger: SecretLogger,
+): Promise<{ secret: string; path: string }> {
+  const path = join(stateDir, JWT_SECRET_FILE);
+  const existing = await readSecret(path);
+  if (existing !== null) {
+    const { mode } = await stat(path);
+    if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
+      logger.warn(`${path} is readable by other users: chmod 600 it`);
+    }
+    return { secret: existing, path };
+  }
+  const secret = randomBytes(48).toString('base64url');
+  await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  try {
+    // 'wx': two instances starting together must not each write their own secret.
+    await writeFile(path, `${secret}\n`, { mode: 0o600, flag: 'wx' });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+      throw new ConfigError(`cannot write the generated jwt secret ${path}: ${(error as Error).message}`);
+    }
+    const winner = await readSecret(path);
+    if (winner === null) throw new ConfigError(`${path} is empty: delete it or set RESTAUTH_JWT_SECRET`);
+    return { secret: winner, path };
+  }
+  return { secret, path };
+}
+
+/**
+ * The configuration with a usable `jwt.secret`. When none is configured, a
+ * development secret is generated once and kept in `<stateDir>/jwt-secret`, so
+ * tokens survive restarts; start-up says so. A published default secret
+ * (json-data-server's) is kept for compatibility but announced loudly.
+ */
+export async function resolveJwtSecret(config: Config, logger: SecretLogger): Promise<Config> {
+  if (config.jwt.publicDefaultSecret) {
+    logger.warn(
+      'WARNING: the jwt secret is json-data-server\'s published default "DefaultJWTSecretString-LOL": anyone can forge tokens. ' +
+        'Set auth.jwtSecret in config.json or RESTAUTH_JWT_SECRET to a long random value (existing tokens will stop working).',
+    );
+  }
+  if (config.jwt.secret !== null) return config;
+  const { secret, path } = await developmentSecret(config.stateDir, logger);
+  logger.warn(
+    `no jwt secret configured: using a generated development secret kept in ${path} ` +
+      '(set RESTAUTH_JWT_SECRET or jwt.secret for production)',
+  );
+  const copy = structuredClone(config);
+  copy.jwt.secret = secret;
+  return deepFreeze(copy);
+}
