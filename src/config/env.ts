@@ -73,6 +73,11 @@ export const ENV_VARS: readonly EnvVar[] = [
   },
 ];
 
+/** The given environment, or the process's own: the one place that touches process.env. */
+export function processEnvironment(env?: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return env ?? process.env;
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const ALGORITHMS = ['argon2id', 'bcrypt'] as const;
 

@@ -14,6 +14,7 @@ function position(text: string, offset: number): { line: number; column: number 
  * `//` comments, so such a file must load. A syntax error names file, line, column.
  */
 export function parseJsonc(text: string, file: string): unknown {
+  if (text.trim() === '') throw new ConfigError(`${file}: the file is empty`);
   const errors: ParseError[] = [];
   const value: unknown = parse(text, errors, { allowTrailingComma: true, disallowComments: false });
   const first = errors[0];
@@ -21,7 +22,6 @@ export function parseJsonc(text: string, file: string): unknown {
     const { line, column } = position(text, first.offset);
     throw new ConfigError(`${file}:${line}:${column}: invalid JSON (${printParseErrorCode(first.error)})`);
   }
-  if (text.trim() === '') throw new ConfigError(`${file}: the file is empty`);
   return value;
 }
 

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
-import { ignoredWithPostgres, readEnv } from './env.js';
+import { ignoredWithPostgres, processEnvironment, readEnv } from './env.js';
 import { ConfigError } from './errors.js';
 import { deepFreeze } from './freeze.js';
 import type { FormatContext } from './formats/context.js';
@@ -33,7 +33,7 @@ export interface LoadOptions {
   host?: string;
   /** postgrest-auth's command-line flags; they override the file and the environment. */
   postgrestAuth?: PostgrestAuthFlags;
-  /** Defaults to process.env. */
+  /** Defaults to the process environment. */
   env?: NodeJS.ProcessEnv;
   /** Defaults to process.cwd(). */
   cwd?: string;
@@ -82,7 +82,7 @@ async function readConfigFile(
   options: LoadOptions,
   cwd: string,
   warn: (message: string) => void,
-): Promise<{ path: string; layer: ConfigLayer } | null> {
+): Promise<{ path: string; label: string; layer: ConfigLayer } | null> {
   let path: string;
   let label: string;
   let format: ConfigFormat | undefined;
@@ -99,7 +99,7 @@ async function readConfigFile(
   const raw = await readJsoncFile(path, label);
   if (!isPlainObject(raw)) throw new ConfigError(`${label}: the file must hold a JSON object`);
   const layer = await mapFile(format ?? detectFormat(raw), raw, { where: label, path, warn });
-  return { path, layer };
+  return { path, label, layer };
 }
 
 function flagsLayer(options: LoadOptions, cwd: string): ConfigLayer {
@@ -124,7 +124,7 @@ function flagsLayer(options: LoadOptions, cwd: string): ConfigLayer {
  */
 export async function loadConfig(options: LoadOptions = {}): Promise<Config> {
   const cwd = resolve(options.cwd ?? process.cwd());
-  const env = options.env ?? process.env;
+  const env = processEnvironment(options.env);
   const warn = options.warn ?? ((message: string) => console.warn(`restauth: warning: ${message}`));
 
   const file = await readConfigFile(options, cwd, warn);
@@ -136,7 +136,7 @@ export async function loadConfig(options: LoadOptions = {}): Promise<Config> {
     options.overrides ?? {},
   ];
   const merged = mergeLayers(...layers);
-  const where = file === null ? 'configuration' : (options.configFile ?? file.path);
+  const where = file === null ? 'configuration' : file.label;
 
   const store = (merged['store'] ?? {}) as Record<string, unknown>;
   if (store['type'] === 'postgres') {

@@ -24,8 +24,8 @@ export const DURATION_KEYS = [
 /** Keys the loader computes; a file cannot set them. */
 const COMPUTED_KEYS = new Set(['source', 'configFile', 'jwt.publicDefaultSecret']);
 
-/** Paths, resolved against the config file's folder. */
-const PATH_KEYS = ['outboxDir', 'stateDir', 'data.static', 'store.dataFile', 'store.credentialsFile'];
+/** Paths, resolved against the config file's folder (stateDir and outboxDir: see load.ts). */
+const PATH_KEYS = ['data.static', 'store.dataFile', 'store.credentialsFile'];
 
 function sourceSchema(schema: TSchema, path: string): TSchema {
   if ((DURATION_KEYS as readonly string[]).includes(path)) return Duration();

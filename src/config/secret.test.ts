@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { resolveJwtSecret } from './secret.js';
+import { load, tempDir, writeJson } from './test-helpers.js';
+
+function recorder() {
+  const warnings: string[] = [];
+  return { warnings, logger: { warn: (message: string) => warnings.push(message) } };
+}
+
+test('no secret configured: one is generated, kept 0600 beside the data, and reused on the next start', async () => {
+  const dir = await tempDir();
+  const { config } = await load(dir, { dataFile: 'data/db.json' });
+  assert.equal(config.jwt.secret, null);
+  const path = join(dir, 'data', '.restauth', 'jwt-secret');
+
+  const first = recorder();
+  const resolved = await resolveJwtSecret(config, first.logger);
+  const secret = resolved.jwt.secret;
+  assert.ok(secret !== null);
+  // 48 random bytes, base64url.
+  assert.match(secret, /^[A-Za-z0-9_-]{64}$/);
+  assert.equal((await readFile(path, 'utf8')).trim(), secret);
+  assert.equal((await stat(path)).mode & 0o777, 0o600);
+  assert.deepEqual(first.warnings, [
+    `no jwt secret configured: using a generated development secret kept in ${path} (set RESTAUTH_JWT_SECRET or jwt.secret for production)`,
+  ]);
+  // A copy: the frozen original is untouched, the copy is frozen too.
+  assert.equal(config.jwt.secret, null);
+  assert.ok(Object.isFrozen(resolved.jwt));
+
+  const second = recorder();
+  const again = await resolveJwtSecret((await load(dir, { dataFile: 'data/db.json' })).config, second.logger);
+  assert.equal(again.jwt.secret, secret);
+  assert.equal(second.warnings.length, 1);
+});
+
+test('two instances starting together end up with the same secret', async () => {
+  const dir = await tempDir();
+  const { config } = await load(dir);
+  const [a, b] = await Promise.all([
+    resolveJwtSecret(config, recorder().logger),
+    resolveJwtSecret(config, recorder().logger),
+  ]);
+  assert.equal(a.jwt.secret, b.jwt.secret);
+});
+
+test('a configured secret is used as it is: no file, no warning', async () => {
+  const dir = await tempDir();
+  const { config } = await load(dir, { env: { RESTAUTH_JWT_SECRET: 'configured-secret-0123456789abcdef' } });
+  const { warnings, logger } = recorder();
+  const resolved = await resolveJwtSecret(config, logger);
+  assert.equal(resolved.jwt.secret, 'configured-secret-0123456789abcdef');
+  assert.deepEqual(warnings, []);
+  assert.equal(existsSync(join(dir, '.restauth', 'jwt-secret')), false);
+});
+
+test("json-data-server's public default secret is kept but announced loudly", async () => {
+  const dir = await tempDir();
+  await writeJson(dir, 'config.json', {});
+  const { config } = await load(dir);
+  const { warnings, logger } = recorder();
+  const resolved = await resolveJwtSecret(config, logger);
+  assert.equal(resolved.jwt.secret, 'DefaultJWTSecretString-LOL');
+  assert.equal(warnings.length, 1);
+  assert.match(
+    warnings[0] ?? '',
+    /^WARNING: the jwt secret is json-data-server's published default .*anyone can forge tokens/,
+  );
+});
