@@ -1,0 +1,208 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../config/load.js';
+
+const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
+// Absolute, so the CLI can run in a temp folder that has no node_modules.
+const TSX = import.meta.resolve('tsx');
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real CLI in `cwd` with a clean environment (no DATABASE_URL or PORT leaking in). */
+function cli(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', TSX, MAIN, ...args], {
+      cwd,
+      env: { PATH: process.env['PATH'], HOME: cwd, ...env },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'restauth-cli-'));
+  after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+test('--help on every command', async () => {
+  const dir = await tempDir();
+  const root = await cli(dir, ['--help']);
+  assert.equal(root.code, 0);
+  assert.match(root.stdout, /^Usage: restauth \[options\] \[command\]/);
+  assert.match(root.stdout, /serve \[options\] \[DATA_FILE\]\s+start the server \(the default command\)/);
+  assert.match(root.stdout, /init \[options\]/);
+
+  const serve = await cli(dir, ['serve', '--help']);
+  assert.equal(serve.code, 0);
+  assert.match(serve.stdout, /^Usage: restauth serve \[options\] \[DATA_FILE\]/);
+  for (const flag of [
+    '--config <file>',
+    '--port <n>',
+    '--host <host>',
+    '-A, --app',
+    '-C, --connection',
+    '-s, --schema',
+    '-t, --table',
+    '-e, --expire',
+    '-i, --issuer',
+    '-S, --secret',
+  ]) {
+    assert.ok(serve.stdout.includes(flag), `serve --help lists ${flag}`);
+  }
+  assert.match(serve.stdout, /default: \.\/db\.json/);
+
+  const init = await cli(dir, ['init', '--help']);
+  assert.equal(init.code, 0);
+  assert.match(init.stdout, /^Usage: restauth init \[options\]/);
+  assert.match(init.stdout, /-f, --force/);
+  // --help writes nothing.
+  assert.equal(existsSync(join(dir, 'config.json')), false);
+});
+
+test('init creates config.json, db.json and credentials.json, then refuses to overwrite them', async () => {
+  const dir = await tempDir();
+  const first = await cli(dir, ['init']);
+  assert.equal(first.code, 0, first.stderr);
+  assert.match(first.stdout, /created config\.json, db\.json, credentials\.json/);
+  assert.deepEqual(JSON.parse(await readFile(join(dir, 'db.json'), 'utf8')), { users: [] });
+  assert.deepEqual(JSON.parse(await readFile(join(dir, 'credentials.json'), 'utf8')), { passwords: [] });
+  assert.equal(
+    (await stat(join(dir, 'config.json'))).mode & 0o077,
+    0,
+    'config.json holds the secret: owner only',
+  );
+
+  const written = await readFile(join(dir, 'config.json'), 'utf8');
+  const file = JSON.parse(written) as { port: number; auth: Record<string, unknown> };
+  assert.deepEqual(
+    Object.keys(file.auth).sort(),
+    [
+      'checkRoute',
+      'credentialsFile',
+      'jwtAccessToken',
+      'jwtClockTolerance',
+      'jwtExpiresIn',
+      'jwtRefreshExpiresIn',
+      'jwtRefreshToken',
+      'jwtSecret',
+      'logoutRoute',
+      'loginRoute',
+      'passwordRoute',
+      'passwordSalt',
+      'refreshRoute',
+      'registerRoute',
+      'reqNewPassword',
+      'reqUserId',
+      'reqUserPassword',
+      'userId',
+      'userIdRE',
+      'userPwdRE',
+      'usersProp',
+    ].sort(),
+  );
+  assert.equal(file.auth['passwordSalt'], 10);
+  assert.equal(file.auth['jwtExpiresIn'], '1m');
+  assert.match(String(file.auth['jwtSecret']), /^[A-Za-z0-9_-]{64}$/);
+  // What init wrote loads as json-data-server's format with that secret, and no warnings.
+  const warnings: string[] = [];
+  const config = await loadConfig({ cwd: dir, env: {}, warn: (message) => warnings.push(message) });
+  assert.equal(config.source, 'json-data-server');
+  assert.equal(config.jwt.secret, file.auth['jwtSecret']);
+  assert.equal(config.jwt.publicDefaultSecret, false);
+  assert.deepEqual(warnings, []);
+
+  const second = await cli(dir, ['init']);
+  assert.equal(second.code, 1);
+  assert.equal(
+    second.stderr.trim(),
+    `restauth: config.json, db.json, credentials.json already exist in ${dir}: nothing written (use --force to overwrite)`,
+  );
+  assert.equal(await readFile(join(dir, 'config.json'), 'utf8'), written);
+
+  const forced = await cli(dir, ['init', '--force']);
+  assert.equal(forced.code, 0, forced.stderr);
+  const rewritten = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as typeof file;
+  assert.notEqual(rewritten.auth['jwtSecret'], file.auth['jwtSecret']);
+});
+
+test('init with one file already there names it and writes none of the others', async () => {
+  const dir = await tempDir();
+  await writeFile(join(dir, 'db.json'), '{"users": [{"id": "kept"}]}');
+  const result = await cli(dir, ['init']);
+  assert.equal(result.code, 1);
+  assert.match(
+    result.stderr,
+    /^restauth: db\.json already exists in .*: nothing written \(use --force to overwrite\)\n$/,
+  );
+  assert.equal(existsSync(join(dir, 'config.json')), false);
+  assert.equal(existsSync(join(dir, 'credentials.json')), false);
+  assert.equal(await readFile(join(dir, 'db.json'), 'utf8'), '{"users": [{"id": "kept"}]}');
+});
+
+test('a bad configuration exits 2 with a message naming the key, and no stack', async () => {
+  const dir = await tempDir();
+  const cases: Array<[string | null, string[], NodeJS.ProcessEnv, string | RegExp]> = [
+    [
+      '{"auth": {"passwordSalt": "ten"}}',
+      [],
+      {},
+      'restauth: config.json: auth.passwordSalt must be an integer (got "ten")\n',
+    ],
+    [
+      '{\n  "port": 3000,\n  "auth": {,}\n}',
+      [],
+      {},
+      'restauth: config.json:3:12: invalid JSON (ValueExpected)\n',
+    ],
+    [
+      null,
+      [],
+      { RESTAUTH_PORT: 'http' },
+      'restauth: environment: RESTAUTH_PORT must be a port number (0-65535) (got "http")\n',
+    ],
+    [null, ['--config', 'nowhere.json'], {}, 'restauth: nowhere.json: cannot read the file (no such file)\n'],
+    [
+      null,
+      ['--port', 'abc'],
+      {},
+      /^error: option '-p, --port <n>' argument 'abc' is invalid\. must be a port number \(0-65535\)\n/,
+    ],
+    [null, ['--expire', 'someday'], {}, /^restauth: --expire: value must be a duration like/],
+  ];
+  for (const [content, args, env, expected] of cases) {
+    if (content === null) await rm(join(dir, 'config.json'), { force: true });
+    else await writeFile(join(dir, 'config.json'), content);
+    const result = await cli(dir, args, env);
+    assert.equal(result.code, 2, `${args.join(' ')} ${JSON.stringify(env)}: ${result.stderr}`);
+    if (typeof expected === 'string') assert.equal(result.stderr, expected);
+    else assert.match(result.stderr, expected);
+    assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
+  }
+});
+
+test('a postgrest-auth.json without a database exits 2 saying how to give one', async () => {
+  const dir = await tempDir();
+  await writeFile(join(dir, 'pa.json'), '// postgrest-auth\n{ "secret": "s", "port": 3001 }');
+  const result = await cli(dir, ['--config', 'pa.json']);
+  assert.equal(result.code, 2);
+  assert.match(
+    result.stderr,
+    /^restauth: pa\.json: no PostgreSQL connection: .*DATABASE_URL, or --connection\n$/,
+  );
+});
