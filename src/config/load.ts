@@ -140,14 +140,16 @@ export async function loadConfig(options: LoadOptions = {}): Promise<Config> {
 
   const store = (merged['store'] ?? {}) as Record<string, unknown>;
   if (store['type'] === 'postgres') {
-    const ignored = [
+    const fileKeys = ['dataFile', 'credentialsFile', 'usersProp', 'userIdProp'].filter((key) => key in store);
+    // Name the variable or argument that brought a file setting in; other stray keys (overrides) by key.
+    const named = [
       ...ignoredWithPostgres(env),
       ...(options.dataFile !== undefined ? [`DATA_FILE (${options.dataFile})`] : []),
-      ...['dataFile', 'credentialsFile', 'usersProp', 'userIdProp'].filter((key) => key in store),
     ];
+    const ignored = named.length > 0 ? named : fileKeys.map((key) => `store.${key}`);
     if (ignored.length > 0)
       warn(`the PostgreSQL store is configured; file store settings ignored: ${ignored.join(', ')}`);
-    for (const key of ['dataFile', 'credentialsFile', 'usersProp', 'userIdProp']) delete store[key];
+    for (const key of fileKeys) delete store[key];
     if (typeof store['url'] !== 'string') {
       throw new ConfigError(
         `${where}: no PostgreSQL connection: set db.connection_string or db.connection in postgrest-auth.json, store.url in restauth.json, DATABASE_URL, or --connection`,
