@@ -1,5 +1,7 @@
 import { AuthError } from './errors.js';
+import { silentNotifier, type Notifier } from './notifier.js';
 import type { PasswordHasher } from './passwords.js';
+import { hashSecret, randomSecret } from './secrets.js';
 import type { SessionManager } from './sessions.js';
 import type { Session, Store, User } from './store.js';
 import type { AccessClaims, TokenService } from './tokens.js';
@@ -11,6 +13,8 @@ export interface AuthSettings {
   authenticatedRole: string;
   /** postgrest-auth's role per user: the `role` claim names the user's own database role. */
   rolePerUser: boolean;
+  /** Seconds a password-reset token stays valid (postgrest-auth: one hour). */
+  passwordResetTtl?: number;
 }
 
 export interface AuthDeps {
@@ -19,20 +23,25 @@ export interface AuthDeps {
   tokens: TokenService;
   sessions: SessionManager;
   settings: AuthSettings;
+  notifier?: Notifier;
   clock?: () => Date;
+  /** Where failures of work done after the answer (mail for an existing account) are reported. */
+  onBackgroundError?: (error: unknown) => void;
+}
+
+/** An access token alone, for a session that goes on (postgrest-auth's bearer refresh). */
+export interface IssuedAccessToken {
+  accessToken: string;
+  expiresIn: number;
+  expiresAt: number;
+  claims: AccessClaims;
 }
 
 /** What a successful sign-up, sign-in or refresh hands the client. */
-export interface IssuedSession {
+export interface IssuedSession extends IssuedAccessToken {
   user: User;
   session: Session;
-  accessToken: string;
   refreshToken: string;
-  /** Seconds the access token lives. */
-  expiresIn: number;
-  /** Unix time (seconds) the access token expires. */
-  expiresAt: number;
-  claims: AccessClaims;
 }
 
 /** Claims a dialect adds to every token it asks for (postgrest-auth's `payload` and `count`, GoTrue's `email`...). */
@@ -56,6 +65,7 @@ export type SignOutScope = 'local' | 'global' | 'others';
 
 const EMAIL_SHAPE = /^[^\s@]+@[^\s@]+$/u;
 const MAX_LOGIN_LENGTH = 320;
+const RECOVERY = 'recovery';
 
 /**
  * The auth use cases. Every rule (password policy, enumeration-safe answers,
@@ -64,10 +74,12 @@ const MAX_LOGIN_LENGTH = 320;
 export class AuthService {
   private readonly usernamePattern: RegExp;
   private readonly now: () => Date;
+  private readonly notifier: Notifier;
 
   constructor(private readonly deps: AuthDeps) {
     this.usernamePattern = new RegExp(deps.settings.usernamePattern, 'u');
     this.now = deps.clock ?? (() => new Date());
+    this.notifier = deps.notifier ?? silentNotifier;
   }
 
   get store(): Store {
@@ -95,6 +107,7 @@ export class AuthService {
       },
       passwordHash,
     );
+    if (user.email !== null) await this.notifier.welcome({ ...user, email: user.email });
     return this.openSession(user, now, extraClaims);
   }
 
@@ -201,6 +214,76 @@ export class AuthService {
     return this.openSession(changed, now, input.extraClaims);
   }
 
+  /** A new access token for a session that is still honoured (see check), without rotating anything. */
+  async reissue(checked: CheckResult, extraClaims?: ExtraClaims): Promise<IssuedAccessToken> {
+    return this.sign(checked.user, checked.session, this.now(), extraClaims);
+  }
+
+  /**
+   * Mails a single-use reset token to the account named by `login` (user name
+   * or email), if it exists and has an address. The answer is the same, and
+   * comes as fast, either way: the mail work happens after it.
+   */
+  async requestPasswordReset(login: string): Promise<void> {
+    const user = await this.findByLogin(login);
+    if (!user || user.email === null) return;
+    const recipient = { ...user, email: user.email };
+    this.background(async () => {
+      const token = randomSecret();
+      const now = this.now();
+      const expiresAt = new Date(now.getTime() + (this.deps.settings.passwordResetTtl ?? 3600) * 1000);
+      await this.deps.store.createOneTimeToken({
+        hash: hashSecret(token),
+        userId: user.id,
+        purpose: RECOVERY,
+        createdAt: now,
+        expiresAt,
+        data: {},
+      });
+      await this.notifier.passwordReset(recipient, { token, expiresAt });
+    });
+  }
+
+  /**
+   * Sets a new password with a reset token. The token is consumed before the
+   * password changes, so it works once and only once even under races; every
+   * session ends and a new one is opened.
+   */
+  async resetPassword(input: {
+    token: string;
+    newPassword: string;
+    /** When the caller also names the account (postgrest-auth), it must be the token's. */
+    login?: string;
+    extraClaims?: ExtraClaims;
+  }): Promise<IssuedSession> {
+    this.deps.hasher.assertAcceptable(input.newPassword);
+    const named = input.login === undefined ? undefined : await this.findByLogin(input.login);
+    const consumed = await this.deps.store.consumeOneTimeToken(hashSecret(input.token), RECOVERY, this.now());
+    // A token presented with another account's name is spent all the same: it has been exposed.
+    if (!consumed || (named !== undefined && named?.id !== consumed.userId))
+      throw new AuthError('otp_expired');
+    const passwordHash = await this.deps.hasher.hash(input.newPassword);
+    const now = this.now();
+    const user = await this.deps.store.changePassword(consumed.userId, passwordHash, null, now);
+    return this.openSession(user, now, input.extraClaims);
+  }
+
+  /** Mails the user name to the account with this address, if there is one; same answer either way. */
+  async remindUsername(email: string): Promise<void> {
+    const user = await this.deps.store.findUserByEmail(email.trim().toLowerCase());
+    if (!user || user.email === null || user.username === null) return;
+    const recipient = { ...user, email: user.email, username: user.username };
+    this.background(() => this.notifier.usernameReminder(recipient));
+  }
+
+  /** Replaces the address of an account whose password the caller has just proven. */
+  async changeEmail(userId: string, newEmail: string): Promise<User> {
+    const email = checkEmail(newEmail);
+    const owner = await this.deps.store.findUserByEmail(email);
+    if (owner && owner.id !== userId) throw new AuthError('email_exists');
+    return this.deps.store.updateUser(userId, { email, emailConfirmedAt: null });
+  }
+
   /** Looks a user up by user name, or by email address when the login looks like one. */
   async findByLogin(login: string): Promise<User | null> {
     const byName = await this.deps.store.findUserByUsername(login);
@@ -220,6 +303,15 @@ export class AuthService {
     now: Date,
     extraClaims?: ExtraClaims,
   ): Promise<IssuedSession> {
+    return { user, session, refreshToken, ...(await this.sign(user, session, now, extraClaims)) };
+  }
+
+  private async sign(
+    user: User,
+    session: Session,
+    now: Date,
+    extraClaims?: ExtraClaims,
+  ): Promise<IssuedAccessToken> {
     const signed = await this.deps.tokens.sign(
       {
         ...(extraClaims ? extraClaims(user) : {}),
@@ -231,15 +323,11 @@ export class AuthService {
       now,
     );
     const { token, ...claims } = signed;
-    return {
-      user,
-      session,
-      accessToken: token,
-      refreshToken,
-      expiresIn: this.deps.tokens.accessTokenTtl,
-      expiresAt: claims.exp,
-      claims,
-    };
+    return { accessToken: token, expiresIn: this.deps.tokens.accessTokenTtl, expiresAt: claims.exp, claims };
+  }
+
+  private background(work: () => Promise<void>): void {
+    work().catch((error: unknown) => this.deps.onBackgroundError?.(error));
   }
 
   private checkUsername(username: string): string {

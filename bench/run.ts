@@ -1,0 +1,18 @@
+/**
+ * `npm run bench`: every benchmark, each side by side with its peers in one
+ * run. Pass names to run some: `npm run bench -- login data`.
+ */
+const suites: Record<string, () => Promise<void>> = {
+  login: async () => (await import('./login.js')).runLoginBench(),
+};
+
+const wanted = process.argv.slice(2);
+for (const name of wanted) {
+  if (!(name in suites)) {
+    console.error(`unknown benchmark "${name}"; known: ${Object.keys(suites).join(', ')}`);
+    process.exit(2);
+  }
+}
+for (const [name, run] of Object.entries(suites)) {
+  if (wanted.length === 0 || wanted.includes(name)) await run();
+}

@@ -1,0 +1,76 @@
+import type { Config } from './config/schema.js';
+import { AuthService } from './core/auth-service.js';
+import { PasswordHasher } from './core/passwords.js';
+import { SessionManager } from './core/sessions.js';
+import type { Store } from './core/store.js';
+import { TokenService } from './core/tokens.js';
+import type { FileDatabase } from './stores/file/file-database.js';
+import { openFileStore } from './stores/file/index.js';
+
+/** Everything the HTTP layer needs, built once from the frozen config: the composition root. */
+export interface Services {
+  config: Config;
+  store: Store;
+  auth: AuthService;
+  hasher: PasswordHasher;
+  tokens: TokenService;
+  /** The JSON document store, in file mode (the data API serves it). */
+  fileDatabase: FileDatabase | null;
+  close(): Promise<void>;
+}
+
+export interface Logger {
+  info(message: string): void;
+  warn(message: string): void;
+}
+
+export interface ServiceOptions {
+  /** The clock the auth rules read (tests move it instead of sleeping). */
+  clock?: () => Date;
+}
+
+export async function createServices(
+  config: Config,
+  logger: Logger,
+  options: ServiceOptions = {},
+): Promise<Services> {
+  if (config.jwt.secret === null) {
+    throw new Error('jwt.secret must be resolved before the services start (see config/secret.ts)');
+  }
+  const opened = await openStore(config, logger);
+  const hasher = new PasswordHasher(config.passwords);
+  const tokens = new TokenService({ ...config.jwt, secret: config.jwt.secret });
+  const sessions = new SessionManager(opened.store, config.sessions);
+  const auth = new AuthService({
+    store: opened.store,
+    hasher,
+    tokens,
+    sessions,
+    ...(options.clock ? { clock: options.clock } : {}),
+    settings: {
+      usernamePattern: config.passwords.usernamePattern,
+      authenticatedRole: config.roles.authenticated,
+      rolePerUser: config.roles.perUser,
+    },
+  });
+  return {
+    config,
+    store: opened.store,
+    auth,
+    hasher,
+    tokens,
+    fileDatabase: opened.fileDatabase,
+    close: () => opened.store.close(),
+  };
+}
+
+async function openStore(
+  config: Config,
+  logger: Logger,
+): Promise<{ store: Store; fileDatabase: FileDatabase | null }> {
+  if (config.store.type === 'file') {
+    const { db, store } = await openFileStore(config.store, logger);
+    return { store, fileDatabase: db };
+  }
+  throw new Error('the postgres store is not available in this build yet');
+}

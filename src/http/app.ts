@@ -1,0 +1,54 @@
+import formbody from '@fastify/formbody';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Services } from '../compose.js';
+import { jsonDataServerDialect } from './dialects/json-data-server.js';
+import { postgrestAuthDialect } from './dialects/postgrest-auth.js';
+import { toAuthError } from './errors.js';
+
+export interface AppOptions {
+  logger?: FastifyServerOptions['logger'];
+}
+
+/**
+ * The Fastify app: one plugin per dialect, each formatting errors its own
+ * way; this file only sets the shared ground rules (body limit, strict
+ * schema validation, JSON errors elsewhere, no stack traces).
+ */
+export async function buildApp(services: Services, options: AppOptions = {}): Promise<FastifyInstance> {
+  const { config } = services;
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: config.bodyLimit,
+    // Reject wrong types instead of coercing them ("123" is not a number, 5 is not a password).
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    return503OnClosing: true,
+  });
+  // postgrest-auth accepted urlencoded forms as well as JSON.
+  await app.register(formbody, { bodyLimit: config.bodyLimit });
+
+  app.setErrorHandler((error, request, reply) => {
+    const authError = toAuthError(error, request.log);
+    if (authError.retryAfter !== undefined) void reply.header('Retry-After', String(authError.retryAfter));
+    return reply.code(authError.status).send({ error: authError.code, message: authError.message });
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({ error: 'not_found', message: `No route for ${request.method} ${request.url}` }),
+  );
+
+  const { jsonDataServer, postgrestAuth } = config.dialects;
+  if (jsonDataServer.enabled) {
+    const userIdProp = config.store.type === 'file' ? config.store.userIdProp : 'id';
+    await app.register(jsonDataServerDialect, {
+      auth: services.auth,
+      settings: { ...jsonDataServer, userIdProp },
+    });
+  }
+  if (postgrestAuth.enabled) {
+    await app.register(postgrestAuthDialect, {
+      auth: services.auth,
+      prefix: postgrestAuth.prefix,
+      payload: postgrestAuth.payload,
+    });
+  }
+  return app;
+}

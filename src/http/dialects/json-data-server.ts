@@ -1,0 +1,178 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { JsonDataServerDialectConfig } from '../../config/schema.js';
+import type { AuthService, IssuedSession } from '../../core/auth-service.js';
+import { AuthError } from '../../core/errors.js';
+import { TokenError } from '../../core/tokens.js';
+import { bearerToken, toAuthError } from '../errors.js';
+
+/**
+ * json-data-server's authentication routes (POST only), with its configurable
+ * paths and field names. Errors answer 400 with the reason as plain text, as
+ * its document says; load shedding keeps 503 and oversized bodies 413 so
+ * clients can tell them apart.
+ */
+export interface JsonDataServerOptions {
+  auth: AuthService;
+  settings: JsonDataServerDialectConfig & {
+    /** Property naming users in db.json (json-data-server's `userId`): accepted as a request field too. */
+    userIdProp?: string;
+  };
+}
+
+type Body = Record<string, unknown>;
+
+const AnyObjectBody = Type.Object({}, { additionalProperties: true });
+const routeSchema = { body: AnyObjectBody };
+
+const KEEP_STATUS = new Set([413, 415, 429, 500, 503]);
+
+export const jsonDataServerDialect: FastifyPluginAsync<JsonDataServerOptions> = async (
+  app,
+  { auth, settings },
+) => {
+  const userIdProp = settings.userIdProp ?? 'id';
+  const fields = {
+    user: settings.reqUserId,
+    password: settings.reqUserPassword,
+    newPassword: settings.reqNewPassword,
+  };
+
+  app.setErrorHandler((error, request, reply) => {
+    const authError = toAuthError(error, request.log);
+    if (authError.retryAfter !== undefined) void reply.header('Retry-After', String(authError.retryAfter));
+    const status = KEEP_STATUS.has(authError.status) ? authError.status : 400;
+    return reply.code(status).type('text/plain; charset=utf-8').send(authError.message);
+  });
+
+  const tokens = (issued: IssuedSession) => ({
+    [settings.jwtAccessToken]: issued.accessToken,
+    [settings.jwtRefreshToken]: issued.refreshToken,
+  });
+
+  /** The user named in the request: the configured field, else the users' id property (the document's examples). */
+  const requestedUser = (body: Body, required: boolean): string | null => {
+    const value = body[fields.user] ?? body[userIdProp];
+    if (value === undefined || value === null) {
+      if (required) throw new AuthError('validation_failed', `Missing ${fields.user}`);
+      return null;
+    }
+    if (typeof value !== 'string')
+      throw new AuthError('validation_failed', `${fields.user} must be a string`);
+    return value;
+  };
+
+  const route = (
+    path: string,
+    handler: (body: Body, request: FastifyRequest, reply: FastifyReply) => Promise<unknown>,
+  ): void => {
+    if (path === '') return; // an empty route disables it, as in json-data-server
+    app.post(path, { schema: routeSchema }, (request, reply) =>
+      handler(request.body as Body, request, reply),
+    );
+  };
+
+  route(settings.registerRoute, async (body) => {
+    const username = requestedUser(body, true) as string;
+    const password = requiredString(body, fields.password);
+    const profile: Body = {};
+    for (const [key, value] of Object.entries(body)) {
+      if (
+        key !== fields.user &&
+        key !== userIdProp &&
+        key !== fields.password &&
+        key !== fields.newPassword
+      ) {
+        profile[key] = value;
+      }
+    }
+    const email = typeof profile.email === 'string' ? profile.email : null;
+    delete profile.email;
+    const issued = await auth.signUp({ username, email, password, profile, emailConfirmed: false });
+    return tokens(issued);
+  });
+
+  route(settings.loginRoute, async (body) => {
+    const username = requestedUser(body, true) as string;
+    const password = requiredString(body, fields.password);
+    return tokens(await auth.signIn(username, password));
+  });
+
+  route(settings.refreshRoute, async (body) => {
+    const refreshToken = requiredString(body, settings.jwtRefreshToken);
+    const username = requestedUser(body, false);
+    const issued = await auth.refresh(refreshToken);
+    if (username !== null && !sameUser(issued.user.id, issued.user.username, username)) {
+      // The token is valid but not this user's: end the session it belongs to, it has leaked.
+      await auth.signOut(issued.session.id, issued.user.id, 'local');
+      throw new AuthError('refresh_token_not_found', 'Refresh token does not belong to this user');
+    }
+    return tokens(issued);
+  });
+
+  route(settings.checkRoute, async (body, request) => {
+    const accessToken =
+      optionalString(body, settings.jwtAccessToken) ?? bearerToken(request.headers.authorization);
+    if (accessToken === null) throw new AuthError('validation_failed', `Missing ${settings.jwtAccessToken}`);
+    const username = requestedUser(body, false);
+    try {
+      const { user } = await auth.check(accessToken);
+      if (username !== null && !sameUser(user.id, user.username, username)) {
+        return { valid: false, reason: 'token does not belong to this user' };
+      }
+      return { valid: true };
+    } catch (error) {
+      if (error instanceof TokenError) return { valid: false, reason: error.reason };
+      if (error instanceof AuthError && error.status === 401) return { valid: false, reason: error.message };
+      throw error;
+    }
+  });
+
+  route(settings.passwordRoute, async (body) => {
+    const username = requestedUser(body, true) as string;
+    const currentPassword = requiredString(body, fields.password);
+    const newPassword = requiredString(body, fields.newPassword);
+    const user = await auth.verifyCredentials(username, currentPassword);
+    // json-data-server answers a password change with a new session: every older one ends.
+    const issued = await auth.changePassword({ userId: user.id, newPassword, keepSessionId: null });
+    if (!issued) throw new AuthError('unexpected_failure');
+    return tokens(issued);
+  });
+
+  route(settings.logoutRoute, async (body, request, reply) => {
+    // json-data-server never implemented logout; restauth ends the session server-side, found
+    // from its refresh token or from the access token.
+    const refreshToken = optionalString(body, settings.jwtRefreshToken);
+    const accessToken =
+      optionalString(body, settings.jwtAccessToken) ?? bearerToken(request.headers.authorization);
+    if (accessToken !== null) {
+      const { session, user } = await auth.check(accessToken);
+      await auth.signOut(session.id, user.id, 'local');
+    } else if (refreshToken !== null) {
+      await auth.signOutByRefreshToken(refreshToken);
+    } else {
+      throw new AuthError(
+        'validation_failed',
+        `Missing ${settings.jwtAccessToken} or ${settings.jwtRefreshToken}`,
+      );
+    }
+    return reply.code(204).send();
+  });
+};
+
+function sameUser(id: string, username: string | null, requested: string): boolean {
+  return id === requested || (username !== null && username.toLowerCase() === requested.toLowerCase());
+}
+
+function optionalString(body: Body, field: string): string | null {
+  const value = body[field];
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string') throw new AuthError('validation_failed', `${field} must be a string`);
+  return value;
+}
+
+function requiredString(body: Body, field: string): string {
+  const value = optionalString(body, field);
+  if (value === null || value === '') throw new AuthError('validation_failed', `Missing ${field}`);
+  return value;
+}

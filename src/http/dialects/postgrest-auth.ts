@@ -1,0 +1,150 @@
+import { randomUUID } from 'node:crypto';
+import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyPluginAsync } from 'fastify';
+import type { AuthService, ExtraClaims, IssuedAccessToken } from '../../core/auth-service.js';
+import { AuthError } from '../../core/errors.js';
+import { bearerToken, toAuthError } from '../errors.js';
+
+/**
+ * postgrest-auth's six endpoints (all POST, JSON or urlencoded), with the
+ * request fields, statuses and bodies of its contract, and its defects fixed:
+ * tokens carry the real token count, change_email works, forgot_* answer the
+ * same for unknown accounts, new_password_confirm is compared, passwords follow
+ * restauth's policy rather than 3-30 letters and digits, and no stack traces.
+ */
+export interface PostgrestAuthOptions {
+  auth: AuthService;
+  prefix: string;
+  /** Claims copied into every token (postgrest-auth's `payload`, without `exp`). */
+  payload: Record<string, unknown>;
+}
+
+/** postgrest-auth's user names: letters and digits, 3 to 20 (they name database roles). */
+const Username = Type.String({ pattern: '^[A-Za-z0-9]{3,20}$' });
+const Text = Type.String({ minLength: 1 });
+
+const SignUpBody = Type.Object({ username: Username, password: Text, email: Type.Optional(Type.String()) });
+const RefreshBody = Type.Object({
+  username: Type.Optional(Type.String()),
+  password: Type.Optional(Type.String()),
+});
+const ChangePasswordBody = Type.Object({
+  username: Type.String({ minLength: 1 }),
+  new_password: Text,
+  new_password_confirm: Text,
+  current_password: Type.Optional(Type.String()),
+  reset_token: Type.Optional(Type.String()),
+});
+const ChangeEmailBody = Type.Object({ username: Text, password: Text, email: Text });
+const ForgotPasswordBody = Type.Object({ username: Text });
+const ForgotUsernameBody = Type.Object({ email: Text });
+
+export const postgrestAuthDialect: FastifyPluginAsync<PostgrestAuthOptions> = async (
+  app,
+  { auth, prefix, payload },
+) => {
+  app.setErrorHandler((error, request, reply) => {
+    const authError = toAuthError(error, request.log);
+    if (authError.retryAfter !== undefined) void reply.header('Retry-After', String(authError.retryAfter));
+    // postgrest-auth answered every failure 400; overload and server faults keep their own status.
+    const status =
+      authError.status >= 500 || authError.status === 413 || authError.status === 429
+        ? authError.status
+        : 400;
+    return reply.code(status).send({
+      status,
+      statusText: status === 400 ? 'Bad Request' : authError.code,
+      error: authError.code,
+      message: authError.message,
+    });
+  });
+
+  // Its tokens: the configured payload, the user's real token count (postgrest-auth sent 0), a random jti.
+  const claims: ExtraClaims = (user) => ({ ...payload, count: user.tokenVersion, jti: randomUUID() });
+  const answer = (issued: IssuedAccessToken) => ({ access_token: issued.accessToken });
+
+  app.post<{ Body: Static<typeof SignUpBody> }>(
+    `${prefix}/users`,
+    { schema: { body: SignUpBody } },
+    async (request, reply) => {
+      const { username, password, email } = request.body;
+      const issued = await auth.signUp(
+        { username, password, email: email || null, emailConfirmed: false },
+        claims,
+      );
+      return reply.code(201).send(answer(issued));
+    },
+  );
+
+  app.post<{ Body: Static<typeof RefreshBody> | undefined }>(
+    `${prefix}/refresh_token`,
+    { schema: { body: Type.Optional(RefreshBody) } },
+    async (request) => {
+      const { username, password } = request.body ?? {};
+      if (username && password) return answer(await auth.signIn(username, password, claims));
+      const token = bearerToken(request.headers.authorization);
+      if (token === null)
+        throw new AuthError('validation_failed', 'Require username and password or access_token');
+      return answer(await auth.reissue(await auth.check(token), claims));
+    },
+  );
+
+  app.post<{ Body: Static<typeof ChangePasswordBody> }>(
+    `${prefix}/change_password`,
+    { schema: { body: ChangePasswordBody } },
+    async (request) => {
+      const body = request.body;
+      if (body.new_password !== body.new_password_confirm) {
+        throw new AuthError('validation_failed', 'new_password and new_password_confirm do not match');
+      }
+      if (body.reset_token) {
+        const issued = await auth.resetPassword({
+          token: body.reset_token,
+          newPassword: body.new_password,
+          login: body.username,
+          extraClaims: claims,
+        });
+        return answer(issued);
+      }
+      if (!body.current_password)
+        throw new AuthError('validation_failed', 'Require current_password or reset_token');
+      const user = await auth.verifyCredentials(body.username, body.current_password);
+      const issued = await auth.changePassword({
+        userId: user.id,
+        newPassword: body.new_password,
+        keepSessionId: null,
+        extraClaims: claims,
+      });
+      if (!issued) throw new AuthError('unexpected_failure');
+      return answer(issued);
+    },
+  );
+
+  app.post<{ Body: Static<typeof ChangeEmailBody> }>(
+    `${prefix}/change_email`,
+    { schema: { body: ChangeEmailBody } },
+    async (request) => {
+      const user = await auth.verifyCredentials(request.body.username, request.body.password);
+      await auth.changeEmail(user.id, request.body.email);
+      return { message: 'Email changed' };
+    },
+  );
+
+  app.post<{ Body: Static<typeof ForgotPasswordBody> }>(
+    `${prefix}/forgot_password`,
+    { schema: { body: ForgotPasswordBody } },
+    async (request) => {
+      await auth.requestPasswordReset(request.body.username);
+      return { message: 'Password reset email sent' };
+    },
+  );
+
+  app.post<{ Body: Static<typeof ForgotUsernameBody> }>(
+    `${prefix}/forgot_username`,
+    { schema: { body: ForgotUsernameBody } },
+    async (request) => {
+      await auth.remindUsername(request.body.email);
+      return { message: 'Username Email sent' };
+    },
+  );
+};

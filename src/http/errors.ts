@@ -1,0 +1,40 @@
+import type { FastifyBaseLogger, FastifyError } from 'fastify';
+import { AuthError, isAuthError } from '../core/errors.js';
+
+/**
+ * Turns anything a route or Fastify itself threw into an AuthError from the
+ * registry, so every dialect formats one kind of error. Parser and schema
+ * failures become 4xx with their (safe) message; anything unexpected is
+ * logged with its stack and becomes a bare 500.
+ */
+export function toAuthError(error: unknown, log: FastifyBaseLogger): AuthError {
+  if (isAuthError(error)) return error;
+  const fastifyError = error as Partial<FastifyError> & { validation?: unknown };
+  if (fastifyError.validation) {
+    return new AuthError('validation_failed', fastifyError.message ?? 'Invalid request');
+  }
+  switch (fastifyError.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new AuthError('payload_too_large');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new AuthError('unsupported_media_type');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new AuthError('invalid_json', 'The request body is empty but its content type is JSON');
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new AuthError('invalid_json');
+  }
+  if (error instanceof SyntaxError && fastifyError.statusCode === 400) return new AuthError('invalid_json');
+  const status = fastifyError.statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return new AuthError('validation_failed', fastifyError.message ?? 'Invalid request');
+  }
+  log.error({ err: error }, 'unexpected error');
+  return new AuthError('unexpected_failure');
+}
+
+/** Reads `Authorization: Bearer <token>`; null when absent or of another scheme. */
+export function bearerToken(header: string | undefined): string | null {
+  if (!header) return null;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return match?.[1] ?? null;
+}

@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { spawnRestauth } from '../support/process.js';
+
+async function register(url: string, username: string): Promise<boolean> {
+  try {
+    const res = await fetch(`${url}/auth/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username, password: `pw-${username}`, note: 'crash test' }),
+    });
+    return res.status === 200;
+  } catch {
+    return false; // the connection died with the process: not acknowledged
+  }
+}
+
+/**
+ * A real restauth process is killed with SIGKILL while registrations pour in.
+ * Afterwards both files must parse, every registration that was answered 200
+ * must log in, and no user may exist on one side only.
+ */
+describe('crash during a burst of registrations', () => {
+  for (const killAfterMs of [150, 400, 900]) {
+    it(`SIGKILL after ${killAfterMs} ms loses no acknowledged user and leaves none half-registered`, async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'restauth-crash-'));
+      try {
+        await writeFile(
+          join(dir, 'config.json'),
+          JSON.stringify({ auth: { passwordSalt: 4, jwtSecret: 'crash-test-secret-0123456789' } }),
+        );
+        const server = await spawnRestauth(dir);
+        const acknowledged: string[] = [];
+        let next = 0;
+        let stop = false;
+        const worker = async () => {
+          while (!stop) {
+            const name = `user${next++}`;
+            if (await register(server.url, name)) acknowledged.push(name);
+          }
+        };
+        const workers = Array.from({ length: 8 }, worker);
+        await new Promise((resolve) => setTimeout(resolve, killAfterMs));
+        await server.kill();
+        stop = true;
+        await Promise.all(workers);
+
+        const db = JSON.parse(await readFile(join(dir, 'db.json'), 'utf8')) as {
+          users: Array<{ id: string }>;
+        };
+        const credentials = JSON.parse(await readFile(join(dir, 'credentials.json'), 'utf8')) as {
+          passwords: Array<{ sub: string }>;
+        };
+        const users = new Set(db.users.map((u) => u.id));
+        for (const name of acknowledged)
+          assert.ok(users.has(name), `${name} was acknowledged but is missing`);
+
+        const restarted = await spawnRestauth(dir);
+        try {
+          const afterDb = JSON.parse(await readFile(join(dir, 'db.json'), 'utf8')) as {
+            users: Array<{ id: string }>;
+          };
+          const afterCredentials = JSON.parse(await readFile(join(dir, 'credentials.json'), 'utf8')) as {
+            passwords: Array<{ sub: string }>;
+          };
+          const withUser = new Set(afterDb.users.map((u) => u.id));
+          const withPassword = new Set(afterCredentials.passwords.map((p) => p.sub));
+          assert.deepEqual(
+            [...withUser].sort(),
+            [...withPassword].sort(),
+            'users and credentials must match',
+          );
+          assert.ok(credentials.passwords.length >= acknowledged.length);
+          for (const name of acknowledged) {
+            const res = await fetch(`${restarted.url}/auth/login`, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json' },
+              body: JSON.stringify({ username: name, password: `pw-${name}` }),
+            });
+            assert.equal(res.status, 200, `${name} cannot log in after the crash`);
+          }
+        } finally {
+          await restarted.stop();
+        }
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+  }
+});

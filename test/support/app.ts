@@ -1,0 +1,61 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { createServices, type Services } from '../../src/compose.js';
+import { loadConfig } from '../../src/config/load.js';
+import type { Config } from '../../src/config/schema.js';
+import { buildApp } from '../../src/http/app.js';
+
+export interface TestApp {
+  app: FastifyInstance;
+  services: Services;
+  config: Config;
+  /** The temp folder holding the config and data files. */
+  dir: string;
+  /** Moves the auth clock forward. */
+  advance(ms: number): void;
+  close(): Promise<void>;
+}
+
+const FILE_NAMES = {
+  restauth: 'restauth.json',
+  'json-data-server': 'config.json',
+  'postgrest-auth': 'postgrest-auth.json',
+};
+
+/**
+ * A real restauth app on real files in a temp folder, configured the way a
+ * user would: by writing the config file in one of the three formats.
+ */
+export async function createTestApp(options: {
+  format: keyof typeof FILE_NAMES;
+  config?: Record<string, unknown>;
+  env?: NodeJS.ProcessEnv;
+}): Promise<TestApp> {
+  const dir = await mkdtemp(join(tmpdir(), 'restauth-test-'));
+  await writeFile(join(dir, FILE_NAMES[options.format]), JSON.stringify(options.config ?? {}));
+  const config = await loadConfig({
+    cwd: dir,
+    env: { RESTAUTH_JWT_SECRET: 'test-secret-0123456789abcdef', ...options.env },
+  });
+  let offset = 0;
+  const quiet = { info() {}, warn() {} };
+  const services = await createServices(config, quiet, { clock: () => new Date(Date.now() + offset) });
+  const app = await buildApp(services);
+  await app.ready();
+  return {
+    app,
+    services,
+    config,
+    dir,
+    advance: (ms) => {
+      offset += ms;
+    },
+    close: async () => {
+      await app.close();
+      await services.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,59 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+
+const repoRoot = join(import.meta.dirname, '..', '..');
+
+export interface RestauthProcess {
+  child: ChildProcess;
+  url: string;
+  output(): string;
+  /** SIGKILL, no clean-up: what a crash looks like. */
+  kill(): Promise<void>;
+  /** SIGTERM and wait for the graceful exit. */
+  stop(): Promise<number | null>;
+}
+
+/** Runs the real `restauth` command (from source) in `cwd` and waits until it listens. */
+export async function spawnRestauth(
+  cwd: string,
+  args: string[] = [],
+  env: NodeJS.ProcessEnv = {},
+): Promise<RestauthProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'src/cli/main.ts'), ...args], {
+    cwd,
+    env: { ...process.env, RESTAUTH_PORT: '0', RESTAUTH_LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`restauth did not start:\n${output}`)), 30_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /restauth listening on (http:\/\/[^\s"]+)/.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]!);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`restauth exited (${code}) before listening:\n${output}`));
+    });
+  });
+  return {
+    child,
+    url,
+    output: () => output,
+    kill: async () => {
+      child.kill('SIGKILL');
+      await exited;
+    },
+    stop: async () => {
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
