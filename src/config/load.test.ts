@@ -444,6 +444,8 @@ test('restauth.json: the schema shape, durations as strings or seconds', async (
       issuer: null,
       audience: 'api',
       publicDefaultSecret: false,
+      keys: [],
+      signingKeyId: null,
     },
   );
   assert.deepEqual(

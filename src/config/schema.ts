@@ -103,6 +103,22 @@ export const ConfigSchema = Type.Object({
        * "DefaultJWTSecretString-LOL"): kept so old tokens stay valid, but start-up warns loudly.
        */
       publicDefaultSecret: Type.Boolean({ default: false }),
+      /** Asymmetric keys (RS256, ES256, EdDSA; PEM or JWK): one signs, all verify. See docs/keys.md. */
+      keys: Type.Array(
+        Type.Object({
+          kid: Type.String({ minLength: 1 }),
+          alg: Type.Union([Type.Literal('RS256'), Type.Literal('ES256'), Type.Literal('EdDSA')]),
+          privateKey: Type.Optional(
+            Type.Union([Type.String(), Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
+          ),
+          publicKey: Type.Optional(
+            Type.Union([Type.String(), Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
+          ),
+        }),
+        { default: [] },
+      ),
+      /** kid of the key that signs; null: the first key with a private key, else the HS256 secret. */
+      signingKeyId: Type.Union([Type.String(), Type.Null()], { default: null }),
     },
     { default: {} },
   ),

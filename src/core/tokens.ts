@@ -1,8 +1,22 @@
-import { errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from 'jose';
+import {
+  decodeProtectedHeader,
+  errors as joseErrors,
+  exportJWK,
+  jwtVerify,
+  SignJWT,
+  type JWK,
+  type JWTPayload,
+} from 'jose';
 import { AuthError, type ErrorCode } from './errors.js';
+import { hmacKey, loadKey, type KeySpec, type LoadedKey } from './signing-keys.js';
 
 export interface TokenSettings {
-  secret: string;
+  /** HS256 secret (what PostgREST's jwt-secret takes); null when only asymmetric keys are used. */
+  secret: string | null;
+  /** Asymmetric keys: one signs, all verify (rotation). */
+  keys?: KeySpec[];
+  /** kid of the key that signs; default: the first key with a private key, else the HS256 secret. */
+  signingKeyId?: string | null;
   accessTokenTtl: number;
   clockTolerance: number;
   issuer: string | null;
@@ -32,18 +46,44 @@ export class TokenError extends AuthError {
   }
 }
 
-const ALGORITHM = 'HS256';
-
 /**
- * Issues and verifies access tokens. All key handling stays in this file so
- * asymmetric keys (with kid and a JWKS) can replace the HS256 secret later
- * without touching callers.
+ * Issues and verifies access tokens: HS256 from the secret by default, or
+ * RS256 / ES256 / EdDSA keys with a `kid`. Each key verifies only its own
+ * algorithm, so an HS256 token signed with a public key, `alg: none`, or a
+ * token naming an unknown kid is refused.
  */
 export class TokenService {
-  private readonly key: Uint8Array;
+  private readonly signer: LoadedKey;
+  private readonly byKid = new Map<string, LoadedKey>();
+  private readonly hmac: LoadedKey | null;
 
   constructor(private readonly settings: TokenSettings) {
-    this.key = new TextEncoder().encode(settings.secret);
+    this.hmac = settings.secret ? hmacKey(settings.secret) : null;
+    for (const spec of settings.keys ?? []) {
+      if (this.byKid.has(spec.kid)) throw new Error(`jwt key "${spec.kid}" is configured twice`);
+      this.byKid.set(spec.kid, loadKey(spec));
+    }
+    const wanted = settings.signingKeyId;
+    const signer = wanted
+      ? this.byKid.get(wanted)
+      : ([...this.byKid.values()].find((key) => key.signKey !== null) ?? this.hmac ?? undefined);
+    if (!signer?.signKey) {
+      throw new Error(
+        wanted
+          ? `jwt signing key "${wanted}" is not configured with a private key`
+          : 'no jwt secret or signing key',
+      );
+    }
+    this.signer = signer;
+  }
+
+  /** The public keys, for /.well-known/jwks.json and PostgREST's jwt-secret. */
+  async jwks(): Promise<{ keys: JWK[] }> {
+    const keys: JWK[] = [];
+    for (const key of this.byKid.values()) {
+      keys.push({ ...(await exportJWK(key.verifyKey)), kid: key.kid as string, alg: key.alg, use: 'sig' });
+    }
+    return { keys };
   }
 
   get accessTokenTtl(): number {
@@ -59,9 +99,8 @@ export class TokenService {
     const payload: Record<string, unknown> = { ...claims, iat, exp };
     if (this.settings.issuer !== null && payload.iss === undefined) payload.iss = this.settings.issuer;
     if (this.settings.audience !== null && payload.aud === undefined) payload.aud = this.settings.audience;
-    const token = await new SignJWT(payload)
-      .setProtectedHeader({ alg: ALGORITHM, typ: 'JWT' })
-      .sign(this.key);
+    const header = { alg: this.signer.alg, typ: 'JWT', ...(this.signer.kid ? { kid: this.signer.kid } : {}) };
+    const token = await new SignJWT(payload).setProtectedHeader(header).sign(this.signer.signKey!);
     return { ...(payload as AccessClaims), token };
   }
 
@@ -69,8 +108,9 @@ export class TokenService {
   async verify(token: string, now: Date): Promise<AccessClaims> {
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, this.key, {
-        algorithms: [ALGORITHM],
+      const key = this.verifierFor(token);
+      ({ payload } = await jwtVerify(token, key.verifyKey, {
+        algorithms: [key.alg],
         clockTolerance: this.settings.clockTolerance,
         currentDate: now,
         ...(this.settings.issuer !== null ? { issuer: this.settings.issuer } : {}),
@@ -89,9 +129,22 @@ export class TokenService {
     }
     return payload as AccessClaims;
   }
+
+  private verifierFor(token: string): LoadedKey {
+    let kid: unknown;
+    try {
+      kid = decodeProtectedHeader(token).kid;
+    } catch {
+      throw new TokenError('bad_jwt', 'jwt malformed');
+    }
+    const key = kid === undefined ? this.hmac : typeof kid === 'string' ? this.byKid.get(kid) : undefined;
+    if (!key) throw new TokenError('bad_jwt', kid === undefined ? 'invalid algorithm' : 'unknown key id');
+    return key;
+  }
 }
 
 function toTokenError(error: unknown): TokenError {
+  if (error instanceof TokenError) return error;
   if (error instanceof joseErrors.JWTExpired) return new TokenError('token_expired', 'jwt expired');
   if (error instanceof joseErrors.JWSSignatureVerificationFailed)
     return new TokenError('bad_jwt', 'invalid signature');
