@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { isConfigError } from '../config/errors.js';
 import { CliError, EXIT_FAILURE, EXIT_USAGE } from './errors.js';
 import { initCommand } from './init.js';
+import { keysCommand } from './keys.js';
 import { serveCommand } from './serve.js';
 
 function version(): string {
@@ -23,6 +24,7 @@ export function createProgram(): Command {
   // addCommand (unlike .command()) does not pass settings down: copy exitOverride and help-after-error.
   program.addCommand(serveCommand().copyInheritedSettings(program), { isDefault: true });
   program.addCommand(initCommand().copyInheritedSettings(program));
+  program.addCommand(keysCommand().copyInheritedSettings(program));
   return program;
 }
 
