@@ -62,7 +62,7 @@ async function restauthLogins(
   const base = `http://127.0.0.1:${port}`;
   const server = await startProcess(
     process.execPath,
-    ['--import', 'tsx', join(repoRoot, 'src/cli/main.ts'), 'serve'],
+    ['--import', import.meta.resolve('tsx'), join(repoRoot, 'src/cli/main.ts'), 'serve'],
     {
       cwd: dir,
       env: { RESTAUTH_LOG_LEVEL: 'warn', TSX_TSCONFIG_PATH: join(repoRoot, 'tsconfig.json') },

@@ -25,7 +25,7 @@ async function register(url: string, username: string): Promise<boolean> {
  */
 describe('crash during a burst of registrations', () => {
   for (const killAfterMs of [150, 400, 900]) {
-    it(`SIGKILL after ${killAfterMs} ms loses no acknowledged user and leaves none half-registered`, async () => {
+    it(`SIGKILL after ${killAfterMs} ms loses no acknowledged user and leaves none half-registered`, async (t) => {
       const dir = await mkdtemp(join(tmpdir(), 'restauth-crash-'));
       try {
         await writeFile(
@@ -47,6 +47,7 @@ describe('crash during a burst of registrations', () => {
         await server.kill();
         stop = true;
         await Promise.all(workers);
+        t.diagnostic(`${acknowledged.length} registrations acknowledged before the kill`);
 
         const db = JSON.parse(await readFile(join(dir, 'db.json'), 'utf8')) as {
           users: Array<{ id: string }>;

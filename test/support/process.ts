@@ -19,11 +19,15 @@ export async function spawnRestauth(
   args: string[] = [],
   env: NodeJS.ProcessEnv = {},
 ): Promise<RestauthProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'src/cli/main.ts'), ...args], {
-    cwd,
-    env: { ...process.env, RESTAUTH_PORT: '0', RESTAUTH_LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', import.meta.resolve('tsx'), join(repoRoot, 'src/cli/main.ts'), ...args],
+    {
+      cwd,
+      env: { ...process.env, RESTAUTH_PORT: '0', RESTAUTH_LOG_LEVEL: 'info', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let output = '';
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const url = await new Promise<string>((resolve, reject) => {

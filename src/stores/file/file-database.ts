@@ -1,0 +1,292 @@
+import { constants } from 'node:fs';
+import { mkdir, open, readFile, rename, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { InstanceLock } from './instance-lock.js';
+
+export type JsonDocument = Record<string, unknown>;
+
+export interface Documents {
+  /** db.json: the json-server document (users under usersProp, data collections). */
+  data: JsonDocument;
+  /** credentials.json: password hashes and restauth's private records. */
+  credentials: JsonDocument;
+}
+
+export interface FileDatabaseLogger {
+  info(message: string): void;
+  warn(message: string): void;
+}
+
+interface Pending {
+  fn: (docs: Documents) => unknown;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+interface FileState {
+  path: string;
+  /** What restauth last read or wrote, to skip unchanged writes. */
+  text: string;
+  /** Identity of the file as restauth left it, to notice edits made by hand. */
+  mtimeMs: number;
+  size: number;
+  /** Permissions kept across rewrites (credentials.json stays owner-only). */
+  mode: number;
+}
+
+const RELOAD_CHECK_INTERVAL_MS = 1000;
+
+/**
+ * The two JSON files of the file store, held in memory, with one write queue.
+ *
+ * - Transactions run one after another; all those that arrive while a commit
+ *   is being written run together in the next commit (group commit).
+ * - A commit writes each changed file atomically (temp file, fsync, rename,
+ *   fsync of the folder), credentials.json before db.json, and only then
+ *   resolves its transactions: acknowledged means on disk.
+ * - A transaction that throws is rejected alone; it must validate before it
+ *   mutates, as its partial changes are not undone.
+ * - db.json edited by hand is noticed (size/mtime) and reloaded before the
+ *   next commit, with a warning, instead of being overwritten.
+ */
+export class FileDatabase {
+  /** Commits written so far (tests check that concurrent writes are grouped). */
+  commits = 0;
+  /** Bumped whenever the documents change (commit or reload): lets readers rebuild indexes lazily. */
+  generation = 0;
+
+  private queue: Pending[] = [];
+  private flushing: Promise<void> | null = null;
+  private lastReloadCheck = 0;
+  private readonly reloadListeners: Array<() => void> = [];
+  private closed = false;
+
+  private constructor(
+    private docs: Documents,
+    private readonly dataFile: FileState,
+    private readonly credentialsFile: FileState,
+    private readonly lock: InstanceLock,
+    private readonly logger: FileDatabaseLogger,
+  ) {}
+
+  static async open(options: {
+    dataFile: string;
+    credentialsFile: string;
+    logger?: FileDatabaseLogger;
+  }): Promise<FileDatabase> {
+    const logger = options.logger ?? { info: () => {}, warn: (message) => console.warn(message) };
+    await mkdir(dirname(options.dataFile), { recursive: true });
+    const lock = await InstanceLock.acquire(
+      join(dirname(options.dataFile), `.${basename(options.dataFile)}.lock`),
+      options.dataFile,
+    );
+    try {
+      const data = await loadOrCreate(options.dataFile, {}, 0o644, logger);
+      const credentials = await loadOrCreate(options.credentialsFile, { passwords: [] }, 0o600, logger);
+      return new FileDatabase(
+        { data: data.doc, credentials: credentials.doc },
+        data.state,
+        credentials.state,
+        lock,
+        logger,
+      );
+    } catch (error) {
+      await lock.release();
+      throw error;
+    }
+  }
+
+  get data(): JsonDocument {
+    return this.docs.data;
+  }
+
+  get credentials(): JsonDocument {
+    return this.docs.credentials;
+  }
+
+  /** Called after the documents were replaced from disk (hand edit): indexes must be rebuilt. */
+  onReload(listener: () => void): void {
+    this.reloadListeners.push(listener);
+  }
+
+  transact<T>(fn: (docs: Documents) => T): Promise<T> {
+    if (this.closed) return Promise.reject(new Error('the file database is closed'));
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ fn, resolve: resolve as (value: unknown) => void, reject });
+      this.flushing ??= this.flush();
+    });
+  }
+
+  /**
+   * For readers: reloads db.json if it was edited by hand, at most once a
+   * second and never while a commit is being written (the commit checks too).
+   */
+  async reloadIfChangedOnDisk(): Promise<void> {
+    const now = Date.now();
+    if (this.flushing || now - this.lastReloadCheck < RELOAD_CHECK_INTERVAL_MS) return;
+    this.lastReloadCheck = now;
+    await this.reloadChangedFiles();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    while (this.flushing) await this.flushing;
+    await this.lock.release();
+  }
+
+  private async flush(): Promise<void> {
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue;
+        this.queue = [];
+        await this.commit(batch);
+      }
+    } finally {
+      this.flushing = null;
+    }
+  }
+
+  private async commit(batch: Pending[]): Promise<void> {
+    try {
+      await this.reloadChangedFiles();
+    } catch (error) {
+      for (const pending of batch) pending.reject(error);
+      return;
+    }
+    const results: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = batch.map(
+      (pending) => {
+        try {
+          return { ok: true, value: pending.fn(this.docs) };
+        } catch (error) {
+          return { ok: false, error };
+        }
+      },
+    );
+    try {
+      // Credentials first: a crash between the two writes can leave only credentials without a
+      // user, which open() removes, never a user without its credentials.
+      const wroteCredentials = await writeIfChanged(this.credentialsFile, this.docs.credentials);
+      const wroteData = await writeIfChanged(this.dataFile, this.docs.data);
+      if (wroteCredentials || wroteData) {
+        this.commits++;
+        this.generation++;
+      }
+    } catch (error) {
+      // Memory is ahead of disk: go back to what is durable and fail the whole batch.
+      this.logger.warn(`restauth: write failed (${(error as Error).message}); reloading the files from disk`);
+      await this.reloadFromDisk().catch(() => {});
+      for (const pending of batch) pending.reject(error);
+      return;
+    }
+    batch.forEach((pending, index) => {
+      const result = results[index]!;
+      if (result.ok) pending.resolve(result.value);
+      else pending.reject(result.error);
+    });
+  }
+
+  private async reloadChangedFiles(): Promise<void> {
+    let reloaded = false;
+    for (const [state, key] of [
+      [this.dataFile, 'data'],
+      [this.credentialsFile, 'credentials'],
+    ] as const) {
+      const current = await stat(state.path).catch(() => null);
+      if (current && current.mtimeMs === state.mtimeMs && current.size === state.size) continue;
+      const text = current ? await readFile(state.path, 'utf8') : '';
+      if (text === state.text) {
+        if (current) Object.assign(state, { mtimeMs: current.mtimeMs, size: current.size });
+        continue;
+      }
+      const doc = current ? parseDocument(text, state.path) : {};
+      this.docs = { ...this.docs, [key]: doc };
+      Object.assign(state, { text, mtimeMs: current?.mtimeMs ?? 0, size: current?.size ?? 0 });
+      this.logger.warn(
+        `restauth: ${basename(state.path)} was changed outside restauth; reloaded it before writing`,
+      );
+      reloaded = true;
+    }
+    if (reloaded) this.afterReload();
+  }
+
+  private async reloadFromDisk(): Promise<void> {
+    for (const [state, key] of [
+      [this.dataFile, 'data'],
+      [this.credentialsFile, 'credentials'],
+    ] as const) {
+      const text = await readFile(state.path, 'utf8');
+      const current = await stat(state.path);
+      this.docs = { ...this.docs, [key]: parseDocument(text, state.path) };
+      Object.assign(state, { text, mtimeMs: current.mtimeMs, size: current.size });
+    }
+    this.afterReload();
+  }
+
+  private afterReload(): void {
+    this.generation++;
+    for (const listener of this.reloadListeners) listener();
+  }
+}
+
+async function loadOrCreate(
+  path: string,
+  empty: JsonDocument,
+  mode: number,
+  logger: FileDatabaseLogger,
+): Promise<{ doc: JsonDocument; state: FileState }> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    const state: FileState = { path, text: '', mtimeMs: 0, size: 0, mode };
+    const doc = structuredClone(empty);
+    await writeAtomically(state, `${JSON.stringify(doc, null, 2)}\n`);
+    logger.info(`restauth: created ${path}`);
+    return { doc, state };
+  }
+  const current = await stat(path);
+  const state = { path, text, mtimeMs: current.mtimeMs, size: current.size, mode: current.mode & 0o777 };
+  return { doc: parseDocument(text, path), state };
+}
+
+function parseDocument(text: string, path: string): JsonDocument {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`${path} is not valid JSON: ${(error as Error).message}`, { cause: error });
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
+    throw new Error(`${path} must hold a JSON object`);
+  }
+  return doc as JsonDocument;
+}
+
+async function writeIfChanged(state: FileState, doc: JsonDocument): Promise<boolean> {
+  const text = `${JSON.stringify(doc, null, 2)}\n`;
+  if (text === state.text) return false;
+  await writeAtomically(state, text);
+  return true;
+}
+
+/** temp file in the same folder, fsync, rename over, fsync the folder: all or nothing, and durable. */
+async function writeAtomically(state: FileState, text: string): Promise<void> {
+  const temp = join(dirname(state.path), `.${basename(state.path)}.${process.pid}.tmp`);
+  const handle = await open(temp, 'w', state.mode);
+  try {
+    await handle.writeFile(text);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(temp, state.path);
+  const folder = await open(dirname(state.path), constants.O_RDONLY);
+  try {
+    await folder.sync();
+  } finally {
+    await folder.close();
+  }
+  const written = await stat(state.path);
+  Object.assign(state, { text, mtimeMs: written.mtimeMs, size: written.size });
+}

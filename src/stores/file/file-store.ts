@@ -1,0 +1,497 @@
+import { randomUUID } from 'node:crypto';
+import { AuthError } from '../../core/errors.js';
+import type {
+  NewSession,
+  NewUser,
+  OneTimeToken,
+  RefreshTokenRecord,
+  Session,
+  Store,
+  User,
+  UserPage,
+  UserPatch,
+} from '../../core/store.js';
+import type { Documents, FileDatabase } from './file-database.js';
+import {
+  normalizeCredentials,
+  type AccountRecord,
+  type CredentialsDocument,
+  type SessionRecord,
+} from './records.js';
+
+type UserRecord = Record<string, unknown>;
+
+export interface FileStoreOptions {
+  usersProp: string;
+  userIdProp: string;
+}
+
+/** Ended sessions are kept this long (replays then still meet "revoked", not "unknown"), then pruned. */
+const ENDED_SESSION_RETENTION_MS = 24 * 3600 * 1000;
+
+interface Indexes {
+  generation: number;
+  byId: Map<string, UserRecord>;
+  byUsername: Map<string, string>;
+  byEmail: Map<string, string>;
+  passwordIndex: Map<string, number>;
+}
+
+/**
+ * The Store on JSON files: user profiles in db.json under `usersProp` (the
+ * record's `userIdProp` is the user id), everything private in
+ * credentials.json. Every write runs inside the FileDatabase's serialized
+ * queue, so check-then-write steps (uniqueness, single use, rotation) are atomic.
+ */
+export class FileStore implements Store {
+  private indexes: Indexes | null = null;
+
+  constructor(
+    private readonly db: FileDatabase,
+    private readonly options: FileStoreOptions,
+  ) {}
+
+  // ---- users
+
+  async createUser(input: NewUser, passwordHash: string | null): Promise<User> {
+    const now = new Date().toISOString();
+    const id = input.id ?? input.username ?? randomUUID();
+    return this.db.transact((docs) => {
+      const index = this.index(docs);
+      if (
+        index.byId.has(id) ||
+        (input.username !== null && index.byUsername.has(input.username.toLowerCase()))
+      ) {
+        throw new AuthError('user_already_exists');
+      }
+      if (input.email !== null && index.byEmail.has(input.email.toLowerCase()))
+        throw new AuthError('email_exists');
+      const credentials = normalizeCredentials(docs.credentials);
+      const record: UserRecord = { [this.options.userIdProp]: id, ...input.profile };
+      this.users(docs).push(record);
+      credentials.accounts[id] = {
+        username: input.username,
+        email: input.email?.toLowerCase() ?? null,
+        emailConfirmedAt: input.emailConfirmedAt?.toISOString() ?? null,
+        role: input.role,
+        tokenVersion: 0,
+        appMetadata: input.appMetadata,
+        createdAt: now,
+        updatedAt: now,
+        lastSignInAt: null,
+      };
+      if (passwordHash !== null) credentials.passwords.push({ sub: id, password: passwordHash });
+      this.indexes = null;
+      return this.toUser(id, record, credentials.accounts[id]);
+    });
+  }
+
+  async findUserById(id: string): Promise<User | null> {
+    return this.userById(id);
+  }
+
+  async findUserByUsername(username: string): Promise<User | null> {
+    const id = this.index().byUsername.get(username.toLowerCase());
+    return id === undefined ? null : this.userById(id);
+  }
+
+  async findUserByEmail(email: string): Promise<User | null> {
+    const id = this.index().byEmail.get(email.toLowerCase());
+    return id === undefined ? null : this.userById(id);
+  }
+
+  async listUsers(options: { page: number; perPage: number }): Promise<UserPage> {
+    const ids = [...this.index().byId.keys()];
+    const start = (Math.max(options.page, 1) - 1) * options.perPage;
+    const users = ids.slice(start, start + options.perPage).map((id) => this.userById(id)!);
+    return { users, total: ids.length };
+  }
+
+  async updateUser(id: string, patch: UserPatch): Promise<User> {
+    return this.db.transact((docs) => {
+      const index = this.index(docs);
+      const record = index.byId.get(id);
+      if (!record) throw new AuthError('user_not_found');
+      if (patch.username != null) {
+        const owner = index.byUsername.get(patch.username.toLowerCase());
+        if (owner !== undefined && owner !== id) throw new AuthError('user_already_exists');
+      }
+      if (patch.email != null) {
+        const owner = index.byEmail.get(patch.email.toLowerCase());
+        if (owner !== undefined && owner !== id) throw new AuthError('email_exists');
+      }
+      const account = this.accountFor(docs, id);
+      if (patch.username !== undefined) account.username = patch.username;
+      if (patch.email !== undefined) account.email = patch.email?.toLowerCase() ?? null;
+      if (patch.emailConfirmedAt !== undefined)
+        account.emailConfirmedAt = patch.emailConfirmedAt?.toISOString() ?? null;
+      if (patch.appMetadata !== undefined) account.appMetadata = patch.appMetadata;
+      if (patch.lastSignInAt !== undefined) account.lastSignInAt = patch.lastSignInAt?.toISOString() ?? null;
+      if (patch.profile !== undefined) {
+        for (const key of Object.keys(record)) if (key !== this.options.userIdProp) delete record[key];
+        Object.assign(record, patch.profile, { [this.options.userIdProp]: record[this.options.userIdProp] });
+      }
+      account.updatedAt = new Date().toISOString();
+      this.indexes = null;
+      return this.toUser(id, record, account);
+    });
+  }
+
+  async deleteUser(id: string): Promise<boolean> {
+    // db.json first, then credentials: a crash in between leaves credentials without a user,
+    // which open() cleans up, never a user without credentials.
+    const existed = await this.db.transact((docs) => {
+      const users = this.users(docs);
+      const position = users.findIndex((record) => this.idOf(record) === id);
+      if (position === -1) return false;
+      users.splice(position, 1);
+      this.indexes = null;
+      return true;
+    });
+    await this.db.transact((docs) =>
+      removeCredentials(normalizeCredentials(docs.credentials), new Set([id])),
+    );
+    return existed;
+  }
+
+  // ---- credentials
+
+  async getPasswordHash(userId: string): Promise<string | null> {
+    const position = this.index().passwordIndex.get(userId);
+    if (position === undefined) return null;
+    return normalizeCredentials(this.db.credentials).passwords[position]?.password ?? null;
+  }
+
+  async replacePasswordHash(userId: string, passwordHash: string): Promise<void> {
+    await this.db.transact((docs) => this.setPassword(docs, userId, passwordHash));
+  }
+
+  async changePassword(
+    userId: string,
+    passwordHash: string,
+    keepSessionId: string | null,
+    now: Date,
+  ): Promise<User> {
+    return this.db.transact((docs) => {
+      const record = this.index(docs).byId.get(userId);
+      if (!record) throw new AuthError('user_not_found');
+      this.setPassword(docs, userId, passwordHash);
+      const account = this.accountFor(docs, userId);
+      account.tokenVersion += 1;
+      account.updatedAt = now.toISOString();
+      revokeSessions(normalizeCredentials(docs.credentials), userId, keepSessionId, 'password_changed', now);
+      return this.toUser(userId, record, account);
+    });
+  }
+
+  async bumpTokenVersion(userId: string): Promise<number> {
+    return this.db.transact((docs) => {
+      if (!this.index(docs).byId.has(userId)) throw new AuthError('user_not_found');
+      const account = this.accountFor(docs, userId);
+      account.tokenVersion += 1;
+      return account.tokenVersion;
+    });
+  }
+
+  // ---- sessions
+
+  async createSession(session: NewSession): Promise<Session> {
+    return this.db.transact((docs) => {
+      const credentials = normalizeCredentials(docs.credentials);
+      pruneEndedSessions(credentials, session.userId, session.createdAt);
+      const created = session.createdAt.toISOString();
+      credentials.sessions[session.id] = {
+        userId: session.userId,
+        createdAt: created,
+        refreshedAt: created,
+        notAfter: session.notAfter.toISOString(),
+        revokedAt: null,
+        revokedReason: null,
+        refreshSecret: session.refreshSecret,
+      };
+      credentials.refreshTokens[session.firstRefreshTokenHash] = {
+        sessionId: session.id,
+        createdAt: created,
+        rotatedAt: null,
+      };
+      return toSession(session.id, credentials.sessions[session.id]!);
+    });
+  }
+
+  async findSession(id: string): Promise<Session | null> {
+    const sessions = normalizeCredentials(this.db.credentials).sessions;
+    return Object.hasOwn(sessions, id) ? toSession(id, sessions[id]!) : null;
+  }
+
+  async findRefreshToken(hash: string): Promise<{ token: RefreshTokenRecord; session: Session } | null> {
+    const credentials = normalizeCredentials(this.db.credentials);
+    if (!Object.hasOwn(credentials.refreshTokens, hash)) return null;
+    const entry = credentials.refreshTokens[hash]!;
+    const session = credentials.sessions[entry.sessionId];
+    if (!session) return null;
+    return {
+      token: {
+        hash,
+        sessionId: entry.sessionId,
+        createdAt: new Date(entry.createdAt),
+        rotatedAt: entry.rotatedAt === null ? null : new Date(entry.rotatedAt),
+      },
+      session: toSession(entry.sessionId, session),
+    };
+  }
+
+  async rotateRefreshToken(presentedHash: string, successorHash: string, now: Date): Promise<boolean> {
+    return this.db.transact((docs) => {
+      const credentials = normalizeCredentials(docs.credentials);
+      if (!Object.hasOwn(credentials.refreshTokens, presentedHash)) return false;
+      const entry = credentials.refreshTokens[presentedHash]!;
+      const session = credentials.sessions[entry.sessionId];
+      if (entry.rotatedAt !== null || !session || session.revokedAt !== null) return false;
+      const at = now.toISOString();
+      entry.rotatedAt = at;
+      session.refreshedAt = at;
+      credentials.refreshTokens[successorHash] = {
+        sessionId: entry.sessionId,
+        createdAt: at,
+        rotatedAt: null,
+      };
+      return true;
+    });
+  }
+
+  async revokeSession(sessionId: string, reason: string, now: Date): Promise<void> {
+    await this.db.transact((docs) => {
+      const session = normalizeCredentials(docs.credentials).sessions[sessionId];
+      if (session && session.revokedAt === null) {
+        session.revokedAt = now.toISOString();
+        session.revokedReason = reason;
+      }
+    });
+  }
+
+  async revokeUserSessions(
+    userId: string,
+    exceptSessionId: string | null,
+    reason: string,
+    now: Date,
+  ): Promise<number> {
+    return this.db.transact((docs) =>
+      revokeSessions(normalizeCredentials(docs.credentials), userId, exceptSessionId, reason, now),
+    );
+  }
+
+  // ---- one-time tokens
+
+  async createOneTimeToken(token: OneTimeToken): Promise<void> {
+    await this.db.transact((docs) => {
+      const tokens = normalizeCredentials(docs.credentials).oneTimeTokens;
+      for (const [hash, entry] of Object.entries(tokens)) {
+        if (entry.userId === token.userId && entry.purpose === token.purpose) delete tokens[hash];
+      }
+      tokens[token.hash] = {
+        userId: token.userId,
+        purpose: token.purpose,
+        createdAt: token.createdAt.toISOString(),
+        expiresAt: token.expiresAt.toISOString(),
+        data: token.data,
+      };
+    });
+  }
+
+  async consumeOneTimeToken(hash: string, purpose: string, now: Date): Promise<OneTimeToken | null> {
+    return this.db.transact((docs) => {
+      const tokens = normalizeCredentials(docs.credentials).oneTimeTokens;
+      if (!Object.hasOwn(tokens, hash)) return null;
+      const entry = tokens[hash]!;
+      if (entry.purpose !== purpose) return null;
+      delete tokens[hash];
+      if (new Date(entry.expiresAt).getTime() <= now.getTime()) return null;
+      return {
+        hash,
+        userId: entry.userId,
+        purpose: entry.purpose,
+        createdAt: new Date(entry.createdAt),
+        expiresAt: new Date(entry.expiresAt),
+        data: entry.data,
+      };
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+
+  // ---- helpers
+
+  /** Removes credentials whose user is missing from db.json (a crash between the two writes). */
+  async removeOrphans(): Promise<string[]> {
+    return this.db.transact((docs) => {
+      const credentials = normalizeCredentials(docs.credentials);
+      const users = new Set(this.users(docs).map((record) => this.idOf(record)));
+      const orphans = new Set<string>();
+      for (const entry of credentials.passwords) if (!users.has(entry.sub)) orphans.add(entry.sub);
+      for (const id of Object.keys(credentials.accounts)) if (!users.has(id)) orphans.add(id);
+      if (orphans.size > 0) removeCredentials(credentials, orphans);
+      this.indexes = null;
+      return [...orphans];
+    });
+  }
+
+  private users(docs: Documents = { data: this.db.data, credentials: this.db.credentials }): UserRecord[] {
+    const users = docs.data[this.options.usersProp];
+    if (Array.isArray(users)) return users as UserRecord[];
+    const created: UserRecord[] = [];
+    docs.data[this.options.usersProp] = created;
+    return created;
+  }
+
+  private idOf(record: UserRecord): string {
+    return String(record[this.options.userIdProp]);
+  }
+
+  /** Lookup maps, rebuilt after any change (commit or hand edit) to the documents. */
+  private index(docs?: Documents): Indexes {
+    const generation = this.db.generation;
+    if (this.indexes?.generation === generation) return this.indexes;
+    const source = docs ?? { data: this.db.data, credentials: this.db.credentials };
+    const credentials = normalizeCredentials(source.credentials);
+    const byId = new Map<string, UserRecord>();
+    const byUsername = new Map<string, string>();
+    const byEmail = new Map<string, string>();
+    for (const record of this.users(source)) {
+      if (typeof record !== 'object' || record === null) continue;
+      const id = this.idOf(record);
+      byId.set(id, record);
+      const account = credentials.accounts[id];
+      const username = account ? account.username : id;
+      if (username) byUsername.set(username.toLowerCase(), id);
+      const email = account?.email ?? (typeof record.email === 'string' ? record.email : null);
+      if (email) byEmail.set(email.toLowerCase(), id);
+    }
+    const passwordIndex = new Map<string, number>();
+    credentials.passwords.forEach((entry, position) => passwordIndex.set(entry.sub, position));
+    this.indexes = { generation, byId, byUsername, byEmail, passwordIndex };
+    return this.indexes;
+  }
+
+  private userById(id: string): User | null {
+    const record = this.index().byId.get(id);
+    if (!record) return null;
+    return this.toUser(id, record, normalizeCredentials(this.db.credentials).accounts[id]);
+  }
+
+  /** The private fields of a user; users added to db.json by hand get defaults (no password). */
+  private accountFor(docs: Documents, id: string): AccountRecord {
+    const accounts = normalizeCredentials(docs.credentials).accounts;
+    accounts[id] ??= defaultAccount(id);
+    return accounts[id];
+  }
+
+  private setPassword(docs: Documents, userId: string, passwordHash: string): void {
+    const passwords = normalizeCredentials(docs.credentials).passwords;
+    const entry = passwords.find((candidate) => candidate.sub === userId);
+    if (entry) entry.password = passwordHash;
+    else passwords.push({ sub: userId, password: passwordHash });
+    this.indexes = null;
+  }
+
+  private toUser(id: string, record: UserRecord, account: AccountRecord | undefined): User {
+    const stored = account ?? defaultAccount(id);
+    const { [this.options.userIdProp]: _id, ...profile } = record;
+    return {
+      id,
+      username: stored.username,
+      email: stored.email ?? (typeof record.email === 'string' ? record.email.toLowerCase() : null),
+      emailConfirmedAt: stored.emailConfirmedAt === null ? null : new Date(stored.emailConfirmedAt),
+      role: stored.role,
+      tokenVersion: stored.tokenVersion,
+      profile: structuredClone(profile),
+      appMetadata: structuredClone(stored.appMetadata),
+      createdAt: new Date(stored.createdAt),
+      updatedAt: new Date(stored.updatedAt),
+      lastSignInAt: stored.lastSignInAt === null ? null : new Date(stored.lastSignInAt),
+    };
+  }
+}
+
+function defaultAccount(id: string): AccountRecord {
+  const epoch = new Date(0).toISOString();
+  return {
+    username: id,
+    email: null,
+    emailConfirmedAt: null,
+    role: null,
+    tokenVersion: 0,
+    appMetadata: {},
+    createdAt: epoch,
+    updatedAt: epoch,
+    lastSignInAt: null,
+  };
+}
+
+function toSession(id: string, record: SessionRecord): Session {
+  return {
+    id,
+    userId: record.userId,
+    createdAt: new Date(record.createdAt),
+    refreshedAt: new Date(record.refreshedAt),
+    notAfter: new Date(record.notAfter),
+    revokedAt: record.revokedAt === null ? null : new Date(record.revokedAt),
+    revokedReason: record.revokedReason,
+    refreshSecret: record.refreshSecret,
+  };
+}
+
+function revokeSessions(
+  credentials: CredentialsDocument,
+  userId: string,
+  exceptSessionId: string | null,
+  reason: string,
+  now: Date,
+): number {
+  let count = 0;
+  for (const [id, session] of Object.entries(credentials.sessions)) {
+    if (session.userId !== userId || id === exceptSessionId || session.revokedAt !== null) continue;
+    session.revokedAt = now.toISOString();
+    session.revokedReason = reason;
+    count++;
+  }
+  return count;
+}
+
+/** Drops a user's sessions that ended more than a day ago, with their refresh tokens. */
+function pruneEndedSessions(credentials: CredentialsDocument, userId: string, now: Date): void {
+  const cutoff = now.getTime() - ENDED_SESSION_RETENTION_MS;
+  const dropped = new Set<string>();
+  for (const [id, session] of Object.entries(credentials.sessions)) {
+    if (session.userId !== userId) continue;
+    const endedAt =
+      session.revokedAt ?? (Date.parse(session.notAfter) <= now.getTime() ? session.notAfter : null);
+    if (endedAt !== null && Date.parse(endedAt) < cutoff) {
+      delete credentials.sessions[id];
+      dropped.add(id);
+    }
+  }
+  if (dropped.size === 0) return;
+  for (const [hash, token] of Object.entries(credentials.refreshTokens)) {
+    if (dropped.has(token.sessionId)) delete credentials.refreshTokens[hash];
+  }
+}
+
+function removeCredentials(credentials: CredentialsDocument, userIds: Set<string>): void {
+  credentials.passwords = credentials.passwords.filter((entry) => !userIds.has(entry.sub));
+  for (const id of userIds) delete credentials.accounts[id];
+  const sessions = new Set<string>();
+  for (const [id, session] of Object.entries(credentials.sessions)) {
+    if (userIds.has(session.userId)) {
+      sessions.add(id);
+      delete credentials.sessions[id];
+    }
+  }
+  for (const [hash, token] of Object.entries(credentials.refreshTokens)) {
+    if (sessions.has(token.sessionId)) delete credentials.refreshTokens[hash];
+  }
+  for (const [hash, token] of Object.entries(credentials.oneTimeTokens)) {
+    if (userIds.has(token.userId)) delete credentials.oneTimeTokens[hash];
+  }
+}
