@@ -1,0 +1,205 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { FileDatabase, openFileStore } from '../../src/stores/file/index.js';
+import { runStoreContract } from '../../src/stores/contract.js';
+
+const storeConfig = (dir: string) => ({
+  type: 'file' as const,
+  dataFile: join(dir, 'db.json'),
+  credentialsFile: join(dir, 'credentials.json'),
+  usersProp: 'users',
+  userIdProp: 'id',
+});
+
+runStoreContract('file', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'restauth-contract-'));
+  const { store } = await openFileStore(storeConfig(dir));
+  return {
+    store,
+    cleanup: async () => {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+describe('FileDatabase', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'restauth-filedb-'));
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  const readJson = async (name: string) => JSON.parse(await readFile(join(dir, name), 'utf8'));
+
+  it('creates missing files, credentials owner-only, and refuses invalid JSON naming the file', async () => {
+    const sub = await mkdtemp(join(dir, 'create-'));
+    const db = await FileDatabase.open({
+      dataFile: join(sub, 'db.json'),
+      credentialsFile: join(sub, 'credentials.json'),
+    });
+    await db.close();
+    assert.deepEqual(JSON.parse(await readFile(join(sub, 'db.json'), 'utf8')), {});
+    assert.deepEqual(JSON.parse(await readFile(join(sub, 'credentials.json'), 'utf8')), { passwords: [] });
+    assert.equal((await stat(join(sub, 'credentials.json'))).mode & 0o777, 0o600);
+    await writeFile(join(sub, 'db.json'), '{"users": [');
+    await assert.rejects(
+      FileDatabase.open({ dataFile: join(sub, 'db.json'), credentialsFile: join(sub, 'credentials.json') }),
+      /db\.json is not valid JSON/,
+    );
+  });
+
+  it('groups concurrent transactions into fewer commits, each durable when it resolves', async () => {
+    const db = await FileDatabase.open({
+      dataFile: join(dir, 'db.json'),
+      credentialsFile: join(dir, 'credentials.json'),
+    });
+    try {
+      db.data.posts = [];
+      const writes = Array.from({ length: 200 }, (_, i) =>
+        db.transact(({ data }) => {
+          (data.posts as unknown[]).push({ id: i });
+          return i;
+        }),
+      );
+      const results = await Promise.all(writes);
+      assert.deepEqual(
+        results,
+        Array.from({ length: 200 }, (_, i) => i),
+      );
+      assert.ok(db.commits < 200, `expected grouped commits, got ${db.commits}`);
+      assert.equal((await readJson('db.json')).posts.length, 200);
+      await db.transact(({ data }) => (data.posts as unknown[]).push({ id: 'last' }));
+      assert.equal((await readJson('db.json')).posts.at(-1).id, 'last');
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('rejects a failing transaction alone; the others in its commit land', async () => {
+    const db = await FileDatabase.open({
+      dataFile: join(dir, 'db.json'),
+      credentialsFile: join(dir, 'credentials.json'),
+    });
+    try {
+      const ok = db.transact(({ data }) => ((data.flag as unknown) = 'set'));
+      const bad = db.transact(() => {
+        throw new Error('validation failed');
+      });
+      await assert.rejects(bad, /validation failed/);
+      await ok;
+      assert.equal((await readJson('db.json')).flag, 'set');
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('reloads db.json edited by hand before writing, instead of overwriting the edit', async () => {
+    const warnings: string[] = [];
+    const db = await FileDatabase.open({
+      dataFile: join(dir, 'db.json'),
+      credentialsFile: join(dir, 'credentials.json'),
+      logger: { info: () => {}, warn: (message) => warnings.push(message) },
+    });
+    try {
+      const edited = await readJson('db.json');
+      edited.handEdited = true;
+      await writeFile(join(dir, 'db.json'), JSON.stringify(edited, null, 2) + '\n\n');
+      await db.transact(({ data }) => ((data.afterEdit as unknown) = true));
+      const onDisk = await readJson('db.json');
+      assert.equal(onDisk.handEdited, true);
+      assert.equal(onDisk.afterEdit, true);
+      assert.ok(
+        warnings.some((w) => /db\.json was changed outside restauth/.test(w)),
+        warnings.join('\n'),
+      );
+    } finally {
+      await db.close();
+    }
+  });
+
+  it("refuses a second process on the same files with a clear message, and takes over a dead owner's lock", async () => {
+    const db = await FileDatabase.open({
+      dataFile: join(dir, 'db.json'),
+      credentialsFile: join(dir, 'credentials.json'),
+    });
+    const script = `
+      import { FileDatabase } from ${JSON.stringify(new URL('../../src/stores/file/file-database.ts', import.meta.url).href)};
+      try {
+        const db = await FileDatabase.open({ dataFile: process.argv[1], credentialsFile: process.argv[2] });
+        console.log('opened');
+        await db.close();
+      } catch (error) { console.log(error.message); process.exitCode = 3; }
+    `;
+    const run = () =>
+      new Promise<{ code: number | null; out: string }>((resolve) => {
+        const child = spawn(
+          process.execPath,
+          [
+            '--import',
+            import.meta.resolve('tsx'),
+            '--input-type=module',
+            '-e',
+            script,
+            join(dir, 'db.json'),
+            join(dir, 'credentials.json'),
+          ],
+          { stdio: ['ignore', 'pipe', 'inherit'] },
+        );
+        let out = '';
+        child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+        child.on('exit', (code) => resolve({ code, out }));
+      });
+    try {
+      const refused = await run();
+      assert.equal(refused.code, 3);
+      assert.match(refused.out, /db\.json is in use by another restauth \(pid \d+\)/);
+    } finally {
+      await db.close();
+    }
+    // A lock file left by a process that no longer exists does not block a restart.
+    await writeFile(join(dir, '.db.json.lock'), '999999\n');
+    const reopened = await run();
+    assert.equal(reopened.out.trim(), 'opened');
+  });
+});
+
+describe('openFileStore', () => {
+  it('removes credentials whose user is missing from db.json (a crash between the two writes)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'restauth-orphans-'));
+    try {
+      await writeFile(join(dir, 'db.json'), JSON.stringify({ users: [{ id: 'kept' }] }));
+      await writeFile(
+        join(dir, 'credentials.json'),
+        JSON.stringify({
+          passwords: [
+            { sub: 'kept', password: 'h1' },
+            { sub: 'orphan', password: 'h2' },
+          ],
+        }),
+      );
+      const warnings: string[] = [];
+      const { store } = await openFileStore(storeConfig(dir), {
+        info: () => {},
+        warn: (m) => warnings.push(m),
+      });
+      try {
+        assert.equal(await store.getPasswordHash('kept'), 'h1');
+        assert.equal(await store.getPasswordHash('orphan'), null);
+        assert.match(warnings.join('\n'), /removed credentials of 1 user\(s\).*orphan/);
+        const onDisk = JSON.parse(await readFile(join(dir, 'credentials.json'), 'utf8'));
+        assert.deepEqual(onDisk.passwords, [{ sub: 'kept', password: 'h1' }]);
+        // A json-data-server user added by hand (no account record) is a user, found by its id.
+        assert.equal((await store.findUserByUsername('KEPT'))?.id, 'kept');
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
