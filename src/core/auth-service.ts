@@ -118,8 +118,12 @@ export class AuthService {
   async signIn(login: string, password: string, extraClaims?: ExtraClaims): Promise<IssuedSession> {
     const user = await this.verifyCredentials(login, password);
     const now = this.now();
-    const signedIn = await this.deps.store.updateUser(user.id, { lastSignInAt: now });
-    return this.openSession(signedIn, now, extraClaims);
+    // Started together so the file store writes both in one commit.
+    const [signedIn, opened] = await Promise.all([
+      this.deps.store.updateUser(user.id, { lastSignInAt: now }),
+      this.deps.sessions.start(user.id, now),
+    ]);
+    return this.issue(signedIn, opened.session, opened.refreshToken, now, extraClaims);
   }
 
   /** Checks a login and password without opening a session. */
