@@ -1,6 +1,9 @@
+import cors from '@fastify/cors';
 import formbody from '@fastify/formbody';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Services } from '../compose.js';
+import { dataApi } from '../data/index.js';
+import { createRewriter } from '../data/rewrite.js';
 import { jsonDataServerDialect } from './dialects/json-data-server.js';
 import { postgrestAuthDialect } from './dialects/postgrest-auth.js';
 import { toAuthError } from './errors.js';
@@ -16,13 +19,18 @@ export interface AppOptions {
  */
 export async function buildApp(services: Services, options: AppOptions = {}): Promise<FastifyInstance> {
   const { config } = services;
+  const rewrite = config.data.enabled ? createRewriter(config.data.routes) : null;
   const app = Fastify({
+    // json-server's routes.json rewrites, applied before routing.
+    ...(rewrite ? { rewriteUrl: (request: { url?: string }) => rewrite(request.url ?? '/') } : {}),
     logger: options.logger ?? false,
     bodyLimit: config.bodyLimit,
     // Reject wrong types instead of coercing them ("123" is not a number, 5 is not a password).
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     return503OnClosing: true,
   });
+  // Browsers call restauth from other origins, as they called json-server (which allowed any origin).
+  await app.register(cors, { origin: true, credentials: true, exposedHeaders: ['X-Total-Count', 'Link', 'Location'] });
   // postgrest-auth accepted urlencoded forms as well as JSON.
   await app.register(formbody, { bodyLimit: config.bodyLimit });
 
@@ -48,6 +56,18 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       auth: services.auth,
       prefix: postgrestAuth.prefix,
       payload: postgrestAuth.payload,
+    });
+  }
+  if (config.data.enabled && services.fileDatabase && config.store.type === 'file') {
+    await app.register(dataApi, {
+      db: services.fileDatabase,
+      config: config.data,
+      usersProp: config.store.usersProp,
+      userIdProp: config.store.userIdProp,
+      authenticate: async (token) => {
+        const { claims } = await services.auth.check(token);
+        return { sub: claims.sub, role: claims.role };
+      },
     });
   }
   return app;

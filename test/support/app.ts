@@ -32,8 +32,11 @@ export async function createTestApp(options: {
   format: keyof typeof FILE_NAMES;
   config?: Record<string, unknown>;
   env?: NodeJS.ProcessEnv;
+  /** Other files to write first, e.g. a db.json fixture. */
+  files?: Record<string, string>;
 }): Promise<TestApp> {
   const dir = await mkdtemp(join(tmpdir(), 'restauth-test-'));
+  for (const [name, content] of Object.entries(options.files ?? {})) await writeFile(join(dir, name), content);
   await writeFile(join(dir, FILE_NAMES[options.format]), JSON.stringify(options.config ?? {}));
   const config = await loadConfig({
     cwd: dir,

@@ -1,0 +1,63 @@
+import { randomBytes } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
+import pluralize from 'pluralize';
+import type { Row } from './query.js';
+
+/** Keys never sent for a user record, whatever a hand edit put there. */
+const SECRET_KEYS = /^(password|passwordhash|password_hash|hash|salt|encrypted_password)$/i;
+
+export function isRow(value: unknown): value is Row {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** json-server compares ids as strings: /posts/1 finds id 1 and id "1". */
+export function sameId(a: unknown, b: unknown): boolean {
+  return a !== undefined && a !== null && b !== undefined && b !== null && String(a) === String(b);
+}
+
+export function findIndexById(rows: Row[], idProp: string, id: unknown): number {
+  return rows.findIndex((row) => isRow(row) && sameId(row[idProp], id));
+}
+
+/** json-server's createId: max + 1 in a numeric collection, else a random 7-character string. */
+export function nextId(rows: Row[], idProp: string): number | string {
+  let max: unknown;
+  for (const row of rows) {
+    const id = isRow(row) ? row[idProp] : undefined;
+    if (id === undefined || id === null) continue;
+    if (max === undefined || (id as number) > (max as number)) max = id;
+  }
+  if (max === undefined) return 1;
+  return typeof max === 'number' && Number.isFinite(max)
+    ? max + 1
+    : randomBytes(6).toString('base64url').slice(0, 7);
+}
+
+/** The foreign key naming a record of `collection` in another one: posts → postId. */
+export function foreignKey(collection: string, suffix: string): string {
+  return `${pluralize.singular(collection)}${suffix}`;
+}
+
+export function pluralOf(name: string): string {
+  return pluralize(name);
+}
+
+export function withoutSecrets(row: Row): Row {
+  let copy: Row | null = null;
+  for (const key of Object.keys(row)) {
+    if (SECRET_KEYS.test(key)) {
+      copy ??= { ...row };
+      delete copy[key];
+    }
+  }
+  return copy ?? row;
+}
+
+export function hasSecretKey(row: Row): boolean {
+  return Object.keys(row).some((key) => SECRET_KEYS.test(key));
+}
+
+/** The request's own URL, as json-server builds Location and Link headers from it. */
+export function fullUrl(request: FastifyRequest): string {
+  return `${request.protocol}://${request.headers.host ?? request.hostname}${request.originalUrl ?? request.url}`;
+}

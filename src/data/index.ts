@@ -1,0 +1,147 @@
+import { existsSync } from 'node:fs';
+import fastifyStatic from '@fastify/static';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { DataConfig } from '../config/schema.js';
+import { AuthError } from '../core/errors.js';
+import { bearerToken, toAuthError } from '../http/errors.js';
+import type { FileDatabase } from '../stores/file/file-database.js';
+import type { Caller, Operation } from './access.js';
+import { findIndexById, foreignKey, isRow } from './collections.js';
+import { DataContext } from './context.js';
+import { create, destroy, list, show, update, type PluralRequest } from './plural.js';
+import type { Query } from './query.js';
+import { singular } from './singular.js';
+
+/**
+ * The json-server compatible REST API over db.json (file mode), behind
+ * restauth's tokens and per-collection access rules. Mounted after the auth
+ * dialects; their fixed routes win over this catch-all.
+ */
+export interface DataApiOptions {
+  db: FileDatabase;
+  config: DataConfig;
+  usersProp: string;
+  userIdProp: string;
+  /** Verifies a bearer token (AuthService.check): throws an AuthError when it is not honoured. */
+  authenticate(token: string): Promise<Caller>;
+}
+
+const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
+
+function segmentsOf(url: string): string[] {
+  const path = url.split('?')[0] ?? '';
+  try {
+    return path.split('/').filter(Boolean).map(decodeURIComponent);
+  } catch {
+    throw new AuthError('validation_failed', 'Malformed percent-encoding in the path');
+  }
+}
+
+export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) => {
+  const ctx = new DataContext(options.db, options.config, options.usersProp, options.userIdProp);
+  const hasStatic = existsSync(options.config.static);
+  if (hasStatic) await app.register(fastifyStatic, { root: options.config.static, serve: false });
+
+  app.setErrorHandler((error, request, reply) => {
+    const authError = toAuthError(error, request.log);
+    // json-data-server's answer to a missing or refused token.
+    if (authError.status === 401) return reply.code(401).send('No authorization');
+    return reply.code(authError.status).send({ error: authError.code, message: authError.message });
+  });
+
+  const callerOf = async (request: FastifyRequest): Promise<Caller | null> => {
+    const header = request.headers.authorization;
+    if (header === undefined) return null;
+    const token = bearerToken(header);
+    if (token === null) throw new AuthError('no_authorization');
+    return options.authenticate(token);
+  };
+
+  const handle = async (request: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
+    if (options.config.delay > 0) await new Promise((resolve) => setTimeout(resolve, options.config.delay));
+    await ctx.db.reloadIfChangedOnDisk();
+    const operation: Operation = request.method === 'GET' ? 'read' : 'write';
+    if (operation === 'write' && options.config.readOnly)
+      throw new AuthError('forbidden', 'The data API is read-only');
+    const segments = segmentsOf(request.url);
+    const [name, id, nested] = segments;
+    const query = request.query as Query;
+
+    if (name === undefined || (name !== 'db' && ctx.collection(name) === undefined) || segments.length > 3) {
+      if (request.method === 'GET' && hasStatic) return reply.sendFile(segments.join('/') || 'index.html');
+      return reply.code(404).send({});
+    }
+    const caller = await callerOf(request);
+
+    if (name === 'db' && ctx.collection('db') === undefined) {
+      if (request.method !== 'GET' || segments.length > 1) return reply.code(404).send({});
+      return wholeDocument(ctx, caller);
+    }
+    const value = ctx.collection(name);
+    if (!Array.isArray(value)) {
+      if (segments.length > 1 || !isRow(value)) return reply.code(404).send({});
+      if (ctx.allow(name, operation, caller).scope === 'own') {
+        throw new AuthError(
+          'forbidden',
+          `${name} has no owner: an owner-only rule lets nobody ${operation} it`,
+        );
+      }
+      return singular(ctx, name, request, reply);
+    }
+
+    if (nested !== undefined) {
+      // /posts/1/comments: the comments whose postId is 1 (GET), or a new one for post 1 (POST).
+      if (request.method !== 'GET' && request.method !== 'POST') return reply.code(404).send({});
+      if (ctx.rows(nested) === null) return reply.code(404).send({});
+      ctx.allow(name, 'read', caller);
+      const key = foreignKey(name, options.config.foreignKeySuffix);
+      const req: PluralRequest = { ctx, name: nested, caller, request, reply, query };
+      const decision = ctx.allow(nested, operation, caller);
+      if (request.method === 'GET') return list({ ...req, query: { ...query, [key]: id } }, decision);
+      // Keep the parent id's type (json-server stored "1" for a parent whose id is 1).
+      const parents = ctx.rows(name) ?? [];
+      const parent = parents[findIndexById(parents, ctx.idProp, id)];
+      return create(req, decision, { [key]: parent ? parent[ctx.idProp] : id });
+    }
+
+    const req: PluralRequest = { ctx, name, caller, request, reply, query };
+    const decision = ctx.allow(name, operation, caller);
+    if (id === undefined) {
+      if (request.method === 'GET') return list(req, decision);
+      if (request.method === 'POST') return create(req, decision);
+      throw new AuthError('method_not_allowed', `${request.method} needs a record id: /${name}/:id`);
+    }
+    switch (request.method) {
+      case 'GET':
+        return show(req, id, decision);
+      case 'PUT':
+        return update(req, id, decision, true);
+      case 'PATCH':
+        return update(req, id, decision, false);
+      case 'DELETE':
+        return destroy(req, id, decision);
+      default:
+        throw new AuthError('method_not_allowed');
+    }
+  };
+
+  app.route({ method: [...METHODS], url: '/', handler: handle });
+  app.route({ method: [...METHODS], url: '/*', handler: handle });
+};
+
+/** GET /db: every collection the caller may read in full; user records without secrets. */
+function wholeDocument(ctx: DataContext, caller: Caller | null): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(ctx.db.data)) {
+    const decision = ctx.allow(name, 'read', caller);
+    if (!Array.isArray(value)) {
+      if (decision.scope === 'own') throw new AuthError('forbidden', `You may not read ${name}`);
+      out[name] = value;
+      continue;
+    }
+    out[name] = (value as unknown[])
+      .filter((row) => isRow(row) && ctx.isOwn(name, row, decision))
+      .map((row) => ctx.present(name, row as Record<string, unknown>));
+  }
+  return out;
+}

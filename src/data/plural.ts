@@ -1,0 +1,212 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { AuthError } from '../core/errors.js';
+import type { Caller, Decision } from './access.js';
+import {
+  findIndexById,
+  foreignKey,
+  fullUrl,
+  hasSecretKey,
+  isRow,
+  nextId,
+  pluralOf,
+  sameId,
+} from './collections.js';
+import type { DataContext } from './context.js';
+import { all, filterRows, first, paginate, sortRows, type Query, type Row } from './query.js';
+
+/**
+ * json-server's plural resources (`/posts`, `/posts/:id`) with restauth's
+ * access rules and fixes: durable writes, 409 on a duplicate id, no implicit
+ * cascade, and no owner changes through a write.
+ */
+export interface PluralRequest {
+  ctx: DataContext;
+  name: string;
+  caller: Caller | null;
+  request: FastifyRequest;
+  reply: FastifyReply;
+  query: Query;
+}
+
+function body(request: FastifyRequest): Row {
+  if (!isRow(request.body))
+    throw new AuthError('validation_failed', 'The request body must be a JSON object');
+  return request.body;
+}
+
+/** `_embed` (children by foreign key) and `_expand` (parent by foreign key), each under its own access rule. */
+function decorate(req: PluralRequest, row: Row): Row {
+  const embeds = all(req.query._embed);
+  const expands = all(req.query._expand);
+  if (embeds.length === 0 && expands.length === 0) return req.ctx.present(req.name, row);
+  const out: Row = { ...req.ctx.present(req.name, row) };
+  const { ctx } = req;
+  for (const child of embeds) {
+    const rows = ctx.rows(child);
+    if (!rows) continue;
+    const decision = ctx.allow(child, 'read', req.caller);
+    const key = foreignKey(req.name, ctx.config.foreignKeySuffix);
+    out[child] = rows
+      .filter((candidate) => isRow(candidate) && candidate[key] === row[ctx.idProp])
+      .filter((candidate) => ctx.isOwn(child, candidate, decision))
+      .map((candidate) => ctx.present(child, candidate));
+  }
+  for (const parent of expands) {
+    const plural = pluralOf(parent);
+    const rows = ctx.rows(plural);
+    if (!rows) continue;
+    const decision = ctx.allow(plural, 'read', req.caller);
+    const found = rows[findIndexById(rows, ctx.idProp, row[`${parent}${ctx.config.foreignKeySuffix}`])];
+    out[parent] = found && ctx.isOwn(plural, found, decision) ? ctx.present(plural, found) : undefined;
+  }
+  return out;
+}
+
+export async function list(req: PluralRequest, decision: Decision): Promise<unknown> {
+  const { ctx, name, reply } = req;
+  let rows = ctx.rows(name) ?? [];
+  // Under an owner rule the caller sees only their records, and X-Total-Count counts only those.
+  if (decision.scope === 'own') rows = rows.filter((row) => isRow(row) && ctx.isOwn(name, row, decision));
+  rows = sortRows(filterRows(rows, req.query), first(req.query._sort), first(req.query._order));
+  const page = paginate(rows, req.query);
+  if (page.total !== undefined) {
+    void reply.header('X-Total-Count', String(page.total));
+    void reply.header('Access-Control-Expose-Headers', `X-Total-Count${req.query._page ? ', Link' : ''}`);
+  }
+  if (req.query._page !== undefined) {
+    // Sent even when empty, as json-server does.
+    const url = fullUrl(req.request);
+    const links = page.links;
+    const rels = links
+      ? (['first', 'prev', 'next', 'last'] as const).filter((rel) => links[rel] !== undefined)
+      : [];
+    const current = `page=${links?.current}`;
+    void reply.header(
+      'Link',
+      rels.map((rel) => `<${url.replace(current, `page=${links![rel]}`)}>; rel="${rel}"`).join(', '),
+    );
+  }
+  return page.rows.map((row) => decorate(req, row));
+}
+
+export async function show(req: PluralRequest, id: string, decision: Decision): Promise<unknown> {
+  const rows = req.ctx.rows(req.name) ?? [];
+  const row = rows[findIndexById(rows, req.ctx.idProp, id)];
+  if (!row) return req.reply.code(404).send({});
+  req.ctx.assertOwn(req.name, row, decision);
+  return decorate(req, row);
+}
+
+export async function create(req: PluralRequest, decision: Decision, extra: Row = {}): Promise<unknown> {
+  const { ctx, name } = req;
+  if (name === ctx.usersProp) {
+    throw new AuthError('forbidden', 'Users are created through the register route, not the data API');
+  }
+  const input: Row = { ...body(req.request), ...extra };
+  const owner = ctx.config.ownerProp;
+  if (decision.scope === 'own') {
+    if (input[owner] === undefined) input[owner] = decision.sub;
+    else if (String(input[owner]) !== decision.sub)
+      throw new AuthError('forbidden', `${owner} must be your own id`);
+  }
+  const created = await ctx.db.transact(({ data }) => {
+    const rows = data[name];
+    if (!Array.isArray(rows)) throw new AuthError('not_found', `${name} is not a collection`);
+    const record: Row = { ...input };
+    if (record[ctx.idProp] === undefined || record[ctx.idProp] === null) {
+      record[ctx.idProp] = nextId(rows as Row[], ctx.idProp);
+    } else if (findIndexById(rows as Row[], ctx.idProp, record[ctx.idProp]) !== -1) {
+      throw new AuthError(
+        'conflict',
+        `${name} already has a record with ${ctx.idProp} ${String(record[ctx.idProp])}`,
+      );
+    }
+    rows.push(record);
+    return record;
+  });
+  const path = fullUrl(req.request).split('?')[0];
+  void req.reply.header('Access-Control-Expose-Headers', 'Location');
+  void req.reply.header('Location', `${path}/${String(created[ctx.idProp])}`);
+  return req.reply.code(201).send(ctx.present(name, created));
+}
+
+export async function update(
+  req: PluralRequest,
+  id: string,
+  decision: Decision,
+  replace: boolean,
+): Promise<unknown> {
+  const { ctx, name } = req;
+  const input = body(req.request);
+  const isUsers = name === ctx.usersProp;
+  if (isUsers && hasSecretKey(input)) {
+    throw new AuthError('validation_failed', 'Passwords change through the password route, not the data API');
+  }
+  const owner = isUsers ? ctx.userIdProp : ctx.config.ownerProp;
+  const updated = await ctx.db.transact(({ data }) => {
+    const rows = (data[name] ?? []) as Row[];
+    const index = findIndexById(rows, ctx.idProp, id);
+    const current = rows[index];
+    if (!current) return null;
+    // A user record is its owner's alone, whatever the collection's rule.
+    ctx.assertOwn(
+      name,
+      current,
+      isUsers && decision.scope === 'all' && req.caller ? { scope: 'own', sub: req.caller.sub } : decision,
+    );
+    if (
+      input[owner] !== undefined &&
+      !sameId(input[owner], current[owner]) &&
+      (decision.scope === 'own' || isUsers)
+    ) {
+      throw new AuthError('forbidden', `A write cannot change ${owner}`);
+    }
+    const next: Row = replace ? { ...input } : { ...current, ...input };
+    next[ctx.idProp] = current[ctx.idProp];
+    if ((decision.scope === 'own' || isUsers) && current[owner] !== undefined) next[owner] = current[owner];
+    rows[index] = next;
+    return next;
+  });
+  if (!updated) return req.reply.code(404).send({});
+  return ctx.present(name, updated);
+}
+
+export async function destroy(req: PluralRequest, id: string, decision: Decision): Promise<unknown> {
+  const { ctx, name } = req;
+  if (name === ctx.usersProp) {
+    throw new AuthError('forbidden', 'Users are deleted through the auth API, not the data API');
+  }
+  // Dependents go only when asked (json-server deleted every orphan in every collection).
+  const dependents = all(req.query._dependent).map((child) => ({
+    child,
+    decision: ctx.allow(child, 'write', req.caller),
+  }));
+  const key = foreignKey(name, ctx.config.foreignKeySuffix);
+  const removed = await ctx.db.transact(({ data }) => {
+    const rows = (data[name] ?? []) as Row[];
+    const index = findIndexById(rows, ctx.idProp, id);
+    const current = rows[index];
+    if (!current) return false;
+    ctx.assertOwn(name, current, decision);
+    for (const { child, decision: childDecision } of dependents) {
+      const childRows = data[child];
+      if (!Array.isArray(childRows)) continue;
+      const doomed = (childRows as Row[]).filter(
+        (row) => isRow(row) && sameId(row[key], current[ctx.idProp]),
+      );
+      for (const row of doomed) ctx.assertOwn(child, row, childDecision);
+    }
+    rows.splice(index, 1);
+    for (const { child } of dependents) {
+      const childRows = data[child];
+      if (Array.isArray(childRows)) {
+        data[child] = (childRows as Row[]).filter(
+          (row) => !(isRow(row) && sameId(row[key], current[ctx.idProp])),
+        );
+      }
+    }
+    return true;
+  });
+  if (!removed) return req.reply.code(404).send({});
+  return {};
+}

@@ -1,0 +1,183 @@
+import safeRegex from 'safe-regex2';
+import { AuthError } from '../core/errors.js';
+
+/**
+ * json-server 0.17.4's list query language over plain arrays: field filters
+ * (deep paths, repeated keys meaning OR), _gte/_lte/_ne/_like, q, _sort/_order,
+ * _page/_limit, _start/_end/_limit. Same results as json-server, except that a
+ * bad or catastrophic _like pattern is a 400 instead of a 500 or a hang.
+ */
+export type Row = Record<string, unknown>;
+export type QueryValue = string | string[];
+export type Query = Record<string, QueryValue | undefined>;
+
+const CONTROL_KEYS = new Set([
+  'q',
+  '_start',
+  '_end',
+  '_page',
+  '_sort',
+  '_order',
+  '_limit',
+  '_embed',
+  '_expand',
+  '_dependent',
+]);
+const OPERATOR = /(_lte|_gte|_ne|_like)$/;
+const MAX_PATTERN_LENGTH = 256;
+
+export function first(value: QueryValue | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+export function all(value: QueryValue | undefined): string[] {
+  return value === undefined ? [] : ([] as string[]).concat(value);
+}
+
+/** lodash.get: a dotted path into nested objects and arrays. */
+export function getPath(value: unknown, path: string): unknown {
+  let current = value;
+  for (const key of path.split('.')) {
+    if (current === null || current === undefined) return undefined;
+    current = (current as Record<string, unknown>)[key];
+  }
+  return current;
+}
+
+function hasPath(value: unknown, path: string): boolean {
+  let current = value;
+  for (const key of path.split('.')) {
+    if (current === null || typeof current !== 'object' || !Object.hasOwn(current, key)) return false;
+    current = (current as Record<string, unknown>)[key];
+  }
+  return true;
+}
+
+/** Compiles a _like pattern: case-insensitive, refusing invalid and super-linear ones. */
+export function likePattern(pattern: string): RegExp {
+  if (pattern.length > MAX_PATTERN_LENGTH) {
+    throw new AuthError('validation_failed', `_like pattern is longer than ${MAX_PATTERN_LENGTH} characters`);
+  }
+  let regex: RegExp;
+  try {
+    regex = new RegExp(pattern, 'i');
+  } catch {
+    throw new AuthError('validation_failed', `_like pattern is not a valid regular expression: ${pattern}`);
+  }
+  if (!safeRegex(regex)) {
+    throw new AuthError('validation_failed', `_like pattern could take exponential time: ${pattern}`);
+  }
+  return regex;
+}
+
+/** json-server's deepQuery: does any nested value contain q (already lower-cased)? */
+function deepContains(value: unknown, q: string): boolean {
+  if (!value) return false;
+  if (Array.isArray(value)) return value.some((item) => deepContains(item, q));
+  if (typeof value === 'object') return Object.values(value).some((item) => deepContains(item, q));
+  return String(value).toLowerCase().includes(q);
+}
+
+type Predicate = (row: Row) => boolean;
+
+function fieldPredicate(key: string, values: string[]): Predicate {
+  const path = key.replace(OPERATOR, '');
+  const isRange = key.endsWith('_gte') || key.endsWith('_lte');
+  const isGte = key.endsWith('_gte');
+  const isNe = key.endsWith('_ne');
+  const isLike = key.endsWith('_like');
+  const patterns = isLike ? values.map(likePattern) : [];
+  return (row) => {
+    const outcomes = values.map((value, index) => {
+      const element = getPath(row, path);
+      if (element === undefined || element === null) return undefined;
+      // Loose comparisons on purpose: json-server compares the query string with numbers this way.
+      if (isRange)
+        return isGte
+          ? (value as unknown as number) <= (element as number)
+          : (value as unknown as number) >= (element as number);
+      if (isNe) return value !== String(element);
+      if (isLike) return patterns[index]!.test(String(element));
+      return value === String(element);
+    });
+    return Boolean(outcomes.reduce((a, b) => (isNe ? a && b : a || b)));
+  };
+}
+
+/** Filters and full-text search, in json-server's order; unknown fields are ignored as it does. */
+export function filterRows(rows: Row[], query: Query): Row[] {
+  let result = rows;
+  const q = first(query.q);
+  if (q) {
+    const needle = q.toLowerCase();
+    result = result.filter((row) => Object.values(row).some((value) => deepContains(value, needle)));
+  }
+  for (const [key, raw] of Object.entries(query)) {
+    if (raw === undefined || CONTROL_KEYS.has(key) || key === 'callback' || key === '_') continue;
+    // json-server drops a filter on a field no record has (it would otherwise match nothing).
+    if (!OPERATOR.test(key) && !rows.some((row) => hasPath(row, key))) continue;
+    result = result.filter(fieldPredicate(key, all(raw)));
+  }
+  return result;
+}
+
+function compare(a: unknown, b: unknown): number {
+  // lodash orderBy: undefined last, then natural < / > comparison.
+  if (a === b) return 0;
+  if (a === undefined) return 1;
+  if (b === undefined) return -1;
+  if (a === null) return 1;
+  if (b === null) return -1;
+  return (a as number) < (b as number) ? -1 : (a as number) > (b as number) ? 1 : 0;
+}
+
+export function sortRows(rows: Row[], sort: string | undefined, order: string | undefined): Row[] {
+  if (!sort) return rows;
+  const fields = sort.split(',');
+  const orders = (order ?? '').split(',').map((o) => o.toLowerCase());
+  return [...rows].sort((left, right) => {
+    for (let i = 0; i < fields.length; i++) {
+      const result = compare(getPath(left, fields[i]!), getPath(right, fields[i]!));
+      if (result !== 0) return orders[i] === 'desc' ? -result : result;
+    }
+    return 0;
+  });
+}
+
+export interface Page {
+  rows: Row[];
+  /** Set when json-server sends X-Total-Count (_page, _end or _limit given). */
+  total?: number;
+  links?: Record<'first' | 'prev' | 'next' | 'last', number | undefined> & { current: number };
+}
+
+function toInt(value: string | undefined): number {
+  return Number.parseInt(value ?? '', 10);
+}
+
+/** _page/_limit, else _start/_end, else _start/_limit: as json-server slices. */
+export function paginate(rows: Row[], query: Query): Page {
+  const page = first(query._page);
+  const end = first(query._end);
+  const limit = first(query._limit);
+  if (!page && !end && !limit) return { rows };
+  const total = rows.length;
+  if (page) {
+    const current = Math.max(toInt(page) || 1, 1);
+    const perPage = toInt(limit) || 10;
+    const start = (current - 1) * perPage;
+    const items = rows.slice(start, current * perPage);
+    if (items.length === 0) return { rows: [], total };
+    const links = {
+      current,
+      first: items.length !== total ? 1 : undefined,
+      prev: current > 1 ? current - 1 : undefined,
+      next: current * perPage < total ? current + 1 : undefined,
+      last: items.length !== total ? Math.ceil(total / perPage) : undefined,
+    };
+    return { rows: items, total, links };
+  }
+  const start = toInt(first(query._start)) || 0;
+  if (end) return { rows: rows.slice(start, toInt(end)), total };
+  return { rows: rows.slice(start, start + toInt(limit)), total };
+}

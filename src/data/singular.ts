@@ -1,0 +1,34 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { AuthError } from '../core/errors.js';
+import { fullUrl, isRow } from './collections.js';
+import type { DataContext } from './context.js';
+
+/**
+ * json-server's singular resources (a top-level object, e.g. `/profile`):
+ * GET reads it, PUT and POST replace it (POST answers 201), PATCH merges.
+ * Owner rules do not apply to them (they have no owner); read/write digits do.
+ */
+export async function singular(
+  ctx: DataContext,
+  name: string,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<unknown> {
+  if (request.method === 'GET') return ctx.collection(name);
+  if (request.method === 'DELETE')
+    throw new AuthError('method_not_allowed', `${name} is a single resource: it cannot be deleted`);
+  const input = request.body;
+  if (!isRow(input)) throw new AuthError('validation_failed', 'The request body must be a JSON object');
+  const merged = await ctx.db.transact(({ data }) => {
+    const current = data[name];
+    if (!isRow(current)) throw new AuthError('not_found', `${name} is not a single resource`);
+    data[name] = request.method === 'PATCH' ? { ...current, ...input } : { ...input };
+    return data[name];
+  });
+  if (request.method === 'POST') {
+    void reply.header('Access-Control-Expose-Headers', 'Location');
+    void reply.header('Location', fullUrl(request));
+    return reply.code(201).send(merged);
+  }
+  return merged;
+}
