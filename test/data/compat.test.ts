@@ -155,7 +155,11 @@ describe('data API compatibility with json-server 0.17.4', () => {
     '/profile',
     '/db',
   ];
-  for (const path of reads) it(`GET ${path}`, () => same('GET', path));
+  for (const path of reads) {
+    it(`GET ${path}`, async () => {
+      await same('GET', path);
+    });
+  }
 
   it('writes: POST, PUT, PATCH, singular PUT/PATCH/POST, in the same order on both', async () => {
     const created = await same('POST', '/posts', { title: 'new post', views: 1 });
