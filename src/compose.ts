@@ -39,7 +39,10 @@ export async function createServices(
   }
   const opened = await openStore(config, logger);
   const hasher = new PasswordHasher(config.passwords);
-  const tokens = new TokenService({ ...config.jwt, secret: config.jwt.secret });
+  const tokens = new TokenService({
+    ...config.jwt,
+    keys: config.jwt.keys.map((key) => ({ ...key })),
+  });
   const sessions = new SessionManager(opened.store, config.sessions);
   const auth = new AuthService({
     store: opened.store,
