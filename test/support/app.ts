@@ -34,9 +34,13 @@ export async function createTestApp(options: {
   env?: NodeJS.ProcessEnv;
   /** Other files to write first, e.g. a db.json fixture. */
   files?: Record<string, string>;
+  /** Runs in the folder before the app starts (e.g. to create ./public). */
+  prepare?: (dir: string) => Promise<void>;
 }): Promise<TestApp> {
   const dir = await mkdtemp(join(tmpdir(), 'restauth-test-'));
-  for (const [name, content] of Object.entries(options.files ?? {})) await writeFile(join(dir, name), content);
+  for (const [name, content] of Object.entries(options.files ?? {}))
+    await writeFile(join(dir, name), content);
+  await options.prepare?.(dir);
   await writeFile(join(dir, FILE_NAMES[options.format]), JSON.stringify(options.config ?? {}));
   const config = await loadConfig({
     cwd: dir,

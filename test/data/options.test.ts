@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, it } from 'node:test';
+import { createTestApp, type TestApp } from '../support/app.js';
+
+/** The json-server options its users know, set in a json-data-server config.json. */
+describe('data API options', () => {
+  let t: TestApp | undefined;
+  afterEach(async () => {
+    await t?.close();
+    t = undefined;
+  });
+  const open = async (config: Record<string, unknown>, db: unknown) => {
+    t = await createTestApp({
+      format: 'json-data-server',
+      config: { auth: { passwordSalt: 4 }, ...config },
+      files: { 'db.json': JSON.stringify(db) },
+    });
+    return t;
+  };
+
+  it('readOnly: reads work, every write is 403', async () => {
+    const app = (await open({ readOnly: true, rules: { posts: 777 } }, { users: [], posts: [{ id: 1 }] }))
+      .app;
+    assert.equal((await app.inject({ url: '/posts' })).statusCode, 200);
+    const write = await app.inject({ method: 'POST', url: '/posts', payload: { title: 'x' } });
+    assert.equal(write.statusCode, 403);
+    assert.equal((await app.inject({ method: 'DELETE', url: '/posts/1' })).statusCode, 403);
+  });
+
+  it('id and foreignKeySuffix: _id keys, post_id foreign keys', async () => {
+    const app = (
+      await open(
+        { id: '_id', foreignKeySuffix: '_id', rules: { posts: 777, comments: 777 } },
+        { users: [], posts: [{ _id: 7, title: 'seven' }], comments: [{ _id: 1, post_id: 7 }] },
+      )
+    ).app;
+    assert.equal((await app.inject({ url: '/posts/7' })).json().title, 'seven');
+    assert.deepEqual((await app.inject({ url: '/posts/7/comments' })).json(), [{ _id: 1, post_id: 7 }]);
+    const created = await app.inject({ method: 'POST', url: '/posts', payload: { title: 'eight' } });
+    assert.equal(created.json()._id, 8);
+  });
+
+  it('delay: answers wait the configured milliseconds', async () => {
+    const app = (await open({ delay: 150, rules: { posts: 777 } }, { users: [], posts: [] })).app;
+    const started = Date.now();
+    assert.equal((await app.inject({ url: '/posts' })).statusCode, 200);
+    assert.ok(Date.now() - started >= 140);
+  });
+
+  it('routes: routes.json rewrites, in a file or inline', async () => {
+    const app = (
+      await open(
+        { routes: { '/api/*': '/$1', '/blog/:id/show': '/posts/:id' }, rules: { posts: 777 } },
+        { users: [], posts: [{ id: 1, title: 'one' }] },
+      )
+    ).app;
+    assert.equal((await app.inject({ url: '/api/posts/1' })).json().title, 'one');
+    assert.equal((await app.inject({ url: '/blog/1/show' })).json().title, 'one');
+    assert.equal((await app.inject({ url: '/api/posts?title=one' })).json().length, 1);
+  });
+
+  it('static files from ./public, without escaping the folder', async () => {
+    t = await createTestApp({
+      format: 'json-data-server',
+      config: { auth: { passwordSalt: 4 }, rules: { posts: 777 } },
+      files: { 'db.json': JSON.stringify({ users: [], posts: [] }) },
+      prepare: async (folder) => {
+        await mkdir(join(folder, 'public'));
+        await writeFile(join(folder, 'public', 'index.html'), '<h1>hello</h1>');
+        await writeFile(join(folder, 'public', 'app.js'), 'console.log(1)');
+      },
+    });
+    const home = await t.app.inject({ url: '/' });
+    assert.equal(home.statusCode, 200);
+    assert.match(home.body, /hello/);
+    assert.match(home.headers['content-type'] as string, /text\/html/);
+    assert.equal((await t.app.inject({ url: '/app.js' })).statusCode, 200);
+    assert.equal((await t.app.inject({ url: '/posts' })).statusCode, 200);
+    assert.equal((await t.app.inject({ url: '/../db.json' })).statusCode, 404);
+    assert.equal((await t.app.inject({ url: '/%2e%2e/db.json' })).statusCode, 404);
+    assert.equal((await t.app.inject({ url: '/missing.css' })).statusCode, 404);
+  });
+});
