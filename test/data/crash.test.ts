@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { spawnRestauth } from '../support/process.js';
+
+/** SIGKILL during a storm of POSTs: every write answered 201 is in db.json after restart, which parses. */
+describe('data API crash during a write storm', () => {
+  for (const killAfterMs of [200, 700]) {
+    it(`SIGKILL after ${killAfterMs} ms loses no acknowledged write`, async (t) => {
+      const dir = await mkdtemp(join(tmpdir(), 'restauth-data-crash-'));
+      try {
+        await writeFile(join(dir, 'db.json'), JSON.stringify({ users: [], posts: [] }));
+        await writeFile(
+          join(dir, 'config.json'),
+          JSON.stringify({ rules: { posts: 777 }, auth: { jwtSecret: 'crash-secret-0123456789abcdef' } }),
+        );
+        const server = await spawnRestauth(dir);
+        const acknowledged: number[] = [];
+        let stop = false;
+        const worker = async (n: number) => {
+          for (let i = 0; !stop; i++) {
+            try {
+              const res = await fetch(`${server.url}/posts`, {
+                method: 'POST',
+                headers: { 'content-type': 'application/json' },
+                body: JSON.stringify({ title: `w${n}-${i}` }),
+              });
+              if (res.status === 201) acknowledged.push(((await res.json()) as { id: number }).id);
+            } catch {
+              return; // the process is gone
+            }
+          }
+        };
+        const workers = Array.from({ length: 16 }, (_, n) => worker(n));
+        await new Promise((resolve) => setTimeout(resolve, killAfterMs));
+        await server.kill();
+        stop = true;
+        await Promise.all(workers);
+        t.diagnostic(`${acknowledged.length} writes acknowledged before the kill`);
+        const onDisk = JSON.parse(await readFile(join(dir, 'db.json'), 'utf8')) as {
+          posts: Array<{ id: number }>;
+        };
+        const ids = new Set(onDisk.posts.map((p) => p.id));
+        for (const id of acknowledged) assert.ok(ids.has(id), `post ${id} was acknowledged but is missing`);
+        const restarted = await spawnRestauth(dir);
+        try {
+          const listed = (await (await fetch(`${restarted.url}/posts`)).json()) as unknown[];
+          assert.ok(listed.length >= acknowledged.length);
+        } finally {
+          await restarted.stop();
+        }
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+  }
+});
