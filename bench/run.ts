@@ -4,6 +4,7 @@
  */
 const suites: Record<string, () => Promise<void>> = {
   login: async () => (await import('./login.js')).runLoginBench(),
+  data: async () => (await import('./data.js')).runDataBench(),
 };
 
 const wanted = process.argv.slice(2);

@@ -16,7 +16,19 @@ export function sameId(a: unknown, b: unknown): boolean {
 }
 
 export function findIndexById(rows: Row[], idProp: string, id: unknown): number {
-  return rows.findIndex((row) => isRow(row) && sameId(row[idProp], id));
+  if (id === undefined || id === null) return -1;
+  const text = String(id);
+  // The usual cases without building a string per row: numeric ids, string ids.
+  const number = Number(text);
+  const numeric = text !== '' && String(number) === text ? number : undefined;
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i];
+    if (!isRow(row)) continue;
+    const value = row[idProp];
+    if (value === text || (numeric !== undefined && value === numeric)) return i;
+    if (typeof value !== 'string' && typeof value !== 'number' && sameId(value, text)) return i;
+  }
+  return -1;
 }
 
 /** json-server's createId: max + 1 in a numeric collection, else a random 7-character string. */

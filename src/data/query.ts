@@ -36,8 +36,12 @@ export function all(value: QueryValue | undefined): string[] {
 
 /** lodash.get: a dotted path into nested objects and arrays. */
 export function getPath(value: unknown, path: string): unknown {
+  return getKeys(value, path.split('.'));
+}
+
+function getKeys(value: unknown, keys: readonly string[]): unknown {
   let current = value;
-  for (const key of path.split('.')) {
+  for (const key of keys) {
     if (current === null || current === undefined) return undefined;
     current = (current as Record<string, unknown>)[key];
   }
@@ -81,26 +85,28 @@ function deepContains(value: unknown, q: string): boolean {
 type Predicate = (row: Row) => boolean;
 
 function fieldPredicate(key: string, values: string[]): Predicate {
-  const path = key.replace(OPERATOR, '');
-  const isRange = key.endsWith('_gte') || key.endsWith('_lte');
+  const keys = key.replace(OPERATOR, '').split('.');
   const isGte = key.endsWith('_gte');
+  const isRange = isGte || key.endsWith('_lte');
   const isNe = key.endsWith('_ne');
-  const isLike = key.endsWith('_like');
-  const patterns = isLike ? values.map(likePattern) : [];
+  const patterns = key.endsWith('_like') ? values.map(likePattern) : null;
+  const matches = (element: unknown, value: string, index: number): boolean => {
+    // Loose comparisons on purpose: json-server compares the query string with numbers this way.
+    if (isRange)
+      return isGte
+        ? (value as unknown as number) <= (element as number)
+        : (value as unknown as number) >= (element as number);
+    if (isNe) return value !== String(element);
+    if (patterns) return patterns[index]!.test(String(element));
+    return value === String(element);
+  };
   return (row) => {
-    const outcomes = values.map((value, index) => {
-      const element = getPath(row, path);
-      if (element === undefined || element === null) return undefined;
-      // Loose comparisons on purpose: json-server compares the query string with numbers this way.
-      if (isRange)
-        return isGte
-          ? (value as unknown as number) <= (element as number)
-          : (value as unknown as number) >= (element as number);
-      if (isNe) return value !== String(element);
-      if (isLike) return patterns[index]!.test(String(element));
-      return value === String(element);
-    });
-    return Boolean(outcomes.reduce((a, b) => (isNe ? a && b : a || b)));
+    const element = getKeys(row, keys);
+    if (element === undefined || element === null) return false;
+    // Several values of one key: any may match, except _ne where all must.
+    return isNe
+      ? values.every((v, i) => matches(element, v, i))
+      : values.some((v, i) => matches(element, v, i));
   };
 }
 

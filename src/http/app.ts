@@ -30,7 +30,11 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     return503OnClosing: true,
   });
   // Browsers call restauth from other origins, as they called json-server (which allowed any origin).
-  await app.register(cors, { origin: true, credentials: true, exposedHeaders: ['X-Total-Count', 'Link', 'Location'] });
+  await app.register(cors, {
+    origin: true,
+    credentials: true,
+    exposedHeaders: ['X-Total-Count', 'Link', 'Location'],
+  });
   // postgrest-auth accepted urlencoded forms as well as JSON.
   await app.register(formbody, { bodyLimit: config.bodyLimit });
 

@@ -35,6 +35,8 @@ interface FileState {
 }
 
 const RELOAD_CHECK_INTERVAL_MS = 1000;
+/** How long a commit waits for more writes when writes are arriving concurrently. */
+const GATHER_MS = 1;
 
 /**
  * The two JSON files of the file store, held in memory, with one write queue.
@@ -136,9 +138,15 @@ export class FileDatabase {
 
   private async flush(): Promise<void> {
     try {
+      let lastBatch = 1;
       while (this.queue.length > 0) {
+        // Under concurrent writes (the last commit was shared), wait a moment for the clients just
+        // answered to send their next write, so it joins this commit instead of starting the next.
+        if (lastBatch > 1) await new Promise((resolve) => setTimeout(resolve, GATHER_MS));
+        else await new Promise((resolve) => setImmediate(resolve));
         const batch = this.queue;
         this.queue = [];
+        lastBatch = batch.length;
         await this.commit(batch);
       }
     } finally {
@@ -165,8 +173,8 @@ export class FileDatabase {
     try {
       // Credentials first: a crash between the two writes can leave only credentials without a
       // user, which open() removes, never a user without its credentials.
-      const wroteCredentials = await writeIfChanged(this.credentialsFile, this.docs.credentials);
-      const wroteData = await writeIfChanged(this.dataFile, this.docs.data);
+      const wroteCredentials = await writeIfChanged(this.credentialsFile, jsonText(this.docs.credentials));
+      const wroteData = await writeIfChanged(this.dataFile, jsonText(this.docs.data));
       if (wroteCredentials || wroteData) {
         this.commits++;
         this.generation++;
@@ -241,7 +249,7 @@ async function loadOrCreate(
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     const state: FileState = { path, text: '', mtimeMs: 0, size: 0, mode };
     const doc = structuredClone(empty);
-    await writeAtomically(state, `${JSON.stringify(doc, null, 2)}\n`);
+    await writeAtomically(state, jsonText(doc));
     logger.info(`restauth: created ${path}`);
     return { doc, state };
   }
@@ -263,8 +271,11 @@ function parseDocument(text: string, path: string): JsonDocument {
   return doc as JsonDocument;
 }
 
-async function writeIfChanged(state: FileState, doc: JsonDocument): Promise<boolean> {
-  const text = `${JSON.stringify(doc, null, 2)}\n`;
+function jsonText(doc: JsonDocument): string {
+  return `${JSON.stringify(doc, null, 2)}\n`;
+}
+
+async function writeIfChanged(state: FileState, text: string): Promise<boolean> {
   if (text === state.text) return false;
   await writeAtomically(state, text);
   return true;
@@ -276,7 +287,8 @@ async function writeAtomically(state: FileState, text: string): Promise<void> {
   const handle = await open(temp, 'w', state.mode);
   try {
     await handle.writeFile(text);
-    await handle.sync();
+    // fdatasync: the content and its length reach the disk; timestamps may wait.
+    await handle.datasync();
   } finally {
     await handle.close();
   }

@@ -127,13 +127,16 @@ export class FileStore implements Store {
         account.emailConfirmedAt = patch.emailConfirmedAt?.toISOString() ?? null;
       if (patch.appMetadata !== undefined) account.appMetadata = patch.appMetadata;
       if (patch.lastSignInAt !== undefined) account.lastSignInAt = patch.lastSignInAt?.toISOString() ?? null;
+      let stored = record;
       if (patch.profile !== undefined) {
-        for (const key of Object.keys(record)) if (key !== this.options.userIdProp) delete record[key];
-        Object.assign(record, patch.profile, { [this.options.userIdProp]: record[this.options.userIdProp] });
+        // A new object, as the data API's writes do: a response being serialized never sees a half-edit.
+        stored = { ...patch.profile, [this.options.userIdProp]: record[this.options.userIdProp] };
+        const users = this.users(docs);
+        users[users.indexOf(record)] = stored;
       }
       account.updatedAt = new Date().toISOString();
       this.indexes = null;
-      return this.toUser(id, record, account);
+      return this.toUser(id, stored, account);
     });
   }
 
