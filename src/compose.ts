@@ -6,6 +6,7 @@ import type { Store } from './core/store.js';
 import { TokenService } from './core/tokens.js';
 import type { FileDatabase } from './stores/file/file-database.js';
 import { openFileStore } from './stores/file/index.js';
+import { openPostgresStore } from './stores/postgres/index.js';
 
 /** Everything the HTTP layer needs, built once from the frozen config: the composition root. */
 export interface Services {
@@ -75,5 +76,5 @@ async function openStore(
     const { db, store } = await openFileStore(config.store, logger);
     return { store, fileDatabase: db };
   }
-  throw new Error('the postgres store is not available in this build yet');
+  return { store: await openPostgresStore(config.store, config.roles), fileDatabase: null };
 }

@@ -4,6 +4,7 @@ import { isConfigError } from '../config/errors.js';
 import { CliError, EXIT_FAILURE, EXIT_USAGE } from './errors.js';
 import { initCommand } from './init.js';
 import { keysCommand } from './keys.js';
+import { migrateCommand } from './migrate.js';
 import { serveCommand } from './serve.js';
 
 function version(): string {
@@ -25,6 +26,7 @@ export function createProgram(): Command {
   program.addCommand(serveCommand().copyInheritedSettings(program), { isDefault: true });
   program.addCommand(initCommand().copyInheritedSettings(program));
   program.addCommand(keysCommand().copyInheritedSettings(program));
+  program.addCommand(migrateCommand().copyInheritedSettings(program));
   return program;
 }
 

@@ -1,0 +1,36 @@
+import pg from 'pg';
+import type { Config, PostgresStoreConfig } from '../../config/schema.js';
+import { migrate } from './migrate.js';
+import type { SchemaNames } from './migrations.js';
+import { PostgresStore } from './postgres-store.js';
+
+export { migrate } from './migrate.js';
+export { PostgresStore } from './postgres-store.js';
+
+export function schemaNames(store: PostgresStoreConfig, roles: Config['roles']): SchemaNames {
+  return {
+    schema: store.schema,
+    table: store.table,
+    anonymousRole: roles.anonymous,
+    authenticatedRole: roles.authenticated,
+  };
+}
+
+/** Connects, applies pending migrations (safe with several instances), and returns the store. */
+export async function openPostgresStore(
+  store: PostgresStoreConfig,
+  roles: Config['roles'],
+  options: { migrate?: boolean } = {},
+): Promise<PostgresStore> {
+  const pool = new pg.Pool({ connectionString: store.url, min: store.poolMin, max: store.poolMax });
+  // An idle client losing its connection must not crash the process; the next query reconnects.
+  pool.on('error', () => {});
+  const names = schemaNames(store, roles);
+  try {
+    if (options.migrate !== false) await migrate(pool, names);
+    return new PostgresStore(pool, names);
+  } catch (error) {
+    await pool.end();
+    throw error;
+  }
+}

@@ -1,0 +1,194 @@
+import pg from 'pg';
+
+/**
+ * restauth's schema as versioned migrations. The SQL is built from the
+ * configured names only after each passed `identifier()` (a strict pattern)
+ * and is quoted with pg's escapeIdentifier: no SQL is made from unchecked input.
+ *
+ * Migration 1 creates postgrest-auth's exact users table when it is missing,
+ * so a database postgrest-auth created and a new one go through the same
+ * steps, and an existing postgrest-auth database is upgraded in place.
+ */
+export interface SchemaNames {
+  schema: string;
+  table: string;
+  anonymousRole: string;
+  authenticatedRole: string;
+}
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+export function identifier(name: string, what: string): string {
+  if (!IDENTIFIER.test(name))
+    throw new Error(`${what} "${name}" is not a valid SQL identifier (letters, digits, _)`);
+  return pg.escapeIdentifier(name);
+}
+
+export function quotedNames(names: SchemaNames) {
+  return {
+    schema: identifier(names.schema, 'store.schema'),
+    table: identifier(names.table, 'store.table'),
+    anon: identifier(names.anonymousRole, 'roles.anonymous'),
+    authenticated: identifier(names.authenticatedRole, 'roles.authenticated'),
+    anonLiteral: pg.escapeLiteral(names.anonymousRole),
+    authenticatedLiteral: pg.escapeLiteral(names.authenticatedRole),
+  };
+}
+
+export function migrations(names: SchemaNames): Migration[] {
+  const q = quotedNames(names);
+  const users = `${q.schema}.${q.table}`;
+  const createRole = (role: string, literal: string) => `
+    DO $$ BEGIN
+      IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = ${literal}) THEN
+        CREATE ROLE ${role} NOLOGIN;
+      END IF;
+    EXCEPTION WHEN duplicate_object THEN NULL; -- another instance created it meanwhile
+    END $$;`;
+  return [
+    {
+      version: 1,
+      name: 'postgrest-auth users table, extended',
+      sql: `
+        CREATE SCHEMA IF NOT EXISTS ${q.schema};
+        CREATE TABLE IF NOT EXISTS ${users} (
+          id serial PRIMARY KEY,
+          username varchar(20) UNIQUE NOT NULL,
+          username_lowercase varchar(20) UNIQUE NOT NULL,
+          email text UNIQUE,
+          password text NOT NULL,
+          token_count integer NOT NULL DEFAULT 0
+        );
+        -- restauth accounts may have no user name (email only), no password (invited), longer names.
+        ALTER TABLE ${users} ALTER COLUMN username DROP NOT NULL, ALTER COLUMN username TYPE text,
+          ALTER COLUMN username_lowercase DROP NOT NULL, ALTER COLUMN username_lowercase TYPE text,
+          ALTER COLUMN password DROP NOT NULL;
+        ALTER TABLE ${users}
+          ADD COLUMN IF NOT EXISTS email_confirmed_at timestamptz,
+          ADD COLUMN IF NOT EXISTS role text,
+          ADD COLUMN IF NOT EXISTS profile jsonb NOT NULL DEFAULT '{}',
+          ADD COLUMN IF NOT EXISTS app_metadata jsonb NOT NULL DEFAULT '{}',
+          ADD COLUMN IF NOT EXISTS created_at timestamptz NOT NULL DEFAULT now(),
+          ADD COLUMN IF NOT EXISTS updated_at timestamptz NOT NULL DEFAULT now(),
+          ADD COLUMN IF NOT EXISTS last_sign_in_at timestamptz;
+        -- postgrest-auth stored emails as given; restauth looks them up lower-cased.
+        UPDATE ${users} SET email = lower(email) WHERE email <> lower(email);
+        -- postgrest-auth's users had a database role named after them.
+        UPDATE ${users} u SET role = u.username_lowercase
+          WHERE u.role IS NULL AND EXISTS (SELECT FROM pg_roles r WHERE r.rolname = u.username_lowercase);
+
+        CREATE TABLE ${q.schema}.sessions (
+          id uuid PRIMARY KEY,
+          user_id integer NOT NULL REFERENCES ${users}(id) ON DELETE CASCADE,
+          created_at timestamptz NOT NULL,
+          refreshed_at timestamptz NOT NULL,
+          not_after timestamptz NOT NULL,
+          revoked_at timestamptz,
+          revoked_reason text,
+          refresh_secret text NOT NULL
+        );
+        CREATE INDEX sessions_user_id ON ${q.schema}.sessions (user_id);
+        CREATE TABLE ${q.schema}.refresh_tokens (
+          hash text PRIMARY KEY,
+          session_id uuid NOT NULL REFERENCES ${q.schema}.sessions(id) ON DELETE CASCADE,
+          created_at timestamptz NOT NULL,
+          rotated_at timestamptz
+        );
+        CREATE INDEX refresh_tokens_session_id ON ${q.schema}.refresh_tokens (session_id);
+        CREATE TABLE ${q.schema}.one_time_tokens (
+          hash text PRIMARY KEY,
+          user_id integer NOT NULL REFERENCES ${users}(id) ON DELETE CASCADE,
+          purpose text NOT NULL,
+          created_at timestamptz NOT NULL,
+          expires_at timestamptz NOT NULL,
+          data jsonb NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX one_time_tokens_user_purpose ON ${q.schema}.one_time_tokens (user_id, purpose);
+      `,
+    },
+    {
+      version: 2,
+      name: 'PostgREST roles, claims helpers and the pre-request check',
+      sql: `
+        ${createRole(q.anon, q.anonLiteral)}
+        ${createRole(q.authenticated, q.authenticatedLiteral)}
+        GRANT USAGE ON SCHEMA ${q.schema} TO ${q.anon}, ${q.authenticated};
+        GRANT SELECT (username_lowercase, token_count) ON ${users} TO ${q.anon};
+
+        -- The request's claims: PostgREST >= 9 sets request.jwt.claims (JSON); older versions set one
+        -- setting per claim. An unset setting may read as '' rather than NULL.
+        CREATE OR REPLACE FUNCTION ${q.schema}.jwt() RETURNS jsonb LANGUAGE sql STABLE AS $fn$
+          SELECT coalesce(
+            nullif(current_setting('request.jwt.claims', true), '')::jsonb,
+            nullif(jsonb_strip_nulls(jsonb_build_object(
+              'sub', nullif(current_setting('request.jwt.claim.sub', true), ''),
+              'role', nullif(current_setting('request.jwt.claim.role', true), ''),
+              'email', nullif(current_setting('request.jwt.claim.email', true), ''),
+              'session_id', nullif(current_setting('request.jwt.claim.session_id', true), ''),
+              'token_version', nullif(current_setting('request.jwt.claim.token_version', true), ''),
+              'count', nullif(current_setting('request.jwt.claim.count', true), '')
+            )), '{}'::jsonb),
+            '{}'::jsonb)
+        $fn$;
+        CREATE OR REPLACE FUNCTION ${q.schema}.uid() RETURNS text LANGUAGE sql STABLE AS $fn$
+          SELECT ${q.schema}.jwt() ->> 'sub'
+        $fn$;
+        CREATE OR REPLACE FUNCTION ${q.schema}.role() RETURNS text LANGUAGE sql STABLE AS $fn$
+          SELECT ${q.schema}.jwt() ->> 'role'
+        $fn$;
+
+        -- PostgREST's pre-request: refuses a token of a deleted user, a token issued before a password
+        -- change (token_version, or postgrest-auth's count), and one whose session has ended.
+        -- SQLSTATE 28P01 (invalid_password) is what postgrest-auth raised: PostgREST answers 403.
+        CREATE OR REPLACE FUNCTION ${q.schema}.check_token_count() RETURNS void
+          LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+        DECLARE
+          claims jsonb := ${q.schema}.jwt();
+          claimed_version text := coalesce(claims ->> 'token_version', claims ->> 'count');
+          session_text text := claims ->> 'session_id';
+          user_sub text := claims ->> 'sub';
+          current_count integer;
+          user_id integer;
+          session_row record;
+        BEGIN
+          IF claims = '{}'::jsonb OR (user_sub IS NULL AND claimed_version IS NULL) THEN
+            RETURN; -- anonymous request
+          END IF;
+          IF user_sub ~ '^[0-9]{1,9}$' THEN
+            SELECT u.id, u.token_count INTO user_id, current_count FROM ${users} u WHERE u.id = user_sub::integer;
+          ELSE
+            -- postgrest-auth tokens name the user by its role.
+            SELECT u.id, u.token_count INTO user_id, current_count FROM ${users} u
+              WHERE u.username_lowercase = claims ->> 'role';
+          END IF;
+          IF user_id IS NULL THEN
+            RAISE invalid_password USING MESSAGE = 'token refused: the user no longer exists';
+          END IF;
+          IF claimed_version IS NULL OR claimed_version !~ '^[0-9]{1,9}$' OR claimed_version::integer <> current_count THEN
+            RAISE invalid_password USING MESSAGE = 'token refused: issued before a password change, sign in again';
+          END IF;
+          IF session_text IS NOT NULL THEN
+            IF session_text !~ '^[0-9a-fA-F-]{36}$' THEN
+              RAISE invalid_password USING MESSAGE = 'token refused: malformed session';
+            END IF;
+            SELECT s.revoked_at, s.not_after, s.user_id INTO session_row
+              FROM ${q.schema}.sessions s WHERE s.id = session_text::uuid;
+            IF NOT FOUND OR session_row.user_id <> user_id OR session_row.revoked_at IS NOT NULL
+               OR session_row.not_after <= now() THEN
+              RAISE invalid_password USING MESSAGE = 'token refused: the session has ended (signed out or revoked)';
+            END IF;
+          END IF;
+        END
+        $fn$;
+        GRANT EXECUTE ON FUNCTION ${q.schema}.jwt(), ${q.schema}.uid(), ${q.schema}.role(),
+          ${q.schema}.check_token_count() TO ${q.anon}, ${q.authenticated};
+      `,
+    },
+  ];
+}

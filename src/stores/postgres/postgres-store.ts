@@ -1,0 +1,406 @@
+import pg from 'pg';
+import { AuthError } from '../../core/errors.js';
+import type {
+  NewSession,
+  NewUser,
+  OneTimeToken,
+  RefreshTokenRecord,
+  Session,
+  Store,
+  User,
+  UserPage,
+  UserPatch,
+} from '../../core/store.js';
+import { quotedNames, type SchemaNames } from './migrations.js';
+
+interface UserRow {
+  id: string;
+  username: string | null;
+  email: string | null;
+  email_confirmed_at: Date | null;
+  role: string | null;
+  token_count: number;
+  profile: Record<string, unknown>;
+  app_metadata: Record<string, unknown>;
+  created_at: Date;
+  updated_at: Date;
+  last_sign_in_at: Date | null;
+}
+
+interface SessionRow {
+  id: string;
+  user_id: string;
+  created_at: Date;
+  refreshed_at: Date;
+  not_after: Date;
+  revoked_at: Date | null;
+  revoked_reason: string | null;
+  refresh_secret: string;
+}
+
+const USER_COLUMNS = `id::text AS id, username, email, email_confirmed_at, role, token_count, profile, app_metadata,
+  created_at, updated_at, last_sign_in_at`;
+const SESSION_COLUMNS = `id::text AS id, user_id::text AS user_id, created_at, refreshed_at, not_after, revoked_at,
+  revoked_reason, refresh_secret`;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Store ids are strings; PostgreSQL's are serial integers. Anything else names nobody. */
+function dbId(id: string): number | null {
+  return /^[0-9]{1,9}$/.test(id) ? Number(id) : null;
+}
+
+function toUser(row: UserRow): User {
+  return {
+    id: row.id,
+    username: row.username,
+    email: row.email,
+    emailConfirmedAt: row.email_confirmed_at,
+    role: row.role,
+    tokenVersion: row.token_count,
+    profile: row.profile,
+    appMetadata: row.app_metadata,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    lastSignInAt: row.last_sign_in_at,
+  };
+}
+
+function toSession(row: SessionRow): Session {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    createdAt: row.created_at,
+    refreshedAt: row.refreshed_at,
+    notAfter: row.not_after,
+    revokedAt: row.revoked_at,
+    revokedReason: row.revoked_reason,
+    refreshSecret: row.refresh_secret,
+  };
+}
+
+/** Unique violations become the registry's codes. */
+function conflict(error: unknown): never {
+  const pgError = error as { code?: string; constraint?: string };
+  if (pgError.code === '23505') {
+    throw new AuthError(pgError.constraint?.includes('email') ? 'email_exists' : 'user_already_exists');
+  }
+  throw error;
+}
+
+/**
+ * The Store on PostgreSQL. Every single-use step is one statement (a
+ * conditional UPDATE or a DELETE ... RETURNING), so racing instances rotate a
+ * refresh token once and consume a one-time token once.
+ */
+export class PostgresStore implements Store {
+  private readonly users: string;
+  private readonly sessions: string;
+  private readonly refreshTokens: string;
+  private readonly oneTimeTokens: string;
+  private readonly names: ReturnType<typeof quotedNames>;
+
+  constructor(
+    readonly pool: pg.Pool,
+    schemaNames: SchemaNames,
+  ) {
+    this.names = quotedNames(schemaNames);
+    const { schema, table } = this.names;
+    this.users = `${schema}.${table}`;
+    this.sessions = `${schema}.sessions`;
+    this.refreshTokens = `${schema}.refresh_tokens`;
+    this.oneTimeTokens = `${schema}.one_time_tokens`;
+  }
+
+  async createUser(input: NewUser, passwordHash: string | null): Promise<User> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const { rows } = await client
+        .query<UserRow>(
+          `INSERT INTO ${this.users} (username, username_lowercase, email, email_confirmed_at, role, profile,
+             app_metadata, password)
+           VALUES ($1, lower($1), lower($2), $3, $4, $5, $6, $7) RETURNING ${USER_COLUMNS}`,
+          [
+            input.username,
+            input.email,
+            input.emailConfirmedAt,
+            input.role,
+            input.profile,
+            input.appMetadata,
+            passwordHash,
+          ],
+        )
+        .catch(conflict);
+      if (input.role !== null) await this.ensureUserRole(client, input.role);
+      await client.query('COMMIT');
+      return toUser(rows[0]!);
+    } catch (error) {
+      await client.query('ROLLBACK');
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  /** postgrest-auth's role per user, created with the user (same transaction). */
+  private async ensureUserRole(client: pg.PoolClient, role: string): Promise<void> {
+    const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
+    if (exists.rowCount) return;
+    const name = pg.escapeIdentifier(role);
+    await client.query(`CREATE ROLE ${name} NOLOGIN IN ROLE ${this.names.authenticated}, ${this.names.anon}`);
+  }
+
+  async findUserById(id: string): Promise<User | null> {
+    const key = dbId(id);
+    if (key === null) return null;
+    return this.oneUser(`SELECT ${USER_COLUMNS} FROM ${this.users} WHERE id = $1`, [key]);
+  }
+
+  async findUserByUsername(username: string): Promise<User | null> {
+    return this.oneUser(`SELECT ${USER_COLUMNS} FROM ${this.users} WHERE username_lowercase = lower($1)`, [
+      username,
+    ]);
+  }
+
+  async findUserByEmail(email: string): Promise<User | null> {
+    return this.oneUser(`SELECT ${USER_COLUMNS} FROM ${this.users} WHERE email = lower($1)`, [email]);
+  }
+
+  async listUsers(options: { page: number; perPage: number }): Promise<UserPage> {
+    const offset = (Math.max(options.page, 1) - 1) * options.perPage;
+    const [page, count] = await Promise.all([
+      this.pool.query<UserRow>(`SELECT ${USER_COLUMNS} FROM ${this.users} ORDER BY id LIMIT $1 OFFSET $2`, [
+        options.perPage,
+        offset,
+      ]),
+      this.pool.query<{ total: number }>(`SELECT count(*)::int AS total FROM ${this.users}`),
+    ]);
+    return { users: page.rows.map(toUser), total: count.rows[0]!.total };
+  }
+
+  async updateUser(id: string, patch: UserPatch): Promise<User> {
+    const key = dbId(id);
+    const sets: string[] = ['updated_at = now()'];
+    const values: unknown[] = [key];
+    const set = (column: string, value: unknown, expression = `$${values.length + 1}`) => {
+      values.push(value);
+      sets.push(`${column} = ${expression}`);
+    };
+    if (patch.username !== undefined) {
+      set('username', patch.username);
+      sets.push(`username_lowercase = lower($${values.length})`);
+    }
+    if (patch.email !== undefined) set('email', patch.email, `lower($${values.length + 1})`);
+    if (patch.emailConfirmedAt !== undefined) set('email_confirmed_at', patch.emailConfirmedAt);
+    if (patch.profile !== undefined) set('profile', patch.profile);
+    if (patch.appMetadata !== undefined) set('app_metadata', patch.appMetadata);
+    if (patch.lastSignInAt !== undefined) set('last_sign_in_at', patch.lastSignInAt);
+    const user =
+      key === null
+        ? null
+        : await this.oneUser(
+            `UPDATE ${this.users} SET ${sets.join(', ')} WHERE id = $1 RETURNING ${USER_COLUMNS}`,
+            values,
+          );
+    if (!user) throw new AuthError('user_not_found');
+    return user;
+  }
+
+  async deleteUser(id: string): Promise<boolean> {
+    const key = dbId(id);
+    if (key === null) return false;
+    // Sessions, refresh tokens and one-time tokens go with it (ON DELETE CASCADE).
+    const result = await this.pool.query(`DELETE FROM ${this.users} WHERE id = $1`, [key]);
+    return result.rowCount === 1;
+  }
+
+  async getPasswordHash(userId: string): Promise<string | null> {
+    const key = dbId(userId);
+    if (key === null) return null;
+    const { rows } = await this.pool.query<{ password: string | null }>(
+      `SELECT password FROM ${this.users} WHERE id = $1`,
+      [key],
+    );
+    return rows[0]?.password ?? null;
+  }
+
+  async replacePasswordHash(userId: string, passwordHash: string): Promise<void> {
+    await this.pool.query(`UPDATE ${this.users} SET password = $2, updated_at = now() WHERE id = $1`, [
+      dbId(userId),
+      passwordHash,
+    ]);
+  }
+
+  async changePassword(
+    userId: string,
+    passwordHash: string,
+    keepSessionId: string | null,
+    now: Date,
+  ): Promise<User> {
+    const key = dbId(userId);
+    // One statement: the new hash, the bumped count and the revocations commit together.
+    const user =
+      key === null
+        ? null
+        : await this.oneUser(
+            `WITH changed AS (
+               UPDATE ${this.users} SET password = $2, token_count = token_count + 1, updated_at = $4
+               WHERE id = $1 RETURNING ${USER_COLUMNS}
+             ), revoked AS (
+               UPDATE ${this.sessions} SET revoked_at = $4, revoked_reason = 'password_changed'
+               WHERE user_id = $1 AND revoked_at IS NULL AND id::text IS DISTINCT FROM $3 AND EXISTS (SELECT FROM changed)
+             )
+             SELECT * FROM changed`,
+            [key, passwordHash, keepSessionId, now],
+          );
+    if (!user) throw new AuthError('user_not_found');
+    return user;
+  }
+
+  async bumpTokenVersion(userId: string): Promise<number> {
+    const { rows } = await this.pool.query<{ token_count: number }>(
+      `UPDATE ${this.users} SET token_count = token_count + 1 WHERE id = $1 RETURNING token_count`,
+      [dbId(userId)],
+    );
+    if (!rows[0]) throw new AuthError('user_not_found');
+    return rows[0].token_count;
+  }
+
+  async createSession(session: NewSession): Promise<Session> {
+    const { rows } = await this.pool.query<SessionRow>(
+      `WITH created AS (
+         INSERT INTO ${this.sessions} (id, user_id, created_at, refreshed_at, not_after, refresh_secret)
+         VALUES ($1, $2, $3, $3, $4, $5) RETURNING ${SESSION_COLUMNS}
+       ), token AS (
+         INSERT INTO ${this.refreshTokens} (hash, session_id, created_at) SELECT $6, $1::uuid, $3 FROM created
+       )
+       SELECT * FROM created`,
+      [
+        session.id,
+        dbId(session.userId),
+        session.createdAt,
+        session.notAfter,
+        session.refreshSecret,
+        session.firstRefreshTokenHash,
+      ],
+    );
+    return toSession(rows[0]!);
+  }
+
+  async findSession(id: string): Promise<Session | null> {
+    if (!UUID.test(id)) return null;
+    const { rows } = await this.pool.query<SessionRow>(
+      `SELECT ${SESSION_COLUMNS} FROM ${this.sessions} WHERE id = $1`,
+      [id],
+    );
+    return rows[0] ? toSession(rows[0]) : null;
+  }
+
+  async findRefreshToken(hash: string): Promise<{ token: RefreshTokenRecord; session: Session } | null> {
+    const { rows } = await this.pool.query<
+      SessionRow & { hash: string; token_created_at: Date; rotated_at: Date | null }
+    >(
+      `SELECT t.hash, t.created_at AS token_created_at, t.rotated_at,
+              s.id::text AS id, s.user_id::text AS user_id, s.created_at, s.refreshed_at, s.not_after, s.revoked_at,
+              s.revoked_reason, s.refresh_secret
+       FROM ${this.refreshTokens} t JOIN ${this.sessions} s ON s.id = t.session_id WHERE t.hash = $1`,
+      [hash],
+    );
+    const row = rows[0];
+    if (!row) return null;
+    return {
+      token: {
+        hash: row.hash,
+        sessionId: row.id,
+        createdAt: row.token_created_at,
+        rotatedAt: row.rotated_at,
+      },
+      session: toSession(row),
+    };
+  }
+
+  async rotateRefreshToken(presentedHash: string, successorHash: string, now: Date): Promise<boolean> {
+    // The conditional UPDATE is the lock: a racing caller waits for it, re-checks rotated_at, and matches nothing.
+    const { rows } = await this.pool.query<{ rotated: number }>(
+      `WITH rotated AS (
+         UPDATE ${this.refreshTokens} t SET rotated_at = $3
+         FROM ${this.sessions} s
+         WHERE t.hash = $1 AND t.rotated_at IS NULL AND s.id = t.session_id AND s.revoked_at IS NULL
+         RETURNING t.session_id
+       ), touched AS (
+         UPDATE ${this.sessions} SET refreshed_at = $3 WHERE id IN (SELECT session_id FROM rotated)
+       ), successor AS (
+         INSERT INTO ${this.refreshTokens} (hash, session_id, created_at) SELECT $2, session_id, $3 FROM rotated
+         RETURNING 1
+       )
+       SELECT count(*)::int AS rotated FROM successor`,
+      [presentedHash, successorHash, now],
+    );
+    return rows[0]!.rotated === 1;
+  }
+
+  async revokeSession(sessionId: string, reason: string, now: Date): Promise<void> {
+    if (!UUID.test(sessionId)) return;
+    await this.pool.query(
+      `UPDATE ${this.sessions} SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL`,
+      [sessionId, now, reason],
+    );
+  }
+
+  async revokeUserSessions(
+    userId: string,
+    exceptSessionId: string | null,
+    reason: string,
+    now: Date,
+  ): Promise<number> {
+    const result = await this.pool.query(
+      `UPDATE ${this.sessions} SET revoked_at = $3, revoked_reason = $4
+       WHERE user_id = $1 AND revoked_at IS NULL AND id::text IS DISTINCT FROM $2`,
+      [dbId(userId), exceptSessionId, now, reason],
+    );
+    return result.rowCount ?? 0;
+  }
+
+  async createOneTimeToken(token: OneTimeToken): Promise<void> {
+    await this.pool.query(
+      `WITH replaced AS (
+         DELETE FROM ${this.oneTimeTokens} WHERE user_id = $2 AND purpose = $3
+       )
+       INSERT INTO ${this.oneTimeTokens} (hash, user_id, purpose, created_at, expires_at, data)
+       VALUES ($1, $2, $3, $4, $5, $6)`,
+      [token.hash, dbId(token.userId), token.purpose, token.createdAt, token.expiresAt, token.data],
+    );
+  }
+
+  async consumeOneTimeToken(hash: string, purpose: string, now: Date): Promise<OneTimeToken | null> {
+    const { rows } = await this.pool.query<{
+      user_id: string;
+      created_at: Date;
+      expires_at: Date;
+      data: Record<string, unknown>;
+    }>(
+      `DELETE FROM ${this.oneTimeTokens} WHERE hash = $1 AND purpose = $2
+       RETURNING user_id::text AS user_id, created_at, expires_at, data`,
+      [hash, purpose],
+    );
+    const row = rows[0];
+    if (!row || row.expires_at.getTime() <= now.getTime()) return null;
+    return {
+      hash,
+      userId: row.user_id,
+      purpose,
+      createdAt: row.created_at,
+      expiresAt: row.expires_at,
+      data: row.data,
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  private async oneUser(sql: string, values: unknown[]): Promise<User | null> {
+    const { rows } = await this.pool.query<UserRow>(sql, values).catch(conflict);
+    return rows[0] ? toUser(rows[0]) : null;
+  }
+}

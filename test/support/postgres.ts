@@ -1,0 +1,132 @@
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { chmod, chown, mkdtemp } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+
+const run = promisify(execFile);
+
+/**
+ * A real PostgreSQL server for the tests (DESIGN, Tests): DATABASE_URL when
+ * set (CI starts one), otherwise a throwaway cluster from the machine's
+ * PostgreSQL binaries, shared by the whole test process and removed at exit.
+ */
+export interface TestPostgres {
+  /** URL of the server's maintenance database. */
+  url: string;
+  /** A new, empty database for one test file (or test). */
+  createDatabase(): Promise<string>;
+}
+
+let started: Promise<TestPostgres> | null = null;
+
+export function postgresAvailable(): string | null {
+  if (process.env.DATABASE_URL) return null;
+  return findBinaries() ? null : 'no DATABASE_URL and no PostgreSQL server binaries on this machine';
+}
+
+function findBinaries(): string | null {
+  const root = '/usr/lib/postgresql';
+  if (!existsSync(root)) return null;
+  const versions = readdirSync(root).sort((a, b) => Number(b) - Number(a));
+  for (const version of versions) {
+    const bin = join(root, version, 'bin');
+    if (existsSync(join(bin, 'initdb'))) return bin;
+  }
+  return null;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+async function startCluster(): Promise<string> {
+  const bin = findBinaries();
+  if (!bin) throw new Error('no PostgreSQL server binaries found under /usr/lib/postgresql');
+  const dir = await mkdtemp(join(tmpdir(), 'restauth-pg-'));
+  const data = join(dir, 'data');
+  const asRoot = process.getuid?.() === 0;
+  if (asRoot) {
+    const { stdout } = await run('id', ['-u', 'postgres']);
+    const uid = Number(stdout.trim());
+    const { stdout: gidOut } = await run('id', ['-g', 'postgres']);
+    await chown(dir, uid, Number(gidOut.trim()));
+  }
+  await chmod(dir, 0o700);
+  const as = (command: string, args: string[]) =>
+    asRoot
+      ? run('runuser', ['-u', 'postgres', '--', join(bin, command), ...args])
+      : run(join(bin, command), args);
+  await as('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
+  const port = await freePort();
+  await as('pg_ctl', [
+    '-D',
+    data,
+    '-l',
+    join(dir, 'log'),
+    '-w',
+    '-o',
+    `-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c max_connections=200`,
+    'start',
+  ]);
+  const stop = () => {
+    try {
+      // Synchronous on purpose: this runs at process exit.
+      const args = ['-D', data, '-m', 'immediate', 'stop'];
+      if (asRoot)
+        execFileSync('runuser', ['-u', 'postgres', '--', join(bin, 'pg_ctl'), ...args], { stdio: 'ignore' });
+      else execFileSync(join(bin, 'pg_ctl'), args, { stdio: 'ignore' });
+      execFileSync('rm', ['-rf', dir]);
+    } catch {
+      // best effort
+    }
+  };
+  process.once('exit', stop);
+  return `postgres://postgres@127.0.0.1:${port}/postgres`;
+}
+
+export function testPostgres(): Promise<TestPostgres> {
+  started ??= (async () => {
+    const url = process.env.DATABASE_URL ?? (await startCluster());
+    let counter = 0;
+    return {
+      url,
+      createDatabase: async () => {
+        const name = `restauth_test_${process.pid}_${Date.now()}_${counter++}`;
+        const admin = new pg.Client({ connectionString: url });
+        await admin.connect();
+        try {
+          await admin.query(`CREATE DATABASE ${name}`);
+        } finally {
+          await admin.end();
+        }
+        const target = new URL(url);
+        target.pathname = `/${name}`;
+        return target.toString();
+      },
+    };
+  })();
+  return started;
+}
+
+/** Drops a database made by createDatabase (and its connections). */
+export async function dropDatabase(serverUrl: string, databaseUrl: string): Promise<void> {
+  const name = new URL(databaseUrl).pathname.slice(1);
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  } finally {
+    await admin.end();
+  }
+}
