@@ -1,9 +1,14 @@
+import { join } from 'node:path';
 import type { Config } from './config/schema.js';
 import { AuthService } from './core/auth-service.js';
 import { PasswordHasher } from './core/passwords.js';
 import { SessionManager } from './core/sessions.js';
 import type { Store } from './core/store.js';
 import { TokenService } from './core/tokens.js';
+import { mailNotifier } from './mail/mail-notifier.js';
+import { FileMailQueue } from './mail/mail-queue.js';
+import { MailWorker } from './mail/mail-worker.js';
+import { createMailer } from './mail/mailer.js';
 import type { FileDatabase } from './stores/file/file-database.js';
 import { openFileStore } from './stores/file/index.js';
 import { openPostgresStore } from './stores/postgres/index.js';
@@ -45,8 +50,17 @@ export async function createServices(
     keys: config.jwt.keys.map((key) => ({ ...key })),
   });
   const sessions = new SessionManager(opened.store, config.sessions);
+  const mailer = createMailer(config, logger);
+  const mailWorker = new MailWorker(
+    new FileMailQueue(join(config.stateDir, 'mail-queue.json')),
+    mailer,
+    logger,
+  );
+  mailWorker.start();
   const auth = new AuthService({
     store: opened.store,
+    notifier: mailNotifier(mailWorker, { appName: config.appName, templatesDir: config.mailTemplatesDir }),
+    onBackgroundError: (error) => logger.warn(`restauth: ${(error as Error).message}`),
     hasher,
     tokens,
     sessions,
@@ -64,7 +78,11 @@ export async function createServices(
     hasher,
     tokens,
     fileDatabase: opened.fileDatabase,
-    close: () => opened.store.close(),
+    close: async () => {
+      await mailWorker.stop();
+      await mailer.close();
+      await opened.store.close();
+    },
   };
 }
 

@@ -168,6 +168,7 @@ export async function loadConfig(options: LoadOptions = {}): Promise<Config> {
     config.store.type === 'file' ? dirname(config.store.dataFile) : file ? dirname(file.path) : cwd;
   config.stateDir = resolve(home, config.stateDir);
   config.outboxDir = resolve(home, config.outboxDir);
+  if (config.mailTemplatesDir !== null) config.mailTemplatesDir = resolve(home, config.mailTemplatesDir);
   config.data.static = resolve(cwd, config.data.static);
   config.jwt.publicDefaultSecret = config.jwt.secret === JSON_DATA_SERVER_DEFAULT_SECRET;
   return deepFreeze(config);

@@ -201,6 +201,8 @@ export const ConfigSchema = Type.Object({
   email: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()], { default: null }),
   /** Folder of the development outbox. */
   outboxDir: Type.String({ default: '.restauth/outbox' }),
+  /** Folder of mail template overrides (NAME.subject / NAME.txt / NAME.html); null: the built-in ones. */
+  mailTemplatesDir: Type.Union([Type.String(), Type.Null()], { default: null }),
   /** Folder for state restauth keeps beside the data (generated secret, lock). */
   stateDir: Type.String({ default: '.restauth' }),
   /** pino log level of the server. */

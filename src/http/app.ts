@@ -58,7 +58,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   if (postgrestAuth.enabled) {
     await app.register(postgrestAuthDialect, {
       auth: services.auth,
-      prefix: postgrestAuth.prefix,
+      mountPath: postgrestAuth.prefix,
       payload: postgrestAuth.payload,
     });
   }

@@ -14,7 +14,8 @@ import { bearerToken, toAuthError } from '../errors.js';
  */
 export interface PostgrestAuthOptions {
   auth: AuthService;
-  prefix: string;
+  /** Mount point of the endpoints (not `prefix`: Fastify would apply that one itself, twice). */
+  mountPath: string;
   /** Claims copied into every token (postgrest-auth's `payload`, without `exp`). */
   payload: Record<string, unknown>;
 }
@@ -41,7 +42,7 @@ const ForgotUsernameBody = Type.Object({ email: Text });
 
 export const postgrestAuthDialect: FastifyPluginAsync<PostgrestAuthOptions> = async (
   app,
-  { auth, prefix, payload },
+  { auth, mountPath: prefix, payload },
 ) => {
   app.setErrorHandler((error, request, reply) => {
     const authError = toAuthError(error, request.log);
@@ -78,7 +79,13 @@ export const postgrestAuthDialect: FastifyPluginAsync<PostgrestAuthOptions> = as
 
   app.post<{ Body: Static<typeof RefreshBody> | undefined }>(
     `${prefix}/refresh_token`,
-    { schema: { body: Type.Optional(RefreshBody) } },
+    {
+      schema: { body: RefreshBody },
+      // A bearer refresh sends no body at all: validate it as an empty object.
+      preValidation: async (request) => {
+        request.body ??= {};
+      },
+    },
     async (request) => {
       const { username, password } = request.body ?? {};
       if (username && password) return answer(await auth.signIn(username, password, claims));

@@ -1,6 +1,6 @@
-import { constants } from 'node:fs';
-import { mkdir, open, readFile, rename, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { writeFileAtomically } from '../../lib/atomic-write.js';
 import { InstanceLock } from './instance-lock.js';
 
 export type JsonDocument = Record<string, unknown>;
@@ -281,24 +281,9 @@ async function writeIfChanged(state: FileState, text: string): Promise<boolean> 
   return true;
 }
 
-/** temp file in the same folder, fsync, rename over, fsync the folder: all or nothing, and durable. */
+/** Writes through writeFileAtomically and records what is now on disk. */
 async function writeAtomically(state: FileState, text: string): Promise<void> {
-  const temp = join(dirname(state.path), `.${basename(state.path)}.${process.pid}.tmp`);
-  const handle = await open(temp, 'w', state.mode);
-  try {
-    await handle.writeFile(text);
-    // fdatasync: the content and its length reach the disk; timestamps may wait.
-    await handle.datasync();
-  } finally {
-    await handle.close();
-  }
-  await rename(temp, state.path);
-  const folder = await open(dirname(state.path), constants.O_RDONLY);
-  try {
-    await folder.sync();
-  } finally {
-    await folder.close();
-  }
+  await writeFileAtomically(state.path, text, state.mode);
   const written = await stat(state.path);
   Object.assign(state, { text, mtimeMs: written.mtimeMs, size: written.size });
 }
