@@ -295,7 +295,13 @@ test("postgrest-auth.json: the README's example, comments included, maps key by 
   assert.equal(config.port, 3001);
   assert.deepEqual(
     { ...config.roles },
-    { anonymous: 'web_anon', authenticated: 'normal_user', service: 'service_role', perUser: true },
+    {
+      anonymous: 'web_anon',
+      authenticated: 'normal_user',
+      service: 'service_role',
+      perUser: true,
+      authenticator: null,
+    },
   );
   assert.equal(config.jwt.secret, 'secret');
   // The PostgreSQL store has no data file: state lives beside the config file.
@@ -333,7 +339,13 @@ test('postgrest-auth.json: its own defaults, connection fields, extra payload cl
   );
   assert.deepEqual(
     { ...config.roles },
-    { anonymous: 'web_anon', authenticated: 'normal_user', service: 'service_role', perUser: true },
+    {
+      anonymous: 'web_anon',
+      authenticated: 'normal_user',
+      service: 'service_role',
+      perUser: true,
+      authenticator: null,
+    },
   );
   assert.deepEqual(config.dialects.postgrestAuth.payload, { aud: 'postgrest' });
   assert.equal(config.jwt.accessTokenTtl, 7 * 86400);

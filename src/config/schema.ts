@@ -159,6 +159,10 @@ export const ConfigSchema = Type.Object({
       service: Type.String({ default: 'service_role' }),
       /** postgrest-auth's role per user: each user gets a database role named after it. */
       perUser: Type.Boolean({ default: false }),
+      /** PostgREST's login role: with perUser, each user role is granted to it so PostgREST may switch to it. */
+      authenticator: Type.Union([Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,62}$' }), Type.Null()], {
+        default: null,
+      }),
     },
     { default: {} },
   ),

@@ -7,6 +7,7 @@ const roles = {
   authenticated: 'normal_user',
   service: 'service_role',
   perUser: false,
+  authenticator: null,
 };
 
 runStoreContract('postgres', async () => {

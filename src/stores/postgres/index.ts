@@ -13,6 +13,7 @@ export function schemaNames(store: PostgresStoreConfig, roles: Config['roles']):
     table: store.table,
     anonymousRole: roles.anonymous,
     authenticatedRole: roles.authenticated,
+    authenticatorRole: roles.authenticator,
   };
 }
 

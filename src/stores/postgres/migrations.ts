@@ -14,6 +14,8 @@ export interface SchemaNames {
   table: string;
   anonymousRole: string;
   authenticatedRole: string;
+  /** PostgREST's login role, granted each per-user role (null: not managed). */
+  authenticatorRole?: string | null;
 }
 
 export interface Migration {
@@ -36,6 +38,9 @@ export function quotedNames(names: SchemaNames) {
     table: identifier(names.table, 'store.table'),
     anon: identifier(names.anonymousRole, 'roles.anonymous'),
     authenticated: identifier(names.authenticatedRole, 'roles.authenticated'),
+    authenticator: names.authenticatorRole
+      ? identifier(names.authenticatorRole, 'roles.authenticator')
+      : null,
     anonLiteral: pg.escapeLiteral(names.anonymousRole),
     authenticatedLiteral: pg.escapeLiteral(names.authenticatedRole),
   };

@@ -148,6 +148,7 @@ export class PostgresStore implements Store {
     if (exists.rowCount) return;
     const name = pg.escapeIdentifier(role);
     await client.query(`CREATE ROLE ${name} NOLOGIN IN ROLE ${this.names.authenticated}, ${this.names.anon}`);
+    if (this.names.authenticator) await client.query(`GRANT ${name} TO ${this.names.authenticator}`);
   }
 
   async findUserById(id: string): Promise<User | null> {
