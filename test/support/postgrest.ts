@@ -1,5 +1,5 @@
 import { jwtVerify } from 'jose';
-import pg from 'pg';
+import type pg from 'pg';
 
 /**
  * What PostgREST does for each request, reproduced (PostgREST itself cannot
