@@ -1,0 +1,194 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import bcrypt from 'bcrypt';
+import { decodeJwt, SignJWT } from 'jose';
+import pg from 'pg';
+import { createTestApp, type TestApp } from '../support/app.js';
+import { postgrestRequest, type PostgrestOptions } from '../support/postgrest.js';
+import { dropDatabase, testPostgres } from '../support/postgres.js';
+
+/**
+ * A database exactly as postgrest-auth left it (its table, bcrypt cost-10
+ * hashes, a role per user, token counts), upgraded in place by restauth
+ * started with a postgrest-auth.json: nothing is lost, users log in with
+ * their old passwords, and old tokens follow the token-count rule.
+ */
+const SECRET = 'the-postgrest-auth-secret-0123456789';
+const suffix = randomBytes(3).toString('hex');
+const oldUsers = [
+  { username: `Alice${suffix}`, email: 'Alice@Example.com', password: 'alice1', tokenCount: 0 },
+  { username: `Bob${suffix}`, email: null, password: 'bob2', tokenCount: 3 },
+];
+
+async function createPostgrestAuthDatabase(url: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  try {
+    // postgrest-auth's start-up DDL, as its contract describes it.
+    await admin.query(`
+      CREATE SCHEMA IF NOT EXISTS auth;
+      CREATE TABLE auth.users (
+        id serial primary key, username varchar(20) unique not null,
+        username_lowercase varchar(20) unique not null, email text unique,
+        password text not null, token_count integer not null default 0);
+      DO $$ BEGIN
+        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'web_anon') THEN CREATE ROLE web_anon NOLOGIN; END IF;
+        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'normal_user') THEN CREATE ROLE normal_user NOLOGIN; END IF;
+      END $$;
+      GRANT USAGE ON SCHEMA auth TO web_anon, normal_user;
+      GRANT SELECT (username_lowercase, token_count) ON auth.users TO web_anon;
+      CREATE FUNCTION auth.check_token_count() RETURNS void LANGUAGE plpgsql AS $$
+      BEGIN
+        IF current_setting('request.jwt.claim.count', true)::int <>
+           (SELECT token_count FROM auth.users WHERE username_lowercase = current_user) THEN
+          RAISE invalid_password USING message = 'invalid token count';
+        END IF;
+      END $$;
+    `);
+    for (const user of oldUsers) {
+      const hash = await bcrypt.hash(user.password, 10);
+      await admin.query(
+        'INSERT INTO auth.users (username, username_lowercase, email, password, token_count) VALUES ($1::text, lower($1::text), $2, $3, $4)',
+        [user.username, user.email, hash, user.tokenCount],
+      );
+      await admin.query(
+        `CREATE ROLE ${pg.escapeIdentifier(user.username.toLowerCase())} NOLOGIN IN ROLE normal_user, web_anon`,
+      );
+    }
+  } finally {
+    await admin.end();
+  }
+}
+
+/** A token as postgrest-auth issued it: payload + role + count + jti, no sub, no session. */
+function postgrestAuthToken(role: string, count: number): Promise<string> {
+  return new SignJWT({ iss: 'https://agameoftheories.com', role, count, jti: randomBytes(8).toString('hex') })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setExpirationTime('7d')
+    .sign(new TextEncoder().encode(SECRET));
+}
+
+describe('upgrading a postgrest-auth database in place', () => {
+  let serverUrl: string;
+  let url: string;
+  let t: TestApp;
+  let superPool: pg.Pool;
+  const rest: PostgrestOptions = {
+    secret: SECRET,
+    anonRole: 'web_anon',
+    preRequest: 'auth.check_token_count',
+    claimsStyle: 'legacy',
+  };
+
+  before(async () => {
+    const server = await testPostgres();
+    serverUrl = server.url;
+    url = await server.createDatabase();
+    await createPostgrestAuthDatabase(url);
+    t = await createTestApp({
+      format: 'postgrest-auth',
+      config: {
+        app_name: 'A Game of Theories',
+        db: { connection_string: url, schema: 'auth', table: 'users' },
+        payload: { exp: 604800, iss: 'https://agameoftheories.com' },
+        roles: { anonymous: 'web_anon', user: 'normal_user' },
+        secret: SECRET,
+      },
+      env: { RESTAUTH_JWT_SECRET: '' },
+    });
+    superPool = new pg.Pool({ connectionString: url, max: 2 });
+  });
+  after(async () => {
+    await superPool.end();
+    await t.close();
+    await dropDatabase(serverUrl, url);
+  });
+
+  it('keeps every user, hash, email, count and role', async () => {
+    const { rows } = await superPool.query(
+      'SELECT username, username_lowercase, email, token_count, role FROM auth.users ORDER BY id',
+    );
+    assert.deepEqual(
+      rows,
+      oldUsers.map((u) => ({
+        username: u.username,
+        username_lowercase: u.username.toLowerCase(),
+        email: u.email?.toLowerCase() ?? null,
+        token_count: u.tokenCount,
+        role: u.username.toLowerCase(),
+      })),
+    );
+  });
+
+  it('its users log in with their old passwords; their tokens carry the real count and their role', async () => {
+    for (const user of oldUsers) {
+      const res = await t.app.inject({
+        method: 'POST',
+        url: '/auth/refresh_token',
+        payload: { username: user.username, password: user.password },
+      });
+      assert.equal(res.statusCode, 200, res.body);
+      const claims = decodeJwt(res.json().access_token);
+      assert.equal(claims.count, user.tokenCount);
+      assert.equal(claims.role, user.username.toLowerCase());
+      assert.equal(claims.iss, 'https://agameoftheories.com');
+      const [who] = await postgrestRequest<{ role: string }>(
+        superPool,
+        { ...rest, claimsStyle: 'json' },
+        res.json().access_token,
+        'SELECT current_user AS role',
+      );
+      assert.equal(
+        who!.role,
+        user.username.toLowerCase(),
+        'PostgREST runs the request as the user’s own role',
+      );
+    }
+    // The login upgraded the bcrypt hash to restauth's algorithm, and the password still works.
+    const { rows } = await superPool.query('SELECT password FROM auth.users ORDER BY id LIMIT 1');
+    assert.match(rows[0].password, /^\$argon2id\$/);
+    const again = await t.app.inject({
+      method: 'POST',
+      url: '/auth/refresh_token',
+      payload: { username: oldUsers[0]!.username, password: oldUsers[0]!.password },
+    });
+    assert.equal(again.statusCode, 200, again.body);
+  });
+
+  it('old postgrest-auth tokens follow the token-count rule, with the legacy claim settings', async () => {
+    const bob = oldUsers[1]!;
+    const current = await postgrestAuthToken(bob.username.toLowerCase(), bob.tokenCount);
+    await postgrestRequest(superPool, rest, current, 'SELECT 1');
+    const stale = await postgrestAuthToken(bob.username.toLowerCase(), bob.tokenCount - 1);
+    await assert.rejects(postgrestRequest(superPool, rest, stale, 'SELECT 1'), { status: 403 });
+    // A password change bumps the count: the old current token dies too.
+    const changed = await t.app.inject({
+      method: 'POST',
+      url: '/auth/change_password',
+      payload: {
+        username: bob.username,
+        current_password: bob.password,
+        new_password: 'a new passphrase',
+        new_password_confirm: 'a new passphrase',
+      },
+    });
+    assert.equal(changed.statusCode, 200, changed.body);
+    await assert.rejects(postgrestRequest(superPool, rest, current, 'SELECT 1'), { status: 403 });
+  });
+
+  it('new users get their own role, as postgrest-auth gave them', async () => {
+    const name = `Carol${suffix}`;
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/auth/users',
+      payload: { username: name, password: 'a real passphrase' },
+    });
+    assert.equal(res.statusCode, 201, res.body);
+    const { rows } = await superPool.query(
+      `SELECT pg_has_role($1, 'normal_user', 'MEMBER') AS member FROM pg_roles WHERE rolname = $1`,
+      [name.toLowerCase()],
+    );
+    assert.deepEqual(rows, [{ member: true }]);
+  });
+});
