@@ -16,6 +16,8 @@ export interface ContractSubject {
 export interface ContractOptions {
   /** Skip the tests that need true parallelism, with the reason (e.g. a single-connection in-process database). */
   concurrencySkipReason?: string;
+  /** Skip the whole suite, with the reason (no server for this store on this machine). */
+  skipReason?: string | null;
 }
 
 const NOW = new Date('2026-06-01T12:00:00.000Z');
@@ -49,7 +51,7 @@ export function runStoreContract(
   makeStore: () => Promise<ContractSubject>,
   options: ContractOptions = {},
 ): void {
-  describe(`Store contract: ${name}`, () => {
+  describe(`Store contract: ${name}`, { skip: options.skipReason ?? false }, () => {
     let subject: ContractSubject;
     let store: Store;
     beforeEach(async () => {
