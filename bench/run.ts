@@ -5,6 +5,7 @@
 const suites: Record<string, () => Promise<void>> = {
   login: async () => (await import('./login.js')).runLoginBench(),
   data: async () => (await import('./data.js')).runDataBench(),
+  postgres: async () => (await import('./postgres.js')).runPostgresBench(),
 };
 
 const wanted = process.argv.slice(2);
