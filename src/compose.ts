@@ -45,6 +45,7 @@ export async function createServices(
   }
   const opened = await openStore(config, logger);
   const hasher = new PasswordHasher(config.passwords);
+  await hasher.prepare();
   const tokens = new TokenService({
     ...config.jwt,
     keys: config.jwt.keys.map((key) => ({ ...key })),

@@ -105,8 +105,13 @@ export class PasswordHasher {
    * exist, so response time does not tell who has an account.
    */
   async verifyDummy(password: string): Promise<void> {
+    await this.verify(password, await this.prepare());
+  }
+
+  /** Makes the dummy hash ahead of time, so even the first unknown-user login takes one verification. */
+  prepare(): Promise<string> {
     this.dummyHash ??= this.hash('restauth-dummy-password-for-timing');
-    await this.verify(password, await this.dummyHash);
+    return this.dummyHash;
   }
 
   /** True when a stored hash is not of the configured algorithm and parameters. */
