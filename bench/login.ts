@@ -65,7 +65,7 @@ async function restauthLogins(
     ['--import', import.meta.resolve('tsx'), join(repoRoot, 'src/cli/main.ts'), 'serve'],
     {
       cwd: dir,
-      env: { RESTAUTH_LOG_LEVEL: 'warn', TSX_TSCONFIG_PATH: join(repoRoot, 'tsconfig.json') },
+      env: { RESTAUTH_LOG_LEVEL: 'warn', RESTAUTH_RATE_LIMITS: 'off' },
       url: base,
     },
   );

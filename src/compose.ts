@@ -3,6 +3,7 @@ import type { Config } from './config/schema.js';
 import { AuthService } from './core/auth-service.js';
 import { PasswordHasher } from './core/passwords.js';
 import { SessionManager } from './core/sessions.js';
+import { MemoryRateLimitCounter, RateLimiter, type RateLimitCounter } from './core/rate-limit.js';
 import type { Store } from './core/store.js';
 import { TokenService } from './core/tokens.js';
 import { mailNotifier } from './mail/mail-notifier.js';
@@ -11,7 +12,8 @@ import { MailWorker } from './mail/mail-worker.js';
 import { createMailer } from './mail/mailer.js';
 import type { FileDatabase } from './stores/file/file-database.js';
 import { openFileStore } from './stores/file/index.js';
-import { openPostgresStore } from './stores/postgres/index.js';
+import { openPostgresStore, PostgresStore } from './stores/postgres/index.js';
+import { PostgresRateLimitCounter } from './stores/postgres/rate-limit-counter.js';
 
 /** Everything the HTTP layer needs, built once from the frozen config: the composition root. */
 export interface Services {
@@ -20,6 +22,7 @@ export interface Services {
   auth: AuthService;
   hasher: PasswordHasher;
   tokens: TokenService;
+  rateLimiter: RateLimiter;
   /** The JSON document store, in file mode (the data API serves it). */
   fileDatabase: FileDatabase | null;
   close(): Promise<void>;
@@ -72,8 +75,16 @@ export async function createServices(
       rolePerUser: config.roles.perUser,
     },
   });
+  // With PostgreSQL every instance shares the windows; otherwise each keeps its own in memory.
+  const counter: RateLimitCounter =
+    opened.store instanceof PostgresStore
+      ? new PostgresRateLimitCounter(opened.store.pool, opened.store.rateLimitTable)
+      : new MemoryRateLimitCounter();
+  const { trustedProxyHeader: _header, ...rules } = config.rateLimits;
+  const rateLimiter = new RateLimiter(counter, rules, options.clock);
   return {
     config,
+    rateLimiter,
     store: opened.store,
     auth,
     hasher,

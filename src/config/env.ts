@@ -66,6 +66,12 @@ export const ENV_VARS: readonly EnvVar[] = [
     description: 'fatal, error, warn, info, debug, trace or silent.',
   },
   {
+    name: 'RESTAUTH_RATE_LIMITS',
+    key: 'rateLimits',
+    description:
+      '"off" turns every rate limit off (load tests, trusted networks); unset: the configured limits.',
+  },
+  {
     name: 'RESTAUTH_SMTP_URL',
     key: 'email',
     description:
@@ -147,6 +153,13 @@ export function readEnv(env: NodeJS.ProcessEnv, cwd: string): ConfigLayer {
   if (level !== undefined) layer.logLevel = oneOf('RESTAUTH_LOG_LEVEL', level.toLowerCase(), LOG_LEVELS);
   const smtp = get('RESTAUTH_SMTP_URL');
   if (smtp !== undefined) layer.email = { url: url('RESTAUTH_SMTP_URL', smtp, ['smtp:', 'smtps:']) };
+
+  const rateLimits = get('RESTAUTH_RATE_LIMITS');
+  if (rateLimits !== undefined) {
+    oneOf('RESTAUTH_RATE_LIMITS', rateLimits.toLowerCase(), ['off']);
+    const off = { max: 0 };
+    layer.rateLimits = { signIn: off, signUp: off, recovery: off, refresh: off, verify: off };
+  }
 
   const databaseUrl = get('DATABASE_URL');
   const dataFile = get('RESTAUTH_DATA_FILE');

@@ -13,6 +13,16 @@ import { Type, type Static } from '@sinclair/typebox';
  * a whole absent section with its defaults.
  */
 
+function RateLimitRule(max: number, window: number) {
+  return Type.Object(
+    {
+      max: Type.Integer({ default: max, minimum: 0 }),
+      window: Type.Integer({ default: window, minimum: 1 }),
+    },
+    { default: {} },
+  );
+}
+
 export const JsonDataServerDialectSchema = Type.Object(
   {
     enabled: Type.Boolean({ default: true }),
@@ -89,6 +99,20 @@ export const ConfigSchema = Type.Object({
   appName: Type.String({ default: 'restauth' }),
   /** Largest accepted request body, in bytes. */
   bodyLimit: Type.Integer({ default: 102400, minimum: 1024 }),
+
+  /** Requests allowed per client and window (seconds), per route family; max 0 turns a family off. */
+  rateLimits: Type.Object(
+    {
+      signIn: RateLimitRule(30, 300),
+      signUp: RateLimitRule(30, 300),
+      recovery: RateLimitRule(30, 3600),
+      refresh: RateLimitRule(150, 300),
+      verify: RateLimitRule(30, 300),
+      /** Header naming the client behind a trusted reverse proxy (e.g. "x-forwarded-for"); null: the peer address. */
+      trustedProxyHeader: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null }),
+    },
+    { default: {} },
+  ),
 
   jwt: Type.Object(
     {

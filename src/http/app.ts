@@ -7,6 +7,7 @@ import { createRewriter } from '../data/rewrite.js';
 import { jsonDataServerDialect } from './dialects/json-data-server.js';
 import { postgrestAuthDialect } from './dialects/postgrest-auth.js';
 import { toAuthError } from './errors.js';
+import { rateLimitHook } from './rate-limit.js';
 
 export interface AppOptions {
   logger?: FastifyServerOptions['logger'];
@@ -47,17 +48,20 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     reply.code(404).send({ error: 'not_found', message: `No route for ${request.method} ${request.url}` }),
   );
 
+  const limit = rateLimitHook(services.rateLimiter, config.rateLimits.trustedProxyHeader);
   const { jsonDataServer, postgrestAuth } = config.dialects;
   if (jsonDataServer.enabled) {
     const userIdProp = config.store.type === 'file' ? config.store.userIdProp : 'id';
     await app.register(jsonDataServerDialect, {
       auth: services.auth,
+      limit,
       settings: { ...jsonDataServer, userIdProp },
     });
   }
   if (postgrestAuth.enabled) {
     await app.register(postgrestAuthDialect, {
       auth: services.auth,
+      limit,
       mountPath: postgrestAuth.prefix,
       payload: postgrestAuth.payload,
     });

@@ -42,10 +42,13 @@ export async function createTestApp(options: {
     await writeFile(join(dir, name), content);
   await options.prepare?.(dir);
   await writeFile(join(dir, FILE_NAMES[options.format]), JSON.stringify(options.config ?? {}));
-  const config = await loadConfig({
-    cwd: dir,
-    env: { RESTAUTH_JWT_SECRET: 'test-secret-0123456789abcdef', ...options.env },
-  });
+  // Rate limits are off unless a test turns them on: most tests sign in far more often than a person.
+  const env = {
+    RESTAUTH_JWT_SECRET: 'test-secret-0123456789abcdef',
+    RESTAUTH_RATE_LIMITS: 'off',
+    ...options.env,
+  };
+  const config = await loadConfig({ cwd: dir, env });
   let offset = 0;
   const quiet = { info() {}, warn() {} };
   const services = await createServices(config, quiet, { clock: () => new Date(Date.now() + offset) });

@@ -24,7 +24,13 @@ export async function spawnRestauth(
     ['--import', import.meta.resolve('tsx'), join(repoRoot, 'src/cli/main.ts'), ...args],
     {
       cwd,
-      env: { ...process.env, RESTAUTH_PORT: '0', RESTAUTH_LOG_LEVEL: 'info', ...env },
+      env: {
+        ...process.env,
+        RESTAUTH_PORT: '0',
+        RESTAUTH_LOG_LEVEL: 'info',
+        RESTAUTH_RATE_LIMITS: 'off',
+        ...env,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );

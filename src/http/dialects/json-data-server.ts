@@ -4,7 +4,9 @@ import type { JsonDataServerDialectConfig } from '../../config/schema.js';
 import type { AuthService, IssuedSession } from '../../core/auth-service.js';
 import { AuthError } from '../../core/errors.js';
 import { TokenError } from '../../core/tokens.js';
+import type { RateLimitFamily } from '../../core/rate-limit.js';
 import { bearerToken, toAuthError } from '../errors.js';
+import type { RateLimitHook } from '../rate-limit.js';
 
 /**
  * json-data-server's authentication routes (POST only), with its configurable
@@ -14,6 +16,7 @@ import { bearerToken, toAuthError } from '../errors.js';
  */
 export interface JsonDataServerOptions {
   auth: AuthService;
+  limit: RateLimitHook;
   settings: JsonDataServerDialectConfig & {
     /** Property naming users in db.json (json-data-server's `userId`): accepted as a request field too. */
     userIdProp?: string;
@@ -29,7 +32,7 @@ const KEEP_STATUS = new Set([413, 415, 429, 500, 503]);
 
 export const jsonDataServerDialect: FastifyPluginAsync<JsonDataServerOptions> = async (
   app,
-  { auth, settings },
+  { auth, settings, limit },
 ) => {
   const userIdProp = settings.userIdProp ?? 'id';
   const fields = {
@@ -64,15 +67,15 @@ export const jsonDataServerDialect: FastifyPluginAsync<JsonDataServerOptions> = 
 
   const route = (
     path: string,
+    family: RateLimitFamily | null,
     handler: (body: Body, request: FastifyRequest, reply: FastifyReply) => Promise<unknown>,
   ): void => {
     if (path === '') return; // an empty route disables it, as in json-data-server
-    app.post(path, { schema: routeSchema }, (request, reply) =>
-      handler(request.body as Body, request, reply),
-    );
+    const options = { schema: routeSchema, ...(family ? { preHandler: limit(family) } : {}) };
+    app.post(path, options, (request, reply) => handler(request.body as Body, request, reply));
   };
 
-  route(settings.registerRoute, async (body) => {
+  route(settings.registerRoute, 'signUp', async (body) => {
     const username = requestedUser(body, true) as string;
     const password = requiredString(body, fields.password);
     const profile: Body = {};
@@ -92,13 +95,13 @@ export const jsonDataServerDialect: FastifyPluginAsync<JsonDataServerOptions> = 
     return tokens(issued);
   });
 
-  route(settings.loginRoute, async (body) => {
+  route(settings.loginRoute, 'signIn', async (body) => {
     const username = requestedUser(body, true) as string;
     const password = requiredString(body, fields.password);
     return tokens(await auth.signIn(username, password));
   });
 
-  route(settings.refreshRoute, async (body) => {
+  route(settings.refreshRoute, 'refresh', async (body) => {
     const refreshToken = requiredString(body, settings.jwtRefreshToken);
     const username = requestedUser(body, false);
     const issued = await auth.refresh(refreshToken);
@@ -110,7 +113,7 @@ export const jsonDataServerDialect: FastifyPluginAsync<JsonDataServerOptions> = 
     return tokens(issued);
   });
 
-  route(settings.checkRoute, async (body, request) => {
+  route(settings.checkRoute, null, async (body, request) => {
     const accessToken =
       optionalString(body, settings.jwtAccessToken) ?? bearerToken(request.headers.authorization);
     if (accessToken === null) throw new AuthError('validation_failed', `Missing ${settings.jwtAccessToken}`);
@@ -128,7 +131,7 @@ export const jsonDataServerDialect: FastifyPluginAsync<JsonDataServerOptions> = 
     }
   });
 
-  route(settings.passwordRoute, async (body) => {
+  route(settings.passwordRoute, 'signIn', async (body) => {
     const username = requestedUser(body, true) as string;
     const currentPassword = requiredString(body, fields.password);
     const newPassword = requiredString(body, fields.newPassword);
@@ -139,7 +142,7 @@ export const jsonDataServerDialect: FastifyPluginAsync<JsonDataServerOptions> = 
     return tokens(issued);
   });
 
-  route(settings.logoutRoute, async (body, request, reply) => {
+  route(settings.logoutRoute, null, async (body, request, reply) => {
     // json-data-server never implemented logout; restauth ends the session server-side, found
     // from its refresh token or from the access token.
     const refreshToken = optionalString(body, settings.jwtRefreshToken);

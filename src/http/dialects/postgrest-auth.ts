@@ -4,6 +4,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { AuthService, ExtraClaims, IssuedAccessToken } from '../../core/auth-service.js';
 import { AuthError } from '../../core/errors.js';
 import { bearerToken, toAuthError } from '../errors.js';
+import type { RateLimitHook } from '../rate-limit.js';
 
 /**
  * postgrest-auth's six endpoints (all POST, JSON or urlencoded), with the
@@ -14,6 +15,7 @@ import { bearerToken, toAuthError } from '../errors.js';
  */
 export interface PostgrestAuthOptions {
   auth: AuthService;
+  limit: RateLimitHook;
   /** Mount point of the endpoints (not `prefix`: Fastify would apply that one itself, twice). */
   mountPath: string;
   /** Claims copied into every token (postgrest-auth's `payload`, without `exp`). */
@@ -42,7 +44,7 @@ const ForgotUsernameBody = Type.Object({ email: Text });
 
 export const postgrestAuthDialect: FastifyPluginAsync<PostgrestAuthOptions> = async (
   app,
-  { auth, mountPath: prefix, payload },
+  { auth, mountPath: prefix, payload, limit },
 ) => {
   app.setErrorHandler((error, request, reply) => {
     const authError = toAuthError(error, request.log);
@@ -66,7 +68,7 @@ export const postgrestAuthDialect: FastifyPluginAsync<PostgrestAuthOptions> = as
 
   app.post<{ Body: Static<typeof SignUpBody> }>(
     `${prefix}/users`,
-    { schema: { body: SignUpBody } },
+    { schema: { body: SignUpBody }, preHandler: limit('signUp') },
     async (request, reply) => {
       const { username, password, email } = request.body;
       const issued = await auth.signUp(
@@ -81,6 +83,7 @@ export const postgrestAuthDialect: FastifyPluginAsync<PostgrestAuthOptions> = as
     `${prefix}/refresh_token`,
     {
       schema: { body: RefreshBody },
+      preHandler: limit('signIn'),
       // A bearer refresh sends no body at all: validate it as an empty object.
       preValidation: async (request) => {
         request.body ??= {};
@@ -98,7 +101,7 @@ export const postgrestAuthDialect: FastifyPluginAsync<PostgrestAuthOptions> = as
 
   app.post<{ Body: Static<typeof ChangePasswordBody> }>(
     `${prefix}/change_password`,
-    { schema: { body: ChangePasswordBody } },
+    { schema: { body: ChangePasswordBody }, preHandler: limit('signIn') },
     async (request) => {
       const body = request.body;
       if (body.new_password !== body.new_password_confirm) {
@@ -129,7 +132,7 @@ export const postgrestAuthDialect: FastifyPluginAsync<PostgrestAuthOptions> = as
 
   app.post<{ Body: Static<typeof ChangeEmailBody> }>(
     `${prefix}/change_email`,
-    { schema: { body: ChangeEmailBody } },
+    { schema: { body: ChangeEmailBody }, preHandler: limit('signIn') },
     async (request) => {
       const user = await auth.verifyCredentials(request.body.username, request.body.password);
       await auth.changeEmail(user.id, request.body.email);
@@ -139,7 +142,7 @@ export const postgrestAuthDialect: FastifyPluginAsync<PostgrestAuthOptions> = as
 
   app.post<{ Body: Static<typeof ForgotPasswordBody> }>(
     `${prefix}/forgot_password`,
-    { schema: { body: ForgotPasswordBody } },
+    { schema: { body: ForgotPasswordBody }, preHandler: limit('recovery') },
     async (request) => {
       await auth.requestPasswordReset(request.body.username);
       return { message: 'Password reset email sent' };
@@ -148,7 +151,7 @@ export const postgrestAuthDialect: FastifyPluginAsync<PostgrestAuthOptions> = as
 
   app.post<{ Body: Static<typeof ForgotUsernameBody> }>(
     `${prefix}/forgot_username`,
-    { schema: { body: ForgotUsernameBody } },
+    { schema: { body: ForgotUsernameBody }, preHandler: limit('recovery') },
     async (request) => {
       await auth.remindUsername(request.body.email);
       return { message: 'Username Email sent' };

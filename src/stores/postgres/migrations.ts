@@ -197,5 +197,16 @@ export function migrations(names: SchemaNames): Migration[] {
           ${q.schema}.check_token_count() TO ${q.anon}, ${q.authenticated};
       `,
     },
+    {
+      version: 3,
+      name: 'rate-limit windows shared by every instance',
+      sql: `
+        CREATE TABLE ${q.schema}.rate_limits (
+          key text PRIMARY KEY,
+          reset_at timestamptz NOT NULL,
+          count integer NOT NULL
+        );
+      `,
+    },
   ];
 }

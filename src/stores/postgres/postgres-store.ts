@@ -396,6 +396,11 @@ export class PostgresStore implements Store {
     };
   }
 
+  /** The table of shared rate-limit windows (migration 3). */
+  get rateLimitTable(): string {
+    return `${this.names.schema}.rate_limits`;
+  }
+
   async close(): Promise<void> {
     await this.pool.end();
   }

@@ -1,0 +1,30 @@
+import type pg from 'pg';
+import type { RateLimitCounter } from '../../core/rate-limit.js';
+
+const SWEEP_EVERY = 500;
+
+/** Rate-limit windows in a table, so every instance on the database shares them. */
+export class PostgresRateLimitCounter implements RateLimitCounter {
+  private hits = 0;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly table: string,
+  ) {}
+
+  async hit(key: string, windowMs: number, now: Date): Promise<{ count: number; resetAt: Date }> {
+    // One statement: a new window, or one more hit in the current one.
+    const { rows } = await this.pool.query<{ count: number; reset_at: Date }>(
+      `INSERT INTO ${this.table} AS w (key, reset_at, count) VALUES ($1, $2::timestamptz + $3 * interval '1 millisecond', 1)
+       ON CONFLICT (key) DO UPDATE SET
+         count = CASE WHEN w.reset_at <= $2 THEN 1 ELSE w.count + 1 END,
+         reset_at = CASE WHEN w.reset_at <= $2 THEN $2::timestamptz + $3 * interval '1 millisecond' ELSE w.reset_at END
+       RETURNING count, reset_at`,
+      [key, now, windowMs],
+    );
+    if (++this.hits % SWEEP_EVERY === 0) {
+      await this.pool.query(`DELETE FROM ${this.table} WHERE reset_at < $1`, [now]);
+    }
+    return { count: rows[0]!.count, resetAt: rows[0]!.reset_at };
+  }
+}
