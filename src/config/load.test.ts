@@ -462,7 +462,7 @@ test('restauth.json: the schema shape, durations as strings or seconds', async (
   );
   assert.deepEqual(
     { ...config.sessions },
-    { absoluteLifetime: 90 * 86400, inactivityTimeout: 3600, reuseGrace: 30 },
+    { absoluteLifetime: 90 * 86400, inactivityTimeout: 3600, reuseGrace: 30, maxPerUser: 100 },
   );
   assert.equal(config.passwords.minLength, 12);
   assert.equal(config.passwords.algorithm, 'argon2id');

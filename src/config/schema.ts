@@ -154,6 +154,8 @@ export const ConfigSchema = Type.Object({
       inactivityTimeout: Type.Integer({ default: 7 * 86400, minimum: 1 }),
       /** A rotated refresh token presented again within this window returns the same successor. */
       reuseGrace: Type.Integer({ default: 10, minimum: 0 }),
+      /** Live sessions a user may hold; opening one more ends the oldest (0: no limit). Bounds storage. */
+      maxPerUser: Type.Integer({ default: 100, minimum: 0 }),
     },
     { default: {} },
   ),

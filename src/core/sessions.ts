@@ -6,6 +6,7 @@ export interface SessionSettings {
   absoluteLifetime: number;
   inactivityTimeout: number;
   reuseGrace: number;
+  maxPerUser: number;
 }
 
 /**
@@ -37,6 +38,7 @@ export class SessionManager {
       notAfter: new Date(now.getTime() + this.settings.absoluteLifetime * 1000),
       refreshSecret: randomSecret(),
       firstRefreshTokenHash: hashSecret(refreshToken),
+      maxPerUser: this.settings.maxPerUser,
     });
     return { session, refreshToken };
   }

@@ -79,6 +79,11 @@ export interface NewSession {
   refreshSecret: string;
   /** SHA-256 of the session's first refresh token. */
   firstRefreshTokenHash: string;
+  /**
+   * The most live sessions the user may hold, this one included: the oldest
+   * beyond it are deleted with their refresh tokens (0: no limit).
+   */
+  maxPerUser: number;
 }
 
 export interface RefreshTokenRecord {

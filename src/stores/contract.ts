@@ -35,14 +35,18 @@ function newUser(overrides: Partial<NewUser> = {}): NewUser {
   };
 }
 
-function newSession(userId: string, overrides: { id?: string; tokenHash?: string } = {}) {
+function newSession(
+  userId: string,
+  overrides: { id?: string; tokenHash?: string; maxPerUser?: number; createdAt?: Date } = {},
+) {
   return {
     id: overrides.id ?? randomUUID(),
     userId,
-    createdAt: NOW,
+    createdAt: overrides.createdAt ?? NOW,
     notAfter: later(86400),
     refreshSecret: 'secret-' + randomUUID(),
     firstRefreshTokenHash: overrides.tokenHash ?? 'rt-' + randomUUID(),
+    maxPerUser: overrides.maxPerUser ?? 0,
   };
 }
 
@@ -254,6 +258,23 @@ export function runStoreContract(
         assert.ok((await store.findSession(c.id))?.revokedAt);
         assert.equal(await store.revokeUserSessions(user.id, null, 'logout_all', NOW), 1);
         assert.ok((await store.findSession(b.id))?.revokedAt);
+      });
+
+      it('keeps at most maxPerUser live sessions per user, ending the oldest with its refresh token', async () => {
+        const user = await store.createUser(newUser(), 'h');
+        const other = await store.createUser(newUser(), 'h');
+        const othersSession = await store.createSession(newSession(other.id));
+        const ids: string[] = [];
+        for (let i = 0; i < 4; i++) {
+          const created = await store.createSession(
+            newSession(user.id, { tokenHash: `rt-cap-${i}`, maxPerUser: 3, createdAt: later(i) }),
+          );
+          ids.push(created.id);
+        }
+        assert.equal(await store.findSession(ids[0]!), null, 'the oldest is gone');
+        assert.equal(await store.findRefreshToken('rt-cap-0'), null);
+        for (const id of ids.slice(1)) assert.ok(await store.findSession(id));
+        assert.ok(await store.findSession(othersSession.id), 'other users are untouched');
       });
 
       it(

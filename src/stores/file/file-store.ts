@@ -217,6 +217,7 @@ export class FileStore implements Store {
         createdAt: created,
         rotatedAt: null,
       };
+      if (session.maxPerUser > 0) dropOldestSessions(credentials, session.userId, session.maxPerUser);
       return toSession(session.id, credentials.sessions[session.id]!);
     });
   }
@@ -476,6 +477,19 @@ function pruneEndedSessions(credentials: CredentialsDocument, userId: string, no
     }
   }
   if (dropped.size === 0) return;
+  for (const [hash, token] of Object.entries(credentials.refreshTokens)) {
+    if (dropped.has(token.sessionId)) delete credentials.refreshTokens[hash];
+  }
+}
+
+/** Keeps the user's `keep` newest live sessions; older live ones go, with their refresh tokens. */
+function dropOldestSessions(credentials: CredentialsDocument, userId: string, keep: number): void {
+  const live = Object.entries(credentials.sessions)
+    .filter(([, session]) => session.userId === userId && session.revokedAt === null)
+    .sort(([, a], [, b]) => b.createdAt.localeCompare(a.createdAt));
+  if (live.length <= keep) return;
+  const dropped = new Set(live.slice(keep).map(([id]) => id));
+  for (const id of dropped) delete credentials.sessions[id];
   for (const [hash, token] of Object.entries(credentials.refreshTokens)) {
     if (dropped.has(token.sessionId)) delete credentials.refreshTokens[hash];
   }

@@ -285,6 +285,15 @@ export class PostgresStore implements Store {
         session.firstRefreshTokenHash,
       ],
     );
+    if (session.maxPerUser > 0) {
+      // Beyond the cap the oldest live sessions go, with their refresh tokens (ON DELETE CASCADE).
+      await this.pool.query(
+        `DELETE FROM ${this.sessions} WHERE id IN (
+           SELECT id FROM ${this.sessions} WHERE user_id = $1 AND revoked_at IS NULL
+           ORDER BY created_at DESC, id OFFSET $2)`,
+        [dbId(session.userId), session.maxPerUser],
+      );
+    }
     return toSession(rows[0]!);
   }
 
