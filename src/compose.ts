@@ -7,12 +7,13 @@ import { MemoryRateLimitCounter, RateLimiter, type RateLimitCounter } from './co
 import type { Store } from './core/store.js';
 import { TokenService } from './core/tokens.js';
 import { mailNotifier } from './mail/mail-notifier.js';
-import { FileMailQueue } from './mail/mail-queue.js';
+import { FileMailQueue, type MailQueue } from './mail/mail-queue.js';
 import { MailWorker } from './mail/mail-worker.js';
 import { createMailer } from './mail/mailer.js';
 import type { FileDatabase } from './stores/file/file-database.js';
 import { openFileStore } from './stores/file/index.js';
 import { openPostgresStore, PostgresStore } from './stores/postgres/index.js';
+import { PostgresMailQueue } from './stores/postgres/mail-queue.js';
 import { PostgresRateLimitCounter } from './stores/postgres/rate-limit-counter.js';
 
 /** Everything the HTTP layer needs, built once from the frozen config: the composition root. */
@@ -55,11 +56,12 @@ export async function createServices(
   });
   const sessions = new SessionManager(opened.store, config.sessions);
   const mailer = createMailer(config, logger);
-  const mailWorker = new MailWorker(
-    new FileMailQueue(join(config.stateDir, 'mail-queue.json')),
-    mailer,
-    logger,
-  );
+  // With PostgreSQL the outbox is a table every instance shares; otherwise a file beside the data.
+  const mailQueue: MailQueue =
+    opened.store instanceof PostgresStore
+      ? new PostgresMailQueue(opened.store.pool, opened.store.mailOutboxTable)
+      : new FileMailQueue(join(config.stateDir, 'mail-queue.json'));
+  const mailWorker = new MailWorker(mailQueue, mailer, logger);
   mailWorker.start();
   const auth = new AuthService({
     store: opened.store,

@@ -12,12 +12,26 @@ export interface QueuedMail {
   lastError: string | null;
 }
 
+/** Where mails wait to be sent: durable, so a restart loses none. */
+export interface MailQueue {
+  /** True when other processes use the same queue: their workers may hold mails, and this one polls. */
+  readonly shared: boolean;
+  enqueue(message: MailMessage, now: number): Promise<QueuedMail>;
+  /** The mails due now, taken for `leaseMs`: no other worker gets them meanwhile. */
+  claim(now: number, maxAttempts: number, leaseMs: number): Promise<QueuedMail[]>;
+  /** The earliest time a mail is due, or null when none waits. */
+  nextDue(maxAttempts: number): Promise<number | null>;
+  remove(id: string): Promise<void>;
+  failed(id: string, error: string, nextAttemptAt: number): Promise<QueuedMail | undefined>;
+}
+
 /**
  * Mails waiting to be sent, kept in a JSON file written atomically, so a mail
  * accepted before a crash or a restart is still sent after it. Operations are
- * serialized; the file is small (sent mails leave it).
+ * serialized; the file is small (sent mails leave it). One process uses it.
  */
-export class FileMailQueue {
+export class FileMailQueue implements MailQueue {
+  readonly shared = false;
   private chain: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly path: string) {}
@@ -57,12 +71,12 @@ export class FileMailQueue {
     });
   }
 
-  async due(now: number, maxAttempts: number): Promise<QueuedMail[]> {
+  /** One process: nothing to lease against. */
+  async claim(now: number, maxAttempts: number): Promise<QueuedMail[]> {
     await this.chain;
     return (await this.load()).filter((mail) => mail.nextAttemptAt <= now && mail.attempts < maxAttempts);
   }
 
-  /** The earliest time a mail is due, or null when none waits. */
   async nextDue(maxAttempts: number): Promise<number | null> {
     await this.chain;
     const waiting = (await this.load()).filter((mail) => mail.attempts < maxAttempts);

@@ -1,24 +1,30 @@
-import type { FileMailQueue } from './mail-queue.js';
+import type { MailQueue } from './mail-queue.js';
 import type { MailLogger, Mailer, MailMessage } from './mailer.js';
 
 const MAX_ATTEMPTS = 8;
 const FIRST_RETRY_MS = 1000;
 const MAX_RETRY_MS = 10 * 60 * 1000;
+/** How long a claimed mail stays this worker's before another may retry it (a crash mid-send). */
+const LEASE_MS = 60 * 1000;
+/** With a shared queue, how often to look for mails other instances left behind. */
+const POLL_MS = 30 * 1000;
 
 /**
  * Delivers queued mails: at once when one is queued, then again with
  * exponential backoff (1 s, 2 s, 4 s ... at most 10 min) after a failure,
- * giving up after 8 attempts with a log line. No polling while idle: a timer
- * is set only for the next retry.
+ * giving up after 8 attempts with a log line. A queue of its own is not
+ * polled: a timer is set only for the next retry; a shared queue (several
+ * instances on one database) is also looked at every 30 s.
  */
 export class MailWorker {
   private timer: NodeJS.Timeout | null = null;
+  private poller: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private again = false;
   private stopped = false;
 
   constructor(
-    private readonly queue: FileMailQueue,
+    private readonly queue: MailQueue,
     private readonly mailer: Mailer,
     private readonly logger: MailLogger,
     private readonly retryBaseMs = FIRST_RETRY_MS,
@@ -32,6 +38,10 @@ export class MailWorker {
 
   /** Sends what was left from an earlier run. */
   start(): void {
+    if (this.queue.shared) {
+      this.poller = setInterval(() => this.wake(), POLL_MS);
+      this.poller.unref();
+    }
     this.wake();
   }
 
@@ -51,7 +61,7 @@ export class MailWorker {
   }
 
   private async drain(): Promise<void> {
-    for (const mail of await this.queue.due(Date.now(), MAX_ATTEMPTS)) {
+    for (const mail of await this.queue.claim(Date.now(), MAX_ATTEMPTS, LEASE_MS)) {
       if (this.stopped) return;
       try {
         await this.mailer.send(mail.message);
@@ -81,6 +91,7 @@ export class MailWorker {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.poller) clearInterval(this.poller);
     await this.running;
   }
 }

@@ -208,5 +208,20 @@ export function migrations(names: SchemaNames): Migration[] {
         );
       `,
     },
+    {
+      version: 4,
+      name: 'mail outbox shared by every instance',
+      sql: `
+        CREATE TABLE ${q.schema}.mail_outbox (
+          id uuid PRIMARY KEY,
+          message jsonb NOT NULL,
+          attempts integer NOT NULL DEFAULT 0,
+          next_attempt_at timestamptz NOT NULL,
+          last_error text,
+          created_at timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE INDEX mail_outbox_due ON ${q.schema}.mail_outbox (next_attempt_at);
+      `,
+    },
   ];
 }

@@ -405,6 +405,11 @@ export class PostgresStore implements Store {
     };
   }
 
+  /** The mail outbox table (migration 4). */
+  get mailOutboxTable(): string {
+    return `${this.names.schema}.mail_outbox`;
+  }
+
   /** The table of shared rate-limit windows (migration 3). */
   get rateLimitTable(): string {
     return `${this.names.schema}.rate_limits`;

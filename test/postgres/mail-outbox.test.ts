@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { MailWorker } from '../../src/mail/mail-worker.js';
+import { SmtpMailer } from '../../src/mail/mailer.js';
+import { openPostgresStore } from '../../src/stores/postgres/index.js';
+import { PostgresMailQueue } from '../../src/stores/postgres/mail-queue.js';
+import type { PostgresStore } from '../../src/stores/postgres/postgres-store.js';
+import { dropDatabase, postgresAvailable, testPostgres } from '../support/postgres.js';
+import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
+
+const quiet = { info: () => {}, warn: () => {} };
+const roles = {
+  anonymous: 'web_anon',
+  authenticated: 'normal_user',
+  service: 'service_role',
+  perUser: false,
+  authenticator: null,
+};
+
+describe('the PostgreSQL mail outbox', { skip: postgresAvailable() ?? false }, () => {
+  let serverUrl: string;
+  let url: string;
+  let store: PostgresStore;
+  let sink: SmtpSink;
+  const smtp = (port: number) =>
+    new SmtpMailer({ host: '127.0.0.1', port, secure: false, ignoreTLS: true, from: 'a@b.c' });
+
+  before(async () => {
+    const server = await testPostgres();
+    serverUrl = server.url;
+    url = await server.createDatabase();
+    store = await openPostgresStore(
+      { type: 'postgres', url, schema: 'auth', table: 'users', poolMin: 0, poolMax: 10 },
+      roles,
+    );
+    sink = await startSmtpSink();
+  });
+  after(async () => {
+    await sink.close();
+    await store.close();
+    await dropDatabase(serverUrl, url);
+  });
+
+  it('two instances draining one outbox send every mail exactly once', async () => {
+    const queueA = new PostgresMailQueue(store.pool, store.mailOutboxTable);
+    const queueB = new PostgresMailQueue(store.pool, store.mailOutboxTable);
+    for (let i = 0; i < 20; i++) {
+      await queueA.enqueue(
+        { to: `m${i}@example.com`, subject: `mail ${i}`, text: 'x', html: 'x' },
+        Date.now(),
+      );
+    }
+    const a = new MailWorker(queueA, smtp(sink.port), quiet);
+    const b = new MailWorker(queueB, smtp(sink.port), quiet);
+    a.start();
+    b.start();
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) => sink.waitForMail((m) => m.to === `m${i}@example.com`, 10_000)),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await a.stop();
+    await b.stop();
+    for (let i = 0; i < 20; i++) {
+      assert.equal(sink.mails.filter((m) => m.to === `m${i}@example.com`).length, 1, `mail ${i}`);
+    }
+    assert.equal(await queueA.nextDue(8), null, 'the outbox is empty');
+  });
+
+  it('keeps a mail its worker could not send for another worker, after a restart', async () => {
+    const queue = new PostgresMailQueue(store.pool, store.mailOutboxTable);
+    const down = new MailWorker(queue, smtp(1), quiet, 60_000);
+    await down.submit({ to: 'kept@example.com', subject: 'kept', text: 'x', html: 'x' });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await down.stop();
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      const { rows } = await client.query('SELECT attempts FROM auth.mail_outbox');
+      assert.equal(rows.length, 1);
+      assert.ok(rows[0].attempts >= 1);
+      // Time passes: the backoff has elapsed when the next instance starts.
+      await client.query('UPDATE auth.mail_outbox SET next_attempt_at = now()');
+    } finally {
+      await client.end();
+    }
+    const up = new MailWorker(
+      new PostgresMailQueue(store.pool, store.mailOutboxTable),
+      smtp(sink.port),
+      quiet,
+    );
+    up.start();
+    await sink.waitForMail((m) => m.to === 'kept@example.com', 10_000);
+    await up.stop();
+  });
+});
