@@ -203,3 +203,42 @@ describe('openFileStore', () => {
     }
   });
 });
+
+describe('FileStore refresh-token chains', () => {
+  it('remember the 20 newest rotations of a session, not every one', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'restauth-chain-'));
+    const { store, db } = await openFileStore(storeConfig(dir));
+    try {
+      const user = await store.createUser(
+        { username: 'chain', email: null, emailConfirmedAt: null, role: null, profile: {}, appMetadata: {} },
+        'h',
+      );
+      const now = new Date();
+      await store.createSession({
+        id: 'chain-session',
+        userId: user.id,
+        createdAt: now,
+        notAfter: new Date(now.getTime() + 86400_000),
+        refreshSecret: 's',
+        firstRefreshTokenHash: 't0',
+        maxPerUser: 0,
+      });
+      for (let i = 0; i < 60; i++)
+        assert.equal(await store.rotateRefreshToken(`t${i}`, `t${i + 1}`, now), true);
+      const tokens = (db.credentials as { refreshTokens: Record<string, { sessionId: string }> })
+        .refreshTokens;
+      const ofSession = Object.keys(tokens).filter((hash) => tokens[hash]!.sessionId === 'chain-session');
+      assert.equal(ofSession.length, 21, 'the live token and the 20 newest rotated ones');
+      assert.equal(
+        (await store.findRefreshToken('t59'))?.token.rotatedAt instanceof Date,
+        true,
+        'a recent one is known',
+      );
+      assert.equal(await store.findRefreshToken('t0'), null, 'an old one is forgotten');
+      assert.equal((await store.findRefreshToken('t60'))?.token.rotatedAt, null);
+    } finally {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -258,7 +258,9 @@ export class FileStore implements Store {
         sessionId: entry.sessionId,
         createdAt: at,
         rotatedAt: null,
+        parent: presentedHash,
       };
+      forgetOldRotations(credentials, presentedHash);
       return true;
     });
   }
@@ -480,6 +482,28 @@ function pruneEndedSessions(credentials: CredentialsDocument, userId: string, no
   for (const [hash, token] of Object.entries(credentials.refreshTokens)) {
     if (dropped.has(token.sessionId)) delete credentials.refreshTokens[hash];
   }
+}
+
+/**
+ * A session refreshed every minute would otherwise add 1,440 rotated tokens a
+ * day to credentials.json, rewritten at every commit. The newest rotated
+ * tokens are kept (a replay of one of them revokes the session); older ones
+ * are forgotten, and a replay of those is refused as an unknown token.
+ */
+const KEPT_ROTATIONS = 20;
+
+function forgetOldRotations(credentials: CredentialsDocument, newestRotated: string): void {
+  const tokens = credentials.refreshTokens;
+  let kept = tokens[newestRotated];
+  for (let count = 1; count < KEPT_ROTATIONS; count++) {
+    if (!kept?.parent) return;
+    kept = tokens[kept.parent];
+  }
+  // `kept` is the oldest rotated token still remembered: its parent just fell out of the window.
+  const forgotten = kept?.parent;
+  if (!kept || forgotten === undefined) return;
+  delete kept.parent;
+  delete tokens[forgotten];
 }
 
 /** Keeps the user's `keep` newest live sessions; older live ones go, with their refresh tokens. */

@@ -35,6 +35,8 @@ export interface RefreshTokenEntry {
   sessionId: string;
   createdAt: string;
   rotatedAt: string | null;
+  /** Hash of the token this one replaced, to walk back the chain when pruning. */
+  parent?: string;
 }
 
 export interface OneTimeTokenEntry {
