@@ -147,10 +147,9 @@ export class AuthService {
 
   async refresh(refreshToken: string, extraClaims?: ExtraClaims): Promise<IssuedSession> {
     const now = this.now();
-    const rotated = await this.deps.sessions.rotate(refreshToken, now);
-    const user = await this.deps.store.findUserById(rotated.session.userId);
+    const { session, user, refreshToken: successor } = await this.deps.sessions.rotate(refreshToken, now);
     if (!user) throw new AuthError('session_not_found');
-    return this.issue(user, rotated.session, rotated.refreshToken, now, extraClaims);
+    return this.issue(user, session, successor, now, extraClaims);
   }
 
   /**

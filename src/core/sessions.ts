@@ -1,6 +1,6 @@
 import { AuthError } from './errors.js';
 import { deriveSecret, hashSecret, randomId, randomSecret } from './secrets.js';
-import type { Session, Store } from './store.js';
+import type { Session, Store, User } from './store.js';
 
 export interface SessionSettings {
   absoluteLifetime: number;
@@ -14,6 +14,13 @@ export interface SessionSettings {
  * period (a tab refreshing twice while another still holds the first token).
  */
 const MAX_GRACE_HOPS = 8;
+
+/** A successful exchange: the session, its user (null if deleted meanwhile), and the new refresh token. */
+export interface Rotated {
+  session: Session;
+  user: User | null;
+  refreshToken: string;
+}
 
 /**
  * Refresh-token families. A session's refresh tokens form a chain: the first
@@ -56,10 +63,10 @@ export class SessionManager {
   }
 
   /** Exchanges a refresh token for its successor, detecting replays. */
-  async rotate(refreshToken: string, now: Date): Promise<{ session: Session; refreshToken: string }> {
+  async rotate(refreshToken: string, now: Date): Promise<Rotated> {
     const found = await this.store.findRefreshToken(hashSecret(refreshToken));
     if (!found) throw new AuthError('refresh_token_not_found');
-    const { session } = found;
+    const { session, user } = found;
     this.assertLive(session, now);
     if (found.token.rotatedAt === null) {
       const idleSince = session.refreshedAt.getTime();
@@ -69,7 +76,7 @@ export class SessionManager {
       }
       const successor = deriveSecret(session.refreshSecret, refreshToken);
       if (await this.store.rotateRefreshToken(found.token.hash, hashSecret(successor), now)) {
-        return { session, refreshToken: successor };
+        return { session, user, refreshToken: successor };
       }
       // Another request rotated it between our read and our write: judge it as a repeat.
     }
@@ -80,17 +87,14 @@ export class SessionManager {
    * A rotated token came back. Inside the grace period, walk the chain of
    * successors to the live one and return it; otherwise revoke the session.
    */
-  private async answerRepeat(
-    refreshToken: string,
-    session: Session,
-    now: Date,
-  ): Promise<{ session: Session; refreshToken: string }> {
+  private async answerRepeat(refreshToken: string, session: Session, now: Date): Promise<Rotated> {
     const graceMs = this.settings.reuseGrace * 1000;
     let token = refreshToken;
     for (let hop = 0; hop < MAX_GRACE_HOPS; hop++) {
       const record = await this.store.findRefreshToken(hashSecret(token));
       if (!record || record.session.revokedAt !== null) break;
-      if (record.token.rotatedAt === null) return { session: record.session, refreshToken: token };
+      if (record.token.rotatedAt === null)
+        return { session: record.session, user: record.user, refreshToken: token };
       if (now.getTime() - record.token.rotatedAt.getTime() > graceMs) break;
       token = deriveSecret(session.refreshSecret, token);
     }

@@ -143,7 +143,10 @@ export interface Store {
   // Sessions and refresh tokens
   createSession(session: NewSession): Promise<Session>;
   findSession(id: string): Promise<Session | null>;
-  findRefreshToken(hash: string): Promise<{ token: RefreshTokenRecord; session: Session } | null>;
+  /** The token with its session and that session's user (one lookup: every refresh needs all three). */
+  findRefreshToken(
+    hash: string,
+  ): Promise<{ token: RefreshTokenRecord; session: Session; user: User | null } | null>;
   /**
    * Atomically exchanges the live token `presentedHash` for `successorHash`:
    * only when the token exists, is not rotated yet, and its session is not

@@ -214,6 +214,8 @@ export function runStoreContract(
         assert.equal(token?.token.sessionId, session.id);
         assert.equal(token?.token.rotatedAt, null);
         assert.equal(token?.session.refreshSecret, session.refreshSecret);
+        assert.equal(token?.user?.id, user.id, 'the session’s user comes with it');
+        assert.equal(token?.user?.createdAt instanceof Date, true);
         assert.equal(await store.findSession(randomUUID()), null);
         assert.equal(await store.findRefreshToken('nope'), null);
       });

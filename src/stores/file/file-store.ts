@@ -227,7 +227,9 @@ export class FileStore implements Store {
     return Object.hasOwn(sessions, id) ? toSession(id, sessions[id]!) : null;
   }
 
-  async findRefreshToken(hash: string): Promise<{ token: RefreshTokenRecord; session: Session } | null> {
+  async findRefreshToken(
+    hash: string,
+  ): Promise<{ token: RefreshTokenRecord; session: Session; user: User | null } | null> {
     const credentials = normalizeCredentials(this.db.credentials);
     if (!Object.hasOwn(credentials.refreshTokens, hash)) return null;
     const entry = credentials.refreshTokens[hash]!;
@@ -241,6 +243,7 @@ export class FileStore implements Store {
         rotatedAt: entry.rotatedAt === null ? null : new Date(entry.rotatedAt),
       },
       session: toSession(entry.sessionId, session),
+      user: this.userById(session.userId),
     };
   }
 
