@@ -5,6 +5,7 @@
  * (restauth's default) and bcrypt cost 10 (a json-data-server config), side
  * by side with json-server-auth 2.1.0 (bcryptjs cost 10) on the same machine.
  */
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -69,12 +70,23 @@ async function restauthLogins(
       url: base,
     },
   );
+  return registerThenLogIn(server, dir, `${base}/auth/register`, `${base}/auth/login`, { username: 'bench' });
+}
+
+/** Registers one user, then logs it in under load; stops the server and removes its folder after. */
+async function registerThenLogIn(
+  server: ChildProcess,
+  dir: string,
+  registerUrl: string,
+  loginUrl: string,
+  identity: Record<string, string>,
+): Promise<{ rps: number; p99: number; failures: number }> {
   try {
-    await post(`${base}/auth/register`, { username: 'bench', password: PASSWORD });
+    await post(registerUrl, { ...identity, password: PASSWORD });
     const result = await load({
-      url: `${base}/auth/login`,
+      url: loginUrl,
       method: 'POST',
-      body: { username: 'bench', password: PASSWORD },
+      body: { ...identity, password: PASSWORD },
       connections: CONNECTIONS,
       seconds: SECONDS,
     });
@@ -95,20 +107,7 @@ async function jsonServerAuthLogins(): Promise<{ rps: number; p99: number; failu
     cwd: dir,
     url: base,
   });
-  try {
-    await post(`${base}/register`, { email: 'bench@example.com', password: PASSWORD });
-    const result = await load({
-      url: `${base}/login`,
-      method: 'POST',
-      body: { email: 'bench@example.com', password: PASSWORD },
-      connections: CONNECTIONS,
-      seconds: SECONDS,
-    });
-    return { rps: result.requestsPerSecond, p99: result.p99Ms, failures: result.non2xx + result.errors };
-  } finally {
-    await stopProcess(server);
-    await rm(dir, { recursive: true, force: true });
-  }
+  return registerThenLogIn(server, dir, `${base}/register`, `${base}/login`, { email: 'bench@example.com' });
 }
 
 export async function runLoginBench(): Promise<void> {

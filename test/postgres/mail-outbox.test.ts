@@ -6,17 +6,10 @@ import { SmtpMailer } from '../../src/mail/mailer.js';
 import { openPostgresStore } from '../../src/stores/postgres/index.js';
 import { PostgresMailQueue } from '../../src/stores/postgres/mail-queue.js';
 import type { PostgresStore } from '../../src/stores/postgres/postgres-store.js';
-import { dropDatabase, postgresAvailable, testPostgres } from '../support/postgres.js';
+import { dropDatabase, postgresAvailable, testPostgres, testRoles } from '../support/postgres.js';
 import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
 
 const quiet = { info: () => {}, warn: () => {} };
-const roles = {
-  anonymous: 'web_anon',
-  authenticated: 'normal_user',
-  service: 'service_role',
-  perUser: false,
-  authenticator: null,
-};
 
 describe('the PostgreSQL mail outbox', { skip: postgresAvailable() ?? false }, () => {
   let serverUrl: string;
@@ -32,7 +25,7 @@ describe('the PostgreSQL mail outbox', { skip: postgresAvailable() ?? false }, (
     url = await server.createDatabase();
     store = await openPostgresStore(
       { type: 'postgres', url, schema: 'auth', table: 'users', poolMin: 0, poolMax: 10 },
-      roles,
+      testRoles,
     );
     sink = await startSmtpSink();
   });

@@ -1,14 +1,6 @@
 import { runStoreContract } from '../../src/stores/contract.js';
 import { openPostgresStore } from '../../src/stores/postgres/index.js';
-import { dropDatabase, postgresAvailable, testPostgres } from '../support/postgres.js';
-
-const roles = {
-  anonymous: 'web_anon',
-  authenticated: 'normal_user',
-  service: 'service_role',
-  perUser: false,
-  authenticator: null,
-};
+import { dropDatabase, postgresAvailable, testPostgres, testRoles } from '../support/postgres.js';
 
 runStoreContract(
   'postgres',
@@ -17,7 +9,7 @@ runStoreContract(
     const url = await server.createDatabase();
     const store = await openPostgresStore(
       { type: 'postgres', url, schema: 'auth', table: 'users', poolMin: 0, poolMax: 20 },
-      roles,
+      testRoles,
     );
     return {
       store,

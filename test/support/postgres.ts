@@ -119,3 +119,12 @@ export async function dropDatabase(serverUrl: string, databaseUrl: string): Prom
     await admin.end();
   }
 }
+
+/** PostgREST role names as postgrest-auth's example configures them, without role per user. */
+export const testRoles = {
+  anonymous: 'web_anon',
+  authenticated: 'normal_user',
+  service: 'service_role',
+  perUser: false,
+  authenticator: null,
+};
