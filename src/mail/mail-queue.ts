@@ -1,100 +1,47 @@
-import { randomUUID } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { writeFileAtomically } from '../lib/atomic-write.js';
-import type { MailMessage } from './mailer.js';
+import { FileMailQueue as FileMailOutbox } from './file-mail-queue.js';
+import type { OutboxMail } from './outbox-queue.js';
 
-export interface QueuedMail {
-  id: string;
-  message: MailMessage;
-  attempts: number;
-  nextAttemptAt: number;
-  lastError: string | null;
-}
+/*
+ * Deprecated: the first shape of the mail queue, kept only so that the code
+ * written against it (src/compose.ts, src/stores/postgres/mail-queue.ts)
+ * keeps working until it moves to the port in ./outbox-queue.ts
+ * (MailOutboxStore) and ./worker.ts. Then this file and ./mail-worker.ts go.
+ */
 
-/** Where mails wait to be sent: durable, so a restart loses none. */
+/** @deprecated use OutboxMail from ./outbox-queue.js */
+export type QueuedMail = OutboxMail;
+
+/** @deprecated implement MailOutboxStore from ./outbox-queue.js instead */
 export interface MailQueue {
-  /** True when other processes use the same queue: their workers may hold mails, and this one polls. */
   readonly shared: boolean;
-  enqueue(message: MailMessage, now: number): Promise<QueuedMail>;
-  /** The mails due now, taken for `leaseMs`: no other worker gets them meanwhile. */
+  enqueue(message: OutboxMail['message'], now: number): Promise<QueuedMail>;
+  /** Due mails with fewer than maxAttempts failures, leased for leaseMs. */
   claim(now: number, maxAttempts: number, leaseMs: number): Promise<QueuedMail[]>;
-  /** The earliest time a mail is due, or null when none waits. */
   nextDue(maxAttempts: number): Promise<number | null>;
   remove(id: string): Promise<void>;
+  /** One more failed attempt (attempts + 1). */
   failed(id: string, error: string, nextAttemptAt: number): Promise<QueuedMail | undefined>;
 }
 
 /**
- * Mails waiting to be sent, kept in a JSON file written atomically, so a mail
- * accepted before a crash or a restart is still sent after it. Operations are
- * serialized; the file is small (sent mails leave it). One process uses it.
+ * @deprecated use FileMailQueue from ./file-mail-queue.js: the same file
+ * queue, with the old method names added.
  */
-export class FileMailQueue implements MailQueue {
-  readonly shared = false;
-  private chain: Promise<unknown> = Promise.resolve();
-
-  constructor(private readonly path: string) {}
-
-  private async load(): Promise<QueuedMail[]> {
-    try {
-      return JSON.parse(await readFile(this.path, 'utf8')) as QueuedMail[];
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw error;
-    }
+export class FileMailQueue extends FileMailOutbox implements MailQueue {
+  claim(now: number, _maxAttempts: number, leaseMs: number): Promise<QueuedMail[]> {
+    return this.claimDue(now, 50, leaseMs);
   }
 
-  private update<T>(change: (mails: QueuedMail[]) => T): Promise<T> {
-    const next = this.chain.then(async () => {
-      const mails = await this.load();
-      const result = change(mails);
-      await mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
-      await writeFileAtomically(this.path, JSON.stringify(mails, null, 2), 0o600);
-      return result;
-    });
-    this.chain = next.catch(() => {});
-    return next;
-  }
-
-  enqueue(message: MailMessage, now: number): Promise<QueuedMail> {
-    return this.update((mails) => {
-      const mail: QueuedMail = {
-        id: randomUUID(),
-        message,
-        attempts: 0,
-        nextAttemptAt: now,
-        lastError: null,
-      };
-      mails.push(mail);
-      return mail;
-    });
-  }
-
-  /** One process: nothing to lease against. */
-  async claim(now: number, maxAttempts: number): Promise<QueuedMail[]> {
-    await this.chain;
-    return (await this.load()).filter((mail) => mail.nextAttemptAt <= now && mail.attempts < maxAttempts);
-  }
-
-  async nextDue(maxAttempts: number): Promise<number | null> {
-    await this.chain;
-    const waiting = (await this.load()).filter((mail) => mail.attempts < maxAttempts);
-    return waiting.length === 0 ? null : Math.min(...waiting.map((mail) => mail.nextAttemptAt));
+  nextDue(): Promise<number | null> {
+    return this.nextDueAt();
   }
 
   remove(id: string): Promise<void> {
-    return this.update((mails) => {
-      const index = mails.findIndex((mail) => mail.id === id);
-      if (index !== -1) mails.splice(index, 1);
-    });
+    return this.markSent(id);
   }
 
-  failed(id: string, error: string, nextAttemptAt: number): Promise<QueuedMail | undefined> {
-    return this.update((mails) => {
-      const mail = mails.find((candidate) => candidate.id === id);
-      if (mail) Object.assign(mail, { attempts: mail.attempts + 1, lastError: error, nextAttemptAt });
-      return mail;
-    });
+  async failed(id: string, error: string, nextAttemptAt: number): Promise<QueuedMail | undefined> {
+    await this.markFailed(id, error, nextAttemptAt);
+    return (await this.pending()).find((mail) => mail.id === id);
   }
 }

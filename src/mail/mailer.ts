@@ -1,6 +1,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import nodemailer, { type Transporter } from 'nodemailer';
+import SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
+import type { Config } from '../config/schema.js';
 
 export interface MailMessage {
   to: string;
@@ -9,7 +11,7 @@ export interface MailMessage {
   html: string;
 }
 
-/** Sends one message; throws when the transport refuses it (the queue retries). */
+/** Sends one message; rejects when the transport refuses it (the queue retries). */
 export interface Mailer {
   send(message: MailMessage): Promise<void>;
   close(): Promise<void>;
@@ -20,19 +22,42 @@ export interface MailLogger {
   warn(message: string): void;
 }
 
-/** SMTP through nodemailer, configured with its own options (postgrest-auth's `email` object, or `{url}`). */
+/**
+ * Waits a mail worker can afford: nodemailer's own defaults (2 min to
+ * connect, 10 min of socket silence) would hold every queued mail behind one
+ * dead server. The config can still set them.
+ */
+const TIMEOUTS = { connectionTimeout: 15_000, greetingTimeout: 15_000, socketTimeout: 60_000 };
+
+/** A sender for the mails when the config names none. */
+function defaultFrom(appName: string): string {
+  return `"${appName.replace(/["\\\r\n]/g, '')}" <no-reply@localhost>`;
+}
+
+/**
+ * SMTP through nodemailer. The options are nodemailer's own (postgrest-auth's
+ * `email` object: `from`, `host`, `port`, `secure`, `auth.user`, `auth.pass`,
+ * or any other SMTP transport option), or `{ url: "smtp://user:pass@host:587",
+ * from }`; `from` is the sender of every mail.
+ */
 export class SmtpMailer implements Mailer {
   private readonly transport: Transporter;
-  private readonly from: string | undefined;
+  readonly from: string;
 
-  constructor(options: Record<string, unknown>) {
+  constructor(options: Record<string, unknown>, fallbackFrom = defaultFrom('restauth')) {
     const { from, url, ...smtp } = options;
-    this.from = typeof from === 'string' ? from : undefined;
-    this.transport = nodemailer.createTransport(typeof url === 'string' ? url : (smtp as object));
+    this.from = typeof from === 'string' && from.trim() !== '' ? from : fallbackFrom;
+    if (url !== undefined && typeof url !== 'string') throw new Error('email.url must be a string');
+    // With a url, the SMTP transport merges it over the other options (createTransport would drop them).
+    this.transport = nodemailer.createTransport(
+      url === undefined
+        ? ({ ...TIMEOUTS, ...smtp } as SMTPTransport.Options)
+        : new SMTPTransport({ ...TIMEOUTS, ...smtp, url } as SMTPTransport.Options),
+    );
   }
 
   async send(message: MailMessage): Promise<void> {
-    await this.transport.sendMail({ ...message, ...(this.from ? { from: this.from } : {}) });
+    await this.transport.sendMail({ ...message, from: this.from });
   }
 
   async close(): Promise<void> {
@@ -42,41 +67,52 @@ export class SmtpMailer implements Mailer {
 
 /**
  * The development default when no SMTP server is configured: each mail is
- * built as a real RFC 822 message, written to the outbox folder as .eml, and
- * logged, so links and codes can be followed without a mail server.
+ * built as a real RFC 5322 message by nodemailer, written to the outbox
+ * folder as NAME.eml with NAME.json beside it (the same mail as data, for
+ * scripts and tests), and logged, so links and codes can be followed without
+ * a mail server. The folder is owner-only: the mails hold live tokens.
  */
 export class OutboxMailer implements Mailer {
   private readonly builder = nodemailer.createTransport({
     streamTransport: true,
     buffer: true,
-    newline: 'unix',
+    newline: 'windows',
   });
   private sequence = 0;
 
   constructor(
-    private readonly folder: string,
+    readonly folder: string,
     private readonly logger: MailLogger,
-    private readonly from = 'restauth@localhost',
+    readonly from = defaultFrom('restauth'),
   ) {}
 
   async send(message: MailMessage): Promise<void> {
-    const info = (await this.builder.sendMail({ ...message, from: this.from })) as unknown as {
+    const date = new Date();
+    const info = (await this.builder.sendMail({ ...message, from: this.from, date })) as unknown as {
       message: Buffer;
+      messageId: string;
     };
     await mkdir(this.folder, { recursive: true, mode: 0o700 });
-    const name = `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}-${this.sequence++}.eml`;
-    const path = join(this.folder, name);
-    await writeFile(path, info.message, { mode: 0o600 });
-    this.logger.info(`restauth: mail to ${message.to}: ${message.subject} (development outbox: ${path})`);
+    // Sortable by time; pid and a counter keep two mails of one millisecond apart.
+    const name = `${date.toISOString().replace(/[:.]/g, '-')}-${process.pid}-${this.sequence++}`;
+    const eml = join(this.folder, `${name}.eml`);
+    const record = { ...message, from: this.from, date: date.toISOString(), messageId: info.messageId };
+    await writeFile(join(this.folder, `${name}.json`), JSON.stringify(record, null, 2) + '\n', {
+      mode: 0o600,
+    });
+    await writeFile(eml, info.message, { mode: 0o600 });
+    this.logger.info(`mail to ${message.to}: ${message.subject} (development outbox: ${eml})`);
   }
 
   async close(): Promise<void> {}
 }
 
+/** SMTP when the config has an `email` object, else the development outbox. */
 export function createMailer(
-  config: { email: Record<string, unknown> | null; outboxDir: string },
+  config: Pick<Config, 'email' | 'outboxDir' | 'appName'>,
   logger: MailLogger,
 ): Mailer {
-  if (config.email) return new SmtpMailer(config.email);
-  return new OutboxMailer(config.outboxDir, logger);
+  const from = defaultFrom(config.appName);
+  if (config.email) return new SmtpMailer(config.email, from);
+  return new OutboxMailer(config.outboxDir, logger, from);
 }

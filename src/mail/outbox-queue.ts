@@ -1,0 +1,75 @@
+import type { MailMessage } from './mailer.js';
+
+/**
+ * The durable mail queue: the types shared by the worker (src/mail/worker.ts)
+ * and every place that persists mails (a JSON file in file mode,
+ * src/mail/file-mail-queue.ts; a table with PostgreSQL). See docs/mail.md.
+ *
+ * A mail is written down *before* anyone tries to send it, so a crash, a
+ * restart or an SMTP server that is down loses nothing: the worker retries
+ * with exponential backoff and gives up ("dead") after a bounded number of
+ * attempts, keeping the dead mail for inspection.
+ */
+
+/** One queued mail as the persistence keeps it. Times are epoch milliseconds. */
+export interface OutboxMail {
+  /** Unique, chosen by the persistence (a UUID). */
+  id: string;
+  message: MailMessage;
+  /** Failed attempts so far (a claim is not an attempt; markFailed counts one). */
+  attempts: number;
+  /** Not before this time; a claimed mail's lease end. */
+  nextAttemptAt: number;
+  lastError: string | null;
+}
+
+/**
+ * The persistence port: what the worker needs from a store, and nothing
+ * else. Implementations:
+ *
+ * - keep every mail until markSent (deleting it then is fine) or until it is
+ *   dead (markFailed with `nextAttemptAt: null`: never claimed again);
+ * - make `enqueue` durable before it resolves (fsync, or a committed row);
+ * - make `claimDue` exclusive for the lease: a mail it returns is not
+ *   returned again, to this or another worker, before `now + leaseMs`, unless
+ *   markFailed has set a new time. A worker that dies mid-send therefore
+ *   leaves the mail to be retried after the lease: delivery is at least once;
+ * - never throw for an unknown id in markSent/markFailed (the mail may have
+ *   been handled by another instance after its lease ran out).
+ *
+ * With PostgreSQL the queue is a table, and a mail that carries a token (a
+ * reset link, a code) should be inserted in the same transaction as that
+ * token, so neither exists without the other: the store inserts the row
+ * itself in its transaction (same columns as `enqueue` writes), and after the
+ * commit calls the worker's `wake()`. The worker never needs to know.
+ */
+export interface MailOutboxStore {
+  /**
+   * True when several processes use it (one table for every instance): the
+   * worker then also polls, since another instance's enqueue cannot wake it.
+   */
+  readonly shared: boolean;
+  /** Stores a new mail due at `now`, with 0 attempts; resolves once it is durable. */
+  enqueue(message: MailMessage, now: number): Promise<OutboxMail>;
+  /**
+   * Up to `limit` live mails with `nextAttemptAt <= now`, oldest due first,
+   * each leased until `now + leaseMs` (its nextAttemptAt moves there).
+   */
+  claimDue(now: number, limit: number, leaseMs: number): Promise<OutboxMail[]>;
+  /** The mail went out: it leaves the queue. */
+  markSent(id: string): Promise<void>;
+  /**
+   * One more failed attempt, with its error. `nextAttemptAt` is when to try
+   * again; null means the worker gives up: the mail is dead and stays only
+   * for inspection.
+   */
+  markFailed(id: string, error: string, nextAttemptAt: number | null): Promise<void>;
+  /** The earliest nextAttemptAt of a live mail (leased ones included), or null when none waits. */
+  nextDueAt(): Promise<number | null>;
+}
+
+/** What the rest of restauth uses to send a mail: queue it durably; it goes out soon. */
+export interface MailQueue {
+  /** Resolves once the mail is stored durably, not once it is sent. */
+  enqueue(message: MailMessage): Promise<void>;
+}

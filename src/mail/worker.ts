@@ -1,0 +1,156 @@
+import type { MailLogger, Mailer, MailMessage } from './mailer.js';
+import type { MailOutboxStore, MailQueue } from './outbox-queue.js';
+
+export interface MailWorkerOptions {
+  /** Attempts before a mail is given up as dead (default 8). */
+  maxAttempts?: number;
+  /** Delay before the first retry; it doubles after each failure (default 1 s). */
+  retryBaseMs?: number;
+  /** The longest delay between two attempts (default 10 min). */
+  maxRetryMs?: number;
+  /** How long a claimed mail is this worker's before another may take it (default 60 s). */
+  leaseMs?: number;
+  /** With a shared store, how often to look for mails other instances queued (default 30 s). */
+  pollMs?: number;
+  /** Mails claimed at once (default 50). */
+  batch?: number;
+}
+
+/** setTimeout cannot wait longer than this (about 24.8 days); a longer wait is taken in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Delivers the queued mails through a Mailer: at once when one is queued,
+ * then after a failure again with exponential backoff (1 s, 2 s, 4 s ... at
+ * most 10 min by default), and after `maxAttempts` failures it gives up with
+ * a log line, leaving the mail dead in the store. There is no busy loop: with
+ * a store of its own the worker sleeps until the next retry is due or until
+ * `enqueue`/`wake` is called; a shared store is also looked at every
+ * `pollMs`, for mails other instances queued.
+ */
+export class MailWorker implements MailQueue {
+  private readonly maxAttempts: number;
+  private readonly retryBaseMs: number;
+  private readonly maxRetryMs: number;
+  private readonly leaseMs: number;
+  private readonly pollMs: number;
+  private readonly batch: number;
+  private timer: NodeJS.Timeout | null = null;
+  private poller: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private again = false;
+  private started = false;
+  private stopped = false;
+
+  constructor(
+    private readonly store: MailOutboxStore,
+    private readonly mailer: Mailer,
+    private readonly logger: MailLogger,
+    options: MailWorkerOptions = {},
+  ) {
+    this.maxAttempts = options.maxAttempts ?? 8;
+    this.retryBaseMs = options.retryBaseMs ?? 1000;
+    this.maxRetryMs = options.maxRetryMs ?? 10 * 60 * 1000;
+    this.leaseMs = options.leaseMs ?? 60 * 1000;
+    this.pollMs = options.pollMs ?? 30 * 1000;
+    this.batch = options.batch ?? 50;
+  }
+
+  /** Stores the mail durably, then wakes the worker. Resolves once stored, not once sent. */
+  async enqueue(message: MailMessage): Promise<void> {
+    await this.store.enqueue(message, Date.now());
+    this.wake();
+  }
+
+  /** Starts delivering, the mails left from an earlier run first. */
+  start(): void {
+    if (this.started || this.stopped) return;
+    this.started = true;
+    if (this.store.shared) {
+      this.poller = setInterval(() => this.wake(), this.pollMs);
+      this.poller.unref();
+    }
+    this.wake();
+  }
+
+  /**
+   * Looks at the store now. Called by enqueue; a store that inserts mails
+   * itself (in a transaction with the token they carry) calls it after the
+   * commit. Before start and after stop it does nothing: the mail waits.
+   */
+  wake(): void {
+    if (!this.started || this.stopped) return;
+    if (this.running) {
+      // A pass is under way: one more pass after it sees the new mail.
+      this.again = true;
+      return;
+    }
+    this.running = this.pass().finally(() => {
+      this.running = null;
+      if (this.again) {
+        this.again = false;
+        this.wake();
+      }
+    });
+  }
+
+  /** One pass: send what is due, then sleep until the next mail is. Never rejects. */
+  private async pass(): Promise<void> {
+    try {
+      let claimed: number;
+      do {
+        const mails = await this.store.claimDue(Date.now(), this.batch, this.leaseMs);
+        claimed = mails.length;
+        for (const mail of mails) {
+          if (this.stopped) return; // Unsent claimed mails come back when their lease ends.
+          await this.deliver(mail.id, mail.message, mail.attempts);
+        }
+      } while (claimed === this.batch && !this.stopped);
+      this.schedule(await this.store.nextDueAt());
+    } catch (error) {
+      // The store itself failed (disk, database): try again later rather than crash or spin.
+      this.logger.warn(`restauth: mail queue unavailable (${(error as Error).message}); retrying`);
+      this.schedule(Date.now() + this.retryBaseMs);
+    }
+  }
+
+  private async deliver(id: string, message: MailMessage, attempts: number): Promise<void> {
+    try {
+      await this.mailer.send(message);
+    } catch (error) {
+      const reason = (error as Error).message;
+      const failures = attempts + 1;
+      if (failures >= this.maxAttempts) {
+        await this.store.markFailed(id, reason, null);
+        this.logger.warn(
+          `restauth: gave up mailing ${message.to} ("${message.subject}") after ${failures} attempts: ${reason}`,
+        );
+        return;
+      }
+      const delay = Math.min(this.retryBaseMs * 2 ** attempts, this.maxRetryMs);
+      await this.store.markFailed(id, reason, Date.now() + delay);
+      this.logger.warn(
+        `restauth: mail to ${message.to} failed (${reason}); retry ${failures} in ${delay} ms`,
+      );
+      return;
+    }
+    await this.store.markSent(id);
+  }
+
+  private schedule(at: number | null): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (at === null || this.stopped) return;
+    this.timer = setTimeout(() => this.wake(), Math.min(Math.max(at - Date.now(), 0), MAX_TIMER_MS));
+    // Waiting for a retry must not keep the process alive on its own.
+    this.timer.unref();
+  }
+
+  /** Stops after the mail being sent, if any; queued mails stay for the next start. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.poller) clearInterval(this.poller);
+    await this.running;
+  }
+}
