@@ -3,48 +3,92 @@ import { simpleParser } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
 
 export interface SinkMail {
+  /** The first To: address of the message. */
   to: string;
+  /** The From: address of the message. */
   from: string;
+  /** The From: header as written, display name included. */
+  fromHeader: string;
   subject: string;
   text: string;
   html: string;
+  /** The SMTP envelope: what the client said in MAIL FROM and RCPT TO. */
+  envelope: { from: string; to: string[] };
+  /** The user name the client authenticated with, if it did. */
+  authUser: string | null;
 }
 
 export interface SmtpSink {
   port: number;
+  /** Every mail received, in order. */
   mails: SinkMail[];
   /** Resolves with the first mail (already received or to come) matching, or rejects after timeoutMs. */
   waitForMail(predicate: (mail: SinkMail) => boolean, timeoutMs: number): Promise<SinkMail>;
-  /** The next `count` deliveries are refused with a temporary 451 error (to test retries). */
-  refuseNext(count: number): void;
+  /**
+   * The next `count` deliveries are refused with a temporary error (451), at
+   * RCPT TO or after DATA: what a greylisting or overloaded server does.
+   */
+  refuseNext(count: number, stage?: 'rcpt' | 'data'): void;
+  /** How many deliveries were refused so far. */
+  refused(): number;
   close(): Promise<void>;
 }
 
-/** A real SMTP server in the test process (smtp-server), parsing each mail with mailparser. */
-export async function startSmtpSink(): Promise<SmtpSink> {
+function temporaryFailure(): Error {
+  return Object.assign(new Error('try again later'), { responseCode: 451 });
+}
+
+/**
+ * A real SMTP server in the test process (smtp-server), on an ephemeral port
+ * of 127.0.0.1 unless `port` is given, accepting any login (plain text, no
+ * TLS: it is local) and parsing each mail with mailparser.
+ */
+export async function startSmtpSink(options: { port?: number } = {}): Promise<SmtpSink> {
   const mails: SinkMail[] = [];
   const waiters: Array<{ predicate: (mail: SinkMail) => boolean; resolve: (mail: SinkMail) => void }> = [];
-  let refusals = 0;
+  const refusals = { rcpt: 0, data: 0 };
+  let refusedCount = 0;
   const server = new SMTPServer({
     authOptional: true,
+    allowInsecureAuth: true,
     disabledCommands: ['STARTTLS'],
     logger: false,
-    onData(stream, _session, callback) {
-      if (refusals > 0) {
-        refusals--;
+    onAuth(auth, _session, callback) {
+      callback(null, { user: auth.username ?? 'anonymous' });
+    },
+    onRcptTo(_address, _session, callback) {
+      if (refusals.rcpt > 0) {
+        refusals.rcpt--;
+        refusedCount++;
+        callback(temporaryFailure());
+        return;
+      }
+      callback();
+    },
+    onData(stream, session, callback) {
+      if (refusals.data > 0) {
+        refusals.data--;
+        refusedCount++;
         stream.resume();
-        stream.on('end', () => callback(Object.assign(new Error('try again later'), { responseCode: 451 })));
+        stream.on('end', () => callback(temporaryFailure()));
         return;
       }
       simpleParser(stream)
         .then((parsed) => {
           const to = Array.isArray(parsed.to) ? parsed.to[0] : parsed.to;
+          const envelopeFrom = session.envelope.mailFrom;
           const mail: SinkMail = {
             to: to?.value[0]?.address ?? '',
             from: parsed.from?.value[0]?.address ?? '',
+            fromHeader: parsed.from?.text ?? '',
             subject: parsed.subject ?? '',
             text: parsed.text ?? '',
             html: typeof parsed.html === 'string' ? parsed.html : '',
+            envelope: {
+              from: envelopeFrom ? envelopeFrom.address : '',
+              to: session.envelope.rcptTo.map((rcpt) => rcpt.address),
+            },
+            authUser: typeof session.user === 'string' ? session.user : null,
           };
           mails.push(mail);
           for (const waiter of [...waiters]) {
@@ -58,29 +102,37 @@ export async function startSmtpSink(): Promise<SmtpSink> {
         .catch((error: Error) => callback(error));
     },
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
   const port = (server as unknown as { server: { address(): AddressInfo } }).server.address().port;
   return {
     port,
     mails,
-    refuseNext: (count) => {
-      refusals = count;
+    refuseNext: (count, stage = 'data') => {
+      refusals[stage] = count;
     },
+    refused: () => refusedCount,
     waitForMail: (predicate, timeoutMs) => {
       const found = mails.find(predicate);
       if (found) return Promise.resolve(found);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(
-          () => reject(new Error(`no matching mail within ${timeoutMs} ms`)),
-          timeoutMs,
-        );
-        waiters.push({
+        const waiter = {
           predicate,
-          resolve: (mail) => {
+          resolve: (mail: SinkMail) => {
             clearTimeout(timer);
             resolve(mail);
           },
-        });
+        };
+        const timer = setTimeout(() => {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          reject(new Error(`no matching mail within ${timeoutMs} ms (${mails.length} received)`));
+        }, timeoutMs);
+        waiters.push(waiter);
       });
     },
     close: () => new Promise((resolve) => server.close(() => resolve())),

@@ -1,0 +1,181 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { FileMailQueue } from '../../src/mail/file-mail-queue.js';
+import { FileMailQueue as LegacyFileMailQueue } from '../../src/mail/mail-queue.js';
+import { MailWorker as LegacyMailWorker } from '../../src/mail/mail-worker.js';
+import { SmtpMailer } from '../../src/mail/mailer.js';
+import { MailWorker } from '../../src/mail/worker.js';
+import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
+
+/** A logger that records, and lets a test wait for a line. */
+function recordingLogger() {
+  const lines: string[] = [];
+  const waiters: Array<{ pattern: RegExp; resolve: () => void }> = [];
+  const log = (line: string) => {
+    lines.push(line);
+    for (const waiter of [...waiters]) {
+      if (waiter.pattern.test(line)) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve();
+      }
+    }
+  };
+  return {
+    lines,
+    info: log,
+    warn: log,
+    waitFor: (pattern: RegExp) =>
+      lines.some((line) => pattern.test(line))
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => waiters.push({ pattern, resolve })),
+  };
+}
+
+/** A port nothing listens on (just released by the kernel). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+const smtp = (port: number) =>
+  new SmtpMailer({ host: '127.0.0.1', port, ignoreTLS: true, from: 'team@example.com' });
+const message = (to: string) => ({ to, subject: `to ${to}`, text: 'body', html: '<p>body</p>' });
+
+describe('MailWorker', () => {
+  let sink: SmtpSink;
+  let dir: string;
+  before(async () => {
+    sink = await startSmtpSink();
+    dir = await mkdtemp(join(tmpdir(), 'restauth-worker-'));
+  });
+  after(async () => {
+    await sink.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('retries with backoff while the server refuses (451 at RCPT), then delivers once', async () => {
+    const queue = new FileMailQueue(join(dir, 'refused.json'));
+    const logger = recordingLogger();
+    const worker = new MailWorker(queue, smtp(sink.port), logger, { retryBaseMs: 20 });
+    worker.start();
+    const refusedBefore = sink.refused();
+    sink.refuseNext(3, 'rcpt');
+    await worker.enqueue(message('retry@example.com'));
+    await sink.waitForMail((m) => m.to === 'retry@example.com', 10_000);
+    await worker.stop();
+    assert.equal(sink.refused() - refusedBefore, 3);
+    assert.equal(sink.mails.filter((m) => m.to === 'retry@example.com').length, 1);
+    const retries = logger.lines.filter((l) =>
+      /mail to retry@example.com failed \(.*451.*\); retry \d in \d+ ms/.test(l),
+    );
+    assert.deepEqual(
+      retries.map((l) => Number(/in (\d+) ms/.exec(l)![1])),
+      [20, 40, 80],
+      'the delay doubles',
+    );
+    assert.deepEqual(await queue.pending(), [], 'sent mails leave the queue');
+  });
+
+  it('delivers once a server that was down comes up', async () => {
+    const port = await closedPort();
+    const queue = new FileMailQueue(join(dir, 'down.json'));
+    const logger = recordingLogger();
+    const worker = new MailWorker(queue, smtp(port), logger, { retryBaseMs: 50, maxRetryMs: 200 });
+    worker.start();
+    await worker.enqueue(message('down@example.com'));
+    await logger.waitFor(/mail to down@example.com failed \(.*ECONNREFUSED/);
+    const late = await startSmtpSink({ port });
+    try {
+      const mail = await late.waitForMail((m) => m.to === 'down@example.com', 10_000);
+      assert.equal(mail.subject, 'to down@example.com');
+    } finally {
+      await worker.stop();
+      await late.close();
+    }
+    assert.deepEqual(await queue.pending(), []);
+  });
+
+  it('a mail queued before a stop is delivered by the next worker on the same file', async () => {
+    const path = join(dir, 'restart.json');
+    const first = new MailWorker(new FileMailQueue(path), smtp(sink.port), recordingLogger());
+    await first.enqueue(message('queued@example.com')); // not started: stored, not sent
+    await first.stop();
+    assert.equal(sink.mails.filter((m) => m.to === 'queued@example.com').length, 0);
+    const second = new MailWorker(new FileMailQueue(path), smtp(sink.port), recordingLogger());
+    second.start();
+    await sink.waitForMail((m) => m.to === 'queued@example.com', 10_000);
+    await second.stop();
+    assert.deepEqual(await new FileMailQueue(path).pending(), []);
+  });
+
+  it('a mail whose send failed before the stop is retried by the next worker when its backoff ends', async () => {
+    const path = join(dir, 'restart-failed.json');
+    const logger = recordingLogger();
+    const first = new MailWorker(new FileMailQueue(path), smtp(await closedPort()), logger, {
+      retryBaseMs: 300,
+    });
+    first.start();
+    await first.enqueue(message('failed-first@example.com'));
+    await logger.waitFor(/mail to failed-first@example.com failed/);
+    await first.stop();
+    const [pending] = await new FileMailQueue(path).pending();
+    assert.equal(pending!.attempts, 1);
+    const second = new MailWorker(new FileMailQueue(path), smtp(sink.port), recordingLogger());
+    second.start();
+    await sink.waitForMail((m) => m.to === 'failed-first@example.com', 10_000);
+    await second.stop();
+    assert.deepEqual(await new FileMailQueue(path).pending(), []);
+  });
+
+  it('gives up after maxAttempts: logged, kept dead, not retried', async () => {
+    const queue = new FileMailQueue(join(dir, 'give-up.json'));
+    const logger = recordingLogger();
+    const worker = new MailWorker(queue, smtp(await closedPort()), logger, {
+      retryBaseMs: 10,
+      maxAttempts: 3,
+    });
+    worker.start();
+    await worker.enqueue(message('never@example.com'));
+    await logger.waitFor(/gave up mailing never@example.com \("to never@example.com"\) after 3 attempts/);
+    await worker.stop();
+    const dead = await queue.dead();
+    assert.deepEqual(
+      dead.map((m) => [m.message.to, m.attempts]),
+      [['never@example.com', 3]],
+    );
+    assert.equal(await queue.nextDueAt(), null);
+  });
+
+  it('survives a queue it cannot read, and sends once the file is fixed', async () => {
+    const path = join(dir, 'damaged.json');
+    await writeFile(path, 'not json');
+    const logger = recordingLogger();
+    const worker = new MailWorker(new FileMailQueue(path), smtp(sink.port), logger, { retryBaseMs: 50 });
+    worker.start();
+    await logger.waitFor(/mail queue unavailable \(mail queue .* is not valid JSON/);
+    const fixed = {
+      version: 1,
+      mails: [
+        { id: 'f1', message: message('fixed@example.com'), attempts: 0, nextAttemptAt: 0, lastError: null },
+      ],
+    };
+    await writeFile(path, JSON.stringify(fixed));
+    await sink.waitForMail((m) => m.to === 'fixed@example.com', 10_000);
+    await worker.stop();
+  });
+
+  it('the deprecated worker and file queue (compose.ts still uses them) still deliver', async () => {
+    const legacyQueue = new LegacyFileMailQueue(join(dir, 'legacy.json'));
+    const legacy = new LegacyMailWorker(legacyQueue, smtp(sink.port), recordingLogger());
+    await legacy.submit(message('legacy@example.com'));
+    await sink.waitForMail((m) => m.to === 'legacy@example.com', 10_000);
+    await legacy.stop();
+  });
+});
