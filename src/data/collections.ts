@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import pluralize from 'pluralize';
 import type { Row } from './query.js';
@@ -13,36 +12,6 @@ export function isRow(value: unknown): value is Row {
 /** json-server compares ids as strings: /posts/1 finds id 1 and id "1". */
 export function sameId(a: unknown, b: unknown): boolean {
   return a !== undefined && a !== null && b !== undefined && b !== null && String(a) === String(b);
-}
-
-export function findIndexById(rows: Row[], idProp: string, id: unknown): number {
-  if (id === undefined || id === null) return -1;
-  const text = String(id);
-  // The usual cases without building a string per row: numeric ids, string ids.
-  const number = Number(text);
-  const numeric = text !== '' && String(number) === text ? number : undefined;
-  for (let i = 0; i < rows.length; i++) {
-    const row = rows[i];
-    if (!isRow(row)) continue;
-    const value = row[idProp];
-    if (value === text || (numeric !== undefined && value === numeric)) return i;
-    if (typeof value !== 'string' && typeof value !== 'number' && sameId(value, text)) return i;
-  }
-  return -1;
-}
-
-/** json-server's createId: max + 1 in a numeric collection, else a random 7-character string. */
-export function nextId(rows: Row[], idProp: string): number | string {
-  let max: unknown;
-  for (const row of rows) {
-    const id = isRow(row) ? row[idProp] : undefined;
-    if (id === undefined || id === null) continue;
-    if (max === undefined || (id as number) > (max as number)) max = id;
-  }
-  if (max === undefined) return 1;
-  return typeof max === 'number' && Number.isFinite(max)
-    ? max + 1
-    : randomBytes(6).toString('base64url').slice(0, 7);
 }
 
 /** The foreign key naming a record of `collection` in another one: posts → postId. */

@@ -2,17 +2,36 @@ import type { DataConfig } from '../config/schema.js';
 import { AuthError } from '../core/errors.js';
 import type { FileDatabase } from '../stores/file/file-database.js';
 import { decide, type Caller, type Decision, type Operation } from './access.js';
-import { withoutSecrets } from './collections.js';
+import { hasSecretKey, isRow, sameId, withoutSecrets } from './collections.js';
+import { IdIndexes } from './id-index.js';
 import type { Row } from './query.js';
 
-/** What every data handler needs: the document, the options, and the access rules. */
+/** What every data handler needs: the document, the options, the access rules and the indexes. */
 export class DataContext {
+  readonly ids: IdIndexes;
+  /** The last full-collection answers, serialized: a plain `GET /posts` is then a buffer write. */
+  private readonly fullLists = new Map<
+    string,
+    { rows: Row[]; length: number; generation: number; json: Buffer }
+  >();
+
   constructor(
     readonly db: FileDatabase,
     readonly config: DataConfig,
     readonly usersProp: string,
     readonly userIdProp: string,
-  ) {}
+  ) {
+    // The file store edits the users collection in place: its index is trusted for one generation only.
+    this.ids = new IdIndexes(
+      config.id,
+      () => db.generation,
+      (name) => name === usersProp,
+    );
+    db.onReload(() => {
+      this.ids.clear();
+      this.fullLists.clear();
+    });
+  }
 
   get idProp(): string {
     return this.config.id;
@@ -27,9 +46,13 @@ export class DataContext {
     return decide(this.rule(collection), operation, caller);
   }
 
-  /** Who owns a record: the owner property, or in the users collection the record itself. */
+  /** The property naming a record's owner: the owner property, or in the users collection the user id. */
+  ownerKey(collection: string): string {
+    return collection === this.usersProp ? this.userIdProp : this.config.ownerProp;
+  }
+
   ownerOf(collection: string, row: Row): string | null {
-    const value = collection === this.usersProp ? row[this.userIdProp] : row[this.config.ownerProp];
+    const value = row[this.ownerKey(collection)];
     return value === undefined || value === null ? null : String(value);
   }
 
@@ -40,6 +63,46 @@ export class DataContext {
   assertOwn(collection: string, row: Row, decision: Decision): void {
     if (!this.isOwn(collection, row, decision))
       throw new AuthError('forbidden', 'This record belongs to another user');
+  }
+
+  /**
+   * The decision for a write to a stored record. A user record is its owner's
+   * alone whatever the users rule says (so a write needs a token); other
+   * records follow the rule.
+   */
+  writeDecision(collection: string, decision: Decision, caller: Caller | null): Decision {
+    if (collection !== this.usersProp) return decision;
+    if (!caller) throw new AuthError('no_authorization');
+    return { scope: 'own', sub: caller.sub };
+  }
+
+  /**
+   * No write hands a record to someone else: a new record names no owner or
+   * the caller (an owner rule fills it in), and a stored owner never changes.
+   * Anonymous writes (public write digit) cannot name an owner at all.
+   */
+  checkOwner(collection: string, input: Row, stored: Row | null, caller: Caller | null): void {
+    const key = this.ownerKey(collection);
+    const wanted = input[key];
+    if (wanted === undefined) return;
+    const current = stored?.[key];
+    if (stored && current !== undefined && current !== null) {
+      if (!sameId(wanted, current)) throw new AuthError('forbidden', `A write cannot change ${key}`);
+      return;
+    }
+    if (!caller || String(wanted) !== caller.sub) {
+      throw new AuthError('forbidden', `${key} must be your own user id`);
+    }
+  }
+
+  /** Refuses password-like fields in a user record: passwords change through the auth routes. */
+  checkNoSecrets(collection: string, input: Row): void {
+    if (collection === this.usersProp && hasSecretKey(input)) {
+      throw new AuthError(
+        'validation_failed',
+        'Passwords change through the password route, not the data API',
+      );
+    }
   }
 
   /** A record as it may leave the server: user records lose any secret-looking key. */
@@ -55,5 +118,29 @@ export class DataContext {
     const value = this.collection(name);
     // Not copied: lists are served straight from the document (entries that are not objects are skipped where it matters).
     return Array.isArray(value) ? (value as Row[]) : null;
+  }
+
+  /** The record with this id (compared as strings, as json-server does), or undefined. */
+  find(name: string, rows: Row[], id: unknown): Row | undefined {
+    const position = this.ids.find(name, rows, id);
+    return position === -1 ? undefined : rows[position];
+  }
+
+  /**
+   * The whole collection as JSON, serialized once per database generation
+   * (every commit or reload bumps it, so a cached answer never outlives a
+   * write the client was told about).
+   */
+  fullListJson(name: string, rows: Row[]): Buffer {
+    const generation = this.db.generation;
+    const cached = this.fullLists.get(name);
+    if (cached && cached.rows === rows && cached.length === rows.length && cached.generation === generation) {
+      return cached.json;
+    }
+    const visible =
+      name === this.usersProp ? rows.map((row) => (isRow(row) ? withoutSecrets(row) : row)) : rows;
+    const json = Buffer.from(JSON.stringify(visible));
+    this.fullLists.set(name, { rows, length: rows.length, generation, json });
+    return json;
   }
 }

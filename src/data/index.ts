@@ -5,8 +5,8 @@ import type { DataConfig } from '../config/schema.js';
 import { AuthError } from '../core/errors.js';
 import { bearerToken, toAuthError } from '../http/errors.js';
 import type { FileDatabase } from '../stores/file/file-database.js';
-import type { Caller, Operation } from './access.js';
-import { findIndexById, foreignKey, isRow } from './collections.js';
+import type { Caller, Decision, Operation } from './access.js';
+import { foreignKey, isRow } from './collections.js';
 import { DataContext } from './context.js';
 import { create, destroy, list, show, update, type PluralRequest } from './plural.js';
 import type { Query } from './query.js';
@@ -27,6 +27,9 @@ export interface DataApiOptions {
 }
 
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
+const NO_AUTHORIZATION = JSON.stringify('No authorization');
+/** The auth dialects own /auth/...: the catch-all never answers there, even for a collection named "auth". */
+const AUTH_PREFIX = 'auth';
 
 function segmentsOf(url: string): string[] {
   const path = url.split('?')[0] ?? '';
@@ -44,8 +47,10 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
 
   app.setErrorHandler((error, request, reply) => {
     const authError = toAuthError(error, request.log);
-    // json-data-server's answer to a missing or refused token.
-    if (authError.status === 401) return reply.code(401).send('No authorization');
+    // json-data-server's answer to a missing or refused token: the JSON string "No authorization".
+    if (authError.status === 401) {
+      return reply.code(401).type('application/json; charset=utf-8').send(NO_AUTHORIZATION);
+    }
     return reply.code(authError.status).send({ error: authError.code, message: authError.message });
   });
 
@@ -58,13 +63,14 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
   };
 
   const handle = async (request: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
+    const segments = segmentsOf(request.url);
+    const [name, id, nested] = segments;
+    if (name === AUTH_PREFIX) return reply.callNotFound();
     if (options.config.delay > 0) await new Promise((resolve) => setTimeout(resolve, options.config.delay));
     await ctx.db.reloadIfChangedOnDisk();
     const operation: Operation = request.method === 'GET' ? 'read' : 'write';
     if (operation === 'write' && options.config.readOnly)
       throw new AuthError('forbidden', 'The data API is read-only');
-    const segments = segmentsOf(request.url);
-    const [name, id, nested] = segments;
     const query = request.query as Query;
 
     if (name === undefined || (name !== 'db' && ctx.collection(name) === undefined) || segments.length > 3) {
@@ -99,8 +105,7 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
       const decision = ctx.allow(nested, operation, caller);
       if (request.method === 'GET') return list({ ...req, query: { ...query, [key]: id } }, decision);
       // Keep the parent id's type (json-server stored "1" for a parent whose id is 1).
-      const parents = ctx.rows(name) ?? [];
-      const parent = parents[findIndexById(parents, ctx.idProp, id)];
+      const parent = ctx.find(name, ctx.rows(name) ?? [], id);
       return create(req, decision, { [key]: parent ? parent[ctx.idProp] : id });
     }
 
@@ -129,19 +134,31 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
   app.route({ method: [...METHODS], url: '/*', handler: handle });
 };
 
-/** GET /db: every collection the caller may read in full; user records without secrets. */
+/**
+ * GET /db: the collections the caller may read (an owner rule: only their
+ * records), user records without secrets. credentials.json is another
+ * document and never reachable. Without a token, and nothing public: 401.
+ */
 function wholeDocument(ctx: DataContext, caller: Caller | null): Record<string, unknown> {
   const out: Record<string, unknown> = {};
+  let refused: AuthError | null = null;
   for (const [name, value] of Object.entries(ctx.db.data)) {
-    const decision = ctx.allow(name, 'read', caller);
+    let decision: Decision;
+    try {
+      decision = ctx.allow(name, 'read', caller);
+    } catch (error) {
+      refused ??= error as AuthError;
+      continue;
+    }
     if (!Array.isArray(value)) {
-      if (decision.scope === 'own') throw new AuthError('forbidden', `You may not read ${name}`);
-      out[name] = value;
+      // A singular resource has no owner: under an owner-only rule nobody reads it.
+      if (decision.scope === 'all') out[name] = value;
       continue;
     }
     out[name] = (value as unknown[])
       .filter((row) => isRow(row) && ctx.isOwn(name, row, decision))
       .map((row) => ctx.present(name, row as Record<string, unknown>));
   }
+  if (refused && Object.keys(out).length === 0) throw refused;
   return out;
 }

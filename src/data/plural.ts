@@ -1,16 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AuthError } from '../core/errors.js';
 import type { Caller, Decision } from './access.js';
-import {
-  findIndexById,
-  foreignKey,
-  fullUrl,
-  hasSecretKey,
-  isRow,
-  nextId,
-  pluralOf,
-  sameId,
-} from './collections.js';
+import { foreignKey, fullUrl, isRow, pluralOf, sameId } from './collections.js';
 import type { DataContext } from './context.js';
 import { all, filterRows, first, paginate, sortRows, type Query, type Row } from './query.js';
 
@@ -32,6 +24,11 @@ function body(request: FastifyRequest): Row {
   if (!isRow(request.body))
     throw new AuthError('validation_failed', 'The request body must be a JSON object');
   return request.body;
+}
+
+/** nanoid(7)'s alphabet and length, as json-server gives string-id collections. */
+function randomId(): string {
+  return randomBytes(6).toString('base64url').slice(0, 7);
 }
 
 /** `_embed` (children by foreign key) and `_expand` (parent by foreign key), each under its own access rule. */
@@ -56,17 +53,28 @@ function decorate(req: PluralRequest, row: Row): Row {
     const rows = ctx.rows(plural);
     if (!rows) continue;
     const decision = ctx.allow(plural, 'read', req.caller);
-    const found = rows[findIndexById(rows, ctx.idProp, row[`${parent}${ctx.config.foreignKeySuffix}`])];
+    const found = ctx.find(plural, rows, row[`${parent}${ctx.config.foreignKeySuffix}`]);
     out[parent] = found && ctx.isOwn(plural, found, decision) ? ctx.present(plural, found) : undefined;
   }
   return out;
 }
 
+function hasQuery(query: Query): boolean {
+  for (const key in query) if (query[key] !== undefined) return true;
+  return false;
+}
+
 export async function list(req: PluralRequest, decision: Decision): Promise<unknown> {
   const { ctx, name, reply } = req;
   let rows = ctx.rows(name) ?? [];
+  if (decision.scope === 'all' && !hasQuery(req.query)) {
+    // The plain full list, the heaviest answer: serialized once per change of the document.
+    return reply.type('application/json; charset=utf-8').send(ctx.fullListJson(name, rows));
+  }
   // Under an owner rule the caller sees only their records, and X-Total-Count counts only those.
   if (decision.scope === 'own') rows = rows.filter((row) => isRow(row) && ctx.isOwn(name, row, decision));
+  // Users are filtered and sorted as they are shown, so no query can probe a secret field.
+  if (name === ctx.usersProp) rows = rows.map((row) => (isRow(row) ? ctx.present(name, row) : row));
   rows = sortRows(filterRows(rows, req.query), first(req.query._sort), first(req.query._order));
   const page = paginate(rows, req.query);
   if (page.total !== undefined) {
@@ -91,37 +99,34 @@ export async function list(req: PluralRequest, decision: Decision): Promise<unkn
 
 export async function show(req: PluralRequest, id: string, decision: Decision): Promise<unknown> {
   const rows = req.ctx.rows(req.name) ?? [];
-  const row = rows[findIndexById(rows, req.ctx.idProp, id)];
+  const row = req.ctx.find(req.name, rows, id);
   if (!row) return req.reply.code(404).send({});
   req.ctx.assertOwn(req.name, row, decision);
   return decorate(req, row);
 }
 
 export async function create(req: PluralRequest, decision: Decision, extra: Row = {}): Promise<unknown> {
-  const { ctx, name } = req;
+  const { ctx, name, caller } = req;
   if (name === ctx.usersProp) {
     throw new AuthError('forbidden', 'Users are created through the register route, not the data API');
   }
   const input: Row = { ...body(req.request), ...extra };
   const owner = ctx.config.ownerProp;
-  if (decision.scope === 'own') {
-    if (input[owner] === undefined) input[owner] = decision.sub;
-    else if (String(input[owner]) !== decision.sub)
-      throw new AuthError('forbidden', `${owner} must be your own id`);
-  }
+  ctx.checkOwner(name, input, null, caller);
+  if (decision.scope === 'own' && input[owner] === undefined) input[owner] = decision.sub;
   const created = await ctx.db.transact(({ data }) => {
     const rows = data[name];
     if (!Array.isArray(rows)) throw new AuthError('not_found', `${name} is not a collection`);
     const record: Row = { ...input };
-    if (record[ctx.idProp] === undefined || record[ctx.idProp] === null) {
-      record[ctx.idProp] = nextId(rows as Row[], ctx.idProp);
-    } else if (findIndexById(rows as Row[], ctx.idProp, record[ctx.idProp]) !== -1) {
-      throw new AuthError(
-        'conflict',
-        `${name} already has a record with ${ctx.idProp} ${String(record[ctx.idProp])}`,
-      );
+    const id = record[ctx.idProp];
+    // json-server's insert: a falsy id (absent, null, 0, "") gets a new one.
+    if (!id) {
+      record[ctx.idProp] = ctx.ids.nextNumericId(name, rows as Row[]) ?? randomId();
+    } else if (ctx.ids.find(name, rows as Row[], id) !== -1) {
+      throw new AuthError('conflict', `${name} already has a record with ${ctx.idProp} ${String(id)}`);
     }
     rows.push(record);
+    ctx.ids.added(name, rows as Row[], record);
     return record;
   });
   const path = fullUrl(req.request).split('?')[0];
@@ -136,35 +141,25 @@ export async function update(
   decision: Decision,
   replace: boolean,
 ): Promise<unknown> {
-  const { ctx, name } = req;
+  const { ctx, name, caller } = req;
   const input = body(req.request);
-  const isUsers = name === ctx.usersProp;
-  if (isUsers && hasSecretKey(input)) {
-    throw new AuthError('validation_failed', 'Passwords change through the password route, not the data API');
-  }
-  const owner = isUsers ? ctx.userIdProp : ctx.config.ownerProp;
+  ctx.checkNoSecrets(name, input);
+  const writer = ctx.writeDecision(name, decision, caller);
+  const owner = ctx.ownerKey(name);
   const updated = await ctx.db.transact(({ data }) => {
     const rows = (data[name] ?? []) as Row[];
-    const index = findIndexById(rows, ctx.idProp, id);
+    const index = ctx.ids.find(name, rows, id);
     const current = rows[index];
     if (!current) return null;
-    // A user record is its owner's alone, whatever the collection's rule.
-    ctx.assertOwn(
-      name,
-      current,
-      isUsers && decision.scope === 'all' && req.caller ? { scope: 'own', sub: req.caller.sub } : decision,
-    );
-    if (
-      input[owner] !== undefined &&
-      !sameId(input[owner], current[owner]) &&
-      (decision.scope === 'own' || isUsers)
-    ) {
-      throw new AuthError('forbidden', `A write cannot change ${owner}`);
-    }
+    // Checks the stored record, before anything changes (a throwing transaction must not have mutated).
+    ctx.assertOwn(name, current, writer);
+    ctx.checkOwner(name, input, current, caller);
     const next: Row = replace ? { ...input } : { ...current, ...input };
     next[ctx.idProp] = current[ctx.idProp];
-    if ((decision.scope === 'own' || isUsers) && current[owner] !== undefined) next[owner] = current[owner];
+    // A PUT that leaves the owner out keeps it: a replace cannot disown a record either.
+    if (current[owner] !== undefined && current[owner] !== null) next[owner] = current[owner];
     rows[index] = next;
+    ctx.ids.changed(name, false);
     return next;
   });
   if (!updated) return req.reply.code(404).send({});
@@ -181,22 +176,25 @@ export async function destroy(req: PluralRequest, id: string, decision: Decision
     child,
     decision: ctx.allow(child, 'write', req.caller),
   }));
+  if (dependents.some(({ child }) => child === ctx.usersProp)) {
+    throw new AuthError('forbidden', 'Users are deleted through the auth API, not the data API');
+  }
   const key = foreignKey(name, ctx.config.foreignKeySuffix);
   const removed = await ctx.db.transact(({ data }) => {
     const rows = (data[name] ?? []) as Row[];
-    const index = findIndexById(rows, ctx.idProp, id);
+    const index = ctx.ids.find(name, rows, id);
     const current = rows[index];
     if (!current) return false;
     ctx.assertOwn(name, current, decision);
     for (const { child, decision: childDecision } of dependents) {
       const childRows = data[child];
       if (!Array.isArray(childRows)) continue;
-      const doomed = (childRows as Row[]).filter(
-        (row) => isRow(row) && sameId(row[key], current[ctx.idProp]),
-      );
-      for (const row of doomed) ctx.assertOwn(child, row, childDecision);
+      for (const row of childRows as Row[]) {
+        if (isRow(row) && sameId(row[key], current[ctx.idProp])) ctx.assertOwn(child, row, childDecision);
+      }
     }
     rows.splice(index, 1);
+    ctx.ids.changed(name, true);
     for (const { child } of dependents) {
       const childRows = data[child];
       if (Array.isArray(childRows)) {
