@@ -4,7 +4,7 @@
  */
 const suites: Record<string, () => Promise<void>> = {
   login: async () => (await import('./login.js')).runLoginBench(),
-  data: async () => (await import('./data.js')).runDataBench(),
+  data: async () => (await import('./data/run.js')).runDataBench(),
   postgres: async () => (await import('./postgres.js')).runPostgresBench(),
 };
 

@@ -7,11 +7,12 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, load, startProcess, stopProcess, table } from './support.js';
+import { freePort, load, startProcess, stopProcess, table } from '../support.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const CONNECTIONS = 10;
-const repoRoot = join(import.meta.dirname, '..');
+const WRITE_CONNECTIONS = Number(process.env.BENCH_WRITE_CONNECTIONS ?? 50);
+const repoRoot = join(import.meta.dirname, '../..');
 
 interface Target {
   name: string;
@@ -32,9 +33,10 @@ function document(posts: number): string {
   });
 }
 
-async function spawnServer(dir: string, port: number, args: string[]) {
+async function spawnServer(dir: string, port: number, args: string[], env: NodeJS.ProcessEnv = {}) {
   const child = await startProcess(process.execPath, args, {
     cwd: dir,
+    env,
     url: `http://127.0.0.1:${port}/posts/1`,
   });
   return () => stopProcess(child);
@@ -48,12 +50,13 @@ const targets: Target[] = [
         join(dir, 'config.json'),
         JSON.stringify({ port, rules: { posts: 777 }, auth: { jwtSecret: 'bench-secret-0123456789abcdef' } }),
       );
-      return spawnServer(dir, port, [
-        '--import',
-        import.meta.resolve('tsx'),
-        join(repoRoot, 'src/cli/main.ts'),
-        'serve',
-      ]);
+      // Request logs off, as json-server runs --quiet.
+      return spawnServer(
+        dir,
+        port,
+        ['--import', import.meta.resolve('tsx'), join(repoRoot, 'src/cli/main.ts'), 'serve'],
+        { RESTAUTH_LOG_LEVEL: 'warn' },
+      );
     },
   },
   {
@@ -84,25 +87,51 @@ const targets: Target[] = [
   },
 ];
 
-const operations = [
-  { name: 'full list', method: 'GET' as const, path: '/posts' },
-  { name: 'a page', method: 'GET' as const, path: '/posts?_page=7&_limit=20' },
-  { name: 'one record', method: 'GET' as const, path: '/posts/500' },
-  { name: 'filtered list', method: 'GET' as const, path: '/posts?author=typicode&views_gte=100' },
+/**
+ * Reads at 10 connections (autocannon's default). Writes twice: at 10, and at
+ * 50 connections, where group commit shows (one fsynced commit carries every
+ * write that arrived while the previous one was on its way to disk);
+ * json-server writes one request at a time whatever the concurrency.
+ */
+const operations: Array<{
+  name: string;
+  method: 'GET' | 'POST' | 'PATCH';
+  path: string;
+  body?: unknown;
+  connections: number;
+}> = [
+  { name: 'full list', method: 'GET', path: '/posts', connections: CONNECTIONS },
+  { name: 'a page', method: 'GET', path: '/posts?_page=7&_limit=20', connections: CONNECTIONS },
+  { name: 'one record', method: 'GET', path: '/posts/500', connections: CONNECTIONS },
   {
-    name: 'POST',
-    method: 'POST' as const,
-    path: '/posts',
-    body: { title: 'new', author: 'bench', views: 1 },
+    name: 'filtered list',
+    method: 'GET',
+    path: '/posts?author=typicode&views_gte=100',
+    connections: CONNECTIONS,
   },
-  { name: 'PATCH', method: 'PATCH' as const, path: '/posts/500', body: { views: 42 } },
+  ...[CONNECTIONS, WRITE_CONNECTIONS].flatMap((connections) => [
+    {
+      name: `POST (${connections} conn.)`,
+      method: 'POST' as const,
+      path: '/posts',
+      body: { title: 'new', author: 'bench', views: 1 },
+      connections,
+    },
+    {
+      name: `PATCH (${connections} conn.)`,
+      method: 'PATCH' as const,
+      path: '/posts/500',
+      body: { views: 42 },
+      connections,
+    },
+  ]),
 ];
 
 export async function runDataBench(): Promise<void> {
   const sizes = (process.env.BENCH_SIZES ?? '1000,10000').split(',').map(Number);
   for (const size of sizes) {
     console.log(
-      `\n## Data API, ${size.toLocaleString('en')} posts (${CONNECTIONS} connections, ${SECONDS} s each)\n`,
+      `\n## Data API, ${size.toLocaleString('en')} posts (${SECONDS} s each; reads at ${CONNECTIONS} connections)\n`,
     );
     const results = new Map<string, Map<string, { rps: number; p99: number; failures: number }>>();
     for (const target of targets) {
@@ -117,7 +146,7 @@ export async function runDataBench(): Promise<void> {
             url: `http://127.0.0.1:${port}${operation.path}`,
             method: operation.method,
             body: operation.body,
-            connections: CONNECTIONS,
+            connections: operation.connections,
             seconds: SECONDS,
           });
           byOperation.set(operation.name, {

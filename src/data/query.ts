@@ -1,3 +1,4 @@
+import { RE2JS } from 're2js';
 import safeRegex from 'safe-regex2';
 import { AuthError } from '../core/errors.js';
 
@@ -57,21 +58,44 @@ function hasPath(value: unknown, path: string): boolean {
   return true;
 }
 
-/** Compiles a _like pattern: case-insensitive, refusing invalid and super-linear ones. */
-export function likePattern(pattern: string): RegExp {
+/** A compiled _like pattern. */
+export interface Like {
+  test(text: string): boolean;
+}
+
+/** Patterns without repetition or alternation: a backtracking engine runs them in linear time per start. */
+const PLAIN_PATTERN = /^(?:[^\\()|*+?{}]|\\[^1-9kpPux])*$/;
+
+/**
+ * Compiles a _like pattern, case-insensitive as json-server's. Refuses (400)
+ * an invalid pattern and the classic catastrophic ones (nested quantifiers,
+ * which safe-regex2 detects). Any pattern that repeats or alternates runs on
+ * RE2 (re2js: linear time whatever the pattern and the text), since
+ * heuristics miss super-linear cases such as `(x|x)*y` or `.*.*.*z`; plain
+ * ones (the usual "contains" or "starts with") run on the native engine.
+ */
+export function likePattern(pattern: string): Like {
   if (pattern.length > MAX_PATTERN_LENGTH) {
     throw new AuthError('validation_failed', `_like pattern is longer than ${MAX_PATTERN_LENGTH} characters`);
   }
-  let regex: RegExp;
+  let native: RegExp;
   try {
-    regex = new RegExp(pattern, 'i');
+    native = new RegExp(pattern, 'i');
   } catch {
     throw new AuthError('validation_failed', `_like pattern is not a valid regular expression: ${pattern}`);
   }
-  if (!safeRegex(regex)) {
+  if (!safeRegex(native)) {
     throw new AuthError('validation_failed', `_like pattern could take exponential time: ${pattern}`);
   }
-  return regex;
+  if (PLAIN_PATTERN.test(pattern)) return native;
+  try {
+    return RE2JS.compile(pattern, RE2JS.CASE_INSENSITIVE);
+  } catch {
+    throw new AuthError(
+      'validation_failed',
+      `_like pattern uses a feature without a linear-time match (back-reference, look-around): ${pattern}`,
+    );
+  }
 }
 
 /** json-server's deepQuery: does any nested value contain q (already lower-cased)? */
