@@ -136,19 +136,27 @@ function fieldPredicate(key: string, values: string[]): Predicate {
 
 /** Filters and full-text search, in json-server's order; unknown fields are ignored as it does. */
 export function filterRows(rows: Row[], query: Query): Row[] {
-  let result = rows;
+  const predicates: Predicate[] = [];
   const q = first(query.q);
   if (q) {
     const needle = q.toLowerCase();
-    result = result.filter((row) => Object.values(row).some((value) => deepContains(value, needle)));
+    predicates.push(
+      (row) =>
+        typeof row === 'object' &&
+        row !== null &&
+        Object.values(row).some((value) => deepContains(value, needle)),
+    );
   }
   for (const [key, raw] of Object.entries(query)) {
     if (raw === undefined || CONTROL_KEYS.has(key) || key === 'callback' || key === '_') continue;
     // json-server drops a filter on a field no record has (it would otherwise match nothing).
     if (!OPERATOR.test(key) && !rows.some((row) => hasPath(row, key))) continue;
-    result = result.filter(fieldPredicate(key, all(raw)));
+    predicates.push(fieldPredicate(key, all(raw)));
   }
-  return result;
+  if (predicates.length === 0) return rows;
+  // One pass, no intermediate arrays: a row must pass every predicate.
+  if (predicates.length === 1) return rows.filter(predicates[0]!);
+  return rows.filter((row) => predicates.every((predicate) => predicate(row)));
 }
 
 function compare(a: unknown, b: unknown): number {
