@@ -39,6 +39,11 @@ const fixture = {
     { id: 'abc', label: 'alpha' },
     { id: 'xyz', label: 'omega' },
   ],
+  // Ids compare as strings: /mixed/1 finds "1", /mixed/2 finds 2.
+  mixed: [
+    { id: '1', kind: 'string id' },
+    { id: 2, kind: 'number id' },
+  ],
   profile: { name: 'typicode', theme: 'dark' },
   users: [],
 };
@@ -93,7 +98,7 @@ describe('data API compatibility with json-server 0.17.4', () => {
       const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
     });
     jsonServerBase = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const everyone = { posts: 777, comments: 777, tags: 777, profile: 777, users: 777 };
+    const everyone = { posts: 777, comments: 777, tags: 777, mixed: 777, profile: 777, users: 777 };
     t = await createTestApp({
       format: 'json-data-server',
       config: { rules: everyone, auth: { passwordSalt: 4 } },
@@ -131,6 +136,14 @@ describe('data API compatibility with json-server 0.17.4', () => {
     '/posts?views_ne=10',
     '/posts?title_like=^json',
     '/posts?title_like=server&title_like=fast',
+    '/posts?title_like=j.*n',
+    '/posts?title_like=^(json|rest)',
+    '/posts?title_like=t%5Cw%2Bs%24',
+    '/posts?views_gte=10&views_lte=99',
+    '/posts?views_ne=10&views_ne=99',
+    '/mixed/1',
+    '/mixed/2',
+    '/mixed?id=1',
     '/posts?q=TYPICODE',
     '/posts?q=auth',
     '/posts?nosuchfield=1',
