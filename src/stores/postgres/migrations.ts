@@ -41,6 +41,8 @@ export function quotedNames(names: SchemaNames) {
     authenticator: names.authenticatorRole
       ? identifier(names.authenticatorRole, 'roles.authenticator')
       : null,
+    /** The authenticated role's plain name, for bind parameters. */
+    authenticatedName: names.authenticatedRole,
     anonLiteral: pg.escapeLiteral(names.anonymousRole),
     authenticatedLiteral: pg.escapeLiteral(names.authenticatedRole),
   };
@@ -54,7 +56,9 @@ export function migrations(names: SchemaNames): Migration[] {
       IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = ${literal}) THEN
         CREATE ROLE ${role} NOLOGIN;
       END IF;
-    EXCEPTION WHEN duplicate_object THEN NULL; -- another instance created it meanwhile
+    -- Another session created it meanwhile: roles are cluster-wide, so instances migrating other databases
+    -- or schemas race here despite the advisory lock, and the loser sees unique_violation on pg_authid.
+    EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
     END $$;`;
   return [
     {

@@ -154,12 +154,37 @@ export class PostgresStore implements Store {
     }
   }
 
-  /** postgrest-auth's role per user, created with the user (same transaction). */
+  /**
+   * postgrest-auth's role per user, created with the user (same transaction).
+   * The token's `role` claim will name it and PostgREST will switch to it, so
+   * a name that is already some other role (`postgres`, `authenticator`, the
+   * anonymous role ...) is refused: only a plain NOLOGIN member of the
+   * authenticated role — one postgrest-auth or restauth made — is reused.
+   */
   private async ensureUserRole(client: pg.PoolClient, role: string): Promise<void> {
-    const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
-    if (exists.rowCount) return;
+    const existing = await client.query<{ usable: boolean }>(
+      `SELECT NOT (rolsuper OR rolcanlogin OR rolcreaterole OR rolcreatedb OR rolreplication OR rolbypassrls)
+              AND pg_has_role(oid, $2, 'MEMBER') AS usable
+       FROM pg_roles WHERE rolname = $1`,
+      [role, this.names.authenticatedName],
+    );
+    if (existing.rows[0]) {
+      if (!existing.rows[0].usable) throw new AuthError('user_already_exists');
+      return;
+    }
     const name = pg.escapeIdentifier(role);
-    await client.query(`CREATE ROLE ${name} NOLOGIN IN ROLE ${this.names.authenticated}, ${this.names.anon}`);
+    // Roles are cluster-wide: another database's instance may create the same name meanwhile.
+    await client.query('SAVEPOINT create_role');
+    try {
+      await client.query(
+        `CREATE ROLE ${name} NOLOGIN IN ROLE ${this.names.authenticated}, ${this.names.anon}`,
+      );
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (code !== '23505' && code !== '42710') throw error;
+      await client.query('ROLLBACK TO SAVEPOINT create_role');
+      return this.ensureUserRole(client, role);
+    }
     if (this.names.authenticator) await client.query(`GRANT ${name} TO ${this.names.authenticator}`);
   }
 
