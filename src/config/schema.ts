@@ -227,6 +227,50 @@ export const ConfigSchema = Type.Object({
     { default: {} },
   ),
 
+  /**
+   * The app's public address (GoTrue's SITE_URL): where links in mails lead
+   * after verification when no redirect_to is given. null: restauth's own
+   * address (http://host:port).
+   */
+  siteUrl: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null }),
+  /**
+   * Where `redirect_to` may point besides siteUrl (GoTrue's URI_ALLOW_LIST):
+   * exact URLs, or prefixes ending in `*` (e.g. "https://app.example.com/*").
+   */
+  redirectAllowList: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+
+  signup: Type.Object(
+    {
+      /** false: only admins create users (GoTrue's DISABLE_SIGNUP). */
+      enabled: Type.Boolean({ default: true }),
+      /**
+       * Whether a new email address must be confirmed before signing in. null:
+       * required when SMTP is configured (`email`), automatic with the development outbox.
+       */
+      confirmEmail: Type.Union([Type.Boolean(), Type.Null()], { default: null }),
+    },
+    { default: {} },
+  ),
+
+  /** Links and codes sent by mail (confirmation, recovery, email change, magic link). */
+  oneTimeTokens: Type.Object(
+    {
+      /** How long a link or code stays valid (GoTrue's MAILER_OTP_EXP). */
+      ttl: Type.Integer({ default: 3600, minimum: 60 }),
+      /** Least time between two mails of one kind to one recipient (GoTrue's SMTP_MAX_FREQUENCY). */
+      resendInterval: Type.Integer({ default: 60, minimum: 0 }),
+    },
+    { default: {} },
+  ),
+
+  audit: Type.Object(
+    {
+      /** Security events older than this are deleted. */
+      retention: Type.Integer({ default: 90 * 86400, minimum: 3600 }),
+    },
+    { default: {} },
+  ),
+
   /** nodemailer SMTP options (postgrest-auth's `email`); null means the development outbox. */
   email: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()], { default: null }),
   /** Folder of the development outbox. */

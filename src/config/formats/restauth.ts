@@ -19,6 +19,9 @@ export const DURATION_KEYS = [
   'sessions.absoluteLifetime',
   'sessions.inactivityTimeout',
   'sessions.reuseGrace',
+  'oneTimeTokens.ttl',
+  'oneTimeTokens.resendInterval',
+  'audit.retention',
 ] as const;
 
 /** Keys the loader computes; a file cannot set them. */
