@@ -96,6 +96,13 @@ export interface RefreshTokenRecord {
 
 export interface OneTimeToken {
   hash: string;
+  /**
+   * A second secret that consumes the same token: the hash of a short code a
+   * user types (GoTrue's 6-digit OTP), bound to the recipient and purpose (see
+   * core/one-time-tokens.ts). Consuming by either hash deletes the one record,
+   * so link and code are spent together. One code hash names one token at a time.
+   */
+  codeHash: string | null;
   userId: string;
   /** What the token is for: 'recovery', 'confirmation', 'email_change_current', 'email_change_new', ... */
   purpose: string;
@@ -103,6 +110,36 @@ export interface OneTimeToken {
   expiresAt: Date;
   /** Purpose-specific data, e.g. the new email address of an email change. */
   data: Record<string, unknown>;
+}
+
+/** A security event (sign-in, failed sign-in, refresh-token reuse, password change, logout, admin action). */
+export interface AuditEvent {
+  id: string;
+  at: Date;
+  /** What happened, e.g. 'sign_in', 'sign_in_failed', 'refresh_token_reused', 'admin_user_deleted'. */
+  action: string;
+  /** Who did it: the user themself, an admin's user id, or null (anonymous, e.g. a failed sign-in). */
+  actorId: string | null;
+  /** Whom it concerns, or null when no account is known (a failed sign-in for an unknown login). */
+  userId: string | null;
+  /** The client address, as the rate limiter sees it; null outside a request. */
+  ip: string | null;
+  /** Action-specific details: never secrets or password hashes. */
+  data: Record<string, unknown>;
+}
+
+export interface AuditPage {
+  /** Newest first. */
+  events: AuditEvent[];
+  total: number;
+}
+
+/** createOneTimeToken's refusal of a code hash that already names another token. */
+export class CodeHashInUseError extends Error {
+  constructor() {
+    super('this one-time code is in use by another token; draw another');
+    this.name = 'CodeHashInUseError';
+  }
 }
 
 export interface UserPage {
@@ -127,8 +164,12 @@ export interface Store {
   /** Replaces the hash only (algorithm upgrade at login); sessions and token version are untouched. */
   replacePasswordHash(userId: string, passwordHash: string): Promise<void>;
   /**
-   * A password change, as one atomic step: stores the hash, bumps the token
-   * version and revokes every session but `keepSessionId` (all when null).
+   * A password change, as one atomic step: stores the hash and revokes every
+   * session but `keepSessionId`. With `keepSessionId` null every session ends
+   * and the token version is bumped too (tokens of no session, e.g. from
+   * postgrest-auth, die with it); with a kept session the version stays, so
+   * the caller's current access token goes on working (GoTrue's PUT /user),
+   * while the revoked sessions' tokens fail their session check.
    * Returns the user as it is afterwards.
    */
   changePassword(
@@ -165,10 +206,26 @@ export interface Store {
   ): Promise<number>;
 
   // One-time tokens
-  /** Stores a token; any earlier token of the same user and purpose stops working. */
+  /**
+   * Stores a token; any earlier token of the same user and purpose stops working.
+   * Throws CodeHashInUseError, storing nothing, when `codeHash` belongs to a
+   * token of another user or purpose (a 6-digit code can repeat): draw another code.
+   */
   createOneTimeToken(token: OneTimeToken): Promise<void>;
-  /** Returns and deletes the token in one step, or null if absent, of another purpose, or expired. */
+  /**
+   * Returns and deletes the token whose hash or codeHash is `hash`, in one
+   * step; null if absent, of another purpose, or expired.
+   */
   consumeOneTimeToken(hash: string, purpose: string, now: Date): Promise<OneTimeToken | null>;
+  /** The user's live token of this purpose, if any (to tell "already sent" from "never sent"); not consumed. */
+  findOneTimeToken(userId: string, purpose: string, now: Date): Promise<OneTimeToken | null>;
+
+  // Audit log
+  recordAuditEvent(event: AuditEvent): Promise<void>;
+  /** Newest first; `userId` narrows to the events concerning one user. */
+  listAuditEvents(options: { page: number; perPage: number; userId?: string }): Promise<AuditPage>;
+  /** Deletes the events older than `before` (retention). Returns how many. */
+  pruneAuditEvents(before: Date): Promise<number>;
 
   /** Releases resources (file locks, connection pools). */
   close(): Promise<void>;

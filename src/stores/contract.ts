@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import type { NewUser, Store } from '../core/store.js';
+import { CodeHashInUseError, type AuditEvent, type NewUser, type Store } from '../core/store.js';
 
 export interface ContractSubject {
   store: Store;
@@ -146,6 +146,7 @@ export function runStoreContract(
         const session = await store.createSession(newSession(user.id, { tokenHash: 'rt-frank' }));
         await store.createOneTimeToken({
           hash: 'ott-frank',
+          codeHash: 'code-frank',
           userId: user.id,
           purpose: 'recovery',
           createdAt: NOW,
@@ -159,6 +160,7 @@ export function runStoreContract(
         assert.equal(await store.findSession(session.id), null);
         assert.equal(await store.findRefreshToken('rt-frank'), null);
         assert.equal(await store.consumeOneTimeToken('ott-frank', 'recovery', NOW), null);
+        assert.equal(await store.consumeOneTimeToken('code-frank', 'recovery', NOW), null);
         assert.equal(await store.deleteUser(user.id), false);
         // The name is free again.
         await store.createUser(newUser({ username: 'frank' }), 'h');
@@ -175,22 +177,46 @@ export function runStoreContract(
         assert.equal((await store.findSession(session.id))?.revokedAt, null);
       });
 
-      it('changes a password atomically: new hash, token version bumped, every other session revoked', async () => {
+      it('changes a password keeping one session: new hash, every other session revoked, token version kept', async () => {
         const user = await store.createUser(newUser(), 'old');
         const kept = await store.createSession(newSession(user.id));
         const other = await store.createSession(newSession(user.id));
         const stranger = await store.createUser(newUser(), 'x');
         const strangers = await store.createSession(newSession(stranger.id));
-        const changed = await store.changePassword(user.id, 'new', kept.id, NOW);
-        assert.equal(changed.tokenVersion, 1);
+        const changed = await store.changePassword(user.id, 'new', kept.id, later(5));
+        assert.equal(changed.tokenVersion, 0, 'the kept session’s access token goes on working');
+        assert.equal(changed.updatedAt.toISOString(), later(5).toISOString());
+        assert.equal((await store.findUserById(user.id))?.tokenVersion, 0);
         assert.equal(await store.getPasswordHash(user.id), 'new');
         assert.equal((await store.findSession(kept.id))?.revokedAt, null);
-        assert.ok((await store.findSession(other.id))?.revokedAt instanceof Date);
+        const revoked = await store.findSession(other.id);
+        assert.equal(revoked?.revokedAt?.toISOString(), later(5).toISOString());
+        assert.equal(revoked?.revokedReason, 'password_changed');
         assert.equal((await store.findSession(strangers.id))?.revokedAt, null);
-        const all = await store.changePassword(user.id, 'newer', null, NOW);
-        assert.equal(all.tokenVersion, 2);
-        assert.ok((await store.findSession(kept.id))?.revokedAt instanceof Date);
+        assert.equal((await store.findUserById(stranger.id))?.tokenVersion, 0);
+      });
+
+      it('changes a password keeping no session: every session revoked and the token version bumped', async () => {
+        const user = await store.createUser(newUser(), 'old');
+        const first = await store.createSession(newSession(user.id));
+        const second = await store.createSession(newSession(user.id));
+        const stranger = await store.createUser(newUser(), 'x');
+        const strangers = await store.createSession(newSession(stranger.id));
+        const all = await store.changePassword(user.id, 'new', null, NOW);
+        assert.equal(all.tokenVersion, 1);
+        assert.equal((await store.findUserById(user.id))?.tokenVersion, 1);
+        assert.equal(await store.getPasswordHash(user.id), 'new');
+        assert.ok((await store.findSession(first.id))?.revokedAt instanceof Date);
+        assert.ok((await store.findSession(second.id))?.revokedAt instanceof Date);
+        assert.equal((await store.findSession(strangers.id))?.revokedAt, null);
+        assert.equal((await store.findUserById(stranger.id))?.tokenVersion, 0);
+        // Keeping a session afterwards leaves the bumped version as it is.
+        assert.equal((await store.changePassword(user.id, 'newer', first.id, NOW)).tokenVersion, 1);
+        assert.equal((await store.changePassword(user.id, 'newest', null, NOW)).tokenVersion, 2);
         await assert.rejects(store.changePassword('missing', 'h', null, NOW), { code: 'user_not_found' });
+        await assert.rejects(store.changePassword('missing', 'h', first.id, NOW), {
+          code: 'user_not_found',
+        });
       });
 
       it('bumps the token version alone', async () => {
@@ -301,9 +327,10 @@ export function runStoreContract(
       const token = (
         userId: string,
         hash: string,
-        overrides: Partial<{ purpose: string; expiresAt: Date }> = {},
+        overrides: Partial<{ purpose: string; expiresAt: Date; codeHash: string | null }> = {},
       ) => ({
         hash,
+        codeHash: overrides.codeHash ?? null,
         userId,
         purpose: overrides.purpose ?? 'recovery',
         createdAt: NOW,
@@ -315,7 +342,12 @@ export function runStoreContract(
         const user = await store.createUser(newUser(), 'h');
         await store.createOneTimeToken(token(user.id, 'ott-1'));
         const consumed = await store.consumeOneTimeToken('ott-1', 'recovery', later(10));
+        assert.equal(consumed?.hash, 'ott-1');
+        assert.equal(consumed?.codeHash, null);
         assert.equal(consumed?.userId, user.id);
+        assert.equal(consumed?.purpose, 'recovery');
+        assert.equal(consumed?.createdAt.toISOString(), NOW.toISOString());
+        assert.equal(consumed?.expiresAt.toISOString(), later(3600).toISOString());
         assert.deepEqual(consumed?.data, { newEmail: 'x@example.com' });
         assert.equal(await store.consumeOneTimeToken('ott-1', 'recovery', later(11)), null);
       });
@@ -334,6 +366,113 @@ export function runStoreContract(
         assert.equal((await store.consumeOneTimeToken('ott-p', 'confirmation', NOW))?.userId, user.id);
       });
 
+      it('consumes a token by its code hash as by its hash, returning the same record', async () => {
+        const user = await store.createUser(newUser(), 'h');
+        await store.createOneTimeToken(token(user.id, 'ott-link', { codeHash: 'code-1' }));
+        const consumed = await store.consumeOneTimeToken('code-1', 'recovery', later(10));
+        assert.equal(consumed?.hash, 'ott-link');
+        assert.equal(consumed?.codeHash, 'code-1');
+        assert.equal(consumed?.userId, user.id);
+        assert.deepEqual(consumed?.data, { newEmail: 'x@example.com' });
+        await store.createOneTimeToken(token(user.id, 'ott-link-2', { codeHash: 'code-2' }));
+        const byLink = await store.consumeOneTimeToken('ott-link-2', 'recovery', later(10));
+        assert.equal(byLink?.codeHash, 'code-2');
+      });
+
+      it('spends link and code together: either one consumed, the other fails', async () => {
+        const user = await store.createUser(newUser(), 'h');
+        await store.createOneTimeToken(token(user.id, 'ott-a', { codeHash: 'code-a' }));
+        assert.ok(await store.consumeOneTimeToken('ott-a', 'recovery', NOW));
+        assert.equal(await store.consumeOneTimeToken('code-a', 'recovery', NOW), null);
+        await store.createOneTimeToken(token(user.id, 'ott-b', { codeHash: 'code-b' }));
+        assert.ok(await store.consumeOneTimeToken('code-b', 'recovery', NOW));
+        assert.equal(await store.consumeOneTimeToken('ott-b', 'recovery', NOW), null);
+      });
+
+      it('applies purpose, expiry and replacement to a code as to a link', async () => {
+        const user = await store.createUser(newUser(), 'h');
+        await store.createOneTimeToken(
+          token(user.id, 'ott-cp', { purpose: 'confirmation', codeHash: 'code-cp' }),
+        );
+        assert.equal(await store.consumeOneTimeToken('code-cp', 'recovery', NOW), null);
+        assert.equal((await store.consumeOneTimeToken('code-cp', 'confirmation', NOW))?.hash, 'ott-cp');
+        await store.createOneTimeToken(
+          token(user.id, 'ott-ce', { codeHash: 'code-ce', expiresAt: later(60) }),
+        );
+        assert.equal(await store.consumeOneTimeToken('code-ce', 'recovery', later(60)), null);
+        assert.equal(
+          await store.consumeOneTimeToken('ott-ce', 'recovery', NOW),
+          null,
+          'spent by the expired try',
+        );
+        await store.createOneTimeToken(token(user.id, 'ott-c1', { codeHash: 'code-c1' }));
+        await store.createOneTimeToken(token(user.id, 'ott-c2', { codeHash: 'code-c2' }));
+        assert.equal(await store.consumeOneTimeToken('code-c1', 'recovery', NOW), null);
+        assert.equal((await store.consumeOneTimeToken('code-c2', 'recovery', NOW))?.hash, 'ott-c2');
+      });
+
+      it('lets a replacement reuse the code hash of the token it replaces', async () => {
+        const user = await store.createUser(newUser(), 'h');
+        await store.createOneTimeToken(token(user.id, 'ott-r1', { codeHash: 'code-same' }));
+        await store.createOneTimeToken(token(user.id, 'ott-r2', { codeHash: 'code-same' }));
+        assert.equal((await store.consumeOneTimeToken('code-same', 'recovery', NOW))?.hash, 'ott-r2');
+        assert.equal(await store.consumeOneTimeToken('ott-r1', 'recovery', NOW), null);
+      });
+
+      it('refuses a code hash that another token holds (one code names one token), storing nothing', async () => {
+        const user = await store.createUser(newUser(), 'h');
+        const other = await store.createUser(newUser(), 'h');
+        await store.createOneTimeToken(token(user.id, 'ott-held', { codeHash: 'code-held' }));
+        await store.createOneTimeToken(token(other.id, 'ott-others-old'));
+        await assert.rejects(
+          store.createOneTimeToken(token(other.id, 'ott-thief', { codeHash: 'code-held' })),
+          CodeHashInUseError,
+        );
+        await assert.rejects(
+          store.createOneTimeToken(
+            token(user.id, 'ott-other-purpose', { codeHash: 'code-held', purpose: 'confirmation' }),
+          ),
+          CodeHashInUseError,
+        );
+        assert.equal(await store.consumeOneTimeToken('ott-thief', 'recovery', NOW), null);
+        assert.equal(await store.consumeOneTimeToken('ott-other-purpose', 'confirmation', NOW), null);
+        assert.equal(
+          (await store.consumeOneTimeToken('ott-others-old', 'recovery', NOW))?.hash,
+          'ott-others-old',
+          'the refused token replaced nothing',
+        );
+        assert.equal((await store.consumeOneTimeToken('code-held', 'recovery', NOW))?.hash, 'ott-held');
+        // Once spent, the code is free again.
+        await store.createOneTimeToken(token(other.id, 'ott-next', { codeHash: 'code-held' }));
+        assert.equal((await store.consumeOneTimeToken('code-held', 'recovery', NOW))?.hash, 'ott-next');
+      });
+
+      it('finds the live token of a user and purpose without consuming it', async () => {
+        const user = await store.createUser(newUser(), 'h');
+        const other = await store.createUser(newUser(), 'h');
+        assert.equal(await store.findOneTimeToken(user.id, 'recovery', NOW), null);
+        await store.createOneTimeToken(token(user.id, 'ott-f', { codeHash: 'code-f', expiresAt: later(60) }));
+        await store.createOneTimeToken(token(other.id, 'ott-other-user'));
+        const found = await store.findOneTimeToken(user.id, 'recovery', later(59));
+        assert.equal(found?.hash, 'ott-f');
+        assert.equal(found?.codeHash, 'code-f');
+        assert.equal(found?.userId, user.id);
+        assert.equal(found?.purpose, 'recovery');
+        assert.equal(found?.createdAt.toISOString(), NOW.toISOString());
+        assert.equal(found?.expiresAt.toISOString(), later(60).toISOString());
+        assert.deepEqual(found?.data, { newEmail: 'x@example.com' });
+        assert.equal(await store.findOneTimeToken(user.id, 'confirmation', NOW), null, 'another purpose');
+        assert.equal(await store.findOneTimeToken(user.id, 'recovery', later(60)), null, 'expired');
+        assert.equal(await store.findOneTimeToken('missing', 'recovery', NOW), null);
+        // Finding did not consume it.
+        assert.equal((await store.consumeOneTimeToken('ott-f', 'recovery', NOW))?.userId, user.id);
+        assert.equal(await store.findOneTimeToken(user.id, 'recovery', NOW), null, 'consumed');
+        // After a replacement, the newer one is found.
+        await store.createOneTimeToken(token(user.id, 'ott-g1'));
+        await store.createOneTimeToken(token(user.id, 'ott-g2'));
+        assert.equal((await store.findOneTimeToken(user.id, 'recovery', NOW))?.hash, 'ott-g2');
+      });
+
       it(
         'hands a token to exactly one of 50 racing consumers',
         { skip: options.concurrencySkipReason },
@@ -346,6 +485,141 @@ export function runStoreContract(
           assert.equal(results.filter((result) => result !== null).length, 1);
         },
       );
+
+      it(
+        'hands a token to exactly one of 50 consumers racing by link and by code',
+        { skip: options.concurrencySkipReason },
+        async () => {
+          const user = await store.createUser(newUser(), 'h');
+          await store.createOneTimeToken(token(user.id, 'ott-race-link', { codeHash: 'code-race' }));
+          const results = await Promise.all(
+            Array.from({ length: 50 }, (_, i) =>
+              store.consumeOneTimeToken(i % 2 ? 'ott-race-link' : 'code-race', 'recovery', NOW),
+            ),
+          );
+          const winners = results.filter((result) => result !== null);
+          assert.equal(winners.length, 1);
+          assert.equal(winners[0]?.hash, 'ott-race-link');
+        },
+      );
+    });
+
+    describe('audit log', () => {
+      let sequence = 0;
+      const event = (overrides: Partial<AuditEvent> = {}): AuditEvent => ({
+        id: randomUUID(),
+        at: later(sequence++),
+        action: 'sign_in',
+        actorId: null,
+        userId: null,
+        ip: '203.0.113.7',
+        data: {},
+        ...overrides,
+      });
+
+      it('records an event and lists it back, every field intact', async () => {
+        assert.deepEqual(await store.listAuditEvents({ page: 1, perPage: 10 }), { events: [], total: 0 });
+        const recorded = event({
+          action: 'admin_user_deleted',
+          actorId: 'admin-1',
+          userId: 'user-1',
+          ip: '2001:db8::1',
+          data: { reason: 'spam', nested: { count: 2 } },
+        });
+        await store.recordAuditEvent(recorded);
+        const anonymous = event({ action: 'sign_in_failed', ip: null, data: { login: 'nobody' } });
+        await store.recordAuditEvent(anonymous);
+        const listed = await store.listAuditEvents({ page: 1, perPage: 10 });
+        assert.equal(listed.total, 2);
+        assert.deepEqual(listed.events, [anonymous, recorded]);
+        assert.ok(listed.events[0]!.at instanceof Date);
+      });
+
+      it('lists newest first by time, events of the same instant in insertion order, then pages', async () => {
+        const base = NOW.getTime() + 10_000_000;
+        // Recorded out of time order: the listing follows `at`, not the recording order.
+        const late = event({ action: 'late', at: new Date(base + 2000) });
+        const early = event({ action: 'early', at: new Date(base) });
+        const tieFirst = event({ action: 'tie_first', at: new Date(base + 1000) });
+        const tieSecond = event({ action: 'tie_second', at: new Date(base + 1000) });
+        for (const recorded of [late, early, tieFirst, tieSecond]) await store.recordAuditEvent(recorded);
+        const all = await store.listAuditEvents({ page: 1, perPage: 10 });
+        assert.deepEqual(
+          all.events.map((e) => e.action),
+          ['late', 'tie_first', 'tie_second', 'early'],
+        );
+        const first = await store.listAuditEvents({ page: 1, perPage: 3 });
+        const second = await store.listAuditEvents({ page: 2, perPage: 3 });
+        const third = await store.listAuditEvents({ page: 3, perPage: 3 });
+        assert.deepEqual(
+          first.events.map((e) => e.action),
+          ['late', 'tie_first', 'tie_second'],
+        );
+        assert.deepEqual(
+          second.events.map((e) => e.action),
+          ['early'],
+        );
+        assert.deepEqual(third.events, []);
+        assert.equal(first.total, 4);
+        assert.equal(second.total, 4);
+        assert.equal(third.total, 4);
+      });
+
+      it('narrows to the events concerning one user, counting only those', async () => {
+        const mine = [event({ userId: 'u-1' }), event({ userId: 'u-1', actorId: 'admin' })];
+        await store.recordAuditEvent(mine[0]!);
+        await store.recordAuditEvent(event({ userId: 'u-2' }));
+        await store.recordAuditEvent(event({ userId: null, actorId: 'u-1' }));
+        await store.recordAuditEvent(mine[1]!);
+        const page = await store.listAuditEvents({ page: 1, perPage: 1, userId: 'u-1' });
+        assert.equal(page.total, 2);
+        assert.deepEqual(page.events, [mine[1]]);
+        const next = await store.listAuditEvents({ page: 2, perPage: 1, userId: 'u-1' });
+        assert.deepEqual(next.events, [mine[0]]);
+        assert.deepEqual(await store.listAuditEvents({ page: 1, perPage: 5, userId: 'nobody' }), {
+          events: [],
+          total: 0,
+        });
+        assert.equal((await store.listAuditEvents({ page: 1, perPage: 10 })).total, 4);
+      });
+
+      it('keeps every event recorded concurrently', async () => {
+        const events = Array.from({ length: 40 }, (_, i) => event({ action: `concurrent_${i}` }));
+        await Promise.all(events.map((recorded) => store.recordAuditEvent(recorded)));
+        const listed = await store.listAuditEvents({ page: 1, perPage: 100 });
+        assert.equal(listed.total, 40);
+        assert.deepEqual(new Set(listed.events.map((e) => e.id)), new Set(events.map((e) => e.id)));
+      });
+
+      it('prunes the events older than a date, returning how many', async () => {
+        const old = [event({ at: later(-7200) }), event({ at: later(-3601) })];
+        const boundary = event({ at: later(-3600) });
+        const recent = event({ at: later(0) });
+        for (const recorded of [old[0]!, recent, old[1]!, boundary]) await store.recordAuditEvent(recorded);
+        assert.equal(await store.pruneAuditEvents(later(-3600)), 2);
+        const left = await store.listAuditEvents({ page: 1, perPage: 10 });
+        assert.deepEqual(left, { events: [recent, boundary], total: 2 });
+        assert.equal(await store.pruneAuditEvents(later(-3600)), 0);
+        // Recording goes on after a prune.
+        const after = event({ at: later(10) });
+        await store.recordAuditEvent(after);
+        assert.deepEqual((await store.listAuditEvents({ page: 1, perPage: 10 })).events, [
+          after,
+          recent,
+          boundary,
+        ]);
+      });
+
+      it('keeps a user’s events when the user is deleted', async () => {
+        const user = await store.createUser(newUser(), 'h');
+        const signedIn = event({ userId: user.id, actorId: user.id });
+        const deleted = event({ action: 'admin_user_deleted', userId: user.id, actorId: 'admin' });
+        await store.recordAuditEvent(signedIn);
+        await store.recordAuditEvent(deleted);
+        assert.equal(await store.deleteUser(user.id), true);
+        const listed = await store.listAuditEvents({ page: 1, perPage: 10, userId: user.id });
+        assert.deepEqual(listed, { events: [deleted, signedIn], total: 2 });
+      });
     });
   });
 }

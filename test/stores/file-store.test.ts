@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { FileDatabase, openFileStore } from '../../src/stores/file/index.js';
+import type { AuditEvent } from '../../src/core/store.js';
+import { auditFilePath, FileDatabase, openFileStore } from '../../src/stores/file/index.js';
 import { runStoreContract } from '../../src/stores/contract.js';
 
 const storeConfig = (dir: string) => ({
@@ -236,6 +238,205 @@ describe('FileStore refresh-token chains', () => {
       );
       assert.equal(await store.findRefreshToken('t0'), null, 'an old one is forgotten');
       assert.equal((await store.findRefreshToken('t60'))?.token.rotatedAt, null);
+    } finally {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('FileStore audit log', () => {
+  const auditEvent = (action: string, at: Date, userId: string | null = null): AuditEvent => ({
+    id: randomUUID(),
+    at,
+    action,
+    actorId: null,
+    userId,
+    ip: '192.0.2.1',
+    data: { note: 'line\nbreak and \u2028 separator' },
+  });
+
+  it('lives in credentials.audit.jsonl beside credentials.json, owner-only, never in credentials.json', async () => {
+    assert.equal(auditFilePath('/srv/data/credentials.json'), '/srv/data/credentials.audit.jsonl');
+    assert.equal(auditFilePath('/srv/data/secrets'), '/srv/data/secrets.audit.jsonl');
+    const dir = await mkdtemp(join(tmpdir(), 'restauth-audit-'));
+    try {
+      const { store } = await openFileStore(storeConfig(dir));
+      const recorded = auditEvent('sign_in', new Date('2026-01-01T00:00:00.000Z'), 'u1');
+      try {
+        await store.recordAuditEvent(recorded);
+        const lines = (await readFile(join(dir, 'credentials.audit.jsonl'), 'utf8')).split('\n');
+        assert.equal(lines.length, 2, 'one line, newline-terminated');
+        assert.equal(lines[1], '');
+        assert.equal(JSON.parse(lines[0]!).at, '2026-01-01T00:00:00.000Z');
+        assert.equal((await stat(join(dir, 'credentials.audit.jsonl'))).mode & 0o777, 0o600);
+        assert.doesNotMatch(await readFile(join(dir, 'credentials.json'), 'utf8'), /sign_in/);
+      } finally {
+        await store.close();
+      }
+      // A restart reads the events back.
+      const { store: reopened } = await openFileStore(storeConfig(dir));
+      try {
+        assert.deepEqual(await reopened.listAuditEvents({ page: 1, perPage: 10 }), {
+          events: [recorded],
+          total: 1,
+        });
+      } finally {
+        await reopened.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('writes the events recorded in one tick with one append', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'restauth-audit-'));
+    const { store } = await openFileStore(storeConfig(dir));
+    try {
+      const at = new Date();
+      await Promise.all(
+        Array.from({ length: 30 }, (_, i) => store.recordAuditEvent(auditEvent(`e${i}`, at))),
+      );
+      assert.equal(store.auditAppends, 1);
+      const listed = await store.listAuditEvents({ page: 1, perPage: 100 });
+      assert.deepEqual(
+        listed.events.map((e) => e.action),
+        Array.from({ length: 30 }, (_, i) => `e${i}`),
+        'same instant: insertion order',
+      );
+    } finally {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('skips a damaged last line (a crash mid-append) and starts the next event on a line of its own', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'restauth-audit-'));
+    const path = join(dir, 'credentials.audit.jsonl');
+    const before = auditEvent('before_crash', new Date('2026-01-01T00:00:00.000Z'));
+    const whole = JSON.stringify({ ...before, at: before.at.toISOString() });
+    await writeFile(path, `${whole}\n{"id":"torn","at":"2026-01-01T00:00:01.000Z","acti`);
+    const { store } = await openFileStore(storeConfig(dir));
+    try {
+      assert.deepEqual(await store.listAuditEvents({ page: 1, perPage: 10 }), {
+        events: [before],
+        total: 1,
+      });
+      const after = auditEvent('after_crash', new Date('2026-01-01T00:00:02.000Z'));
+      await store.recordAuditEvent(after);
+      assert.deepEqual(await store.listAuditEvents({ page: 1, perPage: 10 }), {
+        events: [after, before],
+        total: 2,
+      });
+      // Pruning rewrites the file without the damaged line.
+      assert.equal(await store.pruneAuditEvents(new Date('2026-01-01T00:00:01.000Z')), 1);
+      assert.equal(
+        await readFile(path, 'utf8'),
+        `${JSON.stringify({ ...after, at: after.at.toISOString() })}\n`,
+      );
+      assert.equal((await stat(path)).mode & 0o777, 0o600);
+      // Appends after a prune go to the new file.
+      const later = auditEvent('after_prune', new Date('2026-01-01T00:00:03.000Z'));
+      await store.recordAuditEvent(later);
+      assert.equal((await store.listAuditEvents({ page: 1, perPage: 10 })).total, 2);
+    } finally {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('lists nothing, and prunes nothing, before the first event', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'restauth-audit-'));
+    const { store } = await openFileStore(storeConfig(dir));
+    try {
+      assert.equal(await store.pruneAuditEvents(new Date()), 0);
+      assert.deepEqual(await store.listAuditEvents({ page: 1, perPage: 10 }), { events: [], total: 0 });
+    } finally {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('FileStore one-time tokens in credentials.json', () => {
+  it('stores the code hash; entries written before codes existed read as without one', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'restauth-ott-'));
+    try {
+      const expiresAt = new Date(Date.now() + 3600_000).toISOString();
+      await writeFile(join(dir, 'db.json'), JSON.stringify({ users: [{ id: 'old' }] }));
+      await writeFile(
+        join(dir, 'credentials.json'),
+        JSON.stringify({
+          passwords: [{ sub: 'old', password: 'h' }],
+          oneTimeTokens: {
+            'ott-legacy': { userId: 'old', purpose: 'recovery', createdAt: expiresAt, expiresAt, data: {} },
+          },
+        }),
+      );
+      const { store } = await openFileStore(storeConfig(dir));
+      try {
+        const legacy = await store.findOneTimeToken('old', 'recovery', new Date());
+        assert.equal(legacy?.hash, 'ott-legacy');
+        assert.equal(legacy?.codeHash, null);
+        await store.createOneTimeToken({
+          hash: 'ott-new',
+          codeHash: 'code-new',
+          userId: 'old',
+          purpose: 'confirmation',
+          createdAt: new Date(),
+          expiresAt: new Date(expiresAt),
+          data: {},
+        });
+        const onDisk = JSON.parse(await readFile(join(dir, 'credentials.json'), 'utf8'));
+        assert.equal(onDisk.oneTimeTokens['ott-new'].codeHash, 'code-new');
+        assert.equal(
+          (await store.consumeOneTimeToken('code-new', 'confirmation', new Date()))?.hash,
+          'ott-new',
+        );
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('finds a token by a code added to credentials.json by hand (the code index follows reloads)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'restauth-ott-'));
+    const { store } = await openFileStore(storeConfig(dir), { info: () => {}, warn: () => {} });
+    try {
+      const user = await store.createUser(
+        { username: 'hand', email: null, emailConfirmedAt: null, role: null, profile: {}, appMetadata: {} },
+        'h',
+      );
+      const expiresAt = new Date(Date.now() + 3600_000);
+      await store.createOneTimeToken({
+        hash: 'ott-1',
+        codeHash: 'code-1',
+        userId: user.id,
+        purpose: 'recovery',
+        createdAt: new Date(),
+        expiresAt,
+        data: {},
+      });
+      // Builds the code index.
+      assert.equal(await store.consumeOneTimeToken('code-unknown', 'recovery', new Date()), null);
+      const path = join(dir, 'credentials.json');
+      const edited = JSON.parse(await readFile(path, 'utf8'));
+      edited.oneTimeTokens['ott-hand'] = {
+        codeHash: 'code-hand',
+        userId: user.id,
+        purpose: 'confirmation',
+        createdAt: new Date().toISOString(),
+        expiresAt: expiresAt.toISOString(),
+        data: {},
+      };
+      await writeFile(path, JSON.stringify(edited, null, 2) + '\n\n');
+      assert.equal(
+        (await store.consumeOneTimeToken('code-hand', 'confirmation', new Date()))?.hash,
+        'ott-hand',
+      );
+      assert.equal((await store.consumeOneTimeToken('code-1', 'recovery', new Date()))?.hash, 'ott-1');
     } finally {
       await store.close();
       await rm(dir, { recursive: true, force: true });

@@ -1,21 +1,26 @@
 import { randomUUID } from 'node:crypto';
 import { AuthError } from '../../core/errors.js';
-import type {
-  NewSession,
-  NewUser,
-  OneTimeToken,
-  RefreshTokenRecord,
-  Session,
-  Store,
-  User,
-  UserPage,
-  UserPatch,
+import {
+  CodeHashInUseError,
+  type AuditEvent,
+  type AuditPage,
+  type NewSession,
+  type NewUser,
+  type OneTimeToken,
+  type RefreshTokenRecord,
+  type Session,
+  type Store,
+  type User,
+  type UserPage,
+  type UserPatch,
 } from '../../core/store.js';
+import { AuditLog } from './audit-log.js';
 import type { Documents, FileDatabase } from './file-database.js';
 import {
   normalizeCredentials,
   type AccountRecord,
   type CredentialsDocument,
+  type OneTimeTokenEntry,
   type SessionRecord,
 } from './records.js';
 
@@ -24,6 +29,8 @@ type UserRecord = Record<string, unknown>;
 export interface FileStoreOptions {
   usersProp: string;
   userIdProp: string;
+  /** The append-only audit log beside credentials.json (see audit-log.ts: auditFilePath). */
+  auditFile: string;
 }
 
 /** Ended sessions are kept this long (replays then still meet "revoked", not "unknown"), then pruned. */
@@ -40,16 +47,31 @@ interface Indexes {
 /**
  * The Store on JSON files: user profiles in db.json under `usersProp` (the
  * record's `userIdProp` is the user id), everything private in
- * credentials.json. Every write runs inside the FileDatabase's serialized
+ * credentials.json, and the audit log in its own append-only file beside it,
+ * `credentials.audit.jsonl` for `credentials.json` (see audit-log.ts).
+ * Every write to the two JSON files runs inside the FileDatabase's serialized
  * queue, so check-then-write steps (uniqueness, single use, rotation) are atomic.
  */
 export class FileStore implements Store {
   private indexes: Indexes | null = null;
+  /**
+   * codeHash -> hash of the one-time tokens that have a code, so a typed code
+   * is found without a scan. Built on first use, kept up to date by the token
+   * writes, dropped when the files are reloaded or users' tokens are removed.
+   * A hit is checked against the token itself, so a stale entry cannot match.
+   */
+  private codeHashes: Map<string, string> | null = null;
+  private readonly audit: AuditLog;
 
   constructor(
     private readonly db: FileDatabase,
     private readonly options: FileStoreOptions,
-  ) {}
+  ) {
+    this.audit = new AuditLog(options.auditFile);
+    db.onReload(() => {
+      this.codeHashes = null;
+    });
+  }
 
   // ---- users
 
@@ -151,9 +173,11 @@ export class FileStore implements Store {
       this.indexes = null;
       return true;
     });
-    await this.db.transact((docs) =>
-      removeCredentials(normalizeCredentials(docs.credentials), new Set([id])),
-    );
+    // The audit log is left alone: it is the record of what happened to the user.
+    await this.db.transact((docs) => {
+      removeCredentials(normalizeCredentials(docs.credentials), new Set([id]));
+      this.codeHashes = null;
+    });
     return existed;
   }
 
@@ -180,7 +204,8 @@ export class FileStore implements Store {
       if (!record) throw new AuthError('user_not_found');
       this.setPassword(docs, userId, passwordHash);
       const account = this.accountFor(docs, userId);
-      account.tokenVersion += 1;
+      // A kept session keeps its access token working: the other sessions' tokens fail their session check.
+      if (keepSessionId === null) account.tokenVersion += 1;
       account.updatedAt = now.toISOString();
       revokeSessions(normalizeCredentials(docs.credentials), userId, keepSessionId, 'password_changed', now);
       return this.toUser(userId, record, account);
@@ -294,40 +319,87 @@ export class FileStore implements Store {
   async createOneTimeToken(token: OneTimeToken): Promise<void> {
     await this.db.transact((docs) => {
       const tokens = normalizeCredentials(docs.credentials).oneTimeTokens;
+      const codes = this.codeIndex(tokens);
+      if (token.codeHash !== null) {
+        // As PostgreSQL's unique index on code_hash: one code names one token. The token being
+        // replaced (same user and purpose) may hold it; any other holder is refused (checked
+        // before anything changes, as a throwing transaction is not undone).
+        const holder = this.tokenByCode(tokens, token.codeHash);
+        if (
+          holder !== null &&
+          (holder.entry.userId !== token.userId || holder.entry.purpose !== token.purpose)
+        )
+          throw new CodeHashInUseError();
+      }
       for (const [hash, entry] of Object.entries(tokens)) {
-        if (entry.userId === token.userId && entry.purpose === token.purpose) delete tokens[hash];
+        if (entry.userId === token.userId && entry.purpose === token.purpose) {
+          delete tokens[hash];
+          forgetCode(codes, hash, entry);
+        }
       }
       tokens[token.hash] = {
+        codeHash: token.codeHash,
         userId: token.userId,
         purpose: token.purpose,
         createdAt: token.createdAt.toISOString(),
         expiresAt: token.expiresAt.toISOString(),
         data: token.data,
       };
+      if (token.codeHash !== null) codes.set(token.codeHash, token.hash);
     });
   }
 
   async consumeOneTimeToken(hash: string, purpose: string, now: Date): Promise<OneTimeToken | null> {
     return this.db.transact((docs) => {
       const tokens = normalizeCredentials(docs.credentials).oneTimeTokens;
-      if (!Object.hasOwn(tokens, hash)) return null;
-      const entry = tokens[hash]!;
-      if (entry.purpose !== purpose) return null;
-      delete tokens[hash];
-      if (new Date(entry.expiresAt).getTime() <= now.getTime()) return null;
-      return {
-        hash,
-        userId: entry.userId,
-        purpose: entry.purpose,
-        createdAt: new Date(entry.createdAt),
-        expiresAt: new Date(entry.expiresAt),
-        data: entry.data,
-      };
+      // The link's hash first, then the code's: either spends the one record.
+      let found: { hash: string; entry: OneTimeTokenEntry } | null = Object.hasOwn(tokens, hash)
+        ? { hash, entry: tokens[hash]! }
+        : null;
+      if (found?.entry.purpose !== purpose) found = this.tokenByCode(tokens, hash);
+      if (found?.entry.purpose !== purpose) return null;
+      delete tokens[found.hash];
+      forgetCode(this.codeIndex(tokens), found.hash, found.entry);
+      if (new Date(found.entry.expiresAt).getTime() <= now.getTime()) return null;
+      return toOneTimeToken(found.hash, found.entry);
     });
   }
 
+  async findOneTimeToken(userId: string, purpose: string, now: Date): Promise<OneTimeToken | null> {
+    // A scan: a user has at most one token per purpose, and this runs only when one is about to be sent.
+    const tokens = normalizeCredentials(this.db.credentials).oneTimeTokens;
+    for (const [hash, entry] of Object.entries(tokens)) {
+      if (entry.userId === userId && entry.purpose === purpose && Date.parse(entry.expiresAt) > now.getTime())
+        return toOneTimeToken(hash, entry);
+    }
+    return null;
+  }
+
+  // ---- audit log
+
+  async recordAuditEvent(event: AuditEvent): Promise<void> {
+    await this.audit.record(event);
+  }
+
+  async listAuditEvents(options: { page: number; perPage: number; userId?: string }): Promise<AuditPage> {
+    return this.audit.list(options);
+  }
+
+  async pruneAuditEvents(before: Date): Promise<number> {
+    return this.audit.prune(before);
+  }
+
+  /** The audit log's writes so far (tests check that events of one tick share one append). */
+  get auditAppends(): number {
+    return this.audit.appends;
+  }
+
   async close(): Promise<void> {
-    await this.db.close();
+    try {
+      await this.audit.close();
+    } finally {
+      await this.db.close();
+    }
   }
 
   // ---- helpers
@@ -342,8 +414,28 @@ export class FileStore implements Store {
       for (const id of Object.keys(credentials.accounts)) if (!users.has(id)) orphans.add(id);
       if (orphans.size > 0) removeCredentials(credentials, orphans);
       this.indexes = null;
+      this.codeHashes = null;
       return [...orphans];
     });
+  }
+
+  private codeIndex(tokens: Record<string, OneTimeTokenEntry>): Map<string, string> {
+    if (this.codeHashes) return this.codeHashes;
+    const index = new Map<string, string>();
+    for (const [hash, entry] of Object.entries(tokens)) if (entry.codeHash) index.set(entry.codeHash, hash);
+    this.codeHashes = index;
+    return index;
+  }
+
+  /** The token whose code hash is `codeHash`, or null. */
+  private tokenByCode(
+    tokens: Record<string, OneTimeTokenEntry>,
+    codeHash: string,
+  ): { hash: string; entry: OneTimeTokenEntry } | null {
+    const hash = this.codeIndex(tokens).get(codeHash);
+    if (hash === undefined || !Object.hasOwn(tokens, hash)) return null;
+    const entry = tokens[hash]!;
+    return entry.codeHash === codeHash ? { hash, entry } : null;
   }
 
   private users(docs: Documents = { data: this.db.data, credentials: this.db.credentials }): UserRecord[] {
@@ -435,6 +527,24 @@ function defaultAccount(id: string): AccountRecord {
     createdAt: epoch,
     updatedAt: epoch,
     lastSignInAt: null,
+  };
+}
+
+/** Drops a removed token's code from the index, unless the code already names another token. */
+function forgetCode(codes: Map<string, string>, hash: string, entry: OneTimeTokenEntry): void {
+  if (entry.codeHash && codes.get(entry.codeHash) === hash) codes.delete(entry.codeHash);
+}
+
+function toOneTimeToken(hash: string, entry: OneTimeTokenEntry): OneTimeToken {
+  return {
+    hash,
+    codeHash: entry.codeHash ?? null,
+    userId: entry.userId,
+    purpose: entry.purpose,
+    createdAt: new Date(entry.createdAt),
+    expiresAt: new Date(entry.expiresAt),
+    // A copy: the caller must not edit the stored token.
+    data: structuredClone(entry.data),
   };
 }
 

@@ -1,14 +1,17 @@
 import type { FileStoreConfig } from '../../config/schema.js';
+import { auditFilePath } from './audit-log.js';
 import { FileDatabase, type FileDatabaseLogger } from './file-database.js';
 import { FileStore } from './file-store.js';
 
+export { auditFilePath } from './audit-log.js';
 export { FileDatabase } from './file-database.js';
 export { FileStore } from './file-store.js';
 
 /**
  * Opens the file store on its two files (paths are absolute once the config
  * is loaded), takes the instance lock, and removes what a crash between the
- * two files' writes may have left: credentials without a user.
+ * two files' writes may have left: credentials without a user. The audit log
+ * goes beside the credentials file (auditFilePath), under the same lock.
  */
 export async function openFileStore(
   config: FileStoreConfig,
@@ -20,7 +23,11 @@ export async function openFileStore(
     logger,
   });
   try {
-    const store = new FileStore(db, { usersProp: config.usersProp, userIdProp: config.userIdProp });
+    const store = new FileStore(db, {
+      usersProp: config.usersProp,
+      userIdProp: config.userIdProp,
+      auditFile: auditFilePath(config.credentialsFile),
+    });
     const orphans = await store.removeOrphans();
     if (orphans.length > 0) {
       logger?.warn(

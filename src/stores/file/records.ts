@@ -2,7 +2,9 @@
  * How restauth's records look inside credentials.json. Beside json-data-server's
  * `passwords` array, restauth keeps maps keyed by id (O(1) lookups, small
  * diffs): `accounts` (private per-user fields), `sessions`, `refreshTokens`
- * and `oneTimeTokens` (keyed by SHA-256 hash). Dates are ISO strings.
+ * and `oneTimeTokens` (keyed by SHA-256 hash; an entry's `codeHash` consumes
+ * it too). Dates are ISO strings. The audit log is not here (credentials.json
+ * is rewritten at every commit): see audit-log.ts.
  */
 export interface PasswordEntry {
   sub: string;
@@ -40,6 +42,8 @@ export interface RefreshTokenEntry {
 }
 
 export interface OneTimeTokenEntry {
+  /** Hash of the token's typed code; absent in files written before codes existed (read as null). */
+  codeHash?: string | null;
   userId: string;
   purpose: string;
   createdAt: string;

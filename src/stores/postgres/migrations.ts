@@ -227,5 +227,30 @@ export function migrations(names: SchemaNames): Migration[] {
         CREATE INDEX mail_outbox_due ON ${q.schema}.mail_outbox (next_attempt_at);
       `,
     },
+    {
+      version: 5,
+      name: 'one-time codes beside links, and the audit log',
+      sql: `
+        -- A typed code consumes the same token as its link: one code names one token.
+        ALTER TABLE ${q.schema}.one_time_tokens ADD COLUMN code_hash text;
+        CREATE UNIQUE INDEX one_time_tokens_code_hash ON ${q.schema}.one_time_tokens (code_hash)
+          WHERE code_hash IS NOT NULL;
+
+        -- No foreign key to the users: the events of a deleted user are the record of what happened.
+        -- Ids are text (the Store's ids); seq keeps the insertion order of events of the same instant.
+        CREATE TABLE ${q.schema}.audit_log (
+          id text PRIMARY KEY,
+          seq bigint GENERATED ALWAYS AS IDENTITY,
+          at timestamptz NOT NULL,
+          action text NOT NULL,
+          actor_id text,
+          user_id text,
+          ip text,
+          data jsonb NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX audit_log_at ON ${q.schema}.audit_log (at);
+        CREATE INDEX audit_log_user_id_at ON ${q.schema}.audit_log (user_id, at);
+      `,
+    },
   ];
 }

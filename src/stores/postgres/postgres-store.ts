@@ -1,15 +1,18 @@
 import pg from 'pg';
 import { AuthError } from '../../core/errors.js';
-import type {
-  NewSession,
-  NewUser,
-  OneTimeToken,
-  RefreshTokenRecord,
-  Session,
-  Store,
-  User,
-  UserPage,
-  UserPatch,
+import {
+  CodeHashInUseError,
+  type AuditEvent,
+  type AuditPage,
+  type NewSession,
+  type NewUser,
+  type OneTimeToken,
+  type RefreshTokenRecord,
+  type Session,
+  type Store,
+  type User,
+  type UserPage,
+  type UserPatch,
 } from '../../core/store.js';
 import { quotedNames, type SchemaNames } from './migrations.js';
 
@@ -38,10 +41,32 @@ interface SessionRow {
   refresh_secret: string;
 }
 
+interface OneTimeTokenRow {
+  hash: string;
+  code_hash: string | null;
+  user_id: string;
+  purpose: string;
+  created_at: Date;
+  expires_at: Date;
+  data: Record<string, unknown>;
+}
+
+interface AuditRow {
+  id: string;
+  at: Date;
+  action: string;
+  actor_id: string | null;
+  user_id: string | null;
+  ip: string | null;
+  data: Record<string, unknown>;
+}
+
 const USER_COLUMNS = `id::text AS id, username, email, email_confirmed_at, role, token_count, profile, app_metadata,
   created_at, updated_at, last_sign_in_at`;
 const SESSION_COLUMNS = `id::text AS id, user_id::text AS user_id, created_at, refreshed_at, not_after, revoked_at,
   revoked_reason, refresh_secret`;
+const ONE_TIME_TOKEN_COLUMNS = `hash, code_hash, user_id::text AS user_id, purpose, created_at, expires_at, data`;
+const AUDIT_COLUMNS = `id, at, action, actor_id, user_id, ip, data`;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Store ids are strings; PostgreSQL's are serial integers. Anything else names nobody. */
@@ -62,6 +87,30 @@ function toUser(row: UserRow): User {
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     lastSignInAt: row.last_sign_in_at,
+  };
+}
+
+function toOneTimeToken(row: OneTimeTokenRow): OneTimeToken {
+  return {
+    hash: row.hash,
+    codeHash: row.code_hash,
+    userId: row.user_id,
+    purpose: row.purpose,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    data: row.data,
+  };
+}
+
+function toAuditEvent(row: AuditRow): AuditEvent {
+  return {
+    id: row.id,
+    at: row.at,
+    action: row.action,
+    actorId: row.actor_id,
+    userId: row.user_id,
+    ip: row.ip,
+    data: row.data,
   };
 }
 
@@ -109,6 +158,7 @@ export class PostgresStore implements Store {
   private readonly sessions: string;
   private readonly refreshTokens: string;
   private readonly oneTimeTokens: string;
+  private readonly auditLog: string;
   private readonly names: ReturnType<typeof quotedNames>;
 
   constructor(
@@ -121,6 +171,7 @@ export class PostgresStore implements Store {
     this.sessions = `${schema}.sessions`;
     this.refreshTokens = `${schema}.refresh_tokens`;
     this.oneTimeTokens = `${schema}.one_time_tokens`;
+    this.auditLog = `${schema}.audit_log`;
   }
 
   async createUser(input: NewUser, passwordHash: string | null): Promise<User> {
@@ -247,7 +298,7 @@ export class PostgresStore implements Store {
   async deleteUser(id: string): Promise<boolean> {
     const key = dbId(id);
     if (key === null) return false;
-    // Sessions, refresh tokens and one-time tokens go with it (ON DELETE CASCADE).
+    // Sessions, refresh tokens and one-time tokens go with it (ON DELETE CASCADE); audit events stay.
     const result = await this.pool.query(`DELETE FROM ${this.users} WHERE id = $1`, [key]);
     return result.rowCount === 1;
   }
@@ -276,13 +327,15 @@ export class PostgresStore implements Store {
     now: Date,
   ): Promise<User> {
     const key = dbId(userId);
-    // One statement: the new hash, the bumped count and the revocations commit together.
+    // One statement: the new hash, the count and the revocations commit together. The count is bumped
+    // only when no session is kept: a kept session's access token goes on working.
     const user =
       key === null
         ? null
         : await this.oneUser(
             `WITH changed AS (
-               UPDATE ${this.users} SET password = $2, token_count = token_count + 1, updated_at = $4
+               UPDATE ${this.users} SET password = $2, updated_at = $4,
+                 token_count = token_count + CASE WHEN $3::text IS NULL THEN 1 ELSE 0 END
                WHERE id = $1 RETURNING ${USER_COLUMNS}
              ), revoked AS (
                UPDATE ${this.sessions} SET revoked_at = $4, revoked_reason = 'password_changed'
@@ -414,37 +467,86 @@ export class PostgresStore implements Store {
   }
 
   async createOneTimeToken(token: OneTimeToken): Promise<void> {
-    await this.pool.query(
-      `WITH replaced AS (
-         DELETE FROM ${this.oneTimeTokens} WHERE user_id = $2 AND purpose = $3
+    // The INSERT reads the DELETE's result, so the earlier token is gone before the new row is
+    // checked against the unique code_hash index: a replacement may reuse the code of the token
+    // it replaces. (Unreferenced, the DELETE would run after the INSERT.)
+    await this.pool
+      .query(
+        `WITH replaced AS (
+         DELETE FROM ${this.oneTimeTokens} WHERE user_id = $2 AND purpose = $3 RETURNING 1
        )
-       INSERT INTO ${this.oneTimeTokens} (hash, user_id, purpose, created_at, expires_at, data)
-       VALUES ($1, $2, $3, $4, $5, $6)`,
-      [token.hash, dbId(token.userId), token.purpose, token.createdAt, token.expiresAt, token.data],
-    );
+       INSERT INTO ${this.oneTimeTokens} (hash, code_hash, user_id, purpose, created_at, expires_at, data)
+       SELECT $1, $7, $2, $3, $4, $5, $6 FROM (SELECT count(*) FROM replaced) AS done`,
+        [
+          token.hash,
+          dbId(token.userId),
+          token.purpose,
+          token.createdAt,
+          token.expiresAt,
+          token.data,
+          token.codeHash,
+        ],
+      )
+      .catch((error: unknown) => {
+        const pgError = error as { code?: string; constraint?: string };
+        if (pgError.code === '23505' && pgError.constraint === 'one_time_tokens_code_hash')
+          throw new CodeHashInUseError();
+        throw error;
+      });
   }
 
   async consumeOneTimeToken(hash: string, purpose: string, now: Date): Promise<OneTimeToken | null> {
-    const { rows } = await this.pool.query<{
-      user_id: string;
-      created_at: Date;
-      expires_at: Date;
-      data: Record<string, unknown>;
-    }>(
-      `DELETE FROM ${this.oneTimeTokens} WHERE hash = $1 AND purpose = $2
-       RETURNING user_id::text AS user_id, created_at, expires_at, data`,
+    // One DELETE: a racing consumer, by link or by code, waits for the row lock and then finds no row.
+    const { rows } = await this.pool.query<OneTimeTokenRow>(
+      `DELETE FROM ${this.oneTimeTokens} WHERE (hash = $1 OR code_hash = $1) AND purpose = $2
+       RETURNING ${ONE_TIME_TOKEN_COLUMNS}`,
       [hash, purpose],
     );
     const row = rows[0];
     if (!row || row.expires_at.getTime() <= now.getTime()) return null;
-    return {
-      hash,
-      userId: row.user_id,
-      purpose,
-      createdAt: row.created_at,
-      expiresAt: row.expires_at,
-      data: row.data,
-    };
+    return toOneTimeToken(row);
+  }
+
+  async findOneTimeToken(userId: string, purpose: string, now: Date): Promise<OneTimeToken | null> {
+    const key = dbId(userId);
+    if (key === null) return null;
+    const { rows } = await this.pool.query<OneTimeTokenRow>(
+      `SELECT ${ONE_TIME_TOKEN_COLUMNS} FROM ${this.oneTimeTokens}
+       WHERE user_id = $1 AND purpose = $2 AND expires_at > $3 ORDER BY created_at DESC LIMIT 1`,
+      [key, purpose, now],
+    );
+    return rows[0] ? toOneTimeToken(rows[0]) : null;
+  }
+
+  async recordAuditEvent(event: AuditEvent): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO ${this.auditLog} (id, at, action, actor_id, user_id, ip, data)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+      [event.id, event.at, event.action, event.actorId, event.userId, event.ip, event.data],
+    );
+  }
+
+  async listAuditEvents(options: { page: number; perPage: number; userId?: string }): Promise<AuditPage> {
+    const offset = (Math.max(options.page, 1) - 1) * options.perPage;
+    const userId = options.userId ?? null;
+    // Newest first; events of the same instant in insertion order (seq).
+    const [page, count] = await Promise.all([
+      this.pool.query<AuditRow>(
+        `SELECT ${AUDIT_COLUMNS} FROM ${this.auditLog} WHERE $1::text IS NULL OR user_id = $1
+         ORDER BY at DESC, seq LIMIT $2 OFFSET $3`,
+        [userId, options.perPage, offset],
+      ),
+      this.pool.query<{ total: number }>(
+        `SELECT count(*)::int AS total FROM ${this.auditLog} WHERE $1::text IS NULL OR user_id = $1`,
+        [userId],
+      ),
+    ]);
+    return { events: page.rows.map(toAuditEvent), total: count.rows[0]!.total };
+  }
+
+  async pruneAuditEvents(before: Date): Promise<number> {
+    const result = await this.pool.query(`DELETE FROM ${this.auditLog} WHERE at < $1`, [before]);
+    return result.rowCount ?? 0;
   }
 
   /** The mail outbox table (migration 4). */

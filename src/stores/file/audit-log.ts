@@ -1,0 +1,239 @@
+import { constants } from 'node:fs';
+import { open, readFile, type FileHandle } from 'node:fs/promises';
+import { dirname, extname } from 'node:path';
+import type { AuditEvent, AuditPage } from '../../core/store.js';
+import { writeFileAtomically } from '../../lib/atomic-write.js';
+
+/** Where the audit log of `credentials.json` lives: `credentials.audit.jsonl`, in the same folder. */
+export function auditFilePath(credentialsFile: string): string {
+  const stem =
+    extname(credentialsFile) === '.json' ? credentialsFile.slice(0, -'.json'.length) : credentialsFile;
+  return `${stem}.audit.jsonl`;
+}
+
+/** The file holds IP addresses and who did what: owner-only, like credentials.json. */
+const AUDIT_FILE_MODE = 0o600;
+
+interface Pending {
+  line: string;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+/** An event as one line of the file: the AuditEvent with `at` as an ISO string. */
+interface AuditLine extends Omit<AuditEvent, 'at'> {
+  at: string;
+}
+
+/**
+ * The file store's audit log: `<credentials file without .json>.audit.jsonl`
+ * beside credentials.json, one JSON event per line, in insertion order.
+ *
+ * It is not part of credentials.json because that file is rewritten whole at
+ * every commit: a log that only grows would make every sign-in slower. Here
+ * recording is an append, and only listing and pruning read the file.
+ *
+ * - Events recorded in the same tick go out in one write; the file is
+ *   fdatasync'd before their promises resolve (acknowledged means on disk).
+ * - Appends and prunes run one after another; a prune rewrites the file
+ *   atomically (temp file, rename), so a reader sees it before or after.
+ * - A line that is not a whole event (a crash in the middle of an append) is
+ *   skipped when reading, and the next append starts on a line of its own.
+ * - Listing reads the whole file (nothing is held in memory): it is an admin
+ *   action, and the retention prune keeps the file bounded.
+ */
+export class AuditLog {
+  /** Writes done so far (tests check that events of one tick share one). */
+  appends = 0;
+
+  private pending: Pending[] = [];
+  /** The end of the chain of appends and prunes: each waits for the one before. */
+  private tail: Promise<void> = Promise.resolve();
+  /** Opened on the first append; dropped by a prune (the file is replaced) or a failed write. */
+  private handle: FileHandle | null = null;
+  private closed = false;
+
+  constructor(readonly path: string) {}
+
+  record(event: AuditEvent): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('the audit log is closed'));
+    // Field by field: nothing but the event's own fields reaches the file.
+    const line: AuditLine = {
+      id: event.id,
+      at: event.at.toISOString(),
+      action: event.action,
+      actorId: event.actorId,
+      userId: event.userId,
+      ip: event.ip,
+      data: event.data,
+    };
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push({ line: `${JSON.stringify(line)}\n`, resolve, reject });
+      // The first event of a batch schedules its write; the others join it.
+      if (this.pending.length === 1) void this.serialized(() => this.appendPending());
+    });
+  }
+
+  async list(options: { page: number; perPage: number; userId?: string }): Promise<AuditPage> {
+    const { userId } = options;
+    const matching = (await this.readEvents()).filter(
+      (event) => userId === undefined || event.userId === userId,
+    );
+    // Newest first; events of the same instant stay in insertion order (the sort is stable).
+    matching.sort((a, b) => b.at.getTime() - a.at.getTime());
+    const start = (Math.max(options.page, 1) - 1) * options.perPage;
+    return { events: matching.slice(start, start + options.perPage), total: matching.length };
+  }
+
+  prune(before: Date): Promise<number> {
+    if (this.closed) return Promise.reject(new Error('the audit log is closed'));
+    return this.serialized(async () => {
+      const text = await readFile(this.path, 'utf8').catch(ifMissing(''));
+      if (text === '') return 0;
+      let pruned = 0;
+      let damaged = 0;
+      const kept: string[] = [];
+      for (const line of text.split('\n')) {
+        if (line === '') continue;
+        const event = parseLine(line);
+        // Damaged lines are dropped too: they are no event, and the rewrite is the moment to clean up.
+        if (event === null) damaged++;
+        else if (event.at.getTime() < before.getTime()) pruned++;
+        else kept.push(`${line}\n`);
+      }
+      // Runs hourly: with nothing to remove, the file is left as it is rather than copied.
+      if (pruned === 0 && damaged === 0) return 0;
+      await this.closeHandle();
+      await writeFileAtomically(this.path, kept.join(''), AUDIT_FILE_MODE);
+      return pruned;
+    });
+  }
+
+  /** Waits for the pending writes, then releases the file. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.serialized(() => this.closeHandle());
+  }
+
+  private serialized<T>(job: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(job);
+    this.tail = result.then(
+      () => {},
+      () => {},
+    );
+    return result;
+  }
+
+  private async appendPending(): Promise<void> {
+    // Let the rest of this tick record its events too: they join this write.
+    await new Promise((resolve) => setImmediate(resolve));
+    const batch = this.pending;
+    this.pending = [];
+    try {
+      const handle = await this.appendHandle();
+      await handle.writeFile(batch.map((pending) => pending.line).join(''));
+      await handle.datasync();
+      this.appends++;
+    } catch (error) {
+      // The write may have stopped mid-line: reopening checks the last byte before the next append.
+      await this.closeHandle().catch(() => {});
+      for (const pending of batch) pending.reject(error);
+      return;
+    }
+    for (const pending of batch) pending.resolve();
+  }
+
+  private async appendHandle(): Promise<FileHandle> {
+    if (this.handle) return this.handle;
+    // a+: appends, and lets us read the last byte.
+    const handle = await open(this.path, 'a+', AUDIT_FILE_MODE);
+    try {
+      const { size } = await handle.stat();
+      if (size === 0) {
+        // Possibly a new file: its folder entry must reach the disk too, or a power loss could lose it.
+        await syncFolder(dirname(this.path));
+      } else {
+        const last = Buffer.alloc(1);
+        await handle.read(last, 0, 1, size - 1);
+        // A crash mid-append left a partial line: end it, so the next event is not glued to it.
+        if (last[0] !== 0x0a) await handle.writeFile('\n');
+      }
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+    this.handle = handle;
+    return handle;
+  }
+
+  private async closeHandle(): Promise<void> {
+    const handle = this.handle;
+    this.handle = null;
+    await handle?.close();
+  }
+
+  private async readEvents(): Promise<AuditEvent[]> {
+    const text = await readFile(this.path, 'utf8').catch(ifMissing(''));
+    const events: AuditEvent[] = [];
+    for (const line of text.split('\n')) {
+      const event = parseLine(line);
+      if (event !== null) events.push(event);
+    }
+    return events;
+  }
+}
+
+/** The event on this line, or null for an empty or damaged line (never throws). */
+function parseLine(line: string): AuditEvent | null {
+  if (line.trim() === '') return null;
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    return null;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
+  const record = value as Record<string, unknown>;
+  const nullableString = (key: string) => record[key] === null || typeof record[key] === 'string';
+  if (
+    typeof record.id !== 'string' ||
+    typeof record.at !== 'string' ||
+    typeof record.action !== 'string' ||
+    !nullableString('actorId') ||
+    !nullableString('userId') ||
+    !nullableString('ip') ||
+    typeof record.data !== 'object' ||
+    record.data === null ||
+    Array.isArray(record.data)
+  ) {
+    return null;
+  }
+  const at = new Date(record.at);
+  if (Number.isNaN(at.getTime())) return null;
+  const fields = record as unknown as AuditLine;
+  return {
+    id: fields.id,
+    at,
+    action: fields.action,
+    actorId: fields.actorId,
+    userId: fields.userId,
+    ip: fields.ip,
+    data: fields.data,
+  };
+}
+
+function ifMissing<T>(fallback: T): (error: unknown) => T {
+  return (error) => {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return fallback;
+    throw error;
+  };
+}
+
+async function syncFolder(folder: string): Promise<void> {
+  const handle = await open(folder, constants.O_RDONLY);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
