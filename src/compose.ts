@@ -1,6 +1,10 @@
 import { join } from 'node:path';
 import type { Config } from './config/schema.js';
+import { AdminService } from './core/admin-service.js';
+import { AuditLog, type RequestContext } from './core/audit.js';
 import { AuthService } from './core/auth-service.js';
+import { EmailFlows, type LinkBuilder } from './core/email-flows.js';
+import { OneTimeTokens } from './core/one-time-tokens.js';
 import { PasswordHasher } from './core/passwords.js';
 import { SessionManager } from './core/sessions.js';
 import { MemoryRateLimitCounter, RateLimiter, type RateLimitCounter } from './core/rate-limit.js';
@@ -21,6 +25,9 @@ export interface Services {
   config: Config;
   store: Store;
   auth: AuthService;
+  flows: EmailFlows;
+  admin: AdminService;
+  audit: AuditLog;
   hasher: PasswordHasher;
   tokens: TokenService;
   rateLimiter: RateLimiter;
@@ -37,6 +44,32 @@ export interface Logger {
 export interface ServiceOptions {
   /** The clock the auth rules read (tests move it instead of sleeping). */
   clock?: () => Date;
+  /** The request being served, for the audit log (the HTTP layer provides it). */
+  requestContext?: () => RequestContext | undefined;
+}
+
+/** restauth's own address, for links in mails: the configured public URL, else where it listens. */
+export function publicUrl(config: Config): string {
+  if (config.publicUrl !== null) return config.publicUrl.replace(/\/+$/u, '');
+  const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${config.port}`;
+}
+
+/** Whether new addresses must be confirmed: as configured, else only with real mail and restauth's own format. */
+export function confirmEmailRequired(config: Config): boolean {
+  // postgrest-auth and json-data-server clients never confirmed addresses: their configs keep working unchanged.
+  return config.signup.confirmEmail ?? (config.email !== null && config.source === 'restauth');
+}
+
+function linkBuilder(config: Config): LinkBuilder | null {
+  const gotrue = config.dialects.gotrue;
+  if (!gotrue.enabled) return null;
+  const base = `${publicUrl(config)}${gotrue.prefix}/verify`;
+  return (type, token, redirectTo) => {
+    const query = new URLSearchParams({ token, type });
+    if (redirectTo !== null) query.set('redirect_to', redirectTo);
+    return `${base}?${query.toString()}`;
+  };
 }
 
 export async function createServices(
@@ -63,10 +96,35 @@ export async function createServices(
       : new FileMailQueue(join(config.stateDir, 'mail-queue.json'));
   const mailWorker = new MailWorker(mailQueue, mailer, logger);
   mailWorker.start();
+  const clock = options.clock ?? (() => new Date());
+  const onBackgroundError = (error: unknown) => logger.warn(`restauth: ${(error as Error).message}`);
+  const notifier = mailNotifier(mailWorker, {
+    appName: config.appName,
+    templatesDir: config.mailTemplatesDir,
+    clock,
+  });
+  const audit = new AuditLog(opened.store, {
+    retention: config.audit.retention,
+    clock,
+    onError: onBackgroundError,
+    ...(options.requestContext ? { context: options.requestContext } : {}),
+  });
+  const oneTimeTokens = new OneTimeTokens(opened.store, config.oneTimeTokens);
+  const flows = new EmailFlows({
+    store: opened.store,
+    tokens: oneTimeTokens,
+    notifier,
+    hasher,
+    audit,
+    links: linkBuilder(config),
+    clock,
+  });
   const auth = new AuthService({
     store: opened.store,
-    notifier: mailNotifier(mailWorker, { appName: config.appName, templatesDir: config.mailTemplatesDir }),
-    onBackgroundError: (error) => logger.warn(`restauth: ${(error as Error).message}`),
+    notifier,
+    audit,
+    emailFlows: flows,
+    onBackgroundError,
     hasher,
     tokens,
     sessions,
@@ -75,7 +133,17 @@ export async function createServices(
       usernamePattern: config.passwords.usernamePattern,
       authenticatedRole: config.roles.authenticated,
       rolePerUser: config.roles.perUser,
+      requireEmailConfirmation: confirmEmailRequired(config),
     },
+  });
+  const admin = new AdminService({
+    store: opened.store,
+    auth,
+    flows,
+    tokens: oneTimeTokens,
+    hasher,
+    audit,
+    clock,
   });
   // With PostgreSQL every instance shares the windows; otherwise each keeps its own in memory.
   const counter: RateLimitCounter =
@@ -89,6 +157,9 @@ export async function createServices(
     rateLimiter,
     store: opened.store,
     auth,
+    flows,
+    admin,
+    audit,
     hasher,
     tokens,
     fileDatabase: opened.fileDatabase,

@@ -1,7 +1,11 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { exportJWK } from 'jose';
+import { parseDuration } from '../config/duration.js';
+import { loadConfig } from '../config/load.js';
+import { resolveJwtSecret } from '../config/secret.js';
 import type { AsymmetricAlgorithm } from '../core/signing-keys.js';
+import { TokenService } from '../core/tokens.js';
 
 const GENERATORS: Record<AsymmetricAlgorithm, () => ReturnType<typeof generateKeyPairSync>> = {
   ES256: () => generateKeyPairSync('ec', { namedCurve: 'P-256' }),
@@ -43,5 +47,24 @@ export function keysCommand(): Command {
       );
       console.log(JSON.stringify(jwks));
     });
+  keys
+    .command('service-token')
+    .description(
+      'print a service-role token (Supabase service_role key) for the admin API; it cannot be revoked before it expires',
+    )
+    .option('-c, --config <file>', 'config file')
+    .option('-e, --expires-in <duration>', 'lifetime, e.g. 1h, 30d, 1y', parseLifetime, 3600)
+    .action(async (options: { config?: string; expiresIn: number }) => {
+      const loaded = await loadConfig(options.config ? { configFile: options.config } : {});
+      const config = await resolveJwtSecret(loaded, { warn: (message) => console.error(message) });
+      const tokens = new TokenService({ ...config.jwt, keys: config.jwt.keys.map((key) => ({ ...key })) });
+      console.log(await tokens.signRoleToken(config.roles.service, options.expiresIn, new Date()));
+    });
   return keys;
+}
+
+function parseLifetime(value: string): number {
+  const parsed = parseDuration(value);
+  if ('error' in parsed) throw new InvalidArgumentError(parsed.error);
+  return parsed.seconds;
 }

@@ -228,6 +228,11 @@ export const ConfigSchema = Type.Object({
   ),
 
   /**
+   * restauth's own public address (GoTrue's API_EXTERNAL_URL): the base of
+   * the links in mails. null: http://host:port, right for development only.
+   */
+  publicUrl: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null }),
+  /**
    * The app's public address (GoTrue's SITE_URL): where links in mails lead
    * after verification when no redirect_to is given. null: restauth's own
    * address (http://host:port).

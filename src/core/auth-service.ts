@@ -5,6 +5,9 @@ import { hashSecret, randomSecret } from './secrets.js';
 import type { SessionManager } from './sessions.js';
 import type { Session, Store, User } from './store.js';
 import type { AccessClaims, TokenService } from './tokens.js';
+import { checkEmail, MAX_LOGIN_LENGTH } from './validation.js';
+import type { AuditLog } from './audit.js';
+import type { EmailFlows } from './email-flows.js';
 
 export interface AuthSettings {
   /** A user name must match this (json-data-server's userIdRE). */
@@ -15,6 +18,8 @@ export interface AuthSettings {
   rolePerUser: boolean;
   /** Seconds a password-reset token stays valid (postgrest-auth: one hour). */
   passwordResetTtl?: number;
+  /** An account with an unconfirmed email address may not sign in. */
+  requireEmailConfirmation?: boolean;
 }
 
 export interface AuthDeps {
@@ -24,6 +29,10 @@ export interface AuthDeps {
   sessions: SessionManager;
   settings: AuthSettings;
   notifier?: Notifier;
+  /** Where security events go; none: not recorded. */
+  audit?: AuditLog;
+  /** Sends the confirmation mail of a sign-up that must confirm its address. */
+  emailFlows?: EmailFlows;
   clock?: () => Date;
   /** Where failures of work done after the answer (mail for an existing account) are reported. */
   onBackgroundError?: (error: unknown) => void;
@@ -53,6 +62,10 @@ export interface SignUpInput {
   password: string;
   profile?: Record<string, unknown>;
   emailConfirmed?: boolean;
+  /** Where the confirmation link leads after confirming (already checked against the allow-list). */
+  redirectTo?: string | null;
+  /** false: no welcome or confirmation mail (an admin generating the link sends it). */
+  sendMail?: boolean;
 }
 
 export interface CheckResult {
@@ -63,8 +76,6 @@ export interface CheckResult {
 
 export type SignOutScope = 'local' | 'global' | 'others';
 
-const EMAIL_SHAPE = /^[^\s@]+@[^\s@]+$/u;
-const MAX_LOGIN_LENGTH = 320;
 const RECOVERY = 'recovery';
 
 /**
@@ -86,7 +97,17 @@ export class AuthService {
     return this.deps.store;
   }
 
+  /** Creates an account and opens its first session (the dialects without email confirmation). */
   async signUp(input: SignUpInput, extraClaims?: ExtraClaims): Promise<IssuedSession> {
+    const user = await this.register(input);
+    return this.openSession(user, this.now(), extraClaims);
+  }
+
+  /**
+   * Creates an account without a session. Its owner gets a welcome mail, or,
+   * when the address must be confirmed first, the confirmation mail.
+   */
+  async register(input: SignUpInput): Promise<User> {
     const username = input.username == null ? null : this.checkUsername(input.username);
     const email = input.email == null ? null : checkEmail(input.email);
     if (username === null && email === null) {
@@ -107,8 +128,32 @@ export class AuthService {
       },
       passwordHash,
     );
-    if (user.email !== null) await this.notifier.welcome({ ...user, email: user.email });
-    return this.openSession(user, now, extraClaims);
+    await this.deps.audit?.record('sign_up', { userId: user.id });
+    if (user.email !== null && input.sendMail !== false) {
+      if (this.mustConfirm(user) && this.deps.emailFlows) {
+        await this.deps.emailFlows.sendConfirmation(user, input.redirectTo ?? null);
+      } else {
+        await this.notifier.welcome({ ...user, email: user.email });
+      }
+    }
+    return user;
+  }
+
+  /** Whether this account must confirm its address before signing in. */
+  mustConfirm(user: User): boolean {
+    return (
+      this.deps.settings.requireEmailConfirmation === true &&
+      user.email !== null &&
+      user.emailConfirmedAt === null
+    );
+  }
+
+  /** Opens a session for an account whose identity was proven another way (a mailed link or code). */
+  async startSession(user: User, extraClaims?: ExtraClaims): Promise<IssuedSession> {
+    const now = this.now();
+    const signedIn = await this.deps.store.updateUser(user.id, { lastSignInAt: now });
+    await this.deps.audit?.record('sign_in', { userId: user.id, data: { via: 'email' } });
+    return this.openSession(signedIn, now, extraClaims);
   }
 
   /**
@@ -116,13 +161,25 @@ export class AuthService {
    * unknown user get the same error after the same amount of hashing work.
    */
   async signIn(login: string, password: string, extraClaims?: ExtraClaims): Promise<IssuedSession> {
-    const user = await this.verifyCredentials(login, password);
+    let user: User;
+    try {
+      user = await this.verifyCredentials(login, password);
+    } catch (error) {
+      if (error instanceof AuthError && error.code === 'invalid_credentials') {
+        const known = login.length <= MAX_LOGIN_LENGTH ? await this.findByLogin(login) : null;
+        await this.deps.audit?.record('sign_in_failed', { userId: known?.id ?? null, actorId: null });
+      }
+      throw error;
+    }
+    // Checked after the password, so the answer tells nothing to someone without it.
+    if (this.mustConfirm(user)) throw new AuthError('email_not_confirmed');
     const now = this.now();
     // Started together so the file store writes both in one commit.
     const [signedIn, opened] = await Promise.all([
       this.deps.store.updateUser(user.id, { lastSignInAt: now }),
       this.deps.sessions.start(user.id, now),
     ]);
+    await this.deps.audit?.record('sign_in', { userId: user.id, data: { via: 'password' } });
     return this.issue(signedIn, opened.session, opened.refreshToken, now, extraClaims);
   }
 
@@ -147,7 +204,21 @@ export class AuthService {
 
   async refresh(refreshToken: string, extraClaims?: ExtraClaims): Promise<IssuedSession> {
     const now = this.now();
-    const { session, user, refreshToken: successor } = await this.deps.sessions.rotate(refreshToken, now);
+    let rotated: Awaited<ReturnType<SessionManager['rotate']>>;
+    try {
+      rotated = await this.deps.sessions.rotate(refreshToken, now);
+    } catch (error) {
+      if (error instanceof AuthError && error.code === 'refresh_token_reused') {
+        const found = await this.deps.store.findRefreshToken(hashSecret(refreshToken));
+        await this.deps.audit?.record('refresh_token_reused', {
+          userId: found?.session.userId ?? null,
+          actorId: null,
+          data: { sessionId: found?.session.id },
+        });
+      }
+      throw error;
+    }
+    const { session, user, refreshToken: successor } = rotated;
     if (!user) throw new AuthError('session_not_found');
     return this.issue(user, session, successor, now, extraClaims);
   }
@@ -175,6 +246,7 @@ export class AuthService {
   /** Ends the session of `claims` (local), every session (global) or all others. */
   async signOut(sessionId: string, userId: string, scope: SignOutScope = 'local'): Promise<void> {
     const now = this.now();
+    await this.deps.audit?.record('logout', { userId, data: { scope } });
     if (scope === 'local') {
       await this.deps.store.revokeSession(sessionId, 'logout', now);
       return;
@@ -186,13 +258,15 @@ export class AuthService {
   async signOutByRefreshToken(refreshToken: string): Promise<void> {
     const now = this.now();
     const session = await this.deps.sessions.findByRefreshToken(refreshToken);
+    await this.deps.audit?.record('logout', { userId: session.userId, data: { scope: 'local' } });
     await this.deps.store.revokeSession(session.id, 'logout', now);
   }
 
   /**
-   * Changes a password after checking the current one (when given). Bumps the
-   * token version and revokes every other session; with `newSession` the
-   * caller's session is replaced too and a fresh one is returned.
+   * Changes a password after checking the current one (when given) and ends
+   * every other session. With `keepSessionId` the caller's session and
+   * access token go on; with null every session ends, the token version is
+   * bumped, and a fresh session is returned.
    */
   async changePassword(input: {
     userId: string;
@@ -213,6 +287,7 @@ export class AuthService {
     const passwordHash = await this.deps.hasher.hash(input.newPassword);
     const now = this.now();
     const changed = await this.deps.store.changePassword(user.id, passwordHash, input.keepSessionId, now);
+    await this.deps.audit?.record('password_changed', { userId: user.id });
     if (input.keepSessionId !== null) return null;
     return this.openSession(changed, now, input.extraClaims);
   }
@@ -237,6 +312,7 @@ export class AuthService {
       const expiresAt = new Date(now.getTime() + (this.deps.settings.passwordResetTtl ?? 3600) * 1000);
       await this.deps.store.createOneTimeToken({
         hash: hashSecret(token),
+        codeHash: null,
         userId: user.id,
         purpose: RECOVERY,
         createdAt: now,
@@ -268,6 +344,7 @@ export class AuthService {
     const passwordHash = await this.deps.hasher.hash(input.newPassword);
     const now = this.now();
     const user = await this.deps.store.changePassword(consumed.userId, passwordHash, null, now);
+    await this.deps.audit?.record('password_recovered', { userId: user.id, data: { via: 'token' } });
     return this.openSession(user, now, input.extraClaims);
   }
 
@@ -348,12 +425,4 @@ export class AuthService {
     }
     if (email !== null && (await this.deps.store.findUserByEmail(email))) throw new AuthError('email_exists');
   }
-}
-
-function checkEmail(email: string): string {
-  const normalized = email.trim().toLowerCase();
-  if (normalized.length > MAX_LOGIN_LENGTH || !EMAIL_SHAPE.test(normalized)) {
-    throw new AuthError('validation_failed', 'Invalid email address');
-  }
-  return normalized;
 }

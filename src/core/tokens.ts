@@ -106,6 +106,43 @@ export class TokenService {
 
   /** Verifies signature, algorithm, expiry (with the clock tolerance), issuer and audience. */
   async verify(token: string, now: Date): Promise<AccessClaims> {
+    const payload = await this.verifySigned(token, now);
+    if (
+      typeof payload.sub !== 'string' ||
+      typeof payload.session_id !== 'string' ||
+      typeof payload.token_version !== 'number' ||
+      typeof payload.exp !== 'number'
+    ) {
+      throw new TokenError('bad_jwt', 'jwt malformed');
+    }
+    return payload as AccessClaims;
+  }
+
+  /**
+   * Signs a token of a role and no user or session, like Supabase's
+   * service_role key: what admin clients present. It cannot be revoked
+   * before it expires, so keep its lifetime short or rotate the key.
+   */
+  async signRoleToken(role: string, ttlSeconds: number, now: Date): Promise<string> {
+    const iat = Math.floor(now.getTime() / 1000);
+    const payload: Record<string, unknown> = { role, iat, exp: iat + ttlSeconds };
+    if (this.settings.issuer !== null) payload.iss = this.settings.issuer;
+    if (this.settings.audience !== null) payload.aud = this.settings.audience;
+    const header = { alg: this.signer.alg, typ: 'JWT', ...(this.signer.kid ? { kid: this.signer.kid } : {}) };
+    return new SignJWT(payload).setProtectedHeader(header).sign(this.signer.signKey!);
+  }
+
+  /** Verifies a token like `verify`, then requires its `role` claim to be `role` (admin routes). */
+  async verifyRole(token: string, role: string, now: Date): Promise<JWTPayload> {
+    const payload = await this.verifySigned(token, now);
+    // A user's token never qualifies, whatever its role claim: role tokens belong to no session.
+    if (payload['role'] !== role || payload['session_id'] !== undefined || typeof payload.exp !== 'number') {
+      throw new TokenError('bad_jwt', 'wrong role');
+    }
+    return payload;
+  }
+
+  private async verifySigned(token: string, now: Date): Promise<JWTPayload> {
     let payload: JWTPayload;
     try {
       const key = this.verifierFor(token);
@@ -119,15 +156,7 @@ export class TokenService {
     } catch (error) {
       throw toTokenError(error);
     }
-    if (
-      typeof payload.sub !== 'string' ||
-      typeof payload.session_id !== 'string' ||
-      typeof payload.token_version !== 'number' ||
-      typeof payload.exp !== 'number'
-    ) {
-      throw new TokenError('bad_jwt', 'jwt malformed');
-    }
-    return payload as AccessClaims;
+    return payload;
   }
 
   private verifierFor(token: string): LoadedKey {

@@ -4,10 +4,14 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import type { Services } from '../compose.js';
 import { dataApi } from '../data/index.js';
 import { createRewriter } from '../data/rewrite.js';
+import { gotrueDialect } from './dialects/gotrue.js';
 import { jsonDataServerDialect } from './dialects/json-data-server.js';
 import { postgrestAuthDialect } from './dialects/postgrest-auth.js';
 import { toAuthError } from './errors.js';
 import { rateLimitHook } from './rate-limit.js';
+import { RedirectPolicy } from './redirects.js';
+import { provideRequestContext } from './request-context.js';
+import { confirmEmailRequired } from '../compose.js';
 
 export interface AppOptions {
   logger?: FastifyServerOptions['logger'];
@@ -48,8 +52,29 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     reply.code(404).send({ error: 'not_found', message: `No route for ${request.method} ${request.url}` }),
   );
 
+  provideRequestContext(app, config.rateLimits.trustedProxyHeader);
   const limit = rateLimitHook(services.rateLimiter, config.rateLimits.trustedProxyHeader);
-  const { jsonDataServer, postgrestAuth } = config.dialects;
+  const { jsonDataServer, postgrestAuth, gotrue } = config.dialects;
+  if (gotrue.enabled) {
+    await app.register(gotrueDialect, {
+      auth: services.auth,
+      flows: services.flows,
+      admin: services.admin,
+      audit: services.audit,
+      tokens: services.tokens,
+      limit,
+      redirects: new RedirectPolicy(config.siteUrl, config.redirectAllowList),
+      settings: {
+        mountPath: gotrue.prefix,
+        appName: config.appName,
+        authenticatedRole: config.roles.authenticated,
+        serviceRole: config.roles.service,
+        signupEnabled: config.signup.enabled,
+        confirmEmail: confirmEmailRequired(config),
+        minPasswordLength: config.passwords.minLength,
+      },
+    });
+  }
   if (jsonDataServer.enabled) {
     const userIdProp = config.store.type === 'file' ? config.store.userIdProp : 'id';
     await app.register(jsonDataServerDialect, {

@@ -2,6 +2,7 @@ import type { Config } from '../config/schema.js';
 import { resolveJwtSecret } from '../config/secret.js';
 import { createServices } from '../compose.js';
 import { buildApp } from './app.js';
+import { currentRequestContext } from './request-context.js';
 
 export interface RunningServer {
   url: string;
@@ -21,7 +22,7 @@ export interface StartOptions {
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   // Start-up messages (generated secret, reloaded files) go to the console, before the app's logger exists.
   const resolved = await resolveJwtSecret(config, console);
-  const services = await createServices(resolved, console);
+  const services = await createServices(resolved, console, { requestContext: currentRequestContext });
   const app = await buildApp(services, { logger: options.logger ?? { level: 'info' } });
   app.addHook('onClose', async () => services.close());
   try {

@@ -43,6 +43,8 @@ for (const storeKind of ['file', 'postgres'] as const) {
             appName: 'A Game of Theories',
             passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
             dialects: { postgrestAuth: { payload: { iss: 'https://agameoftheories.com' } } },
+            // postgrest-auth never confirmed addresses (a postgrest-auth.json config turns this off by itself).
+            signup: { confirmEmail: false },
             email: {
               host: '127.0.0.1',
               port: sink.port,

@@ -6,6 +6,7 @@ import { createServices, type Services } from '../../src/compose.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { buildApp } from '../../src/http/app.js';
+import { currentRequestContext } from '../../src/http/request-context.js';
 
 export interface TestApp {
   app: FastifyInstance;
@@ -51,7 +52,10 @@ export async function createTestApp(options: {
   const config = await loadConfig({ cwd: dir, env });
   let offset = 0;
   const quiet = { info() {}, warn() {} };
-  const services = await createServices(config, quiet, { clock: () => new Date(Date.now() + offset) });
+  const services = await createServices(config, quiet, {
+    clock: () => new Date(Date.now() + offset),
+    requestContext: currentRequestContext,
+  });
   const app = await buildApp(services);
   await app.ready();
   return {

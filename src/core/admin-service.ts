@@ -1,0 +1,161 @@
+import type { AuditLog } from './audit.js';
+import type { AuthService } from './auth-service.js';
+import type { EmailFlows, VerifyType } from './email-flows.js';
+import { AuthError } from './errors.js';
+import type { OneTimeTokens } from './one-time-tokens.js';
+import type { PasswordHasher } from './passwords.js';
+import type { Store, User, UserPage, UserPatch } from './store.js';
+import { checkEmail } from './validation.js';
+
+export interface AdminUserInput {
+  email?: string | undefined;
+  password?: string | undefined;
+  /** true: the address counts as confirmed (GoTrue's email_confirm). */
+  emailConfirm?: boolean | undefined;
+  profile?: Record<string, unknown> | undefined;
+  appMetadata?: Record<string, unknown> | undefined;
+}
+
+export type GeneratedLinkType = 'signup' | 'invite' | 'magiclink' | 'recovery';
+
+export interface GeneratedLink {
+  user: User;
+  type: VerifyType;
+  token: string;
+  code: string;
+  link: string | null;
+  redirectTo: string | null;
+}
+
+/**
+ * What an admin (a service-role token) may do to accounts: create, edit,
+ * delete, list, and generate mail links without sending them. Every action
+ * is in the audit log.
+ */
+export class AdminService {
+  constructor(
+    private readonly deps: {
+      store: Store;
+      auth: AuthService;
+      flows: EmailFlows;
+      tokens: OneTimeTokens;
+      hasher: PasswordHasher;
+      audit: AuditLog;
+      clock: () => Date;
+    },
+  ) {}
+
+  listUsers(page: number, perPage: number): Promise<UserPage> {
+    return this.deps.store.listUsers({ page, perPage });
+  }
+
+  async getUser(id: string): Promise<User> {
+    const user = await this.deps.store.findUserById(id);
+    if (!user) throw new AuthError('user_not_found');
+    return user;
+  }
+
+  async createUser(input: AdminUserInput): Promise<User> {
+    if (input.email === undefined) throw new AuthError('validation_failed', 'email is required');
+    const email = checkEmail(input.email);
+    if (await this.deps.store.findUserByEmail(email)) throw new AuthError('email_exists');
+    let hash: string | null = null;
+    if (input.password !== undefined) {
+      this.deps.hasher.assertAcceptable(input.password);
+      hash = await this.deps.hasher.hash(input.password);
+    }
+    const user = await this.deps.store.createUser(
+      {
+        username: null,
+        email,
+        emailConfirmedAt: input.emailConfirm ? this.deps.clock() : null,
+        role: null,
+        profile: input.profile ?? {},
+        appMetadata: input.appMetadata ?? {},
+      },
+      hash,
+    );
+    await this.deps.audit.record('admin_user_created', { userId: user.id, actorId: null });
+    return user;
+  }
+
+  async updateUser(id: string, input: AdminUserInput): Promise<User> {
+    const user = await this.getUser(id);
+    const patch: UserPatch = {};
+    if (input.email !== undefined) {
+      const email = checkEmail(input.email);
+      const owner = await this.deps.store.findUserByEmail(email);
+      if (owner && owner.id !== id) throw new AuthError('email_exists');
+      patch.email = email;
+      if (email !== user.email) patch.emailConfirmedAt = null;
+    }
+    if (input.emailConfirm !== undefined)
+      patch.emailConfirmedAt = input.emailConfirm ? this.deps.clock() : null;
+    if (input.profile !== undefined) patch.profile = { ...user.profile, ...input.profile };
+    if (input.appMetadata !== undefined) patch.appMetadata = { ...user.appMetadata, ...input.appMetadata };
+    let updated = Object.keys(patch).length > 0 ? await this.deps.store.updateUser(id, patch) : user;
+    if (input.password !== undefined) {
+      this.deps.hasher.assertAcceptable(input.password);
+      const hash = await this.deps.hasher.hash(input.password);
+      // An admin setting a password ends every session of the account, as a reset does.
+      updated = await this.deps.store.changePassword(id, hash, null, this.deps.clock());
+    }
+    await this.deps.audit.record('admin_user_updated', {
+      userId: id,
+      actorId: null,
+      data: { fields: Object.keys(input).filter((key) => input[key as keyof AdminUserInput] !== undefined) },
+    });
+    return updated;
+  }
+
+  async deleteUser(id: string): Promise<void> {
+    if (!(await this.deps.store.deleteUser(id))) throw new AuthError('user_not_found');
+    await this.deps.audit.record('admin_user_deleted', { userId: id, actorId: null });
+  }
+
+  /**
+   * A mail link made but not sent (GoTrue's generate_link): the admin's app
+   * mails it itself. signup creates the account with its password; invite
+   * and magiclink create a passwordless one when the address is new.
+   */
+  async generateLink(input: {
+    type: GeneratedLinkType;
+    email: string;
+    password?: string | undefined;
+    profile?: Record<string, unknown> | undefined;
+    redirectTo: string | null;
+  }): Promise<GeneratedLink> {
+    const email = checkEmail(input.email);
+    let user = await this.deps.store.findUserByEmail(email);
+    if (input.type === 'signup') {
+      if (user) throw new AuthError('email_exists');
+      if (input.password === undefined) throw new AuthError('validation_failed', 'password is required');
+      user = await this.deps.auth.register({
+        email,
+        password: input.password,
+        profile: input.profile ?? {},
+        emailConfirmed: false,
+        sendMail: false,
+      });
+    } else if (!user) {
+      if (input.type === 'recovery') throw new AuthError('user_not_found');
+      user = await this.deps.flows.createPasswordless(email, input.profile ?? {});
+    }
+    const purpose = input.type === 'signup' ? 'confirmation' : input.type;
+    const issued = await this.deps.tokens.issueNow(user.id, email, purpose, this.deps.clock());
+    const secret = this.deps.flows.secret(input.type, issued, input.redirectTo);
+    await this.deps.audit.record('admin_link_generated', {
+      userId: user.id,
+      actorId: null,
+      data: { type: input.type },
+    });
+    return {
+      user,
+      type: input.type,
+      token: issued.token,
+      code: issued.code,
+      link: secret.link ?? null,
+      redirectTo: input.redirectTo,
+    };
+  }
+}

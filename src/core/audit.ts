@@ -1,0 +1,83 @@
+import { randomId } from './secrets.js';
+import type { AuditPage, Store } from './store.js';
+
+/** The security events restauth records (GoTrue's audit log actions, where it has one). */
+export type AuditAction =
+  | 'sign_up'
+  | 'sign_in'
+  | 'sign_in_failed'
+  | 'refresh_token_reused'
+  | 'password_changed'
+  | 'password_recovered'
+  | 'email_confirmed'
+  | 'email_changed'
+  | 'logout'
+  | 'admin_user_created'
+  | 'admin_user_updated'
+  | 'admin_user_deleted'
+  | 'admin_link_generated';
+
+export interface AuditEntry {
+  userId?: string | null;
+  /** Defaults to the user concerned: most events are done by the user themself. */
+  actorId?: string | null;
+  data?: Record<string, unknown>;
+}
+
+/** What the HTTP layer knows about the request being served (read through AsyncLocalStorage there). */
+export interface RequestContext {
+  ip: string | null;
+}
+
+/**
+ * Records security events in the store and prunes them past the retention.
+ * Recording never fails a use case: a store error is reported and the
+ * request goes on (losing an audit line is better than refusing a sign-in).
+ */
+export class AuditLog {
+  private lastPrune = 0;
+
+  constructor(
+    private readonly store: Store,
+    private readonly settings: {
+      retention: number;
+      context?: () => RequestContext | undefined;
+      clock?: () => Date;
+      onError?: (error: unknown) => void;
+    },
+  ) {}
+
+  async record(action: AuditAction, entry: AuditEntry = {}): Promise<void> {
+    const at = this.now();
+    const userId = entry.userId ?? null;
+    try {
+      await this.store.recordAuditEvent({
+        id: randomId(),
+        at,
+        action,
+        userId,
+        actorId: entry.actorId === undefined ? userId : entry.actorId,
+        ip: this.settings.context?.()?.ip ?? null,
+        data: entry.data ?? {},
+      });
+      await this.pruneHourly(at);
+    } catch (error) {
+      this.settings.onError?.(error);
+    }
+  }
+
+  list(options: { page: number; perPage: number; userId?: string }): Promise<AuditPage> {
+    return this.store.listAuditEvents(options);
+  }
+
+  /** Deletes what is past the retention, at most once an hour (a cheap check on the write path). */
+  private async pruneHourly(now: Date): Promise<void> {
+    if (now.getTime() - this.lastPrune < 3_600_000) return;
+    this.lastPrune = now.getTime();
+    await this.store.pruneAuditEvents(new Date(now.getTime() - this.settings.retention * 1000));
+  }
+
+  private now(): Date {
+    return this.settings.clock ? this.settings.clock() : new Date();
+  }
+}

@@ -1,0 +1,221 @@
+import type { AuditLog } from './audit.js';
+import { AuthError } from './errors.js';
+import type { Notifier, OneTimeSecret } from './notifier.js';
+import type { IssuedOneTimeToken, OneTimeTokens } from './one-time-tokens.js';
+import type { PasswordHasher } from './passwords.js';
+import { hashSecret } from './secrets.js';
+import type { OneTimeToken, Store, User } from './store.js';
+import { checkEmail } from './validation.js';
+
+/** What a mailed link or code verifies (GoTrue's `type`). */
+export type VerifyType = 'signup' | 'invite' | 'magiclink' | 'recovery' | 'email_change' | 'email';
+
+/** Builds the link a mail carries; null when no dialect serves links (then mails carry codes). */
+export type LinkBuilder = (type: VerifyType, token: string, redirectTo: string | null) => string;
+
+export type VerifyOutcome =
+  | { status: 'verified'; type: VerifyType; user: User }
+  /** The first of the two confirmations of an email change: nothing changed yet. */
+  | { status: 'email_change_pending'; user: User };
+
+/** Stored one-time token purposes, by the verification types that spend them. */
+const PURPOSES: Record<VerifyType, readonly string[]> = {
+  signup: ['confirmation'],
+  invite: ['invite'],
+  magiclink: ['magiclink'],
+  email: ['confirmation', 'magiclink', 'invite'],
+  recovery: ['recovery'],
+  email_change: ['email_change_current', 'email_change_new'],
+};
+const CHANGE_CONFIRMED = 'email_change_confirmed';
+
+export interface EmailFlowDeps {
+  store: Store;
+  tokens: OneTimeTokens;
+  notifier: Notifier;
+  hasher: PasswordHasher;
+  audit: AuditLog;
+  links: LinkBuilder | null;
+  clock: () => Date;
+}
+
+/**
+ * The flows that go through a mailbox: confirmation, recovery by link or
+ * code, magic links, and the email change both addresses confirm. Each
+ * answers the same whether or not the address has an account; sending is
+ * throttled per recipient (see OneTimeTokens.issue).
+ */
+export class EmailFlows {
+  constructor(private readonly deps: EmailFlowDeps) {}
+
+  async sendConfirmation(user: User, redirectTo: string | null): Promise<void> {
+    if (user.email === null || user.emailConfirmedAt !== null) return;
+    const issued = await this.deps.tokens.issue(user.id, user.email, 'confirmation', this.deps.clock());
+    if (issued) {
+      await this.deps.notifier.emailConfirmation(
+        { ...user, email: user.email },
+        this.secret('signup', issued, redirectTo),
+      );
+    }
+  }
+
+  async sendRecovery(email: string, redirectTo: string | null): Promise<void> {
+    const user = await this.deps.store.findUserByEmail(checkEmail(email));
+    if (!user || user.email === null) return;
+    const issued = await this.deps.tokens.issue(user.id, user.email, 'recovery', this.deps.clock());
+    if (issued) {
+      await this.deps.notifier.passwordReset(
+        { ...user, email: user.email },
+        this.secret('recovery', issued, redirectTo),
+      );
+    }
+  }
+
+  /**
+   * Mails a sign-in link and code. An unknown address gets an account first
+   * when `createUser` allows it; otherwise nothing is sent, and the answer is the same.
+   */
+  async sendMagicLink(
+    email: string,
+    options: { createUser: boolean; profile: Record<string, unknown>; redirectTo: string | null },
+  ): Promise<void> {
+    const address = checkEmail(email);
+    let user = await this.deps.store.findUserByEmail(address);
+    if (!user) {
+      if (!options.createUser) return;
+      user = await this.createPasswordless(address, options.profile);
+    }
+    const issued = await this.deps.tokens.issue(user.id, address, 'magiclink', this.deps.clock());
+    if (issued) {
+      await this.deps.notifier.magicLink(
+        { ...user, email: address },
+        this.secret('magiclink', issued, options.redirectTo),
+      );
+    }
+  }
+
+  /**
+   * Starts an email change: the new address always confirms; the current one
+   * too when there is one (secure change), so a stolen session cannot move
+   * the account to an attacker's address alone.
+   */
+  async requestEmailChange(user: User, newEmail: string, redirectTo: string | null): Promise<void> {
+    const email = checkEmail(newEmail);
+    if (email === user.email) return;
+    const owner = await this.deps.store.findUserByEmail(email);
+    if (owner && owner.id !== user.id) throw new AuthError('email_exists');
+    const now = this.deps.clock();
+    const both = user.email !== null;
+    const data = { newEmail: email, both };
+    const toNew = await this.deps.tokens.issue(user.id, email, 'email_change_new', now, data);
+    if (!toNew) return;
+    const toOld =
+      user.email !== null
+        ? await this.deps.tokens.issueNow(user.id, user.email, 'email_change_current', now, data)
+        : null;
+    await this.deps.notifier.emailChange(user, {
+      newEmail: email,
+      toNew: this.secret('email_change', toNew, redirectTo),
+      toOld: toOld ? this.secret('email_change', toOld, redirectTo) : null,
+    });
+  }
+
+  /** The address an email change waits to confirm, if any. */
+  async pendingEmailChange(user: User): Promise<string | null> {
+    const pending = await this.deps.store.findOneTimeToken(user.id, 'email_change_new', this.deps.clock());
+    return typeof pending?.data['newEmail'] === 'string' ? pending.data['newEmail'] : null;
+  }
+
+  /** Spends a link token (`token_hash`) or an address's code, and does what its type means. */
+  async verify(
+    type: VerifyType,
+    secret: { tokenHash: string } | { email: string; code: string },
+  ): Promise<VerifyOutcome> {
+    const now = this.deps.clock();
+    const consumed = await this.consume(type, secret, now);
+    if (!consumed) throw new AuthError('otp_expired');
+    const user = await this.deps.store.findUserById(consumed.userId);
+    if (!user) throw new AuthError('otp_expired');
+    if (type === 'email_change') return this.confirmEmailChange(user, consumed, now);
+    if (type === 'recovery') return { status: 'verified', type, user };
+    return { status: 'verified', type, user: await this.confirmEmail(user, now) };
+  }
+
+  /**
+   * The hosted recovery page: checks the new password first (a refused
+   * password must not spend the link), then spends the token and changes
+   * the password, ending every session.
+   */
+  async recoverWithPassword(tokenHash: string, password: string): Promise<User> {
+    this.deps.hasher.assertAcceptable(password);
+    const now = this.deps.clock();
+    const consumed = await this.deps.tokens.consumeLink(tokenHash, PURPOSES.recovery, now);
+    if (!consumed) throw new AuthError('otp_expired');
+    const hash = await this.deps.hasher.hash(password);
+    const user = await this.deps.store.changePassword(consumed.userId, hash, null, now);
+    await this.deps.audit.record('password_recovered', { userId: user.id, data: { via: 'link' } });
+    return this.confirmEmail(user, now);
+  }
+
+  /** An account without a password (magic-link sign-up, invite): it signs in by mail until it sets one. */
+  async createPasswordless(email: string, profile: Record<string, unknown>): Promise<User> {
+    return this.deps.store.createUser(
+      { username: null, email, emailConfirmedAt: null, role: null, profile, appMetadata: {} },
+      null,
+    );
+  }
+
+  /** The mail's secret: the link (when links are served) and the code. */
+  secret(type: VerifyType, issued: IssuedOneTimeToken, redirectTo: string | null): OneTimeSecret {
+    const link = this.deps.links?.(type, issued.token, redirectTo);
+    return { ...(link ? { link } : {}), code: issued.code, expiresAt: issued.expiresAt };
+  }
+
+  private consume(
+    type: VerifyType,
+    secret: { tokenHash: string } | { email: string; code: string },
+    now: Date,
+  ): Promise<OneTimeToken | null> {
+    if ('tokenHash' in secret) return this.deps.tokens.consumeLink(secret.tokenHash, PURPOSES[type], now);
+    // Codes are bound to the address they were mailed to: an email change's code to the new
+    // address is typed with that address, which no account has yet.
+    return this.deps.tokens.consumeCode(checkEmail(secret.email), secret.code, PURPOSES[type], now);
+  }
+
+  private async confirmEmail(user: User, now: Date): Promise<User> {
+    if (user.email === null || user.emailConfirmedAt !== null) return user;
+    const confirmed = await this.deps.store.updateUser(user.id, { emailConfirmedAt: now });
+    await this.deps.audit.record('email_confirmed', { userId: user.id });
+    return confirmed;
+  }
+
+  private async confirmEmailChange(user: User, consumed: OneTimeToken, now: Date): Promise<VerifyOutcome> {
+    const newEmail = consumed.data['newEmail'];
+    if (typeof newEmail !== 'string') throw new AuthError('otp_expired');
+    if (consumed.data['both'] === true) {
+      // The first confirmation leaves a marker; the second finds and spends it, then applies the change.
+      const marker = hashSecret(`${user.id}\n${CHANGE_CONFIRMED}\n${newEmail}`);
+      const other = await this.deps.store.consumeOneTimeToken(marker, CHANGE_CONFIRMED, now);
+      if (!other) {
+        await this.deps.store.createOneTimeToken({
+          hash: marker,
+          codeHash: null,
+          userId: user.id,
+          purpose: CHANGE_CONFIRMED,
+          createdAt: now,
+          expiresAt: consumed.expiresAt,
+          data: { newEmail },
+        });
+        return { status: 'email_change_pending', user };
+      }
+    }
+    const owner = await this.deps.store.findUserByEmail(newEmail);
+    if (owner && owner.id !== user.id) throw new AuthError('email_exists');
+    const changed = await this.deps.store.updateUser(user.id, { email: newEmail, emailConfirmedAt: now });
+    await this.deps.audit.record('email_changed', {
+      userId: user.id,
+      data: { from: user.email, to: newEmail },
+    });
+    return { status: 'verified', type: 'email_change', user: changed };
+  }
+}

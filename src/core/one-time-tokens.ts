@@ -1,0 +1,110 @@
+import { randomInt } from 'node:crypto';
+import { hashSecret, randomSecret } from './secrets.js';
+import { CodeHashInUseError, type OneTimeToken, type Store } from './store.js';
+
+export interface OneTimeTokenSettings {
+  /** Seconds a link or code stays valid. */
+  ttl: number;
+  /** Least seconds between two tokens of one purpose for one user (mail throttling). */
+  resendInterval: number;
+}
+
+/** A token just issued: the link secret and the 6-digit code that both spend it. */
+export interface IssuedOneTimeToken {
+  token: string;
+  code: string;
+  expiresAt: Date;
+}
+
+/**
+ * Single-use tokens for links and codes sent by mail. Each is one stored
+ * record with two hashes: the link's 256-bit secret and a 6-digit code bound
+ * to the address it was mailed to and its purpose (a code alone names no
+ * account, and the same code for two addresses hashes differently). Using
+ * either spends both.
+ */
+export class OneTimeTokens {
+  constructor(
+    private readonly store: Store,
+    private readonly settings: OneTimeTokenSettings,
+  ) {}
+
+  /**
+   * Issues a token, replacing the user's earlier one of the same purpose.
+   * Returns null, issuing nothing, when one was issued less than
+   * resendInterval ago: callers then answer as if it had been sent, so the
+   * throttle tells nobody whether an account exists.
+   */
+  async issue(
+    userId: string,
+    recipient: string,
+    purpose: string,
+    now: Date,
+    data: Record<string, unknown> = {},
+  ): Promise<IssuedOneTimeToken | null> {
+    const previous = await this.store.findOneTimeToken(userId, purpose, now);
+    if (previous && now.getTime() - previous.createdAt.getTime() < this.settings.resendInterval * 1000) {
+      return null;
+    }
+    return this.issueNow(userId, recipient, purpose, now, data);
+  }
+
+  /** Issues without the throttle (admin generate_link, the second mail of an email change). */
+  async issueNow(
+    userId: string,
+    recipient: string,
+    purpose: string,
+    now: Date,
+    data: Record<string, unknown> = {},
+  ): Promise<IssuedOneTimeToken> {
+    const token = randomSecret();
+    const expiresAt = new Date(now.getTime() + this.settings.ttl * 1000);
+    // Two live tokens for one address and purpose may draw the same code: draw again.
+    for (let attempt = 1; ; attempt++) {
+      const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
+      try {
+        await this.store.createOneTimeToken({
+          hash: hashSecret(token),
+          codeHash: codeHash(recipient, purpose, code),
+          userId,
+          purpose,
+          createdAt: now,
+          expiresAt,
+          data,
+        });
+        return { token, code, expiresAt };
+      } catch (error) {
+        if (!(error instanceof CodeHashInUseError) || attempt >= 5) throw error;
+      }
+    }
+  }
+
+  /** Spends a link token of any of `purposes`; null when none matches (absent, used, expired). */
+  async consumeLink(token: string, purposes: readonly string[], now: Date): Promise<OneTimeToken | null> {
+    const hash = hashSecret(token);
+    for (const purpose of purposes) {
+      const consumed = await this.store.consumeOneTimeToken(hash, purpose, now);
+      if (consumed) return consumed;
+    }
+    return null;
+  }
+
+  /** Spends a code mailed to `recipient` for any of `purposes`. */
+  async consumeCode(
+    recipient: string,
+    code: string,
+    purposes: readonly string[],
+    now: Date,
+  ): Promise<OneTimeToken | null> {
+    if (!/^\d{6}$/u.test(code)) return null;
+    for (const purpose of purposes) {
+      const consumed = await this.store.consumeOneTimeToken(codeHash(recipient, purpose, code), purpose, now);
+      if (consumed) return consumed;
+    }
+    return null;
+  }
+}
+
+function codeHash(recipient: string, purpose: string, code: string): string {
+  return hashSecret(`${recipient.toLowerCase()}\n${purpose}\n${code}`);
+}

@@ -1,0 +1,42 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { toAuthError } from '../errors.js';
+import { adminRoutes } from './gotrue/admin-routes.js';
+import type { GotrueOptions } from './gotrue/context.js';
+import { emailRoutes } from './gotrue/email-routes.js';
+import { metaRoutes } from './gotrue/meta-routes.js';
+import { sessionRoutes } from './gotrue/session-routes.js';
+import { errorJson } from './gotrue/wire.js';
+
+export type { GotrueOptions } from './gotrue/context.js';
+
+/**
+ * The Supabase Auth (GoTrue) API under its mount path (default /auth/v1),
+ * so @supabase/auth-js and supabase-js work against restauth unchanged.
+ * Its errors are GoTrue's: `{code, error_code, msg}` with GoTrue's statuses.
+ */
+export const gotrueDialect: FastifyPluginAsync<GotrueOptions> = async (app, options) => {
+  await app.register(
+    async (scope) => {
+      scope.setErrorHandler((error, request, reply) => {
+        const authError = toAuthError(error, request.log);
+        if (authError.retryAfter !== undefined)
+          void reply.header('Retry-After', String(authError.retryAfter));
+        const { status, body } = errorJson(authError);
+        return reply.code(status).send(body);
+      });
+      // auth-js sends `Content-Type: application/json` with no body on logout and deletes: GoTrue reads
+      // that as no body. Anything else is parsed by Fastify's own (prototype-poisoning-safe) parser.
+      const json = scope.getDefaultJsonParser('error', 'error');
+      scope.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+        const text = typeof body === 'string' ? body : body.toString('utf8');
+        if (text === '') return done(null, undefined);
+        json(request, text, done);
+      });
+      await scope.register(metaRoutes, options);
+      await scope.register(sessionRoutes, options);
+      await scope.register(emailRoutes, options);
+      await scope.register(adminRoutes, options);
+    },
+    { prefix: options.settings.mountPath },
+  );
+};

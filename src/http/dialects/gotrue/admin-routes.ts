@@ -1,0 +1,147 @@
+import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyPluginAsync } from 'fastify';
+import type { AdminUserInput } from '../../../core/admin-service.js';
+import { AuthError } from '../../../core/errors.js';
+import { requireAdmin, type GotrueOptions } from './context.js';
+import { userJson } from './wire.js';
+
+/** GoTrue's admin API, for service-role tokens only; every action lands in the audit log. */
+const Metadata = Type.Record(Type.String(), Type.Unknown());
+const Email = Type.String({ minLength: 1, maxLength: 320 });
+const UserBody = Type.Object({
+  email: Type.Optional(Email),
+  password: Type.Optional(Type.String({ minLength: 1 })),
+  email_confirm: Type.Optional(Type.Boolean()),
+  user_metadata: Type.Optional(Metadata),
+  app_metadata: Type.Optional(Metadata),
+});
+const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }) });
+const PageQuery = Type.Object({
+  // auth-js sends an empty string for an unset page.
+  page: Type.Optional(Type.String({ pattern: '^([1-9][0-9]{0,8})?$' })),
+  per_page: Type.Optional(Type.String({ pattern: '^([1-9][0-9]{0,3})?$' })),
+});
+const LinkBody = Type.Object({
+  type: Type.Union([
+    Type.Literal('signup'),
+    Type.Literal('invite'),
+    Type.Literal('magiclink'),
+    Type.Literal('recovery'),
+  ]),
+  email: Email,
+  password: Type.Optional(Type.String({ minLength: 1 })),
+  data: Type.Optional(Metadata),
+  redirect_to: Type.Optional(Type.String()),
+});
+const MAX_PER_PAGE = 1000;
+
+function adminInput(body: Static<typeof UserBody>): AdminUserInput {
+  return {
+    email: body.email,
+    password: body.password,
+    emailConfirm: body.email_confirm,
+    profile: body.user_metadata,
+    appMetadata: body.app_metadata,
+  };
+}
+
+function paging(query: Static<typeof PageQuery>): { page: number; perPage: number } {
+  const page = Number(query.page || '1');
+  const perPage = Number(query.per_page || '50');
+  if (perPage > MAX_PER_PAGE) throw new AuthError('validation_failed', `per_page is at most ${MAX_PER_PAGE}`);
+  return { page, perPage };
+}
+
+/** GoTrue's paging headers, which auth-js's listUsers reads (nextPage, lastPage, total). */
+function pageLinks(path: string, page: number, perPage: number, total: number): string {
+  const last = Math.max(1, Math.ceil(total / perPage));
+  const link = (n: number, rel: string) => `<${path}?page=${n}&per_page=${perPage}>; rel="${rel}"`;
+  return [...(page < last ? [link(page + 1, 'next')] : []), link(last, 'last')].join(', ');
+}
+
+export const adminRoutes: FastifyPluginAsync<GotrueOptions> = async (app, options) => {
+  const { admin, audit, redirects, settings } = options;
+  const role = settings.authenticatedRole;
+  // Before validation: a caller without the role learns nothing about the routes' inputs.
+  app.addHook('onRequest', async (request) => requireAdmin(options, request));
+
+  app.get<{ Querystring: Static<typeof PageQuery> }>(
+    '/admin/users',
+    { schema: { querystring: PageQuery } },
+    async (request, reply) => {
+      const { page, perPage } = paging(request.query);
+      const { users, total } = await admin.listUsers(page, perPage);
+      void reply
+        .header('X-Total-Count', String(total))
+        .header('Link', pageLinks(`${settings.mountPath}/admin/users`, page, perPage, total));
+      return { users: users.map((user) => userJson(user, role)), aud: 'authenticated' };
+    },
+  );
+
+  app.post<{ Body: Static<typeof UserBody> }>(
+    '/admin/users',
+    { schema: { body: UserBody } },
+    async (request) => userJson(await admin.createUser(adminInput(request.body)), role),
+  );
+
+  app.get<{ Params: Static<typeof IdParams> }>(
+    '/admin/users/:id',
+    { schema: { params: IdParams } },
+    async (request) => userJson(await admin.getUser(request.params.id), role),
+  );
+
+  app.put<{ Params: Static<typeof IdParams>; Body: Static<typeof UserBody> }>(
+    '/admin/users/:id',
+    { schema: { params: IdParams, body: UserBody } },
+    async (request) => userJson(await admin.updateUser(request.params.id, adminInput(request.body)), role),
+  );
+
+  app.delete<{ Params: Static<typeof IdParams> }>(
+    '/admin/users/:id',
+    { schema: { params: IdParams } },
+    async (request) => {
+      await admin.deleteUser(request.params.id);
+      return {};
+    },
+  );
+
+  app.post<{ Body: Static<typeof LinkBody> }>(
+    '/admin/generate_link',
+    { schema: { body: LinkBody } },
+    async (request) => {
+      const body = request.body;
+      const generated = await admin.generateLink({
+        type: body.type,
+        email: body.email,
+        password: body.password,
+        profile: body.data,
+        redirectTo: redirects.check(body.redirect_to),
+      });
+      return {
+        ...userJson(generated.user, role),
+        action_link: generated.link,
+        email_otp: generated.code,
+        hashed_token: generated.token,
+        redirect_to: generated.redirectTo,
+        verification_type: generated.type,
+      };
+    },
+  );
+
+  // GoTrue's audit log listing: newest first, with the total in X-Total-Count.
+  app.get<{ Querystring: Static<typeof PageQuery> }>(
+    '/admin/audit',
+    { schema: { querystring: PageQuery } },
+    async (request, reply) => {
+      const { page, perPage } = paging(request.query);
+      const { events, total } = await audit.list({ page, perPage });
+      void reply.header('X-Total-Count', String(total));
+      return events.map((event) => ({
+        id: event.id,
+        created_at: event.at.toISOString(),
+        ip_address: event.ip ?? '',
+        payload: { action: event.action, actor_id: event.actorId, user_id: event.userId, traits: event.data },
+      }));
+    },
+  );
+};

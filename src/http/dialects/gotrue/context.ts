@@ -1,0 +1,50 @@
+import type { FastifyRequest } from 'fastify';
+import type { AdminService } from '../../../core/admin-service.js';
+import type { AuditLog } from '../../../core/audit.js';
+import type { AuthService, CheckResult } from '../../../core/auth-service.js';
+import type { EmailFlows } from '../../../core/email-flows.js';
+import { AuthError } from '../../../core/errors.js';
+import type { TokenService } from '../../../core/tokens.js';
+import { bearerToken } from '../../errors.js';
+import type { RateLimitHook } from '../../rate-limit.js';
+import type { RedirectPolicy } from '../../redirects.js';
+
+/** What every part of the GoTrue dialect needs. */
+export interface GotrueOptions {
+  auth: AuthService;
+  flows: EmailFlows;
+  admin: AdminService;
+  audit: AuditLog;
+  tokens: TokenService;
+  limit: RateLimitHook;
+  redirects: RedirectPolicy;
+  settings: {
+    /** Mount point (not `prefix`: Fastify would apply that one itself). */
+    mountPath: string;
+    appName: string;
+    authenticatedRole: string;
+    serviceRole: string;
+    signupEnabled: boolean;
+    /** New addresses confirm before signing in. */
+    confirmEmail: boolean;
+    minPasswordLength: number;
+  };
+}
+
+/** The caller's checked access token; 401 no_authorization without one. */
+export async function requireUser(auth: AuthService, request: FastifyRequest): Promise<CheckResult> {
+  const token = bearerToken(request.headers.authorization);
+  if (token === null) throw new AuthError('no_authorization', 'This endpoint requires a Bearer token');
+  return auth.check(token);
+}
+
+/** A service-role token (admin routes): 401 without a token, 403 not_admin with any other. */
+export async function requireAdmin(options: GotrueOptions, request: FastifyRequest): Promise<void> {
+  const token = bearerToken(request.headers.authorization);
+  if (token === null) throw new AuthError('no_authorization', 'This endpoint requires a Bearer token');
+  try {
+    await options.tokens.verifyRole(token, options.settings.serviceRole, new Date());
+  } catch {
+    throw new AuthError('not_admin');
+  }
+}

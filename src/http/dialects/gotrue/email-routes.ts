@@ -1,0 +1,266 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { IssuedSession } from '../../../core/auth-service.js';
+import type { VerifyOutcome, VerifyType } from '../../../core/email-flows.js';
+import { AuthError, isAuthError } from '../../../core/errors.js';
+import { checkEmail } from '../../../core/validation.js';
+import { linkErrorPage, PAGE_CSP, resultPage, verifyPage } from '../../pages/index.js';
+import type { GotrueOptions } from './context.js';
+import { refusePkce } from './session-routes.js';
+import { gotrueClaims, sessionJson } from './wire.js';
+
+/**
+ * The flows that go through a mailbox: recovery, magic links and codes,
+ * resending, and verifying a link or code. Mail-sending routes answer at
+ * once and the same way for every address; the work happens after the answer.
+ *
+ * A link from a mail opens a page (GET) whose button POSTs: a mail scanner
+ * that fetches links does not spend them.
+ */
+const VerifyTypeSchema = Type.Union([
+  Type.Literal('signup'),
+  Type.Literal('invite'),
+  Type.Literal('magiclink'),
+  Type.Literal('recovery'),
+  Type.Literal('email_change'),
+  Type.Literal('email'),
+]);
+const Email = Type.String({ minLength: 1, maxLength: 320 });
+const ClientExtras = {
+  gotrue_meta_security: Type.Optional(Type.Object({})),
+  code_challenge: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+  code_challenge_method: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+};
+const RedirectQuery = Type.Object({ redirect_to: Type.Optional(Type.String()) });
+const RecoverBody = Type.Object({ email: Email, ...ClientExtras });
+const OtpBody = Type.Object({
+  email: Email,
+  data: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  create_user: Type.Optional(Type.Boolean()),
+  ...ClientExtras,
+});
+const ResendBody = Type.Object({
+  email: Email,
+  type: Type.Union([Type.Literal('signup'), Type.Literal('email_change')]),
+  ...ClientExtras,
+});
+const VerifyJsonBody = Type.Object({
+  type: VerifyTypeSchema,
+  token: Type.Optional(Type.String({ maxLength: 200 })),
+  token_hash: Type.Optional(Type.String({ maxLength: 200 })),
+  email: Type.Optional(Email),
+  redirect_to: Type.Optional(Type.String()),
+  ...ClientExtras,
+});
+/** The hosted page's form: the token travels in the query; a recovery form adds the new password. */
+const VerifyFormBody = Type.Object({
+  password: Type.Optional(Type.String({ maxLength: 4096 })),
+  password_confirm: Type.Optional(Type.String({ maxLength: 4096 })),
+});
+const VerifyLinkQuery = Type.Object({
+  token: Type.String({ minLength: 1, maxLength: 200 }),
+  type: VerifyTypeSchema,
+  redirect_to: Type.Optional(Type.String()),
+});
+
+type LinkQuery = Static<typeof VerifyLinkQuery>;
+
+export const emailRoutes: FastifyPluginAsync<GotrueOptions> = async (app, options) => {
+  const { auth, flows, redirects, limit, settings } = options;
+
+  /** Runs mail work after the answer: its duration must not tell whether the address has an account. */
+  const afterAnswer = (request: FastifyRequest, work: () => Promise<void>) => {
+    work().catch((error: unknown) => request.log.error({ err: error }, 'mail flow failed'));
+  };
+
+  app.post<{ Body: Static<typeof RecoverBody>; Querystring: Static<typeof RedirectQuery> }>(
+    '/recover',
+    { schema: { body: RecoverBody, querystring: RedirectQuery }, preHandler: limit('recovery') },
+    async (request) => {
+      refusePkce(request.body);
+      const email = checkEmail(request.body.email);
+      const redirectTo = redirects.check(request.query.redirect_to);
+      afterAnswer(request, () => flows.sendRecovery(email, redirectTo));
+      return {};
+    },
+  );
+
+  app.post<{ Body: Static<typeof OtpBody>; Querystring: Static<typeof RedirectQuery> }>(
+    '/otp',
+    { schema: { body: OtpBody, querystring: RedirectQuery }, preHandler: limit('recovery') },
+    async (request) => {
+      refusePkce(request.body);
+      const email = checkEmail(request.body.email);
+      const redirectTo = redirects.check(request.query.redirect_to);
+      const createUser = (request.body.create_user ?? true) && settings.signupEnabled;
+      const profile = request.body.data ?? {};
+      afterAnswer(request, () => flows.sendMagicLink(email, { createUser, profile, redirectTo }));
+      return {};
+    },
+  );
+
+  app.post<{ Body: Static<typeof ResendBody>; Querystring: Static<typeof RedirectQuery> }>(
+    '/resend',
+    { schema: { body: ResendBody, querystring: RedirectQuery }, preHandler: limit('recovery') },
+    async (request) => {
+      refusePkce(request.body);
+      const email = checkEmail(request.body.email);
+      const redirectTo = redirects.check(request.query.redirect_to);
+      const type = request.body.type;
+      afterAnswer(request, async () => {
+        const user = await auth.store.findUserByEmail(email);
+        if (!user) return;
+        if (type === 'signup') return flows.sendConfirmation(user, redirectTo);
+        const pending = await flows.pendingEmailChange(user);
+        if (pending !== null) await flows.requestEmailChange(user, pending, redirectTo);
+      });
+      return {};
+    },
+  );
+
+  // The API form (auth-js verifyOtp): a token_hash from a link, or an address and its code.
+  app.post<{ Body: Static<typeof VerifyJsonBody> | Static<typeof VerifyFormBody>; Querystring: unknown }>(
+    '/verify',
+    {
+      schema: { body: Type.Union([VerifyJsonBody, VerifyFormBody]) },
+      preHandler: limit('verify'),
+    },
+    async (request, reply) => {
+      if (isForm(request)) return submitLinkForm(request, reply);
+      const body = request.body as Static<typeof VerifyJsonBody>;
+      const secret =
+        body.token_hash !== undefined
+          ? { tokenHash: body.token_hash }
+          : body.email !== undefined && body.token !== undefined
+            ? { email: body.email, code: body.token }
+            : null;
+      if (secret === null) throw new AuthError('validation_failed', 'Provide token_hash, or email and token');
+      const outcome = await flows.verify(body.type, secret);
+      if (outcome.status === 'email_change_pending') {
+        return {
+          msg: 'Confirmation link accepted. Please proceed to confirm link sent to the other email',
+          code: 200,
+        };
+      }
+      return sessionJson(await auth.startSession(outcome.user, gotrueClaims), settings.authenticatedRole);
+    },
+  );
+
+  // The link in a mail: a page with a button, never a state change.
+  app.get<{ Querystring: LinkQuery }>(
+    '/verify',
+    { schema: { querystring: VerifyLinkQuery }, attachValidation: true },
+    async (request, reply) => {
+      if (request.validationError || !redirectAllowed(request.query.redirect_to)) {
+        return page(reply, 400, linkErrorPage({ appName: settings.appName, reason: 'invalid' }));
+      }
+      return page(reply, 200, formFor(request.query, request.url));
+    },
+  );
+
+  function redirectAllowed(target: string | undefined): boolean {
+    return target === undefined || target === '' || redirects.isAllowed(target);
+  }
+
+  function formFor(query: LinkQuery, url: string, error?: string): string {
+    return verifyPage({
+      appName: settings.appName,
+      action: url,
+      type: query.type,
+      // With a redirect the app's own page sets the password; without, the hosted form does.
+      collectPassword: !query.redirect_to,
+      minPasswordLength: settings.minPasswordLength,
+      ...(error !== undefined ? { error } : {}),
+    });
+  }
+
+  async function submitLinkForm(request: FastifyRequest, reply: FastifyReply) {
+    const parsed = linkQuery(request.query);
+    if (parsed === null || !redirectAllowed(parsed.redirect_to)) {
+      return page(reply, 400, linkErrorPage({ appName: settings.appName, reason: 'invalid' }));
+    }
+    const form = request.body as Static<typeof VerifyFormBody>;
+    const redirectTo = parsed.redirect_to || null;
+    try {
+      if (parsed.type === 'recovery' && redirectTo === null) {
+        if (!form.password) return page(reply, 422, formFor(parsed, request.url, 'Enter a new password'));
+        if (form.password !== form.password_confirm) {
+          return page(reply, 422, formFor(parsed, request.url, 'The passwords do not match'));
+        }
+        await flows.recoverWithPassword(parsed.token, form.password);
+        return page(reply, 200, outcomePage('password_changed'));
+      }
+      const outcome = await flows.verify(parsed.type, { tokenHash: parsed.token });
+      return await answerOutcome(reply, outcome, redirectTo);
+    } catch (error) {
+      if (isAuthError(error) && error.code === 'otp_expired') {
+        return page(reply, 403, linkErrorPage({ appName: settings.appName, reason: 'expired_or_used' }));
+      }
+      if (isAuthError(error) && (error.code === 'weak_password' || error.code === 'validation_failed')) {
+        return page(reply, 422, formFor(parsed, request.url, error.message));
+      }
+      throw error;
+    }
+  }
+
+  async function answerOutcome(reply: FastifyReply, outcome: VerifyOutcome, redirectTo: string | null) {
+    if (outcome.status === 'email_change_pending')
+      return page(reply, 200, outcomePage('email_change_pending'));
+    const target = redirectTo ?? redirects.defaultTarget;
+    if (target === null) {
+      // No app to hand a session to: confirm and say so (a sign-in link then signs in nowhere).
+      return page(reply, 200, outcomePage(RESULT_OF[outcome.type]));
+    }
+    const issued = await auth.startSession(outcome.user, gotrueClaims);
+    return reply.redirect(withSessionFragment(target, issued, outcome.type), 303);
+  }
+
+  function outcomePage(kind: Parameters<typeof resultPage>[0]['kind']): string {
+    const continueUrl = redirects.defaultTarget;
+    return resultPage({ appName: settings.appName, kind, ...(continueUrl ? { continueUrl } : {}) });
+  }
+};
+
+const RESULT_OF: Record<VerifyType, Parameters<typeof resultPage>[0]['kind']> = {
+  signup: 'email_confirmed',
+  email: 'email_confirmed',
+  invite: 'email_confirmed',
+  magiclink: 'signed_in',
+  recovery: 'signed_in',
+  email_change: 'email_change_confirmed',
+};
+
+/** GoTrue's implicit-flow answer: the session in the URL fragment, which never reaches a server. */
+function withSessionFragment(target: string, issued: IssuedSession, type: VerifyType): string {
+  const fragment = new URLSearchParams({
+    access_token: issued.accessToken,
+    expires_at: String(issued.expiresAt),
+    expires_in: String(issued.expiresIn),
+    refresh_token: issued.refreshToken,
+    token_type: 'bearer',
+    type,
+  });
+  const url = new URL(target);
+  url.hash = fragment.toString();
+  return url.toString();
+}
+
+function isForm(request: FastifyRequest): boolean {
+  return (request.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded');
+}
+
+/** The form's POST carries the link's query; checked by the same schema as the GET. */
+function linkQuery(query: unknown): LinkQuery | null {
+  return Value.Check(VerifyLinkQuery, query) ? query : null;
+}
+
+function page(reply: FastifyReply, status: number, html: string) {
+  return reply
+    .code(status)
+    .header('Content-Security-Policy', PAGE_CSP)
+    .header('Cache-Control', 'no-store')
+    .header('Referrer-Policy', 'no-referrer')
+    .type('text/html; charset=utf-8')
+    .send(html);
+}

@@ -1,0 +1,26 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { GotrueOptions } from './context.js';
+
+/** The routes clients call before signing in: settings, health and the public keys. */
+export const metaRoutes: FastifyPluginAsync<GotrueOptions> = async (app, { tokens, settings }) => {
+  app.get('/settings', async () => ({
+    external: { email: true, phone: false, anonymous_users: false },
+    disable_signup: !settings.signupEnabled,
+    mailer_autoconfirm: !settings.confirmEmail,
+    phone_autoconfirm: false,
+    sms_provider: '',
+    saml_enabled: false,
+  }));
+
+  app.get('/health', async () => ({
+    name: 'restauth',
+    version: process.env['npm_package_version'] ?? 'unknown',
+    description: 'restauth speaks the Supabase Auth (GoTrue) API',
+  }));
+
+  // Public keys only: an HS256 secret never appears here.
+  app.get('/.well-known/jwks.json', async (_request, reply) => {
+    void reply.header('Cache-Control', 'public, max-age=600');
+    return tokens.jwks();
+  });
+};

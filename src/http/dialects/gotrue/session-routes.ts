@@ -1,0 +1,164 @@
+import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyPluginAsync } from 'fastify';
+import { AuthError } from '../../../core/errors.js';
+import { requireUser, type GotrueOptions } from './context.js';
+import { gotrueClaims, lookalikeUserJson, sessionJson, userJson } from './wire.js';
+
+/**
+ * Sign-up, sign-in, refresh, sign-out and the user's own record. Bodies
+ * accept the extra fields auth-js sends (gotrue_meta_security, code_challenge)
+ * and ignore them; PKCE is refused clearly rather than half-supported.
+ */
+const Metadata = Type.Record(Type.String(), Type.Unknown());
+const ClientExtras = {
+  gotrue_meta_security: Type.Optional(Type.Object({})),
+  code_challenge: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+  code_challenge_method: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+};
+
+const SignUpBody = Type.Object({
+  email: Type.String({ minLength: 1, maxLength: 320 }),
+  password: Type.String({ minLength: 1 }),
+  data: Type.Optional(Metadata),
+  ...ClientExtras,
+});
+const RedirectQuery = Type.Object({ redirect_to: Type.Optional(Type.String()) });
+const TokenQuery = Type.Object({
+  grant_type: Type.Union([Type.Literal('password'), Type.Literal('refresh_token'), Type.Literal('pkce')]),
+});
+const TokenBody = Type.Object({
+  email: Type.Optional(Type.String({ minLength: 1, maxLength: 320 })),
+  phone: Type.Optional(Type.String()),
+  password: Type.Optional(Type.String()),
+  refresh_token: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  ...ClientExtras,
+});
+const LogoutQuery = Type.Object({
+  scope: Type.Optional(Type.Union([Type.Literal('global'), Type.Literal('local'), Type.Literal('others')])),
+});
+const UserUpdateBody = Type.Object({
+  email: Type.Optional(Type.String({ minLength: 1, maxLength: 320 })),
+  password: Type.Optional(Type.String({ minLength: 1 })),
+  data: Type.Optional(Metadata),
+  nonce: Type.Optional(Type.String()),
+  ...ClientExtras,
+});
+
+export function refusePkce(body: { code_challenge?: string | null | undefined }): void {
+  if (body.code_challenge) {
+    throw new AuthError(
+      'not_supported',
+      'The PKCE flow is not supported: use the implicit flow (the default)',
+    );
+  }
+}
+
+export const sessionRoutes: FastifyPluginAsync<GotrueOptions> = async (app, options) => {
+  const { auth, flows, redirects, limit, settings } = options;
+  const role = settings.authenticatedRole;
+
+  app.post<{ Body: Static<typeof SignUpBody>; Querystring: Static<typeof RedirectQuery> }>(
+    '/signup',
+    { schema: { body: SignUpBody, querystring: RedirectQuery }, preHandler: limit('signUp') },
+    async (request) => {
+      const body = request.body;
+      refusePkce(body);
+      if (!settings.signupEnabled) throw new AuthError('signup_disabled');
+      const redirectTo = redirects.check(request.query.redirect_to);
+      const profile = body.data ?? {};
+      try {
+        const user = await auth.register({
+          email: body.email,
+          password: body.password,
+          profile,
+          emailConfirmed: !settings.confirmEmail,
+          redirectTo,
+        });
+        if (settings.confirmEmail) return userJson(user, role, { confirmationSentAt: new Date() });
+        return sessionJson(await auth.startSession(user, gotrueClaims), role);
+      } catch (error) {
+        // With confirmation on, a taken address answers like a new one (and its owner, if
+        // unconfirmed, gets the confirmation again): sign-up cannot probe for accounts.
+        if (!(error instanceof AuthError) || error.code !== 'email_exists' || !settings.confirmEmail)
+          throw error;
+        const existing = await auth.store.findUserByEmail(body.email.trim().toLowerCase());
+        if (existing) await flows.sendConfirmation(existing, redirectTo);
+        return lookalikeUserJson(body.email.trim().toLowerCase(), profile, role);
+      }
+    },
+  );
+
+  app.post<{ Body: Static<typeof TokenBody>; Querystring: Static<typeof TokenQuery> }>(
+    '/token',
+    {
+      schema: { body: TokenBody, querystring: TokenQuery },
+      // Each grant counts in its own family: sign-in attempts and refreshes are limited apart.
+      preHandler: async (request, reply) => {
+        const family = request.query.grant_type === 'refresh_token' ? 'refresh' : 'signIn';
+        await limit(family).call(app, request, reply);
+      },
+    },
+    async (request) => {
+      const body = request.body;
+      switch (request.query.grant_type) {
+        case 'password': {
+          if (body.email === undefined || body.password === undefined) {
+            throw new AuthError('validation_failed', 'email and password are required');
+          }
+          return sessionJson(await auth.signIn(body.email, body.password, gotrueClaims), role);
+        }
+        case 'refresh_token': {
+          if (body.refresh_token === undefined)
+            throw new AuthError('validation_failed', 'refresh_token is required');
+          return sessionJson(await auth.refresh(body.refresh_token, gotrueClaims), role);
+        }
+        case 'pkce':
+          throw new AuthError(
+            'not_supported',
+            'The PKCE flow is not supported: use the implicit flow (the default)',
+          );
+      }
+    },
+  );
+
+  app.post<{ Querystring: Static<typeof LogoutQuery> }>(
+    '/logout',
+    { schema: { querystring: LogoutQuery } },
+    async (request, reply) => {
+      const checked = await requireUser(auth, request);
+      await auth.signOut(checked.session.id, checked.user.id, request.query.scope ?? 'global');
+      return reply.code(204).send();
+    },
+  );
+
+  app.get('/user', async (request) => {
+    const { user } = await requireUser(auth, request);
+    return userJson(user, role, { newEmail: await flows.pendingEmailChange(user) });
+  });
+
+  app.put<{ Body: Static<typeof UserUpdateBody>; Querystring: Static<typeof RedirectQuery> }>(
+    '/user',
+    { schema: { body: UserUpdateBody, querystring: RedirectQuery } },
+    async (request) => {
+      const body = request.body;
+      refusePkce(body);
+      const checked = await requireUser(auth, request);
+      const redirectTo = redirects.check(request.query.redirect_to);
+      let user = checked.user;
+      if (body.data !== undefined) {
+        user = await auth.store.updateUser(user.id, { profile: { ...user.profile, ...body.data } });
+      }
+      if (body.password !== undefined) {
+        // The caller's session goes on (GoTrue's behaviour); every other session ends.
+        await auth.changePassword({
+          userId: user.id,
+          newPassword: body.password,
+          keepSessionId: checked.session.id,
+        });
+        user = (await auth.store.findUserById(user.id)) ?? user;
+      }
+      if (body.email !== undefined) await flows.requestEmailChange(user, body.email, redirectTo);
+      return userJson(user, role, { newEmail: await flows.pendingEmailChange(user) });
+    },
+  );
+};

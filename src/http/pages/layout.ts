@@ -1,0 +1,50 @@
+import { createHash } from 'node:crypto';
+import { escapeHtml } from '../../mail/templates.js';
+
+/**
+ * The frame of every hosted page: no JavaScript, no external asset, one
+ * inline style allowed by its hash, readable on a phone, visible focus.
+ */
+const STYLE = `
+body { margin: 0; font: 1.05rem/1.5 system-ui, sans-serif; color: #111; background: #f4f4f5; }
+main { max-width: 26rem; margin: 3rem auto; padding: 2rem; background: #fff; border-radius: 0.5rem;
+  box-shadow: 0 1px 3px rgba(0, 0, 0, 0.15); }
+h1 { font-size: 1.5rem; margin-top: 0; }
+label { display: block; margin-top: 1rem; font-weight: 600; }
+input { display: block; box-sizing: border-box; width: 100%; margin-top: 0.25rem; padding: 0.6rem;
+  font: inherit; border: 1px solid #555; border-radius: 0.25rem; }
+button { margin-top: 1.5rem; padding: 0.7rem 1.2rem; font: inherit; font-weight: 600; color: #fff;
+  background: #1d4ed8; border: 0; border-radius: 0.25rem; cursor: pointer; }
+a { color: #1d4ed8; }
+:focus-visible { outline: 3px solid #f59e0b; outline-offset: 2px; }
+.alert { padding: 0.75rem; border: 1px solid #b91c1c; border-radius: 0.25rem; color: #7f1d1d; background: #fef2f2; }
+`;
+
+/** The pages' Content-Security-Policy: nothing runs, nothing loads, forms post only to restauth. */
+export const PAGE_CSP = [
+  "default-src 'none'",
+  `style-src 'sha256-${createHash('sha256').update(STYLE).digest('base64')}'`,
+  "form-action 'self'",
+  "base-uri 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+export function layout(appName: string, title: string, body: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>${escapeHtml(title)} · ${escapeHtml(appName)}</title>
+<style>${STYLE}</style>
+</head>
+<body>
+<main>
+<h1>${escapeHtml(title)}</h1>
+${body}
+</main>
+</body>
+</html>
+`;
+}

@@ -1,0 +1,50 @@
+import { GoTrueAdminApi, GoTrueClient, type AuthChangeEvent } from '@supabase/auth-js';
+import type { AddressInfo } from 'node:net';
+import type { SinkMail, SmtpSink } from './smtp-sink.js';
+import type { TestApp } from './app.js';
+
+/** Where a test app listens for real HTTP (auth-js talks over fetch, not inject). */
+export async function listen(t: TestApp): Promise<string> {
+  await t.app.listen({ port: 0, host: '127.0.0.1' });
+  const { port } = t.app.server.address() as AddressInfo;
+  return `http://127.0.0.1:${port}/auth/v1`;
+}
+
+/** An unmodified GoTrueClient with in-memory storage, recording its auth events. */
+export function gotrueClient(url: string): { client: GoTrueClient; events: AuthChangeEvent[] } {
+  const memory = new Map<string, string>();
+  const client = new GoTrueClient({
+    url,
+    autoRefreshToken: false,
+    persistSession: true,
+    detectSessionInUrl: false,
+    storageKey: `restauth-test-${Math.random()}`,
+    storage: {
+      getItem: (key: string) => memory.get(key) ?? null,
+      setItem: (key: string, value: string) => void memory.set(key, value),
+      removeItem: (key: string) => void memory.delete(key),
+    },
+  });
+  const events: AuthChangeEvent[] = [];
+  client.onAuthStateChange((event) => {
+    events.push(event);
+  });
+  return { client, events };
+}
+
+export function adminClient(url: string, serviceToken: string): GoTrueAdminApi {
+  return new GoTrueAdminApi({ url, headers: { Authorization: `Bearer ${serviceToken}` } });
+}
+
+/** The 6-digit code and the verification link of a mail. */
+export function secretsOf(mail: SinkMail): { code: string; link: string } {
+  const code = /Your code: (\d{6})/u.exec(mail.text)?.[1];
+  const link = /(https?:\/\/\S+\/verify\?\S+)/u.exec(mail.text)?.[1];
+  if (!code || !link) throw new Error(`no code or link in mail "${mail.subject}":\n${mail.text}`);
+  return { code, link };
+}
+
+/** The next mail to `to` that arrives after `since` mails were received. */
+export function nextMail(sink: SmtpSink, to: string, since: number): Promise<SinkMail> {
+  return sink.waitForMail((mail) => mail.to === to && sink.mails.indexOf(mail) >= since, 5000);
+}
