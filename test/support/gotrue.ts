@@ -3,9 +3,13 @@ import type { AddressInfo } from 'node:net';
 import type { SinkMail, SmtpSink } from './smtp-sink.js';
 import type { TestApp } from './app.js';
 
-/** Where a test app listens for real HTTP (auth-js talks over fetch, not inject). */
+/**
+ * Where a test app listens for real HTTP (auth-js talks over fetch, not
+ * inject): the configured port when there is one (the links in mails name
+ * it), else any free port.
+ */
 export async function listen(t: TestApp): Promise<string> {
-  await t.app.listen({ port: 0, host: '127.0.0.1' });
+  await t.app.listen({ port: t.config.port === 3000 ? 0 : t.config.port, host: '127.0.0.1' });
   const { port } = t.app.server.address() as AddressInfo;
   return `http://127.0.0.1:${port}/auth/v1`;
 }

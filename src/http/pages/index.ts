@@ -1,3 +1,3 @@
-export { PAGE_CSP } from './layout.js';
+export { pageCsp } from './layout.js';
 export { linkErrorPage, resultPage, type ResultKind } from './result-pages.js';
 export { verifyPage, type VerifyPageOptions, type VerifyPageType } from './verify-page.js';

@@ -20,14 +20,22 @@ a { color: #1d4ed8; }
 .alert { padding: 0.75rem; border: 1px solid #b91c1c; border-radius: 0.25rem; color: #7f1d1d; background: #fef2f2; }
 `;
 
-/** The pages' Content-Security-Policy: nothing runs, nothing loads, forms post only to restauth. */
-export const PAGE_CSP = [
-  "default-src 'none'",
-  `style-src 'sha256-${createHash('sha256').update(STYLE).digest('base64')}'`,
-  "form-action 'self'",
-  "base-uri 'none'",
-  "frame-ancestors 'none'",
-].join('; ');
+const STYLE_HASH = `'sha256-${createHash('sha256').update(STYLE).digest('base64')}'`;
+
+/**
+ * The pages' Content-Security-Policy: nothing runs, nothing loads, forms
+ * post only to restauth, and the redirect a form's answer leads to (browsers
+ * apply form-action to it) only to `redirectOrigin`, the allowed app.
+ */
+export function pageCsp(redirectOrigin: string | null = null): string {
+  return [
+    "default-src 'none'",
+    `style-src ${STYLE_HASH}`,
+    `form-action 'self'${redirectOrigin ? ` ${redirectOrigin}` : ''}`,
+    "base-uri 'none'",
+    "frame-ancestors 'none'",
+  ].join('; ');
+}
 
 export function layout(appName: string, title: string, body: string): string {
   return `<!doctype html>

@@ -5,7 +5,7 @@ import type { IssuedSession } from '../../../core/auth-service.js';
 import type { VerifyOutcome, VerifyType } from '../../../core/email-flows.js';
 import { AuthError, isAuthError } from '../../../core/errors.js';
 import { checkEmail } from '../../../core/validation.js';
-import { linkErrorPage, PAGE_CSP, resultPage, verifyPage } from '../../pages/index.js';
+import { linkErrorPage, pageCsp, resultPage, verifyPage } from '../../pages/index.js';
 import type { GotrueOptions } from './context.js';
 import { refusePkce } from './session-routes.js';
 import { gotrueClaims, sessionJson } from './wire.js';
@@ -155,7 +155,7 @@ export const emailRoutes: FastifyPluginAsync<GotrueOptions> = async (app, option
       if (request.validationError || !redirectAllowed(request.query.redirect_to)) {
         return page(reply, 400, linkErrorPage({ appName: settings.appName, reason: 'invalid' }));
       }
-      return page(reply, 200, formFor(request.query, request.url));
+      return page(reply, 200, formFor(request.query, request.url), request.query.redirect_to || null);
     },
   );
 
@@ -255,10 +255,10 @@ function linkQuery(query: unknown): LinkQuery | null {
   return Value.Check(VerifyLinkQuery, query) ? query : null;
 }
 
-function page(reply: FastifyReply, status: number, html: string) {
+function page(reply: FastifyReply, status: number, html: string, redirectTo: string | null = null) {
   return reply
     .code(status)
-    .header('Content-Security-Policy', PAGE_CSP)
+    .header('Content-Security-Policy', pageCsp(redirectTo ? new URL(redirectTo).origin : null))
     .header('Cache-Control', 'no-store')
     .header('Referrer-Policy', 'no-referrer')
     .type('text/html; charset=utf-8')

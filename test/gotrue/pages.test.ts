@@ -1,0 +1,200 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Browser } from 'playwright-core';
+import { freePort } from '../../bench/support.js';
+import { createTestApp, type TestApp } from '../support/app.js';
+import { chromiumAvailable, launchBrowser } from '../support/browser.js';
+import { gotrueClient, listen, nextMail, secretsOf } from '../support/gotrue.js';
+import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
+
+/**
+ * The hosted pages in a real headless Chromium: links from real mails,
+ * forms submitted as a person would, then a sign-in with the result.
+ */
+describe('hosted pages in Chromium', { skip: chromiumAvailable() ?? false }, () => {
+  let t: TestApp;
+  let sink: SmtpSink;
+  let url: string;
+  let browser: Browser;
+
+  before(async () => {
+    sink = await startSmtpSink();
+    t = await createTestApp({
+      format: 'restauth',
+      config: {
+        // Links in mails name restauth's own address: its port must be known before it starts.
+        port: await freePort(),
+        appName: 'Acme <Notes>',
+        passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
+        oneTimeTokens: { resendInterval: 0 },
+        redirectAllowList: ['http://app.acme.test/*'],
+        email: { host: '127.0.0.1', port: sink.port, secure: false, ignoreTLS: true, from: 'auth@acme.test' },
+      },
+    });
+    url = await listen(t);
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser.close();
+    await t.close();
+    await sink.close();
+  });
+
+  async function mailedLink(email: string, send: () => Promise<unknown>): Promise<string> {
+    const since = sink.mails.length;
+    await send();
+    return secretsOf(await nextMail(sink, email, since)).link;
+  }
+
+  it('a confirmation link opens a page that changes nothing; its button confirms; a second use shows a clear page', async () => {
+    const { client } = gotrueClient(url);
+    const link = await mailedLink('kim@acme.test', () =>
+      client.signUp({ email: 'kim@acme.test', password: 'correct horse battery' }),
+    );
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    page.on('console', (message) => {
+      if (/Content Security Policy|Refused/u.test(message.text())) errors.push(message.text());
+    });
+
+    const opened = await page.goto(link);
+    assert.equal(opened?.status(), 200);
+    assert.equal(await page.getByRole('heading', { level: 1 }).textContent(), 'Confirm your email address');
+    assert.match(await page.title(), /Acme <Notes>/u, 'the app name is shown as text, escaped');
+    const early = await client.signInWithPassword({
+      email: 'kim@acme.test',
+      password: 'correct horse battery',
+    });
+    assert.equal(early.error?.code, 'email_not_confirmed', 'opening the link confirmed nothing');
+
+    await page.getByRole('button', { name: 'Confirm my email' }).click();
+    await page.waitForLoadState();
+    assert.equal(
+      await page.getByRole('heading', { level: 1 }).textContent(),
+      'Your email address is confirmed',
+    );
+    const signIn = await client.signInWithPassword({
+      email: 'kim@acme.test',
+      password: 'correct horse battery',
+    });
+    assert.equal(signIn.error, null);
+
+    await page.goto(link);
+    await page.getByRole('button', { name: 'Confirm my email' }).click();
+    await page.waitForLoadState();
+    assert.equal(
+      await page.getByRole('heading', { level: 1 }).textContent(),
+      'This link has expired or was already used',
+    );
+    assert.deepEqual(errors, [], 'no script errors and nothing blocked by the CSP');
+    await page.close();
+  });
+
+  it('a recovery link sets a new password through the form; mismatches are announced; the new password signs in', async () => {
+    const { client } = gotrueClient(url);
+    await t.services.admin.createUser({
+      email: 'lou@acme.test',
+      password: 'old passphrase!',
+      emailConfirm: true,
+    });
+    const link = await mailedLink('lou@acme.test', () => client.resetPasswordForEmail('lou@acme.test'));
+    const page = await browser.newPage();
+    await page.goto(link);
+    assert.equal(await page.getByRole('heading', { level: 1 }).textContent(), 'Set a new password');
+
+    await page.getByLabel('New password', { exact: true }).fill('brand new passphrase');
+    await page.getByLabel('Repeat the new password').fill('something else entirely');
+    await page.getByRole('button', { name: 'Set new password' }).click();
+    await page.waitForLoadState();
+    assert.equal(await page.getByRole('alert').textContent(), 'The passwords do not match');
+    assert.equal(await page.getByLabel('New password', { exact: true }).getAttribute('aria-invalid'), 'true');
+
+    await page.getByLabel('New password', { exact: true }).fill('brand new passphrase');
+    await page.getByLabel('Repeat the new password').fill('brand new passphrase');
+    await page.getByRole('button', { name: 'Set new password' }).click();
+    await page.waitForLoadState();
+    assert.equal(
+      await page.getByRole('heading', { level: 1 }).textContent(),
+      'Your password has been changed',
+    );
+
+    const signIn = await client.signInWithPassword({
+      email: 'lou@acme.test',
+      password: 'brand new passphrase',
+    });
+    assert.equal(signIn.error, null);
+    const old = await client.signInWithPassword({ email: 'lou@acme.test', password: 'old passphrase!' });
+    assert.equal(old.error?.code, 'invalid_credentials');
+
+    await page.goto(link);
+    await page.getByLabel('New password', { exact: true }).fill('another passphrase');
+    await page.getByLabel('Repeat the new password').fill('another passphrase');
+    await page.getByRole('button', { name: 'Set new password' }).click();
+    await page.waitForLoadState();
+    assert.equal(
+      await page.getByRole('heading', { level: 1 }).textContent(),
+      'This link has expired or was already used',
+    );
+    await page.close();
+  });
+
+  it('an expired link shows the expired page', async () => {
+    const { client } = gotrueClient(url);
+    await t.services.admin.createUser({
+      email: 'max@acme.test',
+      password: 'old passphrase!',
+      emailConfirm: true,
+    });
+    const link = await mailedLink('max@acme.test', () => client.resetPasswordForEmail('max@acme.test'));
+    t.advance(2 * 3600_000);
+    const page = await browser.newPage();
+    await page.goto(link);
+    await page.getByLabel('New password', { exact: true }).fill('brand new passphrase');
+    await page.getByLabel('Repeat the new password').fill('brand new passphrase');
+    await page.getByRole('button', { name: 'Set new password' }).click();
+    await page.waitForLoadState();
+    assert.equal(
+      await page.getByRole('heading', { level: 1 }).textContent(),
+      'This link has expired or was already used',
+    );
+    await page.close();
+  });
+
+  it('with an allowed redirect_to, the button hands the session to the app in the URL fragment', async () => {
+    const { client } = gotrueClient(url);
+    await t.services.admin.createUser({
+      email: 'ned@acme.test',
+      password: 'old passphrase!',
+      emailConfirm: true,
+    });
+    const link = await mailedLink('ned@acme.test', () =>
+      client.signInWithOtp({
+        email: 'ned@acme.test',
+        options: { emailRedirectTo: 'http://app.acme.test/welcome' },
+      }),
+    );
+    assert.match(link, /redirect_to=http%3A%2F%2Fapp\.acme\.test%2Fwelcome/u);
+    const page = await browser.newPage();
+    // The app is not running: catch the navigation to it instead of loading it.
+    let landed = '';
+    await page.route('http://app.acme.test/**', async (route) => {
+      landed = route.request().url();
+      await route.fulfill({ status: 200, contentType: 'text/html', body: '<title>app</title>' });
+    });
+    await page.goto(link);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(/^http:\/\/app\.acme\.test\//u);
+    const fragment = new URLSearchParams(new URL(page.url()).hash.slice(1));
+    assert.ok(landed.startsWith('http://app.acme.test/welcome'));
+    const user = await gotrueClient(url).client.getUser(fragment.get('access_token')!);
+    assert.equal(user.data.user?.email, 'ned@acme.test');
+    assert.equal(fragment.get('type'), 'magiclink');
+
+    const tampered = link.replace(/redirect_to=[^&]+/u, 'redirect_to=https%3A%2F%2Fevil.test%2F');
+    const refused = await page.goto(tampered);
+    assert.equal(refused?.status(), 400);
+    assert.equal(await page.getByRole('heading', { level: 1 }).textContent(), 'This link is not valid');
+    await page.close();
+  });
+});
