@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { jwtVerify } from 'jose';
 import { loadConfig } from '../config/load.js';
 
 const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
@@ -281,3 +282,21 @@ test(
     assert.equal(await first.exited, 0, first.stderr());
   },
 );
+
+test('keys service-token prints a role token the configured secret verifies', async () => {
+  const dir = await tempDir();
+  const env = { RESTAUTH_JWT_SECRET: 'cli-test-secret-0123456789' };
+  const service = await cli(dir, ['keys', 'service-token', '--expires-in', '1h'], env);
+  assert.equal(service.code, 0, service.stderr);
+  const key = new TextEncoder().encode(env.RESTAUTH_JWT_SECRET);
+  const { payload } = await jwtVerify(service.stdout.trim(), key);
+  assert.equal(payload['role'], 'service_role');
+  assert.equal((payload.exp ?? 0) - (payload.iat ?? 0), 3600);
+
+  const anon = await cli(dir, ['keys', 'service-token', '--role', 'anon', '--expires-in', '10y'], env);
+  assert.equal((await jwtVerify(anon.stdout.trim(), key)).payload['role'], 'anon');
+
+  const bad = await cli(dir, ['keys', 'service-token', '--expires-in', 'soon'], env);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /expires-in/);
+});

@@ -50,15 +50,20 @@ export function keysCommand(): Command {
   keys
     .command('service-token')
     .description(
-      'print a service-role token (Supabase service_role key) for the admin API; it cannot be revoked before it expires',
+      'print a role token: the service role (admin API) or anon (supabase-js anon key); it cannot be revoked before it expires',
     )
     .option('-c, --config <file>', 'config file')
     .option('-e, --expires-in <duration>', 'lifetime, e.g. 1h, 30d, 1y', parseLifetime, 3600)
-    .action(async (options: { config?: string; expiresIn: number }) => {
+    .option(
+      '-r, --role <role>',
+      "the token's role (default: roles.service; e.g. anon for supabase-js's anon key)",
+    )
+    .action(async (options: { config?: string; expiresIn: number; role?: string }) => {
       const loaded = await loadConfig(options.config ? { configFile: options.config } : {});
       const config = await resolveJwtSecret(loaded, { warn: (message) => console.error(message) });
       const tokens = new TokenService({ ...config.jwt, keys: config.jwt.keys.map((key) => ({ ...key })) });
-      console.log(await tokens.signRoleToken(config.roles.service, options.expiresIn, new Date()));
+      const role = options.role ?? config.roles.service;
+      console.log(await tokens.signRoleToken(role, options.expiresIn, new Date()));
     });
   return keys;
 }

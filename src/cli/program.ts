@@ -23,11 +23,18 @@ export function createProgram(): Command {
     .exitOverride()
     .showHelpAfterError('(add --help for usage)');
   // addCommand (unlike .command()) does not pass settings down: copy exitOverride and help-after-error.
-  program.addCommand(serveCommand().copyInheritedSettings(program), { isDefault: true });
-  program.addCommand(initCommand().copyInheritedSettings(program));
-  program.addCommand(keysCommand().copyInheritedSettings(program));
-  program.addCommand(migrateCommand().copyInheritedSettings(program));
+  program.addCommand(inherit(serveCommand(), program), { isDefault: true });
+  program.addCommand(inherit(initCommand(), program));
+  program.addCommand(inherit(keysCommand(), program));
+  program.addCommand(inherit(migrateCommand(), program));
   return program;
+}
+
+/** Copies the settings to a command and its own subcommands (`keys generate`), which were made before. */
+function inherit(command: Command, parent: Command): Command {
+  command.copyInheritedSettings(parent);
+  for (const sub of command.commands) inherit(sub, command);
+  return command;
 }
 
 /** Prints an error the way a person can act on it and returns the exit code. */
