@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { freePort } from '../../bench/support.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { chromiumAvailable, launchBrowser } from '../support/browser.js';
@@ -40,6 +40,17 @@ describe('hosted pages in Chromium', { skip: chromiumAvailable() ?? false }, () 
     await sink.close();
   });
 
+  /** Fills the hosted set-password form as a person would and submits it. */
+  async function submitPasswords(page: Page, password: string, confirm = password): Promise<void> {
+    await page.getByLabel('New password', { exact: true }).fill(password);
+    await page.getByLabel('Repeat the new password').fill(confirm);
+    await page.getByRole('button', { name: 'Set new password' }).click();
+    await page.waitForLoadState();
+  }
+
+  const heading = (page: Page) => page.getByRole('heading', { level: 1 }).textContent();
+  const SPENT = 'This link has expired or was already used';
+
   async function mailedLink(email: string, send: () => Promise<unknown>): Promise<string> {
     const since = sink.mails.length;
     await send();
@@ -60,7 +71,7 @@ describe('hosted pages in Chromium', { skip: chromiumAvailable() ?? false }, () 
 
     const opened = await page.goto(link);
     assert.equal(opened?.status(), 200);
-    assert.equal(await page.getByRole('heading', { level: 1 }).textContent(), 'Confirm your email address');
+    assert.equal(await heading(page), 'Confirm your email address');
     assert.match(await page.title(), /Acme <Notes>/u, 'the app name is shown as text, escaped');
     const early = await client.signInWithPassword({
       email: 'kim@acme.test',
@@ -70,10 +81,7 @@ describe('hosted pages in Chromium', { skip: chromiumAvailable() ?? false }, () 
 
     await page.getByRole('button', { name: 'Confirm my email' }).click();
     await page.waitForLoadState();
-    assert.equal(
-      await page.getByRole('heading', { level: 1 }).textContent(),
-      'Your email address is confirmed',
-    );
+    assert.equal(await heading(page), 'Your email address is confirmed');
     const signIn = await client.signInWithPassword({
       email: 'kim@acme.test',
       password: 'correct horse battery',
@@ -83,10 +91,7 @@ describe('hosted pages in Chromium', { skip: chromiumAvailable() ?? false }, () 
     await page.goto(link);
     await page.getByRole('button', { name: 'Confirm my email' }).click();
     await page.waitForLoadState();
-    assert.equal(
-      await page.getByRole('heading', { level: 1 }).textContent(),
-      'This link has expired or was already used',
-    );
+    assert.equal(await heading(page), SPENT);
     assert.deepEqual(errors, [], 'no script errors and nothing blocked by the CSP');
     await page.close();
   });
@@ -101,23 +106,14 @@ describe('hosted pages in Chromium', { skip: chromiumAvailable() ?? false }, () 
     const link = await mailedLink('lou@acme.test', () => client.resetPasswordForEmail('lou@acme.test'));
     const page = await browser.newPage();
     await page.goto(link);
-    assert.equal(await page.getByRole('heading', { level: 1 }).textContent(), 'Set a new password');
+    assert.equal(await heading(page), 'Set a new password');
 
-    await page.getByLabel('New password', { exact: true }).fill('brand new passphrase');
-    await page.getByLabel('Repeat the new password').fill('something else entirely');
-    await page.getByRole('button', { name: 'Set new password' }).click();
-    await page.waitForLoadState();
+    await submitPasswords(page, 'brand new passphrase', 'something else entirely');
     assert.equal(await page.getByRole('alert').textContent(), 'The passwords do not match');
     assert.equal(await page.getByLabel('New password', { exact: true }).getAttribute('aria-invalid'), 'true');
 
-    await page.getByLabel('New password', { exact: true }).fill('brand new passphrase');
-    await page.getByLabel('Repeat the new password').fill('brand new passphrase');
-    await page.getByRole('button', { name: 'Set new password' }).click();
-    await page.waitForLoadState();
-    assert.equal(
-      await page.getByRole('heading', { level: 1 }).textContent(),
-      'Your password has been changed',
-    );
+    await submitPasswords(page, 'brand new passphrase');
+    assert.equal(await heading(page), 'Your password has been changed');
 
     const signIn = await client.signInWithPassword({
       email: 'lou@acme.test',
@@ -128,14 +124,8 @@ describe('hosted pages in Chromium', { skip: chromiumAvailable() ?? false }, () 
     assert.equal(old.error?.code, 'invalid_credentials');
 
     await page.goto(link);
-    await page.getByLabel('New password', { exact: true }).fill('another passphrase');
-    await page.getByLabel('Repeat the new password').fill('another passphrase');
-    await page.getByRole('button', { name: 'Set new password' }).click();
-    await page.waitForLoadState();
-    assert.equal(
-      await page.getByRole('heading', { level: 1 }).textContent(),
-      'This link has expired or was already used',
-    );
+    await submitPasswords(page, 'another passphrase');
+    assert.equal(await heading(page), SPENT);
     await page.close();
   });
 
@@ -150,14 +140,8 @@ describe('hosted pages in Chromium', { skip: chromiumAvailable() ?? false }, () 
     t.advance(2 * 3600_000);
     const page = await browser.newPage();
     await page.goto(link);
-    await page.getByLabel('New password', { exact: true }).fill('brand new passphrase');
-    await page.getByLabel('Repeat the new password').fill('brand new passphrase');
-    await page.getByRole('button', { name: 'Set new password' }).click();
-    await page.waitForLoadState();
-    assert.equal(
-      await page.getByRole('heading', { level: 1 }).textContent(),
-      'This link has expired or was already used',
-    );
+    await submitPasswords(page, 'brand new passphrase');
+    assert.equal(await heading(page), SPENT);
     await page.close();
   });
 
@@ -194,7 +178,7 @@ describe('hosted pages in Chromium', { skip: chromiumAvailable() ?? false }, () 
     const tampered = link.replace(/redirect_to=[^&]+/u, 'redirect_to=https%3A%2F%2Fevil.test%2F');
     const refused = await page.goto(tampered);
     assert.equal(refused?.status(), 400);
-    assert.equal(await page.getByRole('heading', { level: 1 }).textContent(), 'This link is not valid');
+    assert.equal(await heading(page), 'This link is not valid');
     await page.close();
   });
 });

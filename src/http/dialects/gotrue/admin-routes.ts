@@ -3,11 +3,10 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { AdminUserInput } from '../../../core/admin-service.js';
 import { AuthError } from '../../../core/errors.js';
 import { requireAdmin, type GotrueOptions } from './context.js';
+import { Email, Metadata } from './schemas.js';
 import { userJson } from './wire.js';
 
 /** GoTrue's admin API, for service-role tokens only; every action lands in the audit log. */
-const Metadata = Type.Record(Type.String(), Type.Unknown());
-const Email = Type.String({ minLength: 1, maxLength: 320 });
 const UserBody = Type.Object({
   email: Type.Optional(Email),
   password: Type.Optional(Type.String({ minLength: 1 })),

@@ -7,7 +7,7 @@ import { AuthError, isAuthError } from '../../../core/errors.js';
 import { checkEmail } from '../../../core/validation.js';
 import { linkErrorPage, pageCsp, resultPage, verifyPage } from '../../pages/index.js';
 import type { GotrueOptions } from './context.js';
-import { refusePkce } from './session-routes.js';
+import { ClientExtras, Email, Metadata, RedirectQuery, refusePkce } from './schemas.js';
 import { gotrueClaims, sessionJson } from './wire.js';
 
 /**
@@ -26,17 +26,10 @@ const VerifyTypeSchema = Type.Union([
   Type.Literal('email_change'),
   Type.Literal('email'),
 ]);
-const Email = Type.String({ minLength: 1, maxLength: 320 });
-const ClientExtras = {
-  gotrue_meta_security: Type.Optional(Type.Object({})),
-  code_challenge: Type.Optional(Type.Union([Type.String(), Type.Null()])),
-  code_challenge_method: Type.Optional(Type.Union([Type.String(), Type.Null()])),
-};
-const RedirectQuery = Type.Object({ redirect_to: Type.Optional(Type.String()) });
 const RecoverBody = Type.Object({ email: Email, ...ClientExtras });
 const OtpBody = Type.Object({
   email: Email,
-  data: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  data: Type.Optional(Metadata),
   create_user: Type.Optional(Type.Boolean()),
   ...ClientExtras,
 });

@@ -2,32 +2,21 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import { AuthError } from '../../../core/errors.js';
 import { requireUser, type GotrueOptions } from './context.js';
+import { ClientExtras, Email, Metadata, pkceNotSupported, RedirectQuery, refusePkce } from './schemas.js';
 import { gotrueClaims, lookalikeUserJson, sessionJson, userJson } from './wire.js';
 
-/**
- * Sign-up, sign-in, refresh, sign-out and the user's own record. Bodies
- * accept the extra fields auth-js sends (gotrue_meta_security, code_challenge)
- * and ignore them; PKCE is refused clearly rather than half-supported.
- */
-const Metadata = Type.Record(Type.String(), Type.Unknown());
-const ClientExtras = {
-  gotrue_meta_security: Type.Optional(Type.Object({})),
-  code_challenge: Type.Optional(Type.Union([Type.String(), Type.Null()])),
-  code_challenge_method: Type.Optional(Type.Union([Type.String(), Type.Null()])),
-};
-
+/** Sign-up, sign-in, refresh, sign-out and the user's own record. */
 const SignUpBody = Type.Object({
-  email: Type.String({ minLength: 1, maxLength: 320 }),
+  email: Email,
   password: Type.String({ minLength: 1 }),
   data: Type.Optional(Metadata),
   ...ClientExtras,
 });
-const RedirectQuery = Type.Object({ redirect_to: Type.Optional(Type.String()) });
 const TokenQuery = Type.Object({
   grant_type: Type.Union([Type.Literal('password'), Type.Literal('refresh_token'), Type.Literal('pkce')]),
 });
 const TokenBody = Type.Object({
-  email: Type.Optional(Type.String({ minLength: 1, maxLength: 320 })),
+  email: Type.Optional(Email),
   phone: Type.Optional(Type.String()),
   password: Type.Optional(Type.String()),
   refresh_token: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
@@ -37,21 +26,12 @@ const LogoutQuery = Type.Object({
   scope: Type.Optional(Type.Union([Type.Literal('global'), Type.Literal('local'), Type.Literal('others')])),
 });
 const UserUpdateBody = Type.Object({
-  email: Type.Optional(Type.String({ minLength: 1, maxLength: 320 })),
+  email: Type.Optional(Email),
   password: Type.Optional(Type.String({ minLength: 1 })),
   data: Type.Optional(Metadata),
   nonce: Type.Optional(Type.String()),
   ...ClientExtras,
 });
-
-export function refusePkce(body: { code_challenge?: string | null | undefined }): void {
-  if (body.code_challenge) {
-    throw new AuthError(
-      'not_supported',
-      'The PKCE flow is not supported: use the implicit flow (the default)',
-    );
-  }
-}
 
 export const sessionRoutes: FastifyPluginAsync<GotrueOptions> = async (app, options) => {
   const { auth, flows, redirects, limit, settings } = options;
@@ -113,10 +93,7 @@ export const sessionRoutes: FastifyPluginAsync<GotrueOptions> = async (app, opti
           return sessionJson(await auth.refresh(body.refresh_token, gotrueClaims), role);
         }
         case 'pkce':
-          throw new AuthError(
-            'not_supported',
-            'The PKCE flow is not supported: use the implicit flow (the default)',
-          );
+          throw pkceNotSupported();
       }
     },
   );
