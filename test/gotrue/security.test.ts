@@ -282,3 +282,59 @@ describe('GoTrue dialect: tokens that must be refused', () => {
     assert.equal(entries[0]?.ip_address, '127.0.0.1');
   });
 });
+
+describe('GoTrue dialect: malformed input gets a 4xx, never a 500', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await createTestApp({
+      format: 'restauth',
+      config: { passwords: { algorithm: 'bcrypt', bcryptRounds: 4 } },
+    });
+  });
+  after(() => t.close());
+
+  it('answers every malformed body with a 4xx in GoTrue shape', async () => {
+    const cases: Array<[string, string, unknown]> = [
+      ['POST', '/verify', { type: 5, token: '123456', email: 'a@b.c' }],
+      ['POST', '/verify', { password: 'x' }],
+      ['POST', '/verify', { type: 'recovery' }],
+      ['POST', '/verify', { type: 'nonsense', token_hash: 'x' }],
+      ['POST', '/verify', [1, 2]],
+      ['POST', '/signup', { email: 'a@b.c' }],
+      ['POST', '/signup', { email: 'not an address', password: 'a long passphrase' }],
+      ['POST', '/signup', { email: 'a@b.c', password: 'a long passphrase', data: 'x' }],
+      ['POST', '/token?grant_type=magic', { email: 'a@b.c', password: 'x' }],
+      ['POST', '/token?grant_type=password', { email: 'a@b.c' }],
+      ['POST', '/token?grant_type=refresh_token', { refresh_token: 7 }],
+      ['POST', '/recover', { email: ['a@b.c'] }],
+      ['POST', '/otp', { email: 'a@b.c', create_user: 'yes' }],
+      ['POST', '/resend', { email: 'a@b.c', type: 'recovery' }],
+      ['POST', '/logout?scope=everyone', undefined],
+      ['GET', '/verify?token=x', undefined],
+    ];
+    for (const [method, path, body] of cases) {
+      const res = await t.app.inject({
+        method: method as 'GET' | 'POST',
+        url: `${PREFIX}${path}`,
+        ...(body !== undefined
+          ? { payload: JSON.stringify(body), headers: { 'content-type': 'application/json' } }
+          : {}),
+      });
+      assert.ok(
+        res.statusCode >= 400 && res.statusCode < 500,
+        `${method} ${path} ${JSON.stringify(body)}: ${res.statusCode}`,
+      );
+      if (res.headers['content-type']?.toString().startsWith('application/json')) {
+        const json = JSON.parse(res.body) as Json;
+        assert.equal(typeof json['error_code'], 'string', `${path}: ${res.body}`);
+      }
+    }
+    const bad = await t.app.inject({
+      method: 'POST',
+      url: `${PREFIX}/signup`,
+      payload: '{"email": ',
+      headers: { 'content-type': 'application/json' },
+    });
+    assert.deepEqual([bad.statusCode, (JSON.parse(bad.body) as Json)['error_code']], [400, 'bad_json']);
+  });
+});

@@ -47,10 +47,13 @@ const VerifyJsonBody = Type.Object({
   ...ClientExtras,
 });
 /** The hosted page's form: the token travels in the query; a recovery form adds the new password. */
-const VerifyFormBody = Type.Object({
-  password: Type.Optional(Type.String({ maxLength: 4096 })),
-  password_confirm: Type.Optional(Type.String({ maxLength: 4096 })),
-});
+const VerifyFormBody = Type.Object(
+  {
+    password: Type.Optional(Type.String({ maxLength: 4096 })),
+    password_confirm: Type.Optional(Type.String({ maxLength: 4096 })),
+  },
+  { additionalProperties: false },
+);
 const VerifyLinkQuery = Type.Object({
   token: Type.String({ minLength: 1, maxLength: 200 }),
   type: VerifyTypeSchema,
@@ -121,7 +124,11 @@ export const emailRoutes: FastifyPluginAsync<GotrueOptions> = async (app, option
     },
     async (request, reply) => {
       if (isForm(request)) return submitLinkForm(request, reply);
-      const body = request.body as Static<typeof VerifyJsonBody>;
+      // The union admits either shape; a JSON call must be the API's.
+      const body = request.body;
+      if (!Value.Check(VerifyJsonBody, body)) {
+        throw new AuthError('validation_failed', 'type is required, with token_hash, or email and token');
+      }
       const secret =
         body.token_hash !== undefined
           ? { tokenHash: body.token_hash }
