@@ -21,6 +21,7 @@ export interface ContractOptions {
 }
 
 const NOW = new Date('2026-06-01T12:00:00.000Z');
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const later = (seconds: number) => new Date(NOW.getTime() + seconds * 1000);
 
 function newUser(overrides: Partial<NewUser> = {}): NewUser {
@@ -105,6 +106,9 @@ export function runStoreContract(
       it('creates an email-only user and a user without password', async () => {
         const emailOnly = await store.createUser(newUser({ username: null, email: 'only@example.com' }), 'h');
         assert.equal(emailOnly.username, null);
+        // Supabase clients (auth-js) refuse user ids that are not UUIDs. (The file store names a user with
+        // a username by it, for json-data-server's credentials format; PostgreSQL always uses a UUID.)
+        assert.match(emailOnly.id, UUID);
         assert.equal((await store.findUserByEmail('only@example.com'))?.id, emailOnly.id);
         const noPassword = await store.createUser(newUser(), null);
         assert.equal(await store.getPasswordHash(noPassword.id), null);
@@ -128,6 +132,35 @@ export function runStoreContract(
           code: 'email_exists',
         });
         await assert.rejects(store.updateUser('missing', { profile: {} }), { code: 'user_not_found' });
+      });
+
+      it('finds nobody by an id it never gave, without an error: malformed, numeric, or an unknown UUID', async () => {
+        const user = await store.createUser(newUser(), 'h');
+        const session = await store.createSession(newSession(user.id));
+        const strangers = [
+          'missing',
+          '',
+          "1' OR '1'='1",
+          '42',
+          '99999999999999999999',
+          `{${randomUUID()}}`,
+          `${user.id}x`,
+          randomUUID(),
+        ];
+        for (const id of strangers) {
+          assert.equal(await store.findUserById(id), null, id);
+          assert.equal(await store.getPasswordHash(id), null, id);
+          assert.equal(await store.findOneTimeToken(id, 'recovery', NOW), null, id);
+          assert.equal(await store.revokeUserSessions(id, null, 'logout', NOW), 0, id);
+          assert.equal(await store.deleteUser(id), false, id);
+          await assert.rejects(store.updateUser(id, { profile: {} }), { code: 'user_not_found' }, id);
+          await assert.rejects(store.changePassword(id, 'h2', null, NOW), { code: 'user_not_found' }, id);
+          await assert.rejects(store.bumpTokenVersion(id), { code: 'user_not_found' }, id);
+        }
+        // The real user was not touched.
+        assert.equal(await store.getPasswordHash(user.id), 'h');
+        assert.equal((await store.findUserById(user.id))?.tokenVersion, 0);
+        assert.equal((await store.findSession(session.id))?.revokedAt, null);
       });
 
       it('lists users by page with the total', async () => {

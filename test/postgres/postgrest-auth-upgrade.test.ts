@@ -119,6 +119,13 @@ describe('upgrading a postgrest-auth database in place', { skip: postgresAvailab
         role: u.username.toLowerCase(),
       })),
     );
+    // Every existing user got a uuid of its own (migration 6): its id in restauth's APIs and tokens.
+    const ids = await superPool.query<{ uid: string }>('SELECT uid::text AS uid FROM auth.users ORDER BY id');
+    assert.equal(new Set(ids.rows.map((row) => row.uid)).size, oldUsers.length);
+    for (const [i, user] of oldUsers.entries()) {
+      assert.match(ids.rows[i]!.uid, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+      assert.equal((await t.services.store.findUserByUsername(user.username))?.id, ids.rows[i]!.uid);
+    }
   });
 
   it('its users log in with their old passwords; their tokens carry the real count and their role', async () => {
@@ -133,6 +140,7 @@ describe('upgrading a postgrest-auth database in place', { skip: postgresAvailab
       assert.equal(claims.count, user.tokenCount);
       assert.equal(claims.role, user.username.toLowerCase());
       assert.equal(claims.iss, 'https://agameoftheories.com');
+      assert.equal(claims.sub, (await t.services.store.findUserByUsername(user.username))?.id, 'its uuid');
       const [who] = await postgrestRequest<{ role: string }>(
         superPool,
         { ...rest, claimsStyle: 'json' },

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { SignJWT } from 'jose';
+import { decodeJwt, decodeProtectedHeader, SignJWT } from 'jose';
 import pg from 'pg';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { postgrestRequest, type PostgrestOptions } from '../support/postgrest.js';
@@ -101,6 +101,11 @@ describe(
       assert.equal(who!.role, 'normal_user');
       const ada = await t.services.store.findUserByUsername('ada');
       assert.equal(who!.uid, ada!.id);
+      assert.match(
+        who!.uid,
+        /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
+        'a uuid string',
+      );
       await postgrestRequest(pool, rest, token, `INSERT INTO public.notes (body) VALUES ('ada''s note')`);
       await post(t.app, '/auth/register', { username: 'bea', password: 'a passphrase' });
       const bea = await login('bea');
@@ -182,6 +187,45 @@ describe(
       assert.equal(replay.status, 400);
       await assert.rejects(postgrestRequest(pool, rest, refreshed.json().access_token!, 'SELECT 1'), {
         status: 403,
+      });
+    });
+
+    it('a token issued before the uuid ids (its sub the serial id) still passes, until a password change', async () => {
+      await post(t.app, '/auth/register', { username: 'legacy', password: 'a passphrase' });
+      const session = await login('legacy');
+      const user = await t.services.store.findUserByUsername('legacy');
+      const admin = new pg.Client({ connectionString: url });
+      await admin.connect();
+      let serial: number;
+      try {
+        const { rows } = await admin.query<{ id: number }>('SELECT id FROM auth.users WHERE uid = $1', [
+          user!.id,
+        ]);
+        serial = rows[0]!.id;
+      } finally {
+        await admin.end();
+      }
+      // The same token as restauth issued it before migration 6: every claim kept, sub the serial id.
+      const legacy = await new SignJWT({ ...decodeJwt(session.access_token!), sub: String(serial) })
+        .setProtectedHeader(decodeProtectedHeader(session.access_token!) as { alg: string })
+        .sign(new TextEncoder().encode(SECRET));
+      const [who] = await postgrestRequest<{ uid: string }>(pool, rest, legacy, 'SELECT auth.uid() AS uid');
+      assert.equal(who!.uid, String(serial));
+      const checked = await t.services.auth.check(legacy);
+      assert.equal(
+        checked.user.id,
+        user!.id,
+        'restauth finds the user by the serial id, and names it by its uuid',
+      );
+      const changed = await post(t.app, '/auth/password', {
+        username: 'legacy',
+        password: 'a passphrase',
+        newpassword: 'another one',
+      });
+      assert.equal(changed.status, 200, changed.body);
+      await assert.rejects(postgrestRequest(pool, rest, legacy, 'SELECT 1'), {
+        status: 403,
+        message: /issued before a password change/,
       });
     });
 

@@ -25,6 +25,8 @@ export interface Migration {
 }
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+/** A canonical uuid as an SQL regular expression: what may be cast to uuid without an error. */
+const UUID_PATTERN = `'^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'`;
 
 export function identifier(name: string, what: string): string {
   if (!IDENTIFIER.test(name))
@@ -250,6 +252,70 @@ export function migrations(names: SchemaNames): Migration[] {
         );
         CREATE INDEX audit_log_at ON ${q.schema}.audit_log (at);
         CREATE INDEX audit_log_user_id_at ON ${q.schema}.audit_log (user_id, at);
+      `,
+    },
+    {
+      version: 6,
+      name: 'a uuid per user, its public id',
+      sql: `
+        -- Supabase clients (auth-js) refuse user ids that are not UUIDs, and Supabase policies expect
+        -- auth.uid() to be one: every user gets a uuid, the id the Store, the tokens' sub and the APIs
+        -- show. The volatile default is evaluated per row, so existing users (postgrest-auth's too) each
+        -- get their own. The serial id stays the internal key the foreign keys use.
+        ALTER TABLE ${users} ADD COLUMN uid uuid NOT NULL DEFAULT gen_random_uuid();
+        -- Unnamed: PostgreSQL derives a name from the table's (and shortens it if need be).
+        CREATE UNIQUE INDEX ON ${users} (uid);
+
+        -- The pre-request of migration 2, now also finding a user by the uuid restauth tokens carry in sub.
+        -- An integer sub (a token issued before this migration) and postgrest-auth's role-only tokens
+        -- are still found as before.
+        CREATE OR REPLACE FUNCTION ${q.schema}.check_token_count() RETURNS void
+          LANGUAGE plpgsql STABLE SECURITY DEFINER AS $fn$
+        DECLARE
+          claims jsonb := ${q.schema}.jwt();
+          claimed_version text := coalesce(claims ->> 'token_version', claims ->> 'count');
+          session_text text := claims ->> 'session_id';
+          user_sub text := claims ->> 'sub';
+          current_count integer;
+          user_id integer;
+          session_row record;
+        BEGIN
+          IF claims = '{}'::jsonb OR (user_sub IS NULL AND claimed_version IS NULL) THEN
+            RETURN; -- anonymous request
+          END IF;
+          IF user_sub ~ ${UUID_PATTERN} THEN
+            SELECT u.id, u.token_count INTO user_id, current_count FROM ${users} u WHERE u.uid = user_sub::uuid;
+          ELSIF user_sub ~ '^[0-9]{1,9}$' THEN
+            SELECT u.id, u.token_count INTO user_id, current_count FROM ${users} u WHERE u.id = user_sub::integer;
+          ELSE
+            -- postgrest-auth tokens name the user by its role.
+            SELECT u.id, u.token_count INTO user_id, current_count FROM ${users} u
+              WHERE u.username_lowercase = claims ->> 'role';
+          END IF;
+          IF user_id IS NULL THEN
+            RAISE invalid_password USING MESSAGE = 'token refused: the user no longer exists';
+          END IF;
+          IF claimed_version IS NULL OR claimed_version !~ '^[0-9]{1,9}$' OR claimed_version::integer <> current_count THEN
+            RAISE invalid_password USING MESSAGE = 'token refused: issued before a password change, sign in again';
+          END IF;
+          IF session_text IS NOT NULL THEN
+            -- The full shape (migration 2 checked 36 hex digits or dashes, which a cast could still refuse).
+            IF session_text !~ ${UUID_PATTERN} THEN
+              RAISE invalid_password USING MESSAGE = 'token refused: malformed session';
+            END IF;
+            SELECT s.revoked_at, s.not_after, s.user_id INTO session_row
+              FROM ${q.schema}.sessions s WHERE s.id = session_text::uuid;
+            IF NOT FOUND OR session_row.user_id <> user_id OR session_row.revoked_at IS NOT NULL
+               OR session_row.not_after <= now() THEN
+              RAISE invalid_password USING MESSAGE = 'token refused: the session has ended (signed out or revoked)';
+            END IF;
+          END IF;
+        END
+        $fn$;
+        -- auth.uid() stays as migration 2 made it, returning text where Supabase's returns uuid; what it
+        -- returns is now a uuid string. Said on the function, where \\df+ and schema browsers show it.
+        COMMENT ON FUNCTION ${q.schema}.uid() IS
+          'The token''s sub claim as text: for restauth tokens the user''s uuid (users.uid), e.g. owner = auth.uid() on a text column, or auth.uid()::uuid against a uuid column';
       `,
     },
   ];

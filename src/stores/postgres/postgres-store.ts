@@ -61,17 +61,28 @@ interface AuditRow {
   data: Record<string, unknown>;
 }
 
-const USER_COLUMNS = `id::text AS id, username, email, email_confirmed_at, role, token_count, profile, app_metadata,
+/**
+ * A user's public id is its uuid (`uid`, migration 6); the serial `id` stays the key the other tables
+ * reference, so a user id given to the Store is turned into it in the same statement (a join, or
+ * `(SELECT id FROM users WHERE uid = $n)`), and sessions and one-time tokens name their user by uid.
+ */
+const USER_COLUMNS = `uid::text AS id, username, email, email_confirmed_at, role, token_count, profile, app_metadata,
   created_at, updated_at, last_sign_in_at`;
-const SESSION_COLUMNS = `id::text AS id, user_id::text AS user_id, created_at, refreshed_at, not_after, revoked_at,
-  revoked_reason, refresh_secret`;
-const ONE_TIME_TOKEN_COLUMNS = `hash, code_hash, user_id::text AS user_id, purpose, created_at, expires_at, data`;
+/** A session `s` joined with its user `u`. */
+const SESSION_COLUMNS = `s.id::text AS id, u.uid::text AS user_id, s.created_at, s.refreshed_at, s.not_after,
+  s.revoked_at, s.revoked_reason, s.refresh_secret`;
+/** A one-time token `t` joined with its user `u`. */
+const ONE_TIME_TOKEN_COLUMNS = `t.hash, t.code_hash, u.uid::text AS user_id, t.purpose, t.created_at, t.expires_at,
+  t.data`;
 const AUDIT_COLUMNS = `id, at, action, actor_id, user_id, ip, data`;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** Store ids are strings; PostgreSQL's are serial integers. Anything else names nobody. */
-function dbId(id: string): number | null {
-  return /^[0-9]{1,9}$/.test(id) ? Number(id) : null;
+/**
+ * A user id as the uid column takes it, or null: anything but a UUID names nobody, and must not reach
+ * the query, where casting it to uuid would be an SQL error (a 500) instead of "not found".
+ */
+function userUid(id: string): string | null {
+  return UUID.test(id) ? id : null;
 }
 
 function toUser(row: UserRow): User {
@@ -240,9 +251,15 @@ export class PostgresStore implements Store {
   }
 
   async findUserById(id: string): Promise<User | null> {
-    const key = dbId(id);
-    if (key === null) return null;
-    return this.oneUser(`SELECT ${USER_COLUMNS} FROM ${this.users} WHERE id = $1`, [key]);
+    // Access tokens issued before migration 6 carry the serial id as their sub and stay valid until
+    // they expire (an hour by default): here, where a token's sub is looked up, an all-digits id still
+    // names the user by its serial id. The user found carries its uid, which every later step uses.
+    if (/^[0-9]{1,9}$/.test(id)) {
+      return this.oneUser(`SELECT ${USER_COLUMNS} FROM ${this.users} WHERE id = $1`, [Number(id)]);
+    }
+    const uid = userUid(id);
+    if (uid === null) return null;
+    return this.oneUser(`SELECT ${USER_COLUMNS} FROM ${this.users} WHERE uid = $1`, [uid]);
   }
 
   async findUserByUsername(username: string): Promise<User | null> {
@@ -258,19 +275,20 @@ export class PostgresStore implements Store {
   async listUsers(options: { page: number; perPage: number }): Promise<UserPage> {
     const offset = (Math.max(options.page, 1) - 1) * options.perPage;
     const [page, count] = await Promise.all([
-      this.pool.query<UserRow>(`SELECT ${USER_COLUMNS} FROM ${this.users} ORDER BY id LIMIT $1 OFFSET $2`, [
-        options.perPage,
-        offset,
-      ]),
+      // By the serial key, qualified: creation order (a bare `id` would be the uid the select list names id).
+      this.pool.query<UserRow>(
+        `SELECT ${USER_COLUMNS} FROM ${this.users} u ORDER BY u.id LIMIT $1 OFFSET $2`,
+        [options.perPage, offset],
+      ),
       this.pool.query<{ total: number }>(`SELECT count(*)::int AS total FROM ${this.users}`),
     ]);
     return { users: page.rows.map(toUser), total: count.rows[0]!.total };
   }
 
   async updateUser(id: string, patch: UserPatch): Promise<User> {
-    const key = dbId(id);
+    const uid = userUid(id);
     const sets: string[] = ['updated_at = now()'];
-    const values: unknown[] = [key];
+    const values: unknown[] = [uid];
     const set = (column: string, value: unknown, expression = `$${values.length + 1}`) => {
       values.push(value);
       sets.push(`${column} = ${expression}`);
@@ -285,10 +303,10 @@ export class PostgresStore implements Store {
     if (patch.appMetadata !== undefined) set('app_metadata', patch.appMetadata);
     if (patch.lastSignInAt !== undefined) set('last_sign_in_at', patch.lastSignInAt);
     const user =
-      key === null
+      uid === null
         ? null
         : await this.oneUser(
-            `UPDATE ${this.users} SET ${sets.join(', ')} WHERE id = $1 RETURNING ${USER_COLUMNS}`,
+            `UPDATE ${this.users} SET ${sets.join(', ')} WHERE uid = $1 RETURNING ${USER_COLUMNS}`,
             values,
           );
     if (!user) throw new AuthError('user_not_found');
@@ -296,26 +314,28 @@ export class PostgresStore implements Store {
   }
 
   async deleteUser(id: string): Promise<boolean> {
-    const key = dbId(id);
-    if (key === null) return false;
+    const uid = userUid(id);
+    if (uid === null) return false;
     // Sessions, refresh tokens and one-time tokens go with it (ON DELETE CASCADE); audit events stay.
-    const result = await this.pool.query(`DELETE FROM ${this.users} WHERE id = $1`, [key]);
+    const result = await this.pool.query(`DELETE FROM ${this.users} WHERE uid = $1`, [uid]);
     return result.rowCount === 1;
   }
 
   async getPasswordHash(userId: string): Promise<string | null> {
-    const key = dbId(userId);
-    if (key === null) return null;
+    const uid = userUid(userId);
+    if (uid === null) return null;
     const { rows } = await this.pool.query<{ password: string | null }>(
-      `SELECT password FROM ${this.users} WHERE id = $1`,
-      [key],
+      `SELECT password FROM ${this.users} WHERE uid = $1`,
+      [uid],
     );
     return rows[0]?.password ?? null;
   }
 
   async replacePasswordHash(userId: string, passwordHash: string): Promise<void> {
-    await this.pool.query(`UPDATE ${this.users} SET password = $2, updated_at = now() WHERE id = $1`, [
-      dbId(userId),
+    const uid = userUid(userId);
+    if (uid === null) return;
+    await this.pool.query(`UPDATE ${this.users} SET password = $2, updated_at = now() WHERE uid = $1`, [
+      uid,
       passwordHash,
     ]);
   }
@@ -326,49 +346,55 @@ export class PostgresStore implements Store {
     keepSessionId: string | null,
     now: Date,
   ): Promise<User> {
-    const key = dbId(userId);
+    const uid = userUid(userId);
     // One statement: the new hash, the count and the revocations commit together. The count is bumped
-    // only when no session is kept: a kept session's access token goes on working.
+    // only when no session is kept: a kept session's access token goes on working. The sessions are
+    // the changed user's (by its serial key): none when no user matched.
     const user =
-      key === null
+      uid === null
         ? null
         : await this.oneUser(
             `WITH changed AS (
                UPDATE ${this.users} SET password = $2, updated_at = $4,
                  token_count = token_count + CASE WHEN $3::text IS NULL THEN 1 ELSE 0 END
-               WHERE id = $1 RETURNING ${USER_COLUMNS}
+               WHERE uid = $1 RETURNING id AS user_key, ${USER_COLUMNS}
              ), revoked AS (
-               UPDATE ${this.sessions} SET revoked_at = $4, revoked_reason = 'password_changed'
-               WHERE user_id = $1 AND revoked_at IS NULL AND id::text IS DISTINCT FROM $3 AND EXISTS (SELECT FROM changed)
+               UPDATE ${this.sessions} s SET revoked_at = $4, revoked_reason = 'password_changed'
+               FROM changed c
+               WHERE s.user_id = c.user_key AND s.revoked_at IS NULL AND s.id::text IS DISTINCT FROM $3
              )
              SELECT * FROM changed`,
-            [key, passwordHash, keepSessionId, now],
+            [uid, passwordHash, keepSessionId, now],
           );
     if (!user) throw new AuthError('user_not_found');
     return user;
   }
 
   async bumpTokenVersion(userId: string): Promise<number> {
+    const uid = userUid(userId);
+    if (uid === null) throw new AuthError('user_not_found');
     const { rows } = await this.pool.query<{ token_count: number }>(
-      `UPDATE ${this.users} SET token_count = token_count + 1 WHERE id = $1 RETURNING token_count`,
-      [dbId(userId)],
+      `UPDATE ${this.users} SET token_count = token_count + 1 WHERE uid = $1 RETURNING token_count`,
+      [uid],
     );
     if (!rows[0]) throw new AuthError('user_not_found');
     return rows[0].token_count;
   }
 
   async createSession(session: NewSession): Promise<Session> {
+    // No such user (a non-UUID id included): the NULL key fails the NOT NULL constraint, as a missing
+    // serial id failed the foreign key before: a session is only ever made for a user just found.
     const { rows } = await this.pool.query<SessionRow>(
       `WITH created AS (
          INSERT INTO ${this.sessions} (id, user_id, created_at, refreshed_at, not_after, refresh_secret)
-         VALUES ($1, $2, $3, $3, $4, $5) RETURNING ${SESSION_COLUMNS}
+         VALUES ($1, ${this.userKey('$2')}, $3, $3, $4, $5) RETURNING *
        ), token AS (
          INSERT INTO ${this.refreshTokens} (hash, session_id, created_at) SELECT $6, $1::uuid, $3 FROM created
        )
-       SELECT * FROM created`,
+       SELECT ${SESSION_COLUMNS} FROM created s JOIN ${this.users} u ON u.id = s.user_id`,
       [
         session.id,
-        dbId(session.userId),
+        userUid(session.userId),
         session.createdAt,
         session.notAfter,
         session.refreshSecret,
@@ -379,9 +405,9 @@ export class PostgresStore implements Store {
       // Beyond the cap the oldest live sessions go, with their refresh tokens (ON DELETE CASCADE).
       await this.pool.query(
         `DELETE FROM ${this.sessions} WHERE id IN (
-           SELECT id FROM ${this.sessions} WHERE user_id = $1 AND revoked_at IS NULL
+           SELECT id FROM ${this.sessions} WHERE user_id = ${this.userKey('$1')} AND revoked_at IS NULL
            ORDER BY created_at DESC, id OFFSET $2)`,
-        [dbId(session.userId), session.maxPerUser],
+        [userUid(session.userId), session.maxPerUser],
       );
     }
     return toSession(rows[0]!);
@@ -390,7 +416,7 @@ export class PostgresStore implements Store {
   async findSession(id: string): Promise<Session | null> {
     if (!UUID.test(id)) return null;
     const { rows } = await this.pool.query<SessionRow>(
-      `SELECT ${SESSION_COLUMNS} FROM ${this.sessions} WHERE id = $1`,
+      `SELECT ${SESSION_COLUMNS} FROM ${this.sessions} s JOIN ${this.users} u ON u.id = s.user_id WHERE s.id = $1`,
       [id],
     );
     return rows[0] ? toSession(rows[0]) : null;
@@ -400,14 +426,16 @@ export class PostgresStore implements Store {
     hash: string,
   ): Promise<{ token: RefreshTokenRecord; session: Session; user: User | null } | null> {
     // The user comes in the same query: a refresh needs it, and a round trip is a third of the work.
+    // `u` is the user's row as USER_COLUMNS shapes it, so u.id is its uid.
     const { rows } = await this.pool.query<
       SessionRow & { hash: string; token_created_at: Date; rotated_at: Date | null; user_row: UserRow | null }
     >(
       `SELECT t.hash, t.created_at AS token_created_at, t.rotated_at,
-              s.id::text AS id, s.user_id::text AS user_id, s.created_at, s.refreshed_at, s.not_after, s.revoked_at,
-              s.revoked_reason, s.refresh_secret,
-              (SELECT to_jsonb(u) FROM (SELECT ${USER_COLUMNS} FROM ${this.users} WHERE id = s.user_id) u) AS user_row
-       FROM ${this.refreshTokens} t JOIN ${this.sessions} s ON s.id = t.session_id WHERE t.hash = $1`,
+              s.id::text AS id, u.id AS user_id, s.created_at, s.refreshed_at, s.not_after, s.revoked_at,
+              s.revoked_reason, s.refresh_secret, to_jsonb(u) AS user_row
+       FROM ${this.refreshTokens} t JOIN ${this.sessions} s ON s.id = t.session_id
+       LEFT JOIN LATERAL (SELECT ${USER_COLUMNS} FROM ${this.users} WHERE id = s.user_id) u ON true
+       WHERE t.hash = $1`,
       [hash],
     );
     const row = rows[0];
@@ -458,10 +486,12 @@ export class PostgresStore implements Store {
     reason: string,
     now: Date,
   ): Promise<number> {
+    const uid = userUid(userId);
+    if (uid === null) return 0;
     const result = await this.pool.query(
       `UPDATE ${this.sessions} SET revoked_at = $3, revoked_reason = $4
-       WHERE user_id = $1 AND revoked_at IS NULL AND id::text IS DISTINCT FROM $2`,
-      [dbId(userId), exceptSessionId, now, reason],
+       WHERE user_id = ${this.userKey('$1')} AND revoked_at IS NULL AND id::text IS DISTINCT FROM $2`,
+      [uid, exceptSessionId, now, reason],
     );
     return result.rowCount ?? 0;
   }
@@ -469,17 +499,20 @@ export class PostgresStore implements Store {
   async createOneTimeToken(token: OneTimeToken): Promise<void> {
     // The INSERT reads the DELETE's result, so the earlier token is gone before the new row is
     // checked against the unique code_hash index: a replacement may reuse the code of the token
-    // it replaces. (Unreferenced, the DELETE would run after the INSERT.)
+    // it replaces. (Unreferenced, the DELETE would run after the INSERT.) No such user: the NULL key
+    // fails the NOT NULL constraint, as a missing serial id failed the foreign key before.
     await this.pool
       .query(
-        `WITH replaced AS (
-         DELETE FROM ${this.oneTimeTokens} WHERE user_id = $2 AND purpose = $3 RETURNING 1
+        `WITH owner AS (
+         SELECT ${this.userKey('$2')} AS user_key
+       ), replaced AS (
+         DELETE FROM ${this.oneTimeTokens} WHERE user_id = (SELECT user_key FROM owner) AND purpose = $3 RETURNING 1
        )
        INSERT INTO ${this.oneTimeTokens} (hash, code_hash, user_id, purpose, created_at, expires_at, data)
-       SELECT $1, $7, $2, $3, $4, $5, $6 FROM (SELECT count(*) FROM replaced) AS done`,
+       SELECT $1, $7, owner.user_key, $3, $4, $5, $6 FROM owner, (SELECT count(*) FROM replaced) AS done`,
         [
           token.hash,
-          dbId(token.userId),
+          userUid(token.userId),
           token.purpose,
           token.createdAt,
           token.expiresAt,
@@ -497,8 +530,10 @@ export class PostgresStore implements Store {
 
   async consumeOneTimeToken(hash: string, purpose: string, now: Date): Promise<OneTimeToken | null> {
     // One DELETE: a racing consumer, by link or by code, waits for the row lock and then finds no row.
+    // Its user's uid comes by USING (the foreign key guarantees the row).
     const { rows } = await this.pool.query<OneTimeTokenRow>(
-      `DELETE FROM ${this.oneTimeTokens} WHERE (hash = $1 OR code_hash = $1) AND purpose = $2
+      `DELETE FROM ${this.oneTimeTokens} t USING ${this.users} u
+       WHERE u.id = t.user_id AND (t.hash = $1 OR t.code_hash = $1) AND t.purpose = $2
        RETURNING ${ONE_TIME_TOKEN_COLUMNS}`,
       [hash, purpose],
     );
@@ -508,12 +543,12 @@ export class PostgresStore implements Store {
   }
 
   async findOneTimeToken(userId: string, purpose: string, now: Date): Promise<OneTimeToken | null> {
-    const key = dbId(userId);
-    if (key === null) return null;
+    const uid = userUid(userId);
+    if (uid === null) return null;
     const { rows } = await this.pool.query<OneTimeTokenRow>(
-      `SELECT ${ONE_TIME_TOKEN_COLUMNS} FROM ${this.oneTimeTokens}
-       WHERE user_id = $1 AND purpose = $2 AND expires_at > $3 ORDER BY created_at DESC LIMIT 1`,
-      [key, purpose, now],
+      `SELECT ${ONE_TIME_TOKEN_COLUMNS} FROM ${this.oneTimeTokens} t JOIN ${this.users} u ON u.id = t.user_id
+       WHERE u.uid = $1 AND t.purpose = $2 AND t.expires_at > $3 ORDER BY t.created_at DESC LIMIT 1`,
+      [uid, purpose, now],
     );
     return rows[0] ? toOneTimeToken(rows[0]) : null;
   }
@@ -561,6 +596,11 @@ export class PostgresStore implements Store {
 
   async close(): Promise<void> {
     await this.pool.end();
+  }
+
+  /** The serial key of the user whose uid is the parameter `param` (NULL when none), as a subquery. */
+  private userKey(param: string): string {
+    return `(SELECT id FROM ${this.users} WHERE uid = ${param})`;
   }
 
   private async oneUser(sql: string, values: unknown[]): Promise<User | null> {
