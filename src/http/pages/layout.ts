@@ -6,7 +6,8 @@ import { escapeHtml } from '../../mail/templates.js';
  * inline style allowed by its hash, readable on a phone, visible focus.
  */
 const STYLE = `
-body { margin: 0; font: 1.05rem/1.5 system-ui, sans-serif; color: #111; background: #f4f4f5; }
+body { margin: 0; font: 1.05rem/1.5 system-ui, sans-serif; color: #111; background: #f4f4f5;
+  overflow-wrap: anywhere; }
 main { max-width: 26rem; margin: 3rem auto; padding: 2rem; background: #fff; border-radius: 0.5rem;
   box-shadow: 0 1px 3px rgba(0, 0, 0, 0.15); }
 h1 { font-size: 1.5rem; margin-top: 0; }
@@ -36,6 +37,9 @@ export function pageCsp(redirectOrigin: string | null = null): string {
     "frame-ancestors 'none'",
   ].join('; ');
 }
+
+/** The policy for a page whose form leads nowhere but restauth itself. */
+export const PAGE_CSP = pageCsp();
 
 export function layout(appName: string, title: string, body: string): string {
   return `<!doctype html>

@@ -24,9 +24,13 @@ const RESULTS: Record<ResultKind, { title: string; text: string }> = {
 /** What a spent link did. */
 export function resultPage(options: { appName: string; kind: ResultKind; continueUrl?: string }): string {
   const result = RESULTS[options.kind];
-  const link = options.continueUrl
-    ? `\n<p><a href="${escapeHtml(options.continueUrl)}">Continue to ${escapeHtml(options.appName)}</a></p>`
-    : '';
+  // Escaping keeps the URL inside its attribute, not a javascript: scheme out of it; the mail templates
+  // drop such links the same way.
+  const { continueUrl } = options;
+  const link =
+    continueUrl !== undefined && /^(https?:\/\/|\/(?!\/))/iu.test(continueUrl)
+      ? `\n<p><a href="${escapeHtml(continueUrl)}">Continue to ${escapeHtml(options.appName)}</a></p>`
+      : '';
   return layout(options.appName, result.title, `<p>${escapeHtml(result.text)}</p>${link}`);
 }
 

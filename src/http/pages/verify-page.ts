@@ -8,8 +8,13 @@ export interface VerifyPageOptions {
   /** Where the form posts: the link's own path and query, so the token travels with it. */
   action: string;
   type: VerifyPageType;
-  /** With a recovery link: ask for the new password here (else the app's own page does). */
-  collectPassword: boolean;
+  /**
+   * Extra values the POST carries in its body. The token stays in `action`'s
+   * query, so the POST is checked exactly like the GET was.
+   */
+  hiddenFields?: Readonly<Record<string, string>>;
+  /** With a recovery link: ask for the new password here (default), else the app's own page does. */
+  collectPassword?: boolean;
   minPasswordLength: number;
   /** Shown above the form, announced to screen readers. */
   error?: string;
@@ -46,17 +51,20 @@ const TEXTS: Record<VerifyPageType, { title: (app: string) => string; lead: stri
  */
 export function verifyPage(options: VerifyPageOptions): string {
   const action = escapeHtml(options.action);
+  const hidden = Object.entries(options.hiddenFields ?? {})
+    .map(([name, value]) => `\n<input type="hidden" name="${escapeHtml(name)}" value="${escapeHtml(value)}">`)
+    .join('');
   const alert = options.error
     ? `<p class="alert" role="alert" id="form-error">${escapeHtml(options.error)}</p>\n`
     : '';
-  if (options.type === 'recovery' && options.collectPassword) {
+  if (options.type === 'recovery' && (options.collectPassword ?? true)) {
     const invalid = options.error ? ' aria-invalid="true" aria-describedby="form-error"' : '';
     const field = (id: string, label: string) =>
       `<label for="${id}">${label}</label>\n<input id="${id}" name="${id}" type="password" autocomplete="new-password" required minlength="${options.minPasswordLength}"${invalid}>`;
     return layout(
       options.appName,
       'Set a new password',
-      `${alert}<form method="post" action="${action}">
+      `${alert}<form method="post" action="${action}">${hidden}
 ${field('password', 'New password')}
 ${field('password_confirm', 'Repeat the new password')}
 <button type="submit">Set new password</button>
@@ -68,7 +76,7 @@ ${field('password_confirm', 'Repeat the new password')}
     options.appName,
     text.title(options.appName),
     `${alert}<p>${escapeHtml(text.lead)}</p>
-<form method="post" action="${action}">
+<form method="post" action="${action}">${hidden}
 <button type="submit">${escapeHtml(text.button)}</button>
 </form>`,
   );
