@@ -10,6 +10,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { decodeJwt } from 'jose';
+import pg from 'pg';
 import { createServices } from '../src/compose.js';
 import { loadConfig } from '../src/config/load.js';
 import { dropDatabase, testPostgres } from '../test/support/postgres.js';
@@ -37,14 +39,111 @@ async function timed(
   return done / seconds;
 }
 
-async function pgbench(url: string, script: string, dir: string): Promise<number> {
+async function pgbench(
+  url: string,
+  script: string,
+  dir: string,
+  protocol: 'simple' | 'prepared' = 'simple',
+): Promise<number> {
   const file = join(dir, `${Math.random().toString(36).slice(2)}.sql`);
   await writeFile(file, script);
   const bin = '/usr/lib/postgresql/15/bin/pgbench';
-  const { stdout } = await run(bin, ['-n', '-f', file, '-c', '4', '-j', '2', '-T', String(SECONDS), url]);
+  const args = ['-n', '-M', protocol, '-f', file, '-c', '4', '-j', '2', '-T', String(SECONDS), url];
+  const { stdout } = await run(bin, args);
   const match = /tps = ([\d.]+)/.exec(stdout);
   if (!match) throw new Error(`pgbench printed no tps:\n${stdout}`);
   return Number(match[1]);
+}
+
+/**
+ * What PostgREST (v10 to v12, src/PostgREST/Middleware.hs runPgLocals) sends per request, in one
+ * READ COMMITTED transaction: one prepared statement setting search_path, role, the claims, method,
+ * path, headers and cookies; then `select <pre-request>();`; then the main query, here the read it
+ * builds for `GET /notes?id=eq.1` on a table with the row-level policy of docs/postgrest.md.
+ */
+function postgrestRequest(claims: string, token: string, preRequest: string | null): string {
+  const headers = JSON.stringify({
+    accept: '*/*',
+    authorization: `Bearer ${token}`,
+    host: 'localhost:3001',
+    'user-agent': 'curl/8.5.0',
+  });
+  return [
+    'BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY;',
+    `select set_config('search_path', 'public', true), set_config('role', 'normal_user', true), ` +
+      `set_config('request.jwt.claims', '${claims}', true), set_config('request.method', 'GET', true), ` +
+      `set_config('request.path', '/notes', true), set_config('request.headers', '${headers}', true), ` +
+      `set_config('request.cookies', '{}', true);`,
+    ...(preRequest ? [preRequest] : []),
+    'WITH pgrst_source AS (SELECT "public"."notes".* FROM "public"."notes" WHERE "public"."notes"."id" = 1) ' +
+      'SELECT null::bigint AS total_result_set, pg_catalog.count(_postgrest_t) AS page_total, ' +
+      "coalesce(json_agg(_postgrest_t), '[]')::character varying AS body, " +
+      "nullif(current_setting('response.headers', true), '') AS response_headers, " +
+      "nullif(current_setting('response.status', true), '') AS response_status " +
+      'FROM (SELECT * FROM pgrst_source) _postgrest_t;',
+    'COMMIT;',
+  ].join('\n');
+}
+
+/** The smallest transaction that sets the claims: the pre-request's cost at its most visible. */
+function minimalRequest(claims: string, preRequest: string | null): string {
+  return [
+    'BEGIN;',
+    `SELECT set_config('role', 'normal_user', true), set_config('request.jwt.claims', '${claims}', true);`,
+    ...(preRequest ? [preRequest] : []),
+    'SELECT 1;',
+    'COMMIT;',
+  ].join('\n');
+}
+
+async function preRequestCost(url: string, dir: string, accessToken: string): Promise<void> {
+  // The claims of a real restauth token, session_id included: the pre-request checks the session too.
+  const claims = JSON.stringify(decodeJwt(accessToken));
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`
+      CREATE TABLE public.notes (id serial PRIMARY KEY, owner text NOT NULL DEFAULT auth.uid(), body text NOT NULL);
+      ALTER TABLE public.notes ENABLE ROW LEVEL SECURITY;
+      CREATE POLICY own_notes ON public.notes USING (owner = auth.uid()) WITH CHECK (owner = auth.uid());
+      GRANT SELECT ON public.notes TO normal_user;
+      INSERT INTO public.notes (owner, body) VALUES (${pg.escapeLiteral(String(decodeJwt(accessToken).sub))}, 'hello');
+      ANALYZE public.notes;`);
+  } finally {
+    await client.end();
+  }
+  const check = 'select "auth"."check_token_count"();';
+  const rows = [];
+  for (const [shape, mode, script] of [
+    [
+      'PostgREST GET /notes?id=eq.1 (RLS)',
+      'prepared',
+      (pre: string | null) => postgrestRequest(claims, accessToken, pre),
+    ],
+    [
+      'PostgREST GET /notes?id=eq.1 (RLS)',
+      'simple',
+      (pre: string | null) => postgrestRequest(claims, accessToken, pre),
+    ],
+    ['minimal: set claims, SELECT 1', 'simple', (pre: string | null) => minimalRequest(claims, pre)],
+  ] as const) {
+    const without = await pgbench(url, script(null), dir, mode);
+    // The floor: any pre-request is one more statement, one more round trip.
+    const noop = await pgbench(url, script('select 1;'), dir, mode);
+    const withCheck = await pgbench(url, script(check), dir, mode);
+    const added = (from: number) => `${((without / from - 1) * 100).toFixed(1)} %`;
+    rows.push({
+      transaction: shape,
+      protocol: mode,
+      'tps without': without.toFixed(0),
+      'tps, no-op pre-request': noop.toFixed(0),
+      'tps, check_token_count': withCheck.toFixed(0),
+      'no-op adds': added(noop),
+      'check adds': added(withCheck),
+    });
+  }
+  console.log(`\n## Pre-request cost (pgbench, 4 clients, ${SECONDS} s each)\n`);
+  console.log(table(rows));
 }
 
 export async function runPostgresBench(): Promise<void> {
@@ -96,33 +195,7 @@ export async function runPostgresBench(): Promise<void> {
       ]),
     );
 
-    // A PostgREST request as PostgREST sends it: one statement setting the role and the claims, then the
-    // pre-request (its own statement), then the query, in one transaction.
-    const user = await services.store.findUserByUsername('bench');
-    const claims = JSON.stringify({ role: 'normal_user', sub: user!.id, token_version: user!.tokenVersion });
-    const body = (preRequest: string | null) =>
-      [
-        'BEGIN;',
-        `SELECT set_config('role', 'normal_user', true), set_config('request.jwt.claims', '${claims}', true);`,
-        ...(preRequest ? [preRequest] : []),
-        'SELECT 1;',
-        'COMMIT;',
-      ].join('\n');
-    const without = await pgbench(url, body(null), dir);
-    const noop = await pgbench(url, body('SELECT 1;'), dir);
-    const withCheck = await pgbench(url, body('SELECT auth.check_token_count();'), dir);
-    console.log(`\n## Pre-request cost (pgbench, 4 clients, ${SECONDS} s)\n`);
-    console.log(
-      table([
-        { transaction: 'no pre-request', tps: without.toFixed(0) },
-        { transaction: 'a no-op pre-request statement (SELECT 1)', tps: noop.toFixed(0) },
-        { transaction: 'auth.check_token_count()', tps: withCheck.toFixed(0) },
-      ]),
-    );
-    console.log(`\nthe pre-request adds ${((without / withCheck - 1) * 100).toFixed(1)} % per request;`);
-    console.log(
-      `its own work, beyond the statement's round trip, adds ${((noop / withCheck - 1) * 100).toFixed(1)} %`,
-    );
+    await preRequestCost(url, dir, accessTokens[0]!);
   } finally {
     await services.close();
     await dropDatabase(server.url, url);
