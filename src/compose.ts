@@ -152,6 +152,7 @@ export async function createServices(
       : new MemoryRateLimitCounter();
   const { trustedProxyHeader: _header, ...rules } = config.rateLimits;
   const rateLimiter = new RateLimiter(counter, rules, options.clock);
+  const maintenance = startMaintenance(opened.store, clock, onBackgroundError);
   return {
     config,
     rateLimiter,
@@ -164,11 +165,25 @@ export async function createServices(
     tokens,
     fileDatabase: opened.fileDatabase,
     close: async () => {
+      clearInterval(maintenance);
       await mailWorker.stop();
       await mailer.close();
       await opened.store.close();
     },
   };
+}
+
+/** Hourly upkeep the store needs (PostgreSQL: bounded session tables); the file store bounds itself. */
+function startMaintenance(
+  store: Store,
+  clock: () => Date,
+  onError: (error: unknown) => void,
+): NodeJS.Timeout | undefined {
+  if (!(store instanceof PostgresStore)) return undefined;
+  const prune = () => void store.pruneSessions(clock()).catch(onError);
+  prune();
+  // unref: upkeep alone must not keep the process alive.
+  return setInterval(prune, 3_600_000).unref();
 }
 
 async function openStore(

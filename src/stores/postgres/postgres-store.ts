@@ -14,6 +14,7 @@ import {
   type UserPage,
   type UserPatch,
 } from '../../core/store.js';
+import { pruneSessions } from './maintenance.js';
 import { quotedNames, type SchemaNames } from './migrations.js';
 
 interface UserRow {
@@ -592,6 +593,11 @@ export class PostgresStore implements Store {
   /** The table of shared rate-limit windows (migration 3). */
   get rateLimitTable(): string {
     return `${this.names.schema}.rate_limits`;
+  }
+
+  /** Deletes ended sessions and the oldest rotated refresh tokens (see maintenance.ts); run it periodically. */
+  pruneSessions(now: Date): Promise<{ sessions: number; refreshTokens: number }> {
+    return pruneSessions(this.pool, { sessions: this.sessions, refreshTokens: this.refreshTokens }, now);
   }
 
   async close(): Promise<void> {
