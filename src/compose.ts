@@ -11,8 +11,9 @@ import { MemoryRateLimitCounter, RateLimiter, type RateLimitCounter } from './co
 import type { Store } from './core/store.js';
 import { TokenService } from './core/tokens.js';
 import { mailNotifier } from './mail/mail-notifier.js';
-import { FileMailQueue, type MailQueue } from './mail/mail-queue.js';
-import { MailWorker } from './mail/mail-worker.js';
+import { FileMailQueue } from './mail/file-mail-queue.js';
+import type { MailOutboxStore } from './mail/outbox-queue.js';
+import { MailWorker } from './mail/worker.js';
 import { createMailer } from './mail/mailer.js';
 import type { FileDatabase } from './stores/file/file-database.js';
 import { openFileStore } from './stores/file/index.js';
@@ -90,7 +91,7 @@ export async function createServices(
   const sessions = new SessionManager(opened.store, config.sessions);
   const mailer = createMailer(config, logger);
   // With PostgreSQL the outbox is a table every instance shares; otherwise a file beside the data.
-  const mailQueue: MailQueue =
+  const mailQueue: MailOutboxStore =
     opened.store instanceof PostgresStore
       ? new PostgresMailQueue(opened.store.pool, opened.store.mailOutboxTable)
       : new FileMailQueue(join(config.stateDir, 'mail-queue.json'));

@@ -5,8 +5,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FileMailQueue } from '../../src/mail/file-mail-queue.js';
-import { FileMailQueue as LegacyFileMailQueue } from '../../src/mail/mail-queue.js';
-import { MailWorker as LegacyMailWorker } from '../../src/mail/mail-worker.js';
 import { SmtpMailer } from '../../src/mail/mailer.js';
 import { MailWorker } from '../../src/mail/worker.js';
 import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
@@ -169,13 +167,5 @@ describe('MailWorker', () => {
     await writeFile(path, JSON.stringify(fixed));
     await sink.waitForMail((m) => m.to === 'fixed@example.com', 10_000);
     await worker.stop();
-  });
-
-  it('the deprecated worker and file queue (compose.ts still uses them) still deliver', async () => {
-    const legacyQueue = new LegacyFileMailQueue(join(dir, 'legacy.json'));
-    const legacy = new LegacyMailWorker(legacyQueue, smtp(sink.port), recordingLogger());
-    await legacy.submit(message('legacy@example.com'));
-    await sink.waitForMail((m) => m.to === 'legacy@example.com', 10_000);
-    await legacy.stop();
   });
 });

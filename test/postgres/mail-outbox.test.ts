@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { MailWorker } from '../../src/mail/mail-worker.js';
+import { MailWorker } from '../../src/mail/worker.js';
 import { SmtpMailer } from '../../src/mail/mailer.js';
 import { openPostgresStore } from '../../src/stores/postgres/index.js';
 import { PostgresMailQueue } from '../../src/stores/postgres/mail-queue.js';
@@ -57,13 +57,14 @@ describe('the PostgreSQL mail outbox', { skip: postgresAvailable() ?? false }, (
     for (let i = 0; i < 20; i++) {
       assert.equal(sink.mails.filter((m) => m.to === `m${i}@example.com`).length, 1, `mail ${i}`);
     }
-    assert.equal(await queueA.nextDue(8), null, 'the outbox is empty');
+    assert.equal(await queueA.nextDueAt(), null, 'the outbox is empty');
   });
 
   it('keeps a mail its worker could not send for another worker, after a restart', async () => {
     const queue = new PostgresMailQueue(store.pool, store.mailOutboxTable);
-    const down = new MailWorker(queue, smtp(1), quiet, 60_000);
-    await down.submit({ to: 'kept@example.com', subject: 'kept', text: 'x', html: 'x' });
+    const down = new MailWorker(queue, smtp(1), quiet, { retryBaseMs: 60_000 });
+    down.start();
+    await down.enqueue({ to: 'kept@example.com', subject: 'kept', text: 'x', html: 'x' });
     await new Promise((resolve) => setTimeout(resolve, 300));
     await down.stop();
     const client = new pg.Client({ connectionString: url });
@@ -85,5 +86,23 @@ describe('the PostgreSQL mail outbox', { skip: postgresAvailable() ?? false }, (
     up.start();
     await sink.waitForMail((m) => m.to === 'kept@example.com', 10_000);
     await up.stop();
+  });
+
+  it('a mail given up on stays in the table, never due again', async () => {
+    const queue = new PostgresMailQueue(store.pool, store.mailOutboxTable);
+    const now = Date.now();
+    const mail = await queue.enqueue({ to: 'dead@example.com', subject: 'dead', text: 'x', html: 'x' }, now);
+    const [claimed] = await queue.claimDue(now, 10, 1000);
+    assert.equal(claimed?.id, mail.id);
+    await queue.markFailed(mail.id, '550 no such user', null);
+    assert.deepEqual(await queue.claimDue(now + 86_400_000, 10, 1000), []);
+    assert.equal(await queue.nextDueAt(), null);
+    const { rows } = await store.pool.query<{ attempts: number; last_error: string }>(
+      'SELECT attempts, last_error FROM auth.mail_outbox WHERE id = $1',
+      [mail.id],
+    );
+    assert.deepEqual(rows, [{ attempts: 1, last_error: '550 no such user' }]);
+    await queue.markSent(mail.id);
+    await queue.markSent('00000000-0000-4000-8000-000000000000');
   });
 });

@@ -1,21 +1,24 @@
 import type pg from 'pg';
-import type { MailQueue, QueuedMail } from '../../mail/mail-queue.js';
 import type { MailMessage } from '../../mail/mailer.js';
+import type { MailOutboxStore, OutboxMail } from '../../mail/outbox-queue.js';
 
 interface Row {
   id: string;
   message: MailMessage;
   attempts: number;
-  next_attempt_at: Date;
+  next_attempt_at: Date | null;
   last_error: string | null;
 }
 
-function toMail(row: Row): QueuedMail {
+const COLUMNS = 'id::text, message, attempts, next_attempt_at, last_error';
+
+function toMail(row: Row): OutboxMail {
   return {
     id: row.id,
     message: row.message,
     attempts: row.attempts,
-    nextAttemptAt: row.next_attempt_at.getTime(),
+    // A dead mail (null) is never claimed, so it is never seen here as due.
+    nextAttemptAt: row.next_attempt_at?.getTime() ?? Number.POSITIVE_INFINITY,
     lastError: row.last_error,
   };
 }
@@ -24,9 +27,9 @@ function toMail(row: Row): QueuedMail {
  * The mail outbox as a table, shared by every instance on the database.
  * Claiming is one UPDATE over rows locked with SKIP LOCKED: two workers never
  * take the same mail, and a mail whose worker died is retried once its lease
- * runs out.
+ * runs out. A mail the worker gave up on stays with next_attempt_at NULL.
  */
-export class PostgresMailQueue implements MailQueue {
+export class PostgresMailQueue implements MailOutboxStore {
   readonly shared = true;
 
   constructor(
@@ -34,45 +37,42 @@ export class PostgresMailQueue implements MailQueue {
     private readonly table: string,
   ) {}
 
-  async enqueue(message: MailMessage, now: number): Promise<QueuedMail> {
+  async enqueue(message: MailMessage, now: number): Promise<OutboxMail> {
     const { rows } = await this.pool.query<Row>(
       `INSERT INTO ${this.table} (id, message, attempts, next_attempt_at)
-       VALUES (gen_random_uuid(), $1, 0, $2) RETURNING id::text, message, attempts, next_attempt_at, last_error`,
+       VALUES (gen_random_uuid(), $1, 0, $2) RETURNING ${COLUMNS}`,
       [message, new Date(now)],
     );
     return toMail(rows[0]!);
   }
 
-  async claim(now: number, maxAttempts: number, leaseMs: number): Promise<QueuedMail[]> {
+  async claimDue(now: number, limit: number, leaseMs: number): Promise<OutboxMail[]> {
     const { rows } = await this.pool.query<Row>(
       `UPDATE ${this.table} SET next_attempt_at = $3
        WHERE id IN (
-         SELECT id FROM ${this.table} WHERE next_attempt_at <= $1 AND attempts < $2
-         ORDER BY next_attempt_at LIMIT 50 FOR UPDATE SKIP LOCKED)
-       RETURNING id::text, message, attempts, next_attempt_at, last_error`,
-      [new Date(now), maxAttempts, new Date(now + leaseMs)],
+         SELECT id FROM ${this.table} WHERE next_attempt_at <= $1
+         ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+       RETURNING ${COLUMNS}`,
+      [new Date(now), limit, new Date(now + leaseMs)],
     );
     return rows.map(toMail);
   }
 
-  async nextDue(maxAttempts: number): Promise<number | null> {
+  async markSent(id: string): Promise<void> {
+    await this.pool.query(`DELETE FROM ${this.table} WHERE id = $1::uuid`, [id]);
+  }
+
+  async markFailed(id: string, error: string, nextAttemptAt: number | null): Promise<void> {
+    await this.pool.query(
+      `UPDATE ${this.table} SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3 WHERE id = $1::uuid`,
+      [id, error, nextAttemptAt === null ? null : new Date(nextAttemptAt)],
+    );
+  }
+
+  async nextDueAt(): Promise<number | null> {
     const { rows } = await this.pool.query<{ due: Date | null }>(
-      `SELECT min(next_attempt_at) AS due FROM ${this.table} WHERE attempts < $1`,
-      [maxAttempts],
+      `SELECT min(next_attempt_at) AS due FROM ${this.table}`,
     );
     return rows[0]?.due ? rows[0].due.getTime() : null;
-  }
-
-  async remove(id: string): Promise<void> {
-    await this.pool.query(`DELETE FROM ${this.table} WHERE id = $1`, [id]);
-  }
-
-  async failed(id: string, error: string, nextAttemptAt: number): Promise<QueuedMail | undefined> {
-    const { rows } = await this.pool.query<Row>(
-      `UPDATE ${this.table} SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3 WHERE id = $1
-       RETURNING id::text, message, attempts, next_attempt_at, last_error`,
-      [id, error, new Date(nextAttemptAt)],
-    );
-    return rows[0] ? toMail(rows[0]) : undefined;
   }
 }

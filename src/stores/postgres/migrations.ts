@@ -357,5 +357,16 @@ export function migrations(names: SchemaNames): Migration[] {
         GRANT EXECUTE ON FUNCTION ${q.schema}.check_token_count() TO ${q.anon}, ${q.authenticated};
       `,
     },
+    {
+      version: 8,
+      name: 'dead mails kept for inspection',
+      sql: `
+        -- The mail worker gives up on a mail after its last attempt; the row stays, never due again
+        -- (next_attempt_at NULL), for an operator to look at. Mails dead under the first worker's rule
+        -- (8 failed attempts) are marked so.
+        ALTER TABLE ${q.schema}.mail_outbox ALTER COLUMN next_attempt_at DROP NOT NULL;
+        UPDATE ${q.schema}.mail_outbox SET next_attempt_at = NULL WHERE attempts >= 8;
+      `,
+    },
   ];
 }
