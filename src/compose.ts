@@ -110,7 +110,7 @@ export async function createServices(
     onError: onBackgroundError,
     ...(options.requestContext ? { context: options.requestContext } : {}),
   });
-  const oneTimeTokens = new OneTimeTokens(opened.store, config.oneTimeTokens);
+  const oneTimeTokens = new OneTimeTokens(opened.store, config.oneTimeTokens, notifier);
   const flows = new EmailFlows({
     store: opened.store,
     tokens: oneTimeTokens,

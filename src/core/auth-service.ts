@@ -310,16 +310,21 @@ export class AuthService {
       const token = randomSecret();
       const now = this.now();
       const expiresAt = new Date(now.getTime() + (this.deps.settings.passwordResetTtl ?? 3600) * 1000);
-      await this.deps.store.createOneTimeToken({
-        hash: hashSecret(token),
-        codeHash: null,
-        userId: user.id,
-        purpose: RECOVERY,
-        createdAt: now,
-        expiresAt,
-        data: {},
-      });
-      await this.notifier.passwordReset(recipient, { token, expiresAt });
+      // postgrest-auth's reset token is pasted, not typed: no code. Stored with its mail (see Store).
+      const mails = await this.notifier.passwordReset(recipient, { token, expiresAt });
+      const stored = await this.deps.store.createOneTimeToken(
+        {
+          hash: hashSecret(token),
+          codeHash: null,
+          userId: user.id,
+          purpose: RECOVERY,
+          createdAt: now,
+          expiresAt,
+          data: {},
+        },
+        mails,
+      );
+      await this.notifier.deliver(mails, stored);
     });
   }
 

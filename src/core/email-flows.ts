@@ -50,25 +50,19 @@ export class EmailFlows {
 
   async sendConfirmation(user: User, redirectTo: string | null): Promise<void> {
     if (user.email === null || user.emailConfirmedAt !== null) return;
-    const issued = await this.deps.tokens.issue(user.id, user.email, 'confirmation', this.deps.clock());
-    if (issued) {
-      await this.deps.notifier.emailConfirmation(
-        { ...user, email: user.email },
-        this.secret('signup', issued, redirectTo),
-      );
-    }
+    const recipient = { ...user, email: user.email };
+    await this.deps.tokens.issue(user.id, user.email, 'confirmation', this.deps.clock(), {}, (issued) =>
+      this.deps.notifier.emailConfirmation(recipient, this.secret('signup', issued, redirectTo)),
+    );
   }
 
   async sendRecovery(email: string, redirectTo: string | null): Promise<void> {
     const user = await this.deps.store.findUserByEmail(checkEmail(email));
     if (!user || user.email === null) return;
-    const issued = await this.deps.tokens.issue(user.id, user.email, 'recovery', this.deps.clock());
-    if (issued) {
-      await this.deps.notifier.passwordReset(
-        { ...user, email: user.email },
-        this.secret('recovery', issued, redirectTo),
-      );
-    }
+    const recipient = { ...user, email: user.email };
+    await this.deps.tokens.issue(user.id, user.email, 'recovery', this.deps.clock(), {}, (issued) =>
+      this.deps.notifier.passwordReset(recipient, this.secret('recovery', issued, redirectTo)),
+    );
   }
 
   /**
@@ -85,13 +79,10 @@ export class EmailFlows {
       if (!options.createUser) return;
       user = await this.createPasswordless(address, options.profile);
     }
-    const issued = await this.deps.tokens.issue(user.id, address, 'magiclink', this.deps.clock());
-    if (issued) {
-      await this.deps.notifier.magicLink(
-        { ...user, email: address },
-        this.secret('magiclink', issued, options.redirectTo),
-      );
-    }
+    const recipient = { ...user, email: address };
+    await this.deps.tokens.issue(user.id, address, 'magiclink', this.deps.clock(), {}, (issued) =>
+      this.deps.notifier.magicLink(recipient, this.secret('magiclink', issued, options.redirectTo)),
+    );
   }
 
   /**
@@ -105,19 +96,16 @@ export class EmailFlows {
     const owner = await this.deps.store.findUserByEmail(email);
     if (owner && owner.id !== user.id) throw new AuthError('email_exists');
     const now = this.deps.clock();
-    const both = user.email !== null;
-    const data = { newEmail: email, both };
-    const toNew = await this.deps.tokens.issue(user.id, email, 'email_change_new', now, data);
-    if (!toNew) return;
-    const toOld =
-      user.email !== null
-        ? await this.deps.tokens.issueNow(user.id, user.email, 'email_change_current', now, data)
-        : null;
-    await this.deps.notifier.emailChange(user, {
-      newEmail: email,
-      toNew: this.secret('email_change', toNew, redirectTo),
-      toOld: toOld ? this.secret('email_change', toOld, redirectTo) : null,
-    });
+    const data = { newEmail: email, both: user.email !== null };
+    const toNew = await this.deps.tokens.issue(user.id, email, 'email_change_new', now, data, (issued) =>
+      this.deps.notifier.emailChangeToNew(user, email, this.secret('email_change', issued, redirectTo)),
+    );
+    // Throttled: neither address is mailed again yet.
+    if (!toNew || user.email === null) return;
+    const current = { ...user, email: user.email };
+    await this.deps.tokens.issueNow(user.id, user.email, 'email_change_current', now, data, (issued) =>
+      this.deps.notifier.emailChangeToOld(current, email, this.secret('email_change', issued, redirectTo)),
+    );
   }
 
   /** The address an email change waits to confirm, if any. */

@@ -14,31 +14,48 @@ export interface OneTimeSecret {
   expiresAt: Date;
 }
 
+/** A rendered mail, ready to queue (src/mail renders; the store or the mail queue carries it). */
+export interface OutgoingMail {
+  to: string;
+  subject: string;
+  text: string;
+  html: string;
+}
+
 /**
  * What the auth domain tells users by mail. The domain decides *when* a
  * message goes out (and that an unknown account gets none, while the caller
  * gets the same answer); src/mail decides how it looks and how it travels.
+ *
+ * A mail that carries a one-time token is only rendered here: the token and
+ * its mail are stored together (see Store.createOneTimeToken), then handed to
+ * `deliver`. Mails without a token are rendered and queued at once.
  * Implementations must not throw for delivery problems: they queue and retry.
  */
 export interface Notifier {
   welcome(user: Recipient): Promise<void>;
-  passwordReset(user: Recipient, reset: OneTimeSecret): Promise<void>;
   usernameReminder(user: Recipient & { username: string }): Promise<void>;
-  emailConfirmation(user: Recipient, confirmation: OneTimeSecret): Promise<void>;
-  /** Both addresses confirm a change: one mail to the current address (toOld, absent when there is none), one to the new. */
-  emailChange(
-    user: User,
-    change: { newEmail: string; toOld: OneTimeSecret | null; toNew: OneTimeSecret },
-  ): Promise<void>;
-  magicLink(user: Recipient, signIn: OneTimeSecret): Promise<void>;
+  passwordReset(user: Recipient, reset: OneTimeSecret): Promise<OutgoingMail[]>;
+  emailConfirmation(user: Recipient, confirmation: OneTimeSecret): Promise<OutgoingMail[]>;
+  /** An email change is confirmed by both addresses: one mail to each, each with its own token. */
+  emailChangeToOld(user: Recipient, newEmail: string, secret: OneTimeSecret): Promise<OutgoingMail[]>;
+  emailChangeToNew(user: User, newEmail: string, secret: OneTimeSecret): Promise<OutgoingMail[]>;
+  magicLink(user: Recipient, signIn: OneTimeSecret): Promise<OutgoingMail[]>;
+  /**
+   * Sends rendered mails on their way: queues them, or, when the store has
+   * already queued them with their token (`stored`), only wakes delivery.
+   */
+  deliver(mails: readonly OutgoingMail[], stored: boolean): Promise<void>;
 }
 
 /** For deployments without mail: the use cases still run, nothing is sent. */
 export const silentNotifier: Notifier = {
   welcome: async () => {},
-  passwordReset: async () => {},
   usernameReminder: async () => {},
-  emailConfirmation: async () => {},
-  emailChange: async () => {},
-  magicLink: async () => {},
+  passwordReset: async () => [],
+  emailConfirmation: async () => [],
+  emailChangeToOld: async () => [],
+  emailChangeToNew: async () => [],
+  magicLink: async () => [],
+  deliver: async () => {},
 };

@@ -1,5 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { hashSecret, randomSecret } from './secrets.js';
+import type { Notifier, OutgoingMail } from './notifier.js';
 import { CodeHashInUseError, type OneTimeToken, type Store } from './store.js';
 
 export interface OneTimeTokenSettings {
@@ -8,6 +9,9 @@ export interface OneTimeTokenSettings {
   /** Least seconds between two tokens of one purpose for one user (mail throttling). */
   resendInterval: number;
 }
+
+/** Renders the mails that carry a token just drawn (they are stored with it). */
+export type TokenMail = (issued: IssuedOneTimeToken) => Promise<OutgoingMail[]>;
 
 /** A token just issued: the link secret and the 6-digit code that both spend it. */
 export interface IssuedOneTimeToken {
@@ -27,6 +31,7 @@ export class OneTimeTokens {
   constructor(
     private readonly store: Store,
     private readonly settings: OneTimeTokenSettings,
+    private readonly notifier: Pick<Notifier, 'deliver'>,
   ) {}
 
   /**
@@ -41,38 +46,44 @@ export class OneTimeTokens {
     purpose: string,
     now: Date,
     data: Record<string, unknown> = {},
+    mail?: TokenMail,
   ): Promise<IssuedOneTimeToken | null> {
     const previous = await this.store.findOneTimeToken(userId, purpose, now);
     if (previous && now.getTime() - previous.createdAt.getTime() < this.settings.resendInterval * 1000) {
       return null;
     }
-    return this.issueNow(userId, recipient, purpose, now, data);
+    return this.issueNow(userId, recipient, purpose, now, data, mail);
   }
 
-  /** Issues without the throttle (admin generate_link, the second mail of an email change). */
+  /**
+   * Issues without the throttle (admin generate_link, the second mail of an
+   * email change). `mail` renders the mails that carry it: they are stored
+   * with the token (in one transaction where the store can), then delivered.
+   */
   async issueNow(
     userId: string,
     recipient: string,
     purpose: string,
     now: Date,
     data: Record<string, unknown> = {},
+    mail?: TokenMail,
   ): Promise<IssuedOneTimeToken> {
     const token = randomSecret();
     const expiresAt = new Date(now.getTime() + this.settings.ttl * 1000);
     // Two live tokens for one address and purpose may draw the same code: draw again.
     for (let attempt = 1; ; attempt++) {
       const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
+      const issued = { token, code, expiresAt };
+      // Rendered per draw: the mail shows the code.
+      const mails = mail ? await mail(issued) : [];
       try {
-        await this.store.createOneTimeToken({
-          hash: hashSecret(token),
-          codeHash: codeHash(recipient, purpose, code),
-          userId,
-          purpose,
-          createdAt: now,
-          expiresAt,
-          data,
-        });
-        return { token, code, expiresAt };
+        const record = { hash: hashSecret(token), codeHash: codeHash(recipient, purpose, code) };
+        const stored = await this.store.createOneTimeToken(
+          { ...record, userId, purpose, createdAt: now, expiresAt, data },
+          mails,
+        );
+        if (mails.length > 0) await this.notifier.deliver(mails, stored);
+        return issued;
       } catch (error) {
         if (!(error instanceof CodeHashInUseError) || attempt >= 5) throw error;
       }

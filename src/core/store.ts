@@ -1,3 +1,5 @@
+import type { OutgoingMail } from './notifier.js';
+
 /**
  * The Store interface: the persistence verbs the auth domain needs, and
  * nothing else. Each store (file, postgres) implements it and passes the one
@@ -210,8 +212,13 @@ export interface Store {
    * Stores a token; any earlier token of the same user and purpose stops working.
    * Throws CodeHashInUseError, storing nothing, when `codeHash` belongs to a
    * token of another user or purpose (a 6-digit code can repeat): draw another code.
+   *
+   * `mails` are the mails carrying the token. A store with a mail outbox of its
+   * own (PostgreSQL) queues them in the same transaction as the token, so
+   * neither exists without the other, and returns true; a store without one
+   * returns false and the caller queues them after the token is stored.
    */
-  createOneTimeToken(token: OneTimeToken): Promise<void>;
+  createOneTimeToken(token: OneTimeToken, mails?: readonly OutgoingMail[]): Promise<boolean>;
   /**
    * Returns and deletes the token whose hash or codeHash is `hash`, in one
    * step; null if absent, of another purpose, or expired.

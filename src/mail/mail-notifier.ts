@@ -2,8 +2,13 @@ import type { Notifier, OneTimeSecret, Recipient } from '../core/notifier.js';
 import type { MailQueue } from './outbox-queue.js';
 import { describeValidity, renderMail, type TemplateName, type TemplateValues } from './templates.js';
 
+/**
+ * The core's Notifier on restauth's templates and durable queue: mails
+ * without a token are rendered and queued; mails carrying a token are
+ * rendered for the store to keep with the token, then delivered.
+ */
 export function mailNotifier(
-  queue: MailQueue,
+  queue: MailQueue & { wake(): void },
   settings: { appName: string; templatesDir: string | null; clock?: () => Date },
 ): Notifier {
   const now = () => (settings.clock ? settings.clock() : new Date()).getTime();
@@ -19,31 +24,31 @@ export function mailNotifier(
     expiresAt: value.expiresAt.toISOString(),
     validFor: describeValidity(value.expiresAt.getTime() - now()),
   });
+  const render = async (name: TemplateName, to: string, values: TemplateValues) => [
+    await renderMail(name, to, values, settings.templatesDir),
+  ];
   const send = async (name: TemplateName, to: string, values: TemplateValues) =>
     queue.enqueue(await renderMail(name, to, values, settings.templatesDir));
 
   return {
     welcome: (user) => send('welcome', user.email, person(user)),
-    passwordReset: (user, reset) => send('reset-password', user.email, { ...person(user), ...secret(reset) }),
     usernameReminder: (user) => send('username-reminder', user.email, person(user)),
+    passwordReset: (user, reset) =>
+      render('reset-password', user.email, { ...person(user), ...secret(reset) }),
     emailConfirmation: (user, confirmation) =>
-      send('confirm-email', user.email, { ...person(user), ...secret(confirmation) }),
-    emailChange: async (user, change) => {
-      const named = { ...person({ ...user, email: user.email ?? change.newEmail }) };
-      if (change.toOld && user.email !== null) {
-        await send('email-change-old', user.email, {
-          ...named,
-          newEmail: change.newEmail,
-          ...secret(change.toOld),
-        });
-      }
-      await send('email-change-new', change.newEmail, {
-        ...named,
-        email: change.newEmail,
+      render('confirm-email', user.email, { ...person(user), ...secret(confirmation) }),
+    emailChangeToOld: (user, newEmail, toOld) =>
+      render('email-change-old', user.email, { ...person(user), newEmail, ...secret(toOld) }),
+    emailChangeToNew: (user, newEmail, toNew) =>
+      render('email-change-new', newEmail, {
+        ...person({ ...user, email: newEmail }),
         oldEmail: user.email ?? '',
-        ...secret(change.toNew),
-      });
+        ...secret(toNew),
+      }),
+    magicLink: (user, signIn) => render('magic-link', user.email, { ...person(user), ...secret(signIn) }),
+    deliver: async (mails, stored) => {
+      if (stored) return queue.wake();
+      for (const mail of mails) await queue.enqueue(mail);
     },
-    magicLink: (user, signIn) => send('magic-link', user.email, { ...person(user), ...secret(signIn) }),
   };
 }

@@ -144,23 +144,31 @@ describe('mail templates', () => {
 });
 
 describe('mailNotifier', () => {
-  it("queues each flow's mail; an email change goes to the old and the new address", async () => {
+  it("renders each flow's mail; an email change goes to the old and the new address", async () => {
     const queued: MailMessage[] = [];
     const now = new Date('2030-01-01T00:00:00Z');
     const notifier = mailNotifier(
-      { enqueue: async (message) => void queued.push(message) },
+      { enqueue: async (message) => void queued.push(message), wake: () => {} },
       { appName: 'Theories', templatesDir: null, clock: () => now },
     );
     const user = { id: 'u1', username: 'carol', email: 'old@example.com' } as User & { email: string };
     const inAnHour = new Date(now.getTime() + 3_600_000);
-    await notifier.passwordReset(user, { token: 'rt', expiresAt: inAnHour });
-    await notifier.emailChange(user, {
-      newEmail: 'new@example.com',
-      toOld: { link: 'https://a.test/old', expiresAt: inAnHour },
-      toNew: { code: '654321', expiresAt: new Date(now.getTime() + 600_000) },
-    });
-    await notifier.emailConfirmation(user, { link: 'https://a.test/confirm', expiresAt: inAnHour });
-    await notifier.magicLink(user, { code: '111222', expiresAt: inAnHour });
+    // Mails carrying a token are rendered, then delivered (queued) once the token is stored.
+    const rendered = [
+      ...(await notifier.passwordReset(user, { token: 'rt', expiresAt: inAnHour })),
+      ...(await notifier.emailChangeToOld(user, 'new@example.com', {
+        link: 'https://a.test/old',
+        expiresAt: inAnHour,
+      })),
+      ...(await notifier.emailChangeToNew(user, 'new@example.com', {
+        code: '654321',
+        expiresAt: new Date(now.getTime() + 600_000),
+      })),
+      ...(await notifier.emailConfirmation(user, { link: 'https://a.test/confirm', expiresAt: inAnHour })),
+      ...(await notifier.magicLink(user, { code: '111222', expiresAt: inAnHour })),
+    ];
+    assert.equal(queued.length, 0, 'rendering queues nothing');
+    await notifier.deliver(rendered, false);
     assert.deepEqual(
       queued.map((m) => m.to),
       ['old@example.com', 'old@example.com', 'new@example.com', 'old@example.com', 'old@example.com'],

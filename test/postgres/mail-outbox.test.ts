@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { MailWorker } from '../../src/mail/worker.js';
+import { CodeHashInUseError } from '../../src/core/store.js';
 import { SmtpMailer } from '../../src/mail/mailer.js';
 import { openPostgresStore } from '../../src/stores/postgres/index.js';
 import { PostgresMailQueue } from '../../src/stores/postgres/mail-queue.js';
@@ -104,5 +105,46 @@ describe('the PostgreSQL mail outbox', { skip: postgresAvailable() ?? false }, (
     assert.deepEqual(rows, [{ attempts: 1, last_error: '550 no such user' }]);
     await queue.markSent(mail.id);
     await queue.markSent('00000000-0000-4000-8000-000000000000');
+  });
+
+  it('a token and the mail carrying it are stored in one transaction: both or neither', async () => {
+    const outbox = async () =>
+      (
+        await store.pool.query<{ to: string }>("SELECT message ->> 'to' AS to FROM auth.mail_outbox")
+      ).rows.map((row) => row.to);
+    await store.pool.query('DELETE FROM auth.mail_outbox');
+    const owner = async (name: string) =>
+      store.createUser(
+        {
+          username: name,
+          email: `${name}@example.com`,
+          emailConfirmedAt: null,
+          role: null,
+          profile: {},
+          appMetadata: {},
+        },
+        null,
+      );
+    const [ada, bob] = [await owner('ada'), await owner('bob')];
+    const now = new Date();
+    const token = (userId: string, hash: string) => ({
+      hash,
+      codeHash: 'same-code',
+      userId,
+      purpose: 'recovery',
+      createdAt: now,
+      expiresAt: new Date(now.getTime() + 3_600_000),
+      data: {},
+    });
+    const mail = (to: string) => ({ to, subject: 'reset', text: 'x', html: 'x' });
+    assert.equal(await store.createOneTimeToken(token(ada.id, 'h-ada'), [mail('ada@example.com')]), true);
+    assert.deepEqual(await outbox(), ['ada@example.com']);
+    // The token is refused (its code names another live token): its mail is not queued either.
+    await assert.rejects(
+      store.createOneTimeToken(token(bob.id, 'h-bob'), [mail('bob@example.com')]),
+      CodeHashInUseError,
+    );
+    assert.deepEqual(await outbox(), ['ada@example.com']);
+    assert.equal(await store.findOneTimeToken(bob.id, 'recovery', now), null);
   });
 });

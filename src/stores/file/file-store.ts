@@ -316,7 +316,11 @@ export class FileStore implements Store {
 
   // ---- one-time tokens
 
-  async createOneTimeToken(token: OneTimeToken): Promise<void> {
+  /**
+   * The file store has no outbox of its own (the mail queue is a file beside
+   * it): it stores the token and leaves the mails to the caller (false).
+   */
+  async createOneTimeToken(token: OneTimeToken): Promise<boolean> {
     await this.db.transact((docs) => {
       const tokens = normalizeCredentials(docs.credentials).oneTimeTokens;
       const codes = this.codeIndex(tokens);
@@ -347,6 +351,7 @@ export class FileStore implements Store {
       };
       if (token.codeHash !== null) codes.set(token.codeHash, token.hash);
     });
+    return false;
   }
 
   async consumeOneTimeToken(hash: string, purpose: string, now: Date): Promise<OneTimeToken | null> {

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { AuthError } from '../../core/errors.js';
+import type { OutgoingMail } from '../../core/notifier.js';
 import {
   CodeHashInUseError,
   type AuditEvent,
@@ -497,20 +498,25 @@ export class PostgresStore implements Store {
     return result.rowCount ?? 0;
   }
 
-  async createOneTimeToken(token: OneTimeToken): Promise<void> {
-    // The INSERT reads the DELETE's result, so the earlier token is gone before the new row is
-    // checked against the unique code_hash index: a replacement may reuse the code of the token
-    // it replaces. (Unreferenced, the DELETE would run after the INSERT.) No such user: the NULL key
-    // fails the NOT NULL constraint, as a missing serial id failed the foreign key before.
+  async createOneTimeToken(token: OneTimeToken, mails: readonly OutgoingMail[] = []): Promise<boolean> {
+    // One statement: the earlier token goes, the new one and the mails carrying it (the outbox rows
+    // the mail worker sends) come, together or not at all. The INSERT reads the DELETE's result, so
+    // the earlier token is gone before the new row is checked against the unique code_hash index: a
+    // replacement may reuse the code of the token it replaces. (Unreferenced, the DELETE would run
+    // after the INSERT.) No such user: the NULL key fails the NOT NULL constraint.
     await this.pool
       .query(
         `WITH owner AS (
          SELECT ${this.userKey('$2')} AS user_key
        ), replaced AS (
          DELETE FROM ${this.oneTimeTokens} WHERE user_id = (SELECT user_key FROM owner) AND purpose = $3 RETURNING 1
+       ), stored AS (
+         INSERT INTO ${this.oneTimeTokens} (hash, code_hash, user_id, purpose, created_at, expires_at, data)
+         SELECT $1, $7, owner.user_key, $3, $4, $5, $6 FROM owner, (SELECT count(*) FROM replaced) AS done
+         RETURNING 1
        )
-       INSERT INTO ${this.oneTimeTokens} (hash, code_hash, user_id, purpose, created_at, expires_at, data)
-       SELECT $1, $7, owner.user_key, $3, $4, $5, $6 FROM owner, (SELECT count(*) FROM replaced) AS done`,
+       INSERT INTO ${this.mailOutboxTable} (id, message, attempts, next_attempt_at)
+       SELECT gen_random_uuid(), mail, 0, $9 FROM jsonb_array_elements($8::jsonb) AS mail, (SELECT count(*) FROM stored) AS done`,
         [
           token.hash,
           userUid(token.userId),
@@ -519,6 +525,9 @@ export class PostgresStore implements Store {
           token.expiresAt,
           token.data,
           token.codeHash,
+          JSON.stringify(mails),
+          // Due now by the mail worker's clock (the wall clock), whatever clock dated the token.
+          new Date(),
         ],
       )
       .catch((error: unknown) => {
@@ -527,6 +536,7 @@ export class PostgresStore implements Store {
           throw new CodeHashInUseError();
         throw error;
       });
+    return true;
   }
 
   async consumeOneTimeToken(hash: string, purpose: string, now: Date): Promise<OneTimeToken | null> {
