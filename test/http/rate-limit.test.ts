@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { createTestApp, type TestApp } from '../support/app.js';
-import { dropDatabase, postgresAvailable, testPostgres } from '../support/postgres.js';
+import { dropDatabase, testPostgres } from '../support/postgres.js';
 
 const limits = (extra: Record<string, unknown> = {}) => ({
   rateLimits: {
@@ -80,25 +80,21 @@ describe('rate limits', () => {
     );
   });
 
-  it(
-    'are shared by every instance on one PostgreSQL database',
-    { skip: postgresAvailable() ?? false },
-    async () => {
-      const server = await testPostgres();
-      const url = await server.createDatabase();
-      const config = { ...limits(), store: { type: 'postgres', url } };
-      const first = await createTestApp({ format: 'restauth', config, env: { RESTAUTH_RATE_LIMITS: '' } });
-      const second = await createTestApp({ format: 'restauth', config, env: { RESTAUTH_RATE_LIMITS: '' } });
-      try {
-        assert.equal((await login(first)).statusCode, 400);
-        assert.equal((await login(second)).statusCode, 400);
-        assert.equal((await login(first)).statusCode, 400);
-        assert.equal((await login(second)).statusCode, 429, 'the fourth attempt, on the other instance');
-      } finally {
-        await first.close();
-        await second.close();
-        await dropDatabase(server.url, url);
-      }
-    },
-  );
+  it('are shared by every instance on one PostgreSQL database', async () => {
+    const server = await testPostgres();
+    const url = await server.createDatabase();
+    const config = { ...limits(), store: { type: 'postgres', url } };
+    const first = await createTestApp({ format: 'restauth', config, env: { RESTAUTH_RATE_LIMITS: '' } });
+    const second = await createTestApp({ format: 'restauth', config, env: { RESTAUTH_RATE_LIMITS: '' } });
+    try {
+      assert.equal((await login(first)).statusCode, 400);
+      assert.equal((await login(second)).statusCode, 400);
+      assert.equal((await login(first)).statusCode, 400);
+      assert.equal((await login(second)).statusCode, 429, 'the fourth attempt, on the other instance');
+    } finally {
+      await first.close();
+      await second.close();
+      await dropDatabase(server.url, url);
+    }
+  });
 });

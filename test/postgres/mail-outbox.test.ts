@@ -7,12 +7,12 @@ import { SmtpMailer } from '../../src/mail/mailer.js';
 import { openPostgresStore } from '../../src/stores/postgres/index.js';
 import { PostgresMailQueue } from '../../src/stores/postgres/mail-queue.js';
 import type { PostgresStore } from '../../src/stores/postgres/postgres-store.js';
-import { dropDatabase, postgresAvailable, testPostgres, testRoles } from '../support/postgres.js';
+import { dropDatabase, testPostgres, testRoles } from '../support/postgres.js';
 import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
 
 const quiet = { info: () => {}, warn: () => {} };
 
-describe('the PostgreSQL mail outbox', { skip: postgresAvailable() ?? false }, () => {
+describe('the PostgreSQL mail outbox', () => {
   let serverUrl: string;
   let url: string;
   let store: PostgresStore;

@@ -6,7 +6,7 @@ import { decodeJwt, SignJWT } from 'jose';
 import pg from 'pg';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { postgrestRequest, type PostgrestOptions } from '../support/postgrest.js';
-import { dropDatabase, postgresAvailable, testPostgres } from '../support/postgres.js';
+import { dropDatabase, testPostgres } from '../support/postgres.js';
 
 /**
  * A database exactly as postgrest-auth left it (its table, bcrypt cost-10
@@ -69,7 +69,7 @@ function postgrestAuthToken(role: string, count: number): Promise<string> {
     .sign(new TextEncoder().encode(SECRET));
 }
 
-describe('upgrading a postgrest-auth database in place', { skip: postgresAvailable() ?? false }, () => {
+describe('upgrading a postgrest-auth database in place', () => {
   let serverUrl: string;
   let url: string;
   let t: TestApp;

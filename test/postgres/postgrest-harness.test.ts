@@ -6,7 +6,7 @@ import { decodeJwt, decodeProtectedHeader, SignJWT } from 'jose';
 import pg from 'pg';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { postgrestRequest, type PostgrestOptions } from '../support/postgrest.js';
-import { dropDatabase, postgresAvailable, testPostgres } from '../support/postgres.js';
+import { dropDatabase, testPostgres } from '../support/postgres.js';
 
 const SECRET = 'postgrest-harness-secret-0123456789';
 
@@ -45,212 +45,199 @@ function poolAs(url: string, role: string): pg.Pool {
   return new pg.Pool({ connectionString: target.toString(), max: 4 });
 }
 
-describe(
-  'PostgREST request cycle with restauth tokens (PostgreSQL store)',
-  { skip: postgresAvailable() ?? false },
-  () => {
-    let serverUrl: string;
-    let url: string;
-    let t: TestApp;
-    let pool: pg.Pool;
-    const authenticator = `authenticator_${randomBytes(3).toString('hex')}`;
-    const rest: PostgrestOptions = {
-      secret: SECRET,
-      anonRole: 'web_anon',
-      preRequest: 'auth.check_token_count',
-    };
+describe('PostgREST request cycle with restauth tokens (PostgreSQL store)', () => {
+  let serverUrl: string;
+  let url: string;
+  let t: TestApp;
+  let pool: pg.Pool;
+  const authenticator = `authenticator_${randomBytes(3).toString('hex')}`;
+  const rest: PostgrestOptions = {
+    secret: SECRET,
+    anonRole: 'web_anon',
+    preRequest: 'auth.check_token_count',
+  };
 
-    before(async () => {
-      const server = await testPostgres();
-      serverUrl = server.url;
-      url = await server.createDatabase();
-      t = await createTestApp({
-        format: 'restauth',
-        config: {
-          store: { type: 'postgres', url },
-          roles: { anonymous: 'web_anon', authenticated: 'normal_user' },
-          passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
-        },
-        env: { RESTAUTH_JWT_SECRET: SECRET },
-      });
-      await setUpDatabase(url, authenticator);
-      pool = poolAs(url, authenticator);
+  before(async () => {
+    const server = await testPostgres();
+    serverUrl = server.url;
+    url = await server.createDatabase();
+    t = await createTestApp({
+      format: 'restauth',
+      config: {
+        store: { type: 'postgres', url },
+        roles: { anonymous: 'web_anon', authenticated: 'normal_user' },
+        passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
+      },
+      env: { RESTAUTH_JWT_SECRET: SECRET },
     });
-    after(async () => {
-      await pool.end();
-      await t.close();
-      await dropDatabase(serverUrl, url);
+    await setUpDatabase(url, authenticator);
+    pool = poolAs(url, authenticator);
+  });
+  after(async () => {
+    await pool.end();
+    await t.close();
+    await dropDatabase(serverUrl, url);
+  });
+
+  const login = async (username: string, password = 'a passphrase') => {
+    const res = await post(t.app, '/auth/login', { username, password });
+    assert.equal(res.status, 200, res.body);
+    return res.json();
+  };
+
+  it('a restauth token passes the pre-request and runs as the authenticated role; RLS sees auth.uid()', async () => {
+    const reg = await post(t.app, '/auth/register', { username: 'ada', password: 'a passphrase' });
+    assert.equal(reg.status, 200, reg.body);
+    const token = reg.json().access_token!;
+    const [who] = await postgrestRequest<{ role: string; uid: string }>(
+      pool,
+      rest,
+      token,
+      'SELECT current_user AS role, auth.uid() AS uid',
+    );
+    assert.equal(who!.role, 'normal_user');
+    const ada = await t.services.store.findUserByUsername('ada');
+    assert.equal(who!.uid, ada!.id);
+    assert.match(who!.uid, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'a uuid string');
+    await postgrestRequest(pool, rest, token, `INSERT INTO public.notes (body) VALUES ('ada''s note')`);
+    await post(t.app, '/auth/register', { username: 'bea', password: 'a passphrase' });
+    const bea = await login('bea');
+    const seen = await postgrestRequest<{ body: string }>(
+      pool,
+      rest,
+      bea.access_token!,
+      'SELECT body FROM public.notes',
+    );
+    assert.deepEqual(seen, [], 'row-level security hides ada’s note from bea');
+    const mine = await postgrestRequest<{ body: string }>(pool, rest, token, 'SELECT body FROM public.notes');
+    assert.deepEqual(mine, [{ body: "ada's note" }]);
+  });
+
+  it('no token runs as the anonymous role, which may not read the table', async () => {
+    const [who] = await postgrestRequest<{ role: string }>(pool, rest, null, 'SELECT current_user AS role');
+    assert.equal(who!.role, 'web_anon');
+    await assert.rejects(postgrestRequest(pool, rest, null, 'SELECT * FROM public.notes'), {
+      status: 403,
+      sqlstate: '42501',
     });
+  });
 
-    const login = async (username: string, password = 'a passphrase') => {
-      const res = await post(t.app, '/auth/login', { username, password });
-      assert.equal(res.status, 200, res.body);
-      return res.json();
-    };
+  for (const style of ['json', 'legacy'] as const) {
+    describe(`claims published as ${style === 'json' ? 'request.jwt.claims (PostgREST >= 9)' : 'request.jwt.claim.* (older PostgREST)'}`, () => {
+      const options = { ...rest, claimsStyle: style };
 
-    it('a restauth token passes the pre-request and runs as the authenticated role; RLS sees auth.uid()', async () => {
-      const reg = await post(t.app, '/auth/register', { username: 'ada', password: 'a passphrase' });
-      assert.equal(reg.status, 200, reg.body);
-      const token = reg.json().access_token!;
-      const [who] = await postgrestRequest<{ role: string; uid: string }>(
-        pool,
-        rest,
-        token,
-        'SELECT current_user AS role, auth.uid() AS uid',
-      );
-      assert.equal(who!.role, 'normal_user');
-      const ada = await t.services.store.findUserByUsername('ada');
-      assert.equal(who!.uid, ada!.id);
-      assert.match(
-        who!.uid,
-        /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
-        'a uuid string',
-      );
-      await postgrestRequest(pool, rest, token, `INSERT INTO public.notes (body) VALUES ('ada''s note')`);
-      await post(t.app, '/auth/register', { username: 'bea', password: 'a passphrase' });
-      const bea = await login('bea');
-      const seen = await postgrestRequest<{ body: string }>(
-        pool,
-        rest,
-        bea.access_token!,
-        'SELECT body FROM public.notes',
-      );
-      assert.deepEqual(seen, [], 'row-level security hides ada’s note from bea');
-      const mine = await postgrestRequest<{ body: string }>(
-        pool,
-        rest,
-        token,
-        'SELECT body FROM public.notes',
-      );
-      assert.deepEqual(mine, [{ body: "ada's note" }]);
-    });
-
-    it('no token runs as the anonymous role, which may not read the table', async () => {
-      const [who] = await postgrestRequest<{ role: string }>(pool, rest, null, 'SELECT current_user AS role');
-      assert.equal(who!.role, 'web_anon');
-      await assert.rejects(postgrestRequest(pool, rest, null, 'SELECT * FROM public.notes'), {
-        status: 403,
-        sqlstate: '42501',
-      });
-    });
-
-    for (const style of ['json', 'legacy'] as const) {
-      describe(`claims published as ${style === 'json' ? 'request.jwt.claims (PostgREST >= 9)' : 'request.jwt.claim.* (older PostgREST)'}`, () => {
-        const options = { ...rest, claimsStyle: style };
-
-        it('after a password change, older tokens are refused', async () => {
-          const name = `cpw${style}`;
-          await post(t.app, '/auth/register', { username: name, password: 'a passphrase' });
-          const old = await login(name);
-          await postgrestRequest(pool, options, old.access_token!, 'SELECT 1');
-          const changed = await post(t.app, '/auth/password', {
-            username: name,
-            password: 'a passphrase',
-            newpassword: 'another one',
-          });
-          assert.equal(changed.status, 200);
-          await assert.rejects(postgrestRequest(pool, options, old.access_token!, 'SELECT 1'), {
-            status: 403,
-            message: /issued before a password change/,
-          });
-          await postgrestRequest(pool, options, changed.json().access_token!, 'SELECT 1');
+      it('after a password change, older tokens are refused', async () => {
+        const name = `cpw${style}`;
+        await post(t.app, '/auth/register', { username: name, password: 'a passphrase' });
+        const old = await login(name);
+        await postgrestRequest(pool, options, old.access_token!, 'SELECT 1');
+        const changed = await post(t.app, '/auth/password', {
+          username: name,
+          password: 'a passphrase',
+          newpassword: 'another one',
         });
+        assert.equal(changed.status, 200);
+        await assert.rejects(postgrestRequest(pool, options, old.access_token!, 'SELECT 1'), {
+          status: 403,
+          message: /issued before a password change/,
+        });
+        await postgrestRequest(pool, options, changed.json().access_token!, 'SELECT 1');
+      });
 
-        it('after logout, the token is refused at once', async () => {
-          const name = `out${style}`;
-          await post(t.app, '/auth/register', { username: name, password: 'a passphrase' });
-          const session = await login(name);
-          await postgrestRequest(pool, options, session.access_token!, 'SELECT 1');
-          const out = await post(
-            t.app,
-            '/auth/logout',
-            {},
-            { authorization: `Bearer ${session.access_token}` },
-          );
-          assert.equal(out.status, 204);
-          await assert.rejects(postgrestRequest(pool, options, session.access_token!, 'SELECT 1'), {
-            status: 403,
-            message: /session has ended/,
-          });
+      it('after logout, the token is refused at once', async () => {
+        const name = `out${style}`;
+        await post(t.app, '/auth/register', { username: name, password: 'a passphrase' });
+        const session = await login(name);
+        await postgrestRequest(pool, options, session.access_token!, 'SELECT 1');
+        const out = await post(
+          t.app,
+          '/auth/logout',
+          {},
+          { authorization: `Bearer ${session.access_token}` },
+        );
+        assert.equal(out.status, 204);
+        await assert.rejects(postgrestRequest(pool, options, session.access_token!, 'SELECT 1'), {
+          status: 403,
+          message: /session has ended/,
         });
       });
-    }
-
-    it('after refresh-token reuse revokes the session, its access tokens are refused', async () => {
-      await post(t.app, '/auth/register', { username: 'reuse', password: 'a passphrase' });
-      const first = await login('reuse');
-      const refreshed = await post(t.app, '/auth/refresh', { refresh_token: first.refresh_token });
-      assert.equal(refreshed.status, 200);
-      await postgrestRequest(pool, rest, refreshed.json().access_token!, 'SELECT 1');
-      t.advance(11_000);
-      const replay = await post(t.app, '/auth/refresh', { refresh_token: first.refresh_token });
-      assert.equal(replay.status, 400);
-      await assert.rejects(postgrestRequest(pool, rest, refreshed.json().access_token!, 'SELECT 1'), {
-        status: 403,
-      });
     });
+  }
 
-    it('a token issued before the uuid ids (its sub the serial id) still passes, until a password change', async () => {
-      await post(t.app, '/auth/register', { username: 'legacy', password: 'a passphrase' });
-      const session = await login('legacy');
-      const user = await t.services.store.findUserByUsername('legacy');
-      const admin = new pg.Client({ connectionString: url });
-      await admin.connect();
-      let serial: number;
-      try {
-        const { rows } = await admin.query<{ id: number }>('SELECT id FROM auth.users WHERE uid = $1', [
-          user!.id,
-        ]);
-        serial = rows[0]!.id;
-      } finally {
-        await admin.end();
-      }
-      // The same token as restauth issued it before migration 6: every claim kept, sub the serial id.
-      const legacy = await new SignJWT({ ...decodeJwt(session.access_token!), sub: String(serial) })
-        .setProtectedHeader(decodeProtectedHeader(session.access_token!) as { alg: string })
-        .sign(new TextEncoder().encode(SECRET));
-      const [who] = await postgrestRequest<{ uid: string }>(pool, rest, legacy, 'SELECT auth.uid() AS uid');
-      assert.equal(who!.uid, String(serial));
-      const checked = await t.services.auth.check(legacy);
-      assert.equal(
-        checked.user.id,
+  it('after refresh-token reuse revokes the session, its access tokens are refused', async () => {
+    await post(t.app, '/auth/register', { username: 'reuse', password: 'a passphrase' });
+    const first = await login('reuse');
+    const refreshed = await post(t.app, '/auth/refresh', { refresh_token: first.refresh_token });
+    assert.equal(refreshed.status, 200);
+    await postgrestRequest(pool, rest, refreshed.json().access_token!, 'SELECT 1');
+    t.advance(11_000);
+    const replay = await post(t.app, '/auth/refresh', { refresh_token: first.refresh_token });
+    assert.equal(replay.status, 400);
+    await assert.rejects(postgrestRequest(pool, rest, refreshed.json().access_token!, 'SELECT 1'), {
+      status: 403,
+    });
+  });
+
+  it('a token issued before the uuid ids (its sub the serial id) still passes, until a password change', async () => {
+    await post(t.app, '/auth/register', { username: 'legacy', password: 'a passphrase' });
+    const session = await login('legacy');
+    const user = await t.services.store.findUserByUsername('legacy');
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    let serial: number;
+    try {
+      const { rows } = await admin.query<{ id: number }>('SELECT id FROM auth.users WHERE uid = $1', [
         user!.id,
-        'restauth finds the user by the serial id, and names it by its uuid',
-      );
-      const changed = await post(t.app, '/auth/password', {
-        username: 'legacy',
-        password: 'a passphrase',
-        newpassword: 'another one',
-      });
-      assert.equal(changed.status, 200, changed.body);
-      await assert.rejects(postgrestRequest(pool, rest, legacy, 'SELECT 1'), {
-        status: 403,
-        message: /issued before a password change/,
-      });
+      ]);
+      serial = rows[0]!.id;
+    } finally {
+      await admin.end();
+    }
+    // The same token as restauth issued it before migration 6: every claim kept, sub the serial id.
+    const legacy = await new SignJWT({ ...decodeJwt(session.access_token!), sub: String(serial) })
+      .setProtectedHeader(decodeProtectedHeader(session.access_token!) as { alg: string })
+      .sign(new TextEncoder().encode(SECRET));
+    const [who] = await postgrestRequest<{ uid: string }>(pool, rest, legacy, 'SELECT auth.uid() AS uid');
+    assert.equal(who!.uid, String(serial));
+    const checked = await t.services.auth.check(legacy);
+    assert.equal(
+      checked.user.id,
+      user!.id,
+      'restauth finds the user by the serial id, and names it by its uuid',
+    );
+    const changed = await post(t.app, '/auth/password', {
+      username: 'legacy',
+      password: 'a passphrase',
+      newpassword: 'another one',
     });
+    assert.equal(changed.status, 200, changed.body);
+    await assert.rejects(postgrestRequest(pool, rest, legacy, 'SELECT 1'), {
+      status: 403,
+      message: /issued before a password change/,
+    });
+  });
 
-    it('a token of a deleted user is refused', async () => {
-      await post(t.app, '/auth/register', { username: 'gone', password: 'a passphrase' });
-      const session = await login('gone');
-      const user = await t.services.store.findUserByUsername('gone');
-      await t.services.store.deleteUser(user!.id);
-      await assert.rejects(postgrestRequest(pool, rest, session.access_token!, 'SELECT 1'), {
-        status: 403,
-        message: /no longer exists/,
-      });
+  it('a token of a deleted user is refused', async () => {
+    await post(t.app, '/auth/register', { username: 'gone', password: 'a passphrase' });
+    const session = await login('gone');
+    const user = await t.services.store.findUserByUsername('gone');
+    await t.services.store.deleteUser(user!.id);
+    await assert.rejects(postgrestRequest(pool, rest, session.access_token!, 'SELECT 1'), {
+      status: 403,
+      message: /no longer exists/,
     });
+  });
 
-    it('PostgREST itself refuses a token signed with another secret, or expired beyond its clock skew', async () => {
-      const forged = await new SignJWT({ role: 'normal_user', sub: '1', token_version: 0 })
-        .setProtectedHeader({ alg: 'HS256' })
-        .setExpirationTime('1h')
-        .sign(new TextEncoder().encode('not-the-secret-not-the-secret'));
-      await assert.rejects(postgrestRequest(pool, rest, forged, 'SELECT 1'), { status: 401 });
-      const expired = await new SignJWT({ role: 'normal_user' })
-        .setProtectedHeader({ alg: 'HS256' })
-        .setExpirationTime(Math.floor(Date.now() / 1000) - 60)
-        .sign(new TextEncoder().encode(SECRET));
-      await assert.rejects(postgrestRequest(pool, rest, expired, 'SELECT 1'), { status: 401 });
-    });
-  },
-);
+  it('PostgREST itself refuses a token signed with another secret, or expired beyond its clock skew', async () => {
+    const forged = await new SignJWT({ role: 'normal_user', sub: '1', token_version: 0 })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setExpirationTime('1h')
+      .sign(new TextEncoder().encode('not-the-secret-not-the-secret'));
+    await assert.rejects(postgrestRequest(pool, rest, forged, 'SELECT 1'), { status: 401 });
+    const expired = await new SignJWT({ role: 'normal_user' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setExpirationTime(Math.floor(Date.now() / 1000) - 60)
+      .sign(new TextEncoder().encode(SECRET));
+    await assert.rejects(postgrestRequest(pool, rest, expired, 'SELECT 1'), { status: 401 });
+  });
+});

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ROTATED_TOKENS_KEPT } from '../../src/stores/postgres/maintenance.js';
 import { openPostgresStore, type PostgresStore } from '../../src/stores/postgres/index.js';
-import { dropDatabase, postgresAvailable, testPostgres, testRoles } from '../support/postgres.js';
+import { dropDatabase, testPostgres, testRoles } from '../support/postgres.js';
 
 const HOUR = 3_600_000;
 
-describe('PostgreSQL session tables stay bounded', { skip: postgresAvailable() ?? false }, () => {
+describe('PostgreSQL session tables stay bounded', () => {
   let store: PostgresStore;
   let serverUrl: string;
   let url: string;

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { migrations as allMigrations } from '../../src/stores/postgres/migrations.js';
 import { createTestApp, type TestApp } from '../support/app.js';
-import { dropDatabase, postgresAvailable, testPostgres } from '../support/postgres.js';
+import { dropDatabase, realServerOnly, testPostgres } from '../support/postgres.js';
 
 /**
  * Two restauth instances on one database (true concurrency: separate pools).
@@ -11,7 +11,7 @@ import { dropDatabase, postgresAvailable, testPostgres } from '../support/postgr
  * once: every answer inside the grace period carries the same successor, and
  * exactly one live refresh token remains for the session.
  */
-describe('two instances on one PostgreSQL database', { skip: postgresAvailable() ?? false }, () => {
+describe('two instances on one PostgreSQL database', { skip: realServerOnly() ?? false }, () => {
   let serverUrl: string;
   let url: string;
   let first: TestApp;

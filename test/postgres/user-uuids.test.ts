@@ -5,7 +5,7 @@ import pg from 'pg';
 import { migrate } from '../../src/stores/postgres/migrate.js';
 import { migrations, quotedNames, type SchemaNames } from '../../src/stores/postgres/migrations.js';
 import { PostgresStore } from '../../src/stores/postgres/postgres-store.js';
-import { dropDatabase, postgresAvailable, testPostgres } from '../support/postgres.js';
+import { dropDatabase, testPostgres } from '../support/postgres.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const names: SchemaNames = {
@@ -37,7 +37,7 @@ async function migrateToVersion5(pool: pg.Pool): Promise<void> {
  * the other tables reference: an upgraded database gives every existing user
  * one, and everything the Store returns names users by it.
  */
-describe('PostgreSQL users named by uuid', { skip: postgresAvailable() ?? false }, () => {
+describe('PostgreSQL users named by uuid', () => {
   let serverUrl: string;
   let url: string;
   let store: PostgresStore;

@@ -10,9 +10,17 @@ import { freePort } from '../../bench/support.js';
 const run = promisify(execFile);
 
 /**
- * A real PostgreSQL server for the tests (DESIGN, Tests): DATABASE_URL when
- * set (CI starts one), otherwise a throwaway cluster from the machine's
- * PostgreSQL binaries, shared by the whole test process and removed at exit.
+ * A PostgreSQL server for the tests (DESIGN, Tests): DATABASE_URL when set,
+ * otherwise a throwaway cluster from the machine's PostgreSQL binaries
+ * (shared by the whole test process, removed at exit), otherwise PGlite
+ * in-process: PostgreSQL compiled to WebAssembly, reached over the wire
+ * protocol (pglite-socket), so the production code talks to it unchanged.
+ * `RESTAUTH_TEST_POSTGRES=pglite` forces PGlite where binaries exist (CI
+ * runs the store tests that way too, to prove the fallback).
+ *
+ * PGlite is one backend: queries from several connections are queued one at
+ * a time, and their transactions are not isolated from each other. A test
+ * that needs true concurrency skips there, with `realServerOnly()`'s reason.
  */
 export interface TestPostgres {
   /** URL of the server's maintenance database. */
@@ -23,9 +31,41 @@ export interface TestPostgres {
 
 let started: Promise<TestPostgres> | null = null;
 
-export function postgresAvailable(): string | null {
-  if (process.env.DATABASE_URL) return null;
-  return findBinaries() ? null : 'no DATABASE_URL and no PostgreSQL server binaries on this machine';
+type Kind = 'url' | 'cluster' | 'pglite';
+
+function kind(): Kind {
+  if (process.env.RESTAUTH_TEST_POSTGRES === 'pglite') return 'pglite';
+  if (process.env.DATABASE_URL) return 'url';
+  return findBinaries() ? 'cluster' : 'pglite';
+}
+
+/** Why a test needing concurrent transactions cannot run here (PGlite), or null on a real server. */
+export function realServerOnly(): string | null {
+  return kind() === 'pglite'
+    ? 'needs concurrent transactions, which PGlite (one backend, no isolation between connections) does not have'
+    : null;
+}
+
+/** PGlite instances by the URL that reaches them: each test database is one. */
+const pglites = new Map<string, { stop(): Promise<void> }>();
+
+async function startPglite(): Promise<string> {
+  const [{ PGlite }, { PGLiteSocketServer }] = await Promise.all([
+    import('@electric-sql/pglite'),
+    import('@electric-sql/pglite-socket'),
+  ]);
+  const db = await PGlite.create();
+  const port = await freePort();
+  const server = new PGLiteSocketServer({ db, port, host: '127.0.0.1', maxConnections: 100 });
+  await server.start();
+  const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
+  pglites.set(url, {
+    stop: async () => {
+      await server.stop();
+      await db.close();
+    },
+  });
+  return url;
 }
 
 function findBinaries(): string | null {
@@ -85,6 +125,10 @@ async function startCluster(): Promise<string> {
 }
 
 export function testPostgres(): Promise<TestPostgres> {
+  if (kind() === 'pglite') {
+    // One PGlite per database: it has a single database of its own.
+    return Promise.resolve({ url: 'pglite', createDatabase: startPglite });
+  }
   started ??= (async () => {
     const url = process.env.DATABASE_URL ?? (await startCluster());
     let counter = 0;
@@ -110,6 +154,11 @@ export function testPostgres(): Promise<TestPostgres> {
 
 /** Drops a database made by createDatabase (and its connections). */
 export async function dropDatabase(serverUrl: string, databaseUrl: string): Promise<void> {
+  const pglite = pglites.get(databaseUrl);
+  if (pglite) {
+    pglites.delete(databaseUrl);
+    return pglite.stop();
+  }
   const name = new URL(databaseUrl).pathname.slice(1);
   const admin = new pg.Client({ connectionString: serverUrl });
   await admin.connect();
