@@ -154,7 +154,6 @@ export async function update(
     // Checks the stored record, before anything changes (a throwing transaction must not have mutated).
     ctx.assertOwn(name, current, writer);
     ctx.checkOwner(name, input, current, caller);
-    // Always a new object, never an edit of `current`: the file's serializer caches each record's text by object.
     const next: Row = replace ? { ...input } : { ...current, ...input };
     next[ctx.idProp] = current[ctx.idProp];
     // A PUT that leaves the owner out keeps it: a replace cannot disown a record either.

@@ -2,7 +2,6 @@ import { mkdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { writeFileAtomically } from '../../lib/atomic-write.js';
 import { InstanceLock } from './instance-lock.js';
-import { documentText } from './json-text.js';
 
 export type JsonDocument = Record<string, unknown>;
 
@@ -175,8 +174,7 @@ export class FileDatabase {
       // Credentials first: a crash between the two writes can leave only credentials without a
       // user, which open() removes, never a user without its credentials.
       const wroteCredentials = await writeIfChanged(this.credentialsFile, jsonText(this.docs.credentials));
-      // Only changed records are re-serialized (json-text.ts): every writer replaces, never edits, a record.
-      const wroteData = await writeIfChanged(this.dataFile, documentText(this.docs.data));
+      const wroteData = await writeIfChanged(this.dataFile, jsonText(this.docs.data));
       if (wroteCredentials || wroteData) {
         this.commits++;
         this.generation++;
