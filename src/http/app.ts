@@ -63,6 +63,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       audit: services.audit,
       tokens: services.tokens,
       limit,
+      limitKey: (family, key) => services.rateLimiter.check(family, key),
       redirects: new RedirectPolicy(config.siteUrl, config.redirectAllowList),
       settings: {
         mountPath: gotrue.prefix,

@@ -171,7 +171,11 @@ describe('GoTrue dialect: rate limits', () => {
       format: 'restauth',
       config: {
         passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
-        rateLimits: { signIn: { max: 3, window: 60 }, recovery: { max: 2, window: 60 } },
+        rateLimits: {
+          signIn: { max: 3, window: 60 },
+          recovery: { max: 2, window: 60 },
+          verify: { max: 4, window: 60 },
+        },
       },
       env: { RESTAUTH_RATE_LIMITS: '' },
     });
@@ -190,6 +194,21 @@ describe('GoTrue dialect: rate limits', () => {
     assert.equal((await call(t, 'POST', '/recover', { email: 'x@acme.test' })).status, 200);
     t.advance(61_000);
     assert.equal((await attempt()).status, 400, 'a new window');
+  });
+
+  it('guesses at one address’s code are limited per address, whatever client sends them', async () => {
+    const guess = (client: string) =>
+      t.app.inject({
+        method: 'POST',
+        url: `${PREFIX}/verify`,
+        payload: { type: 'recovery', email: 'target@acme.test', token: '000000' },
+        remoteAddress: client,
+      });
+    // Each guess from a different client address: the per-client limit never trips.
+    for (let i = 0; i < 4; i++) assert.equal((await guess(`10.0.0.${i}`)).statusCode, 403);
+    const limited = await guess('10.0.0.99');
+    assert.equal(limited.statusCode, 429);
+    assert.equal((JSON.parse(limited.body) as Json)['error_code'], 'over_request_rate_limit');
   });
 });
 

@@ -4,6 +4,7 @@ import type { AuditLog } from '../../../core/audit.js';
 import type { AuthService, CheckResult } from '../../../core/auth-service.js';
 import type { EmailFlows } from '../../../core/email-flows.js';
 import { AuthError } from '../../../core/errors.js';
+import type { RateLimitFamily } from '../../../core/rate-limit.js';
 import type { TokenService } from '../../../core/tokens.js';
 import { bearerToken } from '../../errors.js';
 import type { RateLimitHook } from '../../rate-limit.js';
@@ -17,6 +18,8 @@ export interface GotrueOptions {
   audit: AuditLog;
   tokens: TokenService;
   limit: RateLimitHook;
+  /** Counts a request against a family's limit for a key other than the client (an address). */
+  limitKey: (family: RateLimitFamily, key: string) => Promise<void>;
   redirects: RedirectPolicy;
   settings: {
     /** Mount point (not `prefix`: Fastify would apply that one itself). */

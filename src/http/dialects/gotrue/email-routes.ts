@@ -63,7 +63,7 @@ const VerifyLinkQuery = Type.Object({
 type LinkQuery = Static<typeof VerifyLinkQuery>;
 
 export const emailRoutes: FastifyPluginAsync<GotrueOptions> = async (app, options) => {
-  const { auth, flows, redirects, limit, settings } = options;
+  const { auth, flows, redirects, limit, limitKey, settings } = options;
 
   /** Runs mail work after the answer: its duration must not tell whether the address has an account. */
   const afterAnswer = (request: FastifyRequest, work: () => Promise<void>) => {
@@ -129,13 +129,14 @@ export const emailRoutes: FastifyPluginAsync<GotrueOptions> = async (app, option
       if (!Value.Check(VerifyJsonBody, body)) {
         throw new AuthError('validation_failed', 'type is required, with token_hash, or email and token');
       }
-      const secret =
-        body.token_hash !== undefined
-          ? { tokenHash: body.token_hash }
-          : body.email !== undefined && body.token !== undefined
-            ? { email: body.email, code: body.token }
-            : null;
-      if (secret === null) throw new AuthError('validation_failed', 'Provide token_hash, or email and token');
+      let secret: { tokenHash: string } | { email: string; code: string };
+      if (body.token_hash !== undefined) secret = { tokenHash: body.token_hash };
+      else if (body.email !== undefined && body.token !== undefined) {
+        // A 6-digit code is guessable: its address gets the verify allowance too, however many
+        // clients an attacker spreads the guesses over.
+        await limitKey('verify', `address:${checkEmail(body.email)}`);
+        secret = { email: body.email, code: body.token };
+      } else throw new AuthError('validation_failed', 'Provide token_hash, or email and token');
       const outcome = await flows.verify(body.type, secret);
       if (outcome.status === 'email_change_pending') {
         return {
