@@ -114,8 +114,10 @@ export class AuthService {
       throw new AuthError('validation_failed', 'A user name or an email address is required');
     }
     this.deps.hasher.assertAcceptable(input.password);
-    await this.assertAvailable(username, email);
+    // Hashed before the availability check: a taken name or address costs the same hashing as a
+    // free one, so the GoTrue sign-up's look-alike answer is not given away by its speed.
     const passwordHash = await this.deps.hasher.hash(input.password);
+    await this.assertAvailable(username, email);
     const now = this.now();
     const user = await this.deps.store.createUser(
       {
