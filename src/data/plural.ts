@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AuthError } from '../core/errors.js';
+import type { JsonDocument } from '../stores/file/file-database.js';
+import type { RecordChanges } from '../stores/file/record-journal.js';
 import type { Caller, Decision } from './access.js';
 import { foreignKey, fullUrl, isRow, pluralOf, sameId } from './collections.js';
 import type { DataContext } from './context.js';
@@ -114,7 +116,7 @@ export async function create(req: PluralRequest, decision: Decision, extra: Row 
   const owner = ctx.config.ownerProp;
   ctx.checkOwner(name, input, null, caller);
   if (decision.scope === 'own' && input[owner] === undefined) input[owner] = decision.sub;
-  const created = await ctx.db.transact(({ data }) => {
+  const created = await ctx.db.transactRecords((data, changes) => {
     const rows = data[name];
     if (!Array.isArray(rows)) throw new AuthError('not_found', `${name} is not a collection`);
     const record: Row = { ...input };
@@ -127,6 +129,7 @@ export async function create(req: PluralRequest, decision: Decision, extra: Row 
     }
     rows.push(record);
     ctx.ids.added(name, rows as Row[], record);
+    changes.put(name, ctx.idProp, record);
     return record;
   });
   const path = fullUrl(req.request).split('?')[0];
@@ -146,7 +149,7 @@ export async function update(
   ctx.checkNoSecrets(name, input);
   const writer = ctx.writeDecision(name, decision, caller);
   const owner = ctx.ownerKey(name);
-  const updated = await ctx.db.transact(({ data }) => {
+  const updated = await ctx.db.transactRecords((data, changes) => {
     const rows = (data[name] ?? []) as Row[];
     const index = ctx.ids.find(name, rows, id);
     const current = rows[index];
@@ -160,6 +163,7 @@ export async function update(
     if (current[owner] !== undefined && current[owner] !== null) next[owner] = current[owner];
     rows[index] = next;
     ctx.ids.changed(name, false);
+    changes.put(name, ctx.idProp, next);
     return next;
   });
   if (!updated) return req.reply.code(404).send({});
@@ -180,7 +184,7 @@ export async function destroy(req: PluralRequest, id: string, decision: Decision
     throw new AuthError('forbidden', 'Users are deleted through the auth API, not the data API');
   }
   const key = foreignKey(name, ctx.config.foreignKeySuffix);
-  const removed = await ctx.db.transact(({ data }) => {
+  const remove = (data: JsonDocument, changes: RecordChanges | null): boolean => {
     const rows = (data[name] ?? []) as Row[];
     const index = ctx.ids.find(name, rows, id);
     const current = rows[index];
@@ -195,6 +199,7 @@ export async function destroy(req: PluralRequest, id: string, decision: Decision
     }
     rows.splice(index, 1);
     ctx.ids.changed(name, true);
+    changes?.delete(name, ctx.idProp, current[ctx.idProp]);
     for (const { child } of dependents) {
       const childRows = data[child];
       if (Array.isArray(childRows)) {
@@ -204,7 +209,11 @@ export async function destroy(req: PluralRequest, id: string, decision: Decision
       }
     }
     return true;
-  });
+  };
+  // Deleting dependents rewrites whole collections: that transaction is not journaled record by record.
+  const removed = await (dependents.length > 0
+    ? ctx.db.transact(({ data }) => remove(data, null))
+    : ctx.db.transactRecords(remove));
   if (!removed) return req.reply.code(404).send({});
   return {};
 }

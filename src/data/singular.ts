@@ -19,11 +19,13 @@ export async function singular(
     throw new AuthError('method_not_allowed', `${name} is a single resource: it cannot be deleted`);
   const input = request.body;
   if (!isRow(input)) throw new AuthError('validation_failed', 'The request body must be a JSON object');
-  const merged = await ctx.db.transact(({ data }) => {
+  const merged = await ctx.db.transactRecords((data, changes) => {
     const current = data[name];
     if (!isRow(current)) throw new AuthError('not_found', `${name} is not a single resource`);
-    data[name] = request.method === 'PATCH' ? { ...current, ...input } : { ...input };
-    return data[name];
+    const next = request.method === 'PATCH' ? { ...current, ...input } : { ...input };
+    data[name] = next;
+    changes.set(name, next);
+    return next;
   });
   if (request.method === 'POST') {
     void reply.header('Access-Control-Expose-Headers', 'Location');

@@ -18,6 +18,11 @@ export async function writeFileAtomically(path: string, text: string, mode = 0o6
     await handle.close();
   }
   await rename(temp, path);
+  await syncFolderOf(path);
+}
+
+/** fsync of the folder holding `path`: a file created, renamed or removed there stays so after a power loss. */
+export async function syncFolderOf(path: string): Promise<void> {
   const folder = await open(dirname(path), constants.O_RDONLY);
   try {
     await folder.sync();

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createTestApp, type TestApp } from '../support/app.js';
+import { durableData } from '../support/durable.js';
 
 /**
  * The same requests, in the same order, to json-server 0.17.4 itself and to
@@ -251,14 +252,24 @@ describe('data API compatibility with json-server 0.17.4', () => {
       assert.ok(answers.every((a) => a.status === 201));
       const ids = new Set(answers.map((a) => (a.body as { id: number }).id));
       assert.equal(ids.size, 40);
-      const onDisk = JSON.parse(await readFile(join(t.dir, 'db.json'), 'utf8')) as {
-        comments: Array<{ id: number }>;
-      };
+      // Durable: in db.json or in its journal, which a restart replays.
+      const onDisk = (await durableData(join(t.dir, 'db.json'))) as { comments: Array<{ id: number }> };
       for (const id of ids)
         assert.ok(
           onDisk.comments.some((c) => c.id === id),
           `comment ${id} not on disk`,
         );
+      // db.json itself catches up a moment later, and the journal is emptied.
+      const deadline = Date.now() + 5000;
+      for (;;) {
+        const file = JSON.parse(await readFile(join(t.dir, 'db.json'), 'utf8')) as {
+          comments: Array<{ id: number }>;
+        };
+        const journal = await readFile(join(t.dir, '.db.json.journal'), 'utf8').catch(() => '');
+        if ([...ids].every((id) => file.comments.some((c) => c.id === id)) && journal === '') break;
+        assert.ok(Date.now() < deadline, 'db.json did not catch up with the journal within 5 s');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
     });
   });
 });

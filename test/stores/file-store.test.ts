@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import type { AuditEvent } from '../../src/core/store.js';
 import { auditFilePath, FileDatabase, openFileStore } from '../../src/stores/file/index.js';
 import { runStoreContract } from '../../src/stores/contract.js';
+import { spawnTsScript } from '../support/process.js';
 
 const storeConfig = (dir: string) => ({
   type: 'file' as const,
@@ -139,21 +139,9 @@ describe('FileDatabase', () => {
     `;
     const run = () =>
       new Promise<{ code: number | null; out: string }>((resolve) => {
-        const child = spawn(
-          process.execPath,
-          [
-            '--import',
-            import.meta.resolve('tsx'),
-            '--input-type=module',
-            '-e',
-            script,
-            join(dir, 'db.json'),
-            join(dir, 'credentials.json'),
-          ],
-          { stdio: ['ignore', 'pipe', 'inherit'] },
-        );
+        const child = spawnTsScript(script, [join(dir, 'db.json'), join(dir, 'credentials.json')], 'pipe');
         let out = '';
-        child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+        child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
         child.on('exit', (code) => resolve({ code, out }));
       });
     try {

@@ -67,3 +67,12 @@ export async function spawnRestauth(
     },
   };
 }
+
+/** Runs an ES module script given as text, with TypeScript imports, in a child Node process. */
+export function spawnTsScript(script: string, args: string[], stdout: 'pipe' | 'inherit'): ChildProcess {
+  return spawn(
+    process.execPath,
+    ['--import', import.meta.resolve('tsx'), '--input-type=module', '-e', script, ...args],
+    { stdio: ['ignore', stdout, 'inherit'] },
+  );
+}

@@ -2,6 +2,7 @@ import { mkdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { writeFileAtomically } from '../../lib/atomic-write.js';
 import { InstanceLock } from './instance-lock.js';
+import { journalPathFor, RecordChanges, RecordJournal } from './record-journal.js';
 
 export type JsonDocument = Record<string, unknown>;
 
@@ -17,11 +18,13 @@ export interface FileDatabaseLogger {
   warn(message: string): void;
 }
 
-interface Pending {
-  fn: (docs: Documents) => unknown;
+type Pending = {
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
-}
+} & (
+  | { journaled: false; fn: (docs: Documents) => unknown }
+  | { journaled: true; fn: (data: JsonDocument, changes: RecordChanges) => unknown }
+);
 
 interface FileState {
   path: string;
@@ -37,6 +40,10 @@ interface FileState {
 const RELOAD_CHECK_INTERVAL_MS = 1000;
 /** How long a commit waits for more writes when writes are arriving concurrently. */
 const GATHER_MS = 1;
+/** How soon after a journaled write db.json is rewritten with it (and the journal emptied). */
+const COMPACT_AFTER_MS = 200;
+/** A journal this large is compacted at once, whatever the timer says: it bounds replay at start. */
+const COMPACT_AT_BYTES = 8 * 1024 * 1024;
 
 /**
  * The two JSON files of the file store, held in memory, with one write queue.
@@ -46,6 +53,11 @@ const GATHER_MS = 1;
  * - A commit writes each changed file atomically (temp file, fsync, rename,
  *   fsync of the folder), credentials.json before db.json, and only then
  *   resolves its transactions: acknowledged means on disk.
+ * - A commit made only of journaled transactions (record writes of the data
+ *   API, which report each change) appends those changes to db.json's journal
+ *   instead and is acknowledged once they are on disk there; db.json itself is
+ *   rewritten shortly after (COMPACT_AFTER_MS), at close, and by the next
+ *   commit that rewrites it anyway. Open replays a journal left by a crash.
  * - A transaction that throws is rejected alone; it must validate before it
  *   mutates, as its partial changes are not undone.
  * - db.json edited by hand is noticed (size/mtime) and reloaded before the
@@ -59,6 +71,8 @@ export class FileDatabase {
 
   private queue: Pending[] = [];
   private flushing: Promise<void> | null = null;
+  private compactionDue = false;
+  private compactionTimer: NodeJS.Timeout | null = null;
   private lastReloadCheck = 0;
   private readonly reloadListeners: Array<() => void> = [];
   private closed = false;
@@ -67,6 +81,7 @@ export class FileDatabase {
     private docs: Documents,
     private readonly dataFile: FileState,
     private readonly credentialsFile: FileState,
+    private readonly journal: RecordJournal,
     private readonly lock: InstanceLock,
     private readonly logger: FileDatabaseLogger,
   ) {}
@@ -85,10 +100,22 @@ export class FileDatabase {
     try {
       const data = await loadOrCreate(options.dataFile, {}, 0o644, logger);
       const credentials = await loadOrCreate(options.credentialsFile, { passwords: [] }, 0o600, logger);
+      const journal = new RecordJournal(journalPathFor(options.dataFile));
+      const recovered = await journal.recover(data.doc);
+      if (recovered.applied > 0 || recovered.tornTail) {
+        await writeAtomically(data.state, jsonText(data.doc));
+        await journal.remove();
+        logger.warn(
+          `restauth: ${basename(options.dataFile)} was not closed cleanly; ` +
+            `${recovered.applied} acknowledged write(s) replayed from ${basename(journal.path)}` +
+            (recovered.tornTail ? ' (an unacknowledged, half-written last change dropped)' : ''),
+        );
+      }
       return new FileDatabase(
         { data: data.doc, credentials: credentials.doc },
         data.state,
         credentials.state,
+        journal,
         lock,
         logger,
       );
@@ -111,10 +138,24 @@ export class FileDatabase {
     this.reloadListeners.push(listener);
   }
 
+  /** A transaction that may change anything: the files it changed are rewritten. */
   transact<T>(fn: (docs: Documents) => T): Promise<T> {
+    return this.enqueue({ journaled: false, fn });
+  }
+
+  /**
+   * A transaction that changes only db.json, and reports every change through
+   * `changes` (a change it does not report is lost at the next restart): it is
+   * journaled, so it costs a line on disk instead of a rewrite of db.json.
+   */
+  transactRecords<T>(fn: (data: JsonDocument, changes: RecordChanges) => T): Promise<T> {
+    return this.enqueue({ journaled: true, fn });
+  }
+
+  private enqueue<T>(work: Pick<Pending, 'journaled' | 'fn'>): Promise<T> {
     if (this.closed) return Promise.reject(new Error('the file database is closed'));
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ fn, resolve: resolve as (value: unknown) => void, reject });
+      this.queue.push({ ...work, resolve: resolve as (value: unknown) => void, reject } as Pending);
       this.flushing ??= this.flush();
     });
   }
@@ -132,22 +173,35 @@ export class FileDatabase {
 
   async close(): Promise<void> {
     this.closed = true;
+    if (this.compactionTimer) clearTimeout(this.compactionTimer);
     while (this.flushing) await this.flushing;
-    await this.lock.release();
+    try {
+      if (!this.journal.isEmpty) await this.compact();
+      // db.json now holds every write: nothing is left to replay.
+      if (this.journal.isEmpty) await this.journal.remove();
+    } finally {
+      await this.lock.release();
+    }
   }
 
   private async flush(): Promise<void> {
     try {
       let lastBatch = 1;
-      while (this.queue.length > 0) {
-        // Under concurrent writes (the last commit was shared), wait a moment for the clients just
-        // answered to send their next write, so it joins this commit instead of starting the next.
-        if (lastBatch > 1) await new Promise((resolve) => setTimeout(resolve, GATHER_MS));
-        else await new Promise((resolve) => setImmediate(resolve));
-        const batch = this.queue;
-        this.queue = [];
-        lastBatch = batch.length;
-        await this.commit(batch);
+      while (this.queue.length > 0 || this.compactionDue) {
+        if (this.queue.length > 0) {
+          // Under concurrent writes (the last commit was shared), wait a moment for the clients just
+          // answered to send their next write, so it joins this commit instead of starting the next.
+          if (lastBatch > 1) await new Promise((resolve) => setTimeout(resolve, GATHER_MS));
+          else await new Promise((resolve) => setImmediate(resolve));
+          const batch = this.queue;
+          this.queue = [];
+          lastBatch = batch.length;
+          await this.commit(batch);
+        }
+        if (this.compactionDue) {
+          this.compactionDue = false;
+          await this.compact();
+        }
       }
     } finally {
       this.flushing = null;
@@ -161,21 +215,29 @@ export class FileDatabase {
       for (const pending of batch) pending.reject(error);
       return;
     }
+    const journalLines: string[] = [];
     const results: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = batch.map(
       (pending) => {
         try {
-          return { ok: true, value: pending.fn(this.docs) };
+          if (!pending.journaled) return { ok: true, value: pending.fn(this.docs) };
+          const changes = new RecordChanges();
+          const value = pending.fn(this.docs.data, changes);
+          journalLines.push(...changes.lines);
+          return { ok: true, value };
         } catch (error) {
           return { ok: false, error };
         }
       },
     );
     try {
-      // Credentials first: a crash between the two writes can leave only credentials without a
-      // user, which open() removes, never a user without its credentials.
-      const wroteCredentials = await writeIfChanged(this.credentialsFile, jsonText(this.docs.credentials));
-      const wroteData = await writeIfChanged(this.dataFile, jsonText(this.docs.data));
-      if (wroteCredentials || wroteData) {
+      if (batch.every((pending) => pending.journaled)) {
+        if (journalLines.length > 0) {
+          await this.journal.append(journalLines);
+          this.commits++;
+          this.generation++;
+          this.scheduleCompaction();
+        }
+      } else if (await this.writeFiles()) {
         this.commits++;
         this.generation++;
       }
@@ -193,6 +255,45 @@ export class FileDatabase {
     });
   }
 
+  /**
+   * Rewrites the files that differ from memory, credentials.json first: a
+   * crash between the two writes can leave only credentials without a user,
+   * which open() removes, never a user without its credentials. Once db.json
+   * holds everything, its journal is emptied.
+   */
+  private async writeFiles(): Promise<boolean> {
+    const wroteCredentials = await writeIfChanged(this.credentialsFile, jsonText(this.docs.credentials));
+    const wroteData = await writeIfChanged(this.dataFile, jsonText(this.docs.data));
+    if (!this.journal.isEmpty) await this.journal.clear();
+    return wroteCredentials || wroteData;
+  }
+
+  private scheduleCompaction(): void {
+    if (this.journal.size >= COMPACT_AT_BYTES) this.compactionDue = true;
+    this.compactionTimer ??= setTimeout(() => {
+      this.compactionTimer = null;
+      if (this.closed) return;
+      this.compactionDue = true;
+      this.flushing ??= this.flush();
+    }, COMPACT_AFTER_MS);
+  }
+
+  /** Brings db.json up to date with the journal (called inside the write queue, or at close). */
+  private async compact(): Promise<void> {
+    if (this.journal.isEmpty) return;
+    try {
+      await this.reloadChangedFiles();
+      await this.writeFiles();
+    } catch (error) {
+      // The journal still holds every acknowledged write: nothing is lost, the next compaction retries.
+      this.logger.warn(
+        `restauth: could not rewrite ${basename(this.dataFile.path)}: ${(error as Error).message}`,
+      );
+      if (!this.closed) this.scheduleCompaction();
+      else throw error;
+    }
+  }
+
   private async reloadChangedFiles(): Promise<void> {
     let reloaded = false;
     for (const [state, key] of [
@@ -207,6 +308,8 @@ export class FileDatabase {
         continue;
       }
       const doc = current ? parseDocument(text, state.path) : {};
+      // Acknowledged record writes not yet in db.json go on top of the edit.
+      if (key === 'data') this.journal.replayOnto(doc);
       this.docs = { ...this.docs, [key]: doc };
       Object.assign(state, { text, mtimeMs: current?.mtimeMs ?? 0, size: current?.size ?? 0 });
       this.logger.warn(
@@ -224,7 +327,9 @@ export class FileDatabase {
     ] as const) {
       const text = await readFile(state.path, 'utf8');
       const current = await stat(state.path);
-      this.docs = { ...this.docs, [key]: parseDocument(text, state.path) };
+      const doc = parseDocument(text, state.path);
+      if (key === 'data') this.journal.replayOnto(doc);
+      this.docs = { ...this.docs, [key]: doc };
       Object.assign(state, { text, mtimeMs: current.mtimeMs, size: current.size });
     }
     this.afterReload();

@@ -1,0 +1,217 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { FileDatabase } from '../../src/stores/file/file-database.js';
+import { spawnTsScript } from '../support/process.js';
+
+type Post = { id: number | string; title?: string };
+
+/** db.json's journal: record writes acknowledged on one appended line, db.json rewritten shortly after. */
+describe('FileDatabase journal of record writes', () => {
+  let root: string;
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'restauth-journal-'));
+  });
+  after(() => rm(root, { recursive: true, force: true }));
+
+  const files = async (posts: Post[] = []) => {
+    const dir = await mkdtemp(join(root, 'db-'));
+    await writeFile(join(dir, 'db.json'), JSON.stringify({ posts, profile: { theme: 'dark' } }));
+    return {
+      dir,
+      dataFile: join(dir, 'db.json'),
+      credentialsFile: join(dir, 'credentials.json'),
+      journal: join(dir, '.db.json.journal'),
+      readDb: async () => JSON.parse(await readFile(join(dir, 'db.json'), 'utf8')) as { posts: Post[] },
+    };
+  };
+  const waitFor = async (condition: () => Promise<boolean>, what: string) => {
+    const deadline = Date.now() + 5000;
+    while (!(await condition())) {
+      assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
+
+  /** Runs journaled writes in a child process that is then SIGKILLed before it can close anything. */
+  const writeThenDie = (dataFile: string, credentialsFile: string, body: string) =>
+    new Promise<void>((resolve, reject) => {
+      const script = `
+        import { FileDatabase } from ${JSON.stringify(new URL('../../src/stores/file/file-database.ts', import.meta.url).href)};
+        const db = await FileDatabase.open({ dataFile: process.argv[1], credentialsFile: process.argv[2] });
+        ${body}
+        process.kill(process.pid, 'SIGKILL');
+      `;
+      const child = spawnTsScript(script, [dataFile, credentialsFile], 'inherit');
+      child.on('exit', (code, signal) =>
+        signal === 'SIGKILL' ? resolve() : reject(new Error(`child exited ${code}`)),
+      );
+    });
+
+  it('acknowledges a record write once its line is on disk; db.json catches up and the journal empties', async () => {
+    const f = await files([{ id: 1, title: 'one' }]);
+    const db = await FileDatabase.open(f);
+    try {
+      const writes = Array.from({ length: 100 }, (_, i) =>
+        db.transactRecords((data, changes) => {
+          const record = { id: i + 2, title: `post ${i + 2}` };
+          (data.posts as Post[]).push(record);
+          changes.put('posts', 'id', record);
+        }),
+      );
+      await Promise.all(writes);
+      assert.ok(db.commits < 100, `expected grouped commits, got ${db.commits}`);
+      // Acknowledged: the journal holds every write (db.json may not yet).
+      const lines = (await readFile(f.journal, 'utf8')).trim().split('\n');
+      assert.equal(lines.length, 100);
+      assert.deepEqual(JSON.parse(lines[0]!), {
+        op: 'put',
+        collection: 'posts',
+        key: 'id',
+        record: { id: 2, title: 'post 2' },
+      });
+      await waitFor(async () => (await f.readDb()).posts.length === 101, 'db.json to hold the writes');
+      await waitFor(async () => (await readFile(f.journal, 'utf8')) === '', 'the journal to empty');
+    } finally {
+      await db.close();
+    }
+    await assert.rejects(stat(f.journal), { code: 'ENOENT' }, 'close leaves no journal behind');
+  });
+
+  it('a write that rewrites db.json anyway takes the journaled writes with it', async () => {
+    const f = await files();
+    const db = await FileDatabase.open(f);
+    try {
+      await db.transactRecords((data, changes) => {
+        const record = { id: 1, title: 'journaled' };
+        (data.posts as Post[]).push(record);
+        changes.put('posts', 'id', record);
+      });
+      assert.equal((await f.readDb()).posts.length, 0);
+      await db.transact(({ credentials }) => (credentials.touched = true));
+      assert.deepEqual((await f.readDb()).posts, [{ id: 1, title: 'journaled' }]);
+      assert.equal(await readFile(f.journal, 'utf8'), '');
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('after a SIGKILL, open replays every acknowledged write in order: put, replace, delete, set', async () => {
+    const f = await files([
+      { id: 1, title: 'one' },
+      { id: 2, title: 'two' },
+      { id: 3, title: 'three' },
+    ]);
+    await writeThenDie(
+      f.dataFile,
+      f.credentialsFile,
+      `
+      const put = (record) => db.transactRecords((data, changes) => {
+        const rows = data.posts;
+        const at = rows.findIndex((row) => row.id === record.id);
+        if (at === -1) rows.push(record); else rows[at] = record;
+        changes.put('posts', 'id', record);
+      });
+      const remove = (id) => db.transactRecords((data, changes) => {
+        data.posts.splice(data.posts.findIndex((row) => row.id === id), 1);
+        changes.delete('posts', 'id', id);
+      });
+      await put({ id: 4, title: 'four' });
+      await put({ id: 2, title: 'two, edited' });
+      await remove(1);
+      await remove(3);
+      await put({ id: 3, title: 'three again' });
+      await db.transactRecords((data, changes) => {
+        data.profile = { theme: 'light' };
+        changes.set('profile', data.profile);
+      });
+      `,
+    );
+    assert.ok((await readFile(f.journal, 'utf8')).split('\n').length > 6, 'the kill left a journal');
+    const warnings: string[] = [];
+    const db = await FileDatabase.open({ ...f, logger: { info() {}, warn: (m) => warnings.push(m) } });
+    try {
+      const expected = {
+        posts: [
+          { id: 2, title: 'two, edited' },
+          { id: 4, title: 'four' },
+          { id: 3, title: 'three again' },
+        ],
+        profile: { theme: 'light' },
+      };
+      assert.deepEqual(db.data, expected);
+      // Written to db.json at open: the journal is gone.
+      assert.deepEqual(await f.readDb(), expected);
+      await assert.rejects(stat(f.journal), { code: 'ENOENT' });
+      assert.match(warnings.join('\n'), /6 acknowledged write\(s\) replayed from \.db\.json\.journal/);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('a torn last line (never acknowledged) is dropped; an unreadable line before it stops the open', async () => {
+    const f = await files();
+    const put = JSON.stringify({ op: 'put', collection: 'posts', key: 'id', record: { id: 1 } });
+    await writeFile(f.journal, `${put}\n{"op":"put","collection":"po`);
+    const warnings: string[] = [];
+    const db = await FileDatabase.open({ ...f, logger: { info() {}, warn: (m) => warnings.push(m) } });
+    await db.close();
+    assert.deepEqual((await f.readDb()).posts, [{ id: 1 }]);
+    assert.match(warnings.join('\n'), /half-written last change dropped/);
+
+    await writeFile(f.journal, `${put}\nnot json\n${put}\n`);
+    await assert.rejects(FileDatabase.open(f), /\.db\.json\.journal line 2 is not valid JSON/);
+    // Nothing was lost or rewritten: the journal is still there for a person to look at.
+    assert.match(await readFile(f.journal, 'utf8'), /not json/);
+  });
+
+  it('db.json edited by hand while writes wait in the journal: the writes go on top of the edit', async () => {
+    const f = await files([{ id: 1, title: 'one' }]);
+    const db = await FileDatabase.open({ ...f, logger: { info() {}, warn() {} } });
+    try {
+      await db.transactRecords((data, changes) => {
+        const record = { id: 1, title: 'one, edited by the API' };
+        (data.posts as Post[])[0] = record;
+        changes.put('posts', 'id', record);
+      });
+      // The edit is made on the file as it was before that write reached it.
+      await writeFile(
+        f.dataFile,
+        JSON.stringify({ posts: [{ id: 1, title: 'one' }, { id: 'hand' }], profile: {}, note: 'by hand' }),
+      );
+      await db.transact(({ data }) => (data.after = true));
+      const onDisk = (await f.readDb()) as unknown as Record<string, unknown>;
+      assert.deepEqual(onDisk, {
+        posts: [{ id: 1, title: 'one, edited by the API' }, { id: 'hand' }],
+        profile: {},
+        note: 'by hand',
+        after: true,
+      });
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('a failing journaled transaction is rejected alone and leaves no line', async () => {
+    const f = await files();
+    const db = await FileDatabase.open(f);
+    try {
+      const bad = db.transactRecords((_data, changes) => {
+        changes.put('posts', 'id', { id: 'never' });
+        throw new Error('refused');
+      });
+      const good = db.transactRecords((data, changes) => {
+        (data.posts as Post[]).push({ id: 'kept' });
+        changes.put('posts', 'id', { id: 'kept' });
+      });
+      await assert.rejects(bad, /refused/);
+      await good;
+      assert.doesNotMatch(await readFile(f.journal, 'utf8'), /never/);
+    } finally {
+      await db.close();
+    }
+    assert.deepEqual((await f.readDb()).posts, [{ id: 'kept' }]);
+  });
+});
