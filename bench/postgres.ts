@@ -15,7 +15,7 @@ import { decodeJwt } from 'jose';
 import pg from 'pg';
 import { createServices } from '../src/compose.js';
 import { loadConfig } from '../src/config/load.js';
-import { dropDatabase, realServerOnly, testPostgres } from '../test/support/postgres.js';
+import { dropDatabase, realServerOnly, testPostgres, testStoreConfig } from '../test/support/postgres.js';
 import { table } from './support.js';
 
 const run = promisify(execFile);
@@ -155,7 +155,7 @@ export async function runPostgresBench(): Promise<void> {
     cwd: dir,
     env: {},
     overrides: {
-      store: { type: 'postgres', url, poolMax: 20 },
+      store: { ...testStoreConfig(url), poolMax: 20 },
       jwt: { secret: 'bench-secret-0123456789abcdef' },
       roles: { anonymous: 'web_anon', authenticated: 'normal_user' },
       passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },

@@ -280,6 +280,7 @@ test("postgrest-auth.json: the README's example, comments included, maps key by 
       table: 'users',
       poolMin: 2,
       poolMax: 10,
+      preparedStatements: true,
     },
   );
   assert.deepEqual(config.email, {
@@ -327,6 +328,7 @@ test('postgrest-auth.json: its own defaults, connection fields, extra payload cl
       table: 'users',
       poolMin: 2,
       poolMax: 10,
+      preparedStatements: true,
     },
   );
   assert.equal(
@@ -421,6 +423,7 @@ test('postgrest-auth: its command-line flags override the file and the environme
       table: 'people',
       poolMin: 2,
       poolMax: 10,
+      preparedStatements: true,
     },
   );
   assert.equal(config.jwt.accessTokenTtl, 3600);
@@ -484,7 +487,15 @@ test('restauth.json: a PostgreSQL store, bad values named, unknown and computed 
   const { config } = await load(dir);
   assert.deepEqual(
     { ...config.store },
-    { type: 'postgres', url: 'postgres://a@b/c', schema: 'authn', table: 'users', poolMin: 0, poolMax: 10 },
+    {
+      type: 'postgres',
+      url: 'postgres://a@b/c',
+      schema: 'authn',
+      table: 'users',
+      poolMin: 0,
+      poolMax: 10,
+      preparedStatements: true,
+    },
   );
 
   const cases: Array<[unknown, string | RegExp]> = [
@@ -617,6 +628,7 @@ test('DATABASE_URL switches a file store to PostgreSQL; file settings are droppe
       table: 'users',
       poolMin: 0,
       poolMax: 10,
+      preparedStatements: true,
     },
   );
   assert.deepEqual(warnings, [

@@ -82,6 +82,12 @@ export const PostgresStoreSchema = Type.Object({
   table: Type.String({ default: 'users', pattern: '^[A-Za-z_][A-Za-z0-9_]{0,62}$' }),
   poolMin: Type.Integer({ default: 0, minimum: 0 }),
   poolMax: Type.Integer({ default: 10, minimum: 1 }),
+  /**
+   * Named prepared statements on the hot paths (parsed and planned once per
+   * connection). Off behind a pooler that moves a client between server
+   * sessions per transaction (PgBouncer's transaction mode before 1.21).
+   */
+  preparedStatements: Type.Boolean({ default: true }),
 });
 
 export const ConfigSchema = Type.Object({

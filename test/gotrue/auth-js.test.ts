@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { adminClient, gotrueClient, listen, nextMail, secretsOf } from '../support/gotrue.js';
-import { dropDatabase, testPostgres } from '../support/postgres.js';
+import { dropDatabase, testPostgres, testStoreConfig } from '../support/postgres.js';
 import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
 
 /**
@@ -26,7 +26,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
       t = await createTestApp({
         format: 'restauth',
         config: {
-          ...(database ? { store: { type: 'postgres', url: database.url } } : {}),
+          ...(database ? { store: testStoreConfig(database.url) } : {}),
           appName: 'Acme',
           passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
           oneTimeTokens: { resendInterval: 0 },
@@ -284,7 +284,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
       const short = await createTestApp({
         format: 'restauth',
         config: {
-          ...(database ? { store: { type: 'postgres', url: database.url } } : {}),
+          ...(database ? { store: testStoreConfig(database.url) } : {}),
           passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
           jwt: { accessTokenTtl: 1, clockTolerance: 0 },
         },

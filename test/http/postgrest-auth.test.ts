@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { decodeJwt } from 'jose';
 import { createTestApp, type TestApp } from '../support/app.js';
-import { dropDatabase, testPostgres } from '../support/postgres.js';
+import { dropDatabase, testPostgres, testStoreConfig } from '../support/postgres.js';
 import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
 
 type Json = Record<string, unknown>;
@@ -36,7 +36,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
       t = await createTestApp({
         format: 'restauth',
         config: {
-          ...(database ? { store: { type: 'postgres', url: database.url } } : {}),
+          ...(database ? { store: testStoreConfig(database.url) } : {}),
           appName: 'A Game of Theories',
           passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
           dialects: { postgrestAuth: { payload: { iss: 'https://agameoftheories.com' } } },

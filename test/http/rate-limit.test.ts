@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { createTestApp, type TestApp } from '../support/app.js';
-import { dropDatabase, testPostgres } from '../support/postgres.js';
+import { dropDatabase, testPostgres, testStoreConfig } from '../support/postgres.js';
 
 const limits = (extra: Record<string, unknown> = {}) => ({
   rateLimits: {
@@ -83,7 +83,7 @@ describe('rate limits', () => {
   it('are shared by every instance on one PostgreSQL database', async () => {
     const server = await testPostgres();
     const url = await server.createDatabase();
-    const config = { ...limits(), store: { type: 'postgres', url } };
+    const config = { ...limits(), store: testStoreConfig(url) };
     const first = await createTestApp({ format: 'restauth', config, env: { RESTAUTH_RATE_LIMITS: '' } });
     const second = await createTestApp({ format: 'restauth', config, env: { RESTAUTH_RATE_LIMITS: '' } });
     try {

@@ -7,7 +7,13 @@ import { SmtpMailer } from '../../src/mail/mailer.js';
 import { openPostgresStore } from '../../src/stores/postgres/index.js';
 import { PostgresMailQueue } from '../../src/stores/postgres/mail-queue.js';
 import type { PostgresStore } from '../../src/stores/postgres/postgres-store.js';
-import { dropDatabase, realServerOnly, testPostgres, testRoles } from '../support/postgres.js';
+import {
+  dropDatabase,
+  realServerOnly,
+  testPostgres,
+  testRoles,
+  testStoreConfig,
+} from '../support/postgres.js';
 import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
 
 const quiet = { info: () => {}, warn: () => {} };
@@ -24,10 +30,7 @@ describe('the PostgreSQL mail outbox', () => {
     const server = await testPostgres();
     serverUrl = server.url;
     url = await server.createDatabase();
-    store = await openPostgresStore(
-      { type: 'postgres', url, schema: 'auth', table: 'users', poolMin: 0, poolMax: 10 },
-      testRoles,
-    );
+    store = await openPostgresStore(testStoreConfig(url), testRoles);
     sink = await startSmtpSink();
   });
   after(async () => {

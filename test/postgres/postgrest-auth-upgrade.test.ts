@@ -6,7 +6,7 @@ import { decodeJwt, SignJWT } from 'jose';
 import pg from 'pg';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { postgrestRequest, type PostgrestOptions } from '../support/postgrest.js';
-import { dropDatabase, testPostgres } from '../support/postgres.js';
+import { dropDatabase, testPostgres, testStoreConfig } from '../support/postgres.js';
 
 /**
  * A database exactly as postgrest-auth left it (its table, bcrypt cost-10
@@ -96,6 +96,7 @@ describe('upgrading a postgrest-auth database in place', () => {
         secret: SECRET,
       },
       env: { RESTAUTH_JWT_SECRET: '' },
+      overrides: { store: { type: 'postgres', preparedStatements: testStoreConfig(url).preparedStatements } },
     });
     superPool = new pg.Pool({ connectionString: url, max: 2 });
   });

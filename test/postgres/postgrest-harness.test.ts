@@ -6,7 +6,7 @@ import { decodeJwt, decodeProtectedHeader, SignJWT } from 'jose';
 import pg from 'pg';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { postgrestRequest, type PostgrestOptions } from '../support/postgrest.js';
-import { dropDatabase, testPostgres } from '../support/postgres.js';
+import { dropDatabase, testPostgres, testStoreConfig } from '../support/postgres.js';
 
 const SECRET = 'postgrest-harness-secret-0123456789';
 
@@ -64,7 +64,7 @@ describe('PostgREST request cycle with restauth tokens (PostgreSQL store)', () =
     t = await createTestApp({
       format: 'restauth',
       config: {
-        store: { type: 'postgres', url },
+        store: testStoreConfig(url),
         roles: { anonymous: 'web_anon', authenticated: 'normal_user' },
         passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
       },

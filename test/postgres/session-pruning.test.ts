@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ROTATED_TOKENS_KEPT } from '../../src/stores/postgres/maintenance.js';
 import { openPostgresStore, type PostgresStore } from '../../src/stores/postgres/index.js';
-import { dropDatabase, testPostgres, testRoles } from '../support/postgres.js';
+import { dropDatabase, testPostgres, testRoles, testStoreConfig } from '../support/postgres.js';
 
 const HOUR = 3_600_000;
 
@@ -14,10 +14,7 @@ describe('PostgreSQL session tables stay bounded', () => {
     const server = await testPostgres();
     serverUrl = server.url;
     url = await server.createDatabase();
-    store = await openPostgresStore(
-      { type: 'postgres', url, schema: 'auth', table: 'users', poolMin: 0, poolMax: 4 },
-      testRoles,
-    );
+    store = await openPostgresStore({ ...testStoreConfig(url), poolMax: 4 }, testRoles);
   });
   after(async () => {
     await store.close();

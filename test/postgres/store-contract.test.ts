@@ -1,16 +1,19 @@
 import { runStoreContract } from '../../src/stores/contract.js';
 import { openPostgresStore } from '../../src/stores/postgres/index.js';
-import { dropDatabase, realServerOnly, testPostgres, testRoles } from '../support/postgres.js';
+import {
+  dropDatabase,
+  realServerOnly,
+  testPostgres,
+  testRoles,
+  testStoreConfig,
+} from '../support/postgres.js';
 
 runStoreContract(
   'postgres',
   async () => {
     const server = await testPostgres();
     const url = await server.createDatabase();
-    const store = await openPostgresStore(
-      { type: 'postgres', url, schema: 'auth', table: 'users', poolMin: 0, poolMax: 20 },
-      testRoles,
-    );
+    const store = await openPostgresStore({ ...testStoreConfig(url), poolMax: 20 }, testRoles);
     return {
       store,
       cleanup: async () => {

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { migrations as allMigrations } from '../../src/stores/postgres/migrations.js';
 import { createTestApp, type TestApp } from '../support/app.js';
-import { dropDatabase, realServerOnly, testPostgres } from '../support/postgres.js';
+import { dropDatabase, realServerOnly, testPostgres, testStoreConfig } from '../support/postgres.js';
 
 /**
  * Two restauth instances on one database (true concurrency: separate pools).
@@ -21,7 +21,7 @@ describe('two instances on one PostgreSQL database', { skip: realServerOnly() ??
     const server = await testPostgres();
     serverUrl = server.url;
     url = await server.createDatabase();
-    const config = { store: { type: 'postgres', url }, passwords: { algorithm: 'bcrypt', bcryptRounds: 4 } };
+    const config = { store: testStoreConfig(url), passwords: { algorithm: 'bcrypt', bcryptRounds: 4 } };
     // Both start together: the migrations run once, under the advisory lock.
     [first, second] = await Promise.all([
       createTestApp({ format: 'restauth', config }),

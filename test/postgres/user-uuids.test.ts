@@ -5,7 +5,7 @@ import pg from 'pg';
 import { migrate } from '../../src/stores/postgres/migrate.js';
 import { migrations, quotedNames, type SchemaNames } from '../../src/stores/postgres/migrations.js';
 import { PostgresStore } from '../../src/stores/postgres/postgres-store.js';
-import { dropDatabase, testPostgres } from '../support/postgres.js';
+import { dropDatabase, testPostgres, testStoreConfig } from '../support/postgres.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const names: SchemaNames = {
@@ -62,7 +62,7 @@ describe('PostgreSQL users named by uuid', () => {
        VALUES ('ott-old', 2, 'recovery', now(), now() + interval '1 hour')`,
     );
     assert.ok((await migrate(pool, names)).includes(6));
-    store = new PostgresStore(pool, names);
+    store = new PostgresStore(pool, names, { preparedStatements: testStoreConfig(url).preparedStatements });
   });
   after(async () => {
     await store.close();

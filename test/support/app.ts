@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { createServices, type Services } from '../../src/compose.js';
+import type { ConfigLayer } from '../../src/config/layer.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { buildApp } from '../../src/http/app.js';
@@ -33,6 +34,8 @@ export async function createTestApp(options: {
   format: keyof typeof FILE_NAMES;
   config?: Record<string, unknown>;
   env?: NodeJS.ProcessEnv;
+  /** Settings on top of the file and the environment (as the command line's are). */
+  overrides?: ConfigLayer;
   /** Other files to write first, e.g. a db.json fixture. */
   files?: Record<string, string>;
   /** Runs in the folder before the app starts (e.g. to create ./public). */
@@ -49,7 +52,7 @@ export async function createTestApp(options: {
     RESTAUTH_RATE_LIMITS: 'off',
     ...options.env,
   };
-  const config = await loadConfig({ cwd: dir, env });
+  const config = await loadConfig({ cwd: dir, env, overrides: options.overrides });
   let offset = 0;
   const quiet = { info() {}, warn() {} };
   const services = await createServices(config, quiet, {

@@ -52,6 +52,32 @@ export function realServerOnly(): string | null {
     : null;
 }
 
+/**
+ * A store configuration for a test database. On PGlite, named prepared
+ * statements are off, as behind PgBouncer's transaction mode: every
+ * connection shares its one session, so a statement name one pooled
+ * connection prepared already exists when another prepares it.
+ */
+export function testStoreConfig(url: string): {
+  type: 'postgres';
+  url: string;
+  schema: string;
+  table: string;
+  poolMin: number;
+  poolMax: number;
+  preparedStatements: boolean;
+} {
+  return {
+    type: 'postgres',
+    url,
+    schema: 'auth',
+    table: 'users',
+    poolMin: 0,
+    poolMax: 10,
+    preparedStatements: kind() !== 'pglite',
+  };
+}
+
 /** PGlite instances by the URL that reaches them: each test database is one. */
 const pglites = new Map<string, { stop(): Promise<void> }>();
 

@@ -29,7 +29,7 @@ export async function openPostgresStore(
   const names = schemaNames(store, roles);
   try {
     if (options.migrate !== false) await migrate(pool, names);
-    return new PostgresStore(pool, names);
+    return new PostgresStore(pool, names, { preparedStatements: store.preparedStatements });
   } catch (error) {
     await pool.end();
     throw error;

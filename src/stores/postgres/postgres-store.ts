@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { AuthError } from '../../core/errors.js';
 import type { OutgoingMail } from '../../core/notifier.js';
@@ -173,10 +174,12 @@ export class PostgresStore implements Store {
   private readonly oneTimeTokens: string;
   private readonly auditLog: string;
   private readonly names: ReturnType<typeof quotedNames>;
+  private readonly statementNames = new Map<string, string>();
 
   constructor(
     readonly pool: pg.Pool,
     schemaNames: SchemaNames,
+    private readonly options: { preparedStatements: boolean },
   ) {
     this.names = quotedNames(schemaNames);
     const { schema, table } = this.names;
@@ -387,29 +390,33 @@ export class PostgresStore implements Store {
     // No such user (a non-UUID id included): the NULL key fails the NOT NULL constraint, as a missing
     // serial id failed the foreign key before: a session is only ever made for a user just found.
     const { rows } = await this.pool.query<SessionRow>(
-      `WITH created AS (
+      this.prepared(
+        `WITH created AS (
          INSERT INTO ${this.sessions} (id, user_id, created_at, refreshed_at, not_after, refresh_secret)
          VALUES ($1, ${this.userKey('$2')}, $3, $3, $4, $5) RETURNING *
        ), token AS (
          INSERT INTO ${this.refreshTokens} (hash, session_id, created_at) SELECT $6, $1::uuid, $3 FROM created
        )
        SELECT ${SESSION_COLUMNS} FROM created s JOIN ${this.users} u ON u.id = s.user_id`,
-      [
-        session.id,
-        userUid(session.userId),
-        session.createdAt,
-        session.notAfter,
-        session.refreshSecret,
-        session.firstRefreshTokenHash,
-      ],
+        [
+          session.id,
+          userUid(session.userId),
+          session.createdAt,
+          session.notAfter,
+          session.refreshSecret,
+          session.firstRefreshTokenHash,
+        ],
+      ),
     );
     if (session.maxPerUser > 0) {
       // Beyond the cap the oldest live sessions go, with their refresh tokens (ON DELETE CASCADE).
       await this.pool.query(
-        `DELETE FROM ${this.sessions} WHERE id IN (
+        this.prepared(
+          `DELETE FROM ${this.sessions} WHERE id IN (
            SELECT id FROM ${this.sessions} WHERE user_id = ${this.userKey('$1')} AND revoked_at IS NULL
            ORDER BY created_at DESC, id OFFSET $2)`,
-        [userUid(session.userId), session.maxPerUser],
+          [userUid(session.userId), session.maxPerUser],
+        ),
       );
     }
     return toSession(rows[0]!);
@@ -418,8 +425,10 @@ export class PostgresStore implements Store {
   async findSession(id: string): Promise<Session | null> {
     if (!UUID.test(id)) return null;
     const { rows } = await this.pool.query<SessionRow>(
-      `SELECT ${SESSION_COLUMNS} FROM ${this.sessions} s JOIN ${this.users} u ON u.id = s.user_id WHERE s.id = $1`,
-      [id],
+      this.prepared(
+        `SELECT ${SESSION_COLUMNS} FROM ${this.sessions} s JOIN ${this.users} u ON u.id = s.user_id WHERE s.id = $1`,
+        [id],
+      ),
     );
     return rows[0] ? toSession(rows[0]) : null;
   }
@@ -432,13 +441,15 @@ export class PostgresStore implements Store {
     const { rows } = await this.pool.query<
       SessionRow & { hash: string; token_created_at: Date; rotated_at: Date | null; user_row: UserRow | null }
     >(
-      `SELECT t.hash, t.created_at AS token_created_at, t.rotated_at,
+      this.prepared(
+        `SELECT t.hash, t.created_at AS token_created_at, t.rotated_at,
               s.id::text AS id, u.id AS user_id, s.created_at, s.refreshed_at, s.not_after, s.revoked_at,
               s.revoked_reason, s.refresh_secret, to_jsonb(u) AS user_row
        FROM ${this.refreshTokens} t JOIN ${this.sessions} s ON s.id = t.session_id
        LEFT JOIN LATERAL (SELECT ${USER_COLUMNS} FROM ${this.users} WHERE id = s.user_id) u ON true
        WHERE t.hash = $1`,
-      [hash],
+        [hash],
+      ),
     );
     const row = rows[0];
     if (!row) return null;
@@ -457,7 +468,8 @@ export class PostgresStore implements Store {
   async rotateRefreshToken(presentedHash: string, successorHash: string, now: Date): Promise<boolean> {
     // The conditional UPDATE is the lock: a racing caller waits for it, re-checks rotated_at, and matches nothing.
     const { rows } = await this.pool.query<{ rotated: number }>(
-      `WITH rotated AS (
+      this.prepared(
+        `WITH rotated AS (
          UPDATE ${this.refreshTokens} t SET rotated_at = $3
          FROM ${this.sessions} s
          WHERE t.hash = $1 AND t.rotated_at IS NULL AND s.id = t.session_id AND s.revoked_at IS NULL
@@ -469,7 +481,8 @@ export class PostgresStore implements Store {
          RETURNING 1
        )
        SELECT count(*)::int AS rotated FROM successor`,
-      [presentedHash, successorHash, now],
+        [presentedHash, successorHash, now],
+      ),
     );
     return rows[0]!.rotated === 1;
   }
@@ -477,8 +490,10 @@ export class PostgresStore implements Store {
   async revokeSession(sessionId: string, reason: string, now: Date): Promise<void> {
     if (!UUID.test(sessionId)) return;
     await this.pool.query(
-      `UPDATE ${this.sessions} SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL`,
-      [sessionId, now, reason],
+      this.prepared(
+        `UPDATE ${this.sessions} SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL`,
+        [sessionId, now, reason],
+      ),
     );
   }
 
@@ -614,13 +629,28 @@ export class PostgresStore implements Store {
     await this.pool.end();
   }
 
+  /**
+   * A named statement: each pooled connection parses and plans it once, then
+   * only binds and executes it (the hot paths: sign-in, refresh, check). The
+   * name is the text's hash, so two texts never share a name.
+   */
+  private prepared(text: string, values: unknown[]): pg.QueryConfig {
+    if (!this.options.preparedStatements) return { text, values };
+    let name = this.statementNames.get(text);
+    if (name === undefined) {
+      name = `restauth_${createHash('sha256').update(text).digest('hex').slice(0, 32)}`;
+      this.statementNames.set(text, name);
+    }
+    return { name, text, values };
+  }
+
   /** The serial key of the user whose uid is the parameter `param` (NULL when none), as a subquery. */
   private userKey(param: string): string {
     return `(SELECT id FROM ${this.users} WHERE uid = ${param})`;
   }
 
   private async oneUser(sql: string, values: unknown[]): Promise<User | null> {
-    const { rows } = await this.pool.query<UserRow>(sql, values).catch(conflict);
+    const { rows } = await this.pool.query<UserRow>(this.prepared(sql, values)).catch(conflict);
     return rows[0] ? toUser(rows[0]) : null;
   }
 }
