@@ -82,6 +82,27 @@ describe('FileDatabase', () => {
     }
   });
 
+  it('a credentials transaction neither serializes nor writes db.json', async () => {
+    const db = await FileDatabase.open({
+      dataFile: join(dir, 'db.json'),
+      credentialsFile: join(dir, 'credentials.json'),
+    });
+    try {
+      const before = await stat(join(dir, 'db.json'));
+      // A change to db.json's document made outside any transaction: only a commit that serializes
+      // db.json would write it.
+      db.data.seenOnlyIfSerialized = true;
+      await db.transactCredentials((credentials) => (credentials.marker = 'credentials only'));
+      assert.equal((await readJson('credentials.json')).marker, 'credentials only');
+      const after = await stat(join(dir, 'db.json'));
+      assert.deepEqual([after.ino, after.mtimeMs], [before.ino, before.mtimeMs], 'db.json was rewritten');
+      assert.equal((await readJson('db.json')).seenOnlyIfSerialized, undefined);
+      delete db.data.seenOnlyIfSerialized;
+    } finally {
+      await db.close();
+    }
+  });
+
   it('rejects a failing transaction alone; the others in its commit land', async () => {
     const db = await FileDatabase.open({
       dataFile: join(dir, 'db.json'),

@@ -22,8 +22,9 @@ type Pending = {
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 } & (
-  | { journaled: false; fn: (docs: Documents) => unknown }
-  | { journaled: true; fn: (data: JsonDocument, changes: RecordChanges) => unknown }
+  | { kind: 'any'; fn: (docs: Documents) => unknown }
+  | { kind: 'credentials'; fn: (credentials: JsonDocument) => unknown }
+  | { kind: 'records'; fn: (data: JsonDocument, changes: RecordChanges) => unknown }
 );
 
 interface FileState {
@@ -58,6 +59,9 @@ const COMPACT_AT_BYTES = 8 * 1024 * 1024;
  *   instead and is acknowledged once they are on disk there; db.json itself is
  *   rewritten shortly after (COMPACT_AFTER_MS), at close, and by the next
  *   commit that rewrites it anyway. Open replays a journal left by a crash.
+ * - A commit made only of credentials transactions (sessions, tokens) and
+ *   journaled ones leaves db.json alone: no serialization of a large
+ *   document for a sign-in.
  * - A transaction that throws is rejected alone; it must validate before it
  *   mutates, as its partial changes are not undone.
  * - db.json edited by hand is noticed (size/mtime) and reloaded before the
@@ -140,7 +144,12 @@ export class FileDatabase {
 
   /** A transaction that may change anything: the files it changed are rewritten. */
   transact<T>(fn: (docs: Documents) => T): Promise<T> {
-    return this.enqueue({ journaled: false, fn });
+    return this.enqueue({ kind: 'any', fn });
+  }
+
+  /** A transaction that changes only credentials.json: db.json is not serialized for it. */
+  transactCredentials<T>(fn: (credentials: JsonDocument) => T): Promise<T> {
+    return this.enqueue({ kind: 'credentials', fn });
   }
 
   /**
@@ -149,10 +158,10 @@ export class FileDatabase {
    * journaled, so it costs a line on disk instead of a rewrite of db.json.
    */
   transactRecords<T>(fn: (data: JsonDocument, changes: RecordChanges) => T): Promise<T> {
-    return this.enqueue({ journaled: true, fn });
+    return this.enqueue({ kind: 'records', fn });
   }
 
-  private enqueue<T>(work: Pick<Pending, 'journaled' | 'fn'>): Promise<T> {
+  private enqueue<T>(work: Pick<Pending, 'kind' | 'fn'>): Promise<T> {
     if (this.closed) return Promise.reject(new Error('the file database is closed'));
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ ...work, resolve: resolve as (value: unknown) => void, reject } as Pending);
@@ -219,7 +228,8 @@ export class FileDatabase {
     const results: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = batch.map(
       (pending) => {
         try {
-          if (!pending.journaled) return { ok: true, value: pending.fn(this.docs) };
+          if (pending.kind === 'any') return { ok: true, value: pending.fn(this.docs) };
+          if (pending.kind === 'credentials') return { ok: true, value: pending.fn(this.docs.credentials) };
           const changes = new RecordChanges();
           const value = pending.fn(this.docs.data, changes);
           journalLines.push(...changes.lines);
@@ -230,14 +240,21 @@ export class FileDatabase {
       },
     );
     try {
-      if (batch.every((pending) => pending.journaled)) {
+      let wrote: boolean;
+      if (batch.some((pending) => pending.kind === 'any')) {
+        wrote = await this.writeFiles();
+      } else {
+        // Credentials first, as writeFiles orders them.
+        wrote =
+          batch.some((pending) => pending.kind === 'credentials') &&
+          (await writeIfChanged(this.credentialsFile, jsonText(this.docs.credentials)));
         if (journalLines.length > 0) {
           await this.journal.append(journalLines);
-          this.commits++;
-          this.generation++;
           this.scheduleCompaction();
+          wrote = true;
         }
-      } else if (await this.writeFiles()) {
+      }
+      if (wrote) {
         this.commits++;
         this.generation++;
       }

@@ -130,36 +130,45 @@ export class FileStore implements Store {
   }
 
   async updateUser(id: string, patch: UserPatch): Promise<User> {
-    return this.db.transact((docs) => {
-      const index = this.index(docs);
-      const record = index.byId.get(id);
-      if (!record) throw new AuthError('user_not_found');
-      if (patch.username != null) {
-        const owner = index.byUsername.get(patch.username.toLowerCase());
-        if (owner !== undefined && owner !== id) throw new AuthError('user_already_exists');
-      }
-      if (patch.email != null) {
-        const owner = index.byEmail.get(patch.email.toLowerCase());
-        if (owner !== undefined && owner !== id) throw new AuthError('email_exists');
-      }
-      const account = this.accountFor(docs, id);
-      if (patch.username !== undefined) account.username = patch.username;
-      if (patch.email !== undefined) account.email = patch.email?.toLowerCase() ?? null;
-      if (patch.emailConfirmedAt !== undefined)
-        account.emailConfirmedAt = patch.emailConfirmedAt?.toISOString() ?? null;
-      if (patch.appMetadata !== undefined) account.appMetadata = patch.appMetadata;
-      if (patch.lastSignInAt !== undefined) account.lastSignInAt = patch.lastSignInAt?.toISOString() ?? null;
-      let stored = record;
-      if (patch.profile !== undefined) {
-        // A new object, as the data API's writes do: a response being serialized never sees a half-edit.
-        stored = { ...patch.profile, [this.options.userIdProp]: record[this.options.userIdProp] };
-        const users = this.users(docs);
-        users[users.indexOf(record)] = stored;
-      }
-      account.updatedAt = new Date().toISOString();
-      this.indexes = null;
-      return this.toUser(id, stored, account);
-    });
+    // Without a profile only credentials.json changes (a sign-in's lastSignInAt): db.json, however
+    // large, is then not serialized. applyUserPatch reads db.json but writes it only for a profile.
+    if (patch.profile === undefined) {
+      return this.db.transactCredentials((credentials) =>
+        this.applyUserPatch({ data: this.db.data, credentials }, id, patch),
+      );
+    }
+    return this.db.transact((docs) => this.applyUserPatch(docs, id, patch));
+  }
+
+  private applyUserPatch(docs: Documents, id: string, patch: UserPatch): User {
+    const index = this.index(docs);
+    const record = index.byId.get(id);
+    if (!record) throw new AuthError('user_not_found');
+    if (patch.username != null) {
+      const owner = index.byUsername.get(patch.username.toLowerCase());
+      if (owner !== undefined && owner !== id) throw new AuthError('user_already_exists');
+    }
+    if (patch.email != null) {
+      const owner = index.byEmail.get(patch.email.toLowerCase());
+      if (owner !== undefined && owner !== id) throw new AuthError('email_exists');
+    }
+    const account = this.accountFor(docs, id);
+    if (patch.username !== undefined) account.username = patch.username;
+    if (patch.email !== undefined) account.email = patch.email?.toLowerCase() ?? null;
+    if (patch.emailConfirmedAt !== undefined)
+      account.emailConfirmedAt = patch.emailConfirmedAt?.toISOString() ?? null;
+    if (patch.appMetadata !== undefined) account.appMetadata = patch.appMetadata;
+    if (patch.lastSignInAt !== undefined) account.lastSignInAt = patch.lastSignInAt?.toISOString() ?? null;
+    let stored = record;
+    if (patch.profile !== undefined) {
+      // A new object, as the data API's writes do: a response being serialized never sees a half-edit.
+      stored = { ...patch.profile, [this.options.userIdProp]: record[this.options.userIdProp] };
+      const users = this.users(docs);
+      users[users.indexOf(record)] = stored;
+    }
+    account.updatedAt = new Date().toISOString();
+    this.indexes = null;
+    return this.toUser(id, stored, account);
   }
 
   async deleteUser(id: string): Promise<boolean> {
@@ -174,8 +183,8 @@ export class FileStore implements Store {
       return true;
     });
     // The audit log is left alone: it is the record of what happened to the user.
-    await this.db.transact((docs) => {
-      removeCredentials(normalizeCredentials(docs.credentials), new Set([id]));
+    await this.db.transactCredentials((stored) => {
+      removeCredentials(normalizeCredentials(stored), new Set([id]));
       this.codeHashes = null;
     });
     return existed;
@@ -224,8 +233,8 @@ export class FileStore implements Store {
   // ---- sessions
 
   async createSession(session: NewSession): Promise<Session> {
-    return this.db.transact((docs) => {
-      const credentials = normalizeCredentials(docs.credentials);
+    return this.db.transactCredentials((stored) => {
+      const credentials = normalizeCredentials(stored);
       pruneEndedSessions(credentials, session.userId, session.createdAt);
       const created = session.createdAt.toISOString();
       credentials.sessions[session.id] = {
@@ -273,8 +282,8 @@ export class FileStore implements Store {
   }
 
   async rotateRefreshToken(presentedHash: string, successorHash: string, now: Date): Promise<boolean> {
-    return this.db.transact((docs) => {
-      const credentials = normalizeCredentials(docs.credentials);
+    return this.db.transactCredentials((stored) => {
+      const credentials = normalizeCredentials(stored);
       if (!Object.hasOwn(credentials.refreshTokens, presentedHash)) return false;
       const entry = credentials.refreshTokens[presentedHash]!;
       const session = credentials.sessions[entry.sessionId];
@@ -294,8 +303,8 @@ export class FileStore implements Store {
   }
 
   async revokeSession(sessionId: string, reason: string, now: Date): Promise<void> {
-    await this.db.transact((docs) => {
-      const session = normalizeCredentials(docs.credentials).sessions[sessionId];
+    await this.db.transactCredentials((stored) => {
+      const session = normalizeCredentials(stored).sessions[sessionId];
       if (session && session.revokedAt === null) {
         session.revokedAt = now.toISOString();
         session.revokedReason = reason;
@@ -309,8 +318,8 @@ export class FileStore implements Store {
     reason: string,
     now: Date,
   ): Promise<number> {
-    return this.db.transact((docs) =>
-      revokeSessions(normalizeCredentials(docs.credentials), userId, exceptSessionId, reason, now),
+    return this.db.transactCredentials((stored) =>
+      revokeSessions(normalizeCredentials(stored), userId, exceptSessionId, reason, now),
     );
   }
 
@@ -321,8 +330,8 @@ export class FileStore implements Store {
    * it): it stores the token and leaves the mails to the caller (false).
    */
   async createOneTimeToken(token: OneTimeToken): Promise<boolean> {
-    await this.db.transact((docs) => {
-      const tokens = normalizeCredentials(docs.credentials).oneTimeTokens;
+    await this.db.transactCredentials((stored) => {
+      const tokens = normalizeCredentials(stored).oneTimeTokens;
       const codes = this.codeIndex(tokens);
       if (token.codeHash !== null) {
         // As PostgreSQL's unique index on code_hash: one code names one token. The token being
@@ -355,8 +364,8 @@ export class FileStore implements Store {
   }
 
   async consumeOneTimeToken(hash: string, purpose: string, now: Date): Promise<OneTimeToken | null> {
-    return this.db.transact((docs) => {
-      const tokens = normalizeCredentials(docs.credentials).oneTimeTokens;
+    return this.db.transactCredentials((stored) => {
+      const tokens = normalizeCredentials(stored).oneTimeTokens;
       // The link's hash first, then the code's: either spends the one record.
       let found: { hash: string; entry: OneTimeTokenEntry } | null = Object.hasOwn(tokens, hash)
         ? { hash, entry: tokens[hash]! }
