@@ -22,6 +22,13 @@ const run = promisify(execFile);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const WORKERS = 16;
 const PGBENCH = '/usr/lib/postgresql/15/bin/pgbench';
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
 
 async function timed(
   seconds: number,
@@ -128,22 +135,32 @@ async function preRequestCost(url: string, dir: string, accessToken: string): Pr
     ],
     ['minimal: set claims, SELECT 1', 'simple', (pre: string | null) => minimalRequest(claims, pre)],
   ] as const) {
-    const without = await pgbench(url, script(null), dir, mode);
-    // The floor: any pre-request is one more statement, one more round trip.
-    const noop = await pgbench(url, script('select 1;'), dir, mode);
-    const withCheck = await pgbench(url, script(check), dir, mode);
+    // Interleaved rounds, medians: this shared machine's throughput drifts by tens of percent over
+    // a minute, which a single without/with pair mistakes for the pre-request's cost.
+    const runs = { without: [] as number[], noop: [] as number[], check: [] as number[] };
+    for (let round = 0; round < ROUNDS; round++) {
+      runs.without.push(await pgbench(url, script(null), dir, mode));
+      // The floor: any pre-request is one more statement, one more round trip.
+      runs.noop.push(await pgbench(url, script('select 1;'), dir, mode));
+      runs.check.push(await pgbench(url, script(check), dir, mode));
+    }
+    const without = median(runs.without);
     const added = (from: number) => `${((without / from - 1) * 100).toFixed(1)} %`;
+    const perRound = runs.check.map((tps, round) => (runs.without[round]! / tps - 1) * 100);
     rows.push({
       transaction: shape,
       protocol: mode,
       'tps without': without.toFixed(0),
-      'tps, no-op pre-request': noop.toFixed(0),
-      'tps, check_token_count': withCheck.toFixed(0),
-      'no-op adds': added(noop),
-      'check adds': added(withCheck),
+      'tps, no-op pre-request': median(runs.noop).toFixed(0),
+      'tps, check_token_count': median(runs.check).toFixed(0),
+      'no-op adds': added(median(runs.noop)),
+      'check adds': added(median(runs.check)),
+      'check adds, per round': perRound.map((value) => `${value.toFixed(0)} %`).join(' '),
     });
   }
-  console.log(`\n## Pre-request cost (pgbench, 4 clients, ${SECONDS} s each)\n`);
+  console.log(
+    `\n## Pre-request cost (pgbench, 4 clients, ${SECONDS} s each, medians of ${ROUNDS} interleaved rounds)\n`,
+  );
   console.log(table(rows));
 }
 
@@ -155,7 +172,9 @@ export async function runPostgresBench(): Promise<void> {
     cwd: dir,
     env: {},
     overrides: {
-      store: { ...testStoreConfig(url), poolMax: 20 },
+      // The default pool (10): on 2 cores, 20 connections measured 10-30 % slower (more backends
+      // than cores switching), 4-8 about the same as 10.
+      store: testStoreConfig(url),
       jwt: { secret: 'bench-secret-0123456789abcdef' },
       roles: { anonymous: 'web_anon', authenticated: 'normal_user' },
       passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
@@ -173,25 +192,38 @@ export async function runPostgresBench(): Promise<void> {
       tokens.push(issued.refreshToken);
       accessTokens.push(issued.accessToken);
     }
-    const rotations = await timed(SECONDS, WORKERS, async (worker) => {
-      const issued = await auth.refresh(tokens[worker]!);
-      tokens[worker] = issued.refreshToken;
-    });
-    const reissues = await timed(SECONDS, WORKERS, async (worker) => {
-      await auth.reissue(await auth.check(accessTokens[worker]!));
-    });
+    const rotations: number[] = [];
+    const reissues: number[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      rotations.push(
+        await timed(SECONDS, WORKERS, async (worker) => {
+          const issued = await auth.refresh(tokens[worker]!);
+          tokens[worker] = issued.refreshToken;
+        }),
+      );
+      reissues.push(
+        await timed(SECONDS, WORKERS, async (worker) => {
+          await auth.reissue(await auth.check(accessTokens[worker]!));
+        }),
+      );
+    }
+    const spread = (values: number[]) =>
+      `${Math.min(...values).toFixed(0)}–${Math.max(...values).toFixed(0)}`;
     console.log(
-      `\n## PostgreSQL store (${availableParallelism()} cores, ${WORKERS} concurrent clients, ${SECONDS} s each)\n`,
+      `\n## PostgreSQL store (${availableParallelism()} cores, ${WORKERS} concurrent clients, pool of ${config.store.type === 'postgres' ? config.store.poolMax : '?'}, ` +
+        `${SECONDS} s each, ${ROUNDS} interleaved rounds)\n`,
     );
     console.log(
       table([
         {
           operation: 'refresh with rotation and reuse detection (restauth)',
-          'per second': rotations.toFixed(0),
+          'per second (median)': median(rotations).toFixed(0),
+          'range over rounds': spread(rotations),
         },
         {
           operation: 'check + re-issue, no rotation (postgrest-auth style)',
-          'per second': reissues.toFixed(0),
+          'per second (median)': median(reissues).toFixed(0),
+          'range over rounds': spread(reissues),
         },
       ]),
     );
