@@ -7,6 +7,7 @@ import {
   type JWK,
   type JWTPayload,
 } from 'jose';
+import { cryptoKeyOf } from './crypto-keys.js';
 import { AuthError, type ErrorCode } from './errors.js';
 import { hmacKey, loadKey, type KeySpec, type LoadedKey } from './signing-keys.js';
 
@@ -100,7 +101,9 @@ export class TokenService {
     if (this.settings.issuer !== null && payload.iss === undefined) payload.iss = this.settings.issuer;
     if (this.settings.audience !== null && payload.aud === undefined) payload.aud = this.settings.audience;
     const header = { alg: this.signer.alg, typ: 'JWT', ...(this.signer.kid ? { kid: this.signer.kid } : {}) };
-    const token = await new SignJWT(payload).setProtectedHeader(header).sign(this.signer.signKey!);
+    const token = await new SignJWT(payload)
+      .setProtectedHeader(header)
+      .sign(await cryptoKeyOf(this.signer.signKey!, this.signer.alg));
     return { ...(payload as AccessClaims), token };
   }
 
@@ -129,7 +132,9 @@ export class TokenService {
     if (this.settings.issuer !== null) payload.iss = this.settings.issuer;
     if (this.settings.audience !== null) payload.aud = this.settings.audience;
     const header = { alg: this.signer.alg, typ: 'JWT', ...(this.signer.kid ? { kid: this.signer.kid } : {}) };
-    return new SignJWT(payload).setProtectedHeader(header).sign(this.signer.signKey!);
+    return new SignJWT(payload)
+      .setProtectedHeader(header)
+      .sign(await cryptoKeyOf(this.signer.signKey!, this.signer.alg));
   }
 
   /** Verifies a token like `verify`, then requires its `role` claim to be `role` (admin routes). */
@@ -146,7 +151,7 @@ export class TokenService {
     let payload: JWTPayload;
     try {
       const key = this.verifierFor(token);
-      ({ payload } = await jwtVerify(token, key.verifyKey, {
+      ({ payload } = await jwtVerify(token, await cryptoKeyOf(key.verifyKey, key.alg), {
         algorithms: [key.alg],
         clockTolerance: this.settings.clockTolerance,
         currentDate: now,
