@@ -210,7 +210,7 @@ export async function runPostgresBench(): Promise<void> {
     const spread = (values: number[]) =>
       `${Math.min(...values).toFixed(0)}–${Math.max(...values).toFixed(0)}`;
     console.log(
-      `\n## PostgreSQL store (${availableParallelism()} cores, ${WORKERS} concurrent clients, pool of ${config.store.type === 'postgres' ? config.store.poolMax : '?'}, ` +
+      `\n## PostgreSQL store (${availableParallelism()} cores, ${WORKERS} concurrent clients, pool of ${testStoreConfig(url).poolMax}, ` +
         `${SECONDS} s each, ${ROUNDS} interleaved rounds)\n`,
     );
     console.log(

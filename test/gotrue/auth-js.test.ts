@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { adminClient, gotrueClient, listen, nextMail, secretsOf } from '../support/gotrue.js';
-import { dropDatabase, testPostgres, testStoreConfig } from '../support/postgres.js';
+import { suiteStore } from '../support/postgres.js';
 import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
 
 /**
@@ -15,18 +15,15 @@ for (const storeKind of ['file', 'postgres'] as const) {
     let t: TestApp;
     let sink: SmtpSink;
     let url: string;
-    let database: { server: string; url: string } | null = null;
+    let store: Awaited<ReturnType<typeof suiteStore>>;
 
     before(async () => {
       sink = await startSmtpSink();
-      if (storeKind === 'postgres') {
-        const server = await testPostgres();
-        database = { server: server.url, url: await server.createDatabase() };
-      }
+      store = await suiteStore(storeKind);
       t = await createTestApp({
         format: 'restauth',
         config: {
-          ...(database ? { store: testStoreConfig(database.url) } : {}),
+          ...store.config,
           appName: 'Acme',
           passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
           oneTimeTokens: { resendInterval: 0 },
@@ -44,7 +41,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
     after(async () => {
       await t.close();
       await sink.close();
-      if (database) await dropDatabase(database.server, database.url);
+      await store.drop();
     });
 
     /** Signs up and confirms with the mailed code: a signed-in client. */
@@ -284,7 +281,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
       const short = await createTestApp({
         format: 'restauth',
         config: {
-          ...(database ? { store: testStoreConfig(database.url) } : {}),
+          ...store.config,
           passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
           jwt: { accessTokenTtl: 1, clockTolerance: 0 },
         },

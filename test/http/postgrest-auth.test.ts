@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { decodeJwt } from 'jose';
 import { createTestApp, type TestApp } from '../support/app.js';
-import { dropDatabase, testPostgres, testStoreConfig } from '../support/postgres.js';
+import { suiteStore } from '../support/postgres.js';
 import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
 
 type Json = Record<string, unknown>;
@@ -26,17 +26,14 @@ for (const storeKind of ['file', 'postgres'] as const) {
   describe(`postgrest-auth dialect (${storeKind} store)`, () => {
     let t: TestApp;
     let sink: SmtpSink;
-    let database: { server: string; url: string } | null = null;
+    let store: Awaited<ReturnType<typeof suiteStore>>;
     before(async () => {
       sink = await startSmtpSink();
-      if (storeKind === 'postgres') {
-        const server = await testPostgres();
-        database = { server: server.url, url: await server.createDatabase() };
-      }
+      store = await suiteStore(storeKind);
       t = await createTestApp({
         format: 'restauth',
         config: {
-          ...(database ? { store: testStoreConfig(database.url) } : {}),
+          ...store.config,
           appName: 'A Game of Theories',
           passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
           dialects: { postgrestAuth: { payload: { iss: 'https://agameoftheories.com' } } },
@@ -55,7 +52,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
     after(async () => {
       await t.close();
       await sink.close();
-      if (database) await dropDatabase(database.server, database.url);
+      await store.drop();
     });
 
     it('POST /auth/users → 201 with an access token carrying the payload, role, real count and a jti', async () => {

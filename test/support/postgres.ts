@@ -78,6 +78,19 @@ export function testStoreConfig(url: string): {
   };
 }
 
+/**
+ * The store a suite runs on, as config to spread: the file store (nothing to
+ * set), or a fresh PostgreSQL database, dropped by `drop`.
+ */
+export async function suiteStore(
+  kind: 'file' | 'postgres',
+): Promise<{ config: { store?: ReturnType<typeof testStoreConfig> }; drop(): Promise<void> }> {
+  if (kind === 'file') return { config: {}, drop: async () => {} };
+  const server = await testPostgres();
+  const url = await server.createDatabase();
+  return { config: { store: testStoreConfig(url) }, drop: () => dropDatabase(server.url, url) };
+}
+
 /** PGlite instances by the URL that reaches them: each test database is one. */
 const pglites = new Map<string, { stop(): Promise<void> }>();
 
