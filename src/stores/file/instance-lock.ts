@@ -1,51 +1,47 @@
-import { open, readFile, rm } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
+import { tryLock } from 'fs-native-extensions';
 
 /**
- * One restauth process per data file. The lock is a file holding the owner's
- * pid, created exclusively. A lock left by a process that no longer exists
- * (killed, crashed) is taken over at once: that is why this is not an
- * mtime-based lock such as proper-lockfile's, which would make a restart
- * after a crash wait for the lock to go stale.
+ * One restauth process per data file: an exclusive lock on a lock file that
+ * the kernel holds for this process's open file (an open file description
+ * lock, fcntl F_OFD_SETLK, through fs-native-extensions).
+ *
+ * Unlike a file holding a pid checked with kill(pid, 0), this works between
+ * PID namespaces (two containers on one volume see different pids, and a pid
+ * may be reused), and it needs no stale-lock rule: the kernel drops the lock
+ * the moment the process dies, however it dies, so a restart after a crash
+ * takes it at once. The file itself stays (removing it would let two
+ * processes lock two different files under one name); the pid in it is only
+ * for the message. Advisory, and only as trustworthy as the file system's
+ * locking: see docs/operations.md (network file systems).
  */
 export class InstanceLock {
-  private constructor(private readonly path: string) {}
+  private constructor(private readonly handle: FileHandle) {}
 
   static async acquire(lockPath: string, guardedFile: string): Promise<InstanceLock> {
-    for (let attempt = 0; attempt < 3; attempt++) {
-      try {
-        const handle = await open(lockPath, 'wx', 0o600);
-        await handle.writeFile(`${process.pid}\n`);
-        await handle.sync();
-        await handle.close();
-        return new InstanceLock(lockPath);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      }
-      const owner = Number.parseInt(await readFile(lockPath, 'utf8').catch(() => ''), 10);
-      if (Number.isInteger(owner) && owner > 0 && isAlive(owner)) {
+    // 'a+': created if missing, never truncated before the lock is ours (the owner's pid stays readable).
+    const handle = await open(lockPath, 'a+', 0o600);
+    try {
+      if (!tryLock(handle.fd)) {
+        const owner = (await handle.readFile('utf8')).trim();
         const error = new Error(
-          `${guardedFile} is in use by another restauth (pid ${owner}); stop it first, or remove ${lockPath} if it is stale`,
+          `${guardedFile} is in use by another restauth${owner ? ` (pid ${owner}, as its own PID namespace numbers it)` : ''}; ` +
+            `stop it first (the lock on ${lockPath} is held by a running process)`,
         ) as NodeJS.ErrnoException;
         error.code = 'ELOCKED';
         throw error;
       }
-      // The owner is gone (or the file is empty from a crash mid-write): take the lock over.
-      await rm(lockPath, { force: true });
+      await handle.truncate(0);
+      await handle.write(`${process.pid}\n`, 0);
+      return new InstanceLock(handle);
+    } catch (error) {
+      await handle.close();
+      throw error;
     }
-    throw new Error(`could not lock ${guardedFile} (${lockPath} keeps reappearing)`);
   }
 
+  /** Closing the file releases the lock (the file stays: see above). */
   async release(): Promise<void> {
-    await rm(this.path, { force: true });
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: the process exists but belongs to someone else.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    await this.handle.close();
   }
 }
