@@ -4,7 +4,17 @@ import type { FileDatabase } from '../stores/file/file-database.js';
 import { decide, type Caller, type Decision, type Operation } from './access.js';
 import { hasSecretKey, isRow, sameId, withoutSecrets } from './collections.js';
 import { IdIndexes } from './id-index.js';
+import { assertOrdinaryKey, isPrototypeKey } from './keys.js';
+import { assertRecordSize } from './limits.js';
 import type { Row } from './query.js';
+
+/** The auth dialects own /auth/...: the data API never serves a db.json key named "auth", nor lists it in /db. */
+export const AUTH_PREFIX = 'auth';
+
+/** Whether a top-level db.json key is served by the data API at all. */
+export function isServed(name: string): boolean {
+  return name !== AUTH_PREFIX && !isPrototypeKey(name);
+}
 
 /** What every data handler needs: the document, the options, the access rules and the indexes. */
 export class DataContext {
@@ -20,6 +30,7 @@ export class DataContext {
     readonly config: DataConfig,
     readonly usersProp: string,
     readonly userIdProp: string,
+    private readonly maxRecordBytes: number,
   ) {
     // The file store edits the users collection in place: its index is trusted for one generation only.
     this.ids = new IdIndexes(
@@ -38,7 +49,10 @@ export class DataContext {
   }
 
   rule(collection: string): number {
-    return this.config.rules[collection] ?? this.config.defaultRule;
+    // Own keys only: a collection named "constructor" must not find Object's constructor as its rule.
+    return Object.hasOwn(this.config.rules, collection)
+      ? this.config.rules[collection]!
+      : this.config.defaultRule;
   }
 
   /** Throws 401/403 unless allowed; tells whether the caller is limited to their own records. */
@@ -105,12 +119,32 @@ export class DataContext {
     }
   }
 
+  /**
+   * Refuses a record about to be stored that is too large (413): called in
+   * the transaction on the record as it will be stored (a PATCH merges into
+   * the stored one), before anything changes.
+   */
+  checkRecordSize(record: Row): void {
+    assertRecordSize(record, this.maxRecordBytes);
+  }
+
+  /** Refuses (400) a new record's id that would reach a prototype if ever used as a key. */
+  checkNewId(id: unknown): void {
+    if (typeof id === 'string') assertOrdinaryKey(id, 'A record id');
+  }
+
   /** A record as it may leave the server: user records lose any secret-looking key. */
   present(collection: string, row: Row): Row {
     return collection === this.usersProp ? withoutSecrets(row) : row;
   }
 
+  /**
+   * A top-level value the data API serves, or undefined: never one under
+   * /auth (the dialects' paths), never one whose name reaches a prototype
+   * (a hand-edited db.json may hold a "__proto__" key).
+   */
   collection(name: string): unknown {
+    if (!isServed(name)) return undefined;
     return Object.hasOwn(this.db.data, name) ? this.db.data[name] : undefined;
   }
 

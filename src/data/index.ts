@@ -7,7 +7,8 @@ import { bearerToken, toAuthError } from '../http/errors.js';
 import type { FileDatabase } from '../stores/file/file-database.js';
 import type { Caller, Decision, Operation } from './access.js';
 import { foreignKey, isRow } from './collections.js';
-import { DataContext } from './context.js';
+import { AUTH_PREFIX, DataContext, isServed } from './context.js';
+import { assertStorable } from './limits.js';
 import { create, destroy, list, show, update, type PluralRequest } from './plural.js';
 import type { Query } from './query.js';
 import { singular } from './singular.js';
@@ -24,12 +25,12 @@ export interface DataApiOptions {
   userIdProp: string;
   /** Verifies a bearer token (AuthService.check): throws an AuthError when it is not honoured. */
   authenticate(token: string): Promise<Caller>;
+  /** Largest record the API stores, in bytes of JSON (the app's body limit: what one POST may carry). */
+  maxRecordBytes: number;
 }
 
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 const NO_AUTHORIZATION = JSON.stringify('No authorization');
-/** The auth dialects own /auth/...: the catch-all never answers there, even for a collection named "auth". */
-const AUTH_PREFIX = 'auth';
 
 function segmentsOf(url: string): string[] {
   const path = url.split('?')[0] ?? '';
@@ -41,9 +42,36 @@ function segmentsOf(url: string): string[] {
 }
 
 export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) => {
-  const ctx = new DataContext(options.db, options.config, options.usersProp, options.userIdProp);
+  const ctx = new DataContext(
+    options.db,
+    options.config,
+    options.usersProp,
+    options.userIdProp,
+    options.maxRecordBytes,
+  );
   const hasStatic = existsSync(options.config.static);
   if (hasStatic) await app.register(fastifyStatic, { root: options.config.static, serve: false });
+
+  // Bodies are parsed here, not by Fastify's parser: a "__proto__" key then gets a 400 naming it
+  // (JSON.parse makes it an own property, harmless until refused), and depth is checked before any
+  // handler sees the body. JSON.parse itself does not recurse, so no depth makes it overflow.
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, text, done) => {
+    const source = typeof text === 'string' ? text : text.toString('utf8');
+    // An empty JSON body is an empty object, as json-server's body parser reads it.
+    if (source.trim() === '') return done(null, {});
+    let body: unknown;
+    try {
+      body = JSON.parse(source);
+    } catch {
+      return done(new AuthError('invalid_json'), undefined);
+    }
+    try {
+      assertStorable(body);
+    } catch (error) {
+      return done(error as Error, undefined);
+    }
+    done(null, body);
+  });
 
   app.setErrorHandler((error, request, reply) => {
     const authError = toAuthError(error, request.log);
@@ -140,9 +168,11 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
  * document and never reachable. Without a token, and nothing public: 401.
  */
 function wholeDocument(ctx: DataContext, caller: Caller | null): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
+  const out: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   let refused: AuthError | null = null;
   for (const [name, value] of Object.entries(ctx.db.data)) {
+    // Exactly what the routes serve: not "auth" (the dialects' path), not a prototype-reaching name.
+    if (!isServed(name)) continue;
     let decision: Decision;
     try {
       decision = ctx.allow(name, 'read', caller);

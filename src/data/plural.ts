@@ -6,6 +6,7 @@ import type { RecordChanges } from '../stores/file/record-journal.js';
 import type { Caller, Decision } from './access.js';
 import { foreignKey, fullUrl, isRow, pluralOf, sameId } from './collections.js';
 import type { DataContext } from './context.js';
+import { assertOrdinaryKey } from './keys.js';
 import { all, filterRows, first, paginate, sortRows, type Query, type Row } from './query.js';
 
 /**
@@ -33,10 +34,20 @@ function randomId(): string {
   return randomBytes(6).toString('base64url').slice(0, 7);
 }
 
+/**
+ * The collection names a query parameter lists, each once (`_embed=comments`
+ * sent 400 times is one embed), refused (400) when a name reaches a prototype.
+ */
+function names(value: Query[string], parameter: string): string[] {
+  const unique = [...new Set(all(value))];
+  for (const name of unique) assertOrdinaryKey(name, `A collection in ${parameter}`);
+  return unique;
+}
+
 /** `_embed` (children by foreign key) and `_expand` (parent by foreign key), each under its own access rule. */
 function decorate(req: PluralRequest, row: Row): Row {
-  const embeds = all(req.query._embed);
-  const expands = all(req.query._expand);
+  const embeds = names(req.query._embed, '_embed');
+  const expands = names(req.query._expand, '_expand');
   if (embeds.length === 0 && expands.length === 0) return req.ctx.present(req.name, row);
   const out: Row = { ...req.ctx.present(req.name, row) };
   const { ctx } = req;
@@ -121,12 +132,14 @@ export async function create(req: PluralRequest, decision: Decision, extra: Row 
     if (!Array.isArray(rows)) throw new AuthError('not_found', `${name} is not a collection`);
     const record: Row = { ...input };
     const id = record[ctx.idProp];
+    ctx.checkNewId(id);
     // json-server's insert: a falsy id (absent, null, 0, "") gets a new one.
     if (!id) {
       record[ctx.idProp] = ctx.ids.nextNumericId(name, rows as Row[]) ?? randomId();
     } else if (ctx.ids.find(name, rows as Row[], id) !== -1) {
       throw new AuthError('conflict', `${name} already has a record with ${ctx.idProp} ${String(id)}`);
     }
+    ctx.checkRecordSize(record);
     rows.push(record);
     ctx.ids.added(name, rows as Row[], record);
     changes.put(name, ctx.idProp, record);
@@ -161,6 +174,7 @@ export async function update(
     next[ctx.idProp] = current[ctx.idProp];
     // A PUT that leaves the owner out keeps it: a replace cannot disown a record either.
     if (current[owner] !== undefined && current[owner] !== null) next[owner] = current[owner];
+    ctx.checkRecordSize(next);
     rows[index] = next;
     ctx.ids.changed(name, false);
     changes.put(name, ctx.idProp, next);
@@ -176,7 +190,7 @@ export async function destroy(req: PluralRequest, id: string, decision: Decision
     throw new AuthError('forbidden', 'Users are deleted through the auth API, not the data API');
   }
   // Dependents go only when asked (json-server deleted every orphan in every collection).
-  const dependents = all(req.query._dependent).map((child) => ({
+  const dependents = names(req.query._dependent, '_dependent').map((child) => ({
     child,
     decision: ctx.allow(child, 'write', req.caller),
   }));

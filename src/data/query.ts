@@ -1,6 +1,7 @@
 import { RE2JS } from 're2js';
 import safeRegex from 'safe-regex2';
 import { AuthError } from '../core/errors.js';
+import { assertOrdinaryPath, ownValue } from './keys.js';
 
 /**
  * json-server 0.17.4's list query language over plain arrays: field filters
@@ -35,7 +36,7 @@ export function all(value: QueryValue | undefined): string[] {
   return value === undefined ? [] : ([] as string[]).concat(value);
 }
 
-/** lodash.get: a dotted path into nested objects and arrays. */
+/** lodash.get over own properties only: a dotted path into nested objects and arrays, never into a prototype. */
 export function getPath(value: unknown, path: string): unknown {
   return getKeys(value, path.split('.'));
 }
@@ -43,8 +44,8 @@ export function getPath(value: unknown, path: string): unknown {
 function getKeys(value: unknown, keys: readonly string[]): unknown {
   let current = value;
   for (const key of keys) {
-    if (current === null || current === undefined) return undefined;
-    current = (current as Record<string, unknown>)[key];
+    current = ownValue(current, key);
+    if (current === undefined) return undefined;
   }
   return current;
 }
@@ -149,6 +150,7 @@ export function filterRows(rows: Row[], query: Query): Row[] {
   }
   for (const [key, raw] of Object.entries(query)) {
     if (raw === undefined || CONTROL_KEYS.has(key) || key === 'callback' || key === '_') continue;
+    assertOrdinaryPath(key.replace(OPERATOR, ''), 'A filtered field');
     // json-server drops a filter on a field no record has (it would otherwise match nothing).
     if (!OPERATOR.test(key) && !rows.some((row) => hasPath(row, key))) continue;
     predicates.push(fieldPredicate(key, all(raw)));
@@ -172,6 +174,7 @@ function compare(a: unknown, b: unknown): number {
 export function sortRows(rows: Row[], sort: string | undefined, order: string | undefined): Row[] {
   if (!sort) return rows;
   const fields = sort.split(',');
+  for (const field of fields) assertOrdinaryPath(field, 'A sorted field');
   const orders = (order ?? '').split(',').map((o) => o.toLowerCase());
   return [...rows].sort((left, right) => {
     for (let i = 0; i < fields.length; i++) {

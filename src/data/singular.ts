@@ -23,6 +23,7 @@ export async function singular(
     const current = data[name];
     if (!isRow(current)) throw new AuthError('not_found', `${name} is not a single resource`);
     const next = request.method === 'PATCH' ? { ...current, ...input } : { ...input };
+    ctx.checkRecordSize(next);
     data[name] = next;
     changes.set(name, next);
     return next;

@@ -98,6 +98,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       config: config.data,
       usersProp: config.store.usersProp,
       userIdProp: config.store.userIdProp,
+      maxRecordBytes: config.bodyLimit,
       authenticate: async (token) => {
         const { claims } = await services.auth.check(token);
         return { sub: claims.sub, role: claims.role };

@@ -1,0 +1,50 @@
+import { AuthError } from '../core/errors.js';
+import { isPrototypeKey } from './keys.js';
+
+/**
+ * What the data API stores is bounded, so every later read (a list, `q`,
+ * `/db`, the rewrite of db.json) can serialize and walk it: JSON.stringify
+ * and any recursive walk fail with a stack overflow a few thousand levels
+ * down, and a record that grows by PATCH after PATCH would make every list
+ * heavier for good.
+ */
+
+/** Deepest nesting of objects and arrays in a stored record (a record itself is level 1). */
+export const MAX_DEPTH = 32;
+
+/**
+ * Refuses (400) a value nested deeper than MAX_DEPTH or holding a key that
+ * reaches a prototype (`__proto__`, `constructor`, `prototype`) at any level.
+ * Iterative, so the check itself cannot overflow the stack whatever it is given.
+ */
+export function assertStorable(value: unknown): void {
+  const stack: Array<{ value: unknown; depth: number }> = [{ value, depth: 1 }];
+  while (stack.length > 0) {
+    const { value: current, depth } = stack.pop()!;
+    if (current === null || typeof current !== 'object') continue;
+    if (depth > MAX_DEPTH) {
+      throw new AuthError('validation_failed', `The body is nested deeper than ${MAX_DEPTH} levels`);
+    }
+    if (Array.isArray(current)) {
+      for (const item of current) stack.push({ value: item, depth: depth + 1 });
+      continue;
+    }
+    for (const [key, item] of Object.entries(current)) {
+      if (isPrototypeKey(key)) {
+        throw new AuthError('validation_failed', `A field may not be named ${key}`);
+      }
+      stack.push({ value: item, depth: depth + 1 });
+    }
+  }
+}
+
+/** Refuses (413) a record whose JSON would exceed `maxBytes` (call after assertStorable: it serializes). */
+export function assertRecordSize(record: unknown, maxBytes: number): void {
+  const bytes = Buffer.byteLength(JSON.stringify(record));
+  if (bytes > maxBytes) {
+    throw new AuthError(
+      'payload_too_large',
+      `A record may hold at most ${maxBytes} bytes of JSON (got ${bytes})`,
+    );
+  }
+}
