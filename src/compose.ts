@@ -3,6 +3,7 @@ import type { Config } from './config/schema.js';
 import { AdminService } from './core/admin-service.js';
 import { AuditLog, type RequestContext } from './core/audit.js';
 import { AuthService } from './core/auth-service.js';
+import { isAuthError } from './core/errors.js';
 import { EmailFlows, type LinkBuilder } from './core/email-flows.js';
 import { OneTimeTokens } from './core/one-time-tokens.js';
 import { PasswordHasher } from './core/passwords.js';
@@ -98,7 +99,12 @@ export async function createServices(
   const mailWorker = new MailWorker(mailQueue, mailer, logger);
   mailWorker.start();
   const clock = options.clock ?? (() => new Date());
-  const onBackgroundError = (error: unknown) => logger.warn(`restauth: ${(error as Error).message}`);
+  // An outage is logged once by the store (see stores/postgres/faults.ts), not by each write it fails.
+  const onBackgroundError = (error: unknown) => {
+    if (!(isAuthError(error) && error.code === 'store_unavailable')) {
+      logger.warn(`restauth: ${(error as Error).message}`);
+    }
+  };
   const notifier = mailNotifier(mailWorker, {
     appName: config.appName,
     templatesDir: config.mailTemplatesDir,
@@ -195,5 +201,5 @@ async function openStore(
     const { db, store } = await openFileStore(config.store, logger);
     return { store, fileDatabase: db };
   }
-  return { store: await openPostgresStore(config.store, config.roles), fileDatabase: null };
+  return { store: await openPostgresStore(config.store, config.roles, { logger }), fileDatabase: null };
 }

@@ -40,6 +40,8 @@ export async function createTestApp(options: {
   files?: Record<string, string>;
   /** Runs in the folder before the app starts (e.g. to create ./public). */
   prepare?: (dir: string) => Promise<void>;
+  /** Receives the services' log lines (default: none are kept). */
+  logger?: { info(message: string): void; warn(message: string): void };
 }): Promise<TestApp> {
   const dir = await mkdtemp(join(tmpdir(), 'restauth-test-'));
   for (const [name, content] of Object.entries(options.files ?? {}))
@@ -55,7 +57,7 @@ export async function createTestApp(options: {
   const config = await loadConfig({ cwd: dir, env, overrides: options.overrides });
   let offset = 0;
   const quiet = { info() {}, warn() {} };
-  const services = await createServices(config, quiet, {
+  const services = await createServices(config, options.logger ?? quiet, {
     clock: () => new Date(Date.now() + offset),
     requestContext: currentRequestContext,
   });

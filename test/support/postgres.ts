@@ -127,7 +127,7 @@ async function startPglite(): Promise<string> {
   return url;
 }
 
-function findBinaries(): string | null {
+export function findBinaries(): string | null {
   const root = '/usr/lib/postgresql';
   if (!existsSync(root)) return null;
   const versions = readdirSync(root).sort((a, b) => Number(b) - Number(a));

@@ -1,6 +1,7 @@
-import pg from 'pg';
 import type { Config, PostgresStoreConfig } from '../../config/schema.js';
+import type { OutageLogger } from './faults.js';
 import { migrate } from './migrate.js';
+import { createPool } from './pool.js';
 import type { SchemaNames } from './migrations.js';
 import { PostgresStore } from './postgres-store.js';
 
@@ -21,11 +22,9 @@ export function schemaNames(store: PostgresStoreConfig, roles: Config['roles']):
 export async function openPostgresStore(
   store: PostgresStoreConfig,
   roles: Config['roles'],
-  options: { migrate?: boolean } = {},
+  options: { migrate?: boolean; logger?: OutageLogger } = {},
 ): Promise<PostgresStore> {
-  const pool = new pg.Pool({ connectionString: store.url, min: store.poolMin, max: store.poolMax });
-  // An idle client losing its connection must not crash the process; the next query reconnects.
-  pool.on('error', () => {});
+  const pool = createPool(store, options.logger ?? console);
   const names = schemaNames(store, roles);
   try {
     if (options.migrate !== false) await migrate(pool, names);

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { inTransaction } from './pool.js';
 
 /** Rotated refresh tokens a session keeps for reuse detection, as the file store does. */
 export const ROTATED_TOKENS_KEPT = 20;
@@ -20,17 +21,13 @@ export async function pruneSessions(
   tables: { sessions: string; refreshTokens: string },
   now: Date,
 ): Promise<{ sessions: number; refreshTokens: number }> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  return inTransaction(pool, async (client) => {
     const { rows } = await client.query<{ locked: boolean }>(
       'SELECT pg_try_advisory_xact_lock($1) AS locked',
       [LOCK_KEY],
     );
-    if (!rows[0]!.locked) {
-      await client.query('ROLLBACK');
-      return { sessions: 0, refreshTokens: 0 };
-    }
+    // Another instance is pruning: nothing was written, the COMMIT ends an empty transaction.
+    if (!rows[0]!.locked) return { sessions: 0, refreshTokens: 0 };
     const ended = await client.query(
       `DELETE FROM ${tables.sessions} WHERE not_after < $1 OR revoked_at < $1`,
       [new Date(now.getTime() - ENDED_SESSION_KEPT_MS)],
@@ -43,12 +40,6 @@ export async function pruneSessions(
        WHERE t.hash = ranked.hash AND ranked.newest > $1`,
       [ROTATED_TOKENS_KEPT],
     );
-    await client.query('COMMIT');
     return { sessions: ended.rowCount ?? 0, refreshTokens: rotated.rowCount ?? 0 };
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw error;
-  } finally {
-    client.release();
-  }
+  });
 }

@@ -1,5 +1,7 @@
 import type pg from 'pg';
+import { isStoreUnavailable } from './faults.js';
 import { migrations, quotedNames, type SchemaNames } from './migrations.js';
+import { transaction, withClient } from './pool.js';
 
 /**
  * Applies the migrations not applied yet, each in its own transaction, under
@@ -8,10 +10,11 @@ import { migrations, quotedNames, type SchemaNames } from './migrations.js';
  */
 export async function migrate(pool: pg.Pool, names: SchemaNames): Promise<number[]> {
   const q = quotedNames(names);
-  const client = await pool.connect();
-  const applied: number[] = [];
-  try {
-    await client.query('SELECT pg_advisory_lock(hashtext($1))', [`restauth:migrate:${names.schema}`]);
+  const lock = `restauth:migrate:${names.schema}`;
+  return withClient(pool, async (client) => {
+    const applied: number[] = [];
+    // A session lock: it is released with the connection too, if the connection dies first.
+    await client.query('SELECT pg_advisory_lock(hashtext($1))', [lock]);
     try {
       await client.query(`CREATE SCHEMA IF NOT EXISTS ${q.schema}`);
       await client.query(
@@ -25,30 +28,26 @@ export async function migrate(pool: pg.Pool, names: SchemaNames): Promise<number
       );
       for (const migration of migrations(names)) {
         if (done.has(migration.version)) continue;
-        await client.query('BEGIN');
-        try {
+        await transaction(client, async () => {
           await client.query(migration.sql);
           await client.query(`INSERT INTO ${q.schema}.restauth_migrations (version, name) VALUES ($1, $2)`, [
             migration.version,
             migration.name,
           ]);
-          await client.query('COMMIT');
-        } catch (error) {
-          await client.query('ROLLBACK');
+        }).catch((error: unknown) => {
+          // A lost connection is an outage to wait out, not a broken migration.
+          if (isStoreUnavailable(error)) throw error;
           throw new Error(
             `migration ${migration.version} (${migration.name}) failed: ${(error as Error).message}`,
-            {
-              cause: error,
-            },
+            { cause: error },
           );
-        }
+        });
         applied.push(migration.version);
       }
     } finally {
-      await client.query('SELECT pg_advisory_unlock(hashtext($1))', [`restauth:migrate:${names.schema}`]);
+      // Best effort: on a dead connection the lock went with the session, and the first error matters.
+      await client.query('SELECT pg_advisory_unlock(hashtext($1))', [lock]).catch(() => {});
     }
-  } finally {
-    client.release();
-  }
-  return applied;
+    return applied;
+  });
 }

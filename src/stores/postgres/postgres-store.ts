@@ -18,6 +18,7 @@ import {
 } from '../../core/store.js';
 import { pruneSessions } from './maintenance.js';
 import { quotedNames, type SchemaNames } from './migrations.js';
+import { inTransaction } from './pool.js';
 
 interface UserRow {
   id: string;
@@ -191,9 +192,7 @@ export class PostgresStore implements Store {
   }
 
   async createUser(input: NewUser, passwordHash: string | null): Promise<User> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
+    return inTransaction(this.pool, async (client) => {
       const { rows } = await client
         .query<UserRow>(
           `INSERT INTO ${this.users} (username, username_lowercase, email, email_confirmed_at, role, profile,
@@ -211,14 +210,8 @@ export class PostgresStore implements Store {
         )
         .catch(conflict);
       if (input.role !== null) await this.ensureUserRole(client, input.role);
-      await client.query('COMMIT');
       return toUser(rows[0]!);
-    } catch (error) {
-      await client.query('ROLLBACK');
-      throw error;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   /**

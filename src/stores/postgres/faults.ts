@@ -1,0 +1,118 @@
+import { AuthError } from '../../core/errors.js';
+
+/** Seconds a client is told to wait (Retry-After) while the database cannot be reached. */
+export const OUTAGE_RETRY_AFTER_SECONDS = 5;
+
+/** Node's errors for a server that is not there, or a connection that broke. */
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+/**
+ * SQLSTATEs of a server that is going away or not there yet: 57P01 (fast
+ * shutdown), 57P02 (crash), 57P03 (starting up or shutting down), 53300 (no
+ * connection slot), and class 08 (connection exceptions).
+ */
+const SERVER_CODES = new Set(['57P01', '57P02', '57P03', '53300']);
+
+/** node-postgres and pg-pool say a connection broke with plain Errors, without a code. */
+const BROKEN_CONNECTION =
+  /^Connection terminated|not queryable|timeout exceeded when trying to connect|Query read timeout|Cannot use a pool after calling end/u;
+
+/**
+ * Whether an error says the database cannot be reached now (a restart, an
+ * outage, a broken connection), as opposed to a statement it refused: the
+ * first is a 503 to retry, the second a bug or a constraint.
+ */
+export function isConnectionFault(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const { code, message, errors } = error as { code?: unknown; message?: unknown; errors?: unknown };
+  if (typeof code === 'string' && (NETWORK_CODES.has(code) || SERVER_CODES.has(code) || /^08/u.test(code)))
+    return true;
+  if (typeof message === 'string' && BROKEN_CONNECTION.test(message)) return true;
+  // Connecting to a name with several addresses (localhost: ::1 and 127.0.0.1) fails with an AggregateError.
+  return Array.isArray(errors) && errors.length > 0 && errors.every(isConnectionFault);
+}
+
+/** The registry's 503 for a database that cannot be reached, keeping the driver's error as the cause. */
+export function storeUnavailable(cause: unknown): AuthError {
+  return new AuthError('store_unavailable', undefined, {
+    retryAfter: OUTAGE_RETRY_AFTER_SECONDS,
+    cause,
+  });
+}
+
+/** Whether an error is a connection fault, as the driver threw it or already translated into the 503. */
+export function isStoreUnavailable(error: unknown): boolean {
+  return (error instanceof AuthError && error.code === 'store_unavailable') || isConnectionFault(error);
+}
+
+/** A connection fault becomes the 503; any other error is returned unchanged. */
+export function asStoreError(error: unknown): unknown {
+  return isConnectionFault(error) ? storeUnavailable(error) : error;
+}
+
+/**
+ * Where a PostgreSQL URL points, for log lines: host, port and database,
+ * never the user's password.
+ */
+export function describeDatabase(url: string): string {
+  try {
+    const parsed = new URL(url);
+    const host = parsed.hostname || (parsed.searchParams.get('host') ?? 'localhost');
+    const database = decodeURIComponent(parsed.pathname.replace(/^\//u, '')) || '(default database)';
+    return `${host}:${parsed.port || '5432'}/${database}`;
+  } catch {
+    return '(unparsable database URL)';
+  }
+}
+
+export interface OutageLogger {
+  info(message: string): void;
+  warn(message: string): void;
+}
+
+/**
+ * Logs a database outage once: its first fault with the cause, then, when a
+ * connection succeeds again, that it is over. Between the two every request
+ * the outage fails answers 503 without a log line of its own: an outage under
+ * load would otherwise write one line per request.
+ */
+export class OutageMonitor {
+  private since: number | null = null;
+
+  constructor(
+    private readonly database: string,
+    private readonly logger: OutageLogger,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  /** True between the first fault of an outage and the next successful connection. */
+  get down(): boolean {
+    return this.since !== null;
+  }
+
+  fault(error: unknown): void {
+    if (this.since !== null || !isConnectionFault(error)) return;
+    this.since = this.clock();
+    this.logger.warn(
+      `restauth: PostgreSQL ${this.database} is unavailable (${(error as Error).message || String(error)}); answering 503 until a connection succeeds`,
+    );
+  }
+
+  connected(): void {
+    if (this.since === null) return;
+    const seconds = ((this.clock() - this.since) / 1000).toFixed(1);
+    this.since = null;
+    this.logger.info(
+      `restauth: PostgreSQL ${this.database} is reachable again (unavailable for ${seconds} s)`,
+    );
+  }
+}

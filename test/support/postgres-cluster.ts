@@ -1,0 +1,97 @@
+import { execFile, execFileSync } from 'node:child_process';
+import { chmod, chown, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { freePort } from '../../bench/support.js';
+import { findBinaries } from './postgres.js';
+
+const run = promisify(execFile);
+
+/**
+ * A PostgreSQL cluster of one test's own, which it may stop and start: the
+ * shared server of test/support/postgres.ts must stay up for every other
+ * test, and DATABASE_URL's or PGlite cannot be restarted from here.
+ */
+export interface OwnCluster {
+  /** URL of its `postgres` database (superuser, trust authentication). */
+  url: string;
+  port: number;
+  /** `pg_ctl stop`: fast (sessions terminated, 57P01) or immediate (no clean shutdown, crash recovery next). */
+  stop(mode: 'fast' | 'immediate'): Promise<void>;
+  /** Starts it again on the same port; resolves once it accepts connections. */
+  start(): Promise<void>;
+  /** Stops it if running and removes its files. */
+  destroy(): Promise<void>;
+}
+
+/** Why a test needing its own cluster cannot run here, or null. */
+export function ownClusterUnavailable(): string | null {
+  return findBinaries()
+    ? null
+    : 'needs PostgreSQL server binaries (initdb, pg_ctl) to stop and restart a cluster of its own; PGlite runs in-process and cannot be restarted under its clients';
+}
+
+export async function startOwnCluster(options: { port?: number } = {}): Promise<OwnCluster> {
+  const bin = findBinaries();
+  if (!bin) throw new Error(ownClusterUnavailable()!);
+  const dir = await mkdtemp(join(tmpdir(), 'restauth-own-pg-'));
+  const data = join(dir, 'data');
+  // PostgreSQL refuses to run as root: as root, the cluster belongs to the postgres user.
+  const asRoot = process.getuid?.() === 0;
+  if (asRoot) {
+    const uid = Number((await run('id', ['-u', 'postgres'])).stdout.trim());
+    const gid = Number((await run('id', ['-g', 'postgres'])).stdout.trim());
+    await chown(dir, uid, gid);
+  }
+  await chmod(dir, 0o700);
+  const as = (command: string, args: string[]) =>
+    asRoot
+      ? run('runuser', ['-u', 'postgres', '--', join(bin, command), ...args])
+      : run(join(bin, command), args);
+  await as('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
+  const port = options.port ?? (await freePort());
+  let running = false;
+  const start = async () => {
+    await as('pg_ctl', [
+      '-D',
+      data,
+      '-l',
+      join(dir, 'log'),
+      '-w',
+      '-o',
+      `-c fsync=off -c full_page_writes=off -c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c max_connections=100`,
+      'start',
+    ]);
+    running = true;
+  };
+  const stop = async (mode: 'fast' | 'immediate') => {
+    await as('pg_ctl', ['-D', data, '-m', mode, '-w', 'stop']);
+    running = false;
+  };
+  await start();
+  // A test that fails or is cancelled still leaves no server behind. Synchronous: this runs at exit.
+  const stopAtExit = () => {
+    try {
+      const args = ['-D', data, '-m', 'immediate', 'stop'];
+      if (asRoot)
+        execFileSync('runuser', ['-u', 'postgres', '--', join(bin, 'pg_ctl'), ...args], { stdio: 'ignore' });
+      else execFileSync(join(bin, 'pg_ctl'), args, { stdio: 'ignore' });
+      execFileSync('rm', ['-rf', dir]);
+    } catch {
+      // best effort: it may be stopped already
+    }
+  };
+  process.once('exit', stopAtExit);
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    port,
+    start,
+    stop,
+    destroy: async () => {
+      process.removeListener('exit', stopAtExit);
+      if (running) await stop('immediate').catch(() => {});
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
