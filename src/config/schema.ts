@@ -46,7 +46,11 @@ export const JsonDataServerDialectSchema = Type.Object(
 
 export const PostgrestAuthDialectSchema = Type.Object(
   {
-    enabled: Type.Boolean({ default: true }),
+    /**
+     * Off unless asked for (a postgrest-auth.json, or restauth.json naming it): its bearer refresh
+     * lets an access token renew itself, which no other dialect's client expects to be possible.
+     */
+    enabled: Type.Boolean({ default: false }),
     /** Mount point of the six endpoints. */
     prefix: Type.String({ default: '/auth' }),
     /** Claims copied into every token (postgrest-auth's `payload` minus `exp`). */
@@ -201,6 +205,11 @@ export const ConfigSchema = Type.Object({
 
   store: Type.Union([FileStoreSchema, PostgresStoreSchema], { default: { type: 'file' } }),
 
+  /**
+   * The wire formats mounted. Each config format mounts its own (config.json: json-data-server;
+   * postgrest-auth.json: postgrest-auth); restauth.json mounts the dialects it names under
+   * `dialects`, and without that key GoTrue and json-data-server (see formats/restauth.ts).
+   */
   dialects: Type.Object(
     {
       jsonDataServer: JsonDataServerDialectSchema,

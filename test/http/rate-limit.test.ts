@@ -47,7 +47,11 @@ describe('rate limits', () => {
   });
 
   it('answers postgrest-auth clients with its JSON error shape and 429', async () => {
-    t = await createTestApp({ format: 'restauth', config: limits(), env: { RESTAUTH_RATE_LIMITS: '' } });
+    t = await createTestApp({
+      format: 'restauth',
+      config: { ...limits(), dialects: { postgrestAuth: {} } },
+      env: { RESTAUTH_RATE_LIMITS: '' },
+    });
     const forgot = () =>
       t!.app.inject({ method: 'POST', url: '/auth/forgot_password', payload: { username: 'someone' } });
     assert.equal((await forgot()).statusCode, 200);

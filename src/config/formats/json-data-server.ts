@@ -163,8 +163,13 @@ export async function mapJsonDataServer(raw: unknown, context: FormatContext): P
       usersProp: auth.usersProp,
       userIdProp: auth.userId,
     },
+    // Only what json-data-server served: its routes and the data API. GoTrue (and its admin API) and
+    // postgrest-auth (and its bearer refresh) are not reachable under a config.json.
     dialects: {
+      gotrue: { enabled: false },
+      postgrestAuth: { enabled: false },
       jsonDataServer: {
+        enabled: true,
         registerRoute: auth.registerRoute,
         loginRoute: auth.loginRoute,
         logoutRoute: auth.logoutRoute,
@@ -179,6 +184,7 @@ export async function mapJsonDataServer(raw: unknown, context: FormatContext): P
       },
     },
     data: {
+      enabled: true,
       readOnly,
       id: file.id,
       foreignKeySuffix: file.foreignKeySuffix,

@@ -134,7 +134,13 @@ export function mapPostgrestAuth(raw: unknown, context: FormatContext): ConfigLa
       poolMin: db.pool.min,
       poolMax: db.pool.max,
     },
-    dialects: { postgrestAuth: { payload: claims } },
+    // Only what postgrest-auth served: its six endpoints (PostgREST serves the data).
+    dialects: {
+      postgrestAuth: { enabled: true, payload: claims },
+      gotrue: { enabled: false },
+      jsonDataServer: { enabled: false },
+    },
+    data: { enabled: false },
     email: file.email ?? undefined,
   };
 }

@@ -97,5 +97,22 @@ export function mapRestauth(raw: unknown, context: FormatContext): ConfigLayer {
     const value = at?.parent[at.key];
     if (at && typeof value === 'string') at.parent[at.key] = resolve(baseDir, value);
   }
+  mountListedDialects(file);
   return { ...file, source: 'restauth' } as ConfigLayer;
+}
+
+const DIALECTS = ['gotrue', 'jsonDataServer', 'postgrestAuth'] as const;
+
+/**
+ * A `dialects` object names what is mounted: a dialect it names is on (unless it says
+ * `enabled: false`), one it leaves out is off. Without `dialects`, the schema's defaults
+ * apply: GoTrue and json-data-server, not postgrest-auth.
+ */
+function mountListedDialects(file: Record<string, unknown>): void {
+  const dialects = file['dialects'] as Record<string, Record<string, unknown> | undefined> | undefined;
+  if (dialects === undefined) return;
+  for (const name of DIALECTS) {
+    const listed = dialects[name];
+    dialects[name] = listed === undefined ? { enabled: false } : { enabled: true, ...listed };
+  }
 }
