@@ -7,6 +7,7 @@ import { isAuthError } from './core/errors.js';
 import { EmailFlows, type LinkBuilder } from './core/email-flows.js';
 import { OneTimeTokens } from './core/one-time-tokens.js';
 import { PasswordHasher } from './core/passwords.js';
+import { deriveKey } from './core/secrets.js';
 import { SessionManager } from './core/sessions.js';
 import { MemoryRateLimitCounter, RateLimiter, type RateLimitCounter } from './core/rate-limit.js';
 import type { Store } from './core/store.js';
@@ -116,7 +117,10 @@ export async function createServices(
     onError: onBackgroundError,
     ...(options.requestContext ? { context: options.requestContext } : {}),
   });
-  const oneTimeTokens = new OneTimeTokens(opened.store, config.oneTimeTokens, notifier);
+  // Codes are keyed by a key derived from the JWT secret: rotating that secret also retires the codes
+  // then in the mail (links go on working), as it retires every access token.
+  const codeKey = deriveKey(config.jwt.secret, 'one-time codes');
+  const oneTimeTokens = new OneTimeTokens(opened.store, config.oneTimeTokens, notifier, codeKey);
   const flows = new EmailFlows({
     store: opened.store,
     tokens: oneTimeTokens,

@@ -1,4 +1,4 @@
-import { randomInt } from 'node:crypto';
+import { createHmac, randomInt } from 'node:crypto';
 import { hashSecret, randomSecret } from './secrets.js';
 import type { Notifier, OutgoingMail } from './notifier.js';
 import { CodeHashInUseError, type OneTimeToken, type Store } from './store.js';
@@ -20,18 +20,26 @@ export interface IssuedOneTimeToken {
   expiresAt: Date;
 }
 
+/** Wrong codes a token survives: the next one kills it (its link too). GoTrue has no such count. */
+export const MAX_CODE_FAILURES = 5;
+
 /**
  * Single-use tokens for links and codes sent by mail. Each is one stored
- * record with two hashes: the link's 256-bit secret and a 6-digit code bound
- * to the address it was mailed to and its purpose (a code alone names no
- * account, and the same code for two addresses hashes differently). Using
- * either spends both.
+ * record with two secrets: the link's 256-bit random secret (stored as its
+ * SHA-256) and a 6-digit code. A code is guessable, so it is kept apart from
+ * the link: it is hashed with a server key (HMAC, bound to the address it was
+ * mailed to and its purpose: a code alone names no account, and nobody
+ * without the key can compute a code's hash to present it as a link), only
+ * ever looked up together with its address, and the token dies after
+ * MAX_CODE_FAILURES wrong codes for that address. Using either secret spends both.
  */
 export class OneTimeTokens {
   constructor(
     private readonly store: Store,
     private readonly settings: OneTimeTokenSettings,
     private readonly notifier: Pick<Notifier, 'deliver'>,
+    /** The HMAC key of codes: derived from the configured secret (see compose.ts). */
+    private readonly codeKey: Buffer,
   ) {}
 
   /**
@@ -77,7 +85,12 @@ export class OneTimeTokens {
       // Rendered per draw: the mail shows the code.
       const mails = mail ? await mail(issued) : [];
       try {
-        const record = { hash: hashSecret(token), codeHash: codeHash(recipient, purpose, code) };
+        const address = recipient.toLowerCase();
+        const record = {
+          hash: hashSecret(token),
+          codeHash: this.codeHash(address, purpose, code),
+          recipient: address,
+        };
         const stored = await this.store.createOneTimeToken(
           { ...record, userId, purpose, createdAt: now, expiresAt, data },
           mails,
@@ -100,22 +113,28 @@ export class OneTimeTokens {
     return null;
   }
 
-  /** Spends a code mailed to `recipient` for any of `purposes`. */
+  /**
+   * Spends a code mailed to `recipient` for any of `purposes`. A wrong code
+   * counts against the recipient's live tokens of those purposes (see MAX_CODE_FAILURES).
+   */
   async consumeCode(
     recipient: string,
     code: string,
     purposes: readonly string[],
     now: Date,
   ): Promise<OneTimeToken | null> {
-    if (!/^\d{6}$/u.test(code)) return null;
-    for (const purpose of purposes) {
-      const consumed = await this.store.consumeOneTimeToken(codeHash(recipient, purpose, code), purpose, now);
-      if (consumed) return consumed;
-    }
-    return null;
+    const address = recipient.toLowerCase();
+    // Anything but six digits is a wrong code too: it counts.
+    const typed = /^\d{6}$/u.test(code) ? code : '';
+    return this.store.consumeOneTimeCode({
+      recipient: address,
+      candidates: purposes.map((purpose) => ({ purpose, codeHash: this.codeHash(address, purpose, typed) })),
+      now,
+      maxFailures: MAX_CODE_FAILURES,
+    });
   }
-}
 
-function codeHash(recipient: string, purpose: string, code: string): string {
-  return hashSecret(`${recipient.toLowerCase()}\n${purpose}\n${code}`);
+  private codeHash(address: string, purpose: string, code: string): string {
+    return createHmac('sha256', this.codeKey).update(`${address}\n${purpose}\n${code}`).digest('base64url');
+  }
 }

@@ -12,7 +12,8 @@ import type { OutgoingMail } from './notifier.js';
  * - Lookups by username and email are case-insensitive; emails are stored
  *   lower-cased. Uniqueness conflicts throw AuthError('user_already_exists')
  *   or AuthError('email_exists').
- * - Dates are Date objects; secrets arrive already hashed (SHA-256, base64url).
+ * - Dates are Date objects; secrets arrive already hashed (base64url: SHA-256 of a
+ *   random secret, or a keyed hash of a short code).
  */
 
 export interface User {
@@ -97,14 +98,22 @@ export interface RefreshTokenRecord {
 }
 
 export interface OneTimeToken {
+  /** SHA-256 of the link's 256-bit secret: consumeOneTimeToken finds the token by it. */
   hash: string;
   /**
-   * A second secret that consumes the same token: the hash of a short code a
+   * A second secret that consumes the same token: the keyed hash of a short code a
    * user types (GoTrue's 6-digit OTP), bound to the recipient and purpose (see
-   * core/one-time-tokens.ts). Consuming by either hash deletes the one record,
-   * so link and code are spent together. One code hash names one token at a time.
+   * core/one-time-tokens.ts). Only consumeOneTimeCode looks at it, never the
+   * link lookup: a guessable code must not be usable where a 256-bit secret is
+   * expected. Consuming by either deletes the one record, so link and code are
+   * spent together. One code hash names one token at a time.
    */
   codeHash: string | null;
+  /**
+   * The lower-cased address the code was mailed to (absent or null: no code).
+   * A wrong code typed for this address counts against the token (see consumeOneTimeCode).
+   */
+  recipient?: string | null;
   userId: string;
   /** What the token is for: 'recovery', 'confirmation', 'email_change_current', 'email_change_new', ... */
   purpose: string;
@@ -142,6 +151,14 @@ export class CodeHashInUseError extends Error {
     super('this one-time code is in use by another token; draw another');
     this.name = 'CodeHashInUseError';
   }
+}
+
+/** A typed code, as consumeOneTimeCode takes it: one keyed hash per purpose it may spend. */
+export interface CodeAttempt {
+  recipient: string;
+  candidates: readonly { purpose: string; codeHash: string }[];
+  now: Date;
+  maxFailures: number;
 }
 
 export interface UserPage {
@@ -220,10 +237,19 @@ export interface Store {
    */
   createOneTimeToken(token: OneTimeToken, mails?: readonly OutgoingMail[]): Promise<boolean>;
   /**
-   * Returns and deletes the token whose hash or codeHash is `hash`, in one
-   * step; null if absent, of another purpose, or expired.
+   * Returns and deletes the token whose (link) hash is `hash`, in one step;
+   * null if absent, of another purpose, or expired. A code hash never matches here.
    */
   consumeOneTimeToken(hash: string, purpose: string, now: Date): Promise<OneTimeToken | null>;
+  /**
+   * A code typed for `recipient`: returns and deletes the token of that recipient
+   * whose (purpose, codeHash) is one of `candidates`, in one step; null if none,
+   * or if it expired. A miss counts one failed attempt against every live token of
+   * the recipient and the candidates' purposes, and the one reaching `maxFailures`
+   * expires at `now`: it dies, its link with it. Counting is atomic, so racing
+   * guesses get `maxFailures` misses in all, never more.
+   */
+  consumeOneTimeCode(attempt: CodeAttempt): Promise<OneTimeToken | null>;
   /** The user's live token of this purpose, if any (to tell "already sent" from "never sent"); not consumed. */
   findOneTimeToken(userId: string, purpose: string, now: Date): Promise<OneTimeToken | null>;
 

@@ -180,6 +180,7 @@ export function runStoreContract(
         await store.createOneTimeToken({
           hash: 'ott-frank',
           codeHash: 'code-frank',
+          recipient: 'frank@example.com',
           userId: user.id,
           purpose: 'recovery',
           createdAt: NOW,
@@ -193,7 +194,16 @@ export function runStoreContract(
         assert.equal(await store.findSession(session.id), null);
         assert.equal(await store.findRefreshToken('rt-frank'), null);
         assert.equal(await store.consumeOneTimeToken('ott-frank', 'recovery', NOW), null);
-        assert.equal(await store.consumeOneTimeToken('code-frank', 'recovery', NOW), null);
+        const frankCode = { purpose: 'recovery', codeHash: 'code-frank' };
+        assert.equal(
+          await store.consumeOneTimeCode({
+            recipient: 'frank@example.com',
+            candidates: [frankCode],
+            now: NOW,
+            maxFailures: 3,
+          }),
+          null,
+        );
         assert.equal(await store.deleteUser(user.id), false);
         // The name is free again.
         await store.createUser(newUser({ username: 'frank' }), 'h');
@@ -364,12 +374,17 @@ export function runStoreContract(
       ) => ({
         hash,
         codeHash: overrides.codeHash ?? null,
+        // A code is mailed to an address; the tests' codes all go to this one.
+        recipient: overrides.codeHash ? 'to@example.com' : null,
         userId,
         purpose: overrides.purpose ?? 'recovery',
         createdAt: NOW,
         expiresAt: overrides.expiresAt ?? later(3600),
         data: { newEmail: 'x@example.com' },
       });
+      /** A code typed for to@example.com, for one purpose. */
+      const typed = (codeHash: string, purpose = 'recovery', now = NOW, recipient = 'to@example.com') =>
+        store.consumeOneTimeCode({ recipient, candidates: [{ purpose, codeHash }], now, maxFailures: 3 });
 
       it('consumes a token once, returning its data', async () => {
         const user = await store.createUser(newUser(), 'h');
@@ -399,12 +414,19 @@ export function runStoreContract(
         assert.equal((await store.consumeOneTimeToken('ott-p', 'confirmation', NOW))?.userId, user.id);
       });
 
-      it('consumes a token by its code hash as by its hash, returning the same record', async () => {
+      it('consumes a token by its code with its recipient, returning the same record; a code is no link', async () => {
         const user = await store.createUser(newUser(), 'h');
         await store.createOneTimeToken(token(user.id, 'ott-link', { codeHash: 'code-1' }));
-        const consumed = await store.consumeOneTimeToken('code-1', 'recovery', later(10));
+        assert.equal(
+          await store.consumeOneTimeToken('code-1', 'recovery', NOW),
+          null,
+          'a code hash as a link',
+        );
+        assert.equal(await typed('code-1', 'recovery', NOW, 'other@example.com'), null, 'another address');
+        const consumed = await typed('code-1', 'recovery', later(10));
         assert.equal(consumed?.hash, 'ott-link');
         assert.equal(consumed?.codeHash, 'code-1');
+        assert.equal(consumed?.recipient, 'to@example.com');
         assert.equal(consumed?.userId, user.id);
         assert.deepEqual(consumed?.data, { newEmail: 'x@example.com' });
         await store.createOneTimeToken(token(user.id, 'ott-link-2', { codeHash: 'code-2' }));
@@ -416,9 +438,9 @@ export function runStoreContract(
         const user = await store.createUser(newUser(), 'h');
         await store.createOneTimeToken(token(user.id, 'ott-a', { codeHash: 'code-a' }));
         assert.ok(await store.consumeOneTimeToken('ott-a', 'recovery', NOW));
-        assert.equal(await store.consumeOneTimeToken('code-a', 'recovery', NOW), null);
+        assert.equal(await typed('code-a'), null);
         await store.createOneTimeToken(token(user.id, 'ott-b', { codeHash: 'code-b' }));
-        assert.ok(await store.consumeOneTimeToken('code-b', 'recovery', NOW));
+        assert.ok(await typed('code-b'));
         assert.equal(await store.consumeOneTimeToken('ott-b', 'recovery', NOW), null);
       });
 
@@ -427,12 +449,12 @@ export function runStoreContract(
         await store.createOneTimeToken(
           token(user.id, 'ott-cp', { purpose: 'confirmation', codeHash: 'code-cp' }),
         );
-        assert.equal(await store.consumeOneTimeToken('code-cp', 'recovery', NOW), null);
-        assert.equal((await store.consumeOneTimeToken('code-cp', 'confirmation', NOW))?.hash, 'ott-cp');
+        assert.equal(await typed('code-cp', 'recovery'), null);
+        assert.equal((await typed('code-cp', 'confirmation'))?.hash, 'ott-cp');
         await store.createOneTimeToken(
           token(user.id, 'ott-ce', { codeHash: 'code-ce', expiresAt: later(60) }),
         );
-        assert.equal(await store.consumeOneTimeToken('code-ce', 'recovery', later(60)), null);
+        assert.equal(await typed('code-ce', 'recovery', later(60)), null);
         assert.equal(
           await store.consumeOneTimeToken('ott-ce', 'recovery', NOW),
           null,
@@ -440,15 +462,63 @@ export function runStoreContract(
         );
         await store.createOneTimeToken(token(user.id, 'ott-c1', { codeHash: 'code-c1' }));
         await store.createOneTimeToken(token(user.id, 'ott-c2', { codeHash: 'code-c2' }));
-        assert.equal(await store.consumeOneTimeToken('code-c1', 'recovery', NOW), null);
-        assert.equal((await store.consumeOneTimeToken('code-c2', 'recovery', NOW))?.hash, 'ott-c2');
+        assert.equal(await typed('code-c1'), null);
+        assert.equal((await typed('code-c2'))?.hash, 'ott-c2');
+      });
+
+      it('tries each candidate purpose of a code, spending the one token that matches', async () => {
+        const user = await store.createUser(newUser(), 'h');
+        await store.createOneTimeToken(token(user.id, 'ott-m', { purpose: 'magiclink', codeHash: 'code-m' }));
+        const consumed = await store.consumeOneTimeCode({
+          recipient: 'to@example.com',
+          candidates: [
+            { purpose: 'confirmation', codeHash: 'code-x' },
+            { purpose: 'magiclink', codeHash: 'code-m' },
+          ],
+          now: NOW,
+          maxFailures: 3,
+        });
+        assert.equal(consumed?.hash, 'ott-m');
+      });
+
+      it('counts wrong codes against the recipient’s live tokens: the maxFailures-th kills the token, link too', async () => {
+        const user = await store.createUser(newUser(), 'h');
+        const other = await store.createUser(newUser(), 'h');
+        await store.createOneTimeToken(token(user.id, 'ott-g', { codeHash: 'code-g' }));
+        await store.createOneTimeToken(
+          token(user.id, 'ott-g-other-purpose', { purpose: 'confirmation', codeHash: 'code-gc' }),
+        );
+        await store.createOneTimeToken({
+          ...token(other.id, 'ott-g-other-address', { codeHash: 'code-go' }),
+          recipient: 'other@example.com',
+        });
+        assert.equal(await typed('wrong-1'), null);
+        assert.equal(await typed('wrong-2'), null);
+        assert.equal(
+          (await store.findOneTimeToken(user.id, 'recovery', NOW))?.hash,
+          'ott-g',
+          'two misses: alive',
+        );
+        assert.equal(await typed('wrong-3'), null);
+        assert.equal(await typed('code-g'), null, 'the third miss killed it: the right code fails');
+        assert.equal(
+          await store.consumeOneTimeToken('ott-g', 'recovery', NOW),
+          null,
+          'its link died with it',
+        );
+        // Misses for one purpose and address count against no other token.
+        assert.equal((await typed('code-gc', 'confirmation'))?.hash, 'ott-g-other-purpose');
+        assert.equal(
+          (await typed('code-go', 'recovery', NOW, 'other@example.com'))?.hash,
+          'ott-g-other-address',
+        );
       });
 
       it('lets a replacement reuse the code hash of the token it replaces', async () => {
         const user = await store.createUser(newUser(), 'h');
         await store.createOneTimeToken(token(user.id, 'ott-r1', { codeHash: 'code-same' }));
         await store.createOneTimeToken(token(user.id, 'ott-r2', { codeHash: 'code-same' }));
-        assert.equal((await store.consumeOneTimeToken('code-same', 'recovery', NOW))?.hash, 'ott-r2');
+        assert.equal((await typed('code-same'))?.hash, 'ott-r2');
         assert.equal(await store.consumeOneTimeToken('ott-r1', 'recovery', NOW), null);
       });
 
@@ -474,10 +544,10 @@ export function runStoreContract(
           'ott-others-old',
           'the refused token replaced nothing',
         );
-        assert.equal((await store.consumeOneTimeToken('code-held', 'recovery', NOW))?.hash, 'ott-held');
+        assert.equal((await typed('code-held'))?.hash, 'ott-held');
         // Once spent, the code is free again.
         await store.createOneTimeToken(token(other.id, 'ott-next', { codeHash: 'code-held' }));
-        assert.equal((await store.consumeOneTimeToken('code-held', 'recovery', NOW))?.hash, 'ott-next');
+        assert.equal((await typed('code-held'))?.hash, 'ott-next');
       });
 
       it('finds the live token of a user and purpose without consuming it', async () => {
@@ -527,12 +597,31 @@ export function runStoreContract(
           await store.createOneTimeToken(token(user.id, 'ott-race-link', { codeHash: 'code-race' }));
           const results = await Promise.all(
             Array.from({ length: 50 }, (_, i) =>
-              store.consumeOneTimeToken(i % 2 ? 'ott-race-link' : 'code-race', 'recovery', NOW),
+              i % 2 ? store.consumeOneTimeToken('ott-race-link', 'recovery', NOW) : typed('code-race'),
             ),
           );
           const winners = results.filter((result) => result !== null);
           assert.equal(winners.length, 1);
           assert.equal(winners[0]?.hash, 'ott-race-link');
+        },
+      );
+
+      it(
+        'counts 50 racing wrong codes without losing one: the token is dead, the right code fails',
+        { skip: options.concurrencySkipReason },
+        async () => {
+          const user = await store.createUser(newUser(), 'h');
+          await store.createOneTimeToken(token(user.id, 'ott-race-guess', { codeHash: 'code-right' }));
+          const attempt = (codeHash: string) =>
+            store.consumeOneTimeCode({
+              recipient: 'to@example.com',
+              candidates: [{ purpose: 'recovery', codeHash }],
+              now: NOW,
+              maxFailures: 50,
+            });
+          const misses = await Promise.all(Array.from({ length: 50 }, (_, i) => attempt(`wrong-${i}`)));
+          assert.ok(misses.every((miss) => miss === null));
+          assert.equal(await attempt('code-right'), null, 'exactly 50 misses were counted: it died');
         },
       );
     });

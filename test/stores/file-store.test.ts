@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { AuditEvent } from '../../src/core/store.js';
+import type { AuditEvent, Store } from '../../src/core/store.js';
 import { auditFilePath, FileDatabase, openFileStore } from '../../src/stores/file/index.js';
 import { runStoreContract } from '../../src/stores/contract.js';
 import { spawnTsScript } from '../support/process.js';
@@ -367,6 +367,16 @@ describe('FileStore audit log', () => {
   });
 });
 
+/** A code typed for `recipient`: one candidate purpose. */
+function typedCode(store: Store, recipient: string, codeHash: string, purpose: string) {
+  return store.consumeOneTimeCode({
+    recipient,
+    candidates: [{ purpose, codeHash }],
+    now: new Date(),
+    maxFailures: 5,
+  });
+}
+
 describe('FileStore one-time tokens in credentials.json', () => {
   it('stores the code hash; entries written before codes existed read as without one', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'restauth-ott-'));
@@ -390,6 +400,7 @@ describe('FileStore one-time tokens in credentials.json', () => {
         await store.createOneTimeToken({
           hash: 'ott-new',
           codeHash: 'code-new',
+          recipient: 'old@example.com',
           userId: 'old',
           purpose: 'confirmation',
           createdAt: new Date(),
@@ -398,8 +409,9 @@ describe('FileStore one-time tokens in credentials.json', () => {
         });
         const onDisk = JSON.parse(await readFile(join(dir, 'credentials.json'), 'utf8'));
         assert.equal(onDisk.oneTimeTokens['ott-new'].codeHash, 'code-new');
+        assert.equal(onDisk.oneTimeTokens['ott-new'].recipient, 'old@example.com');
         assert.equal(
-          (await store.consumeOneTimeToken('code-new', 'confirmation', new Date()))?.hash,
+          (await typedCode(store, 'old@example.com', 'code-new', 'confirmation'))?.hash,
           'ott-new',
         );
       } finally {
@@ -422,6 +434,7 @@ describe('FileStore one-time tokens in credentials.json', () => {
       await store.createOneTimeToken({
         hash: 'ott-1',
         codeHash: 'code-1',
+        recipient: 'hand@example.com',
         userId: user.id,
         purpose: 'recovery',
         createdAt: new Date(),
@@ -429,11 +442,12 @@ describe('FileStore one-time tokens in credentials.json', () => {
         data: {},
       });
       // Builds the code index.
-      assert.equal(await store.consumeOneTimeToken('code-unknown', 'recovery', new Date()), null);
+      assert.equal(await typedCode(store, 'hand@example.com', 'code-unknown', 'recovery'), null);
       const path = join(dir, 'credentials.json');
       const edited = JSON.parse(await readFile(path, 'utf8'));
       edited.oneTimeTokens['ott-hand'] = {
         codeHash: 'code-hand',
+        recipient: 'hand@example.com',
         userId: user.id,
         purpose: 'confirmation',
         createdAt: new Date().toISOString(),
@@ -442,10 +456,10 @@ describe('FileStore one-time tokens in credentials.json', () => {
       };
       await writeFile(path, JSON.stringify(edited, null, 2) + '\n\n');
       assert.equal(
-        (await store.consumeOneTimeToken('code-hand', 'confirmation', new Date()))?.hash,
+        (await typedCode(store, 'hand@example.com', 'code-hand', 'confirmation'))?.hash,
         'ott-hand',
       );
-      assert.equal((await store.consumeOneTimeToken('code-1', 'recovery', new Date()))?.hash, 'ott-1');
+      assert.equal((await typedCode(store, 'hand@example.com', 'code-1', 'recovery'))?.hash, 'ott-1');
     } finally {
       await store.close();
       await rm(dir, { recursive: true, force: true });

@@ -3,6 +3,7 @@ import { AuthError } from '../../core/errors.js';
 import {
   CodeHashInUseError,
   type AuditEvent,
+  type CodeAttempt,
   type AuditPage,
   type NewSession,
   type NewUser,
@@ -352,6 +353,7 @@ export class FileStore implements Store {
       }
       tokens[token.hash] = {
         codeHash: token.codeHash,
+        recipient: token.recipient ?? null,
         userId: token.userId,
         purpose: token.purpose,
         createdAt: token.createdAt.toISOString(),
@@ -366,16 +368,39 @@ export class FileStore implements Store {
   async consumeOneTimeToken(hash: string, purpose: string, now: Date): Promise<OneTimeToken | null> {
     return this.db.transactCredentials((stored) => {
       const tokens = normalizeCredentials(stored).oneTimeTokens;
-      // The link's hash first, then the code's: either spends the one record.
-      let found: { hash: string; entry: OneTimeTokenEntry } | null = Object.hasOwn(tokens, hash)
-        ? { hash, entry: tokens[hash]! }
-        : null;
-      if (found?.entry.purpose !== purpose) found = this.tokenByCode(tokens, hash);
-      if (found?.entry.purpose !== purpose) return null;
-      delete tokens[found.hash];
-      forgetCode(this.codeIndex(tokens), found.hash, found.entry);
-      if (new Date(found.entry.expiresAt).getTime() <= now.getTime()) return null;
-      return toOneTimeToken(found.hash, found.entry);
+      // The link's hash only: a code's hash is never a link (see consumeOneTimeCode).
+      if (!Object.hasOwn(tokens, hash) || tokens[hash]!.purpose !== purpose) return null;
+      const entry = tokens[hash]!;
+      delete tokens[hash];
+      forgetCode(this.codeIndex(tokens), hash, entry);
+      if (new Date(entry.expiresAt).getTime() <= now.getTime()) return null;
+      return toOneTimeToken(hash, entry);
+    });
+  }
+
+  async consumeOneTimeCode(attempt: CodeAttempt): Promise<OneTimeToken | null> {
+    const { recipient, candidates, now, maxFailures } = attempt;
+    return this.db.transactCredentials((stored) => {
+      const tokens = normalizeCredentials(stored).oneTimeTokens;
+      for (const { purpose, codeHash } of candidates) {
+        const found = this.tokenByCode(tokens, codeHash);
+        if (found === null || found.entry.purpose !== purpose || found.entry.recipient !== recipient)
+          continue;
+        delete tokens[found.hash];
+        forgetCode(this.codeIndex(tokens), found.hash, found.entry);
+        if (new Date(found.entry.expiresAt).getTime() <= now.getTime()) return null;
+        return toOneTimeToken(found.hash, found.entry);
+      }
+      // A miss counts against every live token the guess may have been aimed at. A scan: misses
+      // are rate limited, and a token that dies of them is expired, not deleted, like any other.
+      const purposes = new Set(candidates.map((candidate) => candidate.purpose));
+      for (const entry of Object.values(tokens)) {
+        if (entry.recipient !== recipient || !purposes.has(entry.purpose)) continue;
+        if (Date.parse(entry.expiresAt) <= now.getTime()) continue;
+        entry.failedAttempts = (entry.failedAttempts ?? 0) + 1;
+        if (entry.failedAttempts >= maxFailures) entry.expiresAt = now.toISOString();
+      }
+      return null;
     });
   }
 
@@ -553,6 +578,7 @@ function toOneTimeToken(hash: string, entry: OneTimeTokenEntry): OneTimeToken {
   return {
     hash,
     codeHash: entry.codeHash ?? null,
+    recipient: entry.recipient ?? null,
     userId: entry.userId,
     purpose: entry.purpose,
     createdAt: new Date(entry.createdAt),

@@ -44,6 +44,10 @@ export interface RefreshTokenEntry {
 export interface OneTimeTokenEntry {
   /** Hash of the token's typed code; absent in files written before codes existed (read as null). */
   codeHash?: string | null;
+  /** The address the code was mailed to; absent in files written before codes were keyed (read as null). */
+  recipient?: string | null;
+  /** Wrong codes typed for it so far (absent: none). */
+  failedAttempts?: number;
   userId: string;
   purpose: string;
   createdAt: string;

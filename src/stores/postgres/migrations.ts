@@ -368,5 +368,21 @@ export function migrations(names: SchemaNames): Migration[] {
         UPDATE ${q.schema}.mail_outbox SET next_attempt_at = NULL WHERE attempts >= 8;
       `,
     },
+    {
+      version: 9,
+      name: 'one-time codes keyed, counted and looked up by their address',
+      sql: `
+        -- A code is now an HMAC with a server key, found only with the address it was mailed to
+        -- (recipient), and dies after a few wrong guesses (failed_attempts). The codes of tokens
+        -- already mailed were plain SHA-256 hashes anyone could compute: they stop working; their
+        -- links go on working.
+        ALTER TABLE ${q.schema}.one_time_tokens
+          ADD COLUMN recipient text,
+          ADD COLUMN failed_attempts integer NOT NULL DEFAULT 0;
+        UPDATE ${q.schema}.one_time_tokens SET code_hash = NULL WHERE code_hash IS NOT NULL;
+        CREATE INDEX one_time_tokens_recipient ON ${q.schema}.one_time_tokens (recipient, purpose)
+          WHERE recipient IS NOT NULL;
+      `,
+    },
   ];
 }

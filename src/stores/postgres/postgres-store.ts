@@ -5,6 +5,7 @@ import type { OutgoingMail } from '../../core/notifier.js';
 import {
   CodeHashInUseError,
   type AuditEvent,
+  type CodeAttempt,
   type AuditPage,
   type NewSession,
   type NewUser,
@@ -48,6 +49,7 @@ interface SessionRow {
 interface OneTimeTokenRow {
   hash: string;
   code_hash: string | null;
+  recipient: string | null;
   user_id: string;
   purpose: string;
   created_at: Date;
@@ -76,7 +78,7 @@ const USER_COLUMNS = `uid::text AS id, username, email, email_confirmed_at, role
 const SESSION_COLUMNS = `s.id::text AS id, u.uid::text AS user_id, s.created_at, s.refreshed_at, s.not_after,
   s.revoked_at, s.revoked_reason, s.refresh_secret`;
 /** A one-time token `t` joined with its user `u`. */
-const ONE_TIME_TOKEN_COLUMNS = `t.hash, t.code_hash, u.uid::text AS user_id, t.purpose, t.created_at, t.expires_at,
+const ONE_TIME_TOKEN_COLUMNS = `t.hash, t.code_hash, t.recipient, u.uid::text AS user_id, t.purpose, t.created_at, t.expires_at,
   t.data`;
 const AUDIT_COLUMNS = `id, at, action, actor_id, user_id, ip, data`;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -109,6 +111,7 @@ function toOneTimeToken(row: OneTimeTokenRow): OneTimeToken {
   return {
     hash: row.hash,
     codeHash: row.code_hash,
+    recipient: row.recipient,
     userId: row.user_id,
     purpose: row.purpose,
     createdAt: row.created_at,
@@ -519,8 +522,8 @@ export class PostgresStore implements Store {
        ), replaced AS (
          DELETE FROM ${this.oneTimeTokens} WHERE user_id = (SELECT user_key FROM owner) AND purpose = $3 RETURNING 1
        ), stored AS (
-         INSERT INTO ${this.oneTimeTokens} (hash, code_hash, user_id, purpose, created_at, expires_at, data)
-         SELECT $1, $7, owner.user_key, $3, $4, $5, $6 FROM owner, (SELECT count(*) FROM replaced) AS done
+         INSERT INTO ${this.oneTimeTokens} (hash, code_hash, recipient, user_id, purpose, created_at, expires_at, data)
+         SELECT $1, $7, $10, owner.user_key, $3, $4, $5, $6 FROM owner, (SELECT count(*) FROM replaced) AS done
          RETURNING 1
        )
        INSERT INTO ${this.mailOutboxTable} (id, message, attempts, next_attempt_at)
@@ -536,6 +539,7 @@ export class PostgresStore implements Store {
           JSON.stringify(mails),
           // Due now by the mail worker's clock (the wall clock), whatever clock dated the token.
           new Date(),
+          token.recipient ?? null,
         ],
       )
       .catch((error: unknown) => {
@@ -550,15 +554,41 @@ export class PostgresStore implements Store {
   async consumeOneTimeToken(hash: string, purpose: string, now: Date): Promise<OneTimeToken | null> {
     // One DELETE: a racing consumer, by link or by code, waits for the row lock and then finds no row.
     // Its user's uid comes by USING (the foreign key guarantees the row).
+    // The link's hash only: a code's hash is never a link (see consumeOneTimeCode).
     const { rows } = await this.pool.query<OneTimeTokenRow>(
       `DELETE FROM ${this.oneTimeTokens} t USING ${this.users} u
-       WHERE u.id = t.user_id AND (t.hash = $1 OR t.code_hash = $1) AND t.purpose = $2
+       WHERE u.id = t.user_id AND t.hash = $1 AND t.purpose = $2
        RETURNING ${ONE_TIME_TOKEN_COLUMNS}`,
       [hash, purpose],
     );
     const row = rows[0];
     if (!row || row.expires_at.getTime() <= now.getTime()) return null;
     return toOneTimeToken(row);
+  }
+
+  async consumeOneTimeCode(attempt: CodeAttempt): Promise<OneTimeToken | null> {
+    const { recipient, candidates, now, maxFailures } = attempt;
+    const purposes = candidates.map((candidate) => candidate.purpose);
+    const codeHashes = candidates.map((candidate) => candidate.codeHash);
+    // A hit is one DELETE, as a link's: racing consumers find the row once.
+    const { rows } = await this.pool.query<OneTimeTokenRow>(
+      `DELETE FROM ${this.oneTimeTokens} t USING ${this.users} u
+       WHERE u.id = t.user_id AND t.recipient = $1
+         AND (t.purpose, t.code_hash) IN (SELECT * FROM unnest($2::text[], $3::text[]))
+       RETURNING ${ONE_TIME_TOKEN_COLUMNS}`,
+      [recipient, purposes, codeHashes],
+    );
+    const row = rows[0];
+    if (row) return row.expires_at.getTime() <= now.getTime() ? null : toOneTimeToken(row);
+    // A miss: one UPDATE counts it against every live token it may have been aimed at. Racing misses
+    // queue on the row lock and each re-reads the count, so none is lost; the last allowed one expires it.
+    await this.pool.query(
+      `UPDATE ${this.oneTimeTokens} SET failed_attempts = failed_attempts + 1,
+         expires_at = CASE WHEN failed_attempts + 1 >= $4 THEN $3 ELSE expires_at END
+       WHERE recipient = $1 AND purpose = ANY($2::text[]) AND expires_at > $3`,
+      [recipient, purposes, now, maxFailures],
+    );
+    return null;
   }
 
   async findOneTimeToken(userId: string, purpose: string, now: Date): Promise<OneTimeToken | null> {

@@ -1,0 +1,187 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createTestApp, type TestApp } from '../support/app.js';
+import { secretsOf } from '../support/gotrue.js';
+import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
+
+/**
+ * Attacks on the mailed 6-digit codes: a code is not a link, however it is
+ * presented, and guessing one ends with the token dead, not with a session.
+ */
+const PREFIX = '/auth/v1';
+type Json = Record<string, unknown>;
+
+/**
+ * A code as a link secret: before codes were kept apart, a link's token was looked up by its SHA-256
+ * among link and code hashes alike, and a code's hash was SHA-256 of this string, which anyone can
+ * write from an address and a guess.
+ */
+const codeAsLink = (email: string, purpose: string, code: string) => `${email}\n${purpose}\n${code}`;
+
+/** Codes other than `code`, as an attacker would try them. */
+const wrongCodes = (code: string, count: number) =>
+  Array.from({ length: count + 1 }, (_, i) =>
+    String((Number(code) + 1 + i * 7919) % 1_000_000).padStart(6, '0'),
+  )
+    .filter((guess) => guess !== code)
+    .slice(0, count);
+
+describe('GoTrue dialect: a mailed code cannot be brute-forced', () => {
+  let t: TestApp;
+  let sink: SmtpSink;
+
+  before(async () => {
+    sink = await startSmtpSink();
+    t = await createTestApp({
+      format: 'restauth',
+      config: {
+        passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
+        email: { host: '127.0.0.1', port: sink.port, secure: false, ignoreTLS: true, from: 'auth@acme.test' },
+        // Each client may verify 4 times a window: the attacker spreads guesses over many clients.
+        rateLimits: { verify: { max: 4, window: 60 } },
+      },
+      env: { RESTAUTH_RATE_LIMITS: '' },
+    });
+  });
+  after(async () => {
+    await t.close();
+    await sink.close();
+  });
+
+  async function recoveryCode(email: string): Promise<string> {
+    await t.services.admin.createUser({ email, password: 'a long passphrase', emailConfirm: true });
+    const since = sink.mails.length;
+    const asked = await t.app.inject({ method: 'POST', url: `${PREFIX}/recover`, payload: { email } });
+    assert.equal(asked.statusCode, 200);
+    const mail = await sink.waitForMail((m) => m.to === email && sink.mails.indexOf(m) >= since, 5000);
+    return secretsOf(mail).code;
+  }
+
+  it('a code sent as a link’s token_hash, from many clients, by JSON and by the hosted form, verifies nothing', async () => {
+    const email = 'victim@acme.test';
+    const code = await recoveryCode(email);
+    // The attacker's guesses, the right one among them, each from a client of its own.
+    const guesses = [...wrongCodes(code, 20), code];
+    const answers: number[] = [];
+    for (const [i, guess] of guesses.entries()) {
+      const json = await t.app.inject({
+        method: 'POST',
+        url: `${PREFIX}/verify`,
+        payload: { type: 'recovery', token_hash: codeAsLink(email, 'recovery', guess) },
+        remoteAddress: `10.1.0.${i}`,
+      });
+      answers.push(json.statusCode);
+      const form = await t.app.inject({
+        method: 'POST',
+        url: `${PREFIX}/verify?type=recovery&token=${encodeURIComponent(codeAsLink(email, 'recovery', guess))}`,
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        payload: 'password=attacker+passphrase&password_confirm=attacker+passphrase',
+        remoteAddress: `10.2.0.${i}`,
+      });
+      answers.push(form.statusCode);
+    }
+    assert.deepEqual(new Set(answers), new Set([403]), 'no guess verified, the right code neither');
+    // The plain code as a token_hash is no link either.
+    const plain = await t.app.inject({
+      method: 'POST',
+      url: `${PREFIX}/verify`,
+      payload: { type: 'recovery', token_hash: code },
+      remoteAddress: '10.3.0.1',
+    });
+    assert.equal(plain.statusCode, 403);
+    // The password is unchanged, and the owner's code still works: link lookups never touch codes.
+    const signIn = await t.app.inject({
+      method: 'POST',
+      url: `${PREFIX}/token?grant_type=password`,
+      payload: { email, password: 'attacker passphrase' },
+      remoteAddress: '10.3.0.2',
+    });
+    assert.equal(signIn.statusCode, 400);
+    const owner = await t.app.inject({
+      method: 'POST',
+      url: `${PREFIX}/verify`,
+      payload: { type: 'recovery', email, token: code },
+      remoteAddress: '10.3.0.3',
+    });
+    assert.equal(owner.statusCode, 200, owner.body);
+  });
+});
+
+describe('GoTrue dialect: a token counts the wrong codes typed for it', () => {
+  let t: TestApp;
+  let sink: SmtpSink;
+
+  before(async () => {
+    sink = await startSmtpSink();
+    // Rate limits off: the token's own count must stop the guessing.
+    t = await createTestApp({
+      format: 'restauth',
+      config: {
+        passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
+        email: { host: '127.0.0.1', port: sink.port, secure: false, ignoreTLS: true, from: 'auth@acme.test' },
+      },
+    });
+  });
+  after(async () => {
+    await t.close();
+    await sink.close();
+  });
+
+  it('five wrong codes kill the token: the right code and the link then fail, from any client', async () => {
+    const email = 'guessed@acme.test';
+    const since = sink.mails.length;
+    await t.services.admin.createUser({ email, password: 'a long passphrase', emailConfirm: true });
+    await t.app.inject({ method: 'POST', url: `${PREFIX}/otp`, payload: { email, create_user: false } });
+    const mail = await sink.waitForMail((m) => m.to === email && sink.mails.indexOf(m) >= since, 5000);
+    const { code, link } = secretsOf(mail);
+    const verify = (token: string, client: string) =>
+      t.app.inject({
+        method: 'POST',
+        url: `${PREFIX}/verify`,
+        payload: { type: 'magiclink', email, token },
+        remoteAddress: client,
+      });
+    for (const [i, guess] of wrongCodes(code, 5).entries()) {
+      const wrong = await verify(guess, `10.4.${i}.1`);
+      assert.deepEqual(
+        [wrong.statusCode, (JSON.parse(wrong.body) as Json)['error_code']],
+        [403, 'otp_expired'],
+      );
+    }
+    assert.equal((await verify(code, '10.5.0.1')).statusCode, 403, 'the right code, too late');
+    const token = new URL(link).searchParams.get('token')!;
+    const byLink = await t.app.inject({
+      method: 'POST',
+      url: `${PREFIX}/verify`,
+      payload: { type: 'magiclink', token_hash: token },
+      remoteAddress: '10.5.0.2',
+    });
+    assert.equal(byLink.statusCode, 403, 'the link died with the code');
+  });
+
+  it('four wrong codes leave the token alive: the owner’s typo is forgiven', async () => {
+    const email = 'typo@acme.test';
+    await t.services.admin.createUser({ email, password: 'a long passphrase', emailConfirm: true });
+    const since = sink.mails.length;
+    await t.app.inject({ method: 'POST', url: `${PREFIX}/recover`, payload: { email } });
+    const { code } = secretsOf(
+      await sink.waitForMail((m) => m.to === email && sink.mails.indexOf(m) >= since, 5000),
+    );
+    for (const [i, guess] of wrongCodes(code, 4).entries()) {
+      const wrong = await t.app.inject({
+        method: 'POST',
+        url: `${PREFIX}/verify`,
+        payload: { type: 'recovery', email, token: guess },
+        remoteAddress: `10.6.${i}.1`,
+      });
+      assert.equal(wrong.statusCode, 403);
+    }
+    const right = await t.app.inject({
+      method: 'POST',
+      url: `${PREFIX}/verify`,
+      payload: { type: 'recovery', email, token: code },
+      remoteAddress: '10.7.0.1',
+    });
+    assert.equal(right.statusCode, 200, right.body);
+  });
+});
