@@ -384,5 +384,128 @@ export function migrations(names: SchemaNames): Migration[] {
           WHERE recipient IS NOT NULL;
       `,
     },
+    {
+      version: 10,
+      name: 'database roles owned by their user, bans, and a pre-request that checks both',
+      sql: `
+        -- A user's own database role (roles.perUser) is one restauth created for that very user, in the
+        -- transaction that created the user (user_roles.ts); deleting the user drops it (the row goes
+        -- with the user). adopted: the role came from before this table (postgrest-auth's roles): only
+        -- those may be named by postgrest-auth's role-only tokens, which restauth never issues.
+        CREATE TABLE ${q.schema}.user_roles (
+          role text PRIMARY KEY,
+          user_id integer NOT NULL UNIQUE REFERENCES ${users}(id) ON DELETE CASCADE,
+          adopted boolean NOT NULL DEFAULT false,
+          created_at timestamptz NOT NULL DEFAULT now()
+        );
+        -- Roles handed out before: kept when they are what postgrest-auth and restauth made (a plain
+        -- NOLOGIN member of the authenticated role); any other (a login or privileged role that merely
+        -- had the user's name) is taken back: those users' tokens name the authenticated role from now on.
+        INSERT INTO ${q.schema}.user_roles (role, user_id, adopted)
+          SELECT u.role, u.id, true FROM ${users} u JOIN pg_roles r ON r.rolname = u.role
+          WHERE NOT (r.rolsuper OR r.rolcanlogin OR r.rolcreaterole OR r.rolcreatedb OR r.rolreplication
+                     OR r.rolbypassrls)
+            AND pg_has_role(r.oid, ${q.authenticatedLiteral}, 'MEMBER');
+        UPDATE ${users} u SET role = NULL
+          WHERE u.role IS NOT NULL AND NOT EXISTS (SELECT FROM ${q.schema}.user_roles r WHERE r.user_id = u.id);
+
+        -- A ban: until then the user may not sign in, refresh, or use a token (core/auth-service.ts).
+        ALTER TABLE ${users} ADD COLUMN banned_until timestamptz;
+
+        -- The general check (migration 7's fallback) now also refuses: a token whose role claim is not its
+        -- user's role (or the authenticated role), a token with a subject but no session (every token
+        -- restauth issues names one), a subject of no known shape, a role-only token naming a role that
+        -- postgrest-auth did not hand out, and a banned user's token.
+        CREATE OR REPLACE FUNCTION ${q.schema}.check_token_general() RETURNS void
+          LANGUAGE plpgsql STABLE SECURITY DEFINER AS $fn$
+        DECLARE
+          claims jsonb := ${q.schema}.jwt();
+          claimed_version text := coalesce(claims ->> 'token_version', claims ->> 'count');
+          claimed_role text := claims ->> 'role';
+          session_text text := claims ->> 'session_id';
+          user_sub text := claims ->> 'sub';
+          checked record;
+          session_row record;
+        BEGIN
+          IF claims = '{}'::jsonb OR (user_sub IS NULL AND claimed_version IS NULL) THEN
+            RETURN; -- anonymous request
+          END IF;
+          IF user_sub IS NULL THEN
+            -- postgrest-auth tokens name the user by its role.
+            SELECT u.id, u.token_count, u.role, u.banned_until INTO checked
+              FROM ${q.schema}.user_roles r JOIN ${users} u ON u.id = r.user_id
+              WHERE r.role = claimed_role AND r.adopted;
+          ELSIF user_sub ~ ${UUID_PATTERN} THEN
+            SELECT u.id, u.token_count, u.role, u.banned_until INTO checked FROM ${users} u
+              WHERE u.uid = user_sub::uuid;
+          ELSIF user_sub ~ '^[0-9]{1,9}$' THEN
+            SELECT u.id, u.token_count, u.role, u.banned_until INTO checked FROM ${users} u
+              WHERE u.id = user_sub::integer;
+          ELSE
+            RAISE invalid_password USING MESSAGE = 'token refused: malformed subject';
+          END IF;
+          IF NOT FOUND THEN
+            RAISE invalid_password USING MESSAGE = 'token refused: the user no longer exists';
+          END IF;
+          IF (claimed_role IN (coalesce(checked.role, ${q.authenticatedLiteral}), ${q.authenticatedLiteral})) IS NOT TRUE THEN
+            RAISE invalid_password USING MESSAGE = 'token refused: its role is not its user''s';
+          END IF;
+          IF checked.banned_until > now() THEN
+            RAISE invalid_password USING MESSAGE = 'token refused: the user is banned';
+          END IF;
+          IF claimed_version IS NULL OR claimed_version !~ '^[0-9]{1,9}$' OR claimed_version::integer <> checked.token_count THEN
+            RAISE invalid_password USING MESSAGE = 'token refused: issued before a password change, sign in again';
+          END IF;
+          IF user_sub IS NOT NULL THEN
+            IF session_text IS NULL OR session_text !~ ${UUID_PATTERN} THEN
+              RAISE invalid_password USING MESSAGE = 'token refused: it names no session';
+            END IF;
+            SELECT s.revoked_at, s.not_after, s.user_id INTO session_row
+              FROM ${q.schema}.sessions s WHERE s.id = session_text::uuid;
+            IF NOT FOUND OR session_row.user_id <> checked.id OR session_row.revoked_at IS NOT NULL
+               OR session_row.not_after <= now() THEN
+              RAISE invalid_password USING MESSAGE = 'token refused: the session has ended (signed out or revoked)';
+            END IF;
+          END IF;
+        END
+        $fn$;
+
+        -- The fast path of migration 7 with the same two new checks (role, ban), in the same one lookup.
+        CREATE OR REPLACE FUNCTION ${q.schema}.check_token_count() RETURNS void
+          LANGUAGE plpgsql STABLE SECURITY DEFINER AS $fn$
+        DECLARE
+          claims jsonb := coalesce(nullif(current_setting('request.jwt.claims', true), '')::jsonb, ${q.schema}.jwt());
+          user_sub text := claims ->> 'sub';
+          session_text text := claims ->> 'session_id';
+          checked record;
+        BEGIN
+          -- Anonymous requests (no sub) and other token shapes: the general check (IS NULL first: NULL !~ x is NULL).
+          IF user_sub IS NULL OR session_text IS NULL OR user_sub !~ ${UUID_PATTERN} OR session_text !~ ${UUID_PATTERN} THEN
+            PERFORM ${q.schema}.check_token_general();
+            RETURN;
+          END IF;
+          SELECT u.token_count, u.role, u.banned_until, s.user_id = u.id AS own_session, s.revoked_at, s.not_after
+            INTO checked
+            FROM ${users} u LEFT JOIN ${q.schema}.sessions s ON s.id = session_text::uuid
+            WHERE u.uid = user_sub::uuid;
+          IF NOT FOUND THEN
+            RAISE invalid_password USING MESSAGE = 'token refused: the user no longer exists';
+          END IF;
+          IF (claims ->> 'role' IN (coalesce(checked.role, ${q.authenticatedLiteral}), ${q.authenticatedLiteral})) IS NOT TRUE THEN
+            RAISE invalid_password USING MESSAGE = 'token refused: its role is not its user''s';
+          END IF;
+          IF checked.banned_until > now() THEN
+            RAISE invalid_password USING MESSAGE = 'token refused: the user is banned';
+          END IF;
+          IF coalesce(claims ->> 'token_version', claims ->> 'count') IS DISTINCT FROM checked.token_count::text THEN
+            RAISE invalid_password USING MESSAGE = 'token refused: issued before a password change, sign in again';
+          END IF;
+          IF checked.own_session IS NOT TRUE OR checked.revoked_at IS NOT NULL OR checked.not_after <= now() THEN
+            RAISE invalid_password USING MESSAGE = 'token refused: the session has ended (signed out or revoked)';
+          END IF;
+        END
+        $fn$;
+      `,
+    },
   ];
 }

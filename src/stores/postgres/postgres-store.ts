@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
 import { AuthError } from '../../core/errors.js';
 import type { OutgoingMail } from '../../core/notifier.js';
 import {
@@ -20,6 +20,7 @@ import {
 import { pruneSessions } from './maintenance.js';
 import { quotedNames, type SchemaNames } from './migrations.js';
 import { inTransaction } from './pool.js';
+import { checkRoleName, createUserRole, dropUserRole, type RoleNames } from './user-roles.js';
 
 interface UserRow {
   id: string;
@@ -177,6 +178,8 @@ export class PostgresStore implements Store {
   private readonly refreshTokens: string;
   private readonly oneTimeTokens: string;
   private readonly auditLog: string;
+  private readonly userRoles: string;
+  private readonly roleNames: RoleNames;
   private readonly names: ReturnType<typeof quotedNames>;
   private readonly statementNames = new Map<string, string>();
 
@@ -192,15 +195,22 @@ export class PostgresStore implements Store {
     this.refreshTokens = `${schema}.refresh_tokens`;
     this.oneTimeTokens = `${schema}.one_time_tokens`;
     this.auditLog = `${schema}.audit_log`;
+    this.userRoles = `${schema}.user_roles`;
+    this.roleNames = {
+      table: this.userRoles,
+      memberOf: [this.names.authenticated, this.names.anon],
+      authenticator: this.names.authenticator,
+    };
   }
 
   async createUser(input: NewUser, passwordHash: string | null): Promise<User> {
+    if (input.role !== null) checkRoleName(input.role);
     return inTransaction(this.pool, async (client) => {
       const { rows } = await client
-        .query<UserRow>(
+        .query<UserRow & { user_key: number }>(
           `INSERT INTO ${this.users} (username, username_lowercase, email, email_confirmed_at, role, profile,
              app_metadata, password)
-           VALUES ($1, lower($1), lower($2), $3, $4, $5, $6, $7) RETURNING ${USER_COLUMNS}`,
+           VALUES ($1, lower($1), lower($2), $3, $4, $5, $6, $7) RETURNING id AS user_key, ${USER_COLUMNS}`,
           [
             input.username,
             input.email,
@@ -212,43 +222,9 @@ export class PostgresStore implements Store {
           ],
         )
         .catch(conflict);
-      if (input.role !== null) await this.ensureUserRole(client, input.role);
+      if (input.role !== null) await createUserRole(client, this.roleNames, input.role, rows[0]!.user_key);
       return toUser(rows[0]!);
     });
-  }
-
-  /**
-   * postgrest-auth's role per user, created with the user (same transaction).
-   * The token's `role` claim will name it and PostgREST will switch to it, so
-   * a name that is already some other role (`postgres`, `authenticator`, the
-   * anonymous role ...) is refused: only a plain NOLOGIN member of the
-   * authenticated role — one postgrest-auth or restauth made — is reused.
-   */
-  private async ensureUserRole(client: pg.PoolClient, role: string): Promise<void> {
-    const existing = await client.query<{ usable: boolean }>(
-      `SELECT NOT (rolsuper OR rolcanlogin OR rolcreaterole OR rolcreatedb OR rolreplication OR rolbypassrls)
-              AND pg_has_role(oid, $2, 'MEMBER') AS usable
-       FROM pg_roles WHERE rolname = $1`,
-      [role, this.names.authenticatedName],
-    );
-    if (existing.rows[0]) {
-      if (!existing.rows[0].usable) throw new AuthError('user_already_exists');
-      return;
-    }
-    const name = pg.escapeIdentifier(role);
-    // Roles are cluster-wide: another database's instance may create the same name meanwhile.
-    await client.query('SAVEPOINT create_role');
-    try {
-      await client.query(
-        `CREATE ROLE ${name} NOLOGIN IN ROLE ${this.names.authenticated}, ${this.names.anon}`,
-      );
-    } catch (error) {
-      const code = (error as { code?: string }).code;
-      if (code !== '23505' && code !== '42710') throw error;
-      await client.query('ROLLBACK TO SAVEPOINT create_role');
-      return this.ensureUserRole(client, role);
-    }
-    if (this.names.authenticator) await client.query(`GRANT ${name} TO ${this.names.authenticator}`);
   }
 
   async findUserById(id: string): Promise<User | null> {
@@ -317,9 +293,19 @@ export class PostgresStore implements Store {
   async deleteUser(id: string): Promise<boolean> {
     const uid = userUid(id);
     if (uid === null) return false;
-    // Sessions, refresh tokens and one-time tokens go with it (ON DELETE CASCADE); audit events stay.
-    const result = await this.pool.query(`DELETE FROM ${this.users} WHERE uid = $1`, [uid]);
-    return result.rowCount === 1;
+    return inTransaction(this.pool, async (client) => {
+      // Sessions, refresh tokens, one-time tokens and the role's ownership go with it (ON DELETE
+      // CASCADE); audit events stay. The statement's snapshot still shows the ownership it cascades.
+      const { rows } = await client.query<{ role: string | null }>(
+        `WITH gone AS (DELETE FROM ${this.users} WHERE uid = $1 RETURNING id)
+         SELECT r.role FROM gone g LEFT JOIN ${this.userRoles} r ON r.user_id = g.id`,
+        [uid],
+      );
+      // Its own role goes too: else the next sign-up of that name would get it, grants and all.
+      const role = rows[0]?.role;
+      if (role) await dropUserRole(client, role);
+      return rows.length === 1;
+    });
   }
 
   async getPasswordHash(userId: string): Promise<string | null> {
