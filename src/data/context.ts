@@ -3,6 +3,7 @@ import { AuthError } from '../core/errors.js';
 import type { FileDatabase } from '../stores/file/file-database.js';
 import { decide, type Caller, type Decision, type Operation } from './access.js';
 import { hasSecretKey, isRow, sameId, withoutSecrets } from './collections.js';
+import { ForeignKeyIndexes } from './foreign-key-index.js';
 import { IdIndexes } from './id-index.js';
 import { assertOrdinaryKey, isPrototypeKey } from './keys.js';
 import { assertRecordSize } from './limits.js';
@@ -19,6 +20,8 @@ export function isServed(name: string): boolean {
 /** What every data handler needs: the document, the options, the access rules and the indexes. */
 export class DataContext {
   readonly ids: IdIndexes;
+  /** Children by foreign key, for `_embed`. */
+  readonly children: ForeignKeyIndexes;
   /** The last full-collection answers, serialized: a plain `GET /posts` is then a buffer write. */
   private readonly fullLists = new Map<
     string,
@@ -38,8 +41,10 @@ export class DataContext {
       () => db.generation,
       (name) => name === usersProp,
     );
+    this.children = new ForeignKeyIndexes(() => db.generation);
     db.onReload(() => {
       this.ids.clear();
+      this.children.clear();
       this.fullLists.clear();
     });
   }

@@ -6,7 +6,7 @@ import type { RecordChanges } from '../stores/file/record-journal.js';
 import type { Caller, Decision } from './access.js';
 import { foreignKey, fullUrl, isRow, pluralOf, sameId } from './collections.js';
 import type { DataContext } from './context.js';
-import { assertOrdinaryKey } from './keys.js';
+import { assertOrdinaryKey, ownValue } from './keys.js';
 import { all, filterRows, first, paginate, sortRows, type Query, type Row } from './query.js';
 
 /**
@@ -34,6 +34,9 @@ function randomId(): string {
   return randomBytes(6).toString('base64url').slice(0, 7);
 }
 
+/** At most this many distinct collections are embedded or expanded by one request: its work stays bounded. */
+export const MAX_RELATIONS = 8;
+
 /**
  * The collection names a query parameter lists, each once (`_embed=comments`
  * sent 400 times is one embed), refused (400) when a name reaches a prototype.
@@ -44,32 +47,52 @@ function names(value: Query[string], parameter: string): string[] {
   return unique;
 }
 
-/** `_embed` (children by foreign key) and `_expand` (parent by foreign key), each under its own access rule. */
-function decorate(req: PluralRequest, row: Row): Row {
+type Decorator = (row: Row) => Row;
+
+/**
+ * `_embed` (children by foreign key) and `_expand` (parent by foreign key),
+ * each under its own access rule, prepared once per request: names
+ * de-duplicated and bounded, rules decided once, children looked up in an
+ * index by foreign key (built once per change of the document), parents
+ * through the id index. A list's work is then one lookup per row and relation.
+ */
+function decorator(req: PluralRequest): Decorator {
+  const { ctx } = req;
   const embeds = names(req.query._embed, '_embed');
   const expands = names(req.query._expand, '_expand');
-  if (embeds.length === 0 && expands.length === 0) return req.ctx.present(req.name, row);
-  const out: Row = { ...req.ctx.present(req.name, row) };
-  const { ctx } = req;
-  for (const child of embeds) {
-    const rows = ctx.rows(child);
-    if (!rows) continue;
-    const decision = ctx.allow(child, 'read', req.caller);
-    const key = foreignKey(req.name, ctx.config.foreignKeySuffix);
-    out[child] = rows
-      .filter((candidate) => isRow(candidate) && candidate[key] === row[ctx.idProp])
-      .filter((candidate) => ctx.isOwn(child, candidate, decision))
-      .map((candidate) => ctx.present(child, candidate));
+  if (embeds.length === 0 && expands.length === 0) return (row) => ctx.present(req.name, row);
+  if (embeds.length + expands.length > MAX_RELATIONS) {
+    throw new AuthError(
+      'validation_failed',
+      `At most ${MAX_RELATIONS} distinct collections may be embedded or expanded at once`,
+    );
   }
-  for (const parent of expands) {
+  const key = foreignKey(req.name, ctx.config.foreignKeySuffix);
+  const children = embeds.flatMap((child) => {
+    const rows = ctx.rows(child);
+    return rows ? [{ child, rows, decision: ctx.allow(child, 'read', req.caller) }] : [];
+  });
+  const parents = expands.flatMap((parent) => {
     const plural = pluralOf(parent);
     const rows = ctx.rows(plural);
-    if (!rows) continue;
+    if (!rows) return [];
     const decision = ctx.allow(plural, 'read', req.caller);
-    const found = ctx.find(plural, rows, row[`${parent}${ctx.config.foreignKeySuffix}`]);
-    out[parent] = found && ctx.isOwn(plural, found, decision) ? ctx.present(plural, found) : undefined;
-  }
-  return out;
+    return [{ parent, plural, rows, decision, key: `${parent}${ctx.config.foreignKeySuffix}` }];
+  });
+  return (row) => {
+    const out: Row = { ...ctx.present(req.name, row) };
+    for (const { child, rows, decision } of children) {
+      out[child] = ctx.children
+        .children(child, rows, key, ownValue(row, ctx.idProp))
+        .filter((candidate) => ctx.isOwn(child, candidate, decision))
+        .map((candidate) => ctx.present(child, candidate));
+    }
+    for (const { parent, plural, rows, decision, key: parentKey } of parents) {
+      const found = ctx.find(plural, rows, ownValue(row, parentKey));
+      out[parent] = found && ctx.isOwn(plural, found, decision) ? ctx.present(plural, found) : undefined;
+    }
+    return out;
+  };
 }
 
 function hasQuery(query: Query): boolean {
@@ -107,7 +130,7 @@ export async function list(req: PluralRequest, decision: Decision): Promise<unkn
       rels.map((rel) => `<${url.replace(current, `page=${links![rel]}`)}>; rel="${rel}"`).join(', '),
     );
   }
-  return page.rows.map((row) => decorate(req, row));
+  return page.rows.map(decorator(req));
 }
 
 export async function show(req: PluralRequest, id: string, decision: Decision): Promise<unknown> {
@@ -115,7 +138,7 @@ export async function show(req: PluralRequest, id: string, decision: Decision): 
   const row = req.ctx.find(req.name, rows, id);
   if (!row) return req.reply.code(404).send({});
   req.ctx.assertOwn(req.name, row, decision);
-  return decorate(req, row);
+  return decorator(req)(row);
 }
 
 export async function create(req: PluralRequest, decision: Decision, extra: Row = {}): Promise<unknown> {
