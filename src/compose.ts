@@ -19,7 +19,10 @@ import { MailWorker } from './mail/worker.js';
 import { createMailer } from './mail/mailer.js';
 import type { FileDatabase } from './stores/file/file-database.js';
 import { openFileStore } from './stores/file/index.js';
-import { openPostgresStore, PostgresStore } from './stores/postgres/index.js';
+import { fileReadiness } from './stores/file/readiness.js';
+import { openPostgresStore, PostgresStore, schemaNames } from './stores/postgres/index.js';
+import { postgresReadiness } from './stores/postgres/readiness.js';
+import type { ReadinessProbe } from './stores/readiness.js';
 import { PostgresMailQueue } from './stores/postgres/mail-queue.js';
 import { PostgresRateLimitCounter } from './stores/postgres/rate-limit-counter.js';
 
@@ -36,6 +39,8 @@ export interface Services {
   rateLimiter: RateLimiter;
   /** The JSON document store, in file mode (the data API serves it). */
   fileDatabase: FileDatabase | null;
+  /** Whether this instance can serve now (the store answers, migrations applied, folders writable). */
+  readiness: ReadinessProbe;
   close(): Promise<void>;
 }
 
@@ -175,6 +180,7 @@ export async function createServices(
     hasher,
     tokens,
     fileDatabase: opened.fileDatabase,
+    readiness: opened.readiness,
     close: async () => {
       clearInterval(maintenance);
       await mailWorker.stop();
@@ -200,10 +206,13 @@ function startMaintenance(
 async function openStore(
   config: Config,
   logger: Logger,
-): Promise<{ store: Store; fileDatabase: FileDatabase | null }> {
+): Promise<{ store: Store; fileDatabase: FileDatabase | null; readiness: ReadinessProbe }> {
   if (config.store.type === 'file') {
-    const { db, store } = await openFileStore(config.store, logger);
-    return { store, fileDatabase: db };
+    const files = config.store;
+    const { db, store } = await openFileStore(files, logger);
+    return { store, fileDatabase: db, readiness: () => fileReadiness(files) };
   }
-  return { store: await openPostgresStore(config.store, config.roles, { logger }), fileDatabase: null };
+  const store = await openPostgresStore(config.store, config.roles, { logger });
+  const names = schemaNames(config.store, config.roles);
+  return { store, fileDatabase: null, readiness: () => postgresReadiness(store.pool, names) };
 }

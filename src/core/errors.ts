@@ -36,6 +36,7 @@ export const errorRegistry = {
   conflict: { status: 409, message: 'Conflict' },
   over_request_rate_limit: { status: 429, message: 'Too many requests' },
   over_capacity: { status: 503, message: 'Server is busy, retry shortly' },
+  service_unavailable: { status: 503, message: 'The server is not ready to serve; retry shortly' },
   store_unavailable: { status: 503, message: 'The server cannot reach its database; retry shortly' },
   unexpected_failure: { status: 500, message: 'Unexpected failure' },
 } as const satisfies Record<string, { status: number; message: string }>;

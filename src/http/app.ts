@@ -8,6 +8,7 @@ import { gotrueDialect } from './dialects/gotrue.js';
 import { jsonDataServerDialect } from './dialects/json-data-server.js';
 import { postgrestAuthDialect } from './dialects/postgrest-auth.js';
 import { toAuthError } from './errors.js';
+import { healthRoutes } from './health.js';
 import { rateLimitHook } from './rate-limit.js';
 import { RedirectPolicy } from './redirects.js';
 import { provideRequestContext } from './request-context.js';
@@ -52,6 +53,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     reply.code(404).send({ error: 'not_found', message: `No route for ${request.method} ${request.url}` }),
   );
 
+  await app.register(healthRoutes, { readiness: services.readiness });
   provideRequestContext(app, config.rateLimits.trustedProxyHeader);
   const limit = rateLimitHook(services.rateLimiter, config.rateLimits.trustedProxyHeader);
   const { jsonDataServer, postgrestAuth, gotrue } = config.dialects;
@@ -62,6 +64,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       admin: services.admin,
       audit: services.audit,
       tokens: services.tokens,
+      readiness: services.readiness,
       limit,
       limitKey: (family, key) => services.rateLimiter.check(family, key),
       redirects: new RedirectPolicy(config.siteUrl, config.redirectAllowList),

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
+import { schemaNames } from '../../src/stores/postgres/index.js';
 import { inTransaction } from '../../src/stores/postgres/pool.js';
+import { postgresReadiness } from '../../src/stores/postgres/readiness.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { ownClusterUnavailable, startOwnCluster, type OwnCluster } from '../support/postgres-cluster.js';
-import { testStoreConfig } from '../support/postgres.js';
+import { testRoles, testStoreConfig } from '../support/postgres.js';
 
 /**
  * The database goes away under a running app (issue 11.1, 11.2): the
@@ -20,7 +22,11 @@ describe('PostgreSQL going away under a running app', { skip: ownClusterUnavaila
     cluster = await startOwnCluster();
     app = await createTestApp({
       format: 'restauth',
-      config: { store: testStoreConfig(cluster.url), passwords: { algorithm: 'bcrypt', bcryptRounds: 4 } },
+      config: {
+        store: testStoreConfig(cluster.url),
+        passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
+        dialects: { gotrue: {}, jsonDataServer: {}, postgrestAuth: {} },
+      },
       logger: { info: (line) => log.push(line), warn: (line) => log.push(line) },
     });
   });
@@ -42,6 +48,22 @@ describe('PostgreSQL going away under a running app', { skip: ownClusterUnavaila
   // Not events.once: it listens for 'error' too, which would be the very guard under test.
   const connectionEnd = (client: pg.PoolClient) =>
     new Promise<void>((resolve) => client.once('end', resolve));
+
+  it('is not ready on a database whose migrations are not applied', async () => {
+    const admin = new pg.Client({ connectionString: cluster.url });
+    await admin.connect();
+    await admin.query('CREATE DATABASE unmigrated');
+    await admin.end();
+    const pool = new pg.Pool({ connectionString: cluster.url.replace(/\/postgres$/u, '/unmigrated') });
+    try {
+      const report = await postgresReadiness(pool, schemaNames(testStoreConfig(cluster.url), testRoles));
+      assert.equal(report.ready, false);
+      assert.equal(report.checks['database'], 'ok');
+      assert.match(report.checks['migrations']!, /^pending: 1, 2, /u);
+    } finally {
+      await pool.end();
+    }
+  });
 
   it('a checked-out connection the server terminates does not end the process', async () => {
     const { pool } = app.services.store as unknown as { pool: pg.Pool };
@@ -116,6 +138,19 @@ describe('PostgreSQL going away under a running app', { skip: ownClusterUnavaila
         assert.equal(jsonDataServer.headers['retry-after'], '5');
         assert.equal(jsonDataServer.body, 'The server cannot reach its database; retry shortly');
       }
+      // Liveness stays up; readiness and GoTrue's health say the truth.
+      assert.equal((await app.app.inject({ method: 'GET', url: '/health' })).statusCode, 200);
+      const ready = await app.app.inject({ method: 'GET', url: '/ready' });
+      assert.equal(ready.statusCode, 503, ready.body);
+      assert.equal(ready.headers['retry-after'], '5');
+      assert.deepEqual(ready.json(), {
+        status: 'unavailable',
+        checks: { database: 'unreachable', migrations: 'unknown' },
+      });
+      const health = await app.app.inject({ method: 'GET', url: '/auth/v1/health' });
+      assert.equal(health.statusCode, 503, health.body);
+      assert.equal(health.headers['retry-after'], '5');
+      assert.equal(health.json().error_code, 'service_unavailable');
       const lines = log.filter((line) => /is unavailable/u.test(line));
       assert.equal(lines.length, 1, log.join('\n'));
       assert.match(lines[0]!, new RegExp(`127\\.0\\.0\\.1:${cluster.port}/postgres`, 'u'));
@@ -128,6 +163,10 @@ describe('PostgreSQL going away under a running app', { skip: ownClusterUnavaila
       payload: { email: 'after@example.com', password: 'a passphrase' },
     });
     assert.equal(again.statusCode, 200, again.body);
+    const ready = await app.app.inject({ method: 'GET', url: '/ready' });
+    assert.equal(ready.statusCode, 200, ready.body);
+    assert.deepEqual(ready.json(), { status: 'ready', checks: { database: 'ok', migrations: 'ok' } });
+    assert.equal((await app.app.inject({ method: 'GET', url: '/auth/v1/health' })).statusCode, 200);
     assert.equal(log.filter((line) => /reachable again/u.test(line)).length, 1, log.join('\n'));
   });
 });

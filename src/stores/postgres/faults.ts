@@ -1,7 +1,5 @@
 import { AuthError } from '../../core/errors.js';
-
-/** Seconds a client is told to wait (Retry-After) while the database cannot be reached. */
-export const OUTAGE_RETRY_AFTER_SECONDS = 5;
+import { OUTAGE_RETRY_AFTER_SECONDS } from '../readiness.js';
 
 /** Node's errors for a server that is not there, or a connection that broke. */
 const NETWORK_CODES = new Set([

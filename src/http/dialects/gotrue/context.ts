@@ -6,6 +6,7 @@ import type { EmailFlows } from '../../../core/email-flows.js';
 import { AuthError } from '../../../core/errors.js';
 import type { RateLimitFamily } from '../../../core/rate-limit.js';
 import type { TokenService } from '../../../core/tokens.js';
+import type { ReadinessProbe } from '../../../stores/readiness.js';
 import { bearerToken } from '../../errors.js';
 import type { RateLimitHook } from '../../rate-limit.js';
 import type { RedirectPolicy } from '../../redirects.js';
@@ -17,6 +18,8 @@ export interface GotrueOptions {
   admin: AdminService;
   audit: AuditLog;
   tokens: TokenService;
+  /** Whether the instance can serve: GoTrue's /health answers 503 when not. */
+  readiness: ReadinessProbe;
   limit: RateLimitHook;
   /** Counts a request against a family's limit for a key other than the client (an address). */
   limitKey: (family: RateLimitFamily, key: string) => Promise<void>;

@@ -1,8 +1,10 @@
 import type { FastifyPluginAsync } from 'fastify';
+import { AuthError } from '../../../core/errors.js';
+import { failingChecks, OUTAGE_RETRY_AFTER_SECONDS } from '../../../stores/readiness.js';
 import type { GotrueOptions } from './context.js';
 
 /** The routes clients call before signing in: settings, health and the public keys. */
-export const metaRoutes: FastifyPluginAsync<GotrueOptions> = async (app, { tokens, settings }) => {
+export const metaRoutes: FastifyPluginAsync<GotrueOptions> = async (app, { tokens, settings, readiness }) => {
   app.get('/settings', async () => ({
     external: { email: true, phone: false, anonymous_users: false },
     disable_signup: !settings.signupEnabled,
@@ -12,11 +14,20 @@ export const metaRoutes: FastifyPluginAsync<GotrueOptions> = async (app, { token
     saml_enabled: false,
   }));
 
-  app.get('/health', async () => ({
-    name: 'restauth',
-    version: process.env['npm_package_version'] ?? 'unknown',
-    description: 'restauth speaks the Supabase Auth (GoTrue) API',
-  }));
+  // Honest: GoTrue's health fails while its database does, and so does this one (see /ready).
+  app.get('/health', async () => {
+    const report = await readiness();
+    if (!report.ready) {
+      throw new AuthError('service_unavailable', `Not ready (${failingChecks(report)})`, {
+        retryAfter: OUTAGE_RETRY_AFTER_SECONDS,
+      });
+    }
+    return {
+      name: 'restauth',
+      version: process.env['npm_package_version'] ?? 'unknown',
+      description: 'restauth speaks the Supabase Auth (GoTrue) API',
+    };
+  });
 
   // Public keys only: an HS256 secret never appears here.
   app.get('/.well-known/jwks.json', async (_request, reply) => {

@@ -1,0 +1,23 @@
+import { constants } from 'node:fs';
+import { access } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { readinessOf, type Readiness } from '../readiness.js';
+
+/**
+ * Ready when the folders of the data file and the credentials file are
+ * writable: a folder made read-only, or its volume remounted read-only,
+ * fails every write (and access() says so even to root, with EROFS).
+ */
+export async function fileReadiness(paths: {
+  dataFile: string;
+  credentialsFile: string;
+}): Promise<Readiness> {
+  const writable = async (folder: string) =>
+    access(folder, constants.W_OK).then(
+      () => 'ok',
+      () => 'not writable',
+    );
+  const folders = [...new Set([dirname(paths.dataFile), dirname(paths.credentialsFile)])];
+  const states = await Promise.all(folders.map(writable));
+  return readinessOf({ dataFolder: states.every((state) => state === 'ok') ? 'ok' : 'not writable' });
+}
