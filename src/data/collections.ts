@@ -38,7 +38,12 @@ export function hasSecretKey(row: Row): boolean {
   return Object.keys(row).some((key) => SECRET_KEYS.test(key));
 }
 
-/** The request's own URL, as json-server builds Location and Link headers from it. */
-export function fullUrl(request: FastifyRequest): string {
-  return `${request.protocol}://${request.headers.host ?? request.hostname}${request.originalUrl ?? request.url}`;
+/**
+ * The request's URL under the server's configured public address, for the
+ * Location and Link headers json-server builds from the request. Never the
+ * Host header: a client (or a cache in front) would otherwise have the
+ * server point other clients at any origin it names.
+ */
+export function fullUrl(publicUrl: string, request: FastifyRequest): string {
+  return `${publicUrl}${request.originalUrl ?? request.url}`;
 }

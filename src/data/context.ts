@@ -12,6 +12,9 @@ import type { Row } from './query.js';
 /** The auth dialects own /auth/...: the data API never serves a db.json key named "auth", nor lists it in /db. */
 export const AUTH_PREFIX = 'auth';
 
+/** The users collection's rule unless `rules` names it: owner only. */
+export const USERS_DEFAULT_RULE = 600;
+
 /** Whether a top-level db.json key is served by the data API at all. */
 export function isServed(name: string): boolean {
   return name !== AUTH_PREFIX && !isPrototypeKey(name);
@@ -34,6 +37,8 @@ export class DataContext {
     readonly usersProp: string,
     readonly userIdProp: string,
     private readonly maxRecordBytes: number,
+    /** The server's public address without a trailing slash: the base of Location and Link. */
+    readonly publicUrl: string,
   ) {
     // The file store edits the users collection in place: its index is trusted for one generation only.
     this.ids = new IdIndexes(
@@ -55,9 +60,10 @@ export class DataContext {
 
   rule(collection: string): number {
     // Own keys only: a collection named "constructor" must not find Object's constructor as its rule.
-    return Object.hasOwn(this.config.rules, collection)
-      ? this.config.rules[collection]!
-      : this.config.defaultRule;
+    if (Object.hasOwn(this.config.rules, collection)) return this.config.rules[collection]!;
+    // User records hold profiles (registration fields, GoTrue's user_metadata): without a rule of
+    // their own, each user reads only their own, as GoTrue shows a user only their own metadata.
+    return collection === this.usersProp ? USERS_DEFAULT_RULE : this.config.defaultRule;
   }
 
   /** Throws 401/403 unless allowed; tells whether the caller is limited to their own records. */

@@ -27,6 +27,8 @@ export interface DataApiOptions {
   authenticate(token: string): Promise<Caller>;
   /** Largest record the API stores, in bytes of JSON (the app's body limit: what one POST may carry). */
   maxRecordBytes: number;
+  /** The server's public address (publicUrl() of the config): Location and Link point there, never at Host. */
+  publicUrl: string;
 }
 
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
@@ -48,6 +50,7 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
     options.usersProp,
     options.userIdProp,
     options.maxRecordBytes,
+    options.publicUrl.replace(/\/+$/u, ''),
   );
   const hasStatic = existsSync(options.config.static);
   if (hasStatic) await app.register(fastifyStatic, { root: options.config.static, serve: false });

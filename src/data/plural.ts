@@ -119,7 +119,7 @@ export async function list(req: PluralRequest, decision: Decision): Promise<unkn
   }
   if (req.query._page !== undefined) {
     // Sent even when empty, as json-server does.
-    const url = fullUrl(req.request);
+    const url = fullUrl(ctx.publicUrl, req.request);
     const links = page.links;
     const rels = links
       ? (['first', 'prev', 'next', 'last'] as const).filter((rel) => links[rel] !== undefined)
@@ -168,7 +168,7 @@ export async function create(req: PluralRequest, decision: Decision, extra: Row 
     changes.put(name, ctx.idProp, record);
     return record;
   });
-  const path = fullUrl(req.request).split('?')[0];
+  const path = fullUrl(ctx.publicUrl, req.request).split('?')[0];
   void req.reply.header('Access-Control-Expose-Headers', 'Location');
   void req.reply.header('Location', `${path}/${String(created[ctx.idProp])}`);
   return req.reply.code(201).send(ctx.present(name, created));

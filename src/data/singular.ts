@@ -30,7 +30,7 @@ export async function singular(
   });
   if (request.method === 'POST') {
     void reply.header('Access-Control-Expose-Headers', 'Location');
-    void reply.header('Location', fullUrl(request));
+    void reply.header('Location', fullUrl(ctx.publicUrl, request));
     return reply.code(201).send(merged);
   }
   return merged;

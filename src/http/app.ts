@@ -12,7 +12,7 @@ import { healthRoutes } from './health.js';
 import { rateLimitHook } from './rate-limit.js';
 import { RedirectPolicy } from './redirects.js';
 import { provideRequestContext } from './request-context.js';
-import { confirmEmailRequired } from '../compose.js';
+import { confirmEmailRequired, publicUrl } from '../compose.js';
 
 export interface AppOptions {
   logger?: FastifyServerOptions['logger'];
@@ -102,6 +102,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       usersProp: config.store.usersProp,
       userIdProp: config.store.userIdProp,
       maxRecordBytes: config.bodyLimit,
+      publicUrl: publicUrl(config),
       authenticate: async (token) => {
         const { claims } = await services.auth.check(token);
         return { sub: claims.sub, role: claims.role };

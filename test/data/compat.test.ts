@@ -49,6 +49,8 @@ const fixture = {
   users: [],
 };
 
+const PUBLIC_URL = 'https://data.example.test';
+
 interface Answer {
   status: number;
   headers: Record<string, string | null>;
@@ -68,7 +70,10 @@ async function call(base: string, method: string, path: string, body?: unknown):
   } catch {
     // not JSON: keep the text
   }
-  const header = (name: string) => response.headers.get(name)?.replaceAll(base, 'ORIGIN') ?? null;
+  // json-server builds Location and Link from the request's Host; restauth from its configured
+  // public URL (never the Host header): both stand for the server's origin.
+  const header = (name: string) =>
+    response.headers.get(name)?.replaceAll(base, 'ORIGIN').replaceAll(PUBLIC_URL, 'ORIGIN') ?? null;
   return {
     status: response.status,
     headers: {
@@ -103,6 +108,7 @@ describe('data API compatibility with json-server 0.17.4', () => {
     t = await createTestApp({
       format: 'json-data-server',
       config: { rules: everyone, auth: { passwordSalt: 4 } },
+      overrides: { publicUrl: PUBLIC_URL },
       files: { 'db.json': JSON.stringify(fixture, null, 2) },
     });
     restauthBase = await t.app.listen({ port: 0, host: '127.0.0.1' });

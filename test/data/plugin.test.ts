@@ -86,7 +86,8 @@ describe('data API plugin (FileDatabase, jose tokens)', () => {
     const config: DataConfig = {
       ...defaults.data,
       static: join(dir, 'no-public-folder'),
-      rules: { profile: 640 },
+      // users: 640 as json-data-server served them (the default is owner-only: test/data/privacy.test.ts).
+      rules: { profile: 640, users: 640 },
     };
     app = Fastify();
     // Stands for an auth dialect: its routes and the app's not-found answer, not the data API's.
@@ -99,6 +100,7 @@ describe('data API plugin (FileDatabase, jose tokens)', () => {
       userIdProp: 'id',
       authenticate,
       maxRecordBytes: 102_400,
+      publicUrl: 'https://data.example.test/',
     });
     await app.ready();
     tokens.alice = await token('alice');
