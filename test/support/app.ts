@@ -42,8 +42,10 @@ export async function createTestApp(options: {
   prepare?: (dir: string) => Promise<void>;
   /** Receives the services' log lines (default: none are kept). */
   logger?: { info(message: string): void; warn(message: string): void };
+  /** A folder to start in (a restart on the files an earlier app left); the caller removes it. */
+  dir?: string;
 }): Promise<TestApp> {
-  const dir = await mkdtemp(join(tmpdir(), 'restauth-test-'));
+  const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'restauth-test-')));
   for (const [name, content] of Object.entries(options.files ?? {}))
     await writeFile(join(dir, name), content);
   await options.prepare?.(dir);
@@ -74,7 +76,7 @@ export async function createTestApp(options: {
     close: async () => {
       await app.close();
       await services.close();
-      await rm(dir, { recursive: true, force: true });
+      if (options.dir === undefined) await rm(dir, { recursive: true, force: true });
     },
   };
 }

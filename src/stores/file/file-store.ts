@@ -19,6 +19,7 @@ import { AuditLog } from './audit-log.js';
 import type { Documents, FileDatabase } from './file-database.js';
 import {
   normalizeCredentials,
+  userRecord,
   type AccountRecord,
   type CredentialsDocument,
   type OneTimeTokenEntry,
@@ -90,7 +91,7 @@ export class FileStore implements Store {
       if (input.email !== null && index.byEmail.has(input.email.toLowerCase()))
         throw new AuthError('email_exists');
       const credentials = normalizeCredentials(docs.credentials);
-      const record: UserRecord = { [this.options.userIdProp]: id, ...input.profile };
+      const record = userRecord(input.profile, this.options.userIdProp, id);
       this.users(docs).push(record);
       credentials.accounts[id] = {
         username: input.username,
@@ -163,7 +164,7 @@ export class FileStore implements Store {
     let stored = record;
     if (patch.profile !== undefined) {
       // A new object, as the data API's writes do: a response being serialized never sees a half-edit.
-      stored = { ...patch.profile, [this.options.userIdProp]: record[this.options.userIdProp] };
+      stored = userRecord(patch.profile, this.options.userIdProp, record[this.options.userIdProp]);
       const users = this.users(docs);
       users[users.indexOf(record)] = stored;
     }
@@ -505,7 +506,8 @@ export class FileStore implements Store {
       const account = credentials.accounts[id];
       const username = account ? account.username : id;
       if (username) byUsername.set(username.toLowerCase(), id);
-      const email = account?.email ?? (typeof record.email === 'string' ? record.email : null);
+      // The address is credentials.json's only: the public record's `email` is anyone's to write.
+      const email = account?.email;
       if (email) byEmail.set(email.toLowerCase(), id);
     }
     const passwordIndex = new Map<string, number>();
@@ -541,7 +543,7 @@ export class FileStore implements Store {
     return {
       id,
       username: stored.username,
-      email: stored.email ?? (typeof record.email === 'string' ? record.email.toLowerCase() : null),
+      email: stored.email,
       emailConfirmedAt: stored.emailConfirmedAt === null ? null : new Date(stored.emailConfirmedAt),
       role: stored.role,
       tokenVersion: stored.tokenVersion,

@@ -63,12 +63,68 @@ export interface CredentialsDocument {
   oneTimeTokens: Record<string, OneTimeTokenEntry>;
 }
 
-/** Fills in the keys restauth adds, so a json-data-server credentials.json works as it is. */
+/** The maps of credentials.json: their keys are user ids (chosen by clients), session ids and hashes. */
+const MAP_KEYS = ['accounts', 'sessions', 'refreshTokens', 'oneTimeTokens'] as const;
+
+/**
+ * Fills in the keys restauth adds, so a json-data-server credentials.json works
+ * as it is, and makes each map a null-prototype object. A user id is whatever
+ * a client registered (json-data-server's userIdRE is `.*`): on a plain object
+ * `accounts["__proto__"] = ...` would replace the map's prototype, and a
+ * lookup of `__proto__` would hand back Object.prototype for writing. Without a
+ * prototype every key is an own data property, and JSON.stringify writes the
+ * same file as before. Idempotent and cheap once converted (a reload from disk
+ * brings plain objects back, converted again at their first use).
+ */
 export function normalizeCredentials(doc: Record<string, unknown>): CredentialsDocument {
-  const isMap = (value: unknown) => typeof value === 'object' && value !== null && !Array.isArray(value);
   if (!Array.isArray(doc.passwords)) doc.passwords = [];
-  for (const key of ['accounts', 'sessions', 'refreshTokens', 'oneTimeTokens']) {
-    if (!isMap(doc[key])) doc[key] = {};
-  }
+  for (const key of MAP_KEYS) doc[key] = nullPrototypeMap(doc[key]);
   return doc as unknown as CredentialsDocument;
+}
+
+function nullPrototypeMap(value: unknown): Record<string, unknown> {
+  const isMap = typeof value === 'object' && value !== null && !Array.isArray(value);
+  if (isMap && Object.getPrototypeOf(value) === null) return value as Record<string, unknown>;
+  const map: Record<string, unknown> = Object.create(null);
+  // Object.assign copies own properties only (JSON.parse makes `"__proto__"` an own one) and, on a
+  // target without a prototype, defines each key as a plain property: no setter is reachable.
+  if (isMap) Object.assign(map, value);
+  return map;
+}
+
+/**
+ * Fields a user's public db.json record never takes from a profile (sign-up
+ * metadata, a registration's extra fields, a profile update): the record's
+ * ids (the data API addresses users by `id`), the identity fields whose truth
+ * lives in credentials.json, and the names that would reach a prototype.
+ */
+const NOT_FROM_PROFILE = new Set([
+  'id',
+  'email',
+  'phone',
+  'role',
+  'password',
+  'encrypted_password',
+  'app_metadata',
+  'email_confirmed_at',
+  'banned_until',
+  '__proto__',
+  'constructor',
+  'prototype',
+]);
+
+/** The db.json record of user `id`: the profile minus identity fields, the id last so nothing overrides it. */
+export function userRecord(
+  profile: Record<string, unknown>,
+  userIdProp: string,
+  id: unknown,
+): Record<string, unknown> {
+  const record: Record<string, unknown> = {};
+  const define = (key: string, value: unknown) =>
+    Object.defineProperty(record, key, { value, enumerable: true, writable: true, configurable: true });
+  for (const [key, value] of Object.entries(profile)) {
+    if (!NOT_FROM_PROFILE.has(key) && key !== userIdProp) define(key, value);
+  }
+  define(userIdProp, id);
+  return record;
 }
