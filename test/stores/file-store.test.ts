@@ -179,42 +179,6 @@ describe('FileDatabase', () => {
   });
 });
 
-describe('openFileStore', () => {
-  it('removes credentials whose user is missing from db.json (a crash between the two writes)', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'restauth-orphans-'));
-    try {
-      await writeFile(join(dir, 'db.json'), JSON.stringify({ users: [{ id: 'kept' }] }));
-      await writeFile(
-        join(dir, 'credentials.json'),
-        JSON.stringify({
-          passwords: [
-            { sub: 'kept', password: 'h1' },
-            { sub: 'orphan', password: 'h2' },
-          ],
-        }),
-      );
-      const warnings: string[] = [];
-      const { store } = await openFileStore(storeConfig(dir), {
-        info: () => {},
-        warn: (m) => warnings.push(m),
-      });
-      try {
-        assert.equal(await store.getPasswordHash('kept'), 'h1');
-        assert.equal(await store.getPasswordHash('orphan'), null);
-        assert.match(warnings.join('\n'), /removed credentials of 1 user\(s\).*orphan/);
-        const onDisk = JSON.parse(await readFile(join(dir, 'credentials.json'), 'utf8'));
-        assert.deepEqual(onDisk.passwords, [{ sub: 'kept', password: 'h1' }]);
-        // A json-data-server user added by hand (no account record) is a user, found by its id.
-        assert.equal((await store.findUserByUsername('KEPT'))?.id, 'kept');
-      } finally {
-        await store.close();
-      }
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
-});
-
 describe('FileStore refresh-token chains', () => {
   it('remember the 20 newest rotations of a session, not every one', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'restauth-chain-'));

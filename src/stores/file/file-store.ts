@@ -91,6 +91,10 @@ export class FileStore implements Store {
       if (input.email !== null && index.byEmail.has(input.email.toLowerCase()))
         throw new AuthError('email_exists');
       const credentials = normalizeCredentials(docs.credentials);
+      // Credentials an earlier user of this id left (see findOrphans) never pass to the new one:
+      // not its password, sessions, refresh tokens nor one-time tokens.
+      removeCredentials(credentials, new Set([id]));
+      this.codeHashes = null;
       const record = userRecord(input.profile, this.options.userIdProp, id);
       this.users(docs).push(record);
       credentials.accounts[id] = {
@@ -174,8 +178,9 @@ export class FileStore implements Store {
   }
 
   async deleteUser(id: string): Promise<boolean> {
-    // db.json first, then credentials: a crash in between leaves credentials without a user,
-    // which open() cleans up, never a user without credentials.
+    // db.json first, then credentials: a crash in between leaves credentials without a user
+    // (reported at open, and dropped if a user of that id is created again), never a user
+    // without credentials.
     const existed = await this.db.transact((docs) => {
       const users = this.users(docs);
       const position = users.findIndex((record) => this.idOf(record) === id);
@@ -444,19 +449,19 @@ export class FileStore implements Store {
 
   // ---- helpers
 
-  /** Removes credentials whose user is missing from db.json (a crash between the two writes). */
-  async removeOrphans(): Promise<string[]> {
-    return this.db.transact((docs) => {
-      const credentials = normalizeCredentials(docs.credentials);
-      const users = new Set(this.users(docs).map((record) => this.idOf(record)));
-      const orphans = new Set<string>();
-      for (const entry of credentials.passwords) if (!users.has(entry.sub)) orphans.add(entry.sub);
-      for (const id of Object.keys(credentials.accounts)) if (!users.has(id)) orphans.add(id);
-      if (orphans.size > 0) removeCredentials(credentials, orphans);
-      this.indexes = null;
-      this.codeHashes = null;
-      return [...orphans];
-    });
+  /**
+   * Ids that have credentials but no user in db.json: a crash between
+   * deleteUser's two writes, or a db.json replaced or edited by hand. They are
+   * only reported: credentials are never deleted automatically, as the
+   * "missing" users may come back with the right db.json.
+   */
+  findOrphans(): string[] {
+    const credentials = normalizeCredentials(this.db.credentials);
+    const users = this.index().byId;
+    const orphans = new Set<string>();
+    for (const entry of credentials.passwords) if (!users.has(entry.sub)) orphans.add(entry.sub);
+    for (const id of Object.keys(credentials.accounts)) if (!users.has(id)) orphans.add(id);
+    return [...orphans];
   }
 
   private codeIndex(tokens: Record<string, OneTimeTokenEntry>): Map<string, string> {

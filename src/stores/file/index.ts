@@ -2,6 +2,7 @@ import type { FileStoreConfig } from '../../config/schema.js';
 import { auditFilePath } from './audit-log.js';
 import { FileDatabase, type FileDatabaseLogger } from './file-database.js';
 import { FileStore } from './file-store.js';
+import { refuseHalfAStore } from './start-checks.js';
 
 export { auditFilePath } from './audit-log.js';
 export { FileDatabase } from './file-database.js';
@@ -9,14 +10,16 @@ export { FileStore } from './file-store.js';
 
 /**
  * Opens the file store on its two files (paths are absolute once the config
- * is loaded), takes the instance lock, and removes what a crash between the
- * two files' writes may have left: credentials without a user. The audit log
- * goes beside the credentials file (auditFilePath), under the same lock.
+ * is loaded) and takes the instance lock. It refuses to start when one file
+ * is missing while the other holds users (start-checks.ts), and reports, never
+ * removes, credentials whose user is missing from db.json. The audit log goes
+ * beside the credentials file (auditFilePath), under the same lock.
  */
 export async function openFileStore(
   config: FileStoreConfig,
   logger?: FileDatabaseLogger,
 ): Promise<{ db: FileDatabase; store: FileStore }> {
+  await refuseHalfAStore({ ...config, auditFile: auditFilePath(config.credentialsFile) });
   const db = await FileDatabase.open({
     dataFile: config.dataFile,
     credentialsFile: config.credentialsFile,
@@ -28,10 +31,12 @@ export async function openFileStore(
       userIdProp: config.userIdProp,
       auditFile: auditFilePath(config.credentialsFile),
     });
-    const orphans = await store.removeOrphans();
+    const orphans = store.findOrphans();
     if (orphans.length > 0) {
+      const shown = orphans.slice(0, 10).map((id) => JSON.stringify(id));
       logger?.warn(
-        `restauth: removed credentials of ${orphans.length} user(s) missing from ${config.dataFile}: ${orphans.join(', ')}`,
+        `restauth: ${config.credentialsFile} holds credentials of ${orphans.length} user(s) missing from ` +
+          `${config.dataFile} (kept, not removed): ${shown.join(', ')}${orphans.length > 10 ? ', ...' : ''}`,
       );
     }
     return { db, store };

@@ -1,0 +1,99 @@
+import { readFile, stat } from 'node:fs/promises';
+
+/**
+ * The refusals of the file store at start. db.json and credentials.json are
+ * two halves of one store: when one is missing while the other holds users,
+ * the likely cause is a wrong path (`restauth dbb.json`) or a lost file, and
+ * creating the missing half empty would lock every user out (or, before,
+ * delete every password hash as "orphans"). restauth refuses instead, naming
+ * both files, and changes nothing.
+ *
+ * A db.json with users and no credentials.json is also how a json-server
+ * project starts (users written by hand, none with a password yet): that
+ * starts. It is refused only when the credentials' audit log shows restauth
+ * kept credentials at that path before (every sign-up is in it).
+ */
+export async function refuseHalfAStore(files: {
+  dataFile: string;
+  credentialsFile: string;
+  auditFile: string;
+  usersProp: string;
+}): Promise<void> {
+  const data = await readJsonIfPresent(files.dataFile);
+  const credentials = await readJsonIfPresent(files.credentialsFile);
+  if (data === 'missing' && credentials !== 'missing') {
+    const count = credentialUserCount(credentials);
+    if (count > 0) {
+      throw startRefusal(
+        `${files.dataFile} does not exist, but ${files.credentialsFile} holds the credentials of ${count} ` +
+          `user(s); refusing to start, so that nothing is created or removed. Check the data file's path ` +
+          `(a typo?), or move ${files.credentialsFile} away to start with no users.`,
+      );
+    }
+  }
+  if (credentials === 'missing' && data !== 'missing') {
+    const count = dataUserCount(data, files.usersProp);
+    if (count > 0 && (await exists(files.auditFile))) {
+      throw startRefusal(
+        `${files.credentialsFile} does not exist, but ${files.dataFile} holds ${count} user(s) under ` +
+          `"${files.usersProp}" and ${files.auditFile} shows credentials were kept there; refusing to start: ` +
+          `an empty credentials file would lock every user out. Restore ${files.credentialsFile} or check ` +
+          `its path (store.credentialsFile).`,
+      );
+    }
+  }
+}
+
+/**
+ * A file's parsed JSON, 'missing' when it does not exist, or null when it
+ * cannot be parsed (opening the store reports that, naming the file).
+ */
+async function readJsonIfPresent(path: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
+    throw error;
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return null;
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return false;
+      throw error;
+    },
+  );
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function credentialUserCount(doc: unknown): number {
+  if (!isObject(doc)) return 0;
+  const ids = new Set<string>();
+  if (Array.isArray(doc.passwords)) {
+    for (const entry of doc.passwords) if (isObject(entry)) ids.add(String(entry.sub));
+  }
+  if (isObject(doc.accounts)) for (const id of Object.keys(doc.accounts)) ids.add(id);
+  return ids.size;
+}
+
+function dataUserCount(doc: unknown, usersProp: string): number {
+  if (!isObject(doc) || !Object.hasOwn(doc, usersProp)) return 0;
+  const users = doc[usersProp];
+  return Array.isArray(users) ? users.length : 0;
+}
+
+/** An error the command line prints as one line, without a stack (an E-code, as system errors have). */
+export function startRefusal(message: string): Error {
+  return Object.assign(new Error(message), { code: 'EREFUSED' });
+}
