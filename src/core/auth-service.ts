@@ -187,6 +187,15 @@ export class AuthService {
 
   /** Checks a login and password without opening a session. */
   async verifyCredentials(login: string, password: string): Promise<User> {
+    return (await this.proveCredentials(login, password)).user;
+  }
+
+  /**
+   * Checks a login and password, and returns the user with the hash that
+   * proved it: a password change made with this proof must find that hash
+   * still stored (compare-and-set, see Store.changePassword).
+   */
+  private async proveCredentials(login: string, password: string): Promise<{ user: User; hash: string }> {
     if (login.length === 0 || login.length > MAX_LOGIN_LENGTH) {
       await this.deps.hasher.verifyDummy(password);
       throw new AuthError('invalid_credentials');
@@ -199,9 +208,14 @@ export class AuthService {
     }
     if (!(await this.deps.hasher.verify(password, hash))) throw new AuthError('invalid_credentials');
     if (this.deps.hasher.needsRehash(hash)) {
-      await this.deps.store.replacePasswordHash(user.id, await this.deps.hasher.hash(password));
+      const upgraded = await this.deps.hasher.hash(password);
+      // Only over the hash just verified: the password was changed meanwhile when it moved, and this
+      // proof of the old one is worth nothing.
+      if (!(await this.deps.store.replacePasswordHash(user.id, upgraded, hash)))
+        throw new AuthError('invalid_credentials');
+      return { user, hash: upgraded };
     }
-    return user;
+    return { user, hash };
   }
 
   async refresh(refreshToken: string, extraClaims?: ExtraClaims): Promise<IssuedSession> {
@@ -279,19 +293,60 @@ export class AuthService {
   }): Promise<IssuedSession | null> {
     const user = await this.deps.store.findUserById(input.userId);
     if (!user) throw new AuthError('user_not_found');
+    let expectedHash: string | undefined;
     if (input.currentPassword !== undefined) {
       const hash = await this.deps.store.getPasswordHash(user.id);
       if (hash === null || !(await this.deps.hasher.verify(input.currentPassword, hash))) {
         throw new AuthError('invalid_credentials');
       }
+      expectedHash = hash;
     }
-    this.deps.hasher.assertAcceptable(input.newPassword);
-    const passwordHash = await this.deps.hasher.hash(input.newPassword);
-    const now = this.now();
-    const changed = await this.deps.store.changePassword(user.id, passwordHash, input.keepSessionId, now);
-    await this.deps.audit?.record('password_changed', { userId: user.id });
+    const { changed, now } = await this.storeNewPassword(
+      user,
+      input.newPassword,
+      input.keepSessionId,
+      expectedHash,
+    );
     if (input.keepSessionId !== null) return null;
     return this.openSession(changed, now, input.extraClaims);
+  }
+
+  /**
+   * A password change proven with the login and current password
+   * (json-data-server's and postgrest-auth's): every session ends and a new
+   * one is opened. Of racing changes proven with the same password one wins;
+   * the others fail with invalid_credentials and open no session.
+   */
+  async changePasswordWithCurrent(input: {
+    login: string;
+    currentPassword: string;
+    newPassword: string;
+    extraClaims?: ExtraClaims;
+  }): Promise<IssuedSession> {
+    const { user, hash } = await this.proveCredentials(input.login, input.currentPassword);
+    const { changed, now } = await this.storeNewPassword(user, input.newPassword, null, hash);
+    return this.openSession(changed, now, input.extraClaims);
+  }
+
+  /** Hashes and stores a new password, as a compare-and-set on `expectedHash` when given (see Store). */
+  private async storeNewPassword(
+    user: User,
+    newPassword: string,
+    keepSessionId: string | null,
+    expectedHash: string | undefined,
+  ): Promise<{ changed: User; now: Date }> {
+    this.deps.hasher.assertAcceptable(newPassword);
+    const passwordHash = await this.deps.hasher.hash(newPassword);
+    const now = this.now();
+    const changed = await this.deps.store.changePassword(
+      user.id,
+      passwordHash,
+      keepSessionId,
+      now,
+      expectedHash,
+    );
+    await this.deps.audit?.record('password_changed', { userId: user.id });
+    return { changed, now };
   }
 
   /** A new access token for a session that is still honoured (see check), without rotating anything. */

@@ -180,8 +180,12 @@ export interface Store {
 
   // Credentials
   getPasswordHash(userId: string): Promise<string | null>;
-  /** Replaces the hash only (algorithm upgrade at login); sessions and token version are untouched. */
-  replacePasswordHash(userId: string, passwordHash: string): Promise<void>;
+  /**
+   * Replaces the hash only (algorithm upgrade at login); sessions and token version are untouched.
+   * Only while the stored hash is still `expectedHash` (the one just verified): a rehash of the old
+   * password never overwrites a password changed meanwhile. Returns whether it replaced it.
+   */
+  replacePasswordHash(userId: string, passwordHash: string, expectedHash: string | null): Promise<boolean>;
   /**
    * A password change, as one atomic step: stores the hash and revokes every
    * session but `keepSessionId`. With `keepSessionId` null every session ends
@@ -190,12 +194,22 @@ export interface Store {
    * the caller's current access token goes on working (GoTrue's PUT /user),
    * while the revoked sessions' tokens fail their session check.
    * Returns the user as it is afterwards.
+   *
+   * Compare-and-set: a change is proven with the current password or with a
+   * live session, and fails, changing nothing, once another change has
+   * replaced that proof: with `expectedHash` (the hash the current password
+   * was verified against) it throws AuthError('invalid_credentials') when the
+   * stored hash is another; a kept session that is no longer live (a
+   * concurrent change revoked it) throws AuthError('session_not_found').
+   * (null: the user must have no password yet). Without `expectedHash` the
+   * change is unconditional (a reset token, an admin).
    */
   changePassword(
     userId: string,
     passwordHash: string,
     keepSessionId: string | null,
     now: Date,
+    expectedHash?: string | null,
   ): Promise<User>;
   /** Bumps the token version alone (e.g. an admin forcing re-authentication). Returns the new version. */
   bumpTokenVersion(userId: string): Promise<number>;

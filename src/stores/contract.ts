@@ -214,11 +214,79 @@ export function runStoreContract(
       it('replaces a hash without touching sessions or the token version', async () => {
         const user = await store.createUser(newUser(), 'old');
         const session = await store.createSession(newSession(user.id));
-        await store.replacePasswordHash(user.id, 'new');
+        assert.equal(await store.replacePasswordHash(user.id, 'new', 'old'), true);
         assert.equal(await store.getPasswordHash(user.id), 'new');
         assert.equal((await store.findUserById(user.id))?.tokenVersion, 0);
         assert.equal((await store.findSession(session.id))?.revokedAt, null);
       });
+
+      it('replaces a hash only over the expected one: a rehash of the old password never undoes a change', async () => {
+        const user = await store.createUser(newUser(), 'old');
+        await store.changePassword(user.id, 'changed', null, NOW);
+        assert.equal(await store.replacePasswordHash(user.id, 'old-rehashed', 'old'), false);
+        assert.equal(await store.getPasswordHash(user.id), 'changed');
+        const passwordless = await store.createUser(newUser(), null);
+        assert.equal(await store.replacePasswordHash(passwordless.id, 'first', null), true);
+        assert.equal(await store.getPasswordHash(passwordless.id), 'first');
+        assert.equal(await store.replacePasswordHash('missing', 'h', null), false);
+      });
+
+      it('changes a password as a compare-and-set: proven with a hash another change replaced, it fails and changes nothing', async () => {
+        const user = await store.createUser(newUser(), 'old');
+        const winner = await store.changePassword(user.id, 'first', null, NOW, 'old');
+        const winnersSession = await store.createSession(newSession(user.id));
+        await assert.rejects(store.changePassword(user.id, 'second', null, later(1), 'old'), {
+          code: 'invalid_credentials',
+        });
+        assert.equal(await store.getPasswordHash(user.id), 'first');
+        assert.equal((await store.findUserById(user.id))?.tokenVersion, winner.tokenVersion);
+        assert.equal((await store.findSession(winnersSession.id))?.revokedAt, null, 'nothing was revoked');
+        // Proven with the current hash it goes through; without a proof it is unconditional.
+        await store.changePassword(user.id, 'third', null, later(2), 'first');
+        await store.changePassword(user.id, 'fourth', null, later(3));
+        assert.equal(await store.getPasswordHash(user.id), 'fourth');
+      });
+
+      it('changes a password keeping a session only while that session is live', async () => {
+        const user = await store.createUser(newUser(), 'old');
+        const first = await store.createSession(newSession(user.id));
+        const second = await store.createSession(newSession(user.id));
+        // The first session's change ends the second: the second's own change, proven by it, fails.
+        await store.changePassword(user.id, 'by-first', first.id, NOW);
+        await assert.rejects(store.changePassword(user.id, 'by-second', second.id, later(1)), {
+          code: 'session_not_found',
+        });
+        assert.equal(await store.getPasswordHash(user.id), 'by-first');
+        assert.equal((await store.findSession(first.id))?.revokedAt, null);
+        const stranger = await store.createUser(newUser(), 'x');
+        const strangers = await store.createSession(newSession(stranger.id));
+        await assert.rejects(store.changePassword(user.id, 'h', strangers.id, later(2)), {
+          code: 'session_not_found',
+        });
+        await assert.rejects(store.changePassword(user.id, 'h', randomUUID(), later(2)), {
+          code: 'session_not_found',
+        });
+        assert.equal(await store.getPasswordHash(user.id), 'by-first');
+      });
+
+      it(
+        'of 20 racing password changes proven with the same hash, exactly one wins',
+        { skip: options.concurrencySkipReason },
+        async () => {
+          const user = await store.createUser(newUser(), 'old');
+          const results = await Promise.allSettled(
+            Array.from({ length: 20 }, (_, i) => store.changePassword(user.id, `new-${i}`, null, NOW, 'old')),
+          );
+          const won = results.flatMap((result, i) => (result.status === 'fulfilled' ? [i] : []));
+          assert.equal(won.length, 1, 'one change wins');
+          for (const result of results) {
+            if (result.status === 'rejected')
+              assert.equal((result.reason as { code?: string }).code, 'invalid_credentials');
+          }
+          assert.equal(await store.getPasswordHash(user.id), `new-${won[0]}`, 'the winner’s password stands');
+          assert.equal((await store.findUserById(user.id))?.tokenVersion, 1, 'bumped once');
+        },
+      );
 
       it('changes a password keeping one session: new hash, every other session revoked, token version kept', async () => {
         const user = await store.createUser(newUser(), 'old');
@@ -253,8 +321,9 @@ export function runStoreContract(
         assert.ok((await store.findSession(second.id))?.revokedAt instanceof Date);
         assert.equal((await store.findSession(strangers.id))?.revokedAt, null);
         assert.equal((await store.findUserById(stranger.id))?.tokenVersion, 0);
-        // Keeping a session afterwards leaves the bumped version as it is.
-        assert.equal((await store.changePassword(user.id, 'newer', first.id, NOW)).tokenVersion, 1);
+        // Keeping a (live) session afterwards leaves the bumped version as it is.
+        const third = await store.createSession(newSession(user.id));
+        assert.equal((await store.changePassword(user.id, 'newer', third.id, NOW)).tokenVersion, 1);
         assert.equal((await store.changePassword(user.id, 'newest', null, NOW)).tokenVersion, 2);
         await assert.rejects(store.changePassword('missing', 'h', null, NOW), { code: 'user_not_found' });
         await assert.rejects(store.changePassword('missing', 'h', first.id, NOW), {

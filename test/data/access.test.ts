@@ -60,7 +60,7 @@ describe('data API access rules', () => {
       files: { 'db.json': fixture() },
     });
     // alice exists in db.json by hand, without credentials: give her some through the API.
-    await t.services.store.replacePasswordHash('alice', await t.services.hasher.hash('alice-pw'));
+    await t.services.store.replacePasswordHash('alice', await t.services.hasher.hash('alice-pw'), null);
     for (const name of ['bob', 'carol']) {
       const res = await send('POST', '/auth/register', null, { username: name, password: `${name}-pw` });
       assert.equal(res.status, 200, res.body);

@@ -135,10 +135,8 @@ export const jsonDataServerDialect: FastifyPluginAsync<JsonDataServerOptions> = 
     const username = requestedUser(body, true) as string;
     const currentPassword = requiredString(body, fields.password);
     const newPassword = requiredString(body, fields.newPassword);
-    const user = await auth.verifyCredentials(username, currentPassword);
     // json-data-server answers a password change with a new session: every older one ends.
-    const issued = await auth.changePassword({ userId: user.id, newPassword, keepSessionId: null });
-    if (!issued) throw new AuthError('unexpected_failure');
+    const issued = await auth.changePasswordWithCurrent({ login: username, currentPassword, newPassword });
     return tokens(issued);
   });
 

@@ -118,14 +118,12 @@ export const postgrestAuthDialect: FastifyPluginAsync<PostgrestAuthOptions> = as
       }
       if (!body.current_password)
         throw new AuthError('validation_failed', 'Require current_password or reset_token');
-      const user = await auth.verifyCredentials(body.username, body.current_password);
-      const issued = await auth.changePassword({
-        userId: user.id,
+      const issued = await auth.changePasswordWithCurrent({
+        login: body.username,
+        currentPassword: body.current_password,
         newPassword: body.new_password,
-        keepSessionId: null,
         extraClaims: claims,
       });
-      if (!issued) throw new AuthError('unexpected_failure');
       return answer(issued);
     },
   );

@@ -205,8 +205,16 @@ export class FileStore implements Store {
     return normalizeCredentials(this.db.credentials).passwords[position]?.password ?? null;
   }
 
-  async replacePasswordHash(userId: string, passwordHash: string): Promise<void> {
-    await this.db.transact((docs) => this.setPassword(docs, userId, passwordHash));
+  async replacePasswordHash(
+    userId: string,
+    passwordHash: string,
+    expectedHash: string | null,
+  ): Promise<boolean> {
+    return this.db.transact((docs) => {
+      if (!this.index(docs).byId.has(userId) || this.storedHash(docs, userId) !== expectedHash) return false;
+      this.setPassword(docs, userId, passwordHash);
+      return true;
+    });
   }
 
   async changePassword(
@@ -214,10 +222,20 @@ export class FileStore implements Store {
     passwordHash: string,
     keepSessionId: string | null,
     now: Date,
+    expectedHash?: string | null,
   ): Promise<User> {
     return this.db.transact((docs) => {
       const record = this.index(docs).byId.get(userId);
       if (!record) throw new AuthError('user_not_found');
+      // Compare-and-set inside the serialized write queue, before anything changes (a throwing
+      // transaction is not undone): the proof of this change must still stand.
+      if (expectedHash !== undefined && this.storedHash(docs, userId) !== expectedHash)
+        throw new AuthError('invalid_credentials');
+      if (keepSessionId !== null) {
+        const sessions = normalizeCredentials(docs.credentials).sessions;
+        const kept = Object.hasOwn(sessions, keepSessionId) ? sessions[keepSessionId] : undefined;
+        if (kept?.userId !== userId || kept.revokedAt !== null) throw new AuthError('session_not_found');
+      }
       this.setPassword(docs, userId, passwordHash);
       const account = this.accountFor(docs, userId);
       // A kept session keeps its access token working: the other sessions' tokens fail their session check.
@@ -532,6 +550,11 @@ export class FileStore implements Store {
     const accounts = normalizeCredentials(docs.credentials).accounts;
     accounts[id] ??= defaultAccount(id);
     return accounts[id];
+  }
+
+  private storedHash(docs: Documents, userId: string): string | null {
+    const passwords = normalizeCredentials(docs.credentials).passwords;
+    return passwords.find((candidate) => candidate.sub === userId)?.password ?? null;
   }
 
   private setPassword(docs: Documents, userId: string, passwordHash: string): void {

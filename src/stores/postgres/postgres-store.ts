@@ -318,13 +318,19 @@ export class PostgresStore implements Store {
     return rows[0]?.password ?? null;
   }
 
-  async replacePasswordHash(userId: string, passwordHash: string): Promise<void> {
+  async replacePasswordHash(
+    userId: string,
+    passwordHash: string,
+    expectedHash: string | null,
+  ): Promise<boolean> {
     const uid = userUid(userId);
-    if (uid === null) return;
-    await this.pool.query(`UPDATE ${this.users} SET password = $2, updated_at = now() WHERE uid = $1`, [
-      uid,
-      passwordHash,
-    ]);
+    if (uid === null) return false;
+    // A concurrent change holds the row: this UPDATE waits, re-reads it, and no longer matches.
+    const result = await this.pool.query(
+      `UPDATE ${this.users} SET password = $2, updated_at = now() WHERE uid = $1 AND password IS NOT DISTINCT FROM $3`,
+      [uid, passwordHash, expectedHash],
+    );
+    return result.rowCount === 1;
   }
 
   async changePassword(
@@ -332,29 +338,46 @@ export class PostgresStore implements Store {
     passwordHash: string,
     keepSessionId: string | null,
     now: Date,
+    expectedHash?: string | null,
   ): Promise<User> {
     const uid = userUid(userId);
-    // One statement: the new hash, the count and the revocations commit together. The count is bumped
-    // only when no session is kept: a kept session's access token goes on working. The sessions are
-    // the changed user's (by its serial key): none when no user matched.
-    const user =
-      uid === null
-        ? null
-        : await this.oneUser(
-            `WITH changed AS (
-               UPDATE ${this.users} SET password = $2, updated_at = $4,
-                 token_count = token_count + CASE WHEN $3::text IS NULL THEN 1 ELSE 0 END
-               WHERE uid = $1 RETURNING id AS user_key, ${USER_COLUMNS}
-             ), revoked AS (
-               UPDATE ${this.sessions} s SET revoked_at = $4, revoked_reason = 'password_changed'
-               FROM changed c
-               WHERE s.user_id = c.user_key AND s.revoked_at IS NULL AND s.id::text IS DISTINCT FROM $3
-             )
-             SELECT * FROM changed`,
-            [uid, passwordHash, keepSessionId, now],
-          );
-    if (!user) throw new AuthError('user_not_found');
-    return user;
+    if (uid === null) throw new AuthError('user_not_found');
+    return inTransaction(this.pool, async (client) => {
+      // The user's row lock orders racing changes: the second waits here for the first to commit,
+      // then (read committed: each statement sees what committed before it) finds its proof gone.
+      const { rows } = await client.query<{ user_key: number; password: string | null }>(
+        `SELECT id AS user_key, password FROM ${this.users} WHERE uid = $1 FOR UPDATE`,
+        [uid],
+      );
+      const locked = rows[0];
+      if (!locked) throw new AuthError('user_not_found');
+      if (expectedHash !== undefined && locked.password !== expectedHash)
+        throw new AuthError('invalid_credentials');
+      if (keepSessionId !== null) {
+        const kept = UUID.test(keepSessionId)
+          ? await client.query(
+              `SELECT 1 FROM ${this.sessions} WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL`,
+              [keepSessionId, locked.user_key],
+            )
+          : { rowCount: 0 };
+        if (kept.rowCount !== 1) throw new AuthError('session_not_found');
+      }
+      // The new hash, the count and the revocations commit together. The count is bumped only when no
+      // session is kept: a kept session's access token goes on working.
+      const changed = await client.query<UserRow>(
+        `WITH changed AS (
+           UPDATE ${this.users} SET password = $2, updated_at = $4,
+             token_count = token_count + CASE WHEN $3::text IS NULL THEN 1 ELSE 0 END
+           WHERE id = $1 RETURNING ${USER_COLUMNS}
+         ), revoked AS (
+           UPDATE ${this.sessions} s SET revoked_at = $4, revoked_reason = 'password_changed'
+           WHERE s.user_id = $1 AND s.revoked_at IS NULL AND s.id::text IS DISTINCT FROM $3
+         )
+         SELECT * FROM changed`,
+        [locked.user_key, passwordHash, keepSessionId, now],
+      );
+      return toUser(changed.rows[0]!);
+    });
   }
 
   async bumpTokenVersion(userId: string): Promise<number> {

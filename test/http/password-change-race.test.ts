@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createTestApp, type TestApp } from '../support/app.js';
+import { realServerOnly, suiteStore } from '../support/postgres.js';
+
+/**
+ * Concurrent password changes of one account, each proven with the same
+ * current password, over HTTP on both stores: one wins, the others fail
+ * (compare-and-set, Store.changePassword), and only the winner's password
+ * and session survive.
+ */
+for (const storeKind of ['file', 'postgres'] as const) {
+  describe(`racing password changes (${storeKind} store)`, () => {
+    let t: TestApp;
+    let store: Awaited<ReturnType<typeof suiteStore>>;
+    before(async () => {
+      store = await suiteStore(storeKind);
+      t = await createTestApp({
+        format: 'restauth',
+        config: { ...store.config, passwords: { algorithm: 'bcrypt', bcryptRounds: 4 } },
+      });
+    });
+    after(async () => {
+      await t.close();
+      await store.drop();
+    });
+
+    const post = async (url: string, payload: Record<string, string>) => {
+      const res = await t.app.inject({ method: 'POST', url, payload });
+      return { status: res.statusCode, body: res.body, json: () => res.json() as Record<string, string> };
+    };
+
+    it(
+      'three changes proven with the same password: one wins, the others fail and open no session',
+      // On PGlite one transaction runs at a time: the race would be a serial schedule.
+      { skip: storeKind === 'postgres' ? (realServerOnly() ?? false) : false },
+      async () => {
+        const registered = await post('/auth/register', { username: 'racer', password: 'the old one' });
+        assert.equal(registered.status, 200, registered.body);
+        const before = registered.json();
+        const changes = ['new one A', 'new one B', 'new one C'];
+        const answers = await Promise.all(
+          changes.map((newpassword) =>
+            post('/auth/password', { username: 'racer', password: 'the old one', newpassword }),
+          ),
+        );
+        const won = answers.flatMap((answer, i) => (answer.status === 200 ? [i] : []));
+        assert.equal(won.length, 1, answers.map((answer) => `${answer.status} ${answer.body}`).join('; '));
+        for (const answer of answers) if (answer.status !== 200) assert.equal(answer.status, 400);
+        const winner = won[0]!;
+
+        // Only the winner's password works.
+        for (const [i, password] of changes.entries()) {
+          const login = await post('/auth/login', { username: 'racer', password });
+          assert.equal(login.status, i === winner ? 200 : 400, password);
+        }
+        assert.equal((await post('/auth/login', { username: 'racer', password: 'the old one' })).status, 400);
+
+        // Only the winner's session survives: the one before the race has ended.
+        const check = async (token: string) =>
+          (await post('/auth/check', { access_token: token })).json().valid as unknown as boolean;
+        assert.equal(await check(answers[winner]!.json().access_token!), true);
+        assert.equal(await check(before.access_token!), false);
+        assert.equal((await post('/auth/refresh', { refresh_token: before.refresh_token! })).status, 400);
+      },
+    );
+  });
+}
