@@ -3,6 +3,7 @@ import type { Config } from './config/schema.js';
 import { AdminService } from './core/admin-service.js';
 import { AuditLog, type RequestContext } from './core/audit.js';
 import { AuthService } from './core/auth-service.js';
+import { BackgroundWork } from './core/background.js';
 import { isAuthError } from './core/errors.js';
 import { EmailFlows, type LinkBuilder } from './core/email-flows.js';
 import { OneTimeTokens } from './core/one-time-tokens.js';
@@ -41,6 +42,11 @@ export interface Services {
   fileDatabase: FileDatabase | null;
   /** Whether this instance can serve now (the store answers, migrations applied, folders writable). */
   readiness: ReadinessProbe;
+  /**
+   * Resolves once the work begun after answers has settled and the mail worker
+   * has sent (or failed) every mail it was handed: what a test awaits instead of sleeping.
+   */
+  idle(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -111,6 +117,7 @@ export async function createServices(
       logger.warn(`restauth: ${(error as Error).message}`);
     }
   };
+  const background = new BackgroundWork(onBackgroundError);
   const notifier = mailNotifier(mailWorker, {
     appName: config.appName,
     templatesDir: config.mailTemplatesDir,
@@ -140,7 +147,7 @@ export async function createServices(
     notifier,
     audit,
     emailFlows: flows,
-    onBackgroundError,
+    background,
     hasher,
     tokens,
     sessions,
@@ -150,6 +157,7 @@ export async function createServices(
       authenticatedRole: config.roles.authenticated,
       rolePerUser: config.roles.perUser,
       requireEmailConfirmation: confirmEmailRequired(config),
+      resendInterval: config.oneTimeTokens.resendInterval,
     },
   });
   const admin = new AdminService({
@@ -181,8 +189,14 @@ export async function createServices(
     tokens,
     fileDatabase: opened.fileDatabase,
     readiness: opened.readiness,
+    idle: async () => {
+      await background.idle();
+      await mailWorker.idle();
+    },
     close: async () => {
       clearInterval(maintenance);
+      // Work begun after an answer (a mail being queued) finishes first: its request was acknowledged.
+      await background.idle();
       await mailWorker.stop();
       await mailer.close();
       await opened.store.close();

@@ -7,6 +7,7 @@ import type { Session, Store, User } from './store.js';
 import type { AccessClaims, TokenService } from './tokens.js';
 import { checkEmail, MAX_LOGIN_LENGTH } from './validation.js';
 import type { AuditLog } from './audit.js';
+import type { BackgroundWork } from './background.js';
 import type { EmailFlows } from './email-flows.js';
 
 export interface AuthSettings {
@@ -18,6 +19,8 @@ export interface AuthSettings {
   rolePerUser: boolean;
   /** Seconds a password-reset token stays valid (postgrest-auth: one hour). */
   passwordResetTtl?: number;
+  /** Least seconds between two reset mails to one account (oneTimeTokens.resendInterval). */
+  resendInterval?: number;
   /** An account with an unconfirmed email address may not sign in. */
   requireEmailConfirmation?: boolean;
 }
@@ -34,8 +37,8 @@ export interface AuthDeps {
   /** Sends the confirmation mail of a sign-up that must confirm its address. */
   emailFlows?: EmailFlows;
   clock?: () => Date;
-  /** Where failures of work done after the answer (mail for an existing account) are reported. */
-  onBackgroundError?: (error: unknown) => void;
+  /** Runs the work done after the answer (mail for an existing account), reporting its failures. */
+  background: BackgroundWork;
 }
 
 /** An access token alone, for a session that goes on (postgrest-auth's bearer refresh). */
@@ -369,7 +372,9 @@ export class AuthService {
       const expiresAt = new Date(now.getTime() + (this.deps.settings.passwordResetTtl ?? 3600) * 1000);
       // postgrest-auth's reset token is pasted, not typed: no code. Stored with its mail (see Store).
       const mails = await this.notifier.passwordReset(recipient, { token, expiresAt });
-      const stored = await this.deps.store.createOneTimeToken(
+      // Throttled as the GoTrue mails are: one reset mail per account and resend interval.
+      const unlessIssuedAfter = new Date(now.getTime() - (this.deps.settings.resendInterval ?? 0) * 1000);
+      const written = await this.deps.store.createOneTimeToken(
         {
           hash: hashSecret(token),
           codeHash: null,
@@ -380,8 +385,9 @@ export class AuthService {
           data: {},
         },
         mails,
+        { unlessIssuedAfter },
       );
-      await this.notifier.deliver(mails, stored);
+      if (written.stored) await this.notifier.deliver(mails, written.mailsQueued);
     });
   }
 
@@ -468,8 +474,9 @@ export class AuthService {
     return { accessToken: token, expiresIn: this.deps.tokens.accessTokenTtl, expiresAt: claims.exp, claims };
   }
 
-  private background(work: () => Promise<void>): void {
-    work().catch((error: unknown) => this.deps.onBackgroundError?.(error));
+  /** Runs `work` after the answer (see BackgroundWork); `onError` overrides where its failure is reported. */
+  background(work: () => Promise<void>, onError?: (error: unknown) => void): void {
+    this.deps.background.run(work, onError);
   }
 
   private checkUsername(username: string): string {

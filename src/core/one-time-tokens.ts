@@ -46,7 +46,8 @@ export class OneTimeTokens {
    * Issues a token, replacing the user's earlier one of the same purpose.
    * Returns null, issuing nothing, when one was issued less than
    * resendInterval ago: callers then answer as if it had been sent, so the
-   * throttle tells nobody whether an account exists.
+   * throttle tells nobody whether an account exists. The store checks and
+   * replaces in one step: of racing requests one mails, the others are throttled.
    */
   async issue(
     userId: string,
@@ -56,11 +57,8 @@ export class OneTimeTokens {
     data: Record<string, unknown> = {},
     mail?: TokenMail,
   ): Promise<IssuedOneTimeToken | null> {
-    const previous = await this.store.findOneTimeToken(userId, purpose, now);
-    if (previous && now.getTime() - previous.createdAt.getTime() < this.settings.resendInterval * 1000) {
-      return null;
-    }
-    return this.issueNow(userId, recipient, purpose, now, data, mail);
+    const since = new Date(now.getTime() - this.settings.resendInterval * 1000);
+    return this.storeToken(userId, recipient, purpose, now, data, mail, since);
   }
 
   /**
@@ -76,26 +74,42 @@ export class OneTimeTokens {
     data: Record<string, unknown> = {},
     mail?: TokenMail,
   ): Promise<IssuedOneTimeToken> {
+    const issued = await this.storeToken(userId, recipient, purpose, now, data, mail, undefined);
+    if (!issued) throw new Error('an unthrottled one-time token was not stored');
+    return issued;
+  }
+
+  private async storeToken(
+    userId: string,
+    recipient: string,
+    purpose: string,
+    now: Date,
+    data: Record<string, unknown>,
+    mail: TokenMail | undefined,
+    unlessIssuedAfter: Date | undefined,
+  ): Promise<IssuedOneTimeToken | null> {
     const token = randomSecret();
     const expiresAt = new Date(now.getTime() + this.settings.ttl * 1000);
+    const address = recipient.toLowerCase();
     // Two live tokens for one address and purpose may draw the same code: draw again.
     for (let attempt = 1; ; attempt++) {
       const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
       const issued = { token, code, expiresAt };
       // Rendered per draw: the mail shows the code.
       const mails = mail ? await mail(issued) : [];
+      const record = {
+        hash: hashSecret(token),
+        codeHash: this.codeHash(address, purpose, code),
+        recipient: address,
+      };
       try {
-        const address = recipient.toLowerCase();
-        const record = {
-          hash: hashSecret(token),
-          codeHash: this.codeHash(address, purpose, code),
-          recipient: address,
-        };
-        const stored = await this.store.createOneTimeToken(
+        const written = await this.store.createOneTimeToken(
           { ...record, userId, purpose, createdAt: now, expiresAt, data },
           mails,
+          unlessIssuedAfter ? { unlessIssuedAfter } : {},
         );
-        if (mails.length > 0) await this.notifier.deliver(mails, stored);
+        if (!written.stored) return null;
+        if (mails.length > 0) await this.notifier.deliver(mails, written.mailsQueued);
         return issued;
       } catch (error) {
         if (!(error instanceof CodeHashInUseError) || attempt >= 5) throw error;

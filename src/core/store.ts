@@ -153,6 +153,12 @@ export class CodeHashInUseError extends Error {
   }
 }
 
+/** What createOneTimeToken did: stored the token (or not: throttled), and queued its mails itself. */
+export interface TokenWrite {
+  stored: boolean;
+  mailsQueued: boolean;
+}
+
 /** A typed code, as consumeOneTimeCode takes it: one keyed hash per purpose it may spend. */
 export interface CodeAttempt {
   recipient: string;
@@ -244,12 +250,20 @@ export interface Store {
    * Throws CodeHashInUseError, storing nothing, when `codeHash` belongs to a
    * token of another user or purpose (a 6-digit code can repeat): draw another code.
    *
+   * With `unlessIssuedAfter`, the check and the replacement are one atomic step:
+   * when the user's live token of this purpose was created after that date, nothing
+   * is stored (stored: false), however many callers race (the mail throttle).
+   *
    * `mails` are the mails carrying the token. A store with a mail outbox of its
    * own (PostgreSQL) queues them in the same transaction as the token, so
-   * neither exists without the other, and returns true; a store without one
-   * returns false and the caller queues them after the token is stored.
+   * neither exists without the other (mailsQueued: true); a store without one
+   * leaves them to the caller, who queues them once the token is stored.
    */
-  createOneTimeToken(token: OneTimeToken, mails?: readonly OutgoingMail[]): Promise<boolean>;
+  createOneTimeToken(
+    token: OneTimeToken,
+    mails?: readonly OutgoingMail[],
+    options?: { unlessIssuedAfter?: Date },
+  ): Promise<TokenWrite>;
   /**
    * Returns and deletes the token whose (link) hash is `hash`, in one step;
    * null if absent, of another purpose, or expired. A code hash never matches here.

@@ -94,6 +94,15 @@ export class MailWorker implements MailQueue {
     });
   }
 
+  /**
+   * Resolves once no pass is under way: every mail that was due when it was
+   * woken has been sent, or has failed and waits for its retry (tests await
+   * this instead of sleeping for "no mail arrived").
+   */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
   /** One pass: send what is due, then sleep until the next mail is. Never rejects. */
   private async pass(): Promise<void> {
     try {

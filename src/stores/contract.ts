@@ -583,6 +583,36 @@ export function runStoreContract(
         );
       });
 
+      it('throttles: a live token newer than unlessIssuedAfter stays and nothing is stored; older or expired, it is replaced', async () => {
+        const user = await store.createUser(newUser(), 'h');
+        const at = (seconds: number, hash: string, expiresIn = 3600) => ({
+          ...token(user.id, hash, { expiresAt: later(seconds + expiresIn) }),
+          createdAt: later(seconds),
+        });
+        assert.deepEqual(
+          (await store.createOneTimeToken(at(0, 'ott-t1'), [], { unlessIssuedAfter: later(-60) })).stored,
+          true,
+          'none before',
+        );
+        const throttled = await store.createOneTimeToken(at(30, 'ott-t2'), [], {
+          unlessIssuedAfter: later(-30),
+        });
+        assert.deepEqual(throttled, { stored: false, mailsQueued: false });
+        assert.equal((await store.findOneTimeToken(user.id, 'recovery', later(30)))?.hash, 'ott-t1');
+        const replaced = await store.createOneTimeToken(at(60, 'ott-t3', 10), [], {
+          unlessIssuedAfter: later(0),
+        });
+        assert.equal(replaced.stored, true, 'the earlier one is old enough');
+        // ott-t3 expired at 70 s: an expired token throttles nothing, however recent.
+        const afterExpiry = await store.createOneTimeToken(at(80, 'ott-t4'), [], {
+          unlessIssuedAfter: later(20),
+        });
+        assert.equal(afterExpiry.stored, true);
+        assert.equal(await store.consumeOneTimeToken('ott-t1', 'recovery', later(80)), null);
+        assert.equal(await store.consumeOneTimeToken('ott-t2', 'recovery', later(80)), null);
+        assert.equal((await store.consumeOneTimeToken('ott-t4', 'recovery', later(80)))?.hash, 'ott-t4');
+      });
+
       it('lets a replacement reuse the code hash of the token it replaces', async () => {
         const user = await store.createUser(newUser(), 'h');
         await store.createOneTimeToken(token(user.id, 'ott-r1', { codeHash: 'code-same' }));
@@ -672,6 +702,44 @@ export function runStoreContract(
           const winners = results.filter((result) => result !== null);
           assert.equal(winners.length, 1);
           assert.equal(winners[0]?.hash, 'ott-race-link');
+        },
+      );
+
+      it(
+        'stores one of 50 racing throttled tokens of a user and purpose; the others store nothing',
+        { skip: options.concurrencySkipReason },
+        async () => {
+          const user = await store.createUser(newUser(), 'h');
+          const writes = await Promise.all(
+            Array.from({ length: 50 }, (_, i) =>
+              store.createOneTimeToken(token(user.id, `ott-throttle-${i}`), [], {
+                unlessIssuedAfter: later(-60),
+              }),
+            ),
+          );
+          const stored = writes.flatMap((write, i) => (write.stored ? [i] : []));
+          assert.equal(stored.length, 1, 'one stored');
+          const live = await store.findOneTimeToken(user.id, 'recovery', NOW);
+          assert.equal(live?.hash, `ott-throttle-${stored[0]}`);
+        },
+      );
+
+      it(
+        'leaves one live token after 50 racing unthrottled replacements',
+        { skip: options.concurrencySkipReason },
+        async () => {
+          const user = await store.createUser(newUser(), 'h');
+          await Promise.all(
+            Array.from({ length: 50 }, (_, i) =>
+              store.createOneTimeToken(token(user.id, `ott-replace-${i}`)),
+            ),
+          );
+          const spent = await Promise.all(
+            Array.from({ length: 50 }, (_, i) =>
+              store.consumeOneTimeToken(`ott-replace-${i}`, 'recovery', NOW),
+            ),
+          );
+          assert.equal(spent.filter((one) => one !== null).length, 1);
         },
       );
 

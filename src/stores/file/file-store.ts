@@ -4,6 +4,7 @@ import {
   CodeHashInUseError,
   type AuditEvent,
   type CodeAttempt,
+  type TokenWrite,
   type AuditPage,
   type NewSession,
   type NewUser,
@@ -15,6 +16,7 @@ import {
   type UserPage,
   type UserPatch,
 } from '../../core/store.js';
+import type { OutgoingMail } from '../../core/notifier.js';
 import { AuditLog } from './audit-log.js';
 import type { Documents, FileDatabase } from './file-database.js';
 import {
@@ -352,12 +354,28 @@ export class FileStore implements Store {
 
   /**
    * The file store has no outbox of its own (the mail queue is a file beside
-   * it): it stores the token and leaves the mails to the caller (false).
+   * it): it stores the token and leaves the mails to the caller. The check of
+   * the throttle and the replacement run in one serialized transaction.
    */
-  async createOneTimeToken(token: OneTimeToken): Promise<boolean> {
-    await this.db.transactCredentials((stored) => {
+  async createOneTimeToken(
+    token: OneTimeToken,
+    _mails: readonly OutgoingMail[] = [],
+    options: { unlessIssuedAfter?: Date } = {},
+  ): Promise<TokenWrite> {
+    return this.db.transactCredentials((stored) => {
       const tokens = normalizeCredentials(stored).oneTimeTokens;
       const codes = this.codeIndex(tokens);
+      const earlier = Object.entries(tokens).filter(
+        ([, entry]) => entry.userId === token.userId && entry.purpose === token.purpose,
+      );
+      const since = options.unlessIssuedAfter;
+      const throttled = earlier.some(
+        ([, entry]) =>
+          since !== undefined &&
+          Date.parse(entry.createdAt) > since.getTime() &&
+          Date.parse(entry.expiresAt) > token.createdAt.getTime(),
+      );
+      if (throttled) return { stored: false, mailsQueued: false };
       if (token.codeHash !== null) {
         // As PostgreSQL's unique index on code_hash: one code names one token. The token being
         // replaced (same user and purpose) may hold it; any other holder is refused (checked
@@ -369,11 +387,9 @@ export class FileStore implements Store {
         )
           throw new CodeHashInUseError();
       }
-      for (const [hash, entry] of Object.entries(tokens)) {
-        if (entry.userId === token.userId && entry.purpose === token.purpose) {
-          delete tokens[hash];
-          forgetCode(codes, hash, entry);
-        }
+      for (const [hash, entry] of earlier) {
+        delete tokens[hash];
+        forgetCode(codes, hash, entry);
       }
       tokens[token.hash] = {
         codeHash: token.codeHash,
@@ -385,8 +401,8 @@ export class FileStore implements Store {
         data: token.data,
       };
       if (token.codeHash !== null) codes.set(token.codeHash, token.hash);
+      return { stored: true, mailsQueued: false };
     });
-    return false;
   }
 
   async consumeOneTimeToken(hash: string, purpose: string, now: Date): Promise<OneTimeToken | null> {

@@ -507,5 +507,18 @@ export function migrations(names: SchemaNames): Migration[] {
         $fn$;
       `,
     },
+    {
+      version: 11,
+      name: 'one one-time token per user and purpose',
+      sql: `
+        -- A new token replaces the earlier one of its user and purpose, and the mail throttle reads
+        -- the earlier one: a unique pair makes both one atomic upsert. Racing requests could leave
+        -- several before: the newest of each pair stays.
+        DELETE FROM ${q.schema}.one_time_tokens a USING ${q.schema}.one_time_tokens b
+          WHERE a.user_id = b.user_id AND a.purpose = b.purpose AND (a.created_at, a.hash) < (b.created_at, b.hash);
+        DROP INDEX ${q.schema}.one_time_tokens_user_purpose;
+        CREATE UNIQUE INDEX one_time_tokens_user_purpose ON ${q.schema}.one_time_tokens (user_id, purpose);
+      `,
+    },
   ];
 }

@@ -6,6 +6,7 @@ import {
   CodeHashInUseError,
   type AuditEvent,
   type CodeAttempt,
+  type TokenWrite,
   type AuditPage,
   type NewSession,
   type NewUser,
@@ -518,25 +519,36 @@ export class PostgresStore implements Store {
     return result.rowCount ?? 0;
   }
 
-  async createOneTimeToken(token: OneTimeToken, mails: readonly OutgoingMail[] = []): Promise<boolean> {
-    // One statement: the earlier token goes, the new one and the mails carrying it (the outbox rows
-    // the mail worker sends) come, together or not at all. The INSERT reads the DELETE's result, so
-    // the earlier token is gone before the new row is checked against the unique code_hash index: a
-    // replacement may reuse the code of the token it replaces. (Unreferenced, the DELETE would run
-    // after the INSERT.) No such user: the NULL key fails the NOT NULL constraint.
-    await this.pool
-      .query(
+  async createOneTimeToken(
+    token: OneTimeToken,
+    mails: readonly OutgoingMail[] = [],
+    options: { unlessIssuedAfter?: Date } = {},
+  ): Promise<TokenWrite> {
+    // One statement: the new token takes the place of the earlier one of its user and purpose (one
+    // row per pair, migration 10), unless the earlier one is live and newer than the throttle allows;
+    // the mails carrying it (the outbox rows the mail worker sends) come only with it. Racing callers
+    // meet on the unique index: the first inserts, each later one waits for it and then replaces it
+    // or, throttled, stores nothing. The row keeps its place, so a replacement may reuse its own code.
+    // No such user: the NULL key fails the NOT NULL constraint.
+    const { rows } = await this.pool
+      .query<{ stored: number }>(
         `WITH owner AS (
          SELECT ${this.userKey('$2')} AS user_key
-       ), replaced AS (
-         DELETE FROM ${this.oneTimeTokens} WHERE user_id = (SELECT user_key FROM owner) AND purpose = $3 RETURNING 1
        ), stored AS (
-         INSERT INTO ${this.oneTimeTokens} (hash, code_hash, recipient, user_id, purpose, created_at, expires_at, data)
-         SELECT $1, $7, $10, owner.user_key, $3, $4, $5, $6 FROM owner, (SELECT count(*) FROM replaced) AS done
+         INSERT INTO ${this.oneTimeTokens} AS earlier
+           (hash, code_hash, recipient, user_id, purpose, created_at, expires_at, data)
+         SELECT $1, $7, $10, owner.user_key, $3, $4, $5, $6 FROM owner
+         ON CONFLICT (user_id, purpose) DO UPDATE SET hash = EXCLUDED.hash, code_hash = EXCLUDED.code_hash,
+           recipient = EXCLUDED.recipient, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at,
+           data = EXCLUDED.data, failed_attempts = 0
+         WHERE $11::timestamptz IS NULL OR earlier.created_at <= $11 OR earlier.expires_at <= $4
+         RETURNING 1
+       ), queued AS (
+         INSERT INTO ${this.mailOutboxTable} (id, message, attempts, next_attempt_at)
+         SELECT gen_random_uuid(), mail, 0, $9 FROM jsonb_array_elements($8::jsonb) AS mail, stored
          RETURNING 1
        )
-       INSERT INTO ${this.mailOutboxTable} (id, message, attempts, next_attempt_at)
-       SELECT gen_random_uuid(), mail, 0, $9 FROM jsonb_array_elements($8::jsonb) AS mail, (SELECT count(*) FROM stored) AS done`,
+       SELECT (SELECT count(*) FROM stored)::int AS stored, (SELECT count(*) FROM queued) AS queued`,
         [
           token.hash,
           userUid(token.userId),
@@ -549,6 +561,7 @@ export class PostgresStore implements Store {
           // Due now by the mail worker's clock (the wall clock), whatever clock dated the token.
           new Date(),
           token.recipient ?? null,
+          options.unlessIssuedAfter ?? null,
         ],
       )
       .catch((error: unknown) => {
@@ -557,7 +570,8 @@ export class PostgresStore implements Store {
           throw new CodeHashInUseError();
         throw error;
       });
-    return true;
+    const stored = rows[0]!.stored === 1;
+    return { stored, mailsQueued: stored };
   }
 
   async consumeOneTimeToken(hash: string, purpose: string, now: Date): Promise<OneTimeToken | null> {

@@ -67,7 +67,7 @@ export const emailRoutes: FastifyPluginAsync<GotrueOptions> = async (app, option
 
   /** Runs mail work after the answer: its duration must not tell whether the address has an account. */
   const afterAnswer = (request: FastifyRequest, work: () => Promise<void>) => {
-    work().catch((error: unknown) => request.log.error({ err: error }, 'mail flow failed'));
+    auth.background(work, (error: unknown) => request.log.error({ err: error }, 'mail flow failed'));
   };
 
   app.post<{ Body: Static<typeof RecoverBody>; Querystring: Static<typeof RedirectQuery> }>(
