@@ -469,9 +469,11 @@ export class AuthService {
         token_version: user.tokenVersion,
       },
       now,
+      // No token outlives its session: a renewed one (postgrest-auth's bearer refresh) ends with it.
+      session.notAfter,
     );
     const { token, ...claims } = signed;
-    return { accessToken: token, expiresIn: this.deps.tokens.accessTokenTtl, expiresAt: claims.exp, claims };
+    return { accessToken: token, expiresIn: claims.exp - claims.iat, expiresAt: claims.exp, claims };
   }
 
   /** Runs `work` after the answer (see BackgroundWork); `onError` overrides where its failure is reported. */

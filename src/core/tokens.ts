@@ -91,12 +91,15 @@ export class TokenService {
     return this.settings.accessTokenTtl;
   }
 
+  /** Signs an access token valid for accessTokenTtl, or only until `notAfter` (its session's end) when sooner. */
   async sign(
     claims: Omit<AccessClaims, 'iat' | 'exp'> & Record<string, unknown>,
     now: Date,
+    notAfter?: Date,
   ): Promise<AccessClaims & { token: string }> {
     const iat = Math.floor(now.getTime() / 1000);
-    const exp = iat + this.settings.accessTokenTtl;
+    const ttlEnd = iat + this.settings.accessTokenTtl;
+    const exp = notAfter === undefined ? ttlEnd : Math.min(ttlEnd, Math.floor(notAfter.getTime() / 1000));
     const payload: Record<string, unknown> = { ...claims, iat, exp };
     if (this.settings.issuer !== null && payload.iss === undefined) payload.iss = this.settings.issuer;
     if (this.settings.audience !== null && payload.aud === undefined) payload.aud = this.settings.audience;
