@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
+import { DatabaseUnreachableError } from '../stores/postgres/startup.js';
 import { CliError, EXIT_FAILURE } from './errors.js';
 import { parsePort } from './options.js';
 
@@ -80,6 +81,8 @@ async function serve(dataFile: string | undefined, options: ServeOptions): Promi
 }
 
 function explainStartFailure(error: unknown, config: Config): unknown {
+  // Its message names the database, the cause and the setting to change: no stack needed.
+  if (error instanceof DatabaseUnreachableError) return new CliError(error.message, EXIT_FAILURE);
   const code = (error as NodeJS.ErrnoException | null)?.code;
   if (code === 'EADDRINUSE') {
     return new CliError(`port ${config.port} is already in use (set --port or RESTAUTH_PORT)`, EXIT_FAILURE);

@@ -1,7 +1,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { parseDuration } from './duration.js';
 import { ConfigError } from './errors.js';
-import type { ConfigLayer } from './layer.js';
+import type { ConfigLayer, StoreLayer } from './layer.js';
 
 /**
  * The one module that reads environment variables. Precedence: the config
@@ -49,6 +49,12 @@ export const ENV_VARS: readonly EnvVar[] = [
     key: 'store.url',
     description:
       'postgres:// URL: switches to the PostgreSQL store (overrides a file store in the config file).',
+  },
+  {
+    name: 'RESTAUTH_DB_STARTUP_TIMEOUT',
+    key: 'store.startupTimeout',
+    description:
+      'How long to wait at start-up for a PostgreSQL that cannot be reached yet, retrying: "2m" or seconds; 0 fails at once.',
   },
   {
     name: 'RESTAUTH_ACCESS_TOKEN_TTL',
@@ -161,11 +167,26 @@ export function readEnv(env: NodeJS.ProcessEnv, cwd: string): ConfigLayer {
     layer.rateLimits = { signIn: off, signUp: off, recovery: off, refresh: off, verify: off };
   }
 
+  const startupTimeout = get('RESTAUTH_DB_STARTUP_TIMEOUT');
+  let waitSeconds: number | undefined;
+  if (startupTimeout !== undefined) {
+    const parsed = parseDuration(startupTimeout);
+    if ('error' in parsed)
+      throw new ConfigError(
+        `environment: RESTAUTH_DB_STARTUP_TIMEOUT ${parsed.error} (got ${JSON.stringify(startupTimeout)})`,
+      );
+    waitSeconds = parsed.seconds;
+  }
+
   const databaseUrl = get('DATABASE_URL');
   const dataFile = get('RESTAUTH_DATA_FILE');
   const credentialsFile = get('RESTAUTH_CREDENTIALS_FILE');
   if (databaseUrl !== undefined) {
     layer.store = { type: 'postgres', url: url('DATABASE_URL', databaseUrl, ['postgres:', 'postgresql:']) };
+    if (waitSeconds !== undefined) layer.store.startupTimeout = waitSeconds;
+  } else if (waitSeconds !== undefined) {
+    // A PostgreSQL store configured in the file; with a file store the key is reported as unknown.
+    layer.store = { startupTimeout: waitSeconds } as StoreLayer;
   } else if (dataFile !== undefined || credentialsFile !== undefined) {
     layer.store = {
       dataFile: dataFile === undefined ? undefined : path(dataFile),

@@ -281,6 +281,7 @@ test("postgrest-auth.json: the README's example, comments included, maps key by 
       poolMin: 2,
       poolMax: 10,
       preparedStatements: true,
+      startupTimeout: 60,
     },
   );
   assert.deepEqual(config.email, {
@@ -329,6 +330,7 @@ test('postgrest-auth.json: its own defaults, connection fields, extra payload cl
       poolMin: 2,
       poolMax: 10,
       preparedStatements: true,
+      startupTimeout: 60,
     },
   );
   assert.equal(
@@ -424,6 +426,7 @@ test('postgrest-auth: its command-line flags override the file and the environme
       poolMin: 2,
       poolMax: 10,
       preparedStatements: true,
+      startupTimeout: 60,
     },
   );
   assert.equal(config.jwt.accessTokenTtl, 3600);
@@ -495,6 +498,7 @@ test('restauth.json: a PostgreSQL store, bad values named, unknown and computed 
       poolMin: 0,
       poolMax: 10,
       preparedStatements: true,
+      startupTimeout: 60,
     },
   );
 
@@ -629,11 +633,27 @@ test('DATABASE_URL switches a file store to PostgreSQL; file settings are droppe
       poolMin: 0,
       poolMax: 10,
       preparedStatements: true,
+      startupTimeout: 60,
     },
   );
   assert.deepEqual(warnings, [
     'the PostgreSQL store is configured; file store settings ignored: RESTAUTH_DATA_FILE',
   ]);
+});
+
+test('RESTAUTH_DB_STARTUP_TIMEOUT sets how long start-up waits for PostgreSQL, with DATABASE_URL or a configured store', async () => {
+  const dir = await tempDir();
+  const { config } = await load(dir, {
+    env: { DATABASE_URL: 'postgres://u@h/d', RESTAUTH_DB_STARTUP_TIMEOUT: '2m' },
+  });
+  assert.equal(config.store.type === 'postgres' && config.store.startupTimeout, 120);
+  await writeJson(dir, 'restauth.json', {
+    store: { type: 'postgres', url: 'postgres://u@h/d', startupTimeout: 5 },
+  });
+  const fromFile = (await load(dir)).config.store;
+  assert.equal(fromFile.type === 'postgres' && fromFile.startupTimeout, 5);
+  const overridden = (await load(dir, { env: { RESTAUTH_DB_STARTUP_TIMEOUT: '0' } })).config.store;
+  assert.equal(overridden.type === 'postgres' && overridden.startupTimeout, 0);
 });
 
 test('bad environment values name the variable', async () => {
@@ -652,6 +672,7 @@ test('bad environment values name the variable', async () => {
       'environment: DATABASE_URL must be a URL (postgres: or postgresql:) (got "mysql://x")',
     ],
     [{ RESTAUTH_SMTP_URL: 'not a url' }, /^environment: RESTAUTH_SMTP_URL must be a URL/],
+    [{ RESTAUTH_DB_STARTUP_TIMEOUT: 'soon' }, /^environment: RESTAUTH_DB_STARTUP_TIMEOUT must be a duration/],
   ];
   for (const [env, message] of cases) {
     await assert.rejects(load(dir, { env }), rejectsWith(message), JSON.stringify(env));

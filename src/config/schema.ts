@@ -92,6 +92,11 @@ export const PostgresStoreSchema = Type.Object({
    * sessions per transaction (PgBouncer's transaction mode before 1.21).
    */
   preparedStatements: Type.Boolean({ default: true }),
+  /**
+   * Seconds to wait at start-up for a database that cannot be reached yet
+   * (started together with restauth), retrying; 0 fails at once.
+   */
+  startupTimeout: Type.Integer({ default: 60, minimum: 0 }),
 });
 
 export const ConfigSchema = Type.Object({

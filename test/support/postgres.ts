@@ -66,6 +66,7 @@ export function testStoreConfig(url: string): {
   poolMin: number;
   poolMax: number;
   preparedStatements: boolean;
+  startupTimeout: number;
 } {
   return {
     type: 'postgres',
@@ -75,6 +76,8 @@ export function testStoreConfig(url: string): {
     poolMin: 0,
     poolMax: 10,
     preparedStatements: kind() !== 'pglite',
+    // A test database is up before the test starts: a failure to reach it is reported at once.
+    startupTimeout: 0,
   };
 }
 

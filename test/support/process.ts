@@ -18,6 +18,8 @@ export async function spawnRestauth(
   cwd: string,
   args: string[] = [],
   env: NodeJS.ProcessEnv = {},
+  /** Sees the output as it comes, before the process listens (start-up messages). */
+  onOutput?: (output: string) => void,
 ): Promise<RestauthProcess> {
   const child = spawn(
     process.execPath,
@@ -40,6 +42,7 @@ export async function spawnRestauth(
     const timer = setTimeout(() => reject(new Error(`restauth did not start:\n${output}`)), 30_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
+      onOutput?.(output);
       const match = /restauth listening on (http:\/\/[^\s"]+)/.exec(output);
       if (match) {
         clearTimeout(timer);

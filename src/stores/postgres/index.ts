@@ -1,7 +1,8 @@
 import type { Config, PostgresStoreConfig } from '../../config/schema.js';
-import type { OutageLogger } from './faults.js';
+import { describeDatabase, type OutageLogger } from './faults.js';
 import { migrate } from './migrate.js';
 import { createPool } from './pool.js';
+import { waitForDatabase } from './startup.js';
 import type { SchemaNames } from './migrations.js';
 import { PostgresStore } from './postgres-store.js';
 
@@ -18,16 +19,34 @@ export function schemaNames(store: PostgresStoreConfig, roles: Config['roles']):
   };
 }
 
-/** Connects, applies pending migrations (safe with several instances), and returns the store. */
+/**
+ * Connects, applies pending migrations (safe with several instances), and
+ * returns the store. A database that cannot be reached yet (starting with
+ * it, as in a compose file) is waited for, up to `store.startupTimeout`
+ * seconds, with one log line naming it; then the start fails, saying so.
+ */
 export async function openPostgresStore(
   store: PostgresStoreConfig,
   roles: Config['roles'],
   options: { migrate?: boolean; logger?: OutageLogger } = {},
 ): Promise<PostgresStore> {
-  const pool = createPool(store, options.logger ?? console);
+  const logger = options.logger ?? console;
+  // The outage log starts with the server: a database still down at start-up is told by waitForDatabase.
+  let started = false;
+  const pool = createPool(store, {
+    info: (line) => started && logger.info(line),
+    warn: (line) => started && logger.warn(line),
+  });
   const names = schemaNames(store, roles);
   try {
-    if (options.migrate !== false) await migrate(pool, names);
+    await waitForDatabase(
+      async () => {
+        if (options.migrate !== false) await migrate(pool, names);
+        else await pool.query('SELECT 1');
+      },
+      { database: describeDatabase(store.url), timeoutSeconds: store.startupTimeout, logger },
+    );
+    started = true;
     return new PostgresStore(pool, names, { preparedStatements: store.preparedStatements });
   } catch (error) {
     await pool.end();

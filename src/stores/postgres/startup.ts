@@ -1,0 +1,62 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isStoreUnavailable, type OutageLogger } from './faults.js';
+
+/** The database did not answer within the start-up timeout: the server does not start. */
+export class DatabaseUnreachableError extends Error {
+  constructor(message: string, options: { cause: unknown }) {
+    super(message, options);
+    this.name = 'DatabaseUnreachableError';
+  }
+}
+
+/** First wait between two attempts; it doubles up to MAX_RETRY_MS. */
+const FIRST_RETRY_MS = 250;
+const MAX_RETRY_MS = 2000;
+
+function causeOf(error: unknown): string {
+  const cause = (error as { cause?: unknown }).cause ?? error;
+  return (cause as Error).message || String(cause);
+}
+
+/**
+ * Runs `attempt` (connect and migrate) until it succeeds, retrying while the
+ * database cannot be reached, for up to `timeoutSeconds`: a database and
+ * restauth started together (a compose file, a reboot) must not race. The
+ * first failure is logged once, naming the database (never its password);
+ * any other error (a wrong password, a failed migration) fails at once.
+ */
+export async function waitForDatabase<T>(
+  attempt: () => Promise<T>,
+  settings: {
+    database: string;
+    timeoutSeconds: number;
+    logger: OutageLogger;
+    clock?: () => number;
+  },
+): Promise<T> {
+  const clock = settings.clock ?? Date.now;
+  const deadline = clock() + settings.timeoutSeconds * 1000;
+  for (let retry = 0; ; retry++) {
+    try {
+      const result = await attempt();
+      if (retry > 0) settings.logger.info(`restauth: PostgreSQL ${settings.database} answered`);
+      return result;
+    } catch (error) {
+      if (!isStoreUnavailable(error)) throw error;
+      const left = deadline - clock();
+      if (left <= 0) {
+        throw new DatabaseUnreachableError(
+          `PostgreSQL ${settings.database} did not answer within ${settings.timeoutSeconds} s (${causeOf(error)}); ` +
+            'start it, or wait longer with store.startupTimeout (RESTAUTH_DB_STARTUP_TIMEOUT)',
+          { cause: error },
+        );
+      }
+      if (retry === 0) {
+        settings.logger.warn(
+          `restauth: waiting for PostgreSQL ${settings.database} (${causeOf(error)}); retrying for up to ${settings.timeoutSeconds} s`,
+        );
+      }
+      await sleep(Math.min(FIRST_RETRY_MS * 2 ** retry, MAX_RETRY_MS, left));
+    }
+  }
+}
