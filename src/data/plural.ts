@@ -7,6 +7,7 @@ import type { Caller, Decision } from './access.js';
 import { foreignKey, fullUrl, isRow, pluralOf, sameId } from './collections.js';
 import type { DataContext } from './context.js';
 import { assertOrdinaryKey, ownValue } from './keys.js';
+import { assertNoIdentityChange, keepIdentityFields } from './user-fields.js';
 import { all, filterRows, first, paginate, sortRows, type Query, type Row } from './query.js';
 
 /**
@@ -193,7 +194,10 @@ export async function update(
     // Checks the stored record, before anything changes (a throwing transaction must not have mutated).
     ctx.assertOwn(name, current, writer);
     ctx.checkOwner(name, input, current, caller);
+    const isUser = name === ctx.usersProp;
+    if (isUser) assertNoIdentityChange(input, current);
     const next: Row = replace ? { ...input } : { ...current, ...input };
+    if (isUser && replace) keepIdentityFields(next, current);
     next[ctx.idProp] = current[ctx.idProp];
     // A PUT that leaves the owner out keeps it: a replace cannot disown a record either.
     if (current[owner] !== undefined && current[owner] !== null) next[owner] = current[owner];
