@@ -56,9 +56,9 @@ async function restauthLogins(
     algorithm === 'bcrypt'
       ? {
           file: 'config.json',
-          body: { port, auth: { passwordSalt: 10, jwtSecret: 'bench-secret-bench-secret-bench' } },
+          body: { port, auth: { passwordSalt: 10, jwtSecret: 'bench-secret-bench-secret-bench-secret' } },
         }
-      : { file: 'restauth.json', body: { port, jwt: { secret: 'bench-secret-bench-secret-bench' } } };
+      : { file: 'restauth.json', body: { port, jwt: { secret: 'bench-secret-bench-secret-bench-secret' } } };
   await writeFile(join(dir, config.file), JSON.stringify(config.body));
   const base = `http://127.0.0.1:${port}`;
   const server = await startProcess(

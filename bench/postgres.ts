@@ -175,7 +175,7 @@ export async function runPostgresBench(): Promise<void> {
       // The default pool (10): on 2 cores, 20 connections measured 10-30 % slower (more backends
       // than cores switching), 4-8 about the same as 10.
       store: testStoreConfig(url),
-      jwt: { secret: 'bench-secret-0123456789abcdef' },
+      jwt: { secret: 'bench-secret-0123456789abcdef-0123456789' },
       roles: { anonymous: 'web_anon', authenticated: 'normal_user' },
       passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
       logLevel: 'warn',

@@ -91,7 +91,7 @@ export async function createServices(
   logger: Logger,
   options: ServiceOptions = {},
 ): Promise<Services> {
-  if (config.jwt.secret === null) {
+  if (config.jwt.secret === null && config.jwt.keys.length === 0) {
     throw new Error('jwt.secret must be resolved before the services start (see config/secret.ts)');
   }
   const opened = await openStore(config, logger);
@@ -131,7 +131,8 @@ export async function createServices(
   });
   // Codes are keyed by a key derived from the JWT secret: rotating that secret also retires the codes
   // then in the mail (links go on working), as it retires every access token.
-  const codeKey = deriveKey(config.jwt.secret, 'one-time codes');
+  // With only asymmetric keys (no secret), the private key that signs is the server's secret.
+  const codeKey = deriveKey(config.jwt.secret ?? signingKeyMaterial(config), 'one-time codes');
   const oneTimeTokens = new OneTimeTokens(opened.store, config.oneTimeTokens, notifier, codeKey);
   const flows = new EmailFlows({
     store: opened.store,
@@ -202,6 +203,14 @@ export async function createServices(
       await opened.store.close();
     },
   };
+}
+
+/** The private key that signs tokens, as text: the secret input of derived keys when no jwt.secret is set. */
+function signingKeyMaterial(config: Config): string {
+  const { keys, signingKeyId } = config.jwt;
+  const signer = keys.find((key) => (signingKeyId ? key.kid === signingKeyId : Boolean(key.privateKey)));
+  if (!signer?.privateKey) throw new Error('no jwt secret or signing key');
+  return typeof signer.privateKey === 'string' ? signer.privateKey : JSON.stringify(signer.privateKey);
 }
 
 /** Hourly upkeep the store needs (PostgreSQL: bounded session tables); the file store bounds itself. */

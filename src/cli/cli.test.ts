@@ -63,6 +63,7 @@ test('--help on every command', async () => {
     '-e, --expire',
     '-i, --issuer',
     '-S, --secret',
+    '--dev',
   ]) {
     assert.ok(serve.stdout.includes(flag), `serve --help lists ${flag}`);
   }
@@ -197,6 +198,28 @@ test('a bad configuration exits 2 with a message naming the key, and no stack', 
   }
 });
 
+test('serve refuses a published or short secret naming the key; --dev starts with a warning', async () => {
+  const dir = await tempDir();
+  // json-data-server's config.json without jwtSecret: its published default would sign every token.
+  await writeFile(join(dir, 'config.json'), '{}');
+  const refused = await cli(dir, ['--port', '0']);
+  assert.equal(refused.code, 2, refused.stderr);
+  assert.match(
+    refused.stderr,
+    /^restauth: config\.json: auth\.jwtSecret is json-data-server's published default, so anyone can forge tokens with it\. .*RESTAUTH_DEV=1/,
+  );
+  assert.doesNotMatch(refused.stderr, /\n\s+at /, 'no stack trace');
+  const short = await cli(dir, ['--port', '0'], { RESTAUTH_JWT_SECRET: 'too-short' });
+  assert.equal(short.code, 2);
+  assert.match(short.stderr, /^restauth: RESTAUTH_JWT_SECRET is 9 bytes long; at least 32 are needed/);
+
+  const dev = startServe(dir, ['--port', '0', '--dev']);
+  await dev.listening;
+  assert.match(dev.stderr(), /warning: config\.json: auth\.jwtSecret .*development mode is on/);
+  dev.child.kill('SIGTERM');
+  await dev.exited;
+});
+
 test('a postgrest-auth.json without a database exits 2 saying how to give one', async () => {
   const dir = await tempDir();
   await writeFile(join(dir, 'pa.json'), '// postgrest-auth\n{ "secret": "s", "port": 3001 }');
@@ -285,7 +308,7 @@ test(
 
 test('keys service-token prints a role token the configured secret verifies', async () => {
   const dir = await tempDir();
-  const env = { RESTAUTH_JWT_SECRET: 'cli-test-secret-0123456789' };
+  const env = { RESTAUTH_JWT_SECRET: 'cli-test-secret-0123456789-0123456789' };
   const service = await cli(dir, ['keys', 'service-token', '--expires-in', '1h'], env);
   assert.equal(service.code, 0, service.stderr);
   const key = new TextEncoder().encode(env.RESTAUTH_JWT_SECRET);

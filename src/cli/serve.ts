@@ -18,6 +18,7 @@ interface ServeOptions {
   issuer?: string;
   iss?: string;
   secret?: string;
+  dev?: boolean;
 }
 
 export function serveCommand(): Command {
@@ -44,6 +45,10 @@ export function serveCommand(): Command {
       .option('-i, --issuer <iss>', 'iss claim of the tokens (postgrest-auth payload.iss)')
       .addOption(new Option('--iss <iss>', 'alias of --issuer').hideHelp())
       .option('-S, --secret <secret>', 'JWT signing secret (postgrest-auth secret)')
+      .option(
+        '--dev',
+        'development mode: accept a published or short jwt secret with a warning (RESTAUTH_DEV=1); never in production',
+      )
       .addHelpText(
         'after',
         '\nConfiguration: the config file, then environment variables (RESTAUTH_PORT, RESTAUTH_JWT_SECRET, DATABASE_URL, ...),\nthen these flags; see docs/configuration.md.',
@@ -58,6 +63,7 @@ async function serve(dataFile: string | undefined, options: ServeOptions): Promi
     dataFile,
     port: options.port,
     host: options.host,
+    development: options.dev,
     postgrestAuth: {
       app: options.app,
       connection: options.connection,

@@ -34,6 +34,12 @@ export const ENV_VARS: readonly EnvVar[] = [
     description: 'HS256 signing secret of the access tokens (at least 32 random characters recommended).',
   },
   {
+    name: 'RESTAUTH_DEV',
+    key: 'development',
+    description:
+      '1 or true: development mode, where a published or short jwt secret is accepted with a warning. Never in production.',
+  },
+  {
     name: 'RESTAUTH_DATA_FILE',
     key: 'store.dataFile',
     description:
@@ -151,6 +157,12 @@ export function readEnv(env: NodeJS.ProcessEnv, cwd: string): ConfigLayer {
     jwt.accessTokenTtl = parsed.seconds;
   }
   if (Object.keys(jwt).length > 0) layer.jwt = jwt;
+
+  const development = get('RESTAUTH_DEV');
+  if (development !== undefined) {
+    const value = oneOf('RESTAUTH_DEV', development.toLowerCase(), ['1', 'true', '0', 'false']);
+    layer.development = value === '1' || value === 'true';
+  }
 
   const algorithm = get('RESTAUTH_PASSWORD_ALGORITHM');
   if (algorithm !== undefined)

@@ -14,6 +14,9 @@ function rejectsWith(message: string | RegExp) {
   };
 }
 
+/** A secret the policy accepts (config/secret-policy.ts): 32 bytes or more, published nowhere. */
+const LONG_SECRET = 'a-private-secret-for-these-tests-0123456789';
+
 test('no config file: every default, restauth source, absolute paths, frozen', async () => {
   const dir = await tempDir();
   const { config, warnings } = await load(dir);
@@ -48,8 +51,10 @@ test('no config file: every default, restauth source, absolute paths, frozen', a
 test('json-data-server config.json: every auth key at its documented default maps through', async () => {
   const dir = await tempDir();
   await writeJson(dir, 'config.json', {});
-  const { config, warnings } = await load(dir);
-  assert.deepEqual(warnings, []);
+  // Its default secret is published: refused unless in development mode (secret-policy.test.ts).
+  const { config, warnings } = await load(dir, { env: { RESTAUTH_DEV: '1' } });
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0] ?? '', /^config\.json: auth\.jwtSecret is json-data-server's published default/);
   assert.equal(config.source, 'json-data-server');
   assert.equal(config.configFile, join(dir, 'config.json'));
   assert.equal(config.port, 3000);
@@ -215,7 +220,7 @@ test('json-data-server: bad values name the key as written', async () => {
 test('unknown keys and unsupported json-server options warn, they do not fail', async () => {
   const dir = await tempDir();
   await writeJson(dir, 'config.json', { watch: true, colour: 'blue', auth: { jwtSecet: 'typo' } });
-  const { config, warnings } = await load(dir);
+  const { config, warnings } = await load(dir, { env: { RESTAUTH_JWT_SECRET: LONG_SECRET } });
   assert.equal(config.source, 'json-data-server');
   assert.deepEqual(warnings, [
     'config.json: unknown keys ignored: colour, auth.jwtSecet',
@@ -267,8 +272,10 @@ const POSTGREST_AUTH_EXAMPLE = `// postgrest-auth.json example
 test("postgrest-auth.json: the README's example, comments included, maps key by key", async () => {
   const dir = await tempDir();
   await writeJson(dir, 'postgrest-auth.json', POSTGREST_AUTH_EXAMPLE);
-  const { config, warnings } = await load(dir);
-  assert.deepEqual(warnings, []);
+  // The example's secret is "secret": accepted in development mode only, with a warning.
+  const { config, warnings } = await load(dir, { env: { RESTAUTH_DEV: 'true' } });
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0] ?? '', /^postgrest-auth\.json: secret is postgrest-auth's example/);
   assert.equal(config.source, 'postgrest-auth');
   assert.equal(config.appName, 'A Game of Theories');
   assert.deepEqual(
@@ -391,7 +398,11 @@ test('postgrest-auth.json: bad values and a missing connection are named', async
 test('postgrest-auth: its command-line flags override the file and the environment; PORT sets the port', async () => {
   const dir = await tempDir();
   await writeJson(dir, 'postgrest-auth.json', POSTGREST_AUTH_EXAMPLE);
-  const env = { PORT: '4100', DATABASE_URL: 'postgres://env@envhost/envdb' };
+  const env = {
+    PORT: '4100',
+    DATABASE_URL: 'postgres://env@envhost/envdb',
+    RESTAUTH_JWT_SECRET: LONG_SECRET,
+  };
   const fromEnv = await load(dir, { env });
   assert.equal(fromEnv.config.port, 4100);
   assert.equal(
@@ -411,7 +422,7 @@ test('postgrest-auth: its command-line flags override the file and the environme
       table: 'people',
       expire: '3600',
       issuer: 'https://flags.example',
-      secret: 'flag-secret',
+      secret: 'flag-secret-0123456789abcdef-0123456789',
     },
   });
   assert.equal(config.port, 4200);
@@ -431,9 +442,9 @@ test('postgrest-auth: its command-line flags override the file and the environme
   );
   assert.equal(config.jwt.accessTokenTtl, 3600);
   assert.equal(config.jwt.issuer, 'https://flags.example');
-  assert.equal(config.jwt.secret, 'flag-secret');
+  assert.equal(config.jwt.secret, 'flag-secret-0123456789abcdef-0123456789');
   await assert.rejects(
-    load(dir, { postgrestAuth: { expire: 'never' } }),
+    load(dir, { env, postgrestAuth: { expire: 'never' } }),
     rejectsWith(/^--expire: value must be a duration/),
   );
 });
@@ -442,7 +453,12 @@ test('restauth.json: the schema shape, durations as strings or seconds', async (
   const dir = await tempDir();
   await writeJson(dir, 'restauth.json', {
     port: 8080,
-    jwt: { secret: 'restauth-secret', accessTokenTtl: '15m', clockTolerance: 0, audience: 'api' },
+    jwt: {
+      secret: 'restauth-secret-0123456789abcdef-0123456789',
+      accessTokenTtl: '15m',
+      clockTolerance: 0,
+      audience: 'api',
+    },
     sessions: { absoluteLifetime: '90d', inactivityTimeout: 3600, reuseGrace: '30s' },
     passwords: { minLength: 12 },
     store: { dataFile: 'data/db.json' },
@@ -456,12 +472,13 @@ test('restauth.json: the schema shape, durations as strings or seconds', async (
   assert.deepEqual(
     { ...config.jwt },
     {
-      secret: 'restauth-secret',
+      secret: 'restauth-secret-0123456789abcdef-0123456789',
       accessTokenTtl: 900,
       clockTolerance: 0,
       issuer: null,
       audience: 'api',
       publicDefaultSecret: false,
+      generatedSecret: false,
       keys: [],
       signingKeyId: null,
     },
@@ -541,14 +558,18 @@ test('restauth.json: a PostgreSQL store, bad values named, unknown and computed 
 
 test('--config: the format is detected from the content, whatever the file name', async () => {
   const dir = await tempDir();
-  await writeJson(dir, 'a.json', { auth: { jwtSecret: 'jds-secret-value' } });
+  await writeJson(dir, 'a.json', { auth: { jwtSecret: LONG_SECRET } });
   await writeJson(dir, 'b.json', { readOnly: true });
   await writeJson(dir, 'c.json', { db: { connection_string: 'postgres://u@h/d' } });
-  await writeJson(dir, 'd.json', { roles: { anonymous: 'web_anon', user: 'normal_user' }, secret: 's' });
-  await writeJson(dir, 'e.json', { roles: { anonymous: 'anon' }, jwt: { secret: 's' } });
+  await writeJson(dir, 'd.json', {
+    roles: { anonymous: 'web_anon', user: 'normal_user' },
+    secret: LONG_SECRET,
+  });
+  await writeJson(dir, 'e.json', { roles: { anonymous: 'anon' }, jwt: { secret: LONG_SECRET } });
   const sources = [];
   for (const name of ['a.json', 'b.json', 'c.json', 'd.json', 'e.json']) {
-    const { config } = await load(dir, { configFile: name, env: { DATABASE_URL: 'postgres://u@h/d' } });
+    const env = { DATABASE_URL: 'postgres://u@h/d', RESTAUTH_JWT_SECRET: LONG_SECRET };
+    const { config } = await load(dir, { configFile: name, env });
     sources.push(config.source);
   }
   assert.deepEqual(sources, [
@@ -568,12 +589,13 @@ test('--config: the format is detected from the content, whatever the file name'
 
 test('without --config: restauth.json wins over config.json, which wins over postgrest-auth.json', async () => {
   const dir = await tempDir();
+  const env = { RESTAUTH_JWT_SECRET: LONG_SECRET };
   await writeJson(dir, 'postgrest-auth.json', { db: { connection_string: 'postgres://u@h/d' } });
-  assert.equal((await load(dir)).config.source, 'postgrest-auth');
+  assert.equal((await load(dir, { env })).config.source, 'postgrest-auth');
   await writeJson(dir, 'config.json', { port: 3333 });
-  assert.equal((await load(dir)).config.source, 'json-data-server');
+  assert.equal((await load(dir, { env })).config.source, 'json-data-server');
   await writeJson(dir, 'restauth.json', {});
-  assert.equal((await load(dir)).config.source, 'restauth');
+  assert.equal((await load(dir, { env })).config.source, 'restauth');
 });
 
 test('a syntax error names the file, line and column', async () => {
@@ -592,7 +614,7 @@ test('environment variables override the file', async () => {
       RESTAUTH_PORT: '5000',
       PORT: '5001',
       RESTAUTH_HOST: '0.0.0.0',
-      RESTAUTH_JWT_SECRET: 'from-the-environment-0123456789',
+      RESTAUTH_JWT_SECRET: 'from-the-environment-0123456789-0123456789',
       RESTAUTH_DATA_FILE: 'var/data.json',
       RESTAUTH_CREDENTIALS_FILE: '/srv/creds.json',
       RESTAUTH_ACCESS_TOKEN_TTL: '5m',
@@ -603,7 +625,7 @@ test('environment variables override the file', async () => {
   });
   assert.equal(config.port, 5000);
   assert.equal(config.host, '0.0.0.0');
-  assert.equal(config.jwt.secret, 'from-the-environment-0123456789');
+  assert.equal(config.jwt.secret, 'from-the-environment-0123456789-0123456789');
   // The public default was replaced: no warning due.
   assert.equal(config.jwt.publicDefaultSecret, false);
   assert.equal(config.store.type === 'file' && config.store.dataFile, join(dir, 'var', 'data.json'));
@@ -621,7 +643,11 @@ test('DATABASE_URL switches a file store to PostgreSQL; file settings are droppe
   const dir = await tempDir();
   await writeJson(dir, 'config.json', { auth: { usersProp: 'members' } });
   const { config, warnings } = await load(dir, {
-    env: { DATABASE_URL: 'postgresql://u:p@h:5432/d', RESTAUTH_DATA_FILE: 'x.json' },
+    env: {
+      DATABASE_URL: 'postgresql://u:p@h:5432/d',
+      RESTAUTH_DATA_FILE: 'x.json',
+      RESTAUTH_JWT_SECRET: LONG_SECRET,
+    },
   });
   assert.deepEqual(
     { ...config.store },

@@ -5,11 +5,7 @@ import { ignoredWithPostgres, processEnvironment, readEnv } from './env.js';
 import { ConfigError } from './errors.js';
 import { deepFreeze } from './freeze.js';
 import type { FormatContext } from './formats/context.js';
-import {
-  JSON_DATA_SERVER_DEFAULT_SECRET,
-  JSON_SERVER_KEYS,
-  mapJsonDataServer,
-} from './formats/json-data-server.js';
+import { JSON_SERVER_KEYS, mapJsonDataServer } from './formats/json-data-server.js';
 import {
   mapPostgrestAuth,
   mapPostgrestAuthFlags,
@@ -20,6 +16,7 @@ import { mapRestauth } from './formats/restauth.js';
 import { readJsoncFile } from './jsonc.js';
 import { mergeLayers, type ConfigLayer, type StoreLayer } from './layer.js';
 import { ConfigSchema, type Config } from './schema.js';
+import { checkSecret, PUBLISHED_SECRETS } from './secret-policy.js';
 import { assertValid } from './validate.js';
 
 export type ConfigFormat = Config['source'];
@@ -33,6 +30,8 @@ export interface LoadOptions {
   host?: string;
   /** postgrest-auth's command-line flags; they override the file and the environment. */
   postgrestAuth?: PostgrestAuthFlags;
+  /** The CLI's --dev: development mode (see ConfigSchema's `development`). */
+  development?: boolean;
   /** Defaults to the process environment. */
   env?: NodeJS.ProcessEnv;
   /** Defaults to process.cwd(). */
@@ -82,7 +81,7 @@ async function readConfigFile(
   options: LoadOptions,
   cwd: string,
   warn: (message: string) => void,
-): Promise<{ path: string; label: string; layer: ConfigLayer } | null> {
+): Promise<{ path: string; label: string; format: ConfigFormat; layer: ConfigLayer } | null> {
   let path: string;
   let label: string;
   let format: ConfigFormat | undefined;
@@ -98,18 +97,39 @@ async function readConfigFile(
   }
   const raw = await readJsoncFile(path, label);
   if (!isPlainObject(raw)) throw new ConfigError(`${label}: the file must hold a JSON object`);
-  const layer = await mapFile(format ?? detectFormat(raw), raw, { where: label, path, warn });
-  return { path, label, layer };
+  const detected = format ?? detectFormat(raw);
+  const layer = await mapFile(detected, raw, { where: label, path, warn });
+  return { path, label, format: detected, layer };
 }
 
 function flagsLayer(options: LoadOptions, cwd: string): ConfigLayer {
   const layer: ConfigLayer = options.postgrestAuth ? mapPostgrestAuthFlags(options.postgrestAuth) : {};
+  if (options.development) layer.development = true;
   if (options.port !== undefined) layer.port = options.port;
   if (options.host !== undefined) layer.host = options.host;
   if (options.dataFile !== undefined) {
     layer.store = { ...layer.store, dataFile: resolve(cwd, options.dataFile) } as StoreLayer;
   }
   return layer;
+}
+
+/** Each format's name for the jwt secret, as its users write it. */
+const SECRET_KEYS: Record<ConfigFormat, string> = {
+  restauth: 'jwt.secret',
+  'json-data-server': 'auth.jwtSecret',
+  'postgrest-auth': 'secret',
+};
+
+/** Where the winning jwt secret was set, for messages: the last layer that set one. */
+function secretOrigin(
+  file: { label: string; format: ConfigFormat } | null,
+  env: ConfigLayer,
+  options: LoadOptions,
+): string {
+  if (options.overrides?.jwt?.secret !== undefined) return 'jwt.secret';
+  if (options.postgrestAuth?.secret !== undefined) return '--secret';
+  if (env.jwt?.secret !== undefined) return 'RESTAUTH_JWT_SECRET';
+  return file === null ? 'jwt.secret' : `${file.label}: ${SECRET_KEYS[file.format]}`;
 }
 
 /**
@@ -128,10 +148,11 @@ export async function loadConfig(options: LoadOptions = {}): Promise<Config> {
   const warn = options.warn ?? ((message: string) => console.warn(`restauth: warning: ${message}`));
 
   const file = await readConfigFile(options, cwd, warn);
+  const envLayer = readEnv(env, cwd);
   const layers: ConfigLayer[] = [
     { source: 'restauth', configFile: file?.path ?? null },
     file?.layer ?? {},
-    readEnv(env, cwd),
+    envLayer,
     flagsLayer(options, cwd),
     options.overrides ?? {},
   ];
@@ -170,6 +191,13 @@ export async function loadConfig(options: LoadOptions = {}): Promise<Config> {
   config.outboxDir = resolve(home, config.outboxDir);
   if (config.mailTemplatesDir !== null) config.mailTemplatesDir = resolve(home, config.mailTemplatesDir);
   config.data.static = resolve(cwd, config.data.static);
-  config.jwt.publicDefaultSecret = config.jwt.secret === JSON_DATA_SERVER_DEFAULT_SECRET;
+  config.jwt.publicDefaultSecret = config.jwt.secret !== null && PUBLISHED_SECRETS.has(config.jwt.secret);
+  config.jwt.generatedSecret = false;
+  checkSecret({
+    secret: config.jwt.secret,
+    key: secretOrigin(file, envLayer, options),
+    development: config.development,
+    warn,
+  });
   return deepFreeze(config);
 }

@@ -112,6 +112,11 @@ export const ConfigSchema = Type.Object({
   /** Path of the file the configuration came from, if any (for messages). */
   configFile: Type.Union([Type.String(), Type.Null()], { default: null }),
   appName: Type.String({ default: 'restauth' }),
+  /**
+   * Development mode (RESTAUTH_DEV=1, --dev): a published or short jwt secret is
+   * accepted with a warning instead of stopping the server. Never in production.
+   */
+  development: Type.Boolean({ default: false }),
   /** Largest accepted request body, in bytes. */
   bodyLimit: Type.Integer({ default: 102400, minimum: 1024 }),
 
@@ -138,10 +143,16 @@ export const ConfigSchema = Type.Object({
       issuer: Type.Union([Type.String(), Type.Null()], { default: null }),
       audience: Type.Union([Type.String(), Type.Null()], { default: null }),
       /**
-       * Set by the loader when `secret` is a published default (json-data-server's
-       * "DefaultJWTSecretString-LOL"): kept so old tokens stay valid, but start-up warns loudly.
+       * Set by the loader when `secret` is a published one (json-data-server's
+       * "DefaultJWTSecretString-LOL", postgrest-auth's "secret", ...): refused at start
+       * unless `development` is on (config/secret-policy.ts).
        */
       publicDefaultSecret: Type.Boolean({ default: false }),
+      /**
+       * Set at start when `secret` was generated and kept in stateDir (none configured):
+       * it signs users' tokens, but the admin API needs a secret or key someone configured.
+       */
+      generatedSecret: Type.Boolean({ default: false }),
       /** Asymmetric keys (RS256, ES256, EdDSA; PEM or JWK): one signs, all verify. See docs/keys.md. */
       keys: Type.Array(
         Type.Object({

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -26,8 +27,9 @@ test('no secret configured: one is generated, kept 0600 beside the data, and reu
   assert.equal((await readFile(path, 'utf8')).trim(), secret);
   assert.equal((await stat(path)).mode & 0o777, 0o600);
   assert.deepEqual(first.warnings, [
-    `no jwt secret configured: using a generated development secret kept in ${path} (set RESTAUTH_JWT_SECRET or jwt.secret for production)`,
+    `no jwt secret configured: using a generated development secret kept in ${path} (set RESTAUTH_JWT_SECRET or jwt.secret for production; the admin API stays off until you do)`,
   ]);
+  assert.equal(resolved.jwt.generatedSecret, true);
   // A copy: the frozen original is untouched, the copy is frozen too.
   assert.equal(config.jwt.secret, null);
   assert.ok(Object.isFrozen(resolved.jwt));
@@ -58,16 +60,16 @@ test('a configured secret is used as it is: no file, no warning', async () => {
   assert.equal(existsSync(join(dir, '.restauth', 'jwt-secret')), false);
 });
 
-test("json-data-server's public default secret is kept but announced loudly", async () => {
+test('with jwt.keys configured, no development secret is generated or read', async () => {
   const dir = await tempDir();
-  await writeJson(dir, 'config.json', {});
+  const { privateKey } = generateKeyPairSync('ed25519');
+  const key = { kid: 'k1', alg: 'EdDSA', privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }) };
+  await writeJson(dir, 'restauth.json', { jwt: { keys: [key] } });
   const { config } = await load(dir);
   const { warnings, logger } = recorder();
   const resolved = await resolveJwtSecret(config, logger);
-  assert.equal(resolved.jwt.secret, 'DefaultJWTSecretString-LOL');
-  assert.equal(warnings.length, 1);
-  assert.match(
-    warnings[0] ?? '',
-    /^WARNING: the jwt secret is json-data-server's published default .*anyone can forge tokens/,
-  );
+  assert.equal(resolved.jwt.secret, null);
+  assert.equal(resolved.jwt.generatedSecret, false);
+  assert.deepEqual(warnings, []);
+  assert.equal(existsSync(join(dir, '.restauth', 'jwt-secret')), false);
 });

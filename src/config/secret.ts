@@ -54,23 +54,20 @@ async function developmentSecret(
 /**
  * The configuration with a usable `jwt.secret`. When none is configured, a
  * development secret is generated once and kept in `<stateDir>/jwt-secret`, so
- * tokens survive restarts; start-up says so. A published default secret
- * (json-data-server's) is kept for compatibility but announced loudly.
+ * tokens survive restarts; start-up says so. With asymmetric keys configured
+ * nothing is generated: a secret nobody configured must not verify tokens
+ * beside them. (A published or short secret never gets here outside
+ * development mode: load.ts refuses it, config/secret-policy.ts.)
  */
 export async function resolveJwtSecret(config: Config, logger: SecretLogger): Promise<Config> {
-  if (config.jwt.publicDefaultSecret) {
-    logger.warn(
-      'WARNING: the jwt secret is json-data-server\'s published default "DefaultJWTSecretString-LOL": anyone can forge tokens. ' +
-        'Set auth.jwtSecret in config.json or RESTAUTH_JWT_SECRET to a long random value (existing tokens will stop working).',
-    );
-  }
-  if (config.jwt.secret !== null) return config;
+  if (config.jwt.secret !== null || config.jwt.keys.length > 0) return config;
   const { secret, path } = await developmentSecret(config.stateDir, logger);
   logger.warn(
     `no jwt secret configured: using a generated development secret kept in ${path} ` +
-      '(set RESTAUTH_JWT_SECRET or jwt.secret for production)',
+      '(set RESTAUTH_JWT_SECRET or jwt.secret for production; the admin API stays off until you do)',
   );
   const copy = structuredClone(config);
   copy.jwt.secret = secret;
+  copy.jwt.generatedSecret = true;
   return deepFreeze(copy);
 }

@@ -76,6 +76,8 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
         signupEnabled: config.signup.enabled,
         confirmEmail: confirmEmailRequired(config),
         minPasswordLength: config.passwords.minLength,
+        // Role tokens are only as secret as what signs them: not a secret nobody chose (DESIGN, Principles).
+        adminApi: !config.jwt.generatedSecret,
       },
     });
   }

@@ -18,7 +18,10 @@ describe('data API crash during a write storm', () => {
         await writeFile(join(dir, 'db.json'), JSON.stringify({ users: [], posts: [] }));
         await writeFile(
           join(dir, 'config.json'),
-          JSON.stringify({ rules: { posts: 777 }, auth: { jwtSecret: 'crash-secret-0123456789abcdef' } }),
+          JSON.stringify({
+            rules: { posts: 777 },
+            auth: { jwtSecret: 'crash-secret-0123456789abcdef-0123456789' },
+          }),
         );
         const server = await spawnRestauth(dir);
         const acknowledged: number[] = [];

@@ -30,7 +30,7 @@ describe('crash during a burst of registrations', () => {
       try {
         await writeFile(
           join(dir, 'config.json'),
-          JSON.stringify({ auth: { passwordSalt: 4, jwtSecret: 'crash-test-secret-0123456789' } }),
+          JSON.stringify({ auth: { passwordSalt: 4, jwtSecret: 'crash-test-secret-0123456789-0123456789' } }),
         );
         const server = await spawnRestauth(dir);
         const acknowledged: string[] = [];

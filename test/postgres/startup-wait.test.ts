@@ -27,7 +27,7 @@ describe('starting while PostgreSQL is down', { skip: ownClusterUnavailable() ??
 
   const env = () => ({
     DATABASE_URL: cluster.url.replace('postgres@', 'postgres:a-secret-password@'),
-    RESTAUTH_JWT_SECRET: 'test-secret-0123456789abcdef',
+    RESTAUTH_JWT_SECRET: 'test-secret-0123456789abcdef-0123456789',
   });
 
   it('exits after store.startupTimeout, naming the database and the setting, without a stack', async () => {

@@ -52,7 +52,7 @@ export async function createTestApp(options: {
   await writeFile(join(dir, FILE_NAMES[options.format]), JSON.stringify(options.config ?? {}));
   // Rate limits are off unless a test turns them on: most tests sign in far more often than a person.
   const env = {
-    RESTAUTH_JWT_SECRET: 'test-secret-0123456789abcdef',
+    RESTAUTH_JWT_SECRET: 'test-secret-0123456789abcdef-0123456789',
     RESTAUTH_RATE_LIMITS: 'off',
     ...options.env,
   };

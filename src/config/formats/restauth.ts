@@ -25,7 +25,7 @@ export const DURATION_KEYS = [
 ] as const;
 
 /** Keys the loader computes; a file cannot set them. */
-const COMPUTED_KEYS = new Set(['source', 'configFile', 'jwt.publicDefaultSecret']);
+const COMPUTED_KEYS = new Set(['source', 'configFile', 'jwt.publicDefaultSecret', 'jwt.generatedSecret']);
 
 /** Paths, resolved against the config file's folder (stateDir and outboxDir: see load.ts). */
 const PATH_KEYS = ['data.static', 'store.dataFile', 'store.credentialsFile'];

@@ -35,7 +35,7 @@ export const gotrueDialect: FastifyPluginAsync<GotrueOptions> = async (app, opti
       await scope.register(metaRoutes, options);
       await scope.register(sessionRoutes, options);
       await scope.register(emailRoutes, options);
-      await scope.register(adminRoutes, options);
+      if (options.settings.adminApi) await scope.register(adminRoutes, options);
     },
     { prefix: options.settings.mountPath },
   );

@@ -34,6 +34,8 @@ export interface GotrueOptions {
     /** New addresses confirm before signing in. */
     confirmEmail: boolean;
     minPasswordLength: number;
+    /** Serve /admin/*: only when the secret or keys that sign role tokens were configured, not generated. */
+    adminApi: boolean;
   };
 }
 
