@@ -17,7 +17,7 @@ import { mailNotifier } from './mail/mail-notifier.js';
 import { FileMailQueue } from './mail/file-mail-queue.js';
 import type { MailOutboxStore } from './mail/outbox-queue.js';
 import { MailWorker } from './mail/worker.js';
-import { createMailer } from './mail/mailer.js';
+import { createMailer, OutboxMailer } from './mail/mailer.js';
 import type { FileDatabase } from './stores/file/file-database.js';
 import { openFileStore } from './stores/file/index.js';
 import { fileReadiness } from './stores/file/readiness.js';
@@ -103,11 +103,8 @@ export async function createServices(
   });
   const sessions = new SessionManager(opened.store, config.sessions);
   const mailer = createMailer(config, logger);
-  // With PostgreSQL the outbox is a table every instance shares; otherwise a file beside the data.
-  const mailQueue: MailOutboxStore =
-    opened.store instanceof PostgresStore
-      ? new PostgresMailQueue(opened.store.pool, opened.store.mailOutboxTable)
-      : new FileMailQueue(join(config.stateDir, 'mail-queue.json'));
+  if (mailer instanceof OutboxMailer) await mailer.removeCrashLeftovers();
+  const mailQueue = opened.mailQueue;
   const mailWorker = new MailWorker(mailQueue, mailer, logger);
   mailWorker.start();
   const clock = options.clock ?? (() => new Date());
@@ -229,13 +226,27 @@ function startMaintenance(
 async function openStore(
   config: Config,
   logger: Logger,
-): Promise<{ store: Store; fileDatabase: FileDatabase | null; readiness: ReadinessProbe }> {
+): Promise<{
+  store: Store;
+  fileDatabase: FileDatabase | null;
+  readiness: ReadinessProbe;
+  mailQueue: MailOutboxStore;
+}> {
   if (config.store.type === 'file') {
     const files = config.store;
     const { db, store } = await openFileStore(files, logger);
-    return { store, fileDatabase: db, readiness: () => fileReadiness(files) };
+    // The mail queue is a file beside the data, under the store's lock; a damaged one refuses the start.
+    const mailQueue = await FileMailQueue.open(join(config.stateDir, 'mail-queue.json'), logger).catch(
+      async (error: unknown) => {
+        await store.close();
+        throw error;
+      },
+    );
+    return { store, fileDatabase: db, readiness: () => fileReadiness(files), mailQueue };
   }
   const store = await openPostgresStore(config.store, config.roles, { logger });
   const names = schemaNames(config.store, config.roles);
-  return { store, fileDatabase: null, readiness: () => postgresReadiness(store.pool, names) };
+  // With PostgreSQL the outbox is a table every instance shares.
+  const mailQueue = new PostgresMailQueue(store.pool, store.mailOutboxTable);
+  return { store, fileDatabase: null, readiness: () => postgresReadiness(store.pool, names), mailQueue };
 }

@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { open, rename } from 'node:fs/promises';
+import { open, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /**
@@ -29,4 +29,27 @@ export async function syncFolderOf(path: string): Promise<void> {
   } finally {
     await folder.close();
   }
+}
+
+/**
+ * Removes the temp files that writeFileAtomically left beside `path` when a
+ * crash came between writing and renaming them: `.NAME.<pid>.tmp`, of any pid,
+ * and nothing else. Call it only where this process is the file's one writer
+ * (under the lock that says so), before it writes: no other writer's temp file
+ * can then be in flight.
+ */
+export async function removeLeftoverTempFiles(path: string): Promise<string[]> {
+  const folder = dirname(path);
+  const prefix = `.${basename(path)}.`;
+  const names = await readdir(folder).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return [];
+    throw error;
+  });
+  const removed: string[] = [];
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !/^\d+\.tmp$/.test(name.slice(prefix.length))) continue;
+    await rm(join(folder, name), { force: true });
+    removed.push(name);
+  }
+  return removed;
 }

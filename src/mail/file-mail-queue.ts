@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { writeFileAtomically } from '../lib/atomic-write.js';
+import { removeLeftoverTempFiles, writeFileAtomically } from '../lib/atomic-write.js';
 import type { MailMessage } from './mailer.js';
 import type { MailOutboxStore, OutboxMail } from './outbox-queue.js';
 
@@ -45,6 +45,24 @@ export class FileMailQueue implements MailOutboxStore {
 
   constructor(readonly path: string) {}
 
+  /**
+   * The queue, read at start: a damaged file refuses the start, naming it,
+   * instead of a server that answers 500 to every sign-up that mails. Temp
+   * files a crash left beside it are removed (the caller holds the lock that
+   * makes this process the queue's one writer).
+   */
+  static async open(path: string, logger?: { warn(message: string): void }): Promise<FileMailQueue> {
+    const removed = await removeLeftoverTempFiles(path);
+    if (removed.length > 0) {
+      logger?.warn(
+        `restauth: removed ${removed.length} temp file(s) of the mail queue a crash left: ${removed.join(', ')}`,
+      );
+    }
+    const queue = new FileMailQueue(path);
+    await queue.load();
+    return queue;
+  }
+
   private async load(): Promise<StoredMail[]> {
     if (this.mails) return this.mails;
     let text: string;
@@ -59,14 +77,14 @@ export class FileMailQueue implements MailOutboxStore {
     try {
       parsed = JSON.parse(text);
     } catch (error) {
-      throw new Error(
+      throw damaged(
         `mail queue ${this.path} is not valid JSON (${(error as Error).message}); fix or move it`,
       );
     }
     // An array is the first format (before dead mails were kept); both load.
     const list = Array.isArray(parsed) ? parsed : (parsed as Partial<QueueFile> | null)?.mails;
     if (!Array.isArray(list) || !list.every(isStoredMail)) {
-      throw new Error(`mail queue ${this.path} is not a restauth mail queue; fix or move it`);
+      throw damaged(`mail queue ${this.path} is not a restauth mail queue; fix or move it`);
     }
     return (this.mails = list);
   }
@@ -168,6 +186,11 @@ export class FileMailQueue implements MailOutboxStore {
       changed: false,
     }));
   }
+}
+
+/** An E-code, as system errors have: the command line prints the message as one line, without a stack. */
+function damaged(message: string): Error {
+  return Object.assign(new Error(message), { code: 'EDAMAGED' });
 }
 
 function dropOldestDead(mails: StoredMail[]): void {

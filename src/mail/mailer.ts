@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import nodemailer, { type Transporter } from 'nodemailer';
 import SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
@@ -93,7 +93,7 @@ export class OutboxMailer implements Mailer {
       messageId: string;
     };
     await mkdir(this.folder, { recursive: true, mode: 0o700 });
-    // Sortable by time; pid and a counter keep two mails of one millisecond apart.
+    // Sortable by time; pid and a counter keep two mails of one millisecond apart (OUTBOX_NAME).
     const name = `${date.toISOString().replace(/[:.]/g, '-')}-${process.pid}-${this.sequence++}`;
     const eml = join(this.folder, `${name}.eml`);
     const record = { ...message, from: this.from, date: date.toISOString(), messageId: info.messageId };
@@ -104,7 +104,51 @@ export class OutboxMailer implements Mailer {
     this.logger.info(`mail to ${message.to}: ${message.subject} (development outbox: ${eml})`);
   }
 
+  /**
+   * Removes the empty .json and .eml files a crash between creating and
+   * writing a mail left (an outbox may be shared by several instances: only
+   * files whose writer, the pid in the name, is no longer running, and only
+   * restauth's own names). Called at start; a partial file is never guessed at.
+   */
+  async removeCrashLeftovers(): Promise<string[]> {
+    const names = await readdir(this.folder).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return [];
+      throw error;
+    });
+    const removed: string[] = [];
+    for (const name of names) {
+      const writer = OUTBOX_NAME.exec(name)?.[1];
+      if (writer === undefined || processIsRunning(Number(writer))) continue;
+      const path = join(this.folder, name);
+      const info = await stat(path).catch(() => null);
+      if (info?.isFile() && info.size === 0) {
+        await rm(path, { force: true });
+        removed.push(name);
+      }
+    }
+    if (removed.length > 0) {
+      this.logger.warn(
+        `restauth: removed ${removed.length} empty outbox file(s) a crash left: ${removed.join(', ')}`,
+      );
+    }
+    return removed;
+  }
+
   async close(): Promise<void> {}
+}
+
+/** An outbox mail's file name: `<ISO time with - for : and .>-<pid>-<counter>.json|.eml`. */
+const OUTBOX_NAME = /^\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z-(\d+)-\d+\.(?:json|eml)$/;
+
+function processIsRunning(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists, under another user.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** SMTP when the config has an `email` object, else the development outbox. */

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -168,6 +169,81 @@ describe('file store at start: a missing half is refused, nothing is deleted', (
       assert.equal(await store.findRefreshToken('t1'), null);
     } finally {
       await store.close();
+    }
+  });
+});
+
+/** Issue 11 findings 9 and 10: what a crash or a damaged file leaves is dealt with at start, not at the first sign-up. */
+describe('file store at start: crash leftovers and a damaged mail queue', () => {
+  it('a damaged mail-queue.json refuses the start in one line naming the file, and is left as it is', async () => {
+    const dir = await tempDir('restauth-damaged-queue-');
+    await folderWithUsers(dir);
+    await mkdir(join(dir, '.restauth'));
+    const damaged = '{"version": 1, "mails": [{"id": "m1", "message": {"to": "a@b.test"';
+    await writeFile(join(dir, '.restauth', 'mail-queue.json'), damaged);
+    const started = await spawnRestauth(dir, [], {
+      RESTAUTH_JWT_SECRET: 'test-secret-0123456789abcdef0123456789',
+    }).catch((error: Error) => error);
+    if (!(started instanceof Error)) {
+      await started.stop();
+      assert.fail(`restauth started on a damaged mail queue:\n${started.output()}`);
+    }
+    assert.match(started.message, /exited \(1\) before listening/);
+    assert.match(
+      started.message,
+      /mail queue .*\.restauth\/mail-queue\.json is not valid JSON .*fix or move it/,
+    );
+    assert.doesNotMatch(started.message, /\n\s+at /, 'one line, no stack');
+    assert.equal(await readFile(join(dir, '.restauth', 'mail-queue.json'), 'utf8'), damaged);
+    // The store's lock was released: once the queue is moved away, the same folder starts.
+    await rename(join(dir, '.restauth', 'mail-queue.json'), join(dir, 'mail-queue.json.damaged'));
+    const t = await createTestApp({ format: 'restauth', dir });
+    await t.close();
+  });
+
+  it("removes restauth's temp files and empty outbox files a crash left, and nothing else", async () => {
+    const dir = await tempDir('restauth-leftovers-');
+    await folderWithUsers(dir);
+    const outbox = join(dir, '.restauth', 'outbox');
+    await mkdir(outbox, { recursive: true });
+    const deadPid = spawnSync(process.execPath, ['-e', '']).pid;
+    const crashed = [
+      '.db.json.4242.tmp',
+      '.credentials.json.4243.tmp',
+      '.credentials.audit.jsonl.4244.tmp',
+      join('.restauth', '.mail-queue.json.4245.tmp'),
+      join('.restauth', 'outbox', `2026-11-29T01-02-03-004Z-${deadPid}-0.json`),
+      join('.restauth', 'outbox', `2026-11-29T01-02-03-004Z-${deadPid}-0.eml`),
+    ];
+    const kept = [
+      'notes.tmp',
+      '.db.json.backup.tmp',
+      '.db.json.4242.tmp.keep',
+      '.other.json.4242.tmp',
+      join('.restauth', 'outbox', 'empty.json'),
+      join('.restauth', 'outbox', `2026-11-29T01-02-03-004Z-${deadPid}-1.json`),
+      // A live writer's file may be empty for a moment: this process's pid is alive.
+      join('.restauth', 'outbox', `2026-11-29T01-02-03-004Z-${process.pid}-0.json`),
+    ];
+    for (const name of crashed)
+      await writeFile(join(dir, name), name.endsWith('.tmp') ? 'x'.repeat(4096) : '');
+    for (const name of kept) await writeFile(join(dir, name), name.includes('-1.json') ? '{}' : '');
+    const warnings: string[] = [];
+    const t = await createTestApp({
+      format: 'restauth',
+      dir,
+      logger: { info: () => {}, warn: (message) => warnings.push(message) },
+    });
+    try {
+      for (const name of crashed) assert.equal(existsSync(join(dir, name)), false, `${name} is removed`);
+      for (const name of kept) assert.equal(existsSync(join(dir, name)), true, `${name} is kept`);
+      assert.match(
+        warnings.join('\n'),
+        /removed 1 temp file\(s\) of db\.json a crash left: \.db\.json\.4242\.tmp/,
+      );
+      assert.match(warnings.join('\n'), /removed 2 empty outbox file\(s\)/);
+    } finally {
+      await t.close();
     }
   });
 });

@@ -1,4 +1,6 @@
+import { basename } from 'node:path';
 import type { FileStoreConfig } from '../../config/schema.js';
+import { removeLeftoverTempFiles } from '../../lib/atomic-write.js';
 import { auditFilePath } from './audit-log.js';
 import { FileDatabase, type FileDatabaseLogger } from './file-database.js';
 import { FileStore } from './file-store.js';
@@ -12,7 +14,8 @@ export { FileStore } from './file-store.js';
  * Opens the file store on its two files (paths are absolute once the config
  * is loaded) and takes the instance lock. It refuses to start when one file
  * is missing while the other holds users (start-checks.ts), and reports, never
- * removes, credentials whose user is missing from db.json. The audit log goes
+ * removes, credentials whose user is missing from db.json. Under the lock it
+ * removes the temp files a crash left beside its files. The audit log goes
  * beside the credentials file (auditFilePath), under the same lock.
  */
 export async function openFileStore(
@@ -26,10 +29,19 @@ export async function openFileStore(
     logger,
   });
   try {
+    const auditFile = auditFilePath(config.credentialsFile);
+    for (const file of [config.dataFile, config.credentialsFile, auditFile]) {
+      const removed = await removeLeftoverTempFiles(file);
+      if (removed.length > 0) {
+        logger?.warn(
+          `restauth: removed ${removed.length} temp file(s) of ${basename(file)} a crash left: ${removed.join(', ')}`,
+        );
+      }
+    }
     const store = new FileStore(db, {
       usersProp: config.usersProp,
       userIdProp: config.userIdProp,
-      auditFile: auditFilePath(config.credentialsFile),
+      auditFile,
     });
     const orphans = store.findOrphans();
     if (orphans.length > 0) {
