@@ -11,9 +11,20 @@ export interface MailMessage {
   html: string;
 }
 
+/** What the queue knows of a mail beyond its content. */
+export interface SendOptions {
+  /**
+   * A stable identifier of this mail (its outbox id): every attempt to send it
+   * carries the Message-ID made from it, so a mail sent again (the worker
+   * could not record the first sending) is one message to its recipient's
+   * mail system, not two.
+   */
+  key?: string;
+}
+
 /** Sends one message; rejects when the transport refuses it (the queue retries). */
 export interface Mailer {
-  send(message: MailMessage): Promise<void>;
+  send(message: MailMessage, options?: SendOptions): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -28,6 +39,12 @@ export interface MailLogger {
  * dead server. The config can still set them.
  */
 const TIMEOUTS = { connectionTimeout: 15_000, greetingTimeout: 15_000, socketTimeout: 60_000 };
+
+/** The Message-ID of a mail with a key: the key at the sender's domain (RFC 5322 msg-id). */
+export function messageIdFor(key: string, from: string): string {
+  const domain = /@([^\s<>@"]+)>?\s*$/u.exec(from)?.[1] ?? 'restauth.invalid';
+  return `<${key}@${domain}>`;
+}
 
 /** A sender for the mails when the config names none. */
 function defaultFrom(appName: string): string {
@@ -56,8 +73,12 @@ export class SmtpMailer implements Mailer {
     );
   }
 
-  async send(message: MailMessage): Promise<void> {
-    await this.transport.sendMail({ ...message, from: this.from });
+  async send(message: MailMessage, options: SendOptions = {}): Promise<void> {
+    await this.transport.sendMail({
+      ...message,
+      from: this.from,
+      ...(options.key === undefined ? {} : { messageId: messageIdFor(options.key, this.from) }),
+    });
   }
 
   async close(): Promise<void> {
@@ -86,9 +107,14 @@ export class OutboxMailer implements Mailer {
     readonly from = defaultFrom('restauth'),
   ) {}
 
-  async send(message: MailMessage): Promise<void> {
+  async send(message: MailMessage, options: SendOptions = {}): Promise<void> {
     const date = new Date();
-    const info = (await this.builder.sendMail({ ...message, from: this.from, date })) as unknown as {
+    const info = (await this.builder.sendMail({
+      ...message,
+      from: this.from,
+      date,
+      ...(options.key === undefined ? {} : { messageId: messageIdFor(options.key, this.from) }),
+    })) as unknown as {
       message: Buffer;
       messageId: string;
     };

@@ -41,6 +41,10 @@ export class MailWorker implements MailQueue {
   private again = false;
   private started = false;
   private stopped = false;
+  /** True from a failed pass until the store answers again: its unavailability is logged once. */
+  private storeDown = false;
+  /** Ends the current pause (see recordSent) at once: set while one runs. */
+  private endPause: (() => void) | null = null;
 
   constructor(
     private readonly store: MailOutboxStore,
@@ -108,24 +112,42 @@ export class MailWorker implements MailQueue {
     try {
       let claimed: number;
       do {
-        const mails = await this.store.claimDue(Date.now(), this.batch, this.leaseMs);
+        const claimedAt = Date.now();
+        const mails = await this.store.claimDue(claimedAt, this.batch, this.leaseMs);
+        this.storeAvailable();
         claimed = mails.length;
         for (const mail of mails) {
           if (this.stopped) return; // Unsent claimed mails come back when their lease ends.
-          await this.deliver(mail.id, mail.message, mail.attempts);
+          await this.deliver(mail.id, mail.message, mail.attempts, claimedAt + this.leaseMs);
         }
       } while (claimed === this.batch && !this.stopped);
       this.schedule(await this.store.nextDueAt());
     } catch (error) {
-      // The store itself failed (disk, database): try again later rather than crash or spin.
-      this.logger.warn(`restauth: mail queue unavailable (${(error as Error).message}); retrying`);
+      // The store itself failed (disk, database): try again later rather than crash or spin, and say
+      // so once per outage, not at every retry.
+      if (!this.storeDown) {
+        this.storeDown = true;
+        this.logger.warn(`restauth: mail queue unavailable (${(error as Error).message}); retrying`);
+      }
       this.schedule(Date.now() + this.retryBaseMs);
     }
   }
 
-  private async deliver(id: string, message: MailMessage, attempts: number): Promise<void> {
+  private storeAvailable(): void {
+    if (!this.storeDown) return;
+    this.storeDown = false;
+    this.logger.info('restauth: mail queue available again');
+  }
+
+  private async deliver(
+    id: string,
+    message: MailMessage,
+    attempts: number,
+    leaseEnds: number,
+  ): Promise<void> {
     try {
-      await this.mailer.send(message);
+      // The outbox id names the mail: a second sending after a lapsed lease has the same Message-ID.
+      await this.mailer.send(message, { key: id });
     } catch (error) {
       const reason = (error as Error).message;
       const failures = attempts + 1;
@@ -143,7 +165,50 @@ export class MailWorker implements MailQueue {
       );
       return;
     }
-    await this.store.markSent(id);
+    await this.recordSent(id, message, leaseEnds);
+  }
+
+  /**
+   * markSent, retried while the mail's lease lasts: once the lease ends,
+   * another worker (or this one) sends the mail again, so a store down for a
+   * moment just after the SMTP server accepted the mail must not cost a
+   * second sending. Never rejects: the mail is out, whatever the store says.
+   * Stopping cuts the wait short for one last attempt.
+   */
+  private async recordSent(id: string, message: MailMessage, leaseEnds: number): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.store.markSent(id);
+        return;
+      } catch (error) {
+        const reason = (error as Error).message;
+        const wait = Math.min(this.retryBaseMs * 2 ** attempt, this.maxRetryMs);
+        if (this.stopped || Date.now() + wait >= leaseEnds) {
+          this.logger.warn(
+            `restauth: mail to ${message.to} was sent but could not be recorded (${reason}); it will be sent again, with the same Message-ID, once its lease ends`,
+          );
+          return;
+        }
+        if (attempt === 0) {
+          this.logger.warn(
+            `restauth: mail to ${message.to} was sent; recording it failed (${reason}); retrying while its lease lasts`,
+          );
+        }
+        await this.pause(wait);
+      }
+    }
+  }
+
+  /** Waits `ms`, or less if the worker is stopped meanwhile. */
+  private async pause(ms: number): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => (this.endPause ?? resolve)(), ms);
+      this.endPause = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.endPause = null;
   }
 
   private schedule(at: number | null): void {
@@ -158,6 +223,7 @@ export class MailWorker implements MailQueue {
   /** Stops after the mail being sent, if any; queued mails stay for the next start. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.endPause?.();
     if (this.timer) clearTimeout(this.timer);
     if (this.poller) clearInterval(this.poller);
     await this.running;

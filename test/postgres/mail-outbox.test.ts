@@ -57,7 +57,7 @@ describe('the PostgreSQL mail outbox', () => {
     await Promise.all(
       Array.from({ length: 20 }, (_, i) => sink.waitForMail((m) => m.to === `m${i}@example.com`, 10_000)),
     );
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Stopped, each worker has finished its pass: a mail claimed twice would have been sent by now.
     await a.stop();
     await b.stop();
     for (let i = 0; i < 20; i++) {
@@ -68,10 +68,18 @@ describe('the PostgreSQL mail outbox', () => {
 
   it('keeps a mail its worker could not send for another worker, after a restart', async () => {
     const queue = new PostgresMailQueue(store.pool, store.mailOutboxTable);
-    const down = new MailWorker(queue, smtp(1), quiet, { retryBaseMs: 60_000 });
+    // Its failure is recorded before the worker logs the retry: that line is the event to await.
+    let failed!: () => void;
+    const failureRecorded = new Promise<void>((resolve) => (failed = resolve));
+    const down = new MailWorker(
+      queue,
+      smtp(1),
+      { info() {}, warn: (line) => /retry 1 in/u.test(line) && failed() },
+      { retryBaseMs: 60_000 },
+    );
     down.start();
     await down.enqueue({ to: 'kept@example.com', subject: 'kept', text: 'x', html: 'x' });
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await failureRecorded;
     await down.stop();
     const client = new pg.Client({ connectionString: url });
     await client.connect();

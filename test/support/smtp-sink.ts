@@ -16,6 +16,8 @@ export interface SinkMail {
   envelope: { from: string; to: string[] };
   /** The user name the client authenticated with, if it did. */
   authUser: string | null;
+  /** The Message-ID header, angle brackets included. */
+  messageId: string;
 }
 
 export interface SmtpSink {
@@ -29,6 +31,12 @@ export interface SmtpSink {
    * RCPT TO or after DATA: what a greylisting or overloaded server does.
    */
   refuseNext(count: number, stage?: 'rcpt' | 'data'): void;
+  /**
+   * The next delivery is received and recorded, but the server's reply to it
+   * (250) waits until `release` is called: what a slow server does, and the
+   * moment to break something between "sent" and "recorded as sent".
+   */
+  holdNextReply(): { received: Promise<SinkMail>; release(): void };
   /** How many deliveries were refused so far. */
   refused(): number;
   close(): Promise<void>;
@@ -48,6 +56,7 @@ export async function startSmtpSink(options: { port?: number } = {}): Promise<Sm
   const waiters: Array<{ predicate: (mail: SinkMail) => boolean; resolve: (mail: SinkMail) => void }> = [];
   const refusals = { rcpt: 0, data: 0 };
   let refusedCount = 0;
+  let hold: { received(mail: SinkMail): void; released: Promise<void> } | null = null;
   const server = new SMTPServer({
     authOptional: true,
     allowInsecureAuth: true,
@@ -89,6 +98,7 @@ export async function startSmtpSink(options: { port?: number } = {}): Promise<Sm
               to: session.envelope.rcptTo.map((rcpt) => rcpt.address),
             },
             authUser: typeof session.user === 'string' ? session.user : null,
+            messageId: parsed.messageId ?? '',
           };
           mails.push(mail);
           for (const waiter of [...waiters]) {
@@ -97,7 +107,11 @@ export async function startSmtpSink(options: { port?: number } = {}): Promise<Sm
               waiter.resolve(mail);
             }
           }
-          callback();
+          const held = hold;
+          hold = null;
+          if (!held) return callback();
+          held.received(mail);
+          void held.released.then(() => callback());
         })
         .catch((error: Error) => callback(error));
     },
@@ -117,6 +131,14 @@ export async function startSmtpSink(options: { port?: number } = {}): Promise<Sm
       refusals[stage] = count;
     },
     refused: () => refusedCount,
+    holdNextReply: () => {
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      const received = new Promise<SinkMail>((resolve) => {
+        hold = { received: resolve, released };
+      });
+      return { received, release };
+    },
     waitForMail: (predicate, timeoutMs) => {
       const found = mails.find(predicate);
       if (found) return Promise.resolve(found);
