@@ -5,7 +5,8 @@ import { AuthError } from './errors.js';
 import type { OneTimeTokens } from './one-time-tokens.js';
 import type { PasswordHasher } from './passwords.js';
 import type { Store, User, UserPage, UserPatch } from './store.js';
-import { checkEmail } from './validation.js';
+import { checkEmail } from './identity.js';
+import { checkUserData } from './validation.js';
 
 export interface AdminUserInput {
   email?: string | undefined;
@@ -58,6 +59,7 @@ export class AdminService {
   async createUser(input: AdminUserInput): Promise<User> {
     if (input.email === undefined) throw new AuthError('validation_failed', 'email is required');
     const email = checkEmail(input.email);
+    checkUserData([input.profile, input.appMetadata], 'User data');
     if (await this.deps.store.findUserByEmail(email)) throw new AuthError('email_exists');
     let hash: string | null = null;
     if (input.password !== undefined) {
@@ -81,6 +83,7 @@ export class AdminService {
 
   async updateUser(id: string, input: AdminUserInput): Promise<User> {
     const user = await this.getUser(id);
+    checkUserData([input.profile, input.appMetadata], 'User data');
     const patch: UserPatch = {};
     if (input.email !== undefined) {
       const email = checkEmail(input.email);

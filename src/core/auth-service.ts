@@ -5,7 +5,15 @@ import { hashSecret, randomSecret } from './secrets.js';
 import type { SessionManager } from './sessions.js';
 import type { Session, Store, User } from './store.js';
 import type { AccessClaims, TokenService } from './tokens.js';
-import { checkEmail, MAX_LOGIN_LENGTH } from './validation.js';
+import {
+  checkEmail,
+  checkUsername,
+  isEmailLogin,
+  loginKey,
+  MAX_LOGIN_LENGTH,
+  roleNameFor,
+} from './identity.js';
+import { checkUserData } from './validation.js';
 import type { AuditLog } from './audit.js';
 import type { BackgroundWork } from './background.js';
 import type { EmailFlows } from './email-flows.js';
@@ -111,11 +119,13 @@ export class AuthService {
    * when the address must be confirmed first, the confirmation mail.
    */
   async register(input: SignUpInput): Promise<User> {
-    const username = input.username == null ? null : this.checkUsername(input.username);
+    const username = input.username == null ? null : checkUsername(input.username, this.usernamePattern);
     const email = input.email == null ? null : checkEmail(input.email);
     if (username === null && email === null) {
       throw new AuthError('validation_failed', 'A user name or an email address is required');
     }
+    const profile = input.profile ?? {};
+    checkUserData(profile, 'User data');
     this.deps.hasher.assertAcceptable(input.password);
     // Hashed before the availability check: a taken name or address costs the same hashing as a
     // free one, so the GoTrue sign-up's look-alike answer is not given away by its speed.
@@ -127,8 +137,8 @@ export class AuthService {
         username,
         email,
         emailConfirmedAt: input.emailConfirmed ? now : null,
-        role: this.deps.settings.rolePerUser && username !== null ? username.toLowerCase() : null,
-        profile: input.profile ?? {},
+        role: this.deps.settings.rolePerUser && username !== null ? roleNameFor(username) : null,
+        profile,
         appMetadata: {},
       },
       passwordHash,
@@ -142,6 +152,12 @@ export class AuthService {
       }
     }
     return user;
+  }
+
+  /** Refuses a login that does not match the configured user-name format (json-data-server's userIdRE). */
+  assertUsernameFormat(login: string): void {
+    if (!this.usernamePattern.test(login))
+      throw new AuthError('validation_failed', 'User name does not match the required format');
   }
 
   /** Whether this account must confirm its address before signing in. */
@@ -418,7 +434,7 @@ export class AuthService {
 
   /** Mails the user name to the account with this address, if there is one; same answer either way. */
   async remindUsername(email: string): Promise<void> {
-    const user = await this.deps.store.findUserByEmail(email.trim().toLowerCase());
+    const user = await this.deps.store.findUserByEmail(checkEmail(email));
     if (!user || user.email === null || user.username === null) return;
     const recipient = { ...user, email: user.email, username: user.username };
     this.background(() => this.notifier.usernameReminder(recipient));
@@ -432,11 +448,23 @@ export class AuthService {
     return this.deps.store.updateUser(userId, { email, emailConfirmedAt: null });
   }
 
-  /** Looks a user up by user name, or by email address when the login looks like one. */
+  /**
+   * Looks a user up by email address when the login has an `@`, else by user
+   * name: one or the other, never both, so no name can shadow an address.
+   * Both go by their login key (see identity.ts).
+   */
   async findByLogin(login: string): Promise<User | null> {
-    const byName = await this.deps.store.findUserByUsername(login);
-    if (byName || !login.includes('@')) return byName;
-    return this.deps.store.findUserByEmail(login.toLowerCase());
+    // No stored login holds NUL (nor is that long): no need to ask the store, which may refuse it.
+    if (login.length > MAX_LOGIN_LENGTH || login.includes('\u0000')) return null;
+    const key = loginKey(login);
+    if (key.length === 0) return null;
+    return isEmailLogin(key) ? this.deps.store.findUserByEmail(key) : this.deps.store.findUserByUsername(key);
+  }
+
+  /** Merges `data` into the user's own data (GoTrue's PUT /user `data`); it never touches identity. */
+  async updateProfile(userId: string, current: User, data: Record<string, unknown>): Promise<User> {
+    checkUserData(data, 'User data');
+    return this.deps.store.updateUser(userId, { profile: { ...current.profile, ...data } });
   }
 
   private async openSession(user: User, now: Date, extraClaims?: ExtraClaims): Promise<IssuedSession> {
@@ -479,15 +507,6 @@ export class AuthService {
   /** Runs `work` after the answer (see BackgroundWork); `onError` overrides where its failure is reported. */
   background(work: () => Promise<void>, onError?: (error: unknown) => void): void {
     this.deps.background.run(work, onError);
-  }
-
-  private checkUsername(username: string): string {
-    if (username.length === 0) throw new AuthError('validation_failed', 'User name must not be empty');
-    if (username.length > MAX_LOGIN_LENGTH) throw new AuthError('validation_failed', 'User name is too long');
-    if (!this.usernamePattern.test(username)) {
-      throw new AuthError('validation_failed', 'User name does not match the required format');
-    }
-    return username;
   }
 
   private async assertAvailable(username: string | null, email: string | null): Promise<void> {

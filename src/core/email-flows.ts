@@ -5,7 +5,8 @@ import type { IssuedOneTimeToken, OneTimeTokens } from './one-time-tokens.js';
 import type { PasswordHasher } from './passwords.js';
 import { hashSecret } from './secrets.js';
 import type { OneTimeToken, Store, User } from './store.js';
-import { checkEmail } from './validation.js';
+import { checkEmail } from './identity.js';
+import { checkUserData } from './validation.js';
 
 /** What a mailed link or code verifies (GoTrue's `type`). */
 export type VerifyType = 'signup' | 'invite' | 'magiclink' | 'recovery' | 'email_change' | 'email';
@@ -147,6 +148,7 @@ export class EmailFlows {
 
   /** An account without a password (magic-link sign-up, invite): it signs in by mail until it sets one. */
   async createPasswordless(email: string, profile: Record<string, unknown>): Promise<User> {
+    checkUserData(profile, 'User data');
     return this.deps.store.createUser(
       { username: null, email, emailConfirmedAt: null, role: null, profile, appMetadata: {} },
       null,

@@ -9,9 +9,10 @@ import type { OutgoingMail } from './notifier.js';
  * - Anything single-use is consumed atomically (one conditional statement, or
  *   inside the serialized write queue), never find-then-delete.
  * - A promise that resolves means the change is durable.
- * - Lookups by username and email are case-insensitive; emails are stored
- *   lower-cased. Uniqueness conflicts throw AuthError('user_already_exists')
- *   or AuthError('email_exists').
+ * - User names and emails are unique, and looked up, by their login key
+ *   (core/identity.ts: trimmed, NFKC, case-folded), computed in JavaScript,
+ *   never by SQL; emails are stored as that key. Uniqueness conflicts throw
+ *   AuthError('user_already_exists') or AuthError('email_exists').
  * - Dates are Date objects; secrets arrive already hashed (base64url: SHA-256 of a
  *   random secret, or a keyed hash of a short code).
  */
@@ -21,7 +22,7 @@ export interface User {
   id: string;
   /** Login name, or null for an email-only account. */
   username: string | null;
-  /** Lower-cased email address, or null. */
+  /** The email address in its login key form (see core/identity.ts), or null. */
   email: string | null;
   emailConfirmedAt: Date | null;
   /** A database role of the user's own (postgrest-auth role-per-user), else null. */

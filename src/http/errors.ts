@@ -1,6 +1,9 @@
 import type { FastifyBaseLogger, FastifyError } from 'fastify';
 import { AuthError, isAuthError } from '../core/errors.js';
 
+/** SQLSTATEs of characters PostgreSQL cannot store: character_not_in_repertoire, untranslatable_character. */
+const POSTGRES_BAD_CHARACTER = new Set(['22021', '22P05']);
+
 /**
  * Turns anything a route or Fastify itself threw into an AuthError from the
  * registry, so every dialect formats one kind of error. Parser and schema
@@ -24,6 +27,11 @@ export function toAuthError(error: unknown, log: FastifyBaseLogger): AuthError {
       return new AuthError('invalid_json');
   }
   if (error instanceof SyntaxError && fastifyError.statusCode === 400) return new AuthError('invalid_json');
+  // PostgreSQL refusing a character of the input (NUL in text, \u0000 in jsonb): the client's text, not
+  // a fault. Core refuses these first; this is the net under every route it does not see.
+  if (fastifyError.code !== undefined && POSTGRES_BAD_CHARACTER.has(fastifyError.code)) {
+    return new AuthError('validation_failed', 'The request contains a character that cannot be stored (NUL)');
+  }
   const status = fastifyError.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
     return new AuthError('validation_failed', fastifyError.message ?? 'Invalid request');

@@ -3,6 +3,9 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { JsonDataServerDialectConfig } from '../../config/schema.js';
 import type { AuthService, IssuedSession } from '../../core/auth-service.js';
 import { AuthError } from '../../core/errors.js';
+import { isEmailLogin, loginKey } from '../../core/identity.js';
+import type { User } from '../../core/store.js';
+import { refuseIdentityFields } from '../../core/validation.js';
 import { TokenError } from '../../core/tokens.js';
 import type { RateLimitFamily } from '../../core/rate-limit.js';
 import { bearerToken, toAuthError } from '../errors.js';
@@ -76,21 +79,22 @@ export const jsonDataServerDialect: FastifyPluginAsync<JsonDataServerOptions> = 
   };
 
   route(settings.registerRoute, 'signUp', async (body) => {
-    const username = requestedUser(body, true) as string;
+    const login = requestedUser(body, true) as string;
     const password = requiredString(body, fields.password);
-    const profile: Body = {};
-    for (const [key, value] of Object.entries(body)) {
-      if (
-        key !== fields.user &&
-        key !== userIdProp &&
-        key !== fields.password &&
-        key !== fields.newPassword
-      ) {
-        profile[key] = value;
-      }
+    const reserved = new Set([fields.user, userIdProp, fields.password, fields.newPassword, 'email']);
+    // Own properties only (fromEntries defines them): a `__proto__` field is data, never a prototype.
+    const profile: Body = Object.fromEntries(Object.entries(body).filter(([key]) => !reserved.has(key)));
+    // The extra fields become the public record: none may pose as identity or security facts.
+    refuseIdentityFields(profile);
+    let email = optionalString(body, 'email');
+    let username: string | null = login;
+    if (isEmailLogin(login)) {
+      // A login with `@` is an address, never a name (core/identity.ts): this is an email account.
+      auth.assertUsernameFormat(login);
+      if (email !== null && loginKey(email) !== loginKey(login))
+        throw new AuthError('validation_failed', `${fields.user} is an email address other than email`);
+      [username, email] = [null, login];
     }
-    const email = typeof profile.email === 'string' ? profile.email : null;
-    delete profile.email;
     const issued = await auth.signUp({ username, email, password, profile, emailConfirmed: false });
     return tokens(issued);
   });
@@ -105,7 +109,7 @@ export const jsonDataServerDialect: FastifyPluginAsync<JsonDataServerOptions> = 
     const refreshToken = requiredString(body, settings.jwtRefreshToken);
     const username = requestedUser(body, false);
     const issued = await auth.refresh(refreshToken);
-    if (username !== null && !sameUser(issued.user.id, issued.user.username, username)) {
+    if (username !== null && !sameUser(issued.user, username)) {
       // The token is valid but not this user's: end the session it belongs to, it has leaked.
       await auth.signOut(issued.session.id, issued.user.id, 'local');
       throw new AuthError('refresh_token_not_found', 'Refresh token does not belong to this user');
@@ -120,7 +124,7 @@ export const jsonDataServerDialect: FastifyPluginAsync<JsonDataServerOptions> = 
     const username = requestedUser(body, false);
     try {
       const { user } = await auth.check(accessToken);
-      if (username !== null && !sameUser(user.id, user.username, username)) {
+      if (username !== null && !sameUser(user, username)) {
         return { valid: false, reason: 'token does not belong to this user' };
       }
       return { valid: true };
@@ -161,8 +165,12 @@ export const jsonDataServerDialect: FastifyPluginAsync<JsonDataServerOptions> = 
   });
 };
 
-function sameUser(id: string, username: string | null, requested: string): boolean {
-  return id === requested || (username !== null && username.toLowerCase() === requested.toLowerCase());
+/** Whether the request names this user: by id, or by its login (a name or an address, by login key). */
+function sameUser(user: User, requested: string): boolean {
+  if (user.id === requested) return true;
+  const key = loginKey(requested);
+  const login = isEmailLogin(key) ? user.email : user.username;
+  return login !== null && loginKey(login) === key;
 }
 
 function optionalString(body: Body, field: string): string | null {

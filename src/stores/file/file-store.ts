@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { AuthError } from '../../core/errors.js';
+import { loginKey } from '../../core/identity.js';
 import {
   CodeHashInUseError,
   type AuditEvent,
@@ -46,6 +47,8 @@ interface Indexes {
   byUsername: Map<string, string>;
   byEmail: Map<string, string>;
   passwordIndex: Map<string, number>;
+  /** Users whose logins are the same after normalisation (hand edits, data from before it). */
+  collisions: string[];
 }
 
 /**
@@ -84,13 +87,10 @@ export class FileStore implements Store {
     const id = input.id ?? input.username ?? randomUUID();
     return this.db.transact((docs) => {
       const index = this.index(docs);
-      if (
-        index.byId.has(id) ||
-        (input.username !== null && index.byUsername.has(input.username.toLowerCase()))
-      ) {
+      if (index.byId.has(id) || (input.username !== null && index.byUsername.has(loginKey(input.username)))) {
         throw new AuthError('user_already_exists');
       }
-      if (input.email !== null && index.byEmail.has(input.email.toLowerCase()))
+      if (input.email !== null && index.byEmail.has(loginKey(input.email)))
         throw new AuthError('email_exists');
       const credentials = normalizeCredentials(docs.credentials);
       // Credentials an earlier user of this id left (see findOrphans) never pass to the new one:
@@ -101,7 +101,7 @@ export class FileStore implements Store {
       this.users(docs).push(record);
       credentials.accounts[id] = {
         username: input.username,
-        email: input.email?.toLowerCase() ?? null,
+        email: input.email === null ? null : loginKey(input.email),
         emailConfirmedAt: input.emailConfirmedAt?.toISOString() ?? null,
         role: input.role,
         tokenVersion: 0,
@@ -121,12 +121,12 @@ export class FileStore implements Store {
   }
 
   async findUserByUsername(username: string): Promise<User | null> {
-    const id = this.index().byUsername.get(username.toLowerCase());
+    const id = this.index().byUsername.get(loginKey(username));
     return id === undefined ? null : this.userById(id);
   }
 
   async findUserByEmail(email: string): Promise<User | null> {
-    const id = this.index().byEmail.get(email.toLowerCase());
+    const id = this.index().byEmail.get(loginKey(email));
     return id === undefined ? null : this.userById(id);
   }
 
@@ -153,16 +153,16 @@ export class FileStore implements Store {
     const record = index.byId.get(id);
     if (!record) throw new AuthError('user_not_found');
     if (patch.username != null) {
-      const owner = index.byUsername.get(patch.username.toLowerCase());
+      const owner = index.byUsername.get(loginKey(patch.username));
       if (owner !== undefined && owner !== id) throw new AuthError('user_already_exists');
     }
     if (patch.email != null) {
-      const owner = index.byEmail.get(patch.email.toLowerCase());
+      const owner = index.byEmail.get(loginKey(patch.email));
       if (owner !== undefined && owner !== id) throw new AuthError('email_exists');
     }
     const account = this.accountFor(docs, id);
     if (patch.username !== undefined) account.username = patch.username;
-    if (patch.email !== undefined) account.email = patch.email?.toLowerCase() ?? null;
+    if (patch.email !== undefined) account.email = patch.email === null ? null : loginKey(patch.email);
     if (patch.emailConfirmedAt !== undefined)
       account.emailConfirmedAt = patch.emailConfirmedAt?.toISOString() ?? null;
     if (patch.appMetadata !== undefined) account.appMetadata = patch.appMetadata;
@@ -484,6 +484,15 @@ export class FileStore implements Store {
   // ---- helpers
 
   /**
+   * Users whose user names or addresses are one login once normalised (see
+   * core/identity.ts): written by hand, or before logins were normalised.
+   * The store refuses to open with any (openFileStore), naming them.
+   */
+  loginCollisions(): string[] {
+    return [...this.index().collisions];
+  }
+
+  /**
    * Ids that have credentials but no user in db.json: a crash between
    * deleteUser's two writes, or a db.json replaced or edited by hand. They are
    * only reported: credentials are never deleted automatically, as the
@@ -538,20 +547,26 @@ export class FileStore implements Store {
     const byId = new Map<string, UserRecord>();
     const byUsername = new Map<string, string>();
     const byEmail = new Map<string, string>();
+    const collisions: string[] = [];
+    // The first user keeps a login another shares: never silently merged, reported by loginCollisions().
+    const claim = (map: Map<string, string>, key: string, id: string) => {
+      const holder = map.get(key);
+      if (holder === undefined) map.set(key, id);
+      else if (holder !== id) collisions.push(`"${holder}" and "${id}" share the login "${key}"`);
+    };
     for (const record of this.users(source)) {
       if (typeof record !== 'object' || record === null) continue;
       const id = this.idOf(record);
       byId.set(id, record);
       const account = credentials.accounts[id];
       const username = account ? account.username : id;
-      if (username) byUsername.set(username.toLowerCase(), id);
-      // The address is credentials.json's only: the public record's `email` is anyone's to write.
-      const email = account?.email;
-      if (email) byEmail.set(email.toLowerCase(), id);
+      if (username) claim(byUsername, loginKey(username), id);
+      // The address is the account's only: an `email` on the public record is user data, never a login.
+      if (account?.email) claim(byEmail, loginKey(account.email), id);
     }
     const passwordIndex = new Map<string, number>();
     credentials.passwords.forEach((entry, position) => passwordIndex.set(entry.sub, position));
-    this.indexes = { generation, byId, byUsername, byEmail, passwordIndex };
+    this.indexes = { generation, byId, byUsername, byEmail, passwordIndex, collisions };
     return this.indexes;
   }
 

@@ -43,6 +43,14 @@ export async function openFileStore(
       userIdProp: config.userIdProp,
       auditFile,
     });
+    const collisions = store.loginCollisions();
+    if (collisions.length > 0) {
+      // Never merged silently: one account would take over the other's sign-in. An operator decides.
+      throw new Error(
+        `${config.dataFile}: users share a login once names and addresses are normalised (trimmed, NFKC, ` +
+          `case-folded); rename or remove one of each: ${collisions.join('; ')}`,
+      );
+    }
     const orphans = store.findOrphans();
     if (orphans.length > 0) {
       const shown = orphans.slice(0, 10).map((id) => JSON.stringify(id));

@@ -29,7 +29,8 @@ export async function migrate(pool: pg.Pool, names: SchemaNames): Promise<number
       for (const migration of migrations(names)) {
         if (done.has(migration.version)) continue;
         await transaction(client, async () => {
-          await client.query(migration.sql);
+          if (migration.sql !== '') await client.query(migration.sql);
+          await migration.run?.(client);
           await client.query(`INSERT INTO ${q.schema}.restauth_migrations (version, name) VALUES ($1, $2)`, [
             migration.version,
             migration.name,

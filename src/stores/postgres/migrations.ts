@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { normalizeStoredLogins } from './login-keys.js';
 
 /**
  * restauth's schema as versioned migrations. The SQL is built from the
@@ -22,6 +23,8 @@ export interface Migration {
   version: number;
   name: string;
   sql: string;
+  /** A step SQL cannot do, run after `sql` in the same transaction. */
+  run?: (client: pg.ClientBase) => Promise<void>;
 }
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
@@ -519,6 +522,13 @@ export function migrations(names: SchemaNames): Migration[] {
         DROP INDEX ${q.schema}.one_time_tokens_user_purpose;
         CREATE UNIQUE INDEX one_time_tokens_user_purpose ON ${q.schema}.one_time_tokens (user_id, purpose);
       `,
+    },
+    {
+      version: 12,
+      name: 'logins normalised in core',
+      // username_lowercase and email hold core's login keys (identity.ts), which SQL's lower() is not.
+      sql: '',
+      run: (client) => normalizeStoredLogins(client, users),
     },
   ];
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { AuthError } from '../../core/errors.js';
+import { loginKey } from '../../core/identity.js';
 import type { OutgoingMail } from '../../core/notifier.js';
 import {
   CodeHashInUseError,
@@ -211,15 +212,17 @@ export class PostgresStore implements Store {
         .query<UserRow & { user_key: number }>(
           `INSERT INTO ${this.users} (username, username_lowercase, email, email_confirmed_at, role, profile,
              app_metadata, password)
-           VALUES ($1, lower($1), lower($2), $3, $4, $5, $6, $7) RETURNING id AS user_key, ${USER_COLUMNS}`,
+           VALUES ($1, $8, $2, $3, $4, $5, $6, $7) RETURNING id AS user_key, ${USER_COLUMNS}`,
           [
             input.username,
-            input.email,
+            input.email === null ? null : loginKey(input.email),
             input.emailConfirmedAt,
             input.role,
             input.profile,
             input.appMetadata,
             passwordHash,
+            // Normalised here, not by SQL's lower(), whose folding depends on the database's locale.
+            input.username === null ? null : loginKey(input.username),
           ],
         )
         .catch(conflict);
@@ -241,13 +244,13 @@ export class PostgresStore implements Store {
   }
 
   async findUserByUsername(username: string): Promise<User | null> {
-    return this.oneUser(`SELECT ${USER_COLUMNS} FROM ${this.users} WHERE username_lowercase = lower($1)`, [
-      username,
+    return this.oneUser(`SELECT ${USER_COLUMNS} FROM ${this.users} WHERE username_lowercase = $1`, [
+      loginKey(username),
     ]);
   }
 
   async findUserByEmail(email: string): Promise<User | null> {
-    return this.oneUser(`SELECT ${USER_COLUMNS} FROM ${this.users} WHERE email = lower($1)`, [email]);
+    return this.oneUser(`SELECT ${USER_COLUMNS} FROM ${this.users} WHERE email = $1`, [loginKey(email)]);
   }
 
   async listUsers(options: { page: number; perPage: number }): Promise<UserPage> {
@@ -273,9 +276,9 @@ export class PostgresStore implements Store {
     };
     if (patch.username !== undefined) {
       set('username', patch.username);
-      sets.push(`username_lowercase = lower($${values.length})`);
+      set('username_lowercase', patch.username === null ? null : loginKey(patch.username));
     }
-    if (patch.email !== undefined) set('email', patch.email, `lower($${values.length + 1})`);
+    if (patch.email !== undefined) set('email', patch.email === null ? null : loginKey(patch.email));
     if (patch.emailConfirmedAt !== undefined) set('email_confirmed_at', patch.emailConfirmedAt);
     if (patch.profile !== undefined) set('profile', patch.profile);
     if (patch.appMetadata !== undefined) set('app_metadata', patch.appMetadata);

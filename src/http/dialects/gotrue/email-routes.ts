@@ -4,7 +4,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { IssuedSession } from '../../../core/auth-service.js';
 import type { VerifyOutcome, VerifyType } from '../../../core/email-flows.js';
 import { AuthError, isAuthError } from '../../../core/errors.js';
-import { checkEmail } from '../../../core/validation.js';
+import { checkEmail } from '../../../core/identity.js';
 import { linkErrorPage, pageCsp, resultPage, verifyPage } from '../../pages/index.js';
 import type { GotrueOptions } from './context.js';
 import { ClientExtras, Email, Metadata, RedirectQuery, refusePkce } from './schemas.js';

@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import { AuthError } from '../../../core/errors.js';
+import { checkEmail } from '../../../core/identity.js';
 import { requireUser, type GotrueOptions } from './context.js';
 import { ClientExtras, Email, Metadata, pkceNotSupported, RedirectQuery, refusePkce } from './schemas.js';
 import { gotrueClaims, lookalikeUserJson, sessionJson, userJson } from './wire.js';
@@ -61,9 +62,10 @@ export const sessionRoutes: FastifyPluginAsync<GotrueOptions> = async (app, opti
         // unconfirmed, gets the confirmation again): sign-up cannot probe for accounts.
         if (!(error instanceof AuthError) || error.code !== 'email_exists' || !settings.confirmEmail)
           throw error;
-        const existing = await auth.store.findUserByEmail(body.email.trim().toLowerCase());
+        const email = checkEmail(body.email);
+        const existing = await auth.store.findUserByEmail(email);
         if (existing) await flows.sendConfirmation(existing, redirectTo);
-        return lookalikeUserJson(body.email.trim().toLowerCase(), profile, role);
+        return lookalikeUserJson(email, profile, role);
       }
     },
   );
@@ -123,7 +125,7 @@ export const sessionRoutes: FastifyPluginAsync<GotrueOptions> = async (app, opti
       const redirectTo = redirects.check(request.query.redirect_to);
       let user = checked.user;
       if (body.data !== undefined) {
-        user = await auth.store.updateUser(user.id, { profile: { ...user.profile, ...body.data } });
+        user = await auth.updateProfile(user.id, user, body.data);
       }
       if (body.password !== undefined) {
         // The caller's session goes on (GoTrue's behaviour); every other session ends.

@@ -1,0 +1,92 @@
+import { AuthError } from './errors.js';
+
+/**
+ * The identity model, once for every dialect and store: a login is either a
+ * user name or an email address, never ambiguous (a name never contains `@`,
+ * an address always does), and both are compared in one normalised form,
+ * `loginKey`. Stores index and look up by that key only: nothing compares
+ * raw strings, and nothing leaves the comparison to SQL, whose `lower()`
+ * depends on the database's locale (in the C locale the Kelvin sign U+212A is
+ * not `k`, while JavaScript folds it to `k`).
+ */
+
+/** Longest user name or email address accepted (RFC 5321's path limit is 256; this leaves room). */
+export const MAX_LOGIN_LENGTH = 320;
+/** GoTrue refuses longer addresses ("An email address is too long"). */
+export const MAX_EMAIL_LENGTH = 255;
+
+export const INVALID_EMAIL = 'Unable to validate email address: invalid format';
+
+/**
+ * An email address as the WHATWG HTML standard defines a valid one (what
+ * `<input type=email>` accepts, and GoTrue's checkmail.ValidateFormat): a
+ * dot-atom-like local part of printable ASCII without quotes, angle brackets,
+ * `:` or `;`, and a domain of LDH labels. It refuses `<mallory@evil.test>corp.io`
+ * and `xx:;x@x.x`, whose recipient a mail transport reads otherwise.
+ */
+const EMAIL_FORMAT =
+  /^[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/u;
+
+/** C0 and C1 controls and DEL: never part of a name (NUL also breaks PostgreSQL's text). */
+const CONTROL = /\p{Cc}/u;
+
+/**
+ * The form in which two logins are the same login: trimmed, Unicode NFKC
+ * (full-width letters, ligatures and the Kelvin sign become plain letters),
+ * case-folded. JavaScript has no case fold; upper- then lower-casing folds
+ * what lower-casing alone keeps apart (`ß` and `ss`, final and medial sigma).
+ * Repeated until stable, so the key of a key is itself (a fold can
+ * denormalise and a normalisation can unfold; two rounds settle in practice).
+ */
+export function loginKey(value: string): string {
+  let key = value;
+  for (let round = 0; round < 4; round++) {
+    const next = key.normalize('NFKC').toUpperCase().toLowerCase().normalize('NFKC').trim();
+    if (next === key) return key;
+    key = next;
+  }
+  return key;
+}
+
+/** A login with `@` is an email address, any other a user name: never both. */
+export function isEmailLogin(login: string): boolean {
+  return login.includes('@');
+}
+
+/** The name of the database role of a user in postgrest-auth's role-per-user mode: its login key. */
+export function roleNameFor(username: string): string {
+  return loginKey(username);
+}
+
+/**
+ * Validates an email address and returns the form it is stored, mailed and
+ * compared in (its login key), or refuses it as GoTrue does.
+ */
+export function checkEmail(email: string): string {
+  const trimmed = email.trim();
+  if (trimmed.length === 0) throw new AuthError('validation_failed', 'An email address is required');
+  if (trimmed.length > MAX_EMAIL_LENGTH)
+    throw new AuthError('validation_failed', 'An email address is too long');
+  const address = loginKey(trimmed);
+  if (address.length > MAX_EMAIL_LENGTH || !EMAIL_FORMAT.test(address))
+    throw new AuthError('validation_failed', INVALID_EMAIL);
+  return address;
+}
+
+/**
+ * Validates a new user name and returns the form it is stored and shown in:
+ * trimmed and NFKC-normalised, its case kept (lookups go by loginKey). A name
+ * never contains `@`, so it can never be mistaken for someone's address.
+ */
+export function checkUsername(username: string, pattern: RegExp): string {
+  const name = username.normalize('NFKC').trim();
+  if (name.length === 0) throw new AuthError('validation_failed', 'User name must not be empty');
+  if (name.length > MAX_LOGIN_LENGTH) throw new AuthError('validation_failed', 'User name is too long');
+  if (CONTROL.test(name))
+    throw new AuthError('validation_failed', 'User name must not contain control characters');
+  if (isEmailLogin(name)) throw new AuthError('validation_failed', 'User name must not contain @');
+  if (!pattern.test(name)) {
+    throw new AuthError('validation_failed', 'User name does not match the required format');
+  }
+  return name;
+}

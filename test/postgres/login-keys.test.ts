@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { migrate } from '../../src/stores/postgres/migrate.js';
+import { migrations, quotedNames, type SchemaNames } from '../../src/stores/postgres/migrations.js';
+import { PostgresStore } from '../../src/stores/postgres/postgres-store.js';
+import { dropDatabase, testPostgres, testStoreConfig } from '../support/postgres.js';
+
+const names: SchemaNames = {
+  schema: 'auth',
+  table: 'users',
+  anonymousRole: 'web_anon',
+  authenticatedRole: 'normal_user',
+};
+
+/** The migrations before core normalised logins, recorded as migrate() records them. */
+async function migrateToVersion11(pool: pg.Pool): Promise<void> {
+  const q = quotedNames(names);
+  await pool.query(`CREATE SCHEMA IF NOT EXISTS ${q.schema}`);
+  await pool.query(
+    `CREATE TABLE ${q.schema}.restauth_migrations (
+       version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
+  );
+  for (const migration of migrations(names).filter((m) => m.version <= 11)) {
+    await pool.query(migration.sql);
+    await pool.query('INSERT INTO auth.restauth_migrations (version, name) VALUES ($1, $2)', [
+      migration.version,
+      migration.name,
+    ]);
+  }
+}
+
+/**
+ * Migration 12: the stored user-name keys and addresses become core's login
+ * keys (SQL's lower() left the Kelvin sign and full-width letters as they
+ * were); users that become one login stop the upgrade, named, unmerged.
+ */
+describe('PostgreSQL: logins normalised by migration 12', () => {
+  let serverUrl: string;
+  let url: string;
+  let pool: pg.Pool;
+
+  before(async () => {
+    const server = await testPostgres();
+    serverUrl = server.url;
+    url = await server.createDatabase();
+    pool = new pg.Pool({ connectionString: url, max: 4 });
+    await migrateToVersion11(pool);
+    // As restauth stored them before: username_lowercase = lower(username), email lower-cased by SQL.
+    await pool.query(`INSERT INTO auth.users (username, username_lowercase, email, password) VALUES
+      ('kate', 'kate', NULL, 'h1'),
+      ('${'\u212A'}ate', '${'\u212A'}ate', NULL, 'h2'),
+      ('Ｂob', 'ｂob', 'ｂob@corp.test', 'h3'),
+      ('Erin', 'erin', 'erin@corp.test', 'h4')`);
+  });
+  after(async () => {
+    await pool.end();
+    await dropDatabase(serverUrl, url);
+  });
+
+  it('refuses the upgrade while two users are one login, naming them, and changes nothing', async () => {
+    await assert.rejects(migrate(pool, names), (error: Error) => {
+      assert.match(error.message, /migration 12/u);
+      assert.match(error.message, /users 1 and 2 share the user name "kate"/u);
+      return true;
+    });
+    const { rows } = await pool.query<{ version: number }>(
+      'SELECT max(version) AS version FROM auth.restauth_migrations',
+    );
+    assert.equal(rows[0]!.version, 11);
+    const bob = await pool.query('SELECT username_lowercase, email FROM auth.users WHERE id = 3');
+    assert.deepEqual(bob.rows[0], { username_lowercase: 'ｂob', email: 'ｂob@corp.test' });
+  });
+
+  it('once the operator renames one, stores login keys the store finds users by', async () => {
+    await pool.query(`UPDATE auth.users SET username = 'kelvin', username_lowercase = 'kelvin' WHERE id = 2`);
+    assert.deepEqual(await migrate(pool, names), [12]);
+    const { rows } = await pool.query('SELECT id, username_lowercase, email FROM auth.users ORDER BY id');
+    assert.deepEqual(rows, [
+      { id: 1, username_lowercase: 'kate', email: null },
+      { id: 2, username_lowercase: 'kelvin', email: null },
+      { id: 3, username_lowercase: 'bob', email: 'bob@corp.test' },
+      { id: 4, username_lowercase: 'erin', email: 'erin@corp.test' },
+    ]);
+    const store = new PostgresStore(pool, names, {
+      preparedStatements: testStoreConfig(url).preparedStatements,
+    });
+    assert.equal((await store.findUserByUsername('BOB'))?.username, 'Ｂob');
+    assert.equal((await store.findUserByEmail('ＢＯＢ@corp.test'))?.username, 'Ｂob');
+    assert.equal((await store.findUserByUsername('\u212AATE'))?.username, 'kate');
+    await assert.rejects(
+      store.createUser(
+        { username: ' KATE', email: null, emailConfirmedAt: null, role: null, profile: {}, appMetadata: {} },
+        null,
+      ),
+      { code: 'user_already_exists' },
+    );
+  });
+});
