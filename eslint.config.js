@@ -12,4 +12,23 @@ export default tseslint.config(
       'no-console': 'off',
     },
   },
+  {
+    // No client string is a plain-object key (docs: DESIGN "Principles"): `map[key] = value` on a plain
+    // object with key "__proto__" replaces the object's prototype, and a lookup of it hands back
+    // Object.prototype for writing. Maps are Map or null-prototype objects; every computed write in
+    // src/ says why its key is trusted or its target has no prototype (a disable comment with a reason).
+    files: ['src/**/*.ts'],
+    ignores: ['src/**/*.test.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector:
+            "AssignmentExpression > MemberExpression.left[computed=true]:not([property.type='Literal'])",
+          message:
+            'A computed key on a plain object: use a Map or Object.create(null), or say why the key is trusted (eslint-disable-next-line no-restricted-syntax -- reason).',
+        },
+      ],
+    },
+  },
 );

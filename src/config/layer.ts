@@ -43,8 +43,10 @@ function mergeInto(target: Record<string, unknown>, source: Record<string, unkno
         keyPath === 'store' && value['type'] !== undefined && value['type'] !== (current['type'] ?? 'file');
       const base: Record<string, unknown> = switchesType ? {} : { ...current };
       mergeInto(base, value, keyPath);
+      // eslint-disable-next-line no-restricted-syntax -- keys of the operator's config files and environment, never a client's; the merged result is schema-checked
       target[key] = base;
     } else {
+      // eslint-disable-next-line no-restricted-syntax -- keys of the operator's config files and environment, never a client's; the merged result is schema-checked
       target[key] = isPlainObject(value) ? structuredClone(value) : value;
     }
   }

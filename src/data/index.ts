@@ -185,9 +185,11 @@ function wholeDocument(ctx: DataContext, caller: Caller | null): Record<string, 
     }
     if (!Array.isArray(value)) {
       // A singular resource has no owner: under an owner-only rule nobody reads it.
+      // eslint-disable-next-line no-restricted-syntax -- `out` has no prototype, and `name` passed isServed (no prototype key)
       if (decision.scope === 'all') out[name] = value;
       continue;
     }
+    // eslint-disable-next-line no-restricted-syntax -- `out` has no prototype, and `name` passed isServed (no prototype key)
     out[name] = (value as unknown[])
       .filter((row) => isRow(row) && ctx.isOwn(name, row, decision))
       .map((row) => ctx.present(name, row as Record<string, unknown>));

@@ -83,6 +83,7 @@ function decorator(req: PluralRequest): Decorator {
   return (row) => {
     const out: Row = { ...ctx.present(req.name, row) };
     for (const { child, rows, decision } of children) {
+      // eslint-disable-next-line no-restricted-syntax -- `child` passed names(): assertOrdinaryKey refuses prototype keys with a 400
       out[child] = ctx.children
         .children(child, rows, key, ownValue(row, ctx.idProp))
         .filter((candidate) => ctx.isOwn(child, candidate, decision))
@@ -90,6 +91,7 @@ function decorator(req: PluralRequest): Decorator {
     }
     for (const { parent, plural, rows, decision, key: parentKey } of parents) {
       const found = ctx.find(plural, rows, ownValue(row, parentKey));
+      // eslint-disable-next-line no-restricted-syntax -- `parent` passed names(): assertOrdinaryKey refuses prototype keys with a 400
       out[parent] = found && ctx.isOwn(plural, found, decision) ? ctx.present(plural, found) : undefined;
     }
     return out;
@@ -150,6 +152,7 @@ export async function create(req: PluralRequest, decision: Decision, extra: Row 
   const input: Row = { ...body(req.request), ...extra };
   const owner = ctx.config.ownerProp;
   ctx.checkOwner(name, input, null, caller);
+  // eslint-disable-next-line no-restricted-syntax -- ownerProp is configuration, not a client string
   if (decision.scope === 'own' && input[owner] === undefined) input[owner] = decision.sub;
   const created = await ctx.db.transactRecords((data, changes) => {
     const rows = data[name];
@@ -159,6 +162,7 @@ export async function create(req: PluralRequest, decision: Decision, extra: Row 
     ctx.checkNewId(id);
     // json-server's insert: a falsy id (absent, null, 0, "") gets a new one.
     if (!id) {
+      // eslint-disable-next-line no-restricted-syntax -- idProp is configuration, not a client string
       record[ctx.idProp] = ctx.ids.nextNumericId(name, rows as Row[]) ?? randomId();
     } else if (ctx.ids.find(name, rows as Row[], id) !== -1) {
       throw new AuthError('conflict', `${name} already has a record with ${ctx.idProp} ${String(id)}`);
@@ -198,10 +202,13 @@ export async function update(
     if (isUser) assertNoIdentityChange(input, current);
     const next: Row = replace ? { ...input } : { ...current, ...input };
     if (isUser && replace) keepIdentityFields(next, current);
+    // eslint-disable-next-line no-restricted-syntax -- idProp is configuration, not a client string
     next[ctx.idProp] = current[ctx.idProp];
     // A PUT that leaves the owner out keeps it: a replace cannot disown a record either.
+    // eslint-disable-next-line no-restricted-syntax -- ownerProp is configuration, not a client string
     if (current[owner] !== undefined && current[owner] !== null) next[owner] = current[owner];
     ctx.checkRecordSize(next);
+    // eslint-disable-next-line no-restricted-syntax -- an array index
     rows[index] = next;
     ctx.ids.changed(name, false);
     changes.put(name, ctx.idProp, next);
@@ -244,6 +251,7 @@ export async function destroy(req: PluralRequest, id: string, decision: Decision
     for (const { child } of dependents) {
       const childRows = data[child];
       if (Array.isArray(childRows)) {
+        // eslint-disable-next-line no-restricted-syntax -- `child` passed names(): assertOrdinaryKey refuses prototype keys with a 400
         data[child] = (childRows as Row[]).filter(
           (row) => !(isRow(row) && sameId(row[key], current[ctx.idProp])),
         );

@@ -24,6 +24,7 @@ export async function singular(
     if (!isRow(current)) throw new AuthError('not_found', `${name} is not a single resource`);
     const next = request.method === 'PATCH' ? { ...current, ...input } : { ...input };
     ctx.checkRecordSize(next);
+    // eslint-disable-next-line no-restricted-syntax -- `name` is a served collection (ctx.collection: isServed, own keys only)
     data[name] = next;
     changes.set(name, next);
     return next;

@@ -64,6 +64,7 @@ export function assertNoIdentityChange(input: Row, stored: Row): void {
 /** A PUT replaces the profile, not the identity: stored identity fields the body leaves out are kept. */
 export function keepIdentityFields(next: Row, stored: Row): void {
   for (const [key, value] of Object.entries(stored)) {
+    // eslint-disable-next-line no-restricted-syntax -- `key` is one of the fixed identity field names (isIdentityField)
     if (isIdentityField(key) && !Object.hasOwn(next, key)) next[key] = value;
   }
 }

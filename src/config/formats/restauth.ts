@@ -89,12 +89,14 @@ export function mapRestauth(raw: unknown, context: FormatContext): ConfigLayer {
 
   for (const key of DURATION_KEYS) {
     const at = getAt(file, key);
+    // eslint-disable-next-line no-restricted-syntax -- the key comes from the fixed DURATION_KEYS list
     if (at && at.parent[at.key] !== undefined) at.parent[at.key] = seconds(at.parent[at.key], key, where);
   }
   const baseDir = dirname(context.path);
   for (const key of PATH_KEYS) {
     const at = getAt(file, key);
     const value = at?.parent[at.key];
+    // eslint-disable-next-line no-restricted-syntax -- the key comes from the fixed PATH_KEYS list
     if (at && typeof value === 'string') at.parent[at.key] = resolve(baseDir, value);
   }
   mountListedDialects(file);
@@ -113,6 +115,7 @@ function mountListedDialects(file: Record<string, unknown>): void {
   if (dialects === undefined) return;
   for (const name of DIALECTS) {
     const listed = dialects[name];
+    // eslint-disable-next-line no-restricted-syntax -- name comes from the fixed DIALECTS list
     dialects[name] = listed === undefined ? { enabled: false } : { enabled: true, ...listed };
   }
 }

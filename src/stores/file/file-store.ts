@@ -99,6 +99,7 @@ export class FileStore implements Store {
       this.codeHashes = null;
       const record = userRecord(input.profile, this.options.userIdProp, id);
       this.users(docs).push(record);
+      // eslint-disable-next-line no-restricted-syntax -- a null-prototype map (normalizeCredentials)
       credentials.accounts[id] = {
         username: input.username,
         email: input.email === null ? null : loginKey(input.email),
@@ -172,6 +173,7 @@ export class FileStore implements Store {
       // A new object, as the data API's writes do: a response being serialized never sees a half-edit.
       stored = userRecord(patch.profile, this.options.userIdProp, record[this.options.userIdProp]);
       const users = this.users(docs);
+      // eslint-disable-next-line no-restricted-syntax -- an array index
       users[users.indexOf(record)] = stored;
     }
     account.updatedAt = new Date().toISOString();
@@ -264,6 +266,7 @@ export class FileStore implements Store {
       const credentials = normalizeCredentials(stored);
       pruneEndedSessions(credentials, session.userId, session.createdAt);
       const created = session.createdAt.toISOString();
+      // eslint-disable-next-line no-restricted-syntax -- a null-prototype map (normalizeCredentials)
       credentials.sessions[session.id] = {
         userId: session.userId,
         createdAt: created,
@@ -273,6 +276,7 @@ export class FileStore implements Store {
         revokedReason: null,
         refreshSecret: session.refreshSecret,
       };
+      // eslint-disable-next-line no-restricted-syntax -- a null-prototype map (normalizeCredentials)
       credentials.refreshTokens[session.firstRefreshTokenHash] = {
         sessionId: session.id,
         createdAt: created,
@@ -318,6 +322,7 @@ export class FileStore implements Store {
       const at = now.toISOString();
       entry.rotatedAt = at;
       session.refreshedAt = at;
+      // eslint-disable-next-line no-restricted-syntax -- a null-prototype map (normalizeCredentials)
       credentials.refreshTokens[successorHash] = {
         sessionId: entry.sessionId,
         createdAt: at,
@@ -391,6 +396,7 @@ export class FileStore implements Store {
         delete tokens[hash];
         forgetCode(codes, hash, entry);
       }
+      // eslint-disable-next-line no-restricted-syntax -- a null-prototype map (normalizeCredentials)
       tokens[token.hash] = {
         codeHash: token.codeHash,
         recipient: token.recipient ?? null,
@@ -530,6 +536,7 @@ export class FileStore implements Store {
     const users = docs.data[this.options.usersProp];
     if (Array.isArray(users)) return users as UserRecord[];
     const created: UserRecord[] = [];
+    // eslint-disable-next-line no-restricted-syntax -- usersProp is configuration, not a client string
     docs.data[this.options.usersProp] = created;
     return created;
   }
@@ -579,6 +586,7 @@ export class FileStore implements Store {
   /** The private fields of a user; users added to db.json by hand get defaults (no password). */
   private accountFor(docs: Documents, id: string): AccountRecord {
     const accounts = normalizeCredentials(docs.credentials).accounts;
+    // eslint-disable-next-line no-restricted-syntax -- a null-prototype map (normalizeCredentials)
     accounts[id] ??= defaultAccount(id);
     return accounts[id];
   }

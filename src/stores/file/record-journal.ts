@@ -145,9 +145,11 @@ export class RecordJournal {
 
 function applyChange(doc: JsonObject, change: RecordChange): void {
   if (change.op === 'set') {
+    // eslint-disable-next-line no-restricted-syntax -- collection names the data API journaled after refusing prototype keys (data/keys.ts), or restauth's own journal
     doc[change.name] = change.value;
     return;
   }
+  // eslint-disable-next-line no-restricted-syntax -- collection names the data API journaled after refusing prototype keys (data/keys.ts), or restauth's own journal
   if (change.op === 'put') doc[change.collection] ??= [];
   const rows = doc[change.collection];
   // A collection replaced by a hand edit with something else: the change has nowhere to go.
@@ -158,6 +160,7 @@ function applyChange(doc: JsonObject, change: RecordChange): void {
   );
   if (change.op === 'put') {
     if (index === -1) rows.push(change.record);
+    // eslint-disable-next-line no-restricted-syntax -- an array index
     else rows[index] = change.record;
   } else if (index !== -1) {
     rows.splice(index, 1);

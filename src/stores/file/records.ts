@@ -78,6 +78,7 @@ const MAP_KEYS = ['accounts', 'sessions', 'refreshTokens', 'oneTimeTokens'] as c
  */
 export function normalizeCredentials(doc: Record<string, unknown>): CredentialsDocument {
   if (!Array.isArray(doc.passwords)) doc.passwords = [];
+  // eslint-disable-next-line no-restricted-syntax -- the key comes from the fixed MAP_KEYS list
   for (const key of MAP_KEYS) doc[key] = nullPrototypeMap(doc[key]);
   return doc as unknown as CredentialsDocument;
 }
