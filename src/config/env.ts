@@ -34,6 +34,12 @@ export const ENV_VARS: readonly EnvVar[] = [
     description: 'HS256 signing secret of the access tokens (at least 32 random characters recommended).',
   },
   {
+    name: 'RESTAUTH_TRUST_PROXY',
+    key: 'trustProxy',
+    description:
+      'The reverse proxies in front of restauth: a number of hops (1: one nginx or Caddy), or their addresses and CIDR ranges separated by commas; "false": none.',
+  },
+  {
     name: 'RESTAUTH_DEV',
     key: 'development',
     description:
@@ -126,6 +132,20 @@ function url(name: string, value: string, protocols: string[]): string {
   return value;
 }
 
+function proxies(value: string): false | number | string[] {
+  if (value.toLowerCase() === 'false') return false;
+  if (/^\d+$/.test(value)) {
+    if (Number(value) < 1) fail('RESTAUTH_TRUST_PROXY', value, 'a number of proxies (1 or more)');
+    return Number(value);
+  }
+  const list = value
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+  if (list.length === 0) fail('RESTAUTH_TRUST_PROXY', value, 'false, a number of proxies or their addresses');
+  return list;
+}
+
 /**
  * The variables that are set (an empty value counts as unset: `FOO= cmd` is
  * the usual way to clear one), as a layer. Paths resolve against `cwd`.
@@ -157,6 +177,9 @@ export function readEnv(env: NodeJS.ProcessEnv, cwd: string): ConfigLayer {
     jwt.accessTokenTtl = parsed.seconds;
   }
   if (Object.keys(jwt).length > 0) layer.jwt = jwt;
+
+  const trustProxy = get('RESTAUTH_TRUST_PROXY');
+  if (trustProxy !== undefined) layer.trustProxy = proxies(trustProxy);
 
   const development = get('RESTAUTH_DEV');
   if (development !== undefined) {

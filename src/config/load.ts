@@ -17,6 +17,7 @@ import { readJsoncFile } from './jsonc.js';
 import { mergeLayers, type ConfigLayer, type StoreLayer } from './layer.js';
 import { ConfigSchema, type Config } from './schema.js';
 import { checkSecret, PUBLISHED_SECRETS } from './secret-policy.js';
+import { checkTrustProxy, mapTrustedProxyHeader } from './trust-proxy.js';
 import { assertValid } from './validate.js';
 
 export type ConfigFormat = Config['source'];
@@ -178,8 +179,10 @@ export async function loadConfig(options: LoadOptions = {}): Promise<Config> {
     }
   }
 
+  mapTrustedProxyHeader(merged, where, warn);
   const config = Value.Default(ConfigSchema, merged) as Config;
   assertValid(ConfigSchema, config, where);
+  checkTrustProxy(config.trustProxy, where);
 
   if (config.store.type === 'file') {
     config.store.dataFile = resolve(cwd, config.store.dataFile);

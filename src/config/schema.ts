@@ -120,6 +120,21 @@ export const ConfigSchema = Type.Object({
   /** Largest accepted request body, in bytes. */
   bodyLimit: Type.Integer({ default: 102400, minimum: 1024 }),
 
+  /**
+   * The reverse proxies in front of restauth (Fastify's trustProxy): how many hops
+   * (1: one nginx or Caddy), or their addresses and CIDR ranges. The client address
+   * (rate limits, audit log) is then read from X-Forwarded-For, right to left,
+   * skipping only these proxies; an entry the client wrote itself is never trusted.
+   * false: the peer address, X-Forwarded-For ignored.
+   */
+  trustProxy: Type.Union(
+    [
+      Type.Literal(false),
+      Type.Integer({ minimum: 1 }),
+      Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
+    ],
+    { default: false, expected: 'false, a number of proxies (1 or more) or a list of their addresses' },
+  ),
   /** Requests allowed per client and window (seconds), per route family; max 0 turns a family off. */
   rateLimits: Type.Object(
     {
@@ -128,7 +143,10 @@ export const ConfigSchema = Type.Object({
       recovery: RateLimitRule(30, 3600),
       refresh: RateLimitRule(150, 300),
       verify: RateLimitRule(30, 300),
-      /** Header naming the client behind a trusted reverse proxy (e.g. "x-forwarded-for"); null: the peer address. */
+      /**
+       * Deprecated: read so old files load; load.ts maps a value to `trustProxy: 1` with a warning.
+       * (It took the leftmost X-Forwarded-For entry, which the client writes.)
+       */
       trustedProxyHeader: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null }),
     },
     { default: {} },

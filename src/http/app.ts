@@ -26,6 +26,11 @@ export interface AppOptions {
 export async function buildApp(services: Services, options: AppOptions = {}): Promise<FastifyInstance> {
   const { config } = services;
   const rewrite = config.data.enabled ? createRewriter(config.data.routes) : null;
+  // request.ip reads X-Forwarded-For through these proxies only: the nearest N hops (what Fastify does with
+  // a number, which its types do not list), or these addresses (a copy: the config is frozen).
+  const hops = config.trustProxy;
+  const trustProxy: FastifyServerOptions['trustProxy'] =
+    hops === false ? false : typeof hops === 'number' ? (_address, hop) => hop < hops : [...hops];
   const app = Fastify({
     // json-server's routes.json rewrites, applied before routing.
     ...(rewrite ? { rewriteUrl: (request: { url?: string }) => rewrite(request.url ?? '/') } : {}),
@@ -34,6 +39,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     // Reject wrong types instead of coercing them ("123" is not a number, 5 is not a password).
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     return503OnClosing: true,
+    trustProxy,
   });
   // Browsers call restauth from other origins, as they called json-server (which allowed any origin).
   await app.register(cors, {
@@ -54,8 +60,8 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   );
 
   await app.register(healthRoutes, { readiness: services.readiness });
-  provideRequestContext(app, config.rateLimits.trustedProxyHeader);
-  const limit = rateLimitHook(services.rateLimiter, config.rateLimits.trustedProxyHeader);
+  provideRequestContext(app);
+  const limit = rateLimitHook(services.rateLimiter);
   const { jsonDataServer, postgrestAuth, gotrue } = config.dialects;
   if (gotrue.enabled) {
     await app.register(gotrueDialect, {

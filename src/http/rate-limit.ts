@@ -5,21 +5,16 @@ import type { RateLimitFamily, RateLimiter } from '../core/rate-limit.js';
 export type RateLimitHook = (family: RateLimitFamily) => preHandlerAsyncHookHandler;
 
 /**
- * The client's address: the peer's, or the first address of the configured
- * trusted proxy header. The header is read only when configured, so a client
- * cannot pick its own bucket by sending one.
+ * The client's address: Fastify's `request.ip`, which follows X-Forwarded-For
+ * only through the configured trusted proxies (`trustProxy`), from the right,
+ * so the entries a client writes itself never pick its bucket.
  */
-export function clientAddress(request: FastifyRequest, trustedProxyHeader: string | null): string {
-  if (trustedProxyHeader) {
-    const value = request.headers[trustedProxyHeader.toLowerCase()];
-    const first = (Array.isArray(value) ? value[0] : value)?.split(',')[0]?.trim();
-    if (first) return first;
-  }
-  return request.socket.remoteAddress ?? request.ip;
+export function clientAddress(request: FastifyRequest): string {
+  return request.ip;
 }
 
-export function rateLimitHook(limiter: RateLimiter, trustedProxyHeader: string | null): RateLimitHook {
+export function rateLimitHook(limiter: RateLimiter): RateLimitHook {
   return (family) => async (request) => {
-    await limiter.check(family, clientAddress(request, trustedProxyHeader));
+    await limiter.check(family, clientAddress(request));
   };
 }

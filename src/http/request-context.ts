@@ -14,8 +14,8 @@ export function currentRequestContext(): RequestContext | undefined {
 }
 
 /** Runs each request inside its context (callback style: `run` must wrap everything after the hook). */
-export function provideRequestContext(app: FastifyInstance, trustedProxyHeader: string | null): void {
+export function provideRequestContext(app: FastifyInstance): void {
   app.addHook('onRequest', (request, _reply, done) => {
-    storage.run({ ip: clientAddress(request, trustedProxyHeader) }, done);
+    storage.run({ ip: clientAddress(request) }, done);
   });
 }

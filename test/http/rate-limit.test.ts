@@ -61,7 +61,7 @@ describe('rate limits', () => {
     assert.ok(refused.headers['retry-after']);
   });
 
-  it('ignores a forwarded-for header unless a trusted proxy header is configured', async () => {
+  it('ignores X-Forwarded-For unless a trusted proxy is configured', async () => {
     t = await createTestApp({ format: 'restauth', config: limits(), env: { RESTAUTH_RATE_LIMITS: '' } });
     for (let i = 0; i < 3; i++) await login(t, { 'x-forwarded-for': `10.0.0.${i}` });
     assert.equal(
@@ -69,19 +69,76 @@ describe('rate limits', () => {
       429,
       'a spoofed header opens no new bucket',
     );
-    await t.close();
+  });
+
+  // Behind nginx (proxy_add_x_forwarded_for) or Caddy, the proxy appends the address it saw: the client
+  // is the rightmost entry, and everything left of it is whatever the client chose to send.
+  for (const [name, proxy] of [
+    ['trustProxy: 1', { trustProxy: 1 }],
+    ['trustProxy: the proxy address', { trustProxy: ['127.0.0.1'] }],
+    [
+      'the deprecated trustedProxyHeader',
+      { rateLimits: { ...limits().rateLimits, trustedProxyHeader: 'X-Forwarded-For' } },
+    ],
+  ] as const) {
+    it(`behind one proxy (${name}), entries the client writes open no new bucket`, async () => {
+      t = await createTestApp({
+        format: 'restauth',
+        config: { ...limits(), ...proxy },
+        env: { RESTAUTH_RATE_LIMITS: '' },
+      });
+      for (let i = 0; i < 3; i++) {
+        const res = await login(t, { 'x-forwarded-for': `10.0.0.${i}, 203.0.113.7` });
+        assert.equal(res.statusCode, 400, res.body);
+      }
+      const spoofed = await login(t, { 'x-forwarded-for': '10.0.0.99, 203.0.113.7' });
+      assert.equal(spoofed.statusCode, 429, 'the same client, whatever it prefixes');
+      assert.equal(
+        (await login(t, { 'x-forwarded-for': '198.51.100.1' })).statusCode,
+        400,
+        'another client, behind the proxy',
+      );
+    });
+  }
+
+  it('trusts X-Forwarded-For only from the listed proxies', async () => {
     t = await createTestApp({
       format: 'restauth',
-      config: limits({ trustedProxyHeader: 'X-Forwarded-For' }),
+      config: { ...limits(), trustProxy: ['10.1.0.0/16'] },
       env: { RESTAUTH_RATE_LIMITS: '' },
     });
-    for (let i = 0; i < 3; i++) await login(t, { 'x-forwarded-for': '203.0.113.7, 10.0.0.1' });
-    assert.equal((await login(t, { 'x-forwarded-for': '203.0.113.7' })).statusCode, 429);
-    assert.equal(
-      (await login(t, { 'x-forwarded-for': '198.51.100.1' })).statusCode,
-      400,
-      'another client, behind the proxy',
-    );
+    // A client reaching restauth directly, not through the proxy, writes what it likes: ignored.
+    const direct = (entry: string) =>
+      t!.app.inject({
+        method: 'POST',
+        url: '/auth/login',
+        remoteAddress: '192.0.2.50',
+        headers: { 'x-forwarded-for': entry },
+        payload: { username: 'nobody', password: 'wrong password' },
+      });
+    for (let i = 0; i < 3; i++) assert.equal((await direct(`10.0.0.${i}`)).statusCode, 400);
+    assert.equal((await direct('10.0.0.99')).statusCode, 429);
+  });
+
+  it('the audit log records the client behind the proxy, not an address the client wrote', async () => {
+    t = await createTestApp({ format: 'restauth', config: { ...limits(), trustProxy: 1 } });
+    const signIn = await t.app.inject({
+      method: 'POST',
+      url: '/auth/v1/token?grant_type=password',
+      headers: { 'x-forwarded-for': '6.6.6.6, 203.0.113.7' },
+      payload: { email: 'nobody@example.test', password: 'wrong password' },
+    });
+    assert.equal(signIn.statusCode, 400, signIn.body);
+    const service = await t.services.tokens.signRoleToken('service_role', 60, new Date());
+    const audit = await t.app.inject({
+      method: 'GET',
+      url: '/auth/v1/admin/audit',
+      headers: { authorization: `Bearer ${service}` },
+    });
+    assert.equal(audit.statusCode, 200, audit.body);
+    const entries = audit.json<Array<{ ip_address: string; payload: { action: string } }>>();
+    const failed = entries.find((entry) => entry.payload.action === 'sign_in_failed');
+    assert.equal(failed?.ip_address, '203.0.113.7');
   });
 
   it('are shared by every instance on one PostgreSQL database', async () => {
