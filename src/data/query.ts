@@ -27,6 +27,13 @@ const CONTROL_KEYS = new Set([
 ]);
 const OPERATOR = /(_lte|_gte|_ne|_like)$/;
 const MAX_PATTERN_LENGTH = 256;
+/**
+ * Bounds on one request's work (a URL of a few kilobytes could otherwise ask
+ * for minutes: 1,500 `_like` patterns over 10,000 records took 8.8 s, 2,000
+ * `_sort` fields 69 s, each stalling every other request meanwhile).
+ */
+export const MAX_FILTER_VALUES = 16;
+export const MAX_SORT_FIELDS = 4;
 
 export function first(value: QueryValue | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
@@ -148,9 +155,14 @@ export function filterRows(rows: Row[], query: Query): Row[] {
         Object.values(row).some((value) => deepContains(value, needle)),
     );
   }
+  let values = 0;
   for (const [key, raw] of Object.entries(query)) {
     if (raw === undefined || CONTROL_KEYS.has(key) || key === 'callback' || key === '_') continue;
     assertOrdinaryPath(key.replace(OPERATOR, ''), 'A filtered field');
+    values += all(raw).length;
+    if (values > MAX_FILTER_VALUES) {
+      throw new AuthError('validation_failed', `At most ${MAX_FILTER_VALUES} filter values per request`);
+    }
     // json-server drops a filter on a field no record has (it would otherwise match nothing).
     if (!OPERATOR.test(key) && !rows.some((row) => hasPath(row, key))) continue;
     predicates.push(fieldPredicate(key, all(raw)));
@@ -174,11 +186,15 @@ function compare(a: unknown, b: unknown): number {
 export function sortRows(rows: Row[], sort: string | undefined, order: string | undefined): Row[] {
   if (!sort) return rows;
   const fields = sort.split(',');
+  if (fields.length > MAX_SORT_FIELDS) {
+    throw new AuthError('validation_failed', `At most ${MAX_SORT_FIELDS} _sort fields per request`);
+  }
   for (const field of fields) assertOrdinaryPath(field, 'A sorted field');
   const orders = (order ?? '').split(',').map((o) => o.toLowerCase());
+  const paths = fields.map((field) => field.split('.'));
   return [...rows].sort((left, right) => {
-    for (let i = 0; i < fields.length; i++) {
-      const result = compare(getPath(left, fields[i]!), getPath(right, fields[i]!));
+    for (let i = 0; i < paths.length; i++) {
+      const result = compare(getKeys(left, paths[i]!), getKeys(right, paths[i]!));
       if (result !== 0) return orders[i] === 'desc' ? -result : result;
     }
     return 0;

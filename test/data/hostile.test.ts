@@ -179,4 +179,18 @@ describe('data API under hostile input', () => {
     assert.deepEqual(Object.keys(db.json()).sort(), ['posts', 'profile', 'users']);
     assert.equal((await send('GET', '/constructor')).statusCode, 404);
   });
+
+  it('the work of one request is bounded: at most 16 filter values and 4 _sort fields (400 beyond)', async () => {
+    const likes = (n: number) => Array.from({ length: n }, (_, i) => `title_like=(z|y)${i}*`).join('&');
+    assert.equal((await send('GET', `/posts?${likes(16)}`)).statusCode, 200);
+    const tooMany = await send('GET', `/posts?${likes(1_500)}`);
+    assert.equal(tooMany.statusCode, 400);
+    assert.match(tooMany.json().message, /At most 16 filter values/);
+    const spread = Array.from({ length: 17 }, (_, i) => `f${i}_ne=1`).join('&');
+    assert.equal((await send('GET', `/posts?${spread}`)).statusCode, 400);
+    assert.equal((await send('GET', '/posts?_sort=title,id,title,id')).statusCode, 200);
+    const sorts = await send('GET', `/posts?_sort=${Array(2_000).fill('title').join(',')}`);
+    assert.equal(sorts.statusCode, 400);
+    assert.match(sorts.json().message, /At most 4 _sort fields/);
+  });
 });
