@@ -63,8 +63,11 @@ export const sessionRoutes: FastifyPluginAsync<GotrueOptions> = async (app, opti
         if (!(error instanceof AuthError) || error.code !== 'email_exists' || !settings.confirmEmail)
           throw error;
         const email = checkEmail(body.email);
-        const existing = await auth.store.findUserByEmail(email);
-        if (existing) await flows.sendConfirmation(existing, redirectTo);
+        // After the answer, as a new account's confirmation mail is: neither answer waits for mail work.
+        auth.background(async () => {
+          const existing = await auth.store.findUserByEmail(email);
+          if (existing) await flows.sendConfirmation(existing, redirectTo);
+        });
         return lookalikeUserJson(email, profile, role);
       }
     },
