@@ -1,8 +1,10 @@
 import { Command } from 'commander';
 import { loadConfig } from '../config/load.js';
+import { describeDatabase } from '../stores/postgres/faults.js';
 import { migrate, schemaNames } from '../stores/postgres/index.js';
-import { CliError, EXIT_USAGE } from './errors.js';
-import pg from 'pg';
+import { createPool } from '../stores/postgres/pool.js';
+import { DatabaseUnreachableError, waitForDatabase } from '../stores/postgres/startup.js';
+import { CliError, EXIT_FAILURE, EXIT_USAGE } from './errors.js';
 
 /** `restauth migrate`: applies the PostgreSQL migrations (start-up does it too) and says which. */
 export function migrateCommand(): Command {
@@ -23,12 +25,22 @@ export function migrateCommand(): Command {
           EXIT_USAGE,
         );
       }
-      const pool = new pg.Pool({ connectionString: config.store.url, max: 1 });
+      // Guarded like the server's pool; its outage lines are the server's, waitForDatabase speaks here.
+      const pool = createPool({ ...config.store, poolMin: 0, poolMax: 1 }, { info() {}, warn() {} });
+      const names = schemaNames(config.store, config.roles);
       try {
-        const applied = await migrate(pool, schemaNames(config.store, config.roles));
+        // A migration job started with its database (a compose file) waits for it, as the server does.
+        const applied = await waitForDatabase(() => migrate(pool, names), {
+          database: describeDatabase(config.store.url),
+          timeoutSeconds: config.store.startupTimeout,
+          logger: console,
+        });
         console.log(
           applied.length === 0 ? 'the schema is up to date' : `applied migrations ${applied.join(', ')}`,
         );
+      } catch (error) {
+        if (error instanceof DatabaseUnreachableError) throw new CliError(error.message, EXIT_FAILURE);
+        throw error;
       } finally {
         await pool.end();
       }

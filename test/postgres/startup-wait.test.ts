@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,6 +46,29 @@ describe('starting while PostgreSQL is down', { skip: ownClusterUnavailable() ??
       assert.doesNotMatch(error.message, /a-secret-password|\n\s+at /u);
       return true;
     });
+  });
+
+  it('restauth migrate waits the same way, and exits with the same message', async () => {
+    const migrate = await new Promise<{ code: number | null; output: string }>((resolve) => {
+      const child = spawn(
+        process.execPath,
+        [
+          '--import',
+          import.meta.resolve('tsx'),
+          join(import.meta.dirname, '../../src/cli/main.ts'),
+          'migrate',
+        ],
+        { cwd: dir, env: { ...process.env, ...env(), RESTAUTH_DB_STARTUP_TIMEOUT: '1' } },
+      );
+      let output = '';
+      child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      child.once('exit', (code) => resolve({ code, output }));
+    });
+    assert.equal(migrate.code, 1, migrate.output);
+    assert.match(migrate.output, /waiting for PostgreSQL 127\.0\.0\.1:\d+\/postgres/u);
+    assert.match(migrate.output, /did not answer within 1 s/u);
+    assert.doesNotMatch(migrate.output, /a-secret-password|\n\s+at /u);
   });
 
   it('waits with one log line naming the database, then serves once it is up', async () => {
