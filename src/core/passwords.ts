@@ -3,7 +3,7 @@ import { hash as argon2Hash, verify as argon2Verify, type Options as Argon2Optio
 import bcrypt from 'bcrypt';
 import { ConcurrencyLimiter } from './concurrency-limiter.js';
 import { AuthError } from './errors.js';
-import { assertNoNul } from './validation.js';
+import { assertStorableText } from './validation.js';
 
 export type PasswordAlgorithm = 'argon2id' | 'bcrypt';
 
@@ -61,7 +61,7 @@ export class PasswordHasher {
 
   /** Throws weak_password / validation_failed when a new password breaks the policy. */
   assertAcceptable(password: string): void {
-    assertNoNul(password, 'Password');
+    assertStorableText(password, 'Password');
     const length = [...password].length;
     if (length < this.policy.minLength) {
       throw new AuthError('weak_password', `Password should be at least ${this.policy.minLength} characters`);

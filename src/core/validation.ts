@@ -32,22 +32,33 @@ export const IDENTITY_FIELDS: ReadonlySet<string> = new Set([
   'tokenVersion',
 ]);
 
-/** NUL is no character of any text a user means, and PostgreSQL's text and jsonb refuse it (a 500). */
-export function assertNoNul(value: string, field: string): void {
-  if (value.includes('\u0000'))
-    throw new AuthError('validation_failed', `${field} must not contain NUL characters`);
+/**
+ * NUL and unpaired UTF-16 surrogates (JSON's `"\ud800"`) are no text a user
+ * means: PostgreSQL's text and jsonb refuse both (NUL as 22021, a lone
+ * surrogate in jsonb as invalid JSON), and a surrogate turns into U+FFFD on
+ * its way to UTF-8, so two different strings would store as one.
+ */
+// eslint-disable-next-line no-control-regex -- NUL is exactly what this looks for
+const UNSTORABLE = /[\u0000\p{Cs}]/u;
+
+export function assertStorableText(value: string, field: string): void {
+  if (UNSTORABLE.test(value))
+    throw new AuthError(
+      'validation_failed',
+      `${field} must not contain NUL characters or unpaired surrogates`,
+    );
 }
 
-/** Checks user-supplied JSON data (metadata): no NUL in any key or string, however deep. */
+/** Checks user-supplied JSON data (metadata): only storable text in every key and string, however deep. */
 export function checkUserData(value: unknown, field: string): void {
   const pending: unknown[] = [value];
   while (pending.length > 0) {
     const item = pending.pop();
-    if (typeof item === 'string') assertNoNul(item, field);
+    if (typeof item === 'string') assertStorableText(item, field);
     else if (Array.isArray(item)) pending.push(...item);
     else if (typeof item === 'object' && item !== null) {
       for (const [key, child] of Object.entries(item)) {
-        assertNoNul(key, field);
+        assertStorableText(key, field);
         pending.push(child);
       }
     }

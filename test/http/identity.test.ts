@@ -156,19 +156,27 @@ for (const storeKind of ['file', 'postgres'] as const) {
       }
     });
 
-    it('NUL in a login, a password or user data is a 400 on every dialect, never a 500', async () => {
+    it('NUL or an unpaired surrogate in a login, a password or user data is a 400 on every dialect, never a 500', async () => {
       const cases: [string, Promise<{ status: number; text: string }>][] = [
         ['gotrue email', gotrueSignUp('nul\u0000@corp.test')],
         ['gotrue password', gotrueSignUp('nulpw@corp.test', 'a long\u0000passphrase')],
         ['gotrue data value', gotrueSignUp('nuldata@corp.test', PASSWORD, { bio: 'a\u0000b' })],
         ['gotrue data key', gotrueSignUp('nulkey@corp.test', PASSWORD, { 'a\u0000': 1 })],
         ['gotrue deep data', gotrueSignUp('nuldeep@corp.test', PASSWORD, { a: [{ b: ['\u0000'] }] })],
+        [
+          'gotrue data, an unpaired surrogate',
+          gotrueSignUp('surrogate@corp.test', PASSWORD, { bio: 'a\ud800b' }),
+        ],
         ['gotrue sign-in', gotrueSignIn('nul\u0000@corp.test', PASSWORD)],
         ['gotrue recover', send('POST', '/auth/v1/recover', { email: 'a\u0000@corp.test' })],
         ['json-data-server register', register({ username: 'nul\u0000name', password: PASSWORD })],
         [
           'json-data-server extra field',
           register({ username: 'nulextra', password: PASSWORD, bio: '\u0000' }),
+        ],
+        [
+          'json-data-server extra field, an unpaired surrogate',
+          register({ username: 'surrogate', password: PASSWORD, bio: ['\udc00'] }),
         ],
         ['json-data-server login', login('nul\u0000name', PASSWORD)],
         ['postgrest-auth forgot_password', send('POST', '/auth/forgot_password', { username: 'a\u0000b' })],
