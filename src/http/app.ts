@@ -8,6 +8,7 @@ import { gotrueDialect } from './dialects/gotrue.js';
 import { jsonDataServerDialect } from './dialects/json-data-server.js';
 import { postgrestAuthDialect } from './dialects/postgrest-auth.js';
 import { toAuthError } from './errors.js';
+import { parseJsonBodies } from './json-body.js';
 import { healthRoutes } from './health.js';
 import { rateLimitHook } from './rate-limit.js';
 import { RedirectPolicy } from './redirects.js';
@@ -89,18 +90,24 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   }
   if (jsonDataServer.enabled) {
     const userIdProp = config.store.type === 'file' ? config.store.userIdProp : 'id';
-    await app.register(jsonDataServerDialect, {
-      auth: services.auth,
-      limit,
-      settings: { ...jsonDataServer, userIdProp },
+    await app.register(async (scope) => {
+      parseJsonBodies(scope, () => ({}));
+      await scope.register(jsonDataServerDialect, {
+        auth: services.auth,
+        limit,
+        settings: { ...jsonDataServer, userIdProp },
+      });
     });
   }
   if (postgrestAuth.enabled) {
-    await app.register(postgrestAuthDialect, {
-      auth: services.auth,
-      limit,
-      mountPath: postgrestAuth.prefix,
-      payload: postgrestAuth.payload,
+    await app.register(async (scope) => {
+      parseJsonBodies(scope, () => ({}));
+      await scope.register(postgrestAuthDialect, {
+        auth: services.auth,
+        limit,
+        mountPath: postgrestAuth.prefix,
+        payload: postgrestAuth.payload,
+      });
     });
   }
   if (config.data.enabled && services.fileDatabase && config.store.type === 'file') {

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { toAuthError } from '../errors.js';
+import { parseJsonBodies } from '../json-body.js';
 import { adminRoutes } from './gotrue/admin-routes.js';
 import type { GotrueOptions } from './gotrue/context.js';
 import { emailRoutes } from './gotrue/email-routes.js';
@@ -25,13 +26,8 @@ export const gotrueDialect: FastifyPluginAsync<GotrueOptions> = async (app, opti
         return reply.code(status).send(body);
       });
       // auth-js sends `Content-Type: application/json` with no body on logout and deletes: GoTrue reads
-      // that as no body. Anything else is parsed by Fastify's own (prototype-poisoning-safe) parser.
-      const json = scope.getDefaultJsonParser('error', 'error');
-      scope.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-        const text = typeof body === 'string' ? body : body.toString('utf8');
-        if (text === '') return done(null, undefined);
-        json(request, text, done);
-      });
+      // that as no body. Depth is bounded and prototype poisoning refused as for every dialect.
+      parseJsonBodies(scope, () => undefined);
       await scope.register(metaRoutes, options);
       await scope.register(sessionRoutes, options);
       await scope.register(emailRoutes, options);
