@@ -7,6 +7,7 @@ const suites: Record<string, () => Promise<void>> = {
   data: async () => (await import('./data/run.js')).runDataBench(),
   embed: async () => (await import('./data/embed.js')).runEmbedBench(),
   postgres: async () => (await import('./postgres.js')).runPostgresBench(),
+  'event-loop': async () => (await import('./event-loop.js')).runEventLoopBench(),
 };
 
 const wanted = process.argv.slice(2);
