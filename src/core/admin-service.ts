@@ -1,6 +1,7 @@
 import type { AuditLog } from './audit.js';
 import type { AuthService } from './auth-service.js';
 import type { EmailFlows, VerifyType } from './email-flows.js';
+import { parseBanDuration } from './ban-duration.js';
 import { AuthError } from './errors.js';
 import type { OneTimeTokens } from './one-time-tokens.js';
 import type { PasswordHasher } from './passwords.js';
@@ -15,6 +16,8 @@ export interface AdminUserInput {
   emailConfirm?: boolean | undefined;
   profile?: Record<string, unknown> | undefined;
   appMetadata?: Record<string, unknown> | undefined;
+  /** GoTrue's ban_duration: a Go duration ("24h") bans until now + it, "none" lifts the ban. */
+  banDuration?: string | undefined;
 }
 
 export type GeneratedLinkType = 'signup' | 'invite' | 'magiclink' | 'recovery';
@@ -60,6 +63,8 @@ export class AdminService {
     if (input.email === undefined) throw new AuthError('validation_failed', 'email is required');
     const email = checkEmail(input.email);
     checkUserData([input.profile, input.appMetadata], 'User data');
+    const bannedUntil =
+      input.banDuration === undefined ? null : this.bannedUntil(input.banDuration, this.deps.clock());
     if (await this.deps.store.findUserByEmail(email)) throw new AuthError('email_exists');
     let hash: string | null = null;
     if (input.password !== undefined) {
@@ -78,13 +83,23 @@ export class AdminService {
       hash,
     );
     await this.deps.audit.record('admin_user_created', { userId: user.id, actorId: null });
+    if (bannedUntil) return this.deps.store.updateUser(user.id, { bannedUntil });
     return user;
+  }
+
+  /** The end of a ban of `duration` from now; null: no ban (see ban-duration.ts). */
+  private bannedUntil(duration: string, now: Date): Date | null {
+    const ms = parseBanDuration(duration);
+    return ms === null || ms <= 0 ? null : new Date(now.getTime() + ms);
   }
 
   async updateUser(id: string, input: AdminUserInput): Promise<User> {
     const user = await this.getUser(id);
     checkUserData([input.profile, input.appMetadata], 'User data');
     const patch: UserPatch = {};
+    const now = this.deps.clock();
+    // Parsed first: a malformed duration is a 400 before anything changes.
+    if (input.banDuration !== undefined) patch.bannedUntil = this.bannedUntil(input.banDuration, now);
     if (input.email !== undefined) {
       const email = checkEmail(input.email);
       const owner = await this.deps.store.findUserByEmail(email);
@@ -97,6 +112,8 @@ export class AdminService {
     if (input.profile !== undefined) patch.profile = { ...user.profile, ...input.profile };
     if (input.appMetadata !== undefined) patch.appMetadata = { ...user.appMetadata, ...input.appMetadata };
     let updated = Object.keys(patch).length > 0 ? await this.deps.store.updateUser(id, patch) : user;
+    // A ban ends every session at once: refresh tokens stop working, access tokens fail their check.
+    if (patch.bannedUntil) await this.deps.store.revokeUserSessions(id, null, 'banned', now);
     if (input.password !== undefined) {
       this.deps.hasher.assertAcceptable(input.password);
       const hash = await this.deps.hasher.hash(input.password);

@@ -179,6 +179,7 @@ export class AuthService {
   /** Opens a session for an account whose identity was proven another way (a mailed link or code). */
   async startSession(user: User, extraClaims?: ExtraClaims): Promise<IssuedSession> {
     const now = this.now();
+    this.assertNotBanned(user, now);
     const signedIn = await this.deps.store.updateUser(user.id, { lastSignInAt: now });
     await this.deps.audit?.record('sign_in', { userId: user.id, data: { via: 'email' } });
     return this.openSession(signedIn, now, extraClaims);
@@ -202,6 +203,8 @@ export class AuthService {
     // Checked after the password, so the answer tells nothing to someone without it.
     if (this.mustConfirm(user)) throw new AuthError('email_not_confirmed');
     const now = this.now();
+    // GoTrue answers a banned user's sign-in 400 (403 everywhere else).
+    this.assertNotBanned(user, now, 400);
     // Started together so the file store writes both in one commit.
     const [signedIn, opened] = await Promise.all([
       this.deps.store.updateUser(user.id, { lastSignInAt: now }),
@@ -262,6 +265,7 @@ export class AuthService {
     }
     const { session, user, refreshToken: successor } = rotated;
     if (!user) throw new AuthError('session_not_found');
+    this.assertNotBanned(user, now);
     return this.issue(user, session, successor, now, extraClaims);
   }
 
@@ -279,6 +283,7 @@ export class AuthService {
     if (!user) throw new AuthError('token_revoked', 'User no longer exists');
     if (!session || session.userId !== user.id) throw new AuthError('session_not_found');
     this.deps.sessions.assertLive(session, now);
+    this.assertNotBanned(user, now);
     if (claims.token_version !== user.tokenVersion) {
       throw new AuthError('token_revoked', 'Token was issued before a password change');
     }
@@ -432,6 +437,8 @@ export class AuthService {
     // A token presented with another account's name is spent all the same: it has been exposed.
     if (!consumed || (named !== undefined && named?.id !== consumed.userId))
       throw new AuthError('otp_expired');
+    const owner = await this.deps.store.findUserById(consumed.userId);
+    if (owner) this.assertNotBanned(owner, this.now());
     const passwordHash = await this.deps.hasher.hash(input.newPassword);
     const now = this.now();
     const user = await this.deps.store.changePassword(consumed.userId, passwordHash, null, now);
@@ -474,7 +481,16 @@ export class AuthService {
     return this.deps.store.updateUser(userId, { profile: { ...current.profile, ...data } });
   }
 
+  /** Throws user_banned while the user's ban lasts (GoTrue's banned_until). */
+  assertNotBanned(user: User, now: Date, status?: number): void {
+    if (user.bannedUntil !== null && user.bannedUntil.getTime() > now.getTime()) {
+      throw new AuthError('user_banned', undefined, status === undefined ? undefined : { status });
+    }
+  }
+
   private async openSession(user: User, now: Date, extraClaims?: ExtraClaims): Promise<IssuedSession> {
+    // Every session opens here or in signIn: none for a banned user (a password change or reset included).
+    this.assertNotBanned(user, now);
     const { session, refreshToken } = await this.deps.sessions.start(user.id, now);
     return this.issue(user, session, refreshToken, now, extraClaims);
   }

@@ -30,6 +30,8 @@ export const errorRegistry = {
   not_supported: { status: 400, message: 'Not supported by this server' },
   email_not_confirmed: { status: 400, message: 'Email not confirmed' },
   forbidden: { status: 403, message: 'Forbidden' },
+  // GoTrue answers a banned user's sign-in 400 and anything else 403 (the sign-in passes status 400).
+  user_banned: { status: 403, message: 'User is banned' },
   not_admin: { status: 403, message: 'User not allowed' },
   not_found: { status: 404, message: 'Not found' },
   method_not_allowed: { status: 405, message: 'Method not allowed' },
@@ -50,11 +52,15 @@ export class AuthError extends Error {
   /** Seconds a client should wait before retrying (503 and 429 answers). */
   readonly retryAfter: number | undefined;
 
-  constructor(code: ErrorCode, message?: string, options?: { retryAfter?: number; cause?: unknown }) {
+  constructor(
+    code: ErrorCode,
+    message?: string,
+    options?: { retryAfter?: number; cause?: unknown; status?: number },
+  ) {
     super(message ?? errorRegistry[code].message, { cause: options?.cause });
     this.name = 'AuthError';
     this.code = code;
-    this.status = errorRegistry[code].status;
+    this.status = options?.status ?? errorRegistry[code].status;
     this.retryAfter = options?.retryAfter;
   }
 }

@@ -36,6 +36,8 @@ export interface User {
   createdAt: Date;
   updatedAt: Date;
   lastSignInAt: Date | null;
+  /** Banned until then (GoTrue's banned_until): no sign-in, refresh or authenticated request; null: not banned. */
+  bannedUntil: Date | null;
 }
 
 export interface NewUser {
@@ -54,7 +56,10 @@ export interface NewUser {
 }
 
 export type UserPatch = Partial<
-  Pick<User, 'username' | 'email' | 'emailConfirmedAt' | 'profile' | 'appMetadata' | 'lastSignInAt'>
+  Pick<
+    User,
+    'username' | 'email' | 'emailConfirmedAt' | 'profile' | 'appMetadata' | 'lastSignInAt' | 'bannedUntil'
+  >
 >;
 
 export interface Session {

@@ -134,6 +134,26 @@ export function runStoreContract(
         await assert.rejects(store.updateUser('missing', { profile: {} }), { code: 'user_not_found' });
       });
 
+      it('stores a ban (bannedUntil) and lifts it', async () => {
+        const user = await store.createUser(newUser(), 'h');
+        assert.equal(user.bannedUntil, null);
+        const banned = await store.updateUser(user.id, { bannedUntil: later(3600) });
+        assert.equal(banned.bannedUntil?.toISOString(), later(3600).toISOString());
+        assert.equal(
+          (await store.findUserById(user.id))?.bannedUntil?.toISOString(),
+          later(3600).toISOString(),
+        );
+        const session = await store.createSession(newSession(user.id, { tokenHash: 'rt-banned' }));
+        assert.equal(
+          (await store.findRefreshToken('rt-banned'))?.user?.bannedUntil?.toISOString(),
+          later(3600).toISOString(),
+          'a refresh sees the ban',
+        );
+        assert.ok(session);
+        assert.equal((await store.updateUser(user.id, { bannedUntil: null })).bannedUntil, null);
+        assert.equal((await store.findUserById(user.id))?.bannedUntil, null);
+      });
+
       it('finds nobody by an id it never gave, without an error: malformed, numeric, or an unknown UUID', async () => {
         const user = await store.createUser(newUser(), 'h');
         const session = await store.createSession(newSession(user.id));

@@ -130,7 +130,8 @@ export const jsonDataServerDialect: FastifyPluginAsync<JsonDataServerOptions> = 
       return { valid: true };
     } catch (error) {
       if (error instanceof TokenError) return { valid: false, reason: error.reason };
-      if (error instanceof AuthError && error.status === 401) return { valid: false, reason: error.message };
+      if (error instanceof AuthError && (error.status === 401 || error.code === 'user_banned'))
+        return { valid: false, reason: error.message };
       throw error;
     }
   });

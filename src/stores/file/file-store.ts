@@ -168,6 +168,7 @@ export class FileStore implements Store {
       account.emailConfirmedAt = patch.emailConfirmedAt?.toISOString() ?? null;
     if (patch.appMetadata !== undefined) account.appMetadata = patch.appMetadata;
     if (patch.lastSignInAt !== undefined) account.lastSignInAt = patch.lastSignInAt?.toISOString() ?? null;
+    if (patch.bannedUntil !== undefined) account.bannedUntil = patch.bannedUntil?.toISOString() ?? null;
     let stored = record;
     if (patch.profile !== undefined) {
       // A new object, as the data API's writes do: a response being serialized never sees a half-edit.
@@ -619,6 +620,7 @@ export class FileStore implements Store {
       createdAt: new Date(stored.createdAt),
       updatedAt: new Date(stored.updatedAt),
       lastSignInAt: stored.lastSignInAt === null ? null : new Date(stored.lastSignInAt),
+      bannedUntil: stored.bannedUntil ? new Date(stored.bannedUntil) : null,
     };
   }
 }

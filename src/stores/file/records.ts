@@ -21,6 +21,8 @@ export interface AccountRecord {
   createdAt: string;
   updatedAt: string;
   lastSignInAt: string | null;
+  /** Absent in files written before bans: not banned. */
+  bannedUntil?: string | null;
 }
 
 export interface SessionRecord {

@@ -36,6 +36,7 @@ interface UserRow {
   created_at: Date;
   updated_at: Date;
   last_sign_in_at: Date | null;
+  banned_until: Date | null;
 }
 
 interface SessionRow {
@@ -76,7 +77,7 @@ interface AuditRow {
  * `(SELECT id FROM users WHERE uid = $n)`), and sessions and one-time tokens name their user by uid.
  */
 const USER_COLUMNS = `uid::text AS id, username, email, email_confirmed_at, role, token_count, profile, app_metadata,
-  created_at, updated_at, last_sign_in_at`;
+  created_at, updated_at, last_sign_in_at, banned_until`;
 /** A session `s` joined with its user `u`. */
 const SESSION_COLUMNS = `s.id::text AS id, u.uid::text AS user_id, s.created_at, s.refreshed_at, s.not_after,
   s.revoked_at, s.revoked_reason, s.refresh_secret`;
@@ -107,6 +108,7 @@ function toUser(row: UserRow): User {
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     lastSignInAt: row.last_sign_in_at,
+    bannedUntil: row.banned_until,
   };
 }
 
@@ -157,6 +159,7 @@ function fromJsonRow(row: UserRow): UserRow {
     created_at: date(row.created_at)!,
     updated_at: date(row.updated_at)!,
     last_sign_in_at: date(row.last_sign_in_at),
+    banned_until: date(row.banned_until ?? null),
   };
 }
 
@@ -283,6 +286,7 @@ export class PostgresStore implements Store {
     if (patch.profile !== undefined) set('profile', patch.profile);
     if (patch.appMetadata !== undefined) set('app_metadata', patch.appMetadata);
     if (patch.lastSignInAt !== undefined) set('last_sign_in_at', patch.lastSignInAt);
+    if (patch.bannedUntil !== undefined) set('banned_until', patch.bannedUntil);
     const user =
       uid === null
         ? null

@@ -13,6 +13,7 @@ const UserBody = Type.Object({
   email_confirm: Type.Optional(Type.Boolean()),
   user_metadata: Type.Optional(Metadata),
   app_metadata: Type.Optional(Metadata),
+  ban_duration: Type.Optional(Type.String({ maxLength: 64 })),
 });
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }) });
 const PageQuery = Type.Object({
@@ -41,6 +42,8 @@ function adminInput(body: Static<typeof UserBody>): AdminUserInput {
     emailConfirm: body.email_confirm,
     profile: body.user_metadata,
     appMetadata: body.app_metadata,
+    // GoTrue ignores an empty ban_duration.
+    banDuration: body.ban_duration || undefined,
   };
 }
 

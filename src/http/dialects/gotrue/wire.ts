@@ -29,6 +29,8 @@ export function userJson(user: User, authenticatedRole: string, extras: UserJson
     ...(extras.confirmationSentAt ? { confirmation_sent_at: iso(extras.confirmationSentAt) } : {}),
     ...(extras.newEmail ? { new_email: extras.newEmail } : {}),
     last_sign_in_at: iso(user.lastSignInAt),
+    // GoTrue's banned_until is omitempty: present only while a ban is set.
+    ...(user.bannedUntil ? { banned_until: iso(user.bannedUntil) } : {}),
     app_metadata: { provider: 'email', providers: ['email'], ...user.appMetadata },
     user_metadata: user.username === null ? user.profile : { username: user.username, ...user.profile },
     identities: [],
@@ -62,6 +64,7 @@ export function lookalikeUserJson(
       createdAt: now,
       updatedAt: now,
       lastSignInAt: null,
+      bannedUntil: null,
     },
     authenticatedRole,
     { confirmationSentAt: now },
