@@ -64,5 +64,58 @@ for (const storeKind of ['file', 'postgres'] as const) {
         assert.equal((await post('/auth/refresh', { refresh_token: before.refresh_token! })).status, 400);
       },
     );
+
+    it(
+      'GoTrue PUT /user from two sessions at once: one wins, the loser’s session does not survive',
+      { skip: storeKind === 'postgres' ? (realServerOnly() ?? false) : false },
+      async () => {
+        const service = await t.services.tokens.signRoleToken('service_role', 600, new Date());
+        const created = await t.app.inject({
+          method: 'POST',
+          url: '/auth/v1/admin/users',
+          headers: { authorization: `Bearer ${service}` },
+          payload: { email: 'twotabs@acme.test', password: 'the old one', email_confirm: true },
+        });
+        assert.equal(created.statusCode, 200, created.body);
+        const signIn = async (password: string) =>
+          t.app.inject({
+            method: 'POST',
+            url: '/auth/v1/token?grant_type=password',
+            payload: { email: 'twotabs@acme.test', password },
+          });
+        const tabs = await Promise.all([signIn('the old one'), signIn('the old one')]);
+        const tokens = tabs.map((tab) => tab.json().access_token as string);
+        const changes = ['tab one password', 'tab two password'];
+        const answers = await Promise.all(
+          tokens.map((token, i) =>
+            t.app.inject({
+              method: 'PUT',
+              url: '/auth/v1/user',
+              headers: { authorization: `Bearer ${token}` },
+              payload: { password: changes[i] },
+            }),
+          ),
+        );
+        const won = answers.flatMap((answer, i) => (answer.statusCode === 200 ? [i] : []));
+        assert.equal(
+          won.length,
+          1,
+          answers.map((answer) => `${answer.statusCode} ${answer.body}`).join('; '),
+        );
+        const winner = won[0]!;
+        const loser = 1 - winner;
+        assert.equal(answers[loser]!.statusCode, 403, answers[loser]!.body);
+        assert.equal((await signIn(changes[winner]!)).statusCode, 200);
+        assert.equal((await signIn(changes[loser]!)).statusCode, 400);
+        const me = (token: string) =>
+          t.app.inject({
+            method: 'GET',
+            url: '/auth/v1/user',
+            headers: { authorization: `Bearer ${token}` },
+          });
+        assert.equal((await me(tokens[winner]!)).statusCode, 200, 'the winner’s session goes on');
+        assert.equal((await me(tokens[loser]!)).statusCode, 403, 'the loser’s session has ended');
+      },
+    );
   });
 }
