@@ -50,30 +50,32 @@ describe('crash during a burst of registrations', () => {
         t.diagnostic(`${acknowledged.length} registrations acknowledged before the kill`);
 
         const db = JSON.parse(await readFile(join(dir, 'db.json'), 'utf8')) as {
-          users: Array<{ id: string }>;
+          users?: Array<{ id: string }>;
         };
         const credentials = JSON.parse(await readFile(join(dir, 'credentials.json'), 'utf8')) as {
           passwords: Array<{ sub: string }>;
         };
-        const users = new Set(db.users.map((u) => u.id));
+        // A kill before the first commit leaves db.json as created: no users collection yet.
+        const users = new Set((db.users ?? []).map((u) => u.id));
         for (const name of acknowledged)
           assert.ok(users.has(name), `${name} was acknowledged but is missing`);
 
         const restarted = await spawnRestauth(dir);
         try {
           const afterDb = JSON.parse(await readFile(join(dir, 'db.json'), 'utf8')) as {
-            users: Array<{ id: string }>;
+            users?: Array<{ id: string }>;
           };
           const afterCredentials = JSON.parse(await readFile(join(dir, 'credentials.json'), 'utf8')) as {
             passwords: Array<{ sub: string }>;
           };
-          const withUser = new Set(afterDb.users.map((u) => u.id));
+          const withUser = new Set((afterDb.users ?? []).map((u) => u.id));
           const withPassword = new Set(afterCredentials.passwords.map((p) => p.sub));
-          assert.deepEqual(
-            [...withUser].sort(),
-            [...withPassword].sort(),
-            'users and credentials must match',
-          );
+          for (const id of withUser) assert.ok(withPassword.has(id), `${id} is a user without credentials`);
+          // A kill between the two files' writes (credentials first) can leave credentials without a
+          // user: kept, as credentials are never deleted automatically, and never an acknowledged one.
+          for (const id of withPassword) {
+            if (!withUser.has(id)) assert.ok(!acknowledged.includes(id), `${id} was acknowledged`);
+          }
           assert.ok(credentials.passwords.length >= acknowledged.length);
           for (const name of acknowledged) {
             const res = await fetch(`${restarted.url}/auth/login`, {
