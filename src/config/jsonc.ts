@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { parse, printParseErrorCode, type ParseError } from 'jsonc-parser';
+import { parse, printParseErrorCode, visit, type ParseError } from 'jsonc-parser';
 import { ConfigError } from './errors.js';
 
 /** Line and column (1-based) of a character offset, for messages. */
@@ -22,7 +22,30 @@ export function parseJsonc(text: string, file: string): unknown {
     const { line, column } = position(text, first.offset);
     throw new ConfigError(`${file}:${line}:${column}: invalid JSON (${printParseErrorCode(first.error)})`);
   }
+  refuseObjectKeys(text, file);
   return value;
+}
+
+/** Keys that reach an object's prototype when assigned (the parser builds objects with `obj[key] = v`). */
+const PROTOTYPE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/**
+ * No string is a plain-object key where it could reach a prototype (DESIGN,
+ * Principles): a config or routes file with `__proto__` would set the parsed
+ * object's prototype, and its settings would hide there from validation.
+ */
+function refuseObjectKeys(text: string, file: string): void {
+  visit(
+    text,
+    {
+      onObjectProperty(property, offset) {
+        if (!PROTOTYPE_KEYS.has(property)) return;
+        const { line, column } = position(text, offset);
+        throw new ConfigError(`${file}:${line}:${column}: "${property}" is not allowed as a key`);
+      },
+    },
+    { allowTrailingComma: true, disallowComments: false },
+  );
 }
 
 export async function readJsoncFile(path: string, label = path): Promise<unknown> {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ConfigError } from './errors.js';
@@ -721,4 +722,23 @@ test('command-line options override the environment', async () => {
   const overridden = await load(dir, { port: 6000, overrides: { port: 0, passwords: { minLength: 3 } } });
   assert.equal(overridden.config.port, 0);
   assert.equal(overridden.config.passwords.minLength, 3);
+});
+
+test('a config or routes file with a __proto__, constructor or prototype key is refused, naming where', async () => {
+  const dir = await tempDir();
+  const env = { RESTAUTH_JWT_SECRET: LONG_SECRET };
+  await writeJson(dir, 'restauth.json', '{\n  "port": 3000,\n  "__proto__": { "development": true }\n}');
+  await assert.rejects(
+    load(dir, { env }),
+    rejectsWith('restauth.json:3:3: "__proto__" is not allowed as a key'),
+  );
+  await rm(join(dir, 'restauth.json'));
+  await writeJson(dir, 'routes.json', '{ "/api/*": "/$1", "constructor": "/x" }');
+  await writeJson(dir, 'config.json', { routes: 'routes.json' });
+  await assert.rejects(
+    load(dir, { env }),
+    rejectsWith('routes.json:1:20: "constructor" is not allowed as a key'),
+  );
+  await writeJson(dir, 'config.json', { rules: { prototype: 644 } });
+  await assert.rejects(load(dir, { env }), rejectsWith(/^config\.json:3:5: "prototype" is not allowed/));
 });
