@@ -1,8 +1,7 @@
 import { Command } from 'commander';
 import { loadConfig } from '../config/load.js';
 import { describeDatabase } from '../stores/postgres/faults.js';
-import { migrate, schemaNames } from '../stores/postgres/index.js';
-import { createPool } from '../stores/postgres/pool.js';
+import { migrateUnbounded, schemaNames } from '../stores/postgres/index.js';
 import { DatabaseUnreachableError, waitForDatabase } from '../stores/postgres/startup.js';
 import { CliError, EXIT_FAILURE, EXIT_USAGE } from './errors.js';
 
@@ -25,12 +24,11 @@ export function migrateCommand(): Command {
           EXIT_USAGE,
         );
       }
-      // Guarded like the server's pool; its outage lines are the server's, waitForDatabase speaks here.
-      const pool = createPool({ ...config.store, poolMin: 0, poolMax: 1 }, { info() {}, warn() {} });
+      const store = config.store;
       const names = schemaNames(config.store, config.roles);
       try {
         // A migration job started with its database (a compose file) waits for it, as the server does.
-        const applied = await waitForDatabase(() => migrate(pool, names), {
+        const applied = await waitForDatabase(() => migrateUnbounded(store, names), {
           database: describeDatabase(config.store.url),
           timeoutSeconds: config.store.startupTimeout,
           logger: console,
@@ -41,8 +39,6 @@ export function migrateCommand(): Command {
       } catch (error) {
         if (error instanceof DatabaseUnreachableError) throw new CliError(error.message, EXIT_FAILURE);
         throw error;
-      } finally {
-        await pool.end();
       }
     });
 }

@@ -69,6 +69,23 @@ export const ENV_VARS: readonly EnvVar[] = [
       'How long to wait at start-up for a PostgreSQL that cannot be reached yet, retrying: "2m" or seconds; 0 fails at once.',
   },
   {
+    name: 'RESTAUTH_DB_CONNECT_TIMEOUT',
+    key: 'store.connectTimeout',
+    description:
+      'How long a new PostgreSQL connection, or a wait for a free one, may take before the request answers 503: "10s" or seconds.',
+  },
+  {
+    name: 'RESTAUTH_DB_QUERY_TIMEOUT',
+    key: 'store.queryTimeout',
+    description:
+      'How long one of restauth\'s statements may run (statement_timeout; the client gives up 2 s later) before the request answers 503: "15s" or seconds; 0: no bound.',
+  },
+  {
+    name: 'RESTAUTH_DB_KEEPALIVE',
+    key: 'store.keepAlive',
+    description: 'Idle seconds before TCP keep-alive probes of a PostgreSQL connection; 0: off.',
+  },
+  {
     name: 'RESTAUTH_ACCESS_TOKEN_TTL',
     key: 'jwt.accessTokenTtl',
     description: 'Access token lifetime: "15m", "1h", "1d" or seconds.',
@@ -202,26 +219,38 @@ export function readEnv(env: NodeJS.ProcessEnv, cwd: string): ConfigLayer {
     layer.rateLimits = { signIn: off, signUp: off, recovery: off, refresh: off, verify: off };
   }
 
-  const startupTimeout = get('RESTAUTH_DB_STARTUP_TIMEOUT');
-  let waitSeconds: number | undefined;
-  if (startupTimeout !== undefined) {
-    const parsed = parseDuration(startupTimeout);
+  // PostgreSQL durations: set over a store from DATABASE_URL or one configured in the file.
+  const seconds = (name: string, value: string | undefined): number | undefined => {
+    if (value === undefined) return undefined;
+    const parsed = parseDuration(value);
     if ('error' in parsed)
-      throw new ConfigError(
-        `environment: RESTAUTH_DB_STARTUP_TIMEOUT ${parsed.error} (got ${JSON.stringify(startupTimeout)})`,
-      );
-    waitSeconds = parsed.seconds;
-  }
+      throw new ConfigError(`environment: ${name} ${parsed.error} (got ${JSON.stringify(value)})`);
+    return parsed.seconds;
+  };
+  const durations = {
+    startupTimeout: seconds('RESTAUTH_DB_STARTUP_TIMEOUT', get('RESTAUTH_DB_STARTUP_TIMEOUT')),
+    connectTimeout: seconds('RESTAUTH_DB_CONNECT_TIMEOUT', get('RESTAUTH_DB_CONNECT_TIMEOUT')),
+    queryTimeout: seconds('RESTAUTH_DB_QUERY_TIMEOUT', get('RESTAUTH_DB_QUERY_TIMEOUT')),
+    keepAlive: seconds('RESTAUTH_DB_KEEPALIVE', get('RESTAUTH_DB_KEEPALIVE')),
+  };
+  // Only the ones set: an undefined key would hide the config file's value when the layers merge.
+  const databaseDurations = Object.fromEntries(
+    Object.entries(durations).filter(([, value]) => value !== undefined),
+  ) as Partial<Record<keyof typeof durations, number>>;
+  const anyDuration = Object.keys(databaseDurations).length > 0;
 
   const databaseUrl = get('DATABASE_URL');
   const dataFile = get('RESTAUTH_DATA_FILE');
   const credentialsFile = get('RESTAUTH_CREDENTIALS_FILE');
   if (databaseUrl !== undefined) {
-    layer.store = { type: 'postgres', url: url('DATABASE_URL', databaseUrl, ['postgres:', 'postgresql:']) };
-    if (waitSeconds !== undefined) layer.store.startupTimeout = waitSeconds;
-  } else if (waitSeconds !== undefined) {
-    // A PostgreSQL store configured in the file; with a file store the key is reported as unknown.
-    layer.store = { startupTimeout: waitSeconds } as StoreLayer;
+    layer.store = {
+      type: 'postgres',
+      url: url('DATABASE_URL', databaseUrl, ['postgres:', 'postgresql:']),
+      ...databaseDurations,
+    };
+  } else if (anyDuration) {
+    // A PostgreSQL store configured in the file; with a file store the keys are reported as unknown.
+    layer.store = { ...databaseDurations } as StoreLayer;
   } else if (dataFile !== undefined || credentialsFile !== undefined) {
     layer.store = {
       dataFile: dataFile === undefined ? undefined : path(dataFile),

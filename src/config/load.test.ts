@@ -290,6 +290,9 @@ test("postgrest-auth.json: the README's example, comments included, maps key by 
       poolMax: 10,
       preparedStatements: true,
       startupTimeout: 60,
+      connectTimeout: 10,
+      queryTimeout: 15,
+      keepAlive: 30,
     },
   );
   assert.deepEqual(config.email, {
@@ -339,6 +342,9 @@ test('postgrest-auth.json: its own defaults, connection fields, extra payload cl
       poolMax: 10,
       preparedStatements: true,
       startupTimeout: 60,
+      connectTimeout: 10,
+      queryTimeout: 15,
+      keepAlive: 30,
     },
   );
   assert.equal(
@@ -439,6 +445,9 @@ test('postgrest-auth: its command-line flags override the file and the environme
       poolMax: 10,
       preparedStatements: true,
       startupTimeout: 60,
+      connectTimeout: 10,
+      queryTimeout: 15,
+      keepAlive: 30,
     },
   );
   assert.equal(config.jwt.accessTokenTtl, 3600);
@@ -517,6 +526,9 @@ test('restauth.json: a PostgreSQL store, bad values named, unknown and computed 
       poolMax: 10,
       preparedStatements: true,
       startupTimeout: 60,
+      connectTimeout: 10,
+      queryTimeout: 15,
+      keepAlive: 30,
     },
   );
 
@@ -661,6 +673,9 @@ test('DATABASE_URL switches a file store to PostgreSQL; file settings are droppe
       poolMax: 10,
       preparedStatements: true,
       startupTimeout: 60,
+      connectTimeout: 10,
+      queryTimeout: 15,
+      keepAlive: 30,
     },
   );
   assert.deepEqual(warnings, [
@@ -681,6 +696,37 @@ test('RESTAUTH_DB_STARTUP_TIMEOUT sets how long start-up waits for PostgreSQL, w
   assert.equal(fromFile.type === 'postgres' && fromFile.startupTimeout, 5);
   const overridden = (await load(dir, { env: { RESTAUTH_DB_STARTUP_TIMEOUT: '0' } })).config.store;
   assert.equal(overridden.type === 'postgres' && overridden.startupTimeout, 0);
+});
+
+test('the PostgreSQL pool bounds come from the config file or RESTAUTH_DB_* variables', async () => {
+  const dir = await tempDir();
+  const { config } = await load(dir, {
+    env: {
+      DATABASE_URL: 'postgres://u@h/d',
+      RESTAUTH_DB_CONNECT_TIMEOUT: '3s',
+      RESTAUTH_DB_QUERY_TIMEOUT: '1m',
+      RESTAUTH_DB_KEEPALIVE: '0',
+    },
+  });
+  const { store } = config;
+  assert.ok(store.type === 'postgres');
+  assert.deepEqual([store.connectTimeout, store.queryTimeout, store.keepAlive], [3, 60, 0]);
+  await writeJson(dir, 'restauth.json', {
+    store: { type: 'postgres', url: 'postgres://u@h/d', connectTimeout: 2, queryTimeout: 0 },
+  });
+  const fromFile = (await load(dir)).config.store;
+  assert.ok(fromFile.type === 'postgres');
+  assert.deepEqual([fromFile.connectTimeout, fromFile.queryTimeout, fromFile.keepAlive], [2, 0, 30]);
+  const overridden = (await load(dir, { env: { RESTAUTH_DB_QUERY_TIMEOUT: '20' } })).config.store;
+  assert.equal(overridden.type === 'postgres' && overridden.queryTimeout, 20);
+  await assert.rejects(
+    load(dir, { env: { RESTAUTH_DB_CONNECT_TIMEOUT: 'soon' } }),
+    /^ConfigError: environment: RESTAUTH_DB_CONNECT_TIMEOUT must be a duration/u,
+  );
+  await writeJson(dir, 'restauth.json', {
+    store: { type: 'postgres', url: 'postgres://u@h/d', connectTimeout: 0 },
+  });
+  await assert.rejects(load(dir), /store\.connectTimeout/u);
 });
 
 test('bad environment values name the variable', async () => {

@@ -97,6 +97,21 @@ export const PostgresStoreSchema = Type.Object({
    * (started together with restauth), retrying; 0 fails at once.
    */
   startupTimeout: Type.Integer({ default: 60, minimum: 0 }),
+  /**
+   * Seconds a new connection may take (TCP and PostgreSQL's start-up), and a
+   * request may wait for a free connection of a full pool: a database that
+   * hangs instead of refusing (a partition, a stopped server) answers 503.
+   */
+  connectTimeout: Type.Integer({ default: 10, minimum: 1 }),
+  /**
+   * Seconds one of restauth's statements may run: the server cancels it
+   * (statement_timeout), and the client gives up two seconds later on a
+   * database that does not answer at all; both answer 503. 0: no bound
+   * (migrations are never bounded: an index build may take long).
+   */
+  queryTimeout: Type.Integer({ default: 15, minimum: 0 }),
+  /** Seconds a connection is idle before TCP keep-alive probes find a peer that vanished; 0: off. */
+  keepAlive: Type.Integer({ default: 30, minimum: 0 }),
 });
 
 export const ConfigSchema = Type.Object({

@@ -1,5 +1,5 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { chmod, chown, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, chown, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -21,6 +21,14 @@ export interface OwnCluster {
   stop(mode: 'fast' | 'immediate'): Promise<void>;
   /** Starts it again on the same port; resolves once it accepts connections. */
   start(): Promise<void>;
+  /**
+   * SIGSTOPs the postmaster and every process it started: the server hangs
+   * instead of refusing, as behind a network partition. The kernel still
+   * accepts TCP connections to it; nothing answers on them.
+   */
+  pause(): Promise<void>;
+  /** SIGCONTs what pause stopped. */
+  resume(): Promise<void>;
   /** Stops it if running and removes its files. */
   destroy(): Promise<void>;
 }
@@ -83,15 +91,48 @@ export async function startOwnCluster(options: { port?: number } = {}): Promise<
     }
   };
   process.once('exit', stopAtExit);
+  // The postmaster first, so it forks nothing new while its children are stopped; resumed in reverse.
+  const serverProcesses = async () => {
+    const postmaster = Number((await readFile(join(data, 'postmaster.pid'), 'utf8')).split('\n')[0]);
+    return [postmaster, ...(await childrenOf(postmaster))];
+  };
+  let paused: number[] = [];
+  const resume = async () => {
+    for (const pid of [...paused].reverse()) process.kill(pid, 'SIGCONT');
+    paused = [];
+  };
+  // A test that fails while the server is stopped must not leave it stopped for pg_ctl at exit.
+  process.prependOnceListener('exit', () => paused.forEach((pid) => process.kill(pid, 'SIGCONT')));
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     port,
     start,
     stop,
+    pause: async () => {
+      for (const pid of await serverProcesses()) {
+        process.kill(pid, 'SIGSTOP');
+        paused.push(pid);
+      }
+    },
+    resume,
     destroy: async () => {
+      await resume();
       process.removeListener('exit', stopAtExit);
       if (running) await stop('immediate').catch(() => {});
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** The processes whose parent is `pid`, from /proc (Linux). */
+async function childrenOf(pid: number): Promise<number[]> {
+  const children: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/u.test(entry)) continue;
+    // Field 4 of /proc/<pid>/stat, after the command name in parentheses (which may hold spaces).
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (parent === pid) children.push(Number(entry));
+  }
+  return children;
 }

@@ -67,6 +67,9 @@ export function testStoreConfig(url: string): {
   poolMax: number;
   preparedStatements: boolean;
   startupTimeout: number;
+  connectTimeout: number;
+  queryTimeout: number;
+  keepAlive: number;
 } {
   return {
     type: 'postgres',
@@ -78,6 +81,9 @@ export function testStoreConfig(url: string): {
     preparedStatements: kind() !== 'pglite',
     // A test database is up before the test starts: a failure to reach it is reported at once.
     startupTimeout: 0,
+    connectTimeout: 10,
+    queryTimeout: 15,
+    keepAlive: 30,
   };
 }
 

@@ -52,9 +52,19 @@ export function isStoreUnavailable(error: unknown): boolean {
   return (error instanceof AuthError && error.code === 'store_unavailable') || isConnectionFault(error);
 }
 
-/** A connection fault becomes the 503; any other error is returned unchanged. */
+/**
+ * 57014 with statement_timeout: the server cancelled one of restauth's
+ * statements that ran past store.queryTimeout (a lock held elsewhere, an
+ * overloaded server). The connection is fine; the request is to be retried.
+ * restauth never cancels its statements otherwise, so 57014 means this.
+ */
+export function isStatementTimeout(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === '57014';
+}
+
+/** A connection fault or a statement timeout becomes the 503; any other error is returned unchanged. */
 export function asStoreError(error: unknown): unknown {
-  return isConnectionFault(error) ? storeUnavailable(error) : error;
+  return isConnectionFault(error) || isStatementTimeout(error) ? storeUnavailable(error) : error;
 }
 
 /**

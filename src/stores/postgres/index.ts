@@ -20,6 +20,20 @@ export function schemaNames(store: PostgresStoreConfig, roles: Config['roles']):
 }
 
 /**
+ * Applies pending migrations on a connection of their own, without the query
+ * timeout of the serving pool: an index build on a big table may take long,
+ * and waiting for another instance's migration (the advisory lock) too.
+ */
+export async function migrateUnbounded(store: PostgresStoreConfig, names: SchemaNames): Promise<number[]> {
+  const pool = createPool({ ...store, poolMin: 0, poolMax: 1, queryTimeout: 0 }, { info() {}, warn() {} });
+  try {
+    return await migrate(pool, names);
+  } finally {
+    await pool.end();
+  }
+}
+
+/**
  * Connects, applies pending migrations (safe with several instances), and
  * returns the store. A database that cannot be reached yet (starting with
  * it, as in a compose file) is waited for, up to `store.startupTimeout`
@@ -41,7 +55,7 @@ export async function openPostgresStore(
   try {
     await waitForDatabase(
       async () => {
-        if (options.migrate !== false) await migrate(pool, names);
+        if (options.migrate !== false) await migrateUnbounded(store, names);
         else await pool.query('SELECT 1');
       },
       { database: describeDatabase(store.url), timeoutSeconds: store.startupTimeout, logger },

@@ -8,6 +8,45 @@ import {
   type OutageLogger,
 } from './faults.js';
 
+export type PoolConfig = Pick<
+  PostgresStoreConfig,
+  'url' | 'poolMin' | 'poolMax' | 'connectTimeout' | 'queryTimeout' | 'keepAlive'
+>;
+
+/**
+ * Seconds the client waits for an answer after the server's statement_timeout:
+ * a live server always cancels first (57014, the connection stays usable);
+ * only a database that does not answer at all meets the client's timeout.
+ */
+const CLIENT_TIMEOUT_GRACE_SECONDS = 2;
+
+/**
+ * The bounds of a pool, as node-postgres' options:
+ *
+ * - connectionTimeoutMillis bounds a new connection (TCP and the start-up
+ *   exchange: a stopped server accepts TCP in the kernel and never answers)
+ *   and, in pg-pool, a wait for a free connection of a full pool;
+ * - statement_timeout is set for restauth's sessions, so a statement stuck on
+ *   a lock or a slow plan is cancelled by the server;
+ * - query_timeout is the client's own bound, for a server that answers
+ *   nothing; it leaves the connection mid-statement, so it is destroyed;
+ * - TCP keep-alive lets the kernel find an idle connection whose peer
+ *   vanished (a partition) instead of keeping it until the next query hangs.
+ */
+export function poolBounds(
+  config: Pick<PostgresStoreConfig, 'connectTimeout' | 'queryTimeout' | 'keepAlive'>,
+): pg.PoolConfig {
+  return {
+    connectionTimeoutMillis: config.connectTimeout * 1000,
+    ...(config.queryTimeout > 0 && {
+      statement_timeout: config.queryTimeout * 1000,
+      query_timeout: (config.queryTimeout + CLIENT_TIMEOUT_GRACE_SECONDS) * 1000,
+    }),
+    keepAlive: config.keepAlive > 0,
+    ...(config.keepAlive > 0 && { keepAliveInitialDelayMillis: config.keepAlive * 1000 }),
+  };
+}
+
 /**
  * The connection pool of a store, made safe to lose its database:
  *
@@ -18,15 +57,20 @@ import {
  * - a fault (an idle connection dropped, a query on a broken one, a refused
  *   connect) is reported to the outage monitor, which logs each outage once;
  * - `query` and `connect` reject with the registry's 503 (`store_unavailable`)
- *   for a connection fault, so every caller answers honestly without
- *   translating driver errors itself. Other errors pass unchanged.
+ *   for a connection fault or a statement timeout, so every caller answers
+ *   honestly without translating driver errors itself. Other errors pass
+ *   unchanged;
+ * - nothing waits for ever on a database that hangs instead of refusing (a
+ *   network partition, a stopped server): see poolBounds.
  */
-export function createPool(
-  config: Pick<PostgresStoreConfig, 'url' | 'poolMin' | 'poolMax'>,
-  logger: OutageLogger,
-): pg.Pool {
+export function createPool(config: PoolConfig, logger: OutageLogger): pg.Pool {
   const monitor = new OutageMonitor(describeDatabase(config.url), logger);
-  const pool = new pg.Pool({ connectionString: config.url, min: config.poolMin, max: config.poolMax });
+  const pool = new pg.Pool({
+    connectionString: config.url,
+    min: config.poolMin,
+    max: config.poolMax,
+    ...poolBounds(config),
+  });
   pool.on('error', (error) => monitor.fault(error));
   pool.on('connect', (client) => {
     client.on('error', (error) => monitor.fault(error));
@@ -80,9 +124,9 @@ export async function withClient<T>(pool: pg.Pool, work: (client: pg.PoolClient)
 
 /**
  * Runs `work` inside BEGIN ... COMMIT on `client`. On failure the transaction
- * is rolled back, best effort: on a connection that died the ROLLBACK fails
- * too (the server has rolled back already), and it is the error that ended
- * the work that is thrown, never the ROLLBACK's.
+ * is rolled back, best effort, unless the connection broke (the server rolls
+ * back as it goes); it is the error that ended the work that is thrown, never
+ * the ROLLBACK's.
  */
 export async function transaction<T>(client: pg.ClientBase, work: () => Promise<T>): Promise<T> {
   await client.query('BEGIN');
@@ -91,7 +135,9 @@ export async function transaction<T>(client: pg.ClientBase, work: () => Promise<
     await client.query('COMMIT');
     return result;
   } catch (error) {
-    await client.query('ROLLBACK').catch(() => {});
+    // A broken connection is destroyed by withClient, and the server rolls back when it goes; a ROLLBACK
+    // on it would only wait for a server that does not answer (a second query timeout).
+    if (!isConnectionFault(error)) await client.query('ROLLBACK').catch(() => {});
     throw error;
   }
 }
