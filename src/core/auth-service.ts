@@ -3,7 +3,7 @@ import { silentNotifier, type Notifier } from './notifier.js';
 import type { PasswordHasher } from './passwords.js';
 import { hashSecret, randomSecret } from './secrets.js';
 import type { SessionManager } from './sessions.js';
-import type { Session, Store, User } from './store.js';
+import type { FirstSession, Session, Store, User } from './store.js';
 import type { AccessClaims, TokenService } from './tokens.js';
 import {
   checkEmail,
@@ -111,10 +111,17 @@ export class AuthService {
     return this.deps.store;
   }
 
-  /** Creates an account and opens its first session (the dialects without email confirmation). */
+  /**
+   * Creates an account and opens its first session (the dialects without email
+   * confirmation). The account, the session and the welcome mail are written in
+   * one store transaction: a failure leaves nothing, and a retry is a new sign-up.
+   */
   async signUp(input: SignUpInput, extraClaims?: ExtraClaims): Promise<IssuedSession> {
-    const user = await this.register(input);
-    return this.openSession(user, this.now(), extraClaims);
+    const now = this.now();
+    const first = this.deps.sessions.draft(now);
+    const user = await this.createAccount(input, now, first.session);
+    const session = this.deps.sessions.opened(first.session, user.id);
+    return this.issue(user, session, first.refreshToken, now, extraClaims);
   }
 
   /**
@@ -122,6 +129,14 @@ export class AuthService {
    * when the address must be confirmed first, the confirmation mail.
    */
   async register(input: SignUpInput): Promise<User> {
+    return this.createAccount(input, this.now(), undefined);
+  }
+
+  private async createAccount(
+    input: SignUpInput,
+    now: Date,
+    session: FirstSession | undefined,
+  ): Promise<User> {
     const username = input.username == null ? null : checkUsername(input.username, this.usernamePattern);
     const email = input.email == null ? null : checkEmail(input.email);
     if (username === null && email === null) {
@@ -134,29 +149,41 @@ export class AuthService {
     // free one, so the GoTrue sign-up's look-alike answer is not given away by its speed.
     const passwordHash = await this.deps.hasher.hash(input.password);
     await this.assertAvailable(username, email);
-    const now = this.now();
+    const emailConfirmedAt = input.emailConfirmed ? now : null;
+    const mailed = email !== null && input.sendMail !== false;
+    const confirms =
+      mailed && this.deps.emailFlows !== undefined && this.mustConfirm({ email, emailConfirmedAt });
+    // Timed from here: rendering the welcome mail is part of the account's write.
     const writing = performance.now();
+    // The welcome mail is rendered first, so a store with an outbox queues it with the account.
+    const welcome = mailed && !confirms ? await this.notifier.welcomeMail({ username, email }) : [];
+    const queuedWithAccount = this.deps.store.queuesMail && welcome.length > 0;
     const user = await this.deps.store.createUser(
       {
         username,
         email,
-        emailConfirmedAt: input.emailConfirmed ? now : null,
+        emailConfirmedAt,
         role: this.deps.settings.rolePerUser && username !== null ? roleNameFor(username) : null,
         profile,
         appMetadata: {},
       },
       passwordHash,
+      { ...(session ? { session } : {}), ...(queuedWithAccount ? { mails: welcome } : {}) },
     );
     await this.deps.audit?.record('sign_up', { userId: user.id });
     this.accountWrite.record(performance.now() - writing);
-    if (user.email !== null && input.sendMail !== false) {
+    if (welcome.length > 0) {
+      // Without an outbox in the store, the mail is queued after the commit, and its failure is
+      // logged rather than failing a sign-up that is already done (the account would be half-made).
+      if (queuedWithAccount) await this.notifier.deliver(welcome, true);
+      else this.background(() => this.notifier.deliver(welcome, false));
+    }
+    const flows = this.deps.emailFlows;
+    if (confirms && flows && user.email !== null) {
       // After the answer, as a taken address's resend is (see GoTrue's sign-up): mail work is no
-      // part of either answer's time. A failure is reported; the user can ask for the mail again.
-      const recipient = { ...user, email: user.email };
-      const flows = this.mustConfirm(user) ? this.deps.emailFlows : undefined;
-      this.background(() =>
-        flows ? flows.sendConfirmation(user, input.redirectTo ?? null) : this.notifier.welcome(recipient),
-      );
+      // part of either answer's time. A failure is reported; an unconfirmed owner who signs up
+      // again gets this mail again, so a retry always works.
+      this.background(() => flows.sendConfirmation(user, input.redirectTo ?? null));
     }
     return user;
   }
@@ -168,7 +195,7 @@ export class AuthService {
   }
 
   /** Whether this account must confirm its address before signing in. */
-  mustConfirm(user: User): boolean {
+  mustConfirm(user: Pick<User, 'email' | 'emailConfirmedAt'>): boolean {
     return (
       this.deps.settings.requireEmailConfirmation === true &&
       user.email !== null &&

@@ -33,7 +33,8 @@ export interface OutgoingMail {
  * Implementations must not throw for delivery problems: they queue and retry.
  */
 export interface Notifier {
-  welcome(user: Recipient): Promise<void>;
+  /** The welcome mail of a new account, rendered only: it is queued with the account (see Store.createUser). */
+  welcomeMail(user: { username: string | null; email: string }): Promise<OutgoingMail[]>;
   usernameReminder(user: Recipient & { username: string }): Promise<void>;
   passwordReset(user: Recipient, reset: OneTimeSecret): Promise<OutgoingMail[]>;
   emailConfirmation(user: Recipient, confirmation: OneTimeSecret): Promise<OutgoingMail[]>;
@@ -50,7 +51,7 @@ export interface Notifier {
 
 /** For deployments without mail: the use cases still run, nothing is sent. */
 export const silentNotifier: Notifier = {
-  welcome: async () => {},
+  welcomeMail: async () => [],
   usernameReminder: async () => {},
   passwordReset: async () => [],
   emailConfirmation: async () => [],

@@ -1,6 +1,6 @@
 import { AuthError } from './errors.js';
 import { deriveSecret, hashSecret, randomId, randomSecret } from './secrets.js';
-import type { Session, Store, User } from './store.js';
+import type { FirstSession, Session, Store, User } from './store.js';
 
 export interface SessionSettings {
   absoluteLifetime: number;
@@ -35,6 +35,27 @@ export class SessionManager {
     private readonly store: Store,
     private readonly settings: SessionSettings,
   ) {}
+
+  /** A session not stored yet, for a user not created yet: written with it (Store.createUser). */
+  draft(now: Date): { session: FirstSession; refreshToken: string } {
+    const refreshToken = randomSecret();
+    return {
+      session: {
+        id: randomId(),
+        createdAt: now,
+        notAfter: new Date(now.getTime() + this.settings.absoluteLifetime * 1000),
+        refreshSecret: randomSecret(),
+        firstRefreshTokenHash: hashSecret(refreshToken),
+      },
+      refreshToken,
+    };
+  }
+
+  /** The session a draft became once written with its user. */
+  opened(draft: FirstSession, userId: string): Session {
+    const { firstRefreshTokenHash: _first, ...rest } = draft;
+    return { ...rest, userId, refreshedAt: draft.createdAt, revokedAt: null, revokedReason: null };
+  }
 
   async start(userId: string, now: Date): Promise<{ session: Session; refreshToken: string }> {
     const refreshToken = randomSecret();

@@ -95,6 +95,16 @@ export interface NewSession {
   maxPerUser: number;
 }
 
+/** A new user's first session, written with the user (Store.createUser): its user is the new one. */
+export type FirstSession = Omit<NewSession, 'userId' | 'maxPerUser'>;
+
+/** What a sign-up writes with its user, all in one transaction (see Store.createUser). */
+export interface SignUpWrites {
+  session?: FirstSession;
+  /** Mails to queue with the user (the welcome mail); given only to a store that `queuesMail`. */
+  mails?: readonly OutgoingMail[];
+}
+
 export interface RefreshTokenRecord {
   hash: string;
   sessionId: string;
@@ -179,9 +189,20 @@ export interface UserPage {
 }
 
 export interface Store {
+  /**
+   * Whether the store keeps the mail outbox itself (PostgreSQL), so that mails
+   * can be queued in its transactions; otherwise the caller queues them after.
+   */
+  readonly queuesMail: boolean;
+
   // Users
-  /** Creates the user and its password hash together (or neither). */
-  createUser(input: NewUser, passwordHash: string | null): Promise<User>;
+  /**
+   * Creates the user and its password hash, and with them, in the same
+   * transaction, `writes`: its first session and the mails of its sign-up.
+   * All or nothing: a failure leaves no account behind, so a retry of the
+   * sign-up is a new sign-up, never "already registered".
+   */
+  createUser(input: NewUser, passwordHash: string | null, writes?: SignUpWrites): Promise<User>;
   findUserById(id: string): Promise<User | null>;
   findUserByUsername(username: string): Promise<User | null>;
   findUserByEmail(email: string): Promise<User | null>;

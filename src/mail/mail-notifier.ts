@@ -31,7 +31,12 @@ export function mailNotifier(
     queue.enqueue(await renderMail(name, to, values, settings.templatesDir));
 
   return {
-    welcome: (user) => send('welcome', user.email, person(user)),
+    welcomeMail: (user) =>
+      render('welcome', user.email, {
+        appName: settings.appName,
+        username: user.username ?? user.email,
+        email: user.email,
+      }),
     usernameReminder: (user) => send('username-reminder', user.email, person(user)),
     passwordReset: (user, reset) =>
       render('reset-password', user.email, { ...person(user), ...secret(reset) }),

@@ -103,6 +103,30 @@ export function runStoreContract(
         });
       });
 
+      it('creates a user with its first session in one step, or neither', async () => {
+        const first = newSession('ignored', { tokenHash: 'rt-first' });
+        const { userId: _ignored, maxPerUser: _max, ...session } = first;
+        const user = await store.createUser(newUser({ username: 'firstsession' }), 'h', { session });
+        const found = await store.findSession(session.id);
+        assert.equal(found?.userId, user.id);
+        assert.equal(found?.revokedAt, null);
+        assert.equal(found?.notAfter.toISOString(), session.notAfter.toISOString());
+        assert.equal(found?.refreshedAt.toISOString(), session.createdAt.toISOString());
+        assert.equal(found?.refreshSecret, session.refreshSecret);
+        const token = await store.findRefreshToken('rt-first');
+        assert.equal(token?.session.id, session.id);
+        assert.equal(token?.user?.id, user.id);
+        assert.equal(token?.token.rotatedAt, null);
+        // A refused user (its name is taken) leaves no session behind either.
+        const refused = { ...session, id: randomUUID(), firstRefreshTokenHash: 'rt-refused' };
+        await assert.rejects(
+          store.createUser(newUser({ username: 'FirstSession' }), 'h', { session: refused }),
+          (error: { code?: string }) => error.code === 'user_already_exists',
+        );
+        assert.equal(await store.findSession(refused.id), null);
+        assert.equal(await store.findRefreshToken('rt-refused'), null);
+      });
+
       it('creates an email-only user and a user without password', async () => {
         const emailOnly = await store.createUser(newUser({ username: null, email: 'only@example.com' }), 'h');
         assert.equal(emailOnly.username, null);

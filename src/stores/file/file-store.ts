@@ -5,6 +5,7 @@ import {
   CodeHashInUseError,
   type AuditEvent,
   type CodeAttempt,
+  type SignUpWrites,
   type TokenWrite,
   type AuditPage,
   type NewSession,
@@ -82,7 +83,10 @@ export class FileStore implements Store {
 
   // ---- users
 
-  async createUser(input: NewUser, passwordHash: string | null): Promise<User> {
+  /** The mail queue is a file of its own beside the store: mails are queued by the caller. */
+  readonly queuesMail = false;
+
+  async createUser(input: NewUser, passwordHash: string | null, writes: SignUpWrites = {}): Promise<User> {
     const now = new Date().toISOString();
     const id = input.id ?? input.username ?? randomUUID();
     return this.db.transact((docs) => {
@@ -112,6 +116,27 @@ export class FileStore implements Store {
         lastSignInAt: null,
       };
       if (passwordHash !== null) credentials.passwords.push({ sub: id, password: passwordHash });
+      const session = writes.session;
+      if (session) {
+        // The first session, in the same commit as its user.
+        const created = session.createdAt.toISOString();
+        // eslint-disable-next-line no-restricted-syntax -- a null-prototype map (normalizeCredentials)
+        credentials.sessions[session.id] = {
+          userId: id,
+          createdAt: created,
+          refreshedAt: created,
+          notAfter: session.notAfter.toISOString(),
+          revokedAt: null,
+          revokedReason: null,
+          refreshSecret: session.refreshSecret,
+        };
+        // eslint-disable-next-line no-restricted-syntax -- a null-prototype map (normalizeCredentials)
+        credentials.refreshTokens[session.firstRefreshTokenHash] = {
+          sessionId: session.id,
+          createdAt: created,
+          rotatedAt: null,
+        };
+      }
       this.indexes = null;
       return this.toUser(id, record, credentials.accounts[id]);
     });

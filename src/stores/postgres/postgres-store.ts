@@ -7,6 +7,7 @@ import {
   CodeHashInUseError,
   type AuditEvent,
   type CodeAttempt,
+  type SignUpWrites,
   type TokenWrite,
   type AuditPage,
   type NewSession,
@@ -208,7 +209,9 @@ export class PostgresStore implements Store {
     };
   }
 
-  async createUser(input: NewUser, passwordHash: string | null): Promise<User> {
+  readonly queuesMail = true;
+
+  async createUser(input: NewUser, passwordHash: string | null, writes: SignUpWrites = {}): Promise<User> {
     if (input.role !== null) checkRoleName(input.role);
     return inTransaction(this.pool, async (client) => {
       const { rows } = await client
@@ -230,6 +233,33 @@ export class PostgresStore implements Store {
         )
         .catch(conflict);
       if (input.role !== null) await createUserRole(client, this.roleNames, input.role, rows[0]!.user_key);
+      const userKey = rows[0]!.user_key;
+      const session = writes.session;
+      if (session) {
+        await client.query(
+          `WITH created AS (
+             INSERT INTO ${this.sessions} (id, user_id, created_at, refreshed_at, not_after, refresh_secret)
+             VALUES ($1, $2, $3, $3, $4, $5)
+           )
+           INSERT INTO ${this.refreshTokens} (hash, session_id, created_at) VALUES ($6, $1::uuid, $3)`,
+          [
+            session.id,
+            userKey,
+            session.createdAt,
+            session.notAfter,
+            session.refreshSecret,
+            session.firstRefreshTokenHash,
+          ],
+        );
+      }
+      if (writes.mails && writes.mails.length > 0) {
+        await client.query(
+          `INSERT INTO ${this.mailOutboxTable} (id, message, attempts, next_attempt_at)
+           SELECT gen_random_uuid(), mail, 0, $2 FROM jsonb_array_elements($1::jsonb) AS mail`,
+          // Due now by the mail worker's clock (the wall clock).
+          [JSON.stringify(writes.mails), new Date()],
+        );
+      }
       return toUser(rows[0]!);
     });
   }
