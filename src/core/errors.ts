@@ -40,6 +40,10 @@ export const errorRegistry = {
   over_capacity: { status: 503, message: 'Server is busy, retry shortly' },
   service_unavailable: { status: 503, message: 'The server is not ready to serve; retry shortly' },
   store_unavailable: { status: 503, message: 'The server cannot reach its database; retry shortly' },
+  insufficient_storage: {
+    status: 507,
+    message: 'The server cannot store data right now (its storage is full or read-only); retry later',
+  },
   unexpected_failure: { status: 500, message: 'Unexpected failure' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

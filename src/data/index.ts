@@ -82,6 +82,7 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
     if (authError.status === 401) {
       return reply.code(401).type('application/json; charset=utf-8').send(NO_AUTHORIZATION);
     }
+    if (authError.retryAfter !== undefined) void reply.header('Retry-After', String(authError.retryAfter));
     return reply.code(authError.status).send({ error: authError.code, message: authError.message });
   });
 
@@ -98,7 +99,7 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
     const [name, id, nested] = segments;
     if (name === AUTH_PREFIX) return reply.callNotFound();
     if (options.config.delay > 0) await new Promise((resolve) => setTimeout(resolve, options.config.delay));
-    await ctx.db.reloadIfChangedOnDisk();
+    await ctx.db.checkForHandEdits();
     const operation: Operation = request.method === 'GET' ? 'read' : 'write';
     if (operation === 'write' && options.config.readOnly)
       throw new AuthError('forbidden', 'The data API is read-only');

@@ -32,12 +32,33 @@ export function toAuthError(error: unknown, log: FastifyBaseLogger): AuthError {
   if (fastifyError.code !== undefined && POSTGRES_BAD_CHARACTER.has(fastifyError.code)) {
     return new AuthError('validation_failed', 'The request contains a character that cannot be stored (NUL)');
   }
+  if (isStorageFailure(error)) {
+    // Not a bug: the disk is full, over quota or read-only. Reads go on; writes fail until it is fixed.
+    log.warn(
+      { code: fastifyError.code, message: fastifyError.message },
+      'storage failure: cannot store data',
+    );
+    return new AuthError('insufficient_storage', undefined, {
+      retryAfter: STORAGE_RETRY_AFTER_S,
+      cause: error,
+    });
+  }
   const status = fastifyError.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
     return new AuthError('validation_failed', fastifyError.message ?? 'Invalid request');
   }
   log.error({ err: error }, 'unexpected error');
   return new AuthError('unexpected_failure');
+}
+
+/** The errors of a write the storage refuses (full, over quota, read-only, not permitted), not of the code. */
+const STORAGE_ERROR_CODES = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'EFBIG']);
+/** What a client is told to wait: freeing space or remounting is a person's job, not a second's. */
+const STORAGE_RETRY_AFTER_S = 60;
+
+function isStorageFailure(error: unknown): boolean {
+  const { code, syscall } = error as Partial<NodeJS.ErrnoException>;
+  return typeof syscall === 'string' && typeof code === 'string' && STORAGE_ERROR_CODES.has(code);
 }
 
 /** Reads `Authorization: Bearer <token>`; null when absent or of another scheme. */

@@ -1,24 +1,103 @@
 import { constants } from 'node:fs';
-import { open, readdir, rename, rm } from 'node:fs/promises';
+import { link, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+
+/** The target changed since the caller last saw it: the rename was not done (see unchangedSince). */
+export class FileChangedError extends Error {
+  override readonly name = 'FileChangedError';
+  constructor(readonly path: string) {
+    super(`${path} was changed by someone else`);
+  }
+}
+
+/** Which file the caller last saw at a path: its inode (0: no file), and if given its mtime and size. */
+export interface FileIdentity {
+  ino: number;
+  mtimeMs?: number;
+  size?: number;
+}
 
 /**
  * All or nothing, and durable: a temp file in the same folder, fdatasync,
  * rename over the target, fsync of the folder (so the rename itself survives
- * a power loss). Readers see the old content or the new, never a mix.
+ * a power loss). Readers see the old content or the new, never a mix. A
+ * failed write (full disk, read-only folder) leaves the target as it was and
+ * removes its temp file.
+ *
+ * With `unchangedSince`, the target is first checked to be that file still;
+ * if not, nothing is replaced and FileChangedError is thrown. Then the file
+ * being replaced is pinned by a second name (a hard link) across the rename
+ * and checked again after it: a process that wrote into it in the meantime
+ * (an editor saving in place) changed the pinned file, which is then left
+ * for the caller as `displaced` instead of being deleted. What the check
+ * cannot see is another file renamed over the target in the microseconds
+ * between the check and the rename (Node has no compare-and-rename).
+ *
+ * Returns the identity of the file written (taken from the temp file before
+ * the rename, which keeps inode, size and mtime, so a change made right
+ * after the rename is not mistaken for the writer's).
  */
-export async function writeFileAtomically(path: string, text: string, mode = 0o644): Promise<void> {
+export async function writeFileAtomically(
+  path: string,
+  text: string,
+  mode = 0o644,
+  options: { unchangedSince?: FileIdentity | undefined } = {},
+): Promise<{ written: Required<FileIdentity>; displaced: string | null }> {
   const temp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  const handle = await open(temp, 'w', mode);
+  const pinned = join(dirname(path), `.${basename(path)}.${process.pid}.replaced`);
+  let written: Required<FileIdentity>;
+  let displaced: string | null = null;
   try {
-    await handle.writeFile(text);
-    // fdatasync: the content and its length reach the disk; timestamps may wait.
-    await handle.datasync();
-  } finally {
-    await handle.close();
+    const handle = await open(temp, 'w', mode);
+    try {
+      await handle.writeFile(text);
+      // fdatasync: the content and its length reach the disk; timestamps may wait.
+      await handle.datasync();
+      const { ino, mtimeMs, size } = await handle.stat();
+      written = { ino, mtimeMs, size };
+    } finally {
+      await handle.close();
+    }
+    const seen = options.unchangedSince;
+    if (seen && !(await isStill(path, seen))) throw new FileChangedError(path);
+    const pinnedOld = seen !== undefined && seen.ino !== 0 && (await pin(path, pinned));
+    await rename(temp, path);
+    if (pinnedOld) {
+      if (await isStill(pinned, seen)) await rm(pinned, { force: true });
+      else displaced = pinned;
+    }
+  } catch (error) {
+    await rm(temp, { force: true }).catch(() => {});
+    throw error;
   }
-  await rename(temp, path);
   await syncFolderOf(path);
+  return { written, displaced };
+}
+
+/** A second name for the file at `path`; false where the file system has no hard links. */
+async function pin(path: string, pinned: string): Promise<boolean> {
+  await rm(pinned, { force: true });
+  try {
+    await link(path, pinned);
+    return true;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'ENOENT') return false;
+    throw error;
+  }
+}
+
+async function isStill(path: string, seen: FileIdentity): Promise<boolean> {
+  const current = await stat(path).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return null;
+    throw error;
+  });
+  if (current === null) return seen.ino === 0;
+  return (
+    current.ino === seen.ino &&
+    (seen.mtimeMs === undefined || current.mtimeMs === seen.mtimeMs) &&
+    (seen.size === undefined || current.size === seen.size)
+  );
 }
 
 /** fsync of the folder holding `path`: a file created, renamed or removed there stays so after a power loss. */
@@ -33,10 +112,11 @@ export async function syncFolderOf(path: string): Promise<void> {
 
 /**
  * Removes the temp files that writeFileAtomically left beside `path` when a
- * crash came between writing and renaming them: `.NAME.<pid>.tmp`, of any pid,
- * and nothing else. Call it only where this process is the file's one writer
- * (under the lock that says so), before it writes: no other writer's temp file
- * can then be in flight.
+ * crash came between writing and renaming them: `.NAME.<pid>.tmp` (and
+ * `.NAME.<pid>.replaced`, the pin of the file a rename was replacing), of any
+ * pid, and nothing else. Call it only where this process is the file's one
+ * writer (under the lock that says so), before it writes: no other writer's
+ * temp file can then be in flight.
  */
 export async function removeLeftoverTempFiles(path: string): Promise<string[]> {
   const folder = dirname(path);
@@ -47,7 +127,7 @@ export async function removeLeftoverTempFiles(path: string): Promise<string[]> {
   });
   const removed: string[] = [];
   for (const name of names) {
-    if (!name.startsWith(prefix) || !/^\d+\.tmp$/.test(name.slice(prefix.length))) continue;
+    if (!name.startsWith(prefix) || !/^\d+\.(tmp|replaced)$/.test(name.slice(prefix.length))) continue;
     await rm(join(folder, name), { force: true });
     removed.push(name);
   }

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { AuthError } from '../../src/core/errors.js';
 import type { AuditEvent, Store } from '../../src/core/store.js';
 import { auditFilePath, FileDatabase, openFileStore } from '../../src/stores/file/index.js';
 import { runStoreContract } from '../../src/stores/contract.js';
@@ -121,7 +122,47 @@ describe('FileDatabase', () => {
     }
   });
 
-  it('reloads db.json edited by hand before writing, instead of overwriting the edit', async () => {
+  it('a transaction that fails halfway leaves memory exactly as before; the others in its commit land', async () => {
+    const db = await FileDatabase.open({
+      dataFile: join(dir, 'db.json'),
+      credentialsFile: join(dir, 'credentials.json'),
+    });
+    try {
+      await db.transact(({ data }) => ((data.list as unknown) = ['a']));
+      const before = structuredClone({ data: db.data, credentials: db.credentials });
+      const first = db.transact(({ data }) => ((data.first as unknown) = 'landed'));
+      const halfway = db.transact(({ data, credentials }) => {
+        (data.list as string[]).push('half');
+        credentials.half = true;
+        throw new TypeError('a bug partway through');
+      });
+      const refusal = db.transact(() => {
+        throw new AuthError('conflict');
+      });
+      const last = db.transactRecords((data, changes) => {
+        data.last = 'landed';
+        changes.set('last', 'landed');
+      });
+      await assert.rejects(halfway, /a bug partway through/);
+      await assert.rejects(refusal, { code: 'conflict' });
+      await Promise.all([first, last]);
+      assert.deepEqual(
+        { data: db.data, credentials: db.credentials },
+        { data: { ...before.data, first: 'landed', last: 'landed' }, credentials: before.credentials },
+      );
+      const onDisk = await readJson('db.json');
+      assert.deepEqual(onDisk.list, ['a']);
+      assert.equal((await readJson('credentials.json')).half, undefined);
+      delete db.data.list;
+      delete db.data.first;
+      delete db.data.last;
+      await db.transact(() => undefined);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('sets aside a change made by hand while it runs, with a warning, and keeps its own data', async () => {
     const warnings: string[] = [];
     const db = await FileDatabase.open({
       dataFile: join(dir, 'db.json'),
@@ -129,16 +170,22 @@ describe('FileDatabase', () => {
       logger: { info: () => {}, warn: (message) => warnings.push(message) },
     });
     try {
+      await db.transact(({ data }) => ((data.beforeEdit as unknown) = true));
       const edited = await readJson('db.json');
       edited.handEdited = true;
-      await writeFile(join(dir, 'db.json'), JSON.stringify(edited, null, 2) + '\n\n');
+      const editText = JSON.stringify(edited, null, 2) + '\n\n';
+      await writeFile(join(dir, 'db.json'), editText);
       await db.transact(({ data }) => ((data.afterEdit as unknown) = true));
       const onDisk = await readJson('db.json');
-      assert.equal(onDisk.handEdited, true);
+      assert.equal(onDisk.handEdited, undefined);
+      assert.equal(onDisk.beforeEdit, true);
       assert.equal(onDisk.afterEdit, true);
-      assert.ok(
-        warnings.some((w) => /db\.json was changed outside restauth/.test(w)),
+      const aside = (await readdir(dir)).filter((name) => name.startsWith('db.json.rejected-'));
+      assert.equal(aside.length, 1);
+      assert.equal(await readFile(join(dir, aside[0]!), 'utf8'), editText);
+      assert.match(
         warnings.join('\n'),
+        /db\.json was changed outside restauth while it runs; the change is kept as db\.json\.rejected-/,
       );
     } finally {
       await db.close();
@@ -386,9 +433,10 @@ describe('FileStore one-time tokens in credentials.json', () => {
     }
   });
 
-  it('finds a token by a code added to credentials.json by hand (the code index follows reloads)', async () => {
+  it('finds a token by a code added to credentials.json by hand while restauth was stopped', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'restauth-ott-'));
-    const { store } = await openFileStore(storeConfig(dir), { info: () => {}, warn: () => {} });
+    const first = await openFileStore(storeConfig(dir), { info: () => {}, warn: () => {} });
+    let store = first.store;
     try {
       const user = await store.createUser(
         { username: 'hand', email: null, emailConfirmedAt: null, role: null, profile: {}, appMetadata: {} },
@@ -418,7 +466,9 @@ describe('FileStore one-time tokens in credentials.json', () => {
         expiresAt: expiresAt.toISOString(),
         data: {},
       };
+      await store.close();
       await writeFile(path, JSON.stringify(edited, null, 2) + '\n\n');
+      store = (await openFileStore(storeConfig(dir), { info: () => {}, warn: () => {} })).store;
       assert.equal(
         (await typedCode(store, 'hand@example.com', 'code-hand', 'confirmation'))?.hash,
         'ott-hand',

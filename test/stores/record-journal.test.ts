@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -167,31 +167,103 @@ describe('FileDatabase journal of record writes', () => {
     assert.match(await readFile(f.journal, 'utf8'), /not json/);
   });
 
-  it('db.json edited by hand while writes wait in the journal: the writes go on top of the edit', async () => {
+  it('an edit saved from a copy read before a compaction loses no acknowledged write, and is kept beside', async () => {
     const f = await files([{ id: 1, title: 'one' }]);
-    const db = await FileDatabase.open({ ...f, logger: { info() {}, warn() {} } });
+    const warnings: string[] = [];
+    const db = await FileDatabase.open({ ...f, logger: { info() {}, warn: (m) => warnings.push(m) } });
     try {
+      // The editor reads db.json, then restauth acknowledges writes and compacts them into db.json.
+      const copy = await readFile(f.dataFile, 'utf8');
+      for (let id = 2; id <= 20; id++) {
+        await db.transactRecords((data, changes) => {
+          const record = { id, title: `post ${id}` };
+          (data.posts as Post[]).push(record);
+          changes.put('posts', 'id', record);
+        });
+      }
+      await db.transact(() => undefined); // the compaction a timer would run
+      assert.equal((await f.readDb()).posts.length, 20);
+      // The editor saves its stale copy with one change.
+      const edit = copy.replace('"one"', '"one, by hand"');
+      await writeFile(f.dataFile, edit);
       await db.transactRecords((data, changes) => {
-        const record = { id: 1, title: 'one, edited by the API' };
-        (data.posts as Post[])[0] = record;
+        const record = { id: 21, title: 'after the edit' };
+        (data.posts as Post[]).push(record);
         changes.put('posts', 'id', record);
       });
-      // The edit is made on the file as it was before that write reached it.
-      await writeFile(
-        f.dataFile,
-        JSON.stringify({ posts: [{ id: 1, title: 'one' }, { id: 'hand' }], profile: {}, note: 'by hand' }),
+      await db.transact(() => undefined);
+      const posts = (await f.readDb()).posts;
+      assert.deepEqual(
+        posts.map((post) => post.id),
+        Array.from({ length: 21 }, (_, i) => i + 1),
       );
-      await db.transact(({ data }) => (data.after = true));
-      const onDisk = (await f.readDb()) as unknown as Record<string, unknown>;
-      assert.deepEqual(onDisk, {
-        posts: [{ id: 1, title: 'one, edited by the API' }, { id: 'hand' }],
-        profile: {},
-        note: 'by hand',
-        after: true,
-      });
+      assert.equal(posts[0]!.title, 'one');
+      const aside = (await readdir(f.dir)).filter((name) => name.startsWith('db.json.rejected-'));
+      assert.deepEqual(
+        await Promise.all(aside.map((name) => readFile(join(f.dir, name), 'utf8'))),
+        [edit],
+        'the edit is kept, word for word',
+      );
+      assert.match(warnings.join('\n'), /the change is kept as db\.json\.rejected-/);
     } finally {
       await db.close();
     }
+  });
+
+  it('fast edits racing writes: every acknowledged write stays, every edit is set aside, none vanishes', async () => {
+    const f = await files();
+    const db = await FileDatabase.open({
+      ...f,
+      logger: { info() {}, warn() {} },
+    });
+    const edits = 64;
+    const acknowledged: number[] = [];
+    let refused = 0;
+    let editing = true;
+    const writer = (async () => {
+      for (let id = 1; editing; id++) {
+        try {
+          await db.transactRecords((data, changes) => {
+            const record = { id, title: `post ${id}` };
+            (data.posts as Post[]).push(record);
+            changes.put('posts', 'id', record);
+          });
+          acknowledged.push(id);
+          // Every fourth write rewrites db.json, as compactions do.
+          if (id % 4 === 0) await db.transact(() => undefined);
+        } catch (error) {
+          // An editor saving faster than restauth can set its saves aside fails a commit, honestly.
+          if (
+            !/was changed by someone else|keeps being changed outside restauth/.test((error as Error).message)
+          )
+            throw error;
+          refused++;
+        }
+      }
+    })();
+    try {
+      for (let edit = 1; edit <= edits; edit++) {
+        const marker = `edit-${edit}`;
+        await writeFile(f.dataFile, JSON.stringify({ posts: [], marker }));
+        // Wait until restauth has seen this edit (it sets it aside at its next commit) before the next one,
+        // so that no edit is overwritten by the editor itself.
+        await waitFor(async () => {
+          const names = (await readdir(f.dir)).filter((name) => name.startsWith('db.json.rejected-'));
+          const texts = await Promise.all(names.map((name) => readFile(join(f.dir, name), 'utf8')));
+          return texts.some((text) => text.includes(`"${marker}"`));
+        }, `edit ${edit} to be set aside`);
+      }
+    } finally {
+      editing = false;
+      // A failed write stops the writer: its error, not the editor's time-out, is the one to see.
+      await writer.finally(() => db.close());
+    }
+    const ids = new Set((await f.readDb()).posts.map((post) => post.id));
+    assert.deepEqual(
+      acknowledged.filter((id) => !ids.has(id)),
+      [],
+      `every acknowledged write is in db.json (${acknowledged.length} acknowledged, ${refused} refused)`,
+    );
   });
 
   it('a failing journaled transaction is rejected alone and leaves no line', async () => {

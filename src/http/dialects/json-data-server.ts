@@ -31,7 +31,7 @@ type Body = Record<string, unknown>;
 const AnyObjectBody = Type.Object({}, { additionalProperties: true });
 const routeSchema = { body: AnyObjectBody };
 
-const KEEP_STATUS = new Set([413, 415, 429, 500, 503]);
+const KEEP_STATUS = new Set([413, 415, 429, 500, 503, 507]);
 
 export const jsonDataServerDialect: FastifyPluginAsync<JsonDataServerOptions> = async (
   app,

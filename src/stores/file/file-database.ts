@@ -1,6 +1,9 @@
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { copyFile, link, mkdir, readFile, rename, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { writeFileAtomically } from '../../lib/atomic-write.js';
+import { parse as parseTolerantly, printParseErrorCode, type ParseError } from 'jsonc-parser';
+import { AuthError, isAuthError } from '../../core/errors.js';
+import { FileChangedError, writeFileAtomically, type FileIdentity } from '../../lib/atomic-write.js';
 import { InstanceLock } from './instance-lock.js';
 import { journalPathFor, RecordChanges, RecordJournal } from './record-journal.js';
 
@@ -32,13 +35,14 @@ interface FileState {
   /** What restauth last read or wrote, to skip unchanged writes. */
   text: string;
   /** Identity of the file as restauth left it, to notice edits made by hand. */
+  ino: number;
   mtimeMs: number;
   size: number;
   /** Permissions kept across rewrites (credentials.json stays owner-only). */
   mode: number;
 }
 
-const RELOAD_CHECK_INTERVAL_MS = 1000;
+const HAND_EDIT_CHECK_INTERVAL_MS = 1000;
 /** How long a commit waits for more writes when writes are arriving concurrently. */
 const GATHER_MS = 1;
 /** How soon after a journaled write db.json is rewritten with it (and the journal emptied). */
@@ -62,10 +66,19 @@ const COMPACT_AT_BYTES = 8 * 1024 * 1024;
  * - A commit made only of credentials transactions (sessions, tokens) and
  *   journaled ones leaves db.json alone: no serialization of a large
  *   document for a sign-in.
- * - A transaction that throws is rejected alone; it must validate before it
- *   mutates, as its partial changes are not undone.
- * - db.json edited by hand is noticed (size/mtime) and reloaded before the
- *   next commit, with a warning, instead of being overwritten.
+ * - A failed commit leaves memory as it was before: if a file cannot be
+ *   written (full disk, read-only folder), memory goes back to what is on
+ *   disk and every transaction of the commit is rejected with the error. A
+ *   transaction that refuses (throws an AuthError) is rejected alone: it must
+ *   refuse before it mutates. Any other throw may have left a half-done
+ *   change: memory goes back to what is on disk, the thrower is rejected,
+ *   and the rest of its commit runs again.
+ * - The files are restauth's while it runs: a change made outside restauth
+ *   (noticed by inode, size and mtime, before each commit and each rewrite)
+ *   is never adopted, as restauth cannot tell which version it was made from
+ *   and adopting a stale copy would undo acknowledged writes. It is kept
+ *   beside as `<file>.rejected-<time>`, with a warning, and restauth's
+ *   version is put back (docs/operations.md, hand edits).
  */
 export class FileDatabase {
   /** Commits written so far (tests check that concurrent writes are grouped). */
@@ -77,7 +90,7 @@ export class FileDatabase {
   private flushing: Promise<void> | null = null;
   private compactionDue = false;
   private compactionTimer: NodeJS.Timeout | null = null;
-  private lastReloadCheck = 0;
+  private lastHandEditCheck = 0;
   private readonly reloadListeners: Array<() => void> = [];
   private closed = false;
 
@@ -107,7 +120,7 @@ export class FileDatabase {
       const journal = new RecordJournal(journalPathFor(options.dataFile));
       const recovered = await journal.recover(data.doc);
       if (recovered.applied > 0 || recovered.tornTail) {
-        await writeAtomically(data.state, jsonText(data.doc));
+        await writeAtomically(data.state, jsonText(data.doc), { force: true });
         await journal.remove();
         logger.warn(
           `restauth: ${basename(options.dataFile)} was not closed cleanly; ` +
@@ -137,7 +150,7 @@ export class FileDatabase {
     return this.docs.credentials;
   }
 
-  /** Called after the documents were replaced from disk (hand edit): indexes must be rebuilt. */
+  /** Called after the documents were replaced by what is on disk (a failed commit): indexes must be rebuilt. */
   onReload(listener: () => void): void {
     this.reloadListeners.push(listener);
   }
@@ -170,14 +183,23 @@ export class FileDatabase {
   }
 
   /**
-   * For readers: reloads db.json if it was edited by hand, at most once a
-   * second and never while a commit is being written (the commit checks too).
+   * For readers: at most once a second, when no commit is under way (each
+   * commit checks anyway), looks whether a file was changed outside
+   * restauth and if so queues an empty commit to set the change aside and
+   * say so. Never fails and never waits for the disk's answer to a write.
    */
-  async reloadIfChangedOnDisk(): Promise<void> {
+  async checkForHandEdits(): Promise<void> {
     const now = Date.now();
-    if (this.flushing || now - this.lastReloadCheck < RELOAD_CHECK_INTERVAL_MS) return;
-    this.lastReloadCheck = now;
-    await this.reloadChangedFiles();
+    if (this.closed || this.flushing || now - this.lastHandEditCheck < HAND_EDIT_CHECK_INTERVAL_MS) return;
+    this.lastHandEditCheck = now;
+    for (const state of [this.dataFile, this.credentialsFile]) {
+      const current = await stat(state.path).catch(() => null);
+      if (!current || !sameFile(current, state)) {
+        // The commit logs a failure to set the edit aside; the reader is not the one to answer for it.
+        this.transact(() => undefined).catch(() => {});
+        return;
+      }
+    }
   }
 
   async close(): Promise<void> {
@@ -219,26 +241,39 @@ export class FileDatabase {
 
   private async commit(batch: Pending[]): Promise<void> {
     try {
-      await this.reloadChangedFiles();
+      await this.setAsideHandEdits();
     } catch (error) {
+      this.logger.warn(`restauth: could not set aside a change made outside restauth: ${describe(error)}`);
       for (const pending of batch) pending.reject(error);
       return;
     }
     const journalLines: string[] = [];
-    const results: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = batch.map(
-      (pending) => {
-        try {
-          if (pending.kind === 'any') return { ok: true, value: pending.fn(this.docs) };
-          if (pending.kind === 'credentials') return { ok: true, value: pending.fn(this.docs.credentials) };
+    const results: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+    for (const [position, pending] of batch.entries()) {
+      try {
+        if (pending.kind === 'any') results.push({ ok: true, value: pending.fn(this.docs) });
+        else if (pending.kind === 'credentials')
+          results.push({ ok: true, value: pending.fn(this.docs.credentials) });
+        else {
           const changes = new RecordChanges();
           const value = pending.fn(this.docs.data, changes);
           journalLines.push(...changes.lines);
-          return { ok: true, value };
-        } catch (error) {
-          return { ok: false, error };
+          results.push({ ok: true, value });
         }
-      },
-    );
+      } catch (error) {
+        if (isAuthError(error)) {
+          // A refusal, made before the transaction changed anything.
+          results.push({ ok: false, error });
+          continue;
+        }
+        // A fault partway through may have left a half-done change: back to what is on disk,
+        // and the others of this commit run again on it (in the next commit, in their order).
+        this.restoreFromDisk();
+        pending.reject(error);
+        this.queue.unshift(...batch.slice(0, position), ...batch.slice(position + 1));
+        return;
+      }
+    }
     try {
       let wrote: boolean;
       if (batch.some((pending) => pending.kind === 'any')) {
@@ -247,7 +282,7 @@ export class FileDatabase {
         // Credentials first, as writeFiles orders them.
         wrote =
           batch.some((pending) => pending.kind === 'credentials') &&
-          (await writeIfChanged(this.credentialsFile, jsonText(this.docs.credentials)));
+          (await this.writeIfChanged(this.credentialsFile, jsonText(this.docs.credentials)));
         if (journalLines.length > 0) {
           await this.journal.append(journalLines);
           this.scheduleCompaction();
@@ -259,9 +294,9 @@ export class FileDatabase {
         this.generation++;
       }
     } catch (error) {
-      // Memory is ahead of disk: go back to what is durable and fail the whole batch.
-      this.logger.warn(`restauth: write failed (${(error as Error).message}); reloading the files from disk`);
-      await this.reloadFromDisk().catch(() => {});
+      // Memory is ahead of disk: back to what is durable, and the whole commit fails.
+      this.logger.warn(`restauth: write failed (${describe(error)}); the commit is undone`);
+      this.restoreFromDisk();
       for (const pending of batch) pending.reject(error);
       return;
     }
@@ -275,14 +310,69 @@ export class FileDatabase {
   /**
    * Rewrites the files that differ from memory, credentials.json first: a
    * crash between the two writes can leave only credentials without a user,
-   * which open() removes, never a user without its credentials. Once db.json
+   * never a user without its credentials. If db.json then cannot be written,
+   * credentials.json is put back as it was (when the disk allows), so disk
+   * and memory go back to the state before the commit together. Once db.json
    * holds everything, its journal is emptied.
    */
   private async writeFiles(): Promise<boolean> {
-    const wroteCredentials = await writeIfChanged(this.credentialsFile, jsonText(this.docs.credentials));
-    const wroteData = await writeIfChanged(this.dataFile, jsonText(this.docs.data));
-    if (!this.journal.isEmpty) await this.journal.clear();
+    const credentialsBefore = this.credentialsFile.text;
+    const wroteCredentials = await this.writeIfChanged(this.credentialsFile, jsonText(this.docs.credentials));
+    let wroteData: boolean;
+    try {
+      wroteData = await this.writeIfChanged(this.dataFile, jsonText(this.docs.data));
+    } catch (error) {
+      if (wroteCredentials) {
+        await this.writeIfChanged(this.credentialsFile, credentialsBefore).catch((undo: unknown) =>
+          this.logger.warn(
+            `restauth: could not put ${basename(this.credentialsFile.path)} back (${describe(undo)}); ` +
+              'it may hold credentials of a user db.json lacks, which is harmless',
+          ),
+        );
+      }
+      throw error;
+    }
+    if (!this.journal.isEmpty) {
+      // db.json is complete: a journal that cannot be emptied only replays what db.json has.
+      await this.journal.clear().catch((error: unknown) => {
+        this.logger.warn(`restauth: could not empty ${basename(this.journal.path)}: ${describe(error)}`);
+      });
+    }
     return wroteCredentials || wroteData;
+  }
+
+  private async writeIfChanged(state: FileState, text: string): Promise<boolean> {
+    if (text === state.text) return false;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const { displaced } = await writeAtomically(state, text);
+        if (displaced !== null) {
+          // Written into in place while restauth replaced it: that version is kept, not deleted.
+          const aside = rejectedName(state.path);
+          await rename(displaced, aside);
+          this.logger.warn(
+            `restauth: ${basename(state.path)} was changed outside restauth while it runs; the change is kept as ` +
+              `${basename(aside)}, not applied (to edit it by hand, stop restauth first: see docs/operations.md)`,
+          );
+        }
+        return true;
+      } catch (error) {
+        // Changed by hand between the check at the commit's start and the rename: set aside, then write.
+        if (!(error instanceof FileChangedError)) throw error;
+        if (attempt === 5) {
+          // Saved again faster than it can be set aside: this commit fails (undone), nothing is lost.
+          throw new AuthError(
+            'over_capacity',
+            `${basename(state.path)} keeps being changed outside restauth`,
+            {
+              retryAfter: 1,
+              cause: error,
+            },
+          );
+        }
+        await this.setAsideHandEdits();
+      }
+    }
   }
 
   private scheduleCompaction(): void {
@@ -299,56 +389,59 @@ export class FileDatabase {
   private async compact(): Promise<void> {
     if (this.journal.isEmpty) return;
     try {
-      await this.reloadChangedFiles();
+      await this.setAsideHandEdits();
       await this.writeFiles();
     } catch (error) {
       // The journal still holds every acknowledged write: nothing is lost, the next compaction retries.
-      this.logger.warn(
-        `restauth: could not rewrite ${basename(this.dataFile.path)}: ${(error as Error).message}`,
-      );
+      this.logger.warn(`restauth: could not rewrite ${basename(this.dataFile.path)}: ${describe(error)}`);
       if (!this.closed) this.scheduleCompaction();
       else throw error;
     }
   }
 
-  private async reloadChangedFiles(): Promise<void> {
-    let reloaded = false;
-    for (const [state, key] of [
-      [this.dataFile, 'data'],
-      [this.credentialsFile, 'credentials'],
-    ] as const) {
-      const current = await stat(state.path).catch(() => null);
-      if (current && current.mtimeMs === state.mtimeMs && current.size === state.size) continue;
-      const text = current ? await readFile(state.path, 'utf8') : '';
-      if (text === state.text) {
-        if (current) Object.assign(state, { mtimeMs: current.mtimeMs, size: current.size });
-        continue;
+  /**
+   * A file changed outside restauth (edited, replaced or removed) is kept
+   * beside as `<file>.rejected-<time>` and restauth's version is put back:
+   * memory, which holds every acknowledged write, stays as it is.
+   */
+  private async setAsideHandEdits(): Promise<void> {
+    for (const state of [this.dataFile, this.credentialsFile]) {
+      for (let attempt = 1; ; attempt++) {
+        const current = await stat(state.path).catch(() => null);
+        if (current && sameFile(current, state)) break;
+        if (current && (await readFile(state.path, 'utf8').catch(() => null)) === state.text) {
+          // Touched, not changed (the same bytes saved again): nothing to set aside.
+          Object.assign(state, identityOf(current));
+          break;
+        }
+        let aside: string | null = null;
+        if (current) {
+          // A second name for the edited file, not a copy: the file never goes missing, and an editor
+          // still writing into it writes into the one set aside.
+          aside = await keepBeside(state.path);
+        }
+        try {
+          // Only if no other file has taken its name in the meantime (else that one is set aside too).
+          await writeAtomically(state, state.text, {
+            unchangedSince: current ? { ino: current.ino } : NO_FILE,
+          });
+        } catch (error) {
+          if (!(error instanceof FileChangedError) || attempt === 5) throw error;
+        }
+        this.logger.warn(
+          `restauth: ${basename(state.path)} was ${aside === null ? 'removed' : 'changed'} outside restauth while it runs; ` +
+            (aside === null ? '' : `the change is kept as ${basename(aside)}, not applied, and `) +
+            `${basename(state.path)} holds restauth's data again (to edit it by hand, stop restauth first: see docs/operations.md)`,
+        );
       }
-      const doc = current ? parseDocument(text, state.path) : {};
-      // Acknowledged record writes not yet in db.json go on top of the edit.
-      if (key === 'data') this.journal.replayOnto(doc);
-      this.docs = { ...this.docs, [key]: doc };
-      Object.assign(state, { text, mtimeMs: current?.mtimeMs ?? 0, size: current?.size ?? 0 });
-      this.logger.warn(
-        `restauth: ${basename(state.path)} was changed outside restauth; reloaded it before writing`,
-      );
-      reloaded = true;
     }
-    if (reloaded) this.afterReload();
   }
 
-  private async reloadFromDisk(): Promise<void> {
-    for (const [state, key] of [
-      [this.dataFile, 'data'],
-      [this.credentialsFile, 'credentials'],
-    ] as const) {
-      const text = await readFile(state.path, 'utf8');
-      const current = await stat(state.path);
-      const doc = parseDocument(text, state.path);
-      if (key === 'data') this.journal.replayOnto(doc);
-      this.docs = { ...this.docs, [key]: doc };
-      Object.assign(state, { text, mtimeMs: current.mtimeMs, size: current.size });
-    }
+  /** Memory back to what is durable: the two files as last written, and the journal's acknowledged lines. */
+  private restoreFromDisk(): void {
+    const data = parseDocument(this.dataFile.text, this.dataFile.path);
+    this.journal.replayOnto(data);
+    this.docs = { data, credentials: parseDocument(this.credentialsFile.text, this.credentialsFile.path) };
     this.afterReload();
   }
 
@@ -369,43 +462,116 @@ async function loadOrCreate(
     text = await readFile(path, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    const state: FileState = { path, text: '', mtimeMs: 0, size: 0, mode };
+    const state: FileState = { path, text: '', ino: 0, mtimeMs: 0, size: 0, mode };
     const doc = structuredClone(empty);
-    await writeAtomically(state, jsonText(doc));
+    await writeAtomically(state, jsonText(doc), { force: true });
     logger.info(`restauth: created ${path}`);
     return { doc, state };
   }
   const current = await stat(path);
-  const state = { path, text, mtimeMs: current.mtimeMs, size: current.size, mode: current.mode & 0o777 };
+  const state = { path, text, ...identityOf(current), mode: current.mode & 0o777 };
   return { doc: parseDocument(text, path), state };
 }
 
+/**
+ * A damaged file stops the start with its name, line and column (an error
+ * with an E-code, which the CLI prints as one line, without a stack).
+ */
 function parseDocument(text: string, path: string): JsonDocument {
   let doc: unknown;
   try {
     doc = JSON.parse(text);
   } catch (error) {
-    throw new Error(`${path} is not valid JSON: ${(error as Error).message}`, { cause: error });
+    throw damaged(path, `is not valid JSON ${whereInvalid(text)}(${(error as Error).message})`);
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
-    throw new Error(`${path} must hold a JSON object`);
+    throw damaged(path, 'must hold a JSON object');
   }
   return doc as JsonDocument;
+}
+
+function damaged(path: string, problem: string): Error {
+  const error = new Error(
+    `${path} ${problem}; restauth does not start on a damaged file: repair it or restore it from a backup`,
+  ) as NodeJS.ErrnoException;
+  error.code = 'EDAMAGED';
+  return error;
+}
+
+/** "at line L, column C " of the first syntax error (V8's messages do not always give a position). */
+function whereInvalid(text: string): string {
+  const errors: ParseError[] = [];
+  parseTolerantly(text, errors, {
+    disallowComments: true,
+    allowTrailingComma: false,
+    allowEmptyContent: false,
+  });
+  const first = errors[0];
+  if (first === undefined) return '';
+  const before = text.slice(0, first.offset);
+  const line = before.split('\n').length;
+  const column = first.offset - before.lastIndexOf('\n');
+  return `at line ${line}, column ${column}: ${printParseErrorCode(first.error)} `;
 }
 
 function jsonText(doc: JsonDocument): string {
   return `${JSON.stringify(doc, null, 2)}\n`;
 }
 
-async function writeIfChanged(state: FileState, text: string): Promise<boolean> {
-  if (text === state.text) return false;
-  await writeAtomically(state, text);
-  return true;
+/**
+ * Writes through writeFileAtomically and records what is now on disk. Unless
+ * `force`, the rename happens only if the file is still as restauth left it
+ * (FileChangedError otherwise): a change made by hand is never overwritten
+ * unseen.
+ */
+async function writeAtomically(
+  state: FileState,
+  text: string,
+  options: { force?: boolean; unchangedSince?: FileIdentity } = {},
+): Promise<{ displaced: string | null }> {
+  const { written, displaced } = await writeFileAtomically(state.path, text, state.mode, {
+    unchangedSince: options.force ? undefined : (options.unchangedSince ?? identityOf(state)),
+  });
+  Object.assign(state, { text, ...written });
+  return { displaced };
 }
 
-/** Writes through writeFileAtomically and records what is now on disk. */
-async function writeAtomically(state: FileState, text: string): Promise<void> {
-  await writeFileAtomically(state.path, text, state.mode);
-  const written = await stat(state.path);
-  Object.assign(state, { text, mtimeMs: written.mtimeMs, size: written.size });
+let rejectedCount = 0;
+
+/** `<path>.rejected-<time>-<n>`: sorts by time, never taken twice by one process. */
+function rejectedName(path: string): string {
+  return `${path}.rejected-${new Date().toISOString().replaceAll(':', '-')}-${++rejectedCount}`;
+}
+
+const NO_FILE: FileIdentity = { ino: 0 };
+
+/**
+ * Gives the file at `path` a second name, `<path>.rejected-<time>`,
+ * by a hard link; where the file system has none, by a copy of its content.
+ */
+async function keepBeside(path: string): Promise<string> {
+  for (;;) {
+    const aside = rejectedName(path);
+    try {
+      await link(path, aside);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') continue;
+      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw error;
+      await copyFile(path, aside, constants.COPYFILE_EXCL);
+    }
+    return aside;
+  }
+}
+
+function identityOf(stats: { ino: number; mtimeMs: number; size: number }): Required<FileIdentity> {
+  return { ino: stats.ino, mtimeMs: stats.mtimeMs, size: stats.size };
+}
+
+function sameFile(stats: { ino: number; mtimeMs: number; size: number }, state: FileState): boolean {
+  return stats.ino === state.ino && stats.mtimeMs === state.mtimeMs && stats.size === state.size;
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
