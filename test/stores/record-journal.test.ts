@@ -40,7 +40,12 @@ describe('FileDatabase journal of record writes', () => {
     new Promise<void>((resolve, reject) => {
       const script = `
         import { FileDatabase } from ${JSON.stringify(new URL('../../src/stores/file/file-database.ts', import.meta.url).href)};
-        const db = await FileDatabase.open({ dataFile: process.argv[1], credentialsFile: process.argv[2] });
+        // No compaction before the kill, however slow the machine: the journal is what is tested.
+        const db = await FileDatabase.open({
+          dataFile: process.argv[1],
+          credentialsFile: process.argv[2],
+          compactAfterMs: 3_600_000,
+        });
         ${body}
         process.kill(process.pid, 'SIGKILL');
       `;

@@ -101,12 +101,15 @@ export class FileDatabase {
     private readonly journal: RecordJournal,
     private readonly lock: InstanceLock,
     private readonly logger: FileDatabaseLogger,
+    private readonly compactAfterMs: number,
   ) {}
 
   static async open(options: {
     dataFile: string;
     credentialsFile: string;
     logger?: FileDatabaseLogger;
+    /** How soon after a journaled write db.json is rewritten (tests set it long, to find the journal full). */
+    compactAfterMs?: number;
   }): Promise<FileDatabase> {
     const logger = options.logger ?? { info: () => {}, warn: (message) => console.warn(message) };
     await mkdir(dirname(options.dataFile), { recursive: true });
@@ -135,6 +138,7 @@ export class FileDatabase {
         journal,
         lock,
         logger,
+        options.compactAfterMs ?? COMPACT_AFTER_MS,
       );
     } catch (error) {
       await lock.release();
@@ -382,7 +386,7 @@ export class FileDatabase {
       if (this.closed) return;
       this.compactionDue = true;
       this.flushing ??= this.flush();
-    }, COMPACT_AFTER_MS);
+    }, this.compactAfterMs);
   }
 
   /** Brings db.json up to date with the journal (called inside the write queue, or at close). */
