@@ -94,6 +94,16 @@ for (const storeKind of ['file', 'postgres'] as const) {
       );
     });
 
+    it("a user's own data cannot show another user name on the GoTrue user", async () => {
+      const signedUp = await register({ username: 'frank', password: PASSWORD });
+      assert.equal(signedUp.status, 200, signedUp.text);
+      const token = signedUp.json.access_token as string;
+      const put = await send('PUT', '/auth/v1/user', { data: { username: 'kate', bio: 'hi' } }, token);
+      assert.equal(put.status, 200, put.text);
+      assert.deepEqual(put.json.user_metadata, { username: 'frank', bio: 'hi' });
+      assert.equal((await send('GET', '/auth/v1/user', undefined, token)).json.email, '');
+    });
+
     it('a user name that is an address cannot shadow that address: it is the address', async () => {
       assert.equal((await gotrueSignUp('dana@corp.test')).status, 200);
       const shadow = await register({ username: 'DANA@CORP.TEST', password: 'the attacker passphrase' });

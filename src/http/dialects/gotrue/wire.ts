@@ -32,7 +32,8 @@ export function userJson(user: User, authenticatedRole: string, extras: UserJson
     // GoTrue's banned_until is omitempty: present only while a ban is set.
     ...(user.bannedUntil ? { banned_until: iso(user.bannedUntil) } : {}),
     app_metadata: { provider: 'email', providers: ['email'], ...user.appMetadata },
-    user_metadata: user.username === null ? user.profile : { username: user.username, ...user.profile },
+    // The account's user name last: the user's own data (a `username` key in it) never shows as it.
+    user_metadata: user.username === null ? user.profile : { ...user.profile, username: user.username },
     identities: [],
     created_at: iso(user.createdAt),
     updated_at: iso(user.updatedAt),
