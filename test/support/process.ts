@@ -39,7 +39,9 @@ export async function spawnRestauth(
   let output = '';
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`restauth did not start:\n${output}`)), 30_000);
+    // Only a guard against a start that never comes (the exit handler catches a failed one): three
+    // processes compiling TypeScript at once on a loaded 2-core machine were seen taking over 30 s.
+    const timer = setTimeout(() => reject(new Error(`restauth did not start:\n${output}`)), 180_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       onOutput?.(output);
