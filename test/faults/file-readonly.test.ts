@@ -16,7 +16,8 @@ import { spawnRestauth, type RestauthProcess } from '../support/process.js';
  * copy of its files. Every path
  * the server opens, renames or checks there from then on is on a read-only
  * file system (EROFS stops root too). /ready answers 503 naming the folder,
- * reads go on; unmounted, it is ready again and takes writes.
+ * a sign-up answers 507, reads go on; unmounted, it is ready again and takes
+ * writes.
  */
 function mountUnavailable(): string | null {
   if (process.getuid?.() !== 0) return 'needs root to mount a tmpfs (chmod does not stop root)';
@@ -77,12 +78,16 @@ describe('a data folder made read-only under a running server', { skip: mountUna
       },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
-    return { status: response.status, text: await response.text() };
+    return {
+      status: response.status,
+      retryAfter: response.headers.get('retry-after'),
+      text: await response.text(),
+    };
   };
   const register = (username: string) =>
     request('POST', '/auth/register', { username, password: 'a passphrase' });
 
-  it('/ready answers 503 naming the folder while reads go on, and 200 once it is writable again', async () => {
+  it('/ready answers 503 naming the folder, writes 507, reads go on, and all is well once it is writable again', async () => {
     const before = await register('before');
     assert.equal(before.status, 200, before.text);
     token = (JSON.parse(before.text) as { access_token: string }).access_token;
@@ -100,8 +105,10 @@ describe('a data folder made read-only under a running server', { skip: mountUna
       assert.equal(posts.status, 200, posts.text);
       assert.deepEqual(JSON.parse(posts.text), [{ id: 1, title: 'kept' }]);
 
-      // What a write answers here (507, issue 12) is the file store's storage-error work, not tested here:
-      // on this commit an EROFS write of credentials.json still answers 500 "Unexpected failure".
+      // A write that needs the folder is refused as storage, with Retry-After: never a 500.
+      const refused = await register('during');
+      assert.equal(refused.status, 507, `${refused.text}\n${instance.output()}`);
+      assert.ok(refused.retryAfter);
     } finally {
       makeWritable();
     }
