@@ -105,7 +105,10 @@ export async function createServices(
   const mailer = createMailer(config, logger);
   if (mailer instanceof OutboxMailer) await mailer.removeCrashLeftovers();
   const mailQueue = opened.mailQueue;
-  const mailWorker = new MailWorker(mailQueue, mailer, logger);
+  const mailWorker = new MailWorker(mailQueue, mailer, logger, {
+    leaseMs: config.mailQueue.lease * 1000,
+    pollMs: config.mailQueue.poll * 1000,
+  });
   mailWorker.start();
   const clock = options.clock ?? (() => new Date());
   // An outage is logged once by the store (see stores/postgres/faults.ts), not by each write it fails.

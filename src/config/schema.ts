@@ -340,6 +340,20 @@ export const ConfigSchema = Type.Object({
     { default: {} },
   ),
 
+  /** The mail worker over the outbox. */
+  mailQueue: Type.Object(
+    {
+      /**
+       * How long a worker holds the mails it claimed: a mail whose worker died (a killed instance)
+       * is sent by another once this has passed. Longer than one SMTP delivery can take.
+       */
+      lease: Type.Integer({ default: 60, minimum: 5 }),
+      /** How often a worker looks for mails other instances queued (a shared PostgreSQL outbox). */
+      poll: Type.Integer({ default: 30, minimum: 1 }),
+    },
+    { default: {} },
+  ),
+
   /** nodemailer SMTP options (postgrest-auth's `email`); null means the development outbox. */
   email: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()], { default: null }),
   /** Folder of the development outbox. */

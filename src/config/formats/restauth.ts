@@ -22,6 +22,8 @@ export const DURATION_KEYS = [
   'oneTimeTokens.ttl',
   'oneTimeTokens.resendInterval',
   'audit.retention',
+  'mailQueue.lease',
+  'mailQueue.poll',
 ] as const;
 
 /** Keys the loader computes; a file cannot set them. */
