@@ -116,10 +116,15 @@ export class MailWorker implements MailQueue {
         const mails = await this.store.claimDue(claimedAt, this.batch, this.leaseMs);
         this.storeAvailable();
         claimed = mails.length;
+        // A batch is sent one mail after another: a mail is not started once most of the lease is
+        // gone, as another worker may claim it when the lease ends and send it too.
+        const startBefore = claimedAt + (this.leaseMs * 3) / 4;
         for (const mail of mails) {
-          if (this.stopped) return; // Unsent claimed mails come back when their lease ends.
+          // Unsent claimed mails come back when their lease ends.
+          if (this.stopped || Date.now() >= startBefore) break;
           await this.deliver(mail.id, mail.message, mail.attempts, claimedAt + this.leaseMs);
         }
+        if (this.stopped) return;
       } while (claimed === this.batch && !this.stopped);
       this.schedule(await this.store.nextDueAt());
     } catch (error) {
