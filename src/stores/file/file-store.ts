@@ -119,23 +119,7 @@ export class FileStore implements Store {
       const session = writes.session;
       if (session) {
         // The first session, in the same commit as its user.
-        const created = session.createdAt.toISOString();
-        // eslint-disable-next-line no-restricted-syntax -- a null-prototype map (normalizeCredentials)
-        credentials.sessions[session.id] = {
-          userId: id,
-          createdAt: created,
-          refreshedAt: created,
-          notAfter: session.notAfter.toISOString(),
-          revokedAt: null,
-          revokedReason: null,
-          refreshSecret: session.refreshSecret,
-        };
-        // eslint-disable-next-line no-restricted-syntax -- a null-prototype map (normalizeCredentials)
-        credentials.refreshTokens[session.firstRefreshTokenHash] = {
-          sessionId: session.id,
-          createdAt: created,
-          rotatedAt: null,
-        };
+        writeNewSession(credentials, id, session);
       }
       this.indexes = null;
       return this.toUser(id, record, credentials.accounts[id]);
@@ -291,23 +275,7 @@ export class FileStore implements Store {
     return this.db.transactCredentials((stored) => {
       const credentials = normalizeCredentials(stored);
       pruneEndedSessions(credentials, session.userId, session.createdAt);
-      const created = session.createdAt.toISOString();
-      // eslint-disable-next-line no-restricted-syntax -- a null-prototype map (normalizeCredentials)
-      credentials.sessions[session.id] = {
-        userId: session.userId,
-        createdAt: created,
-        refreshedAt: created,
-        notAfter: session.notAfter.toISOString(),
-        revokedAt: null,
-        revokedReason: null,
-        refreshSecret: session.refreshSecret,
-      };
-      // eslint-disable-next-line no-restricted-syntax -- a null-prototype map (normalizeCredentials)
-      credentials.refreshTokens[session.firstRefreshTokenHash] = {
-        sessionId: session.id,
-        createdAt: created,
-        rotatedAt: null,
-      };
+      writeNewSession(credentials, session.userId, session);
       if (session.maxPerUser > 0) dropOldestSessions(credentials, session.userId, session.maxPerUser);
       return toSession(session.id, credentials.sessions[session.id]!);
     });
@@ -681,6 +649,31 @@ function toOneTimeToken(hash: string, entry: OneTimeTokenEntry): OneTimeToken {
     expiresAt: new Date(entry.expiresAt),
     // A copy: the caller must not edit the stored token.
     data: structuredClone(entry.data),
+  };
+}
+
+/** A new session and its first refresh token, in the credentials of the running commit. */
+function writeNewSession(
+  credentials: CredentialsDocument,
+  userId: string,
+  session: Pick<NewSession, 'id' | 'createdAt' | 'notAfter' | 'refreshSecret' | 'firstRefreshTokenHash'>,
+): void {
+  const created = session.createdAt.toISOString();
+  // eslint-disable-next-line no-restricted-syntax -- a null-prototype map (normalizeCredentials)
+  credentials.sessions[session.id] = {
+    userId,
+    createdAt: created,
+    refreshedAt: created,
+    notAfter: session.notAfter.toISOString(),
+    revokedAt: null,
+    revokedReason: null,
+    refreshSecret: session.refreshSecret,
+  };
+  // eslint-disable-next-line no-restricted-syntax -- a null-prototype map (normalizeCredentials)
+  credentials.refreshTokens[session.firstRefreshTokenHash] = {
+    sessionId: session.id,
+    createdAt: created,
+    rotatedAt: null,
   };
 }
 
