@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ownClusterUnavailable, startOwnCluster, type OwnCluster } from '../support/postgres-cluster.js';
 import { spawnRestauth, type RestauthProcess } from '../support/process.js';
-import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
+import { startSmtpSink, type SmtpSink, sinkMailSettings } from '../support/smtp-sink.js';
 
 /**
  * Issue 11's fault suite, the shared outbox: three restauth processes on one
@@ -50,13 +50,7 @@ describe('a shared outbox when one instance is killed', { skip: ownClusterUnavai
           passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
           // A session at once, and a welcome mail queued with the account (no confirmation mail).
           signup: { confirmEmail: false },
-          email: {
-            host: '127.0.0.1',
-            port: sink.port,
-            secure: false,
-            ignoreTLS: true,
-            from: 'auth@acme.test',
-          },
+          email: sinkMailSettings(sink),
           mailQueue: { lease: LEASE, poll: '1s' },
         }),
       );

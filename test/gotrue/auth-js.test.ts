@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { adminClient, gotrueClient, listen, nextMail, secretsOf } from '../support/gotrue.js';
 import { suiteStore } from '../support/postgres.js';
-import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
+import { startSmtpSink, type SmtpSink, sinkMailSettings } from '../support/smtp-sink.js';
 
 /**
  * The acceptance suite: the unmodified @supabase/auth-js client against a
@@ -26,13 +26,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
           appName: 'Acme',
           passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
           oneTimeTokens: { resendInterval: 0 },
-          email: {
-            host: '127.0.0.1',
-            port: sink.port,
-            secure: false,
-            ignoreTLS: true,
-            from: 'auth@acme.test',
-          },
+          email: sinkMailSettings(sink),
         },
       });
       url = await listen(t);

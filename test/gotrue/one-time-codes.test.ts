@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { secretsOf } from '../support/gotrue.js';
-import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
+import { startSmtpSink, type SmtpSink, sinkMailSettings } from '../support/smtp-sink.js';
 
 /**
  * Attacks on the mailed 6-digit codes: a code is not a link, however it is
@@ -36,7 +36,7 @@ describe('GoTrue dialect: a mailed code cannot be brute-forced', () => {
       format: 'restauth',
       config: {
         passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
-        email: { host: '127.0.0.1', port: sink.port, secure: false, ignoreTLS: true, from: 'auth@acme.test' },
+        email: sinkMailSettings(sink),
         // Each client may verify 4 times a window: the attacker spreads guesses over many clients.
         rateLimits: { verify: { max: 4, window: 60 } },
       },
@@ -118,7 +118,7 @@ describe('GoTrue dialect: a token counts the wrong codes typed for it', () => {
       format: 'restauth',
       config: {
         passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
-        email: { host: '127.0.0.1', port: sink.port, secure: false, ignoreTLS: true, from: 'auth@acme.test' },
+        email: sinkMailSettings(sink),
       },
     });
   });

@@ -5,7 +5,7 @@ import { freePort } from '../../bench/support.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { chromiumAvailable, launchBrowser } from '../support/browser.js';
 import { gotrueClient, listen, nextMail, secretsOf } from '../support/gotrue.js';
-import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
+import { startSmtpSink, type SmtpSink, sinkMailSettings } from '../support/smtp-sink.js';
 
 /**
  * The hosted pages in a real headless Chromium: links from real mails,
@@ -28,7 +28,7 @@ describe('hosted pages in Chromium', { skip: chromiumAvailable() ?? false }, () 
         passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
         oneTimeTokens: { resendInterval: 0 },
         redirectAllowList: ['http://app.acme.test/*'],
-        email: { host: '127.0.0.1', port: sink.port, secure: false, ignoreTLS: true, from: 'auth@acme.test' },
+        email: sinkMailSettings(sink),
       },
     });
     url = await listen(t);

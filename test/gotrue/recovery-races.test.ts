@@ -4,7 +4,7 @@ import pg from 'pg';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { secretsOf } from '../support/gotrue.js';
 import { dropDatabase, realServerOnly, testPostgres, testStoreConfig } from '../support/postgres.js';
-import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
+import { startSmtpSink, type SmtpSink, sinkMailSettings } from '../support/smtp-sink.js';
 
 /**
  * Concurrent requests for one address's mail: "one mail of a kind per address
@@ -12,14 +12,6 @@ import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
  * requests race, on one instance and across two on one PostgreSQL database.
  */
 const PREFIX = '/auth/v1';
-
-const mailConfig = (sink: SmtpSink) => ({
-  host: '127.0.0.1',
-  port: sink.port,
-  secure: false,
-  ignoreTLS: true,
-  from: 'auth@acme.test',
-});
 
 /** Sends `count` recovery requests for `email` at once, spread over `apps`; every answer is 200 {}. */
 async function raceRecovery(apps: TestApp[], email: string, count: number): Promise<void> {
@@ -58,7 +50,7 @@ describe('concurrent recovery requests on one instance', () => {
     sink = await startSmtpSink();
     t = await createTestApp({
       format: 'restauth',
-      config: { passwords: { algorithm: 'bcrypt', bcryptRounds: 4 }, email: mailConfig(sink) },
+      config: { passwords: { algorithm: 'bcrypt', bcryptRounds: 4 }, email: sinkMailSettings(sink) },
     });
   });
   after(async () => {
@@ -92,7 +84,7 @@ describe(
       const config = {
         store: testStoreConfig(url),
         passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
-        email: mailConfig(sink),
+        email: sinkMailSettings(sink),
       };
       [first, second] = await Promise.all([
         createTestApp({ format: 'restauth', config }),

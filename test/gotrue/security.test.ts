@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { decodeJwt, SignJWT, UnsecuredJWT } from 'jose';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { secretsOf } from '../support/gotrue.js';
-import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
+import { startSmtpSink, type SmtpSink, sinkMailSettings } from '../support/smtp-sink.js';
 
 /** Attempts to break the GoTrue dialect: enumeration, throttles, limits, forged tokens, admin access, redirects. */
 const PREFIX = '/auth/v1';
@@ -24,14 +24,6 @@ async function call(t: TestApp, method: 'GET' | 'POST' | 'PUT', path: string, bo
   };
 }
 
-const mailConfig = (sink: SmtpSink) => ({
-  host: '127.0.0.1',
-  port: sink.port,
-  secure: false,
-  ignoreTLS: true,
-  from: 'auth@acme.test',
-});
-
 describe('GoTrue dialect: enumeration and mail throttling', () => {
   let t: TestApp;
   let sink: SmtpSink;
@@ -39,7 +31,7 @@ describe('GoTrue dialect: enumeration and mail throttling', () => {
     sink = await startSmtpSink();
     t = await createTestApp({
       format: 'restauth',
-      config: { passwords: { algorithm: 'bcrypt', bcryptRounds: 4 }, email: mailConfig(sink) },
+      config: { passwords: { algorithm: 'bcrypt', bcryptRounds: 4 }, email: sinkMailSettings(sink) },
     });
   });
   after(async () => {

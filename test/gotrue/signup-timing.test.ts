@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createTestApp, type TestApp } from '../support/app.js';
-import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
+import { startSmtpSink, type SmtpSink, sinkMailSettings } from '../support/smtp-sink.js';
 
 /**
  * With confirmation on, a sign-up for a taken address answers like one for a
@@ -25,7 +25,7 @@ describe('GoTrue sign-up: a taken address takes as long as a new one', () => {
       format: 'restauth',
       config: {
         // The default hasher (argon2id): the timings an attacker would measure.
-        email: { host: '127.0.0.1', port: sink.port, secure: false, ignoreTLS: true, from: 'auth@acme.test' },
+        email: sinkMailSettings(sink),
         dialects: { gotrue: { enabled: true } },
       },
     });

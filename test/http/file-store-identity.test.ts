@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createTestApp, type TestApp } from '../support/app.js';
-import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
+import { startSmtpSink, type SmtpSink, sinkMailSettings } from '../support/smtp-sink.js';
 
 type Json = Record<string, unknown>;
 
@@ -33,7 +33,7 @@ describe('file store: client strings as ids and profile fields', () => {
       postgrestAuth: { enabled: true },
       gotrue: { enabled: true },
     },
-    email: { host: '127.0.0.1', port: sink.port, secure: false, ignoreTLS: true, from: 'auth@corp.test' },
+    email: sinkMailSettings(sink, 'auth@corp.test'),
   });
   const objectPrototypeKeys = Object.getOwnPropertyNames(Object.prototype);
 

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { decodeJwt } from 'jose';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { suiteStore } from '../support/postgres.js';
-import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
+import { startSmtpSink, type SmtpSink, sinkMailSettings } from '../support/smtp-sink.js';
 
 type Json = Record<string, unknown>;
 
@@ -39,13 +39,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
           dialects: { postgrestAuth: { payload: { iss: 'https://agameoftheories.com' } } },
           // postgrest-auth never confirmed addresses (a postgrest-auth.json config turns this off by itself).
           signup: { confirmEmail: false },
-          email: {
-            host: '127.0.0.1',
-            port: sink.port,
-            secure: false,
-            ignoreTLS: true,
-            from: 'contact@agameoftheories.com',
-          },
+          email: sinkMailSettings(sink, 'contact@agameoftheories.com'),
         },
       });
     });

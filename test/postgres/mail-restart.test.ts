@@ -7,7 +7,7 @@ import { PostgresMailQueue } from '../../src/stores/postgres/mail-queue.js';
 import type { PostgresStore } from '../../src/stores/postgres/postgres-store.js';
 import { ownClusterUnavailable, startOwnCluster, type OwnCluster } from '../support/postgres-cluster.js';
 import { testRoles, testStoreConfig } from '../support/postgres.js';
-import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
+import { startSmtpSink, type SmtpSink, sinkMailSettings } from '../support/smtp-sink.js';
 
 /**
  * A mail the SMTP server accepted while the database went down (issue 11.3):
@@ -18,14 +18,7 @@ describe('the mail outbox across a PostgreSQL restart', { skip: ownClusterUnavai
   let cluster: OwnCluster;
   let store: PostgresStore;
   let sink: SmtpSink;
-  const smtp = () =>
-    new SmtpMailer({
-      host: '127.0.0.1',
-      port: sink.port,
-      secure: false,
-      ignoreTLS: true,
-      from: 'auth@example.org',
-    });
+  const smtp = () => new SmtpMailer(sinkMailSettings(sink, 'auth@example.org'));
   /** A logger whose warnings a test can wait for. */
   const watchedLog = () => {
     const lines: string[] = [];

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { dropDatabase, realServerOnly, testPostgres, testStoreConfig } from '../support/postgres.js';
-import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
+import { startSmtpSink, type SmtpSink, sinkMailSettings } from '../support/smtp-sink.js';
 
 /**
  * A sign-up writes its account, first session and welcome mail together or
@@ -28,7 +28,7 @@ describe('sign-up under database faults (PostgreSQL)', () => {
         store: testStoreConfig(url),
         passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
         signup: { confirmEmail: false },
-        email: { host: '127.0.0.1', port: sink.port, secure: false, ignoreTLS: true, from: 'auth@acme.test' },
+        email: sinkMailSettings(sink),
       },
     });
     sql = new pg.Client({ connectionString: url });

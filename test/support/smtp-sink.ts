@@ -42,6 +42,11 @@ export interface SmtpSink {
   close(): Promise<void>;
 }
 
+/** The `email` settings (nodemailer's) that send to this sink, as a test's config writes them. */
+export function sinkMailSettings(sink: Pick<SmtpSink, 'port'>, from = 'auth@acme.test') {
+  return { host: '127.0.0.1', port: sink.port, secure: false, ignoreTLS: true, from };
+}
+
 function temporaryFailure(): Error {
   return Object.assign(new Error('try again later'), { responseCode: 451 });
 }
