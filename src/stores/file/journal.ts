@@ -1,0 +1,137 @@
+import { open, readFile, rm, type FileHandle } from 'node:fs/promises';
+import { syncFolderOf } from '../../lib/atomic-write.js';
+
+export type JsonObject = Record<string, unknown>;
+
+/** What a journal holds and how a change is applied to the document it belongs to. */
+export interface JournalFormat<Change> {
+  /** The change a parsed line holds; throws (saying what is wrong) on anything else. */
+  parse(value: unknown): Change;
+  apply(doc: JsonObject, change: Change): void;
+}
+
+/**
+ * An append-only journal of changes to one JSON document (db.json's record
+ * writes, credentials.json's sessions and tokens).
+ *
+ * Rewriting a large file for every write costs a full serialization and a
+ * full-file write; a journaled write costs one line and one fdatasync. So a
+ * write is acknowledged once its line is durable here, and the document is
+ * rewritten from memory later (compaction), after which the journal is
+ * emptied. Replaying must be idempotent (changes put and delete whole
+ * entries by key), so a crash between the rewrite and the emptying only
+ * replays changes the document already has.
+ */
+export class Journal<Change> {
+  private handle: FileHandle | null = null;
+  /** The lines written since the document was last rewritten, replayed onto it whenever it is reloaded. */
+  private lines: string[] = [];
+  /** Bytes of the journal file. */
+  size = 0;
+
+  constructor(
+    readonly path: string,
+    private readonly format: JournalFormat<Change>,
+  ) {}
+
+  get isEmpty(): boolean {
+    return this.lines.length === 0;
+  }
+
+  /** Lines written since the document was last rewritten. */
+  get count(): number {
+    return this.lines.length;
+  }
+
+  /**
+   * At open: applies a journal left by a stopped or crashed process to `doc`
+   * and returns how many changes it held. A torn last line was never
+   * acknowledged (its fdatasync did not return) and is dropped; any other
+   * unreadable line stops the start naming the file and line (an EDAMAGED
+   * error), and is never skipped.
+   */
+  async recover(doc: JsonObject): Promise<{ applied: number; tornTail: boolean }> {
+    let text: string;
+    try {
+      text = await readFile(this.path, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { applied: 0, tornTail: false };
+      throw error;
+    }
+    const lines = text.split('\n');
+    const tail = lines.pop() ?? '';
+    let applied = 0;
+    for (const [index, line] of lines.entries()) {
+      if (line === '') continue;
+      let value: unknown;
+      try {
+        value = JSON.parse(line);
+      } catch (error) {
+        throw this.damaged(index + 1, `is not valid JSON: ${(error as Error).message}`, error);
+      }
+      let change: Change;
+      try {
+        change = this.format.parse(value);
+      } catch (error) {
+        throw this.damaged(index + 1, `is not a change restauth writes: ${(error as Error).message}`, error);
+      }
+      this.format.apply(doc, change);
+      applied++;
+    }
+    return { applied, tornTail: tail !== '' };
+  }
+
+  /** Appends the lines and returns once they are on disk. On failure the journal is as before. */
+  async append(lines: string[]): Promise<void> {
+    const text = lines.join('');
+    const before = this.size;
+    if (!this.handle) {
+      this.handle = await open(this.path, 'a', 0o600);
+      // The new file's name must survive a power loss too, like its content.
+      await syncFolderOf(this.path);
+    }
+    try {
+      await this.handle.write(text);
+      await this.handle.datasync();
+    } catch (error) {
+      await this.handle.truncate(before).catch(() => {});
+      throw error;
+    }
+    this.size += Buffer.byteLength(text);
+    this.lines.push(...lines);
+  }
+
+  /** Reapplies the lines written since the last compaction (after the document was reloaded from disk). */
+  replayOnto(doc: JsonObject): void {
+    for (const line of this.lines) this.format.apply(doc, this.format.parse(JSON.parse(line)));
+  }
+
+  /** After the document was rewritten with everything: the journal starts over. */
+  async clear(): Promise<void> {
+    if (this.handle) await this.handle.truncate(0);
+    this.lines = [];
+    this.size = 0;
+  }
+
+  /** At close (the document complete) or after a recovery was written to the document. */
+  async remove(): Promise<void> {
+    await this.handle?.close();
+    this.handle = null;
+    this.lines = [];
+    this.size = 0;
+    await rm(this.path, { force: true });
+    await syncFolderOf(this.path);
+  }
+
+  private damaged(line: number, problem: string, cause: unknown): Error {
+    // An E-code: the CLI prints the message as one line, without a stack.
+    return Object.assign(
+      new Error(
+        `${this.path} line ${line} ${problem}; restauth does not start on a damaged journal: ` +
+          'repair that line or restore the folder from a backup',
+        { cause },
+      ),
+      { code: 'EDAMAGED' },
+    );
+  }
+}
