@@ -18,7 +18,6 @@ export default tseslint.config(
     // Object.prototype for writing. Maps are Map or null-prototype objects; every computed write in
     // src/ says why its key is trusted or its target has no prototype (a disable comment with a reason).
     files: ['src/**/*.ts'],
-    ignores: ['src/**/*.test.ts'],
     rules: {
       'no-restricted-syntax': [
         'error',

@@ -3,7 +3,7 @@ import type { OutgoingMail } from './notifier.js';
 /**
  * The Store interface: the persistence verbs the auth domain needs, and
  * nothing else. Each store (file, postgres) implements it and passes the one
- * contract suite in src/stores/contract.ts.
+ * contract suite in test/contract/store/store-contract.ts.
  *
  * Rules every implementation keeps:
  * - Anything single-use is consumed atomically (one conditional statement, or

@@ -1,4 +1,4 @@
-import { runStoreContract } from '../../src/stores/contract.js';
+import { runStoreContract } from '../contract/store/store-contract.js';
 import { openPostgresStore } from '../../src/stores/postgres/index.js';
 import {
   dropDatabase,

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { AuthError } from '../../src/core/errors.js';
 import type { AuditEvent, Store } from '../../src/core/store.js';
 import { auditFilePath, FileDatabase, openFileStore } from '../../src/stores/file/index.js';
-import { runStoreContract } from '../../src/stores/contract.js';
+import { runStoreContract } from '../contract/store/store-contract.js';
 import { spawnTsScript } from '../support/process.js';
 
 const storeConfig = (dir: string) => ({

@@ -2,10 +2,13 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import type { TSchema } from '@sinclair/typebox';
-import { ENV_VARS } from './env.js';
-import { JsonDataServerAuthSchema, JsonDataServerFileSchema } from './formats/json-data-server.js';
-import { PostgrestAuthFileSchema } from './formats/postgrest-auth.js';
-import { ConfigSchema } from './schema.js';
+import { ENV_VARS } from '../../src/config/env.js';
+import {
+  JsonDataServerAuthSchema,
+  JsonDataServerFileSchema,
+} from '../../src/config/formats/json-data-server.js';
+import { PostgrestAuthFileSchema } from '../../src/config/formats/postgrest-auth.js';
+import { ConfigSchema } from '../../src/config/schema.js';
 
 /** Dotted keys of an object schema's leaves (records and unions of objects count as leaves, except the store). */
 function leafKeys(schema: TSchema, prefix = ''): string[] {

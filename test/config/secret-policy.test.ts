@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ConfigError } from './errors.js';
-import { MIN_SECRET_BYTES, PUBLISHED_SECRETS } from './secret-policy.js';
-import { load, tempDir, writeJson } from './test-helpers.js';
+import { ConfigError } from '../../src/config/errors.js';
+import { MIN_SECRET_BYTES, PUBLISHED_SECRETS } from '../../src/config/secret-policy.js';
+import { load, tempDir, writeJson } from '../support/config.js';
 
 /**
  * No publicly known or short secret outside development mode: each way a

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { CodeHashInUseError, type AuditEvent, type NewUser, type Store } from '../core/store.js';
+import { CodeHashInUseError, type AuditEvent, type NewUser, type Store } from '../../../src/core/store.js';
 
 export interface ContractSubject {
   store: Store;

@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { jwtVerify } from 'jose';
-import { loadConfig } from '../config/load.js';
+import { loadConfig } from '../../src/config/load.js';
 
-const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
+const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 // Absolute, so the CLI can run in a temp folder that has no node_modules.
 const TSX = import.meta.resolve('tsx');
 
@@ -266,7 +266,7 @@ function startServe(cwd: string, args: string[]) {
   return { child, listening, exited, stderr: () => stderr };
 }
 
-const storeReady = existsSync(fileURLToPath(new URL('../stores/file/index.ts', import.meta.url)));
+const storeReady = existsSync(fileURLToPath(new URL('../../src/stores/file/index.ts', import.meta.url)));
 
 test(
   'serve: listens, a second instance on the same data refuses, a taken port is named, SIGTERM closes',

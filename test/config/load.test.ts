@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ConfigError } from './errors.js';
-import { detectFormat } from './load.js';
-import { load, tempDir, writeJson } from './test-helpers.js';
+import { ConfigError } from '../../src/config/errors.js';
+import { detectFormat } from '../../src/config/load.js';
+import { load, tempDir, writeJson } from '../support/config.js';
 
 function rejectsWith(message: string | RegExp) {
   return (error: unknown) => {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createLocalJWKSet, jwtVerify } from 'jose';
-import { TokenService } from '../core/tokens.js';
-import { generateKey } from './keys.js';
+import { TokenService } from '../../src/core/tokens.js';
+import { generateKey } from '../../src/cli/keys.js';
 
 describe('restauth keys generate', () => {
   for (const alg of ['ES256', 'RS256', 'EdDSA'] as const) {

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
-import { loadConfig, type LoadOptions } from './load.js';
+import { loadConfig, type LoadOptions } from '../../src/config/load.js';
 
 /** A fresh temp folder, removed when the test file ends. */
 export async function tempDir(): Promise<string> {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseDuration, seconds } from './duration.js';
-import { ConfigError } from './errors.js';
+import { parseDuration, seconds } from '../../src/config/duration.js';
+import { ConfigError } from '../../src/config/errors.js';
 
 test('units read as the ms package reads them (jsonwebtoken expiresIn)', () => {
   const cases: Array<[string | number, number]> = [

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { load, tempDir, writeJson } from './test-helpers.js';
+import { load, tempDir, writeJson } from '../support/config.js';
 
 const SECRET = { RESTAUTH_JWT_SECRET: 'a-private-secret-for-these-tests-0123456789' };
 

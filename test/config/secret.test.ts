@@ -4,8 +4,8 @@ import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { resolveJwtSecret } from './secret.js';
-import { load, tempDir, writeJson } from './test-helpers.js';
+import { resolveJwtSecret } from '../../src/config/secret.js';
+import { load, tempDir, writeJson } from '../support/config.js';
 
 function recorder() {
   const warnings: string[] = [];
