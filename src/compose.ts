@@ -10,22 +10,24 @@ import { OneTimeTokens } from './core/one-time-tokens.js';
 import { PasswordHasher } from './core/passwords.js';
 import { deriveKey } from './core/secrets.js';
 import { SessionManager } from './core/sessions.js';
-import { MemoryRateLimitCounter, RateLimiter, type RateLimitCounter } from './core/rate-limit.js';
-import type { Store } from './core/store.js';
+import { RateLimiter } from './core/rate-limit.js';
+import type { MailOutboxStore } from './core/ports/outbox.js';
+import type { RateLimitCounter } from './core/ports/rate-limits.js';
+import type { Store } from './core/ports/store.js';
 import { TokenService } from './core/tokens.js';
 import { mailNotifier } from './mail/mail-notifier.js';
-import { FileMailQueue } from './mail/file-mail-queue.js';
-import type { MailOutboxStore } from './mail/outbox-queue.js';
 import { MailWorker } from './mail/worker.js';
 import { createMailer, OutboxMailer } from './mail/mailer.js';
 import type { FileDatabase } from './stores/file/file-database.js';
 import { openFileStore } from './stores/file/index.js';
+import { FileMailQueue } from './stores/file/outbox.js';
+import { MemoryRateLimitCounter } from './stores/file/rate-limits.js';
 import { fileReadiness } from './stores/file/readiness.js';
 import { openPostgresStore, PostgresStore, schemaNames } from './stores/postgres/index.js';
 import { postgresReadiness } from './stores/postgres/readiness.js';
 import type { ReadinessProbe } from './stores/readiness.js';
-import { PostgresMailQueue } from './stores/postgres/mail-queue.js';
-import { PostgresRateLimitCounter } from './stores/postgres/rate-limit-counter.js';
+import { PostgresMailQueue } from './stores/postgres/outbox.js';
+import { PostgresRateLimitCounter } from './stores/postgres/rate-limits.js';
 
 /** Everything the HTTP layer needs, built once from the frozen config: the composition root. */
 export interface Services {

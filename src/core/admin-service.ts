@@ -5,7 +5,7 @@ import { parseBanDuration } from './ban-duration.js';
 import { AuthError } from './errors.js';
 import type { OneTimeTokens } from './one-time-tokens.js';
 import type { PasswordHasher } from './passwords.js';
-import type { Store, User, UserPage, UserPatch } from './store.js';
+import type { Store, User, UserPage, UserPatch } from './ports/store.js';
 import { checkEmail } from './identity.js';
 import { checkUserData } from './validation.js';
 

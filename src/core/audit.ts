@@ -1,5 +1,5 @@
 import { randomId } from './secrets.js';
-import type { AuditPage, Store } from './store.js';
+import type { AuditPage, Store } from './ports/store.js';
 
 /** The security events restauth records (GoTrue's audit log actions, where it has one). */
 export type AuditAction =

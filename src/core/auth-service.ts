@@ -3,7 +3,7 @@ import { silentNotifier, type Notifier } from './notifier.js';
 import type { PasswordHasher } from './passwords.js';
 import { hashSecret, randomSecret } from './secrets.js';
 import type { SessionManager } from './sessions.js';
-import type { FirstSession, Session, Store, User } from './store.js';
+import type { FirstSession, Session, Store, User } from './ports/store.js';
 import type { AccessClaims, TokenService } from './tokens.js';
 import {
   checkEmail,

@@ -4,7 +4,7 @@ import type { Notifier, OneTimeSecret } from './notifier.js';
 import type { IssuedOneTimeToken, OneTimeTokens } from './one-time-tokens.js';
 import type { PasswordHasher } from './passwords.js';
 import { hashSecret } from './secrets.js';
-import type { OneTimeToken, Store, User } from './store.js';
+import type { OneTimeToken, Store, User } from './ports/store.js';
 import { checkEmail } from './identity.js';
 import { checkUserData } from './validation.js';
 

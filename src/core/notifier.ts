@@ -1,4 +1,4 @@
-import type { User } from './store.js';
+import type { User } from './ports/store.js';
 
 export type Recipient = User & { email: string };
 

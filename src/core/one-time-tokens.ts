@@ -1,7 +1,7 @@
 import { createHmac, randomInt } from 'node:crypto';
 import { hashSecret, randomSecret } from './secrets.js';
 import type { Notifier, OutgoingMail } from './notifier.js';
-import { CodeHashInUseError, type OneTimeToken, type Store } from './store.js';
+import { CodeHashInUseError, type OneTimeToken, type Store } from './ports/store.js';
 
 export interface OneTimeTokenSettings {
   /** Seconds a link or code stays valid. */

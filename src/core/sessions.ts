@@ -1,6 +1,6 @@
 import { AuthError } from './errors.js';
 import { deriveSecret, hashSecret, randomId, randomSecret } from './secrets.js';
-import type { FirstSession, Session, Store, User } from './store.js';
+import type { FirstSession, Session, Store, User } from './ports/store.js';
 
 export interface SessionSettings {
   absoluteLifetime: number;

@@ -1,5 +1,5 @@
 import type { Notifier, OneTimeSecret, Recipient } from '../core/notifier.js';
-import type { MailQueue } from './outbox-queue.js';
+import type { MailQueue } from './worker.js';
 import { describeValidity, renderMail, type TemplateName, type TemplateValues } from './templates.js';
 
 /**

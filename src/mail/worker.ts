@@ -1,5 +1,5 @@
 import type { MailLogger, Mailer, MailMessage } from './mailer.js';
-import type { MailOutboxStore, MailQueue } from './outbox-queue.js';
+import type { MailOutboxStore } from '../core/ports/outbox.js';
 
 export interface MailWorkerOptions {
   /** Attempts before a mail is given up as dead (default 8). */
@@ -14,6 +14,12 @@ export interface MailWorkerOptions {
   pollMs?: number;
   /** Mails claimed at once (default 50). */
   batch?: number;
+}
+
+/** What the rest of restauth uses to send a mail: queue it durably; it goes out soon. */
+export interface MailQueue {
+  /** Resolves once the mail is stored durably, not once it is sent. */
+  enqueue(message: MailMessage): Promise<void>;
 }
 
 /** setTimeout cannot wait longer than this (about 24.8 days); a longer wait is taken in steps. */

@@ -3,7 +3,7 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { FileMailQueue } from '../../src/mail/file-mail-queue.js';
+import { FileMailQueue } from '../../src/stores/file/outbox.js';
 
 const message = (to: string) => ({ to, subject: `to ${to}`, text: 'x', html: '<p>x</p>' });
 

@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { User } from '../../src/core/store.js';
+import type { User } from '../../src/core/ports/store.js';
 import { mailNotifier } from '../../src/mail/mail-notifier.js';
 import type { MailMessage } from '../../src/mail/mailer.js';
 import {

@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { FileMailQueue } from '../../src/mail/file-mail-queue.js';
+import { FileMailQueue } from '../../src/stores/file/outbox.js';
 import { SmtpMailer } from '../../src/mail/mailer.js';
 import { MailWorker } from '../../src/mail/worker.js';
 import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { MailWorker } from '../../src/mail/worker.js';
-import { CodeHashInUseError } from '../../src/core/store.js';
+import { CodeHashInUseError } from '../../src/core/ports/store.js';
 import { SmtpMailer } from '../../src/mail/mailer.js';
 import { openPostgresStore } from '../../src/stores/postgres/index.js';
-import { PostgresMailQueue } from '../../src/stores/postgres/mail-queue.js';
+import { PostgresMailQueue } from '../../src/stores/postgres/outbox.js';
 import type { PostgresStore } from '../../src/stores/postgres/postgres-store.js';
 import {
   dropDatabase,

@@ -3,7 +3,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { messageIdFor, SmtpMailer } from '../../src/mail/mailer.js';
 import { MailWorker } from '../../src/mail/worker.js';
 import { openPostgresStore } from '../../src/stores/postgres/index.js';
-import { PostgresMailQueue } from '../../src/stores/postgres/mail-queue.js';
+import { PostgresMailQueue } from '../../src/stores/postgres/outbox.js';
 import type { PostgresStore } from '../../src/stores/postgres/postgres-store.js';
 import { ownClusterUnavailable, startOwnCluster, type OwnCluster } from '../support/postgres-cluster.js';
 import { testRoles, testStoreConfig } from '../support/postgres.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ROTATED_TOKENS_KEPT } from '../../src/stores/postgres/maintenance.js';
+import { ROTATED_TOKENS_KEPT } from '../../src/stores/postgres/upkeep.js';
 import { openPostgresStore, type PostgresStore } from '../../src/stores/postgres/index.js';
 import { dropDatabase, testPostgres, testRoles, testStoreConfig } from '../support/postgres.js';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import type { User } from '../../src/core/store.js';
+import type { User } from '../../src/core/ports/store.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { suiteStore } from '../support/postgres.js';
 

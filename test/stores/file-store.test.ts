@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AuthError } from '../../src/core/errors.js';
-import type { AuditEvent, Store } from '../../src/core/store.js';
+import type { AuditEvent, Store } from '../../src/core/ports/store.js';
 import { auditFilePath, FileDatabase, openFileStore } from '../../src/stores/file/index.js';
 import { runStoreContract } from '../contract/store/store-contract.js';
 import { spawnTsScript } from '../support/process.js';

@@ -4,7 +4,7 @@ import type { JsonDataServerDialectConfig } from '../../config/schema.js';
 import type { AuthService, IssuedSession } from '../../core/auth-service.js';
 import { AuthError } from '../../core/errors.js';
 import { isEmailLogin, loginKey } from '../../core/identity.js';
-import type { User } from '../../core/store.js';
+import type { User } from '../../core/ports/store.js';
 import { refuseIdentityFields } from '../../core/validation.js';
 import { TokenError } from '../../core/tokens.js';
 import type { RateLimitFamily } from '../../core/rate-limit.js';

@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { dirname, extname } from 'node:path';
-import type { AuditEvent, AuditPage } from '../../core/store.js';
+import type { AuditEvent, AuditPage } from '../../core/ports/store.js';
 import { writeFileAtomically } from '../../lib/atomic-write.js';
 
 /** Where the audit log of `credentials.json` lives: `credentials.audit.jsonl`, in the same folder. */

@@ -17,7 +17,7 @@ import {
   type User,
   type UserPage,
   type UserPatch,
-} from '../../core/store.js';
+} from '../../core/ports/store.js';
 import type { OutgoingMail } from '../../core/notifier.js';
 import { AuditLog } from './audit-log.js';
 import type { Documents, FileDatabase } from './file-database.js';

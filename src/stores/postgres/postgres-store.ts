@@ -19,8 +19,8 @@ import {
   type User,
   type UserPage,
   type UserPatch,
-} from '../../core/store.js';
-import { pruneSessions } from './maintenance.js';
+} from '../../core/ports/store.js';
+import { pruneSessions } from './upkeep.js';
 import { quotedNames, type SchemaNames } from './migrations.js';
 import { inTransaction } from './pool.js';
 import { checkRoleName, createUserRole, dropUserRole, type RoleNames } from './user-roles.js';
@@ -703,7 +703,7 @@ export class PostgresStore implements Store {
     return `${this.names.schema}.rate_limits`;
   }
 
-  /** Deletes ended sessions and the oldest rotated refresh tokens (see maintenance.ts); run it periodically. */
+  /** Deletes ended sessions and the oldest rotated refresh tokens (see upkeep.ts); run it periodically. */
   pruneSessions(now: Date): Promise<{ sessions: number; refreshTokens: number }> {
     return pruneSessions(this.pool, { sessions: this.sessions, refreshTokens: this.refreshTokens }, now);
   }

@@ -1,12 +1,17 @@
 /**
- * The behaviour every Store must have (src/core/store.ts), as one test suite
+ * The behaviour every Store must have (src/core/ports/store.ts), as one test suite
  * each store's test file runs: `runStoreContract('file', makeStore)`.
  * A store that cannot support a test says why next to the call.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { CodeHashInUseError, type AuditEvent, type NewUser, type Store } from '../../../src/core/store.js';
+import {
+  CodeHashInUseError,
+  type AuditEvent,
+  type NewUser,
+  type Store,
+} from '../../../src/core/ports/store.js';
 
 export interface ContractSubject {
   store: Store;

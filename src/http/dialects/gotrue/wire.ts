@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ExtraClaims, IssuedSession } from '../../../core/auth-service.js';
 import type { AuthError, ErrorCode } from '../../../core/errors.js';
-import type { User } from '../../../core/store.js';
+import type { User } from '../../../core/ports/store.js';
 
 /**
  * GoTrue's (Supabase Auth's) wire shapes: the user object, the session

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { removeLeftoverTempFiles, writeFileAtomically } from '../lib/atomic-write.js';
-import type { MailMessage } from './mailer.js';
-import type { MailOutboxStore, OutboxMail } from './outbox-queue.js';
+import type { OutgoingMail } from '../../core/notifier.js';
+import type { MailOutboxStore, OutboxMail } from '../../core/ports/outbox.js';
+import { removeLeftoverTempFiles, writeFileAtomically } from '../../lib/atomic-write.js';
 
 /** A dead mail is kept for inspection, but only so many: the file stays small. */
 const DEAD_KEPT = 100;
@@ -115,7 +115,7 @@ export class FileMailQueue implements MailOutboxStore {
     await writeFileAtomically(this.path, JSON.stringify(file, null, 2), 0o600);
   }
 
-  enqueue(message: MailMessage, now: number): Promise<OutboxMail> {
+  enqueue(message: OutgoingMail, now: number): Promise<OutboxMail> {
     const mail: StoredMail = {
       id: randomUUID(),
       message: { to: message.to, subject: message.subject, text: message.text, html: message.html },

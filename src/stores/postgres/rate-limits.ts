@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { RateLimitCounter } from '../../core/rate-limit.js';
+import type { RateLimitCounter } from '../../core/ports/rate-limits.js';
 
 const SWEEP_EVERY = 500;
 

@@ -1,9 +1,9 @@
-import type { MailMessage } from './mailer.js';
+import type { OutgoingMail } from '../notifier.js';
 
 /**
- * The durable mail queue: the types shared by the worker (src/mail/worker.ts)
- * and every place that persists mails (a JSON file in file mode,
- * src/mail/file-mail-queue.ts; a table with PostgreSQL). See docs/mail.md.
+ * The durable mail queue: the port every backend provides to the mail worker
+ * (src/mail/worker.ts): a JSON file in file mode (src/stores/file/outbox.ts),
+ * a table with PostgreSQL (src/stores/postgres/outbox.ts). See docs/mail.md.
  *
  * A mail is written down *before* anyone tries to send it, so a crash, a
  * restart or an SMTP server that is down loses nothing: the worker retries
@@ -15,7 +15,7 @@ import type { MailMessage } from './mailer.js';
 export interface OutboxMail {
   /** Unique, chosen by the persistence (a UUID). */
   id: string;
-  message: MailMessage;
+  message: OutgoingMail;
   /** Failed attempts so far (a claim is not an attempt; markFailed counts one). */
   attempts: number;
   /** Not before this time; a claimed mail's lease end. */
@@ -50,7 +50,7 @@ export interface MailOutboxStore {
    */
   readonly shared: boolean;
   /** Stores a new mail due at `now`, with 0 attempts; resolves once it is durable. */
-  enqueue(message: MailMessage, now: number): Promise<OutboxMail>;
+  enqueue(message: OutgoingMail, now: number): Promise<OutboxMail>;
   /**
    * Up to `limit` live mails with `nextAttemptAt <= now`, oldest due first,
    * each leased until `now + leaseMs` (its nextAttemptAt moves there).
@@ -66,10 +66,4 @@ export interface MailOutboxStore {
   markFailed(id: string, error: string, nextAttemptAt: number | null): Promise<void>;
   /** The earliest nextAttemptAt of a live mail (leased ones included), or null when none waits. */
   nextDueAt(): Promise<number | null>;
-}
-
-/** What the rest of restauth uses to send a mail: queue it durably; it goes out soon. */
-export interface MailQueue {
-  /** Resolves once the mail is stored durably, not once it is sent. */
-  enqueue(message: MailMessage): Promise<void>;
 }

@@ -1,10 +1,10 @@
 import type pg from 'pg';
-import type { MailMessage } from '../../mail/mailer.js';
-import type { MailOutboxStore, OutboxMail } from '../../mail/outbox-queue.js';
+import type { OutgoingMail } from '../../core/notifier.js';
+import type { MailOutboxStore, OutboxMail } from '../../core/ports/outbox.js';
 
 interface Row {
   id: string;
-  message: MailMessage;
+  message: OutgoingMail;
   attempts: number;
   next_attempt_at: Date | null;
   last_error: string | null;
@@ -37,7 +37,7 @@ export class PostgresMailQueue implements MailOutboxStore {
     private readonly table: string,
   ) {}
 
-  async enqueue(message: MailMessage, now: number): Promise<OutboxMail> {
+  async enqueue(message: OutgoingMail, now: number): Promise<OutboxMail> {
     const { rows } = await this.pool.query<Row>(
       `INSERT INTO ${this.table} (id, message, attempts, next_attempt_at)
        VALUES (gen_random_uuid(), $1, 0, $2) RETURNING ${COLUMNS}`,

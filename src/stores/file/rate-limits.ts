@@ -1,0 +1,25 @@
+import type { RateLimitCounter } from '../../core/ports/rate-limits.js';
+
+/**
+ * Per-instance counters in memory, for a store served by one process (the
+ * file store, under its instance lock); expired windows are swept as keys are hit.
+ */
+export class MemoryRateLimitCounter implements RateLimitCounter {
+  private readonly windows = new Map<string, { count: number; resetAt: number }>();
+  private lastSweep = 0;
+
+  async hit(key: string, windowMs: number, now: Date): Promise<{ count: number; resetAt: Date }> {
+    const at = now.getTime();
+    if (at - this.lastSweep > 60_000) {
+      for (const [k, w] of this.windows) if (w.resetAt <= at) this.windows.delete(k);
+      this.lastSweep = at;
+    }
+    let window = this.windows.get(key);
+    if (!window || window.resetAt <= at) {
+      window = { count: 0, resetAt: at + windowMs };
+      this.windows.set(key, window);
+    }
+    window.count++;
+    return { count: window.count, resetAt: new Date(window.resetAt) };
+  }
+}
