@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { isConfigError } from '../config/errors.js';
 import { CliError, EXIT_FAILURE, EXIT_USAGE } from './errors.js';
+import { configCommand } from './config.js';
 import { initCommand } from './init.js';
 import { keysCommand } from './keys.js';
 import { migrateCommand } from './migrate.js';
@@ -25,6 +26,7 @@ export function createProgram(): Command {
   // addCommand (unlike .command()) does not pass settings down: copy exitOverride and help-after-error.
   program.addCommand(inherit(serveCommand(), program), { isDefault: true });
   program.addCommand(inherit(initCommand(), program));
+  program.addCommand(inherit(configCommand(), program));
   program.addCommand(inherit(keysCommand(), program));
   program.addCommand(inherit(migrateCommand(), program));
   return program;

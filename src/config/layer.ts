@@ -29,7 +29,12 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 }
 
 /** Keys whose object value is a unit: a later layer replaces it instead of merging into it. */
-const REPLACED_WHOLE = new Set(['email', 'data.routes', 'data.rules', 'dialects.postgrestAuth.payload']);
+export const REPLACED_WHOLE: ReadonlySet<string> = new Set([
+  'email',
+  'data.routes',
+  'data.rules',
+  'dialects.postgrestAuth.payload',
+]);
 
 function mergeInto(target: Record<string, unknown>, source: Record<string, unknown>, path: string): void {
   for (const [key, value] of Object.entries(source)) {

@@ -18,6 +18,13 @@ import { mergeLayers, type ConfigLayer, type StoreLayer } from './layer.js';
 import { ConfigSchema, type Config } from './schema.js';
 import { checkSecret, PUBLISHED_SECRETS } from './secret-policy.js';
 import { checkTrustProxy, mapTrustedProxyHeader } from './trust-proxy.js';
+import {
+  environmentSource,
+  flagSource,
+  valueSources,
+  type LabelledLayer,
+  type ValueSources,
+} from './sources.js';
 import { assertValid } from './validate.js';
 
 export type ConfigFormat = Config['source'];
@@ -144,20 +151,36 @@ function secretOrigin(
  * (PostgreSQL store: the config file's folder, else cwd); data.static against cwd.
  */
 export async function loadConfig(options: LoadOptions = {}): Promise<Config> {
+  return (await loadConfigWithSources(options)).config;
+}
+
+/** loadConfig, and where each value came from (for `restauth config`; see sources.ts). */
+export async function loadConfigWithSources(
+  options: LoadOptions = {},
+): Promise<{ config: Config; sources: ValueSources }> {
   const cwd = resolve(options.cwd ?? process.cwd());
   const env = processEnvironment(options.env);
   const warn = options.warn ?? ((message: string) => console.warn(`restauth: warning: ${message}`));
 
   const file = await readConfigFile(options, cwd, warn);
   const envLayer = readEnv(env, cwd);
-  const layers: ConfigLayer[] = [
-    { source: 'restauth', configFile: file?.path ?? null },
-    file?.layer ?? {},
-    envLayer,
-    flagsLayer(options, cwd),
-    options.overrides ?? {},
+  const labelled: LabelledLayer[] = [
+    {
+      layer: { source: 'restauth', configFile: file?.path ?? null },
+      sourceOf: (key) =>
+        key !== 'configFile' || file === null
+          ? 'default'
+          : options.configFile !== undefined
+            ? 'flag --config'
+            : 'found in the working directory',
+    },
+    { layer: file?.layer ?? {}, sourceOf: () => `file ${file?.path ?? ''}` },
+    { layer: envLayer, sourceOf: environmentSource(env) },
+    { layer: flagsLayer(options, cwd), sourceOf: flagSource },
+    { layer: options.overrides ?? {}, sourceOf: () => 'overrides' },
   ];
-  const merged = mergeLayers(...layers);
+  const merged = mergeLayers(...labelled.map(({ layer }) => layer));
+  const sources = valueSources(labelled);
   const where = file === null ? 'configuration' : file.label;
 
   const store = (merged['store'] ?? {}) as Record<string, unknown>;
@@ -179,6 +202,9 @@ export async function loadConfig(options: LoadOptions = {}): Promise<Config> {
     }
   }
 
+  if (merged['trustProxy'] === undefined && sources.has('rateLimits.trustedProxyHeader')) {
+    sources.set('trustProxy', sources.get('rateLimits.trustedProxyHeader')!);
+  }
   mapTrustedProxyHeader(merged, where, warn);
   const config = Value.Default(ConfigSchema, merged) as Config;
   assertValid(ConfigSchema, config, where);
@@ -202,5 +228,5 @@ export async function loadConfig(options: LoadOptions = {}): Promise<Config> {
     development: config.development,
     warn,
   });
-  return deepFreeze(config);
+  return { config: deepFreeze(config), sources };
 }

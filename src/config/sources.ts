@@ -1,0 +1,93 @@
+import { ENV_VARS } from './env.js';
+import { REPLACED_WHOLE, type ConfigLayer } from './layer.js';
+
+/**
+ * Where each configuration value came from: "default", "file restauth.json",
+ * "environment RESTAUTH_PORT", "flag --port". Worked out by replaying the
+ * layers' merge (layer.ts) and remembering, for every key a layer sets, the
+ * last layer that set it; a key no layer set is a default.
+ */
+export type ValueSources = ReadonlyMap<string, string>;
+
+export interface LabelledLayer {
+  layer: ConfigLayer;
+  /** The source of the value this layer sets at `key` (a dotted key). */
+  sourceOf: (key: string) => string;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function forgetUnder(sources: Map<string, string>, key: string): void {
+  for (const known of [...sources.keys()]) {
+    if (known.startsWith(`${key}.`) || known.startsWith(`${key}[`)) sources.delete(known);
+  }
+}
+
+export function valueSources(layers: readonly LabelledLayer[]): Map<string, string> {
+  const sources = new Map<string, string>();
+  let storeType = 'file';
+  const walk = (value: Record<string, unknown>, prefix: string, sourceOf: (key: string) => string) => {
+    for (const [name, child] of Object.entries(value)) {
+      if (child === undefined) continue;
+      const key = prefix === '' ? name : `${prefix}.${name}`;
+      if (isPlainObject(child) && !REPLACED_WHOLE.has(key)) {
+        // As in mergeLayers: switching the store's type drops the other type's settings.
+        if (key === 'store' && typeof child['type'] === 'string' && child['type'] !== storeType) {
+          storeType = child['type'];
+          forgetUnder(sources, key);
+        }
+        walk(child, key, sourceOf);
+      } else {
+        forgetUnder(sources, key);
+        sources.set(key, sourceOf(key));
+      }
+    }
+  };
+  for (const { layer, sourceOf } of layers) walk(layer as Record<string, unknown>, '', sourceOf);
+  return sources;
+}
+
+/** The source of `key` ("jwt.keys[0].kid"): its own, else its nearest parent's, else "default". */
+export function sourceOfKey(sources: ValueSources, key: string): string {
+  let end = key.length;
+  while (end > 0) {
+    const found = sources.get(key.slice(0, end));
+    if (found !== undefined) return found;
+    // The parent of "jwt.keys[0].kid" is "jwt.keys[0]", then "jwt.keys", then "jwt".
+    end = Math.max(key.lastIndexOf('.', end - 1), key.lastIndexOf('[', end - 1));
+  }
+  return 'default';
+}
+
+/** The environment variable that set `key`, as env.ts reads them (RESTAUTH_PORT wins over PORT). */
+export function environmentSource(env: NodeJS.ProcessEnv): (key: string) => string {
+  const set = ENV_VARS.filter(({ name }) => (env[name] ?? '').trim() !== '');
+  return (key) => {
+    const exact = set.find((variable) => variable.key === key || key.startsWith(`${variable.key}.`));
+    // DATABASE_URL also sets store.type (and brings the PostgreSQL defaults).
+    const variable =
+      exact ?? (key.startsWith('store') ? set.find(({ name }) => name === 'DATABASE_URL') : undefined);
+    return variable === undefined ? 'environment' : `environment ${variable.name}`;
+  };
+}
+
+/** The command-line flag (or argument) of serve that sets `key`. */
+const FLAGS: ReadonlyArray<[key: string, flag: string]> = [
+  ['port', 'flag --port'],
+  ['host', 'flag --host'],
+  ['development', 'flag --dev'],
+  ['appName', 'flag --app'],
+  ['jwt.secret', 'flag --secret'],
+  ['jwt.issuer', 'flag --issuer'],
+  ['jwt.accessTokenTtl', 'flag --expire'],
+  ['store.dataFile', 'argument DATA_FILE'],
+  ['store.schema', 'flag --schema'],
+  ['store.table', 'flag --table'],
+  ['store', 'flag --connection'],
+];
+
+export function flagSource(key: string): string {
+  return FLAGS.find(([flagKey]) => key === flagKey || key.startsWith(`${flagKey}.`))?.[1] ?? 'flag';
+}

@@ -1,0 +1,42 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after } from 'node:test';
+
+const MAIN = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
+// Absolute, so the CLI can run in a temp folder that has no node_modules.
+const TSX = import.meta.resolve('tsx');
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs the real `restauth` command (from source) in `cwd` to its end, with a
+ * clean environment: only PATH, HOME and `env` (no DATABASE_URL or PORT leaking in).
+ */
+export function runCli(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', TSX, MAIN, ...args], {
+      cwd,
+      env: { PATH: process.env['PATH'], HOME: cwd, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** A fresh temp folder, removed when the test file ends. */
+export async function cliTempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'restauth-cli-'));
+  after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
