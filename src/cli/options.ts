@@ -1,9 +1,9 @@
 import { InvalidArgumentError } from 'commander';
+import { parsePortNumber, PORT_NUMBER } from '../lib/port-number.js';
 
 /** Commander argument parsers: a bad value is reported by commander as a usage error. */
 export function parsePort(value: string): number {
-  if (!/^\d+$/.test(value) || Number(value) > 65535) {
-    throw new InvalidArgumentError('must be a port number (0-65535)');
-  }
-  return Number(value);
+  const port = parsePortNumber(value);
+  if (port === null) throw new InvalidArgumentError(`must be ${PORT_NUMBER}`);
+  return port;
 }

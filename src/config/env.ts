@@ -2,6 +2,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { parseDuration } from './duration.js';
 import { ConfigError } from './errors.js';
 import type { ConfigLayer, StoreLayer } from './layer.js';
+import { parsePortNumber, PORT_NUMBER } from '../lib/port-number.js';
 
 /**
  * The one module that reads environment variables. Precedence: the config
@@ -127,8 +128,7 @@ function fail(name: string, value: string, expected: string): never {
 }
 
 function port(name: string, value: string): number {
-  if (!/^\d+$/.test(value) || Number(value) > 65535) fail(name, value, 'a port number (0-65535)');
-  return Number(value);
+  return parsePortNumber(value) ?? fail(name, value, PORT_NUMBER);
 }
 
 function oneOf<T extends string>(name: string, value: string, options: readonly T[]): T {

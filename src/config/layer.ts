@@ -1,4 +1,5 @@
 import type { Config, FileStoreConfig, PostgresStoreConfig } from './schema.js';
+import { isPlainObject } from '../lib/is-plain-object.js';
 
 /**
  * One source's contribution to the configuration (a file, the environment,
@@ -23,10 +24,6 @@ export type ConfigLayer = DeepPartial<Omit<Config, 'store' | 'email' | 'data'>> 
   // Records (routes, rules) are replaced whole, not merged key by key.
   data?: Partial<Config['data']>;
 };
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** Keys whose object value is a unit: a later layer replaces it instead of merging into it. */
 export const REPLACED_WHOLE: ReadonlySet<string> = new Set([

@@ -26,6 +26,7 @@ import {
   type ValueSources,
 } from './sources.js';
 import { assertValid } from './validate.js';
+import { isPlainObject } from '../lib/is-plain-object.js';
 
 export type ConfigFormat = Config['source'];
 
@@ -56,10 +57,6 @@ export const DEFAULT_CONFIG_FILES: ReadonlyArray<{ name: string; format: ConfigF
   { name: 'config.json', format: 'json-data-server' },
   { name: 'postgrest-auth.json', format: 'postgrest-auth' },
 ];
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /**
  * Which format a file is written in, from its content: an `auth` object or

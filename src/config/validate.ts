@@ -1,6 +1,7 @@
 import type { TSchema } from '@sinclair/typebox';
 import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value';
 import { ConfigError } from './errors.js';
+import { isPlainObject } from '../lib/is-plain-object.js';
 
 /**
  * Checking a value against a TypeBox schema, with messages that speak the
@@ -111,10 +112,6 @@ export function problems(schema: TSchema, value: unknown, prefix = ''): string[]
 export function assertValid(schema: TSchema, value: unknown, where: string, prefix = ''): void {
   const lines = problems(schema, value, prefix);
   if (lines.length > 0) throw new ConfigError(lines.map((line) => `${where}: ${line}`).join('\n'));
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /**

@@ -5,6 +5,7 @@ import {
   jwtVerify,
   SignJWT,
   type JWK,
+  type JWTHeaderParameters,
   type JWTPayload,
 } from 'jose';
 import { cryptoKeyOf } from './crypto-keys.js';
@@ -103,9 +104,8 @@ export class TokenService {
     const payload: Record<string, unknown> = { ...claims, iat, exp };
     if (this.settings.issuer !== null && payload.iss === undefined) payload.iss = this.settings.issuer;
     if (this.settings.audience !== null && payload.aud === undefined) payload.aud = this.settings.audience;
-    const header = { alg: this.signer.alg, typ: 'JWT', ...(this.signer.kid ? { kid: this.signer.kid } : {}) };
     const token = await new SignJWT(payload)
-      .setProtectedHeader(header)
+      .setProtectedHeader(this.protectedHeader())
       .sign(await cryptoKeyOf(this.signer.signKey!, this.signer.alg));
     return { ...(payload as AccessClaims), token };
   }
@@ -134,9 +134,8 @@ export class TokenService {
     const payload: Record<string, unknown> = { role, iat, exp: iat + ttlSeconds };
     if (this.settings.issuer !== null) payload.iss = this.settings.issuer;
     if (this.settings.audience !== null) payload.aud = this.settings.audience;
-    const header = { alg: this.signer.alg, typ: 'JWT', ...(this.signer.kid ? { kid: this.signer.kid } : {}) };
     return new SignJWT(payload)
-      .setProtectedHeader(header)
+      .setProtectedHeader(this.protectedHeader())
       .sign(await cryptoKeyOf(this.signer.signKey!, this.signer.alg));
   }
 
@@ -148,6 +147,11 @@ export class TokenService {
       throw new TokenError('bad_jwt', 'wrong role');
     }
     return payload;
+  }
+
+  /** The header of every token this service signs: the signing key's algorithm, and its kid when it has one. */
+  private protectedHeader(): JWTHeaderParameters {
+    return { alg: this.signer.alg, typ: 'JWT', ...(this.signer.kid ? { kid: this.signer.kid } : {}) };
   }
 
   private async verifySigned(token: string, now: Date): Promise<JWTPayload> {

@@ -5,9 +5,8 @@ import type { Row } from './query.js';
 /** Keys never sent for a user record, whatever a hand edit put there. */
 const SECRET_KEYS = /^(password|passwordhash|password_hash|hash|salt|encrypted_password)$/i;
 
-export function isRow(value: unknown): value is Row {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
+/** A record is a JSON object: not null, not an array. */
+export { isPlainObject as isRow } from '../lib/is-plain-object.js';
 
 /** json-server compares ids as strings: /posts/1 finds id 1 and id "1". */
 export function sameId(a: unknown, b: unknown): boolean {

@@ -60,10 +60,3 @@ function isStorageFailure(error: unknown): boolean {
   const { code, syscall } = error as Partial<NodeJS.ErrnoException>;
   return typeof syscall === 'string' && typeof code === 'string' && STORAGE_ERROR_CODES.has(code);
 }
-
-/** Reads `Authorization: Bearer <token>`; null when absent or of another scheme. */
-export function bearerToken(header: string | undefined): string | null {
-  if (!header) return null;
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  return match?.[1] ?? null;
-}

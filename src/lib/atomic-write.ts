@@ -1,6 +1,6 @@
-import { constants } from 'node:fs';
 import { link, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { syncFolder } from './sync-folder.js';
 
 /** The target changed since the caller last saw it: the rename was not done (see unchangedSince). */
 export class FileChangedError extends Error {
@@ -70,7 +70,7 @@ export async function writeFileAtomically(
     await rm(temp, { force: true }).catch(() => {});
     throw error;
   }
-  await syncFolderOf(path);
+  await syncFolder(dirname(path));
   return { written, displaced };
 }
 
@@ -98,16 +98,6 @@ async function isStill(path: string, seen: FileIdentity): Promise<boolean> {
     (seen.mtimeMs === undefined || current.mtimeMs === seen.mtimeMs) &&
     (seen.size === undefined || current.size === seen.size)
   );
-}
-
-/** fsync of the folder holding `path`: a file created, renamed or removed there stays so after a power loss. */
-export async function syncFolderOf(path: string): Promise<void> {
-  const folder = await open(dirname(path), constants.O_RDONLY);
-  try {
-    await folder.sync();
-  } finally {
-    await folder.close();
-  }
 }
 
 /**

@@ -6,6 +6,7 @@ import {
   type Template,
   type TemplateName,
 } from './default-templates.js';
+import { escapeHtml } from '../lib/escape-html.js';
 import type { MailMessage } from './mailer.js';
 
 export { DEFAULT_TEMPLATES, TEMPLATE_PLACEHOLDERS, type TemplateName } from './default-templates.js';
@@ -19,13 +20,6 @@ export type TemplateValues = Readonly<Record<string, string | null | undefined>>
 const FILE_PARTS = { subject: 'subject', text: 'txt', html: 'html' } as const;
 const SECTION = /\{\{([#^])(\w+)\}\}([\s\S]*?)\{\{\/\2\}\}/g;
 const PLACEHOLDER = /\{\{\s*(\w+)\s*\}\}/g;
-
-export function escapeHtml(value: string): string {
-  return value.replace(
-    /[&<>"']/g,
-    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!,
-  );
-}
 
 function present(values: TemplateValues, key: string): boolean {
   const value = Object.hasOwn(values, key) ? values[key] : undefined;

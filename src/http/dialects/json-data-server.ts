@@ -8,7 +8,8 @@ import type { User } from '../../core/ports/store.js';
 import { refuseIdentityFields } from '../../core/validation.js';
 import { TokenError } from '../../core/tokens.js';
 import type { RateLimitFamily } from '../../core/rate-limit.js';
-import { bearerToken, toAuthError } from '../errors.js';
+import { bearerToken } from '../../lib/bearer-token.js';
+import { toAuthError } from '../errors.js';
 import type { RateLimitHook } from '../rate-limit.js';
 
 /**

@@ -3,7 +3,8 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import type { AuthService, ExtraClaims, IssuedAccessToken } from '../../core/auth-service.js';
 import { AuthError } from '../../core/errors.js';
-import { bearerToken, toAuthError } from '../errors.js';
+import { bearerToken } from '../../lib/bearer-token.js';
+import { toAuthError } from '../errors.js';
 import type { RateLimitHook } from '../rate-limit.js';
 
 /**

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { escapeHtml } from '../../mail/templates.js';
+import { escapeHtml } from '../../lib/escape-html.js';
 
 /**
  * The frame of every hosted page: no JavaScript, no external asset, one

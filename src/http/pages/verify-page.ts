@@ -1,4 +1,4 @@
-import { escapeHtml } from '../../mail/templates.js';
+import { escapeHtml } from '../../lib/escape-html.js';
 import { layout } from './layout.js';
 
 export type VerifyPageType = 'signup' | 'invite' | 'magiclink' | 'recovery' | 'email_change' | 'email';

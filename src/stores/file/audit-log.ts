@@ -1,8 +1,9 @@
-import { constants } from 'node:fs';
 import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { dirname, extname } from 'node:path';
 import type { AuditEvent, AuditPage } from '../../core/ports/store.js';
 import { writeFileAtomically } from '../../lib/atomic-write.js';
+import { isPlainObject } from '../../lib/is-plain-object.js';
+import { syncFolder } from '../../lib/sync-folder.js';
 
 /** Where the audit log of `credentials.json` lives: `credentials.audit.jsonl`, in the same folder. */
 export function auditFilePath(credentialsFile: string): string {
@@ -192,8 +193,8 @@ function parseLine(line: string): AuditEvent | null {
   } catch {
     return null;
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
-  const record = value as Record<string, unknown>;
+  if (!isPlainObject(value)) return null;
+  const record = value;
   const nullableString = (key: string) => record[key] === null || typeof record[key] === 'string';
   if (
     typeof record.id !== 'string' ||
@@ -227,13 +228,4 @@ function ifMissing<T>(fallback: T): (error: unknown) => T {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return fallback;
     throw error;
   };
-}
-
-async function syncFolder(folder: string): Promise<void> {
-  const handle = await open(folder, constants.O_RDONLY);
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }

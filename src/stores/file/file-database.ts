@@ -4,6 +4,7 @@ import { basename, dirname, join } from 'node:path';
 import { parse as parseTolerantly, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import { AuthError, isAuthError } from '../../core/errors.js';
 import { FileChangedError, writeFileAtomically, type FileIdentity } from '../../lib/atomic-write.js';
+import { isPlainObject } from '../../lib/is-plain-object.js';
 import { InstanceLock } from './instance-lock.js';
 import { journalPathFor, RecordChanges, RecordJournal } from './record-journal.js';
 
@@ -488,10 +489,10 @@ function parseDocument(text: string, path: string): JsonDocument {
   } catch (error) {
     throw damaged(path, `is not valid JSON ${whereInvalid(text)}(${(error as Error).message})`);
   }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
+  if (!isPlainObject(doc)) {
     throw damaged(path, 'must hold a JSON object');
   }
-  return doc as JsonDocument;
+  return doc;
 }
 
 function damaged(path: string, problem: string): Error {

@@ -1,5 +1,6 @@
 import { open, readFile, rm, type FileHandle } from 'node:fs/promises';
-import { syncFolderOf } from '../../lib/atomic-write.js';
+import { dirname } from 'node:path';
+import { syncFolder } from '../../lib/sync-folder.js';
 
 export type JsonObject = Record<string, unknown>;
 
@@ -88,7 +89,7 @@ export class Journal<Change> {
     if (!this.handle) {
       this.handle = await open(this.path, 'a', 0o600);
       // The new file's name must survive a power loss too, like its content.
-      await syncFolderOf(this.path);
+      await syncFolder(dirname(this.path));
     }
     try {
       await this.handle.write(text);
@@ -120,7 +121,7 @@ export class Journal<Change> {
     this.lines = [];
     this.size = 0;
     await rm(this.path, { force: true });
-    await syncFolderOf(this.path);
+    await syncFolder(dirname(this.path));
   }
 
   private damaged(line: number, problem: string, cause: unknown): Error {

@@ -1,3 +1,5 @@
+import { isPlainObject } from '../../lib/is-plain-object.js';
+
 /**
  * How restauth's records look inside credentials.json. Beside json-data-server's
  * `passwords` array, restauth keeps maps keyed by id (O(1) lookups, small
@@ -86,7 +88,7 @@ export function normalizeCredentials(doc: Record<string, unknown>): CredentialsD
 }
 
 function nullPrototypeMap(value: unknown): Record<string, unknown> {
-  const isMap = typeof value === 'object' && value !== null && !Array.isArray(value);
+  const isMap = isPlainObject(value);
   if (isMap && Object.getPrototypeOf(value) === null) return value as Record<string, unknown>;
   const map: Record<string, unknown> = Object.create(null);
   // Object.assign copies own properties only (JSON.parse makes `"__proto__"` an own one) and, on a

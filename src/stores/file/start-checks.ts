@@ -1,4 +1,5 @@
 import { readFile, stat } from 'node:fs/promises';
+import { isPlainObject } from '../../lib/is-plain-object.js';
 
 /**
  * The refusals of the file store at start. db.json and credentials.json are
@@ -73,22 +74,18 @@ async function exists(path: string): Promise<boolean> {
   );
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 function credentialUserCount(doc: unknown): number {
-  if (!isObject(doc)) return 0;
+  if (!isPlainObject(doc)) return 0;
   const ids = new Set<string>();
   if (Array.isArray(doc.passwords)) {
-    for (const entry of doc.passwords) if (isObject(entry)) ids.add(String(entry.sub));
+    for (const entry of doc.passwords) if (isPlainObject(entry)) ids.add(String(entry.sub));
   }
-  if (isObject(doc.accounts)) for (const id of Object.keys(doc.accounts)) ids.add(id);
+  if (isPlainObject(doc.accounts)) for (const id of Object.keys(doc.accounts)) ids.add(id);
   return ids.size;
 }
 
 function dataUserCount(doc: unknown, usersProp: string): number {
-  if (!isObject(doc) || !Object.hasOwn(doc, usersProp)) return 0;
+  if (!isPlainObject(doc) || !Object.hasOwn(doc, usersProp)) return 0;
   const users = doc[usersProp];
   return Array.isArray(users) ? users.length : 0;
 }

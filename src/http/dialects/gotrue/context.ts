@@ -7,7 +7,7 @@ import { AuthError } from '../../../core/errors.js';
 import type { RateLimitFamily } from '../../../core/rate-limit.js';
 import type { TokenService } from '../../../core/tokens.js';
 import type { ReadinessProbe } from '../../../stores/readiness.js';
-import { bearerToken } from '../../errors.js';
+import { bearerToken } from '../../../lib/bearer-token.js';
 import type { RateLimitHook } from '../../rate-limit.js';
 import type { RedirectPolicy } from '../../redirects.js';
 
