@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FileMailQueue } from '../../src/stores/file/outbox.js';
+import { readMailQueueFile } from '../support/mail-queue-file.js';
 
 const message = (to: string) => ({ to, subject: `to ${to}`, text: 'x', html: '<p>x</p>' });
 
@@ -24,7 +25,7 @@ describe('FileMailQueue', () => {
     assert.equal((await stat(path)).mode & 0o777, 0o600);
     assert.deepEqual(await readdir(join(dir, 'state')), ['mail-queue.json'], 'no temp file left behind');
     const reopened = new FileMailQueue(path);
-    const pending = await reopened.pending();
+    const pending = (await readMailQueueFile(reopened.path)).live;
     assert.deepEqual(
       pending.map((m) => [m.id, m.message.to, m.attempts, m.nextAttemptAt]),
       [
@@ -50,7 +51,7 @@ describe('FileMailQueue', () => {
     await queue.markSent(early.id);
     await queue.markSent('unknown-id');
     const reopened = new FileMailQueue(join(dir, 'claim.json'));
-    assert.deepEqual((await reopened.pending()).map((m) => m.message.to).sort(), [
+    assert.deepEqual((await readMailQueueFile(reopened.path)).live.map((m) => m.message.to).sort(), [
       'future@example.com',
       'late@example.com',
     ]);
@@ -61,13 +62,13 @@ describe('FileMailQueue', () => {
     const mail = await queue.enqueue(message('dead@example.com'), 0);
     await queue.claimDue(0, 10, 1000);
     await queue.markFailed(mail.id, '451 later', 5000);
-    let [pending] = await queue.pending();
+    let [pending] = (await readMailQueueFile(queue.path)).live;
     assert.deepEqual([pending!.attempts, pending!.lastError, pending!.nextAttemptAt], [1, '451 later', 5000]);
     await queue.markFailed(mail.id, '550 no such user', null);
     const reopened = new FileMailQueue(join(dir, 'dead.json'));
     assert.deepEqual(await reopened.claimDue(Number.MAX_SAFE_INTEGER, 10, 1), []);
     assert.equal(await reopened.nextDueAt(), null);
-    [pending] = await reopened.dead();
+    [pending] = (await readMailQueueFile(reopened.path)).dead;
     assert.deepEqual([pending!.id, pending!.attempts, pending!.lastError], [mail.id, 2, '550 no such user']);
   });
 
@@ -77,7 +78,7 @@ describe('FileMailQueue', () => {
       const mail = await queue.enqueue(message(`d${i}@example.com`), 0);
       await queue.markFailed(mail.id, 'no', null);
     }
-    const dead = await new FileMailQueue(join(dir, 'many-dead.json')).dead();
+    const dead = (await readMailQueueFile(join(dir, 'many-dead.json'))).dead;
     assert.equal(dead.length, 100);
     assert.deepEqual([dead[0]!.message.to, dead[99]!.message.to], ['d2@example.com', 'd101@example.com']);
   });

@@ -8,6 +8,7 @@ import { FileMailQueue } from '../../src/stores/file/outbox.js';
 import { SmtpMailer } from '../../src/mail/mailer.js';
 import { MailWorker } from '../../src/mail/worker.js';
 import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
+import { readMailQueueFile } from '../support/mail-queue-file.js';
 
 /** A logger that records, and lets a test wait for a line. */
 function recordingLogger() {
@@ -78,7 +79,7 @@ describe('MailWorker', () => {
       [20, 40, 80],
       'the delay doubles',
     );
-    assert.deepEqual(await queue.pending(), [], 'sent mails leave the queue');
+    assert.deepEqual((await readMailQueueFile(queue.path)).live, [], 'sent mails leave the queue');
   });
 
   it('delivers once a server that was down comes up', async () => {
@@ -97,7 +98,7 @@ describe('MailWorker', () => {
       await worker.stop();
       await late.close();
     }
-    assert.deepEqual(await queue.pending(), []);
+    assert.deepEqual((await readMailQueueFile(queue.path)).live, []);
   });
 
   it('a mail queued before a stop is delivered by the next worker on the same file', async () => {
@@ -110,7 +111,7 @@ describe('MailWorker', () => {
     second.start();
     await sink.waitForMail((m) => m.to === 'queued@example.com', 10_000);
     await second.stop();
-    assert.deepEqual(await new FileMailQueue(path).pending(), []);
+    assert.deepEqual((await readMailQueueFile(path)).live, []);
   });
 
   it('a mail whose send failed before the stop is retried by the next worker when its backoff ends', async () => {
@@ -123,13 +124,13 @@ describe('MailWorker', () => {
     await first.enqueue(message('failed-first@example.com'));
     await logger.waitFor(/mail to failed-first@example.com failed/);
     await first.stop();
-    const [pending] = await new FileMailQueue(path).pending();
+    const [pending] = (await readMailQueueFile(path)).live;
     assert.equal(pending!.attempts, 1);
     const second = new MailWorker(new FileMailQueue(path), smtp(sink.port), recordingLogger());
     second.start();
     await sink.waitForMail((m) => m.to === 'failed-first@example.com', 10_000);
     await second.stop();
-    assert.deepEqual(await new FileMailQueue(path).pending(), []);
+    assert.deepEqual((await readMailQueueFile(path)).live, []);
   });
 
   it('gives up after maxAttempts: logged, kept dead, not retried', async () => {
@@ -143,7 +144,7 @@ describe('MailWorker', () => {
     await worker.enqueue(message('never@example.com'));
     await logger.waitFor(/gave up mailing never@example.com \("to never@example.com"\) after 3 attempts/);
     await worker.stop();
-    const dead = await queue.dead();
+    const dead = (await readMailQueueFile(queue.path)).dead;
     assert.deepEqual(
       dead.map((m) => [m.message.to, m.attempts]),
       [['never@example.com', 3]],

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AuthError } from '../../src/core/errors.js';
 import type { AuditEvent, Store } from '../../src/core/ports/store.js';
+import { AuditLog } from '../../src/stores/file/audit-log.js';
 import { auditFilePath, FileDatabase, openFileStore } from '../../src/stores/file/index.js';
 import { runStoreContract } from '../contract/store/store-contract.js';
 import { spawnTsScript } from '../support/process.js';
@@ -57,9 +58,11 @@ describe('FileDatabase', () => {
   });
 
   it('groups concurrent transactions into fewer commits, each durable when it resolves', async () => {
+    const commits: number[] = [];
     const db = await FileDatabase.open({
       dataFile: join(dir, 'db.json'),
       credentialsFile: join(dir, 'credentials.json'),
+      onCommit: (transactions) => commits.push(transactions),
     });
     try {
       db.data.posts = [];
@@ -74,7 +77,12 @@ describe('FileDatabase', () => {
         results,
         Array.from({ length: 200 }, (_, i) => i),
       );
-      assert.ok(db.commits < 200, `expected grouped commits, got ${db.commits}`);
+      assert.ok(commits.length < 200, `expected grouped commits, got ${commits.length}`);
+      assert.equal(
+        commits.reduce((sum, transactions) => sum + transactions, 0),
+        200,
+        'every transaction in one commit',
+      );
       assert.equal((await readJson('db.json')).posts.length, 200);
       await db.transact(({ data }) => (data.posts as unknown[]).push({ id: 'last' }));
       assert.equal((await readJson('db.json')).posts.at(-1).id, 'last');
@@ -311,21 +319,20 @@ describe('FileStore audit log', () => {
 
   it('writes the events recorded in one tick with one append', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'restauth-audit-'));
-    const { store } = await openFileStore(storeConfig(dir));
+    const appends: number[] = [];
+    const log = new AuditLog(join(dir, 'credentials.audit.jsonl'), (events) => appends.push(events));
     try {
       const at = new Date();
-      await Promise.all(
-        Array.from({ length: 30 }, (_, i) => store.recordAuditEvent(auditEvent(`e${i}`, at))),
-      );
-      assert.equal(store.auditAppends, 1);
-      const listed = await store.listAuditEvents({ page: 1, perPage: 100 });
+      await Promise.all(Array.from({ length: 30 }, (_, i) => log.record(auditEvent(`e${i}`, at))));
+      assert.deepEqual(appends, [30]);
+      const listed = await log.list({ page: 1, perPage: 100 });
       assert.deepEqual(
         listed.events.map((e) => e.action),
         Array.from({ length: 30 }, (_, i) => `e${i}`),
         'same instant: insertion order',
       );
     } finally {
-      await store.close();
+      await log.close();
       await rm(dir, { recursive: true, force: true });
     }
   });

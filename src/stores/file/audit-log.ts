@@ -44,9 +44,6 @@ interface AuditLine extends Omit<AuditEvent, 'at'> {
  *   action, and the retention prune keeps the file bounded.
  */
 export class AuditLog {
-  /** Writes done so far (tests check that events of one tick share one). */
-  appends = 0;
-
   private pending: Pending[] = [];
   /** The end of the chain of appends and prunes: each waits for the one before. */
   private tail: Promise<void> = Promise.resolve();
@@ -54,7 +51,11 @@ export class AuditLog {
   private handle: FileHandle | null = null;
   private closed = false;
 
-  constructor(readonly path: string) {}
+  /** `onAppend` is told, after each write is on disk, how many events it carried. */
+  constructor(
+    readonly path: string,
+    private readonly onAppend: (events: number) => void = () => {},
+  ) {}
 
   record(event: AuditEvent): Promise<void> {
     if (this.closed) return Promise.reject(new Error('the audit log is closed'));
@@ -134,13 +135,13 @@ export class AuditLog {
       const handle = await this.appendHandle();
       await handle.writeFile(batch.map((pending) => pending.line).join(''));
       await handle.datasync();
-      this.appends++;
     } catch (error) {
       // The write may have stopped mid-line: reopening checks the last byte before the next append.
       await this.closeHandle().catch(() => {});
       for (const pending of batch) pending.reject(error);
       return;
     }
+    this.onAppend(batch.length);
     for (const pending of batch) pending.resolve();
   }
 

@@ -82,8 +82,6 @@ const COMPACT_AT_BYTES = 8 * 1024 * 1024;
  *   version is put back (docs/operations.md, hand edits).
  */
 export class FileDatabase {
-  /** Commits written so far (tests check that concurrent writes are grouped). */
-  commits = 0;
   /** Bumped whenever the documents change (commit or reload): lets readers rebuild indexes lazily. */
   generation = 0;
 
@@ -103,6 +101,7 @@ export class FileDatabase {
     private readonly lock: InstanceLock,
     private readonly logger: FileDatabaseLogger,
     private readonly compactAfterMs: number,
+    private readonly onCommit: (transactions: number) => void,
   ) {}
 
   static async open(options: {
@@ -111,6 +110,8 @@ export class FileDatabase {
     logger?: FileDatabaseLogger;
     /** How soon after a journaled write db.json is rewritten (tests set it long, to find the journal full). */
     compactAfterMs?: number;
+    /** Told after each commit that wrote to disk, with the number of transactions it carried. */
+    onCommit?: (transactions: number) => void;
   }): Promise<FileDatabase> {
     const logger = options.logger ?? { info: () => {}, warn: (message) => console.warn(message) };
     await mkdir(dirname(options.dataFile), { recursive: true });
@@ -140,6 +141,7 @@ export class FileDatabase {
         lock,
         logger,
         options.compactAfterMs ?? COMPACT_AFTER_MS,
+        options.onCommit ?? (() => {}),
       );
     } catch (error) {
       await lock.release();
@@ -279,8 +281,8 @@ export class FileDatabase {
         return;
       }
     }
+    let wrote: boolean;
     try {
-      let wrote: boolean;
       if (batch.some((pending) => pending.kind === 'any')) {
         wrote = await this.writeFiles();
       } else {
@@ -294,10 +296,7 @@ export class FileDatabase {
           wrote = true;
         }
       }
-      if (wrote) {
-        this.commits++;
-        this.generation++;
-      }
+      if (wrote) this.generation++;
     } catch (error) {
       // Memory is ahead of disk: back to what is durable, and the whole commit fails.
       this.logger.warn(`restauth: write failed (${describe(error)}); the commit is undone`);
@@ -305,6 +304,7 @@ export class FileDatabase {
       for (const pending of batch) pending.reject(error);
       return;
     }
+    if (wrote) this.onCommit(batch.length);
     batch.forEach((pending, index) => {
       const result = results[index]!;
       if (result.ok) pending.resolve(result.value);

@@ -170,22 +170,6 @@ export class FileMailQueue implements MailOutboxStore {
       return { result: live.length === 0 ? null : Math.min(...live), changed: false };
     });
   }
-
-  /** The mails the worker gave up on, newest last (for inspection and tests). */
-  dead(): Promise<OutboxMail[]> {
-    return this.serialized((mails) => ({
-      result: mails.filter((mail) => mail.dead).map(({ dead: _dead, ...mail }) => ({ ...mail })),
-      changed: false,
-    }));
-  }
-
-  /** Every live (not dead) mail, sent ones excluded. */
-  pending(): Promise<OutboxMail[]> {
-    return this.serialized((mails) => ({
-      result: mails.filter((mail) => !mail.dead).map((mail) => ({ ...mail })),
-      changed: false,
-    }));
-  }
 }
 
 /** An E-code, as system errors have: the command line prints the message as one line, without a stack. */
