@@ -1,11 +1,18 @@
 import { Command } from 'commander';
 import { loadConfig } from '../config/load.js';
 import { describeDatabase } from '../stores/postgres/faults.js';
+import { SchemaRefusedError } from '../stores/postgres/gotrue-schema.js';
 import { migrateUnbounded, schemaNames } from '../stores/postgres/index.js';
+import { migrationStatus, type MigrationStatus } from '../stores/postgres/migrate.js';
+import type { SchemaNames } from '../stores/postgres/migrations.js';
+import { createPool, type PoolConfig } from '../stores/postgres/pool.js';
 import { DatabaseUnreachableError, waitForDatabase } from '../stores/postgres/startup.js';
 import { CliError, EXIT_FAILURE, EXIT_USAGE } from './errors.js';
 
-/** `restauth migrate`: applies the PostgreSQL migrations (start-up does it too) and says which. */
+/**
+ * `restauth migrate`: applies the PostgreSQL migrations (start-up does it too) and says which;
+ * with --status, lists what is applied and pending instead, changing nothing.
+ */
 export function migrateCommand(): Command {
   return new Command('migrate')
     .description(
@@ -13,7 +20,8 @@ export function migrateCommand(): Command {
     )
     .option('-c, --config <file>', 'config file (restauth.json or postgrest-auth.json)')
     .option('-C, --connection <url>', 'PostgreSQL connection string (else DATABASE_URL or the config)')
-    .action(async (options: { config?: string; connection?: string }) => {
+    .option('--status', "list applied and pending migrations (restauth's and GoTrue's); change nothing")
+    .action(async (options: { config?: string; connection?: string; status?: boolean }) => {
       const config = await loadConfig({
         ...(options.config ? { configFile: options.config } : {}),
         ...(options.connection ? { postgrestAuth: { connection: options.connection } } : {}),
@@ -26,19 +34,55 @@ export function migrateCommand(): Command {
       }
       const store = config.store;
       const names = schemaNames(config.store, config.roles);
+      // A migration job started with its database (a compose file) waits for it, as the server does.
+      const waiting = {
+        database: describeDatabase(config.store.url),
+        timeoutSeconds: config.store.startupTimeout,
+        logger: console,
+      };
       try {
-        // A migration job started with its database (a compose file) waits for it, as the server does.
-        const applied = await waitForDatabase(() => migrateUnbounded(store, names), {
-          database: describeDatabase(config.store.url),
-          timeoutSeconds: config.store.startupTimeout,
-          logger: console,
-        });
+        if (options.status) {
+          const status = await waitForDatabase(() => readStatus(store, names), waiting);
+          console.log(formatStatus(status, names.schema));
+          return;
+        }
+        const applied = await waitForDatabase(() => migrateUnbounded(store, names), waiting);
         console.log(
           applied.length === 0 ? 'the schema is up to date' : `applied migrations ${applied.join(', ')}`,
         );
       } catch (error) {
-        if (error instanceof DatabaseUnreachableError) throw new CliError(error.message, EXIT_FAILURE);
+        if (error instanceof DatabaseUnreachableError || error instanceof SchemaRefusedError)
+          throw new CliError(error.message, EXIT_FAILURE);
         throw error;
       }
     });
+}
+
+async function readStatus(store: PoolConfig, names: SchemaNames): Promise<MigrationStatus> {
+  const pool = createPool({ ...store, poolMin: 0, poolMax: 1 }, { info() {}, warn() {} });
+  try {
+    return await migrationStatus(pool, names);
+  } finally {
+    await pool.end();
+  }
+}
+
+/** One line per restauth migration, then GoTrue's versions in one line (there may be 70). */
+export function formatStatus(status: MigrationStatus, schema: string): string {
+  const lines = [`restauth migrations (${schema}.restauth_migrations):`];
+  for (const migration of status.applied) {
+    lines.push(`  applied  ${migration.version}  ${migration.name}  (${migration.appliedAt.toISOString()})`);
+  }
+  for (const migration of status.pending) lines.push(`  pending  ${migration.version}  ${migration.name}`);
+  if (status.applied.length === 0 && status.pending.length === 0) lines.push('  none');
+  if (status.gotrue.length === 0) {
+    lines.push(`GoTrue migrations (${schema}.schema_migrations): none`);
+  } else {
+    lines.push(
+      `GoTrue migrations (${schema}.schema_migrations): ${status.gotrue.length}, newest ${status.gotrue[0]}`,
+    );
+    if (status.gotrueUnknown.length > 0)
+      lines.push(`  newer than restauth knows: ${status.gotrueUnknown.join(', ')}`);
+  }
+  return lines.join('\n');
 }

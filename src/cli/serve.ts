@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
+import { SchemaRefusedError } from '../stores/postgres/gotrue-schema.js';
 import { DatabaseUnreachableError } from '../stores/postgres/startup.js';
 import { CliError, EXIT_FAILURE } from './errors.js';
 import { addConfigOptions, loadOptionsOf, type ConfigFlags } from './config-options.js';
@@ -27,7 +28,8 @@ async function serve(dataFile: string | undefined, options: ConfigFlags): Promis
 
 function explainStartFailure(error: unknown, config: Config): unknown {
   // Its message names the database, the cause and the setting to change: no stack needed.
-  if (error instanceof DatabaseUnreachableError) return new CliError(error.message, EXIT_FAILURE);
+  if (error instanceof DatabaseUnreachableError || error instanceof SchemaRefusedError)
+    return new CliError(error.message, EXIT_FAILURE);
   const code = (error as NodeJS.ErrnoException | null)?.code;
   if (code === 'EADDRINUSE') {
     return new CliError(`port ${config.port} is already in use (set --port or RESTAUTH_PORT)`, EXIT_FAILURE);

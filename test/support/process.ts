@@ -81,3 +81,23 @@ export function spawnTsScript(script: string, args: string[], stdout: 'pipe' | '
     { stdio: ['ignore', stdout, 'inherit'] },
   );
 }
+
+/** Runs the restauth CLI to its exit in `cwd` with `env` added; its stdout and stderr as one text. */
+export function runRestauth(
+  cwd: string,
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      ['--import', import.meta.resolve('tsx'), join(repoRoot, 'src/cli/main.ts'), ...args],
+      { cwd, env: { ...process.env, ...env } },
+    );
+    let output = '';
+    child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.once('error', reject);
+    child.once('exit', (code) => resolve({ code, output }));
+  });
+}

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { isStoreUnavailable } from './faults.js';
+import { gotrueVersions, refuseGoTrueSchema, unknownNewerVersions } from './gotrue-schema.js';
 import { migrations, quotedNames, type SchemaNames } from './migrations.js';
 import { transaction, withClient } from './pool.js';
 
@@ -16,6 +17,8 @@ export async function migrate(pool: pg.Pool, names: SchemaNames): Promise<number
     // A session lock: it is released with the connection too, if the connection dies first.
     await client.query('SELECT pg_advisory_lock(hashtext($1))', [lock]);
     try {
+      // Before anything is created: a schema GoTrue made is not this code's to alter.
+      await refuseGoTrueSchema(client, { quoted: q.schema, name: names.schema });
       await client.query(`CREATE SCHEMA IF NOT EXISTS ${q.schema}`);
       await client.query(
         `CREATE TABLE IF NOT EXISTS ${q.schema}.restauth_migrations (
@@ -50,5 +53,44 @@ export async function migrate(pool: pg.Pool, names: SchemaNames): Promise<number
       await client.query('SELECT pg_advisory_unlock(hashtext($1))', [lock]).catch(() => {});
     }
     return applied;
+  });
+}
+
+export interface MigrationStatus {
+  /** restauth's migrations recorded in `<schema>.restauth_migrations`, oldest first. */
+  applied: { version: number; name: string; appliedAt: Date }[];
+  /** restauth's migrations this version knows and the database has not applied. */
+  pending: { version: number; name: string }[];
+  /** GoTrue's versions recorded in `<schema>.schema_migrations`, newest first. */
+  gotrue: string[];
+  /** Of those, the ones newer than any this version knows (docs/postgres-schema.md). */
+  gotrueUnknown: string[];
+}
+
+/** What `restauth migrate --status` lists: read only, no lock, nothing created. */
+export async function migrationStatus(pool: pg.Pool, names: SchemaNames): Promise<MigrationStatus> {
+  const q = quotedNames(names);
+  return withClient(pool, async (client) => {
+    const { rows: found } = await client.query<{ exists: boolean }>(
+      'SELECT to_regclass($1) IS NOT NULL AS exists',
+      [`${q.schema}.restauth_migrations`],
+    );
+    const applied = found[0]!.exists
+      ? (
+          await client.query<{ version: number; name: string; applied_at: Date }>(
+            `SELECT version, name, applied_at FROM ${q.schema}.restauth_migrations ORDER BY version`,
+          )
+        ).rows.map((row) => ({ version: row.version, name: row.name, appliedAt: row.applied_at }))
+      : [];
+    const done = new Set(applied.map((migration) => migration.version));
+    const gotrue = await gotrueVersions(client, q.schema);
+    return {
+      applied,
+      pending: migrations(names)
+        .filter((migration) => !done.has(migration.version))
+        .map(({ version, name }) => ({ version, name })),
+      gotrue,
+      gotrueUnknown: unknownNewerVersions(gotrue),
+    };
   });
 }
