@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import type { Config } from './config/schema.js';
 import { AdminService } from './core/admin-service.js';
 import { AuditLog, type RequestContext } from './core/audit.js';
@@ -11,23 +10,14 @@ import { PasswordHasher } from './core/passwords.js';
 import { deriveKey } from './core/secrets.js';
 import { SessionManager } from './core/sessions.js';
 import { RateLimiter } from './core/rate-limit.js';
-import type { MailOutboxStore } from './core/ports/outbox.js';
-import type { RateLimitCounter } from './core/ports/rate-limits.js';
 import type { Store } from './core/ports/store.js';
 import { TokenService } from './core/tokens.js';
 import { mailNotifier } from './mail/mail-notifier.js';
 import { MailWorker } from './mail/worker.js';
-import { createMailer, OutboxMailer } from './mail/mailer.js';
+import { openMailer } from './mail/mailer.js';
 import type { FileDatabase } from './stores/file/file-database.js';
-import { openFileStore } from './stores/file/index.js';
-import { FileMailQueue } from './stores/file/outbox.js';
-import { MemoryRateLimitCounter } from './stores/file/rate-limits.js';
-import { fileReadiness } from './stores/file/readiness.js';
-import { openPostgresStore, PostgresStore, schemaNames } from './stores/postgres/index.js';
-import { postgresReadiness } from './stores/postgres/readiness.js';
+import { openBackend } from './stores/index.js';
 import type { ReadinessProbe } from './stores/readiness.js';
-import { PostgresMailQueue } from './stores/postgres/outbox.js';
-import { PostgresRateLimitCounter } from './stores/postgres/rate-limits.js';
 
 /** Everything the HTTP layer needs, built once from the frozen config: the composition root. */
 export interface Services {
@@ -96,18 +86,16 @@ export async function createServices(
   if (config.jwt.secret === null && config.jwt.keys.length === 0) {
     throw new Error('jwt.secret must be resolved before the services start (see config/secret.ts)');
   }
-  const opened = await openStore(config, logger);
+  const backend = await openBackend(config, logger);
   const hasher = new PasswordHasher(config.passwords);
   await hasher.prepare();
   const tokens = new TokenService({
     ...config.jwt,
     keys: config.jwt.keys.map((key) => ({ ...key })),
   });
-  const sessions = new SessionManager(opened.store, config.sessions);
-  const mailer = createMailer(config, logger);
-  if (mailer instanceof OutboxMailer) await mailer.removeCrashLeftovers();
-  const mailQueue = opened.mailQueue;
-  const mailWorker = new MailWorker(mailQueue, mailer, logger, {
+  const sessions = new SessionManager(backend.store, config.sessions);
+  const mailer = await openMailer(config, logger);
+  const mailWorker = new MailWorker(backend.outbox, mailer, logger, {
     leaseMs: config.mailQueue.lease * 1000,
     pollMs: config.mailQueue.poll * 1000,
   });
@@ -125,7 +113,7 @@ export async function createServices(
     templatesDir: config.mailTemplatesDir,
     clock,
   });
-  const audit = new AuditLog(opened.store, {
+  const audit = new AuditLog(backend.store, {
     retention: config.audit.retention,
     clock,
     onError: onBackgroundError,
@@ -135,9 +123,9 @@ export async function createServices(
   // then in the mail (links go on working), as it retires every access token.
   // With only asymmetric keys (no secret), the private key that signs is the server's secret.
   const codeKey = deriveKey(config.jwt.secret ?? signingKeyMaterial(config), 'one-time codes');
-  const oneTimeTokens = new OneTimeTokens(opened.store, config.oneTimeTokens, notifier, codeKey);
+  const oneTimeTokens = new OneTimeTokens(backend.store, config.oneTimeTokens, notifier, codeKey);
   const flows = new EmailFlows({
-    store: opened.store,
+    store: backend.store,
     tokens: oneTimeTokens,
     notifier,
     hasher,
@@ -146,7 +134,7 @@ export async function createServices(
     clock,
   });
   const auth = new AuthService({
-    store: opened.store,
+    store: backend.store,
     notifier,
     audit,
     emailFlows: flows,
@@ -164,7 +152,7 @@ export async function createServices(
     },
   });
   const admin = new AdminService({
-    store: opened.store,
+    store: backend.store,
     auth,
     flows,
     tokens: oneTimeTokens,
@@ -172,37 +160,35 @@ export async function createServices(
     audit,
     clock,
   });
-  // With PostgreSQL every instance shares the windows; otherwise each keeps its own in memory.
-  const counter: RateLimitCounter =
-    opened.store instanceof PostgresStore
-      ? new PostgresRateLimitCounter(opened.store.pool, opened.store.rateLimitTable)
-      : new MemoryRateLimitCounter();
   const { trustedProxyHeader: _header, ...rules } = config.rateLimits;
-  const rateLimiter = new RateLimiter(counter, rules, options.clock);
-  const maintenance = startMaintenance(opened.store, clock, onBackgroundError);
+  const rateLimiter = new RateLimiter(backend.rateLimits, rules, options.clock);
+  const upkeep = () => void backend.upkeep(clock()).catch(onBackgroundError);
+  upkeep();
+  // unref: upkeep alone must not keep the process alive.
+  const upkeepTimer = setInterval(upkeep, 3_600_000).unref();
   return {
     config,
     rateLimiter,
-    store: opened.store,
+    store: backend.store,
     auth,
     flows,
     admin,
     audit,
     hasher,
     tokens,
-    fileDatabase: opened.fileDatabase,
-    readiness: opened.readiness,
+    fileDatabase: backend.documents ?? null,
+    readiness: backend.readiness,
     idle: async () => {
       await background.idle();
       await mailWorker.idle();
     },
     close: async () => {
-      clearInterval(maintenance);
+      clearInterval(upkeepTimer);
       // Work begun after an answer (a mail being queued) finishes first: its request was acknowledged.
       await background.idle();
       await mailWorker.stop();
       await mailer.close();
-      await opened.store.close();
+      await backend.close();
     },
   };
 }
@@ -213,45 +199,4 @@ function signingKeyMaterial(config: Config): string {
   const signer = keys.find((key) => (signingKeyId ? key.kid === signingKeyId : Boolean(key.privateKey)));
   if (!signer?.privateKey) throw new Error('no jwt secret or signing key');
   return typeof signer.privateKey === 'string' ? signer.privateKey : JSON.stringify(signer.privateKey);
-}
-
-/** Hourly upkeep the store needs (PostgreSQL: bounded session tables); the file store bounds itself. */
-function startMaintenance(
-  store: Store,
-  clock: () => Date,
-  onError: (error: unknown) => void,
-): NodeJS.Timeout | undefined {
-  if (!(store instanceof PostgresStore)) return undefined;
-  const prune = () => void store.pruneSessions(clock()).catch(onError);
-  prune();
-  // unref: upkeep alone must not keep the process alive.
-  return setInterval(prune, 3_600_000).unref();
-}
-
-async function openStore(
-  config: Config,
-  logger: Logger,
-): Promise<{
-  store: Store;
-  fileDatabase: FileDatabase | null;
-  readiness: ReadinessProbe;
-  mailQueue: MailOutboxStore;
-}> {
-  if (config.store.type === 'file') {
-    const files = config.store;
-    const { db, store } = await openFileStore(files, logger);
-    // The mail queue is a file beside the data, under the store's lock; a damaged one refuses the start.
-    const mailQueue = await FileMailQueue.open(join(config.stateDir, 'mail-queue.json'), logger).catch(
-      async (error: unknown) => {
-        await store.close();
-        throw error;
-      },
-    );
-    return { store, fileDatabase: db, readiness: () => fileReadiness(files), mailQueue };
-  }
-  const store = await openPostgresStore(config.store, config.roles, { logger });
-  const names = schemaNames(config.store, config.roles);
-  // With PostgreSQL the outbox is a table every instance shares.
-  const mailQueue = new PostgresMailQueue(store.pool, store.mailOutboxTable);
-  return { store, fileDatabase: null, readiness: () => postgresReadiness(store.pool, names), mailQueue };
 }

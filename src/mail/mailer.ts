@@ -177,6 +177,20 @@ function processIsRunning(pid: number): boolean {
   }
 }
 
+/**
+ * The mailer the server sends with (see createMailer), ready: the development
+ * outbox is cleared of the empty files a crash left first.
+ */
+export async function openMailer(
+  config: Pick<Config, 'email' | 'outboxDir' | 'appName'>,
+  logger: MailLogger,
+): Promise<Mailer> {
+  if (config.email) return createMailer(config, logger);
+  const outbox = new OutboxMailer(config.outboxDir, logger, defaultFrom(config.appName));
+  await outbox.removeCrashLeftovers();
+  return outbox;
+}
+
 /** SMTP when the config has an `email` object, else the development outbox. */
 export function createMailer(
   config: Pick<Config, 'email' | 'outboxDir' | 'appName'>,

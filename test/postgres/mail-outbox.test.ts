@@ -42,8 +42,8 @@ describe('the PostgreSQL mail outbox', () => {
   // SKIP LOCKED never skips on PGlite (claims run one after another): nothing to race there.
   const race = { skip: realServerOnly() ?? false };
   it('two instances draining one outbox send every mail exactly once', race, async () => {
-    const queueA = new PostgresMailQueue(store.pool, store.mailOutboxTable);
-    const queueB = new PostgresMailQueue(store.pool, store.mailOutboxTable);
+    const queueA = new PostgresMailQueue(store.pool, 'auth.mail_outbox');
+    const queueB = new PostgresMailQueue(store.pool, 'auth.mail_outbox');
     for (let i = 0; i < 20; i++) {
       await queueA.enqueue(
         { to: `m${i}@example.com`, subject: `mail ${i}`, text: 'x', html: 'x' },
@@ -67,7 +67,7 @@ describe('the PostgreSQL mail outbox', () => {
   });
 
   it('keeps a mail its worker could not send for another worker, after a restart', async () => {
-    const queue = new PostgresMailQueue(store.pool, store.mailOutboxTable);
+    const queue = new PostgresMailQueue(store.pool, 'auth.mail_outbox');
     // Its failure is recorded before the worker logs the retry: that line is the event to await.
     let failed!: () => void;
     const failureRecorded = new Promise<void>((resolve) => (failed = resolve));
@@ -92,18 +92,14 @@ describe('the PostgreSQL mail outbox', () => {
     } finally {
       await client.end();
     }
-    const up = new MailWorker(
-      new PostgresMailQueue(store.pool, store.mailOutboxTable),
-      smtp(sink.port),
-      quiet,
-    );
+    const up = new MailWorker(new PostgresMailQueue(store.pool, 'auth.mail_outbox'), smtp(sink.port), quiet);
     up.start();
     await sink.waitForMail((m) => m.to === 'kept@example.com', 10_000);
     await up.stop();
   });
 
   it('a mail given up on stays in the table, never due again', async () => {
-    const queue = new PostgresMailQueue(store.pool, store.mailOutboxTable);
+    const queue = new PostgresMailQueue(store.pool, 'auth.mail_outbox');
     const now = Date.now();
     const mail = await queue.enqueue({ to: 'dead@example.com', subject: 'dead', text: 'x', html: 'x' }, now);
     const [claimed] = await queue.claimDue(now, 10, 1000);

@@ -60,7 +60,7 @@ describe('the mail outbox across a PostgreSQL restart', { skip: ownClusterUnavai
   it('a mail sent while the database restarts is recorded as sent once it is back, and sent once', async () => {
     const log = watchedLog();
     // A long retry delay: the only retry of markSent is the one stop() asks for, after the restart.
-    const worker = new MailWorker(new PostgresMailQueue(store.pool, store.mailOutboxTable), smtp(), log, {
+    const worker = new MailWorker(new PostgresMailQueue(store.pool, 'auth.mail_outbox'), smtp(), log, {
       retryBaseMs: 60_000,
       leaseMs: 600_000,
     });
@@ -78,7 +78,7 @@ describe('the mail outbox across a PostgreSQL restart', { skip: ownClusterUnavai
   });
 
   it('a mail sent again after its lease lapsed keeps its Message-ID', async () => {
-    const queue = new PostgresMailQueue(store.pool, store.mailOutboxTable);
+    const queue = new PostgresMailQueue(store.pool, 'auth.mail_outbox');
     const log = watchedLog();
     const first = new MailWorker(queue, smtp(), log, { retryBaseMs: 60_000, leaseMs: 600_000 });
     const hold = sink.holdNextReply();

@@ -1,6 +1,12 @@
 import type pg from 'pg';
 import type { OutgoingMail } from '../../core/notifier.js';
 import type { MailOutboxStore, OutboxMail } from '../../core/ports/outbox.js';
+import { quotedNames, type SchemaNames } from './migrations.js';
+
+/** The mail outbox table (migration 4). */
+export function outboxTable(names: SchemaNames): string {
+  return `${quotedNames(names).schema}.mail_outbox`;
+}
 
 interface Row {
   id: string;

@@ -20,8 +20,8 @@ import {
   type UserPage,
   type UserPatch,
 } from '../../core/ports/store.js';
-import { pruneSessions } from './upkeep.js';
 import { quotedNames, type SchemaNames } from './migrations.js';
+import { outboxTable } from './outbox.js';
 import { inTransaction } from './pool.js';
 import { checkRoleName, createUserRole, dropUserRole, type RoleNames } from './user-roles.js';
 
@@ -185,6 +185,7 @@ export class PostgresStore implements Store {
   private readonly oneTimeTokens: string;
   private readonly auditLog: string;
   private readonly userRoles: string;
+  private readonly mailOutbox: string;
   private readonly roleNames: RoleNames;
   private readonly names: ReturnType<typeof quotedNames>;
   private readonly statementNames = new Map<string, string>();
@@ -202,6 +203,7 @@ export class PostgresStore implements Store {
     this.oneTimeTokens = `${schema}.one_time_tokens`;
     this.auditLog = `${schema}.audit_log`;
     this.userRoles = `${schema}.user_roles`;
+    this.mailOutbox = outboxTable(schemaNames);
     this.roleNames = {
       table: this.userRoles,
       memberOf: [this.names.authenticated, this.names.anon],
@@ -254,7 +256,7 @@ export class PostgresStore implements Store {
       }
       if (writes.mails && writes.mails.length > 0) {
         await client.query(
-          `INSERT INTO ${this.mailOutboxTable} (id, message, attempts, next_attempt_at)
+          `INSERT INTO ${this.mailOutbox} (id, message, attempts, next_attempt_at)
            SELECT gen_random_uuid(), mail, 0, $2 FROM jsonb_array_elements($1::jsonb) AS mail`,
           // Due now by the mail worker's clock (the wall clock).
           [JSON.stringify(writes.mails), new Date()],
@@ -581,7 +583,7 @@ export class PostgresStore implements Store {
          WHERE $11::timestamptz IS NULL OR earlier.created_at <= $11 OR earlier.expires_at <= $4
          RETURNING 1
        ), queued AS (
-         INSERT INTO ${this.mailOutboxTable} (id, message, attempts, next_attempt_at)
+         INSERT INTO ${this.mailOutbox} (id, message, attempts, next_attempt_at)
          SELECT gen_random_uuid(), mail, 0, $9 FROM jsonb_array_elements($8::jsonb) AS mail, stored
          RETURNING 1
        )
@@ -691,21 +693,6 @@ export class PostgresStore implements Store {
   async pruneAuditEvents(before: Date): Promise<number> {
     const result = await this.pool.query(`DELETE FROM ${this.auditLog} WHERE at < $1`, [before]);
     return result.rowCount ?? 0;
-  }
-
-  /** The mail outbox table (migration 4). */
-  get mailOutboxTable(): string {
-    return `${this.names.schema}.mail_outbox`;
-  }
-
-  /** The table of shared rate-limit windows (migration 3). */
-  get rateLimitTable(): string {
-    return `${this.names.schema}.rate_limits`;
-  }
-
-  /** Deletes ended sessions and the oldest rotated refresh tokens (see upkeep.ts); run it periodically. */
-  pruneSessions(now: Date): Promise<{ sessions: number; refreshTokens: number }> {
-    return pruneSessions(this.pool, { sessions: this.sessions, refreshTokens: this.refreshTokens }, now);
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,11 @@
 import type pg from 'pg';
 import type { RateLimitCounter } from '../../core/ports/rate-limits.js';
+import { quotedNames, type SchemaNames } from './migrations.js';
+
+/** The table of shared rate-limit windows (migration 3). */
+export function rateLimitTable(names: SchemaNames): string {
+  return `${quotedNames(names).schema}.rate_limits`;
+}
 
 const SWEEP_EVERY = 500;
 

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { quotedNames, type SchemaNames } from './migrations.js';
 import { inTransaction } from './pool.js';
 
 /** Rotated refresh tokens a session keeps for reuse detection, as the file store does. */
@@ -42,4 +43,14 @@ export async function pruneSessions(
     );
     return { sessions: ended.rowCount ?? 0, refreshTokens: rotated.rowCount ?? 0 };
   });
+}
+
+/** pruneSessions on the session tables of a schema: the PostgreSQL backend's hourly upkeep. */
+export function sessionPruning(
+  pool: pg.Pool,
+  names: SchemaNames,
+): (now: Date) => Promise<{ sessions: number; refreshTokens: number }> {
+  const { schema } = quotedNames(names);
+  const tables = { sessions: `${schema}.sessions`, refreshTokens: `${schema}.refresh_tokens` };
+  return (now) => pruneSessions(pool, tables, now);
 }

@@ -1,0 +1,33 @@
+import type { MailOutboxStore } from '../core/ports/outbox.js';
+import type { RateLimitCounter } from '../core/ports/rate-limits.js';
+import type { Store } from '../core/ports/store.js';
+import type { FileDatabase } from './file/file-database.js';
+import type { ReadinessProbe } from './readiness.js';
+
+export interface BackendLogger {
+  info(message: string): void;
+  warn(message: string): void;
+}
+
+/**
+ * What one store gives the server: every port on the same storage, the work
+ * it needs now and then, whether it can serve, and one close. Each store
+ * folder has a backend.ts that opens one; stores/index.ts picks which.
+ */
+export interface Backend {
+  store: Store;
+  /** The durable mail queue the worker sends from; the store writes a token's mails into it with the token. */
+  outbox: MailOutboxStore;
+  rateLimits: RateLimitCounter;
+  /** Periodic work on the stored data (PostgreSQL: ended sessions, old refresh tokens); run hourly. */
+  upkeep(now: Date): Promise<void>;
+  /** Whether this instance can serve now (the store answers, migrations applied, folders writable). */
+  readiness: ReadinessProbe;
+  /**
+   * The JSON document the data API serves, when the backend keeps one (the file store).
+   * To become core/ports/documents.ts's port (the `data` work of issue 12).
+   */
+  documents?: FileDatabase;
+  /** Releases everything the backend holds (locks, connections). */
+  close(): Promise<void>;
+}

@@ -1,0 +1,37 @@
+import { join } from 'node:path';
+import type { Config, FileStoreConfig } from '../../config/schema.js';
+import type { Backend, BackendLogger } from '../backend.js';
+import { openFileStore } from './index.js';
+import { FileMailQueue } from './outbox.js';
+import { MemoryRateLimitCounter } from './rate-limits.js';
+import { fileReadiness } from './readiness.js';
+
+/**
+ * The file backend: db.json and credentials.json under the instance lock, the
+ * mail queue as a file in the state folder under the same lock, and rate
+ * limits in memory (one process serves the files). It bounds its own data as
+ * it writes, so it has no upkeep.
+ */
+export async function openFileBackend(
+  config: Pick<Config, 'stateDir'> & { store: FileStoreConfig },
+  logger: BackendLogger,
+): Promise<Backend> {
+  const files = config.store;
+  const { db, store } = await openFileStore(files, logger);
+  // A damaged mail queue refuses the start (after the store's lock is released again).
+  const outbox = await FileMailQueue.open(join(config.stateDir, 'mail-queue.json'), logger).catch(
+    async (error: unknown) => {
+      await store.close();
+      throw error;
+    },
+  );
+  return {
+    store,
+    outbox,
+    rateLimits: new MemoryRateLimitCounter(),
+    upkeep: async () => {},
+    readiness: () => fileReadiness(files),
+    documents: db,
+    close: () => store.close(),
+  };
+}

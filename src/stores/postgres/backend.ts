@@ -1,0 +1,31 @@
+import type { Config, PostgresStoreConfig } from '../../config/schema.js';
+import type { Backend, BackendLogger } from '../backend.js';
+import { openPostgresStore, schemaNames } from './index.js';
+import { PostgresMailQueue, outboxTable } from './outbox.js';
+import { PostgresRateLimitCounter, rateLimitTable } from './rate-limits.js';
+import { postgresReadiness } from './readiness.js';
+import { sessionPruning } from './upkeep.js';
+
+/**
+ * The PostgreSQL backend: every port on one pool, in tables every instance
+ * shares (the outbox, the rate-limit windows), so instances behind one load
+ * balancer send each mail once and count each client once.
+ */
+export async function openPostgresBackend(
+  config: Pick<Config, 'roles'> & { store: PostgresStoreConfig },
+  logger: BackendLogger,
+): Promise<Backend> {
+  const store = await openPostgresStore(config.store, config.roles, { logger });
+  const names = schemaNames(config.store, config.roles);
+  const pruneSessions = sessionPruning(store.pool, names);
+  return {
+    store,
+    outbox: new PostgresMailQueue(store.pool, outboxTable(names)),
+    rateLimits: new PostgresRateLimitCounter(store.pool, rateLimitTable(names)),
+    upkeep: async (now) => {
+      await pruneSessions(now);
+    },
+    readiness: () => postgresReadiness(store.pool, names),
+    close: () => store.close(),
+  };
+}
