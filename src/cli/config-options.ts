@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import type { LoadOptions } from '../config/load.js';
+import type { Config } from '../config/schema.js';
 import { parsePort } from './options.js';
 
 /** The options of serve that shape the configuration, shared by the commands that must see what serve sees. */
@@ -18,6 +19,8 @@ export interface ConfigFlags {
   iss?: string;
   secret?: string;
   dev?: boolean;
+  logLevel?: Config['logLevel'];
+  logFormat?: Config['logFormat'];
 }
 
 export function addConfigOptions(command: Command): Command {
@@ -47,6 +50,23 @@ export function addConfigOptions(command: Command): Command {
         '--dev',
         'development mode: accept a published or short jwt secret with a warning (RESTAUTH_DEV=1); never in production',
       )
+      .addOption(
+        new Option('--log-level <level>', 'least level logged (RESTAUTH_LOG_LEVEL)').choices([
+          'fatal',
+          'error',
+          'warn',
+          'info',
+          'debug',
+          'trace',
+          'silent',
+        ]),
+      )
+      .addOption(
+        new Option(
+          '--log-format <format>',
+          'pretty: short lines for a terminal; json: one JSON object a line (default: pretty on a terminal, else json)',
+        ).choices(['pretty', 'json', 'auto']),
+      )
       .addHelpText(
         'after',
         '\nConfiguration: the config file, then environment variables (RESTAUTH_PORT, RESTAUTH_JWT_SECRET, DATABASE_URL, ...),\nthen these flags; see docs/configuration.md.',
@@ -61,6 +81,8 @@ export function loadOptionsOf(dataFile: string | undefined, options: ConfigFlags
     port: options.port,
     host: options.host,
     development: options.dev,
+    logLevel: options.logLevel,
+    logFormat: options.logFormat,
     postgrestAuth: {
       app: options.app,
       connection: options.connection,

@@ -18,7 +18,7 @@ async function serve(dataFile: string | undefined, options: ConfigFlags): Promis
   const { startServer } = await import('../http/server.js');
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
-    server = await startServer(config, { logger: { level: config.logLevel } });
+    server = await startServer(config);
   } catch (error) {
     throw explainStartFailure(error, config);
   }

@@ -102,6 +102,12 @@ export const ENV_VARS: readonly EnvVar[] = [
     description: 'fatal, error, warn, info, debug, trace or silent.',
   },
   {
+    name: 'RESTAUTH_LOG_FORMAT',
+    key: 'logFormat',
+    description:
+      'pretty (short lines for a terminal), json (one JSON object a line) or auto (pretty on a terminal, else JSON).',
+  },
+  {
     name: 'RESTAUTH_RATE_LIMITS',
     key: 'rateLimits',
     description:
@@ -121,6 +127,7 @@ export function processEnvironment(env?: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const LOG_FORMATS = ['auto', 'pretty', 'json'] as const;
 const ALGORITHMS = ['argon2id', 'bcrypt'] as const;
 
 function fail(name: string, value: string, expected: string): never {
@@ -209,6 +216,8 @@ export function readEnv(env: NodeJS.ProcessEnv, cwd: string): ConfigLayer {
     layer.passwords = { algorithm: oneOf('RESTAUTH_PASSWORD_ALGORITHM', algorithm, ALGORITHMS) };
   const level = get('RESTAUTH_LOG_LEVEL');
   if (level !== undefined) layer.logLevel = oneOf('RESTAUTH_LOG_LEVEL', level.toLowerCase(), LOG_LEVELS);
+  const format = get('RESTAUTH_LOG_FORMAT');
+  if (format !== undefined) layer.logFormat = oneOf('RESTAUTH_LOG_FORMAT', format.toLowerCase(), LOG_FORMATS);
   const smtp = get('RESTAUTH_SMTP_URL');
   if (smtp !== undefined) layer.email = { url: url('RESTAUTH_SMTP_URL', smtp, ['smtp:', 'smtps:']) };
 

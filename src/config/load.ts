@@ -41,6 +41,9 @@ export interface LoadOptions {
   postgrestAuth?: PostgrestAuthFlags;
   /** The CLI's --dev: development mode (see ConfigSchema's `development`). */
   development?: boolean;
+  /** The CLI's --log-level and --log-format. */
+  logLevel?: Config['logLevel'];
+  logFormat?: Config['logFormat'];
   /** Defaults to the process environment. */
   env?: NodeJS.ProcessEnv;
   /** Defaults to process.cwd(). */
@@ -110,6 +113,8 @@ async function readConfigFile(
 function flagsLayer(options: LoadOptions, cwd: string): ConfigLayer {
   const layer: ConfigLayer = options.postgrestAuth ? mapPostgrestAuthFlags(options.postgrestAuth) : {};
   if (options.development) layer.development = true;
+  if (options.logLevel !== undefined) layer.logLevel = options.logLevel;
+  if (options.logFormat !== undefined) layer.logFormat = options.logFormat;
   if (options.port !== undefined) layer.port = options.port;
   if (options.host !== undefined) layer.host = options.host;
   if (options.dataFile !== undefined) {

@@ -375,6 +375,10 @@ export const ConfigSchema = Type.Object({
     ],
     { default: 'info' },
   ),
+  /** How log lines are written: pretty (short, for a terminal), json, or auto: pretty on a terminal, else JSON. */
+  logFormat: Type.Union([Type.Literal('auto'), Type.Literal('pretty'), Type.Literal('json')], {
+    default: 'auto',
+  }),
 });
 
 export type Config = Static<typeof ConfigSchema>;

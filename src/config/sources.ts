@@ -78,6 +78,8 @@ const FLAGS: ReadonlyArray<[key: string, flag: string]> = [
   ['port', 'flag --port'],
   ['host', 'flag --host'],
   ['development', 'flag --dev'],
+  ['logLevel', 'flag --log-level'],
+  ['logFormat', 'flag --log-format'],
   ['appName', 'flag --app'],
   ['jwt.secret', 'flag --secret'],
   ['jwt.issuer', 'flag --issuer'],

@@ -1,6 +1,7 @@
 import cors from '@fastify/cors';
 import formbody from '@fastify/formbody';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Logger } from 'pino';
 import type { Services } from '../compose.js';
 import { dataApi } from '../data/index.js';
 import { createRewriter } from '../data/rewrite.js';
@@ -10,13 +11,15 @@ import { postgrestAuthDialect } from './dialects/postgrest-auth.js';
 import { toAuthError } from './errors.js';
 import { parseJsonBodies } from './json-body.js';
 import { healthRoutes } from './health.js';
+import { RequestLineLogController } from './logging.js';
 import { rateLimitHook } from './rate-limit.js';
 import { RedirectPolicy } from './redirects.js';
 import { provideRequestContext } from './request-context.js';
 import { confirmEmailRequired, publicUrl } from '../compose.js';
 
 export interface AppOptions {
-  logger?: FastifyServerOptions['logger'];
+  /** The server's logger (see logging.ts); none: nothing is logged. */
+  logger?: Logger;
 }
 
 /**
@@ -35,7 +38,12 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   const app = Fastify({
     // json-server's routes.json rewrites, applied before routing.
     ...(rewrite ? { rewriteUrl: (request: { url?: string }) => rewrite(request.url ?? '/') } : {}),
-    logger: options.logger ?? false,
+    ...(options.logger
+      ? {
+          loggerInstance: options.logger as FastifyBaseLogger,
+          logController: new RequestLineLogController(options.logger.isLevelEnabled('info')),
+        }
+      : { logger: false }),
     bodyLimit: config.bodyLimit,
     // Reject wrong types instead of coercing them ("123" is not a number, 5 is not a password).
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },

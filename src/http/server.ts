@@ -1,7 +1,9 @@
+import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { resolveJwtSecret } from '../config/secret.js';
 import { createServices } from '../compose.js';
 import { buildApp } from './app.js';
+import { createLogger, serviceLogger } from './logging.js';
 import { currentRequestContext } from './request-context.js';
 
 export interface RunningServer {
@@ -10,8 +12,8 @@ export interface RunningServer {
 }
 
 export interface StartOptions {
-  /** Fastify/pino logger options; true logs at info. */
-  logger?: boolean | Record<string, unknown>;
+  /** The logger to write to; default: one made from the config's logLevel and logFormat. */
+  log?: Logger;
 }
 
 /**
@@ -20,10 +22,12 @@ export interface StartOptions {
  * when another restauth already holds the data files.
  */
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
-  // Start-up messages (generated secret, reloaded files) go to the console, before the app's logger exists.
-  const resolved = await resolveJwtSecret(config, console);
-  const services = await createServices(resolved, console, { requestContext: currentRequestContext });
-  const app = await buildApp(services, { logger: options.logger ?? { level: 'info' } });
+  const log = options.log ?? createLogger({ level: config.logLevel, format: config.logFormat });
+  // Start-up messages (generated secret, reloaded files) go through the same logger as requests.
+  const lines = serviceLogger(log);
+  const resolved = await resolveJwtSecret(config, lines);
+  const services = await createServices(resolved, lines, { requestContext: currentRequestContext });
+  const app = await buildApp(services, { logger: log });
   app.addHook('onClose', async () => services.close());
   try {
     const url = await app.listen({ port: config.port, host: config.host });

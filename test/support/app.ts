@@ -2,11 +2,13 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
 import { createServices, type Services } from '../../src/compose.js';
 import type { ConfigLayer } from '../../src/config/layer.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { buildApp } from '../../src/http/app.js';
+import { serviceLogger } from '../../src/http/logging.js';
 import { currentRequestContext } from '../../src/http/request-context.js';
 
 export interface TestApp {
@@ -44,6 +46,8 @@ export async function createTestApp(options: {
   logger?: { info(message: string): void; warn(message: string): void };
   /** A folder to start in (a restart on the files an earlier app left); the caller removes it. */
   dir?: string;
+  /** The server's logger, as `restauth serve` has one: requests and the services' lines go to it. */
+  log?: Logger;
 }): Promise<TestApp> {
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'restauth-test-')));
   for (const [name, content] of Object.entries(options.files ?? {}))
@@ -59,11 +63,15 @@ export async function createTestApp(options: {
   const config = await loadConfig({ cwd: dir, env, overrides: options.overrides });
   let offset = 0;
   const quiet = { info() {}, warn() {} };
-  const services = await createServices(config, options.logger ?? quiet, {
-    clock: () => new Date(Date.now() + offset),
-    requestContext: currentRequestContext,
-  });
-  const app = await buildApp(services);
+  const services = await createServices(
+    config,
+    options.logger ?? (options.log ? serviceLogger(options.log) : quiet),
+    {
+      clock: () => new Date(Date.now() + offset),
+      requestContext: currentRequestContext,
+    },
+  );
+  const app = await buildApp(services, options.log ? { logger: options.log } : {});
   await app.ready();
   return {
     app,

@@ -1,0 +1,128 @@
+import { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
+import { pino, type DestinationStream, type Logger, type LevelWithSilent } from 'pino';
+import PinoPretty from 'pino-pretty';
+import type { Logger as ServiceLogger } from '../compose.js';
+
+/** How log lines are written: `pretty` for a person at a terminal, `json` for a log collector. */
+export type LogFormat = 'auto' | 'pretty' | 'json';
+
+export interface LogSettings {
+  level: LevelWithSilent;
+  /** `auto`: pretty when standard output is a terminal, JSON otherwise. */
+  format: LogFormat;
+}
+
+/**
+ * Where a secret could sit in a logged object: pino writes `[redacted]`
+ * there, whoever logs it. A net under the rule that matters more: restauth
+ * logs no request body, header, query string or cookie in the first place
+ * (see the request line below and docs/operations.md#logs).
+ */
+export const REDACTED_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-api-key"]',
+  'res.headers["set-cookie"]',
+  'headers.authorization',
+  'headers.cookie',
+  'body',
+  'req.body',
+  'query',
+  'req.query',
+  ...[
+    'password',
+    'newpassword',
+    'new_password',
+    'token',
+    'token_hash',
+    'access_token',
+    'refresh_token',
+    'accessToken',
+    'refreshToken',
+    'secret',
+    'jwtSecret',
+    'otp',
+    'authorization',
+    'cookie',
+  ].flatMap((key) => [key, `*.${key}`]),
+];
+
+/** The path of a URL without its query string: queries carry mailed tokens (GET /verify?token=...). */
+export function pathOf(url: string): string {
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
+}
+
+/**
+ * The server's pino logger: JSON lines, or pino-pretty's short lines when
+ * asked or on a terminal. `destination` replaces standard output (tests).
+ */
+export function createLogger(settings: LogSettings, destination?: DestinationStream): Logger {
+  const pretty = settings.format === 'pretty' || (settings.format === 'auto' && process.stdout.isTTY);
+  const options: pino.LoggerOptions = {
+    level: settings.level,
+    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    // Whatever logs a request or reply object gets its method, path and status only: never its headers.
+    serializers: {
+      req: (request: { method?: string; url?: string }) => ({
+        method: request.method,
+        path: pathOf(request.url ?? ''),
+      }),
+      res: (reply: { statusCode?: number }) => ({ status: reply.statusCode }),
+      err: pino.stdSerializers.err,
+    },
+  };
+  if (!pretty) return pino(options, destination ?? pino.destination(1));
+  const stream = PinoPretty({
+    colorize: destination === undefined && process.stdout.isTTY === true,
+    translateTime: 'SYS:HH:MM:ss.l',
+    // The request line's message already says all of these.
+    ignore: 'pid,hostname,reqId,method,path,route,status,ms',
+    singleLine: true,
+    // Written before the process may exit (a signal's close, a failed start).
+    sync: true,
+    ...(destination ? { destination: destination as NodeJS.WritableStream } : {}),
+  });
+  return pino(options, stream);
+}
+
+/** The services' `info`/`warn` lines (start-up, store, mail worker) through the same logger. */
+export function serviceLogger(log: Logger): ServiceLogger {
+  return {
+    info: (message) => log.info(message),
+    warn: (message) => log.warn(message),
+  };
+}
+
+/**
+ * One line per request, when its answer is sent, instead of Fastify's two
+ * ("incoming request" with the full URL, "request completed"):
+ * `POST /auth/v1/token 200 4.2ms`, with method, path, route pattern, status
+ * and milliseconds as fields. The path is logged without its query string,
+ * and no header or body is logged. Requests are not logged at all below info
+ * (the check is made once, not per request: request logging is on the hot path).
+ */
+export class RequestLineLogController extends LogController {
+  constructor(private readonly enabled: boolean) {
+    super();
+  }
+
+  override incomingRequest(): void {}
+
+  override routeNotFound(): void {}
+
+  override requestCompleted(
+    error: Error | null | undefined,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): void {
+    if (!this.enabled) return;
+    const path = pathOf(request.originalUrl);
+    const status = reply.statusCode;
+    const ms = Math.round(reply.elapsedTime * 10) / 10;
+    const fields = { method: request.method, path, route: request.routeOptions.url, status, ms };
+    const line = `${request.method} ${path} ${status} ${ms}ms`;
+    if (error) request.log.error({ ...fields, err: error }, line);
+    else request.log.info(fields, line);
+  }
+}
