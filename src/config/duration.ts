@@ -48,7 +48,7 @@ const UNIT_SECONDS: Record<string, number> = {
 
 const DURATION_RE = /^(\d+(?:\.\d+)?|\.\d+)\s*([a-z]+)?$/i;
 
-export const DURATION_HINT = 'a duration like "30s", "15m", "2h", "1d", "1w" or a number of seconds';
+const DURATION_HINT = 'a duration like "30s", "15m", "2h", "1d", "1w" or a number of seconds';
 
 /** Schema of a duration as a user writes it; `expected` feeds the error message. */
 export function Duration(options: { default?: string | number } = {}) {

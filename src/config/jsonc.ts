@@ -13,7 +13,7 @@ function position(text: string, offset: number): { line: number; column: number 
  * JSON with comments and trailing commas: postgrest-auth's README example has
  * `//` comments, so such a file must load. A syntax error names file, line, column.
  */
-export function parseJsonc(text: string, file: string): unknown {
+function parseJsonc(text: string, file: string): unknown {
   if (text.trim() === '') throw new ConfigError(`${file}: the file is empty`);
   const errors: ParseError[] = [];
   const value: unknown = parse(text, errors, { allowTrailingComma: true, disallowComments: false });

@@ -55,7 +55,7 @@ export interface LoadOptions {
 }
 
 /** Looked for in the working directory, in this order, when no config file is given. */
-export const DEFAULT_CONFIG_FILES: ReadonlyArray<{ name: string; format: ConfigFormat }> = [
+const DEFAULT_CONFIG_FILES: ReadonlyArray<{ name: string; format: ConfigFormat }> = [
   { name: 'restauth.json', format: 'restauth' },
   { name: 'config.json', format: 'json-data-server' },
   { name: 'postgrest-auth.json', format: 'postgrest-auth' },

@@ -23,7 +23,7 @@ function RateLimitRule(max: number, window: number) {
   );
 }
 
-export const JsonDataServerDialectSchema = Type.Object(
+const JsonDataServerDialectSchema = Type.Object(
   {
     enabled: Type.Boolean({ default: true }),
     /** Route paths; an empty string disables the route. Names and defaults as json-data-server's. */
@@ -44,7 +44,7 @@ export const JsonDataServerDialectSchema = Type.Object(
   { default: {} },
 );
 
-export const PostgrestAuthDialectSchema = Type.Object(
+const PostgrestAuthDialectSchema = Type.Object(
   {
     /**
      * Off unless asked for (a postgrest-auth.json, or restauth.json naming it): its bearer refresh
@@ -59,7 +59,7 @@ export const PostgrestAuthDialectSchema = Type.Object(
   { default: {} },
 );
 
-export const GotrueDialectSchema = Type.Object(
+const GotrueDialectSchema = Type.Object(
   {
     enabled: Type.Boolean({ default: true }),
     prefix: Type.String({ default: '/auth/v1' }),

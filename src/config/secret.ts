@@ -9,7 +9,7 @@ export interface SecretLogger {
   warn(message: string): void;
 }
 
-export const JWT_SECRET_FILE = 'jwt-secret';
+const JWT_SECRET_FILE = 'jwt-secret';
 
 async function readSecret(path: string): Promise<string | null> {
   try {

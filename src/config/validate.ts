@@ -9,7 +9,7 @@ import { isPlainObject } from '../lib/is-plain-object.js';
  */
 
 /** A JSON pointer ("/auth/passwordSalt") as the user would write the key ("auth.passwordSalt"). */
-export function keyOf(pointer: string, prefix = ''): string {
+function keyOf(pointer: string, prefix = ''): string {
   const parts = pointer
     .split('/')
     .slice(1)
@@ -21,10 +21,6 @@ export function keyOf(pointer: string, prefix = ''): string {
     else key += `[${JSON.stringify(part)}]`;
   }
   return key;
-}
-
-export function joinKey(prefix: string, key: string): string {
-  return prefix === '' ? key : `${prefix}.${key}`;
 }
 
 /** A short, printable rendering of the offending value. */
@@ -39,7 +35,7 @@ function article(type: string): string {
 }
 
 /** What a schema expects, as a phrase: "an integer", "one of \"a\", \"b\"", "a string or null". */
-export function expectation(schema: TSchema): string {
+function expectation(schema: TSchema): string {
   if (typeof schema['expected'] === 'string') return schema['expected'];
   if ('const' in schema) return JSON.stringify(schema['const']);
   if (Array.isArray(schema['anyOf'])) {
@@ -94,7 +90,7 @@ function describe(error: ValueError): string {
 }
 
 /** The problems of `value` against `schema`, one line each, first problem per key. */
-export function problems(schema: TSchema, value: unknown, prefix = ''): string[] {
+function problems(schema: TSchema, value: unknown, prefix = ''): string[] {
   const seen = new Set<string>();
   const lines: string[] = [];
   for (const error of Value.Errors(schema, value)) {
@@ -119,7 +115,7 @@ export function assertValid(schema: TSchema, value: unknown, where: string, pref
  * (patternProperties) accept any key; a union of objects is followed into the
  * branch whose `type` literal matches (the store).
  */
-export function unknownKeys(schema: TSchema, value: unknown, prefix = ''): string[] {
+function unknownKeys(schema: TSchema, value: unknown, prefix = ''): string[] {
   if (!isPlainObject(value)) return [];
   if (Array.isArray(schema['anyOf'])) {
     const branch = (schema['anyOf'] as TSchema[]).find((option) => {

@@ -19,7 +19,7 @@ import type { BackgroundWork } from './background.js';
 import { DurationSampler } from './duration-sampler.js';
 import type { EmailFlows } from './email-flows.js';
 
-export interface AuthSettings {
+interface AuthSettings {
   /** A user name must match this (json-data-server's userIdRE). */
   usernamePattern: string;
   /** The `role` claim of ordinary users (PostgREST's authenticated role). */

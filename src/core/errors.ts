@@ -4,7 +4,7 @@
  * AuthError into their wire format (GoTrue JSON, postgrest-auth JSON,
  * json-data-server plain text) and may map the status, but never invent codes.
  */
-export const errorRegistry = {
+const errorRegistry = {
   validation_failed: { status: 400, message: 'Invalid request' },
   invalid_json: { status: 400, message: 'The request body is not valid JSON' },
   payload_too_large: { status: 413, message: 'The request body is too large' },

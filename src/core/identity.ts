@@ -13,7 +13,7 @@ import { AuthError } from './errors.js';
 /** Longest user name or email address accepted (RFC 5321's path limit is 256; this leaves room). */
 export const MAX_LOGIN_LENGTH = 320;
 /** GoTrue refuses longer addresses ("An email address is too long"). */
-export const MAX_EMAIL_LENGTH = 255;
+const MAX_EMAIL_LENGTH = 255;
 
 export const INVALID_EMAIL = 'Unable to validate email address: invalid format';
 

@@ -21,7 +21,7 @@ export interface IssuedOneTimeToken {
 }
 
 /** Wrong codes a token survives: the next one kills it (its link too). GoTrue has no such count. */
-export const MAX_CODE_FAILURES = 5;
+const MAX_CODE_FAILURES = 5;
 
 /**
  * Single-use tokens for links and codes sent by mail. Each is one stored

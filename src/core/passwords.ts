@@ -33,7 +33,7 @@ const ARGON2_PARAMS = `m=${ARGON2_OPTIONS.memoryCost},t=${ARGON2_OPTIONS.timeCos
 const BCRYPT_MAX_BYTES = 72;
 const BCRYPT_PREFIX = /^\$2[aby]\$(\d{2})\$/;
 
-export function isBcryptHash(hash: string): boolean {
+function isBcryptHash(hash: string): boolean {
   return BCRYPT_PREFIX.test(hash);
 }
 

@@ -7,7 +7,7 @@ import { AuthError } from './errors.js';
  * them through its extra fields is refused (see refuseIdentityFields), and
  * metadata holding them is kept as data only, never read as identity.
  */
-export const IDENTITY_FIELDS: ReadonlySet<string> = new Set([
+const IDENTITY_FIELDS: ReadonlySet<string> = new Set([
   'id',
   'uid',
   'sub',

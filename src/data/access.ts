@@ -17,7 +17,7 @@ export type Decision = { scope: 'all' } | { scope: 'own'; sub: string };
 
 const BITS: Record<Operation, number> = { read: 4, write: 2 };
 
-export function digits(rule: number): { owner: number; loggedIn: number; public: number } {
+function digits(rule: number): { owner: number; loggedIn: number; public: number } {
   return { owner: Math.floor(rule / 100) % 10, loggedIn: Math.floor(rule / 10) % 10, public: rule % 10 };
 }
 

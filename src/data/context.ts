@@ -13,7 +13,7 @@ import type { Row } from './query.js';
 export const AUTH_PREFIX = 'auth';
 
 /** The users collection's rule unless `rules` names it: owner only. */
-export const USERS_DEFAULT_RULE = 600;
+const USERS_DEFAULT_RULE = 600;
 
 /** Whether a top-level db.json key is served by the data API at all. */
 export function isServed(name: string): boolean {

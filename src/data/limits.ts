@@ -10,7 +10,7 @@ import { isPrototypeKey } from './keys.js';
  */
 
 /** Deepest nesting of objects and arrays in a stored record (a record itself is level 1). */
-export const MAX_DEPTH = 32;
+const MAX_DEPTH = 32;
 
 /**
  * Refuses (400) a value nested deeper than MAX_DEPTH or holding a key that

@@ -32,8 +32,8 @@ const MAX_PATTERN_LENGTH = 256;
  * for minutes: 1,500 `_like` patterns over 10,000 records took 8.8 s, 2,000
  * `_sort` fields 69 s, each stalling every other request meanwhile).
  */
-export const MAX_FILTER_VALUES = 16;
-export const MAX_SORT_FIELDS = 4;
+const MAX_FILTER_VALUES = 16;
+const MAX_SORT_FIELDS = 4;
 
 export function first(value: QueryValue | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
@@ -41,11 +41,6 @@ export function first(value: QueryValue | undefined): string | undefined {
 
 export function all(value: QueryValue | undefined): string[] {
   return value === undefined ? [] : ([] as string[]).concat(value);
-}
-
-/** lodash.get over own properties only: a dotted path into nested objects and arrays, never into a prototype. */
-export function getPath(value: unknown, path: string): unknown {
-  return getKeys(value, path.split('.'));
 }
 
 function getKeys(value: unknown, keys: readonly string[]): unknown {
@@ -67,7 +62,7 @@ function hasPath(value: unknown, path: string): boolean {
 }
 
 /** A compiled _like pattern. */
-export interface Like {
+interface Like {
   test(text: string): boolean;
 }
 
@@ -82,7 +77,7 @@ const PLAIN_PATTERN = /^(?:[^\\()|*+?{}]|\\[^1-9kpPux])*$/;
  * heuristics miss super-linear cases such as `(x|x)*y` or `.*.*.*z`; plain
  * ones (the usual "contains" or "starts with") run on the native engine.
  */
-export function likePattern(pattern: string): Like {
+function likePattern(pattern: string): Like {
   if (pattern.length > MAX_PATTERN_LENGTH) {
     throw new AuthError('validation_failed', `_like pattern is longer than ${MAX_PATTERN_LENGTH} characters`);
   }

@@ -41,7 +41,7 @@ const IDENTITY_FIELDS: ReadonlySet<string> = new Set([
   'emailchangesentat',
 ]);
 
-export function isIdentityField(key: string): boolean {
+function isIdentityField(key: string): boolean {
   return IDENTITY_FIELDS.has(key.toLowerCase().replace(/[_-]/g, ''));
 }
 

@@ -75,7 +75,7 @@ async function readOverride(folder: string, file: string): Promise<string | null
 }
 
 /** The template of a mail: each part from the folder's file when there is one, else the built-in one. */
-export async function loadTemplate(name: TemplateName, folder: string | null): Promise<Template> {
+async function loadTemplate(name: TemplateName, folder: string | null): Promise<Template> {
   const builtIn = DEFAULT_TEMPLATES[name];
   if (!folder) return builtIn;
   const [subject, text, html] = await Promise.all(

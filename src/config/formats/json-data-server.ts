@@ -15,7 +15,7 @@ import { assertValid, warnUnknownKeys } from '../validate.js';
  */
 
 /** The secret json-data-server shipped as its default: public, so anyone can forge tokens with it. */
-export const JSON_DATA_SERVER_DEFAULT_SECRET = 'DefaultJWTSecretString-LOL';
+const JSON_DATA_SERVER_DEFAULT_SECRET = 'DefaultJWTSecretString-LOL';
 
 export const JsonDataServerAuthSchema = Type.Object(
   {
@@ -76,7 +76,7 @@ export const JsonDataServerFileSchema = Type.Object({
   auth: JsonDataServerAuthSchema,
 });
 
-export type JsonDataServerFile = Static<typeof JsonDataServerFileSchema>;
+type JsonDataServerFile = Static<typeof JsonDataServerFileSchema>;
 
 const UNSUPPORTED = ['watch', 'snapshots', 'middlewares', 'noCors', 'no-cors', 'noGzip', 'no-gzip', 'quiet'];
 

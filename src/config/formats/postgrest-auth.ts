@@ -67,7 +67,7 @@ export const PostgrestAuthFileSchema = Type.Object({
   secret: Type.Optional(Type.String({ minLength: 1 })),
 });
 
-export type PostgrestAuthFile = Static<typeof PostgrestAuthFileSchema>;
+type PostgrestAuthFile = Static<typeof PostgrestAuthFileSchema>;
 
 /** Keys that mark a file as postgrest-auth's. */
 export const POSTGREST_AUTH_KEYS = ['db', 'secret', 'payload', 'app_name'];
@@ -85,7 +85,7 @@ export interface PostgrestAuthFlags {
 }
 
 /** A postgres:// URL from knex-style connection fields. */
-export function connectionUrl(connection: NonNullable<PostgrestAuthFile['db']['connection']>): string {
+function connectionUrl(connection: NonNullable<PostgrestAuthFile['db']['connection']>): string {
   const url = new URL('postgres://');
   url.hostname = connection.host ?? 'localhost';
   if (connection.port !== undefined) url.port = String(connection.port);

@@ -13,7 +13,7 @@ import type { FormatContext } from './context.js';
  */
 
 /** Keys holding durations, in seconds once loaded. */
-export const DURATION_KEYS = [
+const DURATION_KEYS = [
   'jwt.accessTokenTtl',
   'jwt.clockTolerance',
   'sessions.absoluteLifetime',
@@ -52,7 +52,7 @@ function partialStore(schema: TObject, typeRequired: boolean): TSchema {
 }
 
 /** The file's schema; `store` is checked on its own against the branch its `type` names. */
-export const RestauthFileSchema = (() => {
+const RestauthFileSchema = (() => {
   const schema = sourceSchema(ConfigSchema, '') as TObject;
   return Type.Object({ ...schema.properties, store: Type.Optional(Type.Object({})) });
 })();

@@ -244,8 +244,6 @@ export interface Store {
     now: Date,
     expectedHash?: string | null,
   ): Promise<User>;
-  /** Bumps the token version alone (e.g. an admin forcing re-authentication). Returns the new version. */
-  bumpTokenVersion(userId: string): Promise<number>;
 
   // Sessions and refresh tokens
   createSession(session: NewSession): Promise<Session>;

@@ -260,15 +260,6 @@ export class FileStore implements Store {
     });
   }
 
-  async bumpTokenVersion(userId: string): Promise<number> {
-    return this.db.transact((docs) => {
-      if (!this.index(docs).byId.has(userId)) throw new AuthError('user_not_found');
-      const account = this.accountFor(docs, userId);
-      account.tokenVersion += 1;
-      return account.tokenVersion;
-    });
-  }
-
   // ---- sessions
 
   async createSession(session: NewSession): Promise<Session> {

@@ -8,7 +8,7 @@ import { isPlainObject } from '../../lib/is-plain-object.js';
  * it too). Dates are ISO strings. The audit log is not here (credentials.json
  * is rewritten at every commit): see audit-log.ts.
  */
-export interface PasswordEntry {
+interface PasswordEntry {
   sub: string;
   password: string;
 }
@@ -37,7 +37,7 @@ export interface SessionRecord {
   refreshSecret: string;
 }
 
-export interface RefreshTokenEntry {
+interface RefreshTokenEntry {
   sessionId: string;
   createdAt: string;
   rotatedAt: string | null;

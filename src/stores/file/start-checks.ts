@@ -91,6 +91,6 @@ function dataUserCount(doc: unknown, usersProp: string): number {
 }
 
 /** An error the command line prints as one line, without a stack (an E-code, as system errors have). */
-export function startRefusal(message: string): Error {
+function startRefusal(message: string): Error {
   return Object.assign(new Error(message), { code: 'EREFUSED' });
 }

@@ -40,7 +40,7 @@ export function isConnectionFault(error: unknown): boolean {
 }
 
 /** The registry's 503 for a database that cannot be reached, keeping the driver's error as the cause. */
-export function storeUnavailable(cause: unknown): AuthError {
+function storeUnavailable(cause: unknown): AuthError {
   return new AuthError('store_unavailable', undefined, {
     retryAfter: OUTAGE_RETRY_AFTER_SECONDS,
     cause,
@@ -58,7 +58,7 @@ export function isStoreUnavailable(error: unknown): boolean {
  * overloaded server). The connection is fine; the request is to be retried.
  * restauth never cancels its statements otherwise, so 57014 means this.
  */
-export function isStatementTimeout(error: unknown): boolean {
+function isStatementTimeout(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === '57014';
 }
 

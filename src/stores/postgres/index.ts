@@ -6,7 +6,6 @@ import { waitForDatabase } from './startup.js';
 import type { SchemaNames } from './migrations.js';
 import { PostgresStore } from './postgres-store.js';
 
-export { migrate } from './migrate.js';
 export { PostgresStore } from './postgres-store.js';
 
 export function schemaNames(store: PostgresStoreConfig, roles: Config['roles']): SchemaNames {

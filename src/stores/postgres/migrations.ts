@@ -31,7 +31,7 @@ const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 /** A canonical uuid as an SQL regular expression: what may be cast to uuid without an error. */
 const UUID_PATTERN = `'^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'`;
 
-export function identifier(name: string, what: string): string {
+function identifier(name: string, what: string): string {
   if (!IDENTIFIER.test(name))
     throw new Error(`${what} "${name}" is not a valid SQL identifier (letters, digits, _)`);
   return pg.escapeIdentifier(name);

@@ -33,7 +33,7 @@ const CLIENT_TIMEOUT_GRACE_SECONDS = 2;
  * - TCP keep-alive lets the kernel find an idle connection whose peer
  *   vanished (a partition) instead of keeping it until the next query hangs.
  */
-export function poolBounds(
+function poolBounds(
   config: Pick<PostgresStoreConfig, 'connectTimeout' | 'queryTimeout' | 'keepAlive'>,
 ): pg.PoolConfig {
   return {

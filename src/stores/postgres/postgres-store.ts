@@ -420,17 +420,6 @@ export class PostgresStore implements Store {
     });
   }
 
-  async bumpTokenVersion(userId: string): Promise<number> {
-    const uid = userUid(userId);
-    if (uid === null) throw new AuthError('user_not_found');
-    const { rows } = await this.pool.query<{ token_count: number }>(
-      `UPDATE ${this.users} SET token_count = token_count + 1 WHERE uid = $1 RETURNING token_count`,
-      [uid],
-    );
-    if (!rows[0]) throw new AuthError('user_not_found');
-    return rows[0].token_count;
-  }
-
   async createSession(session: NewSession): Promise<Session> {
     // No such user (a non-UUID id included): the NULL key fails the NOT NULL constraint, as a missing
     // serial id failed the foreign key before: a session is only ever made for a user just found.

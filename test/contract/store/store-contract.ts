@@ -204,7 +204,6 @@ export function runStoreContract(
           assert.equal(await store.deleteUser(id), false, id);
           await assert.rejects(store.updateUser(id, { profile: {} }), { code: 'user_not_found' }, id);
           await assert.rejects(store.changePassword(id, 'h2', null, NOW), { code: 'user_not_found' }, id);
-          await assert.rejects(store.bumpTokenVersion(id), { code: 'user_not_found' }, id);
         }
         // The real user was not touched.
         assert.equal(await store.getPasswordHash(user.id), 'h');
@@ -378,13 +377,6 @@ export function runStoreContract(
         await assert.rejects(store.changePassword('missing', 'h', first.id, NOW), {
           code: 'user_not_found',
         });
-      });
-
-      it('bumps the token version alone', async () => {
-        const user = await store.createUser(newUser(), 'h');
-        assert.equal(await store.bumpTokenVersion(user.id), 1);
-        assert.equal(await store.bumpTokenVersion(user.id), 2);
-        assert.equal((await store.findUserById(user.id))?.tokenVersion, 2);
       });
     });
 
