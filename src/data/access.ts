@@ -1,4 +1,4 @@
-import { AuthError } from '../core/errors.js';
+import { DataError } from './errors.js';
 
 /**
  * Per-collection permission digits, as json-server-auth users know them:
@@ -25,8 +25,8 @@ export function decide(rule: number, operation: Operation, caller: Caller | null
   const bit = BITS[operation];
   const { owner, loggedIn, public: anyone } = digits(rule);
   if (anyone & bit) return { scope: 'all' };
-  if (!caller) throw new AuthError('no_authorization');
+  if (!caller) throw new DataError('no_authorization', 'No authorization');
   if (loggedIn & bit) return { scope: 'all' };
   if (owner & bit) return { scope: 'own', sub: caller.sub };
-  throw new AuthError('forbidden', `You may not ${operation} this collection`);
+  throw new DataError('forbidden', `You may not ${operation} this collection`);
 }

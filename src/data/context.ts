@@ -1,6 +1,6 @@
 import type { DataConfig } from '../config/schema.js';
-import { AuthError } from '../core/errors.js';
-import type { FileDatabase } from '../stores/file/file-database.js';
+import { DataError } from './errors.js';
+import type { DocumentStore } from '../core/ports/documents.js';
 import { decide, type Caller, type Decision, type Operation } from './access.js';
 import { hasSecretKey, isRow, sameId, withoutSecrets } from './collections.js';
 import { ForeignKeyIndexes } from './foreign-key-index.js';
@@ -32,7 +32,7 @@ export class DataContext {
   >();
 
   constructor(
-    readonly db: FileDatabase,
+    readonly documents: DocumentStore,
     readonly config: DataConfig,
     readonly usersProp: string,
     readonly userIdProp: string,
@@ -43,11 +43,11 @@ export class DataContext {
     // The file store edits the users collection in place: its index is trusted for one generation only.
     this.ids = new IdIndexes(
       config.id,
-      () => db.generation,
+      () => documents.generation,
       (name) => name === usersProp,
     );
-    this.children = new ForeignKeyIndexes(() => db.generation);
-    db.onReload(() => {
+    this.children = new ForeignKeyIndexes(() => documents.generation);
+    documents.onReload(() => {
       this.ids.clear();
       this.children.clear();
       this.fullLists.clear();
@@ -87,7 +87,7 @@ export class DataContext {
 
   assertOwn(collection: string, row: Row, decision: Decision): void {
     if (!this.isOwn(collection, row, decision))
-      throw new AuthError('forbidden', 'This record belongs to another user');
+      throw new DataError('forbidden', 'This record belongs to another user');
   }
 
   /**
@@ -97,7 +97,7 @@ export class DataContext {
    */
   writeDecision(collection: string, decision: Decision, caller: Caller | null): Decision {
     if (collection !== this.usersProp) return decision;
-    if (!caller) throw new AuthError('no_authorization');
+    if (!caller) throw new DataError('no_authorization', 'No authorization');
     return { scope: 'own', sub: caller.sub };
   }
 
@@ -112,18 +112,18 @@ export class DataContext {
     if (wanted === undefined) return;
     const current = stored?.[key];
     if (stored && current !== undefined && current !== null) {
-      if (!sameId(wanted, current)) throw new AuthError('forbidden', `A write cannot change ${key}`);
+      if (!sameId(wanted, current)) throw new DataError('forbidden', `A write cannot change ${key}`);
       return;
     }
     if (!caller || String(wanted) !== caller.sub) {
-      throw new AuthError('forbidden', `${key} must be your own user id`);
+      throw new DataError('forbidden', `${key} must be your own user id`);
     }
   }
 
   /** Refuses password-like fields in a user record: passwords change through the auth routes. */
   checkNoSecrets(collection: string, input: Row): void {
     if (collection === this.usersProp && hasSecretKey(input)) {
-      throw new AuthError(
+      throw new DataError(
         'validation_failed',
         'Passwords change through the password route, not the data API',
       );
@@ -156,7 +156,7 @@ export class DataContext {
    */
   collection(name: string): unknown {
     if (!isServed(name)) return undefined;
-    return Object.hasOwn(this.db.data, name) ? this.db.data[name] : undefined;
+    return Object.hasOwn(this.documents.data, name) ? this.documents.data[name] : undefined;
   }
 
   rows(name: string): Row[] | null {
@@ -177,7 +177,7 @@ export class DataContext {
    * write the client was told about).
    */
   fullListJson(name: string, rows: Row[]): Buffer {
-    const generation = this.db.generation;
+    const generation = this.documents.generation;
     const cached = this.fullLists.get(name);
     if (cached && cached.rows === rows && cached.length === rows.length && cached.generation === generation) {
       return cached.json;

@@ -2,10 +2,9 @@ import { existsSync } from 'node:fs';
 import fastifyStatic from '@fastify/static';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { DataConfig } from '../config/schema.js';
-import { AuthError } from '../core/errors.js';
-import { toAuthError } from '../http/errors.js';
+import { DataError, isDataError } from './errors.js';
 import { bearerToken } from '../lib/bearer-token.js';
-import type { FileDatabase } from '../stores/file/file-database.js';
+import type { DocumentStore } from '../core/ports/documents.js';
 import type { Caller, Decision, Operation } from './access.js';
 import { foreignKey, isRow } from './collections.js';
 import { AUTH_PREFIX, DataContext, isServed } from './context.js';
@@ -15,17 +14,21 @@ import type { Query } from './query.js';
 import { singular } from './singular.js';
 
 /**
- * The json-server compatible REST API over db.json (file mode), behind
- * restauth's tokens and per-collection access rules. Mounted after the auth
- * dialects; their fixed routes win over this catch-all.
+ * The json-server compatible REST API over a JSON document (db.json in file
+ * mode), behind restauth's tokens and per-collection access rules. Mounted
+ * after the auth dialects; their fixed routes win over this catch-all.
  */
 export interface DataApiOptions {
-  db: FileDatabase;
+  documents: DocumentStore;
   config: DataConfig;
   usersProp: string;
   userIdProp: string;
-  /** Verifies a bearer token (AuthService.check): throws an AuthError when it is not honoured. */
-  authenticate(token: string): Promise<Caller>;
+  /**
+   * Verifies a bearer token (AuthService.check): the caller, or null when the
+   * token is not honoured (answered 401). Rejects only when it cannot tell
+   * (the store unreachable): the app's error reply answers that.
+   */
+  authenticate(token: string): Promise<Caller | null>;
   /** Largest record the API stores, in bytes of JSON (the app's body limit: what one POST may carry). */
   maxRecordBytes: number;
   /** The server's public address (publicUrl() of the config): Location and Link point there, never at Host. */
@@ -40,13 +43,13 @@ function segmentsOf(url: string): string[] {
   try {
     return path.split('/').filter(Boolean).map(decodeURIComponent);
   } catch {
-    throw new AuthError('validation_failed', 'Malformed percent-encoding in the path');
+    throw new DataError('validation_failed', 'Malformed percent-encoding in the path');
   }
 }
 
 export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) => {
   const ctx = new DataContext(
-    options.db,
+    options.documents,
     options.config,
     options.usersProp,
     options.userIdProp,
@@ -67,7 +70,7 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
     try {
       body = JSON.parse(source);
     } catch {
-      return done(new AuthError('invalid_json'), undefined);
+      return done(new DataError('invalid_json', 'The request body is not valid JSON'), undefined);
     }
     try {
       assertStorable(body);
@@ -77,22 +80,24 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
     done(null, body);
   });
 
-  app.setErrorHandler((error, request, reply) => {
-    const authError = toAuthError(error, request.log);
+  app.setErrorHandler((error, _request, reply) => {
+    // Anything but the data API's own refusal (a store fault, a full disk, a body over the limit) goes to
+    // the app's error reply, which answers it in the same { error, message } shape.
+    if (!isDataError(error)) throw error;
     // json-data-server's answer to a missing or refused token: the JSON string "No authorization".
-    if (authError.status === 401) {
+    if (error.status === 401) {
       return reply.code(401).type('application/json; charset=utf-8').send(NO_AUTHORIZATION);
     }
-    if (authError.retryAfter !== undefined) void reply.header('Retry-After', String(authError.retryAfter));
-    return reply.code(authError.status).send({ error: authError.code, message: authError.message });
+    return reply.code(error.status).send({ error: error.code, message: error.message });
   });
 
   const callerOf = async (request: FastifyRequest): Promise<Caller | null> => {
     const header = request.headers.authorization;
     if (header === undefined) return null;
     const token = bearerToken(header);
-    if (token === null) throw new AuthError('no_authorization');
-    return options.authenticate(token);
+    const caller = token === null ? null : await options.authenticate(token);
+    if (caller === null) throw new DataError('no_authorization', 'No authorization');
+    return caller;
   };
 
   const handle = async (request: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
@@ -100,10 +105,10 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
     const [name, id, nested] = segments;
     if (name === AUTH_PREFIX) return reply.callNotFound();
     if (options.config.delay > 0) await new Promise((resolve) => setTimeout(resolve, options.config.delay));
-    await ctx.db.checkForHandEdits();
+    await ctx.documents.beforeRead();
     const operation: Operation = request.method === 'GET' ? 'read' : 'write';
     if (operation === 'write' && options.config.readOnly)
-      throw new AuthError('forbidden', 'The data API is read-only');
+      throw new DataError('forbidden', 'The data API is read-only');
     const query = request.query as Query;
 
     if (name === undefined || (name !== 'db' && ctx.collection(name) === undefined) || segments.length > 3) {
@@ -120,7 +125,7 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
     if (!Array.isArray(value)) {
       if (segments.length > 1 || !isRow(value)) return reply.code(404).send({});
       if (ctx.allow(name, operation, caller).scope === 'own') {
-        throw new AuthError(
+        throw new DataError(
           'forbidden',
           `${name} has no owner: an owner-only rule lets nobody ${operation} it`,
         );
@@ -147,7 +152,7 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
     if (id === undefined) {
       if (request.method === 'GET') return list(req, decision);
       if (request.method === 'POST') return create(req, decision);
-      throw new AuthError('method_not_allowed', `${request.method} needs a record id: /${name}/:id`);
+      throw new DataError('method_not_allowed', `${request.method} needs a record id: /${name}/:id`);
     }
     switch (request.method) {
       case 'GET':
@@ -159,7 +164,7 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
       case 'DELETE':
         return destroy(req, id, decision);
       default:
-        throw new AuthError('method_not_allowed');
+        throw new DataError('method_not_allowed', 'Method not allowed');
     }
   };
 
@@ -174,15 +179,15 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
  */
 function wholeDocument(ctx: DataContext, caller: Caller | null): Record<string, unknown> {
   const out: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
-  let refused: AuthError | null = null;
-  for (const [name, value] of Object.entries(ctx.db.data)) {
+  let refused: DataError | null = null;
+  for (const [name, value] of Object.entries(ctx.documents.data)) {
     // Exactly what the routes serve: not "auth" (the dialects' path), not a prototype-reaching name.
     if (!isServed(name)) continue;
     let decision: Decision;
     try {
       decision = ctx.allow(name, 'read', caller);
     } catch (error) {
-      refused ??= error as AuthError;
+      refused ??= error as DataError;
       continue;
     }
     if (!Array.isArray(value)) {

@@ -1,4 +1,4 @@
-import { AuthError } from '../core/errors.js';
+import { DataError } from './errors.js';
 
 /**
  * Names that reach an object's prototype instead of its own data when used
@@ -15,7 +15,7 @@ export function isPrototypeKey(key: string): boolean {
 /** A 400 unless `name` (a field, a path segment, an id, a collection named by a client) is an ordinary key. */
 export function assertOrdinaryKey(name: string, what: string): void {
   if (isPrototypeKey(name)) {
-    throw new AuthError('validation_failed', `${what} may not be named ${name}`);
+    throw new DataError('validation_failed', `${what} may not be named ${name}`);
   }
 }
 

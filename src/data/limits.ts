@@ -1,4 +1,4 @@
-import { AuthError } from '../core/errors.js';
+import { DataError } from './errors.js';
 import { isPrototypeKey } from './keys.js';
 
 /**
@@ -23,7 +23,7 @@ export function assertStorable(value: unknown): void {
     const { value: current, depth } = stack.pop()!;
     if (current === null || typeof current !== 'object') continue;
     if (depth > MAX_DEPTH) {
-      throw new AuthError('validation_failed', `The body is nested deeper than ${MAX_DEPTH} levels`);
+      throw new DataError('validation_failed', `The body is nested deeper than ${MAX_DEPTH} levels`);
     }
     if (Array.isArray(current)) {
       for (const item of current) stack.push({ value: item, depth: depth + 1 });
@@ -31,7 +31,7 @@ export function assertStorable(value: unknown): void {
     }
     for (const [key, item] of Object.entries(current)) {
       if (isPrototypeKey(key)) {
-        throw new AuthError('validation_failed', `A field may not be named ${key}`);
+        throw new DataError('validation_failed', `A field may not be named ${key}`);
       }
       stack.push({ value: item, depth: depth + 1 });
     }
@@ -42,7 +42,7 @@ export function assertStorable(value: unknown): void {
 export function assertRecordSize(record: unknown, maxBytes: number): void {
   const bytes = Buffer.byteLength(JSON.stringify(record));
   if (bytes > maxBytes) {
-    throw new AuthError(
+    throw new DataError(
       'payload_too_large',
       `A record may hold at most ${maxBytes} bytes of JSON (got ${bytes})`,
     );

@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { AuthError } from '../core/errors.js';
-import type { JsonDocument } from '../stores/file/file-database.js';
-import type { RecordChanges } from '../stores/file/record-journal.js';
+import { DataError } from './errors.js';
+import type { JsonDocument, RecordChanges } from '../core/ports/documents.js';
 import type { Caller, Decision } from './access.js';
 import { foreignKey, fullUrl, isRow, pluralOf, sameId } from './collections.js';
 import type { DataContext } from './context.js';
@@ -26,7 +25,7 @@ export interface PluralRequest {
 
 function body(request: FastifyRequest): Row {
   if (!isRow(request.body))
-    throw new AuthError('validation_failed', 'The request body must be a JSON object');
+    throw new DataError('validation_failed', 'The request body must be a JSON object');
   return request.body;
 }
 
@@ -63,7 +62,7 @@ function decorator(req: PluralRequest): Decorator {
   const expands = names(req.query._expand, '_expand');
   if (embeds.length === 0 && expands.length === 0) return (row) => ctx.present(req.name, row);
   if (embeds.length + expands.length > MAX_RELATIONS) {
-    throw new AuthError(
+    throw new DataError(
       'validation_failed',
       `At most ${MAX_RELATIONS} distinct collections may be embedded or expanded at once`,
     );
@@ -147,16 +146,16 @@ export async function show(req: PluralRequest, id: string, decision: Decision): 
 export async function create(req: PluralRequest, decision: Decision, extra: Row = {}): Promise<unknown> {
   const { ctx, name, caller } = req;
   if (name === ctx.usersProp) {
-    throw new AuthError('forbidden', 'Users are created through the register route, not the data API');
+    throw new DataError('forbidden', 'Users are created through the register route, not the data API');
   }
   const input: Row = { ...body(req.request), ...extra };
   const owner = ctx.config.ownerProp;
   ctx.checkOwner(name, input, null, caller);
   // eslint-disable-next-line no-restricted-syntax -- ownerProp is configuration, not a client string
   if (decision.scope === 'own' && input[owner] === undefined) input[owner] = decision.sub;
-  const created = await ctx.db.transactRecords((data, changes) => {
+  const created = await ctx.documents.transactRecords((data, changes) => {
     const rows = data[name];
-    if (!Array.isArray(rows)) throw new AuthError('not_found', `${name} is not a collection`);
+    if (!Array.isArray(rows)) throw new DataError('not_found', `${name} is not a collection`);
     const record: Row = { ...input };
     const id = record[ctx.idProp];
     ctx.checkNewId(id);
@@ -165,7 +164,7 @@ export async function create(req: PluralRequest, decision: Decision, extra: Row 
       // eslint-disable-next-line no-restricted-syntax -- idProp is configuration, not a client string
       record[ctx.idProp] = ctx.ids.nextNumericId(name, rows as Row[]) ?? randomId();
     } else if (ctx.ids.find(name, rows as Row[], id) !== -1) {
-      throw new AuthError('conflict', `${name} already has a record with ${ctx.idProp} ${String(id)}`);
+      throw new DataError('conflict', `${name} already has a record with ${ctx.idProp} ${String(id)}`);
     }
     ctx.checkRecordSize(record);
     rows.push(record);
@@ -190,7 +189,7 @@ export async function update(
   ctx.checkNoSecrets(name, input);
   const writer = ctx.writeDecision(name, decision, caller);
   const owner = ctx.ownerKey(name);
-  const updated = await ctx.db.transactRecords((data, changes) => {
+  const updated = await ctx.documents.transactRecords((data, changes) => {
     const rows = (data[name] ?? []) as Row[];
     const index = ctx.ids.find(name, rows, id);
     const current = rows[index];
@@ -221,7 +220,7 @@ export async function update(
 export async function destroy(req: PluralRequest, id: string, decision: Decision): Promise<unknown> {
   const { ctx, name } = req;
   if (name === ctx.usersProp) {
-    throw new AuthError('forbidden', 'Users are deleted through the auth API, not the data API');
+    throw new DataError('forbidden', 'Users are deleted through the auth API, not the data API');
   }
   // Dependents go only when asked (json-server deleted every orphan in every collection).
   const dependents = names(req.query._dependent, '_dependent').map((child) => ({
@@ -229,7 +228,7 @@ export async function destroy(req: PluralRequest, id: string, decision: Decision
     decision: ctx.allow(child, 'write', req.caller),
   }));
   if (dependents.some(({ child }) => child === ctx.usersProp)) {
-    throw new AuthError('forbidden', 'Users are deleted through the auth API, not the data API');
+    throw new DataError('forbidden', 'Users are deleted through the auth API, not the data API');
   }
   const key = foreignKey(name, ctx.config.foreignKeySuffix);
   const remove = (data: JsonDocument, changes: RecordChanges | null): boolean => {
@@ -261,8 +260,8 @@ export async function destroy(req: PluralRequest, id: string, decision: Decision
   };
   // Deleting dependents rewrites whole collections: that transaction is not journaled record by record.
   const removed = await (dependents.length > 0
-    ? ctx.db.transact(({ data }) => remove(data, null))
-    : ctx.db.transactRecords(remove));
+    ? ctx.documents.transactDocument((data) => remove(data, null))
+    : ctx.documents.transactRecords(remove));
   if (!removed) return req.reply.code(404).send({});
   return {};
 }

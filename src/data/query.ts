@@ -1,6 +1,6 @@
 import { RE2JS } from 're2js';
 import safeRegex from 'safe-regex2';
-import { AuthError } from '../core/errors.js';
+import { DataError } from './errors.js';
 import { assertOrdinaryPath, ownValue } from './keys.js';
 
 /**
@@ -79,22 +79,22 @@ const PLAIN_PATTERN = /^(?:[^\\()|*+?{}]|\\[^1-9kpPux])*$/;
  */
 function likePattern(pattern: string): Like {
   if (pattern.length > MAX_PATTERN_LENGTH) {
-    throw new AuthError('validation_failed', `_like pattern is longer than ${MAX_PATTERN_LENGTH} characters`);
+    throw new DataError('validation_failed', `_like pattern is longer than ${MAX_PATTERN_LENGTH} characters`);
   }
   let native: RegExp;
   try {
     native = new RegExp(pattern, 'i');
   } catch {
-    throw new AuthError('validation_failed', `_like pattern is not a valid regular expression: ${pattern}`);
+    throw new DataError('validation_failed', `_like pattern is not a valid regular expression: ${pattern}`);
   }
   if (!safeRegex(native)) {
-    throw new AuthError('validation_failed', `_like pattern could take exponential time: ${pattern}`);
+    throw new DataError('validation_failed', `_like pattern could take exponential time: ${pattern}`);
   }
   if (PLAIN_PATTERN.test(pattern)) return native;
   try {
     return RE2JS.compile(pattern, RE2JS.CASE_INSENSITIVE);
   } catch {
-    throw new AuthError(
+    throw new DataError(
       'validation_failed',
       `_like pattern uses a feature without a linear-time match (back-reference, look-around): ${pattern}`,
     );
@@ -156,7 +156,7 @@ export function filterRows(rows: Row[], query: Query): Row[] {
     assertOrdinaryPath(key.replace(OPERATOR, ''), 'A filtered field');
     values += all(raw).length;
     if (values > MAX_FILTER_VALUES) {
-      throw new AuthError('validation_failed', `At most ${MAX_FILTER_VALUES} filter values per request`);
+      throw new DataError('validation_failed', `At most ${MAX_FILTER_VALUES} filter values per request`);
     }
     // json-server drops a filter on a field no record has (it would otherwise match nothing).
     if (!OPERATOR.test(key) && !rows.some((row) => hasPath(row, key))) continue;
@@ -182,7 +182,7 @@ export function sortRows(rows: Row[], sort: string | undefined, order: string | 
   if (!sort) return rows;
   const fields = sort.split(',');
   if (fields.length > MAX_SORT_FIELDS) {
-    throw new AuthError('validation_failed', `At most ${MAX_SORT_FIELDS} _sort fields per request`);
+    throw new DataError('validation_failed', `At most ${MAX_SORT_FIELDS} _sort fields per request`);
   }
   for (const field of fields) assertOrdinaryPath(field, 'A sorted field');
   const orders = (order ?? '').split(',').map((o) => o.toLowerCase());

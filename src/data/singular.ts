@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { AuthError } from '../core/errors.js';
+import { DataError } from './errors.js';
 import { fullUrl, isRow } from './collections.js';
 import type { DataContext } from './context.js';
 
@@ -16,12 +16,12 @@ export async function singular(
 ): Promise<unknown> {
   if (request.method === 'GET') return ctx.collection(name);
   if (request.method === 'DELETE')
-    throw new AuthError('method_not_allowed', `${name} is a single resource: it cannot be deleted`);
+    throw new DataError('method_not_allowed', `${name} is a single resource: it cannot be deleted`);
   const input = request.body;
-  if (!isRow(input)) throw new AuthError('validation_failed', 'The request body must be a JSON object');
-  const merged = await ctx.db.transactRecords((data, changes) => {
+  if (!isRow(input)) throw new DataError('validation_failed', 'The request body must be a JSON object');
+  const merged = await ctx.documents.transactRecords((data, changes) => {
     const current = data[name];
-    if (!isRow(current)) throw new AuthError('not_found', `${name} is not a single resource`);
+    if (!isRow(current)) throw new DataError('not_found', `${name} is not a single resource`);
     const next = request.method === 'PATCH' ? { ...current, ...input } : { ...input };
     ctx.checkRecordSize(next);
     // eslint-disable-next-line no-restricted-syntax -- `name` is a served collection (ctx.collection: isServed, own keys only)

@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import { AuthError } from '../core/errors.js';
+import { DataError } from './errors.js';
 import type { Row } from './query.js';
 
 /**
@@ -54,7 +54,7 @@ export function assertNoIdentityChange(input: Row, stored: Row): void {
   for (const [key, value] of Object.entries(input)) {
     if (!isIdentityField(key)) continue;
     if (Object.hasOwn(stored, key) && isDeepStrictEqual(stored[key], value)) continue;
-    throw new AuthError(
+    throw new DataError(
       'validation_failed',
       `${key} is an identity field: it changes through the auth routes, not the data API`,
     );

@@ -3,6 +3,7 @@ import formbody from '@fastify/formbody';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
 import type { Services } from '../compose.js';
+import { isAuthError } from '../core/errors.js';
 import { dataApi } from '../data/index.js';
 import { createRewriter } from '../data/rewrite.js';
 import { gotrueDialect } from './dialects/gotrue.js';
@@ -120,15 +121,21 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   }
   if (config.data.enabled && services.fileDatabase && config.store.type === 'file') {
     await app.register(dataApi, {
-      db: services.fileDatabase,
+      documents: services.fileDatabase,
       config: config.data,
       usersProp: config.store.usersProp,
       userIdProp: config.store.userIdProp,
       maxRecordBytes: config.bodyLimit,
       publicUrl: publicUrl(config),
       authenticate: async (token) => {
-        const { claims } = await services.auth.check(token);
-        return { sub: claims.sub, role: claims.role };
+        try {
+          const { claims } = await services.auth.check(token);
+          return { sub: claims.sub, role: claims.role };
+        } catch (error) {
+          // A token not honoured (bad, expired, signed out) is the data API's 401; anything else is a fault.
+          if (isAuthError(error) && error.status === 401) return null;
+          throw error;
+        }
       },
     });
   }

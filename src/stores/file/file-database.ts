@@ -3,12 +3,18 @@ import { copyFile, link, mkdir, readFile, rename, stat } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path';
 import { parse as parseTolerantly, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import { AuthError, isAuthError } from '../../core/errors.js';
+import {
+  DocumentRefusal,
+  type DocumentStore,
+  type JsonDocument,
+  type RecordChanges,
+} from '../../core/ports/documents.js';
 import { FileChangedError, writeFileAtomically, type FileIdentity } from '../../lib/atomic-write.js';
 import { isPlainObject } from '../../lib/is-plain-object.js';
 import { InstanceLock } from './instance-lock.js';
-import { journalPathFor, RecordChanges, RecordJournal } from './record-journal.js';
+import { JournaledChanges, journalPathFor, RecordJournal } from './record-journal.js';
 
-export type JsonDocument = Record<string, unknown>;
+export type { JsonDocument } from '../../core/ports/documents.js';
 
 export interface Documents {
   /** db.json: the json-server document (users under usersProp, data collections). */
@@ -70,8 +76,8 @@ const COMPACT_AT_BYTES = 8 * 1024 * 1024;
  * - A failed commit leaves memory as it was before: if a file cannot be
  *   written (full disk, read-only folder), memory goes back to what is on
  *   disk and every transaction of the commit is rejected with the error. A
- *   transaction that refuses (throws an AuthError) is rejected alone: it must
- *   refuse before it mutates. Any other throw may have left a half-done
+ *   transaction that refuses (throws an AuthError or a DocumentRefusal) is
+ *   rejected alone: it must refuse before it mutates. Any other throw may have left a half-done
  *   change: memory goes back to what is on disk, the thrower is rejected,
  *   and the rest of its commit runs again.
  * - The files are restauth's while it runs: a change made outside restauth
@@ -81,7 +87,7 @@ const COMPACT_AT_BYTES = 8 * 1024 * 1024;
  *   beside as `<file>.rejected-<time>`, with a warning, and restauth's
  *   version is put back (docs/operations.md, hand edits).
  */
-export class FileDatabase {
+export class FileDatabase implements DocumentStore {
   /** Bumped whenever the documents change (commit or reload): lets readers rebuild indexes lazily. */
   generation = 0;
 
@@ -181,6 +187,11 @@ export class FileDatabase {
     return this.enqueue({ kind: 'records', fn });
   }
 
+  /** A transaction that may change anything in db.json (not credentials.json): db.json is rewritten. */
+  transactDocument<T>(fn: (data: JsonDocument) => T): Promise<T> {
+    return this.transact((docs) => fn(docs.data));
+  }
+
   private enqueue<T>(work: Pick<Pending, 'kind' | 'fn'>): Promise<T> {
     if (this.closed) return Promise.reject(new Error('the file database is closed'));
     return new Promise<T>((resolve, reject) => {
@@ -195,7 +206,7 @@ export class FileDatabase {
    * restauth and if so queues an empty commit to set the change aside and
    * say so. Never fails and never waits for the disk's answer to a write.
    */
-  async checkForHandEdits(): Promise<void> {
+  async beforeRead(): Promise<void> {
     const now = Date.now();
     if (this.closed || this.flushing || now - this.lastHandEditCheck < HAND_EDIT_CHECK_INTERVAL_MS) return;
     this.lastHandEditCheck = now;
@@ -262,13 +273,13 @@ export class FileDatabase {
         else if (pending.kind === 'credentials')
           results.push({ ok: true, value: pending.fn(this.docs.credentials) });
         else {
-          const changes = new RecordChanges();
+          const changes = new JournaledChanges();
           const value = pending.fn(this.docs.data, changes);
           journalLines.push(...changes.lines);
           results.push({ ok: true, value });
         }
       } catch (error) {
-        if (isAuthError(error)) {
+        if (isAuthError(error) || error instanceof DocumentRefusal) {
           // A refusal, made before the transaction changed anything.
           results.push({ ok: false, error });
           continue;

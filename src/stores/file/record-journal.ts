@@ -1,5 +1,6 @@
 import { basename, dirname, join } from 'node:path';
 import { Journal, type JsonObject } from './journal.js';
+import type { RecordChanges } from '../../core/ports/documents.js';
 
 /** One change to db.json, as a line of the journal. */
 type RecordChange =
@@ -12,7 +13,7 @@ type RecordChange =
  * (each change serialized at once: later edits of the same object belong to
  * later changes).
  */
-export class RecordChanges {
+export class JournaledChanges implements RecordChanges {
   readonly lines: string[] = [];
 
   /** The record now stored under its id (`key`) in a collection: inserted or replaced. */
