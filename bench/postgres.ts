@@ -111,9 +111,10 @@ async function preRequestCost(url: string, dir: string, accessToken: string): Pr
   await client.connect();
   try {
     await client.query(`
-      CREATE TABLE public.notes (id serial PRIMARY KEY, owner text NOT NULL DEFAULT auth.uid(), body text NOT NULL);
+      CREATE TABLE public.notes (id serial PRIMARY KEY, owner uuid NOT NULL DEFAULT auth.uid(), body text NOT NULL);
       ALTER TABLE public.notes ENABLE ROW LEVEL SECURITY;
-      CREATE POLICY own_notes ON public.notes USING (owner = auth.uid()) WITH CHECK (owner = auth.uid());
+      CREATE POLICY own_notes ON public.notes
+        USING ((SELECT auth.uid()) = owner) WITH CHECK ((SELECT auth.uid()) = owner);
       GRANT SELECT ON public.notes TO normal_user;
       INSERT INTO public.notes (owner, body) VALUES (${pg.escapeLiteral(String(decodeJwt(accessToken).sub))}, 'hello');
       ANALYZE public.notes;`);

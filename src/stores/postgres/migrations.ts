@@ -530,5 +530,29 @@ export function migrations(names: SchemaNames): Migration[] {
       sql: '',
       run: (client) => normalizeStoredLogins(client, users),
     },
+    {
+      version: 13,
+      name: "Supabase's auth.uid() returning uuid, and auth.email()",
+      sql: `
+        -- Supabase's SQL compares auth.uid() with uuid columns: (select auth.uid()) = user_id, and
+        -- references auth.users(id). The text function of migration 2 is renamed, not dropped: the
+        -- policies, defaults and views written against it name it by its identity, not its name, so they
+        -- keep it (and show it as uid_text) and go on working unchanged; new SQL gets the uuid one.
+        ALTER FUNCTION ${q.schema}.uid() RENAME TO uid_text;
+        COMMENT ON FUNCTION ${q.schema}.uid_text() IS
+          'auth.uid() before restauth migration 13: the sub claim as text. SQL written against it keeps it; auth.uid() returns uuid';
+        -- As Supabase's: the sub claim as a uuid, from either claim setting (jwt()). A sub that is no uuid
+        -- (a token from before migration 6 carried the serial id) is NULL, not an error: it matches no row.
+        CREATE FUNCTION ${q.schema}.uid() RETURNS uuid LANGUAGE sql STABLE AS $fn$
+          SELECT CASE WHEN ${q.schema}.jwt() ->> 'sub' ~ ${UUID_PATTERN} THEN (${q.schema}.jwt() ->> 'sub')::uuid END
+        $fn$;
+        COMMENT ON FUNCTION ${q.schema}.uid() IS
+          'The token''s sub claim as a uuid (the user''s id), as Supabase defines it; NULL without one';
+        CREATE OR REPLACE FUNCTION ${q.schema}.email() RETURNS text LANGUAGE sql STABLE AS $fn$
+          SELECT ${q.schema}.jwt() ->> 'email'
+        $fn$;
+        GRANT EXECUTE ON FUNCTION ${q.schema}.uid(), ${q.schema}.email() TO ${q.anon}, ${q.authenticated};
+      `,
+    },
   ];
 }
