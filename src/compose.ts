@@ -10,12 +10,12 @@ import { PasswordHasher } from './core/passwords.js';
 import { deriveKey } from './core/secrets.js';
 import { SessionManager } from './core/sessions.js';
 import { RateLimiter } from './core/rate-limit.js';
+import type { DocumentStore } from './core/ports/documents.js';
 import type { Store } from './core/ports/store.js';
 import { TokenService } from './core/tokens.js';
 import { mailNotifier } from './mail/mail-notifier.js';
 import { MailWorker } from './mail/worker.js';
 import { openMailer } from './mail/mailer.js';
-import type { FileDatabase } from './stores/file/file-database.js';
 import { openBackend } from './stores/index.js';
 import type { ReadinessProbe } from './stores/readiness.js';
 
@@ -30,8 +30,8 @@ export interface Services {
   hasher: PasswordHasher;
   tokens: TokenService;
   rateLimiter: RateLimiter;
-  /** The JSON document store, in file mode (the data API serves it). */
-  fileDatabase: FileDatabase | null;
+  /** The JSON document the data API serves, when the backend keeps one (file mode). */
+  documents: DocumentStore | null;
   /** Whether this instance can serve now (the store answers, migrations applied, folders writable). */
   readiness: ReadinessProbe;
   /**
@@ -176,7 +176,7 @@ export async function createServices(
     audit,
     hasher,
     tokens,
-    fileDatabase: backend.documents ?? null,
+    documents: backend.documents ?? null,
     readiness: backend.readiness,
     idle: async () => {
       await background.idle();

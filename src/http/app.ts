@@ -119,9 +119,9 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       });
     });
   }
-  if (config.data.enabled && services.fileDatabase && config.store.type === 'file') {
+  if (config.data.enabled && services.documents && config.store.type === 'file') {
     await app.register(dataApi, {
-      documents: services.fileDatabase,
+      documents: services.documents,
       config: config.data,
       usersProp: config.store.usersProp,
       userIdProp: config.store.userIdProp,

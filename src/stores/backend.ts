@@ -1,7 +1,7 @@
+import type { DocumentStore } from '../core/ports/documents.js';
 import type { MailOutboxStore } from '../core/ports/outbox.js';
 import type { RateLimitCounter } from '../core/ports/rate-limits.js';
 import type { Store } from '../core/ports/store.js';
-import type { FileDatabase } from './file/file-database.js';
 import type { ReadinessProbe } from './readiness.js';
 
 export interface BackendLogger {
@@ -23,11 +23,8 @@ export interface Backend {
   upkeep(now: Date): Promise<void>;
   /** Whether this instance can serve now (the store answers, migrations applied, folders writable). */
   readiness: ReadinessProbe;
-  /**
-   * The JSON document the data API serves, when the backend keeps one (the file store).
-   * To become core/ports/documents.ts's port (the `data` work of issue 12).
-   */
-  documents?: FileDatabase;
+  /** The JSON document the data API serves, when the backend keeps one (the file store's db.json). */
+  documents?: DocumentStore;
   /** Releases everything the backend holds (locks, connections). */
   close(): Promise<void>;
 }

@@ -267,7 +267,7 @@ describe('data API compatibility with json-server 0.17.4', () => {
         );
       // db.json itself catches up at the next rewrite (the compaction timer's, or any commit that
       // rewrites it, as this empty one does), and the journal is emptied: awaited, not polled.
-      await t.services.fileDatabase!.transact(() => undefined);
+      await t.services.documents!.transactDocument(() => undefined);
       const file = JSON.parse(await readFile(join(t.dir, 'db.json'), 'utf8')) as {
         comments: Array<{ id: number }>;
       };

@@ -89,7 +89,7 @@ describe('_embed and _expand at scale', () => {
     });
     // The comments rule 444 lets nobody write: the write goes through the store instead.
     assert.equal(created.statusCode, 401);
-    await t.services.fileDatabase!.transactRecords((data, changes) => {
+    await t.services.documents!.transactRecords((data, changes) => {
       const record = { id: 'new', postId: 2 };
       (data.comments as Row[]).push(record);
       changes.put('comments', 'id', record);

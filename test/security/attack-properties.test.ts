@@ -368,10 +368,10 @@ async function snapshot(t: TestApp, id: string) {
   const user = await t.services.store.findUserById(id);
   const passwordHash = await t.services.store.getPasswordHash(id);
   const record =
-    t.services.fileDatabase && t.config.store.type === 'file'
+    t.services.documents && t.config.store.type === 'file'
       ? JSON.stringify(
           (
-            t.services.fileDatabase.data[t.config.store.usersProp] as Record<string, unknown>[] | undefined
+            t.services.documents.data[t.config.store.usersProp] as Record<string, unknown>[] | undefined
           )?.find((entry) => String(entry[userIdProp(t)]) === id),
         )
       : null;
