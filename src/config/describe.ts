@@ -1,5 +1,6 @@
 import { ConfigSchema, type Config } from './schema.js';
 import { sourceOfKey, type ValueSources } from './sources.js';
+import { isPlainObject } from '../lib/is-plain-object.js';
 
 /** One printed setting: its dotted key, its value (secrets redacted) and where it came from. */
 export interface DescribedSetting {
@@ -18,10 +19,6 @@ const DERIVED = new Set(['jwt.publicDefaultSecret', 'jwt.generatedSecret']);
 const SECRET_NAMES = /^(secret|pass|password|privateKey|accessToken|refreshToken|clientSecret|apiKey)$/i;
 
 export const REDACTED = '[redacted]';
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** A URL's password (postgres://user:pass@host, smtp://user:pass@host) replaced; anything else as it is. */
 function redactUrl(value: string): string {

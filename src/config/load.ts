@@ -16,7 +16,8 @@ import { mapRestauth } from './formats/restauth.js';
 import { readJsoncFile } from './jsonc.js';
 import { mergeLayers, type ConfigLayer, type StoreLayer } from './layer.js';
 import { ConfigSchema, type Config } from './schema.js';
-import { checkSecret, PUBLISHED_SECRETS } from './secret-policy.js';
+import { checkSecret, PUBLISHED_SECRETS, secretWeakness } from './secret-policy.js';
+import { checkUrls, enforceSetupPolicy, setupProblems, type SetupProblem } from './setup-policy.js';
 import { checkTrustProxy, mapTrustedProxyHeader } from './trust-proxy.js';
 import {
   environmentSource,
@@ -50,6 +51,12 @@ export interface LoadOptions {
   cwd?: string;
   /** Applied last, over everything (tests, embedding). Relative paths resolve as described in load.ts. */
   overrides?: ConfigLayer;
+  /**
+   * enforce (the default): a weak setup (setup-policy.ts) or jwt secret (secret-policy.ts) stops
+   * the load outside development mode. report: they are returned as `problems` instead
+   * (`restauth config`, `restauth doctor` show them).
+   */
+  setupPolicy?: 'enforce' | 'report';
   /** Where warnings go (unknown keys, ignored options); defaults to stderr. */
   warn?: (message: string) => void;
 }
@@ -159,7 +166,7 @@ export async function loadConfig(options: LoadOptions = {}): Promise<Config> {
 /** loadConfig, and where each value came from (for `restauth config`; see sources.ts). */
 export async function loadConfigWithSources(
   options: LoadOptions = {},
-): Promise<{ config: Config; sources: ValueSources }> {
+): Promise<{ config: Config; sources: ValueSources; problems: SetupProblem[] }> {
   const cwd = resolve(options.cwd ?? process.cwd());
   const env = processEnvironment(options.env);
   const warn = options.warn ?? ((message: string) => console.warn(`restauth: warning: ${message}`));
@@ -224,11 +231,15 @@ export async function loadConfigWithSources(
   config.data.static = resolve(cwd, config.data.static);
   config.jwt.publicDefaultSecret = config.jwt.secret !== null && PUBLISHED_SECRETS.has(config.jwt.secret);
   config.jwt.generatedSecret = false;
-  checkSecret({
-    secret: config.jwt.secret,
-    key: secretOrigin(file, envLayer, options),
-    development: config.development,
-    warn,
-  });
-  return { config: deepFreeze(config), sources };
+  checkUrls(config, where);
+  const secretKey = secretOrigin(file, envLayer, options);
+  const problems = setupProblems(config, sources);
+  if (options.setupPolicy === 'report') {
+    const weakness = config.jwt.secret === null ? null : secretWeakness(config.jwt.secret);
+    if (weakness !== null) problems.unshift({ key: secretKey, problem: weakness });
+  } else {
+    checkSecret({ secret: config.jwt.secret, key: secretKey, development: config.development, warn });
+    enforceSetupPolicy(problems, config.development, warn);
+  }
+  return { config: deepFreeze(config), sources, problems };
 }

@@ -26,7 +26,7 @@ export const PUBLISHED_SECRETS: ReadonlyMap<string, string> = new Map([
 ]);
 
 /** Why `secret` must not be used outside development mode, or null when it is fine. */
-function secretWeakness(secret: string): string | null {
+export function secretWeakness(secret: string): string | null {
   const published = PUBLISHED_SECRETS.get(secret);
   if (published !== undefined) return `is ${published}, so anyone can forge tokens with it`;
   const bytes = Buffer.byteLength(secret, 'utf8');

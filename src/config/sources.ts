@@ -1,5 +1,6 @@
 import { ENV_VARS } from './env.js';
 import { REPLACED_WHOLE, type ConfigLayer } from './layer.js';
+import { isPlainObject } from '../lib/is-plain-object.js';
 
 /**
  * Where each configuration value came from: "default", "file restauth.json",
@@ -13,10 +14,6 @@ export interface LabelledLayer {
   layer: ConfigLayer;
   /** The source of the value this layer sets at `key` (a dotted key). */
   sourceOf: (key: string) => string;
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function forgetUnder(sources: Map<string, string>, key: string): void {

@@ -20,6 +20,7 @@ test('restauth config --json: every value with its source (default, file, enviro
     JSON.stringify({
       jwt: { secret: SECRET, accessTokenTtl: '10m' },
       siteUrl: 'https://app.example.com',
+      publicUrl: 'https://auth.example.com',
       email: { host: 'localhost', port: 2525, auth: { user: 'mailer', pass: SMTP_PASSWORD } },
       port: 3100,
     }),

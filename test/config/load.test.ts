@@ -633,7 +633,7 @@ test('environment variables override the file', async () => {
       RESTAUTH_ACCESS_TOKEN_TTL: '5m',
       RESTAUTH_PASSWORD_ALGORITHM: 'argon2id',
       RESTAUTH_LOG_LEVEL: 'debug',
-      RESTAUTH_SMTP_URL: 'smtp://user:pass@mail.example:587',
+      RESTAUTH_SMTP_URL: 'smtps://user:pass@mail.example:465',
     },
   });
   assert.equal(config.port, 5000);
@@ -648,7 +648,7 @@ test('environment variables override the file', async () => {
   assert.equal(config.jwt.accessTokenTtl, 300);
   assert.equal(config.passwords.algorithm, 'argon2id');
   assert.equal(config.logLevel, 'debug');
-  assert.deepEqual(config.email, { url: 'smtp://user:pass@mail.example:587' });
+  assert.deepEqual(config.email, { url: 'smtps://user:pass@mail.example:465' });
   assert.equal(config.stateDir, join(dir, 'var', '.restauth'));
 });
 

@@ -27,7 +27,7 @@ describe('hosted pages in Chromium', { skip: chromiumAvailable() ?? false }, () 
         appName: 'Acme <Notes>',
         passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
         oneTimeTokens: { resendInterval: 0 },
-        redirectAllowList: ['http://app.acme.test/*'],
+        redirectAllowList: ['https://app.acme.test/*'],
         email: sinkMailSettings(sink),
       },
     });
@@ -155,22 +155,22 @@ describe('hosted pages in Chromium', { skip: chromiumAvailable() ?? false }, () 
     const link = await mailedLink('ned@acme.test', () =>
       client.signInWithOtp({
         email: 'ned@acme.test',
-        options: { emailRedirectTo: 'http://app.acme.test/welcome' },
+        options: { emailRedirectTo: 'https://app.acme.test/welcome' },
       }),
     );
-    assert.match(link, /redirect_to=http%3A%2F%2Fapp\.acme\.test%2Fwelcome/u);
+    assert.match(link, /redirect_to=https%3A%2F%2Fapp\.acme\.test%2Fwelcome/u);
     const page = await browser.newPage();
     // The app is not running: catch the navigation to it instead of loading it.
     let landed = '';
-    await page.route('http://app.acme.test/**', async (route) => {
+    await page.route('https://app.acme.test/**', async (route) => {
       landed = route.request().url();
       await route.fulfill({ status: 200, contentType: 'text/html', body: '<title>app</title>' });
     });
     await page.goto(link);
     await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.waitForURL(/^http:\/\/app\.acme\.test\//u);
+    await page.waitForURL(/^https:\/\/app\.acme\.test\//u);
     const fragment = new URLSearchParams(new URL(page.url()).hash.slice(1));
-    assert.ok(landed.startsWith('http://app.acme.test/welcome'));
+    assert.ok(landed.startsWith('https://app.acme.test/welcome'));
     const user = await gotrueClient(url).client.getUser(fragment.get('access_token')!);
     assert.equal(user.data.user?.email, 'ned@acme.test');
     assert.equal(fragment.get('type'), 'magiclink');

@@ -1,0 +1,215 @@
+import { isIP } from 'node:net';
+import { ConfigError } from './errors.js';
+import type { Config } from './schema.js';
+import { sourceOfKey, type ValueSources } from './sources.js';
+import { isPlainObject } from '../lib/is-plain-object.js';
+
+/**
+ * A weak setup refuses to start outside development mode (DESIGN,
+ * Principles): settings that work, but send passwords, tokens or links in
+ * clear, or let anyone pose as a client address. Each problem names the key;
+ * development mode (RESTAUTH_DEV=1, --dev) turns the refusals into warnings.
+ * The jwt secret has its own check (secret-policy.ts).
+ */
+export interface SetupProblem {
+  /** The key as the schema spells it ("email.host"), with where it was set when known. */
+  key: string;
+  problem: string;
+}
+
+/** localhost, *.localhost and loopback addresses: traffic that never leaves the machine. */
+export function isLocalHost(host: string): boolean {
+  const name = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (name === 'localhost' || name.endsWith('.localhost')) return true;
+  if (isIP(name) === 4) return name.startsWith('127.');
+  return name === '::1';
+}
+
+/** nodemailer reads booleans from a URL's query as "true"/"false". */
+function flag(value: unknown): boolean | undefined {
+  if (typeof value === 'boolean') return value;
+  if (value === 'true') return true;
+  if (value === 'false') return false;
+  return undefined;
+}
+
+/** The SMTP connection nodemailer would open from `email` (options, a url, or both: the url wins). */
+function smtpConnection(email: Record<string, unknown>) {
+  const tls = isPlainObject(email['tls']) ? email['tls'] : {};
+  const connection = {
+    hostKey: 'email.host',
+    host: typeof email['host'] === 'string' ? email['host'] : 'localhost',
+    secure: flag(email['secure']) ?? email['port'] === 465,
+    requireTLS: flag(email['requireTLS']) ?? false,
+    ignoreTLS: flag(email['ignoreTLS']) ?? false,
+    rejectUnauthorized: flag(tls['rejectUnauthorized']) ?? true,
+  };
+  if (typeof email['url'] === 'string') {
+    const url = new URL(email['url']);
+    const query = url.searchParams;
+    connection.hostKey = 'email.url';
+    connection.host = url.hostname || 'localhost';
+    connection.secure = url.protocol === 'smtps:' || (flag(query.get('secure')) ?? connection.secure);
+    connection.requireTLS = flag(query.get('requireTLS')) ?? connection.requireTLS;
+    connection.ignoreTLS = flag(query.get('ignoreTLS')) ?? connection.ignoreTLS;
+    connection.rejectUnauthorized =
+      flag(query.get('tls.rejectUnauthorized')) ?? connection.rejectUnauthorized;
+  }
+  return connection;
+}
+
+/** Transports that are not SMTP to a host restauth names (nodemailer's well-known services pick their own TLS). */
+const NOT_PLAIN_SMTP = ['service', 'sendmail', 'streamTransport', 'jsonTransport', 'SES'];
+
+function mailProblems(email: Record<string, unknown>): SetupProblem[] {
+  if (NOT_PLAIN_SMTP.some((key) => key in email)) return [];
+  const smtp = smtpConnection(email);
+  if (isLocalHost(smtp.host)) return [];
+  const problems: SetupProblem[] = [];
+  if (!smtp.secure && (!smtp.requireTLS || smtp.ignoreTLS)) {
+    problems.push({
+      key: smtp.hostKey,
+      problem:
+        `names the mail server ${smtp.host}, reached without TLS: its password and every mail's links and codes could be read on the way ` +
+        '(a STARTTLS offer can be stripped). Use smtps:// or "secure": true (port 465), or "requireTLS": true (STARTTLS, port 587)',
+    });
+  }
+  if (!smtp.rejectUnauthorized) {
+    problems.push({
+      key: 'email.tls.rejectUnauthorized',
+      problem: `is false: anyone on the way can pose as the mail server ${smtp.host} with any certificate. Remove it (give tls.ca for a private CA)`,
+    });
+  }
+  return problems;
+}
+
+/** Why `value` (a URL setting) is weak, or null: http to a host other than this machine. */
+function cleartextUrl(value: string): string | null {
+  const url = new URL(value);
+  if (url.protocol === 'https:' || (url.protocol === 'http:' && isLocalHost(url.hostname))) return null;
+  return `is ${JSON.stringify(value)}: links in mails and redirects carrying tokens would travel in clear. Use https://`;
+}
+
+function urlProblems(config: Config): SetupProblem[] {
+  const problems: SetupProblem[] = [];
+  for (const key of ['publicUrl', 'siteUrl'] as const) {
+    const value = config[key];
+    const weakness = value === null ? null : cleartextUrl(value);
+    if (weakness !== null) problems.push({ key, problem: weakness });
+  }
+  // Without publicUrl the links in mails lead to http://host:port, wrong for anyone but this machine.
+  const mailsLinks = config.email !== null && config.dialects.gotrue.enabled;
+  if (config.publicUrl === null && mailsLinks && !isLocalHost(config.host)) {
+    problems.push({
+      key: 'publicUrl',
+      problem: `is not set while mails are sent and restauth listens on ${config.host}: links in mails would lead to http://${config.host}:${config.port}. Set it to restauth's public https:// address`,
+    });
+  }
+  config.redirectAllowList.forEach((entry, index) => {
+    const key = `redirectAllowList[${index}]`;
+    const prefix = entry.endsWith('*') ? entry.slice(0, -1) : null;
+    const url = new URL(prefix ?? entry);
+    // "https://app.example.com*" admits https://app.example.com.evil.test: a prefix must end inside the path.
+    if (prefix !== null && !/^[a-z][a-z0-9+.-]*:\/\/[^/]+\//i.test(prefix)) {
+      problems.push({
+        key,
+        problem: `is ${JSON.stringify(entry)}: a prefix must name a whole host and end at a path ("https://app.example.com/*"), or it admits other hosts`,
+      });
+      return;
+    }
+    const weakness = cleartextUrl(url.href);
+    if (weakness !== null) problems.push({ key, problem: weakness.replace(url.href, entry) });
+  });
+  return problems;
+}
+
+/** Entries of trustProxy that trust every address: any client could then write its own address. */
+const EVERY_ADDRESS = new Set(['0.0.0.0/0', '::/0', '0.0.0.0/0.0.0.0']);
+
+function proxyProblems(config: Config): SetupProblem[] {
+  if (!Array.isArray(config.trustProxy)) return [];
+  return config.trustProxy.flatMap((entry, index) =>
+    EVERY_ADDRESS.has(entry)
+      ? [
+          {
+            key: `trustProxy[${index}]`,
+            problem: `is ${entry}: every client would be trusted as a proxy and could write its own address into X-Forwarded-For (rate limits, audit log). Name your proxies' addresses, or a number of hops`,
+          },
+        ]
+      : [],
+  );
+}
+
+/** Every weak setting of `config`, each naming its key (and its source, when `sources` are given). */
+export function setupProblems(config: Config, sources?: ValueSources): SetupProblem[] {
+  const problems = [
+    ...(config.email === null ? [] : mailProblems(config.email)),
+    ...urlProblems(config),
+    ...proxyProblems(config),
+  ];
+  if (sources === undefined) return problems;
+  return problems.map(({ key, problem }) => {
+    const source = sourceOfKey(sources, key);
+    return { key: source === 'default' ? key : `${key} (${source})`, problem };
+  });
+}
+
+export function formatProblem({ key, problem }: SetupProblem): string {
+  return `${key} ${problem}`;
+}
+
+function isUrl(value: string, protocols: readonly string[]): boolean {
+  try {
+    return protocols.includes(new URL(value).protocol);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * URL settings that are not URLs stop the start naming the key, development
+ * mode or not: they would otherwise throw on the first request that reads them.
+ */
+export function checkUrls(config: Config, where: string): void {
+  const bad: string[] = [];
+  const web = ['http:', 'https:'];
+  for (const key of ['publicUrl', 'siteUrl'] as const) {
+    const value = config[key];
+    if (value !== null && !isUrl(value, web))
+      bad.push(`${key} must be an http:// or https:// URL (got ${JSON.stringify(value)})`);
+  }
+  config.redirectAllowList.forEach((entry, index) => {
+    if (!isUrl(entry.endsWith('*') ? entry.slice(0, -1) : entry, web)) {
+      bad.push(
+        `redirectAllowList[${index}] must be an http:// or https:// URL, or a prefix of one ending in * (got ${JSON.stringify(entry)})`,
+      );
+    }
+  });
+  const url = config.email?.['url'];
+  if (typeof url === 'string' && !isUrl(url, ['smtp:', 'smtps:'])) {
+    bad.push('email.url must be an smtp:// or smtps:// URL');
+  }
+  if (bad.length > 0) throw new ConfigError(bad.map((line) => `${where}: ${line}`).join('\n'));
+}
+
+/** Outside development mode a ConfigError listing every problem; in it, one warning each. */
+export function enforceSetupPolicy(
+  problems: readonly SetupProblem[],
+  development: boolean,
+  warn: (message: string) => void,
+): void {
+  if (problems.length === 0) return;
+  if (development) {
+    for (const problem of problems) {
+      warn(`${formatProblem(problem)}; accepted because development mode is on (RESTAUTH_DEV / --dev).`);
+    }
+    return;
+  }
+  throw new ConfigError(
+    [
+      'weak setup, refusing to start:',
+      ...problems.map((problem) => `  ${formatProblem(problem)}.`),
+      'Fix these, or set RESTAUTH_DEV=1 (or --dev) to accept them for local development only.',
+    ].join('\n'),
+  );
+}

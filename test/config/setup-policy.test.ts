@@ -1,0 +1,159 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { ConfigError } from '../../src/config/errors.js';
+import { loadConfig } from '../../src/config/load.js';
+import { cliTempDir, runCli } from '../support/run-cli.js';
+
+const SECRET = 'a-private-secret-for-the-setup-policy-0123456789';
+
+/** loadConfig of a restauth.json holding `settings`, in an environment of `env` only. */
+async function load(settings: Record<string, unknown>, env: NodeJS.ProcessEnv = {}) {
+  const dir = await mkdtemp(join(tmpdir(), 'restauth-policy-'));
+  after(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(join(dir, 'restauth.json'), JSON.stringify({ jwt: { secret: SECRET }, ...settings }));
+  const warnings: string[] = [];
+  const config = await loadConfig({ cwd: dir, env, warn: (message) => warnings.push(message) });
+  return { config, warnings };
+}
+
+function refusedNaming(...parts: RegExp[]) {
+  return (error: unknown) => {
+    assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${String(error)}`);
+    assert.match(error.message, /^weak setup, refusing to start:/);
+    for (const part of parts) assert.match(error.message, part);
+    assert.match(error.message, /RESTAUTH_DEV=1/);
+    return true;
+  };
+}
+
+const WEAK: Array<[name: string, settings: Record<string, unknown>, key: RegExp]> = [
+  [
+    'SMTP without TLS to a remote host',
+    { email: { host: 'smtp.example.com', port: 587 } },
+    /email\.host \(file .*restauth\.json\) names the mail server smtp\.example\.com, reached without TLS/,
+  ],
+  [
+    'SMTP url without TLS',
+    { email: { url: 'smtp://user:pw@mail.example.com:25' } },
+    /email\.url .* names the mail server mail\.example\.com/,
+  ],
+  [
+    'STARTTLS required but ignored',
+    { email: { host: 'smtp.example.com', requireTLS: true, ignoreTLS: true } },
+    /email\.host/,
+  ],
+  [
+    'SMTP certificates not checked',
+    { email: { host: 'smtp.example.com', secure: true, tls: { rejectUnauthorized: false } } },
+    /email\.tls\.rejectUnauthorized .* is false/,
+  ],
+  [
+    'siteUrl over http',
+    { siteUrl: 'http://app.example.com' },
+    /siteUrl \(file .*\) is "http:\/\/app\.example\.com"/,
+  ],
+  [
+    'publicUrl over http',
+    { publicUrl: 'http://auth.example.com' },
+    /publicUrl \(file .*\) is "http:\/\/auth\.example\.com"/,
+  ],
+  [
+    'a redirect to http',
+    { redirectAllowList: ['https://app.example.com/', 'http://app.example.com/*'] },
+    /redirectAllowList\[1\]/,
+  ],
+  [
+    'a redirect prefix open to other hosts',
+    { redirectAllowList: ['https://app.example.com*'] },
+    /redirectAllowList\[0\] .* must name a whole host/,
+  ],
+  [
+    'mail links to http://0.0.0.0',
+    { host: '0.0.0.0', email: { host: 'localhost', port: 2525 } },
+    /publicUrl is not set while mails are sent and restauth listens on 0\.0\.0\.0/,
+  ],
+  [
+    'every address a trusted proxy',
+    { trustProxy: ['10.0.0.1', '0.0.0.0/0'] },
+    /trustProxy\[1\] .* is 0\.0\.0\.0\/0: every client/,
+  ],
+];
+
+for (const [name, settings, key] of WEAK) {
+  test(`weak setup refused outside development mode, naming the key: ${name}`, async () => {
+    await assert.rejects(load(settings), refusedNaming(key));
+    // Development mode: a warning naming the same key, and the start goes on.
+    const { warnings } = await load(settings, { RESTAUTH_DEV: '1' });
+    assert.ok(
+      warnings.some((warning) => key.test(warning) && /development mode is on/.test(warning)),
+      warnings.join('\n'),
+    );
+  });
+}
+
+test('a sound setup starts without a word: TLS to remote mail, https and local http addresses', async () => {
+  for (const settings of [
+    { email: { host: 'smtp.example.com', port: 465, secure: true } },
+    { email: { host: 'smtp.example.com', port: 587, requireTLS: true } },
+    { email: { url: 'smtps://user:pw@mail.example.com' } },
+    { email: { url: 'smtp://user:pw@mail.example.com:587?requireTLS=true' } },
+    { email: { host: '127.0.0.1', port: 2525 } },
+    { email: { service: 'gmail' } },
+    { siteUrl: 'http://localhost:5173', publicUrl: 'http://127.0.0.1:3000' },
+    {
+      siteUrl: 'https://app.example.com',
+      publicUrl: 'https://auth.example.com',
+      redirectAllowList: ['https://app.example.com/*', 'http://localhost:5173/*'],
+    },
+    { host: '0.0.0.0', email: { host: 'localhost' }, publicUrl: 'https://auth.example.com' },
+    { trustProxy: ['10.0.0.0/8', 'loopback'] },
+  ]) {
+    const { warnings } = await load(settings);
+    assert.deepEqual(warnings, [], JSON.stringify(settings));
+  }
+});
+
+test('URL settings that are not URLs stop the start naming the key, even in development mode', async () => {
+  for (const [settings, message] of [
+    [
+      { siteUrl: 'app.example.com' },
+      /siteUrl must be an http:\/\/ or https:\/\/ URL \(got "app\.example\.com"\)/,
+    ],
+    [{ publicUrl: 'javascript:alert(1)' }, /publicUrl must be an http/],
+    [{ redirectAllowList: ['/welcome'] }, /redirectAllowList\[0\] must be an http/],
+    // Every URL at all: never a setting anyone means.
+    [{ redirectAllowList: ['https://app.example.com/', '*'] }, /redirectAllowList\[1\] must be an http/],
+    [{ email: { url: 'mail.example.com' } }, /email\.url must be an smtp:\/\/ or smtps:\/\/ URL/],
+  ] as const) {
+    await assert.rejects(load(settings, { RESTAUTH_DEV: '1' }), (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.match(error.message, message);
+      return true;
+    });
+  }
+});
+
+test('restauth serve refuses a weak setup naming the key and where it was set; restauth config shows it and exits 1', async () => {
+  const dir = await cliTempDir();
+  await writeFile(join(dir, 'restauth.json'), JSON.stringify({ jwt: { secret: SECRET } }));
+  const env = { RESTAUTH_SMTP_URL: 'smtp://mailer:pw@smtp.example.com:587', RESTAUTH_PORT: '0' };
+  const serve = await runCli(dir, ['serve'], env);
+  assert.equal(serve.code, 2, serve.stdout);
+  assert.match(
+    serve.stderr,
+    /weak setup, refusing to start:\n {2}email\.url \(environment RESTAUTH_SMTP_URL\) names the mail server smtp\.example\.com, reached without TLS/,
+  );
+  assert.equal(serve.stderr.includes(':pw@'), false, 'the SMTP password is not printed');
+
+  const config = await runCli(dir, ['config'], env);
+  assert.equal(config.code, 1);
+  assert.match(
+    config.stdout,
+    /^email\.url +"smtp:\/\/mailer:\[redacted\]@smtp\.example\.com:587" +environment RESTAUTH_SMTP_URL$/m,
+  );
+  assert.match(config.stderr, /refused: email\.url \(environment RESTAUTH_SMTP_URL\) names the mail server/);
+  assert.match(config.stderr, /serve would refuse to start/);
+});
