@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { freePort } from '../../bench/support.js';
+import { freePort } from '../support/free-port.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { chromiumAvailable, launchBrowser } from '../support/browser.js';
 import { gotrueClient, listen, nextMail, secretsOf } from '../support/gotrue.js';

@@ -1,17 +1,19 @@
 import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
 import { chmod, chown, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort } from '../../bench/support.js';
-import { findBinaries } from './postgres.js';
+import { freePort } from './free-port.js';
 
 const run = promisify(execFile);
 
 /**
- * A PostgreSQL cluster of one test's own, which it may stop and start: the
- * shared server of test/support/postgres.ts must stay up for every other
- * test, and DATABASE_URL's or PGlite cannot be restarted from here.
+ * A throwaway PostgreSQL cluster from the machine's server binaries, removed
+ * at exit: the one test/support/postgres.ts shares among a process's tests,
+ * or one test's own, which it may stop and start (the shared server must
+ * stay up for every other test, and DATABASE_URL's or PGlite cannot be
+ * restarted from here).
  */
 export interface OwnCluster {
   /** URL of its `postgres` database (superuser, trust authentication). */
@@ -33,6 +35,18 @@ export interface OwnCluster {
   destroy(): Promise<void>;
 }
 
+/** The bin folder of the newest PostgreSQL server installed (Debian's layout), or null. */
+export function findBinaries(): string | null {
+  const root = '/usr/lib/postgresql';
+  if (!existsSync(root)) return null;
+  const versions = readdirSync(root).sort((a, b) => Number(b) - Number(a));
+  for (const version of versions) {
+    const bin = join(root, version, 'bin');
+    if (existsSync(join(bin, 'initdb'))) return bin;
+  }
+  return null;
+}
+
 /** Why a test needing its own cluster cannot run here, or null. */
 export function ownClusterUnavailable(): string | null {
   return findBinaries()
@@ -40,7 +54,20 @@ export function ownClusterUnavailable(): string | null {
     : 'needs PostgreSQL server binaries (initdb, pg_ctl) to stop and restart a cluster of its own; PGlite runs in-process and cannot be restarted under its clients';
 }
 
-export async function startOwnCluster(options: { port?: number } = {}): Promise<OwnCluster> {
+export interface ClusterOptions {
+  /** Default: a free one. */
+  port?: number;
+  /** Default 100. */
+  maxConnections?: number;
+  /**
+   * Default true. False (synchronous_commit=off) acknowledges a commit before
+   * its WAL is written: faster, but an immediate stop loses acknowledged
+   * commits, so only a server nobody stops may run so.
+   */
+  synchronousCommit?: boolean;
+}
+
+export async function startOwnCluster(options: ClusterOptions = {}): Promise<OwnCluster> {
   const bin = findBinaries();
   if (!bin) throw new Error(ownClusterUnavailable()!);
   const dir = await mkdtemp(join(tmpdir(), 'restauth-own-pg-'));
@@ -59,18 +86,18 @@ export async function startOwnCluster(options: { port?: number } = {}): Promise<
       : run(join(bin, command), args);
   await as('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
   const port = options.port ?? (await freePort());
+  const settings = [
+    '-c fsync=off',
+    ...(options.synchronousCommit === false ? ['-c synchronous_commit=off'] : []),
+    '-c full_page_writes=off',
+    '-c listen_addresses=127.0.0.1',
+    `-p ${port}`,
+    `-k ${dir}`,
+    `-c max_connections=${options.maxConnections ?? 100}`,
+  ];
   let running = false;
   const start = async () => {
-    await as('pg_ctl', [
-      '-D',
-      data,
-      '-l',
-      join(dir, 'log'),
-      '-w',
-      '-o',
-      `-c fsync=off -c full_page_writes=off -c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c max_connections=100`,
-      'start',
-    ]);
+    await as('pg_ctl', ['-D', data, '-l', join(dir, 'log'), '-w', '-o', settings.join(' '), 'start']);
     running = true;
   };
   const stop = async (mode: 'fast' | 'immediate') => {

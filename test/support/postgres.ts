@@ -1,13 +1,6 @@
-import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
-import { chmod, chown, mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import pg from 'pg';
-import { freePort } from '../../bench/support.js';
-
-const run = promisify(execFile);
+import { freePort } from './free-port.js';
+import { findBinaries, startOwnCluster } from './postgres-cluster.js';
 
 /**
  * A PostgreSQL server for the tests (DESIGN, Tests): DATABASE_URL when set,
@@ -136,60 +129,13 @@ async function startPglite(): Promise<string> {
   return url;
 }
 
-export function findBinaries(): string | null {
-  const root = '/usr/lib/postgresql';
-  if (!existsSync(root)) return null;
-  const versions = readdirSync(root).sort((a, b) => Number(b) - Number(a));
-  for (const version of versions) {
-    const bin = join(root, version, 'bin');
-    if (existsSync(join(bin, 'initdb'))) return bin;
-  }
-  return null;
-}
-
+/**
+ * The cluster every test of this process shares: never stopped while they run, so commits need not
+ * wait for the WAL, and enough connections for the suites' pools.
+ */
 async function startCluster(): Promise<string> {
-  const bin = findBinaries();
-  if (!bin) throw new Error('no PostgreSQL server binaries found under /usr/lib/postgresql');
-  const dir = await mkdtemp(join(tmpdir(), 'restauth-pg-'));
-  const data = join(dir, 'data');
-  const asRoot = process.getuid?.() === 0;
-  if (asRoot) {
-    const { stdout } = await run('id', ['-u', 'postgres']);
-    const uid = Number(stdout.trim());
-    const { stdout: gidOut } = await run('id', ['-g', 'postgres']);
-    await chown(dir, uid, Number(gidOut.trim()));
-  }
-  await chmod(dir, 0o700);
-  const as = (command: string, args: string[]) =>
-    asRoot
-      ? run('runuser', ['-u', 'postgres', '--', join(bin, command), ...args])
-      : run(join(bin, command), args);
-  await as('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
-  const port = await freePort();
-  await as('pg_ctl', [
-    '-D',
-    data,
-    '-l',
-    join(dir, 'log'),
-    '-w',
-    '-o',
-    `-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c max_connections=200`,
-    'start',
-  ]);
-  const stop = () => {
-    try {
-      // Synchronous on purpose: this runs at process exit.
-      const args = ['-D', data, '-m', 'immediate', 'stop'];
-      if (asRoot)
-        execFileSync('runuser', ['-u', 'postgres', '--', join(bin, 'pg_ctl'), ...args], { stdio: 'ignore' });
-      else execFileSync(join(bin, 'pg_ctl'), args, { stdio: 'ignore' });
-      execFileSync('rm', ['-rf', dir]);
-    } catch {
-      // best effort
-    }
-  };
-  process.once('exit', stop);
-  return `postgres://postgres@127.0.0.1:${port}/postgres`;
+  const cluster = await startOwnCluster({ maxConnections: 200, synchronousCommit: false });
+  return cluster.url;
 }
 
 export function testPostgres(): Promise<TestPostgres> {
