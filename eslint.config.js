@@ -13,6 +13,20 @@ export default tseslint.config(
     },
   },
   {
+    // The CI scripts are plain Node ESM (.ci/*.mjs): they run against the installed package, without tsx.
+    files: ['.ci/**/*.mjs'],
+    languageOptions: {
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        fetch: 'readonly',
+        URL: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+      },
+    },
+  },
+  {
     // No client string is a plain-object key (docs: DESIGN "Principles"): `map[key] = value` on a plain
     // object with key "__proto__" replaces the object's prototype, and a lookup of it hands back
     // Object.prototype for writing. Maps are Map or null-prototype objects; every computed write in
