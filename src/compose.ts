@@ -18,6 +18,7 @@ import { MailWorker } from './mail/worker.js';
 import { openMailer } from './mail/mailer.js';
 import { openBackend } from './stores/index.js';
 import type { ReadinessProbe } from './stores/readiness.js';
+import { Metrics } from './metrics/metrics.js';
 
 /** Everything the HTTP layer needs, built once from the frozen config: the composition root. */
 export interface Services {
@@ -34,6 +35,8 @@ export interface Services {
   documents: DocumentStore | null;
   /** Whether this instance can serve now (the store answers, migrations applied, folders writable). */
   readiness: ReadinessProbe;
+  /** The Prometheus metrics, when `metrics.enabled`. */
+  metrics: Metrics | null;
   /**
    * Resolves once the work begun after answers has settled and the mail worker
    * has sent (or failed) every mail it was handed: what a test awaits instead of sleeping.
@@ -87,14 +90,18 @@ export async function createServices(
     throw new Error('jwt.secret must be resolved before the services start (see config/secret.ts)');
   }
   const backend = await openBackend(config, logger);
+  const metrics = config.metrics.enabled ? new Metrics() : null;
+  metrics?.watchBackend(backend.outbox, backend);
+  const store = metrics ? metrics.timeStore(backend.store) : backend.store;
   const hasher = new PasswordHasher(config.passwords);
   await hasher.prepare();
   const tokens = new TokenService({
     ...config.jwt,
     keys: config.jwt.keys.map((key) => ({ ...key })),
   });
-  const sessions = new SessionManager(backend.store, config.sessions);
-  const mailer = await openMailer(config, logger);
+  const sessions = new SessionManager(store, config.sessions);
+  const opened = await openMailer(config, logger);
+  const mailer = metrics ? metrics.countMail(opened) : opened;
   const mailWorker = new MailWorker(backend.outbox, mailer, logger, {
     leaseMs: config.mailQueue.lease * 1000,
     pollMs: config.mailQueue.poll * 1000,
@@ -113,7 +120,7 @@ export async function createServices(
     templatesDir: config.mailTemplatesDir,
     clock,
   });
-  const audit = new AuditLog(backend.store, {
+  const audit = new AuditLog(store, {
     retention: config.audit.retention,
     clock,
     onError: onBackgroundError,
@@ -123,9 +130,9 @@ export async function createServices(
   // then in the mail (links go on working), as it retires every access token.
   // With only asymmetric keys (no secret), the private key that signs is the server's secret.
   const codeKey = deriveKey(config.jwt.secret ?? signingKeyMaterial(config), 'one-time codes');
-  const oneTimeTokens = new OneTimeTokens(backend.store, config.oneTimeTokens, notifier, codeKey);
+  const oneTimeTokens = new OneTimeTokens(store, config.oneTimeTokens, notifier, codeKey);
   const flows = new EmailFlows({
-    store: backend.store,
+    store,
     tokens: oneTimeTokens,
     notifier,
     hasher,
@@ -134,7 +141,7 @@ export async function createServices(
     clock,
   });
   const auth = new AuthService({
-    store: backend.store,
+    store,
     notifier,
     audit,
     emailFlows: flows,
@@ -142,6 +149,7 @@ export async function createServices(
     hasher,
     tokens,
     sessions,
+    ...(metrics ? { events: metrics.authEvents } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
     settings: {
       usernamePattern: config.passwords.usernamePattern,
@@ -152,7 +160,7 @@ export async function createServices(
     },
   });
   const admin = new AdminService({
-    store: backend.store,
+    store,
     auth,
     flows,
     tokens: oneTimeTokens,
@@ -161,7 +169,7 @@ export async function createServices(
     clock,
   });
   const { trustedProxyHeader: _header, ...rules } = config.rateLimits;
-  const rateLimiter = new RateLimiter(backend.rateLimits, rules, options.clock);
+  const rateLimiter = new RateLimiter(backend.rateLimits, rules, options.clock, metrics?.authEvents);
   const upkeep = () => void backend.upkeep(clock()).catch(onBackgroundError);
   upkeep();
   // unref: upkeep alone must not keep the process alive.
@@ -169,7 +177,7 @@ export async function createServices(
   return {
     config,
     rateLimiter,
-    store: backend.store,
+    store,
     auth,
     flows,
     admin,
@@ -178,6 +186,7 @@ export async function createServices(
     tokens,
     documents: backend.documents ?? null,
     readiness: backend.readiness,
+    metrics,
     idle: async () => {
       await background.idle();
       await mailWorker.idle();

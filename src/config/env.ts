@@ -102,6 +102,17 @@ export const ENV_VARS: readonly EnvVar[] = [
     description: 'fatal, error, warn, info, debug, trace or silent.',
   },
   {
+    name: 'RESTAUTH_METRICS',
+    key: 'metrics.enabled',
+    description:
+      '1 or true: serve Prometheus metrics at /metrics (off by default: they reveal traffic volumes).',
+  },
+  {
+    name: 'RESTAUTH_METRICS_PORT',
+    key: 'metrics.port',
+    description: 'Serve /metrics on this port of its own instead of the main one (keep it off the internet).',
+  },
+  {
     name: 'RESTAUTH_LOG_FORMAT',
     key: 'logFormat',
     description:
@@ -216,6 +227,16 @@ export function readEnv(env: NodeJS.ProcessEnv, cwd: string): ConfigLayer {
     layer.passwords = { algorithm: oneOf('RESTAUTH_PASSWORD_ALGORITHM', algorithm, ALGORITHMS) };
   const level = get('RESTAUTH_LOG_LEVEL');
   if (level !== undefined) layer.logLevel = oneOf('RESTAUTH_LOG_LEVEL', level.toLowerCase(), LOG_LEVELS);
+  const metricsOn = get('RESTAUTH_METRICS');
+  const metricsPort = get('RESTAUTH_METRICS_PORT');
+  if (metricsOn !== undefined || metricsPort !== undefined) {
+    layer.metrics = {};
+    if (metricsOn !== undefined) {
+      const value = oneOf('RESTAUTH_METRICS', metricsOn.toLowerCase(), ['1', 'true', '0', 'false']);
+      layer.metrics.enabled = value === '1' || value === 'true';
+    }
+    if (metricsPort !== undefined) layer.metrics.port = port('RESTAUTH_METRICS_PORT', metricsPort);
+  }
   const format = get('RESTAUTH_LOG_FORMAT');
   if (format !== undefined) layer.logFormat = oneOf('RESTAUTH_LOG_FORMAT', format.toLowerCase(), LOG_FORMATS);
   const smtp = get('RESTAUTH_SMTP_URL');

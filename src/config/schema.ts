@@ -375,6 +375,20 @@ export const ConfigSchema = Type.Object({
     ],
     { default: 'info' },
   ),
+  /**
+   * Prometheus metrics at /metrics. Off by default: they tell anyone who can
+   * read them how many sign-ins, failures and mails the server handles.
+   */
+  metrics: Type.Object(
+    {
+      enabled: Type.Boolean({ default: false }),
+      /** A port of their own (firewalled, or on a private interface); null: /metrics on the main port. */
+      port: Type.Union([Type.Integer({ minimum: 0, maximum: 65535 }), Type.Null()], { default: null }),
+      /** Address of that port; null: the server's `host`. */
+      host: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null }),
+    },
+    { default: {} },
+  ),
   /** How log lines are written: pretty (short, for a terminal), json, or auto: pretty on a terminal, else JSON. */
   logFormat: Type.Union([Type.Literal('auto'), Type.Literal('pretty'), Type.Literal('json')], {
     default: 'auto',

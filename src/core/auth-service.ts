@@ -18,6 +18,7 @@ import type { AuditLog } from './audit.js';
 import type { BackgroundWork } from './background.js';
 import { DurationSampler } from './duration-sampler.js';
 import type { EmailFlows } from './email-flows.js';
+import { unobserved, type AuthEvents } from './ports/events.js';
 
 interface AuthSettings {
   /** A user name must match this (json-data-server's userIdRE). */
@@ -48,6 +49,8 @@ export interface AuthDeps {
   clock?: () => Date;
   /** Runs the work done after the answer (mail for an existing account), reporting its failures. */
   background: BackgroundWork;
+  /** Hears of sign-ins and refresh-token reuse (metrics); none: nobody listens. */
+  events?: AuthEvents;
 }
 
 /** An access token alone, for a session that goes on (postgrest-auth's bearer refresh). */
@@ -217,6 +220,23 @@ export class AuthService {
    * unknown user get the same error after the same amount of hashing work.
    */
   async signIn(login: string, password: string, extraClaims?: ExtraClaims): Promise<IssuedSession> {
+    // The outcome (its error code when refused) is reported to the observer (metrics).
+    const events = this.deps.events ?? unobserved;
+    try {
+      const issued = await this.signInWithPassword(login, password, extraClaims);
+      events.signIn('success');
+      return issued;
+    } catch (error) {
+      events.signIn(error instanceof AuthError ? error.code : 'error');
+      throw error;
+    }
+  }
+
+  private async signInWithPassword(
+    login: string,
+    password: string,
+    extraClaims?: ExtraClaims,
+  ): Promise<IssuedSession> {
     let user: User;
     try {
       user = await this.verifyCredentials(login, password);
@@ -281,6 +301,7 @@ export class AuthService {
       rotated = await this.deps.sessions.rotate(refreshToken, now);
     } catch (error) {
       if (error instanceof AuthError && error.code === 'refresh_token_reused') {
+        (this.deps.events ?? unobserved).refreshTokenReused();
         const found = await this.deps.store.findRefreshToken(hashSecret(refreshToken));
         await this.deps.audit?.record('refresh_token_reused', {
           userId: found?.session.userId ?? null,

@@ -1,3 +1,4 @@
+import { unobserved, type AuthEvents } from './ports/events.js';
 import { AuthError } from './errors.js';
 import type { RateLimitCounter } from './ports/rate-limits.js';
 
@@ -20,6 +21,8 @@ export class RateLimiter {
     private readonly counter: RateLimitCounter,
     private readonly rules: Record<RateLimitFamily, RateLimitRule>,
     private readonly clock: () => Date = () => new Date(),
+    /** Hears of each refusal (metrics). */
+    private readonly events: Pick<AuthEvents, 'rateLimited'> = unobserved,
   ) {}
 
   async check(family: RateLimitFamily, client: string): Promise<void> {
@@ -28,6 +31,7 @@ export class RateLimiter {
     const now = this.clock();
     const { count, resetAt } = await this.counter.hit(`${family}:${client}`, rule.window * 1000, now);
     if (count > rule.max) {
+      this.events.rateLimited(family);
       const retryAfter = Math.max(1, Math.ceil((resetAt.getTime() - now.getTime()) / 1000));
       throw new AuthError('over_request_rate_limit', 'Too many requests, retry later', { retryAfter });
     }

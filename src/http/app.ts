@@ -13,6 +13,7 @@ import { toAuthError } from './errors.js';
 import { parseJsonBodies } from './json-body.js';
 import { healthRoutes } from './health.js';
 import { RequestLineLogController } from './logging.js';
+import { observeRequests } from './metrics.js';
 import { rateLimitHook } from './rate-limit.js';
 import { RedirectPolicy } from './redirects.js';
 import { provideRequestContext } from './request-context.js';
@@ -69,6 +70,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     reply.code(404).send({ error: 'not_found', message: `No route for ${request.method} ${request.url}` }),
   );
 
+  if (services.metrics) observeRequests(app, services.metrics, config.metrics.port === null);
   await app.register(healthRoutes, { readiness: services.readiness });
   provideRequestContext(app);
   const limit = rateLimitHook(services.rateLimiter);

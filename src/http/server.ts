@@ -4,10 +4,13 @@ import { resolveJwtSecret } from '../config/secret.js';
 import { createServices } from '../compose.js';
 import { buildApp } from './app.js';
 import { createLogger, serviceLogger } from './logging.js';
+import { listenMetrics, type MetricsServer } from './metrics.js';
 import { currentRequestContext } from './request-context.js';
 
 export interface RunningServer {
   url: string;
+  /** Where the metrics are served when they have a port of their own (metrics.port). */
+  metricsUrl: string | null;
   close(): Promise<void>;
 }
 
@@ -28,10 +31,25 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const resolved = await resolveJwtSecret(config, lines);
   const services = await createServices(resolved, lines, { requestContext: currentRequestContext });
   const app = await buildApp(services, { logger: log });
-  app.addHook('onClose', async () => services.close());
+  let metricsServer: MetricsServer | null = null;
+  app.addHook('onClose', async () => {
+    await metricsServer?.close();
+    await services.close();
+  });
   try {
     const url = await app.listen({ port: config.port, host: config.host });
-    return { url, close: () => app.close() };
+    const { metrics } = services;
+    if (metrics && config.metrics.port !== null) {
+      const host = config.metrics.host ?? config.host;
+      metricsServer = await listenMetrics(metrics, host, config.metrics.port).catch((error: unknown) => {
+        // Named as the metrics' port: the caller's messages about `port` mean the main one.
+        throw new Error(
+          `metrics.port ${config.metrics.port}: cannot listen on ${host}: ${(error as Error).message}`,
+        );
+      });
+      log.info(`metrics at ${metricsServer.url}`);
+    }
+    return { url, metricsUrl: metricsServer?.url ?? null, close: () => app.close() };
   } catch (error) {
     await app.close();
     throw error;

@@ -25,6 +25,8 @@ export interface Backend {
   readiness: ReadinessProbe;
   /** The JSON document the data API serves, when the backend keeps one (the file store's db.json). */
   documents?: DocumentStore;
+  /** The connection pool's use now (PostgreSQL), for the metrics; none without a pool. */
+  connections?(): { total: number; idle: number; waiting: number };
   /** Releases everything the backend holds (locks, connections). */
   close(): Promise<void>;
 }

@@ -66,4 +66,6 @@ export interface MailOutboxStore {
   markFailed(id: string, error: string, nextAttemptAt: number | null): Promise<void>;
   /** The earliest nextAttemptAt of a live mail (leased ones included), or null when none waits. */
   nextDueAt(): Promise<number | null>;
+  /** How many live mails wait to be sent (leased ones included, dead ones not): the queue depth metric. */
+  depth(): Promise<number>;
 }

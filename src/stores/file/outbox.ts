@@ -164,6 +164,13 @@ export class FileMailQueue implements MailOutboxStore {
     });
   }
 
+  depth(): Promise<number> {
+    return this.serialized((mails) => ({
+      result: mails.filter((mail) => !mail.dead).length,
+      changed: false,
+    }));
+  }
+
   nextDueAt(): Promise<number | null> {
     return this.serialized((mails) => {
       const live = mails.filter((mail) => !mail.dead).map((mail) => mail.nextAttemptAt);

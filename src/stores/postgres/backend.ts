@@ -26,6 +26,11 @@ export async function openPostgresBackend(
       await pruneSessions(now);
     },
     readiness: () => postgresReadiness(store.pool, names),
+    connections: () => ({
+      total: store.pool.totalCount,
+      idle: store.pool.idleCount,
+      waiting: store.pool.waitingCount,
+    }),
     close: () => store.close(),
   };
 }

@@ -75,6 +75,13 @@ export class PostgresMailQueue implements MailOutboxStore {
     );
   }
 
+  async depth(): Promise<number> {
+    const { rows } = await this.pool.query<{ depth: number }>(
+      `SELECT count(*)::int AS depth FROM ${this.table} WHERE next_attempt_at IS NOT NULL`,
+    );
+    return rows[0]?.depth ?? 0;
+  }
+
   async nextDueAt(): Promise<number | null> {
     const { rows } = await this.pool.query<{ due: Date | null }>(
       `SELECT min(next_attempt_at) AS due FROM ${this.table}`,

@@ -1,0 +1,22 @@
+import type { RateLimitFamily } from '../rate-limit.js';
+
+/**
+ * What the auth use cases report as it happens, for whoever counts it (the
+ * Prometheus metrics, src/metrics). An observer only listens: it decides
+ * nothing, and core knows nothing of what it does with the news.
+ */
+export interface AuthEvents {
+  /** A sign-in with a password ended: `success`, or the error code it was refused with (`invalid_credentials` ...). */
+  signIn(outcome: string): void;
+  /** A spent refresh token came back after its grace period: its session was ended. */
+  refreshTokenReused(): void;
+  /** A client was refused for going past its family's rate limit. */
+  rateLimited(family: RateLimitFamily): void;
+}
+
+/** The observer of a server without metrics. */
+export const unobserved: AuthEvents = {
+  signIn() {},
+  refreshTokenReused() {},
+  rateLimited() {},
+};

@@ -1,0 +1,60 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import type { Metrics } from '../metrics/metrics.js';
+
+/**
+ * Counts every answered request (method, route pattern, status, latency),
+ * and serves `GET /metrics` on the app unless the metrics have a port of
+ * their own. Added to the root instance, so every dialect's routes are seen.
+ */
+export function observeRequests(app: FastifyInstance, metrics: Metrics, serveHere: boolean): void {
+  app.addHook('onResponse', (request, reply, done) => {
+    // The pattern (/admin/users/:id, /*), never the URL: ids and tokens would make a series each.
+    metrics.observeRequest(
+      request.method,
+      request.routeOptions.url ?? null,
+      reply.statusCode,
+      reply.elapsedTime / 1000,
+    );
+    done();
+  });
+  if (!serveHere) return;
+  app.get('/metrics', async (_request, reply) => {
+    const { contentType, body } = await metrics.scrape();
+    return reply.type(contentType).send(body);
+  });
+}
+
+export interface MetricsServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** `GET /metrics` alone, on a port of its own (metrics.port): nothing else is served there. */
+export async function listenMetrics(metrics: Metrics, host: string, port: number): Promise<MetricsServer> {
+  const server: Server = createServer((request, response) => {
+    const path = (request.url ?? '/').split('?')[0];
+    if (request.method !== 'GET' || path !== '/metrics') {
+      response.writeHead(404, { 'content-type': 'text/plain' }).end('Not found: metrics are at /metrics\n');
+      return;
+    }
+    metrics.scrape().then(
+      ({ contentType, body }) => response.writeHead(200, { 'content-type': contentType }).end(body),
+      () => response.writeHead(500, { 'content-type': 'text/plain' }).end('metrics unavailable\n'),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    url: `http://${shown}:${address.port}/metrics`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

@@ -1,0 +1,173 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { AuthEvents } from '../core/ports/events.js';
+import type { MailOutboxStore } from '../core/ports/outbox.js';
+import type { Store } from '../core/ports/store.js';
+import type { RateLimitFamily } from '../core/rate-limit.js';
+import type { Mailer } from '../mail/mailer.js';
+import type { Backend } from '../stores/backend.js';
+
+/** Seconds: from a fast store read (1 ms) to a slow hashed sign-in or a hung database (10 s). */
+const LATENCY_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/**
+ * restauth's Prometheus metrics, in a registry of their own (one per
+ * server: tests run several in a process). Labels take bounded values only:
+ * a route pattern, never a URL; an error code, never a message.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+
+  private readonly requests = new Counter({
+    name: 'restauth_http_requests_total',
+    help: 'HTTP requests answered, by method, route pattern and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [this.registry],
+  });
+
+  private readonly requestDuration = new Histogram({
+    name: 'restauth_http_request_duration_seconds',
+    help: 'Time from a request to its answer, by method, route pattern and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  private readonly signIns = new Counter({
+    name: 'restauth_sign_ins_total',
+    help: 'Sign-ins with a password, by outcome: success, or the error code (invalid_credentials, email_not_confirmed, user_banned ...)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  private readonly reuses = new Counter({
+    name: 'restauth_refresh_token_reuse_total',
+    help: 'Spent refresh tokens presented again after their grace period (each ended its session)',
+    registers: [this.registry],
+  });
+
+  private readonly refusals = new Counter({
+    name: 'restauth_rate_limit_refusals_total',
+    help: 'Requests refused for going past a rate limit, by route family',
+    labelNames: ['family'] as const,
+    registers: [this.registry],
+  });
+
+  private readonly mailsSent = new Counter({
+    name: 'restauth_mails_sent_total',
+    help: 'Mails the SMTP server (or the development outbox) accepted',
+    registers: [this.registry],
+  });
+
+  private readonly mailsFailed = new Counter({
+    name: 'restauth_mails_failed_total',
+    help: 'Attempts to send a mail that failed (each is retried until it is given up)',
+    registers: [this.registry],
+  });
+
+  private readonly storeDuration = new Histogram({
+    name: 'restauth_store_operation_duration_seconds',
+    help: 'Time of the store operations the use cases call, by operation',
+    labelNames: ['operation'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** What core reports (sign-ins, refresh-token reuse, rate-limit refusals), counted. */
+  readonly authEvents: AuthEvents = {
+    signIn: (outcome: string) => this.signIns.inc({ outcome }),
+    refreshTokenReused: () => this.reuses.inc(),
+    rateLimited: (family: RateLimitFamily) => this.refusals.inc({ family }),
+  };
+
+  /** Counts one answered request; `route` is the matched pattern (null: no route matched). */
+  observeRequest(method: string, route: string | null, status: number, seconds: number): void {
+    const labels = { method, route: route ?? 'unmatched', status: String(status) };
+    this.requests.inc(labels);
+    this.requestDuration.observe(labels, seconds);
+  }
+
+  /** The mailer, counting what it sends and what fails. */
+  countMail(mailer: Mailer): Mailer {
+    return {
+      send: async (message, options) => {
+        try {
+          await mailer.send(message, options);
+        } catch (error) {
+          this.mailsFailed.inc();
+          throw error;
+        }
+        this.mailsSent.inc();
+      },
+      close: () => mailer.close(),
+    };
+  }
+
+  /**
+   * The store, each of its asynchronous operations timed. A proxy rather than
+   * a wrapper class: every operation of the port, present and future, is
+   * timed without being listed here.
+   */
+  timeStore(store: Store): Store {
+    const timed = new Map<PropertyKey, unknown>();
+    const histogram = this.storeDuration;
+    return new Proxy(store, {
+      get(target, property) {
+        const value: unknown = Reflect.get(target, property, target);
+        if (typeof value !== 'function') return value;
+        let wrapped = timed.get(property);
+        if (wrapped === undefined) {
+          const operation = String(property);
+          wrapped = (...args: unknown[]) => {
+            const started = performance.now();
+            const result: unknown = Reflect.apply(value, target, args);
+            if (!(result instanceof Promise)) return result;
+            return result.finally(() =>
+              histogram.observe({ operation }, (performance.now() - started) / 1000),
+            );
+          };
+          timed.set(property, wrapped);
+        }
+        return wrapped;
+      },
+    });
+  }
+
+  /** Gauges read at each scrape: the mail queue's depth and (PostgreSQL) the pool's connections. */
+  watchBackend(outbox: MailOutboxStore, backend: Pick<Backend, 'connections'>): void {
+    const connections = backend.connections?.bind(backend);
+    // Registered first: read before the depth's query takes a connection from the pool it describes.
+    if (connections) {
+      new Gauge({
+        name: 'restauth_db_pool_connections',
+        help: 'PostgreSQL pool connections: total open, idle, and requests waiting for one',
+        labelNames: ['state'] as const,
+        registers: [this.registry],
+        collect() {
+          const now = connections();
+          this.set({ state: 'total' }, now.total);
+          this.set({ state: 'idle' }, now.idle);
+          this.set({ state: 'waiting' }, now.waiting);
+        },
+      });
+    }
+    new Gauge({
+      name: 'restauth_mail_queue_depth',
+      help: 'Mails waiting to be sent (being sent and waiting for a retry included; given-up ones not)',
+      registers: [this.registry],
+      async collect() {
+        // A store that cannot answer leaves the last value: the scrape itself must not fail.
+        const depth = await outbox.depth().catch(() => null);
+        if (depth !== null) this.set(depth);
+      },
+    });
+  }
+
+  /** The text a scrape gets, and its content type. */
+  async scrape(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}
