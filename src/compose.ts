@@ -130,7 +130,7 @@ export async function createServices(
   // then in the mail (links go on working), as it retires every access token.
   // With only asymmetric keys (no secret), the private key that signs is the server's secret.
   const codeKey = deriveKey(config.jwt.secret ?? signingKeyMaterial(config), 'one-time codes');
-  const oneTimeTokens = new OneTimeTokens(store, config.oneTimeTokens, notifier, codeKey);
+  const oneTimeTokens = new OneTimeTokens(store, config.oneTimeTokens, codeKey);
   const flows = new EmailFlows({
     store,
     tokens: oneTimeTokens,

@@ -158,9 +158,8 @@ export class AuthService {
       mailed && this.deps.emailFlows !== undefined && this.mustConfirm({ email, emailConfirmedAt });
     // Timed from here: rendering the welcome mail is part of the account's write.
     const writing = performance.now();
-    // The welcome mail is rendered first, so a store with an outbox queues it with the account.
+    // The welcome mail is rendered first: the store queues it with the account.
     const welcome = mailed && !confirms ? await this.notifier.welcomeMail({ username, email }) : [];
-    const queuedWithAccount = this.deps.store.queuesMail && welcome.length > 0;
     const user = await this.deps.store.createUser(
       {
         username,
@@ -171,16 +170,10 @@ export class AuthService {
         appMetadata: {},
       },
       passwordHash,
-      { ...(session ? { session } : {}), ...(queuedWithAccount ? { mails: welcome } : {}) },
+      { ...(session ? { session } : {}), ...(welcome.length > 0 ? { mails: welcome } : {}) },
     );
     await this.deps.audit?.record('sign_up', { userId: user.id });
     this.accountWrite.record(performance.now() - writing);
-    if (welcome.length > 0) {
-      // Without an outbox in the store, the mail is queued after the commit, and its failure is
-      // logged rather than failing a sign-up that is already done (the account would be half-made).
-      if (queuedWithAccount) await this.notifier.deliver(welcome, true);
-      else this.background(() => this.notifier.deliver(welcome, false));
-    }
     const flows = this.deps.emailFlows;
     if (confirms && flows && user.email !== null) {
       // After the answer, as a taken address's resend is (see GoTrue's sign-up): mail work is no
@@ -450,7 +443,7 @@ export class AuthService {
       const mails = await this.notifier.passwordReset(recipient, { token, expiresAt });
       // Throttled as the GoTrue mails are: one reset mail per account and resend interval.
       const unlessIssuedAfter = new Date(now.getTime() - (this.deps.settings.resendInterval ?? 0) * 1000);
-      const written = await this.deps.store.createOneTimeToken(
+      await this.deps.store.createOneTimeToken(
         {
           hash: hashSecret(token),
           codeHash: null,
@@ -463,7 +456,6 @@ export class AuthService {
         mails,
         { unlessIssuedAfter },
       );
-      if (written.stored) await this.notifier.deliver(mails, written.mailsQueued);
     });
   }
 

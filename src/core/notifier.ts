@@ -27,9 +27,11 @@ export interface OutgoingMail {
  * message goes out (and that an unknown account gets none, while the caller
  * gets the same answer); src/mail decides how it looks and how it travels.
  *
- * A mail that carries a one-time token is only rendered here: the token and
- * its mail are stored together (see Store.createOneTimeToken), then handed to
- * `deliver`. Mails without a token are rendered and queued at once.
+ * A mail that carries a one-time token, and the welcome mail, are only
+ * rendered here: the store keeps them with the token or the account they
+ * belong to, both or neither (see Store.createOneTimeToken and
+ * Store.createUser), and the mail worker sends them from there. Mails without
+ * either are rendered and queued at once.
  * Implementations must not throw for delivery problems: they queue and retry.
  */
 export interface Notifier {
@@ -42,11 +44,6 @@ export interface Notifier {
   emailChangeToOld(user: Recipient, newEmail: string, secret: OneTimeSecret): Promise<OutgoingMail[]>;
   emailChangeToNew(user: User, newEmail: string, secret: OneTimeSecret): Promise<OutgoingMail[]>;
   magicLink(user: Recipient, signIn: OneTimeSecret): Promise<OutgoingMail[]>;
-  /**
-   * Sends rendered mails on their way: queues them, or, when the store has
-   * already queued them with their token (`stored`), only wakes delivery.
-   */
-  deliver(mails: readonly OutgoingMail[], stored: boolean): Promise<void>;
 }
 
 /** For deployments without mail: the use cases still run, nothing is sent. */
@@ -58,5 +55,4 @@ export const silentNotifier: Notifier = {
   emailChangeToOld: async () => [],
   emailChangeToNew: async () => [],
   magicLink: async () => [],
-  deliver: async () => {},
 };

@@ -1,6 +1,6 @@
 import { createHmac, randomInt } from 'node:crypto';
 import { hashSecret, randomSecret } from './secrets.js';
-import type { Notifier, OutgoingMail } from './notifier.js';
+import type { OutgoingMail } from './notifier.js';
 import { CodeHashInUseError, type OneTimeToken, type Store } from './ports/store.js';
 
 export interface OneTimeTokenSettings {
@@ -37,7 +37,6 @@ export class OneTimeTokens {
   constructor(
     private readonly store: Store,
     private readonly settings: OneTimeTokenSettings,
-    private readonly notifier: Pick<Notifier, 'deliver'>,
     /** The HMAC key of codes: derived from the configured secret (see compose.ts). */
     private readonly codeKey: Buffer,
   ) {}
@@ -63,8 +62,8 @@ export class OneTimeTokens {
 
   /**
    * Issues without the throttle (admin generate_link, the second mail of an
-   * email change). `mail` renders the mails that carry it: they are stored
-   * with the token (in one transaction where the store can), then delivered.
+   * email change). `mail` renders the mails that carry it: the store keeps
+   * them with the token, both or neither, and the mail worker sends them.
    */
   async issueNow(
     userId: string,
@@ -109,7 +108,6 @@ export class OneTimeTokens {
           unlessIssuedAfter ? { unlessIssuedAfter } : {},
         );
         if (!written.stored) return null;
-        if (mails.length > 0) await this.notifier.deliver(mails, written.mailsQueued);
         return issued;
       } catch (error) {
         if (!(error instanceof CodeHashInUseError) || attempt >= 5) throw error;

@@ -4,11 +4,11 @@ import { describeValidity, renderMail, type TemplateName, type TemplateValues } 
 
 /**
  * The core's Notifier on restauth's templates and durable queue: mails
- * without a token are rendered and queued; mails carrying a token are
- * rendered for the store to keep with the token, then delivered.
+ * without a token are rendered and queued; mails carrying a token (and the
+ * welcome mail) are rendered for the store to keep with the token (the account).
  */
 export function mailNotifier(
-  queue: MailQueue & { wake(): void },
+  queue: MailQueue,
   settings: { appName: string; templatesDir: string | null; clock?: () => Date },
 ): Notifier {
   const now = () => (settings.clock ? settings.clock() : new Date()).getTime();
@@ -51,9 +51,5 @@ export function mailNotifier(
         ...secret(toNew),
       }),
     magicLink: (user, signIn) => render('magic-link', user.email, { ...person(user), ...secret(signIn) }),
-    deliver: async (mails, stored) => {
-      if (stored) return queue.wake();
-      for (const mail of mails) await queue.enqueue(mail);
-    },
   };
 }

@@ -64,12 +64,12 @@ export class MailWorker implements MailQueue {
     this.leaseMs = options.leaseMs ?? 60 * 1000;
     this.pollMs = options.pollMs ?? 30 * 1000;
     this.batch = options.batch ?? 50;
+    store.onQueued(() => this.wake());
   }
 
-  /** Stores the mail durably, then wakes the worker. Resolves once stored, not once sent. */
+  /** Stores the mail durably (the store then wakes the worker). Resolves once stored, not once sent. */
   async enqueue(message: MailMessage): Promise<void> {
     await this.store.enqueue(message, Date.now());
-    this.wake();
   }
 
   /** Starts delivering, the mails left from an earlier run first. */
@@ -84,9 +84,9 @@ export class MailWorker implements MailQueue {
   }
 
   /**
-   * Looks at the store now. Called by enqueue; a store that inserts mails
-   * itself (in a transaction with the token they carry) calls it after the
-   * commit. Before start and after stop it does nothing: the mail waits.
+   * Looks at the store now. Called when the store says mails were queued
+   * (onQueued), and by timers. Before start and after stop it does nothing:
+   * the mail waits.
    */
   wake(): void {
     if (!this.started || this.stopped) return;

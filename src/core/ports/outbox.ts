@@ -37,11 +37,12 @@ export interface OutboxMail {
  * - never throw for an unknown id in markSent/markFailed (the mail may have
  *   been handled by another instance after its lease ran out).
  *
- * With PostgreSQL the queue is a table, and a mail that carries a token (a
- * reset link, a code) should be inserted in the same transaction as that
- * token, so neither exists without the other: the store inserts the row
- * itself in its transaction (same columns as `enqueue` writes), and after the
- * commit calls the worker's `wake()`. The worker never needs to know.
+ * A mail that carries a token (a reset link, a code) is written by the
+ * backend's store with that token, both or neither (see
+ * Store.createOneTimeToken): PostgreSQL inserts the row in the token's
+ * transaction, the file backend holds the mail until the token's commit. Once
+ * such mails are committed the outbox tells its `onQueued` listeners, so the
+ * worker wakes; it never needs to know who queued.
  */
 export interface MailOutboxStore {
   /**
@@ -68,4 +69,6 @@ export interface MailOutboxStore {
   nextDueAt(): Promise<number | null>;
   /** How many live mails wait to be sent (leased ones included, dead ones not): the queue depth metric. */
   depth(): Promise<number>;
+  /** Calls `listener` each time this process has queued mails (enqueue, or the store with a token). */
+  onQueued(listener: () => void): void;
 }

@@ -101,7 +101,11 @@ export type FirstSession = Omit<NewSession, 'userId' | 'maxPerUser'>;
 /** What a sign-up writes with its user, all in one transaction (see Store.createUser). */
 export interface SignUpWrites {
   session?: FirstSession;
-  /** Mails to queue with the user (the welcome mail); given only to a store that `queuesMail`. */
+  /**
+   * Mails to queue with the user (the welcome mail): in its commit, so a sign-up that failed mails
+   * nobody. A store may still create the account when the mail alone cannot be queued (logged): the
+   * welcome carries no secret, and a finished sign-up must not fail for it.
+   */
   mails?: readonly OutgoingMail[];
 }
 
@@ -169,10 +173,9 @@ export class CodeHashInUseError extends Error {
   }
 }
 
-/** What createOneTimeToken did: stored the token (or not: throttled), and queued its mails itself. */
+/** What createOneTimeToken did: stored the token and its mails, or neither (throttled). */
 export interface TokenWrite {
   stored: boolean;
-  mailsQueued: boolean;
 }
 
 /** A typed code, as consumeOneTimeCode takes it: one keyed hash per purpose it may spend. */
@@ -189,12 +192,6 @@ export interface UserPage {
 }
 
 export interface Store {
-  /**
-   * Whether the store keeps the mail outbox itself (PostgreSQL), so that mails
-   * can be queued in its transactions; otherwise the caller queues them after.
-   */
-  readonly queuesMail: boolean;
-
   // Users
   /**
    * Creates the user and its password hash, and with them, in the same
@@ -279,10 +276,11 @@ export interface Store {
    * when the user's live token of this purpose was created after that date, nothing
    * is stored (stored: false), however many callers race (the mail throttle).
    *
-   * `mails` are the mails carrying the token. A store with a mail outbox of its
-   * own (PostgreSQL) queues them in the same transaction as the token, so
-   * neither exists without the other (mailsQueued: true); a store without one
-   * leaves them to the caller, who queues them once the token is stored.
+   * `mails` are the mails carrying the token: the store queues them in its
+   * outbox (the backend's, core/ports/outbox.ts) with the token, both or
+   * neither: a token is never stored without its mails, and no mail goes out
+   * with a token that was not stored (a failure, the throttle). The mail
+   * worker is woken once they are committed.
    */
   createOneTimeToken(
     token: OneTimeToken,

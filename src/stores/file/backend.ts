@@ -2,7 +2,6 @@ import { join } from 'node:path';
 import type { Config, FileStoreConfig } from '../../config/schema.js';
 import type { Backend, BackendLogger } from '../backend.js';
 import { openFileStore } from './index.js';
-import { FileMailQueue } from './outbox.js';
 import { MemoryRateLimitCounter } from './rate-limits.js';
 import { fileReadiness } from './readiness.js';
 
@@ -17,14 +16,10 @@ export async function openFileBackend(
   logger: BackendLogger,
 ): Promise<Backend> {
   const files = config.store;
-  const { db, store } = await openFileStore(files, logger);
-  // A damaged mail queue refuses the start (after the store's lock is released again).
-  const outbox = await FileMailQueue.open(join(config.stateDir, 'mail-queue.json'), logger).catch(
-    async (error: unknown) => {
-      await store.close();
-      throw error;
-    },
-  );
+  const { db, store, outbox } = await openFileStore(files, logger, {
+    outboxFile: join(config.stateDir, 'mail-queue.json'),
+  });
+  if (!outbox) throw new Error('the file store opened without its mail queue');
   return {
     store,
     outbox,

@@ -21,6 +21,7 @@ import {
 import type { OutgoingMail } from '../../core/notifier.js';
 import { AuditLog } from './audit-log.js';
 import type { Documents, FileDatabase } from './file-database.js';
+import type { FileMailQueue, MailHold } from './outbox.js';
 import {
   normalizeCredentials,
   userRecord,
@@ -37,6 +38,13 @@ export interface FileStoreOptions {
   userIdProp: string;
   /** The append-only audit log beside credentials.json (see audit-log.ts: auditFilePath). */
   auditFile: string;
+  /**
+   * The backend's mail queue, where a token's mails and the welcome mail are
+   * written with what they belong to (see FileMailQueue.hold). Without one the
+   * store refuses writes that carry mails.
+   */
+  outbox?: FileMailQueue;
+  logger?: { warn(message: string): void };
 }
 
 /** Ended sessions are kept this long (replays then still meet "revoked", not "unknown"), then pruned. */
@@ -83,12 +91,65 @@ export class FileStore implements Store {
 
   // ---- users
 
-  /** The mail queue is a file of its own beside the store: mails are queued by the caller. */
-  readonly queuesMail = false;
-
   async createUser(input: NewUser, passwordHash: string | null, writes: SignUpWrites = {}): Promise<User> {
     const now = new Date().toISOString();
     const id = input.id ?? input.username ?? randomUUID();
+    const welcome = await this.holdWelcome(writes.mails ?? [], { user: id, createdAt: now });
+    return this.withHeldMails(welcome, () => this.writeUser(input, passwordHash, writes, id, now));
+  }
+
+  /**
+   * The welcome mail, held in the outbox until its account commits. A queue
+   * that cannot be written costs the mail, not the sign-up: the welcome carries
+   * no secret, and the account is whole without it (logged).
+   */
+  private async holdWelcome(mails: readonly OutgoingMail[], hold: MailHold): Promise<string[]> {
+    if (mails.length === 0) return [];
+    try {
+      return await this.outbox().hold(mails, Date.now(), hold);
+    } catch (error) {
+      this.options.logger?.warn(
+        `restauth: the welcome mail to ${mails.map((mail) => mail.to).join(', ')} could not be queued ` +
+          `(${(error as Error).message}); the account is created without it`,
+      );
+      return [];
+    }
+  }
+
+  /**
+   * Runs `commit`, then releases the held mails `ids` when it stored what they
+   * carry, or discards them when it threw or stored nothing (`stored` says).
+   */
+  private async withHeldMails<T>(
+    ids: readonly string[],
+    commit: () => Promise<T>,
+    stored: (result: T) => boolean = () => true,
+  ): Promise<T> {
+    if (ids.length === 0) return commit();
+    let result: T;
+    try {
+      result = await commit();
+    } catch (error) {
+      await this.outbox().discard(ids);
+      throw error;
+    }
+    if (stored(result)) await this.outbox().release(ids);
+    else await this.outbox().discard(ids);
+    return result;
+  }
+
+  private outbox(): FileMailQueue {
+    if (!this.options.outbox) throw new Error('this file store has no mail queue: open it with its backend');
+    return this.options.outbox;
+  }
+
+  private writeUser(
+    input: NewUser,
+    passwordHash: string | null,
+    writes: SignUpWrites,
+    id: string,
+    now: string,
+  ): Promise<User> {
     return this.db.transact((docs) => {
       const index = this.index(docs);
       if (index.byId.has(id) || (input.username !== null && index.byUsername.has(loginKey(input.username)))) {
@@ -343,15 +404,25 @@ export class FileStore implements Store {
   // ---- one-time tokens
 
   /**
-   * The file store has no outbox of its own (the mail queue is a file beside
-   * it): it stores the token and leaves the mails to the caller. The check of
-   * the throttle and the replacement run in one serialized transaction.
+   * The mails are held in the outbox before the token is written and released
+   * after (see FileMailQueue.hold): both or neither. The check of the throttle
+   * and the replacement run in one serialized transaction.
    */
   async createOneTimeToken(
     token: OneTimeToken,
-    _mails: readonly OutgoingMail[] = [],
+    mails: readonly OutgoingMail[] = [],
     options: { unlessIssuedAfter?: Date } = {},
   ): Promise<TokenWrite> {
+    // A mail that cannot be held fails the request before the token exists: neither.
+    const held = mails.length === 0 ? [] : await this.outbox().hold(mails, Date.now(), { token: token.hash });
+    return this.withHeldMails(
+      held,
+      () => this.writeOneTimeToken(token, options),
+      (written) => written.stored,
+    );
+  }
+
+  private writeOneTimeToken(token: OneTimeToken, options: { unlessIssuedAfter?: Date }): Promise<TokenWrite> {
     return this.db.transactCredentials((stored) => {
       const tokens = normalizeCredentials(stored).oneTimeTokens;
       const codes = this.codeIndex(tokens);
@@ -365,7 +436,7 @@ export class FileStore implements Store {
           Date.parse(entry.createdAt) > since.getTime() &&
           Date.parse(entry.expiresAt) > token.createdAt.getTime(),
       );
-      if (throttled) return { stored: false, mailsQueued: false };
+      if (throttled) return { stored: false };
       if (token.codeHash !== null) {
         // As PostgreSQL's unique index on code_hash: one code names one token. The token being
         // replaced (same user and purpose) may hold it; any other holder is refused (checked
@@ -392,7 +463,7 @@ export class FileStore implements Store {
         data: token.data,
       };
       if (token.codeHash !== null) codes.set(token.codeHash, token.hash);
-      return { stored: true, mailsQueued: false };
+      return { stored: true };
     });
   }
 

@@ -4,6 +4,8 @@ import { removeLeftoverTempFiles } from '../../lib/atomic-write.js';
 import { auditFilePath } from './audit-log.js';
 import { FileDatabase, type FileDatabaseLogger } from './file-database.js';
 import { FileStore } from './file-store.js';
+import { FileMailQueue } from './outbox.js';
+import { normalizeCredentials } from './records.js';
 import { refuseHalfAStore } from './start-checks.js';
 
 export { auditFilePath } from './audit-log.js';
@@ -17,11 +19,17 @@ export { FileStore } from './file-store.js';
  * removes, credentials whose user is missing from db.json. Under the lock it
  * removes the temp files a crash left beside its files. The audit log goes
  * beside the credentials file (auditFilePath), under the same lock.
+ *
+ * With `outboxFile`, the mail queue is opened there, under the same lock, and
+ * the store writes mails into it with what they carry; held mails a crash
+ * left are settled (see FileMailQueue.settleHeld). A damaged queue refuses
+ * the start.
  */
 export async function openFileStore(
   config: FileStoreConfig,
   logger?: FileDatabaseLogger,
-): Promise<{ db: FileDatabase; store: FileStore }> {
+  options: { outboxFile?: string } = {},
+): Promise<{ db: FileDatabase; store: FileStore; outbox: FileMailQueue | null }> {
   await refuseHalfAStore({ ...config, auditFile: auditFilePath(config.credentialsFile) });
   const db = await FileDatabase.open({
     dataFile: config.dataFile,
@@ -38,10 +46,15 @@ export async function openFileStore(
         );
       }
     }
+    const outbox =
+      options.outboxFile === undefined ? null : await FileMailQueue.open(options.outboxFile, logger);
+    if (outbox) await settleHeldMails(outbox, db, logger);
     const store = new FileStore(db, {
       usersProp: config.usersProp,
       userIdProp: config.userIdProp,
       auditFile,
+      ...(outbox ? { outbox } : {}),
+      ...(logger ? { logger } : {}),
     });
     const collisions = store.loginCollisions();
     if (collisions.length > 0) {
@@ -59,9 +72,25 @@ export async function openFileStore(
           `${config.dataFile} (kept, not removed): ${shown.join(', ')}${orphans.length > 10 ? ', ...' : ''}`,
       );
     }
-    return { db, store };
+    return { db, store, outbox };
   } catch (error) {
     await db.close();
     throw error;
+  }
+}
+
+/** Releases the held mails whose token or account committed before a crash, drops the others (logged). */
+async function settleHeldMails(outbox: FileMailQueue, db: FileDatabase, logger?: FileDatabaseLogger) {
+  const credentials = normalizeCredentials(db.credentials);
+  const { released, dropped } = await outbox.settleHeld((hold) =>
+    'token' in hold
+      ? hold.token in credentials.oneTimeTokens
+      : credentials.accounts[hold.user]?.createdAt === hold.createdAt,
+  );
+  if (released + dropped > 0) {
+    logger?.warn(
+      `restauth: a crash left ${released + dropped} mail(s) written before their token or account: ` +
+        `${released} sent now (it committed), ${dropped} dropped (it never did)`,
+    );
   }
 }

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { OutgoingMail } from '../../core/notifier.js';
@@ -8,9 +9,17 @@ import { removeLeftoverTempFiles, writeFileAtomically } from '../../lib/atomic-w
 /** A dead mail is kept for inspection, but only so many: the file stays small. */
 const DEAD_KEPT = 100;
 
+/**
+ * What a held mail waits for: the commit of the one-time token it carries (its
+ * hash), or of the account it welcomes (its id and creation time).
+ */
+export type MailHold = { token: string } | { user: string; createdAt: string };
+
 interface StoredMail extends OutboxMail {
   /** Set when the worker gave up: never claimed again. */
   dead?: true;
+  /** Written before what it carries is committed: never claimed while set (see hold). */
+  heldFor?: MailHold;
 }
 
 interface QueueFile {
@@ -37,11 +46,18 @@ function isStoredMail(value: unknown): value is StoredMail {
  * after it. Operations are serialized and the content is cached in memory:
  * this process is the file's only writer (the file store's instance lock).
  * Queued mails hold reset tokens and codes in clear, so the file is 0600.
+ *
+ * A token and its mails are both kept or neither (the Store contract), across
+ * two files: the file store writes the mails here first, held, then commits
+ * the token, then releases them (or discards them when the token was not
+ * stored). A crash in between leaves held mails, which the next start settles
+ * by whether their token committed (settleHeld).
  */
 export class FileMailQueue implements MailOutboxStore {
   readonly shared = false;
   private mails: StoredMail[] | null = null;
   private chain: Promise<unknown> = Promise.resolve();
+  private readonly events = new EventEmitter();
 
   constructor(readonly path: string) {}
 
@@ -115,28 +131,93 @@ export class FileMailQueue implements MailOutboxStore {
     await writeFileAtomically(this.path, JSON.stringify(file, null, 2), 0o600);
   }
 
-  enqueue(message: OutgoingMail, now: number): Promise<OutboxMail> {
-    const mail: StoredMail = {
-      id: randomUUID(),
-      message: { to: message.to, subject: message.subject, text: message.text, html: message.html },
-      attempts: 0,
-      nextAttemptAt: now,
-      lastError: null,
-    };
-    return this.serialized((mails) => {
+  async enqueue(message: OutgoingMail, now: number): Promise<OutboxMail> {
+    const mail = newMail(message, now);
+    const queued = await this.serialized((mails) => {
       mails.push(mail);
       return { result: { ...mail }, changed: true };
+    });
+    this.events.emit('queued');
+    return queued;
+  }
+
+  onQueued(listener: () => void): void {
+    this.events.on('queued', listener);
+  }
+
+  /**
+   * Writes `messages` durably, held for `heldFor`: the worker never claims
+   * them until `release`. Returns their ids for release or discard.
+   */
+  hold(messages: readonly OutgoingMail[], now: number, heldFor: MailHold): Promise<string[]> {
+    const held = messages.map((message) => ({ ...newMail(message, now), heldFor }));
+    return this.serialized((mails) => {
+      mails.push(...held);
+      return { result: held.map((mail) => mail.id), changed: true };
+    });
+  }
+
+  /**
+   * What they carry is committed: the mails become due, and the worker is
+   * woken. In memory only, saved with the queue's next write (the worker's
+   * claim): should the process end first, the next start releases them again
+   * (settleHeld), as their token is on disk.
+   */
+  async release(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.serialized((mails) => {
+      for (const mail of mails) if (ids.includes(mail.id)) delete mail.heldFor;
+      return { result: undefined, changed: false };
+    });
+    this.events.emit('queued');
+  }
+
+  /**
+   * What they carry was not stored (a failure, the throttle): the mails go,
+   * from the file too (they hold a secret nothing accepts). Should that write
+   * fail, they stay held, never sent, and the next start drops them.
+   */
+  discard(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return Promise.resolve();
+    return this.serialized((mails) => {
+      const before = mails.length;
+      for (let i = mails.length - 1; i >= 0; i--) if (ids.includes(mails[i]!.id)) mails.splice(i, 1);
+      return { result: undefined, changed: mails.length !== before };
+    });
+  }
+
+  /**
+   * At start, before serving: each held mail a crash left is released when
+   * what it carries committed, else dropped (its token was never stored, so
+   * its link or code would open nothing). Returns how many of each.
+   */
+  settleHeld(committed: (hold: MailHold) => boolean): Promise<{ released: number; dropped: number }> {
+    return this.serialized((mails) => {
+      let released = 0;
+      let dropped = 0;
+      for (let i = mails.length - 1; i >= 0; i--) {
+        const mail = mails[i]!;
+        if (mail.heldFor === undefined) continue;
+        if (committed(mail.heldFor)) {
+          delete mail.heldFor;
+          released++;
+        } else {
+          mails.splice(i, 1);
+          dropped++;
+        }
+      }
+      return { result: { released, dropped }, changed: released + dropped > 0 };
     });
   }
 
   claimDue(now: number, limit: number, leaseMs: number): Promise<OutboxMail[]> {
     return this.serialized((mails) => {
       const due = mails
-        .filter((mail) => !mail.dead && mail.nextAttemptAt <= now)
+        .filter((mail) => !mail.dead && !mail.heldFor && mail.nextAttemptAt <= now)
         .sort((a, b) => a.nextAttemptAt - b.nextAttemptAt)
         .slice(0, limit);
       for (const mail of due) mail.nextAttemptAt = now + leaseMs;
-      return { result: due.map(({ dead: _dead, ...mail }) => ({ ...mail })), changed: due.length > 0 };
+      return { result: due.map(outboxMail), changed: due.length > 0 };
     });
   }
 
@@ -166,17 +247,32 @@ export class FileMailQueue implements MailOutboxStore {
 
   depth(): Promise<number> {
     return this.serialized((mails) => ({
-      result: mails.filter((mail) => !mail.dead).length,
+      result: mails.filter((mail) => !mail.dead && !mail.heldFor).length,
       changed: false,
     }));
   }
 
   nextDueAt(): Promise<number | null> {
     return this.serialized((mails) => {
-      const live = mails.filter((mail) => !mail.dead).map((mail) => mail.nextAttemptAt);
+      const live = mails.filter((mail) => !mail.dead && !mail.heldFor).map((mail) => mail.nextAttemptAt);
       return { result: live.length === 0 ? null : Math.min(...live), changed: false };
     });
   }
+}
+
+function newMail(message: OutgoingMail, now: number): StoredMail {
+  return {
+    id: randomUUID(),
+    message: { to: message.to, subject: message.subject, text: message.text, html: message.html },
+    attempts: 0,
+    nextAttemptAt: now,
+    lastError: null,
+  };
+}
+
+/** A stored mail as the worker sees it: without the queue's own marks. */
+function outboxMail({ dead: _dead, heldFor: _heldFor, ...mail }: StoredMail): OutboxMail {
+  return { ...mail };
 }
 
 /** An E-code, as system errors have: the command line prints the message as one line, without a stack. */

@@ -15,12 +15,18 @@ export async function openPostgresBackend(
   config: Pick<Config, 'roles'> & { store: PostgresStoreConfig },
   logger: BackendLogger,
 ): Promise<Backend> {
-  const store = await openPostgresStore(config.store, config.roles, { logger });
+  // The outbox is made on the store's pool once it is open (before any write): the store's commits of
+  // mails wake its worker.
+  const store = await openPostgresStore(config.store, config.roles, {
+    logger,
+    mailsQueued: () => outbox.queued(),
+  });
   const names = schemaNames(config.store, config.roles);
+  const outbox = new PostgresMailQueue(store.pool, outboxTable(names));
   const pruneSessions = sessionPruning(store.pool, names);
   return {
     store,
-    outbox: new PostgresMailQueue(store.pool, outboxTable(names)),
+    outbox,
     rateLimits: new PostgresRateLimitCounter(store.pool, rateLimitTable(names)),
     upkeep: async (now) => {
       await pruneSessions(now);

@@ -41,7 +41,7 @@ export async function migrateUnbounded(store: PostgresStoreConfig, names: Schema
 export async function openPostgresStore(
   store: PostgresStoreConfig,
   roles: Config['roles'],
-  options: { migrate?: boolean; logger?: OutageLogger } = {},
+  options: { migrate?: boolean; logger?: OutageLogger; mailsQueued?: () => void } = {},
 ): Promise<PostgresStore> {
   const logger = options.logger ?? console;
   // The outage log starts with the server: a database still down at start-up is told by waitForDatabase.
@@ -60,7 +60,10 @@ export async function openPostgresStore(
       { database: describeDatabase(store.url), timeoutSeconds: store.startupTimeout, logger },
     );
     started = true;
-    return new PostgresStore(pool, names, { preparedStatements: store.preparedStatements });
+    return new PostgresStore(pool, names, {
+      preparedStatements: store.preparedStatements,
+      ...(options.mailsQueued ? { mailsQueued: options.mailsQueued } : {}),
+    });
   } catch (error) {
     await pool.end();
     throw error;

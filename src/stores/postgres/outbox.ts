@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import type pg from 'pg';
 import type { OutgoingMail } from '../../core/notifier.js';
 import type { MailOutboxStore, OutboxMail } from '../../core/ports/outbox.js';
@@ -30,6 +31,17 @@ function toMail(row: Row): OutboxMail {
 }
 
 /**
+ * The one INSERT of mails into the outbox, for enqueue and for the store's
+ * transactions: each element of the jsonb array `mails` (a parameter) becomes a
+ * mail due at `due`, with 0 attempts. With `gate`, a FROM item (a CTE of the
+ * token just stored), the mails go in only when it has a row.
+ */
+export function insertMailsSql(table: string, mails: string, due: string, gate?: string): string {
+  return `INSERT INTO ${table} (id, message, attempts, next_attempt_at)
+    SELECT gen_random_uuid(), mail, 0, ${due} FROM jsonb_array_elements(${mails}::jsonb) AS mail${gate === undefined ? '' : `, ${gate}`}`;
+}
+
+/**
  * The mail outbox as a table, shared by every instance on the database.
  * Claiming is one UPDATE over rows locked with SKIP LOCKED: two workers never
  * take the same mail, and a mail whose worker died is retried once its lease
@@ -37,6 +49,7 @@ function toMail(row: Row): OutboxMail {
  */
 export class PostgresMailQueue implements MailOutboxStore {
   readonly shared = true;
+  private readonly events = new EventEmitter();
 
   constructor(
     private readonly pool: pg.Pool,
@@ -45,10 +58,10 @@ export class PostgresMailQueue implements MailOutboxStore {
 
   async enqueue(message: OutgoingMail, now: number): Promise<OutboxMail> {
     const { rows } = await this.pool.query<Row>(
-      `INSERT INTO ${this.table} (id, message, attempts, next_attempt_at)
-       VALUES (gen_random_uuid(), $1, 0, $2) RETURNING ${COLUMNS}`,
-      [message, new Date(now)],
+      `${insertMailsSql(this.table, '$1', '$2')} RETURNING ${COLUMNS}`,
+      [JSON.stringify([message]), new Date(now)],
     );
+    this.queued();
     return toMail(rows[0]!);
   }
 
@@ -80,6 +93,15 @@ export class PostgresMailQueue implements MailOutboxStore {
       `SELECT count(*)::int AS depth FROM ${this.table} WHERE next_attempt_at IS NOT NULL`,
     );
     return rows[0]?.depth ?? 0;
+  }
+
+  onQueued(listener: () => void): void {
+    this.events.on('queued', listener);
+  }
+
+  /** Tells the listeners that mails were committed: enqueue, and the store after a transaction with mails. */
+  queued(): void {
+    this.events.emit('queued');
   }
 
   async nextDueAt(): Promise<number | null> {

@@ -21,7 +21,7 @@ import {
   type UserPatch,
 } from '../../core/ports/store.js';
 import { quotedNames, type SchemaNames } from './migrations.js';
-import { outboxTable } from './outbox.js';
+import { insertMailsSql, outboxTable } from './outbox.js';
 import { inTransaction } from './pool.js';
 import { checkRoleName, createUserRole, dropUserRole, type RoleNames } from './user-roles.js';
 
@@ -193,7 +193,11 @@ export class PostgresStore implements Store {
   constructor(
     readonly pool: pg.Pool,
     schemaNames: SchemaNames,
-    private readonly options: { preparedStatements: boolean },
+    private readonly options: {
+      preparedStatements: boolean;
+      /** Called after a commit that queued mails (the backend's outbox wakes its worker). */
+      mailsQueued?: () => void;
+    },
   ) {
     this.names = quotedNames(schemaNames);
     const { schema, table } = this.names;
@@ -211,11 +215,10 @@ export class PostgresStore implements Store {
     };
   }
 
-  readonly queuesMail = true;
-
   async createUser(input: NewUser, passwordHash: string | null, writes: SignUpWrites = {}): Promise<User> {
     if (input.role !== null) checkRoleName(input.role);
-    return inTransaction(this.pool, async (client) => {
+    const mails = writes.mails ?? [];
+    const user = await inTransaction(this.pool, async (client) => {
       const { rows } = await client
         .query<UserRow & { user_key: number }>(
           `INSERT INTO ${this.users} (username, username_lowercase, email, email_confirmed_at, role, profile,
@@ -254,16 +257,14 @@ export class PostgresStore implements Store {
           ],
         );
       }
-      if (writes.mails && writes.mails.length > 0) {
-        await client.query(
-          `INSERT INTO ${this.mailOutbox} (id, message, attempts, next_attempt_at)
-           SELECT gen_random_uuid(), mail, 0, $2 FROM jsonb_array_elements($1::jsonb) AS mail`,
-          // Due now by the mail worker's clock (the wall clock).
-          [JSON.stringify(writes.mails), new Date()],
-        );
+      if (mails.length > 0) {
+        // Due now by the mail worker's clock (the wall clock).
+        await client.query(insertMailsSql(this.mailOutbox, '$1', '$2'), [JSON.stringify(mails), new Date()]);
       }
       return toUser(rows[0]!);
     });
+    if (mails.length > 0) this.options.mailsQueued?.();
+    return user;
   }
 
   async findUserById(id: string): Promise<User | null> {
@@ -572,8 +573,7 @@ export class PostgresStore implements Store {
          WHERE $11::timestamptz IS NULL OR earlier.created_at <= $11 OR earlier.expires_at <= $4
          RETURNING 1
        ), queued AS (
-         INSERT INTO ${this.mailOutbox} (id, message, attempts, next_attempt_at)
-         SELECT gen_random_uuid(), mail, 0, $9 FROM jsonb_array_elements($8::jsonb) AS mail, stored
+         ${insertMailsSql(this.mailOutbox, '$8', '$9', 'stored')}
          RETURNING 1
        )
        SELECT (SELECT count(*) FROM stored)::int AS stored, (SELECT count(*) FROM queued) AS queued`,
@@ -599,7 +599,8 @@ export class PostgresStore implements Store {
         throw error;
       });
     const stored = rows[0]!.stored === 1;
-    return { stored, mailsQueued: stored };
+    if (stored && mails.length > 0) this.options.mailsQueued?.();
+    return { stored };
   }
 
   async consumeOneTimeToken(hash: string, purpose: string, now: Date): Promise<OneTimeToken | null> {
