@@ -1,9 +1,18 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createTestApp, type TestApp } from '../support/app.js';
-import { adminClient, gotrueClient, listen, nextMail, secretsOf } from '../support/gotrue.js';
+import {
+  adminClient,
+  FAST_HASHING,
+  gotrueClient,
+  listen,
+  nextMail,
+  secretsOf,
+  startMailingApp,
+  stopMailingApp,
+} from '../support/gotrue.js';
 import { suiteStore } from '../support/postgres.js';
-import { startSmtpSink, type SmtpSink, sinkMailSettings } from '../support/smtp-sink.js';
+import type { SmtpSink } from '../support/smtp-sink.js';
 
 /**
  * The acceptance suite: the unmodified @supabase/auth-js client against a
@@ -17,23 +26,16 @@ for (const storeKind of ['file', 'postgres'] as const) {
     let store: Awaited<ReturnType<typeof suiteStore>>;
 
     before(async () => {
-      sink = await startSmtpSink();
       store = await suiteStore(storeKind);
-      t = await createTestApp({
-        format: 'restauth',
-        config: {
-          ...store.config,
-          appName: 'Acme',
-          passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
-          oneTimeTokens: { resendInterval: 0 },
-          email: sinkMailSettings(sink),
-        },
-      });
+      ({ t, sink } = await startMailingApp({
+        ...store.config,
+        appName: 'Acme',
+        oneTimeTokens: { resendInterval: 0 },
+      }));
       url = await listen(t);
     });
     after(async () => {
-      await t.close();
-      await sink.close();
+      await stopMailingApp(t, sink);
       await store.drop();
     });
 
@@ -275,7 +277,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
         format: 'restauth',
         config: {
           ...store.config,
-          passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
+          passwords: FAST_HASHING,
           // Under auth-js's 90 s expiry margin, so it refreshes; long enough that a busy machine's
           // delays never expire the refreshed token before it is used.
           jwt: { accessTokenTtl: 60, clockTolerance: 0 },

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { AuthError as ClientAuthError } from '@supabase/auth-js';
 import { createTestApp, type TestApp } from '../support/app.js';
-import { adminClient, gotrueClient, listen } from '../support/gotrue.js';
+import { adminClient, FAST_HASHING, gotrueClient, listen } from '../support/gotrue.js';
 import { suiteStore } from '../support/postgres.js';
 
 /**
@@ -23,7 +23,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
       store = await suiteStore(storeKind);
       t = await createTestApp({
         format: 'restauth',
-        config: { ...store.config, passwords: { algorithm: 'bcrypt', bcryptRounds: 4 } },
+        config: { ...store.config, passwords: FAST_HASHING },
       });
       url = await listen(t);
       admin = adminClient(url, await t.services.tokens.signRoleToken('service_role', 3600, new Date()));

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createTestApp, type TestApp } from '../support/app.js';
-import { secretsOf } from '../support/gotrue.js';
-import { startSmtpSink, type SmtpSink, sinkMailSettings } from '../support/smtp-sink.js';
+import type { TestApp } from '../support/app.js';
+import { secretsOf, startMailingApp, stopMailingApp } from '../support/gotrue.js';
+import type { SmtpSink } from '../support/smtp-sink.js';
 
 /**
  * Attacks on the mailed 6-digit codes: a code is not a link, however it is
@@ -31,22 +31,13 @@ describe('GoTrue dialect: a mailed code cannot be brute-forced', () => {
   let sink: SmtpSink;
 
   before(async () => {
-    sink = await startSmtpSink();
-    t = await createTestApp({
-      format: 'restauth',
-      config: {
-        passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
-        email: sinkMailSettings(sink),
-        // Each client may verify 4 times a window: the attacker spreads guesses over many clients.
-        rateLimits: { verify: { max: 4, window: 60 } },
-      },
-      env: { RESTAUTH_RATE_LIMITS: '' },
-    });
+    ({ t, sink } = await startMailingApp(
+      // Each client may verify 4 times a window: the attacker spreads guesses over many clients.
+      { rateLimits: { verify: { max: 4, window: 60 } } },
+      { RESTAUTH_RATE_LIMITS: '' },
+    ));
   });
-  after(async () => {
-    await t.close();
-    await sink.close();
-  });
+  after(() => stopMailingApp(t, sink));
 
   async function recoveryCode(email: string): Promise<string> {
     await t.services.admin.createUser({ email, password: 'a long passphrase', emailConfirm: true });
@@ -111,21 +102,9 @@ describe('GoTrue dialect: a token counts the wrong codes typed for it', () => {
   let t: TestApp;
   let sink: SmtpSink;
 
-  before(async () => {
-    sink = await startSmtpSink();
-    // Rate limits off: the token's own count must stop the guessing.
-    t = await createTestApp({
-      format: 'restauth',
-      config: {
-        passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
-        email: sinkMailSettings(sink),
-      },
-    });
-  });
-  after(async () => {
-    await t.close();
-    await sink.close();
-  });
+  // Rate limits off: the token's own count must stop the guessing.
+  before(async () => ({ t, sink } = await startMailingApp()));
+  after(() => stopMailingApp(t, sink));
 
   it('five wrong codes kill the token: the right code and the link then fail, from any client', async () => {
     const email = 'guessed@acme.test';

@@ -2,10 +2,17 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { freePort } from '../support/free-port.js';
-import { createTestApp, type TestApp } from '../support/app.js';
+import type { TestApp } from '../support/app.js';
 import { chromiumAvailable, launchBrowser } from '../support/browser.js';
-import { gotrueClient, listen, nextMail, secretsOf } from '../support/gotrue.js';
-import { startSmtpSink, type SmtpSink, sinkMailSettings } from '../support/smtp-sink.js';
+import {
+  gotrueClient,
+  listen,
+  nextMail,
+  secretsOf,
+  startMailingApp,
+  stopMailingApp,
+} from '../support/gotrue.js';
+import type { SmtpSink } from '../support/smtp-sink.js';
 
 /**
  * The hosted pages in a real headless Chromium: links from real mails,
@@ -18,26 +25,19 @@ describe('hosted pages in Chromium', { skip: chromiumAvailable() ?? false }, () 
   let browser: Browser;
 
   before(async () => {
-    sink = await startSmtpSink();
-    t = await createTestApp({
-      format: 'restauth',
-      config: {
-        // Links in mails name restauth's own address: its port must be known before it starts.
-        port: await freePort(),
-        appName: 'Acme <Notes>',
-        passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
-        oneTimeTokens: { resendInterval: 0 },
-        redirectAllowList: ['https://app.acme.test/*'],
-        email: sinkMailSettings(sink),
-      },
-    });
+    ({ t, sink } = await startMailingApp({
+      // Links in mails name restauth's own address: its port must be known before it starts.
+      port: await freePort(),
+      appName: 'Acme <Notes>',
+      oneTimeTokens: { resendInterval: 0 },
+      redirectAllowList: ['https://app.acme.test/*'],
+    }));
     url = await listen(t);
     browser = await launchBrowser();
   });
   after(async () => {
     await browser.close();
-    await t.close();
-    await sink.close();
+    await stopMailingApp(t, sink);
   });
 
   /** Fills the hosted set-password form as a person would and submits it. */

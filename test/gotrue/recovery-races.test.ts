@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { createTestApp, type TestApp } from '../support/app.js';
-import { secretsOf } from '../support/gotrue.js';
+import { FAST_HASHING, secretsOf, startMailingApp, stopMailingApp } from '../support/gotrue.js';
 import { dropDatabase, realServerOnly, testPostgres, testStoreConfig } from '../support/postgres.js';
 import { startSmtpSink, type SmtpSink, sinkMailSettings } from '../support/smtp-sink.js';
 
@@ -46,17 +46,8 @@ async function assertOnlyTheMailedTokenLives(t: TestApp, sink: SmtpSink, email: 
 describe('concurrent recovery requests on one instance', () => {
   let t: TestApp;
   let sink: SmtpSink;
-  before(async () => {
-    sink = await startSmtpSink();
-    t = await createTestApp({
-      format: 'restauth',
-      config: { passwords: { algorithm: 'bcrypt', bcryptRounds: 4 }, email: sinkMailSettings(sink) },
-    });
-  });
-  after(async () => {
-    await t.close();
-    await sink.close();
-  });
+  before(async () => ({ t, sink } = await startMailingApp()));
+  after(() => stopMailingApp(t, sink));
 
   it('ten at once send one mail and leave one token, the mailed one', async () => {
     const email = 'racer@acme.test';
@@ -83,7 +74,7 @@ describe(
       url = await server.createDatabase();
       const config = {
         store: testStoreConfig(url),
-        passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
+        passwords: FAST_HASHING,
         email: sinkMailSettings(sink),
       };
       [first, second] = await Promise.all([

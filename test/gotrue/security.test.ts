@@ -3,8 +3,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { decodeJwt, SignJWT, UnsecuredJWT } from 'jose';
 import { createTestApp, type TestApp } from '../support/app.js';
-import { secretsOf } from '../support/gotrue.js';
-import { startSmtpSink, type SmtpSink, sinkMailSettings } from '../support/smtp-sink.js';
+import { FAST_HASHING, secretsOf, startMailingApp, stopMailingApp } from '../support/gotrue.js';
+import type { SmtpSink } from '../support/smtp-sink.js';
 
 /** Attempts to break the GoTrue dialect: enumeration, throttles, limits, forged tokens, admin access, redirects. */
 const PREFIX = '/auth/v1';
@@ -27,17 +27,8 @@ async function call(t: TestApp, method: 'GET' | 'POST' | 'PUT', path: string, bo
 describe('GoTrue dialect: enumeration and mail throttling', () => {
   let t: TestApp;
   let sink: SmtpSink;
-  before(async () => {
-    sink = await startSmtpSink();
-    t = await createTestApp({
-      format: 'restauth',
-      config: { passwords: { algorithm: 'bcrypt', bcryptRounds: 4 }, email: sinkMailSettings(sink) },
-    });
-  });
-  after(async () => {
-    await t.close();
-    await sink.close();
-  });
+  before(async () => ({ t, sink } = await startMailingApp()));
+  after(() => stopMailingApp(t, sink));
 
   it('signing up a taken, confirmed address answers exactly like a new sign-up', async () => {
     await t.services.admin.createUser({
@@ -163,7 +154,7 @@ describe('GoTrue dialect: rate limits', () => {
     t = await createTestApp({
       format: 'restauth',
       config: {
-        passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
+        passwords: FAST_HASHING,
         rateLimits: {
           signIn: { max: 3, window: 60 },
           recovery: { max: 2, window: 60 },
@@ -216,7 +207,7 @@ describe('GoTrue dialect: tokens that must be refused', () => {
     t = await createTestApp({
       format: 'restauth',
       config: {
-        passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
+        passwords: FAST_HASHING,
         jwt: { keys: [{ kid: 'main', alg: 'RS256', privateKey: privatePem }] },
       },
     });
@@ -300,7 +291,7 @@ describe('GoTrue dialect: malformed input gets a 4xx, never a 500', () => {
   before(async () => {
     t = await createTestApp({
       format: 'restauth',
-      config: { passwords: { algorithm: 'bcrypt', bcryptRounds: 4 } },
+      config: { passwords: FAST_HASHING },
     });
   });
   after(() => t.close());

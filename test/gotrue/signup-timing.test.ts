@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createTestApp, type TestApp } from '../support/app.js';
-import { startSmtpSink, type SmtpSink, sinkMailSettings } from '../support/smtp-sink.js';
+import type { TestApp } from '../support/app.js';
+import { startMailingApp, stopMailingApp } from '../support/gotrue.js';
+import type { SmtpSink } from '../support/smtp-sink.js';
 
 /**
  * With confirmation on, a sign-up for a taken address answers like one for a
@@ -20,20 +21,13 @@ describe('GoTrue sign-up: a taken address takes as long as a new one', () => {
   let t: TestApp;
   let sink: SmtpSink;
   before(async () => {
-    sink = await startSmtpSink();
-    t = await createTestApp({
-      format: 'restauth',
-      config: {
-        // The default hasher (argon2id): the timings an attacker would measure.
-        email: sinkMailSettings(sink),
-        dialects: { gotrue: { enabled: true } },
-      },
-    });
+    ({ t, sink } = await startMailingApp({
+      // The default hasher (argon2id), not the fast one: the timings an attacker would measure.
+      passwords: undefined,
+      dialects: { gotrue: { enabled: true } },
+    }));
   });
-  after(async () => {
-    await t.close();
-    await sink.close();
-  });
+  after(() => stopMailingApp(t, sink));
 
   const timedSignUp = async (email: string): Promise<number> => {
     const started = process.hrtime.bigint();

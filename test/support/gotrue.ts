@@ -1,7 +1,38 @@
 import { GoTrueAdminApi, GoTrueClient, type AuthChangeEvent } from '@supabase/auth-js';
 import type { AddressInfo } from 'node:net';
-import type { SinkMail, SmtpSink } from './smtp-sink.js';
-import type { TestApp } from './app.js';
+import { createTestApp, type TestApp } from './app.js';
+import { sinkMailSettings, startSmtpSink, type SinkMail, type SmtpSink } from './smtp-sink.js';
+
+/** Password hashing for tests that do not measure it: bcrypt at its lowest cost. */
+export const FAST_HASHING = { algorithm: 'bcrypt', bcryptRounds: 4 } as const;
+
+/**
+ * The GoTrue suites' app: restauth.json with fast hashing and mail over real
+ * SMTP to a sink of its own; `config` adds to (or replaces) those settings.
+ */
+export async function startMailingApp(
+  config: Record<string, unknown> = {},
+  env?: NodeJS.ProcessEnv,
+): Promise<{ t: TestApp; sink: SmtpSink }> {
+  const sink = await startSmtpSink();
+  try {
+    const t = await createTestApp({
+      format: 'restauth',
+      config: { passwords: FAST_HASHING, email: sinkMailSettings(sink), ...config },
+      ...(env ? { env } : {}),
+    });
+    return { t, sink };
+  } catch (error) {
+    await sink.close();
+    throw error;
+  }
+}
+
+/** Closes what startMailingApp started. */
+export async function stopMailingApp(t: TestApp, sink: SmtpSink): Promise<void> {
+  await t.close();
+  await sink.close();
+}
 
 /**
  * Where a test app listens for real HTTP (auth-js talks over fetch, not
