@@ -1,0 +1,66 @@
+/**
+ * The behaviour every backend's rate-limit counter must have
+ * (src/core/ports/rate-limits.ts): fixed windows per key, counted from the
+ * first hit. Each backend's test file runs it: `runRateLimitContract('file', subject)`.
+ */
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import type { Backend } from '../../../src/stores/index.js';
+
+export interface RateLimitSubject {
+  backend: Backend;
+  /** Closes the backend and removes its storage. */
+  cleanup(): Promise<void>;
+}
+
+const WINDOW = 60_000;
+const start = new Date('2030-01-01T00:00:00Z');
+const at = (ms: number) => new Date(start.getTime() + ms);
+
+export function runRateLimitContract(name: string, makeSubject: () => Promise<RateLimitSubject>): void {
+  describe(`rate-limit counter contract: ${name}`, () => {
+    let subject: RateLimitSubject;
+    beforeEach(async () => {
+      subject = await makeSubject();
+    });
+    afterEach(() => subject.cleanup());
+
+    it('counts the hits of a key in its window, which ends a window after the first hit', async () => {
+      const counter = subject.backend.rateLimits;
+      for (let i = 1; i <= 3; i++) {
+        const hit = await counter.hit('signIn:10.0.0.1', WINDOW, at(i * 1000));
+        assert.equal(hit.count, i);
+        assert.equal(hit.resetAt.getTime(), at(1000 + WINDOW).getTime());
+      }
+    });
+
+    it('starts a new window once the last one ended', async () => {
+      const counter = subject.backend.rateLimits;
+      await counter.hit('signUp:10.0.0.2', WINDOW, at(0));
+      await counter.hit('signUp:10.0.0.2', WINDOW, at(1000));
+      const next = await counter.hit('signUp:10.0.0.2', WINDOW, at(WINDOW));
+      assert.equal(next.count, 1);
+      assert.equal(next.resetAt.getTime(), at(2 * WINDOW).getTime());
+    });
+
+    it('counts each key apart', async () => {
+      const counter = subject.backend.rateLimits;
+      await counter.hit('recovery:10.0.0.3', WINDOW, at(0));
+      await counter.hit('recovery:10.0.0.3', WINDOW, at(0));
+      assert.equal((await counter.hit('recovery:10.0.0.4', WINDOW, at(0))).count, 1);
+      assert.equal((await counter.hit('verify:10.0.0.3', WINDOW, at(0))).count, 1);
+      assert.equal((await counter.hit('recovery:10.0.0.3', WINDOW, at(0))).count, 3);
+    });
+
+    it('counts racing hits of one key once each', async () => {
+      const counter = subject.backend.rateLimits;
+      const hits = await Promise.all(
+        Array.from({ length: 20 }, () => counter.hit('refresh:10.0.0.5', WINDOW, at(0))),
+      );
+      assert.deepEqual(
+        hits.map((hit) => hit.count).sort((a, b) => a - b),
+        Array.from({ length: 20 }, (_, i) => i + 1),
+      );
+    });
+  });
+}
