@@ -1,4 +1,5 @@
-import { AuthError } from './errors.js';
+import { randomUUID } from 'node:crypto';
+import { AuthError, isAuthError } from './errors.js';
 import { silentNotifier, type Notifier } from './notifier.js';
 import type { PasswordHasher } from './passwords.js';
 import { hashSecret, randomSecret } from './secrets.js';
@@ -44,8 +45,8 @@ export interface AuthDeps {
   notifier?: Notifier;
   /** Where security events go; none: not recorded. */
   audit?: AuditLog;
-  /** Sends the confirmation mail of a sign-up that must confirm its address. */
-  emailFlows?: EmailFlows;
+  /** Sends the confirmation mail of a sign-up that must confirm its address, and starts email changes. */
+  emailFlows: EmailFlows;
   clock?: () => Date;
   /** Runs the work done after the answer (mail for an existing account), reporting its failures. */
   background: BackgroundWork;
@@ -110,10 +111,6 @@ export class AuthService {
     this.notifier = deps.notifier ?? silentNotifier;
   }
 
-  get store(): Store {
-    return this.deps.store;
-  }
-
   /**
    * Creates an account and opens its first session (the dialects without email
    * confirmation). The account, the session and the welcome mail are written in
@@ -154,8 +151,7 @@ export class AuthService {
     await this.assertAvailable(username, email);
     const emailConfirmedAt = input.emailConfirmed ? now : null;
     const mailed = email !== null && input.sendMail !== false;
-    const confirms =
-      mailed && this.deps.emailFlows !== undefined && this.mustConfirm({ email, emailConfirmedAt });
+    const confirms = mailed && this.mustConfirm({ email, emailConfirmedAt });
     // Timed from here: rendering the welcome mail is part of the account's write.
     const writing = performance.now();
     // The welcome mail is rendered first: the store queues it with the account.
@@ -175,13 +171,33 @@ export class AuthService {
     await this.deps.audit?.record('sign_up', { userId: user.id });
     this.accountWrite.record(performance.now() - writing);
     const flows = this.deps.emailFlows;
-    if (confirms && flows && user.email !== null) {
+    if (confirms && user.email !== null) {
       // After the answer, as a taken address's resend is (see GoTrue's sign-up): mail work is no
       // part of either answer's time. A failure is reported; an unconfirmed owner who signs up
       // again gets this mail again, so a retry always works.
       this.background(() => flows.sendConfirmation(user, input.redirectTo ?? null));
     }
     return user;
+  }
+
+  /**
+   * The sign-up of an account that must confirm its address (GoTrue with confirmation on), whose
+   * answer must not tell whether the address is taken: a taken address answers with a look-alike
+   * of a new, unconfirmed account, and its owner, if still unconfirmed, gets the confirmation mail
+   * again. Both the real and the look-alike answer come as fast: mail work happens after either.
+   */
+  async registerToConfirm(input: SignUpInput): Promise<User> {
+    try {
+      return await this.register({ ...input, emailConfirmed: false });
+    } catch (error) {
+      if (!isAuthError(error) || error.code !== 'email_exists' || input.email == null) throw error;
+      const email = checkEmail(input.email);
+      this.background(async () => {
+        const existing = await this.deps.store.findUserByEmail(email);
+        if (existing) await this.deps.emailFlows.sendConfirmation(existing, input.redirectTo ?? null);
+      });
+      return lookalikeAccount(email, input.profile ?? {}, this.now());
+    }
   }
 
   /** Refuses a login that does not match the configured user-name format (json-data-server's userIdRE). */
@@ -352,17 +368,14 @@ export class AuthService {
 
   /**
    * Changes a password after checking the current one (when given) and ends
-   * every other session. With `keepSessionId` the caller's session and
-   * access token go on; with null every session ends, the token version is
-   * bumped, and a fresh session is returned.
+   * every other session: the caller's session and access token go on.
    */
   async changePassword(input: {
     userId: string;
     newPassword: string;
     currentPassword?: string;
-    keepSessionId: string | null;
-    extraClaims?: ExtraClaims;
-  }): Promise<IssuedSession | null> {
+    keepSessionId: string;
+  }): Promise<User> {
     const user = await this.deps.store.findUserById(input.userId);
     if (!user) throw new AuthError('user_not_found');
     let expectedHash: string | undefined;
@@ -373,14 +386,40 @@ export class AuthService {
       }
       expectedHash = hash;
     }
-    const { changed, now } = await this.storeNewPassword(
+    const { changed } = await this.storeNewPassword(
       user,
       input.newPassword,
       input.keepSessionId,
       expectedHash,
     );
-    if (input.keepSessionId !== null) return null;
-    return this.openSession(changed, now, input.extraClaims);
+    return changed;
+  }
+
+  /**
+   * The signed-in user's changes to their own account (GoTrue's PUT /user), in this order: their
+   * own data merged in, the password changed keeping this session, and an email change started
+   * (both addresses confirm it, see EmailFlows.requestEmailChange). Identity never comes from `data`.
+   */
+  async updateOwnAccount(
+    checked: Pick<CheckResult, 'user' | 'session'>,
+    changes: { data?: Record<string, unknown>; password?: string; email?: string; redirectTo: string | null },
+  ): Promise<User> {
+    let user = checked.user;
+    if (changes.data !== undefined) {
+      checkUserData(changes.data, 'User data');
+      user = await this.deps.store.updateUser(user.id, { profile: { ...user.profile, ...changes.data } });
+    }
+    if (changes.password !== undefined) {
+      // The caller's session goes on (GoTrue's behaviour); every other session ends.
+      user = await this.changePassword({
+        userId: user.id,
+        newPassword: changes.password,
+        keepSessionId: checked.session.id,
+      });
+    }
+    if (changes.email !== undefined)
+      await this.deps.emailFlows.requestEmailChange(user, changes.email, changes.redirectTo);
+    return user;
   }
 
   /**
@@ -515,12 +554,6 @@ export class AuthService {
     return isEmailLogin(key) ? this.deps.store.findUserByEmail(key) : this.deps.store.findUserByUsername(key);
   }
 
-  /** Merges `data` into the user's own data (GoTrue's PUT /user `data`); it never touches identity. */
-  async updateProfile(userId: string, current: User, data: Record<string, unknown>): Promise<User> {
-    checkUserData(data, 'User data');
-    return this.deps.store.updateUser(userId, { profile: { ...current.profile, ...data } });
-  }
-
   /** Throws user_banned while the user's ban lasts (GoTrue's banned_until). */
   assertNotBanned(user: User, now: Date, status?: number): void {
     if (user.bannedUntil !== null && user.bannedUntil.getTime() > now.getTime()) {
@@ -583,4 +616,22 @@ export class AuthService {
       throw new AuthError('email_exists');
     }
   }
+}
+
+/** A new, unconfirmed account of this address as a sign-up would create it, never stored (see registerToConfirm). */
+function lookalikeAccount(email: string, profile: Record<string, unknown>, now: Date): User {
+  return {
+    id: randomUUID(),
+    username: null,
+    email,
+    emailConfirmedAt: null,
+    role: null,
+    tokenVersion: 0,
+    profile,
+    appMetadata: {},
+    createdAt: now,
+    updatedAt: now,
+    lastSignInAt: null,
+    bannedUntil: null,
+  };
 }

@@ -109,6 +109,19 @@ export class EmailFlows {
     );
   }
 
+  /**
+   * Mails again what an address is waiting for: a sign-up's confirmation, or
+   * an email change's confirmations (`email` is the account's current address).
+   * Nothing for an unknown address or nothing pending; the caller answers the same.
+   */
+  async resend(email: string, type: 'signup' | 'email_change', redirectTo: string | null): Promise<void> {
+    const user = await this.deps.store.findUserByEmail(checkEmail(email));
+    if (!user) return;
+    if (type === 'signup') return this.sendConfirmation(user, redirectTo);
+    const pending = await this.pendingEmailChange(user);
+    if (pending !== null) await this.requestEmailChange(user, pending, redirectTo);
+  }
+
   /** The address an email change waits to confirm, if any. */
   async pendingEmailChange(user: User): Promise<string | null> {
     const pending = await this.deps.store.findOneTimeToken(user.id, 'email_change_new', this.deps.clock());

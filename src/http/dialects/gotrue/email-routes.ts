@@ -103,14 +103,7 @@ export const emailRoutes: FastifyPluginAsync<GotrueOptions> = async (app, option
       refusePkce(request.body);
       const email = checkEmail(request.body.email);
       const redirectTo = redirects.check(request.query.redirect_to);
-      const type = request.body.type;
-      afterAnswer(request, async () => {
-        const user = await auth.store.findUserByEmail(email);
-        if (!user) return;
-        if (type === 'signup') return flows.sendConfirmation(user, redirectTo);
-        const pending = await flows.pendingEmailChange(user);
-        if (pending !== null) await flows.requestEmailChange(user, pending, redirectTo);
-      });
+      afterAnswer(request, () => flows.resend(email, request.body.type, redirectTo));
       return {};
     },
   );

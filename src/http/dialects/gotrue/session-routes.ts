@@ -1,10 +1,9 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import { AuthError } from '../../../core/errors.js';
-import { checkEmail } from '../../../core/identity.js';
 import { requireUser, type GotrueOptions } from './context.js';
 import { ClientExtras, Email, Metadata, pkceNotSupported, RedirectQuery, refusePkce } from './schemas.js';
-import { gotrueClaims, lookalikeUserJson, sessionJson, userJson } from './wire.js';
+import { gotrueClaims, sessionJson, userJson } from './wire.js';
 
 /** Sign-up, sign-in, refresh, sign-out and the user's own record. */
 const SignUpBody = Type.Object({
@@ -46,30 +45,12 @@ export const sessionRoutes: FastifyPluginAsync<GotrueOptions> = async (app, opti
       refusePkce(body);
       if (!settings.signupEnabled) throw new AuthError('signup_disabled');
       const redirectTo = redirects.check(request.query.redirect_to);
-      const profile = body.data ?? {};
-      try {
-        const user = await auth.register({
-          email: body.email,
-          password: body.password,
-          profile,
-          emailConfirmed: !settings.confirmEmail,
-          redirectTo,
-        });
-        if (settings.confirmEmail) return userJson(user, role, { confirmationSentAt: new Date() });
-        return sessionJson(await auth.startSession(user, gotrueClaims), role);
-      } catch (error) {
-        // With confirmation on, a taken address answers like a new one (and its owner, if
-        // unconfirmed, gets the confirmation again): sign-up cannot probe for accounts.
-        if (!(error instanceof AuthError) || error.code !== 'email_exists' || !settings.confirmEmail)
-          throw error;
-        const email = checkEmail(body.email);
-        // After the answer, as a new account's confirmation mail is: neither answer waits for mail work.
-        auth.background(async () => {
-          const existing = await auth.store.findUserByEmail(email);
-          if (existing) await flows.sendConfirmation(existing, redirectTo);
-        });
-        return lookalikeUserJson(email, profile, role);
-      }
+      const input = { email: body.email, password: body.password, profile: body.data ?? {}, redirectTo };
+      // With confirmation on, a taken address answers like a new one: sign-up cannot probe for accounts.
+      if (settings.confirmEmail)
+        return userJson(await auth.registerToConfirm(input), role, { confirmationSentAt: new Date() });
+      const user = await auth.register({ ...input, emailConfirmed: true });
+      return sessionJson(await auth.startSession(user, gotrueClaims), role);
     },
   );
 
@@ -126,20 +107,12 @@ export const sessionRoutes: FastifyPluginAsync<GotrueOptions> = async (app, opti
       refusePkce(body);
       const checked = await requireUser(auth, request);
       const redirectTo = redirects.check(request.query.redirect_to);
-      let user = checked.user;
-      if (body.data !== undefined) {
-        user = await auth.updateProfile(user.id, user, body.data);
-      }
-      if (body.password !== undefined) {
-        // The caller's session goes on (GoTrue's behaviour); every other session ends.
-        await auth.changePassword({
-          userId: user.id,
-          newPassword: body.password,
-          keepSessionId: checked.session.id,
-        });
-        user = (await auth.store.findUserById(user.id)) ?? user;
-      }
-      if (body.email !== undefined) await flows.requestEmailChange(user, body.email, redirectTo);
+      const user = await auth.updateOwnAccount(checked, {
+        ...(body.data !== undefined ? { data: body.data } : {}),
+        ...(body.password !== undefined ? { password: body.password } : {}),
+        ...(body.email !== undefined ? { email: body.email } : {}),
+        redirectTo,
+      });
       return userJson(user, role, { newEmail: await flows.pendingEmailChange(user) });
     },
   );

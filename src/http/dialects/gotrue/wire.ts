@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { ExtraClaims, IssuedSession } from '../../../core/auth-service.js';
 import type { AuthError, ErrorCode } from '../../../core/errors.js';
 import type { User } from '../../../core/ports/store.js';
@@ -39,37 +38,6 @@ export function userJson(user: User, authenticatedRole: string, extras: UserJson
     updated_at: iso(user.updatedAt),
     is_anonymous: false,
   };
-}
-
-/**
- * What a sign-up answers when the address already has an account and
- * confirmation is required: a user of the same shape as a new one, so the
- * answer does not tell whether the address is registered.
- */
-export function lookalikeUserJson(
-  email: string,
-  profile: Record<string, unknown>,
-  authenticatedRole: string,
-) {
-  const now = new Date();
-  return userJson(
-    {
-      id: randomUUID(),
-      username: null,
-      email,
-      emailConfirmedAt: null,
-      role: null,
-      tokenVersion: 0,
-      profile,
-      appMetadata: {},
-      createdAt: now,
-      updatedAt: now,
-      lastSignInAt: null,
-      bannedUntil: null,
-    },
-    authenticatedRole,
-    { confirmationSentAt: now },
-  );
 }
 
 export function sessionJson(issued: IssuedSession, authenticatedRole: string) {
