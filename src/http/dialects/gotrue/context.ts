@@ -5,7 +5,7 @@ import type { AuthService, CheckResult } from '../../../core/auth-service.js';
 import type { EmailFlows } from '../../../core/email-flows.js';
 import { AuthError } from '../../../core/errors.js';
 import type { RateLimitFamily } from '../../../core/rate-limit.js';
-import type { TokenService } from '../../../core/tokens.js';
+import { TokenError, type TokenService } from '../../../core/tokens.js';
 import type { ReadinessProbe } from '../../../stores/readiness.js';
 import { bearerToken } from '../../../lib/bearer-token.js';
 import type { RateLimitHook } from '../../rate-limit.js';
@@ -52,7 +52,10 @@ export async function requireAdmin(options: GotrueOptions, request: FastifyReque
   if (token === null) throw new AuthError('no_authorization', 'This endpoint requires a Bearer token');
   try {
     await options.tokens.verifyRole(token, options.settings.serviceRole, new Date());
-  } catch {
-    throw new AuthError('not_admin');
+  } catch (error) {
+    // Only a token that does not prove the role is refused as not_admin; any other failure (an
+    // outage, a bug) keeps its own answer instead of posing as a refusal.
+    if (error instanceof TokenError) throw new AuthError('not_admin');
+    throw error;
   }
 }
