@@ -9,7 +9,7 @@ import { createRewriter } from '../data/rewrite.js';
 import { gotrueDialect } from './dialects/gotrue.js';
 import { jsonDataServerDialect } from './dialects/json-data-server.js';
 import { postgrestAuthDialect } from './dialects/postgrest-auth.js';
-import { toAuthError } from './errors.js';
+import { restauthErrorFormat, useErrorReply } from './errors.js';
 import { parseJsonBodies } from './json-body.js';
 import { healthRoutes } from './health.js';
 import { RequestLineLogController } from './logging.js';
@@ -61,11 +61,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   // postgrest-auth accepted urlencoded forms as well as JSON.
   await app.register(formbody, { bodyLimit: config.bodyLimit });
 
-  app.setErrorHandler((error, request, reply) => {
-    const authError = toAuthError(error, request.log);
-    if (authError.retryAfter !== undefined) void reply.header('Retry-After', String(authError.retryAfter));
-    return reply.code(authError.status).send({ error: authError.code, message: authError.message });
-  });
+  useErrorReply(app, restauthErrorFormat);
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send({ error: 'not_found', message: `No route for ${request.method} ${request.url}` }),
   );

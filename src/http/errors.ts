@@ -1,8 +1,39 @@
-import type { FastifyBaseLogger, FastifyError } from 'fastify';
+import type { FastifyBaseLogger, FastifyError, FastifyInstance } from 'fastify';
 import { AuthError, isAuthError } from '../core/errors.js';
 
 /** SQLSTATEs of characters PostgreSQL cannot store: character_not_in_repertoire, untranslatable_character. */
 const POSTGRES_BAD_CHARACTER = new Set(['22021', '22P05']);
+
+/** An error as a dialect writes it: its status and body, and a content type other than JSON's. */
+export interface WireError {
+  status: number;
+  body: unknown;
+  contentType?: string;
+}
+
+/** How a dialect shapes an AuthError on its wire, and nothing else (see useErrorReply). */
+export type ErrorFormat = (error: AuthError) => WireError;
+
+/** restauth's own error body, for every route outside a dialect. */
+export const restauthErrorFormat: ErrorFormat = (error) => ({
+  status: error.status,
+  body: { error: error.code, message: error.message },
+});
+
+/**
+ * The one error reply of a scope: anything thrown becomes an AuthError (toAuthError), the
+ * dialect's format shapes it, and the headers every answer of that error carries (Retry-After)
+ * are set here, once for all dialects.
+ */
+export function useErrorReply(scope: FastifyInstance, format: ErrorFormat): void {
+  scope.setErrorHandler((error, request, reply) => {
+    const authError = toAuthError(error, request.log);
+    const { status, body, contentType } = format(authError);
+    if (authError.retryAfter !== undefined) void reply.header('Retry-After', String(authError.retryAfter));
+    if (contentType !== undefined) void reply.type(contentType);
+    return reply.code(status).send(body);
+  });
+}
 
 /**
  * Turns anything a route or Fastify itself threw into an AuthError from the

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { toAuthError } from '../errors.js';
+import { useErrorReply } from '../errors.js';
 import { parseJsonBodies } from '../json-body.js';
 import { adminRoutes } from './gotrue/admin-routes.js';
 import type { GotrueOptions } from './gotrue/context.js';
@@ -18,13 +18,7 @@ export type { GotrueOptions } from './gotrue/context.js';
 export const gotrueDialect: FastifyPluginAsync<GotrueOptions> = async (app, options) => {
   await app.register(
     async (scope) => {
-      scope.setErrorHandler((error, request, reply) => {
-        const authError = toAuthError(error, request.log);
-        if (authError.retryAfter !== undefined)
-          void reply.header('Retry-After', String(authError.retryAfter));
-        const { status, body } = errorJson(authError);
-        return reply.code(status).send(body);
-      });
+      useErrorReply(scope, errorJson);
       // auth-js sends `Content-Type: application/json` with no body on logout and deletes: GoTrue reads
       // that as no body. Depth is bounded and prototype poisoning refused as for every dialect.
       parseJsonBodies(scope, () => undefined);

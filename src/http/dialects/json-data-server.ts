@@ -9,7 +9,7 @@ import { refuseIdentityFields } from '../../core/validation.js';
 import { TokenError } from '../../core/tokens.js';
 import type { RateLimitFamily } from '../../core/rate-limit.js';
 import { bearerToken } from '../../lib/bearer-token.js';
-import { toAuthError } from '../errors.js';
+import { useErrorReply } from '../errors.js';
 import type { RateLimitHook } from '../rate-limit.js';
 
 /**
@@ -45,12 +45,11 @@ export const jsonDataServerDialect: FastifyPluginAsync<JsonDataServerOptions> = 
     newPassword: settings.reqNewPassword,
   };
 
-  app.setErrorHandler((error, request, reply) => {
-    const authError = toAuthError(error, request.log);
-    if (authError.retryAfter !== undefined) void reply.header('Retry-After', String(authError.retryAfter));
-    const status = KEEP_STATUS.has(authError.status) ? authError.status : 400;
-    return reply.code(status).type('text/plain; charset=utf-8').send(authError.message);
-  });
+  useErrorReply(app, (error) => ({
+    status: KEEP_STATUS.has(error.status) ? error.status : 400,
+    body: error.message,
+    contentType: 'text/plain; charset=utf-8',
+  }));
 
   const tokens = (issued: IssuedSession) => ({
     [settings.jwtAccessToken]: issued.accessToken,

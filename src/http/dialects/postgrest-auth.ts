@@ -4,7 +4,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { AuthService, ExtraClaims, IssuedAccessToken } from '../../core/auth-service.js';
 import { AuthError } from '../../core/errors.js';
 import { bearerToken } from '../../lib/bearer-token.js';
-import { toAuthError } from '../errors.js';
+import { useErrorReply } from '../errors.js';
 import type { RateLimitHook } from '../rate-limit.js';
 
 /**
@@ -47,20 +47,18 @@ export const postgrestAuthDialect: FastifyPluginAsync<PostgrestAuthOptions> = as
   app,
   { auth, mountPath: prefix, payload, limit },
 ) => {
-  app.setErrorHandler((error, request, reply) => {
-    const authError = toAuthError(error, request.log);
-    if (authError.retryAfter !== undefined) void reply.header('Retry-After', String(authError.retryAfter));
+  useErrorReply(app, (error) => {
     // postgrest-auth answered every failure 400; overload and server faults keep their own status.
-    const status =
-      authError.status >= 500 || authError.status === 413 || authError.status === 429
-        ? authError.status
-        : 400;
-    return reply.code(status).send({
+    const status = error.status >= 500 || error.status === 413 || error.status === 429 ? error.status : 400;
+    return {
       status,
-      statusText: status === 400 ? 'Bad Request' : authError.code,
-      error: authError.code,
-      message: authError.message,
-    });
+      body: {
+        status,
+        statusText: status === 400 ? 'Bad Request' : error.code,
+        error: error.code,
+        message: error.message,
+      },
+    };
   });
 
   // Its tokens: the configured payload, the user's real token count (postgrest-auth sent 0), a random jti.
