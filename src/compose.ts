@@ -17,7 +17,7 @@ import { mailNotifier } from './mail/mail-notifier.js';
 import { MailWorker } from './mail/worker.js';
 import { openMailer } from './mail/mailer.js';
 import { openBackend } from './stores/index.js';
-import type { ReadinessProbe } from './stores/readiness.js';
+import type { ReadinessProbe } from './core/ports/readiness.js';
 import { Metrics } from './metrics/metrics.js';
 
 /** Everything the HTTP layer needs, built once from the frozen config: the composition root. */

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { OUTAGE_RETRY_AFTER_SECONDS, type ReadinessProbe } from '../stores/readiness.js';
+import { OUTAGE_RETRY_AFTER_SECONDS, type ReadinessProbe } from '../core/ports/readiness.js';
 
 /**
  * Probes for orchestrators and load balancers, outside every dialect:

@@ -2,7 +2,7 @@ import type { DocumentStore } from '../core/ports/documents.js';
 import type { MailOutboxStore } from '../core/ports/outbox.js';
 import type { RateLimitCounter } from '../core/ports/rate-limits.js';
 import type { Store } from '../core/ports/store.js';
-import type { ReadinessProbe } from './readiness.js';
+import type { ReadinessProbe } from '../core/ports/readiness.js';
 
 export interface BackendLogger {
   info(message: string): void;

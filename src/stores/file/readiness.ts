@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { readinessOf, type Readiness } from '../readiness.js';
+import { readinessOf, type Readiness } from '../../core/ports/readiness.js';
 
 /**
  * Ready when the folders of the data file and the credentials file are

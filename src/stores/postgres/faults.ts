@@ -1,5 +1,5 @@
 import { AuthError } from '../../core/errors.js';
-import { OUTAGE_RETRY_AFTER_SECONDS } from '../readiness.js';
+import { OUTAGE_RETRY_AFTER_SECONDS } from '../../core/ports/readiness.js';
 
 /** Node's errors for a server that is not there, or a connection that broke. */
 const NETWORK_CODES = new Set([

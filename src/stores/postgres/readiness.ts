@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { readinessOf, type Readiness } from '../readiness.js';
+import { readinessOf, type Readiness } from '../../core/ports/readiness.js';
 import { isStoreUnavailable } from './faults.js';
 import { migrations, quotedNames, type SchemaNames } from './migrations.js';
 

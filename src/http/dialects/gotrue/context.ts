@@ -6,7 +6,7 @@ import type { EmailFlows } from '../../../core/email-flows.js';
 import { AuthError } from '../../../core/errors.js';
 import type { RateLimitFamily } from '../../../core/rate-limit.js';
 import { TokenError, type TokenService } from '../../../core/tokens.js';
-import type { ReadinessProbe } from '../../../stores/readiness.js';
+import type { ReadinessProbe } from '../../../core/ports/readiness.js';
 import { bearerToken } from '../../../lib/bearer-token.js';
 import type { RateLimitHook } from '../../rate-limit.js';
 import type { RedirectPolicy } from '../../redirects.js';

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { AuthError } from '../../../core/errors.js';
-import { failingChecks, OUTAGE_RETRY_AFTER_SECONDS } from '../../../stores/readiness.js';
+import { failingChecks, OUTAGE_RETRY_AFTER_SECONDS } from '../../../core/ports/readiness.js';
 import type { GotrueOptions } from './context.js';
 
 /** The routes clients call before signing in: settings, health and the public keys. */
