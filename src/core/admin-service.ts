@@ -1,3 +1,4 @@
+import { assertAddressFree } from './address-owner.js';
 import type { AuditLog } from './audit.js';
 import type { AuthService } from './auth-service.js';
 import type { EmailFlows, VerifyType } from './email-flows.js';
@@ -65,7 +66,7 @@ export class AdminService {
     checkUserData([input.profile, input.appMetadata], 'User data');
     const bannedUntil =
       input.banDuration === undefined ? null : this.bannedUntil(input.banDuration, this.deps.clock());
-    if (await this.deps.store.findUserByEmail(email)) throw new AuthError('email_exists');
+    await assertAddressFree(this.deps.store, email, null);
     let hash: string | null = null;
     if (input.password !== undefined) {
       this.deps.hasher.assertAcceptable(input.password);
@@ -102,8 +103,7 @@ export class AdminService {
     if (input.banDuration !== undefined) patch.bannedUntil = this.bannedUntil(input.banDuration, now);
     if (input.email !== undefined) {
       const email = checkEmail(input.email);
-      const owner = await this.deps.store.findUserByEmail(email);
-      if (owner && owner.id !== id) throw new AuthError('email_exists');
+      await assertAddressFree(this.deps.store, email, id);
       patch.email = email;
       if (email !== user.email) patch.emailConfirmedAt = null;
     }
@@ -146,9 +146,9 @@ export class AdminService {
     redirectTo: string | null;
   }): Promise<GeneratedLink> {
     const email = checkEmail(input.email);
-    let user = await this.deps.store.findUserByEmail(email);
+    let user: User;
     if (input.type === 'signup') {
-      if (user) throw new AuthError('email_exists');
+      await assertAddressFree(this.deps.store, email, null);
       if (input.password === undefined) throw new AuthError('validation_failed', 'password is required');
       user = await this.deps.auth.register({
         email,
@@ -157,9 +157,10 @@ export class AdminService {
         emailConfirmed: false,
         sendMail: false,
       });
-    } else if (!user) {
-      if (input.type === 'recovery') throw new AuthError('user_not_found');
-      user = await this.deps.flows.createPasswordless(email, input.profile ?? {});
+    } else {
+      const existing = await this.deps.store.findUserByEmail(email);
+      if (!existing && input.type === 'recovery') throw new AuthError('user_not_found');
+      user = existing ?? (await this.deps.flows.createPasswordless(email, input.profile ?? {}));
     }
     const purpose = input.type === 'signup' ? 'confirmation' : input.type;
     const issued = await this.deps.tokens.issueNow(user.id, email, purpose, this.deps.clock());

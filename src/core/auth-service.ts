@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { assertAddressFree } from './address-owner.js';
 import { AuthError, isAuthError } from './errors.js';
 import { silentNotifier, type Notifier } from './notifier.js';
 import type { PasswordHasher } from './passwords.js';
@@ -536,8 +537,7 @@ export class AuthService {
   /** Replaces the address of an account whose password the caller has just proven. */
   async changeEmail(userId: string, newEmail: string): Promise<User> {
     const email = checkEmail(newEmail);
-    const owner = await this.deps.store.findUserByEmail(email);
-    if (owner && owner.id !== userId) throw new AuthError('email_exists');
+    await assertAddressFree(this.deps.store, email, userId);
     return this.deps.store.updateUser(userId, { email, emailConfirmedAt: null });
   }
 
@@ -609,12 +609,10 @@ export class AuthService {
     if (username !== null && (await this.deps.store.findUserByUsername(username))) {
       throw new AuthError('user_already_exists');
     }
-    if (email !== null && (await this.deps.store.findUserByEmail(email))) {
-      // GoTrue's sign-up with confirmation answers a taken address like a new one: its answer must
-      // not come back sooner for skipping the account's write (see DurationSampler).
-      await this.accountWrite.waitAsRecorded();
-      throw new AuthError('email_exists');
-    }
+    // GoTrue's sign-up with confirmation answers a taken address like a new one: its answer must
+    // not come back sooner for skipping the account's write (see DurationSampler).
+    if (email !== null)
+      await assertAddressFree(this.deps.store, email, null, () => this.accountWrite.waitAsRecorded());
   }
 }
 

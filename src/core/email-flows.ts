@@ -1,3 +1,4 @@
+import { assertAddressFree } from './address-owner.js';
 import type { AuditLog } from './audit.js';
 import { AuthError } from './errors.js';
 import type { Notifier, OneTimeSecret } from './notifier.js';
@@ -94,8 +95,7 @@ export class EmailFlows {
   async requestEmailChange(user: User, newEmail: string, redirectTo: string | null): Promise<void> {
     const email = checkEmail(newEmail);
     if (email === user.email) return;
-    const owner = await this.deps.store.findUserByEmail(email);
-    if (owner && owner.id !== user.id) throw new AuthError('email_exists');
+    await assertAddressFree(this.deps.store, email, user.id);
     const now = this.deps.clock();
     const data = { newEmail: email, both: user.email !== null };
     const toNew = await this.deps.tokens.issue(user.id, email, 'email_change_new', now, data, (issued) =>
@@ -212,8 +212,7 @@ export class EmailFlows {
         return { status: 'email_change_pending', user };
       }
     }
-    const owner = await this.deps.store.findUserByEmail(newEmail);
-    if (owner && owner.id !== user.id) throw new AuthError('email_exists');
+    await assertAddressFree(this.deps.store, newEmail, user.id);
     const changed = await this.deps.store.updateUser(user.id, { email: newEmail, emailConfirmedAt: now });
     await this.deps.audit.record('email_changed', {
       userId: user.id,
