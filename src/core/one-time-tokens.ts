@@ -1,4 +1,5 @@
 import { createHmac, randomInt } from 'node:crypto';
+import { loginKey } from './identity.js';
 import { hashSecret, randomSecret } from './secrets.js';
 import type { OutgoingMail } from './notifier.js';
 import { CodeHashInUseError, type OneTimeToken, type Store } from './ports/store.js';
@@ -89,7 +90,7 @@ export class OneTimeTokens {
   ): Promise<IssuedOneTimeToken | null> {
     const token = randomSecret();
     const expiresAt = new Date(now.getTime() + this.settings.ttl * 1000);
-    const address = recipient.toLowerCase();
+    const address = loginKey(recipient);
     // Two live tokens for one address and purpose may draw the same code: draw again.
     for (let attempt = 1; ; attempt++) {
       const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
@@ -135,7 +136,7 @@ export class OneTimeTokens {
     purposes: readonly string[],
     now: Date,
   ): Promise<OneTimeToken | null> {
-    const address = recipient.toLowerCase();
+    const address = loginKey(recipient);
     // Anything but six digits is a wrong code too: it counts.
     const typed = /^\d{6}$/u.test(code) ? code : '';
     return this.store.consumeOneTimeCode({
