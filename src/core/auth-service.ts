@@ -13,6 +13,7 @@ import {
   isEmailLogin,
   loginKey,
   MAX_LOGIN_LENGTH,
+  namesUser,
   roleNameFor,
 } from './identity.js';
 import { checkUserData } from './validation.js';
@@ -304,7 +305,16 @@ export class AuthService {
     return { user, hash };
   }
 
-  async refresh(refreshToken: string, extraClaims?: ExtraClaims): Promise<IssuedSession> {
+  /**
+   * Rotates a refresh token into a new session answer. When the request also names a user
+   * (`namedUser`, see namesUser) the token must be that user's: another's token is refused and
+   * its session ends, as the token has leaked.
+   */
+  async refresh(
+    refreshToken: string,
+    extraClaims?: ExtraClaims,
+    namedUser: string | null = null,
+  ): Promise<IssuedSession> {
     const now = this.now();
     let rotated: Awaited<ReturnType<SessionManager['rotate']>>;
     try {
@@ -324,14 +334,19 @@ export class AuthService {
     const { session, user, refreshToken: successor } = rotated;
     if (!user) throw new AuthError('session_not_found');
     this.assertNotBanned(user, now);
+    if (namedUser !== null && !namesUser(user, namedUser)) {
+      await this.signOut(session.id, user.id, 'local');
+      throw new AuthError('refresh_token_not_found', 'Refresh token does not belong to this user');
+    }
     return this.issue(user, session, successor, now, extraClaims);
   }
 
   /**
    * Verifies an access token and that it is still honoured: its session is
    * live and the user's token version has not moved on (password change).
+   * When the request also names a user (`namedUser`), the token must be that user's.
    */
-  async check(accessToken: string): Promise<CheckResult> {
+  async check(accessToken: string, namedUser: string | null = null): Promise<CheckResult> {
     const now = this.now();
     const claims = await this.deps.tokens.verify(accessToken, now);
     const [session, user] = await Promise.all([
@@ -345,6 +360,8 @@ export class AuthService {
     if (claims.token_version !== user.tokenVersion) {
       throw new AuthError('token_revoked', 'Token was issued before a password change');
     }
+    if (namedUser !== null && !namesUser(user, namedUser))
+      throw new AuthError('bad_jwt', 'token does not belong to this user');
     return { claims, user, session };
   }
 
@@ -512,13 +529,12 @@ export class AuthService {
     extraClaims?: ExtraClaims;
   }): Promise<IssuedSession> {
     this.deps.hasher.assertAcceptable(input.newPassword);
-    const named = input.login === undefined ? undefined : await this.findByLogin(input.login);
     const consumed = await this.deps.store.consumeOneTimeToken(hashSecret(input.token), RECOVERY, this.now());
+    const owner = consumed && (await this.deps.store.findUserById(consumed.userId));
     // A token presented with another account's name is spent all the same: it has been exposed.
-    if (!consumed || (named !== undefined && named?.id !== consumed.userId))
+    if (!consumed || !owner || (input.login !== undefined && !namesUser(owner, input.login)))
       throw new AuthError('otp_expired');
-    const owner = await this.deps.store.findUserById(consumed.userId);
-    if (owner) this.assertNotBanned(owner, this.now());
+    this.assertNotBanned(owner, this.now());
     const passwordHash = await this.deps.hasher.hash(input.newPassword);
     const now = this.now();
     const user = await this.deps.store.changePassword(consumed.userId, passwordHash, null, now);

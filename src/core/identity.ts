@@ -1,4 +1,5 @@
 import { AuthError } from './errors.js';
+import type { User } from './ports/store.js';
 
 /**
  * The identity model, once for every dialect and store: a login is either a
@@ -51,6 +52,18 @@ export function loginKey(value: string): string {
 /** A login with `@` is an email address, any other a user name: never both. */
 export function isEmailLogin(login: string): boolean {
   return login.includes('@');
+}
+
+/**
+ * Whether `requested` names this account: its id, or its login (a name or an
+ * address, compared by login key). A request that names a user and presents
+ * a token is honoured only when the token is that user's.
+ */
+export function namesUser(user: Pick<User, 'id' | 'username' | 'email'>, requested: string): boolean {
+  if (user.id === requested) return true;
+  const key = loginKey(requested);
+  const login = isEmailLogin(key) ? user.email : user.username;
+  return login !== null && loginKey(login) === key;
 }
 
 /** The name of the database role of a user in postgrest-auth's role-per-user mode: its login key. */
