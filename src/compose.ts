@@ -156,7 +156,6 @@ export async function createServices(
       authenticatedRole: config.roles.authenticated,
       rolePerUser: config.roles.perUser,
       requireEmailConfirmation: confirmEmailRequired(config),
-      resendInterval: config.oneTimeTokens.resendInterval,
     },
   });
   const admin = new AdminService({

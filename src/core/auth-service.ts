@@ -3,7 +3,7 @@ import { assertAddressFree } from './address-owner.js';
 import { AuthError, isAuthError } from './errors.js';
 import { silentNotifier, type Notifier } from './notifier.js';
 import type { PasswordHasher } from './passwords.js';
-import { hashSecret, randomSecret } from './secrets.js';
+import { hashSecret } from './secrets.js';
 import type { SessionManager } from './sessions.js';
 import type { FirstSession, Session, Store, User } from './ports/store.js';
 import type { AccessClaims, TokenService } from './tokens.js';
@@ -30,10 +30,6 @@ interface AuthSettings {
   authenticatedRole: string;
   /** postgrest-auth's role per user: the `role` claim names the user's own database role. */
   rolePerUser: boolean;
-  /** Seconds a password-reset token stays valid (postgrest-auth: one hour). */
-  passwordResetTtl?: number;
-  /** Least seconds between two reset mails to one account (oneTimeTokens.resendInterval). */
-  resendInterval?: number;
   /** An account with an unconfirmed email address may not sign in. */
   requireEmailConfirmation?: boolean;
 }
@@ -93,8 +89,6 @@ export interface CheckResult {
 }
 
 export type SignOutScope = 'local' | 'global' | 'others';
-
-const RECOVERY = 'recovery';
 
 /**
  * The auth use cases. Every rule (password policy, enumeration-safe answers,
@@ -484,42 +478,22 @@ export class AuthService {
   }
 
   /**
-   * Mails a single-use reset token to the account named by `login` (user name
-   * or email), if it exists and has an address. The answer is the same, and
-   * comes as fast, either way: the mail work happens after it.
+   * Mails a single-use reset token and its code to the account named by `login` (user name or
+   * email), if it exists and has an address: the one recovery token of EmailFlows, throttled
+   * per account as every such mail. The answer is the same, and comes as fast, either way: the
+   * mail work happens after it.
    */
   async requestPasswordReset(login: string): Promise<void> {
     const user = await this.findByLogin(login);
     if (!user || user.email === null) return;
     const recipient = { ...user, email: user.email };
-    this.background(async () => {
-      const token = randomSecret();
-      const now = this.now();
-      const expiresAt = new Date(now.getTime() + (this.deps.settings.passwordResetTtl ?? 3600) * 1000);
-      // postgrest-auth's reset token is pasted, not typed: no code. Stored with its mail (see Store).
-      const mails = await this.notifier.passwordReset(recipient, { token, expiresAt });
-      // Throttled as the GoTrue mails are: one reset mail per account and resend interval.
-      const unlessIssuedAfter = new Date(now.getTime() - (this.deps.settings.resendInterval ?? 0) * 1000);
-      await this.deps.store.createOneTimeToken(
-        {
-          hash: hashSecret(token),
-          codeHash: null,
-          userId: user.id,
-          purpose: RECOVERY,
-          createdAt: now,
-          expiresAt,
-          data: {},
-        },
-        mails,
-        { unlessIssuedAfter },
-      );
-    });
+    this.background(() => this.deps.emailFlows.sendResetToken(recipient));
   }
 
   /**
-   * Sets a new password with a reset token. The token is consumed before the
-   * password changes, so it works once and only once even under races; every
-   * session ends and a new one is opened.
+   * Sets a new password with a mailed reset token, or its code with the account named. The token
+   * is consumed before the password changes, so it works once and only once even under races;
+   * every session ends and a new one is opened.
    */
   async resetPassword(input: {
     token: string;
@@ -529,7 +503,9 @@ export class AuthService {
     extraClaims?: ExtraClaims;
   }): Promise<IssuedSession> {
     this.deps.hasher.assertAcceptable(input.newPassword);
-    const consumed = await this.deps.store.consumeOneTimeToken(hashSecret(input.token), RECOVERY, this.now());
+    // A code is bound to its address: only the account named can be the one it was mailed to.
+    const named = input.login === undefined ? null : await this.findByLogin(input.login);
+    const consumed = await this.deps.emailFlows.consumeResetSecret(input.token, named?.email ?? null);
     const owner = consumed && (await this.deps.store.findUserById(consumed.userId));
     // A token presented with another account's name is spent all the same: it has been exposed.
     if (!consumed || !owner || (input.login !== undefined && !namesUser(owner, input.login)))

@@ -1,7 +1,7 @@
 import { assertAddressFree } from './address-owner.js';
 import type { AuditLog } from './audit.js';
 import { AuthError } from './errors.js';
-import type { Notifier, OneTimeSecret } from './notifier.js';
+import type { Notifier, OneTimeSecret, Recipient } from './notifier.js';
 import type { IssuedOneTimeToken, OneTimeTokens } from './one-time-tokens.js';
 import type { PasswordHasher } from './passwords.js';
 import { hashSecret } from './secrets.js';
@@ -30,6 +30,8 @@ const PURPOSES: Record<VerifyType, readonly string[]> = {
   email_change: ['email_change_current', 'email_change_new'],
 };
 const CHANGE_CONFIRMED = 'email_change_confirmed';
+/** A mailed code's form: a link token (43 characters of base64url) never has it. */
+const CODE = /^\d{6}$/u;
 
 export interface EmailFlowDeps {
   store: Store;
@@ -65,6 +67,32 @@ export class EmailFlows {
     await this.deps.tokens.issue(user.id, user.email, 'recovery', this.deps.clock(), {}, (issued) =>
       this.deps.notifier.passwordReset(recipient, this.secret('recovery', issued, redirectTo)),
     );
+  }
+
+  /**
+   * Mails a reset token to paste and its code (postgrest-auth's forgot_password): the recovery
+   * token sendRecovery mails as a link, throttled alike; no link, as that dialect serves none.
+   */
+  async sendResetToken(user: Recipient): Promise<void> {
+    await this.deps.tokens.issue(user.id, user.email, 'recovery', this.deps.clock(), {}, (issued) =>
+      this.deps.notifier.passwordReset(user, {
+        token: issued.token,
+        code: issued.code,
+        expiresAt: issued.expiresAt,
+      }),
+    );
+  }
+
+  /**
+   * Spends a pasted recovery secret: the mailed token, or its 6-digit code together with the
+   * address of the account the caller names (a code alone names no account). Null when neither
+   * matches; a wrong code counts against the address (see OneTimeTokens.consumeCode).
+   */
+  async consumeResetSecret(secret: string, namedEmail: string | null): Promise<OneTimeToken | null> {
+    const now = this.deps.clock();
+    if (namedEmail !== null && CODE.test(secret))
+      return this.deps.tokens.consumeCode(namedEmail, secret, PURPOSES.recovery, now);
+    return this.deps.tokens.consumeLink(secret, PURPOSES.recovery, now);
   }
 
   /**

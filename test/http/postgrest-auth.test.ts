@@ -183,6 +183,47 @@ for (const storeKind of ['file', 'postgres'] as const) {
       );
     });
 
+    it('forgot_password mails once per resend interval through the one recovery token, whose code works once as reset_token for the account named only', async () => {
+      for (const [username, email] of [
+        ['Coder1', 'coder@example.com'],
+        ['Other1', 'other@example.com'],
+      ]) {
+        const res = await post(t.app, '/auth/users', { username, password: 'a coder passphrase', email });
+        assert.equal(res.status, 201, res.text);
+      }
+      const first = await post(t.app, '/auth/forgot_password', { username: 'Coder1' });
+      const again = await post(t.app, '/auth/forgot_password', { username: 'coder@example.com' });
+      assert.deepEqual([again.status, again.json], [first.status, first.json]);
+      await t.services.idle();
+      const mails = sink.mails.filter((m) => m.to === 'coder@example.com' && /reset/i.test(m.subject));
+      assert.equal(mails.length, 1, 'a second reset mail within oneTimeTokens.resendInterval');
+      const code = /Your code: (\d{6})/.exec(mails[0]!.text)?.[1];
+      assert.ok(code, `no code in: ${mails[0]!.text}`);
+      const reset = (username: string, resetToken: string) =>
+        post(t.app, '/auth/change_password', {
+          username,
+          reset_token: resetToken,
+          new_password: 'a new coder passphrase',
+          new_password_confirm: 'a new coder passphrase',
+        });
+      // A code is bound to the address it was mailed to: with another account named it finds nothing.
+      assert.equal((await reset('Other1', code)).status, 400);
+      assert.equal((await reset('Coder1', code === '000000' ? '000001' : '000000')).status, 400);
+      const changed = await reset('Coder1', code);
+      assert.equal(changed.status, 200, changed.text);
+      assert.equal((await reset('Coder1', code)).status, 400);
+      const signIn = await post(t.app, '/auth/refresh_token', {
+        username: 'Coder1',
+        password: 'a new coder passphrase',
+      });
+      assert.equal(signIn.status, 200);
+      const other = await post(t.app, '/auth/refresh_token', {
+        username: 'Other1',
+        password: 'a coder passphrase',
+      });
+      assert.equal(other.status, 200);
+    });
+
     it('forgot_password and forgot_username answer the same for unknown accounts, and send nothing', async () => {
       const before = sink.mails.length;
       const known = await post(t.app, '/auth/forgot_username', { email: 'new@example.com' });
