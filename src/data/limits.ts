@@ -1,3 +1,4 @@
+import { MAX_JSON_DEPTH } from '../lib/json-depth.js';
 import { DataError } from './errors.js';
 import { isPrototypeKey } from './keys.js';
 
@@ -9,11 +10,8 @@ import { isPrototypeKey } from './keys.js';
  * heavier for good.
  */
 
-/** Deepest nesting of objects and arrays in a stored record (a record itself is level 1). */
-const MAX_DEPTH = 32;
-
 /**
- * Refuses (400) a value nested deeper than MAX_DEPTH or holding a key that
+ * Refuses (400) a value nested deeper than MAX_JSON_DEPTH (a record itself is level 1) or holding a key that
  * reaches a prototype (`__proto__`, `constructor`, `prototype`) at any level.
  * Iterative, so the check itself cannot overflow the stack whatever it is given.
  */
@@ -22,8 +20,8 @@ export function assertStorable(value: unknown): void {
   while (stack.length > 0) {
     const { value: current, depth } = stack.pop()!;
     if (current === null || typeof current !== 'object') continue;
-    if (depth > MAX_DEPTH) {
-      throw new DataError('validation_failed', `The body is nested deeper than ${MAX_DEPTH} levels`);
+    if (depth > MAX_JSON_DEPTH) {
+      throw new DataError('validation_failed', `The body is nested deeper than ${MAX_JSON_DEPTH} levels`);
     }
     if (Array.isArray(current)) {
       for (const item of current) stack.push({ value: item, depth: depth + 1 });

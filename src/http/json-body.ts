@@ -1,30 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { AuthError } from '../core/errors.js';
-
-/**
- * Nesting allowed in a JSON body. Nothing restauth or a json-server client
- * stores comes near it; far deeper input only costs stack and time in every
- * later parse, stringify and query of what was stored.
- */
-export const MAX_JSON_DEPTH = 64;
-
-/** Whether `text` opens more than `limit` arrays and objects inside each other (strings skipped). */
-export function nestsDeeperThan(text: string, limit: number): boolean {
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const char = text.charCodeAt(i);
-    if (inString) {
-      if (char === 0x5c)
-        i++; // a backslash escapes the next character
-      else if (char === 0x22) inString = false;
-    } else if (char === 0x22) inString = true;
-    else if (char === 0x5b || char === 0x7b) {
-      if (++depth > limit) return true;
-    } else if (char === 0x5d || char === 0x7d) depth--;
-  }
-  return false;
-}
+import { MAX_JSON_DEPTH, nestsDeeperThan } from '../lib/json-depth.js';
 
 /**
  * Replaces the JSON body parser of `app` (and the scopes it holds): an empty

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { MAX_JSON_DEPTH, nestsDeeperThan } from '../../src/http/json-body.js';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from '../../src/lib/json-depth.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 
 /**
@@ -81,6 +81,33 @@ describe('JSON request bodies', () => {
     }
     const health = await t.app.inject({ method: 'POST', url: '/auth/login', payload: { username: 'x' } });
     assert.ok(health.statusCode < 500, 'still serving');
+  });
+
+  it(`one limit for every route: user data ${MAX_JSON_DEPTH + 1} levels deep is a 400, so no profile stores deeper than the data API serves`, async () => {
+    // The profile lands in the user's db.json record, which the data API serves and holds to the same limit.
+    const body = (username: string, depth: number) =>
+      `{"email": "${username}@example.test", "password": "a passphrase", "data": {"deep": ${nested(depth - 2)}}}`;
+    const deep = await t.app.inject({
+      method: 'POST',
+      url: '/auth/v1/signup',
+      headers: JSON_TYPE,
+      payload: body('deeper', MAX_JSON_DEPTH + 1),
+    });
+    assert.equal(deep.statusCode, 400, deep.body);
+    const register = await t.app.inject({
+      method: 'POST',
+      url: '/auth/register',
+      headers: JSON_TYPE,
+      payload: `{"username": "deeper", "password": "a passphrase", "extra": ${nested(MAX_JSON_DEPTH)}}`,
+    });
+    assert.equal(register.statusCode, 400, register.body);
+    const deepest = await t.app.inject({
+      method: 'POST',
+      url: '/auth/v1/signup',
+      headers: JSON_TYPE,
+      payload: body('deepest', MAX_JSON_DEPTH),
+    });
+    assert.equal(deepest.statusCode, 200, deepest.body);
   });
 
   it('a __proto__ or constructor.prototype key is refused (prototype poisoning), not merged', async () => {
