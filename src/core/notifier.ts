@@ -1,4 +1,7 @@
+import type { OutgoingMail } from './ports/outbox.js';
 import type { User } from './ports/store.js';
+
+export type { OutgoingMail } from './ports/outbox.js';
 
 export type Recipient = User & { email: string };
 
@@ -12,14 +15,6 @@ export interface OneTimeSecret {
   code?: string;
   token?: string;
   expiresAt: Date;
-}
-
-/** A rendered mail, ready to queue (src/mail renders; the store or the mail queue carries it). */
-export interface OutgoingMail {
-  to: string;
-  subject: string;
-  text: string;
-  html: string;
 }
 
 /**

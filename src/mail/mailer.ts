@@ -3,13 +3,7 @@ import { join } from 'node:path';
 import nodemailer, { type Transporter } from 'nodemailer';
 import SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import type { Config } from '../config/schema.js';
-
-export interface MailMessage {
-  to: string;
-  subject: string;
-  text: string;
-  html: string;
-}
+import type { OutgoingMail } from '../core/ports/outbox.js';
 
 /** What the queue knows of a mail beyond its content. */
 export interface SendOptions {
@@ -24,7 +18,7 @@ export interface SendOptions {
 
 /** Sends one message; rejects when the transport refuses it (the queue retries). */
 export interface Mailer {
-  send(message: MailMessage, options?: SendOptions): Promise<void>;
+  send(message: OutgoingMail, options?: SendOptions): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -73,7 +67,7 @@ export class SmtpMailer implements Mailer {
     );
   }
 
-  async send(message: MailMessage, options: SendOptions = {}): Promise<void> {
+  async send(message: OutgoingMail, options: SendOptions = {}): Promise<void> {
     await this.transport.sendMail({
       ...message,
       from: this.from,
@@ -107,7 +101,7 @@ export class OutboxMailer implements Mailer {
     readonly from = defaultFrom('restauth'),
   ) {}
 
-  async send(message: MailMessage, options: SendOptions = {}): Promise<void> {
+  async send(message: OutgoingMail, options: SendOptions = {}): Promise<void> {
     const date = new Date();
     const info = (await this.builder.sendMail({
       ...message,

@@ -7,7 +7,7 @@ import {
   type TemplateName,
 } from './default-templates.js';
 import { escapeHtml } from '../lib/escape-html.js';
-import type { MailMessage } from './mailer.js';
+import type { OutgoingMail } from '../core/ports/outbox.js';
 
 export { DEFAULT_TEMPLATES, TEMPLATE_PLACEHOLDERS, type TemplateName } from './default-templates.js';
 
@@ -94,7 +94,7 @@ export async function renderMail(
   to: string,
   values: TemplateValues,
   folder: string | null,
-): Promise<MailMessage> {
+): Promise<OutgoingMail> {
   const template = await loadTemplate(name, folder);
   return {
     to,

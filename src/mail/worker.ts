@@ -1,4 +1,5 @@
-import type { MailLogger, Mailer, MailMessage } from './mailer.js';
+import type { OutgoingMail } from '../core/ports/outbox.js';
+import type { MailLogger, Mailer } from './mailer.js';
 import type { MailOutboxStore } from '../core/ports/outbox.js';
 
 export interface MailWorkerOptions {
@@ -19,7 +20,7 @@ export interface MailWorkerOptions {
 /** What the rest of restauth uses to send a mail: queue it durably; it goes out soon. */
 export interface MailQueue {
   /** Resolves once the mail is stored durably, not once it is sent. */
-  enqueue(message: MailMessage): Promise<void>;
+  enqueue(message: OutgoingMail): Promise<void>;
 }
 
 /** setTimeout cannot wait longer than this (about 24.8 days); a longer wait is taken in steps. */
@@ -68,7 +69,7 @@ export class MailWorker implements MailQueue {
   }
 
   /** Stores the mail durably (the store then wakes the worker). Resolves once stored, not once sent. */
-  async enqueue(message: MailMessage): Promise<void> {
+  async enqueue(message: OutgoingMail): Promise<void> {
     await this.store.enqueue(message, Date.now());
   }
 
@@ -152,7 +153,7 @@ export class MailWorker implements MailQueue {
 
   private async deliver(
     id: string,
-    message: MailMessage,
+    message: OutgoingMail,
     attempts: number,
     leaseEnds: number,
   ): Promise<void> {
@@ -186,7 +187,7 @@ export class MailWorker implements MailQueue {
    * second sending. Never rejects: the mail is out, whatever the store says.
    * Stopping cuts the wait short for one last attempt.
    */
-  private async recordSent(id: string, message: MailMessage, leaseEnds: number): Promise<void> {
+  private async recordSent(id: string, message: OutgoingMail, leaseEnds: number): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
         await this.store.markSent(id);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { User } from '../../src/core/ports/store.js';
 import { mailNotifier } from '../../src/mail/mail-notifier.js';
-import type { MailMessage } from '../../src/mail/mailer.js';
+import type { OutgoingMail } from '../../src/core/ports/outbox.js';
 import {
   checkTemplateOverrides,
   DEFAULT_TEMPLATES,
@@ -145,7 +145,7 @@ describe('mail templates', () => {
 
 describe('mailNotifier', () => {
   it("renders each flow's mail; an email change goes to the old and the new address", async () => {
-    const queued: MailMessage[] = [];
+    const queued: OutgoingMail[] = [];
     const now = new Date('2030-01-01T00:00:00Z');
     const notifier = mailNotifier(
       { enqueue: async (message) => void queued.push(message) },

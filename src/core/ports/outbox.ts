@@ -1,5 +1,3 @@
-import type { OutgoingMail } from '../notifier.js';
-
 /**
  * The durable mail queue: the port every backend provides to the mail worker
  * (src/mail/worker.ts): a JSON file in file mode (src/stores/file/outbox.ts),
@@ -10,6 +8,17 @@ import type { OutgoingMail } from '../notifier.js';
  * with exponential backoff and gives up ("dead") after a bounded number of
  * attempts, keeping the dead mail for inspection.
  */
+
+/**
+ * A rendered mail, ready to queue (src/mail renders it; the outbox keeps it until it is sent):
+ * the one shape of a mail from the notifier to the SMTP transport.
+ */
+export interface OutgoingMail {
+  to: string;
+  subject: string;
+  text: string;
+  html: string;
+}
 
 /** One queued mail as the persistence keeps it. Times are epoch milliseconds. */
 export interface OutboxMail {

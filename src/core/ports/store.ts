@@ -1,4 +1,4 @@
-import type { OutgoingMail } from '../notifier.js';
+import type { OutgoingMail } from './outbox.js';
 
 /**
  * The Store interface: the persistence verbs the auth domain needs, and

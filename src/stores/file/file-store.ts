@@ -18,7 +18,7 @@ import {
   type UserPage,
   type UserPatch,
 } from '../../core/ports/store.js';
-import type { OutgoingMail } from '../../core/notifier.js';
+import type { OutgoingMail } from '../../core/ports/outbox.js';
 import { AuditLog } from './audit-log.js';
 import type { Documents, FileDatabase } from './file-database.js';
 import type { FileMailQueue, MailHold } from './outbox.js';

@@ -2,8 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { OutgoingMail } from '../../core/notifier.js';
-import type { MailOutboxStore, OutboxMail } from '../../core/ports/outbox.js';
+import type { MailOutboxStore, OutboxMail, OutgoingMail } from '../../core/ports/outbox.js';
 import { removeLeftoverTempFiles, writeFileAtomically } from '../../lib/atomic-write.js';
 
 /** A dead mail is kept for inspection, but only so many: the file stays small. */

@@ -1,7 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type pg from 'pg';
-import type { OutgoingMail } from '../../core/notifier.js';
-import type { MailOutboxStore, OutboxMail } from '../../core/ports/outbox.js';
+import type { MailOutboxStore, OutboxMail, OutgoingMail } from '../../core/ports/outbox.js';
 import { quotedNames, type SchemaNames } from './migrations.js';
 
 /** The mail outbox table (migration 4). */

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { AuthError } from '../../core/errors.js';
 import { loginKey } from '../../core/identity.js';
-import type { OutgoingMail } from '../../core/notifier.js';
+import type { OutgoingMail } from '../../core/ports/outbox.js';
 import {
   CodeHashInUseError,
   type AuditEvent,
