@@ -9,6 +9,8 @@ import type { AuditEvent, Store } from '../../src/core/ports/store.js';
 import { AuditLog } from '../../src/stores/file/audit-log.js';
 import { auditFilePath, FileDatabase, openFileStore } from '../../src/stores/file/index.js';
 import { runStoreContract } from '../contract/store/store-contract.js';
+import { normalizeCredentials } from '../../src/stores/file/records.js';
+import { durableCredentials } from '../support/durable.js';
 import { spawnTsScript } from '../support/process.js';
 
 const storeConfig = (dir: string) => ({
@@ -91,25 +93,45 @@ describe('FileDatabase', () => {
     }
   });
 
-  it('a credentials transaction neither serializes nor writes db.json', async () => {
+  it('a credentials transaction rewrites neither file: its entries are a line of the credentials journal', async () => {
     const db = await FileDatabase.open({
       dataFile: join(dir, 'db.json'),
       credentialsFile: join(dir, 'credentials.json'),
     });
+    const identity = async (name: string) => {
+      const { ino, mtimeMs } = await stat(join(dir, name));
+      return [ino, mtimeMs];
+    };
     try {
-      const before = await stat(join(dir, 'db.json'));
+      const before = { data: await identity('db.json'), credentials: await identity('credentials.json') };
       // A change to db.json's document made outside any transaction: only a commit that serializes
       // db.json would write it.
       db.data.seenOnlyIfSerialized = true;
-      await db.transactCredentials((credentials) => (credentials.marker = 'credentials only'));
-      assert.equal((await readJson('credentials.json')).marker, 'credentials only');
-      const after = await stat(join(dir, 'db.json'));
-      assert.deepEqual([after.ino, after.mtimeMs], [before.ino, before.mtimeMs], 'db.json was rewritten');
+      await db.transactCredentials((credentials, changes) => {
+        normalizeCredentials(credentials).accounts.marker = { note: 'credentials only' } as never;
+        changes.wrote('accounts', 'marker');
+      });
+      assert.deepEqual(await identity('db.json'), before.data, 'db.json was rewritten');
+      assert.deepEqual(
+        await identity('credentials.json'),
+        before.credentials,
+        'credentials.json was rewritten',
+      );
       assert.equal((await readJson('db.json')).seenOnlyIfSerialized, undefined);
+      assert.deepEqual(
+        (await readFile(join(dir, '.credentials.json.journal'), 'utf8'))
+          .trim()
+          .split('\n')
+          .map((line) => JSON.parse(line)),
+        [{ op: 'put', map: 'accounts', key: 'marker', value: { note: 'credentials only' } }],
+      );
       delete db.data.seenOnlyIfSerialized;
     } finally {
       await db.close();
     }
+    // At close credentials.json takes the journal's entries, and the journal goes.
+    assert.deepEqual((await readJson('credentials.json')).accounts.marker, { note: 'credentials only' });
+    await assert.rejects(stat(join(dir, '.credentials.json.journal')), { code: 'ENOENT' });
   });
 
   it('rejects a failing transaction alone; the others in its commit land', async () => {
@@ -425,9 +447,11 @@ describe('FileStore one-time tokens in credentials.json', () => {
           expiresAt: new Date(expiresAt),
           data: {},
         });
-        const onDisk = JSON.parse(await readFile(join(dir, 'credentials.json'), 'utf8'));
-        assert.equal(onDisk.oneTimeTokens['ott-new'].codeHash, 'code-new');
-        assert.equal(onDisk.oneTimeTokens['ott-new'].recipient, 'old@example.com');
+        const onDisk = (await durableCredentials(join(dir, 'credentials.json'))) as {
+          oneTimeTokens: Record<string, { codeHash: string; recipient: string }>;
+        };
+        assert.equal(onDisk.oneTimeTokens['ott-new']!.codeHash, 'code-new');
+        assert.equal(onDisk.oneTimeTokens['ott-new']!.recipient, 'old@example.com');
         assert.equal(
           (await typedCode(store, 'old@example.com', 'code-new', 'confirmation'))?.hash,
           'ott-new',
@@ -463,6 +487,7 @@ describe('FileStore one-time tokens in credentials.json', () => {
       // Builds the code index.
       assert.equal(await typedCode(store, 'hand@example.com', 'code-unknown', 'recovery'), null);
       const path = join(dir, 'credentials.json');
+      await store.close();
       const edited = JSON.parse(await readFile(path, 'utf8'));
       edited.oneTimeTokens['ott-hand'] = {
         codeHash: 'code-hand',
@@ -473,7 +498,6 @@ describe('FileStore one-time tokens in credentials.json', () => {
         expiresAt: expiresAt.toISOString(),
         data: {},
       };
-      await store.close();
       await writeFile(path, JSON.stringify(edited, null, 2) + '\n\n');
       store = (await openFileStore(storeConfig(dir), { info: () => {}, warn: () => {} })).store;
       assert.equal(

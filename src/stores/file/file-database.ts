@@ -12,7 +12,10 @@ import {
 import { FileChangedError, writeFileAtomically, type FileIdentity } from '../../lib/atomic-write.js';
 import { isPlainObject } from '../../lib/is-plain-object.js';
 import { InstanceLock } from './instance-lock.js';
+import { CredentialChanges, CredentialsJournal, credentialsJournalPathFor } from './credentials-journal.js';
+import type { Journal } from './journal.js';
 import { JournaledChanges, journalPathFor, RecordJournal } from './record-journal.js';
+import { normalizeCredentials } from './records.js';
 
 export type { JsonDocument } from '../../core/ports/documents.js';
 
@@ -33,7 +36,7 @@ type Pending = {
   reject: (error: unknown) => void;
 } & (
   | { kind: 'any'; fn: (docs: Documents) => unknown }
-  | { kind: 'credentials'; fn: (credentials: JsonDocument) => unknown }
+  | { kind: 'credentials'; fn: (credentials: JsonDocument, changes: CredentialChanges) => unknown }
   | { kind: 'records'; fn: (data: JsonDocument, changes: RecordChanges) => unknown }
 );
 
@@ -57,6 +60,12 @@ const COMPACT_AFTER_MS = 200;
 /** A journal this large is compacted at once, whatever the timer says: it bounds replay at start. */
 const COMPACT_AT_BYTES = 8 * 1024 * 1024;
 
+/** Which files a compaction brings up to date with their journals. */
+interface Compaction {
+  data: boolean;
+  credentials: boolean;
+}
+
 /**
  * The two JSON files of the file store, held in memory, with one write queue.
  *
@@ -70,9 +79,16 @@ const COMPACT_AT_BYTES = 8 * 1024 * 1024;
  *   instead and is acknowledged once they are on disk there; db.json itself is
  *   rewritten shortly after (COMPACT_AFTER_MS), at close, and by the next
  *   commit that rewrites it anyway. Open replays a journal left by a crash.
- * - A commit made only of credentials transactions (sessions, tokens) and
- *   journaled ones leaves db.json alone: no serialization of a large
- *   document for a sign-in.
+ * - Credentials transactions (sign-ins, refreshes, logouts, one-time
+ *   tokens) report the entries they change, and a commit made only of them
+ *   and record writes appends those entries to credentials.json's journal
+ *   (`.credentials.json.journal`), acknowledged once fdatasynced: no
+ *   serialization of either document, so their cost does not grow with the
+ *   number of users. credentials.json is rewritten when its journal has
+ *   grown as large as the file (at least COMPACT_AT_BYTES: the rewrite's
+ *   cost, spread over the writes that filled the journal, stays a constant
+ *   share of each), at close, and by the next commit that rewrites it
+ *   anyway. Open replays a journal left by a crash.
  * - A failed commit leaves memory as it was before: if a file cannot be
  *   written (full disk, read-only folder), memory goes back to what is on
  *   disk and every transaction of the commit is rejected with the error. A
@@ -93,7 +109,7 @@ export class FileDatabase implements DocumentStore {
 
   private queue: Pending[] = [];
   private flushing: Promise<void> | null = null;
-  private compactionDue = false;
+  private compactionDue: Compaction = { data: false, credentials: false };
   private compactionTimer: NodeJS.Timeout | null = null;
   private lastHandEditCheck = 0;
   private readonly reloadListeners: Array<() => void> = [];
@@ -104,10 +120,12 @@ export class FileDatabase implements DocumentStore {
     private readonly dataFile: FileState,
     private readonly credentialsFile: FileState,
     private readonly journal: RecordJournal,
+    private readonly credentialsJournal: CredentialsJournal,
     private readonly lock: InstanceLock,
     private readonly logger: FileDatabaseLogger,
     private readonly compactAfterMs: number,
     private readonly onCommit: (transactions: number) => void,
+    private readonly compactAtBytes: number,
   ) {}
 
   static async open(options: {
@@ -118,6 +136,8 @@ export class FileDatabase implements DocumentStore {
     compactAfterMs?: number;
     /** Told after each commit that wrote to disk, with the number of transactions it carried. */
     onCommit?: (transactions: number) => void;
+    /** A journal this large is compacted at once (credentials.json's: once also as large as the file). */
+    compactAtBytes?: number;
   }): Promise<FileDatabase> {
     const logger = options.logger ?? { info: () => {}, warn: (message) => console.warn(message) };
     await mkdir(dirname(options.dataFile), { recursive: true });
@@ -129,25 +149,21 @@ export class FileDatabase implements DocumentStore {
       const data = await loadOrCreate(options.dataFile, {}, 0o644, logger);
       const credentials = await loadOrCreate(options.credentialsFile, { passwords: [] }, 0o600, logger);
       const journal = new RecordJournal(journalPathFor(options.dataFile));
-      const recovered = await journal.recover(data.doc);
-      if (recovered.applied > 0 || recovered.tornTail) {
-        await writeAtomically(data.state, jsonText(data.doc), { force: true });
-        await journal.remove();
-        logger.warn(
-          `restauth: ${basename(options.dataFile)} was not closed cleanly; ` +
-            `${recovered.applied} acknowledged write(s) replayed from ${basename(journal.path)}` +
-            (recovered.tornTail ? ' (an unacknowledged, half-written last change dropped)' : ''),
-        );
-      }
+      const credentialsJournal = new CredentialsJournal(credentialsJournalPathFor(options.credentialsFile));
+      // Credentials first, as commits write them: a user in db.json always finds its credentials.
+      await recoverJournal(credentialsJournal, credentials, logger);
+      await recoverJournal(journal, data, logger);
       return new FileDatabase(
         { data: data.doc, credentials: credentials.doc },
         data.state,
         credentials.state,
         journal,
+        credentialsJournal,
         lock,
         logger,
         options.compactAfterMs ?? COMPACT_AFTER_MS,
         options.onCommit ?? (() => {}),
+        options.compactAtBytes ?? COMPACT_AT_BYTES,
       );
     } catch (error) {
       await lock.release();
@@ -173,8 +189,13 @@ export class FileDatabase implements DocumentStore {
     return this.enqueue({ kind: 'any', fn });
   }
 
-  /** A transaction that changes only credentials.json: db.json is not serialized for it. */
-  transactCredentials<T>(fn: (credentials: JsonDocument) => T): Promise<T> {
+  /**
+   * A transaction that changes only credentials.json, and reports every
+   * entry it puts, edits or removes through `changes` (a change it does not
+   * report is lost at a crash): it is journaled, so it costs a few lines on
+   * disk instead of a rewrite of credentials.json.
+   */
+  transactCredentials<T>(fn: (credentials: JsonDocument, changes: CredentialChanges) => T): Promise<T> {
     return this.enqueue({ kind: 'credentials', fn });
   }
 
@@ -225,9 +246,10 @@ export class FileDatabase implements DocumentStore {
     if (this.compactionTimer) clearTimeout(this.compactionTimer);
     while (this.flushing) await this.flushing;
     try {
-      if (!this.journal.isEmpty) await this.compact();
-      // db.json now holds every write: nothing is left to replay.
+      await this.compact({ data: true, credentials: true });
+      // The files now hold every write: nothing is left to replay.
       if (this.journal.isEmpty) await this.journal.remove();
+      if (this.credentialsJournal.isEmpty) await this.credentialsJournal.remove();
     } finally {
       await this.lock.release();
     }
@@ -236,7 +258,7 @@ export class FileDatabase implements DocumentStore {
   private async flush(): Promise<void> {
     try {
       let lastBatch = 1;
-      while (this.queue.length > 0 || this.compactionDue) {
+      while (this.queue.length > 0 || this.compactionDue.data || this.compactionDue.credentials) {
         if (this.queue.length > 0) {
           // Under concurrent writes (the last commit was shared), wait a moment for the clients just
           // answered to send their next write, so it joins this commit instead of starting the next.
@@ -247,9 +269,10 @@ export class FileDatabase implements DocumentStore {
           lastBatch = batch.length;
           await this.commit(batch);
         }
-        if (this.compactionDue) {
-          this.compactionDue = false;
-          await this.compact();
+        if (this.compactionDue.data || this.compactionDue.credentials) {
+          const due = this.compactionDue;
+          this.compactionDue = { data: false, credentials: false };
+          await this.compact(due);
         }
       }
     } finally {
@@ -266,13 +289,18 @@ export class FileDatabase implements DocumentStore {
       return;
     }
     const journalLines: string[] = [];
+    const credentialLines: string[] = [];
     const results: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
     for (const [position, pending] of batch.entries()) {
       try {
         if (pending.kind === 'any') results.push({ ok: true, value: pending.fn(this.docs) });
-        else if (pending.kind === 'credentials')
-          results.push({ ok: true, value: pending.fn(this.docs.credentials) });
-        else {
+        else if (pending.kind === 'credentials') {
+          const changes = new CredentialChanges();
+          const value = pending.fn(this.docs.credentials, changes);
+          // Read now: a later transaction of this commit may change the same entry again.
+          credentialLines.push(...changes.lines(normalizeCredentials(this.docs.credentials)));
+          results.push({ ok: true, value });
+        } else {
           const changes = new JournaledChanges();
           const value = pending.fn(this.docs.data, changes);
           journalLines.push(...changes.lines);
@@ -298,16 +326,20 @@ export class FileDatabase implements DocumentStore {
         wrote = await this.writeFiles();
       } else {
         // Credentials first, as writeFiles orders them.
-        wrote =
-          batch.some((pending) => pending.kind === 'credentials') &&
-          (await this.writeIfChanged(this.credentialsFile, jsonText(this.docs.credentials)));
+        wrote = false;
+        if (credentialLines.length > 0) {
+          await this.credentialsJournal.append(credentialLines);
+          this.scheduleCompaction();
+          wrote = true;
+        }
         if (journalLines.length > 0) {
           await this.journal.append(journalLines);
           this.scheduleCompaction();
           wrote = true;
         }
       }
-      if (wrote) this.generation++;
+      // Readers' indexes of db.json (the data API's, the store's users) survive a commit of credentials only.
+      if (wrote && batch.some((pending) => pending.kind !== 'credentials')) this.generation++;
     } catch (error) {
       // Memory is ahead of disk: back to what is durable, and the whole commit fails.
       this.logger.warn(`restauth: write failed (${describe(error)}); the commit is undone`);
@@ -328,15 +360,17 @@ export class FileDatabase implements DocumentStore {
    * crash between the two writes can leave only credentials without a user,
    * never a user without its credentials. If db.json then cannot be written,
    * credentials.json is put back as it was (when the disk allows), so disk
-   * and memory go back to the state before the commit together. Once db.json
-   * holds everything, its journal is emptied.
+   * and memory go back to the state before the commit together. Once a file
+   * holds everything, its journal is emptied. A compaction rewrites only the
+   * files it names (`which`).
    */
-  private async writeFiles(): Promise<boolean> {
+  private async writeFiles(which: Compaction = { data: true, credentials: true }): Promise<boolean> {
     const credentialsBefore = this.credentialsFile.text;
-    const wroteCredentials = await this.writeIfChanged(this.credentialsFile, jsonText(this.docs.credentials));
-    let wroteData: boolean;
+    const wroteCredentials =
+      which.credentials && (await this.writeIfChanged(this.credentialsFile, jsonText(this.docs.credentials)));
+    let wroteData = false;
     try {
-      wroteData = await this.writeIfChanged(this.dataFile, jsonText(this.docs.data));
+      if (which.data) wroteData = await this.writeIfChanged(this.dataFile, jsonText(this.docs.data));
     } catch (error) {
       if (wroteCredentials) {
         await this.writeIfChanged(this.credentialsFile, credentialsBefore).catch((undo: unknown) =>
@@ -348,10 +382,14 @@ export class FileDatabase implements DocumentStore {
       }
       throw error;
     }
-    if (!this.journal.isEmpty) {
-      // db.json is complete: a journal that cannot be emptied only replays what db.json has.
-      await this.journal.clear().catch((error: unknown) => {
-        this.logger.warn(`restauth: could not empty ${basename(this.journal.path)}: ${describe(error)}`);
+    const complete: Array<Journal<unknown>> = [];
+    if (which.credentials) complete.push(this.credentialsJournal as Journal<unknown>);
+    if (which.data) complete.push(this.journal as Journal<unknown>);
+    for (const journal of complete) {
+      if (journal.isEmpty) continue;
+      // Its file is complete: a journal that cannot be emptied only replays what the file has.
+      await journal.clear().catch((error: unknown) => {
+        this.logger.warn(`restauth: could not empty ${basename(journal.path)}: ${describe(error)}`);
       });
     }
     return wroteCredentials || wroteData;
@@ -392,26 +430,43 @@ export class FileDatabase implements DocumentStore {
   }
 
   private scheduleCompaction(): void {
-    if (this.journal.size >= COMPACT_AT_BYTES) this.compactionDue = true;
+    if (this.journal.size >= this.compactAtBytes) this.compactionDue.data = true;
+    // credentials.json is rewritten once its journal is as large as the file: each journaled byte
+    // then pays for about one byte of rewrite, at 1,000 users as at 50,000.
+    if (this.credentialsJournal.size >= Math.max(this.compactAtBytes, this.credentialsFile.text.length))
+      this.compactionDue.credentials = true;
+    if (this.journal.isEmpty) return;
     this.compactionTimer ??= setTimeout(() => {
       this.compactionTimer = null;
       if (this.closed) return;
-      this.compactionDue = true;
+      this.compactionDue.data = true;
       this.flushing ??= this.flush();
     }, this.compactAfterMs);
   }
 
-  /** Brings db.json up to date with the journal (called inside the write queue, or at close). */
-  private async compact(): Promise<void> {
-    if (this.journal.isEmpty) return;
+  /** Brings the named files up to date with their journals (called inside the write queue, or at close). */
+  private async compact(which: Compaction): Promise<void> {
+    const due = {
+      data: which.data && !this.journal.isEmpty,
+      credentials: which.credentials && !this.credentialsJournal.isEmpty,
+    };
+    if (!due.data && !due.credentials) return;
     try {
       await this.setAsideHandEdits();
-      await this.writeFiles();
+      await this.writeFiles(due);
     } catch (error) {
-      // The journal still holds every acknowledged write: nothing is lost, the next compaction retries.
-      this.logger.warn(`restauth: could not rewrite ${basename(this.dataFile.path)}: ${describe(error)}`);
-      if (!this.closed) this.scheduleCompaction();
-      else throw error;
+      // The journals still hold every acknowledged write: nothing is lost, the next compaction retries.
+      const files = [due.credentials && this.credentialsFile.path, due.data && this.dataFile.path];
+      this.logger.warn(
+        `restauth: could not rewrite ${files
+          .filter((file) => file !== false)
+          .map((file) => basename(file))
+          .join(' and ')}: ${describe(error)}`,
+      );
+      if (!this.closed) {
+        this.compactionDue.credentials ||= due.credentials;
+        this.scheduleCompaction();
+      } else throw error;
     }
   }
 
@@ -453,11 +508,13 @@ export class FileDatabase implements DocumentStore {
     }
   }
 
-  /** Memory back to what is durable: the two files as last written, and the journal's acknowledged lines. */
+  /** Memory back to what is durable: the two files as last written, and their journals' acknowledged lines. */
   private restoreFromDisk(): void {
     const data = parseDocument(this.dataFile.text, this.dataFile.path);
     this.journal.replayOnto(data);
-    this.docs = { data, credentials: parseDocument(this.credentialsFile.text, this.credentialsFile.path) };
+    const credentials = parseDocument(this.credentialsFile.text, this.credentialsFile.path);
+    this.credentialsJournal.replayOnto(credentials);
+    this.docs = { data, credentials };
     this.afterReload();
   }
 
@@ -465,6 +522,26 @@ export class FileDatabase implements DocumentStore {
     this.generation++;
     for (const listener of this.reloadListeners) listener();
   }
+}
+
+/**
+ * At open: applies what a crashed or killed process left in `journal` to its
+ * document, writes the document with it and removes the journal, saying so.
+ */
+async function recoverJournal(
+  journal: Journal<unknown>,
+  file: { doc: JsonDocument; state: FileState },
+  logger: FileDatabaseLogger,
+): Promise<void> {
+  const recovered = await journal.recover(file.doc);
+  if (recovered.applied === 0 && !recovered.tornTail) return;
+  await writeAtomically(file.state, jsonText(file.doc), { force: true });
+  await journal.remove();
+  logger.warn(
+    `restauth: ${basename(file.state.path)} was not closed cleanly; ` +
+      `${recovered.applied} acknowledged write(s) replayed from ${basename(journal.path)}` +
+      (recovered.tornTail ? ' (an unacknowledged, half-written last change dropped)' : ''),
+  );
 }
 
 async function loadOrCreate(

@@ -20,13 +20,25 @@ import {
 } from '../../core/ports/store.js';
 import type { OutgoingMail } from '../../core/ports/outbox.js';
 import { AuditLog } from './audit-log.js';
-import type { Documents, FileDatabase } from './file-database.js';
+import { CredentialChanges } from './credentials-journal.js';
+import {
+  dropOldestSessions,
+  forgetOldRotations,
+  pruneEndedSessions,
+  putRefreshToken,
+  removeSessions,
+  revokeSession,
+  revokeUserSessions,
+  SessionIndex,
+  writeNewSession,
+  type CredentialsWrite,
+} from './credentials-sessions.js';
+import type { Documents, FileDatabase, JsonDocument } from './file-database.js';
 import type { FileMailQueue, MailHold } from './outbox.js';
 import {
   normalizeCredentials,
   userRecord,
   type AccountRecord,
-  type CredentialsDocument,
   type OneTimeTokenEntry,
   type SessionRecord,
 } from './records.js';
@@ -46,9 +58,6 @@ export interface FileStoreOptions {
   outbox?: FileMailQueue;
   logger?: { warn(message: string): void };
 }
-
-/** Ended sessions are kept this long (replays then still meet "revoked", not "unknown"), then pruned. */
-const ENDED_SESSION_RETENTION_MS = 24 * 3600 * 1000;
 
 interface Indexes {
   generation: number;
@@ -77,6 +86,7 @@ export class FileStore implements Store {
    * A hit is checked against the token itself, so a stale entry cannot match.
    */
   private codeHashes: Map<string, string> | null = null;
+  private readonly sessionIndex: SessionIndex;
   private readonly audit: AuditLog;
 
   constructor(
@@ -84,8 +94,10 @@ export class FileStore implements Store {
     private readonly options: FileStoreOptions,
   ) {
     this.audit = new AuditLog(options.auditFile);
+    this.sessionIndex = new SessionIndex(() => normalizeCredentials(this.db.credentials));
     db.onReload(() => {
       this.codeHashes = null;
+      this.sessionIndex.reset();
     });
   }
 
@@ -157,10 +169,12 @@ export class FileStore implements Store {
       }
       if (input.email !== null && index.byEmail.has(loginKey(input.email)))
         throw new AuthError('email_exists');
-      const credentials = normalizeCredentials(docs.credentials);
+      // This commit rewrites credentials.json whole: its changes need no journal lines.
+      const write = this.credentialsWrite(docs.credentials);
+      const credentials = write.credentials;
       // Credentials an earlier user of this id left (see findOrphans) never pass to the new one:
       // not its password, sessions, refresh tokens nor one-time tokens.
-      removeCredentials(credentials, new Set([id]));
+      this.removeCredentials(write, id);
       this.codeHashes = null;
       const record = userRecord(input.profile, this.options.userIdProp, id);
       this.users(docs).push(record);
@@ -180,7 +194,7 @@ export class FileStore implements Store {
       const session = writes.session;
       if (session) {
         // The first session, in the same commit as its user.
-        writeNewSession(credentials, id, session);
+        writeNewSession(write, id, session);
       }
       this.indexes = null;
       return this.toUser(id, record, credentials.accounts[id]);
@@ -212,14 +226,14 @@ export class FileStore implements Store {
     // Without a profile only credentials.json changes (a sign-in's lastSignInAt): db.json, however
     // large, is then not serialized. applyUserPatch reads db.json but writes it only for a profile.
     if (patch.profile === undefined) {
-      return this.db.transactCredentials((credentials) =>
-        this.applyUserPatch({ data: this.db.data, credentials }, id, patch),
+      return this.db.transactCredentials((credentials, changes) =>
+        this.applyUserPatch({ data: this.db.data, credentials }, id, patch, changes),
       );
     }
-    return this.db.transact((docs) => this.applyUserPatch(docs, id, patch));
+    return this.db.transact((docs) => this.applyUserPatch(docs, id, patch, new CredentialChanges()));
   }
 
-  private applyUserPatch(docs: Documents, id: string, patch: UserPatch): User {
+  private applyUserPatch(docs: Documents, id: string, patch: UserPatch, changes: CredentialChanges): User {
     const index = this.index(docs);
     const record = index.byId.get(id);
     if (!record) throw new AuthError('user_not_found');
@@ -248,7 +262,10 @@ export class FileStore implements Store {
       users[users.indexOf(record)] = stored;
     }
     account.updatedAt = new Date().toISOString();
-    this.indexes = null;
+    changes.wrote('accounts', id);
+    // A sign-in's lastSignInAt changes no login: the lookup maps stay (rebuilding them costs a pass over every user).
+    if (patch.username !== undefined || patch.email !== undefined || patch.profile !== undefined)
+      this.indexes = null;
     return this.toUser(id, stored, account);
   }
 
@@ -265,9 +282,8 @@ export class FileStore implements Store {
       return true;
     });
     // The audit log is left alone: it is the record of what happened to the user.
-    await this.db.transactCredentials((stored) => {
-      removeCredentials(normalizeCredentials(stored), new Set([id]));
-      this.codeHashes = null;
+    await this.db.transactCredentials((stored, changes) => {
+      this.removeCredentials(this.credentialsWrite(stored, changes), id);
     });
     return existed;
   }
@@ -316,7 +332,13 @@ export class FileStore implements Store {
       // A kept session keeps its access token working: the other sessions' tokens fail their session check.
       if (keepSessionId === null) account.tokenVersion += 1;
       account.updatedAt = now.toISOString();
-      revokeSessions(normalizeCredentials(docs.credentials), userId, keepSessionId, 'password_changed', now);
+      revokeUserSessions(
+        this.credentialsWrite(docs.credentials),
+        userId,
+        keepSessionId,
+        'password_changed',
+        now,
+      );
       return this.toUser(userId, record, account);
     });
   }
@@ -324,12 +346,11 @@ export class FileStore implements Store {
   // ---- sessions
 
   async createSession(session: NewSession): Promise<Session> {
-    return this.db.transactCredentials((stored) => {
-      const credentials = normalizeCredentials(stored);
-      pruneEndedSessions(credentials, session.userId, session.createdAt);
-      writeNewSession(credentials, session.userId, session);
-      if (session.maxPerUser > 0) dropOldestSessions(credentials, session.userId, session.maxPerUser);
-      return toSession(session.id, credentials.sessions[session.id]!);
+    return this.db.transactCredentials((stored, changes) => {
+      const write = this.credentialsWrite(stored, changes);
+      writeNewSession(write, session.userId, session);
+      if (session.maxPerUser > 0) dropOldestSessions(write, session.userId, session.maxPerUser, session.id);
+      return toSession(session.id, write.credentials.sessions[session.id]!);
     });
   }
 
@@ -359,34 +380,32 @@ export class FileStore implements Store {
   }
 
   async rotateRefreshToken(presentedHash: string, successorHash: string, now: Date): Promise<boolean> {
-    return this.db.transactCredentials((stored) => {
-      const credentials = normalizeCredentials(stored);
+    return this.db.transactCredentials((stored, changes) => {
+      const write = this.credentialsWrite(stored, changes);
+      const credentials = write.credentials;
       if (!Object.hasOwn(credentials.refreshTokens, presentedHash)) return false;
       const entry = credentials.refreshTokens[presentedHash]!;
       const session = credentials.sessions[entry.sessionId];
       if (entry.rotatedAt !== null || !session || session.revokedAt !== null) return false;
       const at = now.toISOString();
       entry.rotatedAt = at;
+      changes.wrote('refreshTokens', presentedHash);
       session.refreshedAt = at;
-      // eslint-disable-next-line no-restricted-syntax -- a null-prototype map (normalizeCredentials)
-      credentials.refreshTokens[successorHash] = {
+      changes.wrote('sessions', entry.sessionId);
+      putRefreshToken(write, successorHash, {
         sessionId: entry.sessionId,
         createdAt: at,
         rotatedAt: null,
         parent: presentedHash,
-      };
-      forgetOldRotations(credentials, presentedHash);
+      });
+      forgetOldRotations(write, presentedHash);
       return true;
     });
   }
 
   async revokeSession(sessionId: string, reason: string, now: Date): Promise<void> {
-    await this.db.transactCredentials((stored) => {
-      const session = normalizeCredentials(stored).sessions[sessionId];
-      if (session && session.revokedAt === null) {
-        session.revokedAt = now.toISOString();
-        session.revokedReason = reason;
-      }
+    await this.db.transactCredentials((stored, changes) => {
+      revokeSession(this.credentialsWrite(stored, changes), sessionId, reason, now);
     });
   }
 
@@ -396,8 +415,19 @@ export class FileStore implements Store {
     reason: string,
     now: Date,
   ): Promise<number> {
-    return this.db.transactCredentials((stored) =>
-      revokeSessions(normalizeCredentials(stored), userId, exceptSessionId, reason, now),
+    return this.db.transactCredentials((stored, changes) =>
+      revokeUserSessions(this.credentialsWrite(stored, changes), userId, exceptSessionId, reason, now),
+    );
+  }
+
+  /**
+   * Removes the sessions that ended before `endedBefore`, with their refresh
+   * tokens: how long ended sessions are kept is core's policy
+   * (core/session-retention.ts), which runs this on a timer.
+   */
+  async pruneSessions(endedBefore: Date): Promise<{ sessions: number; refreshTokens: number }> {
+    return this.db.transactCredentials((stored, changes) =>
+      pruneEndedSessions(this.credentialsWrite(stored, changes), endedBefore),
     );
   }
 
@@ -423,7 +453,7 @@ export class FileStore implements Store {
   }
 
   private writeOneTimeToken(token: OneTimeToken, options: { unlessIssuedAfter?: Date }): Promise<TokenWrite> {
-    return this.db.transactCredentials((stored) => {
+    return this.db.transactCredentials((stored, changes) => {
       const tokens = normalizeCredentials(stored).oneTimeTokens;
       const codes = this.codeIndex(tokens);
       const earlier = Object.entries(tokens).filter(
@@ -450,6 +480,7 @@ export class FileStore implements Store {
       }
       for (const [hash, entry] of earlier) {
         delete tokens[hash];
+        changes.wrote('oneTimeTokens', hash);
         forgetCode(codes, hash, entry);
       }
       // eslint-disable-next-line no-restricted-syntax -- a null-prototype map (normalizeCredentials)
@@ -462,18 +493,20 @@ export class FileStore implements Store {
         expiresAt: token.expiresAt.toISOString(),
         data: token.data,
       };
+      changes.wrote('oneTimeTokens', token.hash);
       if (token.codeHash !== null) codes.set(token.codeHash, token.hash);
       return { stored: true };
     });
   }
 
   async consumeOneTimeToken(hash: string, purpose: string, now: Date): Promise<OneTimeToken | null> {
-    return this.db.transactCredentials((stored) => {
+    return this.db.transactCredentials((stored, changes) => {
       const tokens = normalizeCredentials(stored).oneTimeTokens;
       // The link's hash only: a code's hash is never a link (see consumeOneTimeCode).
       if (!Object.hasOwn(tokens, hash) || tokens[hash]!.purpose !== purpose) return null;
       const entry = tokens[hash]!;
       delete tokens[hash];
+      changes.wrote('oneTimeTokens', hash);
       forgetCode(this.codeIndex(tokens), hash, entry);
       if (new Date(entry.expiresAt).getTime() <= now.getTime()) return null;
       return toOneTimeToken(hash, entry);
@@ -482,13 +515,14 @@ export class FileStore implements Store {
 
   async consumeOneTimeCode(attempt: CodeAttempt): Promise<OneTimeToken | null> {
     const { recipient, candidates, now, maxFailures } = attempt;
-    return this.db.transactCredentials((stored) => {
+    return this.db.transactCredentials((stored, changes) => {
       const tokens = normalizeCredentials(stored).oneTimeTokens;
       for (const { purpose, codeHash } of candidates) {
         const found = this.tokenByCode(tokens, codeHash);
         if (found === null || found.entry.purpose !== purpose || found.entry.recipient !== recipient)
           continue;
         delete tokens[found.hash];
+        changes.wrote('oneTimeTokens', found.hash);
         forgetCode(this.codeIndex(tokens), found.hash, found.entry);
         if (new Date(found.entry.expiresAt).getTime() <= now.getTime()) return null;
         return toOneTimeToken(found.hash, found.entry);
@@ -496,9 +530,10 @@ export class FileStore implements Store {
       // A miss counts against every live token the guess may have been aimed at. A scan: misses
       // are rate limited, and a token that dies of them is expired, not deleted, like any other.
       const purposes = new Set(candidates.map((candidate) => candidate.purpose));
-      for (const entry of Object.values(tokens)) {
+      for (const [hash, entry] of Object.entries(tokens)) {
         if (entry.recipient !== recipient || !purposes.has(entry.purpose)) continue;
         if (Date.parse(entry.expiresAt) <= now.getTime()) continue;
+        changes.wrote('oneTimeTokens', hash);
         entry.failedAttempts = (entry.failedAttempts ?? 0) + 1;
         if (entry.failedAttempts >= maxFailures) entry.expiresAt = now.toISOString();
       }
@@ -562,6 +597,36 @@ export class FileStore implements Store {
     for (const entry of credentials.passwords) if (!users.has(entry.sub)) orphans.add(entry.sub);
     for (const id of Object.keys(credentials.accounts)) if (!users.has(id)) orphans.add(id);
     return [...orphans];
+  }
+
+  /**
+   * credentials.json inside a transaction, for the writes that keep the
+   * session index up to date. Without `changes` the commit rewrites the whole
+   * file (a `transact`), so nothing needs a journal line.
+   */
+  private credentialsWrite(stored: JsonDocument, changes = new CredentialChanges()): CredentialsWrite {
+    return { credentials: normalizeCredentials(stored), changes, sessions: this.sessionIndex };
+  }
+
+  /** Everything credentials.json holds of a user: password, account, sessions, refresh and one-time tokens. */
+  private removeCredentials(write: CredentialsWrite, userId: string): void {
+    const { credentials, changes } = write;
+    const before = credentials.passwords.length;
+    credentials.passwords = credentials.passwords.filter((entry) => entry.sub !== userId);
+    if (credentials.passwords.length !== before) changes.wrotePassword(userId);
+    if (Object.hasOwn(credentials.accounts, userId)) {
+      delete credentials.accounts[userId];
+      changes.wrote('accounts', userId);
+    }
+    removeSessions(write, this.sessionIndex.sessionsOf(userId));
+    for (const [hash, token] of Object.entries(credentials.oneTimeTokens)) {
+      if (token.userId !== userId) continue;
+      delete credentials.oneTimeTokens[hash];
+      changes.wrote('oneTimeTokens', hash);
+    }
+    // Password positions and logins moved; codes may name removed tokens.
+    this.indexes = null;
+    this.codeHashes = null;
   }
 
   private codeIndex(tokens: Record<string, OneTimeTokenEntry>): Map<string, string> {
@@ -709,31 +774,6 @@ function toOneTimeToken(hash: string, entry: OneTimeTokenEntry): OneTimeToken {
   };
 }
 
-/** A new session and its first refresh token, in the credentials of the running commit. */
-function writeNewSession(
-  credentials: CredentialsDocument,
-  userId: string,
-  session: Pick<NewSession, 'id' | 'createdAt' | 'notAfter' | 'refreshSecret' | 'firstRefreshTokenHash'>,
-): void {
-  const created = session.createdAt.toISOString();
-  // eslint-disable-next-line no-restricted-syntax -- a null-prototype map (normalizeCredentials)
-  credentials.sessions[session.id] = {
-    userId,
-    createdAt: created,
-    refreshedAt: created,
-    notAfter: session.notAfter.toISOString(),
-    revokedAt: null,
-    revokedReason: null,
-    refreshSecret: session.refreshSecret,
-  };
-  // eslint-disable-next-line no-restricted-syntax -- a null-prototype map (normalizeCredentials)
-  credentials.refreshTokens[session.firstRefreshTokenHash] = {
-    sessionId: session.id,
-    createdAt: created,
-    rotatedAt: null,
-  };
-}
-
 function toSession(id: string, record: SessionRecord): Session {
   return {
     id,
@@ -745,93 +785,4 @@ function toSession(id: string, record: SessionRecord): Session {
     revokedReason: record.revokedReason,
     refreshSecret: record.refreshSecret,
   };
-}
-
-function revokeSessions(
-  credentials: CredentialsDocument,
-  userId: string,
-  exceptSessionId: string | null,
-  reason: string,
-  now: Date,
-): number {
-  let count = 0;
-  for (const [id, session] of Object.entries(credentials.sessions)) {
-    if (session.userId !== userId || id === exceptSessionId || session.revokedAt !== null) continue;
-    session.revokedAt = now.toISOString();
-    session.revokedReason = reason;
-    count++;
-  }
-  return count;
-}
-
-/** Drops a user's sessions that ended more than a day ago, with their refresh tokens. */
-function pruneEndedSessions(credentials: CredentialsDocument, userId: string, now: Date): void {
-  const cutoff = now.getTime() - ENDED_SESSION_RETENTION_MS;
-  const dropped = new Set<string>();
-  for (const [id, session] of Object.entries(credentials.sessions)) {
-    if (session.userId !== userId) continue;
-    const endedAt =
-      session.revokedAt ?? (Date.parse(session.notAfter) <= now.getTime() ? session.notAfter : null);
-    if (endedAt !== null && Date.parse(endedAt) < cutoff) {
-      delete credentials.sessions[id];
-      dropped.add(id);
-    }
-  }
-  if (dropped.size === 0) return;
-  for (const [hash, token] of Object.entries(credentials.refreshTokens)) {
-    if (dropped.has(token.sessionId)) delete credentials.refreshTokens[hash];
-  }
-}
-
-/**
- * A session refreshed every minute would otherwise add 1,440 rotated tokens a
- * day to credentials.json, rewritten at every commit. The newest rotated
- * tokens are kept (a replay of one of them revokes the session); older ones
- * are forgotten, and a replay of those is refused as an unknown token.
- */
-const KEPT_ROTATIONS = 20;
-
-function forgetOldRotations(credentials: CredentialsDocument, newestRotated: string): void {
-  const tokens = credentials.refreshTokens;
-  let kept = tokens[newestRotated];
-  for (let count = 1; count < KEPT_ROTATIONS; count++) {
-    if (!kept?.parent) return;
-    kept = tokens[kept.parent];
-  }
-  // `kept` is the oldest rotated token still remembered: its parent just fell out of the window.
-  const forgotten = kept?.parent;
-  if (!kept || forgotten === undefined) return;
-  delete kept.parent;
-  delete tokens[forgotten];
-}
-
-/** Keeps the user's `keep` newest live sessions; older live ones go, with their refresh tokens. */
-function dropOldestSessions(credentials: CredentialsDocument, userId: string, keep: number): void {
-  const live = Object.entries(credentials.sessions)
-    .filter(([, session]) => session.userId === userId && session.revokedAt === null)
-    .sort(([, a], [, b]) => b.createdAt.localeCompare(a.createdAt));
-  if (live.length <= keep) return;
-  const dropped = new Set(live.slice(keep).map(([id]) => id));
-  for (const id of dropped) delete credentials.sessions[id];
-  for (const [hash, token] of Object.entries(credentials.refreshTokens)) {
-    if (dropped.has(token.sessionId)) delete credentials.refreshTokens[hash];
-  }
-}
-
-function removeCredentials(credentials: CredentialsDocument, userIds: Set<string>): void {
-  credentials.passwords = credentials.passwords.filter((entry) => !userIds.has(entry.sub));
-  for (const id of userIds) delete credentials.accounts[id];
-  const sessions = new Set<string>();
-  for (const [id, session] of Object.entries(credentials.sessions)) {
-    if (userIds.has(session.userId)) {
-      sessions.add(id);
-      delete credentials.sessions[id];
-    }
-  }
-  for (const [hash, token] of Object.entries(credentials.refreshTokens)) {
-    if (sessions.has(token.sessionId)) delete credentials.refreshTokens[hash];
-  }
-  for (const [hash, token] of Object.entries(credentials.oneTimeTokens)) {
-    if (userIds.has(token.userId)) delete credentials.oneTimeTokens[hash];
-  }
 }

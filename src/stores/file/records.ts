@@ -5,8 +5,9 @@ import { isPlainObject } from '../../lib/is-plain-object.js';
  * `passwords` array, restauth keeps maps keyed by id (O(1) lookups, small
  * diffs): `accounts` (private per-user fields), `sessions`, `refreshTokens`
  * and `oneTimeTokens` (keyed by SHA-256 hash; an entry's `codeHash` consumes
- * it too). Dates are ISO strings. The audit log is not here (credentials.json
- * is rewritten at every commit): see audit-log.ts.
+ * it too). Dates are ISO strings. Changes to the maps are journaled entry by
+ * entry (credentials-journal.ts). The audit log is not here (an append-only
+ * log of its own, never rewritten by a sign-in): see audit-log.ts.
  */
 interface PasswordEntry {
   sub: string;
