@@ -23,12 +23,14 @@ interface Entry {
 const NONE: readonly Row[] = [];
 
 export class ForeignKeyIndexes {
-  /** Indexes built so far (tests check that a repeated embed builds one). */
-  builds = 0;
   /** collection → foreign key → index. */
   private readonly entries = new Map<string, Map<string, Entry>>();
 
-  constructor(private readonly generation: () => number) {}
+  /** `onBuild` is told each time an index is (re)built, with its collection and key. */
+  constructor(
+    private readonly generation: () => number,
+    private readonly onBuild: (collection: string, key: string) => void = () => {},
+  ) {}
 
   clear(): void {
     this.entries.clear();
@@ -57,7 +59,7 @@ export class ForeignKeyIndexes {
     }
     const entry: Entry = { rows, length: rows.length, generation, children };
     byKey.set(key, entry);
-    this.builds++;
+    this.onBuild(collection, key);
     return entry;
   }
 }

@@ -104,28 +104,32 @@ describe('ForeignKeyIndexes', () => {
 
   it('builds one index per collection, key and generation, however often it is asked', () => {
     let generation = 0;
-    const indexes = new ForeignKeyIndexes(() => generation);
+    let builds = 0;
+    const indexes = new ForeignKeyIndexes(
+      () => generation,
+      () => builds++,
+    );
     for (let i = 0; i < 400; i++) {
       assert.deepEqual(
         indexes.children('comments', rows, 'postId', 1).map((row) => row.id),
         [1, 3],
       );
     }
-    assert.equal(indexes.builds, 1);
+    assert.equal(builds, 1);
     assert.deepEqual(
       indexes.children('comments', rows, 'postId', '1').map((row) => row.id),
       [2],
     );
     assert.deepEqual(indexes.children('comments', rows, 'postId', undefined), []);
-    assert.equal(indexes.builds, 1);
+    assert.equal(builds, 1);
     generation++;
     indexes.children('comments', rows, 'postId', 1);
-    assert.equal(indexes.builds, 2, 'a commit or reload makes it stale');
+    assert.equal(builds, 2, 'a commit or reload makes it stale');
     rows.push({ id: 5, postId: 1 });
     assert.deepEqual(
       indexes.children('comments', rows, 'postId', 1).map((row) => row.id),
       [1, 3, 5],
     );
-    assert.equal(indexes.builds, 3, 'so does a longer array');
+    assert.equal(builds, 3, 'so does a longer array');
   });
 });
