@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AuthError } from '../../src/core/errors.js';
 import type { AuditEvent, Store } from '../../src/core/ports/store.js';
-import { AuditLog } from '../../src/stores/file/audit-log.js';
+import { AuditFile } from '../../src/stores/file/audit-file.js';
 import { auditFilePath, FileDatabase, openFileStore } from '../../src/stores/file/index.js';
 import { runStoreContract } from '../contract/store/store-contract.js';
 import { normalizeCredentials } from '../../src/stores/file/records.js';
@@ -342,7 +342,7 @@ describe('FileStore audit log', () => {
   it('writes the events recorded in one tick with one append', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'restauth-audit-'));
     const appends: number[] = [];
-    const log = new AuditLog(join(dir, 'credentials.audit.jsonl'), (events) => appends.push(events));
+    const log = new AuditFile(join(dir, 'credentials.audit.jsonl'), (events) => appends.push(events));
     try {
       const at = new Date();
       await Promise.all(Array.from({ length: 30 }, (_, i) => log.record(auditEvent(`e${i}`, at))));

@@ -19,7 +19,7 @@ import {
   type UserPatch,
 } from '../../core/ports/store.js';
 import type { OutgoingMail } from '../../core/ports/outbox.js';
-import { AuditLog } from './audit-log.js';
+import { AuditFile } from './audit-file.js';
 import { CredentialChanges } from './credentials-journal.js';
 import {
   dropOldestSessions,
@@ -48,7 +48,7 @@ type UserRecord = Record<string, unknown>;
 export interface FileStoreOptions {
   usersProp: string;
   userIdProp: string;
-  /** The append-only audit log beside credentials.json (see audit-log.ts: auditFilePath). */
+  /** The append-only audit log beside credentials.json (see audit-file.ts: auditFilePath). */
   auditFile: string;
   /**
    * The backend's mail queue, where a token's mails and the welcome mail are
@@ -73,7 +73,7 @@ interface Indexes {
  * The Store on JSON files: user profiles in db.json under `usersProp` (the
  * record's `userIdProp` is the user id), everything private in
  * credentials.json, and the audit log in its own append-only file beside it,
- * `credentials.audit.jsonl` for `credentials.json` (see audit-log.ts).
+ * `credentials.audit.jsonl` for `credentials.json` (see audit-file.ts).
  * Every write to the two JSON files runs inside the FileDatabase's serialized
  * queue, so check-then-write steps (uniqueness, single use, rotation) are atomic.
  */
@@ -87,13 +87,13 @@ export class FileStore implements Store {
    */
   private codeHashes: Map<string, string> | null = null;
   private readonly sessionIndex: SessionIndex;
-  private readonly audit: AuditLog;
+  private readonly audit: AuditFile;
 
   constructor(
     private readonly db: FileDatabase,
     private readonly options: FileStoreOptions,
   ) {
-    this.audit = new AuditLog(options.auditFile);
+    this.audit = new AuditFile(options.auditFile);
     this.sessionIndex = new SessionIndex(() => normalizeCredentials(this.db.credentials));
     db.onReload(() => {
       this.codeHashes = null;

@@ -1,14 +1,14 @@
 import { basename } from 'node:path';
 import type { FileStoreConfig } from '../../config/schema.js';
 import { removeLeftoverTempFiles } from '../../lib/atomic-write.js';
-import { auditFilePath } from './audit-log.js';
+import { auditFilePath } from './audit-file.js';
 import { FileDatabase, type FileDatabaseLogger } from './file-database.js';
 import { FileStore } from './file-store.js';
 import { FileMailQueue } from './outbox.js';
 import { normalizeCredentials } from './records.js';
 import { refuseHalfAStore } from './start-checks.js';
 
-export { auditFilePath } from './audit-log.js';
+export { auditFilePath } from './audit-file.js';
 export { FileDatabase } from './file-database.js';
 export { FileStore } from './file-store.js';
 

@@ -7,7 +7,7 @@ import { isPlainObject } from '../../lib/is-plain-object.js';
  * and `oneTimeTokens` (keyed by SHA-256 hash; an entry's `codeHash` consumes
  * it too). Dates are ISO strings. Changes to the maps are journaled entry by
  * entry (credentials-journal.ts). The audit log is not here (an append-only
- * log of its own, never rewritten by a sign-in): see audit-log.ts.
+ * log of its own, never rewritten by a sign-in): see audit-file.ts.
  */
 interface PasswordEntry {
   sub: string;

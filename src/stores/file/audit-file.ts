@@ -43,7 +43,7 @@ interface AuditLine extends Omit<AuditEvent, 'at'> {
  * - Listing reads the whole file (nothing is held in memory): it is an admin
  *   action, and the retention prune keeps the file bounded.
  */
-export class AuditLog {
+export class AuditFile {
   private pending: Pending[] = [];
   /** The end of the chain of appends and prunes: each waits for the one before. */
   private tail: Promise<void> = Promise.resolve();
