@@ -1,6 +1,7 @@
 import { link, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { syncFolder } from './sync-folder.js';
+import { ifMissing } from './if-missing.js';
 
 /** The target changed since the caller last saw it: the rename was not done (see unchangedSince). */
 export class FileChangedError extends Error {
@@ -88,10 +89,7 @@ async function pin(path: string, pinned: string): Promise<boolean> {
 }
 
 async function isStill(path: string, seen: FileIdentity): Promise<boolean> {
-  const current = await stat(path).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return null;
-    throw error;
-  });
+  const current = await stat(path).catch(ifMissing(null));
   if (current === null) return seen.ino === 0;
   return (
     current.ino === seen.ino &&
@@ -111,10 +109,7 @@ async function isStill(path: string, seen: FileIdentity): Promise<boolean> {
 export async function removeLeftoverTempFiles(path: string): Promise<string[]> {
   const folder = dirname(path);
   const prefix = `.${basename(path)}.`;
-  const names = await readdir(folder).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return [];
-    throw error;
-  });
+  const names = await readdir(folder).catch(ifMissing([]));
   const removed: string[] = [];
   for (const name of names) {
     if (!name.startsWith(prefix) || !/^\d+\.(tmp|replaced)$/.test(name.slice(prefix.length))) continue;

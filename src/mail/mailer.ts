@@ -4,6 +4,7 @@ import nodemailer, { type Transporter } from 'nodemailer';
 import SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import type { Config } from '../config/schema.js';
 import type { OutgoingMail } from '../core/ports/outbox.js';
+import { ifMissing } from '../lib/if-missing.js';
 
 /** What the queue knows of a mail beyond its content. */
 export interface SendOptions {
@@ -131,10 +132,7 @@ export class OutboxMailer implements Mailer {
    * restauth's own names). Called at start; a partial file is never guessed at.
    */
   async removeCrashLeftovers(): Promise<string[]> {
-    const names = await readdir(this.folder).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return [];
-      throw error;
-    });
+    const names = await readdir(this.folder).catch(ifMissing([]));
     const removed: string[] = [];
     for (const name of names) {
       const writer = OUTBOX_NAME.exec(name)?.[1];

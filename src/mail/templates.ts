@@ -8,6 +8,7 @@ import {
 } from './default-templates.js';
 import { escapeHtml } from '../lib/escape-html.js';
 import type { OutgoingMail } from '../core/ports/outbox.js';
+import { ifMissing } from '../lib/if-missing.js';
 
 export { DEFAULT_TEMPLATES, TEMPLATE_PLACEHOLDERS, type TemplateName } from './default-templates.js';
 
@@ -66,12 +67,7 @@ function oneLine(value: string): string {
 }
 
 async function readOverride(folder: string, file: string): Promise<string | null> {
-  try {
-    return await readFile(join(folder, file), 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw error;
-  }
+  return readFile(join(folder, file), 'utf8').catch(ifMissing(null));
 }
 
 /** The template of a mail: each part from the folder's file when there is one, else the built-in one. */

@@ -4,6 +4,7 @@ import type { AuditEvent, AuditPage } from '../../core/ports/store.js';
 import { writeFileAtomically } from '../../lib/atomic-write.js';
 import { isPlainObject } from '../../lib/is-plain-object.js';
 import { syncFolder } from '../../lib/sync-folder.js';
+import { ifMissing } from '../../lib/if-missing.js';
 
 /** Where the audit log of `credentials.json` lives: `credentials.audit.jsonl`, in the same folder. */
 export function auditFilePath(credentialsFile: string): string {
@@ -221,12 +222,5 @@ function parseLine(line: string): AuditEvent | null {
     userId: fields.userId,
     ip: fields.ip,
     data: fields.data,
-  };
-}
-
-function ifMissing<T>(fallback: T): (error: unknown) => T {
-  return (error) => {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return fallback;
-    throw error;
   };
 }

@@ -16,6 +16,7 @@ import { CredentialChanges, CredentialsJournal, credentialsJournalPathFor } from
 import type { Journal } from './journal.js';
 import { JournaledChanges, journalPathFor, RecordJournal } from './record-journal.js';
 import { normalizeCredentials } from './records.js';
+import { ifMissing } from '../../lib/if-missing.js';
 
 export type { JsonDocument } from '../../core/ports/documents.js';
 
@@ -550,11 +551,8 @@ async function loadOrCreate(
   mode: number,
   logger: FileDatabaseLogger,
 ): Promise<{ doc: JsonDocument; state: FileState }> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  const text = await readFile(path, 'utf8').catch(ifMissing(null));
+  if (text === null) {
     const state: FileState = { path, text: '', ino: 0, mtimeMs: 0, size: 0, mode };
     const doc = structuredClone(empty);
     await writeAtomically(state, jsonText(doc), { force: true });

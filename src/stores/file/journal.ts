@@ -1,6 +1,7 @@
 import { open, readFile, rm, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { syncFolder } from '../../lib/sync-folder.js';
+import { ifMissing } from '../../lib/if-missing.js';
 
 export type JsonObject = Record<string, unknown>;
 
@@ -52,13 +53,8 @@ export class Journal<Change> {
    * error), and is never skipped.
    */
   async recover(doc: JsonObject): Promise<{ applied: number; tornTail: boolean }> {
-    let text: string;
-    try {
-      text = await readFile(this.path, 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { applied: 0, tornTail: false };
-      throw error;
-    }
+    const text = await readFile(this.path, 'utf8').catch(ifMissing(null));
+    if (text === null) return { applied: 0, tornTail: false };
     const lines = text.split('\n');
     const tail = lines.pop() ?? '';
     let applied = 0;

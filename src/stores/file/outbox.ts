@@ -4,6 +4,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { MailOutboxStore, OutboxMail, OutgoingMail } from '../../core/ports/outbox.js';
 import { removeLeftoverTempFiles, writeFileAtomically } from '../../lib/atomic-write.js';
+import { ifMissing } from '../../lib/if-missing.js';
 
 /** A dead mail is kept for inspection, but only so many: the file stays small. */
 const DEAD_KEPT = 100;
@@ -80,13 +81,8 @@ export class FileMailQueue implements MailOutboxStore {
 
   private async load(): Promise<StoredMail[]> {
     if (this.mails) return this.mails;
-    let text: string;
-    try {
-      text = await readFile(this.path, 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-      return (this.mails = []);
-    }
+    const text = await readFile(this.path, 'utf8').catch(ifMissing(null));
+    if (text === null) return (this.mails = []);
     // A file we cannot read is never overwritten: that would lose the mails in it.
     let parsed: unknown;
     try {

@@ -1,5 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import { isPlainObject } from '../../lib/is-plain-object.js';
+import { ifMissing } from '../../lib/if-missing.js';
 
 /**
  * The refusals of the file store at start. db.json and credentials.json are
@@ -50,13 +51,8 @@ export async function refuseHalfAStore(files: {
  * cannot be parsed (opening the store reports that, naming the file).
  */
 async function readJsonIfPresent(path: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
-    throw error;
-  }
+  const text = await readFile(path, 'utf8').catch(ifMissing(null));
+  if (text === null) return 'missing';
   try {
     return JSON.parse(text) as unknown;
   } catch {
@@ -65,13 +61,7 @@ async function readJsonIfPresent(path: string): Promise<unknown> {
 }
 
 async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    (error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return false;
-      throw error;
-    },
-  );
+  return stat(path).then(() => true, ifMissing(false));
 }
 
 function credentialUserCount(doc: unknown): number {
