@@ -165,6 +165,7 @@ export async function createServices(
     tokens: oneTimeTokens,
     hasher,
     audit,
+    sessions,
     clock,
   });
   const { trustedProxyHeader: _header, ...rules } = config.rateLimits;

@@ -6,8 +6,9 @@ import { parseBanDuration } from './ban-duration.js';
 import { AuthError } from './errors.js';
 import type { OneTimeTokens } from './one-time-tokens.js';
 import type { PasswordHasher } from './passwords.js';
-import type { Store, User, UserPage, UserPatch } from './ports/store.js';
-import { checkEmail } from './identity.js';
+import type { Session, Store, User, UserPage, UserPatch } from './ports/store.js';
+import type { SessionManager } from './sessions.js';
+import { checkEmail, isEmailLogin } from './identity.js';
 import { checkUserData } from './validation.js';
 
 export interface AdminUserInput {
@@ -46,12 +47,50 @@ export class AdminService {
       tokens: OneTimeTokens;
       hasher: PasswordHasher;
       audit: AuditLog;
+      sessions: SessionManager;
       clock: () => Date;
     },
   ) {}
 
-  listUsers(page: number, perPage: number): Promise<UserPage> {
-    return this.deps.store.listUsers({ page, perPage });
+  listUsers(page: number, perPage: number, options: { newestFirst?: boolean } = {}): Promise<UserPage> {
+    return this.deps.store.listUsers({ page, perPage, ...options });
+  }
+
+  /**
+   * The user an operator names: an address (a login with @), else an id,
+   * else a user name; normalised as every login is (identity.ts).
+   */
+  async findUser(login: string): Promise<User> {
+    const trimmed = login.trim();
+    const user = isEmailLogin(trimmed)
+      ? await this.deps.store.findUserByEmail(checkEmail(trimmed))
+      : ((await this.deps.store.findUserById(trimmed)) ??
+        (await this.deps.store.findUserByUsername(trimmed)));
+    if (!user) throw new AuthError('user_not_found');
+    return user;
+  }
+
+  /** The user's live sessions, newest first. */
+  async listSessions(id: string): Promise<Session[]> {
+    const user = await this.getUser(id);
+    return this.deps.sessions.listLive(user.id, this.deps.clock());
+  }
+
+  /** Ends every session of the user: refresh tokens stop working, access tokens fail their session check. */
+  async signOut(id: string): Promise<number> {
+    const user = await this.getUser(id);
+    const ended = await this.deps.store.revokeUserSessions(
+      user.id,
+      null,
+      'admin_sign_out',
+      this.deps.clock(),
+    );
+    await this.deps.audit.record('admin_user_signed_out', {
+      userId: user.id,
+      actorId: null,
+      data: { sessions: ended },
+    });
+    return ended;
   }
 
   async getUser(id: string): Promise<User> {

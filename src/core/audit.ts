@@ -15,6 +15,7 @@ export type AuditAction =
   | 'admin_user_created'
   | 'admin_user_updated'
   | 'admin_user_deleted'
+  | 'admin_user_signed_out'
   | 'admin_link_generated';
 
 export interface AuditEntry {

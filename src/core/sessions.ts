@@ -71,6 +71,16 @@ export class SessionManager {
     return { session, refreshToken };
   }
 
+  /** The user's live sessions, newest first: not revoked, within their lifetime and inactivity timeout. */
+  async listLive(userId: string, now: Date): Promise<Session[]> {
+    const sessions = await this.store.listSessions(userId);
+    return sessions.filter(
+      (session) =>
+        session.notAfter.getTime() > now.getTime() &&
+        session.refreshedAt.getTime() + this.settings.inactivityTimeout * 1000 > now.getTime(),
+    );
+  }
+
   /** Throws unless the session is neither revoked nor past its absolute lifetime. */
   assertLive(session: Session, now: Date): void {
     if (session.revokedAt !== null) throw new AuthError('session_not_found');

@@ -203,7 +203,8 @@ export interface Store {
   findUserById(id: string): Promise<User | null>;
   findUserByUsername(username: string): Promise<User | null>;
   findUserByEmail(email: string): Promise<User | null>;
-  listUsers(options: { page: number; perPage: number }): Promise<UserPage>;
+  /** A page of users in creation order, or newest first with `newestFirst`. */
+  listUsers(options: { page: number; perPage: number; newestFirst?: boolean }): Promise<UserPage>;
   updateUser(id: string, patch: UserPatch): Promise<User>;
   /** Deletes the user with its credentials, sessions and one-time tokens. Returns false when absent. */
   deleteUser(id: string): Promise<boolean>;
@@ -256,6 +257,8 @@ export interface Store {
    * Returns false when any condition fails: two racing callers rotate once.
    */
   rotateRefreshToken(presentedHash: string, successorHash: string, now: Date): Promise<boolean>;
+  /** The user's sessions not revoked, newest first (some may be past their lifetime: core judges). */
+  listSessions(userId: string): Promise<Session[]>;
   /** Revokes one session (idempotent). */
   revokeSession(sessionId: string, reason: string, now: Date): Promise<void>;
   /** Revokes every live session of the user except `exceptSessionId`. Returns how many. */

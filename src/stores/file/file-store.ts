@@ -215,8 +215,10 @@ export class FileStore implements Store {
     return id === undefined ? null : this.userById(id);
   }
 
-  async listUsers(options: { page: number; perPage: number }): Promise<UserPage> {
+  async listUsers(options: { page: number; perPage: number; newestFirst?: boolean }): Promise<UserPage> {
+    // The index keeps db.json's order, which is creation order.
     const ids = [...this.index().byId.keys()];
+    if (options.newestFirst) ids.reverse();
     const start = (Math.max(options.page, 1) - 1) * options.perPage;
     const users = ids.slice(start, start + options.perPage).map((id) => this.userById(id)!);
     return { users, total: ids.length };
@@ -352,6 +354,13 @@ export class FileStore implements Store {
       if (session.maxPerUser > 0) dropOldestSessions(write, session.userId, session.maxPerUser, session.id);
       return toSession(session.id, write.credentials.sessions[session.id]!);
     });
+  }
+
+  async listSessions(userId: string): Promise<Session[]> {
+    return Object.entries(normalizeCredentials(this.db.credentials).sessions)
+      .filter(([, session]) => session.userId === userId && session.revokedAt === null)
+      .map(([id, session]) => toSession(id, session))
+      .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime());
   }
 
   async findSession(id: string): Promise<Session | null> {

@@ -289,12 +289,12 @@ export class PostgresStore implements Store {
     return this.oneUser(`SELECT ${USER_COLUMNS} FROM ${this.users} WHERE email = $1`, [loginKey(email)]);
   }
 
-  async listUsers(options: { page: number; perPage: number }): Promise<UserPage> {
+  async listUsers(options: { page: number; perPage: number; newestFirst?: boolean }): Promise<UserPage> {
     const offset = (Math.max(options.page, 1) - 1) * options.perPage;
     const [page, count] = await Promise.all([
       // By the serial key, qualified: creation order (a bare `id` would be the uid the select list names id).
       this.pool.query<UserRow>(
-        `SELECT ${USER_COLUMNS} FROM ${this.users} u ORDER BY u.id LIMIT $1 OFFSET $2`,
+        `SELECT ${USER_COLUMNS} FROM ${this.users} u ORDER BY u.id ${options.newestFirst ? 'DESC' : 'ASC'} LIMIT $1 OFFSET $2`,
         [options.perPage, offset],
       ),
       this.pool.query<{ total: number }>(`SELECT count(*)::int AS total FROM ${this.users}`),
@@ -455,6 +455,17 @@ export class PostgresStore implements Store {
       );
     }
     return toSession(rows[0]!);
+  }
+
+  async listSessions(userId: string): Promise<Session[]> {
+    const uid = userUid(userId);
+    if (uid === null) return [];
+    const { rows } = await this.pool.query<SessionRow>(
+      `SELECT ${SESSION_COLUMNS} FROM ${this.sessions} s JOIN ${this.users} u ON u.id = s.user_id
+       WHERE s.user_id = ${this.userKey('$1')} AND s.revoked_at IS NULL ORDER BY s.created_at DESC`,
+      [uid],
+    );
+    return rows.map(toSession);
   }
 
   async findSession(id: string): Promise<Session | null> {

@@ -222,6 +222,27 @@ export function runStoreContract(
         assert.equal(ids.size, 3);
       });
 
+      it('lists users newest first when asked, creation order otherwise', async () => {
+        const created = [];
+        for (let i = 0; i < 5; i++) created.push((await store.createUser(newUser(), 'h')).id);
+        const oldest = await store.listUsers({ page: 1, perPage: 2 });
+        assert.deepEqual(
+          oldest.users.map((u) => u.id),
+          created.slice(0, 2),
+        );
+        const newest = await store.listUsers({ page: 1, perPage: 2, newestFirst: true });
+        assert.deepEqual(
+          newest.users.map((u) => u.id),
+          [created[4], created[3]],
+        );
+        const last = await store.listUsers({ page: 3, perPage: 2, newestFirst: true });
+        assert.deepEqual(
+          last.users.map((u) => u.id),
+          [created[0]],
+        );
+        assert.equal(last.total, 5);
+      });
+
       it('deletes a user with its credentials, sessions and one-time tokens', async () => {
         const user = await store.createUser(newUser({ username: 'frank' }), 'h');
         const session = await store.createSession(newSession(user.id, { tokenHash: 'rt-frank' }));
@@ -426,6 +447,25 @@ export function runStoreContract(
         assert.equal(revoked?.revokedReason, 'logout');
         assert.equal(revoked?.revokedAt?.toISOString(), NOW.toISOString());
         assert.equal(await store.rotateRefreshToken('rt-r', 'rt-s', NOW), false);
+      });
+
+      it("lists a user's sessions not revoked, newest first, and no one else's", async () => {
+        const user = await store.createUser(newUser(), 'h');
+        const stranger = await store.createUser(newUser(), 'h');
+        const older = await store.createSession(newSession(user.id, { createdAt: later(-60) }));
+        const revoked = await store.createSession(newSession(user.id, { createdAt: later(-30) }));
+        const newer = await store.createSession(newSession(user.id));
+        await store.createSession(newSession(stranger.id));
+        await store.revokeSession(revoked.id, 'logout', NOW);
+        assert.deepEqual(
+          (await store.listSessions(user.id)).map((session) => session.id),
+          [newer.id, older.id],
+        );
+        const [listed] = await store.listSessions(user.id);
+        assert.equal(listed?.userId, user.id);
+        assert.equal(listed?.createdAt.getTime(), NOW.getTime());
+        assert.deepEqual(await store.listSessions(randomUUID()), []);
+        assert.deepEqual(await store.listSessions('not-an-id'), []);
       });
 
       it('revokes every session of a user but one, and counts them', async () => {
