@@ -1,12 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { isConfigError } from '../config/errors.js';
+import { isAuthError } from '../core/errors.js';
 import { CliError, EXIT_FAILURE, EXIT_USAGE } from './errors.js';
 import { configCommand } from './config.js';
 import { initCommand } from './init.js';
 import { keysCommand } from './keys.js';
 import { migrateCommand } from './migrate.js';
 import { serveCommand } from './serve.js';
+import { usersCommand } from './users.js';
 
 function version(): string {
   // ../../package.json from both src/cli (tsx) and dist/cli (built).
@@ -29,6 +31,7 @@ export function createProgram(): Command {
   program.addCommand(inherit(configCommand(), program));
   program.addCommand(inherit(keysCommand(), program));
   program.addCommand(inherit(migrateCommand(), program));
+  program.addCommand(inherit(usersCommand(), program));
   return program;
 }
 
@@ -48,6 +51,11 @@ export function report(error: unknown): number {
   if (isConfigError(error)) {
     console.error(`restauth: ${error.message}`);
     return EXIT_USAGE;
+  }
+  // A use case refused (no such user, a taken address, a weak password): its message says why.
+  if (isAuthError(error)) {
+    console.error(`restauth: ${error.message}`);
+    return EXIT_FAILURE;
   }
   if (error instanceof CliError) {
     console.error(`restauth: ${error.message}`);

@@ -18,17 +18,24 @@ export interface CliResult {
  * Runs the real `restauth` command (from source) in `cwd` to its end, with a
  * clean environment: only PATH, HOME and `env` (no DATABASE_URL or PORT leaking in).
  */
-export function runCli(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+export function runCli(
+  cwd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  /** Written to its standard input (a password for --password-stdin); none: stdin is closed. */
+  input?: string,
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', TSX, MAIN, ...args], {
       cwd,
       env: { PATH: process.env['PATH'], HOME: cwd, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     });
+    if (input !== undefined) child.stdin!.end(input);
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
