@@ -27,6 +27,24 @@ export default tseslint.config(
     },
   },
   {
+    // The map (DESIGN.md): the data API depends on the documents port and src/lib only, never on the
+    // HTTP layer, a store's insides, the config or core's services.
+    files: ['src/data/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^\\.\\./(?!lib/|core/ports/documents\\.js$)',
+              message: 'src/data imports only from src/lib and core/ports/documents.ts (see DESIGN.md).',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // No client string is a plain-object key (docs: DESIGN "Principles"): `map[key] = value` on a plain
     // object with key "__proto__" replaces the object's prototype, and a lookup of it hands back
     // Object.prototype for writing. Maps are Map or null-prototype objects; every computed write in

@@ -1,4 +1,4 @@
-import type { DataConfig } from '../config/schema.js';
+import type { DataSettings } from './settings.js';
 import { DataError } from './errors.js';
 import type { DocumentStore } from '../core/ports/documents.js';
 import { decide, type Caller, type Decision, type Operation } from './access.js';
@@ -33,7 +33,7 @@ export class DataContext {
 
   constructor(
     readonly documents: DocumentStore,
-    readonly config: DataConfig,
+    readonly config: DataSettings,
     readonly usersProp: string,
     readonly userIdProp: string,
     private readonly maxRecordBytes: number,

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import fastifyStatic from '@fastify/static';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import type { DataConfig } from '../config/schema.js';
+import type { DataSettings } from './settings.js';
 import { DataError, isDataError } from './errors.js';
 import { bearerToken } from '../lib/bearer-token.js';
 import type { DocumentStore } from '../core/ports/documents.js';
@@ -20,7 +20,7 @@ import { singular } from './singular.js';
  */
 export interface DataApiOptions {
   documents: DocumentStore;
-  config: DataConfig;
+  config: DataSettings;
   usersProp: string;
   userIdProp: string;
   /**

@@ -1,0 +1,22 @@
+/**
+ * What the data API takes from the configuration (config/schema.ts's `data`
+ * section fits it): stated here so src/data depends on the documents port and
+ * src/lib alone.
+ */
+export interface DataSettings {
+  /** Every write is refused (403). */
+  readOnly: boolean;
+  /** Primary key property of every collection (json-server's --id). */
+  id: string;
+  /** posts → postId. */
+  foreignKeySuffix: string;
+  /** Milliseconds added before every answer (json-server's --delay). */
+  delay: number;
+  /** Folder of static files, served when it exists. */
+  static: string;
+  /** Per-collection permission digits (owner / logged-in / public). */
+  rules: Readonly<Record<string, number>>;
+  defaultRule: number;
+  /** Property naming a record's owner. */
+  ownerProp: string;
+}
