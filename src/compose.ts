@@ -133,7 +133,7 @@ export async function createServices(
   const oneTimeTokens = new OneTimeTokens(store, config.oneTimeTokens, codeKey);
   const flows = new EmailFlows({
     store,
-    tokens: oneTimeTokens,
+    oneTimeTokens,
     notifier,
     hasher,
     audit,
@@ -162,7 +162,7 @@ export async function createServices(
     store,
     auth,
     flows,
-    tokens: oneTimeTokens,
+    oneTimeTokens,
     hasher,
     audit,
     sessions,

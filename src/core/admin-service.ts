@@ -44,7 +44,7 @@ export class AdminService {
       store: Store;
       auth: AuthService;
       flows: EmailFlows;
-      tokens: OneTimeTokens;
+      oneTimeTokens: OneTimeTokens;
       hasher: PasswordHasher;
       audit: AuditLog;
       sessions: SessionManager;
@@ -202,7 +202,7 @@ export class AdminService {
       user = existing ?? (await this.deps.flows.createPasswordless(email, input.profile ?? {}));
     }
     const purpose = input.type === 'signup' ? 'confirmation' : input.type;
-    const issued = await this.deps.tokens.issueNow(user.id, email, purpose, this.deps.clock());
+    const issued = await this.deps.oneTimeTokens.issueNow(user.id, email, purpose, this.deps.clock());
     const secret = this.deps.flows.secret(input.type, issued, input.redirectTo);
     await this.deps.audit.record('admin_link_generated', {
       userId: user.id,

@@ -35,7 +35,7 @@ const CODE = /^\d{6}$/u;
 
 export interface EmailFlowDeps {
   store: Store;
-  tokens: OneTimeTokens;
+  oneTimeTokens: OneTimeTokens;
   notifier: Notifier;
   hasher: PasswordHasher;
   audit: AuditLog;
@@ -55,8 +55,13 @@ export class EmailFlows {
   async sendConfirmation(user: User, redirectTo: string | null): Promise<void> {
     if (user.email === null || user.emailConfirmedAt !== null) return;
     const recipient = { ...user, email: user.email };
-    await this.deps.tokens.issue(user.id, user.email, 'confirmation', this.deps.clock(), {}, (issued) =>
-      this.deps.notifier.emailConfirmation(recipient, this.secret('signup', issued, redirectTo)),
+    await this.deps.oneTimeTokens.issue(
+      user.id,
+      user.email,
+      'confirmation',
+      this.deps.clock(),
+      {},
+      (issued) => this.deps.notifier.emailConfirmation(recipient, this.secret('signup', issued, redirectTo)),
     );
   }
 
@@ -64,7 +69,7 @@ export class EmailFlows {
     const user = await this.deps.store.findUserByEmail(checkEmail(email));
     if (!user || user.email === null) return;
     const recipient = { ...user, email: user.email };
-    await this.deps.tokens.issue(user.id, user.email, 'recovery', this.deps.clock(), {}, (issued) =>
+    await this.deps.oneTimeTokens.issue(user.id, user.email, 'recovery', this.deps.clock(), {}, (issued) =>
       this.deps.notifier.passwordReset(recipient, this.secret('recovery', issued, redirectTo)),
     );
   }
@@ -74,7 +79,7 @@ export class EmailFlows {
    * token sendRecovery mails as a link, throttled alike; no link, as that dialect serves none.
    */
   async sendResetToken(user: Recipient): Promise<void> {
-    await this.deps.tokens.issue(user.id, user.email, 'recovery', this.deps.clock(), {}, (issued) =>
+    await this.deps.oneTimeTokens.issue(user.id, user.email, 'recovery', this.deps.clock(), {}, (issued) =>
       this.deps.notifier.passwordReset(user, {
         token: issued.token,
         code: issued.code,
@@ -91,8 +96,8 @@ export class EmailFlows {
   async consumeResetSecret(secret: string, namedEmail: string | null): Promise<OneTimeToken | null> {
     const now = this.deps.clock();
     if (namedEmail !== null && CODE.test(secret))
-      return this.deps.tokens.consumeCode(namedEmail, secret, PURPOSES.recovery, now);
-    return this.deps.tokens.consumeLink(secret, PURPOSES.recovery, now);
+      return this.deps.oneTimeTokens.consumeCode(namedEmail, secret, PURPOSES.recovery, now);
+    return this.deps.oneTimeTokens.consumeLink(secret, PURPOSES.recovery, now);
   }
 
   /**
@@ -110,7 +115,7 @@ export class EmailFlows {
       user = await this.createPasswordless(address, options.profile);
     }
     const recipient = { ...user, email: address };
-    await this.deps.tokens.issue(user.id, address, 'magiclink', this.deps.clock(), {}, (issued) =>
+    await this.deps.oneTimeTokens.issue(user.id, address, 'magiclink', this.deps.clock(), {}, (issued) =>
       this.deps.notifier.magicLink(recipient, this.secret('magiclink', issued, options.redirectTo)),
     );
   }
@@ -126,13 +131,19 @@ export class EmailFlows {
     await assertAddressFree(this.deps.store, email, user.id);
     const now = this.deps.clock();
     const data = { newEmail: email, both: user.email !== null };
-    const toNew = await this.deps.tokens.issue(user.id, email, 'email_change_new', now, data, (issued) =>
-      this.deps.notifier.emailChangeToNew(user, email, this.secret('email_change', issued, redirectTo)),
+    const toNew = await this.deps.oneTimeTokens.issue(
+      user.id,
+      email,
+      'email_change_new',
+      now,
+      data,
+      (issued) =>
+        this.deps.notifier.emailChangeToNew(user, email, this.secret('email_change', issued, redirectTo)),
     );
     // Throttled: neither address is mailed again yet.
     if (!toNew || user.email === null) return;
     const current = { ...user, email: user.email };
-    await this.deps.tokens.issueNow(user.id, user.email, 'email_change_current', now, data, (issued) =>
+    await this.deps.oneTimeTokens.issueNow(user.id, user.email, 'email_change_current', now, data, (issued) =>
       this.deps.notifier.emailChangeToOld(current, email, this.secret('email_change', issued, redirectTo)),
     );
   }
@@ -179,7 +190,7 @@ export class EmailFlows {
   async recoverWithPassword(tokenHash: string, password: string): Promise<User> {
     this.deps.hasher.assertAcceptable(password);
     const now = this.deps.clock();
-    const consumed = await this.deps.tokens.consumeLink(tokenHash, PURPOSES.recovery, now);
+    const consumed = await this.deps.oneTimeTokens.consumeLink(tokenHash, PURPOSES.recovery, now);
     if (!consumed) throw new AuthError('otp_expired');
     const hash = await this.deps.hasher.hash(password);
     const user = await this.deps.store.changePassword(consumed.userId, hash, null, now);
@@ -207,10 +218,11 @@ export class EmailFlows {
     secret: { tokenHash: string } | { email: string; code: string },
     now: Date,
   ): Promise<OneTimeToken | null> {
-    if ('tokenHash' in secret) return this.deps.tokens.consumeLink(secret.tokenHash, PURPOSES[type], now);
+    if ('tokenHash' in secret)
+      return this.deps.oneTimeTokens.consumeLink(secret.tokenHash, PURPOSES[type], now);
     // Codes are bound to the address they were mailed to: an email change's code to the new
     // address is typed with that address, which no account has yet.
-    return this.deps.tokens.consumeCode(checkEmail(secret.email), secret.code, PURPOSES[type], now);
+    return this.deps.oneTimeTokens.consumeCode(checkEmail(secret.email), secret.code, PURPOSES[type], now);
   }
 
   private async confirmEmail(user: User, now: Date): Promise<User> {

@@ -50,7 +50,7 @@ export const jsonDataServerDialect: FastifyPluginAsync<JsonDataServerOptions> = 
     contentType: 'text/plain; charset=utf-8',
   }));
 
-  const tokens = (issued: IssuedSession) => ({
+  const tokenAnswer = (issued: IssuedSession) => ({
     [settings.jwtAccessToken]: issued.accessToken,
     [settings.jwtRefreshToken]: issued.refreshToken,
   });
@@ -95,19 +95,19 @@ export const jsonDataServerDialect: FastifyPluginAsync<JsonDataServerOptions> = 
       [username, email] = [null, login];
     }
     const issued = await auth.signUp({ username, email, password, profile, emailConfirmed: false });
-    return tokens(issued);
+    return tokenAnswer(issued);
   });
 
   route(settings.loginRoute, 'signIn', async (body) => {
     const username = requestedUser(body, true) as string;
     const password = requiredString(body, fields.password);
-    return tokens(await auth.signIn(username, password));
+    return tokenAnswer(await auth.signIn(username, password));
   });
 
   route(settings.refreshRoute, 'refresh', async (body) => {
     const refreshToken = requiredString(body, settings.jwtRefreshToken);
     const username = requestedUser(body, false);
-    return tokens(await auth.refresh(refreshToken, undefined, username));
+    return tokenAnswer(await auth.refresh(refreshToken, undefined, username));
   });
 
   route(settings.checkRoute, null, async (body, request) => {
@@ -132,7 +132,7 @@ export const jsonDataServerDialect: FastifyPluginAsync<JsonDataServerOptions> = 
     const newPassword = requiredString(body, fields.newPassword);
     // json-data-server answers a password change with a new session: every older one ends.
     const issued = await auth.changePasswordWithCurrent({ login: username, currentPassword, newPassword });
-    return tokens(issued);
+    return tokenAnswer(issued);
   });
 
   route(settings.logoutRoute, null, async (body, request, reply) => {
