@@ -23,23 +23,35 @@ function RateLimitRule(max: number, window: number) {
   );
 }
 
+/**
+ * json-data-server's route paths, request and response field names, with its names and defaults:
+ * stated once here for the dialect's settings and for its own config.json's `auth` object.
+ */
+export const JsonDataServerRoutes = {
+  /** Route paths; an empty string disables the route. */
+  registerRoute: Type.String({ default: '/auth/register' }),
+  loginRoute: Type.String({ default: '/auth/login' }),
+  logoutRoute: Type.String({ default: '/auth/logout' }),
+  checkRoute: Type.String({ default: '/auth/check' }),
+  refreshRoute: Type.String({ default: '/auth/refresh' }),
+  passwordRoute: Type.String({ default: '/auth/password' }),
+};
+export const JsonDataServerRequestFields = {
+  reqUserId: Type.String({ default: 'username', minLength: 1 }),
+  reqUserPassword: Type.String({ default: 'password', minLength: 1 }),
+  reqNewPassword: Type.String({ default: 'newpassword', minLength: 1 }),
+};
+export const JsonDataServerResponseFields = {
+  jwtAccessToken: Type.String({ default: 'access_token', minLength: 1 }),
+  jwtRefreshToken: Type.String({ default: 'refresh_token', minLength: 1 }),
+};
+
 const JsonDataServerDialectSchema = Type.Object(
   {
     enabled: Type.Boolean({ default: true }),
-    /** Route paths; an empty string disables the route. Names and defaults as json-data-server's. */
-    registerRoute: Type.String({ default: '/auth/register' }),
-    loginRoute: Type.String({ default: '/auth/login' }),
-    logoutRoute: Type.String({ default: '/auth/logout' }),
-    checkRoute: Type.String({ default: '/auth/check' }),
-    refreshRoute: Type.String({ default: '/auth/refresh' }),
-    passwordRoute: Type.String({ default: '/auth/password' }),
-    /** Request field names. */
-    reqUserId: Type.String({ default: 'username', minLength: 1 }),
-    reqUserPassword: Type.String({ default: 'password', minLength: 1 }),
-    reqNewPassword: Type.String({ default: 'newpassword', minLength: 1 }),
-    /** Response field names. */
-    jwtAccessToken: Type.String({ default: 'access_token', minLength: 1 }),
-    jwtRefreshToken: Type.String({ default: 'refresh_token', minLength: 1 }),
+    ...JsonDataServerRoutes,
+    ...JsonDataServerRequestFields,
+    ...JsonDataServerResponseFields,
   },
   { default: {} },
 );

@@ -5,6 +5,11 @@ import { Duration, seconds } from '../duration.js';
 import { ConfigError } from '../errors.js';
 import { readJsoncFile } from '../jsonc.js';
 import type { ConfigLayer } from '../layer.js';
+import {
+  JsonDataServerRequestFields,
+  JsonDataServerResponseFields,
+  JsonDataServerRoutes,
+} from '../schema.js';
 import type { FormatContext } from './context.js';
 import { assertValid, warnUnknownKeys } from '../validate.js';
 
@@ -19,25 +24,17 @@ const JSON_DATA_SERVER_DEFAULT_SECRET = 'DefaultJWTSecretString-LOL';
 
 export const JsonDataServerAuthSchema = Type.Object(
   {
-    registerRoute: Type.String({ default: '/auth/register' }),
-    loginRoute: Type.String({ default: '/auth/login' }),
-    logoutRoute: Type.String({ default: '/auth/logout' }),
-    checkRoute: Type.String({ default: '/auth/check' }),
-    refreshRoute: Type.String({ default: '/auth/refresh' }),
-    passwordRoute: Type.String({ default: '/auth/password' }),
+    ...JsonDataServerRoutes,
     credentialsFile: Type.String({ default: 'credentials.json', minLength: 1 }),
     usersProp: Type.String({ default: 'users', minLength: 1 }),
     userId: Type.String({ default: 'id', minLength: 1 }),
-    reqUserId: Type.String({ default: 'username', minLength: 1 }),
-    reqUserPassword: Type.String({ default: 'password', minLength: 1 }),
-    reqNewPassword: Type.String({ default: 'newpassword', minLength: 1 }),
+    ...JsonDataServerRequestFields,
     userIdRE: Type.String({ default: '.*' }),
     userPwdRE: Type.String({ default: '.*' }),
     // bcrypt's cost factor; bcrypt accepts 4..31.
     passwordSalt: Type.Integer({ default: 10, minimum: 4, maximum: 31 }),
     jwtSecret: Type.String({ default: JSON_DATA_SERVER_DEFAULT_SECRET, minLength: 1 }),
-    jwtAccessToken: Type.String({ default: 'access_token', minLength: 1 }),
-    jwtRefreshToken: Type.String({ default: 'refresh_token', minLength: 1 }),
+    ...JsonDataServerResponseFields,
     jwtExpiresIn: Duration({ default: '1m' }),
     jwtRefreshExpiresIn: Duration({ default: '1d' }),
     jwtClockTolerance: Type.Integer({ default: 2, minimum: 0 }),
