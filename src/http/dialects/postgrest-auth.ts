@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { Type, type Static } from '@sinclair/typebox';
-import type { FastifyPluginAsync } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AuthService, ExtraClaims, IssuedAccessToken } from '../../core/auth-service.js';
 import { AuthError } from '../../core/errors.js';
 import { bearerToken } from '../../lib/bearer-token.js';
@@ -43,7 +43,7 @@ const ChangeEmailBody = Type.Object({ username: Text, password: Text, email: Tex
 const ForgotPasswordBody = Type.Object({ username: Text });
 const ForgotUsernameBody = Type.Object({ email: Text });
 
-export const postgrestAuthDialect: FastifyPluginAsync<PostgrestAuthOptions> = async (
+export const postgrestAuthDialect: FastifyPluginAsyncTypebox<PostgrestAuthOptions> = async (
   app,
   { auth, mountPath: prefix, payload, limit },
 ) => {
@@ -65,7 +65,7 @@ export const postgrestAuthDialect: FastifyPluginAsync<PostgrestAuthOptions> = as
   const claims: ExtraClaims = (user) => ({ ...payload, count: user.tokenVersion, jti: randomUUID() });
   const answer = (issued: IssuedAccessToken) => ({ access_token: issued.accessToken });
 
-  app.post<{ Body: Static<typeof SignUpBody> }>(
+  app.post(
     `${prefix}/users`,
     { schema: { body: SignUpBody }, preHandler: limit('signUp') },
     async (request, reply) => {
@@ -78,7 +78,7 @@ export const postgrestAuthDialect: FastifyPluginAsync<PostgrestAuthOptions> = as
     },
   );
 
-  app.post<{ Body: Static<typeof RefreshBody> | undefined }>(
+  app.post(
     `${prefix}/refresh_token`,
     {
       schema: { body: RefreshBody },
@@ -98,7 +98,7 @@ export const postgrestAuthDialect: FastifyPluginAsync<PostgrestAuthOptions> = as
     },
   );
 
-  app.post<{ Body: Static<typeof ChangePasswordBody> }>(
+  app.post(
     `${prefix}/change_password`,
     { schema: { body: ChangePasswordBody }, preHandler: limit('signIn') },
     async (request) => {
@@ -127,7 +127,7 @@ export const postgrestAuthDialect: FastifyPluginAsync<PostgrestAuthOptions> = as
     },
   );
 
-  app.post<{ Body: Static<typeof ChangeEmailBody> }>(
+  app.post(
     `${prefix}/change_email`,
     { schema: { body: ChangeEmailBody }, preHandler: limit('signIn') },
     async (request) => {
@@ -137,7 +137,7 @@ export const postgrestAuthDialect: FastifyPluginAsync<PostgrestAuthOptions> = as
     },
   );
 
-  app.post<{ Body: Static<typeof ForgotPasswordBody> }>(
+  app.post(
     `${prefix}/forgot_password`,
     { schema: { body: ForgotPasswordBody }, preHandler: limit('recovery') },
     async (request) => {
@@ -146,7 +146,7 @@ export const postgrestAuthDialect: FastifyPluginAsync<PostgrestAuthOptions> = as
     },
   );
 
-  app.post<{ Body: Static<typeof ForgotUsernameBody> }>(
+  app.post(
     `${prefix}/forgot_username`,
     { schema: { body: ForgotUsernameBody }, preHandler: limit('recovery') },
     async (request) => {

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AdminUserInput } from '../../../core/admin-service.js';
 import { AuthError } from '../../../core/errors.js';
 import { requireAdmin, type GotrueOptions } from './context.js';
@@ -61,89 +61,67 @@ function pageLinks(path: string, page: number, perPage: number, total: number): 
   return [...(page < last ? [link(page + 1, 'next')] : []), link(last, 'last')].join(', ');
 }
 
-export const adminRoutes: FastifyPluginAsync<GotrueOptions> = async (app, options) => {
+export const adminRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app, options) => {
   const { admin, audit, redirects, settings } = options;
   const role = settings.authenticatedRole;
   // Before validation: a caller without the role learns nothing about the routes' inputs.
   app.addHook('onRequest', async (request) => requireAdmin(options, request));
 
-  app.get<{ Querystring: Static<typeof PageQuery> }>(
-    '/admin/users',
-    { schema: { querystring: PageQuery } },
-    async (request, reply) => {
-      const { page, perPage } = paging(request.query);
-      const { users, total } = await admin.listUsers(page, perPage);
-      void reply
-        .header('X-Total-Count', String(total))
-        .header('Link', pageLinks(`${settings.mountPath}/admin/users`, page, perPage, total));
-      return { users: users.map((user) => userJson(user, role)), aud: 'authenticated' };
-    },
+  app.get('/admin/users', { schema: { querystring: PageQuery } }, async (request, reply) => {
+    const { page, perPage } = paging(request.query);
+    const { users, total } = await admin.listUsers(page, perPage);
+    void reply
+      .header('X-Total-Count', String(total))
+      .header('Link', pageLinks(`${settings.mountPath}/admin/users`, page, perPage, total));
+    return { users: users.map((user) => userJson(user, role)), aud: 'authenticated' };
+  });
+
+  app.post('/admin/users', { schema: { body: UserBody } }, async (request) =>
+    userJson(await admin.createUser(adminInput(request.body)), role),
   );
 
-  app.post<{ Body: Static<typeof UserBody> }>(
-    '/admin/users',
-    { schema: { body: UserBody } },
-    async (request) => userJson(await admin.createUser(adminInput(request.body)), role),
+  app.get('/admin/users/:id', { schema: { params: IdParams } }, async (request) =>
+    userJson(await admin.getUser(request.params.id), role),
   );
 
-  app.get<{ Params: Static<typeof IdParams> }>(
-    '/admin/users/:id',
-    { schema: { params: IdParams } },
-    async (request) => userJson(await admin.getUser(request.params.id), role),
+  app.put('/admin/users/:id', { schema: { params: IdParams, body: UserBody } }, async (request) =>
+    userJson(await admin.updateUser(request.params.id, adminInput(request.body)), role),
   );
 
-  app.put<{ Params: Static<typeof IdParams>; Body: Static<typeof UserBody> }>(
-    '/admin/users/:id',
-    { schema: { params: IdParams, body: UserBody } },
-    async (request) => userJson(await admin.updateUser(request.params.id, adminInput(request.body)), role),
-  );
+  app.delete('/admin/users/:id', { schema: { params: IdParams } }, async (request) => {
+    await admin.deleteUser(request.params.id);
+    return {};
+  });
 
-  app.delete<{ Params: Static<typeof IdParams> }>(
-    '/admin/users/:id',
-    { schema: { params: IdParams } },
-    async (request) => {
-      await admin.deleteUser(request.params.id);
-      return {};
-    },
-  );
-
-  app.post<{ Body: Static<typeof LinkBody> }>(
-    '/admin/generate_link',
-    { schema: { body: LinkBody } },
-    async (request) => {
-      const body = request.body;
-      const generated = await admin.generateLink({
-        type: body.type,
-        email: body.email,
-        password: body.password,
-        profile: body.data,
-        redirectTo: redirects.check(body.redirect_to),
-      });
-      return {
-        ...userJson(generated.user, role),
-        action_link: generated.link,
-        email_otp: generated.code,
-        hashed_token: generated.token,
-        redirect_to: generated.redirectTo,
-        verification_type: generated.type,
-      };
-    },
-  );
+  app.post('/admin/generate_link', { schema: { body: LinkBody } }, async (request) => {
+    const body = request.body;
+    const generated = await admin.generateLink({
+      type: body.type,
+      email: body.email,
+      password: body.password,
+      profile: body.data,
+      redirectTo: redirects.check(body.redirect_to),
+    });
+    return {
+      ...userJson(generated.user, role),
+      action_link: generated.link,
+      email_otp: generated.code,
+      hashed_token: generated.token,
+      redirect_to: generated.redirectTo,
+      verification_type: generated.type,
+    };
+  });
 
   // GoTrue's audit log listing: newest first, with the total in X-Total-Count.
-  app.get<{ Querystring: Static<typeof PageQuery> }>(
-    '/admin/audit',
-    { schema: { querystring: PageQuery } },
-    async (request, reply) => {
-      const { page, perPage } = paging(request.query);
-      const { events, total } = await audit.list({ page, perPage });
-      void reply.header('X-Total-Count', String(total));
-      return events.map((event) => ({
-        id: event.id,
-        created_at: event.at.toISOString(),
-        ip_address: event.ip ?? '',
-        payload: { action: event.action, actor_id: event.actorId, user_id: event.userId, traits: event.data },
-      }));
-    },
-  );
+  app.get('/admin/audit', { schema: { querystring: PageQuery } }, async (request, reply) => {
+    const { page, perPage } = paging(request.query);
+    const { events, total } = await audit.list({ page, perPage });
+    void reply.header('X-Total-Count', String(total));
+    return events.map((event) => ({
+      id: event.id,
+      created_at: event.at.toISOString(),
+      ip_address: event.ip ?? '',
+      payload: { action: event.action, actor_id: event.actorId, user_id: event.userId, traits: event.data },
+    }));
+  });
 };

@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Value } from '@sinclair/typebox/value';
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { IssuedSession } from '../../../core/auth-service.js';
 import type { VerifyOutcome, VerifyType } from '../../../core/email-flows.js';
 import { AuthError, isAuthError } from '../../../core/errors.js';
@@ -62,7 +63,7 @@ const VerifyLinkQuery = Type.Object({
 
 type LinkQuery = Static<typeof VerifyLinkQuery>;
 
-export const emailRoutes: FastifyPluginAsync<GotrueOptions> = async (app, options) => {
+export const emailRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app, options) => {
   const { auth, flows, redirects, limit, limitKey, settings } = options;
 
   /** Runs mail work after the answer: its duration must not tell whether the address has an account. */
@@ -70,7 +71,7 @@ export const emailRoutes: FastifyPluginAsync<GotrueOptions> = async (app, option
     auth.background(work, (error: unknown) => request.log.error({ err: error }, 'mail flow failed'));
   };
 
-  app.post<{ Body: Static<typeof RecoverBody>; Querystring: Static<typeof RedirectQuery> }>(
+  app.post(
     '/recover',
     { schema: { body: RecoverBody, querystring: RedirectQuery }, preHandler: limit('recovery') },
     async (request) => {
@@ -82,7 +83,7 @@ export const emailRoutes: FastifyPluginAsync<GotrueOptions> = async (app, option
     },
   );
 
-  app.post<{ Body: Static<typeof OtpBody>; Querystring: Static<typeof RedirectQuery> }>(
+  app.post(
     '/otp',
     { schema: { body: OtpBody, querystring: RedirectQuery }, preHandler: limit('recovery') },
     async (request) => {
@@ -96,7 +97,7 @@ export const emailRoutes: FastifyPluginAsync<GotrueOptions> = async (app, option
     },
   );
 
-  app.post<{ Body: Static<typeof ResendBody>; Querystring: Static<typeof RedirectQuery> }>(
+  app.post(
     '/resend',
     { schema: { body: ResendBody, querystring: RedirectQuery }, preHandler: limit('recovery') },
     async (request) => {
@@ -109,7 +110,7 @@ export const emailRoutes: FastifyPluginAsync<GotrueOptions> = async (app, option
   );
 
   // The API form (auth-js verifyOtp): a token_hash from a link, or an address and its code.
-  app.post<{ Body: Static<typeof VerifyJsonBody> | Static<typeof VerifyFormBody>; Querystring: unknown }>(
+  app.post(
     '/verify',
     {
       schema: { body: Type.Union([VerifyJsonBody, VerifyFormBody]) },
@@ -142,7 +143,7 @@ export const emailRoutes: FastifyPluginAsync<GotrueOptions> = async (app, option
   );
 
   // The link in a mail: a page with a button, never a state change.
-  app.get<{ Querystring: LinkQuery }>(
+  app.get(
     '/verify',
     { schema: { querystring: VerifyLinkQuery }, attachValidation: true },
     async (request, reply) => {

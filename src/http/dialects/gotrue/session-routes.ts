@@ -1,5 +1,5 @@
-import { Type, type Static } from '@sinclair/typebox';
-import type { FastifyPluginAsync } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { AuthError } from '../../../core/errors.js';
 import { requireUser, type GotrueOptions } from './context.js';
 import { ClientExtras, Email, Metadata, pkceNotSupported, RedirectQuery, refusePkce } from './schemas.js';
@@ -33,11 +33,11 @@ const UserUpdateBody = Type.Object({
   ...ClientExtras,
 });
 
-export const sessionRoutes: FastifyPluginAsync<GotrueOptions> = async (app, options) => {
+export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app, options) => {
   const { auth, flows, redirects, limit, settings } = options;
   const role = settings.authenticatedRole;
 
-  app.post<{ Body: Static<typeof SignUpBody>; Querystring: Static<typeof RedirectQuery> }>(
+  app.post(
     '/signup',
     { schema: { body: SignUpBody, querystring: RedirectQuery }, preHandler: limit('signUp') },
     async (request) => {
@@ -54,7 +54,7 @@ export const sessionRoutes: FastifyPluginAsync<GotrueOptions> = async (app, opti
     },
   );
 
-  app.post<{ Body: Static<typeof TokenBody>; Querystring: Static<typeof TokenQuery> }>(
+  app.post(
     '/token',
     {
       schema: { body: TokenBody, querystring: TokenQuery },
@@ -84,36 +84,28 @@ export const sessionRoutes: FastifyPluginAsync<GotrueOptions> = async (app, opti
     },
   );
 
-  app.post<{ Querystring: Static<typeof LogoutQuery> }>(
-    '/logout',
-    { schema: { querystring: LogoutQuery } },
-    async (request, reply) => {
-      const checked = await requireUser(auth, request);
-      await auth.signOut(checked.session.id, checked.user.id, request.query.scope ?? 'global');
-      return reply.code(204).send();
-    },
-  );
+  app.post('/logout', { schema: { querystring: LogoutQuery } }, async (request, reply) => {
+    const checked = await requireUser(auth, request);
+    await auth.signOut(checked.session.id, checked.user.id, request.query.scope ?? 'global');
+    return reply.code(204).send();
+  });
 
   app.get('/user', async (request) => {
     const { user } = await requireUser(auth, request);
     return userJson(user, role, { newEmail: await flows.pendingEmailChange(user) });
   });
 
-  app.put<{ Body: Static<typeof UserUpdateBody>; Querystring: Static<typeof RedirectQuery> }>(
-    '/user',
-    { schema: { body: UserUpdateBody, querystring: RedirectQuery } },
-    async (request) => {
-      const body = request.body;
-      refusePkce(body);
-      const checked = await requireUser(auth, request);
-      const redirectTo = redirects.check(request.query.redirect_to);
-      const user = await auth.updateOwnAccount(checked, {
-        ...(body.data !== undefined ? { data: body.data } : {}),
-        ...(body.password !== undefined ? { password: body.password } : {}),
-        ...(body.email !== undefined ? { email: body.email } : {}),
-        redirectTo,
-      });
-      return userJson(user, role, { newEmail: await flows.pendingEmailChange(user) });
-    },
-  );
+  app.put('/user', { schema: { body: UserUpdateBody, querystring: RedirectQuery } }, async (request) => {
+    const body = request.body;
+    refusePkce(body);
+    const checked = await requireUser(auth, request);
+    const redirectTo = redirects.check(request.query.redirect_to);
+    const user = await auth.updateOwnAccount(checked, {
+      ...(body.data !== undefined ? { data: body.data } : {}),
+      ...(body.password !== undefined ? { password: body.password } : {}),
+      ...(body.email !== undefined ? { email: body.email } : {}),
+      redirectTo,
+    });
+    return userJson(user, role, { newEmail: await flows.pendingEmailChange(user) });
+  });
 };
