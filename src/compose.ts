@@ -47,7 +47,8 @@ export interface Services {
 
 export interface Logger {
   info(message: string): void;
-  warn(message: string): void;
+  /** `error`, when given, is what failed: logged with it (its stack, its code), not only its message. */
+  warn(message: string, error?: unknown): void;
 }
 
 export interface ServiceOptions {
@@ -111,7 +112,7 @@ export async function createServices(
   // An outage is logged once by the store (see stores/postgres/faults.ts), not by each write it fails.
   const onBackgroundError = (error: unknown) => {
     if (!(isAuthError(error) && error.code === 'store_unavailable')) {
-      logger.warn(`restauth: ${(error as Error).message}`);
+      logger.warn(`restauth: ${(error as Error).message}`, error);
     }
   };
   const background = new BackgroundWork(onBackgroundError);

@@ -90,7 +90,8 @@ export function createLogger(settings: LogSettings, destination?: DestinationStr
 export function serviceLogger(log: Logger): ServiceLogger {
   return {
     info: (message) => log.info(message),
-    warn: (message) => log.warn(message),
+    // pino's err serializer keeps the error's type, message, stack and code.
+    warn: (message, error) => (error === undefined ? log.warn(message) : log.warn({ err: error }, message)),
   };
 }
 

@@ -25,7 +25,8 @@ export interface Mailer {
 
 export interface MailLogger {
   info(message: string): void;
-  warn(message: string): void;
+  /** `error`, when given, is logged with the line (its stack and code). */
+  warn(message: string, error?: unknown): void;
 }
 
 /**

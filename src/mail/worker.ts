@@ -139,7 +139,7 @@ export class MailWorker implements MailQueue {
       // so once per outage, not at every retry.
       if (!this.storeDown) {
         this.storeDown = true;
-        this.logger.warn(`restauth: mail queue unavailable (${(error as Error).message}); retrying`);
+        this.logger.warn(`restauth: mail queue unavailable (${(error as Error).message}); retrying`, error);
       }
       this.schedule(Date.now() + this.retryBaseMs);
     }

@@ -17,6 +17,8 @@ describe('PostgreSQL going away under a running app', { skip: ownClusterUnavaila
   let cluster: OwnCluster;
   let app: TestApp;
   const log: string[] = [];
+  /** The error each warning was logged with, if any. */
+  const causes = new Map<string, unknown>();
 
   before(async () => {
     cluster = await startOwnCluster();
@@ -27,7 +29,13 @@ describe('PostgreSQL going away under a running app', { skip: ownClusterUnavaila
         passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
         dialects: { gotrue: {}, jsonDataServer: {}, postgrestAuth: {} },
       },
-      logger: { info: (line) => log.push(line), warn: (line) => log.push(line) },
+      logger: {
+        info: (line) => log.push(line),
+        warn: (line, error?: unknown) => {
+          log.push(line);
+          if (error !== undefined) causes.set(line, error);
+        },
+      },
     });
   });
   after(async () => {
@@ -154,6 +162,8 @@ describe('PostgreSQL going away under a running app', { skip: ownClusterUnavaila
       const lines = log.filter((line) => /is unavailable/u.test(line));
       assert.equal(lines.length, 1, log.join('\n'));
       assert.match(lines[0]!, new RegExp(`127\\.0\\.0\\.1:${cluster.port}/postgres`, 'u'));
+      // Logged with the driver's error itself, so its code and stack reach the log, not only its message.
+      assert.ok(causes.get(lines[0]!) instanceof Error, 'the outage line carries its error');
     } finally {
       await cluster.start();
     }

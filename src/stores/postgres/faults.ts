@@ -84,7 +84,8 @@ export function describeDatabase(url: string): string {
 
 export interface OutageLogger {
   info(message: string): void;
-  warn(message: string): void;
+  /** `error`, when given, is logged with the line (its stack and code). */
+  warn(message: string, error?: unknown): void;
 }
 
 /**
@@ -95,6 +96,8 @@ export interface OutageLogger {
  */
 export class OutageMonitor {
   private since: number | null = null;
+  /** Errors of connections already logged (see connectionError). */
+  private readonly reported = new WeakSet<object>();
 
   constructor(
     private readonly database: string,
@@ -112,6 +115,24 @@ export class OutageMonitor {
     this.since = this.clock();
     this.logger.warn(
       `restauth: PostgreSQL ${this.database} is unavailable (${(error as Error).message || String(error)}); answering 503 until a connection succeeds`,
+      error,
+    );
+  }
+
+  /**
+   * An 'error' event of the pool or of one of its connections: a fault is an
+   * outage (above); anything else is logged with the error, once (pg-pool
+   * emits an idle connection's error on the pool too), never dropped.
+   */
+  connectionError(error: unknown): void {
+    if (isConnectionFault(error)) return this.fault(error);
+    if (typeof error === 'object' && error !== null) {
+      if (this.reported.has(error)) return;
+      this.reported.add(error);
+    }
+    this.logger.warn(
+      `restauth: a PostgreSQL ${this.database} connection failed (${(error as Error).message || String(error)}); it is discarded`,
+      error,
     );
   }
 

@@ -48,7 +48,7 @@ export async function openPostgresStore(
   let started = false;
   const pool = createPool(store, {
     info: (line) => started && logger.info(line),
-    warn: (line) => started && logger.warn(line),
+    warn: (line, error) => started && logger.warn(line, error),
   });
   const names = schemaNames(store, roles);
   try {

@@ -71,9 +71,9 @@ export function createPool(config: PoolConfig, logger: OutageLogger): pg.Pool {
     max: config.poolMax,
     ...poolBounds(config),
   });
-  pool.on('error', (error) => monitor.fault(error));
+  pool.on('error', (error) => monitor.connectionError(error));
   pool.on('connect', (client) => {
-    client.on('error', (error) => monitor.fault(error));
+    client.on('error', (error) => monitor.connectionError(error));
     monitor.connected();
   });
   // A connection released with an error (see withClient) is destroyed by pg-pool; its cause is reported.
