@@ -171,7 +171,13 @@ export async function createServices(
   });
   const { trustedProxyHeader: _header, ...rules } = config.rateLimits;
   const rateLimiter = new RateLimiter(backend.rateLimits, rules, options.clock, metrics?.authEvents);
-  const upkeep = () => void backend.upkeep(clock()).catch(onBackgroundError);
+  // Tracked as background work: close waits for a prune under way, and a test awaits it with idle().
+  const upkeep = () =>
+    background.run(async () => {
+      const now = clock();
+      await backend.upkeep(now);
+      await sessions.pruneEnded(now);
+    });
   upkeep();
   // unref: upkeep alone must not keep the process alive.
   const upkeepTimer = setInterval(upkeep, 3_600_000).unref();

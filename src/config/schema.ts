@@ -227,6 +227,12 @@ export const ConfigSchema = Type.Object({
       reuseGrace: Type.Integer({ default: 10, minimum: 0 }),
       /** Live sessions a user may hold; opening one more ends the oldest (0: no limit). Bounds storage. */
       maxPerUser: Type.Integer({ default: 100, minimum: 0 }),
+      /**
+       * An ended session (revoked, or past its absolute lifetime) is kept this long, then deleted with
+       * its refresh tokens by the hourly upkeep: until then a replay of its tokens meets "revoked", after
+       * it "unknown". Bounds storage.
+       */
+      endedRetention: Type.Integer({ default: 86400, minimum: 0 }),
     },
     { default: {} },
   ),

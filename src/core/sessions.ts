@@ -7,6 +7,8 @@ export interface SessionSettings {
   inactivityTimeout: number;
   reuseGrace: number;
   maxPerUser: number;
+  /** Seconds an ended session is kept before pruneEnded deletes it (the retention policy, for every store). */
+  endedRetention: number;
 }
 
 /**
@@ -79,6 +81,14 @@ export class SessionManager {
         session.notAfter.getTime() > now.getTime() &&
         session.refreshedAt.getTime() + this.settings.inactivityTimeout * 1000 > now.getTime(),
     );
+  }
+
+  /**
+   * Deletes the sessions that ended longer than the retention ago, with their
+   * refresh tokens: the one retention policy, which each store applies by date.
+   */
+  pruneEnded(now: Date): Promise<{ sessions: number; refreshTokens: number }> {
+    return this.store.pruneSessions(new Date(now.getTime() - this.settings.endedRetention * 1000));
   }
 
   /** Throws unless the session is neither revoked nor past its absolute lifetime. */

@@ -1,14 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ROTATED_TOKENS_KEPT, sessionPruning } from '../../src/stores/postgres/upkeep.js';
-import { openPostgresStore, schemaNames, type PostgresStore } from '../../src/stores/postgres/index.js';
+import { ROTATED_TOKENS_KEPT } from '../../src/stores/postgres/upkeep.js';
+import { openPostgresStore, type PostgresStore } from '../../src/stores/postgres/index.js';
 import { dropDatabase, testPostgres, testRoles, testStoreConfig } from '../support/postgres.js';
 
 const HOUR = 3_600_000;
 
 describe('PostgreSQL session tables stay bounded', () => {
   let store: PostgresStore;
-  let pruneSessions: (now: Date) => Promise<{ sessions: number; refreshTokens: number }>;
   let serverUrl: string;
   let url: string;
   before(async () => {
@@ -16,7 +15,6 @@ describe('PostgreSQL session tables stay bounded', () => {
     serverUrl = server.url;
     url = await server.createDatabase();
     store = await openPostgresStore({ ...testStoreConfig(url), poolMax: 4 }, testRoles);
-    pruneSessions = sessionPruning(store.pool, schemaNames(testStoreConfig(url), testRoles));
   });
   after(async () => {
     await store.close();
@@ -56,7 +54,7 @@ describe('PostgreSQL session tables stay bounded', () => {
     await session(revoked, user.id, start, new Date(start.getTime() + 720 * HOUR));
     await store.revokeSession(revoked, 'logout', start);
 
-    const pruned = await pruneSessions(new Date(start.getTime() + 48 * HOUR));
+    const pruned = await store.pruneSessions(new Date(start.getTime() + 24 * HOUR));
     assert.deepEqual(pruned, { sessions: 2, refreshTokens: 30 - ROTATED_TOKENS_KEPT });
     const left = await count(`SELECT count(*) AS n FROM auth.refresh_tokens WHERE session_id = $1`, [live]);
     assert.equal(left, ROTATED_TOKENS_KEPT + 1);
@@ -67,7 +65,7 @@ describe('PostgreSQL session tables stay bounded', () => {
     assert.equal((await store.findRefreshToken(`${live}-30`))?.token.rotatedAt, null, 'the live token stays');
     assert.equal(await store.findSession(ended), null);
     assert.equal(await store.findSession(revoked), null);
-    assert.deepEqual(await pruneSessions(new Date(start.getTime() + 48 * HOUR)), {
+    assert.deepEqual(await store.pruneSessions(new Date(start.getTime() + 24 * HOUR)), {
       sessions: 0,
       refreshTokens: 0,
     });

@@ -19,6 +19,7 @@ const DURATION_KEYS = [
   'sessions.absoluteLifetime',
   'sessions.inactivityTimeout',
   'sessions.reuseGrace',
+  'sessions.endedRetention',
   'oneTimeTokens.ttl',
   'oneTimeTokens.resendInterval',
   'audit.retention',

@@ -268,6 +268,14 @@ export interface Store {
     reason: string,
     now: Date,
   ): Promise<number>;
+  /**
+   * Deletes the sessions that ended (revoked, or past their absolute
+   * lifetime) before `endedBefore`, with their refresh tokens, and any
+   * rotated refresh tokens beyond a session's newest few. How long ended
+   * sessions are kept is core's policy (SessionManager.pruneEnded): the
+   * store only compares dates. Returns how many of each it deleted.
+   */
+  pruneSessions(endedBefore: Date): Promise<{ sessions: number; refreshTokens: number }>;
 
   // One-time tokens
   /**

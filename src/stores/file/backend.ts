@@ -8,8 +8,9 @@ import { fileReadiness } from './readiness.js';
 /**
  * The file backend: db.json and credentials.json under the instance lock, the
  * mail queue as a file in the state folder under the same lock, and rate
- * limits in memory (one process serves the files). It bounds its own data as
- * it writes, so it has no upkeep.
+ * limits in memory (one process serves the files). Its ended sessions are
+ * pruned through the Store port on core's retention, as PostgreSQL's are
+ * (SessionManager.pruneEnded), so it has no upkeep of its own.
  */
 export async function openFileBackend(
   config: Pick<Config, 'stateDir'> & { store: FileStoreConfig },

@@ -4,7 +4,6 @@ import { openPostgresStore, schemaNames } from './index.js';
 import { PostgresMailQueue, outboxTable } from './outbox.js';
 import { PostgresRateLimitCounter, rateLimitTable } from './rate-limits.js';
 import { postgresReadiness } from './readiness.js';
-import { sessionPruning } from './upkeep.js';
 
 /**
  * The PostgreSQL backend: every port on one pool, in tables every instance
@@ -23,14 +22,12 @@ export async function openPostgresBackend(
   });
   const names = schemaNames(config.store, config.roles);
   const outbox = new PostgresMailQueue(store.pool, outboxTable(names));
-  const pruneSessions = sessionPruning(store.pool, names);
   return {
     store,
     outbox,
     rateLimits: new PostgresRateLimitCounter(store.pool, rateLimitTable(names)),
-    upkeep: async (now) => {
-      await pruneSessions(now);
-    },
+    // Ended sessions are pruned through the Store port on core's retention (SessionManager.pruneEnded).
+    upkeep: async () => {},
     readiness: () => postgresReadiness(store.pool, names),
     connections: () => ({
       total: store.pool.totalCount,

@@ -24,6 +24,7 @@ import { quotedNames, type SchemaNames } from './migrations.js';
 import { insertMailsSql, outboxTable } from './outbox.js';
 import { inTransaction } from './pool.js';
 import { checkRoleName, createUserRole, dropUserRole, type RoleNames } from './user-roles.js';
+import { pruneSessions } from './upkeep.js';
 
 interface UserRow {
   id: string;
@@ -540,6 +541,14 @@ export class PostgresStore implements Store {
         `UPDATE ${this.sessions} SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL`,
         [sessionId, now, reason],
       ),
+    );
+  }
+
+  pruneSessions(endedBefore: Date): Promise<{ sessions: number; refreshTokens: number }> {
+    return pruneSessions(
+      this.pool,
+      { sessions: this.sessions, refreshTokens: this.refreshTokens },
+      endedBefore,
     );
   }
 

@@ -1,11 +1,8 @@
 import type pg from 'pg';
-import { quotedNames, type SchemaNames } from './migrations.js';
 import { inTransaction } from './pool.js';
 
 /** Rotated refresh tokens a session keeps for reuse detection, as the file store does. */
 export const ROTATED_TOKENS_KEPT = 20;
-/** How long an ended session (expired or revoked) stays before it is deleted with its tokens. */
-const ENDED_SESSION_KEPT_MS = 24 * 3600 * 1000;
 /** Any number both instances agree on, for the advisory lock that lets one prune at a time. */
 const LOCK_KEY = 0x7265_7374; // "rest"
 
@@ -13,14 +10,15 @@ const LOCK_KEY = 0x7265_7374; // "rest"
  * Keeps the session tables bounded: each refresh adds a row, so a session
  * refreshed every minute would gain 40,000 rows a month. Beyond the newest
  * rotated tokens of each session (an older replay is then refused as unknown
- * rather than revoking the session) and sessions ended more than a day ago,
- * rows are deleted. Runs as one transaction; when several instances share
- * the database, one prunes and the others skip (an advisory lock).
+ * rather than revoking the session) and sessions that ended before
+ * `endedBefore` (core's retention: SessionManager.pruneEnded), rows are
+ * deleted. Runs as one transaction; when several instances share the
+ * database, one prunes and the others skip (an advisory lock).
  */
 export async function pruneSessions(
   pool: pg.Pool,
   tables: { sessions: string; refreshTokens: string },
-  now: Date,
+  endedBefore: Date,
 ): Promise<{ sessions: number; refreshTokens: number }> {
   return inTransaction(pool, async (client) => {
     const { rows } = await client.query<{ locked: boolean }>(
@@ -31,7 +29,7 @@ export async function pruneSessions(
     if (!rows[0]!.locked) return { sessions: 0, refreshTokens: 0 };
     const ended = await client.query(
       `DELETE FROM ${tables.sessions} WHERE not_after < $1 OR revoked_at < $1`,
-      [new Date(now.getTime() - ENDED_SESSION_KEPT_MS)],
+      [endedBefore],
     );
     const rotated = await client.query(
       `DELETE FROM ${tables.refreshTokens} t USING (
@@ -43,14 +41,4 @@ export async function pruneSessions(
     );
     return { sessions: ended.rowCount ?? 0, refreshTokens: rotated.rowCount ?? 0 };
   });
-}
-
-/** pruneSessions on the session tables of a schema: the PostgreSQL backend's hourly upkeep. */
-export function sessionPruning(
-  pool: pg.Pool,
-  names: SchemaNames,
-): (now: Date) => Promise<{ sessions: number; refreshTokens: number }> {
-  const { schema } = quotedNames(names);
-  const tables = { sessions: `${schema}.sessions`, refreshTokens: `${schema}.refresh_tokens` };
-  return (now) => pruneSessions(pool, tables, now);
 }

@@ -498,6 +498,35 @@ export function runStoreContract(
         assert.ok(await store.findSession(othersSession.id), 'other users are untouched');
       });
 
+      it('prunes the sessions that ended before a date with their refresh tokens; the others stay', async () => {
+        const user = await store.createUser(newUser(), 'h');
+        const revokedLongAgo = await store.createSession(
+          newSession(user.id, { tokenHash: 'rt-prune-revoked' }),
+        );
+        await store.revokeSession(revokedLongAgo.id, 'logout', NOW);
+        const expired = await store.createSession({
+          ...newSession(user.id, { tokenHash: 'rt-prune-expired' }),
+          notAfter: later(60),
+        });
+        const revokedLater = await store.createSession(newSession(user.id, { tokenHash: 'rt-prune-later' }));
+        await store.revokeSession(revokedLater.id, 'logout', later(7200));
+        const live = await store.createSession(newSession(user.id, { tokenHash: 'rt-prune-live' }));
+        assert.equal(await store.rotateRefreshToken('rt-prune-live', 'rt-prune-live-2', later(30)), true);
+
+        const pruned = await store.pruneSessions(later(3600));
+        // Other tests' sessions on a shared database may go too: at least these two did.
+        assert.ok(pruned.sessions >= 2 && pruned.refreshTokens >= 0, JSON.stringify(pruned));
+        assert.equal(await store.findSession(revokedLongAgo.id), null);
+        assert.equal(await store.findRefreshToken('rt-prune-revoked'), null);
+        assert.equal(await store.findSession(expired.id), null);
+        assert.equal(await store.findRefreshToken('rt-prune-expired'), null);
+        assert.ok(await store.findSession(revokedLater.id), 'ended after the date: kept');
+        assert.ok(await store.findRefreshToken('rt-prune-later'));
+        assert.ok(await store.findSession(live.id), 'live: kept');
+        assert.ok((await store.findRefreshToken('rt-prune-live'))?.token.rotatedAt, 'its rotated token too');
+        assert.equal((await store.findRefreshToken('rt-prune-live-2'))?.token.rotatedAt, null);
+      });
+
       it(
         'rotates exactly once when 50 callers race on one token',
         { skip: options.concurrencySkipReason },
