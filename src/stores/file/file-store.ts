@@ -357,9 +357,11 @@ export class FileStore implements Store {
   }
 
   async listSessions(userId: string): Promise<Session[]> {
-    return Object.entries(normalizeCredentials(this.db.credentials).sessions)
-      .filter(([, session]) => session.userId === userId && session.revokedAt === null)
-      .map(([id, session]) => toSession(id, session))
+    const sessions = normalizeCredentials(this.db.credentials).sessions;
+    return this.sessionIndex
+      .sessionsOf(userId)
+      .filter((id) => sessions[id]?.revokedAt === null)
+      .map((id) => toSession(id, sessions[id]!))
       .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime());
   }
 
