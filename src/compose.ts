@@ -140,6 +140,7 @@ export async function createServices(
     audit,
     links: linkBuilder(config),
     clock,
+    background,
   });
   const auth = new AuthService({
     store,

@@ -592,9 +592,9 @@ export class AuthService {
     return { accessToken: token, expiresIn: claims.exp - claims.iat, expiresAt: claims.exp, claims };
   }
 
-  /** Runs `work` after the answer (see BackgroundWork); `onError` overrides where its failure is reported. */
-  background(work: () => Promise<void>, onError?: (error: unknown) => void): void {
-    this.deps.background.run(work, onError);
+  /** Runs `work` after the answer (see BackgroundWork). */
+  private background(work: () => Promise<void>): void {
+    this.deps.background.run(work);
   }
 
   private async assertAvailable(username: string | null, email: string | null): Promise<void> {

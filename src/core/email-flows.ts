@@ -1,5 +1,6 @@
 import { assertAddressFree } from './address-owner.js';
 import type { AuditLog } from './audit.js';
+import type { BackgroundWork } from './background.js';
 import { AuthError } from './errors.js';
 import type { Notifier, OneTimeSecret, Recipient } from './notifier.js';
 import type { IssuedOneTimeToken, OneTimeTokens } from './one-time-tokens.js';
@@ -33,6 +34,12 @@ const CHANGE_CONFIRMED = 'email_change_confirmed';
 /** A mailed code's form: a link token (43 characters of base64url) never has it. */
 const CODE = /^\d{6}$/u;
 
+export interface MagicLinkOptions {
+  createUser: boolean;
+  profile: Record<string, unknown>;
+  redirectTo: string | null;
+}
+
 export interface EmailFlowDeps {
   store: Store;
   oneTimeTokens: OneTimeTokens;
@@ -41,6 +48,8 @@ export interface EmailFlowDeps {
   audit: AuditLog;
   links: LinkBuilder | null;
   clock: () => Date;
+  /** Runs the mail work of the request* flows after their answer. */
+  background: BackgroundWork;
 }
 
 /**
@@ -65,8 +74,18 @@ export class EmailFlows {
     );
   }
 
-  async sendRecovery(email: string, redirectTo: string | null): Promise<void> {
-    const user = await this.deps.store.findUserByEmail(checkEmail(email));
+  /**
+   * Mails a recovery link and code to the account with this address, if any. The address is
+   * checked now; the lookup and the mail happen after the answer, which therefore is the same,
+   * and as fast, whether or not the address has an account (so are requestMagicLink's and requestResend's).
+   */
+  requestRecovery(email: string, redirectTo: string | null): void {
+    const address = checkEmail(email);
+    this.deps.background.run(() => this.sendRecovery(address, redirectTo));
+  }
+
+  private async sendRecovery(email: string, redirectTo: string | null): Promise<void> {
+    const user = await this.deps.store.findUserByEmail(email);
     if (!user || user.email === null) return;
     const recipient = { ...user, email: user.email };
     await this.deps.oneTimeTokens.issue(user.id, user.email, 'recovery', this.deps.clock(), {}, (issued) =>
@@ -101,14 +120,15 @@ export class EmailFlows {
   }
 
   /**
-   * Mails a sign-in link and code. An unknown address gets an account first
-   * when `createUser` allows it; otherwise nothing is sent, and the answer is the same.
+   * Mails a sign-in link and code, after the answer (see requestRecovery). An unknown address gets
+   * an account first when `createUser` allows it; otherwise nothing is sent, and the answer is the same.
    */
-  async sendMagicLink(
-    email: string,
-    options: { createUser: boolean; profile: Record<string, unknown>; redirectTo: string | null },
-  ): Promise<void> {
+  requestMagicLink(email: string, options: MagicLinkOptions): void {
     const address = checkEmail(email);
+    this.deps.background.run(() => this.sendMagicLink(address, options));
+  }
+
+  private async sendMagicLink(address: string, options: MagicLinkOptions): Promise<void> {
     let user = await this.deps.store.findUserByEmail(address);
     if (!user) {
       if (!options.createUser) return;
@@ -151,10 +171,19 @@ export class EmailFlows {
   /**
    * Mails again what an address is waiting for: a sign-up's confirmation, or
    * an email change's confirmations (`email` is the account's current address).
-   * Nothing for an unknown address or nothing pending; the caller answers the same.
+   * Nothing for an unknown address or nothing pending; after the answer, which is the same (see requestRecovery).
    */
-  async resend(email: string, type: 'signup' | 'email_change', redirectTo: string | null): Promise<void> {
-    const user = await this.deps.store.findUserByEmail(checkEmail(email));
+  requestResend(email: string, type: 'signup' | 'email_change', redirectTo: string | null): void {
+    const address = checkEmail(email);
+    this.deps.background.run(() => this.resend(address, type, redirectTo));
+  }
+
+  private async resend(
+    email: string,
+    type: 'signup' | 'email_change',
+    redirectTo: string | null,
+  ): Promise<void> {
+    const user = await this.deps.store.findUserByEmail(email);
     if (!user) return;
     if (type === 'signup') return this.sendConfirmation(user, redirectTo);
     const pending = await this.pendingEmailChange(user);

@@ -66,19 +66,12 @@ type LinkQuery = Static<typeof VerifyLinkQuery>;
 export const emailRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app, options) => {
   const { auth, flows, redirects, limit, limitKey, settings } = options;
 
-  /** Runs mail work after the answer: its duration must not tell whether the address has an account. */
-  const afterAnswer = (request: FastifyRequest, work: () => Promise<void>) => {
-    auth.background(work, (error: unknown) => request.log.error({ err: error }, 'mail flow failed'));
-  };
-
   app.post(
     '/recover',
     { schema: { body: RecoverBody, querystring: RedirectQuery }, preHandler: limit('recovery') },
     async (request) => {
       refusePkce(request.body);
-      const email = checkEmail(request.body.email);
-      const redirectTo = redirects.check(request.query.redirect_to);
-      afterAnswer(request, () => flows.sendRecovery(email, redirectTo));
+      flows.requestRecovery(request.body.email, redirects.check(request.query.redirect_to));
       return {};
     },
   );
@@ -88,11 +81,13 @@ export const emailRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
     { schema: { body: OtpBody, querystring: RedirectQuery }, preHandler: limit('recovery') },
     async (request) => {
       refusePkce(request.body);
-      const email = checkEmail(request.body.email);
       const redirectTo = redirects.check(request.query.redirect_to);
       const createUser = (request.body.create_user ?? true) && settings.signupEnabled;
-      const profile = request.body.data ?? {};
-      afterAnswer(request, () => flows.sendMagicLink(email, { createUser, profile, redirectTo }));
+      flows.requestMagicLink(request.body.email, {
+        createUser,
+        profile: request.body.data ?? {},
+        redirectTo,
+      });
       return {};
     },
   );
@@ -102,9 +97,7 @@ export const emailRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
     { schema: { body: ResendBody, querystring: RedirectQuery }, preHandler: limit('recovery') },
     async (request) => {
       refusePkce(request.body);
-      const email = checkEmail(request.body.email);
-      const redirectTo = redirects.check(request.query.redirect_to);
-      afterAnswer(request, () => flows.resend(email, request.body.type, redirectTo));
+      flows.requestResend(request.body.email, request.body.type, redirects.check(request.query.redirect_to));
       return {};
     },
   );
