@@ -148,7 +148,8 @@ export class MailWorker implements MailQueue {
   private storeAvailable(): void {
     if (!this.storeDown) return;
     this.storeDown = false;
-    this.logger.info('restauth: mail queue available again');
+    // At the level of the outage's line, so that one is never seen without the other.
+    this.logger.warn('restauth: mail queue available again');
   }
 
   private async deliver(

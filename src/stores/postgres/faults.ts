@@ -140,7 +140,8 @@ export class OutageMonitor {
     if (this.since === null) return;
     const seconds = ((this.clock() - this.since) / 1000).toFixed(1);
     this.since = null;
-    this.logger.info(
+    // A warning, as the outage's own line is: whoever reads one at level warn must also see it end.
+    this.logger.warn(
       `restauth: PostgreSQL ${this.database} is reachable again (unavailable for ${seconds} s)`,
     );
   }

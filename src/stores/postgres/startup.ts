@@ -39,7 +39,8 @@ export async function waitForDatabase<T>(
   for (let retry = 0; ; retry++) {
     try {
       const result = await attempt();
-      if (retry > 0) settings.logger.info(`restauth: PostgreSQL ${settings.database} answered`);
+      // At the level of the "waiting" line it ends, so that one is never seen without the other.
+      if (retry > 0) settings.logger.warn(`restauth: PostgreSQL ${settings.database} answered`);
       return result;
     } catch (error) {
       if (!isStoreUnavailable(error)) throw error;
