@@ -6,6 +6,7 @@ import { loadConfig } from '../config/load.js';
 import { resolveJwtSecret } from '../config/secret.js';
 import type { AsymmetricAlgorithm } from '../core/signing-keys.js';
 import { TokenService } from '../core/tokens.js';
+import { rotateKeys } from './rotate-keys.js';
 
 const GENERATORS: Record<AsymmetricAlgorithm, () => ReturnType<typeof generateKeyPairSync>> = {
   ES256: () => generateKeyPairSync('ec', { namedCurve: 'P-256' }),
@@ -64,6 +65,44 @@ export function keysCommand(): Command {
       const tokens = new TokenService({ ...config.jwt, keys: config.jwt.keys.map((key) => ({ ...key })) });
       const role = options.role ?? config.roles.service;
       console.log(await tokens.signRoleToken(role, options.expiresIn, new Date()));
+    });
+  keys
+    .command('rotate')
+    .description(
+      'add a new signing key to restauth.json and retire the one that signs now after a grace period (tokens it signed keep verifying until then); restart restauth to use it',
+    )
+    .option('-c, --config <file>', 'the restauth.json holding jwt.keys (default: ./restauth.json)')
+    .addOption(
+      new Option('-a, --alg <alg>', "algorithm (default: the current key's)").choices([
+        'ES256',
+        'RS256',
+        'EdDSA',
+      ]),
+    )
+    .option('-k, --kid <kid>', 'key id of the new key (default: random)')
+    .option(
+      '-g, --grace <duration>',
+      'how long the old key keeps verifying, e.g. 1h, 2d (default: the access token lifetime)',
+      parseLifetime,
+    )
+    .action(async (options: { config?: string; alg?: AsymmetricAlgorithm; kid?: string; grace?: number }) => {
+      const result = await rotateKeys({
+        configFile: options.config ?? 'restauth.json',
+        alg: options.alg,
+        kid: options.kid,
+        graceSeconds: options.grace,
+        now: new Date(),
+      });
+      console.log(`new signing key ${result.kid} (${result.alg}) written to ${result.file}`);
+      for (const retired of result.retiring) {
+        console.log(`key ${retired.kid} signs no more and verifies until ${retired.retireAt}`);
+      }
+      for (const kid of result.removed) console.log(`key ${kid} was retired and is removed`);
+      console.log('restart every restauth instance to sign with it.');
+      console.log(
+        "\n// The JWKS (public) of the keys that verify now, e.g. PostgREST: jwt-secret = '<this JSON>':",
+      );
+      console.log(JSON.stringify(result.jwks));
     });
   return keys;
 }

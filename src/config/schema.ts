@@ -209,6 +209,11 @@ export const ConfigSchema = Type.Object({
           publicKey: Type.Optional(
             Type.Union([Type.String(), Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
           ),
+          /**
+           * When the key stops verifying (an ISO date): `restauth keys rotate` sets it on the key it
+           * replaces, a grace period after the rotation, so tokens it signed live out their lifetime.
+           */
+          retireAt: Type.Optional(Type.Union([Type.String({ minLength: 1 }), Type.Null()])),
         }),
         { default: [] },
       ),

@@ -15,6 +15,8 @@ export interface KeySpec {
   /** Absent for a verify-only key (an old key kept during rotation). */
   privateKey?: string | Record<string, unknown> | null;
   publicKey?: string | Record<string, unknown> | null;
+  /** An ISO date from which the key no longer verifies (a key retired by rotation); absent: never. */
+  retireAt?: string | null;
 }
 
 /** One key restauth can verify with, bound to its single algorithm (no algorithm confusion). */
@@ -23,6 +25,8 @@ export interface LoadedKey {
   alg: AsymmetricAlgorithm | 'HS256';
   verifyKey: KeyObject;
   signKey: KeyObject | null;
+  /** From then on the key verifies nothing (see KeySpec.retireAt). */
+  retireAt: Date | null;
 }
 
 const KEY_TYPES: Record<AsymmetricAlgorithm, (key: KeyObject) => boolean> = {
@@ -53,7 +57,11 @@ export function loadKey(spec: KeySpec): LoadedKey {
         `is not a ${spec.alg} key (RS256: RSA of 2048 bits or more, ES256: P-256, EdDSA: Ed25519)`,
       );
     }
-    return { kid: spec.kid, alg: spec.alg, verifyKey, signKey };
+    const retireAt = spec.retireAt ? new Date(spec.retireAt) : null;
+    if (retireAt !== null && Number.isNaN(retireAt.getTime())) {
+      throw new Error(`has a retireAt that is not a date (${JSON.stringify(spec.retireAt)})`);
+    }
+    return { kid: spec.kid, alg: spec.alg, verifyKey, signKey, retireAt };
   } catch (error) {
     throw new Error(`jwt key "${spec.kid}" ${(error as Error).message}`, { cause: error });
   }
@@ -61,5 +69,5 @@ export function loadKey(spec: KeySpec): LoadedKey {
 
 export function hmacKey(secret: string): LoadedKey {
   const key = createSecretKey(Buffer.from(secret, 'utf8'));
-  return { kid: null, alg: 'HS256', verifyKey: key, signKey: key };
+  return { kid: null, alg: 'HS256', verifyKey: key, signKey: key, retireAt: null };
 }

@@ -80,9 +80,10 @@ export class TokenService {
   }
 
   /** The public keys, for /.well-known/jwks.json and PostgREST's jwt-secret. */
-  async jwks(): Promise<{ keys: JWK[] }> {
+  async jwks(now = new Date()): Promise<{ keys: JWK[] }> {
     const keys: JWK[] = [];
     for (const key of this.byKid.values()) {
+      if (isRetired(key, now)) continue;
       keys.push({ ...(await exportJWK(key.verifyKey)), kid: key.kid as string, alg: key.alg, use: 'sig' });
     }
     return { keys };
@@ -158,6 +159,8 @@ export class TokenService {
     let payload: JWTPayload;
     try {
       const key = this.verifierFor(token);
+      // A key retired by rotation verifies nothing once its grace period is over.
+      if (isRetired(key, now)) throw new TokenError('bad_jwt', 'retired key');
       ({ payload } = await jwtVerify(token, await cryptoKeyOf(key.verifyKey, key.alg), {
         algorithms: [key.alg],
         clockTolerance: this.settings.clockTolerance,
@@ -182,6 +185,10 @@ export class TokenService {
     if (!key) throw new TokenError('bad_jwt', kid === undefined ? 'invalid algorithm' : 'unknown key id');
     return key;
   }
+}
+
+function isRetired(key: LoadedKey, now: Date): boolean {
+  return key.retireAt !== null && key.retireAt.getTime() <= now.getTime();
 }
 
 function toTokenError(error: unknown): TokenError {

@@ -44,6 +44,8 @@ export async function createTestApp(options: {
   prepare?: (dir: string) => Promise<void>;
   /** Receives the services' log lines (default: none are kept). */
   logger?: { info(message: string): void; warn(message: string): void };
+  /** Starts on the config file already in `dir` as it is (a restart after a CLI edited it); `config` is ignored. */
+  keepConfigFile?: boolean;
   /** A folder to start in (a restart on the files an earlier app left); the caller removes it. */
   dir?: string;
   /** The server's logger, as `restauth serve` has one: requests and the services' lines go to it. */
@@ -53,7 +55,9 @@ export async function createTestApp(options: {
   for (const [name, content] of Object.entries(options.files ?? {}))
     await writeFile(join(dir, name), content);
   await options.prepare?.(dir);
-  await writeFile(join(dir, FILE_NAMES[options.format]), JSON.stringify(options.config ?? {}));
+  if (!options.keepConfigFile) {
+    await writeFile(join(dir, FILE_NAMES[options.format]), JSON.stringify(options.config ?? {}));
+  }
   // Rate limits are off unless a test turns them on: most tests sign in far more often than a person.
   const env = {
     RESTAUTH_JWT_SECRET: 'test-secret-0123456789abcdef-0123456789',

@@ -1,0 +1,103 @@
+import { randomBytes } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { applyEdits, modify } from 'jsonc-parser';
+import { exportJWK } from 'jose';
+import { loadConfig } from '../config/load.js';
+import { loadKey, type AsymmetricAlgorithm, type KeySpec } from '../core/signing-keys.js';
+import { TokenService } from '../core/tokens.js';
+import { writeFileAtomically } from '../lib/atomic-write.js';
+import { CliError, EXIT_USAGE } from './errors.js';
+import { generateKey } from './keys.js';
+
+export interface RotateOptions {
+  /** restauth.json, relative to cwd. */
+  configFile: string;
+  /** Default: the algorithm of the key that signs now. */
+  alg?: AsymmetricAlgorithm | undefined;
+  kid?: string | undefined;
+  /** Default: the access token lifetime plus the clock tolerance, so every token it signed expires first. */
+  graceSeconds?: number | undefined;
+  now: Date;
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface RotateResult {
+  file: string;
+  kid: string;
+  alg: AsymmetricAlgorithm;
+  retiring: Array<{ kid: string; retireAt: string }>;
+  removed: string[];
+  jwks: Awaited<ReturnType<TokenService['jwks']>>;
+}
+
+/**
+ * Key rotation in restauth.json: a new key signs from the next start on; the
+ * key that signed until now loses its private key (it signs nothing more) and
+ * verifies until `retireAt`, a grace period later, so the tokens it signed
+ * live out their lifetime; keys whose retirement has passed are removed.
+ * The file is edited in place (comments and layout kept) and replaced atomically.
+ */
+export async function rotateKeys(options: RotateOptions): Promise<RotateResult> {
+  const cwd = options.cwd ?? process.cwd();
+  const file = resolve(cwd, options.configFile);
+  // The whole configuration must load: a rotation never writes next to a setup that cannot start.
+  const config = await loadConfig({ configFile: file, cwd, ...(options.env ? { env: options.env } : {}) });
+  if (config.source !== 'restauth') {
+    throw new CliError(
+      `${options.configFile} is a ${config.source} file: keys rotate edits jwt.keys in a restauth.json`,
+      EXIT_USAGE,
+    );
+  }
+  const { keys, signingKeyId } = config.jwt;
+  const signer = keys.find((key) => (signingKeyId ? key.kid === signingKeyId : Boolean(key.privateKey)));
+  if (!signer?.privateKey) {
+    throw new CliError(
+      `${options.configFile} has no signing key in jwt.keys (tokens are signed with jwt.secret): add one with \`restauth keys generate\` first`,
+      EXIT_USAGE,
+    );
+  }
+  const alg = options.alg ?? signer.alg;
+  const kid = options.kid ?? randomBytes(8).toString('hex');
+  if (keys.some((key) => key.kid === kid))
+    throw new CliError(`jwt.keys already has a key "${kid}"`, EXIT_USAGE);
+  const graceSeconds = options.graceSeconds ?? config.jwt.accessTokenTtl + config.jwt.clockTolerance;
+  const retireAt = new Date(options.now.getTime() + graceSeconds * 1000).toISOString();
+
+  const removed: string[] = [];
+  const retiring: RotateResult['retiring'] = [];
+  const next: KeySpec[] = [];
+  for (const key of keys) {
+    const spec = { ...key } as KeySpec;
+    if (spec.retireAt && Date.parse(spec.retireAt) <= options.now.getTime()) {
+      removed.push(spec.kid);
+      continue;
+    }
+    if (spec.kid === signer.kid) {
+      // Its public half only, from now on: the private key is gone from the file.
+      const publicKey = await exportJWK(loadKey(spec).verifyKey);
+      next.push({
+        kid: spec.kid,
+        alg: spec.alg,
+        publicKey: { ...publicKey, kid: spec.kid, alg: spec.alg, use: 'sig' },
+        retireAt,
+      });
+      retiring.push({ kid: spec.kid, retireAt });
+      continue;
+    }
+    next.push(spec);
+  }
+  const { configEntry } = await generateKey(alg, kid);
+  next.push(configEntry);
+
+  const text = await readFile(file, 'utf8');
+  const format = { formattingOptions: { insertSpaces: true, tabSize: 2 } };
+  let edited = applyEdits(text, modify(text, ['jwt', 'keys'], next, format));
+  edited = applyEdits(edited, modify(edited, ['jwt', 'signingKeyId'], kid, format));
+  // Checked before it is written: the new file loads and its keys sign and verify.
+  const tokens = new TokenService({ ...config.jwt, keys: next, signingKeyId: kid });
+  const { mode } = await stat(file);
+  await writeFileAtomically(file, edited, mode & 0o777);
+  return { file, kid, alg, retiring, removed, jwks: await tokens.jwks(options.now) };
+}

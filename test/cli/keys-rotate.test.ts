@@ -1,0 +1,144 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { decodeProtectedHeader } from 'jose';
+import { generateKey } from '../../src/cli/keys.js';
+import { createTestApp } from '../support/app.js';
+import { gotrueClient, listen } from '../support/gotrue.js';
+import { runCli } from '../support/run-cli.js';
+
+/**
+ * `restauth keys rotate` on a restauth.json, then the server restarted on it
+ * as an operator would: new tokens carry the new key, tokens of the old one
+ * keep verifying through the grace period and are refused after it.
+ */
+const PASSWORD = 'correct horse battery';
+
+async function folder(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'restauth-rotate-'));
+  after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+test('keys rotate: a new key signs, the old one verifies through the grace period only', async () => {
+  const dir = await folder();
+  const { configEntry } = await generateKey('ES256', 'first');
+  // Tokens live an hour, the old key ten minutes more: after that its tokens die before they expire.
+  const settings = {
+    jwt: { keys: [configEntry], accessTokenTtl: 3600 },
+    passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
+  };
+  const file = join(dir, 'restauth.json');
+  await writeFile(file, `// restauth, production\n${JSON.stringify(settings, null, 2)}\n`, { mode: 0o600 });
+
+  // Before: a user signs in; the token names the first key.
+  let t = await createTestAppOn(dir);
+  let url = await listen(t);
+  await t.services.admin.createUser({ email: 'ann@acme.test', password: PASSWORD, emailConfirm: true });
+  const before = await gotrueClient(url).client.signInWithPassword({
+    email: 'ann@acme.test',
+    password: PASSWORD,
+  });
+  assert.equal(before.error, null);
+  const oldToken = before.data.session!.access_token;
+  assert.equal(decodeProtectedHeader(oldToken).kid, 'first');
+  await t.close();
+
+  const rotated = await runCli(dir, ['keys', 'rotate', '--kid', 'second', '--grace', '10m']);
+  assert.equal(rotated.code, 0, rotated.stderr);
+  assert.match(rotated.stdout, /^new signing key second \(ES256\) written to .*restauth\.json$/m);
+  assert.match(rotated.stdout, /^key first signs no more and verifies until \d{4}-\d\d-\d\dT/m);
+  const jwks = JSON.parse(rotated.stdout.trimEnd().split('\n').at(-1)!) as {
+    keys: Array<{ kid: string; d?: string }>;
+  };
+  assert.deepEqual(jwks.keys.map((key) => key.kid).sort(), ['first', 'second']);
+  assert.ok(
+    jwks.keys.every((key) => key.d === undefined),
+    'the JWKS is public',
+  );
+
+  const written = await readFile(file, 'utf8');
+  assert.ok(written.startsWith('// restauth, production\n'), 'comments are kept');
+  assert.equal((await stat(file)).mode & 0o777, 0o600, 'the mode is kept');
+  const parsed = JSON.parse(written.replace(/^\/\/.*\n/, '')) as {
+    jwt: { signingKeyId: string; keys: Array<{ kid: string; privateKey?: unknown; retireAt?: string }> };
+  };
+  assert.equal(parsed.jwt.signingKeyId, 'second');
+  const first = parsed.jwt.keys.find((key) => key.kid === 'first')!;
+  assert.equal(first.privateKey, undefined, 'the old private key is gone from the file');
+  const retireAt = Date.parse(first.retireAt ?? '');
+  assert.ok(Math.abs(retireAt - (Date.now() + 600_000)) < 5 * 60_000, first.retireAt);
+
+  // Restarted on the rotated file.
+  t = await createTestAppOn(dir);
+  url = await listen(t);
+  try {
+    const after = await gotrueClient(url).client.signInWithPassword({
+      email: 'ann@acme.test',
+      password: PASSWORD,
+    });
+    assert.equal(after.error, null);
+    const newToken = after.data.session!.access_token;
+    assert.equal(decodeProtectedHeader(newToken).kid, 'second');
+    const { client } = gotrueClient(url);
+    assert.equal(
+      (await client.getUser(oldToken)).error,
+      null,
+      'the old key verifies during the grace period',
+    );
+    assert.equal((await client.getUser(newToken)).error, null);
+
+    // Past the grace period (the server's clock moved 11 minutes), within the old token's own hour.
+    t.advance(11 * 60_000);
+    const refused = await client.getUser(oldToken);
+    assert.notEqual(refused.error, null, 'a retired key verifies nothing');
+    assert.equal((await client.getUser(newToken)).error, null);
+  } finally {
+    await t.close();
+  }
+});
+
+test('keys rotate removes keys whose retirement has passed, and refuses a setup without jwt.keys', async () => {
+  const dir = await folder();
+  const old = await generateKey('EdDSA', 'old');
+  const current = await generateKey('EdDSA', 'current');
+  const retired = {
+    kid: 'old',
+    alg: 'EdDSA',
+    publicKey: old.jwks.keys[0],
+    retireAt: '2020-01-01T00:00:00.000Z',
+  };
+  await writeFile(
+    join(dir, 'restauth.json'),
+    JSON.stringify({ jwt: { keys: [retired, current.configEntry] } }),
+  );
+  const result = await runCli(dir, ['keys', 'rotate', '--grace', '1h']);
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stdout, /^key old was retired and is removed$/m);
+  const keys = (
+    JSON.parse(await readFile(join(dir, 'restauth.json'), 'utf8')) as {
+      jwt: { keys: Array<{ kid: string; alg: string }> };
+    }
+  ).jwt.keys;
+  assert.deepEqual(keys.map((key) => key.kid).slice(0, 1), ['current']);
+  assert.equal(keys.length, 2);
+  assert.ok(
+    keys.every((key) => key.alg === 'EdDSA'),
+    'the new key has the algorithm of the one it replaces',
+  );
+
+  const secretOnly = await folder();
+  await writeFile(
+    join(secretOnly, 'restauth.json'),
+    JSON.stringify({ jwt: { secret: 'a-private-secret-for-the-rotation-tests-0123456789' } }),
+  );
+  const refused = await runCli(secretOnly, ['keys', 'rotate']);
+  assert.equal(refused.code, 2);
+  assert.match(refused.stderr, /no signing key in jwt\.keys \(tokens are signed with jwt\.secret\)/);
+});
+
+async function createTestAppOn(dir: string) {
+  return createTestApp({ format: 'restauth', dir, keepConfigFile: true });
+}
