@@ -8,7 +8,6 @@ import { AuthError } from '../../src/core/errors.js';
 import type { AuditEvent, Store } from '../../src/core/ports/store.js';
 import { AuditFile } from '../../src/stores/file/audit-file.js';
 import { auditFilePath, FileDatabase, openFileStore } from '../../src/stores/file/index.js';
-import { runStoreContract } from '../contract/store/store-contract.js';
 import { normalizeCredentials } from '../../src/stores/file/records.js';
 import { durableCredentials } from '../support/durable.js';
 import { spawnTsScript } from '../support/process.js';
@@ -19,18 +18,6 @@ const storeConfig = (dir: string) => ({
   credentialsFile: join(dir, 'credentials.json'),
   usersProp: 'users',
   userIdProp: 'id',
-});
-
-runStoreContract('file', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'restauth-contract-'));
-  const { store } = await openFileStore(storeConfig(dir));
-  return {
-    store,
-    cleanup: async () => {
-      await store.close();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
 });
 
 describe('FileDatabase', () => {

@@ -3,7 +3,8 @@ import type { OutgoingMail } from './outbox.js';
 /**
  * The Store interface: the persistence verbs the auth domain needs, and
  * nothing else. Each store (file, postgres) implements it and passes the one
- * contract suite in test/contract/store/store-contract.ts.
+ * contract suite, test/contract/store/ (store-contract.ts, run on each store
+ * by file.test.ts and postgres.test.ts).
  *
  * Rules every implementation keeps:
  * - Anything single-use is consumed atomically (one conditional statement, or

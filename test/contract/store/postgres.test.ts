@@ -1,12 +1,12 @@
-import { runStoreContract } from '../contract/store/store-contract.js';
-import { openPostgresStore } from '../../src/stores/postgres/index.js';
+import { runStoreContract } from './store-contract.js';
+import { openPostgresStore } from '../../../src/stores/postgres/index.js';
 import {
   dropDatabase,
   realServerOnly,
   testPostgres,
   testRoles,
   testStoreConfig,
-} from '../support/postgres.js';
+} from '../../support/postgres.js';
 
 runStoreContract(
   'postgres',
