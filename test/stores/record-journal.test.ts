@@ -3,6 +3,7 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { DataError } from '../../src/data/errors.js';
 import { FileDatabase } from '../../src/stores/file/file-database.js';
 import { spawnTsScript } from '../support/process.js';
 
@@ -291,5 +292,26 @@ describe('FileDatabase journal of record writes', () => {
       await db.close();
     }
     assert.deepEqual((await f.readDb()).posts, [{ id: 'kept' }]);
+  });
+
+  it("the data API's refusal (a DocumentRefusal) is rejected alone and leaves memory as it is; any other throw undoes memory", async () => {
+    const f = await files([{ id: 1, title: 'one' }]);
+    const db = await FileDatabase.open(f);
+    let reloads = 0;
+    db.onReload(() => reloads++);
+    try {
+      const refused = db.transactRecords(() => {
+        throw new DataError('conflict', 'posts already has a record with id 1');
+      });
+      await assert.rejects(refused, DataError);
+      assert.equal(reloads, 0, 'a refusal changed nothing: memory is not reloaded');
+      const fault = db.transactRecords(() => {
+        throw new Error('half done');
+      });
+      await assert.rejects(fault, /half done/);
+      assert.equal(reloads, 1, 'a fault may have left a half-done change: memory goes back to disk');
+    } finally {
+      await db.close();
+    }
   });
 });

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { runCli } from './run-cli.js';
 
 const repoRoot = join(import.meta.dirname, '..', '..');
 
@@ -82,22 +83,15 @@ export function spawnTsScript(script: string, args: string[], stdout: 'pipe' | '
   );
 }
 
-/** Runs the restauth CLI to its exit in `cwd` with `env` added; its stdout and stderr as one text. */
-export function runRestauth(
+/**
+ * Runs the restauth CLI to its exit in `cwd` with this process's environment and `env` added;
+ * its stdout and stderr as one text.
+ */
+export async function runRestauth(
   cwd: string,
   args: string[],
   env: Record<string, string>,
 ): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['--import', import.meta.resolve('tsx'), join(repoRoot, 'src/cli/main.ts'), ...args],
-      { cwd, env: { ...process.env, ...env } },
-    );
-    let output = '';
-    child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ code, output }));
-  });
+  const { code, stdout, stderr } = await runCli(cwd, args, { ...process.env, ...env });
+  return { code, output: `${stdout}${stderr}` };
 }
