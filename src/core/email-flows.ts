@@ -196,10 +196,13 @@ export class EmailFlows {
     return typeof pending?.data['newEmail'] === 'string' ? pending.data['newEmail'] : null;
   }
 
-  /** Spends a link token (`token_hash`) or an address's code, and does what its type means. */
+  /**
+   * Spends a link token or an address's code, and does what its type means. The link token is the raw
+   * secret of the mail's link (GoTrue's wire calls it `token_hash`); it is hashed only to be looked up.
+   */
   async verify(
     type: VerifyType,
-    secret: { tokenHash: string } | { email: string; code: string },
+    secret: { linkToken: string } | { email: string; code: string },
   ): Promise<VerifyOutcome> {
     const now = this.deps.clock();
     const consumed = await this.consume(type, secret, now);
@@ -216,10 +219,10 @@ export class EmailFlows {
    * password must not spend the link), then spends the token and changes
    * the password, ending every session.
    */
-  async recoverWithPassword(tokenHash: string, password: string): Promise<User> {
+  async recoverWithPassword(linkToken: string, password: string): Promise<User> {
     this.deps.hasher.assertAcceptable(password);
     const now = this.deps.clock();
-    const consumed = await this.deps.oneTimeTokens.consumeLink(tokenHash, PURPOSES.recovery, now);
+    const consumed = await this.deps.oneTimeTokens.consumeLink(linkToken, PURPOSES.recovery, now);
     if (!consumed) throw new AuthError('otp_expired');
     const hash = await this.deps.hasher.hash(password);
     const user = await this.deps.store.changePassword(consumed.userId, hash, null, now);
@@ -244,11 +247,11 @@ export class EmailFlows {
 
   private consume(
     type: VerifyType,
-    secret: { tokenHash: string } | { email: string; code: string },
+    secret: { linkToken: string } | { email: string; code: string },
     now: Date,
   ): Promise<OneTimeToken | null> {
-    if ('tokenHash' in secret)
-      return this.deps.oneTimeTokens.consumeLink(secret.tokenHash, PURPOSES[type], now);
+    if ('linkToken' in secret)
+      return this.deps.oneTimeTokens.consumeLink(secret.linkToken, PURPOSES[type], now);
     // Codes are bound to the address they were mailed to: an email change's code to the new
     // address is typed with that address, which no account has yet.
     return this.deps.oneTimeTokens.consumeCode(checkEmail(secret.email), secret.code, PURPOSES[type], now);

@@ -116,8 +116,8 @@ export const emailRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
       if (!Value.Check(VerifyJsonBody, body)) {
         throw new AuthError('validation_failed', 'type is required, with token_hash, or email and token');
       }
-      let secret: { tokenHash: string } | { email: string; code: string };
-      if (body.token_hash !== undefined) secret = { tokenHash: body.token_hash };
+      let secret: { linkToken: string } | { email: string; code: string };
+      if (body.token_hash !== undefined) secret = { linkToken: body.token_hash };
       else if (body.email !== undefined && body.token !== undefined) {
         // A 6-digit code is guessable: its address gets the verify allowance too, however many
         // clients an attacker spreads the guesses over.
@@ -179,7 +179,7 @@ export const emailRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
         await flows.recoverWithPassword(parsed.token, form.password);
         return page(reply, 200, outcomePage('password_changed'));
       }
-      const outcome = await flows.verify(parsed.type, { tokenHash: parsed.token });
+      const outcome = await flows.verify(parsed.type, { linkToken: parsed.token });
       return await answerOutcome(reply, outcome, redirectTo);
     } catch (error) {
       if (isAuthError(error) && error.code === 'otp_expired') {
