@@ -75,7 +75,9 @@ describe('PostgreSQL: logins normalised by migration 12', () => {
   it('once the operator renames one, stores login keys the store finds users by', async () => {
     await pool.query(`UPDATE auth.users SET username = 'kelvin', username_lowercase = 'kelvin' WHERE id = 2`);
     assert.ok((await migrate(pool, names)).includes(12));
-    const { rows } = await pool.query('SELECT id, username_lowercase, email FROM auth.users ORDER BY id');
+    const { rows } =
+      await pool.query(`SELECT a.id, a.username_lowercase, u.email FROM restauth.accounts a JOIN auth.users u ON u.id = a.uid
+       ORDER BY a.id`);
     assert.deepEqual(rows, [
       { id: 1, username_lowercase: 'kate', email: null },
       { id: 2, username_lowercase: 'kelvin', email: null },

@@ -56,6 +56,13 @@ async function createPostgrestAuthDatabase(url: string): Promise<void> {
         `CREATE ROLE ${pg.escapeIdentifier(user.username.toLowerCase())} NOLOGIN IN ROLE normal_user, web_anon`,
       );
     }
+    // The application's own table, naming its users by postgrest-auth's integer id.
+    await admin.query(`
+      CREATE TABLE public.scores (
+        id serial PRIMARY KEY, user_id integer NOT NULL REFERENCES auth.users(id) ON DELETE CASCADE,
+        points integer NOT NULL);
+      INSERT INTO public.scores (user_id, points) SELECT id, 10 FROM auth.users;
+    `);
   } finally {
     await admin.end();
   }
@@ -108,7 +115,8 @@ describe('upgrading a postgrest-auth database in place', () => {
 
   it('keeps every user, hash, email, count and role', async () => {
     const { rows } = await superPool.query(
-      'SELECT username, username_lowercase, email, token_count, role FROM auth.users ORDER BY id',
+      `SELECT a.username, a.username_lowercase, u.email, a.token_count, u.role
+       FROM restauth.accounts a JOIN auth.users u ON u.id = a.uid ORDER BY a.id`,
     );
     assert.deepEqual(
       rows,
@@ -121,7 +129,9 @@ describe('upgrading a postgrest-auth database in place', () => {
       })),
     );
     // Every existing user got a uuid of its own (migration 6): its id in restauth's APIs and tokens.
-    const ids = await superPool.query<{ uid: string }>('SELECT uid::text AS uid FROM auth.users ORDER BY id');
+    const ids = await superPool.query<{ uid: string }>(
+      'SELECT uid::text AS uid FROM restauth.accounts ORDER BY id',
+    );
     assert.equal(new Set(ids.rows.map((row) => row.uid)).size, oldUsers.length);
     for (const [i, user] of oldUsers.entries()) {
       assert.match(ids.rows[i]!.uid, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
@@ -155,7 +165,9 @@ describe('upgrading a postgrest-auth database in place', () => {
       );
     }
     // The login upgraded the bcrypt hash to restauth's algorithm, and the password still works.
-    const { rows } = await superPool.query('SELECT password FROM auth.users ORDER BY id LIMIT 1');
+    const { rows } =
+      await superPool.query(`SELECT u.encrypted_password AS password FROM auth.users u JOIN restauth.accounts a ON a.uid = u.id
+       ORDER BY a.id LIMIT 1`);
     assert.match(rows[0].password, /^\$argon2id\$/);
     const again = await t.app.inject({
       method: 'POST',
@@ -184,6 +196,40 @@ describe('upgrading a postgrest-auth database in place', () => {
     });
     assert.equal(changed.statusCode, 200, changed.body);
     await assert.rejects(postgrestRequest(superPool, rest, current, 'SELECT 1'), { status: 403 });
+  });
+
+  it("keeps the application's integer foreign keys working: new users get an integer id, deleting one deletes its rows", async () => {
+    // The users table became restauth.accounts (migration 14); the foreign key followed it.
+    const { rows: target } = await superPool.query<{ target: string }>(
+      `SELECT confrelid::regclass::text AS target FROM pg_constraint WHERE conname = 'scores_user_id_fkey'`,
+    );
+    assert.deepEqual(target, [{ target: 'restauth.accounts' }]);
+    const { rows: kept } = await superPool.query(
+      'SELECT user_id, points FROM public.scores ORDER BY user_id',
+    );
+    assert.deepEqual(kept, [
+      { user_id: 1, points: 10 },
+      { user_id: 2, points: 10 },
+    ]);
+    const name = `Dave${suffix}`;
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/auth/users',
+      payload: { username: name, password: 'a real passphrase' },
+    });
+    assert.equal(res.statusCode, 201, res.body);
+    const { rows } = await superPool.query<{ id: number }>(
+      'SELECT id FROM restauth.accounts WHERE username_lowercase = $1',
+      [name.toLowerCase()],
+    );
+    await superPool.query('INSERT INTO public.scores (user_id, points) VALUES ($1, 5)', [rows[0]!.id]);
+    const dave = await t.services.store.findUserByUsername(name);
+    assert.equal(await t.services.store.deleteUser(dave!.id), true);
+    const { rows: left } = await superPool.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM public.scores WHERE user_id = $1',
+      [rows[0]!.id],
+    );
+    assert.deepEqual(left, [{ n: 0 }]);
   });
 
   it('new users get their own role, as postgrest-auth gave them', async () => {

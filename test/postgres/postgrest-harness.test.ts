@@ -186,7 +186,7 @@ describe('PostgREST request cycle with restauth tokens (PostgreSQL store)', () =
     await admin.connect();
     let serial: number;
     try {
-      const { rows } = await admin.query<{ id: number }>('SELECT id FROM auth.users WHERE uid = $1', [
+      const { rows } = await admin.query<{ id: number }>('SELECT id FROM restauth.accounts WHERE uid = $1', [
         user!.id,
       ]);
       serial = rows[0]!.id;

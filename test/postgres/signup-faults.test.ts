@@ -50,7 +50,7 @@ describe('sign-up under database faults (PostgreSQL)', () => {
 
   async function accounts(username: string): Promise<number> {
     const { rows } = await sql.query<{ n: number }>(
-      'SELECT count(*)::int AS n FROM auth.users WHERE username_lowercase = $1',
+      'SELECT count(*)::int AS n FROM restauth.accounts WHERE username_lowercase = $1',
       [username],
     );
     return rows[0]!.n;

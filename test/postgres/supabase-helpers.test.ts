@@ -222,7 +222,7 @@ describe("Supabase's SQL helpers on PostgreSQL", () => {
         role: 'authenticated',
       });
 
-      assert.deepEqual(await migrate(pool, names), [13]);
+      assert.ok((await migrate(pool, names)).includes(13));
 
       await asClaims(pool, asOwner, `INSERT INTO public.notes (body) VALUES ('after')`, {
         role: 'authenticated',

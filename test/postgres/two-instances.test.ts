@@ -62,7 +62,7 @@ describe('two instances on one PostgreSQL database', { skip: realServerOnly() ??
       const { rows } = await client.query(
         `SELECT count(*) FILTER (WHERE t.rotated_at IS NULL)::int AS live, count(*)::int AS total
          FROM auth.refresh_tokens t JOIN auth.sessions s ON s.id = t.session_id
-         JOIN auth.users u ON u.id = s.user_id WHERE u.username = 'racer'`,
+         JOIN restauth.accounts u ON u.id = s.user_id WHERE u.username = 'racer'`,
       );
       assert.deepEqual(rows[0], { live: 1, total: 2 });
       const { rows: migrations } = await client.query(

@@ -224,7 +224,8 @@ describe('database roles in role-per-user mode (PostgreSQL store)', () => {
       const token = res.json().access_token!;
       await postgrestRequest(asAuthenticator, rest, token, 'SELECT 1');
       await admin.query(
-        `UPDATE auth.users SET banned_until = now() + interval '1 hour' WHERE username = $1`,
+        `UPDATE auth.users SET banned_until = now() + interval '1 hour'
+         WHERE id = (SELECT uid FROM restauth.accounts WHERE username = $1)`,
         [username],
       );
       await assert.rejects(postgrestRequest(asAuthenticator, rest, token, 'SELECT 1'), {
@@ -232,7 +233,8 @@ describe('database roles in role-per-user mode (PostgreSQL store)', () => {
         message: /banned/,
       });
       await admin.query(
-        `UPDATE auth.users SET banned_until = now() - interval '1 second' WHERE username = $1`,
+        `UPDATE auth.users SET banned_until = now() - interval '1 second'
+         WHERE id = (SELECT uid FROM restauth.accounts WHERE username = $1)`,
         [username],
       );
       await postgrestRequest(asAuthenticator, rest, token, 'SELECT 1');

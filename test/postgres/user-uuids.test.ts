@@ -71,7 +71,7 @@ describe('PostgreSQL users named by uuid', () => {
 
   it('gives every existing user a uuid of its own, which the store names it by', async () => {
     const { rows } = await store.pool.query<{ id: number; uid: string }>(
-      'SELECT id, uid::text AS uid FROM auth.users ORDER BY id',
+      'SELECT id, uid::text AS uid FROM restauth.accounts ORDER BY id',
     );
     assert.equal(rows.length, 2);
     assert.notEqual(rows[0]!.uid, rows[1]!.uid);

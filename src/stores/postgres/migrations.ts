@@ -46,6 +46,11 @@ export function quotedNames(names: SchemaNames) {
     authenticator: names.authenticatorRole
       ? identifier(names.authenticatorRole, 'roles.authenticator')
       : null,
+    /**
+     * restauth's own schema beside GoTrue's (docs/postgres-schema.md): `restauth` for the usual `auth`,
+     * `<schema>_restauth` for another, so two configured schemas in one database never share it.
+     */
+    restauth: identifier(names.schema === 'auth' ? 'restauth' : `${names.schema}_restauth`, 'store.schema'),
     /** The authenticated role's plain name, for bind parameters. */
     authenticatedName: names.authenticatedRole,
     anonLiteral: pg.escapeLiteral(names.anonymousRole),
@@ -554,5 +559,199 @@ export function migrations(names: SchemaNames): Migration[] {
         GRANT EXECUTE ON FUNCTION ${q.schema}.uid(), ${q.schema}.email() TO ${q.anon}, ${q.authenticated};
       `,
     },
+    {
+      version: 14,
+      name: "users in GoTrue's auth.users, restauth's part of them in restauth.accounts",
+      sql: gotrueUsers(q, users),
+    },
   ];
+}
+
+/**
+ * Migration 14: the users move into GoTrue's `auth.users` (uuid `id`, `raw_user_meta_data`, ... as
+ * supabase/auth's migrations leave it; docs/postgres-schema.md), so Supabase SQL runs unchanged:
+ * `references auth.users(id)`, triggers reading `new.raw_user_meta_data`. The table migrations 1-12
+ * made (postgrest-auth's, extended) moves to restauth's schema as `accounts` and keeps what GoTrue has
+ * no column for: the user name and its login key, the token count, and the integer `id`, so the
+ * foreign keys users' own tables hold on it keep working (PostgreSQL keeps them by the table's identity
+ * through the move), and so do the sessions, one-time tokens and roles that reference it. Each account
+ * names its user by `uid` (migration 6), which becomes `auth.users.id`: tokens' `sub` stays valid.
+ */
+function gotrueUsers(q: ReturnType<typeof quotedNames>, users: string): string {
+  const accounts = `${q.restauth}.accounts`;
+  const gotrue = `${q.schema}.users`;
+  // GoTrue's legacy token columns hold '' when unset (its Go models read them as strings).
+  return `
+    CREATE SCHEMA IF NOT EXISTS ${q.restauth};
+    -- postgrest-auth's grant to the anonymous role on its table goes with the table.
+    GRANT USAGE ON SCHEMA ${q.restauth} TO ${q.anon}, ${q.authenticated};
+    ALTER TABLE ${users} SET SCHEMA ${q.restauth};
+    ALTER TABLE ${q.restauth}.${q.table} RENAME TO accounts;
+
+    CREATE TABLE ${gotrue} (
+      instance_id uuid,
+      id uuid NOT NULL UNIQUE,
+      aud varchar(255),
+      role varchar(255),
+      email varchar(255),
+      encrypted_password varchar(255),
+      email_confirmed_at timestamptz,
+      invited_at timestamptz,
+      confirmation_token varchar(255),
+      confirmation_sent_at timestamptz,
+      recovery_token varchar(255),
+      recovery_sent_at timestamptz,
+      email_change_token_new varchar(255),
+      email_change varchar(255),
+      email_change_sent_at timestamptz,
+      last_sign_in_at timestamptz,
+      raw_app_meta_data jsonb,
+      raw_user_meta_data jsonb,
+      is_super_admin boolean,
+      created_at timestamptz,
+      updated_at timestamptz,
+      phone text UNIQUE DEFAULT NULL,
+      phone_confirmed_at timestamptz,
+      phone_change text DEFAULT '',
+      phone_change_token varchar(255) DEFAULT '',
+      phone_change_sent_at timestamptz,
+      confirmed_at timestamptz GENERATED ALWAYS AS (least(email_confirmed_at, phone_confirmed_at)) STORED,
+      email_change_token_current varchar(255) DEFAULT '',
+      email_change_confirm_status smallint DEFAULT 0
+        CHECK (email_change_confirm_status >= 0 AND email_change_confirm_status <= 2),
+      banned_until timestamptz,
+      reauthentication_token varchar(255) DEFAULT '',
+      reauthentication_sent_at timestamptz,
+      is_sso_user boolean NOT NULL DEFAULT false,
+      deleted_at timestamptz,
+      is_anonymous boolean NOT NULL DEFAULT false,
+      CONSTRAINT users_pkey PRIMARY KEY (id)
+    );
+    COMMENT ON TABLE ${gotrue} IS 'Auth: Stores user login data within a secure schema.';
+    COMMENT ON COLUMN ${gotrue}.is_sso_user IS
+      'Auth: Set this column to true when the account comes from SSO. These accounts can have duplicate emails.';
+    CREATE INDEX users_instance_id_idx ON ${gotrue} (instance_id);
+    CREATE INDEX users_instance_id_email_idx ON ${gotrue} (instance_id, lower(email));
+    CREATE UNIQUE INDEX users_email_partial_key ON ${gotrue} (email) WHERE is_sso_user = false;
+    CREATE UNIQUE INDEX confirmation_token_idx ON ${gotrue} (confirmation_token)
+      WHERE confirmation_token !~ '^[0-9 ]*$';
+    CREATE UNIQUE INDEX recovery_token_idx ON ${gotrue} (recovery_token) WHERE recovery_token !~ '^[0-9 ]*$';
+    CREATE UNIQUE INDEX email_change_token_current_idx ON ${gotrue} (email_change_token_current)
+      WHERE email_change_token_current !~ '^[0-9 ]*$';
+    CREATE UNIQUE INDEX email_change_token_new_idx ON ${gotrue} (email_change_token_new)
+      WHERE email_change_token_new !~ '^[0-9 ]*$';
+    CREATE UNIQUE INDEX reauthentication_token_idx ON ${gotrue} (reauthentication_token)
+      WHERE reauthentication_token !~ '^[0-9 ]*$';
+    CREATE INDEX users_is_anonymous_idx ON ${gotrue} (is_anonymous);
+    ALTER TABLE ${gotrue} ENABLE ROW LEVEL SECURITY;
+
+    -- role: GoTrue's is the token's role claim; restauth's "no role of its own" is the authenticated role.
+    INSERT INTO ${gotrue} (instance_id, id, aud, role, email, encrypted_password, email_confirmed_at,
+        raw_app_meta_data, raw_user_meta_data, created_at, updated_at, last_sign_in_at, banned_until,
+        confirmation_token, recovery_token, email_change_token_new, email_change)
+      SELECT '00000000-0000-0000-0000-000000000000', a.uid, 'authenticated',
+        coalesce(a.role, ${q.authenticatedLiteral}), a.email, a.password, a.email_confirmed_at, a.app_metadata,
+        a.profile, a.created_at, a.updated_at, a.last_sign_in_at, a.banned_until, '', '', '', ''
+      FROM ${accounts} a;
+
+    ALTER TABLE ${accounts}
+      DROP COLUMN email, DROP COLUMN password, DROP COLUMN email_confirmed_at, DROP COLUMN role,
+      DROP COLUMN profile, DROP COLUMN app_metadata, DROP COLUMN created_at, DROP COLUMN updated_at,
+      DROP COLUMN last_sign_in_at, DROP COLUMN banned_until,
+      ADD CONSTRAINT accounts_uid_fkey FOREIGN KEY (uid) REFERENCES ${gotrue}(id) ON DELETE CASCADE;
+    COMMENT ON TABLE ${accounts} IS
+      'restauth: per user (uid = auth.users.id) its user name, login key, token count, and the integer id postgrest-auth gave it, which sessions, one-time tokens, roles and applications'' foreign keys reference';
+
+    -- The pre-request of migration 10, reading the user from GoTrue's table and its account.
+    CREATE OR REPLACE FUNCTION ${q.schema}.check_token_general() RETURNS void
+      LANGUAGE plpgsql STABLE SECURITY DEFINER AS $fn$
+    DECLARE
+      claims jsonb := ${q.schema}.jwt();
+      claimed_version text := coalesce(claims ->> 'token_version', claims ->> 'count');
+      claimed_role text := claims ->> 'role';
+      session_text text := claims ->> 'session_id';
+      user_sub text := claims ->> 'sub';
+      checked record;
+      session_row record;
+    BEGIN
+      IF claims = '{}'::jsonb OR (user_sub IS NULL AND claimed_version IS NULL) THEN
+        RETURN; -- anonymous request
+      END IF;
+      IF user_sub IS NULL THEN
+        -- postgrest-auth tokens name the user by its role.
+        SELECT a.id, a.token_count, nullif(u.role, ${q.authenticatedLiteral}) AS role, u.banned_until INTO checked
+          FROM ${q.schema}.user_roles r JOIN ${accounts} a ON a.id = r.user_id JOIN ${gotrue} u ON u.id = a.uid
+          WHERE r.role = claimed_role AND r.adopted;
+      ELSIF user_sub ~ ${UUID_PATTERN} THEN
+        SELECT a.id, a.token_count, nullif(u.role, ${q.authenticatedLiteral}) AS role, u.banned_until INTO checked
+          FROM ${gotrue} u JOIN ${accounts} a ON a.uid = u.id WHERE u.id = user_sub::uuid;
+      ELSIF user_sub ~ '^[0-9]{1,9}$' THEN
+        SELECT a.id, a.token_count, nullif(u.role, ${q.authenticatedLiteral}) AS role, u.banned_until INTO checked
+          FROM ${gotrue} u JOIN ${accounts} a ON a.uid = u.id WHERE a.id = user_sub::integer;
+      ELSE
+        RAISE invalid_password USING MESSAGE = 'token refused: malformed subject';
+      END IF;
+      IF NOT FOUND THEN
+        RAISE invalid_password USING MESSAGE = 'token refused: the user no longer exists';
+      END IF;
+      IF (claimed_role IN (coalesce(checked.role, ${q.authenticatedLiteral}), ${q.authenticatedLiteral})) IS NOT TRUE THEN
+        RAISE invalid_password USING MESSAGE = 'token refused: its role is not its user''s';
+      END IF;
+      IF checked.banned_until > now() THEN
+        RAISE invalid_password USING MESSAGE = 'token refused: the user is banned';
+      END IF;
+      IF claimed_version IS NULL OR claimed_version !~ '^[0-9]{1,9}$' OR claimed_version::integer <> checked.token_count THEN
+        RAISE invalid_password USING MESSAGE = 'token refused: issued before a password change, sign in again';
+      END IF;
+      IF user_sub IS NOT NULL THEN
+        IF session_text IS NULL OR session_text !~ ${UUID_PATTERN} THEN
+          RAISE invalid_password USING MESSAGE = 'token refused: it names no session';
+        END IF;
+        SELECT s.revoked_at, s.not_after, s.user_id INTO session_row
+          FROM ${q.schema}.sessions s WHERE s.id = session_text::uuid;
+        IF NOT FOUND OR session_row.user_id <> checked.id OR session_row.revoked_at IS NOT NULL
+           OR session_row.not_after <= now() THEN
+          RAISE invalid_password USING MESSAGE = 'token refused: the session has ended (signed out or revoked)';
+        END IF;
+      END IF;
+    END
+    $fn$;
+
+    -- The fast path of migration 10, the same one lookup with the account joined.
+    CREATE OR REPLACE FUNCTION ${q.schema}.check_token_count() RETURNS void
+      LANGUAGE plpgsql STABLE SECURITY DEFINER AS $fn$
+    DECLARE
+      claims jsonb := coalesce(nullif(current_setting('request.jwt.claims', true), '')::jsonb, ${q.schema}.jwt());
+      user_sub text := claims ->> 'sub';
+      session_text text := claims ->> 'session_id';
+      checked record;
+    BEGIN
+      -- Anonymous requests (no sub) and other token shapes: the general check (IS NULL first: NULL !~ x is NULL).
+      IF user_sub IS NULL OR session_text IS NULL OR user_sub !~ ${UUID_PATTERN} OR session_text !~ ${UUID_PATTERN} THEN
+        PERFORM ${q.schema}.check_token_general();
+        RETURN;
+      END IF;
+      SELECT a.token_count, nullif(u.role, ${q.authenticatedLiteral}) AS role, u.banned_until,
+          s.user_id = a.id AS own_session, s.revoked_at, s.not_after
+        INTO checked
+        FROM ${gotrue} u JOIN ${accounts} a ON a.uid = u.id LEFT JOIN ${q.schema}.sessions s ON s.id = session_text::uuid
+        WHERE u.id = user_sub::uuid;
+      IF NOT FOUND THEN
+        RAISE invalid_password USING MESSAGE = 'token refused: the user no longer exists';
+      END IF;
+      IF (claims ->> 'role' IN (coalesce(checked.role, ${q.authenticatedLiteral}), ${q.authenticatedLiteral})) IS NOT TRUE THEN
+        RAISE invalid_password USING MESSAGE = 'token refused: its role is not its user''s';
+      END IF;
+      IF checked.banned_until > now() THEN
+        RAISE invalid_password USING MESSAGE = 'token refused: the user is banned';
+      END IF;
+      IF coalesce(claims ->> 'token_version', claims ->> 'count') IS DISTINCT FROM checked.token_count::text THEN
+        RAISE invalid_password USING MESSAGE = 'token refused: issued before a password change, sign in again';
+      END IF;
+      IF checked.own_session IS NOT TRUE OR checked.revoked_at IS NOT NULL OR checked.not_after <= now() THEN
+        RAISE invalid_password USING MESSAGE = 'token refused: the session has ended (signed out or revoked)';
+      END IF;
+    END
+    $fn$;
+  `;
 }

@@ -74,12 +74,19 @@ interface AuditRow {
 }
 
 /**
- * A user's public id is its uuid (`uid`, migration 6); the serial `id` stays the key the other tables
- * reference, so a user id given to the Store is turned into it in the same statement (a join, or
- * `(SELECT id FROM users WHERE uid = $n)`), and sessions and one-time tokens name their user by uid.
+ * A user is a row of GoTrue's `auth.users` `u` (migration 14: its uuid id is the user's id) and its
+ * account `a` in restauth's schema (the user name, the token count, and the integer `id` the other
+ * tables reference), joined on `a.uid = u.id`. A user id given to the Store is turned into the
+ * account's key in the same statement (a join, or `(SELECT id FROM accounts WHERE uid = $n)`), and
+ * sessions and one-time tokens name their user by the account's uid. GoTrue's `role` is the token's
+ * role claim: the authenticated role there is restauth's "no role of its own" (null).
  */
-const USER_COLUMNS = `uid::text AS id, username, email, email_confirmed_at, role, token_count, profile, app_metadata,
-  created_at, updated_at, last_sign_in_at, banned_until`;
+function userColumns(authenticatedLiteral: string): string {
+  return `u.id::text AS id, a.username, u.email, u.email_confirmed_at,
+    nullif(u.role, ${authenticatedLiteral}) AS role, a.token_count,
+    coalesce(u.raw_user_meta_data, '{}') AS profile, coalesce(u.raw_app_meta_data, '{}') AS app_metadata,
+    u.created_at, u.updated_at, u.last_sign_in_at, u.banned_until`;
+}
 /** A session `s` joined with its user `u`. */
 const SESSION_COLUMNS = `s.id::text AS id, u.uid::text AS user_id, s.created_at, s.refreshed_at, s.not_after,
   s.revoked_at, s.revoked_reason, s.refresh_secret`;
@@ -189,6 +196,10 @@ export class PostgresStore implements Store {
   private readonly mailOutbox: string;
   private readonly roleNames: RoleNames;
   private readonly names: ReturnType<typeof quotedNames>;
+  private readonly accounts: string;
+  /** GoTrue's users `u` joined with their accounts `a`. */
+  private readonly userFrom: string;
+  private readonly userColumns: string;
   private readonly statementNames = new Map<string, string>();
 
   constructor(
@@ -201,8 +212,11 @@ export class PostgresStore implements Store {
     },
   ) {
     this.names = quotedNames(schemaNames);
-    const { schema, table } = this.names;
-    this.users = `${schema}.${table}`;
+    const { schema, restauth } = this.names;
+    this.users = `${schema}.users`;
+    this.accounts = `${restauth}.accounts`;
+    this.userFrom = `${this.users} u JOIN ${this.accounts} a ON a.uid = u.id`;
+    this.userColumns = userColumns(this.names.authenticatedLiteral);
     this.sessions = `${schema}.sessions`;
     this.refreshTokens = `${schema}.refresh_tokens`;
     this.oneTimeTokens = `${schema}.one_time_tokens`;
@@ -220,11 +234,21 @@ export class PostgresStore implements Store {
     if (input.role !== null) checkRoleName(input.role);
     const mails = writes.mails ?? [];
     const user = await inTransaction(this.pool, async (client) => {
+      // One statement: the account's foreign key is checked at its end, when the user row is there.
+      // GoTrue's legacy token columns hold '' when unset (its Go models read them as strings).
       const { rows } = await client
         .query<UserRow & { user_key: number }>(
-          `INSERT INTO ${this.users} (username, username_lowercase, email, email_confirmed_at, role, profile,
-             app_metadata, password)
-           VALUES ($1, $8, $2, $3, $4, $5, $6, $7) RETURNING id AS user_key, ${USER_COLUMNS}`,
+          `WITH u AS (
+             INSERT INTO ${this.users} (instance_id, id, aud, role, email, email_confirmed_at, raw_user_meta_data,
+               raw_app_meta_data, encrypted_password, created_at, updated_at, confirmation_token, recovery_token,
+               email_change_token_new, email_change)
+             VALUES ('00000000-0000-0000-0000-000000000000', gen_random_uuid(), 'authenticated',
+               coalesce($4, ${this.names.authenticatedLiteral}), $2, $3, $5, $6, $7, now(), now(), '', '', '', '')
+             RETURNING *
+           ), a AS (
+             INSERT INTO ${this.accounts} (uid, username, username_lowercase) SELECT id, $1, $8 FROM u RETURNING *
+           )
+           SELECT a.id AS user_key, ${this.userColumns} FROM u JOIN a ON a.uid = u.id`,
           [
             input.username,
             input.email === null ? null : loginKey(input.email),
@@ -273,29 +297,32 @@ export class PostgresStore implements Store {
     // they expire (an hour by default): here, where a token's sub is looked up, an all-digits id still
     // names the user by its serial id. The user found carries its uid, which every later step uses.
     if (/^[0-9]{1,9}$/.test(id)) {
-      return this.oneUser(`SELECT ${USER_COLUMNS} FROM ${this.users} WHERE id = $1`, [Number(id)]);
+      return this.oneUser(`SELECT ${this.userColumns} FROM ${this.userFrom} WHERE a.id = $1`, [Number(id)]);
     }
     const uid = userUid(id);
     if (uid === null) return null;
-    return this.oneUser(`SELECT ${USER_COLUMNS} FROM ${this.users} WHERE uid = $1`, [uid]);
+    return this.oneUser(`SELECT ${this.userColumns} FROM ${this.userFrom} WHERE u.id = $1`, [uid]);
   }
 
   async findUserByUsername(username: string): Promise<User | null> {
-    return this.oneUser(`SELECT ${USER_COLUMNS} FROM ${this.users} WHERE username_lowercase = $1`, [
+    return this.oneUser(`SELECT ${this.userColumns} FROM ${this.userFrom} WHERE a.username_lowercase = $1`, [
       loginKey(username),
     ]);
   }
 
   async findUserByEmail(email: string): Promise<User | null> {
-    return this.oneUser(`SELECT ${USER_COLUMNS} FROM ${this.users} WHERE email = $1`, [loginKey(email)]);
+    return this.oneUser(`SELECT ${this.userColumns} FROM ${this.userFrom} WHERE u.email = $1`, [
+      loginKey(email),
+    ]);
   }
 
   async listUsers(options: { page: number; perPage: number; newestFirst?: boolean }): Promise<UserPage> {
     const offset = (Math.max(options.page, 1) - 1) * options.perPage;
     const [page, count] = await Promise.all([
-      // By the serial key, qualified: creation order (a bare `id` would be the uid the select list names id).
+      // By the account's serial key: creation order.
       this.pool.query<UserRow>(
-        `SELECT ${USER_COLUMNS} FROM ${this.users} u ORDER BY u.id ${options.newestFirst ? 'DESC' : 'ASC'} LIMIT $1 OFFSET $2`,
+        `SELECT ${this.userColumns} FROM ${this.userFrom}
+         ORDER BY a.id ${options.newestFirst ? 'DESC' : 'ASC'} LIMIT $1 OFFSET $2`,
         [options.perPage, offset],
       ),
       this.pool.query<{ total: number }>(`SELECT count(*)::int AS total FROM ${this.users}`),
@@ -305,27 +332,35 @@ export class PostgresStore implements Store {
 
   async updateUser(id: string, patch: UserPatch): Promise<User> {
     const uid = userUid(id);
-    const sets: string[] = ['updated_at = now()'];
+    // The user name is the account's; everything else GoTrue's row: one statement updates both.
+    const userSets: string[] = ['updated_at = now()'];
+    const accountSets: string[] = [];
     const values: unknown[] = [uid];
-    const set = (column: string, value: unknown, expression = `$${values.length + 1}`) => {
+    const set = (sets: string[], column: string, value: unknown) => {
       values.push(value);
-      sets.push(`${column} = ${expression}`);
+      sets.push(`${column} = $${values.length}`);
     };
     if (patch.username !== undefined) {
-      set('username', patch.username);
-      set('username_lowercase', patch.username === null ? null : loginKey(patch.username));
+      set(accountSets, 'username', patch.username);
+      set(accountSets, 'username_lowercase', patch.username === null ? null : loginKey(patch.username));
     }
-    if (patch.email !== undefined) set('email', patch.email === null ? null : loginKey(patch.email));
-    if (patch.emailConfirmedAt !== undefined) set('email_confirmed_at', patch.emailConfirmedAt);
-    if (patch.profile !== undefined) set('profile', patch.profile);
-    if (patch.appMetadata !== undefined) set('app_metadata', patch.appMetadata);
-    if (patch.lastSignInAt !== undefined) set('last_sign_in_at', patch.lastSignInAt);
-    if (patch.bannedUntil !== undefined) set('banned_until', patch.bannedUntil);
+    if (patch.email !== undefined)
+      set(userSets, 'email', patch.email === null ? null : loginKey(patch.email));
+    if (patch.emailConfirmedAt !== undefined) set(userSets, 'email_confirmed_at', patch.emailConfirmedAt);
+    if (patch.profile !== undefined) set(userSets, 'raw_user_meta_data', patch.profile);
+    if (patch.appMetadata !== undefined) set(userSets, 'raw_app_meta_data', patch.appMetadata);
+    if (patch.lastSignInAt !== undefined) set(userSets, 'last_sign_in_at', patch.lastSignInAt);
+    if (patch.bannedUntil !== undefined) set(userSets, 'banned_until', patch.bannedUntil);
+    const account =
+      accountSets.length === 0
+        ? `SELECT * FROM ${this.accounts} WHERE uid = $1`
+        : `UPDATE ${this.accounts} SET ${accountSets.join(', ')} WHERE uid = $1 RETURNING *`;
     const user =
       uid === null
         ? null
         : await this.oneUser(
-            `UPDATE ${this.users} SET ${sets.join(', ')} WHERE uid = $1 RETURNING ${USER_COLUMNS}`,
+            `WITH u AS (UPDATE ${this.users} SET ${userSets.join(', ')} WHERE id = $1 RETURNING *), a AS (${account})
+             SELECT ${this.userColumns} FROM u JOIN a ON a.uid = u.id`,
             values,
           );
     if (!user) throw new AuthError('user_not_found');
@@ -339,8 +374,9 @@ export class PostgresStore implements Store {
       // Sessions, refresh tokens, one-time tokens and the role's ownership go with it (ON DELETE
       // CASCADE); audit events stay. The statement's snapshot still shows the ownership it cascades.
       const { rows } = await client.query<{ role: string | null }>(
-        `WITH gone AS (DELETE FROM ${this.users} WHERE uid = $1 RETURNING id)
-         SELECT r.role FROM gone g LEFT JOIN ${this.userRoles} r ON r.user_id = g.id`,
+        `WITH gone AS (DELETE FROM ${this.users} WHERE id = $1 RETURNING id)
+         SELECT r.role FROM gone g LEFT JOIN ${this.accounts} a ON a.uid = g.id
+           LEFT JOIN ${this.userRoles} r ON r.user_id = a.id`,
         [uid],
       );
       // Its own role goes too: else the next sign-up of that name would get it, grants and all.
@@ -354,7 +390,7 @@ export class PostgresStore implements Store {
     const uid = userUid(userId);
     if (uid === null) return null;
     const { rows } = await this.pool.query<{ password: string | null }>(
-      `SELECT password FROM ${this.users} WHERE uid = $1`,
+      `SELECT encrypted_password AS password FROM ${this.users} WHERE id = $1`,
       [uid],
     );
     return rows[0]?.password ?? null;
@@ -369,7 +405,8 @@ export class PostgresStore implements Store {
     if (uid === null) return false;
     // A concurrent change holds the row: this UPDATE waits, re-reads it, and no longer matches.
     const result = await this.pool.query(
-      `UPDATE ${this.users} SET password = $2, updated_at = now() WHERE uid = $1 AND password IS NOT DISTINCT FROM $3`,
+      `UPDATE ${this.users} SET encrypted_password = $2, updated_at = now()
+       WHERE id = $1 AND encrypted_password IS NOT DISTINCT FROM $3`,
       [uid, passwordHash, expectedHash],
     );
     return result.rowCount === 1;
@@ -388,7 +425,8 @@ export class PostgresStore implements Store {
       // The user's row lock orders racing changes: the second waits here for the first to commit,
       // then (read committed: each statement sees what committed before it) finds its proof gone.
       const { rows } = await client.query<{ user_key: number; password: string | null }>(
-        `SELECT id AS user_key, password FROM ${this.users} WHERE uid = $1 FOR UPDATE`,
+        `SELECT a.id AS user_key, u.encrypted_password AS password FROM ${this.userFrom} WHERE u.id = $1
+         FOR UPDATE`,
         [uid],
       );
       const locked = rows[0];
@@ -407,16 +445,17 @@ export class PostgresStore implements Store {
       // The new hash, the count and the revocations commit together. The count is bumped only when no
       // session is kept: a kept session's access token goes on working.
       const changed = await client.query<UserRow>(
-        `WITH changed AS (
-           UPDATE ${this.users} SET password = $2, updated_at = $4,
-             token_count = token_count + CASE WHEN $3::text IS NULL THEN 1 ELSE 0 END
-           WHERE id = $1 RETURNING ${USER_COLUMNS}
+        `WITH u AS (
+           UPDATE ${this.users} SET encrypted_password = $2, updated_at = $4 WHERE id = $5 RETURNING *
+         ), a AS (
+           UPDATE ${this.accounts} SET token_count = token_count + CASE WHEN $3::text IS NULL THEN 1 ELSE 0 END
+           WHERE id = $1 RETURNING *
          ), revoked AS (
            UPDATE ${this.sessions} s SET revoked_at = $4, revoked_reason = 'password_changed'
            WHERE s.user_id = $1 AND s.revoked_at IS NULL AND s.id::text IS DISTINCT FROM $3
          )
-         SELECT * FROM changed`,
-        [locked.user_key, passwordHash, keepSessionId, now],
+         SELECT ${this.userColumns} FROM u JOIN a ON a.uid = u.id`,
+        [locked.user_key, passwordHash, keepSessionId, now, uid],
       );
       return toUser(changed.rows[0]!);
     });
@@ -433,7 +472,7 @@ export class PostgresStore implements Store {
        ), token AS (
          INSERT INTO ${this.refreshTokens} (hash, session_id, created_at) SELECT $6, $1::uuid, $3 FROM created
        )
-       SELECT ${SESSION_COLUMNS} FROM created s JOIN ${this.users} u ON u.id = s.user_id`,
+       SELECT ${SESSION_COLUMNS} FROM created s JOIN ${this.accounts} u ON u.id = s.user_id`,
         [
           session.id,
           userUid(session.userId),
@@ -462,7 +501,7 @@ export class PostgresStore implements Store {
     const uid = userUid(userId);
     if (uid === null) return [];
     const { rows } = await this.pool.query<SessionRow>(
-      `SELECT ${SESSION_COLUMNS} FROM ${this.sessions} s JOIN ${this.users} u ON u.id = s.user_id
+      `SELECT ${SESSION_COLUMNS} FROM ${this.sessions} s JOIN ${this.accounts} u ON u.id = s.user_id
        WHERE s.user_id = ${this.userKey('$1')} AND s.revoked_at IS NULL ORDER BY s.created_at DESC`,
       [uid],
     );
@@ -473,7 +512,7 @@ export class PostgresStore implements Store {
     if (!UUID.test(id)) return null;
     const { rows } = await this.pool.query<SessionRow>(
       this.prepared(
-        `SELECT ${SESSION_COLUMNS} FROM ${this.sessions} s JOIN ${this.users} u ON u.id = s.user_id WHERE s.id = $1`,
+        `SELECT ${SESSION_COLUMNS} FROM ${this.sessions} s JOIN ${this.accounts} u ON u.id = s.user_id WHERE s.id = $1`,
         [id],
       ),
     );
@@ -484,7 +523,7 @@ export class PostgresStore implements Store {
     hash: string,
   ): Promise<{ token: RefreshTokenRecord; session: Session; user: User | null } | null> {
     // The user comes in the same query: a refresh needs it, and a round trip is a third of the work.
-    // `u` is the user's row as USER_COLUMNS shapes it, so u.id is its uid.
+    // `u` is the user's row as userColumns shapes it, so u.id is its uid.
     const { rows } = await this.pool.query<
       SessionRow & { hash: string; token_created_at: Date; rotated_at: Date | null; user_row: UserRow | null }
     >(
@@ -493,7 +532,7 @@ export class PostgresStore implements Store {
               s.id::text AS id, u.id AS user_id, s.created_at, s.refreshed_at, s.not_after, s.revoked_at,
               s.revoked_reason, s.refresh_secret, to_jsonb(u) AS user_row
        FROM ${this.refreshTokens} t JOIN ${this.sessions} s ON s.id = t.session_id
-       LEFT JOIN LATERAL (SELECT ${USER_COLUMNS} FROM ${this.users} WHERE id = s.user_id) u ON true
+       LEFT JOIN LATERAL (SELECT ${this.userColumns} FROM ${this.userFrom} WHERE a.id = s.user_id) u ON true
        WHERE t.hash = $1`,
         [hash],
       ),
@@ -628,7 +667,7 @@ export class PostgresStore implements Store {
     // Its user's uid comes by USING (the foreign key guarantees the row).
     // The link's hash only: a code's hash is never a link (see consumeOneTimeCode).
     const { rows } = await this.pool.query<OneTimeTokenRow>(
-      `DELETE FROM ${this.oneTimeTokens} t USING ${this.users} u
+      `DELETE FROM ${this.oneTimeTokens} t USING ${this.accounts} u
        WHERE u.id = t.user_id AND t.hash = $1 AND t.purpose = $2
        RETURNING ${ONE_TIME_TOKEN_COLUMNS}`,
       [hash, purpose],
@@ -644,7 +683,7 @@ export class PostgresStore implements Store {
     const codeHashes = candidates.map((candidate) => candidate.codeHash);
     // A hit is one DELETE, as a link's: racing consumers find the row once.
     const { rows } = await this.pool.query<OneTimeTokenRow>(
-      `DELETE FROM ${this.oneTimeTokens} t USING ${this.users} u
+      `DELETE FROM ${this.oneTimeTokens} t USING ${this.accounts} u
        WHERE u.id = t.user_id AND t.recipient = $1
          AND (t.purpose, t.code_hash) IN (SELECT * FROM unnest($2::text[], $3::text[]))
        RETURNING ${ONE_TIME_TOKEN_COLUMNS}`,
@@ -667,7 +706,7 @@ export class PostgresStore implements Store {
     const uid = userUid(userId);
     if (uid === null) return null;
     const { rows } = await this.pool.query<OneTimeTokenRow>(
-      `SELECT ${ONE_TIME_TOKEN_COLUMNS} FROM ${this.oneTimeTokens} t JOIN ${this.users} u ON u.id = t.user_id
+      `SELECT ${ONE_TIME_TOKEN_COLUMNS} FROM ${this.oneTimeTokens} t JOIN ${this.accounts} u ON u.id = t.user_id
        WHERE u.uid = $1 AND t.purpose = $2 AND t.expires_at > $3 ORDER BY t.created_at DESC LIMIT 1`,
       [uid, purpose, now],
     );
@@ -724,9 +763,9 @@ export class PostgresStore implements Store {
     return { name, text, values };
   }
 
-  /** The serial key of the user whose uid is the parameter `param` (NULL when none), as a subquery. */
+  /** The account key of the user whose uid is the parameter `param` (NULL when none), as a subquery. */
   private userKey(param: string): string {
-    return `(SELECT id FROM ${this.users} WHERE uid = ${param})`;
+    return `(SELECT id FROM ${this.accounts} WHERE uid = ${param})`;
   }
 
   private async oneUser(sql: string, values: unknown[]): Promise<User | null> {
