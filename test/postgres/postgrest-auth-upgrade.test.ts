@@ -128,6 +128,11 @@ describe('upgrading a postgrest-auth database in place', () => {
         role: u.username.toLowerCase(),
       })),
     );
+    // Each user with an address got GoTrue's email identity (migration 15).
+    const identities = await superPool.query(
+      `SELECT i.provider, i.email FROM auth.identities i JOIN restauth.accounts a ON a.uid = i.user_id ORDER BY a.id`,
+    );
+    assert.deepEqual(identities.rows, [{ provider: 'email', email: 'alice@example.com' }]);
     // Every existing user got a uuid of its own (migration 6): its id in restauth's APIs and tokens.
     const ids = await superPool.query<{ uid: string }>(
       'SELECT uid::text AS uid FROM restauth.accounts ORDER BY id',

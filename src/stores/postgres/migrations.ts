@@ -564,6 +564,11 @@ export function migrations(names: SchemaNames): Migration[] {
       name: "users in GoTrue's auth.users, restauth's part of them in restauth.accounts",
       sql: gotrueUsers(q, users),
     },
+    {
+      version: 15,
+      name: "GoTrue's auth.identities, an email identity per user with an address",
+      sql: gotrueIdentities(q),
+    },
   ];
 }
 
@@ -754,4 +759,46 @@ function gotrueUsers(q: ReturnType<typeof quotedNames>, users: string): string {
     END
     $fn$;
   `;
+}
+
+/**
+ * Migration 15: GoTrue's `auth.identities` (docs/postgres-schema.md), with the `email` identity GoTrue
+ * keeps for every user with an address (its backfills `20221125140132` and `20230131181311` gave one
+ * to every earlier user): `provider_id` the user's id, `identity_data` its `sub`, `email` and
+ * whether they are verified; `email` a generated column. The store keeps it in step (emailIdentity).
+ */
+function gotrueIdentities(q: ReturnType<typeof quotedNames>): string {
+  const identities = `${q.schema}.identities`;
+  return `
+    CREATE TABLE ${identities} (
+      provider_id text NOT NULL,
+      user_id uuid NOT NULL,
+      identity_data jsonb NOT NULL,
+      provider text NOT NULL,
+      last_sign_in_at timestamptz,
+      created_at timestamptz,
+      updated_at timestamptz,
+      email text GENERATED ALWAYS AS (lower(identity_data ->> 'email')) STORED,
+      id uuid NOT NULL DEFAULT gen_random_uuid(),
+      CONSTRAINT identities_pkey PRIMARY KEY (id),
+      CONSTRAINT identities_provider_id_provider_unique UNIQUE (provider_id, provider),
+      CONSTRAINT identities_user_id_fkey FOREIGN KEY (user_id) REFERENCES ${q.schema}.users(id) ON DELETE CASCADE
+    );
+    COMMENT ON TABLE ${identities} IS 'Auth: Stores identities associated to a user.';
+    COMMENT ON COLUMN ${identities}.email IS
+      'Auth: Email is a generated column that references the optional email property in the identity_data';
+    CREATE INDEX identities_user_id_idx ON ${identities} (user_id);
+    CREATE INDEX identities_email_idx ON ${identities} (email text_pattern_ops);
+    COMMENT ON INDEX ${q.schema}.identities_email_idx IS 'Auth: Ensures indexed queries on the email column';
+    ALTER TABLE ${identities} ENABLE ROW LEVEL SECURITY;
+    INSERT INTO ${identities} (provider_id, user_id, identity_data, provider, created_at, updated_at)
+      SELECT u.id::text, u.id, ${emailIdentityData('u')}, 'email', u.created_at, u.updated_at
+      FROM ${q.schema}.users u WHERE u.email IS NOT NULL;
+  `;
+}
+
+/** GoTrue's identity_data of the `email` identity of the user row `row`. */
+export function emailIdentityData(row: string): string {
+  return `jsonb_build_object('sub', ${row}.id::text, 'email', ${row}.email,
+    'email_verified', ${row}.email_confirmed_at IS NOT NULL, 'phone_verified', false)`;
 }

@@ -20,7 +20,7 @@ import {
   type UserPage,
   type UserPatch,
 } from '../../core/ports/store.js';
-import { quotedNames, type SchemaNames } from './migrations.js';
+import { emailIdentityData, quotedNames, type SchemaNames } from './migrations.js';
 import { insertMailsSql, outboxTable } from './outbox.js';
 import { inTransaction } from './pool.js';
 import { checkRoleName, createUserRole, dropUserRole, type RoleNames } from './user-roles.js';
@@ -197,6 +197,7 @@ export class PostgresStore implements Store {
   private readonly roleNames: RoleNames;
   private readonly names: ReturnType<typeof quotedNames>;
   private readonly accounts: string;
+  private readonly identities: string;
   /** GoTrue's users `u` joined with their accounts `a`. */
   private readonly userFrom: string;
   private readonly userColumns: string;
@@ -215,6 +216,7 @@ export class PostgresStore implements Store {
     const { schema, restauth } = this.names;
     this.users = `${schema}.users`;
     this.accounts = `${restauth}.accounts`;
+    this.identities = `${schema}.identities`;
     this.userFrom = `${this.users} u JOIN ${this.accounts} a ON a.uid = u.id`;
     this.userColumns = userColumns(this.names.authenticatedLiteral);
     this.sessions = `${schema}.sessions`;
@@ -247,6 +249,10 @@ export class PostgresStore implements Store {
              RETURNING *
            ), a AS (
              INSERT INTO ${this.accounts} (uid, username, username_lowercase) SELECT id, $1, $8 FROM u RETURNING *
+           ), i AS (
+             INSERT INTO ${this.identities} (provider_id, user_id, identity_data, provider, created_at, updated_at)
+             SELECT u.id::text, u.id, ${emailIdentityData('u')}, 'email', u.created_at, u.updated_at
+             FROM u WHERE u.email IS NOT NULL
            )
            SELECT a.id AS user_key, ${this.userColumns} FROM u JOIN a ON a.uid = u.id`,
           [
@@ -355,11 +361,25 @@ export class PostgresStore implements Store {
       accountSets.length === 0
         ? `SELECT * FROM ${this.accounts} WHERE uid = $1`
         : `UPDATE ${this.accounts} SET ${accountSets.join(', ')} WHERE uid = $1 RETURNING *`;
+    // GoTrue's email identity follows the address and its confirmation: written, merged, or gone.
+    const identity =
+      patch.email === undefined && patch.emailConfirmedAt === undefined
+        ? ''
+        : `, i AS (
+             INSERT INTO ${this.identities} AS i (provider_id, user_id, identity_data, provider, created_at, updated_at)
+             SELECT u.id::text, u.id, ${emailIdentityData('u')}, 'email', u.updated_at, u.updated_at
+             FROM u WHERE u.email IS NOT NULL
+             ON CONFLICT (provider_id, provider) DO UPDATE
+               SET identity_data = i.identity_data || EXCLUDED.identity_data, updated_at = EXCLUDED.updated_at
+           ), gone AS (
+             DELETE FROM ${this.identities} i USING u WHERE i.user_id = u.id AND i.provider = 'email' AND u.email IS NULL
+           )`;
     const user =
       uid === null
         ? null
         : await this.oneUser(
             `WITH u AS (UPDATE ${this.users} SET ${userSets.join(', ')} WHERE id = $1 RETURNING *), a AS (${account})
+             ${identity}
              SELECT ${this.userColumns} FROM u JOIN a ON a.uid = u.id`,
             values,
           );
