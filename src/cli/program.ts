@@ -4,6 +4,7 @@ import { isConfigError } from '../config/errors.js';
 import { isAuthError } from '../core/errors.js';
 import { CliError, EXIT_FAILURE, EXIT_USAGE } from './errors.js';
 import { configCommand } from './config.js';
+import { doctorCommand } from './doctor.js';
 import { initCommand } from './init.js';
 import { keysCommand } from './keys.js';
 import { migrateCommand } from './migrate.js';
@@ -29,6 +30,7 @@ export function createProgram(): Command {
   program.addCommand(inherit(serveCommand(), program), { isDefault: true });
   program.addCommand(inherit(initCommand(), program));
   program.addCommand(inherit(configCommand(), program));
+  program.addCommand(inherit(doctorCommand(), program));
   program.addCommand(inherit(keysCommand(), program));
   program.addCommand(inherit(migrateCommand(), program));
   program.addCommand(inherit(usersCommand(), program));

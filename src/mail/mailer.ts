@@ -77,6 +77,11 @@ export class SmtpMailer implements Mailer {
     });
   }
 
+  /** Connects, greets and logs in as a send would, sending nothing (`restauth doctor`). */
+  async verify(): Promise<void> {
+    await this.transport.verify();
+  }
+
   async close(): Promise<void> {
     this.transport.close();
   }

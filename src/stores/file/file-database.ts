@@ -142,10 +142,7 @@ export class FileDatabase implements DocumentStore {
   }): Promise<FileDatabase> {
     const logger = options.logger ?? { info: () => {}, warn: (message) => console.warn(message) };
     await mkdir(dirname(options.dataFile), { recursive: true });
-    const lock = await InstanceLock.acquire(
-      join(dirname(options.dataFile), `.${basename(options.dataFile)}.lock`),
-      options.dataFile,
-    );
+    const lock = await InstanceLock.acquire(instanceLockPath(options.dataFile), options.dataFile);
     try {
       const data = await loadOrCreate(options.dataFile, {}, 0o644, logger);
       const credentials = await loadOrCreate(options.credentialsFile, { passwords: [] }, 0o600, logger);
@@ -665,4 +662,9 @@ function sameFile(stats: { ino: number; mtimeMs: number; size: number }, state: 
 
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** The lock file that one restauth process per data file holds (instance-lock.ts). */
+export function instanceLockPath(dataFile: string): string {
+  return join(dirname(dataFile), `.${basename(dataFile)}.lock`);
 }

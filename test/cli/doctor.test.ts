@@ -1,0 +1,128 @@
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { freePort } from '../support/free-port.js';
+import { dropDatabase, testPostgres } from '../support/postgres.js';
+import { spawnRestauth } from '../support/process.js';
+import { cliTempDir, runCli } from '../support/run-cli.js';
+import { sinkMailSettings, startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
+
+/**
+ * `restauth doctor` against real parts: a file store folder (with a server
+ * running on it, and damaged), a real PostgreSQL before and after its
+ * migrations and one that is not there, a real SMTP server and a closed port.
+ */
+const SECRET = 'a-private-secret-for-the-doctor-0123456789';
+const ENV = { RESTAUTH_JWT_SECRET: SECRET };
+
+interface Check {
+  name: string;
+  status: 'ok' | 'warn' | 'fail';
+  detail: string;
+}
+
+async function doctor(dir: string, env: NodeJS.ProcessEnv = {}) {
+  const result = await runCli(dir, ['doctor', '--json'], { ...ENV, ...env });
+  const checks = JSON.parse(result.stdout) as Check[];
+  const find = (name: string) => checks.filter((check) => check.name === name);
+  return { code: result.code, stderr: result.stderr, checks, find };
+}
+
+describe('restauth doctor', () => {
+  let sink: SmtpSink;
+  before(async () => {
+    sink = await startSmtpSink();
+  });
+  after(async () => sink.close());
+
+  it('file store: every check passes with a mail server that answers, and a running server is seen, not disturbed', async () => {
+    const dir = await cliTempDir();
+    await writeFile(join(dir, 'restauth.json'), JSON.stringify({ email: sinkMailSettings(sink) }));
+    const running = await spawnRestauth(dir, [], ENV);
+    try {
+      const { code, checks, find, stderr } = await doctor(dir);
+      assert.equal(code, 0, stderr);
+      assert.deepEqual(
+        checks.filter((check) => check.status !== 'ok'),
+        [],
+      );
+      assert.match(
+        find('instance lock')[0]?.detail ?? '',
+        new RegExp(`in use by another restauth \\(pid ${running.child.pid}\\b`),
+      );
+      assert.match(find('mail')[0]?.detail ?? '', /answers/);
+      const text = await runCli(dir, ['doctor'], ENV);
+      assert.equal(text.code, 0);
+      assert.match(text.stdout, /^ok {4}data folder: .* is writable$/m);
+      const health = await fetch(`${running.url}/ready`);
+      assert.equal(health.status, 200, 'the server serves on');
+    } finally {
+      await running.stop();
+    }
+  });
+
+  it('file store: a damaged db.json and a mail server that is not there fail, exit 1', async () => {
+    const dir = await cliTempDir();
+    const closed = await freePort();
+    await writeFile(
+      join(dir, 'restauth.json'),
+      JSON.stringify({ email: sinkMailSettings({ port: closed }) }),
+    );
+    await writeFile(join(dir, 'db.json'), '{"users": [');
+    const { code, find, stderr } = await doctor(dir);
+    assert.equal(code, 1);
+    assert.match(stderr, /2 checks failed/);
+    const files = find('store file');
+    assert.equal(files.find((check) => check.detail.includes('db.json'))?.status, 'fail');
+    assert.equal(find('mail')[0]?.status, 'fail');
+    assert.match(find('mail')[0]?.detail ?? '', /ECONNREFUSED/);
+  });
+
+  it('a weak setup is a failed check naming the key (a warning in development mode)', async () => {
+    const dir = await cliTempDir();
+    await writeFile(join(dir, 'restauth.json'), JSON.stringify({ siteUrl: 'http://app.example.com' }));
+    const strict = await doctor(dir);
+    assert.equal(strict.code, 1);
+    assert.equal(strict.find('configuration')[0]?.status, 'fail');
+    assert.match(
+      strict.find('configuration')[0]?.detail ?? '',
+      /^siteUrl \(file .*restauth\.json\) is "http:\/\/app\.example\.com"/,
+    );
+    const development = await doctor(dir, { RESTAUTH_DEV: '1' });
+    assert.equal(development.find('configuration')[0]?.status, 'warn');
+  });
+
+  it('PostgreSQL: reachable, clock skew measured, migrations pending then applied; a database that is not there fails', async () => {
+    const server = await testPostgres();
+    const url = await server.createDatabase();
+    after(() => dropDatabase(server.url, url));
+    const dir = await cliTempDir();
+    await writeFile(join(dir, 'restauth.json'), JSON.stringify({ email: sinkMailSettings(sink) }));
+    const env = { DATABASE_URL: url };
+
+    const fresh = await doctor(dir, env);
+    assert.equal(fresh.code, 0, fresh.stderr);
+    assert.equal(fresh.find('database')[0]?.status, 'ok');
+    assert.equal(fresh.find('clock skew')[0]?.status, 'ok');
+    assert.match(
+      fresh.find('clock skew')[0]?.detail ?? '',
+      /^the database's clock is -?\d+\.\d s (ahead of|behind) this machine's/,
+    );
+    assert.equal(fresh.find('migrations')[0]?.status, 'warn');
+    assert.match(fresh.find('migrations')[0]?.detail ?? '', /pending .*restauth migrate/);
+
+    const migrated = await runCli(dir, ['migrate'], { ...ENV, ...env });
+    assert.equal(migrated.code, 0, migrated.stderr);
+    const migratedChecks = await doctor(dir, env);
+    assert.equal(migratedChecks.code, 0);
+    assert.match(migratedChecks.find('migrations')[0]?.detail ?? '', /^\d+ applied, none pending$/);
+    assert.equal(migratedChecks.find('migrations')[0]?.status, 'ok');
+
+    const nowhere = `postgres://postgres@127.0.0.1:${await freePort()}/none`;
+    const down = await doctor(dir, { DATABASE_URL: nowhere, RESTAUTH_DB_CONNECT_TIMEOUT: '5' });
+    assert.equal(down.code, 1);
+    assert.equal(down.find('database')[0]?.status, 'fail');
+    assert.match(down.find('database')[0]?.detail ?? '', /cannot reach PostgreSQL/);
+  });
+});
