@@ -495,7 +495,13 @@ test('restauth.json: the schema shape, durations as strings or seconds', async (
   );
   assert.deepEqual(
     { ...config.sessions },
-    { absoluteLifetime: 90 * 86400, inactivityTimeout: 3600, reuseGrace: 30, maxPerUser: 100 },
+    {
+      absoluteLifetime: 90 * 86400,
+      inactivityTimeout: 3600,
+      reuseGrace: 30,
+      maxPerUser: 100,
+      endedRetention: 86400,
+    },
   );
   assert.equal(config.passwords.minLength, 12);
   assert.equal(config.passwords.algorithm, 'argon2id');
