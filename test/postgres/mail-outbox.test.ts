@@ -4,9 +4,9 @@ import pg from 'pg';
 import { MailWorker } from '../../src/mail/worker.js';
 import { CodeHashInUseError } from '../../src/core/ports/store.js';
 import { SmtpMailer } from '../../src/mail/mailer.js';
-import { openPostgresStore } from '../../src/stores/postgres/index.js';
+import { openPostgresPool, schemaNames } from '../../src/stores/postgres/index.js';
 import { PostgresMailQueue } from '../../src/stores/postgres/outbox.js';
-import type { PostgresStore } from '../../src/stores/postgres/postgres-store.js';
+import { PostgresStore } from '../../src/stores/postgres/postgres-store.js';
 import {
   dropDatabase,
   realServerOnly,
@@ -22,6 +22,7 @@ describe('the PostgreSQL mail outbox', () => {
   let serverUrl: string;
   let url: string;
   let store: PostgresStore;
+  let pool: pg.Pool;
   let sink: SmtpSink;
   const smtp = (port: number) =>
     new SmtpMailer({ host: '127.0.0.1', port, secure: false, ignoreTLS: true, from: 'a@b.c' });
@@ -30,7 +31,10 @@ describe('the PostgreSQL mail outbox', () => {
     const server = await testPostgres();
     serverUrl = server.url;
     url = await server.createDatabase();
-    store = await openPostgresStore(testStoreConfig(url), testRoles);
+    pool = await openPostgresPool(testStoreConfig(url), testRoles);
+    store = new PostgresStore(pool, schemaNames(testStoreConfig(url), testRoles), {
+      preparedStatements: testStoreConfig(url).preparedStatements,
+    });
     sink = await startSmtpSink();
   });
   after(async () => {
@@ -42,8 +46,8 @@ describe('the PostgreSQL mail outbox', () => {
   // SKIP LOCKED never skips on PGlite (claims run one after another): nothing to race there.
   const race = { skip: realServerOnly() ?? false };
   it('two instances draining one outbox send every mail exactly once', race, async () => {
-    const queueA = new PostgresMailQueue(store.pool, 'auth.mail_outbox');
-    const queueB = new PostgresMailQueue(store.pool, 'auth.mail_outbox');
+    const queueA = new PostgresMailQueue(pool, 'auth.mail_outbox');
+    const queueB = new PostgresMailQueue(pool, 'auth.mail_outbox');
     for (let i = 0; i < 20; i++) {
       await queueA.enqueue(
         { to: `m${i}@example.com`, subject: `mail ${i}`, text: 'x', html: 'x' },
@@ -67,7 +71,7 @@ describe('the PostgreSQL mail outbox', () => {
   });
 
   it('keeps a mail its worker could not send for another worker, after a restart', async () => {
-    const queue = new PostgresMailQueue(store.pool, 'auth.mail_outbox');
+    const queue = new PostgresMailQueue(pool, 'auth.mail_outbox');
     // Its failure is recorded before the worker logs the retry: that line is the event to await.
     let failed!: () => void;
     const failureRecorded = new Promise<void>((resolve) => (failed = resolve));
@@ -92,14 +96,14 @@ describe('the PostgreSQL mail outbox', () => {
     } finally {
       await client.end();
     }
-    const up = new MailWorker(new PostgresMailQueue(store.pool, 'auth.mail_outbox'), smtp(sink.port), quiet);
+    const up = new MailWorker(new PostgresMailQueue(pool, 'auth.mail_outbox'), smtp(sink.port), quiet);
     up.start();
     await sink.waitForMail((m) => m.to === 'kept@example.com', 10_000);
     await up.stop();
   });
 
   it('a mail given up on stays in the table, never due again', async () => {
-    const queue = new PostgresMailQueue(store.pool, 'auth.mail_outbox');
+    const queue = new PostgresMailQueue(pool, 'auth.mail_outbox');
     const now = Date.now();
     const mail = await queue.enqueue({ to: 'dead@example.com', subject: 'dead', text: 'x', html: 'x' }, now);
     const [claimed] = await queue.claimDue(now, 10, 1000);
@@ -107,7 +111,7 @@ describe('the PostgreSQL mail outbox', () => {
     await queue.markFailed(mail.id, '550 no such user', null);
     assert.deepEqual(await queue.claimDue(now + 86_400_000, 10, 1000), []);
     assert.equal(await queue.nextDueAt(), null);
-    const { rows } = await store.pool.query<{ attempts: number; last_error: string }>(
+    const { rows } = await pool.query<{ attempts: number; last_error: string }>(
       'SELECT attempts, last_error FROM auth.mail_outbox WHERE id = $1',
       [mail.id],
     );
@@ -118,10 +122,10 @@ describe('the PostgreSQL mail outbox', () => {
 
   it('a token and the mail carrying it are stored in one transaction: both or neither', async () => {
     const outbox = async () =>
-      (
-        await store.pool.query<{ to: string }>("SELECT message ->> 'to' AS to FROM auth.mail_outbox")
-      ).rows.map((row) => row.to);
-    await store.pool.query('DELETE FROM auth.mail_outbox');
+      (await pool.query<{ to: string }>("SELECT message ->> 'to' AS to FROM auth.mail_outbox")).rows.map(
+        (row) => row.to,
+      );
+    await pool.query('DELETE FROM auth.mail_outbox');
     const owner = async (name: string) =>
       store.createUser(
         {

@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { messageIdFor, SmtpMailer } from '../../src/mail/mailer.js';
 import { MailWorker } from '../../src/mail/worker.js';
-import { openPostgresStore } from '../../src/stores/postgres/index.js';
+import type pg from 'pg';
+import { openPostgresPool, schemaNames } from '../../src/stores/postgres/index.js';
 import { PostgresMailQueue } from '../../src/stores/postgres/outbox.js';
-import type { PostgresStore } from '../../src/stores/postgres/postgres-store.js';
+import { PostgresStore } from '../../src/stores/postgres/postgres-store.js';
 import { ownClusterUnavailable, startOwnCluster, type OwnCluster } from '../support/postgres-cluster.js';
 import { testRoles, testStoreConfig } from '../support/postgres.js';
 import { startSmtpSink, type SmtpSink, sinkMailSettings } from '../support/smtp-sink.js';
@@ -17,6 +18,7 @@ import { startSmtpSink, type SmtpSink, sinkMailSettings } from '../support/smtp-
 describe('the mail outbox across a PostgreSQL restart', { skip: ownClusterUnavailable() ?? false }, () => {
   let cluster: OwnCluster;
   let store: PostgresStore;
+  let pool: pg.Pool;
   let sink: SmtpSink;
   const smtp = () => new SmtpMailer(sinkMailSettings(sink, 'auth@example.org'));
   /** A logger whose warnings a test can wait for. */
@@ -37,14 +39,14 @@ describe('the mail outbox across a PostgreSQL restart', { skip: ownClusterUnavai
     };
   };
   const outbox = async () =>
-    (await store.pool.query<{ id: string }>('SELECT id::text FROM auth.mail_outbox')).rows.map(
-      (row) => row.id,
-    );
+    (await pool.query<{ id: string }>('SELECT id::text FROM auth.mail_outbox')).rows.map((row) => row.id);
 
   before(async () => {
     cluster = await startOwnCluster();
-    store = await openPostgresStore(testStoreConfig(cluster.url), testRoles, {
-      logger: { info() {}, warn() {} },
+    const config = testStoreConfig(cluster.url);
+    pool = await openPostgresPool(config, testRoles, { logger: { info() {}, warn() {} } });
+    store = new PostgresStore(pool, schemaNames(config, testRoles), {
+      preparedStatements: config.preparedStatements,
     });
     sink = await startSmtpSink();
   });
@@ -54,13 +56,13 @@ describe('the mail outbox across a PostgreSQL restart', { skip: ownClusterUnavai
     await cluster?.destroy();
   });
   beforeEach(async () => {
-    await store.pool.query('DELETE FROM auth.mail_outbox');
+    await pool.query('DELETE FROM auth.mail_outbox');
   });
 
   it('a mail sent while the database restarts is recorded as sent once it is back, and sent once', async () => {
     const log = watchedLog();
     // A long retry delay: the only retry of markSent is the one stop() asks for, after the restart.
-    const worker = new MailWorker(new PostgresMailQueue(store.pool, 'auth.mail_outbox'), smtp(), log, {
+    const worker = new MailWorker(new PostgresMailQueue(pool, 'auth.mail_outbox'), smtp(), log, {
       retryBaseMs: 60_000,
       leaseMs: 600_000,
     });
@@ -78,7 +80,7 @@ describe('the mail outbox across a PostgreSQL restart', { skip: ownClusterUnavai
   });
 
   it('a mail sent again after its lease lapsed keeps its Message-ID', async () => {
-    const queue = new PostgresMailQueue(store.pool, 'auth.mail_outbox');
+    const queue = new PostgresMailQueue(pool, 'auth.mail_outbox');
     const log = watchedLog();
     const first = new MailWorker(queue, smtp(), log, { retryBaseMs: 60_000, leaseMs: 600_000 });
     const hold = sink.holdNextReply();
@@ -95,7 +97,7 @@ describe('the mail outbox across a PostgreSQL restart', { skip: ownClusterUnavai
     await cluster.start();
     assert.deepEqual(await outbox(), [id]);
     // Its lease lapses (as the existing outbox test moves time): another worker sends it again.
-    await store.pool.query('UPDATE auth.mail_outbox SET next_attempt_at = now()');
+    await pool.query('UPDATE auth.mail_outbox SET next_attempt_at = now()');
     const second = new MailWorker(queue, smtp(), log);
     second.start();
     await sink.waitForMail(

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { openPostgresStore } from '../../src/stores/postgres/index.js';
+import { openPostgresPool, PostgresStore, schemaNames } from '../../src/stores/postgres/index.js';
 import {
   dropDatabase,
   realServerOnly,
@@ -22,10 +22,9 @@ describe('named prepared statements', { skip }, () => {
     it(`preparedStatements: ${preparedStatements}`, async () => {
       const server = await testPostgres();
       const url = await server.createDatabase();
-      const store = await openPostgresStore(
-        { ...testStoreConfig(url), poolMax: 1, preparedStatements },
-        testRoles,
-      );
+      const config = { ...testStoreConfig(url), poolMax: 1, preparedStatements };
+      const pool = await openPostgresPool(config, testRoles);
+      const store = new PostgresStore(pool, schemaNames(config, testRoles), { preparedStatements });
       try {
         const user = await store.createUser(
           { username: 'prep', email: null, emailConfirmedAt: null, role: null, profile: {}, appMetadata: {} },
@@ -44,7 +43,7 @@ describe('named prepared statements', { skip }, () => {
         assert.equal(await store.rotateRefreshToken('hash-0', 'hash-1', new Date()), true);
         assert.ok(await store.findSession(session.id));
         assert.ok(await store.findUserById(user.id));
-        const { rows } = await store.pool.query<{ name: string }>(
+        const { rows } = await pool.query<{ name: string }>(
           `SELECT name FROM pg_prepared_statements WHERE name LIKE 'restauth\\_%' ORDER BY name`,
         );
         // createSession (and its cap), findRefreshToken, rotateRefreshToken, findSession, findUserById.

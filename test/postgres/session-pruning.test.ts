@@ -1,20 +1,26 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ROTATED_TOKENS_KEPT } from '../../src/stores/postgres/upkeep.js';
-import { openPostgresStore, type PostgresStore } from '../../src/stores/postgres/index.js';
+import type pg from 'pg';
+import { openPostgresPool, PostgresStore, schemaNames } from '../../src/stores/postgres/index.js';
 import { dropDatabase, testPostgres, testRoles, testStoreConfig } from '../support/postgres.js';
 
 const HOUR = 3_600_000;
 
 describe('PostgreSQL session tables stay bounded', () => {
   let store: PostgresStore;
+  let pool: pg.Pool;
   let serverUrl: string;
   let url: string;
   before(async () => {
     const server = await testPostgres();
     serverUrl = server.url;
     url = await server.createDatabase();
-    store = await openPostgresStore({ ...testStoreConfig(url), poolMax: 4 }, testRoles);
+    const config = { ...testStoreConfig(url), poolMax: 4 };
+    pool = await openPostgresPool(config, testRoles);
+    store = new PostgresStore(pool, schemaNames(config, testRoles), {
+      preparedStatements: config.preparedStatements,
+    });
   });
   after(async () => {
     await store.close();
@@ -22,7 +28,7 @@ describe('PostgreSQL session tables stay bounded', () => {
   });
 
   const count = async (sql: string, params: unknown[] = []) =>
-    Number((await store.pool.query<{ n: string }>(sql, params)).rows[0]!.n);
+    Number((await pool.query<{ n: string }>(sql, params)).rows[0]!.n);
 
   async function session(id: string, userId: string, createdAt: Date, notAfter: Date) {
     await store.createSession({

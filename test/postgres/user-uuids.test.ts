@@ -41,13 +41,14 @@ describe('PostgreSQL users named by uuid', () => {
   let serverUrl: string;
   let url: string;
   let store: PostgresStore;
+  let pool: pg.Pool;
   const session = randomUUID();
 
   before(async () => {
     const server = await testPostgres();
     serverUrl = server.url;
     url = await server.createDatabase();
-    const pool = new pg.Pool({ connectionString: url, max: 4 });
+    pool = new pg.Pool({ connectionString: url, max: 4 });
     await migrateToVersion5(pool);
     // Users, a session and a one-time token from before the upgrade.
     await pool.query(`INSERT INTO auth.users (username, username_lowercase, password) VALUES
@@ -70,7 +71,7 @@ describe('PostgreSQL users named by uuid', () => {
   });
 
   it('gives every existing user a uuid of its own, which the store names it by', async () => {
-    const { rows } = await store.pool.query<{ id: number; uid: string }>(
+    const { rows } = await pool.query<{ id: number; uid: string }>(
       'SELECT id, uid::text AS uid FROM restauth.accounts ORDER BY id',
     );
     assert.equal(rows.length, 2);

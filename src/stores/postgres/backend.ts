@@ -1,6 +1,6 @@
 import type { Config, PostgresStoreConfig } from '../../config/schema.js';
 import type { Backend, BackendLogger } from '../backend.js';
-import { openPostgresStore, schemaNames } from './index.js';
+import { openPostgresPool, PostgresStore, schemaNames } from './index.js';
 import { PostgresMailQueue, outboxTable } from './outbox.js';
 import { PostgresRateLimitCounter, rateLimitTable } from './rate-limits.js';
 import { postgresReadiness } from './readiness.js';
@@ -14,25 +14,25 @@ export async function openPostgresBackend(
   config: Pick<Config, 'roles'> & { store: PostgresStoreConfig },
   logger: BackendLogger,
 ): Promise<Backend> {
-  // The outbox is made on the store's pool once it is open (before any write): the store's commits of
-  // mails wake its worker.
-  const store = await openPostgresStore(config.store, config.roles, {
-    logger,
+  const pool = await openPostgresPool(config.store, config.roles, { logger });
+  const names = schemaNames(config.store, config.roles);
+  const outbox = new PostgresMailQueue(pool, outboxTable(names));
+  // The store's commits of mails wake the outbox's worker.
+  const store = new PostgresStore(pool, names, {
+    preparedStatements: config.store.preparedStatements,
     mailsQueued: () => outbox.queued(),
   });
-  const names = schemaNames(config.store, config.roles);
-  const outbox = new PostgresMailQueue(store.pool, outboxTable(names));
   return {
     store,
     outbox,
-    rateLimits: new PostgresRateLimitCounter(store.pool, rateLimitTable(names)),
+    rateLimits: new PostgresRateLimitCounter(pool, rateLimitTable(names)),
     // Ended sessions are pruned through the Store port on core's retention (SessionManager.pruneEnded).
     upkeep: async () => {},
-    readiness: () => postgresReadiness(store.pool, names),
+    readiness: () => postgresReadiness(pool, names),
     connections: () => ({
-      total: store.pool.totalCount,
-      idle: store.pool.idleCount,
-      waiting: store.pool.waitingCount,
+      total: pool.totalCount,
+      idle: pool.idleCount,
+      waiting: pool.waitingCount,
     }),
     close: () => store.close(),
   };

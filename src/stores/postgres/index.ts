@@ -1,3 +1,4 @@
+import type pg from 'pg';
 import type { Config, PostgresStoreConfig } from '../../config/schema.js';
 import { describeDatabase, type OutageLogger } from './faults.js';
 import { migrate } from './migrate.js';
@@ -32,17 +33,28 @@ export async function migrateUnbounded(store: PostgresStoreConfig, names: Schema
   }
 }
 
-/**
- * Connects, applies pending migrations (safe with several instances), and
- * returns the store. A database that cannot be reached yet (starting with
- * it, as in a compose file) is waited for, up to `store.startupTimeout`
- * seconds, with one log line naming it; then the start fails, saying so.
- */
+/** Connects and applies pending migrations (see openPostgresPool), and returns the store on that pool. */
 export async function openPostgresStore(
   store: PostgresStoreConfig,
   roles: Config['roles'],
-  options: { migrate?: boolean; logger?: OutageLogger; mailsQueued?: () => void } = {},
+  options: { migrate?: boolean; logger?: OutageLogger } = {},
 ): Promise<PostgresStore> {
+  const pool = await openPostgresPool(store, roles, options);
+  return new PostgresStore(pool, schemaNames(store, roles), { preparedStatements: store.preparedStatements });
+}
+
+/**
+ * Connects, applies pending migrations (safe with several instances), and
+ * returns the guarded pool (see pool.ts) every port of the backend shares. A
+ * database that cannot be reached yet (starting with it, as in a compose
+ * file) is waited for, up to `store.startupTimeout` seconds, with one log line
+ * naming it; then the start fails, saying so.
+ */
+export async function openPostgresPool(
+  store: PostgresStoreConfig,
+  roles: Config['roles'],
+  options: { migrate?: boolean; logger?: OutageLogger } = {},
+): Promise<pg.Pool> {
   const logger = options.logger ?? console;
   // The outage log starts with the server: a database still down at start-up is told by waitForDatabase.
   let started = false;
@@ -60,10 +72,7 @@ export async function openPostgresStore(
       { database: describeDatabase(store.url), timeoutSeconds: store.startupTimeout, logger },
     );
     started = true;
-    return new PostgresStore(pool, names, {
-      preparedStatements: store.preparedStatements,
-      ...(options.mailsQueued ? { mailsQueued: options.mailsQueued } : {}),
-    });
+    return pool;
   } catch (error) {
     await pool.end();
     throw error;

@@ -204,7 +204,7 @@ export class PostgresStore implements Store {
   private readonly statementNames = new Map<string, string>();
 
   constructor(
-    readonly pool: pg.Pool,
+    private readonly pool: pg.Pool,
     schemaNames: SchemaNames,
     private readonly options: {
       preparedStatements: boolean;
