@@ -61,6 +61,9 @@ const COMPACT_AFTER_MS = 200;
 /** A journal this large is compacted at once, whatever the timer says: it bounds replay at start. */
 const COMPACT_AT_BYTES = 8 * 1024 * 1024;
 
+/** How long after a failed compaction it is tried again. */
+const COMPACTION_RETRY_MS = 1000;
+
 /** Which files a compaction brings up to date with their journals. */
 interface Compaction {
   data: boolean;
@@ -112,6 +115,7 @@ export class FileDatabase implements DocumentStore {
   private flushing: Promise<void> | null = null;
   private compactionDue: Compaction = { data: false, credentials: false };
   private compactionTimer: NodeJS.Timeout | null = null;
+  private compactionRetry: NodeJS.Timeout | null = null;
   private lastHandEditCheck = 0;
   private readonly reloadListeners: Array<() => void> = [];
   private closed = false;
@@ -242,6 +246,7 @@ export class FileDatabase implements DocumentStore {
   async close(): Promise<void> {
     this.closed = true;
     if (this.compactionTimer) clearTimeout(this.compactionTimer);
+    if (this.compactionRetry) clearTimeout(this.compactionRetry);
     while (this.flushing) await this.flushing;
     try {
       await this.compact({ data: true, credentials: true });
@@ -442,6 +447,20 @@ export class FileDatabase implements DocumentStore {
     }, this.compactAfterMs);
   }
 
+  /**
+   * After a failed compaction (a full disk): tried again a while later, not
+   * at once, so a disk that stays full is not written to in a loop.
+   */
+  private retryCompactionLater(due: Compaction): void {
+    this.compactionRetry ??= setTimeout(() => {
+      this.compactionRetry = null;
+      if (this.closed) return;
+      this.compactionDue.data ||= due.data;
+      this.compactionDue.credentials ||= due.credentials;
+      this.flushing ??= this.flush();
+    }, COMPACTION_RETRY_MS).unref();
+  }
+
   /** Brings the named files up to date with their journals (called inside the write queue, or at close). */
   private async compact(which: Compaction): Promise<void> {
     const due = {
@@ -461,10 +480,8 @@ export class FileDatabase implements DocumentStore {
           .map((file) => basename(file))
           .join(' and ')}: ${describe(error)}`,
       );
-      if (!this.closed) {
-        this.compactionDue.credentials ||= due.credentials;
-        this.scheduleCompaction();
-      } else throw error;
+      if (this.closed) throw error;
+      this.retryCompactionLater(due);
     }
   }
 
