@@ -7,6 +7,7 @@ const suites: Record<string, () => Promise<void>> = {
   data: async () => (await import('./data/run.js')).runDataBench(),
   embed: async () => (await import('./data/embed.js')).runEmbedBench(),
   postgres: async () => (await import('./postgres.js')).runPostgresBench(),
+  'file-store': async () => (await import('./file-store.js')).runFileStoreBench(),
   'event-loop': async () => (await import('./event-loop.js')).runEventLoopBench(),
 };
 

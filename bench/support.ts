@@ -8,7 +8,7 @@ export { freePort } from '../test/support/free-port.js';
 export async function startProcess(
   command: string,
   args: string[],
-  options: { cwd: string; env?: NodeJS.ProcessEnv; url: string },
+  options: { cwd: string; env?: NodeJS.ProcessEnv; url: string; startTimeoutMs?: number },
 ): Promise<ChildProcess> {
   const child = spawn(command, args, {
     cwd: options.cwd,
@@ -17,7 +17,8 @@ export async function startProcess(
   });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const deadline = Date.now() + 20_000;
+  const startTimeoutMs = options.startTimeoutMs ?? 20_000;
+  const deadline = Date.now() + startTimeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`${command} exited early (${child.exitCode}): ${stderr}`);
     try {
@@ -28,7 +29,7 @@ export async function startProcess(
     }
   }
   child.kill('SIGKILL');
-  throw new Error(`${command} did not start within 20 s: ${stderr}`);
+  throw new Error(`${command} did not start within ${startTimeoutMs / 1000} s: ${stderr}`);
 }
 
 export async function stopProcess(child: ChildProcess): Promise<void> {
