@@ -41,6 +41,12 @@ export const ENV_VARS: readonly EnvVar[] = [
       'The reverse proxies in front of restauth: a number of hops (1: one nginx or Caddy), or their addresses and CIDR ranges separated by commas; "false": none.',
   },
   {
+    name: 'RESTAUTH_CORS_ORIGINS',
+    key: 'cors',
+    description:
+      'Browser origins allowed to call restauth: "*" (any, the default), "false" (no CORS headers), or origins such as https://app.example.com separated by commas.',
+  },
+  {
     name: 'RESTAUTH_DEV',
     key: 'development',
     description:
@@ -167,6 +173,16 @@ function url(name: string, value: string, protocols: string[]): string {
   return value;
 }
 
+function corsOrigins(value: string): boolean | string[] {
+  const trimmed = value.trim();
+  if (trimmed === '*' || trimmed.toLowerCase() === 'true') return true;
+  if (trimmed.toLowerCase() === 'false') return false;
+  return trimmed
+    .split(',')
+    .map((origin) => origin.trim())
+    .filter((origin) => origin !== '');
+}
+
 function proxies(value: string): false | number | string[] {
   if (value.toLowerCase() === 'false') return false;
   if (/^\d+$/.test(value)) {
@@ -215,6 +231,9 @@ export function readEnv(env: NodeJS.ProcessEnv, cwd: string): ConfigLayer {
 
   const trustProxy = get('RESTAUTH_TRUST_PROXY');
   if (trustProxy !== undefined) layer.trustProxy = proxies(trustProxy);
+
+  const cors = get('RESTAUTH_CORS_ORIGINS');
+  if (cors !== undefined) layer.cors = corsOrigins(cors);
 
   const development = get('RESTAUTH_DEV');
   if (development !== undefined) {

@@ -19,6 +19,7 @@ import { ConfigSchema, type Config } from './schema.js';
 import { checkSecret, PUBLISHED_SECRETS, secretWeakness } from './secret-policy.js';
 import { checkUrls, enforceSetupPolicy, setupProblems, type SetupProblem } from './setup-policy.js';
 import { checkTrustProxy, mapTrustedProxyHeader } from './trust-proxy.js';
+import { normaliseCorsOrigins } from './cors.js';
 import {
   environmentSource,
   flagSource,
@@ -218,6 +219,7 @@ export async function loadConfigWithSources(
   const config = Value.Default(ConfigSchema, merged) as Config;
   assertValid(ConfigSchema, config, where);
   checkTrustProxy(config.trustProxy, where);
+  config.cors = normaliseCorsOrigins(config.cors, where);
 
   if (config.store.type === 'file') {
     config.store.dataFile = resolve(cwd, config.store.dataFile);

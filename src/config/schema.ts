@@ -162,6 +162,16 @@ export const ConfigSchema = Type.Object({
     ],
     { default: false, expected: 'false, a number of proxies (1 or more) or a list of their addresses' },
   ),
+  /**
+   * Which browser origins may call restauth (CORS), as json-server allowed them: true, any origin
+   * (json-server's default); a list of origins (scheme://host[:port]) for only those; false, no CORS
+   * headers at all (json-server's --no-cors). Every method json-server allows (GET, HEAD, POST, PUT,
+   * PATCH, DELETE) is allowed, with the request's own headers and credentials.
+   */
+  cors: Type.Union([Type.Boolean(), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })], {
+    default: true,
+    expected: 'true (any origin), false (no CORS) or a list of origins',
+  }),
   /** Requests allowed per client and window (seconds), per route family; max 0 turns a family off. */
   rateLimits: Type.Object(
     {

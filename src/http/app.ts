@@ -52,12 +52,17 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     return503OnClosing: true,
     trustProxy,
   });
-  // Browsers call restauth from other origins, as they called json-server (which allowed any origin).
-  await app.register(cors, {
-    origin: true,
-    credentials: true,
-    exposedHeaders: ['X-Total-Count', 'Link', 'Location'],
-  });
+  // Browsers call restauth from other origins, as they called json-server: any origin by default, every
+  // method json-server allows (@fastify/cors alone allows GET, HEAD and POST, so a browser's PUT, PATCH
+  // and DELETE failed), the request's own headers, credentials. `cors: false` is json-server's --no-cors.
+  if (config.cors !== false) {
+    await app.register(cors, {
+      origin: config.cors === true ? true : config.cors,
+      methods: ['GET', 'HEAD', 'PUT', 'PATCH', 'POST', 'DELETE'],
+      credentials: true,
+      exposedHeaders: ['X-Total-Count', 'Link', 'Location'],
+    });
+  }
   // postgrest-auth accepted urlencoded forms as well as JSON.
   await app.register(formbody, { bodyLimit: config.bodyLimit });
 

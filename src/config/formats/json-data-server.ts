@@ -63,8 +63,9 @@ export const JsonDataServerFileSchema = Type.Object({
   watch: Type.Optional(Type.Unknown()),
   snapshots: Type.Optional(Type.Unknown()),
   middlewares: Type.Optional(Type.Unknown()),
-  noCors: Type.Optional(Type.Unknown()),
-  'no-cors': Type.Optional(Type.Unknown()),
+  // json-server's --no-cors: no CORS headers at all.
+  noCors: Type.Optional(Type.Boolean()),
+  'no-cors': Type.Optional(Type.Boolean()),
   noGzip: Type.Optional(Type.Unknown()),
   'no-gzip': Type.Optional(Type.Unknown()),
   quiet: Type.Optional(Type.Unknown()),
@@ -75,7 +76,7 @@ export const JsonDataServerFileSchema = Type.Object({
 
 type JsonDataServerFile = Static<typeof JsonDataServerFileSchema>;
 
-const UNSUPPORTED = ['watch', 'snapshots', 'middlewares', 'noCors', 'no-cors', 'noGzip', 'no-gzip', 'quiet'];
+const UNSUPPORTED = ['watch', 'snapshots', 'middlewares', 'noGzip', 'no-gzip', 'quiet'];
 
 /** Keys that mark a file as json-data-server's (json-server options restauth's own format does not have). */
 export const JSON_SERVER_KEYS = [
@@ -87,6 +88,8 @@ export const JSON_SERVER_KEYS = [
   'static',
   'routes',
   'rules',
+  'noCors',
+  'no-cors',
   ...UNSUPPORTED,
 ];
 
@@ -127,9 +130,11 @@ export async function mapJsonDataServer(raw: unknown, context: FormatContext): P
   const accessTokenTtl = seconds(auth.jwtExpiresIn, 'auth.jwtExpiresIn', where);
   const inactivityTimeout = seconds(auth.jwtRefreshExpiresIn, 'auth.jwtRefreshExpiresIn', where);
   const readOnly = file.readOnly ?? file['read-only'];
+  const noCors = file.noCors ?? file['no-cors'];
 
   return {
     source: 'json-data-server',
+    ...(noCors === true ? { cors: false } : {}),
     port: file.port,
     host: file.host,
     jwt: {
