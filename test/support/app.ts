@@ -9,6 +9,7 @@ import { loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { buildApp } from '../../src/http/app.js';
 import { serviceLogger } from '../../src/http/logging.js';
+import { capturedLogger, gatherSecrets, rememberSecret } from './log-capture.js';
 import { currentRequestContext } from '../../src/http/request-context.js';
 
 export interface TestApp {
@@ -48,7 +49,10 @@ export async function createTestApp(options: {
   keepConfigFile?: boolean;
   /** A folder to start in (a restart on the files an earlier app left); the caller removes it. */
   dir?: string;
-  /** The server's logger, as `restauth serve` has one: requests and the services' lines go to it. */
+  /**
+   * The server's logger, as `restauth serve` has one: requests and the services' lines go to it.
+   * Default: the file's log capture, at trace, which is scanned for secrets at the end (log-capture.ts).
+   */
   log?: Logger;
 }): Promise<TestApp> {
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'restauth-test-')));
@@ -66,16 +70,14 @@ export async function createTestApp(options: {
   };
   const config = await loadConfig({ cwd: dir, env, overrides: options.overrides });
   let offset = 0;
-  const quiet = { info() {}, warn() {} };
-  const services = await createServices(
-    config,
-    options.logger ?? (options.log ? serviceLogger(options.log) : quiet),
-    {
-      clock: () => new Date(Date.now() + offset),
-      requestContext: currentRequestContext,
-    },
-  );
-  const app = await buildApp(services, options.log ? { logger: options.log } : {});
+  const log = options.log ?? capturedLogger();
+  rememberSecret(config.jwt.secret);
+  const services = await createServices(config, options.logger ?? serviceLogger(log), {
+    clock: () => new Date(Date.now() + offset),
+    requestContext: currentRequestContext,
+  });
+  const app = await buildApp(services, { logger: log });
+  gatherSecrets(app);
   await app.ready();
   return {
     app,
