@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError } from './errors.js';
 import { deepFreeze } from './freeze.js';
@@ -37,9 +37,14 @@ async function developmentSecret(
   }
   const secret = randomBytes(48).toString('base64url');
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  // Two instances starting together must not each use a secret of their own, nor read the other's
+  // file before its content is in it (an exclusive create is visible empty until the write lands):
+  // the secret is written to a file of this process's own, then published whole by link(), which
+  // fails with EEXIST for whichever instance comes second.
+  const draft = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   try {
-    // 'wx': two instances starting together must not each write their own secret.
-    await writeFile(path, `${secret}\n`, { mode: 0o600, flag: 'wx' });
+    await writeFile(draft, `${secret}\n`, { mode: 0o600, flag: 'wx' });
+    await link(draft, path);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
       throw new ConfigError(`cannot write the generated jwt secret ${path}: ${(error as Error).message}`);
@@ -47,6 +52,8 @@ async function developmentSecret(
     const winner = await readSecret(path);
     if (winner === null) throw new ConfigError(`${path} is empty: delete it or set RESTAUTH_JWT_SECRET`);
     return { secret: winner, path };
+  } finally {
+    await rm(draft, { force: true });
   }
   return { secret, path };
 }
