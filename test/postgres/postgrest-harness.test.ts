@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { decodeJwt, decodeProtectedHeader, SignJWT } from 'jose';
 import pg from 'pg';
 import { createTestApp, type TestApp } from '../support/app.js';
-import { postgrestRequest, type PostgrestOptions } from '../support/postgrest.js';
+import { authenticatorRoleSql, postgrestRequest, type PostgrestOptions } from '../support/postgrest.js';
 import { dropDatabase, testPostgres, testStoreConfig } from '../support/postgres.js';
 
 const SECRET = 'postgrest-harness-secret-0123456789';
@@ -21,12 +21,7 @@ async function setUpDatabase(url: string, authenticator: string): Promise<void> 
   await admin.connect();
   try {
     await admin.query(`
-      DO $$ BEGIN
-        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${authenticator}') THEN
-          CREATE ROLE ${authenticator} LOGIN NOINHERIT;
-        END IF;
-      END $$;
-      GRANT web_anon, normal_user TO ${authenticator};
+      ${authenticatorRoleSql(authenticator, ['web_anon', 'normal_user'])}
       CREATE TABLE public.notes (id serial PRIMARY KEY, owner text NOT NULL DEFAULT auth.uid(), body text NOT NULL);
       ALTER TABLE public.notes ENABLE ROW LEVEL SECURITY;
       CREATE POLICY own_notes ON public.notes USING (owner = auth.uid()::text OR owner = current_user)

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { createTestApp, type TestApp } from '../support/app.js';
-import { postgrestRequest, type PostgrestOptions } from '../support/postgrest.js';
+import { authenticatorRoleSql, postgrestRequest, type PostgrestOptions } from '../support/postgrest.js';
 import { dropDatabase, testPostgres, testStoreConfig } from '../support/postgres.js';
 
 const SECRET = 'supabase-quickstart-secret-0123456789abcdef';
@@ -93,12 +93,7 @@ describe("Supabase's user-management quick start on restauth's PostgreSQL", () =
       // PostgREST's login role.
       await admin.query(`
         GRANT SELECT, INSERT, UPDATE ON public.profiles TO anon, authenticated;
-        DO $$ BEGIN
-          IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${authenticator}') THEN
-            CREATE ROLE ${authenticator} LOGIN NOINHERIT;
-          END IF;
-        END $$;
-        GRANT anon, authenticated TO ${authenticator};
+        ${authenticatorRoleSql(authenticator, ['anon', 'authenticated'])}
       `);
     } finally {
       await admin.end();

@@ -83,3 +83,19 @@ export async function postgrestRequest<T extends pg.QueryResultRow>(
     client.release();
   }
 }
+
+/**
+ * SQL creating PostgREST's login role (LOGIN NOINHERIT, as its docs set it up) unless the cluster has
+ * it, and granting it the roles it may switch to. Roles are cluster-wide: tests sharing a server give
+ * theirs a random name.
+ */
+export function authenticatorRoleSql(authenticator: string, roles: readonly string[]): string {
+  return `
+    DO $$ BEGIN
+      IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${authenticator}') THEN
+        CREATE ROLE ${authenticator} LOGIN NOINHERIT;
+      END IF;
+    END $$;
+    GRANT ${roles.join(', ')} TO ${authenticator};
+  `;
+}
