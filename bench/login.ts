@@ -21,6 +21,7 @@ async function verifyMs(algorithm: PasswordAlgorithm): Promise<number> {
   const hasher = new PasswordHasher({
     algorithm,
     bcryptRounds: 10,
+    rehashOnSignIn: false,
     minLength: 1,
     maxLength: 1024,
     passwordPattern: '.*',

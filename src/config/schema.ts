@@ -256,6 +256,11 @@ export const ConfigSchema = Type.Object({
     {
       algorithm: Type.Union([Type.Literal('argon2id'), Type.Literal('bcrypt')], { default: 'argon2id' }),
       bcryptRounds: Type.Integer({ default: 10, minimum: 4, maximum: 31 }),
+      /**
+       * A sign-in replaces a hash of another algorithm or parameters with the configured one. Off by
+       * default: imported hashes (GoTrue's bcrypt) stay as they are, so the database stays GoTrue's to read.
+       */
+      rehashOnSignIn: Type.Boolean({ default: false }),
       minLength: Type.Integer({ default: 8, minimum: 1 }),
       /** In characters; bcrypt also refuses more than 72 bytes, which it would silently truncate. */
       maxLength: Type.Integer({ default: 1024, minimum: 1 }),

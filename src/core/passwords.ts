@@ -12,6 +12,12 @@ export type PasswordAlgorithm = 'argon2id' | 'bcrypt';
 export interface PasswordPolicy {
   algorithm: PasswordAlgorithm;
   bcryptRounds: number;
+  /**
+   * Re-hash a password with the configured algorithm and parameters when a sign-in proves it and its
+   * stored hash is of another kind. Off, every hash stays as it was stored: a database GoTrue made keeps
+   * GoTrue's bcrypt hashes, so GoTrue could still serve it.
+   */
+  rehashOnSignIn: boolean;
   minLength: number;
   maxLength: number;
   passwordPattern: string;
@@ -43,8 +49,8 @@ function isBcryptHash(hash: string): boolean {
  * Hashes and verifies passwords off the event loop (both libraries run on
  * libuv's thread pool), at most one job per core at once, shedding load with
  * 503 when too many wait. Verifies bcrypt hashes whatever the configured
- * algorithm, so imported users can log in, and says when a hash should be
- * upgraded to the configured algorithm.
+ * algorithm, so imported users can log in, and, when the policy asks for it,
+ * says when a hash should be upgraded to the configured algorithm.
  */
 export class PasswordHasher {
   private readonly limiter: ConcurrencyLimiter;
@@ -118,8 +124,12 @@ export class PasswordHasher {
     return this.dummyHash;
   }
 
-  /** True when a stored hash is not of the configured algorithm and parameters. */
+  /**
+   * True when a sign-in should replace the stored hash: re-hashing is configured and the hash is not of
+   * the configured algorithm and parameters.
+   */
   needsRehash(hash: string): boolean {
+    if (!this.policy.rehashOnSignIn) return false;
     const bcryptMatch = BCRYPT_PREFIX.exec(hash);
     if (this.policy.algorithm === 'bcrypt') {
       return !bcryptMatch || Number(bcryptMatch[1]) !== this.policy.bcryptRounds;

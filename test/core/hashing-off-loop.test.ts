@@ -17,6 +17,7 @@ function hasher(algorithm: PasswordAlgorithm): PasswordHasher {
   return new PasswordHasher({
     algorithm,
     bcryptRounds: 10,
+    rehashOnSignIn: false,
     minLength: 1,
     maxLength: 1024,
     passwordPattern: '.*',

@@ -7,6 +7,7 @@ import { PasswordHasher, type PasswordPolicy } from '../../src/core/passwords.js
 const policy = (overrides: Partial<PasswordPolicy> = {}): PasswordPolicy => ({
   algorithm: 'argon2id',
   bcryptRounds: 4,
+  rehashOnSignIn: true,
   minLength: 8,
   maxLength: 64,
   passwordPattern: '.*',
@@ -45,6 +46,16 @@ describe('PasswordHasher', () => {
     const argon = await new PasswordHasher(policy()).hash('some password');
     assert.equal(await hasher.verify('some password', argon), true);
     assert.equal(hasher.needsRehash(argon), true);
+  });
+
+  it('keeps every stored hash as it is unless re-hashing on sign-in is configured', async () => {
+    const hasher = new PasswordHasher(policy({ rehashOnSignIn: false }));
+    // GoTrue's: $2a$, cost 10.
+    const gotrue = '$2a$' + (await bcrypt.hash('gotrue pw', 10)).slice(4);
+    assert.equal(await hasher.verify('gotrue pw', gotrue), true);
+    assert.equal(hasher.needsRehash(gotrue), false);
+    assert.equal(hasher.needsRehash(await bcrypt.hash('x', 4)), false);
+    assert.equal(hasher.needsRehash('$argon2id$v=19$m=4096,t=3,p=1$c2FsdHNhbHQ$aGFzaA'), false);
   });
 
   it('answers false, not an error, for garbage hashes', async () => {

@@ -103,7 +103,11 @@ describe('upgrading a postgrest-auth database in place', () => {
         secret: SECRET,
       },
       env: { RESTAUTH_JWT_SECRET: '' },
-      overrides: { store: { type: 'postgres', preparedStatements: testStoreConfig(url).preparedStatements } },
+      overrides: {
+        store: { type: 'postgres', preparedStatements: testStoreConfig(url).preparedStatements },
+        // Configured here: by default restauth keeps imported hashes as they are.
+        passwords: { rehashOnSignIn: true },
+      },
     });
     superPool = new pg.Pool({ connectionString: url, max: 2 });
   });
@@ -169,7 +173,7 @@ describe('upgrading a postgrest-auth database in place', () => {
         'PostgREST runs the request as the user’s own role',
       );
     }
-    // The login upgraded the bcrypt hash to restauth's algorithm, and the password still works.
+    // The login upgraded the bcrypt hash to restauth's algorithm (configured), and the password still works.
     const { rows } =
       await superPool.query(`SELECT u.encrypted_password AS password FROM auth.users u JOIN restauth.accounts a ON a.uid = u.id
        ORDER BY a.id LIMIT 1`);
