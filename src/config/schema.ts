@@ -314,8 +314,15 @@ export const ConfigSchema = Type.Object({
       /** Primary key property of every collection (json-server's --id). */
       id: Type.String({ default: 'id', minLength: 1 }),
       foreignKeySuffix: Type.String({ default: 'Id', minLength: 1 }),
-      /** Milliseconds added before every data response (json-server's --delay). */
+      /** Milliseconds added before every data response (json-server's --delay); `?_delay=` adds at most 10 s. */
       delay: Type.Integer({ default: 0, minimum: 0 }),
+      /**
+       * `?callback=` reads answered as JSONP, as json-server did: only reads without a token, and only
+       * while cors is true (any origin may read the public data anyway); see docs/data-api.md.
+       */
+      jsonp: Type.Boolean({ default: true }),
+      /** Query grammar and answer shapes: json-server 0.17.4's (`_like`, `_limit`) or 1.x's (`views:gt`, `_per_page`). */
+      jsonServer: Type.Union([Type.Literal('0.17'), Type.Literal('1')], { default: '0.17' }),
       /** Folder of static files; served when it exists. */
       static: Type.String({ default: 'public' }),
       /** routes.json-style rewrites, e.g. {"/api/*": "/$1"}. */

@@ -12,6 +12,7 @@ import { assertStorable } from './limits.js';
 import { create, destroy, list, show, update, type PluralRequest } from './plural.js';
 import type { Query } from './query.js';
 import { singular } from './singular.js';
+import { delayOf, sleep, type Sleep } from './delay.js';
 
 /**
  * The json-server compatible REST API over a JSON document (db.json in file
@@ -33,6 +34,8 @@ export interface DataApiOptions {
   maxRecordBytes: number;
   /** The server's public address (publicUrl() of the config): Location and Link point there, never at Host. */
   publicUrl: string;
+  /** How `delay` and `_delay` wait (tests record the milliseconds asked); default: a timer. */
+  sleep?: Sleep;
 }
 
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
@@ -57,6 +60,20 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
     options.publicUrl.replace(/\/+$/u, ''),
   );
   const hasStatic = existsSync(options.config.static);
+  const wait = options.sleep ?? sleep;
+  // Closing ends every delay under way: a request waiting out its _delay never holds the shutdown.
+  const closing = new AbortController();
+  app.addHook('preClose', (done) => {
+    closing.abort();
+    done();
+  });
+  // json-server's "no cache for IE" headers on every data answer; a static file keeps its own caching.
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (!reply.hasHeader('cache-control')) {
+      void reply.header('Cache-Control', 'no-cache').header('Pragma', 'no-cache').header('Expires', '-1');
+    }
+    done(null, payload);
+  });
   if (hasStatic) await app.register(fastifyStatic, { root: options.config.static, serve: false });
 
   // Bodies are parsed here, not by Fastify's parser: a "__proto__" key then gets a 400 naming it
@@ -104,12 +121,13 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
     const segments = segmentsOf(request.url);
     const [name, id, nested] = segments;
     if (name === AUTH_PREFIX) return reply.callNotFound();
-    if (options.config.delay > 0) await new Promise((resolve) => setTimeout(resolve, options.config.delay));
+    const query = request.query as Query;
+    const delay = delayOf(query, options.config.delay);
+    if (delay > 0) await wait(delay, closing.signal);
     await ctx.documents.beforeRead();
     const operation: Operation = request.method === 'GET' ? 'read' : 'write';
     if (operation === 'write' && options.config.readOnly)
       throw new DataError('forbidden', 'The data API is read-only');
-    const query = request.query as Query;
 
     if (name === undefined || (name !== 'db' && ctx.collection(name) === undefined) || segments.length > 3) {
       if (request.method === 'GET' && hasStatic) return reply.sendFile(segments.join('/') || 'index.html');

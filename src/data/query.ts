@@ -24,6 +24,7 @@ const CONTROL_KEYS = new Set([
   '_embed',
   '_expand',
   '_dependent',
+  '_delay',
 ]);
 const OPERATOR = /(_lte|_gte|_ne|_like)$/;
 const MAX_PATTERN_LENGTH = 256;

@@ -10,8 +10,15 @@ export interface DataSettings {
   id: string;
   /** posts → postId. */
   foreignKeySuffix: string;
-  /** Milliseconds added before every answer (json-server's --delay). */
+  /** Milliseconds added before every answer (json-server's --delay); `?_delay=` adds up to 10 s more. */
   delay: number;
+  /**
+   * Answers `?callback=name` reads as JSONP scripts, as json-server did; only
+   * reads sent without a token (public data) ever are (docs/data-api.md).
+   */
+  jsonp: boolean;
+  /** Whose query grammar and answer shapes: json-server 0.17 (`_limit`, `_like`) or 1.x (`views:gt`, `_per_page`). */
+  jsonServer: '0.17' | '1';
   /** Folder of static files, served when it exists. */
   static: string;
   /** Per-collection permission digits (owner / logged-in / public). */

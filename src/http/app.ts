@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Services } from '../compose.js';
 import { isAuthError } from '../core/errors.js';
 import { dataApi } from '../data/index.js';
+import type { Sleep } from '../data/delay.js';
 import { createRewriter } from '../data/rewrite.js';
 import { gotrueDialect } from './dialects/gotrue.js';
 import { jsonDataServerDialect } from './dialects/json-data-server.js';
@@ -22,6 +23,8 @@ import { confirmEmailRequired, publicUrl } from '../compose.js';
 export interface AppOptions {
   /** The server's logger (see logging.ts); none: nothing is logged. */
   logger?: Logger;
+  /** How the data API waits out `delay` and `_delay` (tests record it); default: a timer. */
+  sleep?: Sleep;
 }
 
 /**
@@ -130,6 +133,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       userIdProp: config.store.userIdProp,
       maxRecordBytes: config.bodyLimit,
       publicUrl: publicUrl(config),
+      ...(options.sleep ? { sleep: options.sleep } : {}),
       authenticate: async (token) => {
         try {
           const { claims } = await services.auth.check(token);

@@ -143,6 +143,8 @@ test('json-data-server config.json: every key set, json-server options, routes f
       id: '_id',
       foreignKeySuffix: '_id',
       delay: 250,
+      jsonp: true,
+      jsonServer: '0.17',
       static: join(dir, 'www'),
       routes: { '/api/*': '/$1' },
       rules: { posts: 644 },

@@ -81,6 +81,10 @@ async function call(base: string, method: string, path: string, body?: unknown):
       link: header('link'),
       location: header('location'),
       'content-type': header('content-type'),
+      // json-server's "no cache for IE" headers, on every answer of the router.
+      'cache-control': header('cache-control'),
+      pragma: header('pragma'),
+      expires: header('expires'),
     },
     body: parsed,
   };
@@ -174,6 +178,11 @@ describe('data API compatibility with json-server 0.17.4', () => {
     '/posts/1/comments?_sort=id&_order=desc',
     '/profile',
     '/db',
+    // A request's own delay (json-server's _delay), which filters nothing.
+    '/posts?_delay=5',
+    '/posts/1?_delay=5',
+    '/posts?title=restauth&_delay=5',
+    '/profile?_delay=5',
   ];
   for (const path of reads) {
     it(`GET ${path}`, async () => {

@@ -42,11 +42,47 @@ describe('data API options', () => {
     assert.equal(created.json()._id, 8);
   });
 
-  it('delay: answers wait the configured milliseconds', async () => {
-    const app = (await open({ delay: 150, rules: { posts: 777 } }, { users: [], posts: [] })).app;
-    const started = Date.now();
-    assert.equal((await app.inject({ url: '/posts' })).statusCode, 200);
-    assert.ok(Date.now() - started >= 140);
+  it("delay and _delay: the setting, plus a request's own _delay capped at 10 s", async () => {
+    const asked: number[] = [];
+    t = await createTestApp({
+      format: 'json-data-server',
+      config: { auth: { passwordSalt: 4 }, delay: 150, rules: { posts: 777, profile: 777 } },
+      files: { 'db.json': JSON.stringify({ users: [], posts: [{ id: 1 }], profile: {} }) },
+      sleep: async (ms) => {
+        asked.push(ms);
+      },
+    });
+    for (const url of ['/posts', '/posts/1?_delay=20', '/profile?_delay=abc', '/posts?_delay=-5'])
+      assert.equal((await t.app.inject({ url })).statusCode, 200, url);
+    // A hostile _delay would hold the socket for 31 years: it waits 10 s at most.
+    const hostile = await t.app.inject({ url: '/posts?_delay=1e12' });
+    assert.equal(hostile.statusCode, 200);
+    assert.deepEqual(hostile.json(), [{ id: 1 }]);
+    assert.deepEqual(asked, [150, 170, 150, 150, 10_150]);
+  });
+
+  it('_delay: closing the server ends the wait, so a delayed request never holds the shutdown', async () => {
+    let waiting!: (signal: AbortSignal) => void;
+    const entered = new Promise<AbortSignal>((resolve) => (waiting = resolve));
+    t = await createTestApp({
+      format: 'json-data-server',
+      config: { auth: { passwordSalt: 4 }, rules: { posts: 777 } },
+      files: { 'db.json': JSON.stringify({ users: [], posts: [] }) },
+      // Waits until the signal aborts, as the timer does; never on its own.
+      sleep: (_ms, signal) =>
+        new Promise((resolve) => {
+          signal.addEventListener('abort', () => resolve(), { once: true });
+          waiting(signal);
+        }),
+    });
+    const answer = t.app.inject({ url: '/posts?_delay=10000' });
+    const signal = await entered;
+    assert.equal(signal.aborted, false);
+    const closed = t.close();
+    t = undefined;
+    assert.equal((await answer).statusCode, 200);
+    await closed;
+    assert.equal(signal.aborted, true);
   });
 
   it('routes: routes.json rewrites, in a file or inline', async () => {

@@ -8,6 +8,7 @@ import type { ConfigLayer } from '../../src/config/layer.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { buildApp } from '../../src/http/app.js';
+import type { Sleep } from '../../src/data/delay.js';
 import { serviceLogger } from '../../src/http/logging.js';
 import { capturedLogger, gatherSecrets, rememberSecret } from './log-capture.js';
 import { currentRequestContext } from '../../src/http/request-context.js';
@@ -54,6 +55,8 @@ export async function createTestApp(options: {
    * Default: the file's log capture, at trace, which is scanned for secrets at the end (log-capture.ts).
    */
   log?: Logger;
+  /** How the data API waits out `delay` and `_delay` (record the milliseconds instead of waiting). */
+  sleep?: Sleep;
 }): Promise<TestApp> {
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'restauth-test-')));
   for (const [name, content] of Object.entries(options.files ?? {}))
@@ -76,7 +79,7 @@ export async function createTestApp(options: {
     clock: () => new Date(Date.now() + offset),
     requestContext: currentRequestContext,
   });
-  const app = await buildApp(services, { logger: log });
+  const app = await buildApp(services, { logger: log, ...(options.sleep ? { sleep: options.sleep } : {}) });
   gatherSecrets(app);
   await app.ready();
   return {
