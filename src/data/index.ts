@@ -13,6 +13,7 @@ import { create, destroy, list, show, update, type PluralRequest } from './plura
 import type { Query } from './query.js';
 import { singular } from './singular.js';
 import { delayOf, sleep, type Sleep } from './delay.js';
+import { RULES_PATH } from './rewrite.js';
 
 /**
  * The json-server compatible REST API over a JSON document (db.json in file
@@ -68,7 +69,9 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
     done();
   });
   // json-server's "no cache for IE" headers on every data answer; a static file keeps its own caching.
+  // nosniff as json-server's res.jsonp sent it: no answer is ever read as another type than it says.
   app.addHook('onSend', (_request, reply, payload, done) => {
+    void reply.header('X-Content-Type-Options', 'nosniff');
     if (!reply.hasHeader('cache-control')) {
       void reply.header('Cache-Control', 'no-cache').header('Pragma', 'no-cache').header('Expires', '-1');
     }
@@ -186,6 +189,11 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
     }
   };
 
+  // json-server answers its rewrite rules when it has some (GET only; without rules this is a 404 like any
+  // other unknown name). The rules are the operator's configuration, no secret: json-server showed them.
+  if (Object.keys(options.config.routes).length > 0) {
+    app.get(RULES_PATH, async () => options.config.routes);
+  }
   app.route({ method: [...METHODS], url: '/', handler: handle });
   app.route({ method: [...METHODS], url: '/*', handler: handle });
 };

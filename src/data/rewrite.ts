@@ -1,14 +1,22 @@
 /**
  * json-server's routes.json rewrites (express-urlrewrite): `"/api/*": "/$1"`,
- * `"/:resource/:id/show": "/:resource/:id"`. Each rule is compiled once; the
- * first that matches the path rewrites it, the query string is kept.
+ * `"/:resource/:id/show": "/:resource/:id"`, and rules that match the query
+ * string, `"/articles\\?_id=:id": "/posts/:id"` (an escaped `?`). Each rule is
+ * compiled once; the first that matches rewrites the URL. A rule on the path
+ * keeps the request's query string; a rule on the query string consumes it,
+ * as json-server's did. `GET /__rules` (the rules as JSON) is never rewritten.
  */
 interface Rule {
   pattern: RegExp;
   /** One entry per capture group, in order: the parameter's name, or null for a `*`. */
   names: Array<string | null>;
   target: string;
+  /** The rule names a query string (`\?` in it): it is matched against the whole URL. */
+  matchesQuery: boolean;
 }
+
+/** json-server answers the rules at this path, before any rewrite. */
+export const RULES_PATH = '/__rules';
 
 function escape(text: string): string {
   return text.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
@@ -16,17 +24,21 @@ function escape(text: string): string {
 
 function compile(from: string, target: string): Rule {
   const names: Array<string | null> = [];
+  const matchesQuery = from.includes('\\?');
+  // A parameter stops at the next segment, and in a query string at the next parameter too.
+  const parameter = matchesQuery ? '([^/?#&]+)' : '([^/?#]+)';
   let source = '';
-  for (const token of from.split(/(\*|:[A-Za-z_][A-Za-z0-9_]*)/)) {
+  for (const token of from.split(/(\\.|\*|:[A-Za-z_][A-Za-z0-9_]*)/)) {
     if (token === '*') {
       names.push(null);
       source += '(.*)';
     } else if (token.startsWith(':')) {
       names.push(token.slice(1));
-      source += '([^/?#]+)';
-    } else source += escape(token);
+      source += parameter;
+    } else if (token.startsWith('\\')) source += escape(token.slice(1));
+    else source += escape(token);
   }
-  return { pattern: new RegExp(`^${source}$`), names, target };
+  return { pattern: new RegExp(`^${source}$`), names, target, matchesQuery };
 }
 
 export function createRewriter(routes: Record<string, string>): ((url: string) => string) | null {
@@ -36,13 +48,15 @@ export function createRewriter(routes: Record<string, string>): ((url: string) =
     const queryAt = url.indexOf('?');
     const path = queryAt === -1 ? url : url.slice(0, queryAt);
     const query = queryAt === -1 ? '' : url.slice(queryAt);
+    if (path === RULES_PATH) return url;
     for (const rule of rules) {
-      const match = rule.pattern.exec(path);
+      const match = rule.pattern.exec(rule.matchesQuery ? url : path);
       if (!match) continue;
       let target = rule.target.replace(/\$(\d+)/g, (_, n: string) => match[Number(n)] ?? '');
       rule.names.forEach((name, index) => {
         if (name !== null) target = target.replaceAll(`:${name}`, match[index + 1] ?? '');
       });
+      if (rule.matchesQuery) return target;
       // The target may carry its own query (e.g. "/posts?author=:name"); then join the two.
       if (query && target.includes('?')) return `${target}&${query.slice(1)}`;
       return target + query;

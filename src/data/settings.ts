@@ -19,6 +19,8 @@ export interface DataSettings {
   jsonp: boolean;
   /** Whose query grammar and answer shapes: json-server 0.17 (`_limit`, `_like`) or 1.x (`views:gt`, `_per_page`). */
   jsonServer: '0.17' | '1';
+  /** routes.json's rewrites (applied by the app before routing), answered at GET /__rules. */
+  routes: Readonly<Record<string, string>>;
   /** Folder of static files, served when it exists. */
   static: string;
   /** Per-collection permission digits (owner / logged-in / public). */
