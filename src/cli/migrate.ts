@@ -69,7 +69,7 @@ async function readStatus(store: PoolConfig, names: SchemaNames): Promise<Migrat
 
 /** One line per restauth migration, then GoTrue's versions in one line (there may be 70). */
 export function formatStatus(status: MigrationStatus, schema: string): string {
-  const lines = [`restauth migrations (${schema}.restauth_migrations):`];
+  const lines = [`restauth migrations (${status.table}):`];
   for (const migration of status.applied) {
     lines.push(`  applied  ${migration.version}  ${migration.name}  (${migration.appliedAt.toISOString()})`);
   }

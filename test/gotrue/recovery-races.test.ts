@@ -102,7 +102,7 @@ describe(
           [email],
         );
         assert.deepEqual(rows[0], { tokens: 1 });
-        const { rows: outbox } = await client.query('SELECT count(*)::int AS left FROM auth.mail_outbox');
+        const { rows: outbox } = await client.query('SELECT count(*)::int AS left FROM restauth.mail_outbox');
         assert.deepEqual(outbox[0], { left: 0 }, 'every queued mail was sent');
       } finally {
         await client.end();

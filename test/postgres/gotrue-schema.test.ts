@@ -144,7 +144,10 @@ describe("a database GoTrue made, and restauth's migration status", () => {
 
     const status = await runRestauth(dir, ['migrate', '--status'], env);
     assert.equal(status.code, 0, status.output);
-    assert.match(status.output, /restauth migrations \(auth\.restauth_migrations\):\n {2}pending {2}1 {2}/u);
+    assert.match(
+      status.output,
+      /restauth migrations \(restauth\.restauth_migrations\):\n {2}pending {2}1 {2}/u,
+    );
     assert.match(
       status.output,
       new RegExp(

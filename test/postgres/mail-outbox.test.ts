@@ -46,8 +46,8 @@ describe('the PostgreSQL mail outbox', () => {
   // SKIP LOCKED never skips on PGlite (claims run one after another): nothing to race there.
   const race = { skip: realServerOnly() ?? false };
   it('two instances draining one outbox send every mail exactly once', race, async () => {
-    const queueA = new PostgresMailQueue(pool, 'auth.mail_outbox');
-    const queueB = new PostgresMailQueue(pool, 'auth.mail_outbox');
+    const queueA = new PostgresMailQueue(pool, 'restauth.mail_outbox');
+    const queueB = new PostgresMailQueue(pool, 'restauth.mail_outbox');
     for (let i = 0; i < 20; i++) {
       await queueA.enqueue(
         { to: `m${i}@example.com`, subject: `mail ${i}`, text: 'x', html: 'x' },
@@ -71,7 +71,7 @@ describe('the PostgreSQL mail outbox', () => {
   });
 
   it('keeps a mail its worker could not send for another worker, after a restart', async () => {
-    const queue = new PostgresMailQueue(pool, 'auth.mail_outbox');
+    const queue = new PostgresMailQueue(pool, 'restauth.mail_outbox');
     // Its failure is recorded before the worker logs the retry: that line is the event to await.
     let failed!: () => void;
     const failureRecorded = new Promise<void>((resolve) => (failed = resolve));
@@ -88,22 +88,22 @@ describe('the PostgreSQL mail outbox', () => {
     const client = new pg.Client({ connectionString: url });
     await client.connect();
     try {
-      const { rows } = await client.query('SELECT attempts FROM auth.mail_outbox');
+      const { rows } = await client.query('SELECT attempts FROM restauth.mail_outbox');
       assert.equal(rows.length, 1);
       assert.ok(rows[0].attempts >= 1);
       // Time passes: the backoff has elapsed when the next instance starts.
-      await client.query('UPDATE auth.mail_outbox SET next_attempt_at = now()');
+      await client.query('UPDATE restauth.mail_outbox SET next_attempt_at = now()');
     } finally {
       await client.end();
     }
-    const up = new MailWorker(new PostgresMailQueue(pool, 'auth.mail_outbox'), smtp(sink.port), quiet);
+    const up = new MailWorker(new PostgresMailQueue(pool, 'restauth.mail_outbox'), smtp(sink.port), quiet);
     up.start();
     await sink.waitForMail((m) => m.to === 'kept@example.com', 10_000);
     await up.stop();
   });
 
   it('a mail given up on stays in the table, never due again', async () => {
-    const queue = new PostgresMailQueue(pool, 'auth.mail_outbox');
+    const queue = new PostgresMailQueue(pool, 'restauth.mail_outbox');
     const now = Date.now();
     const mail = await queue.enqueue({ to: 'dead@example.com', subject: 'dead', text: 'x', html: 'x' }, now);
     const [claimed] = await queue.claimDue(now, 10, 1000);
@@ -112,7 +112,7 @@ describe('the PostgreSQL mail outbox', () => {
     assert.deepEqual(await queue.claimDue(now + 86_400_000, 10, 1000), []);
     assert.equal(await queue.nextDueAt(), null);
     const { rows } = await pool.query<{ attempts: number; last_error: string }>(
-      'SELECT attempts, last_error FROM auth.mail_outbox WHERE id = $1',
+      'SELECT attempts, last_error FROM restauth.mail_outbox WHERE id = $1',
       [mail.id],
     );
     assert.deepEqual(rows, [{ attempts: 1, last_error: '550 no such user' }]);
@@ -122,10 +122,10 @@ describe('the PostgreSQL mail outbox', () => {
 
   it('a token and the mail carrying it are stored in one transaction: both or neither', async () => {
     const outbox = async () =>
-      (await pool.query<{ to: string }>("SELECT message ->> 'to' AS to FROM auth.mail_outbox")).rows.map(
+      (await pool.query<{ to: string }>("SELECT message ->> 'to' AS to FROM restauth.mail_outbox")).rows.map(
         (row) => row.to,
       );
-    await pool.query('DELETE FROM auth.mail_outbox');
+    await pool.query('DELETE FROM restauth.mail_outbox');
     const owner = async (name: string) =>
       store.createUser(
         {

@@ -39,7 +39,7 @@ describe('the mail outbox across a PostgreSQL restart', { skip: ownClusterUnavai
     };
   };
   const outbox = async () =>
-    (await pool.query<{ id: string }>('SELECT id::text FROM auth.mail_outbox')).rows.map((row) => row.id);
+    (await pool.query<{ id: string }>('SELECT id::text FROM restauth.mail_outbox')).rows.map((row) => row.id);
 
   before(async () => {
     cluster = await startOwnCluster();
@@ -56,13 +56,13 @@ describe('the mail outbox across a PostgreSQL restart', { skip: ownClusterUnavai
     await cluster?.destroy();
   });
   beforeEach(async () => {
-    await pool.query('DELETE FROM auth.mail_outbox');
+    await pool.query('DELETE FROM restauth.mail_outbox');
   });
 
   it('a mail sent while the database restarts is recorded as sent once it is back, and sent once', async () => {
     const log = watchedLog();
     // A long retry delay: the only retry of markSent is the one stop() asks for, after the restart.
-    const worker = new MailWorker(new PostgresMailQueue(pool, 'auth.mail_outbox'), smtp(), log, {
+    const worker = new MailWorker(new PostgresMailQueue(pool, 'restauth.mail_outbox'), smtp(), log, {
       retryBaseMs: 60_000,
       leaseMs: 600_000,
     });
@@ -80,7 +80,7 @@ describe('the mail outbox across a PostgreSQL restart', { skip: ownClusterUnavai
   });
 
   it('a mail sent again after its lease lapsed keeps its Message-ID', async () => {
-    const queue = new PostgresMailQueue(pool, 'auth.mail_outbox');
+    const queue = new PostgresMailQueue(pool, 'restauth.mail_outbox');
     const log = watchedLog();
     const first = new MailWorker(queue, smtp(), log, { retryBaseMs: 60_000, leaseMs: 600_000 });
     const hold = sink.holdNextReply();
@@ -97,7 +97,7 @@ describe('the mail outbox across a PostgreSQL restart', { skip: ownClusterUnavai
     await cluster.start();
     assert.deepEqual(await outbox(), [id]);
     // Its lease lapses (as the existing outbox test moves time): another worker sends it again.
-    await pool.query('UPDATE auth.mail_outbox SET next_attempt_at = now()');
+    await pool.query('UPDATE restauth.mail_outbox SET next_attempt_at = now()');
     const second = new MailWorker(queue, smtp(), log);
     second.start();
     await sink.waitForMail(

@@ -70,12 +70,12 @@ describe('sign-up under database faults (PostgreSQL)', () => {
   }
 
   it('the mail queue refusing the welcome mail: no account; the retry signs up', async () => {
-    await sql.query('ALTER TABLE auth.mail_outbox ADD CONSTRAINT refuse_all CHECK (false) NOT VALID');
+    await sql.query('ALTER TABLE restauth.mail_outbox ADD CONSTRAINT refuse_all CHECK (false) NOT VALID');
     try {
       const failed = await register('queuefault');
       assert.ok(failed.statusCode >= 500, `${failed.statusCode} ${failed.body}`);
     } finally {
-      await sql.query('ALTER TABLE auth.mail_outbox DROP CONSTRAINT refuse_all');
+      await sql.query('ALTER TABLE restauth.mail_outbox DROP CONSTRAINT refuse_all');
     }
     assert.equal(await accounts('queuefault'), 0, 'no half-made account');
     await assertRetrySucceeds('queuefault');
@@ -90,13 +90,13 @@ describe('sign-up under database faults (PostgreSQL)', () => {
       await sql.query(`CREATE FUNCTION public.drop_connection() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NEW; END $$`);
       await sql.query(
-        'CREATE TRIGGER drop_connection BEFORE INSERT ON auth.mail_outbox FOR EACH ROW EXECUTE FUNCTION public.drop_connection()',
+        'CREATE TRIGGER drop_connection BEFORE INSERT ON restauth.mail_outbox FOR EACH ROW EXECUTE FUNCTION public.drop_connection()',
       );
       try {
         const failed = await register('dropped');
         assert.ok(failed.statusCode >= 500, `${failed.statusCode} ${failed.body}`);
       } finally {
-        await sql.query('DROP TRIGGER drop_connection ON auth.mail_outbox');
+        await sql.query('DROP TRIGGER drop_connection ON restauth.mail_outbox');
         await sql.query('DROP FUNCTION public.drop_connection()');
       }
       assert.equal(await accounts('dropped'), 0, 'no half-made account');

@@ -66,7 +66,7 @@ describe('two instances on one PostgreSQL database', { skip: realServerOnly() ??
       );
       assert.deepEqual(rows[0], { live: 1, total: 2 });
       const { rows: migrations } = await client.query(
-        'SELECT count(*)::int AS n FROM auth.restauth_migrations',
+        'SELECT count(*)::int AS n FROM restauth.restauth_migrations',
       );
       const expected = allMigrations({
         schema: 'auth',

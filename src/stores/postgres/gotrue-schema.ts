@@ -1,4 +1,6 @@
 import type pg from 'pg';
+import { bookkeepingTable } from './bookkeeping.js';
+import type { quotedNames } from './migrations.js';
 
 /**
  * The versions GoTrue (supabase/auth) records in `<schema>.schema_migrations`,
@@ -140,14 +142,12 @@ export class SchemaRefusedError extends Error {
  */
 export async function refuseGoTrueSchema(
   client: pg.ClientBase,
-  schema: { quoted: string; name: string },
+  q: Pick<ReturnType<typeof quotedNames>, 'schema' | 'restauth'>,
+  schemaName: string,
 ): Promise<void> {
-  const { rows } = await client.query<{ restauth: boolean }>(
-    'SELECT to_regclass($1) IS NOT NULL AS restauth',
-    [`${schema.quoted}.restauth_migrations`],
-  );
-  if (rows[0]!.restauth) return;
-  const versions = await gotrueVersions(client, schema.quoted);
+  // restauth's bookkeeping, in either place: restauth migrated this schema (and may have recorded GoTrue versions).
+  if ((await bookkeepingTable(client, q)) !== null) return;
+  const versions = await gotrueVersions(client, q.schema);
   if (versions.length === 0) return;
   const unknown = unknownNewerVersions(versions);
   const newest = unknown[0] ?? versions[0]!;
@@ -156,7 +156,7 @@ export async function refuseGoTrueSchema(
       ? `GoTrue migration ${newest} is newer than any restauth knows (${NEWEST_KNOWN_GOTRUE_VERSION})`
       : `its newest GoTrue migration is ${newest}`;
   throw new SchemaRefusedError(
-    `schema ${schema.name} was made by GoTrue (Supabase Auth): ${why}. restauth does not serve GoTrue's own ` +
+    `schema ${schemaName} was made by GoTrue (Supabase Auth): ${why}. restauth does not serve GoTrue's own ` +
       'tables yet and wrote nothing to the database (docs/postgres-schema.md)',
   );
 }

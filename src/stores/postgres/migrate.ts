@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { bookkeepingTable, createBookkeepingTable } from './bookkeeping.js';
 import { isStoreUnavailable } from './faults.js';
 import { gotrueVersions, refuseGoTrueSchema, unknownNewerVersions } from './gotrue-schema.js';
 import { migrations, quotedNames, type SchemaNames } from './migrations.js';
@@ -18,26 +19,24 @@ export async function migrate(pool: pg.Pool, names: SchemaNames): Promise<number
     await client.query('SELECT pg_advisory_lock(hashtext($1))', [lock]);
     try {
       // Before anything is created: a schema GoTrue made is not this code's to alter.
-      await refuseGoTrueSchema(client, { quoted: q.schema, name: names.schema });
+      await refuseGoTrueSchema(client, q, names.schema);
       await client.query(`CREATE SCHEMA IF NOT EXISTS ${q.schema}`);
-      await client.query(
-        `CREATE TABLE IF NOT EXISTS ${q.schema}.restauth_migrations (
-           version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
-      );
+      const table = (await bookkeepingTable(client, q)) ?? (await createBookkeepingTable(client, q));
       const done = new Set(
-        (
-          await client.query<{ version: number }>(`SELECT version FROM ${q.schema}.restauth_migrations`)
-        ).rows.map((row) => row.version),
+        (await client.query<{ version: number }>(`SELECT version FROM ${table}`)).rows.map(
+          (row) => row.version,
+        ),
       );
       for (const migration of migrations(names)) {
         if (done.has(migration.version)) continue;
         await transaction(client, async () => {
           if (migration.sql !== '') await client.query(migration.sql);
           await migration.run?.(client);
-          await client.query(`INSERT INTO ${q.schema}.restauth_migrations (version, name) VALUES ($1, $2)`, [
-            migration.version,
-            migration.name,
-          ]);
+          // Looked up again: migration 16 moves the table of a database migrated before it to restauth's schema.
+          await client.query(
+            `INSERT INTO ${(await bookkeepingTable(client, q))!} (version, name) VALUES ($1, $2)`,
+            [migration.version, migration.name],
+          );
         }).catch((error: unknown) => {
           // A lost connection is an outage to wait out, not a broken migration.
           if (isStoreUnavailable(error)) throw error;
@@ -57,7 +56,9 @@ export async function migrate(pool: pg.Pool, names: SchemaNames): Promise<number
 }
 
 export interface MigrationStatus {
-  /** restauth's migrations recorded in `<schema>.restauth_migrations`, oldest first. */
+  /** Where restauth records its migrations (bookkeeping.ts), or will when it never migrated it; unquoted. */
+  table: string;
+  /** restauth's migrations recorded there, oldest first. */
   applied: { version: number; name: string; appliedAt: Date }[];
   /** restauth's migrations this version knows and the database has not applied. */
   pending: { version: number; name: string }[];
@@ -71,20 +72,20 @@ export interface MigrationStatus {
 export async function migrationStatus(pool: pg.Pool, names: SchemaNames): Promise<MigrationStatus> {
   const q = quotedNames(names);
   return withClient(pool, async (client) => {
-    const { rows: found } = await client.query<{ exists: boolean }>(
-      'SELECT to_regclass($1) IS NOT NULL AS exists',
-      [`${q.schema}.restauth_migrations`],
-    );
-    const applied = found[0]!.exists
-      ? (
-          await client.query<{ version: number; name: string; applied_at: Date }>(
-            `SELECT version, name, applied_at FROM ${q.schema}.restauth_migrations ORDER BY version`,
-          )
-        ).rows.map((row) => ({ version: row.version, name: row.name, appliedAt: row.applied_at }))
-      : [];
+    const table = await bookkeepingTable(client, q);
+    const applied =
+      table === null
+        ? []
+        : (
+            await client.query<{ version: number; name: string; applied_at: Date }>(
+              `SELECT version, name, applied_at FROM ${table} ORDER BY version`,
+            )
+          ).rows.map((row) => ({ version: row.version, name: row.name, appliedAt: row.applied_at }));
     const done = new Set(applied.map((migration) => migration.version));
     const gotrue = await gotrueVersions(client, q.schema);
     return {
+      // Quoted names passed identifier()'s pattern: the quotes are all there is to take off.
+      table: (table ?? `${q.restauth}.restauth_migrations`).replaceAll('"', ''),
       applied,
       pending: migrations(names)
         .filter((migration) => !done.has(migration.version))

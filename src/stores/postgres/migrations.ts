@@ -569,6 +569,11 @@ export function migrations(names: SchemaNames): Migration[] {
       name: "GoTrue's auth.identities, an email identity per user with an address",
       sql: gotrueIdentities(q),
     },
+    {
+      version: 16,
+      name: "restauth's own tables (mail outbox, rate limits, roles, audit log, migrations) in restauth's schema",
+      sql: restauthOwnTables(q),
+    },
   ];
 }
 
@@ -668,59 +673,7 @@ function gotrueUsers(q: ReturnType<typeof quotedNames>, users: string): string {
       'restauth: per user (uid = auth.users.id) its user name, login key, token count, and the integer id postgrest-auth gave it, which sessions, one-time tokens, roles and applications'' foreign keys reference';
 
     -- The pre-request of migration 10, reading the user from GoTrue's table and its account.
-    CREATE OR REPLACE FUNCTION ${q.schema}.check_token_general() RETURNS void
-      LANGUAGE plpgsql STABLE SECURITY DEFINER AS $fn$
-    DECLARE
-      claims jsonb := ${q.schema}.jwt();
-      claimed_version text := coalesce(claims ->> 'token_version', claims ->> 'count');
-      claimed_role text := claims ->> 'role';
-      session_text text := claims ->> 'session_id';
-      user_sub text := claims ->> 'sub';
-      checked record;
-      session_row record;
-    BEGIN
-      IF claims = '{}'::jsonb OR (user_sub IS NULL AND claimed_version IS NULL) THEN
-        RETURN; -- anonymous request
-      END IF;
-      IF user_sub IS NULL THEN
-        -- postgrest-auth tokens name the user by its role.
-        SELECT a.id, a.token_count, nullif(u.role, ${q.authenticatedLiteral}) AS role, u.banned_until INTO checked
-          FROM ${q.schema}.user_roles r JOIN ${accounts} a ON a.id = r.user_id JOIN ${gotrue} u ON u.id = a.uid
-          WHERE r.role = claimed_role AND r.adopted;
-      ELSIF user_sub ~ ${UUID_PATTERN} THEN
-        SELECT a.id, a.token_count, nullif(u.role, ${q.authenticatedLiteral}) AS role, u.banned_until INTO checked
-          FROM ${gotrue} u JOIN ${accounts} a ON a.uid = u.id WHERE u.id = user_sub::uuid;
-      ELSIF user_sub ~ '^[0-9]{1,9}$' THEN
-        SELECT a.id, a.token_count, nullif(u.role, ${q.authenticatedLiteral}) AS role, u.banned_until INTO checked
-          FROM ${gotrue} u JOIN ${accounts} a ON a.uid = u.id WHERE a.id = user_sub::integer;
-      ELSE
-        RAISE invalid_password USING MESSAGE = 'token refused: malformed subject';
-      END IF;
-      IF NOT FOUND THEN
-        RAISE invalid_password USING MESSAGE = 'token refused: the user no longer exists';
-      END IF;
-      IF (claimed_role IN (coalesce(checked.role, ${q.authenticatedLiteral}), ${q.authenticatedLiteral})) IS NOT TRUE THEN
-        RAISE invalid_password USING MESSAGE = 'token refused: its role is not its user''s';
-      END IF;
-      IF checked.banned_until > now() THEN
-        RAISE invalid_password USING MESSAGE = 'token refused: the user is banned';
-      END IF;
-      IF claimed_version IS NULL OR claimed_version !~ '^[0-9]{1,9}$' OR claimed_version::integer <> checked.token_count THEN
-        RAISE invalid_password USING MESSAGE = 'token refused: issued before a password change, sign in again';
-      END IF;
-      IF user_sub IS NOT NULL THEN
-        IF session_text IS NULL OR session_text !~ ${UUID_PATTERN} THEN
-          RAISE invalid_password USING MESSAGE = 'token refused: it names no session';
-        END IF;
-        SELECT s.revoked_at, s.not_after, s.user_id INTO session_row
-          FROM ${q.schema}.sessions s WHERE s.id = session_text::uuid;
-        IF NOT FOUND OR session_row.user_id <> checked.id OR session_row.revoked_at IS NOT NULL
-           OR session_row.not_after <= now() THEN
-          RAISE invalid_password USING MESSAGE = 'token refused: the session has ended (signed out or revoked)';
-        END IF;
-      END IF;
-    END
-    $fn$;
+    ${checkTokenGeneral(q, `${q.schema}.user_roles`)}
 
     -- The fast path of migration 10, the same one lookup with the account joined.
     CREATE OR REPLACE FUNCTION ${q.schema}.check_token_count() RETURNS void
@@ -755,6 +708,98 @@ function gotrueUsers(q: ReturnType<typeof quotedNames>, users: string): string {
       END IF;
       IF checked.own_session IS NOT TRUE OR checked.revoked_at IS NOT NULL OR checked.not_after <= now() THEN
         RAISE invalid_password USING MESSAGE = 'token refused: the session has ended (signed out or revoked)';
+      END IF;
+    END
+    $fn$;
+  `;
+}
+
+/**
+ * Migration 16: the tables GoTrue has no table for leave the configured schema (GoTrue's `auth`) for
+ * restauth's (docs/postgres-schema.md): the mail outbox, the rate-limit windows, role ownership, the
+ * audit log, and the bookkeeping table of a database migrated before this one (newer databases create it
+ * there: bookkeeping.ts). SET SCHEMA keeps each table's rows, indexes, constraints, foreign keys, the
+ * audit log's identity sequence and its grants: none to PostgREST's roles, which never read them (the
+ * pre-request reads role ownership as its owner). The pre-request's SQL names the table, so it follows.
+ */
+function restauthOwnTables(q: ReturnType<typeof quotedNames>): string {
+  const legacyBookkeeping = pg.escapeLiteral(`${q.schema}.restauth_migrations`);
+  const ownBookkeeping = pg.escapeLiteral(`${q.restauth}.restauth_migrations`);
+  return `
+    CREATE SCHEMA IF NOT EXISTS ${q.restauth};
+    DO $$ BEGIN
+      -- Both exist only when an older restauth left a stray empty one behind: the one in use stays.
+      IF to_regclass(${legacyBookkeeping}) IS NOT NULL AND to_regclass(${ownBookkeeping}) IS NULL THEN
+        ALTER TABLE ${q.schema}.restauth_migrations SET SCHEMA ${q.restauth};
+      END IF;
+    END $$;
+    ALTER TABLE ${q.schema}.mail_outbox SET SCHEMA ${q.restauth};
+    ALTER TABLE ${q.schema}.rate_limits SET SCHEMA ${q.restauth};
+    ALTER TABLE ${q.schema}.user_roles SET SCHEMA ${q.restauth};
+    ALTER TABLE ${q.schema}.audit_log SET SCHEMA ${q.restauth};
+    ${checkTokenGeneral(q, `${q.restauth}.user_roles`)}
+  `;
+}
+
+/**
+ * The general pre-request check (migration 10's fallback) on GoTrue's `users` and restauth's `accounts`
+ * (migration 14), reading role ownership from `userRoles` (quoted): migration 14 wrote it with the table
+ * in the configured schema, migration 16 with the table in restauth's.
+ */
+function checkTokenGeneral(q: ReturnType<typeof quotedNames>, userRoles: string): string {
+  const accounts = `${q.restauth}.accounts`;
+  const gotrue = `${q.schema}.users`;
+  return `
+    CREATE OR REPLACE FUNCTION ${q.schema}.check_token_general() RETURNS void
+      LANGUAGE plpgsql STABLE SECURITY DEFINER AS $fn$
+    DECLARE
+      claims jsonb := ${q.schema}.jwt();
+      claimed_version text := coalesce(claims ->> 'token_version', claims ->> 'count');
+      claimed_role text := claims ->> 'role';
+      session_text text := claims ->> 'session_id';
+      user_sub text := claims ->> 'sub';
+      checked record;
+      session_row record;
+    BEGIN
+      IF claims = '{}'::jsonb OR (user_sub IS NULL AND claimed_version IS NULL) THEN
+        RETURN; -- anonymous request
+      END IF;
+      IF user_sub IS NULL THEN
+        -- postgrest-auth tokens name the user by its role.
+        SELECT a.id, a.token_count, nullif(u.role, ${q.authenticatedLiteral}) AS role, u.banned_until INTO checked
+          FROM ${userRoles} r JOIN ${accounts} a ON a.id = r.user_id JOIN ${gotrue} u ON u.id = a.uid
+          WHERE r.role = claimed_role AND r.adopted;
+      ELSIF user_sub ~ ${UUID_PATTERN} THEN
+        SELECT a.id, a.token_count, nullif(u.role, ${q.authenticatedLiteral}) AS role, u.banned_until INTO checked
+          FROM ${gotrue} u JOIN ${accounts} a ON a.uid = u.id WHERE u.id = user_sub::uuid;
+      ELSIF user_sub ~ '^[0-9]{1,9}$' THEN
+        SELECT a.id, a.token_count, nullif(u.role, ${q.authenticatedLiteral}) AS role, u.banned_until INTO checked
+          FROM ${gotrue} u JOIN ${accounts} a ON a.uid = u.id WHERE a.id = user_sub::integer;
+      ELSE
+        RAISE invalid_password USING MESSAGE = 'token refused: malformed subject';
+      END IF;
+      IF NOT FOUND THEN
+        RAISE invalid_password USING MESSAGE = 'token refused: the user no longer exists';
+      END IF;
+      IF (claimed_role IN (coalesce(checked.role, ${q.authenticatedLiteral}), ${q.authenticatedLiteral})) IS NOT TRUE THEN
+        RAISE invalid_password USING MESSAGE = 'token refused: its role is not its user''s';
+      END IF;
+      IF checked.banned_until > now() THEN
+        RAISE invalid_password USING MESSAGE = 'token refused: the user is banned';
+      END IF;
+      IF claimed_version IS NULL OR claimed_version !~ '^[0-9]{1,9}$' OR claimed_version::integer <> checked.token_count THEN
+        RAISE invalid_password USING MESSAGE = 'token refused: issued before a password change, sign in again';
+      END IF;
+      IF user_sub IS NOT NULL THEN
+        IF session_text IS NULL OR session_text !~ ${UUID_PATTERN} THEN
+          RAISE invalid_password USING MESSAGE = 'token refused: it names no session';
+        END IF;
+        SELECT s.revoked_at, s.not_after, s.user_id INTO session_row
+          FROM ${q.schema}.sessions s WHERE s.id = session_text::uuid;
+        IF NOT FOUND OR session_row.user_id <> checked.id OR session_row.revoked_at IS NOT NULL
+           OR session_row.not_after <= now() THEN
+          RAISE invalid_password USING MESSAGE = 'token refused: the session has ended (signed out or revoked)';
+        END IF;
       END IF;
     END
     $fn$;

@@ -3,9 +3,9 @@ import type pg from 'pg';
 import type { MailOutboxStore, OutboxMail, OutgoingMail } from '../../core/ports/outbox.js';
 import { quotedNames, type SchemaNames } from './migrations.js';
 
-/** The mail outbox table (migration 4). */
+/** The mail outbox table (migration 4), in restauth's schema since migration 16. */
 export function outboxTable(names: SchemaNames): string {
-  return `${quotedNames(names).schema}.mail_outbox`;
+  return `${quotedNames(names).restauth}.mail_outbox`;
 }
 
 interface Row {

@@ -222,8 +222,9 @@ export class PostgresStore implements Store {
     this.sessions = `${schema}.sessions`;
     this.refreshTokens = `${schema}.refresh_tokens`;
     this.oneTimeTokens = `${schema}.one_time_tokens`;
-    this.auditLog = `${schema}.audit_log`;
-    this.userRoles = `${schema}.user_roles`;
+    // GoTrue has no table for these: they live in restauth's schema (migration 16).
+    this.auditLog = `${restauth}.audit_log`;
+    this.userRoles = `${restauth}.user_roles`;
     this.mailOutbox = outboxTable(schemaNames);
     this.roleNames = {
       table: this.userRoles,

@@ -2,9 +2,9 @@ import type pg from 'pg';
 import type { RateLimitCounter } from '../../core/ports/rate-limits.js';
 import { quotedNames, type SchemaNames } from './migrations.js';
 
-/** The table of shared rate-limit windows (migration 3). */
+/** The table of shared rate-limit windows (migration 3), in restauth's schema since migration 16. */
 export function rateLimitTable(names: SchemaNames): string {
-  return `${quotedNames(names).schema}.rate_limits`;
+  return `${quotedNames(names).restauth}.rate_limits`;
 }
 
 const SWEEP_EVERY = 500;

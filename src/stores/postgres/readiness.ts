@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { readinessOf, type Readiness } from '../../core/ports/readiness.js';
+import { bookkeepingTable } from './bookkeeping.js';
 import { isStoreUnavailable } from './faults.js';
 import { migrations, quotedNames, type SchemaNames } from './migrations.js';
 
@@ -9,17 +10,18 @@ import { migrations, quotedNames, type SchemaNames } from './migrations.js';
  */
 export async function postgresReadiness(pool: pg.Pool, names: SchemaNames): Promise<Readiness> {
   const known = migrations(names).map((migration) => migration.version);
-  let applied: Set<number>;
+  let applied = new Set<number>();
   try {
-    const { rows } = await pool.query<{ version: number }>(
-      `SELECT version FROM ${quotedNames(names).schema}.restauth_migrations`,
-    );
-    applied = new Set(rows.map((row) => row.version));
+    // Null: the bookkeeping table is missing, nothing was migrated (`restauth migrate` not run).
+    const table = await bookkeepingTable(pool, quotedNames(names));
+    if (table !== null) {
+      const { rows } = await pool.query<{ version: number }>(`SELECT version FROM ${table}`);
+      applied = new Set(rows.map((row) => row.version));
+    }
   } catch (error) {
     if (isStoreUnavailable(error)) return readinessOf({ database: 'unreachable', migrations: 'unknown' });
-    // 42P01: the bookkeeping table is missing, nothing was migrated (`restauth migrate` not run).
+    // 42P01: migration 16 moved the table between the two queries; the next check finds it.
     if ((error as { code?: string }).code !== '42P01') throw error;
-    applied = new Set();
   }
   const pending = known.filter((version) => !applied.has(version));
   return readinessOf({
