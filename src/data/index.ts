@@ -14,6 +14,7 @@ import type { Query } from './query.js';
 import { singular } from './singular.js';
 import { delayOf, sleep, type Sleep } from './delay.js';
 import { RULES_PATH } from './rewrite.js';
+import { jsonpCallback, jsonpScript } from './jsonp.js';
 
 /**
  * The json-server compatible REST API over a JSON document (db.json in file
@@ -70,12 +71,19 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
   });
   // json-server's "no cache for IE" headers on every data answer; a static file keeps its own caching.
   // nosniff as json-server's res.jsonp sent it: no answer is ever read as another type than it says.
-  app.addHook('onSend', (_request, reply, payload, done) => {
+  // JSONP reads (jsonp.ts): the callback each one named, once the request has been checked.
+  const callbacks = new WeakMap<FastifyRequest, string>();
+  app.addHook('onSend', (request, reply, payload, done) => {
     void reply.header('X-Content-Type-Options', 'nosniff');
     if (!reply.hasHeader('cache-control')) {
       void reply.header('Cache-Control', 'no-cache').header('Pragma', 'no-cache').header('Expires', '-1');
     }
-    done(null, payload);
+    const callback = callbacks.get(request);
+    const json = typeof payload === 'string' || Buffer.isBuffer(payload) ? payload.toString() : null;
+    if (callback === undefined || json === null || !/json/u.test(String(reply.getHeader('content-type'))))
+      return done(null, payload);
+    void reply.type('text/javascript; charset=utf-8');
+    done(null, jsonpScript(callback, json));
   });
   if (hasStatic) await app.register(fastifyStatic, { root: options.config.static, serve: false });
 
@@ -125,6 +133,13 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
     const [name, id, nested] = segments;
     if (name === AUTH_PREFIX) return reply.callNotFound();
     const query = request.query as Query;
+    const callback = options.config.jsonp && request.method === 'GET' ? jsonpCallback(query) : null;
+    if (callback !== null) {
+      // A script any page may load carries public data only (jsonp.ts).
+      if (request.headers.authorization !== undefined)
+        throw new DataError('validation_failed', 'JSONP (callback) answers reads without a token only');
+      callbacks.set(request, callback);
+    }
     const delay = delayOf(query, options.config.delay);
     if (delay > 0) await wait(delay, closing.signal);
     await ctx.documents.beforeRead();

@@ -128,7 +128,8 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   if (config.data.enabled && services.documents && config.store.type === 'file') {
     await app.register(dataApi, {
       documents: services.documents,
-      config: config.data,
+      // JSONP lets every page read public data: only while CORS lets every origin read it too.
+      config: { ...config.data, jsonp: config.data.jsonp && config.cors === true },
       usersProp: config.store.usersProp,
       userIdProp: config.store.userIdProp,
       maxRecordBytes: config.bodyLimit,
