@@ -623,5 +623,6 @@ function lookalikeAccount(email: string, profile: Record<string, unknown>, now: 
     updatedAt: now,
     lastSignInAt: null,
     bannedUntil: null,
+    isAnonymous: false,
   };
 }

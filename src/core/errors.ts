@@ -27,6 +27,17 @@ const errorRegistry = {
   signup_disabled: { status: 422, message: 'Signups not allowed for this instance' },
   email_address_not_authorized: { status: 400, message: 'Email address not authorized' },
   bad_redirect: { status: 400, message: 'redirect_to is not an allowed address' },
+  identity_already_exists: { status: 422, message: 'Identity is already linked to another user' },
+  identity_not_found: { status: 404, message: 'Identity does not exist' },
+  single_identity_not_deletable: {
+    status: 422,
+    message: 'User must have at least 1 identity after unlinking',
+  },
+  email_conflict_identity_not_deletable: {
+    status: 422,
+    message: 'Unable to unlink identity due to email conflict',
+  },
+  anonymous_provider_disabled: { status: 422, message: 'Anonymous sign-ins are disabled' },
   not_supported: { status: 400, message: 'Not supported by this server' },
   email_not_confirmed: { status: 400, message: 'Email not confirmed' },
   forbidden: { status: 403, message: 'Forbidden' },

@@ -39,6 +39,11 @@ export interface User {
   lastSignInAt: Date | null;
   /** Banned until then (GoTrue's banned_until): no sign-in, refresh or authenticated request; null: not banned. */
   bannedUntil: Date | null;
+  /**
+   * An anonymous sign-in's user (GoTrue's is_anonymous): no address, no password, no identity;
+   * permanent once it confirms an address.
+   */
+  isAnonymous: boolean;
 }
 
 export interface NewUser {
@@ -54,14 +59,55 @@ export interface NewUser {
   role: string | null;
   profile: Record<string, unknown>;
   appMetadata: Record<string, unknown>;
+  /** An anonymous sign-in's user (absent: false). */
+  isAnonymous?: boolean;
 }
 
 export type UserPatch = Partial<
   Pick<
     User,
-    'username' | 'email' | 'emailConfirmedAt' | 'profile' | 'appMetadata' | 'lastSignInAt' | 'bannedUntil'
+    | 'username'
+    | 'email'
+    | 'emailConfirmedAt'
+    | 'profile'
+    | 'appMetadata'
+    | 'lastSignInAt'
+    | 'bannedUntil'
+    | 'isAnonymous'
   >
 >;
+
+/**
+ * A way a user signs in, as GoTrue keeps it (auth.identities): the `email`
+ * identity of a user with an address, and one per external provider. Unique
+ * per (provider, providerId).
+ */
+export interface Identity {
+  /** The identity's own id (a UUID): GoTrue's `identity_id` on the wire. */
+  id: string;
+  userId: string;
+  /** 'email', or an external provider's name ('github', 'google', ...). */
+  provider: string;
+  /** The user's id at the provider; for the `email` identity, the user's own id (as GoTrue). */
+  providerId: string;
+  /** What the provider says of the user (`sub`, `email`, `email_verified`, ...). */
+  identityData: Record<string, unknown>;
+  /** identity_data's `email`, lower-cased (GoTrue's generated column), or null. */
+  email: string | null;
+  lastSignInAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** An identity to link (Store.linkIdentity). */
+export interface NewIdentity {
+  userId: string;
+  provider: string;
+  providerId: string;
+  identityData: Record<string, unknown>;
+  /** Its creation, update and last sign-in time. */
+  now: Date;
+}
 
 export interface Session {
   id: string;
@@ -209,6 +255,31 @@ export interface Store {
   updateUser(id: string, patch: UserPatch): Promise<User>;
   /** Deletes the user with its credentials, sessions and one-time tokens. Returns false when absent. */
   deleteUser(id: string): Promise<boolean>;
+
+  // Identities (GoTrue's auth.identities). The `email` identity follows the
+  // user's address: createUser and updateUser write it (provider_id the user's
+  // id; identity_data's email and email_verified those of the address), remove
+  // it with the address, and deleteUser removes every identity of the user.
+  /** The user's identities, oldest first. */
+  listIdentities(userId: string): Promise<Identity[]>;
+  findIdentity(provider: string, providerId: string): Promise<Identity | null>;
+  /**
+   * Links (provider, providerId) to the user, atomically (any provider but
+   * `email`, whose identity follows the address): a new identity when
+   * it is nobody's; when it is already this user's, its identity_data merged
+   * with the new one and its last sign-in set; another user's is refused with
+   * AuthError('identity_already_exists'), however many link it at once.
+   * Throws AuthError('user_not_found') for an unknown user.
+   */
+  linkIdentity(identity: NewIdentity): Promise<Identity>;
+  /**
+   * Removes one of the user's identities, atomically: refused with
+   * AuthError('single_identity_not_deletable') when it is the user's last,
+   * AuthError('email_conflict_identity_not_deletable') when it is the `email`
+   * identity of the user's address (it goes with the address), and
+   * AuthError('identity_not_found') when the user has no identity of that id.
+   */
+  unlinkIdentity(userId: string, identityId: string): Promise<void>;
 
   // Credentials
   getPasswordHash(userId: string): Promise<string | null>;

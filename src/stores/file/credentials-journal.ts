@@ -3,10 +3,11 @@ import { Journal, type JsonObject } from './journal.js';
 import { normalizeCredentials, type CredentialsDocument } from './records.js';
 
 /** The maps of credentials.json a journal line may change (see records.ts). */
-export type CredentialsMap = 'accounts' | 'sessions' | 'refreshTokens' | 'oneTimeTokens';
+export type CredentialsMap = 'accounts' | 'identities' | 'sessions' | 'refreshTokens' | 'oneTimeTokens';
 
 const MAPS: ReadonlySet<string> = new Set<CredentialsMap>([
   'accounts',
+  'identities',
   'sessions',
   'refreshTokens',
   'oneTimeTokens',

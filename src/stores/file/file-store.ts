@@ -8,6 +8,8 @@ import {
   type SignUpWrites,
   type TokenWrite,
   type AuditPage,
+  type Identity,
+  type NewIdentity,
   type NewSession,
   type NewUser,
   type OneTimeToken,
@@ -20,6 +22,15 @@ import {
 } from '../../core/ports/store.js';
 import type { OutgoingMail } from '../../core/ports/outbox.js';
 import { AuditFile } from './audit-file.js';
+import {
+  IdentityIndex,
+  putIdentity,
+  removeIdentity,
+  removeUserIdentities,
+  syncEmailIdentity,
+  toIdentity,
+  type IdentitiesWrite,
+} from './credentials-identities.js';
 import { CredentialChanges } from './credentials-journal.js';
 import {
   dropOldestSessions,
@@ -87,6 +98,7 @@ export class FileStore implements Store {
    */
   private codeHashes: Map<string, string> | null = null;
   private readonly sessionIndex: SessionIndex;
+  private readonly identityIndex: IdentityIndex;
   private readonly audit: AuditFile;
 
   constructor(
@@ -95,9 +107,11 @@ export class FileStore implements Store {
   ) {
     this.audit = new AuditFile(options.auditFile);
     this.sessionIndex = new SessionIndex(() => normalizeCredentials(this.db.credentials));
+    this.identityIndex = new IdentityIndex(() => normalizeCredentials(this.db.credentials));
     db.onReload(() => {
       this.codeHashes = null;
       this.sessionIndex.reset();
+      this.identityIndex.reset();
     });
   }
 
@@ -189,7 +203,9 @@ export class FileStore implements Store {
         createdAt: now,
         updatedAt: now,
         lastSignInAt: null,
+        ...(input.isAnonymous ? { isAnonymous: true } : {}),
       };
+      syncEmailIdentity(write, id, credentials.accounts[id]);
       if (passwordHash !== null) credentials.passwords.push({ sub: id, password: passwordHash });
       const session = writes.session;
       if (session) {
@@ -255,6 +271,7 @@ export class FileStore implements Store {
     if (patch.appMetadata !== undefined) account.appMetadata = patch.appMetadata;
     if (patch.lastSignInAt !== undefined) account.lastSignInAt = patch.lastSignInAt?.toISOString() ?? null;
     if (patch.bannedUntil !== undefined) account.bannedUntil = patch.bannedUntil?.toISOString() ?? null;
+    if (patch.isAnonymous !== undefined) account.isAnonymous = patch.isAnonymous;
     let stored = record;
     if (patch.profile !== undefined) {
       // A new object, as the data API's writes do: a response being serialized never sees a half-edit.
@@ -265,6 +282,9 @@ export class FileStore implements Store {
     }
     account.updatedAt = new Date().toISOString();
     changes.wrote('accounts', id);
+    // GoTrue's email identity follows the address and its confirmation.
+    if (patch.email !== undefined || patch.emailConfirmedAt !== undefined)
+      syncEmailIdentity(this.credentialsWrite(docs.credentials, changes), id, account);
     // A sign-in's lastSignInAt changes no login: the lookup maps stay (rebuilding them costs a pass over every user).
     if (patch.username !== undefined || patch.email !== undefined || patch.profile !== undefined)
       this.indexes = null;
@@ -288,6 +308,60 @@ export class FileStore implements Store {
       this.removeCredentials(this.credentialsWrite(stored, changes), id);
     });
     return existed;
+  }
+
+  // ---- identities
+
+  async listIdentities(userId: string): Promise<Identity[]> {
+    const identities = normalizeCredentials(this.db.credentials).identities;
+    return this.identityIndex
+      .identitiesOf(userId)
+      .map((id) => toIdentity(id, identities[id]!))
+      .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || a.id.localeCompare(b.id));
+  }
+
+  async findIdentity(provider: string, providerId: string): Promise<Identity | null> {
+    const id = this.identityIndex.holder(provider, providerId);
+    if (id === undefined) return null;
+    return toIdentity(id, normalizeCredentials(this.db.credentials).identities[id]!);
+  }
+
+  async linkIdentity(identity: NewIdentity): Promise<Identity> {
+    if (identity.provider === 'email')
+      throw new AuthError('validation_failed', 'The email identity follows the address');
+    // Checked and written in one serialized transaction: of racing links one wins.
+    return this.db.transactCredentials((stored, changes) => {
+      const write = this.credentialsWrite(stored, changes);
+      if (!this.index().byId.has(identity.userId)) throw new AuthError('user_not_found');
+      const holder = this.identityIndex.holder(identity.provider, identity.providerId);
+      const earlier = holder === undefined ? undefined : write.credentials.identities[holder]!;
+      if (earlier && earlier.userId !== identity.userId) throw new AuthError('identity_already_exists');
+      const at = identity.now.toISOString();
+      const id = holder ?? randomUUID();
+      putIdentity(write, id, {
+        userId: identity.userId,
+        provider: identity.provider,
+        providerId: identity.providerId,
+        identityData: { ...(earlier?.identityData ?? {}), ...identity.identityData },
+        lastSignInAt: at,
+        createdAt: earlier?.createdAt ?? at,
+        updatedAt: at,
+      });
+      return toIdentity(id, write.credentials.identities[id]!);
+    });
+  }
+
+  async unlinkIdentity(userId: string, identityId: string): Promise<void> {
+    await this.db.transactCredentials((stored, changes) => {
+      const write = this.credentialsWrite(stored, changes);
+      const owned = this.identityIndex.identitiesOf(userId);
+      const record = owned.includes(identityId) ? write.credentials.identities[identityId] : undefined;
+      if (!record) throw new AuthError('identity_not_found');
+      if (owned.length <= 1) throw new AuthError('single_identity_not_deletable');
+      if (record.provider === 'email' && write.credentials.accounts[userId]?.email)
+        throw new AuthError('email_conflict_identity_not_deletable');
+      removeIdentity(write, identityId);
+    });
   }
 
   // ---- credentials
@@ -615,12 +689,20 @@ export class FileStore implements Store {
    * session index up to date. Without `changes` the commit rewrites the whole
    * file (a `transact`), so nothing needs a journal line.
    */
-  private credentialsWrite(stored: JsonDocument, changes = new CredentialChanges()): CredentialsWrite {
-    return { credentials: normalizeCredentials(stored), changes, sessions: this.sessionIndex };
+  private credentialsWrite(
+    stored: JsonDocument,
+    changes = new CredentialChanges(),
+  ): CredentialsWrite & IdentitiesWrite {
+    return {
+      credentials: normalizeCredentials(stored),
+      changes,
+      sessions: this.sessionIndex,
+      identities: this.identityIndex,
+    };
   }
 
   /** Everything credentials.json holds of a user: password, account, sessions, refresh and one-time tokens. */
-  private removeCredentials(write: CredentialsWrite, userId: string): void {
+  private removeCredentials(write: CredentialsWrite & IdentitiesWrite, userId: string): void {
     const { credentials, changes } = write;
     const before = credentials.passwords.length;
     credentials.passwords = credentials.passwords.filter((entry) => entry.sub !== userId);
@@ -629,6 +711,7 @@ export class FileStore implements Store {
       delete credentials.accounts[userId];
       changes.wrote('accounts', userId);
     }
+    removeUserIdentities(write, userId);
     removeSessions(write, this.sessionIndex.sessionsOf(userId));
     for (const [hash, token] of Object.entries(credentials.oneTimeTokens)) {
       if (token.userId !== userId) continue;
@@ -747,6 +830,7 @@ export class FileStore implements Store {
       updatedAt: new Date(stored.updatedAt),
       lastSignInAt: stored.lastSignInAt === null ? null : new Date(stored.lastSignInAt),
       bannedUntil: stored.bannedUntil ? new Date(stored.bannedUntil) : null,
+      isAnonymous: stored.isAnonymous === true,
     };
   }
 }

@@ -3,7 +3,8 @@ import { isPlainObject } from '../../lib/is-plain-object.js';
 /**
  * How restauth's records look inside credentials.json. Beside json-data-server's
  * `passwords` array, restauth keeps maps keyed by id (O(1) lookups, small
- * diffs): `accounts` (private per-user fields), `sessions`, `refreshTokens`
+ * diffs): `accounts` (private per-user fields), `identities` (GoTrue's
+ * auth.identities, keyed by identity id), `sessions`, `refreshTokens`
  * and `oneTimeTokens` (keyed by SHA-256 hash; an entry's `codeHash` consumes
  * it too). Dates are ISO strings. Changes to the maps are journaled entry by
  * entry (credentials-journal.ts). The audit log is not here (an append-only
@@ -26,6 +27,23 @@ export interface AccountRecord {
   lastSignInAt: string | null;
   /** Absent in files written before bans: not banned. */
   bannedUntil?: string | null;
+  /** An anonymous sign-in's user; absent: false (files written before anonymous sign-ins). */
+  isAnonymous?: boolean;
+}
+
+/**
+ * A user's identity (GoTrue's auth.identities row, core/ports/store.ts's Identity), keyed by its id.
+ * Absent in files written before identities: a user's `email` identity is then derived from its
+ * account (credentials-identities.ts), with the same id every time.
+ */
+export interface IdentityRecord {
+  userId: string;
+  provider: string;
+  providerId: string;
+  identityData: Record<string, unknown>;
+  lastSignInAt: string | null;
+  createdAt: string;
+  updatedAt: string;
 }
 
 export interface SessionRecord {
@@ -63,13 +81,14 @@ export interface OneTimeTokenEntry {
 export interface CredentialsDocument {
   passwords: PasswordEntry[];
   accounts: Record<string, AccountRecord>;
+  identities: Record<string, IdentityRecord>;
   sessions: Record<string, SessionRecord>;
   refreshTokens: Record<string, RefreshTokenEntry>;
   oneTimeTokens: Record<string, OneTimeTokenEntry>;
 }
 
 /** The maps of credentials.json: their keys are user ids (chosen by clients), session ids and hashes. */
-const MAP_KEYS = ['accounts', 'sessions', 'refreshTokens', 'oneTimeTokens'] as const;
+const MAP_KEYS = ['accounts', 'identities', 'sessions', 'refreshTokens', 'oneTimeTokens'] as const;
 
 /**
  * Fills in the keys restauth adds, so a json-data-server credentials.json works

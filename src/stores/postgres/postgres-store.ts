@@ -10,6 +10,8 @@ import {
   type SignUpWrites,
   type TokenWrite,
   type AuditPage,
+  type Identity,
+  type NewIdentity,
   type NewSession,
   type NewUser,
   type OneTimeToken,
@@ -39,6 +41,19 @@ interface UserRow {
   updated_at: Date;
   last_sign_in_at: Date | null;
   banned_until: Date | null;
+  is_anonymous: boolean;
+}
+
+interface IdentityRow {
+  id: string;
+  user_id: string;
+  provider: string;
+  provider_id: string;
+  identity_data: Record<string, unknown>;
+  email: string | null;
+  last_sign_in_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
 }
 
 interface SessionRow {
@@ -85,8 +100,11 @@ function userColumns(authenticatedLiteral: string): string {
   return `u.id::text AS id, a.username, u.email, u.email_confirmed_at,
     nullif(u.role, ${authenticatedLiteral}) AS role, a.token_count,
     coalesce(u.raw_user_meta_data, '{}') AS profile, coalesce(u.raw_app_meta_data, '{}') AS app_metadata,
-    u.created_at, u.updated_at, u.last_sign_in_at, u.banned_until`;
+    u.created_at, u.updated_at, u.last_sign_in_at, u.banned_until, u.is_anonymous`;
 }
+/** An identity row `i`, as GoTrue keeps it (email: its generated column). */
+const IDENTITY_COLUMNS = `i.id::text AS id, i.user_id::text AS user_id, i.provider, i.provider_id, i.identity_data,
+  i.email, i.last_sign_in_at, i.created_at, i.updated_at`;
 /** A session `s` joined with its user `u`. */
 const SESSION_COLUMNS = `s.id::text AS id, u.uid::text AS user_id, s.created_at, s.refreshed_at, s.not_after,
   s.revoked_at, s.revoked_reason, s.refresh_secret`;
@@ -118,6 +136,21 @@ function toUser(row: UserRow): User {
     updatedAt: row.updated_at,
     lastSignInAt: row.last_sign_in_at,
     bannedUntil: row.banned_until,
+    isAnonymous: row.is_anonymous,
+  };
+}
+
+function toIdentity(row: IdentityRow): Identity {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    provider: row.provider,
+    providerId: row.provider_id,
+    identityData: row.identity_data,
+    email: row.email,
+    lastSignInAt: row.last_sign_in_at,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
   };
 }
 
@@ -244,9 +277,9 @@ export class PostgresStore implements Store {
           `WITH u AS (
              INSERT INTO ${this.users} (instance_id, id, aud, role, email, email_confirmed_at, raw_user_meta_data,
                raw_app_meta_data, encrypted_password, created_at, updated_at, confirmation_token, recovery_token,
-               email_change_token_new, email_change)
+               email_change_token_new, email_change, is_anonymous)
              VALUES ('00000000-0000-0000-0000-000000000000', gen_random_uuid(), 'authenticated',
-               coalesce($4, ${this.names.authenticatedLiteral}), $2, $3, $5, $6, $7, now(), now(), '', '', '', '')
+               coalesce($4, ${this.names.authenticatedLiteral}), $2, $3, $5, $6, $7, now(), now(), '', '', '', '', $9)
              RETURNING *
            ), a AS (
              INSERT INTO ${this.accounts} (uid, username, username_lowercase) SELECT id, $1, $8 FROM u RETURNING *
@@ -266,6 +299,7 @@ export class PostgresStore implements Store {
             passwordHash,
             // Normalised here, not by SQL's lower(), whose folding depends on the database's locale.
             input.username === null ? null : loginKey(input.username),
+            input.isAnonymous === true,
           ],
         )
         .catch(conflict);
@@ -358,6 +392,7 @@ export class PostgresStore implements Store {
     if (patch.appMetadata !== undefined) set(userSets, 'raw_app_meta_data', patch.appMetadata);
     if (patch.lastSignInAt !== undefined) set(userSets, 'last_sign_in_at', patch.lastSignInAt);
     if (patch.bannedUntil !== undefined) set(userSets, 'banned_until', patch.bannedUntil);
+    if (patch.isAnonymous !== undefined) set(userSets, 'is_anonymous', patch.isAnonymous);
     const account =
       accountSets.length === 0
         ? `SELECT * FROM ${this.accounts} WHERE uid = $1`
@@ -404,6 +439,70 @@ export class PostgresStore implements Store {
       const role = rows[0]?.role;
       if (role) await dropUserRole(client, role);
       return rows.length === 1;
+    });
+  }
+
+  async listIdentities(userId: string): Promise<Identity[]> {
+    const uid = userUid(userId);
+    if (uid === null) return [];
+    const { rows } = await this.pool.query<IdentityRow>(
+      `SELECT ${IDENTITY_COLUMNS} FROM ${this.identities} i WHERE i.user_id = $1 ORDER BY i.created_at, i.id`,
+      [uid],
+    );
+    return rows.map(toIdentity);
+  }
+
+  async findIdentity(provider: string, providerId: string): Promise<Identity | null> {
+    const { rows } = await this.pool.query<IdentityRow>(
+      `SELECT ${IDENTITY_COLUMNS} FROM ${this.identities} i WHERE i.provider = $1 AND i.provider_id = $2`,
+      [provider, providerId],
+    );
+    return rows[0] ? toIdentity(rows[0]) : null;
+  }
+
+  async linkIdentity(identity: NewIdentity): Promise<Identity> {
+    if (identity.provider === 'email')
+      throw new AuthError('validation_failed', 'The email identity follows the address');
+    const uid = userUid(identity.userId);
+    if (uid === null) throw new AuthError('user_not_found');
+    // One statement on the (provider_id, provider) unique key: a racing link of the same identity
+    // waits for the first to commit, then takes the conflict path, which updates only the holder's own.
+    const { rows } = await this.pool.query<IdentityRow>(
+      `INSERT INTO ${this.identities} AS i
+         (provider_id, user_id, identity_data, provider, last_sign_in_at, created_at, updated_at)
+       SELECT $3, u.id, $4, $2, $5, $5, $5 FROM ${this.users} u WHERE u.id = $1
+       ON CONFLICT (provider_id, provider) DO UPDATE
+         SET identity_data = i.identity_data || EXCLUDED.identity_data,
+           last_sign_in_at = EXCLUDED.last_sign_in_at, updated_at = EXCLUDED.updated_at
+         WHERE i.user_id = EXCLUDED.user_id
+       RETURNING ${IDENTITY_COLUMNS}`,
+      [uid, identity.provider, identity.providerId, identity.identityData, identity.now],
+    );
+    if (rows[0]) return toIdentity(rows[0]);
+    // Nothing written: the user is missing, or another user holds the identity.
+    if (!(await this.findUserById(uid))) throw new AuthError('user_not_found');
+    throw new AuthError('identity_already_exists');
+  }
+
+  async unlinkIdentity(userId: string, identityId: string): Promise<void> {
+    const uid = userUid(userId);
+    if (uid === null || !UUID.test(identityId)) throw new AuthError('identity_not_found');
+    await inTransaction(this.pool, async (client) => {
+      // The user's row lock orders racing unlinks: two cannot each leave the other's identity as the last.
+      const { rows } = await client.query<{ email: string | null }>(
+        `SELECT email FROM ${this.users} WHERE id = $1 FOR UPDATE`,
+        [uid],
+      );
+      const owned = await client.query<{ id: string; provider: string }>(
+        `SELECT id::text AS id, provider FROM ${this.identities} WHERE user_id = $1`,
+        [uid],
+      );
+      const target = owned.rows.find((row) => row.id === identityId.toLowerCase());
+      if (!rows[0] || !target) throw new AuthError('identity_not_found');
+      if (owned.rows.length <= 1) throw new AuthError('single_identity_not_deletable');
+      if (target.provider === 'email' && rows[0].email !== null)
+        throw new AuthError('email_conflict_identity_not_deletable');
+      await client.query(`DELETE FROM ${this.identities} WHERE id = $1`, [target.id]);
     });
   }
 

@@ -12,6 +12,7 @@ import {
   type NewUser,
   type Store,
 } from '../../../src/core/ports/store.js';
+import { identityContract } from './identity-contract.js';
 
 export interface ContractSubject {
   store: Store;
@@ -872,6 +873,8 @@ export function runStoreContract(
         },
       );
     });
+
+    identityContract(() => store, options);
 
     describe('audit log', () => {
       let sequence = 0;
