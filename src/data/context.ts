@@ -54,6 +54,11 @@ export class DataContext {
     });
   }
 
+  /** json-server's 404 body: `{}` in 0.17, `{"error": "Not Found"}` in 1.x. */
+  notFound(): Record<string, string> {
+    return this.config.jsonServer === '1' ? { error: 'Not Found' } : {};
+  }
+
   get idProp(): string {
     return this.config.id;
   }

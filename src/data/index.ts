@@ -10,7 +10,8 @@ import { foreignKey, isRow } from './collections.js';
 import { AUTH_PREFIX, DataContext, isServed } from './context.js';
 import { assertStorable } from './limits.js';
 import { create, destroy, list, show, update, type PluralRequest } from './plural.js';
-import type { Query } from './query.js';
+import { all, type Query } from './query.js';
+import { listV1, relationsOf } from './plural-v1.js';
 import { singular } from './singular.js';
 import { delayOf, sleep, type Sleep } from './delay.js';
 import { RULES_PATH } from './rewrite.js';
@@ -149,17 +150,17 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
 
     if (name === undefined || (name !== 'db' && ctx.collection(name) === undefined) || segments.length > 3) {
       if (request.method === 'GET' && hasStatic) return reply.sendFile(segments.join('/') || 'index.html');
-      return reply.code(404).send({});
+      return reply.code(404).send(ctx.notFound());
     }
     const caller = await callerOf(request);
 
     if (name === 'db' && ctx.collection('db') === undefined) {
-      if (request.method !== 'GET' || segments.length > 1) return reply.code(404).send({});
+      if (request.method !== 'GET' || segments.length > 1) return reply.code(404).send(ctx.notFound());
       return wholeDocument(ctx, caller);
     }
     const value = ctx.collection(name);
     if (!Array.isArray(value)) {
-      if (segments.length > 1 || !isRow(value)) return reply.code(404).send({});
+      if (segments.length > 1 || !isRow(value)) return reply.code(404).send(ctx.notFound());
       if (ctx.allow(name, operation, caller).scope === 'own') {
         throw new DataError(
           'forbidden',
@@ -171,8 +172,8 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
 
     if (nested !== undefined) {
       // /posts/1/comments: the comments whose postId is 1 (GET), or a new one for post 1 (POST).
-      if (request.method !== 'GET' && request.method !== 'POST') return reply.code(404).send({});
-      if (ctx.rows(nested) === null) return reply.code(404).send({});
+      if (request.method !== 'GET' && request.method !== 'POST') return reply.code(404).send(ctx.notFound());
+      if (ctx.rows(nested) === null) return reply.code(404).send(ctx.notFound());
       ctx.allow(name, 'read', caller);
       const key = foreignKey(name, options.config.foreignKeySuffix);
       const req: PluralRequest = { ctx, name: nested, caller, request, reply, query };
@@ -185,14 +186,15 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
 
     const req: PluralRequest = { ctx, name, caller, request, reply, query };
     const decision = ctx.allow(name, operation, caller);
+    const v1 = options.config.jsonServer === '1';
     if (id === undefined) {
-      if (request.method === 'GET') return list(req, decision);
+      if (request.method === 'GET') return v1 ? listV1(req, decision) : list(req, decision);
       if (request.method === 'POST') return create(req, decision);
       throw new DataError('method_not_allowed', `${request.method} needs a record id: /${name}/:id`);
     }
     switch (request.method) {
       case 'GET':
-        return show(req, id, decision);
+        return show(v1 ? { ...req, query: relationsOf([...new Set(all(query._embed))]) } : req, id, decision);
       case 'PUT':
         return update(req, id, decision, true);
       case 'PATCH':

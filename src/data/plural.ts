@@ -34,6 +34,11 @@ function randomId(): string {
   return randomBytes(6).toString('base64url').slice(0, 7);
 }
 
+/** json-server 1.x's ids: always a random string, 8 bytes in base64url. */
+function longRandomId(): string {
+  return randomBytes(8).toString('base64url');
+}
+
 /** At most this many distinct collections are embedded or expanded by one request: its work stays bounded. */
 export const MAX_RELATIONS = 8;
 
@@ -56,7 +61,7 @@ type Decorator = (row: Row) => Row;
  * index by foreign key (built once per change of the document), parents
  * through the id index. A list's work is then one lookup per row and relation.
  */
-function decorator(req: PluralRequest): Decorator {
+export function decorator(req: PluralRequest): Decorator {
   const { ctx } = req;
   const embeds = names(req.query._embed, '_embed');
   const expands = names(req.query._expand, '_expand');
@@ -138,7 +143,7 @@ export async function list(req: PluralRequest, decision: Decision): Promise<unkn
 export async function show(req: PluralRequest, id: string, decision: Decision): Promise<unknown> {
   const rows = req.ctx.rows(req.name) ?? [];
   const row = req.ctx.find(req.name, rows, id);
-  if (!row) return req.reply.code(404).send({});
+  if (!row) return req.reply.code(404).send(req.ctx.notFound());
   req.ctx.assertOwn(req.name, row, decision);
   return decorator(req)(row);
 }
@@ -162,7 +167,10 @@ export async function create(req: PluralRequest, decision: Decision, extra: Row 
     // json-server's insert: a falsy id (absent, null, 0, "") gets a new one.
     if (!id) {
       // eslint-disable-next-line no-restricted-syntax -- idProp is configuration, not a client string
-      record[ctx.idProp] = ctx.ids.nextNumericId(name, rows as Row[]) ?? randomId();
+      record[ctx.idProp] =
+        ctx.config.jsonServer === '1'
+          ? longRandomId()
+          : (ctx.ids.nextNumericId(name, rows as Row[]) ?? randomId());
     } else if (ctx.ids.find(name, rows as Row[], id) !== -1) {
       throw new DataError('conflict', `${name} already has a record with ${ctx.idProp} ${String(id)}`);
     }
@@ -213,7 +221,7 @@ export async function update(
     changes.put(name, ctx.idProp, next);
     return next;
   });
-  if (!updated) return req.reply.code(404).send({});
+  if (!updated) return req.reply.code(404).send(req.ctx.notFound());
   return ctx.present(name, updated);
 }
 
@@ -231,11 +239,11 @@ export async function destroy(req: PluralRequest, id: string, decision: Decision
     throw new DataError('forbidden', 'Users are deleted through the auth API, not the data API');
   }
   const key = foreignKey(name, ctx.config.foreignKeySuffix);
-  const remove = (data: JsonDocument, changes: RecordChanges | null): boolean => {
+  const remove = (data: JsonDocument, changes: RecordChanges | null): Row | null => {
     const rows = (data[name] ?? []) as Row[];
     const index = ctx.ids.find(name, rows, id);
     const current = rows[index];
-    if (!current) return false;
+    if (!current) return null;
     ctx.assertOwn(name, current, decision);
     for (const { child, decision: childDecision } of dependents) {
       const childRows = data[child];
@@ -256,12 +264,13 @@ export async function destroy(req: PluralRequest, id: string, decision: Decision
         );
       }
     }
-    return true;
+    return current;
   };
   // Deleting dependents rewrites whole collections: that transaction is not journaled record by record.
   const removed = await (dependents.length > 0
     ? ctx.documents.transactDocument((data) => remove(data, null))
     : ctx.documents.transactRecords(remove));
-  if (!removed) return req.reply.code(404).send({});
-  return {};
+  if (!removed) return req.reply.code(404).send(req.ctx.notFound());
+  // json-server 0.17 answered {}, 1.x the record it deleted.
+  return ctx.config.jsonServer === '1' ? ctx.present(name, removed) : {};
 }

@@ -1,0 +1,296 @@
+import pluralize from 'pluralize';
+import { DataError } from './errors.js';
+import { assertOrdinaryKey, assertOrdinaryPath, ownValue } from './keys.js';
+import type { Row } from './query.js';
+
+/**
+ * json-server 1.x's list query language (`data.jsonServer: "1"`), as its
+ * 1.0.0-beta.15 answers: `field:op=value` conditions (`lt`, `lte`, `gt`,
+ * `gte`, `eq`, `ne`, `in`, `contains`, `startsWith`, `endsWith`; a bare
+ * `field=value` is `eq`; 0.17's `views_gte` spelling too), values read as
+ * numbers, booleans and null where they are ones, compared strictly; deep
+ * paths (`author.name:eq=x`); `_where={"or": [...]}` as JSON; `_sort=a,-b`;
+ * `_page` with `_per_page` (default 10) answered as
+ * `{first, prev, next, last, pages, items, data}`; `_embed` naming children
+ * (`comments`) or a parent (`post`). A condition on a field a record lacks
+ * excludes the record (0.17 ignored the condition).
+ *
+ * Bounded as the 0.17 grammar is: at most 16 conditions, 4 sort fields, a
+ * `_where` of 4 KB nested 8 deep, `in` lists of 100; no path reaches a
+ * prototype.
+ */
+export const OPERATORS = [
+  'lt',
+  'lte',
+  'gt',
+  'gte',
+  'eq',
+  'ne',
+  'in',
+  'contains',
+  'startsWith',
+  'endsWith',
+] as const;
+type Operator = (typeof OPERATORS)[number];
+
+function isOperator(value: string): value is Operator {
+  return (OPERATORS as readonly string[]).includes(value);
+}
+
+/** A condition tree: field → nested tree or operators; `or` → alternatives. */
+export type Where = { [key: string]: unknown };
+
+/** json-server 1.x's own parameters, and restauth's that every grammar keeps (_delay, JSONP's callback). */
+const RESERVED = new Set(['_sort', '_page', '_per_page', '_embed', '_where', '_delay', 'callback']);
+const MAX_CONDITIONS = 16;
+const MAX_SORT_FIELDS = 4;
+const MAX_WHERE_LENGTH = 4096;
+const MAX_WHERE_DEPTH = 8;
+const MAX_IN_VALUES = 100;
+
+export interface ListQuery {
+  where: Where;
+  sort: string | undefined;
+  page: number | undefined;
+  perPage: number | undefined;
+  /** `_embed` names, each once: plural ones are children, singular ones the parent. */
+  embed: string[];
+}
+
+function isObject(value: unknown): value is Where {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function splitKey(key: string): { path: string; op: Operator | null } {
+  const colon = key.lastIndexOf(':');
+  if (colon !== -1) {
+    const path = key.slice(0, colon);
+    const op = key.slice(colon + 1);
+    if (!op) return { path: key, op: 'eq' };
+    return isOperator(op) ? { path, op } : { path, op: null };
+  }
+  const underscore = /^(.*)_([a-z]+)$/u.exec(key);
+  if (underscore && underscore[1] && isOperator(underscore[2]!)) {
+    return { path: underscore[1], op: underscore[2] };
+  }
+  return { path: key, op: 'eq' };
+}
+
+function coerce(value: string): unknown {
+  if (value === 'true') return true;
+  if (value === 'false') return false;
+  if (value === 'null') return null;
+  if (value.trim() === '') return value;
+  const number = Number(value);
+  return Number.isFinite(number) ? number : value;
+}
+
+/** Sets `path.op` in a tree of null-prototype objects (every segment checked first). */
+function setCondition(root: Where, path: string, op: Operator, value: unknown): void {
+  assertOrdinaryPath(path, 'A filtered field');
+  let node = root;
+  for (const segment of path.split('.')) {
+    const next = ownValue(node, segment);
+    if (isObject(next)) node = next;
+    else {
+      const created: Where = Object.create(null) as Where;
+      // eslint-disable-next-line no-restricted-syntax -- `node` has no prototype, `segment` passed assertOrdinaryPath
+      node[segment] = created;
+      node = created;
+    }
+  }
+  // eslint-disable-next-line no-restricted-syntax -- `op` is one of OPERATORS
+  node[op] = value;
+}
+
+/** A `_where` tree: a bounded size and depth, and no key reaching a prototype. */
+function checkWhere(value: unknown, depth: number): void {
+  if (depth > MAX_WHERE_DEPTH) throw new DataError('validation_failed', `_where is nested too deeply`);
+  if (Array.isArray(value)) {
+    for (const item of value) checkWhere(item, depth + 1);
+    return;
+  }
+  if (!isObject(value)) return;
+  for (const [key, item] of Object.entries(value)) {
+    assertOrdinaryKey(key, 'A _where field');
+    checkWhere(item, depth + 1);
+  }
+}
+
+function integer(value: string | null): number | undefined {
+  if (value === null) return undefined;
+  const parsed = Number.parseInt(value, 10);
+  return Number.isNaN(parsed) ? undefined : parsed;
+}
+
+/** The list parameters of a query string (without its `?`), as json-server 1.x reads them. */
+export function parseListQuery(search: string): ListQuery {
+  const params = new URLSearchParams(search);
+  let where: Where = Object.create(null) as Where;
+  let conditions = 0;
+  for (const [key, raw] of params) {
+    if (RESERVED.has(key)) continue;
+    const { path, op } = splitKey(key);
+    if (op === null) continue;
+    if (++conditions > MAX_CONDITIONS) {
+      throw new DataError('validation_failed', `At most ${MAX_CONDITIONS} conditions per request`);
+    }
+    if (op === 'in') {
+      const values = raw.split(',');
+      if (values.length > MAX_IN_VALUES) {
+        throw new DataError('validation_failed', `At most ${MAX_IN_VALUES} values in an :in list`);
+      }
+      setCondition(
+        where,
+        path,
+        op,
+        values.map((part) => coerce(part.trim())),
+      );
+    } else setCondition(where, path, op, coerce(raw));
+  }
+  const rawWhere = params.get('_where');
+  if (rawWhere !== null) {
+    if (rawWhere.length > MAX_WHERE_LENGTH) {
+      throw new DataError('validation_failed', `_where is longer than ${MAX_WHERE_LENGTH} characters`);
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(rawWhere);
+    } catch {
+      // json-server 1.x ignores a _where that is not JSON and keeps the other conditions.
+    }
+    if (typeof parsed === 'object' && parsed !== null) {
+      checkWhere(parsed, 0);
+      where = parsed as Where;
+    }
+  }
+  const sort = params.get('_sort') ?? undefined;
+  if (sort !== undefined) {
+    const fields = sort.split(',');
+    if (fields.length > MAX_SORT_FIELDS) {
+      throw new DataError('validation_failed', `At most ${MAX_SORT_FIELDS} _sort fields per request`);
+    }
+    for (const field of fields) assertOrdinaryPath(field.replace(/^-/u, ''), 'A sorted field');
+  }
+  const embed = [...new Set(params.getAll('_embed'))];
+  for (const name of embed) assertOrdinaryKey(name, 'A collection in _embed');
+  return {
+    where,
+    sort,
+    page: integer(params.get('_page')),
+    perPage: integer(params.get('_per_page')),
+    embed,
+  };
+}
+
+/** A parent named in `_embed` (`post`) rather than children (`comments`), as json-server 1.x tells them. */
+export function isParentName(name: string): boolean {
+  return pluralize.singular(name) === name;
+}
+
+function compare(field: unknown, op: Operator, expected: unknown): boolean {
+  // json-server 1.x's comparisons: JavaScript's own, on whatever types meet.
+  const left = field as number;
+  const right = expected as number;
+  switch (op) {
+    case 'lt':
+      return left < right;
+    case 'lte':
+      return left <= right;
+    case 'gt':
+      return left > right;
+    case 'gte':
+      return left >= right;
+    case 'eq':
+      return field === expected;
+    case 'ne':
+      return field !== expected;
+    case 'in':
+      return (Array.isArray(expected) ? expected : [expected]).some((value) => field === value);
+    case 'contains':
+      return typeof field === 'string' && field.toLowerCase().includes(String(expected).toLowerCase());
+    case 'startsWith':
+      return typeof field === 'string' && field.toLowerCase().startsWith(String(expected).toLowerCase());
+    case 'endsWith':
+      return typeof field === 'string' && field.toLowerCase().endsWith(String(expected).toLowerCase());
+  }
+}
+
+/** json-server 1.x's matchesWhere, reading own properties only. */
+export function matchesWhere(row: unknown, where: Where): boolean {
+  for (const [key, value] of Object.entries(where)) {
+    if (key === 'or') {
+      if (!Array.isArray(value) || value.length === 0) return false;
+      if (!value.some((alternative) => isObject(alternative) && matchesWhere(row, alternative))) return false;
+      continue;
+    }
+    const field = ownValue(row, key);
+    if (!isObject(value)) return false;
+    const ops = OPERATORS.filter((op) => Object.hasOwn(value, op));
+    if (ops.length > 0) {
+      if (field === undefined) return false;
+      if (!ops.every((op) => compare(field, op, value[op]))) return false;
+      continue;
+    }
+    if (isObject(field) && !matchesWhere(field, value)) return false;
+  }
+  return true;
+}
+
+function pathValue(row: unknown, path: string): unknown {
+  let current = row;
+  for (const key of path.split('.')) current = ownValue(current, key);
+  return current;
+}
+
+/** sort-on's order, as json-server 1.x sorts: `-field` descending, empty values last (first descending). */
+export function sortRows(rows: Row[], sort: string | undefined): Row[] {
+  if (!sort) return rows;
+  const fields = sort.split(',').map((field) => ({
+    descending: field.startsWith('-'),
+    path: field.replace(/^-/u, ''),
+  }));
+  return [...rows].sort((a, b) => {
+    for (const { descending, path } of fields) {
+      const x = pathValue(a, path);
+      const y = pathValue(b, path);
+      if (x === y) continue;
+      if (y !== 0 && !y) return descending ? 1 : -1;
+      if (x !== 0 && !x) return descending ? -1 : 1;
+      if (typeof x === 'string' && typeof y === 'string') {
+        const result = descending ? y.localeCompare(x) : x.localeCompare(y);
+        if (result !== 0) return result;
+        continue;
+      }
+      const less = (x as number) < (y as number);
+      return descending ? (less ? 1 : -1) : less ? -1 : 1;
+    }
+    return 0;
+  });
+}
+
+export interface PageOf<T> {
+  first: number;
+  prev: number | null;
+  next: number | null;
+  last: number;
+  pages: number;
+  items: number;
+  data: T[];
+}
+
+/** json-server 1.x's page: `_page` and `_per_page` brought into range, never an error. */
+export function paginate<T>(items: T[], page: number | undefined, perPage: number | undefined): PageOf<T> {
+  const size = perPage === undefined ? 10 : perPage > 0 ? Math.floor(perPage) : 1;
+  const pages = Math.max(1, Math.ceil(items.length / size));
+  const current = Math.max(1, Math.min(page ?? 1, pages));
+  return {
+    first: 1,
+    prev: current > 1 ? current - 1 : null,
+    next: current < pages ? current + 1 : null,
+    last: pages,
+    pages,
+    items: items.length,
+    data: items.slice((current - 1) * size, current * size),
+  };
+}
