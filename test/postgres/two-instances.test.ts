@@ -60,9 +60,9 @@ describe('two instances on one PostgreSQL database', { skip: realServerOnly() ??
     await client.connect();
     try {
       const { rows } = await client.query(
-        `SELECT count(*) FILTER (WHERE t.rotated_at IS NULL)::int AS live, count(*)::int AS total
+        `SELECT count(*) FILTER (WHERE NOT t.revoked)::int AS live, count(*)::int AS total
          FROM auth.refresh_tokens t JOIN auth.sessions s ON s.id = t.session_id
-         JOIN restauth.accounts u ON u.id = s.user_id WHERE u.username = 'racer'`,
+         JOIN restauth.accounts u ON u.uid = s.user_id WHERE u.username = 'racer'`,
       );
       assert.deepEqual(rows[0], { live: 1, total: 2 });
       const { rows: migrations } = await client.query(

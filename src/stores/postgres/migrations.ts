@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { gotrueSessions } from './gotrue-sessions.js';
 import { normalizeStoredLogins } from './login-keys.js';
 
 /**
@@ -29,7 +30,7 @@ export interface Migration {
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 /** A canonical uuid as an SQL regular expression: what may be cast to uuid without an error. */
-const UUID_PATTERN = `'^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'`;
+export const UUID_PATTERN = `'^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'`;
 
 function identifier(name: string, what: string): string {
   if (!IDENTIFIER.test(name))
@@ -573,6 +574,11 @@ export function migrations(names: SchemaNames): Migration[] {
       version: 16,
       name: "restauth's own tables (mail outbox, rate limits, roles, audit log, migrations) in restauth's schema",
       sql: restauthOwnTables(q),
+    },
+    {
+      version: 17,
+      name: "sessions and refresh tokens in GoTrue's auth.sessions and auth.refresh_tokens, restauth's part in restauth",
+      sql: gotrueSessions(q),
     },
   ];
 }

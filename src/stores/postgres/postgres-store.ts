@@ -27,6 +27,14 @@ import { insertMailsSql, outboxTable } from './outbox.js';
 import { inTransaction } from './pool.js';
 import { checkRoleName, createUserRole, dropUserRole, type RoleNames } from './user-roles.js';
 import { pruneSessions } from './upkeep.js';
+import {
+  ENDED_SESSION_COLUMNS,
+  LIVE_SESSION_COLUMNS,
+  endSessionsClauses,
+  insertSessionSql,
+  sessionTables,
+  type SessionTables,
+} from './session-sql.js';
 
 interface UserRow {
   id: string;
@@ -105,9 +113,6 @@ function userColumns(authenticatedLiteral: string): string {
 /** An identity row `i`, as GoTrue keeps it (email: its generated column). */
 const IDENTITY_COLUMNS = `i.id::text AS id, i.user_id::text AS user_id, i.provider, i.provider_id, i.identity_data,
   i.email, i.last_sign_in_at, i.created_at, i.updated_at`;
-/** A session `s` joined with its user `u`. */
-const SESSION_COLUMNS = `s.id::text AS id, u.uid::text AS user_id, s.created_at, s.refreshed_at, s.not_after,
-  s.revoked_at, s.revoked_reason, s.refresh_secret`;
 /** A one-time token `t` joined with its user `u`. */
 const ONE_TIME_TOKEN_COLUMNS = `t.hash, t.code_hash, t.recipient, u.uid::text AS user_id, t.purpose, t.created_at, t.expires_at,
   t.data`;
@@ -221,8 +226,8 @@ function conflict(error: unknown): never {
  */
 export class PostgresStore implements Store {
   private readonly users: string;
-  private readonly sessions: string;
-  private readonly refreshTokens: string;
+  /** GoTrue's sessions and refresh tokens, and restauth's part of them (session-sql.ts). */
+  private readonly session: SessionTables;
   private readonly oneTimeTokens: string;
   private readonly auditLog: string;
   private readonly userRoles: string;
@@ -252,8 +257,7 @@ export class PostgresStore implements Store {
     this.identities = `${schema}.identities`;
     this.userFrom = `${this.users} u JOIN ${this.accounts} a ON a.uid = u.id`;
     this.userColumns = userColumns(this.names.authenticatedLiteral);
-    this.sessions = `${schema}.sessions`;
-    this.refreshTokens = `${schema}.refresh_tokens`;
+    this.session = sessionTables(this.names);
     this.oneTimeTokens = `${schema}.one_time_tokens`;
     // GoTrue has no table for these: they live in restauth's schema (migration 16).
     this.auditLog = `${restauth}.audit_log`;
@@ -304,24 +308,16 @@ export class PostgresStore implements Store {
         )
         .catch(conflict);
       if (input.role !== null) await createUserRole(client, this.roleNames, input.role, rows[0]!.user_key);
-      const userKey = rows[0]!.user_key;
       const session = writes.session;
       if (session) {
-        await client.query(
-          `WITH created AS (
-             INSERT INTO ${this.sessions} (id, user_id, created_at, refreshed_at, not_after, refresh_secret)
-             VALUES ($1, $2, $3, $3, $4, $5)
-           )
-           INSERT INTO ${this.refreshTokens} (hash, session_id, created_at) VALUES ($6, $1::uuid, $3)`,
-          [
-            session.id,
-            userKey,
-            session.createdAt,
-            session.notAfter,
-            session.refreshSecret,
-            session.firstRefreshTokenHash,
-          ],
-        );
+        await client.query(insertSessionSql(this.session), [
+          session.id,
+          rows[0]!.id,
+          session.createdAt,
+          session.notAfter,
+          session.refreshSecret,
+          session.firstRefreshTokenHash,
+        ]);
       }
       if (mails.length > 0) {
         // Due now by the mail worker's clock (the wall clock).
@@ -555,10 +551,10 @@ export class PostgresStore implements Store {
         throw new AuthError('invalid_credentials');
       if (keepSessionId !== null) {
         const kept = UUID.test(keepSessionId)
-          ? await client.query(
-              `SELECT 1 FROM ${this.sessions} WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL`,
-              [keepSessionId, locked.user_key],
-            )
+          ? await client.query(`SELECT 1 FROM ${this.session.sessions} WHERE id = $1 AND user_id = $2`, [
+              keepSessionId,
+              uid,
+            ])
           : { rowCount: 0 };
         if (kept.rowCount !== 1) throw new AuthError('session_not_found');
       }
@@ -570,10 +566,7 @@ export class PostgresStore implements Store {
          ), a AS (
            UPDATE ${this.accounts} SET token_count = token_count + CASE WHEN $3::text IS NULL THEN 1 ELSE 0 END
            WHERE id = $1 RETURNING *
-         ), revoked AS (
-           UPDATE ${this.sessions} s SET revoked_at = $4, revoked_reason = 'password_changed'
-           WHERE s.user_id = $1 AND s.revoked_at IS NULL AND s.id::text IS DISTINCT FROM $3
-         )
+         ), ${endSessionsClauses(this.session, 's.user_id = $5 AND s.id::text IS DISTINCT FROM $3', '$4::timestamptz', `'password_changed'`)}
          SELECT ${this.userColumns} FROM u JOIN a ON a.uid = u.id`,
         [locked.user_key, passwordHash, keepSessionId, now, uid],
       );
@@ -582,47 +575,48 @@ export class PostgresStore implements Store {
   }
 
   async createSession(session: NewSession): Promise<Session> {
-    // No such user (a non-UUID id included): the NULL key fails the NOT NULL constraint, as a missing
-    // serial id failed the foreign key before: a session is only ever made for a user just found.
-    const { rows } = await this.pool.query<SessionRow>(
-      this.prepared(
-        `WITH created AS (
-         INSERT INTO ${this.sessions} (id, user_id, created_at, refreshed_at, not_after, refresh_secret)
-         VALUES ($1, ${this.userKey('$2')}, $3, $3, $4, $5) RETURNING *
-       ), token AS (
-         INSERT INTO ${this.refreshTokens} (hash, session_id, created_at) SELECT $6, $1::uuid, $3 FROM created
-       )
-       SELECT ${SESSION_COLUMNS} FROM created s JOIN ${this.accounts} u ON u.id = s.user_id`,
-        [
-          session.id,
-          userUid(session.userId),
-          session.createdAt,
-          session.notAfter,
-          session.refreshSecret,
-          session.firstRefreshTokenHash,
-        ],
-      ),
+    // No such user (a non-UUID id included): the foreign key or the NOT NULL constraint refuses it, as
+    // before: a session is only ever made for a user just found.
+    const { rows } = await this.pool.query<{ id: string; user_id: string }>(
+      this.prepared(insertSessionSql(this.session), [
+        session.id,
+        userUid(session.userId),
+        session.createdAt,
+        session.notAfter,
+        session.refreshSecret,
+        session.firstRefreshTokenHash,
+      ]),
     );
     if (session.maxPerUser > 0) {
-      // Beyond the cap the oldest live sessions go, with their refresh tokens (ON DELETE CASCADE).
+      // Beyond the cap the oldest sessions go, with their refresh tokens (ON DELETE CASCADE).
       await this.pool.query(
         this.prepared(
-          `DELETE FROM ${this.sessions} WHERE id IN (
-           SELECT id FROM ${this.sessions} WHERE user_id = ${this.userKey('$1')} AND revoked_at IS NULL
-           ORDER BY created_at DESC, id OFFSET $2)`,
-          [userUid(session.userId), session.maxPerUser],
+          `DELETE FROM ${this.session.sessions} WHERE id IN (
+           SELECT id FROM ${this.session.sessions} WHERE user_id = $1 ORDER BY created_at DESC, id OFFSET $2)`,
+          [rows[0]!.user_id, session.maxPerUser],
         ),
       );
     }
-    return toSession(rows[0]!);
+    return {
+      id: rows[0]!.id,
+      userId: rows[0]!.user_id,
+      createdAt: session.createdAt,
+      refreshedAt: session.createdAt,
+      notAfter: session.notAfter,
+      revokedAt: null,
+      revokedReason: null,
+      refreshSecret: session.refreshSecret,
+    };
   }
 
   async listSessions(userId: string): Promise<Session[]> {
     const uid = userUid(userId);
     if (uid === null) return [];
+    // Every row of auth.sessions is a session not ended (ended ones leave it).
     const { rows } = await this.pool.query<SessionRow>(
-      `SELECT ${SESSION_COLUMNS} FROM ${this.sessions} s JOIN ${this.accounts} u ON u.id = s.user_id
-       WHERE s.user_id = ${this.userKey('$1')} AND s.revoked_at IS NULL ORDER BY s.created_at DESC`,
+      `SELECT ${LIVE_SESSION_COLUMNS} FROM ${this.session.sessions} s
+       LEFT JOIN ${this.session.secrets} k ON k.session_id = s.id
+       WHERE s.user_id = $1 ORDER BY s.created_at DESC`,
       [uid],
     );
     return rows.map(toSession);
@@ -632,7 +626,10 @@ export class PostgresStore implements Store {
     if (!UUID.test(id)) return null;
     const { rows } = await this.pool.query<SessionRow>(
       this.prepared(
-        `SELECT ${SESSION_COLUMNS} FROM ${this.sessions} s JOIN ${this.accounts} u ON u.id = s.user_id WHERE s.id = $1`,
+        `SELECT ${LIVE_SESSION_COLUMNS} FROM ${this.session.sessions} s
+         LEFT JOIN ${this.session.secrets} k ON k.session_id = s.id WHERE s.id = $1
+         UNION ALL
+         SELECT ${ENDED_SESSION_COLUMNS} FROM ${this.session.ends} e WHERE e.id = $1`,
         [id],
       ),
     );
@@ -643,17 +640,24 @@ export class PostgresStore implements Store {
     hash: string,
   ): Promise<{ token: RefreshTokenRecord; session: Session; user: User | null } | null> {
     // The user comes in the same query: a refresh needs it, and a round trip is a third of the work.
-    // `u` is the user's row as userColumns shapes it, so u.id is its uid.
+    // A live token needs its session's secret (restauth's chain; a session GoTrue made has none until
+    // it is converted); an ended session's token is found among its kept hashes.
     const { rows } = await this.pool.query<
       SessionRow & { hash: string; token_created_at: Date; rotated_at: Date | null; user_row: UserRow | null }
     >(
       this.prepared(
-        `SELECT t.hash, t.created_at AS token_created_at, t.rotated_at,
-              s.id::text AS id, u.id AS user_id, s.created_at, s.refreshed_at, s.not_after, s.revoked_at,
-              s.revoked_reason, s.refresh_secret, to_jsonb(u) AS user_row
-       FROM ${this.refreshTokens} t JOIN ${this.sessions} s ON s.id = t.session_id
-       LEFT JOIN LATERAL (SELECT ${this.userColumns} FROM ${this.userFrom} WHERE a.id = s.user_id) u ON true
-       WHERE t.hash = $1`,
+        `SELECT f.*, to_jsonb(u) AS user_row FROM (
+           SELECT t.token AS hash, t.created_at AS token_created_at,
+             CASE WHEN t.revoked THEN t.updated_at END AS rotated_at, s.user_id AS user_uid, ${LIVE_SESSION_COLUMNS}
+           FROM ${this.session.refreshTokens} t JOIN ${this.session.sessions} s ON s.id = t.session_id
+           JOIN ${this.session.secrets} k ON k.session_id = s.id
+           WHERE t.token = $1
+           UNION ALL
+           SELECT t.token, t.created_at, t.rotated_at, e.user_id, ${ENDED_SESSION_COLUMNS}
+           FROM ${this.session.endTokens} t JOIN ${this.session.ends} e ON e.id = t.session_id
+           WHERE t.token = $1
+         ) f
+         LEFT JOIN LATERAL (SELECT ${this.userColumns} FROM ${this.userFrom} WHERE u.id = f.user_uid) u ON true`,
         [hash],
       ),
     );
@@ -672,18 +676,23 @@ export class PostgresStore implements Store {
   }
 
   async rotateRefreshToken(presentedHash: string, successorHash: string, now: Date): Promise<boolean> {
-    // The conditional UPDATE is the lock: a racing caller waits for it, re-checks rotated_at, and matches nothing.
+    // The conditional UPDATE is the lock: a racing caller waits for it, re-checks revoked, and matches
+    // nothing. The session must still exist (an ended one is gone). As GoTrue rotates: the presented
+    // row is revoked, its successor names it as parent.
     const { rows } = await this.pool.query<{ rotated: number }>(
       this.prepared(
         `WITH rotated AS (
-         UPDATE ${this.refreshTokens} t SET rotated_at = $3
-         FROM ${this.sessions} s
-         WHERE t.hash = $1 AND t.rotated_at IS NULL AND s.id = t.session_id AND s.revoked_at IS NULL
-         RETURNING t.session_id
+         UPDATE ${this.session.refreshTokens} t SET revoked = true, updated_at = $3
+         FROM ${this.session.sessions} s
+         WHERE t.token = $1 AND t.revoked IS NOT TRUE AND s.id = t.session_id
+         RETURNING t.session_id, t.user_id, t.instance_id
        ), touched AS (
-         UPDATE ${this.sessions} SET refreshed_at = $3 WHERE id IN (SELECT session_id FROM rotated)
+         UPDATE ${this.session.sessions} SET refreshed_at = $3::timestamptz AT TIME ZONE 'UTC', updated_at = $3
+         WHERE id IN (SELECT session_id FROM rotated)
        ), successor AS (
-         INSERT INTO ${this.refreshTokens} (hash, session_id, created_at) SELECT $2, session_id, $3 FROM rotated
+         INSERT INTO ${this.session.refreshTokens}
+           (instance_id, token, user_id, revoked, parent, session_id, created_at, updated_at)
+         SELECT instance_id, $2, user_id, false, $1, session_id, $3, $3 FROM rotated
          RETURNING 1
        )
        SELECT count(*)::int AS rotated FROM successor`,
@@ -695,20 +704,18 @@ export class PostgresStore implements Store {
 
   async revokeSession(sessionId: string, reason: string, now: Date): Promise<void> {
     if (!UUID.test(sessionId)) return;
+    // Idempotent: an ended session is no longer in auth.sessions, so its first reason stays.
     await this.pool.query(
       this.prepared(
-        `UPDATE ${this.sessions} SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL`,
+        `WITH ${endSessionsClauses(this.session, 's.id = $1', '$2::timestamptz', '$3::text')}
+         SELECT count(*)::int AS ended FROM ended`,
         [sessionId, now, reason],
       ),
     );
   }
 
   pruneSessions(endedBefore: Date): Promise<{ sessions: number; refreshTokens: number }> {
-    return pruneSessions(
-      this.pool,
-      { sessions: this.sessions, refreshTokens: this.refreshTokens },
-      endedBefore,
-    );
+    return pruneSessions(this.pool, this.session, endedBefore);
   }
 
   async revokeUserSessions(
@@ -719,12 +726,17 @@ export class PostgresStore implements Store {
   ): Promise<number> {
     const uid = userUid(userId);
     if (uid === null) return 0;
-    const result = await this.pool.query(
-      `UPDATE ${this.sessions} SET revoked_at = $3, revoked_reason = $4
-       WHERE user_id = ${this.userKey('$1')} AND revoked_at IS NULL AND id::text IS DISTINCT FROM $2`,
+    const { rows } = await this.pool.query<{ ended: number }>(
+      `WITH ${endSessionsClauses(
+        this.session,
+        's.user_id = $1 AND s.id::text IS DISTINCT FROM $2::text',
+        '$3::timestamptz',
+        '$4::text',
+      )}
+       SELECT count(*)::int AS ended FROM ended`,
       [uid, exceptSessionId, now, reason],
     );
-    return result.rowCount ?? 0;
+    return rows[0]!.ended;
   }
 
   async createOneTimeToken(

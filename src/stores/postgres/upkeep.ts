@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { inTransaction } from './pool.js';
+import type { SessionTables } from './session-sql.js';
 
 /** Rotated refresh tokens a session keeps for reuse detection, as the file store does. */
 export const ROTATED_TOKENS_KEPT = 20;
@@ -17,7 +18,7 @@ const LOCK_KEY = 0x7265_7374; // "rest"
  */
 export async function pruneSessions(
   pool: pg.Pool,
-  tables: { sessions: string; refreshTokens: string },
+  tables: Pick<SessionTables, 'sessions' | 'refreshTokens' | 'ends'>,
   endedBefore: Date,
 ): Promise<{ sessions: number; refreshTokens: number }> {
   return inTransaction(pool, async (client) => {
@@ -27,18 +28,23 @@ export async function pruneSessions(
     );
     // Another instance is pruning: nothing was written, the COMMIT ends an empty transaction.
     if (!rows[0]!.locked) return { sessions: 0, refreshTokens: 0 };
-    const ended = await client.query(
-      `DELETE FROM ${tables.sessions} WHERE not_after < $1 OR revoked_at < $1`,
-      [endedBefore],
-    );
+    // Sessions past their absolute end leave auth.sessions; sessions that ended otherwise (already
+    // deleted from it) leave restauth's record of them; their tokens go with either (ON DELETE CASCADE).
+    const expired = await client.query(`DELETE FROM ${tables.sessions} WHERE not_after < $1`, [endedBefore]);
+    const ended = await client.query(`DELETE FROM ${tables.ends} WHERE ended_at < $1 OR not_after < $1`, [
+      endedBefore,
+    ]);
     const rotated = await client.query(
       `DELETE FROM ${tables.refreshTokens} t USING (
-         SELECT hash, row_number() OVER (PARTITION BY session_id ORDER BY created_at DESC) AS newest
-         FROM ${tables.refreshTokens} WHERE rotated_at IS NOT NULL
+         SELECT id, row_number() OVER (PARTITION BY session_id ORDER BY created_at DESC, id DESC) AS newest
+         FROM ${tables.refreshTokens} WHERE revoked
        ) ranked
-       WHERE t.hash = ranked.hash AND ranked.newest > $1`,
+       WHERE t.id = ranked.id AND ranked.newest > $1`,
       [ROTATED_TOKENS_KEPT],
     );
-    return { sessions: ended.rowCount ?? 0, refreshTokens: rotated.rowCount ?? 0 };
+    return {
+      sessions: (expired.rowCount ?? 0) + (ended.rowCount ?? 0),
+      refreshTokens: rotated.rowCount ?? 0,
+    };
   });
 }

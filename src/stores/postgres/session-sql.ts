@@ -1,0 +1,88 @@
+import type { quotedNames } from './migrations.js';
+
+type Names = ReturnType<typeof quotedNames>;
+
+/**
+ * The tables of restauth's sessions (migration 17). GoTrue's `sessions` and `refresh_tokens` in the
+ * auth schema; in restauth's schema what GoTrue has no column for: `session_secrets` (the key each
+ * session derives its successor tokens from), `session_ends` (an ended session: GoTrue deletes it,
+ * and so does restauth, keeping when and why for the answer to a later refresh, until the retention
+ * prunes it) and `session_end_tokens` (the refresh-token hashes it had, so that answer is "signed
+ * out", not "unknown token").
+ */
+export function sessionTables(names: Names) {
+  return {
+    sessions: `${names.schema}.sessions`,
+    refreshTokens: `${names.schema}.refresh_tokens`,
+    secrets: `${names.restauth}.session_secrets`,
+    ends: `${names.restauth}.session_ends`,
+    endTokens: `${names.restauth}.session_end_tokens`,
+  };
+}
+
+export type SessionTables = ReturnType<typeof sessionTables>;
+
+/**
+ * GoTrue leaves not_after NULL when no time box is configured: the session has no absolute end. The
+ * Store's Session has one, so such a session reads as ending at the end of year 9999.
+ */
+const NO_TIME_BOX = `'9999-12-31T23:59:59Z'::timestamptz`;
+
+/**
+ * A session's last refresh: GoTrue's refreshed_at is a timestamp without time zone in UTC, NULL until
+ * the first refresh (GoTrue then counts from the session's update or creation), as a timestamptz.
+ */
+const REFRESHED_AT = `coalesce(s.refreshed_at AT TIME ZONE 'UTC', s.updated_at, s.created_at)`;
+
+/**
+ * A live session `s` of auth.sessions with its secret `k` (LEFT JOINed where a session GoTrue made,
+ * without one, is shown: its secret reads '', and no token of it is ever found by findRefreshToken).
+ */
+export const LIVE_SESSION_COLUMNS = `s.id::text AS id, s.user_id::text AS user_id, s.created_at,
+  ${REFRESHED_AT} AS refreshed_at, coalesce(s.not_after, ${NO_TIME_BOX}) AS not_after,
+  NULL::timestamptz AS revoked_at, NULL::text AS revoked_reason, coalesce(k.refresh_secret, '') AS refresh_secret`;
+
+/** An ended session `e` of restauth.session_ends: its secret is gone with it (nothing refreshes it). */
+export const ENDED_SESSION_COLUMNS = `e.id::text AS id, e.user_id::text AS user_id, e.created_at, e.refreshed_at,
+  e.not_after, e.ended_at AS revoked_at, e.reason AS revoked_reason, '' AS refresh_secret`;
+
+/**
+ * A session and its first refresh token, as one statement: $1 the session id, $2 the user's uuid,
+ * $3 the creation date, $4 its end, $5 its secret, $6 the first token's hash. Returns id and user_id.
+ */
+export function insertSessionSql(t: SessionTables): string {
+  return `WITH created AS (
+      INSERT INTO ${t.sessions} (id, user_id, created_at, updated_at, aal, not_after, refreshed_at)
+      VALUES ($1, $2, $3, $3, 'aal1', $4, $3::timestamptz AT TIME ZONE 'UTC')
+      RETURNING id, user_id
+    ), secret AS (
+      INSERT INTO ${t.secrets} (session_id, refresh_secret) SELECT id, $5 FROM created
+    ), token AS (
+      INSERT INTO ${t.refreshTokens} (instance_id, token, user_id, revoked, session_id, created_at, updated_at)
+      SELECT '00000000-0000-0000-0000-000000000000', $6, user_id::text, false, id, $3, $3 FROM created
+    )
+    SELECT id::text AS id, user_id::text AS user_id FROM created`;
+}
+
+/**
+ * The WITH clauses that end the sessions `s` matching `where`, as GoTrue ends one: deleted from
+ * auth.sessions (their refresh tokens and secrets go by ON DELETE CASCADE), with when (`at`) and why
+ * (`reason`) kept in restauth.session_ends and their token hashes in session_end_tokens. Every clause
+ * reads the statement's snapshot, so the tokens the cascade deletes are still there to copy.
+ * `ended` returns the ended sessions' ids.
+ */
+export function endSessionsClauses(t: SessionTables, where: string, at: string, reason: string): string {
+  return `ended AS (
+      DELETE FROM ${t.sessions} s WHERE ${where}
+      RETURNING s.id, s.user_id, s.created_at, ${REFRESHED_AT} AS refreshed_at,
+        coalesce(s.not_after, ${NO_TIME_BOX}) AS not_after
+    ), ended_kept AS (
+      INSERT INTO ${t.ends} (id, user_id, created_at, refreshed_at, not_after, ended_at, reason)
+      SELECT id, user_id, coalesce(created_at, ${at}), coalesce(refreshed_at, ${at}), not_after, ${at}, ${reason}
+      FROM ended
+    ), ended_tokens_kept AS (
+      INSERT INTO ${t.endTokens} (token, session_id, created_at, rotated_at)
+      SELECT r.token, r.session_id, coalesce(r.created_at, ${at}), CASE WHEN r.revoked THEN r.updated_at END
+      FROM ${t.refreshTokens} r JOIN ended ON ended.id = r.session_id WHERE r.token IS NOT NULL
+    )`;
+}
