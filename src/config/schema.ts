@@ -434,6 +434,11 @@ export const ConfigSchema = Type.Object({
     },
     { default: {} },
   ),
+  /**
+   * The OpenAPI 3.1 document of the mounted routes at /openapi.json and its reference page at /openapi.
+   * On by default: it says what any client could try anyway, and nothing of the users or the traffic.
+   */
+  openapi: Type.Object({ enabled: Type.Boolean({ default: true }) }, { default: {} }),
   /** How log lines are written: pretty (short, for a terminal), json, or auto: pretty on a terminal, else JSON. */
   logFormat: Type.Union([Type.Literal('auto'), Type.Literal('pretty'), Type.Literal('json')], {
     default: 'auto',

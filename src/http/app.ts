@@ -15,9 +15,11 @@ import { parseJsonBodies } from './json-body.js';
 import { healthRoutes } from './health.js';
 import { RequestLineLogController } from './logging.js';
 import { observeRequests } from './metrics.js';
+import { registerOpenApi } from './openapi.js';
 import { rateLimitHook } from './rate-limit.js';
 import { RedirectPolicy } from './redirects.js';
 import { provideRequestContext } from './request-context.js';
+import { hideRoutes } from './route-docs.js';
 import { confirmEmailRequired, publicUrl } from '../compose.js';
 
 export interface AppOptions {
@@ -55,6 +57,10 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     return503OnClosing: true,
     trustProxy,
   });
+  // Response schemas (route-docs.ts) document the answers, they do not shape them: Fastify's serializer
+  // would drop every field a schema does not list and write a null string as "", so a slip in a schema
+  // would change what clients receive. Answers are JSON.stringify's, as before there were schemas.
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   // Browsers call restauth from other origins, as they called json-server: any origin by default, every
   // method json-server allows (@fastify/cors alone allows GET, HEAD and POST, so a browser's PUT, PATCH
   // and DELETE failed), the request's own headers, credentials. `cors: false` is json-server's --no-cors.
@@ -74,6 +80,11 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     reply.code(404).send({ error: 'not_found', message: `No route for ${request.method} ${request.url}` }),
   );
 
+  const dataApiMounted =
+    config.data.enabled && services.documents !== undefined && config.store.type === 'file';
+  if (config.openapi.enabled) {
+    await registerOpenApi(app, { publicUrl: publicUrl(config), dataApi: dataApiMounted });
+  }
   if (services.metrics) observeRequests(app, services.metrics, config.metrics.port === null);
   await app.register(healthRoutes, { readiness: services.readiness });
   provideRequestContext(app);
@@ -125,7 +136,9 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       });
     });
   }
-  if (config.data.enabled && services.documents && config.store.type === 'file') {
+  if (dataApiMounted && services.documents && config.store.type === 'file') {
+    // Its catch-all route says nothing of its resources: openapi-data-api.ts documents them.
+    hideRoutes(app);
     await app.register(dataApi, {
       documents: services.documents,
       // JSONP lets every page read public data: only while CORS lets every origin read it too.

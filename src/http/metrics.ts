@@ -1,7 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Metrics } from '../metrics/metrics.js';
+import { documentRoutes } from './route-docs.js';
 
 /**
  * Counts every answered request (method, route pattern, status, latency),
@@ -20,6 +22,14 @@ export function observeRequests(app: FastifyInstance, metrics: Metrics, serveHer
     done();
   });
   if (!serveHere) return;
+  documentRoutes(app, 'operations', {
+    'GET /metrics': {
+      summary: 'Prometheus metrics (when metrics.enabled; not here when they have a port of their own)',
+      response: {
+        200: Type.String({ contentMediaType: 'text/plain', description: "Prometheus' text format" }),
+      },
+    },
+  });
   app.get('/metrics', async (_request, reply) => {
     const { contentType, body } = await metrics.scrape();
     return reply.type(contentType).send(body);

@@ -1,10 +1,12 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { useErrorReply } from '../errors.js';
+import { documentRoutes } from '../route-docs.js';
 import { parseJsonBodies } from '../json-body.js';
 import { adminRoutes } from './gotrue/admin-routes.js';
 import type { GotrueOptions } from './gotrue/context.js';
 import { emailRoutes } from './gotrue/email-routes.js';
 import { metaRoutes } from './gotrue/meta-routes.js';
+import { gotrueResponses } from './gotrue/responses.js';
 import { sessionRoutes } from './gotrue/session-routes.js';
 import { errorJson } from './gotrue/wire.js';
 
@@ -18,6 +20,7 @@ export type { GotrueOptions } from './gotrue/context.js';
 export const gotrueDialect: FastifyPluginAsync<GotrueOptions> = async (app, options) => {
   await app.register(
     async (scope) => {
+      documentRoutes(scope, 'Supabase Auth (GoTrue)', gotrueResponses, options.settings.mountPath);
       useErrorReply(scope, errorJson);
       // auth-js sends `Content-Type: application/json` with no body on logout and deletes: GoTrue reads
       // that as no body. Depth is bounded and prototype poisoning refused as for every dialect.

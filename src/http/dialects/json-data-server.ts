@@ -1,4 +1,4 @@
-import { Type } from '@sinclair/typebox';
+import type { TObject } from '@sinclair/typebox';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { JsonDataServerDialectConfig } from '../../config/schema.js';
 import type { AuthService, IssuedSession } from '../../core/auth-service.js';
@@ -9,6 +9,8 @@ import { TokenError } from '../../core/tokens.js';
 import type { RateLimitFamily } from '../../core/rate-limit.js';
 import { bearerToken } from '../../lib/bearer-token.js';
 import { useErrorReply } from '../errors.js';
+import { documentRoutes } from '../route-docs.js';
+import { jsonDataServerBodies, jsonDataServerDocs } from './json-data-server-docs.js';
 import type { RateLimitHook } from '../rate-limit.js';
 
 /**
@@ -28,9 +30,6 @@ export interface JsonDataServerOptions {
 
 type Body = Record<string, unknown>;
 
-const AnyObjectBody = Type.Object({}, { additionalProperties: true });
-const routeSchema = { body: AnyObjectBody };
-
 const KEEP_STATUS = new Set([413, 415, 429, 500, 503, 507]);
 
 export const jsonDataServerDialect: FastifyPluginAsync<JsonDataServerOptions> = async (
@@ -44,6 +43,8 @@ export const jsonDataServerDialect: FastifyPluginAsync<JsonDataServerOptions> = 
     newPassword: settings.reqNewPassword,
   };
 
+  documentRoutes(app, 'json-data-server', jsonDataServerDocs(settings));
+  const bodies = jsonDataServerBodies(settings, userIdProp);
   useErrorReply(app, (error) => ({
     status: KEEP_STATUS.has(error.status) ? error.status : 400,
     body: error.message,
@@ -70,14 +71,15 @@ export const jsonDataServerDialect: FastifyPluginAsync<JsonDataServerOptions> = 
   const route = (
     path: string,
     family: RateLimitFamily | null,
+    body: TObject,
     handler: (body: Body, request: FastifyRequest, reply: FastifyReply) => Promise<unknown>,
   ): void => {
     if (path === '') return; // an empty route disables it, as in json-data-server
-    const options = { schema: routeSchema, ...(family ? { preHandler: limit(family) } : {}) };
+    const options = { schema: { body }, ...(family ? { preHandler: limit(family) } : {}) };
     app.post(path, options, (request, reply) => handler(request.body as Body, request, reply));
   };
 
-  route(settings.registerRoute, 'signUp', async (body) => {
+  route(settings.registerRoute, 'signUp', bodies.register, async (body) => {
     const login = requestedUser(body, true) as string;
     const password = requiredString(body, fields.password);
     const reserved = new Set([fields.user, userIdProp, fields.password, fields.newPassword, 'email']);
@@ -98,19 +100,19 @@ export const jsonDataServerDialect: FastifyPluginAsync<JsonDataServerOptions> = 
     return tokenAnswer(issued);
   });
 
-  route(settings.loginRoute, 'signIn', async (body) => {
+  route(settings.loginRoute, 'signIn', bodies.login, async (body) => {
     const username = requestedUser(body, true) as string;
     const password = requiredString(body, fields.password);
     return tokenAnswer(await auth.signIn(username, password));
   });
 
-  route(settings.refreshRoute, 'refresh', async (body) => {
+  route(settings.refreshRoute, 'refresh', bodies.refresh, async (body) => {
     const refreshToken = requiredString(body, settings.jwtRefreshToken);
     const username = requestedUser(body, false);
     return tokenAnswer(await auth.refresh(refreshToken, undefined, username));
   });
 
-  route(settings.checkRoute, null, async (body, request) => {
+  route(settings.checkRoute, null, bodies.check, async (body, request) => {
     const accessToken =
       optionalString(body, settings.jwtAccessToken) ?? bearerToken(request.headers.authorization);
     if (accessToken === null) throw new AuthError('validation_failed', `Missing ${settings.jwtAccessToken}`);
@@ -126,7 +128,7 @@ export const jsonDataServerDialect: FastifyPluginAsync<JsonDataServerOptions> = 
     }
   });
 
-  route(settings.passwordRoute, 'signIn', async (body) => {
+  route(settings.passwordRoute, 'signIn', bodies.password, async (body) => {
     const username = requestedUser(body, true) as string;
     const currentPassword = requiredString(body, fields.password);
     const newPassword = requiredString(body, fields.newPassword);
@@ -135,7 +137,7 @@ export const jsonDataServerDialect: FastifyPluginAsync<JsonDataServerOptions> = 
     return tokenAnswer(issued);
   });
 
-  route(settings.logoutRoute, null, async (body, request, reply) => {
+  route(settings.logoutRoute, null, bodies.logout, async (body, request, reply) => {
     // json-data-server never implemented logout; restauth ends the session server-side, found
     // from its refresh token or from the access token.
     const refreshToken = optionalString(body, settings.jwtRefreshToken);

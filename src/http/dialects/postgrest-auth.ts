@@ -5,6 +5,8 @@ import type { AuthService, ExtraClaims, IssuedAccessToken } from '../../core/aut
 import { AuthError } from '../../core/errors.js';
 import { bearerToken } from '../../lib/bearer-token.js';
 import { useErrorReply } from '../errors.js';
+import { documentRoutes } from '../route-docs.js';
+import { postgrestAuthDocs } from './postgrest-auth-docs.js';
 import type { RateLimitHook } from '../rate-limit.js';
 
 /**
@@ -47,6 +49,7 @@ export const postgrestAuthDialect: FastifyPluginAsyncTypebox<PostgrestAuthOption
   app,
   { auth, mountPath: prefix, payload, limit },
 ) => {
+  documentRoutes(app, 'postgrest-auth', postgrestAuthDocs, prefix);
   useErrorReply(app, (error) => {
     // postgrest-auth answered every failure 400; overload and server faults keep their own status.
     const status = error.status >= 500 || error.status === 413 || error.status === 429 ? error.status : 400;

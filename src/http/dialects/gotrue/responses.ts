@@ -1,0 +1,228 @@
+import { Type, type TSchema } from '@sinclair/typebox';
+import type { RouteDocs } from '../../route-docs.js';
+
+/**
+ * What each GoTrue route answers, for the OpenAPI document (src/http/openapi.ts): the shapes of wire.ts
+ * and the routes. They describe, they do not filter (objects admit more properties): the answers are
+ * checked against them in test/http/openapi.test.ts.
+ */
+
+const Timestamp = Type.String({ format: 'date-time' });
+const MaybeTimestamp = Type.Union([Timestamp, Type.Null()]);
+const Metadata = Type.Record(Type.String(), Type.Unknown());
+
+const ErrorBody = Type.Object(
+  {
+    code: Type.Integer({ description: 'the HTTP status' }),
+    error_code: Type.String({ description: "GoTrue's error code, e.g. invalid_credentials" }),
+    msg: Type.String(),
+    weak_password: Type.Optional(Type.Object({ reasons: Type.Array(Type.String()) })),
+  },
+  { description: "GoTrue's error body" },
+);
+
+const User = Type.Object(
+  {
+    id: Type.String({ format: 'uuid' }),
+    aud: Type.String(),
+    role: Type.String(),
+    email: Type.String(),
+    email_confirmed_at: MaybeTimestamp,
+    phone: Type.String(),
+    confirmed_at: MaybeTimestamp,
+    confirmation_sent_at: Type.Optional(Timestamp),
+    new_email: Type.Optional(Type.String()),
+    last_sign_in_at: MaybeTimestamp,
+    banned_until: Type.Optional(Timestamp),
+    app_metadata: Metadata,
+    user_metadata: Metadata,
+    identities: Type.Array(Type.Record(Type.String(), Type.Unknown())),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    is_anonymous: Type.Boolean(),
+  },
+  { description: "A user, as GoTrue's user object" },
+);
+
+const Session = Type.Object(
+  {
+    access_token: Type.String(),
+    token_type: Type.Literal('bearer'),
+    expires_in: Type.Integer({ description: 'seconds' }),
+    expires_at: Type.Integer({ description: 'Unix time, seconds' }),
+    refresh_token: Type.String(),
+    user: User,
+  },
+  { description: 'A new session' },
+);
+
+const Empty = Type.Object(
+  {},
+  { description: 'Accepted (the same answer whether or not the address exists)' },
+);
+const NoContent = Type.Null({ description: 'No content' });
+const Html = Type.String({ description: 'An HTML page', contentMediaType: 'text/html' });
+
+/** The errors every route may answer, in GoTrue's shape. */
+function withErrors(ok: Record<number, TSchema>, errors: number[] = [400, 422, 429, 500, 503]) {
+  return { ...Object.fromEntries(errors.map((status) => [status, ErrorBody])), ...ok };
+}
+
+const AUTHED_ERRORS = [400, 401, 403, 422, 429, 500, 503];
+
+export const gotrueResponses: RouteDocs = {
+  'GET /settings': {
+    summary: "The server's public settings",
+    response: withErrors(
+      {
+        200: Type.Object({
+          external: Type.Record(Type.String(), Type.Boolean()),
+          disable_signup: Type.Boolean(),
+          mailer_autoconfirm: Type.Boolean(),
+          phone_autoconfirm: Type.Boolean(),
+          sms_provider: Type.String(),
+          saml_enabled: Type.Boolean(),
+        }),
+      },
+      [500],
+    ),
+  },
+  'GET /health': {
+    summary: 'Health of the API (503 while its store is not ready)',
+    response: withErrors(
+      { 200: Type.Object({ name: Type.String(), version: Type.String(), description: Type.String() }) },
+      [500, 503],
+    ),
+  },
+  'GET /.well-known/jwks.json': {
+    summary: 'The public signing keys (none for an HS256 secret)',
+    response: withErrors(
+      { 200: Type.Object({ keys: Type.Array(Type.Record(Type.String(), Type.Unknown())) }) },
+      [500],
+    ),
+  },
+  'POST /signup': {
+    summary: 'Sign up with an email address and a password',
+    description:
+      'With email confirmation on, answers the user (a look-alike for a taken address) and mails a link; ' +
+      'otherwise answers a session.',
+    response: withErrors({ 200: Type.Union([Session, User]) }),
+  },
+  'POST /token': {
+    summary: 'Sign in (grant_type=password) or refresh a session (grant_type=refresh_token)',
+    response: withErrors({ 200: Session }, [400, 403, 422, 429, 500, 503]),
+  },
+  'POST /logout': {
+    summary: 'Sign out this session, every session (global), or the others',
+    bearer: true,
+    response: withErrors({ 204: NoContent }, AUTHED_ERRORS),
+  },
+  'GET /user': {
+    summary: 'The signed-in user',
+    bearer: true,
+    response: withErrors({ 200: User }, AUTHED_ERRORS),
+  },
+  'PUT /user': {
+    summary: "Change the signed-in user's metadata, password or email address",
+    bearer: true,
+    response: withErrors({ 200: User }, AUTHED_ERRORS),
+  },
+  'POST /recover': {
+    summary: 'Mail a password recovery link and code',
+    response: withErrors({ 200: Empty }),
+  },
+  'POST /otp': {
+    summary: 'Mail a magic link and code (signing the address up unless create_user is false)',
+    response: withErrors({ 200: Empty }),
+  },
+  'POST /resend': {
+    summary: 'Mail a sign-up or email-change confirmation again',
+    response: withErrors({ 200: Empty }),
+  },
+  'POST /verify': {
+    summary: 'Verify a mailed token_hash, or an address and its code',
+    description:
+      'As JSON (auth-js verifyOtp): answers a session, or a message while an email change waits for ' +
+      'its other address. As the hosted form: answers a page or a redirect to the app.',
+    response: withErrors(
+      {
+        200: Type.Union([Session, Type.Object({ msg: Type.String(), code: Type.Literal(200) }), Html]),
+        303: Type.Null({ description: 'To the app, with the session in the URL fragment' }),
+      },
+      [400, 403, 422, 429, 500, 503],
+    ),
+  },
+  'GET /verify': {
+    summary: 'The page a mailed link opens: a button that spends the token (scanners do not)',
+    response: { 200: Html, 400: Html },
+  },
+  'GET /admin/users': {
+    summary: 'List users, newest first (X-Total-Count, Link)',
+    bearer: true,
+    response: withErrors(
+      { 200: Type.Object({ users: Type.Array(User), aud: Type.String() }) },
+      AUTHED_ERRORS,
+    ),
+  },
+  'POST /admin/users': {
+    summary: 'Create a user',
+    bearer: true,
+    response: withErrors({ 200: User }, AUTHED_ERRORS),
+  },
+  'GET /admin/users/:id': {
+    summary: 'A user',
+    bearer: true,
+    response: withErrors({ 200: User }, [...AUTHED_ERRORS, 404]),
+  },
+  'PUT /admin/users/:id': {
+    summary: 'Change a user (address, password, metadata, confirmation, ban)',
+    bearer: true,
+    response: withErrors({ 200: User }, [...AUTHED_ERRORS, 404]),
+  },
+  'DELETE /admin/users/:id': {
+    summary: 'Delete a user',
+    bearer: true,
+    response: withErrors({ 200: Type.Object({}) }, [...AUTHED_ERRORS, 404]),
+  },
+  'POST /admin/generate_link': {
+    summary: 'Make a sign-up, invite, magic-link or recovery link without mailing it',
+    bearer: true,
+    response: withErrors(
+      {
+        200: Type.Intersect([
+          User,
+          Type.Object({
+            action_link: Type.String(),
+            email_otp: Type.String(),
+            hashed_token: Type.String(),
+            redirect_to: Type.Union([Type.String(), Type.Null()]),
+            verification_type: Type.String(),
+          }),
+        ]),
+      },
+      AUTHED_ERRORS,
+    ),
+  },
+  'GET /admin/audit': {
+    summary: 'The audit log, newest first (X-Total-Count)',
+    bearer: true,
+    response: withErrors(
+      {
+        200: Type.Array(
+          Type.Object({
+            id: Type.String(),
+            created_at: Timestamp,
+            ip_address: Type.String(),
+            payload: Type.Object({
+              action: Type.String(),
+              actor_id: Type.Union([Type.String(), Type.Null()]),
+              user_id: Type.Union([Type.String(), Type.Null()]),
+              traits: Type.Unknown(),
+            }),
+          }),
+        ),
+      },
+      AUTHED_ERRORS,
+    ),
+  },
+};
