@@ -16,6 +16,7 @@ import { singular } from './singular.js';
 import { delayOf, sleep, type Sleep } from './delay.js';
 import { RULES_PATH } from './rewrite.js';
 import { jsonpCallback, jsonpScript } from './jsonp.js';
+import { assertRoutableKeys } from './document-check.js';
 
 /**
  * The json-server compatible REST API over a JSON document (db.json in file
@@ -39,6 +40,8 @@ export interface DataApiOptions {
   publicUrl: string;
   /** How `delay` and `_delay` wait (tests record the milliseconds asked); default: a timer. */
   sleep?: Sleep;
+  /** The document's name in messages (the db.json path); default "db.json". */
+  source?: string;
 }
 
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
@@ -54,6 +57,7 @@ function segmentsOf(url: string): string[] {
 }
 
 export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) => {
+  assertRoutableKeys(options.documents.data, options.source ?? 'db.json');
   const ctx = new DataContext(
     options.documents,
     options.config,

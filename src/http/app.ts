@@ -147,6 +147,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       userIdProp: config.store.userIdProp,
       maxRecordBytes: config.bodyLimit,
       publicUrl: publicUrl(config),
+      source: config.store.dataFile,
       ...(options.sleep ? { sleep: options.sleep } : {}),
       authenticate: async (token) => {
         try {
