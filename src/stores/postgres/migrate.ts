@@ -32,6 +32,13 @@ export async function migrate(pool: pg.Pool, names: SchemaNames): Promise<number
         await transaction(client, async () => {
           if (migration.sql !== '') await client.query(migration.sql);
           await migration.run?.(client);
+          if (migration.gotrue !== undefined && migration.gotrue.length > 0) {
+            // As pop records them; a database GoTrue made may have them already.
+            await client.query(
+              `INSERT INTO ${q.schema}.schema_migrations (version) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING`,
+              [migration.gotrue],
+            );
+          }
           // Looked up again: migration 16 moves the table of a database migrated before it to restauth's schema.
           await client.query(
             `INSERT INTO ${(await bookkeepingTable(client, q))!} (version, name) VALUES ($1, $2)`,

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { gotrueSessions } from './gotrue-sessions.js';
+import { gotrueUnfilledTables, UNFILLED_TABLES_GOTRUE_VERSIONS } from './gotrue-unfilled-tables.js';
 import { normalizeStoredLogins } from './login-keys.js';
 
 /**
@@ -26,6 +27,13 @@ export interface Migration {
   sql: string;
   /** A step SQL cannot do, run after `sql` in the same transaction. */
   run?: (client: pg.ClientBase) => Promise<void>;
+  /**
+   * The GoTrue versions whose whole effect is in the schema once this migration (with the ones
+   * before it) ran, recorded by migrate() in `<schema>.schema_migrations` in the same transaction,
+   * as GoTrue's migrator (pop) records them: GoTrue pointed at the database then skips them. A
+   * version goes on the migration that completes it, and only when nothing it does is missing.
+   */
+  gotrue?: readonly string[];
 }
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
@@ -579,6 +587,12 @@ export function migrations(names: SchemaNames): Migration[] {
       version: 17,
       name: "sessions and refresh tokens in GoTrue's auth.sessions and auth.refresh_tokens, restauth's part in restauth",
       sql: gotrueSessions(q),
+    },
+    {
+      version: 18,
+      name: "GoTrue's MFA tables, audit_log_entries, instances and schema_migrations, and its versions recorded",
+      sql: gotrueUnfilledTables(q),
+      gotrue: UNFILLED_TABLES_GOTRUE_VERSIONS,
     },
   ];
 }
