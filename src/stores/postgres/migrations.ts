@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { accountForEveryUser } from './gotrue-accounts.js';
 import { gotrueSessions } from './gotrue-sessions.js';
 import { gotrueUnfilledTables, UNFILLED_TABLES_GOTRUE_VERSIONS } from './gotrue-unfilled-tables.js';
 import { normalizeStoredLogins } from './login-keys.js';
@@ -593,6 +594,11 @@ export function migrations(names: SchemaNames): Migration[] {
       name: "GoTrue's MFA tables, audit_log_entries, instances and schema_migrations, and its versions recorded",
       sql: gotrueUnfilledTables(q),
       gotrue: UNFILLED_TABLES_GOTRUE_VERSIONS,
+    },
+    {
+      version: 19,
+      name: 'an account for every user, also those GoTrue or SQL insert',
+      sql: accountForEveryUser(q),
     },
   ];
 }
