@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import fastifyStatic from '@fastify/static';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { DataSettings } from './settings.js';
@@ -17,6 +18,7 @@ import { delayOf, sleep, type Sleep } from './delay.js';
 import { RULES_PATH } from './rewrite.js';
 import { jsonpCallback, jsonpScript } from './jsonp.js';
 import { assertRoutableKeys } from './document-check.js';
+import { HOME_PAGE_CSP, renderHomePage, type AuthRoute, type HomeResource } from './home-page.js';
 
 /**
  * The json-server compatible REST API over a JSON document (db.json in file
@@ -40,6 +42,8 @@ export interface DataApiOptions {
   publicUrl: string;
   /** How `delay` and `_delay` wait (tests record the milliseconds asked); default: a timer. */
   sleep?: Sleep;
+  /** The routes that give a token, shown on the home page (`GET /`). */
+  authRoutes?: readonly AuthRoute[];
   /** The document's name in messages (the db.json path); default "db.json". */
   source?: string;
 }
@@ -152,6 +156,21 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
     if (operation === 'write' && options.config.readOnly)
       throw new DataError('forbidden', 'The data API is read-only');
 
+    if (name === undefined && request.method === 'GET') {
+      // The static folder's own index.html wins, as in json-server; else restauth's home page.
+      if (hasStatic && existsSync(join(options.config.static, 'index.html')))
+        return reply.sendFile('index.html');
+      return reply
+        .type('text/html; charset=utf-8')
+        .header('Content-Security-Policy', HOME_PAGE_CSP)
+        .send(
+          renderHomePage({
+            resources: resources(ctx),
+            routes: options.config.routes,
+            authRoutes: options.authRoutes ?? [],
+          }),
+        );
+    }
     if (name === undefined || (name !== 'db' && ctx.collection(name) === undefined) || segments.length > 3) {
       if (request.method === 'GET' && hasStatic) return reply.sendFile(segments.join('/') || 'index.html');
       return reply.code(404).send(ctx.notFound());
@@ -218,6 +237,26 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
   app.route({ method: [...METHODS], url: '/', handler: handle });
   app.route({ method: [...METHODS], url: '/*', handler: handle });
 };
+
+/**
+ * The home page's resources as anyone sees them: a count only where reading
+ * needs no token (a private collection's size, such as the number of users,
+ * is not told to whoever asks).
+ */
+function resources(ctx: DataContext): HomeResource[] {
+  const out: HomeResource[] = [];
+  for (const [name, value] of Object.entries(ctx.documents.data)) {
+    if (!isServed(name) || (!Array.isArray(value) && !isRow(value))) continue;
+    let readable: boolean;
+    try {
+      readable = ctx.allow(name, 'read', null).scope === 'all';
+    } catch {
+      readable = false;
+    }
+    out.push({ name, size: !readable ? null : Array.isArray(value) ? value.length : 'object' });
+  }
+  return out;
+}
 
 /**
  * GET /db: the collections the caller may read (an owner rule: only their

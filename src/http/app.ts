@@ -6,6 +6,8 @@ import type { Services } from '../compose.js';
 import { isAuthError } from '../core/errors.js';
 import { dataApi } from '../data/index.js';
 import type { Sleep } from '../data/delay.js';
+import type { AuthRoute } from '../data/home-page.js';
+import type { Config } from '../config/schema.js';
 import { createRewriter } from '../data/rewrite.js';
 import { gotrueDialect } from './dialects/gotrue.js';
 import { jsonDataServerDialect } from './dialects/json-data-server.js';
@@ -148,6 +150,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       maxRecordBytes: config.bodyLimit,
       publicUrl: publicUrl(config),
       source: config.store.dataFile,
+      authRoutes: authRoutesOf(config),
       ...(options.sleep ? { sleep: options.sleep } : {}),
       authenticate: async (token) => {
         try {
@@ -162,4 +165,28 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     });
   }
   return app;
+}
+
+/** The mounted routes that give a token, for the data API's home page. */
+function authRoutesOf(config: Config): AuthRoute[] {
+  const routes: AuthRoute[] = [];
+  const { jsonDataServer, gotrue } = config.dialects;
+  if (jsonDataServer.enabled) {
+    const body = { [jsonDataServer.reqUserId]: 'alice', [jsonDataServer.reqUserPassword]: '<password>' };
+    if (jsonDataServer.registerRoute !== '')
+      routes.push({ label: 'Sign up', method: 'POST', path: jsonDataServer.registerRoute, body });
+    if (jsonDataServer.loginRoute !== '')
+      routes.push({ label: 'Log in', method: 'POST', path: jsonDataServer.loginRoute, body });
+  }
+  if (gotrue.enabled) {
+    const body = { email: 'alice@example.com', password: '<password>' };
+    routes.push({ label: 'Sign up (Supabase Auth)', method: 'POST', path: `${gotrue.prefix}/signup`, body });
+    routes.push({
+      label: 'Sign in (Supabase Auth)',
+      method: 'POST',
+      path: `${gotrue.prefix}/token?grant_type=password`,
+      body,
+    });
+  }
+  return routes;
 }
