@@ -158,6 +158,7 @@ export async function createServices(
       authenticatedRole: config.roles.authenticated,
       rolePerUser: config.roles.perUser,
       requireEmailConfirmation: confirmEmailRequired(config),
+      passwordChangeRequiresReauthentication: config.passwords.requireReauthentication,
     },
   });
   const admin = new AdminService({

@@ -261,6 +261,11 @@ export const ConfigSchema = Type.Object({
        * default: imported hashes (GoTrue's bcrypt) stay as they are, so the database stays GoTrue's to read.
        */
       rehashOnSignIn: Type.Boolean({ default: false }),
+      /**
+       * A password change through GoTrue's PUT /user, from a session older than a day, needs the code
+       * GET /reauthenticate mails (GoTrue's security.update_password_require_reauthentication).
+       */
+      requireReauthentication: Type.Boolean({ default: false }),
       minLength: Type.Integer({ default: 8, minimum: 1 }),
       /** In characters; bcrypt also refuses more than 72 bytes, which it would silently truncate. */
       maxLength: Type.Integer({ default: 1024, minimum: 1 }),

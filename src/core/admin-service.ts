@@ -172,6 +172,15 @@ export class AdminService {
     await this.deps.audit.record('admin_user_deleted', { userId: id, actorId: null });
   }
 
+  /** Invites a new address by mail (GoTrue's POST /invite); see EmailFlows.invite. */
+  async inviteUser(input: {
+    email: string;
+    profile?: Record<string, unknown> | undefined;
+    redirectTo: string | null;
+  }): Promise<User> {
+    return this.deps.flows.invite(input.email, input.profile ?? {}, input.redirectTo);
+  }
+
   /**
    * A mail link made but not sent (GoTrue's generate_link): the admin's app
    * mails it itself. signup creates the account with its password; invite

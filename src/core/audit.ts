@@ -16,7 +16,9 @@ export type AuditAction =
   | 'admin_user_updated'
   | 'admin_user_deleted'
   | 'admin_user_signed_out'
-  | 'admin_link_generated';
+  | 'admin_link_generated'
+  | 'user_invited'
+  | 'user_reauthenticate_requested';
 
 export interface AuditEntry {
   userId?: string | null;

@@ -32,7 +32,15 @@ interface AuthSettings {
   rolePerUser: boolean;
   /** An account with an unconfirmed email address may not sign in. */
   requireEmailConfirmation?: boolean;
+  /**
+   * A password change through the user's own session (GoTrue's PUT /user) needs a mailed code when the
+   * session is older than REAUTHENTICATION_WINDOW (GoTrue's update_password_require_reauthentication).
+   */
+  passwordChangeRequiresReauthentication?: boolean;
 }
+
+/** A session younger than this changes its password without a code, as GoTrue's (24 hours). */
+const REAUTHENTICATION_WINDOW_MS = 24 * 60 * 60 * 1000;
 
 export interface AuthDeps {
   store: Store;
@@ -414,9 +422,18 @@ export class AuthService {
    */
   async updateOwnAccount(
     checked: Pick<CheckResult, 'user' | 'session'>,
-    changes: { data?: Record<string, unknown>; password?: string; email?: string; redirectTo: string | null },
+    changes: {
+      data?: Record<string, unknown>;
+      password?: string;
+      email?: string;
+      /** The code GET /reauthenticate mailed, when the password change needs one. */
+      nonce?: string;
+      redirectTo: string | null;
+    },
   ): Promise<User> {
     let user = checked.user;
+    // Checked before anything changes: a refused password change leaves the metadata as it was too.
+    if (changes.password !== undefined) await this.assertReauthenticated(checked, changes.nonce);
     if (changes.data !== undefined) {
       checkUserData(changes.data, 'User data');
       user = await this.deps.store.updateUser(user.id, { profile: { ...user.profile, ...changes.data } });
@@ -432,6 +449,21 @@ export class AuthService {
     if (changes.email !== undefined)
       await this.deps.emailFlows.requestEmailChange(user, changes.email, changes.redirectTo);
     return user;
+  }
+
+  /**
+   * With reauthentication required, a session older than a day proves its user again with a mailed
+   * code before changing the password: a stolen refresh token alone cannot take the account over.
+   */
+  private async assertReauthenticated(
+    checked: Pick<CheckResult, 'user' | 'session'>,
+    nonce: string | undefined,
+  ): Promise<void> {
+    if (!this.deps.settings.passwordChangeRequiresReauthentication) return;
+    const age = this.now().getTime() - checked.session.createdAt.getTime();
+    if (age < REAUTHENTICATION_WINDOW_MS) return;
+    if (!nonce) throw new AuthError('reauthentication_needed');
+    await this.deps.emailFlows.consumeReauthentication(checked.user, nonce);
   }
 
   /**

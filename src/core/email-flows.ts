@@ -31,6 +31,8 @@ const PURPOSES: Record<VerifyType, readonly string[]> = {
   email_change: ['email_change_current', 'email_change_new'],
 };
 const CHANGE_CONFIRMED = 'email_change_confirmed';
+/** The purpose of a reauthentication code: never spent by /verify (not in PURPOSES). */
+const REAUTHENTICATION = 'reauthentication';
 /** A mailed code's form: a link token (43 characters of base64url) never has it. */
 const CODE = /^\d{6}$/u;
 
@@ -138,6 +140,56 @@ export class EmailFlows {
     await this.deps.oneTimeTokens.issue(user.id, address, 'magiclink', this.deps.clock(), {}, (issued) =>
       this.deps.notifier.magicLink(recipient, this.secret('magiclink', issued, options.redirectTo)),
     );
+  }
+
+  /**
+   * An administrator's invitation (GoTrue's POST /invite): a passwordless account for a new
+   * address, and a mail whose link (or code) confirms the address and signs in; the user then sets
+   * a password. An address not yet confirmed is invited again; a confirmed one is taken.
+   */
+  async invite(email: string, profile: Record<string, unknown>, redirectTo: string | null): Promise<User> {
+    const address = checkEmail(email);
+    const existing = await this.deps.store.findUserByEmail(address);
+    if (existing && existing.emailConfirmedAt !== null) throw new AuthError('email_exists');
+    const user = existing ?? (await this.createPasswordless(address, profile));
+    const recipient = { ...user, email: address };
+    await this.deps.oneTimeTokens.issueNow(user.id, address, 'invite', this.deps.clock(), {}, (issued) =>
+      this.deps.notifier.invitation(recipient, this.secret('invite', issued, redirectTo)),
+    );
+    await this.deps.audit.record('user_invited', { userId: user.id, actorId: null });
+    return user;
+  }
+
+  /**
+   * Mails a signed-in user the code (GoTrue's nonce) that lets it change its password when
+   * reauthentication is required. Only to a confirmed address: the code proves the mailbox.
+   * Throttled like every mail of a kind (one a minute).
+   */
+  async sendReauthentication(user: User): Promise<void> {
+    if (user.email === null)
+      throw new AuthError('validation_failed', 'Reauthentication requires the user to have an email');
+    if (user.emailConfirmedAt === null)
+      throw new AuthError('email_not_confirmed', 'Please verify your email first.');
+    const recipient = { ...user, email: user.email };
+    await this.deps.oneTimeTokens.issue(
+      user.id,
+      user.email,
+      REAUTHENTICATION,
+      this.deps.clock(),
+      {},
+      (issued) =>
+        this.deps.notifier.reauthentication(recipient, { code: issued.code, expiresAt: issued.expiresAt }),
+    );
+    await this.deps.audit.record('user_reauthenticate_requested', { userId: user.id });
+  }
+
+  /** Spends a reauthentication code of this user; wrong, used or expired: reauthentication_not_valid. */
+  async consumeReauthentication(user: User, nonce: string): Promise<void> {
+    const consumed =
+      user.email === null
+        ? null
+        : await this.deps.oneTimeTokens.consumeCode(user.email, nonce, [REAUTHENTICATION], this.deps.clock());
+    if (!consumed || consumed.userId !== user.id) throw new AuthError('reauthentication_not_valid');
   }
 
   /**

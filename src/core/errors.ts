@@ -37,6 +37,8 @@ const errorRegistry = {
     status: 422,
     message: 'Unable to unlink identity due to email conflict',
   },
+  reauthentication_needed: { status: 400, message: 'Password update requires reauthentication' },
+  reauthentication_not_valid: { status: 422, message: 'Nonce has expired or is invalid' },
   anonymous_provider_disabled: { status: 422, message: 'Anonymous sign-ins are disabled' },
   not_supported: { status: 400, message: 'Not supported by this server' },
   email_not_confirmed: { status: 400, message: 'Email not confirmed' },

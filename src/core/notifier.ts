@@ -39,6 +39,10 @@ export interface Notifier {
   emailChangeToOld(user: Recipient, newEmail: string, secret: OneTimeSecret): Promise<OutgoingMail[]>;
   emailChangeToNew(user: User, newEmail: string, secret: OneTimeSecret): Promise<OutgoingMail[]>;
   magicLink(user: Recipient, signIn: OneTimeSecret): Promise<OutgoingMail[]>;
+  /** An administrator's invitation: a link (and code) that confirms the address and signs in. */
+  invitation(user: Recipient, invite: OneTimeSecret): Promise<OutgoingMail[]>;
+  /** The code (GoTrue's nonce) a signed-in user types to prove it is them before a password change. */
+  reauthentication(user: Recipient, nonce: OneTimeSecret): Promise<OutgoingMail[]>;
 }
 
 /** For deployments without mail: the use cases still run, nothing is sent. */
@@ -50,4 +54,6 @@ export const silentNotifier: Notifier = {
   emailChangeToOld: async () => [],
   emailChangeToNew: async () => [],
   magicLink: async () => [],
+  invitation: async () => [],
+  reauthentication: async () => [],
 };

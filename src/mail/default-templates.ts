@@ -11,7 +11,9 @@ export type TemplateName =
   | 'confirm-email'
   | 'email-change-old'
   | 'email-change-new'
-  | 'magic-link';
+  | 'magic-link'
+  | 'invite'
+  | 'reauthentication';
 
 export interface Template {
   subject: string;
@@ -33,6 +35,8 @@ export const TEMPLATE_PLACEHOLDERS: Record<TemplateName, readonly string[]> = {
   'email-change-old': [...COMMON, 'newEmail', ...ONE_TIME],
   'email-change-new': [...COMMON, 'oldEmail', ...ONE_TIME],
   'magic-link': [...COMMON, ...ONE_TIME],
+  invite: [...COMMON, ...ONE_TIME],
+  reauthentication: [...COMMON, ...ONE_TIME],
 };
 
 const SIGNATURE_TEXT = '\n\n-{{appName}} Team\n';
@@ -74,6 +78,8 @@ const reset = oneTime('Choose a new password');
 const confirm = oneTime('Confirm your address');
 const change = oneTime('Confirm the change');
 const signIn = oneTime('Sign in');
+const accept = oneTime('Accept the invitation');
+const nonce = oneTime('Confirm');
 
 export const DEFAULT_TEMPLATES: Record<TemplateName, Template> = {
   welcome: {
@@ -151,6 +157,32 @@ export const DEFAULT_TEMPLATES: Record<TemplateName, Template> = {
       '<p>Here is your sign-in to {{appName}}.</p>\n' +
         signIn.html +
         '\n<p>If you did not ask for it, ignore this mail.</p>',
+    ),
+  },
+  invite: {
+    subject: 'You are invited to {{appName}}',
+    text:
+      'You have been invited to create an account at {{appName}} with {{email}}.' +
+      accept.text +
+      '\n\nIf you do not know {{appName}}, ignore this mail.' +
+      SIGNATURE_TEXT,
+    html: page(
+      '<p>You have been invited to create an account at {{appName}} with {{email}}.</p>\n' +
+        accept.html +
+        '\n<p>If you do not know {{appName}}, ignore this mail.</p>',
+    ),
+  },
+  reauthentication: {
+    subject: 'Confirm it is you at {{appName}}',
+    text:
+      'Enter this code to confirm a change to the account of {{username}} at {{appName}}.' +
+      nonce.text +
+      '\n\nIf you did not ask for it, someone may be signed in as you: change your password.' +
+      SIGNATURE_TEXT,
+    html: page(
+      '<p>Enter this code to confirm a change to the account of <strong>{{username}}</strong> at {{appName}}.</p>\n' +
+        nonce.html +
+        '\n<p>If you did not ask for it, someone may be signed in as you: change your password.</p>',
     ),
   },
 };

@@ -51,5 +51,8 @@ export function mailNotifier(
         ...secret(toNew),
       }),
     magicLink: (user, signIn) => render('magic-link', user.email, { ...person(user), ...secret(signIn) }),
+    invitation: (user, invite) => render('invite', user.email, { ...person(user), ...secret(invite) }),
+    reauthentication: (user, nonce) =>
+      render('reauthentication', user.email, { ...person(user), ...secret(nonce) }),
   };
 }

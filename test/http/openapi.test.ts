@@ -203,6 +203,9 @@ describe('the answers match the document', () => {
       body: { type: 'magiclink', email: 'cy@example.com' },
     });
     await call('GET', '/auth/v1/admin/audit?page=1&per_page=5', { token: service });
+    await call('POST', '/auth/v1/invite', { token: service, body: { email: 'ivy@example.com' } });
+    await call('POST', '/auth/v1/invite', { token: service, body: { email: 'ann@example.com' } });
+    await call('GET', '/auth/v1/reauthenticate', { token });
     await call('DELETE', `/auth/v1/admin/users/${cyId}`, { token: service });
 
     // json-data-server

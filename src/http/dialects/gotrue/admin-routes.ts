@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AdminUserInput } from '../../../core/admin-service.js';
 import { AuthError } from '../../../core/errors.js';
 import { requireAdmin, type GotrueOptions } from './context.js';
-import { Email, Metadata } from './schemas.js';
+import { Email, Metadata, RedirectQuery } from './schemas.js';
 import { userJson } from './wire.js';
 
 /** GoTrue's admin API, for service-role tokens only; every action lands in the audit log. */
@@ -33,6 +33,7 @@ const LinkBody = Type.Object({
   data: Type.Optional(Metadata),
   redirect_to: Type.Optional(Type.String()),
 });
+const InviteBody = Type.Object({ email: Email, data: Type.Optional(Metadata) });
 const MAX_PER_PAGE = 1000;
 
 function adminInput(body: Static<typeof UserBody>): AdminUserInput {
@@ -91,6 +92,17 @@ export const adminRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
   app.delete('/admin/users/:id', { schema: { params: IdParams } }, async (request) => {
     await admin.deleteUser(request.params.id);
     return {};
+  });
+
+  // auth-js's inviteUserByEmail: redirect_to in the query string.
+  app.post('/invite', { schema: { body: InviteBody, querystring: RedirectQuery } }, async (request) => {
+    const redirectTo = redirects.check(request.query.redirect_to);
+    const user = await admin.inviteUser({
+      email: request.body.email,
+      profile: request.body.data,
+      redirectTo,
+    });
+    return userJson(user, role);
   });
 
   app.post('/admin/generate_link', { schema: { body: LinkBody } }, async (request) => {

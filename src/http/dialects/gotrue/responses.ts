@@ -127,6 +127,11 @@ export const gotrueResponses: RouteDocs = {
     bearer: true,
     response: withErrors({ 200: User }, AUTHED_ERRORS),
   },
+  'GET /reauthenticate': {
+    summary: 'Mail the signed-in user a code (nonce) for a password change that needs reauthentication',
+    bearer: true,
+    response: withErrors({ 200: Empty }, AUTHED_ERRORS),
+  },
   'POST /recover': {
     summary: 'Mail a password recovery link and code',
     response: withErrors({ 200: Empty }),
@@ -183,6 +188,11 @@ export const gotrueResponses: RouteDocs = {
     summary: 'Delete a user',
     bearer: true,
     response: withErrors({ 200: Type.Object({}) }, [...AUTHED_ERRORS, 404]),
+  },
+  'POST /invite': {
+    summary: 'Invite an address by mail: its link confirms the address and signs in',
+    bearer: true,
+    response: withErrors({ 200: User }, AUTHED_ERRORS),
   },
   'POST /admin/generate_link': {
     summary: 'Make a sign-up, invite, magic-link or recovery link without mailing it',

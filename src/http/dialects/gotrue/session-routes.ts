@@ -95,6 +95,13 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (ap
     return userJson(user, role, { newEmail: await flows.pendingEmailChange(user) });
   });
 
+  // Mails the code a password change asks for when reauthentication is required.
+  app.get('/reauthenticate', { preHandler: limit('recovery') }, async (request) => {
+    const { user } = await requireUser(auth, request);
+    await flows.sendReauthentication(user);
+    return {};
+  });
+
   app.put('/user', { schema: { body: UserUpdateBody, querystring: RedirectQuery } }, async (request) => {
     const body = request.body;
     refusePkce(body);
@@ -104,6 +111,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (ap
       ...(body.data !== undefined ? { data: body.data } : {}),
       ...(body.password !== undefined ? { password: body.password } : {}),
       ...(body.email !== undefined ? { email: body.email } : {}),
+      ...(body.nonce !== undefined ? { nonce: body.nonce } : {}),
       redirectTo,
     });
     return userJson(user, role, { newEmail: await flows.pendingEmailChange(user) });

@@ -1,0 +1,174 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { TestApp } from '../support/app.js';
+import {
+  adminClient,
+  gotrueClient,
+  listen,
+  nextMail,
+  secretsOf,
+  startMailingApp,
+  stopMailingApp,
+} from '../support/gotrue.js';
+import { suiteStore } from '../support/postgres.js';
+import type { SinkMail, SmtpSink } from '../support/smtp-sink.js';
+
+/**
+ * Invitations (admin inviteUserByEmail) and reauthentication (reauthenticate, then updateUser with the
+ * nonce), with the unmodified @supabase/auth-js against a listening restauth, mail over real SMTP.
+ */
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+function nonceOf(mail: SinkMail): string {
+  const code = /Your code: (\d{6})/u.exec(mail.text)?.[1];
+  if (!code) throw new Error(`no code in mail "${mail.subject}"`);
+  return code;
+}
+
+for (const storeKind of ['file', 'postgres'] as const) {
+  describe(`invitations and reauthentication (${storeKind} store)`, () => {
+    let t: TestApp;
+    let sink: SmtpSink;
+    let url: string;
+    let store: Awaited<ReturnType<typeof suiteStore>>;
+    let admin: ReturnType<typeof adminClient>;
+
+    before(async () => {
+      store = await suiteStore(storeKind);
+      ({ t, sink } = await startMailingApp({
+        ...store.config,
+        appName: 'Acme',
+        oneTimeTokens: { resendInterval: 0 },
+        passwords: { algorithm: 'bcrypt', bcryptRounds: 4, requireReauthentication: true },
+      }));
+      url = await listen(t);
+      admin = adminClient(url, await t.services.tokens.signRoleToken('service_role', 3600, new Date()));
+    });
+    after(async () => {
+      await stopMailingApp(t, sink);
+      await store.drop();
+    });
+
+    it('inviteUserByEmail mails a link whose token signs the invitee in; the invitee then sets a password', async () => {
+      const since = sink.mails.length;
+      const invited = await admin.inviteUserByEmail('ivy@acme.test', { data: { team: 'blue' } });
+      assert.equal(invited.error, null);
+      assert.equal(invited.data.user?.email, 'ivy@acme.test');
+      assert.equal(invited.data.user?.email_confirmed_at, null);
+      const mail = await nextMail(sink, 'ivy@acme.test', since);
+      assert.match(mail.subject, /invited to Acme/u);
+      const { link } = secretsOf(mail);
+      assert.match(link, /type=invite/u);
+      const token = new URL(link).searchParams.get('token');
+      assert.ok(token);
+
+      const { client } = gotrueClient(url);
+      const verified = await client.verifyOtp({ type: 'invite', token_hash: token });
+      assert.equal(verified.error, null);
+      assert.ok(verified.data.user?.email_confirmed_at, 'the invitation confirms the address');
+      assert.deepEqual(verified.data.user?.user_metadata, { team: 'blue' });
+      // A fresh session: no nonce needed for the first password.
+      const set = await client.updateUser({ password: 'ivy has a password' });
+      assert.equal(set.error, null);
+      const signIn = await gotrueClient(url).client.signInWithPassword({
+        email: 'ivy@acme.test',
+        password: 'ivy has a password',
+      });
+      assert.equal(signIn.error, null);
+
+      // The link worked once.
+      const again = await gotrueClient(url).client.verifyOtp({ type: 'invite', token_hash: token });
+      assert.equal(again.error?.code, 'otp_expired');
+    });
+
+    it('an invitation to a confirmed address is email_exists; to an unconfirmed one it is sent again', async () => {
+      const taken = await admin.inviteUserByEmail('ivy@acme.test');
+      assert.equal(taken.error?.status, 422);
+      assert.equal(taken.error?.code, 'email_exists');
+
+      await admin.inviteUserByEmail('jo@acme.test');
+      const since = sink.mails.length;
+      const second = await admin.inviteUserByEmail('jo@acme.test');
+      assert.equal(second.error, null);
+      await nextMail(sink, 'jo@acme.test', since);
+      const users = await admin.listUsers();
+      assert.equal(users.data.users.filter((user) => user.email === 'jo@acme.test').length, 1);
+    });
+
+    it('only a service-role token may invite', async () => {
+      await admin.createUser({ email: 'kim@acme.test', password: 'kim password 123', email_confirm: true });
+      const { client } = gotrueClient(url);
+      const signIn = await client.signInWithPassword({
+        email: 'kim@acme.test',
+        password: 'kim password 123',
+      });
+      const token = signIn.data.session?.access_token;
+      assert.ok(token);
+      const response = await fetch(`${url}/invite`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ email: 'mallory-invites@acme.test' }),
+      });
+      assert.equal(response.status, 403);
+      assert.equal(sink.mails.filter((mail) => mail.to === 'mallory-invites@acme.test').length, 0);
+    });
+
+    it('a day-old session changes its password only with the mailed nonce, once', async () => {
+      await admin.createUser({ email: 'lu@acme.test', password: 'lu first password', email_confirm: true });
+      const { client } = gotrueClient(url);
+      assert.equal(
+        (await client.signInWithPassword({ email: 'lu@acme.test', password: 'lu first password' })).error,
+        null,
+      );
+      // Young sessions need no nonce; this one grows old (a stolen refresh token keeps it alive).
+      t.advance(DAY_MS + 1000);
+      const { error: refreshError } = await client.refreshSession();
+      assert.equal(refreshError, null);
+
+      const without = await client.updateUser({ password: 'lu second password' });
+      assert.equal(without.error?.status, 400);
+      assert.equal(without.error?.code, 'reauthentication_needed');
+
+      const since = sink.mails.length;
+      assert.equal((await client.reauthenticate()).error, null);
+      const nonce = nonceOf(await nextMail(sink, 'lu@acme.test', since));
+
+      const wrong = await client.updateUser({
+        password: 'lu second password',
+        nonce: nonce === '000000' ? '111111' : '000000',
+      });
+      assert.equal(wrong.error?.status, 422);
+      assert.equal(wrong.error?.code, 'reauthentication_not_valid');
+
+      const changed = await client.updateUser({ password: 'lu second password', nonce });
+      assert.equal(changed.error, null);
+      const replayed = await client.updateUser({ password: 'lu third password', nonce });
+      assert.equal(replayed.error?.code, 'reauthentication_not_valid');
+
+      const signIn = await gotrueClient(url).client.signInWithPassword({
+        email: 'lu@acme.test',
+        password: 'lu second password',
+      });
+      assert.equal(signIn.error, null);
+    });
+
+    it("one user's nonce does not change another's password", async () => {
+      await admin.createUser({ email: 'mo@acme.test', password: 'mo first password', email_confirm: true });
+      await admin.createUser({ email: 'ned@acme.test', password: 'ned first password', email_confirm: true });
+      const mo = gotrueClient(url).client;
+      const ned = gotrueClient(url).client;
+      await mo.signInWithPassword({ email: 'mo@acme.test', password: 'mo first password' });
+      await ned.signInWithPassword({ email: 'ned@acme.test', password: 'ned first password' });
+      t.advance(DAY_MS + 1000);
+      await mo.refreshSession();
+      await ned.refreshSession();
+      const since = sink.mails.length;
+      await mo.reauthenticate();
+      const moNonce = nonceOf(await nextMail(sink, 'mo@acme.test', since));
+      const stolen = await ned.updateUser({ password: 'ned second password', nonce: moNonce });
+      assert.equal(stolen.error?.code, 'reauthentication_not_valid');
+      // Mo's nonce is still good for Mo.
+      assert.equal((await mo.updateUser({ password: 'mo second password', nonce: moNonce })).error, null);
+    });
+  });
+}
