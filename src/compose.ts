@@ -5,6 +5,7 @@ import { AuthService } from './core/auth-service.js';
 import { BackgroundWork } from './core/background.js';
 import { isAuthError } from './core/errors.js';
 import { EmailFlows, type LinkBuilder } from './core/email-flows.js';
+import { PkceFlows } from './core/flow-states.js';
 import { OneTimeTokens } from './core/one-time-tokens.js';
 import { PasswordHasher } from './core/passwords.js';
 import { deriveKey } from './core/secrets.js';
@@ -26,6 +27,8 @@ export interface Services {
   store: Store;
   auth: AuthService;
   flows: EmailFlows;
+  /** PKCE flows of the mailed links: started by the email flows, their codes exchanged for sessions. */
+  pkce: PkceFlows;
   admin: AdminService;
   audit: AuditLog;
   hasher: PasswordHasher;
@@ -132,9 +135,16 @@ export async function createServices(
   // With only asymmetric keys (no secret), the private key that signs is the server's secret.
   const codeKey = deriveKey(config.jwt.secret ?? signingKeyMaterial(config), 'one-time codes');
   const oneTimeTokens = new OneTimeTokens(store, config.oneTimeTokens, codeKey);
+  const pkce = new PkceFlows({
+    flowStates: backend.flowStates,
+    store,
+    clock,
+    settings: { linkTtl: config.oneTimeTokens.ttl },
+  });
   const flows = new EmailFlows({
     store,
     oneTimeTokens,
+    pkce,
     notifier,
     hasher,
     audit,
@@ -179,6 +189,7 @@ export async function createServices(
       const now = clock();
       await backend.upkeep(now);
       await sessions.pruneEnded(now);
+      await pkce.prune(now);
     });
   upkeep();
   // unref: upkeep alone must not keep the process alive.
@@ -189,6 +200,7 @@ export async function createServices(
     store,
     auth,
     flows,
+    pkce,
     admin,
     audit,
     hasher,

@@ -3,6 +3,7 @@ import { assertAddressFree } from './address-owner.js';
 import { AuthError, isAuthError } from './errors.js';
 import { silentNotifier, type Notifier } from './notifier.js';
 import type { PasswordHasher } from './passwords.js';
+import type { PkceChallenge } from './pkce.js';
 import { hashSecret } from './secrets.js';
 import type { SessionManager } from './sessions.js';
 import type { FirstSession, Session, Store, User } from './ports/store.js';
@@ -88,6 +89,8 @@ export interface SignUpInput {
   redirectTo?: string | null;
   /** false: no welcome or confirmation mail (an admin generating the link sends it). */
   sendMail?: boolean;
+  /** The client's PKCE challenge: the confirmation link then ends a PKCE flow (see PkceFlows). */
+  pkce?: PkceChallenge | null;
 }
 
 export interface CheckResult {
@@ -179,7 +182,7 @@ export class AuthService {
       // After the answer, as a taken address's resend is (see GoTrue's sign-up): mail work is no
       // part of either answer's time. A failure is reported; an unconfirmed owner who signs up
       // again gets this mail again, so a retry always works.
-      this.background(() => flows.sendConfirmation(user, input.redirectTo ?? null));
+      this.background(() => flows.sendConfirmation(user, input.redirectTo ?? null, input.pkce ?? null));
     }
     return user;
   }
@@ -198,7 +201,9 @@ export class AuthService {
       const email = checkEmail(input.email);
       this.background(async () => {
         const existing = await this.deps.store.findUserByEmail(email);
-        if (existing) await this.deps.emailFlows.sendConfirmation(existing, input.redirectTo ?? null);
+        if (existing) {
+          await this.deps.emailFlows.sendConfirmation(existing, input.redirectTo ?? null, input.pkce ?? null);
+        }
       });
       return lookalikeAccount(email, input.profile ?? {}, this.now());
     }
@@ -429,6 +434,8 @@ export class AuthService {
       /** The code GET /reauthenticate mailed, when the password change needs one. */
       nonce?: string;
       redirectTo: string | null;
+      /** The client's PKCE challenge: the email change's links then end a PKCE flow. */
+      pkce?: PkceChallenge | null;
     },
   ): Promise<User> {
     let user = checked.user;
@@ -447,7 +454,12 @@ export class AuthService {
       });
     }
     if (changes.email !== undefined)
-      await this.deps.emailFlows.requestEmailChange(user, changes.email, changes.redirectTo);
+      await this.deps.emailFlows.requestEmailChange(
+        user,
+        changes.email,
+        changes.redirectTo,
+        changes.pkce ?? null,
+      );
     return user;
   }
 

@@ -2,6 +2,8 @@ import { assertAddressFree } from './address-owner.js';
 import type { AuditLog } from './audit.js';
 import type { BackgroundWork } from './background.js';
 import { AuthError } from './errors.js';
+import { PKCE_TOKEN_PREFIX, type PkceFlows } from './flow-states.js';
+import type { PkceChallenge } from './pkce.js';
 import type { Notifier, OneTimeSecret, Recipient } from './notifier.js';
 import type { IssuedOneTimeToken, OneTimeTokens } from './one-time-tokens.js';
 import type { PasswordHasher } from './passwords.js';
@@ -40,11 +42,15 @@ export interface MagicLinkOptions {
   createUser: boolean;
   profile: Record<string, unknown>;
   redirectTo: string | null;
+  /** The client's PKCE challenge: the link then ends a PKCE flow (see PkceFlows). */
+  pkce?: PkceChallenge | null;
 }
 
 export interface EmailFlowDeps {
   store: Store;
   oneTimeTokens: OneTimeTokens;
+  /** Starts the PKCE flow of a mail whose request carried a code_challenge. */
+  pkce: PkceFlows;
   notifier: Notifier;
   hasher: PasswordHasher;
   audit: AuditLog;
@@ -63,16 +69,27 @@ export interface EmailFlowDeps {
 export class EmailFlows {
   constructor(private readonly deps: EmailFlowDeps) {}
 
-  async sendConfirmation(user: User, redirectTo: string | null): Promise<void> {
+  /**
+   * With `pkce`, each of these mails' links ends a PKCE flow started here, before the mail is
+   * issued: even when the mail is throttled, the link of the one sent earlier issues its code to
+   * this newest flow, whose verifier the client holds now (GoTrue picks the newest flow too).
+   */
+  async sendConfirmation(
+    user: User,
+    redirectTo: string | null,
+    pkce: PkceChallenge | null = null,
+  ): Promise<void> {
     if (user.email === null || user.emailConfirmedAt !== null) return;
     const recipient = { ...user, email: user.email };
+    if (pkce) await this.deps.pkce.start(user.id, 'signup', pkce);
     await this.deps.oneTimeTokens.issue(
       user.id,
       user.email,
       'confirmation',
       this.deps.clock(),
       {},
-      (issued) => this.deps.notifier.emailConfirmation(recipient, this.secret('signup', issued, redirectTo)),
+      (issued) =>
+        this.deps.notifier.emailConfirmation(recipient, this.secret('signup', issued, redirectTo, pkce)),
     );
   }
 
@@ -81,17 +98,22 @@ export class EmailFlows {
    * checked now; the lookup and the mail happen after the answer, which therefore is the same,
    * and as fast, whether or not the address has an account (so are requestMagicLink's and requestResend's).
    */
-  requestRecovery(email: string, redirectTo: string | null): void {
+  requestRecovery(email: string, redirectTo: string | null, pkce: PkceChallenge | null = null): void {
     const address = checkEmail(email);
-    this.deps.background.run(() => this.sendRecovery(address, redirectTo));
+    this.deps.background.run(() => this.sendRecovery(address, redirectTo, pkce));
   }
 
-  private async sendRecovery(email: string, redirectTo: string | null): Promise<void> {
+  private async sendRecovery(
+    email: string,
+    redirectTo: string | null,
+    pkce: PkceChallenge | null,
+  ): Promise<void> {
     const user = await this.deps.store.findUserByEmail(email);
     if (!user || user.email === null) return;
     const recipient = { ...user, email: user.email };
+    if (pkce) await this.deps.pkce.start(user.id, 'recovery', pkce);
     await this.deps.oneTimeTokens.issue(user.id, user.email, 'recovery', this.deps.clock(), {}, (issued) =>
-      this.deps.notifier.passwordReset(recipient, this.secret('recovery', issued, redirectTo)),
+      this.deps.notifier.passwordReset(recipient, this.secret('recovery', issued, redirectTo, pkce)),
     );
   }
 
@@ -137,8 +159,10 @@ export class EmailFlows {
       user = await this.createPasswordless(address, options.profile);
     }
     const recipient = { ...user, email: address };
+    const pkce = options.pkce ?? null;
+    if (pkce) await this.deps.pkce.start(user.id, 'magiclink', pkce);
     await this.deps.oneTimeTokens.issue(user.id, address, 'magiclink', this.deps.clock(), {}, (issued) =>
-      this.deps.notifier.magicLink(recipient, this.secret('magiclink', issued, options.redirectTo)),
+      this.deps.notifier.magicLink(recipient, this.secret('magiclink', issued, options.redirectTo, pkce)),
     );
   }
 
@@ -197,11 +221,17 @@ export class EmailFlows {
    * too when there is one (secure change), so a stolen session cannot move
    * the account to an attacker's address alone.
    */
-  async requestEmailChange(user: User, newEmail: string, redirectTo: string | null): Promise<void> {
+  async requestEmailChange(
+    user: User,
+    newEmail: string,
+    redirectTo: string | null,
+    pkce: PkceChallenge | null = null,
+  ): Promise<void> {
     const email = checkEmail(newEmail);
     if (email === user.email) return;
     await assertAddressFree(this.deps.store, email, user.id);
     const now = this.deps.clock();
+    if (pkce) await this.deps.pkce.start(user.id, 'email_change', pkce);
     const data = { newEmail: email, both: user.email !== null };
     const toNew = await this.deps.oneTimeTokens.issue(
       user.id,
@@ -210,13 +240,21 @@ export class EmailFlows {
       now,
       data,
       (issued) =>
-        this.deps.notifier.emailChangeToNew(user, email, this.secret('email_change', issued, redirectTo)),
+        this.deps.notifier.emailChangeToNew(
+          user,
+          email,
+          this.secret('email_change', issued, redirectTo, pkce),
+        ),
     );
     // Throttled: neither address is mailed again yet.
     if (!toNew || user.email === null) return;
     const current = { ...user, email: user.email };
     await this.deps.oneTimeTokens.issueNow(user.id, user.email, 'email_change_current', now, data, (issued) =>
-      this.deps.notifier.emailChangeToOld(current, email, this.secret('email_change', issued, redirectTo)),
+      this.deps.notifier.emailChangeToOld(
+        current,
+        email,
+        this.secret('email_change', issued, redirectTo, pkce),
+      ),
     );
   }
 
@@ -225,21 +263,27 @@ export class EmailFlows {
    * an email change's confirmations (`email` is the account's current address).
    * Nothing for an unknown address or nothing pending; after the answer, which is the same (see requestRecovery).
    */
-  requestResend(email: string, type: 'signup' | 'email_change', redirectTo: string | null): void {
+  requestResend(
+    email: string,
+    type: 'signup' | 'email_change',
+    redirectTo: string | null,
+    pkce: PkceChallenge | null = null,
+  ): void {
     const address = checkEmail(email);
-    this.deps.background.run(() => this.resend(address, type, redirectTo));
+    this.deps.background.run(() => this.resend(address, type, redirectTo, pkce));
   }
 
   private async resend(
     email: string,
     type: 'signup' | 'email_change',
     redirectTo: string | null,
+    pkce: PkceChallenge | null,
   ): Promise<void> {
     const user = await this.deps.store.findUserByEmail(email);
     if (!user) return;
-    if (type === 'signup') return this.sendConfirmation(user, redirectTo);
+    if (type === 'signup') return this.sendConfirmation(user, redirectTo, pkce);
     const pending = await this.pendingEmailChange(user);
-    if (pending !== null) await this.requestEmailChange(user, pending, redirectTo);
+    if (pending !== null) await this.requestEmailChange(user, pending, redirectTo, pkce);
   }
 
   /** The address an email change waits to confirm, if any. */
@@ -291,9 +335,15 @@ export class EmailFlows {
     );
   }
 
-  /** The mail's secret: the link (when links are served) and the code. */
-  secret(type: VerifyType, issued: IssuedOneTimeToken, redirectTo: string | null): OneTimeSecret {
-    const link = this.deps.links?.(type, issued.token, redirectTo);
+  /** The mail's secret: the link (when links are served; GoTrue's `pkce_` mark on a PKCE flow's) and the code. */
+  secret(
+    type: VerifyType,
+    issued: IssuedOneTimeToken,
+    redirectTo: string | null,
+    pkce: PkceChallenge | null = null,
+  ): OneTimeSecret {
+    const token = pkce ? `${PKCE_TOKEN_PREFIX}${issued.token}` : issued.token;
+    const link = this.deps.links?.(type, token, redirectTo);
     return { ...(link ? { link } : {}), code: issued.code, expiresAt: issued.expiresAt };
   }
 

@@ -24,6 +24,10 @@ const errorRegistry = {
   refresh_token_not_found: { status: 400, message: 'Invalid refresh token' },
   refresh_token_reused: { status: 400, message: 'Refresh token already used; the session has been revoked' },
   otp_expired: { status: 403, message: 'Token has expired or is invalid' },
+  // PKCE (grant_type=pkce): GoTrue's codes, statuses and messages.
+  flow_state_not_found: { status: 404, message: 'invalid flow state, no valid flow state found' },
+  flow_state_expired: { status: 422, message: 'invalid flow state, flow state has expired' },
+  bad_code_verifier: { status: 400, message: 'code challenge does not match previously saved code verifier' },
   signup_disabled: { status: 422, message: 'Signups not allowed for this instance' },
   email_address_not_authorized: { status: 400, message: 'Email address not authorized' },
   bad_redirect: { status: 400, message: 'redirect_to is not an allowed address' },

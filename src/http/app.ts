@@ -96,6 +96,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     await app.register(gotrueDialect, {
       auth: services.auth,
       flows: services.flows,
+      pkce: services.pkce,
       admin: services.admin,
       audit: services.audit,
       tokens: services.tokens,

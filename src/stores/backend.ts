@@ -1,4 +1,5 @@
 import type { DocumentStore } from '../core/ports/documents.js';
+import type { FlowStateStore } from '../core/ports/flow-states.js';
 import type { MailOutboxStore } from '../core/ports/outbox.js';
 import type { RateLimitCounter } from '../core/ports/rate-limits.js';
 import type { Store } from '../core/ports/store.js';
@@ -19,6 +20,8 @@ export interface Backend {
   /** The durable mail queue the worker sends from; the store writes a token's mails into it with the token. */
   outbox: MailOutboxStore;
   rateLimits: RateLimitCounter;
+  /** PKCE flow states, on the store's storage (PostgreSQL: GoTrue's auth.flow_state). */
+  flowStates: FlowStateStore;
   /** Periodic work on the stored data (PostgreSQL: ended sessions, old refresh tokens); run hourly. */
   upkeep(now: Date): Promise<void>;
   /** Whether this instance can serve now (the store answers, migrations applied, folders writable). */

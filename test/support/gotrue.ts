@@ -45,11 +45,15 @@ export async function listen(t: TestApp): Promise<string> {
   return `http://127.0.0.1:${port}/auth/v1`;
 }
 
-/** An unmodified GoTrueClient with in-memory storage, recording its auth events. */
-export function gotrueClient(url: string): { client: GoTrueClient; events: AuthChangeEvent[] } {
+/** An unmodified GoTrueClient with in-memory storage, recording its auth events; the implicit flow unless asked. */
+export function gotrueClient(
+  url: string,
+  options: { flowType?: 'implicit' | 'pkce' } = {},
+): { client: GoTrueClient; events: AuthChangeEvent[] } {
   const memory = new Map<string, string>();
   const client = new GoTrueClient({
     url,
+    flowType: options.flowType ?? 'implicit',
     autoRefreshToken: false,
     persistSession: true,
     detectSessionInUrl: false,

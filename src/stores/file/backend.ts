@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { Config, FileStoreConfig } from '../../config/schema.js';
 import type { Backend, BackendLogger } from '../backend.js';
+import { FileFlowStates } from './flow-states.js';
 import { openFileStore } from './index.js';
 import { MemoryRateLimitCounter } from './rate-limits.js';
 import { fileReadiness } from './readiness.js';
@@ -25,6 +26,7 @@ export async function openFileBackend(
     store,
     outbox,
     rateLimits: new MemoryRateLimitCounter(),
+    flowStates: new FileFlowStates(db),
     upkeep: async () => {},
     readiness: () => fileReadiness(files),
     documents: db,

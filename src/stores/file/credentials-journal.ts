@@ -3,7 +3,8 @@ import { Journal, type JsonObject } from './journal.js';
 import { normalizeCredentials, type CredentialsDocument } from './records.js';
 
 /** The maps of credentials.json a journal line may change (see records.ts). */
-export type CredentialsMap = 'accounts' | 'identities' | 'sessions' | 'refreshTokens' | 'oneTimeTokens';
+export type CredentialsMap =
+  'accounts' | 'identities' | 'sessions' | 'refreshTokens' | 'oneTimeTokens' | 'flowStates';
 
 const MAPS: ReadonlySet<string> = new Set<CredentialsMap>([
   'accounts',
@@ -11,6 +12,7 @@ const MAPS: ReadonlySet<string> = new Set<CredentialsMap>([
   'sessions',
   'refreshTokens',
   'oneTimeTokens',
+  'flowStates',
 ]);
 
 /**

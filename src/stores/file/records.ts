@@ -6,9 +6,10 @@ import { isPlainObject } from '../../lib/is-plain-object.js';
  * diffs): `accounts` (private per-user fields), `identities` (GoTrue's
  * auth.identities, keyed by identity id), `sessions`, `refreshTokens`
  * and `oneTimeTokens` (keyed by SHA-256 hash; an entry's `codeHash` consumes
- * it too). Dates are ISO strings. Changes to the maps are journaled entry by
- * entry (credentials-journal.ts). The audit log is not here (an append-only
- * log of its own, never rewritten by a sign-in): see audit-file.ts.
+ * it too), and `flowStates` (PKCE flows, keyed by id). Dates are ISO strings.
+ * Changes to the maps are journaled entry by entry (credentials-journal.ts).
+ * The audit log is not here (an append-only log of its own, never rewritten
+ * by a sign-in): see audit-file.ts.
  */
 interface PasswordEntry {
   sub: string;
@@ -78,6 +79,18 @@ export interface OneTimeTokenEntry {
   data: Record<string, unknown>;
 }
 
+/** A PKCE flow (core/ports/flow-states.ts), dates as ISO strings. */
+export interface FlowStateEntry {
+  userId: string;
+  authCodeHash: string | null;
+  codeChallenge: string;
+  codeChallengeMethod: 's256' | 'plain';
+  authenticationMethod: string;
+  providerType: string;
+  createdAt: string;
+  authCodeIssuedAt: string | null;
+}
+
 export interface CredentialsDocument {
   passwords: PasswordEntry[];
   accounts: Record<string, AccountRecord>;
@@ -85,10 +98,19 @@ export interface CredentialsDocument {
   sessions: Record<string, SessionRecord>;
   refreshTokens: Record<string, RefreshTokenEntry>;
   oneTimeTokens: Record<string, OneTimeTokenEntry>;
+  /** PKCE flows by id (see flow-states.ts); absent in files written before PKCE. */
+  flowStates: Record<string, FlowStateEntry>;
 }
 
 /** The maps of credentials.json: their keys are user ids (chosen by clients), session ids and hashes. */
-const MAP_KEYS = ['accounts', 'identities', 'sessions', 'refreshTokens', 'oneTimeTokens'] as const;
+const MAP_KEYS = [
+  'accounts',
+  'identities',
+  'sessions',
+  'refreshTokens',
+  'oneTimeTokens',
+  'flowStates',
+] as const;
 
 /**
  * Fills in the keys restauth adds, so a json-data-server credentials.json works

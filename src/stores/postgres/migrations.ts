@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { FLOW_STATE_GOTRUE_VERSIONS, gotrueFlowState } from './flow-state-schema.js';
 import { accountForEveryUser } from './gotrue-accounts.js';
 import { gotrueSessions } from './gotrue-sessions.js';
 import { gotrueUnfilledTables, UNFILLED_TABLES_GOTRUE_VERSIONS } from './gotrue-unfilled-tables.js';
@@ -599,6 +600,12 @@ export function migrations(names: SchemaNames): Migration[] {
       version: 19,
       name: 'an account for every user, also those GoTrue or SQL insert',
       sql: accountForEveryUser(q),
+    },
+    {
+      version: 20,
+      name: "GoTrue's auth.flow_state: PKCE flows of the mailed links",
+      sql: gotrueFlowState(q),
+      gotrue: FLOW_STATE_GOTRUE_VERSIONS,
     },
   ];
 }

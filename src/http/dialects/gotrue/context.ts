@@ -3,6 +3,7 @@ import type { AdminService } from '../../../core/admin-service.js';
 import type { AuditLog } from '../../../core/audit.js';
 import type { AuthService, CheckResult } from '../../../core/auth-service.js';
 import type { EmailFlows } from '../../../core/email-flows.js';
+import type { PkceFlows } from '../../../core/flow-states.js';
 import { AuthError } from '../../../core/errors.js';
 import type { RateLimitFamily } from '../../../core/rate-limit.js';
 import { TokenError, type TokenService } from '../../../core/tokens.js';
@@ -15,6 +16,7 @@ import type { RedirectPolicy } from '../../redirects.js';
 export interface GotrueOptions {
   auth: AuthService;
   flows: EmailFlows;
+  pkce: PkceFlows;
   admin: AdminService;
   audit: AuditLog;
   tokens: TokenService;

@@ -5,10 +5,11 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { IssuedSession } from '../../../core/auth-service.js';
 import type { VerifyOutcome, VerifyType } from '../../../core/email-flows.js';
 import { AuthError, isAuthError } from '../../../core/errors.js';
+import { splitLinkToken } from '../../../core/flow-states.js';
 import { checkEmail } from '../../../core/identity.js';
 import { linkErrorPage, pageCsp, resultPage, verifyPage } from '../../pages/index.js';
 import type { GotrueOptions } from './context.js';
-import { ClientExtras, Email, Metadata, RedirectQuery, refusePkce } from './schemas.js';
+import { ClientExtras, Email, Metadata, pkceOf, RedirectQuery } from './schemas.js';
 import { gotrueClaims, sessionJson } from './wire.js';
 
 /**
@@ -64,14 +65,14 @@ const VerifyLinkQuery = Type.Object({
 type LinkQuery = Static<typeof VerifyLinkQuery>;
 
 export const emailRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app, options) => {
-  const { auth, flows, redirects, limit, limitKey, settings } = options;
+  const { auth, flows, pkce, redirects, limit, limitKey, settings } = options;
 
   app.post(
     '/recover',
     { schema: { body: RecoverBody, querystring: RedirectQuery }, preHandler: limit('recovery') },
     async (request) => {
-      refusePkce(request.body);
-      flows.requestRecovery(request.body.email, redirects.check(request.query.redirect_to));
+      const challenge = pkceOf(request.body);
+      flows.requestRecovery(request.body.email, redirects.check(request.query.redirect_to), challenge);
       return {};
     },
   );
@@ -80,13 +81,14 @@ export const emailRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
     '/otp',
     { schema: { body: OtpBody, querystring: RedirectQuery }, preHandler: limit('recovery') },
     async (request) => {
-      refusePkce(request.body);
+      const challenge = pkceOf(request.body);
       const redirectTo = redirects.check(request.query.redirect_to);
       const createUser = (request.body.create_user ?? true) && settings.signupEnabled;
       flows.requestMagicLink(request.body.email, {
         createUser,
         profile: request.body.data ?? {},
         redirectTo,
+        pkce: challenge,
       });
       return {};
     },
@@ -96,8 +98,9 @@ export const emailRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
     '/resend',
     { schema: { body: ResendBody, querystring: RedirectQuery }, preHandler: limit('recovery') },
     async (request) => {
-      refusePkce(request.body);
-      flows.requestResend(request.body.email, request.body.type, redirects.check(request.query.redirect_to));
+      const challenge = pkceOf(request.body);
+      const redirectTo = redirects.check(request.query.redirect_to);
+      flows.requestResend(request.body.email, request.body.type, redirectTo, challenge);
       return {};
     },
   );
@@ -117,7 +120,8 @@ export const emailRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
         throw new AuthError('validation_failed', 'type is required, with token_hash, or email and token');
       }
       let secret: { linkToken: string } | { email: string; code: string };
-      if (body.token_hash !== undefined) secret = { linkToken: body.token_hash };
+      // A PKCE mail's token_hash carries GoTrue's `pkce_` mark; this API answers the session itself, as GoTrue's.
+      if (body.token_hash !== undefined) secret = { linkToken: splitLinkToken(body.token_hash).linkToken };
       else if (body.email !== undefined && body.token !== undefined) {
         // A 6-digit code is guessable: its address gets the verify allowance too, however many
         // clients an attacker spreads the guesses over.
@@ -170,17 +174,18 @@ export const emailRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
     }
     const form = request.body as Static<typeof VerifyFormBody>;
     const redirectTo = parsed.redirect_to || null;
+    const { linkToken, pkce: endsPkceFlow } = splitLinkToken(parsed.token);
     try {
       if (parsed.type === 'recovery' && redirectTo === null) {
         if (!form.password) return page(reply, 422, formFor(parsed, request.url, 'Enter a new password'));
         if (form.password !== form.password_confirm) {
           return page(reply, 422, formFor(parsed, request.url, 'The passwords do not match'));
         }
-        await flows.recoverWithPassword(parsed.token, form.password);
+        await flows.recoverWithPassword(linkToken, form.password);
         return page(reply, 200, outcomePage('password_changed'));
       }
-      const outcome = await flows.verify(parsed.type, { linkToken: parsed.token });
-      return await answerOutcome(reply, outcome, redirectTo);
+      const outcome = await flows.verify(parsed.type, { linkToken });
+      return await answerOutcome(reply, outcome, redirectTo, endsPkceFlow);
     } catch (error) {
       if (isAuthError(error) && error.code === 'otp_expired') {
         return page(reply, 403, linkErrorPage({ appName: settings.appName, reason: 'expired_or_used' }));
@@ -192,13 +197,28 @@ export const emailRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
     }
   }
 
-  async function answerOutcome(reply: FastifyReply, outcome: VerifyOutcome, redirectTo: string | null) {
+  async function answerOutcome(
+    reply: FastifyReply,
+    outcome: VerifyOutcome,
+    redirectTo: string | null,
+    endsPkceFlow: boolean,
+  ) {
     if (outcome.status === 'email_change_pending')
       return page(reply, 200, outcomePage('email_change_pending'));
     const target = redirectTo ?? redirects.defaultTarget;
     if (target === null) {
       // No app to hand a session to: confirm and say so (a sign-in link then signs in nowhere).
       return page(reply, 200, outcomePage(RESULT_OF[outcome.type]));
+    }
+    if (endsPkceFlow) {
+      // The app gets a code only the client holding the flow's verifier can exchange (POST /token).
+      try {
+        const code = await pkce.issueCode(outcome.user, outcome.type);
+        return reply.redirect(withQuery(target, { code }), 303);
+      } catch (error) {
+        if (!isAuthError(error) || error.code !== 'flow_state_not_found') throw error;
+        return reply.redirect(withErrorQuery(target, error), 303);
+      }
     }
     const issued = await auth.startSession(outcome.user, gotrueClaims);
     return reply.redirect(withSessionFragment(target, issued, outcome.type), 303);
@@ -231,6 +251,25 @@ function withSessionFragment(target: string, issued: IssuedSession, type: Verify
   });
   const url = new URL(target);
   url.hash = fragment.toString();
+  return url.toString();
+}
+
+/** GoTrue's PKCE answer: the app's address with `?code=` (prepPKCERedirectURL). */
+function withQuery(target: string, params: Record<string, string>): string {
+  const url = new URL(target);
+  for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value);
+  return url.toString();
+}
+
+/** GoTrue's error redirect of a PKCE link: the error in the query and, as for every flow, in the fragment. */
+function withErrorQuery(target: string, error: AuthError): string {
+  const params = {
+    error: 'invalid_request',
+    error_code: error.code,
+    error_description: error.message,
+  };
+  const url = new URL(withQuery(target, params));
+  url.hash = new URLSearchParams({ ...params, sb: '' }).toString();
   return url.toString();
 }
 

@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { AuthError } from '../../../core/errors.js';
 import { requireUser, type GotrueOptions } from './context.js';
-import { ClientExtras, Email, Metadata, pkceNotSupported, RedirectQuery, refusePkce } from './schemas.js';
+import { ClientExtras, Email, Metadata, pkceOf, RedirectQuery } from './schemas.js';
 import { gotrueClaims, sessionJson, userJson } from './wire.js';
 
 /** Sign-up, sign-in, refresh, sign-out and the user's own record. */
@@ -20,6 +20,9 @@ const TokenBody = Type.Object({
   phone: Type.Optional(Type.String()),
   password: Type.Optional(Type.String()),
   refresh_token: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  // grant_type=pkce: the code from the redirect and the verifier of its challenge (43-128 characters).
+  auth_code: Type.Optional(Type.String({ maxLength: 200 })),
+  code_verifier: Type.Optional(Type.String({ maxLength: 200 })),
   ...ClientExtras,
 });
 const LogoutQuery = Type.Object({
@@ -34,7 +37,7 @@ const UserUpdateBody = Type.Object({
 });
 
 export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app, options) => {
-  const { auth, flows, redirects, limit, settings } = options;
+  const { auth, flows, pkce, redirects, limit, settings } = options;
   const role = settings.authenticatedRole;
 
   app.post(
@@ -42,10 +45,16 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (ap
     { schema: { body: SignUpBody, querystring: RedirectQuery }, preHandler: limit('signUp') },
     async (request) => {
       const body = request.body;
-      refusePkce(body);
+      const challenge = pkceOf(body);
       if (!settings.signupEnabled) throw new AuthError('signup_disabled');
       const redirectTo = redirects.check(request.query.redirect_to);
-      const input = { email: body.email, password: body.password, profile: body.data ?? {}, redirectTo };
+      const input = {
+        email: body.email,
+        password: body.password,
+        profile: body.data ?? {},
+        redirectTo,
+        pkce: challenge,
+      };
       // With confirmation on, a taken address answers like a new one: sign-up cannot probe for accounts.
       if (settings.confirmEmail)
         return userJson(await auth.registerToConfirm(input), role, { confirmationSentAt: new Date() });
@@ -78,8 +87,10 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (ap
             throw new AuthError('validation_failed', 'refresh_token is required');
           return sessionJson(await auth.refresh(body.refresh_token, gotrueClaims), role);
         }
-        case 'pkce':
-          throw pkceNotSupported();
+        case 'pkce': {
+          const user = await pkce.exchange(body.auth_code ?? '', body.code_verifier ?? '');
+          return sessionJson(await auth.startSession(user, gotrueClaims), role);
+        }
       }
     },
   );
@@ -104,7 +115,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (ap
 
   app.put('/user', { schema: { body: UserUpdateBody, querystring: RedirectQuery } }, async (request) => {
     const body = request.body;
-    refusePkce(body);
+    const challenge = pkceOf(body);
     const checked = await requireUser(auth, request);
     const redirectTo = redirects.check(request.query.redirect_to);
     const user = await auth.updateOwnAccount(checked, {
@@ -113,6 +124,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (ap
       ...(body.email !== undefined ? { email: body.email } : {}),
       ...(body.nonce !== undefined ? { nonce: body.nonce } : {}),
       redirectTo,
+      pkce: challenge,
     });
     return userJson(user, role, { newEmail: await flows.pendingEmailChange(user) });
   });

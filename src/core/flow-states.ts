@@ -1,0 +1,134 @@
+import { randomUUID } from 'node:crypto';
+import { AuthError } from './errors.js';
+import type { VerifyType } from './email-flows.js';
+import { verifierMatches, type PkceChallenge } from './pkce.js';
+import { hashSecret } from './secrets.js';
+import type { FlowStateStore } from './ports/flow-states.js';
+import type { Store, User } from './ports/store.js';
+
+/** GoTrue's default flow-state lifetime (GOTRUE_EXTERNAL_FLOW_STATE_EXPIRY_DURATION, 300 s, also its least). */
+export const AUTH_CODE_LIFETIME_SECONDS = 300;
+
+/** GoTrue's authentication method of the flow a mailed link of each type ends. */
+const METHOD_OF: Record<VerifyType, string> = {
+  signup: 'email/signup',
+  email: 'email/signup',
+  invite: 'invite',
+  magiclink: 'magiclink',
+  recovery: 'recovery',
+  email_change: 'email_change',
+};
+
+export interface PkceFlowSettings {
+  /** Seconds a flow waits for its mailed link to be used: the link's own lifetime (oneTimeTokens.ttl). */
+  linkTtl: number;
+}
+
+export interface PkceFlowDeps {
+  flowStates: FlowStateStore;
+  store: Store;
+  clock: () => Date;
+  settings: PkceFlowSettings;
+}
+
+/**
+ * The PKCE flow of the mailed links (GoTrue's flow state). A request with a
+ * `code_challenge` starts a flow for its user; using the mail's link issues
+ * the flow an auth code, which the link's redirect carries as `?code=`; the
+ * client that holds the verifier exchanges code and verifier for a session,
+ * once. A session never travels in a URL, and a link opened in another
+ * browser yields a code that browser cannot use.
+ *
+ * Lifetimes (core's policy; stores keep dates): a flow waits for its link as
+ * long as the link lives; its code lives AUTH_CODE_LIFETIME_SECONDS from its
+ * issue. GoTrue counts that from the issue for magic links only and from the
+ * flow's start otherwise, which kills the code of a confirmation link opened
+ * five minutes after signing up; restauth counts every code from its issue.
+ */
+export class PkceFlows {
+  constructor(private readonly deps: PkceFlowDeps) {}
+
+  /** Starts the flow a mail of `type` to this user will end (before the mail is issued). */
+  async start(userId: string, type: VerifyType, challenge: PkceChallenge): Promise<void> {
+    await this.deps.flowStates.createFlowState({
+      id: randomUUID(),
+      userId,
+      codeChallenge: challenge.challenge,
+      codeChallengeMethod: challenge.method,
+      authenticationMethod: METHOD_OF[type],
+      providerType: 'email',
+      createdAt: this.deps.clock(),
+    });
+  }
+
+  /**
+   * The link of a PKCE mail was used: issues the user's newest flow of that type its auth code, as
+   * GoTrue does, and returns the code (for the redirect). 400 flow_state_not_found without a live flow.
+   */
+  async issueCode(user: User, type: VerifyType): Promise<string> {
+    const now = this.deps.clock();
+    const code = randomUUID();
+    const since = new Date(now.getTime() - this.deps.settings.linkTtl * 1000);
+    const flow = await this.deps.flowStates.issueFlowAuthCode(
+      user.id,
+      METHOD_OF[type],
+      hashSecret(code),
+      now,
+      since,
+    );
+    if (flow === null) {
+      throw new AuthError('flow_state_not_found', 'No associated flow state found.', { status: 400 });
+    }
+    return code;
+  }
+
+  /**
+   * `grant_type=pkce`: the user of the flow whose code this is, when `verifier` is its challenge's,
+   * the code is live and this call is the one that spends it (of racing exchanges one is). Errors
+   * as GoTrue's: flow_state_not_found (unknown, spent or of a deleted user), flow_state_expired,
+   * bad_code_verifier (the flow stays: a client may retry with its right verifier).
+   */
+  async exchange(authCode: string, verifier: string): Promise<User> {
+    if (authCode === '' || verifier === '') {
+      throw new AuthError(
+        'validation_failed',
+        'invalid request: both auth code and code verifier should be non-empty',
+      );
+    }
+    const now = this.deps.clock();
+    const codeHash = hashSecret(authCode);
+    const flow = await this.deps.flowStates.findFlowStateByAuthCode(codeHash);
+    if (flow === null || flow.authCodeIssuedAt === null) throw new AuthError('flow_state_not_found');
+    if (now.getTime() > flow.authCodeIssuedAt.getTime() + AUTH_CODE_LIFETIME_SECONDS * 1000) {
+      throw new AuthError('flow_state_expired');
+    }
+    if (!verifierMatches({ challenge: flow.codeChallenge, method: flow.codeChallengeMethod }, verifier)) {
+      throw new AuthError('bad_code_verifier');
+    }
+    if (!(await this.deps.flowStates.consumeFlowState(flow.id, codeHash))) {
+      throw new AuthError('flow_state_not_found');
+    }
+    const user = await this.deps.store.findUserById(flow.userId);
+    if (user === null) throw new AuthError('flow_state_not_found');
+    return user;
+  }
+
+  /** The upkeep: flows whose code or link can no longer be used. Returns how many went. */
+  prune(now: Date): Promise<number> {
+    const ago = (seconds: number) => new Date(now.getTime() - seconds * 1000);
+    return this.deps.flowStates.pruneFlowStates({
+      issuedBefore: ago(AUTH_CODE_LIFETIME_SECONDS),
+      createdBefore: ago(Math.max(this.deps.settings.linkTtl, AUTH_CODE_LIFETIME_SECONDS)),
+    });
+  }
+}
+
+/** GoTrue marks a PKCE mail's link token with this prefix (`pkce_<token>`), which the verify routes strip. */
+export const PKCE_TOKEN_PREFIX = 'pkce_';
+
+/** A link token as the mail carries it, and whether it ends a PKCE flow. */
+export function splitLinkToken(token: string): { linkToken: string; pkce: boolean } {
+  return token.startsWith(PKCE_TOKEN_PREFIX)
+    ? { linkToken: token.slice(PKCE_TOKEN_PREFIX.length), pkce: true }
+    : { linkToken: token, pkce: false };
+}

@@ -1,0 +1,106 @@
+import type { FlowState, FlowStateStore, NewFlowState } from '../../core/ports/flow-states.js';
+import type { FileDatabase } from './file-database.js';
+import { normalizeCredentials, type FlowStateEntry } from './records.js';
+
+/**
+ * PKCE flow states in credentials.json's `flowStates` map, written through
+ * its journal: each change is one transaction of the serialized write queue
+ * (so of racing exchanges one consumes) and reports the entry it changed.
+ * Lookups scan the map: it holds only the flows of the last link lifetime
+ * (the upkeep prunes the rest), a few per sign-up or mailed link.
+ */
+export class FileFlowStates implements FlowStateStore {
+  constructor(private readonly db: FileDatabase) {}
+
+  async createFlowState(flow: NewFlowState): Promise<void> {
+    await this.db.transactCredentials((stored, changes) => {
+      // eslint-disable-next-line no-restricted-syntax -- a null-prototype map; the id is a server-made uuid
+      normalizeCredentials(stored).flowStates[flow.id] = {
+        userId: flow.userId,
+        authCodeHash: null,
+        codeChallenge: flow.codeChallenge,
+        codeChallengeMethod: flow.codeChallengeMethod,
+        authenticationMethod: flow.authenticationMethod,
+        providerType: flow.providerType,
+        createdAt: flow.createdAt.toISOString(),
+        authCodeIssuedAt: null,
+      };
+      changes.wrote('flowStates', flow.id);
+    });
+  }
+
+  async issueFlowAuthCode(
+    userId: string,
+    authenticationMethod: string,
+    authCodeHash: string,
+    now: Date,
+    createdAfter: Date,
+  ): Promise<FlowState | null> {
+    return this.db.transactCredentials((stored, changes) => {
+      let newest: [string, FlowStateEntry] | null = null;
+      for (const [id, entry] of Object.entries(normalizeCredentials(stored).flowStates)) {
+        if (entry.userId !== userId || entry.authenticationMethod !== authenticationMethod) continue;
+        if (Date.parse(entry.createdAt) <= createdAfter.getTime()) continue;
+        if (newest === null || entry.createdAt > newest[1].createdAt) newest = [id, entry];
+      }
+      if (newest === null) return null;
+      const [id, entry] = newest;
+      entry.authCodeHash = authCodeHash;
+      entry.authCodeIssuedAt = now.toISOString();
+      changes.wrote('flowStates', id);
+      return toFlowState(id, entry);
+    });
+  }
+
+  async findFlowStateByAuthCode(authCodeHash: string): Promise<FlowState | null> {
+    const flows = normalizeCredentials(this.db.credentials).flowStates;
+    for (const [id, entry] of Object.entries(flows)) {
+      if (entry.authCodeHash === authCodeHash) return toFlowState(id, entry);
+    }
+    return null;
+  }
+
+  async consumeFlowState(id: string, authCodeHash: string): Promise<boolean> {
+    return this.db.transactCredentials((stored, changes) => {
+      const flows = normalizeCredentials(stored).flowStates;
+      if (!Object.hasOwn(flows, id) || flows[id]!.authCodeHash !== authCodeHash) return false;
+      delete flows[id];
+      changes.wrote('flowStates', id);
+      return true;
+    });
+  }
+
+  async pruneFlowStates(cutoffs: { issuedBefore: Date; createdBefore: Date }): Promise<number> {
+    const spent = (entry: FlowStateEntry) =>
+      entry.authCodeIssuedAt !== null
+        ? Date.parse(entry.authCodeIssuedAt) < cutoffs.issuedBefore.getTime()
+        : Date.parse(entry.createdAt) < cutoffs.createdBefore.getTime();
+    // Nothing to prune: no commit (the upkeep runs hourly on every store).
+    if (!Object.values(normalizeCredentials(this.db.credentials).flowStates).some(spent)) return 0;
+    return this.db.transactCredentials((stored, changes) => {
+      const flows = normalizeCredentials(stored).flowStates;
+      let count = 0;
+      for (const [id, entry] of Object.entries(flows)) {
+        if (!spent(entry)) continue;
+        delete flows[id];
+        changes.wrote('flowStates', id);
+        count++;
+      }
+      return count;
+    });
+  }
+}
+
+function toFlowState(id: string, entry: FlowStateEntry): FlowState {
+  return {
+    id,
+    userId: entry.userId,
+    authCodeHash: entry.authCodeHash,
+    codeChallenge: entry.codeChallenge,
+    codeChallengeMethod: entry.codeChallengeMethod,
+    authenticationMethod: entry.authenticationMethod,
+    providerType: entry.providerType,
+    createdAt: new Date(entry.createdAt),
+    authCodeIssuedAt: entry.authCodeIssuedAt === null ? null : new Date(entry.authCodeIssuedAt),
+  };
+}

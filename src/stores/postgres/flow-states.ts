@@ -1,0 +1,117 @@
+import type pg from 'pg';
+import type {
+  CodeChallengeMethod,
+  FlowState,
+  FlowStateStore,
+  NewFlowState,
+} from '../../core/ports/flow-states.js';
+import { quotedNames, type SchemaNames } from './migrations.js';
+
+interface FlowStateRow {
+  id: string;
+  user_id: string;
+  auth_code: string | null;
+  code_challenge: string;
+  code_challenge_method: CodeChallengeMethod;
+  authentication_method: string;
+  provider_type: string;
+  created_at: Date;
+  auth_code_issued_at: Date | null;
+}
+
+const COLUMNS = `id::text, user_id::text, auth_code, code_challenge, code_challenge_method::text,
+  authentication_method, provider_type, created_at, auth_code_issued_at`;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/iu;
+
+/** GoTrue's flow-state table (migration 20). */
+export function flowStateTable(names: SchemaNames): string {
+  return `${quotedNames(names).schema}.flow_state`;
+}
+
+/** PKCE flow states in GoTrue's `auth.flow_state`: every statement is one, so racing exchanges are decided by the row. */
+export class PostgresFlowStates implements FlowStateStore {
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly table: string,
+  ) {}
+
+  async createFlowState(flow: NewFlowState): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO ${this.table} (id, user_id, code_challenge, code_challenge_method, authentication_method,
+         provider_type, created_at, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $7)`,
+      [
+        flow.id,
+        flow.userId,
+        flow.codeChallenge,
+        flow.codeChallengeMethod,
+        flow.authenticationMethod,
+        flow.providerType,
+        flow.createdAt,
+      ],
+    );
+  }
+
+  async issueFlowAuthCode(
+    userId: string,
+    authenticationMethod: string,
+    authCodeHash: string,
+    now: Date,
+    createdAfter: Date,
+  ): Promise<FlowState | null> {
+    // A user id that is no uuid names no flow here (and must not reach the cast, an SQL error).
+    if (!UUID.test(userId)) return null;
+    const { rows } = await this.pool.query<FlowStateRow>(
+      `UPDATE ${this.table} SET auth_code = $3, auth_code_issued_at = $4, updated_at = $4
+       WHERE id = (
+         SELECT id FROM ${this.table}
+         WHERE user_id = $1 AND authentication_method = $2 AND created_at > $5
+         ORDER BY created_at DESC LIMIT 1
+       )
+       RETURNING ${COLUMNS}`,
+      [userId, authenticationMethod, authCodeHash, now, createdAfter],
+    );
+    return rows[0] ? toFlowState(rows[0]) : null;
+  }
+
+  async findFlowStateByAuthCode(authCodeHash: string): Promise<FlowState | null> {
+    const { rows } = await this.pool.query<FlowStateRow>(
+      `SELECT ${COLUMNS} FROM ${this.table} WHERE auth_code = $1 LIMIT 1`,
+      [authCodeHash],
+    );
+    return rows[0] ? toFlowState(rows[0]) : null;
+  }
+
+  async consumeFlowState(id: string, authCodeHash: string): Promise<boolean> {
+    if (!UUID.test(id)) return false;
+    const result = await this.pool.query(`DELETE FROM ${this.table} WHERE id = $1 AND auth_code = $2`, [
+      id,
+      authCodeHash,
+    ]);
+    return result.rowCount === 1;
+  }
+
+  async pruneFlowStates(cutoffs: { issuedBefore: Date; createdBefore: Date }): Promise<number> {
+    // GoTrue's rows with a NULL created_at (none restauth writes) are left to it.
+    const result = await this.pool.query(
+      `DELETE FROM ${this.table}
+       WHERE auth_code_issued_at < $1 OR (auth_code_issued_at IS NULL AND created_at < $2)`,
+      [cutoffs.issuedBefore, cutoffs.createdBefore],
+    );
+    return result.rowCount ?? 0;
+  }
+}
+
+function toFlowState(row: FlowStateRow): FlowState {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    authCodeHash: row.auth_code,
+    codeChallenge: row.code_challenge,
+    codeChallengeMethod: row.code_challenge_method,
+    authenticationMethod: row.authentication_method,
+    providerType: row.provider_type,
+    createdAt: row.created_at,
+    authCodeIssuedAt: row.auth_code_issued_at,
+  };
+}

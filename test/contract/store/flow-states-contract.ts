@@ -1,0 +1,130 @@
+/**
+ * The behaviour every flow-state store must have (src/core/ports/flow-states.ts), as one suite each
+ * backend's runner calls: flow-states-file.test.ts and flow-states-postgres.test.ts.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import type { FlowStateStore, NewFlowState } from '../../../src/core/ports/flow-states.js';
+
+export interface FlowStateSubject {
+  flowStates: FlowStateStore;
+  /** Closes the backend and opens it again on the same storage (what a restart does). */
+  reopen(): Promise<FlowStateStore>;
+  cleanup(): Promise<void>;
+}
+
+const NOW = new Date('2026-06-01T12:00:00.000Z');
+const at = (seconds: number) => new Date(NOW.getTime() + seconds * 1000);
+const LONG_AGO = at(-3600);
+
+function newFlow(overrides: Partial<NewFlowState> = {}): NewFlowState {
+  return {
+    id: randomUUID(),
+    userId: randomUUID(),
+    codeChallenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+    codeChallengeMethod: 's256',
+    authenticationMethod: 'magiclink',
+    providerType: 'email',
+    createdAt: NOW,
+    ...overrides,
+  };
+}
+
+export function runFlowStateContract(
+  name: string,
+  open: () => Promise<FlowStateSubject>,
+  options: { concurrencySkipReason?: string } = {},
+): void {
+  describe(`Flow-state contract: ${name}`, () => {
+    let subject: FlowStateSubject;
+    let flows: FlowStateStore;
+    beforeEach(async () => {
+      subject = await open();
+      flows = subject.flowStates;
+    });
+    afterEach(() => subject.cleanup());
+
+    it('a flow has no code until its link issues one; the code finds it, and consuming it works once', async () => {
+      const flow = newFlow({ codeChallengeMethod: 'plain', codeChallenge: 'v'.repeat(43) });
+      await flows.createFlowState(flow);
+      assert.equal(await flows.findFlowStateByAuthCode('code-hash'), null);
+      const issued = await flows.issueFlowAuthCode(flow.userId, 'magiclink', 'code-hash', at(10), LONG_AGO);
+      assert.deepEqual(issued, { ...flow, authCodeHash: 'code-hash', authCodeIssuedAt: at(10) });
+      assert.deepEqual(await flows.findFlowStateByAuthCode('code-hash'), issued);
+      assert.equal(await flows.consumeFlowState(flow.id, 'other-hash'), false, 'not with another code');
+      assert.equal(await flows.consumeFlowState(flow.id, 'code-hash'), true);
+      assert.equal(await flows.consumeFlowState(flow.id, 'code-hash'), false, 'once');
+      assert.equal(await flows.findFlowStateByAuthCode('code-hash'), null);
+    });
+
+    it("issues the code to the user's newest flow of that method created after the cutoff, and to no other", async () => {
+      const userId = randomUUID();
+      const old = newFlow({ userId, createdAt: at(-100) });
+      const newest = newFlow({ userId, createdAt: at(-10) });
+      const otherMethod = newFlow({ userId, authenticationMethod: 'recovery', createdAt: at(-1) });
+      const otherUser = newFlow({ createdAt: at(-1) });
+      for (const flow of [old, newest, otherMethod, otherUser]) await flows.createFlowState(flow);
+      const issued = await flows.issueFlowAuthCode(userId, 'magiclink', 'h1', NOW, at(-50));
+      assert.equal(issued?.id, newest.id);
+      assert.equal(await flows.issueFlowAuthCode(userId, 'magiclink', 'h2', NOW, at(-5)), null, 'none newer');
+      assert.equal(await flows.issueFlowAuthCode(randomUUID(), 'magiclink', 'h3', NOW, LONG_AGO), null);
+      assert.equal(await flows.findFlowStateByAuthCode('h2'), null);
+      assert.equal(await flows.findFlowStateByAuthCode('h3'), null);
+    });
+
+    it('a second issue replaces the code: the first stops working', async () => {
+      const flow = newFlow();
+      await flows.createFlowState(flow);
+      await flows.issueFlowAuthCode(flow.userId, 'magiclink', 'first', NOW, LONG_AGO);
+      await flows.issueFlowAuthCode(flow.userId, 'magiclink', 'second', at(5), LONG_AGO);
+      assert.equal(await flows.findFlowStateByAuthCode('first'), null);
+      assert.equal(await flows.consumeFlowState(flow.id, 'first'), false);
+      assert.equal(
+        (await flows.findFlowStateByAuthCode('second'))?.authCodeIssuedAt?.getTime(),
+        at(5).getTime(),
+      );
+    });
+
+    it('prunes flows whose code was issued before one cutoff and code-less ones created before the other', async () => {
+      const issuedLongAgo = newFlow({ createdAt: at(-1000) });
+      const issuedLately = newFlow({ createdAt: at(-1000) });
+      const waitingLong = newFlow({ createdAt: at(-4000) });
+      const waiting = newFlow({ createdAt: at(-100) });
+      for (const flow of [issuedLongAgo, issuedLately, waitingLong, waiting])
+        await flows.createFlowState(flow);
+      await flows.issueFlowAuthCode(issuedLongAgo.userId, 'magiclink', 'a', at(-400), at(-2000));
+      await flows.issueFlowAuthCode(issuedLately.userId, 'magiclink', 'b', at(-100), at(-2000));
+      const pruned = await flows.pruneFlowStates({ issuedBefore: at(-300), createdBefore: at(-3600) });
+      assert.equal(pruned, 2);
+      assert.equal(await flows.findFlowStateByAuthCode('a'), null);
+      assert.ok(await flows.findFlowStateByAuthCode('b'));
+      assert.equal(await flows.issueFlowAuthCode(waitingLong.userId, 'magiclink', 'c', NOW, at(-5000)), null);
+      assert.ok(await flows.issueFlowAuthCode(waiting.userId, 'magiclink', 'd', NOW, at(-5000)));
+      assert.equal(await flows.pruneFlowStates({ issuedBefore: at(-300), createdBefore: at(-3600) }), 0);
+    });
+
+    it('keeps a flow and its code across a restart', async () => {
+      const flow = newFlow();
+      await flows.createFlowState(flow);
+      await flows.issueFlowAuthCode(flow.userId, 'magiclink', 'kept', NOW, LONG_AGO);
+      flows = await subject.reopen();
+      assert.equal((await flows.findFlowStateByAuthCode('kept'))?.id, flow.id);
+      assert.equal(await flows.consumeFlowState(flow.id, 'kept'), true);
+    });
+
+    it(
+      'of 20 exchanges racing for one code, exactly one consumes the flow',
+      { skip: options.concurrencySkipReason },
+      async () => {
+        const flow = newFlow();
+        await flows.createFlowState(flow);
+        await flows.issueFlowAuthCode(flow.userId, 'magiclink', 'raced', NOW, LONG_AGO);
+        const results = await Promise.all(
+          Array.from({ length: 20 }, () => flows.consumeFlowState(flow.id, 'raced')),
+        );
+        assert.equal(results.filter(Boolean).length, 1);
+      },
+    );
+  });
+}
