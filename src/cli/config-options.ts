@@ -64,8 +64,8 @@ export function addConfigOptions(command: Command): Command {
       .addOption(
         new Option(
           '--log-format <format>',
-          'pretty: short lines for a terminal; json: one JSON object a line (default: pretty on a terminal, else json)',
-        ).choices(['pretty', 'json', 'auto']),
+          "pretty: short lines for a terminal; json: one JSON object a line; json-server: json-server's request lines (default: pretty on a terminal, json-server's for a config.json, else json)",
+        ).choices(['pretty', 'json', 'json-server', 'auto']),
       )
       .addHelpText(
         'after',

@@ -144,7 +144,7 @@ export function processEnvironment(env?: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-const LOG_FORMATS = ['auto', 'pretty', 'json'] as const;
+const LOG_FORMATS = ['auto', 'pretty', 'json', 'json-server'] as const;
 const ALGORITHMS = ['argon2id', 'bcrypt'] as const;
 
 function fail(name: string, value: string, expected: string): never {

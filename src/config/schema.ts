@@ -445,9 +445,10 @@ export const ConfigSchema = Type.Object({
    */
   openapi: Type.Object({ enabled: Type.Boolean({ default: true }) }, { default: {} }),
   /** How log lines are written: pretty (short, for a terminal), json, or auto: pretty on a terminal, else JSON. */
-  logFormat: Type.Union([Type.Literal('auto'), Type.Literal('pretty'), Type.Literal('json')], {
-    default: 'auto',
-  }),
+  logFormat: Type.Union(
+    [Type.Literal('auto'), Type.Literal('pretty'), Type.Literal('json'), Type.Literal('json-server')],
+    { default: 'auto' },
+  ),
 });
 
 export type Config = Static<typeof ConfigSchema>;

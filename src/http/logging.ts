@@ -3,13 +3,38 @@ import { pino, type DestinationStream, type Logger, type LevelWithSilent } from 
 import PinoPretty from 'pino-pretty';
 import type { Logger as ServiceLogger } from '../compose.js';
 
-/** How log lines are written: `pretty` for a person at a terminal, `json` for a log collector. */
-export type LogFormat = 'auto' | 'pretty' | 'json';
+/**
+ * How log lines are written: `pretty` for a person at a terminal, `json` for
+ * a log collector, `json-server` as json-server's terminal showed them
+ * (`GET /posts 200 4.2 ms - 245`, messages alone).
+ */
+export type LogFormat = 'auto' | 'pretty' | 'json' | 'json-server';
 
 export interface LogSettings {
   level: LevelWithSilent;
-  /** `auto`: pretty when standard output is a terminal, JSON otherwise. */
+  /**
+   * `auto`: on a terminal, pretty (json-server's lines for a json-server
+   * style configuration, see `jsonServerStyle`); JSON otherwise.
+   */
   format: LogFormat;
+  /** The configuration is json-server's (config.json): `auto` on a terminal writes json-server's lines. */
+  jsonServerStyle?: boolean;
+}
+
+/** The format `settings` asks for on this output: `auto` resolved. */
+export function formatOf(settings: LogSettings, terminal: boolean): Exclude<LogFormat, 'auto'> {
+  if (settings.format !== 'auto') return settings.format;
+  if (!terminal) return 'json';
+  return settings.jsonServerStyle ? 'json-server' : 'pretty';
+}
+
+/** A line as json-server's logger (morgan's `dev` format) wrote it; a service's message as it is. */
+export function jsonServerLine(log: Record<string, unknown>): string {
+  if (typeof log.method === 'string' && typeof log.status === 'number') {
+    return `${log.method} ${String(log.path)} ${log.status} ${String(log.ms)} ms - ${String(log.bytes ?? '-')}`;
+  }
+  const error = log.err as { message?: string } | undefined;
+  return error?.message ? `${String(log.msg)}: ${error.message}` : String(log.msg ?? '');
 }
 
 /**
@@ -58,7 +83,7 @@ export function pathOf(url: string): string {
  * asked or on a terminal. `destination` replaces standard output (tests).
  */
 export function createLogger(settings: LogSettings, destination?: DestinationStream): Logger {
-  const pretty = settings.format === 'pretty' || (settings.format === 'auto' && process.stdout.isTTY);
+  const format = formatOf(settings, process.stdout.isTTY === true);
   const options: pino.LoggerOptions = {
     level: settings.level,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
@@ -72,12 +97,24 @@ export function createLogger(settings: LogSettings, destination?: DestinationStr
       err: pino.stdSerializers.err,
     },
   };
-  if (!pretty) return pino(options, destination ?? pino.destination(1));
+  if (format === 'json') return pino(options, destination ?? pino.destination(1));
+  if (format === 'json-server') {
+    const lines = PinoPretty({
+      colorize: false,
+      // Only the line itself: no time, level or fields, as json-server's terminal.
+      ignore: 'pid,hostname,time,level',
+      hideObject: true,
+      messageFormat: (log) => jsonServerLine(log),
+      sync: true,
+      ...(destination ? { destination: destination as NodeJS.WritableStream } : {}),
+    });
+    return pino(options, lines);
+  }
   const stream = PinoPretty({
     colorize: destination === undefined && process.stdout.isTTY === true,
     translateTime: 'SYS:HH:MM:ss.l',
     // The request line's message already says all of these.
-    ignore: 'pid,hostname,reqId,method,path,route,status,ms',
+    ignore: 'pid,hostname,reqId,method,path,route,status,ms,bytes',
     singleLine: true,
     // Written before the process may exit (a signal's close, a failed start).
     sync: true,
@@ -121,7 +158,10 @@ export class RequestLineLogController extends LogController {
     const path = pathOf(request.originalUrl);
     const status = reply.statusCode;
     const ms = Math.round(reply.elapsedTime * 10) / 10;
-    const fields = { method: request.method, path, route: request.routeOptions.url, status, ms };
+    // The answer's size, as json-server's lines end with it ("- 245"); absent for a stream.
+    const length = reply.getHeader('content-length');
+    const bytes = length === undefined ? undefined : Number(length);
+    const fields = { method: request.method, path, route: request.routeOptions.url, status, ms, bytes };
     const line = `${request.method} ${path} ${status} ${ms}ms`;
     if (error) request.log.error({ ...fields, err: error }, line);
     else request.log.info(fields, line);

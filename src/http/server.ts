@@ -3,7 +3,8 @@ import type { Config } from '../config/schema.js';
 import { resolveJwtSecret } from '../config/secret.js';
 import { createServices } from '../compose.js';
 import { buildApp } from './app.js';
-import { createLogger, serviceLogger } from './logging.js';
+import { createLogger, formatOf, serviceLogger } from './logging.js';
+import { resourceBanner, resourceNames } from '../data/banner.js';
 import { listenMetrics, type MetricsServer } from './metrics.js';
 import { currentRequestContext } from './request-context.js';
 
@@ -25,7 +26,12 @@ export interface StartOptions {
  * when another restauth already holds the data files.
  */
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
-  const log = options.log ?? createLogger({ level: config.logLevel, format: config.logFormat });
+  const logSettings = {
+    level: config.logLevel,
+    format: config.logFormat,
+    jsonServerStyle: config.source === 'json-data-server',
+  };
+  const log = options.log ?? createLogger(logSettings);
   // Start-up messages (generated secret, reloaded files) go through the same logger as requests.
   const lines = serviceLogger(log);
   const resolved = await resolveJwtSecret(config, lines);
@@ -38,6 +44,13 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   });
   try {
     const url = await app.listen({ port: config.port, host: config.host });
+    if (services.documents && config.data.enabled && config.store.type === 'file') {
+      // json-server listed its resources once it listened: on its terminal as it did, else as one line.
+      const { data } = services.documents;
+      if (formatOf(logSettings, process.stdout.isTTY === true) === 'json-server')
+        log.info(resourceBanner(url, data, config.data.routes));
+      else log.info({ resources: resourceNames(data) }, `data API: ${resourceNames(data).length} resources`);
+    }
     const { metrics } = services;
     if (metrics && config.metrics.port !== null) {
       const host = config.metrics.host ?? config.host;
