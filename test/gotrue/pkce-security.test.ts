@@ -190,6 +190,36 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.equal((await exchange(code, second)).statusCode, 200);
     });
 
+    it("an implicit link passed off as a PKCE one (pkce_ added) finds no flow: GoTrue's error redirect, no code", async () => {
+      await t.services.admin.createUser({
+        email: 'implicit@acme.test',
+        password: 'a long passphrase',
+        emailConfirm: true,
+      });
+      const since = sink.mails.length;
+      await request({
+        method: 'POST',
+        url: `${PREFIX}/otp?redirect_to=${encodeURIComponent(`${APP}/cb`)}`,
+        payload: { email: 'implicit@acme.test', create_user: false },
+      });
+      const link = new URL(secretsOf(await nextMail(sink, 'implicit@acme.test', since)).link);
+      assert.doesNotMatch(link.search, /pkce_/u, 'an implicit request gets an implicit link');
+      link.searchParams.set('token', `pkce_${link.searchParams.get('token')}`);
+      const pressed = await request({
+        method: 'POST',
+        url: link.pathname + link.search,
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        payload: '',
+      });
+      assert.equal(pressed.statusCode, 303);
+      const landed = new URL(String(pressed.headers.location));
+      assert.equal(landed.origin + landed.pathname, `${APP}/cb`);
+      assert.equal(landed.searchParams.get('code'), null);
+      assert.equal(landed.searchParams.get('error_code'), 'flow_state_not_found');
+      assert.equal(new URLSearchParams(landed.hash.slice(1)).get('error_code'), 'flow_state_not_found');
+      assert.doesNotMatch(landed.hash, /access_token/u);
+    });
+
     it(
       'of 10 exchanges racing with the right verifier, one gets the session and the others flow_state_not_found',
       { skip: storeKind === 'postgres' ? (realServerOnly() ?? false) : false },

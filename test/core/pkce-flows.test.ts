@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { AUTH_CODE_LIFETIME_SECONDS, PkceFlows } from '../../src/core/flow-states.js';
+import type { User } from '../../src/core/ports/store.js';
+import type { Backend } from '../../src/stores/backend.js';
+import { openFileBackend } from '../../src/stores/file/backend.js';
+
+/**
+ * PkceFlows' lifetimes on a real (file) store with an injected clock: a flow waits for its link as
+ * long as the link lives, its code lives 300 s from its issue, and the upkeep's prune removes each
+ * once past it (after which the link or code finds no flow).
+ */
+const LINK_TTL = 3600;
+const verifier = 'dBjftJeZ4CVP-mJ92K9HUBsorE8Ra-ncmWfJ2Zlh0hZ7CzrAcI5R2Ydcsyt';
+const challenge = {
+  challenge: createHash('sha256').update(verifier).digest('base64url'),
+  method: 's256' as const,
+};
+
+describe('PkceFlows lifetimes and pruning', () => {
+  let dir: string;
+  let backend: Backend;
+  let user: User;
+  let now = new Date('2026-06-01T12:00:00.000Z');
+  let flows: PkceFlows;
+  const later = (seconds: number) => {
+    now = new Date(now.getTime() + seconds * 1000);
+  };
+  const code = async (answer: Promise<unknown>) =>
+    answer.then(
+      () => 'ok',
+      (error: { code?: string }) => error.code,
+    );
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'restauth-pkce-flows-'));
+    backend = await openFileBackend(
+      {
+        stateDir: dir,
+        store: {
+          type: 'file',
+          dataFile: join(dir, 'db.json'),
+          credentialsFile: join(dir, 'credentials.json'),
+          usersProp: 'users',
+          userIdProp: 'id',
+        },
+      },
+      { info: () => {}, warn: () => {} },
+    );
+    user = await backend.store.createUser(
+      {
+        username: null,
+        email: 'ann@acme.test',
+        emailConfirmedAt: now,
+        role: null,
+        profile: {},
+        appMetadata: {},
+      },
+      null,
+    );
+    flows = new PkceFlows({
+      flowStates: backend.flowStates,
+      store: backend.store,
+      clock: () => now,
+      settings: { linkTtl: LINK_TTL },
+    });
+  });
+  after(async () => {
+    await backend.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('a code is kept until 300 s after its issue, then pruned', async () => {
+    await flows.start(user.id, 'magiclink', challenge);
+    later(100);
+    const issued = await flows.issueCode(user, 'magiclink');
+    later(AUTH_CODE_LIFETIME_SECONDS - 1);
+    assert.equal(await flows.prune(now), 0);
+    later(2);
+    assert.equal(await code(flows.exchange(issued, verifier)), 'flow_state_expired');
+    assert.equal(await flows.prune(now), 1);
+    assert.equal(await code(flows.exchange(issued, verifier)), 'flow_state_not_found');
+  });
+
+  it('a flow waits for its link as long as the link lives, then is pruned and its link finds none', async () => {
+    await flows.start(user.id, 'recovery', challenge);
+    later(LINK_TTL - 1);
+    assert.equal(await flows.prune(now), 0);
+    const issued = await flows.issueCode(user, 'recovery');
+    assert.equal((await flows.exchange(issued, verifier)).id, user.id);
+
+    await flows.start(user.id, 'recovery', challenge);
+    later(LINK_TTL + 1);
+    assert.equal(await flows.prune(now), 1);
+    assert.equal(await code(flows.issueCode(user, 'recovery')), 'flow_state_not_found');
+  });
+});
