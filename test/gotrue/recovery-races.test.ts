@@ -97,8 +97,8 @@ describe(
       await client.connect();
       try {
         const { rows } = await client.query(
-          `SELECT count(*)::int AS tokens FROM auth.one_time_tokens t JOIN restauth.accounts a ON a.id = t.user_id
-         JOIN auth.users u ON u.id = a.uid WHERE u.email = $1 AND t.purpose = 'recovery'`,
+          `SELECT count(*)::int AS tokens FROM restauth.code_tokens t JOIN auth.users u ON u.id = t.user_id
+         WHERE u.email = $1 AND t.purpose = 'recovery'`,
           [email],
         );
         assert.deepEqual(rows[0], { tokens: 1 });

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { FLOW_STATE_GOTRUE_VERSIONS, gotrueFlowState } from './flow-state-schema.js';
 import { accountForEveryUser } from './gotrue-accounts.js';
+import { gotrueOneTimeTokens, SESSION_AND_TOKEN_GOTRUE_VERSIONS } from './gotrue-one-time-tokens.js';
 import { gotrueSessions } from './gotrue-sessions.js';
 import { gotrueUnfilledTables, UNFILLED_TABLES_GOTRUE_VERSIONS } from './gotrue-unfilled-tables.js';
 import { normalizeStoredLogins } from './login-keys.js';
@@ -606,6 +607,12 @@ export function migrations(names: SchemaNames): Migration[] {
       name: "GoTrue's auth.flow_state: PKCE flows of the mailed links",
       sql: gotrueFlowState(q),
       gotrue: FLOW_STATE_GOTRUE_VERSIONS,
+    },
+    {
+      version: 21,
+      name: "one-time tokens in restauth.code_tokens, shown in GoTrue's auth.one_time_tokens",
+      sql: gotrueOneTimeTokens(q),
+      gotrue: SESSION_AND_TOKEN_GOTRUE_VERSIONS,
     },
   ];
 }

@@ -27,6 +27,7 @@ import { insertMailsSql, outboxTable } from './outbox.js';
 import { inTransaction } from './pool.js';
 import { checkRoleName, createUserRole, dropUserRole, type RoleNames } from './user-roles.js';
 import { pruneSessions } from './upkeep.js';
+import { gotrueTokenType, oneTimeTokenTables } from './gotrue-one-time-tokens.js';
 import {
   ENDED_SESSION_COLUMNS,
   LIVE_SESSION_COLUMNS,
@@ -99,10 +100,9 @@ interface AuditRow {
 /**
  * A user is a row of GoTrue's `auth.users` `u` (migration 14: its uuid id is the user's id) and its
  * account `a` in restauth's schema (the user name, the token count, and the integer `id` the other
- * tables reference), joined on `a.uid = u.id`. A user id given to the Store is turned into the
- * account's key in the same statement (a join, or `(SELECT id FROM accounts WHERE uid = $n)`), and
- * sessions and one-time tokens name their user by the account's uid. GoTrue's `role` is the token's
- * role claim: the authenticated role there is restauth's "no role of its own" (null).
+ * tables reference), joined on `a.uid = u.id`. Sessions, refresh tokens and one-time tokens name
+ * their user by GoTrue's uuid (migrations 17 and 21). GoTrue's `role` is the token's role claim: the
+ * authenticated role there is restauth's "no role of its own" (null).
  */
 function userColumns(authenticatedLiteral: string): string {
   return `u.id::text AS id, a.username, u.email, u.email_confirmed_at,
@@ -113,9 +113,9 @@ function userColumns(authenticatedLiteral: string): string {
 /** An identity row `i`, as GoTrue keeps it (email: its generated column). */
 const IDENTITY_COLUMNS = `i.id::text AS id, i.user_id::text AS user_id, i.provider, i.provider_id, i.identity_data,
   i.email, i.last_sign_in_at, i.created_at, i.updated_at`;
-/** A one-time token `t` joined with its user `u`. */
-const ONE_TIME_TOKEN_COLUMNS = `t.hash, t.code_hash, t.recipient, u.uid::text AS user_id, t.purpose, t.created_at, t.expires_at,
-  t.data`;
+/** A one-time token `t` of restauth.code_tokens. */
+const ONE_TIME_TOKEN_COLUMNS = `t.hash, t.code_hash, t.recipient, t.user_id::text AS user_id, t.purpose, t.created_at,
+  t.expires_at, t.data`;
 const AUDIT_COLUMNS = `id, at, action, actor_id, user_id, ip, data`;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -228,7 +228,8 @@ export class PostgresStore implements Store {
   private readonly users: string;
   /** GoTrue's sessions and refresh tokens, and restauth's part of them (session-sql.ts). */
   private readonly session: SessionTables;
-  private readonly oneTimeTokens: string;
+  /** restauth's one-time tokens, and GoTrue's table that shows them (gotrue-one-time-tokens.ts). */
+  private readonly oneTimeTokens: ReturnType<typeof oneTimeTokenTables>;
   private readonly auditLog: string;
   private readonly userRoles: string;
   private readonly mailOutbox: string;
@@ -258,7 +259,7 @@ export class PostgresStore implements Store {
     this.userFrom = `${this.users} u JOIN ${this.accounts} a ON a.uid = u.id`;
     this.userColumns = userColumns(this.names.authenticatedLiteral);
     this.session = sessionTables(this.names);
-    this.oneTimeTokens = `${schema}.one_time_tokens`;
+    this.oneTimeTokens = oneTimeTokenTables(this.names);
     // GoTrue has no table for these: they live in restauth's schema (migration 16).
     this.auditLog = `${restauth}.audit_log`;
     this.userRoles = `${restauth}.user_roles`;
@@ -746,23 +747,30 @@ export class PostgresStore implements Store {
   ): Promise<TokenWrite> {
     // One statement: the new token takes the place of the earlier one of its user and purpose (one
     // row per pair, migration 10), unless the earlier one is live and newer than the throttle allows;
-    // the mails carrying it (the outbox rows the mail worker sends) come only with it. Racing callers
+    // the mails carrying it (the outbox rows the mail worker sends) come only with it, and GoTrue's
+    // table shows it as the newest token of its type (gotrue-one-time-tokens.ts). Racing callers
     // meet on the unique index: the first inserts, each later one waits for it and then replaces it
     // or, throttled, stores nothing. The row keeps its place, so a replacement may reuse its own code.
-    // No such user: the NULL key fails the NOT NULL constraint.
+    // No such user: the NOT NULL constraint or the foreign key refuses it.
     const { rows } = await this.pool
       .query<{ stored: number }>(
-        `WITH owner AS (
-         SELECT ${this.userKey('$2')} AS user_key
-       ), stored AS (
-         INSERT INTO ${this.oneTimeTokens} AS earlier
+        `WITH stored AS (
+         INSERT INTO ${this.oneTimeTokens.codeTokens} AS earlier
            (hash, code_hash, recipient, user_id, purpose, created_at, expires_at, data)
-         SELECT $1, $7, $10, owner.user_key, $3, $4, $5, $6 FROM owner
+         VALUES ($1, $7, $10, $2, $3, $4, $5, $6)
          ON CONFLICT (user_id, purpose) DO UPDATE SET hash = EXCLUDED.hash, code_hash = EXCLUDED.code_hash,
            recipient = EXCLUDED.recipient, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at,
            data = EXCLUDED.data, failed_attempts = 0
          WHERE $11::timestamptz IS NULL OR earlier.created_at <= $11 OR earlier.expires_at <= $4
-         RETURNING 1
+         RETURNING user_id, hash, recipient, created_at
+       ), shown AS (
+         INSERT INTO ${this.oneTimeTokens.gotrue} AS shown
+           (id, user_id, token_type, token_hash, relates_to, created_at, updated_at)
+         SELECT gen_random_uuid(), s.user_id, $12::text::${this.names.schema}.one_time_token_type, s.hash,
+           coalesce(s.recipient, u.email, ''), s.created_at AT TIME ZONE 'UTC', s.created_at AT TIME ZONE 'UTC'
+         FROM stored s JOIN ${this.users} u ON u.id = s.user_id WHERE $12::text IS NOT NULL
+         ON CONFLICT (user_id, token_type) DO UPDATE SET token_hash = EXCLUDED.token_hash,
+           relates_to = EXCLUDED.relates_to, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at
        ), queued AS (
          ${insertMailsSql(this.mailOutbox, '$8', '$9', 'stored')}
          RETURNING 1
@@ -781,11 +789,12 @@ export class PostgresStore implements Store {
           new Date(),
           token.recipient ?? null,
           options.unlessIssuedAfter ?? null,
+          gotrueTokenType(token.purpose),
         ],
       )
       .catch((error: unknown) => {
         const pgError = error as { code?: string; constraint?: string };
-        if (pgError.code === '23505' && pgError.constraint === 'one_time_tokens_code_hash')
+        if (pgError.code === '23505' && pgError.constraint === 'code_tokens_code_hash')
           throw new CodeHashInUseError();
         throw error;
       });
@@ -796,12 +805,13 @@ export class PostgresStore implements Store {
 
   async consumeOneTimeToken(hash: string, purpose: string, now: Date): Promise<OneTimeToken | null> {
     // One DELETE: a racing consumer, by link or by code, waits for the row lock and then finds no row.
-    // Its user's uid comes by USING (the foreign key guarantees the row).
     // The link's hash only: a code's hash is never a link (see consumeOneTimeCode).
     const { rows } = await this.pool.query<OneTimeTokenRow>(
-      `DELETE FROM ${this.oneTimeTokens} t USING ${this.accounts} u
-       WHERE u.id = t.user_id AND t.hash = $1 AND t.purpose = $2
-       RETURNING ${ONE_TIME_TOKEN_COLUMNS}`,
+      `WITH consumed AS (
+         DELETE FROM ${this.oneTimeTokens.codeTokens} t WHERE t.hash = $1 AND t.purpose = $2
+         RETURNING ${ONE_TIME_TOKEN_COLUMNS}
+       ), ${this.unshown('consumed')}
+       SELECT * FROM consumed`,
       [hash, purpose],
     );
     const row = rows[0];
@@ -815,20 +825,29 @@ export class PostgresStore implements Store {
     const codeHashes = candidates.map((candidate) => candidate.codeHash);
     // A hit is one DELETE, as a link's: racing consumers find the row once.
     const { rows } = await this.pool.query<OneTimeTokenRow>(
-      `DELETE FROM ${this.oneTimeTokens} t USING ${this.accounts} u
-       WHERE u.id = t.user_id AND t.recipient = $1
-         AND (t.purpose, t.code_hash) IN (SELECT * FROM unnest($2::text[], $3::text[]))
-       RETURNING ${ONE_TIME_TOKEN_COLUMNS}`,
+      `WITH consumed AS (
+         DELETE FROM ${this.oneTimeTokens.codeTokens} t
+         WHERE t.recipient = $1 AND (t.purpose, t.code_hash) IN (SELECT * FROM unnest($2::text[], $3::text[]))
+         RETURNING ${ONE_TIME_TOKEN_COLUMNS}
+       ), ${this.unshown('consumed')}
+       SELECT * FROM consumed`,
       [recipient, purposes, codeHashes],
     );
     const row = rows[0];
     if (row) return row.expires_at.getTime() <= now.getTime() ? null : toOneTimeToken(row);
     // A miss: one UPDATE counts it against every live token it may have been aimed at. Racing misses
-    // queue on the row lock and each re-reads the count, so none is lost; the last allowed one expires it.
+    // queue on the row lock and each re-reads the count, so none is lost; the last allowed one expires
+    // it, and GoTrue's table stops showing it.
     await this.pool.query(
-      `UPDATE ${this.oneTimeTokens} SET failed_attempts = failed_attempts + 1,
-         expires_at = CASE WHEN failed_attempts + 1 >= $4 THEN $3 ELSE expires_at END
-       WHERE recipient = $1 AND purpose = ANY($2::text[]) AND expires_at > $3`,
+      `WITH counted AS (
+         UPDATE ${this.oneTimeTokens.codeTokens} SET failed_attempts = failed_attempts + 1,
+           expires_at = CASE WHEN failed_attempts + 1 >= $4 THEN $3 ELSE expires_at END
+         WHERE recipient = $1 AND purpose = ANY($2::text[]) AND expires_at > $3
+         RETURNING hash, expires_at
+       ), expired AS (
+         SELECT hash FROM counted WHERE expires_at <= $3
+       ), ${this.unshown('expired')}
+       SELECT 1`,
       [recipient, purposes, now, maxFailures],
     );
     return null;
@@ -838,8 +857,8 @@ export class PostgresStore implements Store {
     const uid = userUid(userId);
     if (uid === null) return null;
     const { rows } = await this.pool.query<OneTimeTokenRow>(
-      `SELECT ${ONE_TIME_TOKEN_COLUMNS} FROM ${this.oneTimeTokens} t JOIN ${this.accounts} u ON u.id = t.user_id
-       WHERE u.uid = $1 AND t.purpose = $2 AND t.expires_at > $3 ORDER BY t.created_at DESC LIMIT 1`,
+      `SELECT ${ONE_TIME_TOKEN_COLUMNS} FROM ${this.oneTimeTokens.codeTokens} t
+       WHERE t.user_id = $1 AND t.purpose = $2 AND t.expires_at > $3 ORDER BY t.created_at DESC LIMIT 1`,
       [uid, purpose, now],
     );
     return rows[0] ? toOneTimeToken(rows[0]) : null;
@@ -895,9 +914,14 @@ export class PostgresStore implements Store {
     return { name, text, values };
   }
 
-  /** The account key of the user whose uid is the parameter `param` (NULL when none), as a subquery. */
-  private userKey(param: string): string {
-    return `(SELECT id FROM ${this.accounts} WHERE uid = ${param})`;
+  /**
+   * A WITH clause deleting GoTrue's row that shows a token of `tokens` (a clause returning `hash`): a
+   * token consumed or expired is no longer shown as pending.
+   */
+  private unshown(tokens: string): string {
+    return `unshown AS (
+      DELETE FROM ${this.oneTimeTokens.gotrue} g USING ${tokens} c WHERE g.token_hash = c.hash
+    )`;
   }
 
   private async oneUser(sql: string, values: unknown[]): Promise<User | null> {
