@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { loadConfig } from '../config/load.js';
+import { writeSampleIfNone } from '../data/sample.js';
 import type { Config } from '../config/schema.js';
 import { SchemaRefusedError } from '../stores/postgres/gotrue-schema.js';
 import { DatabaseUnreachableError } from '../stores/postgres/startup.js';
@@ -14,6 +15,12 @@ export function serveCommand(): Command {
 
 async function serve(dataFile: string | undefined, options: ConfigFlags): Promise<void> {
   const config = await loadConfig(loadOptionsOf(dataFile, options));
+  // `restauth db.json` naming a file that is not there starts as `json-server db.json` did: on its sample.
+  if (dataFile !== undefined && config.store.type === 'file') {
+    const { dataFile: path, credentialsFile, usersProp } = config.store;
+    if (await writeSampleIfNone(path, credentialsFile, usersProp))
+      console.log(`restauth: ${path} did not exist: created it with json-server's sample data`);
+  }
   // Imported lazily: `restauth init` and `--help` should not load the whole server.
   const { startServer } = await import('../http/server.js');
   let server: Awaited<ReturnType<typeof startServer>>;
