@@ -6,6 +6,7 @@ import { BackgroundWork } from './core/background.js';
 import { isAuthError } from './core/errors.js';
 import { EmailFlows, type LinkBuilder } from './core/email-flows.js';
 import { PkceFlows } from './core/flow-states.js';
+import { Identities } from './core/identities.js';
 import { OneTimeTokens } from './core/one-time-tokens.js';
 import { PasswordHasher } from './core/passwords.js';
 import { deriveKey } from './core/secrets.js';
@@ -30,6 +31,7 @@ export interface Services {
   /** PKCE flows of the mailed links: started by the email flows, their codes exchanged for sessions. */
   pkce: PkceFlows;
   admin: AdminService;
+  identities: Identities;
   audit: AuditLog;
   hasher: PasswordHasher;
   tokens: TokenService;
@@ -202,6 +204,7 @@ export async function createServices(
     flows,
     pkce,
     admin,
+    identities: new Identities(store),
     audit,
     hasher,
     tokens,

@@ -265,7 +265,14 @@ export function readEnv(env: NodeJS.ProcessEnv, cwd: string): ConfigLayer {
   if (rateLimits !== undefined) {
     oneOf('RESTAUTH_RATE_LIMITS', rateLimits.toLowerCase(), ['off']);
     const off = { max: 0 };
-    layer.rateLimits = { signIn: off, signUp: off, recovery: off, refresh: off, verify: off };
+    layer.rateLimits = {
+      signIn: off,
+      signUp: off,
+      recovery: off,
+      refresh: off,
+      verify: off,
+      anonymous: off,
+    };
   }
 
   // PostgreSQL durations: set over a store from DATABASE_URL or one configured in the file.

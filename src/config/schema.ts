@@ -180,6 +180,8 @@ export const ConfigSchema = Type.Object({
       recovery: RateLimitRule(30, 3600),
       refresh: RateLimitRule(150, 300),
       verify: RateLimitRule(30, 300),
+      /** Anonymous sign-ins (GoTrue's RATE_LIMIT_ANONYMOUS_USERS: 30 an hour per client). */
+      anonymous: RateLimitRule(30, 3600),
       /**
        * Deprecated: read so old files load; load.ts maps a value to `trustProxy: 1` with a warning.
        * (It took the leftmost X-Forwarded-For entry, which the client writes.)
@@ -367,6 +369,11 @@ export const ConfigSchema = Type.Object({
        * required when SMTP is configured (`email`), automatic with the development outbox.
        */
       confirmEmail: Type.Union([Type.Boolean(), Type.Null()], { default: null }),
+      /**
+       * Anonymous sign-ins: POST /signup with no address makes an is_anonymous user and its session
+       * (GoTrue's external.anonymous_users.enabled). Off by default, as GoTrue.
+       */
+      anonymousUsers: Type.Boolean({ default: false }),
     },
     { default: {} },
   ),

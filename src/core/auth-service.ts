@@ -132,6 +132,36 @@ export class AuthService {
   }
 
   /**
+   * An anonymous sign-in (GoTrue's signInAnonymously): a user with no address, password or
+   * identity, marked anonymous, and its first session, written in one store transaction. The
+   * user becomes permanent by confirming an address (updateOwnAccount, then EmailFlows).
+   */
+  async signUpAnonymously(
+    profile: Record<string, unknown>,
+    extraClaims?: ExtraClaims,
+  ): Promise<IssuedSession> {
+    checkUserData(profile, 'User data');
+    const now = this.now();
+    const first = this.deps.sessions.draft(now);
+    const user = await this.deps.store.createUser(
+      {
+        username: null,
+        email: null,
+        emailConfirmedAt: null,
+        role: null,
+        profile,
+        appMetadata: {},
+        isAnonymous: true,
+      },
+      null,
+      { session: first.session },
+    );
+    await this.deps.audit?.record('sign_up', { userId: user.id, data: { anonymous: true } });
+    const session = this.deps.sessions.opened(first.session, user.id);
+    return this.issue(user, session, first.refreshToken, now, extraClaims);
+  }
+
+  /**
    * Creates an account without a session. Its owner gets a welcome mail, or,
    * when the address must be confirmed first, the confirmation mail.
    */
@@ -446,6 +476,13 @@ export class AuthService {
       user = await this.deps.store.updateUser(user.id, { profile: { ...user.profile, ...changes.data } });
     }
     if (changes.password !== undefined) {
+      // An anonymous user's password would sign in nobody: it has no address to sign in with yet.
+      if (user.isAnonymous && user.email === null)
+        throw new AuthError(
+          'validation_failed',
+          'Updating password of an anonymous user without an email or phone is not allowed',
+          { status: 422 },
+        );
       // The caller's session goes on (GoTrue's behaviour); every other session ends.
       user = await this.changePassword({
         userId: user.id,
@@ -453,14 +490,33 @@ export class AuthService {
         keepSessionId: checked.session.id,
       });
     }
-    if (changes.email !== undefined)
+    if (changes.email !== undefined) {
+      // Without confirmation an anonymous user takes the address at once, as a sign-up would (GoTrue's
+      // autoconfirm); a permanent user's change always confirms, and so does an anonymous one's otherwise.
+      if (user.isAnonymous && user.email === null && this.deps.settings.requireEmailConfirmation !== true)
+        return this.makePermanent(user, changes.email);
       await this.deps.emailFlows.requestEmailChange(
         user,
         changes.email,
         changes.redirectTo,
         changes.pkce ?? null,
       );
+    }
     return user;
+  }
+
+  /** An anonymous user's address, taken without confirmation: the user is permanent from now on. */
+  private async makePermanent(user: User, newEmail: string): Promise<User> {
+    const email = checkEmail(newEmail);
+    await assertAddressFree(this.deps.store, email, user.id);
+    const now = this.now();
+    const permanent = await this.deps.store.updateUser(user.id, {
+      email,
+      emailConfirmedAt: now,
+      isAnonymous: false,
+    });
+    await this.deps.audit?.record('email_changed', { userId: user.id, data: { from: null, to: email } });
+    return permanent;
   }
 
   /**

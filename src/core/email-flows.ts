@@ -387,7 +387,12 @@ export class EmailFlows {
       }
     }
     await assertAddressFree(this.deps.store, newEmail, user.id);
-    const changed = await this.deps.store.updateUser(user.id, { email: newEmail, emailConfirmedAt: now });
+    // A confirmed address makes an anonymous user permanent (GoTrue's emailChangeVerify).
+    const changed = await this.deps.store.updateUser(user.id, {
+      email: newEmail,
+      emailConfirmedAt: now,
+      ...(user.isAnonymous ? { isAnonymous: false } : {}),
+    });
     await this.deps.audit.record('email_changed', {
       userId: user.id,
       data: { from: user.email, to: newEmail },

@@ -3,7 +3,7 @@ import { AuthError } from './errors.js';
 import type { RateLimitCounter } from './ports/rate-limits.js';
 
 /** The route families limited separately, as GoTrue limits them. */
-export type RateLimitFamily = 'signIn' | 'signUp' | 'recovery' | 'refresh' | 'verify';
+export type RateLimitFamily = 'signIn' | 'signUp' | 'recovery' | 'refresh' | 'verify' | 'anonymous';
 
 export interface RateLimitRule {
   /** Requests allowed per window and client. */

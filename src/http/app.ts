@@ -98,6 +98,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       flows: services.flows,
       pkce: services.pkce,
       admin: services.admin,
+      identities: services.identities,
       audit: services.audit,
       tokens: services.tokens,
       readiness: services.readiness,
@@ -110,6 +111,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
         authenticatedRole: config.roles.authenticated,
         serviceRole: config.roles.service,
         signupEnabled: config.signup.enabled,
+        anonymousUsers: config.signup.anonymousUsers,
         confirmEmail: confirmEmailRequired(config),
         minPasswordLength: config.passwords.minLength,
         // Role tokens are only as secret as what signs them: not a secret nobody chose (DESIGN, Principles).

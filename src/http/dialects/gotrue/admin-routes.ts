@@ -4,7 +4,7 @@ import type { AdminUserInput } from '../../../core/admin-service.js';
 import { AuthError } from '../../../core/errors.js';
 import { requireAdmin, type GotrueOptions } from './context.js';
 import { Email, Metadata, RedirectQuery } from './schemas.js';
-import { userJson } from './wire.js';
+import { userAnswers } from './user-answers.js';
 
 /** GoTrue's admin API, for service-role tokens only; every action lands in the audit log. */
 const UserBody = Type.Object({
@@ -64,7 +64,7 @@ function pageLinks(path: string, page: number, perPage: number, total: number): 
 
 export const adminRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app, options) => {
   const { admin, audit, redirects, settings } = options;
-  const role = settings.authenticatedRole;
+  const answer = userAnswers(options.identities, settings.authenticatedRole);
   // Before validation: a caller without the role learns nothing about the routes' inputs.
   app.addHook('onRequest', async (request) => requireAdmin(options, request));
 
@@ -74,19 +74,19 @@ export const adminRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
     void reply
       .header('X-Total-Count', String(total))
       .header('Link', pageLinks(`${settings.mountPath}/admin/users`, page, perPage, total));
-    return { users: users.map((user) => userJson(user, role)), aud: 'authenticated' };
+    return { users: await Promise.all(users.map((user) => answer.user(user))), aud: 'authenticated' };
   });
 
   app.post('/admin/users', { schema: { body: UserBody } }, async (request) =>
-    userJson(await admin.createUser(adminInput(request.body)), role),
+    answer.user(await admin.createUser(adminInput(request.body))),
   );
 
   app.get('/admin/users/:id', { schema: { params: IdParams } }, async (request) =>
-    userJson(await admin.getUser(request.params.id), role),
+    answer.user(await admin.getUser(request.params.id)),
   );
 
   app.put('/admin/users/:id', { schema: { params: IdParams, body: UserBody } }, async (request) =>
-    userJson(await admin.updateUser(request.params.id, adminInput(request.body)), role),
+    answer.user(await admin.updateUser(request.params.id, adminInput(request.body))),
   );
 
   app.delete('/admin/users/:id', { schema: { params: IdParams } }, async (request) => {
@@ -102,7 +102,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
       profile: request.body.data,
       redirectTo,
     });
-    return userJson(user, role);
+    return answer.user(user);
   });
 
   app.post('/admin/generate_link', { schema: { body: LinkBody } }, async (request) => {
@@ -115,7 +115,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
       redirectTo: redirects.check(body.redirect_to),
     });
     return {
-      ...userJson(generated.user, role),
+      ...(await answer.user(generated.user)),
       action_link: generated.link,
       email_otp: generated.code,
       hashed_token: generated.token,

@@ -4,6 +4,7 @@ import type { AuditLog } from '../../../core/audit.js';
 import type { AuthService, CheckResult } from '../../../core/auth-service.js';
 import type { EmailFlows } from '../../../core/email-flows.js';
 import type { PkceFlows } from '../../../core/flow-states.js';
+import type { Identities } from '../../../core/identities.js';
 import { AuthError } from '../../../core/errors.js';
 import type { RateLimitFamily } from '../../../core/rate-limit.js';
 import { TokenError, type TokenService } from '../../../core/tokens.js';
@@ -18,6 +19,7 @@ export interface GotrueOptions {
   flows: EmailFlows;
   pkce: PkceFlows;
   admin: AdminService;
+  identities: Identities;
   audit: AuditLog;
   tokens: TokenService;
   /** Whether the instance can serve: GoTrue's /health answers 503 when not. */
@@ -33,6 +35,8 @@ export interface GotrueOptions {
     authenticatedRole: string;
     serviceRole: string;
     signupEnabled: boolean;
+    /** POST /signup without an address signs in anonymously (GoTrue's external.anonymous_users.enabled). */
+    anonymousUsers: boolean;
     /** New addresses confirm before signing in. */
     confirmEmail: boolean;
     minPasswordLength: number;

@@ -10,7 +10,8 @@ import { checkEmail } from '../../../core/identity.js';
 import { linkErrorPage, pageCsp, resultPage, verifyPage } from '../../pages/index.js';
 import type { GotrueOptions } from './context.js';
 import { ClientExtras, Email, Metadata, pkceOf, RedirectQuery } from './schemas.js';
-import { gotrueClaims, sessionJson } from './wire.js';
+import { userAnswers } from './user-answers.js';
+import { gotrueClaims } from './wire.js';
 
 /**
  * The flows that go through a mailbox: recovery, magic links and codes,
@@ -135,7 +136,9 @@ export const emailRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
           code: 200,
         };
       }
-      return sessionJson(await auth.startSession(outcome.user, gotrueClaims), settings.authenticatedRole);
+      return userAnswers(options.identities, settings.authenticatedRole).session(
+        await auth.startSession(outcome.user, gotrueClaims),
+      );
     },
   );
 

@@ -6,7 +6,7 @@ import type { GotrueOptions } from './context.js';
 /** The routes clients call before signing in: settings, health and the public keys. */
 export const metaRoutes: FastifyPluginAsync<GotrueOptions> = async (app, { tokens, settings, readiness }) => {
   app.get('/settings', async () => ({
-    external: { email: true, phone: false, anonymous_users: false },
+    external: { email: true, phone: false, anonymous_users: settings.anonymousUsers },
     disable_signup: !settings.signupEnabled,
     mailer_autoconfirm: !settings.confirmEmail,
     phone_autoconfirm: false,

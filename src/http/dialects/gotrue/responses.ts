@@ -21,6 +21,21 @@ const ErrorBody = Type.Object(
   { description: "GoTrue's error body" },
 );
 
+const Identity = Type.Object(
+  {
+    identity_id: Type.String({ format: 'uuid', description: "the identity's own id" }),
+    id: Type.String({ description: "the user's id at the provider (the email identity's: the user's id)" }),
+    user_id: Type.String({ format: 'uuid' }),
+    identity_data: Metadata,
+    provider: Type.String(),
+    last_sign_in_at: Type.Optional(Timestamp),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    email: Type.Optional(Type.String()),
+  },
+  { description: "One of the user's identities, as GoTrue's identity object" },
+);
+
 const User = Type.Object(
   {
     id: Type.String({ format: 'uuid' }),
@@ -36,7 +51,7 @@ const User = Type.Object(
     banned_until: Type.Optional(Timestamp),
     app_metadata: Metadata,
     user_metadata: Metadata,
-    identities: Type.Array(Type.Record(Type.String(), Type.Unknown())),
+    identities: Type.Array(Identity),
     created_at: Timestamp,
     updated_at: Timestamp,
     is_anonymous: Type.Boolean(),

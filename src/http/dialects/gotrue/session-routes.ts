@@ -1,17 +1,24 @@
-import { Type } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { AuthError } from '../../../core/errors.js';
 import { requireUser, type GotrueOptions } from './context.js';
 import { ClientExtras, Email, Metadata, pkceOf, RedirectQuery } from './schemas.js';
-import { gotrueClaims, sessionJson, userJson } from './wire.js';
+import { userAnswers } from './user-answers.js';
+import { gotrueClaims } from './wire.js';
 
 /** Sign-up, sign-in, refresh, sign-out and the user's own record. */
 const SignUpBody = Type.Object({
-  email: Email,
-  password: Type.String({ minLength: 1 }),
+  // Neither: an anonymous sign-in (auth-js's signInAnonymously sends only data), as an empty address.
+  email: Type.Optional(Type.String({ maxLength: 320 })),
+  password: Type.Optional(Type.String()),
   data: Type.Optional(Metadata),
   ...ClientExtras,
 });
+
+/** GoTrue reads a sign-up without an address (absent or empty) as an anonymous sign-in. */
+function isAnonymousSignUp(body: Static<typeof SignUpBody>): boolean {
+  return body.email === undefined || body.email === '';
+}
 const TokenQuery = Type.Object({
   grant_type: Type.Union([Type.Literal('password'), Type.Literal('refresh_token'), Type.Literal('pkce')]),
 });
@@ -38,15 +45,30 @@ const UserUpdateBody = Type.Object({
 
 export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app, options) => {
   const { auth, flows, pkce, redirects, limit, settings } = options;
-  const role = settings.authenticatedRole;
+  const answer = userAnswers(options.identities, settings.authenticatedRole);
 
   app.post(
     '/signup',
-    { schema: { body: SignUpBody, querystring: RedirectQuery }, preHandler: limit('signUp') },
+    {
+      schema: { body: SignUpBody, querystring: RedirectQuery },
+      // Anonymous sign-ins count in a family of their own (GoTrue's anonymous users limit); while
+      // they are off, their refusal writes nothing and counts nowhere.
+      preHandler: async (request, reply) => {
+        if (!isAnonymousSignUp(request.body)) await limit('signUp').call(app, request, reply);
+        else if (settings.anonymousUsers) await limit('anonymous').call(app, request, reply);
+      },
+    },
     async (request) => {
       const body = request.body;
       const challenge = pkceOf(body);
+      if (isAnonymousSignUp(body)) {
+        if (!settings.anonymousUsers) throw new AuthError('anonymous_provider_disabled');
+        if (!settings.signupEnabled) throw new AuthError('signup_disabled');
+        return answer.session(await auth.signUpAnonymously(body.data ?? {}, gotrueClaims));
+      }
       if (!settings.signupEnabled) throw new AuthError('signup_disabled');
+      if (body.email === undefined || body.password === undefined || body.password === '')
+        throw new AuthError('validation_failed', 'Signup requires a valid password');
       const redirectTo = redirects.check(request.query.redirect_to);
       const input = {
         email: body.email,
@@ -57,9 +79,9 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (ap
       };
       // With confirmation on, a taken address answers like a new one: sign-up cannot probe for accounts.
       if (settings.confirmEmail)
-        return userJson(await auth.registerToConfirm(input), role, { confirmationSentAt: new Date() });
+        return answer.user(await auth.registerToConfirm(input), { confirmationSentAt: new Date() });
       const user = await auth.register({ ...input, emailConfirmed: true });
-      return sessionJson(await auth.startSession(user, gotrueClaims), role);
+      return answer.session(await auth.startSession(user, gotrueClaims));
     },
   );
 
@@ -80,16 +102,16 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (ap
           if (body.email === undefined || body.password === undefined) {
             throw new AuthError('validation_failed', 'email and password are required');
           }
-          return sessionJson(await auth.signIn(body.email, body.password, gotrueClaims), role);
+          return answer.session(await auth.signIn(body.email, body.password, gotrueClaims));
         }
         case 'refresh_token': {
           if (body.refresh_token === undefined)
             throw new AuthError('validation_failed', 'refresh_token is required');
-          return sessionJson(await auth.refresh(body.refresh_token, gotrueClaims), role);
+          return answer.session(await auth.refresh(body.refresh_token, gotrueClaims));
         }
         case 'pkce': {
           const user = await pkce.exchange(body.auth_code ?? '', body.code_verifier ?? '');
-          return sessionJson(await auth.startSession(user, gotrueClaims), role);
+          return answer.session(await auth.startSession(user, gotrueClaims));
         }
       }
     },
@@ -103,7 +125,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (ap
 
   app.get('/user', async (request) => {
     const { user } = await requireUser(auth, request);
-    return userJson(user, role, { newEmail: await flows.pendingEmailChange(user) });
+    return answer.user(user, { newEmail: await flows.pendingEmailChange(user) });
   });
 
   // Mails the code a password change asks for when reauthentication is required.
@@ -126,6 +148,6 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (ap
       redirectTo,
       pkce: challenge,
     });
-    return userJson(user, role, { newEmail: await flows.pendingEmailChange(user) });
+    return answer.user(user, { newEmail: await flows.pendingEmailChange(user) });
   });
 };

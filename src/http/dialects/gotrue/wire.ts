@@ -1,6 +1,7 @@
 import type { ExtraClaims, IssuedSession } from '../../../core/auth-service.js';
 import type { AuthError, ErrorCode } from '../../../core/errors.js';
-import type { User } from '../../../core/ports/store.js';
+import type { Identity, User } from '../../../core/ports/store.js';
+import { appMetadataJson, identityJson } from './identity-wire.js';
 
 /**
  * GoTrue's (Supabase Auth's) wire shapes: the user object, the session
@@ -14,6 +15,8 @@ export interface UserJsonExtras {
   /** The address an email change waits to confirm. */
   newEmail?: string | null;
   confirmationSentAt?: Date | null;
+  /** The user's identities (Identities.of): listed, and app_metadata's providers made from them. */
+  identities?: readonly Identity[];
 }
 
 export function userJson(user: User, authenticatedRole: string, extras: UserJsonExtras = {}) {
@@ -30,24 +33,28 @@ export function userJson(user: User, authenticatedRole: string, extras: UserJson
     last_sign_in_at: iso(user.lastSignInAt),
     // GoTrue's banned_until is omitempty: present only while a ban is set.
     ...(user.bannedUntil ? { banned_until: iso(user.bannedUntil) } : {}),
-    app_metadata: { provider: 'email', providers: ['email'], ...user.appMetadata },
+    app_metadata: appMetadataJson(user, extras.identities ?? null),
     // The account's user name last: the user's own data (a `username` key in it) never shows as it.
     user_metadata: user.username === null ? user.profile : { ...user.profile, username: user.username },
-    identities: [],
+    identities: (extras.identities ?? []).map(identityJson),
     created_at: iso(user.createdAt),
     updated_at: iso(user.updatedAt),
-    is_anonymous: false,
+    is_anonymous: user.isAnonymous,
   };
 }
 
-export function sessionJson(issued: IssuedSession, authenticatedRole: string) {
+export function sessionJson(
+  issued: IssuedSession,
+  authenticatedRole: string,
+  identities: readonly Identity[] = [],
+) {
   return {
     access_token: issued.accessToken,
     token_type: 'bearer',
     expires_in: issued.expiresIn,
     expires_at: issued.expiresAt,
     refresh_token: issued.refreshToken,
-    user: userJson(issued.user, authenticatedRole),
+    user: userJson(issued.user, authenticatedRole, { identities }),
   };
 }
 
@@ -55,10 +62,10 @@ export function sessionJson(issued: IssuedSession, authenticatedRole: string) {
 export const gotrueClaims: ExtraClaims = (user) => ({
   email: user.email ?? '',
   phone: '',
-  app_metadata: { provider: 'email', providers: ['email'], ...user.appMetadata },
+  app_metadata: appMetadataJson(user, null),
   user_metadata: user.profile,
   aal: 'aal1',
-  is_anonymous: false,
+  is_anonymous: user.isAnonymous,
 });
 
 /** restauth's codes that GoTrue names or answers differently. */

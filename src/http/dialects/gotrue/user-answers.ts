@@ -1,0 +1,22 @@
+import type { IssuedSession } from '../../../core/auth-service.js';
+import type { Identities } from '../../../core/identities.js';
+import type { User } from '../../../core/ports/store.js';
+import { sessionJson, userJson, type UserJsonExtras } from './wire.js';
+
+/**
+ * The user object and the session answer with the user's identities, as
+ * GoTrue answers every route that shows a user (its handlers load them with
+ * the user). Every GoTrue route that answers a user goes through here.
+ */
+export interface UserAnswers {
+  user(user: User, extras?: Omit<UserJsonExtras, 'identities'>): Promise<ReturnType<typeof userJson>>;
+  session(issued: IssuedSession): Promise<ReturnType<typeof sessionJson>>;
+}
+
+export function userAnswers(identities: Identities, authenticatedRole: string): UserAnswers {
+  return {
+    user: async (user, extras = {}) =>
+      userJson(user, authenticatedRole, { ...extras, identities: await identities.of(user.id) }),
+    session: async (issued) => sessionJson(issued, authenticatedRole, await identities.of(issued.user.id)),
+  };
+}

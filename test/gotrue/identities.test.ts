@@ -1,0 +1,166 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { UserIdentity } from '@supabase/auth-js';
+import type { TestApp } from '../support/app.js';
+import {
+  adminClient,
+  gotrueClient,
+  listen,
+  nextMail,
+  secretsOf,
+  startMailingApp,
+  stopMailingApp,
+} from '../support/gotrue.js';
+import { suiteStore } from '../support/postgres.js';
+import type { SmtpSink } from '../support/smtp-sink.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const PASSWORD = 'correct horse battery';
+
+/** GoTrue's identity object: every key it marshals, and no other. */
+function assertEmailIdentity(
+  identity: UserIdentity | undefined,
+  userId: string,
+  email: string,
+  verified: boolean,
+) {
+  assert.ok(identity, 'an identity');
+  assert.match(identity.identity_id, UUID);
+  assert.equal(identity.id, userId, "the email identity's provider id is the user's id");
+  assert.equal(identity.user_id, userId);
+  assert.equal(identity.provider, 'email');
+  // GoTrue marshals the identity's email; auth-js's type does not name it.
+  assert.equal((identity as UserIdentity & { email?: string }).email, email);
+  assert.deepEqual(identity.identity_data, {
+    sub: userId,
+    email,
+    email_verified: verified,
+    phone_verified: false,
+  });
+  assert.ok(!Number.isNaN(Date.parse(identity.created_at ?? '')));
+  assert.ok(!Number.isNaN(Date.parse(identity.updated_at ?? '')));
+  const keys = Object.keys(identity).filter((key) => key !== 'last_sign_in_at');
+  assert.deepEqual(keys.sort(), [
+    'created_at',
+    'email',
+    'id',
+    'identity_data',
+    'identity_id',
+    'provider',
+    'updated_at',
+    'user_id',
+  ]);
+}
+
+/**
+ * Identities on the wire with the unmodified @supabase/auth-js, on both stores:
+ * a user's email identity wherever GoTrue shows the user, and the look-alike
+ * sign-up of a taken address with `identities: []`, which apps read as
+ * "already registered".
+ */
+for (const storeKind of ['file', 'postgres'] as const) {
+  describe(`identities on the GoTrue wire (${storeKind} store)`, () => {
+    let t: TestApp;
+    let sink: SmtpSink;
+    let url: string;
+    let store: Awaited<ReturnType<typeof suiteStore>>;
+
+    before(async () => {
+      store = await suiteStore(storeKind);
+      ({ t, sink } = await startMailingApp({ ...store.config, oneTimeTokens: { resendInterval: 0 } }));
+      url = await listen(t);
+    });
+    after(async () => {
+      await stopMailingApp(t, sink);
+      await store.drop();
+    });
+
+    it('a new sign-up answers its email identity; a sign-up of the taken address answers a look-alike with identities: []', async () => {
+      const since = sink.mails.length;
+      const first = await gotrueClient(url).client.signUp({ email: 'Ida@Acme.test', password: PASSWORD });
+      assert.equal(first.error, null);
+      const user = first.data.user!;
+      assert.equal(user.identities?.length, 1, 'a new account has its email identity');
+      assertEmailIdentity(user.identities?.[0], user.id, 'ida@acme.test', false);
+      assert.deepEqual(user.app_metadata, { provider: 'email', providers: ['email'] });
+      await nextMail(sink, 'ida@acme.test', since);
+
+      // As apps check it (the Supabase docs' "user already exists" test).
+      const again = await gotrueClient(url).client.signUp({
+        email: 'ida@acme.test',
+        password: 'other password!',
+      });
+      assert.equal(again.error, null, 'no error: the answer must not tell the address is taken');
+      const lookalike = again.data.user!;
+      assert.deepEqual(lookalike.identities, [], 'already registered');
+      assert.notEqual(lookalike.id, user.id);
+      assert.equal(lookalike.email, 'ida@acme.test');
+      assert.equal(lookalike.is_anonymous, false);
+      assert.deepEqual(
+        Object.keys(lookalike).sort(),
+        Object.keys(user).sort(),
+        'the look-alike has every field a new account has',
+      );
+    });
+
+    it('GET /user, the session answers and the admin API list the identities; confirming verifies the email identity', async () => {
+      const made = gotrueClient(url);
+      const since = sink.mails.length;
+      const signUp = await made.client.signUp({ email: 'jo@acme.test', password: PASSWORD });
+      const id = signUp.data.user!.id;
+      const { code } = secretsOf(await nextMail(sink, 'jo@acme.test', since));
+      const verified = await made.client.verifyOtp({ email: 'jo@acme.test', token: code, type: 'signup' });
+      assert.equal(verified.error, null);
+      assertEmailIdentity(verified.data.user?.identities?.[0], id, 'jo@acme.test', true);
+      const signedIn = await gotrueClient(url).client.signInWithPassword({
+        email: 'jo@acme.test',
+        password: PASSWORD,
+      });
+      assert.equal(signedIn.error, null);
+      assertEmailIdentity(signedIn.data.user?.identities?.[0], id, 'jo@acme.test', true);
+      const fetched = await made.client.getUser();
+      assert.equal(fetched.error, null);
+      assert.equal(fetched.data.user?.identities?.length, 1);
+      assertEmailIdentity(fetched.data.user?.identities?.[0], id, 'jo@acme.test', true);
+      const listed = await made.client.getUserIdentities();
+      assert.equal(listed.error, null);
+      assert.equal(listed.data?.identities[0]?.identity_id, fetched.data.user?.identities?.[0]?.identity_id);
+
+      const admin = adminClient(url, await t.services.tokens.signRoleToken('service_role', 600, new Date()));
+      const byId = await admin.getUserById(id);
+      assert.equal(byId.error, null);
+      assertEmailIdentity(byId.data.user?.identities?.[0], id, 'jo@acme.test', true);
+      const page = await admin.listUsers({ page: 1, perPage: 100 });
+      const row = page.data.users.find((user) => user.id === id);
+      assertEmailIdentity(row?.identities?.[0], id, 'jo@acme.test', true);
+      const created = await admin.createUser({
+        email: 'kim@acme.test',
+        password: PASSWORD,
+        email_confirm: true,
+      });
+      assertEmailIdentity(created.data.user?.identities?.[0], created.data.user!.id, 'kim@acme.test', true);
+    });
+
+    it('an email change confirmed moves the email identity to the new address', async () => {
+      const made = gotrueClient(url);
+      const created = await adminClient(
+        url,
+        await t.services.tokens.signRoleToken('service_role', 600, new Date()),
+      ).createUser({ email: 'lee@acme.test', password: PASSWORD, email_confirm: true });
+      const id = created.data.user!.id;
+      const identityId = created.data.user!.identities![0]!.identity_id;
+      await made.client.signInWithPassword({ email: 'lee@acme.test', password: PASSWORD });
+      const since = sink.mails.length;
+      assert.equal((await made.client.updateUser({ email: 'lee2@acme.test' })).error, null);
+      const toNew = secretsOf(await nextMail(sink, 'lee2@acme.test', since));
+      const toOld = secretsOf(await nextMail(sink, 'lee@acme.test', since));
+      await made.client.verifyOtp({ email: 'lee2@acme.test', token: toNew.code, type: 'email_change' });
+      await made.client.verifyOtp({ email: 'lee@acme.test', token: toOld.code, type: 'email_change' });
+      const fetched = await made.client.getUser();
+      assert.equal(fetched.data.user?.email, 'lee2@acme.test');
+      assert.equal(fetched.data.user?.identities?.length, 1);
+      assert.equal(fetched.data.user?.identities?.[0]?.identity_id, identityId, 'the same identity');
+      assertEmailIdentity(fetched.data.user?.identities?.[0], id, 'lee2@acme.test', true);
+    });
+  });
+}
