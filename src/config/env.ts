@@ -131,6 +131,16 @@ export const ENV_VARS: readonly EnvVar[] = [
       '"off" turns every rate limit off (load tests, trusted networks); unset: the configured limits.',
   },
   {
+    name: 'GOTRUE_EXTERNAL_ANONYMOUS_USERS_ENABLED',
+    key: 'signup.anonymousUsers',
+    description: 'true: anonymous sign-ins (POST /auth/v1/signup without an address), as GoTrue reads it.',
+  },
+  {
+    name: 'GOTRUE_RATE_LIMIT_ANONYMOUS_USERS',
+    key: 'rateLimits.anonymous',
+    description: "Anonymous sign-ins allowed per client and hour, as GoTrue's (0: no limit).",
+  },
+  {
     name: 'RESTAUTH_SMTP_URL',
     key: 'email',
     description:
@@ -273,6 +283,26 @@ export function readEnv(env: NodeJS.ProcessEnv, cwd: string): ConfigLayer {
       verify: off,
       anonymous: off,
     };
+  }
+
+  // GoTrue's names for the anonymous sign-in settings (its boolean parsing: true/false, 1/0, t/f).
+  const anonymousUsers = get('GOTRUE_EXTERNAL_ANONYMOUS_USERS_ENABLED');
+  if (anonymousUsers !== undefined) {
+    const value = oneOf('GOTRUE_EXTERNAL_ANONYMOUS_USERS_ENABLED', anonymousUsers.toLowerCase(), [
+      'true',
+      'false',
+      '1',
+      '0',
+      't',
+      'f',
+    ]);
+    layer.signup = { ...layer.signup, anonymousUsers: ['true', '1', 't'].includes(value) };
+  }
+  const anonymousLimit = get('GOTRUE_RATE_LIMIT_ANONYMOUS_USERS');
+  if (anonymousLimit !== undefined && rateLimits === undefined) {
+    if (!/^\d+$/u.test(anonymousLimit))
+      fail('GOTRUE_RATE_LIMIT_ANONYMOUS_USERS', anonymousLimit, 'a whole number of sign-ins per hour');
+    layer.rateLimits = { ...layer.rateLimits, anonymous: { max: Number(anonymousLimit), window: 3600 } };
   }
 
   // PostgreSQL durations: set over a store from DATABASE_URL or one configured in the file.
