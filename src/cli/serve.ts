@@ -4,7 +4,9 @@ import { writeSampleIfNone } from '../data/sample.js';
 import type { Config } from '../config/schema.js';
 import { SchemaRefusedError } from '../stores/postgres/gotrue-schema.js';
 import { DatabaseUnreachableError } from '../stores/postgres/startup.js';
-import { CliError, EXIT_FAILURE } from './errors.js';
+import { existsSync } from 'node:fs';
+import { CliError, EXIT_FAILURE, EXIT_USAGE } from './errors.js';
+import { snapshotOnKey } from './snapshots.js';
 import { addConfigOptions, loadOptionsOf, type ConfigFlags } from './config-options.js';
 
 export function serveCommand(): Command {
@@ -15,6 +17,13 @@ export function serveCommand(): Command {
 
 async function serve(dataFile: string | undefined, options: ConfigFlags): Promise<void> {
   const config = await loadConfig(loadOptionsOf(dataFile, options));
+  if (config.data.watch) throw new CliError('--watch (data.watch) is not supported yet', EXIT_USAGE);
+  if (!existsSync(config.data.snapshots)) {
+    throw new CliError(
+      `snapshots folder ${config.data.snapshots} does not exist (set --snapshots)`,
+      EXIT_USAGE,
+    );
+  }
   // `restauth db.json` naming a file that is not there starts as `json-server db.json` did: on its sample.
   if (dataFile !== undefined && config.store.type === 'file') {
     const { dataFile: path, credentialsFile, usersProp } = config.store;
@@ -30,6 +39,15 @@ async function serve(dataFile: string | undefined, options: ConfigFlags): Promis
     throw explainStartFailure(error, config);
   }
   console.log(`restauth listening on ${server.url}`);
+  const { documents } = server;
+  if (documents !== null) {
+    snapshotOnKey(
+      process.stdin,
+      config.data.snapshots,
+      () => documents.data,
+      (line) => console.log(line),
+    );
+  }
   closeOnSignals(server);
 }
 

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import { ignoredWithPostgres, processEnvironment, readEnv } from './env.js';
 import { ConfigError } from './errors.js';
@@ -13,6 +13,7 @@ import {
   type PostgrestAuthFlags,
 } from './formats/postgrest-auth.js';
 import { mapRestauth } from './formats/restauth.js';
+import { mapJsonServer, mapJsonServerOptions, type JsonServerOptions } from './formats/json-server.js';
 import { readJsoncFile } from './jsonc.js';
 import { mergeLayers, type ConfigLayer, type StoreLayer } from './layer.js';
 import { ConfigSchema, type Config } from './schema.js';
@@ -41,6 +42,8 @@ export interface LoadOptions {
   host?: string;
   /** postgrest-auth's command-line flags; they override the file and the environment. */
   postgrestAuth?: PostgrestAuthFlags;
+  /** json-server's command-line flags (paths relative to cwd); they override the file and the environment. */
+  jsonServer?: JsonServerOptions;
   /** The CLI's --dev: development mode (see ConfigSchema's `development`). */
   development?: boolean;
   /** The CLI's --log-level and --log-format. */
@@ -67,6 +70,8 @@ const DEFAULT_CONFIG_FILES: ReadonlyArray<{ name: string; format: ConfigFormat }
   { name: 'restauth.json', format: 'restauth' },
   { name: 'config.json', format: 'json-data-server' },
   { name: 'postgrest-auth.json', format: 'postgrest-auth' },
+  // json-server reads it by default; its options only, so restauth's own files come first.
+  { name: 'json-server.json', format: 'json-server' },
 ];
 
 /**
@@ -90,6 +95,8 @@ async function mapFile(format: ConfigFormat, raw: unknown, context: FormatContex
       return mapPostgrestAuth(raw, context);
     case 'restauth':
       return mapRestauth(raw, context);
+    case 'json-server':
+      return mapJsonServer(raw, context);
   }
 }
 
@@ -104,6 +111,8 @@ async function readConfigFile(
   if (options.configFile !== undefined) {
     path = resolve(cwd, options.configFile);
     label = options.configFile;
+    // json-server's own config file, named as json-server names it, holds json-server's options only.
+    if (basename(path) === 'json-server.json') format = 'json-server';
   } else {
     const found = DEFAULT_CONFIG_FILES.find(({ name }) => existsSync(join(cwd, name)));
     if (found === undefined) return null;
@@ -114,12 +123,16 @@ async function readConfigFile(
   const raw = await readJsoncFile(path, label);
   if (!isPlainObject(raw)) throw new ConfigError(`${label}: the file must hold a JSON object`);
   const detected = format ?? detectFormat(raw);
-  const layer = await mapFile(detected, raw, { where: label, path, warn });
+  const layer = await mapFile(detected, raw, { where: label, path, warn, cwd });
   return { path, label, format: detected, layer };
 }
 
-function flagsLayer(options: LoadOptions, cwd: string): ConfigLayer {
-  const layer: ConfigLayer = options.postgrestAuth ? mapPostgrestAuthFlags(options.postgrestAuth) : {};
+async function flagsLayer(options: LoadOptions, cwd: string): Promise<ConfigLayer> {
+  const jsonServer = options.jsonServer
+    ? await mapJsonServerOptions(options.jsonServer, cwd, 'the command line')
+    : {};
+  const postgrestAuth = options.postgrestAuth ? mapPostgrestAuthFlags(options.postgrestAuth) : {};
+  const layer = mergeLayers(jsonServer, postgrestAuth) as ConfigLayer;
   if (options.development) layer.development = true;
   if (options.logLevel !== undefined) layer.logLevel = options.logLevel;
   if (options.logFormat !== undefined) layer.logFormat = options.logFormat;
@@ -136,6 +149,7 @@ const SECRET_KEYS: Record<ConfigFormat, string> = {
   restauth: 'jwt.secret',
   'json-data-server': 'auth.jwtSecret',
   'postgrest-auth': 'secret',
+  'json-server': 'jwt.secret',
 };
 
 /** Where the winning jwt secret was set, for messages: the last layer that set one. */
@@ -186,7 +200,7 @@ export async function loadConfigWithSources(
     },
     { layer: file?.layer ?? {}, sourceOf: () => `file ${file?.path ?? ''}` },
     { layer: envLayer, sourceOf: environmentSource(env) },
-    { layer: flagsLayer(options, cwd), sourceOf: flagSource },
+    { layer: await flagsLayer(options, cwd), sourceOf: flagSource },
     { layer: options.overrides ?? {}, sourceOf: () => 'overrides' },
   ];
   const merged = mergeLayers(...labelled.map(({ layer }) => layer));
@@ -231,6 +245,7 @@ export async function loadConfigWithSources(
   config.outboxDir = resolve(home, config.outboxDir);
   if (config.mailTemplatesDir !== null) config.mailTemplatesDir = resolve(home, config.mailTemplatesDir);
   config.data.static = resolve(cwd, config.data.static);
+  config.data.snapshots = resolve(cwd, config.data.snapshots);
   config.jwt.publicDefaultSecret = config.jwt.secret !== null && PUBLISHED_SECRETS.has(config.jwt.secret);
   config.jwt.generatedSecret = false;
   checkUrls(config, where);

@@ -131,7 +131,12 @@ export const ConfigSchema = Type.Object({
   host: Type.String({ default: '127.0.0.1' }),
   /** Which format the configuration was read from: it selects compatibility defaults. */
   source: Type.Union(
-    [Type.Literal('restauth'), Type.Literal('json-data-server'), Type.Literal('postgrest-auth')],
+    [
+      Type.Literal('restauth'),
+      Type.Literal('json-data-server'),
+      Type.Literal('postgrest-auth'),
+      Type.Literal('json-server'),
+    ],
     {
       default: 'restauth',
     },
@@ -172,6 +177,14 @@ export const ConfigSchema = Type.Object({
     default: true,
     expected: 'true (any origin), false (no CORS) or a list of origins',
   }),
+  /** Answers compressed (gzip, deflate, brotli) when the client accepts it, as json-server does; false: --no-gzip. */
+  compression: Type.Boolean({ default: true }),
+  /**
+   * Express-style `(req, res, next)` middleware files (json-server's --middlewares), run in order for
+   * every request after its body is parsed and before restauth's handler (and so before the data API
+   * checks a token): see docs/data-api.md.
+   */
+  middlewares: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
   /** Requests allowed per client and window (seconds), per route family; max 0 turns a family off. */
   rateLimits: Type.Object(
     {
@@ -334,6 +347,15 @@ export const ConfigSchema = Type.Object({
       static: Type.String({ default: 'public' }),
       /** routes.json-style rewrites, e.g. {"/api/*": "/$1"}. */
       routes: Type.Record(Type.String(), Type.String(), { default: {} }),
+      /** The file `routes` was read from (set by the loader), watched under `watch`. */
+      routesFile: Type.Union([Type.String(), Type.Null()], { default: null }),
+      /**
+       * json-server's --watch: a change of db.json made outside restauth is applied (with the writes
+       * its journal holds on top) instead of set aside, and the routes file is read again.
+       */
+      watch: Type.Boolean({ default: false }),
+      /** Folder the snapshots (`s` + Enter on the terminal) are written to (json-server's --snapshots). */
+      snapshots: Type.String({ default: '.' }),
       /** Per-collection permission digits (owner/logged-in/public), e.g. {"posts": 644}. */
       rules: Type.Record(Type.String(), Type.Integer({ minimum: 0, maximum: 777 }), { default: {} }),
       defaultRule: Type.Integer({ default: 660, minimum: 0, maximum: 777 }),

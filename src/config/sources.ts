@@ -85,6 +85,18 @@ const FLAGS: ReadonlyArray<[key: string, flag: string]> = [
   ['store.schema', 'flag --schema'],
   ['store.table', 'flag --table'],
   ['store', 'flag --connection'],
+  ['cors', 'flag --no-cors'],
+  ['compression', 'flag --no-gzip'],
+  ['middlewares', 'flag --middlewares'],
+  ['data.readOnly', 'flag --read-only'],
+  ['data.id', 'flag --id'],
+  ['data.foreignKeySuffix', 'flag --foreignKeySuffix'],
+  ['data.delay', 'flag --delay'],
+  ['data.static', 'flag --static'],
+  ['data.routes', 'flag --routes'],
+  ['data.routesFile', 'flag --routes'],
+  ['data.watch', 'flag --watch'],
+  ['data.snapshots', 'flag --snapshots'],
 ];
 
 export function flagSource(key: string): string {

@@ -1,3 +1,4 @@
+import compress from '@fastify/compress';
 import cors from '@fastify/cors';
 import formbody from '@fastify/formbody';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
@@ -14,6 +15,7 @@ import { jsonDataServerDialect } from './dialects/json-data-server.js';
 import { postgrestAuthDialect } from './dialects/postgrest-auth.js';
 import { restauthErrorFormat, useErrorReply } from './errors.js';
 import { parseJsonBodies } from './json-body.js';
+import { useMiddlewares } from './middlewares.js';
 import { healthRoutes } from './health.js';
 import { RequestLineLogController } from './logging.js';
 import { observeRequests } from './metrics.js';
@@ -74,8 +76,12 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       exposedHeaders: ['X-Total-Count', 'Link', 'Location'],
     });
   }
+  // Compressed answers when the client accepts them, as json-server's compression(): gzip and deflate
+  // (not brotli, which costs more CPU per answer), above 1 KB. `compression: false` is its --no-gzip.
+  if (config.compression) await app.register(compress, { encodings: ['gzip', 'deflate'], threshold: 1024 });
   // postgrest-auth accepted urlencoded forms as well as JSON.
   await app.register(formbody, { bodyLimit: config.bodyLimit });
+  await useMiddlewares(app, config.middlewares);
 
   useErrorReply(app, restauthErrorFormat);
   app.setNotFoundHandler((request, reply) =>

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
+import type { DocumentStore } from '../core/ports/documents.js';
 import { resolveJwtSecret } from '../config/secret.js';
 import { createServices } from '../compose.js';
 import { buildApp } from './app.js';
@@ -12,6 +13,8 @@ export interface RunningServer {
   url: string;
   /** Where the metrics are served when they have a port of their own (metrics.port). */
   metricsUrl: string | null;
+  /** The data API's document (db.json in file mode), null when there is none. */
+  documents: DocumentStore | null;
   close(): Promise<void>;
 }
 
@@ -62,7 +65,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       });
       log.info(`metrics at ${metricsServer.url}`);
     }
-    return { url, metricsUrl: metricsServer?.url ?? null, close: () => app.close() };
+    return {
+      url,
+      metricsUrl: metricsServer?.url ?? null,
+      documents: services.documents,
+      close: () => app.close(),
+    };
   } catch (error) {
     await app.close();
     throw error;

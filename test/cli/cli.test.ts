@@ -58,16 +58,33 @@ test('--help on every command', async () => {
     '--host <host>',
     '-A, --app',
     '-C, --connection',
-    '-s, --schema',
+    '--schema',
     '-t, --table',
     '-e, --expire',
-    '-i, --issuer',
-    '-S, --secret',
+    '--issuer',
+    '--secret',
     '--dev',
+    // json-server's.
+    '-w, --watch',
+    '-r, --routes <file>',
+    '-m, --middlewares <files...>',
+    '--static <dir>',
+    '--read-only',
+    '--no-cors',
+    '--no-gzip',
+    '--snapshots <dir>',
+    '-d, --delay <ms>',
+    '--id <prop>',
+    '--foreignKeySuffix <suffix>',
+    '-q, --quiet',
   ]) {
     assert.ok(serve.stdout.includes(flag), `serve --help lists ${flag}`);
   }
   assert.match(serve.stdout, /default: \.\/db\.json/);
+  assert.match(
+    serve.stdout,
+    /-s, -S and -i mean json-server's --static, --snapshots and --id when a DATA_FILE is given/,
+  );
 
   const init = await cli(dir, ['init', '--help']);
   assert.equal(init.code, 0);

@@ -147,6 +147,9 @@ test('json-data-server config.json: every key set, json-server options, routes f
       jsonServer: '0.17',
       static: join(dir, 'www'),
       routes: { '/api/*': '/$1' },
+      routesFile: join(dir, 'routes.json'),
+      watch: false,
+      snapshots: dir,
       rules: { posts: 644 },
       defaultRule: 660,
       ownerProp: 'userId',
@@ -220,15 +223,13 @@ test('json-data-server: bad values name the key as written', async () => {
   }
 });
 
-test('unknown keys and unsupported json-server options warn, they do not fail', async () => {
+test('unknown keys warn, they do not fail', async () => {
   const dir = await tempDir();
   await writeJson(dir, 'config.json', { watch: true, colour: 'blue', auth: { jwtSecet: 'typo' } });
   const { config, warnings } = await load(dir, { env: { RESTAUTH_JWT_SECRET: LONG_SECRET } });
   assert.equal(config.source, 'json-data-server');
-  assert.deepEqual(warnings, [
-    'config.json: unknown keys ignored: colour, auth.jwtSecet',
-    'config.json: json-server options not supported by restauth, ignored: watch',
-  ]);
+  assert.deepEqual(warnings, ['config.json: unknown keys ignored: colour, auth.jwtSecet']);
+  assert.equal(config.data.watch, true, "json-server's option is read");
 });
 
 const POSTGREST_AUTH_EXAMPLE = `// postgrest-auth.json example

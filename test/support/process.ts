@@ -21,6 +21,8 @@ export async function spawnRestauth(
   env: NodeJS.ProcessEnv = {},
   /** Sees the output as it comes, before the process listens (start-up messages). */
   onOutput?: (output: string) => void,
+  /** 'pipe': the test writes to its standard input (child.stdin), as a person at its terminal would. */
+  stdin: 'ignore' | 'pipe' = 'ignore',
 ): Promise<RestauthProcess> {
   const child = spawn(
     process.execPath,
@@ -34,7 +36,7 @@ export async function spawnRestauth(
         RESTAUTH_RATE_LIMITS: 'off',
         ...env,
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [stdin, 'pipe', 'pipe'],
     },
   );
   let output = '';

@@ -5,4 +5,6 @@ export interface FormatContext {
   /** Absolute path of the file: relative paths written inside it resolve from its folder. */
   path: string;
   warn: (message: string) => void;
+  /** The working directory: json-server.json's paths resolve against it, as json-server resolves them. */
+  cwd: string;
 }

@@ -3,7 +3,6 @@ import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { Duration, seconds } from '../duration.js';
 import { ConfigError } from '../errors.js';
-import { readJsoncFile } from '../jsonc.js';
 import type { ConfigLayer } from '../layer.js';
 import {
   JsonDataServerRequestFields,
@@ -11,6 +10,7 @@ import {
   JsonDataServerRoutes,
 } from '../schema.js';
 import type { FormatContext } from './context.js';
+import { JSON_SERVER_OPTION_KEYS, JsonServerOptions, mapJsonServerOptions } from './json-server.js';
 import { assertValid, warnUnknownKeys } from '../validate.js';
 
 /**
@@ -46,29 +46,8 @@ const Rule = Type.Integer({ minimum: 0, maximum: 777 });
 
 export const JsonDataServerFileSchema = Type.Object({
   // json-server's options (its CLI flags, which its config file mirrors).
+  ...JsonServerOptions,
   port: Type.Integer({ default: 3000, minimum: 0, maximum: 65535 }),
-  host: Type.Optional(Type.String({ minLength: 1 })),
-  readOnly: Type.Optional(Type.Boolean()),
-  'read-only': Type.Optional(Type.Boolean()),
-  id: Type.Optional(Type.String({ minLength: 1 })),
-  foreignKeySuffix: Type.Optional(Type.String({ minLength: 1 })),
-  delay: Type.Optional(Type.Integer({ minimum: 0 })),
-  static: Type.Optional(Type.String({ minLength: 1 })),
-  routes: Type.Optional(
-    Type.Union([Type.String({ minLength: 1 }), Type.Record(Type.String(), Type.String())], {
-      expected: 'a path to a routes.json file or an object of rewrites',
-    }),
-  ),
-  // json-server options restauth does not implement: accepted so old files load, with a warning.
-  watch: Type.Optional(Type.Unknown()),
-  snapshots: Type.Optional(Type.Unknown()),
-  middlewares: Type.Optional(Type.Unknown()),
-  // json-server's --no-cors: no CORS headers at all.
-  noCors: Type.Optional(Type.Boolean()),
-  'no-cors': Type.Optional(Type.Boolean()),
-  noGzip: Type.Optional(Type.Unknown()),
-  'no-gzip': Type.Optional(Type.Unknown()),
-  quiet: Type.Optional(Type.Unknown()),
   // restauth's addition: per-collection permissions, as json-server-auth wrote them.
   rules: Type.Optional(Type.Record(Type.String(), Rule)),
   auth: JsonDataServerAuthSchema,
@@ -76,22 +55,8 @@ export const JsonDataServerFileSchema = Type.Object({
 
 type JsonDataServerFile = Static<typeof JsonDataServerFileSchema>;
 
-const UNSUPPORTED = ['watch', 'snapshots', 'middlewares', 'noGzip', 'no-gzip', 'quiet'];
-
 /** Keys that mark a file as json-data-server's (json-server options restauth's own format does not have). */
-export const JSON_SERVER_KEYS = [
-  'readOnly',
-  'read-only',
-  'id',
-  'foreignKeySuffix',
-  'delay',
-  'static',
-  'routes',
-  'rules',
-  'noCors',
-  'no-cors',
-  ...UNSUPPORTED,
-];
+export const JSON_SERVER_KEYS = [...JSON_SERVER_OPTION_KEYS, 'rules'];
 
 function checkRegExp(pattern: string, key: string, where: string): void {
   try {
@@ -101,18 +66,6 @@ function checkRegExp(pattern: string, key: string, where: string): void {
   }
 }
 
-async function loadRoutes(
-  routes: string | Record<string, string> | undefined,
-  baseDir: string,
-  where: string,
-): Promise<Record<string, string> | undefined> {
-  if (typeof routes !== 'string') return routes;
-  const file = resolve(baseDir, routes);
-  const loaded = await readJsoncFile(file, routes);
-  assertValid(Type.Record(Type.String(), Type.String()), loaded, `${where}: routes file ${routes}`);
-  return loaded as Record<string, string>;
-}
-
 export async function mapJsonDataServer(raw: unknown, context: FormatContext): Promise<ConfigLayer> {
   const { where, warn } = context;
   const baseDir = dirname(context.path);
@@ -120,23 +73,18 @@ export async function mapJsonDataServer(raw: unknown, context: FormatContext): P
   const file = Value.Default(JsonDataServerFileSchema, structuredClone(raw)) as JsonDataServerFile;
   assertValid(JsonDataServerFileSchema, file, where);
   warnUnknownKeys(JsonDataServerFileSchema, file, where, warn);
-  const present = UNSUPPORTED.filter((key) => (file as Record<string, unknown>)[key] !== undefined);
-  if (present.length > 0)
-    warn(`${where}: json-server options not supported by restauth, ignored: ${present.join(', ')}`);
 
   const { auth } = file;
   checkRegExp(auth.userIdRE, 'auth.userIdRE', where);
   checkRegExp(auth.userPwdRE, 'auth.userPwdRE', where);
   const accessTokenTtl = seconds(auth.jwtExpiresIn, 'auth.jwtExpiresIn', where);
   const inactivityTimeout = seconds(auth.jwtRefreshExpiresIn, 'auth.jwtRefreshExpiresIn', where);
-  const readOnly = file.readOnly ?? file['read-only'];
-  const noCors = file.noCors ?? file['no-cors'];
+  // Paths written in config.json resolve against its folder.
+  const jsonServer = await mapJsonServerOptions(file, baseDir, where);
 
   return {
+    ...jsonServer,
     source: 'json-data-server',
-    ...(noCors === true ? { cors: false } : {}),
-    port: file.port,
-    host: file.host,
     jwt: {
       // The public default is kept so tokens and clients keep working; load.ts flags it and start-up warns.
       secret: auth.jwtSecret,
@@ -185,15 +133,6 @@ export async function mapJsonDataServer(raw: unknown, context: FormatContext): P
         jwtRefreshToken: auth.jwtRefreshToken,
       },
     },
-    data: {
-      enabled: true,
-      readOnly,
-      id: file.id,
-      foreignKeySuffix: file.foreignKeySuffix,
-      delay: file.delay,
-      static: file.static === undefined ? undefined : resolve(baseDir, file.static),
-      routes: await loadRoutes(file.routes, baseDir, where),
-      rules: file.rules,
-    },
+    data: { ...jsonServer.data, enabled: true, rules: file.rules },
   };
 }
