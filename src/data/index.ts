@@ -17,7 +17,7 @@ import { singular } from './singular.js';
 import { delayOf, sleep, type Sleep } from './delay.js';
 import { RULES_PATH } from './rewrite.js';
 import { jsonpCallback, jsonpScript } from './jsonp.js';
-import { assertRoutableKeys } from './document-check.js';
+import { assertServableDocument } from './document-check.js';
 import { HOME_PAGE_CSP, renderHomePage, type AuthRoute, type HomeResource } from './home-page.js';
 
 /**
@@ -61,7 +61,7 @@ function segmentsOf(url: string): string[] {
 }
 
 export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) => {
-  assertRoutableKeys(options.documents.data, options.source ?? 'db.json');
+  assertServableDocument(options.documents.data, options.source ?? 'db.json');
   const ctx = new DataContext(
     options.documents,
     options.config,

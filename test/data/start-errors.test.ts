@@ -35,6 +35,26 @@ describe('a db.json that cannot be served stops the start', () => {
     assert.doesNotMatch(stderr, /^\s+at /mu);
   });
 
+  it('a top-level number, string or null (json-server: "is not supported"): one line, exit 1', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'restauth-datavalue-'));
+    const db = { $schema: './schema.json', posts: [], count: 5, title: 'x', nothing: null, users: [] };
+    await writeFile(join(dir, 'db.json'), JSON.stringify(db));
+    assert.throws(
+      () => jsonServer.router(join(dir!, 'db.json')),
+      /Type of "count" \(number\)\s+is not supported/,
+    );
+    const { code, stdout, stderr } = await runCli(dir, ['db.json'], ENV);
+    assert.equal(code, 1, stdout + stderr);
+    assert.match(
+      stderr,
+      /"count" is a number: a top-level value must be an array \(a collection\) or an object/,
+    );
+    assert.match(stderr, /"title" is a string/);
+    assert.match(stderr, /"nothing" is null/);
+    assert.doesNotMatch(stderr, /schema/);
+    assert.doesNotMatch(stderr, /^\s+at /mu);
+  });
+
   it('invalid JSON: the file, line and column, without a stack', async () => {
     dir = await mkdtemp(join(tmpdir(), 'restauth-badjson-'));
     await writeFile(join(dir, 'db.json'), '{\n  "posts": [\n    { "id": 1, }\n  ]\n}\n');
