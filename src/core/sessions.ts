@@ -106,7 +106,7 @@ export class SessionManager {
   /** Exchanges a refresh token for its successor, detecting replays. */
   async rotate(refreshToken: string, now: Date): Promise<Rotated> {
     const found = await this.store.findRefreshToken(hashSecret(refreshToken));
-    if (!found) throw new AuthError('refresh_token_not_found');
+    if (!found) return this.redeemImported(refreshToken, now);
     const { session, user } = found;
     this.assertLive(session, now);
     if (found.token.rotatedAt === null) {
@@ -122,6 +122,44 @@ export class SessionManager {
       // Another request rotated it between our read and our write: judge it as a repeat.
     }
     return this.answerRepeat(refreshToken, session, now);
+  }
+
+  /**
+   * A token of a database another server made (Store.findImportedRefreshToken) works once: its
+   * session moves into restauth's form, with a new secret and, as successor, the token derived from
+   * the presented one, as any successor is. Presented again, it is a rotated token: inside the grace
+   * period the walk from that successor answers a racing tab, after it the session ends.
+   */
+  private async redeemImported(refreshToken: string, now: Date): Promise<Rotated> {
+    const imported = (await this.store.findImportedRefreshToken?.(refreshToken)) ?? null;
+    if (!imported) throw new AuthError('refresh_token_not_found');
+    const { session, user } = imported;
+    this.assertLive(session, now);
+    if (imported.spentAt === null) {
+      if (session.refreshedAt.getTime() + this.settings.inactivityTimeout * 1000 <= now.getTime()) {
+        await this.store.revokeSession(session.id, 'inactivity_timeout', now);
+        throw new AuthError('session_expired');
+      }
+      const refreshSecret = randomSecret();
+      const successor = deriveSecret(refreshSecret, refreshToken);
+      if (
+        await this.store.redeemImportedRefreshToken!(refreshToken, refreshSecret, hashSecret(successor), now)
+      ) {
+        return { session: { ...session, refreshedAt: now, refreshSecret }, user, refreshToken: successor };
+      }
+      // Another request spent it between our read and our write: judge it as a repeat.
+    }
+    const spentAt = imported.spentAt ?? now;
+    const converted = await this.store.findSession(session.id);
+    if (
+      converted &&
+      converted.refreshSecret !== '' &&
+      now.getTime() - spentAt.getTime() <= this.settings.reuseGrace * 1000
+    ) {
+      return this.answerRepeat(deriveSecret(converted.refreshSecret, refreshToken), converted, now);
+    }
+    await this.store.revokeSession(session.id, 'refresh_token_reused', now);
+    throw new AuthError('refresh_token_reused');
   }
 
   /**

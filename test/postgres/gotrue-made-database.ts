@@ -31,11 +31,10 @@ export interface GoTrueMadeDatabase {
 }
 
 const NIL_UUID = '00000000-0000-0000-0000-000000000000';
-/** What GoTrue's 12-character refresh tokens are made of (crypto.SecureAlphanumeric). */
-const ALPHANUMERIC = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
-
+/** GoTrue's v1 refresh token (crypto.SecureAlphanumeric(12)): base32 of random bytes, lower-cased, 12 long. */
 function v1Token(): string {
-  return [...randomBytes(12)].map((byte) => ALPHANUMERIC[byte % ALPHANUMERIC.length]).join('');
+  const base32 = 'abcdefghijklmnopqrstuvwxyz234567';
+  return [...randomBytes(12)].map((byte) => base32[byte % 32]).join('');
 }
 
 /** GoTrue hashes with Go's bcrypt at cost 10, which writes the `$2a$` prefix. */
@@ -220,6 +219,64 @@ const GOTRUE_SCHEMA = `
       nullif(current_setting('request.jwt.claims', true), ''))::jsonb $fn$;
 `;
 
+/** A session as GoTrue's password sign-in writes it: the row (v2 when `hmac`), its AMR claim, its audit entry. */
+async function writeGoTrueSession(
+  client: pg.ClientBase,
+  userId: string,
+  hmac: { key: string; counter: bigint } | null,
+): Promise<string> {
+  const id = randomUUID();
+  await client.query(
+    `INSERT INTO auth.sessions (id, user_id, created_at, updated_at, aal, refreshed_at, user_agent, ip,
+       refresh_token_hmac_key, refresh_token_counter)
+     VALUES ($1, $2, now() - interval '1 day', now(), 'aal1', (now() AT TIME ZONE 'utc'),
+       'Mozilla/5.0 (GoTrue fixture)', '203.0.113.7', $3, $4)`,
+    [id, userId, hmac?.key ?? null, hmac?.counter.toString() ?? null],
+  );
+  await client.query(
+    `INSERT INTO auth.mfa_amr_claims (session_id, created_at, updated_at, authentication_method, id)
+     VALUES ($1, now() - interval '1 day', now() - interval '1 day', 'password', $2)`,
+    [id, randomUUID()],
+  );
+  await client.query(
+    `INSERT INTO auth.audit_log_entries (instance_id, id, payload, created_at, ip_address)
+     VALUES ($1, $2, $3, now() - interval '1 day', '203.0.113.7')`,
+    [
+      NIL_UUID,
+      randomUUID(),
+      { action: 'login', actor_id: userId, log_type: 'account', traits: { provider: 'email' } },
+    ],
+  );
+  return id;
+}
+
+/**
+ * One more session of `userId` signed in through GoTrue, with its live refresh token: a v1 row, or
+ * (v2) a new key at counter 1.
+ */
+export async function addGoTrueSession(
+  client: pg.ClientBase,
+  userId: string,
+  form: 'v1' | 'v2',
+): Promise<{ sessionId: string; token: string }> {
+  if (form === 'v2') {
+    const key = randomBytes(32);
+    const sessionId = await writeGoTrueSession(client, userId, {
+      key: key.toString('base64url'),
+      counter: 1n,
+    });
+    return { sessionId, token: encodeGoTrueRefreshToken({ sessionId, counter: 1n }, key) };
+  }
+  const sessionId = await writeGoTrueSession(client, userId, null);
+  const token = v1Token();
+  await client.query(
+    `INSERT INTO auth.refresh_tokens (instance_id, token, user_id, revoked, created_at, updated_at, parent, session_id)
+     VALUES ($1, $2, $3, false, now(), now(), NULL, $4)`,
+    [NIL_UUID, token, userId, sessionId],
+  );
+  return { sessionId, token };
+}
+
 /**
  * Builds GoTrue's schema in the (empty) database at `url`, records `versions` as pop does, and writes
  * what GoTrue writes for two users who signed up with an address and a password and signed in: the
@@ -272,31 +329,8 @@ export async function createGoTrueMadeDatabase(
       );
     }
 
-    const session = async (userId: string, hmac: { key: string; counter: bigint } | null) => {
-      const id = randomUUID();
-      await client.query(
-        `INSERT INTO auth.sessions (id, user_id, created_at, updated_at, aal, refreshed_at, user_agent, ip,
-           refresh_token_hmac_key, refresh_token_counter)
-         VALUES ($1, $2, now() - interval '1 day', now(), 'aal1', (now() AT TIME ZONE 'utc'),
-           'Mozilla/5.0 (GoTrue fixture)', '203.0.113.7', $3, $4)`,
-        [id, userId, hmac?.key ?? null, hmac?.counter.toString() ?? null],
-      );
-      await client.query(
-        `INSERT INTO auth.mfa_amr_claims (session_id, created_at, updated_at, authentication_method, id)
-         VALUES ($1, now() - interval '1 day', now() - interval '1 day', 'password', $2)`,
-        [id, randomUUID()],
-      );
-      await client.query(
-        `INSERT INTO auth.audit_log_entries (instance_id, id, payload, created_at, ip_address)
-         VALUES ($1, $2, $3, now() - interval '1 day', '203.0.113.7')`,
-        [
-          NIL_UUID,
-          randomUUID(),
-          { action: 'login', actor_id: userId, log_type: 'account', traits: { provider: 'email' } },
-        ],
-      );
-      return id;
-    };
+    const session = (userId: string, hmac: { key: string; counter: bigint } | null) =>
+      writeGoTrueSession(client, userId, hmac);
 
     // Gail: a v1 session refreshed once. The first token is revoked, its successor names it as parent.
     const v1Session = await session(users[0].id, null);

@@ -86,7 +86,7 @@ describe("a database GoTrue made, and restauth's migration status", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('refuses to migrate a schema GoTrue made, naming its newest migration, and writes nothing', async () => {
+  it('refuses a schema GoTrue made that lacks what restauth writes, naming it, and writes nothing', async () => {
     const { pool } = await database();
     try {
       // Hosted Supabase databases also carry older versions of the GoTrue Supabase forked.
@@ -94,11 +94,14 @@ describe("a database GoTrue made, and restauth's migration status", () => {
       const before = await schemaShape(pool);
       await assert.rejects(migrate(pool, names), (error: Error) => {
         assert.ok(error instanceof SchemaRefusedError, error.stack);
+        // Every version is known, so restauth would serve it (test/postgres/gotrue-made.test.ts), but
+        // this one's tables are a sketch of GoTrue's: what restauth reads and writes is named.
         assert.match(error.message, /schema auth was made by GoTrue/u);
         assert.match(
           error.message,
-          new RegExp(`newest GoTrue migration is ${NEWEST_KNOWN_GOTRUE_VERSION}`, 'u'),
+          /lacks what restauth writes: auth\.users\.confirmation_sent_at \(timestamp with time zone\)/u,
         );
+        assert.match(error.message, /and \d+ more\. restauth wrote nothing/u);
         assert.doesNotMatch(error.message, /newer than/u);
         return true;
       });

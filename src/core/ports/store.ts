@@ -329,6 +329,28 @@ export interface Store {
    * Returns false when any condition fails: two racing callers rotate once.
    */
   rotateRefreshToken(presentedHash: string, successorHash: string, now: Date): Promise<boolean>;
+  /**
+   * A refresh token the store's database holds in a form restauth did not issue: a database another
+   * server made, served as it is (PostgreSQL: GoTrue's raw v1 tokens and v2 tokens signed with their
+   * session's key). Null when the token is none of them, or cannot be proven (a forged signature).
+   * `spentAt`: null while it is its session's live token; else when it was spent (its session's last
+   * activity when the store cannot tell: a replay is judged against it). Optional: a store that only
+   * ever held restauth's tokens has none.
+   */
+  findImportedRefreshToken?(
+    token: string,
+  ): Promise<{ session: Session; user: User | null; spentAt: Date | null } | null>;
+  /**
+   * Atomically spends the live imported `token` and moves its session into restauth's form: the
+   * session's refresh secret becomes `refreshSecret`, `successorHash` its live token. False when the
+   * token is no longer live (a racing caller spent it): two racing callers redeem once.
+   */
+  redeemImportedRefreshToken?(
+    token: string,
+    refreshSecret: string,
+    successorHash: string,
+    now: Date,
+  ): Promise<boolean>;
   /** The user's sessions not revoked, newest first (some may be past their lifetime: core judges). */
   listSessions(userId: string): Promise<Session[]>;
   /** Revokes one session (idempotent). */

@@ -134,29 +134,33 @@ export class SchemaRefusedError extends Error {
 
 /**
  * A schema GoTrue made (its `schema_migrations` has rows, and restauth never
- * migrated it) is not restauth's to migrate: restauth's migrations would
- * alter GoTrue's `users` table. It is refused before anything is written,
- * naming its newest GoTrue migration, and saying so when that one is newer
- * than any restauth knows. Serving it as it is comes with GoTrue's layout
- * (docs/postgres-schema.md).
+ * migrated it): restauth serves it as it is (gotrue-adopt.ts) when it knows
+ * every migration GoTrue recorded there (or they are older than the newest
+ * it knows: Supabase's 2017/2018 rows) and finds every one it knows.
+ * Otherwise it is refused before anything is written, naming the GoTrue
+ * migration newer than restauth knows, or the first one missing. Returns the
+ * versions of a schema to serve, or null when GoTrue did not make it.
  */
-export async function refuseGoTrueSchema(
+export async function goTrueSchemaToServe(
   client: pg.ClientBase,
   q: Pick<ReturnType<typeof quotedNames>, 'schema' | 'restauth'>,
   schemaName: string,
-): Promise<void> {
+): Promise<string[] | null> {
   // restauth's bookkeeping, in either place: restauth migrated this schema (and may have recorded GoTrue versions).
-  if ((await bookkeepingTable(client, q)) !== null) return;
+  if ((await bookkeepingTable(client, q)) !== null) return null;
   const versions = await gotrueVersions(client, q.schema);
-  if (versions.length === 0) return;
+  if (versions.length === 0) return null;
   const unknown = unknownNewerVersions(versions);
-  const newest = unknown[0] ?? versions[0]!;
+  const recorded = new Set(versions);
+  const missing = GOTRUE_VERSIONS.find((version) => !recorded.has(version));
+  if (unknown.length === 0 && missing === undefined) return versions;
   const why =
     unknown.length > 0
-      ? `GoTrue migration ${newest} is newer than any restauth knows (${NEWEST_KNOWN_GOTRUE_VERSION})`
-      : `its newest GoTrue migration is ${newest}`;
+      ? `GoTrue migration ${unknown[0]!} is newer than any restauth knows (${NEWEST_KNOWN_GOTRUE_VERSION})`
+      : `GoTrue migration ${missing!} has not run on it (restauth serves a schema GoTrue migrated up to ` +
+        `${NEWEST_KNOWN_GOTRUE_VERSION}: start that GoTrue on it once first)`;
   throw new SchemaRefusedError(
-    `schema ${schemaName} was made by GoTrue (Supabase Auth): ${why}. restauth does not serve GoTrue's own ` +
-      'tables yet and wrote nothing to the database (docs/postgres-schema.md)',
+    `schema ${schemaName} was made by GoTrue (Supabase Auth): ${why}. restauth wrote nothing to the database ` +
+      '(docs/postgres-schema.md)',
   );
 }

@@ -1,8 +1,14 @@
 import type pg from 'pg';
 import { bookkeepingTable, createBookkeepingTable } from './bookkeeping.js';
 import { isStoreUnavailable } from './faults.js';
-import { gotrueVersions, refuseGoTrueSchema, unknownNewerVersions } from './gotrue-schema.js';
-import { migrations, quotedNames, type SchemaNames } from './migrations.js';
+import { adoptGoTrueSchema } from './gotrue-adopt.js';
+import {
+  goTrueSchemaToServe,
+  gotrueVersions,
+  SchemaRefusedError,
+  unknownNewerVersions,
+} from './gotrue-schema.js';
+import { migrations, quotedNames, type Migration, type SchemaNames } from './migrations.js';
 import { transaction, withClient } from './pool.js';
 
 /**
@@ -18,8 +24,20 @@ export async function migrate(pool: pg.Pool, names: SchemaNames): Promise<number
     // A session lock: it is released with the connection too, if the connection dies first.
     await client.query('SELECT pg_advisory_lock(hashtext($1))', [lock]);
     try {
-      // Before anything is created: a schema GoTrue made is not this code's to alter.
-      await refuseGoTrueSchema(client, q, names.schema);
+      // Before anything is created: a schema GoTrue made is served as it is, or refused with nothing written.
+      if ((await goTrueSchemaToServe(client, q, names.schema)) !== null) {
+        // One transaction: a failure anywhere leaves the database as GoTrue left it.
+        await transaction(client, () =>
+          adoptGoTrueSchema(client, names, async () => {
+            const table = await createBookkeepingTable(client, q);
+            for (const migration of migrations(names)) {
+              await applyMigration(client, q, migration, table);
+              applied.push(migration.version);
+            }
+          }),
+        ).catch(failed('serving the schema GoTrue made'));
+        return applied;
+      }
       await client.query(`CREATE SCHEMA IF NOT EXISTS ${q.schema}`);
       const table = (await bookkeepingTable(client, q)) ?? (await createBookkeepingTable(client, q));
       const done = new Set(
@@ -29,29 +47,9 @@ export async function migrate(pool: pg.Pool, names: SchemaNames): Promise<number
       );
       for (const migration of migrations(names)) {
         if (done.has(migration.version)) continue;
-        await transaction(client, async () => {
-          if (migration.sql !== '') await client.query(migration.sql);
-          await migration.run?.(client);
-          if (migration.gotrue !== undefined && migration.gotrue.length > 0) {
-            // As pop records them; a database GoTrue made may have them already.
-            await client.query(
-              `INSERT INTO ${q.schema}.schema_migrations (version) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING`,
-              [migration.gotrue],
-            );
-          }
-          // Looked up again: migration 16 moves the table of a database migrated before it to restauth's schema.
-          await client.query(
-            `INSERT INTO ${(await bookkeepingTable(client, q))!} (version, name) VALUES ($1, $2)`,
-            [migration.version, migration.name],
-          );
-        }).catch((error: unknown) => {
-          // A lost connection is an outage to wait out, not a broken migration.
-          if (isStoreUnavailable(error)) throw error;
-          throw new Error(
-            `migration ${migration.version} (${migration.name}) failed: ${(error as Error).message}`,
-            { cause: error },
-          );
-        });
+        await transaction(client, () => applyMigration(client, q, migration, table)).catch(
+          failed(`migration ${migration.version} (${migration.name})`),
+        );
         applied.push(migration.version);
       }
     } finally {
@@ -60,6 +58,37 @@ export async function migrate(pool: pg.Pool, names: SchemaNames): Promise<number
     }
     return applied;
   });
+}
+
+/** Runs one migration and records it (and the GoTrue versions it reproduces), in the caller's transaction. */
+async function applyMigration(
+  client: pg.ClientBase,
+  q: ReturnType<typeof quotedNames>,
+  migration: Migration,
+  table: string,
+): Promise<void> {
+  if (migration.sql !== '') await client.query(migration.sql);
+  await migration.run?.(client);
+  if (migration.gotrue !== undefined && migration.gotrue.length > 0) {
+    // As pop records them; a database GoTrue made may have them already.
+    await client.query(
+      `INSERT INTO ${q.schema}.schema_migrations (version) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING`,
+      [migration.gotrue],
+    );
+  }
+  // Looked up again: migration 16 moves the table of a database migrated before it to restauth's schema.
+  await client.query(
+    `INSERT INTO ${(await bookkeepingTable(client, q)) ?? table} (version, name) VALUES ($1, $2)`,
+    [migration.version, migration.name],
+  );
+}
+
+/** A failed step, named; a lost connection stays what it is, an outage to wait out. */
+function failed(what: string): (error: unknown) => never {
+  return (error) => {
+    if (isStoreUnavailable(error) || error instanceof SchemaRefusedError) throw error;
+    throw new Error(`${what} failed: ${(error as Error).message}`, { cause: error });
+  };
 }
 
 export interface MigrationStatus {

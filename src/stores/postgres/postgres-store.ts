@@ -22,6 +22,7 @@ import {
   type UserPage,
   type UserPatch,
 } from '../../core/ports/store.js';
+import { findGoTrueRefreshToken, redeemGoTrueRefreshToken } from './gotrue-tokens.js';
 import { emailIdentityData, quotedNames, type SchemaNames } from './migrations.js';
 import { insertMailsSql, outboxTable } from './outbox.js';
 import { inTransaction } from './pool.js';
@@ -701,6 +702,25 @@ export class PostgresStore implements Store {
       ),
     );
     return rows[0]!.rotated === 1;
+  }
+
+  /** GoTrue's own refresh tokens, in a database it made (gotrue-tokens.ts). */
+  async findImportedRefreshToken(
+    token: string,
+  ): Promise<{ session: Session; user: User | null; spentAt: Date | null } | null> {
+    const found = await findGoTrueRefreshToken(this.pool, this.session, token);
+    const session = found && (await this.findSession(found.sessionId));
+    if (!found || !session) return null;
+    return { session, user: await this.findUserById(session.userId), spentAt: found.spentAt };
+  }
+
+  redeemImportedRefreshToken(
+    token: string,
+    refreshSecret: string,
+    successorHash: string,
+    now: Date,
+  ): Promise<boolean> {
+    return redeemGoTrueRefreshToken(this.pool, this.session, token, refreshSecret, successorHash, now);
   }
 
   async revokeSession(sessionId: string, reason: string, now: Date): Promise<void> {
