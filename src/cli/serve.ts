@@ -17,7 +17,6 @@ export function serveCommand(): Command {
 
 async function serve(dataFile: string | undefined, options: ConfigFlags): Promise<void> {
   const config = await loadConfig(loadOptionsOf(dataFile, options));
-  if (config.data.watch) throw new CliError('--watch (data.watch) is not supported yet', EXIT_USAGE);
   if (!existsSync(config.data.snapshots)) {
     throw new CliError(
       `snapshots folder ${config.data.snapshots} does not exist (set --snapshots)`,

@@ -9,13 +9,13 @@ import { dataApi } from '../data/index.js';
 import type { Sleep } from '../data/delay.js';
 import type { AuthRoute } from '../data/home-page.js';
 import type { Config } from '../config/schema.js';
-import { createRewriter } from '../data/rewrite.js';
 import { gotrueDialect } from './dialects/gotrue.js';
 import { jsonDataServerDialect } from './dialects/json-data-server.js';
 import { postgrestAuthDialect } from './dialects/postgrest-auth.js';
 import { restauthErrorFormat, useErrorReply } from './errors.js';
 import { parseJsonBodies } from './json-body.js';
 import { useMiddlewares } from './middlewares.js';
+import { WatchedRoutes } from './watched-routes.js';
 import { healthRoutes } from './health.js';
 import { RequestLineLogController } from './logging.js';
 import { observeRequests } from './metrics.js';
@@ -40,7 +40,7 @@ export interface AppOptions {
  */
 export async function buildApp(services: Services, options: AppOptions = {}): Promise<FastifyInstance> {
   const { config } = services;
-  const rewrite = config.data.enabled ? createRewriter(config.data.routes) : null;
+  const routes = config.data.enabled ? new WatchedRoutes(config.data.routes) : null;
   // request.ip reads X-Forwarded-For through these proxies only: the nearest N hops (what Fastify does with
   // a number, which its types do not list), or these addresses (a copy: the config is frozen).
   const hops = config.trustProxy;
@@ -48,7 +48,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     hops === false ? false : typeof hops === 'number' ? (_address, hop) => hop < hops : [...hops];
   const app = Fastify({
     // json-server's routes.json rewrites, applied before routing.
-    ...(rewrite ? { rewriteUrl: (request: { url?: string }) => rewrite(request.url ?? '/') } : {}),
+    ...(routes ? { rewriteUrl: (request: { url?: string }) => routes.rewrite(request.url ?? '/') } : {}),
     ...(options.logger
       ? {
           loggerInstance: options.logger as FastifyBaseLogger,
@@ -61,6 +61,14 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     return503OnClosing: true,
     trustProxy,
   });
+  // json-server's --watch: the routes file is read again when it changes.
+  if (routes && config.data.watch && config.data.routesFile !== null) {
+    routes.watch(config.data.routesFile, {
+      info: (message) => options.logger?.info(message),
+      warn: (message) => options.logger?.warn(message),
+    });
+    app.addHook('onClose', async () => routes.close());
+  }
   // Response schemas (route-docs.ts) document the answers, they do not shape them: Fastify's serializer
   // would drop every field a schema does not list and write a null string as "", so a slip in a schema
   // would change what clients receive. Answers are JSON.stringify's, as before there were schemas.

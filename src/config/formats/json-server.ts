@@ -48,10 +48,21 @@ export const JSON_SERVER_OPTION_KEYS = Object.keys(JsonServerOptions).filter(
   (key) => key !== 'port' && key !== 'host',
 );
 
-async function loadRoutes(routes: string, baseDir: string, where: string): Promise<Record<string, string>> {
-  const loaded = await readJsoncFile(resolve(baseDir, routes), routes);
-  assertValid(Type.Record(Type.String(), Type.String()), loaded, `${where}: routes file ${routes}`);
+/** A routes.json: an object of rewrites, `{"/api/*": "/$1"}`; a ConfigError naming `label` otherwise. */
+export async function readRoutesFile(path: string, label: string): Promise<Record<string, string>> {
+  const loaded = await readJsoncFile(path, label);
+  assertValid(Type.Record(Type.String(), Type.String()), loaded, `routes file ${label}`);
   return loaded as Record<string, string>;
+}
+
+async function loadRoutes(routes: string, baseDir: string, where: string): Promise<Record<string, string>> {
+  try {
+    return await readRoutesFile(resolve(baseDir, routes), routes);
+  } catch (error) {
+    // Named as the setting that pointed at it.
+    if (error instanceof Error) error.message = `${where}: ${error.message}`;
+    throw error;
+  }
 }
 
 /**

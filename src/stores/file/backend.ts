@@ -14,12 +14,14 @@ import { fileReadiness } from './readiness.js';
  * (SessionManager.pruneEnded), so it has no upkeep of its own.
  */
 export async function openFileBackend(
-  config: Pick<Config, 'stateDir'> & { store: FileStoreConfig },
+  config: Pick<Config, 'stateDir'> & { store: FileStoreConfig; data?: Pick<Config['data'], 'watch'> },
   logger: BackendLogger,
 ): Promise<Backend> {
   const files = config.store;
   const { db, store, outbox } = await openFileStore(files, logger, {
     outboxFile: join(config.stateDir, 'mail-queue.json'),
+    // json-server's --watch: db.json edited while restauth runs is applied.
+    adoptEdits: config.data?.watch ?? false,
   });
   if (!outbox) throw new Error('the file store opened without its mail queue');
   return {

@@ -1,4 +1,4 @@
-import { constants } from 'node:fs';
+import { constants, watch, type FSWatcher } from 'node:fs';
 import { copyFile, link, mkdir, readFile, rename, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { parse as parseTolerantly, printParseErrorCode, type ParseError } from 'jsonc-parser';
@@ -106,6 +106,12 @@ interface Compaction {
  *   and adopting a stale copy would undo acknowledged writes. It is kept
  *   beside as `<file>.rejected-<time>`, with a warning, and restauth's
  *   version is put back (docs/operations.md, hand edits).
+ * - Except with `adoptEdits` (json-server's --watch): db.json is watched, and
+ *   a change of it made outside restauth is applied, inside the write queue
+ *   (so between two commits, never during one): the file as saved, with the
+ *   writes db.json's journal still holds (acknowledged since the file was
+ *   last rewritten) replayed on top, becomes the document. An edit that is
+ *   not valid JSON is left alone and logged until it is saved again.
  */
 export class FileDatabase implements DocumentStore {
   /** Bumped whenever the documents change (commit or reload): lets readers rebuild indexes lazily. */
@@ -119,6 +125,9 @@ export class FileDatabase implements DocumentStore {
   private lastHandEditCheck = 0;
   private readonly reloadListeners: Array<() => void> = [];
   private closed = false;
+  private watcher: FSWatcher | null = null;
+  /** Identity of an edit of db.json that could not be applied (not valid JSON), reported once. */
+  private unappliedEdit: Required<FileIdentity> | null = null;
 
   private constructor(
     private docs: Documents,
@@ -131,6 +140,7 @@ export class FileDatabase implements DocumentStore {
     private readonly compactAfterMs: number,
     private readonly onCommit: (transactions: number) => void,
     private readonly compactAtBytes: number,
+    private readonly adoptEdits: boolean,
   ) {}
 
   static async open(options: {
@@ -143,6 +153,8 @@ export class FileDatabase implements DocumentStore {
     onCommit?: (transactions: number) => void;
     /** A journal this large is compacted at once (credentials.json's: once also as large as the file). */
     compactAtBytes?: number;
+    /** json-server's --watch: db.json changed outside restauth is applied, not set aside (see the class). */
+    adoptEdits?: boolean;
   }): Promise<FileDatabase> {
     const logger = options.logger ?? { info: () => {}, warn: (message) => console.warn(message) };
     await mkdir(dirname(options.dataFile), { recursive: true });
@@ -155,7 +167,7 @@ export class FileDatabase implements DocumentStore {
       // Credentials first, as commits write them: a user in db.json always finds its credentials.
       await recoverJournal(credentialsJournal, credentials, logger);
       await recoverJournal(journal, data, logger);
-      return new FileDatabase(
+      const database = new FileDatabase(
         { data: data.doc, credentials: credentials.doc },
         data.state,
         credentials.state,
@@ -166,7 +178,10 @@ export class FileDatabase implements DocumentStore {
         options.compactAfterMs ?? COMPACT_AFTER_MS,
         options.onCommit ?? (() => {}),
         options.compactAtBytes ?? COMPACT_AT_BYTES,
+        options.adoptEdits ?? false,
       );
+      if (options.adoptEdits) database.watchDataFile();
+      return database;
     } catch (error) {
       await lock.release();
       throw error;
@@ -237,14 +252,33 @@ export class FileDatabase implements DocumentStore {
       const current = await stat(state.path).catch(() => null);
       if (!current || !sameFile(current, state)) {
         // The commit logs a failure to set the edit aside; the reader is not the one to answer for it.
-        this.transact(() => undefined).catch(() => {});
+        // An empty record commit: its start looks at the files, and it writes nothing itself (an applied
+        // edit under --watch stays as it was saved).
+        this.transactRecords(() => undefined).catch(() => {});
         return;
       }
     }
   }
 
+  /**
+   * Watches db.json's folder (an editor may replace the file rather than write into it) and, on a
+   * change of db.json, queues an empty commit: its start applies the edit (setAsideHandEdits).
+   */
+  private watchDataFile(): void {
+    const name = basename(this.dataFile.path);
+    this.watcher = watch(dirname(this.dataFile.path), (_event, file) => {
+      // Some platforms do not say which file changed: look anyway, it costs one stat.
+      if (this.closed || (file !== null && file !== name)) return;
+      this.transactRecords(() => undefined).catch(() => {});
+    });
+    this.watcher.on('error', (error) => {
+      this.logger.warn(`restauth: cannot watch ${this.dataFile.path} any more: ${describe(error)}`);
+    });
+  }
+
   async close(): Promise<void> {
     this.closed = true;
+    this.watcher?.close();
     if (this.compactionTimer) clearTimeout(this.compactionTimer);
     if (this.compactionRetry) clearTimeout(this.compactionRetry);
     while (this.flushing) await this.flushing;
@@ -285,7 +319,7 @@ export class FileDatabase implements DocumentStore {
 
   private async commit(batch: Pending[]): Promise<void> {
     try {
-      await this.setAsideHandEdits();
+      await this.setAsideHandEdits(this.adoptEdits);
     } catch (error) {
       this.logger.warn(`restauth: could not set aside a change made outside restauth: ${describe(error)}`);
       for (const pending of batch) pending.reject(error);
@@ -469,7 +503,9 @@ export class FileDatabase implements DocumentStore {
     };
     if (!due.data && !due.credentials) return;
     try {
-      await this.setAsideHandEdits();
+      await this.setAsideHandEdits(this.adoptEdits);
+      // An edit waiting to be valid JSON is not overwritten: the journal keeps the writes meanwhile.
+      if (this.unappliedEdit !== null) due.data = false;
       await this.writeFiles(due);
     } catch (error) {
       // The journals still hold every acknowledged write: nothing is lost, the next compaction retries.
@@ -490,15 +526,21 @@ export class FileDatabase implements DocumentStore {
    * beside as `<file>.rejected-<time>` and restauth's version is put back:
    * memory, which holds every acknowledged write, stays as it is.
    */
-  private async setAsideHandEdits(): Promise<void> {
+  private async setAsideHandEdits(adopt = false): Promise<void> {
     for (const state of [this.dataFile, this.credentialsFile]) {
       for (let attempt = 1; ; attempt++) {
         const current = await stat(state.path).catch(() => null);
         if (current && sameFile(current, state)) break;
-        if (current && (await readFile(state.path, 'utf8').catch(() => null)) === state.text) {
+        const text = current ? await readFile(state.path, 'utf8').catch(() => null) : null;
+        if (current && text === state.text) {
           // Touched, not changed (the same bytes saved again): nothing to set aside.
           Object.assign(state, identityOf(current));
           break;
+        }
+        if (adopt && state === this.dataFile && current && text !== null) {
+          if (await this.adoptDataFileEdit(text, identityOf(current))) break;
+          // Saved again while it was applied: look at the newer version.
+          if (attempt < 5) continue;
         }
         let aside: string | null = null;
         if (current) {
@@ -506,6 +548,7 @@ export class FileDatabase implements DocumentStore {
           // still writing into it writes into the one set aside.
           aside = await keepBeside(state.path);
         }
+        this.unappliedEdit = null;
         try {
           // Only if no other file has taken its name in the meantime (else that one is set aside too).
           await writeAtomically(state, state.text, {
@@ -521,6 +564,54 @@ export class FileDatabase implements DocumentStore {
         );
       }
     }
+  }
+
+  /**
+   * Applies db.json as saved outside restauth (--watch), with the journal's acknowledged writes on
+   * top; runs inside the write queue. False when the file changed again meanwhile (nothing applied).
+   * An edit that is not valid JSON is reported once and left alone (true): restauth keeps serving
+   * what it had, writes go on into the journal, and the next save is looked at again.
+   */
+  private async adoptDataFileEdit(text: string, identity: Required<FileIdentity>): Promise<boolean> {
+    let doc: JsonDocument;
+    try {
+      doc = parseDocument(text, this.dataFile.path);
+    } catch (error) {
+      if (this.unappliedEdit === null || !sameFile(this.unappliedEdit, { ...this.dataFile, ...identity })) {
+        this.logger.warn(
+          `restauth: ${describe(error).replace(/; restauth does not start.*$/u, '')}: the change is not applied ` +
+            'until the file is valid again; restauth keeps serving what it had',
+        );
+      }
+      this.unappliedEdit = identity;
+      return true;
+    }
+    const replayed = this.journal.count;
+    this.journal.replayOnto(doc);
+    if (replayed > 0) {
+      // The journal's writes are in the document now: written into the file, the journal emptied.
+      try {
+        await writeAtomically(this.dataFile, jsonText(doc), { unchangedSince: identity });
+      } catch (error) {
+        if (error instanceof FileChangedError) return false;
+        throw error;
+      }
+      // The file holds them: a journal that cannot be emptied only replays what the file has.
+      await this.journal.clear().catch((error: unknown) => {
+        this.logger.warn(`restauth: could not empty ${basename(this.journal.path)}: ${describe(error)}`);
+      });
+    } else {
+      // The file as saved, byte for byte: restauth does not rewrite what it did not change.
+      Object.assign(this.dataFile, { text, ...identity });
+    }
+    this.unappliedEdit = null;
+    this.docs = { ...this.docs, data: doc };
+    this.afterReload();
+    this.logger.info(
+      `restauth: ${basename(this.dataFile.path)} changed outside restauth: reloaded` +
+        (replayed > 0 ? ` (with ${replayed} write(s) of its journal on top)` : ''),
+    );
+    return true;
   }
 
   /** Memory back to what is durable: the two files as last written, and their journals' acknowledged lines. */

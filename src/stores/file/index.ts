@@ -28,13 +28,14 @@ export { FileStore } from './file-store.js';
 export async function openFileStore(
   config: FileStoreConfig,
   logger?: FileDatabaseLogger,
-  options: { outboxFile?: string } = {},
+  options: { outboxFile?: string; adoptEdits?: boolean } = {},
 ): Promise<{ db: FileDatabase; store: FileStore; outbox: FileMailQueue | null }> {
   await refuseHalfAStore({ ...config, auditFile: auditFilePath(config.credentialsFile) });
   const db = await FileDatabase.open({
     dataFile: config.dataFile,
     credentialsFile: config.credentialsFile,
     logger,
+    adoptEdits: options.adoptEdits ?? false,
   });
   try {
     const auditFile = auditFilePath(config.credentialsFile);

@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { spawnRestauth, type RestauthProcess } from '../support/process.js';
+
+/**
+ * json-server's --watch on the real CLI: db.json and the routes file changed
+ * by hand while restauth runs are applied. Each step awaits the log line the
+ * reload writes (no sleeps), and no write restauth acknowledged is lost.
+ */
+
+const DB = { posts: [{ id: 1, title: 'from the start' }], users: [] };
+
+describe('restauth db.json --watch --routes routes.json', () => {
+  let dir: string;
+  let server: RestauthProcess;
+  let token: string;
+
+  /** Resolves once the output holds `pattern` one more time than it does now. */
+  const nextLine = (pattern: RegExp): Promise<void> => {
+    const count = () => server.output().match(new RegExp(pattern, 'g'))?.length ?? 0;
+    const before = count();
+    return new Promise((resolve) => {
+      const onData = () => {
+        if (count() <= before) return;
+        server.child.stdout!.off('data', onData);
+        server.child.stderr!.off('data', onData);
+        resolve();
+      };
+      server.child.stdout!.on('data', onData);
+      server.child.stderr!.on('data', onData);
+    });
+  };
+
+  const call = async (method: string, path: string, body?: unknown) => {
+    const response = await fetch(`${server.url}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    return { status: response.status, body: (await response.json()) as unknown };
+  };
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'restauth-watch-'));
+    await writeFile(join(dir, 'db.json'), JSON.stringify(DB, null, 2));
+    await writeFile(join(dir, 'routes.json'), JSON.stringify({ '/api/*': '/$1' }));
+    server = await spawnRestauth(dir, ['db.json', '--watch', '--routes', 'routes.json']);
+    const signUp = await fetch(`${server.url}/auth/v1/signup`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'editor@example.com', password: 'a passphrase' }),
+    });
+    assert.equal(signUp.status, 200, await signUp.clone().text());
+    token = ((await signUp.json()) as { access_token: string }).access_token;
+  });
+  after(async () => {
+    await server.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('a hand edit of db.json is applied, with the writes acknowledged meanwhile kept', async () => {
+    // Acknowledged: on disk in the journal, in db.json once compacted (whichever the edit below meets).
+    const written = await call('POST', '/posts', { title: 'through the API' });
+    assert.equal(written.status, 201);
+    const text = await readFile(join(dir, 'db.json'), 'utf8');
+    const edited = JSON.parse(text) as typeof DB;
+    edited.posts.push({ id: 100, title: 'by hand' });
+    const reloaded = nextLine(/db\.json changed outside restauth: reloaded/);
+    await writeFile(join(dir, 'db.json'), JSON.stringify(edited, null, 2));
+    await reloaded;
+
+    const { body } = await call('GET', '/api/posts');
+    assert.deepEqual((body as Array<{ title: string }>).map((post) => post.title).sort(), [
+      'by hand',
+      'from the start',
+      'through the API',
+    ]);
+    // Nothing was set aside: under --watch the edit is the database.
+    assert.deepEqual(
+      (await readdir(dir)).filter((name) => name.includes('rejected')),
+      [],
+    );
+    // The signed-up user is still there (db.json's users and credentials.json agree).
+    const me = await fetch(`${server.url}/auth/v1/user`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(me.status, 200);
+  });
+
+  test('an edit that is not valid JSON is reported and not applied until it is fixed', async () => {
+    const before = JSON.parse(await readFile(join(dir, 'db.json'), 'utf8')) as typeof DB;
+    const warned = nextLine(/is not valid JSON .*not applied until the file is valid again/);
+    await writeFile(join(dir, 'db.json'), '{ "posts": [ ');
+    await warned;
+    // Served from what it had, and writes go on (into the journal).
+    const during = await call('POST', '/posts', { title: 'while broken' });
+    assert.equal(during.status, 201);
+    assert.equal((await readFile(join(dir, 'db.json'), 'utf8')).trim(), '{ "posts": [', 'left alone');
+
+    const fixed = { ...before, posts: [{ id: 1, title: 'fixed by hand' }] };
+    const reloaded = nextLine(/db\.json changed outside restauth: reloaded/);
+    await writeFile(join(dir, 'db.json'), JSON.stringify(fixed, null, 2));
+    await reloaded;
+    const { body } = await call('GET', '/posts');
+    const titles = (body as Array<{ title: string }>).map((post) => post.title);
+    // The fixed file, and on top the write acknowledged while the file was broken.
+    assert.deepEqual(titles, ['fixed by hand', 'while broken']);
+  });
+
+  test('a change of the routes file is applied', async () => {
+    const reloaded = nextLine(/routes\.json changed: routes reloaded/);
+    await writeFile(join(dir, 'routes.json'), JSON.stringify({ '/v2/*': '/$1' }));
+    await reloaded;
+    assert.equal((await call('GET', '/v2/posts')).status, 200);
+    assert.equal((await call('GET', '/api/posts')).status, 404, 'the old rule is gone');
+  });
+});
