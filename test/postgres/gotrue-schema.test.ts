@@ -185,6 +185,15 @@ describe("a database GoTrue made, and restauth's migration status", () => {
         );
       }
       assert.doesNotMatch(migrated.output, /pending/u);
+      // The GoTrue versions restauth's migrations reproduce, recorded as GoTrue records them.
+      const recorded = known.flatMap((migration) => migration.gotrue ?? []).sort();
+      assert.match(
+        migrated.output,
+        new RegExp(
+          `GoTrue migrations \\(auth\\.schema_migrations\\): ${recorded.length}, newest ${recorded.at(-1)!}\n`,
+          'u',
+        ),
+      );
     } finally {
       await pool.end();
     }

@@ -2,6 +2,7 @@ import pg from 'pg';
 import { FLOW_STATE_GOTRUE_VERSIONS, gotrueFlowState } from './flow-state-schema.js';
 import { accountForEveryUser } from './gotrue-accounts.js';
 import { gotrueOneTimeTokens, SESSION_AND_TOKEN_GOTRUE_VERSIONS } from './gotrue-one-time-tokens.js';
+import { REPRODUCED_GOTRUE_VERSIONS, reproducedVersionsTouches } from './gotrue-reproduced-versions.js';
 import { gotrueSessions } from './gotrue-sessions.js';
 import { gotrueUnfilledTables, UNFILLED_TABLES_GOTRUE_VERSIONS } from './gotrue-unfilled-tables.js';
 import { normalizeStoredLogins } from './login-keys.js';
@@ -613,6 +614,12 @@ export function migrations(names: SchemaNames): Migration[] {
       name: "one-time tokens in restauth.code_tokens, shown in GoTrue's auth.one_time_tokens",
       sql: gotrueOneTimeTokens(q),
       gotrue: SESSION_AND_TOKEN_GOTRUE_VERSIONS,
+    },
+    {
+      version: 22,
+      name: 'the GoTrue versions migrations 13-15 reproduced, recorded',
+      sql: reproducedVersionsTouches(q),
+      gotrue: REPRODUCED_GOTRUE_VERSIONS,
     },
   ];
 }
