@@ -208,6 +208,8 @@ export const ConfigSchema = Type.Object({
     {
       /** HS256 secret; null means: generate one and keep it beside the data (development default). */
       secret: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null }),
+      /** kid in the header of the tokens the secret signs (GoTrue's JWT_KEY_ID); null: none. */
+      secretKeyId: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null }),
       accessTokenTtl: Type.Integer({ default: 3600, minimum: 1 }),
       clockTolerance: Type.Integer({ default: 2, minimum: 0 }),
       issuer: Type.Union([Type.String(), Type.Null()], { default: null }),
@@ -381,6 +383,11 @@ export const ConfigSchema = Type.Object({
    * exact URLs, or prefixes ending in `*` (e.g. "https://app.example.com/*").
    */
   redirectAllowList: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+  /**
+   * A `redirect_to` that is neither on siteUrl's origin nor allowed: false (GoTrue's behaviour) leads
+   * to siteUrl instead; true refuses the request with 400.
+   */
+  refuseDisallowedRedirects: Type.Boolean({ default: false }),
 
   signup: Type.Object(
     {

@@ -77,7 +77,8 @@ export interface IssuedSession extends IssuedAccessToken {
 }
 
 /** Claims a dialect adds to every token it asks for (postgrest-auth's `payload` and `count`, GoTrue's `email`...). */
-export type ExtraClaims = (user: User) => Record<string, unknown>;
+/** Claims a dialect adds to an access token, from its user and session. */
+export type ExtraClaims = (user: User, session: Session) => Record<string, unknown>;
 
 export interface SignUpInput {
   username?: string | null;
@@ -483,6 +484,12 @@ export class AuthService {
           'Updating password of an anonymous user without an email or phone is not allowed',
           { status: 422 },
         );
+      // GoTrue refuses a "change" to the password the account already has: an app's form would
+      // otherwise report success for nothing and end every other session.
+      const hash = await this.deps.store.getPasswordHash(user.id);
+      if (hash !== null && (await this.deps.hasher.verify(changes.password, hash))) {
+        throw new AuthError('same_password');
+      }
       // The caller's session goes on (GoTrue's behaviour); every other session ends.
       user = await this.changePassword({
         userId: user.id,
@@ -678,7 +685,7 @@ export class AuthService {
   ): Promise<IssuedAccessToken> {
     const signed = await this.deps.tokens.sign(
       {
-        ...(extraClaims ? extraClaims(user) : {}),
+        ...(extraClaims ? extraClaims(user, session) : {}),
         sub: user.id,
         role: user.role ?? this.deps.settings.authenticatedRole,
         session_id: session.id,

@@ -67,7 +67,7 @@ export function loadKey(spec: KeySpec): LoadedKey {
   }
 }
 
-export function hmacKey(secret: string): LoadedKey {
+export function hmacKey(secret: string, kid: string | null = null): LoadedKey {
   const key = createSecretKey(Buffer.from(secret, 'utf8'));
-  return { kid: null, alg: 'HS256', verifyKey: key, signKey: key, retireAt: null };
+  return { kid, alg: 'HS256', verifyKey: key, signKey: key, retireAt: null };
 }

@@ -15,6 +15,11 @@ import { hmacKey, loadKey, type KeySpec, type LoadedKey } from './signing-keys.j
 export interface TokenSettings {
   /** HS256 secret (what PostgREST's jwt-secret takes); null when only asymmetric keys are used. */
   secret: string | null;
+  /**
+   * kid in the header of the tokens the secret signs (GoTrue's JWT_KEY_ID). Tokens naming it, or no
+   * kid at all (signed before it was set), verify with the secret.
+   */
+  secretKeyId?: string | null;
   /** Asymmetric keys: one signs, all verify (rotation). */
   keys?: KeySpec[];
   /** kid of the key that signs; default: the first key with a private key, else the HS256 secret. */
@@ -60,10 +65,14 @@ export class TokenService {
   private readonly hmac: LoadedKey | null;
 
   constructor(private readonly settings: TokenSettings) {
-    this.hmac = settings.secret ? hmacKey(settings.secret) : null;
+    this.hmac = settings.secret ? hmacKey(settings.secret, settings.secretKeyId ?? null) : null;
     for (const spec of settings.keys ?? []) {
       if (this.byKid.has(spec.kid)) throw new Error(`jwt key "${spec.kid}" is configured twice`);
       this.byKid.set(spec.kid, loadKey(spec));
+    }
+    if (this.hmac?.kid) {
+      if (this.byKid.has(this.hmac.kid)) throw new Error(`jwt key "${this.hmac.kid}" is configured twice`);
+      this.byKid.set(this.hmac.kid, this.hmac);
     }
     const wanted = settings.signingKeyId;
     const signer = wanted
@@ -83,7 +92,8 @@ export class TokenService {
   async jwks(now = new Date()): Promise<{ keys: JWK[] }> {
     const keys: JWK[] = [];
     for (const key of this.byKid.values()) {
-      if (isRetired(key, now)) continue;
+      // A shared secret is never published.
+      if (isRetired(key, now) || key.alg === 'HS256') continue;
       keys.push({ ...(await exportJWK(key.verifyKey)), kid: key.kid as string, alg: key.alg, use: 'sig' });
     }
     return { keys };

@@ -81,7 +81,8 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       origin: config.cors === true ? true : config.cors,
       methods: ['GET', 'HEAD', 'PUT', 'PATCH', 'POST', 'DELETE'],
       credentials: true,
-      exposedHeaders: ['X-Total-Count', 'Link', 'Location'],
+      // GoTrue's API version and error code headers: auth-js reads the version to parse an error's body.
+      exposedHeaders: ['X-Total-Count', 'Link', 'Location', 'X-Supabase-Api-Version', 'x-sb-error-code'],
     });
   }
   // Compressed answers when the client accepts them, as json-server's compression(): gzip and deflate
@@ -118,12 +119,17 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       readiness: services.readiness,
       limit,
       limitKey: (family, key) => services.rateLimiter.check(family, key),
-      redirects: new RedirectPolicy(config.siteUrl, config.redirectAllowList),
+      redirects: new RedirectPolicy(
+        config.siteUrl,
+        config.redirectAllowList,
+        config.refuseDisallowedRedirects,
+      ),
       settings: {
         mountPath: gotrue.prefix,
         appName: config.appName,
         authenticatedRole: config.roles.authenticated,
         serviceRole: config.roles.service,
+        audience: config.jwt.audience ?? 'authenticated',
         signupEnabled: config.signup.enabled,
         anonymousUsers: config.signup.anonymousUsers,
         confirmEmail: confirmEmailRequired(config),

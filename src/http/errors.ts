@@ -1,4 +1,4 @@
-import type { FastifyBaseLogger, FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import { AuthError, isAuthError } from '../core/errors.js';
 
 /** SQLSTATEs of characters PostgreSQL cannot store: character_not_in_repertoire, untranslatable_character. */
@@ -9,10 +9,15 @@ export interface WireError {
   status: number;
   body: unknown;
   contentType?: string;
+  /** Headers the wire adds to an error (GoTrue's x-sb-error-code). */
+  headers?: Readonly<Record<string, string>>;
 }
 
-/** How a dialect shapes an AuthError on its wire, and nothing else (see useErrorReply). */
-export type ErrorFormat = (error: AuthError) => WireError;
+/**
+ * How a dialect shapes an AuthError on its wire, and nothing else (see useErrorReply). The request
+ * is there for wires whose shape depends on it (GoTrue's answers follow the client's API version).
+ */
+export type ErrorFormat = (error: AuthError, request: FastifyRequest) => WireError;
 
 /** restauth's own error body, for every route outside a dialect. */
 export const restauthErrorFormat: ErrorFormat = (error) => ({
@@ -28,7 +33,8 @@ export const restauthErrorFormat: ErrorFormat = (error) => ({
 export function useErrorReply(scope: FastifyInstance, format: ErrorFormat): void {
   scope.setErrorHandler((error, request, reply) => {
     const authError = toAuthError(error, request.log);
-    const { status, body, contentType } = format(authError);
+    const { status, body, contentType, headers } = format(authError, request);
+    if (headers !== undefined) void reply.headers(headers);
     if (authError.retryAfter !== undefined) void reply.header('Retry-After', String(authError.retryAfter));
     if (contentType !== undefined) void reply.type(contentType);
     return reply.code(status).send(body);
@@ -45,7 +51,8 @@ export function toAuthError(error: unknown, log: FastifyBaseLogger): AuthError {
   if (isAuthError(error)) return error;
   const fastifyError = error as Partial<FastifyError> & { validation?: unknown };
   if (fastifyError.validation) {
-    return new AuthError('validation_failed', fastifyError.message ?? 'Invalid request');
+    // The cause keeps Fastify's validation context (body, querystring, params) for the dialects.
+    return new AuthError('validation_failed', fastifyError.message ?? 'Invalid request', { cause: error });
   }
   switch (fastifyError.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
@@ -55,9 +62,10 @@ export function toAuthError(error: unknown, log: FastifyBaseLogger): AuthError {
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new AuthError('invalid_json', 'The request body is empty but its content type is JSON');
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return new AuthError('invalid_json');
+      return new AuthError('invalid_json', undefined, { cause: error });
   }
-  if (error instanceof SyntaxError && fastifyError.statusCode === 400) return new AuthError('invalid_json');
+  if (error instanceof SyntaxError && fastifyError.statusCode === 400)
+    return new AuthError('invalid_json', undefined, { cause: error });
   // PostgreSQL refusing a character of the input (NUL in text, \u0000 in jsonb): the client's text, not
   // a fault. Core refuses these first; this is the net under every route it does not see.
   if (fastifyError.code !== undefined && POSTGRES_BAD_CHARACTER.has(fastifyError.code)) {

@@ -13,6 +13,8 @@ export class RedirectPolicy {
   constructor(
     private readonly siteUrl: string | null,
     private readonly allowList: readonly string[],
+    /** Refuse a target that is not allowed (400) instead of falling back to the site URL as GoTrue does. */
+    private readonly refuseDisallowed = false,
   ) {
     this.siteOrigin = siteUrl ? new URL(siteUrl).origin : null;
   }
@@ -37,10 +39,14 @@ export class RedirectPolicy {
     );
   }
 
-  /** The redirect_to of a request, checked; null when absent; 400 bad_redirect when not allowed. */
+  /**
+   * The redirect_to of a request, checked: null when absent or not allowed (links then lead to the
+   * site URL, as GoTrue's do), or 400 bad_redirect when not allowed and refusing is configured.
+   */
   check(target: string | undefined | null): string | null {
     if (target === undefined || target === null || target === '') return null;
-    if (!this.isAllowed(target)) throw new AuthError('bad_redirect');
-    return target;
+    if (this.isAllowed(target)) return target;
+    if (this.refuseDisallowed) throw new AuthError('bad_redirect');
+    return null;
   }
 }

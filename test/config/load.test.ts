@@ -486,6 +486,7 @@ test('restauth.json: the schema shape, durations as strings or seconds', async (
     { ...config.jwt },
     {
       secret: 'restauth-secret-0123456789abcdef-0123456789',
+      secretKeyId: null,
       accessTokenTtl: 900,
       clockTolerance: 0,
       issuer: null,

@@ -85,15 +85,17 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.equal(again.error, null);
     });
 
-    it('a ban set in the store alone (no session revoked) still refuses refresh and authenticated routes with 403', async () => {
+    it('a ban set in the store alone (no session revoked) still refuses refresh (400, as GoTrue) and authenticated routes (403)', async () => {
       const { id, client, session } = await userWithSession('ban2@acme.test');
       await t.services.store.updateUser(id, { bannedUntil: new Date(Date.now() + 3600_000) });
       const user = await client.getUser(session.access_token);
       assert.equal(user.error?.status, 403);
       assert.equal(codeOf(user.error), 'user_banned');
       const refreshed = await client.refreshSession({ refresh_token: session.refresh_token });
-      assert.equal(refreshed.error?.status, 403);
+      // GoTrue's refresh grant: 400 "Invalid Refresh Token: User Banned" (internal/tokens/service.go).
+      assert.equal(refreshed.error?.status, 400);
       assert.equal(codeOf(refreshed.error), 'user_banned');
+      assert.equal(refreshed.error?.message, 'Invalid Refresh Token: User Banned');
       const check = await t.app.inject({
         method: 'POST',
         url: '/auth/check',

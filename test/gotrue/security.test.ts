@@ -136,15 +136,63 @@ describe('GoTrue dialect: enumeration and mail throttling', () => {
     assert.equal(right.status, 200);
   });
 
-  it('redirect_to outside the allow-list is refused', async () => {
-    const res = await call(t, 'POST', '/recover?redirect_to=https%3A%2F%2Fevil.test%2F', {
-      email: 'known@acme.test',
+  it('redirect_to outside the allow-list leads to the site URL instead, as GoTrue does, in the query or the body', async () => {
+    const targets = ['https://evil.test/', 'javascript:alert(1)'];
+    for (const [index, target] of targets.entries()) {
+      const email = `redirect${index}@acme.test`;
+      await t.services.admin.createUser({ email, password: 'a long passphrase', emailConfirm: true });
+      const since = sink.mails.length;
+      const inQuery = await call(t, 'POST', `/recover?redirect_to=${encodeURIComponent(target)}`, { email });
+      assert.deepEqual([inQuery.status, inQuery.json], [200, {}]);
+      const { link } = secretsOf(
+        await sink.waitForMail((m) => m.to === email && sink.mails.indexOf(m) >= since, 5000),
+      );
+      assert.equal(new URL(link).searchParams.get('redirect_to'), null, link);
+      const other = `body-${email}`;
+      await t.services.admin.createUser({ email: other, password: 'a long passphrase', emailConfirm: true });
+      const inBody = await call(t, 'POST', '/recover', { email: other, redirect_to: target });
+      assert.deepEqual([inBody.status, inBody.json], [200, {}]);
+      const mail = await sink.waitForMail((m) => m.to === other, 5000);
+      assert.equal(new URL(secretsOf(mail).link).searchParams.get('redirect_to'), null);
+    }
+  });
+});
+
+describe('GoTrue dialect: redirects refused when configured', () => {
+  let t: TestApp;
+  let sink: SmtpSink;
+  before(
+    async () =>
+      ({ t, sink } = await startMailingApp({
+        siteUrl: 'https://app.acme.test',
+        refuseDisallowedRedirects: true,
+      })),
+  );
+  after(() => stopMailingApp(t, sink));
+
+  it('an allowed redirect_to in the body is carried by the link; one not allowed is refused', async () => {
+    await t.services.admin.createUser({
+      email: 'r@acme.test',
+      password: 'a long passphrase',
+      emailConfirm: true,
     });
-    assert.deepEqual([res.status, res.json['error_code']], [400, 'bad_redirect']);
-    const script = await call(t, 'POST', '/recover?redirect_to=javascript%3Aalert(1)', {
-      email: 'known@acme.test',
+    const allowed = await call(t, 'POST', '/recover', {
+      email: 'r@acme.test',
+      redirect_to: 'https://app.acme.test/reset',
     });
-    assert.equal(script.status, 400);
+    assert.equal(allowed.status, 200);
+    const mail = await sink.waitForMail((m) => m.to === 'r@acme.test', 5000);
+    assert.equal(
+      new URL(secretsOf(mail).link).searchParams.get('redirect_to'),
+      'https://app.acme.test/reset',
+    );
+    const refused = await call(t, 'POST', '/recover?redirect_to=https%3A%2F%2Fevil.test%2F', {
+      email: 'r@acme.test',
+    });
+    assert.deepEqual(
+      [refused.status, refused.json['error_code'], refused.json['msg']],
+      [400, 'validation_failed', 'redirect_to is not an allowed address'],
+    );
   });
 });
 

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
+import { AuthError } from '../../core/errors.js';
 import { useErrorReply } from '../errors.js';
 import { documentRoutes } from '../route-docs.js';
 import { parseJsonBodies } from '../json-body.js';
@@ -8,7 +9,8 @@ import { emailRoutes } from './gotrue/email-routes.js';
 import { metaRoutes } from './gotrue/meta-routes.js';
 import { gotrueResponses } from './gotrue/responses.js';
 import { sessionRoutes } from './gotrue/session-routes.js';
-import { errorJson } from './gotrue/wire.js';
+import { disabledFeatureRoutes, refuseDisabledInputs } from './gotrue/disabled-features.js';
+import { gotrueErrorFormat } from './gotrue/errors.js';
 
 export type { GotrueOptions } from './gotrue/context.js';
 
@@ -21,14 +23,31 @@ export const gotrueDialect: FastifyPluginAsync<GotrueOptions> = async (app, opti
   await app.register(
     async (scope) => {
       documentRoutes(scope, 'Supabase Auth (GoTrue)', gotrueResponses, options.settings.mountPath);
-      useErrorReply(scope, errorJson);
+      useErrorReply(scope, gotrueErrorFormat(options.settings.mountPath));
       // auth-js sends `Content-Type: application/json` with no body on logout and deletes: GoTrue reads
       // that as no body. Depth is bounded and prototype poisoning refused as for every dialect.
       parseJsonBodies(scope, () => undefined);
+      scope.addHook('preValidation', async (request) =>
+        refuseDisabledInputs(request, options.settings.mountPath),
+      );
       await scope.register(metaRoutes, options);
       await scope.register(sessionRoutes, options);
       await scope.register(emailRoutes, options);
       if (options.settings.adminApi) await scope.register(adminRoutes, options);
+      await scope.register(disabledFeatureRoutes, options);
+      // Unknown routes under the mount path answer in GoTrue's error shape. A route, not a not-found
+      // handler: the data API's catch-all would take these paths first and answer in its own words.
+      scope.route({
+        method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
+        url: '/*',
+        schema: { hide: true },
+        handler: async (request) => {
+          throw new AuthError(
+            'not_found',
+            `No route for ${request.method} ${request.url.split('?')[0] ?? ''}`,
+          );
+        },
+      });
     },
     { prefix: options.settings.mountPath },
   );

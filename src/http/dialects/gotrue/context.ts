@@ -34,6 +34,8 @@ export interface GotrueOptions {
     appName: string;
     authenticatedRole: string;
     serviceRole: string;
+    /** The `aud` of access tokens (GoTrue's JWT_AUD): jwt.audience, else "authenticated". */
+    audience: string;
     signupEnabled: boolean;
     /** POST /signup without an address signs in anonymously (GoTrue's external.anonymous_users.enabled). */
     anonymousUsers: boolean;

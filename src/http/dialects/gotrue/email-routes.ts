@@ -9,9 +9,9 @@ import { splitLinkToken } from '../../../core/flow-states.js';
 import { checkEmail } from '../../../core/identity.js';
 import { linkErrorPage, pageCsp, resultPage, verifyPage } from '../../pages/index.js';
 import type { GotrueOptions } from './context.js';
-import { ClientExtras, Email, Metadata, pkceOf, RedirectQuery } from './schemas.js';
+import { ClientExtras, Email, Metadata, pkceOf, RedirectQuery, requestedRedirect } from './schemas.js';
 import { userAnswers } from './user-answers.js';
-import { gotrueClaims } from './wire.js';
+import { gotrueClaims, verifiedMethod } from './wire.js';
 
 /**
  * The flows that go through a mailbox: recovery, magic links and codes,
@@ -46,7 +46,6 @@ const VerifyJsonBody = Type.Object({
   token: Type.Optional(Type.String({ maxLength: 200 })),
   token_hash: Type.Optional(Type.String({ maxLength: 200 })),
   email: Type.Optional(Email),
-  redirect_to: Type.Optional(Type.String()),
   ...ClientExtras,
 });
 /** The hosted page's form: the token travels in the query; a recovery form adds the new password. */
@@ -73,7 +72,7 @@ export const emailRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
     { schema: { body: RecoverBody, querystring: RedirectQuery }, preHandler: limit('recovery') },
     async (request) => {
       const challenge = pkceOf(request.body);
-      flows.requestRecovery(request.body.email, redirects.check(request.query.redirect_to), challenge);
+      flows.requestRecovery(request.body.email, redirects.check(requestedRedirect(request)), challenge);
       return {};
     },
   );
@@ -83,7 +82,7 @@ export const emailRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
     { schema: { body: OtpBody, querystring: RedirectQuery }, preHandler: limit('recovery') },
     async (request) => {
       const challenge = pkceOf(request.body);
-      const redirectTo = redirects.check(request.query.redirect_to);
+      const redirectTo = redirects.check(requestedRedirect(request));
       const createUser = (request.body.create_user ?? true) && settings.signupEnabled;
       flows.requestMagicLink(request.body.email, {
         createUser,
@@ -100,7 +99,7 @@ export const emailRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
     { schema: { body: ResendBody, querystring: RedirectQuery }, preHandler: limit('recovery') },
     async (request) => {
       const challenge = pkceOf(request.body);
-      const redirectTo = redirects.check(request.query.redirect_to);
+      const redirectTo = redirects.check(requestedRedirect(request));
       flows.requestResend(request.body.email, request.body.type, redirectTo, challenge);
       return {};
     },
@@ -118,7 +117,12 @@ export const emailRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
       // The union admits either shape; a JSON call must be the API's.
       const body = request.body;
       if (!Value.Check(VerifyJsonBody, body)) {
-        throw new AuthError('validation_failed', 'type is required, with token_hash, or email and token');
+        throw new AuthError(
+          'validation_failed',
+          body !== null && typeof body === 'object' && 'type' in body
+            ? 'Verify requires either a token or a token hash'
+            : 'Verify requires a verification type',
+        );
       }
       let secret: { linkToken: string } | { email: string; code: string };
       // A PKCE mail's token_hash carries GoTrue's `pkce_` mark; this API answers the session itself, as GoTrue's.
@@ -128,7 +132,7 @@ export const emailRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
         // clients an attacker spreads the guesses over.
         await limitKey('verify', `address:${checkEmail(body.email)}`);
         secret = { email: body.email, code: body.token };
-      } else throw new AuthError('validation_failed', 'Provide token_hash, or email and token');
+      } else throw new AuthError('validation_failed', 'Verify requires either a token or a token hash');
       const outcome = await flows.verify(body.type, secret);
       if (outcome.status === 'email_change_pending') {
         return {
@@ -136,8 +140,10 @@ export const emailRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
           code: 200,
         };
       }
+      const method = verifiedMethod(body.type, 'code' in secret ? 'code' : 'link');
+      const claims = gotrueClaims(settings.audience, method);
       return userAnswers(options.identities, settings.authenticatedRole).session(
-        await auth.startSession(outcome.user, gotrueClaims),
+        await auth.startSession(outcome.user, claims),
       );
     },
   );
@@ -223,7 +229,8 @@ export const emailRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
         return reply.redirect(withErrorQuery(target, error), 303);
       }
     }
-    const issued = await auth.startSession(outcome.user, gotrueClaims);
+    const claims = gotrueClaims(settings.audience, verifiedMethod(outcome.type, 'link'));
+    const issued = await auth.startSession(outcome.user, claims);
     return reply.redirect(withSessionFragment(target, issued, outcome.type), 303);
   }
 

@@ -1,5 +1,6 @@
 import { Type, type TSchema } from '@sinclair/typebox';
 import type { RouteDocs } from '../../route-docs.js';
+import { DISABLED_ROUTES } from './disabled-features.js';
 
 /**
  * What each GoTrue route answers, for the OpenAPI document (src/http/openapi.ts): the shapes of wire.ts
@@ -11,14 +12,26 @@ const Timestamp = Type.String({ format: 'date-time' });
 const MaybeTimestamp = Type.Union([Timestamp, Type.Null()]);
 const Metadata = Type.Record(Type.String(), Type.Unknown());
 
-const ErrorBody = Type.Object(
+const WeakPassword = Type.Optional(Type.Object({ reasons: Type.Array(Type.String()) }));
+const ErrorBody = Type.Union(
+  [
+    Type.Object({
+      code: Type.Integer({ description: 'the HTTP status' }),
+      error_code: Type.String({ description: "GoTrue's error code, e.g. invalid_credentials" }),
+      msg: Type.String(),
+      weak_password: WeakPassword,
+      error_id: Type.Optional(Type.String({ description: 'the request, on a server error' })),
+    }),
+    Type.Object({
+      code: Type.String({ description: "GoTrue's error code, e.g. invalid_credentials" }),
+      message: Type.String(),
+      weak_password: WeakPassword,
+    }),
+  ],
   {
-    code: Type.Integer({ description: 'the HTTP status' }),
-    error_code: Type.String({ description: "GoTrue's error code, e.g. invalid_credentials" }),
-    msg: Type.String(),
-    weak_password: Type.Optional(Type.Object({ reasons: Type.Array(Type.String()) })),
+    description:
+      "GoTrue's error body: {code: <status>, error_code, msg}, or {code, message} for a client that sends X-Supabase-Api-Version 2024-01-01 or later",
   },
-  { description: "GoTrue's error body" },
 );
 
 const Identity = Type.Object(
@@ -85,7 +98,31 @@ function withErrors(ok: Record<number, TSchema>, errors: number[] = [400, 422, 4
 
 const AUTHED_ERRORS = [400, 401, 403, 422, 429, 500, 503];
 
+/** The routes of features restauth does not have: each answers GoTrue's error for a disabled feature. */
+function disabledFeatureDocs(): RouteDocs {
+  const docs: RouteDocs = {
+    'GET /authorize': {
+      summary: 'OAuth sign-in with a provider: none is enabled',
+      response: withErrors({}, [400, 429, 500]),
+    },
+  };
+  for (const route of DISABLED_ROUTES) {
+    const checked = route.caller === 'anyone' ? [] : [401, 403];
+    const refusal = route.refusal?.();
+    // eslint-disable-next-line no-restricted-syntax -- keys of a fixed list of routes
+    docs[`${route.method} ${route.url}`] = {
+      summary: `${route.summary}: ${refusal ? `disabled (${refusal.message})` : 'none'}`,
+      ...(route.caller === 'anyone' ? {} : { bearer: true }),
+      response: refusal
+        ? withErrors({}, [refusal.status, ...checked, 500])
+        : withErrors({ 200: Type.Array(Type.Unknown()) }, [...checked, 500]),
+    };
+  }
+  return docs;
+}
+
 export const gotrueResponses: RouteDocs = {
+  ...disabledFeatureDocs(),
   'GET /settings': {
     summary: "The server's public settings",
     response: withErrors(

@@ -7,8 +7,9 @@ export const Email = Type.String({ minLength: 1, maxLength: 320 });
 export const Metadata = Type.Record(Type.String(), Type.Unknown());
 export const RedirectQuery = Type.Object({ redirect_to: Type.Optional(Type.String()) });
 
-/** Fields auth-js adds to its bodies: accepted; the PKCE pair starts a PKCE flow (see pkceOf). */
+/** Fields auth-js adds to its bodies: accepted; the PKCE pair starts a PKCE flow (see pkceOf), redirect_to is read. */
 export const ClientExtras = {
+  redirect_to: Type.Optional(Type.String()),
   gotrue_meta_security: Type.Optional(Type.Object({})),
   code_challenge: Type.Optional(Type.Union([Type.String(), Type.Null()])),
   code_challenge_method: Type.Optional(Type.Union([Type.String(), Type.Null()])),
@@ -20,4 +21,12 @@ export function pkceOf(body: {
   code_challenge_method?: string | null | undefined;
 }): PkceChallenge | null {
   return pkceChallenge(body.code_challenge, body.code_challenge_method);
+}
+
+/** A request's redirect_to: auth-js sends it in the query string, other clients in the body. */
+export function requestedRedirect(request: {
+  query: { redirect_to?: string | undefined };
+  body: { redirect_to?: string | undefined };
+}): string | undefined {
+  return request.query.redirect_to || request.body.redirect_to;
 }

@@ -2,7 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { AuthError } from '../../../core/errors.js';
 import { requireUser, type GotrueOptions } from './context.js';
-import { ClientExtras, Email, Metadata, pkceOf, RedirectQuery } from './schemas.js';
+import { ClientExtras, Email, Metadata, pkceOf, RedirectQuery, requestedRedirect } from './schemas.js';
 import { userAnswers } from './user-answers.js';
 import { gotrueClaims } from './wire.js';
 
@@ -64,12 +64,14 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (ap
       if (isAnonymousSignUp(body)) {
         if (!settings.anonymousUsers) throw new AuthError('anonymous_provider_disabled');
         if (!settings.signupEnabled) throw new AuthError('signup_disabled');
-        return answer.session(await auth.signUpAnonymously(body.data ?? {}, gotrueClaims));
+        return answer.session(
+          await auth.signUpAnonymously(body.data ?? {}, gotrueClaims(settings.audience, 'anonymous')),
+        );
       }
       if (!settings.signupEnabled) throw new AuthError('signup_disabled');
       if (body.email === undefined || body.password === undefined || body.password === '')
         throw new AuthError('validation_failed', 'Signup requires a valid password');
-      const redirectTo = redirects.check(request.query.redirect_to);
+      const redirectTo = redirects.check(requestedRedirect(request));
       const input = {
         email: body.email,
         password: body.password,
@@ -81,7 +83,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (ap
       if (settings.confirmEmail)
         return answer.user(await auth.registerToConfirm(input), { confirmationSentAt: new Date() });
       const user = await auth.register({ ...input, emailConfirmed: true });
-      return answer.session(await auth.startSession(user, gotrueClaims));
+      return answer.session(await auth.startSession(user, gotrueClaims(settings.audience, 'password')));
     },
   );
 
@@ -99,19 +101,24 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (ap
       const body = request.body;
       switch (request.query.grant_type) {
         case 'password': {
-          if (body.email === undefined || body.password === undefined) {
-            throw new AuthError('validation_failed', 'email and password are required');
-          }
-          return answer.session(await auth.signIn(body.email, body.password, gotrueClaims));
+          // GoTrue's words: no address is a request error; no password, a failed sign-in.
+          if (body.email === undefined) throw new AuthError('validation_failed', 'missing email or phone');
+          if (body.password === undefined) throw new AuthError('invalid_credentials');
+          return answer.session(
+            await auth.signIn(body.email, body.password, gotrueClaims(settings.audience, 'password')),
+          );
         }
         case 'refresh_token': {
           if (body.refresh_token === undefined)
-            throw new AuthError('validation_failed', 'refresh_token is required');
-          return answer.session(await auth.refresh(body.refresh_token, gotrueClaims));
+            throw new AuthError('validation_failed', 'Refresh token is not valid');
+          return answer.session(
+            await auth.refresh(body.refresh_token, gotrueClaims(settings.audience, 'token_refresh')),
+          );
         }
         case 'pkce': {
           const user = await pkce.exchange(body.auth_code ?? '', body.code_verifier ?? '');
-          return answer.session(await auth.startSession(user, gotrueClaims));
+          // restauth's flow state does not keep which mail started it: the code proves a mailed secret.
+          return answer.session(await auth.startSession(user, gotrueClaims(settings.audience, 'otp')));
         }
       }
     },
@@ -139,7 +146,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (ap
     const body = request.body;
     const challenge = pkceOf(body);
     const checked = await requireUser(auth, request);
-    const redirectTo = redirects.check(request.query.redirect_to);
+    const redirectTo = redirects.check(requestedRedirect(request));
     const user = await auth.updateOwnAccount(checked, {
       ...(body.data !== undefined ? { data: body.data } : {}),
       ...(body.password !== undefined ? { password: body.password } : {}),

@@ -1,12 +1,12 @@
 import type { ExtraClaims, IssuedSession } from '../../../core/auth-service.js';
-import type { AuthError, ErrorCode } from '../../../core/errors.js';
+import type { VerifyType } from '../../../core/email-flows.js';
 import type { Identity, User } from '../../../core/ports/store.js';
 import { appMetadataJson, identityJson } from './identity-wire.js';
 
 /**
  * GoTrue's (Supabase Auth's) wire shapes: the user object, the session
- * answer, the error body, and the claims of its access tokens, as
- * @supabase/auth-js reads them.
+ * answer and the claims of its access tokens, as @supabase/auth-js reads
+ * them (its errors are in errors.ts).
  */
 
 const AUDIENCE = 'authenticated';
@@ -58,42 +58,56 @@ export function sessionJson(
   };
 }
 
-/** The claims GoTrue puts in its access tokens, which apps and RLS policies read. */
-export const gotrueClaims: ExtraClaims = (user) => ({
-  email: user.email ?? '',
-  phone: '',
-  app_metadata: appMetadataJson(user, null),
-  user_metadata: user.profile,
-  aal: 'aal1',
-  is_anonymous: user.isAnonymous,
-});
+/** GoTrue's names of how a session was opened (internal/models/factor.go), for the `amr` claim. */
+export type AuthMethod =
+  | 'password'
+  | 'otp'
+  | 'magiclink'
+  | 'recovery'
+  | 'invite'
+  | 'email/signup'
+  | 'email_change'
+  | 'token_refresh'
+  | 'anonymous';
 
-/** restauth's codes that GoTrue names or answers differently. */
-const GOTRUE_ERRORS: Partial<Record<ErrorCode, { status: number; code: string }>> = {
-  refresh_token_reused: { status: 400, code: 'refresh_token_already_used' },
-  session_not_found: { status: 403, code: 'session_not_found' },
-  session_expired: { status: 403, code: 'session_expired' },
-  bad_jwt: { status: 403, code: 'bad_jwt' },
-  token_expired: { status: 403, code: 'bad_jwt' },
-  token_revoked: { status: 403, code: 'bad_jwt' },
-  not_admin: { status: 403, code: 'not_admin' },
-  invalid_json: { status: 400, code: 'bad_json' },
+/**
+ * The claims GoTrue puts in its access tokens, which apps and RLS policies read (sub, role and
+ * session_id come from core; iss from jwt.issuer when set, as GoTrue's JWT_ISSUER). restauth does
+ * not keep how a session began, so a refreshed token's amr says token_refresh, a method GoTrue has.
+ */
+/** How a verified link or code opened its session, as GoTrue names it: a code is an OTP whatever its type. */
+export function verifiedMethod(type: VerifyType, secret: 'link' | 'code'): AuthMethod {
+  if (secret === 'code') return 'otp';
+  return VERIFIED_METHODS[type];
+}
+
+const VERIFIED_METHODS: Record<VerifyType, AuthMethod> = {
+  signup: 'email/signup',
+  email: 'otp',
+  invite: 'invite',
+  magiclink: 'magiclink',
+  recovery: 'recovery',
+  email_change: 'email_change',
 };
 
-/** GoTrue's error body: `code` (the status), `error_code`, `msg`; weak passwords say why. */
-export function errorJson(error: AuthError) {
-  const mapped = GOTRUE_ERRORS[error.code] ?? { status: error.status, code: error.code };
-  return {
-    status: mapped.status,
-    body: {
-      code: mapped.status,
-      error_code: mapped.code,
-      msg: error.message,
-      ...(error.code === 'weak_password'
-        ? { weak_password: { reasons: [/at least/u.test(error.message) ? 'length' : 'characters'] } }
-        : {}),
-    },
-  };
+export function gotrueClaims(audience: string, method: AuthMethod): ExtraClaims {
+  return (user, session) => ({
+    aud: audience,
+    email: user.email ?? '',
+    phone: '',
+    app_metadata: appMetadataJson(user, null),
+    user_metadata: user.profile,
+    aal: 'aal1',
+    amr: [
+      {
+        method,
+        timestamp: Math.floor(
+          (method === 'token_refresh' ? session.refreshedAt : session.createdAt).getTime() / 1000,
+        ),
+      },
+    ],
+    is_anonymous: user.isAnonymous,
+  });
 }
 
 function iso(date: Date | null | undefined): string | null {

@@ -1,0 +1,513 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { AuthError } from '../../../core/errors.js';
+import { requireAdmin, requireUser, type GotrueOptions } from './context.js';
+
+/**
+ * GoTrue's routes for features restauth does not have (SAML, MFA, passkeys,
+ * OAuth providers and the OAuth server, SCIM, phone, Web3, manual linking):
+ * each answers what GoTrue answers when the feature is switched off, so a
+ * client sees a disabled feature rather than a 404 or a schema message.
+ * A route that gets built replaces its entry here (Fastify refuses a route
+ * declared twice, so a forgotten one fails at start).
+ */
+
+/** GoTrue's OAuth providers (internal/conf/configuration.go ProviderConfiguration): configured, not found. */
+const KNOWN_PROVIDERS = new Set([
+  'apple',
+  'azure',
+  'bitbucket',
+  'discord',
+  'facebook',
+  'figma',
+  'fly',
+  'github',
+  'gitlab',
+  'google',
+  'kakao',
+  'keycloak',
+  'linkedin',
+  'linkedin_oidc',
+  'notion',
+  'slack',
+  'slack_oidc',
+  'snapchat',
+  'spotify',
+  'twitch',
+  'twitter',
+  'x',
+  'workos',
+  'zoom',
+  'vercel_marketplace',
+]);
+
+/** The issuers GoTrue names when an id_token's provider is not enabled (token_oidc.go). */
+const ISSUERS = new Map([
+  ['google', 'https://accounts.google.com'],
+  ['apple', 'https://appleid.apple.com'],
+  ['azure', 'https://login.microsoftonline.com/common/v2.0'],
+  ['facebook', 'https://www.facebook.com'],
+  ['kakao', 'https://kauth.kakao.com'],
+  ['snapchat', 'https://accounts.snapchat.com'],
+]);
+
+function samlDisabled(): AuthError {
+  return new AuthError('saml_provider_disabled');
+}
+function oauthServerDisabled(): AuthError {
+  return new AuthError('feature_disabled', 'OAuth server is disabled');
+}
+const phoneLoginsDisabled = (status: number) =>
+  new AuthError('phone_provider_disabled', 'Phone logins are disabled', { status });
+
+function providerNotEnabled(provider: string): AuthError {
+  const known = KNOWN_PROVIDERS.has(provider.toLowerCase());
+  return new AuthError(
+    'validation_failed',
+    known
+      ? 'Unsupported provider: provider is not enabled'
+      : `Unsupported provider: Provider ${provider} could not be found`,
+  );
+}
+
+function filled(value: unknown): boolean {
+  return typeof value === 'string' && value !== '';
+}
+
+/**
+ * The refusals GoTrue makes of a request's content before anything else (phone instead of an email,
+ * a grant restauth lacks), run before the schema so its message never stands in for GoTrue's.
+ */
+export async function refuseDisabledInputs(request: FastifyRequest, mountPath: string): Promise<void> {
+  const route = request.routeOptions.url?.slice(mountPath.length);
+  if (request.method !== 'POST' || route === undefined) return;
+  const body = (request.body ?? {}) as Record<string, unknown>;
+  const query = request.query as Record<string, unknown>;
+  const phoneOnly = filled(body['phone']) && !filled(body['email']);
+  switch (route) {
+    case '/signup':
+      if (filled(body['phone']) && filled(body['email'])) {
+        throw new AuthError(
+          'validation_failed',
+          'Only an email address or phone number should be provided on signup.',
+        );
+      }
+      if (phoneOnly) throw new AuthError('phone_provider_disabled', 'Phone signups are disabled');
+      return;
+    case '/token':
+      switch (query['grant_type']) {
+        case 'password':
+        case 'refresh_token':
+        case 'pkce':
+          if (phoneOnly) throw phoneLoginsDisabled(422);
+          return;
+        case 'web3':
+          throw new AuthError('web3_provider_disabled');
+        case 'id_token':
+          throw idTokenProviderDisabled(body);
+        default:
+          throw new AuthError('invalid_credentials', 'unsupported_grant_type');
+      }
+    case '/otp':
+      if (phoneOnly) throw new AuthError('phone_provider_disabled', 'Unsupported phone provider');
+      return;
+    case '/resend':
+      if (body['type'] === 'sms' || body['type'] === 'phone_change') {
+        if (!filled(body['phone']))
+          throw new AuthError('validation_failed', 'Type provided requires a phone number');
+        throw phoneLoginsDisabled(400);
+      }
+      return;
+    case '/verify':
+      // No phone ever got a code from restauth.
+      if (body['type'] === 'sms' || body['type'] === 'phone_change') throw new AuthError('otp_expired');
+      return;
+  }
+}
+
+function idTokenProviderDisabled(body: Record<string, unknown>): AuthError {
+  const provider = typeof body['provider'] === 'string' ? body['provider'] : '';
+  const issuer = typeof body['issuer'] === 'string' ? body['issuer'] : ISSUERS.get(provider);
+  if (issuer === undefined) {
+    return new AuthError('validation_failed', `Custom OIDC provider ${JSON.stringify(provider)} not allowed`);
+  }
+  return new AuthError('provider_disabled', `Provider (issuer ${JSON.stringify(issuer)}) is not enabled`);
+}
+
+const AnyBody = Type.Unknown({ description: 'Not read: the feature is disabled' });
+
+interface DisabledRoute {
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  url: string;
+  /** What GoTrue's route does, for the OpenAPI document. */
+  summary: string;
+  /** Who may call it in GoTrue: the refusal comes after the caller is checked, as there. */
+  caller: 'anyone' | 'user' | 'admin';
+  /** What it answers; undefined: a 200 with `[]` (nothing to list). */
+  refusal?: () => AuthError;
+}
+
+const factorNotFound = () => new AuthError('mfa_factor_not_found');
+const passkeysDisabled = () => new AuthError('passkey_disabled');
+const linkingDisabled = () => new AuthError('manual_linking_disabled');
+const customProvidersDisabled = () =>
+  new AuthError('feature_disabled', 'Custom OAuth providers are disabled');
+
+/** GoTrue's routes of features restauth does not have (internal/api/api.go), each with GoTrue's refusal. */
+export const DISABLED_ROUTES: readonly DisabledRoute[] = [
+  {
+    method: 'GET',
+    url: '/callback',
+    summary: 'OAuth provider callback',
+    caller: 'anyone',
+    refusal: () => providerNotEnabled(''),
+  },
+  {
+    method: 'POST',
+    url: '/callback',
+    summary: 'OAuth provider callback (form post)',
+    caller: 'anyone',
+    refusal: () => providerNotEnabled(''),
+  },
+  {
+    method: 'GET',
+    url: '/user/identities/authorize',
+    summary: 'Link an OAuth identity',
+    caller: 'user',
+    refusal: linkingDisabled,
+  },
+  {
+    method: 'DELETE',
+    url: '/user/identities/:id',
+    summary: 'Unlink an identity',
+    caller: 'user',
+    refusal: linkingDisabled,
+  },
+  { method: 'POST', url: '/sso', summary: 'SAML single sign-on', caller: 'anyone', refusal: samlDisabled },
+  {
+    method: 'GET',
+    url: '/sso/saml/metadata',
+    summary: 'SAML service provider metadata',
+    caller: 'anyone',
+    refusal: samlDisabled,
+  },
+  {
+    method: 'POST',
+    url: '/sso/saml/acs',
+    summary: 'SAML assertion consumer',
+    caller: 'anyone',
+    refusal: samlDisabled,
+  },
+  {
+    method: 'GET',
+    url: '/admin/sso/providers',
+    summary: 'List SAML providers',
+    caller: 'admin',
+    refusal: samlDisabled,
+  },
+  {
+    method: 'POST',
+    url: '/admin/sso/providers',
+    summary: 'Add a SAML provider',
+    caller: 'admin',
+    refusal: samlDisabled,
+  },
+  {
+    method: 'GET',
+    url: '/admin/sso/providers/:id',
+    summary: 'A SAML provider',
+    caller: 'admin',
+    refusal: samlDisabled,
+  },
+  {
+    method: 'PUT',
+    url: '/admin/sso/providers/:id',
+    summary: 'Change a SAML provider',
+    caller: 'admin',
+    refusal: samlDisabled,
+  },
+  {
+    method: 'DELETE',
+    url: '/admin/sso/providers/:id',
+    summary: 'Remove a SAML provider',
+    caller: 'admin',
+    refusal: samlDisabled,
+  },
+  {
+    method: 'POST',
+    url: '/factors',
+    summary: 'Enroll an MFA factor',
+    caller: 'user',
+    refusal: () => new AuthError('mfa_totp_enroll_not_enabled'),
+  },
+  {
+    method: 'POST',
+    url: '/factors/:id/challenge',
+    summary: 'Challenge an MFA factor',
+    caller: 'user',
+    refusal: factorNotFound,
+  },
+  {
+    method: 'POST',
+    url: '/factors/:id/verify',
+    summary: 'Verify an MFA challenge',
+    caller: 'user',
+    refusal: factorNotFound,
+  },
+  {
+    method: 'DELETE',
+    url: '/factors/:id',
+    summary: 'Unenroll an MFA factor',
+    caller: 'user',
+    refusal: factorNotFound,
+  },
+  { method: 'GET', url: '/admin/users/:id/factors', summary: "A user's MFA factors (none)", caller: 'admin' },
+  {
+    method: 'PUT',
+    url: '/admin/users/:id/factors/:factorId',
+    summary: "Change a user's MFA factor",
+    caller: 'admin',
+    refusal: factorNotFound,
+  },
+  {
+    method: 'DELETE',
+    url: '/admin/users/:id/factors/:factorId',
+    summary: "Remove a user's MFA factor",
+    caller: 'admin',
+    refusal: factorNotFound,
+  },
+  {
+    method: 'POST',
+    url: '/passkeys/authentication/options',
+    summary: 'Passkey sign-in options',
+    caller: 'anyone',
+    refusal: passkeysDisabled,
+  },
+  {
+    method: 'POST',
+    url: '/passkeys/authentication/verify',
+    summary: 'Passkey sign-in',
+    caller: 'anyone',
+    refusal: passkeysDisabled,
+  },
+  {
+    method: 'POST',
+    url: '/passkeys/registration/options',
+    summary: 'Passkey registration options',
+    caller: 'anyone',
+    refusal: passkeysDisabled,
+  },
+  {
+    method: 'POST',
+    url: '/passkeys/registration/verify',
+    summary: 'Register a passkey',
+    caller: 'anyone',
+    refusal: passkeysDisabled,
+  },
+  {
+    method: 'GET',
+    url: '/passkeys',
+    summary: "The user's passkeys",
+    caller: 'anyone',
+    refusal: passkeysDisabled,
+  },
+  {
+    method: 'PATCH',
+    url: '/passkeys/:id',
+    summary: 'Rename a passkey',
+    caller: 'anyone',
+    refusal: passkeysDisabled,
+  },
+  {
+    method: 'DELETE',
+    url: '/passkeys/:id',
+    summary: 'Remove a passkey',
+    caller: 'anyone',
+    refusal: passkeysDisabled,
+  },
+  {
+    method: 'GET',
+    url: '/admin/users/:id/passkeys',
+    summary: "A user's passkeys",
+    caller: 'admin',
+    refusal: passkeysDisabled,
+  },
+  {
+    method: 'DELETE',
+    url: '/admin/users/:id/passkeys/:passkeyId',
+    summary: "Remove a user's passkey",
+    caller: 'admin',
+    refusal: passkeysDisabled,
+  },
+  {
+    method: 'GET',
+    url: '/.well-known/oauth-authorization-server',
+    summary: 'OAuth server metadata',
+    caller: 'anyone',
+    refusal: oauthServerDisabled,
+  },
+  {
+    method: 'GET',
+    url: '/oauth/authorize',
+    summary: 'OAuth server: authorize',
+    caller: 'anyone',
+    refusal: oauthServerDisabled,
+  },
+  {
+    method: 'POST',
+    url: '/oauth/token',
+    summary: 'OAuth server: token',
+    caller: 'anyone',
+    refusal: oauthServerDisabled,
+  },
+  {
+    method: 'GET',
+    url: '/oauth/userinfo',
+    summary: 'OAuth server: userinfo',
+    caller: 'anyone',
+    refusal: oauthServerDisabled,
+  },
+  {
+    method: 'POST',
+    url: '/oauth/clients/register',
+    summary: 'OAuth server: register a client',
+    caller: 'anyone',
+    refusal: oauthServerDisabled,
+  },
+  {
+    method: 'GET',
+    url: '/oauth/authorizations/:id',
+    summary: 'OAuth server: an authorization',
+    caller: 'anyone',
+    refusal: oauthServerDisabled,
+  },
+  {
+    method: 'POST',
+    url: '/oauth/authorizations/:id/consent',
+    summary: 'OAuth server: consent',
+    caller: 'anyone',
+    refusal: oauthServerDisabled,
+  },
+  {
+    method: 'GET',
+    url: '/user/oauth/grants',
+    summary: "The user's OAuth grants",
+    caller: 'anyone',
+    refusal: oauthServerDisabled,
+  },
+  {
+    method: 'DELETE',
+    url: '/user/oauth/grants',
+    summary: 'Revoke an OAuth grant',
+    caller: 'anyone',
+    refusal: oauthServerDisabled,
+  },
+  {
+    method: 'GET',
+    url: '/admin/oauth/clients',
+    summary: 'OAuth server: list clients',
+    caller: 'admin',
+    refusal: oauthServerDisabled,
+  },
+  {
+    method: 'POST',
+    url: '/admin/oauth/clients',
+    summary: 'OAuth server: add a client',
+    caller: 'admin',
+    refusal: oauthServerDisabled,
+  },
+  {
+    method: 'GET',
+    url: '/admin/oauth/clients/:id',
+    summary: 'OAuth server: a client',
+    caller: 'admin',
+    refusal: oauthServerDisabled,
+  },
+  {
+    method: 'PUT',
+    url: '/admin/oauth/clients/:id',
+    summary: 'OAuth server: change a client',
+    caller: 'admin',
+    refusal: oauthServerDisabled,
+  },
+  {
+    method: 'DELETE',
+    url: '/admin/oauth/clients/:id',
+    summary: 'OAuth server: remove a client',
+    caller: 'admin',
+    refusal: oauthServerDisabled,
+  },
+  {
+    method: 'POST',
+    url: '/admin/oauth/clients/:id/regenerate_secret',
+    summary: "OAuth server: a client's new secret",
+    caller: 'admin',
+    refusal: oauthServerDisabled,
+  },
+  {
+    method: 'GET',
+    url: '/admin/custom-providers',
+    summary: 'List custom OAuth providers',
+    caller: 'admin',
+    refusal: customProvidersDisabled,
+  },
+  {
+    method: 'POST',
+    url: '/admin/custom-providers',
+    summary: 'Add a custom OAuth provider',
+    caller: 'admin',
+    refusal: customProvidersDisabled,
+  },
+  {
+    method: 'GET',
+    url: '/admin/custom-providers/:id',
+    summary: 'A custom OAuth provider',
+    caller: 'admin',
+    refusal: customProvidersDisabled,
+  },
+  {
+    method: 'PUT',
+    url: '/admin/custom-providers/:id',
+    summary: 'Change a custom OAuth provider',
+    caller: 'admin',
+    refusal: customProvidersDisabled,
+  },
+  {
+    method: 'DELETE',
+    url: '/admin/custom-providers/:id',
+    summary: 'Remove a custom OAuth provider',
+    caller: 'admin',
+    refusal: customProvidersDisabled,
+  },
+];
+
+export const disabledFeatureRoutes: FastifyPluginAsync<GotrueOptions> = async (app, options) => {
+  const callers = {
+    anyone: undefined,
+    user: async (request: FastifyRequest) => void (await requireUser(options.auth, request)),
+    admin: async (request: FastifyRequest) => requireAdmin(options, request),
+  };
+
+  // OAuth and OIDC sign-in: no provider is configured.
+  app.get('/authorize', async (request) => {
+    const provider = (request.query as Record<string, unknown>)['provider'];
+    throw providerNotEnabled(typeof provider === 'string' ? provider : '');
+  });
+  for (const route of DISABLED_ROUTES) {
+    // The admin API's routes exist only where role tokens can be trusted (see GotrueOptions.adminApi).
+    if (route.caller === 'admin' && !options.settings.adminApi) continue;
+    const preHandler = callers[route.caller];
+    const refusal = route.refusal;
+    app.route({
+      method: route.method,
+      url: route.url,
+      // A body is taken and not read: whatever a client sends, the answer is the refusal.
+      ...(['POST', 'PUT', 'PATCH'].includes(route.method) ? { schema: { body: AnyBody } } : {}),
+      ...(preHandler ? { preHandler } : {}),
+      handler: async () => {
+        if (refusal === undefined) return [];
+        throw refusal();
+      },
+    });
+  }
+};

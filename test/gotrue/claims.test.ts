@@ -1,0 +1,125 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { decodeJwt, decodeProtectedHeader, SignJWT } from 'jose';
+import { createTestApp, type TestApp } from '../support/app.js';
+import { FAST_HASHING } from '../support/gotrue.js';
+
+/** The claims of GoTrue's access tokens (internal/tokens/service.go), as apps and RLS policies read them. */
+const PREFIX = '/auth/v1';
+const PASSWORD = 'a long passphrase';
+const SECRET = 'test-secret-0123456789abcdef-0123456789';
+type Json = Record<string, unknown>;
+
+async function signIn(t: TestApp, email: string): Promise<Json> {
+  const res = await t.app.inject({
+    method: 'POST',
+    url: `${PREFIX}/token?grant_type=password`,
+    payload: { email, password: PASSWORD },
+  });
+  assert.equal(res.statusCode, 200, res.body);
+  return res.json<Json>();
+}
+
+async function getUser(t: TestApp, token: string): Promise<number> {
+  const res = await t.app.inject({
+    method: 'GET',
+    url: `${PREFIX}/user`,
+    headers: { authorization: `Bearer ${token}` },
+  });
+  return res.statusCode;
+}
+
+describe("GoTrue dialect: GoTrue's access-token claims by default", () => {
+  let t: TestApp;
+  before(async () => {
+    t = await createTestApp({ format: 'restauth', config: { passwords: FAST_HASHING } });
+    await t.services.admin.createUser({
+      email: 'ann@acme.test',
+      password: PASSWORD,
+      emailConfirm: true,
+      profile: { name: 'Ann' },
+      appMetadata: { plan: 'pro' },
+    });
+  });
+  after(() => t.close());
+
+  it('a password sign-in: aud authenticated, amr password, aal1, the session, the user', async () => {
+    const session = await signIn(t, 'ann@acme.test');
+    const claims = decodeJwt(String(session['access_token']));
+    const user = session['user'] as Json;
+    assert.equal(claims.aud, 'authenticated');
+    assert.equal(claims.sub, user['id']);
+    assert.equal(claims['role'], 'authenticated');
+    assert.equal(claims['email'], 'ann@acme.test');
+    assert.equal(claims['phone'], '');
+    assert.deepEqual(claims['app_metadata'], { provider: 'email', providers: ['email'], plan: 'pro' });
+    assert.deepEqual(claims['user_metadata'], { name: 'Ann' });
+    assert.equal(claims['aal'], 'aal1');
+    assert.equal(claims['is_anonymous'], false);
+    assert.equal(typeof claims['session_id'], 'string');
+    const amr = claims['amr'] as Array<{ method: string; timestamp: number }>;
+    assert.equal(amr.length, 1);
+    assert.equal(amr[0]!.method, 'password');
+    assert.ok(Math.abs(amr[0]!.timestamp - Number(claims.iat)) <= 1, 'the sign-in time');
+    assert.equal(claims.iss, undefined, 'no issuer unless configured, as GoTrue');
+    assert.equal(decodeProtectedHeader(String(session['access_token'])).kid, undefined);
+  });
+
+  it('a refreshed token keeps the session and says token_refresh', async () => {
+    const first = await signIn(t, 'ann@acme.test');
+    const res = await t.app.inject({
+      method: 'POST',
+      url: `${PREFIX}/token?grant_type=refresh_token`,
+      payload: { refresh_token: first['refresh_token'] },
+    });
+    assert.equal(res.statusCode, 200, res.body);
+    const claims = decodeJwt(String(res.json<Json>()['access_token']));
+    assert.equal(claims['session_id'], decodeJwt(String(first['access_token']))['session_id']);
+    assert.equal((claims['amr'] as Array<{ method: string }>)[0]!.method, 'token_refresh');
+    assert.equal(claims.aud, 'authenticated');
+  });
+});
+
+describe('GoTrue dialect: a configured audience, issuer and HS256 key id', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await createTestApp({
+      format: 'restauth',
+      config: {
+        passwords: FAST_HASHING,
+        jwt: { audience: 'my-app', issuer: 'https://auth.acme.test/auth/v1', secretKeyId: 'hs-1' },
+      },
+    });
+    await t.services.admin.createUser({ email: 'bob@acme.test', password: PASSWORD, emailConfirm: true });
+  });
+  after(() => t.close());
+
+  it('tokens carry them, and verify', async () => {
+    const token = String((await signIn(t, 'bob@acme.test'))['access_token']);
+    const claims = decodeJwt(token);
+    assert.equal(claims.aud, 'my-app');
+    assert.equal(claims.iss, 'https://auth.acme.test/auth/v1');
+    assert.deepEqual(decodeProtectedHeader(token), { alg: 'HS256', typ: 'JWT', kid: 'hs-1' });
+    assert.equal(await getUser(t, token), 200);
+  });
+
+  it('a token for another audience is refused, and the secret never appears in the JWKS', async () => {
+    const token = String((await signIn(t, 'bob@acme.test'))['access_token']);
+    const claims = decodeJwt(token);
+    const other = await new SignJWT({ ...claims, aud: 'another-app' })
+      .setProtectedHeader({ alg: 'HS256', kid: 'hs-1' })
+      .sign(new TextEncoder().encode(SECRET));
+    assert.equal(await getUser(t, other), 403);
+    const jwks = await t.app.inject({ method: 'GET', url: `${PREFIX}/.well-known/jwks.json` });
+    assert.deepEqual(jwks.json(), { keys: [] });
+  });
+
+  it('a token the secret signed before it had a key id still verifies', async () => {
+    const token = String((await signIn(t, 'bob@acme.test'))['access_token']);
+    const claims = decodeJwt(token);
+    const withoutKid = await new SignJWT(claims)
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .sign(new TextEncoder().encode(SECRET));
+    assert.equal(await getUser(t, withoutKid), 200);
+  });
+});
