@@ -2,7 +2,9 @@ import { existsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import { ignoredWithPostgres, processEnvironment, readEnv } from './env.js';
+import { withDotenv } from './dotenv.js';
 import { ConfigError } from './errors.js';
+import { GOTRUE_ENV_VARS, readGotrueEnv } from './gotrue-env.js';
 import { deepFreeze } from './freeze.js';
 import type { FormatContext } from './formats/context.js';
 import { JSON_SERVER_KEYS, mapJsonDataServer } from './formats/json-data-server.js';
@@ -156,11 +158,13 @@ const SECRET_KEYS: Record<ConfigFormat, string> = {
 function secretOrigin(
   file: { label: string; format: ConfigFormat } | null,
   env: ConfigLayer,
+  gotrueEnv: ConfigLayer,
   options: LoadOptions,
 ): string {
   if (options.overrides?.jwt?.secret !== undefined) return 'jwt.secret';
   if (options.postgrestAuth?.secret !== undefined) return '--secret';
   if (env.jwt?.secret !== undefined) return 'RESTAUTH_JWT_SECRET';
+  if (gotrueEnv.jwt?.secret !== undefined) return 'GOTRUE_JWT_SECRET';
   return file === null ? 'jwt.secret' : `${file.label}: ${SECRET_KEYS[file.format]}`;
 }
 
@@ -183,10 +187,11 @@ export async function loadConfigWithSources(
   options: LoadOptions = {},
 ): Promise<{ config: Config; sources: ValueSources; problems: SetupProblem[] }> {
   const cwd = resolve(options.cwd ?? process.cwd());
-  const env = processEnvironment(options.env);
+  const { env, fromDotenv } = await withDotenv(processEnvironment(options.env), cwd);
   const warn = options.warn ?? ((message: string) => console.warn(`restauth: warning: ${message}`));
 
   const file = await readConfigFile(options, cwd, warn);
+  const gotrueLayer = readGotrueEnv(env, warn);
   const envLayer = readEnv(env, cwd);
   const labelled: LabelledLayer[] = [
     {
@@ -199,7 +204,9 @@ export async function loadConfigWithSources(
             : 'found in the working directory',
     },
     { layer: file?.layer ?? {}, sourceOf: () => `file ${file?.path ?? ''}` },
-    { layer: envLayer, sourceOf: environmentSource(env) },
+    // GoTrue's variables below restauth's own: RESTAUTH_JWT_SECRET wins over GOTRUE_JWT_SECRET.
+    { layer: gotrueLayer, sourceOf: environmentSource(env, fromDotenv, GOTRUE_ENV_VARS) },
+    { layer: envLayer, sourceOf: environmentSource(env, fromDotenv) },
     { layer: await flagsLayer(options, cwd), sourceOf: flagSource },
     { layer: options.overrides ?? {}, sourceOf: () => 'overrides' },
   ];
@@ -249,7 +256,7 @@ export async function loadConfigWithSources(
   config.jwt.publicDefaultSecret = config.jwt.secret !== null && PUBLISHED_SECRETS.has(config.jwt.secret);
   config.jwt.generatedSecret = false;
   checkUrls(config, where);
-  const secretKey = secretOrigin(file, envLayer, options);
+  const secretKey = secretOrigin(file, envLayer, gotrueLayer, options);
   const problems = setupProblems(config, sources);
   if (options.setupPolicy === 'report') {
     const weakness = config.jwt.secret === null ? null : secretWeakness(config.jwt.secret);

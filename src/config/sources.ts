@@ -1,4 +1,4 @@
-import { ENV_VARS } from './env.js';
+import { ENV_VARS, type EnvVar } from './env.js';
 import { REPLACED_WHOLE, type ConfigLayer } from './layer.js';
 import { isPlainObject } from '../lib/is-plain-object.js';
 
@@ -58,15 +58,23 @@ export function sourceOfKey(sources: ValueSources, key: string): string {
   return 'default';
 }
 
-/** The environment variable that set `key`, as env.ts reads them (RESTAUTH_PORT wins over PORT). */
-export function environmentSource(env: NodeJS.ProcessEnv): (key: string) => string {
-  const set = ENV_VARS.filter(({ name }) => (env[name] ?? '').trim() !== '');
+/**
+ * The environment variable that set `key`, as env.ts and gotrue-env.ts read them (RESTAUTH_PORT wins
+ * over PORT): "environment NAME", or ".env NAME" for one the .env file set (`fromDotenv`).
+ */
+export function environmentSource(
+  env: NodeJS.ProcessEnv,
+  fromDotenv: ReadonlySet<string> = new Set(),
+  variables: readonly EnvVar[] = ENV_VARS,
+): (key: string) => string {
+  const set = variables.filter(({ name }) => (env[name] ?? '').trim() !== '');
   return (key) => {
     const exact = set.find((variable) => variable.key === key || key.startsWith(`${variable.key}.`));
-    // DATABASE_URL also sets store.type (and brings the PostgreSQL defaults).
+    // A database URL also sets store.type (and brings the PostgreSQL defaults).
     const variable =
-      exact ?? (key.startsWith('store') ? set.find(({ name }) => name === 'DATABASE_URL') : undefined);
-    return variable === undefined ? 'environment' : `environment ${variable.name}`;
+      exact ?? (key.startsWith('store') ? set.find(({ key }) => key === 'store.url') : undefined);
+    if (variable === undefined) return 'environment';
+    return `${fromDotenv.has(variable.name) ? '.env' : 'environment'} ${variable.name}`;
   };
 }
 

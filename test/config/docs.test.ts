@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import type { TSchema } from '@sinclair/typebox';
 import { ENV_VARS } from '../../src/config/env.js';
+import { GOTRUE_ENV_VARS } from '../../src/config/gotrue-env.js';
 import {
   JsonDataServerAuthSchema,
   JsonDataServerFileSchema,
@@ -32,6 +33,7 @@ test('docs/configuration.md documents every key of every format and every variab
   );
   const keys = [
     ...ENV_VARS.map((variable) => variable.name),
+    ...GOTRUE_ENV_VARS.map((variable) => variable.name),
     ...leafKeys(ConfigSchema).filter((key) => key !== 'source' && key !== 'configFile'),
     ...Object.keys(JsonDataServerFileSchema.properties).filter((key) => key !== 'auth'),
     ...Object.keys(JsonDataServerAuthSchema.properties),

@@ -15,6 +15,8 @@ test('no other config module reads process.env', async () => {
   for (const name of [
     'load.ts',
     'secret.ts',
+    'gotrue-env.ts',
+    'dotenv.ts',
     'formats/json-data-server.ts',
     'formats/postgrest-auth.ts',
     'formats/restauth.ts',
