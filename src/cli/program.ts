@@ -25,7 +25,13 @@ export function createProgram(): Command {
     .version(version(), '-v, --version')
     // Errors come back to run() as exceptions, so it picks the exit code.
     .exitOverride()
-    .showHelpAfterError('(add --help for usage)');
+    .showHelpAfterError('(add --help for usage)')
+    // json-server's users type `restauth db.json --watch ...`: the default command's flags are serve's.
+    .addHelpText(
+      'after',
+      "\n`restauth [DATA_FILE] [options]` runs serve: json-server's flags (--watch, --routes, --static, ...)\n" +
+        "and postgrest-auth's are listed by `restauth serve --help`.",
+    );
   // addCommand (unlike .command()) does not pass settings down: copy exitOverride and help-after-error.
   program.addCommand(inherit(serveCommand(), program), { isDefault: true });
   program.addCommand(inherit(initCommand(), program));

@@ -188,8 +188,11 @@ test('json-server.json is read when present, as json-server reads it, and the fl
   assert.match(given.stderr, /bogus/, 'an unknown key is named');
 });
 
-test('a bad or unknown flag is a usage error naming it', async () => {
+test('a bad or unknown flag is a usage error naming it; --help points at the flags', async () => {
   const dir = await cliTempDir();
+  const help = await runCli(dir, ['--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /`restauth \[DATA_FILE\] \[options\]` runs serve: json-server's flags/);
   const unknown = await runCli(dir, ['db.json', '--bogus']);
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /unknown option '--bogus'/);
