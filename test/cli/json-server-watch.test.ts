@@ -22,8 +22,10 @@ describe('restauth db.json --watch --routes routes.json', () => {
   const nextLine = (pattern: RegExp): Promise<void> => {
     const count = () => server.output().match(new RegExp(pattern, 'g'))?.length ?? 0;
     const before = count();
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       const onData = () => {
+        // An edit set aside instead of applied would never bring the awaited line: fail, do not hang.
+        if (/kept as db\.json\.rejected/.test(server.output())) reject(new Error(server.output()));
         if (count() <= before) return;
         server.child.stdout!.off('data', onData);
         server.child.stderr!.off('data', onData);

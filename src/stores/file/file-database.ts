@@ -450,6 +450,15 @@ export class FileDatabase implements DocumentStore {
       } catch (error) {
         // Changed by hand between the check at the commit's start and the rename: set aside, then write.
         if (!(error instanceof FileChangedError)) throw error;
+        if (this.adoptEdits && state === this.dataFile) {
+          // Under --watch the edit is to be applied, which only the start of a commit may do: this write
+          // is given up (a compaction is tried again later, the journal keeps its writes; a commit is undone
+          // and answered 503), and the watcher's commit applies the edit.
+          throw new AuthError('over_capacity', `${basename(state.path)} was saved while restauth wrote it`, {
+            retryAfter: 1,
+            cause: error,
+          });
+        }
         if (attempt === 5) {
           // Saved again faster than it can be set aside: this commit fails (undone), nothing is lost.
           throw new AuthError(
