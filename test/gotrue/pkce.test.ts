@@ -116,6 +116,25 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.equal((await client.getUser()).data.user?.email, 'max@acme.test');
     });
 
+    it("verifyOtp with a PKCE link's token_hash (an SSR app's /auth/confirm route) answers the session itself", async () => {
+      await t.services.admin.createUser({
+        email: 'tia@acme.test',
+        password: 'correct horse battery',
+        emailConfirm: true,
+      });
+      const { client } = gotrueClient(url, { flowType: 'pkce' });
+      const since = sink.mails.length;
+      await client.signInWithOtp({ email: 'tia@acme.test', options: { shouldCreateUser: false } });
+      const { link } = secretsOf(await nextMail(sink, 'tia@acme.test', since));
+      const tokenHash = new URL(link).searchParams.get('token')!;
+      assert.match(tokenHash, /^pkce_/u);
+      const verified = await client.verifyOtp({ type: 'magiclink', token_hash: tokenHash });
+      assert.equal(verified.error, null);
+      assert.equal(verified.data.user?.email, 'tia@acme.test');
+      const again = await client.verifyOtp({ type: 'magiclink', token_hash: tokenHash });
+      assert.equal(again.error?.code, 'otp_expired', 'once');
+    });
+
     it('resetPasswordForEmail → exchangeCodeForSession (PASSWORD_RECOVERY) → updateUser sets the password', async () => {
       await t.services.admin.createUser({
         email: 'rita@acme.test',
