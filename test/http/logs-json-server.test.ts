@@ -32,7 +32,8 @@ describe('json-server style logs', () => {
     );
   });
 
-  describe('the real server', () => {
+  // A guard against a line that never comes (the waits are on the output, not on time).
+  describe('the real server', { timeout: 300_000 }, () => {
     let dir: string | undefined;
     let running: RestauthProcess | undefined;
     afterEach(async () => {
@@ -42,6 +43,8 @@ describe('json-server style logs', () => {
       dir = undefined;
     });
 
+    /** Resolves once the process has written a line matching `pattern` (its output comes after 'exit' too). */
+    let written: Array<{ pattern: RegExp; resolve: () => void }> = [];
     const start = async (args: string[]) => {
       dir = await mkdtemp(join(tmpdir(), 'restauth-jslogs-'));
       await writeFile(
@@ -49,17 +52,31 @@ describe('json-server style logs', () => {
         JSON.stringify({ rules: { posts: 644 }, routes: { '/api/*': '/$1' } }),
       );
       await writeFile(join(dir, 'db.json'), JSON.stringify({ posts: [{ id: 1 }], profile: {}, users: [] }));
-      running = await spawnRestauth(dir, args, {
-        RESTAUTH_JWT_SECRET: 'json-server-logs-secret-0123456789abcdef',
-      });
+      written = [];
+      running = await spawnRestauth(
+        dir,
+        args,
+        { RESTAUTH_JWT_SECRET: 'json-server-logs-secret-0123456789abcdef' },
+        (output) => {
+          written = written.filter(({ pattern, resolve }) =>
+            pattern.test(output) ? (resolve(), false) : true,
+          );
+        },
+      );
       return running;
     };
+    const untilWritten = (pattern: RegExp): Promise<void> =>
+      pattern.test(running!.output())
+        ? Promise.resolve()
+        : new Promise((resolve) => written.push({ pattern, resolve }));
 
     it('--log-format json-server: the resources, routes and home at start, then one line per request', async () => {
       const server = await start(['--log-format', 'json-server']);
       const answer = await fetch(`${server.url}/posts?title_like=secret-query`);
       assert.equal(answer.status, 200);
       const length = (await answer.text()).length;
+      await untilWritten(new RegExp(`^GET /posts 200 [\\d.]+ ms - ${length}$`, 'mu'));
+      await untilWritten(/^ {2}Home\n/mu);
       await server.stop();
       const output = server.output();
       assert.ok(
@@ -76,6 +93,7 @@ describe('json-server style logs', () => {
 
     it('off a terminal, by default: JSON lines, the resources as a field', async () => {
       const server = await start([]);
+      await untilWritten(/data API: 3 resources/u);
       await server.stop();
       const line = server
         .output()
