@@ -22,7 +22,7 @@ import type { AuditLog } from './audit.js';
 import type { BackgroundWork } from './background.js';
 import { DurationSampler } from './duration-sampler.js';
 import type { EmailFlows } from './email-flows.js';
-import { unobserved, type AuthEvents } from './ports/events.js';
+import { unobserved, type AuthEvents, type SignInMethod } from './ports/events.js';
 
 interface AuthSettings {
   /** A user name must match this (json-data-server's userIdRE). */
@@ -159,6 +159,7 @@ export class AuthService {
     );
     await this.deps.audit?.record('sign_up', { userId: user.id, data: { anonymous: true } });
     const session = this.deps.sessions.opened(first.session, user.id);
+    this.events.signIn('success', 'anonymous');
     return this.issue(user, session, first.refreshToken, now, extraClaims);
   }
 
@@ -255,13 +256,22 @@ export class AuthService {
     );
   }
 
-  /** Opens a session for an account whose identity was proven another way (a mailed link or code). */
-  async startSession(user: User, extraClaims?: ExtraClaims): Promise<IssuedSession> {
-    const now = this.now();
-    this.assertNotBanned(user, now);
-    const signedIn = await this.deps.store.updateUser(user.id, { lastSignInAt: now });
-    await this.deps.audit?.record('sign_in', { userId: user.id, data: { via: 'email' } });
-    return this.openSession(signedIn, now, extraClaims);
+  /**
+   * Opens a session for an account whose identity was proven another way: a mailed link or code
+   * (`email`), a PKCE code exchanged, or a sign-up that needs no confirmation. Counted by method.
+   */
+  async startSession(
+    user: User,
+    extraClaims?: ExtraClaims,
+    method: Exclude<SignInMethod, 'password' | 'anonymous'> = 'email',
+  ): Promise<IssuedSession> {
+    return this.observed(method, async () => {
+      const now = this.now();
+      this.assertNotBanned(user, now);
+      const signedIn = await this.deps.store.updateUser(user.id, { lastSignInAt: now });
+      await this.deps.audit?.record('sign_in', { userId: user.id, data: { via: method } });
+      return this.openSession(signedIn, now, extraClaims);
+    });
   }
 
   /**
@@ -269,16 +279,23 @@ export class AuthService {
    * unknown user get the same error after the same amount of hashing work.
    */
   async signIn(login: string, password: string, extraClaims?: ExtraClaims): Promise<IssuedSession> {
-    // The outcome (its error code when refused) is reported to the observer (metrics).
-    const events = this.deps.events ?? unobserved;
+    return this.observed('password', () => this.signInWithPassword(login, password, extraClaims));
+  }
+
+  /** Reports a sign-in's outcome (its error code when refused) to the observer (metrics). */
+  private async observed(method: SignInMethod, signIn: () => Promise<IssuedSession>): Promise<IssuedSession> {
     try {
-      const issued = await this.signInWithPassword(login, password, extraClaims);
-      events.signIn('success');
+      const issued = await signIn();
+      this.events.signIn('success', method);
       return issued;
     } catch (error) {
-      events.signIn(error instanceof AuthError ? error.code : 'error');
+      this.events.signIn(error instanceof AuthError ? error.code : 'error', method);
       throw error;
     }
+  }
+
+  private get events(): AuthEvents {
+    return this.deps.events ?? unobserved;
   }
 
   private async signInWithPassword(
@@ -359,7 +376,7 @@ export class AuthService {
       rotated = await this.deps.sessions.rotate(refreshToken, now);
     } catch (error) {
       if (error instanceof AuthError && error.code === 'refresh_token_reused') {
-        (this.deps.events ?? unobserved).refreshTokenReused();
+        this.events.refreshTokenReused();
         const found = await this.deps.store.findRefreshToken(hashSecret(refreshToken));
         await this.deps.audit?.record('refresh_token_reused', {
           userId: found?.session.userId ?? null,

@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { AuthEvents } from '../core/ports/events.js';
+import type { AuthEvents, SignInMethod } from '../core/ports/events.js';
 import type { MailOutboxStore } from '../core/ports/outbox.js';
 import type { Store } from '../core/ports/store.js';
 import type { RateLimitFamily } from '../core/rate-limit.js';
@@ -34,8 +34,8 @@ export class Metrics {
 
   private readonly signIns = new Counter({
     name: 'restauth_sign_ins_total',
-    help: 'Sign-ins with a password, by outcome: success, or the error code (invalid_credentials, email_not_confirmed, user_banned ...)',
-    labelNames: ['outcome'] as const,
+    help: 'Sign-ins by method (password, email, pkce, signup, anonymous) and outcome: success, or the error code (invalid_credentials, email_not_confirmed, user_banned ...)',
+    labelNames: ['method', 'outcome'] as const,
     registers: [this.registry],
   });
 
@@ -78,7 +78,7 @@ export class Metrics {
 
   /** What core reports (sign-ins, refresh-token reuse, rate-limit refusals), counted. */
   readonly authEvents: AuthEvents = {
-    signIn: (outcome: string) => this.signIns.inc({ outcome }),
+    signIn: (outcome: string, method: SignInMethod) => this.signIns.inc({ method, outcome }),
     refreshTokenReused: () => this.reuses.inc(),
     rateLimited: (family: RateLimitFamily) => this.refusals.inc({ family }),
   };

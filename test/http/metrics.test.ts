@@ -103,6 +103,19 @@ for (const storeKind of ['file', 'postgres'] as const) {
       const reused = await post('/auth/v1/token?grant_type=refresh_token', { refresh_token: spent });
       assert.equal(reused.status, 400);
       assert.equal(reused.json['error_code'] ?? reused.json['error'], 'refresh_token_already_used');
+      // A magic-link sign-in, by the mailed code.
+      const mailsBefore = sink.mails.length;
+      assert.equal((await post('/auth/v1/otp', { email: 'mia@acme.test' })).status, 200);
+      await t.services.idle();
+      const magic = await sink.waitForMail(
+        (mail) => mail.to === 'mia@acme.test' && sink.mails.indexOf(mail) >= mailsBefore,
+        5000,
+      );
+      const code = /Your code: (\d{6})/u.exec(magic.text)?.[1];
+      const verified = await post('/auth/v1/verify', { type: 'email', email: 'mia@acme.test', token: code });
+      assert.equal(verified.status, 200);
+      const badCode = await post('/auth/v1/verify', { type: 'email', email: 'mia@acme.test', token: code });
+      assert.equal(badCode.status, 403);
       const limited = await post('/auth/v1/signup', { email: 'max@acme.test', password });
       assert.equal(limited.status, 429);
       const unknown = await t.app.inject({ method: 'GET', url: '/no/such/place?token=abc' });
@@ -128,8 +141,16 @@ for (const storeKind of ['file', 'postgres'] as const) {
             route: '/auth/v1/token',
             status: '200',
           }),
-          signInSuccess: valueOf(samples, 'restauth_sign_ins_total', { outcome: 'success' }),
-          signInWrong: valueOf(samples, 'restauth_sign_ins_total', { outcome: 'invalid_credentials' }),
+          signInSuccess: valueOf(samples, 'restauth_sign_ins_total', {
+            method: 'password',
+            outcome: 'success',
+          }),
+          signInWrong: valueOf(samples, 'restauth_sign_ins_total', {
+            method: 'password',
+            outcome: 'invalid_credentials',
+          }),
+          signUpSignIn: valueOf(samples, 'restauth_sign_ins_total', { method: 'signup', outcome: 'success' }),
+          emailSignIn: valueOf(samples, 'restauth_sign_ins_total', { method: 'email', outcome: 'success' }),
           reuse: valueOf(samples, 'restauth_refresh_token_reuse_total'),
           refusals: valueOf(samples, 'restauth_rate_limit_refusals_total', { family: 'signUp' }),
           mailsSent: valueOf(samples, 'restauth_mails_sent_total'),
@@ -148,9 +169,11 @@ for (const storeKind of ['file', 'postgres'] as const) {
           durationCount: 2,
           signInSuccess: 1,
           signInWrong: 1,
+          signUpSignIn: 1,
+          emailSignIn: 1,
           reuse: 1,
           refusals: 1,
-          mailsSent: 1,
+          mailsSent: 2,
           mailsFailed: 0,
           queueDepth: 0,
           createUser: 1,
@@ -159,7 +182,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
       // Only the sign-ins that happened have a series; no URL became a label.
       assert.equal(
         samples.filter((sample) => sample.name === 'restauth_sign_ins_total').length,
-        2,
+        4,
         scrape.body
           .split('\n')
           .filter((line) => line.startsWith('restauth_sign_ins_total'))

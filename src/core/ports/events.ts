@@ -5,9 +5,15 @@ import type { RateLimitFamily } from '../rate-limit.js';
  * Prometheus metrics, src/metrics). An observer only listens: it decides
  * nothing, and core knows nothing of what it does with the news.
  */
+/**
+ * How a session was opened: a password; a mailed link or code (magic link, confirmation, invitation,
+ * recovery); a PKCE code exchanged; a sign-up that signs in at once; an anonymous sign-in.
+ */
+export type SignInMethod = 'password' | 'email' | 'pkce' | 'signup' | 'anonymous';
+
 export interface AuthEvents {
-  /** A sign-in with a password ended: `success`, or the error code it was refused with (`invalid_credentials` ...). */
-  signIn(outcome: string): void;
+  /** A sign-in ended: `success`, or the error code it was refused with (`invalid_credentials` ...). */
+  signIn(outcome: string, method: SignInMethod): void;
   /** A spent refresh token came back after its grace period: its session was ended. */
   refreshTokenReused(): void;
   /** A client was refused for going past its family's rate limit. */

@@ -83,7 +83,9 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (ap
       if (settings.confirmEmail)
         return answer.user(await auth.registerToConfirm(input), { confirmationSentAt: new Date() });
       const user = await auth.register({ ...input, emailConfirmed: true });
-      return answer.session(await auth.startSession(user, gotrueClaims(settings.audience, 'password')));
+      return answer.session(
+        await auth.startSession(user, gotrueClaims(settings.audience, 'password'), 'signup'),
+      );
     },
   );
 
@@ -118,7 +120,9 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (ap
         case 'pkce': {
           const user = await pkce.exchange(body.auth_code ?? '', body.code_verifier ?? '');
           // restauth's flow state does not keep which mail started it: the code proves a mailed secret.
-          return answer.session(await auth.startSession(user, gotrueClaims(settings.audience, 'otp')));
+          return answer.session(
+            await auth.startSession(user, gotrueClaims(settings.audience, 'otp'), 'pkce'),
+          );
         }
       }
     },
