@@ -5,7 +5,8 @@ import pg from 'pg';
 import { hashSecret, randomSecret } from '../../src/core/secrets.js';
 import { migrations, type SchemaNames } from '../../src/stores/postgres/migrations.js';
 import { createTestApp, type TestApp } from '../support/app.js';
-import { dropDatabase, testPostgres, testStoreConfig } from '../support/postgres.js';
+import { setTimeout as delay } from 'node:timers/promises';
+import { dropDatabase, realServerOnly, testPostgres, testStoreConfig } from '../support/postgres.js';
 
 const DAY = 86_400_000;
 const NIL = '00000000-0000-0000-0000-000000000000';
@@ -282,6 +283,55 @@ describe("GoTrue's sessions and refresh tokens on PostgreSQL", () => {
     ]);
     assert.deepEqual(reasons, [{ reason: 'password_changed' }]);
   });
+
+  it(
+    'a refresh and a sign-out of one session at once both finish, never deadlocked',
+    { skip: realServerOnly() ?? false },
+    async () => {
+      const store = t.services.store;
+      const now = new Date();
+      const session = await store.createSession({
+        id: randomUUID(),
+        userId,
+        createdAt: now,
+        notAfter: new Date(now.getTime() + DAY),
+        refreshSecret: 'racing-secret',
+        firstRefreshTokenHash: 'rt-racing',
+        maxPerUser: 0,
+      });
+      /** Until `n` statements of this database wait for a lock (a wait no code here can signal). */
+      const lockWaiters = async (n: number) => {
+        for (;;) {
+          const { rows } = await sql.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+          );
+          if (rows[0]!.n >= n) return;
+          await delay(5);
+        }
+      };
+      // A third party holds the token's row, so the refresh waits there holding what it took before;
+      // the sign-out then queues behind it.
+      const holder = await sql.connect();
+      try {
+        await holder.query('BEGIN');
+        await holder.query('SELECT 1 FROM auth.refresh_tokens WHERE token = $1 FOR UPDATE', ['rt-racing']);
+        const refreshing = store.rotateRefreshToken('rt-racing', 'rt-racing-2', now);
+        await lockWaiters(1);
+        const signingOut = store.revokeSession(session.id, 'logout', now);
+        await lockWaiters(2);
+        await holder.query('COMMIT');
+        // Before, the refresh took the token, then wanted the session the sign-out held while it wanted
+        // the token: PostgreSQL aborted one (deadlock_detected).
+        const [rotated] = await Promise.all([refreshing, signingOut]);
+        assert.equal(rotated, true);
+      } finally {
+        holder.release();
+      }
+      assert.equal((await store.findSession(session.id))?.revokedReason, 'logout');
+      assert.equal((await sql.query('SELECT 1 FROM auth.sessions WHERE id = $1', [session.id])).rowCount, 0);
+    },
+  );
 
   it("deleting a user takes its sessions, refresh tokens, secrets and ended sessions' records", async () => {
     const count = async (table: string, column: string) =>

@@ -678,15 +678,21 @@ export class PostgresStore implements Store {
   }
 
   async rotateRefreshToken(presentedHash: string, successorHash: string, now: Date): Promise<boolean> {
-    // The conditional UPDATE is the lock: a racing caller waits for it, re-checks revoked, and matches
-    // nothing. The session must still exist (an ended one is gone). As GoTrue rotates: the presented
-    // row is revoked, its successor names it as parent.
+    // The session's row is locked first, then the token's, the order in which ending a session takes
+    // them (its DELETE, then the cascade to its tokens): taken the other way round, a refresh and a
+    // sign-out of one session at once deadlocked. The conditional UPDATE is the token's lock: a racing
+    // caller waits for it, re-checks revoked, and matches nothing. The session must still exist (an
+    // ended one is gone). As GoTrue rotates: the presented row is revoked, its successor names it as
+    // parent.
     const { rows } = await this.pool.query<{ rotated: number }>(
       this.prepared(
-        `WITH rotated AS (
+        `WITH live AS (
+         SELECT t.id FROM ${this.session.refreshTokens} t JOIN ${this.session.sessions} s ON s.id = t.session_id
+         WHERE t.token = $1 AND t.revoked IS NOT TRUE
+         FOR NO KEY UPDATE OF s
+       ), rotated AS (
          UPDATE ${this.session.refreshTokens} t SET revoked = true, updated_at = $3
-         FROM ${this.session.sessions} s
-         WHERE t.token = $1 AND t.revoked IS NOT TRUE AND s.id = t.session_id
+         WHERE t.id IN (SELECT id FROM live) AND t.revoked IS NOT TRUE
          RETURNING t.session_id, t.user_id, t.instance_id
        ), touched AS (
          UPDATE ${this.session.sessions} SET refreshed_at = $3::timestamptz AT TIME ZONE 'UTC', updated_at = $3
