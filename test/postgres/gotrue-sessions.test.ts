@@ -197,8 +197,11 @@ describe("GoTrue's sessions and refresh tokens on PostgreSQL", () => {
     assert.deepEqual(rows, [{ revoked: false, parent: hashSecret(liveToken) }], 'rotated as GoTrue rotates');
     assert.equal(await preRequest(claimsOf(body.access_token)), null);
     // The session ended before the upgrade stays ended.
+    // GoTrue's answer to a token of a deleted session; the store still knows why it ended.
     const ended = await refresh(endedToken);
-    assert.equal((ended.json() as { error_code?: string }).error_code, 'session_not_found', ended.body);
+    assert.equal((ended.json() as { error_code?: string }).error_code, 'refresh_token_not_found', ended.body);
+    const kept = await t.services.store.findRefreshToken(hashSecret(endedToken));
+    assert.equal(kept?.session.revokedReason, 'logout');
     // The successor works once more: the chain goes on.
     assert.equal((await refresh(body.refresh_token)).statusCode, 200);
   });
@@ -262,7 +265,11 @@ describe("GoTrue's sessions and refresh tokens on PostgreSQL", () => {
     assert.equal(out.statusCode, 204, out.body);
     assert.match((await preRequest(claimsOf(first.access_token))) ?? '', /session has ended/);
     const refused = await refresh(first.refresh_token);
-    assert.equal((refused.json() as { error_code?: string }).error_code, 'session_not_found', refused.body);
+    assert.equal(
+      (refused.json() as { error_code?: string }).error_code,
+      'refresh_token_not_found',
+      refused.body,
+    );
     const { rows } = await sql.query(`SELECT reason FROM restauth.session_ends WHERE id = $1`, [
       claimsOf(first.access_token).session_id,
     ]);
