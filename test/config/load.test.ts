@@ -215,7 +215,7 @@ test('json-data-server: bad values name the key as written', async () => {
       { routes: 42 },
       'config.json: routes must be a path to a routes.json file or an object of rewrites (got 42)',
     ],
-    [{ routes: 'missing.json' }, 'missing.json: cannot read the file (no such file)'],
+    [{ routes: 'missing.json' }, 'config.json: missing.json: cannot read the file (no such file)'],
   ];
   for (const [content, message] of cases) {
     await writeJson(dir, 'config.json', content);
@@ -793,7 +793,7 @@ test('a config or routes file with a __proto__, constructor or prototype key is 
   await writeJson(dir, 'config.json', { routes: 'routes.json' });
   await assert.rejects(
     load(dir, { env }),
-    rejectsWith('routes.json:1:20: "constructor" is not allowed as a key'),
+    rejectsWith('config.json: routes.json:1:20: "constructor" is not allowed as a key'),
   );
   await writeJson(dir, 'config.json', { rules: { prototype: 644 } });
   await assert.rejects(load(dir, { env }), rejectsWith(/^config\.json:3:5: "prototype" is not allowed/));
