@@ -22,7 +22,8 @@ export interface AdminUserInput {
   banDuration?: string | undefined;
 }
 
-export type GeneratedLinkType = 'signup' | 'invite' | 'magiclink' | 'recovery';
+export type GeneratedLinkType =
+  'signup' | 'invite' | 'magiclink' | 'recovery' | 'email_change_current' | 'email_change_new';
 
 export interface GeneratedLink {
   user: User;
@@ -191,9 +192,14 @@ export class AdminService {
     email: string;
     password?: string | undefined;
     profile?: Record<string, unknown> | undefined;
+    /** The address an email change moves to (email_change_current and email_change_new). */
+    newEmail?: string | undefined;
     redirectTo: string | null;
   }): Promise<GeneratedLink> {
     const email = checkEmail(input.email);
+    if (input.type === 'email_change_current' || input.type === 'email_change_new') {
+      return this.generateEmailChangeLink({ ...input, type: input.type, email });
+    }
     let user: User;
     if (input.type === 'signup') {
       await assertAddressFree(this.deps.store, email, null);
@@ -221,6 +227,44 @@ export class AdminService {
     return {
       user,
       type: input.type,
+      token: issued.token,
+      code: issued.code,
+      link: secret.link ?? null,
+      redirectTo: input.redirectTo,
+    };
+  }
+
+  /**
+   * GoTrue's email change links: the confirmation of one side (the current address or the new one)
+   * of moving `email`'s account to `newEmail`; the change happens once both sides' links are used,
+   * as after PUT /user. Nothing is mailed.
+   */
+  private async generateEmailChangeLink(input: {
+    type: 'email_change_current' | 'email_change_new';
+    email: string;
+    newEmail?: string | undefined;
+    redirectTo: string | null;
+  }): Promise<GeneratedLink> {
+    const user = await this.deps.store.findUserByEmail(input.email);
+    if (!user) throw new AuthError('user_not_found', 'User with this email not found');
+    const newEmail = checkEmail(input.newEmail ?? '');
+    await assertAddressFree(this.deps.store, newEmail, user.id);
+    const now = this.deps.clock();
+    const data = { newEmail, both: true };
+    // As GoTrue's, a call issues its own side's token and leaves the other side's as it is.
+    const issued =
+      input.type === 'email_change_new'
+        ? await this.deps.oneTimeTokens.issueNow(user.id, newEmail, 'email_change_new', now, data)
+        : await this.deps.oneTimeTokens.issueNow(user.id, input.email, 'email_change_current', now, data);
+    const secret = this.deps.flows.secret('email_change', issued, input.redirectTo);
+    await this.deps.audit.record('admin_link_generated', {
+      userId: user.id,
+      actorId: null,
+      data: { type: input.type },
+    });
+    return {
+      user,
+      type: 'email_change',
       token: issued.token,
       code: issued.code,
       link: secret.link ?? null,

@@ -27,8 +27,12 @@ const LinkBody = Type.Object({
     Type.Literal('invite'),
     Type.Literal('magiclink'),
     Type.Literal('recovery'),
+    Type.Literal('email_change_current'),
+    Type.Literal('email_change_new'),
   ]),
   email: Email,
+  // Checked by core: GoTrue words an empty one "An email address is required".
+  new_email: Type.Optional(Type.String({ maxLength: 320 })),
   password: Type.Optional(Type.String({ minLength: 1 })),
   data: Type.Optional(Metadata),
   redirect_to: Type.Optional(Type.String()),
@@ -112,6 +116,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
       email: body.email,
       password: body.password,
       profile: body.data,
+      newEmail: body.new_email,
       redirectTo: redirects.check(body.redirect_to),
     });
     return {

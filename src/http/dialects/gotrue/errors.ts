@@ -170,8 +170,10 @@ export function gotrueAnswer(error: AuthError, request: FastifyRequest, mountPat
   if (context === undefined) return answer;
   const fieldAnswer = schemaFieldAnswer(error, request, mountPath);
   if (fieldAnswer !== undefined) return { ...answer, ...fieldAnswer };
-  // A schema's refusal of a body's field type is a JSON decoding error in Go.
-  if (context === 'body') {
+  // A schema's refusal of a body's field type is a JSON decoding error in Go; a string of the right
+  // type that a bound refuses (too long, not one of the values) stays a validation failure.
+  const failure = (error.cause as { validation?: ValidationFailure[] } | undefined)?.validation?.[0];
+  if (context === 'body' && failure?.keyword === 'type') {
     return { ...answer, code: 'bad_json', message: `Could not parse request body as JSON: ${error.message}` };
   }
   return answer;
@@ -201,6 +203,7 @@ function schemaFieldAnswer(
 }
 
 interface ValidationFailure {
+  keyword?: string;
   instancePath: string;
   params?: Record<string, unknown>;
 }
