@@ -9,6 +9,7 @@ import {
 import { migrate } from '../../src/stores/postgres/migrate.js';
 import type { SchemaNames } from '../../src/stores/postgres/migrations.js';
 import { decodeJwt } from 'jose';
+import { hashSecret } from '../../src/core/secrets.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { dropDatabase, realServerOnly, testPostgres, testStoreConfig } from '../support/postgres.js';
 import {
@@ -192,11 +193,16 @@ describe('a database GoTrue made, served as it is', () => {
       payload: { refresh_token: token },
     });
 
-  /** The replay ended the session: its live restauth token is refused as GoTrue refuses one (403). */
+  /**
+   * The replay ended the session: its live restauth token is refused as GoTrue refuses the token of a
+   * deleted session (400 refresh_token_not_found), and the store knows it ended for the reuse.
+   */
   async function assertSessionEnded(liveToken: string): Promise<void> {
     const res = await refresh(liveToken);
-    assert.equal(res.statusCode, 403, res.body);
-    assert.equal((res.json() as { error_code: string }).error_code, 'session_not_found');
+    assert.equal(res.statusCode, 400, res.body);
+    assert.equal((res.json() as { error_code: string }).error_code, 'refresh_token_not_found');
+    const kept = await t.services.store.findRefreshToken(hashSecret(liveToken));
+    assert.equal(kept?.session.revokedReason, 'refresh_token_reused');
   }
 
   it('migrates beside GoTrue without rewriting a row of auth, and gives each of its users an account', async () => {
