@@ -357,6 +357,25 @@ const CASES: Case[] = [
     message: 'OAuth server is disabled',
   },
   {
+    name: 'scim: a SCIM client listing users',
+    request: () => ({
+      method: 'POST',
+      url: `${PREFIX}/scim/v2/Users`,
+      headers: { 'content-type': 'application/scim+json' },
+      payload: '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"]}',
+    }),
+    status: 404,
+    code: 'feature_disabled',
+    message: 'SCIM server is disabled',
+  },
+  {
+    name: 'scim: the base path',
+    request: () => get('/scim/v2'),
+    status: 404,
+    code: 'feature_disabled',
+    message: 'SCIM server is disabled',
+  },
+  {
     name: 'an unknown route',
     request: () => get('/no/such/route?secret=1'),
     status: 404,

@@ -493,6 +493,20 @@ export const disabledFeatureRoutes: FastifyPluginAsync<GotrueOptions> = async (a
     const provider = (request.query as Record<string, unknown>)['provider'];
     throw providerNotEnabled(typeof provider === 'string' ? provider : '');
   });
+  // SCIM: GoTrue's /scim/v2 router refuses every method and path beneath it before anything else
+  // (requireScimServerEnabled runs before its routes and its not-found handler), so does this, before
+  // the body is parsed: a SCIM client's application/scim+json gets the refusal, not a 415.
+  for (const url of ['/scim/v2', '/scim/v2/*']) {
+    app.route({
+      method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
+      url,
+      schema: { hide: true },
+      onRequest: async () => {
+        throw new AuthError('feature_disabled', 'SCIM server is disabled');
+      },
+      handler: async () => undefined,
+    });
+  }
   for (const route of DISABLED_ROUTES) {
     // The admin API's routes exist only where role tokens can be trusted (see GotrueOptions.adminApi).
     if (route.caller === 'admin' && !options.settings.adminApi) continue;
