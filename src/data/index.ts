@@ -46,6 +46,12 @@ export interface DataApiOptions {
   authRoutes?: readonly AuthRoute[];
   /** The document's name in messages (the db.json path); default "db.json". */
   source?: string;
+  /**
+   * The rewrite rules in force (the routes file as last read, see http/watched-routes.ts), shown by
+   * GET /__rules and the home page; default: `config.routes`. A function: a reload under --watch
+   * changes them while the server runs.
+   */
+  routes?: () => Readonly<Record<string, string>>;
 }
 
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
@@ -72,6 +78,7 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
   );
   const hasStatic = existsSync(options.config.static);
   const wait = options.sleep ?? sleep;
+  const currentRoutes = options.routes ?? (() => options.config.routes);
   // Closing ends every delay under way: a request waiting out its _delay never holds the shutdown.
   const closing = new AbortController();
   app.addHook('preClose', (done) => {
@@ -166,7 +173,7 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
         .send(
           renderHomePage({
             resources: resources(ctx),
-            routes: options.config.routes,
+            routes: currentRoutes(),
             authRoutes: options.authRoutes ?? [],
           }),
         );
@@ -229,11 +236,13 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
     }
   };
 
-  // json-server answers its rewrite rules when it has some (GET only; without rules this is a 404 like any
+  // json-server answers its rewrite rules when it has some (GET only; without rules this is answered as any
   // other unknown name). The rules are the operator's configuration, no secret: json-server showed them.
-  if (Object.keys(options.config.routes).length > 0) {
-    app.get(RULES_PATH, async () => options.config.routes);
-  }
+  // Registered whatever the rules at start: a routes file reloaded under --watch may add the first ones.
+  app.get(RULES_PATH, async (request, reply) => {
+    const rules = currentRoutes();
+    return Object.keys(rules).length > 0 ? rules : handle(request, reply);
+  });
   app.route({ method: [...METHODS], url: '/', handler: handle });
   app.route({ method: [...METHODS], url: '/*', handler: handle });
 };

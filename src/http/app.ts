@@ -174,6 +174,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       publicUrl: publicUrl(config),
       source: config.store.dataFile,
       authRoutes: authRoutesOf(config),
+      ...(routes ? { routes: () => routes.current() } : {}),
       ...(options.sleep ? { sleep: options.sleep } : {}),
       authenticate: async (token) => {
         try {

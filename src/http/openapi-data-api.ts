@@ -69,6 +69,16 @@ function op(summary: string, extra: Operation): Operation {
 
 export function dataApiPaths(): Record<string, Record<string, unknown>> {
   return {
+    '/__rules': {
+      get: {
+        tags: ['data API'],
+        summary: "The routes file's rewrite rules in force (json-server's), read again under --watch",
+        responses: {
+          200: json({ type: 'object', additionalProperties: { type: 'string' } }, 'pattern → target'),
+          404: json(Empty, 'No rules'),
+        },
+      },
+    },
     '/db': {
       get: op('The whole document the caller may read', {
         responses: { 200: json({ type: 'object' }, 'db.json, filtered by the access rules'), ...errors },

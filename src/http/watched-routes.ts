@@ -12,10 +12,20 @@ type Rewriter = (url: string) => string;
  */
 export class WatchedRoutes {
   private rewriter: Rewriter | null;
+  private rules: Readonly<Record<string, string>>;
   private watcher: FSWatcher | null = null;
 
-  constructor(routes: Record<string, string>) {
+  constructor(routes: Readonly<Record<string, string>>) {
+    this.rules = routes;
     this.rewriter = createRewriter(routes);
+  }
+
+  /**
+   * The rules in force: what GET /__rules and the home page show. Read at each
+   * request, never copied at start, so a reload is seen everywhere at once.
+   */
+  current(): Readonly<Record<string, string>> {
+    return this.rules;
   }
 
   rewrite(url: string): string {
@@ -30,6 +40,7 @@ export class WatchedRoutes {
       readRoutesFile(file, file).then(
         (routes) => {
           this.rewriter = createRewriter(routes);
+          this.rules = routes;
           log.info(`restauth: ${file} changed: routes reloaded`);
         },
         (error: unknown) =>

@@ -119,5 +119,24 @@ describe('restauth db.json --watch --routes routes.json', () => {
     await reloaded;
     assert.equal((await call('GET', '/v2/posts')).status, 200);
     assert.equal((await call('GET', '/api/posts')).status, 404, 'the old rule is gone');
+    // What is derived from the rules is the new rules too, not those of the start.
+    assert.deepEqual((await call('GET', '/__rules')).body, { '/v2/*': '/$1' });
+    const home = await (await fetch(`${server.url}/`)).text();
+    assert.match(home, /\/v2\/\*/);
+    assert.doesNotMatch(home, /\/api\/\*/);
+  });
+
+  test('a routes file emptied, then given rules again, is what GET /__rules answers each time', async () => {
+    let reloaded = nextLine(/routes\.json changed: routes reloaded/);
+    await writeFile(join(dir, 'routes.json'), '{}');
+    await reloaded;
+    assert.equal((await call('GET', '/__rules')).status, 404, 'no rules: answered as json-server did');
+    assert.doesNotMatch(await (await fetch(`${server.url}/`)).text(), /Custom routes/);
+
+    reloaded = nextLine(/routes\.json changed: routes reloaded/);
+    await writeFile(join(dir, 'routes.json'), JSON.stringify({ '/v3/*': '/$1' }));
+    await reloaded;
+    assert.deepEqual((await call('GET', '/__rules')).body, { '/v3/*': '/$1' });
+    assert.equal((await call('GET', '/v3/posts')).status, 200);
   });
 });
