@@ -38,6 +38,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
       ({ t, sink } = await startMailingApp({
         ...store.config,
         appName: 'Acme',
+        siteUrl: 'https://app.acme.test',
         oneTimeTokens: { resendInterval: 0 },
         passwords: { algorithm: 'bcrypt', bcryptRounds: 4, requireReauthentication: true },
       }));
@@ -93,6 +94,25 @@ for (const storeKind of ['file', 'postgres'] as const) {
       await nextMail(sink, 'jo@acme.test', since);
       const users = await admin.listUsers();
       assert.equal(users.data.users.filter((user) => user.email === 'jo@acme.test').length, 1);
+    });
+
+    it("an invitation's redirect_to is read from the body too; one not allowed leads to the site URL", async () => {
+      const serviceToken = await t.services.tokens.signRoleToken('service_role', 3600, new Date());
+      const invite = async (email: string, redirectTo: string) => {
+        const since = sink.mails.length;
+        const response = await fetch(`${url}/invite`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${serviceToken}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ email, redirect_to: redirectTo }),
+        });
+        assert.equal(response.status, 200, await response.text());
+        return new URL(secretsOf(await nextMail(sink, email, since)).link).searchParams.get('redirect_to');
+      };
+      assert.equal(
+        await invite('rae@acme.test', 'https://app.acme.test/welcome'),
+        'https://app.acme.test/welcome',
+      );
+      assert.equal(await invite('sol@acme.test', 'https://evil.test/welcome'), null);
     });
 
     it('only a service-role token may invite', async () => {

@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AdminUserInput } from '../../../core/admin-service.js';
 import { AuthError } from '../../../core/errors.js';
 import { requireAdmin, type GotrueOptions } from './context.js';
-import { Email, Metadata, RedirectQuery } from './schemas.js';
+import { Email, Metadata, RedirectQuery, requestedRedirect } from './schemas.js';
 import { userAnswers } from './user-answers.js';
 
 /** GoTrue's admin API, for service-role tokens only; every action lands in the audit log. */
@@ -37,7 +37,11 @@ const LinkBody = Type.Object({
   data: Type.Optional(Metadata),
   redirect_to: Type.Optional(Type.String()),
 });
-const InviteBody = Type.Object({ email: Email, data: Type.Optional(Metadata) });
+const InviteBody = Type.Object({
+  email: Email,
+  data: Type.Optional(Metadata),
+  redirect_to: Type.Optional(Type.String()),
+});
 const MAX_PER_PAGE = 1000;
 
 function adminInput(body: Static<typeof UserBody>): AdminUserInput {
@@ -98,9 +102,9 @@ export const adminRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
     return {};
   });
 
-  // auth-js's inviteUserByEmail: redirect_to in the query string.
+  // auth-js's inviteUserByEmail sends redirect_to in the query string, other clients in the body.
   app.post('/invite', { schema: { body: InviteBody, querystring: RedirectQuery } }, async (request) => {
-    const redirectTo = redirects.check(request.query.redirect_to);
+    const redirectTo = redirects.check(requestedRedirect(request));
     const user = await admin.inviteUser({
       email: request.body.email,
       profile: request.body.data,
