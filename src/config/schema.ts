@@ -126,6 +126,33 @@ export const PostgresStoreSchema = Type.Object({
   keepAlive: Type.Integer({ default: 30, minimum: 0 }),
 });
 
+/**
+ * One OAuth or OIDC provider, under GoTrue's names (external.<provider> in its configuration,
+ * GOTRUE_EXTERNAL_<PROVIDER>_*): a preset (github, google, ...) fills in its endpoints; any other
+ * name with an `issuer` is a generic OpenID Connect provider found by discovery. Every key may be
+ * left out; core/oauth/settings.ts reads them into ProviderSettings.
+ */
+export const ExternalProviderSchema = Type.Object({
+  enabled: Type.Optional(Type.Boolean({ default: false })),
+  /** The client id at the provider; several (a list, or comma-separated) are all accepted as an id_token's audience, the first one signs in. */
+  client_id: Type.Optional(
+    Type.Union([Type.String({ minLength: 1 }), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })]),
+  ),
+  secret: Type.Optional(Type.String()),
+  /** The callback registered at the provider; absent: restauth's publicUrl + the GoTrue prefix + /callback. */
+  redirect_uri: Type.Optional(Type.String({ minLength: 1 })),
+  /** The provider's own address where it has several (self-hosted GitLab, a Keycloak realm, an Azure tenant). */
+  url: Type.Optional(Type.String({ minLength: 1 })),
+  /** The provider's API address where it differs from `url`. */
+  api_url: Type.Optional(Type.String({ minLength: 1 })),
+  /** A generic OIDC provider's issuer: its endpoints and keys are discovered from it. */
+  issuer: Type.Optional(Type.String({ minLength: 1 })),
+  /** signInWithIdToken without a nonce check (GoTrue's skip_nonce_check): only for providers that cannot send one. */
+  skip_nonce_check: Type.Optional(Type.Boolean({ default: false })),
+  /** A user the provider gives no email address still signs in (GoTrue's email_optional). */
+  email_optional: Type.Optional(Type.Boolean({ default: false })),
+});
+
 export const ConfigSchema = Type.Object({
   port: Type.Integer({ default: 3000, minimum: 0, maximum: 65535 }),
   host: Type.String({ default: '127.0.0.1' }),
@@ -407,6 +434,12 @@ export const ConfigSchema = Type.Object({
     { default: {} },
   ),
 
+  /**
+   * OAuth and OpenID Connect sign-in (GoTrue's external.<provider>): providers by name, e.g.
+   * {"github": {"enabled": true, "client_id": "...", "secret": "..."}}; see docs/supabase.md.
+   */
+  external: Type.Record(Type.String({ minLength: 1 }), ExternalProviderSchema, { default: {} }),
+
   /** Links and codes sent by mail (confirmation, recovery, email change, magic link). */
   oneTimeTokens: Type.Object(
     {
@@ -492,3 +525,4 @@ export type FileStoreConfig = Static<typeof FileStoreSchema>;
 export type PostgresStoreConfig = Static<typeof PostgresStoreSchema>;
 export type JsonDataServerDialectConfig = Static<typeof JsonDataServerDialectSchema>;
 export type DataConfig = Config['data'];
+export type ExternalProviderConfig = Static<typeof ExternalProviderSchema>;
