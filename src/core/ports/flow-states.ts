@@ -28,7 +28,27 @@ export interface FlowState {
   authCodeIssuedAt: Date | null;
 }
 
-export type NewFlowState = Omit<FlowState, 'authCodeHash' | 'authCodeIssuedAt'>;
+/** A flow to create; one that starts with its code issued (an OAuth callback's) gives both. */
+export type NewFlowState = Omit<FlowState, 'authCodeHash' | 'authCodeIssuedAt'> &
+  Partial<Pick<FlowState, 'authCodeHash' | 'authCodeIssuedAt'>>;
+
+/**
+ * An OAuth sign-in between GET /authorize and the provider's callback: GoTrue's flow state of an
+ * `oauth` flow whose user is not known yet. Its id is the `state` the provider hands back.
+ */
+export interface OAuthFlow {
+  id: string;
+  /** The provider's name (GoTrue's provider_type). */
+  providerType: string;
+  /** The app's PKCE challenge: the callback then redirects with `?code=`; null: the implicit flow. */
+  codeChallenge: string | null;
+  codeChallengeMethod: CodeChallengeMethod | null;
+  /** Where the callback leads (GoTrue's referrer): an allowed redirect_to, or null for the site URL. */
+  referrer: string | null;
+  /** The signed-in user the new identity is linked to (linkIdentity; GoTrue's linking_target_id); null: a sign-in. */
+  linkingTargetId: string | null;
+  createdAt: Date;
+}
 
 export interface FlowStateStore {
   createFlowState(flow: NewFlowState): Promise<void>;
@@ -51,9 +71,16 @@ export interface FlowStateStore {
    * call deleted it. Of exchanges racing for one code, exactly one gets true.
    */
   consumeFlowState(id: string, authCodeHash: string): Promise<boolean>;
+  /** Keeps an OAuth sign-in until its callback (authentication_method `oauth`, no user yet). */
+  createOAuthFlow(flow: OAuthFlow): Promise<void>;
+  /**
+   * Deletes the pending OAuth flow `id` and returns it, in one step; null when there is none
+   * (unknown, or already taken). Of callbacks racing with one state, exactly one gets it.
+   */
+  takeOAuthFlow(id: string): Promise<OAuthFlow | null>;
   /**
    * Deletes the flows whose code was issued before `issuedBefore`, and those never issued a code
-   * created before `createdBefore`. Returns how many.
+   * (pending OAuth flows included) created before `createdBefore`. Returns how many.
    */
   pruneFlowStates(cutoffs: { issuedBefore: Date; createdBefore: Date }): Promise<number>;
 }

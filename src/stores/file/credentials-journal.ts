@@ -4,7 +4,7 @@ import { normalizeCredentials, type CredentialsDocument } from './records.js';
 
 /** The maps of credentials.json a journal line may change (see records.ts). */
 export type CredentialsMap =
-  'accounts' | 'identities' | 'sessions' | 'refreshTokens' | 'oneTimeTokens' | 'flowStates';
+  'accounts' | 'identities' | 'sessions' | 'refreshTokens' | 'oneTimeTokens' | 'flowStates' | 'oauthFlows';
 
 const MAPS: ReadonlySet<string> = new Set<CredentialsMap>([
   'accounts',
@@ -13,6 +13,7 @@ const MAPS: ReadonlySet<string> = new Set<CredentialsMap>([
   'refreshTokens',
   'oneTimeTokens',
   'flowStates',
+  'oauthFlows',
 ]);
 
 /**

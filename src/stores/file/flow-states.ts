@@ -1,6 +1,6 @@
-import type { FlowState, FlowStateStore, NewFlowState } from '../../core/ports/flow-states.js';
+import type { FlowState, FlowStateStore, NewFlowState, OAuthFlow } from '../../core/ports/flow-states.js';
 import type { FileDatabase } from './file-database.js';
-import { normalizeCredentials, type FlowStateEntry } from './records.js';
+import { normalizeCredentials, type FlowStateEntry, type OAuthFlowEntry } from './records.js';
 
 /**
  * PKCE flow states in credentials.json's `flowStates` map, written through
@@ -17,15 +17,41 @@ export class FileFlowStates implements FlowStateStore {
       // eslint-disable-next-line no-restricted-syntax -- a null-prototype map; the id is a server-made uuid
       normalizeCredentials(stored).flowStates[flow.id] = {
         userId: flow.userId,
-        authCodeHash: null,
+        authCodeHash: flow.authCodeHash ?? null,
         codeChallenge: flow.codeChallenge,
         codeChallengeMethod: flow.codeChallengeMethod,
         authenticationMethod: flow.authenticationMethod,
         providerType: flow.providerType,
         createdAt: flow.createdAt.toISOString(),
-        authCodeIssuedAt: null,
+        authCodeIssuedAt: flow.authCodeIssuedAt?.toISOString() ?? null,
       };
       changes.wrote('flowStates', flow.id);
+    });
+  }
+
+  async createOAuthFlow(flow: OAuthFlow): Promise<void> {
+    await this.db.transactCredentials((stored, changes) => {
+      // eslint-disable-next-line no-restricted-syntax -- a null-prototype map; the id is a server-made uuid
+      normalizeCredentials(stored).oauthFlows[flow.id] = {
+        providerType: flow.providerType,
+        codeChallenge: flow.codeChallenge,
+        codeChallengeMethod: flow.codeChallengeMethod,
+        referrer: flow.referrer,
+        linkingTargetId: flow.linkingTargetId,
+        createdAt: flow.createdAt.toISOString(),
+      };
+      changes.wrote('oauthFlows', flow.id);
+    });
+  }
+
+  async takeOAuthFlow(id: string): Promise<OAuthFlow | null> {
+    return this.db.transactCredentials((stored, changes) => {
+      const flows = normalizeCredentials(stored).oauthFlows;
+      if (!Object.hasOwn(flows, id)) return null;
+      const entry = flows[id]!;
+      delete flows[id];
+      changes.wrote('oauthFlows', id);
+      return { id, ...entry, createdAt: new Date(entry.createdAt) };
     });
   }
 
@@ -75,15 +101,29 @@ export class FileFlowStates implements FlowStateStore {
       entry.authCodeIssuedAt !== null
         ? Date.parse(entry.authCodeIssuedAt) < cutoffs.issuedBefore.getTime()
         : Date.parse(entry.createdAt) < cutoffs.createdBefore.getTime();
+    const abandoned = (entry: OAuthFlowEntry) =>
+      Date.parse(entry.createdAt) < cutoffs.createdBefore.getTime();
+    const current = normalizeCredentials(this.db.credentials);
     // Nothing to prune: no commit (the upkeep runs hourly on every store).
-    if (!Object.values(normalizeCredentials(this.db.credentials).flowStates).some(spent)) return 0;
+    if (
+      !Object.values(current.flowStates).some(spent) &&
+      !Object.values(current.oauthFlows).some(abandoned)
+    ) {
+      return 0;
+    }
     return this.db.transactCredentials((stored, changes) => {
-      const flows = normalizeCredentials(stored).flowStates;
+      const { flowStates, oauthFlows } = normalizeCredentials(stored);
       let count = 0;
-      for (const [id, entry] of Object.entries(flows)) {
+      for (const [id, entry] of Object.entries(flowStates)) {
         if (!spent(entry)) continue;
-        delete flows[id];
+        delete flowStates[id];
         changes.wrote('flowStates', id);
+        count++;
+      }
+      for (const [id, entry] of Object.entries(oauthFlows)) {
+        if (!abandoned(entry)) continue;
+        delete oauthFlows[id];
+        changes.wrote('oauthFlows', id);
         count++;
       }
       return count;

@@ -91,6 +91,16 @@ export interface FlowStateEntry {
   authCodeIssuedAt: string | null;
 }
 
+/** A pending OAuth sign-in (see core/ports/flow-states.ts OAuthFlow), keyed by its state. */
+export interface OAuthFlowEntry {
+  providerType: string;
+  codeChallenge: string | null;
+  codeChallengeMethod: 's256' | 'plain' | null;
+  referrer: string | null;
+  linkingTargetId: string | null;
+  createdAt: string;
+}
+
 export interface CredentialsDocument {
   passwords: PasswordEntry[];
   accounts: Record<string, AccountRecord>;
@@ -100,6 +110,8 @@ export interface CredentialsDocument {
   oneTimeTokens: Record<string, OneTimeTokenEntry>;
   /** PKCE flows by id (see flow-states.ts); absent in files written before PKCE. */
   flowStates: Record<string, FlowStateEntry>;
+  /** OAuth sign-ins waiting for their provider's callback, by state; absent in files written before OAuth. */
+  oauthFlows: Record<string, OAuthFlowEntry>;
 }
 
 /** The maps of credentials.json: their keys are user ids (chosen by clients), session ids and hashes. */
@@ -110,6 +122,7 @@ const MAP_KEYS = [
   'refreshTokens',
   'oneTimeTokens',
   'flowStates',
+  'oauthFlows',
 ] as const;
 
 /**

@@ -4,6 +4,7 @@ import type {
   FlowState,
   FlowStateStore,
   NewFlowState,
+  OAuthFlow,
 } from '../../core/ports/flow-states.js';
 import { quotedNames, type SchemaNames } from './migrations.js';
 
@@ -18,6 +19,19 @@ interface FlowStateRow {
   created_at: Date;
   auth_code_issued_at: Date | null;
 }
+
+interface OAuthFlowRow {
+  id: string;
+  provider_type: string;
+  code_challenge: string | null;
+  code_challenge_method: CodeChallengeMethod | null;
+  referrer: string | null;
+  linking_target_id: string | null;
+  created_at: Date;
+}
+
+/** GoTrue's authentication method of an OAuth flow (models.OAuth). */
+const OAUTH = 'oauth';
 
 const COLUMNS = `id::text, user_id::text, auth_code, code_challenge, code_challenge_method::text,
   authentication_method, provider_type, created_at, auth_code_issued_at`;
@@ -38,8 +52,8 @@ export class PostgresFlowStates implements FlowStateStore {
   async createFlowState(flow: NewFlowState): Promise<void> {
     await this.pool.query(
       `INSERT INTO ${this.table} (id, user_id, code_challenge, code_challenge_method, authentication_method,
-         provider_type, created_at, updated_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $7)`,
+         provider_type, created_at, updated_at, auth_code, auth_code_issued_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9)`,
       [
         flow.id,
         flow.userId,
@@ -48,8 +62,50 @@ export class PostgresFlowStates implements FlowStateStore {
         flow.authenticationMethod,
         flow.providerType,
         flow.createdAt,
+        flow.authCodeHash ?? null,
+        flow.authCodeIssuedAt ?? null,
       ],
     );
+  }
+
+  async createOAuthFlow(flow: OAuthFlow): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO ${this.table} (id, code_challenge, code_challenge_method, authentication_method,
+         provider_type, referrer, linking_target_id, created_at, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)`,
+      [
+        flow.id,
+        flow.codeChallenge,
+        flow.codeChallengeMethod,
+        OAUTH,
+        flow.providerType,
+        flow.referrer,
+        flow.linkingTargetId,
+        flow.createdAt,
+      ],
+    );
+  }
+
+  async takeOAuthFlow(id: string): Promise<OAuthFlow | null> {
+    // A state that is no uuid names no flow (and must not reach the cast, an SQL error).
+    if (!UUID.test(id)) return null;
+    const { rows } = await this.pool.query<OAuthFlowRow>(
+      `DELETE FROM ${this.table} WHERE id = $1 AND user_id IS NULL AND authentication_method = $2
+       RETURNING id::text, provider_type, code_challenge, code_challenge_method::text, referrer,
+         linking_target_id::text, created_at`,
+      [id, OAUTH],
+    );
+    const row = rows[0];
+    if (row === undefined) return null;
+    return {
+      id: row.id,
+      providerType: row.provider_type,
+      codeChallenge: row.code_challenge,
+      codeChallengeMethod: row.code_challenge_method,
+      referrer: row.referrer,
+      linkingTargetId: row.linking_target_id,
+      createdAt: row.created_at,
+    };
   }
 
   async issueFlowAuthCode(

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import type { FlowStateStore, NewFlowState } from '../../../src/core/ports/flow-states.js';
+import type { FlowStateStore, NewFlowState, OAuthFlow } from '../../../src/core/ports/flow-states.js';
 
 export interface FlowStateSubject {
   flowStates: FlowStateStore;
@@ -26,6 +26,19 @@ function newFlow(overrides: Partial<NewFlowState> = {}): NewFlowState {
     codeChallengeMethod: 's256',
     authenticationMethod: 'magiclink',
     providerType: 'email',
+    createdAt: NOW,
+    ...overrides,
+  };
+}
+
+function newOAuthFlow(overrides: Partial<OAuthFlow> = {}): OAuthFlow {
+  return {
+    id: randomUUID(),
+    providerType: 'keycloak',
+    codeChallenge: null,
+    codeChallengeMethod: null,
+    referrer: 'https://app.example.com/welcome',
+    linkingTargetId: null,
     createdAt: NOW,
     ...overrides,
   };
@@ -124,6 +137,54 @@ export function runFlowStateContract(
           Array.from({ length: 20 }, () => flows.consumeFlowState(flow.id, 'raced')),
         );
         assert.equal(results.filter(Boolean).length, 1);
+      },
+    );
+    it('an OAuth flow is taken once, as it was created; an unknown or malformed state takes nothing', async () => {
+      const implicit = newOAuthFlow();
+      const pkce = newOAuthFlow({
+        codeChallenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+        codeChallengeMethod: 's256',
+        referrer: null,
+        linkingTargetId: randomUUID(),
+      });
+      await flows.createOAuthFlow(implicit);
+      await flows.createOAuthFlow(pkce);
+      assert.deepEqual(await flows.takeOAuthFlow(implicit.id), implicit);
+      assert.equal(await flows.takeOAuthFlow(implicit.id), null, 'once');
+      assert.equal(await flows.takeOAuthFlow(randomUUID()), null);
+      assert.equal(await flows.takeOAuthFlow('not-a-uuid'), null);
+      assert.equal(await flows.takeOAuthFlow('__proto__'), null);
+      flows = await subject.reopen();
+      assert.deepEqual(await flows.takeOAuthFlow(pkce.id), pkce, 'kept across a restart');
+    });
+
+    it('a flow created with its code issued (an OAuth callback) is found by that code and consumed once', async () => {
+      const flow = newFlow({ authenticationMethod: 'oauth', providerType: 'keycloak' });
+      await flows.createFlowState({ ...flow, authCodeHash: 'issued', authCodeIssuedAt: at(3) });
+      const found = await flows.findFlowStateByAuthCode('issued');
+      assert.deepEqual(found, { ...flow, authCodeHash: 'issued', authCodeIssuedAt: at(3) });
+      assert.equal(await flows.takeOAuthFlow(flow.id), null, 'a flow with a user is no pending OAuth flow');
+      assert.equal(await flows.consumeFlowState(flow.id, 'issued'), true);
+    });
+
+    it('prunes OAuth flows still waiting for their callback when created before the cutoff', async () => {
+      const abandoned = newOAuthFlow({ createdAt: at(-4000) });
+      const waiting = newOAuthFlow({ createdAt: at(-100) });
+      await flows.createOAuthFlow(abandoned);
+      await flows.createOAuthFlow(waiting);
+      assert.equal(await flows.pruneFlowStates({ issuedBefore: at(-300), createdBefore: at(-3600) }), 1);
+      assert.equal(await flows.takeOAuthFlow(abandoned.id), null);
+      assert.deepEqual(await flows.takeOAuthFlow(waiting.id), waiting);
+    });
+
+    it(
+      'of 20 callbacks racing with one state, exactly one takes the OAuth flow',
+      { skip: options.concurrencySkipReason },
+      async () => {
+        const flow = newOAuthFlow();
+        await flows.createOAuthFlow(flow);
+        const taken = await Promise.all(Array.from({ length: 20 }, () => flows.takeOAuthFlow(flow.id)));
+        assert.equal(taken.filter((result) => result !== null).length, 1);
       },
     );
   });
