@@ -28,6 +28,30 @@ describe('TokenService', () => {
     assert.equal(verified.exp - verified.iat, 60);
   });
 
+  it("signs HS256 byte for byte as jose's SignJWT, kid, issuer, audience and extra claims included", async () => {
+    const service = new TokenService({
+      ...settings,
+      secretKeyId: 'hs-1',
+      issuer: 'https://auth.example.test',
+      audience: 'authenticated',
+    });
+    const extra = { ...claims, email: 'ünïcode@example.com', amr: [{ method: 'password', timestamp: 1 }] };
+    const signed = await service.sign(extra, at(0));
+    const { token, ...payload } = signed;
+    const expected = await new SignJWT(payload)
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT', kid: 'hs-1' })
+      .sign(new TextEncoder().encode(settings.secret));
+    assert.equal(token, expected);
+    const roleToken = await service.signRoleToken('service_role', 60, at(0));
+    const rolePayload = JSON.parse(Buffer.from(roleToken.split('.')[1]!, 'base64url').toString());
+    assert.equal(
+      roleToken,
+      await new SignJWT(rolePayload)
+        .setProtectedHeader({ alg: 'HS256', typ: 'JWT', kid: 'hs-1' })
+        .sign(new TextEncoder().encode(settings.secret)),
+    );
+  });
+
   it('reports an expired token as "jwt expired", honouring the clock tolerance', async () => {
     const { token } = await tokens.sign(claims, at(0));
     await tokens.verify(token, at(61)); // inside the 2 s tolerance
