@@ -226,7 +226,14 @@ export function dropOldestSessions(
   const sessions = write.credentials.sessions;
   const others = write.sessions
     .sessionsOf(userId)
-    .filter((id) => id !== opened && sessions[id]?.revokedAt === null)
-    .sort((a, b) => sessions[b]!.createdAt.localeCompare(sessions[a]!.createdAt));
-  if (others.length > keep - 1) removeSessions(write, others.slice(keep - 1));
+    .filter((id) => id !== opened && sessions[id]?.revokedAt === null);
+  if (others.length <= keep - 1) return;
+  // Newest first. ISO dates of one format order as strings: no localeCompare (ICU), which cost a
+  // storm of sign-ins of one user a sort of up to maxPerUser collated comparisons each.
+  others.sort((a, b) => compareDesc(sessions[a]!.createdAt, sessions[b]!.createdAt));
+  removeSessions(write, others.slice(keep - 1));
+}
+
+function compareDesc(a: string, b: string): number {
+  return a < b ? 1 : a > b ? -1 : 0;
 }
