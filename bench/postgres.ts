@@ -1,27 +1,28 @@
 /**
- * PostgreSQL figures: refresh-token rotation throughput through restauth's
- * AuthService on the PostgreSQL store, next to postgrest-auth's way of
- * refreshing (re-issuing an access token after a check, no rotation); and the
- * cost of the pre-request function per PostgREST request, measured with
+ * PostgreSQL figures: refresh-token rotation throughput and p99 through restauth's AuthService on
+ * the PostgreSQL store, next to postgrest-auth's way of refreshing (re-issuing an access token after
+ * a check, no rotation), the rotation alone in one statement beside the find-then-rotate it replaced,
+ * and PostgreSQL transactions per request (pg_stat_database's xact_commit); and the cost of the
+ * pre-request function per PostgREST request, restauth's beside postgrest-auth's own, measured with
  * pgbench as a PostgREST-style transaction with and without it.
  */
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { decodeJwt } from 'jose';
 import pg from 'pg';
 import { createServices } from '../src/compose.js';
+import { SessionManager } from '../src/core/sessions.js';
+import type { Store } from '../src/core/ports/store.js';
 import { loadConfig } from '../src/config/load.js';
 import { dropDatabase, realServerOnly, testPostgres, testStoreConfig } from '../test/support/postgres.js';
+import { PGBENCH, preRequestCost } from './postgres-pre-request.js';
 import { table } from './support.js';
 
-const run = promisify(execFile);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const WORKERS = 16;
-const PGBENCH = '/usr/lib/postgresql/15/bin/pgbench';
+/** Calls per operation whose PostgreSQL transactions are counted. */
+const COUNTED = Number(process.env.BENCH_COUNTED ?? 2000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 
 function median(values: number[]): number {
@@ -30,145 +31,89 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
+interface Timed {
+  perSecond: number;
+  p99Ms: number;
+}
+
+/** `workers` clients each running `step` back to back for `seconds`: the rate and each step's p99. */
 async function timed(
   seconds: number,
   workers: number,
   step: (worker: number) => Promise<void>,
-): Promise<number> {
-  let done = 0;
+): Promise<Timed> {
+  const latencies: number[] = [];
   const end = Date.now() + seconds * 1000;
   await Promise.all(
     Array.from({ length: workers }, async (_, worker) => {
       while (Date.now() < end) {
+        const started = performance.now();
         await step(worker);
-        done++;
+        latencies.push(performance.now() - started);
       }
     }),
   );
-  return done / seconds;
-}
-
-async function pgbench(
-  url: string,
-  script: string,
-  dir: string,
-  protocol: 'simple' | 'prepared' = 'simple',
-): Promise<number> {
-  const file = join(dir, `${Math.random().toString(36).slice(2)}.sql`);
-  await writeFile(file, script);
-  const args = ['-n', '-M', protocol, '-f', file, '-c', '4', '-j', '2', '-T', String(SECONDS), url];
-  const { stdout } = await run(PGBENCH, args);
-  const match = /tps = ([\d.]+)/.exec(stdout);
-  if (!match) throw new Error(`pgbench printed no tps:\n${stdout}`);
-  return Number(match[1]);
+  latencies.sort((a, b) => a - b);
+  return {
+    perSecond: latencies.length / seconds,
+    p99Ms: latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * 0.99))] ?? 0,
+  };
 }
 
 /**
- * What PostgREST (v10 to v12, src/PostgREST/Middleware.hs runPgLocals) sends per request, in one
- * READ COMMITTED transaction: one prepared statement setting search_path, role, the claims, method,
- * path, headers and cookies; then `select <pre-request>();`; then the main query, here the read it
- * builds for `GET /notes?id=eq.1` on a table with the row-level policy of docs/postgrest.md.
+ * PostgreSQL transactions per call of `step` (`count` calls by `workers` clients): the database's
+ * xact_commit before and after. A backend reports its counts when idle, at most every second and at
+ * the latest 10 s after its last transaction (PostgreSQL 15's PGSTAT_IDLE_INTERVAL): read after that.
  */
-function postgrestRequest(claims: string, token: string, preRequest: string | null): string {
-  const headers = JSON.stringify({
-    accept: '*/*',
-    authorization: `Bearer ${token}`,
-    host: 'localhost:3001',
-    'user-agent': 'curl/8.5.0',
-  });
-  return [
-    'BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY;',
-    `select set_config('search_path', 'public', true), set_config('role', 'normal_user', true), ` +
-      `set_config('request.jwt.claims', '${claims}', true), set_config('request.method', 'GET', true), ` +
-      `set_config('request.path', '/notes', true), set_config('request.headers', '${headers}', true), ` +
-      `set_config('request.cookies', '{}', true);`,
-    ...(preRequest ? [preRequest] : []),
-    'WITH pgrst_source AS (SELECT "public"."notes".* FROM "public"."notes" WHERE "public"."notes"."id" = 1) ' +
-      'SELECT null::bigint AS total_result_set, pg_catalog.count(_postgrest_t) AS page_total, ' +
-      "coalesce(json_agg(_postgrest_t), '[]')::character varying AS body, " +
-      "nullif(current_setting('response.headers', true), '') AS response_headers, " +
-      "nullif(current_setting('response.status', true), '') AS response_status " +
-      'FROM (SELECT * FROM pgrst_source) _postgrest_t;',
-    'COMMIT;',
-  ].join('\n');
-}
-
-/** The smallest transaction that sets the claims: the pre-request's cost at its most visible. */
-function minimalRequest(claims: string, preRequest: string | null): string {
-  return [
-    'BEGIN;',
-    `SELECT set_config('role', 'normal_user', true), set_config('request.jwt.claims', '${claims}', true);`,
-    ...(preRequest ? [preRequest] : []),
-    'SELECT 1;',
-    'COMMIT;',
-  ].join('\n');
-}
-
-async function preRequestCost(url: string, dir: string, accessToken: string): Promise<void> {
-  // The claims of a real restauth token, session_id included: the pre-request checks the session too.
-  const claims = JSON.stringify(decodeJwt(accessToken));
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(`
-      CREATE TABLE public.notes (id serial PRIMARY KEY, owner uuid NOT NULL DEFAULT auth.uid(), body text NOT NULL);
-      ALTER TABLE public.notes ENABLE ROW LEVEL SECURITY;
-      CREATE POLICY own_notes ON public.notes
-        USING ((SELECT auth.uid()) = owner) WITH CHECK ((SELECT auth.uid()) = owner);
-      GRANT SELECT ON public.notes TO normal_user;
-      INSERT INTO public.notes (owner, body) VALUES (${pg.escapeLiteral(String(decodeJwt(accessToken).sub))}, 'hello');
-      ANALYZE public.notes;`);
-  } finally {
-    await client.end();
-  }
-  const check = 'select "auth"."check_token_count"();';
-  const rows = [];
-  for (const [shape, mode, script] of [
-    [
-      'PostgREST GET /notes?id=eq.1 (RLS)',
-      'prepared',
-      (pre: string | null) => postgrestRequest(claims, accessToken, pre),
-    ],
-    [
-      'PostgREST GET /notes?id=eq.1 (RLS)',
-      'simple',
-      (pre: string | null) => postgrestRequest(claims, accessToken, pre),
-    ],
-    ['minimal: set claims, SELECT 1', 'simple', (pre: string | null) => minimalRequest(claims, pre)],
-  ] as const) {
-    // Interleaved rounds, medians: this shared machine's throughput drifts by tens of percent over
-    // a minute, which a single without/with pair mistakes for the pre-request's cost.
-    const runs = { without: [] as number[], noop: [] as number[], check: [] as number[] };
-    for (let round = 0; round < ROUNDS; round++) {
-      runs.without.push(await pgbench(url, script(null), dir, mode));
-      // The floor: any pre-request is one more statement, one more round trip.
-      runs.noop.push(await pgbench(url, script('select 1;'), dir, mode));
-      runs.check.push(await pgbench(url, script(check), dir, mode));
+async function transactionsPer(
+  url: string,
+  count: number,
+  workers: number,
+  step: (worker: number) => Promise<void>,
+): Promise<number> {
+  const committed = async () => {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ n: string }>(
+        'SELECT xact_commit AS n FROM pg_stat_database WHERE datname = current_database()',
+      );
+      return Number(rows[0]!.n);
+    } finally {
+      await client.end();
     }
-    const without = median(runs.without);
-    const added = (from: number) => `${((without / from - 1) * 100).toFixed(1)} %`;
-    const perRound = runs.check.map((tps, round) => (runs.without[round]! / tps - 1) * 100);
-    rows.push({
-      transaction: shape,
-      protocol: mode,
-      'tps without': without.toFixed(0),
-      'tps, no-op pre-request': median(runs.noop).toFixed(0),
-      'tps, check_token_count': median(runs.check).toFixed(0),
-      'no-op adds': added(median(runs.noop)),
-      'check adds': added(median(runs.check)),
-      'check adds, per round': perRound.map((value) => `${value.toFixed(0)} %`).join(' '),
-    });
-  }
-  console.log(
-    `\n## Pre-request cost (pgbench, 4 clients, ${SECONDS} s each, medians of ${ROUNDS} interleaved rounds)\n`,
+  };
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 11_000));
+  await settle();
+  const before = await committed();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: workers }, async (_, worker) => {
+      while (next++ < count) await step(worker);
+    }),
   );
-  console.log(table(rows));
+  await settle();
+  // The first reading's own transaction is counted too (the second's commits after it reads).
+  return ((await committed()) - before - 1) / count;
+}
+
+function spread(values: number[]): string {
+  return `${Math.min(...values).toFixed(0)}–${Math.max(...values).toFixed(0)}`;
+}
+
+/** The store without its one-statement exchange: core finds the token, then rotates it (before). */
+function findThenRotate(store: Store): Store {
+  return new Proxy(store, {
+    get: (target, property) =>
+      property === 'exchangeRefreshToken' ? undefined : (Reflect.get(target, property, target) as unknown),
+  });
 }
 
 export async function runPostgresBench(): Promise<void> {
   const server = await testPostgres();
   const url = await server.createDatabase();
   const dir = await mkdtemp(join(tmpdir(), 'restauth-pg-bench-'));
+  const roles = { anonymous: 'web_anon', authenticated: 'normal_user' };
   const config = await loadConfig({
     cwd: dir,
     env: {},
@@ -177,14 +122,14 @@ export async function runPostgresBench(): Promise<void> {
       // than cores switching), 4-8 about the same as 10.
       store: testStoreConfig(url),
       jwt: { secret: 'bench-secret-0123456789abcdef-0123456789' },
-      roles: { anonymous: 'web_anon', authenticated: 'normal_user' },
+      roles,
       passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
       logLevel: 'warn',
     },
   });
   const services = await createServices(config, { info: () => {}, warn: () => {} });
   try {
-    const { auth } = services;
+    const { auth, store } = services;
     await auth.signUp({ username: 'bench', password: 'bench password' });
     const tokens: string[] = [];
     const accessTokens: string[] = [];
@@ -193,41 +138,57 @@ export async function runPostgresBench(): Promise<void> {
       tokens.push(issued.refreshToken);
       accessTokens.push(issued.accessToken);
     }
-    const rotations: number[] = [];
-    const reissues: number[] = [];
+    const oneStatement = new SessionManager(store, config.sessions);
+    const twoStatements = new SessionManager(findThenRotate(store), config.sessions);
+    const operations: Record<string, (worker: number) => Promise<void>> = {
+      'refresh with rotation and reuse detection (AuthService.refresh)': async (worker) => {
+        tokens[worker] = (await auth.refresh(tokens[worker]!)).refreshToken;
+      },
+      "postgrest-auth's bearer refresh: check + re-issue, no rotation": async (worker) => {
+        await auth.reissue(await auth.check(accessTokens[worker]!));
+      },
+      'the rotation alone, one statement (now)': async (worker) => {
+        tokens[worker] = (await oneStatement.rotate(tokens[worker]!, new Date())).refreshToken;
+      },
+      'the rotation alone, find then rotate (before)': async (worker) => {
+        tokens[worker] = (await twoStatements.rotate(tokens[worker]!, new Date())).refreshToken;
+      },
+    };
+    const results = Object.fromEntries(Object.keys(operations).map((name) => [name, [] as Timed[]]));
     for (let round = 0; round < ROUNDS; round++) {
-      rotations.push(
-        await timed(SECONDS, WORKERS, async (worker) => {
-          const issued = await auth.refresh(tokens[worker]!);
-          tokens[worker] = issued.refreshToken;
-        }),
-      );
-      reissues.push(
-        await timed(SECONDS, WORKERS, async (worker) => {
-          await auth.reissue(await auth.check(accessTokens[worker]!));
-        }),
-      );
+      for (const [name, step] of Object.entries(operations)) {
+        results[name]!.push(await timed(SECONDS, WORKERS, step));
+      }
     }
-    const spread = (values: number[]) =>
-      `${Math.min(...values).toFixed(0)}–${Math.max(...values).toFixed(0)}`;
+    const transactions: Record<string, number> = {};
+    for (const name of Object.keys(operations)) {
+      transactions[name] = await transactionsPer(url, COUNTED, WORKERS, operations[name]!);
+    }
+    // Another user: the sign-ins would push the measured sessions out (sessions.maxPerUser).
+    await auth.signUp({ username: 'signing-in', password: 'bench password' });
+    const signIns = await transactionsPer(url, COUNTED / 4, WORKERS, async () => {
+      await auth.signIn('signing-in', 'bench password');
+    });
+    const peer = median(
+      results["postgrest-auth's bearer refresh: check + re-issue, no rotation"]!.map((r) => r.perSecond),
+    );
     console.log(
       `\n## PostgreSQL store (${availableParallelism()} cores, ${WORKERS} concurrent clients, pool of ${testStoreConfig(url).poolMax}, ` +
-        `${SECONDS} s each, ${ROUNDS} interleaved rounds)\n`,
+        `${SECONDS} s each, ${ROUNDS} interleaved rounds; no HTTP)\n`,
     );
     console.log(
-      table([
-        {
-          operation: 'refresh with rotation and reuse detection (restauth)',
-          'per second (median)': median(rotations).toFixed(0),
-          'range over rounds': spread(rotations),
-        },
-        {
-          operation: 'check + re-issue, no rotation (postgrest-auth style)',
-          'per second (median)': median(reissues).toFixed(0),
-          'range over rounds': spread(reissues),
-        },
-      ]),
+      table(
+        Object.entries(results).map(([name, runs]) => ({
+          operation: name,
+          'per second (median)': median(runs.map((r) => r.perSecond)).toFixed(0),
+          'range over rounds': spread(runs.map((r) => r.perSecond)),
+          'p99 ms (median)': median(runs.map((r) => r.p99Ms)).toFixed(1),
+          "× postgrest-auth's": (median(runs.map((r) => r.perSecond)) / peer).toFixed(2),
+          'transactions each': transactions[name]!.toFixed(2),
+        })),
+      ),
     );
+    console.log(`\nA password sign-in (bcrypt cost 4): ${signIns.toFixed(2)} transactions each.`);
 
     // pgbench and a server that runs transactions side by side are both needed.
     const noRealServer = realServerOnly();
@@ -235,7 +196,11 @@ export async function runPostgresBench(): Promise<void> {
     if (noRealServer ?? pgbenchMissing) {
       console.log(`\nPre-request cost not measured: ${noRealServer ?? pgbenchMissing}.`);
     } else {
-      await preRequestCost(url, dir, accessTokens[0]!);
+      await preRequestCost(url, dir, accessTokens[0]!, {
+        seconds: SECONDS,
+        rounds: ROUNDS,
+        authenticated: roles.authenticated,
+      });
     }
   } finally {
     await services.close();

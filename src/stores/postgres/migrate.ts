@@ -14,9 +14,15 @@ import { transaction, withClient } from './pool.js';
 /**
  * Applies the migrations not applied yet, each in its own transaction, under
  * an advisory lock: several restauth instances starting at once apply each
- * migration exactly once. Returns the versions this call applied.
+ * migration exactly once. Returns the versions this call applied. `through`
+ * stops after that version (tests of an upgrade make the database an older
+ * restauth left).
  */
-export async function migrate(pool: pg.Pool, names: SchemaNames): Promise<number[]> {
+export async function migrate(
+  pool: pg.Pool,
+  names: SchemaNames,
+  options: { through?: number } = {},
+): Promise<number[]> {
   const q = quotedNames(names);
   const lock = `restauth:migrate:${names.schema}`;
   return withClient(pool, async (client) => {
@@ -47,6 +53,7 @@ export async function migrate(pool: pg.Pool, names: SchemaNames): Promise<number
       );
       for (const migration of migrations(names)) {
         if (done.has(migration.version)) continue;
+        if (options.through !== undefined && migration.version > options.through) break;
         await transaction(client, () => applyMigration(client, q, migration, table)).catch(
           failed(`migration ${migration.version} (${migration.name})`),
         );

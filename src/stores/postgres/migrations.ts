@@ -6,6 +6,8 @@ import { REPRODUCED_GOTRUE_VERSIONS, reproducedVersionsTouches } from './gotrue-
 import { gotrueSessions } from './gotrue-sessions.js';
 import { gotrueUnfilledTables, UNFILLED_TABLES_GOTRUE_VERSIONS } from './gotrue-unfilled-tables.js';
 import { normalizeStoredLogins } from './login-keys.js';
+import { refreshInOneStatement } from './refresh-exchange.js';
+import { sessionTables } from './session-sql.js';
 
 /**
  * restauth's schema as versioned migrations. The SQL is built from the
@@ -620,6 +622,11 @@ export function migrations(names: SchemaNames): Migration[] {
       name: 'the GoTrue versions migrations 13-15 reproduced, recorded',
       sql: reproducedVersionsTouches(q),
       gotrue: REPRODUCED_GOTRUE_VERSIONS,
+    },
+    {
+      version: 23,
+      name: "a refresh in one statement: HMAC-SHA256 key blocks beside each session's secret",
+      sql: refreshInOneStatement(q, sessionTables(q)),
     },
   ];
 }

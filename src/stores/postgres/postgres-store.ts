@@ -25,6 +25,7 @@ import {
 import { findGoTrueRefreshToken, redeemGoTrueRefreshToken } from './gotrue-tokens.js';
 import { emailIdentityData, quotedNames, type SchemaNames } from './migrations.js';
 import { insertMailsSql, outboxTable } from './outbox.js';
+import { exchangeRefreshTokenSql, refreshTokenLookupSql } from './refresh-exchange.js';
 import { inTransaction } from './pool.js';
 import { checkRoleName, createUserRole, dropUserRole, type RoleNames } from './user-roles.js';
 import { pruneSessions } from './upkeep.js';
@@ -182,6 +183,26 @@ function toAuditEvent(row: AuditRow): AuditEvent {
     userId: row.user_id,
     ip: row.ip,
     data: row.data,
+  };
+}
+
+/** A row of refreshTokenLookupSql: the token, its session's columns, its user as JSON. */
+type FoundTokenRow = SessionRow & {
+  hash: string;
+  token_created_at: Date;
+  rotated_at: Date | null;
+  user_row: UserRow | null;
+};
+
+function toFoundToken(row: FoundTokenRow): {
+  token: RefreshTokenRecord;
+  session: Session;
+  user: User | null;
+} {
+  return {
+    token: { hash: row.hash, sessionId: row.id, createdAt: row.token_created_at, rotatedAt: row.rotated_at },
+    session: toSession(row),
+    user: row.user_row ? toUser(fromJsonRow(row.user_row)) : null,
   };
 }
 
@@ -642,39 +663,32 @@ export class PostgresStore implements Store {
     hash: string,
   ): Promise<{ token: RefreshTokenRecord; session: Session; user: User | null } | null> {
     // The user comes in the same query: a refresh needs it, and a round trip is a third of the work.
-    // A live token needs its session's secret (restauth's chain; a session GoTrue made has none until
-    // it is converted); an ended session's token is found among its kept hashes.
-    const { rows } = await this.pool.query<
-      SessionRow & { hash: string; token_created_at: Date; rotated_at: Date | null; user_row: UserRow | null }
-    >(
-      this.prepared(
-        `SELECT f.*, to_jsonb(u) AS user_row FROM (
-           SELECT t.token AS hash, t.created_at AS token_created_at,
-             CASE WHEN t.revoked THEN t.updated_at END AS rotated_at, s.user_id AS user_uid, ${LIVE_SESSION_COLUMNS}
-           FROM ${this.session.refreshTokens} t JOIN ${this.session.sessions} s ON s.id = t.session_id
-           JOIN ${this.session.secrets} k ON k.session_id = s.id
-           WHERE t.token = $1
-           UNION ALL
-           SELECT t.token, t.created_at, t.rotated_at, e.user_id, ${ENDED_SESSION_COLUMNS}
-           FROM ${this.session.endTokens} t JOIN ${this.session.ends} e ON e.id = t.session_id
-           WHERE t.token = $1
-         ) f
-         LEFT JOIN LATERAL (SELECT ${this.userColumns} FROM ${this.userFrom} WHERE u.id = f.user_uid) u ON true`,
-        [hash],
-      ),
+    const { rows } = await this.pool.query<FoundTokenRow>(
+      this.prepared(refreshTokenLookupSql(this.session, this.userColumns, this.userFrom), [hash]),
     );
-    const row = rows[0];
-    if (!row) return null;
-    return {
-      token: {
-        hash: row.hash,
-        sessionId: row.id,
-        createdAt: row.token_created_at,
-        rotatedAt: row.rotated_at,
-      },
-      session: toSession(row),
-      user: row.user_row ? toUser(fromJsonRow(row.user_row)) : null,
-    };
+    return rows[0] ? toFoundToken(rows[0]) : null;
+  }
+
+  async exchangeRefreshToken(
+    presented: string,
+    presentedHash: string,
+    now: Date,
+    inactivityTimeout: number,
+  ): Promise<{
+    token: RefreshTokenRecord;
+    session: Session;
+    user: User | null;
+    successor: string | null;
+  } | null> {
+    const { rows } = await this.pool.query<FoundTokenRow & { successor: string | null }>(
+      this.prepared(exchangeRefreshTokenSql(this.session, this.userColumns, this.userFrom), [
+        presentedHash,
+        presented,
+        now,
+        inactivityTimeout,
+      ]),
+    );
+    return rows[0] ? { ...toFoundToken(rows[0]), successor: rows[0].successor } : null;
   }
 
   async rotateRefreshToken(presentedHash: string, successorHash: string, now: Date): Promise<boolean> {

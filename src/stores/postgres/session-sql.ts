@@ -26,13 +26,13 @@ export type SessionTables = ReturnType<typeof sessionTables>;
  * GoTrue leaves not_after NULL when no time box is configured: the session has no absolute end. The
  * Store's Session has one, so such a session reads as ending at the end of year 9999.
  */
-const NO_TIME_BOX = `'9999-12-31T23:59:59Z'::timestamptz`;
+export const NO_TIME_BOX = `'9999-12-31T23:59:59Z'::timestamptz`;
 
 /**
  * A session's last refresh: GoTrue's refreshed_at is a timestamp without time zone in UTC, NULL until
  * the first refresh (GoTrue then counts from the session's update or creation), as a timestamptz.
  */
-const REFRESHED_AT = `coalesce(s.refreshed_at AT TIME ZONE 'UTC', s.updated_at, s.created_at)`;
+export const REFRESHED_AT = `coalesce(s.refreshed_at AT TIME ZONE 'UTC', s.updated_at, s.created_at)`;
 
 /**
  * A live session `s` of auth.sessions with its secret `k` (LEFT JOINed where a session GoTrue made,

@@ -1,0 +1,203 @@
+/**
+ * The pre-request function's cost per PostgREST request, restauth's `auth.check_token_count()` beside
+ * postgrest-auth's own (v0.0.3: one lookup of the role's token_count), measured with pgbench on the
+ * same transaction with no pre-request, a no-op one and each check, in interleaved rounds.
+ */
+import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { decodeJwt } from 'jose';
+import pg from 'pg';
+import { table } from './support.js';
+
+const run = promisify(execFile);
+const CLIENTS = 4;
+export const PGBENCH = '/usr/lib/postgresql/15/bin/pgbench';
+
+/** The role postgrest-auth gives each of its users, the one the bench's transactions run as. */
+const USER_ROLE = 'bench_user';
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+async function pgbench(
+  url: string,
+  script: string,
+  dir: string,
+  seconds: number,
+  protocol: 'simple' | 'prepared',
+): Promise<number> {
+  const file = join(dir, `${Math.random().toString(36).slice(2)}.sql`);
+  await writeFile(file, script);
+  const args = [
+    '-n',
+    '-M',
+    protocol,
+    '-f',
+    file,
+    '-c',
+    String(CLIENTS),
+    '-j',
+    '2',
+    '-T',
+    String(seconds),
+    url,
+  ];
+  const { stdout } = await run(PGBENCH, args);
+  const match = /tps = ([\d.]+)/.exec(stdout);
+  if (!match) throw new Error(`pgbench printed no tps:\n${stdout}`);
+  return Number(match[1]);
+}
+
+/**
+ * postgrest-auth v0.0.3's pre-request, as it creates it (its users table, a database role per user,
+ * SELECT on the two columns it reads), in a schema of its own beside restauth's, with one user
+ * holding the bench's role. It reads the legacy claim setting PostgREST before v9 set, which the
+ * bench's transactions set too.
+ */
+export function postgrestAuthCheck(authenticated: string): string {
+  return `
+    CREATE SCHEMA postgrest_auth;
+    CREATE TABLE postgrest_auth.users (
+      id serial PRIMARY KEY, username varchar(20) UNIQUE NOT NULL,
+      username_lowercase varchar(20) UNIQUE NOT NULL, email text UNIQUE,
+      password text NOT NULL, token_count integer NOT NULL DEFAULT 0);
+    CREATE FUNCTION postgrest_auth.check_token_count() RETURNS void LANGUAGE plpgsql AS $$
+    BEGIN
+      IF current_setting('request.jwt.claim.count', true)::int <>
+         (SELECT token_count FROM postgrest_auth.users WHERE username_lowercase = current_user) THEN
+        RAISE invalid_password USING message = 'invalid token count';
+      END IF;
+    END $$;
+    CREATE ROLE ${USER_ROLE} NOLOGIN IN ROLE ${pg.escapeIdentifier(authenticated)};
+    GRANT USAGE ON SCHEMA postgrest_auth TO ${USER_ROLE};
+    GRANT SELECT (username_lowercase, token_count) ON postgrest_auth.users TO ${USER_ROLE};
+    INSERT INTO postgrest_auth.users (username, username_lowercase, password, token_count)
+      VALUES ('${USER_ROLE}', '${USER_ROLE}', 'unused', 0);
+  `;
+}
+
+/**
+ * What PostgREST (v10 to v12, src/PostgREST/Middleware.hs runPgLocals) sends per request, in one
+ * READ COMMITTED transaction: one prepared statement setting search_path, role, the claims, method,
+ * path, headers and cookies; then `select <pre-request>();`; then the main query, here the read it
+ * builds for `GET /notes?id=eq.1` on a table with the row-level policy of docs/postgrest.md. The
+ * role is a postgrest-auth user's (a member of the authenticated role), and the claims are both a
+ * restauth token's and postgrest-auth's count: the same transaction serves both checks.
+ */
+function postgrestRequest(claims: string, token: string, preRequest: string | null): string {
+  const headers = JSON.stringify({
+    accept: '*/*',
+    authorization: `Bearer ${token}`,
+    host: 'localhost:3001',
+    'user-agent': 'curl/8.5.0',
+  });
+  return [
+    'BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY;',
+    `select set_config('search_path', 'public', true), set_config('role', '${USER_ROLE}', true), ` +
+      `set_config('request.jwt.claims', '${claims}', true), set_config('request.jwt.claim.count', '0', true), ` +
+      `set_config('request.method', 'GET', true), set_config('request.path', '/notes', true), ` +
+      `set_config('request.headers', '${headers}', true), set_config('request.cookies', '{}', true);`,
+    ...(preRequest ? [preRequest] : []),
+    'WITH pgrst_source AS (SELECT "public"."notes".* FROM "public"."notes" WHERE "public"."notes"."id" = 1) ' +
+      'SELECT null::bigint AS total_result_set, pg_catalog.count(_postgrest_t) AS page_total, ' +
+      "coalesce(json_agg(_postgrest_t), '[]')::character varying AS body, " +
+      "nullif(current_setting('response.headers', true), '') AS response_headers, " +
+      "nullif(current_setting('response.status', true), '') AS response_status " +
+      'FROM (SELECT * FROM pgrst_source) _postgrest_t;',
+    'COMMIT;',
+  ].join('\n');
+}
+
+/** The smallest transaction that sets the claims: the pre-request's cost at its most visible. */
+function minimalRequest(claims: string, preRequest: string | null): string {
+  return [
+    'BEGIN;',
+    `SELECT set_config('role', '${USER_ROLE}', true), set_config('request.jwt.claims', '${claims}', true), ` +
+      `set_config('request.jwt.claim.count', '0', true);`,
+    ...(preRequest ? [preRequest] : []),
+    'SELECT 1;',
+    'COMMIT;',
+  ].join('\n');
+}
+
+/** Microseconds one transaction of `clients` concurrent ones takes at `tps`. */
+const microseconds = (tps: number) => (CLIENTS / tps) * 1e6;
+
+export async function preRequestCost(
+  url: string,
+  dir: string,
+  accessToken: string,
+  options: { seconds: number; rounds: number; authenticated: string },
+): Promise<void> {
+  // The claims of a real restauth token, session_id included: the pre-request checks the session too.
+  const claims = JSON.stringify(decodeJwt(accessToken));
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(postgrestAuthCheck(options.authenticated));
+    await client.query(`
+      CREATE TABLE public.notes (id serial PRIMARY KEY, owner uuid NOT NULL DEFAULT auth.uid(), body text NOT NULL);
+      ALTER TABLE public.notes ENABLE ROW LEVEL SECURITY;
+      CREATE POLICY own_notes ON public.notes
+        USING ((SELECT auth.uid()) = owner) WITH CHECK ((SELECT auth.uid()) = owner);
+      GRANT SELECT ON public.notes TO ${pg.escapeIdentifier(options.authenticated)};
+      INSERT INTO public.notes (owner, body) VALUES (${pg.escapeLiteral(String(decodeJwt(accessToken).sub))}, 'hello');
+      ANALYZE public.notes;`);
+  } finally {
+    await client.end();
+  }
+  const variants = {
+    without: null,
+    // The floor: any pre-request is one more statement, one more round trip.
+    'no-op': 'select 1;',
+    'postgrest-auth': 'select "postgrest_auth"."check_token_count"();',
+    restauth: 'select "auth"."check_token_count"();',
+  } as const;
+  const rows = [];
+  for (const [shape, mode, script] of [
+    [
+      'PostgREST GET /notes?id=eq.1 (RLS)',
+      'prepared',
+      (pre: string | null) => postgrestRequest(claims, accessToken, pre),
+    ],
+    ['minimal: set claims, SELECT 1', 'simple', (pre: string | null) => minimalRequest(claims, pre)],
+  ] as const) {
+    // Interleaved rounds, medians: this shared machine's throughput drifts by tens of percent over
+    // a minute, which a single without/with pair mistakes for the pre-request's cost.
+    const runs = Object.fromEntries(Object.keys(variants).map((name) => [name, [] as number[]]));
+    for (let round = 0; round < options.rounds; round++) {
+      for (const [name, pre] of Object.entries(variants)) {
+        runs[name]!.push(await pgbench(url, script(pre), dir, options.seconds, mode));
+      }
+    }
+    const tps = (name: keyof typeof variants) => median(runs[name]!);
+    const above = (name: keyof typeof variants) => microseconds(tps(name)) - microseconds(tps('no-op'));
+    // Per round, restauth's cost above the no-op over postgrest-auth's: the ratio the medians hide.
+    const perRound = runs.restauth!.map((restauth, round) => {
+      const noop = microseconds(runs['no-op']![round]!);
+      return (microseconds(restauth) - noop) / (microseconds(runs['postgrest-auth']![round]!) - noop);
+    });
+    rows.push({
+      transaction: shape,
+      protocol: mode,
+      'tps without': tps('without').toFixed(0),
+      'no-op': tps('no-op').toFixed(0),
+      'postgrest-auth': tps('postgrest-auth').toFixed(0),
+      restauth: tps('restauth').toFixed(0),
+      'µs above no-op, postgrest-auth': above('postgrest-auth').toFixed(0),
+      'µs above no-op, restauth': above('restauth').toFixed(0),
+      'ratio restauth / postgrest-auth': (above('restauth') / above('postgrest-auth')).toFixed(2),
+      'per round': perRound.map((ratio) => ratio.toFixed(2)).join(' '),
+    });
+  }
+  console.log(
+    `\n## Pre-request cost (pgbench, ${CLIENTS} clients, ${options.seconds} s each, medians of ${options.rounds} interleaved rounds; ` +
+      'µs per transaction above a no-op pre-request)\n',
+  );
+  console.log(table(rows));
+}
