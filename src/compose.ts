@@ -204,7 +204,7 @@ export async function createServices(
     flows,
     pkce,
     admin,
-    identities: new Identities(store),
+    identities: new Identities(store, audit),
     audit,
     hasher,
     tokens,

@@ -124,6 +124,11 @@ export const GOTRUE_ENV_VARS: readonly EnvVar[] = [
     key: 'rateLimits.recovery',
     description: 'Sign-ups and mail requests (recover, otp, resend) per client and 5 minutes.',
   },
+  {
+    name: 'GOTRUE_SECURITY_MANUAL_LINKING_ENABLED',
+    key: 'identities.manualLinking',
+    description: 'true: signed-in users link and unlink identities (auth-js linkIdentity, unlinkIdentity).',
+  },
   { name: 'GOTRUE_LOG_LEVEL', key: 'logLevel', description: 'fatal, error, warn, info, debug or trace.' },
 ];
 
@@ -132,10 +137,7 @@ const ACCEPTED: ReadonlyArray<[pattern: RegExp, accepts: (value: string) => bool
   [/^GOTRUE_EXTERNAL_EMAIL_ENABLED$/u, (value) => bool(value) === true],
   [/^GOTRUE_EXTERNAL_[A-Z0-9_]+_ENABLED$/u, (value) => bool(value) === false],
   [/^GOTRUE_SECURITY_REFRESH_TOKEN_ROTATION_ENABLED$/u, (value) => bool(value) === true],
-  [
-    /^GOTRUE_SECURITY_(MANUAL_LINKING_ENABLED|UPDATE_PASSWORD_REQUIRE_REAUTHENTICATION)$/u,
-    (value) => bool(value) === false,
-  ],
+  [/^GOTRUE_SECURITY_UPDATE_PASSWORD_REQUIRE_REAUTHENTICATION$/u, (value) => bool(value) === false],
   [/^GOTRUE_(SAML|MFA_[A-Z_]+|WEB3_[A-Z_]+|PASSKEY)_ENABLED$/u, (value) => bool(value) === false],
   [/^GOTRUE_SMS_AUTOCONFIRM$/u, () => true],
   [/^GOTRUE_DB_DRIVER$/u, (value) => value === 'postgres'],
@@ -288,6 +290,9 @@ export function readGotrueEnv(env: NodeJS.ProcessEnv, warn: (message: string) =>
   if (inactivity !== undefined && inactivity > 0) sessions.inactivityTimeout = inactivity;
   if (flag('GOTRUE_SESSIONS_SINGLE_PER_USER') === true) sessions.maxPerUser = 1;
   if (Object.keys(sessions).length > 0) layer.sessions = sessions;
+
+  const manualLinking = flag('GOTRUE_SECURITY_MANUAL_LINKING_ENABLED');
+  if (manualLinking !== undefined) layer.identities = { manualLinking };
 
   const rateLimits: NonNullable<ConfigLayer['rateLimits']> = {};
   const fiveMinutes = (max: number) => ({ max, window: 300 });

@@ -440,6 +440,18 @@ export const ConfigSchema = Type.Object({
    */
   external: Type.Record(Type.String({ minLength: 1 }), ExternalProviderSchema, { default: {} }),
 
+  /** The ways a user signs in (GoTrue's identities: the email identity, one per OAuth provider). */
+  identities: Type.Object(
+    {
+      /**
+       * A signed-in user may link an OAuth identity (GET /user/identities/authorize) and unlink one
+       * (DELETE /user/identities/{id}): GoTrue's security.manual_linking_enabled. Off by default, as GoTrue.
+       */
+      manualLinking: Type.Boolean({ default: false }),
+    },
+    { default: {} },
+  ),
+
   /** Links and codes sent by mail (confirmation, recovery, email change, magic link). */
   oneTimeTokens: Type.Object(
     {

@@ -18,7 +18,9 @@ export type AuditAction =
   | 'admin_user_signed_out'
   | 'admin_link_generated'
   | 'user_invited'
-  | 'user_reauthenticate_requested';
+  | 'user_reauthenticate_requested'
+  | 'identity_linked'
+  | 'identity_unlinked';
 
 export interface AuditEntry {
   userId?: string | null;

@@ -1,12 +1,17 @@
+import type { AuditLog } from './audit.js';
+import { AuthError } from './errors.js';
 import type { Identity, Store } from './ports/store.js';
 
 /**
  * A user's identities (GoTrue's auth.identities: the `email` identity of an
  * address, one per external provider), as the user's own record and the admin
- * API list them.
+ * API list them, and as the user unlinks them.
  */
 export class Identities {
-  constructor(private readonly store: Pick<Store, 'listIdentities'>) {}
+  constructor(
+    private readonly store: Pick<Store, 'listIdentities' | 'unlinkIdentity'>,
+    private readonly audit: Pick<AuditLog, 'record'>,
+  ) {}
 
   /**
    * The identities of the user with this id, oldest first. A user that was never stored (the
@@ -15,5 +20,24 @@ export class Identities {
    */
   of(userId: string): Promise<Identity[]> {
     return this.store.listIdentities(userId);
+  }
+
+  /**
+   * Removes one of the user's own identities (GoTrue's DELETE /user/identities/{id}). Checked in
+   * GoTrue's order (a single identity first, then whether the id is the user's), then removed by the
+   * store, which checks again atomically: two unlinks racing for a user's last two identities
+   * leave one.
+   */
+  async unlink(userId: string, identityId: string): Promise<Identity> {
+    const owned = await this.store.listIdentities(userId);
+    if (owned.length <= 1) throw new AuthError('single_identity_not_deletable');
+    const identity = owned.find((candidate) => candidate.id === identityId);
+    if (identity === undefined) throw new AuthError('identity_not_found');
+    await this.store.unlinkIdentity(userId, identityId);
+    await this.audit.record('identity_unlinked', {
+      userId,
+      data: { identity_id: identity.id, provider: identity.provider, provider_id: identity.providerId },
+    });
+    return identity;
   }
 }

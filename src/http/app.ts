@@ -132,6 +132,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
         audience: config.jwt.audience ?? 'authenticated',
         signupEnabled: config.signup.enabled,
         anonymousUsers: config.signup.anonymousUsers,
+        manualLinking: config.identities.manualLinking,
         confirmEmail: confirmEmailRequired(config),
         minPasswordLength: config.passwords.minLength,
         // Role tokens are only as secret as what signs them: not a secret nobody chose (DESIGN, Principles).

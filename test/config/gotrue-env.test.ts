@@ -40,6 +40,7 @@ const GOTRUE_DEPLOYMENT: NodeJS.ProcessEnv = {
   GOTRUE_SMS_AUTOCONFIRM: 'true',
   GOTRUE_SECURITY_REFRESH_TOKEN_ROTATION_ENABLED: 'true',
   GOTRUE_SECURITY_REFRESH_TOKEN_REUSE_INTERVAL: '5',
+  GOTRUE_SECURITY_MANUAL_LINKING_ENABLED: 'true',
   GOTRUE_SESSIONS_TIMEBOX: '24h',
   GOTRUE_SESSIONS_INACTIVITY_TIMEOUT: '2h30m',
   GOTRUE_PASSWORD_MIN_LENGTH: '10',
@@ -88,6 +89,7 @@ describe("GoTrue's environment variables", () => {
     assert.deepEqual(config.rateLimits.recovery, { max: 5, window: 300 });
     assert.deepEqual(config.rateLimits.signUp, { max: 5, window: 300 });
     assert.equal(config.logLevel, 'warn');
+    assert.equal(config.identities.manualLinking, true);
     assert.equal(config.signup.anonymousUsers, true, "env.ts's own GoTrue variable, not warned about");
   });
 
@@ -98,7 +100,7 @@ describe("GoTrue's environment variables", () => {
         GOTRUE_HOOK_CUSTOM_ACCESS_TOKEN_URI: 'pg-functions://postgres/public/hook',
         GOTRUE_EXTERNAL_GITHUB_ENABLED: 'true',
         GOTRUE_EXTERNAL_GITHUB_SECRET: 'github-client-secret-value',
-        GOTRUE_SECURITY_MANUAL_LINKING_ENABLED: 'true',
+        GOTRUE_SECURITY_CAPTCHA_ENABLED: 'true',
         GOTRUE_JWT_ADMIN_ROLES: 'service_role, supabase_admin',
       },
     });
@@ -108,7 +110,7 @@ describe("GoTrue's environment variables", () => {
         'GOTRUE_EXTERNAL_GITHUB_ENABLED',
         'GOTRUE_EXTERNAL_GITHUB_SECRET',
         'GOTRUE_HOOK_CUSTOM_ACCESS_TOKEN_URI',
-        'GOTRUE_SECURITY_MANUAL_LINKING_ENABLED',
+        'GOTRUE_SECURITY_CAPTCHA_ENABLED',
       ].map(
         (name) =>
           `${name} is a GoTrue setting restauth does not support; ignored (see docs/configuration.md)`,

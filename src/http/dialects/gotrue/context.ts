@@ -39,6 +39,8 @@ export interface GotrueOptions {
     signupEnabled: boolean;
     /** POST /signup without an address signs in anonymously (GoTrue's external.anonymous_users.enabled). */
     anonymousUsers: boolean;
+    /** Users link and unlink identities themselves (GoTrue's security.manual_linking_enabled). */
+    manualLinking: boolean;
     /** New addresses confirm before signing in. */
     confirmEmail: boolean;
     minPasswordLength: number;

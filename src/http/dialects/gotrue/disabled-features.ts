@@ -5,7 +5,7 @@ import { requireAdmin, requireUser, type GotrueOptions } from './context.js';
 
 /**
  * GoTrue's routes for features restauth does not have (SAML, MFA, passkeys,
- * OAuth providers and the OAuth server, SCIM, phone, Web3, manual linking):
+ * OAuth providers and the OAuth server, SCIM, phone, Web3):
  * each answers what GoTrue answers when the feature is switched off, so a
  * client sees a disabled feature rather than a 404 or a schema message.
  * A route that gets built replaces its entry here (Fastify refuses a route
@@ -60,7 +60,7 @@ function oauthServerDisabled(): AuthError {
 const phoneLoginsDisabled = (status: number) =>
   new AuthError('phone_provider_disabled', 'Phone logins are disabled', { status });
 
-function providerNotEnabled(provider: string): AuthError {
+export function providerNotEnabled(provider: string): AuthError {
   const known = KNOWN_PROVIDERS.has(provider.toLowerCase());
   return new AuthError(
     'validation_failed',
@@ -149,7 +149,6 @@ interface DisabledRoute {
 
 const factorNotFound = () => new AuthError('mfa_factor_not_found');
 const passkeysDisabled = () => new AuthError('passkey_disabled');
-const linkingDisabled = () => new AuthError('manual_linking_disabled');
 const customProvidersDisabled = () =>
   new AuthError('feature_disabled', 'Custom OAuth providers are disabled');
 
@@ -168,20 +167,6 @@ export const DISABLED_ROUTES: readonly DisabledRoute[] = [
     summary: 'OAuth provider callback (form post)',
     caller: 'anyone',
     refusal: () => providerNotEnabled(''),
-  },
-  {
-    method: 'GET',
-    url: '/user/identities/authorize',
-    summary: 'Link an OAuth identity',
-    caller: 'user',
-    refusal: linkingDisabled,
-  },
-  {
-    method: 'DELETE',
-    url: '/user/identities/:id',
-    summary: 'Unlink an identity',
-    caller: 'user',
-    refusal: linkingDisabled,
   },
   { method: 'POST', url: '/sso', summary: 'SAML single sign-on', caller: 'anyone', refusal: samlDisabled },
   {

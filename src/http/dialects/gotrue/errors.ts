@@ -69,6 +69,8 @@ const GOTRUE_ANSWERS: Partial<Record<ErrorCode, Rewrite>> = {
     message: 'Invalid Refresh Token: Already Used',
   },
   over_request_rate_limit: { message: 'Request rate limit reached' },
+  // identity.go's DeleteIdentity: an id that is not one of the caller's identities.
+  identity_not_found: { status: 422, message: "Identity doesn't exist" },
   // Only when redirects.refuse is set: GoTrue itself falls back to the site URL.
   bad_redirect: { code: 'validation_failed' },
   unexpected_failure: { message: 'Unexpected failure, please check server logs for more information' },

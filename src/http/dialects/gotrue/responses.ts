@@ -179,6 +179,29 @@ export const gotrueResponses: RouteDocs = {
     bearer: true,
     response: withErrors({ 200: User }, AUTHED_ERRORS),
   },
+  'GET /user/identities/authorize': {
+    summary: 'Link an OAuth identity to the signed-in user (auth-js linkIdentity; identities.manualLinking)',
+    description:
+      "Redirects to the provider (or answers {url} with skip_http_redirect=true); the provider's callback links " +
+      'the identity to this user instead of signing in. 404 manual_linking_disabled while the setting is off.',
+    bearer: true,
+    response: withErrors(
+      {
+        200: Type.Object({ url: Type.String() }),
+        302: Type.Null({ description: 'To the provider' }),
+      },
+      [...AUTHED_ERRORS, 404],
+    ),
+  },
+  'DELETE /user/identities/:id': {
+    summary:
+      "Unlink one of the signed-in user's identities (auth-js unlinkIdentity; identities.manualLinking)",
+    description:
+      'A user keeps at least one identity (422 single_identity_not_deletable), and the email identity of ' +
+      'its address (422 email_conflict_identity_not_deletable). 404 manual_linking_disabled while the setting is off.',
+    bearer: true,
+    response: withErrors({ 200: Type.Object({}) }, [...AUTHED_ERRORS, 404]),
+  },
   'GET /reauthenticate': {
     summary: 'Mail the signed-in user a code (nonce) for a password change that needs reauthentication',
     bearer: true,

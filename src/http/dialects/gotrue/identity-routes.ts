@@ -1,0 +1,45 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { AuthError } from '../../../core/errors.js';
+import { requireUser, type GotrueOptions } from './context.js';
+import { providerNotEnabled } from './disabled-features.js';
+
+/**
+ * Manual linking (GoTrue's /user/identities routes, behind its
+ * security.manual_linking_enabled, here `identities.manualLinking`): the
+ * signed-in user links an OAuth identity (auth-js linkIdentity) or unlinks one
+ * (unlinkIdentity). The caller is checked first, then the setting, as GoTrue's
+ * middleware orders them: without a token the answer is 401 either way.
+ */
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/iu;
+
+const LinkQuery = Type.Object({
+  provider: Type.Optional(Type.String({ maxLength: 100 })),
+  redirect_to: Type.Optional(Type.String()),
+  scopes: Type.Optional(Type.String({ maxLength: 1000 })),
+  skip_http_redirect: Type.Optional(Type.String()),
+  code_challenge: Type.Optional(Type.String()),
+  code_challenge_method: Type.Optional(Type.String()),
+});
+const IdentityParams = Type.Object({ id: Type.String({ maxLength: 200 }) });
+
+export const identityRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app, options) => {
+  const { auth, identities, settings } = options;
+
+  app.get('/user/identities/authorize', { schema: { querystring: LinkQuery } }, async (request) => {
+    await requireUser(auth, request);
+    if (!settings.manualLinking) throw new AuthError('manual_linking_disabled');
+    throw providerNotEnabled(request.query.provider ?? '');
+  });
+
+  app.delete('/user/identities/:id', { schema: { params: IdentityParams } }, async (request) => {
+    const { user } = await requireUser(auth, request);
+    if (!settings.manualLinking) throw new AuthError('manual_linking_disabled');
+    if (!UUID.test(request.params.id)) {
+      throw new AuthError('validation_failed', 'identity_id must be an UUID', { status: 404 });
+    }
+    await identities.unlink(user.id, request.params.id.toLowerCase());
+    return {};
+  });
+};
