@@ -9,6 +9,7 @@ const suites: Record<string, () => Promise<void>> = {
   postgres: async () => (await import('./postgres.js')).runPostgresBench(),
   'file-store': async () => (await import('./file-store.js')).runFileStoreBench(),
   'event-loop': async () => (await import('./event-loop.js')).runEventLoopBench(),
+  'auth-read': async () => (await import('./auth-read.js')).runAuthReadBench(),
 };
 
 const wanted = process.argv.slice(2);

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import autocannon from 'autocannon';
 
 // Benchmarks may use the tests' helpers; tests never import from bench/.
@@ -42,6 +43,8 @@ export async function stopProcess(child: ChildProcess): Promise<void> {
 
 export interface LoadResult {
   requestsPerSecond: number;
+  /** Every request answered, whatever its status. */
+  requests: number;
   p99Ms: number;
   errors: number;
   non2xx: number;
@@ -67,6 +70,7 @@ export async function load(options: {
   const ok = result['2xx'];
   return {
     requestsPerSecond: ok / options.seconds,
+    requests: result.requests.total,
     p99Ms: result.latency.p99,
     errors: result.errors + result.timeouts,
     non2xx: result.non2xx,
@@ -81,3 +85,18 @@ export function table(rows: Array<Record<string, string | number>>): string {
   const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i]!)).join('  ');
   return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
 }
+
+/**
+ * CPU seconds a process has used so far (user + system, from /proc; Linux
+ * only). Divided by the requests it answered, what a request costs the
+ * server: steadier than its rate on a machine other work shares.
+ */
+export async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces): utime and stime are the 14th and 15th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+}
+
+/** USER_HZ, 100 on every Linux architecture Node runs on. */
+const CLOCK_TICKS_PER_SECOND = 100;

@@ -1,17 +1,17 @@
 import { createHmac } from 'node:crypto';
 import {
   decodeProtectedHeader,
-  errors as joseErrors,
   exportJWK,
-  jwtVerify,
   SignJWT,
   type JWK,
   type JWTHeaderParameters,
   type JWTPayload,
 } from 'jose';
 import { cryptoKeyOf } from './crypto-keys.js';
-import { AuthError, type ErrorCode } from './errors.js';
+import { keyVerifier, TokenError, type KeyVerifier } from './jwt-verifier.js';
 import { hmacKey, loadKey, type KeySpec, type LoadedKey } from './signing-keys.js';
+
+export { TokenError } from './jwt-verifier.js';
 
 export interface TokenSettings {
   /** HS256 secret (what PostgREST's jwt-secret takes); null when only asymmetric keys are used. */
@@ -42,19 +42,6 @@ export interface AccessClaims extends JWTPayload {
 }
 
 /**
- * Why a token was refused, in the words json-data-server clients know from
- * jsonwebtoken ("jwt expired", "invalid signature", ...), with the registry code.
- */
-export class TokenError extends AuthError {
-  constructor(
-    code: ErrorCode,
-    readonly reason: string,
-  ) {
-    super(code, reason);
-  }
-}
-
-/**
  * Issues and verifies access tokens: HS256 from the secret by default, or
  * RS256 / ES256 / EdDSA keys with a `kid`. Each key verifies only its own
  * algorithm, so an HS256 token signed with a public key, `alg: none`, or a
@@ -64,6 +51,8 @@ export class TokenService {
   private readonly signer: LoadedKey;
   private readonly byKid = new Map<string, LoadedKey>();
   private readonly hmac: LoadedKey | null;
+  /** Each key's verifier, bound to its algorithm (see jwt-verifier.ts). */
+  private readonly verifiers = new Map<LoadedKey, KeyVerifier>();
 
   constructor(private readonly settings: TokenSettings) {
     this.hmac = settings.secret ? hmacKey(settings.secret, settings.secretKeyId ?? null) : null;
@@ -87,6 +76,14 @@ export class TokenService {
       );
     }
     this.signer = signer;
+    const rules = {
+      clockTolerance: settings.clockTolerance,
+      issuer: settings.issuer,
+      audience: settings.audience,
+    };
+    for (const key of [...this.byKid.values(), ...(this.hmac ? [this.hmac] : [])]) {
+      if (!this.verifiers.has(key)) this.verifiers.set(key, keyVerifier(key, rules));
+    }
   }
 
   /** The public keys, for /.well-known/jwks.json and PostgREST's jwt-secret. */
@@ -181,23 +178,12 @@ export class TokenService {
     return { alg: this.signer.alg, typ: 'JWT', ...(this.signer.kid ? { kid: this.signer.kid } : {}) };
   }
 
+  // async although it verifies synchronously: callers await it, and a refusal stays a rejection.
   private async verifySigned(token: string, now: Date): Promise<JWTPayload> {
-    let payload: JWTPayload;
-    try {
-      const key = this.verifierFor(token);
-      // A key retired by rotation verifies nothing once its grace period is over.
-      if (isRetired(key, now)) throw new TokenError('bad_jwt', 'retired key');
-      ({ payload } = await jwtVerify(token, await cryptoKeyOf(key.verifyKey, key.alg), {
-        algorithms: [key.alg],
-        clockTolerance: this.settings.clockTolerance,
-        currentDate: now,
-        ...(this.settings.issuer !== null ? { issuer: this.settings.issuer } : {}),
-        ...(this.settings.audience !== null ? { audience: this.settings.audience } : {}),
-      }));
-    } catch (error) {
-      throw toTokenError(error);
-    }
-    return payload;
+    const key = this.verifierFor(token);
+    // A key retired by rotation verifies nothing once its grace period is over.
+    if (isRetired(key, now)) throw new TokenError('bad_jwt', 'retired key');
+    return this.verifiers.get(key)!(token, now);
   }
 
   private verifierFor(token: string): LoadedKey {
@@ -219,17 +205,4 @@ function base64url(value: Record<string, unknown>): string {
 
 function isRetired(key: LoadedKey, now: Date): boolean {
   return key.retireAt !== null && key.retireAt.getTime() <= now.getTime();
-}
-
-function toTokenError(error: unknown): TokenError {
-  if (error instanceof TokenError) return error;
-  if (error instanceof joseErrors.JWTExpired) return new TokenError('token_expired', 'jwt expired');
-  if (error instanceof joseErrors.JWSSignatureVerificationFailed)
-    return new TokenError('bad_jwt', 'invalid signature');
-  if (error instanceof joseErrors.JWTClaimValidationFailed) {
-    if (error.claim === 'nbf') return new TokenError('bad_jwt', 'jwt not active');
-    return new TokenError('bad_jwt', `jwt ${error.claim} invalid`);
-  }
-  if (error instanceof joseErrors.JOSEAlgNotAllowed) return new TokenError('bad_jwt', 'invalid algorithm');
-  return new TokenError('bad_jwt', 'jwt malformed');
 }
