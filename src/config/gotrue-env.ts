@@ -1,4 +1,5 @@
 import { parseBanDuration } from '../core/ban-duration.js';
+import { PRESETS } from '../core/oauth/providers/index.js';
 import { ConfigError } from './errors.js';
 import { ENV_VARS, type EnvVar } from './env.js';
 import type { ConfigLayer } from './layer.js';
@@ -131,6 +132,31 @@ export const GOTRUE_ENV_VARS: readonly EnvVar[] = [
   },
   { name: 'GOTRUE_LOG_LEVEL', key: 'logLevel', description: 'fatal, error, warn, info, debug or trace.' },
 ];
+
+/**
+ * GOTRUE_EXTERNAL_<PROVIDER>_<FIELD> (GoTrue's OAuthProviderConfiguration) for the providers restauth
+ * has: its presets, and keycloak (a generic OpenID Connect provider at its `url`). Each sets
+ * external.<provider>.<field>; docs/configuration.md lists the fields once.
+ */
+const EXTERNAL_PROVIDERS = [...PRESETS.keys(), 'keycloak'];
+const EXTERNAL_FIELDS = [
+  ['ENABLED', 'enabled', 'flag'],
+  ['CLIENT_ID', 'client_id', 'text'],
+  ['SECRET', 'secret', 'text'],
+  ['REDIRECT_URI', 'redirect_uri', 'text'],
+  ['URL', 'url', 'text'],
+  ['API_URL', 'api_url', 'text'],
+  ['SKIP_NONCE_CHECK', 'skip_nonce_check', 'flag'],
+  ['EMAIL_OPTIONAL', 'email_optional', 'flag'],
+] as const;
+
+export const GOTRUE_EXTERNAL_VARS: readonly EnvVar[] = EXTERNAL_PROVIDERS.flatMap((provider) =>
+  EXTERNAL_FIELDS.map(([suffix, field]) => ({
+    name: `GOTRUE_EXTERNAL_${provider.toUpperCase()}_${suffix}`,
+    key: `external.${provider}.${field}`,
+    description: `external.${provider}.${field}`,
+  })),
+);
 
 /** GoTrue variables set to what restauth does anyway: no warning (a feature restauth lacks, left off). */
 const ACCEPTED: ReadonlyArray<[pattern: RegExp, accepts: (value: string) => boolean]> = [
@@ -305,6 +331,20 @@ export function readGotrueEnv(env: NodeJS.ProcessEnv, warn: (message: string) =>
   if (otp !== undefined) Object.assign(rateLimits, { signUp: fiveMinutes(otp), recovery: fiveMinutes(otp) });
   if (Object.keys(rateLimits).length > 0) layer.rateLimits = rateLimits;
 
+  const external: Record<string, Record<string, string | boolean>> = {};
+  for (const provider of EXTERNAL_PROVIDERS) {
+    const settings: Record<string, string | boolean> = {};
+    for (const [suffix, field, kind] of EXTERNAL_FIELDS) {
+      const name = `GOTRUE_EXTERNAL_${provider.toUpperCase()}_${suffix}`;
+      const value = kind === 'flag' ? flag(name) : get(name);
+      // eslint-disable-next-line no-restricted-syntax -- field is one of EXTERNAL_FIELDS' fixed names
+      if (value !== undefined) settings[field] = value;
+    }
+    // eslint-disable-next-line no-restricted-syntax -- provider is one of restauth's preset names
+    if (Object.keys(settings).length > 0) external[provider] = settings;
+  }
+  if (Object.keys(external).length > 0) layer.external = external;
+
   const level = get('GOTRUE_LOG_LEVEL')?.toLowerCase();
   if (level !== undefined) {
     const pinoLevel = LOGRUS_LEVELS.get(level) ?? level;
@@ -322,7 +362,9 @@ export function readGotrueEnv(env: NodeJS.ProcessEnv, warn: (message: string) =>
 /** GOTRUE_ variables that are set and neither read above nor accepted at the value restauth has anyway. */
 export function unsupportedVariables(env: NodeJS.ProcessEnv): string[] {
   // env.ts reads a few of GoTrue's names itself (the anonymous sign-in settings).
-  const supported = new Set([...GOTRUE_ENV_VARS, ...ENV_VARS].map(({ name }) => name));
+  const supported = new Set(
+    [...GOTRUE_ENV_VARS, ...GOTRUE_EXTERNAL_VARS, ...ENV_VARS].map(({ name }) => name),
+  );
   return Object.keys(env)
     .filter((name) => name.startsWith('GOTRUE_') && !supported.has(name))
     .filter((name) => {

@@ -4,7 +4,7 @@ import { Value } from '@sinclair/typebox/value';
 import { ignoredWithPostgres, processEnvironment, readEnv } from './env.js';
 import { withDotenv } from './dotenv.js';
 import { ConfigError } from './errors.js';
-import { GOTRUE_ENV_VARS, readGotrueEnv } from './gotrue-env.js';
+import { GOTRUE_ENV_VARS, GOTRUE_EXTERNAL_VARS, readGotrueEnv } from './gotrue-env.js';
 import { deepFreeze } from './freeze.js';
 import type { FormatContext } from './formats/context.js';
 import { JSON_SERVER_KEYS, mapJsonDataServer } from './formats/json-data-server.js';
@@ -205,7 +205,10 @@ export async function loadConfigWithSources(
     },
     { layer: file?.layer ?? {}, sourceOf: () => `file ${file?.path ?? ''}` },
     // GoTrue's variables below restauth's own: RESTAUTH_JWT_SECRET wins over GOTRUE_JWT_SECRET.
-    { layer: gotrueLayer, sourceOf: environmentSource(env, fromDotenv, GOTRUE_ENV_VARS) },
+    {
+      layer: gotrueLayer,
+      sourceOf: environmentSource(env, fromDotenv, [...GOTRUE_ENV_VARS, ...GOTRUE_EXTERNAL_VARS]),
+    },
     { layer: envLayer, sourceOf: environmentSource(env, fromDotenv) },
     { layer: await flagsLayer(options, cwd), sourceOf: flagSource },
     { layer: options.overrides ?? {}, sourceOf: () => 'overrides' },

@@ -133,6 +133,9 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
         signupEnabled: config.signup.enabled,
         anonymousUsers: config.signup.anonymousUsers,
         manualLinking: config.identities.manualLinking,
+        enabledProviders: Object.entries(config.external)
+          .filter(([, provider]) => provider.enabled === true)
+          .map(([name]) => name.toLowerCase()),
         confirmEmail: confirmEmailRequired(config),
         minPasswordLength: config.passwords.minLength,
         // Role tokens are only as secret as what signs them: not a secret nobody chose (DESIGN, Principles).

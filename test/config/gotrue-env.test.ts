@@ -98,8 +98,8 @@ describe("GoTrue's environment variables", () => {
       env: {
         GOTRUE_JWT_SECRET: SECRET,
         GOTRUE_HOOK_CUSTOM_ACCESS_TOKEN_URI: 'pg-functions://postgres/public/hook',
-        GOTRUE_EXTERNAL_GITHUB_ENABLED: 'true',
-        GOTRUE_EXTERNAL_GITHUB_SECRET: 'github-client-secret-value',
+        GOTRUE_EXTERNAL_FACEBOOK_ENABLED: 'true',
+        GOTRUE_EXTERNAL_FACEBOOK_SECRET: 'facebook-client-secret-value',
         GOTRUE_SECURITY_CAPTCHA_ENABLED: 'true',
         GOTRUE_JWT_ADMIN_ROLES: 'service_role, supabase_admin',
       },
@@ -107,8 +107,8 @@ describe("GoTrue's environment variables", () => {
     assert.deepEqual(warnings, [
       'GOTRUE_JWT_ADMIN_ROLES: restauth accepts one admin role, service_role; the others are ignored',
       ...[
-        'GOTRUE_EXTERNAL_GITHUB_ENABLED',
-        'GOTRUE_EXTERNAL_GITHUB_SECRET',
+        'GOTRUE_EXTERNAL_FACEBOOK_ENABLED',
+        'GOTRUE_EXTERNAL_FACEBOOK_SECRET',
         'GOTRUE_HOOK_CUSTOM_ACCESS_TOKEN_URI',
         'GOTRUE_SECURITY_CAPTCHA_ENABLED',
       ].map(
@@ -116,7 +116,70 @@ describe("GoTrue's environment variables", () => {
           `${name} is a GoTrue setting restauth does not support; ignored (see docs/configuration.md)`,
       ),
     ]);
-    assert.ok(!warnings.join('\n').includes('github-client-secret-value'));
+    assert.ok(!warnings.join('\n').includes('facebook-client-secret-value'));
+  });
+
+  it('GOTRUE_EXTERNAL_<PROVIDER>_* configure the OAuth providers restauth has; GET /settings lists them as GoTrue', async () => {
+    const env = {
+      GOTRUE_JWT_SECRET: SECRET,
+      GOTRUE_EXTERNAL_GITHUB_ENABLED: 'true',
+      GOTRUE_EXTERNAL_GITHUB_CLIENT_ID: 'Iv1.0123456789abcdef',
+      GOTRUE_EXTERNAL_GITHUB_SECRET: 'github-client-secret-value',
+      GOTRUE_EXTERNAL_GITHUB_REDIRECT_URI: 'https://api.acme.test/auth/v1/callback',
+      GOTRUE_EXTERNAL_GITLAB_ENABLED: 'false',
+      GOTRUE_EXTERNAL_GITLAB_URL: 'https://git.acme.test',
+      GOTRUE_EXTERNAL_GOOGLE_CLIENT_ID: 'web.apps.googleusercontent.com,ios.apps.googleusercontent.com',
+      GOTRUE_EXTERNAL_GOOGLE_SKIP_NONCE_CHECK: 't',
+      GOTRUE_EXTERNAL_KEYCLOAK_URL: 'https://sso.acme.test/realms/acme',
+      GOTRUE_EXTERNAL_AZURE_EMAIL_OPTIONAL: '1',
+      GOTRUE_EXTERNAL_APPLE_API_URL: 'https://appleid.acme.test',
+    };
+    const { config, warnings } = await load(await tempDir(), { env });
+    assert.deepEqual(warnings, []);
+    assert.deepEqual(config.external, {
+      github: {
+        enabled: true,
+        client_id: 'Iv1.0123456789abcdef',
+        secret: 'github-client-secret-value',
+        redirect_uri: 'https://api.acme.test/auth/v1/callback',
+      },
+      gitlab: { enabled: false, url: 'https://git.acme.test' },
+      google: {
+        client_id: 'web.apps.googleusercontent.com,ios.apps.googleusercontent.com',
+        skip_nonce_check: true,
+      },
+      keycloak: { url: 'https://sso.acme.test/realms/acme' },
+      azure: { email_optional: true },
+      apple: { api_url: 'https://appleid.acme.test' },
+    });
+    await assert.rejects(
+      load(await tempDir(), { env: { ...env, GOTRUE_EXTERNAL_GITHUB_ENABLED: 'yes' } }),
+      /GOTRUE_EXTERNAL_GITHUB_ENABLED must be true or false \(got "yes"\)/,
+    );
+
+    const t = await createTestApp({ format: 'restauth', env });
+    try {
+      const settings = (await t.app.inject({ method: 'GET', url: '/auth/v1/settings' })).json();
+      assert.equal(settings.external.github, true);
+      assert.equal(settings.external.gitlab, false);
+      assert.equal(settings.external.google, false, 'configured but not enabled');
+      assert.equal(settings.external.email, true);
+      // Every provider GoTrue's /settings names is there, as false unless enabled.
+      for (const name of [
+        'apple',
+        'azure',
+        'bitbucket',
+        'discord',
+        'facebook',
+        'keycloak',
+        'twitch',
+        'zoom',
+      ]) {
+        assert.equal(settings.external[name], false, name);
+      }
+    } finally {
+      await t.close();
+    }
   });
 
   it("restauth's own variables win: RESTAUTH_JWT_SECRET over GOTRUE_JWT_SECRET, DATABASE_URL over GOTRUE_DB_DATABASE_URL", async () => {

@@ -41,6 +41,8 @@ export interface GotrueOptions {
     anonymousUsers: boolean;
     /** Users link and unlink identities themselves (GoTrue's security.manual_linking_enabled). */
     manualLinking: boolean;
+    /** The OAuth and OIDC providers switched on (external.<name>.enabled), lower case. */
+    enabledProviders: readonly string[];
     /** New addresses confirm before signing in. */
     confirmEmail: boolean;
     minPasswordLength: number;
