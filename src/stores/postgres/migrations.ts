@@ -6,6 +6,7 @@ import { REPRODUCED_GOTRUE_VERSIONS, reproducedVersionsTouches } from './gotrue-
 import { gotrueSessions } from './gotrue-sessions.js';
 import { gotrueUnfilledTables, UNFILLED_TABLES_GOTRUE_VERSIONS } from './gotrue-unfilled-tables.js';
 import { normalizeStoredLogins } from './login-keys.js';
+import { preRequestInOneQuery } from './pre-request.js';
 import { refreshInOneStatement } from './refresh-exchange.js';
 import { sessionTables } from './session-sql.js';
 
@@ -627,6 +628,11 @@ export function migrations(names: SchemaNames): Migration[] {
       version: 23,
       name: "a refresh in one statement: HMAC-SHA256 key blocks beside each session's secret",
       sql: refreshInOneStatement(q, sessionTables(q)),
+    },
+    {
+      version: 24,
+      name: "the pre-request's fast path in one query",
+      sql: preRequestInOneQuery(q),
     },
   ];
 }
