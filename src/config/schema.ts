@@ -56,6 +56,19 @@ const JsonDataServerDialectSchema = Type.Object(
   { default: {} },
 );
 
+/**
+ * json-server-auth's routes (POST /register, /signup, /users, /login, /signin) and its guards
+ * (`/664/posts`, routes.json's `"/posts*": "/664/posts$1"`). null: on when restauth serves a db.json
+ * that is json-server-auth's (a user with a bcrypt hash in `password`), a routes file with its guards,
+ * or json-server-auth named as a middleware (see http/json-server-auth-detect.ts); announced at start.
+ */
+const JsonServerAuthDialectSchema = Type.Object(
+  {
+    enabled: Type.Union([Type.Boolean(), Type.Null()], { default: null }),
+  },
+  { default: {} },
+);
+
 const PostgrestAuthDialectSchema = Type.Object(
   {
     /**
@@ -349,6 +362,7 @@ export const ConfigSchema = Type.Object({
   dialects: Type.Object(
     {
       jsonDataServer: JsonDataServerDialectSchema,
+      jsonServerAuth: JsonServerAuthDialectSchema,
       postgrestAuth: PostgrestAuthDialectSchema,
       gotrue: GotrueDialectSchema,
     },

@@ -4,6 +4,7 @@ import type { DocumentStore } from '../core/ports/documents.js';
 import { decide, type Caller, type Decision, type Operation } from './access.js';
 import { hasSecretKey, isRow, sameId, withoutSecrets } from './collections.js';
 import { ForeignKeyIndexes } from './foreign-key-index.js';
+import { narrower } from './guards.js';
 import { IdIndexes } from './id-index.js';
 import { assertOrdinaryKey, isPrototypeKey } from './keys.js';
 import { assertRecordSize } from './limits.js';
@@ -39,6 +40,8 @@ export class DataContext {
     private readonly maxRecordBytes: number,
     /** The server's public address without a trailing slash: the base of Location and Link. */
     readonly publicUrl: string,
+    /** The rules the routes file's json-server-auth guards give (data/guards.ts), as last reloaded. */
+    private readonly routeRules: () => Readonly<Record<string, number>> = () => ({}),
   ) {
     // The file store edits the users collection in place: its index is trusted for one generation only.
     this.ids = new IdIndexes(
@@ -66,14 +69,25 @@ export class DataContext {
   rule(collection: string): number {
     // Own keys only: a collection named "constructor" must not find Object's constructor as its rule.
     if (Object.hasOwn(this.config.rules, collection)) return this.config.rules[collection]!;
+    const guarded = this.routeRules();
+    if (Object.hasOwn(guarded, collection)) return guarded[collection]!;
     // User records hold profiles (registration fields, GoTrue's user_metadata): without a rule of
     // their own, each user reads only their own, as GoTrue shows a user only their own metadata.
     return collection === this.usersProp ? USERS_DEFAULT_RULE : this.config.defaultRule;
   }
 
-  /** Throws 401/403 unless allowed; tells whether the caller is limited to their own records. */
-  allow(collection: string, operation: Operation, caller: Caller | null): Decision {
-    return decide(this.rule(collection), operation, caller);
+  /**
+   * Throws 401/403 unless allowed; tells whether the caller is limited to their own records. `guard`:
+   * the json-server-auth guard the request's URL named (`/664/posts`), which narrows the rule, never widens it.
+   */
+  allow(
+    collection: string,
+    operation: Operation,
+    caller: Caller | null,
+    guard: number | null = null,
+  ): Decision {
+    const rule = this.rule(collection);
+    return decide(guard === null ? rule : narrower(rule, guard), operation, caller);
   }
 
   /** The property naming a record's owner: the owner property, or in the users collection the user id. */

@@ -52,6 +52,10 @@ export interface DataApiOptions {
    * changes them while the server runs.
    */
   routes?: () => Readonly<Record<string, string>>;
+  /** The access rules the routes file's json-server-auth guards give (data/guards.ts), as last reloaded. */
+  routeRules?: () => Readonly<Record<string, number>>;
+  /** The json-server-auth guard the request's URL named (`/664/posts`, taken off before routing), or null. */
+  guardOf?: (request: FastifyRequest) => number | null;
 }
 
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
@@ -75,6 +79,7 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
     options.userIdProp,
     options.maxRecordBytes,
     options.publicUrl.replace(/\/+$/u, ''),
+    options.routeRules,
   );
   const hasStatic = existsSync(options.config.static);
   const wait = options.sleep ?? sleep;
@@ -183,6 +188,7 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
       return reply.code(404).send(ctx.notFound());
     }
     const caller = await callerOf(request);
+    const guard = options.guardOf?.(request) ?? null;
 
     if (name === 'db' && ctx.collection('db') === undefined) {
       if (request.method !== 'GET' || segments.length > 1) return reply.code(404).send(ctx.notFound());
@@ -191,7 +197,7 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
     const value = ctx.collection(name);
     if (!Array.isArray(value)) {
       if (segments.length > 1 || !isRow(value)) return reply.code(404).send(ctx.notFound());
-      if (ctx.allow(name, operation, caller).scope === 'own') {
+      if (ctx.allow(name, operation, caller, guard).scope === 'own') {
         throw new DataError(
           'forbidden',
           `${name} has no owner: an owner-only rule lets nobody ${operation} it`,
@@ -204,10 +210,10 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
       // /posts/1/comments: the comments whose postId is 1 (GET), or a new one for post 1 (POST).
       if (request.method !== 'GET' && request.method !== 'POST') return reply.code(404).send(ctx.notFound());
       if (ctx.rows(nested) === null) return reply.code(404).send(ctx.notFound());
-      ctx.allow(name, 'read', caller);
+      ctx.allow(name, 'read', caller, guard);
       const key = foreignKey(name, options.config.foreignKeySuffix);
       const req: PluralRequest = { ctx, name: nested, caller, request, reply, query };
-      const decision = ctx.allow(nested, operation, caller);
+      const decision = ctx.allow(nested, operation, caller, guard);
       if (request.method === 'GET') return list({ ...req, query: { ...query, [key]: id } }, decision);
       // Keep the parent id's type (json-server stored "1" for a parent whose id is 1).
       const parent = ctx.find(name, ctx.rows(name) ?? [], id);
@@ -215,7 +221,7 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
     }
 
     const req: PluralRequest = { ctx, name, caller, request, reply, query };
-    const decision = ctx.allow(name, operation, caller);
+    const decision = ctx.allow(name, operation, caller, guard);
     const v1 = options.config.jsonServer === '1';
     if (id === undefined) {
       if (request.method === 'GET') return v1 ? listV1(req, decision) : list(req, decision);

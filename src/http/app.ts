@@ -11,7 +11,12 @@ import type { AuthRoute } from '../data/home-page.js';
 import type { Config } from '../config/schema.js';
 import { gotrueDialect } from './dialects/gotrue.js';
 import { jsonDataServerDialect } from './dialects/json-data-server.js';
+import { jsonServerAuthDialect } from './dialects/json-server-auth.js';
 import { postgrestAuthDialect } from './dialects/postgrest-auth.js';
+import { jsonServerAuthMount } from './json-server-auth-detect.js';
+import { stripGuard } from '../data/guards.js';
+import { withoutSecrets } from '../data/collections.js';
+import type { JsonDocument } from '../core/ports/documents.js';
 import { restauthErrorFormat, useErrorReply } from './errors.js';
 import { parseJsonBodies } from './json-body.js';
 import { useMiddlewares } from './middlewares.js';
@@ -40,15 +45,28 @@ export interface AppOptions {
  */
 export async function buildApp(services: Services, options: AppOptions = {}): Promise<FastifyInstance> {
   const { config } = services;
-  const routes = config.data.enabled ? new WatchedRoutes(config.data.routes) : null;
+  const routes = config.data.enabled
+    ? new WatchedRoutes(config.data.routes, config.data.rules, config.data.routesFile ?? 'data.routes')
+    : null;
+  const jsonServerAuth = jsonServerAuthMount(config, services.documents?.data ?? null);
+  // json-server-auth's guard in a request's own URL (`GET /664/posts`): taken off before routing, and
+  // kept for the data API, which serves the collection under the stricter of it and the collection's rule.
+  const guards = new WeakMap<object, number>();
+  const rewriteUrl = (request: { url?: string }): string => {
+    const url = routes ? routes.rewrite(request.url ?? '/') : (request.url ?? '/');
+    const guarded = jsonServerAuth.mounted ? stripGuard(url) : null;
+    if (guarded === null) return url;
+    guards.set(request, guarded.guard);
+    return guarded.url;
+  };
   // request.ip reads X-Forwarded-For through these proxies only: the nearest N hops (what Fastify does with
   // a number, which its types do not list), or these addresses (a copy: the config is frozen).
   const hops = config.trustProxy;
   const trustProxy: FastifyServerOptions['trustProxy'] =
     hops === false ? false : typeof hops === 'number' ? (_address, hop) => hop < hops : [...hops];
   const app = Fastify({
-    // json-server's routes.json rewrites, applied before routing.
-    ...(routes ? { rewriteUrl: (request: { url?: string }) => routes.rewrite(request.url ?? '/') } : {}),
+    // json-server's routes.json rewrites, and json-server-auth's guards, applied before routing.
+    ...(routes || jsonServerAuth.mounted ? { rewriteUrl } : {}),
     ...(options.logger
       ? {
           loggerInstance: options.logger as FastifyBaseLogger,
@@ -154,6 +172,25 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       });
     });
   }
+  if (jsonServerAuth.mounted && services.documents && config.store.type === 'file') {
+    if (jsonServerAuth.reason !== null) {
+      options.logger?.info(
+        `json-server-auth's routes are served (POST /register, /signup, /users, /login, /signin): ` +
+          `${jsonServerAuth.reason}; dialects.jsonServerAuth.enabled false turns them off`,
+      );
+    }
+    const documents = services.documents;
+    const { usersProp, userIdProp } = config.store;
+    await app.register(async (scope) => {
+      parseJsonBodies(scope, () => ({}));
+      await scope.register(jsonServerAuthDialect, {
+        auth: services.auth,
+        limit,
+        minPasswordLength: config.passwords.minLength,
+        userRecord: (id) => userRecordOf(documents.data, usersProp, userIdProp, id),
+      });
+    });
+  }
   if (postgrestAuth.enabled) {
     await app.register(async (scope) => {
       parseJsonBodies(scope, () => ({}));
@@ -177,8 +214,9 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       maxRecordBytes: config.bodyLimit,
       publicUrl: publicUrl(config),
       source: config.store.dataFile,
-      authRoutes: authRoutesOf(config),
-      ...(routes ? { routes: () => routes.current() } : {}),
+      authRoutes: authRoutesOf(config, jsonServerAuth.mounted),
+      ...(routes ? { routes: () => routes.current(), routeRules: () => routes.rules() } : {}),
+      guardOf: (request) => guards.get(request.raw) ?? null,
       ...(options.sleep ? { sleep: options.sleep } : {}),
       authenticate: async (token) => {
         try {
@@ -196,9 +234,14 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
 }
 
 /** The mounted routes that give a token, for the data API's home page. */
-function authRoutesOf(config: Config): AuthRoute[] {
+function authRoutesOf(config: Config, jsonServerAuth: boolean): AuthRoute[] {
   const routes: AuthRoute[] = [];
   const { jsonDataServer, gotrue } = config.dialects;
+  if (jsonServerAuth) {
+    const body = { email: 'alice@example.com', password: '<password>' };
+    routes.push({ label: 'Register (json-server-auth)', method: 'POST', path: '/register', body });
+    routes.push({ label: 'Log in (json-server-auth)', method: 'POST', path: '/login', body });
+  }
   if (jsonDataServer.enabled) {
     const body = { [jsonDataServer.reqUserId]: 'alice', [jsonDataServer.reqUserPassword]: '<password>' };
     if (jsonDataServer.registerRoute !== '')
@@ -217,4 +260,20 @@ function authRoutesOf(config: Config): AuthRoute[] {
     });
   }
   return routes;
+}
+
+/** A user's db.json record as the data API shows it (no password-like field), for json-server-auth's `user`. */
+function userRecordOf(
+  data: JsonDocument,
+  usersProp: string,
+  userIdProp: string,
+  id: string,
+): Record<string, unknown> | null {
+  const users = Object.hasOwn(data, usersProp) ? data[usersProp] : undefined;
+  if (!Array.isArray(users)) return null;
+  const record = (users as unknown[]).find(
+    (row): row is Record<string, unknown> =>
+      typeof row === 'object' && row !== null && String((row as Record<string, unknown>)[userIdProp]) === id,
+  );
+  return record === undefined ? null : withoutSecrets(record);
 }

@@ -27,7 +27,7 @@ before(async () => {
     format: 'restauth',
     config: {
       passwords: FAST_HASHING,
-      dialects: { gotrue: {}, jsonDataServer: {}, postgrestAuth: { prefix: '/pg' } },
+      dialects: { gotrue: {}, jsonDataServer: {}, jsonServerAuth: {}, postgrestAuth: { prefix: '/pg' } },
       metrics: { enabled: true },
     },
     files: {
@@ -227,6 +227,20 @@ describe('the answers match the document', () => {
       body: { username: 'dee', password: 'another-good-password' },
     });
     await call('POST', '/auth/logout', { token: again.json<{ access_token: string }>().access_token });
+
+    // json-server-auth
+    for (const path of ['/register', '/signup', '/users']) {
+      await call('POST', path, {
+        body: { email: `fay${path.slice(1)}@example.com`, password: 'a-good-password' },
+      });
+    }
+    await call('POST', '/register', {
+      body: { email: 'fayregister@example.com', password: 'a-good-password' },
+    });
+    for (const path of ['/login', '/signin']) {
+      await call('POST', path, { body: { email: 'fayregister@example.com', password: 'a-good-password' } });
+    }
+    await call('POST', '/login', { body: { email: 'fayregister@example.com' } });
 
     // postgrest-auth
     const pg = await call('POST', '/pg/users', { body: { username: 'eve', password: 'a-good-password' } });

@@ -118,6 +118,7 @@ export async function mapJsonDataServer(raw: unknown, context: FormatContext): P
     dialects: {
       gotrue: { enabled: false },
       postgrestAuth: { enabled: false },
+      jsonServerAuth: { enabled: false },
       jsonDataServer: {
         enabled: true,
         registerRoute: auth.registerRoute,

@@ -5,6 +5,8 @@ import { readJsoncFile } from '../jsonc.js';
 import type { ConfigLayer } from '../layer.js';
 import type { FormatContext } from './context.js';
 import { assertValid, warnUnknownKeys } from '../validate.js';
+import { ConfigError } from '../errors.js';
+import { expandGuardShorthand } from '../../data/guards.js';
 
 /**
  * json-server 0.17.4's options, as its command line and its json-server.json
@@ -48,11 +50,24 @@ export const JSON_SERVER_OPTION_KEYS = Object.keys(JsonServerOptions).filter(
   (key) => key !== 'port' && key !== 'host',
 );
 
-/** A routes.json: an object of rewrites, `{"/api/*": "/$1"}`; a ConfigError naming `label` otherwise. */
+/**
+ * A routes.json: an object of rewrites, `{"/api/*": "/$1"}`, and json-server-auth's guards in the
+ * shorthand its CLI reads (`{"users": 600}`, data/guards.ts); a ConfigError naming `label` otherwise.
+ */
 export async function readRoutesFile(path: string, label: string): Promise<Record<string, string>> {
   const loaded = await readJsoncFile(path, label);
-  assertValid(Type.Record(Type.String(), Type.String()), loaded, `routes file ${label}`);
-  return loaded as Record<string, string>;
+  assertValid(
+    Type.Record(Type.String(), Type.Union([Type.String(), Type.Integer()]), {
+      expected: 'an object of rewrites ("/api/*": "/$1") or guards ("posts": 664)',
+    }),
+    loaded,
+    `routes file ${label}`,
+  );
+  try {
+    return expandGuardShorthand(loaded as Record<string, string | number>, `routes file ${label}`);
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
 }
 
 async function loadRoutes(routes: string, baseDir: string, where: string): Promise<Record<string, string>> {
@@ -85,6 +100,9 @@ export async function mapJsonServerOptions(
       : (typeof options.middlewares === 'string' ? [options.middlewares] : options.middlewares).map((file) =>
           resolve(baseDir, file),
         );
+  // json-server-auth named as a middleware (`-m ./node_modules/json-server-auth`, as its README says) is
+  // served by restauth's own json-server-auth dialect: its Express code is not run.
+  const jsonServerAuth = middlewares?.some(isJsonServerAuth) === true;
   const routesFile = typeof options.routes === 'string' ? resolve(baseDir, options.routes) : undefined;
   const routes =
     typeof options.routes === 'string' ? await loadRoutes(options.routes, baseDir, where) : options.routes;
@@ -95,7 +113,10 @@ export async function mapJsonServerOptions(
     ...(noGzip === true ? { compression: false } : {}),
     // json-server's --quiet silences its own lines; errors and warnings still show.
     ...(options.quiet === true ? { logLevel: 'warn' as const } : {}),
-    ...(middlewares === undefined ? {} : { middlewares }),
+    ...(middlewares === undefined
+      ? {}
+      : { middlewares: middlewares.filter((file) => !isJsonServerAuth(file)) }),
+    ...(jsonServerAuth ? { dialects: { jsonServerAuth: { enabled: true } } } : {}),
     data: {
       readOnly,
       id: options.id,
@@ -122,4 +143,9 @@ export async function mapJsonServer(raw: unknown, context: FormatContext): Promi
   // json-server resolves the paths in its config file against the working directory, not the file's folder.
   const layer = await mapJsonServerOptions(options, context.cwd, context.where);
   return { ...layer, source: 'json-server' };
+}
+
+/** json-server-auth's package as a middleware path: its folder, or its dist/index.js. */
+function isJsonServerAuth(file: string): boolean {
+  return /(^|[\\/])json-server-auth([\\/]dist([\\/]index(\.js)?)?)?[\\/]?$/u.test(file);
 }

@@ -139,6 +139,7 @@ export function mapPostgrestAuth(raw: unknown, context: FormatContext): ConfigLa
       postgrestAuth: { enabled: true, payload: claims },
       gotrue: { enabled: false },
       jsonDataServer: { enabled: false },
+      jsonServerAuth: { enabled: false },
     },
     data: { enabled: false },
     email: file.email ?? undefined,

@@ -106,7 +106,7 @@ export function mapRestauth(raw: unknown, context: FormatContext): ConfigLayer {
   return { ...file, source: 'restauth' } as ConfigLayer;
 }
 
-const DIALECTS = ['gotrue', 'jsonDataServer', 'postgrestAuth'] as const;
+const DIALECTS = ['gotrue', 'jsonDataServer', 'jsonServerAuth', 'postgrestAuth'] as const;
 
 /**
  * A `dialects` object names what is mounted: a dialect it names is on (unless it says

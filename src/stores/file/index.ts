@@ -5,6 +5,7 @@ import { auditFilePath } from './audit-file.js';
 import { FileDatabase, type FileDatabaseLogger } from './file-database.js';
 import { FileStore } from './file-store.js';
 import { FileMailQueue } from './outbox.js';
+import { takeOverJsonServerAuthUsers } from './json-server-auth-takeover.js';
 import { normalizeCredentials } from './records.js';
 import { refuseHalfAStore } from './start-checks.js';
 
@@ -16,7 +17,8 @@ export { FileStore } from './file-store.js';
  * Opens the file store on its two files (paths are absolute once the config
  * is loaded) and takes the instance lock. It refuses to start when one file
  * is missing while the other holds users (start-checks.ts), and reports, never
- * removes, credentials whose user is missing from db.json. Under the lock it
+ * removes, credentials whose user is missing from db.json. A json-server-auth
+ * db.json's password hashes move to credentials.json (json-server-auth-takeover.ts). Under the lock it
  * removes the temp files a crash left beside its files. The audit log goes
  * beside the credentials file (auditFilePath), under the same lock.
  *
@@ -38,6 +40,9 @@ export async function openFileStore(
     adoptEdits: options.adoptEdits ?? false,
   });
   try {
+    // Before the leftover temp files are looked for: its commit writes both files, and temp files are
+    // only ever this process's own from here on.
+    await takeOverJsonServerAuthUsers(db, config, logger);
     const auditFile = auditFilePath(config.credentialsFile);
     for (const file of [config.dataFile, config.credentialsFile, auditFile]) {
       const removed = await removeLeftoverTempFiles(file);
