@@ -7,6 +7,7 @@ import { isAuthError } from './core/errors.js';
 import { EmailFlows, type LinkBuilder } from './core/email-flows.js';
 import { PkceFlows } from './core/flow-states.js';
 import { Identities } from './core/identities.js';
+import { IdentityLinking } from './core/identity-linking.js';
 import { OneTimeTokens } from './core/one-time-tokens.js';
 import { PasswordHasher } from './core/passwords.js';
 import { deriveKey } from './core/secrets.js';
@@ -32,6 +33,8 @@ export interface Services {
   pkce: PkceFlows;
   admin: AdminService;
   identities: Identities;
+  /** Manual linking's callback half: an OAuth identity linked to the user who asked (linkIdentity). */
+  identityLinking: IdentityLinking;
   audit: AuditLog;
   hasher: PasswordHasher;
   tokens: TokenService;
@@ -205,6 +208,7 @@ export async function createServices(
     pkce,
     admin,
     identities: new Identities(store, audit),
+    identityLinking: new IdentityLinking({ store, audit, emailFlows: flows, clock }),
     audit,
     hasher,
     tokens,

@@ -1,0 +1,92 @@
+import { assertAddressFree } from './address-owner.js';
+import type { AuditLog } from './audit.js';
+import type { EmailFlows } from './email-flows.js';
+import { AuthError } from './errors.js';
+import { checkEmail } from './identity.js';
+import type { ProviderClaims } from './oauth/provider.js';
+import type { Store, User } from './ports/store.js';
+
+export interface IdentityLinkingDeps {
+  store: Pick<
+    Store,
+    'findIdentity' | 'findUserById' | 'findUserByEmail' | 'linkIdentity' | 'updateUser'
+  >;
+  audit: Pick<AuditLog, 'record'>;
+  emailFlows: Pick<EmailFlows, 'requestEmailChange'>;
+  clock: () => Date;
+}
+
+/** What the provider's callback hands over when its flow was started by linkIdentity. */
+export interface IdentityToLink {
+  /** The user who started GET /user/identities/authorize (the flow's linking target). */
+  targetUserId: string;
+  provider: string;
+  claims: ProviderClaims;
+  /** identity_data as GoTrue writes it for these claims. */
+  identityData: Record<string, unknown>;
+  /** Where the confirmation mail of an unverified address leads (the flow's redirect). */
+  redirectTo: string | null;
+}
+
+/**
+ * Manual linking's second half (GoTrue's linkIdentityToUser, internal/api/identity.go): the
+ * provider's callback of a flow that GET /user/identities/authorize started links the identity
+ * to that user instead of signing anyone in.
+ *
+ * - An identity that is already someone's is refused: 422 identity_already_exists, "Identity is
+ *   already linked" when it is the user's own, "... to another user" otherwise; the store refuses
+ *   a second user atomically too, however many link it at once.
+ * - A user without an address (an anonymous one) takes the provider's: a verified one at once,
+ *   which makes an anonymous user permanent (is_anonymous false), as GoTrue; an unverified one is
+ *   mailed a confirmation (the email-change mail: confirming sets the address and ends
+ *   anonymity), and the callback answers 422 email_not_confirmed, as GoTrue does. An address
+ *   another user has is refused (email_exists) before anything is written.
+ */
+export class IdentityLinking {
+  constructor(private readonly deps: IdentityLinkingDeps) {}
+
+  async link(input: IdentityToLink): Promise<User> {
+    const { store } = this.deps;
+    const { targetUserId, provider, claims } = input;
+    const existing = await store.findIdentity(provider, claims.subject);
+    if (existing !== null) {
+      throw new AuthError(
+        'identity_already_exists',
+        existing.userId === targetUserId
+          ? 'Identity is already linked'
+          : 'Identity is already linked to another user',
+      );
+    }
+    const user = await store.findUserById(targetUserId);
+    if (user === null) throw new AuthError('user_not_found');
+    const takesAddress = user.email === null && claims.email !== null;
+    const address = takesAddress ? checkEmail(claims.email!) : null;
+    if (address !== null && claims.emailVerified) await assertAddressFree(store, address, user.id);
+
+    const now = this.deps.clock();
+    const identity = await store.linkIdentity({
+      userId: user.id,
+      provider,
+      providerId: claims.subject,
+      identityData: input.identityData,
+      now,
+    });
+    await this.deps.audit.record('identity_linked', {
+      userId: user.id,
+      data: { identity_id: identity.id, provider, provider_id: claims.subject },
+    });
+    if (address === null) return user;
+
+    if (!claims.emailVerified) {
+      await this.deps.emailFlows.requestEmailChange(user, address, input.redirectTo);
+      throw new AuthError(
+        'email_not_confirmed',
+        `Unverified email with ${provider}. A confirmation email has been sent to your ${provider} email`,
+        { status: 422 },
+      );
+    }
+    // Should another user take the address in between, this refuses (email_exists) and the identity
+    // stays linked to a user still without an address: it signs in with the provider as before.
+    return store.updateUser(user.id, { email: address, emailConfirmedAt: now, isAnonymous: false });
+  }
+}

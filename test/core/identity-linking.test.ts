@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { ProviderClaims } from '../../src/core/oauth/provider.js';
+import type { TestApp } from '../support/app.js';
+import {
+  gotrueClient,
+  listen,
+  nextMail,
+  secretsOf,
+  startMailingApp,
+  stopMailingApp,
+} from '../support/gotrue.js';
+import { suiteStore } from '../support/postgres.js';
+import type { SmtpSink } from '../support/smtp-sink.js';
+
+/**
+ * IdentityLinking, the callback half of linkIdentity (GoTrue's
+ * linkIdentityToUser), on both real stores with mail over SMTP: which links
+ * are refused, and how an anonymous user takes the provider's address.
+ */
+
+function githubClaims(subject: string, email: string | null, emailVerified = true): ProviderClaims {
+  return { subject, email, emailVerified, name: null, avatarUrl: null, extra: { user_name: `gh${subject}` } };
+}
+
+for (const storeKind of ['file', 'postgres'] as const) {
+  describe(`identity linking (${storeKind} store)`, () => {
+    let t: TestApp;
+    let sink: SmtpSink;
+    let url: string;
+    let store: Awaited<ReturnType<typeof suiteStore>>;
+
+    before(async () => {
+      store = await suiteStore(storeKind);
+      ({ t, sink } = await startMailingApp({
+        ...store.config,
+        signup: { confirmEmail: false, anonymousUsers: true },
+        oneTimeTokens: { resendInterval: 0 },
+      }));
+      url = await listen(t);
+    });
+    after(async () => {
+      await stopMailingApp(t, sink);
+      await store.drop();
+    });
+
+    function link(targetUserId: string, claims: ProviderClaims) {
+      return t.services.identityLinking.link({
+        targetUserId,
+        provider: 'github',
+        claims,
+        identityData: { sub: claims.subject, email: claims.email, email_verified: claims.emailVerified },
+        redirectTo: null,
+      });
+    }
+
+    async function emailUser(email: string): Promise<string> {
+      const signUp = await gotrueClient(url).client.signUp({ email, password: 'correct horse battery' });
+      assert.equal(signUp.error, null);
+      return signUp.data.user!.id;
+    }
+
+    async function anonymousUser(): Promise<string> {
+      const signIn = await gotrueClient(url).client.signInAnonymously();
+      assert.equal(signIn.error, null);
+      return signIn.data.user!.id;
+    }
+
+    it('links to the user; its address stays its own; recorded as identity_linked', async () => {
+      const userId = await emailUser('ida@acme.test');
+      const user = await link(userId, githubClaims('101', 'ida.elsewhere@github.test'));
+      assert.equal(user.email, 'ida@acme.test');
+      assert.equal((await t.services.store.findIdentity('github', '101'))?.userId, userId);
+      const audit = await t.services.audit.list({ page: 1, perPage: 5, userId });
+      assert.ok(audit.events.some((event) => event.action === 'identity_linked'));
+    });
+
+    it("an identity another user has: 'Identity is already linked to another user'; the user's own: 'Identity is already linked'", async () => {
+      const owner = await emailUser('own@acme.test');
+      const other = await emailUser('oth@acme.test');
+      await link(owner, githubClaims('202', null));
+      await assert.rejects(link(other, githubClaims('202', null)), {
+        code: 'identity_already_exists',
+        status: 422,
+        message: 'Identity is already linked to another user',
+      });
+      await assert.rejects(link(owner, githubClaims('202', null)), {
+        code: 'identity_already_exists',
+        message: 'Identity is already linked',
+      });
+      assert.equal((await t.services.store.findIdentity('github', '202'))?.userId, owner);
+    });
+
+    it('two users linking one identity at once: one gets it', async () => {
+      const users = await Promise.all([emailUser('r1@acme.test'), emailUser('r2@acme.test')]);
+      const results = await Promise.allSettled(
+        users.map((userId) => link(userId, githubClaims('303', null))),
+      );
+      assert.deepEqual(results.map((result) => result.status).sort(), ['fulfilled', 'rejected']);
+      const refused = results.find((result) => result.status === 'rejected') as PromiseRejectedResult;
+      assert.equal(refused.reason.code, 'identity_already_exists');
+    });
+
+    it('an anonymous user takes a verified address and becomes permanent', async () => {
+      const userId = await anonymousUser();
+      const user = await link(userId, githubClaims('404', 'Anon@GitHub.test'));
+      assert.equal(user.isAnonymous, false);
+      assert.equal(user.email, 'anon@github.test');
+      assert.ok(user.emailConfirmedAt);
+      assert.equal((await t.services.store.findUserById(userId))?.isAnonymous, false);
+    });
+
+    it("an anonymous user is refused another user's address (email_exists) and nothing is linked", async () => {
+      await emailUser('taken@acme.test');
+      const userId = await anonymousUser();
+      await assert.rejects(link(userId, githubClaims('505', 'taken@acme.test')), { code: 'email_exists' });
+      assert.equal(await t.services.store.findIdentity('github', '505'), null);
+      assert.equal((await t.services.store.findUserById(userId))?.isAnonymous, true);
+    });
+
+    it('an unverified address is mailed a confirmation; the user stays anonymous until it confirms', async () => {
+      const userId = await anonymousUser();
+      const since = sink.mails.length;
+      await assert.rejects(link(userId, githubClaims('606', 'unv@github.test', false)), {
+        code: 'email_not_confirmed',
+        status: 422,
+        message: 'Unverified email with github. A confirmation email has been sent to your github email',
+      });
+      assert.equal((await t.services.store.findIdentity('github', '606'))?.userId, userId, 'linked');
+      assert.equal((await t.services.store.findUserById(userId))?.isAnonymous, true);
+      const { code } = secretsOf(await nextMail(sink, 'unv@github.test', since));
+      const verified = await gotrueClient(url).client.verifyOtp({
+        email: 'unv@github.test',
+        token: code,
+        type: 'email_change',
+      });
+      assert.equal(verified.error, null);
+      const user = await t.services.store.findUserById(userId);
+      assert.equal(user?.email, 'unv@github.test');
+      assert.equal(user?.isAnonymous, false);
+    });
+  });
+}
