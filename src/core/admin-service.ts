@@ -217,7 +217,9 @@ export class AdminService {
       user = existing ?? (await this.deps.flows.createPasswordless(email, input.profile ?? {}));
     }
     const purpose = input.type === 'signup' ? 'confirmation' : input.type;
-    const issued = await this.deps.oneTimeTokens.issueNow(user.id, email, purpose, this.deps.clock());
+    const now = this.deps.clock();
+    const issued = await this.deps.oneTimeTokens.issueNow(user.id, email, purpose, now);
+    if (input.type === 'invite') user = await this.deps.flows.markInvited(user, now);
     const secret = this.deps.flows.secret(input.type, issued, input.redirectTo);
     await this.deps.audit.record('admin_link_generated', {
       userId: user.id,

@@ -748,5 +748,7 @@ function lookalikeAccount(email: string, profile: Record<string, unknown>, now: 
     lastSignInAt: null,
     bannedUntil: null,
     isAnonymous: false,
+    aud: null,
+    invitedAt: null,
   };
 }

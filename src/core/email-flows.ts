@@ -175,11 +175,14 @@ export class EmailFlows {
     const address = checkEmail(email);
     const existing = await this.deps.store.findUserByEmail(address);
     if (existing && existing.emailConfirmedAt !== null) throw new AuthError('email_exists');
-    const user = existing ?? (await this.createPasswordless(address, profile));
-    const recipient = { ...user, email: address };
-    await this.deps.oneTimeTokens.issueNow(user.id, address, 'invite', this.deps.clock(), {}, (issued) =>
+    const created = existing ?? (await this.createPasswordless(address, profile));
+    const recipient = { ...created, email: address };
+    const now = this.deps.clock();
+    await this.deps.oneTimeTokens.issueNow(created.id, address, 'invite', now, {}, (issued) =>
       this.deps.notifier.invitation(recipient, this.secret('invite', issued, redirectTo)),
     );
+    // GoTrue's invited_at: when the latest invitation went out (a second one moves it).
+    const user = await this.markInvited(created, now);
     await this.deps.audit.record('user_invited', { userId: user.id, actorId: null });
     return user;
   }
@@ -324,6 +327,11 @@ export class EmailFlows {
     const user = await this.deps.store.changePassword(consumed.userId, hash, null, now);
     await this.deps.audit.record('password_recovered', { userId: user.id, data: { via: 'link' } });
     return this.confirmEmail(user, now);
+  }
+
+  /** Records that the user was invited at `now` (GoTrue's invited_at, set by /invite and generate_link's invite). */
+  markInvited(user: User, now: Date): Promise<User> {
+    return this.deps.store.updateUser(user.id, { invitedAt: now });
   }
 
   /** An account without a password (magic-link sign-up, invite): it signs in by mail until it sets one. */

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { decodeJwt, decodeProtectedHeader, SignJWT } from 'jose';
+import pg from 'pg';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { FAST_HASHING } from '../support/gotrue.js';
+import { suiteStore } from '../support/postgres.js';
 
 /** The claims of GoTrue's access tokens (internal/tokens/service.go), as apps and RLS policies read them. */
 const PREFIX = '/auth/v1';
@@ -123,3 +125,65 @@ describe('GoTrue dialect: a configured audience, issuer and HS256 key id', () =>
     assert.equal(await getUser(t, withoutKid), 200);
   });
 });
+
+for (const storeKind of ['file', 'postgres'] as const) {
+  describe(`GoTrue dialect: the user object's aud is the user's audience (${storeKind} store)`, () => {
+    let t: TestApp;
+    let store: Awaited<ReturnType<typeof suiteStore>>;
+    before(async () => {
+      store = await suiteStore(storeKind);
+      t = await createTestApp({
+        format: 'restauth',
+        config: { ...store.config, passwords: FAST_HASHING, jwt: { audience: 'my-app' } },
+      });
+      await t.services.admin.createUser({ email: 'cy@acme.test', password: PASSWORD, emailConfirm: true });
+    });
+    after(async () => {
+      await t.close();
+      await store.drop();
+    });
+
+    it('the configured audience in every answer that shows a user, and as the admin list says', async () => {
+      const session = await signIn(t, 'cy@acme.test');
+      assert.equal((session['user'] as Json)['aud'], 'my-app');
+      const me = await t.app.inject({
+        method: 'GET',
+        url: `${PREFIX}/user`,
+        headers: { authorization: `Bearer ${String(session['access_token'])}` },
+      });
+      assert.equal(me.json<Json>()['aud'], 'my-app');
+      const service = await t.services.tokens.signRoleToken('service_role', 3600, new Date());
+      const list = await t.app.inject({
+        method: 'GET',
+        url: `${PREFIX}/admin/users`,
+        headers: { authorization: `Bearer ${service}` },
+      });
+      const body = list.json<{ aud: string; users: Json[] }>();
+      assert.equal(body.aud, 'my-app');
+      assert.deepEqual(
+        body.users.map((user) => user['aud']),
+        ['my-app'],
+      );
+    });
+
+    // credentials.json keeps no audience: there the configured one is every user's.
+    if (storeKind === 'postgres') {
+      it('on PostgreSQL, the auth.users row holds it, and a user another audience made answers its own', async () => {
+        const url = store.config.store!.url;
+        const client = new pg.Client({ connectionString: url });
+        await client.connect();
+        try {
+          const { rows } = await client.query<{ aud: string }>(
+            `SELECT aud FROM auth.users WHERE email = 'cy@acme.test'`,
+          );
+          assert.deepEqual(rows, [{ aud: 'my-app' }]);
+          await client.query(`UPDATE auth.users SET aud = 'legacy-app' WHERE email = 'cy@acme.test'`);
+        } finally {
+          await client.end();
+        }
+        const session = await signIn(t, 'cy@acme.test');
+        assert.equal((session['user'] as Json)['aud'], 'legacy-app');
+      });
+    }
+  });
+}

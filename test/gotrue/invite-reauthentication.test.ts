@@ -56,6 +56,12 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.equal(invited.error, null);
       assert.equal(invited.data.user?.email, 'ivy@acme.test');
       assert.equal(invited.data.user?.email_confirmed_at, null);
+      // GoTrue's invited_at, stored, and the confirmation_sent_at set with it.
+      const invitedAt = invited.data.user?.invited_at;
+      assert.ok(invitedAt, 'invited_at is answered');
+      assert.equal(invited.data.user?.confirmation_sent_at, invitedAt);
+      const stored = await admin.getUserById(invited.data.user!.id);
+      assert.equal(stored.data.user?.invited_at, invitedAt);
       const mail = await nextMail(sink, 'ivy@acme.test', since);
       assert.match(mail.subject, /invited to Acme/u);
       const { link } = secretsOf(mail);
@@ -87,10 +93,14 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.equal(taken.error?.status, 422);
       assert.equal(taken.error?.code, 'email_exists');
 
-      await admin.inviteUserByEmail('jo@acme.test');
+      const first = await admin.inviteUserByEmail('jo@acme.test');
+      t.advance(5000);
       const since = sink.mails.length;
       const second = await admin.inviteUserByEmail('jo@acme.test');
       assert.equal(second.error, null);
+      // invited_at moves to the latest invitation, as GoTrue's.
+      const moved = Date.parse(second.data.user!.invited_at!) - Date.parse(first.data.user!.invited_at!);
+      assert.ok(moved >= 5000, `invited_at moved by ${moved} ms`);
       await nextMail(sink, 'jo@acme.test', since);
       const users = await admin.listUsers();
       assert.equal(users.data.users.filter((user) => user.email === 'jo@acme.test').length, 1);
@@ -113,6 +123,14 @@ for (const storeKind of ['file', 'postgres'] as const) {
         'https://app.acme.test/welcome',
       );
       assert.equal(await invite('sol@acme.test', 'https://evil.test/welcome'), null);
+    });
+
+    it("generate_link's invite sets invited_at too, as GoTrue's", async () => {
+      const generated = await admin.generateLink({ type: 'invite', email: 'tam@acme.test' });
+      assert.equal(generated.error, null);
+      assert.ok(generated.data.user?.invited_at, 'invited_at is answered');
+      const stored = await admin.getUserById(generated.data.user!.id);
+      assert.equal(stored.data.user?.invited_at, generated.data.user?.invited_at);
     });
 
     it('only a service-role token may invite', async () => {

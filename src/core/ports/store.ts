@@ -44,6 +44,13 @@ export interface User {
    * permanent once it confirms an address.
    */
   isAnonymous: boolean;
+  /**
+   * GoTrue's audience of the user (auth.users.aud, the JWT audience it signed up under), or null
+   * where the store keeps none (the file store): the configured audience is the user's.
+   */
+  aud: string | null;
+  /** When the user was last invited by an administrator (GoTrue's invited_at), else null. */
+  invitedAt: Date | null;
 }
 
 export interface NewUser {
@@ -74,6 +81,7 @@ export type UserPatch = Partial<
     | 'lastSignInAt'
     | 'bannedUntil'
     | 'isAnonymous'
+    | 'invitedAt'
   >
 >;
 

@@ -272,6 +272,7 @@ export class FileStore implements Store {
     if (patch.lastSignInAt !== undefined) account.lastSignInAt = patch.lastSignInAt?.toISOString() ?? null;
     if (patch.bannedUntil !== undefined) account.bannedUntil = patch.bannedUntil?.toISOString() ?? null;
     if (patch.isAnonymous !== undefined) account.isAnonymous = patch.isAnonymous;
+    if (patch.invitedAt !== undefined) account.invitedAt = patch.invitedAt?.toISOString() ?? null;
     let stored = record;
     if (patch.profile !== undefined) {
       // A new object, as the data API's writes do: a response being serialized never sees a half-edit.
@@ -831,6 +832,9 @@ export class FileStore implements Store {
       lastSignInAt: stored.lastSignInAt === null ? null : new Date(stored.lastSignInAt),
       bannedUntil: stored.bannedUntil ? new Date(stored.bannedUntil) : null,
       isAnonymous: stored.isAnonymous === true,
+      // credentials.json keeps no audience: every user's is the configured one.
+      aud: null,
+      invitedAt: stored.invitedAt ? new Date(stored.invitedAt) : null,
     };
   }
 }

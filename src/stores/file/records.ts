@@ -30,6 +30,8 @@ export interface AccountRecord {
   bannedUntil?: string | null;
   /** An anonymous sign-in's user; absent: false (files written before anonymous sign-ins). */
   isAnonymous?: boolean;
+  /** When an administrator last invited the user (GoTrue's invited_at); absent: never. */
+  invitedAt?: string | null;
 }
 
 /**

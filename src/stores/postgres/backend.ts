@@ -12,7 +12,7 @@ import { postgresReadiness } from './readiness.js';
  * balancer send each mail once and count each client once.
  */
 export async function openPostgresBackend(
-  config: Pick<Config, 'roles'> & { store: PostgresStoreConfig },
+  config: Pick<Config, 'roles'> & { store: PostgresStoreConfig; jwt?: Pick<Config['jwt'], 'audience'> },
   logger: BackendLogger,
 ): Promise<Backend> {
   const pool = await openPostgresPool(config.store, config.roles, { logger });
@@ -21,6 +21,7 @@ export async function openPostgresBackend(
   // The store's commits of mails wake the outbox's worker.
   const store = new PostgresStore(pool, names, {
     preparedStatements: config.store.preparedStatements,
+    ...(config.jwt?.audience ? { audience: config.jwt.audience } : {}),
     mailsQueued: () => outbox.queued(),
   });
   return {

@@ -53,6 +53,8 @@ interface UserRow {
   last_sign_in_at: Date | null;
   banned_until: Date | null;
   is_anonymous: boolean;
+  aud: string | null;
+  invited_at: Date | null;
 }
 
 interface IdentityRow {
@@ -110,7 +112,7 @@ function userColumns(authenticatedLiteral: string): string {
   return `u.id::text AS id, a.username, u.email, u.email_confirmed_at,
     nullif(u.role, ${authenticatedLiteral}) AS role, a.token_count,
     coalesce(u.raw_user_meta_data, '{}') AS profile, coalesce(u.raw_app_meta_data, '{}') AS app_metadata,
-    u.created_at, u.updated_at, u.last_sign_in_at, u.banned_until, u.is_anonymous`;
+    u.created_at, u.updated_at, u.last_sign_in_at, u.banned_until, u.is_anonymous, u.aud, u.invited_at`;
 }
 /** An identity row `i`, as GoTrue keeps it (email: its generated column). */
 const IDENTITY_COLUMNS = `i.id::text AS id, i.user_id::text AS user_id, i.provider, i.provider_id, i.identity_data,
@@ -144,6 +146,8 @@ function toUser(row: UserRow): User {
     lastSignInAt: row.last_sign_in_at,
     bannedUntil: row.banned_until,
     isAnonymous: row.is_anonymous,
+    aud: row.aud,
+    invitedAt: row.invited_at,
   };
 }
 
@@ -229,6 +233,7 @@ function fromJsonRow(row: UserRow): UserRow {
     updated_at: date(row.updated_at)!,
     last_sign_in_at: date(row.last_sign_in_at),
     banned_until: date(row.banned_until ?? null),
+    invited_at: date(row.invited_at ?? null),
   };
 }
 
@@ -269,6 +274,8 @@ export class PostgresStore implements Store {
     schemaNames: SchemaNames,
     private readonly options: {
       preparedStatements: boolean;
+      /** GoTrue's aud of the users it creates: the access tokens' audience (jwt.audience; default authenticated). */
+      audience?: string;
       /** Called after a commit that queued mails (the backend's outbox wakes its worker). */
       mailsQueued?: () => void;
     },
@@ -305,7 +312,7 @@ export class PostgresStore implements Store {
              INSERT INTO ${this.users} (instance_id, id, aud, role, email, email_confirmed_at, raw_user_meta_data,
                raw_app_meta_data, encrypted_password, created_at, updated_at, confirmation_token, recovery_token,
                email_change_token_new, email_change, is_anonymous)
-             VALUES ('00000000-0000-0000-0000-000000000000', gen_random_uuid(), 'authenticated',
+             VALUES ('00000000-0000-0000-0000-000000000000', gen_random_uuid(), $10,
                coalesce($4, ${this.names.authenticatedLiteral}), $2, $3, $5, $6, $7, now(), now(), '', '', '', '', $9)
              RETURNING *
            ), a AS (
@@ -327,6 +334,7 @@ export class PostgresStore implements Store {
             // Normalised here, not by SQL's lower(), whose folding depends on the database's locale.
             input.username === null ? null : loginKey(input.username),
             input.isAnonymous === true,
+            this.options.audience ?? 'authenticated',
           ],
         )
         .catch(conflict);
@@ -412,6 +420,7 @@ export class PostgresStore implements Store {
     if (patch.lastSignInAt !== undefined) set(userSets, 'last_sign_in_at', patch.lastSignInAt);
     if (patch.bannedUntil !== undefined) set(userSets, 'banned_until', patch.bannedUntil);
     if (patch.isAnonymous !== undefined) set(userSets, 'is_anonymous', patch.isAnonymous);
+    if (patch.invitedAt !== undefined) set(userSets, 'invited_at', patch.invitedAt);
     const account =
       accountSets.length === 0
         ? `SELECT * FROM ${this.accounts} WHERE uid = $1`

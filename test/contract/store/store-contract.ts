@@ -164,6 +164,26 @@ export function runStoreContract(
         await assert.rejects(store.updateUser('missing', { profile: {} }), { code: 'user_not_found' });
       });
 
+      it("stores when a user was invited (GoTrue's invited_at), read back by every lookup", async () => {
+        const user = await store.createUser(newUser({ email: 'ivy-invited@example.com' }), null);
+        assert.equal(user.invitedAt, null);
+        const invited = await store.updateUser(user.id, { invitedAt: later(60) });
+        assert.equal(invited.invitedAt?.toISOString(), later(60).toISOString());
+        assert.equal((await store.findUserById(user.id))?.invitedAt?.toISOString(), later(60).toISOString());
+        const again = await store.updateUser(user.id, { invitedAt: later(120) });
+        assert.equal(again.invitedAt?.toISOString(), later(120).toISOString());
+        assert.equal(
+          (await store.findUserByEmail('ivy-invited@example.com'))?.invitedAt?.toISOString(),
+          later(120).toISOString(),
+        );
+        await store.createSession(newSession(user.id, { tokenHash: 'rt-invited' }));
+        assert.equal(
+          (await store.findRefreshToken('rt-invited'))?.user?.invitedAt?.toISOString(),
+          later(120).toISOString(),
+          'a refresh reads it too',
+        );
+      });
+
       it('stores a ban (bannedUntil) and lifts it', async () => {
         const user = await store.createUser(newUser(), 'h');
         assert.equal(user.bannedUntil, null);

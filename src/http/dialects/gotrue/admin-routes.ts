@@ -72,7 +72,7 @@ function pageLinks(path: string, page: number, perPage: number, total: number): 
 
 export const adminRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app, options) => {
   const { admin, audit, redirects, settings } = options;
-  const answer = userAnswers(options.identities, settings.authenticatedRole);
+  const answer = userAnswers(options.identities, settings);
   // Before validation: a caller without the role learns nothing about the routes' inputs.
   app.addHook('onRequest', async (request) => requireAdmin(options, request));
 
@@ -82,7 +82,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
     void reply
       .header('X-Total-Count', String(total))
       .header('Link', pageLinks(`${settings.mountPath}/admin/users`, page, perPage, total));
-    return { users: await Promise.all(users.map((user) => answer.user(user))), aud: 'authenticated' };
+    return { users: await Promise.all(users.map((user) => answer.user(user))), aud: settings.audience };
   });
 
   app.post('/admin/users', { schema: { body: UserBody } }, async (request) =>
@@ -110,7 +110,8 @@ export const adminRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
       profile: request.body.data,
       redirectTo,
     });
-    return answer.user(user);
+    // GoTrue sets confirmation_sent_at with invited_at: the invitation is the address's confirmation.
+    return answer.user(user, { confirmationSentAt: user.invitedAt });
   });
 
   app.post('/admin/generate_link', { schema: { body: LinkBody } }, async (request) => {

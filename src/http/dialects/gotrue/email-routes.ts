@@ -142,9 +142,7 @@ export const emailRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
       }
       const method = verifiedMethod(body.type, 'code' in secret ? 'code' : 'link');
       const claims = gotrueClaims(settings.audience, method);
-      return userAnswers(options.identities, settings.authenticatedRole).session(
-        await auth.startSession(outcome.user, claims),
-      );
+      return userAnswers(options.identities, settings).session(await auth.startSession(outcome.user, claims));
     },
   );
 

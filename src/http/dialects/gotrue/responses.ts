@@ -52,10 +52,11 @@ const Identity = Type.Object(
 const User = Type.Object(
   {
     id: Type.String({ format: 'uuid' }),
-    aud: Type.String(),
+    aud: Type.String({ description: "the user's audience: its aud column, else jwt.audience" }),
     role: Type.String(),
     email: Type.String(),
     email_confirmed_at: MaybeTimestamp,
+    invited_at: Type.Optional(Timestamp),
     phone: Type.String(),
     confirmed_at: MaybeTimestamp,
     confirmation_sent_at: Type.Optional(Timestamp),

@@ -45,7 +45,7 @@ const UserUpdateBody = Type.Object({
 
 export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app, options) => {
   const { auth, flows, pkce, redirects, limit, settings } = options;
-  const answer = userAnswers(options.identities, settings.authenticatedRole);
+  const answer = userAnswers(options.identities, settings);
 
   app.post(
     '/signup',

@@ -1,7 +1,7 @@
 import type { IssuedSession } from '../../../core/auth-service.js';
 import type { Identities } from '../../../core/identities.js';
 import type { User } from '../../../core/ports/store.js';
-import { sessionJson, userJson, type UserJsonExtras } from './wire.js';
+import { sessionJson, userJson, type UserJsonExtras, type UserWire } from './wire.js';
 
 /**
  * The user object and the session answer with the user's identities, as
@@ -13,10 +13,10 @@ export interface UserAnswers {
   session(issued: IssuedSession): Promise<ReturnType<typeof sessionJson>>;
 }
 
-export function userAnswers(identities: Identities, authenticatedRole: string): UserAnswers {
+export function userAnswers(identities: Identities, wire: UserWire): UserAnswers {
   return {
     user: async (user, extras = {}) =>
-      userJson(user, authenticatedRole, { ...extras, identities: await identities.of(user.id) }),
-    session: async (issued) => sessionJson(issued, authenticatedRole, await identities.of(issued.user.id)),
+      userJson(user, wire, { ...extras, identities: await identities.of(user.id) }),
+    session: async (issued) => sessionJson(issued, wire, await identities.of(issued.user.id)),
   };
 }

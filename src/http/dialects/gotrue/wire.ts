@@ -9,7 +9,13 @@ import { appMetadataJson, identityJson } from './identity-wire.js';
  * them (its errors are in errors.ts).
  */
 
-const AUDIENCE = 'authenticated';
+/** What every user object depends on beyond the user: the configured role and audience. */
+export interface UserWire {
+  /** The `role` of a user without a database role of its own. */
+  authenticatedRole: string;
+  /** The JWT audience (jwt.audience, default authenticated): the `aud` of a user whose store keeps none. */
+  audience: string;
+}
 
 export interface UserJsonExtras {
   /** The address an email change waits to confirm. */
@@ -19,13 +25,16 @@ export interface UserJsonExtras {
   identities?: readonly Identity[];
 }
 
-export function userJson(user: User, authenticatedRole: string, extras: UserJsonExtras = {}) {
+export function userJson(user: User, wire: UserWire, extras: UserJsonExtras = {}) {
   return {
     id: user.id,
-    aud: AUDIENCE,
-    role: user.role ?? authenticatedRole,
+    // GoTrue answers the user's own aud column, written from the audience it signed up under.
+    aud: user.aud ?? wire.audience,
+    role: user.role ?? wire.authenticatedRole,
     email: user.email ?? '',
     email_confirmed_at: iso(user.emailConfirmedAt),
+    // omitempty in GoTrue's user: present once an administrator invited the user.
+    ...(user.invitedAt ? { invited_at: iso(user.invitedAt) } : {}),
     phone: '',
     confirmed_at: iso(user.emailConfirmedAt),
     ...(extras.confirmationSentAt ? { confirmation_sent_at: iso(extras.confirmationSentAt) } : {}),
@@ -43,18 +52,14 @@ export function userJson(user: User, authenticatedRole: string, extras: UserJson
   };
 }
 
-export function sessionJson(
-  issued: IssuedSession,
-  authenticatedRole: string,
-  identities: readonly Identity[] = [],
-) {
+export function sessionJson(issued: IssuedSession, wire: UserWire, identities: readonly Identity[] = []) {
   return {
     access_token: issued.accessToken,
     token_type: 'bearer',
     expires_in: issued.expiresIn,
     expires_at: issued.expiresAt,
     refresh_token: issued.refreshToken,
-    user: userJson(issued.user, authenticatedRole, { identities }),
+    user: userJson(issued.user, wire, { identities }),
   };
 }
 
