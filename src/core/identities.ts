@@ -9,7 +9,7 @@ import type { Identity, Store } from './ports/store.js';
  */
 export class Identities {
   constructor(
-    private readonly store: Pick<Store, 'listIdentities' | 'unlinkIdentity'>,
+    private readonly store: Pick<Store, 'listIdentities' | 'listIdentitiesOfUsers' | 'unlinkIdentity'>,
     private readonly audit: Pick<AuditLog, 'record'>,
   ) {}
 
@@ -20,6 +20,11 @@ export class Identities {
    */
   of(userId: string): Promise<Identity[]> {
     return this.store.listIdentities(userId);
+  }
+
+  /** The identities of each of these users, in one store lookup (a page of users, as the admin API lists it). */
+  ofUsers(userIds: readonly string[]): Promise<Map<string, Identity[]>> {
+    return this.store.listIdentitiesOfUsers(userIds);
   }
 
   /**

@@ -162,5 +162,36 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.equal(fetched.data.user?.identities?.[0]?.identity_id, identityId, 'the same identity');
       assertEmailIdentity(fetched.data.user?.identities?.[0], id, 'lee2@acme.test', true);
     });
+
+    it("the admin list reads a page's identities with one store lookup, whatever its size", async () => {
+      const admin = adminClient(url, await t.services.tokens.signRoleToken('service_role', 600, new Date()));
+      for (let n = 0; n < 12; n += 1) {
+        await admin.createUser({ email: `page${n}@acme.test`, password: PASSWORD, email_confirm: true });
+      }
+      // Counted on the app's own store: every identity read of a request goes through one of these.
+      const live = t.services.store;
+      const lookups: string[] = [];
+      const listIdentities = live.listIdentities.bind(live);
+      const listIdentitiesOfUsers = live.listIdentitiesOfUsers.bind(live);
+      live.listIdentities = (userId) => {
+        lookups.push('listIdentities');
+        return listIdentities(userId);
+      };
+      live.listIdentitiesOfUsers = (userIds) => {
+        lookups.push(`listIdentitiesOfUsers(${userIds.length})`);
+        return listIdentitiesOfUsers(userIds);
+      };
+      try {
+        const page = await admin.listUsers({ page: 1, perPage: 10 });
+        assert.equal(page.error, null);
+        assert.equal(page.data.users.length, 10);
+        for (const user of page.data.users)
+          assertEmailIdentity(user.identities?.[0], user.id, user.email!, Boolean(user.email_confirmed_at));
+        assert.deepEqual(lookups, ['listIdentitiesOfUsers(10)']);
+      } finally {
+        live.listIdentities = listIdentities;
+        live.listIdentitiesOfUsers = listIdentitiesOfUsers;
+      }
+    });
   });
 }

@@ -270,6 +270,11 @@ export interface Store {
   // it with the address, and deleteUser removes every identity of the user.
   /** The user's identities, oldest first. */
   listIdentities(userId: string): Promise<Identity[]>;
+  /**
+   * The identities of several users in one lookup (one query: a page of the admin user list), each
+   * user's oldest first; a user without any, or unknown, maps to [].
+   */
+  listIdentitiesOfUsers(userIds: readonly string[]): Promise<Map<string, Identity[]>>;
   findIdentity(provider: string, providerId: string): Promise<Identity | null>;
   /**
    * Links (provider, providerId) to the user, atomically (any provider but

@@ -314,6 +314,14 @@ export class FileStore implements Store {
   // ---- identities
 
   async listIdentities(userId: string): Promise<Identity[]> {
+    return this.identitiesOf(userId);
+  }
+
+  async listIdentitiesOfUsers(userIds: readonly string[]): Promise<Map<string, Identity[]>> {
+    return new Map(userIds.map((userId) => [userId, this.identitiesOf(userId)]));
+  }
+
+  private identitiesOf(userId: string): Identity[] {
     const identities = normalizeCredentials(this.db.credentials).identities;
     return this.identityIndex
       .identitiesOf(userId)

@@ -480,6 +480,20 @@ export class PostgresStore implements Store {
     return rows.map(toIdentity);
   }
 
+  async listIdentitiesOfUsers(userIds: readonly string[]): Promise<Map<string, Identity[]>> {
+    const listed = new Map<string, Identity[]>(userIds.map((userId) => [userId, []]));
+    // Only UUIDs reach the uuid[] cast (see userUid); the others have none.
+    const uids = userIds.filter((userId) => userUid(userId) !== null);
+    if (uids.length === 0) return listed;
+    const { rows } = await this.pool.query<IdentityRow>(
+      `SELECT ${IDENTITY_COLUMNS} FROM ${this.identities} i WHERE i.user_id = ANY($1::uuid[])
+       ORDER BY i.created_at, i.id`,
+      [uids],
+    );
+    for (const row of rows) listed.get(row.user_id)?.push(toIdentity(row));
+    return listed;
+  }
+
   async findIdentity(provider: string, providerId: string): Promise<Identity | null> {
     const { rows } = await this.pool.query<IdentityRow>(
       `SELECT ${IDENTITY_COLUMNS} FROM ${this.identities} i WHERE i.provider = $1 AND i.provider_id = $2`,

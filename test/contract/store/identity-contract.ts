@@ -122,6 +122,39 @@ export function identityContract(
       assert.deepEqual(providers.sort(), ['email', 'github']);
     });
 
+    it("lists several users' identities at once, each as listIdentities lists them", async () => {
+      const linked = await store().createUser(newUser(), 'h');
+      await store().linkIdentity(github(linked.id, 'gh-many'));
+      const plain = await store().createUser(newUser(), 'h');
+      const named = await store().createUser(
+        newUser({ email: null, username: `n${randomUUID().slice(0, 8)}` }),
+        'h',
+      );
+      const unknown = randomUUID();
+      const listed = await store().listIdentitiesOfUsers([
+        linked.id,
+        plain.id,
+        named.id,
+        unknown,
+        'not-a-uuid',
+      ]);
+      assert.deepEqual([...listed.keys()], [linked.id, plain.id, named.id, unknown, 'not-a-uuid']);
+      for (const user of [linked, plain, named]) {
+        assert.deepEqual(listed.get(user.id), await store().listIdentities(user.id));
+      }
+      assert.deepEqual(
+        listed
+          .get(linked.id)
+          ?.map((identity) => identity.provider)
+          .sort(),
+        ['email', 'github'],
+      );
+      assert.deepEqual(listed.get(named.id), []);
+      assert.deepEqual(listed.get(unknown), []);
+      assert.deepEqual(listed.get('not-a-uuid'), []);
+      assert.deepEqual(await store().listIdentitiesOfUsers([]), new Map());
+    });
+
     it('refuses a provider identity another user holds, and the email provider, and an unknown user', async () => {
       const owner = await store().createUser(newUser(), 'h');
       const thief = await store().createUser(newUser(), 'h');

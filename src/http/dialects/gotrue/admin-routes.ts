@@ -82,7 +82,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
     void reply
       .header('X-Total-Count', String(total))
       .header('Link', pageLinks(`${settings.mountPath}/admin/users`, page, perPage, total));
-    return { users: await Promise.all(users.map((user) => answer.user(user))), aud: settings.audience };
+    return { users: await answer.users(users), aud: settings.audience };
   });
 
   app.post('/admin/users', { schema: { body: UserBody } }, async (request) =>

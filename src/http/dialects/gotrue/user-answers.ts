@@ -11,6 +11,8 @@ import { sessionJson, userJson, type UserJsonExtras, type UserWire } from './wir
 export interface UserAnswers {
   user(user: User, extras?: Omit<UserJsonExtras, 'identities'>): Promise<ReturnType<typeof userJson>>;
   session(issued: IssuedSession): Promise<ReturnType<typeof sessionJson>>;
+  /** Users in a list (the admin API's page), their identities read in one lookup for the page. */
+  users(users: readonly User[]): Promise<ReturnType<typeof userJson>[]>;
 }
 
 export function userAnswers(identities: Identities, wire: UserWire): UserAnswers {
@@ -18,5 +20,9 @@ export function userAnswers(identities: Identities, wire: UserWire): UserAnswers
     user: async (user, extras = {}) =>
       userJson(user, wire, { ...extras, identities: await identities.of(user.id) }),
     session: async (issued) => sessionJson(issued, wire, await identities.of(issued.user.id)),
+    users: async (users) => {
+      const listed = await identities.ofUsers(users.map((user) => user.id));
+      return users.map((user) => userJson(user, wire, { identities: listed.get(user.id) ?? [] }));
+    },
   };
 }
