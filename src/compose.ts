@@ -21,7 +21,7 @@ import { MailWorker } from './mail/worker.js';
 import { openMailer } from './mail/mailer.js';
 import { openBackend } from './stores/index.js';
 import type { ReadinessProbe } from './core/ports/readiness.js';
-import { Metrics } from './metrics/metrics.js';
+import type { Metrics } from './metrics/metrics.js';
 
 /** Everything the HTTP layer needs, built once from the frozen config: the composition root. */
 export interface Services {
@@ -99,7 +99,8 @@ export async function createServices(
     throw new Error('jwt.secret must be resolved before the services start (see config/secret.ts)');
   }
   const backend = await openBackend(config, logger);
-  const metrics = config.metrics.enabled ? new Metrics() : null;
+  // prom-client is loaded only when the metrics are on.
+  const metrics = config.metrics.enabled ? new (await import('./metrics/metrics.js')).Metrics() : null;
   metrics?.watchBackend(backend.outbox, backend);
   const store = metrics ? metrics.timeStore(backend.store) : backend.store;
   const hasher = new PasswordHasher(config.passwords);

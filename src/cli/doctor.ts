@@ -5,12 +5,8 @@ import { Command } from 'commander';
 import { loadConfigWithSources } from '../config/load.js';
 import type { Config, FileStoreConfig, PostgresStoreConfig } from '../config/schema.js';
 import { formatProblem } from '../config/setup-policy.js';
-import { SmtpMailer } from '../mail/mailer.js';
 import { instanceLockPath } from '../stores/file/file-database.js';
 import { InstanceLock } from '../stores/file/instance-lock.js';
-import { schemaNames } from '../stores/postgres/index.js';
-import { migrationStatus } from '../stores/postgres/migrate.js';
-import { createPool } from '../stores/postgres/pool.js';
 import { CliError, EXIT_FAILURE } from './errors.js';
 import { addConfigOptions, loadOptionsOf, type ConfigFlags } from './config-options.js';
 
@@ -74,6 +70,12 @@ async function fileStoreChecks(store: FileStoreConfig): Promise<Check[]> {
 }
 
 async function postgresChecks(store: PostgresStoreConfig, config: Config): Promise<Check[]> {
+  // Imported here: every other command (serve above all) starts without pg.
+  const [{ schemaNames }, { migrationStatus }, { createPool }] = await Promise.all([
+    import('../stores/postgres/index.js'),
+    import('../stores/postgres/migrate.js'),
+    import('../stores/postgres/pool.js'),
+  ]);
   const pool = createPool({ ...store, poolMin: 0, poolMax: 1 }, { info() {}, warn() {} });
   try {
     const sent = Date.now();
@@ -134,6 +136,7 @@ async function mailChecks(config: Config): Promise<Check[]> {
       },
     ];
   }
+  const { SmtpMailer } = await import('../mail/mailer.js');
   const mailer = new SmtpMailer(config.email);
   try {
     await mailer.verify();

@@ -2,10 +2,9 @@ import { Command } from 'commander';
 import { loadConfig } from '../config/load.js';
 import { describeDatabase } from '../stores/postgres/faults.js';
 import { SchemaRefusedError } from '../stores/postgres/gotrue-schema.js';
-import { migrateUnbounded, schemaNames } from '../stores/postgres/index.js';
-import { migrationStatus, type MigrationStatus } from '../stores/postgres/migrate.js';
+import type { MigrationStatus } from '../stores/postgres/migrate.js';
 import type { SchemaNames } from '../stores/postgres/migrations.js';
-import { createPool, type PoolConfig } from '../stores/postgres/pool.js';
+import type { PoolConfig } from '../stores/postgres/pool.js';
 import { DatabaseUnreachableError, waitForDatabase } from '../stores/postgres/startup.js';
 import { CliError, EXIT_FAILURE, EXIT_USAGE } from './errors.js';
 
@@ -33,6 +32,8 @@ export function migrateCommand(): Command {
         );
       }
       const store = config.store;
+      // Imported here: every other command (serve above all) starts without pg.
+      const { migrateUnbounded, schemaNames } = await import('../stores/postgres/index.js');
       const names = schemaNames(config.store, config.roles);
       // A migration job started with its database (a compose file) waits for it, as the server does.
       const waiting = {
@@ -59,6 +60,10 @@ export function migrateCommand(): Command {
 }
 
 async function readStatus(store: PoolConfig, names: SchemaNames): Promise<MigrationStatus> {
+  const [{ migrationStatus }, { createPool }] = await Promise.all([
+    import('../stores/postgres/migrate.js'),
+    import('../stores/postgres/pool.js'),
+  ]);
   const pool = createPool({ ...store, poolMin: 0, poolMax: 1 }, { info() {}, warn() {} });
   try {
     return await migrationStatus(pool, names);

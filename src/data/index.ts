@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import fastifyStatic from '@fastify/static';
+// Its types only (reply.sendFile): the plugin is imported when a static folder is there.
+import type {} from '@fastify/static';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { DataSettings } from './settings.js';
 import { DataError, isDataError } from './errors.js';
@@ -106,7 +107,10 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
     void reply.type('text/javascript; charset=utf-8');
     done(null, jsonpScript(callback, json));
   });
-  if (hasStatic) await app.register(fastifyStatic, { root: options.config.static, serve: false });
+  if (hasStatic) {
+    const fastifyStatic = (await import('@fastify/static')).default;
+    await app.register(fastifyStatic, { root: options.config.static, serve: false });
+  }
 
   // Bodies are parsed here, not by Fastify's parser: a "__proto__" key then gets a 400 naming it
   // (JSON.parse makes it an own property, harmless until refused), and depth is checked before any

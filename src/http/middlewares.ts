@@ -1,5 +1,4 @@
 import { pathToFileURL } from 'node:url';
-import middie from '@fastify/middie';
 import type { FastifyInstance } from 'fastify';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
@@ -42,6 +41,8 @@ async function middlewaresOf(file: string): Promise<Middleware[]> {
 export async function useMiddlewares(app: FastifyInstance, files: readonly string[]): Promise<void> {
   if (files.length === 0) return;
   const middlewares = (await Promise.all(files.map(middlewaresOf))).flat();
+  // Imported only when middlewares are given (start-up time and memory).
+  const middie = (await import('@fastify/middie')).default;
   await app.register(middie, { hook: 'preHandler' });
   for (const middleware of middlewares) app.use(middleware);
 }

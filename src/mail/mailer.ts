@@ -1,7 +1,9 @@
 import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import nodemailer, { type Transporter } from 'nodemailer';
-import SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
+import type Nodemailer from 'nodemailer';
+import type { Transporter } from 'nodemailer';
+import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import type { Config } from '../config/schema.js';
 import type { OutgoingMail } from '../core/ports/outbox.js';
 import { ifMissing } from '../lib/if-missing.js';
@@ -42,6 +44,22 @@ export function messageIdFor(key: string, from: string): string {
   return `<${key}@${domain}>`;
 }
 
+const require = createRequire(import.meta.url);
+
+/**
+ * nodemailer, loaded (synchronously: it is CommonJS) when the first mailer needs it: a server
+ * without SMTP that sends no mail never loads it (start-up time and memory).
+ */
+function nodemailer(): {
+  createTransport: typeof Nodemailer.createTransport;
+  SMTPTransport: typeof SMTPTransport;
+} {
+  return {
+    createTransport: (require('nodemailer') as typeof Nodemailer).createTransport,
+    SMTPTransport: require('nodemailer/lib/smtp-transport/index.js') as typeof SMTPTransport,
+  };
+}
+
 /** A sender for the mails when the config names none. */
 function defaultFrom(appName: string): string {
   return `"${appName.replace(/["\\\r\n]/g, '')}" <no-reply@localhost>`;
@@ -62,7 +80,8 @@ export class SmtpMailer implements Mailer {
     this.from = typeof from === 'string' && from.trim() !== '' ? from : fallbackFrom;
     if (url !== undefined && typeof url !== 'string') throw new Error('email.url must be a string');
     // With a url, the SMTP transport merges it over the other options (createTransport would drop them).
-    this.transport = nodemailer.createTransport(
+    const { createTransport, SMTPTransport } = nodemailer();
+    this.transport = createTransport(
       url === undefined
         ? ({ ...TIMEOUTS, ...smtp } as SMTPTransport.Options)
         : new SMTPTransport({ ...TIMEOUTS, ...smtp, url } as SMTPTransport.Options),
@@ -95,11 +114,8 @@ export class SmtpMailer implements Mailer {
  * a mail server. The folder is owner-only: the mails hold live tokens.
  */
 export class OutboxMailer implements Mailer {
-  private readonly builder = nodemailer.createTransport({
-    streamTransport: true,
-    buffer: true,
-    newline: 'windows',
-  });
+  /** Made at the first mail (see nodemailer()). */
+  private builder: Transporter | null = null;
   private sequence = 0;
 
   constructor(
@@ -110,6 +126,11 @@ export class OutboxMailer implements Mailer {
 
   async send(message: OutgoingMail, options: SendOptions = {}): Promise<void> {
     const date = new Date();
+    this.builder ??= nodemailer().createTransport({
+      streamTransport: true,
+      buffer: true,
+      newline: 'windows',
+    });
     const info = (await this.builder.sendMail({
       ...message,
       from: this.from,
