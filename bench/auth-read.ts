@@ -63,14 +63,21 @@ async function startRestauth(dir: string, name = 'restauth', checkout = repoRoot
     JSON.stringify({
       port,
       rules: { posts: 664 },
-      auth: { jwtSecret: 'bench-secret-0123456789abcdef-0123456789' },
+      // json-data-server's tokens live a minute by default: a run takes longer.
+      auth: { jwtSecret: 'bench-secret-0123456789abcdef-0123456789', jwtExpiresIn: '1h' },
     }),
   );
   const child = await startProcess(
     process.execPath,
     ['--import', import.meta.resolve('tsx'), join(checkout, 'src/cli/main.ts'), 'serve'],
     // Request logs off, as json-server-auth runs --quiet.
-    { cwd: dir, env: { RESTAUTH_LOG_LEVEL: 'warn' }, url: `http://127.0.0.1:${port}/posts/1` },
+    // tsx compiles the TypeScript at each start: slow on a busy machine.
+    {
+      cwd: dir,
+      env: { RESTAUTH_LOG_LEVEL: 'warn' },
+      url: `http://127.0.0.1:${port}/posts/1`,
+      startTimeoutMs: 120_000,
+    },
   );
   const base = `http://127.0.0.1:${port}`;
   const token = await tokenFrom(
@@ -101,7 +108,7 @@ async function startJsonServerAuth(dir: string): Promise<Server> {
       '127.0.0.1',
       '--quiet',
     ],
-    { cwd: dir, url: `http://127.0.0.1:${port}/posts/1` },
+    { cwd: dir, url: `http://127.0.0.1:${port}/posts/1`, startTimeoutMs: 120_000 },
   );
   const base = `http://127.0.0.1:${port}`;
   const token = await tokenFrom(
