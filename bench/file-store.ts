@@ -36,7 +36,7 @@ interface Rates {
 }
 
 /** db.json and credentials.json with `count` users, each with a password, an account and a live session. */
-function seed(count: number, hash: string): { data: string; credentials: string } {
+export function seed(count: number, hash: string): { data: string; credentials: string } {
   const at = new Date().toISOString();
   const notAfter = new Date(Date.now() + 30 * 86_400_000).toISOString();
   const users = Array.from({ length: count }, (_, i) => ({ id: `user${i}` }));

@@ -10,6 +10,7 @@ const suites: Record<string, () => Promise<void>> = {
   'file-store': async () => (await import('./file-store.js')).runFileStoreBench(),
   'event-loop': async () => (await import('./event-loop.js')).runEventLoopBench(),
   'auth-read': async () => (await import('./auth-read.js')).runAuthReadBench(),
+  footprint: async () => (await import('./footprint.js')).runFootprintBench(),
 };
 
 const wanted = process.argv.slice(2);

@@ -1,0 +1,176 @@
+/**
+ * Start-up time and memory in file mode, beside json-server 0.17.4 on the
+ * same db.json: the time from spawning the process to its first HTTP answer,
+ * and its resident memory (VmRSS) once it has idled for a second. restauth
+ * runs as built (tsc into a temp folder, as `npm run build` makes dist/):
+ * what a user starts, without tsx compiling TypeScript at each start. Three
+ * data sets: an empty db.json, 10,000 posts, and 50,000 users (db.json and
+ * credentials.json as the file-store bench seeds them). Rounds interleave
+ * the servers; the figures are medians. BENCH_ROUNDS sets the rounds (5).
+ */
+import { execFile, spawn } from 'node:child_process';
+import { copyFile, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import bcrypt from 'bcrypt';
+import { seed } from './file-store.js';
+import { freePort, stopProcess, table } from './support.js';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const repoRoot = join(import.meta.dirname, '..');
+
+interface DataSet {
+  name: string;
+  files(): Promise<Record<string, string>>;
+}
+
+const dataSets: DataSet[] = [
+  { name: 'empty db.json', files: async () => ({ 'db.json': '{}\n' }) },
+  {
+    name: '10,000 posts',
+    files: async () => ({
+      'db.json': JSON.stringify({
+        posts: Array.from({ length: 10_000 }, (_, i) => ({
+          id: i + 1,
+          title: `Post number ${i + 1}`,
+          author: `author${i % 97}`,
+          views: i % 1000,
+          body: 'Lorem ipsum dolor sit amet, consectetur adipiscing elit.',
+        })),
+      }),
+    }),
+  },
+  {
+    name: '50,000 users',
+    files: async () => {
+      const { data, credentials } = seed(50_000, await bcrypt.hash('bench-password', 4));
+      return { 'db.json': data, 'credentials.json': credentials };
+    },
+  },
+];
+
+interface Target {
+  name: string;
+  /** The command line, after node, that serves db.json in the current folder on `port`. */
+  args(port: number): string[];
+}
+
+/** restauth compiled as `npm run build` compiles it, in a folder of its own beside a package.json. */
+async function buildRestauth(): Promise<{ main: string; remove(): Promise<void> }> {
+  const folder = await mkdtemp(join(tmpdir(), 'restauth-footprint-build-'));
+  await promisify(execFile)(
+    process.execPath,
+    [
+      join(repoRoot, 'node_modules/typescript/bin/tsc'),
+      '-p',
+      join(repoRoot, 'tsconfig.build.json'),
+      '--outDir',
+      join(folder, 'dist'),
+    ],
+    { cwd: repoRoot },
+  );
+  await copyFile(join(repoRoot, 'package.json'), join(folder, 'package.json'));
+  await symlink(join(repoRoot, 'node_modules'), join(folder, 'node_modules'));
+  return {
+    main: join(folder, 'dist/cli/main.js'),
+    remove: () => rm(folder, { recursive: true, force: true }),
+  };
+}
+
+/** Spawns, waits for the first answer (any status), idles a second, reads VmRSS, stops. */
+async function measure(target: Target, files: Record<string, string>) {
+  const dir = await mkdtemp(join(tmpdir(), 'restauth-footprint-'));
+  try {
+    for (const [name, content] of Object.entries(files)) await writeFile(join(dir, name), content);
+    const port = await freePort();
+    const started = performance.now();
+    const child = spawn(process.execPath, target.args(port), {
+      cwd: dir,
+      // Request logs at warn, as json-server's terminal lines are a few per start.
+      env: { ...process.env, RESTAUTH_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    try {
+      let listening: number | null = null;
+      while (listening === null) {
+        if (child.exitCode !== null) throw new Error(`${target.name} exited (${child.exitCode}): ${stderr}`);
+        if (performance.now() - started > 60_000) throw new Error(`${target.name} did not start: ${stderr}`);
+        try {
+          await fetch(`http://127.0.0.1:${port}/`);
+          listening = performance.now() - started;
+        } catch {
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const status = await readFile(`/proc/${child.pid}/status`, 'utf8');
+      const rssMiB = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)![1]) / 1024;
+      return { startMs: listening, rssMiB };
+    } finally {
+      await stopProcess(child);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+export async function runFootprintBench(): Promise<void> {
+  console.log(
+    `\n## Footprint in file mode: start to listening and idle RSS beside json-server 0.17.4 ` +
+      `(medians of ${ROUNDS} interleaved rounds)\n`,
+  );
+  const built = await buildRestauth();
+  const targets: Target[] = [
+    { name: 'restauth', args: (port) => [built.main, 'db.json', '--port', String(port)] },
+    {
+      name: 'json-server 0.17.4',
+      args: (port) => [
+        join(repoRoot, 'node_modules/json-server/lib/cli/bin.js'),
+        'db.json',
+        '--port',
+        String(port),
+        '--quiet',
+      ],
+    },
+  ];
+  try {
+    const rows: Array<Record<string, string>> = [];
+    for (const dataSet of dataSets) {
+      const files = await dataSet.files();
+      const samples = new Map(
+        targets.map((target) => [target.name, { startMs: [] as number[], rss: [] as number[] }]),
+      );
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const target of targets) {
+          const { startMs, rssMiB } = await measure(target, files);
+          samples.get(target.name)!.startMs.push(startMs);
+          samples.get(target.name)!.rss.push(rssMiB);
+        }
+      }
+      const ours = samples.get('restauth')!;
+      const peer = samples.get('json-server 0.17.4')!;
+      rows.push({
+        'data set': dataSet.name,
+        'restauth start ms': median(ours.startMs).toFixed(0),
+        'json-server start ms': median(peer.startMs).toFixed(0),
+        'start ×': (median(ours.startMs) / median(peer.startMs)).toFixed(2),
+        'restauth RSS MiB': median(ours.rss).toFixed(1),
+        'json-server RSS MiB': median(peer.rss).toFixed(1),
+        'RSS ×': (median(ours.rss) / median(peer.rss)).toFixed(2),
+      });
+    }
+    console.log(table(rows));
+  } finally {
+    await built.remove();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await runFootprintBench();
