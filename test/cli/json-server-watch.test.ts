@@ -3,6 +3,7 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import bcrypt from 'bcrypt';
 import { spawnRestauth, type RestauthProcess } from '../support/process.js';
 
 /**
@@ -139,4 +140,25 @@ describe('restauth db.json --watch --routes routes.json', () => {
     assert.deepEqual((await call('GET', '/__rules')).body, { '/v3/*': '/$1' });
     assert.equal((await call('GET', '/v3/posts')).status, 200);
   });
+
+  // Without the takeover the awaited line never comes: the timeout makes that a failure, not a hang.
+  test(
+    'a json-server-auth user saved into db.json is taken over: the hash leaves it, the password signs in',
+    { timeout: 300_000 },
+    async () => {
+      const edited = JSON.parse(await readFile(join(dir, 'db.json'), 'utf8')) as { users: unknown[] };
+      const password = 'pasted passw0rd';
+      edited.users.push({ id: 77, email: 'pasted@mail.com', password: await bcrypt.hash(password, 4) });
+      const moved = nextLine(/held the bcrypt password hashes of 1 json-server-auth user/);
+      await writeFile(join(dir, 'db.json'), JSON.stringify(edited, null, 2));
+      await moved;
+      assert.doesNotMatch(await readFile(join(dir, 'db.json'), 'utf8'), /\$2[aby]\$|"password"/);
+      const signIn = await fetch(`${server.url}/auth/v1/token?grant_type=password`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email: 'pasted@mail.com', password }),
+      });
+      assert.equal(signIn.status, 200, await signIn.clone().text());
+    },
+  );
 });

@@ -43,6 +43,19 @@ export async function openFileStore(
     // Before the leftover temp files are looked for: its commit writes both files, and temp files are
     // only ever this process's own from here on.
     await takeOverJsonServerAuthUsers(db, config, logger);
+    // What the start derived from db.json a reload must derive again: a db.json saved by hand under
+    // --watch may bring json-server-auth's users too, taken over the same way once applied. One at a
+    // time: a takeover whose commit fails reloads the files, which must not start another.
+    let takingOver = false;
+    db.onReload(() => {
+      if (takingOver) return;
+      takingOver = true;
+      takeOverJsonServerAuthUsers(db, config, logger)
+        .catch((error: unknown) =>
+          logger?.warn(`restauth: json-server-auth's users not taken over: ${(error as Error).message}`),
+        )
+        .finally(() => (takingOver = false));
+    });
     const auditFile = auditFilePath(config.credentialsFile);
     for (const file of [config.dataFile, config.credentialsFile, auditFile]) {
       const removed = await removeLeftoverTempFiles(file);
