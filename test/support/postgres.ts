@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { freePort } from './free-port.js';
+import { keepExtendedQueriesWhole } from './pglite-queue.js';
 import { findBinaries, startOwnCluster } from './postgres-cluster.js';
 
 /**
@@ -12,8 +13,9 @@ import { findBinaries, startOwnCluster } from './postgres-cluster.js';
  * runs the store tests that way too, to prove the fallback).
  *
  * PGlite is one backend session behind every connection: pglite-socket
- * queues the connections' messages and, once one opens a transaction, serves
- * only that connection until it ends, so transactions run one after another,
+ * queues the connections' messages and, once one opens a transaction (or an
+ * extended-protocol batch: test/support/pglite-queue.ts), serves only that
+ * connection until it ends, so transactions run one after another,
  * never overlapping. Row locks therefore never conflict (FOR UPDATE never
  * waits, SKIP LOCKED never skips), session state is shared (a session-level
  * pg_advisory_lock excludes no other connection; SET is seen by all), and
@@ -94,7 +96,12 @@ export async function suiteStore(
 }
 
 /** PGlite instances by the URL that reaches them: each test database is one. */
-const pglites = new Map<string, { stop(): Promise<void> }>();
+const pglites = new Map<string, { stop(): Promise<void>; queuedMessages(): number }>();
+
+/** How many protocol messages wait in a PGlite test server's queue, or null on a real server. */
+export function pgliteQueuedMessages(databaseUrl: string): number | null {
+  return pglites.get(databaseUrl)?.queuedMessages() ?? null;
+}
 
 /**
  * A new PGlite's data directory, made once per process: starting from it takes
@@ -118,6 +125,7 @@ async function startPglite(): Promise<string> {
   const db = await PGlite.create({ loadDataDir: await pgliteTemplate });
   const port = await freePort();
   const server = new PGLiteSocketServer({ db, port, host: '127.0.0.1', maxConnections: 100 });
+  keepExtendedQueriesWhole(server);
   await server.start();
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
   pglites.set(url, {
@@ -125,6 +133,7 @@ async function startPglite(): Promise<string> {
       await server.stop();
       await db.close();
     },
+    queuedMessages: () => server.getStats().queuedQueries,
   });
   return url;
 }
