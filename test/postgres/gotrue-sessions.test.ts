@@ -3,39 +3,14 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { hashSecret, randomSecret } from '../../src/core/secrets.js';
-import { migrations, type SchemaNames } from '../../src/stores/postgres/migrations.js';
+import type { SchemaNames } from '../../src/stores/postgres/migrations.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { setTimeout as delay } from 'node:timers/promises';
 import { dropDatabase, realServerOnly, testPostgres, testStoreConfig } from '../support/postgres.js';
+import { migrateUpTo } from '../support/postgres-migrations.js';
 
 const DAY = 86_400_000;
 const NIL = '00000000-0000-0000-0000-000000000000';
-
-/** Migrations 1-16 applied as the restauth before GoTrue's sessions did, recorded as migrate() records them. */
-async function migrateToVersion16(url: string, names: SchemaNames): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query('CREATE SCHEMA auth');
-    await client.query('CREATE SCHEMA restauth');
-    await client.query(
-      `CREATE TABLE restauth.restauth_migrations (
-         version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
-    );
-    for (const migration of migrations(names).filter((m) => m.version <= 16)) {
-      await client.query('BEGIN');
-      if (migration.sql !== '') await client.query(migration.sql);
-      await migration.run?.(client);
-      await client.query('INSERT INTO restauth.restauth_migrations (version, name) VALUES ($1, $2)', [
-        migration.version,
-        migration.name,
-      ]);
-      await client.query('COMMIT');
-    }
-  } finally {
-    await client.end();
-  }
-}
 
 /** The claims of an access token, as PostgREST hands them to the pre-request. */
 function claimsOf(accessToken: string): Record<string, unknown> {
@@ -75,8 +50,8 @@ describe("GoTrue's sessions and refresh tokens on PostgreSQL", () => {
     const server = await testPostgres();
     serverUrl = server.url;
     url = await server.createDatabase();
-    await migrateToVersion16(url, names);
     sql = new pg.Pool({ connectionString: url, max: 2 });
+    await migrateUpTo(sql, names, 16);
     await sql.query(
       `INSERT INTO auth.users (instance_id, id, aud, role, email, encrypted_password, email_confirmed_at,
          raw_app_meta_data, raw_user_meta_data, created_at, updated_at, confirmation_token, recovery_token,

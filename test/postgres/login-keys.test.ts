@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { migrate } from '../../src/stores/postgres/migrate.js';
-import { migrations, quotedNames, type SchemaNames } from '../../src/stores/postgres/migrations.js';
+import type { SchemaNames } from '../../src/stores/postgres/migrations.js';
 import { PostgresStore } from '../../src/stores/postgres/postgres-store.js';
 import { dropDatabase, testPostgres, testStoreConfig } from '../support/postgres.js';
+import { migrateUpTo } from '../support/postgres-migrations.js';
 
 const names: SchemaNames = {
   schema: 'auth',
@@ -12,23 +13,6 @@ const names: SchemaNames = {
   anonymousRole: 'web_anon',
   authenticatedRole: 'normal_user',
 };
-
-/** The migrations before core normalised logins, recorded as migrate() records them. */
-async function migrateToVersion11(pool: pg.Pool): Promise<void> {
-  const q = quotedNames(names);
-  await pool.query(`CREATE SCHEMA IF NOT EXISTS ${q.schema}`);
-  await pool.query(
-    `CREATE TABLE ${q.schema}.restauth_migrations (
-       version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
-  );
-  for (const migration of migrations(names).filter((m) => m.version <= 11)) {
-    await pool.query(migration.sql);
-    await pool.query('INSERT INTO auth.restauth_migrations (version, name) VALUES ($1, $2)', [
-      migration.version,
-      migration.name,
-    ]);
-  }
-}
 
 /**
  * Migration 12: the stored user-name keys and addresses become core's login
@@ -45,7 +29,7 @@ describe('PostgreSQL: logins normalised by migration 12', () => {
     serverUrl = server.url;
     url = await server.createDatabase();
     pool = new pg.Pool({ connectionString: url, max: 4 });
-    await migrateToVersion11(pool);
+    await migrateUpTo(pool, names, 11);
     // As restauth stored them before: username_lowercase = lower(username), email lower-cased by SQL.
     await pool.query(`INSERT INTO auth.users (username, username_lowercase, email, password) VALUES
       ('kate', 'kate', NULL, 'h1'),

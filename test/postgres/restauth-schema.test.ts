@@ -13,6 +13,7 @@ import { postgresReadiness } from '../../src/stores/postgres/readiness.js';
 import { PostgresStore } from '../../src/stores/postgres/postgres-store.js';
 import { dropDatabase, testPostgres, testStoreConfig } from '../support/postgres.js';
 import { runRestauth } from '../support/process.js';
+import { migrateUpTo } from '../support/postgres-migrations.js';
 
 const names: SchemaNames = {
   schema: 'auth',
@@ -24,28 +25,6 @@ const SECRET = 'restauth-schema-test-secret-0123456789abcdef';
 const OWN_TABLES = ['audit_log', 'mail_outbox', 'rate_limits', 'restauth_migrations', 'user_roles'];
 /** Roles are cluster-wide: the user role this file makes is its own. */
 const userRole = `kate_${randomBytes(3).toString('hex')}`;
-
-/** Migrations 1-15 applied as the restauth before migration 16 did: its bookkeeping in `auth`. */
-async function migrateToVersion15(pool: pg.Pool): Promise<void> {
-  await pool.query('CREATE SCHEMA auth');
-  await pool.query(
-    `CREATE TABLE auth.restauth_migrations (
-       version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
-  );
-  const client = await pool.connect();
-  try {
-    for (const migration of migrations(names).filter((m) => m.version <= 15)) {
-      await client.query(migration.sql);
-      await migration.run?.(client);
-      await client.query('INSERT INTO auth.restauth_migrations (version, name) VALUES ($1, $2)', [
-        migration.version,
-        migration.name,
-      ]);
-    }
-  } finally {
-    client.release();
-  }
-}
 
 async function tablesIn(pool: pg.Pool, schema: string): Promise<string[]> {
   const { rows } = await pool.query<{ name: string }>(
@@ -81,7 +60,7 @@ describe("restauth's own tables in restauth's schema (migration 16)", () => {
     url = await server.createDatabase();
     dir = await mkdtemp(join(tmpdir(), 'restauth-schema-'));
     pool = new pg.Pool({ connectionString: url, max: 4 });
-    await migrateToVersion15(pool);
+    await migrateUpTo(pool, names, 15);
     // What a database of the restauth before holds: a user owning its role (postgrest-auth's, adopted),
     // a mail waiting, a rate-limit window under way, an audit event.
     await pool.query(

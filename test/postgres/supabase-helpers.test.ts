@@ -3,10 +3,11 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { migrate } from '../../src/stores/postgres/migrate.js';
-import { migrations, quotedNames, type SchemaNames } from '../../src/stores/postgres/migrations.js';
+import type { SchemaNames } from '../../src/stores/postgres/migrations.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { authenticatorRoleSql, postgrestRequest, type PostgrestOptions } from '../support/postgrest.js';
 import { dropDatabase, testPostgres, testStoreConfig } from '../support/postgres.js';
+import { migrateUpTo } from '../support/postgres-migrations.js';
 
 const SECRET = 'supabase-helpers-secret-0123456789abcdef';
 const names: SchemaNames = {
@@ -36,29 +37,6 @@ async function asClaims<T extends pg.QueryResultRow>(
     const { rows } = await client.query<T>(sql);
     await client.query('COMMIT');
     return rows;
-  } finally {
-    client.release();
-  }
-}
-
-/** Migrations 1-12 applied as the restauth before migration 13 did, recorded as migrate() records them. */
-async function migrateToVersion12(pool: pg.Pool): Promise<void> {
-  const q = quotedNames(names);
-  await pool.query(`CREATE SCHEMA IF NOT EXISTS ${q.schema}`);
-  await pool.query(
-    `CREATE TABLE ${q.schema}.restauth_migrations (
-       version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
-  );
-  const client = await pool.connect();
-  try {
-    for (const migration of migrations(names).filter((m) => m.version <= 12)) {
-      if (migration.sql !== '') await client.query(migration.sql);
-      await migration.run?.(client);
-      await client.query('INSERT INTO auth.restauth_migrations (version, name) VALUES ($1, $2)', [
-        migration.version,
-        migration.name,
-      ]);
-    }
   } finally {
     client.release();
   }
@@ -202,7 +180,7 @@ describe("Supabase's SQL helpers on PostgreSQL", () => {
   it('upgrading keeps SQL written against the text auth.uid() working, and gives new SQL the uuid one', async () => {
     const pool = new pg.Pool({ connectionString: await database(), max: 2 });
     try {
-      await migrateToVersion12(pool);
+      await migrateUpTo(pool, names, 12);
       // What docs/postgrest.md said to write before: a text owner compared with auth.uid().
       await pool.query(`
         CREATE TABLE public.notes (id serial PRIMARY KEY, owner text NOT NULL DEFAULT auth.uid(), body text);

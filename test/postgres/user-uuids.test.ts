@@ -3,9 +3,10 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { migrate } from '../../src/stores/postgres/migrate.js';
-import { migrations, quotedNames, type SchemaNames } from '../../src/stores/postgres/migrations.js';
+import type { SchemaNames } from '../../src/stores/postgres/migrations.js';
 import { PostgresStore } from '../../src/stores/postgres/postgres-store.js';
 import { dropDatabase, testPostgres, testStoreConfig } from '../support/postgres.js';
+import { migrateUpTo } from '../support/postgres-migrations.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const names: SchemaNames = {
@@ -14,23 +15,6 @@ const names: SchemaNames = {
   anonymousRole: 'web_anon',
   authenticatedRole: 'normal_user',
 };
-
-/** Migrations 1-5 applied as the restauth before uuid ids did, recorded as migrate() records them. */
-async function migrateToVersion5(pool: pg.Pool): Promise<void> {
-  const q = quotedNames(names);
-  await pool.query(`CREATE SCHEMA IF NOT EXISTS ${q.schema}`);
-  await pool.query(
-    `CREATE TABLE ${q.schema}.restauth_migrations (
-       version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
-  );
-  for (const migration of migrations(names).filter((m) => m.version <= 5)) {
-    await pool.query(migration.sql);
-    await pool.query('INSERT INTO auth.restauth_migrations (version, name) VALUES ($1, $2)', [
-      migration.version,
-      migration.name,
-    ]);
-  }
-}
 
 /**
  * Users are named by a uuid (migration 6), their serial id kept as the key
@@ -49,7 +33,7 @@ describe('PostgreSQL users named by uuid', () => {
     serverUrl = server.url;
     url = await server.createDatabase();
     pool = new pg.Pool({ connectionString: url, max: 4 });
-    await migrateToVersion5(pool);
+    await migrateUpTo(pool, names, 5);
     // Users, a session and a one-time token from before the upgrade.
     await pool.query(`INSERT INTO auth.users (username, username_lowercase, password) VALUES
       ('Old1', 'old1', 'hash-1'), ('Old2', 'old2', 'hash-2')`);
