@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { EventEmitter, once } from 'node:events';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,11 +29,15 @@ describe('FileDatabase journal of record writes', () => {
       readDb: async () => JSON.parse(await readFile(join(dir, 'db.json'), 'utf8')) as { posts: Post[] },
     };
   };
-  const waitFor = async (condition: () => Promise<boolean>, what: string) => {
-    const deadline = Date.now() + 5000;
-    while (!(await condition())) {
-      assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
+  /**
+   * Waits until the condition holds, looking again each time `emitter` says `event` (the listener is
+   * added before each look, so an event between the look and the wait is not missed).
+   */
+  const until = async (emitter: EventEmitter, event: string, condition: () => Promise<boolean>) => {
+    for (;;) {
+      const next = once(emitter, event);
+      if (await condition()) return;
+      await next;
     }
   };
 
@@ -59,7 +64,12 @@ describe('FileDatabase journal of record writes', () => {
   it('acknowledges a record write once its line is on disk; db.json catches up and the journal empties', async () => {
     const f = await files([{ id: 1, title: 'one' }]);
     const commits: number[] = [];
-    const db = await FileDatabase.open({ ...f, onCommit: (transactions) => commits.push(transactions) });
+    const compactions = new EventEmitter();
+    const db = await FileDatabase.open({
+      ...f,
+      onCommit: (transactions) => commits.push(transactions),
+      onCompacted: () => compactions.emit('compacted'),
+    });
     try {
       const writes = Array.from({ length: 100 }, (_, i) =>
         db.transactRecords((data, changes) => {
@@ -79,8 +89,12 @@ describe('FileDatabase journal of record writes', () => {
         key: 'id',
         record: { id: 2, title: 'post 2' },
       });
-      await waitFor(async () => (await f.readDb()).posts.length === 101, 'db.json to hold the writes');
-      await waitFor(async () => (await readFile(f.journal, 'utf8')) === '', 'the journal to empty');
+      // db.json catches up and the journal empties by compactions, which a timer starts.
+      await until(
+        compactions,
+        'compacted',
+        async () => (await f.readDb()).posts.length === 101 && (await readFile(f.journal, 'utf8')) === '',
+      );
     } finally {
       await db.close();
     }
@@ -219,9 +233,10 @@ describe('FileDatabase journal of record writes', () => {
 
   it('fast edits racing writes: every acknowledged write stays, every edit is set aside, none vanishes', async () => {
     const f = await files();
+    const warnings = new EventEmitter();
     const db = await FileDatabase.open({
       ...f,
-      logger: { info() {}, warn() {} },
+      logger: { info() {}, warn: () => warnings.emit('warn') },
     });
     const edits = 64;
     const acknowledged: number[] = [];
@@ -254,11 +269,12 @@ describe('FileDatabase journal of record writes', () => {
         await writeFile(f.dataFile, JSON.stringify({ posts: [], marker }));
         // Wait until restauth has seen this edit (it sets it aside at its next commit) before the next one,
         // so that no edit is overwritten by the editor itself.
-        await waitFor(async () => {
+        // restauth warns each time it sets an edit aside.
+        await until(warnings, 'warn', async () => {
           const names = (await readdir(f.dir)).filter((name) => name.startsWith('db.json.rejected-'));
           const texts = await Promise.all(names.map((name) => readFile(join(f.dir, name), 'utf8')));
           return texts.some((text) => text.includes(`"${marker}"`));
-        }, `edit ${edit} to be set aside`);
+        });
       }
     } finally {
       editing = false;

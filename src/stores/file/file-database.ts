@@ -139,6 +139,7 @@ export class FileDatabase implements DocumentStore {
     private readonly logger: FileDatabaseLogger,
     private readonly compactAfterMs: number,
     private readonly onCommit: (transactions: number) => void,
+    private readonly onCompacted: (files: Compaction) => void,
     private readonly compactAtBytes: number,
     private readonly adoptEdits: boolean,
   ) {}
@@ -151,6 +152,8 @@ export class FileDatabase implements DocumentStore {
     compactAfterMs?: number;
     /** Told after each commit that wrote to disk, with the number of transactions it carried. */
     onCommit?: (transactions: number) => void;
+    /** Told after a compaction brought the named files up to date with their journals. */
+    onCompacted?: (files: { data: boolean; credentials: boolean }) => void;
     /** A journal this large is compacted at once (credentials.json's: once also as large as the file). */
     compactAtBytes?: number;
     /** json-server's --watch: db.json changed outside restauth is applied, not set aside (see the class). */
@@ -177,6 +180,7 @@ export class FileDatabase implements DocumentStore {
         logger,
         options.compactAfterMs ?? COMPACT_AFTER_MS,
         options.onCommit ?? (() => {}),
+        options.onCompacted ?? (() => {}),
         options.compactAtBytes ?? COMPACT_AT_BYTES,
         options.adoptEdits ?? false,
       );
@@ -516,6 +520,7 @@ export class FileDatabase implements DocumentStore {
       // An edit waiting to be valid JSON is not overwritten: the journal keeps the writes meanwhile.
       if (this.unappliedEdit !== null) due.data = false;
       await this.writeFiles(due);
+      if (due.data || due.credentials) this.onCompacted(due);
     } catch (error) {
       // The journals still hold every acknowledged write: nothing is lost, the next compaction retries.
       const files = [due.credentials && this.credentialsFile.path, due.data && this.dataFile.path];
