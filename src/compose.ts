@@ -64,6 +64,12 @@ export interface ServiceOptions {
   clock?: () => Date;
   /** The request being served, for the audit log (the HTTP layer provides it). */
   requestContext?: () => RequestContext | undefined;
+  /**
+   * False for a one-shot command (`restauth users`): no mail is sent and no upkeep runs while it works.
+   * A mail it queues waits for the server, which sends it; a command must not race the server for the
+   * queue, nor take minutes to exit because a mail server is slow.
+   */
+  workers?: boolean;
 }
 
 /** restauth's own address, for links in mails: the configured public URL, else where it listens. */
@@ -116,7 +122,8 @@ export async function createServices(
     leaseMs: config.mailQueue.lease * 1000,
     pollMs: config.mailQueue.poll * 1000,
   });
-  mailWorker.start();
+  const workers = options.workers ?? true;
+  if (workers) mailWorker.start();
   const clock = options.clock ?? (() => new Date());
   // An outage is logged once by the store (see stores/postgres/faults.ts), not by each write it fails.
   const onBackgroundError = (error: unknown) => {
@@ -197,9 +204,9 @@ export async function createServices(
       await sessions.pruneEnded(now);
       await pkce.prune(now);
     });
-  upkeep();
+  if (workers) upkeep();
   // unref: upkeep alone must not keep the process alive.
-  const upkeepTimer = setInterval(upkeep, 3_600_000).unref();
+  const upkeepTimer = workers ? setInterval(upkeep, 3_600_000).unref() : undefined;
   return {
     config,
     rateLimiter,

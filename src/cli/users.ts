@@ -40,7 +40,7 @@ async function withAdmin<T>(flags: StoreFlags, work: (admin: AdminService) => Pr
   const config = await resolveJwtSecret(loaded, { warn });
   // Imported lazily: --help should not load the whole server.
   const { createServices } = await import('../compose.js');
-  const services = await createServices(config, { info: () => {}, warn });
+  const services = await createServices(config, { info: () => {}, warn }, { workers: false });
   try {
     return await work(services.admin);
   } finally {

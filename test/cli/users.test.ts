@@ -1,13 +1,16 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { gotrueClient, listen } from '../support/gotrue.js';
+import { readMailQueueFile } from '../support/mail-queue-file.js';
 import { suiteStore } from '../support/postgres.js';
 import { spawnRestauth } from '../support/process.js';
 import { cliTempDir, runCli } from '../support/run-cli.js';
+import { sinkMailSettings, startSmtpSink } from '../support/smtp-sink.js';
 
 /**
  * `restauth users ...` run as an operator runs it (the real CLI, a child
@@ -235,6 +238,38 @@ describe('restauth users on a file store a server is running on', () => {
       assert.equal(signUp.status, 200, 'the address is still free: the CLI wrote nothing');
     } finally {
       await running.stop();
+    }
+  });
+});
+
+describe('restauth users and the mail queue', () => {
+  it('sends no queued mail and leaves the queue as it was: it is the server’s to send', async () => {
+    const sink = await startSmtpSink();
+    const dir = await cliTempDir();
+    try {
+      await writeFile(
+        join(dir, 'restauth.json'),
+        JSON.stringify({ jwt: { secret: SECRET }, email: sinkMailSettings(sink) }),
+      );
+      // A mail due now, as a server that stopped before sending it left the queue.
+      const queued = {
+        id: randomUUID(),
+        message: { to: 'ann@acme.test', subject: 'Waiting', text: 'waiting', html: '<p>waiting</p>' },
+        attempts: 0,
+        nextAttemptAt: 0,
+        lastError: null,
+      };
+      const queueFile = join(dir, '.restauth', 'mail-queue.json');
+      await mkdir(join(dir, '.restauth'), { recursive: true });
+      await writeFile(queueFile, JSON.stringify({ version: 1, mails: [queued] }), { mode: 0o600 });
+
+      const result = await runCli(dir, ['users', 'list', '--json'], ENV);
+      assert.equal(result.code, 0, result.stderr);
+      // The command has exited: whatever it would have sent has been sent.
+      assert.equal(sink.mails.length, 0);
+      assert.deepEqual(await readMailQueueFile(queueFile), { live: [queued], dead: [] });
+    } finally {
+      await sink.close();
     }
   });
 });
