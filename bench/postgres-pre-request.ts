@@ -4,7 +4,7 @@
  * same transaction with no pre-request, a no-op one and each check, in interleaved rounds.
  */
 import { execFile } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { decodeJwt } from 'jose';
@@ -13,6 +13,8 @@ import { table } from './support.js';
 
 const run = promisify(execFile);
 const CLIENTS = 4;
+/** Transactions whose server CPU time is counted, per round and variant. */
+const CPU_TRANSACTIONS = Number(process.env.BENCH_CPU_TRANSACTIONS ?? 5000);
 export const PGBENCH = '/usr/lib/postgresql/15/bin/pgbench';
 
 /** The role postgrest-auth gives each of its users, the one the bench's transactions run as. */
@@ -125,6 +127,39 @@ function minimalRequest(claims: string, preRequest: string | null): string {
   ].join('\n');
 }
 
+/**
+ * The server's own CPU time per transaction (its backend's on-CPU nanoseconds, /proc/<pid>/schedstat),
+ * one client running `count` transactions of `statements` back to back as prepared statements:
+ * unlike throughput, barely moved by other work on a shared machine. Null where the server's process
+ * cannot be read (another machine, a container).
+ */
+async function backendCpuMicroseconds(
+  url: string,
+  statements: string[],
+  count: number,
+): Promise<number | null> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const pid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+    const onCpu = async () =>
+      Number((await readFile(`/proc/${pid}/schedstat`, 'utf8').catch(() => 'NaN')).split(' ')[0]);
+    const queries = statements.map((text, i) =>
+      /^(BEGIN|COMMIT)/.test(text) ? { text } : { name: `bench_${i}_${text.length}`, text },
+    );
+    const transaction = async () => {
+      for (const query of queries) await client.query(query);
+    };
+    for (let i = 0; i < 200; i++) await transaction(); // plans and caches made
+    const before = await onCpu();
+    for (let i = 0; i < count; i++) await transaction();
+    const used = ((await onCpu()) - before) / count / 1000;
+    return Number.isNaN(used) ? null : used;
+  } finally {
+    await client.end();
+  }
+}
+
 /** Microseconds one transaction of `clients` concurrent ones takes at `tps`. */
 const microseconds = (tps: number) => (CLIENTS / tps) * 1e6;
 
@@ -195,9 +230,41 @@ export async function preRequestCost(
       'per round': perRound.map((ratio) => ratio.toFixed(2)).join(' '),
     });
   }
+  // The same minimal transaction, one statement at a time, with the server's CPU time counted.
+  const cpu = Object.fromEntries(Object.keys(variants).map((name) => [name, [] as number[]]));
+  for (let round = 0; round < options.rounds; round++) {
+    for (const [name, pre] of Object.entries(variants)) {
+      const statements = minimalRequest(claims, pre)
+        .split('\n')
+        .map((line) => line.replace(/;$/, ''));
+      const used = await backendCpuMicroseconds(url, statements, CPU_TRANSACTIONS);
+      if (used !== null) cpu[name]!.push(used);
+    }
+  }
   console.log(
     `\n## Pre-request cost (pgbench, ${CLIENTS} clients, ${options.seconds} s each, medians of ${options.rounds} interleaved rounds; ` +
       'µs per transaction above a no-op pre-request)\n',
   );
   console.log(table(rows));
+  if (cpu.restauth!.length === 0) {
+    console.log("\nThe server's CPU per transaction not measured: its process cannot be read here.");
+    return;
+  }
+  const cpuAbove = (name: keyof typeof variants) => median(cpu[name]!) - median(cpu['no-op']!);
+  console.log(
+    `\n## The server's CPU per minimal transaction (one client, ${CPU_TRANSACTIONS} transactions, medians of ${options.rounds} rounds)\n`,
+  );
+  console.log(
+    table([
+      {
+        'µs without': median(cpu.without!).toFixed(1),
+        'no-op': median(cpu['no-op']!).toFixed(1),
+        'postgrest-auth': median(cpu['postgrest-auth']!).toFixed(1),
+        restauth: median(cpu.restauth!).toFixed(1),
+        'µs above no-op, postgrest-auth': cpuAbove('postgrest-auth').toFixed(1),
+        'µs above no-op, restauth': cpuAbove('restauth').toFixed(1),
+        'ratio restauth / postgrest-auth': (cpuAbove('restauth') / cpuAbove('postgrest-auth')).toFixed(2),
+      },
+    ]),
+  );
 }
