@@ -234,6 +234,7 @@ export async function createServices(
       await mailWorker.stop();
       await mailer.close();
       await backend.close();
+      await hasher.close();
     },
   };
 }

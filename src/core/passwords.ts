@@ -1,9 +1,7 @@
 import { availableParallelism } from 'node:os';
-import { hash as argon2Hash, verify as argon2Verify, type Options as Argon2Options } from '@node-rs/argon2';
-// Native bcrypt (prebuilt binaries; its install script only compiles where none fits, and package.json's
-// allowScripts skips it): @node-rs/bcrypt 1.10.8 took 8-10% more CPU per hash at cost 10 and 12 here.
-import bcrypt from 'bcrypt';
+import type { Options as Argon2Options } from '@node-rs/argon2';
 import { ConcurrencyLimiter } from './concurrency-limiter.js';
+import { HashingPool, HashJobError } from './hashing-pool.js';
 import { AuthError } from './errors.js';
 import { assertStorableText } from './validation.js';
 
@@ -46,14 +44,18 @@ function isBcryptHash(hash: string): boolean {
 }
 
 /**
- * Hashes and verifies passwords off the event loop (both libraries run on
- * libuv's thread pool), at most one job per core at once, shedding load with
- * 503 when too many wait. Verifies bcrypt hashes whatever the configured
- * algorithm, so imported users can log in, and, when the policy asks for it,
- * says when a hash should be upgraded to the configured algorithm.
+ * Hashes and verifies passwords off the event loop, on hashing threads of
+ * their own (HashingPool: @node-rs/argon2, and native bcrypt, whose prebuilt
+ * binaries took 8-10% less CPU per hash than @node-rs/bcrypt 1.10.8 at cost
+ * 10 and 12), at most one job per core at once, shedding load with 503 when
+ * too many wait. Verifies bcrypt hashes whatever the configured algorithm, so
+ * imported users can log in, and, when the policy asks for it, says when a
+ * hash should be upgraded to the configured algorithm.
  */
 export class PasswordHasher {
   private readonly limiter: ConcurrencyLimiter;
+  private readonly pool = new HashingPool();
+  private verified = 0;
   private readonly pattern: RegExp;
   private dummyHash: Promise<string> | undefined;
 
@@ -89,25 +91,49 @@ export class PasswordHasher {
   }
 
   hash(password: string): Promise<string> {
-    return this.limiter.run(() =>
-      this.policy.algorithm === 'bcrypt'
-        ? bcrypt.hash(password, this.policy.bcryptRounds)
-        : argon2Hash(password, ARGON2_OPTIONS),
+    return this.limiter.run(
+      () =>
+        this.pool.run(
+          this.policy.algorithm === 'bcrypt'
+            ? { op: 'bcrypt-hash', password, rounds: this.policy.bcryptRounds }
+            : { op: 'argon2-hash', password, options: ARGON2_OPTIONS },
+        ) as Promise<string>,
     );
   }
 
-  /** False for a wrong password and for a hash restauth cannot read (never throws on bad hashes). */
-  verify(password: string, hash: string): Promise<boolean> {
-    return this.limiter.run(async () => {
+  /**
+   * False for a wrong password and for a hash restauth cannot read (never throws on bad hashes);
+   * throws only when the hashing thread itself failed.
+   */
+  async verify(password: string, hash: string): Promise<boolean> {
+    const readable = isBcryptHash(hash) || hash.startsWith('$argon2');
+    // A hash restauth cannot read (GoTrue's '' for a user without a password) costs a verification
+    // all the same, of the dummy hash: answered at once, its speed would tell the account exists.
+    const against = readable ? hash : await this.prepare();
+    const matched = await this.limiter.run(async () => {
+      this.verified++;
       try {
         // $2y$ (PHP's name) is the same algorithm as $2b$, which the native library only knows by that name.
-        if (isBcryptHash(hash)) return await bcrypt.compare(password, hash.replace(/^\$2y\$/, '$2b$'));
-        if (hash.startsWith('$argon2')) return await argon2Verify(hash, password);
-        return false;
-      } catch {
-        return false;
+        const job = isBcryptHash(against)
+          ? ({ op: 'bcrypt-verify', password, hash: against.replace(/^\$2y\$/, '$2b$') } as const)
+          : ({ op: 'argon2-verify', password, hash: against } as const);
+        return (await this.pool.run(job)) === true;
+      } catch (error) {
+        if (error instanceof HashJobError) return false;
+        throw error;
       }
     });
+    return readable && matched;
+  }
+
+  /** How many verifications this hasher has computed, real and dummy alike. */
+  get verifications(): number {
+    return this.verified;
+  }
+
+  /** Ends the hashing threads (the services' close). */
+  close(): Promise<void> {
+    return this.pool.close();
   }
 
   /**
