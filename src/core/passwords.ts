@@ -35,6 +35,12 @@ const ARGON2_OPTIONS = {
   parallelism: 1,
 } as const satisfies Argon2Options;
 const ARGON2_PARAMS = `m=${ARGON2_OPTIONS.memoryCost},t=${ARGON2_OPTIONS.timeCost},p=${ARGON2_OPTIONS.parallelism}`;
+/**
+ * Hashes of a password no account has, made once with the parameters above and bcrypt's default
+ * cost: verifying against one costs what verifying a real hash of the same parameters costs.
+ */
+const ARGON2_DUMMY_HASH = `$argon2id$v=19$${ARGON2_PARAMS}$W0C5DmtiEH1Xx59o6MXnRw$LD014cAqpwtEQsETQ2xtN3BGaWUXE6c5s3foxqzJeN8`;
+const BCRYPT_10_DUMMY_HASH = '$2b$10$TEmAR8dhjMajBg3HPZkFEuSRHUJZ/t1gbq5Fa0G0mQsFsxoh7eWPG';
 /** bcrypt silently ignores bytes past 72; refusing longer passwords keeps every byte meaningful. */
 const BCRYPT_MAX_BYTES = 72;
 const BCRYPT_PREFIX = /^\$2[aby]\$(\d{2})\$/;
@@ -146,7 +152,12 @@ export class PasswordHasher {
 
   /** Makes the dummy hash ahead of time, so even the first unknown-user login takes one verification. */
   prepare(): Promise<string> {
-    this.dummyHash ??= this.hash('restauth-dummy-password-for-timing');
+    this.dummyHash ??= (() => {
+      // The default parameters' dummy hashes are made already: nothing to hash at start-up.
+      if (this.policy.algorithm === 'argon2id') return Promise.resolve(ARGON2_DUMMY_HASH);
+      if (this.policy.bcryptRounds === 10) return Promise.resolve(BCRYPT_10_DUMMY_HASH);
+      return this.hash('restauth-dummy-password-for-timing');
+    })();
     return this.dummyHash;
   }
 

@@ -58,6 +58,26 @@ describe('PasswordHasher', () => {
     assert.equal(hasher.needsRehash('$argon2id$v=19$m=4096,t=3,p=1$c2FsdHNhbHQ$aGFzaA'), false);
   });
 
+  it("verifies an unknown user's password against a dummy hash of the configured algorithm and parameters", async () => {
+    // What a real account's hash costs to verify: the same algorithm, memory, iterations or cost.
+    for (const overrides of [
+      {},
+      { algorithm: 'bcrypt' as const, bcryptRounds: 10 },
+      { algorithm: 'bcrypt' as const },
+    ]) {
+      const hasher = new PasswordHasher(policy(overrides));
+      try {
+        const dummy = await hasher.prepare();
+        assert.equal(hasher.needsRehash(dummy), false, `${JSON.stringify(overrides)}: ${dummy}`);
+        const before = hasher.verifications;
+        await hasher.verifyDummy('any password');
+        assert.equal(hasher.verifications, before + 1);
+      } finally {
+        await hasher.close();
+      }
+    }
+  });
+
   it('answers false, not an error, for garbage hashes', async () => {
     const hasher = new PasswordHasher(policy());
     assert.equal(await hasher.verify('x', 'not-a-hash'), false);
