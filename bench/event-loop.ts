@@ -1,6 +1,6 @@
 /**
  * Event-loop lag while 50 logins hash at once (argon2id, OWASP parameters),
- * through the real app: hashing runs on libuv's thread pool, so the loop
+ * through the real app: hashing runs on threads of its own, so the loop
  * stays responsive. A timing, so it lives here and not in the test suite
  * (test/core/hashing-off-loop.test.ts checks the property itself).
  * Measured before the move: p99 5-8 ms, max 7-17 ms; on the loop, a hash
