@@ -118,7 +118,16 @@ export class HashingPool {
       execArgv: [],
       workerData: { ...this.paths, nice: HASHING_NICE },
     });
-    return { worker, idleTimer: null };
+    const thread: HashingThread = { worker, idleTimer: null };
+    // A thread that ends or fails while idle is never handed a job (the job of a busy one fails in run).
+    const forget = () => {
+      if (thread.idleTimer) clearTimeout(thread.idleTimer);
+      const index = this.idle.indexOf(thread);
+      if (index !== -1) this.idle.splice(index, 1);
+    };
+    worker.on('exit', forget);
+    worker.on('error', forget);
+    return thread;
   }
 
   private release(thread: HashingThread): void {
@@ -127,11 +136,8 @@ export class HashingPool {
       return;
     }
     thread.worker.unref();
-    thread.idleTimer = setTimeout(() => {
-      const index = this.idle.indexOf(thread);
-      if (index !== -1) this.idle.splice(index, 1);
-      void thread.worker.terminate();
-    }, IDLE_MS).unref();
+    // Its 'exit' takes it off the idle list.
+    thread.idleTimer = setTimeout(() => void thread.worker.terminate(), IDLE_MS).unref();
     this.idle.push(thread);
   }
 }
