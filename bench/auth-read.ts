@@ -12,6 +12,9 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createSecretKey, webcrypto } from 'node:crypto';
+import { jwtVerify } from 'jose';
+import { TokenService } from '../src/core/tokens.js';
 import { cpuSeconds, freePort, load, startProcess, stopProcess, table } from './support.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
@@ -133,7 +136,67 @@ function median(values: number[]): number {
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
+/**
+ * One HS256 verification, in this process: restauth's TokenService (fast-jwt, node:crypto) beside jose
+ * with a WebCrypto key (what restauth verified with before 26d7422), as CPU time per verification (the
+ * process's, so WebCrypto's thread-pool work counts) and wall time, medians of interleaved batches.
+ */
+async function verifyCosts(): Promise<void> {
+  const secret = 'bench-secret-0123456789abcdef-0123456789';
+  const tokens = new TokenService({
+    secret,
+    accessTokenTtl: 3600,
+    clockTolerance: 0,
+    issuer: null,
+    audience: null,
+  });
+  const now = new Date();
+  const { token } = await tokens.sign(
+    { sub: 'u', role: 'authenticated', session_id: 's', token_version: 0 },
+    now,
+  );
+  const cryptoKey = await webcrypto.subtle.importKey(
+    'raw',
+    createSecretKey(Buffer.from(secret)).export(),
+    { name: 'HMAC', hash: 'SHA-256' },
+    false,
+    ['verify'],
+  );
+  const ways: Record<string, () => Promise<unknown>> = {
+    'TokenService.verify (fast-jwt, node:crypto)': () => tokens.verify(token, now),
+    'jose jwtVerify, WebCrypto key (before)': () =>
+      jwtVerify(token, cryptoKey, { algorithms: ['HS256'], currentDate: now }),
+  };
+  const batch = 5000;
+  const samples = new Map(
+    Object.keys(ways).map((name) => [name, { cpu: [] as number[], wall: [] as number[] }]),
+  );
+  for (let round = 0; round < 2 * ROUNDS + 1; round++) {
+    for (const [name, verify] of Object.entries(ways)) {
+      const cpu = process.cpuUsage();
+      const wall = performance.now();
+      for (let i = 0; i < batch; i++) await verify();
+      const used = process.cpuUsage(cpu);
+      // The first round warms the JIT up.
+      if (round === 0) continue;
+      samples.get(name)!.cpu.push((used.user + used.system) / batch);
+      samples.get(name)!.wall.push(((performance.now() - wall) * 1000) / batch);
+    }
+  }
+  console.log(`\n## One HS256 access-token verification, in process (medians of ${2 * ROUNDS} batches)\n`);
+  console.log(
+    table(
+      [...samples].map(([name, { cpu, wall }]) => ({
+        verifier: name,
+        'CPU µs': median(cpu).toFixed(1),
+        'wall µs': median(wall).toFixed(1),
+      })),
+    ),
+  );
+}
+
 export async function runAuthReadBench(): Promise<void> {
+  await verifyCosts();
   console.log(
     `\n## An authenticated data-API read by id beside the same read without a token` +
       ` (${POSTS.toLocaleString('en')} posts, ${CONNECTIONS} connections, ${SECONDS} s of each per round, ${ROUNDS} interleaved rounds)\n`,
