@@ -8,6 +8,12 @@ import { EmailFlows, type LinkBuilder } from './core/email-flows.js';
 import { PkceFlows } from './core/flow-states.js';
 import { Identities } from './core/identities.js';
 import { IdentityLinking } from './core/identity-linking.js';
+import { OAuthClients } from './core/oauth/client.js';
+import { OAuthFlows } from './core/oauth/flows.js';
+import { configuredProviders, ProviderConfigError } from './core/oauth/registry.js';
+import type { OAuthServices } from './core/oauth/services.js';
+import { ExternalSignIn } from './core/oauth/sign-in.js';
+import { ConfigError } from './config/errors.js';
 import { OneTimeTokens } from './core/one-time-tokens.js';
 import { PasswordHasher } from './core/passwords.js';
 import { deriveKey } from './core/secrets.js';
@@ -35,6 +41,8 @@ export interface Services {
   identities: Identities;
   /** Manual linking's callback half: an OAuth identity linked to the user who asked (linkIdentity). */
   identityLinking: IdentityLinking;
+  /** OAuth and OIDC sign-in (external.<provider>). */
+  oauth: OAuthServices;
   audit: AuditLog;
   hasher: PasswordHasher;
   tokens: TokenService;
@@ -104,6 +112,8 @@ export async function createServices(
   if (config.jwt.secret === null && config.jwt.keys.length === 0) {
     throw new Error('jwt.secret must be resolved before the services start (see config/secret.ts)');
   }
+  // A provider that cannot work stops the start before anything opens.
+  const providers = oauthProviders(config);
   const backend = await openBackend(config, logger);
   // prom-client is loaded only when the metrics are on.
   const metrics = config.metrics.enabled ? new (await import('./metrics/metrics.js')).Metrics() : null;
@@ -194,6 +204,25 @@ export async function createServices(
     sessions,
     clock,
   });
+  const oauth: OAuthServices = {
+    clients: new OAuthClients(providers, { clockTolerance: config.jwt.clockTolerance }),
+    flows: new OAuthFlows({
+      flowStates: backend.flowStates,
+      clock,
+      key: deriveKey(config.jwt.secret ?? signingKeyMaterial(config), 'oauth flows'),
+    }),
+    signIn: new ExternalSignIn({
+      store,
+      hasher,
+      emailFlows: flows,
+      audit,
+      clock,
+      settings: {
+        signupEnabled: config.signup.enabled,
+        requireEmailConfirmation: confirmEmailRequired(config),
+      },
+    }),
+  };
   const { trustedProxyHeader: _header, ...rules } = config.rateLimits;
   const rateLimiter = new RateLimiter(backend.rateLimits, rules, options.clock, metrics?.authEvents);
   // Tracked as background work: close waits for a prune under way, and a test awaits it with idle().
@@ -217,6 +246,7 @@ export async function createServices(
     admin,
     identities: new Identities(store, audit),
     identityLinking: new IdentityLinking({ store, audit, emailFlows: flows, clock }),
+    oauth,
     audit,
     hasher,
     tokens,
@@ -237,6 +267,17 @@ export async function createServices(
       await hasher.close();
     },
   };
+}
+
+/** The enabled OAuth and OIDC providers; their callback is GoTrue's GET /callback at restauth's public address. */
+function oauthProviders(config: Config) {
+  const callbackUrl = `${publicUrl(config)}${config.dialects.gotrue.prefix}/callback`;
+  try {
+    return configuredProviders(config.external, callbackUrl);
+  } catch (error) {
+    if (error instanceof ProviderConfigError) throw new ConfigError(error.message);
+    throw error;
+  }
 }
 
 /** The private key that signs tokens, as text: the secret input of derived keys when no jwt.secret is set. */

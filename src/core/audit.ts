@@ -11,6 +11,7 @@ export type AuditAction =
   | 'password_recovered'
   | 'email_confirmed'
   | 'email_changed'
+  | 'identity_linked'
   | 'logout'
   | 'admin_user_created'
   | 'admin_user_updated'

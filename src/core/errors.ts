@@ -28,6 +28,13 @@ const errorRegistry = {
   flow_state_not_found: { status: 404, message: 'invalid flow state, no valid flow state found' },
   flow_state_expired: { status: 422, message: 'invalid flow state, flow state has expired' },
   bad_code_verifier: { status: 400, message: 'code challenge does not match previously saved code verifier' },
+  // OAuth and OIDC sign-in: GoTrue's codes, statuses and messages.
+  bad_oauth_state: { status: 400, message: 'OAuth state parameter is invalid' },
+  bad_oauth_callback: { status: 400, message: 'OAuth callback with missing authorization code' },
+  provider_email_needs_verification: {
+    status: 422,
+    message: 'Unverified email with the provider. A confirmation email has been sent to your email',
+  },
   signup_disabled: { status: 422, message: 'Signups not allowed for this instance' },
   email_address_not_authorized: { status: 400, message: 'Email address not authorized' },
   bad_redirect: { status: 400, message: 'redirect_to is not an allowed address' },

@@ -132,6 +132,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       pkce: services.pkce,
       admin: services.admin,
       identities: services.identities,
+      oauth: services.oauth,
       audit: services.audit,
       tokens: services.tokens,
       readiness: services.readiness,

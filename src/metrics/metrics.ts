@@ -34,7 +34,7 @@ export class Metrics {
 
   private readonly signIns = new Counter({
     name: 'restauth_sign_ins_total',
-    help: 'Sign-ins by method (password, email, pkce, signup, anonymous) and outcome: success, or the error code (invalid_credentials, email_not_confirmed, user_banned ...)',
+    help: 'Sign-ins by method (password, email, pkce, signup, anonymous, oauth, id_token) and outcome: success, or the error code (invalid_credentials, email_not_confirmed, user_banned ...)',
     labelNames: ['method', 'outcome'] as const,
     registers: [this.registry],
   });

@@ -7,9 +7,10 @@ import type { RateLimitFamily } from '../rate-limit.js';
  */
 /**
  * How a session was opened: a password; a mailed link or code (magic link, confirmation, invitation,
- * recovery); a PKCE code exchanged; a sign-up that signs in at once; an anonymous sign-in.
+ * recovery); a PKCE code exchanged; a sign-up that signs in at once; an anonymous sign-in; an OAuth
+ * or OIDC provider's callback; a provider's id_token (signInWithIdToken).
  */
-export type SignInMethod = 'password' | 'email' | 'pkce' | 'signup' | 'anonymous';
+export type SignInMethod = 'password' | 'email' | 'pkce' | 'signup' | 'anonymous' | 'oauth' | 'id_token';
 
 export interface AuthEvents {
   /** A sign-in ended: `success`, or the error code it was refused with (`invalid_credentials` ...). */

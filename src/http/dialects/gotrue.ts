@@ -8,6 +8,7 @@ import type { GotrueOptions } from './gotrue/context.js';
 import { emailRoutes } from './gotrue/email-routes.js';
 import { identityRoutes } from './gotrue/identity-routes.js';
 import { metaRoutes } from './gotrue/meta-routes.js';
+import { oauthRoutes } from './gotrue/oauth-routes.js';
 import { gotrueResponses } from './gotrue/responses.js';
 import { sessionRoutes } from './gotrue/session-routes.js';
 import { disabledFeatureRoutes, refuseDisabledInputs } from './gotrue/disabled-features.js';
@@ -35,6 +36,7 @@ export const gotrueDialect: FastifyPluginAsync<GotrueOptions> = async (app, opti
       await scope.register(sessionRoutes, options);
       await scope.register(emailRoutes, options);
       await scope.register(identityRoutes, options);
+      await scope.register(oauthRoutes, options);
       if (options.settings.adminApi) await scope.register(adminRoutes, options);
       await scope.register(disabledFeatureRoutes, options);
       // Unknown routes under the mount path answer in GoTrue's error shape. A route, not a not-found

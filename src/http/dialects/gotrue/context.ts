@@ -5,6 +5,7 @@ import type { AuthService, CheckResult } from '../../../core/auth-service.js';
 import type { EmailFlows } from '../../../core/email-flows.js';
 import type { PkceFlows } from '../../../core/flow-states.js';
 import type { Identities } from '../../../core/identities.js';
+import type { OAuthServices } from '../../../core/oauth/services.js';
 import { AuthError } from '../../../core/errors.js';
 import type { RateLimitFamily } from '../../../core/rate-limit.js';
 import { TokenError, type TokenService } from '../../../core/tokens.js';
@@ -20,6 +21,8 @@ export interface GotrueOptions {
   pkce: PkceFlows;
   admin: AdminService;
   identities: Identities;
+  /** OAuth and OIDC sign-in: the configured providers, the flows' state, who signs in. */
+  oauth: OAuthServices;
   audit: AuditLog;
   tokens: TokenService;
   /** Whether the instance can serve: GoTrue's /health answers 503 when not. */

@@ -5,7 +5,7 @@ import { requireAdmin, requireUser, type GotrueOptions } from './context.js';
 
 /**
  * GoTrue's routes for features restauth does not have (SAML, MFA, passkeys,
- * OAuth providers and the OAuth server, SCIM, phone, Web3):
+ * the OAuth server, SCIM, phone, Web3):
  * each answers what GoTrue answers when the feature is switched off, so a
  * client sees a disabled feature rather than a 404 or a schema message.
  * A route that gets built replaces its entry here (Fastify refuses a route
@@ -60,6 +60,7 @@ function oauthServerDisabled(): AuthError {
 const phoneLoginsDisabled = (status: number) =>
   new AuthError('phone_provider_disabled', 'Phone logins are disabled', { status });
 
+/** GoTrue's answer to a provider that is not enabled (GET /authorize, and the callback of none). */
 export function providerNotEnabled(provider: string): AuthError {
   const known = KNOWN_PROVIDERS.has(provider.toLowerCase());
   return new AuthError(
@@ -104,7 +105,8 @@ export async function refuseDisabledInputs(request: FastifyRequest, mountPath: s
         case 'web3':
           throw new AuthError('web3_provider_disabled');
         case 'id_token':
-          throw idTokenProviderDisabled(body);
+          // The grant's own route refuses a provider that is not enabled (idTokenProviderDisabled).
+          return;
         default:
           throw new AuthError('invalid_credentials', 'unsupported_grant_type');
       }
@@ -125,7 +127,8 @@ export async function refuseDisabledInputs(request: FastifyRequest, mountPath: s
   }
 }
 
-function idTokenProviderDisabled(body: Record<string, unknown>): AuthError {
+/** GoTrue's answer to signInWithIdToken naming no enabled provider (token_oidc.go). */
+export function idTokenProviderDisabled(body: Record<string, unknown>): AuthError {
   const provider = typeof body['provider'] === 'string' ? body['provider'] : '';
   const issuer = typeof body['issuer'] === 'string' ? body['issuer'] : ISSUERS.get(provider);
   if (issuer === undefined) {
@@ -154,20 +157,6 @@ const customProvidersDisabled = () =>
 
 /** GoTrue's routes of features restauth does not have (internal/api/api.go), each with GoTrue's refusal. */
 export const DISABLED_ROUTES: readonly DisabledRoute[] = [
-  {
-    method: 'GET',
-    url: '/callback',
-    summary: 'OAuth provider callback',
-    caller: 'anyone',
-    refusal: () => providerNotEnabled(''),
-  },
-  {
-    method: 'POST',
-    url: '/callback',
-    summary: 'OAuth provider callback (form post)',
-    caller: 'anyone',
-    refusal: () => providerNotEnabled(''),
-  },
   { method: 'POST', url: '/sso', summary: 'SAML single sign-on', caller: 'anyone', refusal: samlDisabled },
   {
     method: 'GET',
@@ -473,11 +462,6 @@ export const disabledFeatureRoutes: FastifyPluginAsync<GotrueOptions> = async (a
     admin: async (request: FastifyRequest) => requireAdmin(options, request),
   };
 
-  // OAuth and OIDC sign-in: no provider is configured.
-  app.get('/authorize', async (request) => {
-    const provider = (request.query as Record<string, unknown>)['provider'];
-    throw providerNotEnabled(typeof provider === 'string' ? provider : '');
-  });
   // SCIM: GoTrue's /scim/v2 router refuses every method and path beneath it before anything else
   // (requireScimServerEnabled runs before its routes and its not-found handler), so does this, before
   // the body is parsed: a SCIM client's application/scim+json gets the refusal, not a 415.

@@ -101,12 +101,7 @@ const AUTHED_ERRORS = [400, 401, 403, 422, 429, 500, 503];
 
 /** The routes of features restauth does not have: each answers GoTrue's error for a disabled feature. */
 function disabledFeatureDocs(): RouteDocs {
-  const docs: RouteDocs = {
-    'GET /authorize': {
-      summary: 'OAuth sign-in with a provider: none is enabled',
-      response: withErrors({}, [400, 429, 500]),
-    },
-  };
+  const docs: RouteDocs = {};
   for (const route of DISABLED_ROUTES) {
     const checked = route.caller === 'anyone' ? [] : [401, 403];
     const refusal = route.refusal?.();
@@ -162,7 +157,8 @@ export const gotrueResponses: RouteDocs = {
     response: withErrors({ 200: Type.Union([Session, User]) }),
   },
   'POST /token': {
-    summary: 'Sign in (grant_type=password) or refresh a session (grant_type=refresh_token)',
+    summary:
+      "Sign in (grant_type=password, pkce, or id_token: an OIDC provider's id_token) or refresh a session (grant_type=refresh_token)",
     response: withErrors({ 200: Session }, [400, 403, 422, 429, 500, 503]),
   },
   'POST /logout': {
@@ -231,6 +227,45 @@ export const gotrueResponses: RouteDocs = {
         303: Type.Null({ description: 'To the app, with the session in the URL fragment' }),
       },
       [400, 403, 422, 429, 500, 503],
+    ),
+  },
+  'GET /authorize': {
+    summary:
+      'OAuth or OIDC sign-in: leads to the provider (provider, redirect_to, scopes, PKCE code_challenge)',
+    response: withErrors(
+      {
+        302: Type.Null({
+          description: "To the provider's authorization endpoint, with state, nonce and PKCE",
+        }),
+      },
+      [400, 429, 500, 503],
+    ),
+  },
+  'GET /callback': {
+    summary: "The provider's callback: signs the user in and leads back to the app",
+    description:
+      'To redirect_to (or the site URL): the session in the fragment (implicit flow), or ?code= for ' +
+      'grant_type=pkce; errors as error, error_code and error_description in the query and fragment.',
+    response: withErrors(
+      {
+        302: Type.Null({ description: 'To the app, signed in or with the error' }),
+        303: Type.Null({
+          description: 'To the site URL, with the error of a state unknown, spent or expired',
+        }),
+      },
+      [400, 500],
+    ),
+  },
+  'POST /callback': {
+    summary: "The provider's callback by form post (response_mode=form_post), as GET /callback",
+    response: withErrors(
+      {
+        302: Type.Null({ description: 'To the app, signed in or with the error' }),
+        303: Type.Null({
+          description: 'To the site URL, with the error of a state unknown, spent or expired',
+        }),
+      },
+      [400, 500],
     ),
   },
   'GET /verify': {

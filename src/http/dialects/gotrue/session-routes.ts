@@ -3,6 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { AuthError } from '../../../core/errors.js';
 import { requireUser, type GotrueOptions } from './context.js';
 import { ClientExtras, Email, Metadata, pkceOf, RedirectQuery, requestedRedirect } from './schemas.js';
+import { idTokenGrant, IdTokenFields } from './oauth-id-token.js';
 import { userAnswers } from './user-answers.js';
 import { gotrueClaims } from './wire.js';
 
@@ -20,7 +21,12 @@ function isAnonymousSignUp(body: Static<typeof SignUpBody>): boolean {
   return body.email === undefined || body.email === '';
 }
 const TokenQuery = Type.Object({
-  grant_type: Type.Union([Type.Literal('password'), Type.Literal('refresh_token'), Type.Literal('pkce')]),
+  grant_type: Type.Union([
+    Type.Literal('password'),
+    Type.Literal('refresh_token'),
+    Type.Literal('pkce'),
+    Type.Literal('id_token'),
+  ]),
 });
 const TokenBody = Type.Object({
   email: Type.Optional(Email),
@@ -30,6 +36,8 @@ const TokenBody = Type.Object({
   // grant_type=pkce: the code from the redirect and the verifier of its challenge (43-128 characters).
   auth_code: Type.Optional(Type.String({ maxLength: 200 })),
   code_verifier: Type.Optional(Type.String({ maxLength: 200 })),
+  // grant_type=id_token (signInWithIdToken).
+  ...IdTokenFields,
   ...ClientExtras,
 });
 const LogoutQuery = Type.Object({
@@ -117,6 +125,8 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (ap
             await auth.refresh(body.refresh_token, gotrueClaims(settings.audience, 'token_refresh')),
           );
         }
+        case 'id_token':
+          return answer.session(await idTokenGrant(options, body));
         case 'pkce': {
           const user = await pkce.exchange(body.auth_code ?? '', body.code_verifier ?? '');
           // restauth's flow state does not keep which mail started it: the code proves a mailed secret.

@@ -73,7 +73,8 @@ export type AuthMethod =
   | 'email/signup'
   | 'email_change'
   | 'token_refresh'
-  | 'anonymous';
+  | 'anonymous'
+  | 'oauth';
 
 /**
  * The claims GoTrue puts in its access tokens, which apps and RLS policies read (sub, role and

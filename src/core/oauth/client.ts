@@ -1,0 +1,283 @@
+import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import type * as openIdClientModule from 'openid-client';
+import { AuthError } from '../errors.js';
+import type { OAuthFlowSecrets } from './flows.js';
+import type {
+  ProviderClaims,
+  ProviderDefinition,
+  ProviderHttp,
+  ProviderSettings,
+  ProviderTokens,
+} from './provider.js';
+import type { ConfiguredProvider } from './registry.js';
+
+// Types only (erased): the library itself is imported at the first use, see openIdClient().
+type OpenIdClient = typeof openIdClientModule;
+type ClientConfiguration = openIdClientModule.Configuration;
+
+/** Seconds a request to a provider may take (GoTrue's default internal HTTP timeout). */
+const PROVIDER_TIMEOUT_SECONDS = 10;
+
+/** What the provider said at the callback: the user, and its tokens (GoTrue's provider_token). */
+export interface ProviderSignIn {
+  claims: ProviderClaims;
+  tokens: ProviderTokens;
+}
+
+/**
+ * restauth as the client of each configured provider, through openid-client
+ * (panva): OIDC discovery, the authorization URL with state, nonce and PKCE,
+ * the code exchange with every check RFC 6749, 7636 and OIDC Core ask for
+ * (state, issuer, audience, signature against the issuer's JWKS, expiry,
+ * nonce), and the id_tokens of signInWithIdToken verified with jose against
+ * the same JWKS. openid-client is imported at the first use: a server
+ * without providers never loads it.
+ */
+export class OAuthClients {
+  private library: Promise<OpenIdClient> | null = null;
+  private readonly configurations = new Map<string, Promise<ClientConfiguration>>();
+  private readonly keySets = new Map<string, JWTVerifyGetKey>();
+
+  constructor(
+    private readonly providers: ReadonlyMap<string, ConfiguredProvider>,
+    private readonly options: { clockTolerance: number } = { clockTolerance: 2 },
+  ) {}
+
+  /** The enabled provider of that name (any case), or undefined. */
+  get(name: string): ConfiguredProvider | undefined {
+    return this.providers.get(name.toLowerCase());
+  }
+
+  /** The names of the enabled providers. */
+  names(): string[] {
+    return [...this.providers.keys()];
+  }
+
+  /** Where GET /authorize sends the user: the provider's authorization endpoint with the flow's parameters. */
+  async authorizationUrl(
+    provider: ConfiguredProvider,
+    input: {
+      state: string;
+      secrets: OAuthFlowSecrets;
+      /** The app's `scopes` (space-separated), added to the provider's defaults. */
+      scopes: string | undefined;
+      /** Further query parameters the app passes on to the provider (auth-js's queryParams). */
+      params: Readonly<Record<string, string>>;
+    },
+  ): Promise<string> {
+    const { definition, settings } = provider;
+    const client = await this.openIdClient();
+    const config = await this.configuration(provider);
+    const scopes = new Set([...definition.defaultScopes, ...(input.scopes ?? '').split(/[\s,]+/u)]);
+    scopes.delete('');
+    const parameters: Record<string, string> = {
+      ...input.params,
+      ...definition.authorizationParams,
+      response_type: 'code',
+      redirect_uri: settings.redirectUri,
+      scope: [...scopes].join(' '),
+      state: input.state,
+    };
+    if (definition.flavour === 'oidc') parameters['nonce'] = input.secrets.nonce;
+    if (definition.pkce) {
+      parameters['code_challenge'] = await client.calculatePKCECodeChallenge(input.secrets.codeVerifier);
+      parameters['code_challenge_method'] = 'S256';
+    }
+    return client.buildAuthorizationUrl(config, parameters).href;
+  }
+
+  /**
+   * The callback: exchanges the code (with the flow's PKCE verifier), checks the answer (for OIDC
+   * the id_token's signature, issuer, audience, expiry and the flow's nonce), and reads the user.
+   * A provider that refuses or answers wrongly: unexpected_failure, as GoTrue's "Unable to
+   * exchange external code".
+   */
+  async finish(
+    provider: ConfiguredProvider,
+    callback: URLSearchParams,
+    state: string,
+    secrets: OAuthFlowSecrets,
+  ): Promise<ProviderSignIn> {
+    const { definition, settings } = provider;
+    const client = await this.openIdClient();
+    const config = await this.configuration(provider);
+    const currentUrl = new URL(settings.redirectUri);
+    for (const [name, value] of callback) currentUrl.searchParams.set(name, value);
+    let response: Awaited<ReturnType<OpenIdClient['authorizationCodeGrant']>>;
+    try {
+      response = await client.authorizationCodeGrant(config, currentUrl, {
+        expectedState: state,
+        ...(definition.pkce ? { pkceCodeVerifier: secrets.codeVerifier } : {}),
+        ...(definition.flavour === 'oidc' ? { expectedNonce: secrets.nonce, idTokenExpected: true } : {}),
+      });
+    } catch (error) {
+      throw new AuthError('unexpected_failure', 'Unable to exchange external code', {
+        status: 500,
+        cause: error,
+      });
+    }
+    const tokens: ProviderTokens = {
+      accessToken: response.access_token,
+      refreshToken: response.refresh_token ?? null,
+      idToken: response.id_token ?? null,
+    };
+    try {
+      if (definition.flavour === 'oauth2') {
+        return { tokens, claims: await definition.readUser(tokens, this.http(), settings) };
+      }
+      const idToken = response.claims() as Record<string, unknown>;
+      // Some providers put the profile in userinfo only (OIDC Core 5.4 with response_type=code):
+      // the signed id_token's claims win over it; userinfo must name the same subject.
+      const userinfo = config.serverMetadata().userinfo_endpoint
+        ? await client.fetchUserInfo(config, tokens.accessToken, idToken['sub'] as string)
+        : {};
+      return { tokens, claims: definition.claims({ ...userinfo, ...idToken }, settings) };
+    } catch (error) {
+      throw new AuthError('unexpected_failure', 'Error getting user profile from external provider', {
+        status: 500,
+        cause: error,
+      });
+    }
+  }
+
+  /**
+   * signInWithIdToken's token: its claims once its signature verifies against the provider's JWKS
+   * and its issuer, audience (one of the client ids) and expiry are right; the nonce is the
+   * caller's to check. Refusals are 400 validation_failed with GoTrue's words.
+   */
+  async verifyIdToken(provider: ConfiguredProvider, idToken: string): Promise<Record<string, unknown>> {
+    const { definition, settings } = provider;
+    if (definition.flavour !== 'oidc') {
+      throw new AuthError('validation_failed', `Provider ${settings.name} does not issue ID tokens`);
+    }
+    const config = await this.configuration(provider);
+    const metadata = config.serverMetadata();
+    if (metadata.jwks_uri === undefined) {
+      throw new AuthError('unexpected_failure', 'The provider publishes no keys', { status: 500 });
+    }
+    let keys = this.keySets.get(settings.name);
+    if (keys === undefined) {
+      keys = createRemoteJWKSet(new URL(metadata.jwks_uri), {
+        timeoutDuration: PROVIDER_TIMEOUT_SECONDS * 1000,
+      });
+      this.keySets.set(settings.name, keys);
+    }
+    let payload: Record<string, unknown>;
+    try {
+      ({ payload } = await jwtVerify(idToken, keys, {
+        requiredClaims: ['sub', 'exp', 'iat'],
+        clockTolerance: this.options.clockTolerance,
+      }));
+    } catch (error) {
+      throw new AuthError('validation_failed', 'Bad ID token', { cause: error });
+    }
+    const issuer = payload['iss'];
+    const issuerAccepted =
+      typeof issuer === 'string' &&
+      (issuer === metadata.issuer || (definition.acceptsIssuer?.(issuer, settings) ?? false));
+    if (!issuerAccepted) throw new AuthError('validation_failed', 'Bad ID token');
+    const audience = payload['aud'];
+    const audiences = Array.isArray(audience) ? audience : [audience];
+    if (!audiences.some((value) => typeof value === 'string' && settings.clientIds.includes(value))) {
+      throw new AuthError(
+        'validation_failed',
+        `Unacceptable audience in id_token: [${audiences.map(String).join(' ')}]`,
+      );
+    }
+    return payload;
+  }
+
+  private openIdClient(): Promise<OpenIdClient> {
+    this.library ??= import('openid-client');
+    return this.library;
+  }
+
+  /** The provider's client configuration: discovered once for OIDC (retried after a failure). */
+  private configuration(provider: ConfiguredProvider): Promise<ClientConfiguration> {
+    const name = provider.settings.name;
+    let pending = this.configurations.get(name);
+    if (pending === undefined) {
+      pending = this.configure(provider.definition, provider.settings);
+      this.configurations.set(name, pending);
+      // A provider down at the first use is asked again at the next one.
+      pending.catch(() => this.configurations.delete(name));
+    }
+    return pending;
+  }
+
+  private async configure(
+    definition: ProviderDefinition,
+    settings: ProviderSettings,
+  ): Promise<ClientConfiguration> {
+    const client = await this.openIdClient();
+    const clientId = settings.clientIds[0]!;
+    const secret = settings.secret ?? undefined;
+    const metadata = { redirect_uris: [settings.redirectUri], ...(secret ? { client_secret: secret } : {}) };
+    if (definition.flavour === 'oidc') {
+      const issuer = new URL(definition.issuer(settings));
+      // http is allowed where the operator configured it (an IdP beside restauth on a private network).
+      const insecure = issuer.protocol === 'http:';
+      let config: ClientConfiguration;
+      try {
+        config = await client.discovery(issuer, clientId, metadata, undefined, {
+          timeout: PROVIDER_TIMEOUT_SECONDS,
+          ...(insecure ? { execute: [client.allowInsecureRequests] } : {}),
+        });
+      } catch (error) {
+        throw new AuthError('service_unavailable', 'The identity provider cannot be reached; retry shortly', {
+          retryAfter: 5,
+          cause: error,
+        });
+      }
+      const methods = config.serverMetadata().token_endpoint_auth_methods_supported;
+      const basic = methods === undefined || methods.includes('client_secret_basic');
+      // openid-client picks client_secret_post; most OIDC providers' default is basic.
+      if (secret === undefined) return configureAgain(client, config, clientId, metadata, client.None());
+      return basic
+        ? configureAgain(client, config, clientId, metadata, client.ClientSecretBasic(secret), insecure)
+        : config;
+    }
+    const endpoints = definition.endpoints(settings);
+    const config = new client.Configuration(
+      {
+        issuer: new URL(endpoints.authorization).origin,
+        authorization_endpoint: endpoints.authorization,
+        token_endpoint: endpoints.token,
+      },
+      clientId,
+      metadata,
+      secret === undefined ? client.None() : client.ClientSecretPost(secret),
+    );
+    if (new URL(endpoints.token).protocol === 'http:') client.allowInsecureRequests(config);
+    config.timeout = PROVIDER_TIMEOUT_SECONDS;
+    return config;
+  }
+
+  private http(): ProviderHttp {
+    return {
+      async getJson(url, accessToken, headers = {}) {
+        const response = await fetch(url, {
+          headers: { accept: 'application/json', ...headers, authorization: `Bearer ${accessToken}` },
+          signal: AbortSignal.timeout(PROVIDER_TIMEOUT_SECONDS * 1000),
+        });
+        if (!response.ok) throw new Error(`${url} answered ${response.status}`);
+        return response.json() as Promise<unknown>;
+      },
+    };
+  }
+}
+
+/** A discovered configuration with another client authentication (the metadata stays the discovered one). */
+function configureAgain(
+  client: OpenIdClient,
+  discovered: ClientConfiguration,
+  clientId: string,
+  metadata: Partial<openIdClientModule.ClientMetadata>,
+  auth: openIdClientModule.ClientAuth,
+  insecure = discovered.serverMetadata().issuer.startsWith('http:'),
+): ClientConfiguration {
+  const config = new client.Configuration(discovered.serverMetadata(), clientId, metadata, auth);
+  if (insecure) client.allowInsecureRequests(config);
+  config.timeout = PROVIDER_TIMEOUT_SECONDS;
+  return config;
+}

@@ -1,0 +1,111 @@
+import { createHmac, randomUUID } from 'node:crypto';
+import { AuthError } from '../errors.js';
+import type { PkceChallenge } from '../pkce.js';
+import type { FlowStateStore, OAuthFlow } from '../ports/flow-states.js';
+import { hashSecret } from '../secrets.js';
+
+/** How long a user may take at the provider (GoTrue's FlowStateExpiryDuration: 300 s). */
+export const OAUTH_FLOW_LIFETIME_SECONDS = 300;
+
+/** What GET /authorize starts: the flow, and the secrets its request to the provider carries. */
+export interface StartedOAuthFlow {
+  flow: OAuthFlow;
+  secrets: OAuthFlowSecrets;
+}
+
+/**
+ * The secrets of one flow towards the provider: the OIDC nonce and the PKCE verifier restauth
+ * itself uses with the provider (not the app's). Derived from the state with a server key, so
+ * nothing secret is stored, and the state, which travels in URLs, reveals neither.
+ */
+export interface OAuthFlowSecrets {
+  nonce: string;
+  codeVerifier: string;
+}
+
+export interface OAuthFlowDeps {
+  flowStates: FlowStateStore;
+  clock: () => Date;
+  /** The server key the flows' secrets are derived with (from the JWT secret or signing key). */
+  key: Buffer;
+}
+
+/**
+ * The OAuth sign-in's state, as GoTrue keeps it: one flow-state row per
+ * GET /authorize, its id the `state` sent to the provider. The callback
+ * takes it once (a replayed or forged state finds nothing), within
+ * OAUTH_FLOW_LIFETIME_SECONDS; it says where to go back to and whether the
+ * app asked for PKCE. A PKCE callback then leaves a flow whose auth code
+ * PkceFlows.exchange trades for the session (`grant_type=pkce`).
+ */
+export class OAuthFlows {
+  constructor(private readonly deps: OAuthFlowDeps) {}
+
+  async start(input: {
+    provider: string;
+    referrer: string | null;
+    pkce: PkceChallenge | null;
+    linkingTargetId?: string | null;
+  }): Promise<StartedOAuthFlow> {
+    const flow: OAuthFlow = {
+      id: randomUUID(),
+      providerType: input.provider,
+      codeChallenge: input.pkce?.challenge ?? null,
+      codeChallengeMethod: input.pkce?.method ?? null,
+      referrer: input.referrer,
+      linkingTargetId: input.linkingTargetId ?? null,
+      createdAt: this.deps.clock(),
+    };
+    await this.deps.flowStates.createOAuthFlow(flow);
+    return { flow, secrets: this.secrets(flow.id) };
+  }
+
+  /**
+   * The callback's `state`: its flow, taken (a second callback with it finds nothing), with its
+   * secrets. GoTrue's errors: bad_oauth_callback without a state, bad_oauth_state for a state
+   * that is unknown, spent or expired.
+   */
+  async take(state: string | undefined): Promise<StartedOAuthFlow> {
+    if (state === undefined || state === '') {
+      throw new AuthError('bad_oauth_callback', 'OAuth state parameter missing');
+    }
+    const flow = await this.deps.flowStates.takeOAuthFlow(state);
+    if (flow === null) throw new AuthError('bad_oauth_state', 'OAuth state not found or expired');
+    const age = this.deps.clock().getTime() - flow.createdAt.getTime();
+    if (age > OAUTH_FLOW_LIFETIME_SECONDS * 1000) {
+      throw new AuthError('bad_oauth_state', 'OAuth state has expired');
+    }
+    return { flow, secrets: this.secrets(flow.id) };
+  }
+
+  /**
+   * A PKCE flow's callback signed `userId` in: a flow with the app's challenge and a fresh auth
+   * code, issued now, which the redirect carries as `?code=` (PkceFlows.exchange spends it).
+   */
+  async issueCode(flow: OAuthFlow, userId: string): Promise<string> {
+    if (flow.codeChallenge === null || flow.codeChallengeMethod === null) {
+      throw new Error('an implicit OAuth flow has no code to issue');
+    }
+    const code = randomUUID();
+    const now = this.deps.clock();
+    await this.deps.flowStates.createFlowState({
+      id: randomUUID(),
+      userId,
+      codeChallenge: flow.codeChallenge,
+      codeChallengeMethod: flow.codeChallengeMethod,
+      authenticationMethod: 'oauth',
+      providerType: flow.providerType,
+      createdAt: now,
+      authCodeHash: hashSecret(code),
+      authCodeIssuedAt: now,
+    });
+    return code;
+  }
+
+  private secrets(state: string): OAuthFlowSecrets {
+    const derive = (purpose: string) =>
+      createHmac('sha256', this.deps.key).update(`${purpose}:${state}`).digest('base64url');
+    // 32 bytes base64url: 43 characters, the shortest PKCE verifier RFC 7636 allows.
+    return { nonce: derive('nonce'), codeVerifier: derive('pkce verifier') };
+  }
+}

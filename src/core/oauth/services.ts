@@ -1,0 +1,13 @@
+import type { OAuthClients } from './client.js';
+import type { OAuthFlows } from './flows.js';
+import type { ExternalSignIn } from './sign-in.js';
+
+/** OAuth and OIDC sign-in, as the composition root builds it for the dialects. */
+export interface OAuthServices {
+  /** The configured providers and restauth as their client. */
+  clients: OAuthClients;
+  /** The state of each sign-in between GET /authorize and the callback. */
+  flows: OAuthFlows;
+  /** Who a provider's user is here: found, joined or created. */
+  signIn: ExternalSignIn;
+}

@@ -1,0 +1,150 @@
+import type { AuditLog } from '../audit.js';
+import type { EmailFlows } from '../email-flows.js';
+import { AuthError, isAuthError } from '../errors.js';
+import { checkEmail } from '../identity.js';
+import type { PasswordHasher } from '../passwords.js';
+import type { Store, User } from '../ports/store.js';
+import { randomSecret } from '../secrets.js';
+import { identityDataOf } from './identity-data.js';
+import type { ProviderClaims } from './provider.js';
+
+export interface ExternalSignInDeps {
+  store: Store;
+  hasher: PasswordHasher;
+  emailFlows: EmailFlows;
+  audit?: AuditLog;
+  clock: () => Date;
+  settings: {
+    signupEnabled: boolean;
+    /** New addresses confirm before signing in (an unverified provider address gets the mail). */
+    requireEmailConfirmation: boolean;
+  };
+}
+
+/** Who signs in, and with what the provider said. */
+export interface ExternalSignInInput {
+  provider: string;
+  claims: ProviderClaims;
+  /** The provider's issuer, kept in identity_data as `iss` (OIDC), or null. */
+  issuer: string | null;
+  /** The provider may give no address (GoTrue's email_optional). */
+  emailOptional: boolean;
+  /** Where a confirmation mail's link leads (an unverified address). */
+  redirectTo: string | null;
+}
+
+/**
+ * Signing in with a provider's user, as GoTrue decides it (models.DetermineAccountLinking):
+ *
+ * - the provider's identity (provider, subject) known: its user;
+ * - else an address the provider says it verified, of an existing user: that user, the identity
+ *   linked to it. An unconfirmed account (someone may have registered the address with a
+ *   password of their choosing) is confirmed and its password and sessions retired, as GoTrue's
+ *   RemoveUnconfirmedIdentities, so a squatter keeps no way in;
+ * - else a new user (signups allowed), with the address unless another user has it. An address
+ *   the provider did not verify never joins an existing account (GoTrue joins one under
+ *   MAILER_AUTOCONFIRM; restauth does not: the provider's word is all there is).
+ *
+ * A banned user is refused; one whose address still needs confirming gets the mail and
+ * provider_email_needs_verification.
+ */
+export class ExternalSignIn {
+  constructor(private readonly deps: ExternalSignInDeps) {}
+
+  async signIn(input: ExternalSignInInput): Promise<User> {
+    const { provider, claims } = input;
+    const now = this.deps.clock();
+    const email = claims.email === null ? null : this.address(claims.email);
+    if (email === null && !input.emailOptional) {
+      throw new AuthError('unexpected_failure', 'Error getting user email from external provider', {
+        status: 500,
+      });
+    }
+    const identityData = identityDataOf(claims, input.issuer);
+    const store = this.deps.store;
+    let user = await this.existingUser(provider, claims.subject);
+    if (user === null && email !== null && claims.emailVerified) {
+      user = await store.findUserByEmail(email);
+      if (user !== null) user = await this.join(user, provider, now);
+    }
+    if (user === null) user = await this.createUser(input, email, identityData, now);
+    await store.linkIdentity({
+      userId: user.id,
+      provider,
+      providerId: claims.subject,
+      identityData,
+      now,
+    });
+    // GoTrue merges what the provider says into user_metadata at every sign-in.
+    user = await store.updateUser(user.id, { profile: { ...user.profile, ...identityData } });
+    if (user.bannedUntil !== null && user.bannedUntil.getTime() > now.getTime()) {
+      throw new AuthError('user_banned');
+    }
+    if (
+      this.deps.settings.requireEmailConfirmation &&
+      user.email !== null &&
+      user.emailConfirmedAt === null
+    ) {
+      await this.deps.emailFlows.sendConfirmation(user, input.redirectTo);
+      throw new AuthError(
+        'provider_email_needs_verification',
+        `Unverified email with ${provider}. A confirmation email has been sent to your ${provider} email`,
+      );
+    }
+    return user;
+  }
+
+  private async existingUser(provider: string, subject: string): Promise<User | null> {
+    const identity = await this.deps.store.findIdentity(provider, subject);
+    return identity === null ? null : this.deps.store.findUserById(identity.userId);
+  }
+
+  /** A verified address joins its account; an unconfirmed one is confirmed, its password retired. */
+  private async join(user: User, provider: string, now: Date): Promise<User> {
+    if (user.emailConfirmedAt === null) {
+      if ((await this.deps.store.getPasswordHash(user.id)) !== null) {
+        // Nobody knows this password: the squatter's (and every session) is gone; the owner resets it.
+        const unknown = await this.deps.hasher.hash(randomSecret());
+        await this.deps.store.changePassword(user.id, unknown, null, now);
+      }
+      user = await this.deps.store.updateUser(user.id, { emailConfirmedAt: now });
+    }
+    await this.deps.audit?.record('identity_linked', { userId: user.id, data: { provider } });
+    return user;
+  }
+
+  private async createUser(
+    input: ExternalSignInInput,
+    email: string | null,
+    identityData: Record<string, unknown>,
+    now: Date,
+  ): Promise<User> {
+    if (!this.deps.settings.signupEnabled) throw new AuthError('signup_disabled');
+    // An unverified address that is someone's: a new user without it, as GoTrue's.
+    const address = email !== null && (await this.deps.store.findUserByEmail(email)) === null ? email : null;
+    const confirmed = input.claims.emailVerified || !this.deps.settings.requireEmailConfirmation;
+    const user = await this.deps.store.createUser(
+      {
+        username: null,
+        email: address,
+        emailConfirmedAt: address !== null && confirmed ? now : null,
+        role: null,
+        profile: identityData,
+        appMetadata: {},
+      },
+      null,
+    );
+    await this.deps.audit?.record('sign_up', { userId: user.id, data: { provider: input.provider } });
+    return user;
+  }
+
+  /** The provider's address in its login-key form; one restauth cannot take counts as none. */
+  private address(email: string): string | null {
+    try {
+      return checkEmail(email);
+    } catch (error) {
+      if (isAuthError(error)) return null;
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,229 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyReply } from 'fastify';
+import type { IssuedSession } from '../../../core/auth-service.js';
+import { AuthError, isAuthError } from '../../../core/errors.js';
+import { pkceChallenge } from '../../../core/pkce.js';
+import type { OAuthFlow } from '../../../core/ports/flow-states.js';
+import type { ProviderTokens } from '../../../core/oauth/provider.js';
+import type { GotrueOptions } from './context.js';
+import { providerNotEnabled } from './disabled-features.js';
+import { gotrueClaims } from './wire.js';
+
+/**
+ * OAuth and OIDC sign-in (GoTrue's external.go): GET /authorize sends the
+ * user to the provider with a state (a flow-state row, see OAuthFlows), the
+ * nonce and restauth's own PKCE challenge; the provider's GET (or form POST)
+ * /callback exchanges the code, reads the user, signs them in (ExternalSignIn)
+ * and leads back to the app: the session in the fragment (implicit flow), or
+ * `?code=` for the app's PKCE verifier to exchange (grant_type=pkce). Errors
+ * at the callback lead back too, as GoTrue's redirectErrors writes them.
+ */
+
+const AuthorizeQuery = Type.Object(
+  {
+    provider: Type.Optional(Type.String({ maxLength: 100 })),
+    scopes: Type.Optional(Type.String({ maxLength: 2000 })),
+    redirect_to: Type.Optional(Type.String({ maxLength: 2000 })),
+    code_challenge: Type.Optional(Type.String({ maxLength: 200 })),
+    code_challenge_method: Type.Optional(Type.String({ maxLength: 20 })),
+  },
+  // auth-js's queryParams go on to the provider (prompt, access_type, login_hint ...).
+  { additionalProperties: Type.String({ maxLength: 2000 }), maxProperties: 30 },
+);
+
+const CallbackParams = Type.Object(
+  {
+    state: Type.Optional(Type.String({ maxLength: 200 })),
+    code: Type.Optional(Type.String({ maxLength: 4000 })),
+    error: Type.Optional(Type.String({ maxLength: 200 })),
+    error_description: Type.Optional(Type.String({ maxLength: 2000 })),
+  },
+  // The provider may add its own (iss, session_state, scope ...): read by openid-client where it checks them.
+  { additionalProperties: Type.String({ maxLength: 4000 }), maxProperties: 20 },
+);
+
+/** What the app may not set at the provider: restauth's own parameters of the request (GoTrue's reserved list). */
+const RESERVED = new Set([
+  'provider',
+  'scopes',
+  'redirect_to',
+  'invite_token',
+  'client_id',
+  'client_secret',
+  'redirect_uri',
+  'response_type',
+  'state',
+  'code_challenge',
+  'code_challenge_method',
+  'code_verifier',
+  'nonce',
+  'scope',
+]);
+
+/** A provider's own error at the callback (`?error=access_denied`): passed on as it came, as GoTrue's OAuthError. */
+class ProviderError extends Error {
+  constructor(
+    readonly error: string,
+    readonly description: string,
+  ) {
+    super(description);
+  }
+}
+
+export const oauthRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app, options) => {
+  const { auth, redirects, limit, settings, oauth } = options;
+
+  app.get(
+    '/authorize',
+    // Each request stores a flow until its callback or the upkeep: counted as a sign-in attempt.
+    { schema: { querystring: AuthorizeQuery }, preHandler: limit('signIn') },
+    async (request, reply) => {
+      const query = request.query;
+      const name = query.provider ?? '';
+      const provider = oauth.clients.get(name);
+      if (provider === undefined) throw providerNotEnabled(name);
+      const challenge = pkceChallenge(query.code_challenge, query.code_challenge_method);
+      const referrer = redirects.check(query.redirect_to);
+      const params: Record<string, string> = {};
+      for (const [key, value] of Object.entries(query)) {
+        // eslint-disable-next-line no-restricted-syntax -- a plain record of strings, sent as query parameters only
+        if (!RESERVED.has(key.toLowerCase()) && typeof value === 'string') params[key] = value;
+      }
+      const { flow, secrets } = await oauth.flows.start({
+        provider: provider.settings.name,
+        referrer,
+        pkce: challenge,
+      });
+      const location = await oauth.clients.authorizationUrl(provider, {
+        state: flow.id,
+        secrets,
+        scopes: query.scopes,
+        params,
+      });
+      return reply.redirect(location, 302);
+    },
+  );
+
+  const callback = async (params: Record<string, string | undefined>, reply: FastifyReply) => {
+    let flow: OAuthFlow;
+    let taken;
+    try {
+      taken = await oauth.flows.take(params['state']);
+      flow = taken.flow;
+    } catch (error) {
+      // No flow, no app address of its own: GoTrue leads to the site URL with the error (303).
+      return redirectError(reply, redirects.defaultTarget, error, { fragment: false, status: 303 });
+    }
+    const target = flow.referrer ?? redirects.defaultTarget;
+    try {
+      if (params['error'] !== undefined && params['error'] !== '') {
+        throw new ProviderError(params['error'], params['error_description'] ?? '');
+      }
+      if (params['code'] === undefined || params['code'] === '') {
+        throw new AuthError('bad_oauth_callback', 'OAuth callback with missing authorization code missing');
+      }
+      const provider = oauth.clients.get(flow.providerType);
+      if (provider === undefined) throw providerNotEnabled(flow.providerType);
+      const signedIn = await oauth.clients.finish(
+        provider,
+        new URLSearchParams(definedEntries(params)),
+        flow.id,
+        taken.secrets,
+      );
+      const user = await oauth.signIn.signIn({
+        provider: provider.settings.name,
+        claims: signedIn.claims,
+        issuer: provider.definition.flavour === 'oidc' ? provider.definition.issuer(provider.settings) : null,
+        emailOptional: provider.settings.emailOptional,
+        redirectTo: flow.referrer,
+      });
+      if (target === null)
+        throw new AuthError('validation_failed', 'No redirect_to and no site URL to lead to');
+      if (flow.codeChallenge !== null) {
+        auth.assertNotBanned(user, new Date());
+        const code = await oauth.flows.issueCode(flow, user.id);
+        const url = new URL(target);
+        url.searchParams.set('code', code);
+        return reply.redirect(url.toString(), 302);
+      }
+      const issued = await auth.startSession(user, gotrueClaims(settings.audience, 'oauth'), 'oauth');
+      return reply.redirect(withSessionFragment(target, issued, signedIn.tokens), 302);
+    } catch (error) {
+      return redirectError(reply, target, error, { fragment: true, status: 302 });
+    }
+  };
+
+  app.get('/callback', { schema: { querystring: CallbackParams } }, async (request, reply) =>
+    callback(request.query, reply),
+  );
+  // Providers that answer with response_mode=form_post (Apple) POST the same parameters.
+  app.post('/callback', { schema: { body: CallbackParams } }, async (request, reply) =>
+    callback(request.body, reply),
+  );
+};
+
+function definedEntries(params: Record<string, string | undefined>): [string, string][] {
+  return Object.entries(params).filter((entry): entry is [string, string] => entry[1] !== undefined);
+}
+
+/** GoTrue's implicit answer (AsRedirectURL): the session, and the provider's tokens, in the fragment. */
+function withSessionFragment(target: string, issued: IssuedSession, tokens: ProviderTokens): string {
+  const fragment = new URLSearchParams({
+    access_token: issued.accessToken,
+    token_type: 'bearer',
+    expires_in: String(issued.expiresIn),
+    expires_at: String(issued.expiresAt),
+    refresh_token: issued.refreshToken,
+    provider_token: tokens.accessToken,
+  });
+  if (tokens.refreshToken !== null) fragment.set('provider_refresh_token', tokens.refreshToken);
+  const url = new URL(target);
+  url.hash = fragment.toString();
+  return url.toString();
+}
+
+/** GoTrue's `error` of an error code or status (getErrorQueryString, oauthErrorMap). */
+function oauthErrorName(error: AuthError): string {
+  if (['signup_disabled', 'user_banned', 'provider_email_needs_verification'].includes(error.code)) {
+    return 'access_denied';
+  }
+  const byStatus: Record<number, string> = {
+    400: 'invalid_request',
+    401: 'unauthorized_client',
+    403: 'access_denied',
+    500: 'server_error',
+    503: 'temporarily_unavailable',
+  };
+  return byStatus[error.status] ?? 'server_error';
+}
+
+/**
+ * Leads back with the error, as GoTrue: `error`, `error_code`, `error_description` in the query
+ * and (for the callback's errors) in the fragment with `sb`. Without an address to lead to, the
+ * error is answered as JSON. A fault that is no AuthError is rethrown (logged, 500).
+ */
+function redirectError(
+  reply: FastifyReply,
+  target: string | null,
+  error: unknown,
+  options: { fragment: boolean; status: 302 | 303 },
+) {
+  let params: Record<string, string>;
+  if (error instanceof ProviderError) {
+    params = { error: error.error, error_description: error.description };
+  } else if (isAuthError(error)) {
+    if (error.status >= 500) reply.log.error({ err: error }, 'OAuth callback failed');
+    params = { error: oauthErrorName(error), error_code: error.code, error_description: error.message };
+  } else {
+    throw error;
+  }
+  if (target === null) {
+    if (error instanceof ProviderError) throw new AuthError('validation_failed', error.description);
+    throw error;
+  }
+  const url = new URL(target);
+  for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value);
+  if (options.fragment) url.hash = new URLSearchParams({ ...params, sb: '' }).toString();
+  return reply.redirect(url.toString(), options.status);
+}

@@ -1,0 +1,133 @@
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { createServerClient, parseCookieHeader, serializeCookieHeader } from '@supabase/ssr';
+import type { SupabaseClientOptions } from '@supabase/supabase-js';
+import type { Browser } from 'playwright-core';
+import { WebSocket } from 'ws';
+import type { TestApp } from '../support/app.js';
+import { chromiumAvailable, launchBrowser } from '../support/browser.js';
+import { freePort } from '../support/free-port.js';
+import { startMailingApp, stopMailingApp } from '../support/gotrue.js';
+import { startOidcProvider, type TestIdp } from '../support/oidc-provider.js';
+import type { SmtpSink } from '../support/smtp-sink.js';
+
+/**
+ * The whole redirect dance in headless Chromium: an @supabase/ssr server app's "Sign in with
+ * Keycloak" (signInWithOAuth, the PKCE verifier in a cookie) → restauth's /authorize → the OIDC
+ * provider (oidc-provider, logging the account in) → restauth's /callback → the app's
+ * /auth/callback?code=, exchanged by the server → the account page the server renders after getUser.
+ */
+const skip = chromiumAvailable() ?? false;
+
+type RealtimeTransport = NonNullable<NonNullable<SupabaseClientOptions<'public'>['realtime']>['transport']>;
+const transport = WebSocket as unknown as RealtimeTransport;
+
+function oauthApp(supabaseUrl: string): Server {
+  return createServer((request, response) => {
+    void route(request, response).catch((error: unknown) => {
+      response.writeHead(500, { 'content-type': 'text/plain' });
+      response.end(String(error));
+    });
+  });
+
+  async function route(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const url = new URL(request.url ?? '/', `http://${request.headers.host}`);
+    const setCookies: string[] = [];
+    const supabase = createServerClient(supabaseUrl, 'anon-key', {
+      realtime: { transport },
+      cookies: {
+        getAll: () =>
+          parseCookieHeader(request.headers.cookie ?? '').map(({ name, value }) => ({
+            name,
+            value: value ?? '',
+          })),
+        setAll: (cookies) => {
+          for (const { name, value, options } of cookies)
+            setCookies.push(serializeCookieHeader(name, value, options));
+        },
+      },
+    });
+    const send = (status: number, html: string, headers: Record<string, string> = {}) => {
+      response.writeHead(status, {
+        'content-type': 'text/html; charset=utf-8',
+        'set-cookie': setCookies,
+        ...headers,
+      });
+      response.end(`<!doctype html><title>app</title>${html}`);
+    };
+    if (url.pathname === '/') {
+      return send(200, '<form method="post" action="/login"><button>Sign in with Keycloak</button></form>');
+    }
+    if (url.pathname === '/login' && request.method === 'POST') {
+      const { data, error } = await supabase.auth.signInWithOAuth({
+        provider: 'keycloak',
+        options: { redirectTo: `${url.origin}/auth/callback` },
+      });
+      if (error || !data.url) return send(400, `<p id="result">error: ${error?.message}</p>`);
+      return send(303, '', { location: data.url });
+    }
+    if (url.pathname === '/auth/callback') {
+      const code = url.searchParams.get('code');
+      if (code === null) return send(400, `<p id="result">error: ${url.searchParams.get('error_code')}</p>`);
+      const { error } = await supabase.auth.exchangeCodeForSession(code);
+      if (error) return send(400, `<p id="result">error: ${error.code ?? error.message}</p>`);
+      return send(303, '', { location: '/account' });
+    }
+    if (url.pathname === '/account') {
+      const { data, error } = await supabase.auth.getUser();
+      if (error || !data.user) return send(401, '<p id="result">signed out</p>');
+      const providers = (data.user.identities ?? []).map((identity) => identity.provider).sort();
+      return send(200, `<p id="result">signed in as ${data.user.email} via ${providers.join(',')}</p>`);
+    }
+    return send(404, 'not found');
+  }
+}
+
+describe('OIDC sign-in in Chromium: an @supabase/ssr app through the provider and back', { skip }, () => {
+  let browser: Browser;
+  let t: TestApp;
+  let sink: SmtpSink;
+  let idp: TestIdp;
+  let app: Server;
+  let appOrigin: string;
+
+  before(async () => {
+    browser = await launchBrowser();
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    idp = await startOidcProvider({ redirectUris: [`${base}/auth/v1/callback`] });
+    idp.accounts.set('kc-carla', { email: 'carla@acme.test', email_verified: true, name: 'Carla' });
+    app = oauthApp(base);
+    await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+    appOrigin = `http://127.0.0.1:${(app.address() as AddressInfo).port}`;
+    ({ t, sink } = await startMailingApp({
+      port,
+      publicUrl: base,
+      siteUrl: appOrigin,
+      external: {
+        keycloak: { enabled: true, client_id: idp.clientId, secret: idp.clientSecret, url: idp.issuer },
+      },
+    }));
+    await t.app.listen({ port, host: '127.0.0.1' });
+  });
+  after(async () => {
+    await browser.close();
+    await new Promise((resolve) => app.close(resolve));
+    await stopMailingApp(t, sink);
+    await idp.close();
+  });
+
+  it('the button leads through restauth and the provider to the signed-in account page', async () => {
+    const page = await browser.newPage();
+    try {
+      idp.loginAs('kc-carla');
+      await page.goto(`${appOrigin}/`);
+      await Promise.all([page.waitForURL(`${appOrigin}/account`), page.click('button')]);
+      assert.equal(await page.textContent('#result'), 'signed in as carla@acme.test via email,keycloak');
+    } finally {
+      await page.close();
+    }
+  });
+});

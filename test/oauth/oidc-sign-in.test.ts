@@ -1,0 +1,142 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { TestApp } from '../support/app.js';
+import { freePort } from '../support/free-port.js';
+import { gotrueClient, listen, startMailingApp, stopMailingApp } from '../support/gotrue.js';
+import { followRedirects, startOidcProvider, type TestIdp } from '../support/oidc-provider.js';
+import { suiteStore } from '../support/postgres.js';
+import type { SmtpSink } from '../support/smtp-sink.js';
+
+/**
+ * OAuth/OIDC sign-in with the unmodified @supabase/auth-js against a listening restauth and a real
+ * OpenID Connect provider (oidc-provider) configured as GoTrue's keycloak would be, on both stores:
+ * signInWithOAuth's URL, followed as a browser follows it, comes back to the app signed in, in the
+ * implicit flow (session in the fragment) and the PKCE flow (?code= exchanged with the verifier).
+ */
+const APP = 'https://app.test';
+
+for (const storeKind of ['file', 'postgres'] as const) {
+  describe(`OIDC sign-in with @supabase/auth-js (${storeKind} store)`, () => {
+    let t: TestApp;
+    let sink: SmtpSink;
+    let url: string;
+    let idp: TestIdp;
+    let store: Awaited<ReturnType<typeof suiteStore>>;
+
+    before(async () => {
+      store = await suiteStore(storeKind);
+      const port = await freePort();
+      idp = await startOidcProvider({ redirectUris: [`http://127.0.0.1:${port}/auth/v1/callback`] });
+      idp.accounts.set('kc-ada', { email: 'ada@acme.test', email_verified: true, name: 'Ada Lovelace' });
+      ({ t, sink } = await startMailingApp({
+        ...store.config,
+        port,
+        publicUrl: `http://127.0.0.1:${port}`,
+        siteUrl: APP,
+        external: {
+          keycloak: { enabled: true, client_id: idp.clientId, secret: idp.clientSecret, url: idp.issuer },
+        },
+      }));
+      url = await listen(t);
+    });
+    after(async () => {
+      await stopMailingApp(t, sink);
+      await idp.close();
+      await store.drop();
+    });
+
+    it('implicit flow: signInWithOAuth → the provider → the app with the session in the fragment', async () => {
+      const { client } = gotrueClient(url);
+      const { data, error } = await client.signInWithOAuth({
+        provider: 'keycloak',
+        options: { redirectTo: `${APP}/welcome`, skipBrowserRedirect: true },
+      });
+      assert.equal(error, null);
+      idp.loginAs('kc-ada');
+      assert.ok(data.url);
+      const landed = await followRedirects(data.url, APP);
+      assert.equal(landed.pathname, '/welcome');
+      const fragment = new URLSearchParams(landed.hash.slice(1));
+      const accessToken = fragment.get('access_token');
+      assert.ok(accessToken, landed.href);
+      const { data: user } = await client.getUser(accessToken);
+      assert.equal(user.user?.email, 'ada@acme.test');
+      assert.deepEqual(user.user?.identities?.map((identity) => identity.provider).sort(), [
+        'email',
+        'keycloak',
+      ]);
+      assert.equal(user.user?.user_metadata['full_name'], 'Ada Lovelace');
+    });
+
+    it('PKCE flow: ?code= exchanged with the verifier auth-js kept', async () => {
+      const { client } = gotrueClient(url, { flowType: 'pkce' });
+      const { data } = await client.signInWithOAuth({
+        provider: 'keycloak',
+        options: { redirectTo: `${APP}/callback`, skipBrowserRedirect: true },
+      });
+      idp.loginAs('kc-ada');
+      assert.ok(data.url);
+      const landed = await followRedirects(data.url, APP);
+      const code = landed.searchParams.get('code');
+      assert.ok(code, landed.href);
+      const exchanged = await client.exchangeCodeForSession(code);
+      assert.equal(exchanged.error, null);
+      assert.equal(exchanged.data.user?.email, 'ada@acme.test');
+      const again = await client.exchangeCodeForSession(code);
+      assert.ok(again.error, 'the code works once');
+    });
+  });
+}
+
+describe('OIDC sign-in with sign-ups switched off', () => {
+  let t: TestApp;
+  let sink: SmtpSink;
+  let url: string;
+  let idp: TestIdp;
+
+  before(async () => {
+    const port = await freePort();
+    idp = await startOidcProvider({ redirectUris: [`http://127.0.0.1:${port}/auth/v1/callback`] });
+    ({ t, sink } = await startMailingApp({
+      port,
+      publicUrl: `http://127.0.0.1:${port}`,
+      siteUrl: APP,
+      signup: { enabled: false },
+      external: {
+        keycloak: { enabled: true, client_id: idp.clientId, secret: idp.clientSecret, url: idp.issuer },
+      },
+    }));
+    url = await listen(t);
+  });
+  after(async () => {
+    await stopMailingApp(t, sink);
+    await idp.close();
+  });
+
+  it('a new user is refused with access_denied signup_disabled; an existing one signs in', async () => {
+    idp.accounts.set('kc-newcomer', { email: 'new@acme.test', email_verified: true });
+    idp.accounts.set('kc-member', { email: 'member@acme.test', email_verified: true });
+    await t.services.auth.register({
+      email: 'member@acme.test',
+      password: 'member password',
+      emailConfirmed: true,
+    });
+    const { client } = gotrueClient(url);
+    const start = async (account: string) => {
+      const { data } = await client.signInWithOAuth({
+        provider: 'keycloak',
+        options: { redirectTo: `${APP}/in`, skipBrowserRedirect: true },
+      });
+      assert.ok(data.url);
+      idp.loginAs(account);
+      return followRedirects(data.url, APP);
+    };
+    const refused = await start('kc-newcomer');
+    assert.equal(refused.searchParams.get('error'), 'access_denied');
+    assert.equal(refused.searchParams.get('error_code'), 'signup_disabled');
+    assert.equal(refused.hash.includes('access_token'), false);
+    assert.equal(await t.services.store.findUserByEmail('new@acme.test'), null);
+    const member = await start('kc-member');
+    assert.ok(new URLSearchParams(member.hash.slice(1)).get('access_token'), member.href);
+  });
+});

@@ -1,0 +1,173 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
+import Provider, { type OidcContext } from 'oidc-provider';
+
+/**
+ * A real OpenID Connect identity provider in the test process: oidc-provider
+ * (panva), listening on a port of its own, with one confidential client and
+ * accounts the test defines. Its login needs no typing: the interaction logs
+ * in the account named by `loginAs` (the consent is given once per account),
+ * so fetch or a browser can go through the whole redirect dance. Its keys are
+ * the test's, so a test can also sign id_tokens as it would (signInWithIdToken)
+ * or with another key (a forgery).
+ */
+export interface TestIdp {
+  /** The issuer (http://127.0.0.1:PORT), where discovery is. */
+  issuer: string;
+  clientId: string;
+  clientSecret: string;
+  /** The claims of each account, by its id (the `sub`). */
+  accounts: Map<string, Record<string, unknown>>;
+  /** The account the next login signs in as. */
+  loginAs(accountId: string): void;
+  /** An id_token for the client, signed with the IdP's key unless `key` is another. */
+  idToken(
+    claims: JWTPayload,
+    options?: { key?: CryptoKey; kid?: string; expiresIn?: string },
+  ): Promise<string>;
+  /** A private key that is not the IdP's (a forger's), with the IdP's kid. */
+  forgerKey(): Promise<CryptoKey>;
+  close(): Promise<void>;
+}
+
+const KID = 'test-idp-key';
+
+export async function startOidcProvider(options: {
+  redirectUris: string[];
+  port?: number;
+}): Promise<TestIdp> {
+  const { privateKey } = await generateKeyPair('RS256', { extractable: true });
+  const jwk: JWK = { ...(await exportJWK(privateKey)), kid: KID, alg: 'RS256', use: 'sig' };
+  const accounts = new Map<string, Record<string, unknown>>();
+  let nextLogin: string | null = null;
+  const clientId = 'restauth-test';
+  const clientSecret = 'restauth-test-secret-0123456789abcdef';
+
+  const server: Server = createServer();
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
+  const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  const provider = new Provider(issuer, {
+    clients: [
+      {
+        client_id: clientId,
+        client_secret: clientSecret,
+        redirect_uris: options.redirectUris,
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+      },
+    ],
+    jwks: { keys: [jwk] },
+    findAccount: (_ctx: unknown, id: string) => {
+      const claims = accounts.get(id);
+      if (claims === undefined) return undefined;
+      return { accountId: id, claims: () => ({ sub: id, ...claims }) };
+    },
+    claims: {
+      openid: ['sub'],
+      email: ['email', 'email_verified'],
+      profile: ['name', 'picture', 'preferred_username'],
+    },
+    // Profile claims in the id_token too (restauth also reads userinfo; signInWithIdToken has only this).
+    conformIdTokenClaims: false,
+    features: { devInteractions: { enabled: false } },
+    interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
+    // The test's own client: consent is implied, as for a first-party app.
+    loadExistingGrant: async (ctx: OidcContext) => {
+      const { client, session, result } = ctx.oidc;
+      if (client === undefined || session?.accountId === undefined) return undefined;
+      const grantId = result?.consent?.grantId ?? session.grantIdFor(client.clientId);
+      if (grantId !== undefined) return ctx.oidc.provider.Grant.find(grantId);
+      const grant = new ctx.oidc.provider.Grant({ clientId: client.clientId, accountId: session.accountId });
+      grant.addOIDCScope('openid email profile');
+      await grant.save();
+      return grant;
+    },
+    cookies: { keys: ['test-idp-cookie-key-0123456789'] },
+    // Stated, so oidc-provider does not announce its defaults on every start.
+    ttl: { Interaction: 600, Grant: 3600, Session: 3600, AccessToken: 600, IdToken: 600 },
+    pkce: { required: () => true },
+  });
+  const handle = provider.callback();
+  server.on('request', (req, res) => {
+    if (req.url?.startsWith('/interaction/')) {
+      void (async () => {
+        try {
+          await provider.interactionDetails(req, res);
+          if (nextLogin === null) throw new Error('the test named no account to log in (loginAs)');
+          await provider.interactionFinished(
+            req,
+            res,
+            { login: { accountId: nextLogin } },
+            { mergeWithLastSubmission: false },
+          );
+        } catch (error) {
+          res.statusCode = 500;
+          res.end(String(error));
+        }
+      })();
+      return;
+    }
+    handle(req, res);
+  });
+
+  return {
+    issuer,
+    clientId,
+    clientSecret,
+    accounts,
+    loginAs(accountId) {
+      nextLogin = accountId;
+    },
+    async idToken(claims, signing = {}) {
+      const now = Math.floor(Date.now() / 1000);
+      // The claims given win: a test forges an issuer, an audience or an expiry by naming it.
+      return new SignJWT({ iss: issuer, aud: clientId, iat: now, exp: now + 600, ...claims })
+        .setProtectedHeader({ alg: 'RS256', kid: signing.kid ?? KID })
+        .sign(signing.key ?? privateKey);
+    },
+    async forgerKey() {
+      return (await generateKeyPair('RS256')).privateKey;
+    },
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.closeAllConnections();
+        server.close((error) => (error ? reject(error) : resolve()));
+      }),
+  };
+}
+
+/**
+ * What a browser does with redirects, for fetch: follows them from `start`, keeping each origin's
+ * cookies, until one leads to `stop` (the app's origin, which is not served, or a test of the
+ * address); returns that address.
+ */
+export async function followRedirects(
+  start: string,
+  stop: string | ((url: URL) => boolean),
+  limit = 15,
+): Promise<URL> {
+  const stopsAt = typeof stop === 'string' ? (url: URL) => url.origin === stop : stop;
+  const jar = new Map<string, Map<string, string>>();
+  let url = new URL(start);
+  for (let hop = 0; hop < limit; hop++) {
+    if (hop > 0 && stopsAt(url)) return url;
+    const cookies = jar.get(url.origin) ?? new Map<string, string>();
+    const response = await fetch(url, {
+      redirect: 'manual',
+      headers: { cookie: [...cookies].map(([name, value]) => `${name}=${value}`).join('; ') },
+    });
+    for (const line of response.headers.getSetCookie()) {
+      const [pair = ''] = line.split(';');
+      const at = pair.indexOf('=');
+      cookies.set(pair.slice(0, at).trim(), pair.slice(at + 1).trim());
+    }
+    jar.set(url.origin, cookies);
+    const location = response.headers.get('location');
+    await response.arrayBuffer();
+    if (location === null) throw new Error(`${url.href} answered ${response.status} without a redirect`);
+    url = new URL(location, url);
+  }
+  throw new Error(`more than ${limit} redirects from ${start}`);
+}
