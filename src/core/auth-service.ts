@@ -76,9 +76,20 @@ export interface IssuedSession extends IssuedAccessToken {
   refreshToken: string;
 }
 
-/** Claims a dialect adds to every token it asks for (postgrest-auth's `payload` and `count`, GoTrue's `email`...). */
-/** Claims a dialect adds to an access token, from its user and session. */
-export type ExtraClaims = (user: User, session: Session) => Record<string, unknown>;
+/**
+ * Claims a dialect adds to an access token, from its user and session (postgrest-auth's `payload` and
+ * `count`, GoTrue's `email`, `amr` ...). `authMethod`, when set, is how the dialect names the way a
+ * session it opens was authenticated (GoTrue's amr method: 'otp', 'magiclink' ...): the session keeps
+ * it (Session.amr). Unset, the use case's own word stands ('password' for a password sign-in).
+ */
+export type ExtraClaims = ((user: User, session: Session) => Record<string, unknown>) & {
+  readonly authMethod?: string;
+};
+
+/** The method a session opened by a use case records: the dialect's word for it, else the use case's. */
+function authMethodOf(extraClaims: ExtraClaims | undefined, fallback: string): string {
+  return extraClaims?.authMethod ?? fallback;
+}
 
 export interface SignUpInput {
   username?: string | null;
@@ -126,7 +137,7 @@ export class AuthService {
    */
   async signUp(input: SignUpInput, extraClaims?: ExtraClaims): Promise<IssuedSession> {
     const now = this.now();
-    const first = this.deps.sessions.draft(now);
+    const first = this.deps.sessions.draft(now, authMethodOf(extraClaims, 'password'));
     const user = await this.createAccount(input, now, first.session);
     const session = this.deps.sessions.opened(first.session, user.id);
     return this.issue(user, session, first.refreshToken, now, extraClaims);
@@ -143,7 +154,7 @@ export class AuthService {
   ): Promise<IssuedSession> {
     checkUserData(profile, 'User data');
     const now = this.now();
-    const first = this.deps.sessions.draft(now);
+    const first = this.deps.sessions.draft(now, authMethodOf(extraClaims, 'anonymous'));
     const user = await this.deps.store.createUser(
       {
         username: null,
@@ -270,7 +281,8 @@ export class AuthService {
       this.assertNotBanned(user, now);
       const signedIn = await this.deps.store.updateUser(user.id, { lastSignInAt: now });
       await this.deps.audit?.record('sign_in', { userId: user.id, data: { via: method } });
-      return this.openSession(signedIn, now, extraClaims);
+      // A mailed link or code is GoTrue's otp unless the dialect names it (magiclink, recovery ...).
+      return this.openSession(signedIn, now, extraClaims, 'otp');
     });
   }
 
@@ -321,7 +333,7 @@ export class AuthService {
     // Started together so the file store writes both in one commit.
     const [signedIn, opened] = await Promise.all([
       this.deps.store.updateUser(user.id, { lastSignInAt: now }),
-      this.deps.sessions.start(user.id, now),
+      this.deps.sessions.start(user.id, now, authMethodOf(extraClaims, 'password')),
     ]);
     await this.deps.audit?.record('sign_in', { userId: user.id, data: { via: 'password' } });
     return this.issue(signedIn, opened.session, opened.refreshToken, now, extraClaims);
@@ -572,7 +584,7 @@ export class AuthService {
   }): Promise<IssuedSession> {
     const { user, hash } = await this.proveCredentials(input.login, input.currentPassword);
     const { changed, now } = await this.storeNewPassword(user, input.newPassword, null, hash);
-    return this.openSession(changed, now, input.extraClaims);
+    return this.openSession(changed, now, input.extraClaims, 'password');
   }
 
   /** Hashes and stores a new password, as a compare-and-set on `expectedHash` when given (see Store). */
@@ -639,7 +651,7 @@ export class AuthService {
     const now = this.now();
     const user = await this.deps.store.changePassword(consumed.userId, passwordHash, null, now);
     await this.deps.audit?.record('password_recovered', { userId: user.id, data: { via: 'token' } });
-    return this.openSession(user, now, input.extraClaims);
+    return this.openSession(user, now, input.extraClaims, 'recovery');
   }
 
   /** Mails the user name to the account with this address, if there is one; same answer either way. */
@@ -677,10 +689,19 @@ export class AuthService {
     }
   }
 
-  private async openSession(user: User, now: Date, extraClaims?: ExtraClaims): Promise<IssuedSession> {
+  private async openSession(
+    user: User,
+    now: Date,
+    extraClaims: ExtraClaims | undefined,
+    authMethod: string,
+  ): Promise<IssuedSession> {
     // Every session opens here or in signIn: none for a banned user (a password change or reset included).
     this.assertNotBanned(user, now);
-    const { session, refreshToken } = await this.deps.sessions.start(user.id, now);
+    const { session, refreshToken } = await this.deps.sessions.start(
+      user.id,
+      now,
+      authMethodOf(extraClaims, authMethod),
+    );
     return this.issue(user, session, refreshToken, now, extraClaims);
   }
 

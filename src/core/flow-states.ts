@@ -86,9 +86,10 @@ export class PkceFlows {
    * `grant_type=pkce`: the user of the flow whose code this is, when `verifier` is its challenge's,
    * the code is live and this call is the one that spends it (of racing exchanges one is). Errors
    * as GoTrue's: flow_state_not_found (unknown, spent or of a deleted user), flow_state_expired,
-   * bad_code_verifier (the flow stays: a client may retry with its right verifier).
+   * bad_code_verifier (the flow stays: a client may retry with its right verifier). With the user,
+   * the flow's authentication method ('email/signup', 'magiclink' ...): the session's amr, as GoTrue's.
    */
-  async exchange(authCode: string, verifier: string): Promise<User> {
+  async exchange(authCode: string, verifier: string): Promise<{ user: User; authenticationMethod: string }> {
     if (authCode === '' || verifier === '') {
       throw new AuthError(
         'validation_failed',
@@ -110,7 +111,7 @@ export class PkceFlows {
     }
     const user = await this.deps.store.findUserById(flow.userId);
     if (user === null) throw new AuthError('flow_state_not_found');
-    return user;
+    return { user, authenticationMethod: flow.authenticationMethod };
   }
 
   /** The upkeep: flows whose code or link can no longer be used. Returns how many went. */

@@ -39,7 +39,7 @@ export class SessionManager {
   ) {}
 
   /** A session not stored yet, for a user not created yet: written with it (Store.createUser). */
-  draft(now: Date): { session: FirstSession; refreshToken: string } {
+  draft(now: Date, authMethod: string): { session: FirstSession; refreshToken: string } {
     const refreshToken = randomSecret();
     return {
       session: {
@@ -48,6 +48,7 @@ export class SessionManager {
         notAfter: new Date(now.getTime() + this.settings.absoluteLifetime * 1000),
         refreshSecret: randomSecret(),
         firstRefreshTokenHash: hashSecret(refreshToken),
+        authMethod,
       },
       refreshToken,
     };
@@ -55,11 +56,23 @@ export class SessionManager {
 
   /** The session a draft became once written with its user. */
   opened(draft: FirstSession, userId: string): Session {
-    const { firstRefreshTokenHash: _first, ...rest } = draft;
-    return { ...rest, userId, refreshedAt: draft.createdAt, revokedAt: null, revokedReason: null };
+    const { firstRefreshTokenHash: _first, authMethod, ...rest } = draft;
+    return {
+      ...rest,
+      userId,
+      refreshedAt: draft.createdAt,
+      revokedAt: null,
+      revokedReason: null,
+      amr: authMethod === undefined ? [] : [{ method: authMethod, at: draft.createdAt }],
+    };
   }
 
-  async start(userId: string, now: Date): Promise<{ session: Session; refreshToken: string }> {
+  /** Opens a session authenticated by `authMethod` (GoTrue's amr method, kept with the session). */
+  async start(
+    userId: string,
+    now: Date,
+    authMethod: string,
+  ): Promise<{ session: Session; refreshToken: string }> {
     const refreshToken = randomSecret();
     const session = await this.store.createSession({
       id: randomId(),
@@ -69,6 +82,7 @@ export class SessionManager {
       refreshSecret: randomSecret(),
       firstRefreshTokenHash: hashSecret(refreshToken),
       maxPerUser: this.settings.maxPerUser,
+      authMethod,
     });
     return { session, refreshToken };
   }

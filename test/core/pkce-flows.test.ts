@@ -91,7 +91,7 @@ describe('PkceFlows lifetimes and pruning', () => {
     later(LINK_TTL - 1);
     assert.equal(await flows.prune(now), 0);
     const issued = await flows.issueCode(user, 'recovery');
-    assert.equal((await flows.exchange(issued, verifier)).id, user.id);
+    assert.equal((await flows.exchange(issued, verifier)).user.id, user.id);
 
     await flows.start(user.id, 'recovery', challenge);
     later(LINK_TTL + 1);

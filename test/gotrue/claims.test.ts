@@ -67,8 +67,9 @@ describe("GoTrue dialect: GoTrue's access-token claims by default", () => {
     assert.equal(decodeProtectedHeader(String(session['access_token'])).kid, undefined);
   });
 
-  it('a refreshed token keeps the session and says token_refresh', async () => {
+  it("a refreshed token keeps the session and its amr: the sign-in's method and time, as GoTrue's", async () => {
     const first = await signIn(t, 'ann@acme.test');
+    t.advance(90_000);
     const res = await t.app.inject({
       method: 'POST',
       url: `${PREFIX}/token?grant_type=refresh_token`,
@@ -77,7 +78,10 @@ describe("GoTrue dialect: GoTrue's access-token claims by default", () => {
     assert.equal(res.statusCode, 200, res.body);
     const claims = decodeJwt(String(res.json<Json>()['access_token']));
     assert.equal(claims['session_id'], decodeJwt(String(first['access_token']))['session_id']);
-    assert.equal((claims['amr'] as Array<{ method: string }>)[0]!.method, 'token_refresh');
+    assert.deepEqual(claims['amr'], decodeJwt(String(first['access_token']))['amr']);
+    assert.ok(
+      Number(claims.iat) - Number((claims['amr'] as Array<{ timestamp: number }>)[0]!.timestamp) >= 90,
+    );
     assert.equal(claims.aud, 'authenticated');
   });
 });

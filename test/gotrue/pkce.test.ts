@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { decodeJwt } from 'jose';
 import type { TestApp } from '../support/app.js';
 import {
   gotrueClient,
@@ -12,6 +13,11 @@ import {
 } from '../support/gotrue.js';
 import { suiteStore } from '../support/postgres.js';
 import type { SmtpSink } from '../support/smtp-sink.js';
+
+/** The amr claim of an access token, as GoTrue states how its session was authenticated. */
+function amrOf(accessToken: string | undefined): unknown {
+  return decodeJwt(accessToken ?? '')['amr'];
+}
 
 /**
  * The PKCE flow with the unmodified @supabase/auth-js (`flowType: 'pkce'`, what @supabase/ssr
@@ -86,6 +92,16 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.equal(exchanged.error, null);
       assert.ok(exchanged.data.session?.access_token);
       assert.ok(events.includes('SIGNED_IN'));
+      // The flow's method, as GoTrue's PKCE exchange states it, kept by a refresh a minute later.
+      const amr = amrOf(exchanged.data.session?.access_token) as { method: string; timestamp: number }[];
+      assert.deepEqual(
+        amr.map((claim) => claim.method),
+        ['email/signup'],
+      );
+      t.advance(60_000);
+      const refreshed = await client.refreshSession();
+      assert.equal(refreshed.error, null);
+      assert.deepEqual(amrOf(refreshed.data.session?.access_token), amr);
       const { data, error } = await client.getUser();
       assert.equal(error, null);
       assert.equal(data.user?.email, 'pia@acme.test');
@@ -112,6 +128,10 @@ for (const storeKind of ['file', 'postgres'] as const) {
       const code = await codeFromMail('max@acme.test', since, 'magiclink');
       const exchanged = await client.exchangeCodeForSession(code);
       assert.equal(exchanged.error, null);
+      assert.deepEqual(
+        (amrOf(exchanged.data.session?.access_token) as { method: string }[]).map((claim) => claim.method),
+        ['magiclink'],
+      );
       assert.equal(exchanged.data.user?.email, 'max@acme.test');
       assert.equal((await client.getUser()).data.user?.email, 'max@acme.test');
     });
@@ -148,6 +168,10 @@ for (const storeKind of ['file', 'postgres'] as const) {
       const code = await codeFromMail('rita@acme.test', since, 'recovery');
       const exchanged = await client.exchangeCodeForSession(code);
       assert.equal(exchanged.error, null);
+      assert.deepEqual(
+        (amrOf(exchanged.data.session?.access_token) as { method: string }[]).map((claim) => claim.method),
+        ['recovery'],
+      );
       assert.ok(events.includes('PASSWORD_RECOVERY'), `events: ${events.join(', ')}`);
       const updated = await client.updateUser({ password: 'a brand new passphrase' });
       assert.equal(updated.error, null);

@@ -117,6 +117,16 @@ export interface NewIdentity {
   now: Date;
 }
 
+/**
+ * A way a session was authenticated, as GoTrue's `amr` claim and its auth.mfa_amr_claims name it:
+ * 'password', 'otp', 'magiclink', 'recovery', 'invite', 'email/signup', 'email_change', 'anonymous',
+ * 'oauth', ... with when.
+ */
+export interface AmrClaim {
+  method: string;
+  at: Date;
+}
+
 export interface Session {
   id: string;
   userId: string;
@@ -133,6 +143,11 @@ export interface Session {
    * period returns the same successor without any token being stored in clear.
    */
   refreshSecret: string;
+  /**
+   * How the session was authenticated, oldest first: kept for its whole life, so a refreshed access
+   * token states how the session began, as GoTrue's; [] when none was recorded (sessions from before).
+   */
+  amr: readonly AmrClaim[];
 }
 
 export interface NewSession {
@@ -143,6 +158,8 @@ export interface NewSession {
   refreshSecret: string;
   /** SHA-256 of the session's first refresh token. */
   firstRefreshTokenHash: string;
+  /** The method that authenticated it (GoTrue's amr method), recorded with createdAt; absent: none. */
+  authMethod?: string;
   /**
    * The most live sessions the user may hold, this one included: the oldest
    * beyond it are deleted with their refresh tokens (0: no limit).

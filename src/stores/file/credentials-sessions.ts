@@ -82,7 +82,10 @@ export interface CredentialsWrite {
 export function writeNewSession(
   write: CredentialsWrite,
   userId: string,
-  session: Pick<NewSession, 'id' | 'createdAt' | 'notAfter' | 'refreshSecret' | 'firstRefreshTokenHash'>,
+  session: Pick<
+    NewSession,
+    'id' | 'createdAt' | 'notAfter' | 'refreshSecret' | 'firstRefreshTokenHash' | 'authMethod'
+  >,
 ): void {
   const { credentials, changes, sessions } = write;
   const created = session.createdAt.toISOString();
@@ -95,6 +98,7 @@ export function writeNewSession(
     revokedAt: null,
     revokedReason: null,
     refreshSecret: session.refreshSecret,
+    ...(session.authMethod === undefined ? {} : { amr: [{ method: session.authMethod, at: created }] }),
   };
   changes.wrote('sessions', session.id);
   sessions.addSession(userId, session.id);

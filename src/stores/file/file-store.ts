@@ -891,5 +891,6 @@ function toSession(id: string, record: SessionRecord): Session {
     revokedAt: record.revokedAt === null ? null : new Date(record.revokedAt),
     revokedReason: record.revokedReason,
     refreshSecret: record.refreshSecret,
+    amr: (record.amr ?? []).map((claim) => ({ method: claim.method, at: new Date(claim.at) })),
   };
 }

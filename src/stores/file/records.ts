@@ -57,6 +57,8 @@ export interface SessionRecord {
   revokedAt: string | null;
   revokedReason: string | null;
   refreshSecret: string;
+  /** How it was authenticated (GoTrue's amr: method and ISO date); absent in files from before: none. */
+  amr?: { method: string; at: string }[];
 }
 
 interface RefreshTokenEntry {

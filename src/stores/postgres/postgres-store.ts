@@ -31,8 +31,10 @@ import { checkRoleName, createUserRole, dropUserRole, type RoleNames } from './u
 import { pruneSessions } from './upkeep.js';
 import { gotrueTokenType, oneTimeTokenTables } from './gotrue-one-time-tokens.js';
 import {
+  ENDED_SESSION_AMR,
   ENDED_SESSION_COLUMNS,
   LIVE_SESSION_COLUMNS,
+  liveSessionAmr,
   endSessionsClauses,
   insertSessionSql,
   sessionTables,
@@ -78,6 +80,8 @@ interface SessionRow {
   revoked_at: Date | null;
   revoked_reason: string | null;
   refresh_secret: string;
+  /** liveSessionAmr's JSON: dates as strings. */
+  amr: { method: string; at: string }[];
 }
 
 interface OneTimeTokenRow {
@@ -220,6 +224,7 @@ function toSession(row: SessionRow): Session {
     revokedAt: row.revoked_at,
     revokedReason: row.revoked_reason,
     refreshSecret: row.refresh_secret,
+    amr: row.amr.map((claim) => ({ method: claim.method, at: new Date(claim.at) })),
   };
 }
 
@@ -348,6 +353,7 @@ export class PostgresStore implements Store {
           session.notAfter,
           session.refreshSecret,
           session.firstRefreshTokenHash,
+          session.authMethod ?? null,
         ]);
       }
       if (mails.length > 0) {
@@ -631,6 +637,7 @@ export class PostgresStore implements Store {
         session.notAfter,
         session.refreshSecret,
         session.firstRefreshTokenHash,
+        session.authMethod ?? null,
       ]),
     );
     if (session.maxPerUser > 0) {
@@ -652,6 +659,7 @@ export class PostgresStore implements Store {
       revokedAt: null,
       revokedReason: null,
       refreshSecret: session.refreshSecret,
+      amr: session.authMethod === undefined ? [] : [{ method: session.authMethod, at: session.createdAt }],
     };
   }
 
@@ -660,7 +668,7 @@ export class PostgresStore implements Store {
     if (uid === null) return [];
     // Every row of auth.sessions is a session not ended (ended ones leave it).
     const { rows } = await this.pool.query<SessionRow>(
-      `SELECT ${LIVE_SESSION_COLUMNS} FROM ${this.session.sessions} s
+      `SELECT ${LIVE_SESSION_COLUMNS}, ${liveSessionAmr(this.session)} FROM ${this.session.sessions} s
        LEFT JOIN ${this.session.secrets} k ON k.session_id = s.id
        WHERE s.user_id = $1 ORDER BY s.created_at DESC`,
       [uid],
@@ -672,10 +680,10 @@ export class PostgresStore implements Store {
     if (!UUID.test(id)) return null;
     const { rows } = await this.pool.query<SessionRow>(
       this.prepared(
-        `SELECT ${LIVE_SESSION_COLUMNS} FROM ${this.session.sessions} s
+        `SELECT ${LIVE_SESSION_COLUMNS}, ${liveSessionAmr(this.session)} FROM ${this.session.sessions} s
          LEFT JOIN ${this.session.secrets} k ON k.session_id = s.id WHERE s.id = $1
          UNION ALL
-         SELECT ${ENDED_SESSION_COLUMNS} FROM ${this.session.ends} e WHERE e.id = $1`,
+         SELECT ${ENDED_SESSION_COLUMNS}, ${ENDED_SESSION_AMR} FROM ${this.session.ends} e WHERE e.id = $1`,
         [id],
       ),
     );

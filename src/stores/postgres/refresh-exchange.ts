@@ -1,7 +1,9 @@
 import type { quotedNames } from './migrations.js';
 import {
+  ENDED_SESSION_AMR,
   ENDED_SESSION_COLUMNS,
   LIVE_SESSION_COLUMNS,
+  liveSessionAmr,
   NO_TIME_BOX,
   REFRESHED_AT,
   type SessionTables,
@@ -69,12 +71,13 @@ function hashSecretSql(text: string): string {
 export function refreshTokenLookupSql(t: SessionTables, userColumns: string, userFrom: string): string {
   return `SELECT f.*, to_jsonb(u) AS user_row FROM (
       SELECT t.token AS hash, t.created_at AS token_created_at,
-        CASE WHEN t.revoked THEN t.updated_at END AS rotated_at, s.user_id AS user_uid, ${LIVE_SESSION_COLUMNS}
+        CASE WHEN t.revoked THEN t.updated_at END AS rotated_at, s.user_id AS user_uid, ${LIVE_SESSION_COLUMNS},
+        ${liveSessionAmr(t)}
       FROM ${t.refreshTokens} t JOIN ${t.sessions} s ON s.id = t.session_id
       JOIN ${t.secrets} k ON k.session_id = s.id
       WHERE t.token = $1
       UNION ALL
-      SELECT t.token, t.created_at, t.rotated_at, e.user_id, ${ENDED_SESSION_COLUMNS}
+      SELECT t.token, t.created_at, t.rotated_at, e.user_id, ${ENDED_SESSION_COLUMNS}, ${ENDED_SESSION_AMR}
       FROM ${t.endTokens} t JOIN ${t.ends} e ON e.id = t.session_id
       WHERE t.token = $1
     ) f

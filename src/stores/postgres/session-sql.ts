@@ -17,6 +17,7 @@ export function sessionTables(names: Names) {
     secrets: `${names.restauth}.session_secrets`,
     ends: `${names.restauth}.session_ends`,
     endTokens: `${names.restauth}.session_end_tokens`,
+    amrClaims: `${names.schema}.mfa_amr_claims`,
   };
 }
 
@@ -42,13 +43,25 @@ export const LIVE_SESSION_COLUMNS = `s.id::text AS id, s.user_id::text AS user_i
   ${REFRESHED_AT} AS refreshed_at, coalesce(s.not_after, ${NO_TIME_BOX}) AS not_after,
   NULL::timestamptz AS revoked_at, NULL::text AS revoked_reason, coalesce(k.refresh_secret, '') AS refresh_secret`;
 
+/**
+ * The amr claims (GoTrue's auth.mfa_amr_claims: how the session `s` was authenticated, oldest first) as a
+ * JSON array of {method, at}, the column `amr` beside LIVE_SESSION_COLUMNS; GoTrue dates a claim by its
+ * updated_at. An ended session's are gone with it (ENDED_SESSION_AMR): nothing refreshes it.
+ */
+export function liveSessionAmr(t: SessionTables): string {
+  return `coalesce((SELECT jsonb_agg(jsonb_build_object('method', c.authentication_method, 'at', c.updated_at)
+      ORDER BY c.updated_at, c.authentication_method) FROM ${t.amrClaims} c WHERE c.session_id = s.id), '[]'::jsonb) AS amr`;
+}
+export const ENDED_SESSION_AMR = `'[]'::jsonb AS amr`;
+
 /** An ended session `e` of restauth.session_ends: its secret is gone with it (nothing refreshes it). */
 export const ENDED_SESSION_COLUMNS = `e.id::text AS id, e.user_id::text AS user_id, e.created_at, e.refreshed_at,
   e.not_after, e.ended_at AS revoked_at, e.reason AS revoked_reason, '' AS refresh_secret`;
 
 /**
  * A session and its first refresh token, as one statement: $1 the session id, $2 the user's uuid,
- * $3 the creation date, $4 its end, $5 its secret, $6 the first token's hash. Returns id and user_id.
+ * $3 the creation date, $4 its end, $5 its secret, $6 the first token's hash, $7 the method that
+ * authenticated it (GoTrue's amr claim in auth.mfa_amr_claims; NULL: none). Returns id and user_id.
  */
 export function insertSessionSql(t: SessionTables): string {
   return `WITH created AS (
@@ -60,6 +73,9 @@ export function insertSessionSql(t: SessionTables): string {
     ), token AS (
       INSERT INTO ${t.refreshTokens} (instance_id, token, user_id, revoked, session_id, created_at, updated_at)
       SELECT '00000000-0000-0000-0000-000000000000', $6, user_id::text, false, id, $3, $3 FROM created
+    ), amr AS (
+      INSERT INTO ${t.amrClaims} (id, session_id, created_at, updated_at, authentication_method)
+      SELECT gen_random_uuid(), id, $3, $3, $7::text FROM created WHERE $7::text IS NOT NULL
     )
     SELECT id::text AS id, user_id::text AS user_id FROM created`;
 }

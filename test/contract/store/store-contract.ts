@@ -441,6 +441,33 @@ export function runStoreContract(
         assert.equal(await store.findRefreshToken('nope'), null);
       });
 
+      it("keeps how a session was authenticated (GoTrue's amr) through rotations, and none when not told", async () => {
+        const user = await store.createUser(newUser(), 'h');
+        const amr = [{ method: 'magiclink', at: NOW }];
+        const session = await store.createSession({
+          ...newSession(user.id, { tokenHash: 'rt-amr-1' }),
+          authMethod: 'magiclink',
+        });
+        assert.deepEqual(session.amr, amr);
+        assert.deepEqual((await store.findSession(session.id))?.amr, amr);
+        assert.deepEqual((await store.findRefreshToken('rt-amr-1'))?.session.amr, amr);
+        assert.equal(await store.rotateRefreshToken('rt-amr-1', 'rt-amr-2', later(60)), true);
+        assert.deepEqual((await store.findRefreshToken('rt-amr-2'))?.session.amr, amr, 'a rotation keeps it');
+        assert.deepEqual(
+          (await store.listSessions(user.id)).map((listed) => listed.amr),
+          [amr],
+        );
+        // A new user's first session, written with it.
+        const { userId: _u, maxPerUser: _m, ...first } = newSession('ignored', { tokenHash: 'rt-amr-first' });
+        await store.createUser(newUser(), 'h', { session: { ...first, authMethod: 'password' } });
+        assert.deepEqual((await store.findRefreshToken('rt-amr-first'))?.session.amr, [
+          { method: 'password', at: NOW },
+        ]);
+        const untold = await store.createSession(newSession(user.id, { tokenHash: 'rt-amr-none' }));
+        assert.deepEqual(untold.amr, []);
+        assert.deepEqual((await store.findSession(untold.id))?.amr, []);
+      });
+
       it('rotates a refresh token once; a second rotation of it fails; the successor is live', async () => {
         const user = await store.createUser(newUser(), 'h');
         const session = await store.createSession(newSession(user.id, { tokenHash: 'rt-a' }));

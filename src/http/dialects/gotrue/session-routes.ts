@@ -128,10 +128,13 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (ap
         case 'id_token':
           return answer.session(await idTokenGrant(options, body));
         case 'pkce': {
-          const user = await pkce.exchange(body.auth_code ?? '', body.code_verifier ?? '');
-          // restauth's flow state does not keep which mail started it: the code proves a mailed secret.
+          const { user, authenticationMethod } = await pkce.exchange(
+            body.auth_code ?? '',
+            body.code_verifier ?? '',
+          );
+          // The session's amr is the flow's method ('email/signup', 'magiclink' ...), as GoTrue's.
           return answer.session(
-            await auth.startSession(user, gotrueClaims(settings.audience, 'otp'), 'pkce'),
+            await auth.startSession(user, gotrueClaims(settings.audience, authenticationMethod), 'pkce'),
           );
         }
       }

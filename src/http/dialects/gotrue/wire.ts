@@ -1,6 +1,6 @@
 import type { ExtraClaims, IssuedSession } from '../../../core/auth-service.js';
 import type { VerifyType } from '../../../core/email-flows.js';
-import type { Identity, User } from '../../../core/ports/store.js';
+import type { AmrClaim, Identity, Session, User } from '../../../core/ports/store.js';
 import { appMetadataJson, identityJson } from './identity-wire.js';
 
 /**
@@ -76,11 +76,6 @@ export type AuthMethod =
   | 'anonymous'
   | 'oauth';
 
-/**
- * The claims GoTrue puts in its access tokens, which apps and RLS policies read (sub, role and
- * session_id come from core; iss from jwt.issuer when set, as GoTrue's JWT_ISSUER). restauth does
- * not keep how a session began, so a refreshed token's amr says token_refresh, a method GoTrue has.
- */
 /** How a verified link or code opened its session, as GoTrue names it: a code is an OTP whatever its type. */
 export function verifiedMethod(type: VerifyType, secret: 'link' | 'code'): AuthMethod {
   if (secret === 'code') return 'otp';
@@ -96,24 +91,34 @@ const VERIFIED_METHODS: Record<VerifyType, AuthMethod> = {
   email_change: 'email_change',
 };
 
-export function gotrueClaims(audience: string, method: AuthMethod): ExtraClaims {
-  return (user, session) => ({
+/**
+ * The claims GoTrue puts in its access tokens, which apps and RLS policies read (sub, role and
+ * session_id come from core; iss from jwt.issuer when set, as GoTrue's JWT_ISSUER). `method` is how a
+ * session this opens was authenticated (AuthMethod, or a PKCE flow's GoTrue authentication method),
+ * which the session keeps: `amr` lists the session's claims (Session.amr), most recent first as
+ * GoTrue's CalculateAALAndAMR orders them, so a refreshed token states how the session began, as
+ * GoTrue's does (a refresh opens nothing: its `method` is not recorded).
+ */
+// `string & {}`: a PKCE flow's stored method (GoTrue's flow_state.authentication_method) passes as it is.
+export function gotrueClaims(audience: string, method: AuthMethod | (string & {})): ExtraClaims {
+  const claims = (user: User, session: Session) => ({
     aud: audience,
     email: user.email ?? '',
     phone: '',
     app_metadata: appMetadataJson(user, null),
     user_metadata: user.profile,
     aal: 'aal1',
-    amr: [
-      {
-        method,
-        timestamp: Math.floor(
-          (method === 'token_refresh' ? session.refreshedAt : session.createdAt).getTime() / 1000,
-        ),
-      },
-    ],
+    amr: amrJson(session.amr),
     is_anonymous: user.isAnonymous,
   });
+  return Object.assign(claims, { authMethod: method });
+}
+
+/** GoTrue's amr claim: each method with its Unix time, most recent first. */
+function amrJson(amr: readonly AmrClaim[]): { method: string; timestamp: number }[] {
+  return amr
+    .map((claim) => ({ method: claim.method, timestamp: Math.floor(claim.at.getTime() / 1000) }))
+    .sort((a, b) => b.timestamp - a.timestamp);
 }
 
 function iso(date: Date | null | undefined): string | null {
