@@ -3,6 +3,7 @@ import { DataError } from './errors.js';
 import type { DocumentStore } from '../core/ports/documents.js';
 import { decide, type Caller, type Decision, type Operation } from './access.js';
 import { hasSecretKey, isRow, sameId, withoutSecrets } from './collections.js';
+import { FieldIndexes, type FieldLookup } from './field-index.js';
 import { ForeignKeyIndexes } from './foreign-key-index.js';
 import { narrower } from './guards.js';
 import { IdIndexes } from './id-index.js';
@@ -16,6 +17,9 @@ export const AUTH_PREFIX = 'auth';
 /** The users collection's rule unless `rules` names it: owner only. */
 const USERS_DEFAULT_RULE = 600;
 
+/** Field indexes kept per collection unless told otherwise: at most this many copies of its order in memory. */
+export const DEFAULT_INDEXED_FIELDS = 8;
+
 /** Whether a top-level db.json key is served by the data API at all. */
 export function isServed(name: string): boolean {
   return name !== AUTH_PREFIX && !isPrototypeKey(name);
@@ -26,6 +30,8 @@ export class DataContext {
   readonly ids: IdIndexes;
   /** Children by foreign key, for `_embed`. */
   readonly children: ForeignKeyIndexes;
+  /** Equality indexes per collection and field, for filtered lists. */
+  private readonly fields: FieldIndexes;
   /** The last full-collection answers, serialized: a plain `GET /posts` is then a buffer write. */
   private readonly fullLists = new Map<
     string,
@@ -42,6 +48,8 @@ export class DataContext {
     readonly publicUrl: string,
     /** The rules the routes file's json-server-auth guards give (data/guards.ts), as last reloaded. */
     private readonly routeRules: () => Readonly<Record<string, number>> = () => ({}),
+    /** Field indexes kept per collection (field-index.ts); 0 scans every filtered list. */
+    maxIndexedFields: number = DEFAULT_INDEXED_FIELDS,
   ) {
     // The file store edits the users collection in place: its index is trusted for one generation only.
     this.ids = new IdIndexes(
@@ -50,7 +58,10 @@ export class DataContext {
       (name) => name === usersProp,
     );
     this.children = new ForeignKeyIndexes(() => documents.generation);
+    this.fields = new FieldIndexes(config.id, maxIndexedFields);
+    documents.onChange((change) => this.fields.apply(change));
     documents.onReload(() => {
+      this.fields.clear();
       this.ids.clear();
       this.children.clear();
       this.fullLists.clear();
@@ -182,6 +193,17 @@ export class DataContext {
     const value = this.collection(name);
     // Not copied: lists are served straight from the document (entries that are not objects are skipped where it matters).
     return Array.isArray(value) ? (value as Row[]) : null;
+  }
+
+  /**
+   * Equality indexes over the whole collection `name` (`rows`), when a list
+   * may read from them: not for a caller limited to their own records (their
+   * list is filtered as if the others did not exist), nor for users (filtered
+   * as shown, without secret fields). Null: the list scans.
+   */
+  fieldLookup(name: string, rows: Row[], decision: Decision): FieldLookup | null {
+    if (decision.scope !== 'all' || name === this.usersProp) return null;
+    return this.fields.lookup(name, rows);
   }
 
   /** The record with this id (compared as strings, as json-server does), or undefined. */

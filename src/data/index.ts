@@ -57,6 +57,8 @@ export interface DataApiOptions {
   routeRules?: () => Readonly<Record<string, number>>;
   /** The json-server-auth guard the request's URL named (`/664/posts`, taken off before routing), or null. */
   guardOf?: (request: FastifyRequest) => number | null;
+  /** Field indexes kept per collection (field-index.ts; default 8, 0: filtered lists scan). */
+  maxIndexedFields?: number;
 }
 
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
@@ -81,6 +83,7 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
     options.maxRecordBytes,
     options.publicUrl.replace(/\/+$/u, ''),
     options.routeRules,
+    options.maxIndexedFields,
   );
   const hasStatic = existsSync(options.config.static);
   const wait = options.sleep ?? sleep;

@@ -2,7 +2,16 @@ import type { Decision } from './access.js';
 import { isRow } from './collections.js';
 import { decorator, type PluralRequest } from './plural.js';
 import type { Query, Row } from './query.js';
-import { isParentName, matchesWhere, paginate, parseListQuery, sortRows } from './query-v1.js';
+import type { FieldLookup } from './field-index.js';
+import {
+  isParentName,
+  matchesWhere,
+  paginate,
+  parseListQuery,
+  requiredEqualities,
+  sortRows,
+  type ListQuery,
+} from './query-v1.js';
 
 /**
  * json-server 1.x's lists (`data.jsonServer: "1"`), under the same access
@@ -16,10 +25,28 @@ export function relationsOf(names: string[]): Query {
   return { _embed: names.filter((name) => !isParentName(name)), _expand: names.filter(isParentName) };
 }
 
+/**
+ * The records that can meet the query's `eq` conditions, in collection
+ * order: the smallest of their index lookups, or all records without an
+ * index. A condition on a relation `_embed` adds is left to matchesWhere
+ * (the field is the embedded one, not the record's).
+ */
+function narrowed(rows: Row[], index: FieldLookup | null, query: ListQuery): readonly Row[] {
+  if (!index) return rows;
+  let candidates: readonly Row[] = rows;
+  for (const { path, value } of requiredEqualities(query.where)) {
+    if (query.embed.includes(path[0]!)) continue;
+    const matching = index.strictMatches(path, value);
+    if (matching.length < candidates.length) candidates = matching;
+  }
+  return candidates;
+}
+
 export async function listV1(req: PluralRequest, decision: Decision): Promise<unknown> {
   const { ctx, name } = req;
   const query = parseListQuery(req.request.url.split('?')[1] ?? '');
-  let rows = (ctx.rows(name) ?? []).filter(isRow);
+  const all = ctx.rows(name) ?? [];
+  let rows = narrowed(all, ctx.fieldLookup(name, all, decision), query).filter(isRow);
   if (decision.scope === 'own') rows = rows.filter((row) => ctx.isOwn(name, row, decision));
   const present = decorator({ ...req, query: relationsOf(query.embed) });
   let shown: Row[] = rows.map(present).filter((row) => matchesWhere(row, query.where));

@@ -114,11 +114,12 @@ export async function list(req: PluralRequest, decision: Decision): Promise<unkn
     // The plain full list, the heaviest answer: serialized once per change of the document.
     return reply.type('application/json; charset=utf-8').send(ctx.fullListJson(name, rows));
   }
+  const index = ctx.fieldLookup(name, rows, decision);
   // Under an owner rule the caller sees only their records, and X-Total-Count counts only those.
   if (decision.scope === 'own') rows = rows.filter((row) => isRow(row) && ctx.isOwn(name, row, decision));
   // Users are filtered and sorted as they are shown, so no query can probe a secret field.
   if (name === ctx.usersProp) rows = rows.map((row) => (isRow(row) ? ctx.present(name, row) : row));
-  rows = sortRows(filterRows(rows, req.query), first(req.query._sort), first(req.query._order));
+  rows = sortRows(filterRows(rows, req.query, index), first(req.query._sort), first(req.query._order));
   const page = paginate(rows, req.query);
   if (page.total !== undefined) {
     void reply.header('X-Total-Count', String(page.total));

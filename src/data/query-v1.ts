@@ -1,6 +1,7 @@
 import pluralize from 'pluralize';
 import { DataError } from './errors.js';
 import { assertOrdinaryKey, assertOrdinaryPath, ownValue } from './keys.js';
+import { looseAtMost, looseLess, looseString } from './loose.js';
 import type { Row } from './query.js';
 
 /**
@@ -189,18 +190,16 @@ export function isParentName(name: string): boolean {
 }
 
 function compare(field: unknown, op: Operator, expected: unknown): boolean {
-  // json-server 1.x's comparisons: JavaScript's own, on whatever types meet.
-  const left = field as number;
-  const right = expected as number;
+  // json-server 1.x's comparisons: JavaScript's own, on whatever types meet (loose.ts: never a throw).
   switch (op) {
     case 'lt':
-      return left < right;
+      return looseLess(field, expected);
     case 'lte':
-      return left <= right;
+      return looseAtMost(field, expected);
     case 'gt':
-      return left > right;
+      return looseLess(expected, field);
     case 'gte':
-      return left >= right;
+      return looseAtMost(expected, field);
     case 'eq':
       return field === expected;
     case 'ne':
@@ -208,12 +207,57 @@ function compare(field: unknown, op: Operator, expected: unknown): boolean {
     case 'in':
       return (Array.isArray(expected) ? expected : [expected]).some((value) => field === value);
     case 'contains':
-      return typeof field === 'string' && field.toLowerCase().includes(String(expected).toLowerCase());
     case 'startsWith':
-      return typeof field === 'string' && field.toLowerCase().startsWith(String(expected).toLowerCase());
     case 'endsWith':
-      return typeof field === 'string' && field.toLowerCase().endsWith(String(expected).toLowerCase());
+      return containsText(field, op, expected);
   }
+}
+
+/** json-server 1.x's case-insensitive text operators; a _where value without a string form is in no text. */
+function containsText(
+  field: unknown,
+  op: 'contains' | 'startsWith' | 'endsWith',
+  expected: unknown,
+): boolean {
+  if (typeof field !== 'string') return false;
+  const needle = looseString(expected);
+  if (needle === null) return false;
+  const text = field.toLowerCase();
+  const lower = needle.toLowerCase();
+  return op === 'contains'
+    ? text.includes(lower)
+    : op === 'startsWith'
+      ? text.startsWith(lower)
+      : text.endsWith(lower);
+}
+
+/** A value an `eq` condition can compare with by `===` and an index can hold. */
+export type Scalar = string | number | boolean | null;
+
+function isScalar(value: unknown): value is Scalar {
+  return value === null || ['string', 'number', 'boolean'].includes(typeof value);
+}
+
+/**
+ * The `eq` conditions every record the tree matches meets (its conjunction,
+ * `or` aside), each as its path of keys and value: what an index can narrow
+ * a list by before matchesWhere decides. A nested path is met vacuously by a
+ * record lacking the object on the way (matchesWhere skips it), as the
+ * index's 'strict' keys say.
+ */
+export function requiredEqualities(
+  where: Where,
+  path: readonly string[] = [],
+): Array<{ path: string[]; value: Scalar }> {
+  const found: Array<{ path: string[]; value: Scalar }> = [];
+  for (const [key, value] of Object.entries(where)) {
+    if (key === 'or' || !isObject(value)) continue;
+    const here = [...path, key];
+    if (OPERATORS.some((op) => Object.hasOwn(value, op))) {
+      if (Object.hasOwn(value, 'eq') && isScalar(value.eq)) found.push({ path: here, value: value.eq });
+    } else found.push(...requiredEqualities(value, here));
+  }
+  return found;
 }
 
 /** json-server 1.x's matchesWhere, reading own properties only. */
@@ -262,7 +306,7 @@ export function sortRows(rows: Row[], sort: string | undefined): Row[] {
         if (result !== 0) return result;
         continue;
       }
-      const less = (x as number) < (y as number);
+      const less = looseLess(x, y);
       return descending ? (less ? 1 : -1) : less ? -1 : 1;
     }
     return 0;

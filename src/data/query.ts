@@ -2,6 +2,8 @@ import { RE2JS } from 're2js';
 import safeRegex from 'safe-regex2';
 import { DataError } from './errors.js';
 import { assertOrdinaryPath, ownValue } from './keys.js';
+import type { FieldLookup } from './field-index.js';
+import { looseAtMost, looseLess, looseString } from './loose.js';
 
 /**
  * json-server 0.17.4's list query language over plain arrays: field filters
@@ -120,13 +122,11 @@ function fieldPredicate(key: string, values: string[]): Predicate {
   const patterns = key.endsWith('_like') ? values.map(likePattern) : null;
   const matches = (element: unknown, value: string, index: number): boolean => {
     // Loose comparisons on purpose: json-server compares the query string with numbers this way.
-    if (isRange)
-      return isGte
-        ? (value as unknown as number) <= (element as number)
-        : (value as unknown as number) >= (element as number);
-    if (isNe) return value !== String(element);
-    if (patterns) return patterns[index]!.test(String(element));
-    return value === String(element);
+    if (isRange) return isGte ? looseAtMost(value, element) : looseAtMost(element, value);
+    const text = looseString(element);
+    if (isNe) return value !== text;
+    if (patterns) return text !== null && patterns[index]!.test(text);
+    return value === text;
   };
   return (row) => {
     const element = getKeys(row, keys);
@@ -138,8 +138,13 @@ function fieldPredicate(key: string, values: string[]): Predicate {
   };
 }
 
-/** Filters and full-text search, in json-server's order; unknown fields are ignored as it does. */
-export function filterRows(rows: Row[], query: Query): Row[] {
+/**
+ * Filters and full-text search, in json-server's order; unknown fields are
+ * ignored as it does. With `index` (rows being the whole collection it
+ * indexes), equality filters read their candidates from it instead of
+ * scanning: the smallest candidate list is then filtered as `rows` would be.
+ */
+export function filterRows(rows: Row[], query: Query, index: FieldLookup | null = null): Row[] {
   const predicates: Predicate[] = [];
   const q = first(query.q);
   if (q) {
@@ -152,6 +157,7 @@ export function filterRows(rows: Row[], query: Query): Row[] {
     );
   }
   let values = 0;
+  let candidates: readonly Row[] = rows;
   for (const [key, raw] of Object.entries(query)) {
     if (raw === undefined || CONTROL_KEYS.has(key) || key === 'callback' || key === '_') continue;
     assertOrdinaryPath(key.replace(OPERATOR, ''), 'A filtered field');
@@ -159,14 +165,21 @@ export function filterRows(rows: Row[], query: Query): Row[] {
     if (values > MAX_FILTER_VALUES) {
       throw new DataError('validation_failed', `At most ${MAX_FILTER_VALUES} filter values per request`);
     }
-    // json-server drops a filter on a field no record has (it would otherwise match nothing).
-    if (!OPERATOR.test(key) && !rows.some((row) => hasPath(row, key))) continue;
+    const isEquality = !OPERATOR.test(key);
+    if (isEquality) {
+      // json-server drops a filter on a field no record has (it would otherwise match nothing).
+      if (!(index ? index.has(key.split('.')) : rows.some((row) => hasPath(row, key)))) continue;
+      if (index) {
+        const matching = index.looseMatches(key.split('.'), all(raw));
+        if (matching.length < candidates.length) candidates = matching;
+      }
+    }
     predicates.push(fieldPredicate(key, all(raw)));
   }
   if (predicates.length === 0) return rows;
   // One pass, no intermediate arrays: a row must pass every predicate.
-  if (predicates.length === 1) return rows.filter(predicates[0]!);
-  return rows.filter((row) => predicates.every((predicate) => predicate(row)));
+  if (predicates.length === 1) return candidates.filter(predicates[0]!);
+  return candidates.filter((row) => predicates.every((predicate) => predicate(row)));
 }
 
 function compare(a: unknown, b: unknown): number {
@@ -176,7 +189,7 @@ function compare(a: unknown, b: unknown): number {
   if (b === undefined) return -1;
   if (a === null) return 1;
   if (b === null) return -1;
-  return (a as number) < (b as number) ? -1 : (a as number) > (b as number) ? 1 : 0;
+  return looseLess(a, b) ? -1 : looseLess(b, a) ? 1 : 0;
 }
 
 export function sortRows(rows: Row[], sort: string | undefined, order: string | undefined): Row[] {

@@ -36,6 +36,8 @@ export interface AppOptions {
   logger?: Logger;
   /** How the data API waits out `delay` and `_delay` (tests record it); default: a timer. */
   sleep?: Sleep;
+  /** Field indexes the data API keeps per collection (default 8; 0 scans every filtered list, as tests compare). */
+  maxIndexedFields?: number;
 }
 
 /**
@@ -219,6 +221,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       ...(routes ? { routes: () => routes.current(), routeRules: () => routes.rules() } : {}),
       guardOf: (request) => guards.get(request.raw) ?? null,
       ...(options.sleep ? { sleep: options.sleep } : {}),
+      ...(options.maxIndexedFields === undefined ? {} : { maxIndexedFields: options.maxIndexedFields }),
       authenticate: async (token) => {
         try {
           const { claims } = await services.auth.check(token);

@@ -57,6 +57,8 @@ export async function createTestApp(options: {
   log?: Logger;
   /** How the data API waits out `delay` and `_delay` (record the milliseconds instead of waiting). */
   sleep?: Sleep;
+  /** Field indexes the data API keeps per collection (0: every filtered list scans, for comparisons). */
+  maxIndexedFields?: number;
 }): Promise<TestApp> {
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'restauth-test-')));
   for (const [name, content] of Object.entries(options.files ?? {}))
@@ -79,7 +81,11 @@ export async function createTestApp(options: {
     clock: () => new Date(Date.now() + offset),
     requestContext: currentRequestContext,
   });
-  const app = await buildApp(services, { logger: log, ...(options.sleep ? { sleep: options.sleep } : {}) });
+  const app = await buildApp(services, {
+    logger: log,
+    ...(options.sleep ? { sleep: options.sleep } : {}),
+    ...(options.maxIndexedFields === undefined ? {} : { maxIndexedFields: options.maxIndexedFields }),
+  });
   gatherSecrets(app);
   await app.ready();
   return {

@@ -27,6 +27,18 @@ export interface RecordChanges {
 }
 
 /**
+ * A change of the document as a transaction makes it, told to readers that
+ * keep something derived from it (the data API's field indexes): the
+ * record changes a transaction reports, or `any` when a transaction may have
+ * changed anything (a whole-document transaction), which drops it all.
+ */
+export type DocumentChange =
+  | { op: 'put'; collection: string; key: string; record: JsonRecord }
+  | { op: 'delete'; collection: string; key: string; id: unknown }
+  | { op: 'set'; name: string; value: unknown }
+  | { op: 'any' };
+
+/**
  * Thrown by a transaction that refuses, before it changed anything: the
  * backend rejects that transaction alone and keeps the others of its commit.
  * Anything else a transaction throws may have left a half-done change, which
@@ -43,6 +55,12 @@ export interface DocumentStore {
   readonly generation: number;
   /** Called after the document was replaced by its durable version (a failed commit): drop derived indexes. */
   onReload(listener: () => void): void;
+  /**
+   * Called with each change a transaction makes, synchronously as it reports
+   * it (so a reader never sees the document and the change apart). A commit
+   * that fails afterwards reloads (onReload), which undoes what was told.
+   */
+  onChange(listener: (change: DocumentChange) => void): void;
   /**
    * Called before a request is served: the backend may notice changes made
    * outside it (a hand edit of db.json). Cheap, never fails.

@@ -5,6 +5,7 @@ import { parse as parseTolerantly, printParseErrorCode, type ParseError } from '
 import { AuthError, isAuthError } from '../../core/errors.js';
 import {
   DocumentRefusal,
+  type DocumentChange,
   type DocumentStore,
   type JsonDocument,
   type RecordChanges,
@@ -124,6 +125,7 @@ export class FileDatabase implements DocumentStore {
   private compactionRetry: NodeJS.Timeout | null = null;
   private lastHandEditCheck = 0;
   private readonly reloadListeners: Array<() => void> = [];
+  private readonly changeListeners: Array<(change: DocumentChange) => void> = [];
   private closed = false;
   private watcher: FSWatcher | null = null;
   /** Identity of an edit of db.json that could not be applied (not valid JSON), reported once. */
@@ -203,6 +205,33 @@ export class FileDatabase implements DocumentStore {
   /** Called after the documents were replaced by what is on disk (a failed commit): indexes must be rebuilt. */
   onReload(listener: () => void): void {
     this.reloadListeners.push(listener);
+  }
+
+  /** Told each change of db.json as a transaction makes it (see DocumentStore.onChange). */
+  onChange(listener: (change: DocumentChange) => void): void {
+    this.changeListeners.push(listener);
+  }
+
+  private told(change: DocumentChange): void {
+    for (const listener of this.changeListeners) listener(change);
+  }
+
+  /** Journals the changes a record transaction reports, and tells the change listeners of each as it comes. */
+  private reported(changes: JournaledChanges): RecordChanges {
+    return {
+      put: (collection, key, record) => {
+        changes.put(collection, key, record);
+        this.told({ op: 'put', collection, key, record });
+      },
+      delete: (collection, key, id) => {
+        changes.delete(collection, key, id);
+        this.told({ op: 'delete', collection, key, id });
+      },
+      set: (name, value) => {
+        changes.set(name, value);
+        this.told({ op: 'set', name, value });
+      },
+    };
   }
 
   /** A transaction that may change anything: the files it changed are rewritten. */
@@ -334,8 +363,12 @@ export class FileDatabase implements DocumentStore {
     const results: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
     for (const [position, pending] of batch.entries()) {
       try {
-        if (pending.kind === 'any') results.push({ ok: true, value: pending.fn(this.docs) });
-        else if (pending.kind === 'credentials') {
+        if (pending.kind === 'any') {
+          const value = pending.fn(this.docs);
+          // What it changed in db.json is not reported: whatever readers derived from it goes.
+          this.told({ op: 'any' });
+          results.push({ ok: true, value });
+        } else if (pending.kind === 'credentials') {
           const changes = new CredentialChanges();
           const value = pending.fn(this.docs.credentials, changes);
           // Read now: a later transaction of this commit may change the same entry again.
@@ -343,7 +376,7 @@ export class FileDatabase implements DocumentStore {
           results.push({ ok: true, value });
         } else {
           const changes = new JournaledChanges();
-          const value = pending.fn(this.docs.data, changes);
+          const value = pending.fn(this.docs.data, this.reported(changes));
           journalLines.push(...changes.lines);
           results.push({ ok: true, value });
         }
