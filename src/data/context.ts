@@ -6,6 +6,7 @@ import { hasSecretKey, isRow, sameId, withoutSecrets } from './collections.js';
 import { FieldIndexes, type FieldLookup } from './field-index.js';
 import { ForeignKeyIndexes } from './foreign-key-index.js';
 import { narrower } from './guards.js';
+import { RecordCache } from './record-cache.js';
 import { IdIndexes } from './id-index.js';
 import { assertOrdinaryKey, isPrototypeKey } from './keys.js';
 import { assertRecordSize } from './limits.js';
@@ -32,6 +33,8 @@ export class DataContext {
   readonly children: ForeignKeyIndexes;
   /** Equality indexes per collection and field, for filtered lists. */
   private readonly fields: FieldIndexes;
+  /** Each record's JSON and search text, for lists. */
+  readonly records = new RecordCache();
   /** The last full-collection answers, serialized: a plain `GET /posts` is then a buffer write. */
   private readonly fullLists = new Map<
     string,
@@ -59,9 +62,14 @@ export class DataContext {
     );
     this.children = new ForeignKeyIndexes(() => documents.generation);
     this.fields = new FieldIndexes(config.id, maxIndexedFields);
-    documents.onChange((change) => this.fields.apply(change));
+    documents.onChange((change) => {
+      this.fields.apply(change);
+      // Records are replaced, never changed in place, by every change but a whole-document one.
+      if (change.op === 'any') this.records.clear();
+    });
     documents.onReload(() => {
       this.fields.clear();
+      this.records.clear();
       this.ids.clear();
       this.children.clear();
       this.fullLists.clear();

@@ -51,5 +51,16 @@ export async function listV1(req: PluralRequest, decision: Decision): Promise<un
   const present = decorator({ ...req, query: relationsOf(query.embed) });
   let shown: Row[] = rows.map(present).filter((row) => matchesWhere(row, query.where));
   shown = sortRows(shown, query.sort);
-  return query.page === undefined ? shown : paginate(shown, query.page, query.perPage);
+  if (query.embed.length > 0 || name === ctx.usersProp) {
+    return query.page === undefined ? shown : paginate(shown, query.page, query.perPage);
+  }
+  // The stored records as they are: each one's JSON is written once, not again for every list.
+  let json: string;
+  if (query.page === undefined) json = ctx.records.jsonList(shown);
+  else {
+    const page = paginate(shown, query.page, query.perPage);
+    // The page's fields as JSON.stringify writes them, `data` last: `{"first":1,...,"data":[]}`.
+    json = `${JSON.stringify({ ...page, data: [] }).slice(0, -3)}${ctx.records.jsonList(page.data)}}`;
+  }
+  return req.reply.type('application/json; charset=utf-8').send(json);
 }

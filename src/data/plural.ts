@@ -119,7 +119,11 @@ export async function list(req: PluralRequest, decision: Decision): Promise<unkn
   if (decision.scope === 'own') rows = rows.filter((row) => isRow(row) && ctx.isOwn(name, row, decision));
   // Users are filtered and sorted as they are shown, so no query can probe a secret field.
   if (name === ctx.usersProp) rows = rows.map((row) => (isRow(row) ? ctx.present(name, row) : row));
-  rows = sortRows(filterRows(rows, req.query, index), first(req.query._sort), first(req.query._order));
+  rows = sortRows(
+    filterRows(rows, req.query, { index, cache: ctx.records }),
+    first(req.query._sort),
+    first(req.query._order),
+  );
   const page = paginate(rows, req.query);
   if (page.total !== undefined) {
     void reply.header('X-Total-Count', String(page.total));
@@ -138,7 +142,16 @@ export async function list(req: PluralRequest, decision: Decision): Promise<unkn
       rels.map((rel) => `<${url.replace(current, `page=${links![rel]}`)}>; rel="${rel}"`).join(', '),
     );
   }
+  if (name !== ctx.usersProp && !hasRelations(req.query)) {
+    // The stored records as they are: each one's JSON is written once, not again for every list.
+    return reply.type('application/json; charset=utf-8').send(ctx.records.jsonList(page.rows));
+  }
   return page.rows.map(decorator(req));
+}
+
+/** Whether a list embeds or expands: its records are then new objects, built per request. */
+function hasRelations(query: Query): boolean {
+  return all(query._embed).length > 0 || all(query._expand).length > 0;
 }
 
 export async function show(req: PluralRequest, id: string, decision: Decision): Promise<unknown> {
