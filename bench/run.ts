@@ -5,6 +5,7 @@
 const suites: Record<string, () => Promise<void>> = {
   login: async () => (await import('./login.js')).runLoginBench(),
   data: async () => (await import('./data/run.js')).runDataBench(),
+  'data-filters': async () => (await import('./data/filters.js')).runFilterBench(),
   embed: async () => (await import('./data/embed.js')).runEmbedBench(),
   postgres: async () => (await import('./postgres.js')).runPostgresBench(),
   'file-store': async () => (await import('./file-store.js')).runFileStoreBench(),

@@ -8,6 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, load, startProcess, stopProcess, table } from '../support.js';
+import { runFilterBench } from './filters.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const CONNECTIONS = 10;
@@ -48,7 +49,11 @@ const targets: Target[] = [
     start: async (dir, port) => {
       await writeFile(
         join(dir, 'config.json'),
-        JSON.stringify({ port, rules: { posts: 777 }, auth: { jwtSecret: 'bench-secret-0123456789abcdef' } }),
+        JSON.stringify({
+          port,
+          rules: { posts: 777 },
+          auth: { jwtSecret: 'bench-secret-0123456789abcdef-0123456789abcdef' },
+        }),
       );
       // Request logs off, as json-server runs --quiet.
       return spawnServer(
@@ -178,6 +183,8 @@ export async function runDataBench(): Promise<void> {
     });
     console.log(table(rows));
   }
+  // Filtered lists at 10,000 and 100,000 posts, interleaved rounds beside json-server.
+  await runFilterBench();
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await runDataBench();
