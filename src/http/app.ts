@@ -135,6 +135,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       admin: services.admin,
       identities: services.identities,
       oauth: services.oauth,
+      identityLinking: services.identityLinking,
       audit: services.audit,
       tokens: services.tokens,
       readiness: services.readiness,

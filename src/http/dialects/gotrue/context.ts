@@ -5,6 +5,7 @@ import type { AuthService, CheckResult } from '../../../core/auth-service.js';
 import type { EmailFlows } from '../../../core/email-flows.js';
 import type { PkceFlows } from '../../../core/flow-states.js';
 import type { Identities } from '../../../core/identities.js';
+import type { IdentityLinking } from '../../../core/identity-linking.js';
 import type { OAuthServices } from '../../../core/oauth/services.js';
 import { AuthError } from '../../../core/errors.js';
 import type { RateLimitFamily } from '../../../core/rate-limit.js';
@@ -23,6 +24,8 @@ export interface GotrueOptions {
   identities: Identities;
   /** OAuth and OIDC sign-in: the configured providers, the flows' state, who signs in. */
   oauth: OAuthServices;
+  /** linkIdentity's callback half: the identity of a flow GET /user/identities/authorize started, linked. */
+  identityLinking: IdentityLinking;
   audit: AuditLog;
   tokens: TokenService;
   /** Whether the instance can serve: GoTrue's /health answers 503 when not. */

@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { AuthError } from '../../../core/errors.js';
 import { requireUser, type GotrueOptions } from './context.js';
-import { providerNotEnabled } from './disabled-features.js';
+import { startProviderFlow } from './oauth-routes.js';
 
 /**
  * Manual linking (GoTrue's /user/identities routes, behind its
@@ -27,10 +27,14 @@ const IdentityParams = Type.Object({ id: Type.String({ maxLength: 200 }) });
 export const identityRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app, options) => {
   const { auth, identities, settings } = options;
 
-  app.get('/user/identities/authorize', { schema: { querystring: LinkQuery } }, async (request) => {
-    await requireUser(auth, request);
+  // auth-js's linkIdentity asks for the address (skip_http_redirect=true) and goes there itself.
+  app.get('/user/identities/authorize', { schema: { querystring: LinkQuery } }, async (request, reply) => {
+    const { user } = await requireUser(auth, request);
     if (!settings.manualLinking) throw new AuthError('manual_linking_disabled');
-    throw providerNotEnabled(request.query.provider ?? '');
+    const { skip_http_redirect: skipRedirect, ...query } = request.query;
+    const url = await startProviderFlow(options, query, user.id);
+    if (skipRedirect === 'true') return { url };
+    return reply.redirect(url, 302);
   });
 
   app.delete('/user/identities/:id', { schema: { params: IdentityParams } }, async (request) => {

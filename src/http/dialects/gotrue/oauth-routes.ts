@@ -1,10 +1,11 @@
-import { Type } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply } from 'fastify';
 import type { IssuedSession } from '../../../core/auth-service.js';
 import { AuthError, isAuthError } from '../../../core/errors.js';
 import { pkceChallenge } from '../../../core/pkce.js';
 import type { OAuthFlow } from '../../../core/ports/flow-states.js';
+import { identityDataOf } from '../../../core/oauth/identity-data.js';
 import type { ProviderTokens } from '../../../core/oauth/provider.js';
 import type { GotrueOptions } from './context.js';
 import { providerNotEnabled } from './disabled-features.js';
@@ -20,7 +21,7 @@ import { gotrueClaims } from './wire.js';
  * at the callback lead back too, as GoTrue's redirectErrors writes them.
  */
 
-const AuthorizeQuery = Type.Object(
+export const AuthorizeQuery = Type.Object(
   {
     provider: Type.Optional(Type.String({ maxLength: 100 })),
     scopes: Type.Optional(Type.String({ maxLength: 2000 })),
@@ -59,6 +60,7 @@ const RESERVED = new Set([
   'code_verifier',
   'nonce',
   'scope',
+  'skip_http_redirect',
 ]);
 
 /** A provider's own error at the callback (`?error=access_denied`): passed on as it came, as GoTrue's OAuthError. */
@@ -78,31 +80,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
     '/authorize',
     // Each request stores a flow until its callback or the upkeep: counted as a sign-in attempt.
     { schema: { querystring: AuthorizeQuery }, preHandler: limit('signIn') },
-    async (request, reply) => {
-      const query = request.query;
-      const name = query.provider ?? '';
-      const provider = oauth.clients.get(name);
-      if (provider === undefined) throw providerNotEnabled(name);
-      const challenge = pkceChallenge(query.code_challenge, query.code_challenge_method);
-      const referrer = redirects.check(query.redirect_to);
-      const params: Record<string, string> = {};
-      for (const [key, value] of Object.entries(query)) {
-        // eslint-disable-next-line no-restricted-syntax -- a plain record of strings, sent as query parameters only
-        if (!RESERVED.has(key.toLowerCase()) && typeof value === 'string') params[key] = value;
-      }
-      const { flow, secrets } = await oauth.flows.start({
-        provider: provider.settings.name,
-        referrer,
-        pkce: challenge,
-      });
-      const location = await oauth.clients.authorizationUrl(provider, {
-        state: flow.id,
-        secrets,
-        scopes: query.scopes,
-        params,
-      });
-      return reply.redirect(location, 302);
-    },
+    async (request, reply) => reply.redirect(await startProviderFlow(options, request.query, null), 302),
   );
 
   const callback = async (params: Record<string, string | undefined>, reply: FastifyReply) => {
@@ -131,13 +109,26 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
         flow.id,
         taken.secrets,
       );
-      const user = await oauth.signIn.signIn({
-        provider: provider.settings.name,
-        claims: signedIn.claims,
-        issuer: provider.definition.flavour === 'oidc' ? provider.definition.issuer(provider.settings) : null,
-        emailOptional: provider.settings.emailOptional,
-        redirectTo: flow.referrer,
-      });
+      const issuer =
+        provider.definition.flavour === 'oidc' ? provider.definition.issuer(provider.settings) : null;
+      // A flow linkIdentity started links the identity to its user, who is then signed in (GoTrue's
+      // linkIdentityToUser); any other signs in whoever the provider's user is here.
+      const user =
+        flow.linkingTargetId !== null
+          ? await options.identityLinking.link({
+              targetUserId: flow.linkingTargetId,
+              provider: provider.settings.name,
+              claims: signedIn.claims,
+              identityData: identityDataOf(signedIn.claims, issuer),
+              redirectTo: flow.referrer,
+            })
+          : await oauth.signIn.signIn({
+              provider: provider.settings.name,
+              claims: signedIn.claims,
+              issuer,
+              emailOptional: provider.settings.emailOptional,
+              redirectTo: flow.referrer,
+            });
       if (target === null)
         throw new AuthError('validation_failed', 'No redirect_to and no site URL to lead to');
       if (flow.codeChallenge !== null) {
@@ -162,6 +153,36 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
     callback(request.body, reply),
   );
 };
+
+/**
+ * Starts a sign-in (GET /authorize) or, with `linkingTargetId`, linkIdentity's flow
+ * (GET /user/identities/authorize): the flow stored, and the provider's address to send the user to.
+ * 400 for a provider that is not enabled or a malformed PKCE challenge.
+ */
+export async function startProviderFlow(
+  options: GotrueOptions,
+  query: Static<typeof AuthorizeQuery>,
+  linkingTargetId: string | null,
+): Promise<string> {
+  const { oauth, redirects } = options;
+  const name = query.provider ?? '';
+  const provider = oauth.clients.get(name);
+  if (provider === undefined) throw providerNotEnabled(name);
+  const challenge = pkceChallenge(query.code_challenge, query.code_challenge_method);
+  const referrer = redirects.check(query.redirect_to);
+  const params: Record<string, string> = {};
+  for (const [key, value] of Object.entries(query)) {
+    // eslint-disable-next-line no-restricted-syntax -- a plain record of strings, sent as query parameters only
+    if (!RESERVED.has(key.toLowerCase()) && typeof value === 'string') params[key] = value;
+  }
+  const { flow, secrets } = await oauth.flows.start({
+    provider: provider.settings.name,
+    referrer,
+    pkce: challenge,
+    linkingTargetId,
+  });
+  return oauth.clients.authorizationUrl(provider, { state: flow.id, secrets, scopes: query.scopes, params });
+}
 
 function definedEntries(params: Record<string, string | undefined>): [string, string][] {
   return Object.entries(params).filter((entry): entry is [string, string] => entry[1] !== undefined);
