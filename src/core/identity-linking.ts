@@ -7,10 +7,7 @@ import type { ProviderClaims } from './oauth/provider.js';
 import type { Store, User } from './ports/store.js';
 
 export interface IdentityLinkingDeps {
-  store: Pick<
-    Store,
-    'findIdentity' | 'findUserById' | 'findUserByEmail' | 'linkIdentity' | 'updateUser'
-  >;
+  store: Pick<Store, 'findIdentity' | 'findUserById' | 'findUserByEmail' | 'linkIdentity' | 'updateUser'>;
   audit: Pick<AuditLog, 'record'>;
   emailFlows: Pick<EmailFlows, 'requestEmailChange'>;
   clock: () => Date;
