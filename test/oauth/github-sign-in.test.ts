@@ -1,0 +1,146 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { TestApp } from '../support/app.js';
+import { freePort } from '../support/free-port.js';
+import { gotrueClient, listen, startMailingApp, stopMailingApp } from '../support/gotrue.js';
+import { githubAccount, startOAuth2Server, type OAuth2Server } from '../support/oauth2-server.js';
+import { followRedirects } from '../support/oidc-provider.js';
+import { suiteStore } from '../support/postgres.js';
+import type { SmtpSink } from '../support/smtp-sink.js';
+
+/**
+ * Sign-in with GitHub through the github preset and the unmodified
+ * @supabase/auth-js, on both stores, against a GitHub-style OAuth2 server
+ * listening in the test process (test/support/oauth2-server.ts) that the
+ * preset reaches by its `url` setting, as it would reach a GitHub Enterprise
+ * Server: signInWithOAuth's URL followed as a browser follows it comes back to
+ * the app signed in, with the session in the fragment (implicit) or ?code=
+ * (PKCE).
+ */
+const APP = 'https://app.test';
+
+for (const storeKind of ['file', 'postgres'] as const) {
+  describe(`GitHub sign-in with @supabase/auth-js (${storeKind} store)`, () => {
+    let t: TestApp;
+    let sink: SmtpSink;
+    let url: string;
+    let github: OAuth2Server;
+    let store: Awaited<ReturnType<typeof suiteStore>>;
+    let callback: string;
+
+    before(async () => {
+      store = await suiteStore(storeKind);
+      const port = await freePort();
+      callback = `http://127.0.0.1:${port}/auth/v1/callback`;
+      github = await startOAuth2Server();
+      ({ t, sink } = await startMailingApp({
+        ...store.config,
+        port,
+        publicUrl: `http://127.0.0.1:${port}`,
+        siteUrl: APP,
+        external: {
+          github: { enabled: true, client_id: github.clientId, secret: github.clientSecret, url: github.url },
+        },
+      }));
+      url = await listen(t);
+    });
+    after(async () => {
+      await stopMailingApp(t, sink);
+      await github.close();
+      await store.drop();
+    });
+
+    it('implicit flow: GitHub → the app with the session; the user from /user and its primary address from /user/emails', async () => {
+      const { client } = gotrueClient(url);
+      const { data, error } = await client.signInWithOAuth({
+        provider: 'github',
+        options: { redirectTo: `${APP}/welcome`, skipBrowserRedirect: true },
+      });
+      assert.equal(error, null);
+      const octocat = githubAccount(583231, 'octocat', 'octocat@github.test');
+      octocat.emails.unshift({ email: 'old@github.test', primary: false, verified: true });
+      github.signInAs(octocat);
+      const landed = await followRedirects(data.url!, APP);
+      assert.equal(landed.pathname, '/welcome');
+      const fragment = new URLSearchParams(landed.hash.slice(1));
+      const accessToken = fragment.get('access_token');
+      assert.ok(accessToken, landed.href);
+      assert.ok(fragment.get('provider_token')?.startsWith('gho_'), "GitHub's token, as GoTrue hands it on");
+
+      const user = (await client.getUser(accessToken)).data.user!;
+      assert.equal(user.email, 'octocat@github.test', 'the primary address, not the first one listed');
+      const identity = user.identities?.find((candidate) => candidate.provider === 'github');
+      assert.ok(identity, JSON.stringify(user.identities));
+      assert.equal(identity.id, '583231', "GitHub's numeric id, as text");
+      assert.equal(identity.identity_data?.['user_name'], 'octocat');
+      assert.equal(identity.identity_data?.['email_verified'], true);
+      assert.equal(user.user_metadata['avatar_url'], 'https://avatars.githubusercontent.com/u/583231?v=4');
+      assert.ok((user.app_metadata.providers as string[]).includes('github'));
+
+      // What restauth asked GitHub for: the preset's scope, restauth's callback, the client's secret.
+      const asked = github.authorizations.at(-1)!;
+      assert.equal(asked['scope'], 'user:email');
+      assert.equal(asked['redirect_uri'], callback);
+      assert.equal(github.tokenRequests.at(-1)!['client_secret'], github.clientSecret);
+    });
+
+    it('PKCE flow: ?code= exchanged once with the verifier auth-js kept; the same GitHub user signs in to the same account', async () => {
+      const { client } = gotrueClient(url, { flowType: 'pkce' });
+      const { data } = await client.signInWithOAuth({
+        provider: 'github',
+        options: { redirectTo: `${APP}/callback`, skipBrowserRedirect: true },
+      });
+      github.signInAs(githubAccount(583231, 'octocat', 'octocat@github.test'));
+      const landed = await followRedirects(data.url!, APP);
+      const code = landed.searchParams.get('code');
+      assert.ok(code, landed.href);
+      assert.equal(landed.hash, '', 'no session in the URL');
+      const exchanged = await client.exchangeCodeForSession(code);
+      assert.equal(exchanged.error, null);
+      assert.equal(exchanged.data.user?.email, 'octocat@github.test');
+      const again = await gotrueClient(url, { flowType: 'pkce' }).client.exchangeCodeForSession(code);
+      assert.ok(again.error, 'the code works once');
+      const byAddress = await t.services.store.findUserByEmail('octocat@github.test');
+      assert.equal(byAddress?.id, exchanged.data.user?.id, 'one account for one GitHub user');
+    });
+
+    it('a GitHub account whose address is unverified never joins the account that owns that address', async () => {
+      const owner = await gotrueClient(url).client.signUp({
+        email: 'ann@acme.test',
+        password: 'correct horse battery',
+      });
+      assert.equal(owner.error, null);
+      const ownerId = owner.data.user!.id;
+      const { client } = gotrueClient(url);
+      const { data } = await client.signInWithOAuth({
+        provider: 'github',
+        options: { redirectTo: `${APP}/welcome`, skipBrowserRedirect: true },
+      });
+      github.signInAs(githubAccount(666, 'mallory', 'ann@acme.test', false));
+      const landed = await followRedirects(data.url!, APP);
+      const accessToken = new URLSearchParams(landed.hash.slice(1)).get('access_token');
+      if (accessToken !== null) {
+        const user = (await client.getUser(accessToken)).data.user!;
+        assert.notEqual(user.id, ownerId, 'signed in as someone else, never as the owner');
+      }
+      const identities = await t.services.store.listIdentities(ownerId);
+      assert.deepEqual(
+        identities.map((identity) => identity.provider),
+        ['email'],
+        "the owner's account has no GitHub identity",
+      );
+    });
+
+    it('the user refuses at GitHub: back at the app with access_denied, no session', async () => {
+      const { client } = gotrueClient(url);
+      const { data } = await client.signInWithOAuth({
+        provider: 'github',
+        options: { redirectTo: `${APP}/welcome`, skipBrowserRedirect: true },
+      });
+      github.denyNext();
+      const landed = await followRedirects(data.url!, APP);
+      assert.equal(landed.searchParams.get('error'), 'access_denied');
+      assert.equal(new URLSearchParams(landed.hash.slice(1)).get('access_token'), null);
+    });
+  });
+}
