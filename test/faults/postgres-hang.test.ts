@@ -20,7 +20,8 @@ import { spawnRestauth, type RestauthProcess } from '../support/process.js';
 /** More concurrent requests than the pool has connections: some wait for a free one. */
 const CONCURRENT = 14;
 
-describe('a PostgreSQL that hangs', { skip: ownClusterUnavailable() ?? false, timeout: 60_000 }, () => {
+// The timeout catches a hang, generously: a cluster and a server start take tens of seconds on a loaded machine.
+describe('a PostgreSQL that hangs', { skip: ownClusterUnavailable() ?? false, timeout: 300_000 }, () => {
   let cluster: OwnCluster;
   let dir: string;
   let instance: RestauthProcess;
