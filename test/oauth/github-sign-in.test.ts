@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TestApp } from '../support/app.js';
-import { freePort } from '../support/free-port.js';
-import { gotrueClient, listen, startMailingApp, stopMailingApp } from '../support/gotrue.js';
-import { githubAccount, startOAuth2Server, type OAuth2Server } from '../support/oauth2-server.js';
+import { gotrueClient } from '../support/gotrue.js';
+import { startGithubApp, type OAuthApp } from '../support/oauth-app.js';
+import { githubAccount, type OAuth2Server } from '../support/oauth2-server.js';
 import { followRedirects } from '../support/oidc-provider.js';
 import { suiteStore } from '../support/postgres.js';
-import type { SmtpSink } from '../support/smtp-sink.js';
 
 /**
  * Sign-in with GitHub through the github preset and the unmodified
@@ -21,8 +20,8 @@ const APP = 'https://app.test';
 
 for (const storeKind of ['file', 'postgres'] as const) {
   describe(`GitHub sign-in with @supabase/auth-js (${storeKind} store)`, () => {
+    let app: OAuthApp<OAuth2Server>;
     let t: TestApp;
-    let sink: SmtpSink;
     let url: string;
     let github: OAuth2Server;
     let store: Awaited<ReturnType<typeof suiteStore>>;
@@ -30,23 +29,11 @@ for (const storeKind of ['file', 'postgres'] as const) {
 
     before(async () => {
       store = await suiteStore(storeKind);
-      const port = await freePort();
-      callback = `http://127.0.0.1:${port}/auth/v1/callback`;
-      github = await startOAuth2Server();
-      ({ t, sink } = await startMailingApp({
-        ...store.config,
-        port,
-        publicUrl: `http://127.0.0.1:${port}`,
-        siteUrl: APP,
-        external: {
-          github: { enabled: true, client_id: github.clientId, secret: github.clientSecret, url: github.url },
-        },
-      }));
-      url = await listen(t);
+      app = await startGithubApp({ ...store.config, siteUrl: APP });
+      ({ t, url, provider: github, callbackUrl: callback } = app);
     });
     after(async () => {
-      await stopMailingApp(t, sink);
-      await github.close();
+      await app.close();
       await store.drop();
     });
 

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TestApp } from '../support/app.js';
-import { freePort } from '../support/free-port.js';
-import { gotrueClient, listen, nextMail, startMailingApp, stopMailingApp } from '../support/gotrue.js';
-import { githubAccount, startOAuth2Server, type OAuth2Server } from '../support/oauth2-server.js';
+import { gotrueClient, nextMail } from '../support/gotrue.js';
+import { startGithubApp, type OAuthApp } from '../support/oauth-app.js';
+import { githubAccount, type OAuth2Server } from '../support/oauth2-server.js';
 import { followRedirects } from '../support/oidc-provider.js';
 import { suiteStore } from '../support/postgres.js';
 import type { SmtpSink } from '../support/smtp-sink.js';
@@ -21,6 +21,7 @@ const PASSWORD = 'correct horse battery';
 
 for (const storeKind of ['file', 'postgres'] as const) {
   describe(`linking a GitHub identity with @supabase/auth-js (${storeKind} store)`, () => {
+    let app: OAuthApp<OAuth2Server>;
     let t: TestApp;
     let sink: SmtpSink;
     let url: string;
@@ -29,25 +30,17 @@ for (const storeKind of ['file', 'postgres'] as const) {
 
     before(async () => {
       store = await suiteStore(storeKind);
-      const port = await freePort();
-      github = await startOAuth2Server();
-      ({ t, sink } = await startMailingApp({
+      app = await startGithubApp({
         ...store.config,
-        port,
-        publicUrl: `http://127.0.0.1:${port}`,
         siteUrl: APP,
         signup: { confirmEmail: false, anonymousUsers: true },
         oneTimeTokens: { resendInterval: 0 },
         identities: { manualLinking: true },
-        external: {
-          github: { enabled: true, client_id: github.clientId, secret: github.clientSecret, url: github.url },
-        },
-      }));
-      url = await listen(t);
+      });
+      ({ t, sink, url, provider: github } = app);
     });
     after(async () => {
-      await stopMailingApp(t, sink);
-      await github.close();
+      await app.close();
       await store.drop();
     });
 
@@ -203,23 +196,15 @@ for (const storeKind of ['file', 'postgres'] as const) {
 }
 
 describe('linkIdentity with identities.manualLinking off (the default, as GoTrue)', () => {
-  let t: TestApp;
-  let sink: SmtpSink;
+  let app: OAuthApp<OAuth2Server>;
   let url: string;
   let github: OAuth2Server;
   before(async () => {
-    github = await startOAuth2Server();
-    ({ t, sink } = await startMailingApp({
-      signup: { confirmEmail: false },
-      external: {
-        github: { enabled: true, client_id: github.clientId, secret: github.clientSecret, url: github.url },
-      },
-    }));
-    url = await listen(t);
+    app = await startGithubApp({ signup: { confirmEmail: false } });
+    ({ url, provider: github } = app);
   });
   after(async () => {
-    await stopMailingApp(t, sink);
-    await github.close();
+    await app.close();
   });
 
   it('404 manual_linking_disabled, and nothing is started at GitHub', async () => {

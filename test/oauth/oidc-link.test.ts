@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TestApp } from '../support/app.js';
-import { freePort } from '../support/free-port.js';
-import { gotrueClient, listen, startMailingApp, stopMailingApp } from '../support/gotrue.js';
-import { followRedirects, startOidcProvider, type TestIdp } from '../support/oidc-provider.js';
-import type { SmtpSink } from '../support/smtp-sink.js';
+import { gotrueClient } from '../support/gotrue.js';
+import { startKeycloakApp, type OAuthApp } from '../support/oauth-app.js';
+import { followRedirects, type TestIdp } from '../support/oidc-provider.js';
 
 /**
  * auth-js's linkIdentity through a real OIDC provider: the signed-in user's GET
@@ -14,28 +13,17 @@ import type { SmtpSink } from '../support/smtp-sink.js';
 const APP = 'https://app.test';
 
 describe('linkIdentity through an OIDC provider', () => {
+  let app: OAuthApp<TestIdp>;
   let t: TestApp;
-  let sink: SmtpSink;
   let url: string;
   let idp: TestIdp;
 
   before(async () => {
-    const port = await freePort();
-    idp = await startOidcProvider({ redirectUris: [`http://127.0.0.1:${port}/auth/v1/callback`] });
-    ({ t, sink } = await startMailingApp({
-      port,
-      publicUrl: `http://127.0.0.1:${port}`,
-      siteUrl: APP,
-      identities: { manualLinking: true },
-      external: {
-        keycloak: { enabled: true, client_id: idp.clientId, secret: idp.clientSecret, url: idp.issuer },
-      },
-    }));
-    url = await listen(t);
+    app = await startKeycloakApp({ siteUrl: APP, identities: { manualLinking: true } });
+    ({ t, url, provider: idp } = app);
   });
   after(async () => {
-    await stopMailingApp(t, sink);
-    await idp.close();
+    await app.close();
   });
 
   it("links the provider's identity to the signed-in user, who comes back signed in", async () => {

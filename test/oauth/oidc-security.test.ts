@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { TestApp } from '../support/app.js';
-import { freePort } from '../support/free-port.js';
-import { gotrueClient, listen, nextMail, startMailingApp, stopMailingApp } from '../support/gotrue.js';
-import { followRedirects, startOidcProvider, type TestIdp } from '../support/oidc-provider.js';
+import { gotrueClient, nextMail } from '../support/gotrue.js';
+import { startKeycloakApp, type OAuthApp } from '../support/oauth-app.js';
+import { followRedirects, type TestIdp } from '../support/oidc-provider.js';
 import { suiteStore } from '../support/postgres.js';
 import type { SmtpSink } from '../support/smtp-sink.js';
 
@@ -21,32 +21,20 @@ const sha256hex = (value: string) => createHash('sha256').update(value).digest('
 
 for (const storeKind of ['file', 'postgres'] as const) {
   describe(`OIDC sign-in security (${storeKind} store)`, () => {
+    let app: OAuthApp<TestIdp>;
     let t: TestApp;
     let sink: SmtpSink;
     let url: string;
-    let base: string;
     let idp: TestIdp;
     let store: Awaited<ReturnType<typeof suiteStore>>;
 
     before(async () => {
       store = await suiteStore(storeKind);
-      const port = await freePort();
-      base = `http://127.0.0.1:${port}`;
-      idp = await startOidcProvider({ redirectUris: [`${base}/auth/v1/callback`] });
-      ({ t, sink } = await startMailingApp({
-        ...store.config,
-        port,
-        publicUrl: base,
-        siteUrl: APP,
-        external: {
-          keycloak: { enabled: true, client_id: idp.clientId, secret: idp.clientSecret, url: idp.issuer },
-        },
-      }));
-      url = await listen(t);
+      app = await startKeycloakApp({ ...store.config, siteUrl: APP });
+      ({ t, sink, url, provider: idp } = app);
     });
     after(async () => {
-      await stopMailingApp(t, sink);
-      await idp.close();
+      await app.close();
       await store.drop();
     });
 

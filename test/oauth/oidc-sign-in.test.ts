@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TestApp } from '../support/app.js';
-import { freePort } from '../support/free-port.js';
-import { gotrueClient, listen, startMailingApp, stopMailingApp } from '../support/gotrue.js';
-import { followRedirects, startOidcProvider, type TestIdp } from '../support/oidc-provider.js';
+import { gotrueClient } from '../support/gotrue.js';
+import { startKeycloakApp, type OAuthApp } from '../support/oauth-app.js';
+import { followRedirects, type TestIdp } from '../support/oidc-provider.js';
 import { suiteStore } from '../support/postgres.js';
-import type { SmtpSink } from '../support/smtp-sink.js';
 
 /**
  * OAuth/OIDC sign-in with the unmodified @supabase/auth-js against a listening restauth and a real
@@ -17,31 +16,19 @@ const APP = 'https://app.test';
 
 for (const storeKind of ['file', 'postgres'] as const) {
   describe(`OIDC sign-in with @supabase/auth-js (${storeKind} store)`, () => {
-    let t: TestApp;
-    let sink: SmtpSink;
+    let app: OAuthApp<TestIdp>;
     let url: string;
     let idp: TestIdp;
     let store: Awaited<ReturnType<typeof suiteStore>>;
 
     before(async () => {
       store = await suiteStore(storeKind);
-      const port = await freePort();
-      idp = await startOidcProvider({ redirectUris: [`http://127.0.0.1:${port}/auth/v1/callback`] });
+      app = await startKeycloakApp({ ...store.config, siteUrl: APP });
+      ({ url, provider: idp } = app);
       idp.accounts.set('kc-ada', { email: 'ada@acme.test', email_verified: true, name: 'Ada Lovelace' });
-      ({ t, sink } = await startMailingApp({
-        ...store.config,
-        port,
-        publicUrl: `http://127.0.0.1:${port}`,
-        siteUrl: APP,
-        external: {
-          keycloak: { enabled: true, client_id: idp.clientId, secret: idp.clientSecret, url: idp.issuer },
-        },
-      }));
-      url = await listen(t);
     });
     after(async () => {
-      await stopMailingApp(t, sink);
-      await idp.close();
+      await app.close();
       await store.drop();
     });
 
@@ -89,28 +76,17 @@ for (const storeKind of ['file', 'postgres'] as const) {
 }
 
 describe('OIDC sign-in with sign-ups switched off', () => {
+  let app: OAuthApp<TestIdp>;
   let t: TestApp;
-  let sink: SmtpSink;
   let url: string;
   let idp: TestIdp;
 
   before(async () => {
-    const port = await freePort();
-    idp = await startOidcProvider({ redirectUris: [`http://127.0.0.1:${port}/auth/v1/callback`] });
-    ({ t, sink } = await startMailingApp({
-      port,
-      publicUrl: `http://127.0.0.1:${port}`,
-      siteUrl: APP,
-      signup: { enabled: false },
-      external: {
-        keycloak: { enabled: true, client_id: idp.clientId, secret: idp.clientSecret, url: idp.issuer },
-      },
-    }));
-    url = await listen(t);
+    app = await startKeycloakApp({ siteUrl: APP, signup: { enabled: false } });
+    ({ t, url, provider: idp } = app);
   });
   after(async () => {
-    await stopMailingApp(t, sink);
-    await idp.close();
+    await app.close();
   });
 
   it('a new user is refused with access_denied signup_disabled; an existing one signs in', async () => {

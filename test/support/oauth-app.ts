@@ -1,0 +1,84 @@
+import type { TestApp } from './app.js';
+import { freePort } from './free-port.js';
+import { listen, startMailingApp, stopMailingApp } from './gotrue.js';
+import { startOAuth2Server, type OAuth2Server } from './oauth2-server.js';
+import { startOidcProvider, type TestIdp } from './oidc-provider.js';
+import type { SmtpSink } from './smtp-sink.js';
+
+/**
+ * A listening restauth (mail to an SMTP sink of its own) beside a real identity provider in the
+ * test process. restauth's port is chosen first because the provider registers its callback
+ * (the redirect URI) before restauth starts with the provider's address in its configuration.
+ */
+export interface OAuthApp<Provider> {
+  t: TestApp;
+  sink: SmtpSink;
+  /** http://127.0.0.1:PORT, restauth's public URL. */
+  base: string;
+  /** base + /auth/v1, what auth-js is given. */
+  url: string;
+  /** restauth's GET /callback, the provider's redirect URI. */
+  callbackUrl: string;
+  provider: Provider;
+  /** Closes restauth, its sink and the provider. */
+  close(): Promise<void>;
+}
+
+export async function startOAuthApp<Provider extends { close(): Promise<void> }>(options: {
+  /** restauth.json settings (a suite store's config, siteUrl, signup ...) beside the provider's. */
+  config?: Record<string, unknown>;
+  /** Starts the provider, given restauth's callback address. */
+  provider: (callbackUrl: string) => Promise<Provider>;
+  /** external.<name> for that provider. */
+  external: (provider: Provider) => Record<string, unknown>;
+}): Promise<OAuthApp<Provider>> {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const callbackUrl = `${base}/auth/v1/callback`;
+  const provider = await options.provider(callbackUrl);
+  let started: { t: TestApp; sink: SmtpSink };
+  try {
+    started = await startMailingApp({
+      port,
+      publicUrl: base,
+      ...options.config,
+      external: options.external(provider),
+    });
+  } catch (error) {
+    await provider.close();
+    throw error;
+  }
+  const { t, sink } = started;
+  const close = async () => {
+    await stopMailingApp(t, sink);
+    await provider.close();
+  };
+  try {
+    return { t, sink, base, url: await listen(t), callbackUrl, provider, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+/** restauth with an oidc-provider IdP as GoTrue's keycloak (a generic OIDC provider at its issuer). */
+export function startKeycloakApp(config: Record<string, unknown> = {}): Promise<OAuthApp<TestIdp>> {
+  return startOAuthApp({
+    config,
+    provider: (callbackUrl) => startOidcProvider({ redirectUris: [callbackUrl] }),
+    external: (idp) => ({
+      keycloak: { enabled: true, client_id: idp.clientId, secret: idp.clientSecret, url: idp.issuer },
+    }),
+  });
+}
+
+/** restauth with the GitHub-style OAuth2 server as the github preset at its url (GitHub Enterprise). */
+export function startGithubApp(config: Record<string, unknown> = {}): Promise<OAuthApp<OAuth2Server>> {
+  return startOAuthApp({
+    config,
+    provider: () => startOAuth2Server(),
+    external: (github) => ({
+      github: { enabled: true, client_id: github.clientId, secret: github.clientSecret, url: github.url },
+    }),
+  });
+}
