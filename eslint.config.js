@@ -13,8 +13,8 @@ export default tseslint.config(
     },
   },
   {
-    // The CI scripts are plain Node ESM (.ci/*.mjs): they run against the installed package, without tsx.
-    files: ['.ci/**/*.mjs'],
+    // The CI and build scripts are plain Node ESM (.ci/*.mjs, scripts/*.mjs): they run without tsx.
+    files: ['.ci/**/*.mjs', 'scripts/**/*.mjs'],
     languageOptions: {
       globals: {
         process: 'readonly',

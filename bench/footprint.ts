@@ -2,7 +2,7 @@
  * Start-up time and memory in file mode, beside json-server 0.17.4 on the
  * same db.json: the time from spawning the process to its first HTTP answer,
  * and its resident memory (VmRSS) once it has idled for a second. restauth
- * runs as built (tsc into a temp folder, as `npm run build` makes dist/):
+ * runs as built (bundled into a temp folder, as `npm run build` makes dist/):
  * what a user starts, without tsx compiling TypeScript at each start. Three
  * data sets: an empty db.json, 10,000 posts, and 50,000 users (db.json and
  * credentials.json as the file-store bench seeds them). Rounds interleave
@@ -56,20 +56,12 @@ interface Target {
   args(port: number): string[];
 }
 
-/** restauth compiled as `npm run build` compiles it, in a folder of its own beside a package.json. */
+/** restauth built as `npm run build` builds it (scripts/build.mjs), in a folder of its own beside a package.json. */
 async function buildRestauth(): Promise<{ main: string; remove(): Promise<void> }> {
   const folder = await mkdtemp(join(tmpdir(), 'restauth-footprint-build-'));
-  await promisify(execFile)(
-    process.execPath,
-    [
-      join(repoRoot, 'node_modules/typescript/bin/tsc'),
-      '-p',
-      join(repoRoot, 'tsconfig.build.json'),
-      '--outDir',
-      join(folder, 'dist'),
-    ],
-    { cwd: repoRoot },
-  );
+  await promisify(execFile)(process.execPath, [join(repoRoot, 'scripts/build.mjs'), join(folder, 'dist')], {
+    cwd: repoRoot,
+  });
   await copyFile(join(repoRoot, 'package.json'), join(folder, 'package.json'));
   await symlink(join(repoRoot, 'node_modules'), join(folder, 'node_modules'));
   return {
