@@ -3,6 +3,7 @@ import { isPlainObject } from '../lib/is-plain-object.js';
 import { looseString } from './loose.js';
 import { ownValue } from './keys.js';
 import type { Row } from './query.js';
+import { RangeIndex, type Side } from './range-index.js';
 
 /**
  * Equality indexes built on demand, per collection and field: the first
@@ -25,9 +26,12 @@ import type { Row } from './query.js';
  * (`?id=1` finds 1 and "1"), 1.x compares values strictly and lets a path
  * through an object the record lacks match anything.
  *
+ * Range filters read from range indexes (range-index.ts), built, kept and
+ * dropped the same way.
+ *
  * Memory is bounded per collection: one order number and id entry per
- * record, and at most `maxFields` field indexes (one bucket entry per record
- * each); the least recently used is dropped for a new one.
+ * record, and at most `maxFields` field indexes, equality and range together
+ * (one entry per record each); the least recently used is dropped for a new one.
  */
 
 /** How records are grouped: 0.17's `String(value)`, or 1.x's value itself. */
@@ -156,8 +160,8 @@ class CollectionIndex {
   /** Records by id (as strings, as json-server compares ids), in order: changes name records by id. */
   private readonly byId = new Map<string, Row[]>();
   private next = 0;
-  /** Field indexes, least recently used first. */
-  private readonly fields = new Map<string, FieldIndex>();
+  /** Field indexes (equality and range), least recently used first. */
+  private readonly fields = new Map<string, FieldIndex | RangeIndex>();
   length: number;
 
   constructor(
@@ -177,16 +181,31 @@ class CollectionIndex {
 
   field(path: readonly string[], form: KeyForm): FieldIndex {
     // Segments may hold dots (1.x's _where names keys as they are): the name keeps them apart.
-    const name = `${form}:${JSON.stringify(path)}`;
-    let index = this.fields.get(name);
+    return this.cached(`${form}:${JSON.stringify(path)}`, () => {
+      const index = new FieldIndex(path, form, this.order);
+      for (const row of this.rows) if (typeof row === 'object' && row !== null) index.append(row as Row);
+      return index;
+    });
+  }
+
+  range(path: readonly string[], form: KeyForm): RangeIndex {
+    return this.cached(`range:${form}:${JSON.stringify(path)}`, () => {
+      const index = new RangeIndex(path, form === 'strict', this.order);
+      index.build(this.rows.filter((row): row is Row => typeof row === 'object' && row !== null));
+      return index;
+    });
+  }
+
+  /** The index under `name`, built when missing; the least recently used goes past `maxFields`. */
+  private cached<T extends FieldIndex | RangeIndex>(name: string, build: () => T): T {
+    let index = this.fields.get(name) as T | undefined;
     if (index) {
       // Most recently used last.
       this.fields.delete(name);
       this.fields.set(name, index);
       return index;
     }
-    index = new FieldIndex(path, form, this.order);
-    for (const row of this.rows) if (typeof row === 'object' && row !== null) index.append(row as Row);
+    index = build();
     if (this.fields.size >= this.maxFields) this.fields.delete(this.fields.keys().next().value!);
     this.fields.set(name, index);
     return index;
@@ -258,6 +277,17 @@ export interface FieldLookup {
   looseMatches(path: readonly string[], values: readonly string[]): readonly Row[];
   /** Records whose value at `path` is `=== value`, or whose path is vacuous (1.x), in collection order. */
   strictMatches(path: readonly string[], value: string | number | boolean | null): readonly Row[];
+  /**
+   * Records whose value at `path` may be at least / at most `bound` as JavaScript compares them (0.17's
+   * `_gte`/`_lte` against the query string), in collection order; null when too many for an index to help.
+   */
+  looseRange(path: readonly string[], side: Side, bound: string): readonly Row[] | null;
+  /** The same for 1.x's `gt`/`gte`/`lt`/`lte` (coerced bounds, vacuous nested paths). */
+  strictRange(
+    path: readonly string[],
+    side: Side,
+    bound: string | number | boolean | null,
+  ): readonly Row[] | null;
 }
 
 export class FieldIndexes {
@@ -305,10 +335,14 @@ export class FieldIndexes {
       this.collections.set(name, collection);
     }
     const index = collection;
+    // Past a quarter of the collection, sorting candidates back into collection order costs more than a scan.
+    const limit = rows.length / 4;
     return {
       has: (path) => index.field(path, 'loose').present > 0,
       looseMatches: (path, values) => index.field(path, 'loose').union(values),
       strictMatches: (path, value) => index.field(path, 'strict').union([value, VACUOUS]),
+      looseRange: (path, side, bound) => index.range(path, 'loose').candidates(side, bound, limit),
+      strictRange: (path, side, bound) => index.range(path, 'strict').candidates(side, bound, limit),
     };
   }
 }

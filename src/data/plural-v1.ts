@@ -8,6 +8,7 @@ import {
   matchesWhere,
   paginate,
   parseListQuery,
+  requiredBounds,
   requiredEqualities,
   sortRows,
   type ListQuery,
@@ -26,8 +27,8 @@ export function relationsOf(names: string[]): Query {
 }
 
 /**
- * The records that can meet the query's `eq` conditions, in collection
- * order: the smallest of their index lookups, or all records without an
+ * The records that can meet the query's `eq` and range conditions, in
+ * collection order: the smallest of their index lookups, or all records without an
  * index. A condition on a relation `_embed` adds is left to matchesWhere
  * (the field is the embedded one, not the record's).
  */
@@ -38,6 +39,11 @@ function narrowed(rows: Row[], index: FieldLookup | null, query: ListQuery): rea
     if (query.embed.includes(path[0]!)) continue;
     const matching = index.strictMatches(path, value);
     if (matching.length < candidates.length) candidates = matching;
+  }
+  for (const { path, side, bound } of requiredBounds(query.where)) {
+    if (query.embed.includes(path[0]!)) continue;
+    const matching = index.strictRange(path, side, bound);
+    if (matching && matching.length < candidates.length) candidates = matching;
   }
   return candidates;
 }

@@ -260,6 +260,32 @@ export function requiredEqualities(
   return found;
 }
 
+/** The range operators, as the side of the bound the field's value must lie on. */
+const RANGE_SIDES = { gt: 'min', gte: 'min', lt: 'max', lte: 'max' } as const;
+
+/**
+ * The range conditions (`gt`, `gte`, `lt`, `lte`) every record the tree
+ * matches meets, `or` aside, as requiredEqualities finds `eq`: each with the
+ * side its field lies on (`gt` is narrowed as `gte`, a superset) and its bound.
+ */
+export function requiredBounds(
+  where: Where,
+  path: readonly string[] = [],
+): Array<{ path: string[]; side: 'min' | 'max'; bound: Scalar }> {
+  const found: Array<{ path: string[]; side: 'min' | 'max'; bound: Scalar }> = [];
+  for (const [key, value] of Object.entries(where)) {
+    if (key === 'or' || !isObject(value)) continue;
+    const here = [...path, key];
+    if (OPERATORS.some((op) => Object.hasOwn(value, op))) {
+      for (const [op, side] of Object.entries(RANGE_SIDES)) {
+        const bound: unknown = value[op];
+        if (Object.hasOwn(value, op) && isScalar(bound)) found.push({ path: here, side, bound });
+      }
+    } else found.push(...requiredBounds(value, here));
+  }
+  return found;
+}
+
 /** json-server 1.x's matchesWhere, reading own properties only. */
 export function matchesWhere(row: unknown, where: Where): boolean {
   for (const [key, value] of Object.entries(where)) {

@@ -11,8 +11,8 @@ import { createTestApp, type TestApp } from '../support/app.js';
  * db.json, one indexing (the default) and one scanning (maxIndexedFields 0),
  * and fast-check sends both the same random writes (create, replace, patch,
  * delete, cascade delete) and queries, in both grammars, comparing status,
- * body and paging headers. Indexes are built by the first queries and must
- * then follow every write. The seed is fixed so a failure replays.
+ * body and paging headers. Indexes (equality and range) are built by the
+ * first queries and must then follow every write. The seed is fixed so a failure replays.
  */
 const SEED = Number(process.env.FUZZ_SEED ?? 20_261_129);
 
@@ -132,6 +132,9 @@ const queryV017 = fc.tuple(
       'userId.length',
       'views_gte',
       'views_lte',
+      'views_gte',
+      'author.name_gte',
+      'title_lte',
       'title_ne',
       'title_like',
       'q',
@@ -161,6 +164,10 @@ const queryV1 = fc.tuple(
         'id',
         'views:gt',
         'views:lte',
+        'views:gte',
+        'views:lt',
+        'author.name:gt',
+        'title:lte',
         'author.name',
         'author.name:eq',
         'author.name.first',
