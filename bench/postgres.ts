@@ -1,7 +1,7 @@
 /**
  * PostgreSQL figures: refresh-token rotation throughput and p99 through restauth's AuthService on
  * the PostgreSQL store, next to postgrest-auth's way of refreshing (re-issuing an access token after
- * a check, no rotation), the rotation alone in one statement beside the find-then-rotate it replaced,
+ * a check, no rotation), the rotation alone (found, then rotated, by hashes: PostgreSQL never sees a token),
  * and PostgreSQL transactions per request (pg_stat_database's xact_commit); and the cost of the
  * pre-request function per PostgREST request, restauth's beside postgrest-auth's own, measured with
  * pgbench as a PostgREST-style transaction with and without it.
@@ -13,7 +13,6 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { createServices } from '../src/compose.js';
 import { SessionManager } from '../src/core/sessions.js';
-import type { Store } from '../src/core/ports/store.js';
 import { loadConfig } from '../src/config/load.js';
 import { dropDatabase, realServerOnly, testPostgres, testStoreConfig } from '../test/support/postgres.js';
 import { PGBENCH, preRequestCost } from './postgres-pre-request.js';
@@ -101,14 +100,6 @@ function spread(values: number[]): string {
   return `${Math.min(...values).toFixed(0)}–${Math.max(...values).toFixed(0)}`;
 }
 
-/** The store without its one-statement exchange: core finds the token, then rotates it (before). */
-function findThenRotate(store: Store): Store {
-  return new Proxy(store, {
-    get: (target, property) =>
-      property === 'exchangeRefreshToken' ? undefined : (Reflect.get(target, property, target) as unknown),
-  });
-}
-
 export async function runPostgresBench(): Promise<void> {
   const server = await testPostgres();
   const url = await server.createDatabase();
@@ -138,8 +129,7 @@ export async function runPostgresBench(): Promise<void> {
       tokens.push(issued.refreshToken);
       accessTokens.push(issued.accessToken);
     }
-    const oneStatement = new SessionManager(store, config.sessions);
-    const twoStatements = new SessionManager(findThenRotate(store), config.sessions);
+    const sessions = new SessionManager(store, config.sessions);
     const operations: Record<string, (worker: number) => Promise<void>> = {
       'refresh with rotation and reuse detection (AuthService.refresh)': async (worker) => {
         tokens[worker] = (await auth.refresh(tokens[worker]!)).refreshToken;
@@ -147,11 +137,9 @@ export async function runPostgresBench(): Promise<void> {
       "postgrest-auth's bearer refresh: check + re-issue, no rotation": async (worker) => {
         await auth.reissue(await auth.check(accessTokens[worker]!));
       },
-      'the rotation alone, one statement (now)': async (worker) => {
-        tokens[worker] = (await oneStatement.rotate(tokens[worker]!, new Date())).refreshToken;
-      },
-      'the rotation alone, find then rotate (before)': async (worker) => {
-        tokens[worker] = (await twoStatements.rotate(tokens[worker]!, new Date())).refreshToken;
+      // Found by the token's hash, then rotated by hashes: PostgreSQL never sees a token.
+      'the rotation alone (SessionManager.rotate: find, then rotate)': async (worker) => {
+        tokens[worker] = (await sessions.rotate(tokens[worker]!, new Date())).refreshToken;
       },
     };
     const results = Object.fromEntries(Object.keys(operations).map((name) => [name, [] as Timed[]]));

@@ -120,23 +120,9 @@ export class SessionManager {
   /** Exchanges a refresh token for its successor, detecting replays. */
   async rotate(refreshToken: string, now: Date): Promise<Rotated> {
     const hash = hashSecret(refreshToken);
-    // A store that can find and rotate at once (one database round trip) does, under the conditions
-    // judged below; whatever it did not rotate is judged as found.
-    const exchanged = await this.store.exchangeRefreshToken?.(
-      refreshToken,
-      hash,
-      now,
-      this.settings.inactivityTimeout,
-    );
-    if (exchanged?.successor) {
-      // The store derived the successor itself (in SQL): it must be the chain's, or a repeat inside the
-      // grace period (answerRepeat, derived here) would walk to a token that does not exist.
-      if (exchanged.successor !== deriveSecret(exchanged.session.refreshSecret, refreshToken)) {
-        throw new Error('the store derived a successor refresh token unlike deriveSecret');
-      }
-      return { session: exchanged.session, user: exchanged.user, refreshToken: exchanged.successor };
-    }
-    const found = exchanged === undefined ? await this.store.findRefreshToken(hash) : exchanged;
+    // Only hashes go to the store: a database's statement log never holds a token (nor, with the
+    // secret the store keeps, anything a successor could be derived from; docs/postgres-schema.md).
+    const found = await this.store.findRefreshToken(hash);
     if (!found) return this.redeemImported(refreshToken, now);
     const { session, user } = found;
     this.assertLive(session, now);

@@ -33,6 +33,8 @@ export interface OwnCluster {
   resume(): Promise<void>;
   /** Stops it if running and removes its files. */
   destroy(): Promise<void>;
+  /** What the server has written to its log file so far (statements too, when `settings` log them). */
+  log(): Promise<string>;
 }
 
 /** The bin folder of the newest PostgreSQL server installed (Debian's layout), or null. */
@@ -65,6 +67,11 @@ export interface ClusterOptions {
    * commits, so only a server nobody stops may run so.
    */
   synchronousCommit?: boolean;
+  /**
+   * More server settings, as `-c name=value` (e.g. log_statement: 'all'). Values are passed through
+   * pg_ctl's shell: keep them to words, numbers and signs.
+   */
+  settings?: Record<string, string>;
 }
 
 export async function startOwnCluster(options: ClusterOptions = {}): Promise<OwnCluster> {
@@ -94,6 +101,11 @@ export async function startOwnCluster(options: ClusterOptions = {}): Promise<Own
     `-p ${port}`,
     `-k ${dir}`,
     `-c max_connections=${options.maxConnections ?? 100}`,
+    ...Object.entries(options.settings ?? {}).map(([name, value]) => {
+      if (!/^[a-z_.]+$/.test(name) || !/^[A-Za-z0-9_.-]+$/.test(value))
+        throw new Error(`not a plain server setting: ${name}=${value}`);
+      return `-c ${name}=${value}`;
+    }),
   ];
   let running = false;
   const start = async () => {
@@ -142,6 +154,7 @@ export async function startOwnCluster(options: ClusterOptions = {}): Promise<Own
       }
     },
     resume,
+    log: () => readFile(join(dir, 'log'), 'utf8'),
     destroy: async () => {
       await resume();
       process.removeListener('exit', stopAtExit);

@@ -360,26 +360,6 @@ export interface Store {
    */
   rotateRefreshToken(presentedHash: string, successorHash: string, now: Date): Promise<boolean>;
   /**
-   * findRefreshToken and rotateRefreshToken at once (PostgreSQL: one statement, one round trip).
-   * Finds the token by `presentedHash` (hashSecret of `presented`) and, only when it is not rotated
-   * yet, its session still exists, `now` is before the session's notAfter and within
-   * `inactivityTimeout` seconds of its refreshedAt, rotates it atomically as rotateRefreshToken does,
-   * to the successor deriveSecret(session.refreshSecret, presented), answered as `successor`. Else
-   * what findRefreshToken finds (null: nothing), with `successor` null, for core to judge. The token,
-   * session and user are as found before the rotation. Optional: core otherwise finds, then rotates.
-   */
-  exchangeRefreshToken?(
-    presented: string,
-    presentedHash: string,
-    now: Date,
-    inactivityTimeout: number,
-  ): Promise<{
-    token: RefreshTokenRecord;
-    session: Session;
-    user: User | null;
-    successor: string | null;
-  } | null>;
-  /**
    * A refresh token the store's database holds in a form restauth did not issue: a database another
    * server made, served as it is (PostgreSQL: GoTrue's raw v1 tokens and v2 tokens signed with their
    * session's key). Null when the token is none of them, or cannot be proven (a forged signature).

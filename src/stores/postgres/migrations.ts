@@ -7,7 +7,7 @@ import { gotrueSessions } from './gotrue-sessions.js';
 import { gotrueUnfilledTables, UNFILLED_TABLES_GOTRUE_VERSIONS } from './gotrue-unfilled-tables.js';
 import { normalizeStoredLogins } from './login-keys.js';
 import { preRequestInOneQuery } from './pre-request.js';
-import { refreshInOneStatement } from './refresh-exchange.js';
+import { dropRefreshInOneStatement, refreshInOneStatement } from './refresh-exchange.js';
 import { sessionTables } from './session-sql.js';
 
 /**
@@ -633,6 +633,11 @@ export function migrations(names: SchemaNames): Migration[] {
       version: 24,
       name: "the pre-request's fast path in one query",
       sql: preRequestInOneQuery(q),
+    },
+    {
+      version: 25,
+      name: 'refresh tokens found, then rotated, by their hashes only: migration 23 undone',
+      sql: dropRefreshInOneStatement(q, sessionTables(q)),
     },
   ];
 }

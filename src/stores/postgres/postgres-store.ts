@@ -25,7 +25,7 @@ import {
 import { findGoTrueRefreshToken, redeemGoTrueRefreshToken } from './gotrue-tokens.js';
 import { emailIdentityData, quotedNames, type SchemaNames } from './migrations.js';
 import { insertMailsSql, outboxTable } from './outbox.js';
-import { exchangeRefreshTokenSql, refreshTokenLookupSql } from './refresh-exchange.js';
+import { refreshTokenLookupSql } from './refresh-exchange.js';
 import { inTransaction } from './pool.js';
 import { checkRoleName, createUserRole, dropUserRole, type RoleNames } from './user-roles.js';
 import { pruneSessions } from './upkeep.js';
@@ -698,28 +698,6 @@ export class PostgresStore implements Store {
       this.prepared(refreshTokenLookupSql(this.session, this.userColumns, this.userFrom), [hash]),
     );
     return rows[0] ? toFoundToken(rows[0]) : null;
-  }
-
-  async exchangeRefreshToken(
-    presented: string,
-    presentedHash: string,
-    now: Date,
-    inactivityTimeout: number,
-  ): Promise<{
-    token: RefreshTokenRecord;
-    session: Session;
-    user: User | null;
-    successor: string | null;
-  } | null> {
-    const { rows } = await this.pool.query<FoundTokenRow & { successor: string | null }>(
-      this.prepared(exchangeRefreshTokenSql(this.session, this.userColumns, this.userFrom), [
-        presentedHash,
-        presented,
-        now,
-        inactivityTimeout,
-      ]),
-    );
-    return rows[0] ? { ...toFoundToken(rows[0]), successor: rows[0].successor } : null;
   }
 
   async rotateRefreshToken(presentedHash: string, successorHash: string, now: Date): Promise<boolean> {

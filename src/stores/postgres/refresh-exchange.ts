@@ -4,15 +4,13 @@ import {
   ENDED_SESSION_COLUMNS,
   LIVE_SESSION_COLUMNS,
   liveSessionAmr,
-  NO_TIME_BOX,
-  REFRESHED_AT,
   type SessionTables,
 } from './session-sql.js';
 
 type Names = ReturnType<typeof quotedNames>;
 
 /**
- * Migration 23: a refresh in one statement. A successor token is HMAC-SHA256(session secret, presented
+ * Migration 23 (undone by migration 25, dropRefreshInOneStatement): a refresh in one statement. A successor token is HMAC-SHA256(session secret, presented
  * token) (core/sessions.ts), which the statement that rotates must compute to store the successor's
  * hash. PostgreSQL has sha256() but no HMAC without pgcrypto (an extension restauth does not require),
  * and HMAC's key-block XORs are slow in SQL, so each secret keeps its two key blocks beside it, as
@@ -53,16 +51,6 @@ export function refreshInOneStatement(q: Names, t: SessionTables): string {
   `;
 }
 
-/** SQL for bytes as unpadded base64url, as Node's digest('base64url') writes them (32 bytes: no line break). */
-function base64url(bytes: string): string {
-  return `rtrim(translate(encode(${bytes}, 'base64'), '+/', '-_'), '=')`;
-}
-
-/** SQL for hashSecret(text) of core/secrets.ts: SHA-256 of the UTF-8 bytes, base64url. */
-function hashSecretSql(text: string): string {
-  return base64url(`sha256(convert_to(${text}, 'UTF8'))`);
-}
-
 /**
  * A refresh token with its session and user, as Store.findRefreshToken answers: a live token needs its
  * session's secret (restauth's chain; a session GoTrue made has none until it is converted); an ended
@@ -85,40 +73,17 @@ export function refreshTokenLookupSql(t: SessionTables, userColumns: string, use
 }
 
 /**
- * Store.exchangeRefreshToken as one statement, one round trip, one transaction: $1 the presented
- * token's hash, $2 the token itself, $3 now, $4 the inactivity timeout in seconds. It rotates only
- * what core/sessions.ts would: a token not rotated yet, of a session that still exists (an ended one
- * is deleted), before its not_after, active within the timeout. The session's row is locked first,
- * then the token's, the order in which ending a session takes them (its DELETE, then the cascade):
- * taken the other way round, a refresh and a sign-out of one session at once deadlock. The conditional
- * UPDATE is the token's lock: a racing refresh waits for it, re-checks revoked and matches nothing.
- * As GoTrue rotates, the presented row is revoked and its successor names it as parent. Whatever was
- * or was not rotated, the answer is the lookup of refreshTokenLookupSql in the statement's snapshot
- * (the token as it was found), with `successor` set only when this statement rotated it.
+ * Migration 25: migration 23's key blocks and their function go. The one statement they served took
+ * the presented refresh token itself as a parameter (SQL derived its successor from it), so a
+ * statement log (log_statement, auto_explain, an error's DETAIL) held every token presented, and
+ * with the session's secret (a parameter too, when the session was made) every successor: whoever
+ * read the log could take sessions over. A refresh is found, then rotated, by hashes again
+ * (core/sessions.ts), which measured half the server CPU per refresh; the generated columns only
+ * cost every session's insert.
  */
-export function exchangeRefreshTokenSql(t: SessionTables, userColumns: string, userFrom: string): string {
-  const successor = base64url(`sha256(l.hmac_outer || sha256(l.hmac_inner || convert_to($2::text, 'UTF8')))`);
-  return `WITH live AS (
-      SELECT t.id, k.hmac_inner, k.hmac_outer
-      FROM ${t.refreshTokens} t JOIN ${t.sessions} s ON s.id = t.session_id
-      JOIN ${t.secrets} k ON k.session_id = s.id
-      WHERE t.token = $1 AND t.revoked IS NOT TRUE
-        AND coalesce(s.not_after, ${NO_TIME_BOX}) > $3::timestamptz
-        AND ${REFRESHED_AT} + $4::integer * interval '1 second' > $3::timestamptz
-      FOR NO KEY UPDATE OF s
-    ), rotated AS (
-      UPDATE ${t.refreshTokens} t SET revoked = true, updated_at = $3::timestamptz
-      FROM live l WHERE t.id = l.id AND t.revoked IS NOT TRUE
-      RETURNING t.session_id, t.user_id, t.instance_id, ${successor} AS successor
-    ), touched AS (
-      UPDATE ${t.sessions} SET refreshed_at = $3::timestamptz AT TIME ZONE 'UTC', updated_at = $3::timestamptz
-      WHERE id IN (SELECT session_id FROM rotated)
-    ), inserted AS (
-      INSERT INTO ${t.refreshTokens} (instance_id, token, user_id, revoked, parent, session_id, created_at, updated_at)
-      SELECT instance_id, ${hashSecretSql('successor')}, user_id, false, $1, session_id, $3::timestamptz, $3::timestamptz
-      FROM rotated
-      RETURNING session_id
-    )
-    SELECT found.*, (SELECT r.successor FROM rotated r JOIN inserted i USING (session_id)) AS successor
-    FROM (${refreshTokenLookupSql(t, userColumns, userFrom)}) found`;
+export function dropRefreshInOneStatement(q: Names, t: SessionTables): string {
+  return `
+    ALTER TABLE ${t.secrets} DROP COLUMN hmac_inner, DROP COLUMN hmac_outer;
+    DROP FUNCTION ${q.restauth}.hmac_sha256_key_block(text, text);
+  `;
 }
