@@ -6,7 +6,7 @@ import type { PasswordHasher } from './passwords.js';
 import type { PkceChallenge } from './pkce.js';
 import { hashSecret } from './secrets.js';
 import type { SessionManager } from './sessions.js';
-import type { FirstSession, Session, Store, User } from './ports/store.js';
+import type { FirstSession, Session, Store, TokenStanding, User } from './ports/store.js';
 import type { AccessClaims, TokenService } from './tokens.js';
 import {
   checkEmail,
@@ -420,6 +420,32 @@ export class AuthService {
       this.deps.store.findSession(claims.session_id),
       this.deps.store.findUserById(claims.sub),
     ]);
+    this.assertHonoured(claims, { session, user }, now, namedUser);
+    // Both found: assertHonoured refuses a missing one.
+    return { claims, user: user!, session: session! };
+  }
+
+  /**
+   * check for a caller that needs only the claims (the data API, a token's validity): the same rules,
+   * on what the store's findTokenStanding reads, so a request does not pay for whole records it would
+   * not look at. Revocation stays immediate: the session and user are read on every call.
+   */
+  async authorize(accessToken: string, namedUser: string | null = null): Promise<AccessClaims> {
+    const { store } = this.deps;
+    if (!store.findTokenStanding) return (await this.check(accessToken, namedUser)).claims;
+    const now = this.now();
+    const claims = await this.deps.tokens.verify(accessToken, now);
+    this.assertHonoured(claims, await store.findTokenStanding(claims.session_id, claims.sub), now, namedUser);
+    return claims;
+  }
+
+  /** check's rules: the token's session is live and its user's, the user not banned nor the token outdated. */
+  private assertHonoured(
+    claims: AccessClaims,
+    { session, user }: TokenStanding,
+    now: Date,
+    namedUser: string | null,
+  ): void {
     if (!user) throw new AuthError('token_revoked', 'User no longer exists');
     if (!session || session.userId !== user.id) throw new AuthError('session_not_found');
     this.deps.sessions.assertLive(session, now);
@@ -429,7 +455,6 @@ export class AuthService {
     }
     if (namedUser !== null && !namesUser(user, namedUser))
       throw new AuthError('bad_jwt', 'token does not belong to this user');
-    return { claims, user, session };
   }
 
   /** Ends the session of `claims` (local), every session (global) or all others. */
@@ -683,7 +708,7 @@ export class AuthService {
   }
 
   /** Throws user_banned while the user's ban lasts (GoTrue's banned_until). */
-  assertNotBanned(user: User, now: Date, status?: number): void {
+  assertNotBanned(user: Pick<User, 'bannedUntil'>, now: Date, status?: number): void {
     if (user.bannedUntil !== null && user.bannedUntil.getTime() > now.getTime()) {
       throw new AuthError('user_banned', undefined, status === undefined ? undefined : { status });
     }

@@ -106,7 +106,7 @@ export class SessionManager {
   }
 
   /** Throws unless the session is neither revoked nor past its absolute lifetime. */
-  assertLive(session: Session, now: Date): void {
+  assertLive(session: Pick<Session, 'revokedAt' | 'notAfter'>, now: Date): void {
     if (session.revokedAt !== null) throw new AuthError('session_not_found');
     if (session.notAfter.getTime() <= now.getTime()) throw new AuthError('session_expired');
   }

@@ -225,7 +225,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       ...(options.maxIndexedFields === undefined ? {} : { maxIndexedFields: options.maxIndexedFields }),
       authenticate: async (token) => {
         try {
-          const { claims } = await services.auth.check(token);
+          const claims = await services.auth.authorize(token);
           return { sub: claims.sub, role: claims.role };
         } catch (error) {
           // A token not honoured (bad, expired, signed out) is the data API's 401; anything else is a fault.

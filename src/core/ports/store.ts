@@ -127,6 +127,16 @@ export interface AmrClaim {
   at: Date;
 }
 
+/**
+ * A session and its user as far as an access token's check reads them (AuthService.check): whether the
+ * session is live and the user's, the user's ban and token version, and the names a request may ask
+ * the token to be. Null: not found.
+ */
+export interface TokenStanding {
+  session: Pick<Session, 'userId' | 'notAfter' | 'revokedAt'> | null;
+  user: Pick<User, 'id' | 'username' | 'email' | 'bannedUntil' | 'tokenVersion'> | null;
+}
+
 export interface Session {
   id: string;
   userId: string;
@@ -348,6 +358,12 @@ export interface Store {
   // Sessions and refresh tokens
   createSession(session: NewSession): Promise<Session>;
   findSession(id: string): Promise<Session | null>;
+  /**
+   * What an access-token check needs of its session and user, and nothing more (see TokenStanding):
+   * read on every authenticated request, so a store answers it without building or copying whole
+   * records. Optional: core otherwise reads findSession and findUserById.
+   */
+  findTokenStanding?(sessionId: string, userId: string): Promise<TokenStanding>;
   /** The token with its session and that session's user (one lookup: every refresh needs all three). */
   findRefreshToken(
     hash: string,

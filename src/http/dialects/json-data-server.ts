@@ -118,7 +118,7 @@ export const jsonDataServerDialect: FastifyPluginAsync<JsonDataServerOptions> = 
     if (accessToken === null) throw new AuthError('validation_failed', `Missing ${settings.jwtAccessToken}`);
     const username = requestedUser(body, false);
     try {
-      await auth.check(accessToken, username);
+      await auth.authorize(accessToken, username);
       return { valid: true };
     } catch (error) {
       if (error instanceof TokenError) return { valid: false, reason: error.reason };

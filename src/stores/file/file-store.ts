@@ -16,6 +16,7 @@ import {
   type RefreshTokenRecord,
   type Session,
   type Store,
+  type TokenStanding,
   type User,
   type UserPage,
   type UserPatch,
@@ -451,6 +452,29 @@ export class FileStore implements Store {
   async findSession(id: string): Promise<Session | null> {
     const sessions = normalizeCredentials(this.db.credentials).sessions;
     return Object.hasOwn(sessions, id) ? toSession(id, sessions[id]!) : null;
+  }
+
+  async findTokenStanding(sessionId: string, userId: string): Promise<TokenStanding> {
+    const credentials = normalizeCredentials(this.db.credentials);
+    const session = Object.hasOwn(credentials.sessions, sessionId) ? credentials.sessions[sessionId]! : null;
+    // A user is its db.json record, as findUserById finds it; its account may be missing (added by hand).
+    const exists = this.index().byId.has(userId);
+    const account = exists ? (credentials.accounts[userId] ?? defaultAccount(userId)) : null;
+    // Only these fields are read, each a primitive or a new Date: nothing of the stored records leaks out.
+    return {
+      session: session && {
+        userId: session.userId,
+        notAfter: new Date(session.notAfter),
+        revokedAt: session.revokedAt === null ? null : new Date(session.revokedAt),
+      },
+      user: account && {
+        id: userId,
+        username: account.username,
+        email: account.email,
+        bannedUntil: account.bannedUntil ? new Date(account.bannedUntil) : null,
+        tokenVersion: account.tokenVersion,
+      },
+    };
   }
 
   async findRefreshToken(
