@@ -61,7 +61,7 @@ export class DataContext {
       (name) => name === usersProp,
     );
     this.children = new ForeignKeyIndexes(() => documents.generation);
-    this.fields = new FieldIndexes(config.id, maxIndexedFields);
+    this.fields = new FieldIndexes(config.id, maxIndexedFields, (row) => this.records.searchText(row));
     documents.onChange((change) => {
       this.fields.apply(change);
       // Records are replaced, never changed in place, by every change but a whole-document one.

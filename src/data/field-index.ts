@@ -4,6 +4,7 @@ import { looseString } from './loose.js';
 import { ownValue } from './keys.js';
 import type { Row } from './query.js';
 import { RangeIndex, type Side } from './range-index.js';
+import { TextIndex } from './text-index.js';
 
 /**
  * Equality indexes built on demand, per collection and field: the first
@@ -65,6 +66,16 @@ function strictKey(row: object, segments: readonly string[]): Key | typeof NONE 
   return value as Key;
 }
 
+function likeText(row: Row, segments: readonly string[]): string {
+  let current: unknown = row;
+  for (const segment of segments) {
+    current = ownValue(current, segment);
+    if (current === undefined) return '';
+  }
+  if (current === null) return '';
+  return looseString(current)?.toLowerCase() ?? '';
+}
+
 /** Whether the path names an own value (null included): json-server 0.17 ignores a filter no record has. */
 function hasPath(row: object, segments: readonly string[]): boolean {
   let current: unknown = row;
@@ -76,6 +87,16 @@ function hasPath(row: object, segments: readonly string[]): boolean {
 }
 
 const EMPTY: readonly Row[] = [];
+
+/**
+ * A `_like` pattern that is a literal of printable ASCII (no character a
+ * regular expression treats specially). Its case-insensitive match is then
+ * found in the lower-cased text: without the `u` flag a non-ASCII character
+ * never matches an ASCII one case-insensitively, so the text's match is
+ * ASCII and lower-cases to the lower-cased pattern (a superset: `toLowerCase`
+ * may find more, such as the Kelvin sign for k, which the filter then drops).
+ */
+const LITERAL = /^[ !"#%&',\-/0-9:;<=>@A-Z_`a-z~]+$/u;
 
 class FieldIndex {
   private readonly buckets = new Map<Key, Row[]>();
@@ -161,7 +182,7 @@ class CollectionIndex {
   private readonly byId = new Map<string, Row[]>();
   private next = 0;
   /** Field indexes (equality and range), least recently used first. */
-  private readonly fields = new Map<string, FieldIndex | RangeIndex>();
+  private readonly fields = new Map<string, FieldIndex | RangeIndex | TextIndex>();
   length: number;
 
   constructor(
@@ -196,8 +217,21 @@ class CollectionIndex {
     });
   }
 
+  /** `q`'s texts: each record's values, lower-cased (RecordCache.searchText). */
+  search(searchText: (row: Row) => string): TextIndex {
+    return this.cached('q', () => new TextIndex(this.rows, searchText));
+  }
+
+  /** `_like`'s texts on one field: `String(value)` lower-cased, none for null or undefined (0.17). */
+  likeTexts(path: readonly string[]): TextIndex {
+    return this.cached(
+      `like:${JSON.stringify(path)}`,
+      () => new TextIndex(this.rows, (row) => likeText(row, path)),
+    );
+  }
+
   /** The index under `name`, built when missing; the least recently used goes past `maxFields`. */
-  private cached<T extends FieldIndex | RangeIndex>(name: string, build: () => T): T {
+  private cached<T extends FieldIndex | RangeIndex | TextIndex>(name: string, build: () => T): T {
     let index = this.fields.get(name) as T | undefined;
     if (index) {
       // Most recently used last.
@@ -288,6 +322,14 @@ export interface FieldLookup {
     side: Side,
     bound: string | number | boolean | null,
   ): readonly Row[] | null;
+  /** Records `q` finds (`needle` lower-cased), in collection order; null for a needle holding NUL. */
+  search(needle: string): readonly Row[] | null;
+  /**
+   * Records a `_like` pattern on `path` may match, in collection order: for a
+   * pattern of plain ASCII characters (a literal), those whose lower-cased
+   * text holds it lower-cased; null for any other pattern (the list scans).
+   */
+  looseLike(path: readonly string[], pattern: string): readonly Row[] | null;
 }
 
 export class FieldIndexes {
@@ -297,6 +339,8 @@ export class FieldIndexes {
   constructor(
     private readonly idProp: string,
     private readonly maxFields: number,
+    /** A record's text for `q` (RecordCache.searchText, kept per record). */
+    private readonly searchText: (row: Row) => string,
   ) {}
 
   clear(): void {
@@ -343,6 +387,9 @@ export class FieldIndexes {
       strictMatches: (path, value) => index.field(path, 'strict').union([value, VACUOUS]),
       looseRange: (path, side, bound) => index.range(path, 'loose').candidates(side, bound, limit),
       strictRange: (path, side, bound) => index.range(path, 'strict').candidates(side, bound, limit),
+      search: (needle) => (needle.includes('\u0000') ? null : index.search(this.searchText).find(needle)),
+      looseLike: (path, pattern) =>
+        LITERAL.test(pattern) ? index.likeTexts(path).find(pattern.toLowerCase()) : null,
     };
   }
 }

@@ -136,7 +136,7 @@ function fieldPredicate(key: string, values: string[]): Predicate {
 export interface ListHelpers {
   /** Equality and range indexes over `rows`, which must then be the whole collection they index. */
   index?: FieldLookup | null;
-  /** Each record's search text, kept between requests. */
+  /** Each record's search text, kept between requests (without an index). */
   cache?: RecordCache;
 }
 
@@ -144,7 +144,7 @@ export interface ListHelpers {
  * Filters and full-text search, in json-server's order; unknown fields are
  * ignored as it does. With an index, equality filters read their candidates
  * from it instead of scanning: the smallest candidate list is then filtered
- * as `rows` would be; range filters the same from range indexes.
+ * as `rows` would be; range, `_like` and `q` the same from range and text indexes.
  */
 export function filterRows(rows: Row[], query: Query, { index = null, cache }: ListHelpers = {}): Row[] {
   const predicates: Predicate[] = [];
@@ -162,6 +162,7 @@ export function filterRows(rows: Row[], query: Query, { index = null, cache }: L
   }
   let values = 0;
   let candidates: readonly Row[] = rows;
+  if (q && index) candidates = index.search(q.toLowerCase()) ?? candidates;
   for (const [key, raw] of Object.entries(query)) {
     if (raw === undefined || CONTROL_KEYS.has(key) || key === 'callback' || key === '_') continue;
     assertOrdinaryPath(key.replace(OPERATOR, ''), 'A filtered field');
@@ -177,9 +178,13 @@ export function filterRows(rows: Row[], query: Query, { index = null, cache }: L
         const matching = index.looseMatches(key.split('.'), all(raw));
         if (matching.length < candidates.length) candidates = matching;
       }
-    } else if (index && RANGE.test(key) && all(raw).length === 1) {
-      const side = key.endsWith('_gte') ? 'min' : 'max';
-      const matching = index.looseRange(key.replace(OPERATOR, '').split('.'), side, all(raw)[0]!);
+    } else if (index && all(raw).length === 1) {
+      const path = key.replace(OPERATOR, '').split('.');
+      const matching = RANGE.test(key)
+        ? index.looseRange(path, key.endsWith('_gte') ? 'min' : 'max', all(raw)[0]!)
+        : key.endsWith('_like')
+          ? index.looseLike(path, all(raw)[0]!)
+          : null;
       if (matching && matching.length < candidates.length) candidates = matching;
     }
     predicates.push(fieldPredicate(key, all(raw)));

@@ -51,6 +51,11 @@ export class RecordCache {
   contains(row: unknown, needle: string): boolean {
     if (typeof row !== 'object' || row === null) return false;
     if (needle.includes('\u0000')) return Object.values(row).some((value) => deepContains(value, needle));
+    return this.searchText(row).includes(needle);
+  }
+
+  /** The record's values lower-cased, joined by NUL: a needle without NUL is in it when `q` finds it. */
+  searchText(row: object): string {
     let text = this.texts.get(row);
     if (text === undefined) {
       const parts: string[] = [];
@@ -58,7 +63,7 @@ export class RecordCache {
       text = parts.join('\u0000');
       this.texts.set(row, text);
     }
-    return text.includes(needle);
+    return text;
   }
 }
 
