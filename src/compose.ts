@@ -20,6 +20,7 @@ import { deriveKey } from './core/secrets.js';
 import { SessionManager } from './core/sessions.js';
 import { RateLimiter } from './core/rate-limit.js';
 import type { DocumentStore } from './core/ports/documents.js';
+import { unobserved } from './core/ports/events.js';
 import type { Store } from './core/ports/store.js';
 import { TokenService } from './core/tokens.js';
 import { mailNotifier } from './mail/mail-notifier.js';
@@ -222,6 +223,7 @@ export async function createServices(
         requireEmailConfirmation: confirmEmailRequired(config),
       },
     }),
+    events: metrics?.authEvents ?? unobserved,
   };
   const { trustedProxyHeader: _header, ...rules } = config.rateLimits;
   const rateLimiter = new RateLimiter(backend.rateLimits, rules, options.clock, metrics?.authEvents);

@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { AuthEvents, SignInMethod } from '../core/ports/events.js';
+import type { AuthEvents, OAuthCallbackRefusal, SignInMethod } from '../core/ports/events.js';
 import type { MailOutboxStore } from '../core/ports/outbox.js';
 import type { Store } from '../core/ports/store.js';
 import type { RateLimitFamily } from '../core/rate-limit.js';
@@ -52,6 +52,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  private readonly oauthRefusals = new Counter({
+    name: 'restauth_oauth_callback_refusals_total',
+    help: 'OAuth/OIDC callbacks that signed nobody in, by provider and reason (state, callback, provider_error, exchange, id_token, profile, signup_disabled, user_banned, email_unverified, identity, other)',
+    labelNames: ['provider', 'reason'] as const,
+    registers: [this.registry],
+  });
+
   private readonly mailsSent = new Counter({
     name: 'restauth_mails_sent_total',
     help: 'Mails the SMTP server (or the development outbox) accepted',
@@ -81,6 +88,8 @@ export class Metrics {
     signIn: (outcome: string, method: SignInMethod) => this.signIns.inc({ method, outcome }),
     refreshTokenReused: () => this.reuses.inc(),
     rateLimited: (family: RateLimitFamily) => this.refusals.inc({ family }),
+    oauthCallbackRefused: (provider: string, reason: OAuthCallbackRefusal) =>
+      this.oauthRefusals.inc({ provider, reason }),
   };
 
   /** Counts one answered request; `route` is the matched pattern (null: no route matched). */

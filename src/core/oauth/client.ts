@@ -1,6 +1,7 @@
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type * as openIdClientModule from 'openid-client';
 import { AuthError } from '../errors.js';
+import type { OAuthCallbackRefusal } from '../ports/events.js';
 import type { OAuthFlowSecrets } from './flows.js';
 import type {
   ProviderClaims,
@@ -22,6 +23,37 @@ const PROVIDER_TIMEOUT_SECONDS = 10;
 export interface ProviderSignIn {
   claims: ProviderClaims;
   tokens: ProviderTokens;
+}
+
+/**
+ * A callback the provider's answer refused: GoTrue's unexpected_failure (500) on the wire, with
+ * why for the metrics: the code exchange (the provider refused it or could not be reached), the
+ * id_token (signature, issuer, audience, expiry, nonce), or the profile (userinfo, the mapping).
+ */
+export class ProviderAnswerRefused extends AuthError {
+  constructor(
+    readonly reason: Extract<OAuthCallbackRefusal, 'exchange' | 'id_token' | 'profile'>,
+    message: string,
+    cause: unknown,
+  ) {
+    super('unexpected_failure', message, { status: 500, cause });
+  }
+}
+
+/** openid-client's codes of an id_token it refused (oauth4webapi's JWT checks), as against the exchange's. */
+const ID_TOKEN_REFUSALS = new Set([
+  'OAUTH_JWT_CLAIM_COMPARISON_FAILED',
+  'OAUTH_JWT_TIMESTAMP_CHECK_FAILED',
+  'OAUTH_KEY_SELECTION_FAILED',
+]);
+
+function exchangeRefusal(error: unknown): 'exchange' | 'id_token' {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && ID_TOKEN_REFUSALS.has(code)) return 'id_token';
+  // A signature that does not verify is an invalid response whose message says so.
+  return error instanceof Error && /signature verification failed/u.test(error.message)
+    ? 'id_token'
+    : 'exchange';
 }
 
 /**
@@ -111,10 +143,7 @@ export class OAuthClients {
         ...(definition.flavour === 'oidc' ? { expectedNonce: secrets.nonce, idTokenExpected: true } : {}),
       });
     } catch (error) {
-      throw new AuthError('unexpected_failure', 'Unable to exchange external code', {
-        status: 500,
-        cause: error,
-      });
+      throw new ProviderAnswerRefused(exchangeRefusal(error), 'Unable to exchange external code', error);
     }
     const tokens: ProviderTokens = {
       accessToken: response.access_token,
@@ -133,10 +162,7 @@ export class OAuthClients {
         : {};
       return { tokens, claims: definition.claims({ ...userinfo, ...idToken }, settings) };
     } catch (error) {
-      throw new AuthError('unexpected_failure', 'Error getting user profile from external provider', {
-        status: 500,
-        cause: error,
-      });
+      throw new ProviderAnswerRefused('profile', 'Error getting user profile from external provider', error);
     }
   }
 

@@ -1,3 +1,4 @@
+import type { AuthEvents } from '../ports/events.js';
 import type { OAuthClients } from './client.js';
 import type { OAuthFlows } from './flows.js';
 import type { ExternalSignIn } from './sign-in.js';
@@ -10,4 +11,6 @@ export interface OAuthServices {
   flows: OAuthFlows;
   /** Who a provider's user is here: found, joined or created. */
   signIn: ExternalSignIn;
+  /** Where refused callbacks are counted (the metrics). */
+  events: Pick<AuthEvents, 'oauthCallbackRefused'>;
 }

@@ -12,6 +12,27 @@ import type { RateLimitFamily } from '../rate-limit.js';
  */
 export type SignInMethod = 'password' | 'email' | 'pkce' | 'signup' | 'anonymous' | 'oauth' | 'id_token';
 
+/**
+ * Why an OAuth or OIDC callback led back without signing anyone in (a closed list: a metrics label):
+ * its state unknown, spent or expired; no code or no state; the provider's own error
+ * (access_denied ...); the code exchange refused or failed; the id_token refused (signature,
+ * issuer, audience, expiry, nonce); the provider's profile unreadable or without an address;
+ * sign-ups off; a banned user; an unverified address mailed its confirmation; a link refused
+ * (the identity someone else's); anything else.
+ */
+export type OAuthCallbackRefusal =
+  | 'state'
+  | 'callback'
+  | 'provider_error'
+  | 'exchange'
+  | 'id_token'
+  | 'profile'
+  | 'signup_disabled'
+  | 'user_banned'
+  | 'email_unverified'
+  | 'identity'
+  | 'other';
+
 export interface AuthEvents {
   /** A sign-in ended: `success`, or the error code it was refused with (`invalid_credentials` ...). */
   signIn(outcome: string, method: SignInMethod): void;
@@ -19,6 +40,8 @@ export interface AuthEvents {
   refreshTokenReused(): void;
   /** A client was refused for going past its family's rate limit. */
   rateLimited(family: RateLimitFamily): void;
+  /** An OAuth callback was refused; `provider` is its flow's (a configured name) or `unknown` without one. */
+  oauthCallbackRefused(provider: string, reason: OAuthCallbackRefusal): void;
 }
 
 /** The observer of a server without metrics. */
@@ -26,4 +49,5 @@ export const unobserved: AuthEvents = {
   signIn() {},
   refreshTokenReused() {},
   rateLimited() {},
+  oauthCallbackRefused() {},
 };

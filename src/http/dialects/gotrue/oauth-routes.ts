@@ -6,7 +6,9 @@ import { AuthError, isAuthError } from '../../../core/errors.js';
 import { pkceChallenge } from '../../../core/pkce.js';
 import type { OAuthFlow } from '../../../core/ports/flow-states.js';
 import { identityDataOf } from '../../../core/oauth/identity-data.js';
+import { ProviderAnswerRefused } from '../../../core/oauth/client.js';
 import type { ProviderTokens } from '../../../core/oauth/provider.js';
+import type { OAuthCallbackRefusal } from '../../../core/ports/events.js';
 import type { GotrueOptions } from './context.js';
 import { providerNotEnabled } from './disabled-features.js';
 import { gotrueClaims } from './wire.js';
@@ -90,6 +92,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
       taken = await oauth.flows.take(params['state']);
       flow = taken.flow;
     } catch (error) {
+      oauth.events.oauthCallbackRefused('unknown', refusalReason(error, false));
       // No flow, no app address of its own: GoTrue leads to the site URL with the error (303).
       return redirectError(reply, redirects.defaultTarget, error, { fragment: false, status: 303 });
     }
@@ -141,6 +144,10 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
       const issued = await auth.startSession(user, gotrueClaims(settings.audience, 'oauth'), 'oauth');
       return reply.redirect(withSessionFragment(target, issued, signedIn.tokens), 302);
     } catch (error) {
+      oauth.events.oauthCallbackRefused(
+        flow.providerType,
+        refusalReason(error, flow.linkingTargetId !== null),
+      );
       return redirectError(reply, target, error, { fragment: true, status: 302 });
     }
   };
@@ -202,6 +209,30 @@ function withSessionFragment(target: string, issued: IssuedSession, tokens: Prov
   const url = new URL(target);
   url.hash = fragment.toString();
   return url.toString();
+}
+
+/** Why a callback signed nobody in, for the metrics (a closed list, never the provider's own words). */
+function refusalReason(error: unknown, linking: boolean): OAuthCallbackRefusal {
+  if (error instanceof ProviderError) return 'provider_error';
+  if (error instanceof ProviderAnswerRefused) return error.reason;
+  if (!isAuthError(error)) return 'other';
+  switch (error.code) {
+    case 'bad_oauth_state':
+      return 'state';
+    case 'bad_oauth_callback':
+      return 'callback';
+    case 'signup_disabled':
+      return 'signup_disabled';
+    case 'user_banned':
+      return 'user_banned';
+    case 'provider_email_needs_verification':
+      return 'email_unverified';
+    // The provider gave no address (and one is needed): its profile is not enough to sign in with.
+    case 'unexpected_failure':
+      return 'profile';
+    default:
+      return linking ? 'identity' : 'other';
+  }
 }
 
 /** GoTrue's `error` of an error code or status (getErrorQueryString, oauthErrorMap). */
