@@ -47,7 +47,7 @@ export function keyVerifier(key: LoadedKey, rules: ClaimRules): KeyVerifier {
     // Checked by checkClaims against the injected clock.
     ignoreExpiration: true,
     ignoreNotBefore: true,
-    // No cache: a token's session can end at any moment, and a verify costs microseconds.
+    // fast-jwt's cache off: TokenService keeps the tokens it verified itself (verified-tokens.ts).
     cache: false,
   });
   return (token, now) => {
@@ -76,7 +76,7 @@ function toTokenError(error: unknown): TokenError {
 }
 
 /** jose's checks of a claims set (jwt_claims_set.js), against `now`, with restauth's messages. */
-function checkClaims(payload: JWTPayload, now: Date, rules: ClaimRules): void {
+export function checkClaims(payload: JWTPayload, now: Date, rules: ClaimRules): void {
   const invalid = (claim: string) => new TokenError('bad_jwt', `jwt ${claim} invalid`);
   if (rules.issuer !== null && payload.iss !== rules.issuer) throw invalid('iss');
   if (rules.audience !== null) {

@@ -8,8 +8,9 @@ import {
   type JWTPayload,
 } from 'jose';
 import { cryptoKeyOf } from './crypto-keys.js';
-import { keyVerifier, TokenError, type KeyVerifier } from './jwt-verifier.js';
+import { checkClaims, keyVerifier, TokenError, type ClaimRules, type KeyVerifier } from './jwt-verifier.js';
 import { hmacKey, loadKey, type KeySpec, type LoadedKey } from './signing-keys.js';
+import { VerifiedTokens } from './verified-tokens.js';
 
 export { TokenError } from './jwt-verifier.js';
 
@@ -53,6 +54,9 @@ export class TokenService {
   private readonly hmac: LoadedKey | null;
   /** Each key's verifier, bound to its algorithm (see jwt-verifier.ts). */
   private readonly verifiers = new Map<LoadedKey, KeyVerifier>();
+  /** Tokens seen verified: their signatures are not checked again (see verified-tokens.ts). */
+  private readonly verified = new VerifiedTokens<LoadedKey>();
+  private readonly rules: ClaimRules;
 
   constructor(private readonly settings: TokenSettings) {
     this.hmac = settings.secret ? hmacKey(settings.secret, settings.secretKeyId ?? null) : null;
@@ -81,6 +85,7 @@ export class TokenService {
       issuer: settings.issuer,
       audience: settings.audience,
     };
+    this.rules = rules;
     for (const key of [...this.byKid.values(), ...(this.hmac ? [this.hmac] : [])]) {
       if (!this.verifiers.has(key)) this.verifiers.set(key, keyVerifier(key, rules));
     }
@@ -180,10 +185,17 @@ export class TokenService {
 
   // async although it verifies synchronously: callers await it, and a refusal stays a rejection.
   private async verifySigned(token: string, now: Date): Promise<JWTPayload> {
+    const seen = this.verified.get(token);
+    if (seen) {
+      // Its signature held under this key; the rest depends on the time and is checked again.
+      if (isRetired(seen.key, now)) throw new TokenError('bad_jwt', 'retired key');
+      checkClaims(seen.payload, now, this.rules);
+      return seen.payload;
+    }
     const key = this.verifierFor(token);
     // A key retired by rotation verifies nothing once its grace period is over.
     if (isRetired(key, now)) throw new TokenError('bad_jwt', 'retired key');
-    return this.verifiers.get(key)!(token, now);
+    return this.verified.remember(token, key, this.verifiers.get(key)!(token, now));
   }
 
   private verifierFor(token: string): LoadedKey {
