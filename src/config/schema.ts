@@ -331,7 +331,7 @@ export const ConfigSchema = Type.Object({
       passwordPattern: Type.String({ default: '.*' }),
       /** Hash jobs allowed to wait for a free core before new ones get 503. */
       maxQueue: Type.Integer({ default: 256, minimum: 0 }),
-      /** Hash jobs run at once; 0 means one per core. */
+      /** Hashing threads, each computing one job with the next lined up; 0 means one per core. */
       concurrency: Type.Integer({ default: 0, minimum: 0 }),
     },
     { default: {} },

@@ -52,63 +52,81 @@ parentPort.on('message', (job) => {
   }
 });`;
 
+/** A job posted to a thread, waiting for its answer; a thread answers its jobs in the order they were posted. */
+interface PostedJob {
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
 interface HashingThread {
   worker: Worker;
+  /** Posted and not answered yet, oldest first: the one running, then the one lined up behind it. */
+  posted: PostedJob[];
   idleTimer: NodeJS.Timeout | null;
 }
 
 /**
- * Password hashing on threads of its own, one job per thread at a time, instead of libuv's thread
- * pool: that pool (4 threads unless UV_THREADPOOL_SIZE says otherwise) also runs every file-system
- * call and WebCrypto job, so there a verify could wait behind another request's fdatasync, and on
- * a machine of more than four cores the hashes, capped at four, would hold the file store's
- * commits behind them. The caller bounds how many jobs run at once (ConcurrencyLimiter): the pool
- * starts a thread per job running, up to that bound, and lets one idle for a minute go.
+ * Jobs a thread holds at once: the one it computes and the next, already in its message queue, so
+ * it starts that one the moment it answers, without waiting for the event loop to read the answer
+ * and post more work (a loop busy with other requests would leave the thread idle meanwhile).
+ */
+export const JOBS_PER_THREAD = 2;
+
+/**
+ * Password hashing on threads of its own instead of libuv's thread pool: that pool (4 threads
+ * unless UV_THREADPOOL_SIZE says otherwise) also runs every file-system call and WebCrypto job, so
+ * there a verify could wait behind another request's fdatasync, and on a machine of more than four
+ * cores the hashes, capped at four, would hold the file store's commits behind them. At most
+ * `maxThreads` threads (started as jobs come, each let go after a minute idle) and at most
+ * JOBS_PER_THREAD jobs posted to each: the caller bounds how many jobs it runs at once
+ * (ConcurrencyLimiter) to maxThreads × JOBS_PER_THREAD.
  */
 export class HashingPool {
-  private readonly idle: HashingThread[] = [];
+  private readonly threads = new Set<HashingThread>();
   private readonly paths = { argon2: require.resolve('@node-rs/argon2'), bcrypt: require.resolve('bcrypt') };
   private closed = false;
 
+  constructor(private readonly maxThreads: number) {
+    if (maxThreads < 1) throw new RangeError('a hashing pool needs at least one thread');
+  }
+
   run(job: HashJob): Promise<unknown> {
     if (this.closed) return Promise.reject(new Error('the hashing pool is closed'));
-    const thread = this.idle.pop() ?? this.start();
+    const thread = this.pick();
     if (thread.idleTimer) clearTimeout(thread.idleTimer);
     thread.idleTimer = null;
     // Referenced while it works: a command-line use (restauth users add) waits for its hash.
     thread.worker.ref();
     return new Promise((resolve, reject) => {
-      const settle = (answer: { ok: boolean; value?: unknown; message?: string }) => {
-        thread.worker.off('error', fail);
-        thread.worker.off('exit', fail);
-        this.release(thread);
-        if (answer.ok) resolve(answer.value);
-        else reject(new HashJobError(answer.message));
-      };
-      const fail = (error: unknown) => {
-        thread.worker.off('message', settle);
-        thread.worker.off('error', fail);
-        thread.worker.off('exit', fail);
-        void thread.worker.terminate();
-        reject(error instanceof Error ? error : new Error(`a hashing thread exited (${String(error)})`));
-      };
-      thread.worker.once('message', settle);
-      thread.worker.once('error', fail);
-      thread.worker.once('exit', fail);
+      thread.posted.push({ resolve, reject });
       thread.worker.postMessage(job);
     });
   }
 
-  /** Ends every idle thread (a thread at work ends with its job's process). */
+  /** Threads running, idle or at work. */
+  get size(): number {
+    return this.threads.size;
+  }
+
+  /** Ends every idle thread (a thread at work ends once it has answered its jobs). */
   async close(): Promise<void> {
     this.closed = true;
-    const threads = this.idle.splice(0);
-    await Promise.all(
-      threads.map((thread) => {
-        if (thread.idleTimer) clearTimeout(thread.idleTimer);
-        return thread.worker.terminate();
-      }),
-    );
+    const idle = [...this.threads].filter((thread) => thread.posted.length === 0);
+    await Promise.all(idle.map((thread) => this.end(thread)));
+  }
+
+  /**
+   * An idle thread, else a new one while fewer than maxThreads run, else the thread with the
+   * fewest jobs posted (the caller's bound leaves one with room).
+   */
+  private pick(): HashingThread {
+    let least: HashingThread | null = null;
+    for (const thread of this.threads) {
+      if (thread.posted.length === 0) return thread;
+      if (!least || thread.posted.length < least.posted.length) least = thread;
+    }
+    if (!least || this.threads.size < this.maxThreads) return this.start();
+    return least;
   }
 
   private start(): HashingThread {
@@ -118,26 +136,44 @@ export class HashingPool {
       execArgv: [],
       workerData: { ...this.paths, nice: HASHING_NICE },
     });
-    const thread: HashingThread = { worker, idleTimer: null };
-    // A thread that ends or fails while idle is never handed a job (the job of a busy one fails in run).
-    const forget = () => {
-      if (thread.idleTimer) clearTimeout(thread.idleTimer);
-      const index = this.idle.indexOf(thread);
-      if (index !== -1) this.idle.splice(index, 1);
+    const thread: HashingThread = { worker, posted: [], idleTimer: null };
+    this.threads.add(thread);
+    // One listener for the thread's life: its answers come in the order its jobs were posted.
+    worker.on('message', (answer: { ok: boolean; value?: unknown; message?: string }) => {
+      const job = thread.posted.shift();
+      if (thread.posted.length === 0) this.release(thread);
+      if (answer.ok) job?.resolve(answer.value);
+      else job?.reject(new HashJobError(answer.message));
+    });
+    // A thread that fails or ends is never handed another job, and the jobs it held fail.
+    const fail = (error: unknown) => {
+      this.forget(thread);
+      void worker.terminate();
+      const cause = error instanceof Error ? error : new Error(`a hashing thread exited (${String(error)})`);
+      for (const job of thread.posted.splice(0)) job.reject(cause);
     };
-    worker.on('exit', forget);
-    worker.on('error', forget);
+    worker.on('error', fail);
+    worker.on('exit', fail);
     return thread;
   }
 
   private release(thread: HashingThread): void {
     if (this.closed) {
-      void thread.worker.terminate();
+      void this.end(thread);
       return;
     }
     thread.worker.unref();
-    // Its 'exit' takes it off the idle list.
-    thread.idleTimer = setTimeout(() => void thread.worker.terminate(), IDLE_MS).unref();
-    this.idle.push(thread);
+    thread.idleTimer = setTimeout(() => void this.end(thread), IDLE_MS).unref();
+  }
+
+  private end(thread: HashingThread): Promise<number> {
+    this.forget(thread);
+    return thread.worker.terminate();
+  }
+
+  private forget(thread: HashingThread): void {
+    if (thread.idleTimer) clearTimeout(thread.idleTimer);
+    thread.idleTimer = null;
+    this.threads.delete(thread);
   }
 }

@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { HASHING_NICE } from '../../src/core/hashing-pool.js';
+import { HASHING_NICE, HashingPool, HashJobError } from '../../src/core/hashing-pool.js';
 import { PasswordHasher, type PasswordPolicy } from '../../src/core/passwords.js';
 
 const run = promisify(execFile);
@@ -80,6 +80,57 @@ describe('the hashing pool', () => {
         assert.equal(await hasher.verify('plain text password', unreadable), false);
         assert.equal(hasher.verifications, before + 1, `a verification for ${JSON.stringify(unreadable)}`);
       }
+    } finally {
+      await hasher.close();
+    }
+  });
+
+  it('lines up jobs on a busy thread rather than starting more than its threads, each answered with its own result', async () => {
+    const pool = new HashingPool(1);
+    try {
+      const password = 'correct horse battery staple';
+      const hash = (await pool.run({ op: 'bcrypt-hash', password, rounds: 4 })) as string;
+      // Posted together to the one thread, answered in order, a refused job among them.
+      const answers = await Promise.allSettled([
+        pool.run({ op: 'bcrypt-verify', password, hash }),
+        pool.run({ op: 'bcrypt-verify', password: 'wrong', hash }),
+        pool.run({ op: 'argon2-verify', password, hash: 'not an argon2 hash' }),
+        pool.run({ op: 'bcrypt-hash', password, rounds: 5 }),
+      ]);
+      assert.equal(pool.size, 1);
+      assert.deepEqual(answers[0], { status: 'fulfilled', value: true });
+      assert.deepEqual(answers[1], { status: 'fulfilled', value: false });
+      assert.equal(answers[2]!.status, 'rejected');
+      assert.ok((answers[2] as PromiseRejectedResult).reason instanceof HashJobError);
+      assert.equal(answers[3]!.status, 'fulfilled');
+      assert.match((answers[3] as PromiseFulfilledResult<string>).value, /^\$2b\$05\$/u);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('spreads jobs over its threads before lining them up, and answers the lined-up jobs after close', async () => {
+    const pool = new HashingPool(2);
+    const password = 'correct horse battery staple';
+    const jobs = Array.from({ length: 4 }, () => pool.run({ op: 'bcrypt-hash', password, rounds: 4 }));
+    assert.equal(pool.size, 2);
+    // Closing waits for nothing: the threads at work answer what they hold, then end.
+    await pool.close();
+    const hashes = (await Promise.all(jobs)) as string[];
+    assert.equal(new Set(hashes).size, 4);
+    for (const hash of hashes) assert.match(hash, /^\$2b\$04\$/u);
+    await assert.rejects(pool.run({ op: 'bcrypt-hash', password, rounds: 4 }), /closed/u);
+    assert.equal(pool.size, 0);
+  });
+
+  it('admits as many jobs before shedding load as its threads and queue allow, lined-up jobs included', async () => {
+    const hasher = new PasswordHasher(policy({ bcryptRounds: 4, concurrency: 2, maxQueue: 3 }));
+    try {
+      const results = await Promise.allSettled(
+        Array.from({ length: 8 }, () => hasher.hash('queued password')),
+      );
+      assert.equal(results.filter((r) => r.status === 'fulfilled').length, 5);
+      assert.equal(results.filter((r) => r.status === 'rejected').length, 3);
     } finally {
       await hasher.close();
     }
