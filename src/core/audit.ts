@@ -1,5 +1,5 @@
 import { randomId } from './secrets.js';
-import type { AuditPage, Store } from './ports/store.js';
+import type { AuditEvent, AuditPage, Store } from './ports/store.js';
 
 /** The security events restauth records (GoTrue's audit log actions, where it has one). */
 export type AuditAction =
@@ -54,19 +54,33 @@ export class AuditLog {
   ) {}
 
   async record(action: AuditAction, entry: AuditEntry = {}): Promise<void> {
-    const at = this.now();
-    const userId = entry.userId ?? null;
     try {
-      await this.store.recordAuditEvent({
-        id: randomId(),
-        at,
-        action,
-        userId,
-        actorId: entry.actorId === undefined ? userId : entry.actorId,
-        ip: this.settings.context?.()?.ip ?? null,
-        data: entry.data ?? {},
-      });
-      await this.pruneHourly(at);
+      const event = this.event(action, entry);
+      await this.store.recordAuditEvent(event);
+      await this.pruneHourly(event.at);
+    } catch (error) {
+      this.settings.onError?.(error);
+    }
+  }
+
+  /** The event record() stores, for a store that writes it with a use case's writes (Store.openSignIn). */
+  event(action: AuditAction, entry: AuditEntry = {}): AuditEvent {
+    const userId = entry.userId ?? null;
+    return {
+      id: randomId(),
+      at: this.now(),
+      action,
+      userId,
+      actorId: entry.actorId === undefined ? userId : entry.actorId,
+      ip: this.settings.context?.()?.ip ?? null,
+      data: entry.data ?? {},
+    };
+  }
+
+  /** After an event() was stored with a use case's writes: the upkeep record() does (never throws). */
+  async stored(event: AuditEvent): Promise<void> {
+    try {
+      await this.pruneHourly(event.at);
     } catch (error) {
       this.settings.onError?.(error);
     }

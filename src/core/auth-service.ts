@@ -330,13 +330,36 @@ export class AuthService {
     const now = this.now();
     // GoTrue answers a banned user's sign-in 400 (403 everywhere else).
     this.assertNotBanned(user, now, 400);
-    // Started together so the file store writes both in one commit.
+    const signedIn = await this.recordSignIn(user, now, authMethodOf(extraClaims, 'password'));
+    return this.issue(signedIn.user, signedIn.session, signedIn.refreshToken, now, extraClaims);
+  }
+
+  /**
+   * A password sign-in's writes: last_sign_in_at, the session, the audit event. A store that writes
+   * them at once (Store.openSignIn: one statement on PostgreSQL) commits them together, the event
+   * included; otherwise the user and the session are started together (the file store writes both in
+   * one commit), then the event is recorded.
+   */
+  private async recordSignIn(
+    user: User,
+    now: Date,
+    authMethod: string,
+  ): Promise<{ user: User; session: Session; refreshToken: string }> {
+    const audited = { userId: user.id, data: { via: 'password' } };
+    const { store, sessions, audit } = this.deps;
+    if (store.openSignIn) {
+      const { session, refreshToken } = sessions.prepare(user.id, now, authMethod);
+      const event = audit?.event('sign_in', audited) ?? null;
+      const opened = await store.openSignIn({ lastSignInAt: now, session, audit: event });
+      if (event) await audit?.stored(event);
+      return { ...opened, refreshToken };
+    }
     const [signedIn, opened] = await Promise.all([
-      this.deps.store.updateUser(user.id, { lastSignInAt: now }),
-      this.deps.sessions.start(user.id, now, authMethodOf(extraClaims, 'password')),
+      store.updateUser(user.id, { lastSignInAt: now }),
+      sessions.start(user.id, now, authMethod),
     ]);
-    await this.deps.audit?.record('sign_in', { userId: user.id, data: { via: 'password' } });
-    return this.issue(signedIn, opened.session, opened.refreshToken, now, extraClaims);
+    await audit?.record('sign_in', audited);
+    return { user: signedIn, session: opened.session, refreshToken: opened.refreshToken };
   }
 
   /** Checks a login and password without opening a session. */
@@ -354,8 +377,9 @@ export class AuthService {
       await this.deps.hasher.verifyDummy(password);
       throw new AuthError('invalid_credentials');
     }
-    const user = await this.findByLogin(login);
-    const hash = user ? await this.deps.store.getPasswordHash(user.id) : null;
+    const found = await this.findWithPasswordHash(login);
+    const user = found?.user ?? null;
+    const hash = found?.passwordHash ?? null;
     if (!user || hash === null) {
       await this.deps.hasher.verifyDummy(password);
       throw new AuthError('invalid_credentials');
@@ -700,11 +724,22 @@ export class AuthService {
    * Both go by their login key (see identity.ts).
    */
   async findByLogin(login: string): Promise<User | null> {
-    // No stored login holds NUL (nor is that long): no need to ask the store, which may refuse it.
-    if (login.length > MAX_LOGIN_LENGTH || login.includes('\u0000')) return null;
-    const key = loginKey(login);
-    if (key.length === 0) return null;
+    const key = storedLoginKey(login);
+    if (key === null) return null;
     return isEmailLogin(key) ? this.deps.store.findUserByEmail(key) : this.deps.store.findUserByUsername(key);
+  }
+
+  /** findByLogin with the user's password hash: one store call where the store can (one round trip). */
+  private async findWithPasswordHash(
+    login: string,
+  ): Promise<{ user: User; passwordHash: string | null } | null> {
+    const { store } = this.deps;
+    if (!store.findUserWithPasswordHash) {
+      const user = await this.findByLogin(login);
+      return user && { user, passwordHash: await store.getPasswordHash(user.id) };
+    }
+    const key = storedLoginKey(login);
+    return key === null ? null : store.findUserWithPasswordHash(key, isEmailLogin(key));
   }
 
   /** Throws user_banned while the user's ban lasts (GoTrue's banned_until). */
@@ -797,4 +832,12 @@ function lookalikeAccount(email: string, profile: Record<string, unknown>, now: 
     aud: null,
     invitedAt: null,
   };
+}
+
+/** The login key a stored login could have, or null when none can (no need to ask the store). */
+function storedLoginKey(login: string): string | null {
+  // No stored login holds NUL (nor is that long): the store may refuse such a key.
+  if (login.length > MAX_LOGIN_LENGTH || login.includes('\u0000')) return null;
+  const key = loginKey(login);
+  return key.length === 0 ? null : key;
 }

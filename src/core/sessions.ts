@@ -1,6 +1,6 @@
 import { AuthError } from './errors.js';
 import { deriveSecret, hashSecret, randomId, randomSecret } from './secrets.js';
-import type { FirstSession, Session, Store, User } from './ports/store.js';
+import type { FirstSession, NewSession, Session, Store, User } from './ports/store.js';
 
 export interface SessionSettings {
   absoluteLifetime: number;
@@ -73,18 +73,29 @@ export class SessionManager {
     now: Date,
     authMethod: string,
   ): Promise<{ session: Session; refreshToken: string }> {
+    const { session, refreshToken } = this.prepare(userId, now, authMethod);
+    return { session: await this.store.createSession(session), refreshToken };
+  }
+
+  /**
+   * The session start stores, with its first refresh token, not stored yet: for a store that writes
+   * it with the use case's other writes (Store.openSignIn).
+   */
+  prepare(userId: string, now: Date, authMethod: string): { session: NewSession; refreshToken: string } {
     const refreshToken = randomSecret();
-    const session = await this.store.createSession({
-      id: randomId(),
-      userId,
-      createdAt: now,
-      notAfter: new Date(now.getTime() + this.settings.absoluteLifetime * 1000),
-      refreshSecret: randomSecret(),
-      firstRefreshTokenHash: hashSecret(refreshToken),
-      maxPerUser: this.settings.maxPerUser,
-      authMethod,
-    });
-    return { session, refreshToken };
+    return {
+      session: {
+        id: randomId(),
+        userId,
+        createdAt: now,
+        notAfter: new Date(now.getTime() + this.settings.absoluteLifetime * 1000),
+        refreshSecret: randomSecret(),
+        firstRefreshTokenHash: hashSecret(refreshToken),
+        maxPerUser: this.settings.maxPerUser,
+        authMethod,
+      },
+      refreshToken,
+    };
   }
 
   /** The user's live sessions, newest first: not revoked, within their lifetime and inactivity timeout. */

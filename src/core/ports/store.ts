@@ -324,6 +324,16 @@ export interface Store {
   // Credentials
   getPasswordHash(userId: string): Promise<string | null>;
   /**
+   * The user whose login key is `key` (loginKey of a login: an address when `byEmail`, else a user
+   * name) with its password hash (getPasswordHash's), at once: a password sign-in's lookup in one
+   * round trip (PostgreSQL: one query). Null when no user has it. Optional: core otherwise finds the
+   * user, then its hash.
+   */
+  findUserWithPasswordHash?(
+    key: string,
+    byEmail: boolean,
+  ): Promise<{ user: User; passwordHash: string | null } | null>;
+  /**
    * Replaces the hash only (algorithm upgrade at login); sessions and token version are untouched.
    * Only while the stored hash is still `expectedHash` (the one just verified): a rehash of the old
    * password never overwrites a password changed meanwhile. Returns whether it replaced it.
@@ -357,6 +367,18 @@ export interface Store {
 
   // Sessions and refresh tokens
   createSession(session: NewSession): Promise<Session>;
+  /**
+   * A password sign-in's writes at once (PostgreSQL: one statement, one transaction): the user's
+   * lastSignInAt (as updateUser writes it), the session as createSession makes it (its first refresh
+   * token, its user's cap), and the audit event (null: none), all committed together or none. Throws
+   * user_not_found when the user is gone. Optional: core otherwise calls updateUser, createSession and
+   * recordAuditEvent.
+   */
+  openSignIn?(input: {
+    lastSignInAt: Date;
+    session: NewSession;
+    audit: AuditEvent | null;
+  }): Promise<{ user: User; session: Session }>;
   findSession(id: string): Promise<Session | null>;
   /**
    * What an access-token check needs of its session and user, and nothing more (see TokenStanding):

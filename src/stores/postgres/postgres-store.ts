@@ -37,6 +37,7 @@ import {
   liveSessionAmr,
   endSessionsClauses,
   insertSessionSql,
+  openSignInSql,
   sessionTables,
   type SessionTables,
 } from './session-sql.js';
@@ -626,6 +627,65 @@ export class PostgresStore implements Store {
     });
   }
 
+  async findUserWithPasswordHash(
+    key: string,
+    byEmail: boolean,
+  ): Promise<{ user: User; passwordHash: string | null } | null> {
+    const { rows } = await this.pool
+      .query<UserRow & { password_hash: string | null }>(
+        this.prepared(
+          `SELECT ${this.userColumns}, u.encrypted_password AS password_hash FROM ${this.userFrom}
+           WHERE ${byEmail ? 'u.email' : 'a.username_lowercase'} = $1`,
+          [loginKey(key)],
+        ),
+      )
+      .catch(conflict);
+    const row = rows[0];
+    return row ? { user: toUser(row), passwordHash: row.password_hash } : null;
+  }
+
+  async openSignIn(input: {
+    lastSignInAt: Date;
+    session: NewSession;
+    audit: AuditEvent | null;
+  }): Promise<{ user: User; session: Session }> {
+    const { session, audit } = input;
+    const uid = userUid(session.userId);
+    const { rows } =
+      uid === null
+        ? { rows: [] }
+        : await this.pool.query<UserRow>(
+            this.prepared(
+              openSignInSql(
+                this.session,
+                { users: this.users, accounts: this.accounts, auditLog: this.auditLog },
+                this.userColumns,
+              ),
+              [
+                session.id,
+                uid,
+                session.createdAt,
+                session.notAfter,
+                session.refreshSecret,
+                session.firstRefreshTokenHash,
+                session.authMethod ?? null,
+                input.lastSignInAt,
+                session.maxPerUser,
+                audit?.id ?? null,
+                audit?.at ?? null,
+                audit?.action ?? null,
+                audit?.actorId ?? null,
+                audit?.userId ?? null,
+                audit?.ip ?? null,
+                audit?.data ?? null,
+              ],
+            ),
+          );
+    if (!rows[0]) throw new AuthError('user_not_found');
+    const user = toUser(rows[0]);
+    return { user, session: this.opened(session, user.id) };
+  }
+
   async createSession(session: NewSession): Promise<Session> {
     // No such user (a non-UUID id included): the foreign key or the NOT NULL constraint refuses it, as
     // before: a session is only ever made for a user just found.
@@ -650,9 +710,14 @@ export class PostgresStore implements Store {
         ),
       );
     }
+    return this.opened(session, rows[0]!.user_id);
+  }
+
+  /** The Session a NewSession became, once written for the user `userId`. */
+  private opened(session: NewSession, userId: string): Session {
     return {
-      id: rows[0]!.id,
-      userId: rows[0]!.user_id,
+      id: session.id,
+      userId,
       createdAt: session.createdAt,
       refreshedAt: session.createdAt,
       notAfter: session.notAfter,

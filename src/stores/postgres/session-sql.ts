@@ -64,9 +64,20 @@ export const ENDED_SESSION_COLUMNS = `e.id::text AS id, e.user_id::text AS user_
  * authenticated it (GoTrue's amr claim in auth.mfa_amr_claims; NULL: none). Returns id and user_id.
  */
 export function insertSessionSql(t: SessionTables): string {
-  return `WITH created AS (
+  return `WITH ${sessionInsertClauses(t, `VALUES ($1, $2, $3, $3, 'aal1', $4, $3::timestamptz AT TIME ZONE 'UTC')`)}
+    SELECT id::text AS id, user_id::text AS user_id FROM created`;
+}
+
+/**
+ * The WITH clauses writing a session (insertSessionSql's parameters $1-$7): `created` inserts the row
+ * `source` gives (VALUES or a SELECT of the columns id, user_id, created_at, updated_at, aal,
+ * not_after, refreshed_at) and returns its id and user_id; its secret, first token and amr claim
+ * follow it.
+ */
+function sessionInsertClauses(t: SessionTables, source: string): string {
+  return `created AS (
       INSERT INTO ${t.sessions} (id, user_id, created_at, updated_at, aal, not_after, refreshed_at)
-      VALUES ($1, $2, $3, $3, 'aal1', $4, $3::timestamptz AT TIME ZONE 'UTC')
+      ${source}
       RETURNING id, user_id
     ), secret AS (
       INSERT INTO ${t.secrets} (session_id, refresh_secret) SELECT id, $5 FROM created
@@ -76,8 +87,38 @@ export function insertSessionSql(t: SessionTables): string {
     ), amr AS (
       INSERT INTO ${t.amrClaims} (id, session_id, created_at, updated_at, authentication_method)
       SELECT gen_random_uuid(), id, $3, $3, $7::text FROM created WHERE $7::text IS NOT NULL
+    )`;
+}
+
+/**
+ * Store.openSignIn as one statement, one transaction: insertSessionSql's $1-$7, then $8 the user's
+ * last_sign_in_at, $9 the user's cap on sessions (0: none), and the audit event ($10 its id, NULL
+ * for none, $11 at, $12 action, $13 actor, $14 user, $15 ip, $16 data). The user's row is updated
+ * first (updateUser's last_sign_in_at and updated_at), and everything else is written only when it
+ * exists: a user deleted meanwhile gets no session, and no row is answered. The cap deletes, with their
+ * refresh tokens, the user's sessions beyond the newest cap - 1 (the statement's snapshot does not
+ * see the new one, the newest), as createSession does after its insert. Returns the user's columns.
+ */
+export function openSignInSql(
+  t: SessionTables,
+  tables: { users: string; accounts: string; auditLog: string },
+  userColumns: string,
+): string {
+  return `WITH u AS (
+      UPDATE ${tables.users} SET last_sign_in_at = $8, updated_at = now() WHERE id = $2 RETURNING *
+    ), a AS (
+      SELECT * FROM ${tables.accounts} WHERE uid = $2
+    ), ${sessionInsertClauses(t, `SELECT $1, u.id, $3, $3, 'aal1', $4, $3::timestamptz AT TIME ZONE 'UTC' FROM u`)},
+    capped AS (
+      DELETE FROM ${t.sessions} WHERE id IN (
+        SELECT id FROM ${t.sessions} WHERE user_id = $2 AND $9::integer > 0
+        ORDER BY created_at DESC, id OFFSET greatest($9::integer - 1, 0))
+    ), audited AS (
+      INSERT INTO ${tables.auditLog} (id, at, action, actor_id, user_id, ip, data)
+      SELECT $10::text, $11::timestamptz, $12::text, $13::text, $14::text, $15::text, $16::jsonb
+      FROM u WHERE $10::text IS NOT NULL
     )
-    SELECT id::text AS id, user_id::text AS user_id FROM created`;
+    SELECT ${userColumns} FROM u JOIN a ON a.uid = u.id`;
 }
 
 /**

@@ -1,0 +1,142 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { createServices, type Services } from '../../src/compose.js';
+import { loadConfig } from '../../src/config/load.js';
+import type { Config } from '../../src/config/schema.js';
+import { dropDatabase, realServerOnly, testPostgres, testStoreConfig } from '../support/postgres.js';
+
+const PASSWORD = 'correct horse battery';
+
+/**
+ * A password sign-in on PostgreSQL is two transactions (issue 17, item 4; bench/postgres.ts counts
+ * them the same way): the user with its hash in one query, then its last_sign_in_at, the session
+ * with its first refresh token and the user's cap, and the audit event in one statement
+ * (Store.openSignIn). Counted with pg_stat_database's xact_commit: a backend reports its counts when
+ * it exits, so each phase closes its services and waits for its backends to be gone before reading
+ * (pg_terminate_backend with a timeout waits for that), and the difference of two phases cancels
+ * what starting the services costs.
+ */
+describe('a password sign-in on PostgreSQL', { skip: statisticsUnavailable() ?? false }, () => {
+  let serverUrl: string;
+  let url: string;
+  let dir: string;
+  let config: Config;
+  let admin: pg.Client;
+
+  before(async () => {
+    const server = await testPostgres();
+    serverUrl = server.url;
+    url = await server.createDatabase();
+    dir = await mkdtemp(join(tmpdir(), 'restauth-sign-in-'));
+    config = await loadConfig({
+      cwd: dir,
+      env: {},
+      overrides: {
+        store: testStoreConfig(url),
+        jwt: { secret: 'sign-in-transactions-0123456789abcdef-01' },
+        passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
+        sessions: { maxPerUser: 2 },
+        logLevel: 'warn',
+      },
+    });
+    // On the server's maintenance database: its own transactions are not the measured database's.
+    admin = new pg.Client({ connectionString: serverUrl });
+    await admin.connect();
+    await withServices(async ({ auth }) => {
+      await auth.signUp({ username: 'signing-in', password: PASSWORD });
+    });
+  });
+  after(async () => {
+    await admin?.end();
+    await dropDatabase(serverUrl, url);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Runs `work` on services of their own (no mail worker, no upkeep), closed after it. */
+  async function withServices<T>(work: (services: Services) => Promise<T>): Promise<T> {
+    const services = await createServices(config, { info: () => {}, warn: () => {} }, { workers: false });
+    try {
+      return await work(services);
+    } finally {
+      await services.close();
+    }
+  }
+
+  /** The database's committed transactions, once every backend that served it has exited and reported. */
+  async function committed(): Promise<number> {
+    const name = new URL(url).pathname.slice(1);
+    await admin.query(
+      'SELECT pg_terminate_backend(pid, 30000) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
+      [name],
+    );
+    const { rows } = await admin.query<{ n: string }>(
+      'SELECT xact_commit AS n FROM pg_stat_database WHERE datname = $1',
+      [name],
+    );
+    return Number(rows[0]!.n);
+  }
+
+  /** The transactions of starting services, signing in `count` times and closing them. */
+  async function phase(count: number): Promise<number> {
+    const before = await committed();
+    await withServices(async ({ auth }) => {
+      for (let i = 0; i < count; i++) await auth.signIn('signing-in', PASSWORD);
+    });
+    return (await committed()) - before;
+  }
+
+  it('takes two transactions, and keeps the session cap, last_sign_in_at and the audit event', async () => {
+    const few = await phase(1);
+    const many = await phase(11);
+    assert.equal((many - few) / 10, 2, `${few} and ${many} transactions`);
+
+    const pool = new pg.Pool({ connectionString: url, max: 1 });
+    try {
+      const { rows: sessions } = await pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM auth.sessions s JOIN auth.users u ON u.id = s.user_id
+         JOIN restauth.accounts a ON a.uid = u.id WHERE a.username = 'signing-in'`,
+      );
+      assert.equal(sessions[0]!.n, 2, 'sessions.maxPerUser');
+      const { rows: events } = await pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM restauth.audit_log WHERE action = 'sign_in' AND data ->> 'via' = 'password'`,
+      );
+      assert.equal(events[0]!.n, 12, 'one audit event per sign-in');
+    } finally {
+      await pool.end();
+    }
+    const signedIn = await withServices(({ auth }) => auth.signIn('signing-in', PASSWORD));
+    assert.ok(signedIn.user.lastSignInAt, 'last_sign_in_at answered');
+    const stored = await withServices(({ store }) => store.findUserById(signedIn.user.id));
+    assert.deepEqual(stored?.lastSignInAt, signedIn.user.lastSignInAt);
+    const amr = signedIn.session.amr.map((claim) => claim.method);
+    assert.deepEqual(amr, ['password']);
+  });
+
+  it('refuses a wrong password and an unknown user alike, opening no session', async () => {
+    await withServices(async ({ auth, store }) => {
+      const user = await auth.findByLogin('signing-in');
+      const sessions = (await store.listSessions(user!.id)).map((session) => session.id);
+      for (const [login, password] of [
+        ['signing-in', 'wrong password'],
+        ['nobody', PASSWORD],
+      ] as const) {
+        await assert.rejects(auth.signIn(login, password), { code: 'invalid_credentials' });
+      }
+      assert.deepEqual(
+        (await store.listSessions(user!.id)).map((session) => session.id),
+        sessions,
+      );
+    });
+  });
+});
+
+/** Why the transactions cannot be counted here: PGlite is one backend in this process, which never exits. */
+function statisticsUnavailable(): string | null {
+  return realServerOnly() === null
+    ? null
+    : "counts each backend's committed transactions, reported when it exits: PGlite is one backend in this process";
+}
