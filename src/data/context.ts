@@ -10,6 +10,7 @@ import { RecordCache } from './record-cache.js';
 import { IdIndexes } from './id-index.js';
 import { assertOrdinaryKey, isPrototypeKey } from './keys.js';
 import { assertRecordSize } from './limits.js';
+import { looseString } from './loose.js';
 import type { Row } from './query.js';
 
 /** The auth dialects own /auth/...: the data API never serves a db.json key named "auth", nor lists it in /db. */
@@ -116,7 +117,8 @@ export class DataContext {
 
   ownerOf(collection: string, row: Row): string | null {
     const value = row[this.ownerKey(collection)];
-    return value === undefined || value === null ? null : String(value);
+    // looseString: a stored {"toString": 1} owns nothing instead of throwing a 500 at every list.
+    return value === undefined || value === null ? null : looseString(value);
   }
 
   isOwn(collection: string, row: Row, decision: Decision): boolean {
@@ -212,6 +214,21 @@ export class DataContext {
   fieldLookup(name: string, rows: Row[], decision: Decision): FieldLookup | null {
     if (decision.scope !== 'all' || name === this.usersProp) return null;
     return this.fields.lookup(name, rows);
+  }
+
+  /**
+   * The records of `name` (`rows`, the whole collection) a caller limited to
+   * their own sees, in collection order: read from the owner field's
+   * equality index (a record is the caller's when `String(owner)` is their
+   * id, which is how that index groups records), else scanned. Users scan:
+   * the file store edits their records in place, which no index can follow.
+   */
+  ownRows(name: string, rows: Row[], decision: Decision): Row[] {
+    const own = (row: Row) => isRow(row) && this.isOwn(name, row, decision);
+    if (decision.scope !== 'own' || name === this.usersProp) return rows.filter(own);
+    const lookup = this.fields.lookup(name, rows);
+    if (!lookup) return rows.filter(own);
+    return lookup.looseMatches([this.config.ownerProp], [decision.sub]).filter(own);
   }
 
   /** The record with this id (compared as strings, as json-server does), or undefined. */

@@ -52,8 +52,10 @@ export async function listV1(req: PluralRequest, decision: Decision): Promise<un
   const { ctx, name } = req;
   const query = parseListQuery(req.request.url.split('?')[1] ?? '');
   const all = ctx.rows(name) ?? [];
-  let rows = narrowed(all, ctx.fieldLookup(name, all, decision), query).filter(isRow);
-  if (decision.scope === 'own') rows = rows.filter((row) => ctx.isOwn(name, row, decision));
+  const rows =
+    decision.scope === 'own'
+      ? ctx.ownRows(name, all, decision)
+      : narrowed(all, ctx.fieldLookup(name, all, decision), query).filter(isRow);
   const present = decorator({ ...req, query: relationsOf(query.embed) });
   let shown: Row[] = rows.map(present).filter((row) => matchesWhere(row, query.where));
   shown = sortRows(shown, query.sort);

@@ -116,7 +116,7 @@ export async function list(req: PluralRequest, decision: Decision): Promise<unkn
   }
   const index = ctx.fieldLookup(name, rows, decision);
   // Under an owner rule the caller sees only their records, and X-Total-Count counts only those.
-  if (decision.scope === 'own') rows = rows.filter((row) => isRow(row) && ctx.isOwn(name, row, decision));
+  if (decision.scope === 'own') rows = ctx.ownRows(name, rows, decision);
   // Users are filtered and sorted as they are shown, so no query can probe a secret field.
   if (name === ctx.usersProp) rows = rows.map((row) => (isRow(row) ? ctx.present(name, row) : row));
   rows = sortRows(
