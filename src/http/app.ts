@@ -22,7 +22,7 @@ import { parseJsonBodies } from './json-body.js';
 import { useMiddlewares } from './middlewares.js';
 import { WatchedRoutes } from './watched-routes.js';
 import { healthRoutes } from './health.js';
-import { RequestLineLogController } from './logging.js';
+import { RequestLineLogController, requestLineLogger } from './logging.js';
 import { observeRequests } from './metrics.js';
 import { registerOpenApi } from './openapi.js';
 import { rateLimitHook } from './rate-limit.js';
@@ -72,7 +72,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     ...(options.logger
       ? {
           loggerInstance: options.logger as FastifyBaseLogger,
-          logController: new RequestLineLogController(options.logger.isLevelEnabled('info')),
+          logController: new RequestLineLogController(requestLineLogger(options.logger)),
         }
       : { logger: false }),
     bodyLimit: config.bodyLimit,

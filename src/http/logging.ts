@@ -78,6 +78,16 @@ export function pathOf(url: string): string {
   return query === -1 ? url : url.slice(0, query);
 }
 
+// Whatever logs a request or reply object gets its method, path and status only: never its headers.
+const SERIALIZERS: pino.LoggerOptions['serializers'] = {
+  req: (request: { method?: string; url?: string }) => ({
+    method: request.method,
+    path: pathOf(request.url ?? ''),
+  }),
+  res: (reply: { statusCode?: number }) => ({ status: reply.statusCode }),
+  err: pino.stdSerializers.err,
+};
+
 /**
  * The server's pino logger: JSON lines, or pino-pretty's short lines when
  * asked or on a terminal. `destination` replaces standard output (tests).
@@ -87,15 +97,7 @@ export function createLogger(settings: LogSettings, destination?: DestinationStr
   const options: pino.LoggerOptions = {
     level: settings.level,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
-    // Whatever logs a request or reply object gets its method, path and status only: never its headers.
-    serializers: {
-      req: (request: { method?: string; url?: string }) => ({
-        method: request.method,
-        path: pathOf(request.url ?? ''),
-      }),
-      res: (reply: { statusCode?: number }) => ({ status: reply.statusCode }),
-      err: pino.stdSerializers.err,
-    },
+    serializers: SERIALIZERS,
   };
   if (format === 'json') return pino(options, destination ?? pino.destination(1));
   if (format === 'json-server') {
@@ -123,6 +125,18 @@ export function createLogger(settings: LogSettings, destination?: DestinationStr
   return pino(options, stream);
 }
 
+/**
+ * The logger of the request lines (RequestLineLogController): `log`'s level, output and format, without
+ * its redaction. A request line's fields are made from the method, the path without its query, the route
+ * pattern, the status, the time and the size, none of which a redacted path can name, and redacting
+ * them was over half of what a line cost (@pinojs/redact walks each object against every path,
+ * wildcards included). A failed request's line, which carries its error, goes through `log`.
+ */
+export function requestLineLogger(log: Logger): Logger {
+  const output = (log as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym]!;
+  return pino({ level: log.level, serializers: SERIALIZERS }, output);
+}
+
 /** The services' `info`/`warn` lines (start-up, store, mail worker) through the same logger. */
 export function serviceLogger(log: Logger): ServiceLogger {
   return {
@@ -141,8 +155,12 @@ export function serviceLogger(log: Logger): ServiceLogger {
  * (the check is made once, not per request: request logging is on the hot path).
  */
 export class RequestLineLogController extends LogController {
-  constructor(private readonly enabled: boolean) {
+  private readonly enabled: boolean;
+
+  /** `lines`: requestLineLogger's, for the lines of answered requests. */
+  constructor(private readonly lines: Logger) {
     super();
+    this.enabled = lines.isLevelEnabled('info');
   }
 
   override incomingRequest(): void {}
@@ -164,6 +182,7 @@ export class RequestLineLogController extends LogController {
     const fields = { method: request.method, path, route: request.routeOptions.url, status, ms, bytes };
     const line = `${request.method} ${path} ${status} ${ms}ms`;
     if (error) request.log.error({ ...fields, err: error }, line);
-    else request.log.info(fields, line);
+    // request.log's reqId binding, written by hand: a child logger per line would cost more than the line.
+    else this.lines.info({ reqId: request.id, ...fields }, line);
   }
 }

@@ -368,6 +368,8 @@ for (const format of ['json', 'pretty', 'json-server'] as const) {
           5,
         );
         assert.equal(fields['level'], 30);
+        // Written without the redacting logger (requestLineLogger), with the request's id as request.log has it.
+        assert.match(String(fields['reqId']), /^req-/u);
       }
     });
   });
