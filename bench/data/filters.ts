@@ -3,16 +3,18 @@
  * equality filter matching one record, one matching many, a range, `_like`
  * and `q`. Both servers run at once on copies of one db.json; each round
  * measures every query on both, in alternating order, and the table shows
- * medians of the rounds and their ratio (the machine is shared: single
- * figures swing, ratios of interleaved runs much less).
+ * medians of the rounds and their ratios: of requests per second, and of
+ * each server's CPU time per request (from /proc, steadier than a rate on a
+ * machine other work shares: a busy machine queues requests, it does not
+ * make them cost more CPU). The load average is printed beside the figures.
  *
  * BENCH_FILTER_SIZES (default 10000,100000), BENCH_ROUNDS (3), BENCH_SECONDS (3).
  * BENCH_BASELINE=<a checkout of an older restauth> runs it beside them (before/after a change).
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, load, startProcess, stopProcess, table } from '../support.js';
+import { cpuSeconds, freePort, load, startProcess, stopProcess, table } from '../support.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -48,6 +50,7 @@ function queries(size: number): Array<{ name: string; path: string }> {
 interface Server {
   name: string;
   port: number;
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -84,7 +87,7 @@ async function startServer(name: string, dir: string, checkout: string | null): 
     url: `http://127.0.0.1:${port}/posts/1`,
     startTimeoutMs: 60_000,
   });
-  return { name, port, stop: () => stopProcess(child) };
+  return { name, port, pid: child.pid!, stop: () => stopProcess(child) };
 }
 
 function median(values: number[]): number {
@@ -99,7 +102,10 @@ export async function runFilterBench(): Promise<void> {
   for (const size of sizes) {
     console.log(
       `\n## Filtered lists, ${size.toLocaleString('en')} posts: restauth beside json-server 0.17.4 ` +
-        `(${cpus().length} × ${cpu}; ${ROUNDS} interleaved rounds of ${SECONDS} s, ${CONNECTIONS} connections, medians)\n`,
+        `(${cpus().length} × ${cpu}; ${ROUNDS} interleaved rounds of ${SECONDS} s, ${CONNECTIONS} connections, medians; ` +
+        `load average before: ${loadavg()
+          .map((l) => l.toFixed(1))
+          .join(', ')})\n`,
     );
     const dirs: string[] = [];
     const servers: Server[] = [];
@@ -119,6 +125,7 @@ export async function runFilterBench(): Promise<void> {
       const list = queries(size);
       const rates = new Map<string, number[]>();
       const p99s = new Map<string, number[]>();
+      const cpuPerRequest = new Map<string, number[]>();
       const failures = new Map<string, number>();
       for (let round = 0; round < ROUNDS; round++) {
         for (const query of list) {
@@ -126,12 +133,18 @@ export async function runFilterBench(): Promise<void> {
           const order = round % 2 === 0 ? servers : [...servers].reverse();
           for (const server of order) {
             const key = `${server.name}\u0000${query.name}`;
+            const cpuBefore = await cpuSeconds(server.pid);
             const result = await load({
               url: `http://127.0.0.1:${server.port}${query.path}`,
               connections: CONNECTIONS,
               seconds: SECONDS,
             });
+            const cpu = (await cpuSeconds(server.pid)) - cpuBefore;
             rates.set(key, [...(rates.get(key) ?? []), result.requestsPerSecond]);
+            cpuPerRequest.set(key, [
+              ...(cpuPerRequest.get(key) ?? []),
+              (cpu * 1e6) / Math.max(result.requests, 1),
+            ]);
             p99s.set(key, [...(p99s.get(key) ?? []), result.p99Ms]);
             failures.set(key, (failures.get(key) ?? 0) + result.errors + result.non2xx);
           }
@@ -140,17 +153,31 @@ export async function runFilterBench(): Promise<void> {
       const rows = list.map((query) => {
         const row: Record<string, string | number> = { query: query.name };
         const medians = servers.map((server) => median(rates.get(`${server.name}\u0000${query.name}`)!));
+        const cpuMedians = servers.map((server) =>
+          median(cpuPerRequest.get(`${server.name}\u0000${query.name}`)!),
+        );
         servers.forEach((server, i) => {
           const key = `${server.name}\u0000${query.name}`;
           row[`${server.name} req/s`] = medians[i]!.toFixed(0);
+          row[`${server.name} µs CPU/req`] = cpuMedians[i]!.toFixed(0);
           row[`${server.name} p99 ms`] = median(p99s.get(key)!);
           if (failures.get(key)! > 0) row[`${server.name} failures`] = failures.get(key)!;
         });
         row['× json-server'] = (medians[0]! / medians[1]!).toFixed(1);
-        if (medians[2] !== undefined) row['× baseline'] = (medians[0]! / medians[2]).toFixed(1);
+        // How many of restauth's requests cost the CPU of one of json-server's.
+        row['× json-server (CPU)'] = (cpuMedians[1]! / cpuMedians[0]!).toFixed(1);
+        if (medians[2] !== undefined) {
+          row['× baseline'] = (medians[0]! / medians[2]).toFixed(1);
+          row['× baseline (CPU)'] = (cpuMedians[2]! / cpuMedians[0]!).toFixed(1);
+        }
         return row;
       });
       console.log(table(rows));
+      console.log(
+        `\nload average after: ${loadavg()
+          .map((l) => l.toFixed(1))
+          .join(', ')}`,
+      );
     } finally {
       for (const server of servers) await server.stop();
       for (const dir of dirs) await rm(dir, { recursive: true, force: true });

@@ -231,6 +231,22 @@ export class DataContext {
     return lookup.looseMatches([this.config.ownerProp], [decision.sub]).filter(own);
   }
 
+  /**
+   * `_embed`'s children: the records of `collection` (`rows`, all of it)
+   * whose `key` is `value` (===, as json-server embeds), in collection order.
+   * Read from the key's strict equality index, which follows each write,
+   * rather than a foreign-key index rebuilt after every write; users, and
+   * every collection when indexing is off, use the latter.
+   */
+  childrenOf(collection: string, rows: Row[], key: string, value: unknown): readonly Row[] {
+    const lookup = collection === this.usersProp ? null : this.fields.lookup(collection, rows);
+    if (!lookup) return this.children.children(collection, rows, key, value);
+    const scalar =
+      value === null || typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean';
+    // An object or array id is no child's key: json-server's === finds none.
+    return scalar ? lookup.strictMatches([key], value).filter(isRow) : [];
+  }
+
   /** The record with this id (compared as strings, as json-server does), or undefined. */
   find(name: string, rows: Row[], id: unknown): Row | undefined {
     const position = this.ids.find(name, rows, id);

@@ -88,8 +88,8 @@ export function decorator(req: PluralRequest): Decorator {
     const out: Row = { ...ctx.present(req.name, row) };
     for (const { child, rows, decision } of children) {
       // eslint-disable-next-line no-restricted-syntax -- `child` passed names(): assertOrdinaryKey refuses prototype keys with a 400
-      out[child] = ctx.children
-        .children(child, rows, key, ownValue(row, ctx.idProp))
+      out[child] = ctx
+        .childrenOf(child, rows, key, ownValue(row, ctx.idProp))
         .filter((candidate) => ctx.isOwn(child, candidate, decision))
         .map((candidate) => ctx.present(child, candidate));
     }
