@@ -22,6 +22,7 @@ import { parseJsonBodies } from './json-body.js';
 import { useMiddlewares } from './middlewares.js';
 import { WatchedRoutes } from './watched-routes.js';
 import { healthRoutes } from './health.js';
+import { LazyValidators } from './lazy-validators.js';
 import { RequestLineLogController, requestLineLogger } from './logging.js';
 import { observeRequests } from './metrics.js';
 import { registerOpenApi } from './openapi.js';
@@ -38,6 +39,8 @@ export interface AppOptions {
   sleep?: Sleep;
   /** Field indexes the data API keeps per collection (default 8; 0 scans every filtered list, as tests compare). */
   maxIndexedFields?: number;
+  /** Compiles the routes' schemas on first use (default: a new one; a test passes its own to compile them all). */
+  validators?: LazyValidators;
 }
 
 /**
@@ -78,6 +81,10 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     bodyLimit: config.bodyLimit,
     // Reject wrong types instead of coercing them ("123" is not a number, 5 is not a password).
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    // Each route's schema is compiled by its first request, not at start (lazy-validators.ts).
+    schemaController: {
+      compilersFactory: { buildValidator: (options.validators ?? new LazyValidators()).buildValidator },
+    },
     return503OnClosing: true,
     trustProxy,
   });

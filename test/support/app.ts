@@ -8,6 +8,7 @@ import type { ConfigLayer } from '../../src/config/layer.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { buildApp } from '../../src/http/app.js';
+import type { LazyValidators } from '../../src/http/lazy-validators.js';
 import type { Sleep } from '../../src/data/delay.js';
 import { serviceLogger } from '../../src/http/logging.js';
 import { capturedLogger, gatherSecrets, rememberSecret } from './log-capture.js';
@@ -59,6 +60,8 @@ export async function createTestApp(options: {
   sleep?: Sleep;
   /** Field indexes the data API keeps per collection (0: every filtered list scans, for comparisons). */
   maxIndexedFields?: number;
+  /** Compiles the routes' schemas (default: the app's own, on first use). */
+  validators?: LazyValidators;
 }): Promise<TestApp> {
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'restauth-test-')));
   for (const [name, content] of Object.entries(options.files ?? {}))
@@ -85,6 +88,7 @@ export async function createTestApp(options: {
     logger: log,
     ...(options.sleep ? { sleep: options.sleep } : {}),
     ...(options.maxIndexedFields === undefined ? {} : { maxIndexedFields: options.maxIndexedFields }),
+    ...(options.validators ? { validators: options.validators } : {}),
   });
   gatherSecrets(app);
   await app.ready();
