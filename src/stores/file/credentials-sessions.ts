@@ -231,11 +231,25 @@ export function dropOldestSessions(
   const others = write.sessions
     .sessionsOf(userId)
     .filter((id) => id !== opened && sessions[id]?.revokedAt === null);
-  if (others.length <= keep - 1) return;
-  // Newest first. ISO dates of one format order as strings: no localeCompare (ICU), which cost a
-  // storm of sign-ins of one user a sort of up to maxPerUser collated comparisons each.
+  const excess = others.length - (keep - 1);
+  if (excess <= 0) return;
+  // ISO dates of one format order as strings: no localeCompare (ICU). A sign-in at the cap ends one
+  // session, found in one pass: a storm of one user's sign-ins sorted up to maxPerUser ids each time
+  // (8 % of the event loop's time per login in bench login), to drop the last.
+  if (excess === 1) {
+    removeSessions(write, [oldestOf(others, sessions)]);
+    return;
+  }
+  // Newest first.
   others.sort((a, b) => compareDesc(sessions[a]!.createdAt, sessions[b]!.createdAt));
   removeSessions(write, others.slice(keep - 1));
+}
+
+/** The session created first, the last listed of those created at the same time (as the sort above ends). */
+function oldestOf(ids: string[], sessions: Record<string, { createdAt: string }>): string {
+  let oldest = ids[0]!;
+  for (const id of ids) if (sessions[id]!.createdAt <= sessions[oldest]!.createdAt) oldest = id;
+  return oldest;
 }
 
 function compareDesc(a: string, b: string): number {

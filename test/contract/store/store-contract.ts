@@ -582,6 +582,29 @@ export function runStoreContract(
         assert.ok(await store.findSession(othersSession.id), 'other users are untouched');
       });
 
+      it('ends the oldest sessions by creation date whatever order they were opened in, one or several', async () => {
+        const user = await store.createUser(newUser(), 'h');
+        const opened = new Map<number, string>();
+        // Opened out of creation order (clients' clocks, imported sessions): the cap goes by createdAt.
+        for (const [i, at] of [2, 0, 3, 1].entries()) {
+          const created = await store.createSession(
+            newSession(user.id, { tokenHash: `rt-order-${i}`, maxPerUser: 3, createdAt: later(at) }),
+          );
+          opened.set(at, created.id);
+        }
+        assert.equal(await store.findSession(opened.get(0)!), null, 'the first created is gone');
+        for (const at of [1, 2, 3])
+          assert.ok(await store.findSession(opened.get(at)!), `created at ${at} stays`);
+        // A lower cap ends several at once: the newest other one stays beside the new one.
+        const newest = await store.createSession(
+          newSession(user.id, { tokenHash: 'rt-order-4', maxPerUser: 2, createdAt: later(4) }),
+        );
+        assert.ok(await store.findSession(newest.id));
+        assert.ok(await store.findSession(opened.get(3)!));
+        for (const at of [1, 2])
+          assert.equal(await store.findSession(opened.get(at)!), null, `created at ${at} went`);
+      });
+
       it('prunes the sessions that ended before a date with their refresh tokens; the others stay', async () => {
         const user = await store.createUser(newUser(), 'h');
         const revokedLongAgo = await store.createSession(
