@@ -6,6 +6,7 @@
  * pre-request function per PostgREST request, restauth's beside postgrest-auth's own, measured with
  * pgbench as a PostgREST-style transaction with and without it.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -129,7 +130,7 @@ export async function runPostgresBench(): Promise<void> {
       tokens.push(issued.refreshToken);
       accessTokens.push(issued.accessToken);
     }
-    const sessions = new SessionManager(store, config.sessions);
+    const sessions = new SessionManager(store, config.sessions, randomBytes(32));
     const operations: Record<string, (worker: number) => Promise<void>> = {
       'refresh with rotation and reuse detection (AuthService.refresh)': async (worker) => {
         tokens[worker] = (await auth.refresh(tokens[worker]!)).refreshToken;

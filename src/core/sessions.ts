@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { AuthError } from './errors.js';
 import { deriveSecret, hashSecret, randomId, randomSecret } from './secrets.js';
 import type { FirstSession, NewSession, Session, Store, User } from './ports/store.js';
@@ -33,9 +34,15 @@ export interface Rotated {
  * rotated token presented again is a replay: the whole session is revoked.
  */
 export class SessionManager {
+  /**
+   * @param importKey a server key (derived from a configured secret, never stored in the database)
+   *   under which an imported token is hashed before its first successor is derived from it
+   *   (importedSuccessor).
+   */
   constructor(
     private readonly store: Store,
     private readonly settings: SessionSettings,
+    private readonly importKey: Buffer,
   ) {}
 
   /** A session not stored yet, for a user not created yet: written with it (Store.createUser). */
@@ -169,7 +176,7 @@ export class SessionManager {
         throw new AuthError('session_expired');
       }
       const refreshSecret = randomSecret();
-      const successor = deriveSecret(refreshSecret, refreshToken);
+      const successor = this.importedSuccessor(refreshSecret, refreshToken);
       if (
         await this.store.redeemImportedRefreshToken!(refreshToken, refreshSecret, hashSecret(successor), now)
       ) {
@@ -184,10 +191,24 @@ export class SessionManager {
       converted.refreshSecret !== '' &&
       now.getTime() - spentAt.getTime() <= this.settings.reuseGrace * 1000
     ) {
-      return this.answerRepeat(deriveSecret(converted.refreshSecret, refreshToken), converted, now);
+      return this.answerRepeat(this.importedSuccessor(converted.refreshSecret, refreshToken), converted, now);
     }
     await this.store.revokeSession(session.id, 'refresh_token_reused', now);
     throw new AuthError('refresh_token_reused');
+  }
+
+  /**
+   * The first successor of an imported token. Not deriveSecret(secret, token) as every later one:
+   * another server's token is known to whoever reads its database (GoTrue keeps v1 tokens raw, and
+   * v2 keys unencrypted) or its statement log (the lookup sends it: GoTrue's v1 column holds it raw),
+   * and the secret is in the database too, so the chain would be theirs. Under a server key first,
+   * the successor takes a secret the database never holds.
+   */
+  private importedSuccessor(refreshSecret: string, token: string): string {
+    return deriveSecret(
+      refreshSecret,
+      createHmac('sha256', this.importKey).update(token).digest('base64url'),
+    );
   }
 
   /**

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { deriveSecret, hashSecret, randomSecret } from '../../src/core/secrets.js';
@@ -98,7 +98,7 @@ describe('a refresh by hashes on PostgreSQL, upgraded from the one statement', (
   });
 
   it("rotates an upgraded session's token by hashes, to the successor of its chain", async () => {
-    const sessions = new SessionManager(store, settings);
+    const sessions = new SessionManager(store, settings, randomBytes(32));
     const before = statements;
     const rotated = await sessions.rotate(token, new Date());
     assert.equal(statements - before, 2, 'found, then rotated');
