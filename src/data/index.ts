@@ -44,7 +44,7 @@ export interface DataApiOptions {
   /** How `delay` and `_delay` wait (tests record the milliseconds asked); default: a timer. */
   sleep?: Sleep;
   /** The routes that give a token, shown on the home page (`GET /`). */
-  authRoutes?: readonly AuthRoute[];
+  authRoutes?: () => readonly AuthRoute[];
   /** The document's name in messages (the db.json path); default "db.json". */
   source?: string;
   /**
@@ -75,6 +75,8 @@ function segmentsOf(url: string): string[] {
 
 export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) => {
   assertServableDocument(options.documents.data, options.source ?? 'db.json');
+  // A db.json saved by hand under --watch is refused for what refuses the start: no data unreachable.
+  options.documents.checkEdits((data) => assertServableDocument(data, options.source ?? 'db.json'));
   const ctx = new DataContext(
     options.documents,
     options.config,
@@ -186,7 +188,7 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
           renderHomePage({
             resources: resources(ctx),
             routes: currentRoutes(),
-            authRoutes: options.authRoutes ?? [],
+            authRoutes: options.authRoutes?.() ?? [],
           }),
         );
     }

@@ -13,7 +13,7 @@ import { gotrueDialect } from './dialects/gotrue.js';
 import { jsonDataServerDialect } from './dialects/json-data-server.js';
 import { jsonServerAuthDialect } from './dialects/json-server-auth.js';
 import { postgrestAuthDialect } from './dialects/postgrest-auth.js';
-import { jsonServerAuthMount } from './json-server-auth-detect.js';
+import { JsonServerAuthSwitch } from './json-server-auth-detect.js';
 import { stripGuard } from '../data/guards.js';
 import { withoutSecrets } from '../data/collections.js';
 import type { JsonDocument } from '../core/ports/documents.js';
@@ -53,7 +53,16 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   const routes = config.data.enabled
     ? new WatchedRoutes(config.data.routes, config.data.rules, config.data.routesFile ?? 'data.routes')
     : null;
-  const jsonServerAuth = jsonServerAuthMount(config, services.documents?.data ?? null);
+  const documents = services.documents;
+  const jsonServerAuth = new JsonServerAuthSwitch(
+    config,
+    () => routes?.current() ?? config.data.routes,
+    () => documents?.data ?? null,
+    (message) => options.logger?.info(message),
+  );
+  // Under --watch the project may become json-server-auth's while restauth runs: its routes follow.
+  routes?.onReload(() => jsonServerAuth.update());
+  documents?.onReload(() => jsonServerAuth.update());
   // json-server-auth's guard in a request's own URL (`GET /664/posts`): taken off before routing, and
   // kept for the data API, which serves the collection under the stricter of it and the collection's rule.
   const guards = new WeakMap<object, number>();
@@ -71,7 +80,12 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     hops === false ? false : typeof hops === 'number' ? (_address, hop) => hop < hops : [...hops];
   const app = Fastify({
     // json-server's routes.json rewrites, and json-server-auth's guards, applied before routing.
-    ...(routes || jsonServerAuth.mounted ? { rewriteUrl } : {}),
+    ...(routes || jsonServerAuth.mayMount ? { rewriteUrl } : {}),
+    // json-server-auth's routes are registered when they may ever be served, and match only while they
+    // are (JsonServerAuthSwitch): until then POST /users, /login... are the data API's, as before.
+    ...(jsonServerAuth.mayMount
+      ? { routerOptions: { constraints: { jsonServerAuth: whileServed(() => jsonServerAuth.mounted) } } }
+      : {}),
     ...(options.logger
       ? {
           loggerInstance: options.logger as FastifyBaseLogger,
@@ -183,14 +197,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       });
     });
   }
-  if (jsonServerAuth.mounted && services.documents && config.store.type === 'file') {
-    if (jsonServerAuth.reason !== null) {
-      options.logger?.info(
-        `json-server-auth's routes are served (POST /register, /signup, /users, /login, /signin): ` +
-          `${jsonServerAuth.reason}; dialects.jsonServerAuth.enabled false turns them off`,
-      );
-    }
-    const documents = services.documents;
+  if (jsonServerAuth.mayMount && documents && config.store.type === 'file') {
     const { usersProp, userIdProp } = config.store;
     await app.register(async (scope) => {
       parseJsonBodies(scope, () => ({}));
@@ -198,6 +205,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
         auth: services.auth,
         limit,
         minPasswordLength: config.passwords.minLength,
+        constraints: { jsonServerAuth: 'served' },
         userRecord: (id) => userRecordOf(documents.data, usersProp, userIdProp, id),
       });
     });
@@ -225,7 +233,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       maxRecordBytes: config.bodyLimit,
       publicUrl: publicUrl(config),
       source: config.store.dataFile,
-      authRoutes: authRoutesOf(config, jsonServerAuth.mounted),
+      authRoutes: () => authRoutesOf(config, jsonServerAuth.mounted),
       ...(routes ? { routes: () => routes.current(), routeRules: () => routes.rules() } : {}),
       guardOf: (request) => guards.get(request.raw) ?? null,
       ...(options.sleep ? { sleep: options.sleep } : {}),
@@ -243,6 +251,30 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     });
   }
   return app;
+}
+
+type ConstraintStrategy = NonNullable<
+  NonNullable<FastifyServerOptions['routerOptions']>['constraints']
+>[string];
+
+/**
+ * A route constraint (find-my-way's custom strategy): a route declaring `{jsonServerAuth: 'served'}`
+ * matches while `served()` says so; otherwise the request goes on to the routes without it (the data
+ * API's), as if it were not there.
+ */
+function whileServed(served: () => boolean): ConstraintStrategy {
+  return {
+    name: 'jsonServerAuth',
+    storage() {
+      const handlers = new Map<string, unknown>();
+      return {
+        get: (value: string) => (handlers.get(value) ?? null) as never,
+        set: (value: string, handler: unknown) => void handlers.set(value, handler),
+      };
+    },
+    deriveConstraint: () => (served() ? 'served' : 'dormant'),
+    mustMatchWhenDerived: false,
+  };
 }
 
 /** The mounted routes that give a token, for the data API's home page. */

@@ -18,6 +18,7 @@ export class WatchedRoutes {
   private routes: Readonly<Record<string, string>>;
   private guarded: GuardedRoutes;
   private watcher: FSWatcher | null = null;
+  private readonly reloadListeners: Array<() => void> = [];
 
   constructor(
     routes: Readonly<Record<string, string>>,
@@ -43,6 +44,11 @@ export class WatchedRoutes {
     return this.guarded.rules;
   }
 
+  /** Called after the routes file was read again and its rules are in force. */
+  onReload(listener: () => void): void {
+    this.reloadListeners.push(listener);
+  }
+
   rewrite(url: string): string {
     return this.rewriter === null ? url : this.rewriter(url);
   }
@@ -59,6 +65,7 @@ export class WatchedRoutes {
           this.guarded = guarded;
           this.routes = routes;
           log.info(`restauth: ${file} changed: routes reloaded`);
+          for (const listener of this.reloadListeners) listener();
         })
         .catch((error: unknown) =>
           log.warn(`restauth: ${file} changed but is not used: ${(error as Error).message}`),

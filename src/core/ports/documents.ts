@@ -62,6 +62,12 @@ export interface DocumentStore {
    */
   onChange(listener: (change: DocumentChange) => void): void;
   /**
+   * `check` runs on a document saved outside the backend (a hand edit under --watch) before it is
+   * applied: one it throws for is refused as one that does not parse (reported with the error's
+   * message, not applied, the document in force kept), as the start refuses it.
+   */
+  checkEdits(check: (data: JsonDocument) => void): void;
+  /**
    * Called before a request is served: the backend may notice changes made
    * outside it (a hand edit of db.json). Cheap, never fails.
    */

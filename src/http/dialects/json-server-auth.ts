@@ -27,6 +27,8 @@ export interface JsonServerAuthOptions {
   limit: RateLimitHook;
   /** passwords.minLength: a new password shorter than this is "Password is too short". */
   minPasswordLength: number;
+  /** Route constraints each route declares (served only while the switch is on: http/app.ts). */
+  constraints?: Record<string, string>;
   /** The user's record as the data API shows it (db.json's, without secrets), or null. */
   userRecord(id: string): Record<string, unknown> | null;
 }
@@ -88,11 +90,12 @@ export const jsonServerAuthDialect: FastifyPluginAsync<JsonServerAuthOptions> = 
   };
 
   const schema = { body: jsonServerAuthBody };
+  const constraints = options.constraints ?? {};
   for (const path of JSON_SERVER_AUTH_REGISTER_PATHS) {
-    app.post(path, { schema, preHandler: limit('signUp') }, register);
+    app.post(path, { schema, constraints, preHandler: limit('signUp') }, register);
   }
   for (const path of JSON_SERVER_AUTH_LOGIN_PATHS) {
-    app.post(path, { schema, preHandler: limit('signIn') }, login);
+    app.post(path, { schema, constraints, preHandler: limit('signIn') }, login);
   }
 };
 

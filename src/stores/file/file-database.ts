@@ -125,6 +125,7 @@ export class FileDatabase implements DocumentStore {
   private compactionRetry: NodeJS.Timeout | null = null;
   private lastHandEditCheck = 0;
   private readonly reloadListeners: Array<() => void> = [];
+  private readonly editChecks: Array<(data: JsonDocument) => void> = [];
   private readonly changeListeners: Array<(change: DocumentChange) => void> = [];
   private closed = false;
   private watcher: FSWatcher | null = null;
@@ -205,6 +206,11 @@ export class FileDatabase implements DocumentStore {
   /** Called after the documents were replaced by what is on disk (a failed commit): indexes must be rebuilt. */
   onReload(listener: () => void): void {
     this.reloadListeners.push(listener);
+  }
+
+  /** Run on each db.json saved outside restauth before it is applied (see DocumentStore.checkEdits). */
+  checkEdits(check: (data: JsonDocument) => void): void {
+    this.editChecks.push(check);
   }
 
   /** Told each change of db.json as a transaction makes it (see DocumentStore.onChange). */
@@ -616,13 +622,15 @@ export class FileDatabase implements DocumentStore {
   /**
    * Applies db.json as saved outside restauth (--watch), with the journal's acknowledged writes on
    * top; runs inside the write queue. False when the file changed again meanwhile (nothing applied).
-   * An edit that is not valid JSON is reported once and left alone (true): restauth keeps serving
+   * An edit that is not valid JSON, or that a check refuses (checkEdits: what the start refuses, such
+   * as a key holding a "/"), is reported once and left alone (true): restauth keeps serving
    * what it had, writes go on into the journal, and the next save is looked at again.
    */
   private async adoptDataFileEdit(text: string, identity: Required<FileIdentity>): Promise<boolean> {
     let doc: JsonDocument;
     try {
       doc = parseDocument(text, this.dataFile.path);
+      for (const check of this.editChecks) check(doc);
     } catch (error) {
       if (this.unappliedEdit === null || !sameFile(this.unappliedEdit, { ...this.dataFile, ...identity })) {
         this.logger.warn(
