@@ -12,6 +12,7 @@ const suites: Record<string, () => Promise<void>> = {
   'event-loop': async () => (await import('./event-loop.js')).runEventLoopBench(),
   'auth-read': async () => (await import('./auth-read.js')).runAuthReadBench(),
   footprint: async () => (await import('./footprint.js')).runFootprintBench(),
+  'json-server-auth': async () => (await import('./json-server-auth.js')).runJsonServerAuthBench(),
 };
 
 const wanted = process.argv.slice(2);
