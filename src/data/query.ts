@@ -148,21 +148,27 @@ export interface ListHelpers {
  */
 export function filterRows(rows: Row[], query: Query, { index = null, cache }: ListHelpers = {}): Row[] {
   const predicates: Predicate[] = [];
+  let candidates: readonly Row[] = rows;
+  /**
+   * The predicate the candidates meet by construction, when an index gave
+   * exactly its matches (an equality's buckets group records by `String(value)`
+   * as it compares; `q`'s text index holds the texts it searches): not run again.
+   */
+  let met: Predicate | null = null;
   const q = first(query.q);
   if (q) {
     const needle = q.toLowerCase();
-    predicates.push(
-      cache
-        ? (row) => cache.contains(row, needle)
-        : (row) =>
-            typeof row === 'object' &&
-            row !== null &&
-            Object.values(row).some((value) => deepContains(value, needle)),
-    );
+    const predicate: Predicate = cache
+      ? (row) => cache.contains(row, needle)
+      : (row) =>
+          typeof row === 'object' &&
+          row !== null &&
+          Object.values(row).some((value) => deepContains(value, needle));
+    predicates.push(predicate);
+    const found = index?.search(needle);
+    if (found) [candidates, met] = [found, predicate];
   }
   let values = 0;
-  let candidates: readonly Row[] = rows;
-  if (q && index) candidates = index.search(q.toLowerCase()) ?? candidates;
   for (const [key, raw] of Object.entries(query)) {
     if (raw === undefined || CONTROL_KEYS.has(key) || key === 'callback' || key === '_') continue;
     assertOrdinaryPath(key.replace(OPERATOR, ''), 'A filtered field');
@@ -171,28 +177,32 @@ export function filterRows(rows: Row[], query: Query, { index = null, cache }: L
       throw new DataError('validation_failed', `At most ${MAX_FILTER_VALUES} filter values per request`);
     }
     const isEquality = !OPERATOR.test(key);
+    // json-server drops a filter on a field no record has (it would otherwise match nothing).
+    if (isEquality && !(index ? index.has(key.split('.')) : rows.some((row) => hasPath(row, key)))) continue;
+    const predicate = fieldPredicate(key, all(raw));
+    predicates.push(predicate);
+    if (!index) continue;
     if (isEquality) {
-      // json-server drops a filter on a field no record has (it would otherwise match nothing).
-      if (!(index ? index.has(key.split('.')) : rows.some((row) => hasPath(row, key)))) continue;
-      if (index) {
-        const matching = index.looseMatches(key.split('.'), all(raw));
-        if (matching.length < candidates.length) candidates = matching;
-      }
-    } else if (index && all(raw).length === 1) {
+      const matching = index.looseMatches(key.split('.'), all(raw));
+      if (matching.length < candidates.length) [candidates, met] = [matching, predicate];
+    } else if (all(raw).length === 1) {
       const path = key.replace(OPERATOR, '').split('.');
       const matching = RANGE.test(key)
         ? index.looseRange(path, key.endsWith('_gte') ? 'min' : 'max', all(raw)[0]!)
         : key.endsWith('_like')
           ? index.looseLike(path, all(raw)[0]!)
           : null;
-      if (matching && matching.length < candidates.length) candidates = matching;
+      // A superset: every predicate still runs on it.
+      if (matching && matching.length < candidates.length) [candidates, met] = [matching, null];
     }
-    predicates.push(fieldPredicate(key, all(raw)));
   }
   if (predicates.length === 0) return rows;
+  const remaining = predicates.filter((predicate) => predicate !== met);
+  // A copy: the candidates may be an index's own array.
+  if (remaining.length === 0) return [...candidates];
   // One pass, no intermediate arrays: a row must pass every predicate.
-  if (predicates.length === 1) return candidates.filter(predicates[0]!);
-  return candidates.filter((row) => predicates.every((predicate) => predicate(row)));
+  if (remaining.length === 1) return candidates.filter(remaining[0]!);
+  return candidates.filter((row) => remaining.every((predicate) => predicate(row)));
 }
 
 function compare(a: unknown, b: unknown): number {
