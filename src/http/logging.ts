@@ -88,6 +88,32 @@ const SERIALIZERS: pino.LoggerOptions['serializers'] = {
   err: pino.stdSerializers.err,
 };
 
+/** Where a logger's request lines go when not where its other lines do (see bufferedStandardOutput). */
+const requestLineOutputs = new WeakMap<Logger, DestinationStream>();
+
+/** The buffered outputs, written out when the process exits. */
+const buffered: ReturnType<typeof pino.destination>[] = [];
+
+/**
+ * Standard output for request lines, written in batches: a line waits until 4 KB have gathered (about
+ * 25 lines) or a second has passed, so a busy server makes one write call per batch instead of one per
+ * request. Written out at exit, however the process ends but SIGKILL: a normal stop, process.exit,
+ * an uncaught exception or an unhandled rejection (Node emits 'exit' for each), so the last lines
+ * before a stop or a crash are kept. Synchronous writes, as the other lines' on the same descriptor:
+ * a pipe write of more than 4 KB is not atomic, and an asynchronous one could be cut by another line.
+ * The other lines (start-up, warnings, failed requests) are written at once.
+ */
+function bufferedStandardOutput(): DestinationStream {
+  const stream = pino.destination({ dest: 1, sync: true, minLength: 4096, periodicFlush: 1000 });
+  if (buffered.length === 0) {
+    process.on('exit', () => {
+      for (const output of buffered) output.flushSync();
+    });
+  }
+  buffered.push(stream);
+  return stream;
+}
+
 /**
  * The server's pino logger: JSON lines, or pino-pretty's short lines when
  * asked or on a terminal. `destination` replaces standard output (tests).
@@ -99,7 +125,13 @@ export function createLogger(settings: LogSettings, destination?: DestinationStr
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     serializers: SERIALIZERS,
   };
-  if (format === 'json') return pino(options, destination ?? pino.destination(1));
+  if (format === 'json') {
+    if (destination) return pino(options, destination);
+    const log = pino(options, pino.destination(1));
+    // Below info no request line is written: no buffer, no timer.
+    if (log.isLevelEnabled('info')) requestLineOutputs.set(log, bufferedStandardOutput());
+    return log;
+  }
   if (format === 'json-server') {
     const lines = PinoPretty({
       colorize: false,
@@ -133,7 +165,9 @@ export function createLogger(settings: LogSettings, destination?: DestinationStr
  * wildcards included). A failed request's line, which carries its error, goes through `log`.
  */
 export function requestLineLogger(log: Logger): Logger {
-  const output = (log as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym]!;
+  const output =
+    requestLineOutputs.get(log) ??
+    (log as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym]!;
   return pino({ level: log.level, serializers: SERIALIZERS }, output);
 }
 
