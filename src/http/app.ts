@@ -12,11 +12,10 @@ import type { Config } from '../config/schema.js';
 import { gotrueDialect } from './dialects/gotrue.js';
 import { jsonDataServerDialect } from './dialects/json-data-server.js';
 import { jsonServerAuthDialect } from './dialects/json-server-auth.js';
+import { UserRecords } from './dialects/json-server-auth-users.js';
 import { postgrestAuthDialect } from './dialects/postgrest-auth.js';
 import { JsonServerAuthSwitch } from './json-server-auth-detect.js';
 import { stripGuard } from '../data/guards.js';
-import { withoutSecrets } from '../data/collections.js';
-import type { JsonDocument } from '../core/ports/documents.js';
 import { restauthErrorFormat, useErrorReply } from './errors.js';
 import { parseJsonBodies } from './json-body.js';
 import { useMiddlewares } from './middlewares.js';
@@ -199,6 +198,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   }
   if (jsonServerAuth.mayMount && documents && config.store.type === 'file') {
     const { usersProp, userIdProp } = config.store;
+    const userRecords = new UserRecords(() => documents.data, usersProp, userIdProp);
     await app.register(async (scope) => {
       parseJsonBodies(scope, () => ({}));
       await scope.register(jsonServerAuthDialect, {
@@ -206,7 +206,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
         limit,
         minPasswordLength: config.passwords.minLength,
         constraints: { jsonServerAuth: 'served' },
-        userRecord: (id) => userRecordOf(documents.data, usersProp, userIdProp, id),
+        userRecord: (id) => userRecords.find(id),
       });
     });
   }
@@ -304,20 +304,4 @@ function authRoutesOf(config: Config, jsonServerAuth: boolean): AuthRoute[] {
     });
   }
   return routes;
-}
-
-/** A user's db.json record as the data API shows it (no password-like field), for json-server-auth's `user`. */
-function userRecordOf(
-  data: JsonDocument,
-  usersProp: string,
-  userIdProp: string,
-  id: string,
-): Record<string, unknown> | null {
-  const users = Object.hasOwn(data, usersProp) ? data[usersProp] : undefined;
-  if (!Array.isArray(users)) return null;
-  const record = (users as unknown[]).find(
-    (row): row is Record<string, unknown> =>
-      typeof row === 'object' && row !== null && String((row as Record<string, unknown>)[userIdProp]) === id,
-  );
-  return record === undefined ? null : withoutSecrets(record);
 }
