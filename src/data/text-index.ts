@@ -12,32 +12,55 @@ import type { Row } from './query.js';
  * records' texts on the next search (RecordCache keeps `q`'s per record, so
  * only a written record's text is made again). Memory: one string about the
  * size of the texts, plus one offset per record.
+ *
+ * A collection searched often between writes also gets a trigram index:
+ * each three characters' records, so a needle of three or more is looked for
+ * only in the records holding its rarest trigram instead of in the whole
+ * string. It is built once `gramsAfter` searches since the last join have
+ * scanned (its build costs about that many scans, so a write between every
+ * few searches never pays more than twice the scans), and only over texts
+ * up to MAX_GRAM_TEXT characters: it holds about one entry per character.
  */
+
+/** Texts longer than this (about 20,000 records of a hundred characters) get no trigram index: its memory would grow past ~16 MB. */
+const MAX_GRAM_TEXT = 2_000_000;
 export class TextIndex {
   private joined: string | null = null;
   /** Where each record's text starts in `joined`. */
   private starts: number[] = [];
+  /** Each trigram's records (positions, ascending), or null until built. */
+  private grams: Map<string, number[]> | null = null;
+  /** Searches that scanned the string since it was joined. */
+  private scans = 0;
 
   constructor(
     private readonly rows: readonly unknown[],
     /** The lower-cased text of a record (entries that are not records have none). */
     private readonly textOf: (row: Row) => string,
+    /** Scans after which the trigram index is built (see above). */
+    private readonly gramsAfter = 32,
   ) {}
 
   /** A record was put: join the texts again on the next search. */
   insert(): void {
     this.joined = null;
+    this.grams = null;
   }
 
   /** A record was deleted: join the texts again on the next search. */
   remove(): boolean {
-    this.joined = null;
+    this.insert();
     return true;
   }
 
   /** The records whose text contains `needle` (lower-cased, no NUL), in collection order. */
   find(needle: string): Row[] {
     const joined = this.joined ?? this.join();
+    if (needle.length >= 3 && joined.length <= MAX_GRAM_TEXT) {
+      if (!this.grams && this.scans >= this.gramsAfter) this.grams = this.buildGrams(joined);
+      if (this.grams) return this.findByGrams(joined, this.grams, needle);
+      this.scans++;
+    }
     const found: Row[] = [];
     let at = joined.indexOf(needle);
     while (at !== -1) {
@@ -51,7 +74,40 @@ export class TextIndex {
     return found;
   }
 
+  /** The records holding the needle's rarest trigram, each then checked whole. */
+  private findByGrams(joined: string, grams: Map<string, number[]>, needle: string): Row[] {
+    let rarest: number[] | undefined;
+    for (let i = 0; i + 3 <= needle.length; i++) {
+      const records = grams.get(needle.slice(i, i + 3));
+      if (!records) return [];
+      if (!rarest || records.length < rarest.length) rarest = records;
+    }
+    const found: Row[] = [];
+    for (const record of rarest!) {
+      const end = this.starts[record + 1] ?? joined.length + 1;
+      if (joined.slice(this.starts[record]!, end - 1).includes(needle)) found.push(this.rows[record] as Row);
+    }
+    return found;
+  }
+
+  private buildGrams(joined: string): Map<string, number[]> {
+    const grams = new Map<string, number[]>();
+    for (let record = 0; record < this.starts.length; record++) {
+      const end = (this.starts[record + 1] ?? joined.length + 1) - 1;
+      for (let i = this.starts[record]!; i + 3 <= end; i++) {
+        const gram = joined.slice(i, i + 3);
+        // A needle holds no NUL, so no trigram across two values is ever asked for.
+        if (gram.includes('\u0000')) continue;
+        const records = grams.get(gram);
+        if (!records) grams.set(gram, [record]);
+        else if (records[records.length - 1] !== record) records.push(record);
+      }
+    }
+    return grams;
+  }
+
   private join(): string {
+    this.scans = 0;
     const texts: string[] = [];
     this.starts = [];
     let offset = 0;

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { FieldIndexes } from '../../src/data/field-index.js';
 import { RecordCache } from '../../src/data/record-cache.js';
+import { TextIndex } from '../../src/data/text-index.js';
 import { filterRows, type Row } from '../../src/data/query.js';
 
 /**
@@ -143,6 +144,52 @@ describe('text indexes', () => {
         },
       ),
       { seed: SEED, numRuns: 1000 },
+    );
+  });
+
+  it('finds by scanning and by trigrams alike, through writes', () => {
+    const plain = fc.string({
+      unit: fc.constantFrom('a', 'b', 'ab', ' ', '1', 'σ', '\u0000'),
+      maxLength: 12,
+    });
+    fc.assert(
+      fc.property(
+        fc.array(plain, { maxLength: 30 }),
+        fc.array(fc.tuple(fc.option(plain), fc.nat()), { maxLength: 8 }),
+        fc.array(fc.string({ unit: fc.constantFrom('a', 'b', ' ', '1', 'σ'), minLength: 1, maxLength: 5 }), {
+          minLength: 1,
+          maxLength: 4,
+        }),
+        fc.constantFrom(0, 1, 3),
+        (texts, writes, needles, gramsAfter) => {
+          const rows: unknown[] = texts.map((text, i) => (i % 7 === 6 ? 'not a record' : { text }));
+          const index = new TextIndex(rows, (row) => String(row.text), gramsAfter);
+          const check = () => {
+            for (const needle of needles) {
+              // Asked twice and more, so trigrams get built and used.
+              for (let i = 0; i < 3; i++) {
+                const expected = rows.filter(
+                  (row) =>
+                    typeof row === 'object' && row !== null && String((row as Row).text).includes(needle),
+                );
+                assert.deepEqual(index.find(needle), expected, JSON.stringify({ needle, texts: rows }));
+              }
+            }
+          };
+          check();
+          for (const [text, at] of writes) {
+            if (text === null && rows.length > 0) {
+              rows.splice(at % rows.length, 1);
+              index.remove();
+            } else if (text !== null) {
+              rows.push({ text });
+              index.insert();
+            }
+            check();
+          }
+        },
+      ),
+      { seed: SEED, numRuns: 500 },
     );
   });
 
