@@ -12,6 +12,7 @@ import { OAuthClients } from './core/oauth/client.js';
 import { OAuthFlows } from './core/oauth/flows.js';
 import { configuredProviders, ProviderConfigError } from './core/oauth/registry.js';
 import type { OAuthServices } from './core/oauth/services.js';
+import { ProviderTokenSeal } from './core/oauth/provider-token-seal.js';
 import { ExternalSignIn } from './core/oauth/sign-in.js';
 import { ConfigError } from './config/errors.js';
 import { OneTimeTokens } from './core/one-time-tokens.js';
@@ -163,11 +164,14 @@ export async function createServices(
   // With only asymmetric keys (no secret), the private key that signs is the server's secret.
   const codeKey = deriveKey(config.jwt.secret ?? signingKeyMaterial(config), 'one-time codes');
   const oneTimeTokens = new OneTimeTokens(store, config.oneTimeTokens, codeKey);
+  const serverSecret = config.jwt.secret ?? signingKeyMaterial(config);
+  const providerTokenSeal = new ProviderTokenSeal(deriveKey(serverSecret, 'oauth provider tokens'));
   const pkce = new PkceFlows({
     flowStates: backend.flowStates,
     store,
     clock,
     settings: { linkTtl: config.oneTimeTokens.ttl },
+    providerTokenSeal,
   });
   const flows = new EmailFlows({
     store,
@@ -214,7 +218,8 @@ export async function createServices(
     flows: new OAuthFlows({
       flowStates: backend.flowStates,
       clock,
-      key: deriveKey(config.jwt.secret ?? signingKeyMaterial(config), 'oauth flows'),
+      key: deriveKey(serverSecret, 'oauth flows'),
+      seal: providerTokenSeal,
     }),
     signIn: new ExternalSignIn({
       store,

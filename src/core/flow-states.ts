@@ -3,8 +3,9 @@ import { AuthError } from './errors.js';
 import type { VerifyType } from './email-flows.js';
 import { verifierMatches, type PkceChallenge } from './pkce.js';
 import { hashSecret } from './secrets.js';
-import type { FlowStateStore } from './ports/flow-states.js';
+import type { FlowState, FlowStateStore } from './ports/flow-states.js';
 import type { Store, User } from './ports/store.js';
+import type { ProviderTokenSeal } from './oauth/provider-token-seal.js';
 
 /** GoTrue's default flow-state lifetime (GOTRUE_EXTERNAL_FLOW_STATE_EXPIRY_DURATION, 300 s, also its least). */
 export const AUTH_CODE_LIFETIME_SECONDS = 300;
@@ -29,6 +30,21 @@ export interface PkceFlowDeps {
   store: Store;
   clock: () => Date;
   settings: PkceFlowSettings;
+  /** Opens an OAuth flow's provider tokens for the exchange's answer. */
+  providerTokenSeal: ProviderTokenSeal;
+}
+
+/** The provider's tokens an OAuth sign-in's exchange answers with (GoTrue's provider_token, provider_refresh_token). */
+export interface ExchangedProviderTokens {
+  accessToken: string;
+  refreshToken: string | null;
+}
+
+/** What a code's exchange yields: its user, how the flow authenticated, and an OAuth flow's provider tokens. */
+export interface PkceExchange {
+  user: User;
+  authenticationMethod: string;
+  providerTokens: ExchangedProviderTokens | null;
 }
 
 /**
@@ -89,7 +105,7 @@ export class PkceFlows {
    * bad_code_verifier (the flow stays: a client may retry with its right verifier). With the user,
    * the flow's authentication method ('email/signup', 'magiclink' ...): the session's amr, as GoTrue's.
    */
-  async exchange(authCode: string, verifier: string): Promise<{ user: User; authenticationMethod: string }> {
+  async exchange(authCode: string, verifier: string): Promise<PkceExchange> {
     if (authCode === '' || verifier === '') {
       throw new AuthError(
         'validation_failed',
@@ -111,7 +127,22 @@ export class PkceFlows {
     }
     const user = await this.deps.store.findUserById(flow.userId);
     if (user === null) throw new AuthError('flow_state_not_found');
-    return { user, authenticationMethod: flow.authenticationMethod };
+    return {
+      user,
+      authenticationMethod: flow.authenticationMethod,
+      providerTokens: this.providerTokens(flow),
+    };
+  }
+
+  /** The flow's provider tokens, opened; none when it has none or they do not open (another key). */
+  private providerTokens(flow: FlowState): ExchangedProviderTokens | null {
+    const { providerTokenSeal: seal } = this.deps;
+    const accessToken =
+      flow.providerAccessToken === null ? null : seal.open(flow.providerAccessToken, flow.id);
+    if (accessToken === null) return null;
+    const refreshToken =
+      flow.providerRefreshToken === null ? null : seal.open(flow.providerRefreshToken, flow.id);
+    return { accessToken, refreshToken };
   }
 
   /** The upkeep: flows whose code or link can no longer be used. Returns how many went. */

@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AUTH_CODE_LIFETIME_SECONDS, PkceFlows } from '../../src/core/flow-states.js';
+import { OAuthFlows } from '../../src/core/oauth/flows.js';
+import { ProviderTokenSeal } from '../../src/core/oauth/provider-token-seal.js';
 import type { User } from '../../src/core/ports/store.js';
+import { hashSecret } from '../../src/core/secrets.js';
 import type { Backend } from '../../src/stores/backend.js';
 import { openFileBackend } from '../../src/stores/file/backend.js';
 
@@ -27,6 +30,7 @@ describe('PkceFlows lifetimes and pruning', () => {
   let user: User;
   let now = new Date('2026-06-01T12:00:00.000Z');
   let flows: PkceFlows;
+  const seal = new ProviderTokenSeal(randomBytes(32));
   const later = (seconds: number) => {
     now = new Date(now.getTime() + seconds * 1000);
   };
@@ -67,6 +71,7 @@ describe('PkceFlows lifetimes and pruning', () => {
       store: backend.store,
       clock: () => now,
       settings: { linkTtl: LINK_TTL },
+      providerTokenSeal: seal,
     });
   });
   after(async () => {
@@ -97,5 +102,45 @@ describe('PkceFlows lifetimes and pruning', () => {
     later(LINK_TTL + 1);
     assert.equal(await flows.prune(now), 1);
     assert.equal(await code(flows.issueCode(user, 'recovery')), 'flow_state_not_found');
+  });
+
+  it("an OAuth flow's provider tokens are stored sealed, answered once by the exchange, and go with the flow", async () => {
+    const oauth = new OAuthFlows({
+      flowStates: backend.flowStates,
+      clock: () => now,
+      key: randomBytes(32),
+      seal,
+    });
+    const { flow } = await oauth.start({ provider: 'keycloak', referrer: null, pkce: challenge });
+    const tokens = {
+      accessToken: 'idp-access-token-1234',
+      refreshToken: 'idp-refresh-token-5678',
+      idToken: null,
+    };
+    const issued = await oauth.issueCode(flow, user.id, tokens);
+    const stored = await backend.flowStates.findFlowStateByAuthCode(hashSecret(issued));
+    assert.ok(stored?.providerAccessToken && stored.providerRefreshToken);
+    assert.doesNotMatch(`${stored.providerAccessToken} ${stored.providerRefreshToken}`, /idp-|1234|5678/u);
+    // Sealed for its flow: the same text under another flow's id does not open.
+    assert.equal(seal.open(stored.providerAccessToken, flow.id), null);
+    assert.equal(new ProviderTokenSeal(randomBytes(32)).open(stored.providerAccessToken, stored.id), null);
+
+    const exchanged = await flows.exchange(issued, verifier);
+    assert.deepEqual(exchanged.providerTokens, {
+      accessToken: 'idp-access-token-1234',
+      refreshToken: 'idp-refresh-token-5678',
+    });
+    assert.equal(await backend.flowStates.findFlowStateByAuthCode(hashSecret(issued)), null);
+
+    // A provider without a refresh token; a mailed link's flow has no provider tokens at all.
+    const second = await oauth.start({ provider: 'keycloak', referrer: null, pkce: challenge });
+    const code2 = await oauth.issueCode(second.flow, user.id, { ...tokens, refreshToken: null });
+    assert.deepEqual((await flows.exchange(code2, verifier)).providerTokens, {
+      accessToken: 'idp-access-token-1234',
+      refreshToken: null,
+    });
+    await flows.start(user.id, 'magiclink', challenge);
+    const mailed = await flows.issueCode(user, 'magiclink');
+    assert.equal((await flows.exchange(mailed, verifier)).providerTokens, null);
   });
 });

@@ -46,6 +46,8 @@ for (const storeKind of ['file', 'postgres'] as const) {
       const fragment = new URLSearchParams(landed.hash.slice(1));
       const accessToken = fragment.get('access_token');
       assert.ok(accessToken, landed.href);
+      assert.equal((await idp.userinfo(fragment.get('provider_token') ?? ''))?.['sub'], 'kc-ada');
+      assert.ok(fragment.get('provider_refresh_token'));
       const { data: user } = await client.getUser(accessToken);
       assert.equal(user.user?.email, 'ada@acme.test');
       assert.deepEqual(user.user?.identities?.map((identity) => identity.provider).sort(), [
@@ -69,6 +71,11 @@ for (const storeKind of ['file', 'postgres'] as const) {
       const exchanged = await client.exchangeCodeForSession(code);
       assert.equal(exchanged.error, null);
       assert.equal(exchanged.data.user?.email, 'ada@acme.test');
+      // The provider's tokens, as GoTrue answers them: the access token works at the provider.
+      const providerToken = exchanged.data.session?.provider_token;
+      assert.ok(providerToken, 'provider_token');
+      assert.equal((await idp.userinfo(providerToken))?.['sub'], 'kc-ada');
+      assert.ok(exchanged.data.session?.provider_refresh_token, 'provider_refresh_token');
       const again = await client.exchangeCodeForSession(code);
       assert.ok(again.error, 'the code works once');
     });

@@ -26,6 +26,8 @@ export interface TestIdp {
     claims: JWTPayload,
     options?: { key?: CryptoKey; kid?: string; expiresIn?: string },
   ): Promise<string>;
+  /** The IdP's userinfo for an access token it issued (its `sub` ...), or null when it refuses the token. */
+  userinfo(accessToken: string): Promise<Record<string, unknown> | null>;
   /** A private key that is not the IdP's (a forger's), with the IdP's kid. */
   forgerKey(): Promise<CryptoKey>;
   close(): Promise<void>;
@@ -54,7 +56,7 @@ export async function startOidcProvider(options: {
         client_id: clientId,
         client_secret: clientSecret,
         redirect_uris: options.redirectUris,
-        grant_types: ['authorization_code'],
+        grant_types: ['authorization_code', 'refresh_token'],
         response_types: ['code'],
       },
     ],
@@ -88,6 +90,8 @@ export async function startOidcProvider(options: {
     // Stated, so oidc-provider does not announce its defaults on every start.
     ttl: { Interaction: 600, Grant: 3600, Session: 3600, AccessToken: 600, IdToken: 600 },
     pkce: { required: () => true },
+    // A refresh token with every code (as providers asked for offline access give one): restauth passes it on.
+    issueRefreshToken: () => true,
   });
   const handle = provider.callback();
   server.on('request', (req, res) => {
@@ -126,6 +130,14 @@ export async function startOidcProvider(options: {
       return new SignJWT({ iss: issuer, aud: clientId, iat: now, exp: now + 600, ...claims })
         .setProtectedHeader({ alg: 'RS256', kid: signing.kid ?? KID })
         .sign(signing.key ?? privateKey);
+    },
+    async userinfo(accessToken) {
+      const response = await fetch(`${issuer}/me`, { headers: { authorization: `Bearer ${accessToken}` } });
+      if (!response.ok) {
+        await response.arrayBuffer();
+        return null;
+      }
+      return (await response.json()) as Record<string, unknown>;
     },
     async forgerKey() {
       return (await generateKeyPair('RS256')).privateKey;

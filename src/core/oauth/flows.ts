@@ -3,6 +3,8 @@ import { AuthError } from '../errors.js';
 import type { PkceChallenge } from '../pkce.js';
 import type { FlowStateStore, OAuthFlow } from '../ports/flow-states.js';
 import { hashSecret } from '../secrets.js';
+import type { ProviderTokens } from './provider.js';
+import type { ProviderTokenSeal } from './provider-token-seal.js';
 
 /** How long a user may take at the provider (GoTrue's FlowStateExpiryDuration: 300 s). */
 export const OAUTH_FLOW_LIFETIME_SECONDS = 300;
@@ -28,6 +30,8 @@ export interface OAuthFlowDeps {
   clock: () => Date;
   /** The server key the flows' secrets are derived with (from the JWT secret or signing key). */
   key: Buffer;
+  /** Seals the provider's tokens a PKCE flow keeps until its code is exchanged. */
+  seal: ProviderTokenSeal;
 }
 
 /**
@@ -80,16 +84,20 @@ export class OAuthFlows {
 
   /**
    * A PKCE flow's callback signed `userId` in: a flow with the app's challenge and a fresh auth
-   * code, issued now, which the redirect carries as `?code=` (PkceFlows.exchange spends it).
+   * code, issued now, which the redirect carries as `?code=` (PkceFlows.exchange spends it). The
+   * provider's tokens wait in it, sealed, for the exchange's answer (GoTrue's provider_token),
+   * and go with it: at the exchange, or with the expired code at the upkeep.
    */
-  async issueCode(flow: OAuthFlow, userId: string): Promise<string> {
+  async issueCode(flow: OAuthFlow, userId: string, tokens: ProviderTokens): Promise<string> {
     if (flow.codeChallenge === null || flow.codeChallengeMethod === null) {
       throw new Error('an implicit OAuth flow has no code to issue');
     }
     const code = randomUUID();
     const now = this.deps.clock();
+    const id = randomUUID();
+    const { seal } = this.deps;
     await this.deps.flowStates.createFlowState({
-      id: randomUUID(),
+      id,
       userId,
       codeChallenge: flow.codeChallenge,
       codeChallengeMethod: flow.codeChallengeMethod,
@@ -98,6 +106,8 @@ export class OAuthFlows {
       createdAt: now,
       authCodeHash: hashSecret(code),
       authCodeIssuedAt: now,
+      providerAccessToken: seal.seal(tokens.accessToken, id),
+      providerRefreshToken: tokens.refreshToken === null ? null : seal.seal(tokens.refreshToken, id),
     });
     return code;
   }

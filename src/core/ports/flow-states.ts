@@ -26,11 +26,21 @@ export interface FlowState {
   providerType: string;
   createdAt: Date;
   authCodeIssuedAt: Date | null;
+  /**
+   * An OAuth flow's provider tokens (GoTrue's provider_access_token, provider_refresh_token), for
+   * the exchange's answer: sealed by core (core/oauth/provider-token-seal.ts), opaque to stores;
+   * null for the mailed links' flows and where the provider gave none.
+   */
+  providerAccessToken: string | null;
+  providerRefreshToken: string | null;
 }
 
-/** A flow to create; one that starts with its code issued (an OAuth callback's) gives both. */
-export type NewFlowState = Omit<FlowState, 'authCodeHash' | 'authCodeIssuedAt'> &
-  Partial<Pick<FlowState, 'authCodeHash' | 'authCodeIssuedAt'>>;
+/** What a flow may start without: its code (an OAuth callback's starts with it) and provider tokens. */
+type FlowStateOptionals =
+  'authCodeHash' | 'authCodeIssuedAt' | 'providerAccessToken' | 'providerRefreshToken';
+
+/** A flow to create; one that starts with its code issued (an OAuth callback's) gives both, and its provider's tokens. */
+export type NewFlowState = Omit<FlowState, FlowStateOptionals> & Partial<Pick<FlowState, FlowStateOptionals>>;
 
 /**
  * An OAuth sign-in between GET /authorize and the provider's callback: GoTrue's flow state of an

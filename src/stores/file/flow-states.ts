@@ -24,6 +24,9 @@ export class FileFlowStates implements FlowStateStore {
         providerType: flow.providerType,
         createdAt: flow.createdAt.toISOString(),
         authCodeIssuedAt: flow.authCodeIssuedAt?.toISOString() ?? null,
+        // Written only when there are some: the mailed links' flows keep their shape.
+        ...(flow.providerAccessToken != null ? { providerAccessToken: flow.providerAccessToken } : {}),
+        ...(flow.providerRefreshToken != null ? { providerRefreshToken: flow.providerRefreshToken } : {}),
       };
       changes.wrote('flowStates', flow.id);
     });
@@ -142,5 +145,7 @@ function toFlowState(id: string, entry: FlowStateEntry): FlowState {
     providerType: entry.providerType,
     createdAt: new Date(entry.createdAt),
     authCodeIssuedAt: entry.authCodeIssuedAt === null ? null : new Date(entry.authCodeIssuedAt),
+    providerAccessToken: entry.providerAccessToken ?? null,
+    providerRefreshToken: entry.providerRefreshToken ?? null,
   };
 }

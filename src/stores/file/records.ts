@@ -93,6 +93,9 @@ export interface FlowStateEntry {
   providerType: string;
   createdAt: string;
   authCodeIssuedAt: string | null;
+  /** An OAuth flow's provider tokens, sealed by core; absent for the mailed links' flows. */
+  providerAccessToken?: string;
+  providerRefreshToken?: string;
 }
 
 /** A pending OAuth sign-in (see core/ports/flow-states.ts OAuthFlow), keyed by its state. */

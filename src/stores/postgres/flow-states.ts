@@ -18,6 +18,8 @@ interface FlowStateRow {
   provider_type: string;
   created_at: Date;
   auth_code_issued_at: Date | null;
+  provider_access_token: string | null;
+  provider_refresh_token: string | null;
 }
 
 interface OAuthFlowRow {
@@ -34,7 +36,8 @@ interface OAuthFlowRow {
 const OAUTH = 'oauth';
 
 const COLUMNS = `id::text, user_id::text, auth_code, code_challenge, code_challenge_method::text,
-  authentication_method, provider_type, created_at, auth_code_issued_at`;
+  authentication_method, provider_type, created_at, auth_code_issued_at, provider_access_token,
+  provider_refresh_token`;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/iu;
 
 /** GoTrue's flow-state table (migration 20). */
@@ -52,8 +55,9 @@ export class PostgresFlowStates implements FlowStateStore {
   async createFlowState(flow: NewFlowState): Promise<void> {
     await this.pool.query(
       `INSERT INTO ${this.table} (id, user_id, code_challenge, code_challenge_method, authentication_method,
-         provider_type, created_at, updated_at, auth_code, auth_code_issued_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9)`,
+         provider_type, created_at, updated_at, auth_code, auth_code_issued_at, provider_access_token,
+         provider_refresh_token)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11)`,
       [
         flow.id,
         flow.userId,
@@ -64,6 +68,8 @@ export class PostgresFlowStates implements FlowStateStore {
         flow.createdAt,
         flow.authCodeHash ?? null,
         flow.authCodeIssuedAt ?? null,
+        flow.providerAccessToken ?? null,
+        flow.providerRefreshToken ?? null,
       ],
     );
   }
@@ -169,5 +175,7 @@ function toFlowState(row: FlowStateRow): FlowState {
     providerType: row.provider_type,
     createdAt: row.created_at,
     authCodeIssuedAt: row.auth_code_issued_at,
+    providerAccessToken: row.provider_access_token,
+    providerRefreshToken: row.provider_refresh_token,
   };
 }

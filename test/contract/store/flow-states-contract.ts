@@ -63,7 +63,13 @@ export function runFlowStateContract(
       await flows.createFlowState(flow);
       assert.equal(await flows.findFlowStateByAuthCode('code-hash'), null);
       const issued = await flows.issueFlowAuthCode(flow.userId, 'magiclink', 'code-hash', at(10), LONG_AGO);
-      assert.deepEqual(issued, { ...flow, authCodeHash: 'code-hash', authCodeIssuedAt: at(10) });
+      assert.deepEqual(issued, {
+        ...flow,
+        authCodeHash: 'code-hash',
+        authCodeIssuedAt: at(10),
+        providerAccessToken: null,
+        providerRefreshToken: null,
+      });
       assert.deepEqual(await flows.findFlowStateByAuthCode('code-hash'), issued);
       assert.equal(await flows.consumeFlowState(flow.id, 'other-hash'), false, 'not with another code');
       assert.equal(await flows.consumeFlowState(flow.id, 'code-hash'), true);
@@ -162,7 +168,13 @@ export function runFlowStateContract(
       const flow = newFlow({ authenticationMethod: 'oauth', providerType: 'keycloak' });
       await flows.createFlowState({ ...flow, authCodeHash: 'issued', authCodeIssuedAt: at(3) });
       const found = await flows.findFlowStateByAuthCode('issued');
-      assert.deepEqual(found, { ...flow, authCodeHash: 'issued', authCodeIssuedAt: at(3) });
+      assert.deepEqual(found, {
+        ...flow,
+        authCodeHash: 'issued',
+        authCodeIssuedAt: at(3),
+        providerAccessToken: null,
+        providerRefreshToken: null,
+      });
       assert.equal(await flows.takeOAuthFlow(flow.id), null, 'a flow with a user is no pending OAuth flow');
       assert.equal(await flows.consumeFlowState(flow.id, 'issued'), true);
     });

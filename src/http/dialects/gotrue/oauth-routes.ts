@@ -136,7 +136,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
         throw new AuthError('validation_failed', 'No redirect_to and no site URL to lead to');
       if (flow.codeChallenge !== null) {
         auth.assertNotBanned(user, new Date());
-        const code = await oauth.flows.issueCode(flow, user.id);
+        const code = await oauth.flows.issueCode(flow, user.id, signedIn.tokens);
         const url = new URL(target);
         url.searchParams.set('code', code);
         return reply.redirect(url.toString(), 302);

@@ -81,6 +81,12 @@ const Session = Type.Object(
     expires_at: Type.Integer({ description: 'Unix time, seconds' }),
     refresh_token: Type.String(),
     user: User,
+    provider_token: Type.Optional(
+      Type.String({ description: "An OAuth sign-in's PKCE exchange: the provider's access token" }),
+    ),
+    provider_refresh_token: Type.Optional(
+      Type.String({ description: "An OAuth sign-in's PKCE exchange: the provider's refresh token, if any" }),
+    ),
   },
   { description: 'A new session' },
 );

@@ -128,14 +128,23 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (ap
         case 'id_token':
           return answer.session(await idTokenGrant(options, body));
         case 'pkce': {
-          const { user, authenticationMethod } = await pkce.exchange(
+          const { user, authenticationMethod, providerTokens } = await pkce.exchange(
             body.auth_code ?? '',
             body.code_verifier ?? '',
           );
           // The session's amr is the flow's method ('email/signup', 'magiclink' ...), as GoTrue's.
-          return answer.session(
+          const session = await answer.session(
             await auth.startSession(user, gotrueClaims(settings.audience, authenticationMethod), 'pkce'),
           );
+          // An OAuth flow's answer carries the provider's tokens, as GoTrue's (omitted when none).
+          if (providerTokens === null) return session;
+          return {
+            ...session,
+            provider_token: providerTokens.accessToken,
+            ...(providerTokens.refreshToken !== null
+              ? { provider_refresh_token: providerTokens.refreshToken }
+              : {}),
+          };
         }
       }
     },
