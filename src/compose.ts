@@ -115,7 +115,7 @@ export async function createServices(
     throw new Error('jwt.secret must be resolved before the services start (see config/secret.ts)');
   }
   // A provider that cannot work stops the start before anything opens.
-  const providers = oauthProviders(config);
+  const providers = oauthProviders(config, logger);
   const backend = await openBackend(config, logger);
   // prom-client is loaded only when the metrics are on.
   const metrics = config.metrics.enabled ? new (await import('./metrics/metrics.js')).Metrics() : null;
@@ -281,10 +281,13 @@ export async function createServices(
 }
 
 /** The enabled OAuth and OIDC providers; their callback is GoTrue's GET /callback at restauth's public address. */
-function oauthProviders(config: Config) {
+function oauthProviders(config: Config, logger: Logger) {
   const callbackUrl = `${publicUrl(config)}${config.dialects.gotrue.prefix}/callback`;
   try {
-    return configuredProviders(config.external, callbackUrl);
+    return configuredProviders(config.external, callbackUrl, {
+      development: config.development,
+      warn: (message) => logger.warn(`restauth: ${message}`),
+    });
   } catch (error) {
     if (error instanceof ProviderConfigError) throw new ConfigError(error.message);
     throw error;

@@ -65,4 +65,53 @@ describe('OAuth provider configuration', () => {
       await t.close();
     }
   });
+
+  it('refuses a provider reached over plain http at start, naming the key; loopback addresses may use http', () => {
+    for (const [key, config] of [
+      ['issuer', { issuer: 'http://sso.corp.test/realms/a' }],
+      ['url', { url: 'http://gitlab.corp.test' }],
+      ['api_url', { url: 'https://gitlab.corp.test', api_url: 'http://10.0.0.7:8080' }],
+    ] as const) {
+      const name = key === 'issuer' ? 'corp' : 'gitlab';
+      assert.throws(
+        () => configuredProviders({ [name]: { enabled: true, client_id: 'x', ...config } }, CALLBACK),
+        (error: unknown) =>
+          error instanceof ProviderConfigError &&
+          error.message.startsWith(`external.${name}.${key} is plain http`) &&
+          /Use https/u.test(error.message),
+        key,
+      );
+    }
+    assert.throws(
+      () =>
+        configuredProviders({ corp: { enabled: true, client_id: 'x', issuer: 'ftp://sso.test' } }, CALLBACK),
+      /external\.corp\.issuer: ftp:\/\/sso\.test is not an https URL/u,
+    );
+    for (const issuer of ['http://127.0.0.1:8080/realms/a', 'http://localhost:8080', 'http://[::1]:8080']) {
+      const providers = configuredProviders({ corp: { enabled: true, client_id: 'x', issuer } }, CALLBACK);
+      assert.equal(providers.size, 1, issuer);
+    }
+  });
+
+  it('development mode starts with an http provider and warns once, naming the key', async () => {
+    const warnings: string[] = [];
+    const logger = { info: () => {}, warn: (message: string) => warnings.push(message) };
+    const external = {
+      keycloak: { enabled: true, client_id: 'x', secret: 's', url: 'http://keycloak.internal:8080/realms/a' },
+    };
+    await assert.rejects(
+      createTestApp({ format: 'restauth', config: { external }, logger }),
+      (error: unknown) =>
+        error instanceof ConfigError && error.message.startsWith('external.keycloak.url is plain http'),
+    );
+    assert.equal(warnings.length, 0);
+    const t = await createTestApp({ format: 'restauth', config: { external, development: true }, logger });
+    try {
+      const warned = warnings.filter((line) => line.includes('external.keycloak.url is plain http'));
+      assert.equal(warned.length, 1, warnings.join('\n'));
+      assert.match(warned[0]!, /allowed in development mode only/u);
+    } finally {
+      await t.close();
+    }
+  });
 });
