@@ -8,7 +8,7 @@ import { EmailFlows, type LinkBuilder } from './core/email-flows.js';
 import { PkceFlows } from './core/flow-states.js';
 import { Identities } from './core/identities.js';
 import { IdentityLinking } from './core/identity-linking.js';
-import { OAuthClients } from './core/oauth/client.js';
+import { OAuthClients, type OAuthClientOptions } from './core/oauth/client.js';
 import { OAuthFlows } from './core/oauth/flows.js';
 import { configuredProviders, ProviderConfigError } from './core/oauth/registry.js';
 import type { OAuthServices } from './core/oauth/services.js';
@@ -80,6 +80,8 @@ export interface ServiceOptions {
    * queue, nor take minutes to exit because a mail server is slow.
    */
   workers?: boolean;
+  /** What requests to OAuth providers go through (default: fetch); tests route a provider's host to a test IdP. */
+  providerFetch?: OAuthClientOptions['fetch'];
 }
 
 /** restauth's own address, for links in mails: the configured public URL, else where it listens. */
@@ -214,7 +216,10 @@ export async function createServices(
     clock,
   });
   const oauth: OAuthServices = {
-    clients: new OAuthClients(providers, { clockTolerance: config.jwt.clockTolerance }),
+    clients: new OAuthClients(providers, {
+      clockTolerance: config.jwt.clockTolerance,
+      ...(options.providerFetch ? { fetch: options.providerFetch } : {}),
+    }),
     flows: new OAuthFlows({
       flowStates: backend.flowStates,
       clock,

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { createServices, type Services } from '../../src/compose.js';
+import { createServices, type ServiceOptions, type Services } from '../../src/compose.js';
 import type { ConfigLayer } from '../../src/config/layer.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
@@ -62,6 +62,8 @@ export async function createTestApp(options: {
   maxIndexedFields?: number;
   /** Compiles the routes' schemas (default: the app's own, on first use). */
   validators?: LazyValidators;
+  /** What requests to OAuth providers go through (a provider's public host routed to a test IdP). */
+  providerFetch?: ServiceOptions['providerFetch'];
 }): Promise<TestApp> {
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'restauth-test-')));
   for (const [name, content] of Object.entries(options.files ?? {}))
@@ -83,6 +85,7 @@ export async function createTestApp(options: {
   const services = await createServices(config, options.logger ?? serviceLogger(log), {
     clock: () => new Date(Date.now() + offset),
     requestContext: currentRequestContext,
+    ...(options.providerFetch ? { providerFetch: options.providerFetch } : {}),
   });
   const app = await buildApp(services, {
     logger: log,

@@ -13,8 +13,10 @@ import Provider, { type OidcContext } from 'oidc-provider';
  * or with another key (a forgery).
  */
 export interface TestIdp {
-  /** The issuer (http://127.0.0.1:PORT), where discovery is. */
+  /** The issuer (http://127.0.0.1:PORT unless another was given), its id_tokens' `iss`. */
   issuer: string;
+  /** Where it listens (http://127.0.0.1:PORT): discovery at /.well-known/openid-configuration, /auth, /token, /jwks. */
+  origin: string;
   clientId: string;
   clientSecret: string;
   /** The claims of each account, by its id (the `sub`). */
@@ -33,12 +35,19 @@ export interface TestIdp {
   close(): Promise<void>;
 }
 
-const KID = 'test-idp-key';
+const DEFAULT_KID = 'test-idp-key';
 
 export async function startOidcProvider(options: {
   redirectUris: string[];
   port?: number;
+  /** Another issuer identifier than its own address (a tenant of login.microsoftonline.com reached through a test fetch). */
+  issuer?: string;
+  /** Whether authorization requests must carry a PKCE challenge (default true). */
+  pkceRequired?: boolean;
+  /** Its signing key's id (default test-idp-key): two IdPs whose keys one JWKS publishes need two. */
+  kid?: string;
 }): Promise<TestIdp> {
+  const KID = options.kid ?? DEFAULT_KID;
   const { privateKey } = await generateKeyPair('RS256', { extractable: true });
   const jwk: JWK = { ...(await exportJWK(privateKey)), kid: KID, alg: 'RS256', use: 'sig' };
   const accounts = new Map<string, Record<string, unknown>>();
@@ -48,7 +57,8 @@ export async function startOidcProvider(options: {
 
   const server: Server = createServer();
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
-  const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const issuer = options.issuer ?? origin;
 
   const provider = new Provider(issuer, {
     clients: [
@@ -67,7 +77,8 @@ export async function startOidcProvider(options: {
       return { accountId: id, claims: () => ({ sub: id, ...claims }) };
     },
     claims: {
-      openid: ['sub'],
+      // Entra ID's tenant id (`tid`) rides with openid, as Entra sends it.
+      openid: ['sub', 'tid'],
       email: ['email', 'email_verified'],
       profile: ['name', 'picture', 'preferred_username'],
     },
@@ -89,7 +100,7 @@ export async function startOidcProvider(options: {
     cookies: { keys: ['test-idp-cookie-key-0123456789'] },
     // Stated, so oidc-provider does not announce its defaults on every start.
     ttl: { Interaction: 600, Grant: 3600, Session: 3600, AccessToken: 600, IdToken: 600 },
-    pkce: { required: () => true },
+    pkce: { required: () => options.pkceRequired ?? true },
     // A refresh token with every code (as providers asked for offline access give one): restauth passes it on.
     issueRefreshToken: () => true,
   });
@@ -118,6 +129,7 @@ export async function startOidcProvider(options: {
 
   return {
     issuer,
+    origin,
     clientId,
     clientSecret,
     accounts,
@@ -132,7 +144,7 @@ export async function startOidcProvider(options: {
         .sign(signing.key ?? privateKey);
     },
     async userinfo(accessToken) {
-      const response = await fetch(`${issuer}/me`, { headers: { authorization: `Bearer ${accessToken}` } });
+      const response = await fetch(`${origin}/me`, { headers: { authorization: `Bearer ${accessToken}` } });
       if (!response.ok) {
         await response.arrayBuffer();
         return null;

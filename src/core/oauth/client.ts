@@ -56,6 +56,17 @@ function exchangeRefusal(error: unknown): 'exchange' | 'id_token' {
     : 'exchange';
 }
 
+export interface OAuthClientOptions {
+  /** Seconds of clock skew allowed on a provider's id_tokens. */
+  clockTolerance: number;
+  /**
+   * What openid-client's requests to the providers go through (discovery, token, userinfo);
+   * default: fetch. Tests route a provider's public host name (login.microsoftonline.com) to a
+   * real IdP in the test process, as a DNS entry would.
+   */
+  fetch?: openIdClientModule.CustomFetch;
+}
+
 /**
  * restauth as the client of each configured provider, through openid-client
  * (panva): OIDC discovery, the authorization URL with state, nonce and PKCE,
@@ -72,7 +83,7 @@ export class OAuthClients {
 
   constructor(
     private readonly providers: ReadonlyMap<string, ConfiguredProvider>,
-    private readonly options: { clockTolerance: number } = { clockTolerance: 2 },
+    private readonly options: OAuthClientOptions = { clockTolerance: 2 },
   ) {}
 
   /** The enabled provider of that name (any case), or undefined. */
@@ -157,9 +168,10 @@ export class OAuthClients {
       const idToken = response.claims() as Record<string, unknown>;
       // Some providers put the profile in userinfo only (OIDC Core 5.4 with response_type=code):
       // the signed id_token's claims win over it; userinfo must name the same subject.
-      const userinfo = config.serverMetadata().userinfo_endpoint
-        ? await client.fetchUserInfo(config, tokens.accessToken, idToken['sub'] as string)
-        : {};
+      const userinfo =
+        definition.userinfo !== false && config.serverMetadata().userinfo_endpoint
+          ? await client.fetchUserInfo(config, tokens.accessToken, idToken['sub'] as string)
+          : {};
       return { tokens, claims: definition.claims({ ...userinfo, ...idToken }, settings) };
     } catch (error) {
       throw new ProviderAnswerRefused('profile', 'Error getting user profile from external provider', error);
@@ -241,27 +253,30 @@ export class OAuthClients {
     const metadata = { redirect_uris: [settings.redirectUri], ...(secret ? { client_secret: secret } : {}) };
     if (definition.flavour === 'oidc') {
       const issuer = new URL(definition.issuer(settings));
-      // http is allowed where the operator configured it (an IdP beside restauth on a private network).
+      // http only reaches here for loopback hosts or in development mode (core/oauth/registry.ts).
       const insecure = issuer.protocol === 'http:';
-      let config: ClientConfiguration;
-      try {
-        config = await client.discovery(issuer, clientId, metadata, undefined, {
+      const discover = (auth: openIdClientModule.ClientAuth | undefined) =>
+        client.discovery(issuer, clientId, metadata, auth, {
           timeout: PROVIDER_TIMEOUT_SECONDS,
           ...(insecure ? { execute: [client.allowInsecureRequests] } : {}),
+          ...(this.options.fetch ? { [client.customFetch]: this.options.fetch } : {}),
         });
+      try {
+        const discovered = await discover(undefined);
+        const auth = clientAuthentication(client, discovered, secret);
+        // Discovered again with that authentication rather than a Configuration rebuilt from
+        // serverMetadata(), which loses what openid-client learnt at discovery: Entra ID's
+        // multi-tenant issuer (`{tenantid}`, checked against each id_token's `tid`, as Microsoft
+        // documents) became a literal issuer no token has, and every callback was refused.
+        return auth === null
+          ? this.withFetch(client, discovered)
+          : this.withFetch(client, await discover(auth));
       } catch (error) {
         throw new AuthError('service_unavailable', 'The identity provider cannot be reached; retry shortly', {
           retryAfter: 5,
           cause: error,
         });
       }
-      const methods = config.serverMetadata().token_endpoint_auth_methods_supported;
-      const basic = methods === undefined || methods.includes('client_secret_basic');
-      // openid-client picks client_secret_post; most OIDC providers' default is basic.
-      if (secret === undefined) return configureAgain(client, config, clientId, metadata, client.None());
-      return basic
-        ? configureAgain(client, config, clientId, metadata, client.ClientSecretBasic(secret), insecure)
-        : config;
     }
     const endpoints = definition.endpoints(settings);
     const config = new client.Configuration(
@@ -275,7 +290,14 @@ export class OAuthClients {
       secret === undefined ? client.None() : client.ClientSecretPost(secret),
     );
     if (new URL(endpoints.token).protocol === 'http:') client.allowInsecureRequests(config);
+    return this.withFetch(client, config);
+  }
+
+  /** The configuration with restauth's timeout, and the fetch requests to the provider go through. */
+  private withFetch(client: OpenIdClient, config: ClientConfiguration): ClientConfiguration {
     config.timeout = PROVIDER_TIMEOUT_SECONDS;
+    // eslint-disable-next-line no-restricted-syntax -- openid-client's own symbol, no client string
+    if (this.options.fetch) config[client.customFetch] = this.options.fetch;
     return config;
   }
 
@@ -293,17 +315,19 @@ export class OAuthClients {
   }
 }
 
-/** A discovered configuration with another client authentication (the metadata stays the discovered one). */
-function configureAgain(
+/**
+ * How restauth authenticates at a discovered provider's token endpoint, when not openid-client's
+ * default (client_secret_post with a secret): none without a secret; client_secret_basic where the
+ * provider lists it or lists nothing (OIDC's default, most providers'); null: the default.
+ */
+function clientAuthentication(
   client: OpenIdClient,
   discovered: ClientConfiguration,
-  clientId: string,
-  metadata: Partial<openIdClientModule.ClientMetadata>,
-  auth: openIdClientModule.ClientAuth,
-  insecure = discovered.serverMetadata().issuer.startsWith('http:'),
-): ClientConfiguration {
-  const config = new client.Configuration(discovered.serverMetadata(), clientId, metadata, auth);
-  if (insecure) client.allowInsecureRequests(config);
-  config.timeout = PROVIDER_TIMEOUT_SECONDS;
-  return config;
+  secret: string | undefined,
+): openIdClientModule.ClientAuth | null {
+  if (secret === undefined) return client.None();
+  const methods = discovered.serverMetadata().token_endpoint_auth_methods_supported;
+  return methods === undefined || methods.includes('client_secret_basic')
+    ? client.ClientSecretBasic(secret)
+    : null;
 }

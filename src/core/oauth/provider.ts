@@ -100,6 +100,8 @@ export interface OidcProviderDefinition extends ProviderDefinitionBase {
    * (Azure's multi-tenant `{tenantid}`); absent: only the issuer itself.
    */
   acceptsIssuer?(iss: string, settings: ProviderSettings): boolean;
+  /** Whether the callback also reads the discovered userinfo endpoint (default true); false: the id_token alone. */
+  userinfo?: boolean;
   /** The user of a verified id_token's claims. */
   claims(idToken: Readonly<Record<string, unknown>>, settings: ProviderSettings): ProviderClaims;
 }

@@ -103,5 +103,7 @@ export const azure: OidcProviderDefinition = {
   pkce: false,
   issuer: (settings) => settings.issuer ?? `${baseUrl(settings.url, AZURE_COMMON)}/v2.0`,
   acceptsIssuer: azureAcceptsIssuer,
+  // GoTrue reads the id_token only: Entra's userinfo is Microsoft Graph's, for Graph access tokens.
+  userinfo: false,
   claims: (idToken) => azureClaims(idToken),
 };
