@@ -6,7 +6,7 @@ import { REPRODUCED_GOTRUE_VERSIONS, reproducedVersionsTouches } from './gotrue-
 import { gotrueSessions } from './gotrue-sessions.js';
 import { gotrueUnfilledTables, UNFILLED_TABLES_GOTRUE_VERSIONS } from './gotrue-unfilled-tables.js';
 import { normalizeStoredLogins } from './login-keys.js';
-import { preRequestInOneQuery } from './pre-request.js';
+import { preRequestInOneQuery, preRequestOnOneRow } from './pre-request.js';
 import { dropRefreshInOneStatement, refreshInOneStatement } from './refresh-exchange.js';
 import { sessionTables } from './session-sql.js';
 
@@ -638,6 +638,11 @@ export function migrations(names: SchemaNames): Migration[] {
       version: 25,
       name: 'refresh tokens found, then rotated, by their hashes only: migration 23 undone',
       sql: dropRefreshInOneStatement(q, sessionTables(q)),
+    },
+    {
+      version: 26,
+      name: "the pre-request's fast path on one row per session, kept by triggers",
+      sql: preRequestOnOneRow(q),
     },
   ];
 }

@@ -1,0 +1,368 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { migrate } from '../../src/stores/postgres/migrate.js';
+import { quotedNames } from '../../src/stores/postgres/migrations.js';
+import { preRequestFastQuery } from '../../src/stores/postgres/pre-request.js';
+import { PostgresStore, schemaNames } from '../../src/stores/postgres/index.js';
+import {
+  dropDatabase,
+  realServerOnly,
+  testPostgres,
+  testRoles,
+  testStoreConfig,
+} from '../support/postgres.js';
+
+const DAY = 86_400_000;
+type Claims = Record<string, unknown>;
+
+/**
+ * The pre-request's fast path on one row per session (migration 26): every write that changes what the
+ * check compares — restauth's and those of GoTrue or SQL on the same tables — keeps the row true, so
+ * the next request after it is refused exactly as the function before migration 24 refused it (same
+ * message, same SQLSTATE), and a request the row vouches for is let through by the fast path alone.
+ */
+describe("the pre-request's fast path on one row per session", () => {
+  let serverUrl: string;
+  let url: string;
+  let pool: pg.Pool;
+  let store: PostgresStore;
+  let fastQuery: string;
+  let signedInBefore: Claims;
+  let applied: number[];
+  const role = testRoles.authenticated;
+
+  before(async () => {
+    const server = await testPostgres();
+    serverUrl = server.url;
+    url = await server.createDatabase();
+    const config = testStoreConfig(url);
+    const names = schemaNames(config, testRoles);
+    pool = new pg.Pool({ connectionString: url, max: 4 });
+    await migrate(pool, names, { through: 23 });
+    // The function before migration 24, kept under another name: the verdicts to match.
+    const { rows } = await pool.query<{ definition: string }>(
+      `SELECT pg_get_functiondef('auth.check_token_count()'::regprocedure) AS definition`,
+    );
+    await pool.query(rows[0]!.definition.replace('auth.check_token_count()', 'auth.check_token_before()'));
+    store = new PostgresStore(pool, names, { preparedStatements: config.preparedStatements });
+    fastQuery = preRequestFastQuery(quotedNames(names));
+    // A session signed in before the upgrade.
+    const user = await newUser('before-upgrade');
+    signedInBefore = { sub: user.id, role, session_id: await openSession(user.id), token_version: 0 };
+    applied = await migrate(pool, names);
+  });
+  after(async () => {
+    await pool?.end();
+    await dropDatabase(serverUrl, url);
+  });
+
+  const newUser = (username: string) =>
+    store.createUser(
+      { username, email: null, emailConfirmedAt: null, role: null, profile: {}, appMetadata: {} },
+      null,
+    );
+
+  async function openSession(userId: string, notAfter = new Date(Date.now() + DAY)): Promise<string> {
+    const session = await store.createSession({
+      id: randomUUID(),
+      userId,
+      createdAt: new Date(),
+      notAfter,
+      refreshSecret: 'secret',
+      firstRefreshTokenHash: randomUUID(),
+      maxPerUser: 0,
+    });
+    return session.id;
+  }
+
+  /** Runs `sql` as PostgREST runs the pre-request, under `claims`: the error it raised, or null. */
+  async function underClaims(sql: string, claims: Claims): Promise<string | null> {
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(`SELECT set_config('request.jwt.claims', $1, true)`, [JSON.stringify(claims)]);
+      await client.query(`SET LOCAL ROLE ${pg.escapeIdentifier(role)}`);
+      return await client
+        .query(sql)
+        .then(() => null)
+        .catch((error: { code?: string; message: string }) => `${error.code}: ${error.message}`);
+    } finally {
+      await client.query('ROLLBACK');
+      client.release();
+    }
+  }
+
+  /** Whether the session's row alone lets the claims through (the fast path, as its owner reads it). */
+  async function vouched(claims: Claims): Promise<boolean> {
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(`SELECT set_config('request.jwt.claims', $1, true)`, [JSON.stringify(claims)]);
+      return (await client.query<{ found: boolean }>(`SELECT EXISTS (${fastQuery}) AS found`)).rows[0]!.found;
+    } finally {
+      await client.query('ROLLBACK');
+      client.release();
+    }
+  }
+
+  /**
+   * The verdict on `claims` now: null (through) or the refusal, asserted equal to the function's of
+   * before migration 24 and, when through, reached by the fast path.
+   */
+  async function verdict(claims: Claims): Promise<string | null> {
+    const now = await underClaims('SELECT auth.check_token_count()', claims);
+    assert.equal(now, await underClaims('SELECT auth.check_token_before()', claims), 'as before');
+    if (now === null) assert.equal(await vouched(claims), true, 'let through by the fast path');
+    else assert.equal(await vouched(claims), false, 'not vouched for by a stale row');
+    return now;
+  }
+
+  const refusedWith = (message: RegExp) => new RegExp(`^28P01: token refused: .*${message.source}`);
+
+  it("vouches for sessions signed in before the upgrade, from the tables' rows", async () => {
+    assert.equal(applied[0], 24);
+    assert.ok(applied.includes(26), String(applied));
+    assert.equal(await verdict(signedInBefore), null);
+  });
+
+  it('refuses a session at once after its sign-out, and after all its user sessions end', async () => {
+    const user = await newUser('signing-out');
+    const [first, second, kept] = [
+      await openSession(user.id),
+      await openSession(user.id),
+      await openSession(user.id),
+    ];
+    const claims = (session: string) => ({ sub: user.id, role, session_id: session, token_version: 0 });
+    for (const session of [first, second, kept]) assert.equal(await verdict(claims(session)), null);
+    await store.revokeSession(first, 'logout', new Date());
+    assert.match((await verdict(claims(first))) ?? '', refusedWith(/session has ended/));
+    assert.equal(await verdict(claims(second)), null, 'the other sessions go on');
+    await store.revokeUserSessions(user.id, kept, 'logout_others', new Date());
+    assert.match((await verdict(claims(second))) ?? '', refusedWith(/session has ended/));
+    assert.equal(await verdict(claims(kept)), null, 'the kept session goes on');
+  });
+
+  it('refuses a banned user until the ban is lifted or over', async () => {
+    const user = await newUser('banned');
+    const claims = { sub: user.id, role, session_id: await openSession(user.id), token_version: 0 };
+    await store.updateUser(user.id, { bannedUntil: new Date(Date.now() + DAY) });
+    assert.match((await verdict(claims)) ?? '', refusedWith(/banned/));
+    await store.updateUser(user.id, { bannedUntil: null });
+    assert.equal(await verdict(claims), null, 'unbanned');
+    // GoTrue's ORM writes every column: a ban among unchanged values, then one already over.
+    await pool.query(
+      `UPDATE auth.users SET banned_until = now() + interval '1 hour', role = role, updated_at = now() WHERE id = $1`,
+      [user.id],
+    );
+    assert.match((await verdict(claims)) ?? '', refusedWith(/banned/));
+    await pool.query(`UPDATE auth.users SET banned_until = now() - interval '1 second' WHERE id = $1`, [
+      user.id,
+    ]);
+    assert.equal(await verdict(claims), null, 'a ban that is over');
+  });
+
+  it('refuses a role the user no longer has, and lets through one it was given', async () => {
+    const user = await newUser('promoted');
+    const session = await openSession(user.id);
+    const claims = (claimed: string) => ({
+      sub: user.id,
+      role: claimed,
+      session_id: session,
+      token_version: 0,
+    });
+    assert.match((await verdict(claims('service_role'))) ?? '', refusedWith(/role/), 'not yet its role');
+    await pool.query(`UPDATE auth.users SET role = 'service_role' WHERE id = $1`, [user.id]);
+    assert.equal(await verdict(claims('service_role')), null, 'its role now');
+    assert.equal(await verdict(claims(role)), null, 'the authenticated role always');
+    await pool.query(`UPDATE auth.users SET role = $2 WHERE id = $1`, [user.id, role]);
+    assert.match((await verdict(claims('service_role'))) ?? '', refusedWith(/role/), 'taken away');
+    assert.match((await verdict(claims('anything_else'))) ?? '', refusedWith(/role/));
+  });
+
+  it("refuses tokens issued before a password change, the kept session's too when none is kept", async () => {
+    const user = await newUser('changing');
+    const [kept, other] = [await openSession(user.id), await openSession(user.id)];
+    const claims = (session: string, version: number) => ({
+      sub: user.id,
+      role,
+      session_id: session,
+      token_version: version,
+    });
+    await store.changePassword(user.id, 'hash-1', kept, new Date());
+    assert.equal(await verdict(claims(kept, 0)), null, 'the kept session keeps its tokens');
+    assert.match((await verdict(claims(other, 0))) ?? '', refusedWith(/session has ended/));
+    await store.changePassword(user.id, 'hash-2', null, new Date());
+    // Its version is checked before its session: the message says the password changed.
+    assert.match((await verdict(claims(kept, 0))) ?? '', refusedWith(/password change/));
+    assert.match((await verdict(claims(kept, 1))) ?? '', refusedWith(/session has ended/));
+    const fresh = await openSession(user.id);
+    assert.match((await verdict(claims(fresh, 0))) ?? '', refusedWith(/password change/), 'old version');
+    assert.equal(await verdict(claims(fresh, 1)), null, 'the new version');
+    // The count alone moving on (SQL, or an account written by another program).
+    await pool.query('UPDATE restauth.accounts SET token_count = token_count + 1 WHERE uid = $1', [user.id]);
+    assert.match((await verdict(claims(fresh, 1))) ?? '', refusedWith(/password change/));
+    const countClaim = { ...claims(fresh, 2), token_version: undefined, count: 2 };
+    assert.equal(await verdict(countClaim), null, "postgrest-auth's count claim");
+  });
+
+  it('refuses a deleted user, whose sessions and rows go with it', async () => {
+    const user = await newUser('deleted');
+    const session = await openSession(user.id);
+    const claims = { sub: user.id, role, session_id: session, token_version: 0 };
+    assert.equal(await verdict(claims), null);
+    await store.deleteUser(user.id);
+    assert.match((await verdict(claims)) ?? '', refusedWith(/no longer exists/));
+    const { rows } = await pool.query(`SELECT FROM restauth.session_checks WHERE user_id = $1`, [user.id]);
+    assert.equal(rows.length, 0);
+  });
+
+  it('refuses a session past its not_after, whether made so or moved there', async () => {
+    const user = await newUser('expiring');
+    const claims = (session: string) => ({ sub: user.id, role, session_id: session, token_version: 0 });
+    const expired = await openSession(user.id, new Date(Date.now() - 1000));
+    assert.match((await verdict(claims(expired))) ?? '', refusedWith(/session has ended/));
+    const live = await openSession(user.id);
+    assert.equal(await verdict(claims(live)), null);
+    await pool.query(`UPDATE auth.sessions SET not_after = now() - interval '1 second' WHERE id = $1`, [
+      live,
+    ]);
+    assert.match((await verdict(claims(live))) ?? '', refusedWith(/session has ended/));
+    await pool.query(`UPDATE auth.sessions SET not_after = NULL WHERE id = $1`, [live]);
+    assert.equal(await verdict(claims(live)), null, 'no time box (GoTrue leaves not_after NULL)');
+  });
+
+  it('keeps rows for a user and sessions GoTrue writes, and drops them as GoTrue ends them', async () => {
+    const id = randomUUID();
+    // As GoTrue signs up and in: its user (restauth's trigger gives it an account), its session.
+    await pool.query(
+      `INSERT INTO auth.users (instance_id, id, aud, role, email, raw_app_meta_data, raw_user_meta_data,
+         created_at, updated_at, confirmation_token, recovery_token, email_change_token_new, email_change)
+       VALUES ('00000000-0000-0000-0000-000000000000', $1, 'authenticated', 'authenticated',
+         'gotrue@example.com', '{}', '{}', now(), now(), '', '', '', '')`,
+      [id],
+    );
+    const session = randomUUID();
+    await pool.query(
+      `INSERT INTO auth.sessions (id, user_id, created_at, updated_at, aal) VALUES ($1, $2, now(), now(), 'aal1')`,
+      [session, id],
+    );
+    const claims = { sub: id, role, session_id: session, token_version: 0 };
+    assert.equal(await verdict(claims), null);
+    // GoTrue's refresh updates the session (refreshed_at, updated_at): the row stays.
+    await pool.query(`UPDATE auth.sessions SET refreshed_at = now(), updated_at = now() WHERE id = $1`, [
+      session,
+    ]);
+    assert.equal(await verdict(claims), null);
+    // GoTrue's logout deletes the session.
+    await pool.query(`DELETE FROM auth.sessions WHERE id = $1`, [session]);
+    assert.match((await verdict(claims)) ?? '', refusedWith(/session has ended/));
+    // GoTrue deletes its user (its sessions by ON DELETE CASCADE).
+    const another = randomUUID();
+    await pool.query(
+      `INSERT INTO auth.sessions (id, user_id, created_at, updated_at, aal) VALUES ($1, $2, now(), now(), 'aal1')`,
+      [another, id],
+    );
+    assert.equal(await verdict({ ...claims, session_id: another }), null);
+    await pool.query(`DELETE FROM auth.users WHERE id = $1`, [id]);
+    assert.match((await verdict({ ...claims, session_id: another })) ?? '', refusedWith(/no longer exists/));
+  });
+
+  it("refuses a session id of another user's live session, and claims written otherwise take the full check", async () => {
+    const [ada, bob] = [await newUser('ada'), await newUser('bob')];
+    const bobs = await openSession(bob.id);
+    const adas = await openSession(ada.id);
+    const forged = { sub: ada.id, role, session_id: bobs, token_version: 0 };
+    assert.match((await verdict(forged)) ?? '', refusedWith(/session has ended/));
+    assert.equal(await verdict({ sub: bob.id, role, session_id: bobs, token_version: 0 }), null);
+    // The same uuids in upper case: no row matches them as text, and the full check lets them through.
+    const upper = { sub: ada.id.toUpperCase(), role, session_id: adas.toUpperCase(), token_version: 0 };
+    assert.equal(await underClaims('SELECT auth.check_token_count()', upper), null);
+    assert.equal(await vouched(upper), false);
+    for (const claims of [
+      { role: testRoles.anonymous },
+      { ...forged, session_id: 'nope' },
+      { ...forged, sub: 'not-a-uuid' },
+      { ...forged, session_id: undefined },
+      { sub: ada.id, role, session_id: adas, token_version: '00' },
+      { sub: ada.id, role, session_id: adas },
+    ]) {
+      assert.equal(
+        await underClaims('SELECT auth.check_token_count()', claims),
+        await underClaims('SELECT auth.check_token_before()', claims),
+        JSON.stringify(claims),
+      );
+      assert.equal(await vouched(claims), false, JSON.stringify(claims));
+    }
+  });
+
+  it(
+    'a ban or a password change racing a sign-in waits for it and reaches its new row',
+    { skip: realServerOnly() ?? false },
+    async () => {
+      const user = await newUser('racing');
+      for (const change of [
+        `UPDATE auth.users SET banned_until = now() + interval '1 day' WHERE id = $1`,
+        `UPDATE restauth.accounts SET token_count = token_count + 1 WHERE uid = $1`,
+      ]) {
+        await pool.query(`UPDATE auth.users SET banned_until = NULL WHERE id = $1`, [user.id]);
+        const version = (
+          await pool.query<{ token_count: number }>(
+            `SELECT token_count FROM restauth.accounts WHERE uid = $1`,
+            [user.id],
+          )
+        ).rows[0]!.token_count;
+        const signingIn = await pool.connect();
+        const changing = await pool.connect();
+        try {
+          const session = randomUUID();
+          await signingIn.query('BEGIN');
+          await signingIn.query(
+            `INSERT INTO auth.sessions (id, user_id, created_at, updated_at, aal) VALUES ($1, $2, now(), now(), 'aal1')`,
+            [session, user.id],
+          );
+          const changer = (await changing.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!
+            .pid;
+          let changed = false;
+          const changeDone = changing.query(change, [user.id]).then(() => (changed = true));
+          // Until the change either finished (it did not wait for the sign-in: the race the row could
+          // lose) or waits on a lock.
+          for (;;) {
+            const { rows } = await pool.query<{ waiting: boolean }>(
+              `SELECT wait_event_type = 'Lock' AS waiting FROM pg_stat_activity WHERE pid = $1`,
+              [changer],
+            );
+            if (changed || rows[0]?.waiting) break;
+          }
+          await signingIn.query('COMMIT');
+          await changeDone;
+          const claims = { sub: user.id, role, session_id: session, token_version: version };
+          assert.match(
+            (await verdict(claims)) ?? 'let through',
+            refusedWith(/banned|password change/),
+            change,
+          );
+        } finally {
+          signingIn.release();
+          changing.release();
+        }
+      }
+    },
+  );
+
+  it('plans the fast path as one index scan of the session row', async () => {
+    // Enough sessions for the planner to prefer the index, as on any real database.
+    const user = await newUser('many-sessions');
+    await pool.query(
+      `INSERT INTO auth.sessions (id, user_id, created_at, updated_at, aal)
+       SELECT gen_random_uuid(), $1, now(), now(), 'aal1' FROM generate_series(1, 5000)`,
+      [user.id],
+    );
+    await pool.query('ANALYZE');
+    const { rows } = await pool.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${fastQuery}`);
+    const plan = rows.map((row) => row['QUERY PLAN']).join('\n');
+    assert.match(plan, /Index Scan using session_checks_pkey on session_checks/, plan);
+    assert.doesNotMatch(plan, /Seq Scan/, plan);
+  });
+});
