@@ -1,7 +1,8 @@
 /**
  * The pre-request function's cost per PostgREST request, restauth's `auth.check_token_count()` beside
- * postgrest-auth's own (v0.0.3: one lookup of the role's token_count), measured with pgbench on the
- * same transaction with no pre-request, a no-op one and each check, in interleaved rounds.
+ * postgrest-auth's own (v0.0.3: one lookup of the role's token_count) and beside restauth's of
+ * migration 24 (three lookups in one query, before the session's row of migration 25), measured with
+ * pgbench on the same transaction with no pre-request, a no-op one and each check, in interleaved rounds.
  */
 import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -9,6 +10,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { decodeJwt } from 'jose';
 import pg from 'pg';
+import { quotedNames } from '../src/stores/postgres/migrations.js';
+import { preRequestInOneQuery } from '../src/stores/postgres/pre-request.js';
 import { table } from './support.js';
 
 const run = promisify(execFile);
@@ -183,6 +186,17 @@ export async function preRequestCost(
       GRANT SELECT ON public.notes TO ${pg.escapeIdentifier(options.authenticated)};
       INSERT INTO public.notes (owner, body) VALUES (${pg.escapeLiteral(String(decodeJwt(accessToken).sub))}, 'hello');
       ANALYZE public.notes;`);
+    // restauth's check before migration 25, under another name: the before beside the now.
+    const names = quotedNames({
+      schema: 'auth',
+      table: 'users',
+      anonymousRole: 'anon', // not in the function
+      authenticatedRole: options.authenticated,
+    });
+    await client.query(
+      preRequestInOneQuery(names).replace('.check_token_count()', '.check_token_in_one_query()') +
+        `GRANT EXECUTE ON FUNCTION auth.check_token_in_one_query() TO ${pg.escapeIdentifier(options.authenticated)};`,
+    );
   } finally {
     await client.end();
   }
@@ -192,6 +206,7 @@ export async function preRequestCost(
     'no-op': 'select 1;',
     'postgrest-auth': 'select "postgrest_auth"."check_token_count"();',
     restauth: 'select "auth"."check_token_count"();',
+    'restauth, migration 24': 'select "auth"."check_token_in_one_query"();',
   } as const;
   const rows = [];
   for (const [shape, mode, script] of [
@@ -227,6 +242,9 @@ export async function preRequestCost(
       'µs above no-op, postgrest-auth': above('postgrest-auth').toFixed(0),
       'µs above no-op, restauth': above('restauth').toFixed(0),
       'ratio restauth / postgrest-auth': (above('restauth') / above('postgrest-auth')).toFixed(2),
+      'ratio migration 24 / postgrest-auth': (
+        above('restauth, migration 24') / above('postgrest-auth')
+      ).toFixed(2),
       'per round': perRound.map((ratio) => ratio.toFixed(2)).join(' '),
     });
   }
@@ -264,6 +282,10 @@ export async function preRequestCost(
         'µs above no-op, postgrest-auth': cpuAbove('postgrest-auth').toFixed(1),
         'µs above no-op, restauth': cpuAbove('restauth').toFixed(1),
         'ratio restauth / postgrest-auth': (cpuAbove('restauth') / cpuAbove('postgrest-auth')).toFixed(2),
+        'µs above no-op, migration 24': cpuAbove('restauth, migration 24').toFixed(1),
+        'ratio migration 24 / postgrest-auth': (
+          cpuAbove('restauth, migration 24') / cpuAbove('postgrest-auth')
+        ).toFixed(2),
       },
     ]),
   );
