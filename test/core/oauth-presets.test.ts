@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { exportPKCS8, generateKeyPair, jwtVerify } from 'jose';
 import type { ProviderSettings } from '../../src/core/oauth/provider.js';
 import { apple, appleClaims } from '../../src/core/oauth/providers/apple.js';
-import { AppleClientSecrets, appleClientSecret } from '../../src/core/oauth/providers/apple-secret.js';
 import { azure, azureAcceptsIssuer, azureClaims } from '../../src/core/oauth/providers/azure.js';
 import { discord, discordClaims } from '../../src/core/oauth/providers/discord.js';
 import { github, githubClaims, githubEmails } from '../../src/core/oauth/providers/github.js';
@@ -345,36 +343,5 @@ describe('Apple', () => {
     assert.equal(apple.issuer(settings()), 'https://appleid.apple.com');
     assert.equal(apple.acceptsIssuer?.('https://account.apple.com', settings()), true);
     assert.equal(apple.acceptsIssuer?.('https://evil.test', settings()), false);
-  });
-});
-
-describe("Apple's client secret", () => {
-  it('is an ES256 JWT from the team key as Apple asks for it, reused until a day before its end', async () => {
-    const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
-    const key = { teamId: 'TEAM123456', keyId: 'KEY1234567', privateKey: await exportPKCS8(privateKey) };
-    let now = new Date('2026-01-01T00:00:00Z');
-    const secrets = new AppleClientSecrets(key, 'com.acme.web', () => now);
-    const first = await secrets.secret();
-    const { payload, protectedHeader } = await jwtVerify(first, publicKey, {
-      issuer: 'TEAM123456',
-      subject: 'com.acme.web',
-      audience: 'https://appleid.apple.com',
-      currentDate: now,
-    });
-    assert.deepEqual(protectedHeader, { alg: 'ES256', kid: 'KEY1234567' });
-    const lifetime = payload.exp! - payload.iat!;
-    assert.ok(lifetime > 0 && lifetime <= 15777000, 'at most six months, as Apple accepts');
-    now = new Date(now.getTime() + 28 * 86400 * 1000);
-    assert.equal(await secrets.secret(), first, 'reused while it has more than a day to live');
-    now = new Date(now.getTime() + 2 * 86400 * 1000);
-    const renewed = await secrets.secret();
-    assert.notEqual(renewed, first);
-    await jwtVerify(renewed, publicKey, { currentDate: now });
-  });
-
-  it('a key that is not a PKCS #8 EC key is refused', async () => {
-    await assert.rejects(
-      appleClientSecret({ teamId: 'T', keyId: 'K', privateKey: 'not a key' }, 'com.acme.web', new Date()),
-    );
   });
 });
