@@ -163,6 +163,54 @@ async function backendCpuMicroseconds(
   }
 }
 
+/** Transactions per round of the in-server loop, and its rounds (each round a fraction of a second). */
+const LOOP_TRANSACTIONS = 3000;
+const LOOP_ROUNDS = 9;
+
+/**
+ * The server's CPU time per transaction with no client in the loop: a procedure runs `count`
+ * transactions (the role and claims set as PostgREST sets them, `call` performed, COMMIT) inside one
+ * backend and reads its own /proc/self/schedstat before and after. No round trip, so no context
+ * switch per statement: on a busy machine this moves far less than the client-driven count above,
+ * and what differs between variants is the functions' own work. Null where the server cannot read
+ * /proc (not a superuser, another OS).
+ */
+async function inServerLoopMicroseconds(
+  url: string,
+  claims: string,
+  call: string | null,
+  count: number,
+): Promise<number | null> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  const name = `bench_loop_${Math.random().toString(36).slice(2)}`;
+  try {
+    await client.query(`
+      CREATE PROCEDURE public.${name}(n int, INOUT ns bigint DEFAULT 0) LANGUAGE plpgsql AS $p$
+      DECLARE
+        before bigint;
+      BEGIN
+        COMMIT;
+        before := split_part(pg_read_file('/proc/self/schedstat'), ' ', 1)::bigint;
+        FOR i IN 1..n LOOP
+          PERFORM set_config('role', '${USER_ROLE}', true), set_config('request.jwt.claims', ${pg.escapeLiteral(claims)}, true),
+            set_config('request.jwt.claim.count', '0', true);
+          ${call === null ? '' : `PERFORM ${call};`}
+          COMMIT;
+        END LOOP;
+        ns := (split_part(pg_read_file('/proc/self/schedstat'), ' ', 1)::bigint - before) / n;
+      END $p$`);
+    await client.query(`CALL public.${name}(200)`); // plans and caches made
+    const { rows } = await client.query<{ ns: string }>(`CALL public.${name}(${count})`);
+    return Number(rows[0]!.ns) / 1000;
+  } catch {
+    return null;
+  } finally {
+    await client.query(`DROP PROCEDURE IF EXISTS public.${name}`).catch(() => {});
+    await client.end();
+  }
+}
+
 /** Microseconds one transaction of `clients` concurrent ones takes at `tps`. */
 const microseconds = (tps: number) => (CLIENTS / tps) * 1e6;
 
@@ -259,13 +307,48 @@ export async function preRequestCost(
       if (used !== null) cpu[name]!.push(used);
     }
   }
+  // The same transaction looped inside the server: the functions' own cost, least moved by the machine.
+  const loop = Object.fromEntries(Object.keys(variants).map((name) => [name, [] as number[]]));
+  for (let round = 0; round < LOOP_ROUNDS; round++) {
+    for (const [name, pre] of Object.entries(variants)) {
+      const call = pre === null ? null : pre.replace(/^select /, '').replace(/;$/, '');
+      const used = await inServerLoopMicroseconds(url, claims, call, LOOP_TRANSACTIONS);
+      if (used !== null) loop[name]!.push(used);
+    }
+  }
   console.log(
     `\n## Pre-request cost (pgbench, ${CLIENTS} clients, ${options.seconds} s each, medians of ${options.rounds} interleaved rounds; ` +
       'µs per transaction above a no-op pre-request)\n',
   );
   console.log(table(rows));
+  const printLoop = () => {
+    if (loop.restauth!.length === 0) {
+      console.log('\nThe in-server loop not measured: the server cannot read /proc/self/schedstat here.');
+      return;
+    }
+    const above = (name: keyof typeof variants) => median(loop[name]!) - median(loop['no-op']!);
+    console.log(
+      `\n## The server's CPU per transaction looped inside one backend (${LOOP_TRANSACTIONS} transactions, medians of ${LOOP_ROUNDS} interleaved rounds)\n`,
+    );
+    console.log(
+      table([
+        {
+          'µs without': median(loop.without!).toFixed(1),
+          'no-op': median(loop['no-op']!).toFixed(1),
+          'µs above no-op, postgrest-auth': above('postgrest-auth').toFixed(1),
+          'µs above no-op, restauth': above('restauth').toFixed(1),
+          'ratio restauth / postgrest-auth': (above('restauth') / above('postgrest-auth')).toFixed(2),
+          'µs above no-op, migration 24': above('restauth, migration 24').toFixed(1),
+          'ratio migration 24 / postgrest-auth': (
+            above('restauth, migration 24') / above('postgrest-auth')
+          ).toFixed(2),
+        },
+      ]),
+    );
+  };
   if (cpu.restauth!.length === 0) {
     console.log("\nThe server's CPU per transaction not measured: its process cannot be read here.");
+    printLoop();
     return;
   }
   const cpuAbove = (name: keyof typeof variants) => median(cpu[name]!) - median(cpu['no-op']!);
@@ -289,4 +372,5 @@ export async function preRequestCost(
       },
     ]),
   );
+  printLoop();
 }
