@@ -368,9 +368,9 @@ export interface Store {
   // Sessions and refresh tokens
   createSession(session: NewSession): Promise<Session>;
   /**
-   * A password sign-in's writes at once (PostgreSQL: one statement, one transaction): the user's
-   * lastSignInAt (as updateUser writes it), the session as createSession makes it (its first refresh
-   * token, its user's cap), and the audit event (null: none), all committed together or none. Throws
+   * A password sign-in's writes at once (PostgreSQL: one transaction, the cap applied while it holds
+   * the user's row, so racing sign-ins never exceed it): the user's lastSignInAt (as updateUser
+   * writes it), the session as createSession makes it (its first refresh token, its user's cap), and the audit event (null: none), all committed together or none. Throws
    * user_not_found when the user is gone. Optional: core otherwise calls updateUser, createSession and
    * recordAuditEvent.
    */

@@ -38,6 +38,7 @@ import {
   endSessionsClauses,
   insertSessionSql,
   openSignInSql,
+  capSessionsSql,
   sessionTables,
   type SessionTables,
 } from './session-sql.js';
@@ -651,38 +652,41 @@ export class PostgresStore implements Store {
   }): Promise<{ user: User; session: Session }> {
     const { session, audit } = input;
     const uid = userUid(session.userId);
-    const { rows } =
-      uid === null
-        ? { rows: [] }
-        : await this.pool.query<UserRow>(
-            this.prepared(
-              openSignInSql(
-                this.session,
-                { users: this.users, accounts: this.accounts, auditLog: this.auditLog },
-                this.userColumns,
-              ),
-              [
-                session.id,
-                uid,
-                session.createdAt,
-                session.notAfter,
-                session.refreshSecret,
-                session.firstRefreshTokenHash,
-                session.authMethod ?? null,
-                input.lastSignInAt,
-                session.maxPerUser,
-                audit?.id ?? null,
-                audit?.at ?? null,
-                audit?.action ?? null,
-                audit?.actorId ?? null,
-                audit?.userId ?? null,
-                audit?.ip ?? null,
-                audit?.data ?? null,
-              ],
-            ),
-          );
-    if (!rows[0]) throw new AuthError('user_not_found');
-    const user = toUser(rows[0]);
+    if (uid === null) throw new AuthError('user_not_found');
+    const user = await inTransaction(this.pool, async (client) => {
+      const { rows } = await client.query<UserRow>(
+        this.prepared(
+          openSignInSql(
+            this.session,
+            { users: this.users, accounts: this.accounts, auditLog: this.auditLog },
+            this.userColumns,
+          ),
+          [
+            session.id,
+            uid,
+            session.createdAt,
+            session.notAfter,
+            session.refreshSecret,
+            session.firstRefreshTokenHash,
+            session.authMethod ?? null,
+            input.lastSignInAt,
+            audit?.id ?? null,
+            audit?.at ?? null,
+            audit?.action ?? null,
+            audit?.actorId ?? null,
+            audit?.userId ?? null,
+            audit?.ip ?? null,
+            audit?.data ?? null,
+          ],
+        ),
+      );
+      if (!rows[0]) throw new AuthError('user_not_found');
+      // A statement of its own, after the user's row is held: it sees racing sign-ins' sessions.
+      if (session.maxPerUser > 0) {
+        await client.query(this.prepared(capSessionsSql(this.session), [uid, session.maxPerUser]));
+      }
+      return toUser(rows[0]);
+    });
     return { user, session: this.opened(session, user.id) };
   }
 

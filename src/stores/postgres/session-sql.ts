@@ -91,13 +91,14 @@ function sessionInsertClauses(t: SessionTables, source: string): string {
 }
 
 /**
- * Store.openSignIn as one statement, one transaction: insertSessionSql's $1-$7, then $8 the user's
- * last_sign_in_at, $9 the user's cap on sessions (0: none), and the audit event ($10 its id, NULL
- * for none, $11 at, $12 action, $13 actor, $14 user, $15 ip, $16 data). The user's row is updated
- * first (updateUser's last_sign_in_at and updated_at), and everything else is written only when it
- * exists: a user deleted meanwhile gets no session, and no row is answered. The cap deletes, with their
- * refresh tokens, the user's sessions beyond the newest cap - 1 (the statement's snapshot does not
- * see the new one, the newest), as createSession does after its insert. Returns the user's columns.
+ * Store.openSignIn's statement: insertSessionSql's $1-$7, then $8 the user's last_sign_in_at, and the
+ * audit event ($9 its id, NULL for none, $10 at, $11 action, $12 actor, $13 user, $14 ip, $15 data).
+ * The user's row is updated first (updateUser's last_sign_in_at and updated_at), and everything else is
+ * written only when it exists: a user deleted meanwhile gets no session, and no row is answered.
+ * Returns the user's columns. The user's cap on sessions is not applied here but by capSessionsSql,
+ * the next statement of the same transaction: this statement's snapshot is taken before it waits for
+ * the user's row, so it would not see the sessions of sign-ins that committed meanwhile, and racing
+ * sign-ins would each keep theirs (test/security/session-cap-race.test.ts).
  */
 export function openSignInSql(
   t: SessionTables,
@@ -109,16 +110,23 @@ export function openSignInSql(
     ), a AS (
       SELECT * FROM ${tables.accounts} WHERE uid = $2
     ), ${sessionInsertClauses(t, `SELECT $1, u.id, $3, $3, 'aal1', $4, $3::timestamptz AT TIME ZONE 'UTC' FROM u`)},
-    capped AS (
-      DELETE FROM ${t.sessions} WHERE id IN (
-        SELECT id FROM ${t.sessions} WHERE user_id = $2 AND $9::integer > 0
-        ORDER BY created_at DESC, id OFFSET greatest($9::integer - 1, 0))
-    ), audited AS (
+    audited AS (
       INSERT INTO ${tables.auditLog} (id, at, action, actor_id, user_id, ip, data)
-      SELECT $10::text, $11::timestamptz, $12::text, $13::text, $14::text, $15::text, $16::jsonb
-      FROM u WHERE $10::text IS NOT NULL
+      SELECT $9::text, $10::timestamptz, $11::text, $12::text, $13::text, $14::text, $15::jsonb
+      FROM u WHERE $9::text IS NOT NULL
     )
     SELECT ${userColumns} FROM u JOIN a ON a.uid = u.id`;
+}
+
+/**
+ * The user $1's sessions beyond the newest $2 (sessions.maxPerUser) deleted, with their refresh tokens
+ * (ON DELETE CASCADE): run after the new session's insert, in its transaction, which holds the user's
+ * row (openSignInSql updated it), so racing sign-ins of one user apply their caps one after another,
+ * each seeing the sessions of those before it.
+ */
+export function capSessionsSql(t: SessionTables): string {
+  return `DELETE FROM ${t.sessions} WHERE id IN (
+    SELECT id FROM ${t.sessions} WHERE user_id = $1 ORDER BY created_at DESC, id OFFSET $2)`;
 }
 
 /**
