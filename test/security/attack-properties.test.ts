@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { User } from '../../src/core/ports/store.js';
 import { createTestApp, type TestApp } from '../support/app.js';
+import { startKeycloakApp } from '../support/oauth-app.js';
 import { suiteStore } from '../support/postgres.js';
 
 /**
@@ -306,10 +307,26 @@ function registeredRoutes(t: TestApp): Route[] {
 /** Concrete paths for a route: parameters and wildcards filled with the victim's ids, poison and junk. */
 function pathFor(route: Route, victimId: string): fc.Arbitrary<string> {
   const segment = fc.oneof(
-    fc.constantFrom(victimId, 'victim', '1', ...POISON_KEYS, 'users', 'posts', 'db', 'auth', '%00', '..'),
+    fc.constantFrom(
+      victimId,
+      'victim',
+      '1',
+      '2',
+      ...POISON_KEYS,
+      'users',
+      'posts',
+      'db',
+      'auth',
+      '%00',
+      '..',
+    ),
     fc.string({ maxLength: 10 }).map(encodeURIComponent),
   );
-  const collection = fc.constantFrom('users', 'posts', 'comments', 'db', 'auth', ...POISON_KEYS);
+  const collection = fc.constantFrom(
+    ...['users', 'posts', 'comments', 'db', 'auth', ...POISON_KEYS],
+    // json-server-auth's guarded collections (600, 640, 660) and its routes under the wildcard.
+    ...['secrets', 'notes', 'messages', 'register', 'signup', 'login'],
+  );
   if (route.path.endsWith('*')) {
     const base = route.path.slice(0, -1);
     return fc
@@ -349,13 +366,27 @@ const queryString = fc
           'redirect_to',
           'page',
           'per_page',
+          // The OAuth routes' (/authorize, /callback, /token?grant_type=id_token, /user/identities/authorize).
+          'provider',
+          'state',
+          'code',
+          'error',
+          'error_description',
+          'code_challenge',
+          'code_challenge_method',
+          'skip_http_redirect',
+          'grant_type',
           ...POISON_KEYS,
           '__proto__.polluted',
           'constructor.prototype.polluted',
         ),
         fc.string({ maxLength: 8 }),
       ),
-      hostileString.filter((value) => value.length < 2000),
+      fc.oneof(
+        hostileString.filter((value) => value.length < 2000),
+        // Values that lead past the first check: the configured provider, GoTrue's grant types.
+        fc.constantFrom('keycloak', 'pkce', 's256', 'id_token', 'password', 'true'),
+      ),
     ),
     { maxLength: 5 },
   )
@@ -363,8 +394,11 @@ const queryString = fc
 
 const userIdProp = (t: TestApp) => (t.config.store.type === 'file' ? t.config.store.userIdProp : 'id');
 
-/** Everything of a user that another user must not be able to change. */
-async function snapshot(t: TestApp, id: string) {
+/**
+ * Everything of a user that another user must not be able to change: with `owned`, also the user's
+ * records in those collections (json-server-auth's guarded ones, owned by their userId).
+ */
+async function snapshot(t: TestApp, id: string, owned: readonly string[] = []) {
   const user = await t.services.store.findUserById(id);
   const passwordHash = await t.services.store.getPasswordHash(id);
   const record =
@@ -375,7 +409,12 @@ async function snapshot(t: TestApp, id: string) {
           )?.find((entry) => String(entry[userIdProp(t)]) === id),
         )
       : null;
-  return JSON.stringify({ user, passwordHash, record });
+  const records = owned.map((name) =>
+    (t.services.documents?.data[name] as Record<string, unknown>[] | undefined)?.filter(
+      (entry) => entry.userId === id,
+    ),
+  );
+  return JSON.stringify({ user, passwordHash, record, records });
 }
 
 /**
@@ -396,6 +435,11 @@ async function attackerSignsIn(t: TestApp): Promise<string[]> {
     });
     if (typeof registered?.access_token === 'string') tokens.push(registered.access_token);
   }
+  if (t.config.dialects.jsonServerAuth.enabled) {
+    // json-server-auth's answer names the token accessToken.
+    const registered = await post('/register', { email: ATTACKER.email, password: ATTACKER.password });
+    if (typeof registered?.accessToken === 'string') tokens.push(registered.accessToken);
+  }
   if (gotrue.enabled) {
     await post(`${gotrue.prefix}/signup`, { email: ATTACKER.email, password: ATTACKER.password });
     const session = await post(`${gotrue.prefix}/token?grant_type=password`, {
@@ -413,6 +457,10 @@ const OBJECT_PROTOTYPE_KEYS = Object.getOwnPropertyNames(Object.prototype).sort(
 interface Setup {
   name: string;
   start(): Promise<{ t: TestApp; drop(): Promise<void> }>;
+  /** Collections where the victim writes a record of its own (POST with its token) before the attacks. */
+  owned?: readonly string[];
+  /** Routes the configuration is here to attack ('METHOD /path'): they must be among those found. */
+  mounts?: readonly string[];
 }
 
 const fast = { passwords: { algorithm: 'bcrypt', bcryptRounds: 4 } };
@@ -435,6 +483,64 @@ const setups: Setup[] = [
       }),
       drop: async () => {},
     }),
+  },
+  {
+    name: "json-server-auth's dialect with a guard of every kind",
+    start: async () => ({
+      t: await createTestApp({
+        format: 'restauth',
+        config: {
+          ...fast,
+          dialects: { jsonServerAuth: { enabled: true } },
+          data: {
+            enabled: true,
+            // json-server-auth's guards (its rewrites) over the victim's records: 600 and 660 are
+            // the owner's only, 640 and 644 readable by others, 664 writable by any signed-in user.
+            routes: {
+              '/secrets*': '/600/secrets$1',
+              '/notes*': '/640/notes$1',
+              '/posts*': '/644/posts$1',
+              '/messages*': '/660/messages$1',
+              '/comments*': '/664/comments$1',
+            },
+          },
+        },
+        files: {
+          'db.json': JSON.stringify({
+            users: [],
+            secrets: [{ id: 1, text: 'a', userId: 'victim' }],
+            notes: [{ id: 1, text: 'a', userId: 'victim' }],
+            posts: [{ id: 1, title: 'a', userId: 'victim' }],
+            messages: [{ id: 1, text: 'a', userId: 'victim' }],
+            comments: [{ id: 1, body: 'a', postId: 1, userId: 'victim' }],
+          }),
+        },
+      }),
+      drop: async () => {},
+    }),
+    // 664's records any signed-in user may change: not the victim's alone.
+    owned: ['secrets', 'notes', 'posts', 'messages'],
+    // Its /register, /signup and /login are served under the data API's wildcard (pathFor's collections).
+    mounts: ['POST /*', 'GET /*', 'PUT /*', 'PATCH /*', 'DELETE /*'],
+  },
+  {
+    name: 'restauth.json with a generic OIDC provider (oidc-provider, as keycloak) and manual linking on',
+    start: async () => {
+      const { t, sink, provider } = await startKeycloakApp({
+        identities: { manualLinking: true },
+        signup: { confirmEmail: false },
+      });
+      // t is closed by the suite; the SMTP sink and the identity provider here.
+      return { t, drop: async () => Promise.all([sink.close(), provider.close()]).then(() => {}) };
+    },
+    mounts: [
+      'GET /auth/v1/authorize',
+      'GET /auth/v1/callback',
+      'POST /auth/v1/callback',
+      'POST /auth/v1/token',
+      'GET /auth/v1/user/identities/authorize',
+      'DELETE /auth/v1/user/identities/:id',
+    ],
   },
   {
     name: 'restauth.json on PostgreSQL, every dialect mounted',
@@ -465,6 +571,16 @@ for (const setup of setups) {
     before(async () => {
       ({ t, drop } = await setup.start());
       victim = (await t.services.auth.signUp({ ...VICTIM, profile: { bio: 'victim bio' } })).user;
+      const { accessToken } = await t.services.auth.signIn(VICTIM.username, VICTIM.password);
+      for (const name of setup.owned ?? []) {
+        const res = await t.app.inject({
+          method: 'POST',
+          url: `/${name}`,
+          headers: { authorization: `Bearer ${accessToken}` },
+          payload: { text: 'the victim’s own', userId: victim.id },
+        });
+        assert.equal(res.statusCode, 201, `the victim's record in ${name}: ${res.body}`);
+      }
       attackerTokens = await attackerSignsIn(t);
     });
     after(async () => {
@@ -475,7 +591,10 @@ for (const setup of setups) {
     it('answers every generated request below 500 and changes nobody else', async () => {
       const routes = registeredRoutes(t);
       assert.ok(routes.length > 5, `routes found: ${routes.map((r) => `${r.method} ${r.path}`).join(', ')}`);
-      const before = await snapshot(t, victim.id);
+      const found = new Set(routes.map((r) => `${r.method} ${r.path}`));
+      for (const route of setup.mounts ?? [])
+        assert.ok(found.has(route), `${route} is not among ${[...found]}`);
+      const before = await snapshot(t, victim.id, setup.owned);
       // Writes reach the stores, so they are drawn four times as often as reads.
       const weighted = routes.flatMap((route) =>
         Array<Route>(route.method === 'GET' || route.method === 'HEAD' ? 1 : 4).fill(route),
@@ -513,7 +632,7 @@ for (const setup of setups) {
             res.statusCode < 500,
             `${req.method} ${req.path}${req.query} answered ${res.statusCode}: ${res.body.slice(0, 300)}`,
           );
-          assert.equal(await snapshot(t, victim.id), before, 'the victim changed');
+          assert.equal(await snapshot(t, victim.id, setup.owned), before, 'the victim changed');
           assert.equal(Object.getOwnPropertyNames(Object.prototype).sort().join(','), OBJECT_PROTOTYPE_KEYS);
         }),
         { seed: SEED, numRuns: RUNS },
@@ -521,7 +640,7 @@ for (const setup of setups) {
     });
 
     it('answers each route’s own fields, made hostile one by one, below 500 and changes nobody else', async () => {
-      const before = await snapshot(t, victim.id);
+      const before = await snapshot(t, victim.id, setup.owned);
       const targets = registeredRoutes(t).filter(
         (route) => route.method !== 'GET' && route.method !== 'HEAD' && templateBody(route.path) !== null,
       );
@@ -548,7 +667,7 @@ for (const setup of setups) {
               res.statusCode < 500,
               `${route.method} ${req.path}${req.query} ${req.body.slice(0, 300)} answered ${res.statusCode}: ${res.body.slice(0, 300)}`,
             );
-            assert.equal(await snapshot(t, victim.id), before, 'the victim changed');
+            assert.equal(await snapshot(t, victim.id, setup.owned), before, 'the victim changed');
             assert.equal(
               Object.getOwnPropertyNames(Object.prototype).sort().join(','),
               OBJECT_PROTOTYPE_KEYS,
