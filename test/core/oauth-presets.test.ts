@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ProviderSettings } from '../../src/core/oauth/provider.js';
-import { apple, appleClaims } from '../../src/core/oauth/providers/apple.js';
+import { apple, appleCallbackClaims, appleClaims } from '../../src/core/oauth/providers/apple.js';
 import { azure, azureAcceptsIssuer, azureClaims } from '../../src/core/oauth/providers/azure.js';
 import { discord, discordClaims } from '../../src/core/oauth/providers/discord.js';
 import { github, githubClaims, githubEmails } from '../../src/core/oauth/providers/github.js';
@@ -336,6 +336,20 @@ describe('Apple', () => {
       is_private_email: false,
       auth_time: 1700000000,
     });
+  });
+
+  it("the first callback's user field gives a name, never an address; a malformed one changes nothing", () => {
+    const claims = appleClaims(idToken);
+    const withUser = (user: string) => appleCallbackClaims(new URLSearchParams({ user }), claims);
+    const named = withUser(
+      JSON.stringify({ name: { firstName: ' Ada', lastName: 'Lovelace ' }, email: 'x@evil.test' }),
+    );
+    assert.deepEqual(named, { ...claims, name: 'Ada Lovelace' });
+    assert.equal(withUser(JSON.stringify({ name: { firstName: 'Ada' } })).name, 'Ada');
+    for (const user of ['not json', '[]', 'null', '{"name":"Ada"}', '{"name":{"firstName":7}}', '']) {
+      assert.deepEqual(withUser(user), claims, user);
+    }
+    assert.deepEqual(appleCallbackClaims(new URLSearchParams(), claims), claims);
   });
 
   it("answers by form post; accepts Apple's two issuers and no other", () => {

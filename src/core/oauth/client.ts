@@ -172,7 +172,8 @@ export class OAuthClients {
         definition.userinfo !== false && config.serverMetadata().userinfo_endpoint
           ? await client.fetchUserInfo(config, tokens.accessToken, idToken['sub'] as string)
           : {};
-      return { tokens, claims: definition.claims({ ...userinfo, ...idToken }, settings) };
+      const claims = definition.claims({ ...userinfo, ...idToken }, settings);
+      return { tokens, claims: definition.callbackClaims?.(callback, claims) ?? claims };
     } catch (error) {
       throw new ProviderAnswerRefused('profile', 'Error getting user profile from external provider', error);
     }

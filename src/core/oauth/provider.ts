@@ -104,6 +104,11 @@ export interface OidcProviderDefinition extends ProviderDefinitionBase {
   userinfo?: boolean;
   /** The user of a verified id_token's claims. */
   claims(idToken: Readonly<Record<string, unknown>>, settings: ProviderSettings): ProviderClaims;
+  /**
+   * What the callback's own parameters add to those claims (Apple's `user` form field, the name
+   * it sends once); unsigned, so never an address or anything that decides who signs in.
+   */
+  callbackClaims?(callback: URLSearchParams, claims: ProviderClaims): ProviderClaims;
 }
 
 export type ProviderDefinition = OAuth2ProviderDefinition | OidcProviderDefinition;

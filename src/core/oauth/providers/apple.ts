@@ -1,5 +1,5 @@
 import type { OidcProviderDefinition, ProviderClaims, ProviderSettings } from '../provider.js';
-import { present, text } from './values.js';
+import { fields, present, text } from './values.js';
 
 /**
  * Sign in with Apple, as GoTrue's provider/apple.go: OpenID Connect at
@@ -48,6 +48,30 @@ export function appleClaims(idToken: Readonly<Record<string, unknown>>): Provide
   };
 }
 
+/**
+ * Apple's first callback of a user: the `user` form field, JSON with the name the user gave
+ * (`{"name":{"firstName":"Ada","lastName":"Lovelace"},"email":"…"}`), which Apple sends only
+ * then and puts in no token. Its name is taken as GoTrue's ParseUser takes it (first and last,
+ * trimmed); its email never: the field is unsigned, the id_token's address is the one. A field
+ * that is not such JSON changes nothing (GoTrue fails the sign-in; a name is not worth it).
+ */
+export function appleCallbackClaims(callback: URLSearchParams, claims: ProviderClaims): ProviderClaims {
+  const field = callback.get('user');
+  if (field === null || field === '') return claims;
+  let user: unknown;
+  try {
+    user = JSON.parse(field);
+  } catch {
+    return claims;
+  }
+  const name = fields(fields(user)['name']);
+  const full = [text(name['firstName']), text(name['lastName'])]
+    .filter((part) => part !== null)
+    .join(' ')
+    .trim();
+  return full === '' ? claims : { ...claims, name: full };
+}
+
 export const apple: OidcProviderDefinition = {
   flavour: 'oidc',
   name: 'apple',
@@ -58,4 +82,5 @@ export const apple: OidcProviderDefinition = {
   acceptsIssuer: (iss: string, settings: ProviderSettings) =>
     settings.issuer !== null ? iss === settings.issuer : APPLE_ISSUERS.has(iss),
   claims: (idToken) => appleClaims(idToken),
+  callbackClaims: appleCallbackClaims,
 };
