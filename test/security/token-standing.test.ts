@@ -116,3 +116,54 @@ for (const kind of ['file', 'postgres'] as const) {
     });
   });
 }
+
+/**
+ * json-data-server's users are keyed by their user name: a user deleted and a new one registered
+ * under the same name has the same id (sub), and a token version of 0 as the old one's. The old
+ * user's token must stay refused on both paths: its session ended with its user.
+ */
+describe("a deleted user's token, its id given again (json-data-server's user names)", () => {
+  let t: TestApp;
+
+  before(async () => {
+    t = await createTestApp({
+      format: 'json-data-server',
+      config: { auth: { passwordSalt: 4 } },
+      files: { 'db.json': JSON.stringify({ users: [], posts: [] }) },
+    });
+  });
+  after(async () => {
+    await t?.close();
+  });
+
+  async function register(): Promise<string> {
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/auth/register',
+      payload: { username: 'reused', password: PASSWORD },
+    });
+    assert.equal(res.statusCode, 200, res.body);
+    return (res.json() as { access_token: string }).access_token;
+  }
+
+  it('is refused by /auth/check and the data API', async () => {
+    const old = await register();
+    const valid = async (token: string) =>
+      (
+        (
+          await t.app.inject({ method: 'POST', url: '/auth/check', payload: { access_token: token } })
+        ).json() as { valid: unknown }
+      ).valid;
+    assert.equal(await valid(old), true);
+    await t.services.admin.deleteUser('reused');
+    const current = await register();
+    assert.equal(await valid(current), true);
+    assert.equal(await valid(old), false);
+    const read = await t.app.inject({
+      method: 'GET',
+      url: '/users/reused',
+      headers: { authorization: `Bearer ${old}` },
+    });
+    assert.equal(read.statusCode, 401);
+  });
+});
