@@ -23,5 +23,9 @@ runStoreContract(
     };
   },
   // The 50-way races pass on PGlite only as a serial schedule, which tests nothing.
-  { concurrencySkipReason: realServerOnly() ?? undefined },
+  {
+    concurrencySkipReason: realServerOnly() ?? undefined,
+    withoutTokenStanding:
+      'the PostgreSQL store has no findTokenStanding: AuthService.authorize checks through findSession and findUserById',
+  },
 );
