@@ -15,25 +15,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cpuSeconds, freePort, load, startProcess, stopProcess, table } from '../support.js';
+import { postsDocument } from './posts.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = 10;
 const repoRoot = join(import.meta.dirname, '../..');
-
-/** The posts of bench/data/run.ts: 10 % by typicode, 97 other authors, views cycling 0-999. */
-function document(posts: number): string {
-  return JSON.stringify({
-    users: [],
-    posts: Array.from({ length: posts }, (_, i) => ({
-      id: i + 1,
-      title: `Post number ${i + 1}`,
-      author: i % 10 === 0 ? 'typicode' : `author${i % 97}`,
-      views: i % 1000,
-      body: 'Lorem ipsum dolor sit amet, consectetur adipiscing elit.',
-    })),
-  });
-}
 
 function queries(size: number): Array<{ name: string; path: string }> {
   return [
@@ -119,7 +106,7 @@ export async function runFilterBench(): Promise<void> {
       for (const [name, checkout] of contenders) {
         const dir = await mkdtemp(join(tmpdir(), 'restauth-filter-bench-'));
         dirs.push(dir);
-        await writeFile(join(dir, 'db.json'), document(size));
+        await writeFile(join(dir, 'db.json'), postsDocument(size));
         servers.push(await startServer(name, dir, checkout));
       }
       const list = queries(size);

@@ -8,6 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, load, startProcess, stopProcess, table } from '../support.js';
+import { postsDocument } from './posts.js';
 import { runFilterBench } from './filters.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
@@ -19,19 +20,6 @@ interface Target {
   name: string;
   start(dir: string, port: number): Promise<() => Promise<void>>;
   headers?: Record<string, string>;
-}
-
-function document(posts: number): string {
-  return JSON.stringify({
-    users: [],
-    posts: Array.from({ length: posts }, (_, i) => ({
-      id: i + 1,
-      title: `Post number ${i + 1}`,
-      author: i % 10 === 0 ? 'typicode' : `author${i % 97}`,
-      views: i % 1000,
-      body: 'Lorem ipsum dolor sit amet, consectetur adipiscing elit.',
-    })),
-  });
 }
 
 async function spawnServer(dir: string, port: number, args: string[], env: NodeJS.ProcessEnv = {}) {
@@ -141,7 +129,7 @@ export async function runDataBench(): Promise<void> {
     const results = new Map<string, Map<string, { rps: number; p99: number; failures: number }>>();
     for (const target of targets) {
       const dir = await mkdtemp(join(tmpdir(), 'restauth-data-bench-'));
-      await writeFile(join(dir, 'db.json'), document(size));
+      await writeFile(join(dir, 'db.json'), postsDocument(size));
       const port = await freePort();
       const stop = await target.start(dir, port);
       const byOperation = new Map<string, { rps: number; p99: number; failures: number }>();
