@@ -186,11 +186,7 @@ export class SessionManager {
     }
     const spentAt = imported.spentAt ?? now;
     const converted = await this.store.findSession(session.id);
-    if (
-      converted &&
-      converted.refreshSecret !== '' &&
-      now.getTime() - spentAt.getTime() <= this.settings.reuseGrace * 1000
-    ) {
+    if (converted && converted.refreshSecret !== '' && withinGrace(spentAt, now, this.settings.reuseGrace)) {
       return this.answerRepeat(this.importedSuccessor(converted.refreshSecret, refreshToken), converted, now);
     }
     await this.store.revokeSession(session.id, 'refresh_token_reused', now);
@@ -216,17 +212,26 @@ export class SessionManager {
    * successors to the live one and return it; otherwise revoke the session.
    */
   private async answerRepeat(refreshToken: string, session: Session, now: Date): Promise<Rotated> {
-    const graceMs = this.settings.reuseGrace * 1000;
     let token = refreshToken;
     for (let hop = 0; hop < MAX_GRACE_HOPS; hop++) {
       const record = await this.store.findRefreshToken(hashSecret(token));
       if (!record || record.session.revokedAt !== null) break;
       if (record.token.rotatedAt === null)
         return { session: record.session, user: record.user, refreshToken: token };
-      if (now.getTime() - record.token.rotatedAt.getTime() > graceMs) break;
+      if (!withinGrace(record.token.rotatedAt, now, this.settings.reuseGrace)) break;
       token = deriveSecret(session.refreshSecret, token);
     }
     await this.store.revokeSession(session.id, 'refresh_token_reused', now);
     throw new AuthError('refresh_token_reused');
   }
+}
+
+/**
+ * Whether a rotation at `rotatedAt` is within the reuse grace of `now`, on either side: a rotation
+ * dated ahead of now was made by a clock since set back (an NTP step, or another instance on the
+ * database whose clock is ahead), and counting all of that as grace would hand a stolen, rotated
+ * token the live one for as long as the clocks disagree.
+ */
+function withinGrace(rotatedAt: Date, now: Date, graceSeconds: number): boolean {
+  return Math.abs(now.getTime() - rotatedAt.getTime()) <= graceSeconds * 1000;
 }

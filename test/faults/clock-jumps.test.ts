@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { FAST_HASHING, startMailingApp, stopMailingApp } from '../support/gotrue.js';
+import { suiteStore } from '../support/postgres.js';
+import type { SmtpSink } from '../support/smtp-sink.js';
+import type { TestApp } from '../support/app.js';
+
+/**
+ * The wall clock jumps back: an NTP step after the host ran fast, or one instance on a shared
+ * PostgreSQL whose clock is behind another's. What an instance stored was then dated in its future.
+ * Each rule that compares a stored date with now must neither open a door (a rotated refresh token
+ * within the reuse grace for the whole jump) nor lock a user out for the jump's length (a rate-limit
+ * window or the mail throttle reaching past their own length). Over HTTP, on both stores, the
+ * auth clock moved by the test app's injected clock.
+ */
+const PREFIX = '/auth/v1';
+const DAY = 24 * 3600 * 1000;
+const PASSWORD = 'clock jump passphrase 1';
+
+for (const kind of ['file', 'postgres'] as const) {
+  describe(`the clock jumps back a day, ${kind} store`, () => {
+    let t: TestApp;
+    let sink: SmtpSink;
+    let drop: () => Promise<void>;
+    let serial = 0;
+
+    before(async () => {
+      const store = await suiteStore(kind);
+      drop = store.drop;
+      ({ t, sink } = await startMailingApp({
+        passwords: FAST_HASHING,
+        signup: { confirmEmail: false },
+        ...store.config,
+      }));
+    });
+    after(async () => {
+      await stopMailingApp(t, sink);
+      await drop?.();
+    });
+
+    async function newUser(): Promise<string> {
+      const email = `jumper-${++serial}@corp.test`;
+      await t.services.admin.createUser({ email, password: PASSWORD, emailConfirm: true });
+      return email;
+    }
+
+    const post = (url: string, payload: Record<string, unknown>, ip = '10.9.0.1') =>
+      t.app.inject({ method: 'POST', url: `${PREFIX}${url}`, payload, remoteAddress: ip });
+
+    it('refuses a refresh token rotated before the jump as reused, and ends its session', async () => {
+      const email = await newUser();
+      const signedIn = await post('/token?grant_type=password', { email, password: PASSWORD }, '10.9.1.1');
+      assert.equal(signedIn.statusCode, 200, signedIn.body);
+      const stolen = (signedIn.json() as { refresh_token: string }).refresh_token;
+      const rotated = await post('/token?grant_type=refresh_token', { refresh_token: stolen });
+      assert.equal(rotated.statusCode, 200, rotated.body);
+      const live = (rotated.json() as { refresh_token: string }).refresh_token;
+
+      t.advance(-DAY);
+      try {
+        // The rotation is dated a day ahead: it must not count as "within the reuse grace".
+        const replayed = await post('/token?grant_type=refresh_token', { refresh_token: stolen });
+        assert.equal(replayed.statusCode, 400, replayed.body);
+        assert.doesNotMatch(replayed.body, new RegExp(live));
+        assert.equal((replayed.json() as { error_code: string }).error_code, 'refresh_token_already_used');
+        const owner = await post('/token?grant_type=refresh_token', { refresh_token: live });
+        assert.equal(owner.statusCode, 400, `the session ended with the reuse: ${owner.body}`);
+      } finally {
+        t.advance(DAY);
+      }
+    });
+
+    it('still answers a racing tab within the grace on the same clock', async () => {
+      const email = await newUser();
+      const signedIn = await post('/token?grant_type=password', { email, password: PASSWORD }, '10.9.1.2');
+      const first = (signedIn.json() as { refresh_token: string }).refresh_token;
+      const rotated = await post('/token?grant_type=refresh_token', { refresh_token: first });
+      assert.equal(rotated.statusCode, 200, rotated.body);
+      const racing = await post('/token?grant_type=refresh_token', { refresh_token: first });
+      assert.equal(racing.statusCode, 200, racing.body);
+    });
+  });
+}
