@@ -39,6 +39,7 @@ import {
   insertSessionSql,
   openSignInSql,
   capSessionsSql,
+  lockedSessionInsertSql,
   sessionTables,
   type SessionTables,
 } from './session-sql.js';
@@ -691,30 +692,37 @@ export class PostgresStore implements Store {
   }
 
   async createSession(session: NewSession): Promise<Session> {
-    // No such user (a non-UUID id included): the foreign key or the NOT NULL constraint refuses it, as
-    // before: a session is only ever made for a user just found.
-    const { rows } = await this.pool.query<{ id: string; user_id: string }>(
-      this.prepared(insertSessionSql(this.session), [
-        session.id,
-        userUid(session.userId),
-        session.createdAt,
-        session.notAfter,
-        session.refreshSecret,
-        session.firstRefreshTokenHash,
-        session.authMethod ?? null,
-      ]),
-    );
-    if (session.maxPerUser > 0) {
-      // Beyond the cap the oldest sessions go, with their refresh tokens (ON DELETE CASCADE).
-      await this.pool.query(
-        this.prepared(
-          `DELETE FROM ${this.session.sessions} WHERE id IN (
-           SELECT id FROM ${this.session.sessions} WHERE user_id = $1 ORDER BY created_at DESC, id OFFSET $2)`,
-          [rows[0]!.user_id, session.maxPerUser],
-        ),
+    const values = [
+      session.id,
+      userUid(session.userId),
+      session.createdAt,
+      session.notAfter,
+      session.refreshSecret,
+      session.firstRefreshTokenHash,
+      session.authMethod ?? null,
+    ];
+    if (session.maxPerUser <= 0) {
+      // No such user (a non-UUID id included): the foreign key or the NOT NULL constraint refuses it:
+      // a session is only ever made for a user just found.
+      const { rows } = await this.pool.query<{ id: string; user_id: string }>(
+        this.prepared(insertSessionSql(this.session), values),
       );
+      return this.opened(session, rows[0]!.user_id);
     }
-    return this.opened(session, rows[0]!.user_id);
+    if (values[1] === null) throw new AuthError('user_not_found');
+    // Every capped session is written as openSignIn writes its own: the insert holds the user's row,
+    // and the cap is the transaction's next statement, whose snapshot sees the sessions of every
+    // racing sign-in before it, whatever path opened them (test/security/session-cap-race.test.ts).
+    const userId = await inTransaction(this.pool, async (client) => {
+      const { rows } = await client.query<{ id: string; user_id: string }>(
+        this.prepared(lockedSessionInsertSql(this.session, this.users), values),
+      );
+      if (!rows[0]) throw new AuthError('user_not_found');
+      // Beyond the cap the oldest sessions go, with their refresh tokens (ON DELETE CASCADE).
+      await client.query(this.prepared(capSessionsSql(this.session), [values[1], session.maxPerUser]));
+      return rows[0].user_id;
+    });
+    return this.opened(session, userId);
   }
 
   /** The Session a NewSession became, once written for the user `userId`. */

@@ -69,6 +69,21 @@ export function insertSessionSql(t: SessionTables): string {
 }
 
 /**
+ * insertSessionSql for a user whose sessions are capped (sessions.maxPerUser): the user's row `$2` of
+ * `users` is locked first (FOR NO KEY UPDATE, the lock openSignInSql's UPDATE takes), so every session
+ * insert of one user waits for the transaction of the one before it, which applies its cap
+ * (capSessionsSql) before committing. Without it, a session inserted beside a sign-in whose session
+ * was not committed yet capped against a snapshot missing that session, and both were kept. A user
+ * deleted meanwhile gets no session, and no row is answered.
+ */
+export function lockedSessionInsertSql(t: SessionTables, users: string): string {
+  return `WITH u AS (
+      SELECT id FROM ${users} WHERE id = $2 FOR NO KEY UPDATE
+    ), ${sessionInsertClauses(t, `SELECT $1, u.id, $3, $3, 'aal1', $4, $3::timestamptz AT TIME ZONE 'UTC' FROM u`)}
+    SELECT id::text AS id, user_id::text AS user_id FROM created`;
+}
+
+/**
  * The WITH clauses writing a session (insertSessionSql's parameters $1-$7): `created` inserts the row
  * `source` gives (VALUES or a SELECT of the columns id, user_id, created_at, updated_at, aal,
  * not_after, refreshed_at) and returns its id and user_id; its secret, first token and amr claim
@@ -121,7 +136,7 @@ export function openSignInSql(
 /**
  * The user $1's sessions beyond the newest $2 (sessions.maxPerUser) deleted, with their refresh tokens
  * (ON DELETE CASCADE): run after the new session's insert, in its transaction, which holds the user's
- * row (openSignInSql updated it), so racing sign-ins of one user apply their caps one after another,
+ * row (openSignInSql updated it, lockedSessionInsertSql locked it), so racing sign-ins of one user apply their caps one after another,
  * each seeing the sessions of those before it.
  */
 export function capSessionsSql(t: SessionTables): string {
