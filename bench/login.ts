@@ -10,12 +10,19 @@
  * (`/health`, and a data-API read by id on the file store) is asked at a
  * steady rate and its p99 reported. json-server-auth 2.1.0 (bcryptjs cost
  * 10) logs in beside it. Each figure is the median of BENCH_ROUNDS rounds.
+ *
+ * Where a login's CPU goes is printed beside the rates, which a loaded machine
+ * moves far more: the server's threads are told apart by their priority (the
+ * hashing threads run at HASHING_NICE), and the bound's threads report their
+ * own CPU per verification. With the cores saturated, the ratio is about the
+ * bound's ms/verify ÷ the server's process ms/login, so what the hashing
+ * threads spend beyond the bound and every ms besides the hash come out of it.
  */
 import type { ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import autocannon from 'autocannon';
@@ -78,7 +85,7 @@ async function parallelVerifyRate(
   algorithm: PasswordAlgorithm,
   hash: string,
   seconds: number,
-): Promise<number> {
+): Promise<{ rate: number; cpuMsPerVerify: number }> {
   const library = require.resolve(algorithm === 'bcrypt' ? 'bcrypt' : '@node-rs/argon2');
   const code = `
     const { parentPort, workerData } = require('node:worker_threads');
@@ -87,21 +94,32 @@ async function parallelVerifyRate(
       require('node:os').setPriority(tid, workerData.nice);
     } catch {}
     const library = require(workerData.library);
+    // This thread's CPU ms (Linux); NaN elsewhere.
+    const cpuMs = () => {
+      try {
+        const stat = require('node:fs').readFileSync('/proc/thread-self/stat', 'utf8');
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        return (Number(fields[11]) + Number(fields[12])) * 10;
+      } catch {
+        return NaN;
+      }
+    };
     const verify = workerData.algorithm === 'bcrypt'
       ? (password, hash) => library.compareSync(password, hash)
       : (password, hash) => library.verifySync(hash, password);
     const end = Date.now() + workerData.seconds * 1000;
+    const startCpu = cpuMs();
     let count = 0;
     while (Date.now() < end) {
       if (!verify(workerData.password, workerData.hash)) throw new Error('the bound verified a wrong hash');
       count++;
     }
-    parentPort.postMessage(count);`;
-  const counts = await Promise.all(
+    parentPort.postMessage({ count, cpuMs: cpuMs() - startCpu });`;
+  const threads = await Promise.all(
     Array.from(
       { length: availableParallelism() },
       () =>
-        new Promise<number>((resolve, reject) => {
+        new Promise<{ count: number; cpuMs: number }>((resolve, reject) => {
           const worker = new Worker(code, {
             eval: true,
             workerData: { library, algorithm, hash, password: PASSWORD, seconds, nice: HASHING_NICE },
@@ -111,23 +129,41 @@ async function parallelVerifyRate(
         }),
     ),
   );
-  return counts.reduce((sum, count) => sum + count, 0) / seconds;
+  const count = threads.reduce((sum, thread) => sum + thread.count, 0);
+  const cpuMs = threads.reduce((sum, thread) => sum + thread.cpuMs, 0);
+  return { rate: count / seconds, cpuMsPerVerify: cpuMs / count };
+}
+
+/** A thread's CPU seconds, and its nice value: restauth's hashing threads run at HASHING_NICE. */
+interface ThreadCpu {
+  seconds: number;
+  nice: number;
 }
 
 /** CPU seconds each thread of a process has used (Linux), keyed by thread id. */
-function threadCpu(pid: number): Map<number, number> {
+function threadCpu(pid: number): Map<number, ThreadCpu> {
   const ticksPerSecond = 100;
-  const cpu = new Map<number, number>();
+  const cpu = new Map<number, ThreadCpu>();
   try {
     for (const tid of readdirSync(`/proc/${pid}/task`)) {
       const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      // From the state (field 3) on: utime and stime are fields 14 and 15, nice 19.
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      cpu.set(Number(tid), (Number(fields[11]) + Number(fields[12])) / ticksPerSecond);
+      cpu.set(Number(tid), {
+        seconds: (Number(fields[11]) + Number(fields[12])) / ticksPerSecond,
+        nice: Number(fields[16]),
+      });
     }
   } catch {
     // not Linux, or the process is gone: no CPU figures
   }
   return cpu;
+}
+
+/** A hashing thread's nice value; at nice 0 (no lower priority) every thread would look like one. */
+function isHashingNice(nice: number): boolean {
+  const hashingNice: number = HASHING_NICE;
+  return hashingNice !== 0 && nice === hashingNice;
 }
 
 interface LoginRun {
@@ -138,8 +174,12 @@ interface LoginRun {
   cheapFailures: number;
   /** p99 of the cheap routes asked meanwhile, ms. */
   cheapP99: number;
-  /** Server CPU per login, ms: the event loop's thread, and the whole process. */
+  /**
+   * Server CPU per login, ms: the event loop's thread, the hashing threads (those at HASHING_NICE;
+   * none in json-server-auth, which hashes on its loop), and the whole process.
+   */
   loopMs: number;
+  hashingMs: number;
   processMs: number;
 }
 
@@ -257,8 +297,11 @@ async function logInUnderLoad(
   const after = threadCpu(server.pid!);
   // No login answered within the run (a machine too busy): no per-login CPU figure.
   const count = logins.requestsPerSecond * SECONDS || Number.NaN;
-  const used = (tid: number) => (after.get(tid) ?? 0) - (before.get(tid) ?? 0);
+  const used = (tid: number) => (after.get(tid)?.seconds ?? 0) - (before.get(tid)?.seconds ?? 0);
   const processSeconds = [...after.keys()].reduce((sum, tid) => sum + used(tid), 0);
+  const hashingSeconds = [...after]
+    .filter(([tid, thread]) => tid !== server.pid && isHashingNice(thread.nice))
+    .reduce((sum, [tid]) => sum + used(tid), 0);
   return {
     rps: logins.requestsPerSecond,
     p99: logins.p99Ms,
@@ -266,6 +309,7 @@ async function logInUnderLoad(
     cheapFailures: cheapRuns.reduce((sum, run) => sum + run.failures, 0),
     cheapP99: Math.max(...cheapRuns.map((run) => run.p99)),
     loopMs: (used(server.pid!) * 1000) / count,
+    hashingMs: (hashingSeconds * 1000) / count,
     processMs: (processSeconds * 1000) / count,
   };
 }
@@ -321,7 +365,8 @@ export async function runLoginBench(): Promise<void> {
     return null;
   });
   const stores: Store[] = postgres ? ['file', 'postgres'] : ['file'];
-  type Sample = { bound: number; run: LoginRun };
+  /** A round's login run beside the bound measured just before it: verifications a second, CPU ms each. */
+  type Sample = { bound: number; boundMs: number; run: LoginRun };
   const samples = new Map<string, Sample[]>();
   const naive = new Map<PasswordAlgorithm, number>();
   const peer: Sample[] = [];
@@ -330,15 +375,15 @@ export async function runLoginBench(): Promise<void> {
       for (const algorithm of ['argon2id', 'bcrypt'] as const) {
         const hash = await new PasswordHasher(policy(algorithm, 1)).hash(PASSWORD);
         if (round === 0) naive.set(algorithm, (cores * 1000) / (await oneVerifyMs(algorithm, hash)));
-        const bound = await parallelVerifyRate(algorithm, hash, SECONDS);
+        const { rate: bound, cpuMsPerVerify: boundMs } = await parallelVerifyRate(algorithm, hash, SECONDS);
         for (const store of stores) {
           const key = `${algorithm} ${store}`;
           samples.set(key, [
             ...(samples.get(key) ?? []),
-            { bound, run: await restauthLogins(algorithm, store, postgres) },
+            { bound, boundMs, run: await restauthLogins(algorithm, store, postgres) },
           ]);
         }
-        if (algorithm === 'bcrypt') peer.push({ bound, run: await jsonServerAuthLogins() });
+        if (algorithm === 'bcrypt') peer.push({ bound, boundMs, run: await jsonServerAuthLogins() });
       }
     }
   } finally {
@@ -355,6 +400,9 @@ export async function runLoginBench(): Promise<void> {
     'login p99 ms': median(runs.map((s) => s.run.p99)),
     'cheap p99 ms': median(runs.map((s) => s.run.cheapP99)),
     'loop ms/login': median(runs.map((s) => s.run.loopMs)).toFixed(2),
+    'hashing ms/login': median(runs.map((s) => s.run.hashingMs)).toFixed(2),
+    'bound ms/verify': median(runs.map((s) => s.boundMs)).toFixed(2),
+    'besides hashing ms/login': median(runs.map((s) => s.run.processMs - s.run.hashingMs)).toFixed(2),
     'process ms/login': median(runs.map((s) => s.run.processMs)).toFixed(1),
     'failures login/cheap': `${total(runs, 'loginFailures')}/${total(runs, 'cheapFailures')}`,
   });
@@ -372,7 +420,14 @@ export async function runLoginBench(): Promise<void> {
   );
   console.log(
     'hash bound: one worker thread per core verifying in a loop, no HTTP; cheap p99: the slower of ' +
-      '/health and GET /posts/1 (file store); loop ms/login: CPU of the server thread running the event loop',
+      '/health and GET /posts/1 (file store); loop ms/login: CPU of the server thread running the event loop; ' +
+      "hashing ms/login: of its threads at the hashing priority, beside bound ms/verify (the bound threads' " +
+      'CPU per verification); with the cores saturated the ratio is about bound ms/verify ÷ process ms/login',
+  );
+  console.log(
+    `load average at the end: ${loadavg()
+      .map((value) => value.toFixed(1))
+      .join(' ')}`,
   );
 }
 
