@@ -27,11 +27,15 @@ for (const kind of ['file', 'postgres'] as const) {
     before(async () => {
       const store = await suiteStore(kind);
       drop = store.drop;
-      ({ t, sink } = await startMailingApp({
-        passwords: FAST_HASHING,
-        signup: { confirmEmail: false },
-        ...store.config,
-      }));
+      ({ t, sink } = await startMailingApp(
+        {
+          passwords: FAST_HASHING,
+          signup: { confirmEmail: false },
+          rateLimits: { signIn: { max: 2, window: 60 } },
+          ...store.config,
+        },
+        { RESTAUTH_RATE_LIMITS: '' },
+      ));
     });
     after(async () => {
       await stopMailingApp(t, sink);
@@ -78,6 +82,47 @@ for (const kind of ['file', 'postgres'] as const) {
       assert.equal(rotated.statusCode, 200, rotated.body);
       const racing = await post('/token?grant_type=refresh_token', { refresh_token: first });
       assert.equal(racing.statusCode, 200, racing.body);
+    });
+
+    it('does not hold a sign-in rate-limit window open for the length of the jump', async () => {
+      const ip = `10.9.2.${kind === 'file' ? 1 : 2}`;
+      const wrong = () =>
+        post('/token?grant_type=password', { email: 'nobody@corp.test', password: 'x' }, ip);
+      assert.equal((await wrong()).statusCode, 400);
+      assert.equal((await wrong()).statusCode, 400);
+      assert.equal((await wrong()).statusCode, 429);
+      t.advance(-DAY);
+      try {
+        // A new window (of 60 s) starts at the new now, with its own allowance: never a day's wait.
+        assert.equal((await wrong()).statusCode, 400);
+        assert.equal((await wrong()).statusCode, 400);
+        const refused = await wrong();
+        assert.equal(refused.statusCode, 429);
+        const retryAfter = Number(refused.headers['retry-after']);
+        assert.ok(retryAfter >= 1 && retryAfter <= 60, `Retry-After ${retryAfter}`);
+      } finally {
+        t.advance(DAY);
+      }
+    });
+
+    it('mails a recovery link requested after the jump (the earlier one, dated ahead, throttles nothing)', async () => {
+      const email = await newUser();
+      const mailsTo = () => sink.mails.filter((mail) => mail.to === email).length;
+      assert.equal((await post('/recover', { email })).statusCode, 200);
+      await t.services.idle();
+      assert.equal(mailsTo(), 1);
+      // Within the throttle on the same clock: answered alike, no second mail.
+      assert.equal((await post('/recover', { email })).statusCode, 200);
+      await t.services.idle();
+      assert.equal(mailsTo(), 1);
+      t.advance(-DAY);
+      try {
+        assert.equal((await post('/recover', { email })).statusCode, 200);
+        await t.services.idle();
+        assert.equal(mailsTo(), 2, 'a day-old throttle must not swallow the mail for a day');
+      } finally {
+        t.advance(DAY);
+      }
     });
   });
 }

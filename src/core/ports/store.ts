@@ -447,7 +447,10 @@ export interface Store {
    *
    * With `unlessIssuedAfter`, the check and the replacement are one atomic step:
    * when the user's live token of this purpose was created after that date, nothing
-   * is stored (stored: false), however many callers race (the mail throttle).
+   * is stored (stored: false), however many callers race (the mail throttle). A token
+   * dated after the new one by more than the new one's distance from that date does not
+   * count: a clock set back since dated it, and it would hold the mails back for the
+   * whole jump (another instance's clock a little ahead still throttles).
    *
    * `mails` are the mails carrying the token: the store queues them in its
    * outbox (the backend's, core/ports/outbox.ts) with the token, both or

@@ -582,6 +582,8 @@ export class FileStore implements Store {
         ([, entry]) =>
           since !== undefined &&
           Date.parse(entry.createdAt) > since.getTime() &&
+          // Dated further ahead than the throttle's length: by a clock since set back (Store's doc).
+          Date.parse(entry.createdAt) < 2 * token.createdAt.getTime() - since.getTime() &&
           Date.parse(entry.expiresAt) > token.createdAt.getTime(),
       );
       if (throttled) return { stored: false };

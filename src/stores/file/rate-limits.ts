@@ -10,12 +10,15 @@ export class MemoryRateLimitCounter implements RateLimitCounter {
 
   async hit(key: string, windowMs: number, now: Date): Promise<{ count: number; resetAt: Date }> {
     const at = now.getTime();
-    if (at - this.lastSweep > 60_000) {
+    // Either way: a clock set back must not stop the sweeps until it catches up.
+    if (Math.abs(at - this.lastSweep) > 60_000) {
       for (const [k, w] of this.windows) if (w.resetAt <= at) this.windows.delete(k);
       this.lastSweep = at;
     }
     let window = this.windows.get(key);
-    if (!window || window.resetAt <= at) {
+    // A window ending more than two of its lengths from now was opened by a clock since set back: a
+    // new one starts, or its client would wait out the whole jump (the same bound as PostgreSQL's).
+    if (!window || window.resetAt <= at || window.resetAt > at + 2 * windowMs) {
       window = { count: 0, resetAt: at + windowMs };
       this.windows.set(key, window);
     }

@@ -877,6 +877,7 @@ export class PostgresStore implements Store {
     // table shows it as the newest token of its type (gotrue-one-time-tokens.ts). Racing callers
     // meet on the unique index: the first inserts, each later one waits for it and then replaces it
     // or, throttled, stores nothing. The row keeps its place, so a replacement may reuse its own code.
+    // An earlier token dated ahead by more than the throttle's length throttles nothing (Store's doc).
     // No such user: the NOT NULL constraint or the foreign key refuses it.
     const { rows } = await this.pool
       .query<{ stored: number }>(
@@ -888,6 +889,7 @@ export class PostgresStore implements Store {
            recipient = EXCLUDED.recipient, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at,
            data = EXCLUDED.data, failed_attempts = 0
          WHERE $11::timestamptz IS NULL OR earlier.created_at <= $11 OR earlier.expires_at <= $4
+           OR earlier.created_at >= $4::timestamptz + ($4::timestamptz - $11::timestamptz)
          RETURNING user_id, hash, recipient, created_at
        ), shown AS (
          INSERT INTO ${this.oneTimeTokens.gotrue} AS shown

@@ -19,12 +19,16 @@ export class PostgresRateLimitCounter implements RateLimitCounter {
   ) {}
 
   async hit(key: string, windowMs: number, now: Date): Promise<{ count: number; resetAt: Date }> {
-    // One statement: a new window, or one more hit in the current one.
+    // One statement: a new window, or one more hit in the current one. A window ending more than two
+    // of its lengths from now was opened by a clock set back since: a new one starts, or its client
+    // would wait out the whole jump. Instances whose clocks differ by less than a window share windows.
     const { rows } = await this.pool.query<{ count: number; reset_at: Date }>(
       `INSERT INTO ${this.table} AS w (key, reset_at, count) VALUES ($1, $2::timestamptz + $3 * interval '1 millisecond', 1)
        ON CONFLICT (key) DO UPDATE SET
-         count = CASE WHEN w.reset_at <= $2 THEN 1 ELSE w.count + 1 END,
-         reset_at = CASE WHEN w.reset_at <= $2 THEN $2::timestamptz + $3 * interval '1 millisecond' ELSE w.reset_at END
+         count = CASE WHEN w.reset_at <= $2 OR w.reset_at > $2::timestamptz + 2 * $3 * interval '1 millisecond'
+           THEN 1 ELSE w.count + 1 END,
+         reset_at = CASE WHEN w.reset_at <= $2 OR w.reset_at > $2::timestamptz + 2 * $3 * interval '1 millisecond'
+           THEN EXCLUDED.reset_at ELSE w.reset_at END
        RETURNING count, reset_at`,
       [key, now, windowMs],
     );

@@ -43,6 +43,23 @@ export function runRateLimitContract(name: string, makeSubject: () => Promise<Ra
       assert.equal(next.resetAt.getTime(), at(2 * WINDOW).getTime());
     });
 
+    it('starts a new window when the last one ends more than two windows ahead (the clock went back)', async () => {
+      const counter = subject.backend.rateLimits;
+      const day = 24 * 3600 * 1000;
+      for (let i = 0; i < 3; i++) await counter.hit('signIn:10.0.0.6', WINDOW, at(day));
+      const after = await counter.hit('signIn:10.0.0.6', WINDOW, at(0));
+      assert.equal(after.count, 1);
+      assert.equal(after.resetAt.getTime(), at(WINDOW).getTime());
+    });
+
+    it('shares a window opened by a clock up to a window ahead (another instance)', async () => {
+      const counter = subject.backend.rateLimits;
+      await counter.hit('signIn:10.0.0.7', WINDOW, at(WINDOW - 1000));
+      const behind = await counter.hit('signIn:10.0.0.7', WINDOW, at(0));
+      assert.equal(behind.count, 2);
+      assert.equal(behind.resetAt.getTime(), at(2 * WINDOW - 1000).getTime());
+    });
+
     it('counts each key apart', async () => {
       const counter = subject.backend.rateLimits;
       await counter.hit('recovery:10.0.0.3', WINDOW, at(0));
