@@ -14,7 +14,7 @@ const repoRoot = join(import.meta.dirname, '..');
 /**
  * Packages left to Node's loader, each for a reason: native addons (and what loads them by path), pino's
  * transport threads (started from its files), and packages restauth itself loads with require() when it
- * needs them (nodemailer, pg).
+ * needs them (nodemailer, pg, re2js).
  */
 const external = [
   '@node-rs/argon2',
@@ -26,6 +26,7 @@ const external = [
   'pg',
   'pg-native',
   'nodemailer',
+  're2js',
 ];
 
 /**
@@ -41,6 +42,30 @@ const swaggerUiFolder = {
       const folder = `require('node:path').join(require('node:path').dirname(require.resolve('@fastify/swagger-ui')), '${inLib ? 'lib' : '.'}')`;
       return { contents: `var __dirname = ${folder};\n${await readFile(args.path, 'utf8')}`, loader: 'js' };
     });
+  },
+};
+
+/**
+ * @fastify/compress requires mime-db (a 2,500-entry JSON object, 1.8 MiB of an idle server's memory) at load
+ * but reads it only for an answer whose type its pattern does not already call compressible (an image
+ * from the static folder, say): it gets the same object, built at that first lookup.
+ */
+const lazyMimeDb = {
+  name: 'lazy-mime-db',
+  setup(build) {
+    build.onResolve({ filter: /^mime-db$/ }, (args) =>
+      args.namespace === 'file' && /[\\/]@fastify[\\/]compress[\\/]index\.js$/.test(args.importer)
+        ? { path: 'mime-db', namespace: 'lazy-mime-db', pluginData: dirname(args.importer) }
+        : undefined,
+    );
+    build.onLoad({ filter: /^mime-db$/, namespace: 'lazy-mime-db' }, (args) => ({
+      contents:
+        'let db;\n' +
+        "module.exports = new Proxy({}, { get: (_, key) => (db ??= require('mime-db'))[key] });\n",
+      // require('mime-db') inside resolves from @fastify/compress's folder, to the package it required.
+      resolveDir: args.pluginData,
+      loader: 'js',
+    }));
   },
 };
 
@@ -77,7 +102,7 @@ export async function buildServer(outDir = join(repoRoot, 'dist')) {
     keepNames: true,
     logLevel: 'warning',
     write: false,
-    plugins: [swaggerUiFolder],
+    plugins: [swaggerUiFolder, lazyMimeDb],
   });
   for (const file of outputFiles) {
     mkdirSync(dirname(file.path), { recursive: true });

@@ -1,4 +1,5 @@
-import { RE2JS } from 're2js';
+import { createRequire } from 'node:module';
+import type { RE2JS as RE2JSClass } from 're2js';
 import safeRegex from 'safe-regex2';
 import { DataError } from './errors.js';
 import { assertOrdinaryPath, ownValue } from './keys.js';
@@ -71,6 +72,17 @@ interface Like {
   test(text: string): boolean;
 }
 
+/**
+ * re2js, loaded at the first pattern that needs it: its module builds Unicode tables at load (0.5 MiB of
+ * an idle server's memory), and most apps never send a repeating _like. Left to Node's loader (its
+ * CommonJS build), as the bundle leaves it (scripts/build.mjs).
+ */
+let re2js: typeof RE2JSClass | undefined;
+function loadRe2js(): typeof RE2JSClass {
+  re2js ??= (createRequire(import.meta.url)('re2js') as { RE2JS: typeof RE2JSClass }).RE2JS;
+  return re2js;
+}
+
 /** Patterns without repetition or alternation: a backtracking engine runs them in linear time per start. */
 const PLAIN_PATTERN = /^(?:[^\\()|*+?{}]|\\[^1-9kpPux])*$/;
 
@@ -97,6 +109,7 @@ function likePattern(pattern: string): Like {
   }
   if (PLAIN_PATTERN.test(pattern)) return native;
   try {
+    const RE2JS = loadRe2js();
     return RE2JS.compile(pattern, RE2JS.CASE_INSENSITIVE);
   } catch {
     throw new DataError(

@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
+
+const repoRoot = join(import.meta.dirname, '..', '..');
+
+/**
+ * The server as `npm run build` bundles it (scripts/build.mjs), started as `npm start` starts it: what the
+ * build changes about loading (packages left to Node's loader, mime-db built at its first lookup) is only
+ * seen here, the other tests running the TypeScript sources.
+ */
+let folder: string;
+let url: string;
+let stopServer: () => Promise<void>;
+/** A signed-up user's access token: the data API answers signed-in users. */
+let token: string;
+
+before(async () => {
+  folder = await mkdtemp(join(tmpdir(), 'restauth-bundle-'));
+  await promisify(execFile)(process.execPath, [join(repoRoot, 'scripts/build.mjs'), join(folder, 'dist')]);
+  // The bundle finds what it leaves to Node's loader (argon2, pino, re2js ...) in node_modules beside it.
+  await symlink(join(repoRoot, 'node_modules'), join(folder, 'node_modules'));
+  await writeFile(join(folder, 'package.json'), JSON.stringify({ type: 'module', version: '0.0.0' }));
+  const data = join(folder, 'data');
+  await mkdir(join(data, 'public'), { recursive: true });
+  const posts = ['alpha', 'beta', 'gamma', 'delta'].map((title, i) => ({ id: i + 1, title }));
+  await writeFile(join(data, 'db.json'), JSON.stringify({ posts }));
+  // application/wasm: compressible by mime-db only, not by @fastify/compress's own pattern.
+  await writeFile(join(data, 'public', 'module.wasm'), Buffer.alloc(4096, 'wasm '));
+  await writeFile(join(data, 'public', 'image.png'), Buffer.alloc(4096, 'png '));
+
+  const child = spawn(process.execPath, [join(folder, 'dist/cli/main.js'), 'db.json', '--port', '0'], {
+    cwd: data,
+    env: { ...process.env, RESTAUTH_LOG_LEVEL: 'warn', RESTAUTH_RATE_LIMITS: 'off' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  stopServer = async () => {
+    if (child.exitCode === null) child.kill('SIGTERM');
+    await exited;
+  };
+  let output = '';
+  url = await new Promise<string>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /restauth listening on (http:\/\/\S+)/.exec(output);
+      if (match) resolve(match[1]!);
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    void exited.then(() => reject(new Error(`the bundled server exited:\n${output}`)));
+  });
+  // A sign-up hashes its password in the hashing pool's threads, which load argon2 from node_modules.
+  const signUp = await fetch(`${url}/auth/v1/signup`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: 'reader@example.com', password: 'a passphrase' }),
+  });
+  assert.equal(signUp.status, 200, await signUp.clone().text());
+  token = ((await signUp.json()) as { access_token: string }).access_token;
+});
+
+const get = (path: string, headers: Record<string, string> = {}) =>
+  fetch(`${url}${path}`, { headers: { authorization: `Bearer ${token}`, ...headers } });
+
+after(async () => {
+  await stopServer?.();
+  if (folder !== undefined) await rm(folder, { recursive: true, force: true });
+});
+
+test('the bundle serves the data API, its home page and the OpenAPI page', async () => {
+  const list = await get('/posts?title=beta');
+  assert.equal(list.status, 200);
+  assert.deepEqual(await list.json(), [{ id: 2, title: 'beta' }]);
+  assert.equal((await fetch(`${url}/`)).status, 200);
+  assert.equal((await fetch(`${url}/openapi`)).status, 200);
+});
+
+test('a repeating _like pattern runs on re2js, loaded from node_modules at its first use', async () => {
+  const response = await get(`/posts?title_like=${encodeURIComponent('^(al|ga)+')}`);
+  assert.equal(response.status, 200);
+  assert.deepEqual(await response.json(), [
+    { id: 1, title: 'alpha' },
+    { id: 3, title: 'gamma' },
+  ]);
+  const refused = await get(`/posts?title_like=${encodeURIComponent('(a)\\1')}`);
+  assert.equal(refused.status, 400);
+});
+
+test('compression reads mime-db for a type its pattern does not know, as unbundled', async () => {
+  const wasm = await get('/module.wasm', { 'accept-encoding': 'gzip' });
+  assert.equal(wasm.status, 200);
+  assert.equal(wasm.headers.get('content-encoding'), 'gzip');
+  // fetch decodes gzip itself; the length and bytes are the file's.
+  assert.equal(Buffer.from(await wasm.arrayBuffer()).toString(), 'wasm '.repeat(820).slice(0, 4096));
+  const png = await get('/image.png', { 'accept-encoding': 'gzip' });
+  assert.equal(png.status, 200);
+  assert.equal(png.headers.get('content-encoding'), null);
+  assert.equal((await png.arrayBuffer()).byteLength, 4096);
+});
