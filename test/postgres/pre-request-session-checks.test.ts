@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { migrate } from '../../src/stores/postgres/migrate.js';
 import { quotedNames } from '../../src/stores/postgres/migrations.js';
-import { preRequestFastQuery } from '../../src/stores/postgres/pre-request.js';
+import { preRequestVouchQuery } from '../../src/stores/postgres/pre-request.js';
 import { PostgresStore, schemaNames } from '../../src/stores/postgres/index.js';
 import {
   dropDatabase,
@@ -15,13 +15,16 @@ import {
 } from '../support/postgres.js';
 
 const DAY = 86_400_000;
-type Claims = Record<string, unknown>;
+/** Claims, or their JSON text as PostgREST would set it (for spellings JSON.stringify never writes). */
+type Claims = Record<string, unknown> | string;
+const claimsText = (claims: Claims) => (typeof claims === 'string' ? claims : JSON.stringify(claims));
 
 /**
- * The pre-request's fast path on one row per session (migration 26): every write that changes what the
- * check compares — restauth's and those of GoTrue or SQL on the same tables — keeps the row true, so
- * the next request after it is refused exactly as the function before migration 24 refused it (same
- * message, same SQLSTATE), and a request the row vouches for is let through by the fast path alone.
+ * The pre-request's fast path on one row per session (migration 26, compared in three operators since
+ * migration 27): every write that changes what the check compares — restauth's and those of GoTrue or
+ * SQL on the same tables — keeps the row true, so the next request after it is refused exactly as the
+ * function before migration 24 refused it (same message, same SQLSTATE), and a request the row vouches
+ * for is let through by the fast path alone.
  */
 describe("the pre-request's fast path on one row per session", () => {
   let serverUrl: string;
@@ -47,7 +50,10 @@ describe("the pre-request's fast path on one row per session", () => {
     );
     await pool.query(rows[0]!.definition.replace('auth.check_token_count()', 'auth.check_token_before()'));
     store = new PostgresStore(pool, names, { preparedStatements: config.preparedStatements });
-    fastQuery = preRequestFastQuery(quotedNames(names));
+    fastQuery = preRequestVouchQuery(
+      quotedNames(names),
+      `nullif(current_setting('request.jwt.claims', true), '')::jsonb`,
+    );
     // A session signed in before the upgrade.
     const user = await newUser('before-upgrade');
     signedInBefore = { sub: user.id, role, session_id: await openSession(user.id), token_version: 0 };
@@ -82,7 +88,7 @@ describe("the pre-request's fast path on one row per session", () => {
     const client = await pool.connect();
     try {
       await client.query('BEGIN');
-      await client.query(`SELECT set_config('request.jwt.claims', $1, true)`, [JSON.stringify(claims)]);
+      await client.query(`SELECT set_config('request.jwt.claims', $1, true)`, [claimsText(claims)]);
       await client.query(`SET LOCAL ROLE ${pg.escapeIdentifier(role)}`);
       return await client
         .query(sql)
@@ -99,7 +105,7 @@ describe("the pre-request's fast path on one row per session", () => {
     const client = await pool.connect();
     try {
       await client.query('BEGIN');
-      await client.query(`SELECT set_config('request.jwt.claims', $1, true)`, [JSON.stringify(claims)]);
+      await client.query(`SELECT set_config('request.jwt.claims', $1, true)`, [claimsText(claims)]);
       return (await client.query<{ found: boolean }>(`SELECT EXISTS (${fastQuery}) AS found`)).rows[0]!.found;
     } finally {
       await client.query('ROLLBACK');
@@ -123,7 +129,7 @@ describe("the pre-request's fast path on one row per session", () => {
 
   it("vouches for sessions signed in before the upgrade, from the tables' rows", async () => {
     assert.equal(applied[0], 24);
-    assert.ok(applied.includes(26), String(applied));
+    assert.ok(applied.includes(26) && applied.includes(27), String(applied));
     assert.equal(await verdict(signedInBefore), null);
   });
 
@@ -163,6 +169,24 @@ describe("the pre-request's fast path on one row per session", () => {
     assert.equal(await verdict(claims), null, 'a ban that is over');
   });
 
+  it('refuses a ban reaching past the session, a ban with no end, and lets through once a ban is lifted', async () => {
+    const user = await newUser('banned-long');
+    const session = await openSession(user.id, new Date(Date.now() + DAY));
+    const claims = { sub: user.id, role, session_id: session, token_version: 0 };
+    for (const until of [`now() + interval '2 days'`, `'infinity'`, `now() + interval '1 hour'`]) {
+      await pool.query(`UPDATE auth.users SET banned_until = ${until} WHERE id = $1`, [user.id]);
+      assert.match((await verdict(claims)) ?? '', refusedWith(/banned/), until);
+    }
+    await pool.query(`UPDATE auth.users SET banned_until = now() - interval '1 second' WHERE id = $1`, [
+      user.id,
+    ]);
+    assert.equal(await verdict(claims), null, 'lifted');
+    // A session with no time box after a ban with no end: never vouched for.
+    await pool.query(`UPDATE auth.sessions SET not_after = NULL WHERE id = $1`, [session]);
+    await pool.query(`UPDATE auth.users SET banned_until = 'infinity' WHERE id = $1`, [user.id]);
+    assert.match((await verdict(claims)) ?? '', refusedWith(/banned/));
+  });
+
   it('refuses a role the user no longer has, and lets through one it was given', async () => {
     const user = await newUser('promoted');
     const session = await openSession(user.id);
@@ -179,6 +203,11 @@ describe("the pre-request's fast path on one row per session", () => {
     await pool.query(`UPDATE auth.users SET role = $2 WHERE id = $1`, [user.id, role]);
     assert.match((await verdict(claims('service_role'))) ?? '', refusedWith(/role/), 'taken away');
     assert.match((await verdict(claims('anything_else'))) ?? '', refusedWith(/role/));
+    // No role at all (a NULL GoTrue leaves): the authenticated role's tokens, no other.
+    await pool.query(`UPDATE auth.users SET role = NULL WHERE id = $1`, [user.id]);
+    assert.equal(await verdict(claims(role)), null, 'no role: the authenticated one');
+    assert.match((await verdict(claims('service_role'))) ?? '', refusedWith(/role/));
+    assert.match((await verdict({ ...claims(role), role: undefined })) ?? '', refusedWith(/role/), 'none');
   });
 
   it("refuses tokens issued before a password change, the kept session's too when none is kept", async () => {
@@ -203,8 +232,14 @@ describe("the pre-request's fast path on one row per session", () => {
     // The count alone moving on (SQL, or an account written by another program).
     await pool.query('UPDATE restauth.accounts SET token_count = token_count + 1 WHERE uid = $1', [user.id]);
     assert.match((await verdict(claims(fresh, 1))) ?? '', refusedWith(/password change/));
-    const countClaim = { ...claims(fresh, 2), token_version: undefined, count: 2 };
-    assert.equal(await verdict(countClaim), null, "postgrest-auth's count claim");
+    // postgrest-auth's count claim beside the version (its dialect's tokens): the version decides.
+    assert.equal(await verdict({ ...claims(fresh, 2), count: 2 }), null);
+    assert.match((await verdict({ ...claims(fresh, 1), count: 2 })) ?? '', refusedWith(/password change/));
+    // The count alone, which restauth never issues with a session: let through by the full check only.
+    const countOnly = { ...claims(fresh, 2), token_version: undefined, count: 2 };
+    assert.equal(await underClaims('SELECT auth.check_token_count()', countOnly), null);
+    assert.equal(await underClaims('SELECT auth.check_token_before()', countOnly), null);
+    assert.equal(await vouched(countOnly), false);
   });
 
   it('refuses a deleted user, whose sessions and rows go with it', async () => {
@@ -276,6 +311,18 @@ describe("the pre-request's fast path on one row per session", () => {
     const forged = { sub: ada.id, role, session_id: bobs, token_version: 0 };
     assert.match((await verdict(forged)) ?? '', refusedWith(/session has ended/));
     assert.equal(await verdict({ sub: bob.id, role, session_id: bobs, token_version: 0 }), null);
+    // The row's claims nested in the token (user metadata a user writes) are not the token's own.
+    const nested = { user_metadata: { sub: bob.id, role, session_id: bobs, token_version: 0 } };
+    assert.match((await verdict({ ...forged, ...nested })) ?? '', refusedWith(/session has ended/));
+    assert.equal(await verdict({ sub: ada.id, role, session_id: adas, token_version: 0, ...nested }), null);
+    // The version compared as text, as PostgreSQL writes the claim's value: a string "0", 0e0 and -0
+    // (jsonb writes both 0) are the account's 0; 0.0 (jsonb keeps its scale), "00" and the rest are not.
+    const adasText = (version: string) =>
+      `{"sub":"${ada.id}","role":"${role}","session_id":"${adas}","token_version":${version}}`;
+    for (const version of ['"0"', '0e0', '-0']) assert.equal(await verdict(adasText(version)), null, version);
+    for (const version of ['0.0', '"00"', 'null', 'false', '[0]', '{"0":0}']) {
+      assert.match((await verdict(adasText(version))) ?? '', refusedWith(/password change/), version);
+    }
     // The same uuids in upper case: no row matches them as text, and the full check lets them through.
     const upper = { sub: ada.id.toUpperCase(), role, session_id: adas.toUpperCase(), token_version: 0 };
     assert.equal(await underClaims('SELECT auth.check_token_count()', upper), null);

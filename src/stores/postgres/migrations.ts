@@ -6,7 +6,7 @@ import { REPRODUCED_GOTRUE_VERSIONS, reproducedVersionsTouches } from './gotrue-
 import { gotrueSessions } from './gotrue-sessions.js';
 import { gotrueUnfilledTables, UNFILLED_TABLES_GOTRUE_VERSIONS } from './gotrue-unfilled-tables.js';
 import { normalizeStoredLogins } from './login-keys.js';
-import { preRequestInOneQuery, preRequestOnOneRow } from './pre-request.js';
+import { preRequestInOneQuery, preRequestOnOneRow, preRequestOnVouches } from './pre-request.js';
 import { dropRefreshInOneStatement, refreshInOneStatement } from './refresh-exchange.js';
 import { sessionTables } from './session-sql.js';
 
@@ -643,6 +643,11 @@ export function migrations(names: SchemaNames): Migration[] {
       version: 26,
       name: "the pre-request's fast path on one row per session, kept by triggers",
       sql: preRequestOnOneRow(q),
+    },
+    {
+      version: 27,
+      name: "the pre-request's fast path compares the session's row with the claims in one containment, one range test and one text comparison",
+      sql: preRequestOnVouches(q),
     },
   ];
 }

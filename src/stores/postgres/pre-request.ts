@@ -173,6 +173,13 @@ export function preRequestOnOneRow(q: Names): string {
       FROM ${t.sessions} s JOIN ${q.schema}.users u ON u.id = s.user_id
         LEFT JOIN ${q.restauth}.accounts a ON a.uid = u.id;
 
+    ${preRequestOnOneRowFunction(q)}
+  `;
+}
+
+/** Migration 26's check_token_count (kept apart for the bench to run it beside the current one). */
+export function preRequestOnOneRowFunction(q: Names): string {
+  return `
     CREATE OR REPLACE FUNCTION ${q.schema}.check_token_count() RETURNS void
       LANGUAGE plpgsql STABLE SECURITY DEFINER AS $fn$
     DECLARE
@@ -207,4 +214,88 @@ export function preRequestFastQuery(q: Names): string {
           AND (k.banned_until IS NULL OR k.banned_until <= now())
           AND k.token_count::text = coalesce(c.claims ->> 'token_version', c.claims ->> 'count')
           AND (k.not_after IS NULL OR k.not_after > now())`;
+}
+
+/**
+ * Migration 27: the fast path compares a session's row with the claims in three operators (a
+ * containment, a range test, a text comparison; a fourth for a user with a role of its own) instead
+ * of eight. Measured in the in-server loop (docs/postgrest.md), migration 26's check was the PL/pgSQL
+ * call (~2.4 µs), the claims' JSON (~3 µs), the index lookup (~3 µs) and, as much again as the lookup,
+ * its comparisons: each `->>`, cast and `now()` test is an expression node set up again in every
+ * transaction. So each row also holds what the claims must contain (`vouches`: the sub, the session id
+ * and the authenticated role, the last only when the user has no other role), the token version as
+ * text (compared with the claim's text, as before: `1.0` is not `1`), and the span during which the
+ * row vouches (`during`: from the end of a ban to not_after, empty when a ban outlasts the session),
+ * all three derived by a trigger on the row itself, so the triggers of migration 26 that write the
+ * row stay as they were. The fast path still only lets a request through; everything else takes
+ * migration 24's query, unchanged.
+ */
+export function preRequestOnVouches(q: Names): string {
+  const checks = `${q.restauth}.session_checks`;
+  const role = q.authenticatedLiteral;
+  return `
+    ALTER TABLE ${checks} ADD COLUMN vouches jsonb, ADD COLUMN version text, ADD COLUMN other_role text,
+      ADD COLUMN during tstzrange;
+    COMMENT ON COLUMN ${checks}.vouches IS
+      'restauth: what the claims must contain for the pre-request''s fast path (sub, session_id, and role when the user has no role of its own), derived from the row by a trigger';
+
+    -- Not SECURITY DEFINER: it only reads the row it is given.
+    CREATE FUNCTION ${q.restauth}.session_checks_derived() RETURNS trigger
+      LANGUAGE plpgsql SET search_path = pg_catalog AS $fn$
+    BEGIN
+      NEW.other_role := nullif(NEW.role, ${role});
+      NEW.vouches := jsonb_build_object('sub', NEW.user_id::text, 'session_id', NEW.session_id)
+        || CASE WHEN NEW.other_role IS NULL THEN jsonb_build_object('role', ${role}) ELSE '{}'::jsonb END;
+      NEW.version := NEW.token_count::text;
+      -- Vouched for from the end of a ban (none: always) until not_after (none: no time box); a ban
+      -- reaching past not_after leaves no such time.
+      NEW.during := CASE
+        WHEN coalesce(NEW.banned_until, '-infinity') < coalesce(NEW.not_after, 'infinity')
+          THEN tstzrange(coalesce(NEW.banned_until, '-infinity'), coalesce(NEW.not_after, 'infinity'), '[)')
+        ELSE 'empty'
+      END;
+      RETURN NEW;
+    END
+    $fn$;
+    REVOKE EXECUTE ON FUNCTION ${q.restauth}.session_checks_derived() FROM PUBLIC;
+    CREATE TRIGGER restauth_session_checks_derived BEFORE INSERT OR UPDATE ON ${checks}
+      FOR EACH ROW EXECUTE FUNCTION ${q.restauth}.session_checks_derived();
+    UPDATE ${checks} SET user_id = user_id;
+    ALTER TABLE ${checks} ALTER COLUMN vouches SET NOT NULL, ALTER COLUMN during SET NOT NULL;
+
+    CREATE OR REPLACE FUNCTION ${q.schema}.check_token_count() RETURNS void
+      LANGUAGE plpgsql STABLE SECURITY DEFINER AS $fn$
+    DECLARE
+      -- Not named claims: migration 24's query names its parsed claims so.
+      token_claims jsonb := nullif(current_setting('request.jwt.claims', true), '')::jsonb;
+      through boolean;
+      refusal text;
+    BEGIN
+      ${preRequestVouchQuery(q, 'token_claims', 'INTO through')};
+      IF through THEN
+        RETURN;
+      END IF;
+      ${preRequestQuery(q, 'INTO refusal')};
+      IF refusal = '' THEN
+        PERFORM ${q.schema}.check_token_general();
+      ELSIF refusal IS NOT NULL THEN
+        RAISE invalid_password USING MESSAGE = refusal;
+      END IF;
+    END
+    $fn$;
+  `;
+}
+
+/**
+ * Migration 27's fast path: true when the session's row vouches for `claims` (a jsonb expression):
+ * they contain its `vouches` (the sub, the session id, the authenticated role unless the user has
+ * another, whose name or the authenticated one the claim may then hold), their token_version is the
+ * account's as text, and now is within `during` (no ban, before not_after); no row otherwise.
+ */
+export function preRequestVouchQuery(q: Names, claims: string, into = ''): string {
+  const role = q.authenticatedLiteral;
+  return `SELECT true ${into} FROM ${q.restauth}.session_checks k
+        WHERE k.session_id = (${claims} ->> 'session_id') COLLATE "C"
+          AND ${claims} @> k.vouches AND k.during @> now() AND ${claims} ->> 'token_version' = k.version
+          AND (k.other_role IS NULL OR ${claims} ->> 'role' = ${role} OR ${claims} ->> 'role' = k.other_role)`;
 }
