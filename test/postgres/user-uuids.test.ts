@@ -81,6 +81,11 @@ describe('PostgreSQL users named by uuid', () => {
     const legacy = await store.findUserById('1');
     assert.equal(legacy?.username, 'Old1');
     assert.match(legacy!.id, UUID, 'named by its uuid all the same');
+    // The data API's check of such a token reads its user the same way.
+    const standing = await store.findTokenStanding!(session, '1');
+    assert.equal(standing.user?.id, legacy!.id);
+    assert.equal(standing.session?.userId, legacy!.id, 'its session is the same user’s');
+    assert.equal((await store.findTokenStanding!(session, '99')).user, null);
     assert.equal(await store.getPasswordHash('1'), null);
     assert.equal(await store.revokeUserSessions('1', null, 'logout', new Date()), 0);
     assert.equal(await store.deleteUser('1'), false);

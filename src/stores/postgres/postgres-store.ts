@@ -18,6 +18,7 @@ import {
   type RefreshTokenRecord,
   type Session,
   type Store,
+  type TokenStanding,
   type User,
   type UserPage,
   type UserPatch,
@@ -26,6 +27,7 @@ import { findGoTrueRefreshToken, redeemGoTrueRefreshToken } from './gotrue-token
 import { emailIdentityData, quotedNames, type SchemaNames } from './migrations.js';
 import { insertMailsSql, outboxTable } from './outbox.js';
 import { refreshTokenLookupSql } from './refresh-exchange.js';
+import { tokenStandingSql, toTokenStanding, type TokenStandingRow } from './token-standing.js';
 import { inTransaction } from './pool.js';
 import { checkRoleName, createUserRole, dropUserRole, type RoleNames } from './user-roles.js';
 import { pruneSessions } from './upkeep.js';
@@ -765,6 +767,18 @@ export class PostgresStore implements Store {
       ),
     );
     return rows[0] ? toSession(rows[0]) : null;
+  }
+
+  async findTokenStanding(sessionId: string, userId: string): Promise<TokenStanding> {
+    // Found as findSession and findUserById find them (token-standing.ts), in one round trip.
+    const bySerial = /^[0-9]{1,9}$/.test(userId);
+    const { rows } = await this.pool.query<TokenStandingRow>(
+      this.prepared(tokenStandingSql(this.session, this.userFrom, bySerial), [
+        userUid(sessionId),
+        bySerial ? Number(userId) : userUid(userId),
+      ]),
+    );
+    return toTokenStanding(rows[0]!);
   }
 
   async findRefreshToken(

@@ -23,9 +23,5 @@ runStoreContract(
     };
   },
   // The 50-way races pass on PGlite only as a serial schedule, which tests nothing.
-  {
-    concurrencySkipReason: realServerOnly() ?? undefined,
-    withoutTokenStanding:
-      'the PostgreSQL store has no findTokenStanding: AuthService.authorize checks through findSession and findUserById',
-  },
+  { concurrencySkipReason: realServerOnly() ?? undefined },
 );
