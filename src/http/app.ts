@@ -24,6 +24,7 @@ import { healthRoutes } from './health.js';
 import { LazyValidators } from './lazy-validators.js';
 import { RequestLineLogController, requestLineLogger } from './logging.js';
 import { observeRequests } from './metrics.js';
+import { RequestsInFlight, SHUTDOWN_GRACE_MS } from './in-flight.js';
 import { registerOpenApi } from './openapi.js';
 import { rateLimitHook } from './rate-limit.js';
 import { RedirectPolicy } from './redirects.js';
@@ -101,6 +102,16 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     return503OnClosing: true,
     trustProxy,
   });
+  // A close stops accepting, waits for open connections (Fastify), then for the requests whose client
+  // hung up: registered first, this onClose runs after every later one, so after the server has closed.
+  // The stores are closed by the caller once app.close() resolves, never under a handler.
+  const inFlight = new RequestsInFlight();
+  inFlight.track(app);
+  app.addHook('onClose', async () => {
+    const left = await inFlight.settled(SHUTDOWN_GRACE_MS);
+    if (left > 0)
+      options.logger?.warn(`${left} request(s) still running after ${SHUTDOWN_GRACE_MS} ms: closing anyway`);
+  });
   // json-server's --watch: the routes file is read again when it changes.
   if (routes && config.data.watch && config.data.routesFile !== null) {
     routes.watch(config.data.routesFile, {
@@ -142,7 +153,10 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   if (config.openapi.enabled) {
     await registerOpenApi(app, { publicUrl: publicUrl(config), dataApi: dataApiMounted });
   }
-  if (services.metrics) observeRequests(app, services.metrics, config.metrics.port === null);
+  if (services.metrics) {
+    observeRequests(app, services.metrics, config.metrics.port === null);
+    services.metrics.watchRequestsInFlight(() => inFlight.count);
+  }
   await app.register(healthRoutes, { readiness: services.readiness });
   provideRequestContext(app);
   const limit = rateLimitHook(services.rateLimiter);

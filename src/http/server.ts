@@ -41,10 +41,16 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const services = await createServices(resolved, lines, { requestContext: currentRequestContext });
   const app = await buildApp(services, { logger: log });
   let metricsServer: MetricsServer | null = null;
-  app.addHook('onClose', async () => {
-    await metricsServer?.close();
-    await services.close();
-  });
+  // In dependency order: the HTTP server (no new request, every one in flight over or past its bound),
+  // then the metrics port, then the services (background work, mail, stores, hashing threads).
+  const close = async () => {
+    try {
+      await app.close();
+    } finally {
+      await metricsServer?.close();
+      await services.close();
+    }
+  };
   try {
     const url = await app.listen({ port: config.port, host: config.host });
     if (services.documents && config.data.enabled && config.store.type === 'file') {
@@ -69,10 +75,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       url,
       metricsUrl: metricsServer?.url ?? null,
       documents: services.documents,
-      close: () => app.close(),
+      close,
     };
   } catch (error) {
-    await app.close();
+    await close();
     throw error;
   }
 }

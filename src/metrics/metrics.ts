@@ -145,6 +145,18 @@ export class Metrics {
     });
   }
 
+  /** A gauge read at each scrape: the requests being handled (their client connected or not). */
+  watchRequestsInFlight(count: () => number): void {
+    new Gauge({
+      name: 'restauth_http_requests_in_flight',
+      help: 'HTTP requests being handled, whether or not their client is still connected',
+      registers: [this.registry],
+      collect() {
+        this.set(count());
+      },
+    });
+  }
+
   /** Gauges read at each scrape: the mail queue's depth and (PostgreSQL) the pool's connections. */
   watchBackend(outbox: MailOutboxStore, backend: Pick<Backend, 'connections'>): void {
     const connections = backend.connections?.bind(backend);
