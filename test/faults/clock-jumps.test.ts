@@ -29,7 +29,7 @@ for (const kind of ['file', 'postgres'] as const) {
       drop = store.drop;
       ({ t, sink } = await startMailingApp(
         {
-          passwords: FAST_HASHING,
+          passwords: { ...FAST_HASHING, requireReauthentication: true },
           signup: { confirmEmail: false },
           rateLimits: { signIn: { max: 2, window: 60 } },
           ...store.config,
@@ -82,6 +82,32 @@ for (const kind of ['file', 'postgres'] as const) {
       assert.equal(rotated.statusCode, 200, rotated.body);
       const racing = await post('/token?grant_type=refresh_token', { refresh_token: first });
       assert.equal(racing.statusCode, 200, racing.body);
+    });
+
+    it('asks a session opened before the jump to reauthenticate before a password change', async () => {
+      const email = await newUser();
+      const signedIn = await post('/token?grant_type=password', { email, password: PASSWORD }, '10.9.1.3');
+      assert.equal(signedIn.statusCode, 200, signedIn.body);
+      // Two days on, the session is old (a stolen refresh token keeps it alive); then the clock
+      // goes back three days: the session is dated a day ahead of now.
+      t.advance(2 * DAY);
+      const refreshed = await post('/token?grant_type=refresh_token', {
+        refresh_token: (signedIn.json() as { refresh_token: string }).refresh_token,
+      });
+      assert.equal(refreshed.statusCode, 200, refreshed.body);
+      t.advance(-3 * DAY);
+      try {
+        const changed = await t.app.inject({
+          method: 'PUT',
+          url: `${PREFIX}/user`,
+          headers: { authorization: `Bearer ${(refreshed.json() as { access_token: string }).access_token}` },
+          payload: { password: 'a password the thief chose' },
+        });
+        assert.equal(changed.statusCode, 400, changed.body);
+        assert.equal((changed.json() as { error_code: string }).error_code, 'reauthentication_needed');
+      } finally {
+        t.advance(DAY);
+      }
     });
 
     it('does not hold a sign-in rate-limit window open for the length of the jump', async () => {
