@@ -96,9 +96,13 @@ export async function buildServer(outDir = join(repoRoot, 'dist')) {
     // not copied in: the maps name them.
     sourcemap: true,
     sourcesContent: false,
-    // Readable code, and names as written: esbuild would rename colliding top-level names, and some
-    // packages name their errors after their class (jose: this.name = this.constructor.name).
-    minify: false,
+    // Names as written: esbuild would rename colliding top-level names, and some packages name their
+    // errors after their class (jose: this.name = this.constructor.name). Whitespace and comments go: V8
+    // keeps every loaded file's source in memory (a third smaller, 1.6-2 MiB of idle RSS), and the source
+    // maps give stack traces their src/ lines back.
+    minifyWhitespace: true,
+    minifyIdentifiers: false,
+    minifySyntax: false,
     keepNames: true,
     logLevel: 'warning',
     write: false,
