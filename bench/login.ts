@@ -160,6 +160,20 @@ function threadCpu(pid: number): Map<number, ThreadCpu> {
   return cpu;
 }
 
+/**
+ * How long a thread has waited, runnable, for a core, and how many turns on one it has had (Linux's
+ * schedstat, in ns); zeros elsewhere. Per turn, it says whether the event loop gets a core at once
+ * when it wakes while the hashing threads hold both.
+ */
+function runQueueWait(pid: number, tid: number): { waitNs: number; turns: number } {
+  try {
+    const [, waitNs, turns] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').trim().split(' ');
+    return { waitNs: Number(waitNs), turns: Number(turns) };
+  } catch {
+    return { waitNs: 0, turns: 0 };
+  }
+}
+
 /** A hashing thread's nice value; at nice 0 (no lower priority) every thread would look like one. */
 function isHashingNice(nice: number): boolean {
   const hashingNice: number = HASHING_NICE;
@@ -181,6 +195,8 @@ interface LoginRun {
   loopMs: number;
   hashingMs: number;
   processMs: number;
+  /** The event loop's mean wait for a core each time it became runnable, µs. */
+  loopWaitUs: number;
 }
 
 /** A cheap route, and whether it is read with the user's access token (a data-API read by id). */
@@ -290,11 +306,13 @@ async function logInUnderLoad(
   // Compiles the code paths (JIT, schemas): start-up work, not what is measured.
   await load({ url: loginUrl, method: 'POST', body, connections: CONNECTIONS, seconds: 1 });
   const before = threadCpu(server.pid!);
+  const waitBefore = runQueueWait(server.pid!, server.pid!);
   const [logins, ...cheapRuns] = await Promise.all([
     load({ url: loginUrl, method: 'POST', body, connections: CONNECTIONS, seconds: SECONDS }),
     ...cheap.map((route) => cheapLatency(route.url, route.withToken ? token : null, SECONDS)),
   ]);
   const after = threadCpu(server.pid!);
+  const waitAfter = runQueueWait(server.pid!, server.pid!);
   // No login answered within the run (a machine too busy): no per-login CPU figure.
   const count = logins.requestsPerSecond * SECONDS || Number.NaN;
   const used = (tid: number) => (after.get(tid)?.seconds ?? 0) - (before.get(tid)?.seconds ?? 0);
@@ -311,6 +329,7 @@ async function logInUnderLoad(
     loopMs: (used(server.pid!) * 1000) / count,
     hashingMs: (hashingSeconds * 1000) / count,
     processMs: (processSeconds * 1000) / count,
+    loopWaitUs: (waitAfter.waitNs - waitBefore.waitNs) / 1000 / (waitAfter.turns - waitBefore.turns),
   };
 }
 
@@ -400,6 +419,7 @@ export async function runLoginBench(): Promise<void> {
     'login p99 ms': median(runs.map((s) => s.run.p99)),
     'cheap p99 ms': median(runs.map((s) => s.run.cheapP99)),
     'loop ms/login': median(runs.map((s) => s.run.loopMs)).toFixed(2),
+    'loop wait/turn µs': median(runs.map((s) => s.run.loopWaitUs)).toFixed(0),
     'hashing ms/login': median(runs.map((s) => s.run.hashingMs)).toFixed(2),
     'bound ms/verify': median(runs.map((s) => s.boundMs)).toFixed(2),
     'besides hashing ms/login': median(runs.map((s) => s.run.processMs - s.run.hashingMs)).toFixed(2),
@@ -422,7 +442,8 @@ export async function runLoginBench(): Promise<void> {
     'hash bound: one worker thread per core verifying in a loop, no HTTP; cheap p99: the slower of ' +
       '/health and GET /posts/1 (file store); loop ms/login: CPU of the server thread running the event loop; ' +
       "hashing ms/login: of its threads at the hashing priority, beside bound ms/verify (the bound threads' " +
-      'CPU per verification); with the cores saturated the ratio is about bound ms/verify ÷ process ms/login',
+      'CPU per verification); with the cores saturated the ratio is about bound ms/verify ÷ process ms/login; ' +
+      'loop wait/turn: how long the event loop waited for a core, on average, each time it woke (schedstat)',
   );
   console.log(
     `load average at the end: ${loadavg()
