@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { decodeJwt, SignJWT, type JWTHeaderParameters } from 'jose';
+import { decodeJwt, exportJWK, SignJWT, type JWTHeaderParameters } from 'jose';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { FAST_HASHING } from '../support/gotrue.js';
 
@@ -104,6 +106,76 @@ describe('access tokens an attacker forges are refused by the data API', () => {
     assert.equal(await read(await sign({ alg: 'HS512' }, secret)), 401);
     // The secret itself signs: the refusals above are the algorithm's, not the key's.
     assert.equal(await read(await sign({ alg: 'HS256' }, secret)), 200);
+  });
+
+  it("refuses a token naming its own key (jwk, jku, x5u, x5c: the attacker's) and never fetches one", async () => {
+    // A key server of the attacker's: any request to it would be restauth following the header.
+    const fetched: string[] = [];
+    const attackerJwk = await exportJWK(attacker.publicKey);
+    const keyServer: Server = createServer((request, response) => {
+      fetched.push(request.url ?? '');
+      response.setHeader('content-type', 'application/json');
+      response.end(JSON.stringify({ keys: [{ ...attackerJwk, kid: 'current', alg: 'RS256', use: 'sig' }] }));
+    });
+    await new Promise<void>((resolve) => keyServer.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = keyServer.address() as AddressInfo;
+      const url = `http://127.0.0.1:${port}/jwks.json`;
+      const headers: JWTHeaderParameters[] = [
+        { alg: 'RS256', jwk: attackerJwk },
+        { alg: 'RS256', kid: 'current', jwk: attackerJwk },
+        { alg: 'RS256', jku: url },
+        { alg: 'RS256', kid: 'current', jku: url },
+        { alg: 'RS256', kid: 'current', x5u: url },
+        { alg: 'RS256', kid: 'current', x5c: ['MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA'] },
+      ];
+      for (const header of headers) {
+        assert.equal(await read(await sign(header, attacker.privateKey)), 401, JSON.stringify(header));
+      }
+      assert.deepEqual(fetched, []);
+    } finally {
+      await new Promise((resolve) => keyServer.close(resolve));
+    }
+  });
+
+  it('refuses a kid that names a path or SQL, and one that names a key by another spelling', async () => {
+    const secret = new TextEncoder().encode(t.config.jwt.secret!);
+    for (const kid of [
+      '../../../../etc/passwd',
+      "current' OR '1'='1",
+      'current\u0000',
+      'CURRENT',
+      ' current',
+      'constructor',
+      '__proto__',
+      'toString',
+    ]) {
+      assert.equal(await read(await sign({ alg: 'RS256', kid }, attacker.privateKey)), 401, kid);
+      assert.equal(await read(await sign({ alg: 'HS256', kid }, secret)), 401, `HS256 ${kid}`);
+    }
+  });
+
+  it('refuses what is not an access token: its refresh token, a role token, an access token cut or joined', async () => {
+    const signedIn = await t.app.inject({
+      method: 'POST',
+      url: '/auth/v1/token?grant_type=password',
+      payload: { email: 'ann@example.com', password: 'correct horse battery' },
+    });
+    assert.equal(signedIn.statusCode, 200, signedIn.body);
+    const { refresh_token: refreshToken, access_token: accessToken } = signedIn.json() as {
+      refresh_token: string;
+      access_token: string;
+    };
+    assert.equal(await read(accessToken), 200);
+    assert.equal(await read(refreshToken), 401);
+    for (const role of ['authenticated', 'anon', 'service_role']) {
+      assert.equal(await read(await t.services.tokens.signRoleToken(role, 3600, new Date())), 401, role);
+    }
+    const [header, payload, signature] = accessToken.split('.') as [string, string, string];
+    assert.equal(await read(`${header}.${payload}`), 401);
+    assert.equal(await read(`${header}.${payload}.${signature}.${signature}`), 401);
+    assert.equal(await read(`${header}.${payload}.`), 401);
+    assert.equal(await read(`${accessToken} ${accessToken}`), 401);
   });
 
   it('answers huge tokens 401, never a 500: a megabyte of garbage, and a padded claim set badly signed', async () => {
