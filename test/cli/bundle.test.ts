@@ -72,12 +72,18 @@ after(async () => {
   if (folder !== undefined) await rm(folder, { recursive: true, force: true });
 });
 
-test('the bundle serves the data API, its home page and the OpenAPI page', async () => {
+test('the bundle serves the data API, its home page and the OpenAPI reference page', async () => {
   const list = await get('/posts?title=beta');
   assert.equal(list.status, 200);
   assert.deepEqual(await list.json(), [{ id: 2, title: 'beta' }]);
   assert.equal((await fetch(`${url}/`)).status, 200);
-  assert.equal((await fetch(`${url}/openapi`)).status, 200);
+  // The reference page loads @fastify/swagger-ui at its first request, which reads its package's folder.
+  const page = await fetch(`${url}/openapi`);
+  assert.equal(page.status, 200);
+  assert.match(await page.text(), /swagger-ui/u);
+  const script = await fetch(`${url}/openapi/static/swagger-ui-bundle.js`);
+  assert.equal(script.status, 200);
+  assert.ok((await script.arrayBuffer()).byteLength > 100_000);
 });
 
 test('a repeating _like pattern runs on re2js, loaded from node_modules at its first use', async () => {
