@@ -24,10 +24,14 @@ async function send(
   method: string,
   path: string,
   body?: unknown,
+  token?: string,
 ): Promise<{ status: number; json: unknown; retryAfter: string | null }> {
   const res = await fetch(`${server.url}${path}`, {
     method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    headers: {
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   tally.byStatus.set(res.status, (tally.byStatus.get(res.status) ?? 0) + 1);
@@ -84,6 +88,8 @@ describe(
     let server: RestauthProcess;
     const tally: Tally = { acknowledged: 0, byStatus: new Map() };
     const posts: number[] = [];
+    /** The users whose sign-up was acknowledged. */
+    const registered: string[] = [];
 
     before(async () => {
       dir = await mkdtemp(join(tmpdir(), 'restauth-tmpfs-'));
@@ -119,23 +125,36 @@ describe(
         username,
         password: `pw-${username}`,
       });
-      if (res.status === 200) tally.acknowledged++;
+      if (res.status === 200) {
+        tally.acknowledged++;
+        registered.push(username);
+      }
       return res;
     };
 
     it('a full disk: writes answer 507 with Retry-After and change nothing, reads go on, writes resume once freed', async (t) => {
       for (let i = 0; i < 5; i++) assert.equal((await post(`before ${i}`)).status, 201);
       assert.equal((await register('early')).status, 200);
-      const listBefore = await send(server, tally, 'GET', '/posts');
 
       const filler = join(dir, 'filler');
       await fillUp(filler);
+      // A journaled write is a line appended to an open journal: the lines that still fit in its last
+      // block are written and acknowledged (honestly: they are on disk), until one does not fit.
+      let fitted = 0;
+      while ((await post(`full ${fitted}`)).status === 201) assert.ok(++fitted < 1000, 'posts fit forever');
+      const listBefore = await send(server, tally, 'GET', '/posts');
       for (let i = 0; i < 20; i++) {
-        const res = await post(`full ${i}`);
+        const res = await post(`full ${fitted + 1 + i}`);
         assert.equal(res.status, 507, JSON.stringify(res.json));
         assert.equal(res.retryAfter, '60');
       }
-      const refused = await register('during');
+      // A sign-up too is journaled lines (credentials.json's, then db.json's): refused once they do not fit.
+      let refused = await register('during-0');
+      for (let i = 1; refused.status === 200; i++) {
+        assert.ok(i < 1000, 'sign-ups fit forever');
+        refused = await register(`during-${i}`);
+      }
+      const refusedName = `during-${registered.filter((name) => name.startsWith('during-')).length}`;
       assert.equal(refused.status, 507, JSON.stringify(refused.json));
       assert.match(JSON.stringify(refused.json), /cannot store data/);
 
@@ -147,7 +166,7 @@ describe(
 
       await rm(filler);
       // The refused sign-up left nothing behind: the name is free.
-      assert.equal((await register('during')).status, 200);
+      assert.equal((await register(refusedName)).status, 200);
       assert.equal((await post('after')).status, 201);
 
       const durable = (await durableData(join(dir, 'db.json'))) as { posts: Array<{ id: number }> };
@@ -159,18 +178,33 @@ describe(
 
     it('a folder nothing can be created in (chattr +i): rewrites answer 507, reads go on, writes resume after', async () => {
       // Root ignores permissions and a tmpfs with an open file cannot be remounted read-only: the immutable
-      // flag refuses every new file (EPERM), so every atomic rewrite fails; appends to the open journal still work.
+      // flag refuses every new file (EPERM), so every atomic rewrite fails; appends to the open journals still
+      // work, so a journaled write (a sign-up, a post) is acknowledged.
       assert.equal(spawnSync('chattr', ['+i', dir]).status, 0);
       try {
-        const refused = await register('immutable');
+        // Deleting a record with its dependents rewrites db.json whole.
+        const signedIn = await send(server, tally, 'POST', '/auth/login', {
+          username: 'early',
+          password: 'pw-early',
+        });
+        const token = (signedIn.json as { access_token: string }).access_token;
+        const refused = await send(
+          server,
+          tally,
+          'DELETE',
+          `/posts/${posts[0]}?_dependent=comments`,
+          undefined,
+          token,
+        );
         assert.equal(refused.status, 507, JSON.stringify(refused.json));
         assert.equal(refused.retryAfter, '60');
+        assert.equal((await register('immutable')).status, 200);
         assert.ok([201, 507].includes((await post('immutable folder')).status));
         assert.equal((await send(server, tally, 'GET', '/posts')).status, 200);
       } finally {
         assert.equal(spawnSync('chattr', ['-i', dir]).status, 0);
       }
-      assert.equal((await register('immutable')).status, 200);
+      assert.equal((await register('immutable-after')).status, 200);
       assert.equal((await post('writable again')).status, 201);
       assertOnlyHonestFailures(tally);
     });
@@ -184,7 +218,7 @@ describe(
       const reopened = await send(server, tally, 'GET', '/posts');
       const ids = new Set((reopened.json as Array<{ id: number }>).map((p) => p.id));
       lost.push(...posts.filter((id) => !ids.has(id)));
-      for (const name of ['early', 'during', 'immutable']) {
+      for (const name of registered) {
         assert.equal(
           (await send(server, tally, 'POST', '/auth/login', { username: name, password: `pw-${name}` }))
             .status,

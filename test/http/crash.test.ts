@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { durableCredentials, durableData } from '../support/durable.js';
 import { spawnRestauth } from '../support/process.js';
 
 async function register(url: string, username: string): Promise<boolean> {
@@ -58,10 +59,9 @@ describe('crash during a burst of registrations', () => {
         await Promise.all(workers);
         t.diagnostic(`${acknowledged.length} registrations acknowledged before the kill`);
 
-        const db = JSON.parse(await readFile(join(dir, 'db.json'), 'utf8')) as {
-          users?: Array<{ id: string }>;
-        };
-        const credentials = JSON.parse(await readFile(join(dir, 'credentials.json'), 'utf8')) as {
+        // What the kill left durable: each file with its journal's acknowledged writes (a sign-up is journal lines).
+        const db = (await durableData(join(dir, 'db.json'))) as { users?: Array<{ id: string }> };
+        const credentials = (await durableCredentials(join(dir, 'credentials.json'))) as {
           passwords: Array<{ sub: string }>;
         };
         // A kill before the first commit leaves db.json as created: no users collection yet.

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createTestApp, type TestApp } from '../support/app.js';
+import { durableCredentials, durableData } from '../support/durable.js';
 import { startSmtpSink, type SmtpSink, sinkMailSettings } from '../support/smtp-sink.js';
 
 type Json = Record<string, unknown>;
@@ -13,8 +14,9 @@ async function call(t: TestApp, method: 'POST' | 'PUT', url: string, body: unkno
   return { status: response.statusCode, json: response.json() as Json };
 }
 
-const readJson = async (dir: string, name: string) =>
-  JSON.parse(await readFile(join(dir, name), 'utf8')) as Json;
+/** A file of the store as a restart would read it: the file and its journal's acknowledged writes. */
+const readJson = async (dir: string, name: 'db.json' | 'credentials.json') =>
+  (name === 'db.json' ? durableData : durableCredentials)(join(dir, name)) as Promise<Json>;
 
 /**
  * The file store's user ids and profiles come from clients: a user id is

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { createTestApp, type TestApp } from '../support/app.js';
+import { durableCredentials, durableData } from '../support/durable.js';
 
 type Json = Record<string, unknown>;
 
@@ -40,11 +40,12 @@ describe('json-data-server dialect, as its document describes', () => {
     assert.equal(res.status, 200, res.text);
     assert.equal(typeof res.json.access_token, 'string');
     assert.equal(typeof res.json.refresh_token, 'string');
-    const db = JSON.parse(await readFile(join(t.dir, 'db.json'), 'utf8'));
+    // As a restart reads them: each file with its journal's acknowledged writes.
+    const db = await durableData(join(t.dir, 'db.json'));
     assert.deepEqual(db.users, [{ id: 'alice', any: 'other data' }]);
-    const credentials = JSON.parse(await readFile(join(t.dir, 'credentials.json'), 'utf8'));
-    const entry = credentials.passwords.find((p: Json) => p.sub === 'alice');
-    assert.match(entry.password, /^\$2b\$04\$/);
+    const credentials = (await durableCredentials(join(t.dir, 'credentials.json'))) as { passwords: Json[] };
+    const entry = credentials.passwords.find((p: Json) => p.sub === 'alice')!;
+    assert.match(String(entry.password), /^\$2b\$04\$/);
     assert.equal(JSON.stringify(db).includes('clear-pwd'), false);
   });
 

@@ -1,5 +1,5 @@
 import { basename, dirname, join } from 'node:path';
-import { Journal, type JsonObject } from './journal.js';
+import { Journal, type JsonObject, type Replayer } from './journal.js';
 import { normalizeCredentials, type CredentialsDocument } from './records.js';
 
 /** The maps of credentials.json a journal line may change (see records.ts). */
@@ -34,7 +34,8 @@ type CredentialsChange =
  */
 export class CredentialChanges {
   private readonly entries = new Map<CredentialsMap, Set<string>>();
-  private readonly passwords = new Set<string>();
+  /** The password entries written, by user: null for a removal (read when the transaction ends). */
+  private readonly passwords = new Map<string, { password: string } | null>();
 
   /** The entry under `key` in `map` was put, edited or removed. */
   wrote(map: CredentialsMap, key: string): void {
@@ -43,9 +44,14 @@ export class CredentialChanges {
     keys.add(key);
   }
 
-  /** The password entry of user `sub` was put, changed or removed. */
-  wrotePassword(sub: string): void {
-    this.passwords.add(sub);
+  /**
+   * The password entry of user `sub` was put or changed (`entry`, the stored
+   * object, read when the transaction ends) or removed (null). The entry is
+   * passed, not looked up: passwords is json-data-server's array, and a
+   * lookup would scan every user's.
+   */
+  wrotePassword(sub: string, entry: { password: string } | null): void {
+    this.passwords.set(sub, entry);
   }
 
   get isEmpty(): boolean {
@@ -63,12 +69,8 @@ export class CredentialChanges {
         else add({ op: 'delete', map, key });
       }
     }
-    if (this.passwords.size > 0) {
-      // A scan: passwords is json-data-server's array, and only a user's removal reports one here.
-      const found = new Map(doc.passwords.filter((e) => this.passwords.has(e.sub)).map((e) => [e.sub, e]));
-      for (const sub of this.passwords)
-        add({ op: 'password', sub, password: found.get(sub)?.password ?? null });
-    }
+    for (const [sub, entry] of this.passwords)
+      add({ op: 'password', sub, password: entry?.password ?? null });
     return lines;
   }
 }
@@ -81,7 +83,7 @@ export function credentialsJournalPathFor(credentialsFile: string): string {
 /** The journal of credentials.json's sessions, tokens and account changes (see Journal). */
 export class CredentialsJournal extends Journal<CredentialsChange> {
   constructor(path: string) {
-    super(path, { parse: parseCredentialsChange, apply: applyCredentialsChange });
+    super(path, { parse: parseCredentialsChange, replayer: credentialsReplayer });
   }
 }
 
@@ -106,15 +108,45 @@ function parseCredentialsChange(value: unknown): CredentialsChange {
   return change as CredentialsChange;
 }
 
-function applyCredentialsChange(doc: JsonObject, change: CredentialsChange): void {
+type PasswordEntry = CredentialsDocument['passwords'][number];
+
+/**
+ * Applies changes to `doc` for one replay. The password entries are looked
+ * up by user in a map built at the replay's first password line: a journal
+ * of sign-ups holds a password line each, and a scan of json-data-server's
+ * array per line would cost every user's entry per sign-up replayed.
+ */
+function credentialsReplayer(doc: JsonObject): Replayer<CredentialsChange> {
+  let bySub: Map<string, PasswordEntry> | null = null;
+  const passwordsBySub = (passwords: PasswordEntry[]) => {
+    if (bySub) return bySub;
+    bySub = new Map();
+    for (const entry of passwords) if (!bySub.has(entry.sub)) bySub.set(entry.sub, entry);
+    return bySub;
+  };
+  return { apply: (change) => applyCredentialsChange(doc, change, passwordsBySub) };
+}
+
+function applyCredentialsChange(
+  doc: JsonObject,
+  change: CredentialsChange,
+  passwordsBySub: (passwords: PasswordEntry[]) => Map<string, PasswordEntry>,
+): void {
   // Null-prototype maps: a key is an own property whatever its name (see normalizeCredentials).
   const credentials = normalizeCredentials(doc);
   if (change.op === 'password') {
-    const at = credentials.passwords.findIndex((entry) => entry.sub === change.sub);
+    const passwords = credentials.passwords;
+    const bySub = passwordsBySub(passwords);
+    const entry = bySub.get(change.sub);
     if (change.password === null) {
-      if (at !== -1) credentials.passwords.splice(at, 1);
-    } else if (at === -1) credentials.passwords.push({ sub: change.sub, password: change.password });
-    else credentials.passwords[at]!.password = change.password;
+      if (entry) passwords.splice(passwords.indexOf(entry), 1);
+      bySub.delete(change.sub);
+    } else if (entry) entry.password = change.password;
+    else {
+      const added = { sub: change.sub, password: change.password };
+      passwords.push(added);
+      bySub.set(change.sub, added);
+    }
     return;
   }
   const entries = credentials[change.map] as Record<string, unknown>;

@@ -40,6 +40,10 @@ type Pending = {
   | { kind: 'any'; fn: (docs: Documents) => unknown }
   | { kind: 'credentials'; fn: (credentials: JsonDocument, changes: CredentialChanges) => unknown }
   | { kind: 'records'; fn: (data: JsonDocument, changes: RecordChanges) => unknown }
+  | {
+      kind: 'journaled';
+      fn: (docs: Documents, credentialChanges: CredentialChanges, recordChanges: RecordChanges) => unknown;
+    }
 );
 
 interface FileState {
@@ -85,7 +89,9 @@ interface Compaction {
  *   rewritten shortly after (COMPACT_AFTER_MS), at close, and by the next
  *   commit that rewrites it anyway. Open replays a journal left by a crash.
  * - Credentials transactions (sign-ins, refreshes, logouts, one-time
- *   tokens) report the entries they change, and a commit made only of them
+ *   tokens, password changes) and user transactions (sign-ups, profile
+ *   edits, removals: `transactJournaled`, which also report their db.json
+ *   record) report the entries they change, and a commit made only of them
  *   and record writes appends those entries to credentials.json's journal
  *   (`.credentials.json.journal`), acknowledged once fdatasynced: no
  *   serialization of either document, so their cost does not grow with the
@@ -264,6 +270,19 @@ export class FileDatabase implements DocumentStore {
     return this.enqueue({ kind: 'records', fn });
   }
 
+  /**
+   * A transaction that changes both files and reports every change it makes
+   * to either (a user's sign-up, profile edit or removal: its db.json record
+   * and its credentials.json entries): journaled in both journals,
+   * credentials.json's lines first (as writeFiles orders the files), so
+   * neither file is rewritten and its cost does not grow with the users.
+   */
+  transactJournaled<T>(
+    fn: (docs: Documents, credentialChanges: CredentialChanges, recordChanges: RecordChanges) => T,
+  ): Promise<T> {
+    return this.enqueue({ kind: 'journaled', fn });
+  }
+
   /** A transaction that may change anything in db.json (not credentials.json): db.json is rewritten. */
   transactDocument<T>(fn: (data: JsonDocument) => T): Promise<T> {
     return this.transact((docs) => fn(docs.data));
@@ -380,6 +399,13 @@ export class FileDatabase implements DocumentStore {
           // Read now: a later transaction of this commit may change the same entry again.
           credentialLines.push(...changes.lines(normalizeCredentials(this.docs.credentials)));
           results.push({ ok: true, value });
+        } else if (pending.kind === 'journaled') {
+          const changes = new CredentialChanges();
+          const records = new JournaledChanges();
+          const value = pending.fn(this.docs, changes, this.reported(records));
+          credentialLines.push(...changes.lines(normalizeCredentials(this.docs.credentials)));
+          journalLines.push(...records.lines);
+          results.push({ ok: true, value });
         } else {
           const changes = new JournaledChanges();
           const value = pending.fn(this.docs.data, this.reported(changes));
@@ -407,13 +433,25 @@ export class FileDatabase implements DocumentStore {
       } else {
         // Credentials first, as writeFiles orders them.
         wrote = false;
+        const credentialsMark = this.credentialsJournal.mark();
         if (credentialLines.length > 0) {
           await this.credentialsJournal.append(credentialLines);
           this.scheduleCompaction();
           wrote = true;
         }
         if (journalLines.length > 0) {
-          await this.journal.append(journalLines);
+          try {
+            await this.journal.append(journalLines);
+          } catch (error) {
+            // The commit fails whole: its credentials lines go too (a sign-up refused leaves no credentials),
+            // or, if the journal cannot be cut, stay as credentials without a user (harmless, see findOrphans).
+            await this.credentialsJournal.undoSince(credentialsMark).catch((undo: unknown) => {
+              this.logger.warn(
+                `restauth: could not take back lines of ${basename(this.credentialsJournal.path)}: ${describe(undo)}`,
+              );
+            });
+            throw error;
+          }
           this.scheduleCompaction();
           wrote = true;
         }

@@ -21,6 +21,7 @@ import {
   type UserPage,
   type UserPatch,
 } from '../../core/ports/store.js';
+import type { RecordChanges } from '../../core/ports/documents.js';
 import type { OutgoingMail } from '../../core/ports/outbox.js';
 import { AuditFile } from './audit-file.js';
 import {
@@ -51,6 +52,7 @@ import {
   normalizeCredentials,
   userRecord,
   type AccountRecord,
+  type CredentialsDocument,
   type OneTimeTokenEntry,
   type SessionRecord,
 } from './records.js';
@@ -71,12 +73,22 @@ export interface FileStoreOptions {
   logger?: { warn(message: string): void };
 }
 
+type PasswordEntry = CredentialsDocument['passwords'][number];
+
+/**
+ * The lookup maps of the users, built from both files at first use and then
+ * kept up to date by the store's own writes (a sign-up adds its user, an
+ * edit moves its logins, a removal takes them out): rebuilding them costs a
+ * pass over every user. Dropped when the documents are reloaded from disk
+ * and when anything else changes the users collection (the data API, a
+ * whole-document transaction).
+ */
 interface Indexes {
-  generation: number;
   byId: Map<string, UserRecord>;
   byUsername: Map<string, string>;
   byEmail: Map<string, string>;
-  passwordIndex: Map<string, number>;
+  /** Each user's entry of credentials.json's passwords array (the first, if a hand edit left several). */
+  passwords: Map<string, PasswordEntry>;
   /** Users whose logins are the same after normalisation (hand edits, data from before it). */
   collisions: string[];
 }
@@ -98,6 +110,15 @@ export class FileStore implements Store {
    * A hit is checked against the token itself, so a stale entry cannot match.
    */
   private codeHashes: Map<string, string> | null = null;
+  /**
+   * userId -> hashes of the user's one-time tokens, so a sign-up, a removal
+   * or a new token finds a user's few tokens without a scan of everyone's.
+   * Built on first use, kept up to date by the token writes, dropped when
+   * the files are reloaded. A hit is checked against the token itself.
+   */
+  private tokensByUser: Map<string, Set<string>> | null = null;
+  /** True while the store reports its own change of a user's db.json record (see onChange below). */
+  private reportingOwnChange = false;
   private readonly sessionIndex: SessionIndex;
   private readonly identityIndex: IdentityIndex;
   private readonly audit: AuditFile;
@@ -110,9 +131,18 @@ export class FileStore implements Store {
     this.sessionIndex = new SessionIndex(() => normalizeCredentials(this.db.credentials));
     this.identityIndex = new IdentityIndex(() => normalizeCredentials(this.db.credentials));
     db.onReload(() => {
+      this.indexes = null;
       this.codeHashes = null;
+      this.tokensByUser = null;
       this.sessionIndex.reset();
       this.identityIndex.reset();
+    });
+    // The users collection changed by someone else (the data API, a whole-document transaction):
+    // the lookup maps are built again at next use. The store's own changes keep them up to date.
+    db.onChange((change) => {
+      if (this.reportingOwnChange) return;
+      const name = change.op === 'any' ? null : change.op === 'set' ? change.name : change.collection;
+      if (name === null || name === options.usersProp) this.indexes = null;
     });
   }
 
@@ -177,24 +207,24 @@ export class FileStore implements Store {
     id: string,
     now: string,
   ): Promise<User> {
-    return this.db.transact((docs) => {
+    // Journaled: the user's db.json record and its credentials.json entries are a few lines in the
+    // two journals, not a rewrite of either file (whose cost grows with the users).
+    return this.db.transactJournaled((docs, changes, records) => {
       const index = this.index(docs);
       if (index.byId.has(id) || (input.username !== null && index.byUsername.has(loginKey(input.username)))) {
         throw new AuthError('user_already_exists');
       }
       if (input.email !== null && index.byEmail.has(loginKey(input.email)))
         throw new AuthError('email_exists');
-      // This commit rewrites credentials.json whole: its changes need no journal lines.
-      const write = this.credentialsWrite(docs.credentials);
+      const write = this.credentialsWrite(docs.credentials, changes);
       const credentials = write.credentials;
       // Credentials an earlier user of this id left (see findOrphans) never pass to the new one:
       // not its password, sessions, refresh tokens nor one-time tokens.
       this.removeCredentials(write, id);
-      this.codeHashes = null;
       const record = userRecord(input.profile, this.options.userIdProp, id);
       this.users(docs).push(record);
-      // eslint-disable-next-line no-restricted-syntax -- a null-prototype map (normalizeCredentials)
-      credentials.accounts[id] = {
+      this.reportOwnChange(() => records.put(this.options.usersProp, this.options.userIdProp, record));
+      const account: AccountRecord = {
         username: input.username,
         email: input.email === null ? null : loginKey(input.email),
         emailConfirmedAt: input.emailConfirmedAt?.toISOString() ?? null,
@@ -206,16 +236,46 @@ export class FileStore implements Store {
         lastSignInAt: null,
         ...(input.isAnonymous ? { isAnonymous: true } : {}),
       };
-      syncEmailIdentity(write, id, credentials.accounts[id]);
-      if (passwordHash !== null) credentials.passwords.push({ sub: id, password: passwordHash });
+      // eslint-disable-next-line no-restricted-syntax -- a null-prototype map (normalizeCredentials)
+      credentials.accounts[id] = account;
+      changes.wrote('accounts', id);
+      syncEmailIdentity(write, id, account);
+      if (passwordHash !== null) this.setPassword(write, id, passwordHash);
       const session = writes.session;
       if (session) {
         // The first session, in the same commit as its user.
         writeNewSession(write, id, session);
       }
-      this.indexes = null;
-      return this.toUser(id, record, credentials.accounts[id]);
+      index.byId.set(id, record);
+      this.indexLogins(index, id, account);
+      return this.toUser(id, record, account);
     });
+  }
+
+  /** Runs `report`, a report of the store's own change of a user record: the lookup maps follow it already. */
+  private reportOwnChange(report: () => void): void {
+    this.reportingOwnChange = true;
+    try {
+      report();
+    } finally {
+      this.reportingOwnChange = false;
+    }
+  }
+
+  /** The user's logins into the lookup maps (as index() reads them: no account, the id is the user name). */
+  private indexLogins(index: Indexes, id: string, account: AccountRecord | undefined): void {
+    const username = account ? account.username : id;
+    if (username) index.byUsername.set(loginKey(username), id);
+    if (account?.email) index.byEmail.set(loginKey(account.email), id);
+  }
+
+  /** The user's logins out of the lookup maps, where they name this user. */
+  private unindexLogins(index: Indexes, id: string, account: AccountRecord | undefined): void {
+    const username = account ? account.username : id;
+    if (username && index.byUsername.get(loginKey(username)) === id)
+      index.byUsername.delete(loginKey(username));
+    if (account?.email && index.byEmail.get(loginKey(account.email)) === id)
+      index.byEmail.delete(loginKey(account.email));
   }
 
   async findUserById(id: string): Promise<User | null> {
@@ -249,10 +309,18 @@ export class FileStore implements Store {
         this.applyUserPatch({ data: this.db.data, credentials }, id, patch, changes),
       );
     }
-    return this.db.transact((docs) => this.applyUserPatch(docs, id, patch, new CredentialChanges()));
+    return this.db.transactJournaled((docs, changes, records) =>
+      this.applyUserPatch(docs, id, patch, changes, records),
+    );
   }
 
-  private applyUserPatch(docs: Documents, id: string, patch: UserPatch, changes: CredentialChanges): User {
+  private applyUserPatch(
+    docs: Documents,
+    id: string,
+    patch: UserPatch,
+    changes: CredentialChanges,
+    records?: RecordChanges,
+  ): User {
     const index = this.index(docs);
     const record = index.byId.get(id);
     if (!record) throw new AuthError('user_not_found');
@@ -265,6 +333,9 @@ export class FileStore implements Store {
       if (owner !== undefined && owner !== id) throw new AuthError('email_exists');
     }
     const account = this.accountFor(docs, id);
+    // A hand edit may have left two users one login: the maps are then built again (collisions kept).
+    const loginsMove = patch.username !== undefined || patch.email !== undefined;
+    if (loginsMove) this.unindexLogins(index, id, account);
     if (patch.username !== undefined) account.username = patch.username;
     if (patch.email !== undefined) account.email = patch.email === null ? null : loginKey(patch.email);
     if (patch.emailConfirmedAt !== undefined)
@@ -281,15 +352,19 @@ export class FileStore implements Store {
       const users = this.users(docs);
       // eslint-disable-next-line no-restricted-syntax -- an array index
       users[users.indexOf(record)] = stored;
+      index.byId.set(id, stored);
+      if (!records) throw new Error('a profile is written by a journaled transaction');
+      this.reportOwnChange(() => records.put(this.options.usersProp, this.options.userIdProp, stored));
     }
     account.updatedAt = new Date().toISOString();
     changes.wrote('accounts', id);
     // GoTrue's email identity follows the address and its confirmation.
     if (patch.email !== undefined || patch.emailConfirmedAt !== undefined)
       syncEmailIdentity(this.credentialsWrite(docs.credentials, changes), id, account);
-    // A sign-in's lastSignInAt changes no login: the lookup maps stay (rebuilding them costs a pass over every user).
-    if (patch.username !== undefined || patch.email !== undefined || patch.profile !== undefined)
-      this.indexes = null;
+    if (loginsMove) {
+      if (index.collisions.length > 0) this.indexes = null;
+      else this.indexLogins(index, id, account);
+    }
     return this.toUser(id, stored, account);
   }
 
@@ -297,12 +372,17 @@ export class FileStore implements Store {
     // db.json first, then credentials: a crash in between leaves credentials without a user
     // (reported at open, and dropped if a user of that id is created again), never a user
     // without credentials.
-    const existed = await this.db.transact((docs) => {
+    const existed = await this.db.transactJournaled((docs, _changes, records) => {
+      const index = this.index(docs);
+      const record = index.byId.get(id);
+      if (!record) return false;
       const users = this.users(docs);
-      const position = users.findIndex((record) => this.idOf(record) === id);
-      if (position === -1) return false;
-      users.splice(position, 1);
-      this.indexes = null;
+      users.splice(users.indexOf(record), 1);
+      this.reportOwnChange(() => records.delete(this.options.usersProp, this.options.userIdProp, id));
+      index.byId.delete(id);
+      this.unindexLogins(index, id, normalizeCredentials(docs.credentials).accounts[id]);
+      // A login another user shared (a hand edit) is theirs now: the maps are built again.
+      if (index.collisions.length > 0) this.indexes = null;
       return true;
     });
     // The audit log is left alone: it is the record of what happened to the user.
@@ -377,9 +457,7 @@ export class FileStore implements Store {
   // ---- credentials
 
   async getPasswordHash(userId: string): Promise<string | null> {
-    const position = this.index().passwordIndex.get(userId);
-    if (position === undefined) return null;
-    return normalizeCredentials(this.db.credentials).passwords[position]?.password ?? null;
+    return this.index().passwords.get(userId)?.password ?? null;
   }
 
   async replacePasswordHash(
@@ -387,9 +465,9 @@ export class FileStore implements Store {
     passwordHash: string,
     expectedHash: string | null,
   ): Promise<boolean> {
-    return this.db.transact((docs) => {
-      if (!this.index(docs).byId.has(userId) || this.storedHash(docs, userId) !== expectedHash) return false;
-      this.setPassword(docs, userId, passwordHash);
+    return this.db.transactCredentials((stored, changes) => {
+      if (!this.index().byId.has(userId) || this.storedHash(userId) !== expectedHash) return false;
+      this.setPassword(this.credentialsWrite(stored, changes), userId, passwordHash);
       return true;
     });
   }
@@ -401,30 +479,27 @@ export class FileStore implements Store {
     now: Date,
     expectedHash?: string | null,
   ): Promise<User> {
-    return this.db.transact((docs) => {
-      const record = this.index(docs).byId.get(userId);
+    return this.db.transactCredentials((stored, changes) => {
+      const write = this.credentialsWrite(stored, changes);
+      const docs = { data: this.db.data, credentials: stored };
+      const record = this.index().byId.get(userId);
       if (!record) throw new AuthError('user_not_found');
       // Compare-and-set inside the serialized write queue, before anything changes (a throwing
       // transaction is not undone): the proof of this change must still stand.
-      if (expectedHash !== undefined && this.storedHash(docs, userId) !== expectedHash)
+      if (expectedHash !== undefined && this.storedHash(userId) !== expectedHash)
         throw new AuthError('invalid_credentials');
       if (keepSessionId !== null) {
-        const sessions = normalizeCredentials(docs.credentials).sessions;
+        const sessions = write.credentials.sessions;
         const kept = Object.hasOwn(sessions, keepSessionId) ? sessions[keepSessionId] : undefined;
         if (kept?.userId !== userId || kept.revokedAt !== null) throw new AuthError('session_not_found');
       }
-      this.setPassword(docs, userId, passwordHash);
+      this.setPassword(write, userId, passwordHash);
       const account = this.accountFor(docs, userId);
       // A kept session keeps its access token working: the other sessions' tokens fail their session check.
       if (keepSessionId === null) account.tokenVersion += 1;
       account.updatedAt = now.toISOString();
-      revokeUserSessions(
-        this.credentialsWrite(docs.credentials),
-        userId,
-        keepSessionId,
-        'password_changed',
-        now,
-      );
+      changes.wrote('accounts', userId);
+      revokeUserSessions(write, userId, keepSessionId, 'password_changed', now);
       return this.toUser(userId, record, account);
     });
   }
@@ -573,9 +648,8 @@ export class FileStore implements Store {
   private writeOneTimeToken(token: OneTimeToken, options: { unlessIssuedAfter?: Date }): Promise<TokenWrite> {
     return this.db.transactCredentials((stored, changes) => {
       const tokens = normalizeCredentials(stored).oneTimeTokens;
-      const codes = this.codeIndex(tokens);
-      const earlier = Object.entries(tokens).filter(
-        ([, entry]) => entry.userId === token.userId && entry.purpose === token.purpose,
+      const earlier = this.tokensOf(tokens, token.userId).filter(
+        ([, entry]) => entry.purpose === token.purpose,
       );
       const since = options.unlessIssuedAfter;
       const throttled = earlier.some(
@@ -601,10 +675,9 @@ export class FileStore implements Store {
       for (const [hash, entry] of earlier) {
         delete tokens[hash];
         changes.wrote('oneTimeTokens', hash);
-        forgetCode(codes, hash, entry);
+        this.forgetToken(tokens, hash, entry);
       }
-      // eslint-disable-next-line no-restricted-syntax -- a null-prototype map (normalizeCredentials)
-      tokens[token.hash] = {
+      const entry: OneTimeTokenEntry = {
         codeHash: token.codeHash,
         recipient: token.recipient ?? null,
         userId: token.userId,
@@ -613,8 +686,10 @@ export class FileStore implements Store {
         expiresAt: token.expiresAt.toISOString(),
         data: token.data,
       };
+      // eslint-disable-next-line no-restricted-syntax -- a null-prototype map (normalizeCredentials)
+      tokens[token.hash] = entry;
       changes.wrote('oneTimeTokens', token.hash);
-      if (token.codeHash !== null) codes.set(token.codeHash, token.hash);
+      this.indexToken(tokens, token.hash, entry);
       return { stored: true };
     });
   }
@@ -627,7 +702,7 @@ export class FileStore implements Store {
       const entry = tokens[hash]!;
       delete tokens[hash];
       changes.wrote('oneTimeTokens', hash);
-      forgetCode(this.codeIndex(tokens), hash, entry);
+      this.forgetToken(tokens, hash, entry);
       if (new Date(entry.expiresAt).getTime() <= now.getTime()) return null;
       return toOneTimeToken(hash, entry);
     });
@@ -643,7 +718,7 @@ export class FileStore implements Store {
           continue;
         delete tokens[found.hash];
         changes.wrote('oneTimeTokens', found.hash);
-        forgetCode(this.codeIndex(tokens), found.hash, found.entry);
+        this.forgetToken(tokens, found.hash, found.entry);
         if (new Date(found.entry.expiresAt).getTime() <= now.getTime()) return null;
         return toOneTimeToken(found.hash, found.entry);
       }
@@ -662,10 +737,9 @@ export class FileStore implements Store {
   }
 
   async findOneTimeToken(userId: string, purpose: string, now: Date): Promise<OneTimeToken | null> {
-    // A scan: a user has at most one token per purpose, and this runs only when one is about to be sent.
     const tokens = normalizeCredentials(this.db.credentials).oneTimeTokens;
-    for (const [hash, entry] of Object.entries(tokens)) {
-      if (entry.userId === userId && entry.purpose === purpose && Date.parse(entry.expiresAt) > now.getTime())
+    for (const [hash, entry] of this.tokensOf(tokens, userId)) {
+      if (entry.purpose === purpose && Date.parse(entry.expiresAt) > now.getTime())
         return toOneTimeToken(hash, entry);
     }
     return null;
@@ -739,23 +813,66 @@ export class FileStore implements Store {
   /** Everything credentials.json holds of a user: password, account, sessions, refresh and one-time tokens. */
   private removeCredentials(write: CredentialsWrite & IdentitiesWrite, userId: string): void {
     const { credentials, changes } = write;
-    const before = credentials.passwords.length;
-    credentials.passwords = credentials.passwords.filter((entry) => entry.sub !== userId);
-    if (credentials.passwords.length !== before) changes.wrotePassword(userId);
+    const passwords = this.index().passwords;
+    if (passwords.has(userId)) {
+      // A scan, only for a user that has a password (a removal, or a sign-up over an orphan).
+      credentials.passwords = credentials.passwords.filter((entry) => entry.sub !== userId);
+      passwords.delete(userId);
+      changes.wrotePassword(userId, null);
+    }
     if (Object.hasOwn(credentials.accounts, userId)) {
       delete credentials.accounts[userId];
       changes.wrote('accounts', userId);
     }
     removeUserIdentities(write, userId);
     removeSessions(write, this.sessionIndex.sessionsOf(userId));
-    for (const [hash, token] of Object.entries(credentials.oneTimeTokens)) {
-      if (token.userId !== userId) continue;
-      delete credentials.oneTimeTokens[hash];
+    const tokens = credentials.oneTimeTokens;
+    for (const [hash, entry] of this.tokensOf(tokens, userId)) {
+      delete tokens[hash];
       changes.wrote('oneTimeTokens', hash);
+      this.forgetToken(tokens, hash, entry);
     }
-    // Password positions and logins moved; codes may name removed tokens.
-    this.indexes = null;
-    this.codeHashes = null;
+  }
+
+  /** The user's one-time tokens, by hash. */
+  private tokensOf(
+    tokens: Record<string, OneTimeTokenEntry>,
+    userId: string,
+  ): Array<[string, OneTimeTokenEntry]> {
+    if (!this.tokensByUser) {
+      const byUser = new Map<string, Set<string>>();
+      for (const [hash, entry] of Object.entries(tokens)) addTo(byUser, entry.userId, hash);
+      this.tokensByUser = byUser;
+    }
+    const found: Array<[string, OneTimeTokenEntry]> = [];
+    for (const hash of this.tokensByUser.get(userId) ?? []) {
+      const entry = Object.hasOwn(tokens, hash) ? tokens[hash]! : undefined;
+      if (entry?.userId === userId) found.push([hash, entry]);
+    }
+    return found;
+  }
+
+  /** A token put: into the per-user and code indexes. */
+  private indexToken(
+    tokens: Record<string, OneTimeTokenEntry>,
+    hash: string,
+    entry: OneTimeTokenEntry,
+  ): void {
+    this.tokensOf(tokens, entry.userId);
+    addTo(this.tokensByUser!, entry.userId, hash);
+    if (entry.codeHash) this.codeIndex(tokens).set(entry.codeHash, hash);
+  }
+
+  /** A token removed: out of the per-user and code indexes. */
+  private forgetToken(
+    tokens: Record<string, OneTimeTokenEntry>,
+    hash: string,
+    entry: OneTimeTokenEntry,
+  ): void {
+    const hashes = this.tokensByUser?.get(entry.userId);
+    hashes?.delete(hash);
+    if (hashes?.size === 0) this.tokensByUser!.delete(entry.userId);
+    forgetCode(this.codeIndex(tokens), hash, entry);
   }
 
   private codeIndex(tokens: Record<string, OneTimeTokenEntry>): Map<string, string> {
@@ -790,10 +907,9 @@ export class FileStore implements Store {
     return String(record[this.options.userIdProp]);
   }
 
-  /** Lookup maps, rebuilt after any change (commit or hand edit) to the documents. */
+  /** The lookup maps (see Indexes), built at first use. */
   private index(docs?: Documents): Indexes {
-    const generation = this.db.generation;
-    if (this.indexes?.generation === generation) return this.indexes;
+    if (this.indexes) return this.indexes;
     const source = docs ?? { data: this.db.data, credentials: this.db.credentials };
     const credentials = normalizeCredentials(source.credentials);
     const byId = new Map<string, UserRecord>();
@@ -816,9 +932,9 @@ export class FileStore implements Store {
       // The address is the account's only: an `email` on the public record is user data, never a login.
       if (account?.email) claim(byEmail, loginKey(account.email), id);
     }
-    const passwordIndex = new Map<string, number>();
-    credentials.passwords.forEach((entry, position) => passwordIndex.set(entry.sub, position));
-    this.indexes = { generation, byId, byUsername, byEmail, passwordIndex, collisions };
+    const passwords = new Map<string, PasswordEntry>();
+    for (const entry of credentials.passwords) if (!passwords.has(entry.sub)) passwords.set(entry.sub, entry);
+    this.indexes = { byId, byUsername, byEmail, passwords, collisions };
     return this.indexes;
   }
 
@@ -836,17 +952,20 @@ export class FileStore implements Store {
     return accounts[id];
   }
 
-  private storedHash(docs: Documents, userId: string): string | null {
-    const passwords = normalizeCredentials(docs.credentials).passwords;
-    return passwords.find((candidate) => candidate.sub === userId)?.password ?? null;
+  private storedHash(userId: string): string | null {
+    return this.index().passwords.get(userId)?.password ?? null;
   }
 
-  private setPassword(docs: Documents, userId: string, passwordHash: string): void {
-    const passwords = normalizeCredentials(docs.credentials).passwords;
-    const entry = passwords.find((candidate) => candidate.sub === userId);
+  private setPassword(write: CredentialsWrite, userId: string, passwordHash: string): void {
+    const passwords = this.index().passwords;
+    let entry = passwords.get(userId);
     if (entry) entry.password = passwordHash;
-    else passwords.push({ sub: userId, password: passwordHash });
-    this.indexes = null;
+    else {
+      entry = { sub: userId, password: passwordHash };
+      write.credentials.passwords.push(entry);
+      passwords.set(userId, entry);
+    }
+    write.changes.wrotePassword(userId, entry);
   }
 
   private toUser(id: string, record: UserRecord, account: AccountRecord | undefined): User {
@@ -871,6 +990,12 @@ export class FileStore implements Store {
       invitedAt: stored.invitedAt ? new Date(stored.invitedAt) : null,
     };
   }
+}
+
+function addTo(index: Map<string, Set<string>>, key: string, value: string): void {
+  let values = index.get(key);
+  if (!values) index.set(key, (values = new Set()));
+  values.add(value);
 }
 
 function defaultAccount(id: string): AccountRecord {

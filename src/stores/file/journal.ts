@@ -9,7 +9,17 @@ export type JsonObject = Record<string, unknown>;
 export interface JournalFormat<Change> {
   /** The change a parsed line holds; throws (saying what is wrong) on anything else. */
   parse(value: unknown): Change;
-  apply(doc: JsonObject, change: Change): void;
+  /**
+   * What applies changes to `doc`, one replay's worth: it may keep lookups
+   * of `doc` between the changes it applies (nothing else changes `doc`
+   * during a replay).
+   */
+  replayer(doc: JsonObject): Replayer<Change>;
+}
+
+/** Applies one replay's changes (a method: a journal of any change is a Journal<unknown>). */
+export interface Replayer<Change> {
+  apply(change: Change): void;
 }
 
 /**
@@ -58,6 +68,7 @@ export class Journal<Change> {
     const lines = text.split('\n');
     const tail = lines.pop() ?? '';
     let applied = 0;
+    const replay = this.format.replayer(doc);
     for (const [index, line] of lines.entries()) {
       if (line === '') continue;
       let value: unknown;
@@ -72,7 +83,7 @@ export class Journal<Change> {
       } catch (error) {
         throw this.damaged(index + 1, `is not a change restauth writes: ${(error as Error).message}`, error);
       }
-      this.format.apply(doc, change);
+      replay.apply(change);
       applied++;
     }
     return { applied, tornTail: tail !== '' };
@@ -88,7 +99,16 @@ export class Journal<Change> {
       await syncFolder(dirname(this.path));
     }
     try {
-      await this.handle.write(text);
+      const bytes = Buffer.from(text);
+      const { bytesWritten } = await this.handle.write(bytes);
+      // One write(2): on a disk that fills up it may write part of the lines and say so instead of failing.
+      // A part is never acknowledged (nor left for the next append to follow): cut off below, as any failure.
+      if (bytesWritten !== bytes.length) {
+        throw Object.assign(
+          new Error(`ENOSPC: no space left on device, wrote ${bytesWritten} of ${bytes.length} bytes`),
+          { code: 'ENOSPC', errno: -28, syscall: 'write' },
+        );
+      }
       await this.handle.datasync();
     } catch (error) {
       await this.handle.truncate(before).catch(() => {});
@@ -98,9 +118,28 @@ export class Journal<Change> {
     this.lines.push(...lines);
   }
 
+  /** Where the journal ends now, to undo what is appended after (undoSince). */
+  mark(): { size: number; count: number } {
+    return { size: this.size, count: this.lines.length };
+  }
+
+  /**
+   * Takes back the lines appended since `mark` (their commit failed on the
+   * other file's journal): cut off the file, so neither memory's replay nor
+   * a restart's applies them. If the file cannot be cut, it keeps them.
+   */
+  async undoSince(mark: { size: number; count: number }): Promise<void> {
+    if (this.size === mark.size) return;
+    await this.handle?.truncate(mark.size);
+    await this.handle?.datasync();
+    this.size = mark.size;
+    this.lines.length = mark.count;
+  }
+
   /** Reapplies the lines written since the last compaction (after the document was reloaded from disk). */
   replayOnto(doc: JsonObject): void {
-    for (const line of this.lines) this.format.apply(doc, this.format.parse(JSON.parse(line)));
+    const replay = this.format.replayer(doc);
+    for (const line of this.lines) replay.apply(this.format.parse(JSON.parse(line)));
   }
 
   /** After the document was rewritten with everything: the journal starts over. */

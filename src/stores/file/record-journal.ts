@@ -44,7 +44,10 @@ export function journalPathFor(dataFile: string): string {
 /** The journal of db.json's record writes (see Journal). */
 export class RecordJournal extends Journal<RecordChange> {
   constructor(path: string) {
-    super(path, { parse: parseRecordChange, apply: applyChange });
+    super(path, {
+      parse: parseRecordChange,
+      replayer: (doc) => ({ apply: (change) => applyChange(doc, change) }),
+    });
   }
 }
 
