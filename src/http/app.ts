@@ -22,7 +22,7 @@ import { useMiddlewares } from './middlewares.js';
 import { WatchedRoutes } from './watched-routes.js';
 import { healthRoutes } from './health.js';
 import { LazyValidators } from './lazy-validators.js';
-import { RequestLineLogController, requestLineLogger } from './logging.js';
+import { deferredChildLogger, RequestLineLogController, requestLineLogger } from './logging.js';
 import { observeRequests } from './metrics.js';
 import { RequestsInFlight, SHUTDOWN_GRACE_MS } from './in-flight.js';
 import { registerOpenApi } from './openapi.js';
@@ -90,6 +90,8 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       ? {
           loggerInstance: options.logger as FastifyBaseLogger,
           logController: new RequestLineLogController(requestLineLogger(options.logger)),
+          // request.log is built when something logs through it, not for every request (logging.ts).
+          childLoggerFactory: deferredChildLogger,
         }
       : { logger: false }),
     bodyLimit: config.bodyLimit,
