@@ -441,7 +441,7 @@ export class AuthService {
    */
   async check(accessToken: string, namedUser: string | null = null): Promise<CheckResult> {
     const now = this.now();
-    const claims = await this.deps.tokens.verify(accessToken, now);
+    const claims = this.deps.tokens.verifyNow(accessToken, now);
     const [session, user] = await Promise.all([
       this.deps.store.findSession(claims.session_id),
       this.deps.store.findUserById(claims.sub),
@@ -460,7 +460,7 @@ export class AuthService {
     const { store } = this.deps;
     if (!store.findTokenStanding) return (await this.check(accessToken, namedUser)).claims;
     const now = this.now();
-    const claims = await this.deps.tokens.verify(accessToken, now);
+    const claims = this.deps.tokens.verifyNow(accessToken, now);
     this.assertHonoured(claims, await store.findTokenStanding(claims.session_id, claims.sub), now, namedUser);
     return claims;
   }

@@ -84,13 +84,21 @@ export function checkClaims(payload: JWTPayload, now: Date, rules: ClaimRules): 
     const audiences = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : [];
     if (!audiences.includes(rules.audience)) throw invalid('aud');
   }
-  const seconds = Math.floor(now.getTime() / 1000);
   for (const claim of ['iat', 'nbf', 'exp'] as const) {
     const value = payload[claim];
     if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value))) throw invalid(claim);
   }
-  if (payload.nbf !== undefined && payload.nbf > seconds + rules.clockTolerance)
+  checkTimes(payload, now, rules.clockTolerance);
+}
+
+/**
+ * The part of checkClaims that depends on the time: not before nbf, before exp (each a finite number
+ * or absent, as checkClaims made sure). All a token verified before needs checked again.
+ */
+export function checkTimes(payload: JWTPayload, now: Date, clockTolerance: number): void {
+  const seconds = Math.floor(now.getTime() / 1000);
+  if (payload.nbf !== undefined && payload.nbf > seconds + clockTolerance)
     throw new TokenError('bad_jwt', 'jwt not active');
-  if (payload.exp !== undefined && payload.exp <= seconds - rules.clockTolerance)
+  if (payload.exp !== undefined && payload.exp <= seconds - clockTolerance)
     throw new TokenError('token_expired', 'jwt expired');
 }
