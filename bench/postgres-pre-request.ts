@@ -1,8 +1,10 @@
 /**
  * The pre-request function's cost per PostgREST request, restauth's `auth.check_token_count()` beside
- * postgrest-auth's own (v0.0.3: one lookup of the role's token_count) and beside restauth's of
- * migration 24 (three lookups in one query, before the session's row of migration 25), measured with
- * pgbench on the same transaction with no pre-request, a no-op one and each check, in interleaved rounds.
+ * postgrest-auth's own (v0.0.3: one lookup of the role's token_count), restauth's of migration 24
+ * (three lookups in one query, before the session's row) and of migration 26 (the session's row
+ * compared in eight expressions, before migration 27), measured with pgbench on the same transaction
+ * with no pre-request, a no-op one and each check, in interleaved rounds; with postgrest-auth's one
+ * user, then with 1,000 and 20,000 users holding a session each, a random one's token per transaction.
  */
 import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -11,7 +13,7 @@ import { promisify } from 'node:util';
 import { decodeJwt } from 'jose';
 import pg from 'pg';
 import { quotedNames } from '../src/stores/postgres/migrations.js';
-import { preRequestInOneQuery } from '../src/stores/postgres/pre-request.js';
+import { preRequestInOneQuery, preRequestOnOneRowFunction } from '../src/stores/postgres/pre-request.js';
 import { table } from './support.js';
 
 const run = promisify(execFile);
@@ -163,6 +165,14 @@ async function backendCpuMicroseconds(
   }
 }
 
+/** The claims the in-server loop sets, one token's each transaction in turn: given, or bench_claims' rows. */
+type ClaimsSource = { literal: string } | 'bench_claims';
+
+const claimsArray = (claims: ClaimsSource) =>
+  claims === 'bench_claims'
+    ? 'ARRAY(SELECT claims FROM public.bench_claims ORDER BY token_number)'
+    : `ARRAY[${pg.escapeLiteral(claims.literal)}]`;
+
 /** Transactions per round of the in-server loop, and its rounds (each round a fraction of a second). */
 const LOOP_TRANSACTIONS = 3000;
 const LOOP_ROUNDS = 9;
@@ -177,7 +187,7 @@ const LOOP_ROUNDS = 9;
  */
 async function inServerLoopMicroseconds(
   url: string,
-  claims: string,
+  claims: ClaimsSource,
   call: string | null,
   count: number,
 ): Promise<number | null> {
@@ -189,19 +199,25 @@ async function inServerLoopMicroseconds(
       CREATE PROCEDURE public.${name}(n int, INOUT ns bigint DEFAULT 0) LANGUAGE plpgsql AS $p$
       DECLARE
         before bigint;
+        -- Each transaction the next token's claims, round the list (the same work for every variant).
+        tokens text[] := ${claimsArray(claims)};
+        m int := cardinality(tokens);
       BEGIN
         COMMIT;
         before := split_part(pg_read_file('/proc/self/schedstat'), ' ', 1)::bigint;
         FOR i IN 1..n LOOP
-          PERFORM set_config('role', '${USER_ROLE}', true), set_config('request.jwt.claims', ${pg.escapeLiteral(claims)}, true),
+          PERFORM set_config('role', '${USER_ROLE}', true), set_config('request.jwt.claims', tokens[1 + i % m], true),
             set_config('request.jwt.claim.count', '0', true);
           ${call === null ? '' : `PERFORM ${call};`}
           COMMIT;
         END LOOP;
         ns := (split_part(pg_read_file('/proc/self/schedstat'), ' ', 1)::bigint - before) / n;
       END $p$`);
-    await client.query(`CALL public.${name}(200)`); // plans and caches made
-    const { rows } = await client.query<{ ns: string }>(`CALL public.${name}(${count})`);
+    // Plans and caches made; a variant costing milliseconds (postgrest-auth's at 20,000 users) runs
+    // fewer transactions, a quarter of a second's worth.
+    const warm = await client.query<{ ns: string }>(`CALL public.${name}(200)`);
+    const n = Math.max(50, Math.min(count, Math.floor(0.25e9 / Math.max(1, Number(warm.rows[0]!.ns)))));
+    const { rows } = await client.query<{ ns: string }>(`CALL public.${name}(${n})`);
     return Number(rows[0]!.ns) / 1000;
   } catch {
     return null;
@@ -213,6 +229,38 @@ async function inServerLoopMicroseconds(
 
 /** Microseconds one transaction of `clients` concurrent ones takes at `tps`. */
 const microseconds = (tps: number) => (CLIENTS / tps) * 1e6;
+
+/** The bench's variants: the pre-request statement of each (null: none). */
+const VARIANTS = {
+  without: null,
+  // The floor: any pre-request is one more statement, one more round trip.
+  'no-op': 'select 1;',
+  'postgrest-auth': 'select "postgrest_auth"."check_token_count"();',
+  restauth: 'select "auth"."check_token_count"();',
+  'restauth, migration 26': 'select "auth"."check_token_on_one_row"();',
+  'restauth, migration 24': 'select "auth"."check_token_in_one_query"();',
+} as const;
+type Variant = keyof typeof VARIANTS;
+
+/** The statement a variant's pre-request runs inside the in-server loop (PERFORM takes no SELECT). */
+const loopCall = (pre: string | null) =>
+  pre === null ? null : pre.replace(/^select /, '').replace(/;$/, '');
+
+/** Runs each variant's loop `LOOP_ROUNDS` times, interleaved: each one's µs per transaction. */
+async function loopRounds(
+  url: string,
+  claims: ClaimsSource,
+  names: readonly Variant[],
+): Promise<Record<string, number[]>> {
+  const loop = Object.fromEntries(names.map((name) => [name, [] as number[]]));
+  for (let round = 0; round < LOOP_ROUNDS; round++) {
+    for (const name of names) {
+      const used = await inServerLoopMicroseconds(url, claims, loopCall(VARIANTS[name]), LOOP_TRANSACTIONS);
+      if (used !== null) loop[name]!.push(used);
+    }
+  }
+  return loop;
+}
 
 export async function preRequestCost(
   url: string,
@@ -234,28 +282,27 @@ export async function preRequestCost(
       GRANT SELECT ON public.notes TO ${pg.escapeIdentifier(options.authenticated)};
       INSERT INTO public.notes (owner, body) VALUES (${pg.escapeLiteral(String(decodeJwt(accessToken).sub))}, 'hello');
       ANALYZE public.notes;`);
-    // restauth's check before migration 25, under another name: the before beside the now.
+    // restauth's checks of migrations 24 and 26 under other names: the befores beside the now.
     const names = quotedNames({
       schema: 'auth',
       table: 'users',
       anonymousRole: 'anon', // not in the function
       authenticatedRole: options.authenticated,
     });
+    const grant = (fn: string) =>
+      `GRANT EXECUTE ON FUNCTION auth.${fn}() TO ${pg.escapeIdentifier(options.authenticated)};`;
     await client.query(
       preRequestInOneQuery(names).replace('.check_token_count()', '.check_token_in_one_query()') +
-        `GRANT EXECUTE ON FUNCTION auth.check_token_in_one_query() TO ${pg.escapeIdentifier(options.authenticated)};`,
+        grant('check_token_in_one_query'),
+    );
+    await client.query(
+      preRequestOnOneRowFunction(names).replace('.check_token_count()', '.check_token_on_one_row()') +
+        grant('check_token_on_one_row'),
     );
   } finally {
     await client.end();
   }
-  const variants = {
-    without: null,
-    // The floor: any pre-request is one more statement, one more round trip.
-    'no-op': 'select 1;',
-    'postgrest-auth': 'select "postgrest_auth"."check_token_count"();',
-    restauth: 'select "auth"."check_token_count"();',
-    'restauth, migration 24': 'select "auth"."check_token_in_one_query"();',
-  } as const;
+  const variants = VARIANTS;
   const rows = [];
   for (const [shape, mode, script] of [
     [
@@ -273,8 +320,8 @@ export async function preRequestCost(
         runs[name]!.push(await pgbench(url, script(pre), dir, options.seconds, mode));
       }
     }
-    const tps = (name: keyof typeof variants) => median(runs[name]!);
-    const above = (name: keyof typeof variants) => microseconds(tps(name)) - microseconds(tps('no-op'));
+    const tps = (name: Variant) => median(runs[name]!);
+    const above = (name: Variant) => microseconds(tps(name)) - microseconds(tps('no-op'));
     // Per round, restauth's cost above the no-op over postgrest-auth's: the ratio the medians hide.
     const perRound = runs.restauth!.map((restauth, round) => {
       const noop = microseconds(runs['no-op']![round]!);
@@ -290,6 +337,9 @@ export async function preRequestCost(
       'µs above no-op, postgrest-auth': above('postgrest-auth').toFixed(0),
       'µs above no-op, restauth': above('restauth').toFixed(0),
       'ratio restauth / postgrest-auth': (above('restauth') / above('postgrest-auth')).toFixed(2),
+      'ratio migration 26 / postgrest-auth': (
+        above('restauth, migration 26') / above('postgrest-auth')
+      ).toFixed(2),
       'ratio migration 24 / postgrest-auth': (
         above('restauth, migration 24') / above('postgrest-auth')
       ).toFixed(2),
@@ -308,17 +358,10 @@ export async function preRequestCost(
     }
   }
   // The same transaction looped inside the server: the functions' own cost, least moved by the machine.
-  const loop = Object.fromEntries(Object.keys(variants).map((name) => [name, [] as number[]]));
-  for (let round = 0; round < LOOP_ROUNDS; round++) {
-    for (const [name, pre] of Object.entries(variants)) {
-      const call = pre === null ? null : pre.replace(/^select /, '').replace(/;$/, '');
-      const used = await inServerLoopMicroseconds(url, claims, call, LOOP_TRANSACTIONS);
-      if (used !== null) loop[name]!.push(used);
-    }
-  }
+  const loop = await loopRounds(url, { literal: claims }, Object.keys(variants) as Variant[]);
   console.log(
     `\n## Pre-request cost (pgbench, ${CLIENTS} clients, ${options.seconds} s each, medians of ${options.rounds} interleaved rounds; ` +
-      'µs per transaction above a no-op pre-request)\n',
+      'µs per transaction above a no-op pre-request; postgrest-auth with its one user)\n',
   );
   console.log(table(rows));
   const printLoop = () => {
@@ -326,7 +369,7 @@ export async function preRequestCost(
       console.log('\nThe in-server loop not measured: the server cannot read /proc/self/schedstat here.');
       return;
     }
-    const above = (name: keyof typeof variants) => median(loop[name]!) - median(loop['no-op']!);
+    const above = (name: Variant) => median(loop[name]!) - median(loop['no-op']!);
     console.log(
       `\n## The server's CPU per transaction looped inside one backend (${LOOP_TRANSACTIONS} transactions, medians of ${LOOP_ROUNDS} interleaved rounds)\n`,
     );
@@ -338,6 +381,10 @@ export async function preRequestCost(
           'µs above no-op, postgrest-auth': above('postgrest-auth').toFixed(1),
           'µs above no-op, restauth': above('restauth').toFixed(1),
           'ratio restauth / postgrest-auth': (above('restauth') / above('postgrest-auth')).toFixed(2),
+          'µs above no-op, migration 26': above('restauth, migration 26').toFixed(1),
+          'ratio migration 26 / postgrest-auth': (
+            above('restauth, migration 26') / above('postgrest-auth')
+          ).toFixed(2),
           'µs above no-op, migration 24': above('restauth, migration 24').toFixed(1),
           'ratio migration 24 / postgrest-auth': (
             above('restauth, migration 24') / above('postgrest-auth')
@@ -348,29 +395,177 @@ export async function preRequestCost(
   };
   if (cpu.restauth!.length === 0) {
     console.log("\nThe server's CPU per transaction not measured: its process cannot be read here.");
-    printLoop();
-    return;
+  } else {
+    const cpuAbove = (name: Variant) => median(cpu[name]!) - median(cpu['no-op']!);
+    console.log(
+      `\n## The server's CPU per minimal transaction (one client, ${CPU_TRANSACTIONS} transactions, medians of ${options.rounds} rounds)\n`,
+    );
+    console.log(
+      table([
+        {
+          'µs without': median(cpu.without!).toFixed(1),
+          'no-op': median(cpu['no-op']!).toFixed(1),
+          'postgrest-auth': median(cpu['postgrest-auth']!).toFixed(1),
+          restauth: median(cpu.restauth!).toFixed(1),
+          'µs above no-op, postgrest-auth': cpuAbove('postgrest-auth').toFixed(1),
+          'µs above no-op, restauth': cpuAbove('restauth').toFixed(1),
+          'ratio restauth / postgrest-auth': (cpuAbove('restauth') / cpuAbove('postgrest-auth')).toFixed(2),
+          'µs above no-op, migration 26': cpuAbove('restauth, migration 26').toFixed(1),
+          'µs above no-op, migration 24': cpuAbove('restauth, migration 24').toFixed(1),
+          'ratio migration 24 / postgrest-auth': (
+            cpuAbove('restauth, migration 24') / cpuAbove('postgrest-auth')
+          ).toFixed(2),
+        },
+      ]),
+    );
   }
-  const cpuAbove = (name: keyof typeof variants) => median(cpu[name]!) - median(cpu['no-op']!);
-  console.log(
-    `\n## The server's CPU per minimal transaction (one client, ${CPU_TRANSACTIONS} transactions, medians of ${options.rounds} rounds)\n`,
-  );
-  console.log(
-    table([
-      {
-        'µs without': median(cpu.without!).toFixed(1),
-        'no-op': median(cpu['no-op']!).toFixed(1),
-        'postgrest-auth': median(cpu['postgrest-auth']!).toFixed(1),
-        restauth: median(cpu.restauth!).toFixed(1),
-        'µs above no-op, postgrest-auth': cpuAbove('postgrest-auth').toFixed(1),
-        'µs above no-op, restauth': cpuAbove('restauth').toFixed(1),
-        'ratio restauth / postgrest-auth': (cpuAbove('restauth') / cpuAbove('postgrest-auth')).toFixed(2),
-        'µs above no-op, migration 24': cpuAbove('restauth, migration 24').toFixed(1),
-        'ratio migration 24 / postgrest-auth': (
-          cpuAbove('restauth, migration 24') / cpuAbove('postgrest-auth')
-        ).toFixed(2),
-      },
-    ]),
-  );
   printLoop();
+  await costAtSizes(url, dir, claims, options);
+}
+
+/** The numbers of users (a session each) the checks are measured at beside postgrest-auth's one. */
+const SIZES = [1000, 20_000];
+/** The variants measured at each size (the one-user tables above keep the others). */
+const SIZED: readonly Variant[] = ['no-op', 'postgrest-auth', 'restauth', 'restauth, migration 26'];
+
+/**
+ * Grows both user tables to `size` users: restauth's with a session each (its triggers write the
+ * accounts and session rows), postgrest-auth's with users beside the bench's role (whose row the
+ * transactions' role reads). The claims of each new user's token, numbered, in bench_claims: a real
+ * token's with its sub and session_id replaced.
+ */
+async function growUsers(client: pg.Client, size: number, claims: string): Promise<void> {
+  await client.query(
+    `INSERT INTO auth.users (instance_id, id, aud, role, email, raw_app_meta_data, raw_user_meta_data,
+       created_at, updated_at, confirmation_token, recovery_token, email_change_token_new, email_change)
+     SELECT '00000000-0000-0000-0000-000000000000', gen_random_uuid(), 'authenticated', $2,
+       'bench-' || i || '@example.com', '{}', '{}', now(), now(), '', '', '', ''
+     FROM generate_series((SELECT count(*) FROM auth.users) + 1, $1) i`,
+    [size, claimsRole(claims)],
+  );
+  await client.query(
+    `INSERT INTO auth.sessions (id, user_id, created_at, updated_at, aal, not_after)
+     SELECT gen_random_uuid(), u.id, now(), now(), 'aal1', now() + interval '1 day' FROM auth.users u
+     WHERE u.email LIKE 'bench-%' AND NOT EXISTS (SELECT FROM auth.sessions s WHERE s.user_id = u.id)`,
+  );
+  await client.query(
+    `INSERT INTO postgrest_auth.users (username, username_lowercase, password, token_count)
+     SELECT 'bench' || i, 'bench' || i, 'unused', 0
+     FROM generate_series((SELECT count(*) FROM postgrest_auth.users) + 1, $1) i`,
+    [size],
+  );
+  await client.query(
+    `DROP TABLE IF EXISTS public.bench_claims;
+     CREATE TABLE public.bench_claims AS
+       SELECT row_number() OVER (ORDER BY s.id) AS token_number,
+         (${pg.escapeLiteral(claims)}::jsonb || jsonb_build_object('sub', u.id::text, 'session_id', s.id::text))::text AS claims
+       FROM auth.users u JOIN auth.sessions s ON s.user_id = u.id WHERE u.email LIKE 'bench-%';
+     ALTER TABLE public.bench_claims ADD PRIMARY KEY (token_number);
+     GRANT SELECT ON public.bench_claims TO ${USER_ROLE};
+     ANALYZE;`,
+  );
+}
+
+const claimsRole = (claims: string) => String((JSON.parse(claims) as { role?: unknown }).role);
+
+/**
+ * postgrest-auth's lookup as its function runs it, EXPLAINed as the bench's role, and with the
+ * comparison put under the database's collation: `current_user` is a `name`, whose collation is "C",
+ * so `username_lowercase = current_user` compares under "C" and its index (the database's default
+ * collation) cannot serve it. Each plan's first line.
+ */
+async function postgrestAuthPlans(client: pg.Client): Promise<{ asWritten: string; collated: string }> {
+  const plan = async (where: string) => {
+    await client.query('BEGIN');
+    try {
+      await client.query(`SET LOCAL ROLE ${USER_ROLE}`);
+      const { rows } = await client.query<{ 'QUERY PLAN': string }>(
+        `EXPLAIN (COSTS OFF) SELECT token_count FROM postgrest_auth.users WHERE ${where}`,
+      );
+      return rows[0]!['QUERY PLAN'].trim();
+    } finally {
+      await client.query('ROLLBACK');
+    }
+  };
+  return {
+    asWritten: await plan('username_lowercase = current_user'),
+    collated: await plan('username_lowercase = current_user COLLATE "default"'),
+  };
+}
+
+/** The minimal transaction with a random user's claims (pgbench picks the number). */
+function randomUserRequest(size: number, preRequest: string | null): string {
+  return [
+    `\\set n random(1, ${size})`,
+    'BEGIN;',
+    `SELECT set_config('role', '${USER_ROLE}', true), ` +
+      `set_config('request.jwt.claims', (SELECT claims FROM public.bench_claims WHERE token_number = :n), true), ` +
+      `set_config('request.jwt.claim.count', '0', true);`,
+    ...(preRequest ? [preRequest] : []),
+    'SELECT 1;',
+    'COMMIT;',
+  ].join('\n');
+}
+
+/**
+ * The checks with 1,000 and 20,000 users: pgbench's minimal transaction with a random user's token
+ * and the in-server loop over the users' tokens, restauth's (now and migration 26's) beside
+ * postgrest-auth's, whose lookup reads its whole table (EXPLAIN printed first).
+ */
+async function costAtSizes(
+  url: string,
+  dir: string,
+  claims: string,
+  options: { seconds: number; rounds: number },
+): Promise<void> {
+  const rows = [];
+  let plans = { asWritten: '', collated: '' };
+  for (const size of SIZES) {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    let tokens: number;
+    try {
+      await growUsers(client, size, claims);
+      plans = await postgrestAuthPlans(client);
+      tokens = Number(
+        (await client.query<{ n: string }>('SELECT count(*) AS n FROM public.bench_claims')).rows[0]!.n,
+      );
+    } finally {
+      await client.end();
+    }
+    const runs = Object.fromEntries(SIZED.map((name) => [name, [] as number[]]));
+    for (let round = 0; round < options.rounds; round++) {
+      for (const name of SIZED) {
+        const script = randomUserRequest(tokens, VARIANTS[name]);
+        runs[name]!.push(await pgbench(url, script, dir, options.seconds, 'simple'));
+      }
+    }
+    const loop = await loopRounds(url, 'bench_claims', SIZED);
+    const above = (name: Variant) => microseconds(median(runs[name]!)) - microseconds(median(runs['no-op']!));
+    const loopAbove = (name: Variant) =>
+      loop[name]!.length ? median(loop[name]!) - median(loop['no-op']!) : NaN;
+    rows.push({
+      users: size.toLocaleString('en'),
+      "postgrest-auth's plan": plans.asWritten,
+      'pgbench µs above no-op: postgrest-auth': above('postgrest-auth').toFixed(0),
+      restauth: above('restauth').toFixed(0),
+      'migration 26': above('restauth, migration 26').toFixed(0),
+      'ratio restauth / postgrest-auth': (above('restauth') / above('postgrest-auth')).toFixed(3),
+      'loop µs above no-op: postgrest-auth': loopAbove('postgrest-auth').toFixed(1),
+      'restauth ': loopAbove('restauth').toFixed(1),
+      'migration 26 ': loopAbove('restauth, migration 26').toFixed(1),
+      'ratio restauth / postgrest-auth ': (loopAbove('restauth') / loopAbove('postgrest-auth')).toFixed(3),
+    });
+  }
+  console.log(
+    `\n## Pre-request cost with users holding a session each (a random user's token per transaction; pgbench's ` +
+      `minimal transaction, ${CLIENTS} clients, ${options.seconds} s, medians of ${options.rounds} interleaved rounds; ` +
+      `the in-server loop, medians of ${LOOP_ROUNDS})\n`,
+  );
+  console.log(table(rows));
+  console.log(
+    `\npostgrest-auth's lookup at ${SIZES.at(-1)!.toLocaleString('en')} users: ${plans.asWritten} ` +
+      '(`username_lowercase = current_user`: current_user is a name, collated "C", and its index is under the ' +
+      `database's collation, so it cannot serve the comparison); with COLLATE "default": ${plans.collated}.`,
+  );
 }
