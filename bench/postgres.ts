@@ -1,18 +1,21 @@
 /**
- * PostgreSQL figures: refresh-token rotation throughput and p99 through restauth's AuthService on
- * the PostgreSQL store, next to postgrest-auth's way of refreshing (re-issuing an access token after
- * a check, no rotation), the rotation alone (found, then rotated, by hashes: PostgreSQL never sees a token),
- * and PostgreSQL transactions per request (pg_stat_database's xact_commit); and the cost of the
+ * PostgreSQL figures: refresh-token rotation throughput, p99 and server CPU per refresh (Node and the
+ * backends) through restauth's AuthService on the PostgreSQL store, next to postgrest-auth's way of
+ * refreshing (re-issuing an access token after a check, no rotation), the rotation alone in one
+ * statement (a session since migration 28: successors under the server key) beside the rotation of a
+ * session from before it (found, then rotated: PostgreSQL never sees a token either way), and
+ * PostgreSQL transactions per request (pg_stat_database's xact_commit); and the cost of the
  * pre-request function per PostgREST request, restauth's beside postgrest-auth's own, measured with
  * pgbench as a PostgREST-style transaction with and without it.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { createServices } from '../src/compose.js';
+import { hashSecret } from '../src/core/secrets.js';
 import { SessionManager } from '../src/core/sessions.js';
 import { loadConfig } from '../src/config/load.js';
 import { dropDatabase, realServerOnly, testPostgres, testStoreConfig } from '../test/support/postgres.js';
@@ -34,15 +37,39 @@ function median(values: number[]): number {
 interface Timed {
   perSecond: number;
   p99Ms: number;
+  /** Server CPU per step, µs: this process's (Node) and the database's backends'. */
+  nodeCpuUs: number;
+  backendCpuUs: number;
 }
 
-/** `workers` clients each running `step` back to back for `seconds`: the rate and each step's p99. */
+/** CPU ticks (user + system, 1/100 s) the processes `pids` used so far (Linux /proc). */
+function cpuTicks(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // A backend that ended meanwhile: its CPU is lost with it (the pool keeps its connections).
+    }
+  }
+  return ticks;
+}
+
+/**
+ * `workers` clients each running `step` back to back for `seconds`: the rate, each step's p99 and the
+ * server CPU per step (`backends()` names the database's backends, read before and after).
+ */
 async function timed(
   seconds: number,
   workers: number,
   step: (worker: number) => Promise<void>,
+  backends: () => Promise<number[]>,
 ): Promise<Timed> {
   const latencies: number[] = [];
+  const pids = await backends();
+  const ticksBefore = cpuTicks(pids);
+  const cpuBefore = process.cpuUsage();
   const end = Date.now() + seconds * 1000;
   await Promise.all(
     Array.from({ length: workers }, async (_, worker) => {
@@ -53,10 +80,15 @@ async function timed(
       }
     }),
   );
+  const cpu = process.cpuUsage(cpuBefore);
+  const backendUs = (cpuTicks(pids) - ticksBefore) * 10_000;
+  const count = Math.max(1, latencies.length);
   latencies.sort((a, b) => a - b);
   return {
     perSecond: latencies.length / seconds,
     p99Ms: latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * 0.99))] ?? 0,
+    nodeCpuUs: (cpu.user + cpu.system) / count,
+    backendCpuUs: backendUs / count,
   };
 }
 
@@ -130,7 +162,39 @@ export async function runPostgresBench(): Promise<void> {
       tokens.push(issued.refreshToken);
       accessTokens.push(issued.accessToken);
     }
-    const sessions = new SessionManager(store, config.sessions, randomBytes(32));
+    const keys = { imported: randomBytes(32), successors: randomBytes(32) };
+    const sessions = new SessionManager(store, config.sessions, keys);
+    // Sessions from before migration 28 (their secret's chain), refreshed as restauth did then: found,
+    // then rotated (a store without refreshInOneStatement).
+    const secretChain: string[] = [];
+    for (let i = 0; i < WORKERS; i++)
+      secretChain.push((await auth.signIn('bench', 'bench password')).refreshToken);
+    const observer = new pg.Client({ connectionString: url });
+    await observer.connect();
+    await observer.query(
+      `UPDATE restauth.session_secrets SET chain = 1 WHERE session_id IN (
+         SELECT session_id FROM auth.refresh_tokens WHERE token = ANY ($1))`,
+      [secretChain.map((token) => hashSecret(token))],
+    );
+    const { refreshInOneStatement: _oneStatement, ...findThenRotate } = Object.fromEntries(
+      Object.getOwnPropertyNames(Object.getPrototypeOf(store) as object)
+        .filter((name) => name !== 'constructor')
+        .map((name) => [
+          name,
+          (store as unknown as Record<string, (...args: unknown[]) => unknown>)[name]!.bind(store),
+        ]),
+    );
+    const beforeMigration27 = new SessionManager(
+      findThenRotate as unknown as typeof store,
+      config.sessions,
+      keys,
+    );
+    const backends = async () =>
+      (
+        await observer.query<{ pid: number }>(
+          'SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+        )
+      ).rows.map((row) => row.pid);
     const operations: Record<string, (worker: number) => Promise<void>> = {
       'refresh with rotation and reuse detection (AuthService.refresh)': async (worker) => {
         tokens[worker] = (await auth.refresh(tokens[worker]!)).refreshToken;
@@ -138,15 +202,19 @@ export async function runPostgresBench(): Promise<void> {
       "postgrest-auth's bearer refresh: check + re-issue, no rotation": async (worker) => {
         await auth.reissue(await auth.check(accessTokens[worker]!));
       },
-      // Found by the token's hash, then rotated by hashes: PostgreSQL never sees a token.
-      'the rotation alone (SessionManager.rotate: find, then rotate)': async (worker) => {
+      // Found, judged and rotated by one statement from hashes: PostgreSQL never sees a token.
+      'the rotation alone, one statement (SessionManager.rotate)': async (worker) => {
         tokens[worker] = (await sessions.rotate(tokens[worker]!, new Date())).refreshToken;
+      },
+      // A session from before migration 28: found by the token's hash, then rotated by hashes.
+      'the rotation alone, find then rotate (a session from before migration 28)': async (worker) => {
+        secretChain[worker] = (await beforeMigration27.rotate(secretChain[worker]!, new Date())).refreshToken;
       },
     };
     const results = Object.fromEntries(Object.keys(operations).map((name) => [name, [] as Timed[]]));
     for (let round = 0; round < ROUNDS; round++) {
       for (const [name, step] of Object.entries(operations)) {
-        results[name]!.push(await timed(SECONDS, WORKERS, step));
+        results[name]!.push(await timed(SECONDS, WORKERS, step, backends));
       }
     }
     const transactions: Record<string, number> = {};
@@ -174,8 +242,18 @@ export async function runPostgresBench(): Promise<void> {
           'p99 ms (median)': median(runs.map((r) => r.p99Ms)).toFixed(1),
           "× postgrest-auth's": (median(runs.map((r) => r.perSecond)) / peer).toFixed(2),
           'transactions each': transactions[name]!.toFixed(2),
+          'server CPU µs each (Node + backends, median)': `${median(runs.map((r) => r.nodeCpuUs + r.backendCpuUs)).toFixed(0)} (${median(runs.map((r) => r.nodeCpuUs)).toFixed(0)} + ${median(runs.map((r) => r.backendCpuUs)).toFixed(0)})`,
         })),
       ),
+    );
+    const cpuOf = (name: string) => median(results[name]!.map((r) => r.nodeCpuUs + r.backendCpuUs));
+    console.log(
+      `\nThe one-statement rotation's server CPU: ${(
+        cpuOf('the rotation alone, one statement (SessionManager.rotate)') /
+        cpuOf('the rotation alone, find then rotate (a session from before migration 28)')
+      ).toFixed(2)}× the find-then-rotate one's (interleaved rounds; load average ${loadavg()
+        .map((load) => load.toFixed(1))
+        .join(' ')}).`,
     );
     // postgrest-auth's login is one call of its SQL function: one transaction (issue 17 measured 1.04).
     console.log(
@@ -195,6 +273,7 @@ export async function runPostgresBench(): Promise<void> {
         authenticated: roles.authenticated,
       });
     }
+    await observer.end();
   } finally {
     await services.close();
     await dropDatabase(server.url, url);

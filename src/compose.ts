@@ -129,11 +129,11 @@ export async function createServices(
     ...config.jwt,
     keys: config.jwt.keys.map((key) => ({ ...key })),
   });
-  const sessions = new SessionManager(
-    store,
-    config.sessions,
-    deriveKey(config.jwt.secret ?? signingKeyMaterial(config), 'imported refresh tokens'),
-  );
+  const sessionKeySource = config.jwt.secret ?? signingKeyMaterial(config);
+  const sessions = new SessionManager(store, config.sessions, {
+    imported: deriveKey(sessionKeySource, 'imported refresh tokens'),
+    successors: deriveKey(sessionKeySource, 'refresh token successors'),
+  });
   const opened = await openMailer(config, logger);
   const mailer = metrics ? metrics.countMail(opened) : opened;
   const mailWorker = new MailWorker(backend.outbox, mailer, logger, {

@@ -27,7 +27,10 @@ export interface Rotated {
 
 /**
  * Refresh-token families. A session's refresh tokens form a chain: the first
- * is random, each successor is HMAC(session.refreshSecret, predecessor). The
+ * is random, each successor is HMAC(key, predecessor), the key being the
+ * server's successor key for a session whose store rotates in one statement
+ * (Session.chain 'server-key': PostgreSQL's, docs/postgres-schema.md), else
+ * the session's own refreshSecret. The
  * store keeps only hashes, yet a token presented again within the grace
  * period can be answered with the very successor it was exchanged for, so two
  * tabs refreshing at once both stay signed in. Outside the grace period, a
@@ -35,14 +38,14 @@ export interface Rotated {
  */
 export class SessionManager {
   /**
-   * @param importKey a server key (derived from a configured secret, never stored in the database)
-   *   under which an imported token is hashed before its first successor is derived from it
-   *   (importedSuccessor).
+   * @param keys server keys (derived from a configured secret, never stored in the database):
+   *   `imported`, under which an imported token is hashed before its first successor is derived from
+   *   it (importedSuccessor); `successors`, which derives every successor of a 'server-key' session.
    */
   constructor(
     private readonly store: Store,
     private readonly settings: SessionSettings,
-    private readonly importKey: Buffer,
+    private readonly keys: { imported: Buffer; successors: Buffer },
   ) {}
 
   /** A session not stored yet, for a user not created yet: written with it (Store.createUser). */
@@ -138,9 +141,21 @@ export class SessionManager {
   /** Exchanges a refresh token for its successor, detecting replays. */
   async rotate(refreshToken: string, now: Date): Promise<Rotated> {
     const hash = hashSecret(refreshToken);
-    // Only hashes go to the store: a database's statement log never holds a token (nor, with the
-    // secret the store keeps, anything a successor could be derived from; docs/postgres-schema.md).
-    const found = await this.store.findRefreshToken(hash);
+    // Only hashes go to the store: a database's statement log never holds a token (nor, with what
+    // the store keeps, anything a successor could be derived from; docs/postgres-schema.md).
+    let found;
+    if (this.store.refreshInOneStatement) {
+      // The successor under the server key, known before any query: a 'server-key' session's usual
+      // refresh is found, judged and rotated by one statement. Anything else is judged below.
+      const successor = this.serverKeySuccessor(refreshToken);
+      const inactiveBefore = new Date(now.getTime() - this.settings.inactivityTimeout * 1000);
+      const once = await this.store.refreshInOneStatement(hash, hashSecret(successor), now, inactiveBefore);
+      if (once?.rotated)
+        return { session: once.found.session, user: once.found.user, refreshToken: successor };
+      found = once ? once.found : await this.store.findRefreshToken(hash);
+    } else {
+      found = await this.store.findRefreshToken(hash);
+    }
     if (!found) return this.redeemImported(refreshToken, now);
     const { session, user } = found;
     this.assertLive(session, now);
@@ -150,7 +165,7 @@ export class SessionManager {
         await this.store.revokeSession(session.id, 'inactivity_timeout', now);
         throw new AuthError('session_expired');
       }
-      const successor = deriveSecret(session.refreshSecret, refreshToken);
+      const successor = this.successor(session, refreshToken);
       if (await this.store.rotateRefreshToken(found.token.hash, hashSecret(successor), now)) {
         return { session, user, refreshToken: successor };
       }
@@ -203,8 +218,23 @@ export class SessionManager {
   private importedSuccessor(refreshSecret: string, token: string): string {
     return deriveSecret(
       refreshSecret,
-      createHmac('sha256', this.importKey).update(token).digest('base64url'),
+      createHmac('sha256', this.keys.imported).update(token).digest('base64url'),
     );
+  }
+
+  /** The successor of `token` in `session`'s chain (Session.chain). */
+  private successor(session: Pick<Session, 'chain' | 'refreshSecret'>, token: string): string {
+    return session.chain === 'server-key'
+      ? this.serverKeySuccessor(token)
+      : deriveSecret(session.refreshSecret, token);
+  }
+
+  /**
+   * HMAC(server key, token): the store holds neither the key nor the token, so a reader of the
+   * database and its statement log (which holds hashes only) cannot compute a successor.
+   */
+  private serverKeySuccessor(token: string): string {
+    return createHmac('sha256', this.keys.successors).update(token).digest('base64url');
   }
 
   /**
@@ -215,11 +245,16 @@ export class SessionManager {
     let token = refreshToken;
     for (let hop = 0; hop < MAX_GRACE_HOPS; hop++) {
       const record = await this.store.findRefreshToken(hashSecret(token));
+      // A 'server-key' session's rotated token always has its derived successor stored, unless the
+      // server key changed since (another JWT secret or signing key, `keys rotate`): that repeat is
+      // refused, and the session, whose live token the other tab holds, goes on.
+      if (!record && hop > 0 && session.chain === 'server-key')
+        throw new AuthError('refresh_token_not_found');
       if (!record || record.session.revokedAt !== null) break;
       if (record.token.rotatedAt === null)
         return { session: record.session, user: record.user, refreshToken: token };
       if (!withinGrace(record.token.rotatedAt, now, this.settings.reuseGrace)) break;
-      token = deriveSecret(session.refreshSecret, token);
+      token = this.successor(session, token);
     }
     await this.store.revokeSession(session.id, 'refresh_token_reused', now);
     throw new AuthError('refresh_token_reused');

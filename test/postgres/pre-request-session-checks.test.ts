@@ -56,7 +56,17 @@ describe("the pre-request's fast path on one row per session", () => {
     );
     // A session signed in before the upgrade.
     const user = await newUser('before-upgrade');
-    signedInBefore = { sub: user.id, role, session_id: await openSession(user.id), token_version: 0 };
+    // Written by SQL as restauth wrote a session then: today's store writes migration 28's chain column.
+    const sessionId = randomUUID();
+    await pool.query(
+      `WITH s AS (
+         INSERT INTO auth.sessions (id, user_id, created_at, updated_at, aal, not_after, refreshed_at)
+         VALUES ($1, $2, now(), now(), 'aal1', $3, now() AT TIME ZONE 'UTC') RETURNING id
+       )
+       INSERT INTO restauth.session_secrets (session_id, refresh_secret) SELECT id, 'secret' FROM s`,
+      [sessionId, user.id, new Date(Date.now() + DAY)],
+    );
+    signedInBefore = { sub: user.id, role, session_id: sessionId, token_version: 0 };
     applied = await migrate(pool, names);
   });
   after(async () => {

@@ -42,17 +42,18 @@ describe("the pre-request's fast path in one query", () => {
     await dropDatabase(serverUrl, url);
   });
 
+  /** A session written by SQL as restauth wrote one at migration 23 (today's store writes migration 28's chain). */
   async function openSession(userId: string, notAfter = new Date(Date.now() + DAY)): Promise<string> {
-    const session = await store.createSession({
-      id: randomUUID(),
-      userId,
-      createdAt: new Date(),
-      notAfter,
-      refreshSecret: 'secret',
-      firstRefreshTokenHash: randomUUID(),
-      maxPerUser: 0,
-    });
-    return session.id;
+    const id = randomUUID();
+    await pool.query(
+      `WITH s AS (
+         INSERT INTO auth.sessions (id, user_id, created_at, updated_at, aal, not_after, refreshed_at)
+         VALUES ($1, $2, now(), now(), 'aal1', $3, now() AT TIME ZONE 'UTC') RETURNING id
+       )
+       INSERT INTO restauth.session_secrets (session_id, refresh_secret) SELECT id, 'secret' FROM s`,
+      [id, userId, notAfter],
+    );
+    return id;
   }
 
   const newUser = (username: string) =>

@@ -62,15 +62,18 @@ describe('a refresh by hashes on PostgreSQL, upgraded from the one statement', (
       null,
     );
     userId = user.id;
-    await older.createSession({
-      id: sessionId,
-      userId,
-      createdAt: new Date(),
-      notAfter: new Date(Date.now() + 30 * DAY_SECONDS * 1000),
-      refreshSecret: secret,
-      firstRefreshTokenHash: hashSecret(token),
-      maxPerUser: 0,
-    });
+    // Written as restauth wrote a session then (today's store writes migration 28's chain column).
+    await pool.query(
+      `WITH s AS (
+         INSERT INTO auth.sessions (id, user_id, created_at, updated_at, aal, not_after, refreshed_at)
+         VALUES ($1, $2, now(), now(), 'aal1', $3, now() AT TIME ZONE 'UTC') RETURNING id
+       ), k AS (
+         INSERT INTO restauth.session_secrets (session_id, refresh_secret) SELECT id, $4 FROM s
+       )
+       INSERT INTO auth.refresh_tokens (instance_id, token, user_id, revoked, session_id, created_at, updated_at)
+       SELECT '00000000-0000-0000-0000-000000000000', $5, $2::text, false, id, now(), now() FROM s`,
+      [sessionId, userId, new Date(Date.now() + 30 * DAY_SECONDS * 1000), secret, hashSecret(token)],
+    );
     assert.equal((await migrate(pool, names))[0], 25, 'migration 25 is the upgrade under test');
     // Every statement the store sends, counted: a refresh's round trips.
     const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
@@ -90,7 +93,12 @@ describe('a refresh by hashes on PostgreSQL, upgraded from the one statement', (
       `SELECT column_name FROM information_schema.columns
        WHERE table_schema = 'restauth' AND table_name = 'session_secrets' ORDER BY 1`,
     );
-    assert.deepEqual(columns, [{ column_name: 'refresh_secret' }, { column_name: 'session_id' }]);
+    // chain: migration 28's (refresh-one-statement.test.ts).
+    assert.deepEqual(columns, [
+      { column_name: 'chain' },
+      { column_name: 'refresh_secret' },
+      { column_name: 'session_id' },
+    ]);
     const { rows: functions } = await pool.query(
       `SELECT proname FROM pg_proc WHERE proname = 'hmac_sha256_key_block'`,
     );
@@ -98,9 +106,14 @@ describe('a refresh by hashes on PostgreSQL, upgraded from the one statement', (
   });
 
   it("rotates an upgraded session's token by hashes, to the successor of its chain", async () => {
-    const sessions = new SessionManager(store, settings, randomBytes(32));
+    const sessions = new SessionManager(store, settings, {
+      imported: randomBytes(32),
+      successors: randomBytes(32),
+    });
     const before = statements;
     const rotated = await sessions.rotate(token, new Date());
+    // A session of before migration 28 keeps its secret's chain: the one statement finds it and
+    // leaves it to rotateRefreshToken.
     assert.equal(statements - before, 2, 'found, then rotated');
     assert.equal(rotated.refreshToken, deriveSecret(secret, token), 'the chain of before the upgrade');
     assert.equal(rotated.session.id, sessionId);

@@ -68,17 +68,22 @@ describe(
     }
     /** Every session's secret, read while it exists (an ended session's goes with it). */
     const secrets = new Set<string>();
+    /** Their chains (restauth.session_secrets.chain). */
+    const chains = new Set<number>();
     const signIn = async () => {
       const first = await token('/auth/v1/token?grant_type=password', {
         email: made.users[0].email,
         password: made.users[0].password,
       });
-      const { rows } = await pool.query<{ secret: string }>(
-        `SELECT k.refresh_secret AS secret FROM restauth.session_secrets k
+      const { rows } = await pool.query<{ secret: string; chain: number }>(
+        `SELECT k.refresh_secret AS secret, k.chain FROM restauth.session_secrets k
          WHERE k.session_id <> ALL ($1::uuid[])`,
         [[made.v1.sessionId, made.v2.sessionId]],
       );
-      for (const row of rows) secrets.add(row.secret);
+      for (const row of rows) {
+        secrets.add(row.secret);
+        chains.add(row.chain);
+      }
       return first;
     };
     const refresh = (refreshToken: string, status = 200) =>
@@ -111,14 +116,21 @@ describe(
       // A token never issued, and one too long for any column, each refused.
       await refresh('x'.repeat(43), 400);
 
+      // restauth's own sessions derive their successors under the server key (migration 28), so
+      // their refreshes above ran in one statement, from hashes Node computed first.
+      assert.deepEqual([...chains], [2]);
+
       const log = await cluster.log();
+      assert.match(log, /AS rotated, to_jsonb\(u\) AS user_row/u, 'the one-statement refresh is in the log');
       // The log does hold the statements (else this test proves nothing).
       assert.match(log, /refresh_tokens/u);
       assert.match(log, /parameters: \$1 = /u);
       const leaked = [...issued].filter((refreshToken) => log.includes(refreshToken));
       assert.deepEqual(leaked, [], 'refresh tokens restauth issued are in the statement log');
       // The attack itself: every word of the log taken as a token, derived with every session's
-      // secret (the database's contents), never gives a token restauth issued. An imported GoTrue
+      // secret (the database's contents), never gives a token restauth issued. A server-key session's
+      // successors take a key the database never holds, and the token they derive from is not in the
+      // log either (its hash is). An imported GoTrue
       // token is in the log (GoTrue wrote v1 tokens raw, and they are looked up by their raw value),
       // so its first successor is derived under a server key the database never holds.
       for (const sessionId of [made.v1.sessionId, made.v2.sessionId]) {

@@ -50,7 +50,10 @@ describe('the session cap under racing sign-ins of one user', { skip: realServer
       },
     });
     services = await createServices(config, { info: () => {}, warn: () => {} }, { workers: false });
-    sessions = new SessionManager(services.store, config.sessions, Buffer.alloc(32));
+    sessions = new SessionManager(services.store, config.sessions, {
+      imported: Buffer.alloc(32),
+      successors: Buffer.alloc(32),
+    });
     userId = (await services.auth.signUp({ username: 'racing', password: PASSWORD })).user.id;
     holder = new pg.Client({ connectionString: url });
     await holder.connect();

@@ -154,6 +154,12 @@ export interface Session {
    */
   refreshSecret: string;
   /**
+   * How successors derive (core/sessions.ts): 'server-key' HMAC(the server's successor key, presented
+   * token), so a store can rotate in one statement from hashes Node computed first (PostgreSQL's
+   * sessions since migration 28); absent or 'session-secret': HMAC(refreshSecret, presented token).
+   */
+  chain?: 'session-secret' | 'server-key';
+  /**
    * How the session was authenticated, oldest first: kept for its whole life, so a refreshed access
    * token states how the session began, as GoTrue's; [] when none was recorded (sessions from before).
    */
@@ -397,6 +403,24 @@ export interface Store {
    * Returns false when any condition fails: two racing callers rotate once.
    */
   rotateRefreshToken(presentedHash: string, successorHash: string, now: Date): Promise<boolean>;
+  /**
+   * A refresh in one round trip, for a store whose sessions derive successors under the server key
+   * (Session.chain 'server-key'): finds the token `presentedHash` in a live session, as
+   * findRefreshToken, and in the same statement exchanges it for `successorHash` (as
+   * rotateRefreshToken) when the session is 'server-key', the token is not rotated, the session lasts
+   * beyond `now` and was refreshed after `inactiveBefore`. `rotated` says whether it did; when not,
+   * the caller judges the found token as findRefreshToken's. Null: no live session holds that hash
+   * (an ended session's token, another server's, an unknown one: findRefreshToken tells).
+   */
+  refreshInOneStatement?(
+    presentedHash: string,
+    successorHash: string,
+    now: Date,
+    inactiveBefore: Date,
+  ): Promise<{
+    found: { token: RefreshTokenRecord; session: Session; user: User | null };
+    rotated: boolean;
+  } | null>;
   /**
    * A refresh token the store's database holds in a form restauth did not issue: a database another
    * server made, served as it is (PostgreSQL: GoTrue's raw v1 tokens and v2 tokens signed with their

@@ -8,7 +8,7 @@ import { gotrueUnfilledTables, UNFILLED_TABLES_GOTRUE_VERSIONS } from './gotrue-
 import { normalizeStoredLogins } from './login-keys.js';
 import { preRequestInOneQuery, preRequestOnOneRow, preRequestOnVouches } from './pre-request.js';
 import { dropRefreshInOneStatement, refreshInOneStatement } from './refresh-exchange.js';
-import { sessionTables } from './session-sql.js';
+import { sessionTables, successorChains } from './session-sql.js';
 
 /**
  * restauth's schema as versioned migrations. The SQL is built from the
@@ -648,6 +648,11 @@ export function migrations(names: SchemaNames): Migration[] {
       version: 27,
       name: "the pre-request's fast path compares the session's row with the claims in one containment, one range test and one text comparison",
       sql: preRequestOnVouches(q),
+    },
+    {
+      version: 28,
+      name: 'refresh-token successors under a server key for new sessions (session_secrets.chain)',
+      sql: successorChains(sessionTables(q)),
     },
   ];
 }

@@ -26,7 +26,7 @@ import {
 import { findGoTrueRefreshToken, redeemGoTrueRefreshToken } from './gotrue-tokens.js';
 import { emailIdentityData, quotedNames, type SchemaNames } from './migrations.js';
 import { insertMailsSql, outboxTable } from './outbox.js';
-import { refreshTokenLookupSql } from './refresh-exchange.js';
+import { refreshInOneStatementSql, refreshTokenLookupSql } from './refresh-exchange.js';
 import { tokenStandingSql, toTokenStanding, type TokenStandingRow } from './token-standing.js';
 import { inTransaction } from './pool.js';
 import { checkRoleName, createUserRole, dropUserRole, type RoleNames } from './user-roles.js';
@@ -43,6 +43,7 @@ import {
   capSessionsSql,
   lockedSessionInsertSql,
   sessionTables,
+  SERVER_KEY_CHAIN,
   type SessionTables,
 } from './session-sql.js';
 
@@ -85,6 +86,8 @@ interface SessionRow {
   revoked_at: Date | null;
   revoked_reason: string | null;
   refresh_secret: string;
+  /** restauth.session_secrets.chain (SESSION_SECRET_CHAIN or SERVER_KEY_CHAIN). */
+  chain: number;
   /** liveSessionAmr's JSON: dates as strings. */
   amr: { method: string; at: string }[];
 }
@@ -229,6 +232,7 @@ function toSession(row: SessionRow): Session {
     revokedAt: row.revoked_at,
     revokedReason: row.revoked_reason,
     refreshSecret: row.refresh_secret,
+    chain: row.chain === SERVER_KEY_CHAIN ? 'server-key' : 'session-secret',
     amr: row.amr.map((claim) => ({ method: claim.method, at: new Date(claim.at) })),
   };
 }
@@ -738,6 +742,7 @@ export class PostgresStore implements Store {
       revokedAt: null,
       revokedReason: null,
       refreshSecret: session.refreshSecret,
+      chain: 'server-key',
       amr: session.authMethod === undefined ? [] : [{ method: session.authMethod, at: session.createdAt }],
     };
   }
@@ -789,6 +794,26 @@ export class PostgresStore implements Store {
       this.prepared(refreshTokenLookupSql(this.session, this.userColumns, this.userFrom), [hash]),
     );
     return rows[0] ? toFoundToken(rows[0]) : null;
+  }
+
+  async refreshInOneStatement(
+    presentedHash: string,
+    successorHash: string,
+    now: Date,
+    inactiveBefore: Date,
+  ): Promise<{
+    found: { token: RefreshTokenRecord; session: Session; user: User | null };
+    rotated: boolean;
+  } | null> {
+    const { rows } = await this.pool.query<FoundTokenRow & { rotated: number }>(
+      this.prepared(refreshInOneStatementSql(this.session, this.userColumns, this.userFrom), [
+        presentedHash,
+        successorHash,
+        now,
+        inactiveBefore,
+      ]),
+    );
+    return rows[0] ? { found: toFoundToken(rows[0]), rotated: rows[0].rotated === 1 } : null;
   }
 
   async rotateRefreshToken(presentedHash: string, successorHash: string, now: Date): Promise<boolean> {

@@ -4,6 +4,7 @@ import {
   ENDED_SESSION_COLUMNS,
   LIVE_SESSION_COLUMNS,
   liveSessionAmr,
+  SERVER_KEY_CHAIN,
   type SessionTables,
 } from './session-sql.js';
 
@@ -86,4 +87,47 @@ export function dropRefreshInOneStatement(q: Names, t: SessionTables): string {
     ALTER TABLE ${t.secrets} DROP COLUMN hmac_inner, DROP COLUMN hmac_outer;
     DROP FUNCTION ${q.restauth}.hmac_sha256_key_block(text, text);
   `;
+}
+
+/**
+ * Store.refreshInOneStatement: a refresh in one statement, from hashes only. `$1` the presented
+ * token's hash, `$2` its successor's (Node derived the successor under a server key the database
+ * never holds: core/sessions.ts), `$3` now, `$4` the inactivity cutoff. The token is found in a live
+ * session as refreshTokenLookupSql finds it, its session's row locked first (the order ending a
+ * session takes: see rotateRefreshToken); it is rotated, as rotateRefreshToken rotates, only when its
+ * session is a server-key chain, it is not rotated yet, and the session is neither past not_after nor
+ * idle since before `$4`. The found row comes back as refreshTokenLookupSql's, with `rotated`; no row:
+ * no live session holds the hash. A racing refresh waits for the session's row; its UPDATE then
+ * re-reads the token, finds it revoked and rotates nothing (rotated 0), and the caller judges the
+ * token as a repeat.
+ */
+export function refreshInOneStatementSql(t: SessionTables, userColumns: string, userFrom: string): string {
+  return `WITH found AS (
+      SELECT t.id AS token_id, t.token AS hash, t.created_at AS token_created_at,
+        CASE WHEN t.revoked THEN t.updated_at END AS rotated_at, s.id AS session_uuid, s.user_id AS user_uid,
+        ${LIVE_SESSION_COLUMNS}
+      FROM ${t.refreshTokens} t JOIN ${t.sessions} s ON s.id = t.session_id
+      JOIN ${t.secrets} k ON k.session_id = s.id
+      WHERE t.token = $1
+      FOR NO KEY UPDATE OF s
+    ), rotated AS (
+      UPDATE ${t.refreshTokens} t SET revoked = true, updated_at = $3
+      FROM found f
+      WHERE t.id = f.token_id AND t.revoked IS NOT TRUE AND f.chain = ${SERVER_KEY_CHAIN}
+        AND f.not_after > $3 AND f.refreshed_at > $4
+      RETURNING t.session_id, t.user_id, t.instance_id
+    ), touched AS (
+      UPDATE ${t.sessions} SET refreshed_at = $3::timestamptz AT TIME ZONE 'UTC', updated_at = $3
+      WHERE id IN (SELECT session_id FROM rotated)
+    ), successor AS (
+      INSERT INTO ${t.refreshTokens} (instance_id, token, user_id, revoked, parent, session_id, created_at, updated_at)
+      SELECT instance_id, $2, user_id, false, $1, session_id, $3, $3 FROM rotated
+      RETURNING 1
+    )
+    SELECT f.*, (SELECT count(*)::int FROM successor) AS rotated, to_jsonb(u) AS user_row,
+      coalesce((SELECT jsonb_agg(jsonb_build_object('method', c.authentication_method, 'at', c.updated_at)
+        ORDER BY c.updated_at, c.authentication_method) FROM ${t.amrClaims} c WHERE c.session_id = f.session_uuid),
+        '[]'::jsonb) AS amr
+    FROM found f
+    LEFT JOIN LATERAL (SELECT ${userColumns} FROM ${userFrom} WHERE u.id = f.user_uid) u ON true`;
 }

@@ -24,6 +24,29 @@ export function sessionTables(names: Names) {
 export type SessionTables = ReturnType<typeof sessionTables>;
 
 /**
+ * restauth.session_secrets.chain (migration 28): how a session's successor tokens derive. 1: HMAC(its
+ * refresh_secret, presented token), every session made before migration 28 and every GoTrue session
+ * converted; 2: HMAC(the server's successor key, presented token), every session restauth makes since.
+ */
+export const SESSION_SECRET_CHAIN = 1;
+export const SERVER_KEY_CHAIN = 2;
+
+/**
+ * Migration 28: the chain column, 1 for every session there is (their tokens go on deriving from their
+ * secrets: no session breaks at the upgrade), and its default, so a row another writer adds (a
+ * GoTrue session converted at its first refresh) is a secret chain too. restauth's own sessions are
+ * written with 2 (sessionInsertClauses).
+ */
+export function successorChains(t: SessionTables): string {
+  return `
+    ALTER TABLE ${t.secrets} ADD COLUMN chain smallint NOT NULL DEFAULT ${SESSION_SECRET_CHAIN}
+      CHECK (chain IN (${SESSION_SECRET_CHAIN}, ${SERVER_KEY_CHAIN}));
+    COMMENT ON COLUMN ${t.secrets}.chain IS
+      'restauth: how successor refresh tokens derive: 1 HMAC(refresh_secret, token), 2 HMAC(a server key never stored here, token)';
+  `;
+}
+
+/**
  * GoTrue leaves not_after NULL when no time box is configured: the session has no absolute end. The
  * Store's Session has one, so such a session reads as ending at the end of year 9999.
  */
@@ -41,7 +64,8 @@ export const REFRESHED_AT = `coalesce(s.refreshed_at AT TIME ZONE 'UTC', s.updat
  */
 export const LIVE_SESSION_COLUMNS = `s.id::text AS id, s.user_id::text AS user_id, s.created_at,
   ${REFRESHED_AT} AS refreshed_at, coalesce(s.not_after, ${NO_TIME_BOX}) AS not_after,
-  NULL::timestamptz AS revoked_at, NULL::text AS revoked_reason, coalesce(k.refresh_secret, '') AS refresh_secret`;
+  NULL::timestamptz AS revoked_at, NULL::text AS revoked_reason, coalesce(k.refresh_secret, '') AS refresh_secret,
+  coalesce(k.chain, 1)::int AS chain`;
 
 /**
  * The amr claims (GoTrue's auth.mfa_amr_claims: how the session `s` was authenticated, oldest first) as a
@@ -56,7 +80,7 @@ export const ENDED_SESSION_AMR = `'[]'::jsonb AS amr`;
 
 /** An ended session `e` of restauth.session_ends: its secret is gone with it (nothing refreshes it). */
 export const ENDED_SESSION_COLUMNS = `e.id::text AS id, e.user_id::text AS user_id, e.created_at, e.refreshed_at,
-  e.not_after, e.ended_at AS revoked_at, e.reason AS revoked_reason, '' AS refresh_secret`;
+  e.not_after, e.ended_at AS revoked_at, e.reason AS revoked_reason, '' AS refresh_secret, 1 AS chain`;
 
 /**
  * A session and its first refresh token, as one statement: $1 the session id, $2 the user's uuid,
@@ -95,7 +119,7 @@ function sessionInsertClauses(t: SessionTables, source: string): string {
       ${source}
       RETURNING id, user_id
     ), secret AS (
-      INSERT INTO ${t.secrets} (session_id, refresh_secret) SELECT id, $5 FROM created
+      INSERT INTO ${t.secrets} (session_id, refresh_secret, chain) SELECT id, $5, ${SERVER_KEY_CHAIN} FROM created
     ), token AS (
       INSERT INTO ${t.refreshTokens} (instance_id, token, user_id, revoked, session_id, created_at, updated_at)
       SELECT '00000000-0000-0000-0000-000000000000', $6, user_id::text, false, id, $3, $3 FROM created
