@@ -1,8 +1,10 @@
 /**
- * Sign-in, refresh and logout on the file store at 1,000 and 50,000 users:
- * each should cost the same whatever the number of users (credentials.json
- * is 0.5 MB at 1,000 users, 23 MB at 50,000). Printed as rates and as the
- * ratio 50k / 1k (1.0: no growth). The users are seeded straight into
+ * Sign-in, refresh, logout and sign-up on the file store at 1,000 and 50,000
+ * users: each should cost the same whatever the number of users
+ * (credentials.json is 0.5 MB at 1,000 users, 23 MB at 50,000). Printed as
+ * rates and as the ratio 50k / 1k (1.0: no growth); a sign-up also as the
+ * server's CPU time per sign-up (/proc of the server process: steadier than
+ * its rate on a shared machine), with its ratio. The users are seeded straight into
  * db.json and credentials.json (a bcrypt cost-4 password, an account and
  * one session each), so the hashing is cheap and the store's cost shows.
  *
@@ -17,7 +19,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import bcrypt from 'bcrypt';
-import { freePort, startProcess, stopProcess, table } from './support.js';
+import { loadavg } from 'node:os';
+import { cpuSeconds, freePort, startProcess, stopProcess, table } from './support.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -31,6 +34,9 @@ interface Rates {
   signIn: number;
   refresh: number;
   logout: number;
+  signUp: number;
+  /** The server's CPU milliseconds per acknowledged sign-up. */
+  signUpCpuMs: number;
   failures: number;
   credentialsMb: number;
 }
@@ -168,10 +174,28 @@ async function measure(checkout: string, users: number, hash: string): Promise<R
       return (await post(`${base}/auth/logout`, { refresh_token: token })).ok;
     });
     failures += logout.failures;
+    // Sign-ups of new users (a json-data-server registration: a db.json record, an account and a password).
+    let registered = 0;
+    let acknowledged = 0;
+    const cpuBefore = await cpuSeconds(server.pid!);
+    const signUp = await phase(SECONDS, async (client) => {
+      const answer = await post(`${base}/auth/register`, {
+        username: `new-${client}-${registered++}`,
+        password: PASSWORD,
+      });
+      if (answer.ok) acknowledged++;
+      return answer.ok;
+    });
+    // db.json is rewritten with the journaled records within 0.2 s of them: that rewrite is theirs too.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const signUpCpu = (await cpuSeconds(server.pid!)) - cpuBefore;
+    failures += signUp.failures;
     return {
       signIn: signIn.rate,
       refresh: refresh.rate,
       logout: logout.rate,
+      signUp: signUp.rate,
+      signUpCpuMs: acknowledged > 0 ? (signUpCpu * 1000) / acknowledged : Number.NaN,
       failures,
       credentialsMb: Buffer.byteLength(seeded.credentials) / 1e6,
     };
@@ -189,8 +213,11 @@ function median(values: number[]): number {
 export async function runFileStoreBench(): Promise<void> {
   const baseline = process.env.BENCH_BASELINE;
   console.log(
-    `\n## File store: sign-in, refresh and logout by number of users ` +
-      `(${CLIENTS} clients, ${SECONDS} s each, bcrypt cost 4, medians of ${ROUNDS} interleaved rounds)\n`,
+    `\n## File store: sign-in, refresh, logout and sign-up by number of users ` +
+      `(${CLIENTS} clients, ${SECONDS} s each, bcrypt cost 4, medians of ${ROUNDS} interleaved rounds; ` +
+      `load average ${loadavg()
+        .map((load) => load.toFixed(1))
+        .join(' ')} at the start)\n`,
   );
   const hash = await bcrypt.hash(PASSWORD, 4);
   const checkouts: Array<[string, string]> = [['restauth (journaled credentials)', repoRoot]];
@@ -205,7 +232,8 @@ export async function runFileStoreBench(): Promise<void> {
         runs.set(key, [...(runs.get(key) ?? []), rates]);
         console.error(
           `round ${round + 1}, ${name}, ${users} users: ${rates.signIn.toFixed(1)} sign-ins/s, ` +
-            `${rates.refresh.toFixed(1)} refreshes/s, ${rates.logout.toFixed(1)} logouts/s`,
+            `${rates.refresh.toFixed(1)} refreshes/s, ${rates.logout.toFixed(1)} logouts/s, ` +
+            `${rates.signUp.toFixed(1)} sign-ups/s at ${rates.signUpCpuMs.toFixed(2)} ms CPU each`,
         );
       }
     }
@@ -219,6 +247,8 @@ export async function runFileStoreBench(): Promise<void> {
         signIn: median(all.map((run) => run.signIn)),
         refresh: median(all.map((run) => run.refresh)),
         logout: median(all.map((run) => run.logout)),
+        signUp: median(all.map((run) => run.signUp)),
+        signUpCpuMs: median(all.map((run) => run.signUpCpuMs)),
         failures: all.reduce((sum, run) => sum + run.failures, 0),
         credentialsMb: all[0]!.credentialsMb,
       };
@@ -231,6 +261,8 @@ export async function runFileStoreBench(): Promise<void> {
         'sign-ins/s': rates.signIn.toFixed(1),
         'refreshes/s': rates.refresh.toFixed(1),
         'logouts/s': rates.logout.toFixed(1),
+        'sign-ups/s': rates.signUp.toFixed(1),
+        'CPU ms/sign-up': rates.signUpCpuMs.toFixed(2),
         failures: rates.failures,
       });
     }
@@ -243,6 +275,8 @@ export async function runFileStoreBench(): Promise<void> {
       'sign-ins/s': (large.signIn / small.signIn).toFixed(2),
       'refreshes/s': (large.refresh / small.refresh).toFixed(2),
       'logouts/s': (large.logout / small.logout).toFixed(2),
+      'sign-ups/s': (large.signUp / small.signUp).toFixed(2),
+      'CPU ms/sign-up': (large.signUpCpuMs / small.signUpCpuMs).toFixed(2),
       failures: '',
     });
   }
