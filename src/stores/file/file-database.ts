@@ -13,6 +13,7 @@ import {
 import { FileChangedError, writeFileAtomically, type FileIdentity } from '../../lib/atomic-write.js';
 import { isPlainObject } from '../../lib/is-plain-object.js';
 import { InstanceLock } from './instance-lock.js';
+import { KeptText } from './kept-text.js';
 import { CredentialChanges, CredentialsJournal, credentialsJournalPathFor } from './credentials-journal.js';
 import type { Journal } from './journal.js';
 import { JournaledChanges, journalPathFor, RecordJournal } from './record-journal.js';
@@ -48,8 +49,10 @@ type Pending = {
 
 interface FileState {
   path: string;
-  /** What restauth last read or wrote, to skip unchanged writes. */
-  text: string;
+  /** What restauth last read or wrote: to skip unchanged writes, put its version back, reload after a fault. */
+  kept: KeptText;
+  /** credentials.json: its text is kept deflated (KeptText). */
+  compact: boolean;
   /** Identity of the file as restauth left it, to notice edits made by hand. */
   ino: number;
   mtimeMs: number;
@@ -172,8 +175,9 @@ export class FileDatabase implements DocumentStore {
     await mkdir(dirname(options.dataFile), { recursive: true });
     const lock = await InstanceLock.acquire(instanceLockPath(options.dataFile), options.dataFile);
     try {
-      const data = await loadOrCreate(options.dataFile, {}, 0o644, logger);
-      const credentials = await loadOrCreate(options.credentialsFile, { passwords: [] }, 0o600, logger);
+      // db.json's text stays plain: it is rewritten within 0.2 s of each write, and usually small.
+      const data = await loadOrCreate(options.dataFile, {}, 0o644, false, logger);
+      const credentials = await loadOrCreate(options.credentialsFile, { passwords: [] }, 0o600, true, logger);
       const journal = new RecordJournal(journalPathFor(options.dataFile));
       const credentialsJournal = new CredentialsJournal(credentialsJournalPathFor(options.credentialsFile));
       // Credentials first, as commits write them: a user in db.json always finds its credentials.
@@ -483,7 +487,7 @@ export class FileDatabase implements DocumentStore {
    * files it names (`which`).
    */
   private async writeFiles(which: Compaction = { data: true, credentials: true }): Promise<boolean> {
-    const credentialsBefore = this.credentialsFile.text;
+    const credentialsBefore = this.credentialsFile.kept;
     const wroteCredentials =
       which.credentials && (await this.writeIfChanged(this.credentialsFile, jsonText(this.docs.credentials)));
     let wroteData = false;
@@ -491,7 +495,7 @@ export class FileDatabase implements DocumentStore {
       if (which.data) wroteData = await this.writeIfChanged(this.dataFile, jsonText(this.docs.data));
     } catch (error) {
       if (wroteCredentials) {
-        await this.writeIfChanged(this.credentialsFile, credentialsBefore).catch((undo: unknown) =>
+        await this.writeIfChanged(this.credentialsFile, credentialsBefore.text).catch((undo: unknown) =>
           this.logger.warn(
             `restauth: could not put ${basename(this.credentialsFile.path)} back (${describe(undo)}); ` +
               'it may hold credentials of a user db.json lacks, which is harmless',
@@ -514,7 +518,7 @@ export class FileDatabase implements DocumentStore {
   }
 
   private async writeIfChanged(state: FileState, text: string): Promise<boolean> {
-    if (text === state.text) return false;
+    if (state.kept.equals(text)) return false;
     for (let attempt = 1; ; attempt++) {
       try {
         const { displaced } = await writeAtomically(state, text);
@@ -560,7 +564,7 @@ export class FileDatabase implements DocumentStore {
     if (this.journal.size >= this.compactAtBytes) this.compactionDue.data = true;
     // credentials.json is rewritten once its journal is as large as the file: each journaled byte
     // then pays for about one byte of rewrite, at 1,000 users as at 50,000.
-    if (this.credentialsJournal.size >= Math.max(this.compactAtBytes, this.credentialsFile.text.length))
+    if (this.credentialsJournal.size >= Math.max(this.compactAtBytes, this.credentialsFile.size))
       this.compactionDue.credentials = true;
     if (this.journal.isEmpty) return;
     this.compactionTimer ??= setTimeout(() => {
@@ -623,7 +627,7 @@ export class FileDatabase implements DocumentStore {
         const current = await stat(state.path).catch(() => null);
         if (current && sameFile(current, state)) break;
         const text = current ? await readFile(state.path, 'utf8').catch(() => null) : null;
-        if (current && text === state.text) {
+        if (current && text !== null && state.kept.equals(text)) {
           // Touched, not changed (the same bytes saved again): nothing to set aside.
           Object.assign(state, identityOf(current));
           break;
@@ -642,7 +646,7 @@ export class FileDatabase implements DocumentStore {
         this.unappliedEdit = null;
         try {
           // Only if no other file has taken its name in the meantime (else that one is set aside too).
-          await writeAtomically(state, state.text, {
+          await writeAtomically(state, state.kept.text, {
             unchangedSince: current ? { ino: current.ino } : NO_FILE,
           });
         } catch (error) {
@@ -695,7 +699,7 @@ export class FileDatabase implements DocumentStore {
       });
     } else {
       // The file as saved, byte for byte: restauth does not rewrite what it did not change.
-      Object.assign(this.dataFile, { text, ...identity });
+      Object.assign(this.dataFile, { kept: KeptText.of(text, this.dataFile.compact), ...identity });
     }
     this.unappliedEdit = null;
     this.docs = { ...this.docs, data: doc };
@@ -709,9 +713,9 @@ export class FileDatabase implements DocumentStore {
 
   /** Memory back to what is durable: the two files as last written, and their journals' acknowledged lines. */
   private restoreFromDisk(): void {
-    const data = parseDocument(this.dataFile.text, this.dataFile.path);
+    const data = parseDocument(this.dataFile.kept.text, this.dataFile.path);
     this.journal.replayOnto(data);
-    const credentials = parseDocument(this.credentialsFile.text, this.credentialsFile.path);
+    const credentials = parseDocument(this.credentialsFile.kept.text, this.credentialsFile.path);
     this.credentialsJournal.replayOnto(credentials);
     this.docs = { data, credentials };
     this.afterReload();
@@ -747,19 +751,35 @@ async function loadOrCreate(
   path: string,
   empty: JsonDocument,
   mode: number,
+  compact: boolean,
   logger: FileDatabaseLogger,
 ): Promise<{ doc: JsonDocument; state: FileState }> {
   const text = await readFile(path, 'utf8').catch(ifMissing(null));
   if (text === null) {
-    const state: FileState = { path, text: '', ino: 0, mtimeMs: 0, size: 0, mode };
+    const state: FileState = {
+      path,
+      kept: KeptText.of('', compact),
+      compact,
+      ino: 0,
+      mtimeMs: 0,
+      size: 0,
+      mode,
+    };
     const doc = structuredClone(empty);
     await writeAtomically(state, jsonText(doc), { force: true });
     logger.info(`restauth: created ${path}`);
     return { doc, state };
   }
   const current = await stat(path);
-  const state = { path, text, ...identityOf(current), mode: current.mode & 0o777 };
-  return { doc: parseDocument(text, path), state };
+  const doc = parseDocument(text, path);
+  const state = {
+    path,
+    kept: KeptText.of(text, compact),
+    compact,
+    ...identityOf(current),
+    mode: current.mode & 0o777,
+  };
+  return { doc, state };
 }
 
 /**
@@ -821,7 +841,7 @@ async function writeAtomically(
   const { written, displaced } = await writeFileAtomically(state.path, text, state.mode, {
     unchangedSince: options.force ? undefined : (options.unchangedSince ?? identityOf(state)),
   });
-  Object.assign(state, { text, ...written });
+  Object.assign(state, { kept: KeptText.of(text, state.compact), ...written });
   return { displaced };
 }
 

@@ -1,0 +1,39 @@
+import { createHash } from 'node:crypto';
+import { deflateSync, inflateSync } from 'node:zlib';
+
+/**
+ * A file's text as restauth last read or wrote it. The file store needs it
+ * to tell an unchanged rewrite (skipped) and a touched-but-unchanged file
+ * from an edit, to put its own version back over a hand edit, and to reload
+ * memory after a failed commit. Only the first is frequent, and a hash
+ * answers it; the others are rare (faults), so a large text is kept
+ * deflated: credentials.json at 50,000 users is 23-45 MB as a string and
+ * about 2 MB deflated, for a deflate and a hash per rewrite (about the
+ * serialization's own cost, once per journal's worth of writes).
+ */
+export class KeptText {
+  private constructor(
+    private readonly plain: string | null,
+    private readonly deflated: Buffer | null,
+    private readonly hash: string | null,
+  ) {}
+
+  /** `text`, deflated when `compact` (a file rewritten rarely and read back only after a fault). */
+  static of(text: string, compact: boolean): KeptText {
+    if (!compact) return new KeptText(text, null, null);
+    return new KeptText(null, deflateSync(text, { level: 1 }), hashOf(text));
+  }
+
+  /** Whether `text` is the kept text. */
+  equals(text: string): boolean {
+    return this.plain !== null ? this.plain === text : this.hash === hashOf(text);
+  }
+
+  get text(): string {
+    return this.plain ?? inflateSync(this.deflated!).toString('utf8');
+  }
+}
+
+function hashOf(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('base64');
+}
