@@ -11,6 +11,7 @@ import type { Caller, Decision, Operation } from './access.js';
 import { foreignKey, isRow } from './collections.js';
 import { AUTH_PREFIX, DataContext, isServed } from './context.js';
 import { assertStorable } from './limits.js';
+import { formFields } from '../lib/form-fields.js';
 import { create, destroy, list, show, update, type PluralRequest } from './plural.js';
 import { all, type Query } from './query.js';
 import { listV1, relationsOf } from './plural-v1.js';
@@ -137,6 +138,23 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
     }
     done(null, body);
   });
+
+  // A form is a record as json-server's urlencoded parser read it: a field given twice is a list. Its
+  // fields are checked as a JSON body's are, so a "__proto__" field is refused here too.
+  app.removeContentTypeParser('application/x-www-form-urlencoded');
+  app.addContentTypeParser(
+    'application/x-www-form-urlencoded',
+    { parseAs: 'string' },
+    (_request, text, done) => {
+      const { fields } = formFields(typeof text === 'string' ? text : text.toString('utf8'));
+      try {
+        assertStorable(fields);
+      } catch (error) {
+        return done(error as Error, undefined);
+      }
+      done(null, fields);
+    },
+  );
 
   app.setErrorHandler((error, _request, reply) => {
     // Anything but the data API's own refusal (a store fault, a full disk, a body over the limit) goes to

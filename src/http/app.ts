@@ -17,6 +17,7 @@ import { postgrestAuthDialect } from './dialects/postgrest-auth.js';
 import { JsonServerAuthSwitch } from './json-server-auth-detect.js';
 import { stripGuard } from '../data/guards.js';
 import { restauthErrorFormat, useErrorReply } from './errors.js';
+import { parseFormBody } from './form-body.js';
 import { parseJsonBodies } from './json-body.js';
 import { useMiddlewares } from './middlewares.js';
 import { WatchedRoutes } from './watched-routes.js';
@@ -141,8 +142,8 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   // Compressed answers when the client accepts them, as json-server's compression(): gzip and deflate
   // (not brotli, which costs more CPU per answer), above 1 KB. `compression: false` is its --no-gzip.
   if (config.compression) await app.register(compress, { encodings: ['gzip', 'deflate'], threshold: 1024 });
-  // postgrest-auth accepted urlencoded forms as well as JSON.
-  await app.register(formbody, { bodyLimit: config.bodyLimit });
+  // postgrest-auth accepted urlencoded forms as well as JSON (and OAuth providers post their callback).
+  await app.register(formbody, { bodyLimit: config.bodyLimit, parser: parseFormBody });
   await useMiddlewares(app, config.middlewares);
 
   useErrorReply(app, restauthErrorFormat);
