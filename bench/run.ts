@@ -13,6 +13,7 @@ const suites: Record<string, () => Promise<void>> = {
   'auth-read': async () => (await import('./auth-read.js')).runAuthReadBench(),
   footprint: async () => (await import('./footprint.js')).runFootprintBench(),
   'json-server-auth': async () => (await import('./json-server-auth.js')).runJsonServerAuthBench(),
+  'signup-timing': async () => (await import('./signup-timing.js')).runSignupTimingBench(),
 };
 
 const wanted = process.argv.slice(2);
