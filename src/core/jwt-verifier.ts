@@ -92,8 +92,9 @@ export function checkClaims(payload: JWTPayload, now: Date, rules: ClaimRules): 
 }
 
 /**
- * The part of checkClaims that depends on the time: not before nbf, before exp (each a finite number
- * or absent, as checkClaims made sure). All a token verified before needs checked again.
+ * The part of checkClaims that depends on the time: not before nbf, before exp, not issued ahead of
+ * now (each a finite number or absent, as checkClaims made sure). All a token verified before needs
+ * checked again.
  */
 export function checkTimes(payload: JWTPayload, now: Date, clockTolerance: number): void {
   const seconds = Math.floor(now.getTime() / 1000);
@@ -101,4 +102,11 @@ export function checkTimes(payload: JWTPayload, now: Date, clockTolerance: numbe
     throw new TokenError('bad_jwt', 'jwt not active');
   if (payload.exp !== undefined && payload.exp <= seconds - clockTolerance)
     throw new TokenError('token_expired', 'jwt expired');
+  // Issued ahead of now: before the clock went back, so its expiry lies the whole jump further off than
+  // its lifetime (an hour's token would work for a day more). Its refresh token gets a new one.
+  if (payload.iat !== undefined && payload.iat > seconds + Math.max(clockTolerance, ISSUED_AHEAD_ALLOWANCE))
+    throw new TokenError('bad_jwt', 'jwt issued in the future');
 }
+
+/** Seconds a token's iat may lie ahead of now at least: instances' clocks differ a little. */
+const ISSUED_AHEAD_ALLOWANCE = 30;

@@ -121,7 +121,7 @@ export class OneTimeTokens {
     const hash = hashSecret(token);
     for (const purpose of purposes) {
       const consumed = await this.store.consumeOneTimeToken(hash, purpose, now);
-      if (consumed) return consumed;
+      if (consumed) return issuedBefore(consumed, now);
     }
     return null;
   }
@@ -139,15 +139,28 @@ export class OneTimeTokens {
     const address = loginKey(recipient);
     // Anything but six digits is a wrong code too: it counts.
     const typed = /^\d{6}$/u.test(code) ? code : '';
-    return this.store.consumeOneTimeCode({
+    const consumed = await this.store.consumeOneTimeCode({
       recipient: address,
       candidates: purposes.map((purpose) => ({ purpose, codeHash: this.codeHash(address, purpose, typed) })),
       now,
       maxFailures: MAX_CODE_FAILURES,
     });
+    return consumed && issuedBefore(consumed, now);
   }
 
   private codeHash(address: string, purpose: string, code: string): string {
     return createHmac('sha256', this.codeKey).update(`${address}\n${purpose}\n${code}`).digest('base64url');
   }
+}
+
+/** How far apart the clocks of instances sharing a database may be before a date ahead means a jump. */
+const CLOCK_SKEW_MS = 60_000;
+
+/**
+ * A spent token, or null when it was issued further ahead of now than instances' clocks differ: it was
+ * issued before the clock went back, so its expiry lies the whole jump further off than its lifetime
+ * (an hour's link would work for a day more). Spent either way: the user asks for another.
+ */
+function issuedBefore(token: OneTimeToken, now: Date): OneTimeToken | null {
+  return token.createdAt.getTime() > now.getTime() + CLOCK_SKEW_MS ? null : token;
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { FAST_HASHING, startMailingApp, stopMailingApp } from '../support/gotrue.js';
+import { FAST_HASHING, secretsOf, startMailingApp, stopMailingApp } from '../support/gotrue.js';
 import { suiteStore } from '../support/postgres.js';
 import type { SmtpSink } from '../support/smtp-sink.js';
 import type { TestApp } from '../support/app.js';
@@ -97,14 +97,62 @@ for (const kind of ['file', 'postgres'] as const) {
       assert.equal(refreshed.statusCode, 200, refreshed.body);
       t.advance(-3 * DAY);
       try {
+        // A fresh access token (the one of two days on is refused as issued ahead of now).
+        const again = await post('/token?grant_type=refresh_token', {
+          refresh_token: (refreshed.json() as { refresh_token: string }).refresh_token,
+        });
+        assert.equal(again.statusCode, 200, again.body);
         const changed = await t.app.inject({
           method: 'PUT',
           url: `${PREFIX}/user`,
-          headers: { authorization: `Bearer ${(refreshed.json() as { access_token: string }).access_token}` },
+          headers: { authorization: `Bearer ${(again.json() as { access_token: string }).access_token}` },
           payload: { password: 'a password the thief chose' },
         });
         assert.equal(changed.statusCode, 400, changed.body);
         assert.equal((changed.json() as { error_code: string }).error_code, 'reauthentication_needed');
+      } finally {
+        t.advance(DAY);
+      }
+    });
+
+    it('refuses an access token issued before the jump; its refresh token gets a new one', async () => {
+      const email = await newUser();
+      const signedIn = await post('/token?grant_type=password', { email, password: PASSWORD }, '10.9.1.4');
+      const { access_token: early, refresh_token: refreshToken } = signedIn.json() as {
+        access_token: string;
+        refresh_token: string;
+      };
+      const getUser = (token: string) =>
+        t.app.inject({ method: 'GET', url: `${PREFIX}/user`, headers: { authorization: `Bearer ${token}` } });
+      assert.equal((await getUser(early)).statusCode, 200);
+      t.advance(-DAY);
+      try {
+        // An hour's token would otherwise work for a day and an hour.
+        const refused = await getUser(early);
+        assert.equal(refused.statusCode, 403, refused.body);
+        assert.equal((refused.json() as { error_code: string }).error_code, 'bad_jwt');
+        const refreshed = await post('/token?grant_type=refresh_token', { refresh_token: refreshToken });
+        assert.equal(refreshed.statusCode, 200, refreshed.body);
+        const fresh = (refreshed.json() as { access_token: string }).access_token;
+        assert.equal((await getUser(fresh)).statusCode, 200);
+      } finally {
+        t.advance(DAY);
+      }
+    });
+
+    it('refuses a recovery code mailed before the jump (an hour would last a day more)', async () => {
+      const email = await newUser();
+      const since = sink.mails.length;
+      assert.equal((await post('/recover', { email })).statusCode, 200);
+      await t.services.idle();
+      const mail = sink.mails.slice(since).find((m) => m.to === email);
+      assert.ok(mail, 'the recovery mail');
+      const { code } = secretsOf(mail);
+      t.advance(-DAY);
+      try {
+        const verified = await post('/verify', { type: 'recovery', email, token: code });
+        assert.equal(verified.statusCode, 403, verified.body);
+        assert.equal((verified.json() as { error_code: string }).error_code, 'otp_expired');
       } finally {
         t.advance(DAY);
       }
