@@ -6,7 +6,6 @@ import {
   type ChildLoggerOptions,
   type DestinationStream,
   type LevelWithSilent,
-  type LogFn,
   type Logger,
 } from 'pino';
 import type PinoPrettyStream from 'pino-pretty';
@@ -233,13 +232,26 @@ export class DeferredChildLogger implements FastifyBaseLogger {
     return this.logger.child(bindings, options);
   }
 
-  fatal: LogFn = (...args: unknown[]) => this.write('fatal', args);
-  error: LogFn = (...args: unknown[]) => this.write('error', args);
-  warn: LogFn = (...args: unknown[]) => this.write('warn', args);
-  info: LogFn = (...args: unknown[]) => this.write('info', args);
-  debug: LogFn = (...args: unknown[]) => this.write('debug', args);
-  trace: LogFn = (...args: unknown[]) => this.write('trace', args);
-  silent: LogFn = () => {};
+  // Methods on the prototype, as pino's: fields holding a closure each were made for every request.
+  fatal(...args: unknown[]): void {
+    this.write('fatal', args);
+  }
+  error(...args: unknown[]): void {
+    this.write('error', args);
+  }
+  warn(...args: unknown[]): void {
+    this.write('warn', args);
+  }
+  info(...args: unknown[]): void {
+    this.write('info', args);
+  }
+  debug(...args: unknown[]): void {
+    this.write('debug', args);
+  }
+  trace(...args: unknown[]): void {
+    this.write('trace', args);
+  }
+  silent(): void {}
 
   private write(method: LogMethod, args: unknown[]): void {
     // Its own level (a route's logLevel) or a level set since: only the child knows what it writes.
