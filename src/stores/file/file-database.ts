@@ -754,8 +754,9 @@ async function loadOrCreate(
   compact: boolean,
   logger: FileDatabaseLogger,
 ): Promise<{ doc: JsonDocument; state: FileState }> {
-  const text = await readFile(path, 'utf8').catch(ifMissing(null));
-  if (text === null) {
+  // Read as bytes: credentials.json's are kept deflated from them (KeptText), not encoded again.
+  const bytes = await readFile(path).catch(ifMissing(null));
+  if (bytes === null) {
     const state: FileState = {
       path,
       kept: KeptText.of('', compact),
@@ -771,10 +772,11 @@ async function loadOrCreate(
     return { doc, state };
   }
   const current = await stat(path);
+  const text = bytes.toString('utf8');
   const doc = parseDocument(text, path);
   const state = {
     path,
-    kept: KeptText.of(text, compact),
+    kept: KeptText.of(text, compact, bytes),
     compact,
     ...identityOf(current),
     mode: current.mode & 0o777,
