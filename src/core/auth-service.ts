@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { assertAddressFree } from './address-owner.js';
 import { AuthError, isAuthError } from './errors.js';
+import { datedAhead } from './clock-skew.js';
 import { silentNotifier, type Notifier } from './notifier.js';
 import type { PasswordHasher } from './passwords.js';
 import type { PkceChallenge } from './pkce.js';
@@ -42,8 +43,6 @@ interface AuthSettings {
 
 /** A session younger than this changes its password without a code, as GoTrue's (24 hours). */
 const REAUTHENTICATION_WINDOW_MS = 24 * 60 * 60 * 1000;
-/** How far apart the clocks of instances sharing a database may be before a date ahead means a jump. */
-const CLOCK_SKEW_MS = 60_000;
 
 export interface AuthDeps {
   store: Store;
@@ -615,10 +614,10 @@ export class AuthService {
     nonce: string | undefined,
   ): Promise<void> {
     if (!this.deps.settings.passwordChangeRequiresReauthentication) return;
-    const age = this.now().getTime() - checked.session.createdAt.getTime();
-    // A session dated ahead of now (beyond instances' skew) was opened before the clock went back:
-    // its true age is unknown, so it proves itself as an old one does.
-    if (age >= -CLOCK_SKEW_MS && age < REAUTHENTICATION_WINDOW_MS) return;
+    const now = this.now();
+    const age = now.getTime() - checked.session.createdAt.getTime();
+    // A session dated ahead of now was opened before the clock went back: it proves itself as an old one does.
+    if (!datedAhead(checked.session.createdAt, now) && age < REAUTHENTICATION_WINDOW_MS) return;
     if (!nonce) throw new AuthError('reauthentication_needed');
     await this.deps.emailFlows.consumeReauthentication(checked.user, nonce);
   }

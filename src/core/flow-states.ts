@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { AuthError } from './errors.js';
+import { datedAhead } from './clock-skew.js';
 import type { VerifyType } from './email-flows.js';
 import { verifierMatches, type PkceChallenge } from './pkce.js';
 import { hashSecret } from './secrets.js';
@@ -116,7 +117,11 @@ export class PkceFlows {
     const codeHash = hashSecret(authCode);
     const flow = await this.deps.flowStates.findFlowStateByAuthCode(codeHash);
     if (flow === null || flow.authCodeIssuedAt === null) throw new AuthError('flow_state_not_found');
-    if (now.getTime() > flow.authCodeIssuedAt.getTime() + AUTH_CODE_LIFETIME_SECONDS * 1000) {
+    // A code dated ahead of now was issued before the clock went back: its age is unknown.
+    if (
+      datedAhead(flow.authCodeIssuedAt, now) ||
+      now.getTime() > flow.authCodeIssuedAt.getTime() + AUTH_CODE_LIFETIME_SECONDS * 1000
+    ) {
       throw new AuthError('flow_state_expired');
     }
     if (!verifierMatches({ challenge: flow.codeChallenge, method: flow.codeChallengeMethod }, verifier)) {

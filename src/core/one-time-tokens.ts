@@ -1,6 +1,7 @@
 import { createHmac, randomInt } from 'node:crypto';
 import { loginKey } from './identity.js';
 import { hashSecret, randomSecret } from './secrets.js';
+import { datedAhead } from './clock-skew.js';
 import type { OutgoingMail } from './notifier.js';
 import { CodeHashInUseError, type OneTimeToken, type Store } from './ports/store.js';
 
@@ -153,14 +154,11 @@ export class OneTimeTokens {
   }
 }
 
-/** How far apart the clocks of instances sharing a database may be before a date ahead means a jump. */
-const CLOCK_SKEW_MS = 60_000;
-
 /**
  * A spent token, or null when it was issued further ahead of now than instances' clocks differ: it was
  * issued before the clock went back, so its expiry lies the whole jump further off than its lifetime
  * (an hour's link would work for a day more). Spent either way: the user asks for another.
  */
 function issuedBefore(token: OneTimeToken, now: Date): OneTimeToken | null {
-  return token.createdAt.getTime() > now.getTime() + CLOCK_SKEW_MS ? null : token;
+  return datedAhead(token.createdAt, now) ? null : token;
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { FAST_HASHING, secretsOf, startMailingApp, stopMailingApp } from '../support/gotrue.js';
+import { FAST_HASHING, nextMail, secretsOf, startMailingApp, stopMailingApp } from '../support/gotrue.js';
 import { suiteStore } from '../support/postgres.js';
 import type { SmtpSink } from '../support/smtp-sink.js';
 import type { TestApp } from '../support/app.js';
@@ -31,6 +32,7 @@ for (const kind of ['file', 'postgres'] as const) {
         {
           passwords: { ...FAST_HASHING, requireReauthentication: true },
           signup: { confirmEmail: false },
+          siteUrl: 'https://app.test',
           rateLimits: { signIn: { max: 2, window: 60 } },
           ...store.config,
         },
@@ -135,6 +137,37 @@ for (const kind of ['file', 'postgres'] as const) {
         assert.equal(refreshed.statusCode, 200, refreshed.body);
         const fresh = (refreshed.json() as { access_token: string }).access_token;
         assert.equal((await getUser(fresh)).statusCode, 200);
+      } finally {
+        t.advance(DAY);
+      }
+    });
+
+    it('refuses a PKCE auth code issued before the jump (its five minutes would last a day more)', async () => {
+      const email = await newUser();
+      const verifier = randomBytes(48).toString('base64url');
+      const since = sink.mails.length;
+      const asked = await post('/otp', {
+        email,
+        create_user: false,
+        code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+        code_challenge_method: 's256',
+      });
+      assert.equal(asked.statusCode, 200, asked.body);
+      const { pathname, search } = new URL(secretsOf(await nextMail(sink, email, since)).link);
+      const pressed = await t.app.inject({
+        method: 'POST',
+        url: pathname + search,
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        payload: '',
+      });
+      assert.equal(pressed.statusCode, 303, pressed.body);
+      const code = new URL(String(pressed.headers.location)).searchParams.get('code');
+      assert.ok(code, String(pressed.headers.location));
+      t.advance(-DAY);
+      try {
+        const exchanged = await post('/token?grant_type=pkce', { auth_code: code, code_verifier: verifier });
+        assert.equal(exchanged.statusCode, 422, exchanged.body);
+        assert.equal((exchanged.json() as { error_code: string }).error_code, 'flow_state_expired');
       } finally {
         t.advance(DAY);
       }

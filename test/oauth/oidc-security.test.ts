@@ -109,6 +109,22 @@ for (const storeKind of ['file', 'postgres'] as const) {
       }
     });
 
+    it('a state started before the clock went back a day has expired (its 300 s would last a day more)', async () => {
+      idp.accounts.set('kc-jump', { email: 'jump@acme.test', email_verified: true });
+      const callback = await callbackOf(await authorizationUrl(), 'kc-jump');
+      t.advance(-24 * 3600 * 1000);
+      try {
+        const landed = await land(callback);
+        assert.deepEqual(errorOf(landed), {
+          error: 'invalid_request',
+          error_code: 'bad_oauth_state',
+          error_description: 'OAuth state has expired',
+        });
+      } finally {
+        t.advance(24 * 3600 * 1000);
+      }
+    });
+
     it('a nonce changed on the way to the provider fails the id_token check: nobody signs in', async () => {
       idp.accounts.set('kc-nina', { email: 'nina@acme.test', email_verified: true });
       const start = await authorizationUrl();

@@ -1,5 +1,6 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import { AuthError } from '../errors.js';
+import { datedAhead } from '../clock-skew.js';
 import type { PkceChallenge } from '../pkce.js';
 import type { FlowStateStore, OAuthFlow } from '../ports/flow-states.js';
 import { hashSecret } from '../secrets.js';
@@ -75,8 +76,12 @@ export class OAuthFlows {
     }
     const flow = await this.deps.flowStates.takeOAuthFlow(state);
     if (flow === null) throw new AuthError('bad_oauth_state', 'OAuth state not found or expired');
-    const age = this.deps.clock().getTime() - flow.createdAt.getTime();
-    if (age > OAUTH_FLOW_LIFETIME_SECONDS * 1000) {
+    const now = this.deps.clock();
+    // A flow dated ahead of now was started before the clock went back: its age is unknown.
+    if (
+      datedAhead(flow.createdAt, now) ||
+      now.getTime() - flow.createdAt.getTime() > OAUTH_FLOW_LIFETIME_SECONDS * 1000
+    ) {
       throw new AuthError('bad_oauth_state', 'OAuth state has expired');
     }
     return { flow, secrets: this.secrets(flow.id) };
