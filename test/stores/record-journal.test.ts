@@ -4,8 +4,10 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
 import { DataError } from '../../src/data/errors.js';
 import { FileDatabase } from '../../src/stores/file/file-database.js';
+import { RecordJournal } from '../../src/stores/file/record-journal.js';
 import { spawnTsScript } from '../support/process.js';
 
 type Post = { id: number | string; title?: string };
@@ -328,6 +330,82 @@ describe('FileDatabase journal of record writes', () => {
       assert.equal(reloads, 1, 'a fault may have left a half-done change: memory goes back to disk');
     } finally {
       await db.close();
+    }
+  });
+});
+
+/**
+ * A replay finds records through a map of ids (record-journal.ts) where it
+ * scanned each collection per line: any sequence of puts, removals and sets
+ * must leave what the scan left (the first row of an id replaced or removed).
+ */
+describe('record journal replay', () => {
+  it('property: the replay by id map gives what a scan per change gives', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'restauth-replay-'));
+    try {
+      const id = fc.constantFrom(1, 2, '2', 3, 'x');
+      const change = fc.oneof(
+        fc.record({
+          op: fc.constant('put' as const),
+          collection: fc.constantFrom('users', 'posts'),
+          key: fc.constantFrom('id', 'id', 'id', 'slug'),
+          record: fc.record({ id, slug: id, n: fc.nat(9) }),
+        }),
+        fc.record({
+          op: fc.constant('delete' as const),
+          collection: fc.constantFrom('users', 'posts'),
+          key: fc.constantFrom('id', 'slug'),
+          id,
+        }),
+        fc.record({
+          op: fc.constant('set' as const),
+          name: fc.constantFrom('users', 'profile'),
+          value: fc.constantFrom(
+            [
+              { id: 1, n: 0 },
+              { id: 1, n: 1 },
+            ],
+            { a: 1 },
+          ),
+        }),
+      );
+      type Change = typeof change extends fc.Arbitrary<infer C> ? C : never;
+      const scanned = (doc: Record<string, unknown>, c: Change) => {
+        if (c.op === 'set') {
+          doc[c.name] = structuredClone(c.value);
+          return;
+        }
+        if (c.op === 'put') doc[c.collection] ??= [];
+        const rows = doc[c.collection];
+        if (!Array.isArray(rows)) return;
+        const wanted = String(c.op === 'put' ? c.record[c.key] : c.id);
+        const at = rows.findIndex((row) => String(row[c.key]) === wanted);
+        if (c.op === 'put') {
+          if (at === -1) rows.push(structuredClone(c.record));
+          else rows[at] = structuredClone(c.record);
+        } else if (at !== -1) rows.splice(at, 1);
+      };
+      let n = 0;
+      await fc.assert(
+        fc.asyncProperty(fc.array(change, { maxLength: 40 }), async (changes) => {
+          const start = () => ({
+            users: [
+              { id: 2, slug: 1, n: 5 },
+              { id: '2', slug: 3, n: 6 },
+            ],
+          });
+          const expected: Record<string, unknown> = start();
+          for (const c of changes) scanned(expected, c);
+          const path = join(dir, `journal-${n++}`);
+          await writeFile(path, changes.map((c) => `${JSON.stringify(c)}\n`).join(''));
+          const replayed: Record<string, unknown> = start();
+          await new RecordJournal(path).recover(replayed);
+          assert.deepEqual(replayed, expected);
+        }),
+        { numRuns: 200 },
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

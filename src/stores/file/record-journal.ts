@@ -1,5 +1,5 @@
 import { basename, dirname, join } from 'node:path';
-import { Journal, type JsonObject } from './journal.js';
+import { Journal, type JsonObject, type Replayer } from './journal.js';
 import type { RecordChanges } from '../../core/ports/documents.js';
 
 /** One change to db.json, as a line of the journal. */
@@ -46,7 +46,7 @@ export class RecordJournal extends Journal<RecordChange> {
   constructor(path: string) {
     super(path, {
       parse: parseRecordChange,
-      replayer: (doc) => ({ apply: (change) => applyChange(doc, change) }),
+      replayer: recordReplayer,
     });
   }
 }
@@ -67,7 +67,35 @@ function parseRecordChange(value: unknown): RecordChange {
   return change as RecordChange;
 }
 
-function applyChange(doc: JsonObject, change: RecordChange): void {
+/** Where each id's first row is in a rows array, by id property (what findIndex would answer). */
+type Positions = Map<unknown[], { key: string; byId: Map<string, number> }>;
+
+/**
+ * Applies changes for one replay, finding each record through a map of its
+ * collection's ids built at the collection's first change (a journal of
+ * sign-ups puts a users record per line: a scan per line would cost every
+ * user per sign-up replayed). The map follows the puts it applies; a
+ * removal or a change under another id property builds it again.
+ */
+function recordReplayer(doc: JsonObject): Replayer<RecordChange> {
+  const positions: Positions = new Map();
+  return { apply: (change) => applyChange(doc, change, positions) };
+}
+
+function positionsOf(positions: Positions, rows: unknown[], key: string): Map<string, number> {
+  const kept = positions.get(rows);
+  if (kept?.key === key) return kept.byId;
+  const byId = new Map<string, number>();
+  rows.forEach((row, at) => {
+    if (typeof row !== 'object' || row === null) return;
+    const id = String((row as JsonObject)[key]);
+    if (!byId.has(id)) byId.set(id, at);
+  });
+  positions.set(rows, { key, byId });
+  return byId;
+}
+
+function applyChange(doc: JsonObject, change: RecordChange, positions: Positions): void {
   if (change.op === 'set') {
     // eslint-disable-next-line no-restricted-syntax -- collection names the data API journaled after refusing prototype keys (data/keys.ts), or restauth's own journal
     doc[change.name] = change.value;
@@ -79,14 +107,18 @@ function applyChange(doc: JsonObject, change: RecordChange): void {
   // A collection replaced by a hand edit with something else: the change has nowhere to go.
   if (!Array.isArray(rows)) return;
   const id = String(change.op === 'put' ? change.record[change.key] : change.id);
-  const index = rows.findIndex(
-    (row) => typeof row === 'object' && row !== null && String((row as JsonObject)[change.key]) === id,
-  );
+  const byId = positionsOf(positions, rows, change.key);
+  const index = byId.get(id) ?? -1;
   if (change.op === 'put') {
-    if (index === -1) rows.push(change.record);
+    if (index === -1) {
+      byId.set(id, rows.length);
+      rows.push(change.record);
+    }
     // eslint-disable-next-line no-restricted-syntax -- an array index
     else rows[index] = change.record;
   } else if (index !== -1) {
     rows.splice(index, 1);
+    // The rows after it moved: found again at the next change.
+    positions.delete(rows);
   }
 }
