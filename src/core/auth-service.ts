@@ -456,11 +456,14 @@ export class AuthService {
    * not look at. Revocation stays immediate: the session and user are read on every call.
    */
   async authorize(accessToken: string, namedUser: string | null = null): Promise<AccessClaims> {
-    const { store } = this.deps;
-    if (!store.findTokenStanding) return (await this.check(accessToken, namedUser)).claims;
     const now = this.now();
     const claims = this.deps.tokens.verifyNow(accessToken, now);
-    this.assertHonoured(claims, await store.findTokenStanding(claims.session_id, claims.sub), now, namedUser);
+    this.assertHonoured(
+      claims,
+      await this.deps.store.findTokenStanding(claims.session_id, claims.sub),
+      now,
+      namedUser,
+    );
     return claims;
   }
 

@@ -389,9 +389,9 @@ export interface Store {
   /**
    * What an access-token check needs of its session and user, and nothing more (see TokenStanding):
    * read on every authenticated request, so a store answers it without building or copying whole
-   * records. Optional: core otherwise reads findSession and findUserById.
+   * records.
    */
-  findTokenStanding?(sessionId: string, userId: string): Promise<TokenStanding>;
+  findTokenStanding(sessionId: string, userId: string): Promise<TokenStanding>;
   /** The token with its session and that session's user (one lookup: every refresh needs all three). */
   findRefreshToken(
     hash: string,

@@ -24,12 +24,6 @@ export interface ContractOptions {
   concurrencySkipReason?: string;
   /** Skip the whole suite, with the reason (no server for this store on this machine). */
   skipReason?: string | null;
-  /**
-   * Why this store has no findTokenStanding (optional in the port), to skip its test. Known when the
-   * test is declared: a test skipped from inside its body skips its afterEach, which then never
-   * cleans up what beforeEach opened (a PGlite server kept the process alive for good).
-   */
-  withoutTokenStanding?: string;
 }
 
 const NOW = new Date('2026-06-01T12:00:00.000Z');
@@ -447,48 +441,39 @@ export function runStoreContract(
         assert.equal(await store.findRefreshToken('nope'), null);
       });
 
-      it(
-        'findTokenStanding answers what findSession and findUserById say, as copies',
-        { skip: options.withoutTokenStanding ?? false },
-        async () => {
-          // Optional in the port: a store without it is checked through those two (AuthService.authorize).
-          assert.ok(
-            store.findTokenStanding,
-            'the store has no findTokenStanding: say why in withoutTokenStanding',
-          );
-          const standingOf = store.findTokenStanding.bind(store);
-          const user = await store.createUser(newUser({ email: 'standing@acme.test' }), 'h');
-          const session = await store.createSession(newSession(user.id));
-          const expected = async () => {
-            const [s, u] = await Promise.all([store.findSession(session.id), store.findUserById(user.id)]);
-            return {
-              session: s && { userId: s.userId, notAfter: s.notAfter, revokedAt: s.revokedAt },
-              user: u && {
-                id: u.id,
-                username: u.username,
-                email: u.email,
-                bannedUntil: u.bannedUntil,
-                tokenVersion: u.tokenVersion,
-              },
-            };
+      it('findTokenStanding answers what findSession and findUserById say, as copies', async () => {
+        const standingOf = store.findTokenStanding.bind(store);
+        const user = await store.createUser(newUser({ email: 'standing@acme.test' }), 'h');
+        const session = await store.createSession(newSession(user.id));
+        const expected = async () => {
+          const [s, u] = await Promise.all([store.findSession(session.id), store.findUserById(user.id)]);
+          return {
+            session: s && { userId: s.userId, notAfter: s.notAfter, revokedAt: s.revokedAt },
+            user: u && {
+              id: u.id,
+              username: u.username,
+              email: u.email,
+              bannedUntil: u.bannedUntil,
+              tokenVersion: u.tokenVersion,
+            },
           };
-          assert.deepEqual(await standingOf(session.id, user.id), await expected());
-          // What the caller gets is its own: changing it changes nothing the next check reads.
-          const first = await standingOf(session.id, user.id);
-          first.session!.notAfter.setTime(0);
-          first.user!.tokenVersion = 99;
-          assert.deepEqual(await standingOf(session.id, user.id), await expected());
-          await store.updateUser(user.id, { bannedUntil: later(3600) });
-          await store.revokeSession(session.id, 'logout', later(5));
-          const revoked = await standingOf(session.id, user.id);
-          assert.equal(revoked.user?.bannedUntil?.toISOString(), later(3600).toISOString());
-          assert.equal(revoked.session?.revokedAt?.toISOString(), later(5).toISOString());
-          assert.deepEqual(revoked, await expected());
-          assert.deepEqual(await standingOf(randomUUID(), randomUUID()), { session: null, user: null });
-          await store.deleteUser(user.id);
-          assert.equal((await standingOf(session.id, user.id)).user, null);
-        },
-      );
+        };
+        assert.deepEqual(await standingOf(session.id, user.id), await expected());
+        // What the caller gets is its own: changing it changes nothing the next check reads.
+        const first = await standingOf(session.id, user.id);
+        first.session!.notAfter.setTime(0);
+        first.user!.tokenVersion = 99;
+        assert.deepEqual(await standingOf(session.id, user.id), await expected());
+        await store.updateUser(user.id, { bannedUntil: later(3600) });
+        await store.revokeSession(session.id, 'logout', later(5));
+        const revoked = await standingOf(session.id, user.id);
+        assert.equal(revoked.user?.bannedUntil?.toISOString(), later(3600).toISOString());
+        assert.equal(revoked.session?.revokedAt?.toISOString(), later(5).toISOString());
+        assert.deepEqual(revoked, await expected());
+        assert.deepEqual(await standingOf(randomUUID(), randomUUID()), { session: null, user: null });
+        await store.deleteUser(user.id);
+        assert.equal((await standingOf(session.id, user.id)).user, null);
+      });
 
       it("keeps how a session was authenticated (GoTrue's amr) through rotations, and none when not told", async () => {
         const user = await store.createUser(newUser(), 'h');
