@@ -49,15 +49,17 @@ try {
   const signedIn = await post('/auth/login', credentials);
   if (typeof signedIn.access_token !== 'string')
     throw new Error(`sign-in gave no access token: ${JSON.stringify(signedIn)}`);
+  child.kill('SIGTERM');
+  const { code, signal } = await exited;
+  if (code !== 0) throw new Error(`restauth stopped with ${code ?? signal} on SIGTERM`);
+  // Read once stopped: a sign-up is journaled (.db.json.journal, fdatasynced before the answer) and
+  // db.json rewritten with it within 0.2 s and at shutdown (docs/data-api.md), so only then is the
+  // file itself certain to hold the user.
   const saved = readFileSync(join(dir, 'db.json'), 'utf8');
   // json-data-server's format: the user name is the record's id.
   if (!(JSON.parse(saved).users ?? []).some((user) => user.id === credentials.username)) {
     throw new Error(`db.json does not hold the user: ${saved}`);
   }
-
-  child.kill('SIGTERM');
-  const { code, signal } = await exited;
-  if (code !== 0) throw new Error(`restauth stopped with ${code ?? signal} on SIGTERM`);
   console.log(`package-smoke: served ${url}, signed up and in, stopped cleanly`);
 } catch (error) {
   child.kill('SIGKILL');
