@@ -90,8 +90,8 @@ export function toAuthError(error: unknown, log: FastifyBaseLogger): AuthError {
   return new AuthError('unexpected_failure');
 }
 
-/** The errors of a write the storage refuses (full, over quota, read-only, not permitted), not of the code. */
-const STORAGE_ERROR_CODES = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'EFBIG']);
+/** The errors of a write the storage refuses (full, over quota, read-only, not permitted, its file replaced), not of the code. */
+const STORAGE_ERROR_CODES = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'EFBIG', 'ESTALE']);
 /** What a client is told to wait: freeing space or remounting is a person's job, not a second's. */
 const STORAGE_RETRY_AFTER_S = 60;
 

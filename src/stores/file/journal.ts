@@ -1,4 +1,4 @@
-import { open, readFile, rm, type FileHandle } from 'node:fs/promises';
+import { open, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { syncFolder } from '../../lib/sync-folder.js';
 import { ifMissing } from '../../lib/if-missing.js';
@@ -40,6 +40,11 @@ export class Journal<Change> {
   private lines: string[] = [];
   /** Bytes of the journal file. */
   size = 0;
+  /**
+   * The file this journal wrote was removed or replaced under the server: the lines since the last
+   * compaction, acknowledged there, go again into the file the path names at the next append.
+   */
+  private lostFile = false;
 
   constructor(
     readonly path: string,
@@ -91,13 +96,15 @@ export class Journal<Change> {
 
   /** Appends the lines and returns once they are on disk. On failure the journal is as before. */
   async append(lines: string[]): Promise<void> {
-    const text = lines.join('');
-    const before = this.size;
     if (!this.handle) {
       this.handle = await open(this.path, 'a', 0o600);
       // The new file's name must survive a power loss too, like its content.
       await syncFolder(dirname(this.path));
+      this.size = (await this.handle.stat()).size;
     }
+    // Replaying is idempotent: lines the file may hold already cost only their bytes.
+    const text = (this.lostFile ? this.lines.join('') : '') + lines.join('');
+    const before = this.size;
     try {
       const bytes = Buffer.from(text);
       const { bytesWritten } = await this.handle.write(bytes);
@@ -110,12 +117,35 @@ export class Journal<Change> {
         );
       }
       await this.handle.datasync();
+      await this.assertStillNamed(this.handle);
     } catch (error) {
-      await this.handle.truncate(before).catch(() => {});
+      await this.handle?.truncate(before).catch(() => {});
+      if ((error as { code?: string }).code === 'ESTALE') {
+        await this.handle?.close().catch(() => {});
+        this.handle = null;
+        this.lostFile = true;
+      }
       throw error;
     }
     this.size += Buffer.byteLength(text);
+    this.lostFile = false;
     this.lines.push(...lines);
+  }
+
+  /**
+   * The path must still name the file written: one removed (an operator's clean-up) or hidden (a
+   * restored folder, a mount over it) would take acknowledged lines with it at the next start. Such a
+   * write is refused as storage (507), and the next append writes to whatever the path names then.
+   */
+  private async assertStillNamed(handle: FileHandle): Promise<void> {
+    const [held, named] = await Promise.all([handle.stat(), stat(this.path).catch(() => null)]);
+    if (named !== null && named.ino === held.ino && named.dev === held.dev) return;
+    throw Object.assign(
+      new Error(
+        `ESTALE: ${this.path} was removed or replaced while restauth wrote it; the write was refused`,
+      ),
+      { code: 'ESTALE', syscall: 'write' },
+    );
   }
 
   /** Where the journal ends now, to undo what is appended after (undoSince). */
