@@ -205,6 +205,19 @@ export interface RefreshTokenRecord {
   rotatedAt: Date | null;
 }
 
+/** A refresh token found with its session and that session's user (null if deleted meanwhile). */
+export interface FoundRefreshToken {
+  token: RefreshTokenRecord;
+  session: Session;
+  user: User | null;
+}
+
+/** Store.refreshInOneStatement's answer: the token found, and whether the statement rotated it. */
+export interface OneStatementRefresh {
+  found: FoundRefreshToken;
+  rotated: boolean;
+}
+
 export interface OneTimeToken {
   /** SHA-256 of the link's 256-bit secret: consumeOneTimeToken finds the token by it. */
   hash: string;
@@ -393,9 +406,7 @@ export interface Store {
    */
   findTokenStanding(sessionId: string, userId: string): Promise<TokenStanding>;
   /** The token with its session and that session's user (one lookup: every refresh needs all three). */
-  findRefreshToken(
-    hash: string,
-  ): Promise<{ token: RefreshTokenRecord; session: Session; user: User | null } | null>;
+  findRefreshToken(hash: string): Promise<FoundRefreshToken | null>;
   /**
    * Atomically exchanges the live token `presentedHash` for `successorHash`:
    * only when the token exists, is not rotated yet, and its session is not
@@ -417,10 +428,7 @@ export interface Store {
     successorHash: string,
     now: Date,
     inactiveBefore: Date,
-  ): Promise<{
-    found: { token: RefreshTokenRecord; session: Session; user: User | null };
-    rotated: boolean;
-  } | null>;
+  ): Promise<OneStatementRefresh | null>;
   /**
    * A refresh token the store's database holds in a form restauth did not issue: a database another
    * server made, served as it is (PostgreSQL: GoTrue's raw v1 tokens and v2 tokens signed with their

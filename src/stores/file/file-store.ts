@@ -13,7 +13,7 @@ import {
   type NewSession,
   type NewUser,
   type OneTimeToken,
-  type RefreshTokenRecord,
+  type FoundRefreshToken,
   type Session,
   type Store,
   type TokenStanding,
@@ -552,9 +552,7 @@ export class FileStore implements Store {
     };
   }
 
-  async findRefreshToken(
-    hash: string,
-  ): Promise<{ token: RefreshTokenRecord; session: Session; user: User | null } | null> {
+  async findRefreshToken(hash: string): Promise<FoundRefreshToken | null> {
     const credentials = normalizeCredentials(this.db.credentials);
     if (!Object.hasOwn(credentials.refreshTokens, hash)) return null;
     const entry = credentials.refreshTokens[hash]!;

@@ -14,8 +14,9 @@ import {
   type NewIdentity,
   type NewSession,
   type NewUser,
+  type FoundRefreshToken,
+  type OneStatementRefresh,
   type OneTimeToken,
-  type RefreshTokenRecord,
   type Session,
   type Store,
   type TokenStanding,
@@ -210,11 +211,7 @@ type FoundTokenRow = SessionRow & {
   user_row: UserRow | null;
 };
 
-function toFoundToken(row: FoundTokenRow): {
-  token: RefreshTokenRecord;
-  session: Session;
-  user: User | null;
-} {
+function toFoundToken(row: FoundTokenRow): FoundRefreshToken {
   return {
     token: { hash: row.hash, sessionId: row.id, createdAt: row.token_created_at, rotatedAt: row.rotated_at },
     session: toSession(row),
@@ -786,9 +783,7 @@ export class PostgresStore implements Store {
     return toTokenStanding(rows[0]!);
   }
 
-  async findRefreshToken(
-    hash: string,
-  ): Promise<{ token: RefreshTokenRecord; session: Session; user: User | null } | null> {
+  async findRefreshToken(hash: string): Promise<FoundRefreshToken | null> {
     // The user comes in the same query: a refresh needs it, and a round trip is a third of the work.
     const { rows } = await this.pool.query<FoundTokenRow>(
       this.prepared(refreshTokenLookupSql(this.session, this.userColumns, this.userFrom), [hash]),
@@ -801,10 +796,7 @@ export class PostgresStore implements Store {
     successorHash: string,
     now: Date,
     inactiveBefore: Date,
-  ): Promise<{
-    found: { token: RefreshTokenRecord; session: Session; user: User | null };
-    rotated: boolean;
-  } | null> {
+  ): Promise<OneStatementRefresh | null> {
     const { rows } = await this.pool.query<FoundTokenRow & { rotated: number }>(
       this.prepared(refreshInOneStatementSql(this.session, this.userColumns, this.userFrom), [
         presentedHash,
