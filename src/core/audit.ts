@@ -1,3 +1,4 @@
+import { datedAhead } from './clock-skew.js';
 import { randomId } from './secrets.js';
 import type { AuditEvent, AuditPage, Store } from './ports/store.js';
 
@@ -90,9 +91,14 @@ export class AuditLog {
     return this.store.listAuditEvents(options);
   }
 
-  /** Deletes what is past the retention, at most once an hour (a cheap check on the write path). */
+  /**
+   * Deletes what is past the retention, at most once an hour (a cheap check on the write path). A
+   * last prune dated ahead of now was made before the clock went back: pruning does not wait for the
+   * clock to catch up with it, or the log would keep everything for the whole jump.
+   */
   private async pruneHourly(now: Date): Promise<void> {
-    if (now.getTime() - this.lastPrune < 3_600_000) return;
+    const sinceLast = now.getTime() - this.lastPrune;
+    if (sinceLast < 3_600_000 && !datedAhead(new Date(this.lastPrune), now)) return;
     this.lastPrune = now.getTime();
     await this.store.pruneAuditEvents(new Date(now.getTime() - this.settings.retention * 1000));
   }
