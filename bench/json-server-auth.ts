@@ -13,7 +13,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import bcrypt from 'bcrypt';
-import { createTestApp, type TestApp } from '../test/support/app.js';
+import { createLogger } from '../src/http/logging.js';
+import { createAppOnFiles, type TestApp } from '../test/support/app-on-files.js';
 import { startJsonServerAuth, type RunningJsonServerAuth } from '../test/support/json-server-auth.js';
 import { table } from './support.js';
 
@@ -51,8 +52,10 @@ async function restauth(count: number, hash: string): Promise<Server> {
     sessions: {},
     refreshTokens: {},
   };
-  const t: TestApp = await createTestApp({
+  const t: TestApp = await createAppOnFiles({
     format: 'restauth',
+    // As the other benches run restauth serve: warnings only, to stdout.
+    log: createLogger({ level: 'warn', format: 'json' }),
     config: {
       dialects: { jsonServerAuth: { enabled: true } },
       passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
