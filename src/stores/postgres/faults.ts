@@ -62,9 +62,24 @@ function isStatementTimeout(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === '57014';
 }
 
-/** A connection fault or a statement timeout becomes the 503; any other error is returned unchanged. */
+/**
+ * 25006 (read_only_sql_transaction): the server answers but refuses writes. A
+ * failover left the connection on a server that is now a standby (hot standby
+ * refuses every write so), or an operator turned writes off for maintenance
+ * (default_transaction_read_only). An outage of writes, to be retried, not a
+ * bug; reads go on. The connection is discarded (withClient; pg-pool's own
+ * query discards on any error), so the next one is made to wherever the URL
+ * names now: after a failover by DNS or a moved address, the new primary.
+ */
+export function isWriteRefused(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === '25006';
+}
+
+/** A connection fault, a statement timeout or a refused write becomes the 503; any other error is returned unchanged. */
 export function asStoreError(error: unknown): unknown {
-  return isConnectionFault(error) || isStatementTimeout(error) ? storeUnavailable(error) : error;
+  return isConnectionFault(error) || isStatementTimeout(error) || isWriteRefused(error)
+    ? storeUnavailable(error)
+    : error;
 }
 
 /**
@@ -96,6 +111,8 @@ export interface OutageLogger {
  */
 export class OutageMonitor {
   private since: number | null = null;
+  /** When a refused write was last logged (writeRefused), null if never. */
+  private writeRefusedLoggedAt: number | null = null;
   /** Errors of connections already logged (see connectionError). */
   private readonly reported = new WeakSet<object>();
 
@@ -111,10 +128,26 @@ export class OutageMonitor {
   }
 
   fault(error: unknown): void {
+    if (isWriteRefused(error)) return this.writeRefused(error);
     if (this.since !== null || !isConnectionFault(error)) return;
     this.since = this.clock();
     this.logger.warn(
       `restauth: PostgreSQL ${this.database} is unavailable (${(error as Error).message || String(error)}); answering 503 until a connection succeeds`,
+      error,
+    );
+  }
+
+  /**
+   * A write the server refused as read-only: logged at most once a minute while
+   * it lasts. Connections still succeed meanwhile (each refusal discards its
+   * own), so "until a connection succeeds" cannot end it as it ends an outage.
+   */
+  private writeRefused(error: unknown): void {
+    const now = this.clock();
+    if (this.writeRefusedLoggedAt !== null && now - this.writeRefusedLoggedAt < 60_000) return;
+    this.writeRefusedLoggedAt = now;
+    this.logger.warn(
+      `restauth: PostgreSQL ${this.database} refuses writes (${(error as Error).message}): a standby after a failover, or set read-only; writes answer 503, reads go on`,
       error,
     );
   }

@@ -4,6 +4,7 @@ import {
   asStoreError,
   describeDatabase,
   isConnectionFault,
+  isWriteRefused,
   OutageMonitor,
   type OutageLogger,
 } from './faults.js';
@@ -115,6 +116,10 @@ export async function withClient<T>(pool: pg.Pool, work: (client: pg.PoolClient)
     return await work(client);
   } catch (error) {
     if (isConnectionFault(error)) broken ??= error as Error;
+    else if (isWriteRefused(error)) {
+      // Kept, it would refuse every write it is given after a failover, though the URL names a primary again.
+      broken ??= error as Error;
+    }
     throw asStoreError(error);
   } finally {
     client.removeListener('error', onError);

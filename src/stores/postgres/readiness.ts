@@ -5,13 +5,18 @@ import { isStoreUnavailable } from './faults.js';
 import { migrations, quotedNames, type SchemaNames } from './migrations.js';
 
 /**
- * Ready when the database answers and every migration this version knows is
- * applied (another instance may have applied newer ones: that is fine).
+ * Ready when the database answers, takes writes, and every migration this
+ * version knows is applied (another instance may have applied newer ones:
+ * that is fine). A server that refuses writes (a standby after a failover,
+ * default_transaction_read_only) is `database: read-only`: every sign-in and
+ * refresh writes, so a load balancer should send them elsewhere.
  */
 export async function postgresReadiness(pool: pg.Pool, names: SchemaNames): Promise<Readiness> {
   const known = migrations(names).map((migration) => migration.version);
   let applied = new Set<number>();
+  let database = 'ok';
   try {
+    if (await refusesWrites(pool)) database = 'read-only';
     // Null: the bookkeeping table is missing, nothing was migrated (`restauth migrate` not run).
     const table = await bookkeepingTable(pool, quotedNames(names));
     if (table !== null) {
@@ -25,7 +30,31 @@ export async function postgresReadiness(pool: pg.Pool, names: SchemaNames): Prom
   }
   const pending = known.filter((version) => !applied.has(version));
   return readinessOf({
-    database: 'ok',
+    database,
     migrations: pending.length === 0 ? 'ok' : `pending: ${pending.join(', ')}`,
   });
+}
+
+/**
+ * Whether the connection the pool hands out is to a server that refuses
+ * writes. Such a connection is discarded, as a refused write discards its
+ * own (faults.ts, isWriteRefused): after a failover the next one may reach
+ * the new primary, and readiness says so once it does.
+ */
+async function refusesWrites(pool: pg.Pool): Promise<boolean> {
+  const client = await pool.connect();
+  let discard: Error | undefined;
+  try {
+    const { rows } = await client.query<{ read_only: boolean }>(
+      `SELECT pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on' AS read_only`,
+    );
+    const readOnly = rows[0]?.read_only === true;
+    if (readOnly) discard = new Error('PostgreSQL refuses writes on this connection');
+    return readOnly;
+  } catch (error) {
+    discard = error as Error;
+    throw error;
+  } finally {
+    client.release(discard);
+  }
 }
