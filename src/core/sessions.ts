@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { AuthError } from './errors.js';
 import { deriveSecret, hashSecret, randomId, randomSecret } from './secrets.js';
-import type { FirstSession, NewSession, Session, Store, User } from './ports/store.js';
+import type { FirstSession, FoundRefreshToken, NewSession, Session, Store, User } from './ports/store.js';
 
 export interface SessionSettings {
   absoluteLifetime: number;
@@ -243,21 +243,44 @@ export class SessionManager {
    */
   private async answerRepeat(refreshToken: string, session: Session, now: Date): Promise<Rotated> {
     let token = refreshToken;
-    for (let hop = 0; hop < MAX_GRACE_HOPS; hop++) {
-      const record = await this.store.findRefreshToken(hashSecret(token));
-      // A 'server-key' session's rotated token always has its derived successor stored, unless the
-      // server key changed since (another JWT secret or signing key, `keys rotate`): that repeat is
-      // refused, and the session, whose live token the other tab holds, goes on.
-      if (!record && hop > 0 && session.chain === 'server-key')
-        throw new AuthError('refresh_token_not_found');
+    let record = await this.store.findRefreshToken(hashSecret(token));
+    for (let hop = 1; ; hop++) {
       if (!record || record.session.revokedAt !== null) break;
       if (record.token.rotatedAt === null)
         return { session: record.session, user: record.user, refreshToken: token };
       if (!withinGrace(record.token.rotatedAt, now, this.settings.reuseGrace)) break;
-      token = this.successor(session, token);
+      if (hop === MAX_GRACE_HOPS) break;
+      const next = await this.storedSuccessor(session, token);
+      // A 'server-key' session's rotated token always has a successor stored, unless the server key
+      // changed since (another JWT secret or signing key, `keys rotate`): that repeat is refused,
+      // and the session, whose live token the other tab holds, goes on.
+      if (!next && session.chain === 'server-key') throw new AuthError('refresh_token_not_found');
+      if (!next) break;
+      ({ token, record } = next);
     }
     await this.store.revokeSession(session.id, 'refresh_token_reused', now);
     throw new AuthError('refresh_token_reused');
+  }
+
+  /**
+   * The successor `token` was exchanged for, as stored, or null. A 'server-key' session's token
+   * rotated by an instance from before migration 28 (a rolling upgrade: it knows only secret chains,
+   * and rotates every session under its refreshSecret, which a 'server-key' session keeps for it)
+   * has its secret's successor instead, so that one is looked for too, and the chain goes on from
+   * whichever is stored (docs/operations.md, Upgrades).
+   */
+  private async storedSuccessor(
+    session: Pick<Session, 'chain' | 'refreshSecret'>,
+    token: string,
+  ): Promise<{ token: string; record: FoundRefreshToken } | null> {
+    const successors = [this.successor(session, token)];
+    if (session.chain === 'server-key' && session.refreshSecret !== '')
+      successors.push(deriveSecret(session.refreshSecret, token));
+    for (const successor of successors) {
+      const record = await this.store.findRefreshToken(hashSecret(successor));
+      if (record) return { token: successor, record };
+    }
+    return null;
   }
 }
 
