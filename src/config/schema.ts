@@ -191,6 +191,12 @@ export const ConfigSchema = Type.Object({
   development: Type.Boolean({ default: false }),
   /** Largest accepted request body, in bytes. */
   bodyLimit: Type.Integer({ default: 102400, minimum: 1024 }),
+  /**
+   * Seconds a client may take to send a whole request, headers and body; past
+   * it the answer is 408 and the connection is closed (a slowloris client held
+   * one for ever: Fastify turns Node's bound off).
+   */
+  requestTimeout: Type.Integer({ default: 30, minimum: 1, maximum: 3600 }),
 
   /**
    * The reverse proxies in front of restauth (Fastify's trustProxy): how many hops

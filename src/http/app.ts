@@ -96,6 +96,15 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
         }
       : { logger: false }),
     bodyLimit: config.bodyLimit,
+    // Every request is bounded, headers and body: Fastify's default requestTimeout is 0 (none), and a
+    // client sending its body slowly or never held its connection and its request (which shutdown waits
+    // for) for ever. Node looks for expired requests every connectionsCheckingInterval (default 30 s):
+    // a quarter of the bound keeps the cut within 1.25 times it.
+    requestTimeout: config.requestTimeout * 1000,
+    http: {
+      headersTimeout: config.requestTimeout * 1000,
+      connectionsCheckingInterval: Math.min(30_000, config.requestTimeout * 250),
+    },
     // Reject wrong types instead of coercing them ("123" is not a number, 5 is not a password).
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     // Each route's schema is compiled by its first request, not at start (lazy-validators.ts).
