@@ -72,7 +72,11 @@ function explainStartFailure(error: unknown, config: Config): unknown {
   return error;
 }
 
-/** SIGINT/SIGTERM: stop accepting, finish in-flight requests and writes, exit. A second signal exits at once. */
+/**
+ * SIGINT/SIGTERM/SIGHUP: stop accepting, finish in-flight requests and writes, exit. A second signal exits
+ * at once. SIGHUP (the terminal or ssh session closed) ended the process mid-request by Node's default,
+ * which does not keep nohup's "ignored"; the configuration is read once, so there is nothing to reload.
+ */
 function closeOnSignals(server: { close(): Promise<void> }): void {
   let closing = false;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -89,4 +93,5 @@ function closeOnSignals(server: { close(): Promise<void> }): void {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
 }

@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { runRestauth, spawnRestauth } from '../support/process.js';
+
+/**
+ * The signals a server meets besides SIGTERM. SIGHUP comes when the terminal
+ * (or the ssh session) restauth was started from closes, and Node does not
+ * keep nohup's "ignored": its default ends the process at once, cutting the
+ * requests being handled and leaving the journals unfolded. restauth reads
+ * its configuration once, so there is nothing to reload: SIGHUP stops it as
+ * SIGTERM and SIGINT do, finishing what it is doing.
+ */
+describe('signals (the real CLI, file store)', () => {
+  const dirs: string[] = [];
+  after(async () => {
+    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+  });
+
+  for (const signal of ['SIGHUP', 'SIGINT'] as const) {
+    it(
+      `${signal} stops gracefully: exit 0, the sign-up's journaled entries folded into credentials.json`,
+      // A guard against a hang only: a CLI start through tsx on a loaded machine can take long.
+      { timeout: 300_000 },
+      async () => {
+        const dir = await mkdtemp(join(tmpdir(), 'restauth-signals-'));
+        dirs.push(dir);
+        assert.equal((await runRestauth(dir, ['init'], {})).code, 0);
+        const server = await spawnRestauth(dir);
+        const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+          server.child.once('exit', (code, signal) => resolve({ code, signal })),
+        );
+        const signUp = await fetch(`${server.url}/auth/register`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ username: 'hangup', password: 'a passphrase of some length' }),
+        });
+        assert.ok(signUp.status < 300, `${signUp.status} ${await signUp.text()}`);
+        // Acknowledged once journaled; the file itself is rewritten at a stop (or once the journal is large).
+        assert.doesNotMatch(await readFile(join(dir, 'credentials.json'), 'utf8'), /hangup/u);
+
+        server.child.kill(signal);
+        const { code, signal: killedBy } = await exited;
+        assert.deepEqual({ code, killedBy }, { code: 0, killedBy: null }, server.output());
+        assert.match(server.output(), new RegExp(`${signal} received, closing`, 'u'));
+        assert.match(await readFile(join(dir, 'credentials.json'), 'utf8'), /hangup/u);
+        const journal = await stat(join(dir, '.credentials.json.journal')).catch(() => null);
+        assert.ok(journal === null || journal.size === 0, 'the journal is folded in');
+      },
+    );
+  }
+});
