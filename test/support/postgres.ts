@@ -186,20 +186,19 @@ export async function dropDatabase(serverUrl: string, databaseUrl: string): Prom
   const admin = new pg.Client({ connectionString: serverUrl });
   await admin.connect();
   try {
-    // pool.end() resolves once its clients are told to end, not once their backends have gone: a
-    // drop FORCEd at once terminated a backend still closing, and its client raised "terminating
-    // connection due to administrator command" as an uncaught error after the test. So the backends
-    // are given a moment to leave by themselves (PostgreSQL signals that only in pg_stat_activity);
-    // FORCE ends what a test left open.
-    for (let waited = 0; waited < 2_000; waited += 20) {
-      const { rows } = await admin.query<{ n: number }>(
-        'SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1',
-        [name],
-      );
-      if (rows[0]!.n === 0) break;
-      await new Promise((resolve) => setTimeout(resolve, 20));
+    // pool.end() resolves once its clients are told to end, not once their backends have gone, and a
+    // drop FORCEd at once terminated a backend still closing: its client raised "terminating
+    // connection due to administrator command" as an uncaught error after the test. A plain DROP
+    // signals no backend: PostgreSQL itself waits (up to 5 s) for the database's backends to leave,
+    // and fails with 55006 only if one stays; FORCE then ends what a test left open.
+    // useTestDatabase (test-database.ts) goes further: it drops only once every connection of its
+    // pool has closed.
+    try {
+      await admin.query(`DROP DATABASE IF EXISTS ${name}`);
+    } catch (error) {
+      if ((error as { code?: string }).code !== '55006') throw error;
+      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     }
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
   } finally {
     await admin.end();
   }
