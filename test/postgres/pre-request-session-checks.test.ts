@@ -1,18 +1,14 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import pg from 'pg';
 import { migrate } from '../../src/stores/postgres/migrate.js';
 import { quotedNames } from '../../src/stores/postgres/migrations.js';
 import { preRequestVouchQuery } from '../../src/stores/postgres/pre-request.js';
-import { PostgresStore, schemaNames } from '../../src/stores/postgres/index.js';
-import {
-  dropDatabase,
-  realServerOnly,
-  testPostgres,
-  testRoles,
-  testStoreConfig,
-} from '../support/postgres.js';
+import type { PostgresStore } from '../../src/stores/postgres/index.js';
+import { realServerOnly, testRoles } from '../support/postgres.js';
+import { insertSessionFromBefore } from '../support/sessions-before.js';
+import { useTestDatabase } from '../support/test-database.js';
 
 const DAY = 86_400_000;
 /** Claims, or their JSON text as PostgREST would set it (for spellings JSON.stringify never writes). */
@@ -27,8 +23,7 @@ const claimsText = (claims: Claims) => (typeof claims === 'string' ? claims : JS
  * for is let through by the fast path alone.
  */
 describe("the pre-request's fast path on one row per session", () => {
-  let serverUrl: string;
-  let url: string;
+  const database = useTestDatabase({ max: 4, migrateThrough: 23 });
   let pool: pg.Pool;
   let store: PostgresStore;
   let fastQuery: string;
@@ -37,41 +32,28 @@ describe("the pre-request's fast path on one row per session", () => {
   const role = testRoles.authenticated;
 
   before(async () => {
-    const server = await testPostgres();
-    serverUrl = server.url;
-    url = await server.createDatabase();
-    const config = testStoreConfig(url);
-    const names = schemaNames(config, testRoles);
-    pool = new pg.Pool({ connectionString: url, max: 4 });
-    await migrate(pool, names, { through: 23 });
+    ({ pool, store } = database);
+    const { names } = database;
     // The function before migration 24, kept under another name: the verdicts to match.
     const { rows } = await pool.query<{ definition: string }>(
       `SELECT pg_get_functiondef('auth.check_token_count()'::regprocedure) AS definition`,
     );
     await pool.query(rows[0]!.definition.replace('auth.check_token_count()', 'auth.check_token_before()'));
-    store = new PostgresStore(pool, names, { preparedStatements: config.preparedStatements });
     fastQuery = preRequestVouchQuery(
       quotedNames(names),
       `nullif(current_setting('request.jwt.claims', true), '')::jsonb`,
     );
     // A session signed in before the upgrade.
     const user = await newUser('before-upgrade');
-    // Written by SQL as restauth wrote a session then: today's store writes migration 28's chain column.
     const sessionId = randomUUID();
-    await pool.query(
-      `WITH s AS (
-         INSERT INTO auth.sessions (id, user_id, created_at, updated_at, aal, not_after, refreshed_at)
-         VALUES ($1, $2, now(), now(), 'aal1', $3, now() AT TIME ZONE 'UTC') RETURNING id
-       )
-       INSERT INTO restauth.session_secrets (session_id, refresh_secret) SELECT id, 'secret' FROM s`,
-      [sessionId, user.id, new Date(Date.now() + DAY)],
-    );
+    await insertSessionFromBefore(pool, {
+      id: sessionId,
+      userId: user.id,
+      notAfter: new Date(Date.now() + DAY),
+      secret: 'secret',
+    });
     signedInBefore = { sub: user.id, role, session_id: sessionId, token_version: 0 };
     applied = await migrate(pool, names);
-  });
-  after(async () => {
-    await pool?.end();
-    await dropDatabase(serverUrl, url);
   });
 
   const newUser = (username: string) =>

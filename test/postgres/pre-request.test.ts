@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import pg from 'pg';
 import { migrate } from '../../src/stores/postgres/migrate.js';
 import { quotedNames } from '../../src/stores/postgres/migrations.js';
 import { preRequestQuery } from '../../src/stores/postgres/pre-request.js';
-import { PostgresStore, schemaNames } from '../../src/stores/postgres/index.js';
-import { dropDatabase, testPostgres, testRoles, testStoreConfig } from '../support/postgres.js';
+import type { PostgresStore } from '../../src/stores/postgres/index.js';
+import { testRoles } from '../support/postgres.js';
+import { insertSessionFromBefore } from '../support/sessions-before.js';
+import { useTestDatabase } from '../support/test-database.js';
 
 const DAY = 86_400_000;
 
@@ -16,43 +18,23 @@ const DAY = 86_400_000;
  * database upgraded from migration 23 keeps its signed-in users' tokens working.
  */
 describe("the pre-request's fast path in one query", () => {
-  let serverUrl: string;
-  let url: string;
+  const database = useTestDatabase({ max: 4, migrateThrough: 23 });
   let pool: pg.Pool;
   let store: PostgresStore;
   const role = testRoles.authenticated;
 
   before(async () => {
-    const server = await testPostgres();
-    serverUrl = server.url;
-    url = await server.createDatabase();
-    const config = testStoreConfig(url);
-    const names = schemaNames(config, testRoles);
-    pool = new pg.Pool({ connectionString: url, max: 4 });
-    await migrate(pool, names, { through: 23 });
-    store = new PostgresStore(pool, names, { preparedStatements: config.preparedStatements });
+    ({ pool, store } = database);
     // The function of before, kept under another name to be compared with.
     const { rows } = await pool.query<{ definition: string }>(
       `SELECT pg_get_functiondef('auth.check_token_count()'::regprocedure) AS definition`,
     );
     await pool.query(rows[0]!.definition.replace('auth.check_token_count()', 'auth.check_token_before()'));
   });
-  after(async () => {
-    await pool?.end();
-    await dropDatabase(serverUrl, url);
-  });
-
   /** A session written by SQL as restauth wrote one at migration 23 (today's store writes migration 28's chain). */
   async function openSession(userId: string, notAfter = new Date(Date.now() + DAY)): Promise<string> {
     const id = randomUUID();
-    await pool.query(
-      `WITH s AS (
-         INSERT INTO auth.sessions (id, user_id, created_at, updated_at, aal, not_after, refreshed_at)
-         VALUES ($1, $2, now(), now(), 'aal1', $3, now() AT TIME ZONE 'UTC') RETURNING id
-       )
-       INSERT INTO restauth.session_secrets (session_id, refresh_secret) SELECT id, 'secret' FROM s`,
-      [id, userId, notAfter],
-    );
+    await insertSessionFromBefore(pool, { id, userId, notAfter, secret: 'secret' });
     return id;
   }
 
@@ -86,8 +68,7 @@ describe("the pre-request's fast path in one query", () => {
     const session = await openSession(user.id);
     const claims = { sub: user.id, role, session_id: session, token_version: '0' };
     assert.equal(await run('check_token_count', claims), null, 'before the upgrade');
-    const config = testStoreConfig(url);
-    assert.equal((await migrate(pool, schemaNames(config, testRoles)))[0], 24);
+    assert.equal((await migrate(pool, database.names))[0], 24);
     assert.equal(await run('check_token_count', claims), null, 'after it: still signed in');
 
     const other = await newUser('other');
@@ -161,7 +142,7 @@ describe("the pre-request's fast path in one query", () => {
   });
 
   it('plans as index scans of the user, its account and its session', async () => {
-    const names = schemaNames(testStoreConfig(url), testRoles);
+    const { names } = database;
     await migrate(pool, names);
     // Enough rows for the planner to prefer the indexes, as on any real database: users (their
     // accounts come from migration 19's trigger), each with a session.

@@ -1,18 +1,14 @@
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
+import { before, describe, it } from 'node:test';
+import type pg from 'pg';
 import { deriveSecret, hashSecret, randomSecret } from '../../src/core/secrets.js';
 import { SessionManager } from '../../src/core/sessions.js';
 import { migrate } from '../../src/stores/postgres/migrate.js';
-import { PostgresStore, schemaNames } from '../../src/stores/postgres/index.js';
-import {
-  dropDatabase,
-  realServerOnly,
-  testPostgres,
-  testRoles,
-  testStoreConfig,
-} from '../support/postgres.js';
+import type { PostgresStore } from '../../src/stores/postgres/index.js';
+import { realServerOnly } from '../support/postgres.js';
+import { insertSessionFromBefore } from '../support/sessions-before.js';
+import { useTestDatabase } from '../support/test-database.js';
 
 const DAY_SECONDS = 86_400;
 const settings = {
@@ -30,8 +26,7 @@ const settings = {
  * their chains going on.
  */
 describe('a refresh by hashes on PostgreSQL, upgraded from the one statement', () => {
-  let serverUrl: string;
-  let url: string;
+  const database = useTestDatabase({ migrateThrough: 24 });
   let pool: pg.Pool;
   let store: PostgresStore;
   let statements = 0;
@@ -42,15 +37,8 @@ describe('a refresh by hashes on PostgreSQL, upgraded from the one statement', (
   const token = randomSecret();
 
   before(async () => {
-    const server = await testPostgres();
-    serverUrl = server.url;
-    url = await server.createDatabase();
-    const config = testStoreConfig(url);
-    const names = schemaNames(config, testRoles);
-    pool = new pg.Pool({ connectionString: url, max: 8 });
-    await migrate(pool, names, { through: 24 });
-    const older = new PostgresStore(pool, names, { preparedStatements: config.preparedStatements });
-    const user = await older.createUser(
+    ({ pool, store } = database);
+    const user = await store.createUser(
       {
         username: 'kept',
         email: null,
@@ -62,30 +50,20 @@ describe('a refresh by hashes on PostgreSQL, upgraded from the one statement', (
       null,
     );
     userId = user.id;
-    // Written as restauth wrote a session then (today's store writes migration 28's chain column).
-    await pool.query(
-      `WITH s AS (
-         INSERT INTO auth.sessions (id, user_id, created_at, updated_at, aal, not_after, refreshed_at)
-         VALUES ($1, $2, now(), now(), 'aal1', $3, now() AT TIME ZONE 'UTC') RETURNING id
-       ), k AS (
-         INSERT INTO restauth.session_secrets (session_id, refresh_secret) SELECT id, $4 FROM s
-       )
-       INSERT INTO auth.refresh_tokens (instance_id, token, user_id, revoked, session_id, created_at, updated_at)
-       SELECT '00000000-0000-0000-0000-000000000000', $5, $2::text, false, id, now(), now() FROM s`,
-      [sessionId, userId, new Date(Date.now() + 30 * DAY_SECONDS * 1000), secret, hashSecret(token)],
-    );
-    assert.equal((await migrate(pool, names))[0], 25, 'migration 25 is the upgrade under test');
+    await insertSessionFromBefore(pool, {
+      id: sessionId,
+      userId,
+      notAfter: new Date(Date.now() + 30 * DAY_SECONDS * 1000),
+      secret,
+      firstTokenHash: hashSecret(token),
+    });
+    assert.equal((await migrate(pool, database.names))[0], 25, 'migration 25 is the upgrade under test');
     // Every statement the store sends, counted: a refresh's round trips.
     const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
     pool.query = ((...args: unknown[]) => {
       statements++;
       return query(...args);
     }) as typeof pool.query;
-    store = new PostgresStore(pool, names, { preparedStatements: config.preparedStatements });
-  });
-  after(async () => {
-    await pool?.end();
-    await dropDatabase(serverUrl, url);
   });
 
   it('drops the key blocks and their function', async () => {

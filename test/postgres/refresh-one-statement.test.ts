@@ -1,18 +1,12 @@
 import assert from 'node:assert/strict';
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
+import { before, describe, it } from 'node:test';
+import type pg from 'pg';
 import { hashSecret, randomSecret } from '../../src/core/secrets.js';
 import { SessionManager } from '../../src/core/sessions.js';
-import { migrate } from '../../src/stores/postgres/migrate.js';
-import { PostgresStore, schemaNames } from '../../src/stores/postgres/index.js';
-import {
-  dropDatabase,
-  realServerOnly,
-  testPostgres,
-  testRoles,
-  testStoreConfig,
-} from '../support/postgres.js';
+import type { PostgresStore } from '../../src/stores/postgres/index.js';
+import { realServerOnly } from '../support/postgres.js';
+import { useTestDatabase } from '../support/test-database.js';
 
 const DAY_SECONDS = 86_400;
 const GRACE_SECONDS = 10;
@@ -31,8 +25,7 @@ const settings = {
  * the store sends.
  */
 describe('a refresh in one statement on PostgreSQL (server-key chain)', () => {
-  let serverUrl: string;
-  let url: string;
+  const database = useTestDatabase();
   let pool: pg.Pool;
   let store: PostgresStore;
   let statements = 0;
@@ -64,28 +57,17 @@ describe('a refresh in one statement on PostgreSQL (server-key chain)', () => {
     );
 
   before(async () => {
-    const server = await testPostgres();
-    serverUrl = server.url;
-    url = await server.createDatabase();
-    const config = testStoreConfig(url);
-    const names = schemaNames(config, testRoles);
-    pool = new pg.Pool({ connectionString: url, max: 8 });
-    await migrate(pool, names);
+    ({ pool, store } = database);
     const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
     pool.query = ((...args: unknown[]) => {
       statements++;
       return query(...args);
     }) as typeof pool.query;
-    store = new PostgresStore(pool, names, { preparedStatements: config.preparedStatements });
     const user = await store.createUser(
       { username: 'chained', email: null, emailConfirmedAt: null, role: null, profile: {}, appMetadata: {} },
       null,
     );
     userId = user.id;
-  });
-  after(async () => {
-    await pool?.end();
-    await dropDatabase(serverUrl, url);
   });
 
   it('rotates a new session in one statement, to HMAC(server key, token)', async () => {

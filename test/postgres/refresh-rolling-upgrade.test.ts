@@ -1,13 +1,11 @@
 import assert from 'node:assert/strict';
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
+import { before, describe, it } from 'node:test';
 import type { FoundRefreshToken, Session, Store } from '../../src/core/ports/store.js';
 import { deriveSecret, hashSecret, randomSecret } from '../../src/core/secrets.js';
 import { SessionManager } from '../../src/core/sessions.js';
-import { migrate } from '../../src/stores/postgres/migrate.js';
-import { PostgresStore, schemaNames } from '../../src/stores/postgres/index.js';
-import { dropDatabase, testPostgres, testRoles, testStoreConfig } from '../support/postgres.js';
+import type { PostgresStore } from '../../src/stores/postgres/index.js';
+import { useTestDatabase } from '../support/test-database.js';
 
 const DAY_SECONDS = 86_400;
 const GRACE_SECONDS = 10;
@@ -52,9 +50,7 @@ function olderInstance(store: PostgresStore): Store {
  * refreshed by either. docs/operations.md, Upgrades, says what each mix does.
  */
 describe('refresh during a rolling upgrade across migration 28 (PostgreSQL)', () => {
-  let serverUrl: string;
-  let url: string;
-  let pool: pg.Pool;
+  const database = useTestDatabase();
   let store: PostgresStore;
   let userId: string;
   const keys = { imported: randomBytes(32), successors: randomBytes(32) };
@@ -87,30 +83,19 @@ describe('refresh during a rolling upgrade across migration 28 (PostgreSQL)', ()
     );
   const liveTokens = async (id: string) =>
     (
-      await pool.query<{ n: number }>(
+      await database.pool.query<{ n: number }>(
         'SELECT count(*)::int AS n FROM auth.refresh_tokens WHERE session_id = $1 AND NOT revoked',
         [id],
       )
     ).rows[0]!.n;
 
   before(async () => {
-    const server = await testPostgres();
-    serverUrl = server.url;
-    url = await server.createDatabase();
-    const config = testStoreConfig(url);
-    const names = schemaNames(config, testRoles);
-    pool = new pg.Pool({ connectionString: url, max: 8 });
-    await migrate(pool, names);
-    store = new PostgresStore(pool, names, { preparedStatements: config.preparedStatements });
+    store = database.store;
     const user = await store.createUser(
       { username: 'rolling', email: null, emailConfirmedAt: null, role: null, profile: {}, appMetadata: {} },
       null,
     );
     userId = user.id;
-  });
-  after(async () => {
-    await pool?.end();
-    await dropDatabase(serverUrl, url);
   });
 
   it("answers a new instance's repeat of a token an old instance rotated with the old one's successor", async () => {
