@@ -102,7 +102,6 @@ describe('FileDatabase journal of credentials writes', () => {
     const store = new FileStore(db, {
       usersProp: 'users',
       userIdProp: 'id',
-      auditFile: join(f.dir, 'audit.jsonl'),
     });
     return { db, store, warnings };
   };

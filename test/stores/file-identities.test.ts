@@ -49,7 +49,6 @@ describe('file store identities', () => {
     const store = new FileStore(db, {
       usersProp: 'users',
       userIdProp: 'id',
-      auditFile: join(f.dir, 'audit.jsonl'),
     });
     return { db, store };
   };

@@ -61,18 +61,18 @@ describe('FileStore journal of user writes', () => {
     return dir;
   };
 
-  const open = async (dir: string) => {
+  const open = async (dir: string, compactAtBytes?: number) => {
     const db = await FileDatabase.open({
       dataFile: join(dir, 'db.json'),
       credentialsFile: join(dir, 'credentials.json'),
       logger: quiet,
       // No timed compaction of db.json during a test: a rewrite is then the commit's own.
       compactAfterMs: 3_600_000,
+      ...(compactAtBytes === undefined ? {} : { compactAtBytes }),
     });
     const store = new FileStore(db, {
       usersProp: 'users',
       userIdProp: 'id',
-      auditFile: join(dir, 'audit.jsonl'),
     });
     return { db, store };
   };
@@ -207,10 +207,14 @@ describe('FileStore journal of user writes', () => {
       purpose: fc.constantFrom('recovery', 'confirmation'),
     }),
     { arbitrary: fc.record({ op: fc.constant('remove' as const), who }), weight: 2 },
+    // A password sign-in: its session and audit event in one journaled commit (openSignIn).
+    { arbitrary: fc.record({ op: fc.constant('signIn' as const), who }), weight: 3 },
+    // The audit log writes the journaled events into its own file (its timer, or a compaction).
+    fc.record({ op: fc.constant('auditWritten' as const) }),
   );
   type Command = typeof command extends fc.Arbitrary<infer C> ? C : never;
 
-  const run = async (store: FileStore, c: Command, n: number) => {
+  const run = async (db: FileDatabase, store: FileStore, c: Command, n: number) => {
     const now = new Date(Date.UTC(2026, 0, 1, 0, 0, n));
     // A user created without a user name gets a random id: it is found again by its address.
     const id = async (name: string) =>
@@ -255,6 +259,32 @@ describe('FileStore journal of user writes', () => {
         });
       case 'remove':
         return store.deleteUser(await id(c.who));
+      case 'signIn': {
+        const user = await id(c.who);
+        return store.openSignIn({
+          lastSignInAt: now,
+          session: {
+            id: `in${n}`,
+            userId: user,
+            createdAt: now,
+            notAfter: new Date(now.getTime() + 3_600_000),
+            refreshSecret: `secret${n}`,
+            firstRefreshTokenHash: hashSecret(`in${n}`),
+            maxPerUser: 2,
+          },
+          audit: {
+            id: `event${n}`,
+            at: now,
+            action: 'sign_in',
+            userId: user,
+            actorId: user,
+            ip: null,
+            data: { via: 'password' },
+          },
+        });
+      }
+      case 'auditWritten':
+        return db.auditLog.sync();
     }
   };
 
@@ -269,6 +299,7 @@ describe('FileStore journal of user writes', () => {
           password: await store.getPasswordHash(user.id),
           sessions: (await store.listSessions(user.id)).map((session) => session.id),
           identities: (await store.listIdentities(user.id)).map((identity) => identity.provider),
+          lastSignInAt: user.lastSignInAt,
           tokens: await Promise.all(
             ['recovery', 'confirmation'].map(
               async (purpose) => (await store.findOneTimeToken(user.id, purpose, now))?.hash ?? null,
@@ -284,45 +315,52 @@ describe('FileStore journal of user writes', () => {
           email === null ? null : ((await store.findUserByEmail(email))?.id ?? null),
         ),
       ),
+      // Each event once, whether still only in the credentials journal or written into the audit file.
+      audit: (await store.listAuditEvents({ page: 1, perPage: 1000 })).events.map((event) => event.id),
     };
   };
 
   it('property: any sequence of user writes, then a crash and a reopen, gives what memory held', async () => {
     let runs = 0;
     await fc.assert(
-      fc.asyncProperty(fc.array(command, { minLength: 8, maxLength: 40 }), async (commands) => {
-        const dir = await folder(2, true);
-        const { db, store } = await open(dir);
-        try {
-          for (const [n, c] of commands.entries()) {
-            await run(store, c, n).catch((error: unknown) => {
-              // Refusals (a taken login, a missing user) are answers; anything else fails the property.
-              if (!isAuthError(error)) throw error;
-            });
-          }
-          const memory = await answers(store);
-          const documents = JSON.parse(
-            JSON.stringify({ data: db.data, credentials: db.credentials }),
-          ) as unknown;
-          const image = await crashImage(dir);
-          const reopened = await open(image);
+      fc.asyncProperty(
+        fc.array(command, { minLength: 8, maxLength: 40 }),
+        // Compacted only at the end, or every few commits (the journal emptied once its events are written).
+        fc.constantFrom(undefined, 1500),
+        async (commands, compactAtBytes) => {
+          const dir = await folder(2, true);
+          const { db, store } = await open(dir, compactAtBytes);
           try {
-            // The lookup maps the writes kept agree with those built from the replayed files.
-            assert.deepEqual(await answers(reopened.store), memory);
-            assert.deepEqual(
-              JSON.parse(JSON.stringify({ data: reopened.db.data, credentials: reopened.db.credentials })),
-              documents,
-            );
+            for (const [n, c] of commands.entries()) {
+              await run(db, store, c, n).catch((error: unknown) => {
+                // Refusals (a taken login, a missing user) are answers; anything else fails the property.
+                if (!isAuthError(error)) throw error;
+              });
+            }
+            const memory = await answers(store);
+            const documents = JSON.parse(
+              JSON.stringify({ data: db.data, credentials: db.credentials }),
+            ) as unknown;
+            const image = await crashImage(dir);
+            const reopened = await open(image);
+            try {
+              // The lookup maps the writes kept agree with those built from the replayed files.
+              assert.deepEqual(await answers(reopened.store), memory);
+              assert.deepEqual(
+                JSON.parse(JSON.stringify({ data: reopened.db.data, credentials: reopened.db.credentials })),
+                documents,
+              );
+            } finally {
+              await reopened.db.close();
+              await rm(image, { recursive: true, force: true });
+            }
           } finally {
-            await reopened.db.close();
-            await rm(image, { recursive: true, force: true });
+            await db.close();
+            await rm(dir, { recursive: true, force: true });
           }
-        } finally {
-          await db.close();
-          await rm(dir, { recursive: true, force: true });
-        }
-        runs++;
-      }),
+          runs++;
+        },
+      ),
       { numRuns: 40 },
     );
     assert.equal(runs, 40);

@@ -1,6 +1,8 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { AuditEvent } from '../../src/core/ports/store.js';
+import { AuditFile, auditFilePath } from '../../src/stores/file/audit-file.js';
 import { CredentialsJournal, credentialsJournalPathFor } from '../../src/stores/file/credentials-journal.js';
 import type { Journal } from '../../src/stores/file/journal.js';
 import { journalPathFor, RecordJournal } from '../../src/stores/file/record-journal.js';
@@ -15,7 +17,7 @@ import { journalPathFor, RecordJournal } from '../../src/stores/file/record-jour
 async function durable(
   file: string,
   journalPath: string,
-  journalAt: (path: string) => Journal<unknown>,
+  journalAt: (path: string, dir: string) => Journal<unknown>,
 ): Promise<Record<string, unknown>> {
   const journalText = await readFile(journalPath, 'utf8').catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return '';
@@ -25,7 +27,7 @@ async function durable(
   const dir = await mkdtemp(join(tmpdir(), 'restauth-durable-'));
   try {
     await writeFile(join(dir, 'journal'), journalText);
-    await journalAt(join(dir, 'journal')).recover(doc);
+    await journalAt(join(dir, 'journal'), dir).recover(doc);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -42,6 +44,36 @@ export function durableCredentials(credentialsFile: string): Promise<Record<stri
   return durable(
     credentialsFile,
     credentialsJournalPathFor(credentialsFile),
-    (path) => new CredentialsJournal(path) as Journal<unknown>,
+    // The journal's audit events go to a throwaway audit log (durableAudit reads them).
+    (path, dir) => new CredentialsJournal(path, new AuditFile(join(dir, 'audit.jsonl'))) as Journal<unknown>,
   );
+}
+
+/**
+ * What is durable of the file store's audit log: its file plus the events still only in the
+ * credentials journal (a sign-in's), as a restart would append them; newest first.
+ */
+export async function durableAudit(credentialsFile: string): Promise<AuditEvent[]> {
+  const journalText = await readFile(credentialsJournalPathFor(credentialsFile), 'utf8').catch(
+    (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return '';
+      throw error;
+    },
+  );
+  const dir = await mkdtemp(join(tmpdir(), 'restauth-durable-'));
+  try {
+    await copyFile(auditFilePath(credentialsFile), join(dir, 'audit.jsonl')).catch(
+      (error: NodeJS.ErrnoException) => {
+        if (error.code !== 'ENOENT') throw error;
+      },
+    );
+    await writeFile(join(dir, 'journal'), journalText);
+    const log = new AuditFile(join(dir, 'audit.jsonl'));
+    await new CredentialsJournal(join(dir, 'journal'), log).recover({ passwords: [] });
+    const { events } = await log.list({ page: 1, perPage: 1_000_000 });
+    await log.close();
+    return events;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }

@@ -16,6 +16,9 @@ export function auditFilePath(credentialsFile: string): string {
 /** The file holds IP addresses and who did what: owner-only, like credentials.json. */
 const AUDIT_FILE_MODE = 0o600;
 
+/** How soon events made durable by the credentials journal are written here (several in one write). */
+const JOURNALED_WRITE_MS = 1000;
+
 interface Pending {
   line: string;
   resolve: () => void;
@@ -41,8 +44,15 @@ interface AuditLine extends Omit<AuditEvent, 'at'> {
  *   atomically (temp file, rename), so a reader sees it before or after.
  * - A line that is not a whole event (a crash in the middle of an append) is
  *   skipped when reading, and the next append starts on a line of its own.
- * - Listing reads the whole file (nothing is held in memory): it is an admin
- *   action, and the retention prune keeps the file bounded.
+ * - Listing reads the whole file: it is an admin action, and the retention
+ *   prune keeps the file bounded.
+ * - A sign-in's event is made durable by credentials.json's journal, in the
+ *   session's own commit (see CredentialsJournal): it is handed here after
+ *   that commit (`journaled`) and written within a second, several in one
+ *   write and fdatasync, or at once when the journal is about to be emptied
+ *   (`sync`), so a sign-in pays one fdatasync, not two. Until then listing
+ *   and pruning see it in memory. After a crash, the journal's events the
+ *   file lacks are appended at the next start (`restore`).
  */
 export class AuditFile {
   private pending: Pending[] = [];
@@ -51,6 +61,9 @@ export class AuditFile {
   /** Opened on the first append; dropped by a prune (the file is replaced) or a failed write. */
   private handle: FileHandle | null = null;
   private closed = false;
+  /** Lines of events already durable in the credentials journal, not yet written here (see `journaled`). */
+  private unwritten: string[] = [];
+  private unwrittenTimer: NodeJS.Timeout | null = null;
 
   /** `onAppend` is told, after each write is on disk, how many events it carried. */
   constructor(
@@ -60,18 +73,8 @@ export class AuditFile {
 
   record(event: AuditEvent): Promise<void> {
     if (this.closed) return Promise.reject(new Error('the audit log is closed'));
-    // Field by field: nothing but the event's own fields reaches the file.
-    const line: AuditLine = {
-      id: event.id,
-      at: event.at.toISOString(),
-      action: event.action,
-      actorId: event.actorId,
-      userId: event.userId,
-      ip: event.ip,
-      data: event.data,
-    };
     return new Promise<void>((resolve, reject) => {
-      this.pending.push({ line: `${JSON.stringify(line)}\n`, resolve, reject });
+      this.pending.push({ line: auditLineText(event), resolve, reject });
       // The first event of a batch schedules its write; the others join it.
       if (this.pending.length === 1) void this.serialized(() => this.appendPending());
     });
@@ -79,9 +82,12 @@ export class AuditFile {
 
   async list(options: { page: number; perPage: number; userId?: string }): Promise<AuditPage> {
     const { userId } = options;
-    const matching = (await this.readEvents()).filter(
-      (event) => userId === undefined || event.userId === userId,
-    );
+    // In the chain: no write is under way, so each event is either in the file or still unwritten.
+    const events = await this.serialized(async () => [
+      ...(await this.readEvents()),
+      ...parseLines(this.unwritten),
+    ]);
+    const matching = events.filter((event) => userId === undefined || event.userId === userId);
     // Newest first; events of the same instant stay in insertion order (the sort is stable).
     matching.sort((a, b) => b.at.getTime() - a.at.getTime());
     const start = (Math.max(options.page, 1) - 1) * options.perPage;
@@ -92,11 +98,12 @@ export class AuditFile {
     if (this.closed) return Promise.reject(new Error('the audit log is closed'));
     return this.serialized(async () => {
       const text = await readFile(this.path, 'utf8').catch(ifMissing(''));
-      if (text === '') return 0;
+      // The unwritten events are pruned with the file's, and what is kept of them written with it.
+      const lines = [...text.split('\n'), ...this.unwritten.map((line) => line.slice(0, -1))];
       let pruned = 0;
       let damaged = 0;
       const kept: string[] = [];
-      for (const line of text.split('\n')) {
+      for (const line of lines) {
         if (line === '') continue;
         const event = parseLine(line);
         // Damaged lines are dropped too: they are no event, and the rewrite is the moment to clean up.
@@ -108,14 +115,63 @@ export class AuditFile {
       if (pruned === 0 && damaged === 0) return 0;
       await this.closeHandle();
       await writeFileAtomically(this.path, kept.join(''), AUDIT_FILE_MODE);
+      this.unwritten = [];
       return pruned;
     });
   }
 
-  /** Waits for the pending writes, then releases the file. */
+  /**
+   * Events already durable in the credentials journal (the lines `auditLineText` makes), handed over
+   * once their commit succeeded: written within JOURNALED_WRITE_MS, several in one write and
+   * fdatasync, rather than each with its own.
+   */
+  journaled(lines: readonly string[]): void {
+    if (lines.length === 0) return;
+    this.unwritten.push(...lines);
+    this.unwrittenTimer ??= setTimeout(() => {
+      this.unwrittenTimer = null;
+      // A failure keeps them unwritten (the journal keeps them durable): tried again at the next sync.
+      if (!this.closed) this.sync().catch(() => {});
+    }, JOURNALED_WRITE_MS).unref();
+  }
+
+  /** Writes the journaled events not written yet, and returns once they are on disk. */
+  sync(): Promise<void> {
+    return this.serialized(async () => {
+      if (this.unwritten.length > 0) await this.appendLines([]);
+    });
+  }
+
+  /**
+   * At the start after a crash: the events a credentials journal held (its lines from
+   * `auditLineText`), appended if the file lacks them (a crash may have come before or after their
+   * write here), and on disk before this returns: the journal is removed next.
+   */
+  restore(lines: readonly string[]): Promise<void> {
+    return this.serialized(async () => {
+      if (lines.length === 0) return;
+      const present = new Set((await this.readEvents()).map((event) => event.id));
+      const missing = lines.filter((line) => {
+        const event = parseLine(line);
+        return event !== null && !present.has(event.id);
+      });
+      this.unwritten.push(...missing);
+      if (this.unwritten.length > 0) await this.appendLines([]);
+    });
+  }
+
+  /** Waits for the pending writes, writes the journaled events, then releases the file. */
   async close(): Promise<void> {
     this.closed = true;
-    await this.serialized(() => this.closeHandle());
+    if (this.unwrittenTimer) clearTimeout(this.unwrittenTimer);
+    this.unwrittenTimer = null;
+    await this.serialized(async () => {
+      try {
+        if (this.unwritten.length > 0) await this.appendLines([]);
+      } finally {
+        await this.closeHandle();
+      }
+    });
   }
 
   private serialized<T>(job: () => Promise<T>): Promise<T> {
@@ -133,17 +189,32 @@ export class AuditFile {
     const batch = this.pending;
     this.pending = [];
     try {
+      await this.appendLines(batch.map((pending) => pending.line));
+    } catch (error) {
+      for (const pending of batch) pending.reject(error);
+      return;
+    }
+    for (const pending of batch) pending.resolve();
+  }
+
+  /**
+   * Appends the unwritten journaled events, then `lines`, in one write, and returns once they are on
+   * disk (inside the chain). On failure the journaled ones stay unwritten, for the next try.
+   */
+  private async appendLines(lines: readonly string[]): Promise<void> {
+    const journaled = this.unwritten;
+    this.unwritten = [];
+    try {
       const handle = await this.appendHandle();
-      await handle.writeFile(batch.map((pending) => pending.line).join(''));
+      await handle.writeFile([...journaled, ...lines].join(''));
       await handle.datasync();
     } catch (error) {
       // The write may have stopped mid-line: reopening checks the last byte before the next append.
       await this.closeHandle().catch(() => {});
-      for (const pending of batch) pending.reject(error);
-      return;
+      this.unwritten = [...journaled, ...this.unwritten];
+      throw error;
     }
-    this.onAppend(batch.length);
-    for (const pending of batch) pending.resolve();
+    this.onAppend(journaled.length + lines.length);
   }
 
   private async appendHandle(): Promise<FileHandle> {
@@ -177,13 +248,36 @@ export class AuditFile {
 
   private async readEvents(): Promise<AuditEvent[]> {
     const text = await readFile(this.path, 'utf8').catch(ifMissing(''));
-    const events: AuditEvent[] = [];
-    for (const line of text.split('\n')) {
-      const event = parseLine(line);
-      if (event !== null) events.push(event);
-    }
-    return events;
+    return parseLines(text.split('\n'));
   }
+}
+
+/** An event as a line of the file: field by field, so nothing but the event's own fields reaches it. */
+export function auditLineText(event: AuditEvent): string {
+  const line: AuditLine = {
+    id: event.id,
+    at: event.at.toISOString(),
+    action: event.action,
+    actorId: event.actorId,
+    userId: event.userId,
+    ip: event.ip,
+    data: event.data,
+  };
+  return `${JSON.stringify(line)}\n`;
+}
+
+/** Whether `value` (a parsed line) is an event as auditLineText writes it. */
+export function isAuditLine(value: unknown): boolean {
+  return toEvent(value) !== null;
+}
+
+function parseLines(lines: readonly string[]): AuditEvent[] {
+  const events: AuditEvent[] = [];
+  for (const line of lines) {
+    const event = parseLine(line);
+    if (event !== null) events.push(event);
+  }
+  return events;
 }
 
 /** The event on this line, or null for an empty or damaged line (never throws). */
@@ -195,6 +289,11 @@ function parseLine(line: string): AuditEvent | null {
   } catch {
     return null;
   }
+  return toEvent(value);
+}
+
+/** The event a parsed line holds, or null if it is not one. */
+function toEvent(value: unknown): AuditEvent | null {
   if (!isPlainObject(value)) return null;
   const record = value;
   const nullableString = (key: string) => record[key] === null || typeof record[key] === 'string';

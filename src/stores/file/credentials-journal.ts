@@ -1,4 +1,6 @@
 import { basename, dirname, join } from 'node:path';
+import type { AuditEvent } from '../../core/ports/store.js';
+import { auditLineText, isAuditLine, type AuditFile } from './audit-file.js';
 import { Journal, type JsonObject, type Replayer } from './journal.js';
 import { normalizeCredentials, type CredentialsDocument } from './records.js';
 
@@ -24,7 +26,15 @@ const MAPS: ReadonlySet<string> = new Set<CredentialsMap>([
 type CredentialsChange =
   | { op: 'put'; map: CredentialsMap; key: string; value: JsonObject }
   | { op: 'delete'; map: CredentialsMap; key: string }
-  | { op: 'password'; sub: string; password: string | null };
+  | { op: 'password'; sub: string; password: string | null }
+  | { op: 'audit'; event: JsonObject };
+
+/**
+ * How an audit event's line starts: `{"op":"audit","event":` + the audit file's line (auditLineText)
+ * + `}`. The event is the audit log's (audit-file.ts), journaled here so that it is durable in the
+ * commit of the writes it records (a sign-in's session): one fdatasync instead of two.
+ */
+const AUDIT_LINE_START = '{"op":"audit","event":';
 
 /**
  * What a credentials transaction changed, as it reports it: the keys it
@@ -36,6 +46,8 @@ export class CredentialChanges {
   private readonly entries = new Map<CredentialsMap, Set<string>>();
   /** The password entries written, by user: null for a removal (read when the transaction ends). */
   private readonly passwords = new Map<string, { password: string } | null>();
+  /** Audit events recorded with these changes, as the audit file's lines (auditLineText). */
+  private readonly audited: string[] = [];
 
   /** The entry under `key` in `map` was put, edited or removed. */
   wrote(map: CredentialsMap, key: string): void {
@@ -54,8 +66,18 @@ export class CredentialChanges {
     this.passwords.set(sub, entry);
   }
 
+  /** An audit event committed with these changes (journaled after them: see CredentialsJournal). */
+  recorded(event: AuditEvent): void {
+    this.audited.push(auditLineText(event));
+  }
+
   get isEmpty(): boolean {
-    return this.entries.size === 0 && this.passwords.size === 0;
+    return this.entries.size === 0 && this.passwords.size === 0 && this.audited.length === 0;
+  }
+
+  /** The journal lines of the audit events alone (a commit that rewrites credentials.json journals only these). */
+  auditLines(): string[] {
+    return this.audited.map((line) => `${AUDIT_LINE_START}${line.slice(0, -1)}}\n`);
   }
 
   /** The journal lines of the reported changes, read from `doc` as it is now. */
@@ -71,6 +93,9 @@ export class CredentialChanges {
     }
     for (const [sub, entry] of this.passwords)
       add({ op: 'password', sub, password: entry?.password ?? null });
+    // Last: a crash tearing this commit's write may keep the writes without their event (a commit never
+    // acknowledged: its session reached no one), never the event without the writes it records.
+    lines.push(...this.auditLines());
     return lines;
   }
 }
@@ -80,11 +105,84 @@ export function credentialsJournalPathFor(credentialsFile: string): string {
   return join(dirname(credentialsFile), `.${basename(credentialsFile)}.journal`);
 }
 
-/** The journal of credentials.json's sessions, tokens and account changes (see Journal). */
+/**
+ * The journal of credentials.json's sessions, tokens and account changes (see Journal), and of the
+ * audit events committed with them (a sign-in's): those go on to the audit log once their commit
+ * succeeded (`acknowledge`), which writes them lazily; before the journal is emptied they are made
+ * durable there (`clear`), and after a crash the start appends those the log lacks (`recover`).
+ */
 export class CredentialsJournal extends Journal<CredentialsChange> {
-  constructor(path: string) {
-    super(path, { parse: parseCredentialsChange, replayer: credentialsReplayer });
+  /** How many of the journal's lines were looked at for audit events to hand to the audit log. */
+  private handedOver = 0;
+  /** The audit lines met during a recovery (`lines` null: not recovering, a replay ignores them). */
+  private readonly recovery: { lines: string[] | null };
+
+  constructor(
+    path: string,
+    private readonly auditLog: AuditFile,
+  ) {
+    const recovery: { lines: string[] | null } = { lines: null };
+    super(path, {
+      parse: parseCredentialsChange,
+      replayer: (doc) => {
+        const replay = credentialsReplayer(doc);
+        return {
+          apply: (change) => {
+            if (change.op === 'audit') recovery.lines?.push(auditEventLine(change.event));
+            else replay.apply(change);
+          },
+        };
+      },
+    });
+    this.recovery = recovery;
   }
+
+  /** After a commit succeeded: the audit events it journaled go to the audit log, to be written there. */
+  acknowledge(): void {
+    const events: string[] = [];
+    for (let index = this.handedOver; index < this.lines.length; index++) {
+      const line = this.lines[index]!;
+      if (line.startsWith(AUDIT_LINE_START)) events.push(line.slice(AUDIT_LINE_START.length, -2) + '\n');
+    }
+    this.handedOver = this.lines.length;
+    this.auditLog.journaled(events);
+  }
+
+  override async recover(doc: JsonObject): Promise<{ applied: number; tornTail: boolean }> {
+    const lines: string[] = [];
+    this.recovery.lines = lines;
+    try {
+      const recovered = await super.recover(doc);
+      // Before the start removes this journal: the events must then be in the audit log's own file.
+      await this.auditLog.restore(lines);
+      return recovered;
+    } finally {
+      this.recovery.lines = null;
+    }
+  }
+
+  override async undoSince(mark: { size: number; count: number }): Promise<void> {
+    await super.undoSince(mark);
+    this.handedOver = Math.min(this.handedOver, this.lines.length);
+  }
+
+  /** Emptied only once its audit events are on disk in the audit log: else it keeps them (and throws). */
+  override async clear(): Promise<void> {
+    this.acknowledge();
+    await this.auditLog.sync();
+    await super.clear();
+    this.handedOver = 0;
+  }
+
+  override async remove(): Promise<void> {
+    await super.remove();
+    this.handedOver = 0;
+  }
+}
+
+/** The audit file's line of an event parsed from a journal line. */
+function auditEventLine(event: JsonObject): string {
+  return `${JSON.stringify(event)}\n`;
 }
 
 function parseCredentialsChange(value: unknown): CredentialsChange {
@@ -103,8 +201,9 @@ function parseCredentialsChange(value: unknown): CredentialsChange {
       change !== null &&
       change.op === 'password' &&
       typeof change.sub === 'string' &&
-      (typeof change.password === 'string' || change.password === null));
-  if (!ok) throw new Error('expected a put or delete of an entry, or a password');
+      (typeof change.password === 'string' || change.password === null)) ||
+    (typeof change === 'object' && change !== null && change.op === 'audit' && isAuditLine(change.event));
+  if (!ok) throw new Error('expected a put or delete of an entry, a password, or an audit event');
   return change as CredentialsChange;
 }
 
@@ -132,6 +231,8 @@ function applyCredentialsChange(
   change: CredentialsChange,
   passwordsBySub: (passwords: PasswordEntry[]) => Map<string, PasswordEntry>,
 ): void {
+  // An audit event changes nothing in credentials.json (CredentialsJournal hands it to the audit log).
+  if (change.op === 'audit') return;
   // Null-prototype maps: a key is an own property whatever its name (see normalizeCredentials).
   const credentials = normalizeCredentials(doc);
   if (change.op === 'password') {

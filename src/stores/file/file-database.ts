@@ -14,6 +14,7 @@ import { FileChangedError, writeFileAtomically, type FileIdentity } from '../../
 import { isPlainObject } from '../../lib/is-plain-object.js';
 import { InstanceLock } from './instance-lock.js';
 import { KeptText } from './kept-text.js';
+import { AuditFile, auditFilePath } from './audit-file.js';
 import { CredentialChanges, CredentialsJournal, credentialsJournalPathFor } from './credentials-journal.js';
 import type { Journal } from './journal.js';
 import { JournaledChanges, journalPathFor, RecordJournal } from './record-journal.js';
@@ -147,6 +148,8 @@ export class FileDatabase implements DocumentStore {
     private readonly credentialsFile: FileState,
     private readonly journal: RecordJournal,
     private readonly credentialsJournal: CredentialsJournal,
+    /** The audit log beside credentials.json: a sign-in's event is journaled in its commit (CredentialsJournal). */
+    readonly auditLog: AuditFile,
     private readonly lock: InstanceLock,
     private readonly logger: FileDatabaseLogger,
     private readonly compactAfterMs: number,
@@ -170,16 +173,22 @@ export class FileDatabase implements DocumentStore {
     compactAtBytes?: number;
     /** json-server's --watch: db.json changed outside restauth is applied, not set aside (see the class). */
     adoptEdits?: boolean;
+    /** The audit log's file (default: auditFilePath of the credentials file). */
+    auditFile?: string;
   }): Promise<FileDatabase> {
     const logger = options.logger ?? { info: () => {}, warn: (message) => console.warn(message) };
     await mkdir(dirname(options.dataFile), { recursive: true });
     const lock = await InstanceLock.acquire(instanceLockPath(options.dataFile), options.dataFile);
+    const auditLog = new AuditFile(options.auditFile ?? auditFilePath(options.credentialsFile));
     try {
       // db.json's text stays plain: it is rewritten within 0.2 s of each write, and usually small.
       const data = await loadOrCreate(options.dataFile, {}, 0o644, false, logger);
       const credentials = await loadOrCreate(options.credentialsFile, { passwords: [] }, 0o600, true, logger);
       const journal = new RecordJournal(journalPathFor(options.dataFile));
-      const credentialsJournal = new CredentialsJournal(credentialsJournalPathFor(options.credentialsFile));
+      const credentialsJournal = new CredentialsJournal(
+        credentialsJournalPathFor(options.credentialsFile),
+        auditLog,
+      );
       // Credentials first, as commits write them: a user in db.json always finds its credentials.
       await recoverJournal(credentialsJournal, credentials, logger);
       await recoverJournal(journal, data, logger);
@@ -189,6 +198,7 @@ export class FileDatabase implements DocumentStore {
         credentials.state,
         journal,
         credentialsJournal,
+        auditLog,
         lock,
         logger,
         options.compactAfterMs ?? COMPACT_AFTER_MS,
@@ -200,6 +210,7 @@ export class FileDatabase implements DocumentStore {
       if (options.adoptEdits) database.watchDataFile();
       return database;
     } catch (error) {
+      await auditLog.close().catch(() => {});
       await lock.release();
       throw error;
     }
@@ -350,7 +361,11 @@ export class FileDatabase implements DocumentStore {
       if (this.journal.isEmpty) await this.journal.remove();
       if (this.credentialsJournal.isEmpty) await this.credentialsJournal.remove();
     } finally {
-      await this.lock.release();
+      try {
+        await this.auditLog.close();
+      } finally {
+        await this.lock.release();
+      }
     }
   }
 
@@ -389,6 +404,8 @@ export class FileDatabase implements DocumentStore {
     }
     const journalLines: string[] = [];
     const credentialLines: string[] = [];
+    /** The audit events of the credentials lines: journaled alone when the files are rewritten instead. */
+    const auditLines: string[] = [];
     const results: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
     for (const [position, pending] of batch.entries()) {
       try {
@@ -402,12 +419,14 @@ export class FileDatabase implements DocumentStore {
           const value = pending.fn(this.docs.credentials, changes);
           // Read now: a later transaction of this commit may change the same entry again.
           credentialLines.push(...changes.lines(normalizeCredentials(this.docs.credentials)));
+          auditLines.push(...changes.auditLines());
           results.push({ ok: true, value });
         } else if (pending.kind === 'journaled') {
           const changes = new CredentialChanges();
           const records = new JournaledChanges();
           const value = pending.fn(this.docs, changes, this.reported(records));
           credentialLines.push(...changes.lines(normalizeCredentials(this.docs.credentials)));
+          auditLines.push(...changes.auditLines());
           journalLines.push(...records.lines);
           results.push({ ok: true, value });
         } else {
@@ -434,6 +453,13 @@ export class FileDatabase implements DocumentStore {
     try {
       if (batch.some((pending) => pending.kind === 'any')) {
         wrote = await this.writeFiles();
+        // The files hold the other changes now; the audit events live in the journal until the audit
+        // log has them. After the files: a failure here leaves writes never acknowledged without their
+        // events (harmless), never an event without its writes.
+        if (auditLines.length > 0) {
+          await this.credentialsJournal.append(auditLines);
+          wrote = true;
+        }
       } else {
         // Credentials first, as writeFiles orders them.
         wrote = false;
@@ -470,6 +496,8 @@ export class FileDatabase implements DocumentStore {
       return;
     }
     if (wrote) this.onCommit(batch.length);
+    // Committed: the audit events it journaled go on to the audit log's file.
+    this.credentialsJournal.acknowledge();
     batch.forEach((pending, index) => {
       const result = results[index]!;
       if (result.ok) pending.resolve(result.value);

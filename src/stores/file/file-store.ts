@@ -23,7 +23,7 @@ import {
 } from '../../core/ports/store.js';
 import type { RecordChanges } from '../../core/ports/documents.js';
 import type { OutgoingMail } from '../../core/ports/outbox.js';
-import { AuditFile } from './audit-file.js';
+import type { AuditFile } from './audit-file.js';
 import {
   IdentityIndex,
   putIdentity,
@@ -62,8 +62,6 @@ type UserRecord = Record<string, unknown>;
 export interface FileStoreOptions {
   usersProp: string;
   userIdProp: string;
-  /** The append-only audit log beside credentials.json (see audit-file.ts: auditFilePath). */
-  auditFile: string;
   /**
    * The backend's mail queue, where a token's mails and the welcome mail are
    * written with what they belong to (see FileMailQueue.hold). Without one the
@@ -127,7 +125,8 @@ export class FileStore implements Store {
     private readonly db: FileDatabase,
     private readonly options: FileStoreOptions,
   ) {
-    this.audit = new AuditFile(options.auditFile);
+    // The database's: a sign-in's event is journaled with its session (openSignIn).
+    this.audit = db.auditLog;
     this.sessionIndex = new SessionIndex(() => normalizeCredentials(this.db.credentials));
     this.identityIndex = new IdentityIndex(() => normalizeCredentials(this.db.credentials));
     db.onReload(() => {
@@ -506,6 +505,33 @@ export class FileStore implements Store {
 
   // ---- sessions
 
+  /**
+   * A password sign-in in one transaction of credentials.json: the account's lastSignInAt, the session
+   * (capped) and the audit event, journaled together with one fdatasync (see CredentialsJournal), not
+   * a second write of the audit log's own. No db.json write: a sign-in changes no profile.
+   */
+  async openSignIn(input: {
+    lastSignInAt: Date;
+    session: NewSession;
+    audit: AuditEvent | null;
+  }): Promise<{ user: User; session: Session }> {
+    const { session, audit } = input;
+    return this.db.transactCredentials((credentials, changes) => {
+      // First: a user removed meanwhile is refused before anything changed.
+      const user = this.applyUserPatch(
+        { data: this.db.data, credentials },
+        session.userId,
+        { lastSignInAt: input.lastSignInAt },
+        changes,
+      );
+      const write = this.credentialsWrite(credentials, changes);
+      writeNewSession(write, session.userId, session);
+      if (session.maxPerUser > 0) dropOldestSessions(write, session.userId, session.maxPerUser, session.id);
+      if (audit) changes.recorded(audit);
+      return { user, session: toSession(session.id, write.credentials.sessions[session.id]!) };
+    });
+  }
+
   async createSession(session: NewSession): Promise<Session> {
     return this.db.transactCredentials((stored, changes) => {
       const write = this.credentialsWrite(stored, changes);
@@ -758,11 +784,8 @@ export class FileStore implements Store {
   }
 
   async close(): Promise<void> {
-    try {
-      await this.audit.close();
-    } finally {
-      await this.db.close();
-    }
+    // The database closes the audit log after its last compaction (which may write journaled events).
+    await this.db.close();
   }
 
   // ---- helpers

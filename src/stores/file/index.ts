@@ -38,6 +38,7 @@ export async function openFileStore(
     credentialsFile: config.credentialsFile,
     logger,
     adoptEdits: options.adoptEdits ?? false,
+    auditFile: auditFilePath(config.credentialsFile),
   });
   try {
     // Before the leftover temp files are looked for: its commit writes both files, and temp files are
@@ -71,7 +72,6 @@ export async function openFileStore(
     const store = new FileStore(db, {
       usersProp: config.usersProp,
       userIdProp: config.userIdProp,
-      auditFile,
       ...(outbox ? { outbox } : {}),
       ...(logger ? { logger } : {}),
     });

@@ -37,7 +37,7 @@ export interface Replayer<Change> {
 export class Journal<Change> {
   private handle: FileHandle | null = null;
   /** The lines written since the document was last rewritten, replayed onto it whenever it is reloaded. */
-  private lines: string[] = [];
+  protected lines: string[] = [];
   /** Bytes of the journal file. */
   size = 0;
   /**
