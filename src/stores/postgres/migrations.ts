@@ -6,7 +6,12 @@ import { REPRODUCED_GOTRUE_VERSIONS, reproducedVersionsTouches } from './gotrue-
 import { gotrueSessions } from './gotrue-sessions.js';
 import { gotrueUnfilledTables, UNFILLED_TABLES_GOTRUE_VERSIONS } from './gotrue-unfilled-tables.js';
 import { normalizeStoredLogins } from './login-keys.js';
-import { preRequestInOneQuery, preRequestOnOneRow, preRequestOnVouches } from './pre-request.js';
+import {
+  preRequestInOneQuery,
+  preRequestOnOneRow,
+  preRequestOnVouches,
+  preRequestPinned,
+} from './pre-request.js';
 import { dropRefreshInOneStatement, refreshInOneStatement } from './refresh-exchange.js';
 import { sessionTables, successorChains } from './session-sql.js';
 
@@ -653,6 +658,11 @@ export function migrations(names: SchemaNames): Migration[] {
       version: 28,
       name: 'refresh-token successors under a server key for new sessions (session_secrets.chain)',
       sql: successorChains(sessionTables(q)),
+    },
+    {
+      version: 29,
+      name: "the pre-request's functions resolve no name in their caller's search path",
+      sql: preRequestPinned(q),
     },
   ];
 }
