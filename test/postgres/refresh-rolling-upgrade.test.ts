@@ -148,10 +148,15 @@ describe('refresh during a rolling upgrade across migration 28 (PostgreSQL)', ()
     // The old code looks only for the secret's successor; the new instance stored the server key's.
     // It cannot be made to find it, so docs/operations.md tells what this costs during the upgrade:
     // the user signs in again.
-    const { id, token } = await open();
     const now = new Date();
-    await newer().rotate(token, now);
-    assert.equal(await code(older().rotate(token, now)), 'refresh_token_reused');
-    assert.equal((await store.findSession(id))?.revokedReason, 'refresh_token_reused');
+    const rotatedByNew = await open();
+    await newer().rotate(rotatedByNew.token, now);
+    const rotatedByBoth = await open();
+    const second = (await older().rotate(rotatedByBoth.token, now)).refreshToken;
+    await newer().rotate(second, now);
+    for (const { id, token } of [rotatedByNew, rotatedByBoth]) {
+      assert.equal(await code(older().rotate(token, now)), 'refresh_token_reused');
+      assert.equal((await store.findSession(id))?.revokedReason, 'refresh_token_reused');
+    }
   });
 });
