@@ -84,6 +84,12 @@ export class IdentityLinking {
     }
     // Should another user take the address in between, this refuses (email_exists) and the identity
     // stays linked to a user still without an address: it signs in with the provider as before.
-    return store.updateUser(user.id, { email: address, emailConfirmedAt: now, isAnonymous: false });
+    // The address is the provider identity's: no `email` identity, as GoTrue's UpdateUserEmailFromIdentities.
+    return store.updateUser(user.id, {
+      email: address,
+      emailConfirmedAt: now,
+      isAnonymous: false,
+      emailIdentity: false,
+    });
   }
 }

@@ -88,6 +88,49 @@ describe('file store identities', () => {
     }
   });
 
+  it("a provider's user keeps only its provider's identity across restarts: none is derived for its address", async () => {
+    const f = await oldFiles();
+    const first = await open(f);
+    let userId: string;
+    try {
+      const user = await first.store.createUser(
+        {
+          username: null,
+          email: 'octo@github.example',
+          emailConfirmedAt: new Date(at),
+          role: null,
+          profile: {},
+          appMetadata: {},
+          emailIdentity: false,
+        },
+        null,
+      );
+      userId = user.id;
+      await first.store.linkIdentity({
+        userId,
+        provider: 'github',
+        providerId: '77',
+        identityData: { sub: '77', email: 'octo@github.example' },
+        now: new Date(at),
+      });
+      await first.store.updateUser(userId, { emailConfirmedAt: new Date(at) });
+      const providers = (await first.store.listIdentities(userId)).map((identity) => identity.provider);
+      assert.deepEqual(providers, ['github']);
+    } finally {
+      await first.db.close();
+    }
+    const reopened = await open(f);
+    try {
+      const providers = (await reopened.store.listIdentities(userId)).map((identity) => identity.provider);
+      assert.deepEqual(providers, ['github'], 'no email identity derived at the open');
+      assert.equal(await reopened.store.findIdentity('email', userId), null);
+      // The users from before identities still get theirs.
+      assert.equal((await reopened.store.findIdentity('email', f.mail))?.email, 'old@example.com');
+    } finally {
+      await reopened.db.close();
+    }
+  });
+
   it('journals links, address changes and removals: what a restart reads has them', async () => {
     const f = await oldFiles();
     const { db, store } = await open(f);

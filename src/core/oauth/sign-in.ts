@@ -131,6 +131,8 @@ export class ExternalSignIn {
         role: null,
         profile: identityData,
         appMetadata: {},
+        // Only the provider's identity (linked next), as GoTrue's createAccountFromExternalIdentity.
+        emailIdentity: false,
       },
       null,
     );

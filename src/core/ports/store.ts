@@ -68,6 +68,11 @@ export interface NewUser {
   appMetadata: Record<string, unknown>;
   /** An anonymous sign-in's user (absent: false). */
   isAnonymous?: boolean;
+  /**
+   * Whether the address gets its `email` identity (absent: true). False for a user an external
+   * provider signs up: GoTrue gives such a user only the provider's identity.
+   */
+  emailIdentity?: boolean;
 }
 
 export type UserPatch = Partial<
@@ -83,7 +88,13 @@ export type UserPatch = Partial<
     | 'isAnonymous'
     | 'invitedAt'
   >
->;
+> & {
+  /**
+   * With `email`: whether the address set gets its `email` identity (absent: true). False when the
+   * address comes from a provider's identity (GoTrue's UpdateUserEmailFromIdentities creates none).
+   */
+  emailIdentity?: boolean;
+};
 
 /**
  * A way a user signs in, as GoTrue keeps it (auth.identities): the `email`
@@ -311,9 +322,13 @@ export interface Store {
   deleteUser(id: string): Promise<boolean>;
 
   // Identities (GoTrue's auth.identities). The `email` identity follows the
-  // user's address: createUser and updateUser write it (provider_id the user's
-  // id; identity_data's email and email_verified those of the address), remove
-  // it with the address, and deleteUser removes every identity of the user.
+  // user's address, as GoTrue's: createUser writes it (unless
+  // NewUser.emailIdentity is false: a provider's sign-up), updateUser writes
+  // or updates it when the address is set (GoTrue's email change) and only
+  // updates an existing one when just the confirmation changes (an OAuth user
+  // confirming its address gets none), removes it with the address
+  // (provider_id the user's id; identity_data's email and email_verified those
+  // of the address), and deleteUser removes every identity of the user.
   /** The user's identities, oldest first. */
   listIdentities(userId: string): Promise<Identity[]>;
   /**

@@ -11,8 +11,8 @@ import type { AccountRecord, CredentialsDocument, IdentityRecord } from './recor
  * email, email_verified, phone_verified).
  *
  * Files written before identities need no conversion: when the index is
- * built, an account with an address and no `email` identity gets it in
- * memory, made from the account with an id derived from the user's id. It is
+ * built, an account with an address and no identity at all gets its `email`
+ * identity in memory, made from the account with an id derived from the user's id. It is
  * the same identity at every open until a write stores it (the next
  * compaction, or a change of the address), so its id never changes.
  */
@@ -82,7 +82,9 @@ export class IdentityIndex {
     this.byUser = new Map();
     for (const [id, record] of Object.entries(credentials.identities)) this.add(id, record);
     for (const [userId, account] of Object.entries(credentials.accounts)) {
-      if (account.email === null || this.byKey.has(key(EMAIL, userId))) continue;
+      // Only an account with no identity at all is from before identities: one a provider signed up
+      // has its provider's identity and, as GoTrue's, no `email` one.
+      if (account.email === null || this.byUser.has(userId)) continue;
       const id = emailIdentityId(userId);
       const record = emailIdentityRecord(userId, account, null);
       // Not journaled: it is derived again, identical, until a write stores it (see above).
@@ -154,6 +156,13 @@ export function syncEmailIdentity(write: IdentitiesWrite, userId: string, accoun
   }
   const earlier = id === undefined ? null : write.credentials.identities[id]!;
   putIdentity(write, id ?? emailIdentityId(userId), emailIdentityRecord(userId, account, earlier));
+}
+
+/** The user's `email` identity after its address's confirmation changed: updated if it has one, never created. */
+export function updateEmailIdentity(write: IdentitiesWrite, userId: string, account: AccountRecord): void {
+  const id = write.identities.holder(EMAIL, userId);
+  if (id === undefined || account.email === null) return;
+  putIdentity(write, id, emailIdentityRecord(userId, account, write.credentials.identities[id]!));
 }
 
 /** Every identity of a user (its removal). */

@@ -30,6 +30,7 @@ import {
   removeIdentity,
   removeUserIdentities,
   syncEmailIdentity,
+  updateEmailIdentity,
   toIdentity,
   type IdentitiesWrite,
 } from './credentials-identities.js';
@@ -238,7 +239,8 @@ export class FileStore implements Store {
       // eslint-disable-next-line no-restricted-syntax -- a null-prototype map (normalizeCredentials)
       credentials.accounts[id] = account;
       changes.wrote('accounts', id);
-      syncEmailIdentity(write, id, account);
+      // A provider's sign-up has only the provider's identity, as GoTrue's.
+      if (input.emailIdentity !== false) syncEmailIdentity(write, id, account);
       if (passwordHash !== null) this.setPassword(write, id, passwordHash);
       const session = writes.session;
       if (session) {
@@ -357,9 +359,12 @@ export class FileStore implements Store {
     }
     account.updatedAt = new Date().toISOString();
     changes.wrote('accounts', id);
-    // GoTrue's email identity follows the address and its confirmation.
-    if (patch.email !== undefined || patch.emailConfirmedAt !== undefined)
+    // GoTrue's email identity follows the address: written (or removed) when the address is set, only
+    // updated when just its confirmation changes (an OAuth user confirming its address gets none).
+    if (patch.email !== undefined && (patch.email === null || patch.emailIdentity !== false))
       syncEmailIdentity(this.credentialsWrite(docs.credentials, changes), id, account);
+    else if (patch.email !== undefined || patch.emailConfirmedAt !== undefined)
+      updateEmailIdentity(this.credentialsWrite(docs.credentials, changes), id, account);
     if (loginsMove) {
       if (index.collisions.length > 0) this.indexes = null;
       else this.indexLogins(index, id, account);

@@ -331,7 +331,7 @@ export class PostgresStore implements Store {
            ), i AS (
              INSERT INTO ${this.identities} (provider_id, user_id, identity_data, provider, created_at, updated_at)
              SELECT u.id::text, u.id, ${emailIdentityData('u')}, 'email', u.created_at, u.updated_at
-             FROM u WHERE u.email IS NOT NULL
+             FROM u WHERE u.email IS NOT NULL AND $11
            )
            SELECT a.id AS user_key, ${this.userColumns} FROM u JOIN a ON a.uid = u.id`,
           [
@@ -346,6 +346,8 @@ export class PostgresStore implements Store {
             input.username === null ? null : loginKey(input.username),
             input.isAnonymous === true,
             this.options.audience ?? 'authenticated',
+            // A provider's sign-up has only the provider's identity, as GoTrue's.
+            input.emailIdentity !== false,
           ],
         )
         .catch(conflict);
@@ -437,11 +439,12 @@ export class PostgresStore implements Store {
       accountSets.length === 0
         ? `SELECT * FROM ${this.accounts} WHERE uid = $1`
         : `UPDATE ${this.accounts} SET ${accountSets.join(', ')} WHERE uid = $1 RETURNING *`;
-    // GoTrue's email identity follows the address and its confirmation: written, merged, or gone.
+    // GoTrue's email identity follows the address: an address set writes it (GoTrue's email change
+    // creates one a user lacks) or merges it, an address removed takes it; a confirmation alone merges
+    // an existing one and creates none (an OAuth user confirming its address has only its provider's).
     const identity =
-      patch.email === undefined && patch.emailConfirmedAt === undefined
-        ? ''
-        : `, i AS (
+      patch.email !== undefined && (patch.email === null || patch.emailIdentity !== false)
+        ? `, i AS (
              INSERT INTO ${this.identities} AS i (provider_id, user_id, identity_data, provider, created_at, updated_at)
              SELECT u.id::text, u.id, ${emailIdentityData('u')}, 'email', u.updated_at, u.updated_at
              FROM u WHERE u.email IS NOT NULL
@@ -449,7 +452,14 @@ export class PostgresStore implements Store {
                SET identity_data = i.identity_data || EXCLUDED.identity_data, updated_at = EXCLUDED.updated_at
            ), gone AS (
              DELETE FROM ${this.identities} i USING u WHERE i.user_id = u.id AND i.provider = 'email' AND u.email IS NULL
-           )`;
+           )`
+        : patch.email !== undefined || patch.emailConfirmedAt !== undefined
+          ? `, i AS (
+             UPDATE ${this.identities} i
+               SET identity_data = i.identity_data || ${emailIdentityData('u')}, updated_at = u.updated_at
+             FROM u WHERE i.provider_id = u.id::text AND i.provider = 'email' AND u.email IS NOT NULL
+           )`
+          : '';
     const user =
       uid === null
         ? null

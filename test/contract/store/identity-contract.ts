@@ -86,6 +86,26 @@ export function identityContract(
       assert.equal((await store().listIdentities(user.id))[0]?.email, 'back@example.com');
     });
 
+    it("gives a provider's sign-up only the provider's identity, as GoTrue: a confirmation adds none, an address set does", async () => {
+      const user = await store().createUser(newUser({ emailIdentity: false }), null);
+      assert.deepEqual(await store().listIdentities(user.id), [], 'no email identity');
+      assert.equal(await store().findIdentity('email', user.id), null);
+      await store().linkIdentity(github(user.id, 'gh-only'));
+      await store().updateUser(user.id, { emailConfirmedAt: NOW });
+      const providers = async () =>
+        (await store().listIdentities(user.id)).map((identity) => identity.provider).sort();
+      assert.deepEqual(await providers(), ['github'], 'confirming the address adds no email identity');
+      await store().updateUser(user.id, { email: user.email, emailIdentity: false });
+      assert.deepEqual(await providers(), ['github'], "an address from a provider's identity adds none");
+      // GoTrue's email change (verify.go) creates the email identity a user lacks.
+      await store().updateUser(user.id, { email: 'changed@example.com', emailConfirmedAt: NOW });
+      assert.deepEqual(await providers(), ['email', 'github']);
+      assert.equal((await store().findIdentity('email', user.id))?.email, 'changed@example.com');
+      // An existing email identity follows an address set with emailIdentity false all the same.
+      await store().updateUser(user.id, { email: 'again@example.com', emailIdentity: false });
+      assert.equal((await store().findIdentity('email', user.id))?.email, 'again@example.com');
+    });
+
     it('makes an anonymous user permanent by a patch', async () => {
       const user = await store().createUser(newUser({ email: null, isAnonymous: true }), null);
       const permanent = await store().updateUser(user.id, {
