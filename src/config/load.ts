@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, lstatSync, readlinkSync, realpathSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import { ignoredWithPostgres, processEnvironment, readEnv } from './env.js';
@@ -252,6 +252,11 @@ export async function loadConfigWithSources(
   const home =
     config.store.type === 'file' ? dirname(config.store.dataFile) : file ? dirname(file.path) : cwd;
   config.stateDir = resolve(home, config.stateDir);
+  if (config.store.type === 'file') {
+    // After `home`: the state folder (a generated secret, the mail queue) stays beside the path as named.
+    config.store.dataFile = throughLinks(config.store.dataFile);
+    config.store.credentialsFile = throughLinks(config.store.credentialsFile);
+  }
   config.outboxDir = resolve(home, config.outboxDir);
   if (config.mailTemplatesDir !== null) config.mailTemplatesDir = resolve(home, config.mailTemplatesDir);
   config.data.static = resolve(cwd, config.data.static);
@@ -269,4 +274,24 @@ export async function loadConfigWithSources(
     enforceSetupPolicy(problems, config.development, warn);
   }
   return { config: deepFreeze(config), sources, problems };
+}
+
+/**
+ * The file a data file's path names through its symbolic links. Rewrites rename a temp file over the
+ * path they write: over a link they replaced the link with a file of their own (the real file was never
+ * written again), and the instance lock beside a link let two restauth share one file through two links.
+ * A path that does not exist yet is kept; a link to a file not there yet names that file.
+ */
+function throughLinks(path: string, depth = 0): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    try {
+      if (depth < 40 && lstatSync(path).isSymbolicLink())
+        return throughLinks(resolve(dirname(path), readlinkSync(path)), depth + 1);
+    } catch {
+      // Not there at all: created where it is named.
+    }
+    return path;
+  }
 }
