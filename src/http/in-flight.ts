@@ -1,4 +1,5 @@
-import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
+import type { ServerResponse } from 'node:http';
+import type { FastifyInstance, FastifyReply, RouteOptions } from 'fastify';
 
 /**
  * How long a close waits for requests still being handled: GoTrue's (its
@@ -6,6 +7,35 @@ import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
  * request cannot hold a stop forever.
  */
 export const SHUTDOWN_GRACE_MS = 60_000;
+
+/** One request's two ends; the request is over when both came. */
+interface Tracked {
+  owner: RequestsInFlight;
+  responseOver: boolean;
+  pipelineOver: boolean;
+}
+
+/**
+ * Each counted request's state, by its response. Module-level functions, not
+ * closures per request, are its listeners: this runs for every request (a
+ * data-API read costs tens of µs), and the bundle's keepNames names each
+ * closure made (a defineProperty per closure per request).
+ */
+const tracked = new WeakMap<object, Tracked>();
+
+function responseClosed(this: ServerResponse): void {
+  const state = tracked.get(this);
+  if (state === undefined) return;
+  state.responseOver = true;
+  state.owner.endIfOver(this, state);
+}
+
+function pipelineEnded(reply: FastifyReply): void {
+  const state = tracked.get(reply.raw);
+  if (state === undefined || state.pipelineOver) return;
+  state.pipelineOver = true;
+  state.owner.endIfOver(reply.raw, state);
+}
 
 /**
  * The requests being handled, whether or not their client is still connected.
@@ -19,68 +49,68 @@ export const SHUTDOWN_GRACE_MS = 60_000;
  * settled without answering (a hung-up client's reply is not always sent).
  */
 export class RequestsInFlight {
-  private readonly running = new Set<Promise<void>>();
+  private running = 0;
+  /** Waiting for `running` to reach 0 (settled). */
+  private idle: Array<() => void> = [];
 
   /** Requests counted and not over yet. */
   get count(): number {
-    return this.running.size;
+    return this.running;
   }
 
   /** Counts every request of `app`; call before any route or plugin is registered. */
   track(app: FastifyInstance): void {
-    const ends = new WeakMap<FastifyRequest, () => void>();
-    app.addHook('onRequest', (request, reply, done) => {
-      let responseOver = false;
-      let pipelineOver = false;
-      let settle!: () => void;
-      const running = new Promise<void>((resolve) => (settle = resolve));
-      this.running.add(running);
-      const endIfOver = () => {
-        if (!responseOver || !pipelineOver) return;
-        this.running.delete(running);
-        settle();
-      };
+    app.addHook('onRequest', (_request, reply, done) => {
+      this.running++;
+      tracked.set(reply.raw, { owner: this, responseOver: false, pipelineOver: false });
       // 'close' comes after the answer is written, or when the client hangs up first.
-      reply.raw.once('close', () => {
-        responseOver = true;
-        endIfOver();
-      });
-      ends.set(request, () => {
-        pipelineOver = true;
-        endIfOver();
-      });
+      reply.raw.on('close', responseClosed);
       done();
     });
-    app.addHook('onSend', (request, _reply, payload, done) => {
-      ends.get(request)?.();
+    app.addHook('onSend', (_request, reply, payload, done) => {
+      pipelineEnded(reply);
       done(null, payload);
     });
     app.addHook('onRoute', (route: RouteOptions) => {
       const handler = route.handler;
       route.handler = function (this: FastifyInstance, request, reply) {
         const result: unknown = handler.call(this, request, reply);
-        if (result instanceof Promise) void result.finally(() => ends.get(request)?.()).catch(() => {});
+        if (result instanceof Promise) {
+          void result.then(
+            () => pipelineEnded(reply),
+            () => pipelineEnded(reply),
+          );
+        }
         return result as ReturnType<typeof handler>;
       };
     });
   }
 
+  /** Called by a request's listeners: uncounts it once both its ends came. */
+  endIfOver(response: object, state: Tracked): void {
+    if (!state.responseOver || !state.pipelineOver) return;
+    tracked.delete(response);
+    this.running--;
+    if (this.running > 0) return;
+    const waiting = this.idle;
+    this.idle = [];
+    for (const resolve of waiting) resolve();
+  }
+
   /**
-   * Resolves once every request counted so far is over, or after `boundMs`;
-   * then with the number still running (0 when all ended in time).
+   * Resolves once no request is running (requests that start meanwhile, a
+   * keep-alive connection's next, count too), or after `boundMs`; then with
+   * the number still running (0 when all ended in time).
    */
   async settled(boundMs: number = SHUTDOWN_GRACE_MS): Promise<number> {
-    let overdue = false;
+    if (this.running === 0) return 0;
     let timer: NodeJS.Timeout | undefined;
     const bound = new Promise<void>((resolve) => {
-      timer = setTimeout(() => {
-        overdue = true;
-        resolve();
-      }, boundMs);
+      timer = setTimeout(resolve, boundMs);
     });
-    // Again while requests remain: one may start while the others end (a keep-alive connection's next).
-    while (this.running.size > 0 && !overdue) await Promise.race([Promise.all(this.running), bound]);
+    const idle = new Promise<void>((resolve) => this.idle.push(resolve));
+    await Promise.race([idle, bound]);
     clearTimeout(timer);
-    return this.running.size;
+    return this.running;
   }
 }
