@@ -66,9 +66,12 @@ const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 const NO_AUTHORIZATION = JSON.stringify('No authorization');
 
 function segmentsOf(url: string): string[] {
-  const path = url.split('?')[0] ?? '';
+  const query = url.indexOf('?');
+  const segments = (query === -1 ? url : url.slice(0, query)).split('/').filter(Boolean);
+  // Without a '%' there is nothing to decode (most paths): this runs for every data-API request.
+  if (!url.includes('%')) return segments;
   try {
-    return path.split('/').filter(Boolean).map(decodeURIComponent);
+    return segments.map(decodeURIComponent);
   } catch {
     throw new DataError('validation_failed', 'Malformed percent-encoding in the path');
   }
