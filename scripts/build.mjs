@@ -46,23 +46,36 @@ const swaggerUiFolder = {
 };
 
 /**
- * @fastify/compress requires mime-db (a 2,500-entry JSON object, 1.8 MiB of an idle server's memory) at load
- * but reads it only for an answer whose type its pattern does not already call compressible (an image
- * from the static folder, say): it gets the same object, built at that first lookup.
+ * Packages a dependency requires at load but uses only for a rare answer: each importer gets an object
+ * that requires the package at its first property read (`require` inside resolves from the importer's
+ * folder, to the package it required). @fastify/compress requires mime-db (a 2,500-entry JSON object,
+ * 1.8 MiB of an idle server's memory) but reads it only for an answer whose type its pattern does not
+ * already call compressible (an image from the static folder, say). @fastify/swagger requires yaml in its
+ * spec builders and static mode but calls it only for the document as YAML (`/openapi/yaml`).
  */
-const lazyMimeDb = {
-  name: 'lazy-mime-db',
+const LAZY_PACKAGES = [
+  { name: 'mime-db', importer: /[\\/]@fastify[\\/]compress[\\/]index\.js$/ },
+  {
+    name: 'yaml',
+    importer: /[\\/]@fastify[\\/]swagger[\\/]lib[\\/](spec[\\/]\w+[\\/]index|mode[\\/]static)\.js$/,
+  },
+];
+
+const lazyPackages = {
+  name: 'lazy-packages',
   setup(build) {
-    build.onResolve({ filter: /^mime-db$/ }, (args) =>
-      args.namespace === 'file' && /[\\/]@fastify[\\/]compress[\\/]index\.js$/.test(args.importer)
-        ? { path: 'mime-db', namespace: 'lazy-mime-db', pluginData: dirname(args.importer) }
-        : undefined,
-    );
-    build.onLoad({ filter: /^mime-db$/, namespace: 'lazy-mime-db' }, (args) => ({
+    for (const { name, importer } of LAZY_PACKAGES) {
+      const filter = new RegExp(`^${name}$`);
+      build.onResolve({ filter }, (args) =>
+        args.namespace === 'file' && importer.test(args.importer)
+          ? { path: name, namespace: 'lazy-package', pluginData: dirname(args.importer) }
+          : undefined,
+      );
+    }
+    build.onLoad({ filter: /.*/, namespace: 'lazy-package' }, (args) => ({
       contents:
-        'let db;\n' +
-        "module.exports = new Proxy({}, { get: (_, key) => (db ??= require('mime-db'))[key] });\n",
-      // require('mime-db') inside resolves from @fastify/compress's folder, to the package it required.
+        'let loaded;\n' +
+        `module.exports = new Proxy({}, { get: (_, key) => (loaded ??= require(${JSON.stringify(args.path)}))[key] });\n`,
       resolveDir: args.pluginData,
       loader: 'js',
     }));
@@ -106,7 +119,7 @@ export async function buildServer(outDir = join(repoRoot, 'dist')) {
     keepNames: true,
     logLevel: 'warning',
     write: false,
-    plugins: [swaggerUiFolder, lazyMimeDb],
+    plugins: [swaggerUiFolder, lazyPackages],
   });
   for (const file of outputFiles) {
     mkdirSync(dirname(file.path), { recursive: true });

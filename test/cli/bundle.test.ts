@@ -84,6 +84,10 @@ test('the bundle serves the data API, its home page and the OpenAPI reference pa
   const script = await fetch(`${url}/openapi/static/swagger-ui-bundle.js`);
   assert.equal(script.status, 200);
   assert.ok((await script.arrayBuffer()).byteLength > 100_000);
+  // yaml, which @fastify/swagger requires at load, is built at its first use (scripts/build.mjs).
+  const yaml = await fetch(`${url}/openapi/yaml`);
+  assert.equal(yaml.status, 200);
+  assert.match(await yaml.text(), /^openapi: 3\.\d+\.\d+\n(.|\n)*\n {2}\/health:\n/u);
 });
 
 test('a repeating _like pattern runs on re2js, loaded from node_modules at its first use', async () => {
