@@ -88,6 +88,10 @@ test('the bundle serves the data API, its home page and the OpenAPI reference pa
   const yaml = await fetch(`${url}/openapi/yaml`);
   assert.equal(yaml.status, 200);
   assert.match(await yaml.text(), /^openapi: 3\.\d+\.\d+\n(.|\n)*\n {2}\/health:\n/u);
+  // A large answer is gzipped through @fastify/compress's Readable.from, on Node's streams in the bundle.
+  const json = await fetch(`${url}/openapi/json`, { headers: { 'accept-encoding': 'gzip' } });
+  assert.equal(json.headers.get('content-encoding'), 'gzip');
+  assert.match(((await json.json()) as { openapi: string }).openapi, /^3\./u);
 });
 
 test('a repeating _like pattern runs on re2js, loaded from node_modules at its first use', async () => {
