@@ -16,9 +16,12 @@ const NETWORK_CODES = new Set([
 /**
  * SQLSTATEs of a server that is going away or not there yet: 57P01 (fast
  * shutdown), 57P02 (crash), 57P03 (starting up or shutting down), 53300 (no
- * connection slot), and class 08 (connection exceptions).
+ * connection slot), 3D000 (the database does not exist: dropped under a
+ * running server until it is restored, or not created yet at a start, which
+ * then waits store.startupTimeout for it), and class 08 (connection
+ * exceptions).
  */
-const SERVER_CODES = new Set(['57P01', '57P02', '57P03', '53300']);
+const SERVER_CODES = new Set(['57P01', '57P02', '57P03', '53300', '3D000']);
 
 /** node-postgres and pg-pool say a connection broke with plain Errors, without a code. */
 const BROKEN_CONNECTION =
