@@ -8,6 +8,7 @@ import { gotrueUnfilledTables, UNFILLED_TABLES_GOTRUE_VERSIONS } from './gotrue-
 import { normalizeStoredLogins } from './login-keys.js';
 import {
   preRequestInOneQuery,
+  preRequestLegacyClaims,
   preRequestOnOneRow,
   preRequestOnVouches,
   preRequestPinned,
@@ -663,6 +664,11 @@ export function migrations(names: SchemaNames): Migration[] {
       version: 29,
       name: "the pre-request's functions resolve no name in their caller's search path",
       sql: preRequestPinned(q),
+    },
+    {
+      version: 30,
+      name: "the pre-request's fast path also reads the claims PostgREST before 12 sets one setting each",
+      sql: preRequestLegacyClaims(q),
     },
   ];
 }
