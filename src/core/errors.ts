@@ -83,6 +83,9 @@ const errorRegistry = {
 
 export type ErrorCode = keyof typeof errorRegistry;
 
+/** Every registered code (the dialects' docs list what each answers for them). */
+export const ERROR_CODES = Object.freeze(Object.keys(errorRegistry) as ErrorCode[]);
+
 /** An expected failure of a use case: carries a registered code, never a stack to the client. */
 export class AuthError extends Error {
   readonly code: ErrorCode;
