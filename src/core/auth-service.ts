@@ -134,10 +134,20 @@ export class AuthService {
   /**
    * Creates an account and opens its first session (the dialects without email
    * confirmation). The account, the session and the welcome mail are written in
-   * one store transaction: a failure leaves nothing, and a retry is a new sign-up.
+   * one store transaction: a failure leaves nothing, and a retry is a new sign-up. An address that
+   * must be confirmed first (restauth.json with mail) gets the account and its confirmation mail but
+   * no session: `email_not_confirmed`, the answer its sign-in gets until the link is followed.
    */
   async signUp(input: SignUpInput, extraClaims?: ExtraClaims): Promise<IssuedSession> {
     const now = this.now();
+    if (
+      this.mustConfirm({ email: input.email ?? null, emailConfirmedAt: input.emailConfirmed ? now : null })
+    ) {
+      // No session before the address is proven, as a sign-in would refuse one: a session handed to
+      // whoever first typed an address lived on in the account its owner later confirmed by mail.
+      await this.createAccount(input, now, undefined);
+      throw new AuthError('email_not_confirmed');
+    }
     const first = this.deps.sessions.draft(now, authMethodOf(extraClaims, 'password'));
     const user = await this.createAccount(input, now, first.session);
     const session = this.deps.sessions.opened(first.session, user.id);
