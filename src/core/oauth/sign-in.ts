@@ -99,15 +99,20 @@ export class ExternalSignIn {
     return identity === null ? null : this.deps.store.findUserById(identity.userId);
   }
 
-  /** A verified address joins its account; an unconfirmed one is confirmed, its password retired. */
+  /**
+   * A verified address joins its account; an unproven one is confirmed, its password retired. Where
+   * sign-ups are confirmed at once (no confirmation required), a confirmed address proves nothing:
+   * whoever typed it first got it, so its password and sessions are retired as well.
+   */
   private async join(user: User, provider: string, now: Date): Promise<User> {
-    if (user.emailConfirmedAt === null) {
+    if (user.emailConfirmedAt === null || !this.deps.settings.requireEmailConfirmation) {
       if ((await this.deps.store.getPasswordHash(user.id)) !== null) {
         // Nobody knows this password: the squatter's (and every session) is gone; the owner resets it.
         const unknown = await this.deps.hasher.hash(randomSecret());
-        await this.deps.store.changePassword(user.id, unknown, null, now);
+        user = await this.deps.store.changePassword(user.id, unknown, null, now);
       }
-      user = await this.deps.store.updateUser(user.id, { emailConfirmedAt: now });
+      if (user.emailConfirmedAt === null)
+        user = await this.deps.store.updateUser(user.id, { emailConfirmedAt: now });
     }
     await this.deps.audit?.record('identity_linked', { userId: user.id, data: { provider } });
     return user;
