@@ -201,6 +201,9 @@ export async function createServices(
       usernamePattern: config.passwords.usernamePattern,
       authenticatedRole: config.roles.authenticated,
       rolePerUser: config.roles.perUser,
+      reservedRoles: [config.roles.anonymous, config.roles.authenticated, config.roles.service].concat(
+        config.roles.authenticator ?? [],
+      ),
       requireEmailConfirmation: confirmEmailRequired(config),
       passwordChangeRequiresReauthentication: config.passwords.requireReauthentication,
     },

@@ -32,6 +32,11 @@ interface AuthSettings {
   authenticatedRole: string;
   /** postgrest-auth's role per user: the `role` claim names the user's own database role. */
   rolePerUser: boolean;
+  /**
+   * Roles no user's own role may be named (compared without case): the anonymous, authenticated and
+   * service roles and PostgREST's login role, which every token consumer's policies trust by name.
+   */
+  reservedRoles?: readonly string[];
   /** An account with an unconfirmed email address may not sign in. */
   requireEmailConfirmation?: boolean;
   /**
@@ -222,7 +227,7 @@ export class AuthService {
         username,
         email,
         emailConfirmedAt,
-        role: this.deps.settings.rolePerUser && username !== null ? roleNameFor(username) : null,
+        role: this.deps.settings.rolePerUser && username !== null ? this.ownRoleFor(username) : null,
         profile,
         appMetadata: {},
       },
@@ -239,6 +244,25 @@ export class AuthService {
       this.background(() => flows.sendConfirmation(user, input.redirectTo ?? null, input.pkce ?? null));
     }
     return user;
+  }
+
+  /**
+   * The database role a user of this name gets (roles.perUser). A name that is one of the configured
+   * roles is refused: a user named `service_role` had tokens claiming the service role, which an
+   * RLS policy or another service reading the JWT's role trusts (the file store has no pg_roles to
+   * find it taken, nor has a database where that role was never created).
+   */
+  private ownRoleFor(username: string): string {
+    const role = roleNameFor(username);
+    if (this.isReservedRole(role)) {
+      throw new AuthError('validation_failed', 'This user name cannot name a database role: it is reserved');
+    }
+    return role;
+  }
+
+  private isReservedRole(role: string): boolean {
+    const reserved = this.deps.settings.reservedRoles ?? [];
+    return reserved.some((name) => name.toLowerCase() === role.toLowerCase());
   }
 
   /**

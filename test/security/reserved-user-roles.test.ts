@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { createTestApp, type TestApp } from '../support/app.js';
+import { FAST_HASHING } from '../support/gotrue.js';
+import { suiteStore } from '../support/postgres.js';
+
+/**
+ * Role per user (roles.perUser): a user's tokens claim a role named after the user. A user named
+ * like one of the configured roles (the service role above all, which RLS policies and other
+ * services reading the JWT trust by name) claimed that role; PostgreSQL's pg_roles check only
+ * caught a role already created in the cluster, and the file store had none. Such a name is now
+ * refused at sign-up in every dialect, on both stores, and no database role is made for it.
+ */
+
+/** Roles are cluster-wide: the names this file configures are its own (postgrest-auth's user names are [A-Za-z0-9]). */
+const suffix = randomBytes(3).toString('hex');
+const ROLES = {
+  anonymous: `anon${suffix}`,
+  authenticated: `authenticated${suffix}`,
+  service: `servicerole${suffix}`,
+};
+
+for (const storeKind of ['file', 'postgres'] as const) {
+  describe(`a user named like a configured role (${storeKind} store)`, () => {
+    let t: TestApp;
+    let store: Awaited<ReturnType<typeof suiteStore>>;
+
+    before(async () => {
+      store = await suiteStore(storeKind);
+      t = await createTestApp({
+        format: 'restauth',
+        config: {
+          ...store.config,
+          passwords: FAST_HASHING,
+          roles: { ...ROLES, perUser: true },
+          dialects: { jsonDataServer: {}, postgrestAuth: {} },
+          data: { enabled: false },
+        },
+      });
+    });
+    after(async () => {
+      await t.close();
+      await store.drop();
+    });
+
+    const signUps = (name: string) => [
+      { url: '/auth/register', payload: { username: name, password: 'a long passphrase' } },
+      { url: '/auth/users', payload: { username: name, password: 'a long passphrase' } },
+    ];
+
+    it('is refused at sign-up (400), in any case, and no account or role is made', async () => {
+      for (const role of Object.values(ROLES)) {
+        for (const name of [role, role.toUpperCase()]) {
+          for (const { url, payload } of signUps(name)) {
+            const res = await t.app.inject({ method: 'POST', url, payload });
+            assert.equal(res.statusCode, 400, `${url} ${name}: ${res.body}`);
+            assert.match(res.body, /cannot name a database role: it is reserved/u, `${url} ${name}`);
+          }
+          assert.equal(await t.services.store.findUserByUsername(role), null, name);
+        }
+      }
+    });
+
+    it('leaves other names their own role', async () => {
+      const res = await t.app.inject({
+        method: 'POST',
+        url: '/auth/register',
+        payload: { username: `carol${suffix}`, password: 'a long passphrase' },
+      });
+      assert.equal(res.statusCode, 200, res.body);
+      const user = await t.services.store.findUserByUsername(`carol${suffix}`);
+      assert.equal(user?.role, `carol${suffix}`);
+    });
+  });
+}
