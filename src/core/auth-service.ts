@@ -280,7 +280,8 @@ export class AuthService {
       this.background(async () => {
         const existing = await this.deps.store.findUserByEmail(email);
         if (existing) {
-          await this.deps.emailFlows.sendConfirmation(existing, input.redirectTo ?? null, input.pkce ?? null);
+          const { redirectTo = null, pkce = null } = input;
+          await this.deps.emailFlows.sendConfirmation(existing, redirectTo, pkce, 'by another sign-up');
         }
       });
       return lookalikeAccount(email, input.profile ?? {}, this.now());

@@ -7,7 +7,7 @@ import type { PkceChallenge } from './pkce.js';
 import type { Notifier, OneTimeSecret, Recipient } from './notifier.js';
 import type { IssuedOneTimeToken, OneTimeTokens } from './one-time-tokens.js';
 import type { PasswordHasher } from './passwords.js';
-import { hashSecret } from './secrets.js';
+import { hashSecret, randomSecret } from './secrets.js';
 import type { OneTimeToken, Store, User } from './ports/store.js';
 import { checkEmail } from './identity.js';
 import { checkUserData } from './validation.js';
@@ -33,6 +33,13 @@ const PURPOSES: Record<VerifyType, readonly string[]> = {
   email_change: ['email_change_current', 'email_change_new'],
 };
 const CHANGE_CONFIRMED = 'email_change_confirmed';
+/**
+ * Marks a confirmation mailed because a sign-up named an address an unconfirmed account already
+ * had: whoever follows it proves the mailbox, while the account's password and sessions came from
+ * someone who proved nothing (the first to type the address, or one who set it by postgrest-auth's
+ * change_email), so confirming retires them.
+ */
+const RETIRES_CREDENTIALS = 'retiresCredentials';
 /** The purpose of a reauthentication code: never spent by /verify (not in PURPOSES). */
 const REAUTHENTICATION = 'reauthentication';
 /** A mailed code's form: a link token (43 characters of base64url) never has it. */
@@ -78,6 +85,7 @@ export class EmailFlows {
     user: User,
     redirectTo: string | null,
     pkce: PkceChallenge | null = null,
+    asked: 'by its sign-up' | 'by another sign-up' = 'by its sign-up',
   ): Promise<void> {
     if (user.email === null || user.emailConfirmedAt !== null) return;
     const recipient = { ...user, email: user.email };
@@ -87,7 +95,7 @@ export class EmailFlows {
       user.email,
       'confirmation',
       this.deps.clock(),
-      {},
+      asked === 'by another sign-up' ? { [RETIRES_CREDENTIALS]: true } : {},
       (issued) =>
         this.deps.notifier.emailConfirmation(recipient, this.secret('signup', issued, redirectTo, pkce)),
     );
@@ -310,7 +318,9 @@ export class EmailFlows {
     if (!user) throw new AuthError('otp_expired');
     if (type === 'email_change') return this.confirmEmailChange(user, consumed, now);
     if (type === 'recovery') return { status: 'verified', type, user };
-    return { status: 'verified', type, user: await this.confirmEmail(user, now) };
+    const holder =
+      consumed.data[RETIRES_CREDENTIALS] === true ? await this.retireCredentials(user, now) : user;
+    return { status: 'verified', type, user: await this.confirmEmail(holder, now) };
   }
 
   /**
@@ -365,6 +375,20 @@ export class EmailFlows {
     // Codes are bound to the address they were mailed to: an email change's code to the new
     // address is typed with that address, which no account has yet.
     return this.deps.oneTimeTokens.consumeCode(checkEmail(secret.email), secret.code, PURPOSES[type], now);
+  }
+
+  /**
+   * Ends what an unconfirmed account held before its address was proven: its password (replaced by
+   * one nobody knows) and every session. The follower of a confirmation another sign-up asked for
+   * is the mailbox's owner, not necessarily whoever set that password (see RETIRES_CREDENTIALS).
+   */
+  private async retireCredentials(user: User, now: Date): Promise<User> {
+    if (user.emailConfirmedAt !== null) return user;
+    if ((await this.deps.store.getPasswordHash(user.id)) !== null) {
+      return this.deps.store.changePassword(user.id, await this.deps.hasher.hash(randomSecret()), null, now);
+    }
+    await this.deps.store.revokeUserSessions(user.id, null, 'address_confirmed_by_another', now);
+    return user;
   }
 
   private async confirmEmail(user: User, now: Date): Promise<User> {

@@ -1,0 +1,117 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { TestApp } from '../support/app.js';
+import { secretsOf, startMailingApp, stopMailingApp } from '../support/gotrue.js';
+import { suiteStore } from '../support/postgres.js';
+import type { SmtpSink } from '../support/smtp-sink.js';
+
+/**
+ * An attacker holds an unconfirmed account with the victim's address: signed up with it through
+ * GoTrue, or (postgrest-auth mounted beside GoTrue with mail) signed up by user name and given the
+ * address by /auth/change_email, which needs only the password and keeps the session. The victim
+ * signs up; the address is taken, so GoTrue's look-alike answer comes and the existing account's
+ * confirmation is mailed again, to the victim, who follows it. That confirmed the attacker's
+ * account: the victim worked in it while the attacker's password (and session) still signed in.
+ * Now a confirmation another sign-up asked for retires the password and sessions from before.
+ */
+
+const VICTIM_PASSWORD = 'victim passphrase';
+const ATTACKER_PASSWORD = 'attacker passphrase';
+
+for (const storeKind of ['file', 'postgres'] as const) {
+  describe(`the owner of an address signing up where an attacker holds it unconfirmed (${storeKind} store)`, () => {
+    let t: TestApp;
+    let sink: SmtpSink;
+    let store: Awaited<ReturnType<typeof suiteStore>>;
+
+    before(async () => {
+      store = await suiteStore(storeKind);
+      ({ t, sink } = await startMailingApp({ ...store.config, dialects: { gotrue: {}, postgrestAuth: {} } }));
+    });
+    after(async () => {
+      await stopMailingApp(t, sink);
+      await store.drop();
+    });
+
+    const post = (url: string, payload: Record<string, unknown>, token?: string) =>
+      t.app.inject({
+        method: 'POST',
+        url,
+        payload,
+        headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+      });
+
+    /** The victim signs up and follows the confirmation mailed after it; returns the account confirmed. */
+    async function victimSignsUpAndConfirms(email: string): Promise<string> {
+      const since = sink.mails.length;
+      const signUp = await post('/auth/v1/signup', { email, password: VICTIM_PASSWORD });
+      assert.equal(signUp.statusCode, 200, signUp.body);
+      const mail = await sink.waitForMail(
+        (m) => m.to === email && /Confirm your email/u.test(m.subject) && sink.mails.indexOf(m) >= since,
+        5000,
+      );
+      const token = new URL(secretsOf(mail).link).searchParams.get('token');
+      const verified = await post('/auth/v1/verify', { type: 'signup', token_hash: token });
+      assert.equal(verified.statusCode, 200, verified.body);
+      return verified.json<{ user: { id: string } }>().user.id;
+    }
+
+    it('postgrest-auth: the name and address the attacker set lose their password and session', async () => {
+      const signUp = await post('/auth/users', { username: 'mallory', password: ATTACKER_PASSWORD });
+      assert.equal(signUp.statusCode, 201, signUp.body);
+      const { access_token: attackerToken } = signUp.json<{ access_token: string }>();
+      const changed = await post('/auth/change_email', {
+        username: 'mallory',
+        password: ATTACKER_PASSWORD,
+        email: 'victim@acme.test',
+      });
+      assert.equal(changed.statusCode, 200, changed.body);
+
+      const confirmed = await victimSignsUpAndConfirms('victim@acme.test');
+      assert.equal(confirmed, (await t.services.store.findUserByUsername('mallory'))?.id);
+
+      const byName = await post('/auth/refresh_token', { username: 'mallory', password: ATTACKER_PASSWORD });
+      assert.equal(byName.statusCode, 400, `the attacker's password by name: ${byName.body}`);
+      const byAddress = await post('/auth/v1/token?grant_type=password', {
+        email: 'victim@acme.test',
+        password: ATTACKER_PASSWORD,
+      });
+      assert.equal(byAddress.statusCode, 400, `the attacker's password by address: ${byAddress.body}`);
+      const bearer = await t.app.inject({
+        method: 'POST',
+        url: '/auth/refresh_token',
+        headers: { authorization: `Bearer ${attackerToken}` },
+      });
+      assert.equal(bearer.statusCode, 400, `the attacker's session: ${bearer.body}`);
+      assert.doesNotMatch(bearer.body, /access_token/u);
+    });
+
+    it('GoTrue: an unconfirmed sign-up of the address loses its password', async () => {
+      const squat = await post('/auth/v1/signup', { email: 'owner@acme.test', password: ATTACKER_PASSWORD });
+      assert.equal(squat.statusCode, 200, squat.body);
+      // The squatter's own confirmation went to the owner's mailbox; the owner signs up later (past the
+      // resend interval, within which no second confirmation is mailed) and gets another.
+      await sink.waitForMail((m) => m.to === 'owner@acme.test', 5000);
+      t.advance(61_000);
+      await victimSignsUpAndConfirms('owner@acme.test');
+      const squatter = await post('/auth/v1/token?grant_type=password', {
+        email: 'owner@acme.test',
+        password: ATTACKER_PASSWORD,
+      });
+      assert.equal(squatter.statusCode, 400, `the squatter's password: ${squatter.body}`);
+    });
+
+    it("the address's own sign-up confirmed keeps its password", async () => {
+      const signUp = await post('/auth/v1/signup', { email: 'plain@acme.test', password: VICTIM_PASSWORD });
+      assert.equal(signUp.statusCode, 200, signUp.body);
+      const mail = await sink.waitForMail((m) => m.to === 'plain@acme.test', 5000);
+      const token = new URL(secretsOf(mail).link).searchParams.get('token');
+      assert.equal((await post('/auth/v1/verify', { type: 'signup', token_hash: token })).statusCode, 200);
+      const signIn = await post('/auth/v1/token?grant_type=password', {
+        email: 'plain@acme.test',
+        password: VICTIM_PASSWORD,
+      });
+      assert.equal(signIn.statusCode, 200, signIn.body);
+    });
+  });
+}
