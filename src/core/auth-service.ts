@@ -673,6 +673,8 @@ export class AuthService {
     extraClaims?: ExtraClaims;
   }): Promise<IssuedSession> {
     const { user, hash } = await this.proveCredentials(input.login, input.currentPassword);
+    // It answers a session, which a sign-in would refuse until the address is confirmed.
+    if (this.mustConfirm(user)) throw new AuthError('email_not_confirmed');
     const { changed, now } = await this.storeNewPassword(user, input.newPassword, null, hash);
     return this.openSession(changed, now, input.extraClaims, 'password');
   }

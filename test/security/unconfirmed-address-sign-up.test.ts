@@ -24,6 +24,8 @@ interface Registration {
   request: (email: string) => { url: string; payload: Record<string, unknown> };
   /** The dialect's answer for "Email not confirmed", as its sign-in answers it. */
   refusal: RegExp;
+  /** Its password change by the current password, which answers a session too (none in json-server-auth). */
+  passwordChange?: (email: string) => { url: string; payload: Record<string, unknown> };
 }
 
 const REGISTRATIONS: Registration[] = [
@@ -35,6 +37,10 @@ const REGISTRATIONS: Registration[] = [
       payload: { username: 'mallory', email, password: ATTACKER_PASSWORD },
     }),
     refusal: /^Email not confirmed$/u,
+    passwordChange: () => ({
+      url: '/auth/password',
+      payload: { username: 'mallory', password: ATTACKER_PASSWORD, newpassword: 'another passphrase' },
+    }),
   },
   {
     dialect: 'json-data-server, the address as the login',
@@ -44,6 +50,10 @@ const REGISTRATIONS: Registration[] = [
       payload: { username: email, password: ATTACKER_PASSWORD },
     }),
     refusal: /^Email not confirmed$/u,
+    passwordChange: (email) => ({
+      url: '/auth/password',
+      payload: { username: email, password: ATTACKER_PASSWORD, newpassword: 'another passphrase' },
+    }),
   },
   {
     dialect: 'json-server-auth',
@@ -59,6 +69,15 @@ const REGISTRATIONS: Registration[] = [
       payload: { username: 'malloryPga', email, password: ATTACKER_PASSWORD },
     }),
     refusal: /"error":"email_not_confirmed","message":"Email not confirmed"/u,
+    passwordChange: () => ({
+      url: '/auth/change_password',
+      payload: {
+        username: 'malloryPga',
+        current_password: ATTACKER_PASSWORD,
+        new_password: 'another passphrase',
+        new_password_confirm: 'another passphrase',
+      },
+    }),
   },
 ];
 
@@ -80,6 +99,13 @@ describe('a sign-up without confirmation cannot hold an address that must be con
       assert.equal(registered.statusCode, 400, registered.body);
       assert.match(registered.body, registration.refusal);
       assert.doesNotMatch(registered.body, /eyJ/u, 'no token in the answer');
+      if (registration.passwordChange) {
+        const change = registration.passwordChange(registration.victim);
+        const changed = await t.app.inject({ method: 'POST', ...change });
+        assert.equal(changed.statusCode, 400, `${change.url}: ${changed.body}`);
+        assert.match(changed.body, registration.refusal, change.url);
+        assert.doesNotMatch(changed.body, /eyJ/u, `no token from ${change.url}`);
+      }
 
       // The owner of the mailbox signs up through GoTrue and follows the mailed link.
       const signUp = await t.app.inject({
