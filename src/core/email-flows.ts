@@ -34,10 +34,11 @@ const PURPOSES: Record<VerifyType, readonly string[]> = {
 };
 const CHANGE_CONFIRMED = 'email_change_confirmed';
 /**
- * Marks a confirmation mailed because a sign-up named an address an unconfirmed account already
- * had: whoever follows it proves the mailbox, while the account's password and sessions came from
- * someone who proved nothing (the first to type the address, or one who set it by postgrest-auth's
- * change_email), so confirming retires them.
+ * Marks a mail into an unconfirmed account that its owner's sign-up did not ask for: a confirmation
+ * mailed because another sign-up named the address, a magic link, an invitation. Whoever follows it
+ * proves the mailbox, while the account's password and sessions came from someone who proved
+ * nothing (the first to type the address, or one who set it by postgrest-auth's change_email), so
+ * following it retires them.
  */
 const RETIRES_CREDENTIALS = 'retiresCredentials';
 /** The purpose of a reauthentication code: never spent by /verify (not in PURPOSES). */
@@ -169,7 +170,9 @@ export class EmailFlows {
     const recipient = { ...user, email: address };
     const pkce = options.pkce ?? null;
     if (pkce) await this.deps.pkce.start(user.id, 'magiclink', pkce);
-    await this.deps.oneTimeTokens.issue(user.id, address, 'magiclink', this.deps.clock(), {}, (issued) =>
+    // Into an account nobody has confirmed yet, the link's follower proves more than its password did.
+    const data = user.emailConfirmedAt === null ? { [RETIRES_CREDENTIALS]: true } : {};
+    await this.deps.oneTimeTokens.issue(user.id, address, 'magiclink', this.deps.clock(), data, (issued) =>
       this.deps.notifier.magicLink(recipient, this.secret('magiclink', issued, options.redirectTo, pkce)),
     );
   }
@@ -186,7 +189,8 @@ export class EmailFlows {
     const created = existing ?? (await this.createPasswordless(address, profile));
     const recipient = { ...created, email: address };
     const now = this.deps.clock();
-    await this.deps.oneTimeTokens.issueNow(created.id, address, 'invite', now, {}, (issued) =>
+    const data = existing ? { [RETIRES_CREDENTIALS]: true } : {};
+    await this.deps.oneTimeTokens.issueNow(created.id, address, 'invite', now, data, (issued) =>
       this.deps.notifier.invitation(recipient, this.secret('invite', issued, redirectTo)),
     );
     // GoTrue's invited_at: when the latest invitation went out (a second one moves it).

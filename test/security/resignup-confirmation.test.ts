@@ -12,7 +12,8 @@ import type { SmtpSink } from '../support/smtp-sink.js';
  * signs up; the address is taken, so GoTrue's look-alike answer comes and the existing account's
  * confirmation is mailed again, to the victim, who follows it. That confirmed the attacker's
  * account: the victim worked in it while the attacker's password (and session) still signed in.
- * Now a confirmation another sign-up asked for retires the password and sessions from before.
+ * Now a confirmation another sign-up asked for, a magic link or an invitation into the unconfirmed
+ * account retires the password and sessions from before.
  */
 
 const VICTIM_PASSWORD = 'victim passphrase';
@@ -96,6 +97,48 @@ for (const storeKind of ['file', 'postgres'] as const) {
       await victimSignsUpAndConfirms('owner@acme.test');
       const squatter = await post('/auth/v1/token?grant_type=password', {
         email: 'owner@acme.test',
+        password: ATTACKER_PASSWORD,
+      });
+      assert.equal(squatter.statusCode, 400, `the squatter's password: ${squatter.body}`);
+    });
+
+    it('GoTrue: a magic link into the unconfirmed account retires its password', async () => {
+      const squat = await post('/auth/v1/signup', { email: 'magic@acme.test', password: ATTACKER_PASSWORD });
+      assert.equal(squat.statusCode, 200, squat.body);
+      const since = sink.mails.length;
+      assert.equal((await post('/auth/v1/otp', { email: 'magic@acme.test' })).statusCode, 200);
+      const mail = await sink.waitForMail(
+        (m) => m.to === 'magic@acme.test' && /sign-in/u.test(m.subject) && sink.mails.indexOf(m) >= since,
+        5000,
+      );
+      const token = new URL(secretsOf(mail).link).searchParams.get('token');
+      const verified = await post('/auth/v1/verify', { type: 'magiclink', token_hash: token });
+      assert.equal(verified.statusCode, 200, verified.body);
+      const squatter = await post('/auth/v1/token?grant_type=password', {
+        email: 'magic@acme.test',
+        password: ATTACKER_PASSWORD,
+      });
+      assert.equal(squatter.statusCode, 400, `the squatter's password: ${squatter.body}`);
+    });
+
+    it('GoTrue: an invitation into the unconfirmed account retires its password', async () => {
+      const squat = await post('/auth/v1/signup', {
+        email: 'invited@acme.test',
+        password: ATTACKER_PASSWORD,
+      });
+      assert.equal(squat.statusCode, 200, squat.body);
+      const service = await t.services.tokens.signRoleToken('service_role', 60, new Date());
+      const invited = await post('/auth/v1/invite', { email: 'invited@acme.test' }, service);
+      assert.equal(invited.statusCode, 200, invited.body);
+      const mail = await sink.waitForMail(
+        (m) => m.to === 'invited@acme.test' && /invited/u.test(m.subject),
+        5000,
+      );
+      const token = new URL(secretsOf(mail).link).searchParams.get('token');
+      const verified = await post('/auth/v1/verify', { type: 'invite', token_hash: token });
+      assert.equal(verified.statusCode, 200, verified.body);
+      const squatter = await post('/auth/v1/token?grant_type=password', {
+        email: 'invited@acme.test',
         password: ATTACKER_PASSWORD,
       });
       assert.equal(squatter.statusCode, 400, `the squatter's password: ${squatter.body}`);
