@@ -824,6 +824,14 @@ export class AuthService {
     now: Date,
     extraClaims?: ExtraClaims,
   ): Promise<IssuedAccessToken> {
+    // An account made before such names were refused at sign-up (ownRoleFor) may still hold one:
+    // no token claims it, whatever the path (sign-in, refresh, link, bearer re-issue).
+    if (user.role !== null && this.isReservedRole(user.role)) {
+      throw new AuthError(
+        'forbidden',
+        "This account's database role is reserved: an administrator must remove it",
+      );
+    }
     const signed = await this.deps.tokens.sign(
       {
         ...(extraClaims ? extraClaims(user, session) : {}),

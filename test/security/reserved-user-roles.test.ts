@@ -62,6 +62,27 @@ for (const storeKind of ['file', 'postgres'] as const) {
       }
     });
 
+    it('an account made before such names were refused gets no token claiming its role', async () => {
+      // As stored by a version that did not refuse the name at sign-up.
+      const name = ROLES.service;
+      await t.services.store.createUser(
+        { username: name, email: null, emailConfirmedAt: null, role: name, profile: {}, appMetadata: {} },
+        await t.services.hasher.hash('a long passphrase'),
+      );
+      // json-data-server's sign-in, postgrest-auth's sign-in by refresh_token.
+      for (const url of ['/auth/login', '/auth/refresh_token']) {
+        const res = await t.app.inject({
+          method: 'POST',
+          url,
+          payload: { username: name, password: 'a long passphrase' },
+        });
+        // Each dialect words a refusal its own way (json-data-server answers every one 400).
+        assert.ok(res.statusCode === 400 || res.statusCode === 403, `${url}: ${res.statusCode} ${res.body}`);
+        assert.match(res.body, /database role is reserved/u, url);
+        assert.doesNotMatch(res.body, /eyJ/u, `${url}: no token`);
+      }
+    });
+
     it('leaves other names their own role', async () => {
       const res = await t.app.inject({
         method: 'POST',
