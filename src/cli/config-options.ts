@@ -120,7 +120,7 @@ export function addConfigOptions(command: Command): Command {
       .addOption(
         new Option(
           '--log-format <format>',
-          "pretty: short lines for a terminal; json: one JSON object a line; json-server: json-server's request lines (default: pretty on a terminal, json-server's for a config.json, else json)",
+          "pretty: short lines for a terminal; json: one JSON object a line; json-server: json-server's request lines (default: on a terminal pretty, or json-server's for a config.json; else json)",
         ).choices(['pretty', 'json', 'json-server', 'auto']),
       )
       .addHelpText(
