@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { AuthError } from '../../core/errors.js';
 import { useErrorReply } from '../errors.js';
+import { firstQueryValues } from '../first-query-values.js';
 import { documentRoutes } from '../route-docs.js';
 import { parseJsonBodies } from '../json-body.js';
 import { adminRoutes } from './gotrue/admin-routes.js';
@@ -29,6 +30,9 @@ export const gotrueDialect: FastifyPluginAsync<GotrueOptions> = async (app, opti
       // auth-js sends `Content-Type: application/json` with no body on logout and deletes: GoTrue reads
       // that as no body. Depth is bounded and prototype poisoning refused as for every dialect.
       parseJsonBodies(scope, () => undefined);
+      // A query parameter given twice is its first value, as GoTrue reads it; before the body is
+      // parsed, so an error answer reading the query (the token route's grant_type) sees it so too.
+      scope.addHook('onRequest', async (request) => firstQueryValues(request));
       scope.addHook('preValidation', async (request) =>
         refuseDisabledInputs(request, options.settings.mountPath),
       );
