@@ -3,6 +3,7 @@ import { loadConfig } from '../config/load.js';
 import { resolveJwtSecret } from '../config/secret.js';
 import type { AdminService } from '../core/admin-service.js';
 import type { Session, User } from '../core/ports/store.js';
+import { showHiddenCharacters } from '../lib/hidden-characters.js';
 import { CliError, EXIT_USAGE } from './errors.js';
 
 /**
@@ -135,8 +136,14 @@ function describeUser(user: User): string {
   return lines.map(([name, value]) => `${`${name}:`.padEnd(14)}${value}`).join('\n');
 }
 
+/**
+ * Prints to a terminal: a stored string's controls and invisible characters (user metadata is kept
+ * as given, a name may predate their refusal) as escapes, line by line so the output's own line
+ * breaks stay; in JSON the escapes are the same JSON (JSON.stringify leaves C1 controls and U+202E raw).
+ */
 function print(flags: StoreFlags, json: unknown, text: string): void {
-  console.log(flags.json ? JSON.stringify(json, null, 2) : text);
+  const output = flags.json ? JSON.stringify(json, null, 2) : text;
+  console.log(output.split('\n').map(showHiddenCharacters).join('\n'));
 }
 
 const USER_ARGUMENT = ['<user>', 'the user: an email address, an id or a user name'] as const;

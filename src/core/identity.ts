@@ -1,3 +1,4 @@
+import { hasHiddenCharacter } from '../lib/hidden-characters.js';
 import { AuthError } from './errors.js';
 import type { User } from './ports/store.js';
 
@@ -27,9 +28,6 @@ export const INVALID_EMAIL = 'Unable to validate email address: invalid format';
  */
 const EMAIL_FORMAT =
   /^[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/u;
-
-/** C0 and C1 controls and DEL: never part of a name (NUL also breaks PostgreSQL's text). */
-const CONTROL = /\p{Cc}/u;
 
 /**
  * The form in which two logins are the same login: trimmed, Unicode NFKC
@@ -95,8 +93,10 @@ export function checkUsername(username: string, pattern: RegExp): string {
   const name = username.normalize('NFKC').trim();
   if (name.length === 0) throw new AuthError('validation_failed', 'User name must not be empty');
   if (name.length > MAX_LOGIN_LENGTH) throw new AuthError('validation_failed', 'User name is too long');
-  if (CONTROL.test(name))
-    throw new AuthError('validation_failed', 'User name must not contain control characters');
+  // Controls (NUL also breaks PostgreSQL's text) and characters that change what is shown without
+  // being seen (U+202E, zero-width spaces ...): a name is read by people, in mails and lists.
+  if (hasHiddenCharacter(name))
+    throw new AuthError('validation_failed', 'User name must not contain control or invisible characters');
   if (isEmailLogin(name)) throw new AuthError('validation_failed', 'User name must not contain @');
   if (!pattern.test(name)) {
     throw new AuthError('validation_failed', 'User name does not match the required format');

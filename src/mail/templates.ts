@@ -7,6 +7,7 @@ import {
   type TemplateName,
 } from './default-templates.js';
 import { escapeHtml } from '../lib/escape-html.js';
+import { showHiddenCharacters } from '../lib/hidden-characters.js';
 import type { OutgoingMail } from '../core/ports/outbox.js';
 import { ifMissing } from '../lib/if-missing.js';
 
@@ -92,11 +93,14 @@ export async function renderMail(
   folder: string | null,
 ): Promise<OutgoingMail> {
   const template = await loadTemplate(name, folder);
+  // Each value's controls and invisible characters (U+202E, C1 ...) written as escapes: a user name
+  // stored before they were refused must not show as another name, nor a value start lines of its own.
+  const shown = showHiddenCharacters;
   return {
     to,
-    subject: oneLine(renderTemplate(oneLine(template.subject), values, oneLine)),
-    text: renderTemplate(template.text, values),
-    html: renderTemplate(template.html, values, escapeHtmlValue),
+    subject: oneLine(renderTemplate(oneLine(template.subject), values, (value) => shown(oneLine(value)))),
+    text: renderTemplate(template.text, values, shown),
+    html: renderTemplate(template.html, values, (value, key) => escapeHtmlValue(shown(value), key)),
   };
 }
 
