@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmdirSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { spawnRestauth, type RestauthProcess } from '../support/process.js';
+import { mountTmpfs, tmpfsUnavailable, unmount } from '../support/tmpfs.js';
 
 /**
  * Readiness of the file store when a folder of its files stops being
@@ -19,21 +20,8 @@ import { spawnRestauth, type RestauthProcess } from '../support/process.js';
  * a sign-up answers 507, reads go on; unmounted, it is ready again and takes
  * writes.
  */
-function mountUnavailable(): string | null {
-  if (process.getuid?.() !== 0) return 'needs root to mount a tmpfs (chmod does not stop root)';
-  const probe = mkdtempSync(join(tmpdir(), 'restauth-mount-probe-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', probe], { stdio: 'ignore' });
-    execFileSync('umount', [probe], { stdio: 'ignore' });
-    return null;
-  } catch {
-    return 'cannot mount a tmpfs here (no CAP_SYS_ADMIN in this container)';
-  } finally {
-    rmdirSync(probe);
-  }
-}
 
-describe('a data folder made read-only under a running server', { skip: mountUnavailable() ?? false }, () => {
+describe('a data folder made read-only under a running server', { skip: tmpfsUnavailable() ?? false }, () => {
   let dir: string;
   let home: string;
   let instance: RestauthProcess;
@@ -42,14 +30,14 @@ describe('a data folder made read-only under a running server', { skip: mountUna
     const copy = mkdtempSync(join(tmpdir(), 'restauth-readonly-copy-'));
     try {
       cpSync(dir, copy, { recursive: true });
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', dir]);
+      mountTmpfs(dir, '1m');
       cpSync(copy, dir, { recursive: true });
       execFileSync('mount', ['-o', 'remount,ro', dir]);
     } finally {
       rmSync(copy, { recursive: true, force: true });
     }
   };
-  const makeWritable = () => execFileSync('umount', [dir]);
+  const makeWritable = () => unmount(dir);
 
   before(async () => {
     home = mkdtempSync(join(tmpdir(), 'restauth-readonly-'));

@@ -78,9 +78,26 @@ export function isWriteRefused(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === '25006';
 }
 
-/** A connection fault, a statement timeout or a refused write becomes the 503; any other error is returned unchanged. */
+/**
+ * Class 53 (insufficient resources): the server is short of disk (53100: a data file could not be
+ * extended), memory (53200) or a configured limit (53400, 53000). The statement failed whole and
+ * nothing was written; once the operator frees space it works again, so it is a 503 to retry, not a
+ * bug. 53300 (no connection slot) is a connection fault above.
+ */
+export function isResourceShortage(error: unknown): boolean {
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  return typeof code === 'string' && code.startsWith('53');
+}
+
+/**
+ * A connection fault, a statement timeout, a refused write or a resource shortage becomes the 503;
+ * any other error is returned unchanged.
+ */
 export function asStoreError(error: unknown): unknown {
-  return isConnectionFault(error) || isStatementTimeout(error) || isWriteRefused(error)
+  return isConnectionFault(error) ||
+    isStatementTimeout(error) ||
+    isWriteRefused(error) ||
+    isResourceShortage(error)
     ? storeUnavailable(error)
     : error;
 }
@@ -116,6 +133,8 @@ export class OutageMonitor {
   private since: number | null = null;
   /** When a refused write was last logged (writeRefused), null if never. */
   private writeRefusedLoggedAt: number | null = null;
+  /** When a resource shortage was last logged (shortOfResources), null if never. */
+  private shortOfResourcesLoggedAt: number | null = null;
   /** Errors of connections already logged (see connectionError). */
   private readonly reported = new WeakSet<object>();
 
@@ -132,6 +151,7 @@ export class OutageMonitor {
 
   fault(error: unknown): void {
     if (isWriteRefused(error)) return this.writeRefused(error);
+    if (isResourceShortage(error)) return this.shortOfResources(error);
     if (this.since !== null || !isConnectionFault(error)) return;
     this.since = this.clock();
     this.logger.warn(
@@ -151,6 +171,17 @@ export class OutageMonitor {
     this.writeRefusedLoggedAt = now;
     this.logger.warn(
       `restauth: PostgreSQL ${this.database} refuses writes (${(error as Error).message}): a standby after a failover, or set read-only; writes answer 503, reads go on`,
+      error,
+    );
+  }
+
+  /** A statement the server could not run for want of disk, memory or a limit: at most once a minute. */
+  private shortOfResources(error: unknown): void {
+    const now = this.clock();
+    if (this.shortOfResourcesLoggedAt !== null && now - this.shortOfResourcesLoggedAt < 60_000) return;
+    this.shortOfResourcesLoggedAt = now;
+    this.logger.warn(
+      `restauth: PostgreSQL ${this.database} is short of resources (${(error as Error).message}); the requests it refuses answer 503`,
       error,
     );
   }

@@ -4,6 +4,7 @@ import {
   asStoreError,
   describeDatabase,
   isConnectionFault,
+  isResourceShortage,
   isWriteRefused,
   OutageMonitor,
   type OutageLogger,
@@ -116,8 +117,10 @@ export async function withClient<T>(pool: pg.Pool, work: (client: pg.PoolClient)
     return await work(client);
   } catch (error) {
     if (isConnectionFault(error)) broken ??= error as Error;
-    else if (isWriteRefused(error)) {
-      // Kept, it would refuse every write it is given after a failover, though the URL names a primary again.
+    else if (isWriteRefused(error) || isResourceShortage(error)) {
+      // Kept, it would refuse every write it is given after a failover, though the URL names a primary
+      // again; a backend that ran out of memory is best replaced too. Released with the error, it is
+      // also reported (the pool's 'release' event), at most once a minute.
       broken ??= error as Error;
     }
     throw asStoreError(error);
