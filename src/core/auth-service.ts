@@ -272,6 +272,10 @@ export class AuthService {
    * again. Both the real and the look-alike answer come as fast: mail work happens after either.
    */
   async registerToConfirm(input: SignUpInput): Promise<User> {
+    // For every address alike, first: a new address's account may still fit in a journal's last
+    // block of a full disk while the taken address's confirmation mail cannot be stored, and the
+    // look-alike answer must fail exactly when the real one does.
+    await this.deps.store.assertWritable();
     try {
       return await this.register({ ...input, emailConfirmed: false });
     } catch (error) {
@@ -712,6 +716,8 @@ export class AuthService {
    * mail work happens after it.
    */
   async requestPasswordReset(login: string): Promise<void> {
+    // Before the lookup, for every login alike: the mail must not be promised while it cannot be stored.
+    await this.deps.store.assertWritable();
     const user = await this.findByLogin(login);
     if (!user || user.email === null) return;
     const recipient = { ...user, email: user.email };
@@ -748,7 +754,9 @@ export class AuthService {
 
   /** Mails the user name to the account with this address, if there is one; same answer either way. */
   async remindUsername(email: string): Promise<void> {
-    const user = await this.deps.store.findUserByEmail(checkEmail(email));
+    const address = checkEmail(email);
+    await this.deps.store.assertWritable();
+    const user = await this.deps.store.findUserByEmail(address);
     if (!user || user.email === null || user.username === null) return;
     const recipient = { ...user, email: user.email, username: user.username };
     this.background(() => this.notifier.usernameReminder(recipient));

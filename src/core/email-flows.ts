@@ -105,11 +105,27 @@ export class EmailFlows {
   /**
    * Mails a recovery link and code to the account with this address, if any. The address is
    * checked now; the lookup and the mail happen after the answer, which therefore is the same,
-   * and as fast, whether or not the address has an account (so are requestMagicLink's and requestResend's).
+   * and as fast, whether or not the address has an account (so are requestMagicLink's and
+   * requestResend's). See afterAnswer for a store that cannot write.
    */
-  requestRecovery(email: string, redirectTo: string | null, pkce: PkceChallenge | null = null): void {
+  async requestRecovery(
+    email: string,
+    redirectTo: string | null,
+    pkce: PkceChallenge | null = null,
+  ): Promise<void> {
     const address = checkEmail(email);
-    this.deps.background.run(() => this.sendRecovery(address, redirectTo, pkce));
+    await this.afterAnswer(() => this.sendRecovery(address, redirectTo, pkce));
+  }
+
+  /**
+   * Runs `work` after the answer, once the store says it can write now (Store.assertWritable): a
+   * full disk or a database out of reach rejects here, before the answer, for every address alike.
+   * The work itself fails unseen after an answer that said it would be done; asked first, the
+   * answer is the 507 or 503 for all addresses instead of "sent" while nothing is stored or mailed.
+   */
+  private async afterAnswer(work: () => Promise<void>): Promise<void> {
+    await this.deps.store.assertWritable();
+    this.deps.background.run(work);
   }
 
   private async sendRecovery(
@@ -156,9 +172,9 @@ export class EmailFlows {
    * Mails a sign-in link and code, after the answer (see requestRecovery). An unknown address gets
    * an account first when `createUser` allows it; otherwise nothing is sent, and the answer is the same.
    */
-  requestMagicLink(email: string, options: MagicLinkOptions): void {
+  async requestMagicLink(email: string, options: MagicLinkOptions): Promise<void> {
     const address = checkEmail(email);
-    this.deps.background.run(() => this.sendMagicLink(address, options));
+    await this.afterAnswer(() => this.sendMagicLink(address, options));
   }
 
   private async sendMagicLink(address: string, options: MagicLinkOptions): Promise<void> {
@@ -278,14 +294,14 @@ export class EmailFlows {
    * an email change's confirmations (`email` is the account's current address).
    * Nothing for an unknown address or nothing pending; after the answer, which is the same (see requestRecovery).
    */
-  requestResend(
+  async requestResend(
     email: string,
     type: 'signup' | 'email_change',
     redirectTo: string | null,
     pkce: PkceChallenge | null = null,
-  ): void {
+  ): Promise<void> {
     const address = checkEmail(email);
-    this.deps.background.run(() => this.resend(address, type, redirectTo, pkce));
+    await this.afterAnswer(() => this.resend(address, type, redirectTo, pkce));
   }
 
   private async resend(

@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import { AuthError, isAuthError } from '../core/errors.js';
+import { isStorageFailure, STORAGE_RETRY_AFTER_S } from '../lib/storage-failure.js';
 
 /** SQLSTATEs of characters PostgreSQL cannot store: character_not_in_repertoire, untranslatable_character. */
 const POSTGRES_BAD_CHARACTER = new Set(['22021', '22P05']);
@@ -88,14 +89,4 @@ export function toAuthError(error: unknown, log: FastifyBaseLogger): AuthError {
   }
   log.error({ err: error }, 'unexpected error');
   return new AuthError('unexpected_failure');
-}
-
-/** The errors of a write the storage refuses (full, over quota, read-only, not permitted, its file replaced), not of the code. */
-const STORAGE_ERROR_CODES = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'EFBIG', 'ESTALE']);
-/** What a client is told to wait: freeing space or remounting is a person's job, not a second's. */
-const STORAGE_RETRY_AFTER_S = 60;
-
-function isStorageFailure(error: unknown): boolean {
-  const { code, syscall } = error as Partial<NodeJS.ErrnoException>;
-  return typeof syscall === 'string' && typeof code === 'string' && STORAGE_ERROR_CODES.has(code);
 }

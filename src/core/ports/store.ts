@@ -534,6 +534,14 @@ export interface Store {
   /** Deletes the events older than `before` (retention). Returns how many. */
   pruneAuditEvents(before: Date): Promise<number>;
 
+  /**
+   * Resolves when a write is expected to succeed now, else rejects with the answer every write
+   * would get (503 for a database out of reach, 507 for storage full or read-only). Asked before an
+   * answer that promises work done after it (a recovery mail), the same way for every address, so
+   * that answer neither lies while nothing can be stored nor tells addresses apart.
+   */
+  assertWritable(): Promise<void>;
+
   /** Releases resources (file locks, connection pools). */
   close(): Promise<void>;
 }

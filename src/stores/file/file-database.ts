@@ -155,6 +155,7 @@ export class FileDatabase implements DocumentStore {
     private readonly compactAfterMs: number,
     private readonly onCommit: (transactions: number) => void,
     private readonly onCompacted: (files: Compaction) => void,
+    private readonly onWriteFailed: (error: unknown) => void,
     private readonly compactAtBytes: number,
     private readonly adoptEdits: boolean,
   ) {}
@@ -169,6 +170,8 @@ export class FileDatabase implements DocumentStore {
     onCommit?: (transactions: number) => void;
     /** Told after a compaction brought the named files up to date with their journals. */
     onCompacted?: (files: { data: boolean; credentials: boolean }) => void;
+    /** Told the error of each commit or compaction that could not be written (a full disk, a read-only folder). */
+    onWriteFailed?: (error: unknown) => void;
     /** A journal this large is compacted at once (credentials.json's: once also as large as the file). */
     compactAtBytes?: number;
     /** json-server's --watch: db.json changed outside restauth is applied, not set aside (see the class). */
@@ -204,6 +207,7 @@ export class FileDatabase implements DocumentStore {
         options.compactAfterMs ?? COMPACT_AFTER_MS,
         options.onCommit ?? (() => {}),
         options.onCompacted ?? (() => {}),
+        options.onWriteFailed ?? (() => {}),
         options.compactAtBytes ?? COMPACT_AT_BYTES,
         options.adoptEdits ?? false,
       );
@@ -491,6 +495,7 @@ export class FileDatabase implements DocumentStore {
     } catch (error) {
       // Memory is ahead of disk: back to what is durable, and the whole commit fails.
       this.logger.warn(`restauth: write failed (${describe(error)}); the commit is undone`);
+      this.onWriteFailed(error);
       this.restoreFromDisk();
       for (const pending of batch) pending.reject(error);
       return;
@@ -639,6 +644,7 @@ export class FileDatabase implements DocumentStore {
           .map((file) => basename(file))
           .join(' and ')}: ${describe(error)}`,
       );
+      this.onWriteFailed(error);
       if (this.closed) throw error;
       this.retryCompactionLater(due);
     }

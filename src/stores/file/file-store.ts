@@ -24,6 +24,7 @@ import {
 import type { RecordChanges } from '../../core/ports/documents.js';
 import type { OutgoingMail } from '../../core/ports/outbox.js';
 import type { AuditFile } from './audit-file.js';
+import type { StorageHealth } from './storage-health.js';
 import {
   IdentityIndex,
   putIdentity,
@@ -69,6 +70,8 @@ export interface FileStoreOptions {
    * store refuses writes that carry mails.
    */
   outbox?: FileMailQueue;
+  /** Whether the folders the store writes in can take a write now (Store.assertWritable); none: never asked. */
+  storage?: StorageHealth;
   logger?: { warn(message: string): void };
 }
 
@@ -786,6 +789,10 @@ export class FileStore implements Store {
 
   async pruneAuditEvents(before: Date): Promise<number> {
     return this.audit.prune(before);
+  }
+
+  async assertWritable(): Promise<void> {
+    await this.options.storage?.assertWritable();
   }
 
   async close(): Promise<void> {

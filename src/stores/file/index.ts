@@ -1,4 +1,4 @@
-import { basename } from 'node:path';
+import { basename, dirname } from 'node:path';
 import type { FileStoreConfig } from '../../config/schema.js';
 import { removeLeftoverTempFiles } from '../../lib/atomic-write.js';
 import { auditFilePath } from './audit-file.js';
@@ -8,6 +8,7 @@ import { FileMailQueue } from './outbox.js';
 import { takeOverJsonServerAuthUsers } from './json-server-auth-takeover.js';
 import { normalizeCredentials } from './records.js';
 import { refuseHalfAStore } from './start-checks.js';
+import { StorageHealth } from './storage-health.js';
 
 export { auditFilePath } from './audit-file.js';
 export { FileDatabase } from './file-database.js';
@@ -33,12 +34,20 @@ export async function openFileStore(
   options: { outboxFile?: string; adoptEdits?: boolean } = {},
 ): Promise<{ db: FileDatabase; store: FileStore; outbox: FileMailQueue | null }> {
   await refuseHalfAStore({ ...config, auditFile: auditFilePath(config.credentialsFile) });
+  // The folders the store writes in: the two files', the audit log's (the credentials'), the mail queue's.
+  const storage = new StorageHealth(
+    [config.dataFile, config.credentialsFile, options.outboxFile]
+      .filter((file) => file !== undefined)
+      .map((file) => dirname(file)),
+  );
   const db = await FileDatabase.open({
     dataFile: config.dataFile,
     credentialsFile: config.credentialsFile,
     logger,
     adoptEdits: options.adoptEdits ?? false,
     auditFile: auditFilePath(config.credentialsFile),
+    onCommit: () => storage.wrote(),
+    onWriteFailed: (error) => storage.writeFailed(error),
   });
   try {
     // Before the leftover temp files are looked for: its commit writes both files, and temp files are
@@ -72,6 +81,7 @@ export async function openFileStore(
     const store = new FileStore(db, {
       usersProp: config.usersProp,
       userIdProp: config.userIdProp,
+      storage,
       ...(outbox ? { outbox } : {}),
       ...(logger ? { logger } : {}),
     });

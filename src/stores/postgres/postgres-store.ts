@@ -1064,6 +1064,11 @@ export class PostgresStore implements Store {
     return result.rowCount ?? 0;
   }
 
+  /** A round trip: a database out of reach rejects with the pool's 503 (store_unavailable). */
+  async assertWritable(): Promise<void> {
+    await this.pool.query('SELECT 1');
+  }
+
   async close(): Promise<void> {
     await this.pool.end();
   }

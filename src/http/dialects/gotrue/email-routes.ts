@@ -72,7 +72,7 @@ export const emailRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
     { schema: { body: RecoverBody, querystring: RedirectQuery }, preHandler: limit('recovery') },
     async (request) => {
       const challenge = pkceOf(request.body);
-      flows.requestRecovery(request.body.email, redirects.check(requestedRedirect(request)), challenge);
+      await flows.requestRecovery(request.body.email, redirects.check(requestedRedirect(request)), challenge);
       return {};
     },
   );
@@ -84,7 +84,7 @@ export const emailRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
       const challenge = pkceOf(request.body);
       const redirectTo = redirects.check(requestedRedirect(request));
       const createUser = (request.body.create_user ?? true) && settings.signupEnabled;
-      flows.requestMagicLink(request.body.email, {
+      await flows.requestMagicLink(request.body.email, {
         createUser,
         profile: request.body.data ?? {},
         redirectTo,
@@ -100,7 +100,7 @@ export const emailRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
     async (request) => {
       const challenge = pkceOf(request.body);
       const redirectTo = redirects.check(requestedRedirect(request));
-      flows.requestResend(request.body.email, request.body.type, redirectTo, challenge);
+      await flows.requestResend(request.body.email, request.body.type, redirectTo, challenge);
       return {};
     },
   );

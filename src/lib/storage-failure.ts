@@ -1,0 +1,12 @@
+/** The errors of a write the storage refuses (full, over quota, read-only, not permitted, its file replaced), not of the code. */
+const STORAGE_ERROR_CODES = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'EFBIG', 'ESTALE']);
+
+/** What a client is told to wait: freeing space or remounting is a person's job, not a second's. */
+export const STORAGE_RETRY_AFTER_S = 60;
+
+/** Whether `error` is a system call's refusal by the storage (see STORAGE_ERROR_CODES). */
+export function isStorageFailure(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const { code, syscall } = error as Partial<NodeJS.ErrnoException>;
+  return typeof syscall === 'string' && typeof code === 'string' && STORAGE_ERROR_CODES.has(code);
+}
