@@ -103,6 +103,44 @@ describe('FileDatabase journal of record writes', () => {
     await assert.rejects(stat(f.journal), { code: 'ENOENT' }, 'close leaves no journal behind');
   });
 
+  it('a trickle of writes rewrites db.json once its journal is as large as the file, not once per write', async () => {
+    // 200 KiB of db.json: past the journal's least size (64 KiB), so the file's size is the bound.
+    const f = await files(Array.from({ length: 200 }, (_, i) => ({ id: i + 1, title: 'x'.repeat(1000) })));
+    const fileSize = (await stat(f.dataFile)).size;
+    let compactions = 0;
+    const db = await FileDatabase.open({
+      ...f,
+      // No catch-up a while after a write during the test: what is tested is the journal's size.
+      compactAfterMs: 3_600_000,
+      onCompacted: () => compactions++,
+    });
+    try {
+      let writes = 0;
+      let journalSize = 0;
+      while (compactions === 0) {
+        assert.ok(writes < 1000, `db.json not rewritten with ${journalSize} bytes of journal`);
+        // One write per commit, each awaited: a trickle, as sign-ups one at a time are.
+        await db.transactRecords((data, changes) => {
+          const record = { id: 1000 + writes, title: 'y'.repeat(1000) };
+          (data.posts as Post[]).push(record);
+          changes.put('posts', 'id', record);
+        });
+        writes++;
+        // A compaction the write made due runs before the next commit of the queue.
+        await db.transactRecords(() => undefined);
+        if (compactions > 0) break;
+        journalSize = (await stat(f.journal)).size;
+        assert.ok(journalSize < fileSize, `db.json still not rewritten at ${journalSize} bytes of journal`);
+      }
+      // The write that took the journal past db.json's size made the rewrite: one for some 200 writes.
+      assert.ok(journalSize + 1100 >= fileSize, `rewritten at ${journalSize} of ${fileSize} bytes`);
+      assert.equal(await readFile(f.journal, 'utf8'), '');
+      assert.equal((await f.readDb()).posts.length, 200 + writes);
+    } finally {
+      await db.close();
+    }
+  });
+
   it('a write that rewrites db.json anyway takes the journaled writes with it', async () => {
     const f = await files();
     const db = await FileDatabase.open(f);

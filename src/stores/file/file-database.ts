@@ -65,8 +65,23 @@ interface FileState {
 const HAND_EDIT_CHECK_INTERVAL_MS = 1000;
 /** How long a commit waits for more writes when writes are arriving concurrently. */
 const GATHER_MS = 1;
-/** How soon after a journaled write db.json is rewritten with it (and the journal emptied). */
+/**
+ * db.json is rewritten with its journal (and the journal emptied) once the journal is as large as
+ * the file, and at least this large: each journaled byte then pays for about one byte of rewrite,
+ * at 1,000 users as at 50,000, and a start replays at most about one file's worth of journal.
+ */
+const DATA_COMPACT_MIN_BYTES = 64 * 1024;
+/**
+ * Short of that, db.json catches up with its journal this long after the first write it lacks,
+ * at least: so the file shows the writes soon to whoever reads it (a small db.json within 0.2 s).
+ */
 const COMPACT_AFTER_MS = 200;
+/**
+ * ... and this long per MiB of db.json: a rewrite costs about 10 ms per MiB, so a trickle of
+ * writes (a sign-up every few seconds at 50,000 users) pays one rewrite per such wait, about 1 %
+ * of a core at most, where it paid one per write.
+ */
+const COMPACT_AFTER_MS_PER_MIB = 1000;
 /** A journal this large is compacted at once, whatever the timer says: it bounds replay at start. */
 const COMPACT_AT_BYTES = 8 * 1024 * 1024;
 
@@ -90,8 +105,10 @@ interface Compaction {
  * - A commit made only of journaled transactions (record writes of the data
  *   API, which report each change) appends those changes to db.json's journal
  *   instead and is acknowledged once they are on disk there; db.json itself is
- *   rewritten shortly after (COMPACT_AFTER_MS), at close, and by the next
- *   commit that rewrites it anyway. Open replays a journal left by a crash.
+ *   rewritten once the journal is as large as the file (DATA_COMPACT_MIN_BYTES),
+ *   else a while after the first write it lacks (0.2 s, and 1 s per MiB of
+ *   db.json), at close, and by the next commit that rewrites it anyway. Open
+ *   replays a journal left by a crash.
  * - Credentials transactions (sign-ins, refreshes, logouts, one-time
  *   tokens, password changes) and user transactions (sign-ups, profile
  *   edits, removals: `transactJournaled`, which also report their db.json
@@ -184,7 +201,7 @@ export class FileDatabase implements DocumentStore {
     const lock = await InstanceLock.acquire(instanceLockPath(options.dataFile), options.dataFile);
     const auditLog = new AuditFile(options.auditFile ?? auditFilePath(options.credentialsFile));
     try {
-      // db.json's text stays plain: it is rewritten within 0.2 s of each write, and usually small.
+      // db.json's text stays plain: it is rewritten soon after writes (see catchUpDelay), and usually small.
       const data = await loadOrCreate(options.dataFile, {}, 0o644, false, logger);
       const credentials = await loadOrCreate(options.credentialsFile, { passwords: [] }, 0o600, true, logger);
       const journal = new RecordJournal(journalPathFor(options.dataFile));
@@ -594,7 +611,8 @@ export class FileDatabase implements DocumentStore {
   }
 
   private scheduleCompaction(): void {
-    if (this.journal.size >= this.compactAtBytes) this.compactionDue.data = true;
+    const dataDueAt = Math.min(this.compactAtBytes, Math.max(DATA_COMPACT_MIN_BYTES, this.dataFile.size));
+    if (this.journal.size >= dataDueAt) this.compactionDue.data = true;
     // credentials.json is rewritten once its journal is as large as the file: each journaled byte
     // then pays for about one byte of rewrite, at 1,000 users as at 50,000.
     if (this.credentialsJournal.size >= Math.max(this.compactAtBytes, this.credentialsFile.size))
@@ -605,7 +623,12 @@ export class FileDatabase implements DocumentStore {
       if (this.closed) return;
       this.compactionDue.data = true;
       this.flushing ??= this.flush();
-    }, this.compactAfterMs);
+    }, this.catchUpDelay());
+  }
+
+  /** How long db.json may lack a journaled write (see COMPACT_AFTER_MS_PER_MIB). */
+  private catchUpDelay(): number {
+    return Math.max(this.compactAfterMs, (this.dataFile.size / 1_048_576) * COMPACT_AFTER_MS_PER_MIB);
   }
 
   /**
