@@ -4,7 +4,9 @@
  * (credentials.json is 0.5 MB at 1,000 users, 23 MB at 50,000). Printed as
  * rates and as the ratio 50k / 1k (1.0: no growth); a sign-up also as the
  * server's CPU time per sign-up (/proc of the server process: steadier than
- * its rate on a shared machine), with its ratio. The users are seeded straight into
+ * its rate on a shared machine), with its ratio, under CLIENTS clients and as a
+ * trickle (one client, TRICKLE_GAP_MS between sign-ups), each counted until
+ * db.json holds the sign-ups (its journal emptied). The users are seeded straight into
  * db.json and credentials.json (a bcrypt cost-4 password, an account and
  * one session each), so the hashing is cheap and the store's cost shows.
  *
@@ -15,7 +17,7 @@
  * BENCH_ROUNDS the interleaved rounds whose medians are printed (3).
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import bcrypt from 'bcrypt';
@@ -25,6 +27,8 @@ import { cpuSeconds, freePort, startProcess, stopProcess, table } from './suppor
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CLIENTS = 16;
+/** The pause between two sign-ups of the trickle phase (one client): the writes of a quiet server. */
+const TRICKLE_GAP_MS = 100;
 const SIZES = (process.env.BENCH_USERS ?? '1000,50000').split(',').map(Number);
 const PASSWORD = 'bench-password';
 const SECRET = 'file-store-bench-secret-0123456789abcdef';
@@ -37,6 +41,8 @@ interface Rates {
   signUp: number;
   /** The server's CPU milliseconds per acknowledged sign-up. */
   signUpCpuMs: number;
+  /** The same for a trickle: one client, a sign-up every TRICKLE_GAP_MS. */
+  trickleCpuMs: number;
   failures: number;
   credentialsMb: number;
 }
@@ -186,22 +192,52 @@ async function measure(checkout: string, users: number, hash: string): Promise<R
       if (answer.ok) acknowledged++;
       return answer.ok;
     });
-    // db.json is rewritten with the journaled records within 0.2 s of them: that rewrite is theirs too.
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // db.json is rewritten with the journaled records a while after them: that rewrite is theirs too.
+    await journalEmptied(dir);
     const signUpCpu = (await cpuSeconds(server.pid!)) - cpuBefore;
     failures += signUp.failures;
+    // A trickle of sign-ups, one at a time with a pause between: each paid a rewrite of db.json
+    // when it was rewritten 0.2 s after every journaled write.
+    let trickled = 0;
+    const trickleStart = await cpuSeconds(server.pid!);
+    const trickleEnd = performance.now() + SECONDS * 1000;
+    while (performance.now() < trickleEnd) {
+      const answer = await post(`${base}/auth/register`, {
+        username: `trickle-${trickled}`,
+        password: PASSWORD,
+      });
+      if (answer.ok) trickled++;
+      else failures++;
+      await new Promise((resolve) => setTimeout(resolve, TRICKLE_GAP_MS));
+    }
+    await journalEmptied(dir);
+    const trickleCpu = (await cpuSeconds(server.pid!)) - trickleStart;
     return {
       signIn: signIn.rate,
       refresh: refresh.rate,
       logout: logout.rate,
       signUp: signUp.rate,
       signUpCpuMs: acknowledged > 0 ? (signUpCpu * 1000) / acknowledged : Number.NaN,
+      trickleCpuMs: trickled > 0 ? (trickleCpu * 1000) / trickled : Number.NaN,
       failures,
       credentialsMb: Buffer.byteLength(seeded.credentials) / 1e6,
     };
   } finally {
     if (server) await stopProcess(server);
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Resolves once db.json's journal in `dir` is empty (db.json rewritten with it), looked at every 50 ms, at most 60 s. */
+async function journalEmptied(dir: string): Promise<void> {
+  const journal = join(dir, '.db.json.journal');
+  for (let waited = 0; waited < 60_000; waited += 50) {
+    const size = await stat(journal).then(
+      (stats) => stats.size,
+      () => 0,
+    );
+    if (size === 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 
@@ -233,7 +269,8 @@ export async function runFileStoreBench(): Promise<void> {
         console.error(
           `round ${round + 1}, ${name}, ${users} users: ${rates.signIn.toFixed(1)} sign-ins/s, ` +
             `${rates.refresh.toFixed(1)} refreshes/s, ${rates.logout.toFixed(1)} logouts/s, ` +
-            `${rates.signUp.toFixed(1)} sign-ups/s at ${rates.signUpCpuMs.toFixed(2)} ms CPU each`,
+            `${rates.signUp.toFixed(1)} sign-ups/s at ${rates.signUpCpuMs.toFixed(2)} ms CPU each, ` +
+            `a trickle at ${rates.trickleCpuMs.toFixed(2)} ms CPU each`,
         );
       }
     }
@@ -249,6 +286,7 @@ export async function runFileStoreBench(): Promise<void> {
         logout: median(all.map((run) => run.logout)),
         signUp: median(all.map((run) => run.signUp)),
         signUpCpuMs: median(all.map((run) => run.signUpCpuMs)),
+        trickleCpuMs: median(all.map((run) => run.trickleCpuMs)),
         failures: all.reduce((sum, run) => sum + run.failures, 0),
         credentialsMb: all[0]!.credentialsMb,
       };
@@ -263,6 +301,7 @@ export async function runFileStoreBench(): Promise<void> {
         'logouts/s': rates.logout.toFixed(1),
         'sign-ups/s': rates.signUp.toFixed(1),
         'CPU ms/sign-up': rates.signUpCpuMs.toFixed(2),
+        'CPU ms/trickle sign-up': rates.trickleCpuMs.toFixed(2),
         failures: rates.failures,
       });
     }
@@ -277,6 +316,7 @@ export async function runFileStoreBench(): Promise<void> {
       'logouts/s': (large.logout / small.logout).toFixed(2),
       'sign-ups/s': (large.signUp / small.signUp).toFixed(2),
       'CPU ms/sign-up': (large.signUpCpuMs / small.signUpCpuMs).toFixed(2),
+      'CPU ms/trickle sign-up': (large.trickleCpuMs / small.trickleCpuMs).toFixed(2),
       failures: '',
     });
   }
