@@ -141,6 +141,29 @@ describe('FileDatabase journal of record writes', () => {
     }
   });
 
+  it('a reader notices a hand edit of db.json after the clock went back (the once-a-second check goes on)', async (t) => {
+    const f = await files([{ id: 1, title: 'one' }]);
+    const db = await FileDatabase.open({ ...f, logger: { info: () => {}, warn: () => {} } });
+    const now = Date.now();
+    // Only Date is mocked: the file database's timers and the file system run as they do.
+    t.mock.timers.enable({ apis: ['Date'], now });
+    try {
+      await db.beforeRead();
+      // The clock is set back a day, then db.json is edited by hand.
+      t.mock.timers.setTime(now - 24 * 3600 * 1000);
+      await writeFile(f.dataFile, JSON.stringify({ posts: [{ id: 1, title: 'edited by hand' }] }));
+      await db.beforeRead();
+    } finally {
+      // Close waits for the commit beforeRead queued, if it queued one (which sets the edit aside); with
+      // nothing journaled it looks at no file itself.
+      await db.close();
+      t.mock.timers.reset();
+    }
+    const aside = (await readdir(f.dir)).filter((name) => name.includes('.rejected-'));
+    assert.equal(aside.length, 1, 'the hand edit is noticed and set aside');
+    assert.deepEqual((await f.readDb()).posts, [{ id: 1, title: 'one' }]);
+  });
+
   it('a write that rewrites db.json anyway takes the journaled writes with it', async () => {
     const f = await files();
     const db = await FileDatabase.open(f);

@@ -340,7 +340,9 @@ export class FileDatabase implements DocumentStore {
    */
   async beforeRead(): Promise<void> {
     const now = Date.now();
-    if (this.closed || this.flushing || now - this.lastHandEditCheck < HAND_EDIT_CHECK_INTERVAL_MS) return;
+    // Either way: a clock set back must not stop the checks until it catches up with the last one.
+    const sinceLast = Math.abs(now - this.lastHandEditCheck);
+    if (this.closed || this.flushing || sinceLast < HAND_EDIT_CHECK_INTERVAL_MS) return;
     this.lastHandEditCheck = now;
     for (const state of [this.dataFile, this.credentialsFile]) {
       const current = await stat(state.path).catch(() => null);
