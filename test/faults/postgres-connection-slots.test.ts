@@ -2,9 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { createTestApp, type TestApp } from '../support/app.js';
-import { FAST_HASHING } from '../support/gotrue.js';
 import { ownClusterUnavailable, startOwnCluster, type OwnCluster } from '../support/postgres-cluster.js';
-import { testStoreConfig } from '../support/postgres.js';
+import { faultAppConfig, poolEmptied, signUp } from '../support/postgres-faults.js';
 
 /**
  * Every connection slot of the server taken (max_connections reached by
@@ -22,12 +21,7 @@ describe('PostgreSQL out of connection slots', { skip: ownClusterUnavailable() ?
     cluster = await startOwnCluster({ maxConnections: 8 });
     app = await createTestApp({
       format: 'restauth',
-      config: {
-        store: { ...testStoreConfig(cluster.url), poolMax: 2 },
-        passwords: FAST_HASHING,
-        signup: { confirmEmail: false },
-        dialects: { gotrue: {} },
-      },
+      config: faultAppConfig(cluster.url, 2),
     });
   });
   after(async () => {
@@ -36,26 +30,10 @@ describe('PostgreSQL out of connection slots', { skip: ownClusterUnavailable() ?
     await cluster?.destroy();
   });
 
-  const signUp = (email: string) =>
-    app.app.inject({
-      method: 'POST',
-      url: '/auth/v1/signup',
-      payload: { email, password: 'correct horse battery' },
-    });
-
   it('answers 503 with Retry-After while no slot is free, and serves once one is', async () => {
-    assert.equal((await signUp('before@acme.test')).statusCode, 200);
+    assert.equal((await signUp(app, 'before@acme.test')).statusCode, 200);
     // The pool loses its connections (terminated), so the next request must open one.
-    const { pool } = app.services.store as unknown as { pool: pg.Pool };
-    const emptied = new Promise<void>((resolve) => {
-      const onRemove = () => {
-        if (pool.totalCount > 0) return;
-        pool.off('remove', onRemove);
-        resolve();
-      };
-      pool.on('remove', onRemove);
-      onRemove();
-    });
+    const emptied = poolEmptied(app);
     const admin = new pg.Client({ connectionString: cluster.url });
     await admin.connect();
     try {
@@ -80,13 +58,13 @@ describe('PostgreSQL out of connection slots', { skip: ownClusterUnavailable() ?
       }
     }
 
-    const during = await signUp('during@acme.test');
+    const during = await signUp(app, 'during@acme.test');
     assert.equal(during.statusCode, 503, during.body);
     assert.ok(during.headers['retry-after']);
     assert.equal(during.json().error_code, 'store_unavailable');
 
     await Promise.all(hogs.splice(0).map((hog) => hog.end()));
-    const after = await signUp('during@acme.test');
+    const after = await signUp(app, 'during@acme.test');
     assert.equal(after.statusCode, 200, after.body);
   });
 });

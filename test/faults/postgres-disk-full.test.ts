@@ -6,9 +6,8 @@ import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { pino } from 'pino';
-import { createTestApp, type TestApp } from '../support/app.js';
-import { FAST_HASHING } from '../support/gotrue.js';
-import { dropDatabase, realServerOnly, testPostgres, testStoreConfig } from '../support/postgres.js';
+import { useFaultApp } from '../support/postgres-faults.js';
+import { realServerOnly } from '../support/postgres.js';
 import { mountTmpfs, tmpfsUnavailable, unmount } from '../support/tmpfs.js';
 
 /**
@@ -39,99 +38,83 @@ function postgresOwner(): { uid: number; gid: number } {
 
 describe('a PostgreSQL whose disk fills under a running app', { skip: unavailable() ?? false }, () => {
   const tablespace = `restauth_full_${process.pid}`;
-  let dir: string;
-  let serverUrl: string;
-  let url: string;
-  let app: TestApp;
-  let admin: pg.Client;
-  let database: pg.Client;
   const logged: string[] = [];
+  const t = useFaultApp({
+    log: pino(
+      { level: 'warn' },
+      new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          logged.push(
+            ...chunk
+              .toString('utf8')
+              .split('\n')
+              .filter((line) => line !== ''),
+          );
+          done();
+        },
+      }),
+    ),
+  });
+  let dir: string | undefined;
 
+  // After useFaultApp's hooks: the app is up before, and its database dropped (emptying the
+  // tablespace) before this after() drops the tablespace.
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'restauth-pg-full-'));
     mountTmpfs(dir, '512k');
     const { uid, gid } = postgresOwner();
     chownSync(dir, uid, gid);
-    const server = await testPostgres();
-    serverUrl = server.url;
-    url = await server.createDatabase();
-    admin = new pg.Client({ connectionString: serverUrl });
-    await admin.connect();
-    await admin.query(`CREATE TABLESPACE ${tablespace} LOCATION '${dir}'`);
-    app = await createTestApp({
-      format: 'restauth',
-      config: {
-        store: testStoreConfig(url),
-        passwords: FAST_HASHING,
-        signup: { confirmEmail: false },
-        dialects: { gotrue: {} },
-      },
-      log: pino(
-        { level: 'warn' },
-        new Writable({
-          write(chunk: Buffer, _encoding, done) {
-            logged.push(
-              ...chunk
-                .toString('utf8')
-                .split('\n')
-                .filter((line) => line !== ''),
-            );
-            done();
-          },
-        }),
-      ),
-    });
-    database = new pg.Client({ connectionString: url });
-    await database.connect();
-    await database.query(`ALTER TABLE auth.users SET TABLESPACE ${tablespace}`);
+    await t.admin.query(`CREATE TABLESPACE ${tablespace} LOCATION '${dir}'`);
   });
   after(async () => {
-    await database?.end();
-    await app?.close();
-    if (url) await dropDatabase(serverUrl, url);
-    await admin?.query(`DROP TABLESPACE IF EXISTS ${tablespace}`);
-    await admin?.end();
+    const admin = new pg.Client({ connectionString: t.serverUrl });
+    await admin.connect();
+    try {
+      await admin.query(`DROP TABLESPACE IF EXISTS ${tablespace}`);
+    } finally {
+      await admin.end();
+    }
     if (dir) {
       unmount(dir);
       rmdirSync(dir);
     }
   });
 
-  const signUp = (email: string) =>
-    app.app.inject({
-      method: 'POST',
-      url: '/auth/v1/signup',
-      payload: { email, password: 'correct horse battery' },
-    });
-
   it('a sign-up that needs disk answers 503 with Retry-After, and works again once space is freed', async () => {
-    assert.equal((await signUp('before@acme.test')).statusCode, 200);
-    // Fill the tablespace: the filler grows a page at a time until the tmpfs refuses (53100).
-    await database.query(`CREATE TABLE filler (pad text) TABLESPACE ${tablespace}`);
-    await assert.rejects(
-      database.query(
-        `INSERT INTO filler SELECT repeat(md5(i::text), 60) FROM generate_series(1, 1000000) AS i`,
-      ),
-      (error: { code?: string }) => error.code === '53100',
-    );
+    const database = new pg.Client({ connectionString: t.url });
+    await database.connect();
+    try {
+      await database.query(`ALTER TABLE auth.users SET TABLESPACE ${tablespace}`);
+      assert.equal((await t.signUp('before@acme.test')).statusCode, 200);
+      // Fill the tablespace: the filler grows a page at a time until the tmpfs refuses (53100).
+      await database.query(`CREATE TABLE filler (pad text) TABLESPACE ${tablespace}`);
+      await assert.rejects(
+        database.query(
+          `INSERT INTO filler SELECT repeat(md5(i::text), 60) FROM generate_series(1, 1000000) AS i`,
+        ),
+        (error: { code?: string }) => error.code === '53100',
+      );
 
-    // The users table's last page may still hold a few rows: sign up until one needs a new page.
-    let refused: Awaited<ReturnType<typeof signUp>> | undefined;
-    for (let i = 0; i < 200 && !refused; i++) {
-      const res = await signUp(`during${i}@acme.test`);
-      if (res.statusCode !== 200) refused = res;
+      // The users table's last page may still hold a few rows: sign up until one needs a new page.
+      let refused: Awaited<ReturnType<typeof t.signUp>> | undefined;
+      for (let i = 0; i < 200 && !refused; i++) {
+        const res = await t.signUp(`during${i}@acme.test`);
+        if (res.statusCode !== 200) refused = res;
+      }
+      assert.ok(refused, 'a sign-up met the full disk');
+      assert.equal(refused.statusCode, 503, refused.body);
+      assert.ok(refused.headers['retry-after'], 'Retry-After');
+      assert.equal(refused.json().error_code, 'store_unavailable');
+      // A second one is refused alike; the warning is not repeated within the minute.
+      assert.equal((await t.signUp('again@acme.test')).statusCode, 503);
+      const warned = logged.filter((line) => line.includes('is short of resources'));
+      assert.equal(warned.length, 1, logged.join('\n'));
+
+      await database.query('DROP TABLE filler');
+      const after = await t.signUp('after@acme.test');
+      assert.equal(after.statusCode, 200, `the same process signs up again: ${after.body}`);
+    } finally {
+      await database.end();
     }
-    assert.ok(refused, 'a sign-up met the full disk');
-    assert.equal(refused.statusCode, 503, refused.body);
-    assert.ok(refused.headers['retry-after'], 'Retry-After');
-    assert.equal(refused.json().error_code, 'store_unavailable');
-    // A second one is refused alike; the warning is not repeated within the minute.
-    assert.equal((await signUp('again@acme.test')).statusCode, 503);
-    const warned = logged.filter((line) => line.includes('is short of resources'));
-    assert.equal(warned.length, 1, logged.join('\n'));
-
-    await database.query('DROP TABLE filler');
-    const after = await signUp('after@acme.test');
-    assert.equal(after.statusCode, 200, `the same process signs up again: ${after.body}`);
   });
 });

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
-import { createTestApp, type TestApp } from '../support/app.js';
-import { FAST_HASHING } from '../support/gotrue.js';
-import { dropDatabase, realServerOnly, testPostgres, testStoreConfig } from '../support/postgres.js';
+import { describe, it } from 'node:test';
+import type pg from 'pg';
+import { poolEmptied, useFaultApp } from '../support/postgres-faults.js';
+import { realServerOnly } from '../support/postgres.js';
 
 /**
  * The database refuses writes while it answers reads: a failover left the
@@ -20,74 +19,33 @@ describe(
   // which on PGlite would end the one session every connection shares.
   { skip: realServerOnly() ?? false },
   () => {
-    let serverUrl: string;
-    let url: string;
-    let app: TestApp;
-    let admin: pg.Client;
-    const database = () => new URL(url).pathname.slice(1);
-
-    before(async () => {
-      const server = await testPostgres();
-      serverUrl = server.url;
-      url = await server.createDatabase();
-      app = await createTestApp({
-        format: 'restauth',
-        config: {
-          store: testStoreConfig(url),
-          passwords: FAST_HASHING,
-          signup: { confirmEmail: false },
-          dialects: { gotrue: {}, postgrestAuth: {} },
-        },
-      });
-      admin = new pg.Client({ connectionString: serverUrl });
-      await admin.connect();
-    });
-    after(async () => {
-      await admin?.end();
-      await app?.close();
-      if (url) await dropDatabase(serverUrl, url);
-    });
+    const t = useFaultApp();
 
     /**
      * Every new session of the database starts read-only (or not), and the pool's present ones end;
      * resolves once the pool has let them all go, so no request meets a terminated one (a 503 too).
      */
     async function setReadOnly(on: boolean): Promise<void> {
-      await admin.query(
-        `ALTER DATABASE ${database()} SET default_transaction_read_only = ${on ? 'on' : 'off'}`,
+      await t.admin.query(
+        `ALTER DATABASE ${t.database} SET default_transaction_read_only = ${on ? 'on' : 'off'}`,
       );
-      const { pool } = app.services.store as unknown as { pool: pg.Pool };
-      const emptied = new Promise<void>((resolve) => {
-        const onRemove = () => {
-          if (pool.totalCount > 0) return;
-          pool.off('remove', onRemove);
-          resolve();
-        };
-        pool.on('remove', onRemove);
-        onRemove();
-      });
-      await admin.query(
+      const emptied = poolEmptied(t.app);
+      await t.admin.query(
         'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
-        [database()],
+        [t.database],
       );
       await emptied;
     }
 
-    const signUp = (email: string) =>
-      app.app.inject({
-        method: 'POST',
-        url: '/auth/v1/signup',
-        payload: { email, password: 'correct horse battery' },
-      });
     const signIn = (email: string) =>
-      app.app.inject({
+      t.app.app.inject({
         method: 'POST',
         url: '/auth/v1/token?grant_type=password',
         payload: { email, password: 'correct horse battery' },
       });
 
     it('writes answer 503 with Retry-After, reads go on, /ready says so, and writes resume after', async () => {
-      const before = await signUp('before@acme.test');
+      const before = await t.signUp('before@acme.test');
       assert.equal(before.statusCode, 200, before.body);
       const { access_token: accessToken, refresh_token: refreshToken } = before.json();
 
@@ -95,11 +53,11 @@ describe(
       try {
         // Each write meets the refusal on a fresh connection: the pool's old ones were terminated.
         for (const [name, response] of [
-          ['sign-up', await signUp('during@acme.test')],
+          ['sign-up', await t.signUp('during@acme.test')],
           ['sign-in', await signIn('before@acme.test')],
           [
             'refresh',
-            await app.app.inject({
+            await t.app.app.inject({
               method: 'POST',
               url: '/auth/v1/token?grant_type=refresh_token',
               payload: { refresh_token: refreshToken },
@@ -110,36 +68,36 @@ describe(
           assert.ok(response.headers['retry-after'], `${name}: Retry-After`);
           assert.equal(response.json().error_code, 'store_unavailable', name);
         }
-        const user = await app.app.inject({
+        const user = await t.app.app.inject({
           method: 'GET',
           url: '/auth/v1/user',
           headers: { authorization: `Bearer ${accessToken}` },
         });
         assert.equal(user.statusCode, 200, `a read goes on: ${user.body}`);
-        const ready = await app.app.inject({ method: 'GET', url: '/ready' });
+        const ready = await t.app.app.inject({ method: 'GET', url: '/ready' });
         assert.equal(ready.statusCode, 503, ready.body);
         assert.equal(ready.json().checks.database, 'read-only');
       } finally {
         await setReadOnly(false);
       }
 
-      const ready = await app.app.inject({ method: 'GET', url: '/ready' });
+      const ready = await t.app.app.inject({ method: 'GET', url: '/ready' });
       assert.equal(ready.statusCode, 200, ready.body);
-      const after = await signUp('during@acme.test');
+      const after = await t.signUp('during@acme.test');
       assert.equal(after.statusCode, 200, `the same process signs up again: ${after.body}`);
       const again = await signIn('before@acme.test');
       assert.equal(again.statusCode, 200, again.body);
     });
 
     it('after a failover, connections still on the read-only server are let go, and writes reach the primary', async () => {
-      const { pool } = app.services.store as unknown as { pool: pg.Pool };
+      const { pool } = t.app.services.store as unknown as { pool: pg.Pool };
       const { access_token: accessToken } = (await signIn('before@acme.test')).json();
       await setReadOnly(true);
       // Reads fill the pool with sessions that refuse writes: connections left on a server that became a
       // standby, while the URL now names a primary (here: the database takes writes again for new sessions).
       const reads = await Promise.all(
         Array.from({ length: 4 }, () =>
-          app.app.inject({
+          t.app.app.inject({
             method: 'GET',
             url: '/auth/v1/user',
             headers: { authorization: `Bearer ${accessToken}` },
@@ -147,7 +105,7 @@ describe(
         ),
       );
       for (const read of reads) assert.equal(read.statusCode, 200, read.body);
-      await admin.query(`ALTER DATABASE ${database()} SET default_transaction_read_only = off`);
+      await t.admin.query(`ALTER DATABASE ${t.database} SET default_transaction_read_only = off`);
       const stale = pool.totalCount;
       assert.ok(stale > 0, 'the pool holds read-only sessions');
 
@@ -155,17 +113,17 @@ describe(
       // (plus one), a sign-up meets a new session, which takes writes. Kept, they would refuse for ever.
       const statuses: number[] = [];
       for (let attempt = 0; attempt <= stale && statuses.at(-1) !== 200; attempt++) {
-        const response = await signUp('failover@acme.test');
+        const response = await t.signUp('failover@acme.test');
         statuses.push(response.statusCode);
         assert.ok([200, 503].includes(response.statusCode), response.body);
       }
       assert.equal(statuses.at(-1), 200, `statuses: ${statuses.join(', ')}`);
       for (let check = 0; check <= stale; check++) {
-        const ready = await app.app.inject({ method: 'GET', url: '/ready' });
+        const ready = await t.app.app.inject({ method: 'GET', url: '/ready' });
         if (ready.statusCode === 200) break;
         assert.equal(ready.json().checks.database, 'read-only', ready.body);
       }
-      const ready = await app.app.inject({ method: 'GET', url: '/ready' });
+      const ready = await t.app.app.inject({ method: 'GET', url: '/ready' });
       assert.equal(ready.statusCode, 200, `readiness let its stale sessions go too: ${ready.body}`);
     });
   },
