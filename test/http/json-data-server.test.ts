@@ -163,6 +163,25 @@ describe('json-data-server dialect, as its document describes', () => {
     assert.equal(wrongCurrent.status, 400);
   });
 
+  it('checks and logs out by a Bearer header alone, with no body (as fetch sends it)', async () => {
+    const login = await post(t.app, '/auth/login', { username: 'alice', password: 'clear-pwd' });
+    const bare = (url: string) =>
+      t.app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${login.json.access_token}` } });
+    const check = await bare('/auth/check');
+    assert.equal(check.statusCode, 200, check.body);
+    assert.deepEqual(check.json(), { valid: true });
+    const out = await bare('/auth/logout');
+    assert.equal(out.statusCode, 204, out.body);
+    assert.deepEqual((await bare('/auth/check')).json(), {
+      valid: false,
+      reason: 'Session not found or signed out',
+    });
+    // Without the header either, it is still refused naming what is missing.
+    const none = await t.app.inject({ method: 'POST', url: '/auth/logout' });
+    assert.equal(none.statusCode, 400);
+    assert.match(none.body, /Missing access_token or refresh_token/u);
+  });
+
   it('logs out server-side: the refresh token stops working and check reports the access token invalid', async () => {
     const login = await post(t.app, '/auth/login', { username: 'alice', password: 'clear-pwd' });
     const out = await post(t.app, '/auth/logout', {}, { authorization: `Bearer ${login.json.access_token}` });

@@ -75,7 +75,14 @@ export const jsonDataServerDialect: FastifyPluginAsync<JsonDataServerOptions> = 
     handler: (body: Body, request: FastifyRequest, reply: FastifyReply) => Promise<unknown>,
   ): void => {
     if (path === '') return; // an empty route disables it, as in json-data-server
-    const options = { schema: { body }, ...(family ? { preHandler: limit(family) } : {}) };
+    const options = {
+      schema: { body },
+      ...(family ? { preHandler: limit(family) } : {}),
+      // check and logout take a Bearer header alone: a request with no body is an empty object.
+      ...(path === settings.checkRoute || path === settings.logoutRoute
+        ? { preValidation: emptyBodyAsObject }
+        : {}),
+    };
     app.post(path, options, (request, reply) => handler(request.body as Body, request, reply));
   };
 
@@ -169,4 +176,8 @@ function requiredString(body: Body, field: string): string {
   const value = optionalString(body, field);
   if (value === null || value === '') throw new AuthError('validation_failed', `Missing ${field}`);
   return value;
+}
+
+async function emptyBodyAsObject(request: FastifyRequest): Promise<void> {
+  request.body ??= {};
 }
