@@ -17,7 +17,6 @@ const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
  * starts being thrown there leaves this list and must be documented.
  */
 const NOT_ANSWERED_BY_GOTRUE: readonly ErrorCode[] = [
-  'forbidden',
   'method_not_allowed',
   'conflict',
   'not_supported',
