@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { on } from 'node:events';
+import { watch } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +15,22 @@ import { spawnRestauth, type RestauthProcess } from '../support/process.js';
  */
 
 const DB = { posts: [{ id: 1, title: 'from the start' }], users: [] };
+
+/** db.json's text once it holds `needle`: read again at each change of the folder. */
+async function compactedWithin(dir: string, needle: string): Promise<string> {
+  // Watching (and buffering its events) before the first read: no change falls between the two.
+  const watcher = watch(dir);
+  const changes = on(watcher, 'change');
+  try {
+    for (;;) {
+      const text = await readFile(join(dir, 'db.json'), 'utf8');
+      if (text.includes(needle)) return text;
+      await changes.next();
+    }
+  } finally {
+    watcher.close();
+  }
+}
 
 describe('restauth db.json --watch --routes routes.json', () => {
   let dir: string;
@@ -68,10 +86,13 @@ describe('restauth db.json --watch --routes routes.json', () => {
   });
 
   test('a hand edit of db.json is applied, with the writes acknowledged meanwhile kept', async () => {
-    // Acknowledged: on disk in the journal, in db.json once compacted (whichever the edit below meets).
+    // Acknowledged: on disk in the journal, then in db.json once compacted. An edit saved over a
+    // db.json read before that compaction would undo it, as any editor's stale buffer would: the edit
+    // starts from the compacted file, read once the write is in it (each rewrite is a rename, which
+    // the folder's watcher sees).
     const written = await call('POST', '/posts', { title: 'through the API' });
     assert.equal(written.status, 201);
-    const text = await readFile(join(dir, 'db.json'), 'utf8');
+    const text = await compactedWithin(dir, 'through the API');
     const edited = JSON.parse(text) as typeof DB;
     edited.posts.push({ id: 100, title: 'by hand' });
     const reloaded = nextLine(/db\.json changed outside restauth: reloaded/);
