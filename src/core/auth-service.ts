@@ -125,6 +125,7 @@ export type SignOutScope = 'local' | 'global' | 'others';
  */
 export class AuthService {
   private readonly usernamePattern: RegExp;
+  private readonly reservedRoles: ReadonlySet<string>;
   private readonly now: () => Date;
   private readonly notifier: Notifier;
   /** How long creating an account took lately: a taken address's sign-up waits as long (see assertAvailable). */
@@ -132,6 +133,8 @@ export class AuthService {
 
   constructor(private readonly deps: AuthDeps) {
     this.usernamePattern = new RegExp(deps.settings.usernamePattern, 'u');
+    // Lower-cased once: every token signed is checked against them (sign).
+    this.reservedRoles = new Set((deps.settings.reservedRoles ?? []).map((name) => name.toLowerCase()));
     this.now = deps.clock ?? (() => new Date());
     this.notifier = deps.notifier ?? silentNotifier;
   }
@@ -261,8 +264,7 @@ export class AuthService {
   }
 
   private isReservedRole(role: string): boolean {
-    const reserved = this.deps.settings.reservedRoles ?? [];
-    return reserved.some((name) => name.toLowerCase() === role.toLowerCase());
+    return this.reservedRoles.has(role.toLowerCase());
   }
 
   /**

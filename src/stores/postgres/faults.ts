@@ -131,10 +131,8 @@ export interface OutageLogger {
  */
 export class OutageMonitor {
   private since: number | null = null;
-  /** When a refused write was last logged (writeRefused), null if never. */
-  private writeRefusedLoggedAt: number | null = null;
-  /** When a resource shortage was last logged (shortOfResources), null if never. */
-  private shortOfResourcesLoggedAt: number | null = null;
+  /** When each kind of refusal was last logged (warnAtMostEveryMinute). */
+  private readonly lastWarned = new Map<'write refused' | 'short of resources', number>();
   /** Errors of connections already logged (see connectionError). */
   private readonly reported = new WeakSet<object>();
 
@@ -166,24 +164,32 @@ export class OutageMonitor {
    * own), so "until a connection succeeds" cannot end it as it ends an outage.
    */
   private writeRefused(error: unknown): void {
-    const now = this.clock();
-    if (this.writeRefusedLoggedAt !== null && now - this.writeRefusedLoggedAt < 60_000) return;
-    this.writeRefusedLoggedAt = now;
-    this.logger.warn(
+    this.warnAtMostEveryMinute(
+      'write refused',
       `restauth: PostgreSQL ${this.database} refuses writes (${(error as Error).message}): a standby after a failover, or set read-only; writes answer 503, reads go on`,
       error,
     );
   }
 
-  /** A statement the server could not run for want of disk, memory or a limit: at most once a minute. */
+  /** A statement the server could not run for want of disk, memory or a limit: as a refused write. */
   private shortOfResources(error: unknown): void {
-    const now = this.clock();
-    if (this.shortOfResourcesLoggedAt !== null && now - this.shortOfResourcesLoggedAt < 60_000) return;
-    this.shortOfResourcesLoggedAt = now;
-    this.logger.warn(
+    this.warnAtMostEveryMinute(
+      'short of resources',
       `restauth: PostgreSQL ${this.database} is short of resources (${(error as Error).message}); the requests it refuses answer 503`,
       error,
     );
+  }
+
+  private warnAtMostEveryMinute(
+    kind: 'write refused' | 'short of resources',
+    message: string,
+    error: unknown,
+  ): void {
+    const now = this.clock();
+    const last = this.lastWarned.get(kind);
+    if (last !== undefined && now - last < 60_000) return;
+    this.lastWarned.set(kind, now);
+    this.logger.warn(message, error);
   }
 
   /**
