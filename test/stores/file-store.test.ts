@@ -364,11 +364,11 @@ describe('FileStore audit log', () => {
         events: [after, before],
         total: 2,
       });
-      // Pruning rewrites the file without the damaged line.
+      // Pruning rewrites the file without the damaged line, starting with its bound (see AuditFile.prune).
       assert.equal(await store.pruneAuditEvents(new Date('2026-01-01T00:00:01.000Z')), 1);
       assert.equal(
         await readFile(path, 'utf8'),
-        `${JSON.stringify({ ...after, at: after.at.toISOString() })}\n`,
+        `{"prunedBefore":"2026-01-01T00:00:01.000Z"}\n${JSON.stringify({ ...after, at: after.at.toISOString() })}\n`,
       );
       assert.equal((await stat(path)).mode & 0o777, 0o600);
       // Appends after a prune go to the new file.

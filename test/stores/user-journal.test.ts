@@ -180,6 +180,60 @@ describe('FileStore journal of user writes', () => {
     }
   });
 
+  it('an audit event pruned while its sign-in is still journaled stays pruned after a crash', async () => {
+    // Written into the audit file before the prune, or still only in the journal: both cases.
+    for (const writtenFirst of [true, false]) {
+      const dir = await folder(1);
+      const { db, store } = await open(dir);
+      try {
+        const signIn = (n: number, at: Date) =>
+          store.openSignIn({
+            lastSignInAt: at,
+            session: {
+              id: `s${n}`,
+              userId: 'user0',
+              createdAt: at,
+              notAfter: new Date(at.getTime() + 3_600_000),
+              refreshSecret: `secret${n}`,
+              firstRefreshTokenHash: hashSecret(`t${n}`),
+              maxPerUser: 5,
+            },
+            audit: {
+              id: `event${n}`,
+              at,
+              action: 'sign_in',
+              userId: 'user0',
+              actorId: 'user0',
+              ip: null,
+              data: {},
+            },
+          });
+        await signIn(1, new Date(Date.UTC(2026, 0, 1)));
+        await signIn(2, new Date(Date.UTC(2026, 2, 1)));
+        if (writtenFirst) await db.auditLog.sync();
+        assert.equal(await store.pruneAuditEvents(new Date(Date.UTC(2026, 1, 1))), 1);
+        // The journal still holds both sign-ins (never compacted here): a crash now, then a start.
+        assert.equal((await lineCount(join(dir, '.credentials.json.journal'))) > 0, true);
+        const image = await crashImage(dir);
+        const reopened = await open(image);
+        try {
+          const listed = await reopened.store.listAuditEvents({ page: 1, perPage: 10 });
+          assert.deepEqual(
+            listed.events.map((event) => event.id),
+            ['event2'],
+            `written first: ${writtenFirst}`,
+          );
+          // The next prune, with nothing older, leaves the file as it is.
+          assert.equal(await reopened.store.pruneAuditEvents(new Date(Date.UTC(2026, 1, 1))), 0);
+        } finally {
+          await reopened.db.close();
+        }
+      } finally {
+        await db.close();
+      }
+    }
+  });
+
   /** A user write the property test draws: names and addresses from small pools, so they collide. */
   const NAMES = ['ann', 'bob', 'cy', 'user0', 'user1'];
   const EMAILS = ['a@x.test', 'b@x.test', 'C@X.test', 'A@x.test', null];
@@ -211,6 +265,8 @@ describe('FileStore journal of user writes', () => {
     { arbitrary: fc.record({ op: fc.constant('signIn' as const), who }), weight: 3 },
     // The audit log writes the journaled events into its own file (its timer, or a compaction).
     fc.record({ op: fc.constant('auditWritten' as const) }),
+    // The retention prune, of the events of the commands before this one (some still only journaled).
+    fc.record({ op: fc.constant('auditPruned' as const) }),
   );
   type Command = typeof command extends fc.Arbitrary<infer C> ? C : never;
 
@@ -285,6 +341,8 @@ describe('FileStore journal of user writes', () => {
       }
       case 'auditWritten':
         return db.auditLog.sync();
+      case 'auditPruned':
+        return store.pruneAuditEvents(now);
     }
   };
 

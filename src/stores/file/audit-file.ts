@@ -41,7 +41,10 @@ interface AuditLine extends Omit<AuditEvent, 'at'> {
  * - Events recorded in the same tick go out in one write; the file is
  *   fdatasync'd before their promises resolve (acknowledged means on disk).
  * - Appends and prunes run one after another; a prune rewrites the file
- *   atomically (temp file, rename), so a reader sees it before or after.
+ *   atomically (temp file, rename), so a reader sees it before or after. The
+ *   rewritten file's first line is the prune's bound (`{"prunedBefore":...}`):
+ *   the events it removed may still be in the credentials journal, and a start
+ *   after a crash appends none dated before it.
  * - A line that is not a whole event (a crash in the middle of an append) is
  *   skipped when reading, and the next append starts on a line of its own.
  * - Listing reads the whole file: it is an admin action, and the retention
@@ -94,6 +97,11 @@ export class AuditFile {
     return { events: matching.slice(start, start + options.perPage), total: matching.length };
   }
 
+  /**
+   * Removes the events dated before `before`. The rewritten file starts with a line saying so
+   * (`{"prunedBefore":...}`, see prunedBeforeLine), in the same rename: a pruned event may still be in
+   * the credentials journal, and `restore` after a crash must not bring it back.
+   */
   prune(before: Date): Promise<number> {
     if (this.closed) return Promise.reject(new Error('the audit log is closed'));
     return this.serialized(async () => {
@@ -102,19 +110,29 @@ export class AuditFile {
       const lines = [...text.split('\n'), ...this.unwritten.map((line) => line.slice(0, -1))];
       let pruned = 0;
       let damaged = 0;
+      let prunedBefore = before.getTime();
       const kept: string[] = [];
       for (const line of lines) {
         if (line === '') continue;
-        const event = parseLine(line);
-        // Damaged lines are dropped too: they are no event, and the rewrite is the moment to clean up.
-        if (event === null) damaged++;
-        else if (event.at.getTime() < before.getTime()) pruned++;
-        else kept.push(`${line}\n`);
+        const earlierPrune = parsePrunedBefore(line);
+        // The latest bound is kept: after the clock went back, a prune's bound may be the earlier one.
+        if (earlierPrune !== null) prunedBefore = Math.max(prunedBefore, earlierPrune.getTime());
+        else {
+          const event = parseLine(line);
+          // Damaged lines are dropped too: they are no event, and the rewrite is the moment to clean up.
+          if (event === null) damaged++;
+          else if (event.at.getTime() < before.getTime()) pruned++;
+          else kept.push(`${line}\n`);
+        }
       }
       // Runs hourly: with nothing to remove, the file is left as it is rather than copied.
       if (pruned === 0 && damaged === 0) return 0;
       await this.closeHandle();
-      await writeFileAtomically(this.path, kept.join(''), AUDIT_FILE_MODE);
+      await writeFileAtomically(
+        this.path,
+        prunedBeforeLine(new Date(prunedBefore)) + kept.join(''),
+        AUDIT_FILE_MODE,
+      );
       this.unwritten = [];
       return pruned;
     });
@@ -150,10 +168,13 @@ export class AuditFile {
   restore(lines: readonly string[]): Promise<void> {
     return this.serialized(async () => {
       if (lines.length === 0) return;
-      const present = new Set((await this.readEvents()).map((event) => event.id));
+      const text = await readFile(this.path, 'utf8').catch(ifMissing(''));
+      const present = new Set(parseLines(text.split('\n')).map((event) => event.id));
+      // An event the file lacks because a prune removed it (the journal outlived the prune) stays pruned.
+      const prunedBefore = prunedBeforeOf(text);
       const missing = lines.filter((line) => {
         const event = parseLine(line);
-        return event !== null && !present.has(event.id);
+        return event !== null && !present.has(event.id) && event.at.getTime() >= prunedBefore;
       });
       this.unwritten.push(...missing);
       if (this.unwritten.length > 0) await this.appendLines([]);
@@ -264,6 +285,41 @@ export function auditLineText(event: AuditEvent): string {
     data: event.data,
   };
   return `${JSON.stringify(line)}\n`;
+}
+
+/**
+ * The line a prune starts the rewritten file with: events dated before `before` were removed. It is
+ * no event (readers skip it as they skip a damaged line) and is rewritten by the next prune.
+ */
+function prunedBeforeLine(before: Date): string {
+  return `${JSON.stringify({ prunedBefore: before.toISOString() })}\n`;
+}
+
+/** The bound of a prune's line, or null if `line` is not one. */
+function parsePrunedBefore(line: string): Date | null {
+  if (!line.startsWith('{"prunedBefore":')) return null;
+  try {
+    const value: unknown = JSON.parse(line);
+    if (!isPlainObject(value) || typeof value.prunedBefore !== 'string') return null;
+    const at = new Date(value.prunedBefore);
+    return Number.isNaN(at.getTime()) ? null : at;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The latest prune's bound in the file's text (ms; -Infinity if it was never pruned). An event dated
+ * before it that the journal holds was pruned; one recorded later with an earlier date (the clock
+ * stepped back by more than the retention) would be dropped too if a crash left it in the journal alone.
+ */
+function prunedBeforeOf(text: string): number {
+  let latest = -Infinity;
+  for (const line of text.split('\n')) {
+    const at = parsePrunedBefore(line);
+    if (at !== null) latest = Math.max(latest, at.getTime());
+  }
+  return latest;
 }
 
 /** Whether `value` (a parsed line) is an event as auditLineText writes it. */
