@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import type pg from 'pg';
+import { pino } from 'pino';
 import { poolEmptied, useFaultApp } from '../support/postgres-faults.js';
 import { realServerOnly } from '../support/postgres.js';
 
@@ -19,7 +21,24 @@ describe(
   // which on PGlite would end the one session every connection shares.
   { skip: realServerOnly() ?? false },
   () => {
-    const t = useFaultApp();
+    const logged: string[] = [];
+    const t = useFaultApp({
+      log: pino(
+        { level: 'warn' },
+        new Writable({
+          write(chunk: Buffer, _encoding, done) {
+            logged.push(
+              ...chunk
+                .toString('utf8')
+                .split('\n')
+                .filter((line) => line !== ''),
+            );
+            done();
+          },
+        }),
+      ),
+    });
+    const refusalsWarned = () => logged.filter((line) => line.includes('refuses writes')).length;
 
     /**
      * Every new session of the database starts read-only (or not), and the pool's present ones end;
@@ -125,6 +144,39 @@ describe(
       }
       const ready = await t.app.app.inject({ method: 'GET', url: '/ready' });
       assert.equal(ready.statusCode, 200, `readiness let its stale sessions go too: ${ready.body}`);
+    });
+
+    it('warns of refused writes once a minute, and again at once after the clock was set back a day', async (context) => {
+      await setReadOnly(true);
+      try {
+        const refused = async () => {
+          const response = await t.signUp('clock@acme.test');
+          assert.equal(response.statusCode, 503, response.body);
+        };
+        // The first write may meet a backend the server is still terminating (an outage, no refusal).
+        await refused();
+        // An hour on, past the warnings so far. Only Date is mocked: the pool's timers and the server
+        // run as they do.
+        const now = Date.now() + 3600_000;
+        context.mock.timers.enable({ apis: ['Date'], now });
+        const before = refusalsWarned();
+        await refused();
+        assert.equal(refusalsWarned(), before + 1, logged.join('\n'));
+        context.mock.timers.setTime(now + 30_000);
+        await refused();
+        assert.equal(refusalsWarned(), before + 1, 'not again within the minute');
+        // An NTP step back a day: the last warning is dated a day ahead. Read as "less than a minute
+        // ago", it silenced the warning for the whole day while every write was refused.
+        context.mock.timers.setTime(now - 24 * 3600 * 1000);
+        await refused();
+        assert.equal(refusalsWarned(), before + 2, logged.join('\n'));
+        context.mock.timers.setTime(now - 24 * 3600 * 1000 + 30_000);
+        await refused();
+        assert.equal(refusalsWarned(), before + 2, 'once a minute on the clock as it now runs');
+      } finally {
+        context.mock.timers.reset();
+        await setReadOnly(false);
+      }
     });
   },
 );

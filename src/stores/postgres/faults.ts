@@ -139,7 +139,8 @@ export class OutageMonitor {
   constructor(
     private readonly database: string,
     private readonly logger: OutageLogger,
-    private readonly clock: () => number = Date.now,
+    // Read through the global Date each time (not Date.now kept at construction): a test that mocks Date moves it.
+    private readonly clock: () => number = () => Date.now(),
   ) {}
 
   /** True between the first fault of an outage and the next successful connection. */
@@ -187,7 +188,9 @@ export class OutageMonitor {
   ): void {
     const now = this.clock();
     const last = this.lastWarned.get(kind);
-    if (last !== undefined && now - last < 60_000) return;
+    // The time since the last warning is taken either way: after the clock was set back, `now - last`
+    // is negative, and read as "less than a minute" it would silence the warning for the whole jump.
+    if (last !== undefined && Math.abs(now - last) < 60_000) return;
     this.lastWarned.set(kind, now);
     this.logger.warn(message, error);
   }
@@ -211,7 +214,8 @@ export class OutageMonitor {
 
   connected(): void {
     if (this.since === null) return;
-    const seconds = ((this.clock() - this.since) / 1000).toFixed(1);
+    // A clock set back during the outage would make it last a negative time: say 0 then.
+    const seconds = (Math.max(this.clock() - this.since, 0) / 1000).toFixed(1);
     this.since = null;
     // A warning, as the outage's own line is: whoever reads one at level warn must also see it end.
     this.logger.warn(
