@@ -6,7 +6,7 @@ import { loadConfigWithSources } from '../config/load.js';
 import type { Config, FileStoreConfig, PostgresStoreConfig } from '../config/schema.js';
 import { formatProblem } from '../config/setup-policy.js';
 import { instanceLockPath } from '../stores/file/file-database.js';
-import { InstanceLock } from '../stores/file/instance-lock.js';
+import { InstanceLock, InstanceLockedError } from '../stores/file/instance-lock.js';
 import { CliError, EXIT_FAILURE } from './errors.js';
 import { addConfigOptions, loadOptionsOf, type ConfigFlags } from './config-options.js';
 
@@ -58,15 +58,38 @@ async function fileStoreChecks(store: FileStoreConfig): Promise<Check[]> {
     }
   }
   // The lock says whether a server runs on these files; a doctor never waits for it nor keeps it.
+  const lockPath = instanceLockPath(store.dataFile);
   try {
-    const lock = await InstanceLock.acquire(instanceLockPath(store.dataFile), store.dataFile);
+    const lock = await InstanceLock.acquire(lockPath, store.dataFile);
     await lock.release();
     checks.push({ name: 'instance lock', status: 'ok', detail: 'no restauth is running on these files' });
   } catch (error) {
-    const locked = (error as NodeJS.ErrnoException).code === 'ELOCKED';
-    checks.push({ name: 'instance lock', status: locked ? 'ok' : 'fail', detail: message(error) });
+    checks.push(
+      error instanceof InstanceLockedError
+        ? { name: 'instance lock', status: 'ok', detail: lockHeldDetail(error) }
+        : {
+            name: 'instance lock',
+            status: 'fail',
+            detail:
+              `cannot take ${lockPath}, which restauth takes at every start (${message(error)}): ` +
+              'run the doctor as the user restauth runs as; that user needs write access to the folder',
+          },
+    );
   }
   return checks;
+}
+
+/**
+ * A held lock is what a serving instance looks like (ok), but the instance's own message says "stop
+ * it first", which is advice for a second server, not for a check: say what it means and when to act.
+ */
+function lockHeldDetail(error: InstanceLockedError): string {
+  const owner = error.owner === null ? '' : ` (pid ${error.owner}, as its own PID namespace numbers it)`;
+  return (
+    `${error.guardedFile} is in use by a running restauth${owner}: nothing to do while it serves; ` +
+    'stop it before `restauth users` or another `restauth serve` on these files. ' +
+    `If none should be running, \`fuser -v ${error.lockPath}\` names the process holding the lock`
+  );
 }
 
 async function postgresChecks(store: PostgresStoreConfig, config: Config): Promise<Check[]> {

@@ -47,10 +47,12 @@ describe('restauth doctor', () => {
         checks.filter((check) => check.status !== 'ok'),
         [],
       );
-      assert.match(
-        find('instance lock')[0]?.detail ?? '',
-        new RegExp(`in use by another restauth \\(pid ${running.child.pid}\\b`),
-      );
+      // Not the second server's "stop it first": what the held lock means, and when to act on it.
+      const lock = find('instance lock')[0]?.detail ?? '';
+      assert.match(lock, new RegExp(`in use by a running restauth \\(pid ${running.child.pid}\\b`));
+      assert.match(lock, /nothing to do while it serves; stop it before `restauth users`/);
+      assert.match(lock, /`fuser -v .*\.db\.json\.lock` names the process holding the lock/);
+      assert.doesNotMatch(lock, /stop it first/);
       assert.match(find('mail')[0]?.detail ?? '', /answers/);
       const text = await runCli(dir, ['doctor'], ENV);
       assert.equal(text.code, 0);

@@ -24,12 +24,7 @@ export class InstanceLock {
     try {
       if (!tryLock(handle.fd)) {
         const owner = (await handle.readFile('utf8')).trim();
-        const error = new Error(
-          `${guardedFile} is in use by another restauth${owner ? ` (pid ${owner}, as its own PID namespace numbers it)` : ''}; ` +
-            `stop it first (the lock on ${lockPath} is held by a running process)`,
-        ) as NodeJS.ErrnoException;
-        error.code = 'ELOCKED';
-        throw error;
+        throw new InstanceLockedError(guardedFile, lockPath, owner === '' ? null : owner);
       }
       await handle.truncate(0);
       await handle.write(`${process.pid}\n`, 0);
@@ -43,5 +38,22 @@ export class InstanceLock {
   /** Closing the file releases the lock (the file stays: see above). */
   async release(): Promise<void> {
     await this.handle.close();
+  }
+}
+
+/** The lock is held: another process (a running restauth) has these files. */
+export class InstanceLockedError extends Error {
+  readonly code = 'ELOCKED';
+
+  constructor(
+    readonly guardedFile: string,
+    readonly lockPath: string,
+    /** The pid the holder wrote, as its own PID namespace numbers it (null if it wrote none yet). */
+    readonly owner: string | null,
+  ) {
+    super(
+      `${guardedFile} is in use by another restauth${owner === null ? '' : ` (pid ${owner}, as its own PID namespace numbers it)`}; ` +
+        `stop it first (the lock on ${lockPath} is held by a running process)`,
+    );
   }
 }
