@@ -41,6 +41,15 @@ const CHANGE_CONFIRMED = 'email_change_confirmed';
  * following it retires them.
  */
 const RETIRES_CREDENTIALS = 'retiresCredentials';
+/**
+ * Marks an unconfirmed account that a second sign-up named: whichever of its confirmations is
+ * followed next retires its password and sessions, not only the one mailed for that sign-up. Within
+ * the resend interval the second sign-up mails nothing (throttled), and the only mail in the owner's
+ * inbox is the one the first sign-up asked for; a resend later mails one that says nothing either.
+ * Kept until a confirmation spends it (CONTESTED_LIFETIME_MS bounds a never-confirmed account's).
+ */
+const CONTESTED_SIGN_UP = 'sign_up_contested';
+const CONTESTED_LIFETIME_MS = 365 * 86_400_000;
 /** The purpose of a reauthentication code: never spent by /verify (not in PURPOSES). */
 const REAUTHENTICATION = 'reauthentication';
 /** A mailed code's form: a link token (43 characters of base64url) never has it. */
@@ -91,6 +100,7 @@ export class EmailFlows {
     if (user.email === null || user.emailConfirmedAt !== null) return;
     const recipient = { ...user, email: user.email };
     if (pkce) await this.deps.pkce.start(user.id, 'signup', pkce);
+    if (asked === 'by another sign-up') await this.markContested(user.id);
     await this.deps.oneTimeTokens.issue(
       user.id,
       user.email,
@@ -338,8 +348,10 @@ export class EmailFlows {
     if (!user) throw new AuthError('otp_expired');
     if (type === 'email_change') return this.confirmEmailChange(user, consumed, now);
     if (type === 'recovery') return { status: 'verified', type, user };
-    const holder =
-      consumed.data[RETIRES_CREDENTIALS] === true ? await this.retireCredentials(user, now) : user;
+    // Both are asked: a contested mark is spent by the confirmation that finds it, flagged or not.
+    const contested = await this.spendContestedMark(user, now);
+    const retires = consumed.data[RETIRES_CREDENTIALS] === true || contested;
+    const holder = retires ? await this.retireCredentials(user, now) : user;
     return { status: 'verified', type, user: await this.confirmEmail(holder, now) };
   }
 
@@ -397,6 +409,28 @@ export class EmailFlows {
     return this.deps.oneTimeTokens.consumeCode(checkEmail(secret.email), secret.code, PURPOSES[type], now);
   }
 
+  /** Marks the account contested (see CONTESTED_SIGN_UP); a later sign-up's mark replaces the earlier. */
+  private async markContested(userId: string): Promise<void> {
+    const now = this.deps.clock();
+    await this.deps.store.createOneTimeToken({
+      hash: contestedMark(userId),
+      codeHash: null,
+      userId,
+      purpose: CONTESTED_SIGN_UP,
+      createdAt: now,
+      expiresAt: new Date(now.getTime() + CONTESTED_LIFETIME_MS),
+      data: {},
+    });
+  }
+
+  /** Whether a second sign-up named this unconfirmed account; the mark is spent by asking. */
+  private async spendContestedMark(user: User, now: Date): Promise<boolean> {
+    if (user.emailConfirmedAt !== null) return false;
+    return (
+      (await this.deps.store.consumeOneTimeToken(contestedMark(user.id), CONTESTED_SIGN_UP, now)) !== null
+    );
+  }
+
   /**
    * Ends what an unconfirmed account held before its address was proven: its password (replaced by
    * one nobody knows) and every session. The follower of a confirmation another sign-up asked for
@@ -451,4 +485,9 @@ export class EmailFlows {
     });
     return { status: 'verified', type: 'email_change', user: changed };
   }
+}
+
+/** The stored key of an account's contested mark: one per account, found without a secret. */
+function contestedMark(userId: string): string {
+  return hashSecret(`${userId}\n${CONTESTED_SIGN_UP}`);
 }

@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { TestApp } from '../support/app.js';
+import { secretsOf, startMailingApp, stopMailingApp } from '../support/gotrue.js';
+import { suiteStore } from '../support/postgres.js';
+import type { SinkMail, SmtpSink } from '../support/smtp-sink.js';
+
+/**
+ * A squatter signs up with the victim's address (unconfirmed); the victim signs up within the
+ * resend interval (60 s). The address is taken, so the look-alike answer comes and the confirmation
+ * is asked again, but throttled: no mail goes out, and the only mail in the victim's inbox is the
+ * one the squatter's sign-up asked for. Following it kept the squatter's password in the account
+ * the victim then used. A second sign-up now marks the account: whichever confirmation is followed
+ * next (that earlier mail, or one a resend mails later) retires the password from before.
+ */
+
+const VICTIM_PASSWORD = 'victim passphrase';
+const SQUATTER_PASSWORD = 'squatter passphrase';
+
+for (const storeKind of ['file', 'postgres'] as const) {
+  describe(`a second sign-up within the resend interval, where a squatter holds the address (${storeKind} store)`, () => {
+    let t: TestApp;
+    let sink: SmtpSink;
+    let store: Awaited<ReturnType<typeof suiteStore>>;
+
+    before(async () => {
+      store = await suiteStore(storeKind);
+      ({ t, sink } = await startMailingApp({ ...store.config, dialects: { gotrue: {} } }));
+    });
+    after(async () => {
+      await stopMailingApp(t, sink);
+      await store.drop();
+    });
+
+    const post = (url: string, payload: Record<string, unknown>) =>
+      t.app.inject({ method: 'POST', url, payload });
+    const signUp = async (email: string, password: string) => {
+      const answer = await post('/auth/v1/signup', { email, password });
+      assert.equal(answer.statusCode, 200, answer.body);
+    };
+    const follow = async (mail: SinkMail) => {
+      const token = new URL(secretsOf(mail).link).searchParams.get('token');
+      const verified = await post('/auth/v1/verify', { type: 'signup', token_hash: token });
+      assert.equal(verified.statusCode, 200, verified.body);
+    };
+    const signIn = (email: string, password: string) =>
+      post('/auth/v1/token?grant_type=password', { email, password });
+    const mailsTo = (email: string) => sink.mails.filter((m) => m.to === email);
+
+    it("the squatter's confirmation, followed by the owner, retires the squatter's password", async () => {
+      await signUp('owner@acme.test', SQUATTER_PASSWORD);
+      const squattersMail = await sink.waitForMail((m) => m.to === 'owner@acme.test', 5000);
+      t.advance(10_000);
+      await signUp('owner@acme.test', VICTIM_PASSWORD);
+      await t.services.idle();
+      // Throttled: the owner's sign-up mailed nothing more (no mail bombing through sign-ups).
+      assert.equal(mailsTo('owner@acme.test').length, 1);
+
+      await follow(squattersMail);
+      const squatter = await signIn('owner@acme.test', SQUATTER_PASSWORD);
+      assert.equal(squatter.statusCode, 400, `the squatter's password: ${squatter.body}`);
+      assert.equal(squatter.json<{ error_code: string }>().error_code, 'invalid_credentials');
+    });
+
+    it('a confirmation resent after the interval retires it too', async () => {
+      await signUp('later@acme.test', SQUATTER_PASSWORD);
+      await sink.waitForMail((m) => m.to === 'later@acme.test', 5000);
+      t.advance(10_000);
+      await signUp('later@acme.test', VICTIM_PASSWORD);
+      await t.services.idle();
+      t.advance(61_000);
+      const resent = await post('/auth/v1/resend', { type: 'signup', email: 'later@acme.test' });
+      assert.equal(resent.statusCode, 200, resent.body);
+      const resentMail = await sink.waitForMail(
+        (m) => m.to === 'later@acme.test' && mailsTo('later@acme.test').indexOf(m) === 1,
+        5000,
+      );
+      await follow(resentMail);
+      const squatter = await signIn('later@acme.test', SQUATTER_PASSWORD);
+      assert.equal(squatter.statusCode, 400, `the squatter's password: ${squatter.body}`);
+    });
+
+    it('a sign-up nobody contested keeps its password once confirmed', async () => {
+      await signUp('alone@acme.test', VICTIM_PASSWORD);
+      await follow(await sink.waitForMail((m) => m.to === 'alone@acme.test', 5000));
+      const owner = await signIn('alone@acme.test', VICTIM_PASSWORD);
+      assert.equal(owner.statusCode, 200, owner.body);
+    });
+  });
+}
