@@ -36,7 +36,6 @@ const errorRegistry = {
     message: 'Unverified email with the provider. A confirmation email has been sent to your email',
   },
   signup_disabled: { status: 422, message: 'Signups not allowed for this instance' },
-  email_address_not_authorized: { status: 400, message: 'Email address not authorized' },
   bad_redirect: { status: 400, message: 'redirect_to is not an allowed address' },
   identity_already_exists: { status: 422, message: 'Identity is already linked to another user' },
   identity_not_found: { status: 404, message: 'Identity does not exist' },
@@ -51,7 +50,6 @@ const errorRegistry = {
   reauthentication_needed: { status: 400, message: 'Password update requires reauthentication' },
   reauthentication_not_valid: { status: 422, message: 'Nonce has expired or is invalid' },
   anonymous_provider_disabled: { status: 422, message: 'Anonymous sign-ins are disabled' },
-  not_supported: { status: 400, message: 'Not supported by this server' },
   email_not_confirmed: { status: 400, message: 'Email not confirmed' },
   forbidden: { status: 403, message: 'Forbidden' },
   // GoTrue answers a banned user's sign-in 400 and anything else 403 (the sign-in passes status 400).

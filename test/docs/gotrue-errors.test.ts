@@ -13,15 +13,10 @@ const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
 
 /**
  * Registered codes no part behind the GoTrue dialect throws (core, its routes, the stores): the data
- * API's own refusals, and codes nothing throws. Checked below against the sources, so a code that
+ * API's own refusals. Checked below against the sources, so a code that
  * starts being thrown there leaves this list and must be documented.
  */
-const NOT_ANSWERED_BY_GOTRUE: readonly ErrorCode[] = [
-  'method_not_allowed',
-  'conflict',
-  'not_supported',
-  'email_address_not_authorized',
-];
+const NOT_ANSWERED_BY_GOTRUE: readonly ErrorCode[] = ['method_not_allowed', 'conflict'];
 
 /** Where an error the GoTrue dialect answers can be thrown. */
 const GOTRUE_SOURCES = ['core', 'http/dialects/gotrue', 'http/errors.ts', 'stores', 'mail'];
