@@ -1,11 +1,13 @@
 /**
  * Preloaded by the footprint bench into every server it starts, restauth and
- * json-server alike (`node --expose-gc --import <this file>`): on SIGUSR2 it
+ * json-server alike (`node --expose-gc --import <this file>`): on SIGWINCH it
  * runs full collections and writes one line to stderr, `footprint-probe `
  * and a JSON object of the heap and RSS left. The RSS a second after start
  * holds whatever garbage V8's last collection left (at 50,000 users it swung
  * by 130 MiB for the same live heap); what survives a full collection does not.
  * Plain ESM without tsx: it runs inside the built server and json-server.
+ * SIGWINCH (a terminal resized), which neither server acts on and Node ignores
+ * by default: restauth stops on SIGUSR2, as on SIGTERM.
  */
 import { readFileSync } from 'node:fs';
 import process from 'node:process';
@@ -13,7 +15,7 @@ import { getHeapStatistics } from 'node:v8';
 
 const MiB = 1024 * 1024;
 
-process.on('SIGUSR2', () => {
+process.on('SIGWINCH', () => {
   // Twice: objects whose finalizers or weak callbacks ran in the first are freed by the second.
   globalThis.gc();
   globalThis.gc();

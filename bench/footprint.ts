@@ -123,7 +123,7 @@ async function measure(target: Target, files: Record<string, string>) {
       const status = await readFile(`/proc/${child.pid}/status`, 'utf8');
       const rssMiB = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)![1]) / 1024;
       const collected = new Promise<Collected>((resolve) => (reported = resolve));
-      child.kill('SIGUSR2');
+      child.kill('SIGWINCH');
       return { startMs: listening, rssMiB, collected: await collected };
     } finally {
       await stopProcess(child);

@@ -37,6 +37,8 @@ async function serve(dataFile: string | undefined, options: ConfigFlags): Promis
   } catch (error) {
     throw explainStartFailure(error, config);
   }
+  // Before the line that says it is up: whoever waits for that line (a supervisor, a test) may signal at once.
+  closeOnSignals(server);
   console.log(`restauth listening on ${server.url}`);
   const { documents } = server;
   if (documents !== null) {
@@ -47,7 +49,6 @@ async function serve(dataFile: string | undefined, options: ConfigFlags): Promis
       (line) => console.log(line),
     );
   }
-  closeOnSignals(server);
 }
 
 function explainStartFailure(error: unknown, config: Config): unknown {
@@ -73,9 +74,16 @@ function explainStartFailure(error: unknown, config: Config): unknown {
 }
 
 /**
- * SIGINT/SIGTERM/SIGHUP: stop accepting, finish in-flight requests and writes, exit. A second signal exits
- * at once. SIGHUP (the terminal or ssh session closed) ended the process mid-request by Node's default,
- * which does not keep nohup's "ignored"; the configuration is read once, so there is nothing to reload.
+ * SIGINT/SIGTERM/SIGHUP/SIGUSR2: stop accepting, finish in-flight requests and writes, exit. A second
+ * signal exits at once. SIGHUP (the terminal or ssh session closed) and SIGUSR2 (what nodemon and
+ * other restarters send) ended the process mid-request by Node's default, which does not keep nohup's
+ * "ignored"; the configuration is read once, so there is nothing to reload.
+ *
+ * SIGUSR1 is logged and otherwise ignored: by Node's default it opens the inspector on 127.0.0.1:9229,
+ * where any local user (not only restauth's, who sent the signal) could run code in the server; an
+ * operator used to daemons that reopen their logs on SIGUSR1 would open it unknowingly. A listener
+ * keeps Node from opening it (Node 20; `--disable-sigusr1` exists only from 22.14); `--inspect` at
+ * start still does.
  */
 function closeOnSignals(server: { close(): Promise<void> }): void {
   let closing = false;
@@ -91,7 +99,10 @@ function closeOnSignals(server: { close(): Promise<void> }): void {
       },
     );
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  process.on('SIGHUP', onSignal);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGUSR2'] as const) process.on(signal, onSignal);
+  process.on('SIGUSR1', () =>
+    console.error(
+      'restauth: SIGUSR1 received and ignored (no inspector; start node with --inspect to debug)',
+    ),
+  );
 }

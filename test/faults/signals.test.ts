@@ -11,7 +11,10 @@ import { runRestauth, spawnRestauth } from '../support/process.js';
  * keep nohup's "ignored": its default ends the process at once, cutting the
  * requests being handled and leaving the journals unfolded. restauth reads
  * its configuration once, so there is nothing to reload: SIGHUP stops it as
- * SIGTERM and SIGINT do, finishing what it is doing.
+ * SIGTERM and SIGINT do, finishing what it is doing. SIGUSR2, which nodemon
+ * and other restarters send, ended it at once too by Node's default: it stops
+ * gracefully alike. SIGUSR1 opened Node's inspector on 127.0.0.1:9229, where
+ * any local user could run code in the server: restauth ignores it.
  */
 describe('signals (the real CLI, file store)', () => {
   const dirs: string[] = [];
@@ -19,7 +22,7 @@ describe('signals (the real CLI, file store)', () => {
     for (const dir of dirs) await rm(dir, { recursive: true, force: true });
   });
 
-  for (const signal of ['SIGHUP', 'SIGINT'] as const) {
+  for (const signal of ['SIGHUP', 'SIGINT', 'SIGUSR2'] as const) {
     it(
       `${signal} stops gracefully: exit 0, the sign-up's journaled entries folded into credentials.json`,
       // A guard against a hang only: a CLI start through tsx on a loaded machine can take long.
@@ -51,4 +54,40 @@ describe('signals (the real CLI, file store)', () => {
       },
     );
   }
+
+  it(
+    'SIGUSR1 opens no inspector and stops nothing: the server answers after it',
+    { timeout: 300_000 },
+    async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'restauth-signals-'));
+      dirs.push(dir);
+      assert.equal((await runRestauth(dir, ['init'], {})).code, 0);
+      const server = await spawnRestauth(dir);
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+        server.child.once('exit', (code, signal) => resolve({ code, signal })),
+      );
+      try {
+        // Either line ends the wait: restauth's own, or Node's once its inspector listens (or failed to,
+        // its port taken by another process on this machine).
+        const answered = /SIGUSR1 received and ignored|Debugger listening|Starting inspector/u;
+        const seen = new Promise<void>((resolve) => {
+          const onData = () => {
+            if (!answered.test(server.output())) return;
+            server.child.stderr?.off('data', onData);
+            resolve();
+          };
+          server.child.stderr?.on('data', onData);
+        });
+        server.child.kill('SIGUSR1');
+        await seen;
+        assert.doesNotMatch(server.output(), /Debugger listening|Starting inspector/u);
+        const health = await fetch(`${server.url}/health`);
+        assert.equal(health.status, 200);
+      } finally {
+        server.child.kill('SIGTERM');
+      }
+      const { code, signal: killedBy } = await exited;
+      assert.deepEqual({ code, killedBy }, { code: 0, killedBy: null }, server.output());
+    },
+  );
 });
