@@ -16,6 +16,8 @@ const fixture = () =>
     users: [
       { id: 'alice', password: 'should-never-leak' },
       { id: 'dave', password: 'aaa-also-hidden' },
+      // bob owns records, so his name is taken until he exists: he is a user by hand too.
+      { id: 'bob' },
     ],
     ...Object.fromEntries(
       RULES.map((rule) => [
@@ -59,9 +61,11 @@ describe('data API access rules', () => {
       },
       files: { 'db.json': fixture() },
     });
-    // alice exists in db.json by hand, without credentials: give her some through the API.
-    await t.services.store.replacePasswordHash('alice', await t.services.hasher.hash('alice-pw'), null);
-    for (const name of ['bob', 'carol']) {
+    // alice and bob exist in db.json by hand, without credentials: give them some through the API.
+    for (const name of ['alice', 'bob']) {
+      await t.services.store.replacePasswordHash(name, await t.services.hasher.hash(`${name}-pw`), null);
+    }
+    for (const name of ['carol']) {
       const res = await send('POST', '/auth/register', null, { username: name, password: `${name}-pw` });
       assert.equal(res.status, 200, res.body);
     }

@@ -120,7 +120,11 @@ describe('data API: generated hostile requests', () => {
       config: { auth: { passwordSalt: 4 }, rules: { posts: 664, comments: 640, profile: 660 } },
       files: {
         'db.json': JSON.stringify({
-          users: [],
+          // Without credentials yet: a name records already name as owner cannot be registered.
+          users: [
+            { id: 'alice', bio: 'alice bio' },
+            { id: 'bob', bio: 'bob bio' },
+          ],
           posts: [
             { id: 1, title: 'alice post', views: 1, userId: 'alice', author: { name: 'a' } },
             { id: 2, title: 'bob post', views: 2, userId: 'bob' },
@@ -134,10 +138,12 @@ describe('data API: generated hostile requests', () => {
       },
     });
     for (const name of ['alice', 'bob']) {
+      const password = `${name}-password-123`;
+      await t.services.store.replacePasswordHash(name, await t.services.hasher.hash(password), null);
       const res = await t.app.inject({
         method: 'POST',
-        url: '/auth/register',
-        payload: { username: name, password: `${name}-password-123`, bio: `${name} bio` },
+        url: '/auth/login',
+        payload: { username: name, password },
       });
       assert.equal(res.statusCode, 200, res.body);
       tokens[name] = res.json().access_token;

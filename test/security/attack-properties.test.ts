@@ -479,10 +479,12 @@ const setups: Setup[] = [
       t: await createTestApp({
         format: 'json-data-server',
         config: { auth: { passwordSalt: 4 } },
-        files: { 'db.json': JSON.stringify({ users: [], posts: [{ id: 1, title: 'a', userId: 'victim' }] }) },
+        files: { 'db.json': JSON.stringify({ users: [], posts: [] }) },
       }),
       drop: async () => {},
     }),
+    // Written by the victim once signed up: a name records already name as owner cannot be registered.
+    owned: ['posts'],
   },
   {
     name: "json-server-auth's dialect with a guard of every kind",
@@ -507,12 +509,14 @@ const setups: Setup[] = [
         },
         files: {
           'db.json': JSON.stringify({
+            // The victim's own records are written by the victim once signed up (owned, below): a name
+            // records already name as owner cannot be registered.
             users: [],
-            secrets: [{ id: 1, text: 'a', userId: 'victim' }],
-            notes: [{ id: 1, text: 'a', userId: 'victim' }],
-            posts: [{ id: 1, title: 'a', userId: 'victim' }],
-            messages: [{ id: 1, text: 'a', userId: 'victim' }],
-            comments: [{ id: 1, body: 'a', postId: 1, userId: 'victim' }],
+            secrets: [],
+            notes: [],
+            posts: [],
+            messages: [],
+            comments: [{ id: 1, body: 'a', postId: 1 }],
           }),
         },
       }),

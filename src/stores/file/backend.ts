@@ -14,7 +14,10 @@ import { fileReadiness } from './readiness.js';
  * (SessionManager.pruneEnded), so it has no upkeep of its own.
  */
 export async function openFileBackend(
-  config: Pick<Config, 'stateDir'> & { store: FileStoreConfig; data?: Pick<Config['data'], 'watch'> },
+  config: Pick<Config, 'stateDir'> & {
+    store: FileStoreConfig;
+    data?: Pick<Config['data'], 'watch' | 'ownerProp'>;
+  },
   logger: BackendLogger,
 ): Promise<Backend> {
   const files = config.store;
@@ -22,6 +25,8 @@ export async function openFileBackend(
     outboxFile: join(config.stateDir, 'mail-queue.json'),
     // json-server's --watch: db.json edited while restauth runs is applied.
     adoptEdits: config.data?.watch ?? false,
+    // The data API's owners: a user name its records name is taken (FileStore.createUser).
+    ...(config.data ? { ownerProp: config.data.ownerProp } : {}),
   });
   if (!outbox) throw new Error('the file store opened without its mail queue');
   return {

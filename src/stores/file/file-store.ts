@@ -50,6 +50,7 @@ import {
 } from './credentials-sessions.js';
 import type { Documents, FileDatabase, JsonDocument } from './file-database.js';
 import type { FileMailQueue, MailHold } from './outbox.js';
+import { ownsRecords } from './owned-records.js';
 import {
   normalizeCredentials,
   userRecord,
@@ -64,6 +65,8 @@ type UserRecord = Record<string, unknown>;
 export interface FileStoreOptions {
   usersProp: string;
   userIdProp: string;
+  /** The data API's owner property (data.ownerProp): an id a record names as its owner is taken. */
+  ownerProp?: string;
   /**
    * The backend's mail queue, where a token's mails and the welcome mail are
    * written with what they belong to (see FileMailQueue.hold). Without one the
@@ -153,9 +156,12 @@ export class FileStore implements Store {
 
   async createUser(input: NewUser, passwordHash: string | null, writes: SignUpWrites = {}): Promise<User> {
     const now = new Date().toISOString();
-    const id = input.id ?? input.username ?? randomUUID();
+    const chosenId = input.id ?? input.username;
+    const id = chosenId ?? randomUUID();
     const welcome = await this.holdWelcome(writes.mails ?? [], { user: id, createdAt: now });
-    return this.withHeldMails(welcome, () => this.writeUser(input, passwordHash, writes, id, now));
+    return this.withHeldMails(welcome, () =>
+      this.writeUser(input, passwordHash, writes, { id, chosen: chosenId !== null }, now),
+    );
   }
 
   /**
@@ -207,7 +213,7 @@ export class FileStore implements Store {
     input: NewUser,
     passwordHash: string | null,
     writes: SignUpWrites,
-    id: string,
+    { id, chosen: chosenId }: { id: string; chosen: boolean },
     now: string,
   ): Promise<User> {
     // Journaled: the user's db.json record and its credentials.json entries are a few lines in the
@@ -216,6 +222,12 @@ export class FileStore implements Store {
       const index = this.index(docs);
       if (index.byId.has(id) || (input.username !== null && index.byUsername.has(loginKey(input.username)))) {
         throw new AuthError('user_already_exists');
+      }
+      // A chosen id (a user name) that records name as their owner would make them the new user's;
+      // a generated one names nothing yet.
+      if (chosenId && this.options.ownerProp !== undefined) {
+        const props = { ownerProp: this.options.ownerProp, usersProp: this.options.usersProp };
+        if (ownsRecords(docs.data, props, id)) throw new AuthError('user_already_exists');
       }
       if (input.email !== null && index.byEmail.has(loginKey(input.email)))
         throw new AuthError('email_exists');

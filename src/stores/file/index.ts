@@ -31,7 +31,7 @@ export { FileStore } from './file-store.js';
 export async function openFileStore(
   config: FileStoreConfig,
   logger?: FileDatabaseLogger,
-  options: { outboxFile?: string; adoptEdits?: boolean } = {},
+  options: { outboxFile?: string; adoptEdits?: boolean; ownerProp?: string } = {},
 ): Promise<{ db: FileDatabase; store: FileStore; outbox: FileMailQueue | null }> {
   await refuseHalfAStore({ ...config, auditFile: auditFilePath(config.credentialsFile) });
   // The folders the store writes in: the two files', the audit log's (the credentials'), the mail queue's.
@@ -81,6 +81,7 @@ export async function openFileStore(
     const store = new FileStore(db, {
       usersProp: config.usersProp,
       userIdProp: config.userIdProp,
+      ...(options.ownerProp !== undefined ? { ownerProp: options.ownerProp } : {}),
       storage,
       ...(outbox ? { outbox } : {}),
       ...(logger ? { logger } : {}),
