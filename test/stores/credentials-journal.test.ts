@@ -5,8 +5,14 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { hashSecret } from '../../src/core/secrets.js';
 import type { NewSession } from '../../src/core/ports/store.js';
+import { credentialsText } from '../../src/stores/file/credentials-dates.js';
 import { FileDatabase, FileStore } from '../../src/stores/file/index.js';
 import { durableCredentials } from '../support/durable.js';
+
+/** The in-memory credentials as credentials.json holds them (dates as ISO strings: credentials-dates.ts). */
+function asWritten(credentials: Record<string, unknown>): unknown {
+  return JSON.parse(credentialsText(credentials));
+}
 
 /** credentials.json as a restart would read it (file plus journal), as plain JSON. */
 const durable = async (credentialsFile: string) =>
@@ -157,7 +163,7 @@ describe('FileDatabase journal of credentials writes', () => {
     await store.rotateRefreshToken(hashSecret('first-replayed'), hashSecret('rotated'), now);
     await store.revokeUserSessions('user2', null, 'logout', now);
     await store.updateUser('user0', { lastSignInAt: now });
-    const memory = JSON.parse(JSON.stringify(db.credentials)) as unknown;
+    const memory = asWritten(db.credentials);
     // What a SIGKILL leaves now (every change is acknowledged, none compacted): a copy of the folder.
     const image = await mkdtemp(join(root, 'image-'));
     for (const name of await readdir(f.dir))
@@ -171,7 +177,7 @@ describe('FileDatabase journal of credentials writes', () => {
     };
     const reopened = await open(copy);
     try {
-      assert.deepEqual(JSON.parse(JSON.stringify(reopened.db.credentials)), memory);
+      assert.deepEqual(asWritten(reopened.db.credentials), memory);
       assert.deepEqual(
         JSON.parse(await readFile(copy.credentialsFile, 'utf8')),
         memory,
@@ -252,7 +258,7 @@ describe('FileDatabase journal of credentials writes', () => {
       await store.changePassword('user3', 'new-hash', null, now);
       await store.deleteUser('user1');
       await store.pruneSessions(new Date(now.getTime() + 1));
-      const memory = JSON.parse(JSON.stringify(db.credentials)) as unknown;
+      const memory = asWritten(db.credentials);
       assert.deepEqual(await durable(f.credentialsFile), memory);
     } finally {
       await db.close();
@@ -284,7 +290,7 @@ describe('FileDatabase journal of credentials writes', () => {
       assert.ok(Object.hasOwn(onDisk.sessions, 's0'));
       assert.ok((await stat(f.journal)).size < fileSize, 'the journal started over');
       assert.equal(((await stat(f.credentialsFile)).mode & 0o777).toString(8), '600');
-      assert.deepEqual(await durable(f.credentialsFile), JSON.parse(JSON.stringify(db.credentials)));
+      assert.deepEqual(await durable(f.credentialsFile), asWritten(db.credentials));
     } finally {
       await db.close();
     }

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AuditEvent } from '../../src/core/ports/store.js';
 import { AuditFile, auditFilePath } from '../../src/stores/file/audit-file.js';
+import { credentialsFromDisk, credentialsText } from '../../src/stores/file/credentials-dates.js';
 import { CredentialsJournal, credentialsJournalPathFor } from '../../src/stores/file/credentials-journal.js';
 import type { Journal } from '../../src/stores/file/journal.js';
 import { journalPathFor, RecordJournal } from '../../src/stores/file/record-journal.js';
@@ -18,12 +19,17 @@ async function durable(
   file: string,
   journalPath: string,
   journalAt: (path: string, dir: string) => Journal<unknown>,
+  asStored: {
+    read(doc: Record<string, unknown>): void;
+    text(doc: Record<string, unknown>): string;
+  } | null = null,
 ): Promise<Record<string, unknown>> {
   const journalText = await readFile(journalPath, 'utf8').catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return '';
     throw error;
   });
   const doc = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+  asStored?.read(doc);
   const dir = await mkdtemp(join(tmpdir(), 'restauth-durable-'));
   try {
     await writeFile(join(dir, 'journal'), journalText);
@@ -31,7 +37,7 @@ async function durable(
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-  return doc;
+  return asStored === null ? doc : (JSON.parse(asStored.text(doc)) as Record<string, unknown>);
 }
 
 /** What is durable of a db.json: the file plus its journal of record writes. */
@@ -39,13 +45,17 @@ export function durableData(dataFile: string): Promise<Record<string, unknown>> 
   return durable(dataFile, journalPathFor(dataFile), (path) => new RecordJournal(path) as Journal<unknown>);
 }
 
-/** What is durable of a credentials.json: the file plus its journal, as a restart would read them. */
+/**
+ * What is durable of a credentials.json: the file plus its journal, as a restart would read them and
+ * write them back (its dates as the file has them, not as numbers: see credentials-dates.ts).
+ */
 export function durableCredentials(credentialsFile: string): Promise<Record<string, unknown>> {
   return durable(
     credentialsFile,
     credentialsJournalPathFor(credentialsFile),
     // The journal's audit events go to a throwaway audit log (durableAudit reads them).
     (path, dir) => new CredentialsJournal(path, new AuditFile(join(dir, 'audit.jsonl'))) as Journal<unknown>,
+    { read: credentialsFromDisk, text: credentialsText },
   );
 }
 

@@ -1,6 +1,7 @@
 import { basename, dirname, join } from 'node:path';
 import type { AuditEvent } from '../../core/ports/store.js';
 import { auditLineText, isAuditLine, type AuditFile } from './audit-file.js';
+import { entryFromDisk, entryToDisk } from './credentials-dates.js';
 import { Journal, type JsonObject, type Replayer } from './journal.js';
 import { normalizeCredentials, type CredentialsDocument } from './records.js';
 
@@ -80,14 +81,15 @@ export class CredentialChanges {
     return this.audited.map((line) => `${AUDIT_LINE_START}${line.slice(0, -1)}}\n`);
   }
 
-  /** The journal lines of the reported changes, read from `doc` as it is now. */
+  /** The journal lines of the reported changes, read from `doc` as it is now (dates as the file has them). */
   lines(doc: CredentialsDocument): string[] {
     const lines: string[] = [];
     const add = (change: CredentialsChange) => lines.push(`${JSON.stringify(change)}\n`);
     for (const [map, keys] of this.entries) {
       const entries: Record<string, unknown> = doc[map];
       for (const key of keys) {
-        if (Object.hasOwn(entries, key)) add({ op: 'put', map, key, value: entries[key] as JsonObject });
+        if (Object.hasOwn(entries, key))
+          add({ op: 'put', map, key, value: entryToDisk(map, entries[key] as JsonObject) });
         else add({ op: 'delete', map, key });
       }
     }
@@ -252,6 +254,6 @@ function applyCredentialsChange(
   }
   const entries = credentials[change.map] as Record<string, unknown>;
   // eslint-disable-next-line no-restricted-syntax -- a null-prototype map (normalizeCredentials)
-  if (change.op === 'put') entries[change.key] = change.value;
+  if (change.op === 'put') entries[change.key] = entryFromDisk(change.map, change.value);
   else delete entries[change.key];
 }

@@ -1,6 +1,7 @@
 import type { NewSession } from '../../core/ports/store.js';
+import { epochMs } from './credentials-dates.js';
 import type { CredentialChanges } from './credentials-journal.js';
-import type { CredentialsDocument } from './records.js';
+import type { CredentialsDocument, StoredDate } from './records.js';
 
 /**
  * Which sessions each user has and which refresh tokens each session has,
@@ -88,13 +89,13 @@ export function writeNewSession(
   >,
 ): void {
   const { credentials, changes, sessions } = write;
-  const created = session.createdAt.toISOString();
+  const created = session.createdAt.getTime();
   // eslint-disable-next-line no-restricted-syntax -- a null-prototype map (normalizeCredentials)
   credentials.sessions[session.id] = {
     userId,
     createdAt: created,
     refreshedAt: created,
-    notAfter: session.notAfter.toISOString(),
+    notAfter: session.notAfter.getTime(),
     revokedAt: null,
     revokedReason: null,
     refreshSecret: session.refreshSecret,
@@ -137,7 +138,7 @@ export function revokeSession(
 ): boolean {
   const session = write.credentials.sessions[sessionId];
   if (!session || session.revokedAt !== null) return false;
-  session.revokedAt = now.toISOString();
+  session.revokedAt = now.getTime();
   session.revokedReason = reason;
   write.changes.wrote('sessions', sessionId);
   return true;
@@ -185,8 +186,8 @@ export function pruneEndedSessions(
   const cutoff = endedBefore.getTime();
   const ended: string[] = [];
   for (const [id, session] of Object.entries(write.credentials.sessions)) {
-    const revoked = session.revokedAt !== null && Date.parse(session.revokedAt) < cutoff;
-    if (revoked || Date.parse(session.notAfter) < cutoff) ended.push(id);
+    const revoked = session.revokedAt !== null && epochMs(session.revokedAt) < cutoff;
+    if (revoked || epochMs(session.notAfter) < cutoff) ended.push(id);
   }
   const refreshTokens = ended.reduce((sum, id) => sum + write.sessions.tokensOf(id).length, 0);
   return { sessions: removeSessions(write, ended), refreshTokens };
@@ -233,25 +234,21 @@ export function dropOldestSessions(
     .filter((id) => id !== opened && sessions[id]?.revokedAt === null);
   const excess = others.length - (keep - 1);
   if (excess <= 0) return;
-  // ISO dates of one format order as strings: no localeCompare (ICU). A sign-in at the cap ends one
-  // session, found in one pass: a storm of one user's sign-ins sorted up to maxPerUser ids each time
-  // (8 % of the event loop's time per login in bench login), to drop the last.
+  // A sign-in at the cap ends one session, found in one pass: a storm of one user's sign-ins sorted
+  // up to maxPerUser ids each time (8 % of the event loop's time per login in bench login), to drop the last.
   if (excess === 1) {
     removeSessions(write, [oldestOf(others, sessions)]);
     return;
   }
   // Newest first.
-  others.sort((a, b) => compareDesc(sessions[a]!.createdAt, sessions[b]!.createdAt));
+  others.sort((a, b) => epochMs(sessions[b]!.createdAt) - epochMs(sessions[a]!.createdAt));
   removeSessions(write, others.slice(keep - 1));
 }
 
 /** The session created first, the last listed of those created at the same time (as the sort above ends). */
-function oldestOf(ids: string[], sessions: Record<string, { createdAt: string }>): string {
+function oldestOf(ids: string[], sessions: Record<string, { createdAt: StoredDate }>): string {
   let oldest = ids[0]!;
-  for (const id of ids) if (sessions[id]!.createdAt <= sessions[oldest]!.createdAt) oldest = id;
+  for (const id of ids)
+    if (epochMs(sessions[id]!.createdAt) <= epochMs(sessions[oldest]!.createdAt)) oldest = id;
   return oldest;
-}
-
-function compareDesc(a: string, b: string): number {
-  return a < b ? 1 : a > b ? -1 : 0;
 }

@@ -19,6 +19,7 @@ import { CredentialChanges, CredentialsJournal, credentialsJournalPathFor } from
 import type { Journal } from './journal.js';
 import { JournaledChanges, journalPathFor, RecordJournal } from './record-journal.js';
 import { normalizeCredentials } from './records.js';
+import { credentialsFromDisk, credentialsText } from './credentials-dates.js';
 import { ifMissing } from '../../lib/if-missing.js';
 
 export type { JsonDocument } from '../../core/ports/documents.js';
@@ -204,14 +205,16 @@ export class FileDatabase implements DocumentStore {
       // db.json's text stays plain: it is rewritten soon after writes (see catchUpDelay), and usually small.
       const data = await loadOrCreate(options.dataFile, {}, 0o644, false, logger);
       const credentials = await loadOrCreate(options.credentialsFile, { passwords: [] }, 0o600, true, logger);
+      // Its dates as numbers in memory (credentials-dates.ts), before the journal's entries join them.
+      credentialsFromDisk(credentials.doc);
       const journal = new RecordJournal(journalPathFor(options.dataFile));
       const credentialsJournal = new CredentialsJournal(
         credentialsJournalPathFor(options.credentialsFile),
         auditLog,
       );
       // Credentials first, as commits write them: a user in db.json always finds its credentials.
-      await recoverJournal(credentialsJournal, credentials, logger);
-      await recoverJournal(journal, data, logger);
+      await recoverJournal(credentialsJournal, credentials, credentialsText, logger);
+      await recoverJournal(journal, data, jsonText, logger);
       const database = new FileDatabase(
         { data: data.doc, credentials: credentials.doc },
         data.state,
@@ -541,7 +544,8 @@ export class FileDatabase implements DocumentStore {
   private async writeFiles(which: Compaction = { data: true, credentials: true }): Promise<boolean> {
     const credentialsBefore = this.credentialsFile.kept;
     const wroteCredentials =
-      which.credentials && (await this.writeIfChanged(this.credentialsFile, jsonText(this.docs.credentials)));
+      which.credentials &&
+      (await this.writeIfChanged(this.credentialsFile, credentialsText(this.docs.credentials)));
     let wroteData = false;
     try {
       if (which.data) wroteData = await this.writeIfChanged(this.dataFile, jsonText(this.docs.data));
@@ -775,6 +779,7 @@ export class FileDatabase implements DocumentStore {
     const data = parseDocument(this.dataFile.kept.text, this.dataFile.path);
     this.journal.replayOnto(data);
     const credentials = parseDocument(this.credentialsFile.kept.text, this.credentialsFile.path);
+    credentialsFromDisk(credentials);
     this.credentialsJournal.replayOnto(credentials);
     this.docs = { data, credentials };
     this.afterReload();
@@ -793,11 +798,12 @@ export class FileDatabase implements DocumentStore {
 async function recoverJournal(
   journal: Journal<unknown>,
   file: { doc: JsonDocument; state: FileState },
+  text: (doc: JsonDocument) => string,
   logger: FileDatabaseLogger,
 ): Promise<void> {
   const recovered = await journal.recover(file.doc);
   if (recovered.applied === 0 && !recovered.tornTail) return;
-  await writeAtomically(file.state, jsonText(file.doc), { force: true });
+  await writeAtomically(file.state, text(file.doc), { force: true });
   await journal.remove();
   logger.warn(
     `restauth: ${basename(file.state.path)} was not closed cleanly; ` +

@@ -35,6 +35,7 @@ import {
   toIdentity,
   type IdentitiesWrite,
 } from './credentials-identities.js';
+import { dateText } from './credentials-dates.js';
 import { CredentialChanges } from './credentials-journal.js';
 import {
   dropOldestSessions,
@@ -155,10 +156,11 @@ export class FileStore implements Store {
   // ---- users
 
   async createUser(input: NewUser, passwordHash: string | null, writes: SignUpWrites = {}): Promise<User> {
-    const now = new Date().toISOString();
+    const now = Date.now();
     const chosenId = input.id ?? input.username;
     const id = chosenId ?? randomUUID();
-    const welcome = await this.holdWelcome(writes.mails ?? [], { user: id, createdAt: now });
+    // The hold names the account by its creation date as credentials.json has it (settleHeldMails).
+    const welcome = await this.holdWelcome(writes.mails ?? [], { user: id, createdAt: dateText(now) });
     return this.withHeldMails(welcome, () =>
       this.writeUser(input, passwordHash, writes, { id, chosen: chosenId !== null }, now),
     );
@@ -214,7 +216,7 @@ export class FileStore implements Store {
     passwordHash: string | null,
     writes: SignUpWrites,
     { id, chosen: chosenId }: { id: string; chosen: boolean },
-    now: string,
+    now: number,
   ): Promise<User> {
     // Journaled: the user's db.json record and its credentials.json entries are a few lines in the
     // two journals, not a rewrite of either file (whose cost grows with the users).
@@ -242,7 +244,7 @@ export class FileStore implements Store {
       const account: AccountRecord = {
         username: input.username,
         email: input.email === null ? null : loginKey(input.email),
-        emailConfirmedAt: input.emailConfirmedAt?.toISOString() ?? null,
+        emailConfirmedAt: input.emailConfirmedAt?.getTime() ?? null,
         role: input.role,
         tokenVersion: 0,
         appMetadata: input.appMetadata,
@@ -355,12 +357,12 @@ export class FileStore implements Store {
     if (patch.username !== undefined) account.username = patch.username;
     if (patch.email !== undefined) account.email = patch.email === null ? null : loginKey(patch.email);
     if (patch.emailConfirmedAt !== undefined)
-      account.emailConfirmedAt = patch.emailConfirmedAt?.toISOString() ?? null;
+      account.emailConfirmedAt = patch.emailConfirmedAt?.getTime() ?? null;
     if (patch.appMetadata !== undefined) account.appMetadata = patch.appMetadata;
-    if (patch.lastSignInAt !== undefined) account.lastSignInAt = patch.lastSignInAt?.toISOString() ?? null;
-    if (patch.bannedUntil !== undefined) account.bannedUntil = patch.bannedUntil?.toISOString() ?? null;
+    if (patch.lastSignInAt !== undefined) account.lastSignInAt = patch.lastSignInAt?.getTime() ?? null;
+    if (patch.bannedUntil !== undefined) account.bannedUntil = patch.bannedUntil?.getTime() ?? null;
     if (patch.isAnonymous !== undefined) account.isAnonymous = patch.isAnonymous;
-    if (patch.invitedAt !== undefined) account.invitedAt = patch.invitedAt?.toISOString() ?? null;
+    if (patch.invitedAt !== undefined) account.invitedAt = patch.invitedAt?.getTime() ?? null;
     let stored = record;
     if (patch.profile !== undefined) {
       // A new object, as the data API's writes do: a response being serialized never sees a half-edit.
@@ -372,7 +374,7 @@ export class FileStore implements Store {
       if (!records) throw new Error('a profile is written by a journaled transaction');
       this.reportOwnChange(() => records.put(this.options.usersProp, this.options.userIdProp, stored));
     }
-    account.updatedAt = new Date().toISOString();
+    account.updatedAt = Date.now();
     changes.wrote('accounts', id);
     // GoTrue's email identity follows the address: written (or removed) when the address is set, only
     // updated when just its confirmation changes (an OAuth user confirming its address gets none).
@@ -445,7 +447,7 @@ export class FileStore implements Store {
       const holder = this.identityIndex.holder(identity.provider, identity.providerId);
       const earlier = holder === undefined ? undefined : write.credentials.identities[holder]!;
       if (earlier && earlier.userId !== identity.userId) throw new AuthError('identity_already_exists');
-      const at = identity.now.toISOString();
+      const at = identity.now.getTime();
       const id = holder ?? randomUUID();
       putIdentity(write, id, {
         userId: identity.userId,
@@ -516,7 +518,7 @@ export class FileStore implements Store {
       const account = this.accountFor(docs, userId);
       // A kept session keeps its access token working: the other sessions' tokens fail their session check.
       if (keepSessionId === null) account.tokenVersion += 1;
-      account.updatedAt = now.toISOString();
+      account.updatedAt = now.getTime();
       changes.wrote('accounts', userId);
       revokeUserSessions(write, userId, keepSessionId, 'password_changed', now);
       return this.toUser(userId, record, account);
@@ -624,7 +626,7 @@ export class FileStore implements Store {
       const entry = credentials.refreshTokens[presentedHash]!;
       const session = credentials.sessions[entry.sessionId];
       if (entry.rotatedAt !== null || !session || session.revokedAt !== null) return false;
-      const at = now.toISOString();
+      const at = now.getTime();
       entry.rotatedAt = at;
       changes.wrote('refreshTokens', presentedHash);
       session.refreshedAt = at;
@@ -1044,7 +1046,7 @@ function addTo(index: Map<string, Set<string>>, key: string, value: string): voi
 }
 
 function defaultAccount(id: string): AccountRecord {
-  const epoch = new Date(0).toISOString();
+  const epoch = 0;
   return {
     username: id,
     email: null,

@@ -2,6 +2,7 @@ import { basename, dirname } from 'node:path';
 import type { FileStoreConfig } from '../../config/schema.js';
 import { removeLeftoverTempFiles } from '../../lib/atomic-write.js';
 import { auditFilePath } from './audit-file.js';
+import { dateText } from './credentials-dates.js';
 import { FileDatabase, type FileDatabaseLogger } from './file-database.js';
 import { FileStore } from './file-store.js';
 import { FileMailQueue } from './outbox.js';
@@ -112,10 +113,13 @@ export async function openFileStore(
 /** Releases the held mails whose token or account committed before a crash, drops the others (logged). */
 async function settleHeldMails(outbox: FileMailQueue, db: FileDatabase, logger?: FileDatabaseLogger) {
   const credentials = normalizeCredentials(db.credentials);
+  // A welcome mail's hold names its account's creation date as the file has it.
+  const createdAt = (user: string) => {
+    const account = credentials.accounts[user];
+    return account === undefined ? undefined : dateText(account.createdAt);
+  };
   const { released, dropped } = await outbox.settleHeld((hold) =>
-    'token' in hold
-      ? hold.token in credentials.oneTimeTokens
-      : credentials.accounts[hold.user]?.createdAt === hold.createdAt,
+    'token' in hold ? hold.token in credentials.oneTimeTokens : createdAt(hold.user) === hold.createdAt,
   );
   if (released + dropped > 0) {
     logger?.warn(

@@ -24,7 +24,7 @@ export async function takeOverJsonServerAuthUsers(
   if (hashedUsers(db.data, settings).length === 0) return;
   const outcome = await db.transact((docs) => {
     const credentials = normalizeCredentials(docs.credentials);
-    const now = new Date().toISOString();
+    const now = Date.now();
     const moved: string[] = [];
     const kept: string[] = [];
     for (const record of hashedUsers(docs.data, settings)) {

@@ -1,12 +1,20 @@
 import { isPlainObject } from '../../lib/is-plain-object.js';
 
 /**
+ * A date of an account, identity, session or refresh token in memory: its epoch milliseconds, or
+ * the file's string where they would not give back the same text (see credentials-dates.ts).
+ */
+export type StoredDate = number | string;
+
+/**
  * How restauth's records look inside credentials.json. Beside json-data-server's
  * `passwords` array, restauth keeps maps keyed by id (O(1) lookups, small
  * diffs): `accounts` (private per-user fields), `identities` (GoTrue's
  * auth.identities, keyed by identity id), `sessions`, `refreshTokens`
  * and `oneTimeTokens` (keyed by SHA-256 hash; an entry's `codeHash` consumes
- * it too), and `flowStates` (PKCE flows, keyed by id). Dates are ISO strings.
+ * it too), and `flowStates` (PKCE flows, keyed by id). Dates are ISO strings
+ * in the file; in memory those of accounts, identities, sessions and refresh
+ * tokens are epoch milliseconds (StoredDate, see credentials-dates.ts).
  * Changes to the maps are journaled entry by entry (credentials-journal.ts).
  * The audit log is not here (an append-only log of its own, never rewritten
  * by a sign-in): see audit-file.ts.
@@ -19,19 +27,19 @@ interface PasswordEntry {
 export interface AccountRecord {
   username: string | null;
   email: string | null;
-  emailConfirmedAt: string | null;
+  emailConfirmedAt: StoredDate | null;
   role: string | null;
   tokenVersion: number;
   appMetadata: Record<string, unknown>;
-  createdAt: string;
-  updatedAt: string;
-  lastSignInAt: string | null;
+  createdAt: StoredDate;
+  updatedAt: StoredDate;
+  lastSignInAt: StoredDate | null;
   /** Absent in files written before bans: not banned. */
-  bannedUntil?: string | null;
+  bannedUntil?: StoredDate | null;
   /** An anonymous sign-in's user; absent: false (files written before anonymous sign-ins). */
   isAnonymous?: boolean;
   /** When an administrator last invited the user (GoTrue's invited_at); absent: never. */
-  invitedAt?: string | null;
+  invitedAt?: StoredDate | null;
 }
 
 /**
@@ -44,27 +52,27 @@ export interface IdentityRecord {
   provider: string;
   providerId: string;
   identityData: Record<string, unknown>;
-  lastSignInAt: string | null;
-  createdAt: string;
-  updatedAt: string;
+  lastSignInAt: StoredDate | null;
+  createdAt: StoredDate;
+  updatedAt: StoredDate;
 }
 
 export interface SessionRecord {
   userId: string;
-  createdAt: string;
-  refreshedAt: string;
-  notAfter: string;
-  revokedAt: string | null;
+  createdAt: StoredDate;
+  refreshedAt: StoredDate;
+  notAfter: StoredDate;
+  revokedAt: StoredDate | null;
   revokedReason: string | null;
   refreshSecret: string;
-  /** How it was authenticated (GoTrue's amr: method and ISO date); absent in files from before: none. */
-  amr?: { method: string; at: string }[];
+  /** How it was authenticated (GoTrue's amr: method and date); absent in files from before: none. */
+  amr?: { method: string; at: StoredDate }[];
 }
 
 interface RefreshTokenEntry {
   sessionId: string;
-  createdAt: string;
-  rotatedAt: string | null;
+  createdAt: StoredDate;
+  rotatedAt: StoredDate | null;
   /** Hash of the token this one replaced, to walk back the chain when pruning. */
   parent?: string;
 }

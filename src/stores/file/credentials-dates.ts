@@ -1,0 +1,134 @@
+import type { CredentialsMap } from './credentials-journal.js';
+import type { JsonObject } from './journal.js';
+import { isPlainObject } from '../../lib/is-plain-object.js';
+import type { StoredDate } from './records.js';
+
+/**
+ * The dates of credentials.json's per-user records (accounts, identities,
+ * sessions, refresh tokens) are ISO strings in the file and epoch
+ * milliseconds in memory: at 50,000 users their seven dates a user were
+ * 13 MiB of an 80 MiB heap as strings (40 B each), a number takes 16 B.
+ * The conversion is here, at the edges: a document or journal entry read
+ * from disk (`credentialsFromDisk`, `entryFromDisk`), and what is written
+ * back (`credentialsText`, `entryToDisk`), so the files are byte for byte
+ * what they were and an older restauth reads them (a rollback).
+ *
+ * A date that a number would not give back exactly (written by hand without
+ * milliseconds, with microseconds, not a date at all) stays the string it
+ * is: the file keeps its text. One-time tokens and flows keep their strings:
+ * a few short-lived entries, not one a user.
+ */
+
+/**
+ * toISOString's own format with fields in range (4-digit year), for dates read without a second
+ * conversion: a day up to 28, which every month has, gives its text back from the number.
+ */
+const CANONICAL =
+  /^\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}Z$/;
+
+/** The date as kept in memory: its epoch milliseconds when they give back the same text. */
+export function storedDate(value: unknown): StoredDate {
+  if (typeof value !== 'string') return value as StoredDate;
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms)) return value;
+  // Formatting the number again costs about as much as the parse and the regular expression together
+  // (at 50,000 users 0.3 s of a start): only for the days a month may lack, and other formats.
+  if (CANONICAL.test(value) && Number(value.slice(8, 10)) <= 28) return ms;
+  return new Date(ms).toISOString() === value ? ms : value;
+}
+
+/** The date as the file has it. */
+export function dateText(date: StoredDate): string {
+  return typeof date === 'number' ? new Date(date).toISOString() : date;
+}
+
+/** The date's epoch milliseconds (NaN for a string that is no date, as Date.parse). */
+export function epochMs(date: StoredDate): number {
+  return typeof date === 'number' ? date : Date.parse(date);
+}
+
+function storedOrNull(value: unknown): StoredDate | null {
+  return value === null || value === undefined ? (value as null) : storedDate(value);
+}
+
+function textOrNull(date: StoredDate | null | undefined): string | null | undefined {
+  return date === null || date === undefined ? date : dateText(date);
+}
+
+/** Which fields of an entry of each map are dates (each may be null or absent). */
+const DATE_FIELDS: Partial<Record<CredentialsMap, readonly string[]>> = {
+  accounts: ['emailConfirmedAt', 'createdAt', 'updatedAt', 'lastSignInAt', 'bannedUntil', 'invitedAt'],
+  identities: ['lastSignInAt', 'createdAt', 'updatedAt'],
+  sessions: ['createdAt', 'refreshedAt', 'notAfter', 'revokedAt'],
+  refreshTokens: ['createdAt', 'rotatedAt'],
+};
+
+/** An entry of `map` read from disk (a journal line's), its dates converted in place. */
+export function entryFromDisk(map: CredentialsMap, entry: JsonObject): JsonObject {
+  const fields = DATE_FIELDS[map];
+  if (fields === undefined) return entry;
+  for (const field of fields) {
+    // eslint-disable-next-line no-restricted-syntax -- the field comes from the fixed DATE_FIELDS list
+    if (Object.hasOwn(entry, field)) entry[field] = storedOrNull(entry[field]);
+  }
+  if (map === 'sessions' && Array.isArray(entry.amr)) {
+    for (const claim of entry.amr as unknown[]) {
+      if (typeof claim === 'object' && claim !== null && 'at' in claim) claim.at = storedDate(claim.at);
+    }
+  }
+  return entry;
+}
+
+/** A copy of an entry of `map` as the file has it (ISO dates), in the same key order. */
+export function entryToDisk(map: CredentialsMap, entry: JsonObject): JsonObject {
+  const fields = DATE_FIELDS[map];
+  if (fields === undefined) return entry;
+  const copy: JsonObject = { ...entry };
+  for (const field of fields) {
+    // eslint-disable-next-line no-restricted-syntax -- the field comes from the fixed DATE_FIELDS list
+    if (Object.hasOwn(copy, field)) copy[field] = textOrNull(copy[field] as StoredDate | null | undefined);
+  }
+  if (map === 'sessions' && Array.isArray(copy.amr)) {
+    copy.amr = (copy.amr as Array<{ at: StoredDate }>).map((claim) =>
+      typeof claim === 'object' && claim !== null && 'at' in claim
+        ? { ...claim, at: dateText(claim.at) }
+        : claim,
+    );
+  }
+  return copy;
+}
+
+const DATED_MAPS = Object.keys(DATE_FIELDS) as CredentialsMap[];
+
+/**
+ * credentials.json as parsed from its text, its dates converted in place: the in-memory document.
+ * Maps it lacks stay absent (normalizeCredentials adds them at their first use, as before).
+ */
+export function credentialsFromDisk(doc: JsonObject): void {
+  for (const map of DATED_MAPS) {
+    const entries = doc[map];
+    if (!isPlainObject(entries)) continue;
+    for (const key in entries) {
+      const entry = entries[key];
+      if (isPlainObject(entry)) entryFromDisk(map, entry);
+    }
+  }
+}
+
+/** The text of credentials.json for the in-memory document: as written before dates were numbers. */
+export function credentialsText(doc: JsonObject): string {
+  const disk: JsonObject = { ...doc };
+  for (const map of DATED_MAPS) {
+    const entries = doc[map];
+    if (!isPlainObject(entries)) continue;
+    const copy: Record<string, unknown> = Object.create(null);
+    for (const key in entries) {
+      const entry = entries[key];
+      // eslint-disable-next-line no-restricted-syntax -- a null-prototype map, as the one copied
+      copy[key] = typeof entry === 'object' && entry !== null ? entryToDisk(map, entry as JsonObject) : entry;
+    }
+    // eslint-disable-next-line no-restricted-syntax -- the map comes from the fixed DATE_FIELDS list
+    disk[map] = copy;
+  }
+  return `${JSON.stringify(disk, null, 2)}\n`;
+}
