@@ -20,6 +20,7 @@ import { delayOf, sleep, type Sleep } from './delay.js';
 import { RULES_PATH } from './rewrite.js';
 import { jsonpCallback, jsonpScript } from './jsonp.js';
 import { assertServableDocument } from './document-check.js';
+import { privateFiles } from './private-files.js';
 import { HOME_PAGE_CSP, renderHomePage, type AuthRoute, type HomeResource } from './home-page.js';
 
 /**
@@ -60,6 +61,11 @@ export interface DataApiOptions {
   guardOf?: (request: FastifyRequest) => number | null;
   /** Field indexes kept per collection (field-index.ts; default 8, 0: filtered lists scan). */
   maxIndexedFields?: number;
+  /**
+   * restauth's own files and folders (db.json, credentials.json, the audit log, the config file, the
+   * state folder): never served from the static folder, whatever path or link leads there.
+   */
+  privatePaths?: readonly string[];
 }
 
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
@@ -92,6 +98,12 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
     options.maxIndexedFields,
   );
   const hasStatic = existsSync(options.config.static);
+  const isPrivate = privateFiles(options.privatePaths ?? []);
+  /** A file of the static folder, or 404 for one of restauth's own files (privatePaths). */
+  const sendStatic = async (reply: FastifyReply, path: string) => {
+    if (await isPrivate(join(options.config.static, path))) return reply.callNotFound();
+    return reply.sendFile(path);
+  };
   const wait = options.sleep ?? sleep;
   const currentRoutes = options.routes ?? (() => options.config.routes);
   // Closing ends every delay under way: a request waiting out its _delay never holds the shutdown.
@@ -201,7 +213,7 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
     if (name === undefined && request.method === 'GET') {
       // The static folder's own index.html wins, as in json-server; else restauth's home page.
       if (hasStatic && existsSync(join(options.config.static, 'index.html')))
-        return reply.sendFile('index.html');
+        return sendStatic(reply, 'index.html');
       return reply
         .type('text/html; charset=utf-8')
         .header('Content-Security-Policy', HOME_PAGE_CSP)
@@ -214,7 +226,7 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
         );
     }
     if (name === undefined || (name !== 'db' && ctx.collection(name) === undefined) || segments.length > 3) {
-      if (request.method === 'GET' && hasStatic) return reply.sendFile(segments.join('/') || 'index.html');
+      if (request.method === 'GET' && hasStatic) return sendStatic(reply, segments.join('/') || 'index.html');
       return reply.code(404).send(ctx.notFound());
     }
     const caller = await callerOf(request);

@@ -29,6 +29,7 @@ import { RequestsInFlight, SHUTDOWN_GRACE_MS } from './in-flight.js';
 import { registerOpenApi } from './openapi.js';
 import { rateLimitHook } from './rate-limit.js';
 import { RedirectPolicy } from './redirects.js';
+import { auditFilePath } from '../stores/file/audit-file.js';
 import { provideRequestContext } from './request-context.js';
 import { hideRoutes } from './route-docs.js';
 import { confirmEmailRequired, publicUrl } from '../compose.js';
@@ -259,6 +260,15 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       maxRecordBytes: config.bodyLimit,
       publicUrl: publicUrl(config),
       source: config.store.dataFile,
+      // `--static .` (json-server's way to serve a project's index.html) must not publish these.
+      privatePaths: [
+        config.store.dataFile,
+        config.store.credentialsFile,
+        auditFilePath(config.store.credentialsFile),
+        config.stateDir,
+        config.outboxDir,
+        ...(config.configFile ? [config.configFile] : []),
+      ],
       authRoutes: () => authRoutesOf(config, jsonServerAuth.mounted),
       ...(routes ? { routes: () => routes.current(), routeRules: () => routes.rules() } : {}),
       guardOf: (request) => guards.get(request.raw) ?? null,
