@@ -35,7 +35,7 @@ export async function openFileBackend(
     rateLimits: new MemoryRateLimitCounter(),
     flowStates: new FileFlowStates(db),
     upkeep: async () => {},
-    readiness: () => fileReadiness(files),
+    readiness: () => fileReadiness(files, db),
     documents: db,
     close: () => store.close(),
   };

@@ -171,7 +171,18 @@ export class CredentialsJournal extends Journal<CredentialsChange> {
   /** Emptied only once its audit events are on disk in the audit log: else it keeps them (and throws). */
   override async clear(): Promise<void> {
     this.acknowledge();
-    await this.auditLog.sync();
+    await this.auditLog.sync().catch((error: unknown) => {
+      // Said as what it stops: the journal keeps the events, so it cannot be emptied (and grows).
+      const { code, syscall } = error as Partial<NodeJS.ErrnoException>;
+      throw Object.assign(
+        new Error(
+          `the audit log ${basename(this.auditLog.path)} cannot be written (${error instanceof Error ? error.message : String(error)}), ` +
+            `so ${basename(this.path)} keeps its events`,
+          { cause: error },
+        ),
+        { code, syscall },
+      );
+    });
     await super.clear();
     this.handedOver = 0;
   }

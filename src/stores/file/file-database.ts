@@ -89,6 +89,17 @@ const COMPACT_AT_BYTES = 8 * 1024 * 1024;
 /** How long after a failed compaction it is tried again. */
 const COMPACTION_RETRY_MS = 1000;
 
+/**
+ * While compactions fail (a file that cannot be rewritten, an audit log that cannot be written), a
+ * journal takes writes up to this many times the size it is compacted at, then refuses them (507):
+ * it holds every acknowledged write meanwhile, and a start replays it whole, so it must not grow
+ * without bound. Only while compactions fail: a busy commit may overshoot the compaction point.
+ */
+const JOURNAL_CAP_FACTOR = 4;
+
+/** A compaction that keeps failing is logged at most this often (it is retried every second). */
+const COMPACTION_WARNING_INTERVAL_MS = 60_000;
+
 /** Which files a compaction brings up to date with their journals. */
 interface Compaction {
   data: boolean;
@@ -129,6 +140,10 @@ interface Compaction {
  *   rejected alone: it must refuse before it mutates. Any other throw may have left a half-done
  *   change: memory goes back to what is on disk, the thrower is rejected,
  *   and the rest of its commit runs again.
+ * - A compaction that fails (a file that cannot be rewritten, an audit log
+ *   that cannot be written so the credentials journal cannot be emptied) is
+ *   retried every second, logged at most once a minute, and the journals
+ *   take writes up to their bound (JOURNAL_CAP_FACTOR), then refuse them.
  * - The files are restauth's while it runs: a change made outside restauth
  *   (noticed by inode, size and mtime, before each commit and each rewrite)
  *   is never adopted, as restauth cannot tell which version it was made from
@@ -151,6 +166,9 @@ export class FileDatabase implements DocumentStore {
   private compactionDue: Compaction = { data: false, credentials: false };
   private compactionTimer: NodeJS.Timeout | null = null;
   private compactionRetry: NodeJS.Timeout | null = null;
+  /** Why the last compaction failed; null once one succeeds (see JOURNAL_CAP_FACTOR). */
+  private compactionFailure: unknown = null;
+  private lastCompactionWarning: number | null = null;
   private lastHandEditCheck = 0;
   private readonly reloadListeners: Array<() => void> = [];
   private readonly editChecks: Array<(data: JsonDocument) => void> = [];
@@ -489,6 +507,8 @@ export class FileDatabase implements DocumentStore {
       } else {
         // Credentials first, as writeFiles orders them.
         wrote = false;
+        if (credentialLines.length > 0) this.assertJournalRoom(this.credentialsJournal, this.credentialsFile);
+        if (journalLines.length > 0) this.assertJournalRoom(this.journal, this.dataFile);
         const credentialsMark = this.credentialsJournal.mark();
         if (credentialLines.length > 0) {
           await this.credentialsJournal.append(credentialLines);
@@ -541,7 +561,12 @@ export class FileDatabase implements DocumentStore {
    * holds everything, its journal is emptied. A compaction rewrites only the
    * files it names (`which`).
    */
-  private async writeFiles(which: Compaction = { data: true, credentials: true }): Promise<boolean> {
+  private async writeFiles(
+    which: Compaction = { data: true, credentials: true },
+    /** Told a journal that could not be emptied (default: logged; the file holds its writes anyway). */
+    notEmptied: (journal: Journal<unknown>, error: unknown) => void = (journal, error) =>
+      this.logger.warn(`restauth: could not empty ${basename(journal.path)}: ${describe(error)}`),
+  ): Promise<boolean> {
     const credentialsBefore = this.credentialsFile.kept;
     const wroteCredentials =
       which.credentials &&
@@ -566,9 +591,7 @@ export class FileDatabase implements DocumentStore {
     for (const journal of complete) {
       if (journal.isEmpty) continue;
       // Its file is complete: a journal that cannot be emptied only replays what the file has.
-      await journal.clear().catch((error: unknown) => {
-        this.logger.warn(`restauth: could not empty ${basename(journal.path)}: ${describe(error)}`);
-      });
+      await journal.clear().catch((error: unknown) => notEmptied(journal, error));
     }
     return wroteCredentials || wroteData;
   }
@@ -617,6 +640,9 @@ export class FileDatabase implements DocumentStore {
   }
 
   private scheduleCompaction(): void {
+    // A compaction failed and is tried again soon (of every journal with lines): not at every commit
+    // meanwhile, each rewriting a file.
+    if (this.compactionRetry !== null) return;
     const dataDueAt = Math.min(this.compactAtBytes, Math.max(DATA_COMPACT_MIN_BYTES, this.dataFile.size));
     if (this.journal.size >= dataDueAt) this.compactionDue.data = true;
     // credentials.json is rewritten once its journal is as large as the file: each journaled byte
@@ -645,8 +671,9 @@ export class FileDatabase implements DocumentStore {
     this.compactionRetry ??= setTimeout(() => {
       this.compactionRetry = null;
       if (this.closed) return;
-      this.compactionDue.data ||= due.data;
-      this.compactionDue.credentials ||= due.credentials;
+      // Every journal with lines: writes journaled meanwhile scheduled no compaction (scheduleCompaction).
+      this.compactionDue.data ||= due.data || !this.journal.isEmpty;
+      this.compactionDue.credentials ||= due.credentials || !this.credentialsJournal.isEmpty;
       this.flushing ??= this.flush();
     }, COMPACTION_RETRY_MS).unref();
   }
@@ -662,21 +689,82 @@ export class FileDatabase implements DocumentStore {
       await this.setAsideHandEdits(this.adoptEdits);
       // An edit waiting to be valid JSON is not overwritten: the journal keeps the writes meanwhile.
       if (this.unappliedEdit !== null) due.data = false;
-      await this.writeFiles(due);
+      let notEmptied: unknown = null;
+      await this.writeFiles(due, (_journal, error) => (notEmptied ??= error));
+      // A journal not emptied (its audit events cannot be written) grows on: the compaction failed.
+      if (notEmptied !== null) throw notEmptied;
       if (due.data || due.credentials) this.onCompacted(due);
+      this.compactionFailure = null;
+      this.lastCompactionWarning = null;
     } catch (error) {
       // The journals still hold every acknowledged write: nothing is lost, the next compaction retries.
-      const files = [due.credentials && this.credentialsFile.path, due.data && this.dataFile.path];
-      this.logger.warn(
-        `restauth: could not rewrite ${files
-          .filter((file) => file !== false)
-          .map((file) => basename(file))
-          .join(' and ')}: ${describe(error)}`,
-      );
+      this.compactionFailure = error;
+      this.warnCompactionFailed(due, error);
       this.onWriteFailed(error);
       if (this.closed) throw error;
       this.retryCompactionLater(due);
     }
+  }
+
+  /** At the first failure, then at most once a minute while they go on (retried every second). */
+  private warnCompactionFailed(due: Compaction, error: unknown): void {
+    const now = Date.now();
+    // The time since the last warning, either way: a clock set back must not silence it.
+    const last = this.lastCompactionWarning;
+    if (last !== null && Math.abs(now - last) < COMPACTION_WARNING_INTERVAL_MS) return;
+    this.lastCompactionWarning = now;
+    const files = [due.credentials && this.credentialsFile.path, due.data && this.dataFile.path];
+    const journals = [
+      [this.credentialsJournal, this.credentialsFile],
+      [this.journal, this.dataFile],
+    ] as const;
+    const sizes = journals
+      .filter(([journal]) => !journal.isEmpty)
+      .map(
+        ([journal, file]) =>
+          `${basename(journal.path)} ${mebibytes(journal.size)} of at most ${mebibytes(this.journalCap(file))}`,
+      );
+    this.logger.warn(
+      `restauth: could not bring ${files
+        .filter((file) => file !== false)
+        .map((file) => basename(file))
+        .join(' and ')} up to date with its journal: ${describe(error)}; the journal keeps every write ` +
+        `and takes new ones until it reaches its bound, then writes are refused (507) until this is fixed ` +
+        `(${sizes.join(', ')}; see docs/operations.md, "A compaction that keeps failing")`,
+    );
+  }
+
+  /** The size a journal may reach while compactions fail (JOURNAL_CAP_FACTOR). */
+  private journalCap(file: FileState): number {
+    return JOURNAL_CAP_FACTOR * Math.max(this.compactAtBytes, file.size);
+  }
+
+  /**
+   * Refuses a commit (as storage: 507) that would append to a journal past its bound while
+   * compactions fail: the journal is what a start replays, and what memory reloads from.
+   */
+  private assertJournalRoom(journal: { path: string; size: number }, file: FileState): void {
+    if (this.compactionFailure === null || journal.size < this.journalCap(file)) return;
+    throw Object.assign(
+      new Error(
+        `EFBIG: ${basename(journal.path)} has reached ${mebibytes(journal.size)} because ` +
+          `${basename(file.path)} could not be brought up to date with it (${describe(this.compactionFailure)}); ` +
+          'writes are refused until a compaction succeeds',
+      ),
+      { code: 'EFBIG', syscall: 'write' },
+    );
+  }
+
+  /**
+   * Whether writes are refused because a journal reached its bound while compactions fail (see
+   * JOURNAL_CAP_FACTOR): what /ready and Store.assertWritable report.
+   */
+  get journalsFull(): boolean {
+    return (
+      this.compactionFailure !== null &&
+      (this.credentialsJournal.size >= this.journalCap(this.credentialsFile) ||
+        this.journal.size >= this.journalCap(this.dataFile))
+    );
   }
 
   /**
@@ -946,6 +1034,10 @@ function identityOf(stats: { ino: number; mtimeMs: number; size: number }): Requ
 
 function sameFile(stats: { ino: number; mtimeMs: number; size: number }, state: FileState): boolean {
   return stats.ino === state.ino && stats.mtimeMs === state.mtimeMs && stats.size === state.size;
+}
+
+function mebibytes(bytes: number): string {
+  return `${(bytes / 1_048_576).toFixed(1)} MiB`;
 }
 
 function describe(error: unknown): string {

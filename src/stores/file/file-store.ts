@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { AuthError } from '../../core/errors.js';
+import { STORAGE_RETRY_AFTER_S } from '../../lib/storage-failure.js';
 import { loginKey } from '../../core/identity.js';
 import {
   CodeHashInUseError,
@@ -807,6 +808,12 @@ export class FileStore implements Store {
 
   async assertWritable(): Promise<void> {
     await this.options.storage?.assertWritable();
+    // A journal at its bound refuses writes whatever the folders say (FileDatabase.journalsFull).
+    if (this.db.journalsFull) {
+      throw new AuthError('insufficient_storage', undefined, {
+        retryAfter: STORAGE_RETRY_AFTER_S,
+      });
+    }
   }
 
   async close(): Promise<void> {

@@ -6,12 +6,18 @@ import { readinessOf, type Readiness } from '../../core/ports/readiness.js';
 /**
  * Ready when the folders of the data file and the credentials file are
  * writable: a folder made read-only, or its volume remounted read-only,
- * fails every write (and access() says so even to root, with EROFS).
+ * fails every write (and access() says so even to root, with EROFS). And
+ * while the database takes writes: a journal that reached its bound because
+ * its file cannot be brought up to date with it refuses them (`journals: full`,
+ * see FileDatabase.journalsFull).
  */
-export async function fileReadiness(paths: {
-  dataFile: string;
-  credentialsFile: string;
-}): Promise<Readiness> {
+export async function fileReadiness(
+  paths: {
+    dataFile: string;
+    credentialsFile: string;
+  },
+  database?: { readonly journalsFull: boolean },
+): Promise<Readiness> {
   const writable = async (folder: string) =>
     access(folder, constants.W_OK).then(
       () => 'ok',
@@ -19,5 +25,9 @@ export async function fileReadiness(paths: {
     );
   const folders = [...new Set([dirname(paths.dataFile), dirname(paths.credentialsFile)])];
   const states = await Promise.all(folders.map(writable));
-  return readinessOf({ dataFolder: states.every((state) => state === 'ok') ? 'ok' : 'not writable' });
+  return readinessOf({
+    dataFolder: states.every((state) => state === 'ok') ? 'ok' : 'not writable',
+    // Named only when full: a rare state, and the answer probes and dashboards match otherwise stays as it was.
+    ...(database?.journalsFull && { journals: 'full' }),
+  });
 }
