@@ -103,6 +103,10 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     // a quarter of the bound keeps the cut within 1.25 times it.
     requestTimeout: config.requestTimeout * 1000,
     http: {
+      // Also here: Fastify sets its requestTimeout on the server after creating it, and Node refuses a
+      // headersTimeout above the requestTimeout it is created with (300 s by default): a bound over
+      // 300 s failed the start.
+      requestTimeout: config.requestTimeout * 1000,
       headersTimeout: config.requestTimeout * 1000,
       connectionsCheckingInterval: Math.min(30_000, config.requestTimeout * 250),
     },

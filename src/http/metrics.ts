@@ -41,9 +41,24 @@ export interface MetricsServer {
   close(): Promise<void>;
 }
 
-/** `GET /metrics` alone, on a port of its own (metrics.port): nothing else is served there. */
-export async function listenMetrics(metrics: Metrics, host: string, port: number): Promise<MetricsServer> {
-  const server: Server = createServer((request, response) => {
+/**
+ * `GET /metrics` alone, on a port of its own (metrics.port): nothing else is served there. Every
+ * request is bounded as on the main port (`requestTimeout` seconds, headers and body; see app.ts):
+ * Node's own defaults let a client that stalls its headers hold a connection for 60 s and its body
+ * for 300 s.
+ */
+export async function listenMetrics(
+  metrics: Metrics,
+  host: string,
+  port: number,
+  requestTimeout: number,
+): Promise<MetricsServer> {
+  const bounds = {
+    requestTimeout: requestTimeout * 1000,
+    headersTimeout: requestTimeout * 1000,
+    connectionsCheckingInterval: Math.min(30_000, requestTimeout * 250),
+  };
+  const server: Server = createServer(bounds, (request, response) => {
     const path = (request.url ?? '/').split('?')[0];
     if (request.method !== 'GET' || path !== '/metrics') {
       response.writeHead(404, { 'content-type': 'text/plain' }).end('Not found: metrics are at /metrics\n');
@@ -65,6 +80,12 @@ export async function listenMetrics(metrics: Metrics, host: string, port: number
   const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
     url: `http://${shown}:${address.port}/metrics`,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // A scrape is answered from memory at once: what is still open is idle or a client that has not
+        // sent its request, which the stop need not wait for (close alone waits for the latter's bound).
+        server.closeAllConnections();
+      }),
   };
 }

@@ -63,12 +63,14 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     const { metrics } = services;
     if (metrics && config.metrics.port !== null) {
       const host = config.metrics.host ?? config.host;
-      metricsServer = await listenMetrics(metrics, host, config.metrics.port).catch((error: unknown) => {
-        // Named as the metrics' port: the caller's messages about `port` mean the main one.
-        throw new Error(
-          `metrics.port ${config.metrics.port}: cannot listen on ${host}: ${(error as Error).message}`,
-        );
-      });
+      metricsServer = await listenMetrics(metrics, host, config.metrics.port, config.requestTimeout).catch(
+        (error: unknown) => {
+          // Named as the metrics' port: the caller's messages about `port` mean the main one.
+          throw new Error(
+            `metrics.port ${config.metrics.port}: cannot listen on ${host}: ${(error as Error).message}`,
+          );
+        },
+      );
       log.info(`metrics at ${metricsServer.url}`);
     }
     return {

@@ -61,3 +61,16 @@ describe('slow clients (slowloris) against a listening server', () => {
     for (const answer of await Promise.all(stalled)) assert.match(answer, /^HTTP\/1\.1 408 /u);
   });
 });
+
+describe('a requestTimeout above the 300 s default of Node', () => {
+  it('starts and bounds requests at it (Node refused a headersTimeout above 300 s)', async () => {
+    const t = await createTestApp({ format: 'restauth', config: { requestTimeout: 3600 } });
+    try {
+      await t.app.listen({ port: 0, host: '127.0.0.1' });
+      assert.equal(t.app.server.requestTimeout, 3_600_000);
+      assert.equal(t.app.server.headersTimeout, 3_600_000);
+    } finally {
+      await t.close();
+    }
+  });
+});
