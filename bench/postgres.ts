@@ -8,6 +8,7 @@
  * pre-request function per PostgREST request, restauth's beside postgrest-auth's own, measured with
  * pgbench as a PostgREST-style transaction with and without it.
  */
+import { LOCAL_CALL } from '../src/core/audit.js';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -154,11 +155,11 @@ export async function runPostgresBench(): Promise<void> {
   const services = await createServices(config, { info: () => {}, warn: () => {} });
   try {
     const { auth, store } = services;
-    await auth.signUp({ username: 'bench', password: 'bench password' });
+    await auth.signUp(LOCAL_CALL, { username: 'bench', password: 'bench password' });
     const tokens: string[] = [];
     const accessTokens: string[] = [];
     for (let i = 0; i < WORKERS; i++) {
-      const issued = await auth.signIn('bench', 'bench password');
+      const issued = await auth.signIn(LOCAL_CALL, 'bench', 'bench password');
       tokens.push(issued.refreshToken);
       accessTokens.push(issued.accessToken);
     }
@@ -168,7 +169,7 @@ export async function runPostgresBench(): Promise<void> {
     // then rotated (a store without refreshInOneStatement).
     const secretChain: string[] = [];
     for (let i = 0; i < WORKERS; i++)
-      secretChain.push((await auth.signIn('bench', 'bench password')).refreshToken);
+      secretChain.push((await auth.signIn(LOCAL_CALL, 'bench', 'bench password')).refreshToken);
     const observer = new pg.Client({ connectionString: url });
     await observer.connect();
     await observer.query(
@@ -197,7 +198,7 @@ export async function runPostgresBench(): Promise<void> {
       ).rows.map((row) => row.pid);
     const operations: Record<string, (worker: number) => Promise<void>> = {
       'refresh with rotation and reuse detection (AuthService.refresh)': async (worker) => {
-        tokens[worker] = (await auth.refresh(tokens[worker]!)).refreshToken;
+        tokens[worker] = (await auth.refresh(LOCAL_CALL, tokens[worker]!)).refreshToken;
       },
       "postgrest-auth's bearer refresh: check + re-issue, no rotation": async (worker) => {
         await auth.reissue(await auth.check(accessTokens[worker]!));
@@ -222,9 +223,9 @@ export async function runPostgresBench(): Promise<void> {
       transactions[name] = await transactionsPer(url, COUNTED, WORKERS, operations[name]!);
     }
     // Another user: the sign-ins would push the measured sessions out (sessions.maxPerUser).
-    await auth.signUp({ username: 'signing-in', password: 'bench password' });
+    await auth.signUp(LOCAL_CALL, { username: 'signing-in', password: 'bench password' });
     const signIns = await transactionsPer(url, COUNTED / 4, WORKERS, async () => {
-      await auth.signIn('signing-in', 'bench password');
+      await auth.signIn(LOCAL_CALL, 'signing-in', 'bench password');
     });
     const peer = median(
       results["postgrest-auth's bearer refresh: check + re-issue, no rotation"]!.map((r) => r.perSecond),

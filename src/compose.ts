@@ -1,6 +1,6 @@
 import type { Config } from './config/schema.js';
 import { AdminService } from './core/admin-service.js';
-import { AuditLog, type RequestContext } from './core/audit.js';
+import { AuditLog } from './core/audit.js';
 import { AuthService } from './core/auth-service.js';
 import { BackgroundWork } from './core/background.js';
 import { isAuthError } from './core/errors.js';
@@ -72,8 +72,6 @@ export interface Logger {
 export interface ServiceOptions {
   /** The clock the auth rules read (tests move it instead of sleeping). */
   clock?: () => Date;
-  /** The request being served, for the audit log (the HTTP layer provides it). */
-  requestContext?: () => RequestContext | undefined;
   /**
    * False for a one-shot command (`restauth users`): no mail is sent and no upkeep runs while it works.
    * A mail it queues waits for the server, which sends it; a command must not race the server for the
@@ -159,7 +157,6 @@ export async function createServices(
     retention: config.audit.retention,
     clock,
     onError: onBackgroundError,
-    ...(options.requestContext ? { context: options.requestContext } : {}),
   });
   // Codes are keyed by a key derived from the JWT secret: rotating that secret also retires the codes
   // then in the mail (links go on working), as it retires every access token.

@@ -5,6 +5,7 @@ import type { AdminService } from '../core/admin-service.js';
 import type { Session, User } from '../core/ports/store.js';
 import { showHiddenCharacters } from '../lib/hidden-characters.js';
 import { CliError, EXIT_USAGE } from './errors.js';
+import { LOCAL_CALL } from '../core/audit.js';
 
 /**
  * `restauth users ...`: accounts from the command line, on either store,
@@ -198,7 +199,7 @@ export function usersCommand(): Command {
     .action(async (email: string, flags: StoreFlags & { passwordStdin?: boolean; confirmed?: boolean }) => {
       const password = flags.passwordStdin ? await readPassword() : undefined;
       const user = await withAdmin(flags, (admin) =>
-        admin.createUser({ email, password, emailConfirm: flags.confirmed === true }),
+        admin.createUser(LOCAL_CALL, { email, password, emailConfirm: flags.confirmed === true }),
       );
       print(flags, userJson(user), `created ${user.id} (${user.email ?? ''})`);
     });
@@ -211,7 +212,7 @@ export function usersCommand(): Command {
   ).action(async (login: string, flags: StoreFlags) => {
     const user = await withAdmin(flags, async (admin) => {
       const found = await admin.findUser(login);
-      await admin.deleteUser(found.id);
+      await admin.deleteUser(LOCAL_CALL, found.id);
       return found;
     });
     print(flags, { deleted: user.id }, `deleted ${user.id} (${user.email ?? user.username ?? ''})`);
@@ -230,7 +231,7 @@ export function usersCommand(): Command {
       }
       const password = await readPassword();
       const user = await withAdmin(flags, async (admin) =>
-        admin.updateUser((await admin.findUser(login)).id, { password }),
+        admin.updateUser(LOCAL_CALL, (await admin.findUser(login)).id, { password }),
       );
       print(flags, userJson(user), `password set for ${user.id}; its sessions are ended`);
     });
@@ -242,7 +243,7 @@ export function usersCommand(): Command {
       .argument(...USER_ARGUMENT),
   ).action(async (login: string, flags: StoreFlags) => {
     const user = await withAdmin(flags, async (admin) =>
-      admin.updateUser((await admin.findUser(login)).id, { emailConfirm: true }),
+      admin.updateUser(LOCAL_CALL, (await admin.findUser(login)).id, { emailConfirm: true }),
     );
     print(flags, userJson(user), `confirmed ${user.email ?? user.id} at ${date(user.emailConfirmedAt)}`);
   });
@@ -255,7 +256,7 @@ export function usersCommand(): Command {
       .argument('<duration>', 'a Go duration as GoTrue\'s ban_duration: "24h", "1h30m", "8760h"; or "none"'),
   ).action(async (login: string, duration: string, flags: StoreFlags) => {
     const user = await withAdmin(flags, async (admin) =>
-      admin.updateUser((await admin.findUser(login)).id, { banDuration: duration }),
+      admin.updateUser(LOCAL_CALL, (await admin.findUser(login)).id, { banDuration: duration }),
     );
     print(
       flags,
@@ -298,7 +299,7 @@ export function usersCommand(): Command {
   ).action(async (login: string, flags: StoreFlags) => {
     const { id, ended } = await withAdmin(flags, async (admin) => {
       const user = await admin.findUser(login);
-      return { id: user.id, ended: await admin.signOut(user.id) };
+      return { id: user.id, ended: await admin.signOut(LOCAL_CALL, user.id) };
     });
     print(flags, { id, ended }, `ended ${ended} session${ended === 1 ? '' : 's'} of ${id}`);
   });

@@ -1,5 +1,5 @@
 import { assertAddressFree } from './address-owner.js';
-import type { AuditLog } from './audit.js';
+import type { AuditLog, Client } from './audit.js';
 import type { AuthService } from './auth-service.js';
 import type { EmailFlows, VerifyType } from './email-flows.js';
 import { parseBanDuration } from './ban-duration.js';
@@ -78,7 +78,7 @@ export class AdminService {
   }
 
   /** Ends every session of the user: refresh tokens stop working, access tokens fail their session check. */
-  async signOut(id: string): Promise<number> {
+  async signOut(client: Client, id: string): Promise<number> {
     const user = await this.getUser(id);
     const ended = await this.deps.store.revokeUserSessions(
       user.id,
@@ -86,7 +86,7 @@ export class AdminService {
       'admin_sign_out',
       this.deps.clock(),
     );
-    await this.deps.audit.record('admin_user_signed_out', {
+    await this.deps.audit.record('admin_user_signed_out', client, {
       userId: user.id,
       actorId: null,
       data: { sessions: ended },
@@ -100,7 +100,7 @@ export class AdminService {
     return user;
   }
 
-  async createUser(input: AdminUserInput): Promise<User> {
+  async createUser(client: Client, input: AdminUserInput): Promise<User> {
     if (input.email === undefined) throw new AuthError('validation_failed', 'email is required');
     const email = checkEmail(input.email);
     checkUserData([input.profile, input.appMetadata], 'User data');
@@ -123,7 +123,7 @@ export class AdminService {
       },
       hash,
     );
-    await this.deps.audit.record('admin_user_created', { userId: user.id, actorId: null });
+    await this.deps.audit.record('admin_user_created', client, { userId: user.id, actorId: null });
     if (bannedUntil) return this.deps.store.updateUser(user.id, { bannedUntil });
     return user;
   }
@@ -134,7 +134,7 @@ export class AdminService {
     return ms === null || ms <= 0 ? null : new Date(now.getTime() + ms);
   }
 
-  async updateUser(id: string, input: AdminUserInput): Promise<User> {
+  async updateUser(client: Client, id: string, input: AdminUserInput): Promise<User> {
     const user = await this.getUser(id);
     checkUserData([input.profile, input.appMetadata], 'User data');
     const patch: UserPatch = {};
@@ -160,7 +160,7 @@ export class AdminService {
       // An admin setting a password ends every session of the account, as a reset does.
       updated = await this.deps.store.changePassword(id, hash, null, this.deps.clock());
     }
-    await this.deps.audit.record('admin_user_updated', {
+    await this.deps.audit.record('admin_user_updated', client, {
       userId: id,
       actorId: null,
       data: { fields: Object.keys(input).filter((key) => input[key as keyof AdminUserInput] !== undefined) },
@@ -168,18 +168,21 @@ export class AdminService {
     return updated;
   }
 
-  async deleteUser(id: string): Promise<void> {
+  async deleteUser(client: Client, id: string): Promise<void> {
     if (!(await this.deps.store.deleteUser(id))) throw new AuthError('user_not_found');
-    await this.deps.audit.record('admin_user_deleted', { userId: id, actorId: null });
+    await this.deps.audit.record('admin_user_deleted', client, { userId: id, actorId: null });
   }
 
   /** Invites a new address by mail (GoTrue's POST /invite); see EmailFlows.invite. */
-  async inviteUser(input: {
-    email: string;
-    profile?: Record<string, unknown> | undefined;
-    redirectTo: string | null;
-  }): Promise<User> {
-    return this.deps.flows.invite(input.email, input.profile ?? {}, input.redirectTo);
+  async inviteUser(
+    client: Client,
+    input: {
+      email: string;
+      profile?: Record<string, unknown> | undefined;
+      redirectTo: string | null;
+    },
+  ): Promise<User> {
+    return this.deps.flows.invite(client, input.email, input.profile ?? {}, input.redirectTo);
   }
 
   /**
@@ -187,24 +190,27 @@ export class AdminService {
    * mails it itself. signup creates the account with its password; invite
    * and magiclink create a passwordless one when the address is new.
    */
-  async generateLink(input: {
-    type: GeneratedLinkType;
-    email: string;
-    password?: string | undefined;
-    profile?: Record<string, unknown> | undefined;
-    /** The address an email change moves to (email_change_current and email_change_new). */
-    newEmail?: string | undefined;
-    redirectTo: string | null;
-  }): Promise<GeneratedLink> {
+  async generateLink(
+    client: Client,
+    input: {
+      type: GeneratedLinkType;
+      email: string;
+      password?: string | undefined;
+      profile?: Record<string, unknown> | undefined;
+      /** The address an email change moves to (email_change_current and email_change_new). */
+      newEmail?: string | undefined;
+      redirectTo: string | null;
+    },
+  ): Promise<GeneratedLink> {
     const email = checkEmail(input.email);
     if (input.type === 'email_change_current' || input.type === 'email_change_new') {
-      return this.generateEmailChangeLink({ ...input, type: input.type, email });
+      return this.generateEmailChangeLink(client, { ...input, type: input.type, email });
     }
     let user: User;
     if (input.type === 'signup') {
       await assertAddressFree(this.deps.store, email, null);
       if (input.password === undefined) throw new AuthError('validation_failed', 'password is required');
-      user = await this.deps.auth.register({
+      user = await this.deps.auth.register(client, {
         email,
         password: input.password,
         profile: input.profile ?? {},
@@ -221,7 +227,7 @@ export class AdminService {
     const issued = await this.deps.oneTimeTokens.issueNow(user.id, email, purpose, now);
     if (input.type === 'invite') user = await this.deps.flows.markInvited(user, now);
     const secret = this.deps.flows.secret(input.type, issued, input.redirectTo);
-    await this.deps.audit.record('admin_link_generated', {
+    await this.deps.audit.record('admin_link_generated', client, {
       userId: user.id,
       actorId: null,
       data: { type: input.type },
@@ -241,12 +247,15 @@ export class AdminService {
    * of moving `email`'s account to `newEmail`; the change happens once both sides' links are used,
    * as after PUT /user. Nothing is mailed.
    */
-  private async generateEmailChangeLink(input: {
-    type: 'email_change_current' | 'email_change_new';
-    email: string;
-    newEmail?: string | undefined;
-    redirectTo: string | null;
-  }): Promise<GeneratedLink> {
+  private async generateEmailChangeLink(
+    client: Client,
+    input: {
+      type: 'email_change_current' | 'email_change_new';
+      email: string;
+      newEmail?: string | undefined;
+      redirectTo: string | null;
+    },
+  ): Promise<GeneratedLink> {
     const user = await this.deps.store.findUserByEmail(input.email);
     if (!user) throw new AuthError('user_not_found', 'User with this email not found');
     const newEmail = checkEmail(input.newEmail ?? '');
@@ -259,7 +268,7 @@ export class AdminService {
         ? await this.deps.oneTimeTokens.issueNow(user.id, newEmail, 'email_change_new', now, data)
         : await this.deps.oneTimeTokens.issueNow(user.id, input.email, 'email_change_current', now, data);
     const secret = this.deps.flows.secret('email_change', issued, input.redirectTo);
-    await this.deps.audit.record('admin_link_generated', {
+    await this.deps.audit.record('admin_link_generated', client, {
       userId: user.id,
       actorId: null,
       data: { type: input.type },

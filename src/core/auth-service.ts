@@ -19,7 +19,7 @@ import {
   roleNameFor,
 } from './identity.js';
 import { checkUserData } from './validation.js';
-import type { AuditLog } from './audit.js';
+import type { AuditLog, Client } from './audit.js';
 import type { BackgroundWork } from './background.js';
 import { DurationSampler } from './duration-sampler.js';
 import type { EmailFlows } from './email-flows.js';
@@ -146,18 +146,18 @@ export class AuthService {
    * must be confirmed first (restauth.json with mail) gets the account and its confirmation mail but
    * no session: `email_not_confirmed`, the answer its sign-in gets until the link is followed.
    */
-  async signUp(input: SignUpInput, extraClaims?: ExtraClaims): Promise<IssuedSession> {
+  async signUp(client: Client, input: SignUpInput, extraClaims?: ExtraClaims): Promise<IssuedSession> {
     const now = this.now();
     if (
       this.mustConfirm({ email: input.email ?? null, emailConfirmedAt: input.emailConfirmed ? now : null })
     ) {
       // No session before the address is proven, as a sign-in would refuse one: a session handed to
       // whoever first typed an address lived on in the account its owner later confirmed by mail.
-      await this.createAccount(input, now, undefined);
+      await this.createAccount(client, input, now, undefined);
       throw new AuthError('email_not_confirmed');
     }
     const first = this.deps.sessions.draft(now, authMethodOf(extraClaims, 'password'));
-    const user = await this.createAccount(input, now, first.session);
+    const user = await this.createAccount(client, input, now, first.session);
     const session = this.deps.sessions.opened(first.session, user.id);
     return this.issue(user, session, first.refreshToken, now, extraClaims);
   }
@@ -168,6 +168,7 @@ export class AuthService {
    * user becomes permanent by confirming an address (updateOwnAccount, then EmailFlows).
    */
   async signUpAnonymously(
+    client: Client,
     profile: Record<string, unknown>,
     extraClaims?: ExtraClaims,
   ): Promise<IssuedSession> {
@@ -187,7 +188,7 @@ export class AuthService {
       null,
       { session: first.session },
     );
-    await this.deps.audit?.record('sign_up', { userId: user.id, data: { anonymous: true } });
+    await this.deps.audit?.record('sign_up', client, { userId: user.id, data: { anonymous: true } });
     const session = this.deps.sessions.opened(first.session, user.id);
     this.events.signIn('success', 'anonymous');
     return this.issue(user, session, first.refreshToken, now, extraClaims);
@@ -197,11 +198,12 @@ export class AuthService {
    * Creates an account without a session. Its owner gets a welcome mail, or,
    * when the address must be confirmed first, the confirmation mail.
    */
-  async register(input: SignUpInput): Promise<User> {
-    return this.createAccount(input, this.now(), undefined);
+  async register(client: Client, input: SignUpInput): Promise<User> {
+    return this.createAccount(client, input, this.now(), undefined);
   }
 
   private async createAccount(
+    client: Client,
     input: SignUpInput,
     now: Date,
     session: FirstSession | undefined,
@@ -237,7 +239,7 @@ export class AuthService {
       passwordHash,
       { ...(session ? { session } : {}), ...(welcome.length > 0 ? { mails: welcome } : {}) },
     );
-    await this.deps.audit?.record('sign_up', { userId: user.id });
+    await this.deps.audit?.record('sign_up', client, { userId: user.id });
     this.accountWrite.record(performance.now() - writing);
     const flows = this.deps.emailFlows;
     if (confirms && user.email !== null) {
@@ -273,13 +275,13 @@ export class AuthService {
    * of a new, unconfirmed account, and its owner, if still unconfirmed, gets the confirmation mail
    * again. Both the real and the look-alike answer come as fast: mail work happens after either.
    */
-  async registerToConfirm(input: SignUpInput): Promise<User> {
+  async registerToConfirm(client: Client, input: SignUpInput): Promise<User> {
     // For every address alike, first: a new address's account may still fit in a journal's last
     // block of a full disk while the taken address's confirmation mail cannot be stored, and the
     // look-alike answer must fail exactly when the real one does.
     await this.deps.store.assertWritable();
     try {
-      return await this.register({ ...input, emailConfirmed: false });
+      return await this.register(client, { ...input, emailConfirmed: false });
     } catch (error) {
       if (!isAuthError(error) || error.code !== 'email_exists' || input.email == null) throw error;
       const email = checkEmail(input.email);
@@ -314,6 +316,7 @@ export class AuthService {
    * (`email`), a PKCE code exchanged, or a sign-up that needs no confirmation. Counted by method.
    */
   async startSession(
+    client: Client,
     user: User,
     extraClaims?: ExtraClaims,
     method: Exclude<SignInMethod, 'password' | 'anonymous'> = 'email',
@@ -322,7 +325,7 @@ export class AuthService {
       const now = this.now();
       this.assertNotBanned(user, now);
       const signedIn = await this.deps.store.updateUser(user.id, { lastSignInAt: now });
-      await this.deps.audit?.record('sign_in', { userId: user.id, data: { via: method } });
+      await this.deps.audit?.record('sign_in', client, { userId: user.id, data: { via: method } });
       // A mailed link or code is GoTrue's otp unless the dialect names it (magiclink, recovery ...).
       return this.openSession(signedIn, now, extraClaims, 'otp');
     });
@@ -332,8 +335,13 @@ export class AuthService {
    * Signs in with a user name or an email address. A wrong password and an
    * unknown user get the same error after the same amount of hashing work.
    */
-  async signIn(login: string, password: string, extraClaims?: ExtraClaims): Promise<IssuedSession> {
-    return this.observed('password', () => this.signInWithPassword(login, password, extraClaims));
+  async signIn(
+    client: Client,
+    login: string,
+    password: string,
+    extraClaims?: ExtraClaims,
+  ): Promise<IssuedSession> {
+    return this.observed('password', () => this.signInWithPassword(client, login, password, extraClaims));
   }
 
   /** Reports a sign-in's outcome (its error code when refused) to the observer (metrics). */
@@ -353,6 +361,7 @@ export class AuthService {
   }
 
   private async signInWithPassword(
+    client: Client,
     login: string,
     password: string,
     extraClaims?: ExtraClaims,
@@ -363,7 +372,7 @@ export class AuthService {
     } catch (error) {
       if (error instanceof AuthError && error.code === 'invalid_credentials') {
         const known = login.length <= MAX_LOGIN_LENGTH ? await this.findByLogin(login) : null;
-        await this.deps.audit?.record('sign_in_failed', { userId: known?.id ?? null, actorId: null });
+        await this.deps.audit?.record('sign_in_failed', client, { userId: known?.id ?? null, actorId: null });
       }
       throw error;
     }
@@ -372,7 +381,7 @@ export class AuthService {
     const now = this.now();
     // GoTrue answers a banned user's sign-in 400 (403 everywhere else).
     this.assertNotBanned(user, now, 400);
-    const signedIn = await this.recordSignIn(user, now, authMethodOf(extraClaims, 'password'));
+    const signedIn = await this.recordSignIn(client, user, now, authMethodOf(extraClaims, 'password'));
     return this.issue(signedIn.user, signedIn.session, signedIn.refreshToken, now, extraClaims);
   }
 
@@ -383,6 +392,7 @@ export class AuthService {
    * one commit), then the event is recorded.
    */
   private async recordSignIn(
+    client: Client,
     user: User,
     now: Date,
     authMethod: string,
@@ -391,7 +401,7 @@ export class AuthService {
     const { store, sessions, audit } = this.deps;
     if (store.openSignIn) {
       const { session, refreshToken } = sessions.prepare(user.id, now, authMethod);
-      const event = audit?.event('sign_in', audited) ?? null;
+      const event = audit?.event('sign_in', client, audited) ?? null;
       const opened = await store.openSignIn({ lastSignInAt: now, session, audit: event });
       if (event) await audit?.stored(event);
       return { ...opened, refreshToken };
@@ -400,7 +410,7 @@ export class AuthService {
       store.updateUser(user.id, { lastSignInAt: now }),
       sessions.start(user.id, now, authMethod),
     ]);
-    await audit?.record('sign_in', audited);
+    await audit?.record('sign_in', client, audited);
     return { user: signedIn, session: opened.session, refreshToken: opened.refreshToken };
   }
 
@@ -444,6 +454,7 @@ export class AuthService {
    * its session ends, as the token has leaked.
    */
   async refresh(
+    client: Client,
     refreshToken: string,
     extraClaims?: ExtraClaims,
     namedUser: string | null = null,
@@ -456,7 +467,7 @@ export class AuthService {
       if (error instanceof AuthError && error.code === 'refresh_token_reused') {
         this.events.refreshTokenReused();
         const found = await this.deps.store.findRefreshToken(hashSecret(refreshToken));
-        await this.deps.audit?.record('refresh_token_reused', {
+        await this.deps.audit?.record('refresh_token_reused', client, {
           userId: found?.session.userId ?? null,
           actorId: null,
           data: { sessionId: found?.session.id },
@@ -468,7 +479,7 @@ export class AuthService {
     if (!user) throw new AuthError('session_not_found');
     this.assertNotBanned(user, now);
     if (namedUser !== null && !namesUser(user, namedUser)) {
-      await this.signOut(session.id, user.id, 'local');
+      await this.signOut(client, session.id, user.id, 'local');
       throw new AuthError('refresh_token_not_found', 'Refresh token does not belong to this user');
     }
     return this.issue(user, session, successor, now, extraClaims);
@@ -527,9 +538,14 @@ export class AuthService {
   }
 
   /** Ends the session of `claims` (local), every session (global) or all others. */
-  async signOut(sessionId: string, userId: string, scope: SignOutScope = 'local'): Promise<void> {
+  async signOut(
+    client: Client,
+    sessionId: string,
+    userId: string,
+    scope: SignOutScope = 'local',
+  ): Promise<void> {
     const now = this.now();
-    await this.deps.audit?.record('logout', { userId, data: { scope } });
+    await this.deps.audit?.record('logout', client, { userId, data: { scope } });
     if (scope === 'local') {
       await this.deps.store.revokeSession(sessionId, 'logout', now);
       return;
@@ -538,10 +554,10 @@ export class AuthService {
   }
 
   /** Ends the session a refresh token belongs to (logout for clients holding only that). */
-  async signOutByRefreshToken(refreshToken: string): Promise<void> {
+  async signOutByRefreshToken(client: Client, refreshToken: string): Promise<void> {
     const now = this.now();
     const session = await this.deps.sessions.findByRefreshToken(refreshToken);
-    await this.deps.audit?.record('logout', { userId: session.userId, data: { scope: 'local' } });
+    await this.deps.audit?.record('logout', client, { userId: session.userId, data: { scope: 'local' } });
     await this.deps.store.revokeSession(session.id, 'logout', now);
   }
 
@@ -549,12 +565,15 @@ export class AuthService {
    * Changes a password after checking the current one (when given) and ends
    * every other session: the caller's session and access token go on.
    */
-  async changePassword(input: {
-    userId: string;
-    newPassword: string;
-    currentPassword?: string;
-    keepSessionId: string;
-  }): Promise<User> {
+  async changePassword(
+    client: Client,
+    input: {
+      userId: string;
+      newPassword: string;
+      currentPassword?: string;
+      keepSessionId: string;
+    },
+  ): Promise<User> {
     const user = await this.deps.store.findUserById(input.userId);
     if (!user) throw new AuthError('user_not_found');
     let expectedHash: string | undefined;
@@ -566,6 +585,7 @@ export class AuthService {
       expectedHash = hash;
     }
     const { changed } = await this.storeNewPassword(
+      client,
       user,
       input.newPassword,
       input.keepSessionId,
@@ -580,6 +600,7 @@ export class AuthService {
    * (both addresses confirm it, see EmailFlows.requestEmailChange). Identity never comes from `data`.
    */
   async updateOwnAccount(
+    client: Client,
     checked: Pick<CheckResult, 'user' | 'session'>,
     changes: {
       data?: Record<string, unknown>;
@@ -614,7 +635,7 @@ export class AuthService {
         throw new AuthError('same_password');
       }
       // The caller's session goes on (GoTrue's behaviour); every other session ends.
-      user = await this.changePassword({
+      user = await this.changePassword(client, {
         userId: user.id,
         newPassword: changes.password,
         keepSessionId: checked.session.id,
@@ -624,7 +645,7 @@ export class AuthService {
       // Without confirmation an anonymous user takes the address at once, as a sign-up would (GoTrue's
       // autoconfirm); a permanent user's change always confirms, and so does an anonymous one's otherwise.
       if (user.isAnonymous && user.email === null && this.deps.settings.requireEmailConfirmation !== true)
-        return this.makePermanent(user, changes.email);
+        return this.makePermanent(client, user, changes.email);
       await this.deps.emailFlows.requestEmailChange(
         user,
         changes.email,
@@ -636,7 +657,7 @@ export class AuthService {
   }
 
   /** An anonymous user's address, taken without confirmation: the user is permanent from now on. */
-  private async makePermanent(user: User, newEmail: string): Promise<User> {
+  private async makePermanent(client: Client, user: User, newEmail: string): Promise<User> {
     const email = checkEmail(newEmail);
     await assertAddressFree(this.deps.store, email, user.id);
     const now = this.now();
@@ -645,7 +666,10 @@ export class AuthService {
       emailConfirmedAt: now,
       isAnonymous: false,
     });
-    await this.deps.audit?.record('email_changed', { userId: user.id, data: { from: null, to: email } });
+    await this.deps.audit?.record('email_changed', client, {
+      userId: user.id,
+      data: { from: null, to: email },
+    });
     return permanent;
   }
 
@@ -672,21 +696,25 @@ export class AuthService {
    * one is opened. Of racing changes proven with the same password one wins;
    * the others fail with invalid_credentials and open no session.
    */
-  async changePasswordWithCurrent(input: {
-    login: string;
-    currentPassword: string;
-    newPassword: string;
-    extraClaims?: ExtraClaims;
-  }): Promise<IssuedSession> {
+  async changePasswordWithCurrent(
+    client: Client,
+    input: {
+      login: string;
+      currentPassword: string;
+      newPassword: string;
+      extraClaims?: ExtraClaims;
+    },
+  ): Promise<IssuedSession> {
     const { user, hash } = await this.proveCredentials(input.login, input.currentPassword);
     // It answers a session, which a sign-in would refuse until the address is confirmed.
     if (this.mustConfirm(user)) throw new AuthError('email_not_confirmed');
-    const { changed, now } = await this.storeNewPassword(user, input.newPassword, null, hash);
+    const { changed, now } = await this.storeNewPassword(client, user, input.newPassword, null, hash);
     return this.openSession(changed, now, input.extraClaims, 'password');
   }
 
   /** Hashes and stores a new password, as a compare-and-set on `expectedHash` when given (see Store). */
   private async storeNewPassword(
+    client: Client,
     user: User,
     newPassword: string,
     keepSessionId: string | null,
@@ -702,7 +730,7 @@ export class AuthService {
       now,
       expectedHash,
     );
-    await this.deps.audit?.record('password_changed', { userId: user.id });
+    await this.deps.audit?.record('password_changed', client, { userId: user.id });
     return { changed, now };
   }
 
@@ -731,13 +759,16 @@ export class AuthService {
    * is consumed before the password changes, so it works once and only once even under races;
    * every session ends and a new one is opened.
    */
-  async resetPassword(input: {
-    token: string;
-    newPassword: string;
-    /** When the caller also names the account (postgrest-auth), it must be the token's. */
-    login?: string;
-    extraClaims?: ExtraClaims;
-  }): Promise<IssuedSession> {
+  async resetPassword(
+    client: Client,
+    input: {
+      token: string;
+      newPassword: string;
+      /** When the caller also names the account (postgrest-auth), it must be the token's. */
+      login?: string;
+      extraClaims?: ExtraClaims;
+    },
+  ): Promise<IssuedSession> {
     this.deps.hasher.assertAcceptable(input.newPassword);
     // A code is bound to its address: only the account named can be the one it was mailed to.
     const named = input.login === undefined ? null : await this.findByLogin(input.login);
@@ -750,7 +781,7 @@ export class AuthService {
     const passwordHash = await this.deps.hasher.hash(input.newPassword);
     const now = this.now();
     const user = await this.deps.store.changePassword(consumed.userId, passwordHash, null, now);
-    await this.deps.audit?.record('password_recovered', { userId: user.id, data: { via: 'token' } });
+    await this.deps.audit?.record('password_recovered', client, { userId: user.id, data: { via: 'token' } });
     return this.openSession(user, now, input.extraClaims, 'recovery');
   }
 

@@ -1,5 +1,5 @@
 import { assertAddressFree } from './address-owner.js';
-import type { AuditLog } from './audit.js';
+import type { AuditLog, Client } from './audit.js';
 import type { BackgroundWork } from './background.js';
 import { AuthError } from './errors.js';
 import { PKCE_TOKEN_PREFIX, type PkceFlows } from './flow-states.js';
@@ -208,7 +208,12 @@ export class EmailFlows {
    * address, and a mail whose link (or code) confirms the address and signs in; the user then sets
    * a password. An address not yet confirmed is invited again; a confirmed one is taken.
    */
-  async invite(email: string, profile: Record<string, unknown>, redirectTo: string | null): Promise<User> {
+  async invite(
+    client: Client,
+    email: string,
+    profile: Record<string, unknown>,
+    redirectTo: string | null,
+  ): Promise<User> {
     const address = checkEmail(email);
     const existing = await this.deps.store.findUserByEmail(address);
     if (existing && existing.emailConfirmedAt !== null) throw new AuthError('email_exists');
@@ -221,7 +226,7 @@ export class EmailFlows {
     );
     // GoTrue's invited_at: when the latest invitation went out (a second one moves it).
     const user = await this.markInvited(created, now);
-    await this.deps.audit.record('user_invited', { userId: user.id, actorId: null });
+    await this.deps.audit.record('user_invited', client, { userId: user.id, actorId: null });
     return user;
   }
 
@@ -230,7 +235,7 @@ export class EmailFlows {
    * reauthentication is required. Only to a confirmed address: the code proves the mailbox.
    * Throttled like every mail of a kind (one a minute).
    */
-  async sendReauthentication(user: User): Promise<void> {
+  async sendReauthentication(client: Client, user: User): Promise<void> {
     if (user.email === null)
       throw new AuthError('validation_failed', 'Reauthentication requires the user to have an email');
     if (user.emailConfirmedAt === null)
@@ -245,7 +250,7 @@ export class EmailFlows {
       (issued) =>
         this.deps.notifier.reauthentication(recipient, { code: issued.code, expiresAt: issued.expiresAt }),
     );
-    await this.deps.audit.record('user_reauthenticate_requested', { userId: user.id });
+    await this.deps.audit.record('user_reauthenticate_requested', client, { userId: user.id });
   }
 
   /** Spends a reauthentication code of this user; wrong, used or expired: reauthentication_not_valid. */
@@ -338,6 +343,7 @@ export class EmailFlows {
    * secret of the mail's link (GoTrue's wire calls it `token_hash`); it is hashed only to be looked up.
    */
   async verify(
+    client: Client,
     type: VerifyType,
     secret: { linkToken: string } | { email: string; code: string },
   ): Promise<VerifyOutcome> {
@@ -346,13 +352,13 @@ export class EmailFlows {
     if (!consumed) throw new AuthError('otp_expired');
     const user = await this.deps.store.findUserById(consumed.userId);
     if (!user) throw new AuthError('otp_expired');
-    if (type === 'email_change') return this.confirmEmailChange(user, consumed, now);
+    if (type === 'email_change') return this.confirmEmailChange(client, user, consumed, now);
     if (type === 'recovery') return { status: 'verified', type, user };
     // Both are asked: a contested mark is spent by the confirmation that finds it, flagged or not.
     const contested = await this.spendContestedMark(user, now);
     const retires = consumed.data[RETIRES_CREDENTIALS] === true || contested;
     const holder = retires ? await this.retireCredentials(user, now) : user;
-    return { status: 'verified', type, user: await this.confirmEmail(holder, now) };
+    return { status: 'verified', type, user: await this.confirmEmail(client, holder, now) };
   }
 
   /**
@@ -360,15 +366,15 @@ export class EmailFlows {
    * password must not spend the link), then spends the token and changes
    * the password, ending every session.
    */
-  async recoverWithPassword(linkToken: string, password: string): Promise<User> {
+  async recoverWithPassword(client: Client, linkToken: string, password: string): Promise<User> {
     this.deps.hasher.assertAcceptable(password);
     const now = this.deps.clock();
     const consumed = await this.deps.oneTimeTokens.consumeLink(linkToken, PURPOSES.recovery, now);
     if (!consumed) throw new AuthError('otp_expired');
     const hash = await this.deps.hasher.hash(password);
     const user = await this.deps.store.changePassword(consumed.userId, hash, null, now);
-    await this.deps.audit.record('password_recovered', { userId: user.id, data: { via: 'link' } });
-    return this.confirmEmail(user, now);
+    await this.deps.audit.record('password_recovered', client, { userId: user.id, data: { via: 'link' } });
+    return this.confirmEmail(client, user, now);
   }
 
   /** Records that the user was invited at `now` (GoTrue's invited_at, set by /invite and generate_link's invite). */
@@ -445,14 +451,19 @@ export class EmailFlows {
     return user;
   }
 
-  private async confirmEmail(user: User, now: Date): Promise<User> {
+  private async confirmEmail(client: Client, user: User, now: Date): Promise<User> {
     if (user.email === null || user.emailConfirmedAt !== null) return user;
     const confirmed = await this.deps.store.updateUser(user.id, { emailConfirmedAt: now });
-    await this.deps.audit.record('email_confirmed', { userId: user.id });
+    await this.deps.audit.record('email_confirmed', client, { userId: user.id });
     return confirmed;
   }
 
-  private async confirmEmailChange(user: User, consumed: OneTimeToken, now: Date): Promise<VerifyOutcome> {
+  private async confirmEmailChange(
+    client: Client,
+    user: User,
+    consumed: OneTimeToken,
+    now: Date,
+  ): Promise<VerifyOutcome> {
     const newEmail = consumed.data['newEmail'];
     if (typeof newEmail !== 'string') throw new AuthError('otp_expired');
     if (consumed.data['both'] === true) {
@@ -479,7 +490,7 @@ export class EmailFlows {
       emailConfirmedAt: now,
       ...(user.isAnonymous ? { isAnonymous: false } : {}),
     });
-    await this.deps.audit.record('email_changed', {
+    await this.deps.audit.record('email_changed', client, {
       userId: user.id,
       data: { from: user.email, to: newEmail },
     });

@@ -1,4 +1,4 @@
-import type { AuditLog } from './audit.js';
+import type { AuditLog, Client } from './audit.js';
 import { AuthError } from './errors.js';
 import type { Identity, Store } from './ports/store.js';
 
@@ -33,13 +33,13 @@ export class Identities {
    * store, which checks again atomically: two unlinks racing for a user's last two identities
    * leave one.
    */
-  async unlink(userId: string, identityId: string): Promise<Identity> {
+  async unlink(client: Client, userId: string, identityId: string): Promise<Identity> {
     const owned = await this.store.listIdentities(userId);
     if (owned.length <= 1) throw new AuthError('single_identity_not_deletable');
     const identity = owned.find((candidate) => candidate.id === identityId);
     if (identity === undefined) throw new AuthError('identity_not_found');
     await this.store.unlinkIdentity(userId, identityId);
-    await this.audit.record('identity_unlinked', {
+    await this.audit.record('identity_unlinked', client, {
       userId,
       data: { identity_id: identity.id, provider: identity.provider, provider_id: identity.providerId },
     });

@@ -1,5 +1,5 @@
 import { assertAddressFree } from './address-owner.js';
-import type { AuditLog } from './audit.js';
+import type { AuditLog, Client } from './audit.js';
 import type { EmailFlows } from './email-flows.js';
 import { AuthError } from './errors.js';
 import { checkEmail } from './identity.js';
@@ -42,7 +42,7 @@ export interface IdentityToLink {
 export class IdentityLinking {
   constructor(private readonly deps: IdentityLinkingDeps) {}
 
-  async link(input: IdentityToLink): Promise<User> {
+  async link(client: Client, input: IdentityToLink): Promise<User> {
     const { store } = this.deps;
     const { targetUserId, provider, claims } = input;
     const existing = await store.findIdentity(provider, claims.subject);
@@ -68,7 +68,7 @@ export class IdentityLinking {
       identityData: input.identityData,
       now,
     });
-    await this.deps.audit.record('identity_linked', {
+    await this.deps.audit.record('identity_linked', client, {
       userId: user.id,
       data: { identity_id: identity.id, provider, provider_id: claims.subject },
     });

@@ -30,7 +30,6 @@ import { registerOpenApi } from './openapi.js';
 import { rateLimitHook } from './rate-limit.js';
 import { RedirectPolicy } from './redirects.js';
 import { auditFilePath } from '../stores/file/audit-file.js';
-import { provideRequestContext } from './request-context.js';
 import { hideRoutes } from './route-docs.js';
 import { confirmEmailRequired, publicUrl } from '../compose.js';
 
@@ -175,7 +174,6 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     services.metrics.watchRequestsInFlight(() => inFlight.count);
   }
   await app.register(healthRoutes, { readiness: services.readiness });
-  provideRequestContext(app);
   const limit = rateLimitHook(services.rateLimiter);
   const { jsonDataServer, postgrestAuth, gotrue } = config.dialects;
   if (gotrue.enabled) {

@@ -7,7 +7,6 @@ import { buildApp } from './app.js';
 import { createLogger, formatOf, serviceLogger } from './logging.js';
 import { resourceBanner, resourceNames } from '../data/banner.js';
 import { listenMetrics, type MetricsServer } from './metrics.js';
-import { currentRequestContext } from './request-context.js';
 
 export interface RunningServer {
   url: string;
@@ -38,7 +37,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   // Start-up messages (generated secret, reloaded files) go through the same logger as requests.
   const lines = serviceLogger(log);
   const resolved = await resolveJwtSecret(config, lines);
-  const services = await createServices(resolved, lines, { requestContext: currentRequestContext });
+  const services = await createServices(resolved, lines);
   const app = await buildApp(services, { logger: log });
   let metricsServer: MetricsServer | null = null;
   // In dependency order: the HTTP server (no new request, every one in flight over or past its bound),

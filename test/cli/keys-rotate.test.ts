@@ -8,6 +8,7 @@ import { generateKey } from '../../src/cli/keys.js';
 import { createTestApp } from '../support/app.js';
 import { gotrueClient, listen } from '../support/gotrue.js';
 import { runCli } from '../support/run-cli.js';
+import { LOCAL_CALL } from '../../src/core/audit.js';
 
 /**
  * `restauth keys rotate` on a restauth.json, then the server restarted on it
@@ -36,7 +37,11 @@ test('keys rotate: a new key signs, the old one verifies through the grace perio
   // Before: a user signs in; the token names the first key.
   let t = await createTestAppOn(dir);
   let url = await listen(t);
-  await t.services.admin.createUser({ email: 'ann@acme.test', password: PASSWORD, emailConfirm: true });
+  await t.services.admin.createUser(LOCAL_CALL, {
+    email: 'ann@acme.test',
+    password: PASSWORD,
+    emailConfirm: true,
+  });
   const before = await gotrueClient(url).client.signInWithPassword({
     email: 'ann@acme.test',
     password: PASSWORD,

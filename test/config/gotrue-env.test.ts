@@ -7,6 +7,7 @@ import { GOTRUE_ENV_VARS } from '../../src/config/gotrue-env.js';
 import { loadConfigWithSources } from '../../src/config/load.js';
 import { createTestApp } from '../support/app.js';
 import { load, tempDir } from '../support/config.js';
+import { LOCAL_CALL } from '../../src/core/audit.js';
 
 /** A GoTrue deployment's environment (internal/conf/configuration.go's variables) starts restauth alike. */
 const SECRET = 'gotrue-secret-0123456789abcdef-0123456789';
@@ -276,7 +277,7 @@ describe('a server started from GoTrue variables behaves as GoTrue would', () =>
         [signUp.statusCode, signUp.json<{ error_code: string }>().error_code],
         [422, 'signup_disabled'],
       );
-      await t.services.admin.createUser({
+      await t.services.admin.createUser(LOCAL_CALL, {
         email: 'ann@acme.test',
         password: 'a long passphrase',
         emailConfirm: true,

@@ -12,6 +12,7 @@ import {
 } from '../support/gotrue.js';
 import { suiteStore } from '../support/postgres.js';
 import type { SmtpSink } from '../support/smtp-sink.js';
+import { LOCAL_CALL } from '../../src/core/audit.js';
 
 /**
  * IdentityLinking, the callback half of linkIdentity (GoTrue's
@@ -45,7 +46,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
     });
 
     function link(targetUserId: string, claims: ProviderClaims) {
-      return t.services.identityLinking.link({
+      return t.services.identityLinking.link(LOCAL_CALL, {
         targetUserId,
         provider: 'github',
         claims,

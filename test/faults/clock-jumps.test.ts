@@ -5,6 +5,7 @@ import { FAST_HASHING, nextMail, secretsOf, startMailingApp, stopMailingApp } fr
 import { suiteStore } from '../support/postgres.js';
 import type { SmtpSink } from '../support/smtp-sink.js';
 import type { TestApp } from '../support/app.js';
+import { LOCAL_CALL } from '../../src/core/audit.js';
 
 /**
  * The wall clock jumps back: an NTP step after the host ran fast, or one instance on a shared
@@ -46,7 +47,7 @@ for (const kind of ['file', 'postgres'] as const) {
 
     async function newUser(): Promise<string> {
       const email = `jumper-${++serial}@corp.test`;
-      await t.services.admin.createUser({ email, password: PASSWORD, emailConfirm: true });
+      await t.services.admin.createUser(LOCAL_CALL, { email, password: PASSWORD, emailConfirm: true });
       return email;
     }
 

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { adminClient, FAST_HASHING, gotrueClient, listen } from '../support/gotrue.js';
+import { LOCAL_CALL } from '../../src/core/audit.js';
 
 /**
  * auth-js's admin.generateLink for an email change (email_change_current, email_change_new), as
@@ -17,12 +18,12 @@ describe('GoTrue dialect: generate_link for an email change, with the unmodified
   after(() => t.close());
 
   it('both links are used: the address changes; each alone leaves it', async () => {
-    await t.services.admin.createUser({
+    await t.services.admin.createUser(LOCAL_CALL, {
       email: 'old@acme.test',
       password: 'a long passphrase',
       emailConfirm: true,
     });
-    await t.services.admin.createUser({
+    await t.services.admin.createUser(LOCAL_CALL, {
       email: 'taken@acme.test',
       password: 'a long passphrase',
       emailConfirm: true,
@@ -66,7 +67,7 @@ describe('GoTrue dialect: generate_link for an email change, with the unmodified
 
   it("GoTrue's refusals: a taken new address, no new address, an unknown account", async () => {
     const admin = adminClient(url, await t.services.tokens.signRoleToken('service_role', 600, new Date()));
-    await t.services.admin.createUser({
+    await t.services.admin.createUser(LOCAL_CALL, {
       email: 'ann@acme.test',
       password: 'a long passphrase',
       emailConfirm: true,

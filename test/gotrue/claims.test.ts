@@ -5,6 +5,7 @@ import pg from 'pg';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { FAST_HASHING } from '../support/gotrue.js';
 import { suiteStore } from '../support/postgres.js';
+import { LOCAL_CALL } from '../../src/core/audit.js';
 
 /** The claims of GoTrue's access tokens (internal/tokens/service.go), as apps and RLS policies read them. */
 const PREFIX = '/auth/v1';
@@ -35,7 +36,7 @@ describe("GoTrue dialect: GoTrue's access-token claims by default", () => {
   let t: TestApp;
   before(async () => {
     t = await createTestApp({ format: 'restauth', config: { passwords: FAST_HASHING } });
-    await t.services.admin.createUser({
+    await t.services.admin.createUser(LOCAL_CALL, {
       email: 'ann@acme.test',
       password: PASSWORD,
       emailConfirm: true,
@@ -96,7 +97,11 @@ describe('GoTrue dialect: a configured audience, issuer and HS256 key id', () =>
         jwt: { audience: 'my-app', issuer: 'https://auth.acme.test/auth/v1', secretKeyId: 'hs-1' },
       },
     });
-    await t.services.admin.createUser({ email: 'bob@acme.test', password: PASSWORD, emailConfirm: true });
+    await t.services.admin.createUser(LOCAL_CALL, {
+      email: 'bob@acme.test',
+      password: PASSWORD,
+      emailConfirm: true,
+    });
   });
   after(() => t.close());
 
@@ -140,7 +145,11 @@ for (const storeKind of ['file', 'postgres'] as const) {
         format: 'restauth',
         config: { ...store.config, passwords: FAST_HASHING, jwt: { audience: 'my-app' } },
       });
-      await t.services.admin.createUser({ email: 'cy@acme.test', password: PASSWORD, emailConfirm: true });
+      await t.services.admin.createUser(LOCAL_CALL, {
+        email: 'cy@acme.test',
+        password: PASSWORD,
+        emailConfirm: true,
+      });
     });
     after(async () => {
       await t.close();

@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { TestApp } from '../support/app.js';
 import { secretsOf, startMailingApp, stopMailingApp } from '../support/gotrue.js';
 import type { SmtpSink } from '../support/smtp-sink.js';
+import { LOCAL_CALL } from '../../src/core/audit.js';
 
 /**
  * Attacks on the mailed 6-digit codes: a code is not a link, however it is
@@ -40,7 +41,11 @@ describe('GoTrue dialect: a mailed code cannot be brute-forced', () => {
   after(() => stopMailingApp(t, sink));
 
   async function recoveryCode(email: string): Promise<string> {
-    await t.services.admin.createUser({ email, password: 'a long passphrase', emailConfirm: true });
+    await t.services.admin.createUser(LOCAL_CALL, {
+      email,
+      password: 'a long passphrase',
+      emailConfirm: true,
+    });
     const since = sink.mails.length;
     const asked = await t.app.inject({ method: 'POST', url: `${PREFIX}/recover`, payload: { email } });
     assert.equal(asked.statusCode, 200);
@@ -109,7 +114,11 @@ describe('GoTrue dialect: a token counts the wrong codes typed for it', () => {
   it('five wrong codes kill the token: the right code and the link then fail, from any client', async () => {
     const email = 'guessed@acme.test';
     const since = sink.mails.length;
-    await t.services.admin.createUser({ email, password: 'a long passphrase', emailConfirm: true });
+    await t.services.admin.createUser(LOCAL_CALL, {
+      email,
+      password: 'a long passphrase',
+      emailConfirm: true,
+    });
     await t.app.inject({ method: 'POST', url: `${PREFIX}/otp`, payload: { email, create_user: false } });
     const mail = await sink.waitForMail((m) => m.to === email && sink.mails.indexOf(m) >= since, 5000);
     const { code, link } = secretsOf(mail);
@@ -140,7 +149,11 @@ describe('GoTrue dialect: a token counts the wrong codes typed for it', () => {
 
   it('four wrong codes leave the token alive: the owner’s typo is forgiven', async () => {
     const email = 'typo@acme.test';
-    await t.services.admin.createUser({ email, password: 'a long passphrase', emailConfirm: true });
+    await t.services.admin.createUser(LOCAL_CALL, {
+      email,
+      password: 'a long passphrase',
+      emailConfirm: true,
+    });
     const since = sink.mails.length;
     await t.app.inject({ method: 'POST', url: `${PREFIX}/recover`, payload: { email } });
     const { code } = secretsOf(

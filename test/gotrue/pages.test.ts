@@ -13,6 +13,7 @@ import {
   stopMailingApp,
 } from '../support/gotrue.js';
 import type { SmtpSink } from '../support/smtp-sink.js';
+import { LOCAL_CALL } from '../../src/core/audit.js';
 
 /**
  * The hosted pages in a real headless Chromium: links from real mails,
@@ -98,7 +99,7 @@ describe('hosted pages in Chromium', { skip: chromiumAvailable() ?? false }, () 
 
   it('a recovery link sets a new password through the form; mismatches are announced; the new password signs in', async () => {
     const { client } = gotrueClient(url);
-    await t.services.admin.createUser({
+    await t.services.admin.createUser(LOCAL_CALL, {
       email: 'lou@acme.test',
       password: 'old passphrase!',
       emailConfirm: true,
@@ -131,7 +132,7 @@ describe('hosted pages in Chromium', { skip: chromiumAvailable() ?? false }, () 
 
   it('an expired link shows the expired page', async () => {
     const { client } = gotrueClient(url);
-    await t.services.admin.createUser({
+    await t.services.admin.createUser(LOCAL_CALL, {
       email: 'max@acme.test',
       password: 'old passphrase!',
       emailConfirm: true,
@@ -147,7 +148,7 @@ describe('hosted pages in Chromium', { skip: chromiumAvailable() ?? false }, () 
 
   it('with an allowed redirect_to, the button hands the session to the app in the URL fragment', async () => {
     const { client } = gotrueClient(url);
-    await t.services.admin.createUser({
+    await t.services.admin.createUser(LOCAL_CALL, {
       email: 'ned@acme.test',
       password: 'old passphrase!',
       emailConfirm: true,

@@ -6,6 +6,7 @@ import type { TestApp } from '../support/app.js';
 import { nextMail, secretsOf, startMailingApp, stopMailingApp } from '../support/gotrue.js';
 import { realServerOnly, suiteStore } from '../support/postgres.js';
 import type { SmtpSink } from '../support/smtp-sink.js';
+import { LOCAL_CALL } from '../../src/core/audit.js';
 
 /**
  * Attacks on the PKCE exchange, over HTTP on both stores: a tampered verifier, a replayed code,
@@ -60,7 +61,11 @@ for (const storeKind of ['file', 'postgres'] as const) {
       challenge: { code_challenge: string; code_challenge_method: string },
     ) {
       if (!(await t.services.store.findUserByEmail(email))) {
-        await t.services.admin.createUser({ email, password: 'a long passphrase', emailConfirm: true });
+        await t.services.admin.createUser(LOCAL_CALL, {
+          email,
+          password: 'a long passphrase',
+          emailConfirm: true,
+        });
       }
       const since = sink.mails.length;
       const asked = await request({
@@ -191,7 +196,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
     });
 
     it("an implicit link passed off as a PKCE one (pkce_ added) finds no flow: GoTrue's error redirect, no code", async () => {
-      await t.services.admin.createUser({
+      await t.services.admin.createUser(LOCAL_CALL, {
         email: 'implicit@acme.test',
         password: 'a long passphrase',
         emailConfirm: true,

@@ -13,6 +13,7 @@ import {
 } from '../support/gotrue.js';
 import { suiteStore } from '../support/postgres.js';
 import type { SmtpSink } from '../support/smtp-sink.js';
+import { LOCAL_CALL } from '../../src/core/audit.js';
 
 /** The amr claim of an access token, as GoTrue states how its session was authenticated. */
 function amrOf(accessToken: string | undefined): unknown {
@@ -113,7 +114,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
     });
 
     it('signInWithOtp (magic link) → exchangeCodeForSession signs in', async () => {
-      await t.services.admin.createUser({
+      await t.services.admin.createUser(LOCAL_CALL, {
         email: 'max@acme.test',
         password: 'correct horse battery',
         emailConfirm: true,
@@ -137,7 +138,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
     });
 
     it("verifyOtp with a PKCE link's token_hash (an SSR app's /auth/confirm route) answers the session itself", async () => {
-      await t.services.admin.createUser({
+      await t.services.admin.createUser(LOCAL_CALL, {
         email: 'tia@acme.test',
         password: 'correct horse battery',
         emailConfirm: true,
@@ -156,7 +157,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
     });
 
     it('resetPasswordForEmail → exchangeCodeForSession (PASSWORD_RECOVERY) → updateUser sets the password', async () => {
-      await t.services.admin.createUser({
+      await t.services.admin.createUser(LOCAL_CALL, {
         email: 'rita@acme.test',
         password: 'forgotten passphrase',
         emailConfirm: true,
@@ -187,7 +188,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
     it('an email change with a code_challenge → both mailed links → grant_type=pkce: the address changed', async () => {
       // auth-js's updateUser({ email }) sends a challenge in PKCE mode, but then saves the session,
       // which deletes its verifier (auth-js 2.109's _saveSession): the exchange is made here by hand.
-      await t.services.admin.createUser({
+      await t.services.admin.createUser(LOCAL_CALL, {
         email: 'old@acme.test',
         password: 'correct horse battery',
         emailConfirm: true,

@@ -5,6 +5,7 @@ import { createTestApp, type TestApp } from '../support/app.js';
 import { FAST_HASHING, secretsOf, startMailingApp, stopMailingApp } from '../support/gotrue.js';
 import { dropDatabase, realServerOnly, testPostgres, testStoreConfig } from '../support/postgres.js';
 import { startSmtpSink, type SmtpSink, sinkMailSettings } from '../support/smtp-sink.js';
+import { LOCAL_CALL } from '../../src/core/audit.js';
 
 /**
  * Concurrent requests for one address's mail: "one mail of a kind per address
@@ -51,7 +52,11 @@ describe('concurrent recovery requests on one instance', () => {
 
   it('ten at once send one mail and leave one token, the mailed one', async () => {
     const email = 'racer@acme.test';
-    await t.services.admin.createUser({ email, password: 'a long passphrase', emailConfirm: true });
+    await t.services.admin.createUser(LOCAL_CALL, {
+      email,
+      password: 'a long passphrase',
+      emailConfirm: true,
+    });
     await raceRecovery([t], email, 10);
     await assertOnlyTheMailedTokenLives(t, sink, email);
   });
@@ -91,7 +96,11 @@ describe(
 
     it('ten at once over both send one mail and leave one token row, the mailed one', async () => {
       const email = 'pg-racer@acme.test';
-      await first.services.admin.createUser({ email, password: 'a long passphrase', emailConfirm: true });
+      await first.services.admin.createUser(LOCAL_CALL, {
+        email,
+        password: 'a long passphrase',
+        emailConfirm: true,
+      });
       await raceRecovery([first, second], email, 10);
       const client = new pg.Client({ connectionString: url });
       await client.connect();

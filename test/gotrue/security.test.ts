@@ -5,6 +5,7 @@ import { decodeJwt, SignJWT, UnsecuredJWT } from 'jose';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { FAST_HASHING, secretsOf, startMailingApp, stopMailingApp } from '../support/gotrue.js';
 import type { SmtpSink } from '../support/smtp-sink.js';
+import { LOCAL_CALL } from '../../src/core/audit.js';
 
 /** Attempts to break the GoTrue dialect: enumeration, throttles, limits, forged tokens, admin access, redirects. */
 const PREFIX = '/auth/v1';
@@ -31,7 +32,7 @@ describe('GoTrue dialect: enumeration and mail throttling', () => {
   after(() => stopMailingApp(t, sink));
 
   it('signing up a taken, confirmed address answers exactly like a new sign-up', async () => {
-    await t.services.admin.createUser({
+    await t.services.admin.createUser(LOCAL_CALL, {
       email: 'taken@acme.test',
       password: 'a long passphrase',
       emailConfirm: true,
@@ -57,7 +58,7 @@ describe('GoTrue dialect: enumeration and mail throttling', () => {
   });
 
   it('recovering an unknown address answers like a known one, and mails nobody', async () => {
-    await t.services.admin.createUser({
+    await t.services.admin.createUser(LOCAL_CALL, {
       email: 'known@acme.test',
       password: 'a long passphrase',
       emailConfirm: true,
@@ -71,7 +72,7 @@ describe('GoTrue dialect: enumeration and mail throttling', () => {
   });
 
   it('a second recovery mail within the resend interval is not sent, and the answer is the same', async () => {
-    await t.services.admin.createUser({
+    await t.services.admin.createUser(LOCAL_CALL, {
       email: 'twice@acme.test',
       password: 'a long passphrase',
       emailConfirm: true,
@@ -94,7 +95,7 @@ describe('GoTrue dialect: enumeration and mail throttling', () => {
   });
 
   it('opening a mailed link (GET) spends nothing: a scanner cannot use it up', async () => {
-    await t.services.admin.createUser({
+    await t.services.admin.createUser(LOCAL_CALL, {
       email: 'scan@acme.test',
       password: 'a long passphrase',
       emailConfirm: true,
@@ -115,7 +116,7 @@ describe('GoTrue dialect: enumeration and mail throttling', () => {
   });
 
   it('a 6-digit code is bound to its address: the right code with another address fails', async () => {
-    await t.services.admin.createUser({
+    await t.services.admin.createUser(LOCAL_CALL, {
       email: 'own@acme.test',
       password: 'a long passphrase',
       emailConfirm: true,
@@ -140,7 +141,11 @@ describe('GoTrue dialect: enumeration and mail throttling', () => {
     const targets = ['https://evil.test/', 'javascript:alert(1)'];
     for (const [index, target] of targets.entries()) {
       const email = `redirect${index}@acme.test`;
-      await t.services.admin.createUser({ email, password: 'a long passphrase', emailConfirm: true });
+      await t.services.admin.createUser(LOCAL_CALL, {
+        email,
+        password: 'a long passphrase',
+        emailConfirm: true,
+      });
       const since = sink.mails.length;
       const inQuery = await call(t, 'POST', `/recover?redirect_to=${encodeURIComponent(target)}`, { email });
       assert.deepEqual([inQuery.status, inQuery.json], [200, {}]);
@@ -149,7 +154,11 @@ describe('GoTrue dialect: enumeration and mail throttling', () => {
       );
       assert.equal(new URL(link).searchParams.get('redirect_to'), null, link);
       const other = `body-${email}`;
-      await t.services.admin.createUser({ email: other, password: 'a long passphrase', emailConfirm: true });
+      await t.services.admin.createUser(LOCAL_CALL, {
+        email: other,
+        password: 'a long passphrase',
+        emailConfirm: true,
+      });
       const inBody = await call(t, 'POST', '/recover', { email: other, redirect_to: target });
       assert.deepEqual([inBody.status, inBody.json], [200, {}]);
       const mail = await sink.waitForMail((m) => m.to === other, 5000);
@@ -171,7 +180,7 @@ describe('GoTrue dialect: redirects refused when configured', () => {
   after(() => stopMailingApp(t, sink));
 
   it('an allowed redirect_to in the body is carried by the link; one not allowed is refused', async () => {
-    await t.services.admin.createUser({
+    await t.services.admin.createUser(LOCAL_CALL, {
       email: 'r@acme.test',
       password: 'a long passphrase',
       emailConfirm: true,

@@ -4,6 +4,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import type { TestApp } from '../support/app.js';
 import { startMailingApp, stopMailingApp } from '../support/gotrue.js';
 import type { SmtpSink } from '../support/smtp-sink.js';
+import { LOCAL_CALL } from '../../src/core/audit.js';
 
 /**
  * With confirmation on, a sign-up for a taken address answers like one for a new address, and must
@@ -84,7 +85,11 @@ describe('GoTrue sign-up: a taken address does the work of a new one', { timeout
   };
 
   it('new, taken unconfirmed and taken confirmed: one hash each, no verification, one answer shape', async () => {
-    await t.services.admin.createUser({ email: 'confirmed@acme.test', password, emailConfirm: true });
+    await t.services.admin.createUser(LOCAL_CALL, {
+      email: 'confirmed@acme.test',
+      password,
+      emailConfirm: true,
+    });
     // A first sign-up compiles the route's schema and code paths; it is also the unconfirmed account.
     const first = await signUp('pending@acme.test', true);
     assert.equal(first.res.statusCode, 200, first.res.body);

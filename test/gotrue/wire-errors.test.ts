@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { InjectOptions } from 'fastify';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { FAST_HASHING } from '../support/gotrue.js';
+import { LOCAL_CALL } from '../../src/core/audit.js';
 
 /**
  * Every error of the GoTrue dialect with GoTrue's status, code and message (internal/api, its
@@ -420,7 +421,7 @@ describe("GoTrue dialect: GoTrue's error codes and messages on every route", () 
   before(async () => {
     const t = await createTestApp({ format: 'restauth', config: { passwords: FAST_HASHING } });
     for (const email of ['ann@acme.test', 'bob@acme.test', 'cat@acme.test']) {
-      await t.services.admin.createUser({ email, password: PASSWORD, emailConfirm: true });
+      await t.services.admin.createUser(LOCAL_CALL, { email, password: PASSWORD, emailConfirm: true });
     }
     const { access_token } = await signIn(t, 'ann@acme.test');
     setup = {

@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { decodeJwt } from 'jose';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { suiteStore } from '../support/postgres.js';
+import { LOCAL_CALL } from '../../src/core/audit.js';
 
 /**
  * postgrest-auth's bearer refresh (an access token renews itself): it never
@@ -77,7 +78,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
     it('refuses a signed-out session, and one an admin revoked', async () => {
       const signedOut = await signIn('leaver');
       const claims = decodeJwt(signedOut);
-      await t.services.auth.signOut(claims['session_id'] as string, claims.sub!);
+      await t.services.auth.signOut(LOCAL_CALL, claims['session_id'] as string, claims.sub!);
       const afterLogout = await renew(signedOut);
       assert.equal(afterLogout.statusCode, 400);
       assert.equal(afterLogout.json().error, 'session_not_found');

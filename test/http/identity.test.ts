@@ -5,6 +5,7 @@ import { decodeJwt } from 'jose';
 import { INVALID_EMAIL } from '../../src/core/identity.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { suiteStore } from '../support/postgres.js';
+import { LOCAL_CALL } from '../../src/core/audit.js';
 
 /**
  * Attacks on the identity model, over HTTP on both stores: logins that are
@@ -242,16 +243,19 @@ for (const storeKind of ['file', 'postgres'] as const) {
           ),
           async (base, variant) => {
             const name = `p${round++}${base}`;
-            const first = await t.services.auth.register({
+            const first = await t.services.auth.register(LOCAL_CALL, {
               username: name,
               email: `${name}@corp.test`,
               password: PASSWORD,
             });
-            await assert.rejects(t.services.auth.register({ username: variant(name), password: PASSWORD }), {
-              code: 'user_already_exists',
-            });
             await assert.rejects(
-              t.services.auth.register({
+              t.services.auth.register(LOCAL_CALL, { username: variant(name), password: PASSWORD }),
+              {
+                code: 'user_already_exists',
+              },
+            );
+            await assert.rejects(
+              t.services.auth.register(LOCAL_CALL, {
                 username: `${name}x`,
                 email: variant(`${name}@corp.test`),
                 password: PASSWORD,

@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { FAST_HASHING } from '../support/gotrue.js';
 import { suiteStore } from '../support/postgres.js';
+import { LOCAL_CALL } from '../../src/core/audit.js';
 
 /**
  * An access token stops working on the very next request once its session is signed out, its user
@@ -62,7 +63,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
     it('a signed-out session: its token is refused, the other session’s is not', async () => {
       const { id, tokens, sessions } = await signedInTwice();
       assert.equal(await honoured(tokens[0]!), true);
-      await t.services.auth.signOut(sessions[0]!, id, 'local');
+      await t.services.auth.signOut(LOCAL_CALL, sessions[0]!, id, 'local');
       assert.equal(await honoured(tokens[0]!), false);
       assert.equal(await honoured(tokens[1]!), true);
     });
@@ -82,7 +83,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
       const { id, tokens, sessions } = await signedInTwice();
       assert.equal(await honoured(tokens[0]!), true);
       // PUT /user's change: the caller's session and token go on.
-      await t.services.auth.changePassword({
+      await t.services.auth.changePassword(LOCAL_CALL, {
         userId: id,
         newPassword: 'another long passphrase',
         keepSessionId: sessions[1]!,

@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { TestApp } from '../support/app.js';
 import { startKeycloakApp, type OAuthApp } from '../support/oauth-app.js';
 import { followRedirects, type TestIdp } from '../support/oidc-provider.js';
+import { LOCAL_CALL } from '../../src/core/audit.js';
 
 /**
  * Every OAuth callback that signs nobody in is counted by why, in the Prometheus metrics the
@@ -93,7 +94,7 @@ describe('OAuth callback refusals in /metrics', () => {
     assert.equal(newcomer.searchParams.get('error_code'), 'signup_disabled');
 
     // She gets one; her next sign-in works and adds no refusal.
-    await t.services.auth.register({
+    await t.services.auth.register(LOCAL_CALL, {
       email: 'ines@acme.test',
       password: 'ines password 1',
       emailConfirmed: true,

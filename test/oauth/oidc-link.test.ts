@@ -4,6 +4,7 @@ import type { TestApp } from '../support/app.js';
 import { gotrueClient } from '../support/gotrue.js';
 import { startKeycloakApp, type OAuthApp } from '../support/oauth-app.js';
 import { followRedirects, type TestIdp } from '../support/oidc-provider.js';
+import { LOCAL_CALL } from '../../src/core/audit.js';
 
 /**
  * auth-js's linkIdentity through a real OIDC provider: the signed-in user's GET
@@ -27,7 +28,7 @@ describe('linkIdentity through an OIDC provider', () => {
   });
 
   it("links the provider's identity to the signed-in user, who comes back signed in", async () => {
-    const owner = await t.services.auth.register({
+    const owner = await t.services.auth.register(LOCAL_CALL, {
       email: 'lena@acme.test',
       password: 'lena password 1',
       emailConfirmed: true,

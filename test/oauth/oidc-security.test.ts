@@ -7,6 +7,7 @@ import { startKeycloakApp, type OAuthApp } from '../support/oauth-app.js';
 import { followRedirects, type TestIdp } from '../support/oidc-provider.js';
 import { suiteStore } from '../support/postgres.js';
 import type { SmtpSink } from '../support/smtp-sink.js';
+import { LOCAL_CALL } from '../../src/core/audit.js';
 
 /**
  * OAuth/OIDC sign-in under attack, against a real OIDC provider (oidc-provider) and a listening
@@ -243,7 +244,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
 
     describe('whose account it is', () => {
       it('an unverified provider address never joins the account that has it', async () => {
-        const owner = await t.services.auth.register({
+        const owner = await t.services.auth.register(LOCAL_CALL, {
           email: 'owen@acme.test',
           password: 'owner password 1',
           emailConfirmed: true,
@@ -263,7 +264,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
       });
 
       it("a verified provider address joins its account; an unconfirmed one loses the squatter's password", async () => {
-        const squatted = await t.services.auth.register({
+        const squatted = await t.services.auth.register(LOCAL_CALL, {
           email: 'sam@acme.test',
           password: 'squatter password',
           emailConfirmed: false,

@@ -5,6 +5,7 @@ import { gotrueClient } from '../support/gotrue.js';
 import { startKeycloakApp, type OAuthApp } from '../support/oauth-app.js';
 import { followRedirects, type TestIdp } from '../support/oidc-provider.js';
 import { suiteStore } from '../support/postgres.js';
+import { LOCAL_CALL } from '../../src/core/audit.js';
 
 /**
  * OAuth/OIDC sign-in with the unmodified @supabase/auth-js against a listening restauth and a real
@@ -100,7 +101,7 @@ describe('OIDC sign-in with sign-ups switched off', () => {
   it('a new user is refused with access_denied signup_disabled; an existing one signs in', async () => {
     idp.accounts.set('kc-newcomer', { email: 'new@acme.test', email_verified: true });
     idp.accounts.set('kc-member', { email: 'member@acme.test', email_verified: true });
-    await t.services.auth.register({
+    await t.services.auth.register(LOCAL_CALL, {
       email: 'member@acme.test',
       password: 'member password',
       emailConfirmed: true,

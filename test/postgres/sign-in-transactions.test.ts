@@ -8,6 +8,7 @@ import { createServices, type Services } from '../../src/compose.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { dropDatabase, realServerOnly, testPostgres, testStoreConfig } from '../support/postgres.js';
+import { LOCAL_CALL } from '../../src/core/audit.js';
 
 const PASSWORD = 'correct horse battery';
 
@@ -47,7 +48,7 @@ describe('a password sign-in on PostgreSQL', { skip: statisticsUnavailable() ?? 
     admin = new pg.Client({ connectionString: serverUrl });
     await admin.connect();
     await withServices(async ({ auth }) => {
-      await auth.signUp({ username: 'signing-in', password: PASSWORD });
+      await auth.signUp(LOCAL_CALL, { username: 'signing-in', password: PASSWORD });
     });
   });
   after(async () => {
@@ -84,7 +85,7 @@ describe('a password sign-in on PostgreSQL', { skip: statisticsUnavailable() ?? 
   async function phase(count: number): Promise<number> {
     const before = await committed();
     await withServices(async ({ auth }) => {
-      for (let i = 0; i < count; i++) await auth.signIn('signing-in', PASSWORD);
+      for (let i = 0; i < count; i++) await auth.signIn(LOCAL_CALL, 'signing-in', PASSWORD);
     });
     return (await committed()) - before;
   }
@@ -108,7 +109,7 @@ describe('a password sign-in on PostgreSQL', { skip: statisticsUnavailable() ?? 
     } finally {
       await pool.end();
     }
-    const signedIn = await withServices(({ auth }) => auth.signIn('signing-in', PASSWORD));
+    const signedIn = await withServices(({ auth }) => auth.signIn(LOCAL_CALL, 'signing-in', PASSWORD));
     assert.ok(signedIn.user.lastSignInAt, 'last_sign_in_at answered');
     const stored = await withServices(({ store }) => store.findUserById(signedIn.user.id));
     assert.deepEqual(stored?.lastSignInAt, signedIn.user.lastSignInAt);
@@ -124,7 +125,7 @@ describe('a password sign-in on PostgreSQL', { skip: statisticsUnavailable() ?? 
         ['signing-in', 'wrong password'],
         ['nobody', PASSWORD],
       ] as const) {
-        await assert.rejects(auth.signIn(login, password), { code: 'invalid_credentials' });
+        await assert.rejects(auth.signIn(LOCAL_CALL, login, password), { code: 'invalid_credentials' });
       }
       assert.deepEqual(
         (await store.listSessions(user!.id)).map((session) => session.id),

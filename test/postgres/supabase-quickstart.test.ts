@@ -5,6 +5,7 @@ import pg from 'pg';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { authenticatorRoleSql, postgrestRequest, type PostgrestOptions } from '../support/postgrest.js';
 import { dropDatabase, testPostgres, testStoreConfig } from '../support/postgres.js';
+import { LOCAL_CALL } from '../../src/core/audit.js';
 
 const SECRET = 'supabase-quickstart-secret-0123456789abcdef';
 
@@ -160,7 +161,7 @@ describe("Supabase's user-management quick start on restauth's PostgreSQL", () =
     ]);
 
     // Deleting the user deletes its profile (on delete cascade).
-    await t.services.admin.deleteUser(ada.id);
+    await t.services.admin.deleteUser(LOCAL_CALL, ada.id);
     assert.deepEqual(await profiles(), [{ id: bob.id, full_name: 'Bob Babbage', website: null }]);
   });
 });

@@ -6,6 +6,7 @@ import pg from 'pg';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { postgrestRequest, type PostgrestOptions } from '../support/postgrest.js';
 import { dropDatabase, testPostgres, testStoreConfig } from '../support/postgres.js';
+import { LOCAL_CALL } from '../../src/core/audit.js';
 
 /**
  * Role per user (roles.perUser) attacked over HTTP and SQL: restauth hands
@@ -119,7 +120,7 @@ describe('database roles in role-per-user mode (PostgreSQL store)', () => {
     assert.equal(who!.role, username);
     const oid = await roleOid(username);
     const user = await t.services.store.findUserByUsername(username);
-    await t.services.admin.deleteUser(user!.id);
+    await t.services.admin.deleteUser(LOCAL_CALL, user!.id);
     assert.equal(await roleOid(username), undefined, 'the role was dropped with its user');
 
     const second = await register(username);
@@ -146,7 +147,7 @@ describe('database roles in role-per-user mode (PostgreSQL store)', () => {
     );
     assert.equal(row!.salary, 1000000);
     const user = await t.services.store.findUserByUsername(username);
-    await t.services.admin.deleteUser(user!.id);
+    await t.services.admin.deleteUser(LOCAL_CALL, user!.id);
     assert.ok(await roleOid(username), 'a role holding privileges cannot be dropped');
     const { rows } = await admin.query(
       `SELECT count(*)::int AS members FROM pg_auth_members WHERE roleid = $1`,

@@ -5,6 +5,7 @@ import type { User } from '../../src/core/ports/store.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { startKeycloakApp } from '../support/oauth-app.js';
 import { suiteStore } from '../support/postgres.js';
+import { LOCAL_CALL } from '../../src/core/audit.js';
 
 /**
  * Property-based attacks (issue 10): generated hostile JSON, paths and query
@@ -574,8 +575,8 @@ for (const setup of setups) {
     let attackerTokens: string[];
     before(async () => {
       ({ t, drop } = await setup.start());
-      victim = (await t.services.auth.signUp({ ...VICTIM, profile: { bio: 'victim bio' } })).user;
-      const { accessToken } = await t.services.auth.signIn(VICTIM.username, VICTIM.password);
+      victim = (await t.services.auth.signUp(LOCAL_CALL, { ...VICTIM, profile: { bio: 'victim bio' } })).user;
+      const { accessToken } = await t.services.auth.signIn(LOCAL_CALL, VICTIM.username, VICTIM.password);
       for (const name of setup.owned ?? []) {
         const res = await t.app.inject({
           method: 'POST',
@@ -683,7 +684,7 @@ for (const setup of setups) {
     });
 
     it('still serves afterwards: the victim signs in, reads answer', async () => {
-      const session = await t.services.auth.signIn(VICTIM.email, VICTIM.password);
+      const session = await t.services.auth.signIn(LOCAL_CALL, VICTIM.email, VICTIM.password);
       assert.equal(session.user.id, victim.id);
       const paths = registeredRoutes(t)
         .filter((r) => r.method === 'GET' && !r.path.includes(':'))

@@ -4,6 +4,7 @@ import pg from 'pg';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { FAST_HASHING } from '../support/gotrue.js';
 import { suiteStore } from '../support/postgres.js';
+import { LOCAL_CALL } from '../../src/core/audit.js';
 
 const GUESS = 'a guessed passphrase 1';
 
@@ -27,9 +28,9 @@ for (const kind of ['file', 'postgres'] as const) {
         config: { passwords: FAST_HASHING, signup: { confirmEmail: false }, ...store.config },
       });
       const { admin } = t.services;
-      await admin.createUser({ email: 'no-password@corp.test', emailConfirm: true });
-      await admin.createUser({ email: 'unconfirmed@corp.test' });
-      await admin.createUser({
+      await admin.createUser(LOCAL_CALL, { email: 'no-password@corp.test', emailConfirm: true });
+      await admin.createUser(LOCAL_CALL, { email: 'unconfirmed@corp.test' });
+      await admin.createUser(LOCAL_CALL, {
         email: 'banned@corp.test',
         password: 'the banned passphrase 1',
         emailConfirm: true,
@@ -44,7 +45,7 @@ for (const kind of ['file', 'postgres'] as const) {
             ['gotrue-empty@corp.test', ''],
             ['gotrue-null@corp.test', null],
           ] as const) {
-            const user = await admin.createUser({ email, password: GUESS, emailConfirm: true });
+            const user = await admin.createUser(LOCAL_CALL, { email, password: GUESS, emailConfirm: true });
             await client.query('UPDATE auth.users SET encrypted_password = $2 WHERE id = $1', [
               user.id,
               hash,

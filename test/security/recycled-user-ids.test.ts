@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createTestApp, type TestApp } from '../support/app.js';
+import { LOCAL_CALL } from '../../src/core/audit.js';
 
 const PASSWORD = 'owner passphrase 1';
 const ATTACKER_PASSWORD = 'attacker passphrase 1';
@@ -62,7 +63,7 @@ describe('a user name that records still name as their owner is taken', () => {
       payload: { text: "bob's diary" },
     });
     assert.equal(written.statusCode, 201, written.body);
-    await t.services.admin.deleteUser('bob');
+    await t.services.admin.deleteUser(LOCAL_CALL, 'bob');
 
     for (const name of ['bob', ' bob ']) {
       const again = await register(name, ATTACKER_PASSWORD);
@@ -103,7 +104,7 @@ describe('a user name that records still name as their owner is taken', () => {
       });
       assert.equal(res.statusCode, 201, res.body);
     }
-    await t.services.admin.deleteUser(user.id);
+    await t.services.admin.deleteUser(LOCAL_CALL, user.id);
 
     const res = await register(user.id, ATTACKER_PASSWORD);
     assert.equal(res.statusCode, 400, res.body);

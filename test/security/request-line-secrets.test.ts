@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { createLogger } from '../../src/http/logging.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { FAST_HASHING } from '../support/gotrue.js';
+import { LOCAL_CALL } from '../../src/core/audit.js';
 
 const EMAIL = 'logged-person@corp.test';
 const PASSWORD = 'request line passphrase 1';
@@ -41,8 +42,8 @@ describe('request lines carry no secret', () => {
   });
 
   it('logs the paths of requests whose queries, bodies and headers held secrets, and none of those', async () => {
-    await t.services.auth.signUp({ email: EMAIL, password: PASSWORD });
-    const { accessToken, refreshToken } = await t.services.auth.signIn(EMAIL, PASSWORD);
+    await t.services.auth.signUp(LOCAL_CALL, { email: EMAIL, password: PASSWORD });
+    const { accessToken, refreshToken } = await t.services.auth.signIn(LOCAL_CALL, EMAIL, PASSWORD);
     const secrets = [
       EMAIL,
       PASSWORD,

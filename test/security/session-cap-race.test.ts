@@ -8,6 +8,7 @@ import { createServices, type Services } from '../../src/compose.js';
 import { loadConfig } from '../../src/config/load.js';
 import { SessionManager } from '../../src/core/sessions.js';
 import { dropDatabase, realServerOnly, testPostgres, testStoreConfig } from '../support/postgres.js';
+import { LOCAL_CALL } from '../../src/core/audit.js';
 
 const PASSWORD = 'correct horse battery';
 const CAP = 2;
@@ -54,7 +55,7 @@ describe('the session cap under racing sign-ins of one user', { skip: realServer
       imported: Buffer.alloc(32),
       successors: Buffer.alloc(32),
     });
-    userId = (await services.auth.signUp({ username: 'racing', password: PASSWORD })).user.id;
+    userId = (await services.auth.signUp(LOCAL_CALL, { username: 'racing', password: PASSWORD })).user.id;
     holder = new pg.Client({ connectionString: url });
     await holder.connect();
     // Another connection: inside the holder's transaction pg_stat_activity would stay as first read.
@@ -79,10 +80,10 @@ describe('the session cap under racing sign-ins of one user', { skip: realServer
   }
 
   it('keeps at most sessions.maxPerUser sessions, each answered session but the newest ended', async () => {
-    await services.auth.signIn('racing', PASSWORD);
+    await services.auth.signIn(LOCAL_CALL, 'racing', PASSWORD);
     await holder.query('BEGIN');
     await holder.query('SELECT 1 FROM auth.users WHERE id = $1 FOR UPDATE', [userId]);
-    const racing = Array.from({ length: RACERS }, () => services.auth.signIn('racing', PASSWORD));
+    const racing = Array.from({ length: RACERS }, () => services.auth.signIn(LOCAL_CALL, 'racing', PASSWORD));
     // Each sign-in verifies its password, then blocks on the held row inside its statement. Polled:
     // PostgreSQL has no notification for a backend starting to wait.
     while ((await waitingForLock()) < RACERS) await new Promise((resolve) => setImmediate(resolve));
@@ -108,12 +109,12 @@ describe('the session cap under racing sign-ins of one user', { skip: realServer
    * on the user's row; createSession does not rely on it.
    */
   it('keeps at most sessions.maxPerUser when sessions of other paths race a password sign-in', async () => {
-    await services.auth.signIn('racing', PASSWORD);
-    await services.auth.signIn('racing', PASSWORD);
+    await services.auth.signIn(LOCAL_CALL, 'racing', PASSWORD);
+    await services.auth.signIn(LOCAL_CALL, 'racing', PASSWORD);
     const [oldest] = (await services.store.listSessions(userId)).reverse();
     await holder.query('BEGIN');
     await holder.query('SELECT 1 FROM auth.sessions WHERE id = $1 FOR UPDATE', [oldest!.id]);
-    const signIn = services.auth.signIn('racing', PASSWORD);
+    const signIn = services.auth.signIn(LOCAL_CALL, 'racing', PASSWORD);
     while ((await waitingForLock()) < 1) await new Promise((resolve) => setImmediate(resolve));
     const others = Array.from({ length: RACERS }, () => sessions.start(userId, new Date(), 'otp'));
     while ((await waitingForLock()) < 1 + RACERS) await new Promise((resolve) => setImmediate(resolve));
@@ -131,8 +132,8 @@ describe('the session cap under racing sign-ins of one user', { skip: realServer
    * beyond the cap and handed to nobody.
    */
   it('keeps no session whose cap failed', async () => {
-    await services.auth.signIn('racing', PASSWORD);
-    await services.auth.signIn('racing', PASSWORD);
+    await services.auth.signIn(LOCAL_CALL, 'racing', PASSWORD);
+    await services.auth.signIn(LOCAL_CALL, 'racing', PASSWORD);
     const before = await services.store.listSessions(userId);
     assert.equal(before.length, CAP);
     await holder.query('BEGIN');

@@ -4,6 +4,7 @@ import { SignJWT } from 'jose';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { FAST_HASHING } from '../support/gotrue.js';
 import { suiteStore } from '../support/postgres.js';
+import { LOCAL_CALL } from '../../src/core/audit.js';
 
 const PASSWORD = 'standing passphrase 1';
 
@@ -42,8 +43,8 @@ for (const kind of ['file', 'postgres'] as const) {
 
     async function newUser() {
       const email = `standing-${++serial}@corp.test`;
-      await t.services.auth.signUp({ email, password: PASSWORD });
-      return t.services.auth.signIn(email, PASSWORD);
+      await t.services.auth.signUp(LOCAL_CALL, { email, password: PASSWORD });
+      return t.services.auth.signIn(LOCAL_CALL, email, PASSWORD);
     }
 
     /** Whether each path honours `token`: json-data-server's /auth/check (authorize) and GoTrue's GET /user (check). */
@@ -68,16 +69,16 @@ for (const kind of ['file', 'postgres'] as const) {
 
     it('honours a live token on both, then refuses it on both once its standing changed', async () => {
       const changes: [string, (signedIn: Awaited<ReturnType<typeof newUser>>) => Promise<unknown>][] = [
-        ['signed out', (s) => t.services.auth.signOut(s.session.id, s.user.id)],
-        ['banned', (s) => t.services.admin.updateUser(s.user.id, { banDuration: '24h' })],
+        ['signed out', (s) => t.services.auth.signOut(LOCAL_CALL, s.session.id, s.user.id)],
+        ['banned', (s) => t.services.admin.updateUser(LOCAL_CALL, s.user.id, { banDuration: '24h' })],
         [
           'password changed',
-          (s) => t.services.admin.updateUser(s.user.id, { password: 'another passphrase 2' }),
+          (s) => t.services.admin.updateUser(LOCAL_CALL, s.user.id, { password: 'another passphrase 2' }),
         ],
         [
           'user deleted, then a new one signed up',
           async (s) => {
-            await t.services.admin.deleteUser(s.user.id);
+            await t.services.admin.deleteUser(LOCAL_CALL, s.user.id);
             await newUser();
           },
         ],
@@ -155,7 +156,7 @@ describe("a deleted user's token, its id given again (json-data-server's user na
         ).json() as { valid: unknown }
       ).valid;
     assert.equal(await valid(old), true);
-    await t.services.admin.deleteUser('reused');
+    await t.services.admin.deleteUser(LOCAL_CALL, 'reused');
     const current = await register();
     assert.equal(await valid(current), true);
     assert.equal(await valid(old), false);

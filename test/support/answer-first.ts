@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import type { TestApp } from './app.js';
+import { LOCAL_CALL } from '../../src/core/audit.js';
 
 /**
  * The routes that answer before their work, so the answer does not tell whether an address has an
@@ -16,13 +17,13 @@ export const UNCONFIRMED = 'unconfirmed@corp.test';
 
 /** Signs KNOWN (confirmed, with the user name `known`) and UNCONFIRMED up. */
 export async function addAnswerFirstUsers(t: TestApp): Promise<void> {
-  await t.services.auth.register({
+  await t.services.auth.register(LOCAL_CALL, {
     username: 'known',
     email: KNOWN,
     password: PASSWORD,
     emailConfirmed: true,
   });
-  await t.services.admin.createUser({ email: UNCONFIRMED, password: PASSWORD });
+  await t.services.admin.createUser(LOCAL_CALL, { email: UNCONFIRMED, password: PASSWORD });
   await t.services.idle();
 }
 

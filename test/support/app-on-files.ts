@@ -11,7 +11,6 @@ import { buildApp } from '../../src/http/app.js';
 import type { LazyValidators } from '../../src/http/lazy-validators.js';
 import type { Sleep } from '../../src/data/delay.js';
 import { serviceLogger } from '../../src/http/logging.js';
-import { currentRequestContext } from '../../src/http/request-context.js';
 
 /*
  * No node:test here (nor in what it imports): bench/ builds its in-process apps with this, and a module
@@ -93,7 +92,6 @@ export async function createAppOnFiles(
   let offset = 0;
   const services = await createServices(config, options.logger ?? serviceLogger(options.log), {
     clock: () => new Date(Date.now() + offset),
-    requestContext: currentRequestContext,
     ...(options.providerFetch ? { providerFetch: options.providerFetch } : {}),
   });
   const app = await buildApp(services, {

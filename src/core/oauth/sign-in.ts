@@ -1,4 +1,4 @@
-import type { AuditLog } from '../audit.js';
+import type { AuditLog, Client } from '../audit.js';
 import type { EmailFlows } from '../email-flows.js';
 import { AuthError, isAuthError } from '../errors.js';
 import { checkEmail } from '../identity.js';
@@ -51,7 +51,7 @@ export interface ExternalSignInInput {
 export class ExternalSignIn {
   constructor(private readonly deps: ExternalSignInDeps) {}
 
-  async signIn(input: ExternalSignInInput): Promise<User> {
+  async signIn(client: Client, input: ExternalSignInInput): Promise<User> {
     const { provider, claims } = input;
     const now = this.deps.clock();
     const email = claims.email === null ? null : this.address(claims.email);
@@ -65,9 +65,9 @@ export class ExternalSignIn {
     let user = await this.existingUser(provider, claims.subject);
     if (user === null && email !== null && claims.emailVerified) {
       user = await store.findUserByEmail(email);
-      if (user !== null) user = await this.join(user, provider, now);
+      if (user !== null) user = await this.join(client, user, provider, now);
     }
-    if (user === null) user = await this.createUser(input, email, identityData, now);
+    if (user === null) user = await this.createUser(client, input, email, identityData, now);
     await store.linkIdentity({
       userId: user.id,
       provider,
@@ -104,7 +104,7 @@ export class ExternalSignIn {
    * sign-ups are confirmed at once (no confirmation required), a confirmed address proves nothing:
    * whoever typed it first got it, so its password and sessions are retired as well.
    */
-  private async join(user: User, provider: string, now: Date): Promise<User> {
+  private async join(client: Client, user: User, provider: string, now: Date): Promise<User> {
     if (user.emailConfirmedAt === null || !this.deps.settings.requireEmailConfirmation) {
       if ((await this.deps.store.getPasswordHash(user.id)) !== null) {
         // Nobody knows this password: the squatter's (and every session) is gone; the owner resets it.
@@ -114,11 +114,12 @@ export class ExternalSignIn {
       if (user.emailConfirmedAt === null)
         user = await this.deps.store.updateUser(user.id, { emailConfirmedAt: now });
     }
-    await this.deps.audit?.record('identity_linked', { userId: user.id, data: { provider } });
+    await this.deps.audit?.record('identity_linked', client, { userId: user.id, data: { provider } });
     return user;
   }
 
   private async createUser(
+    client: Client,
     input: ExternalSignInInput,
     email: string | null,
     identityData: Record<string, unknown>,
@@ -141,7 +142,7 @@ export class ExternalSignIn {
       },
       null,
     );
-    await this.deps.audit?.record('sign_up', { userId: user.id, data: { provider: input.provider } });
+    await this.deps.audit?.record('sign_up', client, { userId: user.id, data: { provider: input.provider } });
     return user;
   }
 

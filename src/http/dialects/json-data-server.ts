@@ -12,6 +12,7 @@ import { useErrorReply } from '../errors.js';
 import { documentRoutes } from '../route-docs.js';
 import { jsonDataServerBodies, jsonDataServerDocs } from './json-data-server-docs.js';
 import type { RateLimitHook } from '../rate-limit.js';
+import { clientOf } from '../client.js';
 
 /**
  * json-data-server's authentication routes (POST only), with its configurable
@@ -86,7 +87,7 @@ export const jsonDataServerDialect: FastifyPluginAsync<JsonDataServerOptions> = 
     app.post(path, options, (request, reply) => handler(request.body as Body, request, reply));
   };
 
-  route(settings.registerRoute, 'signUp', bodies.register, async (body) => {
+  route(settings.registerRoute, 'signUp', bodies.register, async (body, request) => {
     const login = requestedUser(body, true) as string;
     const password = requiredString(body, fields.password);
     const reserved = new Set([fields.user, userIdProp, fields.password, fields.newPassword, 'email']);
@@ -103,20 +104,26 @@ export const jsonDataServerDialect: FastifyPluginAsync<JsonDataServerOptions> = 
         throw new AuthError('validation_failed', `${fields.user} is an email address other than email`);
       [username, email] = [null, login];
     }
-    const issued = await auth.signUp({ username, email, password, profile, emailConfirmed: false });
+    const issued = await auth.signUp(clientOf(request), {
+      username,
+      email,
+      password,
+      profile,
+      emailConfirmed: false,
+    });
     return tokenAnswer(issued);
   });
 
-  route(settings.loginRoute, 'signIn', bodies.login, async (body) => {
+  route(settings.loginRoute, 'signIn', bodies.login, async (body, request) => {
     const username = requestedUser(body, true) as string;
     const password = requiredString(body, fields.password);
-    return tokenAnswer(await auth.signIn(username, password));
+    return tokenAnswer(await auth.signIn(clientOf(request), username, password));
   });
 
-  route(settings.refreshRoute, 'refresh', bodies.refresh, async (body) => {
+  route(settings.refreshRoute, 'refresh', bodies.refresh, async (body, request) => {
     const refreshToken = requiredString(body, settings.jwtRefreshToken);
     const username = requestedUser(body, false);
-    return tokenAnswer(await auth.refresh(refreshToken, undefined, username));
+    return tokenAnswer(await auth.refresh(clientOf(request), refreshToken, undefined, username));
   });
 
   route(settings.checkRoute, null, bodies.check, async (body, request) => {
@@ -135,12 +142,16 @@ export const jsonDataServerDialect: FastifyPluginAsync<JsonDataServerOptions> = 
     }
   });
 
-  route(settings.passwordRoute, 'signIn', bodies.password, async (body) => {
+  route(settings.passwordRoute, 'signIn', bodies.password, async (body, request) => {
     const username = requestedUser(body, true) as string;
     const currentPassword = requiredString(body, fields.password);
     const newPassword = requiredString(body, fields.newPassword);
     // json-data-server answers a password change with a new session: every older one ends.
-    const issued = await auth.changePasswordWithCurrent({ login: username, currentPassword, newPassword });
+    const issued = await auth.changePasswordWithCurrent(clientOf(request), {
+      login: username,
+      currentPassword,
+      newPassword,
+    });
     return tokenAnswer(issued);
   });
 
@@ -152,9 +163,9 @@ export const jsonDataServerDialect: FastifyPluginAsync<JsonDataServerOptions> = 
       optionalString(body, settings.jwtAccessToken) ?? bearerToken(request.headers.authorization);
     if (accessToken !== null) {
       const { session, user } = await auth.check(accessToken);
-      await auth.signOut(session.id, user.id, 'local');
+      await auth.signOut(clientOf(request), session.id, user.id, 'local');
     } else if (refreshToken !== null) {
-      await auth.signOutByRefreshToken(refreshToken);
+      await auth.signOutByRefreshToken(clientOf(request), refreshToken);
     } else {
       throw new AuthError(
         'validation_failed',

@@ -12,6 +12,7 @@ import {
   jsonServerAuthBody,
   jsonServerAuthDocs,
 } from './json-server-auth-docs.js';
+import { clientOf } from '../client.js';
 
 /**
  * json-server-auth 2.1.0's routes: POST /register, /signup and /users make a
@@ -74,6 +75,7 @@ export const jsonServerAuthDialect: FastifyPluginAsync<JsonServerAuthOptions> = 
     // The extra fields become the public record: none may pose as identity or security facts.
     refuseIdentityFields(profile);
     const issued = await auth.signUp(
+      clientOf(request),
       { username: null, email, password, profile, emailConfirmed: false },
       emailClaim,
     );
@@ -86,7 +88,7 @@ export const jsonServerAuthDialect: FastifyPluginAsync<JsonServerAuthOptions> = 
       request.body as Body,
       Math.min(ITS_MIN_PASSWORD_LENGTH, options.minPasswordLength),
     );
-    return answer(await auth.signIn(email, password, emailClaim));
+    return answer(await auth.signIn(clientOf(request), email, password, emailClaim));
   };
 
   const schema = { body: jsonServerAuthBody };

@@ -8,6 +8,7 @@ import { useErrorReply } from '../errors.js';
 import { documentRoutes } from '../route-docs.js';
 import { postgrestAuthDocs } from './postgrest-auth-docs.js';
 import type { RateLimitHook } from '../rate-limit.js';
+import { clientOf } from '../client.js';
 
 /**
  * postgrest-auth's six endpoints (all POST, JSON or urlencoded), with the
@@ -74,6 +75,7 @@ export const postgrestAuthDialect: FastifyPluginAsyncTypebox<PostgrestAuthOption
     async (request, reply) => {
       const { username, password, email } = request.body;
       const issued = await auth.signUp(
+        clientOf(request),
         { username, password, email: email || null, emailConfirmed: false },
         claims,
       );
@@ -93,7 +95,8 @@ export const postgrestAuthDialect: FastifyPluginAsyncTypebox<PostgrestAuthOption
     },
     async (request) => {
       const { username, password } = request.body ?? {};
-      if (username && password) return answer(await auth.signIn(username, password, claims));
+      if (username && password)
+        return answer(await auth.signIn(clientOf(request), username, password, claims));
       const token = bearerToken(request.headers.authorization);
       if (token === null)
         throw new AuthError('validation_failed', 'Require username and password or access_token');
@@ -110,7 +113,7 @@ export const postgrestAuthDialect: FastifyPluginAsyncTypebox<PostgrestAuthOption
         throw new AuthError('validation_failed', 'new_password and new_password_confirm do not match');
       }
       if (body.reset_token) {
-        const issued = await auth.resetPassword({
+        const issued = await auth.resetPassword(clientOf(request), {
           token: body.reset_token,
           newPassword: body.new_password,
           login: body.username,
@@ -120,7 +123,7 @@ export const postgrestAuthDialect: FastifyPluginAsyncTypebox<PostgrestAuthOption
       }
       if (!body.current_password)
         throw new AuthError('validation_failed', 'Require current_password or reset_token');
-      const issued = await auth.changePasswordWithCurrent({
+      const issued = await auth.changePasswordWithCurrent(clientOf(request), {
         login: body.username,
         currentPassword: body.current_password,
         newPassword: body.new_password,

@@ -5,6 +5,7 @@ import { AuthError } from '../../../core/errors.js';
 import { requireAdmin, type GotrueOptions } from './context.js';
 import { Email, Metadata, RedirectQuery, requestedRedirect } from './schemas.js';
 import { userAnswers } from './user-answers.js';
+import { clientOf } from '../../client.js';
 
 /** GoTrue's admin API, for service-role tokens only; every action lands in the audit log. */
 const UserBody = Type.Object({
@@ -86,7 +87,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
   });
 
   app.post('/admin/users', { schema: { body: UserBody } }, async (request) =>
-    answer.user(await admin.createUser(adminInput(request.body))),
+    answer.user(await admin.createUser(clientOf(request), adminInput(request.body))),
   );
 
   app.get('/admin/users/:id', { schema: { params: IdParams } }, async (request) =>
@@ -94,18 +95,18 @@ export const adminRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
   );
 
   app.put('/admin/users/:id', { schema: { params: IdParams, body: UserBody } }, async (request) =>
-    answer.user(await admin.updateUser(request.params.id, adminInput(request.body))),
+    answer.user(await admin.updateUser(clientOf(request), request.params.id, adminInput(request.body))),
   );
 
   app.delete('/admin/users/:id', { schema: { params: IdParams } }, async (request) => {
-    await admin.deleteUser(request.params.id);
+    await admin.deleteUser(clientOf(request), request.params.id);
     return {};
   });
 
   // auth-js's inviteUserByEmail sends redirect_to in the query string, other clients in the body.
   app.post('/invite', { schema: { body: InviteBody, querystring: RedirectQuery } }, async (request) => {
     const redirectTo = redirects.check(requestedRedirect(request));
-    const user = await admin.inviteUser({
+    const user = await admin.inviteUser(clientOf(request), {
       email: request.body.email,
       profile: request.body.data,
       redirectTo,
@@ -116,7 +117,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
 
   app.post('/admin/generate_link', { schema: { body: LinkBody } }, async (request) => {
     const body = request.body;
-    const generated = await admin.generateLink({
+    const generated = await admin.generateLink(clientOf(request), {
       type: body.type,
       email: body.email,
       password: body.password,

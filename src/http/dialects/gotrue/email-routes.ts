@@ -12,6 +12,7 @@ import type { GotrueOptions } from './context.js';
 import { ClientExtras, Email, Metadata, pkceOf, RedirectQuery, requestedRedirect } from './schemas.js';
 import { userAnswers } from './user-answers.js';
 import { gotrueClaims, verifiedMethod } from './wire.js';
+import { clientOf } from '../../client.js';
 
 /**
  * The flows that go through a mailbox: recovery, magic links and codes,
@@ -133,7 +134,7 @@ export const emailRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
         await limitKey('verify', `address:${checkEmail(body.email)}`);
         secret = { email: body.email, code: body.token };
       } else throw new AuthError('validation_failed', 'Verify requires either a token or a token hash');
-      const outcome = await flows.verify(body.type, secret);
+      const outcome = await flows.verify(clientOf(request), body.type, secret);
       if (outcome.status === 'email_change_pending') {
         return {
           msg: 'Confirmation link accepted. Please proceed to confirm link sent to the other email',
@@ -142,7 +143,9 @@ export const emailRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
       }
       const method = verifiedMethod(body.type, 'code' in secret ? 'code' : 'link');
       const claims = gotrueClaims(settings.audience, method);
-      return userAnswers(options.identities, settings).session(await auth.startSession(outcome.user, claims));
+      return userAnswers(options.identities, settings).session(
+        await auth.startSession(clientOf(request), outcome.user, claims),
+      );
     },
   );
 
@@ -188,10 +191,10 @@ export const emailRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
         if (form.password !== form.password_confirm) {
           return page(reply, 422, formFor(parsed, request.url, 'The passwords do not match'));
         }
-        await flows.recoverWithPassword(linkToken, form.password);
+        await flows.recoverWithPassword(clientOf(request), linkToken, form.password);
         return page(reply, 200, outcomePage('password_changed'));
       }
-      const outcome = await flows.verify(parsed.type, { linkToken });
+      const outcome = await flows.verify(clientOf(request), parsed.type, { linkToken });
       return await answerOutcome(reply, outcome, redirectTo, endsPkceFlow);
     } catch (error) {
       if (isAuthError(error) && error.code === 'otp_expired') {
@@ -228,7 +231,7 @@ export const emailRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
       }
     }
     const claims = gotrueClaims(settings.audience, verifiedMethod(outcome.type, 'link'));
-    const issued = await auth.startSession(outcome.user, claims);
+    const issued = await auth.startSession(clientOf(reply.request), outcome.user, claims);
     return reply.redirect(withSessionFragment(target, issued, outcome.type), 303);
   }
 

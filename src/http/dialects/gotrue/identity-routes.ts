@@ -3,6 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { AuthError } from '../../../core/errors.js';
 import { requireUser, type GotrueOptions } from './context.js';
 import { startProviderFlow } from './oauth-routes.js';
+import { clientOf } from '../../client.js';
 
 /**
  * Manual linking (GoTrue's /user/identities routes, behind its
@@ -43,7 +44,7 @@ export const identityRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (a
     if (!UUID.test(request.params.id)) {
       throw new AuthError('validation_failed', 'identity_id must be an UUID', { status: 404 });
     }
-    await identities.unlink(user.id, request.params.id.toLowerCase());
+    await identities.unlink(clientOf(request), user.id, request.params.id.toLowerCase());
     return {};
   });
 };

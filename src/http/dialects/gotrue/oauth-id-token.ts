@@ -6,6 +6,7 @@ import type { ConfiguredProvider } from '../../../core/oauth/registry.js';
 import type { GotrueOptions } from './context.js';
 import { idTokenProviderDisabled } from './disabled-features.js';
 import { gotrueClaims } from './wire.js';
+import type { Client } from '../../../core/audit.js';
 
 /** signInWithIdToken's fields of POST /token?grant_type=id_token (GoTrue's IdTokenGrantParams). */
 export const IdTokenFields = {
@@ -26,7 +27,11 @@ type IdTokenBody = Static<typeof IdTokenBody>;
  * provider's keys with its issuer, an audience among the client ids, its expiry and, unless the
  * provider skips it, the nonce (the app sends it raw, the token carries its SHA-256).
  */
-export async function idTokenGrant(options: GotrueOptions, body: IdTokenBody): Promise<IssuedSession> {
+export async function idTokenGrant(
+  options: GotrueOptions,
+  client: Client,
+  body: IdTokenBody,
+): Promise<IssuedSession> {
   if (body.id_token === undefined || body.id_token === '') {
     throw new AuthError('validation_failed', 'id_token required');
   }
@@ -45,14 +50,19 @@ export async function idTokenGrant(options: GotrueOptions, body: IdTokenBody): P
   } catch {
     throw new AuthError('validation_failed', 'Missing sub claim in id_token');
   }
-  const user = await options.oauth.signIn.signIn({
+  const user = await options.oauth.signIn.signIn(client, {
     provider: provider.settings.name,
     claims,
     issuer: typeof payload['iss'] === 'string' ? payload['iss'] : null,
     emailOptional: provider.settings.emailOptional,
     redirectTo: null,
   });
-  return options.auth.startSession(user, gotrueClaims(options.settings.audience, 'oauth'), 'id_token');
+  return options.auth.startSession(
+    client,
+    user,
+    gotrueClaims(options.settings.audience, 'oauth'),
+    'id_token',
+  );
 }
 
 /** The enabled OIDC provider the request names, by name or by issuer; GoTrue's refusal otherwise. */

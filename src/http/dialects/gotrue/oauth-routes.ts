@@ -12,6 +12,7 @@ import type { OAuthCallbackRefusal } from '../../../core/ports/events.js';
 import type { GotrueOptions } from './context.js';
 import { providerNotEnabled } from './disabled-features.js';
 import { gotrueClaims } from './wire.js';
+import { clientOf } from '../../client.js';
 
 /**
  * OAuth and OIDC sign-in (GoTrue's external.go): GET /authorize sends the
@@ -118,14 +119,14 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
       // linkIdentityToUser); any other signs in whoever the provider's user is here.
       const user =
         flow.linkingTargetId !== null
-          ? await options.identityLinking.link({
+          ? await options.identityLinking.link(clientOf(reply.request), {
               targetUserId: flow.linkingTargetId,
               provider: provider.settings.name,
               claims: signedIn.claims,
               identityData: identityDataOf(signedIn.claims, issuer),
               redirectTo: flow.referrer,
             })
-          : await oauth.signIn.signIn({
+          : await oauth.signIn.signIn(clientOf(reply.request), {
               provider: provider.settings.name,
               claims: signedIn.claims,
               issuer,
@@ -141,7 +142,12 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
         url.searchParams.set('code', code);
         return reply.redirect(url.toString(), 302);
       }
-      const issued = await auth.startSession(user, gotrueClaims(settings.audience, 'oauth'), 'oauth');
+      const issued = await auth.startSession(
+        clientOf(reply.request),
+        user,
+        gotrueClaims(settings.audience, 'oauth'),
+        'oauth',
+      );
       return reply.redirect(withSessionFragment(target, issued, signedIn.tokens), 302);
     } catch (error) {
       oauth.events.oauthCallbackRefused(

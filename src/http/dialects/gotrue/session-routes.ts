@@ -6,6 +6,7 @@ import { ClientExtras, Email, Metadata, pkceOf, RedirectQuery, requestedRedirect
 import { idTokenGrant, IdTokenFields } from './oauth-id-token.js';
 import { userAnswers } from './user-answers.js';
 import { gotrueClaims } from './wire.js';
+import { clientOf } from '../../client.js';
 
 /** Sign-up, sign-in, refresh, sign-out and the user's own record. */
 const SignUpBody = Type.Object({
@@ -73,7 +74,11 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (ap
         if (!settings.anonymousUsers) throw new AuthError('anonymous_provider_disabled');
         if (!settings.signupEnabled) throw new AuthError('signup_disabled');
         return answer.session(
-          await auth.signUpAnonymously(body.data ?? {}, gotrueClaims(settings.audience, 'anonymous')),
+          await auth.signUpAnonymously(
+            clientOf(request),
+            body.data ?? {},
+            gotrueClaims(settings.audience, 'anonymous'),
+          ),
         );
       }
       if (!settings.signupEnabled) throw new AuthError('signup_disabled');
@@ -89,10 +94,17 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (ap
       };
       // With confirmation on, a taken address answers like a new one: sign-up cannot probe for accounts.
       if (settings.confirmEmail)
-        return answer.user(await auth.registerToConfirm(input), { confirmationSentAt: new Date() });
-      const user = await auth.register({ ...input, emailConfirmed: true });
+        return answer.user(await auth.registerToConfirm(clientOf(request), input), {
+          confirmationSentAt: new Date(),
+        });
+      const user = await auth.register(clientOf(request), { ...input, emailConfirmed: true });
       return answer.session(
-        await auth.startSession(user, gotrueClaims(settings.audience, 'password'), 'signup'),
+        await auth.startSession(
+          clientOf(request),
+          user,
+          gotrueClaims(settings.audience, 'password'),
+          'signup',
+        ),
       );
     },
   );
@@ -115,18 +127,27 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (ap
           if (body.email === undefined) throw new AuthError('validation_failed', 'missing email or phone');
           if (body.password === undefined) throw new AuthError('invalid_credentials');
           return answer.session(
-            await auth.signIn(body.email, body.password, gotrueClaims(settings.audience, 'password')),
+            await auth.signIn(
+              clientOf(request),
+              body.email,
+              body.password,
+              gotrueClaims(settings.audience, 'password'),
+            ),
           );
         }
         case 'refresh_token': {
           if (body.refresh_token === undefined)
             throw new AuthError('validation_failed', 'Refresh token is not valid');
           return answer.session(
-            await auth.refresh(body.refresh_token, gotrueClaims(settings.audience, 'token_refresh')),
+            await auth.refresh(
+              clientOf(request),
+              body.refresh_token,
+              gotrueClaims(settings.audience, 'token_refresh'),
+            ),
           );
         }
         case 'id_token':
-          return answer.session(await idTokenGrant(options, body));
+          return answer.session(await idTokenGrant(options, clientOf(request), body));
         case 'pkce': {
           const { user, authenticationMethod, providerTokens } = await pkce.exchange(
             body.auth_code ?? '',
@@ -134,7 +155,12 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (ap
           );
           // The session's amr is the flow's method ('email/signup', 'magiclink' ...), as GoTrue's.
           const session = await answer.session(
-            await auth.startSession(user, gotrueClaims(settings.audience, authenticationMethod), 'pkce'),
+            await auth.startSession(
+              clientOf(request),
+              user,
+              gotrueClaims(settings.audience, authenticationMethod),
+              'pkce',
+            ),
           );
           // An OAuth flow's answer carries the provider's tokens, as GoTrue's (omitted when none).
           if (providerTokens === null) return session;
@@ -152,7 +178,12 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (ap
 
   app.post('/logout', { schema: { querystring: LogoutQuery } }, async (request, reply) => {
     const checked = await requireUser(auth, request);
-    await auth.signOut(checked.session.id, checked.user.id, request.query.scope ?? 'global');
+    await auth.signOut(
+      clientOf(request),
+      checked.session.id,
+      checked.user.id,
+      request.query.scope ?? 'global',
+    );
     return reply.code(204).send();
   });
 
@@ -164,7 +195,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (ap
   // Mails the code a password change asks for when reauthentication is required.
   app.get('/reauthenticate', { preHandler: limit('recovery') }, async (request) => {
     const { user } = await requireUser(auth, request);
-    await flows.sendReauthentication(user);
+    await flows.sendReauthentication(clientOf(request), user);
     return {};
   });
 
@@ -173,7 +204,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (ap
     const challenge = pkceOf(body);
     const checked = await requireUser(auth, request);
     const redirectTo = redirects.check(requestedRedirect(request));
-    const user = await auth.updateOwnAccount(checked, {
+    const user = await auth.updateOwnAccount(clientOf(request), checked, {
       ...(body.data !== undefined ? { data: body.data } : {}),
       ...(body.password !== undefined ? { password: body.password } : {}),
       ...(body.email !== undefined ? { email: body.email } : {}),
