@@ -795,11 +795,25 @@ export class AuthService {
     this.background(() => this.notifier.usernameReminder(recipient));
   }
 
-  /** Replaces the address of an account whose password the caller has just proven. */
-  async changeEmail(userId: string, newEmail: string): Promise<User> {
+  /**
+   * Changes the address of an account whose password the caller has just proven (postgrest-auth's
+   * change_email). Where addresses must be confirmed (requireEmailConfirmation), nothing changes
+   * yet: the email change's mails go out and following them sets it (EmailFlows.requestEmailChange,
+   * as GoTrue's PUT /user): a password proves no mailbox, and an address set at once was held,
+   * unconfirmed, by whoever typed it first, its recovery mails going to its owner. Elsewhere (no
+   * confirmation to prove it with: postgrest-auth's own configs) it is set at once, unconfirmed.
+   */
+  async changeEmail(userId: string, newEmail: string): Promise<'changed' | 'confirming'> {
     const email = checkEmail(newEmail);
     await assertAddressFree(this.deps.store, email, userId);
-    return this.deps.store.updateUser(userId, { email, emailConfirmedAt: null });
+    if (this.deps.settings.requireEmailConfirmation === true) {
+      const user = await this.deps.store.findUserById(userId);
+      if (!user) throw new AuthError('invalid_credentials');
+      await this.deps.emailFlows.requestEmailChange(user, email, null);
+      return 'confirming';
+    }
+    await this.deps.store.updateUser(userId, { email, emailConfirmedAt: null });
+    return 'changed';
   }
 
   /**

@@ -37,7 +37,7 @@ const CHANGE_CONFIRMED = 'email_change_confirmed';
  * Marks a mail into an unconfirmed account that its owner's sign-up did not ask for: a confirmation
  * mailed because another sign-up named the address, a magic link, an invitation. Whoever follows it
  * proves the mailbox, while the account's password and sessions came from someone who proved
- * nothing (the first to type the address, or one who set it by postgrest-auth's change_email), so
+ * nothing (the first to type the address, or one who set it where addresses are not confirmed), so
  * following it retires them.
  */
 const RETIRES_CREDENTIALS = 'retiresCredentials';

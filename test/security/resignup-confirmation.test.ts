@@ -6,12 +6,12 @@ import { suiteStore } from '../support/postgres.js';
 import type { SmtpSink } from '../support/smtp-sink.js';
 
 /**
- * An attacker holds an unconfirmed account with the victim's address: signed up with it through
- * GoTrue, or (postgrest-auth mounted beside GoTrue with mail) signed up by user name and given the
- * address by /auth/change_email, which needs only the password and keeps the session. The victim
- * signs up; the address is taken, so GoTrue's look-alike answer comes and the existing account's
- * confirmation is mailed again, to the victim, who follows it. That confirmed the attacker's
- * account: the victim worked in it while the attacker's password (and session) still signed in.
+ * An attacker holds an unconfirmed account with the victim's address, signed up with it through
+ * GoTrue (postgrest-auth's /auth/change_email, which once set an address at once, now mails it:
+ * change-email-squat.test.ts). The victim signs up; the address is taken, so GoTrue's look-alike
+ * answer comes and the existing account's confirmation is mailed again, to the victim, who follows
+ * it. That confirmed the attacker's account: the victim worked in it while the attacker's password
+ * (and session) still signed in.
  * Now a confirmation another sign-up asked for, a magic link or an invitation into the unconfirmed
  * account retires the password and sessions from before.
  */
@@ -56,36 +56,6 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.equal(verified.statusCode, 200, verified.body);
       return verified.json<{ user: { id: string } }>().user.id;
     }
-
-    it('postgrest-auth: the name and address the attacker set lose their password and session', async () => {
-      const signUp = await post('/auth/users', { username: 'mallory', password: ATTACKER_PASSWORD });
-      assert.equal(signUp.statusCode, 201, signUp.body);
-      const { access_token: attackerToken } = signUp.json<{ access_token: string }>();
-      const changed = await post('/auth/change_email', {
-        username: 'mallory',
-        password: ATTACKER_PASSWORD,
-        email: 'victim@acme.test',
-      });
-      assert.equal(changed.statusCode, 200, changed.body);
-
-      const confirmed = await victimSignsUpAndConfirms('victim@acme.test');
-      assert.equal(confirmed, (await t.services.store.findUserByUsername('mallory'))?.id);
-
-      const byName = await post('/auth/refresh_token', { username: 'mallory', password: ATTACKER_PASSWORD });
-      assert.equal(byName.statusCode, 400, `the attacker's password by name: ${byName.body}`);
-      const byAddress = await post('/auth/v1/token?grant_type=password', {
-        email: 'victim@acme.test',
-        password: ATTACKER_PASSWORD,
-      });
-      assert.equal(byAddress.statusCode, 400, `the attacker's password by address: ${byAddress.body}`);
-      const bearer = await t.app.inject({
-        method: 'POST',
-        url: '/auth/refresh_token',
-        headers: { authorization: `Bearer ${attackerToken}` },
-      });
-      assert.equal(bearer.statusCode, 400, `the attacker's session: ${bearer.body}`);
-      assert.doesNotMatch(bearer.body, /access_token/u);
-    });
 
     it('GoTrue: an unconfirmed sign-up of the address loses its password', async () => {
       const squat = await post('/auth/v1/signup', { email: 'owner@acme.test', password: ATTACKER_PASSWORD });

@@ -34,7 +34,7 @@ export const postgrestAuthDocs: RouteDocs = {
     response: withErrors({ 200: AccessToken }),
   },
   'POST /change_email': {
-    summary: 'Change the email address (postgrest-auth)',
+    summary: 'Change the email address, or mail the new one where addresses are confirmed (postgrest-auth)',
     response: withErrors({ 200: Message }),
   },
   'POST /forgot_password': {

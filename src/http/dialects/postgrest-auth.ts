@@ -13,9 +13,10 @@ import { clientOf } from '../client.js';
 /**
  * postgrest-auth's six endpoints (all POST, JSON or urlencoded), with the
  * request fields, statuses and bodies of its contract, and its defects fixed:
- * tokens carry the real token count, change_email works, forgot_* answer the
- * same for unknown accounts, new_password_confirm is compared, passwords follow
- * restauth's policy rather than 3-30 letters and digits, and no stack traces.
+ * tokens carry the real token count, change_email works (by mail where
+ * addresses are confirmed), forgot_* answer the same for unknown accounts,
+ * new_password_confirm is compared, passwords follow restauth's policy rather
+ * than 3-30 letters and digits, and no stack traces.
  */
 export interface PostgrestAuthOptions {
   auth: AuthService;
@@ -138,8 +139,11 @@ export const postgrestAuthDialect: FastifyPluginAsyncTypebox<PostgrestAuthOption
     { schema: { body: ChangeEmailBody }, preHandler: limit('signIn') },
     async (request) => {
       const user = await auth.verifyCredentials(request.body.username, request.body.password);
-      await auth.changeEmail(user.id, request.body.email);
-      return { message: 'Email changed' };
+      const outcome = await auth.changeEmail(user.id, request.body.email);
+      // The answer's shape is postgrest-auth's; where the address must be confirmed, it says so.
+      return {
+        message: outcome === 'changed' ? 'Email changed' : 'Confirmation mail sent to the new address',
+      };
     },
   );
 

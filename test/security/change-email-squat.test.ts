@@ -1,0 +1,120 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { TestApp } from '../support/app.js';
+import { secretsOf, startMailingApp, stopMailingApp } from '../support/gotrue.js';
+import { suiteStore } from '../support/postgres.js';
+import type { SmtpSink } from '../support/smtp-sink.js';
+
+/**
+ * postgrest-auth's /auth/change_email beside GoTrue with mail: it needed only the account's
+ * password and set the new address at once (unconfirmed). A squatter signed up by name, took the
+ * victim's address that way and kept a session: the victim's own sign-up then found the address
+ * taken (the look-alike answer, no account of the victim's), and password-reset mails for the
+ * squatter's account went to the victim. Now, where addresses are confirmed, change_email mails
+ * the new address and the address changes only when that mail is followed.
+ */
+
+const PASSWORD = 'a real passphrase';
+
+for (const storeKind of ['file', 'postgres'] as const) {
+  describe(`postgrest-auth change_email where addresses are confirmed (${storeKind} store)`, () => {
+    let t: TestApp;
+    let sink: SmtpSink;
+    let store: Awaited<ReturnType<typeof suiteStore>>;
+
+    before(async () => {
+      store = await suiteStore(storeKind);
+      ({ t, sink } = await startMailingApp({ ...store.config, dialects: { gotrue: {}, postgrestAuth: {} } }));
+    });
+    after(async () => {
+      await stopMailingApp(t, sink);
+      await store.drop();
+    });
+
+    const post = (url: string, payload: Record<string, unknown>) =>
+      t.app.inject({ method: 'POST', url, payload });
+    const signUpByName = async (username: string) => {
+      const answer = await post('/auth/users', { username, password: PASSWORD });
+      assert.equal(answer.statusCode, 201, answer.body);
+    };
+
+    it("a squatter's change_email takes no address: the owner signs up, confirms and signs in", async () => {
+      await signUpByName('mallory');
+      const changed = await post('/auth/change_email', {
+        username: 'mallory',
+        password: PASSWORD,
+        email: 'victim@acme.test',
+      });
+      assert.equal(changed.statusCode, 200, changed.body);
+      assert.deepEqual(changed.json(), { message: 'Confirmation mail sent to the new address' });
+      assert.equal((await t.services.store.findUserByUsername('mallory'))?.email, null);
+
+      const since = sink.mails.length;
+      const signUp = await post('/auth/v1/signup', {
+        email: 'victim@acme.test',
+        password: 'victim passphrase',
+      });
+      assert.equal(signUp.statusCode, 200, signUp.body);
+      // A new account (the look-alike of a taken address has no identities).
+      assert.equal(signUp.json<{ identities: unknown[] }>().identities.length, 1);
+      const confirmation = await sink.waitForMail(
+        (m) =>
+          m.to === 'victim@acme.test' &&
+          /Confirm your email/u.test(m.subject) &&
+          sink.mails.indexOf(m) >= since,
+        5000,
+      );
+      const token = new URL(secretsOf(confirmation).link).searchParams.get('token');
+      const verified = await post('/auth/v1/verify', { type: 'signup', token_hash: token });
+      assert.equal(verified.statusCode, 200, verified.body);
+      assert.notEqual(
+        verified.json<{ user: { id: string } }>().user.id,
+        (await t.services.store.findUserByUsername('mallory'))?.id,
+      );
+      const squatter = await post('/auth/v1/token?grant_type=password', {
+        email: 'victim@acme.test',
+        password: PASSWORD,
+      });
+      assert.equal(squatter.statusCode, 400, `the squatter's password: ${squatter.body}`);
+    });
+
+    it('the address changes when the mail to it is followed', async () => {
+      await signUpByName('alice');
+      const since = sink.mails.length;
+      const changed = await post('/auth/change_email', {
+        username: 'alice',
+        password: PASSWORD,
+        email: 'alice@acme.test',
+      });
+      assert.equal(changed.statusCode, 200, changed.body);
+      const mail = await sink.waitForMail(
+        (m) => m.to === 'alice@acme.test' && sink.mails.indexOf(m) >= since,
+        5000,
+      );
+      const token = new URL(secretsOf(mail).link).searchParams.get('token');
+      const verified = await post('/auth/v1/verify', { type: 'email_change', token_hash: token });
+      assert.equal(verified.statusCode, 200, verified.body);
+      const alice = await t.services.store.findUserByUsername('alice');
+      assert.equal(alice?.email, 'alice@acme.test');
+      assert.notEqual(alice?.emailConfirmedAt, null);
+      const byAddress = await post('/auth/refresh_token', {
+        username: 'alice@acme.test',
+        password: PASSWORD,
+      });
+      assert.equal(byAddress.statusCode, 200, byAddress.body);
+    });
+
+    it('an address another account holds is refused, as before', async () => {
+      await signUpByName('bob');
+      const held = await post('/auth/v1/signup', { email: 'held@acme.test', password: PASSWORD });
+      assert.equal(held.statusCode, 200, held.body);
+      const changed = await post('/auth/change_email', {
+        username: 'bob',
+        password: PASSWORD,
+        email: 'held@acme.test',
+      });
+      assert.equal(changed.statusCode, 400, changed.body);
+      assert.equal(changed.json<{ error: string }>().error, 'email_exists');
+    });
+  });
+}
