@@ -153,7 +153,10 @@ export class AuthService {
     ) {
       // No session before the address is proven, as a sign-in would refuse one: a session handed to
       // whoever first typed an address lived on in the account its owner later confirmed by mail.
-      await this.createAccount(client, input, now, undefined);
+      await this.createAccount(client, input, now, undefined).catch((error: unknown) => {
+        if (isAuthError(error) && error.code === 'email_exists') this.contestAddress(input.email);
+        throw error;
+      });
       throw new AuthError('email_not_confirmed');
     }
     const first = this.deps.sessions.draft(now, authMethodOf(extraClaims, 'password'));
@@ -294,6 +297,21 @@ export class AuthService {
       });
       return lookalikeAccount(email, input.profile ?? {}, this.now());
     }
+  }
+
+  /**
+   * A sign-up answered "already registered" named an address whose account may be unconfirmed: that
+   * account is marked contested (EmailFlows.markContested), after the answer, so that the owner who
+   * then confirms it (a resend, a GoTrue sign-up) retires the first sign-up's password.
+   */
+  private contestAddress(email: string | null | undefined): void {
+    if (email == null) return;
+    const address = checkEmail(email);
+    this.background(async () => {
+      const existing = await this.deps.store.findUserByEmail(address);
+      if (existing && existing.emailConfirmedAt === null)
+        await this.deps.emailFlows.markContested(existing.id);
+    });
   }
 
   /** Refuses a login that does not match the configured user-name format (json-data-server's userIdRE). */

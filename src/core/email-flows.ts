@@ -415,8 +415,11 @@ export class EmailFlows {
     return this.deps.oneTimeTokens.consumeCode(checkEmail(secret.email), secret.code, PURPOSES[type], now);
   }
 
-  /** Marks the account contested (see CONTESTED_SIGN_UP); a later sign-up's mark replaces the earlier. */
-  private async markContested(userId: string): Promise<void> {
+  /**
+   * Marks an unconfirmed account that a sign-up named again (see CONTESTED_SIGN_UP); a later mark
+   * replaces the earlier. The dialects that answer such a sign-up "already registered" mark it too.
+   */
+  async markContested(userId: string): Promise<void> {
     const now = this.deps.clock();
     await this.deps.store.createOneTimeToken({
       hash: contestedMark(userId),

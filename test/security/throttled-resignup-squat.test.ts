@@ -88,3 +88,56 @@ for (const storeKind of ['file', 'postgres'] as const) {
     });
   });
 }
+
+/**
+ * The other dialects beside GoTrue answer a sign-up naming a taken address "already registered" and
+ * mail nothing. The owner then asks GoTrue to resend the confirmation: it said nothing of the
+ * squatter, and following it kept the squatter's password. Such a sign-up now marks the account.
+ */
+describe('an owner refused "already registered" by another dialect, then confirming by a resend', () => {
+  let t: TestApp;
+  let sink: SmtpSink;
+
+  before(async () => {
+    ({ t, sink } = await startMailingApp({
+      dialects: { gotrue: {}, jsonDataServer: {}, jsonServerAuth: { enabled: true }, postgrestAuth: {} },
+    }));
+  });
+  after(() => stopMailingApp(t, sink));
+
+  const SIGN_UPS = [
+    { dialect: 'json-data-server', url: '/auth/register', payload: { username: 'owner1' } },
+    { dialect: 'json-server-auth', url: '/register', payload: {} },
+    { dialect: 'postgrest-auth', url: '/auth/users', payload: { username: 'owner3' } },
+  ];
+  for (const [index, signUp] of SIGN_UPS.entries()) {
+    it(`${signUp.dialect}: the resent confirmation retires the squatter's password`, async () => {
+      const email = `owner${index}@acme.test`;
+      const post = (url: string, payload: Record<string, unknown>) =>
+        t.app.inject({ method: 'POST', url, payload });
+      const squat = await post('/auth/v1/signup', { email, password: SQUATTER_PASSWORD });
+      assert.equal(squat.statusCode, 200, squat.body);
+      await sink.waitForMail((m) => m.to === email, 5000);
+
+      const refused = await post(signUp.url, { ...signUp.payload, email, password: VICTIM_PASSWORD });
+      assert.equal(refused.statusCode, 400, refused.body);
+      assert.doesNotMatch(refused.body, /eyJ/u, 'no token in the answer');
+      await t.services.idle();
+      t.advance(61_000);
+      const resent = await post('/auth/v1/resend', { type: 'signup', email });
+      assert.equal(resent.statusCode, 200, resent.body);
+      const mail = await sink.waitForMail(
+        (m) => m.to === email && sink.mails.filter((n) => n.to === email).indexOf(m) === 1,
+        5000,
+      );
+      const token = new URL(secretsOf(mail).link).searchParams.get('token');
+      const verified = await post('/auth/v1/verify', { type: 'signup', token_hash: token });
+      assert.equal(verified.statusCode, 200, verified.body);
+      const squatter = await post('/auth/v1/token?grant_type=password', {
+        email,
+        password: SQUATTER_PASSWORD,
+      });
+      assert.equal(squatter.statusCode, 400, `the squatter's password: ${squatter.body}`);
+    });
+  }
+});
