@@ -118,3 +118,58 @@ for (const storeKind of ['file', 'postgres'] as const) {
     });
   });
 }
+
+/**
+ * Where addresses are not confirmed (postgrest-auth's own config: nothing to prove one with),
+ * change_email keeps postgrest-auth's contract and sets the address at once, but never one that
+ * another account holds, confirmed or not, in any spelling.
+ */
+for (const storeKind of ['file', 'postgres'] as const) {
+  describe(`postgrest-auth change_email where addresses are not confirmed (${storeKind} store)`, () => {
+    let t: TestApp;
+    let sink: SmtpSink;
+    let store: Awaited<ReturnType<typeof suiteStore>>;
+
+    before(async () => {
+      store = await suiteStore(storeKind);
+      ({ t, sink } = await startMailingApp({
+        ...store.config,
+        dialects: { postgrestAuth: {} },
+        signup: { confirmEmail: false },
+      }));
+    });
+    after(async () => {
+      await stopMailingApp(t, sink);
+      await store.drop();
+    });
+
+    const post = (url: string, payload: Record<string, unknown>) =>
+      t.app.inject({ method: 'POST', url, payload });
+
+    it('sets a free address at once and refuses one another account holds unconfirmed', async () => {
+      const holder = await post('/auth/users', {
+        username: 'holder',
+        password: PASSWORD,
+        email: 'kept@acme.test',
+      });
+      assert.equal(holder.statusCode, 201, holder.body);
+      assert.equal((await t.services.store.findUserByUsername('holder'))?.emailConfirmedAt, null);
+      const taker = await post('/auth/users', { username: 'taker', password: PASSWORD });
+      assert.equal(taker.statusCode, 201, taker.body);
+
+      for (const email of ['kept@acme.test', ' KEPT@acme.test ']) {
+        const taken = await post('/auth/change_email', { username: 'taker', password: PASSWORD, email });
+        assert.equal(taken.statusCode, 400, `${email}: ${taken.body}`);
+        assert.equal(taken.json<{ error: string }>().error, 'email_exists');
+      }
+      const free = await post('/auth/change_email', {
+        username: 'taker',
+        password: PASSWORD,
+        email: 'free@acme.test',
+      });
+      assert.deepEqual([free.statusCode, free.json()], [200, { message: 'Email changed' }]);
+      assert.equal((await t.services.store.findUserByUsername('taker'))?.email, 'free@acme.test');
+      assert.equal((await t.services.store.findUserByUsername('holder'))?.email, 'kept@acme.test');
+    });
+  });
+}
