@@ -90,11 +90,28 @@ export function isResourceShortage(error: unknown): boolean {
 }
 
 /**
- * A connection fault, a statement timeout, a refused write or a resource shortage becomes the 503;
+ * Class 28 (invalid authorization: 28P01 a wrong password, 28000 a role that may not log in or a
+ * pg_hba.conf rule refusing it): the server refused restauth's login. At a start that is a wrong
+ * setting and fails at once (startup.ts). Under a running server it is what a password rotated, a role
+ * set NOLOGIN or dropped, or an access rule changed does to every new connection: an outage until an
+ * operator mends it (or restarts restauth with the new password), answered 503 and logged once like
+ * any other, where each request answered 500 and /ready a 500 of its own. A PL/pgSQL RAISE of the
+ * class (the pre-request's 28P01 refusing a token) is a statement's answer, not a login.
+ */
+export function isLoginRefused(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const { code, routine } = error as { code?: unknown; routine?: unknown };
+  return typeof code === 'string' && code.startsWith('28') && routine !== 'exec_stmt_raise';
+}
+
+/**
+ * A connection fault, a refused login, a statement timeout, a refused write or a resource shortage
+ * becomes the 503;
  * any other error is returned unchanged.
  */
 export function asStoreError(error: unknown): unknown {
   return isConnectionFault(error) ||
+    isLoginRefused(error) ||
     isStatementTimeout(error) ||
     isWriteRefused(error) ||
     isResourceShortage(error)
@@ -151,7 +168,7 @@ export class OutageMonitor {
   fault(error: unknown): void {
     if (isWriteRefused(error)) return this.writeRefused(error);
     if (isResourceShortage(error)) return this.shortOfResources(error);
-    if (this.since !== null || !isConnectionFault(error)) return;
+    if (this.since !== null || !(isConnectionFault(error) || isLoginRefused(error))) return;
     this.since = this.clock();
     this.logger.warn(
       `restauth: PostgreSQL ${this.database} is unavailable (${(error as Error).message || String(error)}); answering 503 until a connection succeeds`,

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isStoreUnavailable, type OutageLogger } from './faults.js';
+import { isLoginRefused, isStoreUnavailable, type OutageLogger } from './faults.js';
 
 /** The database did not answer within the start-up timeout: the server does not start. */
 export class DatabaseUnreachableError extends Error {
@@ -44,6 +44,9 @@ export async function waitForDatabase<T>(
       return result;
     } catch (error) {
       if (!isStoreUnavailable(error)) throw error;
+      // A refused login is a 503 under a running server (faults.ts), but at a start a wrong setting.
+      const cause = (error as { cause?: unknown }).cause ?? error;
+      if (isLoginRefused(cause)) throw cause;
       const left = deadline - clock();
       if (left <= 0) {
         throw new DatabaseUnreachableError(
