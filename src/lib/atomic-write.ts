@@ -1,5 +1,6 @@
 import { link, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { asFolderGone } from './folder-gone.js';
 import { syncFolder } from './sync-folder.js';
 import { ifMissing } from './if-missing.js';
 
@@ -69,9 +70,11 @@ export async function writeFileAtomically(
     }
   } catch (error) {
     await rm(temp, { force: true }).catch(() => {});
-    throw error;
+    throw await asFolderGone(dirname(path), error);
   }
-  await syncFolder(dirname(path));
+  await syncFolder(dirname(path)).catch(async (error: unknown) => {
+    throw await asFolderGone(dirname(path), error);
+  });
   return { written, displaced };
 }
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -28,19 +28,37 @@ describe('a journal whose file is removed while it is written', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('refuses the append it cannot make durable, then writes what was acknowledged again', async () => {
+  it('writes what was acknowledged again, with the append, into the file the path names now', async () => {
     const path = join(dir, '.credentials.json.journal');
     const journal = new Journal<Put>(path, format);
     await journal.append([line('a', 1)]);
     await rm(path);
 
-    await assert.rejects(journal.append([line('b', 2)]), { code: 'ESTALE' });
+    // Its line went into the removed file first: written again, with 'a', into a new one.
+    await journal.append([line('b', 2)]);
     await journal.append([line('c', 3)]);
 
-    // What a restart replays: every acknowledged change, none refused.
+    // What a restart replays: every acknowledged change.
     const doc: JsonObject = {};
     const fresh = new Journal<Put>(path, format);
     await fresh.recover(doc);
+    assert.deepEqual(doc, { a: 1, b: 2, c: 3 });
+  });
+
+  it('refuses the append while its folder is gone (507), then writes what was acknowledged again', async () => {
+    const folder = join(dir, 'gone');
+    await mkdir(folder);
+    const path = join(folder, '.credentials.json.journal');
+    const journal = new Journal<Put>(path, format);
+    await journal.append([line('a', 1)]);
+    await rm(folder, { recursive: true });
+
+    await assert.rejects(journal.append([line('b', 2)]), { code: 'ESTALE' });
+    await mkdir(folder);
+    await journal.append([line('c', 3)]);
+
+    const doc: JsonObject = {};
+    await new Journal<Put>(path, format).recover(doc);
     assert.deepEqual(doc, { a: 1, c: 3 });
   });
 });

@@ -1,5 +1,6 @@
 import { open, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { asFolderGone } from '../../lib/folder-gone.js';
 import { syncFolder } from '../../lib/sync-folder.js';
 import { ifMissing } from '../../lib/if-missing.js';
 
@@ -96,10 +97,27 @@ export class Journal<Change> {
 
   /** Appends the lines and returns once they are on disk. On failure the journal is as before. */
   async append(lines: string[]): Promise<void> {
+    try {
+      await this.appendOnce(lines);
+    } catch (error) {
+      // The file was removed or replaced (its folder removed and made again, a restore): the lines go at
+      // once into the file the path names now, so this write does not fail too once the folder is back.
+      if (!this.lostFile) throw error;
+      await this.appendOnce(lines);
+    }
+  }
+
+  private async appendOnce(lines: string[]): Promise<void> {
     if (!this.handle) {
-      this.handle = await open(this.path, 'a', 0o600);
-      // The new file's name must survive a power loss too, like its content.
-      await syncFolder(dirname(this.path));
+      try {
+        this.handle = await open(this.path, 'a', 0o600);
+        // The new file's name must survive a power loss too, like its content.
+        await syncFolder(dirname(this.path));
+      } catch (error) {
+        await this.handle?.close().catch(() => {});
+        this.handle = null;
+        throw await asFolderGone(dirname(this.path), error);
+      }
       this.size = (await this.handle.stat()).size;
     }
     // Replaying is idempotent: lines the file may hold already cost only their bytes.
