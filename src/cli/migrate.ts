@@ -47,7 +47,10 @@ export function migrateCommand(): Command {
           console.log(formatStatus(status, names.schema));
           return;
         }
-        const applied = await waitForDatabase(() => migrateUnbounded(store, names), waiting);
+        const applied = await waitForDatabase(
+          () => migrateUnbounded(store, names, (line) => console.error(line)),
+          waiting,
+        );
         console.log(
           applied.length === 0 ? 'the schema is up to date' : `applied migrations ${applied.join(', ')}`,
         );

@@ -24,10 +24,14 @@ export function schemaNames(store: PostgresStoreConfig, roles: Config['roles']):
  * timeout of the serving pool: an index build on a big table may take long,
  * and waiting for another instance's migration (the advisory lock) too.
  */
-export async function migrateUnbounded(store: PostgresStoreConfig, names: SchemaNames): Promise<number[]> {
+export async function migrateUnbounded(
+  store: PostgresStoreConfig,
+  names: SchemaNames,
+  onLockWait?: (message: string) => void,
+): Promise<number[]> {
   const pool = createPool({ ...store, poolMin: 0, poolMax: 1, queryTimeout: 0 }, { info() {}, warn() {} });
   try {
-    return await migrate(pool, names);
+    return await migrate(pool, names, { ...(onLockWait && { onLockWait }) });
   } finally {
     await pool.end();
   }
@@ -66,7 +70,7 @@ export async function openPostgresPool(
   try {
     await waitForDatabase(
       async () => {
-        if (options.migrate !== false) await migrateUnbounded(store, names);
+        if (options.migrate !== false) await migrateUnbounded(store, names, (line) => logger.warn(line));
         else await pool.query('SELECT 1');
       },
       { database: describeDatabase(store.url), timeoutSeconds: store.startupTimeout, logger },

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { bookkeepingTable, createBookkeepingTable } from './bookkeeping.js';
 import { isStoreUnavailable } from './faults.js';
@@ -21,7 +22,7 @@ import { transaction, withClient } from './pool.js';
 export async function migrate(
   pool: pg.Pool,
   names: SchemaNames,
-  options: { through?: number } = {},
+  options: { through?: number; onLockWait?: (message: string) => void } = {},
 ): Promise<number[]> {
   const q = quotedNames(names);
   const lock = `restauth:migrate:${names.schema}`;
@@ -54,9 +55,12 @@ export async function migrate(
       for (const migration of migrations(names)) {
         if (done.has(migration.version)) continue;
         if (options.through !== undefined && migration.version > options.through) break;
-        await transaction(client, () => applyMigration(client, q, migration, table)).catch(
-          failed(`migration ${migration.version} (${migration.name})`),
-        );
+        await applyWhenLocksAllow(client, migration, options.onLockWait, () =>
+          transaction(client, async () => {
+            await client.query(`SET LOCAL lock_timeout = ${MIGRATION_LOCK_TIMEOUT_MS}`);
+            await applyMigration(client, q, migration, table);
+          }),
+        ).catch(failed(`migration ${migration.version} (${migration.name})`));
         applied.push(migration.version);
       }
     } finally {
@@ -66,6 +70,48 @@ export async function migrate(
     return applied;
   });
 }
+
+/**
+ * How long a migration waits for a table's lock before it gives up and tries again. PostgreSQL queues
+ * every later statement on a table behind a waiting lock request: a migration's ALTER TABLE waiting
+ * for a long transaction (a psql session left open, a report) stalled every instance still serving
+ * that table, for as long as that transaction lasted. Refused within this bound, it lets them through
+ * between its attempts.
+ */
+const MIGRATION_LOCK_TIMEOUT_MS = 2000;
+/** The pause between two attempts: the others' queued statements run meanwhile. */
+const MIGRATION_LOCK_RETRY_MS = 1000;
+
+/**
+ * Runs `attempt` (one migration's transaction) again while it is refused a lock within its
+ * lock_timeout (55P03), without bound as its wait was before: the lock is someone else's to release.
+ * The first refusal is told through `onLockWait`, naming the migration.
+ */
+async function applyWhenLocksAllow(
+  client: pg.ClientBase,
+  migration: Migration,
+  onLockWait: ((message: string) => void) | undefined,
+  attempt: () => Promise<void>,
+): Promise<void> {
+  for (let retry = 0; ; retry++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== LOCK_NOT_AVAILABLE) throw error;
+      if (retry === 0) {
+        onLockWait?.(
+          `restauth: migration ${migration.version} (${migration.name}) waits for a lock another session holds ` +
+            `(a long transaction on its tables: see pg_stat_activity); trying again every ${MIGRATION_LOCK_RETRY_MS / 1000} s, ` +
+            'letting other statements through meanwhile',
+        );
+      }
+      await sleep(MIGRATION_LOCK_RETRY_MS);
+    }
+  }
+}
+
+/** SQLSTATE lock_not_available: a lock not granted within lock_timeout. */
+const LOCK_NOT_AVAILABLE = '55P03';
 
 /** Runs one migration and records it (and the GoTrue versions it reproduces), in the caller's transaction. */
 async function applyMigration(

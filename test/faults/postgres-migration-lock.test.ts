@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict';
+import { EventEmitter, once } from 'node:events';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { migrate } from '../../src/stores/postgres/migrate.js';
+import { migrations, type SchemaNames } from '../../src/stores/postgres/migrations.js';
+import { migrateUpTo } from '../support/postgres-migrations.js';
+import { dropDatabase, realServerOnly, testPostgres } from '../support/postgres.js';
+
+const names: SchemaNames = {
+  schema: 'auth',
+  table: 'users',
+  anonymousRole: 'anon',
+  authenticatedRole: 'authenticated',
+};
+
+/**
+ * A migration at start meets a long transaction on the users table: a person's
+ * psql session left open in a transaction, a report running, a backup's
+ * lock. Its ALTER TABLE waits for the table's exclusive lock, and PostgreSQL
+ * queues every later statement on the table behind that waiting request: the
+ * instances still serving (a rolling upgrade) could no longer read a user,
+ * so every sign-in and refresh stalled until the long transaction ended.
+ * Each migration now takes its locks within a short lock_timeout and, refused,
+ * says so and tries again: the others' statements run between attempts, and
+ * the migration is applied once the lock is free.
+ */
+describe(
+  'a migration waiting for a lock a long transaction holds on the users table',
+  { skip: realServerOnly() ?? false },
+  () => {
+    let serverUrl: string;
+    let url: string;
+    let pool: pg.Pool;
+    const clients: pg.Client[] = [];
+    before(async () => {
+      const server = await testPostgres();
+      serverUrl = server.url;
+      url = await server.createDatabase();
+      pool = new pg.Pool({ connectionString: url });
+    });
+    after(async () => {
+      for (const client of clients) await client.end().catch(() => {});
+      await pool.end();
+      await dropDatabase(serverUrl, url);
+    });
+    const connected = async () => {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      clients.push(client);
+      return client;
+    };
+
+    it(
+      'lets readers of the table through while it waits, and is applied once the transaction ends',
+      // A guard only: without the lock timeout the migration's lock request blocks the reader for ever.
+      { timeout: 120_000 },
+      async () => {
+        // Migration 10 adds a column to the users table (ALTER TABLE: the table's exclusive lock).
+        await migrateUpTo(pool, names, 9);
+        const holder = await connected();
+        await holder.query('BEGIN');
+        await holder.query('SELECT count(*) FROM auth.users');
+
+        const waits = new EventEmitter();
+        const migrating = migrate(pool, names, { onLockWait: (message) => waits.emit('wait', message) });
+        const [message] = (await once(waits, 'wait')) as [string];
+        assert.match(message, /migration 10 .*waits for a lock/u);
+
+        // Not queued behind the migration's lock request: answered while the long transaction goes on.
+        const reader = await connected();
+        const { rows } = await reader.query<{ count: string }>('SELECT count(*) FROM auth.users');
+        assert.equal(rows[0]?.count, '0');
+
+        await holder.query('COMMIT');
+        const applied = await migrating;
+        assert.deepEqual(
+          applied,
+          migrations(names)
+            .map((migration) => migration.version)
+            .filter((version) => version > 9),
+        );
+      },
+    );
+  },
+);
