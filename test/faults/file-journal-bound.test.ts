@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rmdir, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -228,5 +228,56 @@ describe('a journal whose compaction keeps failing', { skip }, () => {
       const users = (JSON.parse(await readFile(dataFile, 'utf8')) as { users: Array<{ bio: string }> }).users;
       assert.match(users[0]!.bio, new RegExp(`^edit ${acknowledged} `));
     });
+  });
+});
+
+describe('db.json saved with an edit that is not valid JSON (json-server --watch)', () => {
+  it('its journal takes writes up to its bound, then refuses them, and is folded in once the file is saved valid', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'restauth-journal-bound-edit-'));
+    const dataFile = join(dir, 'db.json');
+    await writeFile(dataFile, JSON.stringify({ posts: [] }));
+    const warnings: string[] = [];
+    const db = await FileDatabase.open({
+      dataFile,
+      credentialsFile: join(dir, 'credentials.json'),
+      logger: { info() {}, warn: (message) => warnings.push(message) },
+      compactAtBytes: COMPACT_AT,
+      adoptEdits: true,
+    });
+    let acknowledged = 0;
+    try {
+      const post = (n: number) =>
+        db.transactRecords((data, changes) => {
+          const record = { id: n, title: `post ${n} ${'x'.repeat(200)}` };
+          (data.posts as unknown[]).push(record);
+          changes.put('posts', 'id', record);
+        });
+      // An editor's half-saved file: held, not applied, and not overwritten by a compaction.
+      await writeFile(dataFile, '{"posts": [');
+      const result = await writeUntilRefused((n) => post(n + 1), 5000);
+      acknowledged = result.acknowledged;
+      assert.ok(result.refusal !== null, `${acknowledged} writes taken, none refused`);
+      assert.ok(isStorageFailure(result.refusal), String(result.refusal));
+      assert.match(String(result.refusal), /db\.json\.journal has reached .*not valid JSON/);
+      assert.ok((await size(join(dir, '.db.json.journal'))) < CAP + 2048);
+      assert.equal(await readFile(dataFile, 'utf8'), '{"posts": [');
+      assert.equal(db.journalsFull, true);
+
+      // Saved valid: the next write applies it, with the journal's writes on top, and empties the journal.
+      await writeFile(dataFile, JSON.stringify({ posts: [], comments: [{ id: 1 }] }));
+      await post(acknowledged + 1);
+      assert.equal(db.journalsFull, false);
+      assert.ok(
+        warnings.some((line) => /not valid JSON/.test(line)),
+        warnings.join('\n'),
+      );
+    } finally {
+      await db.close();
+    }
+    const saved = JSON.parse(await readFile(dataFile, 'utf8')) as { posts: unknown[]; comments: unknown[] };
+    // The acknowledged ones and the one after: none lost; the hand edit's collection kept.
+    assert.equal(saved.posts.length, acknowledged + 1);
+    assert.deepEqual(saved.comments, [{ id: 1 }]);
+    await rm(dir, { recursive: true, force: true });
   });
 });

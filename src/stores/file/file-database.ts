@@ -684,22 +684,35 @@ export class FileDatabase implements DocumentStore {
       data: which.data && !this.journal.isEmpty,
       credentials: which.credentials && !this.credentialsJournal.isEmpty,
     };
-    if (!due.data && !due.credentials) return;
+    if (!due.data && !due.credentials) {
+      // Both journals empty (a hand edit applied may have folded db.json's in): nothing is failing.
+      if (this.journal.isEmpty && this.credentialsJournal.isEmpty) this.compactionFailure = null;
+      return;
+    }
+    const named = { ...due };
     try {
       await this.setAsideHandEdits(this.adoptEdits);
       // An edit waiting to be valid JSON is not overwritten: the journal keeps the writes meanwhile.
-      if (this.unappliedEdit !== null) due.data = false;
+      const heldByEdit = due.data && this.unappliedEdit !== null;
+      if (heldByEdit) due.data = false;
       let notEmptied: unknown = null;
       await this.writeFiles(due, (_journal, error) => (notEmptied ??= error));
       // A journal not emptied (its audit events cannot be written) grows on: the compaction failed.
       if (notEmptied !== null) throw notEmptied;
+      // So does db.json's while an edit is held (bounded as any failure); at close it is simply kept.
+      if (heldByEdit && !this.closed) {
+        throw new Error(
+          `${basename(this.dataFile.path)} was saved with an edit that is not valid JSON; ` +
+            'its journal keeps the writes until the file is saved valid',
+        );
+      }
       if (due.data || due.credentials) this.onCompacted(due);
       this.compactionFailure = null;
       this.lastCompactionWarning = null;
     } catch (error) {
       // The journals still hold every acknowledged write: nothing is lost, the next compaction retries.
       this.compactionFailure = error;
-      this.warnCompactionFailed(due, error);
+      this.warnCompactionFailed(named, error);
       this.onWriteFailed(error);
       if (this.closed) throw error;
       this.retryCompactionLater(due);
