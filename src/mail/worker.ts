@@ -1,3 +1,4 @@
+import { CLOCK_SKEW_MS } from '../core/clock-skew.js';
 import type { OutgoingMail } from '../core/ports/outbox.js';
 import type { MailLogger, Mailer } from './mailer.js';
 import type { MailOutboxStore } from '../core/ports/outbox.js';
@@ -15,6 +16,8 @@ export interface MailWorkerOptions {
   pollMs?: number;
   /** Mails claimed at once (default 50). */
   batch?: number;
+  /** The wall clock, in epoch milliseconds (tests set it back). */
+  clock?: () => number;
 }
 
 /** What the rest of restauth uses to send a mail: queue it durably; it goes out soon. */
@@ -42,6 +45,13 @@ export class MailWorker implements MailQueue {
   private readonly leaseMs: number;
   private readonly pollMs: number;
   private readonly batch: number;
+  private readonly clock: () => number;
+  /**
+   * How far ahead of now a mail can be dated by this worker or another instance: no lease or retry
+   * is longer, and instances' clocks differ by less than CLOCK_SKEW_MS. A mail dated further ahead
+   * was dated before the clock went back (an NTP step): it is due, rather than waiting out the jump.
+   */
+  private readonly aheadMs: number;
   private timer: NodeJS.Timeout | null = null;
   private poller: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
@@ -65,12 +75,14 @@ export class MailWorker implements MailQueue {
     this.leaseMs = options.leaseMs ?? 60 * 1000;
     this.pollMs = options.pollMs ?? 30 * 1000;
     this.batch = options.batch ?? 50;
+    this.clock = options.clock ?? (() => Date.now());
+    this.aheadMs = Math.max(this.leaseMs, this.maxRetryMs) + CLOCK_SKEW_MS;
     store.onQueued(() => this.wake());
   }
 
   /** Stores the mail durably (the store then wakes the worker). Resolves once stored, not once sent. */
   async enqueue(message: OutgoingMail): Promise<void> {
-    await this.store.enqueue(message, Date.now());
+    await this.store.enqueue(message, this.clock());
   }
 
   /** Starts delivering, the mails left from an earlier run first. */
@@ -119,17 +131,20 @@ export class MailWorker implements MailQueue {
     try {
       let claimed: number;
       do {
-        const claimedAt = Date.now();
-        const mails = await this.store.claimDue(claimedAt, this.batch, this.leaseMs);
+        const claimedAt = this.clock();
+        // The lease's length is measured on the monotonic clock: the wall clock may jump meanwhile, while
+        // other instances, whose clocks did not, see the lease end that much later than it began.
+        const leaseEnds = performance.now() + this.leaseMs;
+        const mails = await this.store.claimDue(claimedAt, this.batch, this.leaseMs, this.aheadMs);
         this.storeAvailable();
         claimed = mails.length;
         // A batch is sent one mail after another: a mail is not started once most of the lease is
         // gone, as another worker may claim it when the lease ends and send it too.
-        const startBefore = claimedAt + (this.leaseMs * 3) / 4;
+        const startBefore = leaseEnds - this.leaseMs / 4;
         for (const mail of mails) {
           // Unsent claimed mails come back when their lease ends.
-          if (this.stopped || Date.now() >= startBefore) break;
-          await this.deliver(mail.id, mail.message, mail.attempts, claimedAt + this.leaseMs);
+          if (this.stopped || performance.now() >= startBefore) break;
+          await this.deliver(mail.id, mail.message, mail.attempts, leaseEnds);
         }
         if (this.stopped) return;
       } while (claimed === this.batch && !this.stopped);
@@ -141,7 +156,7 @@ export class MailWorker implements MailQueue {
         this.storeDown = true;
         this.logger.warn(`restauth: mail queue unavailable (${(error as Error).message}); retrying`, error);
       }
-      this.schedule(Date.now() + this.retryBaseMs);
+      this.schedule(this.clock() + this.retryBaseMs);
     }
   }
 
@@ -172,7 +187,7 @@ export class MailWorker implements MailQueue {
         return;
       }
       const delay = Math.min(this.retryBaseMs * 2 ** attempts, this.maxRetryMs);
-      await this.store.markFailed(id, reason, Date.now() + delay);
+      await this.store.markFailed(id, reason, this.clock() + delay);
       this.logger.warn(
         `restauth: mail to ${message.to} failed (${reason}); retry ${failures} in ${delay} ms`,
       );
@@ -196,7 +211,7 @@ export class MailWorker implements MailQueue {
       } catch (error) {
         const reason = (error as Error).message;
         const wait = Math.min(this.retryBaseMs * 2 ** attempt, this.maxRetryMs);
-        if (this.stopped || Date.now() + wait >= leaseEnds) {
+        if (this.stopped || performance.now() + wait >= leaseEnds) {
           this.logger.warn(
             `restauth: mail to ${message.to} was sent but could not be recorded (${reason}); it will be sent again, with the same Message-ID, once its lease ends`,
           );
@@ -228,7 +243,10 @@ export class MailWorker implements MailQueue {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     if (at === null || this.stopped) return;
-    this.timer = setTimeout(() => this.wake(), Math.min(Math.max(at - Date.now(), 0), MAX_TIMER_MS));
+    const wait = at - this.clock();
+    // Dated further ahead than any lease or retry: dated before the clock went back, due now (claimDue).
+    const due = wait > this.aheadMs ? 0 : Math.max(wait, 0);
+    this.timer = setTimeout(() => this.wake(), Math.min(due, MAX_TIMER_MS));
     // Waiting for a retry must not keep the process alive on its own.
     this.timer.unref();
   }

@@ -63,9 +63,12 @@ export interface MailOutboxStore {
   enqueue(message: OutgoingMail, now: number): Promise<OutboxMail>;
   /**
    * Up to `limit` live mails with `nextAttemptAt <= now`, oldest due first,
-   * each leased until `now + leaseMs` (its nextAttemptAt moves there).
+   * each leased until `now + leaseMs` (its nextAttemptAt moves there). A mail
+   * dated further ahead than `now + aheadMs` (no lease or retry is that long)
+   * was dated before the clock went back: it is due too, where it would wait
+   * the whole jump.
    */
-  claimDue(now: number, limit: number, leaseMs: number): Promise<OutboxMail[]>;
+  claimDue(now: number, limit: number, leaseMs: number, aheadMs?: number): Promise<OutboxMail[]>;
   /** The mail went out: it leaves the queue. */
   markSent(id: string): Promise<void>;
   /**

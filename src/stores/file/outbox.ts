@@ -205,10 +205,11 @@ export class FileMailQueue implements MailOutboxStore {
     });
   }
 
-  claimDue(now: number, limit: number, leaseMs: number): Promise<OutboxMail[]> {
+  claimDue(now: number, limit: number, leaseMs: number, aheadMs = Infinity): Promise<OutboxMail[]> {
     return this.serialized((mails) => {
+      const isDue = (at: number) => at <= now || at > now + aheadMs;
       const due = mails
-        .filter((mail) => !mail.dead && !mail.heldFor && mail.nextAttemptAt <= now)
+        .filter((mail) => !mail.dead && !mail.heldFor && isDue(mail.nextAttemptAt))
         .sort((a, b) => a.nextAttemptAt - b.nextAttemptAt)
         .slice(0, limit);
       for (const mail of due) mail.nextAttemptAt = now + leaseMs;

@@ -64,14 +64,20 @@ export class PostgresMailQueue implements MailOutboxStore {
     return toMail(rows[0]!);
   }
 
-  async claimDue(now: number, limit: number, leaseMs: number): Promise<OutboxMail[]> {
+  async claimDue(now: number, limit: number, leaseMs: number, aheadMs = Infinity): Promise<OutboxMail[]> {
+    // $4 NULL (no bound) makes the second test NULL: only what is due by now.
     const { rows } = await this.pool.query<Row>(
       `UPDATE ${this.table} SET next_attempt_at = $3
        WHERE id IN (
-         SELECT id FROM ${this.table} WHERE next_attempt_at <= $1
+         SELECT id FROM ${this.table} WHERE next_attempt_at <= $1 OR next_attempt_at > $4
          ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED)
        RETURNING ${COLUMNS}`,
-      [new Date(now), limit, new Date(now + leaseMs)],
+      [
+        new Date(now),
+        limit,
+        new Date(now + leaseMs),
+        Number.isFinite(aheadMs) ? new Date(now + aheadMs) : null,
+      ],
     );
     return rows.map(toMail);
   }

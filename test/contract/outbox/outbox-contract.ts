@@ -68,6 +68,19 @@ export function runOutboxContract(name: string, makeSubject: () => Promise<Outbo
       assert.deepEqual(again.map((m) => m.id).sort(), [early.id, late.id].sort(), 'back once the lease ends');
     });
 
+    it('claims a mail dated further ahead than aheadMs as due (dated before the clock went back)', async () => {
+      await backend.outbox.enqueue(mail('near@example.com'), 1000 + LEASE);
+      const far = await backend.outbox.enqueue(mail('far@example.com'), 1000 + 86_400_000);
+      assert.deepEqual(await backend.outbox.claimDue(1000, 10, LEASE), [], 'without the bound: neither');
+      const claimed = await backend.outbox.claimDue(1000, 10, LEASE, 2 * LEASE);
+      assert.deepEqual(
+        claimed.map((m) => m.id),
+        [far.id],
+        'only the one further ahead than the bound',
+      );
+      assert.equal(claimed[0]!.nextAttemptAt, 1000 + LEASE, 'leased from now as any claim');
+    });
+
     it('forgets a sent mail, counts a failure, and never claims a dead mail again', async () => {
       const sent = await backend.outbox.enqueue(mail('sent@example.com'), 100);
       const failing = await backend.outbox.enqueue(mail('failing@example.com'), 100);
