@@ -20,6 +20,7 @@ import type { Journal } from './journal.js';
 import { JournaledChanges, journalPathFor, RecordJournal } from './record-journal.js';
 import { normalizeCredentials } from './records.js';
 import { credentialsFromDisk, credentialsText } from './credentials-dates.js';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from '../../lib/json-depth.js';
 import { ifMissing } from '../../lib/if-missing.js';
 
 export type { JsonDocument } from '../../core/ports/documents.js';
@@ -964,8 +965,22 @@ function parseDocument(text: string, path: string): JsonDocument {
   if (!isPlainObject(doc)) {
     throw damaged(path, 'must hold a JSON object');
   }
+  if (nestsDeeperThan(text, MAX_FILE_DEPTH)) {
+    throw damaged(
+      path,
+      `nests arrays and objects more than ${MAX_FILE_DEPTH} levels deep (restauth's own writes nest at most ${MAX_JSON_DEPTH})`,
+    );
+  }
   return doc;
 }
+
+/**
+ * How deep a file's JSON may nest. JSON.parse takes any depth, but every later walk of a record (a
+ * read's serialization, a write's copy, a rewrite of the file) recurses and ran out of stack at about
+ * 5,000 levels: reads and writes of it answered 500 and the rewrite at a stop failed. Far beyond any
+ * real document (clients may send at most MAX_JSON_DEPTH), far below the stack's end.
+ */
+const MAX_FILE_DEPTH = 1000;
 
 function damaged(path: string, problem: string): Error {
   const error = new Error(
