@@ -161,6 +161,9 @@ describe('a journal whose compaction keeps failing', { skip }, () => {
         // Logged once for the burst (at most once a minute), not at every commit.
         const compactionWarnings = warnings.filter((line) => line.includes('up to date with its journal'));
         assert.equal(compactionWarnings.length, 1, warnings.join('\n'));
+        // So are the refused writes: once, not once each.
+        for (let n = 1; n <= 5; n++) await assert.rejects(signIn(acknowledged + n), isStorageFailure);
+        assert.equal(warnings.filter((line) => line.includes('write failed')).length, 1, warnings.join('\n'));
         assert.match(
           compactionWarnings[0]!,
           /credentials\.audit\.jsonl cannot be written.*writes are refused \(507\)/s,
@@ -172,7 +175,7 @@ describe('a journal whose compaction keeps failing', { skip }, () => {
         assert.equal(await size(journal), 0);
         assert.equal(db.journalsFull, false);
         await store.assertWritable();
-        await signIn(acknowledged + 1);
+        await signIn(acknowledged + 6);
         // Every acknowledged sign-in's event reached the audit log, once.
         const ids = (await readFile(audit, 'utf8'))
           .split('\n')

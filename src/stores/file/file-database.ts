@@ -98,7 +98,7 @@ const COMPACTION_RETRY_MS = 1000;
  */
 const JOURNAL_CAP_FACTOR = 4;
 
-/** A compaction that keeps failing is logged at most this often (it is retried every second). */
+/** A compaction that keeps failing, and the writes a full journal refuses, are logged at most this often. */
 const COMPACTION_WARNING_INTERVAL_MS = 60_000;
 
 /** Which files a compaction brings up to date with their journals. */
@@ -170,6 +170,8 @@ export class FileDatabase implements DocumentStore {
   /** Why the last compaction failed; null once one succeeds (see JOURNAL_CAP_FACTOR). */
   private compactionFailure: unknown = null;
   private lastCompactionWarning: number | null = null;
+  /** When a write refused by a full journal was last logged (each is, else, at every write). */
+  private lastJournalFullWarning: number | null = null;
   private lastHandEditCheck = 0;
   private readonly reloadListeners: Array<() => void> = [];
   private readonly editChecks: Array<(data: JsonDocument) => void> = [];
@@ -537,7 +539,11 @@ export class FileDatabase implements DocumentStore {
       if (wrote && batch.some((pending) => pending.kind !== 'credentials')) this.generation++;
     } catch (error) {
       // Memory is ahead of disk: back to what is durable, and the whole commit fails.
-      this.logger.warn(`restauth: write failed (${describe(error)}); the commit is undone`);
+      const journalFull = (error as { journalFull?: boolean }).journalFull === true;
+      if (!journalFull || !warnedWithinAMinute(this.lastJournalFullWarning)) {
+        if (journalFull) this.lastJournalFullWarning = Date.now();
+        this.logger.warn(`restauth: write failed (${describe(error)}); the commit is undone`);
+      }
       this.onWriteFailed(error);
       this.restoreFromDisk();
       for (const pending of batch) pending.reject(error);
@@ -710,6 +716,7 @@ export class FileDatabase implements DocumentStore {
       if (due.data || due.credentials) this.onCompacted(due);
       this.compactionFailure = null;
       this.lastCompactionWarning = null;
+      this.lastJournalFullWarning = null;
     } catch (error) {
       // The journals still hold every acknowledged write: nothing is lost, the next compaction retries.
       this.compactionFailure = error;
@@ -722,11 +729,8 @@ export class FileDatabase implements DocumentStore {
 
   /** At the first failure, then at most once a minute while they go on (retried every second). */
   private warnCompactionFailed(due: Compaction, error: unknown): void {
-    const now = Date.now();
-    // The time since the last warning, either way: a clock set back must not silence it.
-    const last = this.lastCompactionWarning;
-    if (last !== null && Math.abs(now - last) < COMPACTION_WARNING_INTERVAL_MS) return;
-    this.lastCompactionWarning = now;
+    if (warnedWithinAMinute(this.lastCompactionWarning)) return;
+    this.lastCompactionWarning = Date.now();
     const files = [due.credentials && this.credentialsFile.path, due.data && this.dataFile.path];
     const journals = [
       [this.credentialsJournal, this.credentialsFile],
@@ -765,7 +769,7 @@ export class FileDatabase implements DocumentStore {
           `${basename(file.path)} could not be brought up to date with it (${describe(this.compactionFailure)}); ` +
           'writes are refused until a compaction succeeds',
       ),
-      { code: 'EFBIG', syscall: 'write' },
+      { code: 'EFBIG', syscall: 'write', journalFull: true },
     );
   }
 
@@ -1062,6 +1066,11 @@ function identityOf(stats: { ino: number; mtimeMs: number; size: number }): Requ
 
 function sameFile(stats: { ino: number; mtimeMs: number; size: number }, state: FileState): boolean {
   return stats.ino === state.ino && stats.mtimeMs === state.mtimeMs && stats.size === state.size;
+}
+
+/** Whether a warning logged at `last` (ms) is less than a minute old, either way: a clock set back must not silence it. */
+function warnedWithinAMinute(last: number | null): boolean {
+  return last !== null && Math.abs(Date.now() - last) < COMPACTION_WARNING_INTERVAL_MS;
 }
 
 function mebibytes(bytes: number): string {
