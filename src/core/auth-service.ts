@@ -144,7 +144,8 @@ export class AuthService {
    * confirmation). The account, the session and the welcome mail are written in
    * one store transaction: a failure leaves nothing, and a retry is a new sign-up. An address that
    * must be confirmed first (restauth.json with mail) gets the account and its confirmation mail but
-   * no session: `email_not_confirmed`, the answer its sign-in gets until the link is followed.
+   * no session: `email_not_confirmed`, the answer its sign-in gets until the link is followed; so does
+   * a taken address (registerToConfirm), whose account is left as it is.
    */
   async signUp(client: Client, input: SignUpInput, extraClaims?: ExtraClaims): Promise<IssuedSession> {
     const now = this.now();
@@ -153,10 +154,10 @@ export class AuthService {
     ) {
       // No session before the address is proven, as a sign-in would refuse one: a session handed to
       // whoever first typed an address lived on in the account its owner later confirmed by mail.
-      await this.createAccount(client, input, now, undefined).catch((error: unknown) => {
-        if (isAuthError(error) && error.code === 'email_exists') this.contestAddress(input.email);
-        throw error;
-      });
+      // As GoTrue's sign-up: a taken address answers as a new one, after the same work, so that
+      // no dialect tells whether an address has an account; an unconfirmed one is contested and
+      // its owner mailed again (EmailFlows.sendConfirmation, 'by another sign-up').
+      await this.registerToConfirm(client, input);
       throw new AuthError('email_not_confirmed');
     }
     const first = this.deps.sessions.draft(now, authMethodOf(extraClaims, 'password'));
@@ -297,21 +298,6 @@ export class AuthService {
       });
       return lookalikeAccount(email, input.profile ?? {}, this.now());
     }
-  }
-
-  /**
-   * A sign-up answered "already registered" named an address whose account may be unconfirmed: that
-   * account is marked contested (EmailFlows.markContested), after the answer, so that the owner who
-   * then confirms it (a resend, a GoTrue sign-up) retires the first sign-up's password.
-   */
-  private contestAddress(email: string | null | undefined): void {
-    if (email == null) return;
-    const address = checkEmail(email);
-    this.background(async () => {
-      const existing = await this.deps.store.findUserByEmail(address);
-      if (existing && existing.emailConfirmedAt === null)
-        await this.deps.emailFlows.markContested(existing.id);
-    });
   }
 
   /** Refuses a login that does not match the configured user-name format (json-data-server's userIdRE). */

@@ -417,9 +417,9 @@ export class EmailFlows {
 
   /**
    * Marks an unconfirmed account that a sign-up named again (see CONTESTED_SIGN_UP); a later mark
-   * replaces the earlier. The dialects that answer such a sign-up "already registered" mark it too.
+   * replaces the earlier. Every dialect's sign-up of a taken address comes here (sendConfirmation).
    */
-  async markContested(userId: string): Promise<void> {
+  private async markContested(userId: string): Promise<void> {
     const now = this.deps.clock();
     await this.deps.store.createOneTimeToken({
       hash: contestedMark(userId),
