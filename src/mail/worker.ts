@@ -2,6 +2,7 @@ import { CLOCK_SKEW_MS } from '../core/clock-skew.js';
 import type { OutgoingMail } from '../core/ports/outbox.js';
 import type { MailLogger, Mailer } from './mailer.js';
 import type { MailOutboxStore } from '../core/ports/outbox.js';
+import { LeaseRenewal, type MailLease } from './lease-renewal.js';
 
 export interface MailWorkerOptions {
   /** Attempts before a mail is given up as dead (default 8). */
@@ -144,7 +145,10 @@ export class MailWorker implements MailQueue {
         for (const mail of mails) {
           // Unsent claimed mails come back when their lease ends.
           if (this.stopped || performance.now() >= startBefore) break;
-          await this.deliver(mail.id, mail.message, mail.attempts, leaseEnds);
+          await this.deliver(mail.id, mail.message, mail.attempts, {
+            until: mail.nextAttemptAt,
+            ends: leaseEnds,
+          });
         }
         if (this.stopped) return;
       } while (claimed === this.batch && !this.stopped);
@@ -171,12 +175,25 @@ export class MailWorker implements MailQueue {
     id: string,
     message: OutgoingMail,
     attempts: number,
-    leaseEnds: number,
+    lease: MailLease,
   ): Promise<void> {
+    const renewal = new LeaseRenewal(this.store, id, lease, this.leaseMs, this.clock, {
+      lost: () =>
+        this.logger.warn(
+          `restauth: the lease on the mail to ${message.to} ended while it was being sent; another instance may send it too, with the same Message-ID`,
+        ),
+      failed: (error) =>
+        this.logger.warn(
+          `restauth: could not renew the lease on the mail to ${message.to} being sent (${error.message}); retrying`,
+        ),
+    });
     try {
       // The outbox id names the mail: a second sending after a lapsed lease has the same Message-ID.
       await this.mailer.send(message, { key: id });
     } catch (error) {
+      await renewal.stop();
+      // Another worker holds the mail now: its attempt counts, not this one's.
+      if (renewal.lost) return;
       const reason = (error as Error).message;
       const failures = attempts + 1;
       if (failures >= this.maxAttempts) {
@@ -193,7 +210,9 @@ export class MailWorker implements MailQueue {
       );
       return;
     }
-    await this.recordSent(id, message, leaseEnds);
+    // markSent is retried while the lease, as last renewed, lasts.
+    const { ends } = await renewal.stop();
+    await this.recordSent(id, message, ends);
   }
 
   /**

@@ -69,6 +69,13 @@ export interface MailOutboxStore {
    * the whole jump.
    */
   claimDue(now: number, limit: number, leaseMs: number, aheadMs?: number): Promise<OutboxMail[]>;
+  /**
+   * Moves a claimed mail's lease end from `leasedUntil` (what the claim or the
+   * last renewal set) to `until`, only if it is still `leasedUntil`: the lease
+   * is still this worker's. False when it is not (the lease ended and another
+   * worker claimed the mail, or it was sent or failed meanwhile).
+   */
+  renewLease(id: string, leasedUntil: number, until: number): Promise<boolean>;
   /** The mail went out: it leaves the queue. */
   markSent(id: string): Promise<void>;
   /**

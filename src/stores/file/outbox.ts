@@ -217,6 +217,20 @@ export class FileMailQueue implements MailOutboxStore {
     });
   }
 
+  /**
+   * In memory only, saved with the queue's next write: the queue has one process, so a lease
+   * only keeps this process's worker from sending a mail twice; after a crash the shorter lease
+   * on disk lets the next start send it a little sooner.
+   */
+  renewLease(id: string, leasedUntil: number, until: number): Promise<boolean> {
+    return this.serialized((mails) => {
+      const mail = mails.find((candidate) => candidate.id === id);
+      const held = mail !== undefined && !mail.dead && mail.nextAttemptAt === leasedUntil;
+      if (held) mail.nextAttemptAt = until;
+      return { result: held, changed: false };
+    });
+  }
+
   markSent(id: string): Promise<void> {
     return this.serialized((mails) => {
       const index = mails.findIndex((mail) => mail.id === id);

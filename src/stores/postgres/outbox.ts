@@ -82,6 +82,15 @@ export class PostgresMailQueue implements MailOutboxStore {
     return rows.map(toMail);
   }
 
+  async renewLease(id: string, leasedUntil: number, until: number): Promise<boolean> {
+    // The lease end this worker set is its fencing token: another worker's claim moved it.
+    const { rowCount } = await this.pool.query(
+      `UPDATE ${this.table} SET next_attempt_at = $3 WHERE id = $1::uuid AND next_attempt_at = $2`,
+      [id, new Date(leasedUntil), new Date(until)],
+    );
+    return rowCount === 1;
+  }
+
   async markSent(id: string): Promise<void> {
     await this.pool.query(`DELETE FROM ${this.table} WHERE id = $1::uuid`, [id]);
   }

@@ -81,6 +81,35 @@ export function runOutboxContract(name: string, makeSubject: () => Promise<Outbo
       assert.equal(claimed[0]!.nextAttemptAt, 1000 + LEASE, 'leased from now as any claim');
     });
 
+    it("renews a lease only while it is still the claimer's (its lease end unchanged)", async () => {
+      const queued = await backend.outbox.enqueue(mail('slow@example.com'), 100);
+      const [claimed] = await backend.outbox.claimDue(100, 10, LEASE);
+      assert.equal(claimed?.nextAttemptAt, 100 + LEASE);
+      assert.equal(await backend.outbox.renewLease(queued.id, 100 + LEASE, 5000 + LEASE), true);
+      assert.equal(await backend.outbox.nextDueAt(), 5000 + LEASE, 'the lease ends later');
+      assert.deepEqual(
+        await backend.outbox.claimDue(100 + LEASE, 10, LEASE),
+        [],
+        'not claimed at the old end',
+      );
+      assert.equal(
+        await backend.outbox.renewLease(queued.id, 100 + LEASE, 9000 + LEASE),
+        false,
+        'a stale lease end renews nothing',
+      );
+      // The lease ends unrenewed: another worker claims the mail; the first one's renewal is refused.
+      const [taken] = await backend.outbox.claimDue(5000 + LEASE, 10, LEASE);
+      assert.equal(taken?.id, queued.id);
+      assert.equal(await backend.outbox.renewLease(queued.id, 5000 + LEASE, 9000 + LEASE), false);
+      assert.equal(await backend.outbox.nextDueAt(), 5000 + 2 * LEASE, "the other worker's lease is kept");
+      await backend.outbox.markSent(queued.id);
+      assert.equal(
+        await backend.outbox.renewLease(queued.id, 5000 + 2 * LEASE, 9000 + LEASE),
+        false,
+        'nor a sent mail',
+      );
+    });
+
     it('forgets a sent mail, counts a failure, and never claims a dead mail again', async () => {
       const sent = await backend.outbox.enqueue(mail('sent@example.com'), 100);
       const failing = await backend.outbox.enqueue(mail('failing@example.com'), 100);
