@@ -353,10 +353,12 @@ export class EmailFlows {
     const user = await this.deps.store.findUserById(consumed.userId);
     if (!user) throw new AuthError('otp_expired');
     if (type === 'email_change') return this.confirmEmailChange(client, user, consumed, now);
-    if (type === 'recovery') return { status: 'verified', type, user };
+    if (type === 'recovery' && user.emailConfirmedAt !== null) return { status: 'verified', type, user };
     // Both are asked: a contested mark is spent by the confirmation that finds it, flagged or not.
     const contested = await this.spendContestedMark(user, now);
-    const retires = consumed.data[RETIRES_CREDENTIALS] === true || contested;
+    // A recovery link into an unconfirmed account confirms it (GoTrue's recoverVerify): its follower
+    // proves the mailbox, whoever set the password did not, so that goes as with a magic link.
+    const retires = type === 'recovery' || consumed.data[RETIRES_CREDENTIALS] === true || contested;
     const holder = retires ? await this.retireCredentials(user, now) : user;
     return { status: 'verified', type, user: await this.confirmEmail(client, holder, now) };
   }
