@@ -90,11 +90,12 @@ for (const storeKind of ['file', 'postgres'] as const) {
 }
 
 /**
- * The other dialects beside GoTrue answer a sign-up naming a taken address "already registered" and
- * mail nothing. The owner then asks GoTrue to resend the confirmation: it said nothing of the
- * squatter, and following it kept the squatter's password. Such a sign-up now marks the account.
+ * The other dialects beside GoTrue, naming a taken address, answer as for a new one ("Email not
+ * confirmed", no session). The owner refused there asks GoTrue to resend the confirmation: it said
+ * nothing of the squatter, and following it kept the squatter's password. Such a sign-up marks the
+ * account too.
  */
-describe('an owner refused "already registered" by another dialect, then confirming by a resend', () => {
+describe('an owner signing up in another dialect, then confirming by a resend', () => {
   let t: TestApp;
   let sink: SmtpSink;
 
