@@ -95,4 +95,56 @@ describe('a send that outlives its lease, with a shared outbox', () => {
       await second.stop();
     }
   });
+
+  it(
+    'says so when the lease was lost all the same (the renewal came too late)',
+    { timeout: 60_000 },
+    async () => {
+      let now = Date.now();
+      const outbox = new PostgresMailQueue(pool, 'restauth.mail_outbox');
+      const other = new PostgresMailQueue(pool, 'restauth.mail_outbox');
+      // The first renewal waits, as one stuck behind a busy database, until the other instance claimed.
+      let renewalStarted!: () => void;
+      const started = new Promise<void>((resolve) => (renewalStarted = resolve));
+      let proceed!: () => void;
+      const claimed = new Promise<void>((resolve) => (proceed = resolve));
+      const late = Object.create(outbox) as MailOutboxStore;
+      late.renewLease = async (id, leasedUntil, until) => {
+        renewalStarted();
+        await claimed;
+        return outbox.renewLease(id, leasedUntil, until);
+      };
+      const warnings: string[] = [];
+      const logger = { info: () => {}, warn: (line: string) => warnings.push(line) };
+      const worker = new MailWorker(
+        late,
+        new SmtpMailer({ host: '127.0.0.1', port: sink.port, ignoreTLS: true, from: 'team@example.com' }),
+        logger,
+        { clock: () => now, leaseMs: LEASE_MS },
+      );
+      const to = 'late@example.com';
+      const held = sink.holdNextReply();
+      worker.start();
+      try {
+        await worker.enqueue({ to, subject: 'late', text: 'body', html: '<p>body</p>' });
+        await held.received;
+        now += 10 * LEASE_MS;
+        await started;
+        const [taken] = await other.claimDue(now, 10, LEASE_MS);
+        assert.equal(taken?.message.to, to, 'the lease had ended: the other instance claims the mail');
+        proceed();
+        held.release();
+        await worker.idle();
+        assert.equal(warnings.length, 1, warnings.join('\n'));
+        assert.match(
+          warnings[0]!,
+          /the lease on the mail to late@example\.com ended while it was being sent/,
+        );
+      } finally {
+        proceed();
+        held.release();
+        await worker.stop();
+      }
+    },
+  );
 });
