@@ -9,6 +9,7 @@ import type { PasswordHasher } from './passwords.js';
 import type { Session, Store, User, UserPage, UserPatch } from './ports/store.js';
 import type { SessionManager } from './sessions.js';
 import { checkEmail, isEmailLogin } from './identity.js';
+import { withProviders } from './identities.js';
 import { checkUserData } from './validation.js';
 
 export interface AdminUserInput {
@@ -119,7 +120,8 @@ export class AdminService {
         emailConfirmedAt: input.emailConfirm ? this.deps.clock() : null,
         role: null,
         profile: input.profile ?? {},
-        appMetadata: input.appMetadata ?? {},
+        // GoTrue's admin sets the address's provider, then merges the app_metadata given over it.
+        appMetadata: { ...withProviders({}, ['email']), ...input.appMetadata },
       },
       hash,
     );

@@ -6,6 +6,7 @@ import { silentNotifier, type Notifier } from './notifier.js';
 import type { PasswordHasher } from './passwords.js';
 import type { PkceChallenge } from './pkce.js';
 import { hashSecret } from './secrets.js';
+import { withProviders } from './identities.js';
 import type { SessionManager } from './sessions.js';
 import type { FirstSession, Session, Store, TokenStanding, User } from './ports/store.js';
 import type { AccessClaims, TokenService } from './tokens.js';
@@ -238,7 +239,8 @@ export class AuthService {
         emailConfirmedAt,
         role: this.deps.settings.rolePerUser && username !== null ? this.ownRoleFor(username) : null,
         profile,
-        appMetadata: {},
+        // GoTrue's sign-up provider: the password's (a user name's too, the provider it signs in with).
+        appMetadata: withProviders({}, ['email']),
       },
       passwordHash,
       { ...(session ? { session } : {}), ...(welcome.length > 0 ? { mails: welcome } : {}) },
@@ -933,7 +935,8 @@ function lookalikeAccount(email: string, profile: Record<string, unknown>, now: 
     role: null,
     tokenVersion: 0,
     profile,
-    appMetadata: {},
+    // As GoTrue's sanitizeUser: the answer looks like a new account's.
+    appMetadata: withProviders({}, ['email']),
     createdAt: now,
     updatedAt: now,
     lastSignInAt: null,

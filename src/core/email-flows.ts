@@ -10,6 +10,7 @@ import type { PasswordHasher } from './passwords.js';
 import { hashSecret, randomSecret } from './secrets.js';
 import type { OneTimeToken, Store, User } from './ports/store.js';
 import { checkEmail } from './identity.js';
+import { withProviders } from './identities.js';
 import { checkUserData } from './validation.js';
 
 /** What a mailed link or code verifies (GoTrue's `type`). */
@@ -388,7 +389,14 @@ export class EmailFlows {
   async createPasswordless(email: string, profile: Record<string, unknown>): Promise<User> {
     checkUserData(profile, 'User data');
     return this.deps.store.createUser(
-      { username: null, email, emailConfirmedAt: null, role: null, profile, appMetadata: {} },
+      {
+        username: null,
+        email,
+        emailConfirmedAt: null,
+        role: null,
+        profile,
+        appMetadata: withProviders({}, ['email']),
+      },
       null,
     );
   }

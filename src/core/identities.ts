@@ -46,3 +46,29 @@ export class Identities {
     return identity;
   }
 }
+
+/**
+ * GoTrue's list of a user's providers (models.FindProvidersByUser): the providers of its identities,
+ * oldest identity first, each once. `identities` must be oldest first, as Store.listIdentities gives them.
+ */
+export function providersOf(identities: readonly Pick<Identity, 'provider'>[]): string[] {
+  return [...new Set(identities.map((identity) => identity.provider))];
+}
+
+/**
+ * app_metadata with its `providers` (and `provider`, the first of them) set, as GoTrue's
+ * UpdateAppMetaDataProviders writes them into raw_app_meta_data: at sign-up (the provider signed up
+ * with) and at every link and unlink. Stored, not derived when answering: the access token, made at
+ * every refresh, carries them without reading identities. With no provider `provider` is left as it
+ * was, as GoTrue's.
+ */
+export function withProviders(
+  appMetadata: Record<string, unknown>,
+  providers: readonly string[],
+): Record<string, unknown> {
+  return {
+    ...appMetadata,
+    ...(providers.length > 0 ? { provider: providers[0] } : {}),
+    providers: [...providers],
+  };
+}

@@ -51,14 +51,15 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.equal(user.is_anonymous, true);
       assert.equal(user.email, '');
       assert.deepEqual(user.identities, []);
-      assert.deepEqual(user.app_metadata, { provider: 'anonymous', providers: ['anonymous'] });
+      // GoTrue's ToUserModel stores no provider for an anonymous sign-up.
+      assert.deepEqual(user.app_metadata, {});
       assert.deepEqual(user.user_metadata, { theme: 'dark' });
       assert.ok(events.includes('SIGNED_IN'));
       const claims = decodeJwt(signedIn.data.session!.access_token);
       assert.equal(claims['is_anonymous'], true);
       assert.equal(claims['sub'], user.id);
       assert.equal(claims['role'], 'authenticated', 'an anonymous user is an authenticated one');
-      assert.deepEqual(claims['app_metadata'], { provider: 'anonymous', providers: ['anonymous'] });
+      assert.deepEqual(claims['app_metadata'], {});
 
       const fetched = await client.getUser();
       assert.equal(fetched.data.user?.is_anonymous, true);
@@ -98,7 +99,9 @@ for (const storeKind of ['file', 'postgres'] as const) {
         ['email'],
       );
       assert.deepEqual(permanent.app_metadata, { provider: 'email', providers: ['email'] });
-      assert.equal(decodeJwt(verified.data.session!.access_token)['is_anonymous'], false);
+      const upgraded = decodeJwt(verified.data.session!.access_token);
+      assert.equal(upgraded['is_anonymous'], false);
+      assert.deepEqual(upgraded['app_metadata'], permanent.app_metadata, 'the token says what the user says');
 
       const withPassword = await client.updateUser({ password: PASSWORD });
       assert.equal(withPassword.error, null);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -128,6 +128,55 @@ describe('file store identities', () => {
       assert.equal((await reopened.store.findIdentity('email', f.mail))?.email, 'old@example.com');
     } finally {
       await reopened.db.close();
+    }
+  });
+
+  it("gives the accounts of a file from before providers were stored app_metadata's provider and providers from their identities", async () => {
+    const f = await oldFiles();
+    const github = '6c0a1f2e-7777-4888-9999-aaaabbbbcccc';
+    const anonymous = 'a0a0a0a0-7777-4888-9999-aaaabbbbcccc';
+    const credentials = JSON.parse(await readFile(f.credentialsFile, 'utf8')) as {
+      accounts: Record<string, Record<string, unknown>>;
+      identities?: Record<string, unknown>;
+    };
+    const account = credentials.accounts[f.mail]!;
+    credentials.accounts[github] = { ...account, email: 'octo@github.example', appMetadata: { plan: 'pro' } };
+    credentials.accounts[anonymous] = { ...account, email: null, isAnonymous: true };
+    credentials.identities = {
+      '0d0d0d0d-7777-4888-9999-aaaabbbbcccc': {
+        userId: github,
+        provider: 'github',
+        providerId: '78',
+        identityData: { sub: '78' },
+        lastSignInAt: null,
+        createdAt: at,
+        updatedAt: at,
+      },
+    };
+    await writeFile(f.credentialsFile, JSON.stringify(credentials), { mode: 0o600 });
+    await writeFile(
+      f.dataFile,
+      JSON.stringify({ users: [{ id: f.mail }, { id: 'bob' }, { id: github }, { id: anonymous }] }),
+    );
+    for (let open_ = 0; open_ < 2; open_++) {
+      const { db, store } = await open(f);
+      try {
+        const appMetadata = async (id: string) => (await store.findUserById(id))!.appMetadata;
+        assert.deepEqual(await appMetadata(github), {
+          plan: 'pro',
+          provider: 'github',
+          providers: ['github'],
+        });
+        assert.deepEqual(await appMetadata(f.mail), { provider: 'email', providers: ['email'] });
+        assert.deepEqual(
+          await appMetadata('bob'),
+          { provider: 'email', providers: ['email'] },
+          'no identity: email',
+        );
+        assert.deepEqual(await appMetadata(anonymous), {}, "an anonymous user's none, as GoTrue's");
+      } finally {
+        await db.close();
+      }
     }
   });
 

@@ -2,6 +2,7 @@ import type { AuditLog, Client } from '../audit.js';
 import type { EmailFlows } from '../email-flows.js';
 import { AuthError, isAuthError } from '../errors.js';
 import { checkEmail } from '../identity.js';
+import { withProviders } from '../identities.js';
 import type { PasswordHasher } from '../passwords.js';
 import type { Store, User } from '../ports/store.js';
 import { randomSecret } from '../secrets.js';
@@ -136,7 +137,8 @@ export class ExternalSignIn {
         emailConfirmedAt: address !== null && confirmed ? now : null,
         role: null,
         profile: identityData,
-        appMetadata: {},
+        // GoTrue's sign-up provider: the one signed up with, not `email`.
+        appMetadata: withProviders({}, [input.provider]),
         // Only the provider's identity (linked next), as GoTrue's createAccountFromExternalIdentity.
         emailIdentity: false,
       },

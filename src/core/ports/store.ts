@@ -32,7 +32,12 @@ export interface User {
   tokenVersion: number;
   /** Free-form data the user may edit (json-data-server's extra register fields, GoTrue user_metadata). */
   profile: Record<string, unknown>;
-  /** Data only the server or an admin may edit (GoTrue app_metadata). */
+  /**
+   * Data only the server or an admin may edit (GoTrue app_metadata), with GoTrue's `provider` and
+   * `providers`, which the stores keep following the identities (core/identities.ts withProviders). An
+   * account stored without `providers` may show them made from its identities (the file store's
+   * accounts from before they were stored; PostgreSQL's were given them by migration 31).
+   */
   appMetadata: Record<string, unknown>;
   createdAt: Date;
   updatedAt: Date;

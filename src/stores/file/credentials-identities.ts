@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { providersOf, withProviders } from '../../core/identities.js';
 import type { Identity } from '../../core/ports/store.js';
 import type { CredentialChanges } from './credentials-journal.js';
 import type { AccountRecord, CredentialsDocument, IdentityRecord } from './records.js';
@@ -163,6 +164,28 @@ export function updateEmailIdentity(write: IdentitiesWrite, userId: string, acco
   const id = write.identities.holder(EMAIL, userId);
   if (id === undefined || account.email === null) return;
   putIdentity(write, id, emailIdentityRecord(userId, account, write.credentials.identities[id]!));
+}
+
+/**
+ * The account's app_metadata `provider` and `providers` after its identities changed (a link, an unlink,
+ * its address's identity written or removed), as GoTrue's UpdateAppMetaDataProviders: in the same
+ * transaction as the identities, so they never disagree on disk.
+ */
+export function syncProviders(write: IdentitiesWrite, userId: string): void {
+  const account = write.credentials.accounts[userId];
+  if (!account) return;
+  const identities = write.identities
+    .identitiesOf(userId)
+    .map((id) => ({ id, record: write.credentials.identities[id]! }))
+    // Oldest first, as listIdentities orders them.
+    .sort((a, b) => createdAt(a.record) - createdAt(b.record) || a.id.localeCompare(b.id))
+    .map(({ record }) => record);
+  account.appMetadata = withProviders(account.appMetadata, providersOf(identities));
+  write.changes.wrote('accounts', userId);
+}
+
+function createdAt(record: IdentityRecord): number {
+  return new Date(record.createdAt).getTime();
 }
 
 /** Every identity of a user (its removal). */

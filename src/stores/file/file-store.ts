@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { AuthError } from '../../core/errors.js';
+import { providersOf, withProviders } from '../../core/identities.js';
 import { STORAGE_RETRY_AFTER_S } from '../../lib/storage-failure.js';
 import { loginKey } from '../../core/identity.js';
 import {
@@ -32,6 +33,7 @@ import {
   removeIdentity,
   removeUserIdentities,
   syncEmailIdentity,
+  syncProviders,
   updateEmailIdentity,
   toIdentity,
   type IdentitiesWrite,
@@ -379,10 +381,17 @@ export class FileStore implements Store {
     changes.wrote('accounts', id);
     // GoTrue's email identity follows the address: written (or removed) when the address is set, only
     // updated when just its confirmation changes (an OAuth user confirming its address gets none).
+    // Its providers follow (an address set, removed or confirmed), unless the patch sets app_metadata itself.
+    const identities = this.credentialsWrite(docs.credentials, changes);
     if (patch.email !== undefined && (patch.email === null || patch.emailIdentity !== false))
-      syncEmailIdentity(this.credentialsWrite(docs.credentials, changes), id, account);
+      syncEmailIdentity(identities, id, account);
     else if (patch.email !== undefined || patch.emailConfirmedAt !== undefined)
-      updateEmailIdentity(this.credentialsWrite(docs.credentials, changes), id, account);
+      updateEmailIdentity(identities, id, account);
+    if (
+      (patch.email !== undefined || patch.emailConfirmedAt !== undefined) &&
+      patch.appMetadata === undefined
+    )
+      syncProviders(identities, id);
     if (loginsMove) {
       if (index.collisions.length > 0) this.indexes = null;
       else this.indexLogins(index, id, account);
@@ -459,6 +468,7 @@ export class FileStore implements Store {
         createdAt: earlier?.createdAt ?? at,
         updatedAt: at,
       });
+      syncProviders(write, identity.userId);
       return toIdentity(id, write.credentials.identities[id]!);
     });
   }
@@ -473,6 +483,7 @@ export class FileStore implements Store {
       if (record.provider === 'email' && write.credentials.accounts[userId]?.email)
         throw new AuthError('email_conflict_identity_not_deletable');
       removeIdentity(write, identityId);
+      syncProviders(write, userId);
     });
   }
 
@@ -1022,6 +1033,20 @@ export class FileStore implements Store {
     write.changes.wrotePassword(userId, entry);
   }
 
+  /**
+   * The account's app_metadata. One stored before restauth kept `provider` and `providers` there (or
+   * written by hand without them) shows them made from its identities, as PostgreSQL's migration 31
+   * gave them (`email` with none: the provider its password signs in with; an anonymous user none, as
+   * GoTrue's), until a link, unlink or address change stores them: the file is not rewritten for it,
+   * so a release before reads it as it wrote it.
+   */
+  private appMetadataOf(id: string, account: AccountRecord): Record<string, unknown> {
+    const stored = structuredClone(account.appMetadata);
+    if (Object.hasOwn(stored, 'providers') || account.isAnonymous === true) return stored;
+    const providers = providersOf(this.identitiesOf(id));
+    return withProviders(stored, providers.length > 0 ? providers : ['email']);
+  }
+
   private toUser(id: string, record: UserRecord, account: AccountRecord | undefined): User {
     const stored = account ?? defaultAccount(id);
     const { [this.options.userIdProp]: _id, ...profile } = record;
@@ -1033,7 +1058,7 @@ export class FileStore implements Store {
       role: stored.role,
       tokenVersion: stored.tokenVersion,
       profile: structuredClone(profile),
-      appMetadata: structuredClone(stored.appMetadata),
+      appMetadata: this.appMetadataOf(id, stored),
       createdAt: new Date(stored.createdAt),
       updatedAt: new Date(stored.updatedAt),
       lastSignInAt: stored.lastSignInAt === null ? null : new Date(stored.lastSignInAt),

@@ -13,6 +13,7 @@ import {
   preRequestOnVouches,
   preRequestPinned,
 } from './pre-request.js';
+import { providersBackfillSql } from './providers-sql.js';
 import { dropRefreshInOneStatement, refreshInOneStatement } from './refresh-exchange.js';
 import { sessionTables, successorChains } from './session-sql.js';
 
@@ -669,6 +670,11 @@ export function migrations(names: SchemaNames): Migration[] {
       version: 30,
       name: "the pre-request's fast path also reads the claims PostgREST before 12 sets one setting each",
       sql: preRequestLegacyClaims(q),
+    },
+    {
+      version: 31,
+      name: "app_metadata's provider and providers stored from the identities, as GoTrue keeps them",
+      sql: providersBackfillSql(`${q.schema}.users`, `${q.schema}.identities`),
     },
   ];
 }

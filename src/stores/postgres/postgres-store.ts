@@ -30,6 +30,7 @@ import { insertMailsSql, outboxTable } from './outbox.js';
 import { refreshInOneStatementSql, refreshTokenLookupSql } from './refresh-exchange.js';
 import { tokenStandingSql, toTokenStanding, type TokenStandingRow } from './token-standing.js';
 import { inTransaction } from './pool.js';
+import { syncProvidersSql } from './providers-sql.js';
 import { checkRoleName, createUserRole, dropUserRole, type RoleNames } from './user-roles.js';
 import { pruneSessions } from './upkeep.js';
 import { gotrueTokenType, oneTimeTokenTables } from './gotrue-one-time-tokens.js';
@@ -460,17 +461,35 @@ export class PostgresStore implements Store {
              FROM u WHERE i.provider_id = u.id::text AND i.provider = 'email' AND u.email IS NOT NULL
            )`
           : '';
+    const sql = `WITH u AS (UPDATE ${this.users} SET ${userSets.join(', ')} WHERE id = $1 RETURNING *), a AS (${account})
+             ${identity}
+             SELECT ${this.userColumns} FROM u JOIN a ON a.uid = u.id`;
+    // Its providers follow its identities (an address set, removed or confirmed), unless the patch sets
+    // app_metadata itself: after the statement, which holds the user's row (see syncProvidersSql).
+    const syncsProviders = identity !== '' && patch.appMetadata === undefined;
     const user =
       uid === null
         ? null
-        : await this.oneUser(
-            `WITH u AS (UPDATE ${this.users} SET ${userSets.join(', ')} WHERE id = $1 RETURNING *), a AS (${account})
-             ${identity}
-             SELECT ${this.userColumns} FROM u JOIN a ON a.uid = u.id`,
-            values,
-          );
+        : !syncsProviders
+          ? await this.oneUser(sql, values)
+          : await inTransaction(this.pool, async (client) => {
+              const { rows } = await client.query<UserRow>(this.prepared(sql, values)).catch(conflict);
+              if (!rows[0]) return null;
+              return { ...toUser(rows[0]), appMetadata: await this.syncProviders(client, uid) };
+            });
     if (!user) throw new AuthError('user_not_found');
     return user;
+  }
+
+  /** The user's providers set from its identities (see syncProvidersSql), in the caller's transaction: its app_metadata after. */
+  private async syncProviders(client: pg.PoolClient, uid: string): Promise<Record<string, unknown>> {
+    const { rows } = await client.query<{ app_metadata: Record<string, unknown> }>(
+      this.prepared(
+        `${syncProvidersSql(this.users, this.identities)} RETURNING u.raw_app_meta_data AS app_metadata`,
+        [uid],
+      ),
+    );
+    return rows[0]?.app_metadata ?? {};
   }
 
   async deleteUser(id: string): Promise<boolean> {
@@ -531,18 +550,25 @@ export class PostgresStore implements Store {
     if (uid === null) throw new AuthError('user_not_found');
     // One statement on the (provider_id, provider) unique key: a racing link of the same identity
     // waits for the first to commit, then takes the conflict path, which updates only the holder's own.
-    const { rows } = await this.pool.query<IdentityRow>(
-      `INSERT INTO ${this.identities} AS i
-         (provider_id, user_id, identity_data, provider, last_sign_in_at, created_at, updated_at)
-       SELECT $3, u.id, $4, $2, $5, $5, $5 FROM ${this.users} u WHERE u.id = $1
-       ON CONFLICT (provider_id, provider) DO UPDATE
-         SET identity_data = i.identity_data || EXCLUDED.identity_data,
-           last_sign_in_at = EXCLUDED.last_sign_in_at, updated_at = EXCLUDED.updated_at
-         WHERE i.user_id = EXCLUDED.user_id
-       RETURNING ${IDENTITY_COLUMNS}`,
-      [uid, identity.provider, identity.providerId, identity.identityData, identity.now],
-    );
-    if (rows[0]) return toIdentity(rows[0]);
+    // The user's row is taken first, as every identity write takes it, so its providers, set after in
+    // the same transaction, see every identity (syncProvidersSql). A sign-in by a provider sets them
+    // too, as GoTrue's.
+    const linked = await inTransaction(this.pool, async (client) => {
+      const { rows } = await client.query<IdentityRow>(
+        `INSERT INTO ${this.identities} AS i
+           (provider_id, user_id, identity_data, provider, last_sign_in_at, created_at, updated_at)
+         SELECT $3, u.id, $4, $2, $5, $5, $5 FROM ${this.users} u WHERE u.id = $1 FOR NO KEY UPDATE OF u
+         ON CONFLICT (provider_id, provider) DO UPDATE
+           SET identity_data = i.identity_data || EXCLUDED.identity_data,
+             last_sign_in_at = EXCLUDED.last_sign_in_at, updated_at = EXCLUDED.updated_at
+           WHERE i.user_id = EXCLUDED.user_id
+         RETURNING ${IDENTITY_COLUMNS}`,
+        [uid, identity.provider, identity.providerId, identity.identityData, identity.now],
+      );
+      if (rows[0]) await this.syncProviders(client, uid);
+      return rows[0];
+    });
+    if (linked) return toIdentity(linked);
     // Nothing written: the user is missing, or another user holds the identity.
     if (!(await this.findUserById(uid))) throw new AuthError('user_not_found');
     throw new AuthError('identity_already_exists');
@@ -567,6 +593,7 @@ export class PostgresStore implements Store {
       if (target.provider === 'email' && rows[0].email !== null)
         throw new AuthError('email_conflict_identity_not_deletable');
       await client.query(`DELETE FROM ${this.identities} WHERE id = $1`, [target.id]);
+      await this.syncProviders(client, uid);
     });
   }
 

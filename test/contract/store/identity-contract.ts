@@ -228,6 +228,68 @@ export function identityContract(
       assert.equal((await store().findIdentity('github', 'gh-unlink-1'))?.userId, other.id);
     });
 
+    it("keeps app_metadata's provider and providers following the identities, as GoTrue's UpdateAppMetaDataProviders", async () => {
+      const user = await store().createUser(
+        newUser({ appMetadata: { provider: 'email', providers: ['email'], plan: 'pro' } }),
+        'h',
+      );
+      const appMetadata = async () => (await store().findUserById(user.id))!.appMetadata;
+      // Hours after the email identity, which the store dates by its own clock (an address set below too).
+      const start = Date.now();
+      const later = (hours: number) => new Date(start + hours * 3_600_000);
+      const linked = await store().linkIdentity({ ...github(user.id, 'gh-follow'), now: later(1) });
+      assert.deepEqual(await appMetadata(), {
+        provider: 'email',
+        providers: ['email', 'github'],
+        plan: 'pro',
+      });
+      await store().linkIdentity({ ...github(user.id, 'gh-follow-2'), provider: 'google', now: later(2) });
+      assert.deepEqual((await appMetadata())['providers'], ['email', 'github', 'google']);
+      await store().unlinkIdentity(user.id, linked.id);
+      assert.deepEqual(await appMetadata(), {
+        provider: 'email',
+        providers: ['email', 'google'],
+        plan: 'pro',
+      });
+      // The address removed takes its identity and its provider; `provider` becomes the first left.
+      const moved = await store().updateUser(user.id, { email: null });
+      assert.deepEqual(moved.appMetadata, { provider: 'google', providers: ['google'], plan: 'pro' });
+      assert.deepEqual(await appMetadata(), moved.appMetadata);
+      // A patch setting app_metadata itself (an administrator's) is stored as given.
+      await store().updateUser(user.id, {
+        email: 'follow@example.com',
+        appMetadata: { provider: 'x', providers: ['x'] },
+      });
+      assert.deepEqual(await appMetadata(), { provider: 'x', providers: ['x'] });
+      // Until the next identity write (the new address's identity is dated now, before google's).
+      await store().linkIdentity({ ...github(user.id, 'gh-follow-2'), provider: 'google', now: later(3) });
+      assert.deepEqual(await appMetadata(), { provider: 'email', providers: ['email', 'google'] });
+    });
+
+    it(
+      'lists every provider when links of two providers to one user race',
+      { skip: options.concurrencySkipReason },
+      async () => {
+        for (let round = 0; round < 5; round++) {
+          const user = await store().createUser(
+            newUser({ appMetadata: { provider: 'email', providers: ['email'] } }),
+            'h',
+          );
+          await Promise.all(
+            ['github', 'google', 'gitlab'].map((provider, i) =>
+              store().linkIdentity({
+                ...github(user.id, `race-${round}-${provider}`),
+                provider,
+                now: new Date(Date.now() + (i + 1) * 3_600_000),
+              }),
+            ),
+          );
+          const providers = (await store().findUserById(user.id))!.appMetadata['providers'];
+          assert.deepEqual(providers, ['email', 'github', 'google', 'gitlab'], `round ${round}`);
+        }
+      },
+    );
+
     it('deletes a user’s identities with the user, freeing them', async () => {
       const user = await store().createUser(newUser(), 'h');
       await store().linkIdentity(github(user.id, 'gh-deleted'));

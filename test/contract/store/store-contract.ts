@@ -80,7 +80,8 @@ export function runStoreContract(
             username: 'Alice',
             email: 'Alice@Example.com',
             profile: { city: 'Nantes' },
-            appMetadata: { plan: 'pro' },
+            // As core makes it (a store may show providers made from identities where none are stored).
+            appMetadata: { plan: 'pro', provider: 'email', providers: ['email'] },
           }),
           'hash-1',
         );
@@ -88,7 +89,7 @@ export function runStoreContract(
         assert.equal(created.email, 'alice@example.com');
         assert.equal(created.tokenVersion, 0);
         assert.deepEqual(created.profile, { city: 'Nantes' });
-        assert.deepEqual(created.appMetadata, { plan: 'pro' });
+        assert.deepEqual(created.appMetadata, { plan: 'pro', provider: 'email', providers: ['email'] });
         assert.ok(created.createdAt instanceof Date);
         assert.equal((await store.findUserById(created.id))?.username, 'Alice');
         assert.equal((await store.findUserByUsername('aLiCe'))?.id, created.id);

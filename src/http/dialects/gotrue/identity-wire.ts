@@ -20,14 +20,13 @@ export function identityJson(identity: Identity) {
 }
 
 /**
- * app_metadata's `provider` and `providers`, as GoTrue sets them: the providers
- * of the user's identities, first linked first; an anonymous user's is
- * `anonymous`. A user with no identity (a user name only) shows `email`, the
- * provider its password signs in with. What is stored in app_metadata comes
- * after, so a database GoTrue wrote keeps its own values.
+ * app_metadata as GoTrue answers it: the user's raw_app_meta_data as stored, `provider` and
+ * `providers` included (core/identities.ts withProviders: set at sign-up and at every link, unlink
+ * and address change), so GET /user, the session answers and the access token, made without
+ * reading identities, say the same. A user stored without them (by an older instance during a
+ * rolling upgrade) shows `email`, as the stores' backfills give it; an anonymous one none, as GoTrue's.
  */
-export function appMetadataJson(user: User, identities: readonly Identity[] | null) {
-  const linked = [...new Set((identities ?? []).map((identity) => identity.provider))];
-  const providers = linked.length > 0 ? linked : [user.isAnonymous ? 'anonymous' : 'email'];
-  return { provider: providers[0], providers, ...user.appMetadata };
+export function appMetadataJson(user: User): Record<string, unknown> {
+  if (user.isAnonymous || Object.hasOwn(user.appMetadata, 'providers')) return user.appMetadata;
+  return { provider: 'email', providers: ['email'], ...user.appMetadata };
 }

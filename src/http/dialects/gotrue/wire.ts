@@ -21,7 +21,7 @@ export interface UserJsonExtras {
   /** The address an email change waits to confirm. */
   newEmail?: string | null;
   confirmationSentAt?: Date | null;
-  /** The user's identities (Identities.of): listed, and app_metadata's providers made from them. */
+  /** The user's identities (Identities.of), listed. */
   identities?: readonly Identity[];
 }
 
@@ -42,7 +42,7 @@ export function userJson(user: User, wire: UserWire, extras: UserJsonExtras = {}
     last_sign_in_at: iso(user.lastSignInAt),
     // GoTrue's banned_until is omitempty: present only while a ban is set.
     ...(user.bannedUntil ? { banned_until: iso(user.bannedUntil) } : {}),
-    app_metadata: appMetadataJson(user, extras.identities ?? null),
+    app_metadata: appMetadataJson(user),
     // The account's user name last: the user's own data (a `username` key in it) never shows as it.
     user_metadata: user.username === null ? user.profile : { ...user.profile, username: user.username },
     identities: (extras.identities ?? []).map(identityJson),
@@ -105,7 +105,7 @@ export function gotrueClaims(audience: string, method: AuthMethod | (string & {}
     aud: audience,
     email: user.email ?? '',
     phone: '',
-    app_metadata: appMetadataJson(user, null),
+    app_metadata: appMetadataJson(user),
     user_metadata: user.profile,
     aal: 'aal1',
     amr: amrJson(session.amr),
