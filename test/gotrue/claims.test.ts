@@ -68,6 +68,21 @@ describe("GoTrue dialect: GoTrue's access-token claims by default", () => {
     assert.equal(decodeProtectedHeader(String(session['access_token'])).kid, undefined);
   });
 
+  it("a user with a user name (another dialect's sign-up): the token's user_metadata has it, as GET /user's", async () => {
+    await t.services.auth.register(LOCAL_CALL, {
+      username: 'named',
+      email: 'named@acme.test',
+      password: PASSWORD,
+      emailConfirmed: true,
+      profile: { name: 'Ned' },
+    });
+    const session = await signIn(t, 'named@acme.test');
+    const user = session['user'] as Json;
+    assert.deepEqual(user['user_metadata'], { name: 'Ned', username: 'named' });
+    assert.deepEqual(decodeJwt(String(session['access_token']))['user_metadata'], user['user_metadata']);
+    assert.deepEqual(decodeJwt(String(session['access_token']))['app_metadata'], user['app_metadata']);
+  });
+
   it("a refreshed token keeps the session and its amr: the sign-in's method and time, as GoTrue's", async () => {
     const first = await signIn(t, 'ann@acme.test');
     t.advance(90_000);

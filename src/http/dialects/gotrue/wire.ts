@@ -43,8 +43,7 @@ export function userJson(user: User, wire: UserWire, extras: UserJsonExtras = {}
     // GoTrue's banned_until is omitempty: present only while a ban is set.
     ...(user.bannedUntil ? { banned_until: iso(user.bannedUntil) } : {}),
     app_metadata: appMetadataJson(user),
-    // The account's user name last: the user's own data (a `username` key in it) never shows as it.
-    user_metadata: user.username === null ? user.profile : { ...user.profile, username: user.username },
+    user_metadata: userMetadataJson(user),
     identities: (extras.identities ?? []).map(identityJson),
     created_at: iso(user.createdAt),
     updated_at: iso(user.updatedAt),
@@ -106,12 +105,20 @@ export function gotrueClaims(audience: string, method: AuthMethod | (string & {}
     email: user.email ?? '',
     phone: '',
     app_metadata: appMetadataJson(user),
-    user_metadata: user.profile,
+    user_metadata: userMetadataJson(user),
     aal: 'aal1',
     amr: amrJson(session.amr),
     is_anonymous: user.isAnonymous,
   });
   return Object.assign(claims, { authMethod: method });
+}
+
+/**
+ * user_metadata, in the user object and the access token alike: the account's user name last, so the
+ * user's own data (a `username` key in it) never shows as it.
+ */
+function userMetadataJson(user: User): Record<string, unknown> {
+  return user.username === null ? user.profile : { ...user.profile, username: user.username };
 }
 
 /** GoTrue's amr claim: each method with its Unix time, most recent first. */
