@@ -10,6 +10,7 @@ import type { Session, Store, User, UserPage, UserPatch } from './ports/store.js
 import type { SessionManager } from './sessions.js';
 import { checkEmail, isEmailLogin } from './identity.js';
 import { withProviders } from './identities.js';
+import { mergeMetadata } from './metadata.js';
 import { checkUserData } from './validation.js';
 
 export interface AdminUserInput {
@@ -121,7 +122,7 @@ export class AdminService {
         role: null,
         profile: input.profile ?? {},
         // GoTrue's admin sets the address's provider, then merges the app_metadata given over it.
-        appMetadata: { ...withProviders({}, ['email']), ...input.appMetadata },
+        appMetadata: mergeMetadata(withProviders({}, ['email']), input.appMetadata ?? {}),
       },
       hash,
     );
@@ -151,8 +152,9 @@ export class AdminService {
     }
     if (input.emailConfirm !== undefined)
       patch.emailConfirmedAt = input.emailConfirm ? this.deps.clock() : null;
-    if (input.profile !== undefined) patch.profile = { ...user.profile, ...input.profile };
-    if (input.appMetadata !== undefined) patch.appMetadata = { ...user.appMetadata, ...input.appMetadata };
+    if (input.profile !== undefined) patch.profile = mergeMetadata(user.profile, input.profile);
+    if (input.appMetadata !== undefined)
+      patch.appMetadata = mergeMetadata(user.appMetadata, input.appMetadata);
     let updated = Object.keys(patch).length > 0 ? await this.deps.store.updateUser(id, patch) : user;
     // A ban ends every session at once: refresh tokens stop working, access tokens fail their check.
     if (patch.bannedUntil) await this.deps.store.revokeUserSessions(id, null, 'banned', now);

@@ -7,6 +7,7 @@ import type { PasswordHasher } from './passwords.js';
 import type { PkceChallenge } from './pkce.js';
 import { hashSecret } from './secrets.js';
 import { withProviders } from './identities.js';
+import { mergeMetadata } from './metadata.js';
 import type { SessionManager } from './sessions.js';
 import type { FirstSession, Session, Store, TokenStanding, User } from './ports/store.js';
 import type { AccessClaims, TokenService } from './tokens.js';
@@ -624,7 +625,9 @@ export class AuthService {
     if (changes.password !== undefined) await this.assertReauthenticated(checked, changes.nonce);
     if (changes.data !== undefined) {
       checkUserData(changes.data, 'User data');
-      user = await this.deps.store.updateUser(user.id, { profile: { ...user.profile, ...changes.data } });
+      user = await this.deps.store.updateUser(user.id, {
+        profile: mergeMetadata(user.profile, changes.data),
+      });
     }
     if (changes.password !== undefined) {
       // An anonymous user's password would sign in nobody: it has no address to sign in with yet.

@@ -83,6 +83,44 @@ describe("GoTrue dialect: GoTrue's access-token claims by default", () => {
     assert.deepEqual(decodeJwt(String(session['access_token']))['app_metadata'], user['app_metadata']);
   });
 
+  it("a metadata key given as null is removed, as GoTrue's UpdateUserMetaData and UpdateAppMetaData remove it", async () => {
+    const created = await t.services.admin.createUser(LOCAL_CALL, {
+      email: 'nell@acme.test',
+      password: PASSWORD,
+      emailConfirm: true,
+      profile: { name: 'Nell', nickname: 'nn' },
+      appMetadata: { plan: 'pro', tier: 2 },
+    });
+    const session = await signIn(t, 'nell@acme.test');
+    const own = await t.app.inject({
+      method: 'PUT',
+      url: `${PREFIX}/user`,
+      headers: { authorization: `Bearer ${String(session['access_token'])}` },
+      payload: { data: { nickname: null, city: 'Nantes' } },
+    });
+    assert.equal(own.statusCode, 200, own.body);
+    assert.deepEqual(own.json<Json>()['user_metadata'], { name: 'Nell', city: 'Nantes' });
+    const service = await t.services.tokens.signRoleToken('service_role', 600, new Date());
+    const byAdmin = await t.app.inject({
+      method: 'PUT',
+      url: `${PREFIX}/admin/users/${created.id}`,
+      headers: { authorization: `Bearer ${service}` },
+      payload: { app_metadata: { tier: null }, user_metadata: { city: null } },
+    });
+    assert.equal(byAdmin.statusCode, 200, byAdmin.body);
+    const user = byAdmin.json<Json>();
+    assert.deepEqual(user['app_metadata'], { provider: 'email', providers: ['email'], plan: 'pro' });
+    assert.deepEqual(user['user_metadata'], { name: 'Nell' });
+    const refreshed = await t.app.inject({
+      method: 'POST',
+      url: `${PREFIX}/token?grant_type=refresh_token`,
+      payload: { refresh_token: session['refresh_token'] },
+    });
+    const claims = decodeJwt(String(refreshed.json<Json>()['access_token']));
+    assert.deepEqual(claims['app_metadata'], user['app_metadata']);
+    assert.deepEqual(claims['user_metadata'], user['user_metadata']);
+  });
+
   it("a refreshed token keeps the session and its amr: the sign-in's method and time, as GoTrue's", async () => {
     const first = await signIn(t, 'ann@acme.test');
     t.advance(90_000);
