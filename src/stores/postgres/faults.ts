@@ -105,13 +105,28 @@ export function isLoginRefused(error: unknown): boolean {
 }
 
 /**
- * A connection fault, a refused login, a statement timeout, a refused write or a resource shortage
- * becomes the 503;
+ * 42501 (insufficient_privilege) on one of restauth's own statements: an operator revoked a right it
+ * needs (REVOKE INSERT ON auth.users, a schema's USAGE) under a running server. Every request needing
+ * it fails alike until it is granted again, so it is an outage to retry (503), not a bug of the
+ * request (500). restauth's SQL raises no 42501 of its own; a PL/pgSQL RAISE of it (a function or
+ * trigger refusing something on purpose) is a statement's answer and keeps its meaning, as for
+ * isLoginRefused.
+ */
+export function isPrivilegeRefused(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const { code, routine } = error as { code?: unknown; routine?: unknown };
+  return code === '42501' && routine !== 'exec_stmt_raise';
+}
+
+/**
+ * A connection fault, a refused login, a refused privilege, a statement timeout, a refused write or a
+ * resource shortage becomes the 503;
  * any other error is returned unchanged.
  */
 export function asStoreError(error: unknown): unknown {
   return isConnectionFault(error) ||
     isLoginRefused(error) ||
+    isPrivilegeRefused(error) ||
     isStatementTimeout(error) ||
     isWriteRefused(error) ||
     isResourceShortage(error)
@@ -140,6 +155,9 @@ export interface OutageLogger {
   warn(message: string, error?: unknown): void;
 }
 
+/** The refusals a connection that succeeds does not end, each warned of at most once a minute. */
+type RefusalKind = 'write refused' | 'short of resources' | 'privilege refused';
+
 /**
  * Logs a database outage once: its first fault with the cause, then, when a
  * connection succeeds again, that it is over. Between the two every request
@@ -149,7 +167,7 @@ export interface OutageLogger {
 export class OutageMonitor {
   private since: number | null = null;
   /** When each kind of refusal was last logged (warnAtMostEveryMinute). */
-  private readonly lastWarned = new Map<'write refused' | 'short of resources', number>();
+  private readonly lastWarned = new Map<RefusalKind, number>();
   /** Errors of connections already logged (see connectionError). */
   private readonly reported = new WeakSet<object>();
 
@@ -168,6 +186,7 @@ export class OutageMonitor {
   fault(error: unknown): void {
     if (isWriteRefused(error)) return this.writeRefused(error);
     if (isResourceShortage(error)) return this.shortOfResources(error);
+    if (isPrivilegeRefused(error)) return this.privilegeRefused(error);
     if (this.since !== null || !(isConnectionFault(error) || isLoginRefused(error))) return;
     this.since = this.clock();
     this.logger.warn(
@@ -198,11 +217,19 @@ export class OutageMonitor {
     );
   }
 
-  private warnAtMostEveryMinute(
-    kind: 'write refused' | 'short of resources',
-    message: string,
-    error: unknown,
-  ): void {
+  /**
+   * A statement refused for want of a privilege: as a refused write, connections succeed meanwhile,
+   * so it is logged at most once a minute while it lasts.
+   */
+  private privilegeRefused(error: unknown): void {
+    this.warnAtMostEveryMinute(
+      'privilege refused',
+      `restauth: PostgreSQL ${this.database} refuses restauth's role a privilege it needs (${(error as Error).message}); the requests it refuses answer 503 until it is granted again`,
+      error,
+    );
+  }
+
+  private warnAtMostEveryMinute(kind: RefusalKind, message: string, error: unknown): void {
     const now = this.clock();
     const last = this.lastWarned.get(kind);
     // The time since the last warning is taken either way: after the clock was set back, `now - last`

@@ -4,6 +4,7 @@ import {
   asStoreError,
   describeDatabase,
   isConnectionFault,
+  isPrivilegeRefused,
   isResourceShortage,
   isWriteRefused,
   OutageMonitor,
@@ -121,6 +122,10 @@ export async function withClient<T>(pool: pg.Pool, work: (client: pg.PoolClient)
       // Kept, it would refuse every write it is given after a failover, though the URL names a primary
       // again; a backend that ran out of memory is best replaced too. Released with the error, it is
       // also reported (the pool's 'release' event), at most once a minute.
+      broken ??= error as Error;
+    } else if (isPrivilegeRefused(error)) {
+      // A privilege revoked: the connection is fine, but released with the error is how the refusal
+      // reaches the outage monitor (at most once a minute); a new connection is cheap beside the 503.
       broken ??= error as Error;
     }
     throw asStoreError(error);

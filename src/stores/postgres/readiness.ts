@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { readinessOf, type Readiness } from '../../core/ports/readiness.js';
 import { bookkeepingTable } from './bookkeeping.js';
-import { isStoreUnavailable } from './faults.js';
+import { isPrivilegeRefused, isStoreUnavailable } from './faults.js';
 import { migrations, quotedNames, type SchemaNames } from './migrations.js';
 
 /**
@@ -17,6 +17,10 @@ export async function postgresReadiness(pool: pg.Pool, names: SchemaNames): Prom
   let database = 'ok';
   try {
     if (await refusesWrites(pool)) database = 'read-only';
+    else {
+      const missing = await missingPrivileges(pool, names);
+      if (missing.length > 0) database = `missing privilege: ${missing.join(', ')}`;
+    }
     // Null: the bookkeeping table is missing, nothing was migrated (`restauth migrate` not run).
     const table = await bookkeepingTable(pool, quotedNames(names));
     if (table !== null) {
@@ -24,6 +28,13 @@ export async function postgresReadiness(pool: pg.Pool, names: SchemaNames): Prom
       applied = new Set(rows.map((row) => row.version));
     }
   } catch (error) {
+    // USAGE on the schema revoked: the bookkeeping table cannot be read; missingPrivileges named it.
+    // The pool answers the refusal as the 503 (faults.ts), keeping the driver's error as its cause.
+    if (isPrivilegeRefused((error as { cause?: unknown }).cause ?? error))
+      return readinessOf({
+        database: database === 'ok' ? 'missing privilege' : database,
+        migrations: 'unknown',
+      });
     if (isStoreUnavailable(error)) return readinessOf({ database: 'unreachable', migrations: 'unknown' });
     // 42P01: migration 16 moved the table between the two queries; the next check finds it.
     if ((error as { code?: string }).code !== '42P01') throw error;
@@ -57,4 +68,35 @@ async function refusesWrites(pool: pg.Pool): Promise<boolean> {
   } finally {
     client.release(discard);
   }
+}
+
+/** Missing privileges named at most this many at once: /ready's answer stays one short line. */
+const MISSING_SHOWN = 3;
+
+/**
+ * The rights restauth's role lacks on its schemas (USAGE) and on their tables (SELECT, INSERT,
+ * UPDATE, DELETE: it reads and writes each, and owns them when it made them). Asked of the
+ * catalogue, so the check writes nothing; has_table_privilege with one privilege each, since with a
+ * list it answers whether ANY is held.
+ */
+async function missingPrivileges(pool: pg.Pool, names: SchemaNames): Promise<string[]> {
+  const schemas = [names.schema, names.schema === 'auth' ? 'restauth' : `${names.schema}_restauth`];
+  const { rows } = await pool.query<{ missing: string }>(
+    `SELECT format('USAGE on schema %I', n.nspname) AS missing
+       FROM pg_catalog.pg_namespace n
+      WHERE n.nspname = ANY($1::text[]) AND NOT pg_catalog.has_schema_privilege(n.oid, 'USAGE')
+     UNION ALL
+     SELECT format('%s on %I.%I', p.privilege, n.nspname, c.relname)
+       FROM pg_catalog.pg_class c
+       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      CROSS JOIN unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']) AS p(privilege)
+      WHERE n.nspname = ANY($1::text[]) AND c.relkind IN ('r', 'p')
+        AND NOT pg_catalog.has_table_privilege(c.oid, p.privilege)
+      ORDER BY 1`,
+    [schemas],
+  );
+  const missing = rows.map((row) => row.missing);
+  return missing.length > MISSING_SHOWN
+    ? [...missing.slice(0, MISSING_SHOWN), `${missing.length - MISSING_SHOWN} more`]
+    : missing;
 }
