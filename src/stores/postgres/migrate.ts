@@ -33,14 +33,20 @@ export async function migrate(
     try {
       // Before anything is created: a schema GoTrue made is served as it is, or refused with nothing written.
       if ((await goTrueSchemaToServe(client, q, names.schema)) !== null) {
-        // One transaction: a failure anywhere leaves the database as GoTrue left it.
-        await transaction(client, () =>
-          adoptGoTrueSchema(client, names, async () => {
-            const table = await createBookkeepingTable(client, q);
-            for (const migration of migrations(names)) {
-              await applyMigration(client, q, migration, table);
-              applied.push(migration.version);
-            }
+        // One transaction: a failure anywhere leaves the database as GoTrue left it. Its locks are
+        // taken within the migrations' lock_timeout, and the whole step tried again when refused one:
+        // it alters GoTrue's tables (auth.users among them), which a long transaction may hold.
+        await applyWhenLocksAllow(client, 'serving the schema GoTrue made', options.onLockWait, () =>
+          transaction(client, async () => {
+            applied.length = 0;
+            await client.query(`SET LOCAL lock_timeout = ${MIGRATION_LOCK_TIMEOUT_MS}`);
+            await adoptGoTrueSchema(client, names, async () => {
+              const table = await createBookkeepingTable(client, q);
+              for (const migration of migrations(names)) {
+                await applyMigration(client, q, migration, table);
+                applied.push(migration.version);
+              }
+            });
           }),
         ).catch(failed('serving the schema GoTrue made'));
         return applied;
@@ -55,11 +61,15 @@ export async function migrate(
       for (const migration of migrations(names)) {
         if (done.has(migration.version)) continue;
         if (options.through !== undefined && migration.version > options.through) break;
-        await applyWhenLocksAllow(client, migration, options.onLockWait, () =>
-          transaction(client, async () => {
-            await client.query(`SET LOCAL lock_timeout = ${MIGRATION_LOCK_TIMEOUT_MS}`);
-            await applyMigration(client, q, migration, table);
-          }),
+        await applyWhenLocksAllow(
+          client,
+          `migration ${migration.version} (${migration.name})`,
+          options.onLockWait,
+          () =>
+            transaction(client, async () => {
+              await client.query(`SET LOCAL lock_timeout = ${MIGRATION_LOCK_TIMEOUT_MS}`);
+              await applyMigration(client, q, migration, table);
+            }),
         ).catch(failed(`migration ${migration.version} (${migration.name})`));
         applied.push(migration.version);
       }
@@ -83,13 +93,14 @@ const MIGRATION_LOCK_TIMEOUT_MS = 2000;
 const MIGRATION_LOCK_RETRY_MS = 1000;
 
 /**
- * Runs `attempt` (one migration's transaction) again while it is refused a lock within its
- * lock_timeout (55P03), without bound as its wait was before: the lock is someone else's to release.
- * The first refusal is told through `onLockWait`, naming the migration.
+ * Runs `attempt` (one migration's transaction, or the one of serving a GoTrue-made schema) again
+ * while it is refused a lock within its lock_timeout (55P03), without bound as its wait was before:
+ * the lock is someone else's to release. The first refusal is told through `onLockWait`, naming the
+ * step (`what`).
  */
 async function applyWhenLocksAllow(
   client: pg.ClientBase,
-  migration: Migration,
+  what: string,
   onLockWait: ((message: string) => void) | undefined,
   attempt: () => Promise<void>,
 ): Promise<void> {
@@ -100,7 +111,7 @@ async function applyWhenLocksAllow(
       if ((error as { code?: unknown }).code !== LOCK_NOT_AVAILABLE) throw error;
       if (retry === 0) {
         onLockWait?.(
-          `restauth: migration ${migration.version} (${migration.name}) waits for a lock another session holds ` +
+          `restauth: ${what} waits for a lock another session holds ` +
             `(a long transaction on its tables: see pg_stat_activity); trying again every ${MIGRATION_LOCK_RETRY_MS / 1000} s, ` +
             'letting other statements through meanwhile',
         );
