@@ -113,6 +113,26 @@ describe(
       assert.equal((await app.app.inject({ method: 'GET', url: '/ready' })).statusCode, 200);
     });
 
+    it("a table someone else keeps in restauth's schemas, which restauth never touches, leaves /ready ready", async () => {
+      assert.ok(app);
+      const other = `restauth_privilege_other_${process.pid}`;
+      const asAdmin = new URL(url);
+      asAdmin.username = new URL(serverUrl).username;
+      const superuser = new pg.Client({ connectionString: asAdmin.toString() });
+      await superuser.connect();
+      try {
+        await superuser.query(`CREATE ROLE ${other}`);
+        await superuser.query(`CREATE TABLE auth.someone_elses (id int)`);
+        await superuser.query(`ALTER TABLE auth.someone_elses OWNER TO ${other}`);
+        const ready = await app.app.inject({ method: 'GET', url: '/ready' });
+        assert.equal(ready.statusCode, 200, ready.body);
+      } finally {
+        await superuser.query('DROP TABLE IF EXISTS auth.someone_elses');
+        await superuser.query(`DROP ROLE IF EXISTS ${other}`);
+        await superuser.end();
+      }
+    });
+
     it('a 42501 raised on purpose by PL/pgSQL is not a revoked privilege; a real refusal is', async () => {
       const raised = await owner
         .query(`DO $$ BEGIN RAISE insufficient_privilege USING MESSAGE = 'refused on purpose'; END $$`)

@@ -60,6 +60,14 @@ function identifier(name: string, what: string): string {
   return pg.escapeIdentifier(name);
 }
 
+/**
+ * restauth's own schema beside GoTrue's (docs/postgres-schema.md): `restauth` for the usual `auth`,
+ * `<schema>_restauth` for another, so two configured schemas in one database never share it.
+ */
+export function restauthSchemaName(schema: string): string {
+  return schema === 'auth' ? 'restauth' : `${schema}_restauth`;
+}
+
 export function quotedNames(names: SchemaNames) {
   return {
     schema: identifier(names.schema, 'store.schema'),
@@ -69,11 +77,7 @@ export function quotedNames(names: SchemaNames) {
     authenticator: names.authenticatorRole
       ? identifier(names.authenticatorRole, 'roles.authenticator')
       : null,
-    /**
-     * restauth's own schema beside GoTrue's (docs/postgres-schema.md): `restauth` for the usual `auth`,
-     * `<schema>_restauth` for another, so two configured schemas in one database never share it.
-     */
-    restauth: identifier(names.schema === 'auth' ? 'restauth' : `${names.schema}_restauth`, 'store.schema'),
+    restauth: identifier(restauthSchemaName(names.schema), 'store.schema'),
     /** The authenticated role's plain name, for bind parameters. */
     authenticatedName: names.authenticatedRole,
     anonLiteral: pg.escapeLiteral(names.anonymousRole),

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { readinessOf, type Readiness } from '../../core/ports/readiness.js';
 import { bookkeepingTable } from './bookkeeping.js';
 import { isPrivilegeRefused, isStoreUnavailable } from './faults.js';
-import { migrations, quotedNames, type SchemaNames } from './migrations.js';
+import { migrations, quotedNames, restauthSchemaName, type SchemaNames } from './migrations.js';
 
 /**
  * Ready when the database answers, takes writes, and every migration this
@@ -77,10 +77,12 @@ const MISSING_SHOWN = 3;
  * The rights restauth's role lacks on its schemas (USAGE) and on their tables (SELECT, INSERT,
  * UPDATE, DELETE: it reads and writes each, and owns them when it made them). Asked of the
  * catalogue, so the check writes nothing; has_table_privilege with one privilege each, since with a
- * list it answers whether ANY is held.
+ * list it answers whether ANY is held. In the users' schema only the tables of the users table's
+ * owner count (restauth's, or GoTrue's in a schema GoTrue made): a table someone else keeps there,
+ * which restauth never touches, must not take every instance out of service.
  */
 async function missingPrivileges(pool: pg.Pool, names: SchemaNames): Promise<string[]> {
-  const schemas = [names.schema, names.schema === 'auth' ? 'restauth' : `${names.schema}_restauth`];
+  const schemas = [names.schema, restauthSchemaName(names.schema)];
   const { rows } = await pool.query<{ missing: string }>(
     `SELECT format('USAGE on schema %I', n.nspname) AS missing
        FROM pg_catalog.pg_namespace n
@@ -91,9 +93,13 @@ async function missingPrivileges(pool: pg.Pool, names: SchemaNames): Promise<str
        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
       CROSS JOIN unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']) AS p(privilege)
       WHERE n.nspname = ANY($1::text[]) AND c.relkind IN ('r', 'p')
+        AND (n.nspname <> $2 OR c.relowner = (
+              SELECT u.relowner FROM pg_catalog.pg_class u
+                JOIN pg_catalog.pg_namespace un ON un.oid = u.relnamespace
+               WHERE un.nspname = $2 AND u.relname = $3))
         AND NOT pg_catalog.has_table_privilege(c.oid, p.privilege)
       ORDER BY 1`,
-    [schemas],
+    [schemas, names.schema, names.table],
   );
   const missing = rows.map((row) => row.missing);
   return missing.length > MISSING_SHOWN
