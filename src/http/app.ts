@@ -18,6 +18,7 @@ import { JsonServerAuthSwitch } from './json-server-auth-detect.js';
 import { stripGuard } from '../data/guards.js';
 import { restauthErrorFormat, useErrorReply } from './errors.js';
 import { parseFormBody } from './form-body.js';
+import { noStore } from './no-store.js';
 import { parseJsonBodies } from './json-body.js';
 import { useMiddlewares } from './middlewares.js';
 import { WatchedRoutes } from './watched-routes.js';
@@ -177,47 +178,51 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   const limit = rateLimitHook(services.rateLimiter);
   const { jsonDataServer, postgrestAuth, gotrue } = config.dialects;
   if (gotrue.enabled) {
-    await app.register(gotrueDialect, {
-      auth: services.auth,
-      flows: services.flows,
-      pkce: services.pkce,
-      admin: services.admin,
-      identities: services.identities,
-      oauth: services.oauth,
-      identityLinking: services.identityLinking,
-      audit: services.audit,
-      tokens: services.tokens,
-      readiness: services.readiness,
-      limit,
-      limitKey: (family, key) => services.rateLimiter.check(family, key),
-      redirects: new RedirectPolicy(
-        config.siteUrl,
-        config.redirectAllowList,
-        config.refuseDisallowedRedirects,
-      ),
-      settings: {
-        mountPath: gotrue.prefix,
-        appName: config.appName,
-        authenticatedRole: config.roles.authenticated,
-        serviceRole: config.roles.service,
-        audience: config.jwt.audience ?? 'authenticated',
-        signupEnabled: config.signup.enabled,
-        anonymousUsers: config.signup.anonymousUsers,
-        manualLinking: config.identities.manualLinking,
-        enabledProviders: Object.entries(config.external)
-          .filter(([, provider]) => provider.enabled === true)
-          .map(([name]) => name.toLowerCase()),
-        confirmEmail: confirmEmailRequired(config),
-        minPasswordLength: config.passwords.minLength,
-        // Role tokens are only as secret as what signs them: not a secret nobody chose (DESIGN, Principles).
-        adminApi: !config.jwt.generatedSecret,
-      },
+    await app.register(async (scope) => {
+      noStore(scope);
+      await scope.register(gotrueDialect, {
+        auth: services.auth,
+        flows: services.flows,
+        pkce: services.pkce,
+        admin: services.admin,
+        identities: services.identities,
+        oauth: services.oauth,
+        identityLinking: services.identityLinking,
+        audit: services.audit,
+        tokens: services.tokens,
+        readiness: services.readiness,
+        limit,
+        limitKey: (family, key) => services.rateLimiter.check(family, key),
+        redirects: new RedirectPolicy(
+          config.siteUrl,
+          config.redirectAllowList,
+          config.refuseDisallowedRedirects,
+        ),
+        settings: {
+          mountPath: gotrue.prefix,
+          appName: config.appName,
+          authenticatedRole: config.roles.authenticated,
+          serviceRole: config.roles.service,
+          audience: config.jwt.audience ?? 'authenticated',
+          signupEnabled: config.signup.enabled,
+          anonymousUsers: config.signup.anonymousUsers,
+          manualLinking: config.identities.manualLinking,
+          enabledProviders: Object.entries(config.external)
+            .filter(([, provider]) => provider.enabled === true)
+            .map(([name]) => name.toLowerCase()),
+          confirmEmail: confirmEmailRequired(config),
+          minPasswordLength: config.passwords.minLength,
+          // Role tokens are only as secret as what signs them: not a secret nobody chose (DESIGN, Principles).
+          adminApi: !config.jwt.generatedSecret,
+        },
+      });
     });
   }
   if (jsonDataServer.enabled) {
     const userIdProp = config.store.type === 'file' ? config.store.userIdProp : 'id';
     await app.register(async (scope) => {
       parseJsonBodies(scope, () => ({}));
+      noStore(scope);
       await scope.register(jsonDataServerDialect, {
         auth: services.auth,
         limit,
@@ -230,6 +235,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     const userRecords = new UserRecords(() => documents.data, usersProp, userIdProp);
     await app.register(async (scope) => {
       parseJsonBodies(scope, () => ({}));
+      noStore(scope);
       await scope.register(jsonServerAuthDialect, {
         auth: services.auth,
         limit,
@@ -242,6 +248,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   if (postgrestAuth.enabled) {
     await app.register(async (scope) => {
       parseJsonBodies(scope, () => ({}));
+      noStore(scope);
       await scope.register(postgrestAuthDialect, {
         auth: services.auth,
         limit,
