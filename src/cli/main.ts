@@ -1,10 +1,8 @@
 #!/usr/bin/env node
 import { holdYoungGeneration, releaseYoungGeneration } from './young-generation.js';
-import { keepRunningWhenOutputCloses } from './closed-output.js';
 
 // Before the program's modules load (imported below, not statically: a bundle evaluates static imports first).
 holdYoungGeneration();
-keepRunningWhenOutputCloses();
 const { run } = await import('./program.js');
 // The exit code is set, not forced: a running server keeps the process alive.
 process.exitCode = await run(process.argv);
