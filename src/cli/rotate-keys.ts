@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { applyEdits, modify } from 'jsonc-parser';
 import { exportJWK } from 'jose';
 import { loadConfig } from '../config/load.js';
+import { CLOCK_SKEW_MS, datedAhead } from '../core/clock-skew.js';
 import { loadKey, type AsymmetricAlgorithm, type KeySpec } from '../core/signing-keys.js';
 import { TokenService } from '../core/tokens.js';
 import { writeFileAtomically } from '../lib/atomic-write.js';
@@ -36,7 +37,9 @@ export interface RotateResult {
  * Key rotation in restauth.json: a new key signs from the next start on; the
  * key that signed until now loses its private key (it signs nothing more) and
  * verifies until `retireAt`, a grace period later, so the tokens it signed
- * live out their lifetime; keys whose retirement has passed are removed.
+ * live out their lifetime; `retiredAt` dates the rotation, so a server whose
+ * clock is set back behind it takes the key as retired (signing-keys.ts
+ * isRetired); keys whose retirement has passed are removed.
  * The file is edited in place (comments and layout kept) and replaced atomically.
  */
 export async function rotateKeys(options: RotateOptions): Promise<RotateResult> {
@@ -62,7 +65,24 @@ export async function rotateKeys(options: RotateOptions): Promise<RotateResult> 
   const kid = options.kid ?? randomBytes(8).toString('hex');
   if (keys.some((key) => key.kid === kid))
     throw new CliError(`jwt.keys already has a key "${kid}"`, EXIT_USAGE);
+  // A key retired on a clock further ahead than instances' clocks differ: this machine's clock is behind
+  // the one that rotated before, and the retireAt it would write may already be past on the servers (the
+  // old key refused at once, live access tokens with it).
+  const ahead = keys.find((key) => key.retiredAt && datedAhead(new Date(key.retiredAt), options.now));
+  if (ahead) {
+    throw new CliError(
+      `jwt key "${ahead.kid}" was retired at ${ahead.retiredAt}, ahead of this machine's clock (${options.now.toISOString()}): set the clock right (or rotate on the machine that rotated before)`,
+      EXIT_USAGE,
+    );
+  }
   const graceSeconds = options.graceSeconds ?? config.jwt.accessTokenTtl + config.jwt.clockTolerance;
+  if (!(graceSeconds > 0)) {
+    throw new CliError(
+      '--grace must be longer than 0: a key retired at once refuses the tokens it signed (remove it from jwt.keys by hand to stop it verifying now)',
+      EXIT_USAGE,
+    );
+  }
+  const retiredAt = options.now.toISOString();
   const retireAt = new Date(options.now.getTime() + graceSeconds * 1000).toISOString();
 
   const removed: string[] = [];
@@ -70,7 +90,9 @@ export async function rotateKeys(options: RotateOptions): Promise<RotateResult> 
   const next: KeySpec[] = [];
   for (const key of keys) {
     const spec = { ...key } as KeySpec;
-    if (spec.retireAt && Date.parse(spec.retireAt) <= options.now.getTime()) {
+    // Past by more than instances' clocks differ: a machine whose clock is a little ahead removes no key
+    // the servers still take in its grace.
+    if (spec.retireAt && Date.parse(spec.retireAt) <= options.now.getTime() - CLOCK_SKEW_MS) {
       removed.push(spec.kid);
       continue;
     }
@@ -82,6 +104,7 @@ export async function rotateKeys(options: RotateOptions): Promise<RotateResult> 
         alg: spec.alg,
         publicKey: { ...publicKey, kid: spec.kid, alg: spec.alg, use: 'sig' },
         retireAt,
+        retiredAt,
       });
       retiring.push({ kid: spec.kid, retireAt });
       continue;

@@ -287,6 +287,12 @@ export const ConfigSchema = Type.Object({
            * replaces, a grace period after the rotation, so tokens it signed live out their lifetime.
            */
           retireAt: Type.Optional(Type.Union([Type.String({ minLength: 1 }), Type.Null()])),
+          /**
+           * When `restauth keys rotate` retired the key (an ISO date, by the rotating machine's clock):
+           * a key whose rotation lies further ahead of the server's clock than instances' clocks differ
+           * verifies nothing (a clock set back). Absent in files written before it was kept.
+           */
+          retiredAt: Type.Optional(Type.Union([Type.String({ minLength: 1 }), Type.Null()])),
         }),
         { default: [] },
       ),

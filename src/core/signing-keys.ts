@@ -5,6 +5,7 @@ import {
   type JsonWebKey,
   type KeyObject,
 } from 'node:crypto';
+import { datedAhead } from './clock-skew.js';
 
 export type AsymmetricAlgorithm = 'RS256' | 'ES256' | 'EdDSA';
 
@@ -17,6 +18,11 @@ export interface KeySpec {
   publicKey?: string | Record<string, unknown> | null;
   /** An ISO date from which the key no longer verifies (a key retired by rotation); absent: never. */
   retireAt?: string | null;
+  /**
+   * When `keys rotate` retired it (an ISO date, by the rotating machine's clock); absent in files
+   * written before it was kept. See isRetired.
+   */
+  retiredAt?: string | null;
 }
 
 /** One key restauth can verify with, bound to its single algorithm (no algorithm confusion). */
@@ -27,6 +33,8 @@ export interface LoadedKey {
   signKey: KeyObject | null;
   /** From then on the key verifies nothing (see KeySpec.retireAt). */
   retireAt: Date | null;
+  /** When rotation retired it (see KeySpec.retiredAt). */
+  retiredAt: Date | null;
 }
 
 const KEY_TYPES: Record<AsymmetricAlgorithm, (key: KeyObject) => boolean> = {
@@ -57,17 +65,35 @@ export function loadKey(spec: KeySpec): LoadedKey {
         `is not a ${spec.alg} key (RS256: RSA of 2048 bits or more, ES256: P-256, EdDSA: Ed25519)`,
       );
     }
-    const retireAt = spec.retireAt ? new Date(spec.retireAt) : null;
-    if (retireAt !== null && Number.isNaN(retireAt.getTime())) {
-      throw new Error(`has a retireAt that is not a date (${JSON.stringify(spec.retireAt)})`);
-    }
-    return { kid: spec.kid, alg: spec.alg, verifyKey, signKey, retireAt };
+    const retireAt = dateOf(spec.retireAt, 'retireAt');
+    const retiredAt = dateOf(spec.retiredAt, 'retiredAt');
+    return { kid: spec.kid, alg: spec.alg, verifyKey, signKey, retireAt, retiredAt };
   } catch (error) {
     throw new Error(`jwt key "${spec.kid}" ${(error as Error).message}`, { cause: error });
   }
 }
 
+function dateOf(value: string | null | undefined, field: 'retireAt' | 'retiredAt'): Date | null {
+  if (!value) return null;
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime()))
+    throw new Error(`has a ${field} that is not a date (${JSON.stringify(value)})`);
+  return date;
+}
+
 export function hmacKey(secret: string, kid: string | null = null): LoadedKey {
   const key = createSecretKey(Buffer.from(secret, 'utf8'));
-  return { kid, alg: 'HS256', verifyKey: key, signKey: key, retireAt: null };
+  return { kid, alg: 'HS256', verifyKey: key, signKey: key, retireAt: null, retiredAt: null };
+}
+
+/**
+ * Whether a key verifies nothing at `now`: its grace period is over, or its rotation is dated ahead of
+ * now (datedAhead). The latter is a clock set back since the rotation (an NTP step, a restored VM), or
+ * a rotating machine whose clock was ahead: either way retireAt, counted on another clock, would keep
+ * the key verifying for the difference's length longer, so the key is taken as retired, as an access
+ * token or a code dated ahead is taken as old.
+ */
+export function isRetired(key: Pick<LoadedKey, 'retireAt' | 'retiredAt'>, now: Date): boolean {
+  if (key.retireAt !== null && key.retireAt.getTime() <= now.getTime()) return true;
+  return key.retiredAt !== null && datedAhead(key.retiredAt, now);
 }

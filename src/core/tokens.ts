@@ -9,7 +9,7 @@ import {
 } from 'jose';
 import { cryptoKeyOf } from './crypto-keys.js';
 import { checkTimes, keyVerifier, TokenError, type ClaimRules, type KeyVerifier } from './jwt-verifier.js';
-import { hmacKey, loadKey, type KeySpec, type LoadedKey } from './signing-keys.js';
+import { hmacKey, isRetired, loadKey, type KeySpec, type LoadedKey } from './signing-keys.js';
 import { VerifiedTokens } from './verified-tokens.js';
 
 export { TokenError } from './jwt-verifier.js';
@@ -223,8 +223,4 @@ export class TokenService {
 
 function base64url(value: Record<string, unknown>): string {
   return Buffer.from(JSON.stringify(value)).toString('base64url');
-}
-
-function isRetired(key: LoadedKey, now: Date): boolean {
-  return key.retireAt !== null && key.retireAt.getTime() <= now.getTime();
 }

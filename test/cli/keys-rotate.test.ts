@@ -5,6 +5,9 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { decodeProtectedHeader } from 'jose';
 import { generateKey } from '../../src/cli/keys.js';
+import { rotateKeys } from '../../src/cli/rotate-keys.js';
+import type { KeySpec } from '../../src/core/signing-keys.js';
+import { TokenService } from '../../src/core/tokens.js';
 import { createTestApp } from '../support/app.js';
 import { gotrueClient, listen } from '../support/gotrue.js';
 import { runCli } from '../support/run-cli.js';
@@ -142,6 +145,127 @@ test('keys rotate removes keys whose retirement has passed, and refuses a setup 
   const refused = await runCli(secretOnly, ['keys', 'rotate']);
   assert.equal(refused.code, 2);
   assert.match(refused.stderr, /no signing key in jwt\.keys \(tokens are signed with jwt\.secret\)/);
+});
+
+const T0 = new Date('2026-06-01T12:00:00.000Z');
+const minutes = (n: number) => new Date(T0.getTime() + n * 60_000);
+const claims = { sub: 'u1', role: 'authenticated', session_id: 's1', token_version: 0 };
+
+async function keysIn(file: string): Promise<KeySpec[]> {
+  return (JSON.parse(await readFile(file, 'utf8')) as { jwt: { keys: KeySpec[] } }).jwt.keys;
+}
+
+function tokensOf(keys: KeySpec[], signingKeyId: string | null = null): TokenService {
+  const settings = { secret: null, accessTokenTtl: 3600, clockTolerance: 0, issuer: null, audience: null };
+  return new TokenService({ ...settings, keys: keys.map((key) => ({ ...key })), signingKeyId });
+}
+
+test('keys rotate dates the rotation: a server clock set back behind it takes the old key as retired', async () => {
+  const dir = await folder();
+  const { configEntry } = await generateKey('ES256', 'first');
+  const file = join(dir, 'restauth.json');
+  await writeFile(file, JSON.stringify({ jwt: { keys: [configEntry], accessTokenTtl: 3600 } }));
+  // An hour's token of the first key, signed ten minutes before the rotation.
+  const oldToken = (await tokensOf([configEntry as KeySpec]).sign(claims, minutes(-10))).token;
+
+  await rotateKeys({
+    configFile: 'restauth.json',
+    kid: 'second',
+    graceSeconds: 600,
+    now: T0,
+    cwd: dir,
+    env: {},
+  });
+  const rotated = await keysIn(file);
+  const first = rotated.find((key) => key.kid === 'first')!;
+  assert.equal(first.retiredAt, T0.toISOString(), 'the rotation is dated');
+  assert.equal(first.retireAt, minutes(10).toISOString());
+
+  // On a server whose clock is right, through the grace period.
+  const server = tokensOf(rotated, 'second');
+  assert.equal((await server.verify(oldToken, minutes(5))).sub, 'u1');
+  // Its clock then set back ten minutes (an NTP step): retireAt alone would keep the key verifying
+  // for ten minutes more than its grace; the rotation dated ahead of now retires it.
+  await assert.rejects(server.verify(oldToken, minutes(-5)), { reason: 'retired key' });
+  const restarted = tokensOf(rotated, 'second');
+  await assert.rejects(restarted.verify(oldToken, minutes(-5)), { reason: 'retired key' });
+  assert.deepEqual(
+    (await restarted.jwks(minutes(-5))).keys.map((key) => key.kid),
+    ['second'],
+    'nor is it published',
+  );
+  // Instances' clocks differing by less than the allowance keep it.
+  assert.equal((await restarted.verify(oldToken, minutes(-0.5))).sub, 'u1');
+  assert.deepEqual((await restarted.jwks(minutes(-0.5))).keys.map((key) => key.kid).sort(), [
+    'first',
+    'second',
+  ]);
+});
+
+test('keys rotate refuses on a clock behind the rotation before, and a grace of nothing', async () => {
+  const dir = await folder();
+  const older = await generateKey('EdDSA', 'older');
+  const old = await generateKey('EdDSA', 'old');
+  const current = await generateKey('EdDSA', 'current');
+  const file = join(dir, 'restauth.json');
+  const written = JSON.stringify({
+    jwt: {
+      keys: [
+        // At the rotation below (4.5), retired half a minute before: servers a little behind still take it.
+        { kid: 'older', alg: 'EdDSA', publicKey: older.jwks.keys[0], retireAt: minutes(4).toISOString() },
+        {
+          kid: 'old',
+          alg: 'EdDSA',
+          publicKey: old.jwks.keys[0],
+          retiredAt: minutes(5).toISOString(),
+          retireAt: minutes(65).toISOString(),
+        },
+        current.configEntry,
+      ],
+    },
+  });
+  await writeFile(file, written);
+
+  // The last rotation is dated five minutes ahead of this machine: its clock is behind, and the retireAt
+  // it would write could already be past on the servers.
+  await assert.rejects(
+    rotateKeys({ configFile: 'restauth.json', graceSeconds: 120, now: T0, cwd: dir, env: {} }),
+    {
+      name: 'CliError',
+      message: /^jwt key "old" was retired at 2026-06-01T12:05:00\.000Z, ahead of this machine's clock/,
+    },
+  );
+  await assert.rejects(
+    rotateKeys({ configFile: 'restauth.json', graceSeconds: 0, now: minutes(5), cwd: dir, env: {} }),
+    {
+      name: 'CliError',
+      message: /^--grace must be longer than 0/,
+    },
+  );
+  assert.equal(await readFile(file, 'utf8'), written, 'nothing is written');
+
+  // Within the clock allowance it rotates; the key retired half a minute before is kept.
+  const result = await rotateKeys({
+    configFile: 'restauth.json',
+    kid: 'next',
+    now: minutes(4.5),
+    cwd: dir,
+    env: {},
+  });
+  assert.deepEqual(result.removed, []);
+  assert.deepEqual(
+    (await keysIn(file)).map((key) => key.kid),
+    ['older', 'old', 'current', 'next'],
+  );
+  // Two minutes later it is past by more than instances' clocks differ: removed.
+  const later = await rotateKeys({
+    configFile: 'restauth.json',
+    kid: 'last',
+    now: minutes(6.5),
+    cwd: dir,
+    env: {},
+  });
+  assert.deepEqual(later.removed, ['older']);
 });
 
 async function createTestAppOn(dir: string) {
