@@ -47,12 +47,14 @@ function chattr(flag: '+i' | '-i', path: string): void {
 async function open(dir: string) {
   const warnings: string[] = [];
   let compacted: () => void = () => {};
+  let writeFailed: () => void = () => {};
   const db = await FileDatabase.open({
     dataFile: join(dir, 'db.json'),
     credentialsFile: join(dir, 'credentials.json'),
     logger: { info() {}, warn: (message) => warnings.push(message) },
     compactAtBytes: COMPACT_AT,
     onCompacted: () => compacted(),
+    onWriteFailed: () => writeFailed(),
   });
   const store = new FileStore(db, { usersProp: 'users', userIdProp: 'id' });
   /** Resolves at the next successful compaction (the retry, every second, after the fault is gone). */
@@ -66,7 +68,36 @@ async function open(dir: string) {
         resolve();
       };
     });
-  return { db, store, warnings, nextCompaction };
+  /** Resolves once `count` more commits or compactions have failed (the retries, every second). */
+  const failures = (count: number) =>
+    new Promise<void>((resolve) => {
+      const alive = setInterval(() => {}, 1000);
+      let left = count;
+      writeFailed = () => {
+        if (--left > 0) return;
+        clearInterval(alive);
+        writeFailed = () => {};
+        resolve();
+      };
+    });
+  return { db, store, warnings, nextCompaction, failures };
+}
+
+function signInAs(store: FileStore, n: number) {
+  const at = new Date(Date.UTC(2026, 0, 1, 0, 0, n));
+  return store.openSignIn({
+    lastSignInAt: at,
+    session: {
+      id: `s${n}`,
+      userId: 'ann',
+      createdAt: at,
+      notAfter: new Date(at.getTime() + 3_600_000),
+      refreshSecret: `secret${n}`,
+      firstRefreshTokenHash: hashSecret(`t${n}`),
+      maxPerUser: 3,
+    },
+    audit: { id: `e${n}`, at, action: 'sign_in', userId: 'ann', actorId: 'ann', ip: null, data: {} },
+  });
 }
 
 async function seed(dir: string): Promise<void> {
@@ -230,6 +261,49 @@ describe('a journal whose compaction keeps failing', { skip }, () => {
       }
       const users = (JSON.parse(await readFile(dataFile, 'utf8')) as { users: Array<{ bio: string }> }).users;
       assert.match(users[0]!.bio, new RegExp(`^edit ${acknowledged} `));
+    });
+  });
+});
+
+describe('a compaction retried while db.json cannot be rewritten', { skip }, () => {
+  it('retries db.json alone: credentials.json is neither rewritten nor put back at each retry', async () => {
+    await onTmpfs(async (dir) => {
+      await seed(dir);
+      const dataFile = join(dir, 'db.json');
+      const credentialsFile = join(dir, 'credentials.json');
+      const { db, store, failures, nextCompaction } = await open(dir);
+      try {
+        chattr('+i', dataFile);
+        // A sign-in journals credentials (and its audit event); a profile edit journals db.json,
+        // whose compaction (due 0.2 s later) then fails, and is retried every second.
+        await signInAs(store, 1);
+        const failing = failures(4);
+        await store.updateUser('ann', { profile: { bio: 'while db.json is immutable' } });
+        await failing;
+        // The first failure may have brought credentials.json up to date (it can be written);
+        // the three retries after it, each a second apart, did not write it again.
+        const settled = await stat(credentialsFile);
+        const retried = failures(3);
+        await retried;
+        const after = await stat(credentialsFile);
+        assert.equal(after.ino, settled.ino, 'credentials.json was replaced by a retry of db.json');
+        assert.equal(after.mtimeMs, settled.mtimeMs);
+
+        const compacted = nextCompaction();
+        chattr('-i', dataFile);
+        await compacted;
+        assert.equal(await size(join(dir, '.db.json.journal')), 0);
+        assert.equal(db.journalsFull, false);
+      } finally {
+        spawnSync('chattr', ['-i', dataFile]);
+        await db.close();
+      }
+      const data = JSON.parse(await readFile(dataFile, 'utf8')) as { users: Array<{ bio: string }> };
+      assert.equal(data.users[0]!.bio, 'while db.json is immutable');
+      const credentials = JSON.parse(await readFile(credentialsFile, 'utf8')) as {
+        sessions?: Record<string, unknown>;
+      };
+      assert.ok(JSON.stringify(credentials).includes('"s1"'), 'the sign-in is in credentials.json');
     });
   });
 });

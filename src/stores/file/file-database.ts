@@ -654,8 +654,7 @@ export class FileDatabase implements DocumentStore {
     if (this.journal.size >= dataDueAt) this.compactionDue.data = true;
     // credentials.json is rewritten once its journal is as large as the file: each journaled byte
     // then pays for about one byte of rewrite, at 1,000 users as at 50,000.
-    if (this.credentialsJournal.size >= Math.max(this.compactAtBytes, this.credentialsFile.size))
-      this.compactionDue.credentials = true;
+    if (this.credentialsCompactionDue()) this.compactionDue.credentials = true;
     if (this.journal.isEmpty) return;
     this.compactionTimer ??= setTimeout(() => {
       this.compactionTimer = null;
@@ -663,6 +662,10 @@ export class FileDatabase implements DocumentStore {
       this.compactionDue.data = true;
       this.flushing ??= this.flush();
     }, this.catchUpDelay());
+  }
+
+  private credentialsCompactionDue(): boolean {
+    return this.credentialsJournal.size >= Math.max(this.compactAtBytes, this.credentialsFile.size);
   }
 
   /** How long db.json may lack a journaled write (see COMPACT_AFTER_MS_PER_MIB). */
@@ -674,13 +677,15 @@ export class FileDatabase implements DocumentStore {
    * After a failed compaction (a full disk): tried again a while later, not
    * at once, so a disk that stays full is not written to in a loop.
    */
-  private retryCompactionLater(due: Compaction): void {
+  private retryCompactionLater(failed: Compaction): void {
     this.compactionRetry ??= setTimeout(() => {
       this.compactionRetry = null;
       if (this.closed) return;
-      // Every journal with lines: writes journaled meanwhile scheduled no compaction (scheduleCompaction).
-      this.compactionDue.data ||= due.data || !this.journal.isEmpty;
-      this.compactionDue.credentials ||= due.credentials || !this.credentialsJournal.isEmpty;
+      // What failed, and what writes journaled meanwhile made due (they scheduled no compaction,
+      // see scheduleCompaction): db.json's journal is due soon after any write, credentials.json's
+      // only once as large as its file, so a db.json that keeps failing leaves it alone.
+      this.compactionDue.data ||= failed.data || !this.journal.isEmpty;
+      this.compactionDue.credentials ||= failed.credentials || this.credentialsCompactionDue();
       this.flushing ??= this.flush();
     }, COMPACTION_RETRY_MS).unref();
   }
@@ -697,34 +702,65 @@ export class FileDatabase implements DocumentStore {
       return;
     }
     const named = { ...due };
+    /** The files this compaction could not bring up to date: only they are retried. */
+    const failed: Compaction = { data: false, credentials: false };
+    let firstError: unknown = null;
+    const fail = (file: keyof Compaction, error: unknown) => {
+      if (file === 'data') failed.data = true;
+      else failed.credentials = true;
+      firstError ??= error;
+    };
     try {
       await this.setAsideHandEdits(this.adoptEdits);
-      // An edit waiting to be valid JSON is not overwritten: the journal keeps the writes meanwhile.
-      const heldByEdit = due.data && this.unappliedEdit !== null;
-      if (heldByEdit) due.data = false;
+    } catch (error) {
+      if (due.credentials) fail('credentials', error);
+      if (due.data) fail('data', error);
+    }
+    // Each file on its own, credentials.json first: unlike a commit's rewrite, which undoes the
+    // one it wrote when the other fails (memory goes back to disk), a compaction changes nothing in
+    // memory, so a file brought up to date stays so and its journal is emptied. A db.json that
+    // cannot be rewritten then leaves credentials.json alone at each retry, where credentials.json
+    // was rewritten and put back every second.
+    if (due.credentials && !failed.credentials) {
       let notEmptied: unknown = null;
-      await this.writeFiles(due, (_journal, error) => (notEmptied ??= error));
-      // A journal not emptied (its audit events cannot be written) grows on: the compaction failed.
-      if (notEmptied !== null) throw notEmptied;
-      // So does db.json's while an edit is held (bounded as any failure); at close it is simply kept.
-      if (heldByEdit && !this.closed) {
-        throw new Error(
-          `${basename(this.dataFile.path)} was saved with an edit that is not valid JSON; ` +
-            'its journal keeps the writes until the file is saved valid',
+      await this.writeFiles({ data: false, credentials: true }, (_journal, error) => (notEmptied ??= error))
+        // A journal not emptied (its audit events cannot be written) grows on: the compaction failed.
+        .then(() => notEmptied !== null && fail('credentials', notEmptied))
+        .catch((error: unknown) => fail('credentials', error));
+    }
+    if (due.data && !failed.data) {
+      // An edit waiting to be valid JSON is not overwritten: the journal keeps the writes meanwhile.
+      // It grows on (bounded as any failure); at close it is simply kept.
+      if (this.unappliedEdit !== null) {
+        if (!this.closed) {
+          fail(
+            'data',
+            new Error(
+              `${basename(this.dataFile.path)} was saved with an edit that is not valid JSON; ` +
+                'its journal keeps the writes until the file is saved valid',
+            ),
+          );
+        }
+      } else {
+        await this.writeFiles({ data: true, credentials: false }).catch((error: unknown) =>
+          fail('data', error),
         );
       }
-      if (due.data || due.credentials) this.onCompacted(due);
+    }
+    const done = { data: due.data && !failed.data, credentials: due.credentials && !failed.credentials };
+    if (done.data || done.credentials) this.onCompacted(done);
+    if (firstError === null) {
       this.compactionFailure = null;
       this.lastCompactionWarning = null;
       this.lastJournalFullWarning = null;
-    } catch (error) {
-      // The journals still hold every acknowledged write: nothing is lost, the next compaction retries.
-      this.compactionFailure = error;
-      this.warnCompactionFailed(named, error);
-      this.onWriteFailed(error);
-      if (this.closed) throw error;
-      this.retryCompactionLater(due);
+      return;
     }
+    // The journals still hold every acknowledged write: nothing is lost, the next compaction retries.
+    this.compactionFailure = firstError;
+    this.warnCompactionFailed(named, firstError);
+    this.onWriteFailed(firstError);
+    if (this.closed) throw firstError;
+    this.retryCompactionLater(failed);
   }
 
   /** At the first failure, then at most once a minute while they go on (retried every second). */
