@@ -1,5 +1,6 @@
-import type { Notifier, OneTimeSecret, Recipient } from '../core/notifier.js';
+import type { Notifier, OneTimeSecret } from '../core/notifier.js';
 import type { MailQueue } from './worker.js';
+import { mailedName } from './mailed-name.js';
 import { describeValidity, renderMail, type TemplateName, type TemplateValues } from './templates.js';
 
 /**
@@ -12,9 +13,9 @@ export function mailNotifier(
   settings: { appName: string; templatesDir: string | null; clock?: () => Date },
 ): Notifier {
   const now = () => (settings.clock ? settings.clock() : new Date()).getTime();
-  const person = (user: Recipient): TemplateValues => ({
+  const person = (user: { username: string | null; email: string }): TemplateValues => ({
     appName: settings.appName,
-    username: user.username ?? user.email,
+    username: mailedName(user),
     email: user.email,
   });
   const secret = (value: OneTimeSecret): TemplateValues => ({
@@ -31,12 +32,7 @@ export function mailNotifier(
     queue.enqueue(await renderMail(name, to, values, settings.templatesDir));
 
   return {
-    welcomeMail: (user) =>
-      render('welcome', user.email, {
-        appName: settings.appName,
-        username: user.username ?? user.email,
-        email: user.email,
-      }),
+    welcomeMail: (user) => render('welcome', user.email, person(user)),
     usernameReminder: (user) => send('username-reminder', user.email, person(user)),
     passwordReset: (user, reset) =>
       render('reset-password', user.email, { ...person(user), ...secret(reset) }),
