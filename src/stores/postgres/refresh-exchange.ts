@@ -53,12 +53,23 @@ export function refreshInOneStatement(q: Names, t: SessionTables): string {
 }
 
 /**
+ * The column `user_row`: the user `found.user_uid` names (NULL: none) as JSON, looked up by a scalar
+ * subquery, which PostgreSQL runs for the found row by the users' primary key. A LEFT JOIN LATERAL
+ * there was flattened into a join the planner was free to make a hash join: the generic plan of a
+ * prepared statement (the one a pool reuses) then read every user and account at every refresh, a cost
+ * growing with the users (test/postgres/refresh-plans.test.ts).
+ */
+function userRowOf(found: string, userColumns: string, userFrom: string): string {
+  return `(SELECT to_jsonb(u) FROM (SELECT ${userColumns} FROM ${userFrom} WHERE u.id = ${found}.user_uid) u) AS user_row`;
+}
+
+/**
  * A refresh token with its session and user, as Store.findRefreshToken answers: a live token needs its
  * session's secret (restauth's chain; a session GoTrue made has none until it is converted); an ended
  * session's token is found among its kept hashes. `$1` is the token's hash.
  */
 export function refreshTokenLookupSql(t: SessionTables, userColumns: string, userFrom: string): string {
-  return `SELECT f.*, to_jsonb(u) AS user_row FROM (
+  return `SELECT f.*, ${userRowOf('f', userColumns, userFrom)} FROM (
       SELECT t.token AS hash, t.created_at AS token_created_at,
         CASE WHEN t.revoked THEN t.updated_at END AS rotated_at, s.user_id AS user_uid, ${LIVE_SESSION_COLUMNS},
         ${liveSessionAmr(t)}
@@ -69,8 +80,7 @@ export function refreshTokenLookupSql(t: SessionTables, userColumns: string, use
       SELECT t.token, t.created_at, t.rotated_at, e.user_id, ${ENDED_SESSION_COLUMNS}, ${ENDED_SESSION_AMR}
       FROM ${t.endTokens} t JOIN ${t.ends} e ON e.id = t.session_id
       WHERE t.token = $1
-    ) f
-    LEFT JOIN LATERAL (SELECT ${userColumns} FROM ${userFrom} WHERE u.id = f.user_uid) u ON true`;
+    ) f`;
 }
 
 /**
@@ -124,10 +134,9 @@ export function refreshInOneStatementSql(t: SessionTables, userColumns: string, 
       SELECT instance_id, $2, user_id, false, $1, session_id, $3, $3 FROM rotated
       RETURNING 1
     )
-    SELECT f.*, (SELECT count(*)::int FROM successor) AS rotated, to_jsonb(u) AS user_row,
+    SELECT f.*, (SELECT count(*)::int FROM successor) AS rotated, ${userRowOf('f', userColumns, userFrom)},
       coalesce((SELECT jsonb_agg(jsonb_build_object('method', c.authentication_method, 'at', c.updated_at)
         ORDER BY c.updated_at, c.authentication_method) FROM ${t.amrClaims} c WHERE c.session_id = f.session_uuid),
         '[]'::jsonb) AS amr
-    FROM found f
-    LEFT JOIN LATERAL (SELECT ${userColumns} FROM ${userFrom} WHERE u.id = f.user_uid) u ON true`;
+    FROM found f`;
 }
