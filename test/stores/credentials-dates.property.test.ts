@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { storedDate } from '../../src/stores/file/credentials-dates.js';
+import { dateText, storedDate } from '../../src/stores/file/credentials-dates.js';
 
 /**
  * storedDate reads a date in toISOString's format from its digits, without Date.parse and the
@@ -88,5 +88,46 @@ describe('credentials-dates: storedDate keeps what the toISOString round trip ke
     }
     assert.equal(storedDate('2023-02-29T00:00:00.000Z'), '2023-02-29T00:00:00.000Z');
     assert.equal(storedDate('2024-02-29T00:00:00.000Z'), Date.parse('2024-02-29T00:00:00.000Z'));
+  });
+});
+
+/**
+ * dateText writes a number's date byte by byte, its day's "YYYY-MM-DDT" kept, where it called
+ * toISOString: its text must be toISOString's for every number a date may hold, alone or in runs of
+ * the same instant and of the same day (its caches).
+ */
+describe('credentials-dates: dateText writes what toISOString writes', () => {
+  const instant = fc.oneof(
+    fc.integer({ min: -8.64e15, max: 8.64e15 }),
+    fc.integer({ min: 0, max: 253_402_300_799_999 }),
+    fc.integer({ min: 253_402_300_700_000, max: 253_402_300_900_000 }),
+    fc.integer({ min: -100_000, max: 100_000 }),
+    fc.double({ min: -1e13, max: 1e13, noNaN: true }),
+  );
+  it('for any instant, in runs that share days and instants', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(instant, fc.integer({ min: 0, max: 3 })), { minLength: 1, maxLength: 20 }),
+        (seeds) => {
+          for (const [ms, repeat] of seeds) {
+            // The same instant again, then later instants of its day (and the next).
+            for (const at of [ms, ms, ms + repeat * 3_600_000 + repeat, ms + 86_400_000 * repeat]) {
+              if (Math.abs(at) > 8.64e15) continue;
+              assert.equal(dateText(at), new Date(at).toISOString(), String(at));
+            }
+          }
+        },
+      ),
+      { numRuns: 20_000 },
+    );
+  });
+
+  it('for the instants at the edges of its fast path', () => {
+    for (const at of [
+      0, -1, 1, 86_399_999, 86_400_000, 253_402_300_799_999, 253_402_300_800_000, 0.5, -0.5,
+    ]) {
+      assert.equal(dateText(at), new Date(at).toISOString(), String(at));
+    }
+    assert.equal(dateText('2026-01-01T00:00:00Z'), '2026-01-01T00:00:00Z');
   });
 });
