@@ -4,7 +4,7 @@ import type { MailOutboxStore } from '../core/ports/outbox.js';
 import type { Store } from '../core/ports/store.js';
 import type { RateLimitFamily } from '../core/rate-limit.js';
 import type { Mailer } from '../mail/mailer.js';
-import type { Backend } from '../stores/backend.js';
+import type { Backend, JournalState } from '../stores/backend.js';
 
 /** Seconds: from a fast store read (1 ms) to a slow hashed sign-in or a hung database (10 s). */
 const LATENCY_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -157,8 +157,13 @@ export class Metrics {
     });
   }
 
-  /** Gauges read at each scrape: the mail queue's depth and (PostgreSQL) the pool's connections. */
-  watchBackend(outbox: MailOutboxStore, backend: Pick<Backend, 'connections'>): void {
+  /**
+   * Gauges read at each scrape: the mail queue's depth, (PostgreSQL) the pool's connections and
+   * (file store) its journals.
+   */
+  watchBackend(outbox: MailOutboxStore, backend: Pick<Backend, 'connections' | 'journals'>): void {
+    const journals = backend.journals?.bind(backend);
+    if (journals) this.watchJournals(journals);
     const connections = backend.connections?.bind(backend);
     // Registered first: read before the depth's query takes a connection from the pool it describes.
     if (connections) {
@@ -183,6 +188,50 @@ export class Metrics {
         // A store that cannot answer leaves the last value: the scrape itself must not fail.
         const depth = await outbox.depth().catch(() => null);
         if (depth !== null) this.set(depth);
+      },
+    });
+  }
+
+  /**
+   * The file store's compactions: one that keeps failing is otherwise seen only in the log, and a
+   * full journal only as 507s among restauth_http_requests_total.
+   */
+  private watchJournals(journals: () => JournalState): void {
+    new Gauge({
+      name: 'restauth_file_compaction_failing',
+      help: 'File store: 1 while compactions fail (a file or the audit log cannot be written; retried every second), else 0',
+      registers: [this.registry],
+      collect() {
+        this.set(journals().compactionFailing ? 1 : 0);
+      },
+    });
+    new Counter({
+      name: 'restauth_file_compaction_failures_total',
+      help: 'File store: compactions (and their retries) that failed',
+      registers: [this.registry],
+      collect() {
+        // The database counts them; the counter shows its count (it only grows).
+        this.reset();
+        this.inc(journals().compactionFailures);
+      },
+    });
+    new Gauge({
+      name: 'restauth_file_journals_full',
+      help: 'File store: 1 while a journal is at its bound because compactions fail, so writes are refused (507), else 0',
+      registers: [this.registry],
+      collect() {
+        this.set(journals().journalsFull ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'restauth_file_journal_bytes',
+      help: 'File store: the size of each journal not yet folded into its file (data: db.json, credentials: credentials.json)',
+      labelNames: ['journal'] as const,
+      registers: [this.registry],
+      collect() {
+        const { bytes } = journals();
+        this.set({ journal: 'data' }, bytes.data);
+        this.set({ journal: 'credentials' }, bytes.credentials);
       },
     });
   }

@@ -10,6 +10,18 @@ export interface BackendLogger {
   warn(message: string): void;
 }
 
+/** The file store's journals and the compactions that empty them (see FileDatabase). */
+export interface JournalState {
+  /** Whether the last compaction failed: a file or the audit log cannot be written; retried every second. */
+  compactionFailing: boolean;
+  /** Compactions (and their retries) that failed since the start. */
+  compactionFailures: number;
+  /** Whether a journal reached its bound while compactions fail, so writes are refused (507). */
+  journalsFull: boolean;
+  /** The journals' sizes in bytes: db.json's (`data`) and credentials.json's. */
+  bytes: { data: number; credentials: number };
+}
+
 /**
  * What one store gives the server: every port on the same storage, the work
  * it needs now and then, whether it can serve, and one close. Each store
@@ -28,6 +40,8 @@ export interface Backend {
   readiness: ReadinessProbe;
   /** The JSON document the data API serves, when the backend keeps one (the file store's db.json). */
   documents?: DocumentStore;
+  /** The file store's journals now, for the metrics; none on PostgreSQL. */
+  journals?(): JournalState;
   /** The connection pool's use now (PostgreSQL), for the metrics; none without a pool. */
   connections?(): { total: number; idle: number; waiting: number };
   /** Releases everything the backend holds (locks, connections). */

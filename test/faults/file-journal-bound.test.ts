@@ -9,6 +9,8 @@ import { hashSecret } from '../../src/core/secrets.js';
 import { isStorageFailure } from '../../src/lib/storage-failure.js';
 import { FileDatabase, FileStore } from '../../src/stores/file/index.js';
 import { fileReadiness } from '../../src/stores/file/readiness.js';
+import { FileMailQueue } from '../../src/stores/file/outbox.js';
+import { Metrics } from '../../src/metrics/metrics.js';
 import { mountTmpfs, tmpfsUnavailable, unmount } from '../support/tmpfs.js';
 
 /**
@@ -304,6 +306,66 @@ describe('a compaction retried while db.json cannot be rewritten', { skip }, () 
         sessions?: Record<string, unknown>;
       };
       assert.ok(JSON.stringify(credentials).includes('"s1"'), 'the sign-in is in credentials.json');
+    });
+  });
+});
+
+describe('the metrics of a compaction that keeps failing', { skip }, () => {
+  it('a scrape shows the failing compaction, its failures, the journals growing, then full, then all clear', async () => {
+    await onTmpfs(async (dir) => {
+      await seed(dir);
+      const dataFile = join(dir, 'db.json');
+      const { db, store, failures, nextCompaction } = await open(dir);
+      const outbox = await FileMailQueue.open(join(dir, 'state', 'mail-queue.json'));
+      const metrics = new Metrics();
+      metrics.watchBackend(outbox, { journals: () => db.journalState });
+      const scrape = async () => {
+        const { body } = await metrics.scrape();
+        const value = (series: string) => {
+          const line = body.split('\n').find((candidate) => candidate.startsWith(`${series} `));
+          assert.ok(line, `${series} in the scrape`);
+          return Number(line.slice(series.length + 1));
+        };
+        return {
+          failing: value('restauth_file_compaction_failing'),
+          failures: value('restauth_file_compaction_failures_total'),
+          full: value('restauth_file_journals_full'),
+          dataBytes: value('restauth_file_journal_bytes{journal="data"}'),
+        };
+      };
+      try {
+        assert.deepEqual(await scrape(), { failing: 0, failures: 0, full: 0, dataBytes: 0 });
+        chattr('+i', dataFile);
+        const failed = failures(1);
+        await store.updateUser('ann', { profile: { bio: 'first' } });
+        await failed;
+        const failing = await scrape();
+        assert.equal(failing.failing, 1);
+        assert.equal(failing.failures, 1);
+        assert.equal(failing.full, 0);
+        assert.ok(failing.dataBytes > 0);
+
+        const edit = (n: number) =>
+          store.updateUser('ann', { profile: { bio: `edit ${n} ${'x'.repeat(200)}` } });
+        const { refusal } = await writeUntilRefused(edit, 5000);
+        assert.ok(isStorageFailure(refusal), String(refusal));
+        const full = await scrape();
+        assert.equal(full.full, 1);
+        assert.ok(full.dataBytes >= CAP, `${full.dataBytes} bytes`);
+
+        const compacted = nextCompaction();
+        chattr('-i', dataFile);
+        await compacted;
+        const clear = await scrape();
+        assert.equal(clear.failing, 0);
+        assert.equal(clear.full, 0);
+        assert.equal(clear.dataBytes, 0);
+        // A counter: the failures stay counted.
+        assert.ok(clear.failures >= failing.failures);
+      } finally {
+        spawnSync('chattr', ['-i', dataFile]);
+        await db.close();
+      }
     });
   });
 });

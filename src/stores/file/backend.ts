@@ -37,6 +37,7 @@ export async function openFileBackend(
     upkeep: async () => {},
     readiness: () => fileReadiness(files, db),
     documents: db,
+    journals: () => db.journalState,
     close: () => store.close(),
   };
 }

@@ -17,6 +17,7 @@ import { KeptText } from './kept-text.js';
 import { AuditFile, auditFilePath } from './audit-file.js';
 import { CredentialChanges, CredentialsJournal, credentialsJournalPathFor } from './credentials-journal.js';
 import type { Journal } from './journal.js';
+import type { JournalState } from '../backend.js';
 import { JournaledChanges, journalPathFor, RecordJournal } from './record-journal.js';
 import { normalizeCredentials } from './records.js';
 import { credentialsFromDisk, credentialsText } from './credentials-dates.js';
@@ -169,6 +170,8 @@ export class FileDatabase implements DocumentStore {
   private compactionRetry: NodeJS.Timeout | null = null;
   /** Why the last compaction failed; null once one succeeds (see JOURNAL_CAP_FACTOR). */
   private compactionFailure: unknown = null;
+  /** Compactions that failed since the start (the metrics' restauth_file_compaction_failures_total). */
+  private compactionFailures = 0;
   private lastCompactionWarning: number | null = null;
   /** When a write refused by a full journal was last logged (each is, else, at every write). */
   private lastJournalFullWarning: number | null = null;
@@ -757,6 +760,7 @@ export class FileDatabase implements DocumentStore {
     }
     // The journals still hold every acknowledged write: nothing is lost, the next compaction retries.
     this.compactionFailure = firstError;
+    this.compactionFailures++;
     this.warnCompactionFailed(named, firstError);
     this.onWriteFailed(firstError);
     if (this.closed) throw firstError;
@@ -819,6 +823,16 @@ export class FileDatabase implements DocumentStore {
       (this.credentialsJournal.size >= this.journalCap(this.credentialsFile) ||
         this.journal.size >= this.journalCap(this.dataFile))
     );
+  }
+
+  /** The journals and their compactions now: what the metrics report. */
+  get journalState(): JournalState {
+    return {
+      compactionFailing: this.compactionFailure !== null,
+      compactionFailures: this.compactionFailures,
+      journalsFull: this.journalsFull,
+      bytes: { data: this.journal.size, credentials: this.credentialsJournal.size },
+    };
   }
 
   /**
