@@ -21,7 +21,7 @@ import type { JournalState } from '../backend.js';
 import { JournaledChanges, journalPathFor, RecordJournal } from './record-journal.js';
 import { normalizeCredentials } from './records.js';
 import { credentialsFromDisk, credentialsText } from './credentials-dates.js';
-import { MAX_JSON_DEPTH, nestsDeeperThan } from '../../lib/json-depth.js';
+import { MAX_JSON_DEPTH, valueNestsDeeperThan } from '../../lib/json-depth.js';
 import { ifMissing } from '../../lib/if-missing.js';
 
 export type { JsonDocument } from '../../core/ports/documents.js';
@@ -1019,7 +1019,7 @@ function parseDocument(text: string, path: string): JsonDocument {
   if (!isPlainObject(doc)) {
     throw damaged(path, 'must hold a JSON object');
   }
-  if (nestsDeeperThan(text, MAX_FILE_DEPTH)) {
+  if (valueNestsDeeperThan(doc, MAX_FILE_DEPTH)) {
     throw damaged(
       path,
       `nests arrays and objects more than ${MAX_FILE_DEPTH} levels deep (restauth's own writes nest at most ${MAX_JSON_DEPTH})`,
