@@ -1,5 +1,9 @@
 #!/usr/bin/env node
+import { keepRunningWhenOutputsClose } from '../lib/closed-outputs.js';
 import { holdYoungGeneration, releaseYoungGeneration } from './young-generation.js';
+
+// `restauth | head -1`, a log collector that died: a write with no reader left must not end the process.
+keepRunningWhenOutputsClose();
 
 // Before the program's modules load (imported below, not statically: a bundle evaluates static imports first).
 holdYoungGeneration();

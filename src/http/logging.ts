@@ -10,6 +10,7 @@ import {
 } from 'pino';
 import type PinoPrettyStream from 'pino-pretty';
 import type { Logger as ServiceLogger } from '../compose.js';
+import { flushAtExit, standardOutput, type StandardOutputStream } from './standard-output.js';
 
 /**
  * How log lines are written: `pretty` for a person at a terminal, `json` for
@@ -100,22 +101,23 @@ const SERIALIZERS: pino.LoggerOptions['serializers'] = {
 const requestLineOutputs = new WeakMap<Logger, DestinationStream>();
 
 /** The buffered outputs, written out when the process exits. */
-const buffered: ReturnType<typeof pino.destination>[] = [];
+const buffered: StandardOutputStream[] = [];
 
 /**
  * Standard output for request lines, written in batches: a line waits until 4 KB have gathered (about
  * 25 lines) or a second has passed, so a busy server makes one write call per batch instead of one per
  * request. Written out at exit, however the process ends but SIGKILL: a normal stop, process.exit,
  * an uncaught exception or an unhandled rejection (Node emits 'exit' for each), so the last lines
- * before a stop or a crash are kept. Synchronous writes, as the other lines' on the same descriptor:
- * a pipe write of more than 4 KB is not atomic, and an asynchronous one could be cut by another line.
- * The other lines (start-up, warnings, failed requests) are written at once.
+ * before a stop or a crash are kept; with no reader left they are let go, and the exit is not held.
+ * Synchronous writes, as the other lines' on the same descriptor: a pipe write of more than 4 KB is not
+ * atomic, and an asynchronous one could be cut by another line. The other lines (start-up, warnings,
+ * failed requests) are written at once.
  */
 function bufferedStandardOutput(): DestinationStream {
-  const stream = pino.destination({ dest: 1, sync: true, minLength: 4096, periodicFlush: 1000 });
+  const stream = standardOutput({ minLength: 4096, periodicFlush: 1000 });
   if (buffered.length === 0) {
     process.on('exit', () => {
-      for (const output of buffered) output.flushSync();
+      for (const output of buffered) flushAtExit(output);
     });
   }
   buffered.push(stream);
@@ -143,7 +145,7 @@ export function createLogger(settings: LogSettings, destination?: DestinationStr
   };
   if (format === 'json') {
     if (destination) return pino(options, destination);
-    const log = pino(options, pino.destination(1));
+    const log = pino(options, standardOutput());
     // Below info no request line is written: no buffer, no timer.
     if (log.isLevelEnabled('info')) requestLineOutputs.set(log, bufferedStandardOutput());
     return log;
@@ -155,8 +157,7 @@ export function createLogger(settings: LogSettings, destination?: DestinationStr
       ignore: 'pid,hostname,time,level',
       hideObject: true,
       messageFormat: (log) => jsonServerLine(log),
-      sync: true,
-      ...(destination ? { destination: destination as NodeJS.WritableStream } : {}),
+      destination: (destination ?? standardOutput()) as NodeJS.WritableStream,
     });
     return pino(options, lines);
   }
@@ -166,9 +167,9 @@ export function createLogger(settings: LogSettings, destination?: DestinationStr
     // The request line's message already says all of these.
     ignore: 'pid,hostname,reqId,method,path,route,status,ms,bytes',
     singleLine: true,
-    // Written before the process may exit (a signal's close, a failed start).
-    sync: true,
-    ...(destination ? { destination: destination as NodeJS.WritableStream } : {}),
+    // Standard output's lines are written synchronously: out before the process may exit (a signal's
+    // close, a failed start).
+    destination: (destination ?? standardOutput()) as NodeJS.WritableStream,
   });
   return pino(options, stream);
 }
