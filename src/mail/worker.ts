@@ -17,6 +17,11 @@ export interface MailWorkerOptions {
   pollMs?: number;
   /** Mails claimed at once (default 50). */
   batch?: number;
+  /**
+   * How long a send may take before it is slow and goes on beside the rest of its batch (default: a
+   * third of the lease, at most 5 s).
+   */
+  slowSendMs?: number;
   /** The wall clock, in epoch milliseconds (tests set it back). */
   clock?: () => number;
 }
@@ -29,6 +34,9 @@ export interface MailQueue {
 
 /** setTimeout cannot wait longer than this (about 24.8 days); a longer wait is taken in steps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Slow sends going on beside a batch at most: more wait for one to end (a server slow for every mail). */
+const MAX_SLOW_SENDS = 4;
 
 /**
  * Delivers the queued mails through a Mailer: at once when one is queued,
@@ -46,6 +54,7 @@ export class MailWorker implements MailQueue {
   private readonly leaseMs: number;
   private readonly pollMs: number;
   private readonly batch: number;
+  private readonly slowSendMs: number;
   private readonly clock: () => number;
   /**
    * How far ahead of now a mail can be dated by this worker or another instance: no lease or retry
@@ -61,8 +70,12 @@ export class MailWorker implements MailQueue {
   private stopped = false;
   /** True from a failed pass until the store answers again: its unavailability is logged once. */
   private storeDown = false;
-  /** Ends the current pause (see recordSent) at once: set while one runs. */
-  private endPause: (() => void) | null = null;
+  /** End the pauses under way (see recordSent) at once: a slow send may pause beside a pass. */
+  private readonly endPauses = new Set<() => void>();
+  /** Slow sends going on beside the passes (see pass), each settling when its mail is recorded. */
+  private readonly slowSends = new Set<Promise<void>>();
+  /** The ids of the mails being sent: a pass claiming one again (its renewals failed) leaves it. */
+  private readonly sending = new Set<string>();
 
   constructor(
     private readonly store: MailOutboxStore,
@@ -76,6 +89,7 @@ export class MailWorker implements MailQueue {
     this.leaseMs = options.leaseMs ?? 60 * 1000;
     this.pollMs = options.pollMs ?? 30 * 1000;
     this.batch = options.batch ?? 50;
+    this.slowSendMs = options.slowSendMs ?? Math.min(this.leaseMs / 3, 5000);
     this.clock = options.clock ?? (() => Date.now());
     this.aheadMs = Math.max(this.leaseMs, this.maxRetryMs) + CLOCK_SKEW_MS;
     store.onQueued(() => this.wake());
@@ -124,7 +138,7 @@ export class MailWorker implements MailQueue {
    * this instead of sleeping for "no mail arrived").
    */
   async idle(): Promise<void> {
-    while (this.running) await this.running;
+    while (this.running || this.slowSends.size > 0) await Promise.all([this.running, ...this.slowSends]);
   }
 
   /** One pass: send what is due, then sleep until the next mail is. Never rejects. */
@@ -143,25 +157,47 @@ export class MailWorker implements MailQueue {
         // gone, as another worker may claim it when the lease ends and send it too.
         const startBefore = leaseEnds - this.leaseMs / 4;
         for (const mail of mails) {
+          while (this.slowSends.size >= MAX_SLOW_SENDS) await Promise.race(this.slowSends);
           // Unsent claimed mails come back when their lease ends.
           if (this.stopped || performance.now() >= startBefore) break;
-          await this.deliver(mail.id, mail.message, mail.attempts, {
+          // Being sent already, by a slow send whose lease could not be renewed: not twice at once.
+          if (this.sending.has(mail.id)) continue;
+          const sending = this.deliver(mail.id, mail.message, mail.attempts, {
             until: mail.nextAttemptAt,
             ends: leaseEnds,
           });
+          // A slow send (a server holding its answer) goes on beside the batch, its lease renewed,
+          // where the batch's other mails waited for it and then for their lease's end.
+          if (!(await settlesWithin(sending, this.slowSendMs))) this.aside(sending);
         }
         if (this.stopped) return;
       } while (claimed === this.batch && !this.stopped);
       this.schedule(await this.store.nextDueAt());
     } catch (error) {
-      // The store itself failed (disk, database): try again later rather than crash or spin, and say
-      // so once per outage, not at every retry.
-      if (!this.storeDown) {
-        this.storeDown = true;
-        this.logger.warn(`restauth: mail queue unavailable (${(error as Error).message}); retrying`, error);
-      }
-      this.schedule(this.clock() + this.retryBaseMs);
+      this.storeFailed(error as Error);
     }
+  }
+
+  /** The store itself failed (disk, database): try again later rather than crash or spin. */
+  private storeFailed(error: Error): void {
+    // Said once per outage, not at every retry.
+    if (!this.storeDown) {
+      this.storeDown = true;
+      this.logger.warn(`restauth: mail queue unavailable (${error.message}); retrying`, error);
+    }
+    this.schedule(this.clock() + this.retryBaseMs);
+  }
+
+  /** Keeps a slow send going beside the passes (idle and stop wait for it), then looks at the store again. */
+  private aside(sending: Promise<void>): void {
+    const settled: Promise<void> = sending
+      .catch((error: unknown) => this.storeFailed(error as Error))
+      .finally(() => {
+        this.slowSends.delete(settled);
+        // A retry it set may be due sooner than the wake the pass planned.
+        this.wake();
+      });
+    this.slowSends.add(settled);
   }
 
   private storeAvailable(): void {
@@ -172,6 +208,20 @@ export class MailWorker implements MailQueue {
   }
 
   private async deliver(
+    id: string,
+    message: OutgoingMail,
+    attempts: number,
+    lease: MailLease,
+  ): Promise<void> {
+    this.sending.add(id);
+    try {
+      await this.deliverHeld(id, message, attempts, lease);
+    } finally {
+      this.sending.delete(id);
+    }
+  }
+
+  private async deliverHeld(
     id: string,
     message: OutgoingMail,
     attempts: number,
@@ -249,13 +299,14 @@ export class MailWorker implements MailQueue {
   /** Waits `ms`, or less if the worker is stopped meanwhile. */
   private async pause(ms: number): Promise<void> {
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => (this.endPause ?? resolve)(), ms);
-      this.endPause = () => {
+      const end = () => {
         clearTimeout(timer);
+        this.endPauses.delete(end);
         resolve();
       };
+      const timer = setTimeout(end, ms);
+      this.endPauses.add(end);
     });
-    this.endPause = null;
   }
 
   private schedule(at: number | null): void {
@@ -273,9 +324,24 @@ export class MailWorker implements MailQueue {
   /** Stops after the mail being sent, if any; queued mails stay for the next start. */
   async stop(): Promise<void> {
     this.stopped = true;
-    this.endPause?.();
+    for (const end of [...this.endPauses]) end();
     if (this.timer) clearTimeout(this.timer);
     if (this.poller) clearInterval(this.poller);
     await this.running;
+    await Promise.all(this.slowSends);
+  }
+}
+
+/** Whether `sending` settles within `ms`; its rejection, when it comes first, is thrown. */
+async function settlesWithin(sending: Promise<void>, ms: number): Promise<boolean> {
+  const settled = sending.then(() => true);
+  // Once the wait is over, a later failure is the caller's to handle on `sending` itself.
+  settled.catch(() => {});
+  let timer: NodeJS.Timeout | undefined;
+  const slow = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([settled, slow]);
+  } finally {
+    clearTimeout(timer);
   }
 }

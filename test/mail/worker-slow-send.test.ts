@@ -1,0 +1,118 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { MailOutboxStore } from '../../src/core/ports/outbox.js';
+import { SmtpMailer } from '../../src/mail/mailer.js';
+import { MailWorker } from '../../src/mail/worker.js';
+import { FileMailQueue } from '../../src/stores/file/outbox.js';
+import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
+
+/**
+ * A real SMTP server holds its answer to one mail (a slow server): the worker's other mails go on
+ * meanwhile, and a lease that cannot be renewed (the store failing) neither stops the send nor has
+ * the worker send the mail a second time. Each wait is for an event (a mail at the sink, a log line,
+ * a claim); without the behaviour under test it never comes and the test's timeout fails it.
+ */
+const smtp = (port: number) =>
+  new SmtpMailer({ host: '127.0.0.1', port, ignoreTLS: true, from: 'team@example.com' });
+const message = (to: string) => ({ to, subject: `to ${to}`, text: 'body', html: '<p>body</p>' });
+
+function recordingLogger() {
+  const lines: string[] = [];
+  return { lines, info: (line: string) => lines.push(line), warn: (line: string) => lines.push(line) };
+}
+
+describe('MailWorker with a slow send', () => {
+  let sink: SmtpSink;
+  let dir: string;
+  before(async () => {
+    sink = await startSmtpSink();
+    dir = await mkdtemp(join(tmpdir(), 'restauth-slow-send-'));
+  });
+  after(async () => {
+    await sink.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it(
+    'sends the rest of its batch while the server holds its answer to one',
+    { timeout: 60_000 },
+    async () => {
+      const queue = new FileMailQueue(join(dir, 'batch.json'));
+      const logger = recordingLogger();
+      const worker = new MailWorker(queue, smtp(sink.port), logger, { leaseMs: 3000 });
+      const addresses = ['one@batch.test', 'two@batch.test', 'three@batch.test'];
+      // Queued before the start: one pass claims them in one batch.
+      for (const to of addresses) await worker.enqueue(message(to));
+      const held = sink.holdNextReply();
+      worker.start();
+      try {
+        const slow = await held.received;
+        // While the server still holds its answer to the first, the batch's other mails arrive.
+        const others = addresses.filter((to) => to !== slow.to);
+        assert.equal(others.length, 2);
+        for (const to of others) await sink.waitForMail((mail) => mail.to === to, 30_000);
+        held.release();
+        await worker.idle();
+        for (const to of addresses) {
+          assert.equal(sink.mails.filter((mail) => mail.to === to).length, 1, `${to} sent once`);
+        }
+        assert.equal(await queue.depth(), 0, 'each recorded as sent');
+        assert.deepEqual(logger.lines, []);
+      } finally {
+        held.release();
+        await worker.stop();
+      }
+    },
+  );
+
+  it(
+    'keeps sending through a renewal that keeps failing: said once, the mail not sent again by the same worker',
+    { timeout: 60_000 },
+    async () => {
+      const queue = new FileMailQueue(join(dir, 'renewal.json'));
+      const to = 'renewal@slow.test';
+      let renewals = 0;
+      let renewedThrice!: () => void;
+      const thrice = new Promise<void>((resolve) => (renewedThrice = resolve));
+      let sendStarted = false;
+      let claimedAgain!: () => void;
+      const reclaimed = new Promise<void>((resolve) => (claimedAgain = resolve));
+      const failing = Object.create(queue) as MailOutboxStore;
+      failing.renewLease = async () => {
+        if (++renewals === 3) renewedThrice();
+        throw new Error('database unreachable');
+      };
+      failing.claimDue = async (...args) => {
+        const mails = await queue.claimDue(...args);
+        if (sendStarted && mails.some((mail) => mail.message.to === to)) claimedAgain();
+        return mails;
+      };
+      const logger = recordingLogger();
+      const worker = new MailWorker(failing, smtp(sink.port), logger, { leaseMs: 300 });
+      const held = sink.holdNextReply();
+      worker.start();
+      try {
+        await worker.enqueue(message(to));
+        await held.received;
+        sendStarted = true;
+        // A renewal a third of a lease after another, each refused by the store.
+        await thrice;
+        // The lease (never renewed) has ended: the worker's next pass claims the mail being sent.
+        await reclaimed;
+        held.release();
+        await worker.idle();
+        assert.equal(sink.mails.filter((mail) => mail.to === to).length, 1, 'sent once');
+        assert.equal(await queue.depth(), 0, 'recorded as sent');
+        assert.deepEqual(logger.lines, [
+          `restauth: could not renew the lease on the mail to ${to} being sent (database unreachable); retrying`,
+        ]);
+      } finally {
+        held.release();
+        await worker.stop();
+      }
+    },
+  );
+});
