@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
+import { exitOf, killedAfterTests, untilOutput, within } from '../support/child-waits.js';
 
 const repoRoot = join(import.meta.dirname, '..', '..');
 
@@ -115,4 +116,40 @@ test('compression reads mime-db for a type its pattern does not know, as unbundl
   assert.equal(png.status, 200);
   assert.equal(png.headers.get('content-encoding'), null);
   assert.equal((await png.arrayBuffer()).byteLength, 4096);
+});
+
+test('standard output closed: the bundle drops its lines, says so once, serves on and stops gracefully', async () => {
+  const data = join(folder, 'closed-output');
+  await mkdir(data);
+  await writeFile(join(data, 'db.json'), JSON.stringify({ posts: [] }));
+  const child = spawn(process.execPath, [join(folder, 'dist/cli/main.js'), 'db.json', '--port', '0'], {
+    cwd: data,
+    env: { ...process.env, RESTAUTH_LOG_LEVEL: 'info', RESTAUTH_RATE_LIMITS: 'off' },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  killedAfterTests(child);
+  const exited = exitOf(child);
+  let output = '';
+  const gather = (chunk: Buffer) => (output += chunk.toString());
+  child.stdout.on('data', gather);
+  child.stderr.on('data', gather);
+  await untilOutput(child, () => output, /restauth listening on http:\/\/\S+/u);
+  const served = /restauth listening on (http:\/\/\S+)/u.exec(output)![1]!;
+  child.stdout.destroy();
+
+  // `s` + Enter: a snapshot, then a line saying so on standard output, which has no reader now.
+  child.stdin.write('s\n');
+  const lost = /standard output lost its reader \(EPIPE\)/gu;
+  await untilOutput(child, () => output, lost);
+  const signUp = await fetch(`${served}/auth/v1/signup`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: 'closed@example.com', password: 'a passphrase' }),
+  });
+  assert.equal(signUp.status, 200, await signUp.text());
+  child.kill('SIGTERM');
+  const exit = await within(exited, 60_000, () => `the bundle's exit after SIGTERM:\n${output}`);
+  assert.deepEqual(exit, { code: 0, signal: null }, output);
+  assert.equal(output.match(lost)?.length, 1, output);
+  assert.match(await readFile(join(data, 'credentials.json'), 'utf8'), /closed@example\.com/u);
 });
