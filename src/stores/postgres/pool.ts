@@ -130,16 +130,26 @@ export async function withClient<T>(pool: pg.Pool, work: (client: pg.PoolClient)
     }
     throw asStoreError(error);
   } finally {
+    broken ??= unfinished.get(client);
     client.removeListener('error', onError);
     client.release(broken);
   }
 }
 
 /**
+ * Connections whose transaction could not be ended: a ROLLBACK that failed (timed out on a server
+ * that stalled, or refused) leaves the connection in its transaction, or with the ROLLBACK still
+ * outstanding, so withClient destroys it. Released to the pool, the next caller's first query
+ * queued behind that ROLLBACK and timed out too: a request answered 503 for another's fault.
+ */
+const unfinished = new WeakMap<pg.ClientBase, Error>();
+
+/**
  * Runs `work` inside BEGIN ... COMMIT on `client`. On failure the transaction
  * is rolled back, best effort, unless the connection broke (the server rolls
  * back as it goes); it is the error that ended the work that is thrown, never
- * the ROLLBACK's.
+ * the ROLLBACK's. A ROLLBACK that fails marks the connection for withClient
+ * to destroy (see `unfinished`).
  */
 export async function transaction<T>(client: pg.ClientBase, work: () => Promise<T>): Promise<T> {
   await client.query('BEGIN');
@@ -150,7 +160,16 @@ export async function transaction<T>(client: pg.ClientBase, work: () => Promise<
   } catch (error) {
     // A broken connection is destroyed by withClient, and the server rolls back when it goes; a ROLLBACK
     // on it would only wait for a server that does not answer (a second query timeout).
-    if (!isConnectionFault(error)) await client.query('ROLLBACK').catch(() => {});
+    if (!isConnectionFault(error)) {
+      await client.query('ROLLBACK').catch((rollbackFailed: unknown) => {
+        unfinished.set(
+          client,
+          rollbackFailed instanceof Error
+            ? rollbackFailed
+            : new Error(`ROLLBACK failed: ${String(rollbackFailed)}`),
+        );
+      });
+    }
     throw error;
   }
 }
