@@ -17,6 +17,11 @@
  * own CPU per verification. With the cores saturated, the ratio is about the
  * bound's ms/verify ÷ the server's process ms/login, so what the hashing
  * threads spend beyond the bound and every ms besides the hash come out of it.
+ * How often the hashing threads lose their core to another thread is printed
+ * beside the bound's threads' own count: on a machine with no spare core,
+ * every wake-up of the event loop or of a file-system thread takes a core from
+ * a hash, which then runs on with caches the other thread evicted, so its CPU
+ * per verification exceeds the bound's.
  */
 import type { ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -85,7 +90,7 @@ async function parallelVerifyRate(
   algorithm: PasswordAlgorithm,
   hash: string,
   seconds: number,
-): Promise<{ rate: number; cpuMsPerVerify: number }> {
+): Promise<{ rate: number; cpuMsPerVerify: number; preemptedPerVerify: number }> {
   const library = require.resolve(algorithm === 'bcrypt' ? 'bcrypt' : '@node-rs/argon2');
   const code = `
     const { parentPort, workerData } = require('node:worker_threads');
@@ -108,18 +113,28 @@ async function parallelVerifyRate(
       ? (password, hash) => library.compareSync(password, hash)
       : (password, hash) => library.verifySync(hash, password);
     const end = Date.now() + workerData.seconds * 1000;
+    // Times this thread lost its core to another thread wanting it (Linux); NaN elsewhere.
+    const preempted = () => {
+      try {
+        const status = require('node:fs').readFileSync('/proc/thread-self/status', 'utf8');
+        return Number(/nonvoluntary_ctxt_switches:\\s+(\\d+)/.exec(status)[1]);
+      } catch {
+        return NaN;
+      }
+    };
     const startCpu = cpuMs();
+    const startPreempted = preempted();
     let count = 0;
     while (Date.now() < end) {
       if (!verify(workerData.password, workerData.hash)) throw new Error('the bound verified a wrong hash');
       count++;
     }
-    parentPort.postMessage({ count, cpuMs: cpuMs() - startCpu });`;
+    parentPort.postMessage({ count, cpuMs: cpuMs() - startCpu, preempted: preempted() - startPreempted });`;
   const threads = await Promise.all(
     Array.from(
       { length: availableParallelism() },
       () =>
-        new Promise<{ count: number; cpuMs: number }>((resolve, reject) => {
+        new Promise<{ count: number; cpuMs: number; preempted: number }>((resolve, reject) => {
           const worker = new Worker(code, {
             eval: true,
             workerData: { library, algorithm, hash, password: PASSWORD, seconds, nice: HASHING_NICE },
@@ -131,13 +146,20 @@ async function parallelVerifyRate(
   );
   const count = threads.reduce((sum, thread) => sum + thread.count, 0);
   const cpuMs = threads.reduce((sum, thread) => sum + thread.cpuMs, 0);
-  return { rate: count / seconds, cpuMsPerVerify: cpuMs / count };
+  const preempted = threads.reduce((sum, thread) => sum + thread.preempted, 0);
+  return { rate: count / seconds, cpuMsPerVerify: cpuMs / count, preemptedPerVerify: preempted / count };
 }
 
-/** A thread's CPU seconds, and its nice value: restauth's hashing threads run at HASHING_NICE. */
+/**
+ * A thread's CPU seconds, its nice value (restauth's hashing threads run at HASHING_NICE), and how
+ * often it gave up its core: waiting for something (wakes: each is a sleep and a wake-up), or
+ * taken from it by another thread wanting that core (preempted).
+ */
 interface ThreadCpu {
   seconds: number;
   nice: number;
+  wakes: number;
+  preempted: number;
 }
 
 /** CPU seconds each thread of a process has used (Linux), keyed by thread id. */
@@ -149,9 +171,12 @@ function threadCpu(pid: number): Map<number, ThreadCpu> {
       const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
       // From the state (field 3) on: utime and stime are fields 14 and 15, nice 19.
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
       cpu.set(Number(tid), {
         seconds: (Number(fields[11]) + Number(fields[12])) / ticksPerSecond,
         nice: Number(fields[16]),
+        wakes: Number(/\nvoluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN),
+        preempted: Number(/nonvoluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN),
       });
     }
   } catch {
@@ -197,6 +222,9 @@ interface LoginRun {
   processMs: number;
   /** The event loop's mean wait for a core each time it became runnable, µs. */
   loopWaitUs: number;
+  /** Per login: the event loop's sleeps (each ended by a wake-up), and the hashing threads' preemptions. */
+  loopWakes: number;
+  hashingPreempted: number;
 }
 
 /** A cheap route, and whether it is read with the user's access token (a data-API read by id). */
@@ -321,10 +349,13 @@ async function logInUnderLoad(
   // No login answered within the run (a machine too busy): no per-login CPU figure.
   const count = logins.requestsPerSecond * SECONDS || Number.NaN;
   const used = (tid: number) => (after.get(tid)?.seconds ?? 0) - (before.get(tid)?.seconds ?? 0);
+  const counted = (tid: number, field: 'wakes' | 'preempted') =>
+    (after.get(tid)?.[field] ?? 0) - (before.get(tid)?.[field] ?? 0);
   const processSeconds = [...after.keys()].reduce((sum, tid) => sum + used(tid), 0);
-  const hashingSeconds = [...after]
+  const hashingThreads = [...after]
     .filter(([tid, thread]) => tid !== server.pid && isHashingNice(thread.nice))
-    .reduce((sum, [tid]) => sum + used(tid), 0);
+    .map(([tid]) => tid);
+  const hashingSeconds = hashingThreads.reduce((sum, tid) => sum + used(tid), 0);
   return {
     rps: logins.requestsPerSecond,
     p99: logins.p99Ms,
@@ -335,6 +366,8 @@ async function logInUnderLoad(
     hashingMs: (hashingSeconds * 1000) / count,
     processMs: (processSeconds * 1000) / count,
     loopWaitUs: (waitAfter.waitNs - waitBefore.waitNs) / 1000 / (waitAfter.turns - waitBefore.turns),
+    loopWakes: counted(server.pid!, 'wakes') / count,
+    hashingPreempted: hashingThreads.reduce((sum, tid) => sum + counted(tid, 'preempted'), 0) / count,
   };
 }
 
@@ -390,7 +423,7 @@ export async function runLoginBench(): Promise<void> {
   });
   const stores: Store[] = postgres ? ['file', 'postgres'] : ['file'];
   /** A round's login run beside the bound measured just before it: verifications a second, CPU ms each. */
-  type Sample = { bound: number; boundMs: number; run: LoginRun };
+  type Sample = { bound: number; boundMs: number; boundPreempted: number; run: LoginRun };
   const samples = new Map<string, Sample[]>();
   const naive = new Map<PasswordAlgorithm, number>();
   const peer: Sample[] = [];
@@ -399,15 +432,17 @@ export async function runLoginBench(): Promise<void> {
       for (const algorithm of ['argon2id', 'bcrypt'] as const) {
         const hash = await new PasswordHasher(policy(algorithm, 1)).hash(PASSWORD);
         if (round === 0) naive.set(algorithm, (cores * 1000) / (await oneVerifyMs(algorithm, hash)));
-        const { rate: bound, cpuMsPerVerify: boundMs } = await parallelVerifyRate(algorithm, hash, SECONDS);
+        const measured = await parallelVerifyRate(algorithm, hash, SECONDS);
+        const { rate: bound, cpuMsPerVerify: boundMs, preemptedPerVerify: boundPreempted } = measured;
         for (const store of stores) {
           const key = `${algorithm} ${store}`;
           samples.set(key, [
             ...(samples.get(key) ?? []),
-            { bound, boundMs, run: await restauthLogins(algorithm, store, postgres) },
+            { bound, boundMs, boundPreempted, run: await restauthLogins(algorithm, store, postgres) },
           ]);
         }
-        if (algorithm === 'bcrypt') peer.push({ bound, boundMs, run: await jsonServerAuthLogins() });
+        if (algorithm === 'bcrypt')
+          peer.push({ bound, boundMs, boundPreempted, run: await jsonServerAuthLogins() });
       }
     }
   } finally {
@@ -425,8 +460,11 @@ export async function runLoginBench(): Promise<void> {
     'cheap p99 ms': median(runs.map((s) => s.run.cheapP99)),
     'loop ms/login': median(runs.map((s) => s.run.loopMs)).toFixed(2),
     'loop wait/turn µs': median(runs.map((s) => s.run.loopWaitUs)).toFixed(0),
+    'loop wakes/login': median(runs.map((s) => s.run.loopWakes)).toFixed(1),
     'hashing ms/login': median(runs.map((s) => s.run.hashingMs)).toFixed(2),
     'bound ms/verify': median(runs.map((s) => s.boundMs)).toFixed(2),
+    'hashing preempted/login': median(runs.map((s) => s.run.hashingPreempted)).toFixed(1),
+    'bound preempted/verify': median(runs.map((s) => s.boundPreempted)).toFixed(1),
     'besides hashing ms/login': median(runs.map((s) => s.run.processMs - s.run.hashingMs)).toFixed(2),
     'process ms/login': median(runs.map((s) => s.run.processMs)).toFixed(1),
     'failures login/cheap': `${total(runs, 'loginFailures')}/${total(runs, 'cheapFailures')}`,
@@ -448,7 +486,10 @@ export async function runLoginBench(): Promise<void> {
       '/health and GET /posts/1 (file store); loop ms/login: CPU of the server thread running the event loop; ' +
       "hashing ms/login: of its threads at the hashing priority, beside bound ms/verify (the bound threads' " +
       'CPU per verification); with the cores saturated the ratio is about bound ms/verify ÷ process ms/login; ' +
-      'loop wait/turn: how long the event loop waited for a core, on average, each time it woke (schedstat)',
+      'loop wait/turn: how long the event loop waited for a core, on average, each time it woke (schedstat); ' +
+      'loop wakes/login: its sleeps ended by a wake-up (a socket, a hash answered, a file operation done); ' +
+      'hashing preempted/login: times its hashing threads lost their core to another thread, beside the ' +
+      "bound's per verification (each costs the hash the caches the other thread evicted)",
   );
   console.log(
     `load average at the end: ${loadavg()
