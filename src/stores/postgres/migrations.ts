@@ -7,6 +7,7 @@ import { gotrueSessions } from './gotrue-sessions.js';
 import { gotrueUnfilledTables, UNFILLED_TABLES_GOTRUE_VERSIONS } from './gotrue-unfilled-tables.js';
 import { normalizeStoredLogins } from './login-keys.js';
 import {
+  preRequestFewerExpressions,
   preRequestInOneQuery,
   preRequestLegacyClaims,
   preRequestOnOneRow,
@@ -679,6 +680,11 @@ export function migrations(names: SchemaNames): Migration[] {
       version: 31,
       name: "app_metadata's provider and providers stored from the identities, as GoTrue keeps them",
       sql: providersBackfillSql(`${q.schema}.users`, `${q.schema}.identities`),
+    },
+    {
+      version: 32,
+      name: "the pre-request's verdicts of migration 30 in fewer expressions, set up again in every transaction",
+      sql: preRequestFewerExpressions(q),
     },
   ];
 }
