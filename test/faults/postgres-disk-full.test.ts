@@ -2,13 +2,12 @@ import assert from 'node:assert/strict';
 import { chownSync, mkdtempSync, readFileSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { pino } from 'pino';
 import { useFaultApp } from '../support/postgres-faults.js';
 import { realServerOnly } from '../support/postgres.js';
 import { mountTmpfs, tmpfsUnavailable, unmount } from '../support/tmpfs.js';
+import { linesLogger } from '../support/log-lines.js';
 
 /**
  * PostgreSQL out of disk under a running server: a data file that cannot grow fails its statement
@@ -40,20 +39,7 @@ describe('a PostgreSQL whose disk fills under a running app', { skip: unavailabl
   const tablespace = `restauth_full_${process.pid}`;
   const logged: string[] = [];
   const t = useFaultApp({
-    log: pino(
-      { level: 'warn' },
-      new Writable({
-        write(chunk: Buffer, _encoding, done) {
-          logged.push(
-            ...chunk
-              .toString('utf8')
-              .split('\n')
-              .filter((line) => line !== ''),
-          );
-          done();
-        },
-      }),
-    ),
+    log: linesLogger('warn', logged),
   });
   let dir: string | undefined;
 

@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { pino } from 'pino';
 import { asStoreError, isPrivilegeRefused } from '../../src/stores/postgres/faults.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { faultAppConfig, signUp } from '../support/postgres-faults.js';
 import { dropDatabase, realServerOnly, testPostgres } from '../support/postgres.js';
+import { linesLogger } from '../support/log-lines.js';
 
 /**
  * An operator revokes a privilege restauth's role needs while it runs (REVOKE INSERT ON auth.users:
@@ -49,20 +48,7 @@ describe(
       app = await createTestApp({
         config: faultAppConfig(url),
         format: 'restauth',
-        log: pino(
-          { level: 'warn' },
-          new Writable({
-            write(chunk: Buffer, _encoding, done) {
-              logged.push(
-                ...chunk
-                  .toString('utf8')
-                  .split('\n')
-                  .filter((line) => line !== ''),
-              );
-              done();
-            },
-          }),
-        ),
+        log: linesLogger('warn', logged),
       });
       await admin.query(`ALTER ROLE ${role} NOSUPERUSER`);
       // The owner revokes its own right, as `REVOKE ... FROM <restauth's role>` does.

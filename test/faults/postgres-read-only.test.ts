@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import type pg from 'pg';
-import { pino } from 'pino';
 import { poolEmptied, useFaultApp } from '../support/postgres-faults.js';
 import { realServerOnly } from '../support/postgres.js';
+import { linesLogger } from '../support/log-lines.js';
 
 /**
  * The database refuses writes while it answers reads: a failover left the
@@ -23,20 +22,7 @@ describe(
   () => {
     const logged: string[] = [];
     const t = useFaultApp({
-      log: pino(
-        { level: 'warn' },
-        new Writable({
-          write(chunk: Buffer, _encoding, done) {
-            logged.push(
-              ...chunk
-                .toString('utf8')
-                .split('\n')
-                .filter((line) => line !== ''),
-            );
-            done();
-          },
-        }),
-      ),
+      log: linesLogger('warn', logged),
     });
     const refusalsWarned = () => logged.filter((line) => line.includes('refuses writes')).length;
 

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { createTestApp, type TestApp } from '../support/app.js';
+import { lineSink } from '../support/log-lines.js';
 
 /**
  * Work done after an answer (here the confirmation mail of a sign-up) that
@@ -15,12 +15,7 @@ describe('a failure after the answer is logged with its error', () => {
   let t: TestApp;
   const lines: Record<string, unknown>[] = [];
   before(async () => {
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        for (const line of chunk.toString('utf8').split('\n')) if (line !== '') lines.push(JSON.parse(line));
-        done();
-      },
-    });
+    const sink = lineSink((line) => lines.push(JSON.parse(line) as Record<string, unknown>));
     t = await createTestApp({
       format: 'restauth',
       config: {

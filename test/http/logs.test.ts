@@ -1,26 +1,18 @@
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { createLogger } from '../../src/http/logging.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { secretsOf } from '../support/gotrue.js';
 import { startSmtpSink, type SmtpSink, sinkMailSettings } from '../support/smtp-sink.js';
+import { lineSink } from '../support/log-lines.js';
 
 type Json = Record<string, unknown>;
 
 /** A log destination keeping every line written to it. */
 function capture(): { stream: Writable; lines: string[] } {
   const lines: string[] = [];
-  let rest = '';
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      const parts = (rest + chunk.toString()).split('\n');
-      rest = parts.pop() ?? '';
-      lines.push(...parts.filter((line) => line !== ''));
-      done();
-    },
-  });
-  return { stream, lines };
+  return { stream: lineSink((line) => lines.push(line)), lines };
 }
 
 const JWT_SECRET = 'a-logged-jwt-secret-0123456789-abcdefghij';

@@ -1,18 +1,13 @@
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { pino, type Logger } from 'pino';
 import { createLogger, DeferredChildLogger } from '../../src/http/logging.js';
 import { createTestApp, type TestApp } from '../support/app.js';
+import { lineSink } from '../support/log-lines.js';
 
 /** A pino logger at `level` writing JSON lines into `lines`. */
 function jsonLogger(level: string, lines: Array<Record<string, unknown>>): Logger {
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n')) if (line !== '') lines.push(JSON.parse(line));
-      done();
-    },
-  });
+  const stream = lineSink((line) => lines.push(JSON.parse(line) as Record<string, unknown>));
   return pino({ level, timestamp: false, base: null }, stream);
 }
 
@@ -73,12 +68,7 @@ describe('request loggers', () => {
     before(async () => {
       const log = createLogger(
         { level: 'info', format: 'json' },
-        new Writable({
-          write(chunk: Buffer, _encoding, done) {
-            lines.push(...chunk.toString().split('\n').filter(Boolean));
-            done();
-          },
-        }),
+        lineSink((line) => lines.push(line)),
       );
       const child = log.child.bind(log);
       log.child = ((...args: Parameters<Logger['child']>) => {

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { after } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { createLogger } from '../../src/http/logging.js';
+import { lineSink } from './log-lines.js';
 
 /**
  * Every test app's log, kept and scanned for secrets (issue 16: "no secret,
@@ -85,16 +85,10 @@ export function rememberSecret(value: unknown): void {
 
 /** A trace-level logger of the server's own kind, writing into the capture. */
 export function capturedLogger(): Logger {
-  let rest = '';
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      const parts = (rest + chunk.toString()).split('\n');
-      rest = parts.pop() ?? '';
-      lines.push(...parts.filter((line) => line !== ''));
-      done();
-    },
-  });
-  return createLogger({ level: 'trace', format: 'json' }, stream);
+  return createLogger(
+    { level: 'trace', format: 'json' },
+    lineSink((line) => lines.push(line)),
+  );
 }
 
 after(() => {
