@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
+import type pg from 'pg';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { faultAppConfig, poolEmptied, signUp } from '../support/postgres-faults.js';
-import { dropDatabase, realServerOnly, testPostgres } from '../support/postgres.js';
+import { realServerOnly } from '../support/postgres.js';
+import { roleDatabase, type RoleDatabase } from '../support/role-database.js';
 
 /**
  * PostgreSQL refuses restauth's login while it runs: its password rotated on
@@ -24,28 +25,20 @@ describe(
   { skip: realServerOnly() ?? false },
   () => {
     let app: TestApp | undefined;
+    let database: RoleDatabase;
     let admin: pg.Client;
-    let serverUrl: string;
     let url: string;
     const role = `restauth_login_${process.pid}`;
     before(async () => {
-      const server = await testPostgres();
-      serverUrl = server.url;
-      admin = new pg.Client({ connectionString: serverUrl });
-      await admin.connect();
-      // A role of its own, so the fault leaves the test's superuser alone; a superuser, to migrate.
-      await admin.query(`CREATE ROLE ${role} LOGIN SUPERUSER`);
-      const asRole = new URL(await server.createDatabase());
-      asRole.username = role;
-      url = asRole.toString();
+      // A role of its own, so the fault leaves the test's superuser alone.
+      database = await roleDatabase(role);
+      ({ admin, url } = database);
       app = await createTestApp({ config: faultAppConfig(url), format: 'restauth' });
     });
     after(async () => {
       await app?.close();
       await admin.query(`ALTER ROLE ${role} LOGIN`);
-      await dropDatabase(serverUrl, url);
-      await admin.query(`DROP ROLE IF EXISTS ${role}`);
-      await admin.end();
+      await database.drop();
     });
 
     it('a running server answers 503 while it lasts, /ready says so, and serves again once allowed', async () => {

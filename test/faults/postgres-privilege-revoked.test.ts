@@ -4,7 +4,8 @@ import pg from 'pg';
 import { asStoreError, isPrivilegeRefused } from '../../src/stores/postgres/faults.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { faultAppConfig, signUp } from '../support/postgres-faults.js';
-import { dropDatabase, realServerOnly, testPostgres } from '../support/postgres.js';
+import { realServerOnly } from '../support/postgres.js';
+import { roleDatabase, type RoleDatabase } from '../support/role-database.js';
 import { linesLogger } from '../support/log-lines.js';
 
 /**
@@ -26,6 +27,7 @@ describe(
   },
   () => {
     let app: TestApp | undefined;
+    let database: RoleDatabase;
     let admin: pg.Client;
     let owner: pg.Client;
     let serverUrl: string;
@@ -35,16 +37,10 @@ describe(
     const refusalsWarned = () => logged.filter((line) => line.includes('a privilege it needs')).length;
 
     before(async () => {
-      const server = await testPostgres();
-      serverUrl = server.url;
-      admin = new pg.Client({ connectionString: serverUrl });
-      await admin.connect();
       // A role of its own that owns what it migrates; a superuser to migrate (it creates roles), then
       // not, since a superuser passes every privilege check.
-      await admin.query(`CREATE ROLE ${role} LOGIN SUPERUSER`);
-      const asRole = new URL(await server.createDatabase());
-      asRole.username = role;
-      url = asRole.toString();
+      database = await roleDatabase(role);
+      ({ admin, serverUrl, url } = database);
       app = await createTestApp({
         config: faultAppConfig(url),
         format: 'restauth',
@@ -58,9 +54,7 @@ describe(
     after(async () => {
       await owner?.end();
       await app?.close();
-      await dropDatabase(serverUrl, url);
-      await admin.query(`DROP ROLE IF EXISTS ${role}`);
-      await admin.end();
+      await database.drop();
     });
 
     it('sign-ups answer 503 while it lasts, /ready names it, one warning, served again once granted', async () => {
