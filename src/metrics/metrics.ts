@@ -224,6 +224,14 @@ export class Metrics {
       },
     });
     new Gauge({
+      name: 'restauth_file_audit_prune_failing',
+      help: 'File store: 1 while the audit log cannot be pruned (its retention not applied; it grows to a bound, then refuses events), else 0',
+      registers: [this.registry],
+      collect() {
+        this.set(journals().auditPruneFailing ? 1 : 0);
+      },
+    });
+    new Gauge({
       name: 'restauth_file_journal_bytes',
       help: 'File store: the size of each journal not yet folded into its file (data: db.json, credentials: credentials.json)',
       labelNames: ['journal'] as const,

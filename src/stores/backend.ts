@@ -18,6 +18,8 @@ export interface JournalState {
   compactionFailures: number;
   /** Whether a journal reached its bound while compactions fail, so writes are refused (507). */
   journalsFull: boolean;
+  /** Whether the audit log's last prune failed (its retention not applied; bounded, see AuditFile). */
+  auditPruneFailing: boolean;
   /** The journals' sizes in bytes: db.json's (`data`) and credentials.json's. */
   bytes: { data: number; credentials: number };
 }

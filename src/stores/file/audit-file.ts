@@ -1,5 +1,5 @@
 import { open, readFile, type FileHandle } from 'node:fs/promises';
-import { dirname, extname } from 'node:path';
+import { basename, dirname, extname } from 'node:path';
 import type { AuditEvent, AuditPage } from '../../core/ports/store.js';
 import { writeFileAtomically } from '../../lib/atomic-write.js';
 import { isPlainObject } from '../../lib/is-plain-object.js';
@@ -18,6 +18,16 @@ const AUDIT_FILE_MODE = 0o600;
 
 /** How soon events made durable by the credentials journal are written here (several in one write). */
 const JOURNALED_WRITE_MS = 1000;
+
+/**
+ * While prunes fail (a volume with room for lines but not for the prune's copy, an audit log that
+ * cannot be replaced), the file may grow to this many times its size at the failed prune, and at
+ * least to AUDIT_CAP_FLOOR_BYTES; then appends are refused as storage (EFBIG): a sign-in's event
+ * then stays in the credentials journal, whose own bound answers 507, rather than the log outgrowing
+ * its retention without bound.
+ */
+const AUDIT_GROWTH_WHILE_PRUNES_FAIL = 2;
+const AUDIT_CAP_FLOOR_BYTES = 64 * 1024 * 1024;
 
 interface Pending {
   line: string;
@@ -68,11 +78,29 @@ export class AuditFile {
   private unwritten: string[] = [];
   private unwrittenTimer: NodeJS.Timeout | null = null;
 
+  /** Why the last prune failed; null once one succeeds (see AUDIT_GROWTH_WHILE_PRUNES_FAIL). */
+  private pruneFailure: unknown = null;
+  /** The size appends may take the file to while prunes fail; null while they succeed. */
+  private capBytes: number | null = null;
+  /** Whether the last append was refused for the cap (until a prune succeeds). */
+  private atCap = false;
+
   /** `onAppend` is told, after each write is on disk, how many events it carried. */
   constructor(
     readonly path: string,
     private readonly onAppend: (events: number) => void = () => {},
+    private readonly capFloorBytes: number = AUDIT_CAP_FLOOR_BYTES,
   ) {}
+
+  /** Whether the last prune failed (retention not applied): what the metrics report. */
+  get pruneFailing(): boolean {
+    return this.pruneFailure !== null;
+  }
+
+  /** Whether appends are refused because the file reached its bound while prunes fail: /ready says so. */
+  get full(): boolean {
+    return this.pruneFailure !== null && this.atCap;
+  }
 
   record(event: AuditEvent): Promise<void> {
     if (this.closed) return Promise.reject(new Error('the audit log is closed'));
@@ -126,16 +154,33 @@ export class AuditFile {
         }
       }
       // Runs hourly: with nothing to remove, the file is left as it is rather than copied.
-      if (pruned === 0 && damaged === 0) return 0;
+      if (pruned === 0 && damaged === 0) return this.pruned(0);
       await this.closeHandle();
-      await writeFileAtomically(
-        this.path,
-        prunedBeforeLine(new Date(prunedBefore)) + kept.join(''),
-        AUDIT_FILE_MODE,
-      );
+      try {
+        await writeFileAtomically(
+          this.path,
+          prunedBeforeLine(new Date(prunedBefore)) + kept.join(''),
+          AUDIT_FILE_MODE,
+        );
+      } catch (error) {
+        this.pruneFailure = error;
+        this.capBytes ??= Math.max(
+          this.capFloorBytes,
+          AUDIT_GROWTH_WHILE_PRUNES_FAIL * Buffer.byteLength(text),
+        );
+        throw error;
+      }
       this.unwritten = [];
-      return pruned;
+      return this.pruned(pruned);
     });
+  }
+
+  /** A prune succeeded: the file is within its retention again, appends unbounded. */
+  private pruned(count: number): number {
+    this.pruneFailure = null;
+    this.capBytes = null;
+    this.atCap = false;
+    return count;
   }
 
   /**
@@ -227,7 +272,21 @@ export class AuditFile {
     this.unwritten = [];
     try {
       const handle = await this.appendHandle();
-      await handle.writeFile([...journaled, ...lines].join(''));
+      const text = [...journaled, ...lines].join('');
+      if (this.capBytes !== null) {
+        const { size } = await handle.stat();
+        this.atCap = size + Buffer.byteLength(text) > this.capBytes;
+        if (this.atCap) {
+          throw Object.assign(
+            new Error(
+              `EFBIG: the audit log ${basename(this.path)} has reached ${size} bytes and could not be pruned ` +
+                `(${describe(this.pruneFailure)}); events are refused until a prune succeeds`,
+            ),
+            { code: 'EFBIG', syscall: 'write' },
+          );
+        }
+      }
+      await handle.writeFile(text);
       await handle.datasync();
     } catch (error) {
       // The write may have stopped mid-line: reopening checks the last byte before the next append.
@@ -271,6 +330,10 @@ export class AuditFile {
     const text = await readFile(this.path, 'utf8').catch(ifMissing(''));
     return parseLines(text.split('\n'));
   }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 /** An event as a line of the file: field by field, so nothing but the event's own fields reaches it. */

@@ -831,6 +831,7 @@ export class FileDatabase implements DocumentStore {
       compactionFailing: this.compactionFailure !== null,
       compactionFailures: this.compactionFailures,
       journalsFull: this.journalsFull,
+      auditPruneFailing: this.auditLog.pruneFailing,
       bytes: { data: this.journal.size, credentials: this.credentialsJournal.size },
     };
   }

@@ -9,14 +9,15 @@ import { readinessOf, type Readiness } from '../../core/ports/readiness.js';
  * fails every write (and access() says so even to root, with EROFS). And
  * while the database takes writes: a journal that reached its bound because
  * its file cannot be brought up to date with it refuses them (`journals: full`,
- * see FileDatabase.journalsFull).
+ * see FileDatabase.journalsFull), and while the audit log takes events: one that reached its bound
+ * because it cannot be pruned refuses them (`auditLog: full`, see AuditFile.full).
  */
 export async function fileReadiness(
   paths: {
     dataFile: string;
     credentialsFile: string;
   },
-  database?: { readonly journalsFull: boolean },
+  database?: { readonly journalsFull: boolean; readonly auditLog?: { readonly full: boolean } },
 ): Promise<Readiness> {
   const writable = async (folder: string) =>
     access(folder, constants.W_OK).then(
@@ -29,5 +30,7 @@ export async function fileReadiness(
     dataFolder: states.every((state) => state === 'ok') ? 'ok' : 'not writable',
     // Named only when full: a rare state, and the answer probes and dashboards match otherwise stays as it was.
     ...(database?.journalsFull && { journals: 'full' }),
+    // The audit log at its bound because prunes fail (AuditFile.full): sign-ins' events are refused.
+    ...(database?.auditLog?.full && { auditLog: 'full' }),
   });
 }
