@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { decodeJwt, decodeProtectedHeader, SignJWT } from 'jose';
 import pg from 'pg';
 import { createTestApp, type TestApp } from '../support/app.js';
-import { FAST_HASHING } from '../support/gotrue.js';
+import { FAST_HASHING, gotrueClient, listen } from '../support/gotrue.js';
 import { suiteStore } from '../support/postgres.js';
 import { LOCAL_CALL } from '../../src/core/audit.js';
 
@@ -249,7 +249,61 @@ for (const storeKind of ['file', 'postgres'] as const) {
         }
         const session = await signIn(t, 'cy@acme.test');
         assert.equal((session['user'] as Json)['aud'], 'legacy-app');
+        // Its tokens are for its own audience, as GoTrue signs them, fresh or refreshed: not for the one
+        // configured, so restauth's own verification refuses them, as PostgREST's jwt-aud would.
+        const token = String(session['access_token']);
+        assert.equal(decodeJwt(token).aud, 'legacy-app');
+        assert.equal(await getUser(t, token), 403);
+        const refreshed = await t.app.inject({
+          method: 'POST',
+          url: `${PREFIX}/token?grant_type=refresh_token`,
+          payload: { refresh_token: session['refresh_token'] },
+        });
+        assert.equal(refreshed.statusCode, 200, refreshed.body);
+        assert.equal(decodeJwt(String(refreshed.json<Json>()['access_token'])).aud, 'legacy-app');
       });
     }
   });
 }
+
+describe('GoTrue dialect on PostgreSQL, no audience configured: a token carries its user’s, for auth-js', () => {
+  let t: TestApp;
+  let store: Awaited<ReturnType<typeof suiteStore>>;
+  before(async () => {
+    store = await suiteStore('postgres');
+    t = await createTestApp({ format: 'restauth', config: { ...store.config, passwords: FAST_HASHING } });
+    for (const email of ['dee@acme.test', 'eve@acme.test']) {
+      await t.services.admin.createUser(LOCAL_CALL, { email, password: PASSWORD, emailConfirm: true });
+    }
+    // A user GoTrue made for another audience (its X-JWT-AUD header) in the same auth.users.
+    const client = new pg.Client({ connectionString: store.config.store!.url });
+    await client.connect();
+    try {
+      await client.query(`UPDATE auth.users SET aud = 'partner-app' WHERE email = 'eve@acme.test'`);
+    } finally {
+      await client.end();
+    }
+  });
+  after(async () => {
+    await t.close();
+    await store.drop();
+  });
+
+  it('authenticated for a user made here, its own for the other; both work as with GoTrue', async () => {
+    const { client } = gotrueClient(await listen(t));
+    for (const [email, aud] of [
+      ['dee@acme.test', 'authenticated'],
+      ['eve@acme.test', 'partner-app'],
+    ] as const) {
+      const { data, error } = await client.signInWithPassword({ email, password: PASSWORD });
+      assert.equal(error, null);
+      assert.equal(decodeJwt(data.session!.access_token).aud, aud);
+      assert.equal(data.user!.aud, aud, 'the token says what the user object says');
+      // GoTrue checks no audience when none is configured: restauth neither.
+      const me = await client.getUser(data.session!.access_token);
+      assert.equal(me.error, null);
+      assert.equal(me.data.user!.aud, aud);
+      await client.signOut({ scope: 'local' });
+    }
+  });
+});

@@ -101,7 +101,10 @@ const VERIFIED_METHODS: Record<VerifyType, AuthMethod> = {
 // `string & {}`: a PKCE flow's stored method (GoTrue's flow_state.authentication_method) passes as it is.
 export function gotrueClaims(audience: string, method: AuthMethod | (string & {})): ExtraClaims {
   const claims = (user: User, session: Session) => ({
-    aud: audience,
+    // GoTrue's: the user's own audience (auth.users.aud, what it signed up under), so a user another
+    // audience made gets no token for this one (restauth's verification and PostgREST's jwt-aud refuse
+    // it); a store keeping none (the file store) has the configured one for every user.
+    aud: user.aud ?? audience,
     email: user.email ?? '',
     phone: '',
     app_metadata: appMetadataJson(user),
