@@ -163,10 +163,11 @@ describe('FileDatabase', () => {
       await assert.rejects(halfway, /a bug partway through/);
       await assert.rejects(refusal, { code: 'conflict' });
       await Promise.all([first, last]);
-      assert.deepEqual(
-        { data: db.data, credentials: db.credentials },
-        { data: { ...before.data, first: 'landed', last: 'landed' }, credentials: before.credentials },
-      );
+      // By value, as `before` was cloned (the maps read from disk have no prototype, the clone's do).
+      assert.deepEqual(structuredClone({ data: db.data, credentials: db.credentials }), {
+        data: { ...before.data, first: 'landed', last: 'landed' },
+        credentials: before.credentials,
+      });
       const onDisk = await readJson('db.json');
       assert.deepEqual(onDisk.list, ['a']);
       assert.equal((await readJson('credentials.json')).half, undefined);
