@@ -83,6 +83,32 @@ const lazyPackages = {
 };
 
 /**
+ * json-schema-resolver (in @fastify/swagger) calls require('debug')(name) at load, for lines only
+ * DEBUG=json-schema-resolver shows: debug loads supports-color, which loads tty and probes the terminal,
+ * in every start. It gets a function that loads debug (which reads DEBUG then, as it would have) at its
+ * first call, which the document's first build makes.
+ */
+const debugAtFirstCall = {
+  name: 'debug-at-first-call',
+  setup(build) {
+    build.onResolve({ filter: /^debug$/ }, (args) =>
+      args.namespace === 'file' && /[\\/]json-schema-resolver[\\/]/.test(args.importer)
+        ? { path: 'debug', namespace: 'debug-at-first-call', pluginData: dirname(args.importer) }
+        : undefined,
+    );
+    build.onLoad({ filter: /.*/, namespace: 'debug-at-first-call' }, (args) => ({
+      contents:
+        'module.exports = (namespace) => {\n' +
+        '  let log;\n' +
+        "  return (...args) => (log ??= require('debug')(namespace))(...args);\n" +
+        '};\n',
+      resolveDir: args.pluginData,
+      loader: 'js',
+    }));
+  },
+};
+
+/**
  * @fastify/compress takes Readable.from and Transform from readable-stream 4, a copy of Node 18's streams
  * for browsers that brings polyfills of process, buffer, AbortController and EventTarget: in the bundle it
  * gets Node's own stream module, which that copy follows (0.6 MiB of an idle server, 6 interleaved starts).
@@ -135,7 +161,7 @@ export async function buildServer(outDir = join(repoRoot, 'dist')) {
     keepNames: true,
     logLevel: 'warning',
     write: false,
-    plugins: [swaggerUiFolder, lazyPackages, compressOnNodeStreams],
+    plugins: [swaggerUiFolder, lazyPackages, debugAtFirstCall, compressOnNodeStreams],
   });
   for (const file of outputFiles) {
     mkdirSync(dirname(file.path), { recursive: true });
