@@ -63,9 +63,23 @@ describe(
         await holder.query('SELECT count(*) FROM auth.users');
 
         const waits = new EventEmitter();
-        const migrating = migrate(pool, names, { onLockWait: (message) => waits.emit('wait', message) });
+        const holderPid = (await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!
+          .pid;
+        const migrating = migrate(pool, names, {
+          onLockWait: (message) => waits.emit('wait', message),
+          // Told again at each refusal here, where a server says so once a minute.
+          lockWaitReportMs: 0,
+        });
         const [message] = (await once(waits, 'wait')) as [string];
         assert.match(message, /migration 10 .*waits for a lock/u);
+        // It names the likely holder: the session whose transaction is older than the wait.
+        assert.match(
+          message,
+          new RegExp(`pid ${holderPid} \\([^)]*idle in transaction; in a transaction for \\d+ s\\)`, 'u'),
+        );
+        // And says again how long it has waited, while it goes on.
+        const [again] = (await once(waits, 'wait')) as [string];
+        assert.match(again, /migration 10 .*waits for a lock another session holds \(for \d+ s now\)/u);
 
         // Not queued behind the migration's lock request: answered while the long transaction goes on.
         const reader = await connected();

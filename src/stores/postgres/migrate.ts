@@ -22,7 +22,12 @@ import { transaction, withClient } from './pool.js';
 export async function migrate(
   pool: pg.Pool,
   names: SchemaNames,
-  options: { through?: number; onLockWait?: (message: string) => void } = {},
+  options: {
+    through?: number;
+    onLockWait?: (message: string) => void;
+    /** How often a lock wait going on is told again (default a minute; tests shorten it). */
+    lockWaitReportMs?: number;
+  } = {},
 ): Promise<number[]> {
   const q = quotedNames(names);
   const lock = `restauth:migrate:${names.schema}`;
@@ -36,7 +41,7 @@ export async function migrate(
         // One transaction: a failure anywhere leaves the database as GoTrue left it. Its locks are
         // taken within the migrations' lock_timeout, and the whole step tried again when refused one:
         // it alters GoTrue's tables (auth.users among them), which a long transaction may hold.
-        await applyWhenLocksAllow(client, 'serving the schema GoTrue made', options.onLockWait, () =>
+        await applyWhenLocksAllow(client, 'serving the schema GoTrue made', options, () =>
           transaction(client, async () => {
             applied.length = 0;
             await client.query(`SET LOCAL lock_timeout = ${MIGRATION_LOCK_TIMEOUT_MS}`);
@@ -61,15 +66,11 @@ export async function migrate(
       for (const migration of migrations(names)) {
         if (done.has(migration.version)) continue;
         if (options.through !== undefined && migration.version > options.through) break;
-        await applyWhenLocksAllow(
-          client,
-          `migration ${migration.version} (${migration.name})`,
-          options.onLockWait,
-          () =>
-            transaction(client, async () => {
-              await client.query(`SET LOCAL lock_timeout = ${MIGRATION_LOCK_TIMEOUT_MS}`);
-              await applyMigration(client, q, migration, table);
-            }),
+        await applyWhenLocksAllow(client, `migration ${migration.version} (${migration.name})`, options, () =>
+          transaction(client, async () => {
+            await client.query(`SET LOCAL lock_timeout = ${MIGRATION_LOCK_TIMEOUT_MS}`);
+            await applyMigration(client, q, migration, table);
+          }),
         ).catch(failed(`migration ${migration.version} (${migration.name})`));
         applied.push(migration.version);
       }
@@ -92,33 +93,73 @@ const MIGRATION_LOCK_TIMEOUT_MS = 2000;
 /** The pause between two attempts: the others' queued statements run meanwhile. */
 const MIGRATION_LOCK_RETRY_MS = 1000;
 
+/** While a migration waits for a lock, the log says so again this often, with who holds it. */
+const LOCK_WAIT_REPORT_MS = 60_000;
+
 /**
  * Runs `attempt` (one migration's transaction, or the one of serving a GoTrue-made schema) again
  * while it is refused a lock within its lock_timeout (55P03), without bound as its wait was before:
- * the lock is someone else's to release. The first refusal is told through `onLockWait`, naming the
- * step (`what`).
+ * the lock is someone else's to release, and a start that gave up would only be restarted to queue
+ * again (an orchestrator's restart loop), its instance no more served meanwhile. The refusal is
+ * told through `onLockWait`, naming the step (`what`), how long it has waited and the sessions whose
+ * transactions are older than the wait (likely holders: a psql session left open), at the first
+ * refusal and then every `lockWaitReportMs` (a minute): one line an hour old says nothing of the wait going on.
  */
 async function applyWhenLocksAllow(
   client: pg.ClientBase,
   what: string,
-  onLockWait: ((message: string) => void) | undefined,
+  wait: { onLockWait?: (message: string) => void; lockWaitReportMs?: number },
   attempt: () => Promise<void>,
 ): Promise<void> {
-  for (let retry = 0; ; retry++) {
+  const { onLockWait, lockWaitReportMs: reportEveryMs = LOCK_WAIT_REPORT_MS } = wait;
+  const started = Date.now();
+  let reported: number | null = null;
+  for (;;) {
     try {
       return await attempt();
     } catch (error) {
       if ((error as { code?: unknown }).code !== LOCK_NOT_AVAILABLE) throw error;
-      if (retry === 0) {
-        onLockWait?.(
-          `restauth: ${what} waits for a lock another session holds ` +
-            `(a long transaction on its tables: see pg_stat_activity); trying again every ${MIGRATION_LOCK_RETRY_MS / 1000} s, ` +
-            'letting other statements through meanwhile',
+      if (onLockWait && (reported === null || Date.now() - reported >= reportEveryMs)) {
+        reported = Date.now();
+        const waited = Math.round((reported - started) / 1000);
+        onLockWait(
+          `restauth: ${what} waits for a lock another session holds` +
+            (waited > 0 ? ` (for ${waited} s now)` : '') +
+            `; ${await longTransactions(client)}; trying again every ${MIGRATION_LOCK_RETRY_MS / 1000} s, ` +
+            'letting other statements through meanwhile, for as long as it takes',
         );
       }
       await sleep(MIGRATION_LOCK_RETRY_MS);
     }
   }
+}
+
+/** The sessions of this database in a transaction older than the lock wait: who likely holds the lock. */
+async function longTransactions(client: pg.ClientBase): Promise<string> {
+  const { rows } = await client
+    .query<{
+      pid: number;
+      usename: string | null;
+      app: string | null;
+      state: string | null;
+      seconds: number;
+    }>(
+      `SELECT pid, usename, nullif(application_name, '') AS app, state,
+              floor(extract(epoch FROM now() - xact_start))::int AS seconds
+         FROM pg_stat_activity
+        WHERE datname = current_database() AND pid <> pg_backend_pid()
+          AND xact_start < now() - make_interval(secs => $1)
+        ORDER BY xact_start LIMIT 3`,
+      [MIGRATION_LOCK_TIMEOUT_MS / 1000],
+    )
+    .catch(() => ({ rows: [] }));
+  if (rows.length === 0) return 'see pg_stat_activity for a long transaction on its tables';
+  const sessions = rows.map(
+    (row) =>
+      `pid ${row.pid} (${[row.usename, row.app, row.state].filter((part) => part !== null).join(', ')}; ` +
+      `in a transaction for ${row.seconds} s)`,
+  );
+  return `the oldest transactions: ${sessions.join(', ')}`;
 }
 
 /** SQLSTATE lock_not_available: a lock not granted within lock_timeout. */
