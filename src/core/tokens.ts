@@ -79,6 +79,12 @@ export class TokenService {
           : 'no jwt secret or signing key',
       );
     }
+    if (signer.retireAt !== null || signer.retiredAt !== null) {
+      // From its retireAt on, every token it signed would be refused: an outage nothing logs.
+      throw new Error(
+        `jwt signing key "${signer.kid}" is retiring (it has a retireAt): it verifies until then but signs nothing; sign with another key (jwt.signingKeyId) or remove its retireAt`,
+      );
+    }
     this.signer = signer;
     const rules = {
       clockTolerance: settings.clockTolerance,

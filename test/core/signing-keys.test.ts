@@ -49,6 +49,27 @@ describe('asymmetric signing keys', () => {
     });
   }
 
+  it('refuses to sign with a retiring key: from its retireAt every token it signed would be refused', async () => {
+    const key = pem('ec');
+    const retiring = {
+      kid: 'old',
+      alg: 'ES256' as const,
+      privateKey: key.privateKey,
+      retireAt: '2999-01-01T00:00:00Z',
+    };
+    assert.throws(() => new TokenService({ ...base, keys: [retiring] }), {
+      message: /^jwt signing key "old" is retiring \(it has a retireAt\)/,
+    });
+    const other = { kid: 'new', alg: 'ES256' as const, privateKey: pem('ec').privateKey };
+    assert.throws(
+      () => new TokenService({ ...base, keys: [retiring, other] }),
+      /signing key "old" is retiring/,
+    );
+    // Another key named to sign, the retiring one verifying only: a setup that starts.
+    const tokens = new TokenService({ ...base, keys: [retiring, other], signingKeyId: 'new' });
+    assert.deepEqual((await tokens.jwks()).keys.map((jwk) => jwk.kid).sort(), ['new', 'old']);
+  });
+
   it('rotates: the new key signs, the old (verify-only) key still verifies its tokens', async () => {
     const oldKey = pem('ec');
     const newKey = pem('ec');

@@ -39,7 +39,7 @@ describe('TokenService, a token seen before', () => {
 
   it('is refused once its key is retired', async () => {
     const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const tokens = new TokenService({
+    const signer = new TokenService({
       ...settings,
       accessTokenTtl: 3600,
       keys: [
@@ -47,11 +47,23 @@ describe('TokenService, a token seen before', () => {
           kid: 'k1',
           alg: 'ES256',
           privateKey: pair.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+        },
+      ],
+    });
+    const { token } = await signer.sign(claims, at(0));
+    // After a rotation: the key verifies only (the secret signs), until its retireAt.
+    const tokens = new TokenService({
+      ...settings,
+      accessTokenTtl: 3600,
+      keys: [
+        {
+          kid: 'k1',
+          alg: 'ES256',
+          publicKey: pair.publicKey.export({ type: 'spki', format: 'pem' }) as string,
           retireAt: at(100).toISOString(),
         },
       ],
     });
-    const { token } = await tokens.sign(claims, at(0));
     assert.equal((await tokens.verify(token, at(50))).sub, 'alice');
     await assert.rejects(tokens.verify(token, at(150)), { reason: 'retired key' });
   });
