@@ -5,6 +5,7 @@ import { openPostgresPool, PostgresStore, schemaNames } from './index.js';
 import { PostgresMailQueue, outboxTable } from './outbox.js';
 import { PostgresRateLimitCounter, rateLimitTable } from './rate-limits.js';
 import { postgresReadiness } from './readiness.js';
+import { warnOfOtherAudiences } from './audience-check.js';
 
 /**
  * The PostgreSQL backend: every port on one pool, in tables every instance
@@ -24,6 +25,7 @@ export async function openPostgresBackend(
     ...(config.jwt?.audience ? { audience: config.jwt.audience } : {}),
     mailsQueued: () => outbox.queued(),
   });
+  if (config.jwt?.audience) void warnOfOtherAudiences(pool, names, config.jwt.audience, logger);
   return {
     store,
     outbox,
