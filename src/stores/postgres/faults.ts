@@ -16,12 +16,13 @@ const NETWORK_CODES = new Set([
 /**
  * SQLSTATEs of a server that is going away or not there yet: 57P01 (fast
  * shutdown), 57P02 (crash), 57P03 (starting up or shutting down), 53300 (no
- * connection slot), 3D000 (the database does not exist: dropped under a
+ * connection slot), 57P05 (idle_session_timeout: the pool handed out an idle connection the server
+ * had just ended, see isIdleSessionTimeout), 3D000 (the database does not exist: dropped under a
  * running server until it is restored, or not created yet at a start, which
  * then waits store.startupTimeout for it), and class 08 (connection
  * exceptions).
  */
-const SERVER_CODES = new Set(['57P01', '57P02', '57P03', '53300', '3D000']);
+const SERVER_CODES = new Set(['57P01', '57P02', '57P03', '57P05', '53300', '3D000']);
 
 /** node-postgres and pg-pool say a connection broke with plain Errors, without a code. */
 const BROKEN_CONNECTION =
@@ -63,6 +64,15 @@ export function isStoreUnavailable(error: unknown): boolean {
  */
 function isStatementTimeout(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === '57014';
+}
+
+/**
+ * 57P05 (idle_session_timeout): the server ended a connection idle outside a transaction. Only an
+ * idle connection of the pool meets it, so it is no outage; a request handed such a connection as the
+ * server ended it gets it as its first statement's error (see createPool, which tries again).
+ */
+export function isIdleSessionTimeout(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === '57P05';
 }
 
 /**
@@ -168,6 +178,8 @@ export class OutageMonitor {
   private since: number | null = null;
   /** When each kind of refusal was last logged (warnAtMostEveryMinute). */
   private readonly lastWarned = new Map<RefusalKind, number>();
+  /** Whether an idle connection ended by idle_session_timeout was logged (see idleSessionEnded). */
+  private toldIdleSessionTimeout = false;
   /** Errors of connections already logged (see connectionError). */
   private readonly reported = new WeakSet<object>();
 
@@ -184,6 +196,7 @@ export class OutageMonitor {
   }
 
   fault(error: unknown): void {
+    if (isIdleSessionTimeout(error)) return this.idleSessionEnded(error);
     if (isWriteRefused(error)) return this.writeRefused(error);
     if (isResourceShortage(error)) return this.shortOfResources(error);
     if (isPrivilegeRefused(error)) return this.privilegeRefused(error);
@@ -245,6 +258,7 @@ export class OutageMonitor {
    * emits an idle connection's error on the pool too), never dropped.
    */
   connectionError(error: unknown): void {
+    if (isIdleSessionTimeout(error)) return this.idleSessionEnded(error);
     if (isConnectionFault(error)) return this.fault(error);
     if (typeof error === 'object' && error !== null) {
       if (this.reported.has(error)) return;
@@ -253,6 +267,21 @@ export class OutageMonitor {
     this.logger.warn(
       `restauth: a PostgreSQL ${this.database} connection failed (${(error as Error).message || String(error)}); it is discarded`,
       error,
+    );
+  }
+
+  /**
+   * The server ended an idle connection of the pool (idle_session_timeout, set by a DBA on the role
+   * or database): expected, and harmless, as the pool makes one again when it needs it. Said once, at
+   * info, where each such connection logged a warning that it failed (every pooled connection, every
+   * idle period, with store.poolMin above 0).
+   */
+  private idleSessionEnded(error: unknown): void {
+    if (this.toldIdleSessionTimeout) return;
+    this.toldIdleSessionTimeout = true;
+    this.logger.info(
+      `restauth: PostgreSQL ${this.database} ends idle connections (${(error as Error).message}: ` +
+        'idle_session_timeout); the pool makes new ones when needed',
     );
   }
 

@@ -4,6 +4,7 @@ import {
   asStoreError,
   describeDatabase,
   isConnectionFault,
+  isIdleSessionTimeout,
   isPrivilegeRefused,
   isResourceShortage,
   isWriteRefused,
@@ -91,7 +92,16 @@ export function createPool(config: PoolConfig, logger: OutageLogger): pg.Pool {
   const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
   pool.query = ((...args: unknown[]) => {
     const result = query(...args);
-    return result instanceof Promise ? result.catch(fail) : result;
+    if (!(result instanceof Promise)) return result;
+    // An idle connection the server ended as it was handed out (idle_session_timeout) ran nothing: the
+    // statement is sent once more, on another connection, rather than answered 503.
+    return result
+      .catch((error: unknown) => {
+        if (!isIdleSessionTimeout(error)) throw error;
+        monitor.fault(error);
+        return query(...args) as Promise<unknown>;
+      })
+      .catch(fail);
   }) as typeof pool.query;
   const connect = pool.connect.bind(pool) as (...args: unknown[]) => unknown;
   pool.connect = ((...args: unknown[]) => {
