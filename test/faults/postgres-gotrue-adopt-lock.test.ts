@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { EventEmitter, once } from 'node:events';
-import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
+import { describe, it } from 'node:test';
 import { migrate } from '../../src/stores/postgres/migrate.js';
 import { migrations, type SchemaNames } from '../../src/stores/postgres/migrations.js';
 import { createGoTrueMadeDatabase } from '../postgres/gotrue-made-database.js';
-import { dropDatabase, realServerOnly, testPostgres } from '../support/postgres.js';
+import { realServerOnly } from '../support/postgres.js';
+import { useDatabaseSessions } from '../support/database-sessions.js';
 
 const names: SchemaNames = {
   schema: 'auth',
@@ -27,48 +27,29 @@ describe(
   'serving a GoTrue-made schema while a long transaction holds auth.users',
   { skip: realServerOnly() ?? false },
   () => {
-    let serverUrl: string;
-    let url: string;
-    let pool: pg.Pool;
-    const clients: pg.Client[] = [];
-    before(async () => {
-      const server = await testPostgres();
-      serverUrl = server.url;
-      url = await server.createDatabase();
-      await createGoTrueMadeDatabase(url);
-      pool = new pg.Pool({ connectionString: url });
-    });
-    after(async () => {
-      for (const client of clients) await client.end().catch(() => {});
-      await pool.end();
-      await dropDatabase(serverUrl, url);
-    });
-    const connected = async () => {
-      const client = new pg.Client({ connectionString: url });
-      await client.connect();
-      clients.push(client);
-      return client;
-    };
+    const database = useDatabaseSessions((url) => createGoTrueMadeDatabase(url));
 
     it(
       'lets writers of the table through while it waits, and serves the schema once the transaction ends',
       // A guard only: without the lock timeout the step's lock request blocks the second writer for ever.
       { timeout: 120_000 },
       async () => {
-        const holder = await connected();
+        const holder = await database.connected();
         await holder.query('BEGIN');
         // GoTrue signing Gail in: a row lock and the table's ROW EXCLUSIVE lock, which the step's
         // foreign keys, triggers and indexes on auth.users conflict with (a plain reader's would not).
         await holder.query(`UPDATE auth.users SET last_sign_in_at = now() WHERE email = 'gail@example.com'`);
 
         const waits = new EventEmitter();
-        const migrating = migrate(pool, names, { onLockWait: (message) => waits.emit('wait', message) });
+        const migrating = migrate(database.pool, names, {
+          onLockWait: (message) => waits.emit('wait', message),
+        });
         const [message] = (await once(waits, 'wait')) as [string];
         assert.match(message, /serving the schema GoTrue made waits for a lock/u);
 
         // Hugo signing in: not queued behind the step's lock request, answered while the long
         // transaction goes on.
-        const reader = await connected();
+        const reader = await database.connected();
         const signedIn = await reader.query(
           `UPDATE auth.users SET last_sign_in_at = now() WHERE email = 'hugo@example.com'`,
         );

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { EventEmitter, once } from 'node:events';
-import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
+import { describe, it } from 'node:test';
 import { migrate } from '../../src/stores/postgres/migrate.js';
 import { migrations, type SchemaNames } from '../../src/stores/postgres/migrations.js';
 import { migrateUpTo } from '../support/postgres-migrations.js';
-import { dropDatabase, realServerOnly, testPostgres } from '../support/postgres.js';
+import { realServerOnly } from '../support/postgres.js';
+import { useDatabaseSessions } from '../support/database-sessions.js';
 
 const names: SchemaNames = {
   schema: 'auth',
@@ -29,27 +29,7 @@ describe(
   'a migration waiting for a lock a long transaction holds on the users table',
   { skip: realServerOnly() ?? false },
   () => {
-    let serverUrl: string;
-    let url: string;
-    let pool: pg.Pool;
-    const clients: pg.Client[] = [];
-    before(async () => {
-      const server = await testPostgres();
-      serverUrl = server.url;
-      url = await server.createDatabase();
-      pool = new pg.Pool({ connectionString: url });
-    });
-    after(async () => {
-      for (const client of clients) await client.end().catch(() => {});
-      await pool.end();
-      await dropDatabase(serverUrl, url);
-    });
-    const connected = async () => {
-      const client = new pg.Client({ connectionString: url });
-      await client.connect();
-      clients.push(client);
-      return client;
-    };
+    const database = useDatabaseSessions();
 
     it(
       'lets readers of the table through while it waits, and is applied once the transaction ends',
@@ -57,15 +37,15 @@ describe(
       { timeout: 120_000 },
       async () => {
         // Migration 10 adds a column to the users table (ALTER TABLE: the table's exclusive lock).
-        await migrateUpTo(pool, names, 9);
-        const holder = await connected();
+        await migrateUpTo(database.pool, names, 9);
+        const holder = await database.connected();
         await holder.query('BEGIN');
         await holder.query('SELECT count(*) FROM auth.users');
 
         const waits = new EventEmitter();
         const holderPid = (await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!
           .pid;
-        const migrating = migrate(pool, names, {
+        const migrating = migrate(database.pool, names, {
           onLockWait: (message) => waits.emit('wait', message),
           // Told again at each refusal here, where a server says so once a minute.
           lockWaitReportMs: 0,
@@ -82,7 +62,7 @@ describe(
         assert.match(again, /migration 10 .*waits for a lock another session holds \(for \d+ s now\)/u);
 
         // Not queued behind the migration's lock request: answered while the long transaction goes on.
-        const reader = await connected();
+        const reader = await database.connected();
         const { rows } = await reader.query<{ count: string }>('SELECT count(*) FROM auth.users');
         assert.equal(rows[0]?.count, '0');
 
