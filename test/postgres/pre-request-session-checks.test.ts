@@ -4,7 +4,7 @@ import { before, describe, it } from 'node:test';
 import pg from 'pg';
 import { migrate } from '../../src/stores/postgres/migrate.js';
 import { quotedNames } from '../../src/stores/postgres/migrations.js';
-import { preRequestVouchQuery } from '../../src/stores/postgres/pre-request.js';
+import { preRequestRoleVouchQuery } from '../../src/stores/postgres/pre-request.js';
 import type { PostgresStore } from '../../src/stores/postgres/index.js';
 import { realServerOnly, testRoles } from '../support/postgres.js';
 import { insertSessionFromBefore } from '../support/sessions-before.js';
@@ -17,7 +17,7 @@ const claimsText = (claims: Claims) => (typeof claims === 'string' ? claims : JS
 
 /**
  * The pre-request's fast path on one row per session (migration 26, compared in three operators since
- * migration 27): every write that changes what the check compares — restauth's and those of GoTrue or
+ * migration 27, the role in the containment since migration 33): every write that changes what the check compares — restauth's and those of GoTrue or
  * SQL on the same tables — keeps the row true, so the next request after it is refused exactly as the
  * function before migration 24 refused it (same message, same SQLSTATE), and a request the row vouches
  * for is let through by the fast path alone.
@@ -39,7 +39,7 @@ describe("the pre-request's fast path on one row per session", () => {
       `SELECT pg_get_functiondef('auth.check_token_count()'::regprocedure) AS definition`,
     );
     await pool.query(rows[0]!.definition.replace('auth.check_token_count()', 'auth.check_token_before()'));
-    fastQuery = preRequestVouchQuery(
+    fastQuery = preRequestRoleVouchQuery(
       quotedNames(names),
       `nullif(current_setting('request.jwt.claims', true), '')::jsonb`,
     );
@@ -191,7 +191,15 @@ describe("the pre-request's fast path on one row per session", () => {
     assert.match((await verdict(claims('service_role'))) ?? '', refusedWith(/role/), 'not yet its role');
     await pool.query(`UPDATE auth.users SET role = 'service_role' WHERE id = $1`, [user.id]);
     assert.equal(await verdict(claims('service_role')), null, 'its role now');
-    assert.equal(await verdict(claims(role)), null, 'the authenticated role always');
+    // The authenticated role always; since migration 33 the row vouches for the user's own role only,
+    // and a token of before claiming the authenticated one is let through by the check on the tables.
+    assert.equal(
+      await underClaims('SELECT auth.check_token_count()', claims(role)),
+      null,
+      'the authenticated role',
+    );
+    assert.equal(await underClaims('SELECT auth.check_token_before()', claims(role)), null, 'as before');
+    assert.equal(await vouched(claims(role)), false, 'the authenticated role: the check on the tables');
     await pool.query(`UPDATE auth.users SET role = $2 WHERE id = $1`, [user.id, role]);
     assert.match((await verdict(claims('service_role'))) ?? '', refusedWith(/role/), 'taken away');
     assert.match((await verdict(claims('anything_else'))) ?? '', refusedWith(/role/));
@@ -275,7 +283,9 @@ describe("the pre-request's fast path on one row per session", () => {
       `INSERT INTO auth.sessions (id, user_id, created_at, updated_at, aal) VALUES ($1, $2, now(), now(), 'aal1')`,
       [session, id],
     );
-    const claims = { sub: id, role, session_id: session, token_version: 0 };
+    // Its role, 'authenticated', is a role of its own beside the configured authenticated role: the
+    // one GoTrue and restauth put in its tokens.
+    const claims = { sub: id, role: 'authenticated', session_id: session, token_version: 0 };
     assert.equal(await verdict(claims), null);
     // GoTrue's refresh updates the session (refreshed_at, updated_at): the row stays.
     await pool.query(`UPDATE auth.sessions SET refreshed_at = now(), updated_at = now() WHERE id = $1`, [
@@ -390,7 +400,7 @@ describe("the pre-request's fast path on one row per session", () => {
     },
   );
 
-  it('plans the fast path as one index scan of the session row', async () => {
+  it('plans the fast path as one scan of the hash index on the session id', async () => {
     // Enough sessions for the planner to prefer the index, as on any real database.
     const user = await newUser('many-sessions');
     await pool.query(
@@ -401,7 +411,7 @@ describe("the pre-request's fast path on one row per session", () => {
     await pool.query('ANALYZE');
     const { rows } = await pool.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${fastQuery}`);
     const plan = rows.map((row) => row['QUERY PLAN']).join('\n');
-    assert.match(plan, /Index Scan using session_checks_pkey on session_checks/, plan);
+    assert.match(plan, /Index Scan using session_checks_session_id_hash on session_checks/, plan);
     assert.doesNotMatch(plan, /Seq Scan/, plan);
   });
 });

@@ -13,6 +13,7 @@ import {
   preRequestOnOneRow,
   preRequestOnVouches,
   preRequestPinned,
+  preRequestRoleInVouches,
 } from './pre-request.js';
 import { providersBackfillSql } from './providers-sql.js';
 import { dropRefreshInOneStatement, refreshInOneStatement } from './refresh-exchange.js';
@@ -685,6 +686,11 @@ export function migrations(names: SchemaNames): Migration[] {
       version: 32,
       name: "the pre-request's verdicts of migration 30 in fewer expressions, set up again in every transaction",
       sql: preRequestFewerExpressions(q),
+    },
+    {
+      version: 33,
+      name: "the pre-request's session row vouches for the role too, found by a hash index",
+      sql: preRequestRoleInVouches(q),
     },
   ];
 }
