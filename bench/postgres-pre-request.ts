@@ -1,8 +1,9 @@
 /**
  * The pre-request function's cost per PostgREST request, restauth's `auth.check_token_count()` beside
  * postgrest-auth's own (v0.0.3: one lookup of the role's token_count), restauth's of migration 24
- * (three lookups in one query, before the session's row) and of migration 26 (the session's row
- * compared in eight expressions, before migration 27), measured with pgbench on the same transaction
+ * (three lookups in one query, before the session's row), of migration 26 (the session's row
+ * compared in eight expressions, before migration 27) and of migration 30 (the verdicts of now in more
+ * expressions, set up again in each transaction, before migration 32), measured with pgbench on the same transaction
  * with no pre-request, a no-op one and each check, in interleaved rounds; with postgrest-auth's one
  * user, then with 1,000 and 20,000 users holding a session each, a random one's token per transaction.
  */
@@ -13,7 +14,11 @@ import { promisify } from 'node:util';
 import { decodeJwt } from 'jose';
 import pg from 'pg';
 import { quotedNames } from '../src/stores/postgres/migrations.js';
-import { preRequestInOneQuery, preRequestOnOneRowFunction } from '../src/stores/postgres/pre-request.js';
+import {
+  preRequestInOneQuery,
+  preRequestLegacyClaims,
+  preRequestOnOneRowFunction,
+} from '../src/stores/postgres/pre-request.js';
 import { table } from './support.js';
 
 const run = promisify(execFile);
@@ -268,6 +273,7 @@ const VARIANTS = {
   'no-op': 'select 1;',
   'postgrest-auth': 'select "postgrest_auth"."check_token_count"();',
   restauth: 'select "auth"."check_token_count"();',
+  'restauth, migration 30': 'select "auth"."check_token_m30"();',
   'restauth, migration 26': 'select "auth"."check_token_on_one_row"();',
   'restauth, migration 24': 'select "auth"."check_token_in_one_query"();',
 } as const;
@@ -313,7 +319,7 @@ export async function preRequestCost(
       GRANT SELECT ON public.notes TO ${pg.escapeIdentifier(options.authenticated)};
       INSERT INTO public.notes (owner, body) VALUES (${pg.escapeLiteral(String(decodeJwt(accessToken).sub))}, 'hello');
       ANALYZE public.notes;`);
-    // restauth's checks of migrations 24 and 26 under other names: the befores beside the now.
+    // restauth's checks of migrations 24, 26 and 30 under other names: the befores beside the now.
     const names = quotedNames({
       schema: 'auth',
       table: 'users',
@@ -329,6 +335,10 @@ export async function preRequestCost(
     await client.query(
       preRequestOnOneRowFunction(names).replace('.check_token_count()', '.check_token_on_one_row()') +
         grant('check_token_on_one_row'),
+    );
+    await client.query(
+      preRequestLegacyClaims(names).replace('.check_token_count()', '.check_token_m30()') +
+        grant('check_token_m30'),
     );
   } finally {
     await client.end();
@@ -368,6 +378,9 @@ export async function preRequestCost(
       'µs above no-op, postgrest-auth': above('postgrest-auth').toFixed(0),
       'µs above no-op, restauth': above('restauth').toFixed(0),
       'ratio restauth / postgrest-auth': (above('restauth') / above('postgrest-auth')).toFixed(2),
+      'ratio migration 30 / postgrest-auth': (
+        above('restauth, migration 30') / above('postgrest-auth')
+      ).toFixed(2),
       'ratio migration 26 / postgrest-auth': (
         above('restauth, migration 26') / above('postgrest-auth')
       ).toFixed(2),
@@ -412,6 +425,10 @@ export async function preRequestCost(
           'µs above no-op, postgrest-auth': above('postgrest-auth').toFixed(1),
           'µs above no-op, restauth': above('restauth').toFixed(1),
           'ratio restauth / postgrest-auth': (above('restauth') / above('postgrest-auth')).toFixed(2),
+          'µs above no-op, migration 30': above('restauth, migration 30').toFixed(1),
+          'ratio migration 30 / postgrest-auth': (
+            above('restauth, migration 30') / above('postgrest-auth')
+          ).toFixed(2),
           'µs above no-op, migration 26': above('restauth, migration 26').toFixed(1),
           'ratio migration 26 / postgrest-auth': (
             above('restauth, migration 26') / above('postgrest-auth')
@@ -441,6 +458,7 @@ export async function preRequestCost(
           'µs above no-op, postgrest-auth': cpuAbove('postgrest-auth').toFixed(1),
           'µs above no-op, restauth': cpuAbove('restauth').toFixed(1),
           'ratio restauth / postgrest-auth': (cpuAbove('restauth') / cpuAbove('postgrest-auth')).toFixed(2),
+          'µs above no-op, migration 30': cpuAbove('restauth, migration 30').toFixed(1),
           'µs above no-op, migration 26': cpuAbove('restauth, migration 26').toFixed(1),
           'µs above no-op, migration 24': cpuAbove('restauth, migration 24').toFixed(1),
           'ratio migration 24 / postgrest-auth': (
