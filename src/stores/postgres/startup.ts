@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isLoginRefused, isStoreUnavailable, type OutageLogger } from './faults.js';
+import { isLoginRefused, isStoreUnavailable, isWriteRefused, type OutageLogger } from './faults.js';
 
 /** The database did not answer within the start-up timeout: the server does not start. */
 export class DatabaseUnreachableError extends Error {
@@ -49,9 +49,16 @@ export async function waitForDatabase<T>(
       if (isLoginRefused(cause)) throw cause;
       const left = deadline - clock();
       if (left <= 0) {
+        // A standby (or a database set read-only) answers, and refuses the migrations' writes: "did not
+        // answer, start it" sent an operator who gave a replica's URL looking for a server that was up.
+        const readOnly = isWriteRefused(cause);
         throw new DatabaseUnreachableError(
-          `PostgreSQL ${settings.database} did not answer within ${settings.timeoutSeconds} s (${causeOf(error)}); ` +
-            'start it, or wait longer with store.startupTimeout (RESTAUTH_DB_STARTUP_TIMEOUT)',
+          readOnly
+            ? `PostgreSQL ${settings.database} refused writes for ${settings.timeoutSeconds} s (${causeOf(error)}): ` +
+                'a standby or a read-only database; give restauth the primary (store.url, DATABASE_URL), ' +
+                'or wait longer for a failover with store.startupTimeout (RESTAUTH_DB_STARTUP_TIMEOUT)'
+            : `PostgreSQL ${settings.database} did not answer within ${settings.timeoutSeconds} s (${causeOf(error)}); ` +
+                'start it, or wait longer with store.startupTimeout (RESTAUTH_DB_STARTUP_TIMEOUT)',
           { cause: error },
         );
       }
