@@ -354,6 +354,8 @@ export class EmailFlows {
     const user = await this.deps.store.findUserById(consumed.userId);
     if (!user) throw new AuthError('otp_expired');
     if (type === 'email_change') return this.confirmEmailChange(client, user, consumed, now);
+    // An account that gave its address up (releaseUnproven) is not signed in by a mail to it.
+    if (user.email === null) throw new AuthError('otp_expired');
     if (type === 'recovery' && user.emailConfirmedAt !== null) return { status: 'verified', type, user };
     // Both are asked: a contested mark is spent by the confirmation that finds it, flagged or not.
     const contested = await this.spendContestedMark(user, now);
@@ -496,7 +498,7 @@ export class EmailFlows {
         return { status: 'email_change_pending', user };
       }
     }
-    await assertAddressFree(this.deps.store, newEmail, user.id);
+    await this.releaseUnproven(client, newEmail, user.id);
     // A confirmed address makes an anonymous user permanent (GoTrue's emailChangeVerify).
     const changed = await this.deps.store.updateUser(user.id, {
       email: newEmail,
@@ -508,6 +510,25 @@ export class EmailFlows {
       data: { from: user.email, to: newEmail },
     });
     return { status: 'verified', type: 'email_change', user: changed };
+  }
+
+  /**
+   * Following an email change's mail proves the mailbox, and a proof beats a claim: another
+   * account holding the address unconfirmed (postgrest-auth's change_email where nothing is
+   * confirmed, a sign-up not yet confirmed) gives it up, where the owner's confirmation answered
+   * email_exists and the address stayed with whoever typed it first. An account that confirmed
+   * the address keeps it (email_exists): the first proof wins, as GoTrue's.
+   */
+  private async releaseUnproven(client: Client, email: string, userId: string): Promise<void> {
+    const holder = await this.deps.store.findUserByEmail(email);
+    if (holder === null || holder.id === userId) return;
+    if (holder.emailConfirmedAt !== null) throw new AuthError('email_exists');
+    await this.deps.store.updateUser(holder.id, { email: null });
+    await this.deps.audit.record('email_changed', client, {
+      userId: holder.id,
+      actorId: userId,
+      data: { from: email, to: null, reason: 'confirmed by another account' },
+    });
   }
 }
 
