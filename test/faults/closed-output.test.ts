@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { exitOf, killedAfterTests, untilOutput, within } from '../support/child-waits.js';
-import { runRestauth, spawnRestauth, type RestauthProcess } from '../support/process.js';
+import { servedAfterInit } from '../support/process.js';
 
 /**
  * restauth's standard output or error loses its reader while it serves: `restauth | head -1`, a log
@@ -23,23 +22,7 @@ const LOST = (output: string) =>
   new RegExp(`restauth: standard ${output} lost its reader \\(EPIPE\\): its lines are dropped`, 'gu');
 
 describe('standard output or error closed under a running server (the real CLI, file store)', () => {
-  const dirs: string[] = [];
-  after(async () => {
-    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
-  });
-
-  async function started(env: Record<string, string> = {}): Promise<{
-    dir: string;
-    server: RestauthProcess;
-    exited: ReturnType<typeof exitOf>;
-  }> {
-    const dir = await mkdtemp(join(tmpdir(), 'restauth-closed-output-'));
-    dirs.push(dir);
-    assert.equal((await runRestauth(dir, ['init'], {})).code, 0);
-    const server = await spawnRestauth(dir, [], env, undefined, 'pipe');
-    killedAfterTests(server.child);
-    return { dir, server, exited: exitOf(server.child) };
-  }
+  const started = (env: NodeJS.ProcessEnv = {}) => servedAfterInit(env, 'pipe');
 
   async function signUp(url: string, username: string): Promise<void> {
     const answer = await fetch(`${url}/auth/register`, {

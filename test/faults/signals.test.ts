@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
-import { runRestauth, spawnRestauth } from '../support/process.js';
+import { describe, it } from 'node:test';
+import { servedAfterInit } from '../support/process.js';
 
 /**
  * The signals a server meets besides SIGTERM. SIGHUP comes when the terminal
@@ -17,24 +16,13 @@ import { runRestauth, spawnRestauth } from '../support/process.js';
  * any local user could run code in the server: restauth ignores it.
  */
 describe('signals (the real CLI, file store)', () => {
-  const dirs: string[] = [];
-  after(async () => {
-    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
-  });
-
   for (const signal of ['SIGHUP', 'SIGINT', 'SIGUSR2'] as const) {
     it(
       `${signal} stops gracefully: exit 0, the sign-up's journaled entries folded into credentials.json`,
       // A guard against a hang only: a CLI start through tsx on a loaded machine can take long.
       { timeout: 300_000 },
       async () => {
-        const dir = await mkdtemp(join(tmpdir(), 'restauth-signals-'));
-        dirs.push(dir);
-        assert.equal((await runRestauth(dir, ['init'], {})).code, 0);
-        const server = await spawnRestauth(dir);
-        const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-          server.child.once('exit', (code, signal) => resolve({ code, signal })),
-        );
+        const { dir, server, exited } = await servedAfterInit();
         const signUp = await fetch(`${server.url}/auth/register`, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
@@ -59,13 +47,7 @@ describe('signals (the real CLI, file store)', () => {
     'SIGUSR1 opens no inspector and stops nothing: the server answers after it',
     { timeout: 300_000 },
     async () => {
-      const dir = await mkdtemp(join(tmpdir(), 'restauth-signals-'));
-      dirs.push(dir);
-      assert.equal((await runRestauth(dir, ['init'], {})).code, 0);
-      const server = await spawnRestauth(dir);
-      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-        server.child.once('exit', (code, signal) => resolve({ code, signal })),
-      );
+      const { server, exited } = await servedAfterInit();
       try {
         // Either line ends the wait: restauth's own, or Node's once its inspector listens (or failed to,
         // its port taken by another process on this machine).

@@ -1,5 +1,10 @@
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after } from 'node:test';
+import { exitOf, type ChildExit } from './child-waits.js';
 import { runCli } from './run-cli.js';
 
 const repoRoot = join(import.meta.dirname, '..', '..');
@@ -44,7 +49,11 @@ export async function spawnRestauth(
   const url = await new Promise<string>((resolve, reject) => {
     // Only a guard against a start that never comes (the exit handler catches a failed one): three
     // processes compiling TypeScript at once on a loaded 2-core machine were seen taking over 30 s.
-    const timer = setTimeout(() => reject(new Error(`restauth did not start:\n${output}`)), 180_000);
+    const timer = setTimeout(() => {
+      // Not left running behind the failed test.
+      child.kill('SIGKILL');
+      reject(new Error(`restauth did not start:\n${output}`));
+    }, 180_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       onOutput?.(output);
@@ -96,4 +105,26 @@ export async function runRestauth(
 ): Promise<{ code: number | null; output: string }> {
   const { code, stdout, stderr } = await runCli(cwd, args, { ...process.env, ...env });
   return { code, output: `${stdout}${stderr}` };
+}
+
+/**
+ * `restauth init` in a fresh temp folder, then the real server there (spawnRestauth); after the test,
+ * the server SIGKILLed if it still runs and the folder removed. `exited`: how the server ends.
+ */
+export async function servedAfterInit(
+  env: NodeJS.ProcessEnv = {},
+  stdin: 'ignore' | 'pipe' = 'ignore',
+): Promise<{ dir: string; server: RestauthProcess; exited: Promise<ChildExit> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'restauth-served-'));
+  const started: { server?: RestauthProcess } = {};
+  after(async () => {
+    // The server first: its folder is removed once nothing writes there.
+    const { server } = started;
+    if (server && server.child.exitCode === null && server.child.signalCode === null) await server.kill();
+    await rm(dir, { recursive: true, force: true });
+  });
+  assert.equal((await runRestauth(dir, ['init'], {})).code, 0);
+  const server = await spawnRestauth(dir, [], env, undefined, stdin);
+  started.server = server;
+  return { dir, server, exited: exitOf(server.child) };
 }
