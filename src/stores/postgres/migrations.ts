@@ -7,6 +7,7 @@ import { gotrueSessions } from './gotrue-sessions.js';
 import { gotrueUnfilledTables, UNFILLED_TABLES_GOTRUE_VERSIONS } from './gotrue-unfilled-tables.js';
 import { normalizeStoredLogins } from './login-keys.js';
 import {
+  preRequestAnonymousExit,
   preRequestFewerExpressions,
   preRequestInOneQuery,
   preRequestLegacyClaims,
@@ -691,6 +692,11 @@ export function migrations(names: SchemaNames): Migration[] {
       version: 33,
       name: "the pre-request's session row vouches for the role too, found by a hash index",
       sql: preRequestRoleInVouches(q),
+    },
+    {
+      version: 34,
+      name: 'the pre-request lets an anonymous request through itself, not through the general check',
+      sql: preRequestAnonymousExit(q),
     },
   ];
 }

@@ -416,7 +416,17 @@ export function preRequestFewerExpressions(
   q: Names,
   // migration 27's fast path (pinned) on the jsonb expression `claims`, by default.
   vouchQuery: (claims: string) => string = (claims) => preRequestVouchQuery(q, claims, '', true),
+  anonymousExit = false,
 ): string {
+  const field = (name: string) => `(token_claims OPERATOR(pg_catalog.->>) '${name}')`;
+  // Migration 34: what check_token_general lets through as anonymous, decided here.
+  const anonymous = anonymousExit
+    ? `
+      IF token_claims IS NOT NULL AND ${field('sub')} IS NULL AND ${field('token_version')} IS NULL
+          AND ${field('count')} IS NULL THEN
+        RETURN;
+      END IF;`
+    : '';
   const setting = (name: string) => `pg_catalog.current_setting('request.jwt.claim${name}', true)`;
   const legacy = ['sub', 'session_id', 'role', 'token_version']
     .map((name) => `'${name}', ${setting(`.${name}`)}`)
@@ -435,7 +445,7 @@ export function preRequestFewerExpressions(
       ${vouched};
       IF FOUND THEN
         RETURN;
-      END IF;
+      END IF;${anonymous}
       -- No JSON claims: PostgREST before 12 (and 9 to 11 on PostgreSQL before 14) sets one setting
       -- per claim (migration 30).
       IF token_claims IS NULL THEN
@@ -506,4 +516,16 @@ export function preRequestRoleVouchQuery(q: Names, claims: string): string {
         WHERE k.session_id OPERATOR(pg_catalog.=) ((${claims} OPERATOR(pg_catalog.->>) 'session_id')) COLLATE pg_catalog."C"
           AND ${claims} OPERATOR(pg_catalog.@>) k.vouches AND k.during OPERATOR(pg_catalog.@>) pg_catalog.now()
           AND (${claims} OPERATOR(pg_catalog.->>) 'token_version') OPERATOR(pg_catalog.=) k.version`;
+}
+
+/**
+ * Migration 34: an anonymous request (JSON claims with no sub and no token version or count, PostgREST's
+ * for a request without a token) is let through by the function itself, where it went through
+ * migration 24's query on the tables and then check_token_general, whose first test lets exactly
+ * these through: about 335,000 instructions above a no-op pre-request, 3.7 times a signed-in user's
+ * (callgrind, as in preRequestFewerExpressions). The test is set up only when the fast path found no
+ * row. Claims set one setting each (no JSON claims) take the way they took.
+ */
+export function preRequestAnonymousExit(q: Names): string {
+  return preRequestFewerExpressions(q, (claims) => preRequestRoleVouchQuery(q, claims), true);
 }
