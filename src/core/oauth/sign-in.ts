@@ -41,7 +41,8 @@ export interface ExternalSignInInput {
  * - else an address the provider says it verified, of an existing user: that user, the identity
  *   linked to it. An unconfirmed account (someone may have registered the address with a
  *   password of their choosing) is confirmed and its password and sessions retired, as GoTrue's
- *   RemoveUnconfirmedIdentities, so a squatter keeps no way in;
+ *   RemoveUnconfirmedIdentities: its other identities go and its user_metadata is the provider's,
+ *   so a squatter keeps no way in;
  * - else a new user (signups allowed), with the address unless another user has it. An address
  *   the provider did not verify never joins an existing account (GoTrue joins one under
  *   MAILER_AUTOCONFIRM; restauth does not: the provider's word is all there is).
@@ -64,20 +65,27 @@ export class ExternalSignIn {
     const identityData = identityDataOf(claims, input.issuer);
     const store = this.deps.store;
     let user = await this.existingUser(provider, claims.subject);
+    let unconfirmed = false;
     if (user === null && email !== null && claims.emailVerified) {
       user = await store.findUserByEmail(email);
-      if (user !== null) user = await this.join(client, user, provider, now);
+      if (user !== null) ({ user, unconfirmed } = await this.join(client, user, provider, now));
     }
     if (user === null) user = await this.createUser(client, input, email, identityData, now);
-    await store.linkIdentity({
+    const identity = await store.linkIdentity({
       userId: user.id,
       provider,
       providerId: claims.subject,
       identityData,
       now,
     });
-    // GoTrue merges what the provider says into user_metadata at every sign-in.
-    user = await store.updateUser(user.id, { profile: { ...user.profile, ...identityData } });
+    // An unconfirmed account keeps nothing its first holder set up (GoTrue's RemoveUnconfirmedIdentities):
+    // its other identities go (the `email` one, which listed `email` among its providers, and any
+    // provider the squatter linked, which would still sign the squatter in), and its user_metadata
+    // is the provider's alone. Elsewhere GoTrue merges what the provider says at every sign-in.
+    if (unconfirmed) await store.keepOnlyIdentity(user.id, identity.id);
+    user = await store.updateUser(user.id, {
+      profile: unconfirmed ? identityData : { ...user.profile, ...identityData },
+    });
     if (user.bannedUntil !== null && user.bannedUntil.getTime() > now.getTime()) {
       throw new AuthError('user_banned');
     }
@@ -101,12 +109,20 @@ export class ExternalSignIn {
   }
 
   /**
-   * A verified address joins its account; an unproven one is confirmed, its password retired. Where
+   * A verified address joins its account; an unconfirmed one is confirmed, its password retired (and,
+   * once the provider's identity is linked, its other identities and metadata: see signIn). Where
    * sign-ups are confirmed at once (no confirmation required), a confirmed address proves nothing:
    * whoever typed it first got it, so its password and sessions are retired as well.
    */
-  private async join(client: Client, user: User, provider: string, now: Date): Promise<User> {
-    if (user.emailConfirmedAt === null || !this.deps.settings.requireEmailConfirmation) {
+  private async join(
+    client: Client,
+    user: User,
+    provider: string,
+    now: Date,
+  ): Promise<{ user: User; unconfirmed: boolean }> {
+    // GoTrue's !user.IsConfirmed(): only such an account loses its identities and metadata too.
+    const unconfirmed = user.emailConfirmedAt === null;
+    if (unconfirmed || !this.deps.settings.requireEmailConfirmation) {
       if ((await this.deps.store.getPasswordHash(user.id)) !== null) {
         // Nobody knows this password: the squatter's (and every session) is gone; the owner resets it.
         const unknown = await this.deps.hasher.hash(randomSecret());
@@ -116,7 +132,7 @@ export class ExternalSignIn {
         user = await this.deps.store.updateUser(user.id, { emailConfirmedAt: now });
     }
     await this.deps.audit?.record('identity_linked', client, { userId: user.id, data: { provider } });
-    return user;
+    return { user, unconfirmed };
   }
 
   private async createUser(

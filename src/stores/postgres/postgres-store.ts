@@ -598,6 +598,25 @@ export class PostgresStore implements Store {
     });
   }
 
+  async keepOnlyIdentity(userId: string, keptIdentityId: string): Promise<void> {
+    const uid = userUid(userId);
+    if (uid === null || !UUID.test(keptIdentityId)) throw new AuthError('identity_not_found');
+    await inTransaction(this.pool, async (client) => {
+      // The user's row lock orders it with links, unlinks and address changes (see unlinkIdentity).
+      await client.query(`SELECT 1 FROM ${this.users} WHERE id = $1 FOR UPDATE`, [uid]);
+      const kept = await client.query(`SELECT 1 FROM ${this.identities} WHERE id = $1 AND user_id = $2`, [
+        keptIdentityId.toLowerCase(),
+        uid,
+      ]);
+      if (kept.rowCount === 0) throw new AuthError('identity_not_found');
+      await client.query(`DELETE FROM ${this.identities} WHERE user_id = $1 AND id <> $2`, [
+        uid,
+        keptIdentityId.toLowerCase(),
+      ]);
+      await this.syncProviders(client, uid);
+    });
+  }
+
   async getPasswordHash(userId: string): Promise<string | null> {
     const uid = userUid(userId);
     if (uid === null) return null;

@@ -228,6 +228,29 @@ export function identityContract(
       assert.equal((await store().findIdentity('github', 'gh-unlink-1'))?.userId, other.id);
     });
 
+    it("keeps only one identity of a user, the email identity's gone and the address kept (GoTrue's RemoveUnconfirmedIdentities)", async () => {
+      const user = await store().createUser(newUser(), 'h');
+      await store().linkIdentity({ ...github(user.id, 'gh-keep-1'), provider: 'gitlab' });
+      const kept = await store().linkIdentity(github(user.id, 'gh-keep-2'));
+      const other = await store().createUser(newUser(), 'h');
+      const [othersEmail] = await store().listIdentities(other.id);
+      await assert.rejects(store().keepOnlyIdentity(user.id, othersEmail!.id), {
+        code: 'identity_not_found',
+      });
+      await assert.rejects(store().keepOnlyIdentity(user.id, 'not-a-uuid'), { code: 'identity_not_found' });
+      assert.equal((await store().listIdentities(user.id)).length, 3, 'a refusal removes nothing');
+
+      await store().keepOnlyIdentity(user.id, kept.id);
+      assert.deepEqual(
+        (await store().listIdentities(user.id)).map((identity) => identity.id),
+        [kept.id],
+      );
+      const after = await store().findUserById(user.id);
+      assert.equal(after?.email, user.email);
+      assert.deepEqual(after?.appMetadata, { provider: 'github', providers: ['github'] });
+      assert.equal((await store().listIdentities(other.id)).length, 1, "another user's are left");
+    });
+
     it("keeps app_metadata's provider and providers following the identities, as GoTrue's UpdateAppMetaDataProviders", async () => {
       const user = await store().createUser(
         newUser({ appMetadata: { provider: 'email', providers: ['email'], plan: 'pro' } }),
