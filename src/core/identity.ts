@@ -1,4 +1,5 @@
 import { hasHiddenCharacter } from '../lib/hidden-characters.js';
+import { mixesScripts } from '../lib/mixed-scripts.js';
 import { AuthError } from './errors.js';
 import type { User } from './ports/store.js';
 
@@ -97,6 +98,9 @@ export function checkUsername(username: string, pattern: RegExp): string {
   // being seen (U+202E, zero-width spaces ...): a name is read by people, in mails and lists.
   if (hasHiddenCharacter(name))
     throw new AuthError('validation_failed', 'User name must not contain control or invisible characters');
+  // `аlice` with a Cyrillic `а` is another login that reads as `alice`: one person, two accounts.
+  if (mixesScripts(name))
+    throw new AuthError('validation_failed', 'User name must not mix scripts (such as Latin and Cyrillic)');
   if (isEmailLogin(name)) throw new AuthError('validation_failed', 'User name must not contain @');
   if (!pattern.test(name)) {
     throw new AuthError('validation_failed', 'User name does not match the required format');
