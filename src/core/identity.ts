@@ -30,6 +30,9 @@ export const INVALID_EMAIL = 'Unable to validate email address: invalid format';
 const EMAIL_FORMAT =
   /^[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/u;
 
+/** Anything but printable ASCII, which every address is once its compatibility forms are folded. */
+const NOT_ASCII = /[^ -~]/u;
+
 /**
  * The form in which two logins are the same login: trimmed, Unicode NFKC
  * (full-width letters, ligatures and the Kelvin sign become plain letters),
@@ -79,6 +82,11 @@ export function checkEmail(email: string): string {
   if (trimmed.length === 0) throw new AuthError('validation_failed', 'An email address is required');
   if (trimmed.length > MAX_EMAIL_LENGTH)
     throw new AuthError('validation_failed', 'An email address is too long');
+  // Compatibility forms (full-width letters, the Kelvin sign) are the ASCII letters they show; but a
+  // letter that only case folding makes ASCII is another mailbox: `straße@` folds to `strasse@`,
+  // `admın@` (dotless ı) to `admin@`, and the account's mail would go to whoever has that one.
+  if (NOT_ASCII.test(trimmed.normalize('NFKC').toLowerCase()))
+    throw new AuthError('validation_failed', INVALID_EMAIL);
   const address = loginKey(trimmed);
   if (address.length > MAX_EMAIL_LENGTH || !EMAIL_FORMAT.test(address))
     throw new AuthError('validation_failed', INVALID_EMAIL);
