@@ -150,7 +150,11 @@ export class MailWorker implements MailQueue {
         // The lease's length is measured on the monotonic clock: the wall clock may jump meanwhile, while
         // other instances, whose clocks did not, see the lease end that much later than it began.
         const leaseEnds = performance.now() + this.leaseMs;
-        const mails = await this.store.claimDue(claimedAt, this.batch, this.leaseMs, this.aheadMs);
+        // Not the mails this worker is sending (slow sends beside the passes): a claim would move the lease
+        // their renewals hold, and after a clock jump forward a pass could meet one due before its renewal.
+        const mails = await this.store.claimDue(claimedAt, this.batch, this.leaseMs, this.aheadMs, [
+          ...this.sending,
+        ]);
         this.storeAvailable();
         claimed = mails.length;
         // A batch is sent one mail after another: a mail is not started once most of the lease is
@@ -160,7 +164,7 @@ export class MailWorker implements MailQueue {
           while (this.slowSends.size >= MAX_SLOW_SENDS) await Promise.race(this.slowSends);
           // Unsent claimed mails come back when their lease ends.
           if (this.stopped || performance.now() >= startBefore) break;
-          // Being sent already, by a slow send whose lease could not be renewed: not twice at once.
+          // Being sent already (a store that ignored `excluding`): not twice at once.
           if (this.sending.has(mail.id)) continue;
           const sending = this.deliver(mail.id, mail.message, mail.attempts, {
             until: mail.nextAttemptAt,
@@ -172,7 +176,9 @@ export class MailWorker implements MailQueue {
         }
         if (this.stopped) return;
       } while (claimed === this.batch && !this.stopped);
-      this.schedule(await this.store.nextDueAt());
+      // A mail being sent is left out: its lease may have lapsed (renewals refused by a failing store), and
+      // a wake for it would find nothing to claim, again and again; its send's end wakes the worker.
+      this.schedule(await this.store.nextDueAt([...this.sending]));
     } catch (error) {
       this.storeFailed(error as Error);
     }

@@ -19,6 +19,20 @@ const smtp = (port: number) =>
   new SmtpMailer({ host: '127.0.0.1', port, ignoreTLS: true, from: 'team@example.com' });
 const message = (to: string) => ({ to, subject: `to ${to}`, text: 'body', html: '<p>body</p>' });
 
+/**
+ * `queue` with some of its methods replaced, every other call made on `queue` itself: an
+ * Object.create of it would keep a second copy of the queue's state (its mails, loaded lazily).
+ */
+function overriding(queue: FileMailQueue, overrides: Partial<MailOutboxStore>): MailOutboxStore {
+  return new Proxy(queue, {
+    get(target, key) {
+      if (key in overrides) return overrides[key as keyof MailOutboxStore];
+      const value: unknown = Reflect.get(target, key, target);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
 function recordingLogger() {
   const lines: string[] = [];
   return { lines, info: (line: string) => lines.push(line), warn: (line: string) => lines.push(line) };
@@ -69,27 +83,28 @@ describe('MailWorker with a slow send', () => {
   );
 
   it(
-    'keeps sending through a renewal that keeps failing: said once, the mail not sent again by the same worker',
+    'keeps sending through a renewal that keeps failing: said once, the mail not claimed again by the same worker',
     { timeout: 60_000 },
     async () => {
       const queue = new FileMailQueue(join(dir, 'renewal.json'));
       const to = 'renewal@slow.test';
+      const later = 'later@slow.test';
       let renewals = 0;
       let renewedThrice!: () => void;
       const thrice = new Promise<void>((resolve) => (renewedThrice = resolve));
       let sendStarted = false;
-      let claimedAgain!: () => void;
-      const reclaimed = new Promise<void>((resolve) => (claimedAgain = resolve));
-      const failing = Object.create(queue) as MailOutboxStore;
-      failing.renewLease = async () => {
-        if (++renewals === 3) renewedThrice();
-        throw new Error('database unreachable');
-      };
-      failing.claimDue = async (...args) => {
-        const mails = await queue.claimDue(...args);
-        if (sendStarted && mails.some((mail) => mail.message.to === to)) claimedAgain();
-        return mails;
-      };
+      const claimedWhileSending: string[] = [];
+      const failing = overriding(queue, {
+        renewLease: async () => {
+          if (++renewals === 3) renewedThrice();
+          throw new Error('database unreachable');
+        },
+        claimDue: async (...args) => {
+          const mails = await queue.claimDue(...args);
+          if (sendStarted) claimedWhileSending.push(...mails.map((mail) => mail.message.to));
+          return mails;
+        },
+      });
       const logger = recordingLogger();
       const worker = new MailWorker(failing, smtp(sink.port), logger, { leaseMs: 300 });
       const held = sink.holdNextReply();
@@ -98,18 +113,77 @@ describe('MailWorker with a slow send', () => {
         await worker.enqueue(message(to));
         await held.received;
         sendStarted = true;
-        // A renewal a third of a lease after another, each refused by the store.
+        // A renewal a third of a lease after another, each refused by the store: the lease has ended.
         await thrice;
-        // The lease (never renewed) has ended: the worker's next pass claims the mail being sent.
-        await reclaimed;
+        // A pass after the lease's end (woken by a new mail) claims the new mail, not the one being sent.
+        await worker.enqueue(message(later));
+        await sink.waitForMail((mail) => mail.to === later, 30_000);
+        assert.deepEqual(claimedWhileSending, [later]);
         held.release();
         await worker.idle();
         assert.equal(sink.mails.filter((mail) => mail.to === to).length, 1, 'sent once');
         assert.equal(await queue.depth(), 0, 'recorded as sent');
-        assert.deepEqual(logger.lines, [
-          `restauth: could not renew the lease on the mail to ${to} being sent (database unreachable); retrying`,
-        ]);
+        // The later mail's own renewals may fail too, each said once; none is called lost.
+        assert.deepEqual(
+          logger.lines.filter((line) => !line.includes(later)),
+          [
+            `restauth: could not renew the lease on the mail to ${to} being sent (database unreachable); retrying`,
+          ],
+        );
       } finally {
+        held.release();
+        await worker.stop();
+      }
+    },
+  );
+
+  it(
+    'keeps its lease across a clock jump forward when a pass comes before the renewal',
+    { timeout: 60_000 },
+    async () => {
+      const queue = new FileMailQueue(join(dir, 'jump.json'));
+      const to = 'jump@slow.test';
+      const later = 'after-jump@slow.test';
+      let now = Date.now();
+      // The first renewal waits at a gate, as one behind a busy store, until a pass has run after the jump.
+      let renewalStarted!: () => void;
+      const started = new Promise<void>((resolve) => (renewalStarted = resolve));
+      let openGate!: () => void;
+      const gate = new Promise<void>((resolve) => (openGate = resolve));
+      const renewed: boolean[] = [];
+      const gated = overriding(queue, {
+        renewLease: async (id, leasedUntil, until) => {
+          if (renewed.length === 0) {
+            renewalStarted();
+            await gate;
+          }
+          const result = await queue.renewLease(id, leasedUntil, until);
+          renewed.push(result);
+          return result;
+        },
+      });
+      const logger = recordingLogger();
+      const worker = new MailWorker(gated, smtp(sink.port), logger, { leaseMs: 600, clock: () => now });
+      const held = sink.holdNextReply();
+      worker.start();
+      try {
+        await worker.enqueue(message(to));
+        await held.received;
+        await started;
+        // The clock jumps past the lease: the mail being sent is due by the stored time.
+        now += 10 * 600;
+        // A pass now (woken by a new mail) must not claim it: that would move the lease under the renewal.
+        await worker.enqueue(message(later));
+        await sink.waitForMail((mail) => mail.to === later, 30_000);
+        openGate();
+        held.release();
+        await worker.idle();
+        assert.equal(renewed[0], true, 'the renewal found its lease');
+        assert.equal(sink.mails.filter((mail) => mail.to === to).length, 1, 'sent once');
+        assert.equal(await queue.depth(), 0, 'recorded as sent');
+        assert.deepEqual(logger.lines, []);
+      } finally {
+        openGate();
         held.release();
         await worker.stop();
       }

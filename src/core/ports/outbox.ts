@@ -66,9 +66,17 @@ export interface MailOutboxStore {
    * each leased until `now + leaseMs` (its nextAttemptAt moves there). A mail
    * dated further ahead than `now + aheadMs` (no lease or retry is that long)
    * was dated before the clock went back: it is due too, where it would wait
-   * the whole jump.
+   * the whole jump. The mails `excluding` names (the ones this worker is
+   * sending) are never claimed: a claim would move the lease their renewals
+   * hold, so the next renewal would find the lease gone and stop.
    */
-  claimDue(now: number, limit: number, leaseMs: number, aheadMs?: number): Promise<OutboxMail[]>;
+  claimDue(
+    now: number,
+    limit: number,
+    leaseMs: number,
+    aheadMs?: number,
+    excluding?: readonly string[],
+  ): Promise<OutboxMail[]>;
   /**
    * Moves a claimed mail's lease end from `leasedUntil` (what the claim or the
    * last renewal set) to `until`, only if it is still `leasedUntil`: the lease
@@ -84,8 +92,11 @@ export interface MailOutboxStore {
    * for inspection.
    */
   markFailed(id: string, error: string, nextAttemptAt: number | null): Promise<void>;
-  /** The earliest nextAttemptAt of a live mail (leased ones included), or null when none waits. */
-  nextDueAt(): Promise<number | null>;
+  /**
+   * The earliest nextAttemptAt of a live mail (leased ones included, but not those `excluding` names:
+   * claimDue would not return them), or null when none waits.
+   */
+  nextDueAt(excluding?: readonly string[]): Promise<number | null>;
   /** How many live mails wait to be sent (leased ones included, dead ones not): the queue depth metric. */
   depth(): Promise<number>;
   /** Calls `listener` each time this process has queued mails (enqueue, or the store with a token). */

@@ -205,11 +205,19 @@ export class FileMailQueue implements MailOutboxStore {
     });
   }
 
-  claimDue(now: number, limit: number, leaseMs: number, aheadMs = Infinity): Promise<OutboxMail[]> {
+  claimDue(
+    now: number,
+    limit: number,
+    leaseMs: number,
+    aheadMs = Infinity,
+    excluding: readonly string[] = [],
+  ): Promise<OutboxMail[]> {
     return this.serialized((mails) => {
       const isDue = (at: number) => at <= now || at > now + aheadMs;
       const due = mails
-        .filter((mail) => !mail.dead && !mail.heldFor && isDue(mail.nextAttemptAt))
+        .filter(
+          (mail) => !mail.dead && !mail.heldFor && isDue(mail.nextAttemptAt) && !excluding.includes(mail.id),
+        )
         .sort((a, b) => a.nextAttemptAt - b.nextAttemptAt)
         .slice(0, limit);
       for (const mail of due) mail.nextAttemptAt = now + leaseMs;
@@ -262,9 +270,11 @@ export class FileMailQueue implements MailOutboxStore {
     }));
   }
 
-  nextDueAt(): Promise<number | null> {
+  nextDueAt(excluding: readonly string[] = []): Promise<number | null> {
     return this.serialized((mails) => {
-      const live = mails.filter((mail) => !mail.dead && !mail.heldFor).map((mail) => mail.nextAttemptAt);
+      const live = mails
+        .filter((mail) => !mail.dead && !mail.heldFor && !excluding.includes(mail.id))
+        .map((mail) => mail.nextAttemptAt);
       return { result: live.length === 0 ? null : Math.min(...live), changed: false };
     });
   }

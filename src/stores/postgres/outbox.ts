@@ -64,12 +64,18 @@ export class PostgresMailQueue implements MailOutboxStore {
     return toMail(rows[0]!);
   }
 
-  async claimDue(now: number, limit: number, leaseMs: number, aheadMs = Infinity): Promise<OutboxMail[]> {
+  async claimDue(
+    now: number,
+    limit: number,
+    leaseMs: number,
+    aheadMs = Infinity,
+    excluding: readonly string[] = [],
+  ): Promise<OutboxMail[]> {
     // $4 NULL (no bound) makes the second test NULL: only what is due by now.
     const { rows } = await this.pool.query<Row>(
       `UPDATE ${this.table} SET next_attempt_at = $3
        WHERE id IN (
-         SELECT id FROM ${this.table} WHERE next_attempt_at <= $1 OR next_attempt_at > $4
+         SELECT id FROM ${this.table} WHERE (next_attempt_at <= $1 OR next_attempt_at > $4) AND id <> ALL($5::uuid[])
          ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED)
        RETURNING ${COLUMNS}`,
       [
@@ -77,6 +83,7 @@ export class PostgresMailQueue implements MailOutboxStore {
         limit,
         new Date(now + leaseMs),
         Number.isFinite(aheadMs) ? new Date(now + aheadMs) : null,
+        excluding,
       ],
     );
     return rows.map(toMail);
@@ -118,9 +125,10 @@ export class PostgresMailQueue implements MailOutboxStore {
     this.events.emit('queued');
   }
 
-  async nextDueAt(): Promise<number | null> {
+  async nextDueAt(excluding: readonly string[] = []): Promise<number | null> {
     const { rows } = await this.pool.query<{ due: Date | null }>(
-      `SELECT min(next_attempt_at) AS due FROM ${this.table}`,
+      `SELECT min(next_attempt_at) AS due FROM ${this.table} WHERE id <> ALL($1::uuid[])`,
+      [excluding],
     );
     return rows[0]?.due ? rows[0].due.getTime() : null;
   }

@@ -110,6 +110,19 @@ export function runOutboxContract(name: string, makeSubject: () => Promise<Outbo
       );
     });
 
+    it('neither claims nor counts as next due the mails it is told to leave (the ones being sent)', async () => {
+      const sending = await backend.outbox.enqueue(mail('sending@example.com'), 100);
+      const waiting = await backend.outbox.enqueue(mail('waiting@example.com'), 200);
+      assert.equal(await backend.outbox.nextDueAt([sending.id]), 200);
+      const claimed = await backend.outbox.claimDue(1000, 10, LEASE, Infinity, [sending.id]);
+      assert.deepEqual(
+        claimed.map((m) => m.id),
+        [waiting.id],
+      );
+      assert.equal(await backend.outbox.nextDueAt([sending.id]), 1000 + LEASE, "the other's lease");
+      assert.equal(await backend.outbox.nextDueAt(), 100, 'left unclaimed, still due');
+    });
+
     it('forgets a sent mail, counts a failure, and never claims a dead mail again', async () => {
       const sent = await backend.outbox.enqueue(mail('sent@example.com'), 100);
       const failing = await backend.outbox.enqueue(mail('failing@example.com'), 100);
