@@ -1,6 +1,7 @@
 import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, extname } from 'node:path';
 import type { AuditEvent, AuditPage } from '../../core/ports/store.js';
+import { AuditIndex, type IndexedLine } from './audit-index.js';
 import { writeFileAtomically } from '../../lib/atomic-write.js';
 import { isPlainObject } from '../../lib/is-plain-object.js';
 import { syncFolder } from '../../lib/sync-folder.js';
@@ -57,8 +58,9 @@ interface AuditLine extends Omit<AuditEvent, 'at'> {
  *   after a crash appends none dated before it.
  * - A line that is not a whole event (a crash in the middle of an append) is
  *   skipped when reading, and the next append starts on a line of its own.
- * - Listing reads the whole file: it is an admin action, and the retention
- *   prune keeps the file bounded.
+ * - Listing reads only its page's lines, found by an index of the file's
+ *   lines (AuditIndex) built at the first listing, in chunks that let other
+ *   requests run, and brought up to date by reading what was appended since.
  * - A sign-in's event is made durable by credentials.json's journal, in the
  *   session's own commit (see CredentialsJournal): it is handed here after
  *   that commit (`journaled`) and written within a second, several in one
@@ -77,6 +79,8 @@ export class AuditFile {
   /** Lines of events already durable in the credentials journal, not yet written here (see `journaled`). */
   private unwritten: string[] = [];
   private unwrittenTimer: NodeJS.Timeout | null = null;
+  /** Where each event's line is, so that a page of the list reads only its own lines. */
+  private readonly index: AuditIndex;
 
   /** Why the last prune failed; null once one succeeds (see AUDIT_GROWTH_WHILE_PRUNES_FAIL). */
   private pruneFailure: unknown = null;
@@ -90,7 +94,12 @@ export class AuditFile {
     readonly path: string,
     private readonly onAppend: (events: number) => void = () => {},
     private readonly capFloorBytes: number = AUDIT_CAP_FLOOR_BYTES,
-  ) {}
+  ) {
+    this.index = new AuditIndex(path, (line) => {
+      const event = parseLine(line);
+      return event === null ? null : { at: event.at.getTime(), userId: event.userId };
+    });
+  }
 
   /** Whether the last prune failed (retention not applied): what the metrics report. */
   get pruneFailing(): boolean {
@@ -113,16 +122,47 @@ export class AuditFile {
 
   async list(options: { page: number; perPage: number; userId?: string }): Promise<AuditPage> {
     const { userId } = options;
-    // In the chain: no write is under way, so each event is either in the file or still unwritten.
-    const events = await this.serialized(async () => [
-      ...(await this.readEvents()),
-      ...parseLines(this.unwritten),
-    ]);
-    const matching = events.filter((event) => userId === undefined || event.userId === userId);
-    // Newest first; events of the same instant stay in insertion order (the sort is stable).
-    matching.sort((a, b) => b.at.getTime() - a.at.getTime());
+    const matches = (line: { userId: string | null }) => userId === undefined || line.userId === userId;
     const start = (Math.max(options.page, 1) - 1) * options.perPage;
-    return { events: matching.slice(start, start + options.perPage), total: matching.length };
+    const end = start + options.perPage;
+    // In the chain: no write is under way, so each event is either in the file or still unwritten.
+    return this.serialized(async () => {
+      const { newestFirst, unterminated } = await this.index.current();
+      // Events not in the index (an unterminated last line, the unwritten ones), inserted after it.
+      const later = parseLines(unterminated === null ? this.unwritten : [unterminated, ...this.unwritten])
+        .filter(matches)
+        .sort((a, b) => b.at.getTime() - a.at.getTime());
+      // Newest first; events of the same instant in insertion order: the file's before the later ones.
+      const page: (IndexedLine | AuditEvent)[] = [];
+      let total = 0;
+      let next = 0;
+      for (const line of newestFirst) {
+        if (!matches(line)) continue;
+        while (next < later.length && later[next]!.at.getTime() > line.at) {
+          if (total >= start && total < end) page.push(later[next]!);
+          total++;
+          next++;
+        }
+        if (total >= start && total < end) page.push(line);
+        total++;
+      }
+      for (; next < later.length; next++) {
+        if (total >= start && total < end) page.push(later[next]!);
+        total++;
+      }
+      const indexed = page.filter((entry): entry is IndexedLine => !(entry.at instanceof Date));
+      const texts = await this.index.read(indexed);
+      const read = new Map(indexed.map((line, i) => [line, texts[i]!]));
+      const events: AuditEvent[] = [];
+      for (const entry of page) {
+        if (entry.at instanceof Date) events.push(entry as AuditEvent);
+        else {
+          const event = parseLine(read.get(entry as IndexedLine)!);
+          if (event !== null) events.push(event);
+        }
+      }
+      return { events, total };
+    });
   }
 
   /**
@@ -156,6 +196,8 @@ export class AuditFile {
       // Runs hourly: with nothing to remove, the file is left as it is rather than copied.
       if (pruned === 0 && damaged === 0) return this.pruned(0);
       await this.closeHandle();
+      // The file is replaced (or, on failure, may be): the index is rebuilt at the next listing.
+      this.index.reset();
       try {
         await writeFileAtomically(
           this.path,
@@ -324,11 +366,6 @@ export class AuditFile {
     const handle = this.handle;
     this.handle = null;
     await handle?.close();
-  }
-
-  private async readEvents(): Promise<AuditEvent[]> {
-    const text = await readFile(this.path, 'utf8').catch(ifMissing(''));
-    return parseLines(text.split('\n'));
   }
 }
 
