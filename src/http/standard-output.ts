@@ -1,3 +1,4 @@
+import { writeSync } from 'node:fs';
 import sonicBoom from 'sonic-boom';
 import { hasReader, isReaderGone, outputClosed } from '../lib/closed-outputs.js';
 
@@ -14,6 +15,29 @@ export interface StandardOutputOptions {
   periodicFlush?: number;
 }
 
+/** Bytes of lines held for a reader that stopped reading (its pipe full) before later lines are dropped. */
+export const HELD_BYTES_BOUND = 4 * 1024 * 1024;
+
+const FULL_NOTICE =
+  'restauth: standard output is full (its reader is not reading): its lines are held, and beyond 4 MB dropped, until it reads\n';
+
+let saidFull = false;
+let droppedLines = 0;
+
+/** Log lines dropped since the start because standard output's reader stopped reading. */
+export function droppedStandardOutputLines(): number {
+  return droppedLines;
+}
+
+function saidOnStandardError(notice: string): void {
+  if (!hasReader(2)) return;
+  try {
+    writeSync(2, notice);
+  } catch {
+    // Standard error full or gone too: the notice is let go rather than waited for.
+  }
+}
+
 /**
  * Standard output as the destination of log lines: sonic-boom writing synchronously to descriptor 1, so a
  * line is out before the process may exit. Its reader gone (EPIPE: `restauth | head -1`, a log collector
@@ -24,8 +48,27 @@ export interface StandardOutputOptions {
  * held; sonic-boom 5's flushSync throws instead.
  */
 export function standardOutput(options: StandardOutputOptions = {}): StandardOutputStream {
-  const stream = new SonicBoom({ fd: 1, sync: true, ...options });
+  const stream = new SonicBoom({
+    fd: 1,
+    sync: true,
+    ...options,
+    // A reader alive but not reading (a stalled log collector, `restauth | less` paused) fills the pipe:
+    // a write then fails with EAGAIN, which sonic-boom by default retried in a sleeping loop, blocking
+    // the event loop (no request answered, no SIGTERM handled) for as long as the reader stalled. Not
+    // retried, the write's lines stay held (a part-written line is finished first, so no line is ever
+    // cut by another) and are tried again with the next line or flush, once the reader drains.
+    retryEAGAIN: () => false,
+    // What a full pipe may hold in memory: later lines are dropped (and counted) until it drains.
+    maxLength: HELD_BYTES_BOUND,
+  });
+  stream.on('drop', () => (droppedLines += 1));
   stream.on('error', (error: NodeJS.ErrnoException) => {
+    // A full pipe: the lines stay held (see retryEAGAIN above).
+    if (error.code === 'EAGAIN') {
+      if (!saidFull) saidOnStandardError(FULL_NOTICE);
+      saidFull = true;
+      return;
+    }
     // What pino's own destination does with any other error: it ends the process.
     if (!isReaderGone(error)) throw error;
     outputClosed(1, error);
@@ -40,7 +83,8 @@ export function flushAtExit(stream: StandardOutputStream): void {
   try {
     stream.flushSync();
   } catch (error) {
-    // Nothing is left to do with the lines at exit; a reader gone is still recorded.
+    // Nothing is left to do with the lines at exit (a full pipe's EAGAIN is not waited for, so the exit
+    // flush is bounded); a reader gone is still recorded.
     if (isReaderGone(error)) outputClosed(1, error as NodeJS.ErrnoException);
   }
 }
