@@ -37,6 +37,8 @@ export class AuditIndex {
   private indexedBytes = 0;
   /** The file indexed (a prune renames another file in its place). */
   private ino: number | null = null;
+  /** One copy of each user id: a user's many events share it rather than each holding its own. */
+  private userIds = new Map<string, string>();
 
   constructor(
     readonly path: string,
@@ -50,6 +52,7 @@ export class AuditIndex {
     this.sorted = [];
     this.indexedBytes = 0;
     this.ino = null;
+    this.userIds = new Map();
   }
 
   /** The index brought up to date with the file. The caller keeps appends and prunes out meanwhile. */
@@ -116,7 +119,7 @@ export class AuditIndex {
             offset: this.indexedBytes + start,
             length: end - start,
             at: event.at,
-            userId: event.userId,
+            userId: event.userId === null ? null : this.userIdCopy(event.userId),
           });
         }
         start = end + 1;
@@ -124,6 +127,13 @@ export class AuditIndex {
       this.indexedBytes += lastNewline + 1;
     }
     return null;
+  }
+
+  private userIdCopy(userId: string): string {
+    const kept = this.userIds.get(userId);
+    if (kept !== undefined) return kept;
+    this.userIds.set(userId, userId);
+    return userId;
   }
 
   /** Puts the lines indexed from `from` on into `sorted`. */
