@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { within, type ChildExit } from '../support/child-waits.js';
+import { HELD_BYTES_BOUND } from '../../src/http/standard-output.js';
+import { exitOf, killedAfterTests, untilOutput, within, type ChildExit } from '../support/child-waits.js';
 import { servedAfterInit } from '../support/process.js';
 
 /**
@@ -15,6 +18,8 @@ import { servedAfterInit } from '../support/process.js';
 const BOUND_MS = 60_000;
 /** Requests whose lines (some hundred bytes each) fill a 64 KB pipe many times over. */
 const REQUESTS = 2_000;
+/** Numbered log lines of ~110 bytes: 6 MB, above the bound of what is held. */
+const LINES = 60_000;
 const FULL = /restauth: standard output is full \(its reader is not reading\)/gu;
 
 describe('standard output full under a running server (the real CLI, file store)', () => {
@@ -54,6 +59,76 @@ describe('standard output full under a running server (the real CLI, file store)
       // Read now: what the pipe held, and the notice said once on standard error (still read).
       server.child.stdout!.resume();
       assert.equal(server.output().match(FULL)?.length, 1, server.output());
+    },
+  );
+});
+
+describe('log lines to a full standard output (its writer alone)', () => {
+  const modules = join(import.meta.dirname, '../../src');
+
+  it(
+    'are held up to the bound, later ones dropped and counted, and written out whole and in order once read',
+    { timeout: 300_000 },
+    async () => {
+      // 6 MB of numbered lines into a pipe the test does not read; then, once told, one last line and a
+      // flush every 10 ms till the reader has it all. The CLI's start (keepRunningWhenOutputsClose) is done
+      // first, as in main.ts: it is what opens standard output as a non-blocking pipe.
+      const script = `import { keepRunningWhenOutputsClose } from ${JSON.stringify(join(modules, 'lib/closed-outputs.ts'))};
+      import { droppedStandardOutputLines, standardOutput } from ${JSON.stringify(join(modules, 'http/standard-output.ts'))};
+      keepRunningWhenOutputsClose();
+      const out = standardOutput({ periodicFlush: 10 });
+      const line = (i) => JSON.stringify({ i, pad: 'x'.repeat(90) }) + '\\n';
+      for (let i = 0; i < ${LINES}; i += 1) out.write(line(i));
+      process.stderr.write('dropped ' + droppedStandardOutputLines() + '\\n');
+      process.stdin.once('data', () => out.write(line(${LINES})));
+      process.stdin.once('end', () => process.exit(0));`;
+      const child = spawn(
+        process.execPath,
+        ['--import', import.meta.resolve('tsx'), '--input-type=module', '-e', script],
+        {
+          stdio: ['pipe', 'pipe', 'pipe'],
+        },
+      );
+      killedAfterTests(child);
+      const exited = exitOf(child);
+      let stdout = '';
+      let stderr = '';
+      child.stdout.pause();
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      await within(
+        untilOutput(child, () => stderr, /dropped \d+\n/u),
+        BOUND_MS,
+        () => `the lines written:\n${stderr}`,
+      );
+      const dropped = Number(/dropped (\d+)/u.exec(stderr)![1]);
+      assert.ok(dropped > 0, stderr);
+      assert.equal(stderr.match(FULL)?.length, 1, stderr);
+
+      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+      child.stdout.resume();
+      child.stdin.write('go\n');
+      await within(
+        untilOutput(child, () => stdout, new RegExp(`"i":${LINES},`, 'u')),
+        BOUND_MS,
+        () => 'the last line',
+      );
+      child.stdin.end();
+      assert.deepEqual(await within(exited, BOUND_MS, () => `exit:\n${stderr}`), { code: 0, signal: null });
+
+      // Each line whole (none cut by another) and in order: the first ones, up to the bound, then the last.
+      const numbers = stdout
+        .trimEnd()
+        .split('\n')
+        .map((text) => (JSON.parse(text) as { i: number }).i);
+      const held = numbers.slice(0, -1);
+      assert.deepEqual(
+        held,
+        held.map((_, index) => index),
+      );
+      assert.equal(numbers.at(-1), LINES);
+      assert.equal(held.length + dropped, LINES);
+      // What the pipe took plus what was held: at most the bound beyond a pipe's 64 KB (a line is ~110 bytes).
+      assert.ok(held.length * 110 <= HELD_BYTES_BOUND + 1024 * 1024, `${held.length} lines held`);
     },
   );
 });
