@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { droppedStandardOutputLines } from '../http/standard-output.js';
 import type { AuthEvents, OAuthCallbackRefusal, SignInMethod } from '../core/ports/events.js';
 import type { MailOutboxStore } from '../core/ports/outbox.js';
 import type { Store } from '../core/ports/store.js';
@@ -81,6 +82,16 @@ export class Metrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+    new Counter({
+      name: 'restauth_log_lines_dropped_total',
+      help: 'Log lines dropped because standard output was full (its reader not reading) with 4 MB held',
+      registers: [this.registry],
+      collect() {
+        // Counted where they are dropped (one count per process); the counter shows it (it only grows).
+        this.reset();
+        this.inc(droppedStandardOutputLines());
+      },
+    });
   }
 
   /** What core reports (sign-ins, refresh-token reuse, rate-limit refusals), counted. */

@@ -75,11 +75,14 @@ describe('log lines to a full standard output (its writer alone)', () => {
       // first, as in main.ts: it is what opens standard output as a non-blocking pipe.
       const script = `import { keepRunningWhenOutputsClose } from ${JSON.stringify(join(modules, 'lib/closed-outputs.ts'))};
       import { droppedStandardOutputLines, standardOutput } from ${JSON.stringify(join(modules, 'http/standard-output.ts'))};
+      import { Metrics } from ${JSON.stringify(join(modules, 'metrics/metrics.ts'))};
       keepRunningWhenOutputsClose();
       const out = standardOutput({ periodicFlush: 10 });
       const line = (i) => JSON.stringify({ i, pad: 'x'.repeat(90) }) + '\\n';
       for (let i = 0; i < ${LINES}; i += 1) out.write(line(i));
       process.stderr.write('dropped ' + droppedStandardOutputLines() + '\\n');
+      const { body } = await new Metrics().scrape();
+      process.stderr.write(/^restauth_log_lines_dropped_total .*$/mu.exec(body)[0] + '\\n');
       process.stdin.once('data', () => out.write(line(${LINES})));
       process.stdin.once('end', () => process.exit(0));`;
       const child = spawn(
@@ -103,14 +106,27 @@ describe('log lines to a full standard output (its writer alone)', () => {
       const dropped = Number(/dropped (\d+)/u.exec(stderr)![1]);
       assert.ok(dropped > 0, stderr);
       assert.equal(stderr.match(FULL)?.length, 1, stderr);
+      await within(
+        untilOutput(child, () => stderr, /restauth_log_lines_dropped_total/u),
+        BOUND_MS,
+        () => stderr,
+      );
+      assert.match(stderr, new RegExp(`^restauth_log_lines_dropped_total ${dropped}$`, 'mu'));
 
       child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
       child.stdout.resume();
+      // The held lines come out with the periodic flush; the last line is sent once they are all out, as
+      // while some are held a line beyond the bound would be dropped.
+      await within(
+        untilOutput(child, () => stdout, new RegExp(`"i":${LINES - dropped - 1},`, 'u')),
+        BOUND_MS,
+        () => `the held lines:\n${stderr}\n${stdout.slice(-300)}`,
+      );
       child.stdin.write('go\n');
       await within(
         untilOutput(child, () => stdout, new RegExp(`"i":${LINES},`, 'u')),
         BOUND_MS,
-        () => 'the last line',
+        () => `the last line:\n${stderr}\n${stdout.slice(-300)}`,
       );
       child.stdin.end();
       assert.deepEqual(await within(exited, BOUND_MS, () => `exit:\n${stderr}`), { code: 0, signal: null });
