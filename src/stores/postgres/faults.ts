@@ -129,14 +129,31 @@ export function isPrivilegeRefused(error: unknown): boolean {
 }
 
 /**
- * A connection fault, a refused login, a refused privilege, a statement timeout, a refused write or a
- * resource shortage becomes the 503;
+ * 42P01 (undefined_table), 42703 (undefined_column), 42883 (undefined_function) on one of restauth's
+ * own statements: part of the schema its migrations made is gone or renamed (a DBA's DROP TABLE or
+ * ALTER TABLE ... DROP COLUMN, another tool's migration) under a running server. restauth writes no
+ * user SQL, so no request can cause these: every request needing that part fails alike until it is
+ * restored, an outage (503), not a bug of the request (500). A PL/pgSQL RAISE of them keeps its
+ * meaning, as for isLoginRefused.
+ */
+export function isSchemaMissing(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const { code, routine } = error as { code?: unknown; routine?: unknown };
+  return typeof code === 'string' && SCHEMA_MISSING_CODES.has(code) && routine !== 'exec_stmt_raise';
+}
+
+const SCHEMA_MISSING_CODES = new Set(['42P01', '42703', '42883']);
+
+/**
+ * A connection fault, a refused login, a refused privilege, a missing part of the schema, a
+ * statement timeout, a refused write or a resource shortage becomes the 503;
  * any other error is returned unchanged.
  */
 export function asStoreError(error: unknown): unknown {
   return isConnectionFault(error) ||
     isLoginRefused(error) ||
     isPrivilegeRefused(error) ||
+    isSchemaMissing(error) ||
     isStatementTimeout(error) ||
     isWriteRefused(error) ||
     isResourceShortage(error)
@@ -166,7 +183,10 @@ export interface OutageLogger {
 }
 
 /** The refusals a connection that succeeds does not end, each warned of at most once a minute. */
-type RefusalKind = 'write refused' | 'short of resources' | 'privilege refused';
+type RefusalKind = 'write refused' | 'short of resources' | 'privilege refused' | 'schema missing';
+
+/** How long /ready names a missing part of the schema after a statement last met it (schemaMissing). */
+export const SCHEMA_FAULT_SHOWN_MS = 60_000;
 
 /**
  * Logs a database outage once: its first fault with the cause, then, when a
@@ -180,6 +200,8 @@ export class OutageMonitor {
   private readonly lastWarned = new Map<RefusalKind, number>();
   /** Whether an idle connection ended by idle_session_timeout was logged (see idleSessionEnded). */
   private toldIdleSessionTimeout = false;
+  /** The last missing part of the schema a statement met, and when (see schemaMissing). */
+  private lastSchemaFault: { message: string; at: number } | null = null;
   /** Errors of connections already logged (see connectionError). */
   private readonly reported = new WeakSet<object>();
 
@@ -200,6 +222,7 @@ export class OutageMonitor {
     if (isWriteRefused(error)) return this.writeRefused(error);
     if (isResourceShortage(error)) return this.shortOfResources(error);
     if (isPrivilegeRefused(error)) return this.privilegeRefused(error);
+    if (isSchemaMissing(error)) return this.schemaMissing(error);
     if (this.since !== null || !(isConnectionFault(error) || isLoginRefused(error))) return;
     this.since = this.clock();
     this.logger.warn(
@@ -240,6 +263,34 @@ export class OutageMonitor {
       `restauth: PostgreSQL ${this.database} refuses restauth's role a privilege it needs (${(error as Error).message}); the requests it refuses answer 503 until it is granted again`,
       error,
     );
+  }
+
+  /**
+   * A statement that met a missing table, column or function: as a refused privilege, connections
+   * succeed meanwhile, so it is logged at most once a minute. Restarting restauth does not mend it:
+   * its migrations are recorded as applied and are not run again, so the part is to be restored.
+   */
+  private schemaMissing(error: unknown): void {
+    const message = (error as Error).message;
+    this.lastSchemaFault = { message, at: this.clock() };
+    this.warnAtMostEveryMinute(
+      'schema missing',
+      `restauth: PostgreSQL ${this.database} lacks part of restauth's schema (${message}): dropped, renamed or ` +
+        'altered under it; the requests needing it answer 503 until it is restored (rename it back, or restore ' +
+        'it from a backup: restarting restauth does not remake it, its migrations are recorded as applied)',
+      error,
+    );
+  }
+
+  /**
+   * The missing part of the schema a statement met in the last minute, for /ready; null when none did.
+   * A statement that no longer meets it stops renewing it, so /ready is ready again a minute after
+   * the part is restored.
+   */
+  get schemaFault(): string | null {
+    const last = this.lastSchemaFault;
+    if (last === null || Math.abs(this.clock() - last.at) >= SCHEMA_FAULT_SHOWN_MS) return null;
+    return last.message;
   }
 
   private warnAtMostEveryMinute(kind: RefusalKind, message: string, error: unknown): void {

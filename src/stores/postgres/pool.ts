@@ -7,6 +7,7 @@ import {
   isIdleSessionTimeout,
   isPrivilegeRefused,
   isResourceShortage,
+  isSchemaMissing,
   isWriteRefused,
   OutageMonitor,
   type OutageLogger,
@@ -75,6 +76,7 @@ export function createPool(config: PoolConfig, logger: OutageLogger): pg.Pool {
     max: config.poolMax,
     ...poolBounds(config),
   });
+  monitors.set(pool, monitor);
   pool.on('error', (error) => monitor.connectionError(error));
   pool.on('connect', (client) => {
     client.on('error', (error) => monitor.connectionError(error));
@@ -111,6 +113,17 @@ export function createPool(config: PoolConfig, logger: OutageLogger): pg.Pool {
   return pool;
 }
 
+/** The outage monitor of each pool createPool made, for readiness (schemaFaultOf). */
+const monitors = new WeakMap<pg.Pool, OutageMonitor>();
+
+/**
+ * The missing table, column or function a statement of `pool` met in the last minute (the driver's
+ * message), or null: /ready names it (readiness.ts), as nothing else tells a load balancer.
+ */
+export function schemaFaultOf(pool: pg.Pool): string | null {
+  return monitors.get(pool)?.schemaFault ?? null;
+}
+
 /**
  * Runs `work` on one connection of the pool and releases it. A connection
  * that broke meanwhile (its 'error' event, or a connection fault from a
@@ -133,7 +146,7 @@ export async function withClient<T>(pool: pg.Pool, work: (client: pg.PoolClient)
       // again; a backend that ran out of memory is best replaced too. Released with the error, it is
       // also reported (the pool's 'release' event), at most once a minute.
       broken ??= error as Error;
-    } else if (isPrivilegeRefused(error)) {
+    } else if (isPrivilegeRefused(error) || isSchemaMissing(error)) {
       // A privilege revoked: the connection is fine, but released with the error is how the refusal
       // reaches the outage monitor (at most once a minute); a new connection is cheap beside the 503.
       broken ??= error as Error;

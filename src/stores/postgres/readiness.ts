@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { readinessOf, type Readiness } from '../../core/ports/readiness.js';
 import { bookkeepingTable } from './bookkeeping.js';
 import { isPrivilegeRefused, isStoreUnavailable } from './faults.js';
+import { schemaFaultOf } from './pool.js';
 import { migrations, quotedNames, restauthSchemaName, type SchemaNames } from './migrations.js';
 
 /**
@@ -21,6 +22,9 @@ export async function postgresReadiness(pool: pg.Pool, names: SchemaNames): Prom
       const missing = await missingPrivileges(pool, names);
       if (missing.length > 0) database = `missing privilege: ${missing.join(', ')}`;
     }
+    // A table, column or function of restauth's dropped or altered: only a statement meeting it tells.
+    const schemaFault = schemaFaultOf(pool);
+    if (database === 'ok' && schemaFault !== null) database = `schema changed: ${schemaFault}`;
     // Null: the bookkeeping table is missing, nothing was migrated (`restauth migrate` not run).
     const table = await bookkeepingTable(pool, quotedNames(names));
     if (table !== null) {
@@ -35,9 +39,13 @@ export async function postgresReadiness(pool: pg.Pool, names: SchemaNames): Prom
         database: database === 'ok' ? 'missing privilege' : database,
         migrations: 'unknown',
       });
-    if (isStoreUnavailable(error)) return readinessOf({ database: 'unreachable', migrations: 'unknown' });
-    // 42P01: migration 16 moved the table between the two queries; the next check finds it.
-    if ((error as { code?: string }).code !== '42P01') throw error;
+    // 42P01: migration 16 moved the table between the two queries; the next check finds it. The pool
+    // answers it as the 503 (faults.ts, isSchemaMissing), keeping the driver's error as its cause.
+    const cause = (error as { cause?: unknown }).cause ?? error;
+    if ((cause as { code?: string }).code !== '42P01') {
+      if (isStoreUnavailable(error)) return readinessOf({ database: 'unreachable', migrations: 'unknown' });
+      throw error;
+    }
   }
   const pending = known.filter((version) => !applied.has(version));
   return readinessOf({

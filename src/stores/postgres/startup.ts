@@ -1,5 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isLoginRefused, isStoreUnavailable, isWriteRefused, type OutageLogger } from './faults.js';
+import {
+  isLoginRefused,
+  isSchemaMissing,
+  isStoreUnavailable,
+  isWriteRefused,
+  type OutageLogger,
+} from './faults.js';
 
 /** The database did not answer within the start-up timeout: the server does not start. */
 export class DatabaseUnreachableError extends Error {
@@ -44,9 +50,10 @@ export async function waitForDatabase<T>(
       return result;
     } catch (error) {
       if (!isStoreUnavailable(error)) throw error;
-      // A refused login is a 503 under a running server (faults.ts), but at a start a wrong setting.
+      // A refused login, or a part of the schema missing, is a 503 under a running server (faults.ts),
+      // but at a start a wrong setting or a broken database that waiting does not mend.
       const cause = (error as { cause?: unknown }).cause ?? error;
-      if (isLoginRefused(cause)) throw cause;
+      if (isLoginRefused(cause) || isSchemaMissing(cause)) throw cause;
       const left = deadline - clock();
       if (left <= 0) {
         // A standby (or a database set read-only) answers, and refuses the migrations' writes: "did not

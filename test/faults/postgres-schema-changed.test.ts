@@ -1,0 +1,139 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it, mock } from 'node:test';
+import pg from 'pg';
+import { asStoreError, isSchemaMissing } from '../../src/stores/postgres/faults.js';
+import { createPool, withClient } from '../../src/stores/postgres/pool.js';
+import { waitForDatabase } from '../../src/stores/postgres/startup.js';
+import { useFaultApp } from '../support/postgres-faults.js';
+import { realServerOnly, testStoreConfig } from '../support/postgres.js';
+import { linesLogger } from '../support/log-lines.js';
+
+/**
+ * A DBA (or another tool's migration) drops or renames one of restauth's tables, or a column it uses,
+ * under a running server (42P01 undefined_table, 42703 undefined_column). Connections still succeed,
+ * so nothing else says so: every request needing it answered 500 while /ready answered 200. It is an
+ * outage until the part is restored: 503 store_unavailable with Retry-After, /ready 503 naming what
+ * is missing, logged at most once a minute, and the same process serves again once it is back. The
+ * fault is made by renaming, which to restauth is the drop, and restored by renaming back.
+ */
+describe(
+  "part of restauth's schema dropped under a running server (42P01, 42703)",
+  // The DBA's connection beside the app's pool stalled the before() hook on PGlite (one session behind
+  // every connection; not looked into further): run on a real server only.
+  { skip: realServerOnly() ?? false },
+  () => {
+    let owner: pg.Client | undefined;
+    // Registered before useFaultApp's hooks, so it runs before that drops the database under it.
+    after(async () => {
+      await owner?.end();
+    });
+    const logged: string[] = [];
+    const t = useFaultApp({ log: linesLogger('warn', logged) });
+    const warned = () => logged.filter((line) => line.includes("lacks part of restauth's schema")).length;
+    /** A connection to the app's database, as its owner, to change the schema under it. */
+    const dba = (): pg.Client => {
+      assert.ok(owner);
+      return owner;
+    };
+    before(async () => {
+      owner = new pg.Client({ connectionString: t.url });
+      await owner.connect();
+    });
+
+    const ready = () => t.app.app.inject({ method: 'GET', url: '/ready' });
+
+    /** Sign-ups answer 503 with Retry-After while `break` holds, then 200 once `mend` undid it. */
+    async function outageWhile(breaks: string, mends: string, emails: string[]): Promise<string> {
+      await dba().query(breaks);
+      let named: string;
+      try {
+        for (const email of emails) {
+          const during = await t.signUp(email);
+          assert.equal(during.statusCode, 503, during.body);
+          assert.ok(during.headers['retry-after']);
+          assert.equal(during.json().error_code, 'store_unavailable');
+        }
+        const answer = await ready();
+        assert.equal(answer.statusCode, 503, answer.body);
+        named = answer.json().checks.database as string;
+      } finally {
+        await dba().query(mends);
+      }
+      const served = await t.signUp(emails[0] ?? 'again@acme.test');
+      assert.equal(served.statusCode, 200, served.body);
+      return named;
+    }
+
+    it('a table renamed away: sign-ups answer 503, /ready names it, one warning, served once back', async () => {
+      assert.equal((await t.signUp('before@acme.test')).statusCode, 200);
+      assert.equal((await ready()).statusCode, 200);
+
+      const named = await outageWhile(
+        'ALTER TABLE auth.users RENAME TO users_away',
+        'ALTER TABLE auth.users_away RENAME TO users',
+        ['table1@acme.test', 'table2@acme.test', 'table3@acme.test'],
+      );
+      assert.match(named, /^schema changed: relation "[a-z.]*users" does not exist$/u);
+      assert.equal(warned(), 1, logged.join('\n'));
+      assert.match(logged.join('\n'), /restarting restauth does not remake it/u);
+
+      // /ready names the fault for a minute after a statement last met it, then is ready again.
+      mock.timers.enable({ apis: ['Date'], now: Date.now() + 61_000 });
+      try {
+        const answer = await ready();
+        assert.equal(answer.statusCode, 200, answer.body);
+      } finally {
+        mock.timers.reset();
+      }
+    });
+
+    it('a column renamed away: sign-ups answer 503 and /ready names it', async () => {
+      const named = await outageWhile(
+        'ALTER TABLE auth.users RENAME COLUMN email TO email_away',
+        'ALTER TABLE auth.users RENAME COLUMN email_away TO email',
+        ['column1@acme.test', 'column2@acme.test'],
+      );
+      assert.match(named, /^schema changed: column .*email.* does not exist$/u);
+    });
+
+    it('a 42P01 raised on purpose by PL/pgSQL is not a missing table; a real one is', async () => {
+      const raised = await dba()
+        .query(`DO $$ BEGIN RAISE undefined_table USING MESSAGE = 'refused on purpose'; END $$`)
+        .catch((error: unknown) => error);
+      assert.equal((raised as { code?: string }).code, '42P01');
+      assert.equal(isSchemaMissing(raised), false);
+      assert.equal(asStoreError(raised), raised);
+
+      const missing = await dba()
+        .query('SELECT 1 FROM auth.no_such_table')
+        .catch((error: unknown) => error);
+      assert.equal((missing as { code?: string }).code, '42P01');
+      assert.equal(isSchemaMissing(missing), true);
+    });
+
+    it('at a start a missing part fails at once, where it is no outage that waiting mends', async () => {
+      const quiet = { info: () => {}, warn: () => {} };
+      const pool = createPool(testStoreConfig(t.url), quiet);
+      // The deadline is past from the second reading on: a start that took the fault for an outage
+      // would give up at once with DatabaseUnreachableError, not the driver's 42703.
+      let readings = 0;
+      try {
+        await assert.rejects(
+          waitForDatabase(
+            () =>
+              withClient(pool, (client) => client.query('SELECT no_such_column FROM pg_catalog.pg_class')),
+            {
+              database: 'test',
+              timeoutSeconds: 60,
+              logger: quiet,
+              clock: () => (readings++ === 0 ? 0 : 1e12),
+            },
+          ),
+          (error: { code?: string }) => error.code === '42703',
+        );
+      } finally {
+        await pool.end();
+      }
+    });
+  },
+);
