@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { spawnSync } from 'node:child_process';
 import pg from 'pg';
-import { createPool } from '../../src/stores/postgres/pool.js';
+import { createPool, inTransaction } from '../../src/stores/postgres/pool.js';
 import { dropDatabase, realServerOnly, testPostgres } from '../support/postgres.js';
 
 /**
@@ -59,6 +60,49 @@ describe(
       const told = lines.filter((line) => line.includes('idle_session_timeout'));
       assert.equal(told.length, 1, lines.join('\n'));
       assert.match(told[0]!, /^info restauth: PostgreSQL .* ends idle connections/u);
+    });
+
+    it("a transaction handed a connection the server ended runs on another, where BEGIN's 57P05 answered 503", async () => {
+      // A pool of one: the connection handed out is the one the server ends.
+      const single = createPool(
+        { url, poolMin: 0, poolMax: 1, connectTimeout: 10, queryTimeout: 10, keepAlive: 0 },
+        { info: () => {}, warn: (line) => lines.push(`warn ${line}`) },
+      );
+      try {
+        const client = await single.connect();
+        const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+        const ended = rows[0]!.pid;
+        client.release();
+        // Blocks this process's event loop until the server has ended that idle session, so its
+        // 57P05 waits unread on the socket and the pool hands the connection out, as when the two
+        // cross on a busy machine. The child polls pg_stat_activity from a connection of its own.
+        const waited = spawnSync(
+          process.execPath,
+          [
+            '-e',
+            `const pg = require('pg');
+             (async () => {
+               const admin = new pg.Client({ connectionString: process.env.URL });
+               await admin.connect();
+               for (;;) {
+                 const { rowCount } = await admin.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [${ended}]);
+                 if (rowCount === 0) break;
+                 await new Promise((resolve) => setTimeout(resolve, 20));
+               }
+               await admin.end();
+             })().catch((error) => { console.error(error); process.exit(1); });`,
+          ],
+          { env: { ...process.env, URL: url }, encoding: 'utf8', timeout: 60_000 },
+        );
+        assert.equal(waited.status, 0, waited.stderr);
+        const ranOn = await inTransaction(single, async (next) => {
+          const answer = await next.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+          return answer.rows[0]!.pid;
+        });
+        assert.notEqual(ranOn, ended);
+      } finally {
+        await single.end();
+      }
     });
   },
 );

@@ -175,7 +175,10 @@ const unfinished = new WeakMap<pg.ClientBase, Error>();
  * to destroy (see `unfinished`).
  */
 export async function transaction<T>(client: pg.ClientBase, work: () => Promise<T>): Promise<T> {
-  await client.query('BEGIN');
+  await client.query('BEGIN').catch((error: unknown) => {
+    if (typeof error === 'object' && error !== null) beginFailures.add(error);
+    throw error;
+  });
   try {
     const result = await work();
     await client.query('COMMIT');
@@ -197,7 +200,25 @@ export async function transaction<T>(client: pg.ClientBase, work: () => Promise<
   }
 }
 
-/** Runs `work` in a transaction on one guarded connection of the pool (see withClient and transaction). */
-export function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  return withClient(pool, (client) => transaction(client, () => work(client)));
+/** Errors a BEGIN met: nothing of its transaction ran, so inTransaction may run it again. */
+const beginFailures = new WeakSet<object>();
+
+/**
+ * Runs `work` in a transaction on one guarded connection of the pool (see withClient and
+ * transaction). A BEGIN that met 57P05 was handed an idle connection the server was ending
+ * (idle_session_timeout): nothing ran, so the transaction is run once more on another connection,
+ * as createPool's query sends a statement again, where it answered 503.
+ */
+export async function inTransaction<T>(
+  pool: pg.Pool,
+  work: (client: pg.PoolClient) => Promise<T>,
+): Promise<T> {
+  const attempt = () => withClient(pool, (client) => transaction(client, () => work(client)));
+  try {
+    return await attempt();
+  } catch (error) {
+    const cause = (error as { cause?: unknown }).cause ?? error;
+    if (!(isIdleSessionTimeout(cause) && beginFailures.has(cause as object))) throw error;
+    return attempt();
+  }
 }
