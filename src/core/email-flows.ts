@@ -482,12 +482,17 @@ export class EmailFlows {
     const newEmail = consumed.data['newEmail'];
     if (typeof newEmail !== 'string') throw new AuthError('otp_expired');
     if (consumed.data['both'] === true) {
-      // The first confirmation leaves a marker; the second finds and spends it, then applies the change.
-      const marker = hashSecret(`${user.id}\n${CHANGE_CONFIRMED}\n${newEmail}`);
-      const other = await this.deps.store.consumeOneTimeToken(marker, CHANGE_CONFIRMED, now);
+      // The first confirmation leaves a marker of its side; the other side's finds and spends it, then
+      // applies the change. A marker any second confirmation spent let the new address confirm twice
+      // (asked again after the resend interval): a stolen session moved the account to its thief's
+      // mailbox without the owner's.
+      const side = consumed.purpose;
+      const otherSide = side === 'email_change_new' ? 'email_change_current' : 'email_change_new';
+      const marker = (of: string) => changeConfirmedMark(user, newEmail, of);
+      const other = await this.deps.store.consumeOneTimeToken(marker(otherSide), CHANGE_CONFIRMED, now);
       if (!other) {
         await this.deps.store.createOneTimeToken({
-          hash: marker,
+          hash: marker(side),
           codeHash: null,
           userId: user.id,
           purpose: CHANGE_CONFIRMED,
@@ -530,6 +535,15 @@ export class EmailFlows {
       data: { from: email, to: null, reason: 'confirmed by another account' },
     });
   }
+}
+
+/**
+ * The stored key of the mark one side of an email change leaves (`side`: the purpose of the token it
+ * followed), for this change of this account's current address; one per account (the store keeps one
+ * token of a purpose per user), found without a secret.
+ */
+function changeConfirmedMark(user: User, newEmail: string, side: string): string {
+  return hashSecret(`${user.id}\n${CHANGE_CONFIRMED}\n${user.email ?? ''}\n${newEmail}\n${side}`);
 }
 
 /** The stored key of an account's contested mark: one per account, found without a secret. */
