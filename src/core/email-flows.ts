@@ -9,7 +9,7 @@ import type { IssuedOneTimeToken, OneTimeTokens } from './one-time-tokens.js';
 import type { PasswordHasher } from './passwords.js';
 import { hashSecret, randomSecret } from './secrets.js';
 import type { OneTimeToken, Store, User } from './ports/store.js';
-import { checkEmail } from './identity.js';
+import { checkEmail, loginKey } from './identity.js';
 import { withProviders } from './identities.js';
 import { checkUserData } from './validation.js';
 
@@ -174,9 +174,11 @@ export class EmailFlows {
    */
   async consumeResetSecret(secret: string, namedEmail: string | null): Promise<OneTimeToken | null> {
     const now = this.deps.clock();
-    if (namedEmail !== null && CODE.test(secret))
-      return this.deps.oneTimeTokens.consumeCode(namedEmail, secret, PURPOSES.recovery, now);
-    return this.deps.oneTimeTokens.consumeLink(secret, PURPOSES.recovery, now);
+    const consumed =
+      namedEmail !== null && CODE.test(secret)
+        ? await this.deps.oneTimeTokens.consumeCode(namedEmail, secret, PURPOSES.recovery, now)
+        : await this.deps.oneTimeTokens.consumeLink(secret, PURPOSES.recovery, now);
+    return consumed !== null && (await this.addressee(consumed)) !== null ? consumed : null;
   }
 
   /**
@@ -350,9 +352,8 @@ export class EmailFlows {
   ): Promise<VerifyOutcome> {
     const now = this.deps.clock();
     const consumed = await this.consume(type, secret, now);
-    if (!consumed) throw new AuthError('otp_expired');
-    const user = await this.deps.store.findUserById(consumed.userId);
-    if (!user) throw new AuthError('otp_expired');
+    const user = consumed && (await this.addressee(consumed));
+    if (!consumed || !user) throw new AuthError('otp_expired');
     if (type === 'email_change') return this.confirmEmailChange(client, user, consumed, now);
     // An account that gave its address up (releaseUnproven) is not signed in by a mail to it.
     if (user.email === null) throw new AuthError('otp_expired');
@@ -375,7 +376,7 @@ export class EmailFlows {
     this.deps.hasher.assertAcceptable(password);
     const now = this.deps.clock();
     const consumed = await this.deps.oneTimeTokens.consumeLink(linkToken, PURPOSES.recovery, now);
-    if (!consumed) throw new AuthError('otp_expired');
+    if (!consumed || !(await this.addressee(consumed))) throw new AuthError('otp_expired');
     const hash = await this.deps.hasher.hash(password);
     const user = await this.deps.store.changePassword(consumed.userId, hash, null, now);
     await this.deps.audit.record('password_recovered', client, { userId: user.id, data: { via: 'link' } });
@@ -413,6 +414,19 @@ export class EmailFlows {
     const token = pkce ? `${PKCE_TOKEN_PREFIX}${issued.token}` : issued.token;
     const link = this.deps.links?.(type, token, redirectTo);
     return { ...(link ? { link } : {}), code: issued.code, expiresAt: issued.expiresAt };
+  }
+
+  /**
+   * The account of a spent token while it still has the address the token was mailed to, else null.
+   * A mail's secret proves only that mailbox: a recovery or magic link mailed to an address the
+   * account has since left signed into it, now under its new address, for whoever kept the old
+   * mailbox. An email change's link to the new address is the exception (the account takes that
+   * address when it is followed); a token stored without its recipient (before they were kept) passes.
+   */
+  private async addressee(consumed: OneTimeToken): Promise<User | null> {
+    const user = await this.deps.store.findUserById(consumed.userId);
+    if (user === null || consumed.purpose === 'email_change_new' || consumed.recipient == null) return user;
+    return user.email !== null && loginKey(user.email) === consumed.recipient ? user : null;
   }
 
   private consume(
