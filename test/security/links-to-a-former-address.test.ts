@@ -24,7 +24,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
 
     before(async () => {
       store = await suiteStore(storeKind);
-      ({ t, sink } = await startMailingApp(store.config));
+      ({ t, sink } = await startMailingApp({ ...store.config, dialects: { gotrue: {}, postgrestAuth: {} } }));
     });
     after(async () => {
       await stopMailingApp(t, sink);
@@ -97,6 +97,28 @@ for (const storeKind of ['file', 'postgres'] as const) {
       });
       assert.equal(submitted.statusCode, 403, submitted.body);
       const signIn = await post('/token?grant_type=password', { email: 'form@new.test', password: PASSWORD });
+      assert.equal(signIn.statusCode, 200, 'the owner keeps the password');
+    });
+
+    it("postgrest-auth's reset with the former address's recovery token changes no password", async () => {
+      const token = await confirmedAccount('reset@old.test');
+      const recovery = await mailedBeforeTheMove('/recover', 'reset@old.test');
+      await moveAccount(token, 'reset@old.test', 'reset@new.test');
+      const reset = await t.app.inject({
+        method: 'POST',
+        url: '/auth/change_password',
+        payload: {
+          username: 'reset@new.test',
+          reset_token: recovery.linkToken,
+          new_password: 'the thief passphrase',
+          new_password_confirm: 'the thief passphrase',
+        },
+      });
+      assert.ok(reset.statusCode >= 400 && reset.statusCode < 500, `${reset.statusCode} ${reset.body}`);
+      const signIn = await post('/token?grant_type=password', {
+        email: 'reset@new.test',
+        password: PASSWORD,
+      });
       assert.equal(signIn.statusCode, 200, 'the owner keeps the password');
     });
 
