@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TestApp } from '../support/app.js';
+import { confirmedGotrueAccount } from '../support/confirmed-gotrue-account.js';
 import { nextMail, secretsOf, startMailingApp, stopMailingApp } from '../support/gotrue.js';
 import { suiteStore } from '../support/postgres.js';
 import type { SmtpSink } from '../support/smtp-sink.js';
@@ -47,16 +48,6 @@ for (const storeKind of ['file', 'postgres'] as const) {
         headers: { authorization: `Bearer ${token}` },
       });
 
-    /** A confirmed account's access token: what the attacker stole. */
-    async function stolenSession(email: string): Promise<string> {
-      const since = sink.mails.length;
-      assert.equal((await post('/signup', { email, password: PASSWORD })).statusCode, 200);
-      const { code } = secretsOf(await nextMail(sink, email, since));
-      const verified = await post('/verify', { type: 'signup', email, token: code });
-      assert.equal(verified.statusCode, 200, verified.body);
-      return verified.json<{ access_token: string }>().access_token;
-    }
-
     /** Asks for the change and follows the link mailed to the new address. */
     async function confirmNewAddress(token: string, newEmail: string) {
       const since = sink.mails.length;
@@ -67,7 +58,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
     }
 
     it('never moves the account: the second half must come from the current address', async () => {
-      const stolen = await stolenSession('owner@acme.test');
+      const stolen = (await confirmedGotrueAccount(t, sink, 'owner@acme.test', PASSWORD)).access_token;
       const first = await confirmNewAddress(stolen, 'mallory@evil.test');
       assert.equal(first.statusCode, 200, first.body);
       assert.match(first.json<{ msg: string }>().msg, /confirm link sent to the other email/u);
@@ -82,7 +73,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
     });
 
     it('still changes the address once each side confirmed, in either order', async () => {
-      const token = await stolenSession('mover@acme.test');
+      const token = (await confirmedGotrueAccount(t, sink, 'mover@acme.test', PASSWORD)).access_token;
       const since = sink.mails.length;
       assert.equal((await changeEmail(token, 'mover@new.test')).statusCode, 200);
       const toOld = secretsOf(await nextMail(sink, 'mover@acme.test', since));

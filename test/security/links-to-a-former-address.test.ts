@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TestApp } from '../support/app.js';
+import { confirmedGotrueAccount } from '../support/confirmed-gotrue-account.js';
 import { nextMail, secretsOf, startMailingApp, stopMailingApp } from '../support/gotrue.js';
 import { suiteStore } from '../support/postgres.js';
 import type { SmtpSink } from '../support/smtp-sink.js';
@@ -34,16 +35,6 @@ for (const storeKind of ['file', 'postgres'] as const) {
     const post = (url: string, payload: Record<string, unknown>) =>
       t.app.inject({ method: 'POST', url: `/auth/v1${url}`, payload });
 
-    /** A confirmed account at `email`; its access token. */
-    async function confirmedAccount(email: string): Promise<string> {
-      const since = sink.mails.length;
-      assert.equal((await post('/signup', { email, password: PASSWORD })).statusCode, 200);
-      const { code } = secretsOf(await nextMail(sink, email, since));
-      const verified = await post('/verify', { type: 'signup', email, token: code });
-      assert.equal(verified.statusCode, 200, verified.body);
-      return verified.json<{ access_token: string }>().access_token;
-    }
-
     /** The owner moves the account from `from` to `to`, confirming on both sides. */
     async function moveAccount(token: string, from: string, to: string): Promise<void> {
       const since = sink.mails.length;
@@ -73,7 +64,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
     }
 
     it('a recovery link and a magic-link code mailed before the move sign nobody in after it', async () => {
-      const token = await confirmedAccount('owner@old.test');
+      const token = (await confirmedGotrueAccount(t, sink, 'owner@old.test', PASSWORD)).access_token;
       const recovery = await mailedBeforeTheMove('/recover', 'owner@old.test');
       const magic = await mailedBeforeTheMove('/otp', 'owner@old.test');
       await moveAccount(token, 'owner@old.test', 'owner@new.test');
@@ -86,7 +77,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
     });
 
     it('the hosted recovery form refuses a link mailed to the former address', async () => {
-      const token = await confirmedAccount('form@old.test');
+      const token = (await confirmedGotrueAccount(t, sink, 'form@old.test', PASSWORD)).access_token;
       const recovery = await mailedBeforeTheMove('/recover', 'form@old.test');
       await moveAccount(token, 'form@old.test', 'form@new.test');
       const submitted = await t.app.inject({
@@ -101,7 +92,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
     });
 
     it("postgrest-auth's reset with the former address's recovery token changes no password", async () => {
-      const token = await confirmedAccount('reset@old.test');
+      const token = (await confirmedGotrueAccount(t, sink, 'reset@old.test', PASSWORD)).access_token;
       const recovery = await mailedBeforeTheMove('/recover', 'reset@old.test');
       await moveAccount(token, 'reset@old.test', 'reset@new.test');
       const reset = await t.app.inject({
@@ -123,7 +114,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
     });
 
     it('a link mailed to the current address still works', async () => {
-      await confirmedAccount('stay@acme.test');
+      await confirmedGotrueAccount(t, sink, 'stay@acme.test', PASSWORD);
       const recovery = await mailedBeforeTheMove('/recover', 'stay@acme.test');
       const followed = await post('/verify', { type: 'recovery', token_hash: recovery.linkToken });
       assert.equal(followed.statusCode, 200, followed.body);
