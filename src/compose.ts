@@ -172,6 +172,8 @@ export async function createServices(
     settings: { linkTtl: config.oneTimeTokens.ttl },
     providerTokenSeal,
   });
+  const { trustedProxyHeader: _header, ...rules } = config.rateLimits;
+  const rateLimiter = new RateLimiter(backend.rateLimits, rules, options.clock, metrics?.authEvents);
   const flows = new EmailFlows({
     store,
     oneTimeTokens,
@@ -182,6 +184,7 @@ export async function createServices(
     links: linkBuilder(config),
     clock,
     background,
+    limitRecipient: (address) => rateLimiter.check('recovery', `recipient:${address}`),
   });
   const auth = new AuthService({
     store,
@@ -239,8 +242,6 @@ export async function createServices(
     }),
     events: metrics?.authEvents ?? unobserved,
   };
-  const { trustedProxyHeader: _header, ...rules } = config.rateLimits;
-  const rateLimiter = new RateLimiter(backend.rateLimits, rules, options.clock, metrics?.authEvents);
   // Tracked as background work: close waits for a prune under way, and a test awaits it with idle().
   const upkeep = () =>
     background.run(async () => {

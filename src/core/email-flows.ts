@@ -1,7 +1,7 @@
 import { assertAddressFree } from './address-owner.js';
 import type { AuditLog, Client } from './audit.js';
 import type { BackgroundWork } from './background.js';
-import { AuthError } from './errors.js';
+import { AuthError, isAuthError } from './errors.js';
 import { PKCE_TOKEN_PREFIX, type PkceFlows } from './flow-states.js';
 import type { PkceChallenge } from './pkce.js';
 import type { Notifier, OneTimeSecret, Recipient } from './notifier.js';
@@ -76,6 +76,11 @@ export interface EmailFlowDeps {
   clock: () => Date;
   /** Runs the mail work of the request* flows after their answer. */
   background: BackgroundWork;
+  /**
+   * Counts a mail to an address no account of its requester holds (an email change's new address)
+   * against that address's allowance; over it, 429 over_request_rate_limit. None: no limit.
+   */
+  limitRecipient?: (address: string) => Promise<void>;
 }
 
 /**
@@ -279,6 +284,9 @@ export class EmailFlows {
     const email = checkEmail(newEmail);
     if (email === user.email) return;
     await assertAddressFree(this.deps.store, email, user.id);
+    // The resend throttle is per account: many accounts each mailed one address once a minute, so
+    // anyone with a few accounts flooded a stranger's mailbox from the app's own domain.
+    await this.deps.limitRecipient?.(email);
     const now = this.deps.clock();
     if (pkce) await this.deps.pkce.start(user.id, 'email_change', pkce);
     const data = { newEmail: email, both: user.email !== null };
@@ -332,7 +340,13 @@ export class EmailFlows {
     if (!user) return;
     if (type === 'signup') return this.sendConfirmation(user, redirectTo, pkce);
     const pending = await this.pendingEmailChange(user);
-    if (pending !== null) await this.requestEmailChange(user, pending, redirectTo, pkce);
+    if (pending === null) return;
+    try {
+      await this.requestEmailChange(user, pending, redirectTo, pkce);
+    } catch (error) {
+      // Answered already: over its address's allowance, nothing is sent, as when throttled.
+      if (!isAuthError(error) || error.code !== 'over_request_rate_limit') throw error;
+    }
   }
 
   /** The address an email change waits to confirm, if any. */
