@@ -10,7 +10,7 @@ import { withProviders } from './identities.js';
 import { mergeMetadata } from './metadata.js';
 import type { SessionManager } from './sessions.js';
 import type { FirstSession, Session, Store, TokenStanding, User } from './ports/store.js';
-import type { AccessClaims, TokenService } from './tokens.js';
+import { TokenError, type AccessClaims, type TokenService } from './tokens.js';
 import {
   checkEmail,
   checkUsername,
@@ -540,6 +540,11 @@ export class AuthService {
     if (claims.token_version !== user.tokenVersion) {
       throw new AuthError('token_revoked', 'Token was issued before a password change');
     }
+    // One audience rule for every dialect: a token is for its user's audience (see sign). One that
+    // says another (signed for this audience before the rule, or before the user's aud changed) is
+    // refused even where no audience is configured; one with none predates audiences altogether.
+    if (user.aud !== null && claims.aud !== undefined && claims.aud !== user.aud)
+      throw new TokenError('bad_jwt', 'jwt aud invalid');
     if (namedUser !== null && !namesUser(user, namedUser))
       throw new AuthError('bad_jwt', 'token does not belong to this user');
   }
@@ -899,6 +904,10 @@ export class AuthService {
     const signed = await this.deps.tokens.sign(
       {
         ...(extraClaims ? extraClaims(user, session) : {}),
+        // The user's own audience (auth.users.aud, as GoTrue signs it), whatever the dialect and its
+        // claims: a user made for another audience in the same auth.users gets no token for this one.
+        // A store keeping none (the file store): the configured one, which TokenService adds.
+        ...(user.aud !== null ? { aud: user.aud } : {}),
         sub: user.id,
         role: user.role ?? this.deps.settings.authenticatedRole,
         session_id: session.id,

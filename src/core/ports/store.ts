@@ -150,7 +150,7 @@ export interface AmrClaim {
  */
 export interface TokenStanding {
   session: Pick<Session, 'userId' | 'notAfter' | 'revokedAt'> | null;
-  user: Pick<User, 'id' | 'username' | 'email' | 'bannedUntil' | 'tokenVersion'> | null;
+  user: Pick<User, 'id' | 'username' | 'email' | 'bannedUntil' | 'tokenVersion' | 'aud'> | null;
 }
 
 export interface Session {

@@ -618,6 +618,7 @@ export class FileStore implements Store {
         email: account.email,
         bannedUntil: account.bannedUntil ? new Date(account.bannedUntil) : null,
         tokenVersion: account.tokenVersion,
+        aud: null,
       },
     };
   }

@@ -456,6 +456,7 @@ export function runStoreContract(
               email: u.email,
               bannedUntil: u.bannedUntil,
               tokenVersion: u.tokenVersion,
+              aud: u.aud,
             },
           };
         };
