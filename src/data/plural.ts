@@ -34,6 +34,20 @@ function randomId(): string {
   return randomBytes(6).toString('base64url').slice(0, 7);
 }
 
+/**
+ * The id a new record without one gets: json-server's (max + 1, else a random string; 1.x: always a
+ * random string), and never one a record already has. max + 1 is the max itself from 2^53 on (a
+ * client may POST `{"id": 9007199254740992}`), and every later record would share that id, the first
+ * one answering for all: then, as for a random id that is taken, another random id is drawn.
+ */
+function freshId(ctx: PluralRequest['ctx'], name: string, rows: Row[]): string | number {
+  const draw = ctx.config.jsonServer === '1' ? longRandomId : randomId;
+  let id: string | number =
+    ctx.config.jsonServer === '1' ? draw() : (ctx.ids.nextNumericId(name, rows) ?? draw());
+  while (ctx.ids.find(name, rows, id) !== -1) id = draw();
+  return id;
+}
+
 /** json-server 1.x's ids: always a random string, 8 bytes in base64url. */
 function longRandomId(): string {
   return randomBytes(8).toString('base64url');
@@ -181,10 +195,7 @@ export async function create(req: PluralRequest, decision: Decision, extra: Row 
     // json-server's insert: a falsy id (absent, null, 0, "") gets a new one.
     if (!id) {
       // eslint-disable-next-line no-restricted-syntax -- idProp is configuration, not a client string
-      record[ctx.idProp] =
-        ctx.config.jsonServer === '1'
-          ? longRandomId()
-          : (ctx.ids.nextNumericId(name, rows as Row[]) ?? randomId());
+      record[ctx.idProp] = freshId(ctx, name, rows as Row[]);
     } else if (ctx.ids.find(name, rows as Row[], id) !== -1) {
       throw new DataError('conflict', `${name} already has a record with ${ctx.idProp} ${String(id)}`);
     }
