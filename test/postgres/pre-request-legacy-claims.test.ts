@@ -87,7 +87,16 @@ describe('the pre-request under per-claim settings (PostgREST before 12)', () =>
       firstRefreshTokenHash: randomUUID(),
       maxPerUser: 0,
     });
-    return { user, claims: { sub: user.id, role, session_id: session.id, token_version: 0 } as Claims };
+    return {
+      user,
+      claims: {
+        sub: user.id,
+        role,
+        session_id: session.id,
+        token_version: 0,
+        aud: 'authenticated',
+      } as Claims,
+    };
   }
 
   it("lets a live session's per-claim token through on the fast path, as its JSON token", async () => {

@@ -13,7 +13,9 @@ import { useTestDatabase } from '../support/test-database.js';
 const DAY = 86_400_000;
 /** Claims, or their JSON text as PostgREST would set it (for spellings JSON.stringify never writes). */
 type Claims = Record<string, unknown> | string;
-const claimsText = (claims: Claims) => (typeof claims === 'string' ? claims : JSON.stringify(claims));
+// A token restauth signs says its user's audience (authenticated for these users), which the row vouches for since migration 35.
+const claimsText = (claims: Claims) =>
+  typeof claims === 'string' ? claims : JSON.stringify({ aud: 'authenticated', ...claims });
 
 /**
  * The pre-request's fast path on one row per session (migration 26, compared in three operators since
@@ -320,7 +322,7 @@ describe("the pre-request's fast path on one row per session", () => {
     // The version compared as text, as PostgreSQL writes the claim's value: a string "0", 0e0 and -0
     // (jsonb writes both 0) are the account's 0; 0.0 (jsonb keeps its scale), "00" and the rest are not.
     const adasText = (version: string) =>
-      `{"sub":"${ada.id}","role":"${role}","session_id":"${adas}","token_version":${version}}`;
+      `{"aud":"authenticated","sub":"${ada.id}","role":"${role}","session_id":"${adas}","token_version":${version}}`;
     for (const version of ['"0"', '0e0', '-0']) assert.equal(await verdict(adasText(version)), null, version);
     for (const version of ['0.0', '"00"', 'null', 'false', '[0]', '{"0":0}']) {
       assert.match((await verdict(adasText(version))) ?? '', refusedWith(/password change/), version);

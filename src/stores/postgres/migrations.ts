@@ -16,6 +16,7 @@ import {
   preRequestPinned,
   preRequestRoleInVouches,
 } from './pre-request.js';
+import { preRequestAudience } from './pre-request-audience.js';
 import { providersBackfillSql } from './providers-sql.js';
 import { dropRefreshInOneStatement, refreshInOneStatement } from './refresh-exchange.js';
 import { sessionTables, successorChains } from './session-sql.js';
@@ -697,6 +698,11 @@ export function migrations(names: SchemaNames): Migration[] {
       version: 34,
       name: 'the pre-request lets an anonymous request through itself, not through the general check',
       sql: preRequestAnonymousExit(q),
+    },
+    {
+      version: 35,
+      name: "the pre-request refuses a token whose aud is not its user's audience",
+      sql: preRequestAudience(q),
     },
   ];
 }

@@ -36,12 +36,19 @@ export function preRequestInOneQuery(q: Names): string {
  * The query of the fast path: its verdict on the claims of the transaction, `into` the variable named
  * (empty: as a plain query, to EXPLAIN it).
  */
-export function preRequestQuery(q: Names, into = ''): string {
+export function preRequestQuery(q: Names, into = '', audience = false): string {
   const t = sessionTables(q);
   const role = q.authenticatedLiteral;
+  // Migration 35 (pre-request-audience.ts): a token says its user's audience, or none.
+  const audienceCheck = audience
+    ? `
+          WHEN c.aud IS DISTINCT FROM u.aud AND c.aud IS NOT NULL AND u.aud IS NOT NULL
+            THEN 'token refused: its audience is not its user''s'`
+    : '';
+  const audienceClaim = audience ? `, claims ->> 'aud' AS aud` : '';
   return `SELECT CASE
           WHEN c.user_id IS NULL OR c.session_id IS NULL THEN ''
-          WHEN u.id IS NULL THEN 'token refused: the user no longer exists'
+          WHEN u.id IS NULL THEN 'token refused: the user no longer exists'${audienceCheck}
           WHEN (c.role IN (coalesce(nullif(u.role, ${role}), ${role}), ${role})) IS NOT TRUE
             THEN 'token refused: its role is not its user''s'
           WHEN u.banned_until > now() THEN 'token refused: the user is banned'
@@ -55,7 +62,7 @@ export function preRequestQuery(q: Names, into = ''): string {
         -- A sub or session_id that is no uuid is NULL here (cast only after the pattern matched).
         SELECT CASE WHEN claims ->> 'sub' ~ ${UUID_PATTERN} THEN (claims ->> 'sub')::uuid END AS user_id,
           CASE WHEN claims ->> 'session_id' ~ ${UUID_PATTERN} THEN (claims ->> 'session_id')::uuid END AS session_id,
-          claims ->> 'role' AS role, coalesce(claims ->> 'token_version', claims ->> 'count') AS version
+          claims ->> 'role' AS role, coalesce(claims ->> 'token_version', claims ->> 'count') AS version${audienceClaim}
         FROM (SELECT nullif(current_setting('request.jwt.claims', true), '')::jsonb AS claims OFFSET 0) parsed
         OFFSET 0
       ) c
@@ -417,6 +424,8 @@ export function preRequestFewerExpressions(
   // migration 27's fast path (pinned) on the jsonb expression `claims`, by default.
   vouchQuery: (claims: string) => string = (claims) => preRequestVouchQuery(q, claims, '', true),
   anonymousExit = false,
+  // The claims the fast path reads from PostgREST's per-claim settings (migration 35 adds aud).
+  legacyClaims: readonly string[] = ['sub', 'session_id', 'role', 'token_version'],
 ): string {
   const field = (name: string) => `(token_claims OPERATOR(pg_catalog.->>) '${name}')`;
   // Migration 34: what check_token_general lets through as anonymous, decided here.
@@ -428,9 +437,7 @@ export function preRequestFewerExpressions(
       END IF;`
     : '';
   const setting = (name: string) => `pg_catalog.current_setting('request.jwt.claim${name}', true)`;
-  const legacy = ['sub', 'session_id', 'role', 'token_version']
-    .map((name) => `'${name}', ${setting(`.${name}`)}`)
-    .join(', ');
+  const legacy = legacyClaims.map((name) => `'${name}', ${setting(`.${name}`)}`).join(', ');
   // The fast path on `token_claims`, as a statement that sets FOUND.
   const vouched = `PERFORM${vouchQuery('token_claims').slice('SELECT'.length)}`;
   return `

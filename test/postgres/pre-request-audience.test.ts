@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { before, describe, it } from 'node:test';
+import pg from 'pg';
+import { migrate } from '../../src/stores/postgres/migrate.js';
+import type { PostgresStore } from '../../src/stores/postgres/index.js';
+import { testRoles } from '../support/postgres.js';
+import { insertSessionFromBefore } from '../support/sessions-before.js';
+import { useTestDatabase } from '../support/test-database.js';
+
+const DAY = 86_400_000;
+const REFUSED = "28P01: token refused: its audience is not its user's";
+
+/**
+ * Migration 35: PostgREST's pre-request refuses a token whose aud is not its user's audience
+ * (auth.users.aud), as restauth's own checks do. The attack: a token postgrest-auth or json-data-server
+ * signed for this audience (they signed jwt.audience for every user) for a user GoTrue made for
+ * another audience in the same auth.users passed PostgREST's jwt-aud and the pre-request alike. A
+ * database upgraded from migration 34 gets its live sessions' audiences; a token of the user's own
+ * audience, or of none (signed before there was one), still passes.
+ */
+describe("the pre-request refuses a token whose aud is not its user's (migration 35)", () => {
+  const database = useTestDatabase({ max: 4, migrateThrough: 34 });
+  let pool: pg.Pool;
+  let store: PostgresStore;
+  const role = testRoles.authenticated;
+
+  before(() => {
+    ({ pool, store } = database);
+  });
+
+  async function signedIn(username: string, aud: string) {
+    const user = await store.createUser(
+      { username, email: null, emailConfirmedAt: null, role: null, profile: {}, appMetadata: {} },
+      null,
+    );
+    await pool.query('UPDATE auth.users SET aud = $2 WHERE id = $1', [user.id, aud]);
+    const session = randomUUID();
+    await insertSessionFromBefore(pool, {
+      id: session,
+      userId: user.id,
+      notAfter: new Date(Date.now() + DAY),
+      secret: 'secret',
+    });
+    const claims = (audience?: string) => ({
+      sub: user.id,
+      role,
+      session_id: session,
+      token_version: 0,
+      ...(audience === undefined ? {} : { aud: audience }),
+    });
+    return { user, session, claims };
+  }
+
+  /** Runs check_token_count as PostgREST does, under `claims`: null when it lets the request through. */
+  async function verdict(claims: Record<string, unknown>): Promise<string | null> {
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(`SELECT set_config('request.jwt.claims', $1, true)`, [JSON.stringify(claims)]);
+      await client.query(`SET LOCAL ROLE ${pg.escapeIdentifier(role)}`);
+      return await client
+        .query('SELECT auth.check_token_count()')
+        .then(() => null)
+        .catch((error: { code?: string; message: string }) => `${error.code}: ${error.message}`);
+    } finally {
+      await client.query('ROLLBACK');
+      client.release();
+    }
+  }
+
+  /** Whether the session's row lets these claims through by the fast path alone. */
+  async function vouched(session: string, claims: Record<string, unknown>): Promise<boolean> {
+    const { rows } = await pool.query<{ vouched: boolean }>(
+      `SELECT $2::jsonb @> vouches AS vouched FROM restauth.session_checks WHERE session_id = $1`,
+      [session, JSON.stringify(claims)],
+    );
+    return rows[0]?.vouched ?? false;
+  }
+
+  it('upgraded: a live session of another audience than the token says is refused; its own passes', async () => {
+    const partner = await signedIn('partner', 'partner-app');
+    const mine = await signedIn('mine', 'my-app');
+    assert.equal((await migrate(pool, database.names))[0], 35);
+
+    assert.equal(await verdict(partner.claims('my-app')), REFUSED);
+    assert.equal(await verdict(partner.claims('partner-app')), null);
+    assert.equal(await verdict(mine.claims('my-app')), null);
+    assert.equal(await verdict(mine.claims('partner-app')), REFUSED);
+    // Signed before tokens had an audience: taken, as restauth's own check takes it.
+    assert.equal(await verdict(mine.claims()), null);
+    assert.equal(await vouched(mine.session, mine.claims()), false, 'it takes the check on the tables');
+    // The fast path vouches for the user's own audience only: the rest took the check on the tables.
+    assert.equal(await vouched(mine.session, mine.claims('my-app')), true);
+    assert.equal(await vouched(mine.session, mine.claims('partner-app')), false);
+  });
+
+  it('a user moved to another audience: its tokens for the old one end at once', async () => {
+    const moved = await signedIn('moved', 'my-app');
+    assert.equal(await verdict(moved.claims('my-app')), null);
+    await pool.query(`UPDATE auth.users SET aud = 'elsewhere' WHERE id = $1`, [moved.user.id]);
+    assert.equal(await verdict(moved.claims('my-app')), REFUSED);
+    assert.equal(await verdict(moved.claims('elsewhere')), null);
+    assert.equal(await vouched(moved.session, moved.claims('elsewhere')), true);
+  });
+
+  it('a user with no audience (a NULL aud): any token of its session passes, as restauth checks none', async () => {
+    const none = await signedIn('noaud', 'x');
+    await pool.query('UPDATE auth.users SET aud = NULL WHERE id = $1', [none.user.id]);
+    assert.equal(await verdict(none.claims('my-app')), null);
+    assert.equal(await vouched(none.session, none.claims('my-app')), true);
+  });
+});
