@@ -105,33 +105,7 @@ export function preRequestOnOneRow(q: Names): string {
       'restauth: per session (id as text) what the pre-request check_token_count compares, copied by triggers from auth.sessions, auth.users (role, banned_until) and restauth.accounts (token_count)';
 
     -- SECURITY DEFINER: GoTrue's role writes sessions and users without any right on restauth's schema.
-    CREATE FUNCTION ${q.restauth}.session_checks_of_session() RETURNS trigger ${definer} AS $fn$
-    DECLARE
-      holder record;
-      account_count integer;
-    BEGIN
-      IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND OLD.id IS DISTINCT FROM NEW.id) THEN
-        DELETE FROM ${checks} WHERE session_id = OLD.id::text;
-      END IF;
-      IF TG_OP <> 'DELETE' THEN
-        -- Locked FOR SHARE: a change of the user's role or ban, or of its token count, waits for this
-        -- transaction and then finds the row written here (see preRequestOnOneRow).
-        SELECT u.role, u.banned_until INTO holder FROM ${q.schema}.users u WHERE u.id = NEW.user_id FOR SHARE;
-        SELECT a.token_count INTO account_count FROM ${q.restauth}.accounts a WHERE a.uid = NEW.user_id FOR SHARE;
-        INSERT INTO ${checks} (session_id, user_id, role, banned_until, token_count, not_after)
-          VALUES (NEW.id::text, NEW.user_id, holder.role, holder.banned_until, account_count, NEW.not_after)
-          ON CONFLICT (session_id) DO UPDATE SET user_id = EXCLUDED.user_id, role = EXCLUDED.role,
-            banned_until = EXCLUDED.banned_until, token_count = EXCLUDED.token_count, not_after = EXCLUDED.not_after;
-      END IF;
-      RETURN NULL;
-    END
-    $fn$;
-    CREATE FUNCTION ${q.restauth}.session_checks_of_user() RETURNS trigger ${definer} AS $fn$
-    BEGIN
-      UPDATE ${checks} SET role = NEW.role, banned_until = NEW.banned_until WHERE user_id = NEW.id;
-      RETURN NULL;
-    END
-    $fn$;
+    ${sessionChecksOfSessionAndUser(q, 'CREATE', definer)}
     CREATE FUNCTION ${q.restauth}.session_checks_of_account() RETURNS trigger ${definer} AS $fn$
     BEGIN
       -- A deleted account, or one moved to another user: its user's sessions have no count any more.
@@ -484,26 +458,9 @@ export function preRequestFewerExpressions(
  */
 export function preRequestRoleInVouches(q: Names): string {
   const checks = `${q.restauth}.session_checks`;
-  const role = q.authenticatedLiteral;
   return `
     LOCK TABLE ${checks} IN SHARE ROW EXCLUSIVE MODE;
-    CREATE OR REPLACE FUNCTION ${q.restauth}.session_checks_derived() RETURNS trigger
-      LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
-    BEGIN
-      NEW.other_role := nullif(NEW.role, ${role});
-      NEW.vouches := jsonb_build_object('sub', NEW.user_id::text, 'session_id', NEW.session_id,
-        'role', coalesce(NEW.other_role, ${role}));
-      NEW.version := NEW.token_count::text;
-      -- Vouched for from the end of a ban (none: always) until not_after (none: no time box); a ban
-      -- reaching past not_after leaves no such time.
-      NEW.during := CASE
-        WHEN coalesce(NEW.banned_until, '-infinity') < coalesce(NEW.not_after, 'infinity')
-          THEN tstzrange(coalesce(NEW.banned_until, '-infinity'), coalesce(NEW.not_after, 'infinity'), '[)')
-        ELSE 'empty'
-      END;
-      RETURN NEW;
-    END
-    $fn$;
+    ${sessionChecksDerived(q)}
     UPDATE ${checks} SET user_id = user_id;
     COMMENT ON COLUMN ${checks}.vouches IS
       'restauth: what the claims must contain for the pre-request''s fast path (sub, session_id, and role: the user''s own, or the authenticated role when it has none), derived from the row by a trigger';
@@ -535,4 +492,85 @@ export function preRequestRoleVouchQuery(q: Names, claims: string): string {
  */
 export function preRequestAnonymousExit(q: Names): string {
   return preRequestFewerExpressions(q, (claims) => preRequestRoleVouchQuery(q, claims), true);
+}
+
+/**
+ * session_checks_derived as migration 33 made it (each row's vouches: sub, session id, role), and as
+ * migration 35 makes it with `withAudience` (the user's aud too, when it has one).
+ */
+export function sessionChecksDerived(q: Names, withAudience = false): string {
+  const role = q.authenticatedLiteral;
+  const audience = withAudience
+    ? `
+        || CASE WHEN NEW.aud IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('aud', NEW.aud) END`
+    : '';
+  return `CREATE OR REPLACE FUNCTION ${q.restauth}.session_checks_derived() RETURNS trigger
+      LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+    BEGIN
+      NEW.other_role := nullif(NEW.role, ${role});
+      NEW.vouches := jsonb_build_object('sub', NEW.user_id::text, 'session_id', NEW.session_id,
+        'role', coalesce(NEW.other_role, ${role}))${audience};
+      NEW.version := NEW.token_count::text;
+      -- Vouched for from the end of a ban (none: always) until not_after (none: no time box); a ban
+      -- reaching past not_after leaves no such time.
+      NEW.during := CASE
+        WHEN coalesce(NEW.banned_until, '-infinity') < coalesce(NEW.not_after, 'infinity')
+          THEN tstzrange(coalesce(NEW.banned_until, '-infinity'), coalesce(NEW.not_after, 'infinity'), '[)')
+        ELSE 'empty'
+      END;
+      RETURN NEW;
+    END
+    $fn$;`;
+}
+
+/**
+ * The triggers' functions writing a session's row: of its session, and of its user. As migration 26
+ * created them (`verb` CREATE), and as migration 35 replaces them `withAudience` (the user's aud copied
+ * as its role and ban are).
+ */
+export function sessionChecksOfSessionAndUser(
+  q: Names,
+  verb: 'CREATE' | 'CREATE OR REPLACE',
+  definer: string,
+  withAudience = false,
+): string {
+  const checks = `${q.restauth}.session_checks`;
+  const [changes, holderAud, audColumn, audValue, audSet, userAud] = withAudience
+    ? [
+        'role, ban or audience',
+        ', u.aud',
+        ', aud',
+        ', holder.aud',
+        `,
+            aud = EXCLUDED.aud`,
+        ', aud = NEW.aud',
+      ]
+    : ['role or ban', '', '', '', '', ''];
+  return `${verb} FUNCTION ${q.restauth}.session_checks_of_session() RETURNS trigger ${definer} AS $fn$
+    DECLARE
+      holder record;
+      account_count integer;
+    BEGIN
+      IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND OLD.id IS DISTINCT FROM NEW.id) THEN
+        DELETE FROM ${checks} WHERE session_id = OLD.id::text;
+      END IF;
+      IF TG_OP <> 'DELETE' THEN
+        -- Locked FOR SHARE: a change of the user's ${changes}, or of its token count, waits for this
+        -- transaction and then finds the row written here (see preRequestOnOneRow).
+        SELECT u.role, u.banned_until${holderAud} INTO holder FROM ${q.schema}.users u WHERE u.id = NEW.user_id FOR SHARE;
+        SELECT a.token_count INTO account_count FROM ${q.restauth}.accounts a WHERE a.uid = NEW.user_id FOR SHARE;
+        INSERT INTO ${checks} (session_id, user_id, role, banned_until, token_count, not_after${audColumn})
+          VALUES (NEW.id::text, NEW.user_id, holder.role, holder.banned_until, account_count, NEW.not_after${audValue})
+          ON CONFLICT (session_id) DO UPDATE SET user_id = EXCLUDED.user_id, role = EXCLUDED.role,
+            banned_until = EXCLUDED.banned_until, token_count = EXCLUDED.token_count, not_after = EXCLUDED.not_after${audSet};
+      END IF;
+      RETURN NULL;
+    END
+    $fn$;
+    ${verb} FUNCTION ${q.restauth}.session_checks_of_user() RETURNS trigger ${definer} AS $fn$
+    BEGIN
+      UPDATE ${checks} SET role = NEW.role, banned_until = NEW.banned_until${userAud} WHERE user_id = NEW.id;
+      RETURN NULL;
+    END
+    $fn$;`;
 }
