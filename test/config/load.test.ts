@@ -368,7 +368,9 @@ test('postgrest-auth.json: its own defaults, connection fields, extra payload cl
       authenticator: null,
     },
   );
-  assert.deepEqual(config.dialects.postgrestAuth.payload, { aud: 'postgrest' });
+  // aud is the audience every token carries (each user's, made from it), not a claim copied over it.
+  assert.deepEqual(config.dialects.postgrestAuth.payload, {});
+  assert.equal(config.jwt.audience, 'postgrest');
   assert.equal(config.jwt.accessTokenTtl, 7 * 86400);
   assert.equal(config.jwt.issuer, null);
   assert.equal(config.jwt.secret, null);

@@ -51,6 +51,8 @@ export const PostgrestAuthFileSchema = Type.Object({
         Type.Union([Type.Integer({ minimum: 1 }), Type.String()], { expected: 'a number of seconds' }),
       ),
       iss: Type.Optional(Type.String()),
+      // PostgREST's jwt-aud: every token's audience, as restauth's jwt.audience (see below).
+      aud: Type.Optional(Type.String({ minLength: 1 })),
     }),
   ),
   port: Type.Union([Type.Integer({ minimum: 0, maximum: 65535 }), Type.String({ pattern: '^\\d+$' })], {
@@ -102,7 +104,10 @@ export function mapPostgrestAuth(raw: unknown, context: FormatContext): ConfigLa
   warnUnknownKeys(PostgrestAuthFileSchema, file, where, warn);
 
   const { db, payload } = file;
-  const { exp, iss, ...claims } = (payload ?? {}) as Record<string, unknown>;
+  // aud is the audience, not a claim copied as it is: tokens carry their user's audience (auth.users.aud),
+  // which restauth gives new users from jwt.audience, and a token saying another is refused; copied, it
+  // would be overridden by the user's and PostgREST's jwt-aud would refuse every token.
+  const { exp, iss, aud, ...claims } = (payload ?? {}) as Record<string, unknown>;
   if (db.pool.min > db.pool.max) {
     throw new ConfigError(
       `${where}: db.pool.min must not exceed db.pool.max (${db.pool.min} > ${db.pool.max})`,
@@ -119,6 +124,7 @@ export function mapPostgrestAuth(raw: unknown, context: FormatContext): ConfigLa
       secret: file.secret,
       accessTokenTtl: exp === undefined ? undefined : seconds(exp, 'payload.exp', where),
       issuer: iss as string | undefined,
+      audience: aud as string | undefined,
     },
     roles: {
       anonymous: file.roles.anonymous,
