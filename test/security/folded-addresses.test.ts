@@ -45,6 +45,14 @@ describe('an address that case folding alone makes ASCII is refused', () => {
     assert.equal(sink.mails.filter((mail) => /strasse|admin@/u.test(mail.to)).length, 0);
   });
 
+  it('a whole-script look-alike address (рау@, ѕсоор@ in Cyrillic) is refused as every non-ASCII one', async () => {
+    for (const email of ['\u0440\u0430\u0443@acme.test', '\u0455\u0441\u043e\u043e\u0440@acme.test']) {
+      const refused = await signUp(email);
+      assert.equal(refused.statusCode, 400, `${email}: ${refused.body}`);
+      assert.equal(refused.json<{ error_code: string }>().error_code, 'validation_failed');
+    }
+  });
+
   it('full-width letters and the Kelvin sign are the address they show', async () => {
     const signedUp = await signUp('ｗｉｄｅ\u212A@acme.test');
     assert.equal(signedUp.statusCode, 200, signedUp.body);

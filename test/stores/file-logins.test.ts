@@ -3,7 +3,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import type { AuthError } from '../../src/core/errors.js';
 import { openFileStore } from '../../src/stores/file/index.js';
+import { namedUser } from '../support/named-user.js';
 
 const storeConfig = (dir: string) => ({
   type: 'file' as const,
@@ -67,6 +69,45 @@ describe('file store: logins of existing data', () => {
     };
     await withFiles({ users: [{ id: 'a' }, { id: 'b' }] }, credentials, async (dir) => {
       await assert.rejects(openFileStore(storeConfig(dir)), /share the login "dana@corp.test"/u);
+    });
+  });
+
+  it('opens with names that look alike (before look-alikes were refused), both signing in, told; refuses new ones', async () => {
+    const cyrillic = '\u0430\u0406\u0435\u0445'; // аІех
+    const credentials = {
+      passwords: [],
+      accounts: { alex: account('alex', null), [cyrillic]: account(cyrillic, null) },
+    };
+    // `Ivan` and `lvan` have no account: a hand-added user's name is its id.
+    const data = { users: [{ id: 'alex' }, { id: cyrillic }, { id: 'Ivan' }, { id: 'lvan' }] };
+    await withFiles(data, credentials, async (dir) => {
+      const warnings: string[] = [];
+      const logger = { info() {}, warn: (line: string) => warnings.push(line) };
+      const { store } = await openFileStore(storeConfig(dir), logger);
+      try {
+        assert.deepEqual(
+          warnings.filter((line) => line.includes('look alike')),
+          [
+            `restauth: ${join(dir, 'db.json')} holds users whose names look alike (UTS #39 confusables), kept; ` +
+              `consider renaming one of each: "${cyrillic}" looks like "alex"; "lvan" looks like "Ivan"`,
+          ],
+        );
+        assert.equal((await store.findUserByUsername(cyrillic))?.id, cyrillic);
+        assert.equal((await store.findUserByUsername('LVAN'))?.id, 'lvan');
+        const refusedAsTaken = (name: string) =>
+          assert.rejects(
+            store.createUser(namedUser(name), null),
+            (error: AuthError) => error.code === 'user_already_exists',
+            name,
+          );
+        await refusedAsTaken('\u0410\u0406\u0415\u0425');
+        await refusedAsTaken('1van');
+        // Once the holder is gone, its look-alike holds the skeleton: a third look-alike is still refused.
+        assert.equal(await store.deleteUser('alex'), true);
+        await refusedAsTaken('a1ex');
+      } finally {
+        await store.close();
+      }
     });
   });
 

@@ -54,6 +54,7 @@ import {
 } from './credentials-sessions.js';
 import type { Documents, FileDatabase, JsonDocument } from './file-database.js';
 import type { FileMailQueue, MailHold } from './outbox.js';
+import { NameSkeletons } from './name-skeletons.js';
 import { ownsRecords } from './owned-records.js';
 import {
   normalizeCredentials,
@@ -95,6 +96,8 @@ type PasswordEntry = CredentialsDocument['passwords'][number];
 interface Indexes {
   byId: Map<string, UserRecord>;
   byUsername: Map<string, string>;
+  /** User names by their skeletons: a look-alike of a name is taken as the name is. */
+  bySkeleton: NameSkeletons;
   byEmail: Map<string, string>;
   /** Each user's entry of credentials.json's passwords array (the first, if a hand edit left several). */
   passwords: Map<string, PasswordEntry>;
@@ -225,7 +228,7 @@ export class FileStore implements Store {
     // two journals, not a rewrite of either file (whose cost grows with the users).
     return this.db.transactJournaled((docs, changes, records) => {
       const index = this.index(docs);
-      if (index.byId.has(id) || (input.username !== null && index.byUsername.has(loginKey(input.username)))) {
+      if (index.byId.has(id) || (input.username !== null && this.nameTaken(index, input.username, id))) {
         throw new AuthError('user_already_exists');
       }
       // A chosen id (a user name) that records name as their owner would make them the new user's;
@@ -286,8 +289,17 @@ export class FileStore implements Store {
   /** The user's logins into the lookup maps (as index() reads them: no account, the id is the user name). */
   private indexLogins(index: Indexes, id: string, account: AccountRecord | undefined): void {
     const username = account ? account.username : id;
-    if (username) index.byUsername.set(loginKey(username), id);
+    if (username) {
+      index.byUsername.set(loginKey(username), id);
+      index.bySkeleton.set(username, id);
+    }
     if (account?.email) index.byEmail.set(loginKey(account.email), id);
+  }
+
+  /** Whether `name`, or a name it looks like (core/skeleton.ts), is a user's other than `id`. */
+  private nameTaken(index: Indexes, name: string, id: string): boolean {
+    const owner = index.byUsername.get(loginKey(name)) ?? index.bySkeleton.holder(name);
+    return owner !== undefined && owner !== id;
   }
 
   /** The user's logins out of the lookup maps, where they name this user. */
@@ -295,6 +307,7 @@ export class FileStore implements Store {
     const username = account ? account.username : id;
     if (username && index.byUsername.get(loginKey(username)) === id)
       index.byUsername.delete(loginKey(username));
+    if (username) index.bySkeleton.delete(username, id);
     if (account?.email && index.byEmail.get(loginKey(account.email)) === id)
       index.byEmail.delete(loginKey(account.email));
   }
@@ -345,10 +358,8 @@ export class FileStore implements Store {
     const index = this.index(docs);
     const record = index.byId.get(id);
     if (!record) throw new AuthError('user_not_found');
-    if (patch.username != null) {
-      const owner = index.byUsername.get(loginKey(patch.username));
-      if (owner !== undefined && owner !== id) throw new AuthError('user_already_exists');
-    }
+    if (patch.username != null && this.nameTaken(index, patch.username, id))
+      throw new AuthError('user_already_exists');
     if (patch.email != null) {
       const owner = index.byEmail.get(loginKey(patch.email));
       if (owner !== undefined && owner !== id) throw new AuthError('email_exists');
@@ -393,7 +404,7 @@ export class FileStore implements Store {
     )
       syncProviders(identities, id);
     if (loginsMove) {
-      if (index.collisions.length > 0) this.indexes = null;
+      if (index.collisions.length > 0 || index.bySkeleton.lookalikes.length > 0) this.indexes = null;
       else this.indexLogins(index, id, account);
     }
     return this.toUser(id, stored, account);
@@ -412,8 +423,8 @@ export class FileStore implements Store {
       this.reportOwnChange(() => records.delete(this.options.usersProp, this.options.userIdProp, id));
       index.byId.delete(id);
       this.unindexLogins(index, id, normalizeCredentials(docs.credentials).accounts[id]);
-      // A login another user shared (a hand edit) is theirs now: the maps are built again.
-      if (index.collisions.length > 0) this.indexes = null;
+      // A login (or a look-alike name) another user shared (a hand edit) is theirs now: the maps are built again.
+      if (index.collisions.length > 0 || index.bySkeleton.lookalikes.length > 0) this.indexes = null;
       return true;
     });
     // The audit log is left alone: it is the record of what happened to the user.
@@ -854,6 +865,11 @@ export class FileStore implements Store {
     return [...this.index().collisions];
   }
 
+  /** Users whose names look alike (core/skeleton.ts), stored before such names were refused. */
+  lookalikeNames(): string[] {
+    return [...this.index().bySkeleton.lookalikes];
+  }
+
   /**
    * Ids that have credentials but no user in db.json: a crash between
    * deleteUser's two writes, or a db.json replaced or edited by hand. They are
@@ -990,6 +1006,7 @@ export class FileStore implements Store {
     const credentials = normalizeCredentials(source.credentials);
     const byId = new Map<string, UserRecord>();
     const byUsername = new Map<string, string>();
+    const bySkeleton = new NameSkeletons();
     const byEmail = new Map<string, string>();
     const collisions: string[] = [];
     // The first user keeps a login another shares: never silently merged, reported by loginCollisions().
@@ -1004,13 +1021,16 @@ export class FileStore implements Store {
       byId.set(id, record);
       const account = credentials.accounts[id];
       const username = account ? account.username : id;
-      if (username) claim(byUsername, loginKey(username), id);
+      if (username) {
+        claim(byUsername, loginKey(username), id);
+        bySkeleton.claim(username, id);
+      }
       // The address is the account's only: an `email` on the public record is user data, never a login.
       if (account?.email) claim(byEmail, loginKey(account.email), id);
     }
     const passwords = new Map<string, PasswordEntry>();
     for (const entry of credentials.passwords) if (!passwords.has(entry.sub)) passwords.set(entry.sub, entry);
-    this.indexes = { byId, byUsername, byEmail, passwords, collisions };
+    this.indexes = { byId, byUsername, bySkeleton, byEmail, passwords, collisions };
     return this.indexes;
   }
 

@@ -95,6 +95,14 @@ export async function openFileStore(
           `case-folded); rename or remove one of each: ${collisions.join('; ')}`,
       );
     }
+    const lookalikes = store.lookalikeNames();
+    if (lookalikes.length > 0) {
+      // Both keep signing in (refusing one would lock a user out); new look-alikes of either are refused.
+      logger?.warn(
+        `restauth: ${config.dataFile} holds users whose names look alike (UTS #39 confusables), kept; ` +
+          `consider renaming one of each: ${lookalikes.slice(0, 10).join('; ')}${lookalikes.length > 10 ? '; ...' : ''}`,
+      );
+    }
     const orphans = store.findOrphans();
     if (orphans.length > 0) {
       const shown = orphans.slice(0, 10).map((id) => JSON.stringify(id));

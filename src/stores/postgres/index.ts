@@ -4,7 +4,8 @@ import { describeDatabase, type OutageLogger } from './faults.js';
 import { migrate } from './migrate.js';
 import { createPool } from './pool.js';
 import { waitForDatabase } from './startup.js';
-import type { SchemaNames } from './migrations.js';
+import { quotedNames, type SchemaNames } from './migrations.js';
+import { settleNameSkeletons } from './name-skeletons.js';
 import { PostgresStore } from './postgres-store.js';
 
 export { PostgresStore } from './postgres-store.js';
@@ -72,6 +73,8 @@ export async function openPostgresPool(
       async () => {
         if (options.migrate !== false) await migrateUnbounded(store, names, (line) => logger.warn(line));
         else await pool.query('SELECT 1');
+        if (options.migrate !== false)
+          await settleNameSkeletons(pool, `${quotedNames(names).restauth}.accounts`, logger);
       },
       { database: describeDatabase(store.url), timeoutSeconds: store.startupTimeout, logger },
     );

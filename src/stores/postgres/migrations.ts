@@ -6,6 +6,7 @@ import { REPRODUCED_GOTRUE_VERSIONS, reproducedVersionsTouches } from './gotrue-
 import { gotrueSessions } from './gotrue-sessions.js';
 import { gotrueUnfilledTables, UNFILLED_TABLES_GOTRUE_VERSIONS } from './gotrue-unfilled-tables.js';
 import { normalizeStoredLogins } from './login-keys.js';
+import { fillNameSkeletons, nameSkeletonsSql } from './name-skeletons.js';
 import {
   preRequestAnonymousExit,
   preRequestFewerExpressions,
@@ -703,6 +704,15 @@ export function migrations(names: SchemaNames): Migration[] {
       version: 35,
       name: "the pre-request refuses a token whose aud is not its user's audience",
       sql: preRequestAudience(q),
+    },
+    // 36 is other work's, landed beside this one.
+    {
+      version: 37,
+      name: 'user names unique by their UTS #39 skeletons: a look-alike of a name is taken as the name is',
+      sql: nameSkeletonsSql(`${q.restauth}.accounts`),
+      run: async (client) => {
+        await fillNameSkeletons(client, `${q.restauth}.accounts`);
+      },
     },
   ];
 }

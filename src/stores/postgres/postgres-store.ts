@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { AuthError } from '../../core/errors.js';
 import { loginKey } from '../../core/identity.js';
+import { nameSkeleton } from '../../core/skeleton.js';
 import type { OutgoingMail } from '../../core/ports/outbox.js';
 import {
   CodeHashInUseError,
@@ -329,7 +330,8 @@ export class PostgresStore implements Store {
                coalesce($4, ${this.names.authenticatedLiteral}), $2, $3, $5, $6, $7, now(), now(), '', '', '', '', $9)
              RETURNING *
            ), a AS (
-             INSERT INTO ${this.accounts} (uid, username, username_lowercase) SELECT id, $1, $8 FROM u RETURNING *
+             INSERT INTO ${this.accounts} (uid, username, username_lowercase, username_skeleton)
+               SELECT id, $1, $8, $12 FROM u RETURNING *
            ), i AS (
              INSERT INTO ${this.identities} (provider_id, user_id, identity_data, provider, created_at, updated_at)
              SELECT u.id::text, u.id, ${emailIdentityData('u')}, 'email', u.created_at, u.updated_at
@@ -350,6 +352,8 @@ export class PostgresStore implements Store {
             this.options.audience ?? 'authenticated',
             // A provider's sign-up has only the provider's identity, as GoTrue's.
             input.emailIdentity !== false,
+            // Unique: a look-alike of another user's name is refused as that name is (migration 37).
+            input.username === null ? null : nameSkeleton(input.username),
           ],
         )
         .catch(conflict);
@@ -427,6 +431,7 @@ export class PostgresStore implements Store {
     if (patch.username !== undefined) {
       set(accountSets, 'username', patch.username);
       set(accountSets, 'username_lowercase', patch.username === null ? null : loginKey(patch.username));
+      set(accountSets, 'username_skeleton', patch.username === null ? null : nameSkeleton(patch.username));
     }
     if (patch.email !== undefined)
       set(userSets, 'email', patch.email === null ? null : loginKey(patch.email));

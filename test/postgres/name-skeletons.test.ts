@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { AuthError } from '../../src/core/errors.js';
+import { migrate } from '../../src/stores/postgres/migrate.js';
+import { settleNameSkeletons } from '../../src/stores/postgres/name-skeletons.js';
+import { namedUser } from '../support/named-user.js';
+import { useTestDatabase } from '../support/test-database.js';
+
+const ACCOUNTS = 'restauth.accounts';
+
+/** The warnings a start's settleNameSkeletons gives. */
+async function settled(db: ReturnType<typeof useTestDatabase>): Promise<string[]> {
+  const warnings: string[] = [];
+  await settleNameSkeletons(db.pool, ACCOUNTS, { warn: (line) => warnings.push(line) });
+  return warnings;
+}
+
+/**
+ * Migration 37: user names that look alike (core/skeleton.ts) are refused by a unique skeleton. The
+ * names a database holds get theirs; names that already look alike both keep signing in, the
+ * oldest holds the skeleton, and a start names them; a name SQL writes later gets its own at a start.
+ */
+describe('PostgreSQL: user names unique by their skeletons (migration 37)', () => {
+  const db = useTestDatabase({ migrateThrough: 11 });
+
+  it('fills the stored names, keeps look-alikes signing in, and refuses new look-alikes of either', async () => {
+    // As postgrest-auth's table held them, before look-alikes (or mixed scripts) were refused.
+    await db.pool.query(`INSERT INTO auth.users (username, username_lowercase, password) VALUES
+      ('alex', 'alex', 'h1'), ('\u0430\u0406\u0435\u0445', '\u0430\u0456\u0435\u0445', 'h2'),
+      ('Ivan', 'ivan', 'h3'), ('lvan', 'lvan', 'h4'), ('Zoë', 'zoë', 'h5'), ('Zoe', 'zoe', 'h6')`);
+    assert.ok((await migrate(db.pool, db.names)).includes(37));
+    const { rows } = await db.pool.query(`SELECT id, username_skeleton FROM ${ACCOUNTS} ORDER BY id`);
+    assert.deepEqual(rows, [
+      { id: 1, username_skeleton: 'alex' },
+      { id: 2, username_skeleton: null },
+      { id: 3, username_skeleton: 'lvan' },
+      { id: 4, username_skeleton: null },
+      { id: 5, username_skeleton: 'zoe\u0308' },
+      { id: 6, username_skeleton: 'zoe' },
+    ]);
+    assert.equal((await db.store.findUserByUsername('\u0430\u0406\u0435\u0445'))?.username, 'аІех');
+    assert.equal((await db.store.findUserByUsername('LVAN'))?.username, 'lvan');
+    for (const lookalike of ['\u0410\u0406\u0415\u0425', 'a1ex', '1van']) {
+      await assert.rejects(
+        db.store.createUser(namedUser(lookalike), null),
+        (error: AuthError) => error.code === 'user_already_exists',
+        lookalike,
+      );
+    }
+    assert.deepEqual(await settled(db), [
+      `restauth: 2 user name(s) look like another user's (UTS #39 confusables), kept; new look-alikes of ` +
+        `either are refused; consider renaming: user 2 "аІех" looks like user 1 "alex"; ` +
+        `user 4 "lvan" looks like user 3 "Ivan"`,
+    ]);
+  });
+
+  it('a name SQL writes without its skeleton gets one at the next start', async () => {
+    const zed = await db.store.createUser(namedUser('zed'), null);
+    await db.pool.query(
+      `UPDATE ${ACCOUNTS} SET username = 'scoop', username_lowercase = 'scoop', username_skeleton = NULL
+       WHERE uid = $1`,
+      [zed.id],
+    );
+    assert.equal((await settled(db)).length, 1, 'the look-alikes of the first test, told again');
+    const { rows } = await db.pool.query(`SELECT username_skeleton FROM ${ACCOUNTS} WHERE uid = $1`, [
+      zed.id,
+    ]);
+    assert.deepEqual(rows, [{ username_skeleton: 'scoop' }]);
+    await assert.rejects(
+      db.store.createUser(namedUser('\u0455\u0441\u043e\u043e\u0440'), null),
+      (error: AuthError) => error.code === 'user_already_exists',
+    );
+  });
+});

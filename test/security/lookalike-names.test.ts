@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createTestApp, type TestApp } from '../support/app.js';
+import { suiteStore } from '../support/postgres.js';
+
+/**
+ * A name wholly in one script passed the mixed-script rule while it read as another user's name:
+ * `аІех` and `рау` (all Cyrillic) beside `alex` and `pay`, `ѕсоор` beside `scoop`, or in ASCII
+ * `bi11` beside `bill`: a second account that reads as the first person (in json-data-server the
+ * name is the owner shown on every record). Now a name whose UTS #39 skeleton (core/skeleton.ts)
+ * is a user's is taken as that user's name is: the same status and error code, on both stores.
+ * Names that do not look alike still register: an accent shows (`Zoë`), a Cyrillic name is not
+ * its Latin transliteration (`Иван`, `Ivan`).
+ */
+
+const PASSWORD = 'a real passphrase';
+
+for (const storeKind of ['file', 'postgres'] as const) {
+  describe(`user names that look like a user's are taken (${storeKind} store)`, () => {
+    let t: TestApp;
+    let store: Awaited<ReturnType<typeof suiteStore>>;
+    before(async () => {
+      store = await suiteStore(storeKind);
+      t = await createTestApp({
+        format: 'restauth',
+        config: {
+          ...store.config,
+          passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
+          dialects: { jsonDataServer: {}, postgrestAuth: {} },
+        },
+      });
+    });
+    after(async () => {
+      await t.close();
+      await store.drop();
+    });
+
+    const register = (url: string, username: string) =>
+      t.app.inject({ method: 'POST', url, payload: { username, password: PASSWORD } });
+
+    it('a whole-script or ASCII look-alike of a name: answered as the taken name is, and not stored', async () => {
+      for (const name of ['alex', 'pay', 'scoop', 'cocoa', 'bill', 'Ivan', 'modern'])
+        assert.equal((await register('/auth/register', name)).statusCode, 200, name);
+      const taken = await register('/auth/register', 'alex');
+      assert.notEqual(taken.statusCode, 200);
+      for (const name of [
+        '\u0430\u0406\u0435\u0445', // аІех: Cyrillic а, І (as a sans-serif capital I reads as l), е, х
+        '\u0440\u0430\u0443', // рау
+        '\u0455\u0441\u043e\u043e\u0440', // ѕсоор
+        '\u0410\u04c0\u0415\u0425', // АӀЕХ: Cyrillic capitals (Ӏ palochka)
+        '\u0441\u043e\u0441\u043e\u0430', // сосоа beside cocoa
+        'bi11',
+        'lvan', // shown as `Ivan` is, with a capital I
+        'rnodern',
+      ]) {
+        const refused = await register('/auth/register', name);
+        assert.equal(refused.statusCode, taken.statusCode, `${JSON.stringify(name)}: ${refused.body}`);
+        assert.equal(refused.body, taken.body);
+        assert.equal(await t.services.store.findUserByUsername(name), null, name);
+      }
+      // postgrest-auth's sign-up (ASCII names) answers its own taken status for a look-alike too.
+      assert.equal((await register('/auth/users', 'will')).statusCode, 201);
+      const takenThere = await register('/auth/users', 'will');
+      const lookalikeThere = await register('/auth/users', 'wi11');
+      assert.notEqual(takenThere.statusCode, 201);
+      assert.equal(lookalikeThere.statusCode, takenThere.statusCode, lookalikeThere.body);
+      assert.equal(lookalikeThere.body, takenThere.body);
+    });
+
+    it('names that do not look alike register beside each other', async () => {
+      for (const name of [
+        'Zoe',
+        'Zoë',
+        '\u0418\u0432\u0430\u043d', // Иван beside Ivan
+        '\u6771\u4eac', // 東京
+        '\u4eac\u90fd', // 京都
+        'alexa',
+        'ivana',
+      ]) {
+        const registered = await register('/auth/register', name);
+        assert.equal(registered.statusCode, 200, `${JSON.stringify(name)}: ${registered.body}`);
+      }
+    });
+  });
+}
