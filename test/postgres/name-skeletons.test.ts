@@ -4,6 +4,7 @@ import type { AuthError } from '../../src/core/errors.js';
 import { migrate } from '../../src/stores/postgres/migrate.js';
 import { settleNameSkeletons } from '../../src/stores/postgres/name-skeletons.js';
 import { namedUser } from '../support/named-user.js';
+import { realServerOnly } from '../support/postgres.js';
 import { useTestDatabase } from '../support/test-database.js';
 
 const ACCOUNTS = 'restauth.accounts';
@@ -52,6 +53,18 @@ describe('PostgreSQL: user names unique by their skeletons (migration 37)', () =
         `either are refused; consider renaming: user 2 "аІех" looks like user 1 "alex"; ` +
         `user 4 "lvan" looks like user 3 "Ivan"`,
     ]);
+  });
+
+  it('of two look-alikes signing up at once, one is stored and the other is taken', async (t) => {
+    const skip = realServerOnly();
+    if (skip) return t.skip(skip);
+    const results = await Promise.allSettled([
+      db.store.createUser(namedUser('cocoa'), null),
+      db.store.createUser(namedUser('\u0441\u043e\u0441\u043e\u0430'), null),
+    ]);
+    assert.equal(results.filter((result) => result.status === 'fulfilled').length, 1);
+    const refused = results.find((result) => result.status === 'rejected');
+    assert.equal((refused?.reason as AuthError).code, 'user_already_exists');
   });
 
   it('a name SQL writes without its skeleton gets one at the next start', async () => {
