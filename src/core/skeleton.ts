@@ -24,11 +24,20 @@ function prototypeMap(): Map<string, string> {
   return prototypes;
 }
 
-/** UTS #39's skeleton(X): NFD, each code point replaced by its prototype, NFD again. */
+/**
+ * Characters that show nothing where they stand: U+034F COMBINING GRAPHEME JOINER, variation
+ * selectors after a letter, the Hangul fillers (U+3164 passes NFKC as U+1160), the joiners.
+ */
+const DEFAULT_IGNORABLE = /\p{Default_Ignorable_Code_Point}/gu;
+
+/**
+ * UTS #39's skeleton(X): NFD, default-ignorable code points removed (`alex` with a U+034F or
+ * U+3164 after it shows as `alex`), each code point replaced by its prototype, NFD again.
+ */
 function skeleton(text: string): string {
   const map = prototypeMap();
   let mapped = '';
-  for (const point of text.normalize('NFD')) mapped += map.get(point) ?? point;
+  for (const point of text.normalize('NFD').replace(DEFAULT_IGNORABLE, '')) mapped += map.get(point) ?? point;
   return mapped.normalize('NFD');
 }
 

@@ -52,6 +52,10 @@ for (const storeKind of ['file', 'postgres'] as const) {
         'bi11',
         'lvan', // shown as `Ivan` is, with a capital I
         'rnodern',
+        // Characters that show nothing after a letter and that the hidden-character rule lets through.
+        'alex\u034f', // COMBINING GRAPHEME JOINER
+        'pay\u3164', // HANGUL FILLER (NFKC: U+1160)
+        'scoop\ufe0f', // VARIATION SELECTOR-16
       ]) {
         const refused = await register('/auth/register', name);
         assert.equal(refused.statusCode, taken.statusCode, `${JSON.stringify(name)}: ${refused.body}`);
