@@ -30,6 +30,14 @@ export const INVALID_EMAIL = 'Unable to validate email address: invalid format';
 const EMAIL_FORMAT =
   /^[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/u;
 
+/** Characters that show nothing: default-ignorable ones, white space and the blank braille cell. */
+const SHOWS_NOTHING = /[\p{Default_Ignorable_Code_Point}\p{White_Space}\u2800]/gu;
+/**
+ * U+2800 BRAILLE PATTERN BLANK is a letter-like symbol that prints as a space: `alex` with one
+ * after it reads as `alex`, and trimming does not take it.
+ */
+const BLANK_GLYPH = /\u2800/u;
+
 /** Anything but printable ASCII, which every address is once its compatibility forms are folded. */
 const NOT_ASCII = /[^ -~]/u;
 
@@ -100,11 +108,13 @@ export function checkEmail(email: string): string {
  */
 export function checkUsername(username: string, pattern: RegExp): string {
   const name = username.normalize('NFKC').trim();
-  if (name.length === 0) throw new AuthError('validation_failed', 'User name must not be empty');
+  // A name of Hangul fillers (U+3164) or grapheme joiners shows as nothing, as an empty one would.
+  if (name.replace(SHOWS_NOTHING, '').length === 0)
+    throw new AuthError('validation_failed', 'User name must not be empty');
   if (name.length > MAX_LOGIN_LENGTH) throw new AuthError('validation_failed', 'User name is too long');
   // Controls (NUL also breaks PostgreSQL's text) and characters that change what is shown without
   // being seen (U+202E, zero-width spaces ...): a name is read by people, in mails and lists.
-  if (hasHiddenCharacter(name))
+  if (hasHiddenCharacter(name) || BLANK_GLYPH.test(name))
     throw new AuthError('validation_failed', 'User name must not contain control or invisible characters');
   // `аlice` with a Cyrillic `а` is another login that reads as `alice`: one person, two accounts.
   if (mixesScripts(name))

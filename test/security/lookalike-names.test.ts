@@ -71,6 +71,19 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.equal(lookalikeThere.body, takenThere.body);
     });
 
+    it('a name that shows nothing, or a blank braille cell after a name: 400 validation_failed', async () => {
+      for (const [name, message] of [
+        ['\u3164', /must not be empty/u], // HANGUL FILLER
+        ['\u3164\u034f\u3164', /must not be empty/u],
+        ['alex\u2800', /invisible characters/u], // BRAILLE PATTERN BLANK
+        ['\u2800\u2800', /must not be empty/u],
+      ] as const) {
+        const refused = await register('/auth/register', name);
+        assert.equal(refused.statusCode, 400, `${JSON.stringify(name)}: ${refused.body}`);
+        assert.match(refused.body, message);
+      }
+    });
+
     it('names that do not look alike register beside each other', async () => {
       for (const name of [
         'Zoe',
