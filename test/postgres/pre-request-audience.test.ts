@@ -3,7 +3,6 @@ import { randomUUID } from 'node:crypto';
 import { before, describe, it } from 'node:test';
 import pg from 'pg';
 import { migrate } from '../../src/stores/postgres/migrate.js';
-import type { PostgresStore } from '../../src/stores/postgres/index.js';
 import { testRoles } from '../support/postgres.js';
 import { insertSessionFromBefore } from '../support/sessions-before.js';
 import { useTestDatabase } from '../support/test-database.js';
@@ -22,19 +21,24 @@ const REFUSED = "28P01: token refused: its audience is not its user's";
 describe("the pre-request refuses a token whose aud is not its user's (migration 35)", () => {
   const database = useTestDatabase({ max: 4, migrateThrough: 34 });
   let pool: pg.Pool;
-  let store: PostgresStore;
   const role = testRoles.authenticated;
 
   before(() => {
-    ({ pool, store } = database);
+    ({ pool } = database);
   });
 
   async function signedIn(username: string, aud: string) {
-    const user = await store.createUser(
-      { username, email: null, emailConfirmedAt: null, role: null, profile: {}, appMetadata: {} },
-      null,
+    // In SQL of migration 34's schema, not by the store, whose statements follow the latest one.
+    const { rows } = await pool.query<{ id: string }>(
+      `WITH u AS (
+         INSERT INTO auth.users (id, aud, role, created_at, updated_at)
+           VALUES (gen_random_uuid(), $2, $3, now(), now()) RETURNING id
+       )
+       INSERT INTO restauth.accounts (uid, username, username_lowercase)
+         SELECT id, $1, lower($1) FROM u RETURNING uid::text AS id`,
+      [username, aud, role],
     );
-    await pool.query('UPDATE auth.users SET aud = $2 WHERE id = $1', [user.id, aud]);
+    const user = rows[0]!;
     const session = randomUUID();
     await insertSessionFromBefore(pool, {
       id: session,
