@@ -26,10 +26,12 @@ const LinkQuery = Type.Object({
 const IdentityParams = Type.Object({ id: Type.String({ maxLength: 200 }) });
 
 export const identityRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app, options) => {
-  const { auth, identities, settings } = options;
+  const { auth, identities, settings, limit } = options;
 
   // auth-js's linkIdentity asks for the address (skip_http_redirect=true) and goes there itself.
-  app.get('/user/identities/authorize', { schema: { querystring: LinkQuery } }, async (request, reply) => {
+  // Each request stores a flow until its callback or the upkeep: counted as /authorize counts it.
+  const linkOptions = { schema: { querystring: LinkQuery }, preHandler: limit('signIn') };
+  app.get('/user/identities/authorize', linkOptions, async (request, reply) => {
     const { user } = await requireUser(auth, request);
     if (!settings.manualLinking) throw new AuthError('manual_linking_disabled');
     const { skip_http_redirect: skipRedirect, ...query } = request.query;

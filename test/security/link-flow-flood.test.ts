@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createTestApp, type TestApp } from '../support/app.js';
+import { FAST_HASHING } from '../support/gotrue.js';
+
+/**
+ * linkIdentity's GET /user/identities/authorize stores a flow-state row per request, kept until
+ * its callback or the upkeep, as GET /authorize does; /authorize counts against the sign-in
+ * allowance, this one counted nowhere: one signed-in client wrote as many rows as it asked for.
+ * Both now count alike: the allowance (3 here) trips on the 4th link started.
+ */
+
+const MAX = 3;
+
+describe('linkIdentity flows started in a loop', () => {
+  let t: TestApp;
+  let accessToken: string;
+
+  before(async () => {
+    t = await createTestApp({
+      format: 'restauth',
+      config: {
+        passwords: FAST_HASHING,
+        signup: { confirmEmail: false },
+        identities: { manualLinking: true },
+        rateLimits: { signIn: { max: MAX, window: 60 } },
+        // Building the provider's address needs no request to it: nothing listens there.
+        external: {
+          github: { enabled: true, client_id: 'cid', secret: 'secret', url: 'https://github.test' },
+        },
+      },
+      env: { RESTAUTH_RATE_LIMITS: '' },
+    });
+    const signUp = await t.app.inject({
+      method: 'POST',
+      url: '/auth/v1/signup',
+      payload: { email: 'looper@acme.test', password: 'correct horse battery' },
+    });
+    assert.equal(signUp.statusCode, 200, signUp.body);
+    accessToken = signUp.json<{ access_token: string }>().access_token;
+  });
+  after(() => t.close());
+
+  const startLink = () =>
+    t.app.inject({
+      method: 'GET',
+      url: '/auth/v1/user/identities/authorize?provider=github&skip_http_redirect=true',
+      headers: { authorization: `Bearer ${accessToken}` },
+    });
+
+  it('counts each link started against the sign-in allowance', async () => {
+    for (let attempt = 1; attempt <= MAX; attempt++) {
+      const started = await startLink();
+      assert.equal(started.statusCode, 200, started.body);
+      assert.match(
+        started.json<{ url: string }>().url,
+        /^https:\/\/github\.test\/login\/oauth\/authorize\?/u,
+      );
+    }
+    const limited = await startLink();
+    assert.equal(limited.statusCode, 429, limited.body);
+    assert.equal(limited.json<{ error_code: string }>().error_code, 'over_request_rate_limit');
+  });
+});
