@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { AuthError } from '../../../core/errors.js';
 import { requireUser, type GotrueOptions } from './context.js';
-import { startProviderFlow } from './oauth-routes.js';
+import { AuthorizeQuery, startProviderFlow } from './oauth-routes.js';
 import { clientOf } from '../../client.js';
 
 /**
@@ -15,14 +15,12 @@ import { clientOf } from '../../client.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/iu;
 
-const LinkQuery = Type.Object({
-  provider: Type.Optional(Type.String({ maxLength: 100 })),
-  redirect_to: Type.Optional(Type.String()),
-  scopes: Type.Optional(Type.String({ maxLength: 1000 })),
-  skip_http_redirect: Type.Optional(Type.String()),
-  code_challenge: Type.Optional(Type.String()),
-  code_challenge_method: Type.Optional(Type.String()),
-});
+// /authorize's query and its bounds (the extra parameters go on to the provider alike), and
+// skip_http_redirect: a twin with looser bounds stored longer referrers and any number of parameters.
+const LinkQuery = Type.Object(
+  { ...AuthorizeQuery.properties, skip_http_redirect: Type.Optional(Type.String({ maxLength: 10 })) },
+  { additionalProperties: Type.String({ maxLength: 2000 }), maxProperties: 31 },
+);
 const IdentityParams = Type.Object({ id: Type.String({ maxLength: 200 }) });
 
 export const identityRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app, options) => {
