@@ -15,13 +15,23 @@ import { spawnRestauth, type RestauthProcess } from '../support/process.js';
  * a stack trace in the log, and a session half written. Now the close waits for every request in
  * flight (RequestsInFlight, bounded by GoTrue's minute), then closes the services.
  *
- * The sign-ins are counted in flight by restauth_http_requests_in_flight and kept there by slow hashes
- * (bcrypt at 2^13 rounds, one thread, in order); on PostgreSQL the connected clients' ones also wait for
- * a lock the test holds on the user's row until the SIGTERM has been received. The connected clients'
- * connections end first, while the hung-up clients' handlers still have a hash and a write to do.
+ * Each sign-in is held by its client: its headers sent (counted in flight by
+ * restauth_http_requests_in_flight), the last byte of its body not, so none can finish before all are
+ * counted. Then the connected clients' bodies are completed first, the hung-up clients' next, and those
+ * hang up: their hashes are computed last (one thread, in order), so the connected clients' connections
+ * end while the hung-up clients' handlers still have a hash and a write to do. The SIGTERM is sent
+ * meanwhile; on PostgreSQL every sign-in also waits for a lock the test holds on the user's row until
+ * the SIGTERM has been received.
+ *
+ * The test waited on counts that could be missed, spinning for ever: on the file store nothing held the
+ * first sign-in, whose answer on a busy machine came before the last was counted; on PostgreSQL the
+ * lock waiters were counted in pg_stat_activity from inside the holder's transaction, which sees only
+ * the backends of its first look, not a connection the pool opened later.
  */
 const SIGN_INS = 4;
 const HUNG_UP = 2;
+/** One hashing thread: hashes are computed in the order their sign-ins' bodies came. */
+const HASHING = { algorithm: 'bcrypt', bcryptRounds: 10, concurrency: 1 };
 const password = 'a passphrase';
 const jwtSecret = 'shutdown-suite-secret-0123456789abcdef';
 
@@ -30,23 +40,31 @@ interface Answer {
   body: string;
 }
 
-/** A sign-in over a connection of its own, so that hanging it up ends that connection. */
-function signIn(url: string, email: string): { request: ClientRequest; answer: Promise<Answer> } {
+/**
+ * A sign-in over a connection of its own (hanging it up ends that connection), held: its headers and its
+ * body but the last byte are sent. `finish` sends that byte, resolving once it is handed to the system.
+ */
+function heldSignIn(
+  url: string,
+  email: string,
+): { request: ClientRequest; answer: Promise<Answer>; finish(): Promise<void> } {
+  const body = Buffer.from(JSON.stringify({ email, password }));
   const request = httpRequest(`${url}/auth/v1/token?grant_type=password`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', connection: 'close' },
+    headers: { 'content-type': 'application/json', 'content-length': body.length, connection: 'close' },
     agent: false,
   });
   const answer = new Promise<Answer>((resolve, reject) => {
     request.on('response', (response) => {
-      let body = '';
-      response.on('data', (chunk: Buffer) => (body += chunk.toString()));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+      let text = '';
+      response.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text }));
     });
     request.on('error', reject);
   });
-  request.end(JSON.stringify({ email, password }));
-  return { request, answer };
+  request.write(body.subarray(0, -1));
+  const finish = () => new Promise<void>((resolve) => request.end(body.subarray(-1), resolve));
+  return { request, answer, finish };
 }
 
 async function post(url: string, path: string, body: unknown): Promise<Answer> {
@@ -66,32 +84,38 @@ async function inFlight(url: string): Promise<number> {
   return Number(match[1]) - 1;
 }
 
-/** Resolves once `condition` holds, checked again on each event-loop turn with I/O between. */
-async function until(condition: () => Promise<boolean>): Promise<void> {
-  while (!(await condition())) await new Promise((resolve) => setImmediate(resolve));
+/**
+ * Resolves once `condition` holds, checked again on each event-loop turn with I/O between; fails once
+ * `server` has exited, rather than asking a server that is gone for ever.
+ */
+async function until(server: RestauthProcess, condition: () => Promise<boolean>): Promise<void> {
+  while (!(await condition())) {
+    if (server.child.exitCode !== null || server.child.signalCode !== null)
+      throw new Error(`restauth exited while the test waited:\n${server.output()}`);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
 }
 
 async function stoppedDuringSignIns(
   server: RestauthProcess,
   email: string,
-  /** Resolves once the connected clients' sign-ins are held where the test wants them. */
-  held: () => Promise<void>,
   /** Called once the SIGTERM has been received: lets the held sign-ins go on. */
   release: () => Promise<void>,
 ): Promise<{ connected: Answer[]; code: number | null; output: string }> {
-  // The connected clients' sign-ins first: their hashes are computed first (one thread, in order), so
-  // their connections end while the hung-up clients' handlers still have a hash and a write to do.
-  const connected = Array.from({ length: SIGN_INS - HUNG_UP }, () => signIn(server.url, email));
-  await until(async () => (await inFlight(server.url)) === connected.length);
-  await held();
-  const hungUp = Array.from({ length: HUNG_UP }, () => signIn(server.url, email));
+  const connected = Array.from({ length: SIGN_INS - HUNG_UP }, () => heldSignIn(server.url, email));
+  const hungUp = Array.from({ length: HUNG_UP }, () => heldSignIn(server.url, email));
   for (const { answer } of hungUp) answer.catch(() => {});
-  await until(async () => (await inFlight(server.url)) === SIGN_INS);
-  // Their clients hang up while their handlers still run.
+  // None can finish before its last byte: the count reaches every sign-in and stays there.
+  await until(server, async () => (await inFlight(server.url)) === SIGN_INS);
+  // The connected clients' bodies first: their handlers, so their hashes, come first (one thread, in
+  // order), and their connections end while the hung-up clients' handlers still have work to do.
+  for (const { finish } of connected) await finish();
+  for (const { finish } of hungUp) await finish();
+  // Their clients hang up, the whole request sent, while their handlers run.
   for (const { request } of hungUp) request.destroy();
   const exited = new Promise<number | null>((resolve) => server.child.once('exit', resolve));
   server.child.kill('SIGTERM');
-  await until(async () => server.output().includes('SIGTERM received'));
+  await until(server, async () => server.output().includes('SIGTERM received'));
   await release();
   const answers = await Promise.all(connected.map(({ answer }) => answer));
   const code = await exited;
@@ -131,7 +155,9 @@ describe('SIGTERM with sign-ins in flight', { timeout: 300_000 }, () => {
   const project = async (settings: object) => {
     const dir = await mkdtemp(join(tmpdir(), 'restauth-shutdown-'));
     dirs.push(dir);
-    await writeFile(join(dir, 'restauth.json'), JSON.stringify({ metrics: { enabled: true }, ...settings }));
+    // The held sign-ins' bodies may wait long on a busy machine: not cut at the default 30 s (408).
+    const base = { metrics: { enabled: true }, requestTimeout: 3600 };
+    await writeFile(join(dir, 'restauth.json'), JSON.stringify({ ...base, ...settings }));
     return dir;
   };
   const start = async (dir: string, env: NodeJS.ProcessEnv = {}) => {
@@ -145,16 +171,11 @@ describe('SIGTERM with sign-ins in flight', { timeout: 300_000 }, () => {
   };
 
   it('file store: every request finishes, connected clients get their 200, exit 0, the data whole', async () => {
-    const dir = await project({ passwords: { algorithm: 'bcrypt', bcryptRounds: 13, concurrency: 1 } });
+    const dir = await project({ passwords: HASHING });
     const server = await start(dir);
     const email = 'file@example.com';
     assert.equal((await post(server.url, '/auth/v1/signup', { email, password })).status, 200);
-    const result = await stoppedDuringSignIns(
-      server,
-      email,
-      async () => {},
-      async () => {},
-    );
+    const result = await stoppedDuringSignIns(server, email, async () => {});
     assertCleanStop(result);
 
     // Restarted on the same files: every sign-in written, the hung-up clients' too, the refresh tokens
@@ -180,10 +201,9 @@ describe('SIGTERM with sign-ins in flight', { timeout: 300_000 }, () => {
     },
     async () => {
       const databaseUrl = await (await testPostgres()).createDatabase();
-      const dir = await project({ passwords: { algorithm: 'bcrypt', bcryptRounds: 13, concurrency: 1 } });
-      // The held sign-ins wait on the row lock while the others hash (bcrypt 2^13, one thread): on a
-      // busy machine that outlasts the default 15 s statement_timeout, whose 503 would leave the lock
-      // waiters short of their count for ever. Unbounded here: the test releases the lock itself.
+      const dir = await project({ passwords: HASHING });
+      // The sign-ins wait on the row lock until the SIGTERM: on a busy machine longer than the default
+      // 15 s statement_timeout, whose 503 would end them first. Unbounded here: the test releases it.
       const server = await start(dir, { DATABASE_URL: databaseUrl, RESTAUTH_DB_QUERY_TIMEOUT: '0' });
       const email = 'postgres@example.com';
       assert.equal((await post(server.url, '/auth/v1/signup', { email, password })).status, 200);
@@ -192,21 +212,10 @@ describe('SIGTERM with sign-ins in flight', { timeout: 300_000 }, () => {
       try {
         await holder.query('BEGIN');
         await holder.query('SELECT id FROM auth.users WHERE email = $1 FOR UPDATE', [email]);
-        const waiting = async () => {
-          const { rows } = await holder.query<{ n: number }>(
-            "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()",
-          );
-          return rows[0]!.n;
-        };
-        const result = await stoppedDuringSignIns(
-          server,
-          email,
-          // The connected clients' sign-ins wait for the user's row, their hashes done.
-          () => until(async () => (await waiting()) === SIGN_INS - HUNG_UP),
-          async () => {
-            await holder.query('COMMIT');
-          },
-        );
+        // Every sign-in, its hash done, waits for the user's row until the SIGTERM has been received.
+        const result = await stoppedDuringSignIns(server, email, async () => {
+          await holder.query('COMMIT');
+        });
         assertCleanStop(result);
         const { rows } = await holder.query<{ n: number }>(
           'SELECT count(*)::int AS n FROM auth.sessions s JOIN auth.users u ON u.id = s.user_id WHERE u.email = $1',
