@@ -24,7 +24,10 @@ export interface SmtpSink {
   port: number;
   /** Every mail received, in order. */
   mails: SinkMail[];
-  /** Resolves with the first mail (already received or to come) matching, or rejects after timeoutMs. */
+  /**
+   * Resolves with the first mail (already received or to come) matching, or rejects after timeoutMs or
+   * MAIL_WAIT_FLOOR_MS, whichever is longer.
+   */
   waitForMail(predicate: (mail: SinkMail) => boolean, timeoutMs: number): Promise<SinkMail>;
   /**
    * The next `count` deliveries are refused with a temporary error (451), at
@@ -41,6 +44,13 @@ export interface SmtpSink {
   refused(): number;
   close(): Promise<void>;
 }
+
+/**
+ * The least a wait for a mail lasts before it fails, whatever its caller asked: the bound guards against a
+ * mail never sent, it does not time a delivery. Callers ask as little as 5 s, which a delivery through the
+ * outbox, nodemailer and this parser need not meet on a loaded machine (load 20 on 2 cores).
+ */
+export const MAIL_WAIT_FLOOR_MS = 120_000;
 
 /** The `email` settings (nodemailer's) that send to this sink, as a test's config writes them. */
 export function sinkMailSettings(sink: Pick<SmtpSink, 'port'>, from = 'auth@acme.test') {
@@ -150,6 +160,7 @@ export async function startSmtpSink(options: { port?: number } = {}): Promise<Sm
     waitForMail: (predicate, timeoutMs) => {
       const found = mails.find(predicate);
       if (found) return Promise.resolve(found);
+      const bound = Math.max(timeoutMs, MAIL_WAIT_FLOOR_MS);
       return new Promise((resolve, reject) => {
         const waiter = {
           predicate,
@@ -160,8 +171,8 @@ export async function startSmtpSink(options: { port?: number } = {}): Promise<Sm
         };
         const timer = setTimeout(() => {
           waiters.splice(waiters.indexOf(waiter), 1);
-          reject(new Error(`no matching mail within ${timeoutMs} ms (${mails.length} received)`));
-        }, timeoutMs);
+          reject(new Error(`no matching mail within ${bound} ms (${mails.length} received)`));
+        }, bound);
         waiters.push(waiter);
       });
     },
