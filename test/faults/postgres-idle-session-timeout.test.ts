@@ -6,6 +6,33 @@ import { createPool, inTransaction } from '../../src/stores/postgres/pool.js';
 import { dropDatabase, realServerOnly, testPostgres } from '../support/postgres.js';
 
 /**
+ * Blocks this process's event loop until the server has ended the sessions `pids` (idle_session_timeout),
+ * so their 57P05 waits unread on their sockets and the pool hands those connections out, as when the
+ * two cross on a busy machine. A child polls pg_stat_activity from a connection of its own.
+ */
+function blockUntilEnded(url: string, pids: number[]): void {
+  const waited = spawnSync(
+    process.execPath,
+    [
+      '-e',
+      `const pg = require('pg');
+       (async () => {
+         const admin = new pg.Client({ connectionString: process.env.URL });
+         await admin.connect();
+         for (;;) {
+           const { rowCount } = await admin.query('SELECT 1 FROM pg_stat_activity WHERE pid = ANY($1)', [${JSON.stringify(pids)}]);
+           if (rowCount === 0) break;
+           await new Promise((resolve) => setTimeout(resolve, 20));
+         }
+         await admin.end();
+       })().catch((error) => { console.error(error); process.exit(1); });`,
+    ],
+    { env: { ...process.env, URL: url }, encoding: 'utf8', timeout: 60_000 },
+  );
+  assert.equal(waited.status, 0, waited.stderr);
+}
+
+/**
  * A DBA sets idle_session_timeout on restauth's database (or role): PostgreSQL ends every connection
  * idle outside a transaction for longer. The pool's idle connections are ended so (57P05) again and
  * again; each was logged as a connection that failed, a warning per connection and idle period (with
@@ -28,9 +55,7 @@ describe(
       const admin = new pg.Client({ connectionString: url });
       await admin.connect();
       try {
-        await admin.query(
-          `ALTER DATABASE ${new URL(url).pathname.slice(1)} SET idle_session_timeout = '200ms'`,
-        );
+        await admin.query(`ALTER DATABASE ${new URL(url).pathname.slice(1)} SET idle_session_timeout = '1s'`);
       } finally {
         await admin.end();
       }
@@ -73,28 +98,7 @@ describe(
         const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
         const ended = rows[0]!.pid;
         client.release();
-        // Blocks this process's event loop until the server has ended that idle session, so its
-        // 57P05 waits unread on the socket and the pool hands the connection out, as when the two
-        // cross on a busy machine. The child polls pg_stat_activity from a connection of its own.
-        const waited = spawnSync(
-          process.execPath,
-          [
-            '-e',
-            `const pg = require('pg');
-             (async () => {
-               const admin = new pg.Client({ connectionString: process.env.URL });
-               await admin.connect();
-               for (;;) {
-                 const { rowCount } = await admin.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [${ended}]);
-                 if (rowCount === 0) break;
-                 await new Promise((resolve) => setTimeout(resolve, 20));
-               }
-               await admin.end();
-             })().catch((error) => { console.error(error); process.exit(1); });`,
-          ],
-          { env: { ...process.env, URL: url }, encoding: 'utf8', timeout: 60_000 },
-        );
-        assert.equal(waited.status, 0, waited.stderr);
+        blockUntilEnded(url, [ended]);
         const ranOn = await inTransaction(single, async (next) => {
           const answer = await next.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
           return answer.rows[0]!.pid;
@@ -102,6 +106,42 @@ describe(
         assert.notEqual(ranOn, ended);
       } finally {
         await single.end();
+      }
+    });
+
+    it('a statement handed the first of several connections the server ended at once runs on a new one', async () => {
+      const several = createPool(
+        { url, poolMin: 0, poolMax: 3, connectTimeout: 10, queryTimeout: 10, keepAlive: 0 },
+        { info: () => {}, warn: (line) => lines.push(`warn ${line}`) },
+      );
+      /** Three connections at once, idle since the same moment, then ended by the server together. */
+      const threeEnded = async () => {
+        const held = await Promise.all(
+          [1, 2, 3].map(async () => {
+            const client = await several.connect();
+            const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+            return { client, pid: rows[0]!.pid };
+          }),
+        );
+        for (const { client } of held) client.release();
+        blockUntilEnded(
+          url,
+          held.map(({ pid }) => pid),
+        );
+      };
+      try {
+        // A second try was handed the next ended connection and answered 503.
+        await threeEnded();
+        const { rows } = await several.query<{ one: number }>('SELECT 1 AS one');
+        assert.equal(rows[0]?.one, 1);
+        // A transaction likewise.
+        await threeEnded();
+        assert.equal(
+          await inTransaction(several, async (client) => (await client.query('SELECT 1')).rowCount),
+          1,
+        );
+      } finally {
+        await several.end();
       }
     });
   },

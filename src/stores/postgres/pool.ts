@@ -96,14 +96,13 @@ export function createPool(config: PoolConfig, logger: OutageLogger): pg.Pool {
     const result = query(...args);
     if (!(result instanceof Promise)) return result;
     // An idle connection the server ended as it was handed out (idle_session_timeout) ran nothing: the
-    // statement is sent once more, on another connection, rather than answered 503.
-    return result
-      .catch((error: unknown) => {
-        if (!isIdleSessionTimeout(error)) throw error;
-        monitor.fault(error);
-        return query(...args) as Promise<unknown>;
-      })
-      .catch(fail);
+    // statement is sent again, on another connection, rather than answered 503 (see afterEndedSessions).
+    return afterEndedSessions(
+      pool,
+      result,
+      () => query(...args) as Promise<unknown>,
+      (error) => monitor.fault(error),
+    ).catch(fail);
   }) as typeof pool.query;
   const connect = pool.connect.bind(pool) as (...args: unknown[]) => unknown;
   pool.connect = ((...args: unknown[]) => {
@@ -111,6 +110,33 @@ export function createPool(config: PoolConfig, logger: OutageLogger): pg.Pool {
     return result instanceof Promise ? result.catch(fail) : result;
   }) as typeof pool.connect;
   return pool;
+}
+
+/**
+ * `first`'s outcome, or, while the connection it was handed had been ended by the server as idle
+ * (57P05: nothing ran), `again()`'s. Every connection idle in the pool may have been ended at once, as
+ * they idled since the same burst, and their ends are read only as each is used: a second try was
+ * handed the next ended one and answered 503. Each failed try destroys its connection, so after as
+ * many tries as the pool holds connections the next is made new.
+ */
+async function afterEndedSessions<T>(
+  pool: pg.Pool,
+  first: Promise<T>,
+  again: () => Promise<T>,
+  ended: (error: unknown) => void,
+  /** Only these errors are tried again (inTransaction: a BEGIN's, nothing of the work having run). */
+  retryable: (error: unknown) => boolean = isIdleSessionTimeout,
+): Promise<T> {
+  let attempt = first;
+  for (let tries = 1; ; tries++) {
+    try {
+      return await attempt;
+    } catch (error) {
+      if (!retryable(error) || tries > (pool.options.max ?? 10)) throw error;
+      ended(error);
+      attempt = again();
+    }
+  }
 }
 
 /** The outage monitor of each pool createPool made, for readiness (schemaFaultOf). */
@@ -206,19 +232,22 @@ const beginFailures = new WeakSet<object>();
 /**
  * Runs `work` in a transaction on one guarded connection of the pool (see withClient and
  * transaction). A BEGIN that met 57P05 was handed an idle connection the server was ending
- * (idle_session_timeout): nothing ran, so the transaction is run once more on another connection,
- * as createPool's query sends a statement again, where it answered 503.
+ * (idle_session_timeout): nothing ran, so the transaction is run again on another connection, as
+ * createPool's query sends a statement again (afterEndedSessions), where it answered 503.
  */
 export async function inTransaction<T>(
   pool: pg.Pool,
   work: (client: pg.PoolClient) => Promise<T>,
 ): Promise<T> {
   const attempt = () => withClient(pool, (client) => transaction(client, () => work(client)));
-  try {
-    return await attempt();
-  } catch (error) {
-    const cause = (error as { cause?: unknown }).cause ?? error;
-    if (!(isIdleSessionTimeout(cause) && beginFailures.has(cause as object))) throw error;
-    return attempt();
-  }
+  return afterEndedSessions(
+    pool,
+    attempt(),
+    attempt,
+    () => {},
+    (error) => {
+      const cause = (error as { cause?: unknown }).cause ?? error;
+      return isIdleSessionTimeout(cause) && beginFailures.has(cause as object);
+    },
+  );
 }
