@@ -2,8 +2,16 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { spawnSync } from 'node:child_process';
 import pg from 'pg';
+import { schemaNames } from '../../src/stores/postgres/index.js';
 import { createPool, inTransaction } from '../../src/stores/postgres/pool.js';
-import { dropDatabase, realServerOnly, testPostgres } from '../support/postgres.js';
+import { postgresReadiness } from '../../src/stores/postgres/readiness.js';
+import {
+  dropDatabase,
+  realServerOnly,
+  testPostgres,
+  testRoles,
+  testStoreConfig,
+} from '../support/postgres.js';
 
 /**
  * Blocks this process's event loop until the server has ended the sessions `pids` (idle_session_timeout),
@@ -109,7 +117,7 @@ describe(
       }
     });
 
-    it('a statement handed the first of several connections the server ended at once runs on a new one', async () => {
+    it("a statement, a transaction and /ready's look, handed the first of several connections the server ended at once, run on a new one", async () => {
       const several = createPool(
         { url, poolMin: 0, poolMax: 3, connectTimeout: 10, queryTimeout: 10, keepAlive: 0 },
         { info: () => {}, warn: (line) => lines.push(`warn ${line}`) },
@@ -140,6 +148,10 @@ describe(
           await inTransaction(several, async (client) => (await client.query('SELECT 1')).rowCount),
           1,
         );
+        // And /ready's look at the connection the pool hands out (is it read-only?).
+        await threeEnded();
+        const ready = await postgresReadiness(several, schemaNames(testStoreConfig(url), testRoles));
+        assert.equal(ready.checks.database, 'ok', JSON.stringify(ready));
       } finally {
         await several.end();
       }

@@ -119,11 +119,12 @@ export function createPool(config: PoolConfig, logger: OutageLogger): pg.Pool {
  * handed the next ended one and answered 503. Each failed try destroys its connection, so after as
  * many tries as the pool holds connections the next is made new.
  */
-async function afterEndedSessions<T>(
+export async function afterEndedSessions<T>(
   pool: pg.Pool,
   first: Promise<T>,
   again: () => Promise<T>,
-  ended: (error: unknown) => void,
+  /** Told of each ended connection (createPool's outage monitor; withClient's release tells it too). */
+  ended: (error: unknown) => void = () => {},
   /** Only these errors are tried again (inTransaction: a BEGIN's, nothing of the work having run). */
   retryable: (error: unknown) => boolean = isIdleSessionTimeout,
 ): Promise<T> {
@@ -240,14 +241,8 @@ export async function inTransaction<T>(
   work: (client: pg.PoolClient) => Promise<T>,
 ): Promise<T> {
   const attempt = () => withClient(pool, (client) => transaction(client, () => work(client)));
-  return afterEndedSessions(
-    pool,
-    attempt(),
-    attempt,
-    () => {},
-    (error) => {
-      const cause = (error as { cause?: unknown }).cause ?? error;
-      return isIdleSessionTimeout(cause) && beginFailures.has(cause as object);
-    },
-  );
+  return afterEndedSessions(pool, attempt(), attempt, undefined, (error) => {
+    const cause = (error as { cause?: unknown }).cause ?? error;
+    return isIdleSessionTimeout(cause) && beginFailures.has(cause as object);
+  });
 }

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { readinessOf, type Readiness } from '../../core/ports/readiness.js';
 import { bookkeepingTable } from './bookkeeping.js';
 import { isPrivilegeRefused, isStoreUnavailable } from './faults.js';
-import { schemaFaultOf } from './pool.js';
+import { afterEndedSessions, schemaFaultOf } from './pool.js';
 import { migrations, quotedNames, restauthSchemaName, type SchemaNames } from './migrations.js';
 
 /**
@@ -61,6 +61,13 @@ export async function postgresReadiness(pool: pg.Pool, names: SchemaNames): Prom
  * the new primary, and readiness says so once it does.
  */
 async function refusesWrites(pool: pg.Pool): Promise<boolean> {
+  // A connection the server had ended as idle (57P05) answers nothing about the server: /ready said
+  // "unreachable" for it. Looked at again on another, as a statement is sent again (pool.ts).
+  const look = () => connectionRefusesWrites(pool);
+  return afterEndedSessions(pool, look(), look);
+}
+
+async function connectionRefusesWrites(pool: pg.Pool): Promise<boolean> {
   const client = await pool.connect();
   let discard: Error | undefined;
   try {
