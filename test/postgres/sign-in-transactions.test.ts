@@ -9,17 +9,20 @@ import { loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { dropDatabase, realServerOnly, testPostgres, testStoreConfig } from '../support/postgres.js';
 import { LOCAL_CALL } from '../../src/core/audit.js';
+import { countRoundTrips } from '../support/round-trips.js';
 
 const PASSWORD = 'correct horse battery';
 
 /**
- * A password sign-in on PostgreSQL is two transactions (issue 17, item 4; bench/postgres.ts counts
- * them the same way): the user with its hash in one query, then its last_sign_in_at, the session
- * with its first refresh token and the user's cap, and the audit event in one statement
- * (Store.openSignIn). Counted with pg_stat_database's xact_commit: a backend reports its counts when
- * it exits, so each phase closes its services and waits for its backends to be gone before reading
- * (pg_terminate_backend with a timeout waits for that), and the difference of two phases cancels
- * what starting the services costs.
+ * A password sign-in on PostgreSQL is two transactions and two round trips (issue 17, item 4;
+ * bench/postgres.ts counts them the same way): the user with its hash in one query, then its
+ * last_sign_in_at, the session with its first refresh token, the audit event and the user's cap in
+ * one call (Store.openSignIn, migration 36's open_sign_in), where BEGIN, the writes, the cap and
+ * COMMIT were four round trips. Transactions are counted with pg_stat_database's xact_commit: a
+ * backend reports its counts when it exits, so each phase closes its services and waits for its
+ * backends to be gone before reading (pg_terminate_backend with a timeout waits for that), and the
+ * difference of two phases cancels what starting the services costs. Round trips are counted at the
+ * client (test/support/round-trips.ts).
  */
 describe('a password sign-in on PostgreSQL', { skip: statisticsUnavailable() ?? false }, () => {
   let serverUrl: string;
@@ -115,6 +118,16 @@ describe('a password sign-in on PostgreSQL', { skip: statisticsUnavailable() ?? 
     assert.deepEqual(stored?.lastSignInAt, signedIn.user.lastSignInAt);
     const amr = signedIn.session.amr.map((claim) => claim.method);
     assert.deepEqual(amr, ['password']);
+  });
+
+  it('sends two statements to the database, and a refresh one', async () => {
+    await withServices(async ({ auth }) => {
+      await auth.signIn(LOCAL_CALL, 'signing-in', PASSWORD); // every statement prepared once
+      const signIn = await countRoundTrips(url, () => auth.signIn(LOCAL_CALL, 'signing-in', PASSWORD));
+      assert.equal(signIn.count, 2, `a sign-in: ${signIn.statements.join(' | ')}`);
+      const refresh = await countRoundTrips(url, () => auth.refresh(LOCAL_CALL, signIn.answer.refreshToken));
+      assert.equal(refresh.count, 1, `a refresh: ${refresh.statements.join(' | ')}`);
+    });
   });
 
   it('refuses a wrong password and an unknown user alike, opening no session', async () => {

@@ -21,6 +21,7 @@ import { preRequestAudience } from './pre-request-audience.js';
 import { providersBackfillSql } from './providers-sql.js';
 import { dropRefreshInOneStatement, refreshInOneStatement } from './refresh-exchange.js';
 import { sessionTables, successorChains } from './session-sql.js';
+import { openSignInFunction } from './open-sign-in.js';
 
 /**
  * restauth's schema as versioned migrations. The SQL is built from the
@@ -705,7 +706,11 @@ export function migrations(names: SchemaNames): Migration[] {
       name: "the pre-request refuses a token whose aud is not its user's audience",
       sql: preRequestAudience(q),
     },
-    // 36 is other work's, landed beside this one.
+    {
+      version: 36,
+      name: "a password sign-in's writes and its session cap in one call (restauth.open_sign_in)",
+      sql: openSignInFunction(q, sessionTables(q)),
+    },
     {
       version: 37,
       name: 'user names unique by their UTS #39 skeletons: a look-alike of a name is taken as the name is',

@@ -42,13 +42,13 @@ import {
   liveSessionAmr,
   endSessionsClauses,
   insertSessionSql,
-  openSignInSql,
   capSessionsSql,
   lockedSessionInsertSql,
   sessionTables,
   SERVER_KEY_CHAIN,
   type SessionTables,
 } from './session-sql.js';
+import { openSignInCallSql } from './open-sign-in.js';
 
 interface UserRow {
   id: string;
@@ -722,47 +722,34 @@ export class PostgresStore implements Store {
     const { session, audit } = input;
     const uid = userUid(session.userId);
     if (uid === null) throw new AuthError('user_not_found');
-    const user = await inTransaction(this.pool, async (client) => {
-      const { rows } = await client.query<UserRow>(
-        this.prepared(
-          this.statement('openSignIn', () =>
-            openSignInSql(
-              this.session,
-              { users: this.users, accounts: this.accounts, auditLog: this.auditLog },
-              this.userColumns,
-            ),
-          ),
-          [
-            session.id,
-            uid,
-            session.createdAt,
-            session.notAfter,
-            session.refreshSecret,
-            session.firstRefreshTokenHash,
-            session.authMethod ?? null,
-            input.lastSignInAt,
-            audit?.id ?? null,
-            audit?.at ?? null,
-            audit?.action ?? null,
-            audit?.actorId ?? null,
-            audit?.userId ?? null,
-            audit?.ip ?? null,
-            audit?.data ?? null,
-          ],
+    // One statement (migration 36): the writes, the cap and the event commit together.
+    const { rows } = await this.pool.query<UserRow>(
+      this.prepared(
+        this.statement('openSignIn', () =>
+          openSignInCallSql(this.names, { accounts: this.accounts }, this.userColumns),
         ),
-      );
-      if (!rows[0]) throw new AuthError('user_not_found');
-      // A statement of its own, after the user's row is held: it sees racing sign-ins' sessions.
-      if (session.maxPerUser > 0) {
-        await client.query(
-          this.prepared(
-            this.statement('capSessions', () => capSessionsSql(this.session)),
-            [uid, session.maxPerUser],
-          ),
-        );
-      }
-      return toUser(rows[0]);
-    });
+        [
+          session.id,
+          uid,
+          session.createdAt,
+          session.notAfter,
+          session.refreshSecret,
+          session.firstRefreshTokenHash,
+          session.authMethod ?? null,
+          input.lastSignInAt,
+          audit?.id ?? null,
+          audit?.at ?? null,
+          audit?.action ?? null,
+          audit?.actorId ?? null,
+          audit?.userId ?? null,
+          audit?.ip ?? null,
+          audit?.data ?? null,
+          Math.max(0, session.maxPerUser),
+        ],
+      ),
+    );
+    if (!rows[0]) throw new AuthError('user_not_found');
+    const user = toUser(rows[0]);
     return { user, session: this.opened(session, user.id) };
   }
 

@@ -94,7 +94,7 @@ export function insertSessionSql(t: SessionTables): string {
 
 /**
  * insertSessionSql for a user whose sessions are capped (sessions.maxPerUser): the user's row `$2` of
- * `users` is locked first (FOR NO KEY UPDATE, the lock openSignInSql's UPDATE takes), so every session
+ * `users` is locked first (FOR NO KEY UPDATE, the lock open_sign_in's UPDATE takes), so every session
  * insert of one user waits for the transaction of the one before it, which applies its cap
  * (capSessionsSql) before committing. Without it, a session inserted beside a sign-in whose session
  * was not committed yet capped against a snapshot missing that session, and both were kept. A user
@@ -130,42 +130,36 @@ function sessionInsertClauses(t: SessionTables, source: string): string {
 }
 
 /**
- * Store.openSignIn's statement: insertSessionSql's $1-$7, then $8 the user's last_sign_in_at, and the
- * audit event ($9 its id, NULL for none, $10 at, $11 action, $12 actor, $13 user, $14 ip, $15 data).
- * The user's row is updated first (updateUser's last_sign_in_at and updated_at), and everything else is
- * written only when it exists: a user deleted meanwhile gets no session, and no row is answered.
- * Returns the user's columns. The user's cap on sessions is not applied here but by capSessionsSql,
- * the next statement of the same transaction: this statement's snapshot is taken before it waits for
- * the user's row, so it would not see the sessions of sign-ins that committed meanwhile, and racing
+ * A password sign-in's writes as WITH clauses (migration 36's open_sign_in runs them): insertSessionSql's
+ * $1-$7, then $8 the user's last_sign_in_at, and the audit event ($9 its id, NULL for none, $10 at, $11
+ * action, $12 actor, $13 user, $14 ip, $15 data). The user's row is updated first (`u`: updateUser's
+ * last_sign_in_at and updated_at), and everything else is written only when it exists: a user deleted
+ * meanwhile gets no session, and `u` is empty. The user's cap on sessions is not applied here but by
+ * capSessionsSql in a statement after it: this statement's snapshot is taken before it waits for the
+ * user's row, so it would not see the sessions of sign-ins that committed meanwhile, and racing
  * sign-ins would each keep theirs (test/security/session-cap-race.test.ts).
  */
-export function openSignInSql(
-  t: SessionTables,
-  tables: { users: string; accounts: string; auditLog: string },
-  userColumns: string,
-): string {
-  return `WITH u AS (
+export function openSignInClauses(t: SessionTables, tables: { users: string; auditLog: string }): string {
+  return `u AS (
       UPDATE ${tables.users} SET last_sign_in_at = $8, updated_at = now() WHERE id = $2 RETURNING *
-    ), a AS (
-      SELECT * FROM ${tables.accounts} WHERE uid = $2
     ), ${sessionInsertClauses(t, `SELECT $1, u.id, $3, $3, 'aal1', $4, $3::timestamptz AT TIME ZONE 'UTC' FROM u`)},
     audited AS (
       INSERT INTO ${tables.auditLog} (id, at, action, actor_id, user_id, ip, data)
       SELECT $9::text, $10::timestamptz, $11::text, $12::text, $13::text, $14::text, $15::jsonb
       FROM u WHERE $9::text IS NOT NULL
-    )
-    SELECT ${userColumns} FROM u JOIN a ON a.uid = u.id`;
+    )`;
 }
 
 /**
- * The user $1's sessions beyond the newest $2 (sessions.maxPerUser) deleted, with their refresh tokens
+ * The user $1's sessions beyond the newest $2 (sessions.maxPerUser) deleted (or the parameters `user`
+ * and `keep` name), with their refresh tokens
  * (ON DELETE CASCADE): run after the new session's insert, in its transaction, which holds the user's
- * row (openSignInSql updated it, lockedSessionInsertSql locked it), so racing sign-ins of one user apply their caps one after another,
+ * row (open_sign_in updated it, lockedSessionInsertSql locked it), so racing sign-ins of one user apply their caps one after another,
  * each seeing the sessions of those before it.
  */
-export function capSessionsSql(t: SessionTables): string {
+export function capSessionsSql(t: SessionTables, user = '$1', keep = '$2'): string {
   return `DELETE FROM ${t.sessions} WHERE id IN (
-    SELECT id FROM ${t.sessions} WHERE user_id = $1 ORDER BY created_at DESC, id OFFSET $2)`;
+    SELECT id FROM ${t.sessions} WHERE user_id = ${user} ORDER BY created_at DESC, id OFFSET ${keep})`;
 }
 
 /**

@@ -1,0 +1,57 @@
+import type { quotedNames } from './migrations.js';
+import { capSessionsSql, openSignInClauses, type SessionTables } from './session-sql.js';
+
+type Names = ReturnType<typeof quotedNames>;
+
+/**
+ * Migration 36: restauth.open_sign_in, a password sign-in's writes in one call, so a sign-in is two
+ * round trips (the user with its hash, then this), where BEGIN, the writes, the cap and COMMIT were
+ * four more. Its parameters are openSignInClauses' $1-$15 and $16 the user's cap on sessions
+ * (sessions.maxPerUser, 0: none). It answers the user's updated row as JSON, NULL when the user is gone.
+ *
+ * The cap is a statement of its own after the writes: a VOLATILE function's statements each take a
+ * new snapshot (READ COMMITTED), so the cap sees every sign-in of the user that committed while the
+ * writes waited for the user's row, as the transaction's next statement did. The call is one
+ * statement, so the writes, the cap and the audit event commit together or not at all.
+ *
+ * Not SECURITY DEFINER: it writes only what its caller may write (and so gives no one anything), and
+ * its EXECUTE stays granted to PUBLIC, so a server running as another role than the one that migrated
+ * can call it. No SET search_path clause (a call would save and restore settings): every name in it is
+ * schema-qualified. The function is the text of this release's clauses: a later change to them is a
+ * migration of its own (CREATE OR REPLACE).
+ */
+export function openSignInFunction(q: Names, t: SessionTables): string {
+  const users = `${q.schema}.${q.table}`;
+  const signature = `${q.restauth}.open_sign_in(uuid, uuid, timestamptz, timestamptz, text, text, text,
+        timestamptz, text, timestamptz, text, text, text, text, jsonb, integer)`;
+  return `
+    CREATE FUNCTION ${signature} RETURNS jsonb LANGUAGE plpgsql VOLATILE AS $fn$
+    DECLARE
+      opened jsonb;
+    BEGIN
+      WITH ${openSignInClauses(t, { users, auditLog: `${q.restauth}.audit_log` })}
+        SELECT to_jsonb(u) INTO opened FROM u;
+      IF opened IS NOT NULL AND $16 > 0 THEN
+        ${capSessionsSql(t, '$2', '$16')};
+      END IF;
+      RETURN opened;
+    END
+    $fn$;
+    COMMENT ON FUNCTION ${signature} IS
+      'restauth: a password sign-in''s writes (last_sign_in_at, the session, its first refresh token, the audit event) and the session cap, in one call';
+  `;
+}
+
+/**
+ * Store.openSignIn's statement: open_sign_in's $1-$16, answering `userColumns` of the user and its
+ * account. The function answers the user's row as JSON, made a row of `users` again here: a function
+ * returning the table's row type would depend on it, and serving a schema GoTrue made replaces
+ * restauth's copy of the table with GoTrue's (gotrue-adopt.ts), which that dependency forbids.
+ */
+export function openSignInCallSql(q: Names, tables: { accounts: string }, userColumns: string): string {
+  return `WITH opened AS MATERIALIZED (
+      SELECT ${q.restauth}.open_sign_in($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) AS row
+    )
+    SELECT ${userColumns} FROM opened, jsonb_populate_record(NULL::${q.schema}.${q.table}, opened.row) u
+    JOIN ${tables.accounts} a ON a.uid = u.id`;
+}
