@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -127,6 +128,32 @@ describe('a password sign-in on PostgreSQL', { skip: statisticsUnavailable() ?? 
       assert.equal(signIn.count, 2, `a sign-in: ${signIn.statements.join(' | ')}`);
       const refresh = await countRoundTrips(url, () => auth.refresh(LOCAL_CALL, signIn.answer.refreshToken));
       assert.equal(refresh.count, 1, `a refresh: ${refresh.statements.join(' | ')}`);
+    });
+  });
+
+  it("opens any other way's session (a mailed code, a provider, a recovery) in one round trip", async () => {
+    await withServices(async ({ auth, store }) => {
+      const user = await auth.findByLogin('signing-in');
+      const session = (at: Date) => ({
+        id: randomUUID(),
+        userId: user!.id,
+        createdAt: at,
+        notAfter: new Date(at.getTime() + 60_000),
+        refreshSecret: 'a secret',
+        firstRefreshTokenHash: randomUUID(),
+        maxPerUser: 2,
+        authMethod: 'otp',
+      });
+      await store.createSession(session(new Date())); // every statement prepared once
+      const opened = await countRoundTrips(url, () => store.createSession(session(new Date())));
+      assert.equal(opened.count, 1, `a session: ${opened.statements.join(' | ')}`);
+      assert.equal((await store.listSessions(user!.id)).length, 2, 'sessions.maxPerUser');
+      const gone = await countRoundTrips(url, () =>
+        assert.rejects(store.createSession({ ...session(new Date()), userId: randomUUID() }), {
+          code: 'user_not_found',
+        }),
+      );
+      assert.equal(gone.count, 1);
     });
   });
 

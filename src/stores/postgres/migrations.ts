@@ -21,7 +21,7 @@ import { preRequestAudience } from './pre-request-audience.js';
 import { providersBackfillSql } from './providers-sql.js';
 import { dropRefreshInOneStatement, refreshInOneStatement } from './refresh-exchange.js';
 import { sessionTables, successorChains } from './session-sql.js';
-import { openSignInFunction } from './open-sign-in.js';
+import { openSessionFunction, openSignInFunction } from './open-sign-in.js';
 
 /**
  * restauth's schema as versioned migrations. The SQL is built from the
@@ -708,8 +708,8 @@ export function migrations(names: SchemaNames): Migration[] {
     },
     {
       version: 36,
-      name: "a password sign-in's writes and its session cap in one call (restauth.open_sign_in)",
-      sql: openSignInFunction(q, sessionTables(q)),
+      name: "a password sign-in's writes and its session cap in one call (open_sign_in), and any other session's (open_session)",
+      sql: openSignInFunction(q, sessionTables(q)) + openSessionFunction(q, sessionTables(q)),
     },
     {
       version: 37,

@@ -1,5 +1,10 @@
 import type { quotedNames } from './migrations.js';
-import { capSessionsSql, openSignInClauses, type SessionTables } from './session-sql.js';
+import {
+  capSessionsSql,
+  lockedSessionInsertClauses,
+  openSignInClauses,
+  type SessionTables,
+} from './session-sql.js';
 
 type Names = ReturnType<typeof quotedNames>;
 
@@ -22,24 +27,66 @@ type Names = ReturnType<typeof quotedNames>;
  */
 export function openSignInFunction(q: Names, t: SessionTables): string {
   const users = `${q.schema}.${q.table}`;
-  const signature = `${q.restauth}.open_sign_in(uuid, uuid, timestamptz, timestamptz, text, text, text,
-        timestamptz, text, timestamptz, text, text, text, text, jsonb, integer)`;
+  return writesThenCap(t, {
+    signature: `${q.restauth}.open_sign_in(uuid, uuid, timestamptz, timestamptz, text, text, text,
+        timestamptz, text, timestamptz, text, text, text, text, jsonb, integer)`,
+    answer: 'jsonb',
+    writes: `WITH ${openSignInClauses(t, { users, auditLog: `${q.restauth}.audit_log` })}
+        SELECT to_jsonb(u) INTO opened FROM u`,
+    keep: '$16',
+    comment: `a password sign-in''s writes (last_sign_in_at, the session, its first refresh token, the audit event) and the session cap, in one call`,
+  });
+}
+
+/**
+ * A function `signature` whose first statement, `writes`, sets `opened` (of type `answer`, NULL when
+ * the user $2 is gone) and whose second keeps the user's newest `keep` sessions (0: all), answering
+ * `opened`: a VOLATILE function's statements each take a new snapshot, so the cap sees what committed
+ * while the writes waited for the user's row.
+ */
+function writesThenCap(
+  t: SessionTables,
+  f: { signature: string; answer: string; writes: string; keep: string; comment: string },
+): string {
   return `
-    CREATE FUNCTION ${signature} RETURNS jsonb LANGUAGE plpgsql VOLATILE AS $fn$
+    CREATE FUNCTION ${f.signature} RETURNS ${f.answer} LANGUAGE plpgsql VOLATILE AS $fn$
     DECLARE
-      opened jsonb;
+      opened ${f.answer};
     BEGIN
-      WITH ${openSignInClauses(t, { users, auditLog: `${q.restauth}.audit_log` })}
-        SELECT to_jsonb(u) INTO opened FROM u;
-      IF opened IS NOT NULL AND $16 > 0 THEN
-        ${capSessionsSql(t, '$2', '$16')};
+      ${f.writes};
+      IF opened IS NOT NULL AND ${f.keep} > 0 THEN
+        ${capSessionsSql(t, '$2', f.keep)};
       END IF;
       RETURN opened;
     END
     $fn$;
-    COMMENT ON FUNCTION ${signature} IS
-      'restauth: a password sign-in''s writes (last_sign_in_at, the session, its first refresh token, the audit event) and the session cap, in one call';
+    COMMENT ON FUNCTION ${f.signature} IS 'restauth: ${f.comment}';
   `;
+}
+
+/**
+ * Migration 36 too: restauth.open_session, a session opened any other way (a mailed link or code, a
+ * provider, a recovery, a password change) for a user whose sessions are capped, in one call where
+ * BEGIN, the insert, the cap and COMMIT were four round trips: insertSessionSql's $1-$7 and $8 the
+ * cap (above 0). The insert locks the user's row first (lockedSessionInsertClauses) and the cap is
+ * the function's next statement, as in open_sign_in. It answers the user's id, NULL when the user
+ * is gone (no session written).
+ */
+export function openSessionFunction(q: Names, t: SessionTables): string {
+  return writesThenCap(t, {
+    signature: `${q.restauth}.open_session(uuid, uuid, timestamptz, timestamptz, text, text, text, integer)`,
+    answer: 'text',
+    writes: `WITH ${lockedSessionInsertClauses(t, `${q.schema}.${q.table}`)}
+        SELECT user_id::text INTO opened FROM created`,
+    keep: '$8',
+    comment:
+      'a session (its secret, first refresh token, amr claim) of a user whose sessions are capped, and the cap, in one call',
+  });
+}
+
+/** Store.createSession's statement for a capped user: open_session's $1-$8, answering user_id. */
+export function openSessionCallSql(q: Names): string {
+  return `SELECT ${q.restauth}.open_session($1, $2, $3, $4, $5, $6, $7, $8) AS user_id`;
 }
 
 /**

@@ -42,13 +42,11 @@ import {
   liveSessionAmr,
   endSessionsClauses,
   insertSessionSql,
-  capSessionsSql,
-  lockedSessionInsertSql,
   sessionTables,
   SERVER_KEY_CHAIN,
   type SessionTables,
 } from './session-sql.js';
-import { openSignInCallSql } from './open-sign-in.js';
+import { openSessionCallSql, openSignInCallSql } from './open-sign-in.js';
 
 interface UserRow {
   id: string;
@@ -775,26 +773,17 @@ export class PostgresStore implements Store {
       return this.opened(session, rows[0]!.user_id);
     }
     if (values[1] === null) throw new AuthError('user_not_found');
-    // Every capped session is written as openSignIn writes its own: the insert holds the user's row,
-    // and the cap is the transaction's next statement, whose snapshot sees the sessions of every
-    // racing sign-in before it, whatever path opened them (test/security/session-cap-race.test.ts).
-    const userId = await inTransaction(this.pool, async (client) => {
-      const { rows } = await client.query<{ id: string; user_id: string }>(
-        this.prepared(
-          this.statement('lockedSessionInsert', () => lockedSessionInsertSql(this.session, this.users)),
-          values,
-        ),
-      );
-      if (!rows[0]) throw new AuthError('user_not_found');
-      // Beyond the cap the oldest sessions go, with their refresh tokens (ON DELETE CASCADE).
-      await client.query(
-        this.prepared(
-          this.statement('capSessions', () => capSessionsSql(this.session)),
-          [values[1], session.maxPerUser],
-        ),
-      );
-      return rows[0].user_id;
-    });
+    // Every capped session is written as openSignIn writes its own (migration 36): the insert holds
+    // the user's row, and the cap is the function's next statement, whose snapshot sees the sessions of
+    // every racing sign-in before it, whatever path opened them (test/security/session-cap-race.test.ts).
+    const { rows } = await this.pool.query<{ user_id: string | null }>(
+      this.prepared(
+        this.statement('openSession', () => openSessionCallSql(this.names)),
+        [...values, session.maxPerUser],
+      ),
+    );
+    const userId = rows[0]?.user_id;
+    if (!userId) throw new AuthError('user_not_found');
     return this.opened(session, userId);
   }
 

@@ -93,18 +93,18 @@ export function insertSessionSql(t: SessionTables): string {
 }
 
 /**
- * insertSessionSql for a user whose sessions are capped (sessions.maxPerUser): the user's row `$2` of
- * `users` is locked first (FOR NO KEY UPDATE, the lock open_sign_in's UPDATE takes), so every session
- * insert of one user waits for the transaction of the one before it, which applies its cap
- * (capSessionsSql) before committing. Without it, a session inserted beside a sign-in whose session
- * was not committed yet capped against a snapshot missing that session, and both were kept. A user
- * deleted meanwhile gets no session, and no row is answered.
+ * insertSessionSql's writes as WITH clauses for a user whose sessions are capped (sessions.maxPerUser;
+ * migration 36's open_session runs them, then capSessionsSql): the user's row `$2` of `users` is
+ * locked first (FOR NO KEY UPDATE, the lock open_sign_in's UPDATE takes), so every session insert of
+ * one user waits for the transaction of the one before it, which applies its cap before committing.
+ * Without it, a session inserted beside a sign-in whose session was not committed yet capped against
+ * a snapshot missing that session, and both were kept. A user deleted meanwhile gets no session, and
+ * `created` is empty.
  */
-export function lockedSessionInsertSql(t: SessionTables, users: string): string {
-  return `WITH u AS (
+export function lockedSessionInsertClauses(t: SessionTables, users: string): string {
+  return `u AS (
       SELECT id FROM ${users} WHERE id = $2 FOR NO KEY UPDATE
-    ), ${sessionInsertClauses(t, `SELECT $1, u.id, $3, $3, 'aal1', $4, $3::timestamptz AT TIME ZONE 'UTC' FROM u`)}
-    SELECT id::text AS id, user_id::text AS user_id FROM created`;
+    ), ${sessionInsertClauses(t, `SELECT $1, u.id, $3, $3, 'aal1', $4, $3::timestamptz AT TIME ZONE 'UTC' FROM u`)}`;
 }
 
 /**
@@ -154,7 +154,7 @@ export function openSignInClauses(t: SessionTables, tables: { users: string; aud
  * The user $1's sessions beyond the newest $2 (sessions.maxPerUser) deleted (or the parameters `user`
  * and `keep` name), with their refresh tokens
  * (ON DELETE CASCADE): run after the new session's insert, in its transaction, which holds the user's
- * row (open_sign_in updated it, lockedSessionInsertSql locked it), so racing sign-ins of one user apply their caps one after another,
+ * row (open_sign_in updated it, open_session locked it), so racing sign-ins of one user apply their caps one after another,
  * each seeing the sessions of those before it.
  */
 export function capSessionsSql(t: SessionTables, user = '$1', keep = '$2'): string {
