@@ -122,6 +122,16 @@ export interface CheckResult {
 export type SignOutScope = 'local' | 'global' | 'others';
 
 /**
+ * invalid_credentials, naming the user the login found (null: none), so the failed sign-in's audit
+ * event names it without looking the login up a second time (a round trip on PostgreSQL).
+ */
+class CredentialsRefused extends AuthError {
+  constructor(readonly userId: string | null) {
+    super('invalid_credentials');
+  }
+}
+
+/**
  * The auth use cases. Every rule (password policy, enumeration-safe answers,
  * reuse detection, revocation) lives here once; dialects only translate.
  */
@@ -377,9 +387,8 @@ export class AuthService {
     try {
       user = await this.verifyCredentials(login, password);
     } catch (error) {
-      if (error instanceof AuthError && error.code === 'invalid_credentials') {
-        const known = login.length <= MAX_LOGIN_LENGTH ? await this.findByLogin(login) : null;
-        await this.deps.audit?.record('sign_in_failed', client, { userId: known?.id ?? null, actorId: null });
+      if (error instanceof CredentialsRefused) {
+        await this.deps.audit?.record('sign_in_failed', client, { userId: error.userId, actorId: null });
       }
       throw error;
     }
@@ -434,22 +443,22 @@ export class AuthService {
   private async proveCredentials(login: string, password: string): Promise<{ user: User; hash: string }> {
     if (login.length === 0 || login.length > MAX_LOGIN_LENGTH) {
       await this.deps.hasher.verifyDummy(password);
-      throw new AuthError('invalid_credentials');
+      throw new CredentialsRefused(null);
     }
     const found = await this.findWithPasswordHash(login);
     const user = found?.user ?? null;
     const hash = found?.passwordHash ?? null;
     if (!user || hash === null) {
       await this.deps.hasher.verifyDummy(password);
-      throw new AuthError('invalid_credentials');
+      throw new CredentialsRefused(user?.id ?? null);
     }
-    if (!(await this.deps.hasher.verify(password, hash))) throw new AuthError('invalid_credentials');
+    if (!(await this.deps.hasher.verify(password, hash))) throw new CredentialsRefused(user.id);
     if (this.deps.hasher.needsRehash(hash)) {
       const upgraded = await this.deps.hasher.hash(password);
       // Only over the hash just verified: the password was changed meanwhile when it moved, and this
       // proof of the old one is worth nothing.
       if (!(await this.deps.store.replacePasswordHash(user.id, upgraded, hash)))
-        throw new AuthError('invalid_credentials');
+        throw new CredentialsRefused(user.id);
       return { user, hash: upgraded };
     }
     return { user, hash };

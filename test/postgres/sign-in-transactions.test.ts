@@ -157,6 +157,20 @@ describe('a password sign-in on PostgreSQL', { skip: statisticsUnavailable() ?? 
     });
   });
 
+  it('refuses a wrong password in two round trips, its audit event naming the user', async () => {
+    await withServices(async ({ auth, store }) => {
+      const user = await auth.findByLogin('signing-in');
+      const wrong = () => auth.signIn(LOCAL_CALL, 'signing-in', 'wrong password');
+      await assert.rejects(wrong()); // every statement prepared once
+      const refused = await countRoundTrips(url, () =>
+        assert.rejects(wrong(), { code: 'invalid_credentials' }),
+      );
+      assert.equal(refused.count, 2, `a refused sign-in: ${refused.statements.join(' | ')}`);
+      const { events } = await store.listAuditEvents({ page: 1, perPage: 1, userId: user!.id });
+      assert.equal(events[0]?.action, 'sign_in_failed');
+    });
+  });
+
   it('refuses a wrong password and an unknown user alike, opening no session', async () => {
     await withServices(async ({ auth, store }) => {
       const user = await auth.findByLogin('signing-in');
