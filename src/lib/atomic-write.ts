@@ -20,7 +20,7 @@ export interface FileIdentity {
 }
 
 /**
- * All or nothing, and durable: a temp file in the same folder, fdatasync,
+ * All or nothing, and durable (`text` whole, or in pieces as they come): a temp file in the same folder, fdatasync,
  * rename over the target, fsync of the folder (so the rename itself survives
  * a power loss). Readers see the old content or the new, never a mix. A
  * failed write (full disk, read-only folder) leaves the target as it was and
@@ -41,7 +41,7 @@ export interface FileIdentity {
  */
 export async function writeFileAtomically(
   path: string,
-  text: string,
+  text: string | AsyncIterable<string | Uint8Array>,
   mode = 0o644,
   options: { unchangedSince?: FileIdentity | undefined } = {},
 ): Promise<{ written: Required<FileIdentity>; displaced: string | null }> {
@@ -52,7 +52,10 @@ export async function writeFileAtomically(
   try {
     const handle = await open(temp, 'w', mode);
     try {
-      await handle.writeFile(text);
+      if (typeof text === 'string') await handle.writeFile(text);
+      // In pieces: each written (at the file's position) before the next is made, so the maker of a
+      // large text holds the event loop for one piece at a time.
+      else for await (const piece of text) await handle.writeFile(piece);
       // fdatasync: the content and its length reach the disk; timestamps may wait.
       await handle.datasync();
       const { ino, mtimeMs, size } = await handle.stat();
