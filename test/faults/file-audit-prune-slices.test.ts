@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { get, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +8,7 @@ import type { AuditEvent } from '../../src/core/ports/store.js';
 import { removeLeftoverTempFiles } from '../../src/lib/atomic-write.js';
 import { AuditFile, auditLineText } from '../../src/stores/file/audit-file.js';
 import { SLICE_BYTES } from '../../src/stores/file/lines-in-slices.js';
+import { answeringServer } from '../support/answering-server.js';
 import { exitOf } from '../support/child-waits.js';
 import { spawnTsScript } from '../support/process.js';
 
@@ -66,10 +65,7 @@ describe('the audit prune of a big log', () => {
 
   it('parses a slice at a time, answers a request meanwhile, and keeps events journaled meanwhile', async () => {
     const { path, shortestLine } = await auditLog(await folder());
-    const server = createServer((_request, response) => response.end('ok'));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    after(() => new Promise<void>((resolve) => server.close(() => resolve())));
-    const { port } = server.address() as AddressInfo;
+    const { request } = await answeringServer();
 
     const slices: number[] = [];
     let answeredAfterSlices: number | null = null;
@@ -79,14 +75,8 @@ describe('the audit prune of a big log', () => {
     // that a sign-in's commit made durable meanwhile (what CredentialsJournal.acknowledge does).
     const onSlice = (lines: number) => {
       slices.push(lines);
-      answered ??= new Promise<void>((resolve, reject) => {
-        get({ host: '127.0.0.1', port, path: '/' }, (response) => {
-          response.resume();
-          response.on('end', () => {
-            answeredAfterSlices = slices.length;
-            resolve();
-          });
-        }).on('error', reject);
+      answered ??= request().then(() => {
+        answeredAfterSlices = slices.length;
       });
       log.journaled([auditLineText(event(EVENTS + journaled++, NEW))]);
     };

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { hashSecret } from '../../src/core/secrets.js';
-import type { NewSession } from '../../src/core/ports/store.js';
 import { credentialsText } from '../../src/stores/file/credentials-dates.js';
 import { FileDatabase, FileStore } from '../../src/stores/file/index.js';
+import { newSession, seed } from '../support/credentials-seed.js';
 import { durableCredentials } from '../support/durable.js';
 
 /** The in-memory credentials as credentials.json holds them (dates as ISO strings: credentials-dates.ts). */
@@ -19,65 +19,6 @@ const durable = async (credentialsFile: string) =>
   JSON.parse(JSON.stringify(await durableCredentials(credentialsFile))) as unknown;
 
 const quiet = { info() {}, warn() {} };
-const DAY = 86_400_000;
-
-/** db.json with `count` users and credentials.json with a password, an account and a session each. */
-function seed(count: number): { data: string; credentials: string } {
-  const users = Array.from({ length: count }, (_, i) => ({ id: `user${i}` }));
-  const at = new Date(0).toISOString();
-  const accounts: Record<string, unknown> = {};
-  const sessions: Record<string, unknown> = {};
-  const refreshTokens: Record<string, unknown> = {};
-  for (const { id } of users) {
-    accounts[id] = {
-      username: id,
-      email: null,
-      emailConfirmedAt: null,
-      role: null,
-      tokenVersion: 0,
-      appMetadata: {},
-      createdAt: at,
-      updatedAt: at,
-      lastSignInAt: null,
-    };
-    sessions[`s-${id}`] = {
-      userId: id,
-      createdAt: at,
-      refreshedAt: at,
-      notAfter: new Date(4e12).toISOString(),
-      revokedAt: null,
-      revokedReason: null,
-      refreshSecret: 'secret',
-    };
-    refreshTokens[`t-${id}`] = { sessionId: `s-${id}`, createdAt: at, rotatedAt: null };
-  }
-  return {
-    data: JSON.stringify({ users }),
-    credentials: JSON.stringify(
-      {
-        passwords: users.map(({ id }) => ({ sub: id, password: 'hash' })),
-        accounts,
-        sessions,
-        refreshTokens,
-      },
-      null,
-      2,
-    ),
-  };
-}
-
-function newSession(userId: string, id: string, createdAt: Date, lifetimeMs = 30 * DAY): NewSession {
-  return {
-    id,
-    userId,
-    createdAt,
-    notAfter: new Date(createdAt.getTime() + lifetimeMs),
-    refreshSecret: `secret-${id}`,
-    firstRefreshTokenHash: hashSecret(`first-${id}`),
-    maxPerUser: 100,
-  };
-}
-
 /** credentials.json's journal: sessions and tokens acknowledged on appended lines, the file rewritten later. */
 describe('FileDatabase journal of credentials writes', () => {
   let root: string;

@@ -13,14 +13,14 @@ import {
 import { FileChangedError, writeFileAtomically, type FileIdentity } from '../../lib/atomic-write.js';
 import { isPlainObject } from '../../lib/is-plain-object.js';
 import { InstanceLock } from './instance-lock.js';
-import { KeptText } from './kept-text.js';
+import { KeptPieces, KeptText } from './kept-text.js';
 import { AuditFile, auditFilePath } from './audit-file.js';
 import { CredentialChanges, CredentialsJournal, credentialsJournalPathFor } from './credentials-journal.js';
 import type { Journal } from './journal.js';
 import type { JournalState } from '../backend.js';
 import { JournaledChanges, journalPathFor, RecordJournal } from './record-journal.js';
 import { normalizeCredentials } from './records.js';
-import { credentialsFromDisk, credentialsText } from './credentials-dates.js';
+import { credentialsFromDisk, credentialsPieces, credentialsText } from './credentials-dates.js';
 import { MAX_JSON_DEPTH, valueNestsDeeperThan } from '../../lib/json-depth.js';
 import { ifMissing } from '../../lib/if-missing.js';
 
@@ -200,6 +200,7 @@ export class FileDatabase implements DocumentStore {
     private readonly onWriteFailed: (error: unknown) => void,
     private readonly compactAtBytes: number,
     private readonly adoptEdits: boolean,
+    private readonly onCompactionPiece: (characters: number) => void,
   ) {}
 
   static async open(options: {
@@ -220,6 +221,8 @@ export class FileDatabase implements DocumentStore {
     adoptEdits?: boolean;
     /** The audit log's file (default: auditFilePath of the credentials file). */
     auditFile?: string;
+    /** Told each piece a compaction writes credentials.json in, by its length (tests: what one slice holds). */
+    onCompactionPiece?: (characters: number) => void;
   }): Promise<FileDatabase> {
     const logger = options.logger ?? { info: () => {}, warn: (message) => console.warn(message) };
     await mkdir(dirname(options.dataFile), { recursive: true });
@@ -254,6 +257,7 @@ export class FileDatabase implements DocumentStore {
         options.onWriteFailed ?? (() => {}),
         options.compactAtBytes ?? COMPACT_AT_BYTES,
         options.adoptEdits ?? false,
+        options.onCompactionPiece ?? (() => {}),
       );
       if (options.adoptEdits) database.watchDataFile();
       return database;
@@ -576,11 +580,16 @@ export class FileDatabase implements DocumentStore {
     /** Told a journal that could not be emptied (default: logged; the file holds its writes anyway). */
     notEmptied: (journal: Journal<unknown>, error: unknown) => void = (journal, error) =>
       this.logger.warn(`restauth: could not empty ${basename(journal.path)}: ${describe(error)}`),
+    /** A compaction's: credentials.json is written in pieces, requests answered between them (writeInPieces). */
+    inPieces = false,
   ): Promise<boolean> {
     const credentialsBefore = this.credentialsFile.kept;
     const wroteCredentials =
       which.credentials &&
-      (await this.writeIfChanged(this.credentialsFile, credentialsText(this.docs.credentials)));
+      (await this.writeIfChanged(
+        this.credentialsFile,
+        inPieces ? () => this.credentialsPieces() : credentialsText(this.docs.credentials),
+      ));
     let wroteData = false;
     try {
       if (which.data) wroteData = await this.writeIfChanged(this.dataFile, jsonText(this.docs.data));
@@ -606,11 +615,28 @@ export class FileDatabase implements DocumentStore {
     return wroteCredentials || wroteData;
   }
 
-  private async writeIfChanged(state: FileState, text: string): Promise<boolean> {
-    if (state.kept.equals(text)) return false;
+  /**
+   * credentials.json's text in pieces, each told to onCompactionPiece once written (writeFileAtomically
+   * asks for the next piece after writing one). Only inside the write queue: no commit changes the
+   * document while the pieces are made, though requests that read it are answered between them.
+   */
+  private *credentialsPieces(): Generator<string> {
+    for (const piece of credentialsPieces(this.docs.credentials)) {
+      yield piece;
+      this.onCompactionPiece(piece.length);
+    }
+  }
+
+  /**
+   * Writes `content` if it differs from the file. Content in pieces (a compaction's) is written
+   * without that check: comparing needs the whole text, and a compaction's journal holds writes the
+   * file lacks.
+   */
+  private async writeIfChanged(state: FileState, content: FileContent): Promise<boolean> {
+    if (typeof content === 'string' && state.kept.equals(content)) return false;
     for (let attempt = 1; ; attempt++) {
       try {
-        const { displaced } = await writeAtomically(state, text);
+        const { displaced } = await writeAtomically(state, content);
         if (displaced !== null) {
           // Written into in place while restauth replaced it: that version is kept, not deleted.
           const aside = rejectedName(state.path);
@@ -726,7 +752,11 @@ export class FileDatabase implements DocumentStore {
     // was rewritten and put back every second.
     if (due.credentials && !failed.credentials) {
       let notEmptied: unknown = null;
-      await this.writeFiles({ data: false, credentials: true }, (_journal, error) => (notEmptied ??= error))
+      await this.writeFiles(
+        { data: false, credentials: true },
+        (_journal, error) => (notEmptied ??= error),
+        true,
+      )
         // A journal not emptied (its audit events cannot be written) grows on: the compaction failed.
         .then(() => notEmptied !== null && fail('credentials', notEmptied))
         .catch((error: unknown) => fail('credentials', error));
@@ -1073,15 +1103,41 @@ function jsonText(doc: JsonDocument): string {
  */
 async function writeAtomically(
   state: FileState,
-  text: string,
+  content: FileContent,
   options: { force?: boolean; unchangedSince?: FileIdentity } = {},
 ): Promise<{ displaced: string | null }> {
-  const { written, displaced } = await writeFileAtomically(state.path, text, state.mode, {
-    unchangedSince: options.force ? undefined : (options.unchangedSince ?? identityOf(state)),
-  });
-  Object.assign(state, { kept: KeptText.of(text, state.compact), ...written });
-  return { displaced };
+  const unchangedSince = options.force ? undefined : (options.unchangedSince ?? identityOf(state));
+  if (typeof content === 'string') {
+    const { written, displaced } = await writeFileAtomically(state.path, content, state.mode, {
+      unchangedSince,
+    });
+    Object.assign(state, { kept: KeptText.of(content, state.compact), ...written });
+    return { displaced };
+  }
+  // Kept as it is written (only credentials.json, kept compact, is written in pieces).
+  const kept = new KeptPieces();
+  try {
+    const { written, displaced } = await writeFileAtomically(
+      state.path,
+      kept.through(content()),
+      state.mode,
+      {
+        unchangedSince,
+      },
+    );
+    Object.assign(state, { kept: await kept.kept(), ...written });
+    return { displaced };
+  } catch (error) {
+    kept.discard();
+    throw error;
+  }
 }
+
+/**
+ * A file's new text: whole, or made in pieces (a compaction's, credentialsPieces) when asked for,
+ * again at each attempt.
+ */
+type FileContent = string | (() => Iterable<string>);
 
 let rejectedCount = 0;
 
