@@ -1,5 +1,18 @@
-/** The errors of a write the storage refuses (full, over quota, read-only, not permitted, its file replaced), not of the code. */
-const STORAGE_ERROR_CODES = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'EFBIG', 'ESTALE']);
+/**
+ * The errors of a write the storage refuses (full, over quota, read-only, not permitted, its file
+ * replaced, a directory where a file of restauth's belongs or a file where its folder does), not of the code.
+ */
+const STORAGE_ERROR_CODES = new Set([
+  'ENOSPC',
+  'EDQUOT',
+  'EROFS',
+  'EACCES',
+  'EPERM',
+  'EFBIG',
+  'ESTALE',
+  'EISDIR',
+  'ENOTDIR',
+]);
 
 /** What a client is told to wait: freeing space or remounting is a person's job, not a second's. */
 export const STORAGE_RETRY_AFTER_S = 60;

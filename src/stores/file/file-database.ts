@@ -888,16 +888,17 @@ export class FileDatabase implements DocumentStore {
           if (attempt < 5) continue;
         }
         let aside: string | null = null;
+        let moved = false;
         if (current) {
           // A second name for the edited file, not a copy: the file never goes missing, and an editor
           // still writing into it writes into the one set aside.
-          aside = await keepBeside(state.path);
+          ({ aside, moved } = await keepBeside(state.path));
         }
         this.unappliedEdit = null;
         try {
           // Only if no other file has taken its name in the meantime (else that one is set aside too).
           await writeAtomically(state, state.kept.text, {
-            unchangedSince: current ? { ino: current.ino } : NO_FILE,
+            unchangedSince: current && !moved ? { ino: current.ino } : NO_FILE,
           });
         } catch (error) {
           if (!(error instanceof FileChangedError) || attempt === 5) throw error;
@@ -1151,11 +1152,18 @@ const NO_FILE: FileIdentity = { ino: 0 };
 /**
  * Gives the file at `path` a second name, `<path>.rejected-<time>`,
  * by a hard link; where the file system has none, by a copy of its content.
+ * What is no file (a directory made or moved there under the server) is
+ * moved to that name (`moved`): it has no second name, nor content to copy,
+ * and every write answered 500 while it stood there.
  */
-async function keepBeside(path: string): Promise<string> {
+async function keepBeside(path: string): Promise<{ aside: string; moved: boolean }> {
   for (;;) {
     const aside = rejectedName(path);
     try {
+      if (!(await stat(path)).isFile()) {
+        await rename(path, aside);
+        return { aside, moved: true };
+      }
       await link(path, aside);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
@@ -1163,7 +1171,7 @@ async function keepBeside(path: string): Promise<string> {
       if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw error;
       await copyFile(path, aside, constants.COPYFILE_EXCL);
     }
-    return aside;
+    return { aside, moved: false };
   }
 }
 
