@@ -416,6 +416,8 @@ export class FileDatabase implements DocumentStore {
       if (this.credentialsJournal.isEmpty) await this.credentialsJournal.remove();
     } finally {
       try {
+        // A journal not removed (the compaction failed: a full disk) is left for the next start, closed.
+        await Promise.all([this.journal.close(), this.credentialsJournal.close()]);
         await this.auditLog.close();
       } finally {
         await this.lock.release();

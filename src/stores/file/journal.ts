@@ -197,6 +197,13 @@ export class Journal<Change> {
     this.size = 0;
   }
 
+  /** At a close that could not complete the document: the file stays, for the next start to replay. */
+  async close(): Promise<void> {
+    const handle = this.handle;
+    this.handle = null;
+    await handle?.close();
+  }
+
   /** At close (the document complete) or after a recovery was written to the document. */
   async remove(): Promise<void> {
     await this.handle?.close();
