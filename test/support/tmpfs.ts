@@ -31,9 +31,10 @@ function probe(): string | null {
   }
 }
 
-/** Mounts a tmpfs of `size` (mount's syntax: 512k, 2m) over `dir`. */
-export function mountTmpfs(dir: string, size: string): void {
-  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir]);
+/** Mounts a tmpfs of `size` (mount's syntax: 512k, 2m) over `dir`, and at most `inodes` files and folders if given. */
+export function mountTmpfs(dir: string, size: string, inodes?: number): void {
+  const options = inodes === undefined ? `size=${size}` : `size=${size},nr_inodes=${inodes}`;
+  execFileSync('mount', ['-t', 'tmpfs', '-o', options, 'tmpfs', dir]);
 }
 
 /** Unmounts what is mounted over `dir`; nothing may be open on it. */
