@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -13,6 +13,8 @@ import { createTestApp, type TestApp } from '../support/app.js';
  * hand edit, and restauth's version is put back: the write succeeds. A journal's path taken by a
  * directory cannot be put right by restauth (the directory may hold someone's files): writes answer
  * 507 with Retry-After, as for any storage refusal, until it is removed. Nothing acknowledged is lost.
+ * db.json saved by hand as invalid JSON while serving is set aside the same way (restauth never
+ * adopts an edit while it runs, unless --watch: test/cli/json-server-watch).
  */
 describe('a file of the file store replaced by a directory under a running server', () => {
   const apps: TestApp[] = [];
@@ -64,6 +66,22 @@ describe('a file of the file store replaced by a directory under a running serve
       await allSignIn(t, dir, ['before', 'during']);
     });
   }
+
+  it('db.json hand-edited into invalid JSON: the edit is set aside, db.json valid again, nothing lost', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'restauth-replaced-by-directory-'));
+    dirs.push(dir);
+    const t = await start(dir);
+    assert.equal((await register(t, 'before')).statusCode, 200);
+
+    const broken = '{ "users": [ { "id": "before" ,, \n';
+    await writeFile(join(dir, 'db.json'), broken);
+    const during = await register(t, 'during');
+    assert.equal(during.statusCode, 200, during.body);
+    const aside = (await readdir(dir)).filter((entry) => entry.startsWith('db.json.rejected-'));
+    assert.equal(aside.length, 1, String(aside));
+    assert.equal(await readFile(join(dir, aside[0]!), 'utf8'), broken);
+    await allSignIn(t, dir, ['before', 'during']);
+  });
 
   it('a journal: writes answer 507 with Retry-After while the directory stands, and all is kept once it is gone', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'restauth-replaced-by-directory-'));
