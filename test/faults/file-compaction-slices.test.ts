@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -68,6 +69,29 @@ describe('a compaction of a big credentials.json', () => {
     assert.ok(pieces.length >= 20, `${pieces.length} pieces`);
     const longest = Math.max(...pieces);
     assert.ok(longest * 10 < expected.length, `a piece of ${longest} of ${expected.length} characters`);
+  });
+
+  it('credentials.json edited by hand while a compaction writes it: the edit is set aside, the compaction made again', async () => {
+    const f = await files();
+    let edited = false;
+    const db = await FileDatabase.open({
+      ...f,
+      logger: quiet,
+      // At the first piece, a hand edit of the file being replaced (writeFileSync: done before the next piece).
+      onCompactionPiece: () => {
+        if (edited) return;
+        edited = true;
+        writeFileSync(f.credentialsFile, '{"edited": "by hand"}\n');
+      },
+    });
+    const store = new FileStore(db, { usersProp: 'users', userIdProp: 'id' });
+    await store.createSession(newSession('user7', 'signed-in', new Date()));
+    const expected = credentialsText(db.credentials);
+    await db.close();
+    assert.equal(await readFile(f.credentialsFile, 'utf8'), expected);
+    const aside = (await readdir(f.dir)).filter((name) => name.startsWith('credentials.json.rejected-'));
+    assert.equal(aside.length, 1, String(aside));
+    assert.equal(await readFile(join(f.dir, aside[0]!), 'utf8'), '{"edited": "by hand"}\n');
   });
 
   it('killed (SIGKILL) while it writes credentials.json: a restart has every acknowledged write', async () => {
