@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it, mock } from 'node:test';
 import pg from 'pg';
-import { asStoreError, isSchemaMissing } from '../../src/stores/postgres/faults.js';
+import { asStoreError, isSchemaChanged } from '../../src/stores/postgres/faults.js';
 import { createPool, withClient } from '../../src/stores/postgres/pool.js';
 import { waitForDatabase } from '../../src/stores/postgres/startup.js';
 import { useFaultApp } from '../support/postgres-faults.js';
@@ -17,7 +17,7 @@ import { linesLogger } from '../support/log-lines.js';
  * fault is made by renaming, which to restauth is the drop, and restored by renaming back.
  */
 describe(
-  "part of restauth's schema dropped under a running server (42P01, 42703)",
+  "part of restauth's schema dropped or altered under a running server (42P01, 42703, 42804)",
   // The DBA's connection beside the app's pool stalled the before() hook on PGlite (one session behind
   // every connection; not looked into further): run on a real server only.
   { skip: realServerOnly() ?? false },
@@ -59,7 +59,8 @@ describe(
       } finally {
         await dba().query(mends);
       }
-      const served = await t.signUp(emails[0] ?? 'again@acme.test');
+      // A new address: a sign-up whose sign-in step met the fault has made its user (see the report).
+      const served = await t.signUp(`served-${emails[0] ?? 'again@acme.test'}`);
       assert.equal(served.statusCode, 200, served.body);
       return named;
     }
@@ -96,19 +97,39 @@ describe(
       assert.match(named, /^schema changed: column .*email.* does not exist$/u);
     });
 
+    it("a column's type altered (22P02, 42804): sign-ups answer 503 and /ready names it", async () => {
+      // The sign-in time, a timestamp parameter read as the column's new type (22P02), or a timestamp
+      // expression assigned to it (42804), as the statement met first.
+      const unreadable = await outageWhile(
+        'ALTER TABLE auth.users ALTER COLUMN last_sign_in_at TYPE integer USING NULL',
+        'ALTER TABLE auth.users ALTER COLUMN last_sign_in_at TYPE timestamptz USING NULL',
+        ['retyped1@acme.test', 'retyped2@acme.test'],
+      );
+      assert.match(
+        unreadable,
+        /^schema changed: (invalid input syntax for type integer: |column "last_sign_in_at" is of type integer )/u,
+      );
+    });
+
     it('a 42P01 raised on purpose by PL/pgSQL is not a missing table; a real one is', async () => {
       const raised = await dba()
         .query(`DO $$ BEGIN RAISE undefined_table USING MESSAGE = 'refused on purpose'; END $$`)
         .catch((error: unknown) => error);
       assert.equal((raised as { code?: string }).code, '42P01');
-      assert.equal(isSchemaMissing(raised), false);
+      assert.equal(isSchemaChanged(raised), false);
       assert.equal(asStoreError(raised), raised);
 
       const missing = await dba()
         .query('SELECT 1 FROM auth.no_such_table')
         .catch((error: unknown) => error);
       assert.equal((missing as { code?: string }).code, '42P01');
-      assert.equal(isSchemaMissing(missing), true);
+      assert.equal(isSchemaChanged(missing), true);
+
+      const mismatched = await dba()
+        .query('SELECT CASE WHEN true THEN 1 ELSE now() END')
+        .catch((error: unknown) => error);
+      assert.equal((mismatched as { code?: string }).code, '42804');
+      assert.equal(isSchemaChanged(mismatched), true);
     });
 
     it('at a start a missing part fails at once, where it is no outage that waiting mends', async () => {

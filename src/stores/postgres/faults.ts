@@ -129,23 +129,40 @@ export function isPrivilegeRefused(error: unknown): boolean {
 }
 
 /**
- * 42P01 (undefined_table), 42703 (undefined_column), 42883 (undefined_function) on one of restauth's
- * own statements: part of the schema its migrations made is gone or renamed (a DBA's DROP TABLE or
- * ALTER TABLE ... DROP COLUMN, another tool's migration) under a running server. restauth writes no
- * user SQL, so no request can cause these: every request needing that part fails alike until it is
- * restored, an outage (503), not a bug of the request (500). A PL/pgSQL RAISE of them keeps its
- * meaning, as for isLoginRefused.
+ * Class 42 (syntax error or access rule violation) on one of restauth's own statements, other than a
+ * refused privilege (42501, isPrivilegeRefused) and a syntax error (42601, a bug of restauth's SQL):
+ * the schema its migrations made was changed under a running server. A table, column or function
+ * dropped or renamed (42P01 undefined_table, 42703 undefined_column, 42883 undefined_function), a
+ * column's type altered (42804 datatype_mismatch, 42846 cannot_coerce), a type dropped (42704), a
+ * table replaced by a view (42809), a same-named column or function added that makes a name
+ * ambiguous (42702, 42725): a DBA's ALTER, another tool's migration. restauth's statements are fixed
+ * text and their parameters are typed by the schema, so no request can cause these: every request
+ * needing that part fails alike until it is restored, an outage (503), not a bug of the request (500).
+ * A PL/pgSQL RAISE of them keeps its meaning, as for isLoginRefused.
  */
-export function isSchemaMissing(error: unknown): boolean {
+export function isSchemaChanged(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false;
   const { code, routine } = error as { code?: unknown; routine?: unknown };
-  return typeof code === 'string' && SCHEMA_MISSING_CODES.has(code) && routine !== 'exec_stmt_raise';
+  if (typeof code !== 'string' || routine === 'exec_stmt_raise') return false;
+  return (code.startsWith('42') && !NOT_SCHEMA_CODES.has(code)) || RETYPED_COLUMN_CODES.has(code);
 }
 
-const SCHEMA_MISSING_CODES = new Set(['42P01', '42703', '42883']);
+/** 42501 is a refused privilege (its own fault and message); 42601 a syntax error, restauth's own bug. */
+const NOT_SCHEMA_CODES = new Set(['42501', '42601']);
 
 /**
- * A connection fault, a refused login, a refused privilege, a missing part of the schema, a
+ * Class 22 (data exception) as a column's type altered under the server makes restauth's writes
+ * raise: the server reads a parameter as the column's new type (22P02 invalid text representation,
+ * 22007 invalid datetime format: a timestamp column made an integer, a text one a uuid) or the value
+ * no longer fits (22001 string too long for a varchar(n), 22003 a number out of a narrower type's
+ * range). restauth's input reaches no typed parameter unchecked (core validates it, and guards each
+ * cast: flow-states.ts), so these are the schema's, not the request's. The rest of class 22 stays
+ * the request's: characters PostgreSQL cannot store (22021, 22P05) are a 400 (http/errors.ts).
+ */
+const RETYPED_COLUMN_CODES = new Set(['22P02', '22007', '22001', '22003']);
+
+/**
+ * A connection fault, a refused login, a refused privilege, a changed part of the schema, a
  * statement timeout, a refused write or a resource shortage becomes the 503;
  * any other error is returned unchanged.
  */
@@ -153,7 +170,7 @@ export function asStoreError(error: unknown): unknown {
   return isConnectionFault(error) ||
     isLoginRefused(error) ||
     isPrivilegeRefused(error) ||
-    isSchemaMissing(error) ||
+    isSchemaChanged(error) ||
     isStatementTimeout(error) ||
     isWriteRefused(error) ||
     isResourceShortage(error)
@@ -222,7 +239,7 @@ export class OutageMonitor {
     if (isWriteRefused(error)) return this.writeRefused(error);
     if (isResourceShortage(error)) return this.shortOfResources(error);
     if (isPrivilegeRefused(error)) return this.privilegeRefused(error);
-    if (isSchemaMissing(error)) return this.schemaMissing(error);
+    if (isSchemaChanged(error)) return this.schemaMissing(error);
     if (this.since !== null || !(isConnectionFault(error) || isLoginRefused(error))) return;
     this.since = this.clock();
     this.logger.warn(

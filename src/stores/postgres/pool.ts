@@ -7,7 +7,7 @@ import {
   isIdleSessionTimeout,
   isPrivilegeRefused,
   isResourceShortage,
-  isSchemaMissing,
+  isSchemaChanged,
   isWriteRefused,
   OutageMonitor,
   type OutageLogger,
@@ -173,7 +173,7 @@ export async function withClient<T>(pool: pg.Pool, work: (client: pg.PoolClient)
       // again; a backend that ran out of memory is best replaced too. Released with the error, it is
       // also reported (the pool's 'release' event), at most once a minute.
       broken ??= error as Error;
-    } else if (isPrivilegeRefused(error) || isSchemaMissing(error)) {
+    } else if (isPrivilegeRefused(error) || isSchemaChanged(error)) {
       // A privilege revoked: the connection is fine, but released with the error is how the refusal
       // reaches the outage monitor (at most once a minute); a new connection is cheap beside the 503.
       broken ??= error as Error;

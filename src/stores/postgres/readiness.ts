@@ -40,7 +40,7 @@ export async function postgresReadiness(pool: pg.Pool, names: SchemaNames): Prom
         migrations: 'unknown',
       });
     // 42P01: migration 16 moved the table between the two queries; the next check finds it. The pool
-    // answers it as the 503 (faults.ts, isSchemaMissing), keeping the driver's error as its cause.
+    // answers it as the 503 (faults.ts, isSchemaChanged), keeping the driver's error as its cause.
     const cause = (error as { cause?: unknown }).cause ?? error;
     if ((cause as { code?: string }).code !== '42P01') {
       if (isStoreUnavailable(error)) return readinessOf({ database: 'unreachable', migrations: 'unknown' });

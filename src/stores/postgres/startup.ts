@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   isLoginRefused,
-  isSchemaMissing,
+  isSchemaChanged,
   isStoreUnavailable,
   isWriteRefused,
   type OutageLogger,
@@ -53,7 +53,7 @@ export async function waitForDatabase<T>(
       // A refused login, or a part of the schema missing, is a 503 under a running server (faults.ts),
       // but at a start a wrong setting or a broken database that waiting does not mend.
       const cause = (error as { cause?: unknown }).cause ?? error;
-      if (isLoginRefused(cause) || isSchemaMissing(cause)) throw cause;
+      if (isLoginRefused(cause) || isSchemaChanged(cause)) throw cause;
       const left = deadline - clock();
       if (left <= 0) {
         // A standby (or a database set read-only) answers, and refuses the migrations' writes: "did not
