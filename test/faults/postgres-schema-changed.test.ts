@@ -111,6 +111,38 @@ describe(
       );
     });
 
+    it('a column widened under it (benign): sign-ins and sign-ups go on, no plan prepared before fails', async () => {
+      // Each sign-in on its own connection of the pool (they run at once), so that several prepare the
+      // statements reading users; a widened column changes those statements' result type (0A000).
+      const signIn = (email: string) =>
+        t.app.app.inject({
+          method: 'POST',
+          url: '/auth/v1/token?grant_type=password',
+          payload: { email, password: 'correct horse battery' },
+        });
+      const emails = ['wide1@acme.test', 'wide2@acme.test', 'wide3@acme.test'];
+      for (const email of emails) assert.equal((await t.signUp(email)).statusCode, 200);
+      for (const answer of await Promise.all(emails.map(signIn))) assert.equal(answer.statusCode, 200);
+      await dba().query('ALTER TABLE auth.users ALTER COLUMN aud TYPE text');
+      try {
+        for (const answer of await Promise.all(emails.map(signIn)))
+          assert.equal(answer.statusCode, 200, answer.body);
+        for (const email of emails) assert.equal((await signIn(email)).statusCode, 200);
+        assert.equal((await t.signUp('wide4@acme.test')).statusCode, 200);
+      } finally {
+        await dba().query('ALTER TABLE auth.users ALTER COLUMN aud TYPE varchar(255)');
+      }
+    });
+
+    it('a column narrowed under it (22001): sign-ups answer 503 and /ready names it', async () => {
+      const narrowed = await outageWhile(
+        'ALTER TABLE auth.users ALTER COLUMN aud TYPE varchar(3) USING left(aud, 3)',
+        `ALTER TABLE auth.users ALTER COLUMN aud TYPE varchar(255) USING 'authenticated'`,
+        ['narrowed1@acme.test', 'narrowed2@acme.test'],
+      );
+      assert.match(narrowed, /^schema changed: value too long for type character varying\(3\)$/u);
+    });
+
     it('a 42P01 raised on purpose by PL/pgSQL is not a missing table; a real one is', async () => {
       const raised = await dba()
         .query(`DO $$ BEGIN RAISE undefined_table USING MESSAGE = 'refused on purpose'; END $$`)

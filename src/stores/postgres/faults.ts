@@ -76,6 +76,20 @@ export function isIdleSessionTimeout(error: unknown): boolean {
 }
 
 /**
+ * 0A000 "cached plan must not change result type": a named statement this connection prepared
+ * (store.preparedStatements) reads a column whose type was altered since, even benignly (a DBA
+ * widening varchar(255) to text). PostgreSQL refuses the statement before running it, and every
+ * later run of it on that connection alike: the connection is to be replaced and the statement run
+ * again on another, which prepares it anew (createPool, inTransaction), where each pooled
+ * connection answered 500 for it until it was closed.
+ */
+export function isStalePlan(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const { code, routine } = error as { code?: unknown; routine?: unknown };
+  return code === '0A000' && routine === 'RevalidateCachedQuery';
+}
+
+/**
  * 25006 (read_only_sql_transaction): the server answers but refuses writes. A
  * failover left the connection on a server that is now a standby (hot standby
  * refuses every write so), or an operator turned writes off for maintenance

@@ -8,6 +8,7 @@ import {
   isPrivilegeRefused,
   isResourceShortage,
   isSchemaChanged,
+  isStalePlan,
   isWriteRefused,
   OutageMonitor,
   type OutageLogger,
@@ -96,13 +97,22 @@ export function createPool(config: PoolConfig, logger: OutageLogger): pg.Pool {
     const result = query(...args);
     if (!(result instanceof Promise)) return result;
     // An idle connection the server ended as it was handed out (idle_session_timeout) ran nothing: the
-    // statement is sent again, on another connection, rather than answered 503 (see afterEndedSessions).
-    return afterEndedSessions(
-      pool,
-      result,
-      () => query(...args) as Promise<unknown>,
-      (error) => monitor.fault(error),
-    ).catch(fail);
+    // statement is sent once more, on another connection, rather than answered 503.
+    const again = (error: unknown): Promise<unknown> => {
+      if (!isIdleSessionTimeout(error)) throw error;
+      monitor.fault(error);
+      return query(...args) as Promise<unknown>;
+    };
+    // A plan gone stale ran nothing either, and pg-pool's query destroyed its connection; each pooled
+    // connection may hold the stale plan, so it is sent again until one prepares it anew.
+    const replanned = (error: unknown, left: number): Promise<unknown> => {
+      if (!isStalePlan(error) || left === 0) throw error;
+      return (query(...args) as Promise<unknown>).catch((next: unknown) => replanned(next, left - 1));
+    };
+    return result
+      .catch(again)
+      .catch((error: unknown) => replanned(error, config.poolMax))
+      .catch(fail);
   }) as typeof pool.query;
   const connect = pool.connect.bind(pool) as (...args: unknown[]) => unknown;
   pool.connect = ((...args: unknown[]) => {
@@ -173,9 +183,10 @@ export async function withClient<T>(pool: pg.Pool, work: (client: pg.PoolClient)
       // again; a backend that ran out of memory is best replaced too. Released with the error, it is
       // also reported (the pool's 'release' event), at most once a minute.
       broken ??= error as Error;
-    } else if (isPrivilegeRefused(error) || isSchemaChanged(error)) {
+    } else if (isPrivilegeRefused(error) || isSchemaChanged(error) || isStalePlan(error)) {
       // A privilege revoked: the connection is fine, but released with the error is how the refusal
       // reaches the outage monitor (at most once a minute); a new connection is cheap beside the 503.
+      // A stale plan stays on its connection: it is replaced, and inTransaction runs the work again.
       broken ??= error as Error;
     }
     throw asStoreError(error);
@@ -241,8 +252,15 @@ export async function inTransaction<T>(
   work: (client: pg.PoolClient) => Promise<T>,
 ): Promise<T> {
   const attempt = () => withClient(pool, (client) => transaction(client, () => work(client)));
-  return afterEndedSessions(pool, attempt(), attempt, undefined, (error) => {
-    const cause = (error as { cause?: unknown }).cause ?? error;
-    return isIdleSessionTimeout(cause) && beginFailures.has(cause as object);
-  });
+  // A plan gone stale (isStalePlan) failed the transaction, rolled back, on a connection now replaced:
+  // it runs again, as often as the pool may have connections holding that plan.
+  for (let replans = pool.options.max ?? 10; ; replans--) {
+    try {
+      return await attempt();
+    } catch (error) {
+      const cause = (error as { cause?: unknown }).cause ?? error;
+      if (isIdleSessionTimeout(cause) && beginFailures.has(cause as object)) return attempt();
+      if (!isStalePlan(cause) || replans === 0) throw error;
+    }
+  }
 }
