@@ -52,9 +52,25 @@ describe('users of another audience than jwt.audience', () => {
     return lines;
   };
 
-  it('says nothing while every user has the configured audience', async () => {
+  it('says nothing while every user has the configured audience, and counts nothing then', async () => {
     await insertUser('my-app');
-    assert.deepEqual(await warnings('my-app'), []);
+    await insertUser('my-app');
+    // The statements the check sends, seen on the real pool it is given.
+    const sent: string[] = [];
+    const query = sql.query.bind(sql) as (...args: unknown[]) => unknown;
+    sql.query = ((config: string, ...rest: unknown[]) => {
+      sent.push(config);
+      return query(config, ...rest);
+    }) as typeof sql.query;
+    try {
+      assert.deepEqual(await warnings('my-app'), []);
+    } finally {
+      sql.query = query as typeof sql.query;
+    }
+    // One EXISTS, which stops at the first user of another audience; no GROUP BY over every user.
+    assert.equal(sent.length, 1, sent.join('\n'));
+    assert.match(sent[0] ?? '', /SELECT EXISTS \(/u);
+    assert.doesNotMatch(sent[0] ?? '', /GROUP BY|count\(/u);
   });
 
   it('names how many users have which other audience, and the update that moves them', async () => {
