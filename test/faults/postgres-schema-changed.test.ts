@@ -3,6 +3,7 @@ import { after, before, describe, it, mock } from 'node:test';
 import pg from 'pg';
 import { asStoreError, isSchemaChanged } from '../../src/stores/postgres/faults.js';
 import { createPool, withClient } from '../../src/stores/postgres/pool.js';
+import { SCHEMA_CHECK_INTERVAL_MS } from '../../src/stores/postgres/schema-watch.js';
 import { waitForDatabase } from '../../src/stores/postgres/startup.js';
 import { useFaultApp } from '../support/postgres-faults.js';
 import { realServerOnly, testStoreConfig } from '../support/postgres.js';
@@ -78,14 +79,30 @@ describe(
       assert.equal(warned(), 1, logged.join('\n'));
       assert.match(logged.join('\n'), /restarting restauth does not remake it/u);
 
-      // /ready names the fault for a minute after a statement last met it, then is ready again.
-      mock.timers.enable({ apis: ['Date'], now: Date.now() + 61_000 });
+      // /ready is ready again as soon as the part is restored: it looks at the catalogue itself.
+      const answer = await ready();
+      assert.equal(answer.statusCode, 200, answer.body);
+    });
+
+    it('a column renamed away that no request met: /ready finds it itself, and is ready once it is back', async () => {
+      assert.equal((await ready()).statusCode, 200);
+      await dba().query('ALTER TABLE auth.users RENAME COLUMN phone TO phone_away');
+      // Looked at again within 30 s only after a statement met a fault: a probe costs no catalogue scan.
+      mock.timers.enable({ apis: ['Date'], now: Date.now() + SCHEMA_CHECK_INTERVAL_MS + 1000 });
       try {
-        const answer = await ready();
-        assert.equal(answer.statusCode, 200, answer.body);
+        const found = await ready();
+        assert.equal(found.statusCode, 503, found.body);
+        assert.match(
+          found.json().checks.database as string,
+          /^schema changed: column auth\.users\.phone of type text is gone or changed$/u,
+        );
       } finally {
+        await dba().query('ALTER TABLE auth.users RENAME COLUMN phone_away TO phone');
         mock.timers.reset();
       }
+      // A part found missing is looked for at every probe: ready as soon as it is back.
+      const back = await ready();
+      assert.equal(back.statusCode, 200, back.body);
     });
 
     it('a column renamed away: sign-ups answer 503 and /ready names it', async () => {

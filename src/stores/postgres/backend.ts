@@ -6,6 +6,7 @@ import { PostgresMailQueue, outboxTable } from './outbox.js';
 import { PostgresRateLimitCounter, rateLimitTable } from './rate-limits.js';
 import { postgresReadiness } from './readiness.js';
 import { warnOfOtherAudiences } from './audience-check.js';
+import { schemaWatchOf } from './schema-watch.js';
 
 /**
  * The PostgreSQL backend: every port on one pool, in tables every instance
@@ -18,6 +19,11 @@ export async function openPostgresBackend(
 ): Promise<Backend> {
   const pool = await openPostgresPool(config.store, config.roles, { logger });
   const names = schemaNames(config.store, config.roles);
+  // The schema as the migrations left it, for /ready to find a part dropped or retyped later. A
+  // failure here only defers it to the first /ready (schema-watch.ts).
+  await schemaWatchOf(pool, names)
+    .capture()
+    .catch(() => {});
   const outbox = new PostgresMailQueue(pool, outboxTable(names));
   // The store's commits of mails wake the outbox's worker.
   const store = new PostgresStore(pool, names, {

@@ -216,7 +216,10 @@ export interface OutageLogger {
 /** The refusals a connection that succeeds does not end, each warned of at most once a minute. */
 type RefusalKind = 'write refused' | 'short of resources' | 'privilege refused' | 'schema missing';
 
-/** How long /ready names a missing part of the schema after a statement last met it (schemaMissing). */
+/**
+ * How long /ready names a part of the schema by the message of the statement that met it missing,
+ * rather than by the catalogue's finding (readiness.ts), while the catalogue finds it missing.
+ */
 export const SCHEMA_FAULT_SHOWN_MS = 60_000;
 
 /**
@@ -313,15 +316,9 @@ export class OutageMonitor {
     );
   }
 
-  /**
-   * The missing part of the schema a statement met in the last minute, for /ready; null when none did.
-   * A statement that no longer meets it stops renewing it, so /ready is ready again a minute after
-   * the part is restored.
-   */
-  get schemaFault(): string | null {
-    const last = this.lastSchemaFault;
-    if (last === null || Math.abs(this.clock() - last.at) >= SCHEMA_FAULT_SHOWN_MS) return null;
-    return last.message;
+  /** The last part of the schema a statement met missing or changed (the driver's message), and when. */
+  get schemaFault(): { message: string; at: number } | null {
+    return this.lastSchemaFault;
   }
 
   private warnAtMostEveryMinute(kind: RefusalKind, message: string, error: unknown): void {

@@ -154,10 +154,10 @@ export async function afterEndedSessions<T>(
 const monitors = new WeakMap<pg.Pool, OutageMonitor>();
 
 /**
- * The missing table, column or function a statement of `pool` met in the last minute (the driver's
- * message), or null: /ready names it (readiness.ts), as nothing else tells a load balancer.
+ * The last missing or changed part of the schema a statement of `pool` met (the driver's message), and
+ * when, or null: /ready looks at the catalogue at once then, and names it (readiness.ts).
  */
-export function schemaFaultOf(pool: pg.Pool): string | null {
+export function schemaFaultOf(pool: pg.Pool): { message: string; at: number } | null {
   return monitors.get(pool)?.schemaFault ?? null;
 }
 

@@ -1,8 +1,9 @@
 import type pg from 'pg';
 import { readinessOf, type Readiness } from '../../core/ports/readiness.js';
 import { bookkeepingTable } from './bookkeeping.js';
-import { isPrivilegeRefused, isStoreUnavailable } from './faults.js';
-import { afterEndedSessions, schemaFaultOf } from './pool.js';
+import { isPrivilegeRefused, isStoreUnavailable, SCHEMA_FAULT_SHOWN_MS } from './faults.js';
+import { schemaFaultOf } from './pool.js';
+import { schemaWatchOf } from './schema-watch.js';
 import { migrations, quotedNames, restauthSchemaName, type SchemaNames } from './migrations.js';
 
 /**
@@ -22,9 +23,18 @@ export async function postgresReadiness(pool: pg.Pool, names: SchemaNames): Prom
       const missing = await missingPrivileges(pool, names);
       if (missing.length > 0) database = `missing privilege: ${missing.join(', ')}`;
     }
-    // A table, column or function of restauth's dropped or altered: only a statement meeting it tells.
-    const schemaFault = schemaFaultOf(pool);
-    if (database === 'ok' && schemaFault !== null) database = `schema changed: ${schemaFault}`;
+    // A table, column or function of restauth's dropped or altered: the catalogue tells, looked at
+    // every 30 s, or at once after a statement met it, and on every probe until it is restored.
+    const met = schemaFaultOf(pool);
+    const watch = schemaWatchOf(pool, names);
+    const finding = await watch.finding(met?.at ?? null);
+    if (database === 'ok' && finding !== null) {
+      // The statement's own words ('relation "auth.users" does not exist') while they are recent and
+      // of this fault, not of one restored since.
+      const recent =
+        met !== null && Math.abs(Date.now() - met.at) < SCHEMA_FAULT_SHOWN_MS && watch.metSinceWhole(met.at);
+      database = `schema changed: ${recent ? met.message : finding}`;
+    }
     // Null: the bookkeeping table is missing, nothing was migrated (`restauth migrate` not run).
     const table = await bookkeepingTable(pool, quotedNames(names));
     if (table !== null) {
