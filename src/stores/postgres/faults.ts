@@ -57,13 +57,28 @@ export function isStoreUnavailable(error: unknown): boolean {
 }
 
 /**
- * 57014 with statement_timeout: the server cancelled one of restauth's
- * statements that ran past store.queryTimeout (a lock held elsewhere, an
- * overloaded server). The connection is fine; the request is to be retried.
- * restauth never cancels its statements otherwise, so 57014 means this.
+ * A statement the server cancelled: 57014 when it ran past statement_timeout (store.queryTimeout, or
+ * one a DBA set on the role) or an administrator cancelled it (pg_cancel_backend), 55P03 when it
+ * waited for a lock past the lock_timeout a DBA set on the role or database. The connection is fine
+ * and nothing of the statement's transaction stays: a 503, to be retried, not a bug of the request.
  */
-function isStatementTimeout(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === '57014';
+function isStatementCancelled(error: unknown): boolean {
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  return code === '57014' || code === '55P03';
+}
+
+/**
+ * 40001 (serialization_failure) and 40P01 (deadlock_detected): the server rolled back the statement's
+ * transaction for one racing it. restauth's statements are written for READ COMMITTED, where a racing
+ * refresh waits for the row and re-reads it; a role or database set to default_transaction_isolation
+ * = serializable or repeatable read (a DBA's choice for other applications) makes that wait end in
+ * 40001 instead. Nothing of the transaction stays, so it is run again (createPool, inTransaction),
+ * which re-reads what the winner wrote, as READ COMMITTED would have; still failing, a 503.
+ */
+export function isSerializationFailure(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const { code, routine } = error as { code?: unknown; routine?: unknown };
+  return (code === '40001' || code === '40P01') && routine !== 'exec_stmt_raise';
 }
 
 /**
@@ -177,7 +192,7 @@ const RETYPED_COLUMN_CODES = new Set(['22P02', '22007', '22001', '22003']);
 
 /**
  * A connection fault, a refused login, a refused privilege, a changed part of the schema, a
- * statement timeout, a refused write or a resource shortage becomes the 503;
+ * cancelled statement, a serialization failure, a refused write or a resource shortage becomes the 503;
  * any other error is returned unchanged.
  */
 export function asStoreError(error: unknown): unknown {
@@ -185,7 +200,8 @@ export function asStoreError(error: unknown): unknown {
     isLoginRefused(error) ||
     isPrivilegeRefused(error) ||
     isSchemaChanged(error) ||
-    isStatementTimeout(error) ||
+    isStatementCancelled(error) ||
+    isSerializationFailure(error) ||
     isWriteRefused(error) ||
     isResourceShortage(error)
     ? storeUnavailable(error)

@@ -8,6 +8,7 @@ import {
   isPrivilegeRefused,
   isResourceShortage,
   isSchemaChanged,
+  isSerializationFailure,
   isStalePlan,
   isWriteRefused,
   OutageMonitor,
@@ -63,7 +64,7 @@ function poolBounds(
  * - a fault (an idle connection dropped, a query on a broken one, a refused
  *   connect) is reported to the outage monitor, which logs each outage once;
  * - `query` and `connect` reject with the registry's 503 (`store_unavailable`)
- *   for a connection fault or a statement timeout, so every caller answers
+ *   for a connection fault or a cancelled statement, so every caller answers
  *   honestly without translating driver errors itself. Other errors pass
  *   unchanged;
  * - nothing waits for ever on a database that hangs instead of refusing (a
@@ -96,23 +97,14 @@ export function createPool(config: PoolConfig, logger: OutageLogger): pg.Pool {
   pool.query = ((...args: unknown[]) => {
     const result = query(...args);
     if (!(result instanceof Promise)) return result;
-    // An idle connection the server ended as it was handed out (idle_session_timeout) ran nothing: the
-    // statement is sent once more, on another connection, rather than answered 503.
-    const again = (error: unknown): Promise<unknown> => {
-      if (!isIdleSessionTimeout(error)) throw error;
-      monitor.fault(error);
-      return query(...args) as Promise<unknown>;
+    const reruns = { ...RERUNS, staleConnections: config.poolMax };
+    const rerun = (error: unknown): Promise<unknown> => {
+      if (!mayRunAgain(error, reruns)) throw error;
+      // An idle connection ended by idle_session_timeout is news to log (once); the others are not.
+      if (isIdleSessionTimeout(error)) monitor.fault(error);
+      return (query(...args) as Promise<unknown>).catch(rerun);
     };
-    // A plan gone stale ran nothing either, and pg-pool's query destroyed its connection; each pooled
-    // connection may hold the stale plan, so it is sent again until one prepares it anew.
-    const replanned = (error: unknown, left: number): Promise<unknown> => {
-      if (!isStalePlan(error) || left === 0) throw error;
-      return (query(...args) as Promise<unknown>).catch((next: unknown) => replanned(next, left - 1));
-    };
-    return result
-      .catch(again)
-      .catch((error: unknown) => replanned(error, config.poolMax))
-      .catch(fail);
+    return result.catch(rerun).catch(fail);
   }) as typeof pool.query;
   const connect = pool.connect.bind(pool) as (...args: unknown[]) => unknown;
   pool.connect = ((...args: unknown[]) => {
@@ -242,25 +234,56 @@ export async function transaction<T>(client: pg.ClientBase, work: () => Promise<
 const beginFailures = new WeakSet<object>();
 
 /**
+ * How often a statement or transaction that failed whole, with nothing of it kept, is run again:
+ *
+ * - idle connections: a connection the server ended idle (57P05, idle_session_timeout) as it was
+ *   handed out ran nothing; it is run once more on another, where it answered 503;
+ * - staleConnections: a prepared plan gone stale (isStalePlan) fails on each pooled connection that
+ *   holds it, which is replaced; it is run again as often as the pool may hold such connections
+ *   (the pool's size, set per pool);
+ * - serialization: a serialization failure or deadlock (isSerializationFailure) is run again with a
+ *   new snapshot, a few times, before the 503.
+ */
+interface Reruns {
+  idleConnections: number;
+  staleConnections: number;
+  serialization: number;
+}
+
+const RERUNS: Reruns = { idleConnections: 1, staleConnections: 10, serialization: 3 };
+
+/** Whether `error` ended a run that may be run again, counting it against `left`. */
+function mayRunAgain(error: unknown, left: Reruns): boolean {
+  const kind: keyof Reruns | null = isIdleSessionTimeout(error)
+    ? 'idleConnections'
+    : isStalePlan(error)
+      ? 'staleConnections'
+      : isSerializationFailure(error)
+        ? 'serialization'
+        : null;
+  if (kind === null || left[kind] === 0) return false;
+  left[kind]--;
+  return true;
+}
+
+/**
  * Runs `work` in a transaction on one guarded connection of the pool (see withClient and
- * transaction). A BEGIN that met 57P05 was handed an idle connection the server was ending
- * (idle_session_timeout): nothing ran, so the transaction is run again on another connection, as
- * createPool's query sends a statement again (afterEndedSessions), where it answered 503.
+ * transaction), and again when it failed whole for a cause that running it again mends (Reruns): a
+ * BEGIN handed a connection the server was ending (57P05; only at BEGIN, when nothing ran), a
+ * prepared plan gone stale, a serialization failure. Each rolled the transaction back.
  */
 export async function inTransaction<T>(
   pool: pg.Pool,
   work: (client: pg.PoolClient) => Promise<T>,
 ): Promise<T> {
-  const attempt = () => withClient(pool, (client) => transaction(client, () => work(client)));
-  // A plan gone stale (isStalePlan) failed the transaction, rolled back, on a connection now replaced:
-  // it runs again, as often as the pool may have connections holding that plan.
-  for (let replans = pool.options.max ?? 10; ; replans--) {
+  const reruns = { ...RERUNS, staleConnections: pool.options.max ?? RERUNS.staleConnections };
+  for (;;) {
     try {
-      return await attempt();
+      return await withClient(pool, (client) => transaction(client, () => work(client)));
     } catch (error) {
       const cause = (error as { cause?: unknown }).cause ?? error;
-      if (isIdleSessionTimeout(cause) && beginFailures.has(cause as object)) return attempt();
-      if (!isStalePlan(cause) || replans === 0) throw error;
+      const atBegin = !isIdleSessionTimeout(cause) || beginFailures.has(cause as object);
+      if (!atBegin || !mayRunAgain(cause, reruns)) throw error;
     }
   }
 }
