@@ -3,7 +3,9 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { ownClusterUnavailable, startOwnCluster, type OwnCluster } from '../support/postgres-cluster.js';
+import { openPostgresPool } from '../../src/stores/postgres/index.js';
 import { faultAppConfig, poolEmptied, signUp } from '../support/postgres-faults.js';
+import { testRoles, testStoreConfig } from '../support/postgres.js';
 
 /**
  * Every connection slot of the server taken (max_connections reached by
@@ -62,6 +64,20 @@ describe('PostgreSQL out of connection slots', { skip: ownClusterUnavailable() ?
     assert.equal(during.statusCode, 503, during.body);
     assert.ok(during.headers['retry-after']);
     assert.equal(during.json().error_code, 'store_unavailable');
+    // A start meanwhile fails naming the cause and what mends it, where it said "start it".
+    await assert.rejects(
+      openPostgresPool({ ...testStoreConfig(cluster.url), startupTimeout: 0 }, testRoles, {
+        logger: { info() {}, warn() {} },
+      }),
+      (error: Error) => {
+        assert.match(
+          error.message,
+          /had no free connection slot for 0 s \(sorry, too many clients already\): other clients hold all of its max_connections; .*store\.poolMax/u,
+        );
+        assert.doesNotMatch(error.message, /start it/u);
+        return true;
+      },
+    );
 
     await Promise.all(hogs.splice(0).map((hog) => hog.end()));
     const after = await signUp(app, 'during@acme.test');

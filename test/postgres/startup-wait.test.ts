@@ -48,6 +48,23 @@ describe('starting while PostgreSQL is down', { skip: ownClusterUnavailable() ??
     });
   });
 
+  it('a host name that does not resolve: the start names it and the setting to check, not "start it"', async () => {
+    // .invalid never resolves (RFC 6761): a typo in the URL, or a DNS server that is down.
+    const failed = spawnRestauth(dir, [], {
+      ...env(),
+      DATABASE_URL: 'postgres://postgres:a-secret-password@restauth-no-such-host.invalid:5432/postgres',
+      RESTAUTH_DB_STARTUP_TIMEOUT: '0',
+    });
+    await assert.rejects(failed, (error: Error) => {
+      assert.match(
+        error.message,
+        /PostgreSQL restauth-no-such-host\.invalid:5432\/postgres: its host name did not resolve for 0 s \(getaddrinfo (ENOTFOUND|EAI_AGAIN) restauth-no-such-host\.invalid\): check the host in store\.url \(DATABASE_URL\)/u,
+      );
+      assert.doesNotMatch(error.message, /start it|a-secret-password|\n\s+at /u);
+      return true;
+    });
+  });
+
   it('restauth migrate waits the same way, and exits with the same message', async () => {
     const migrate = await new Promise<{ code: number | null; output: string }>((resolve) => {
       const child = spawn(

@@ -56,18 +56,9 @@ export async function waitForDatabase<T>(
       if (isLoginRefused(cause) || isSchemaChanged(cause)) throw cause;
       const left = deadline - clock();
       if (left <= 0) {
-        // A standby (or a database set read-only) answers, and refuses the migrations' writes: "did not
-        // answer, start it" sent an operator who gave a replica's URL looking for a server that was up.
-        const readOnly = isWriteRefused(cause);
-        throw new DatabaseUnreachableError(
-          readOnly
-            ? `PostgreSQL ${settings.database} refused writes for ${settings.timeoutSeconds} s (${causeOf(error)}): ` +
-                'a standby or a read-only database; give restauth the primary (store.url, DATABASE_URL), ' +
-                'or wait longer for a failover with store.startupTimeout (RESTAUTH_DB_STARTUP_TIMEOUT)'
-            : `PostgreSQL ${settings.database} did not answer within ${settings.timeoutSeconds} s (${causeOf(error)}); ` +
-                'start it, or wait longer with store.startupTimeout (RESTAUTH_DB_STARTUP_TIMEOUT)',
-          { cause: error },
-        );
+        throw new DatabaseUnreachableError(gaveUp(settings.database, settings.timeoutSeconds, error), {
+          cause: error,
+        });
       }
       if (retry === 0) {
         settings.logger.warn(
@@ -77,4 +68,49 @@ export async function waitForDatabase<T>(
       await sleep(Math.min(FIRST_RETRY_MS * 2 ** retry, MAX_RETRY_MS, left));
     }
   }
+}
+
+/** How long to wait longer, said at the end of each start error. */
+const WAIT_LONGER = 'wait longer with store.startupTimeout (RESTAUTH_DB_STARTUP_TIMEOUT)';
+
+/**
+ * The start error once waiting gave up: what the server answered, and what mends it. "Did not
+ * answer, start it" sent an operator looking for a server that was up: a standby refusing the
+ * migrations' writes, a server whose every connection slot other clients hold (53300), or a host
+ * name that does not resolve (a typo in the URL, a DNS down) each need something else.
+ */
+function gaveUp(database: string, seconds: number, error: unknown): string {
+  const cause = (error as { cause?: unknown }).cause ?? error;
+  const said = causeOf(error);
+  if (isWriteRefused(cause))
+    return (
+      `PostgreSQL ${database} refused writes for ${seconds} s (${said}): a standby or a read-only database; ` +
+      `give restauth the primary (store.url, DATABASE_URL), or wait longer for a failover with store.startupTimeout ` +
+      '(RESTAUTH_DB_STARTUP_TIMEOUT)'
+    );
+  if (codeOf(cause) === '53300')
+    return (
+      `PostgreSQL ${database} had no free connection slot for ${seconds} s (${said}): other clients hold ` +
+      'all of its max_connections; free some (pg_stat_activity shows whose), raise max_connections, or lower the ' +
+      `other clients' pools (restauth's own: store.poolMax), or ${WAIT_LONGER}`
+    );
+  if (UNRESOLVED.has(codeOf(cause) ?? ''))
+    return (
+      `PostgreSQL ${database}: its host name did not resolve for ${seconds} s (${said}): check the host in ` +
+      `store.url (DATABASE_URL) and the DNS server, or ${WAIT_LONGER}`
+    );
+  return `PostgreSQL ${database} did not answer within ${seconds} s (${said}); start it, or ${WAIT_LONGER}`;
+}
+
+/** getaddrinfo's errors for a name that does not resolve (ENOTFOUND) or a DNS not answering now (EAI_AGAIN). */
+const UNRESOLVED = new Set(['ENOTFOUND', 'EAI_AGAIN']);
+
+/** The error's code, or that of every error of an AggregateError (a name with several addresses) when they agree. */
+function codeOf(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const { code, errors } = error as { code?: unknown; errors?: unknown };
+  if (typeof code === 'string') return code;
+  if (!Array.isArray(errors) || errors.length === 0) return undefined;
+  const codes = new Set(errors.map(codeOf));
+  return codes.size === 1 ? [...codes][0] : undefined;
 }
