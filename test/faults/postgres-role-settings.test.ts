@@ -4,6 +4,7 @@ import pg from 'pg';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { faultAppConfig, signUp, useFaultApp } from '../support/postgres-faults.js';
 import { realServerOnly } from '../support/postgres.js';
+import { linesLogger } from '../support/log-lines.js';
 
 /**
  * A DBA sets, on restauth's role in its database, what suits other applications: transactions
@@ -34,13 +35,19 @@ describe(
       return dba;
     }
 
+    const logged: string[] = [];
+
     /** An app whose connections all start with `setting` on its role (set before it connects). */
     async function appWithRoleSetting(setting: string): Promise<TestApp> {
       const dba = await owner();
       const database = pg.escapeIdentifier(t.database);
       await dba.query(`ALTER ROLE CURRENT_USER IN DATABASE ${database} RESET ALL`);
       await dba.query(`ALTER ROLE CURRENT_USER IN DATABASE ${database} SET ${setting}`);
-      return createTestApp({ config: faultAppConfig(t.url), format: 'restauth' });
+      return createTestApp({
+        config: faultAppConfig(t.url),
+        format: 'restauth',
+        log: linesLogger('warn', logged),
+      });
     }
 
     const refresh = (app: TestApp, token: string) =>
@@ -103,6 +110,11 @@ describe(
         // The rotation happened once, whole: the new token refreshes on.
         const next = await refresh(app, rotated);
         assert.equal(next.statusCode, 200, next.body);
+        // A race its rerun settled is no news: nothing was logged of it.
+        assert.deepEqual(
+          logged.filter((line) => line.includes('could not serialize')),
+          [],
+        );
       } finally {
         await app.close();
       }
@@ -115,6 +127,11 @@ describe(
         assert.equal(answer.statusCode, 503, answer.body);
         assert.ok(answer.headers['retry-after']);
         assert.equal(answer.json().error_code, 'store_unavailable');
+        // Said in the log, where the 503 was all there was to see.
+        const told = logged.filter(
+          (line) => line.includes('cancelled or rolled back a statement') && line.includes('lock timeout'),
+        );
+        assert.equal(told.length, 1, logged.join('\n'));
       } finally {
         await app.close();
       }

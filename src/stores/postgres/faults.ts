@@ -62,7 +62,7 @@ export function isStoreUnavailable(error: unknown): boolean {
  * waited for a lock past the lock_timeout a DBA set on the role or database. The connection is fine
  * and nothing of the statement's transaction stays: a 503, to be retried, not a bug of the request.
  */
-function isStatementCancelled(error: unknown): boolean {
+export function isStatementCancelled(error: unknown): boolean {
   const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
   return code === '57014' || code === '55P03';
 }
@@ -230,7 +230,8 @@ export interface OutageLogger {
 }
 
 /** The refusals a connection that succeeds does not end, each warned of at most once a minute. */
-type RefusalKind = 'write refused' | 'short of resources' | 'privilege refused' | 'schema missing';
+type RefusalKind =
+  'write refused' | 'short of resources' | 'privilege refused' | 'schema missing' | 'contention';
 
 /**
  * How long /ready names a part of the schema by the message of the statement that met it missing,
@@ -273,6 +274,7 @@ export class OutageMonitor {
     if (isResourceShortage(error)) return this.shortOfResources(error);
     if (isPrivilegeRefused(error)) return this.privilegeRefused(error);
     if (isSchemaChanged(error)) return this.schemaMissing(error);
+    if (isStatementCancelled(error) || isSerializationFailure(error)) return this.contended(error);
     if (this.since !== null || !(isConnectionFault(error) || isLoginRefused(error))) return;
     this.since = this.clock();
     this.logger.warn(
@@ -335,6 +337,21 @@ export class OutageMonitor {
   /** The last part of the schema a statement met missing or changed (the driver's message), and when. */
   get schemaFault(): { message: string; at: number } | null {
     return this.lastSchemaFault;
+  }
+
+  /**
+   * A statement cancelled (a timeout on the role, an administrator) or a transaction that lost every
+   * rerun to a racing one: the requests it failed answer 503, which said nothing in the log, so an
+   * operator saw 503s and no cause. Logged at most once a minute, as a refused write.
+   */
+  private contended(error: unknown): void {
+    this.warnAtMostEveryMinute(
+      'contention',
+      `restauth: PostgreSQL ${this.database} cancelled or rolled back a statement of restauth's (${(error as Error).message}): ` +
+        'a lock held elsewhere past lock_timeout or statement_timeout, an administrator, or transactions racing under ' +
+        'serializable isolation; the requests it failed answer 503',
+      error,
+    );
   }
 
   private warnAtMostEveryMinute(kind: RefusalKind, message: string, error: unknown): void {

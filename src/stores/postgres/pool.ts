@@ -10,6 +10,7 @@ import {
   isSchemaChanged,
   isSerializationFailure,
   isStalePlan,
+  isStatementCancelled,
   isWriteRefused,
   OutageMonitor,
   type OutageLogger,
@@ -85,8 +86,10 @@ export function createPool(config: PoolConfig, logger: OutageLogger): pg.Pool {
     monitor.connected();
   });
   // A connection released with an error (see withClient) is destroyed by pg-pool; its cause is reported.
+  // pg-pool's own query releases so on any error: a serialization failure, run again (rerun below), is
+  // reported only if the last run fails too (fail).
   pool.on('release', (error: Error | undefined) => {
-    if (error) monitor.fault(error);
+    if (error && !isSerializationFailure(error)) monitor.fault(error);
   });
   const fail = (error: unknown): never => {
     monitor.fault(error);
@@ -180,6 +183,9 @@ export async function withClient<T>(pool: pg.Pool, work: (client: pg.PoolClient)
       // reaches the outage monitor (at most once a minute); a new connection is cheap beside the 503.
       // A stale plan stays on its connection: it is replaced, and inTransaction runs the work again.
       broken ??= error as Error;
+    } else if (isStatementCancelled(error)) {
+      // The connection serves on; the cancel is told to the outage monitor (at most once a minute).
+      monitors.get(pool)?.fault(error);
     }
     throw asStoreError(error);
   } finally {
@@ -283,7 +289,10 @@ export async function inTransaction<T>(
     } catch (error) {
       const cause = (error as { cause?: unknown }).cause ?? error;
       const atBegin = !isIdleSessionTimeout(cause) || beginFailures.has(cause as object);
-      if (!atBegin || !mayRunAgain(cause, reruns)) throw error;
+      if (atBegin && mayRunAgain(cause, reruns)) continue;
+      // Only the last of the serialization failures is news (the monitor's 'contention').
+      if (isSerializationFailure(cause)) monitors.get(pool)?.fault(cause);
+      throw error;
     }
   }
 }
