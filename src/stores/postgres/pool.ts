@@ -100,7 +100,7 @@ export function createPool(config: PoolConfig, logger: OutageLogger): pg.Pool {
   pool.query = ((...args: unknown[]) => {
     const result = query(...args);
     if (!(result instanceof Promise)) return result;
-    const reruns = { ...RERUNS, staleConnections: config.poolMax };
+    const reruns = rerunsFor(config.poolMax);
     const rerun = (error: unknown): Promise<unknown> => {
       if (!mayRunAgain(error, reruns)) throw error;
       // An idle connection ended by idle_session_timeout is news to log (once); the others are not.
@@ -119,27 +119,22 @@ export function createPool(config: PoolConfig, logger: OutageLogger): pg.Pool {
 
 /**
  * `first`'s outcome, or, while the connection it was handed had been ended by the server as idle
- * (57P05: nothing ran), `again()`'s. Every connection idle in the pool may have been ended at once, as
- * they idled since the same burst, and their ends are read only as each is used: a second try was
- * handed the next ended one and answered 503. Each failed try destroys its connection, so after as
- * many tries as the pool holds connections the next is made new.
+ * (57P05: nothing ran), `again()`'s, up to the pool's size (see Reruns' idleConnections): for a look
+ * taken on a connection of its own (readiness.ts), where createPool's query and inTransaction rerun
+ * statements and transactions themselves.
  */
 export async function afterEndedSessions<T>(
   pool: pg.Pool,
   first: Promise<T>,
   again: () => Promise<T>,
-  /** Told of each ended connection (createPool's outage monitor; withClient's release tells it too). */
-  ended: (error: unknown) => void = () => {},
-  /** Only these errors are tried again (inTransaction: a BEGIN's, nothing of the work having run). */
-  retryable: (error: unknown) => boolean = isIdleSessionTimeout,
 ): Promise<T> {
+  const reruns = rerunsFor(pool.options.max ?? 10);
   let attempt = first;
-  for (let tries = 1; ; tries++) {
+  for (;;) {
     try {
       return await attempt;
     } catch (error) {
-      if (!retryable(error) || tries > (pool.options.max ?? 10)) throw error;
-      ended(error);
+      if (!isIdleSessionTimeout(error) || !mayRunAgain(error, reruns)) throw error;
       attempt = again();
     }
   }
@@ -242,11 +237,12 @@ const beginFailures = new WeakSet<object>();
 /**
  * How often a statement or transaction that failed whole, with nothing of it kept, is run again:
  *
- * - idle connections: a connection the server ended idle (57P05, idle_session_timeout) as it was
- *   handed out ran nothing; it is run once more on another, where it answered 503;
+ * - idleConnections: a connection the server ended idle (57P05, idle_session_timeout) as it was
+ *   handed out ran nothing; every idle connection may have been ended at once (they idled since the
+ *   same burst) and each end is read only as it is used, so it is run again as often as the pool may
+ *   hold such connections (its size), each failed try destroying one (see afterEndedSessions);
  * - staleConnections: a prepared plan gone stale (isStalePlan) fails on each pooled connection that
- *   holds it, which is replaced; it is run again as often as the pool may hold such connections
- *   (the pool's size, set per pool);
+ *   holds it, which is replaced; likewise run again up to the pool's size;
  * - serialization: a serialization failure or deadlock (isSerializationFailure) is run again with a
  *   new snapshot, a few times, before the 503.
  */
@@ -256,7 +252,10 @@ interface Reruns {
   serialization: number;
 }
 
-const RERUNS: Reruns = { idleConnections: 1, staleConnections: 10, serialization: 3 };
+/** The reruns of one statement or transaction on a pool of `poolSize` connections. */
+function rerunsFor(poolSize: number): Reruns {
+  return { idleConnections: poolSize, staleConnections: poolSize, serialization: 3 };
+}
 
 /** Whether `error` ended a run that may be run again, counting it against `left`. */
 function mayRunAgain(error: unknown, left: Reruns): boolean {
@@ -282,7 +281,7 @@ export async function inTransaction<T>(
   pool: pg.Pool,
   work: (client: pg.PoolClient) => Promise<T>,
 ): Promise<T> {
-  const reruns = { ...RERUNS, staleConnections: pool.options.max ?? RERUNS.staleConnections };
+  const reruns = rerunsFor(pool.options.max ?? 10);
   for (;;) {
     try {
       return await withClient(pool, (client) => transaction(client, () => work(client)));

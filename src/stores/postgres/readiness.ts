@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { readinessOf, type Readiness } from '../../core/ports/readiness.js';
 import { bookkeepingTable } from './bookkeeping.js';
 import { isPrivilegeRefused, isStoreUnavailable, SCHEMA_FAULT_SHOWN_MS } from './faults.js';
-import { schemaFaultOf } from './pool.js';
+import { afterEndedSessions, schemaFaultOf } from './pool.js';
 import { schemaWatchOf } from './schema-watch.js';
 import { migrations, quotedNames, restauthSchemaName, type SchemaNames } from './migrations.js';
 
