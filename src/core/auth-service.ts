@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { assertAddressFree } from './address-owner.js';
 import { AuthError, isAuthError } from './errors.js';
+import { assertNotBanned } from './banned.js';
 import { datedAhead } from './clock-skew.js';
 import { silentNotifier, type Notifier } from './notifier.js';
 import type { PasswordHasher } from './passwords.js';
@@ -731,6 +732,8 @@ export class AuthService {
     const { user, hash } = await this.proveCredentials(input.login, input.currentPassword);
     // It answers a session, which a sign-in would refuse until the address is confirmed.
     if (this.mustConfirm(user)) throw new AuthError('email_not_confirmed');
+    // Before the write: openSession's check came after the banned user's new password was stored.
+    this.assertNotBanned(user, this.now());
     const { changed, now } = await this.storeNewPassword(client, user, input.newPassword, null, hash);
     return this.openSession(changed, now, input.extraClaims, 'password');
   }
@@ -829,9 +832,11 @@ export class AuthService {
   async changeEmail(userId: string, newEmail: string): Promise<'changed' | 'confirming'> {
     const email = checkEmail(newEmail);
     await assertAddressFree(this.deps.store, email, userId);
+    const user = await this.deps.store.findUserById(userId);
+    if (!user) throw new AuthError('invalid_credentials');
+    // The password proves its holder, whom the ban refuses as it refuses their sign-in.
+    this.assertNotBanned(user, this.now());
     if (this.deps.settings.requireEmailConfirmation === true) {
-      const user = await this.deps.store.findUserById(userId);
-      if (!user) throw new AuthError('invalid_credentials');
       await this.deps.emailFlows.requestEmailChange(user, email, null);
       return 'confirming';
     }
@@ -865,9 +870,7 @@ export class AuthService {
 
   /** Throws user_banned while the user's ban lasts (GoTrue's banned_until). */
   assertNotBanned(user: Pick<User, 'bannedUntil'>, now: Date, status?: number): void {
-    if (user.bannedUntil !== null && user.bannedUntil.getTime() > now.getTime()) {
-      throw new AuthError('user_banned', undefined, status === undefined ? undefined : { status });
-    }
+    assertNotBanned(user, now, status);
   }
 
   private async openSession(

@@ -2,6 +2,7 @@ import { assertAddressFree } from './address-owner.js';
 import type { AuditLog, Client } from './audit.js';
 import type { BackgroundWork } from './background.js';
 import { AuthError, isAuthError } from './errors.js';
+import { assertNotBanned } from './banned.js';
 import { PKCE_TOKEN_PREFIX, type PkceFlows } from './flow-states.js';
 import type { PkceChallenge } from './pkce.js';
 import type { Notifier, OneTimeSecret, Recipient } from './notifier.js';
@@ -436,9 +437,12 @@ export class EmailFlows {
    * account has since left signed into it, now under its new address, for whoever kept the old
    * mailbox. An email change's link to the new address is the exception (the account takes that
    * address when it is followed); a token stored without its recipient (before they were kept) passes.
+   * A banned account's: user_banned.
    */
   private async addressee(consumed: OneTimeToken): Promise<User | null> {
     const user = await this.deps.store.findUserById(consumed.userId);
+    // Every spent secret comes here before it acts (confirms, changes the address or password).
+    if (user !== null) assertNotBanned(user, this.deps.clock());
     if (user === null || consumed.purpose === 'email_change_new' || consumed.recipient == null) return user;
     return user.email !== null && loginKey(user.email) === consumed.recipient ? user : null;
   }

@@ -1,0 +1,195 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { TestApp } from '../support/app.js';
+import { confirmedGotrueAccount } from '../support/confirmed-gotrue-account.js';
+import { nextMail, secretsOf, startMailingApp, stopMailingApp } from '../support/gotrue.js';
+import { suiteStore } from '../support/postgres.js';
+import type { SmtpSink } from '../support/smtp-sink.js';
+
+/**
+ * A ban (GoTrue's banned_until) refuses the sign-in, the refresh and every authenticated request;
+ * the side doors to an account must refuse it alike, before they write anything. The hosted
+ * recovery form set a banned user's password; an email change's confirmation moved a banned
+ * account to a new address; postgrest-auth's change_password (json-data-server's too) stored the
+ * new password before its session was refused, and change_email changed the address. A user
+ * deleted after a link was mailed is gone for every door too. Each door is tried for real, with the
+ * mailed secrets from the SMTP sink, and the account checked afterwards with the ban lifted.
+ */
+
+const PASSWORD = 'the owner passphrase';
+const NEW_PASSWORD = 'a banned user passphrase';
+
+for (const storeKind of ['file', 'postgres'] as const) {
+  describe(`a banned or deleted user's side doors (${storeKind} store)`, () => {
+    let t: TestApp;
+    let sink: SmtpSink;
+    let store: Awaited<ReturnType<typeof suiteStore>>;
+    let admin: Record<string, string>;
+
+    before(async () => {
+      store = await suiteStore(storeKind);
+      ({ t, sink } = await startMailingApp({ ...store.config, dialects: { gotrue: {}, postgrestAuth: {} } }));
+      const serviceToken = await t.services.tokens.signRoleToken('service_role', 3600, new Date());
+      admin = { authorization: `Bearer ${serviceToken}` };
+    });
+    after(async () => {
+      await stopMailingApp(t, sink);
+      await store.drop();
+    });
+
+    const post = (url: string, payload: Record<string, unknown>) =>
+      t.app.inject({ method: 'POST', url, payload });
+    const gotrue = (url: string, payload: Record<string, unknown>) => post(`/auth/v1${url}`, payload);
+
+    async function setBan(id: string, duration: '24h' | 'none'): Promise<void> {
+      const answer = await t.app.inject({
+        method: 'PUT',
+        url: `/auth/v1/admin/users/${id}`,
+        headers: admin,
+        payload: { ban_duration: duration },
+      });
+      assert.equal(answer.statusCode, 200, answer.body);
+    }
+
+    async function deleteUser(id: string): Promise<void> {
+      const answer = await t.app.inject({
+        method: 'DELETE',
+        url: `/auth/v1/admin/users/${id}`,
+        headers: admin,
+      });
+      assert.equal(answer.statusCode, 200, answer.body);
+    }
+
+    /** What `route` mailed to `email`: the link's token and the code. */
+    async function mailed(route: '/recover' | '/otp', email: string) {
+      const since = sink.mails.length;
+      assert.equal((await gotrue(route, { email })).statusCode, 200);
+      const { code, link } = secretsOf(await nextMail(sink, email, since));
+      return { code, linkToken: new URL(link).searchParams.get('token')! };
+    }
+
+    /** The account as its owner finds it once the ban is lifted: signed in with `password`. */
+    async function afterTheBan(id: string, email: string, password = PASSWORD) {
+      await setBan(id, 'none');
+      const signIn = await gotrue('/token?grant_type=password', { email, password });
+      assert.equal(signIn.statusCode, 200, `the account is as it was: ${signIn.body}`);
+      return signIn.json<{ user: { email: string } }>().user;
+    }
+
+    /** GoTrue answers user_banned 403; postgrest-auth answers every refusal 400, naming it. */
+    function assertBanned(answer: { statusCode: number; body: string }, status = 403): void {
+      assert.equal(answer.statusCode, status, answer.body);
+      assert.match(answer.body, /user_banned/u);
+    }
+    const POSTGREST_AUTH = 400;
+
+    const submitRecoveryForm = (linkToken: string) =>
+      t.app.inject({
+        method: 'POST',
+        url: `/auth/v1/verify?type=recovery&token=${linkToken}`,
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        payload: `password=${encodeURIComponent(NEW_PASSWORD)}&password_confirm=${encodeURIComponent(NEW_PASSWORD)}`,
+      });
+
+    it('the hosted recovery form sets no password for a banned user', async () => {
+      const { user } = await confirmedGotrueAccount(t, sink, 'form@banned.test', PASSWORD);
+      const recovery = await mailed('/recover', user.email);
+      await setBan(user.id, '24h');
+      assertBanned(await submitRecoveryForm(recovery.linkToken));
+      await afterTheBan(user.id, user.email);
+    });
+
+    it("an email change's confirmations do not move a banned account", async () => {
+      const session = await confirmedGotrueAccount(t, sink, 'move@banned.test', PASSWORD);
+      const since = sink.mails.length;
+      const asked = await t.app.inject({
+        method: 'PUT',
+        url: '/auth/v1/user',
+        headers: { authorization: `Bearer ${session.access_token}` },
+        payload: { email: 'move@elsewhere.test' },
+      });
+      assert.equal(asked.statusCode, 200, asked.body);
+      const toOld = secretsOf(await nextMail(sink, 'move@banned.test', since));
+      const toNew = secretsOf(await nextMail(sink, 'move@elsewhere.test', since));
+      await setBan(session.user.id, '24h');
+      assertBanned(
+        await gotrue('/verify', { type: 'email_change', email: 'move@banned.test', token: toOld.code }),
+      );
+      assertBanned(
+        await gotrue('/verify', { type: 'email_change', email: 'move@elsewhere.test', token: toNew.code }),
+      );
+      assert.equal((await afterTheBan(session.user.id, 'move@banned.test')).email, 'move@banned.test');
+    });
+
+    it("postgrest-auth's change_password with the current password stores nothing for a banned user", async () => {
+      const { user } = await confirmedGotrueAccount(t, sink, 'change@banned.test', PASSWORD);
+      await setBan(user.id, '24h');
+      assertBanned(
+        await post('/auth/change_password', {
+          username: user.email,
+          current_password: PASSWORD,
+          new_password: NEW_PASSWORD,
+          new_password_confirm: NEW_PASSWORD,
+        }),
+        POSTGREST_AUTH,
+      );
+      await afterTheBan(user.id, user.email);
+    });
+
+    it("postgrest-auth's change_email does not move a banned account", async () => {
+      const { user } = await confirmedGotrueAccount(t, sink, 'email@banned.test', PASSWORD);
+      await setBan(user.id, '24h');
+      const since = sink.mails.length;
+      assertBanned(
+        await post('/auth/change_email', {
+          username: user.email,
+          password: PASSWORD,
+          email: 'email@elsewhere.test',
+        }),
+        POSTGREST_AUTH,
+      );
+      assert.equal((await afterTheBan(user.id, user.email)).email, user.email);
+      assert.equal(
+        sink.mails.slice(since).some((mail) => mail.to.includes('email@elsewhere.test')),
+        false,
+        'nothing mailed to the new address',
+      );
+    });
+
+    it('already shut: a magic link, a recovery link and a reset token sign no banned user in', async () => {
+      const { user } = await confirmedGotrueAccount(t, sink, 'shut@banned.test', PASSWORD);
+      const magic = await mailed('/otp', user.email);
+      const recovery = await mailed('/recover', user.email);
+      await setBan(user.id, '24h');
+      assertBanned(await gotrue('/verify', { type: 'magiclink', email: user.email, token: magic.code }));
+      assertBanned(await gotrue('/verify', { type: 'recovery', token_hash: recovery.linkToken }));
+      await setBan(user.id, 'none');
+      const reset = await mailed('/recover', user.email);
+      await setBan(user.id, '24h');
+      const byToken = await post('/auth/change_password', {
+        username: user.email,
+        reset_token: reset.linkToken,
+        new_password: NEW_PASSWORD,
+        new_password_confirm: NEW_PASSWORD,
+      });
+      assertBanned(byToken, POSTGREST_AUTH);
+      await afterTheBan(user.id, user.email);
+    });
+
+    it('a user deleted after the mail: its links and codes open nothing', async () => {
+      const { user } = await confirmedGotrueAccount(t, sink, 'gone@deleted.test', PASSWORD);
+      const magic = await mailed('/otp', user.email);
+      const recovery = await mailed('/recover', user.email);
+      await deleteUser(user.id);
+      const byCode = await gotrue('/verify', { type: 'magiclink', email: user.email, token: magic.code });
+      assert.equal(byCode.statusCode, 403, byCode.body);
+      const byForm = await submitRecoveryForm(recovery.linkToken);
+      assert.equal(byForm.statusCode, 403, byForm.body);
+      const signIn = await gotrue('/token?grant_type=password', {
+        email: user.email,
+        password: NEW_PASSWORD,
+      });
+      assert.equal(signIn.statusCode, 400, signIn.body);
+    });
+  });
+}
