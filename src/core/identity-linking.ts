@@ -2,6 +2,7 @@ import { assertAddressFree } from './address-owner.js';
 import type { AuditLog, Client } from './audit.js';
 import type { EmailFlows } from './email-flows.js';
 import { AuthError } from './errors.js';
+import { assertNotBanned } from './banned.js';
 import { checkEmail } from './identity.js';
 import type { ProviderClaims } from './oauth/provider.js';
 import type { Store, User } from './ports/store.js';
@@ -56,6 +57,8 @@ export class IdentityLinking {
     }
     const user = await store.findUserById(targetUserId);
     if (user === null) throw new AuthError('user_not_found');
+    // Banned since it started the flow (its token was checked then, not at the provider's callback).
+    assertNotBanned(user, this.deps.clock());
     const takesAddress = user.email === null && claims.email !== null;
     const address = takesAddress ? checkEmail(claims.email!) : null;
     if (address !== null && claims.emailVerified) await assertAddressFree(store, address, user.id);

@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TestApp } from '../support/app.js';
 import { confirmedGotrueAccount } from '../support/confirmed-gotrue-account.js';
-import { nextMail, secretsOf, startMailingApp, stopMailingApp } from '../support/gotrue.js';
+import { gotrueClient, nextMail, secretsOf, startMailingApp, stopMailingApp } from '../support/gotrue.js';
+import { startGithubApp, type OAuthApp } from '../support/oauth-app.js';
+import { githubAccount, type OAuth2Server } from '../support/oauth2-server.js';
+import { followRedirects } from '../support/oidc-provider.js';
 import { suiteStore } from '../support/postgres.js';
 import type { SmtpSink } from '../support/smtp-sink.js';
 
@@ -14,10 +17,14 @@ import type { SmtpSink } from '../support/smtp-sink.js';
  * new password before its session was refused, and change_email changed the address. A user
  * deleted after a link was mailed is gone for every door too. Each door is tried for real, with the
  * mailed secrets from the SMTP sink, and the account checked afterwards with the ban lifted.
+ * Through GitHub (a real OAuth2 server): a link the user started before the ban linked the identity
+ * at the callback; a banned account was joined by GitHub's verified address, and its sign-in wrote
+ * GitHub's data into the account, each before the ban refused the session.
  */
 
 const PASSWORD = 'the owner passphrase';
 const NEW_PASSWORD = 'a banned user passphrase';
+const OAUTH_APP = 'https://app.test';
 
 for (const storeKind of ['file', 'postgres'] as const) {
   describe(`a banned or deleted user's side doors (${storeKind} store)`, () => {
@@ -190,6 +197,95 @@ for (const storeKind of ['file', 'postgres'] as const) {
         password: NEW_PASSWORD,
       });
       assert.equal(signIn.statusCode, 400, signIn.body);
+    });
+  });
+}
+
+for (const storeKind of ['file', 'postgres'] as const) {
+  describe(`a banned user's OAuth doors (${storeKind} store)`, () => {
+    let app: OAuthApp<OAuth2Server>;
+    let t: TestApp;
+    let url: string;
+    let github: OAuth2Server;
+    let store: Awaited<ReturnType<typeof suiteStore>>;
+
+    before(async () => {
+      store = await suiteStore(storeKind);
+      app = await startGithubApp({
+        ...store.config,
+        siteUrl: OAUTH_APP,
+        signup: { confirmEmail: false },
+        identities: { manualLinking: true },
+      });
+      ({ t, url, provider: github } = app);
+    });
+    after(async () => {
+      await app.close();
+      await store.drop();
+    });
+
+    const ban = (id: string) =>
+      t.services.store.updateUser(id, { bannedUntil: new Date(Date.now() + 86_400_000) });
+
+    /** Where GitHub's sign-in as `account` lands the browser, and the error code it carries. */
+    async function landing(startUrl: string, account: ReturnType<typeof githubAccount>) {
+      github.signInAs(account);
+      const landed = await followRedirects(startUrl, OAUTH_APP);
+      const errorCode =
+        landed.searchParams.get('error_code') ?? new URLSearchParams(landed.hash.slice(1)).get('error_code');
+      return { landed, errorCode };
+    }
+
+    async function signInWithGithub(account: ReturnType<typeof githubAccount>) {
+      const started = await gotrueClient(url).client.signInWithOAuth({
+        provider: 'github',
+        options: { redirectTo: `${OAUTH_APP}/welcome`, skipBrowserRedirect: true },
+      });
+      assert.equal(started.error, null);
+      return landing(started.data.url!, account);
+    }
+
+    it('a link started before the ban links nothing at the callback', async () => {
+      const { client } = gotrueClient(url);
+      const signUp = await client.signUp({ email: 'link@banned.test', password: PASSWORD });
+      assert.equal(signUp.error, null);
+      const started = await client.linkIdentity({
+        provider: 'github',
+        options: { redirectTo: `${OAUTH_APP}/settings`, skipBrowserRedirect: true },
+      });
+      assert.equal(started.error, null);
+      await ban(signUp.data.user!.id);
+      const { landed, errorCode } = await landing(
+        started.data.url!,
+        githubAccount(8101, 'link-gh', 'x@github.test'),
+      );
+      assert.equal(errorCode, 'user_banned', landed.href);
+      assert.equal(await t.services.store.findIdentity('github', '8101'), null, 'no identity linked');
+    });
+
+    it("GitHub's verified address joins no banned account", async () => {
+      const { client } = gotrueClient(url);
+      const signUp = await client.signUp({ email: 'join@banned.test', password: PASSWORD });
+      assert.equal(signUp.error, null);
+      await ban(signUp.data.user!.id);
+      const { landed, errorCode } = await signInWithGithub(
+        githubAccount(8102, 'join-gh', 'join@banned.test'),
+      );
+      assert.equal(errorCode, 'user_banned', landed.href);
+      assert.equal(await t.services.store.findIdentity('github', '8102'), null, 'no identity joined');
+    });
+
+    it("a banned user's GitHub sign-in writes nothing of GitHub's into the account", async () => {
+      const first = await signInWithGithub(githubAccount(8103, 'before-gh', 'own@banned.test'));
+      assert.equal(first.errorCode, null, first.landed.href);
+      const user = (await t.services.store.findUserByEmail('own@banned.test'))!;
+      await ban(user.id);
+      const { landed, errorCode } = await signInWithGithub(
+        githubAccount(8103, 'after-gh', 'own@banned.test'),
+      );
+      assert.equal(errorCode, 'user_banned', landed.href);
+      const after = (await t.services.store.findUserById(user.id))!;
+      assert.deepEqual(after.profile, user.profile, 'user_metadata as before the ban');
     });
   });
 }

@@ -1,5 +1,6 @@
 import type { AuditLog, Client } from '../audit.js';
 import type { EmailFlows } from '../email-flows.js';
+import { assertNotBanned } from '../banned.js';
 import { AuthError, isAuthError } from '../errors.js';
 import { checkEmail } from '../identity.js';
 import { withProviders } from '../identities.js';
@@ -68,8 +69,12 @@ export class ExternalSignIn {
     let unconfirmed = false;
     if (user === null && email !== null && claims.emailVerified) {
       user = await store.findUserByEmail(email);
+      // Before join's writes (an identity linked, an unconfirmed account's credentials retired).
+      if (user !== null) assertNotBanned(user, now);
       if (user !== null) ({ user, unconfirmed } = await this.join(client, user, provider, now));
     }
+    // Before the identity's data is written into the account.
+    if (user !== null) assertNotBanned(user, now);
     if (user === null) user = await this.createUser(client, input, email, identityData, now);
     const identity = await store.linkIdentity({
       userId: user.id,
@@ -86,9 +91,6 @@ export class ExternalSignIn {
     user = await store.updateUser(user.id, {
       profile: unconfirmed ? identityData : { ...user.profile, ...identityData },
     });
-    if (user.bannedUntil !== null && user.bannedUntil.getTime() > now.getTime()) {
-      throw new AuthError('user_banned');
-    }
     if (
       this.deps.settings.requireEmailConfirmation &&
       user.email !== null &&
