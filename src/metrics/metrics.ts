@@ -208,14 +208,11 @@ export class Metrics {
    * full journal only as 507s among restauth_http_requests_total.
    */
   private watchJournals(journals: () => JournalState): void {
-    new Gauge({
-      name: 'restauth_file_compaction_failing',
-      help: 'File store: 1 while compactions fail (a file or the audit log cannot be written; retried every second), else 0',
-      registers: [this.registry],
-      collect() {
-        this.set(journals().compactionFailing ? 1 : 0);
-      },
-    });
+    this.flag(
+      'restauth_file_compaction_failing',
+      'File store: 1 while compactions fail (a file or the audit log cannot be written; retried every second), else 0',
+      () => journals().compactionFailing,
+    );
     new Counter({
       name: 'restauth_file_compaction_failures_total',
       help: 'File store: compactions (and their retries) that failed',
@@ -226,22 +223,16 @@ export class Metrics {
         this.inc(journals().compactionFailures);
       },
     });
-    new Gauge({
-      name: 'restauth_file_journals_full',
-      help: 'File store: 1 while a journal is at its bound because compactions fail, so writes are refused (507), else 0',
-      registers: [this.registry],
-      collect() {
-        this.set(journals().journalsFull ? 1 : 0);
-      },
-    });
-    new Gauge({
-      name: 'restauth_file_audit_prune_failing',
-      help: 'File store: 1 while the audit log cannot be pruned (its retention not applied; it grows to a bound, then refuses events), else 0',
-      registers: [this.registry],
-      collect() {
-        this.set(journals().auditPruneFailing ? 1 : 0);
-      },
-    });
+    this.flag(
+      'restauth_file_journals_full',
+      'File store: 1 while a journal is at its bound because compactions fail, so writes are refused (507), else 0',
+      () => journals().journalsFull,
+    );
+    this.flag(
+      'restauth_file_audit_prune_failing',
+      'File store: 1 while the audit log cannot be pruned (its retention not applied; it grows to a bound, then refuses events), else 0',
+      () => journals().auditPruneFailing,
+    );
     new Gauge({
       name: 'restauth_file_journal_bytes',
       help: 'File store: the size of each journal not yet folded into its file (data: db.json, credentials: credentials.json)',
@@ -251,6 +242,18 @@ export class Metrics {
         const { bytes } = journals();
         this.set({ journal: 'data' }, bytes.data);
         this.set({ journal: 'credentials' }, bytes.credentials);
+      },
+    });
+  }
+
+  /** A gauge read at each scrape that is 1 while a condition holds, else 0 (an alert's plain test). */
+  private flag(name: string, help: string, isSet: () => boolean): void {
+    new Gauge({
+      name,
+      help,
+      registers: [this.registry],
+      collect() {
+        this.set(isSet() ? 1 : 0);
       },
     });
   }
