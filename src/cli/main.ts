@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 import { keepRunningWhenOutputsClose } from '../lib/closed-outputs.js';
+import { boundStandardError } from './bounded-standard-error.js';
 import { holdYoungGeneration, releaseYoungGeneration } from './young-generation.js';
 
 // `restauth | head -1`, a log collector that died: a write with no reader left must not end the process.
 keepRunningWhenOutputsClose();
+// A reader that stops reading standard error must not make the process hold its lines without bound.
+boundStandardError();
 
 // Before the program's modules load (imported below, not statically: a bundle evaluates static imports first).
 holdYoungGeneration();

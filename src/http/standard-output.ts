@@ -1,6 +1,6 @@
 import { writeSync } from 'node:fs';
 import sonicBoom from 'sonic-boom';
-import { hasReader, isReaderGone, outputClosed } from '../lib/closed-outputs.js';
+import { hasReader, isReaderGone, outputClosed, type StandardOutputFd } from '../lib/closed-outputs.js';
 
 // A CommonJS module: its class is a property of what it exports (and that itself, which its types do not say).
 const { SonicBoom } = sonicBoom;
@@ -22,11 +22,19 @@ const FULL_NOTICE =
   'restauth: standard output is full (its reader is not reading): its lines are held, and beyond 4 MB dropped, until it reads\n';
 
 let saidFull = false;
-let droppedLines = 0;
+const droppedLines = new Map<StandardOutputFd, number>([
+  [1, 0],
+  [2, 0],
+]);
 
 /** Log lines dropped since the start because standard output's reader stopped reading. */
 export function droppedStandardOutputLines(): number {
-  return droppedLines;
+  return droppedLines.get(1)!;
+}
+
+/** Lines to standard error dropped since the start because its reader stopped reading. */
+export function droppedStandardErrorLines(): number {
+  return droppedLines.get(2)!;
 }
 
 function saidOnStandardError(notice: string): void {
@@ -48,8 +56,28 @@ function saidOnStandardError(notice: string): void {
  * held; sonic-boom 5's flushSync throws instead.
  */
 export function standardOutput(options: StandardOutputOptions = {}): StandardOutputStream {
+  return boundedOutput(1, options, () => {
+    if (!saidFull) saidOnStandardError(FULL_NOTICE);
+    saidFull = true;
+  });
+}
+
+/**
+ * Standard error as standardOutput is standard output: written at once, held up to the same bound while
+ * its reader does not read, later lines dropped and counted. Its being full is said nowhere but in the
+ * count: standard output carries the log lines, and a notice there could cut a line part-written.
+ */
+export function standardError(options: StandardOutputOptions = {}): StandardOutputStream {
+  return boundedOutput(2, options, () => {});
+}
+
+function boundedOutput(
+  fd: StandardOutputFd,
+  options: StandardOutputOptions,
+  onFull: () => void,
+): StandardOutputStream {
   const stream = new SonicBoom({
-    fd: 1,
+    fd,
     sync: true,
     ...options,
     // A reader alive but not reading (a stalled log collector, `restauth | less` paused) fills the pipe:
@@ -61,31 +89,27 @@ export function standardOutput(options: StandardOutputOptions = {}): StandardOut
     // What a full pipe may hold in memory: later lines are dropped (and counted) until it drains.
     maxLength: HELD_BYTES_BOUND,
   });
-  stream.on('drop', () => (droppedLines += 1));
+  stream.on('drop', () => droppedLines.set(fd, droppedLines.get(fd)! + 1));
   stream.on('error', (error: NodeJS.ErrnoException) => {
     // A full pipe: the lines stay held (see retryEAGAIN above).
-    if (error.code === 'EAGAIN') {
-      if (!saidFull) saidOnStandardError(FULL_NOTICE);
-      saidFull = true;
-      return;
-    }
+    if (error.code === 'EAGAIN') return onFull();
     // What pino's own destination does with any other error: it ends the process.
     if (!isReaderGone(error)) throw error;
-    outputClosed(1, error);
+    outputClosed(fd, error);
     dropLines(stream);
   });
   return stream;
 }
 
 /** Writes out what `stream` still gathers; at exit, for the lines before a stop or a crash. */
-export function flushAtExit(stream: StandardOutputStream): void {
-  if (!hasReader(1)) return;
+export function flushAtExit(stream: StandardOutputStream, fd: StandardOutputFd = 1): void {
+  if (!hasReader(fd)) return;
   try {
     stream.flushSync();
   } catch (error) {
     // Nothing is left to do with the lines at exit (a full pipe's EAGAIN is not waited for, so the exit
     // flush is bounded); a reader gone is still recorded.
-    if (isReaderGone(error)) outputClosed(1, error as NodeJS.ErrnoException);
+    if (isReaderGone(error)) outputClosed(fd, error as NodeJS.ErrnoException);
   }
 }
 

@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { droppedStandardOutputLines } from '../http/standard-output.js';
+import { droppedStandardErrorLines, droppedStandardOutputLines } from '../http/standard-output.js';
 import type { AuthEvents, OAuthCallbackRefusal, SignInMethod } from '../core/ports/events.js';
 import type { MailOutboxStore } from '../core/ports/outbox.js';
 import type { Store } from '../core/ports/store.js';
@@ -82,16 +82,17 @@ export class Metrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
-    new Counter({
-      name: 'restauth_log_lines_dropped_total',
-      help: 'Log lines dropped because standard output was full (its reader not reading) with 4 MB held',
-      registers: [this.registry],
-      collect() {
-        // Counted where they are dropped (one count per process); the counter shows it (it only grows).
-        this.reset();
-        this.inc(droppedStandardOutputLines());
-      },
-    });
+    // Counted where they are dropped (one count per process).
+    this.total(
+      'restauth_log_lines_dropped_total',
+      'Log lines dropped because standard output was full (its reader not reading) with 4 MB held',
+      droppedStandardOutputLines,
+    );
+    this.total(
+      'restauth_stderr_lines_dropped_total',
+      'Lines to standard error (warnings, errors) dropped because it was full (its reader not reading) with 4 MB held',
+      droppedStandardErrorLines,
+    );
   }
 
   /** What core reports (sign-ins, refresh-token reuse, rate-limit refusals), counted. */
@@ -213,16 +214,12 @@ export class Metrics {
       'File store: 1 while compactions fail (a file or the audit log cannot be written; retried every second), else 0',
       () => journals().compactionFailing,
     );
-    new Counter({
-      name: 'restauth_file_compaction_failures_total',
-      help: 'File store: compactions (and their retries) that failed',
-      registers: [this.registry],
-      collect() {
-        // The database counts them; the counter shows its count (it only grows).
-        this.reset();
-        this.inc(journals().compactionFailures);
-      },
-    });
+    // The database counts them.
+    this.total(
+      'restauth_file_compaction_failures_total',
+      'File store: compactions (and their retries) that failed',
+      () => journals().compactionFailures,
+    );
     this.flag(
       'restauth_file_journals_full',
       'File store: 1 while a journal is at its bound because compactions fail, so writes are refused (507), else 0',
@@ -254,6 +251,19 @@ export class Metrics {
       registers: [this.registry],
       collect() {
         this.set(isSet() ? 1 : 0);
+      },
+    });
+  }
+
+  /** A counter read at each scrape from a count kept elsewhere, which only grows. */
+  private total(name: string, help: string, count: () => number): void {
+    new Counter({
+      name,
+      help,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(count());
       },
     });
   }

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { exitOf, killedAfterTests, untilOutput, within } from '../support/child-waits.js';
-import { servedAfterInit } from '../support/process.js';
+import { exitOf, untilOutput, within } from '../support/child-waits.js';
+import { servedAfterInit, spawnPipedTsScript } from '../support/process.js';
 
 /**
  * restauth's standard output or error loses its reader while it serves: `restauth | head -1`, a log
@@ -129,12 +128,7 @@ describe('request lines held for their batch, standard output closed', () => {
         lines.info({ reqId: 'req-1', status: 200 }, 'GET /line 200 1ms');
         process.exit(0);
       });`;
-    const child = spawn(
-      process.execPath,
-      ['--import', import.meta.resolve('tsx'), '--input-type=module', '-e', script],
-      { stdio: ['pipe', 'pipe', 'pipe'] },
-    );
-    killedAfterTests(child);
+    const child = spawnPipedTsScript(script);
     const exited = exitOf(child);
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));

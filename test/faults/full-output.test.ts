@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { HELD_BYTES_BOUND } from '../../src/http/standard-output.js';
-import { exitOf, killedAfterTests, untilOutput, within, type ChildExit } from '../support/child-waits.js';
-import { servedAfterInit } from '../support/process.js';
+import { exitOf, untilOutput, within, type ChildExit } from '../support/child-waits.js';
+import { servedAfterInit, spawnPipedTsScript } from '../support/process.js';
 
 /**
  * restauth's standard output has a reader that is alive but stops reading (a log collector that stalls,
@@ -63,88 +62,120 @@ describe('standard output full under a running server (the real CLI, file store)
   );
 });
 
-describe('log lines to a full standard output (its writer alone)', () => {
-  const modules = join(import.meta.dirname, '../../src');
+/** How a case's child writes to the output under test, and where it reports on the other one. */
+interface FullOutputCase {
+  /** The output whose reader stops reading. */
+  full: 'stdout' | 'stderr';
+  /** Statements run once the CLI's start is done, defining `write(text)` to the output under test. */
+  setUp: string;
+  /** The count and the metric of the lines dropped. */
+  dropped: string;
+  metric: string;
+}
 
+/**
+ * 6 MB of numbered lines into `full`'s pipe, which the test does not read; then, once told, one last line
+ * and (with the flush every few ms or second) what was held, until the reader has it all. The CLI's start
+ * (keepRunningWhenOutputsClose) is done first, as in main.ts: it is what opens standard output and error
+ * as non-blocking pipes.
+ */
+async function heldUpToTheBound({ full, setUp, dropped: count, metric }: FullOutputCase): Promise<void> {
+  const modules = join(import.meta.dirname, '../../src');
+  const other = full === 'stdout' ? 'stderr' : 'stdout';
+  const script = `import { keepRunningWhenOutputsClose } from ${JSON.stringify(join(modules, 'lib/closed-outputs.ts'))};
+      import * as outputs from ${JSON.stringify(join(modules, 'http/standard-output.ts'))};
+      import { boundStandardError } from ${JSON.stringify(join(modules, 'cli/bounded-standard-error.ts'))};
+      import { Metrics } from ${JSON.stringify(join(modules, 'metrics/metrics.ts'))};
+      keepRunningWhenOutputsClose();
+      ${setUp}
+      const line = (i) => JSON.stringify({ i, pad: 'x'.repeat(90) }) + '\\n';
+      for (let i = 0; i < ${LINES}; i += 1) write(line(i));
+      process.${other}.write('dropped ' + outputs.${count}() + '\\n');
+      const { body } = await new Metrics().scrape();
+      process.${other}.write((/^${metric} .*$/mu.exec(body)?.[0] ?? 'no ${metric}') + '\\n');
+      process.stdin.once('data', () => write(line(${LINES})));
+      process.stdin.once('end', () => process.exit(0));`;
+  const child = spawnPipedTsScript(script);
+  const exited = exitOf(child);
+  let written = '';
+  let said = '';
+  child[full].pause();
+  child[other].on('data', (chunk: Buffer) => (said += chunk.toString()));
+  await within(
+    untilOutput(child, () => said, /dropped \d+\n.+\n/u),
+    BOUND_MS,
+    () => `the lines written:\n${said}`,
+  );
+  const dropped = Number(/dropped (\d+)/u.exec(said)![1]);
+  assert.ok(dropped > 0, said);
+  if (full === 'stdout') assert.equal(said.match(FULL)?.length, 1, said);
+  assert.match(said, new RegExp(`^${metric} ${dropped}$`, 'mu'));
+
+  child[full].on('data', (chunk: Buffer) => (written += chunk.toString()));
+  child[full].resume();
+  // The held lines come out with the periodic flush; the last line is sent once they are all out, as
+  // while some are held a line beyond the bound would be dropped.
+  await within(
+    untilOutput(child, () => written, new RegExp(`"i":${LINES - dropped - 1},`, 'u')),
+    BOUND_MS,
+    () => `the held lines:\n${said}\n${written.slice(-300)}`,
+  );
+  child.stdin.write('go\n');
+  await within(
+    untilOutput(child, () => written, new RegExp(`"i":${LINES},`, 'u')),
+    BOUND_MS,
+    () => `the last line:\n${said}\n${written.slice(-300)}`,
+  );
+  child.stdin.end();
+  assert.deepEqual(await within(exited, BOUND_MS, () => `exit:\n${said}`), { code: 0, signal: null });
+
+  // Each line whole (none cut by another) and in order: the first ones, up to the bound, then the last.
+  const numbers = written
+    .trimEnd()
+    .split('\n')
+    .map((text) => (JSON.parse(text) as { i: number }).i);
+  const held = numbers.slice(0, -1);
+  assert.deepEqual(
+    held,
+    held.map((_, index) => index),
+  );
+  assert.equal(numbers.at(-1), LINES);
+  assert.equal(held.length + dropped, LINES);
+  // What the pipe took plus what was held: at most the bound beyond a pipe's 64 KB (a line is ~110 bytes).
+  assert.ok(held.length * 110 <= HELD_BYTES_BOUND + 1024 * 1024, `${held.length} lines held`);
+}
+
+describe('log lines to a full standard output (its writer alone)', () => {
   it(
     'are held up to the bound, later ones dropped and counted, and written out whole and in order once read',
     { timeout: 300_000 },
-    async () => {
-      // 6 MB of numbered lines into a pipe the test does not read; then, once told, one last line and a
-      // flush every 10 ms till the reader has it all. The CLI's start (keepRunningWhenOutputsClose) is done
-      // first, as in main.ts: it is what opens standard output as a non-blocking pipe.
-      const script = `import { keepRunningWhenOutputsClose } from ${JSON.stringify(join(modules, 'lib/closed-outputs.ts'))};
-      import { droppedStandardOutputLines, standardOutput } from ${JSON.stringify(join(modules, 'http/standard-output.ts'))};
-      import { Metrics } from ${JSON.stringify(join(modules, 'metrics/metrics.ts'))};
-      keepRunningWhenOutputsClose();
-      const out = standardOutput({ periodicFlush: 10 });
-      const line = (i) => JSON.stringify({ i, pad: 'x'.repeat(90) }) + '\\n';
-      for (let i = 0; i < ${LINES}; i += 1) out.write(line(i));
-      process.stderr.write('dropped ' + droppedStandardOutputLines() + '\\n');
-      const { body } = await new Metrics().scrape();
-      process.stderr.write(/^restauth_log_lines_dropped_total .*$/mu.exec(body)[0] + '\\n');
-      process.stdin.once('data', () => out.write(line(${LINES})));
-      process.stdin.once('end', () => process.exit(0));`;
-      const child = spawn(
-        process.execPath,
-        ['--import', import.meta.resolve('tsx'), '--input-type=module', '-e', script],
-        {
-          stdio: ['pipe', 'pipe', 'pipe'],
-        },
-      );
-      killedAfterTests(child);
-      const exited = exitOf(child);
-      let stdout = '';
-      let stderr = '';
-      child.stdout.pause();
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      await within(
-        untilOutput(child, () => stderr, /dropped \d+\n/u),
-        BOUND_MS,
-        () => `the lines written:\n${stderr}`,
-      );
-      const dropped = Number(/dropped (\d+)/u.exec(stderr)![1]);
-      assert.ok(dropped > 0, stderr);
-      assert.equal(stderr.match(FULL)?.length, 1, stderr);
-      await within(
-        untilOutput(child, () => stderr, /restauth_log_lines_dropped_total/u),
-        BOUND_MS,
-        () => stderr,
-      );
-      assert.match(stderr, new RegExp(`^restauth_log_lines_dropped_total ${dropped}$`, 'mu'));
+    () =>
+      heldUpToTheBound({
+        full: 'stdout',
+        setUp: `const out = outputs.standardOutput({ periodicFlush: 10 });
+      const write = (text) => out.write(text);`,
+        dropped: 'droppedStandardOutputLines',
+        metric: 'restauth_log_lines_dropped_total',
+      }),
+  );
+});
 
-      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-      child.stdout.resume();
-      // The held lines come out with the periodic flush; the last line is sent once they are all out, as
-      // while some are held a line beyond the bound would be dropped.
-      await within(
-        untilOutput(child, () => stdout, new RegExp(`"i":${LINES - dropped - 1},`, 'u')),
-        BOUND_MS,
-        () => `the held lines:\n${stderr}\n${stdout.slice(-300)}`,
-      );
-      child.stdin.write('go\n');
-      await within(
-        untilOutput(child, () => stdout, new RegExp(`"i":${LINES},`, 'u')),
-        BOUND_MS,
-        () => `the last line:\n${stderr}\n${stdout.slice(-300)}`,
-      );
-      child.stdin.end();
-      assert.deepEqual(await within(exited, BOUND_MS, () => `exit:\n${stderr}`), { code: 0, signal: null });
-
-      // Each line whole (none cut by another) and in order: the first ones, up to the bound, then the last.
-      const numbers = stdout
-        .trimEnd()
-        .split('\n')
-        .map((text) => (JSON.parse(text) as { i: number }).i);
-      const held = numbers.slice(0, -1);
-      assert.deepEqual(
-        held,
-        held.map((_, index) => index),
-      );
-      assert.equal(numbers.at(-1), LINES);
-      assert.equal(held.length + dropped, LINES);
-      // What the pipe took plus what was held: at most the bound beyond a pipe's 64 KB (a line is ~110 bytes).
-      assert.ok(held.length * 110 <= HELD_BYTES_BOUND + 1024 * 1024, `${held.length} lines held`);
-    },
+/**
+ * What restauth writes to standard error (console.error and console.warn: warnings, a failed start, the
+ * stop's lines; Node's own warnings) was queued by Node's non-blocking pipe in memory without bound while
+ * its reader did not read.
+ */
+describe('lines to a full standard error (the CLI start bounding it)', () => {
+  it(
+    'are held up to the bound, later ones dropped and counted, and written out whole and in order once read',
+    { timeout: 300_000 },
+    () =>
+      heldUpToTheBound({
+        full: 'stderr',
+        setUp: `boundStandardError(10);
+      const write = (text) => console.error(text.trimEnd());`,
+        dropped: 'droppedStandardErrorLines',
+        metric: 'restauth_stderr_lines_dropped_total',
+      }),
   );
 });

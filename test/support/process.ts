@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
-import { exitOf, type ChildExit } from './child-waits.js';
+import { exitOf, killedAfterTests, type ChildExit } from './child-waits.js';
 import { runCli } from './run-cli.js';
 
 const repoRoot = join(import.meta.dirname, '..', '..');
@@ -87,11 +87,18 @@ export async function spawnRestauth(
 
 /** Runs an ES module script given as text, with TypeScript imports, in a child Node process. */
 export function spawnTsScript(script: string, args: string[], stdout: 'pipe' | 'inherit'): ChildProcess {
-  return spawn(
-    process.execPath,
-    ['--import', import.meta.resolve('tsx'), '--input-type=module', '-e', script, ...args],
-    { stdio: ['ignore', stdout, 'inherit'] },
-  );
+  return spawn(process.execPath, tsScriptArgs(script, args), { stdio: ['ignore', stdout, 'inherit'] });
+}
+
+/** spawnTsScript with its standard input, output and error each a pipe of the test's; killed after the tests. */
+export function spawnPipedTsScript(script: string): ChildProcessWithoutNullStreams {
+  const child = spawn(process.execPath, tsScriptArgs(script, []), { stdio: 'pipe' });
+  killedAfterTests(child);
+  return child;
+}
+
+function tsScriptArgs(script: string, args: string[]): string[] {
+  return ['--import', import.meta.resolve('tsx'), '--input-type=module', '-e', script, ...args];
 }
 
 /**

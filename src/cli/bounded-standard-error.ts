@@ -1,0 +1,37 @@
+import { flushAtExit, standardError } from '../http/standard-output.js';
+
+type WriteCallback = (error?: Error | null) => void;
+
+/**
+ * Routes every write to process.stderr (console.error and console.warn, Node's own warnings, the stop's
+ * and a failed start's lines) through standardError: held up to 4 MB while its reader does not read, later
+ * lines dropped and counted (restauth_stderr_lines_dropped_total). Node's stderr, a non-blocking pipe once
+ * opened, queued each write in memory without bound for a reader that had stopped reading. Replaced at
+ * process.stderr itself, so that what writes there without asking restauth (Node, a library) is bounded
+ * too. Call it after keepRunningWhenOutputsClose, which opens process.stderr. `periodicFlushMs`: how often
+ * held lines are tried again (tests: often, so that a reader gets them without waiting).
+ */
+export function boundStandardError(periodicFlushMs = 1000): void {
+  // Held lines are otherwise tried again only with the next line, which may come much later.
+  const stream = standardError({ periodicFlush: periodicFlushMs });
+  const write = (
+    chunk: string | Uint8Array,
+    encoding?: BufferEncoding | WriteCallback,
+    callback?: WriteCallback,
+  ): boolean => {
+    const done = typeof encoding === 'function' ? encoding : callback;
+    const text =
+      typeof chunk === 'string'
+        ? typeof encoding === 'string'
+          ? Buffer.from(chunk, encoding).toString()
+          : chunk
+        : Buffer.from(chunk).toString();
+    stream.write(text);
+    // Written, held or dropped: nothing to wait for (a caller waiting for 'drain' would wait on the bound).
+    if (done) process.nextTick(done, null);
+    return true;
+  };
+  process.stderr.write = write as typeof process.stderr.write;
+  // Once, at the end, for what a full pipe holds: not waited for (see flushAtExit).
+  process.on('exit', () => flushAtExit(stream, 2));
+}
