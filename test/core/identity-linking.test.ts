@@ -1,17 +1,8 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { ProviderClaims } from '../../src/core/oauth/provider.js';
-import type { TestApp } from '../support/app.js';
-import {
-  gotrueClient,
-  listen,
-  nextMail,
-  secretsOf,
-  startMailingApp,
-  stopMailingApp,
-} from '../support/gotrue.js';
-import { suiteStore } from '../support/postgres.js';
-import type { SmtpSink } from '../support/smtp-sink.js';
+import { gotrueClient, nextMail, secretsOf } from '../support/gotrue.js';
+import { listeningMailingApp } from '../support/mailing-app-on-store.js';
 import { LOCAL_CALL } from '../../src/core/audit.js';
 
 /**
@@ -26,27 +17,13 @@ function githubClaims(subject: string, email: string | null, emailVerified = tru
 
 for (const storeKind of ['file', 'postgres'] as const) {
   describe(`identity linking (${storeKind} store)`, () => {
-    let t: TestApp;
-    let sink: SmtpSink;
-    let url: string;
-    let store: Awaited<ReturnType<typeof suiteStore>>;
-
-    before(async () => {
-      store = await suiteStore(storeKind);
-      ({ t, sink } = await startMailingApp({
-        ...store.config,
-        signup: { confirmEmail: false, anonymousUsers: true },
-        oneTimeTokens: { resendInterval: 0 },
-      }));
-      url = await listen(t);
-    });
-    after(async () => {
-      await stopMailingApp(t, sink);
-      await store.drop();
+    const app = listeningMailingApp(storeKind, {
+      signup: { confirmEmail: false, anonymousUsers: true },
+      oneTimeTokens: { resendInterval: 0 },
     });
 
     function link(targetUserId: string, claims: ProviderClaims) {
-      return t.services.identityLinking.link(LOCAL_CALL, {
+      return app.t.services.identityLinking.link(LOCAL_CALL, {
         targetUserId,
         provider: 'github',
         claims,
@@ -56,13 +33,13 @@ for (const storeKind of ['file', 'postgres'] as const) {
     }
 
     async function emailUser(email: string): Promise<string> {
-      const signUp = await gotrueClient(url).client.signUp({ email, password: 'correct horse battery' });
+      const signUp = await gotrueClient(app.url).client.signUp({ email, password: 'correct horse battery' });
       assert.equal(signUp.error, null);
       return signUp.data.user!.id;
     }
 
     async function anonymousUser(): Promise<string> {
-      const signIn = await gotrueClient(url).client.signInAnonymously();
+      const signIn = await gotrueClient(app.url).client.signInAnonymously();
       assert.equal(signIn.error, null);
       return signIn.data.user!.id;
     }
@@ -71,8 +48,8 @@ for (const storeKind of ['file', 'postgres'] as const) {
       const userId = await emailUser('ida@acme.test');
       const user = await link(userId, githubClaims('101', 'ida.elsewhere@github.test'));
       assert.equal(user.email, 'ida@acme.test');
-      assert.equal((await t.services.store.findIdentity('github', '101'))?.userId, userId);
-      const audit = await t.services.audit.list({ page: 1, perPage: 5, userId });
+      assert.equal((await app.t.services.store.findIdentity('github', '101'))?.userId, userId);
+      const audit = await app.t.services.audit.list({ page: 1, perPage: 5, userId });
       assert.ok(audit.events.some((event) => event.action === 'identity_linked'));
     });
 
@@ -89,7 +66,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
         code: 'identity_already_exists',
         message: 'Identity is already linked',
       });
-      assert.equal((await t.services.store.findIdentity('github', '202'))?.userId, owner);
+      assert.equal((await app.t.services.store.findIdentity('github', '202'))?.userId, owner);
     });
 
     it('two users linking one identity at once: one gets it', async () => {
@@ -108,35 +85,35 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.equal(user.isAnonymous, false);
       assert.equal(user.email, 'anon@github.test');
       assert.ok(user.emailConfirmedAt);
-      assert.equal((await t.services.store.findUserById(userId))?.isAnonymous, false);
+      assert.equal((await app.t.services.store.findUserById(userId))?.isAnonymous, false);
     });
 
     it("an anonymous user is refused another user's address (email_exists) and nothing is linked", async () => {
       await emailUser('taken@acme.test');
       const userId = await anonymousUser();
       await assert.rejects(link(userId, githubClaims('505', 'taken@acme.test')), { code: 'email_exists' });
-      assert.equal(await t.services.store.findIdentity('github', '505'), null);
-      assert.equal((await t.services.store.findUserById(userId))?.isAnonymous, true);
+      assert.equal(await app.t.services.store.findIdentity('github', '505'), null);
+      assert.equal((await app.t.services.store.findUserById(userId))?.isAnonymous, true);
     });
 
     it('an unverified address is mailed a confirmation; the user stays anonymous until it confirms', async () => {
       const userId = await anonymousUser();
-      const since = sink.mails.length;
+      const since = app.sink.mails.length;
       await assert.rejects(link(userId, githubClaims('606', 'unv@github.test', false)), {
         code: 'email_not_confirmed',
         status: 422,
         message: 'Unverified email with github. A confirmation email has been sent to your github email',
       });
-      assert.equal((await t.services.store.findIdentity('github', '606'))?.userId, userId, 'linked');
-      assert.equal((await t.services.store.findUserById(userId))?.isAnonymous, true);
-      const { code } = secretsOf(await nextMail(sink, 'unv@github.test', since));
-      const verified = await gotrueClient(url).client.verifyOtp({
+      assert.equal((await app.t.services.store.findIdentity('github', '606'))?.userId, userId, 'linked');
+      assert.equal((await app.t.services.store.findUserById(userId))?.isAnonymous, true);
+      const { code } = secretsOf(await nextMail(app.sink, 'unv@github.test', since));
+      const verified = await gotrueClient(app.url).client.verifyOtp({
         email: 'unv@github.test',
         token: code,
         type: 'email_change',
       });
       assert.equal(verified.error, null);
-      const user = await t.services.store.findUserById(userId);
+      const user = await app.t.services.store.findUserById(userId);
       assert.equal(user?.email, 'unv@github.test');
       assert.equal(user?.isAnonymous, false);
     });

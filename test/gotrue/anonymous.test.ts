@@ -1,18 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { decodeJwt } from 'jose';
-import { createTestApp, type TestApp } from '../support/app.js';
-import {
-  FAST_HASHING,
-  gotrueClient,
-  listen,
-  nextMail,
-  secretsOf,
-  startMailingApp,
-  stopMailingApp,
-} from '../support/gotrue.js';
+import { createTestApp } from '../support/app.js';
+import { FAST_HASHING, gotrueClient, listen, nextMail, secretsOf } from '../support/gotrue.js';
+import { listeningMailingApp } from '../support/mailing-app-on-store.js';
 import { suiteStore } from '../support/postgres.js';
-import type { SmtpSink } from '../support/smtp-sink.js';
 
 const PASSWORD = 'correct horse battery';
 
@@ -24,27 +16,13 @@ const PASSWORD = 'correct horse battery';
  */
 for (const storeKind of ['file', 'postgres'] as const) {
   describe(`anonymous sign-ins (${storeKind} store)`, () => {
-    let t: TestApp;
-    let sink: SmtpSink;
-    let url: string;
-    let store: Awaited<ReturnType<typeof suiteStore>>;
-
-    before(async () => {
-      store = await suiteStore(storeKind);
-      ({ t, sink } = await startMailingApp({
-        ...store.config,
-        signup: { anonymousUsers: true },
-        oneTimeTokens: { resendInterval: 0 },
-      }));
-      url = await listen(t);
-    });
-    after(async () => {
-      await stopMailingApp(t, sink);
-      await store.drop();
+    const app = listeningMailingApp(storeKind, {
+      signup: { anonymousUsers: true },
+      oneTimeTokens: { resendInterval: 0 },
     });
 
     it('signInAnonymously: an anonymous user and session; its token carries is_anonymous', async () => {
-      const { client, events } = gotrueClient(url);
+      const { client, events } = gotrueClient(app.url);
       const signedIn = await client.signInAnonymously({ options: { data: { theme: 'dark' } } });
       assert.equal(signedIn.error, null);
       const user = signedIn.data.user!;
@@ -68,21 +46,21 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.equal(decodeJwt(refreshed.data.session!.access_token)['is_anonymous'], true);
       assert.equal(refreshed.data.user?.is_anonymous, true);
       // Each anonymous sign-in is a new user.
-      const other = await gotrueClient(url).client.signInAnonymously();
+      const other = await gotrueClient(app.url).client.signInAnonymously();
       assert.notEqual(other.data.user?.id, user.id);
     });
 
     it('becomes permanent with a confirmed address, then a password; the same user signs in with them', async () => {
-      const { client } = gotrueClient(url);
+      const { client } = gotrueClient(app.url);
       const anonymous = (await client.signInAnonymously()).data.user!;
       const early = await client.updateUser({ password: PASSWORD });
       assert.equal(early.error?.status, 422, 'no password before an address');
 
-      const since = sink.mails.length;
+      const since = app.sink.mails.length;
       const asked = await client.updateUser({ email: 'Anon.Upgrade@Acme.test' });
       assert.equal(asked.error, null);
       assert.equal(asked.data.user?.is_anonymous, true, 'still anonymous until confirmed');
-      const mail = await nextMail(sink, 'anon.upgrade@acme.test', since);
+      const mail = await nextMail(app.sink, 'anon.upgrade@acme.test', since);
       const verified = await client.verifyOtp({
         email: 'anon.upgrade@acme.test',
         token: secretsOf(mail).code,
@@ -105,7 +83,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
 
       const withPassword = await client.updateUser({ password: PASSWORD });
       assert.equal(withPassword.error, null);
-      const again = await gotrueClient(url).client.signInWithPassword({
+      const again = await gotrueClient(app.url).client.signInWithPassword({
         email: 'anon.upgrade@acme.test',
         password: PASSWORD,
       });
@@ -115,9 +93,9 @@ for (const storeKind of ['file', 'postgres'] as const) {
     });
 
     it('cannot take an address another user has', async () => {
-      const { client } = gotrueClient(url);
+      const { client } = gotrueClient(app.url);
       await client.signUp({ email: 'taken.by.anon@acme.test', password: PASSWORD });
-      const anonymous = gotrueClient(url).client;
+      const anonymous = gotrueClient(app.url).client;
       await anonymous.signInAnonymously();
       const refused = await anonymous.updateUser({ email: 'taken.by.anon@acme.test' });
       assert.equal(refused.error?.code, 'email_exists');

@@ -1,18 +1,8 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { createTestApp, type TestApp } from '../support/app.js';
-import {
-  adminClient,
-  FAST_HASHING,
-  gotrueClient,
-  listen,
-  nextMail,
-  secretsOf,
-  startMailingApp,
-  stopMailingApp,
-} from '../support/gotrue.js';
-import { suiteStore } from '../support/postgres.js';
-import type { SmtpSink } from '../support/smtp-sink.js';
+import { describe, it } from 'node:test';
+import { createTestApp } from '../support/app.js';
+import { adminClient, FAST_HASHING, gotrueClient, listen, nextMail, secretsOf } from '../support/gotrue.js';
+import { listeningMailingApp } from '../support/mailing-app-on-store.js';
 
 /**
  * The acceptance suite: the unmodified @supabase/auth-js client against a
@@ -20,40 +10,26 @@ import type { SmtpSink } from '../support/smtp-sink.js';
  */
 for (const storeKind of ['file', 'postgres'] as const) {
   describe(`@supabase/auth-js against restauth (${storeKind} store)`, () => {
-    let t: TestApp;
-    let sink: SmtpSink;
-    let url: string;
-    let store: Awaited<ReturnType<typeof suiteStore>>;
-
-    before(async () => {
-      store = await suiteStore(storeKind);
-      ({ t, sink } = await startMailingApp({
-        ...store.config,
-        appName: 'Acme',
-        oneTimeTokens: { resendInterval: 0 },
-      }));
-      url = await listen(t);
-    });
-    after(async () => {
-      await stopMailingApp(t, sink);
-      await store.drop();
+    const app = listeningMailingApp(storeKind, {
+      appName: 'Acme',
+      oneTimeTokens: { resendInterval: 0 },
     });
 
     /** Signs up and confirms with the mailed code: a signed-in client. */
     async function confirmedUser(email: string, password = 'correct horse battery') {
-      const made = gotrueClient(url);
-      const since = sink.mails.length;
+      const made = gotrueClient(app.url);
+      const since = app.sink.mails.length;
       const signUp = await made.client.signUp({ email, password, options: { data: { plan: 'free' } } });
       assert.equal(signUp.error, null);
-      const { code } = secretsOf(await nextMail(sink, email, since));
+      const { code } = secretsOf(await nextMail(app.sink, email, since));
       const verified = await made.client.verifyOtp({ email, token: code, type: 'signup' });
       assert.equal(verified.error, null);
       return made;
     }
 
     it('signUp needs the mailed confirmation before signInWithPassword; verifyOtp signs in', async () => {
-      const { client, events } = gotrueClient(url);
-      const since = sink.mails.length;
+      const { client, events } = gotrueClient(app.url);
+      const since = app.sink.mails.length;
       const signUp = await client.signUp({
         email: 'Ann@Acme.test',
         password: 'correct horse battery',
@@ -70,7 +46,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
       });
       assert.equal(early.error?.code, 'email_not_confirmed');
 
-      const mail = await nextMail(sink, 'ann@acme.test', since);
+      const mail = await nextMail(app.sink, 'ann@acme.test', since);
       const { code, link } = secretsOf(mail);
       assert.match(link, /\/auth\/v1\/verify\?token=[\w-]+&type=signup/u);
       const verified = await client.verifyOtp({ email: 'ann@acme.test', token: code, type: 'signup' });
@@ -91,14 +67,14 @@ for (const storeKind of ['file', 'postgres'] as const) {
     });
 
     it('resend mails the confirmation again; the newest code replaces the first', async () => {
-      const { client } = gotrueClient(url);
-      const since = sink.mails.length;
+      const { client } = gotrueClient(app.url);
+      const since = app.sink.mails.length;
       await client.signUp({ email: 'rex@acme.test', password: 'correct horse battery' });
-      const first = secretsOf(await nextMail(sink, 'rex@acme.test', since));
-      const again = sink.mails.length;
+      const first = secretsOf(await nextMail(app.sink, 'rex@acme.test', since));
+      const again = app.sink.mails.length;
       const resent = await client.resend({ type: 'signup', email: 'rex@acme.test' });
       assert.equal(resent.error, null);
-      const second = secretsOf(await nextMail(sink, 'rex@acme.test', again));
+      const second = secretsOf(await nextMail(app.sink, 'rex@acme.test', again));
       // The first link is void now (its code too, unless both codes happen to be equal: 1 in 10^6).
       const firstToken = new URL(first.link).searchParams.get('token')!;
       const stale = await client.verifyOtp({ type: 'signup', token_hash: firstToken });
@@ -113,7 +89,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
 
     it('signInWithPassword refuses a wrong password with invalid_credentials', async () => {
       await confirmedUser('bob@acme.test');
-      const { client } = gotrueClient(url);
+      const { client } = gotrueClient(app.url);
       const wrong = await client.signInWithPassword({
         email: 'bob@acme.test',
         password: 'wrong password!',
@@ -136,8 +112,8 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.ok(events.includes('TOKEN_REFRESHED'));
 
       // Outside the grace period, a replay of the old token revokes the session.
-      t.advance(60_000);
-      const replay = gotrueClient(url).client;
+      app.t.advance(60_000);
+      const replay = gotrueClient(app.url).client;
       const reused = await replay.refreshSession({ refresh_token: first.refresh_token });
       assert.equal(reused.error?.code, 'refresh_token_already_used');
       const user = await client.getUser();
@@ -159,25 +135,25 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.deepEqual(data.data.user?.user_metadata, { plan: 'pro', theme: 'dark' });
       assert.ok(events.includes('USER_UPDATED'));
 
-      const other = gotrueClient(url).client;
+      const other = gotrueClient(app.url).client;
       await other.signInWithPassword({ email: 'dora@acme.test', password: 'correct horse battery' });
       const password = await client.updateUser({ password: 'a brand new passphrase' });
       assert.equal(password.error, null);
       assert.equal((await client.getUser()).error, null, 'the current access token still works');
       assert.ok((await other.getUser()).error, 'the other session ended');
-      const old = await gotrueClient(url).client.signInWithPassword({
+      const old = await gotrueClient(app.url).client.signInWithPassword({
         email: 'dora@acme.test',
         password: 'correct horse battery',
       });
       assert.equal(old.error?.code, 'invalid_credentials');
 
-      const since = sink.mails.length;
+      const since = app.sink.mails.length;
       const change = await client.updateUser({ email: 'dora@new.test' });
       assert.equal(change.error, null);
       assert.equal(change.data.user?.email, 'dora@acme.test', 'nothing changes before both confirm');
       assert.equal(change.data.user?.new_email, 'dora@new.test');
-      const toOld = secretsOf(await nextMail(sink, 'dora@acme.test', since));
-      const toNew = secretsOf(await nextMail(sink, 'dora@new.test', since));
+      const toOld = secretsOf(await nextMail(app.sink, 'dora@acme.test', since));
+      const toNew = secretsOf(await nextMail(app.sink, 'dora@new.test', since));
       const half = await client.verifyOtp({
         email: 'dora@acme.test',
         token: toOld.code,
@@ -193,7 +169,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
       });
       assert.equal(done.error, null);
       assert.equal(done.data.user?.email, 'dora@new.test');
-      const signIn = await gotrueClient(url).client.signInWithPassword({
+      const signIn = await gotrueClient(app.url).client.signInWithPassword({
         email: 'dora@new.test',
         password: 'a brand new passphrase',
       });
@@ -203,7 +179,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
     it('signOut with each scope ends the right sessions', async () => {
       await confirmedUser('eve@acme.test');
       const signedIn = async () => {
-        const { client } = gotrueClient(url);
+        const { client } = gotrueClient(app.url);
         const result = await client.signInWithPassword({
           email: 'eve@acme.test',
           password: 'correct horse battery',
@@ -214,7 +190,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
       const live = async (client: Awaited<ReturnType<typeof signedIn>>) => {
         const session = (await client.getSession()).data.session;
         if (!session) return false;
-        return (await gotrueClient(url).client.getUser(session.access_token)).error === null;
+        return (await gotrueClient(app.url).client.getUser(session.access_token)).error === null;
       };
       const [a, b, c] = [await signedIn(), await signedIn(), await signedIn()];
 
@@ -233,39 +209,39 @@ for (const storeKind of ['file', 'postgres'] as const) {
 
     it('resetPasswordForEmail + verifyOtp(recovery) + updateUser sets a new password; the code works once', async () => {
       await confirmedUser('finn@acme.test');
-      const { client, events } = gotrueClient(url);
-      const since = sink.mails.length;
+      const { client, events } = gotrueClient(app.url);
+      const since = app.sink.mails.length;
       const asked = await client.resetPasswordForEmail('finn@acme.test');
       assert.equal(asked.error, null);
       const unknown = await client.resetPasswordForEmail('nobody@acme.test');
       assert.equal(unknown.error, null, 'an unknown address gets the same answer');
       assert.deepEqual(unknown.data, asked.data);
 
-      const { code } = secretsOf(await nextMail(sink, 'finn@acme.test', since));
+      const { code } = secretsOf(await nextMail(app.sink, 'finn@acme.test', since));
       const verified = await client.verifyOtp({ email: 'finn@acme.test', token: code, type: 'recovery' });
       assert.equal(verified.error, null);
       assert.ok(events.includes('PASSWORD_RECOVERY'));
       assert.equal((await client.updateUser({ password: 'recovered passphrase' })).error, null);
-      const reused = await gotrueClient(url).client.verifyOtp({
+      const reused = await gotrueClient(app.url).client.verifyOtp({
         email: 'finn@acme.test',
         token: code,
         type: 'recovery',
       });
       assert.equal(reused.error?.code, 'otp_expired');
-      const signIn = await gotrueClient(url).client.signInWithPassword({
+      const signIn = await gotrueClient(app.url).client.signInWithPassword({
         email: 'finn@acme.test',
         password: 'recovered passphrase',
       });
       assert.equal(signIn.error, null);
-      assert.equal(sink.mails.filter((mail) => mail.to === 'nobody@acme.test').length, 0);
+      assert.equal(app.sink.mails.filter((mail) => mail.to === 'nobody@acme.test').length, 0);
     });
 
     it('signInWithOtp mails a magic link and a code; the code signs in', async () => {
-      const { client } = gotrueClient(url);
-      const since = sink.mails.length;
+      const { client } = gotrueClient(app.url);
+      const since = app.sink.mails.length;
       const asked = await client.signInWithOtp({ email: 'gail@acme.test' });
       assert.equal(asked.error, null);
-      const { code } = secretsOf(await nextMail(sink, 'gail@acme.test', since));
+      const { code } = secretsOf(await nextMail(app.sink, 'gail@acme.test', since));
       const verified = await client.verifyOtp({ email: 'gail@acme.test', token: code, type: 'email' });
       assert.equal(verified.error, null);
       assert.equal(verified.data.user?.email, 'gail@acme.test');
@@ -276,7 +252,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
       const short = await createTestApp({
         format: 'restauth',
         config: {
-          ...store.config,
+          ...app.store.config,
           passwords: FAST_HASHING,
           // Under auth-js's 90 s expiry margin, so it refreshes; long enough that a busy machine's
           // delays never expire the refreshed token before it is used.
@@ -308,8 +284,8 @@ for (const storeKind of ['file', 'postgres'] as const) {
     });
 
     it('admin: createUser, listUsers, deleteUser with a service-role token; a user token is refused', async () => {
-      const serviceToken = await t.services.tokens.signRoleToken('service_role', 600, new Date());
-      const admin = adminClient(url, serviceToken);
+      const serviceToken = await app.t.services.tokens.signRoleToken('service_role', 600, new Date());
+      const admin = adminClient(app.url, serviceToken);
       const created = await admin.createUser({
         email: 'ivy@acme.test',
         password: 'correct horse battery',
@@ -318,7 +294,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
       });
       assert.equal(created.error, null);
       assert.equal(created.data.user?.email, 'ivy@acme.test');
-      const signIn = await gotrueClient(url).client.signInWithPassword({
+      const signIn = await gotrueClient(app.url).client.signInWithPassword({
         email: 'ivy@acme.test',
         password: 'correct horse battery',
       });
@@ -340,16 +316,20 @@ for (const storeKind of ['file', 'postgres'] as const) {
       const link = await admin.generateLink({ type: 'recovery', email: 'jay@acme.test' });
       assert.equal(link.error, null);
       assert.match(link.data.properties?.action_link ?? '', /\/auth\/v1\/verify\?token=.+&type=recovery/u);
-      const recovered = await gotrueClient(url).client.verifyOtp({
+      const recovered = await gotrueClient(app.url).client.verifyOtp({
         email: 'jay@acme.test',
         token: link.data.properties!.email_otp,
         type: 'recovery',
       });
       assert.equal(recovered.error, null, 'the generated code works');
-      assert.equal(sink.mails.filter((mail) => mail.to === 'jay@acme.test').length, 0, 'nothing was mailed');
+      assert.equal(
+        app.sink.mails.filter((mail) => mail.to === 'jay@acme.test').length,
+        0,
+        'nothing was mailed',
+      );
 
       const userToken = signIn.data.session!.access_token;
-      const refused = await adminClient(url, userToken).listUsers();
+      const refused = await adminClient(app.url, userToken).listUsers();
       assert.equal(refused.error?.status, 403);
     });
   });

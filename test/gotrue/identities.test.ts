@@ -1,18 +1,8 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { UserIdentity } from '@supabase/auth-js';
-import type { TestApp } from '../support/app.js';
-import {
-  adminClient,
-  gotrueClient,
-  listen,
-  nextMail,
-  secretsOf,
-  startMailingApp,
-  stopMailingApp,
-} from '../support/gotrue.js';
-import { suiteStore } from '../support/postgres.js';
-import type { SmtpSink } from '../support/smtp-sink.js';
+import { adminClient, gotrueClient, nextMail, secretsOf } from '../support/gotrue.js';
+import { listeningMailingApp } from '../support/mailing-app-on-store.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const PASSWORD = 'correct horse battery';
@@ -60,33 +50,20 @@ function assertEmailIdentity(
  */
 for (const storeKind of ['file', 'postgres'] as const) {
   describe(`identities on the GoTrue wire (${storeKind} store)`, () => {
-    let t: TestApp;
-    let sink: SmtpSink;
-    let url: string;
-    let store: Awaited<ReturnType<typeof suiteStore>>;
-
-    before(async () => {
-      store = await suiteStore(storeKind);
-      ({ t, sink } = await startMailingApp({ ...store.config, oneTimeTokens: { resendInterval: 0 } }));
-      url = await listen(t);
-    });
-    after(async () => {
-      await stopMailingApp(t, sink);
-      await store.drop();
-    });
+    const app = listeningMailingApp(storeKind, { oneTimeTokens: { resendInterval: 0 } });
 
     it('a new sign-up answers its email identity; a sign-up of the taken address answers a look-alike with identities: []', async () => {
-      const since = sink.mails.length;
-      const first = await gotrueClient(url).client.signUp({ email: 'Ida@Acme.test', password: PASSWORD });
+      const since = app.sink.mails.length;
+      const first = await gotrueClient(app.url).client.signUp({ email: 'Ida@Acme.test', password: PASSWORD });
       assert.equal(first.error, null);
       const user = first.data.user!;
       assert.equal(user.identities?.length, 1, 'a new account has its email identity');
       assertEmailIdentity(user.identities?.[0], user.id, 'ida@acme.test', false);
       assert.deepEqual(user.app_metadata, { provider: 'email', providers: ['email'] });
-      await nextMail(sink, 'ida@acme.test', since);
+      await nextMail(app.sink, 'ida@acme.test', since);
 
       // As apps check it (the Supabase docs' "user already exists" test).
-      const again = await gotrueClient(url).client.signUp({
+      const again = await gotrueClient(app.url).client.signUp({
         email: 'ida@acme.test',
         password: 'other password!',
       });
@@ -104,15 +81,15 @@ for (const storeKind of ['file', 'postgres'] as const) {
     });
 
     it('GET /user, the session answers and the admin API list the identities; confirming verifies the email identity', async () => {
-      const made = gotrueClient(url);
-      const since = sink.mails.length;
+      const made = gotrueClient(app.url);
+      const since = app.sink.mails.length;
       const signUp = await made.client.signUp({ email: 'jo@acme.test', password: PASSWORD });
       const id = signUp.data.user!.id;
-      const { code } = secretsOf(await nextMail(sink, 'jo@acme.test', since));
+      const { code } = secretsOf(await nextMail(app.sink, 'jo@acme.test', since));
       const verified = await made.client.verifyOtp({ email: 'jo@acme.test', token: code, type: 'signup' });
       assert.equal(verified.error, null);
       assertEmailIdentity(verified.data.user?.identities?.[0], id, 'jo@acme.test', true);
-      const signedIn = await gotrueClient(url).client.signInWithPassword({
+      const signedIn = await gotrueClient(app.url).client.signInWithPassword({
         email: 'jo@acme.test',
         password: PASSWORD,
       });
@@ -126,7 +103,10 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.equal(listed.error, null);
       assert.equal(listed.data?.identities[0]?.identity_id, fetched.data.user?.identities?.[0]?.identity_id);
 
-      const admin = adminClient(url, await t.services.tokens.signRoleToken('service_role', 600, new Date()));
+      const admin = adminClient(
+        app.url,
+        await app.t.services.tokens.signRoleToken('service_role', 600, new Date()),
+      );
       const byId = await admin.getUserById(id);
       assert.equal(byId.error, null);
       assertEmailIdentity(byId.data.user?.identities?.[0], id, 'jo@acme.test', true);
@@ -142,18 +122,18 @@ for (const storeKind of ['file', 'postgres'] as const) {
     });
 
     it('an email change confirmed moves the email identity to the new address', async () => {
-      const made = gotrueClient(url);
+      const made = gotrueClient(app.url);
       const created = await adminClient(
-        url,
-        await t.services.tokens.signRoleToken('service_role', 600, new Date()),
+        app.url,
+        await app.t.services.tokens.signRoleToken('service_role', 600, new Date()),
       ).createUser({ email: 'lee@acme.test', password: PASSWORD, email_confirm: true });
       const id = created.data.user!.id;
       const identityId = created.data.user!.identities![0]!.identity_id;
       await made.client.signInWithPassword({ email: 'lee@acme.test', password: PASSWORD });
-      const since = sink.mails.length;
+      const since = app.sink.mails.length;
       assert.equal((await made.client.updateUser({ email: 'lee2@acme.test' })).error, null);
-      const toNew = secretsOf(await nextMail(sink, 'lee2@acme.test', since));
-      const toOld = secretsOf(await nextMail(sink, 'lee@acme.test', since));
+      const toNew = secretsOf(await nextMail(app.sink, 'lee2@acme.test', since));
+      const toOld = secretsOf(await nextMail(app.sink, 'lee@acme.test', since));
       await made.client.verifyOtp({ email: 'lee2@acme.test', token: toNew.code, type: 'email_change' });
       await made.client.verifyOtp({ email: 'lee@acme.test', token: toOld.code, type: 'email_change' });
       const fetched = await made.client.getUser();
@@ -164,12 +144,15 @@ for (const storeKind of ['file', 'postgres'] as const) {
     });
 
     it("the admin list reads a page's identities with one store lookup, whatever its size", async () => {
-      const admin = adminClient(url, await t.services.tokens.signRoleToken('service_role', 600, new Date()));
+      const admin = adminClient(
+        app.url,
+        await app.t.services.tokens.signRoleToken('service_role', 600, new Date()),
+      );
       for (let n = 0; n < 12; n += 1) {
         await admin.createUser({ email: `page${n}@acme.test`, password: PASSWORD, email_confirm: true });
       }
       // Counted on the app's own store: every identity read of a request goes through one of these.
-      const live = t.services.store;
+      const live = app.t.services.store;
       const lookups: string[] = [];
       const listIdentities = live.listIdentities.bind(live);
       const listIdentitiesOfUsers = live.listIdentitiesOfUsers.bind(live);

@@ -1,17 +1,8 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import type { TestApp } from '../support/app.js';
-import {
-  adminClient,
-  gotrueClient,
-  listen,
-  nextMail,
-  secretsOf,
-  startMailingApp,
-  stopMailingApp,
-} from '../support/gotrue.js';
-import { suiteStore } from '../support/postgres.js';
-import type { SinkMail, SmtpSink } from '../support/smtp-sink.js';
+import { before, describe, it } from 'node:test';
+import { adminClient, gotrueClient, nextMail, secretsOf } from '../support/gotrue.js';
+import { listeningMailingApp } from '../support/mailing-app-on-store.js';
+import type { SinkMail } from '../support/smtp-sink.js';
 
 /**
  * Invitations (admin inviteUserByEmail) and reauthentication (reauthenticate, then updateUser with the
@@ -27,31 +18,22 @@ function nonceOf(mail: SinkMail): string {
 
 for (const storeKind of ['file', 'postgres'] as const) {
   describe(`invitations and reauthentication (${storeKind} store)`, () => {
-    let t: TestApp;
-    let sink: SmtpSink;
-    let url: string;
-    let store: Awaited<ReturnType<typeof suiteStore>>;
-    let admin: ReturnType<typeof adminClient>;
-
-    before(async () => {
-      store = await suiteStore(storeKind);
-      ({ t, sink } = await startMailingApp({
-        ...store.config,
-        appName: 'Acme',
-        siteUrl: 'https://app.acme.test',
-        oneTimeTokens: { resendInterval: 0 },
-        passwords: { algorithm: 'bcrypt', bcryptRounds: 4, requireReauthentication: true },
-      }));
-      url = await listen(t);
-      admin = adminClient(url, await t.services.tokens.signRoleToken('service_role', 3600, new Date()));
+    const app = listeningMailingApp(storeKind, {
+      appName: 'Acme',
+      siteUrl: 'https://app.acme.test',
+      oneTimeTokens: { resendInterval: 0 },
+      passwords: { algorithm: 'bcrypt', bcryptRounds: 4, requireReauthentication: true },
     });
-    after(async () => {
-      await stopMailingApp(t, sink);
-      await store.drop();
+    let admin: ReturnType<typeof adminClient>;
+    before(async () => {
+      admin = adminClient(
+        app.url,
+        await app.t.services.tokens.signRoleToken('service_role', 3600, new Date()),
+      );
     });
 
     it('inviteUserByEmail mails a link whose token signs the invitee in; the invitee then sets a password', async () => {
-      const since = sink.mails.length;
+      const since = app.sink.mails.length;
       const invited = await admin.inviteUserByEmail('ivy@acme.test', { data: { team: 'blue' } });
       assert.equal(invited.error, null);
       assert.equal(invited.data.user?.email, 'ivy@acme.test');
@@ -62,14 +44,14 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.equal(invited.data.user?.confirmation_sent_at, invitedAt);
       const stored = await admin.getUserById(invited.data.user!.id);
       assert.equal(stored.data.user?.invited_at, invitedAt);
-      const mail = await nextMail(sink, 'ivy@acme.test', since);
+      const mail = await nextMail(app.sink, 'ivy@acme.test', since);
       assert.match(mail.subject, /invited to Acme/u);
       const { link } = secretsOf(mail);
       assert.match(link, /type=invite/u);
       const token = new URL(link).searchParams.get('token');
       assert.ok(token);
 
-      const { client } = gotrueClient(url);
+      const { client } = gotrueClient(app.url);
       const verified = await client.verifyOtp({ type: 'invite', token_hash: token });
       assert.equal(verified.error, null);
       assert.ok(verified.data.user?.email_confirmed_at, 'the invitation confirms the address');
@@ -77,14 +59,14 @@ for (const storeKind of ['file', 'postgres'] as const) {
       // A fresh session: no nonce needed for the first password.
       const set = await client.updateUser({ password: 'ivy has a password' });
       assert.equal(set.error, null);
-      const signIn = await gotrueClient(url).client.signInWithPassword({
+      const signIn = await gotrueClient(app.url).client.signInWithPassword({
         email: 'ivy@acme.test',
         password: 'ivy has a password',
       });
       assert.equal(signIn.error, null);
 
       // The link worked once.
-      const again = await gotrueClient(url).client.verifyOtp({ type: 'invite', token_hash: token });
+      const again = await gotrueClient(app.url).client.verifyOtp({ type: 'invite', token_hash: token });
       assert.equal(again.error?.code, 'otp_expired');
     });
 
@@ -94,29 +76,31 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.equal(taken.error?.code, 'email_exists');
 
       const first = await admin.inviteUserByEmail('jo@acme.test');
-      t.advance(5000);
-      const since = sink.mails.length;
+      app.t.advance(5000);
+      const since = app.sink.mails.length;
       const second = await admin.inviteUserByEmail('jo@acme.test');
       assert.equal(second.error, null);
       // invited_at moves to the latest invitation, as GoTrue's.
       const moved = Date.parse(second.data.user!.invited_at!) - Date.parse(first.data.user!.invited_at!);
       assert.ok(moved >= 5000, `invited_at moved by ${moved} ms`);
-      await nextMail(sink, 'jo@acme.test', since);
+      await nextMail(app.sink, 'jo@acme.test', since);
       const users = await admin.listUsers();
       assert.equal(users.data.users.filter((user) => user.email === 'jo@acme.test').length, 1);
     });
 
     it("an invitation's redirect_to is read from the body too; one not allowed leads to the site URL", async () => {
-      const serviceToken = await t.services.tokens.signRoleToken('service_role', 3600, new Date());
+      const serviceToken = await app.t.services.tokens.signRoleToken('service_role', 3600, new Date());
       const invite = async (email: string, redirectTo: string) => {
-        const since = sink.mails.length;
-        const response = await fetch(`${url}/invite`, {
+        const since = app.sink.mails.length;
+        const response = await fetch(`${app.url}/invite`, {
           method: 'POST',
           headers: { authorization: `Bearer ${serviceToken}`, 'content-type': 'application/json' },
           body: JSON.stringify({ email, redirect_to: redirectTo }),
         });
         assert.equal(response.status, 200, await response.text());
-        return new URL(secretsOf(await nextMail(sink, email, since)).link).searchParams.get('redirect_to');
+        return new URL(secretsOf(await nextMail(app.sink, email, since)).link).searchParams.get(
+          'redirect_to',
+        );
       };
       assert.equal(
         await invite('rae@acme.test', 'https://app.acme.test/welcome'),
@@ -135,31 +119,31 @@ for (const storeKind of ['file', 'postgres'] as const) {
 
     it('only a service-role token may invite', async () => {
       await admin.createUser({ email: 'kim@acme.test', password: 'kim password 123', email_confirm: true });
-      const { client } = gotrueClient(url);
+      const { client } = gotrueClient(app.url);
       const signIn = await client.signInWithPassword({
         email: 'kim@acme.test',
         password: 'kim password 123',
       });
       const token = signIn.data.session?.access_token;
       assert.ok(token);
-      const response = await fetch(`${url}/invite`, {
+      const response = await fetch(`${app.url}/invite`, {
         method: 'POST',
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
         body: JSON.stringify({ email: 'mallory-invites@acme.test' }),
       });
       assert.equal(response.status, 403);
-      assert.equal(sink.mails.filter((mail) => mail.to === 'mallory-invites@acme.test').length, 0);
+      assert.equal(app.sink.mails.filter((mail) => mail.to === 'mallory-invites@acme.test').length, 0);
     });
 
     it('a day-old session changes its password only with the mailed nonce, once', async () => {
       await admin.createUser({ email: 'lu@acme.test', password: 'lu first password', email_confirm: true });
-      const { client } = gotrueClient(url);
+      const { client } = gotrueClient(app.url);
       assert.equal(
         (await client.signInWithPassword({ email: 'lu@acme.test', password: 'lu first password' })).error,
         null,
       );
       // Young sessions need no nonce; this one grows old (a stolen refresh token keeps it alive).
-      t.advance(DAY_MS + 1000);
+      app.t.advance(DAY_MS + 1000);
       const { error: refreshError } = await client.refreshSession();
       assert.equal(refreshError, null);
 
@@ -167,9 +151,9 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.equal(without.error?.status, 400);
       assert.equal(without.error?.code, 'reauthentication_needed');
 
-      const since = sink.mails.length;
+      const since = app.sink.mails.length;
       assert.equal((await client.reauthenticate()).error, null);
-      const nonce = nonceOf(await nextMail(sink, 'lu@acme.test', since));
+      const nonce = nonceOf(await nextMail(app.sink, 'lu@acme.test', since));
 
       const wrong = await client.updateUser({
         password: 'lu second password',
@@ -183,7 +167,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
       const replayed = await client.updateUser({ password: 'lu third password', nonce });
       assert.equal(replayed.error?.code, 'reauthentication_not_valid');
 
-      const signIn = await gotrueClient(url).client.signInWithPassword({
+      const signIn = await gotrueClient(app.url).client.signInWithPassword({
         email: 'lu@acme.test',
         password: 'lu second password',
       });
@@ -193,16 +177,16 @@ for (const storeKind of ['file', 'postgres'] as const) {
     it("one user's nonce does not change another's password", async () => {
       await admin.createUser({ email: 'mo@acme.test', password: 'mo first password', email_confirm: true });
       await admin.createUser({ email: 'ned@acme.test', password: 'ned first password', email_confirm: true });
-      const mo = gotrueClient(url).client;
-      const ned = gotrueClient(url).client;
+      const mo = gotrueClient(app.url).client;
+      const ned = gotrueClient(app.url).client;
       await mo.signInWithPassword({ email: 'mo@acme.test', password: 'mo first password' });
       await ned.signInWithPassword({ email: 'ned@acme.test', password: 'ned first password' });
-      t.advance(DAY_MS + 1000);
+      app.t.advance(DAY_MS + 1000);
       await mo.refreshSession();
       await ned.refreshSession();
-      const since = sink.mails.length;
+      const since = app.sink.mails.length;
       await mo.reauthenticate();
-      const moNonce = nonceOf(await nextMail(sink, 'mo@acme.test', since));
+      const moNonce = nonceOf(await nextMail(app.sink, 'mo@acme.test', since));
       const stolen = await ned.updateUser({ password: 'ned second password', nonce: moNonce });
       assert.equal(stolen.error?.code, 'reauthentication_not_valid');
       // Mo's nonce is still good for Mo.

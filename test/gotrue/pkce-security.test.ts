@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { InjectOptions } from 'fastify';
-import type { TestApp } from '../support/app.js';
-import { nextMail, secretsOf, startMailingApp, stopMailingApp } from '../support/gotrue.js';
-import { realServerOnly, suiteStore } from '../support/postgres.js';
-import type { SmtpSink } from '../support/smtp-sink.js';
+import { nextMail, secretsOf } from '../support/gotrue.js';
+import { mailingAppOnStore } from '../support/mailing-app-on-store.js';
+import { realServerOnly } from '../support/postgres.js';
 import { LOCAL_CALL } from '../../src/core/audit.js';
 
 /**
@@ -21,27 +20,12 @@ const newVerifier = () => randomBytes(48).toString('base64url');
 
 for (const storeKind of ['file', 'postgres'] as const) {
   describe(`PKCE attacks (${storeKind} store)`, () => {
-    let t: TestApp;
-    let sink: SmtpSink;
-    let store: Awaited<ReturnType<typeof suiteStore>>;
+    const app = mailingAppOnStore(storeKind, { siteUrl: APP, oneTimeTokens: { resendInterval: 0 } });
     let clients = 0;
-
-    before(async () => {
-      store = await suiteStore(storeKind);
-      ({ t, sink } = await startMailingApp({
-        ...store.config,
-        siteUrl: APP,
-        oneTimeTokens: { resendInterval: 0 },
-      }));
-    });
-    after(async () => {
-      await stopMailingApp(t, sink);
-      await store.drop();
-    });
 
     /** Each request from a client address of its own: the suite tests PKCE, not the rate limits. */
     function request(options: InjectOptions) {
-      return t.app.inject({
+      return app.t.app.inject({
         ...options,
         remoteAddress: `10.9.${Math.floor(clients / 250)}.${clients++ % 250}`,
       });
@@ -60,21 +44,21 @@ for (const storeKind of ['file', 'postgres'] as const) {
       email: string,
       challenge: { code_challenge: string; code_challenge_method: string },
     ) {
-      if (!(await t.services.store.findUserByEmail(email))) {
-        await t.services.admin.createUser(LOCAL_CALL, {
+      if (!(await app.t.services.store.findUserByEmail(email))) {
+        await app.t.services.admin.createUser(LOCAL_CALL, {
           email,
           password: 'a long passphrase',
           emailConfirm: true,
         });
       }
-      const since = sink.mails.length;
+      const since = app.sink.mails.length;
       const asked = await request({
         method: 'POST',
         url: `${PREFIX}/otp?redirect_to=${encodeURIComponent(`${APP}/cb`)}`,
         payload: { email, create_user: false, ...challenge },
       });
       assert.equal(asked.statusCode, 200, asked.body);
-      const { pathname, search } = new URL(secretsOf(await nextMail(sink, email, since)).link);
+      const { pathname, search } = new URL(secretsOf(await nextMail(app.sink, email, since)).link);
       const pressed = await request({
         method: 'POST',
         url: pathname + search,
@@ -167,7 +151,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
     it('a code used after its 300 s is flow_state_expired; the lifetime counts from the link, not the request', async () => {
       const verifier = newVerifier();
       const late = await codeFor('late@acme.test', s256Challenge(verifier));
-      t.advance(301_000);
+      app.t.advance(301_000);
       assertGotrueError(
         await exchange(late, verifier),
         422,
@@ -176,15 +160,15 @@ for (const storeKind of ['file', 'postgres'] as const) {
       );
 
       // A link opened ten minutes after its request still yields a working code.
-      const since = sink.mails.length;
+      const since = app.sink.mails.length;
       const second = newVerifier();
       await request({
         method: 'POST',
         url: `${PREFIX}/otp?redirect_to=${encodeURIComponent(`${APP}/cb`)}`,
         payload: { email: 'late@acme.test', create_user: false, ...s256Challenge(second) },
       });
-      const { pathname, search } = new URL(secretsOf(await nextMail(sink, 'late@acme.test', since)).link);
-      t.advance(600_000);
+      const { pathname, search } = new URL(secretsOf(await nextMail(app.sink, 'late@acme.test', since)).link);
+      app.t.advance(600_000);
       const pressed = await request({
         method: 'POST',
         url: pathname + search,
@@ -196,18 +180,18 @@ for (const storeKind of ['file', 'postgres'] as const) {
     });
 
     it("an implicit link passed off as a PKCE one (pkce_ added) finds no flow: GoTrue's error redirect, no code", async () => {
-      await t.services.admin.createUser(LOCAL_CALL, {
+      await app.t.services.admin.createUser(LOCAL_CALL, {
         email: 'implicit@acme.test',
         password: 'a long passphrase',
         emailConfirm: true,
       });
-      const since = sink.mails.length;
+      const since = app.sink.mails.length;
       await request({
         method: 'POST',
         url: `${PREFIX}/otp?redirect_to=${encodeURIComponent(`${APP}/cb`)}`,
         payload: { email: 'implicit@acme.test', create_user: false },
       });
-      const link = new URL(secretsOf(await nextMail(sink, 'implicit@acme.test', since)).link);
+      const link = new URL(secretsOf(await nextMail(app.sink, 'implicit@acme.test', since)).link);
       assert.doesNotMatch(link.search, /pkce_/u, 'an implicit request gets an implicit link');
       link.searchParams.set('token', `pkce_${link.searchParams.get('token')}`);
       const pressed = await request({
@@ -257,7 +241,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
           'unsupported code_challenge method "S512"',
         ],
       ];
-      const since = sink.mails.length;
+      const since = app.sink.mails.length;
       for (const [params, msg] of cases) {
         for (const url of ['/otp', '/recover', '/signup']) {
           const answer = await request({
@@ -268,8 +252,8 @@ for (const storeKind of ['file', 'postgres'] as const) {
           assertGotrueError(answer, 400, 'validation_failed', msg);
         }
       }
-      await t.services.idle();
-      assert.equal(sink.mails.slice(since).filter((mail) => mail.to === 'shape@acme.test').length, 0);
+      await app.t.services.idle();
+      assert.equal(app.sink.mails.slice(since).filter((mail) => mail.to === 'shape@acme.test').length, 0);
       const missing = await request({ method: 'POST', url: `${PREFIX}/token?grant_type=pkce`, payload: {} });
       assertGotrueError(
         missing,

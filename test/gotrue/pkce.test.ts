@@ -1,18 +1,9 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { decodeJwt } from 'jose';
-import type { TestApp } from '../support/app.js';
-import {
-  gotrueClient,
-  listen,
-  nextMail,
-  secretsOf,
-  startMailingApp,
-  stopMailingApp,
-} from '../support/gotrue.js';
-import { suiteStore } from '../support/postgres.js';
-import type { SmtpSink } from '../support/smtp-sink.js';
+import { gotrueClient, nextMail, secretsOf } from '../support/gotrue.js';
+import { listeningMailingApp } from '../support/mailing-app-on-store.js';
 import { LOCAL_CALL } from '../../src/core/audit.js';
 
 /** The amr claim of an access token, as GoTrue states how its session was authenticated. */
@@ -31,31 +22,17 @@ const s256 = (verifier: string) => createHash('sha256').update(verifier).digest(
 
 for (const storeKind of ['file', 'postgres'] as const) {
   describe(`PKCE with @supabase/auth-js (${storeKind} store)`, () => {
-    let t: TestApp;
-    let sink: SmtpSink;
-    let url: string;
-    let store: Awaited<ReturnType<typeof suiteStore>>;
-
-    before(async () => {
-      store = await suiteStore(storeKind);
-      ({ t, sink } = await startMailingApp({
-        ...store.config,
-        siteUrl: APP,
-        oneTimeTokens: { resendInterval: 0 },
-      }));
-      url = await listen(t);
-    });
-    after(async () => {
-      await stopMailingApp(t, sink);
-      await store.drop();
+    const app = listeningMailingApp(storeKind, {
+      siteUrl: APP,
+      oneTimeTokens: { resendInterval: 0 },
     });
 
     /** What the mail's reader does: opens the link (a page) and presses its button; returns where it leads. */
     async function click(link: string): Promise<URL> {
       const { pathname, search } = new URL(link);
-      const page = await t.app.inject({ method: 'GET', url: pathname + search });
+      const page = await app.t.app.inject({ method: 'GET', url: pathname + search });
       assert.equal(page.statusCode, 200);
-      const pressed = await t.app.inject({
+      const pressed = await app.t.app.inject({
         method: 'POST',
         url: pathname + search,
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -67,7 +44,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
 
     /** The code of the link in the next mail to `email`: the link is GoTrue's PKCE one, its redirect `?code=`. */
     async function codeFromMail(email: string, since: number, type: string): Promise<string> {
-      const { link } = secretsOf(await nextMail(sink, email, since));
+      const { link } = secretsOf(await nextMail(app.sink, email, since));
       assert.match(link, new RegExp(`/verify\\?token=pkce_[\\w-]+&type=${type}&redirect_to=`, 'u'));
       const landed = await click(link);
       assert.equal(landed.origin, APP);
@@ -78,8 +55,8 @@ for (const storeKind of ['file', 'postgres'] as const) {
     }
 
     it('signUp → mailed link → exchangeCodeForSession → getUser; the code works once', async () => {
-      const { client, events } = gotrueClient(url, { flowType: 'pkce' });
-      const since = sink.mails.length;
+      const { client, events } = gotrueClient(app.url, { flowType: 'pkce' });
+      const since = app.sink.mails.length;
       const signUp = await client.signUp({
         email: 'pia@acme.test',
         password: 'correct horse battery',
@@ -99,7 +76,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
         amr.map((claim) => claim.method),
         ['email/signup'],
       );
-      t.advance(60_000);
+      app.t.advance(60_000);
       const refreshed = await client.refreshSession();
       assert.equal(refreshed.error, null);
       assert.deepEqual(amrOf(refreshed.data.session?.access_token), amr);
@@ -109,18 +86,18 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.ok(data.user?.email_confirmed_at, 'the link confirmed the address');
 
       // auth-js forgot its verifier after the exchange; another client that kept it is refused too.
-      const replay = await gotrueClient(url, { flowType: 'pkce' }).client.exchangeCodeForSession(code);
+      const replay = await gotrueClient(app.url, { flowType: 'pkce' }).client.exchangeCodeForSession(code);
       assert.ok(replay.error);
     });
 
     it('signInWithOtp (magic link) → exchangeCodeForSession signs in', async () => {
-      await t.services.admin.createUser(LOCAL_CALL, {
+      await app.t.services.admin.createUser(LOCAL_CALL, {
         email: 'max@acme.test',
         password: 'correct horse battery',
         emailConfirm: true,
       });
-      const { client } = gotrueClient(url, { flowType: 'pkce' });
-      const since = sink.mails.length;
+      const { client } = gotrueClient(app.url, { flowType: 'pkce' });
+      const since = app.sink.mails.length;
       const asked = await client.signInWithOtp({
         email: 'max@acme.test',
         options: { emailRedirectTo: `${APP}/welcome`, shouldCreateUser: false },
@@ -138,15 +115,15 @@ for (const storeKind of ['file', 'postgres'] as const) {
     });
 
     it("verifyOtp with a PKCE link's token_hash (an SSR app's /auth/confirm route) answers the session itself", async () => {
-      await t.services.admin.createUser(LOCAL_CALL, {
+      await app.t.services.admin.createUser(LOCAL_CALL, {
         email: 'tia@acme.test',
         password: 'correct horse battery',
         emailConfirm: true,
       });
-      const { client } = gotrueClient(url, { flowType: 'pkce' });
-      const since = sink.mails.length;
+      const { client } = gotrueClient(app.url, { flowType: 'pkce' });
+      const since = app.sink.mails.length;
       await client.signInWithOtp({ email: 'tia@acme.test', options: { shouldCreateUser: false } });
-      const { link } = secretsOf(await nextMail(sink, 'tia@acme.test', since));
+      const { link } = secretsOf(await nextMail(app.sink, 'tia@acme.test', since));
       const tokenHash = new URL(link).searchParams.get('token')!;
       assert.match(tokenHash, /^pkce_/u);
       const verified = await client.verifyOtp({ type: 'magiclink', token_hash: tokenHash });
@@ -157,13 +134,13 @@ for (const storeKind of ['file', 'postgres'] as const) {
     });
 
     it('resetPasswordForEmail → exchangeCodeForSession (PASSWORD_RECOVERY) → updateUser sets the password', async () => {
-      await t.services.admin.createUser(LOCAL_CALL, {
+      await app.t.services.admin.createUser(LOCAL_CALL, {
         email: 'rita@acme.test',
         password: 'forgotten passphrase',
         emailConfirm: true,
       });
-      const { client, events } = gotrueClient(url, { flowType: 'pkce' });
-      const since = sink.mails.length;
+      const { client, events } = gotrueClient(app.url, { flowType: 'pkce' });
+      const since = app.sink.mails.length;
       const asked = await client.resetPasswordForEmail('rita@acme.test', { redirectTo: `${APP}/reset` });
       assert.equal(asked.error, null);
       const code = await codeFromMail('rita@acme.test', since, 'recovery');
@@ -177,7 +154,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
       const updated = await client.updateUser({ password: 'a brand new passphrase' });
       assert.equal(updated.error, null);
 
-      const fresh = gotrueClient(url).client;
+      const fresh = gotrueClient(app.url).client;
       const signIn = await fresh.signInWithPassword({
         email: 'rita@acme.test',
         password: 'a brand new passphrase',
@@ -188,20 +165,20 @@ for (const storeKind of ['file', 'postgres'] as const) {
     it('an email change with a code_challenge → both mailed links → grant_type=pkce: the address changed', async () => {
       // auth-js's updateUser({ email }) sends a challenge in PKCE mode, but then saves the session,
       // which deletes its verifier (auth-js 2.109's _saveSession): the exchange is made here by hand.
-      await t.services.admin.createUser(LOCAL_CALL, {
+      await app.t.services.admin.createUser(LOCAL_CALL, {
         email: 'old@acme.test',
         password: 'correct horse battery',
         emailConfirm: true,
       });
-      const { client } = gotrueClient(url, { flowType: 'pkce' });
+      const { client } = gotrueClient(app.url, { flowType: 'pkce' });
       const signedIn = await client.signInWithPassword({
         email: 'old@acme.test',
         password: 'correct horse battery',
       });
       assert.equal(signedIn.error, null);
       const verifier = randomBytes(48).toString('base64url');
-      const since = sink.mails.length;
-      const asked = await t.app.inject({
+      const since = app.sink.mails.length;
+      const asked = await app.t.app.inject({
         method: 'PUT',
         url: `/auth/v1/user?redirect_to=${encodeURIComponent(`${APP}/email-changed`)}`,
         headers: { authorization: `Bearer ${signedIn.data.session!.access_token}` },
@@ -209,9 +186,9 @@ for (const storeKind of ['file', 'postgres'] as const) {
       });
       assert.equal(asked.statusCode, 200, asked.body);
       // The first confirmation waits for the second (a page says so); the second hands over the code.
-      const toOld = secretsOf(await nextMail(sink, 'old@acme.test', since));
+      const toOld = secretsOf(await nextMail(app.sink, 'old@acme.test', since));
       const { pathname, search } = new URL(toOld.link);
-      const first = await t.app.inject({
+      const first = await app.t.app.inject({
         method: 'POST',
         url: pathname + search,
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -219,7 +196,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
       });
       assert.equal(first.statusCode, 200);
       const code = await codeFromMail('new@acme.test', since, 'email_change');
-      const exchanged = await t.app.inject({
+      const exchanged = await app.t.app.inject({
         method: 'POST',
         url: '/auth/v1/token?grant_type=pkce',
         payload: { auth_code: code, code_verifier: verifier },

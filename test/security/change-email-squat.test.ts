@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import type { TestApp } from '../support/app.js';
-import { secretsOf, startMailingApp, stopMailingApp } from '../support/gotrue.js';
-import { suiteStore } from '../support/postgres.js';
-import type { SmtpSink } from '../support/smtp-sink.js';
+import { describe, it } from 'node:test';
+import { secretsOf } from '../support/gotrue.js';
+import { mailingAppOnStore } from '../support/mailing-app-on-store.js';
 
 /**
  * postgrest-auth's /auth/change_email beside GoTrue with mail: it needed only the account's
@@ -18,21 +16,10 @@ const PASSWORD = 'a real passphrase';
 
 for (const storeKind of ['file', 'postgres'] as const) {
   describe(`postgrest-auth change_email where addresses are confirmed (${storeKind} store)`, () => {
-    let t: TestApp;
-    let sink: SmtpSink;
-    let store: Awaited<ReturnType<typeof suiteStore>>;
-
-    before(async () => {
-      store = await suiteStore(storeKind);
-      ({ t, sink } = await startMailingApp({ ...store.config, dialects: { gotrue: {}, postgrestAuth: {} } }));
-    });
-    after(async () => {
-      await stopMailingApp(t, sink);
-      await store.drop();
-    });
+    const app = mailingAppOnStore(storeKind, { dialects: { gotrue: {}, postgrestAuth: {} } });
 
     const post = (url: string, payload: Record<string, unknown>) =>
-      t.app.inject({ method: 'POST', url, payload });
+      app.t.app.inject({ method: 'POST', url, payload });
     const signUpByName = async (username: string) => {
       const answer = await post('/auth/users', { username, password: PASSWORD });
       assert.equal(answer.statusCode, 201, answer.body);
@@ -47,9 +34,9 @@ for (const storeKind of ['file', 'postgres'] as const) {
       });
       assert.equal(changed.statusCode, 200, changed.body);
       assert.deepEqual(changed.json(), { message: 'Confirmation mail sent to the new address' });
-      assert.equal((await t.services.store.findUserByUsername('mallory'))?.email, null);
+      assert.equal((await app.t.services.store.findUserByUsername('mallory'))?.email, null);
 
-      const since = sink.mails.length;
+      const since = app.sink.mails.length;
       const signUp = await post('/auth/v1/signup', {
         email: 'victim@acme.test',
         password: 'victim passphrase',
@@ -57,11 +44,11 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.equal(signUp.statusCode, 200, signUp.body);
       // A new account (the look-alike of a taken address has no identities).
       assert.equal(signUp.json<{ identities: unknown[] }>().identities.length, 1);
-      const confirmation = await sink.waitForMail(
+      const confirmation = await app.sink.waitForMail(
         (m) =>
           m.to === 'victim@acme.test' &&
           /Confirm your email/u.test(m.subject) &&
-          sink.mails.indexOf(m) >= since,
+          app.sink.mails.indexOf(m) >= since,
         5000,
       );
       const token = new URL(secretsOf(confirmation).link).searchParams.get('token');
@@ -69,7 +56,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.equal(verified.statusCode, 200, verified.body);
       assert.notEqual(
         verified.json<{ user: { id: string } }>().user.id,
-        (await t.services.store.findUserByUsername('mallory'))?.id,
+        (await app.t.services.store.findUserByUsername('mallory'))?.id,
       );
       const squatter = await post('/auth/v1/token?grant_type=password', {
         email: 'victim@acme.test',
@@ -80,21 +67,21 @@ for (const storeKind of ['file', 'postgres'] as const) {
 
     it('the address changes when the mail to it is followed', async () => {
       await signUpByName('alice');
-      const since = sink.mails.length;
+      const since = app.sink.mails.length;
       const changed = await post('/auth/change_email', {
         username: 'alice',
         password: PASSWORD,
         email: 'alice@acme.test',
       });
       assert.equal(changed.statusCode, 200, changed.body);
-      const mail = await sink.waitForMail(
-        (m) => m.to === 'alice@acme.test' && sink.mails.indexOf(m) >= since,
+      const mail = await app.sink.waitForMail(
+        (m) => m.to === 'alice@acme.test' && app.sink.mails.indexOf(m) >= since,
         5000,
       );
       const token = new URL(secretsOf(mail).link).searchParams.get('token');
       const verified = await post('/auth/v1/verify', { type: 'email_change', token_hash: token });
       assert.equal(verified.statusCode, 200, verified.body);
-      const alice = await t.services.store.findUserByUsername('alice');
+      const alice = await app.t.services.store.findUserByUsername('alice');
       assert.equal(alice?.email, 'alice@acme.test');
       assert.notEqual(alice?.emailConfirmedAt, null);
       const byAddress = await post('/auth/refresh_token', {
@@ -126,25 +113,13 @@ for (const storeKind of ['file', 'postgres'] as const) {
  */
 for (const storeKind of ['file', 'postgres'] as const) {
   describe(`postgrest-auth change_email where addresses are not confirmed (${storeKind} store)`, () => {
-    let t: TestApp;
-    let sink: SmtpSink;
-    let store: Awaited<ReturnType<typeof suiteStore>>;
-
-    before(async () => {
-      store = await suiteStore(storeKind);
-      ({ t, sink } = await startMailingApp({
-        ...store.config,
-        dialects: { postgrestAuth: {} },
-        signup: { confirmEmail: false },
-      }));
-    });
-    after(async () => {
-      await stopMailingApp(t, sink);
-      await store.drop();
+    const app = mailingAppOnStore(storeKind, {
+      dialects: { postgrestAuth: {} },
+      signup: { confirmEmail: false },
     });
 
     const post = (url: string, payload: Record<string, unknown>) =>
-      t.app.inject({ method: 'POST', url, payload });
+      app.t.app.inject({ method: 'POST', url, payload });
 
     it('sets a free address at once and refuses one another account holds unconfirmed', async () => {
       const holder = await post('/auth/users', {
@@ -153,7 +128,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
         email: 'kept@acme.test',
       });
       assert.equal(holder.statusCode, 201, holder.body);
-      assert.equal((await t.services.store.findUserByUsername('holder'))?.emailConfirmedAt, null);
+      assert.equal((await app.t.services.store.findUserByUsername('holder'))?.emailConfirmedAt, null);
       const taker = await post('/auth/users', { username: 'taker', password: PASSWORD });
       assert.equal(taker.statusCode, 201, taker.body);
 
@@ -168,8 +143,8 @@ for (const storeKind of ['file', 'postgres'] as const) {
         email: 'free@acme.test',
       });
       assert.deepEqual([free.statusCode, free.json()], [200, { message: 'Email changed' }]);
-      assert.equal((await t.services.store.findUserByUsername('taker'))?.email, 'free@acme.test');
-      assert.equal((await t.services.store.findUserByUsername('holder'))?.email, 'kept@acme.test');
+      assert.equal((await app.t.services.store.findUserByUsername('taker'))?.email, 'free@acme.test');
+      assert.equal((await app.t.services.store.findUserByUsername('holder'))?.email, 'kept@acme.test');
     });
   });
 }

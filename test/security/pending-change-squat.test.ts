@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TestApp } from '../support/app.js';
 import { secretsOf, startMailingApp, stopMailingApp } from '../support/gotrue.js';
-import { suiteStore } from '../support/postgres.js';
+import { mailingAppOnStore } from '../support/mailing-app-on-store.js';
 import type { SmtpSink } from '../support/smtp-sink.js';
 
 /**
@@ -19,25 +19,13 @@ const SQUATTER_PASSWORD = 'the squatter passphrase';
 
 for (const storeKind of ['file', 'postgres'] as const) {
   describe(`a pending email change against an unproven holder of its address (${storeKind} store)`, () => {
-    let t: TestApp;
-    let sink: SmtpSink;
-    let store: Awaited<ReturnType<typeof suiteStore>>;
-
-    before(async () => {
-      store = await suiteStore(storeKind);
-      ({ t, sink } = await startMailingApp({
-        ...store.config,
-        signup: { confirmEmail: false },
-        dialects: { gotrue: {}, postgrestAuth: {} },
-      }));
-    });
-    after(async () => {
-      await stopMailingApp(t, sink);
-      await store.drop();
+    const app = mailingAppOnStore(storeKind, {
+      signup: { confirmEmail: false },
+      dialects: { gotrue: {}, postgrestAuth: {} },
     });
 
     const post = (url: string, payload: Record<string, unknown>, token?: string) =>
-      t.app.inject({
+      app.t.app.inject({
         method: url === '/auth/v1/user' ? 'PUT' : 'POST',
         url,
         payload,
@@ -49,7 +37,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.equal((await post('/auth/v1/signup', { email: from, password: PASSWORD })).statusCode, 200);
       const signIn = await post('/auth/v1/token?grant_type=password', { email: from, password: PASSWORD });
       assert.equal(signIn.statusCode, 200, signIn.body);
-      const since = sink.mails.length;
+      const since = app.sink.mails.length;
       const change = await post(
         '/auth/v1/user',
         { email: target },
@@ -57,8 +45,8 @@ for (const storeKind of ['file', 'postgres'] as const) {
       );
       assert.equal(change.statusCode, 200, change.body);
       const changeMail = (to: string) =>
-        sink.waitForMail(
-          (m) => m.to === to && /address/u.test(m.subject) && sink.mails.indexOf(m) >= since,
+        app.sink.waitForMail(
+          (m) => m.to === to && /address/u.test(m.subject) && app.sink.mails.indexOf(m) >= since,
           5000,
         );
       return { toNew: await changeMail(target), toOld: await changeMail(from) };
@@ -85,10 +73,10 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.equal((await follow(mails.toOld)).statusCode, 200);
       const confirmed = await follow(mails.toNew);
       assert.equal(confirmed.statusCode, 200, confirmed.body);
-      const owner = await t.services.store.findUserByEmail('wanted@acme.test');
+      const owner = await app.t.services.store.findUserByEmail('wanted@acme.test');
       assert.notEqual(owner?.username, 'squatter');
       assert.notEqual(owner?.emailConfirmedAt ?? null, null);
-      assert.equal((await t.services.store.findUserByUsername('squatter'))?.email, null);
+      assert.equal((await app.t.services.store.findUserByUsername('squatter'))?.email, null);
       // The squatter's password does not sign in by the address; the owner's does.
       const squatter = await post('/auth/refresh_token', {
         username: 'wanted@acme.test',
@@ -114,7 +102,10 @@ for (const storeKind of ['file', 'postgres'] as const) {
       const late = await follow(mails.toNew);
       assert.equal(late.statusCode, 422, late.body);
       assert.equal(late.json<{ error_code: string }>().error_code, 'email_exists');
-      assert.equal((await t.services.store.findUserByEmail('second@acme.test'))?.email, 'second@acme.test');
+      assert.equal(
+        (await app.t.services.store.findUserByEmail('second@acme.test'))?.email,
+        'second@acme.test',
+      );
     });
   });
 }

@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import type { TestApp } from '../support/app.js';
-import { secretsOf, startMailingApp, stopMailingApp } from '../support/gotrue.js';
-import { suiteStore } from '../support/postgres.js';
-import type { SmtpSink } from '../support/smtp-sink.js';
+import { describe, it } from 'node:test';
+import { secretsOf } from '../support/gotrue.js';
+import { mailingAppOnStore } from '../support/mailing-app-on-store.js';
 
 /**
  * A squatter signs up with the owner's address (unconfirmed). The owner, finding the address
@@ -17,21 +15,10 @@ const SQUATTER_PASSWORD = 'squatter passphrase';
 
 for (const storeKind of ['file', 'postgres'] as const) {
   describe(`a recovery link into an account a squatter signed up (${storeKind} store)`, () => {
-    let t: TestApp;
-    let sink: SmtpSink;
-    let store: Awaited<ReturnType<typeof suiteStore>>;
-
-    before(async () => {
-      store = await suiteStore(storeKind);
-      ({ t, sink } = await startMailingApp({ ...store.config, dialects: { gotrue: {} } }));
-    });
-    after(async () => {
-      await stopMailingApp(t, sink);
-      await store.drop();
-    });
+    const app = mailingAppOnStore(storeKind, { dialects: { gotrue: {} } });
 
     const post = (url: string, payload: Record<string, unknown>) =>
-      t.app.inject({ method: 'POST', url, payload });
+      app.t.app.inject({ method: 'POST', url, payload });
     const signIn = (email: string, password: string) =>
       post('/auth/v1/token?grant_type=password', { email, password });
 
@@ -39,11 +26,11 @@ for (const storeKind of ['file', 'postgres'] as const) {
       const email = 'owner@acme.test';
       const squat = await post('/auth/v1/signup', { email, password: SQUATTER_PASSWORD });
       assert.equal(squat.statusCode, 200, squat.body);
-      const confirmation = await sink.waitForMail((m) => m.to === email, 5000);
+      const confirmation = await app.sink.waitForMail((m) => m.to === email, 5000);
 
       const recover = await post('/auth/v1/recover', { email });
       assert.equal(recover.statusCode, 200, recover.body);
-      const recovery = await sink.waitForMail((m) => m.to === email && m !== confirmation, 5000);
+      const recovery = await app.sink.waitForMail((m) => m.to === email && m !== confirmation, 5000);
       const token = new URL(secretsOf(recovery).link).searchParams.get('token');
       const verified = await post('/auth/v1/verify', { type: 'recovery', token_hash: token });
       assert.equal(verified.statusCode, 200, verified.body);
@@ -63,11 +50,11 @@ for (const storeKind of ['file', 'postgres'] as const) {
       const email = 'kept@acme.test';
       const password = 'own passphrase';
       assert.equal((await post('/auth/v1/signup', { email, password })).statusCode, 200);
-      const confirmation = await sink.waitForMail((m) => m.to === email, 5000);
+      const confirmation = await app.sink.waitForMail((m) => m.to === email, 5000);
       const token = new URL(secretsOf(confirmation).link).searchParams.get('token');
       assert.equal((await post('/auth/v1/verify', { type: 'signup', token_hash: token })).statusCode, 200);
       assert.equal((await post('/auth/v1/recover', { email })).statusCode, 200);
-      const recovery = await sink.waitForMail((m) => m.to === email && m !== confirmation, 5000);
+      const recovery = await app.sink.waitForMail((m) => m.to === email && m !== confirmation, 5000);
       const link = new URL(secretsOf(recovery).link).searchParams.get('token');
       assert.equal((await post('/auth/v1/verify', { type: 'recovery', token_hash: link })).statusCode, 200);
       assert.equal((await signIn(email, password)).statusCode, 200);

@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import type { TestApp } from '../support/app.js';
-import { secretsOf, startMailingApp, stopMailingApp } from '../support/gotrue.js';
-import { suiteStore } from '../support/postgres.js';
-import type { SmtpSink } from '../support/smtp-sink.js';
+import { describe, it } from 'node:test';
+import { secretsOf } from '../support/gotrue.js';
+import { mailingAppOnStore } from '../support/mailing-app-on-store.js';
 
 /**
  * An attacker holds an unconfirmed account with the victim's address, signed up with it through
@@ -21,21 +19,10 @@ const ATTACKER_PASSWORD = 'attacker passphrase';
 
 for (const storeKind of ['file', 'postgres'] as const) {
   describe(`the owner of an address signing up where an attacker holds it unconfirmed (${storeKind} store)`, () => {
-    let t: TestApp;
-    let sink: SmtpSink;
-    let store: Awaited<ReturnType<typeof suiteStore>>;
-
-    before(async () => {
-      store = await suiteStore(storeKind);
-      ({ t, sink } = await startMailingApp({ ...store.config, dialects: { gotrue: {}, postgrestAuth: {} } }));
-    });
-    after(async () => {
-      await stopMailingApp(t, sink);
-      await store.drop();
-    });
+    const app = mailingAppOnStore(storeKind, { dialects: { gotrue: {}, postgrestAuth: {} } });
 
     const post = (url: string, payload: Record<string, unknown>, token?: string) =>
-      t.app.inject({
+      app.t.app.inject({
         method: 'POST',
         url,
         payload,
@@ -44,11 +31,11 @@ for (const storeKind of ['file', 'postgres'] as const) {
 
     /** The victim signs up and follows the confirmation mailed after it; returns the account confirmed. */
     async function victimSignsUpAndConfirms(email: string): Promise<string> {
-      const since = sink.mails.length;
+      const since = app.sink.mails.length;
       const signUp = await post('/auth/v1/signup', { email, password: VICTIM_PASSWORD });
       assert.equal(signUp.statusCode, 200, signUp.body);
-      const mail = await sink.waitForMail(
-        (m) => m.to === email && /Confirm your email/u.test(m.subject) && sink.mails.indexOf(m) >= since,
+      const mail = await app.sink.waitForMail(
+        (m) => m.to === email && /Confirm your email/u.test(m.subject) && app.sink.mails.indexOf(m) >= since,
         5000,
       );
       const token = new URL(secretsOf(mail).link).searchParams.get('token');
@@ -62,8 +49,8 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.equal(squat.statusCode, 200, squat.body);
       // The squatter's own confirmation went to the owner's mailbox; the owner signs up later (past the
       // resend interval, within which no second confirmation is mailed) and gets another.
-      await sink.waitForMail((m) => m.to === 'owner@acme.test', 5000);
-      t.advance(61_000);
+      await app.sink.waitForMail((m) => m.to === 'owner@acme.test', 5000);
+      app.t.advance(61_000);
       await victimSignsUpAndConfirms('owner@acme.test');
       const squatter = await post('/auth/v1/token?grant_type=password', {
         email: 'owner@acme.test',
@@ -75,10 +62,10 @@ for (const storeKind of ['file', 'postgres'] as const) {
     it('GoTrue: a magic link into the unconfirmed account retires its password', async () => {
       const squat = await post('/auth/v1/signup', { email: 'magic@acme.test', password: ATTACKER_PASSWORD });
       assert.equal(squat.statusCode, 200, squat.body);
-      const since = sink.mails.length;
+      const since = app.sink.mails.length;
       assert.equal((await post('/auth/v1/otp', { email: 'magic@acme.test' })).statusCode, 200);
-      const mail = await sink.waitForMail(
-        (m) => m.to === 'magic@acme.test' && /sign-in/u.test(m.subject) && sink.mails.indexOf(m) >= since,
+      const mail = await app.sink.waitForMail(
+        (m) => m.to === 'magic@acme.test' && /sign-in/u.test(m.subject) && app.sink.mails.indexOf(m) >= since,
         5000,
       );
       const token = new URL(secretsOf(mail).link).searchParams.get('token');
@@ -97,10 +84,10 @@ for (const storeKind of ['file', 'postgres'] as const) {
         password: ATTACKER_PASSWORD,
       });
       assert.equal(squat.statusCode, 200, squat.body);
-      const service = await t.services.tokens.signRoleToken('service_role', 60, new Date());
+      const service = await app.t.services.tokens.signRoleToken('service_role', 60, new Date());
       const invited = await post('/auth/v1/invite', { email: 'invited@acme.test' }, service);
       assert.equal(invited.statusCode, 200, invited.body);
-      const mail = await sink.waitForMail(
+      const mail = await app.sink.waitForMail(
         (m) => m.to === 'invited@acme.test' && /invited/u.test(m.subject),
         5000,
       );
@@ -117,7 +104,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
     it("the address's own sign-up confirmed keeps its password", async () => {
       const signUp = await post('/auth/v1/signup', { email: 'plain@acme.test', password: VICTIM_PASSWORD });
       assert.equal(signUp.statusCode, 200, signUp.body);
-      const mail = await sink.waitForMail((m) => m.to === 'plain@acme.test', 5000);
+      const mail = await app.sink.waitForMail((m) => m.to === 'plain@acme.test', 5000);
       const token = new URL(secretsOf(mail).link).searchParams.get('token');
       assert.equal((await post('/auth/v1/verify', { type: 'signup', token_hash: token })).statusCode, 200);
       const signIn = await post('/auth/v1/token?grant_type=password', {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TestApp } from '../support/app.js';
 import { secretsOf, startMailingApp, stopMailingApp } from '../support/gotrue.js';
-import { suiteStore } from '../support/postgres.js';
+import { mailingAppOnStore } from '../support/mailing-app-on-store.js';
 import type { SinkMail, SmtpSink } from '../support/smtp-sink.js';
 
 /**
@@ -19,21 +19,10 @@ const SQUATTER_PASSWORD = 'squatter passphrase';
 
 for (const storeKind of ['file', 'postgres'] as const) {
   describe(`a second sign-up within the resend interval, where a squatter holds the address (${storeKind} store)`, () => {
-    let t: TestApp;
-    let sink: SmtpSink;
-    let store: Awaited<ReturnType<typeof suiteStore>>;
-
-    before(async () => {
-      store = await suiteStore(storeKind);
-      ({ t, sink } = await startMailingApp({ ...store.config, dialects: { gotrue: {} } }));
-    });
-    after(async () => {
-      await stopMailingApp(t, sink);
-      await store.drop();
-    });
+    const app = mailingAppOnStore(storeKind, { dialects: { gotrue: {} } });
 
     const post = (url: string, payload: Record<string, unknown>) =>
-      t.app.inject({ method: 'POST', url, payload });
+      app.t.app.inject({ method: 'POST', url, payload });
     const signUp = async (email: string, password: string) => {
       const answer = await post('/auth/v1/signup', { email, password });
       assert.equal(answer.statusCode, 200, answer.body);
@@ -45,14 +34,14 @@ for (const storeKind of ['file', 'postgres'] as const) {
     };
     const signIn = (email: string, password: string) =>
       post('/auth/v1/token?grant_type=password', { email, password });
-    const mailsTo = (email: string) => sink.mails.filter((m) => m.to === email);
+    const mailsTo = (email: string) => app.sink.mails.filter((m) => m.to === email);
 
     it("the squatter's confirmation, followed by the owner, retires the squatter's password", async () => {
       await signUp('owner@acme.test', SQUATTER_PASSWORD);
-      const squattersMail = await sink.waitForMail((m) => m.to === 'owner@acme.test', 5000);
-      t.advance(10_000);
+      const squattersMail = await app.sink.waitForMail((m) => m.to === 'owner@acme.test', 5000);
+      app.t.advance(10_000);
       await signUp('owner@acme.test', VICTIM_PASSWORD);
-      await t.services.idle();
+      await app.t.services.idle();
       // Throttled: the owner's sign-up mailed nothing more (no mail bombing through sign-ups).
       assert.equal(mailsTo('owner@acme.test').length, 1);
 
@@ -64,14 +53,14 @@ for (const storeKind of ['file', 'postgres'] as const) {
 
     it('a confirmation resent after the interval retires it too', async () => {
       await signUp('later@acme.test', SQUATTER_PASSWORD);
-      await sink.waitForMail((m) => m.to === 'later@acme.test', 5000);
-      t.advance(10_000);
+      await app.sink.waitForMail((m) => m.to === 'later@acme.test', 5000);
+      app.t.advance(10_000);
       await signUp('later@acme.test', VICTIM_PASSWORD);
-      await t.services.idle();
-      t.advance(61_000);
+      await app.t.services.idle();
+      app.t.advance(61_000);
       const resent = await post('/auth/v1/resend', { type: 'signup', email: 'later@acme.test' });
       assert.equal(resent.statusCode, 200, resent.body);
-      const resentMail = await sink.waitForMail(
+      const resentMail = await app.sink.waitForMail(
         (m) => m.to === 'later@acme.test' && mailsTo('later@acme.test').indexOf(m) === 1,
         5000,
       );
@@ -82,7 +71,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
 
     it('a sign-up nobody contested keeps its password once confirmed', async () => {
       await signUp('alone@acme.test', VICTIM_PASSWORD);
-      await follow(await sink.waitForMail((m) => m.to === 'alone@acme.test', 5000));
+      await follow(await app.sink.waitForMail((m) => m.to === 'alone@acme.test', 5000));
       const owner = await signIn('alone@acme.test', VICTIM_PASSWORD);
       assert.equal(owner.statusCode, 200, owner.body);
     });
