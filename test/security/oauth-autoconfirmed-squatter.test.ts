@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { gotrueClient } from '../support/gotrue.js';
-import { startKeycloakApp, type OAuthApp } from '../support/oauth-app.js';
-import { followRedirects, type TestIdp } from '../support/oidc-provider.js';
+import { signInWithKeycloak, startKeycloakApp, type OAuthApp } from '../support/oauth-app.js';
+import type { TestIdp } from '../support/oidc-provider.js';
 
 /**
  * An address registered with a password where sign-ups are confirmed at once (no mail proves
@@ -32,19 +32,8 @@ describe('OIDC sign-in joining an account confirmed without proof', () => {
     const squatter = squat.json<{ access_token: string; refresh_token: string; user: { id: string } }>();
 
     idp.accounts.set('kc-owner', { email: 'owner@acme.test', email_verified: true });
-    const start = await fetch(`${url}/authorize?provider=keycloak`, { redirect: 'manual' });
-    await start.arrayBuffer();
-    idp.loginAs('kc-owner');
-    const callback = await followRedirects(
-      start.headers.get('location')!,
-      (at) => at.pathname === '/auth/v1/callback',
-    );
-    const landed = await fetch(callback, { redirect: 'manual' });
-    await landed.arrayBuffer();
-    const ownerToken = new URLSearchParams(new URL(landed.headers.get('location')!).hash.slice(1)).get(
-      'access_token',
-    );
-    assert.ok(ownerToken, landed.headers.get('location') ?? '');
+    const { accessToken: ownerToken, landed } = await signInWithKeycloak(app, 'kc-owner');
+    assert.ok(ownerToken, landed);
     const { data } = await gotrueClient(url).client.getUser(ownerToken);
     assert.equal(data.user?.id, squatter.user.id, 'the verified address joins its account');
 

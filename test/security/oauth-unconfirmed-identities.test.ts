@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { gotrueClient } from '../support/gotrue.js';
-import { startKeycloakApp, type OAuthApp } from '../support/oauth-app.js';
-import { followRedirects, type TestIdp } from '../support/oidc-provider.js';
+import { signInWithKeycloak, startKeycloakApp, type OAuthApp } from '../support/oauth-app.js';
+import type { TestIdp } from '../support/oidc-provider.js';
 import { suiteStore } from '../support/postgres.js';
 
 /**
@@ -45,19 +45,8 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.equal(squatted?.emailConfirmedAt, null);
 
       idp.accounts.set('kc-owner', { email: 'owner@acme.test', email_verified: true, name: 'Owner' });
-      const start = await fetch(`${url}/authorize?provider=keycloak`, { redirect: 'manual' });
-      await start.arrayBuffer();
-      idp.loginAs('kc-owner');
-      const callback = await followRedirects(
-        start.headers.get('location')!,
-        (at) => at.pathname === '/auth/v1/callback',
-      );
-      const landed = await fetch(callback, { redirect: 'manual' });
-      await landed.arrayBuffer();
-      const token = new URLSearchParams(new URL(landed.headers.get('location')!).hash.slice(1)).get(
-        'access_token',
-      );
-      assert.ok(token, landed.headers.get('location') ?? '');
+      const { accessToken: token, landed } = await signInWithKeycloak(app, 'kc-owner');
+      assert.ok(token, landed);
       const { data } = await gotrueClient(url).client.getUser(token);
       assert.equal(data.user?.id, squatted?.id, 'the verified address joins its account');
       assert.deepEqual(

@@ -2,7 +2,7 @@ import type { TestApp } from './app.js';
 import { freePort } from './free-port.js';
 import { listen, startMailingApp, stopMailingApp } from './gotrue.js';
 import { startOAuth2Server, type OAuth2Server } from './oauth2-server.js';
-import { startOidcProvider, type TestIdp } from './oidc-provider.js';
+import { followRedirects, startOidcProvider, type TestIdp } from './oidc-provider.js';
 import type { SmtpSink } from './smtp-sink.js';
 
 /**
@@ -81,4 +81,27 @@ export function startGithubApp(config: Record<string, unknown> = {}): Promise<OA
       github: { enabled: true, client_id: github.clientId, secret: github.clientSecret, url: github.url },
     }),
   });
+}
+
+/**
+ * `subject`, an account at the app's keycloak provider, signs in through restauth by the implicit flow:
+ * the authorize redirect, the provider's login and consent, and restauth's callback, whose redirect
+ * carries the session in its fragment. Its access token (null: the callback's redirect carried none;
+ * `landed` is where it led).
+ */
+export async function signInWithKeycloak(
+  app: OAuthApp<TestIdp>,
+  subject: string,
+): Promise<{ accessToken: string | null; landed: string }> {
+  const start = await fetch(`${app.url}/authorize?provider=keycloak`, { redirect: 'manual' });
+  await start.arrayBuffer();
+  app.provider.loginAs(subject);
+  const callback = await followRedirects(
+    start.headers.get('location')!,
+    (at) => at.pathname === '/auth/v1/callback',
+  );
+  const answer = await fetch(callback, { redirect: 'manual' });
+  await answer.arrayBuffer();
+  const landed = answer.headers.get('location') ?? '';
+  return { accessToken: new URLSearchParams(new URL(landed).hash.slice(1)).get('access_token'), landed };
 }
