@@ -1,17 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { databaseWithSetting, type DatabaseWithSetting } from '../support/database-with-setting.js';
 import { spawnSync } from 'node:child_process';
-import pg from 'pg';
+import type pg from 'pg';
 import { schemaNames } from '../../src/stores/postgres/index.js';
 import { createPool, inTransaction } from '../../src/stores/postgres/pool.js';
 import { postgresReadiness } from '../../src/stores/postgres/readiness.js';
-import {
-  dropDatabase,
-  realServerOnly,
-  testPostgres,
-  testRoles,
-  testStoreConfig,
-} from '../support/postgres.js';
+import { realServerOnly, testRoles, testStoreConfig } from '../support/postgres.js';
 
 /**
  * Blocks this process's event loop until the server has ended the sessions `pids` (idle_session_timeout),
@@ -51,22 +46,14 @@ describe(
   'PostgreSQL ending idle connections (idle_session_timeout)',
   { skip: realServerOnly() ?? false },
   () => {
-    let serverUrl: string;
+    let database: DatabaseWithSetting | undefined;
     let url: string;
     let pool: pg.Pool;
     const lines: string[] = [];
 
     before(async () => {
-      const server = await testPostgres();
-      serverUrl = server.url;
-      url = await server.createDatabase();
-      const admin = new pg.Client({ connectionString: url });
-      await admin.connect();
-      try {
-        await admin.query(`ALTER DATABASE ${new URL(url).pathname.slice(1)} SET idle_session_timeout = '1s'`);
-      } finally {
-        await admin.end();
-      }
+      database = await databaseWithSetting("idle_session_timeout = '1s'");
+      url = database.url;
       pool = createPool(
         { url, poolMin: 0, poolMax: 4, connectTimeout: 10, queryTimeout: 10, keepAlive: 0 },
         { info: (line) => lines.push(`info ${line}`), warn: (line) => lines.push(`warn ${line}`) },
@@ -74,7 +61,7 @@ describe(
     });
     after(async () => {
       await pool?.end();
-      if (url) await dropDatabase(serverUrl, url);
+      await database?.drop();
     });
 
     it('serves on with new connections and says so once, at info, without a warning', async () => {

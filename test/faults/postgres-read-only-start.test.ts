@@ -1,15 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
+import { databaseWithSetting, type DatabaseWithSetting } from '../support/database-with-setting.js';
 import { openPostgresStore } from '../../src/stores/postgres/index.js';
 import { DatabaseUnreachableError } from '../../src/stores/postgres/startup.js';
-import {
-  dropDatabase,
-  realServerOnly,
-  testPostgres,
-  testRoles,
-  testStoreConfig,
-} from '../support/postgres.js';
+import { realServerOnly, testRoles, testStoreConfig } from '../support/postgres.js';
 
 /**
  * A replica given as the database at the first start (a hot standby's URL, or a database set
@@ -20,25 +14,15 @@ import {
  * hot standby answers).
  */
 describe('a read-only database at the first start', { skip: realServerOnly() ?? false }, () => {
-  let serverUrl: string;
+  let database: DatabaseWithSetting | undefined;
   let url: string;
 
   before(async () => {
-    const server = await testPostgres();
-    serverUrl = server.url;
-    url = await server.createDatabase();
-    const admin = new pg.Client({ connectionString: url });
-    await admin.connect();
-    try {
-      await admin.query(
-        `ALTER DATABASE ${new URL(url).pathname.slice(1)} SET default_transaction_read_only = on`,
-      );
-    } finally {
-      await admin.end();
-    }
+    database = await databaseWithSetting('default_transaction_read_only = on');
+    url = database.url;
   });
   after(async () => {
-    if (url) await dropDatabase(serverUrl, url);
+    await database?.drop();
   });
 
   it('fails after store.startupTimeout saying it refuses writes and to give the primary', async () => {
