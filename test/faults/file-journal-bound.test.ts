@@ -150,22 +150,7 @@ describe('a journal whose compaction keeps failing', { skip }, () => {
       const { db, store, warnings, nextCompaction } = await open(dir);
       try {
         chattr('+i', audit);
-        const signIn = (n: number) => {
-          const at = new Date(Date.UTC(2026, 0, 1, 0, 0, n));
-          return store.openSignIn({
-            lastSignInAt: at,
-            session: {
-              id: `s${n}`,
-              userId: 'ann',
-              createdAt: at,
-              notAfter: new Date(at.getTime() + 3_600_000),
-              refreshSecret: `secret${n}`,
-              firstRefreshTokenHash: hashSecret(`t${n}`),
-              maxPerUser: 3,
-            },
-            audit: { id: `e${n}`, at, action: 'sign_in', userId: 'ann', actorId: 'ann', ip: null, data: {} },
-          });
-        };
+        const signIn = (n: number) => signInAs(store, n);
         const { acknowledged, refusal } = await writeUntilRefused(signIn, 2000);
         assert.ok(refusal !== null, `${acknowledged} sign-ins taken, none refused`);
         // Refused as storage (507 insufficient_storage with Retry-After, as a full disk).
