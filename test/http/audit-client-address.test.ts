@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { InjectOptions } from 'fastify';
-import { createTestApp, type TestApp } from '../support/app.js';
-import { FAST_HASHING, gotrueClient } from '../support/gotrue.js';
+import type { TestApp } from '../support/app.js';
+import { createEveryDialectApp } from '../support/every-dialect-app.js';
+import { gotrueClient } from '../support/gotrue.js';
 import { startGithubApp, type OAuthApp } from '../support/oauth-app.js';
 import { githubAccount, type OAuth2Server } from '../support/oauth2-server.js';
 import { followRedirects } from '../support/oidc-provider.js';
@@ -22,18 +23,7 @@ describe('The audit log records the client address of each request, in every dia
   const seen = new Set<string>();
 
   before(async () => {
-    t = await createTestApp({
-      format: 'restauth',
-      config: {
-        passwords: FAST_HASHING,
-        dialects: {
-          gotrue: {},
-          jsonDataServer: {},
-          jsonServerAuth: { enabled: true },
-          postgrestAuth: { enabled: true, prefix: '/pg' },
-        },
-      },
-    });
+    t = await createEveryDialectApp();
   });
   after(() => t.close());
 

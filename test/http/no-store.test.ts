@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { InjectOptions } from 'fastify';
-import { createTestApp, type TestApp } from '../support/app.js';
-import { FAST_HASHING } from '../support/gotrue.js';
+import type { TestApp } from '../support/app.js';
+import { createEveryDialectApp } from '../support/every-dialect-app.js';
 
 /**
  * Answers carrying tokens or an account are never stored by a cache (RFC 6749 §5.1 asks
@@ -15,18 +15,8 @@ describe('Cache-Control: no-store on the auth dialects’ answers', () => {
   let t: TestApp;
 
   before(async () => {
-    t = await createTestApp({
-      format: 'restauth',
-      config: {
-        passwords: FAST_HASHING,
-        dialects: {
-          gotrue: {},
-          jsonDataServer: {},
-          jsonServerAuth: { enabled: true },
-          postgrestAuth: { enabled: true, prefix: '/pg' },
-        },
-      },
-      files: { 'db.json': JSON.stringify({ users: [], posts: [{ id: 1, title: 'public' }] }) },
+    t = await createEveryDialectApp({
+      'db.json': JSON.stringify({ users: [], posts: [{ id: 1, title: 'public' }] }),
     });
   });
   after(() => t.close());
