@@ -2,16 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SignJWT, UnsecuredJWT } from 'jose';
 import { TokenService } from '../../src/core/tokens.js';
-
-const settings = {
-  secret: 'a-test-secret-of-reasonable-length',
-  accessTokenTtl: 60,
-  clockTolerance: 2,
-  issuer: null,
-  audience: null,
-};
-const claims = { sub: 'alice', role: 'authenticated', session_id: 's1', token_version: 0 };
-const at = (seconds: number) => new Date(Date.UTC(2026, 0, 1) + seconds * 1000);
+import { at, TOKEN_SETTINGS as settings, USER_CLAIMS as claims } from '../support/token-fixtures.js';
 
 describe('TokenService', () => {
   const tokens = new TokenService(settings);

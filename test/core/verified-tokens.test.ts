@@ -3,22 +3,13 @@ import { generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { SignJWT } from 'jose';
 import { TokenService } from '../../src/core/tokens.js';
+import { at, TOKEN_SETTINGS as settings, USER_CLAIMS as claims } from '../support/token-fixtures.js';
 import { VerifiedTokens } from '../../src/core/verified-tokens.js';
 
 /**
  * A token verified once is not verified again (verified-tokens.ts): each test first has the token
  * accepted, so it is in the cache, then tries what the cache must not let through.
  */
-const settings = {
-  secret: 'a-test-secret-of-reasonable-length',
-  accessTokenTtl: 60,
-  clockTolerance: 2,
-  issuer: null,
-  audience: null,
-};
-const claims = { sub: 'alice', role: 'authenticated', session_id: 's1', token_version: 0 };
-const at = (seconds: number) => new Date(Date.UTC(2026, 0, 1) + seconds * 1000);
-
 describe('TokenService, a token seen before', () => {
   it('still expires, and is not yet valid before its nbf, against the clock of each call', async () => {
     const tokens = new TokenService(settings);
