@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { decodeJwt } from 'jose';
 import { durableAudit, durableCredentials } from '../support/durable.js';
-import { spawnRestauth } from '../support/process.js';
+import { spawnCrashTarget, spawnRestauth } from '../support/process.js';
 
 async function login(url: string, username: string): Promise<{ status: number; session: string | null }> {
   const res = await fetch(`${url}/auth/login`, {
@@ -29,13 +29,7 @@ describe('crash during sign-ins (the audit event in the session journal)', () =>
   it('SIGKILL mid-sign-ins: each answered sign-in keeps its session and its event, none is written twice', async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'restauth-sign-in-audit-'));
     try {
-      await writeFile(
-        join(dir, 'config.json'),
-        JSON.stringify({
-          auth: { passwordSalt: 4, jwtSecret: 'crash-test-secret-0123456789abcdefghij-0123456789' },
-        }),
-      );
-      const server = await spawnRestauth(dir);
+      const server = await spawnCrashTarget(dir);
       const users = Array.from({ length: 6 }, (_, i) => `user${i}`);
       for (const user of users) {
         const res = await fetch(`${server.url}/auth/register`, {

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { FAST_HASHING } from '../support/gotrue.js';
-import { spawnRestauth } from '../support/process.js';
+import { spawnCrashTarget, spawnRestauth } from '../support/process.js';
 
 async function post(url: string, body: unknown): Promise<{ status: number; text: string }> {
   const res = await fetch(url, {
@@ -28,13 +28,7 @@ describe('crash during sign-ups (journaled users)', () => {
     it(`SIGKILL after ${killAfter} acknowledged sign-ups loses none and leaves no half user`, async (t) => {
       const dir = await mkdtemp(join(tmpdir(), 'restauth-signup-crash-'));
       try {
-        await writeFile(
-          join(dir, 'config.json'),
-          JSON.stringify({
-            auth: { passwordSalt: 4, jwtSecret: 'crash-test-secret-0123456789abcdefghij-0123456789' },
-          }),
-        );
-        const server = await spawnRestauth(dir);
+        const server = await spawnCrashTarget(dir);
         const acknowledged: string[] = [];
         const inFlight = new Set<string>();
         let reachedCount = () => {};

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { durableCredentials, durableData } from '../support/durable.js';
-import { spawnRestauth } from '../support/process.js';
+import { spawnCrashTarget, spawnRestauth } from '../support/process.js';
 
 async function register(url: string, username: string): Promise<boolean> {
   try {
@@ -30,13 +30,7 @@ describe('crash during a burst of registrations', () => {
     it(`SIGKILL after ${killAfter} acknowledged writes loses no acknowledged user and leaves none half-registered`, async (t) => {
       const dir = await mkdtemp(join(tmpdir(), 'restauth-crash-'));
       try {
-        await writeFile(
-          join(dir, 'config.json'),
-          JSON.stringify({
-            auth: { passwordSalt: 4, jwtSecret: 'crash-test-secret-0123456789abcdefghij-0123456789' },
-          }),
-        );
-        const server = await spawnRestauth(dir);
+        const server = await spawnCrashTarget(dir);
         const acknowledged: string[] = [];
         let reachedCount = () => {};
         const enough = new Promise<void>((resolve) => (reachedCount = resolve));

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { spawnRestauth } from '../support/process.js';
+import { spawnCrashTarget, spawnRestauth } from '../support/process.js';
 
 interface Pair {
   access_token: string;
@@ -49,13 +49,7 @@ describe('crash during sign-ins, refreshes and logouts (credentials journal)', (
     it(`SIGKILL after ${killAfter} acknowledged session writes loses none of them`, async (t) => {
       const dir = await mkdtemp(join(tmpdir(), 'restauth-credentials-crash-'));
       try {
-        await writeFile(
-          join(dir, 'config.json'),
-          JSON.stringify({
-            auth: { passwordSalt: 4, jwtSecret: 'crash-test-secret-0123456789abcdefghij-0123456789' },
-          }),
-        );
-        const server = await spawnRestauth(dir);
+        const server = await spawnCrashTarget(dir);
         const users = Array.from({ length: 8 }, (_, i) => `user${i}`);
         for (const user of users) {
           const registered = await post(`${server.url}/auth/register`, {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
@@ -83,6 +83,20 @@ export async function spawnRestauth(
       return exited;
     },
   };
+}
+
+/**
+ * The crash suites' server: restauth in `dir` on a json-data-server config.json (the fastest password
+ * salt, a fixed secret), started by the real command.
+ */
+export async function spawnCrashTarget(dir: string): Promise<RestauthProcess> {
+  await writeFile(
+    join(dir, 'config.json'),
+    JSON.stringify({
+      auth: { passwordSalt: 4, jwtSecret: 'crash-test-secret-0123456789abcdefghij-0123456789' },
+    }),
+  );
+  return spawnRestauth(dir);
 }
 
 /** Runs an ES module script given as text, with TypeScript imports, in a child Node process. */
