@@ -10,7 +10,7 @@ import { ProviderTokenSeal } from '../../src/core/oauth/provider-token-seal.js';
 import type { User } from '../../src/core/ports/store.js';
 import { hashSecret } from '../../src/core/secrets.js';
 import type { Backend } from '../../src/stores/backend.js';
-import { openFileBackend } from '../../src/stores/file/backend.js';
+import { openFileBackendIn } from '../support/file-backend.js';
 
 /**
  * PkceFlows' lifetimes on a real (file) store with an injected clock: a flow waits for its link as
@@ -42,19 +42,7 @@ describe('PkceFlows lifetimes and pruning', () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'restauth-pkce-flows-'));
-    backend = await openFileBackend(
-      {
-        stateDir: dir,
-        store: {
-          type: 'file',
-          dataFile: join(dir, 'db.json'),
-          credentialsFile: join(dir, 'credentials.json'),
-          usersProp: 'users',
-          userIdProp: 'id',
-        },
-      },
-      { info: () => {}, warn: () => {} },
-    );
+    backend = await openFileBackendIn(dir, { stateDir: dir });
     user = await backend.store.createUser(
       {
         username: null,

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { openFileBackend } from '../../src/stores/file/backend.js';
+import { openFileBackendIn } from '../support/file-backend.js';
 import { FileMailQueue } from '../../src/stores/file/outbox.js';
 import { readMailQueueFile } from '../support/mail-queue-file.js';
 
@@ -20,23 +20,13 @@ describe('file backend: mails a crash left before their token', () => {
   let dir: string;
   const warnings: string[] = [];
   const logger = { info: () => {}, warn: (line: string) => void warnings.push(line) };
-  const config = () => ({
-    stateDir: join(dir, '.restauth'),
-    store: {
-      type: 'file' as const,
-      dataFile: join(dir, 'db.json'),
-      credentialsFile: join(dir, 'credentials.json'),
-      usersProp: 'users',
-      userIdProp: 'id',
-    },
-  });
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'restauth-holds-'));
   });
   after(() => rm(dir, { recursive: true, force: true }));
 
   it('sends the held mails whose token or account committed, and drops the others', async () => {
-    const first = await openFileBackend(config(), logger);
+    const first = await openFileBackendIn(dir, { logger });
     const ada = await first.store.createUser(
       { username: 'ada', email: null, emailConfirmedAt: null, role: null, profile: {}, appMetadata: {} },
       null,
@@ -66,7 +56,7 @@ describe('file backend: mails a crash left before their token', () => {
     await queue.hold([mail('lost-reset@example.com')], at, { token: 'never-committed' });
     await queue.hold([mail('lost-welcome@example.com')], at, { user: 'bob', createdAt: now.toISOString() });
 
-    const second = await openFileBackend(config(), logger);
+    const second = await openFileBackendIn(dir, { logger });
     try {
       const claimed = await second.outbox.claimDue(Date.now() + 1000, 10, 60_000);
       assert.deepEqual(claimed.map((m) => m.message.to).sort(), ['reset@example.com', 'welcome@example.com']);
