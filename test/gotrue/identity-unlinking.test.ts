@@ -4,8 +4,8 @@ import { after, before, describe, it } from 'node:test';
 import type { UserIdentity } from '@supabase/auth-js';
 import type { TestApp } from '../support/app.js';
 import { createTestApp } from '../support/app.js';
-import { FAST_HASHING, gotrueClient, listen } from '../support/gotrue.js';
-import { suiteStore } from '../support/postgres.js';
+import { FAST_HASHING, gotrueClient } from '../support/gotrue.js';
+import { listeningAppOnStore } from '../support/mailing-app-on-store.js';
 
 const PASSWORD = 'correct horse battery';
 const API_VERSION = { 'x-supabase-api-version': '2024-01-01' };
@@ -18,35 +18,19 @@ const API_VERSION = { 'x-supabase-api-version': '2024-01-01' };
  */
 for (const storeKind of ['file', 'postgres'] as const) {
   describe(`unlinking identities (${storeKind} store)`, () => {
-    let t: TestApp;
-    let url: string;
-    let store: Awaited<ReturnType<typeof suiteStore>>;
-
-    before(async () => {
-      store = await suiteStore(storeKind);
-      t = await createTestApp({
-        format: 'restauth',
-        config: {
-          ...store.config,
-          passwords: FAST_HASHING,
-          signup: { confirmEmail: false, anonymousUsers: true },
-          identities: { manualLinking: true },
-        },
-      });
-      url = await listen(t);
-    });
-    after(async () => {
-      await t.close();
-      await store.drop();
+    const app = listeningAppOnStore(storeKind, {
+      passwords: FAST_HASHING,
+      signup: { confirmEmail: false, anonymousUsers: true },
+      identities: { manualLinking: true },
     });
 
     /** A signed-in client of a new user with an address and, linked in the store, a GitHub identity. */
     async function userWithGithub(email: string, githubId: string) {
-      const { client } = gotrueClient(url);
+      const { client } = gotrueClient(app.url);
       const signUp = await client.signUp({ email, password: PASSWORD });
       assert.equal(signUp.error, null);
       const userId = signUp.data.user!.id;
-      const github = await t.services.store.linkIdentity({
+      const github = await app.t.services.store.linkIdentity({
         userId,
         provider: 'github',
         providerId: githubId,
@@ -58,7 +42,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
     }
 
     function unlink(id: string, token?: string) {
-      return t.app.inject({
+      return app.t.app.inject({
         method: 'DELETE',
         url: `/auth/v1/user/identities/${id}`,
         headers: { ...API_VERSION, ...(token ? { authorization: `Bearer ${token}` } : {}) },
@@ -82,8 +66,8 @@ for (const storeKind of ['file', 'postgres'] as const) {
         ['email'],
       );
       assert.deepEqual(user.app_metadata.providers, ['email']);
-      assert.equal(await t.services.store.findIdentity('github', '1001'), null);
-      const audit = await t.services.audit.list({ page: 1, perPage: 10, userId });
+      assert.equal(await app.t.services.store.findIdentity('github', '1001'), null);
+      const audit = await app.t.services.audit.list({ page: 1, perPage: 10, userId });
       const entry = audit.events.find((event) => event.action === 'identity_unlinked');
       assert.deepEqual(entry?.data, {
         identity_id: github.identity_id,
@@ -98,13 +82,13 @@ for (const storeKind of ['file', 'postgres'] as const) {
       const answer = await unlink(victim.github.id, attacker.token);
       assert.equal(answer.statusCode, 422);
       assert.deepEqual(answer.json(), { code: 'identity_not_found', message: "Identity doesn't exist" });
-      assert.ok(await t.services.store.findIdentity('github', '2002'), 'still linked to its owner');
+      assert.ok(await app.t.services.store.findIdentity('github', '2002'), 'still linked to its owner');
       // An id that is nobody's answers the same.
       assert.equal((await unlink(randomUUID(), attacker.token)).statusCode, 422);
     });
 
     it('the last identity stays: 422 single_identity_not_deletable (auth-js sees the error)', async () => {
-      const { client } = gotrueClient(url);
+      const { client } = gotrueClient(app.url);
       await client.signUp({ email: 'solo@acme.test', password: PASSWORD });
       const only = (await client.getUserIdentities()).data!.identities[0]!;
       const refused = await client.unlinkIdentity(only);
@@ -132,7 +116,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
 
     it('two unlinks racing for the last two identities leave one', async () => {
       // An anonymous user with two provider identities and no address: both may go, but not both.
-      const { client } = gotrueClient(url);
+      const { client } = gotrueClient(app.url);
       const anonymous = await client.signInAnonymously();
       assert.equal(anonymous.error, null);
       const userId = anonymous.data.user!.id;
@@ -141,7 +125,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
         ['github', '4004'],
         ['gitlab', '77'],
       ] as const) {
-        await t.services.store.linkIdentity({
+        await app.t.services.store.linkIdentity({
           userId,
           provider,
           providerId,
@@ -149,7 +133,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
           now: new Date(),
         });
       }
-      const linked = await t.services.store.listIdentities(userId);
+      const linked = await app.t.services.store.listIdentities(userId);
       assert.equal(linked.length, 2);
       const answers = await Promise.all(linked.map((identity) => unlink(identity.id, token)));
       assert.deepEqual(
@@ -159,7 +143,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
       );
       const refused = answers.find((answer) => answer.statusCode === 422)!;
       assert.equal(refused.json().code, 'single_identity_not_deletable');
-      assert.equal((await t.services.store.listIdentities(userId)).length, 1);
+      assert.equal((await app.t.services.store.listIdentities(userId)).length, 1);
     });
 
     it('an id that is not a UUID: 404 validation_failed, as GoTrue', async () => {

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
-import { createTestApp, type TestApp } from '../support/app.js';
+import { describe, it } from 'node:test';
 import { FAST_HASHING } from '../support/gotrue.js';
-import { suiteStore } from '../support/postgres.js';
+import { appOnStore } from '../support/mailing-app-on-store.js';
 
 /**
  * Role per user (roles.perUser): a user's tokens claim a role named after the user. A user named
@@ -23,25 +22,11 @@ const ROLES = {
 
 for (const storeKind of ['file', 'postgres'] as const) {
   describe(`a user named like a configured role (${storeKind} store)`, () => {
-    let t: TestApp;
-    let store: Awaited<ReturnType<typeof suiteStore>>;
-
-    before(async () => {
-      store = await suiteStore(storeKind);
-      t = await createTestApp({
-        format: 'restauth',
-        config: {
-          ...store.config,
-          passwords: FAST_HASHING,
-          roles: { ...ROLES, perUser: true },
-          dialects: { jsonDataServer: {}, postgrestAuth: {} },
-          data: { enabled: false },
-        },
-      });
-    });
-    after(async () => {
-      await t.close();
-      await store.drop();
+    const app = appOnStore(storeKind, {
+      passwords: FAST_HASHING,
+      roles: { ...ROLES, perUser: true },
+      dialects: { jsonDataServer: {}, postgrestAuth: {} },
+      data: { enabled: false },
     });
 
     const signUps = (name: string) => [
@@ -53,11 +38,11 @@ for (const storeKind of ['file', 'postgres'] as const) {
       for (const role of Object.values(ROLES)) {
         for (const name of [role, role.toUpperCase()]) {
           for (const { url, payload } of signUps(name)) {
-            const res = await t.app.inject({ method: 'POST', url, payload });
+            const res = await app.t.app.inject({ method: 'POST', url, payload });
             assert.equal(res.statusCode, 400, `${url} ${name}: ${res.body}`);
             assert.match(res.body, /cannot name a database role: it is reserved/u, `${url} ${name}`);
           }
-          assert.equal(await t.services.store.findUserByUsername(role), null, name);
+          assert.equal(await app.t.services.store.findUserByUsername(role), null, name);
         }
       }
     });
@@ -65,13 +50,13 @@ for (const storeKind of ['file', 'postgres'] as const) {
     it('an account made before such names were refused gets no token claiming its role', async () => {
       // As stored by a version that did not refuse the name at sign-up.
       const name = ROLES.service;
-      await t.services.store.createUser(
+      await app.t.services.store.createUser(
         { username: name, email: null, emailConfirmedAt: null, role: name, profile: {}, appMetadata: {} },
-        await t.services.hasher.hash('a long passphrase'),
+        await app.t.services.hasher.hash('a long passphrase'),
       );
       // json-data-server's sign-in, postgrest-auth's sign-in by refresh_token.
       for (const url of ['/auth/login', '/auth/refresh_token']) {
-        const res = await t.app.inject({
+        const res = await app.t.app.inject({
           method: 'POST',
           url,
           payload: { username: name, password: 'a long passphrase' },
@@ -84,13 +69,13 @@ for (const storeKind of ['file', 'postgres'] as const) {
     });
 
     it('leaves other names their own role', async () => {
-      const res = await t.app.inject({
+      const res = await app.t.app.inject({
         method: 'POST',
         url: '/auth/register',
         payload: { username: `carol${suffix}`, password: 'a long passphrase' },
       });
       assert.equal(res.statusCode, 200, res.body);
-      const user = await t.services.store.findUserByUsername(`carol${suffix}`);
+      const user = await app.t.services.store.findUserByUsername(`carol${suffix}`);
       assert.equal(user?.role, `carol${suffix}`);
     });
   });
