@@ -4,7 +4,7 @@ import { before, describe, it } from 'node:test';
 import pg from 'pg';
 import { migrate } from '../../src/stores/postgres/migrate.js';
 import { testRoles } from '../support/postgres.js';
-import { insertSessionFromBefore } from '../support/sessions-before.js';
+import { insertSessionFromBefore, insertUserFromBefore } from '../support/sessions-before.js';
 import { useTestDatabase } from '../support/test-database.js';
 
 const DAY = 86_400_000;
@@ -28,17 +28,8 @@ describe("the pre-request refuses a token whose aud is not its user's (migration
   });
 
   async function signedIn(username: string, aud: string) {
-    // In SQL of migration 34's schema, not by the store, whose statements follow the latest one.
-    const { rows } = await pool.query<{ id: string }>(
-      `WITH u AS (
-         INSERT INTO auth.users (id, aud, role, created_at, updated_at)
-           VALUES (gen_random_uuid(), $2, $3, now(), now()) RETURNING id
-       )
-       INSERT INTO restauth.accounts (uid, username, username_lowercase)
-         SELECT id, $1, lower($1) FROM u RETURNING uid::text AS id`,
-      [username, aud, role],
-    );
-    const user = rows[0]!;
+    // In migration 34's SQL: today's store writes columns of later migrations.
+    const user = await insertUserFromBefore(pool, { username, role, aud });
     const session = randomUUID();
     await insertSessionFromBefore(pool, {
       id: session,

@@ -6,8 +6,8 @@ import { deriveSecret, hashSecret, randomSecret } from '../../src/core/secrets.j
 import { SessionManager } from '../../src/core/sessions.js';
 import { migrate } from '../../src/stores/postgres/migrate.js';
 import type { PostgresStore } from '../../src/stores/postgres/index.js';
-import { realServerOnly } from '../support/postgres.js';
-import { insertSessionFromBefore } from '../support/sessions-before.js';
+import { realServerOnly, testRoles } from '../support/postgres.js';
+import { insertSessionFromBefore, insertUserFromBefore } from '../support/sessions-before.js';
 import { useTestDatabase } from '../support/test-database.js';
 
 const DAY_SECONDS = 86_400;
@@ -38,17 +38,8 @@ describe('a refresh by hashes on PostgreSQL, upgraded from the one statement', (
 
   before(async () => {
     ({ pool, store } = database);
-    const user = await store.createUser(
-      {
-        username: 'kept',
-        email: null,
-        emailConfirmedAt: null,
-        role: null,
-        profile: {},
-        appMetadata: {},
-      },
-      null,
-    );
+    // In migration 24's SQL: today's store writes columns of later migrations.
+    const user = await insertUserFromBefore(pool, { username: 'kept', role: testRoles.authenticated });
     userId = user.id;
     await insertSessionFromBefore(pool, {
       id: sessionId,

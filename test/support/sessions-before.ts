@@ -23,3 +23,25 @@ export async function insertSessionFromBefore(
     [session.id, session.userId, session.notAfter, session.secret, session.firstTokenHash ?? null],
   );
 }
+
+/**
+ * Writes a user by SQL as restauth wrote one before the latest migrations (today's store writes
+ * columns a test's earlier version lacks, as migration 37's username_skeleton), for a test of an
+ * upgrade: its auth.users row (role, aud) and its restauth.accounts row. Works on a database migrated
+ * through any version from 14 (GoTrue's auth.users) on.
+ */
+export async function insertUserFromBefore(
+  pool: pg.Pool,
+  user: { username: string; role: string; aud?: string },
+): Promise<{ id: string }> {
+  const { rows } = await pool.query<{ id: string }>(
+    `WITH u AS (
+       INSERT INTO auth.users (instance_id, id, aud, role, created_at, updated_at)
+         VALUES ('00000000-0000-0000-0000-000000000000', gen_random_uuid(), $2, $3, now(), now()) RETURNING id
+     )
+     INSERT INTO restauth.accounts (uid, username, username_lowercase)
+       SELECT id, $1, lower($1) FROM u RETURNING uid::text AS id`,
+    [user.username, user.aud ?? 'authenticated', user.role],
+  );
+  return rows[0]!;
+}
