@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { before, describe, it } from 'node:test';
 import type pg from 'pg';
 import type { PostgresStore } from '../../src/stores/postgres/index.js';
 import { testRoles } from '../support/postgres.js';
+import { signedInUser } from '../support/signed-in-user.js';
 import { useTestDatabase } from '../support/test-database.js';
 
 const DAY = 86_400_000;
@@ -74,19 +74,7 @@ describe('the pre-request under per-claim settings (PostgREST before 12)', () =>
   }
 
   async function signedIn(username: string) {
-    const user = await store.createUser(
-      { username, email: null, emailConfirmedAt: null, role: null, profile: {}, appMetadata: {} },
-      null,
-    );
-    const session = await store.createSession({
-      id: randomUUID(),
-      userId: user.id,
-      createdAt: new Date(),
-      notAfter: new Date(Date.now() + DAY),
-      refreshSecret: 'secret',
-      firstRefreshTokenHash: randomUUID(),
-      maxPerUser: 0,
-    });
+    const { user, session } = await signedInUser(store, username);
     return {
       user,
       claims: {

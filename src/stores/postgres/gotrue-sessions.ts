@@ -145,16 +145,27 @@ export function gotrueSessions(q: Names): string {
 }
 
 /**
- * The pre-request of migration 16 with the session read from GoTrue's table: a session that exists is
- * live until its not_after (NULL: GoTrue's sessions without a time box), and an ended one no longer
- * exists. The session row names its user by uuid, compared with the user's directly.
+ * check_token_general as migration 17 made it, and as migration 39 makes it `withAudience`
+ * (pre-request-legacy-audience.ts): a token whose aud is not its user's is refused, and the search
+ * path migration 29 set on it is set again (CREATE OR REPLACE drops it).
  */
-function preRequest(q: Names, sessions: string): string {
+export function checkTokenGeneral(q: Names, sessions: string, withAudience = false): string {
   const accounts = `${q.restauth}.accounts`;
   const users = `${q.schema}.users`;
+  const [pinned, aud, audienceCheck] = withAudience
+    ? [
+        ' SET search_path = pg_catalog, pg_temp',
+        ', u.aud',
+        // No aud claim, or a user with none: NULL, not true, so it passes as restauth's own check does.
+        `
+      IF claims ->> 'aud' <> checked.aud THEN
+        RAISE invalid_password USING MESSAGE = 'token refused: its audience is not its user''s';
+      END IF;`,
+      ]
+    : ['', '', ''];
   return `
     CREATE OR REPLACE FUNCTION ${q.schema}.check_token_general() RETURNS void
-      LANGUAGE plpgsql STABLE SECURITY DEFINER AS $fn$
+      LANGUAGE plpgsql STABLE SECURITY DEFINER${pinned} AS $fn$
     DECLARE
       claims jsonb := ${q.schema}.jwt();
       claimed_version text := coalesce(claims ->> 'token_version', claims ->> 'count');
@@ -169,21 +180,21 @@ function preRequest(q: Names, sessions: string): string {
       END IF;
       IF user_sub IS NULL THEN
         -- postgrest-auth tokens name the user by its role.
-        SELECT u.id, a.token_count, nullif(u.role, ${q.authenticatedLiteral}) AS role, u.banned_until INTO checked
+        SELECT u.id, a.token_count, nullif(u.role, ${q.authenticatedLiteral}) AS role, u.banned_until${aud} INTO checked
           FROM ${q.restauth}.user_roles r JOIN ${accounts} a ON a.id = r.user_id JOIN ${users} u ON u.id = a.uid
           WHERE r.role = claimed_role AND r.adopted;
       ELSIF user_sub ~ ${UUID_PATTERN} THEN
-        SELECT u.id, a.token_count, nullif(u.role, ${q.authenticatedLiteral}) AS role, u.banned_until INTO checked
+        SELECT u.id, a.token_count, nullif(u.role, ${q.authenticatedLiteral}) AS role, u.banned_until${aud} INTO checked
           FROM ${users} u JOIN ${accounts} a ON a.uid = u.id WHERE u.id = user_sub::uuid;
       ELSIF user_sub ~ '^[0-9]{1,9}$' THEN
-        SELECT u.id, a.token_count, nullif(u.role, ${q.authenticatedLiteral}) AS role, u.banned_until INTO checked
+        SELECT u.id, a.token_count, nullif(u.role, ${q.authenticatedLiteral}) AS role, u.banned_until${aud} INTO checked
           FROM ${users} u JOIN ${accounts} a ON a.uid = u.id WHERE a.id = user_sub::integer;
       ELSE
         RAISE invalid_password USING MESSAGE = 'token refused: malformed subject';
       END IF;
       IF NOT FOUND THEN
         RAISE invalid_password USING MESSAGE = 'token refused: the user no longer exists';
-      END IF;
+      END IF;${audienceCheck}
       IF (claimed_role IN (coalesce(checked.role, ${q.authenticatedLiteral}), ${q.authenticatedLiteral})) IS NOT TRUE THEN
         RAISE invalid_password USING MESSAGE = 'token refused: its role is not its user''s';
       END IF;
@@ -203,7 +214,18 @@ function preRequest(q: Names, sessions: string): string {
         END IF;
       END IF;
     END
-    $fn$;
+    $fn$;`;
+}
+
+/**
+ * The pre-request of migration 16 with the session read from GoTrue's table: a session that exists is
+ * live until its not_after (NULL: GoTrue's sessions without a time box), and an ended one no longer
+ * exists. The session row names its user by uuid, compared with the user's directly.
+ */
+function preRequest(q: Names, sessions: string): string {
+  const accounts = `${q.restauth}.accounts`;
+  const users = `${q.schema}.users`;
+  return `${checkTokenGeneral(q, sessions)}
 
     -- The fast path: the user, its account and its session in one indexed lookup.
     CREATE OR REPLACE FUNCTION ${q.schema}.check_token_count() RETURNS void

@@ -18,6 +18,7 @@ import {
   preRequestRoleInVouches,
 } from './pre-request.js';
 import { preRequestAudience } from './pre-request-audience.js';
+import { preRequestLegacyAudience } from './pre-request-legacy-audience.js';
 import { providersBackfillSql } from './providers-sql.js';
 import { dropRefreshInOneStatement, refreshInOneStatement } from './refresh-exchange.js';
 import { sessionTables, successorChains } from './session-sql.js';
@@ -718,6 +719,11 @@ export function migrations(names: SchemaNames): Migration[] {
       run: async (client) => {
         await fillNameSkeletons(client, `${q.restauth}.accounts`);
       },
+    },
+    {
+      version: 39,
+      name: "the general pre-request check, and so per-claim settings (PostgREST before 12), refuse an aud that is not the user's",
+      sql: preRequestLegacyAudience(q),
     },
   ];
 }
