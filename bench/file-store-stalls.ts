@@ -1,7 +1,8 @@
 /**
- * The longest event-loop stall of the file store's two whole-file jobs: the hourly audit prune of
+ * The longest event-loop stall of the file store's whole-file jobs: the hourly audit prune of
  * 100,000 events (half of them pruned), and the compaction of credentials.json at 50,000 users
- * (23 MB; here at close, which compacts as the journal's growth does). While either holds the
+ * (23 MB; here at close, which compacts as the journal's growth does), and a transaction over the
+ * whole of db.json (documentTransactionStall). While any of them holds the
  * loop, no request is answered. Measured in this process by perf_hooks' event-loop delay histogram
  * (its max, and the job's wall time beside it), each job BENCH_ROUNDS times (3), medians printed.
  *
@@ -22,7 +23,15 @@ import { table } from './support.js';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const EVENTS = 100_000;
 const USERS = 50_000;
+const POSTS = 10_000;
 const repoRoot = join(import.meta.dirname, '..');
+
+type Job = 'prune' | 'compaction' | 'document';
+const JOB_NAMES: Record<Job, string> = {
+  prune: `audit prune, ${EVENTS} events`,
+  compaction: `credentials compaction, ${USERS} users`,
+  document: `whole-document transaction, ${USERS} users`,
+};
 
 interface Stall {
   /** The longest event-loop delay seen during the job (ms). */
@@ -74,11 +83,11 @@ async function pruneStall(checkout: string, dir: string): Promise<Stall> {
   }
 }
 
-async function compactionStall(
-  checkout: string,
-  dir: string,
-  seeded: { data: string; credentials: string },
-): Promise<Stall> {
+/**
+ * The checkout's file store on the seeded files, a sign-in journaled (credentials.json's journal
+ * holds lines, as it does between compactions).
+ */
+async function openSignedIn(checkout: string, dir: string, seeded: { data: string; credentials: string }) {
   const { FileDatabase, FileStore } = (await import(
     pathToFileURL(join(checkout, 'src/stores/file/index.ts')).href
   )) as typeof FileStoreModule;
@@ -90,9 +99,46 @@ async function compactionStall(
     logger: { info() {}, warn() {} },
   });
   const store = new FileStore(db, { usersProp: 'users', userIdProp: 'id' });
-  const now = new Date();
-  await store.updateUser('user7', { lastSignInAt: now });
+  await store.updateUser('user7', { lastSignInAt: new Date() });
+  return db;
+}
+
+async function compactionStall(
+  checkout: string,
+  dir: string,
+  seeded: { data: string; credentials: string },
+): Promise<Stall> {
+  const db = await openSignedIn(checkout, dir, seeded);
   return stallOf(() => db.close());
+}
+
+/**
+ * A transaction over the whole of db.json (the data API's DELETE with `_dependent`) at 50,000 users,
+ * credentials.json's journal holding a sign-in as it does between compactions: before, its commit
+ * built, hashed and (journal not empty) rewrote all of credentials.json on the loop; now it rewrites
+ * db.json alone (whole: users and POSTS posts), which is what is left of its stall.
+ */
+async function documentTransactionStall(
+  checkout: string,
+  dir: string,
+  seeded: { data: string; credentials: string },
+): Promise<Stall> {
+  const posts = Array.from({ length: POSTS }, (_, id) => ({
+    id,
+    userId: `user${id % USERS}`,
+    title: `post ${id}`,
+  }));
+  const data = JSON.stringify({ ...(JSON.parse(seeded.data) as object), posts });
+  const db = await openSignedIn(checkout, dir, { ...seeded, data });
+  try {
+    return await stallOf(() =>
+      db.transactDocument((data) => {
+        data.posts = (data.posts as Array<{ userId: string }>).filter((post) => post.userId !== 'user7');
+      }),
+    );
+  } finally {
+    await db.close();
+  }
 }
 
 function median(values: number[]): number {
@@ -106,26 +152,27 @@ export async function runFileStoreStallsBench(): Promise<void> {
   // A real bcrypt hash's length; its value is never checked here.
   const seeded = seed(USERS, '$2b$04$'.padEnd(60, 'a'));
   const rows: Array<Record<string, string | number>> = [];
-  const results = new Map<string, { prune: Stall[]; compaction: Stall[] }>();
+  const results = new Map<string, Record<Job, Stall[]>>();
   for (let round = 0; round < ROUNDS; round++) {
     // Interleaved: a slower moment of a shared machine falls on both.
     for (const [name, checkout] of checkouts) {
-      const result = results.get(name) ?? { prune: [], compaction: [] };
+      const result = results.get(name) ?? { prune: [], compaction: [], document: [] };
       results.set(name, result);
       const dir = await mkdtemp(join(tmpdir(), 'restauth-bench-stalls-'));
       try {
         result.prune.push(await pruneStall(checkout, dir));
         result.compaction.push(await compactionStall(checkout, dir, seeded));
+        result.document.push(await documentTransactionStall(checkout, dir, seeded));
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
     }
   }
   for (const [name, result] of results) {
-    for (const job of ['prune', 'compaction'] as const) {
+    for (const job of ['prune', 'compaction', 'document'] as const) {
       rows.push({
         code: name,
-        job: job === 'prune' ? `audit prune, ${EVENTS} events` : `credentials compaction, ${USERS} users`,
+        job: JOB_NAMES[job],
         'longest stall ms': median(result[job].map((stall) => stall.maxDelayMs)).toFixed(1),
         'p99 delay ms': median(result[job].map((stall) => stall.p99DelayMs)).toFixed(1),
         'wall ms': median(result[job].map((stall) => stall.wallMs)).toFixed(0),

@@ -43,6 +43,8 @@ type Pending = {
   reject: (error: unknown) => void;
 } & (
   | { kind: 'any'; fn: (docs: Documents) => unknown }
+  /** Changes anything in db.json, nothing in credentials.json: db.json is rewritten, credentials.json left alone. */
+  | { kind: 'document'; fn: (data: JsonDocument) => unknown }
   | { kind: 'credentials'; fn: (credentials: JsonDocument, changes: CredentialChanges) => unknown }
   | { kind: 'records'; fn: (data: JsonDocument, changes: RecordChanges) => unknown }
   | {
@@ -135,6 +137,9 @@ interface Compaction {
  *   cost, spread over the writes that filled the journal, stays a constant
  *   share of each), at close, and by the next commit that rewrites it
  *   anyway. Open replays a journal left by a crash.
+ * - A commit with a transaction over the whole of db.json (`transactDocument`)
+ *   rewrites db.json alone; credentials.json's writes of that commit are
+ *   journaled, so it does not build credentials.json to compare it.
  * - A failed commit leaves memory as it was before: if a file cannot be
  *   written (full disk, read-only folder), memory goes back to what is on
  *   disk and every transaction of the commit is rejected with the error. A
@@ -352,7 +357,9 @@ export class FileDatabase implements DocumentStore {
 
   /** A transaction that may change anything in db.json (not credentials.json): db.json is rewritten. */
   transactDocument<T>(fn: (data: JsonDocument) => T): Promise<T> {
-    return this.transact((docs) => fn(docs.data));
+    // Not `transact`: its commit would build and hash all of credentials.json (23 MB at 50,000 users) in
+    // one go on the event loop to learn it is unchanged, or rewrite it whole while its journal has lines.
+    return this.enqueue({ kind: 'document', fn });
   }
 
   private enqueue<T>(work: Pick<Pending, 'kind' | 'fn'>): Promise<T> {
@@ -470,6 +477,10 @@ export class FileDatabase implements DocumentStore {
           // What it changed in db.json is not reported: whatever readers derived from it goes.
           this.told({ op: 'any' });
           results.push({ ok: true, value });
+        } else if (pending.kind === 'document') {
+          const value = pending.fn(this.docs.data);
+          this.told({ op: 'any' });
+          results.push({ ok: true, value });
         } else if (pending.kind === 'credentials') {
           const changes = new CredentialChanges();
           const value = pending.fn(this.docs.credentials, changes);
@@ -517,19 +528,27 @@ export class FileDatabase implements DocumentStore {
           wrote = true;
         }
       } else {
-        // Credentials first, as writeFiles orders them.
+        // Credentials first, as writeFiles orders them. A whole-document transaction rewrites db.json
+        // (which then holds the record writes of the commit too): credentials.json stays journaled.
+        const rewritesData = batch.some((pending) => pending.kind === 'document');
         wrote = false;
         if (credentialLines.length > 0) this.assertJournalRoom(this.credentialsJournal, this.credentialsFile);
-        if (journalLines.length > 0) this.assertJournalRoom(this.journal, this.dataFile);
+        if (journalLines.length > 0 && !rewritesData) this.assertJournalRoom(this.journal, this.dataFile);
         const credentialsMark = this.credentialsJournal.mark();
         if (credentialLines.length > 0) {
           await this.credentialsJournal.append(credentialLines);
           this.scheduleCompaction();
           wrote = true;
         }
-        if (journalLines.length > 0) {
+        if (journalLines.length > 0 || rewritesData) {
           try {
-            await this.journal.append(journalLines);
+            if (rewritesData) {
+              wrote = (await this.writeFiles({ data: true, credentials: false })) || wrote;
+            } else {
+              await this.journal.append(journalLines);
+              this.scheduleCompaction();
+              wrote = true;
+            }
           } catch (error) {
             // The commit fails whole: its credentials lines go too (a sign-up refused leaves no credentials),
             // or, if the journal cannot be cut, stay as credentials without a user (harmless, see findOrphans).
@@ -540,8 +559,6 @@ export class FileDatabase implements DocumentStore {
             });
             throw error;
           }
-          this.scheduleCompaction();
-          wrote = true;
         }
       }
       // Readers' indexes of db.json (the data API's, the store's users) survive a commit of credentials only.
