@@ -30,7 +30,7 @@ type Job = 'prune' | 'compaction' | 'document';
 const JOB_NAMES: Record<Job, string> = {
   prune: `audit prune, ${EVENTS} events`,
   compaction: `credentials compaction, ${USERS} users`,
-  document: `whole-document transaction, ${USERS} users`,
+  document: `whole-document transaction, ${USERS} users, ${POSTS} posts`,
 };
 
 interface Stall {

@@ -7,11 +7,11 @@ import { after, describe, it } from 'node:test';
 import { removeLeftoverTempFiles } from '../../src/lib/atomic-write.js';
 import { credentialsText } from '../../src/stores/file/credentials-dates.js';
 import { FileDatabase, FileStore } from '../../src/stores/file/index.js';
-import { answeringServer } from '../support/answering-server.js';
+import { requestAtFirstPiece } from '../support/answering-server.js';
 import { exitOf } from '../support/child-waits.js';
 import { newSession, seed } from '../support/credentials-seed.js';
 import { durableCredentials } from '../support/durable.js';
-import { spawnTsScript } from '../support/process.js';
+import { killedWhileWriting } from '../support/killed-while-writing.js';
 
 /**
  * A compaction rewrites credentials.json whole (23 MB at 50,000 users): stringified, hashed and
@@ -40,30 +40,14 @@ describe('a compaction of a big credentials.json', () => {
 
   it('writes the file in pieces, answers a request meanwhile, and the file is what it was written whole', async () => {
     const f = await files();
-    const { request } = await answeringServer();
-
-    const pieces: number[] = [];
-    let answered: Promise<void> | null = null;
-    let answeredDuring = false;
-    let closed = false;
-    const db = await FileDatabase.open({
-      ...f,
-      logger: quiet,
-      // The first piece sends a request; it must be answered before the compaction (here, at close) ends.
-      onCompactionPiece: (characters) => {
-        pieces.push(characters);
-        answered ??= request().then(() => {
-          answeredDuring = !closed;
-        });
-      },
-    });
+    // The first piece sends a request; it must be answered before the compaction (here, at close) ends.
+    const { pieces, onPiece, answeredBefore } = await requestAtFirstPiece();
+    const db = await FileDatabase.open({ ...f, logger: quiet, onCompactionPiece: onPiece });
     const store = new FileStore(db, { usersProp: 'users', userIdProp: 'id' });
     await store.createSession(newSession('user7', 'signed-in', new Date()));
     const expected = credentialsText(db.credentials);
     await db.close();
-    closed = true;
-    await answered;
-    assert.ok(answeredDuring, 'the request was answered only after the compaction');
+    assert.ok(await answeredBefore(), 'the request was answered only after the compaction');
     assert.equal(await readFile(f.credentialsFile, 'utf8'), expected);
     // What stalls no more, counted by the code: many pieces, none near the whole file.
     assert.ok(pieces.length >= 20, `${pieces.length} pieces`);
@@ -98,26 +82,16 @@ describe('a compaction of a big credentials.json', () => {
     const f = await files();
     // The child acknowledges a sign-in's session, then compacts (at close) and kills itself once the new
     // credentials.json (writeFileAtomically's temp file, named by its pid) has content.
-    const script = `
-      import { statSync } from 'node:fs';
-      import { join } from 'node:path';
-      import { FileDatabase, FileStore } from ${JSON.stringify(new URL('../../src/stores/file/index.ts', import.meta.url).href)};
-      import { newSession } from ${JSON.stringify(new URL('../support/credentials-seed.ts', import.meta.url).href)};
-      const [dir] = process.argv.slice(1);
-      const temp = join(dir, '.credentials.json.' + process.pid + '.tmp');
-      const db = await FileDatabase.open({
-        dataFile: join(dir, 'db.json'),
-        credentialsFile: join(dir, 'credentials.json'),
-        onCompactionPiece: () => {
-          if ((statSync(temp, { throwIfNoEntry: false })?.size ?? 0) > 0) process.kill(process.pid, 'SIGKILL');
-        },
-      });
+    const child = killedWhileWriting(
+      f.dir,
+      'credentials.json',
+      `
       const store = new FileStore(db, { usersProp: 'users', userIdProp: 'id' });
       await store.createSession(newSession('user7', 'signed-in', new Date()));
       await db.close();
       console.error('the compaction ended before the kill');
-    `;
-    const child = spawnTsScript(script, [f.dir], 'inherit');
+    `,
+    );
     assert.deepEqual(await exitOf(child), { code: null, signal: 'SIGKILL' });
     assert.deepEqual(await removeLeftoverTempFiles(f.credentialsFile), [
       `.credentials.json.${child.pid}.tmp`,

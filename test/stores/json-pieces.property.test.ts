@@ -38,6 +38,16 @@ describe('jsonPieces', () => {
     );
   });
 
+  it('ends a piece of large members early, whatever their count (a db.json of large records)', () => {
+    const record = { text: 'x'.repeat(100_000) };
+    const doc = { posts: Array.from({ length: 20 }, () => record) };
+    const pieces = [...jsonPieces(doc, 500)];
+    assert.equal(pieces.join(''), `${JSON.stringify(doc, null, 2)}\n`);
+    // 256 KiB reached at the third record of 100,000 characters: a piece ends there.
+    assert.ok(pieces.length >= 6, `${pieces.length} pieces`);
+    assert.ok(Math.max(...pieces.map((piece) => piece.length)) < 400_000);
+  });
+
   it('credentialsPieces joins to credentialsText, dates as the file has them, a piece per so many entries', () => {
     const at = '2026-01-02T03:04:05.678Z';
     const doc = JSON.parse(

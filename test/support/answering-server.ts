@@ -21,3 +21,33 @@ export async function answeringServer(): Promise<{ request: () => Promise<void> 
     });
   return { request };
 }
+
+/**
+ * The pieces a file is written in (`onPiece`, given each piece's length), with a request sent at the
+ * first: `answeredBefore()`, called once the writing ended, says whether it was answered before then.
+ */
+export async function requestAtFirstPiece(): Promise<{
+  pieces: number[];
+  onPiece: (characters: number) => void;
+  answeredBefore: () => Promise<boolean>;
+}> {
+  const { request } = await answeringServer();
+  const pieces: number[] = [];
+  let answered: Promise<void> | null = null;
+  let answeredDuring = false;
+  let ended = false;
+  return {
+    pieces,
+    onPiece: (characters) => {
+      pieces.push(characters);
+      answered ??= request().then(() => {
+        answeredDuring = !ended;
+      });
+    },
+    answeredBefore: async () => {
+      ended = true;
+      await answered;
+      return answeredDuring;
+    },
+  };
+}

@@ -1,3 +1,6 @@
+/** A piece ends once this long, whatever its count of members (about a millisecond's stringify). */
+const MAX_PIECE_CHARACTERS = 256 * 1024;
+
 /**
  * `JSON.stringify(doc, null, 2) + "\n"`, byte for byte, in pieces: the members of each object or
  * array directly under the top level (credentials.json's maps, its passwords) are stringified on
@@ -44,7 +47,8 @@ export function* jsonPieces(
       const label = isArray ? '' : `${JSON.stringify(name)}: `;
       piece += `${written === 0 ? '' : ','}\n    ${label}${indented(text, '\n    ')}`;
       written++;
-      if (++inPiece === perPiece) {
+      // Large members (a db.json record may be) end a piece early: a piece's length, not its count, stalls.
+      if (++inPiece === perPiece || piece.length >= MAX_PIECE_CHARACTERS) {
         yield piece;
         piece = '';
         inPiece = 0;

@@ -1,0 +1,33 @@
+import type { ChildProcess } from 'node:child_process';
+import { spawnTsScript } from './process.js';
+
+/**
+ * A child that opens the file store on the folder `dir` and SIGKILLs itself at the first piece it
+ * writes (a compaction's, a whole-document commit's) once the new `file` (writeFileAtomically's temp
+ * file, named by its pid) has content: the kill falls between two pieces of that file, before its
+ * rename. `body` runs first, with `db` (the FileDatabase), `FileStore` and `newSession` in scope,
+ * and says on stderr if it ended before the kill.
+ */
+export function killedWhileWriting(
+  dir: string,
+  file: 'db.json' | 'credentials.json',
+  body: string,
+): ChildProcess {
+  const script = `
+    import { statSync } from 'node:fs';
+    import { join } from 'node:path';
+    import { FileDatabase, FileStore } from ${JSON.stringify(new URL('../../src/stores/file/index.ts', import.meta.url).href)};
+    import { newSession } from ${JSON.stringify(new URL('./credentials-seed.ts', import.meta.url).href)};
+    const [dir] = process.argv.slice(1);
+    const temp = join(dir, '.${file}.' + process.pid + '.tmp');
+    const db = await FileDatabase.open({
+      dataFile: join(dir, 'db.json'),
+      credentialsFile: join(dir, 'credentials.json'),
+      onCompactionPiece: () => {
+        if ((statSync(temp, { throwIfNoEntry: false })?.size ?? 0) > 0) process.kill(process.pid, 'SIGKILL');
+      },
+    });
+    ${body}
+  `;
+  return spawnTsScript(script, [dir], 'inherit');
+}
