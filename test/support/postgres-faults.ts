@@ -25,7 +25,8 @@ export interface FaultApp {
  * Registers before() and after() hooks that start a FaultApp on a new database of the test server
  * and drop it afterwards. Its fields are read inside tests (they are set in before()).
  */
-export function useFaultApp(options: { log?: Logger } = {}): FaultApp {
+export function useFaultApp(options: { log?: Logger; anonymousUsers?: boolean } = {}): FaultApp {
+  const { anonymousUsers = false, ...appOptions } = options;
   let app: TestApp | undefined;
   let admin: pg.Client | undefined;
   let serverUrl: string | undefined;
@@ -34,7 +35,9 @@ export function useFaultApp(options: { log?: Logger } = {}): FaultApp {
     const server = await testPostgres();
     serverUrl = server.url;
     url = await server.createDatabase();
-    app = await createTestApp({ config: faultAppConfig(url), format: 'restauth', ...options });
+    const config = faultAppConfig(url);
+    if (anonymousUsers) config.signup = { ...config.signup, anonymousUsers };
+    app = await createTestApp({ config, format: 'restauth', ...appOptions });
     admin = new pg.Client({ connectionString: serverUrl });
     await admin.connect();
   });
@@ -72,7 +75,7 @@ export function faultAppConfig(url: string, poolMax?: number) {
   return {
     store: { ...testStoreConfig(url), ...(poolMax === undefined ? {} : { poolMax }) },
     passwords: FAST_HASHING,
-    signup: { confirmEmail: false },
+    signup: { confirmEmail: false } as { confirmEmail: boolean; anonymousUsers?: boolean },
     dialects: { gotrue: {} },
   };
 }

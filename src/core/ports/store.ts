@@ -78,6 +78,8 @@ export interface NewUser {
    * provider signs up: GoTrue gives such a user only the provider's identity.
    */
   emailIdentity?: boolean;
+  /** A sign-up whose first session is also its first sign-in (GoTrue's autoconfirm): that time. */
+  lastSignInAt?: Date;
 }
 
 export type UserPatch = Partial<

@@ -256,7 +256,7 @@ export class FileStore implements Store {
         appMetadata: input.appMetadata,
         createdAt: now,
         updatedAt: now,
-        lastSignInAt: null,
+        lastSignInAt: input.lastSignInAt?.getTime() ?? null,
         ...(input.isAnonymous ? { isAnonymous: true } : {}),
       };
       // eslint-disable-next-line no-restricted-syntax -- a null-prototype map (normalizeCredentials)

@@ -97,14 +97,8 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (ap
         return answer.user(await auth.registerToConfirm(clientOf(request), input), {
           confirmationSentAt: new Date(),
         });
-      const user = await auth.register(clientOf(request), { ...input, emailConfirmed: true });
       return answer.session(
-        await auth.startSession(
-          clientOf(request),
-          user,
-          gotrueClaims(settings.audience, 'password'),
-          'signup',
-        ),
+        await auth.signUpConfirmed(clientOf(request), input, gotrueClaims(settings.audience, 'password')),
       );
     },
   );
