@@ -123,11 +123,12 @@ export class AdminService {
         profile: input.profile ?? {},
         // GoTrue's admin sets the address's provider, then merges the app_metadata given over it.
         appMetadata: mergeMetadata(withProviders({}, ['email']), input.appMetadata ?? {}),
+        // In the insert: banned after a commit of its own, a fault on that left an unbanned user.
+        ...(bannedUntil ? { bannedUntil } : {}),
       },
       hash,
     );
     await this.deps.audit.record('admin_user_created', client, { userId: user.id, actorId: null });
-    if (bannedUntil) return this.deps.store.updateUser(user.id, { bannedUntil });
     return user;
   }
 

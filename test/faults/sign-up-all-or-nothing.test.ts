@@ -1,17 +1,63 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { useFaultApp } from '../support/postgres-faults.js';
-import { realServerOnly } from '../support/postgres.js';
+import { restauthSchemaName } from '../../src/stores/postgres/migrations.js';
+import { createTestApp, type TestApp } from '../support/app.js';
+import { FAST_HASHING } from '../support/gotrue.js';
+import { signUp, useFaultApp } from '../support/postgres-faults.js';
+import { dropDatabase, realServerOnly, testPostgres, testStoreConfig } from '../support/postgres.js';
+import { sinkMailSettings, startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
 
 /**
- * A sign-up that opens a session at once writes the user, its identity and that first session: a
- * fault on the session's write must leave no user behind. GoTrue's autoconfirm sign-up committed its
- * user, then signed it in apart: the session's fault answered 503 (retry), and every retry answered
- * 422 user_already_exists, an account its owner could never finish nor sign up again. The fault is a
- * trigger the test adds on auth.sessions, raising disk_full (53100) on each insert, as a full disk
- * would refuse that write alone.
+ * A sign-up writes the user, its identity and, where it signs in at once, its first session: a fault
+ * on any of these writes must leave no user behind, or the retry its 503 asks for answers 422
+ * user_already_exists for good. GoTrue's autoconfirm sign-up committed its user, then signed it in
+ * apart, and did just that. The fault is a trigger the test adds on the table, raising disk_full
+ * (53100) on each insert, as a full disk would refuse that write alone.
  */
+
+/** A connection to the database at `url`, as its owner, for the time of `use`. */
+async function withDba<T>(url: string, use: (dba: pg.Client) => Promise<T>): Promise<T> {
+  const dba = new pg.Client({ connectionString: url });
+  await dba.connect();
+  try {
+    return await use(dba);
+  } finally {
+    await dba.end();
+  }
+}
+
+/** Runs `during` while every `write` (INSERT, UPDATE) of `table` in the database at `url` fails with disk_full. */
+function whileRefused<T>(
+  url: string,
+  write: 'INSERT' | 'UPDATE',
+  table: string,
+  during: () => Promise<T>,
+): Promise<T> {
+  return withDba(url, async (dba) => {
+    await dba.query(`
+      CREATE FUNCTION public.refuse_write() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'could not extend file: No space left on device' USING ERRCODE = '53100'; END $$;
+      CREATE TRIGGER refuse_write BEFORE ${write} ON ${table} FOR EACH ROW EXECUTE FUNCTION public.refuse_write();`);
+    try {
+      return await during();
+    } finally {
+      await dba.query(`DROP TRIGGER refuse_write ON ${table}; DROP FUNCTION public.refuse_write()`);
+    }
+  });
+}
+
+/** How many rows of auth.users `where` selects (its $1 is `value`). */
+function usersWhere(url: string, where: string, value?: string): Promise<number> {
+  return withDba(url, async (dba) => {
+    const { rows } = await dba.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM auth.users WHERE ${where}`,
+      value === undefined ? [] : [value],
+    );
+    return rows[0]!.n;
+  });
+}
+
 describe(
   'a sign-up that fails half-way leaves no half-made account (PostgreSQL)',
   // The DBA's connection beside the app's pool (see postgres-schema-changed): a real server only.
@@ -19,50 +65,12 @@ describe(
   () => {
     const t = useFaultApp({ anonymousUsers: true });
 
-    /** Runs `during` while every session insert fails with disk_full, then removes the fault. */
-    async function whileSessionsRefused<T>(during: () => Promise<T>): Promise<T> {
-      return withDba(async (dba) => {
-        await dba.query(`
-          CREATE FUNCTION public.refuse_session() RETURNS trigger LANGUAGE plpgsql AS $$
-          BEGIN RAISE EXCEPTION 'could not extend file: No space left on device' USING ERRCODE = '53100'; END $$;
-          CREATE TRIGGER refuse_session BEFORE INSERT ON auth.sessions
-            FOR EACH ROW EXECUTE FUNCTION public.refuse_session();`);
-        try {
-          return await during();
-        } finally {
-          await dba.query(
-            'DROP TRIGGER refuse_session ON auth.sessions; DROP FUNCTION public.refuse_session()',
-          );
-        }
-      });
-    }
-
-    /** A connection to the app's database, as its owner, for the time of `use`. */
-    async function withDba<T>(use: (dba: pg.Client) => Promise<T>): Promise<T> {
-      const dba = new pg.Client({ connectionString: t.url });
-      await dba.connect();
-      try {
-        return await use(dba);
-      } finally {
-        await dba.end();
-      }
-    }
-
-    const usersNamed = (email: string) =>
-      withDba(async (dba) => {
-        const { rows } = await dba.query<{ n: number }>(
-          'SELECT count(*)::int AS n FROM auth.users WHERE email = $1',
-          [email],
-        );
-        return rows[0]!.n;
-      });
-
     it('GoTrue /signup without confirmation: 503 during the fault, nothing left, the retry answers 200', async () => {
       const email = 'half@acme.test';
-      const during = await whileSessionsRefused(() => t.signUp(email));
+      const during = await whileRefused(t.url, 'INSERT', 'auth.sessions', () => t.signUp(email));
       assert.equal(during.statusCode, 503, during.body);
       assert.equal(during.json().error_code, 'store_unavailable');
-      assert.equal(await usersNamed(email), 0, 'no user is left by the failed sign-up');
+      assert.equal(await usersWhere(t.url, 'email = $1', email), 0, 'no user is left by the failed sign-up');
 
       const retried = await t.signUp(email);
       assert.equal(retried.statusCode, 200, retried.body);
@@ -80,15 +88,9 @@ describe(
     });
 
     it('an anonymous sign-in: 503 during the fault and no anonymous user left behind', async () => {
-      const anonymous = () =>
-        withDba(async (dba) => {
-          const { rows } = await dba.query<{ n: number }>(
-            'SELECT count(*)::int AS n FROM auth.users WHERE is_anonymous',
-          );
-          return rows[0]!.n;
-        });
+      const anonymous = () => usersWhere(t.url, 'is_anonymous');
       const before = await anonymous();
-      const during = await whileSessionsRefused(() =>
+      const during = await whileRefused(t.url, 'INSERT', 'auth.sessions', () =>
         t.app.app.inject({ method: 'POST', url: '/auth/v1/signup', payload: { data: { n: 1 } } }),
       );
       assert.equal(during.statusCode, 503, during.body);
@@ -96,6 +98,94 @@ describe(
       const retried = await t.app.app.inject({ method: 'POST', url: '/auth/v1/signup', payload: {} });
       assert.equal(retried.statusCode, 200, retried.body);
       assert.equal(await anonymous(), before + 1);
+    });
+
+    it('an administrator creating a banned user: banned in its insert, never an unbanned user after a 503', async () => {
+      const email = 'banned@acme.test';
+      const serviceRole = await t.app.services.tokens.signRoleToken('service_role', 3600, new Date());
+      // Any later write of the user fails: the ban must not be one.
+      const created = await whileRefused(t.url, 'UPDATE', 'auth.users', () =>
+        t.app.app.inject({
+          method: 'POST',
+          url: '/auth/v1/admin/users',
+          headers: { authorization: `Bearer ${serviceRole}` },
+          payload: { email, password: 'correct horse battery', email_confirm: true, ban_duration: '24h' },
+        }),
+      );
+      assert.equal(created.statusCode, 200, created.body);
+      assert.ok(created.json().banned_until, created.body);
+      assert.equal(await usersWhere(t.url, 'email = $1 AND banned_until > now()', email), 1);
+      const signIn = await t.app.app.inject({
+        method: 'POST',
+        url: '/auth/v1/token?grant_type=password',
+        payload: { email, password: 'correct horse battery' },
+      });
+      assert.equal(signIn.statusCode, 400, signIn.body);
+      assert.equal(signIn.json().error_code, 'user_banned');
+    });
+  },
+);
+
+describe(
+  'a mailed sign-up whose confirmation mail could not be queued can ask again (PostgreSQL)',
+  { skip: realServerOnly() ?? false },
+  () => {
+    let serverUrl: string;
+    let url: string;
+    let sink: SmtpSink;
+    let t: TestApp;
+    before(async () => {
+      const server = await testPostgres();
+      serverUrl = server.url;
+      url = await server.createDatabase();
+      sink = await startSmtpSink();
+      t = await createTestApp({
+        format: 'restauth',
+        config: {
+          passwords: FAST_HASHING,
+          email: sinkMailSettings(sink),
+          signup: { confirmEmail: true },
+          siteUrl: 'https://app.test',
+          dialects: { gotrue: {} },
+          store: testStoreConfig(url),
+        },
+      });
+    });
+    after(async () => {
+      await t?.close();
+      await sink?.close();
+      if (serverUrl && url) await dropDatabase(serverUrl, url);
+    });
+
+    const confirmationTokens = (email: string) =>
+      withDba(url, async (dba) => {
+        const { rows } = await dba.query<{ n: number }>(
+          'SELECT count(*)::int AS n FROM auth.one_time_tokens WHERE relates_to = $1',
+          [email],
+        );
+        return rows[0]!.n;
+      });
+
+    it('the token and its mail are refused together; the same sign-up again mails the confirmation', async () => {
+      const email = 'mailed@acme.test';
+      const outbox = `${restauthSchemaName('auth')}.mail_outbox`;
+      const during = await whileRefused(url, 'INSERT', outbox, async () => {
+        const answer = await signUp(t, email);
+        // The mail is queued after the answer (registerToConfirm): wait for it inside the fault.
+        await t.services.idle();
+        return answer;
+      });
+      assert.equal(during.statusCode, 200, during.body);
+      // No confirmation token stands without its mail: the resend throttle counts nothing.
+      assert.equal(await confirmationTokens(email), 0);
+
+      const again = await signUp(t, email);
+      assert.equal(again.statusCode, 200, again.body);
+      await t.services.idle();
+      const mail = await sink.waitForMail((m) => m.to === email, 60_000);
+      assert.match(mail.text, /verify|confirm/iu);
+      assert.equal(await usersWhere(url, 'email = $1', email), 1);
+      assert.equal(await confirmationTokens(email), 1);
     });
   },
 );

@@ -80,6 +80,8 @@ export interface NewUser {
   emailIdentity?: boolean;
   /** A sign-up whose first session is also its first sign-in (GoTrue's autoconfirm): that time. */
   lastSignInAt?: Date;
+  /** A user an administrator creates banned (ban_duration): banned from its first commit. */
+  bannedUntil?: Date;
 }
 
 export type UserPatch = Partial<

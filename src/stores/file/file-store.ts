@@ -257,6 +257,7 @@ export class FileStore implements Store {
         createdAt: now,
         updatedAt: now,
         lastSignInAt: input.lastSignInAt?.getTime() ?? null,
+        ...(input.bannedUntil ? { bannedUntil: input.bannedUntil.getTime() } : {}),
         ...(input.isAnonymous ? { isAnonymous: true } : {}),
       };
       // eslint-disable-next-line no-restricted-syntax -- a null-prototype map (normalizeCredentials)

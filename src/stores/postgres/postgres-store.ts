@@ -323,10 +323,10 @@ export class PostgresStore implements Store {
           `WITH u AS (
              INSERT INTO ${this.users} (instance_id, id, aud, role, email, email_confirmed_at, raw_user_meta_data,
                raw_app_meta_data, encrypted_password, created_at, updated_at, confirmation_token, recovery_token,
-               email_change_token_new, email_change, is_anonymous, last_sign_in_at)
+               email_change_token_new, email_change, is_anonymous, last_sign_in_at, banned_until)
              VALUES ('00000000-0000-0000-0000-000000000000', gen_random_uuid(), $10,
                coalesce($4, ${this.names.authenticatedLiteral}), $2, $3, $5, $6, $7, now(), now(), '', '', '', '', $9,
-               $13)
+               $13, $14)
              RETURNING *
            ), a AS (
              INSERT INTO ${this.accounts} (uid, username, username_lowercase, username_skeleton)
@@ -354,6 +354,7 @@ export class PostgresStore implements Store {
             // Unique: a look-alike of another user's name is refused as that name is (migration 37).
             input.username === null ? null : nameSkeleton(input.username),
             input.lastSignInAt ?? null,
+            input.bannedUntil ?? null,
           ],
         )
         .catch(conflict);
