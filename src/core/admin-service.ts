@@ -229,7 +229,14 @@ export class AdminService {
     }
     const purpose = input.type === 'signup' ? 'confirmation' : input.type;
     const now = this.deps.clock();
-    const issued = await this.deps.oneTimeTokens.issueNow(user.id, email, purpose, now);
+    const issued = await this.deps.oneTimeTokens
+      .issueNow(user.id, email, purpose, now)
+      .catch(async (error) => {
+        // The signup link's account was made by this request and no one has its id yet: undone, or the
+        // retry its error asks for would find the address taken for good (a failed undo leaves it).
+        if (input.type === 'signup') await this.deps.store.deleteUser(user.id).catch(() => false);
+        throw error;
+      });
     if (input.type === 'invite') user = await this.deps.flows.markInvited(user, now);
     const secret = this.deps.flows.secret(input.type, issued, input.redirectTo);
     await this.deps.audit.record('admin_link_generated', client, {

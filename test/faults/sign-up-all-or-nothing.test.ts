@@ -123,6 +123,24 @@ describe(
       assert.equal(signIn.statusCode, 400, signIn.body);
       assert.equal(signIn.json().error_code, 'user_banned');
     });
+
+    it("an administrator's signup link: 503 when its token cannot be stored, no user left, the retry answers 200", async () => {
+      const email = 'linked@acme.test';
+      const serviceRole = await t.app.services.tokens.signRoleToken('service_role', 3600, new Date());
+      const generate = () =>
+        t.app.app.inject({
+          method: 'POST',
+          url: '/auth/v1/admin/generate_link',
+          headers: { authorization: `Bearer ${serviceRole}` },
+          payload: { type: 'signup', email, password: 'correct horse battery' },
+        });
+      const during = await whileRefused(t.url, 'INSERT', 'auth.one_time_tokens', generate);
+      assert.equal(during.statusCode, 503, during.body);
+      assert.equal(await usersWhere(t.url, 'email = $1', email), 0, 'no user is left by the failed link');
+      const retried = await generate();
+      assert.equal(retried.statusCode, 200, retried.body);
+      assert.equal(retried.json().email, email);
+    });
   },
 );
 
