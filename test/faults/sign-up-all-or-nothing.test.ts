@@ -2,10 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { restauthSchemaName } from '../../src/stores/postgres/migrations.js';
-import { createTestApp, type TestApp } from '../support/app.js';
-import { FAST_HASHING } from '../support/gotrue.js';
-import { signUp, useFaultApp } from '../support/postgres-faults.js';
-import { dropDatabase, realServerOnly, testPostgres, testStoreConfig } from '../support/postgres.js';
+import { useFaultApp } from '../support/postgres-faults.js';
+import { realServerOnly } from '../support/postgres.js';
 import { sinkMailSettings, startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
 
 /**
@@ -13,7 +11,8 @@ import { sinkMailSettings, startSmtpSink, type SmtpSink } from '../support/smtp-
  * on any of these writes must leave no user behind, or the retry its 503 asks for answers 422
  * user_already_exists for good. GoTrue's autoconfirm sign-up committed its user, then signed it in
  * apart, and did just that. The fault is a trigger the test adds on the table, raising disk_full
- * (53100) on each insert, as a full disk would refuse that write alone.
+ * (53100) on each insert, as a full disk would refuse that write alone. The anonymous, mailed,
+ * json-data-server and postgrest-auth cases already wrote all at once: they guard that they still do.
  */
 
 /** A connection to the database at `url`, as its owner, for the time of `use`. */
@@ -63,7 +62,7 @@ describe(
   // The DBA's connection beside the app's pool (see postgres-schema-changed): a real server only.
   { skip: realServerOnly() ?? false },
   () => {
-    const t = useFaultApp({ anonymousUsers: true });
+    const t = useFaultApp({ config: () => ({ signup: { confirmEmail: false, anonymousUsers: true } }) });
 
     it('GoTrue /signup without confirmation: 503 during the fault, nothing left, the retry answers 200', async () => {
       const email = 'half@acme.test';
@@ -148,35 +147,22 @@ describe(
   'a mailed sign-up whose confirmation mail could not be queued can ask again (PostgreSQL)',
   { skip: realServerOnly() ?? false },
   () => {
-    let serverUrl: string;
-    let url: string;
     let sink: SmtpSink;
-    let t: TestApp;
     before(async () => {
-      const server = await testPostgres();
-      serverUrl = server.url;
-      url = await server.createDatabase();
       sink = await startSmtpSink();
-      t = await createTestApp({
-        format: 'restauth',
-        config: {
-          passwords: FAST_HASHING,
-          email: sinkMailSettings(sink),
-          signup: { confirmEmail: true },
-          siteUrl: 'https://app.test',
-          dialects: { gotrue: {} },
-          store: testStoreConfig(url),
-        },
-      });
     });
-    after(async () => {
-      await t?.close();
-      await sink?.close();
-      if (serverUrl && url) await dropDatabase(serverUrl, url);
+    after(() => sink?.close());
+    const db = useFaultApp({
+      config: () => ({
+        email: sinkMailSettings(sink),
+        signup: { confirmEmail: true },
+        siteUrl: 'https://app.test',
+        dialects: { gotrue: {} },
+      }),
     });
 
     const confirmationTokens = (email: string) =>
-      withDba(url, async (dba) => {
+      withDba(db.url, async (dba) => {
         const { rows } = await dba.query<{ n: number }>(
           'SELECT count(*)::int AS n FROM auth.one_time_tokens WHERE relates_to = $1',
           [email],
@@ -187,23 +173,63 @@ describe(
     it('the token and its mail are refused together; the same sign-up again mails the confirmation', async () => {
       const email = 'mailed@acme.test';
       const outbox = `${restauthSchemaName('auth')}.mail_outbox`;
-      const during = await whileRefused(url, 'INSERT', outbox, async () => {
-        const answer = await signUp(t, email);
+      const during = await whileRefused(db.url, 'INSERT', outbox, async () => {
+        const answer = await db.signUp(email);
         // The mail is queued after the answer (registerToConfirm): wait for it inside the fault.
-        await t.services.idle();
+        await db.app.services.idle();
         return answer;
       });
       assert.equal(during.statusCode, 200, during.body);
       // No confirmation token stands without its mail: the resend throttle counts nothing.
       assert.equal(await confirmationTokens(email), 0);
 
-      const again = await signUp(t, email);
+      const again = await db.signUp(email);
       assert.equal(again.statusCode, 200, again.body);
-      await t.services.idle();
+      await db.app.services.idle();
       const mail = await sink.waitForMail((m) => m.to === email, 60_000);
       assert.match(mail.text, /verify|confirm/iu);
-      assert.equal(await usersWhere(url, 'email = $1', email), 1);
+      assert.equal(await usersWhere(db.url, 'email = $1', email), 1);
       assert.equal(await confirmationTokens(email), 1);
     });
+  },
+);
+
+describe(
+  "json-data-server's /auth/register and postgrest-auth's /auth/users: a failed first session leaves no user (PostgreSQL)",
+  { skip: realServerOnly() ?? false },
+  () => {
+    const db = useFaultApp({
+      config: () => ({
+        dialects: { jsonDataServer: {}, postgrestAuth: { enabled: true } },
+      }),
+    });
+    const routes = [
+      { url: '/auth/register', username: 'registered', created: 200 },
+      { url: '/auth/users', username: 'posted', created: 201 },
+    ];
+    for (const route of routes) {
+      it(`${route.url}: 503 during the fault, no user left, the same name signs up after`, async () => {
+        const signUpThere = () =>
+          db.app.app.inject({
+            method: 'POST',
+            url: route.url,
+            payload: { username: route.username, password: 'correct horse battery' },
+          });
+        const during = await whileRefused(db.url, 'INSERT', 'auth.sessions', signUpThere);
+        assert.equal(during.statusCode, 503, during.body);
+        const accounts = () =>
+          withDba(db.url, async (dba) => {
+            const { rows } = await dba.query<{ n: number }>(
+              `SELECT count(*)::int AS n FROM ${restauthSchemaName('auth')}.accounts WHERE username = $1`,
+              [route.username],
+            );
+            return rows[0]!.n;
+          });
+        assert.equal(await accounts(), 0);
+        const retried = await signUpThere();
+        assert.equal(retried.statusCode, route.created, retried.body);
+        assert.equal(await accounts(), 1);
+      });
+    }
   },
 );

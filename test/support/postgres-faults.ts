@@ -25,8 +25,13 @@ export interface FaultApp {
  * Registers before() and after() hooks that start a FaultApp on a new database of the test server
  * and drop it afterwards. Its fields are read inside tests (they are set in before()).
  */
-export function useFaultApp(options: { log?: Logger; anonymousUsers?: boolean } = {}): FaultApp {
-  const { anonymousUsers = false, ...appOptions } = options;
+export function useFaultApp(
+  options: {
+    log?: Logger;
+    /** Settings over faultAppConfig's, read in before(). */ config?: () => object;
+  } = {},
+): FaultApp {
+  const { config: overrides, ...appOptions } = options;
   let app: TestApp | undefined;
   let admin: pg.Client | undefined;
   let serverUrl: string | undefined;
@@ -35,8 +40,7 @@ export function useFaultApp(options: { log?: Logger; anonymousUsers?: boolean } 
     const server = await testPostgres();
     serverUrl = server.url;
     url = await server.createDatabase();
-    const config = faultAppConfig(url);
-    if (anonymousUsers) config.signup = { ...config.signup, anonymousUsers };
+    const config = { ...faultAppConfig(url), ...overrides?.() };
     app = await createTestApp({ config, format: 'restauth', ...appOptions });
     admin = new pg.Client({ connectionString: serverUrl });
     await admin.connect();
@@ -75,7 +79,7 @@ export function faultAppConfig(url: string, poolMax?: number) {
   return {
     store: { ...testStoreConfig(url), ...(poolMax === undefined ? {} : { poolMax }) },
     passwords: FAST_HASHING,
-    signup: { confirmEmail: false } as { confirmEmail: boolean; anonymousUsers?: boolean },
+    signup: { confirmEmail: false },
     dialects: { gotrue: {} },
   };
 }
