@@ -289,7 +289,7 @@ export class AuthService {
         profile,
         // GoTrue's sign-up provider: the password's (a user name's too, the provider it signs in with).
         appMetadata: withProviders({}, ['email']),
-        ...(opens?.signsIn ? { lastSignInAt: now } : {}),
+        ...(opens?.signsIn ? { signedIn: true } : {}),
       },
       passwordHash,
       { ...(opens ? { session: opens.session } : {}), ...(welcome.length > 0 ? { mails: welcome } : {}) },

@@ -78,6 +78,7 @@ describe(
       assert.ok(answer.access_token);
       // The session is still a sign-in: the user's last_sign_in_at is its time, as GoTrue's.
       assert.ok(answer.user.last_sign_in_at, retried.body);
+      assert.ok(Date.parse(answer.user.last_sign_in_at) >= Date.parse(answer.user.created_at), retried.body);
       const signIn = await t.app.app.inject({
         method: 'POST',
         url: '/auth/v1/token?grant_type=password',

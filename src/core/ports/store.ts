@@ -78,8 +78,11 @@ export interface NewUser {
    * provider signs up: GoTrue gives such a user only the provider's identity.
    */
   emailIdentity?: boolean;
-  /** A sign-up whose first session is also its first sign-in (GoTrue's autoconfirm): that time. */
-  lastSignInAt?: Date;
+  /**
+   * A sign-up whose first session is also its first sign-in (GoTrue's autoconfirm): its
+   * last_sign_in_at is its creation time, never before it.
+   */
+  signedIn?: boolean;
   /** A user an administrator creates banned (ban_duration): banned from its first commit. */
   bannedUntil?: Date;
 }

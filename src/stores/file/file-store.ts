@@ -256,7 +256,7 @@ export class FileStore implements Store {
         appMetadata: input.appMetadata,
         createdAt: now,
         updatedAt: now,
-        lastSignInAt: input.lastSignInAt?.getTime() ?? null,
+        lastSignInAt: input.signedIn === true ? now : null,
         ...(input.bannedUntil ? { bannedUntil: input.bannedUntil.getTime() } : {}),
         ...(input.isAnonymous ? { isAnonymous: true } : {}),
       };

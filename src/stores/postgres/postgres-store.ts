@@ -326,7 +326,7 @@ export class PostgresStore implements Store {
                email_change_token_new, email_change, is_anonymous, last_sign_in_at, banned_until)
              VALUES ('00000000-0000-0000-0000-000000000000', gen_random_uuid(), $10,
                coalesce($4, ${this.names.authenticatedLiteral}), $2, $3, $5, $6, $7, now(), now(), '', '', '', '', $9,
-               $13, $14)
+               CASE WHEN $13 THEN now() END, $14)
              RETURNING *
            ), a AS (
              INSERT INTO ${this.accounts} (uid, username, username_lowercase, username_skeleton)
@@ -353,7 +353,7 @@ export class PostgresStore implements Store {
             input.emailIdentity !== false,
             // Unique: a look-alike of another user's name is refused as that name is (migration 37).
             input.username === null ? null : nameSkeleton(input.username),
-            input.lastSignInAt ?? null,
+            input.signedIn === true,
             input.bannedUntil ?? null,
           ],
         )
