@@ -88,8 +88,16 @@ describe('hosted pages in Chromium', { skip: chromiumAvailable() ?? false }, () 
   /** Nothing from HOSTILE became markup: no script or image elements, nothing ran. */
   async function assertInert(page: Page): Promise<void> {
     assert.equal(await page.locator('script, img').count(), 0, 'no element made from interpolated text');
-    // Image errors fire asynchronously: give an injected onerror the chance to run before looking.
-    await page.waitForTimeout(50);
+    // No handler can be waiting to run (the pages have no scripts of their own, so markup is all there is):
+    // a sleep before looking at window.pwned could end before a late onerror and pass wrongly.
+    const handlers = await page.evaluate<string[]>(
+      `[...document.querySelectorAll('*')].flatMap((element) => [...element.attributes]
+        .filter((attribute) => /^on/iu.test(attribute.name))
+        .map((attribute) => element.localName + ' ' + attribute.name))`,
+    );
+    assert.deepEqual(handlers, [], 'no event handler attribute made from interpolated text');
+    // The load event waits for every image of the document to load or fail (and its onerror to run).
+    await page.waitForLoadState('load');
     assert.equal(await page.evaluate('window.pwned'), undefined, 'no script ran');
   }
 
