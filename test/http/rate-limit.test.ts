@@ -29,7 +29,13 @@ describe('rate limits', () => {
   });
 
   it('trip after the allowance with 429, Retry-After and the registry code, then reset with the window', async () => {
-    t = await createTestApp({ format: 'restauth', config: limits(), env: { RESTAUTH_RATE_LIMITS: '' } });
+    t = await createTestApp({
+      format: 'restauth',
+      // The windows end only when the test advances the clock, however slow its steps.
+      clockStoppedAt: Date.now(),
+      config: limits(),
+      env: { RESTAUTH_RATE_LIMITS: '' },
+    });
     for (let i = 0; i < 3; i++) assert.equal((await login(t)).statusCode, 400);
     const refused = await login(t);
     assert.equal(refused.statusCode, 429);
@@ -49,6 +55,8 @@ describe('rate limits', () => {
   it('answers postgrest-auth clients with its JSON error shape and 429', async () => {
     t = await createTestApp({
       format: 'restauth',
+      // The windows end only when the test advances the clock, however slow its steps.
+      clockStoppedAt: Date.now(),
       config: { ...limits(), dialects: { postgrestAuth: {} } },
       env: { RESTAUTH_RATE_LIMITS: '' },
     });
@@ -62,7 +70,13 @@ describe('rate limits', () => {
   });
 
   it('ignores X-Forwarded-For unless a trusted proxy is configured', async () => {
-    t = await createTestApp({ format: 'restauth', config: limits(), env: { RESTAUTH_RATE_LIMITS: '' } });
+    t = await createTestApp({
+      format: 'restauth',
+      // The windows end only when the test advances the clock, however slow its steps.
+      clockStoppedAt: Date.now(),
+      config: limits(),
+      env: { RESTAUTH_RATE_LIMITS: '' },
+    });
     for (let i = 0; i < 3; i++) await login(t, { 'x-forwarded-for': `10.0.0.${i}` });
     assert.equal(
       (await login(t, { 'x-forwarded-for': '10.0.0.99' })).statusCode,
@@ -84,6 +98,7 @@ describe('rate limits', () => {
     it(`behind one proxy (${name}), entries the client writes open no new bucket`, async () => {
       t = await createTestApp({
         format: 'restauth',
+        clockStoppedAt: Date.now(),
         config: { ...limits(), ...proxy },
         env: { RESTAUTH_RATE_LIMITS: '' },
       });
@@ -104,6 +119,8 @@ describe('rate limits', () => {
   it('trusts X-Forwarded-For only from the listed proxies', async () => {
     t = await createTestApp({
       format: 'restauth',
+      // The windows end only when the test advances the clock, however slow its steps.
+      clockStoppedAt: Date.now(),
       config: { ...limits(), trustProxy: ['10.1.0.0/16'] },
       env: { RESTAUTH_RATE_LIMITS: '' },
     });
@@ -150,8 +167,20 @@ describe('rate limits', () => {
       const server = await testPostgres();
       const url = await server.createDatabase();
       const config = { ...limits(), store: testStoreConfig(url) };
-      const first = await createTestApp({ format: 'restauth', config, env: { RESTAUTH_RATE_LIMITS: '' } });
-      const second = await createTestApp({ format: 'restauth', config, env: { RESTAUTH_RATE_LIMITS: '' } });
+      // One stopped clock for both: they share the windows.
+      const clockStoppedAt = Date.now();
+      const first = await createTestApp({
+        format: 'restauth',
+        clockStoppedAt,
+        config,
+        env: { RESTAUTH_RATE_LIMITS: '' },
+      });
+      const second = await createTestApp({
+        format: 'restauth',
+        clockStoppedAt,
+        config,
+        env: { RESTAUTH_RATE_LIMITS: '' },
+      });
       try {
         assert.equal((await login(first)).statusCode, 400);
         assert.equal((await login(second)).statusCode, 400);

@@ -50,6 +50,12 @@ export interface AppOnFilesOptions {
   logger?: { info(message: string): void; warn(message: string): void };
   /** Starts on the config file already in `dir` as it is (a restart after a CLI edited it); `config` is ignored. */
   keepConfigFile?: boolean;
+  /**
+   * The auth clock stands at this time (ms since the epoch) and only advance moves it: a test that
+   * counts hits in a rate-limit window must not see the window end because a slow machine took its
+   * length between two steps. Apps sharing a store (and its windows) take the same time.
+   */
+  clockStoppedAt?: number;
   /** A folder to start in (a restart on the files an earlier app left); the caller removes it. */
   dir?: string;
   /**
@@ -91,7 +97,7 @@ export async function createAppOnFiles(
   const config = await loadConfig({ cwd: dir, env, overrides: options.overrides });
   let offset = 0;
   const services = await createServices(config, options.logger ?? serviceLogger(options.log), {
-    clock: () => new Date(Date.now() + offset),
+    clock: () => new Date((options.clockStoppedAt ?? Date.now()) + offset),
     ...(options.providerFetch ? { providerFetch: options.providerFetch } : {}),
   });
   const app = await buildApp(services, {
