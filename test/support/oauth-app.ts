@@ -1,5 +1,5 @@
 import type { TestApp } from './app.js';
-import { freePort } from './free-port.js';
+import { onFreePort } from './free-port.js';
 import { listen, startMailingApp, stopMailingApp } from './gotrue.js';
 import { startOAuth2Server, type OAuth2Server } from './oauth2-server.js';
 import { followRedirects, startOidcProvider, type TestIdp } from './oidc-provider.js';
@@ -32,7 +32,14 @@ export async function startOAuthApp<Provider extends { close(): Promise<void> }>
   /** external.<name> for that provider. */
   external: (provider: Provider) => Record<string, unknown>;
 }): Promise<OAuthApp<Provider>> {
-  const port = await freePort();
+  // restauth binds its port only once the provider is up: another process may have taken it by then.
+  return onFreePort((port) => startOAuthAppOn(port, options));
+}
+
+async function startOAuthAppOn<Provider extends { close(): Promise<void> }>(
+  port: number,
+  options: Parameters<typeof startOAuthApp<Provider>>[0],
+): Promise<OAuthApp<Provider>> {
   const base = `http://127.0.0.1:${port}`;
   const callbackUrl = `${base}/auth/v1/callback`;
   const provider = await options.provider(callbackUrl);
