@@ -4,7 +4,7 @@ import { chmod, chown, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort } from './free-port.js';
+import { onFreePort } from './free-port.js';
 
 const run = promisify(execFile);
 
@@ -92,8 +92,7 @@ export async function startOwnCluster(options: ClusterOptions = {}): Promise<Own
       ? run('runuser', ['-u', 'postgres', '--', join(bin, command), ...args])
       : run(join(bin, command), args);
   await as('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
-  const port = options.port ?? (await freePort());
-  const settings = [
+  const settingsOn = (port: number) => [
     '-c fsync=off',
     ...(options.synchronousCommit === false ? ['-c synchronous_commit=off'] : []),
     '-c full_page_writes=off',
@@ -108,6 +107,7 @@ export async function startOwnCluster(options: ClusterOptions = {}): Promise<Own
     }),
   ];
   let running = false;
+  let settings: string[] = [];
   const start = async () => {
     await as('pg_ctl', ['-D', data, '-l', join(dir, 'log'), '-w', '-o', settings.join(' '), 'start']);
     running = true;
@@ -116,7 +116,26 @@ export async function startOwnCluster(options: ClusterOptions = {}): Promise<Own
     await as('pg_ctl', ['-D', data, '-m', mode, '-w', 'stop']);
     running = false;
   };
-  await start();
+  const startOn = async (port: number) => {
+    settings = settingsOn(port);
+    const logged = (await readFile(join(dir, 'log'), 'utf8').catch(() => '')).length;
+    try {
+      await start();
+    } catch (error) {
+      // The free port was taken by another process before the server bound it: onFreePort picks another.
+      const log = (await readFile(join(dir, 'log'), 'utf8').catch(() => '')).slice(logged);
+      if (/Address already in use/u.test(log)) throw Object.assign(new Error(log), { code: 'EADDRINUSE' });
+      throw error;
+    }
+    return port;
+  };
+  let port: number;
+  try {
+    port = options.port === undefined ? await onFreePort(startOn) : await startOn(options.port);
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
   // A test that fails or is cancelled still leaves no server behind. Synchronous: this runs at exit.
   const stopAtExit = () => {
     try {
