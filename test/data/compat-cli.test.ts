@@ -6,7 +6,6 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { freePort } from '../support/free-port.js';
 import { spawnRestauth, type RestauthProcess } from '../support/process.js';
 
 /**
@@ -57,18 +56,30 @@ const FLAGS = [
   '--ng',
 ];
 
+/**
+ * Loaded into json-server's process: prints the port its server bound, once bound. json-server's
+ * banner ("Home") comes right after it calls listen, before the port is bound (or found taken).
+ */
+const ANNOUNCE_LISTENING = `data:text/javascript,${encodeURIComponent(
+  "import net from 'node:net'; const listen = net.Server.prototype.listen;" +
+    'net.Server.prototype.listen = function (...args) {' +
+    "this.once('listening', () => console.log('bound port ' + this.address().port));" +
+    'return listen.apply(this, args); };',
+)}`;
+
 async function startJsonServer(dir: string): Promise<{ child: ChildProcess; url: string }> {
-  const port = await freePort();
-  const child = spawn(process.execPath, [JSON_SERVER_BIN, ...FLAGS, '-p', String(port), '-H', '127.0.0.1'], {
-    cwd: dir,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  // Port 0: the system picks a free port as it binds, and json-server's process says which.
+  const child = spawn(
+    process.execPath,
+    ['--import', ANNOUNCE_LISTENING, JSON_SERVER_BIN, ...FLAGS, '-p', '0', '-H', '127.0.0.1'],
+    { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let output = '';
-  await new Promise<void>((resolve, reject) => {
+  const port = await new Promise<string>((resolve, reject) => {
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
-      // Printed once it listens (after the resource list).
-      if (/Home\s/.test(output)) resolve();
+      const bound = /bound port (\d+)/u.exec(output);
+      if (bound) resolve(bound[1]!);
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
@@ -86,7 +97,7 @@ describe('json-server and restauth started with the same flags', () => {
   before(async () => {
     dirs = [await folder(), await folder()];
     theirs = await startJsonServer(dirs[0]!);
-    ours = await spawnRestauth(dirs[1]!, [...FLAGS, '-p', String(await freePort()), '-H', '127.0.0.1']);
+    ours = await spawnRestauth(dirs[1]!, [...FLAGS, '-p', '0', '-H', '127.0.0.1']);
     const signUp = await fetch(`${ours.url}/auth/v1/signup`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
