@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { freePort } from './free-port.js';
+import { onFreePort } from './free-port.js';
 import { keepExtendedQueriesWhole } from './pglite-queue.js';
 import { findBinaries, startOwnCluster } from './postgres-cluster.js';
 
@@ -123,10 +123,13 @@ async function startPglite(): Promise<string> {
     }
   })();
   const db = await PGlite.create({ loadDataDir: await pgliteTemplate });
-  const port = await freePort();
-  const server = new PGLiteSocketServer({ db, port, host: '127.0.0.1', maxConnections: 100 });
-  keepExtendedQueriesWhole(server);
-  await server.start();
+  // The port is bound only by start: another process may take it first, and then another is chosen.
+  const { server, port } = await onFreePort(async (port) => {
+    const server = new PGLiteSocketServer({ db, port, host: '127.0.0.1', maxConnections: 100 });
+    keepExtendedQueriesWhole(server);
+    await server.start();
+    return { server, port };
+  });
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
   pglites.set(url, {
     stop: async () => {
