@@ -1,4 +1,4 @@
-import { flushAtExit, standardError } from '../http/standard-output.js';
+import { flushAtExit, standardError, type StandardOutputStream } from '../http/standard-output.js';
 
 type WriteCallback = (error?: Error | null) => void;
 
@@ -9,9 +9,10 @@ type WriteCallback = (error?: Error | null) => void;
  * opened, queued each write in memory without bound for a reader that had stopped reading. Replaced at
  * process.stderr itself, so that what writes there without asking restauth (Node, a library) is bounded
  * too. Call it after keepRunningWhenOutputsClose, which opens process.stderr. `periodicFlushMs`: how often
- * held lines are tried again (tests: often, so that a reader gets them without waiting).
+ * held lines are tried again (tests: often, so that a reader gets them without waiting; 0, only with the
+ * next line). Returns the bounded writer (tests: to see what the pipe took).
  */
-export function boundStandardError(periodicFlushMs = 1000): void {
+export function boundStandardError(periodicFlushMs = 1000): StandardOutputStream {
   // Held lines are otherwise tried again only with the next line, which may come much later.
   const stream = standardError({ periodicFlush: periodicFlushMs });
   const write = (
@@ -34,4 +35,5 @@ export function boundStandardError(periodicFlushMs = 1000): void {
   process.stderr.write = write as typeof process.stderr.write;
   // Once, at the end, for what a full pipe holds: not waited for (see flushAtExit).
   process.on('exit', () => flushAtExit(stream, 2));
+  return stream;
 }

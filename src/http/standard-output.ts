@@ -1,6 +1,12 @@
-import { writeSync } from 'node:fs';
 import sonicBoom from 'sonic-boom';
-import { hasReader, isReaderGone, outputClosed, type StandardOutputFd } from '../lib/closed-outputs.js';
+import {
+  hasReader,
+  isReaderGone,
+  outputClosed,
+  sayOn,
+  writeNoticesThrough,
+  type StandardOutputFd,
+} from '../lib/closed-outputs.js';
 
 // A CommonJS module: its class is a property of what it exports (and that itself, which its types do not say).
 const { SonicBoom } = sonicBoom;
@@ -37,15 +43,6 @@ export function droppedStandardErrorLines(): number {
   return droppedLines.get(2)!;
 }
 
-function saidOnStandardError(notice: string): void {
-  if (!hasReader(2)) return;
-  try {
-    writeSync(2, notice);
-  } catch {
-    // Standard error full or gone too: the notice is let go rather than waited for.
-  }
-}
-
 /**
  * Standard output as the destination of log lines: sonic-boom writing synchronously to descriptor 1, so a
  * line is out before the process may exit. Its reader gone (EPIPE: `restauth | head -1`, a log collector
@@ -56,10 +53,13 @@ function saidOnStandardError(notice: string): void {
  * held; sonic-boom 5's flushSync throws instead.
  */
 export function standardOutput(options: StandardOutputOptions = {}): StandardOutputStream {
-  return boundedOutput(1, options, () => {
-    if (!saidFull) saidOnStandardError(FULL_NOTICE);
+  const stream = boundedOutput(1, options, () => {
+    if (!saidFull) sayOn(2, FULL_NOTICE);
     saidFull = true;
   });
+  // A notice (standard error lost its reader) goes out at once, as the lines written one by one do.
+  if (!options.minLength) writeNoticesThrough(1, (notice) => stream.write(notice));
+  return stream;
 }
 
 /**
@@ -68,7 +68,9 @@ export function standardOutput(options: StandardOutputOptions = {}): StandardOut
  * count: standard output carries the log lines, and a notice there could cut a line part-written.
  */
 export function standardError(options: StandardOutputOptions = {}): StandardOutputStream {
-  return boundedOutput(2, options, () => {});
+  const stream = boundedOutput(2, options, () => {});
+  writeNoticesThrough(2, (notice) => stream.write(notice));
+  return stream;
 }
 
 function boundedOutput(

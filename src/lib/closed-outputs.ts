@@ -24,26 +24,45 @@ export function hasReader(fd: StandardOutputFd): boolean {
   return !closed.has(fd);
 }
 
+/** How a notice reaches each output whose lines a bounded writer writes (standard-output.ts). */
+const noticeWriters = new Map<StandardOutputFd, (notice: string) => void>();
+
+/**
+ * Makes `write` (the bounded writer of `fd`'s lines) the way notices reach `fd`. Written beside that
+ * writer, a notice cut into a line it held part-written while the pipe was full (a torn line in a log
+ * collector); through it, the line is finished first. It writes at once while the pipe takes it.
+ */
+export function writeNoticesThrough(fd: StandardOutputFd, write: (notice: string) => void): void {
+  noticeWriters.set(fd, write);
+}
+
+/**
+ * Says `notice` on `fd` while it has a reader: through its bounded writer, or with writeSync where it has
+ * none, so that it neither waits (the process may be exiting) nor raises an 'error' event of its own.
+ */
+export function sayOn(fd: StandardOutputFd, notice: string): void {
+  if (closed.has(fd)) return;
+  const write = noticeWriters.get(fd);
+  if (write) return write(notice);
+  try {
+    writeSync(fd, notice);
+  } catch (failure) {
+    // Gone too (or full: the notice is let go rather than waited for).
+    if (isReaderGone(failure)) closed.add(fd);
+  }
+}
+
 /**
  * Records that `fd` lost its reader, and says so once on the other output while that one has a reader:
  * whoever reads the logs learns why lines stopped coming, where they would otherwise stop silently.
- * Written with writeSync: a line to the other output must neither wait (the process may be exiting) nor
- * raise an 'error' event of its own.
  */
 export function outputClosed(fd: StandardOutputFd, error: NodeJS.ErrnoException): void {
   if (closed.has(fd)) return;
   closed.add(fd);
-  const other: StandardOutputFd = fd === 1 ? 2 : 1;
-  if (closed.has(other)) return;
-  try {
-    writeSync(
-      other,
-      `restauth: ${NAMES[fd]} lost its reader (${error.code}): its lines are dropped from now on\n`,
-    );
-  } catch (failure) {
-    // The other output is gone too (or full: the notice is let go rather than waited for).
-    if (isReaderGone(failure)) closed.add(other);
-  }
+  sayOn(
+    fd === 1 ? 2 : 1,
+    `restauth: ${NAMES[fd]} lost its reader (${error.code}): its lines are dropped from now on\n`,
+  );
 }
 
 /**

@@ -111,7 +111,8 @@ export function spawnPipedTsScript(script: string): ChildProcessWithoutNullStrea
   return child;
 }
 
-function tsScriptArgs(script: string, args: string[]): string[] {
+/** Node's arguments to run `script` (an ES module as text, with TypeScript imports) with `args`. */
+export function tsScriptArgs(script: string, args: string[]): string[] {
   return ['--import', import.meta.resolve('tsx'), '--input-type=module', '-e', script, ...args];
 }
 

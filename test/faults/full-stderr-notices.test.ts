@@ -1,0 +1,185 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { closeSync, constants, openSync, readSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { exitOf, killedAfterTests, untilOutput, within } from '../support/child-waits.js';
+import { tsScriptArgs } from '../support/process.js';
+
+/**
+ * restauth's two notices about standard output (its reader gone; its reader not reading) are said on
+ * standard error, whose lines a bounded writer writes (bounded-standard-error.ts). While standard error's
+ * pipe was full, that writer held a line part-written, and a notice written beside it (writeSync on
+ * descriptor 2) landed inside that line once the reader had read: a torn line in the log collector. Here
+ * the pipe takes part of a line for real; the test reads all it took, and then the notice is caused.
+ * Standard error is a named pipe, as a shell's `|` makes: it takes part of a write (a page at a time),
+ * where Node's 'pipe' (a socket pair) took the writer's whole chunks of whole lines.
+ */
+
+/** Far above any start or exit on a loaded machine; only turns a hang into a clear failure. */
+const BOUND_MS = 60_000;
+/**
+ * Numbered lines of ~6,000 bytes to standard error: 1.8 MB, more than a pipe takes (16 pages), less than
+ * the bound. The writer writes them two to a write (its 16 KB at most: three pages), so that an emptied
+ * pipe takes five writes whole and one page of the sixth: a line part-written.
+ */
+const LINES = 300;
+/** Flushes of what is held, each into the pipe the test has emptied, until one leaves a line part-written. */
+const ROUNDS = 5;
+
+const modules = join(import.meta.dirname, '../../src');
+
+/**
+ * Fills standard error (its writer without a periodic flush, so that a line part-written stays so) and
+ * says on standard output how many bytes the pipe took: at start, and again at each 'flush'. At 'go',
+ * writes log lines to a standard output whose reader is gone or not reading, then one last line to
+ * standard error, then flushes what is held until its input ends.
+ */
+const script = `import { createInterface } from 'node:readline';
+  import { keepRunningWhenOutputsClose } from ${JSON.stringify(join(modules, 'lib/closed-outputs.ts'))};
+  import { standardOutput } from ${JSON.stringify(join(modules, 'http/standard-output.ts'))};
+  import { boundStandardError } from ${JSON.stringify(join(modules, 'cli/bounded-standard-error.ts'))};
+  keepRunningWhenOutputsClose();
+  const held = boundStandardError(0);
+  let taken = 0;
+  held.on('write', (bytes) => (taken += bytes));
+  const line = (i) => JSON.stringify({ i, pad: 'x'.repeat(6_000) });
+  for (let i = 0; i < ${LINES}; i += 1) console.error(line(i));
+  process.stdout.write('taken ' + taken + '\\n');
+  const commands = createInterface({ input: process.stdin });
+  commands.on('line', (command) => {
+    if (command === 'flush') {
+      held.flush(null);
+      return process.stdout.write('taken ' + taken + '\\n');
+    }
+    const out = standardOutput();
+    for (let i = 0; i < 1_000; i += 1) out.write(line(i) + '\\n');
+    console.error(line(${LINES}));
+    setInterval(() => held.flush(null), 10);
+  });
+  commands.on('close', () => process.exit(0));`;
+
+/** The bytes the pipe took, as the child said the `round`th time (0: at start). */
+async function takenAt(child: ChildProcess, said: () => string, round: number) {
+  const pattern = new RegExp(`(?:taken \\d+\\n){${round + 1}}`, 'u');
+  await within(untilOutput(child, said, pattern), BOUND_MS, () => `taken, round ${round}:\n${said()}`);
+  return Number([...said().matchAll(/taken (\d+)/gu)][round]![1]);
+}
+
+/** A named pipe in a folder removed after the tests. */
+async function namedPipe(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'restauth-stderr-'));
+  after(() => rm(dir, { recursive: true, force: true }));
+  const path = join(dir, 'stderr');
+  execFileSync('mkfifo', [path]);
+  return path;
+}
+
+/** A child with `stderr` as its standard error (the test's end closed once it has it); killed after the tests. */
+function spawnWithStandardError(args: string[], stderr: number): ChildProcess {
+  const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', stderr] });
+  closeSync(stderr);
+  killedAfterTests(child);
+  return child;
+}
+
+/** The next `bytes` bytes in the pipe `fd`, which holds them already. */
+function readTo(fd: number, bytes: number): string {
+  const buffer = Buffer.alloc(bytes);
+  let read = 0;
+  while (read < bytes) read += readSync(fd, buffer, read, bytes - read, null);
+  return buffer.toString();
+}
+
+/** Resolves once `done()`, checked at each chunk `stream` gives. */
+function until(stream: Socket, done: () => boolean): Promise<void> {
+  return new Promise((resolve) => {
+    const check = () => {
+      if (!done()) return;
+      stream.off('data', check);
+      resolve();
+    };
+    stream.on('data', check);
+    check();
+  });
+}
+
+async function noticeIsWhole(stdout: 'gone' | 'full', notice: string): Promise<void> {
+  const path = await namedPipe();
+  // The reader first: opening a named pipe to write waits for one.
+  const readEnd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  const child = spawnWithStandardError(tsScriptArgs(script, []), openSync(path, constants.O_WRONLY));
+  const exited = exitOf(child);
+  let said = '';
+  let errors = '';
+  child.stdout!.on('data', (chunk: Buffer) => (said += chunk.toString()));
+
+  // All the pipe took, to its last byte (ASCII: a character is a byte); the child writes no more to it
+  // until told. A line part-written is held by the writer, the pipe empty: where a notice beside the
+  // writer cut in.
+  for (let round = 0; round < ROUNDS && (round === 0 || errors.endsWith('\n')); round += 1) {
+    if (round > 0) child.stdin!.write('flush\n');
+    const taken = await takenAt(child, () => said, round);
+    // Read here, not by a stream, which would read on while the child writes.
+    errors += readTo(readEnd, taken - errors.length);
+  }
+  assert.ok(!errors.endsWith('\n'), `a line part-written:\n${errors.slice(-300)}`);
+
+  if (stdout === 'gone') {
+    child.stdout!.destroy();
+    await once(child.stdout!, 'close');
+  } else {
+    child.stdout!.pause();
+  }
+  child.stdin!.write('go\n');
+  const stderr = new Socket({ fd: readEnd, writable: false });
+  after(() => stderr.destroy());
+  stderr.on('data', (chunk: Buffer) => (errors += chunk.toString()));
+  await within(
+    until(stderr, () => errors.includes(`"i":${LINES},`)),
+    BOUND_MS,
+    () => `the last line:\n${errors.slice(-300)}`,
+  );
+  child.stdin!.end();
+  child.stdout!.resume();
+  assert.deepEqual(await within(exited, BOUND_MS, () => 'exit'), { code: 0, signal: null });
+
+  const lines = errors.trimEnd().split('\n');
+  assert.deepEqual(
+    lines.filter((text) => text.includes('restauth:')),
+    [notice],
+  );
+  const numbers = lines
+    .filter((text) => text !== notice)
+    .map((text) => (JSON.parse(text) as { i: number }).i);
+  assert.deepEqual(
+    numbers,
+    Array.from({ length: LINES + 1 }, (_, index) => index),
+  );
+}
+
+describe('a notice on a full standard error (the CLI bounding it)', () => {
+  it(
+    'standard output gone: said as a whole line of its own, after the line held part-written',
+    { timeout: 300_000 },
+    () =>
+      noticeIsWhole(
+        'gone',
+        'restauth: standard output lost its reader (EPIPE): its lines are dropped from now on',
+      ),
+  );
+
+  it(
+    'standard output full: said as a whole line of its own, after the line held part-written',
+    { timeout: 300_000 },
+    () =>
+      noticeIsWhole(
+        'full',
+        'restauth: standard output is full (its reader is not reading): its lines are held, and beyond 4 MB dropped, until it reads',
+      ),
+  );
+});
