@@ -1,6 +1,5 @@
 import { flushAtExit, standardError, type StandardOutputStream } from '../http/standard-output.js';
-
-type WriteCallback = (error?: Error | null) => void;
+import { replaceWrite } from './standard-stream-writes.js';
 
 /**
  * Routes every write to process.stderr (console.error and console.warn, Node's own warnings, the stop's
@@ -15,24 +14,7 @@ type WriteCallback = (error?: Error | null) => void;
 export function boundStandardError(periodicFlushMs = 1000): StandardOutputStream {
   // Held lines are otherwise tried again only with the next line, which may come much later.
   const stream = standardError({ periodicFlush: periodicFlushMs });
-  const write = (
-    chunk: string | Uint8Array,
-    encoding?: BufferEncoding | WriteCallback,
-    callback?: WriteCallback,
-  ): boolean => {
-    const done = typeof encoding === 'function' ? encoding : callback;
-    const text =
-      typeof chunk === 'string'
-        ? typeof encoding === 'string'
-          ? Buffer.from(chunk, encoding).toString()
-          : chunk
-        : Buffer.from(chunk).toString();
-    stream.write(text);
-    // Written, held or dropped: nothing to wait for (a caller waiting for 'drain' would wait on the bound).
-    if (done) process.nextTick(done, null);
-    return true;
-  };
-  process.stderr.write = write as typeof process.stderr.write;
+  replaceWrite(process.stderr, (text) => stream.write(text));
   // Once, at the end, for what a full pipe holds: not waited for (see flushAtExit).
   process.on('exit', () => flushAtExit(stream, 2));
   return stream;

@@ -1,12 +1,15 @@
 #!/usr/bin/env node
 import { keepRunningWhenOutputsClose } from '../lib/closed-outputs.js';
 import { boundStandardError } from './bounded-standard-error.js';
+import { standardOutputThroughLogWriter } from './standard-stream-writes.js';
 import { holdYoungGeneration, releaseYoungGeneration } from './young-generation.js';
 
 // `restauth | head -1`, a log collector that died: a write with no reader left must not end the process.
 keepRunningWhenOutputsClose();
 // A reader that stops reading standard error must not make the process hold its lines without bound.
 boundStandardError();
+// Its own lines on standard output must not cut into a log line held part-written there.
+standardOutputThroughLogWriter();
 
 // Before the program's modules load (imported below, not statically: a bundle evaluates static imports first).
 holdYoungGeneration();

@@ -36,6 +36,11 @@ export function writeNoticesThrough(fd: StandardOutputFd, write: (notice: string
   noticeWriters.set(fd, write);
 }
 
+/** The bounded writer of `fd`'s lines, once standard-output.ts has made one. */
+export function boundedWriterOf(fd: StandardOutputFd): ((text: string) => void) | undefined {
+  return noticeWriters.get(fd);
+}
+
 /**
  * Says `notice` on `fd` while it has a reader: through its bounded writer, or with writeSync where it has
  * none, so that it neither waits (the process may be exiting) nor raises an 'error' event of its own.

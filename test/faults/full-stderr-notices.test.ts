@@ -33,35 +33,53 @@ const ROUNDS = 5;
 
 const modules = join(import.meta.dirname, '../../src');
 
+/** How a case's child writes to the output under test, and what it writes beside its writer at 'go'. */
+interface BesideCase {
+  /** The output under test: a named pipe the test reads; the child reports on the other. */
+  full: 'stdout' | 'stderr';
+  /** Statements defining `held` (the output's bounded writer, without a periodic flush) and `write(text)`. */
+  setUp: string;
+  /** Statements run at 'go' that write to the output beside `held`. */
+  beside: string;
+  /** Run before 'go' (on the child's other output). */
+  before?: (child: ChildProcess) => Promise<void>;
+  /** The line `beside` writes. */
+  line: string;
+}
+
 /**
- * Fills standard error (its writer without a periodic flush, so that a line part-written stays so) and
- * says on standard output how many bytes the pipe took: at start, and again at each 'flush'. At 'go',
- * writes log lines to a standard output whose reader is gone or not reading, then one last line to
- * standard error, then flushes what is held until its input ends.
+ * Fills the output under test (its writer without a periodic flush, so that a line part-written stays so)
+ * and says on the other output how many bytes the pipe took: at start, and again at each 'flush'. At
+ * 'go', runs `beside`, then writes one last line and flushes what is held until its input ends.
  */
-const script = `import { createInterface } from 'node:readline';
+const scriptOf = ({ full, setUp, beside }: BesideCase) => `import { createInterface } from 'node:readline';
   import { keepRunningWhenOutputsClose } from ${JSON.stringify(join(modules, 'lib/closed-outputs.ts'))};
   import { standardOutput } from ${JSON.stringify(join(modules, 'http/standard-output.ts'))};
   import { boundStandardError } from ${JSON.stringify(join(modules, 'cli/bounded-standard-error.ts'))};
+  import { standardOutputThroughLogWriter } from ${JSON.stringify(join(modules, 'cli/standard-stream-writes.ts'))};
   keepRunningWhenOutputsClose();
-  const held = boundStandardError(0);
+  ${setUp}
+  const report = (text) => process.${full === 'stdout' ? 'stderr' : 'stdout'}.write(text);
   let taken = 0;
   held.on('write', (bytes) => (taken += bytes));
   const line = (i) => JSON.stringify({ i, pad: 'x'.repeat(6_000) });
-  for (let i = 0; i < ${LINES}; i += 1) console.error(line(i));
-  process.stdout.write('taken ' + taken + '\\n');
+  for (let i = 0; i < ${LINES}; i += 1) write(line(i) + '\\n');
+  report('taken ' + taken + '\\n');
   const commands = createInterface({ input: process.stdin });
   commands.on('line', (command) => {
     if (command === 'flush') {
       held.flush(null);
-      return process.stdout.write('taken ' + taken + '\\n');
+      return report('taken ' + taken + '\\n');
     }
-    const out = standardOutput();
-    for (let i = 0; i < 1_000; i += 1) out.write(line(i) + '\\n');
-    console.error(line(${LINES}));
+    ${beside}
+    write(line(${LINES}) + '\\n');
     setInterval(() => held.flush(null), 10);
   });
   commands.on('close', () => process.exit(0));`;
+
+/** Log lines to standard output (its writer made at 'go'): with its reader gone or not reading, a notice. */
+const LOG_LINES = `const out = standardOutput();
+    for (let i = 0; i < 1_000; i += 1) out.write(line(i) + '\\n');`;
 
 /** The bytes the pipe took, as the child said the `round`th time (0: at start). */
 async function takenAt(child: ChildProcess, said: () => string, round: number) {
@@ -79,10 +97,12 @@ async function namedPipe(): Promise<string> {
   return path;
 }
 
-/** A child with `stderr` as its standard error (the test's end closed once it has it); killed after the tests. */
-function spawnWithStandardError(args: string[], stderr: number): ChildProcess {
-  const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', stderr] });
-  closeSync(stderr);
+/** A child with `fd` as its `full` output (the test's end closed once it has it); killed after the tests. */
+function spawnWith(args: string[], full: 'stdout' | 'stderr', fd: number): ChildProcess {
+  const child = spawn(process.execPath, args, {
+    stdio: full === 'stderr' ? ['pipe', 'pipe', fd] : ['pipe', fd, 'pipe'],
+  });
+  closeSync(fd);
   killedAfterTests(child);
   return child;
 }
@@ -108,59 +128,70 @@ function until(stream: Socket, done: () => boolean): Promise<void> {
   });
 }
 
-async function noticeIsWhole(stdout: 'gone' | 'full', notice: string): Promise<void> {
+async function wholeBeside(test: BesideCase): Promise<void> {
   const path = await namedPipe();
   // The reader first: opening a named pipe to write waits for one.
   const readEnd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  const child = spawnWithStandardError(tsScriptArgs(script, []), openSync(path, constants.O_WRONLY));
+  const child = spawnWith(tsScriptArgs(scriptOf(test), []), test.full, openSync(path, constants.O_WRONLY));
   const exited = exitOf(child);
+  const other = test.full === 'stderr' ? child.stdout! : child.stderr!;
   let said = '';
-  let errors = '';
-  child.stdout!.on('data', (chunk: Buffer) => (said += chunk.toString()));
+  let written = '';
+  other.on('data', (chunk: Buffer) => (said += chunk.toString()));
 
   // All the pipe took, to its last byte (ASCII: a character is a byte); the child writes no more to it
-  // until told. A line part-written is held by the writer, the pipe empty: where a notice beside the
+  // until told. A line part-written is held by the writer, the pipe empty: where a write beside the
   // writer cut in.
-  for (let round = 0; round < ROUNDS && (round === 0 || errors.endsWith('\n')); round += 1) {
+  for (let round = 0; round < ROUNDS && (round === 0 || written.endsWith('\n')); round += 1) {
     if (round > 0) child.stdin!.write('flush\n');
     const taken = await takenAt(child, () => said, round);
     // Read here, not by a stream, which would read on while the child writes.
-    errors += readTo(readEnd, taken - errors.length);
+    written += readTo(readEnd, taken - written.length);
   }
-  assert.ok(!errors.endsWith('\n'), `a line part-written:\n${errors.slice(-300)}`);
+  assert.ok(!written.endsWith('\n'), `a line part-written:\n${written.slice(-300)}`);
 
-  if (stdout === 'gone') {
-    child.stdout!.destroy();
-    await once(child.stdout!, 'close');
-  } else {
-    child.stdout!.pause();
-  }
+  await test.before?.(child);
   child.stdin!.write('go\n');
-  const stderr = new Socket({ fd: readEnd, writable: false });
-  after(() => stderr.destroy());
-  stderr.on('data', (chunk: Buffer) => (errors += chunk.toString()));
+  const full = new Socket({ fd: readEnd, writable: false });
+  after(() => full.destroy());
+  full.on('data', (chunk: Buffer) => (written += chunk.toString()));
   await within(
-    until(stderr, () => errors.includes(`"i":${LINES},`)),
+    until(full, () => written.includes(`"i":${LINES},`)),
     BOUND_MS,
-    () => `the last line:\n${errors.slice(-300)}`,
+    () => `the last line:\n${written.slice(-300)}`,
   );
   child.stdin!.end();
-  child.stdout!.resume();
+  other.resume();
   assert.deepEqual(await within(exited, BOUND_MS, () => 'exit'), { code: 0, signal: null });
 
-  const lines = errors.trimEnd().split('\n');
+  const lines = written.trimEnd().split('\n');
   assert.deepEqual(
     lines.filter((text) => text.includes('restauth:')),
-    [notice],
+    [test.line],
   );
   const numbers = lines
-    .filter((text) => text !== notice)
+    .filter((text) => text !== test.line)
     .map((text) => (JSON.parse(text) as { i: number }).i);
   assert.deepEqual(
     numbers,
     Array.from({ length: LINES + 1 }, (_, index) => index),
   );
 }
+
+/** A notice on a full standard error, caused by standard output's reader `stdout`. */
+const noticeIsWhole = (stdout: 'gone' | 'full', line: string) =>
+  wholeBeside({
+    full: 'stderr',
+    setUp: `const held = boundStandardError(0);
+  const write = (text) => console.error(text.trimEnd());`,
+    beside: LOG_LINES,
+    before: async (child) => {
+      if (stdout === 'full') return void child.stdout!.pause();
+      child.stdout!.destroy();
+      await once(child.stdout!, 'close');
+    },
+    line,
+  });
 
 describe('a notice on a full standard error (the CLI bounding it)', () => {
   it(
@@ -181,5 +212,22 @@ describe('a notice on a full standard error (the CLI bounding it)', () => {
         'full',
         'restauth: standard output is full (its reader is not reading): its lines are held, and beyond 4 MB dropped, until it reads',
       ),
+  );
+});
+
+/**
+ * The CLI's own lines on standard output ("listening on", a snapshot's: console.log) were written by
+ * Node's stream beside the log lines' writer, and landed inside a log line it held part-written.
+ */
+describe("the CLI's own line on a full standard output (main.ts routing it)", () => {
+  it('is a whole line of its own, after the log line held part-written', { timeout: 300_000 }, () =>
+    wholeBeside({
+      full: 'stdout',
+      setUp: `standardOutputThroughLogWriter();
+  const held = standardOutput();
+  const write = (text) => held.write(text);`,
+      beside: `console.log('restauth: a line of the CLI');`,
+      line: 'restauth: a line of the CLI',
+    }),
   );
 });
