@@ -1,6 +1,7 @@
 import { GoTrueAdminApi, GoTrueClient, type AuthChangeEvent } from '@supabase/auth-js';
 import type { AddressInfo } from 'node:net';
 import { createTestApp, type TestApp } from './app.js';
+import type { AppOnFilesOptions } from './app-on-files.js';
 import { sinkMailSettings, startSmtpSink, type SinkMail, type SmtpSink } from './smtp-sink.js';
 
 /** Password hashing for tests that do not measure it: bcrypt at its lowest cost. */
@@ -13,6 +14,7 @@ export const FAST_HASHING = { algorithm: 'bcrypt', bcryptRounds: 4 } as const;
 export async function startMailingApp(
   config: Record<string, unknown> = {},
   env?: NodeJS.ProcessEnv,
+  options: Pick<AppOnFilesOptions, 'clockStoppedAt'> = {},
 ): Promise<{ t: TestApp; sink: SmtpSink }> {
   const sink = await startSmtpSink();
   try {
@@ -20,6 +22,7 @@ export async function startMailingApp(
       format: 'restauth',
       config: { passwords: FAST_HASHING, email: sinkMailSettings(sink), ...config },
       ...(env ? { env } : {}),
+      ...options,
     });
     return { t, sink };
   } catch (error) {
