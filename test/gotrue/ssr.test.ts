@@ -1,17 +1,15 @@
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { createServerClient, parseCookieHeader, serializeCookieHeader } from '@supabase/ssr';
-import type { SupabaseClientOptions } from '@supabase/supabase-js';
 import type { Browser } from 'playwright-core';
-import WebSocket from 'ws';
 import type { TestApp } from '../support/app.js';
 import { chromiumAvailable, launchBrowser } from '../support/browser.js';
 import { freePort } from '../support/free-port.js';
 import { nextMail, secretsOf, startMailingApp, stopMailingApp } from '../support/gotrue.js';
 import { suiteStore } from '../support/postgres.js';
 import type { SmtpSink } from '../support/smtp-sink.js';
+import { ssrServer } from '../support/ssr-app.js';
 
 /**
  * A server-rendered app as @supabase/ssr makes one (what Next.js, SvelteKit and Remix apps do):
@@ -23,47 +21,10 @@ import type { SmtpSink } from '../support/smtp-sink.js';
  */
 const skip = chromiumAvailable() ?? false;
 
-/**
- * supabase-js builds a realtime client, which on Node 20 needs a WebSocket class (it never connects
- * here): ws's, whose types are not the DOM-like ones realtime-js declares.
- */
-type RealtimeTransport = NonNullable<NonNullable<SupabaseClientOptions<'public'>['realtime']>['transport']>;
-const transport = WebSocket as unknown as RealtimeTransport;
-
 /** The app: a sign-up form, the callback that exchanges the code, and a page only a session opens. */
-function ssrApp(supabaseUrl: string): Server {
-  return createServer((request, response) => {
-    void route(request, response).catch((error: unknown) => {
-      response.writeHead(500, { 'content-type': 'text/plain' });
-      response.end(String(error));
-    });
-  });
 
-  async function route(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const url = new URL(request.url ?? '/', `http://${request.headers.host}`);
-    const setCookies: string[] = [];
-    const supabase = createServerClient(supabaseUrl, 'anon-key', {
-      realtime: { transport },
-      cookies: {
-        getAll: () =>
-          parseCookieHeader(request.headers.cookie ?? '').map(({ name, value }) => ({
-            name,
-            value: value ?? '',
-          })),
-        setAll: (cookies) => {
-          for (const { name, value, options } of cookies)
-            setCookies.push(serializeCookieHeader(name, value, options));
-        },
-      },
-    });
-    const send = (status: number, html: string, headers: Record<string, string> = {}) => {
-      response.writeHead(status, {
-        'content-type': 'text/html; charset=utf-8',
-        'set-cookie': setCookies,
-        ...headers,
-      });
-      response.end(`<!doctype html><title>app</title>${html}`);
-    };
+function ssrApp(supabaseUrl: string): Server {
+  return ssrServer(supabaseUrl, async ({ request, url, supabase, send }) => {
     if (url.pathname === '/' && request.method === 'GET') {
       return send(
         200,
@@ -93,7 +54,7 @@ function ssrApp(supabaseUrl: string): Server {
       return send(200, `<p id="result">signed in as ${data.user.email}</p>`);
     }
     return send(404, 'not found');
-  }
+  });
 }
 
 function bodyOf(request: IncomingMessage): Promise<string> {

@@ -1,17 +1,15 @@
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { createServerClient, parseCookieHeader, serializeCookieHeader } from '@supabase/ssr';
-import type { SupabaseClientOptions } from '@supabase/supabase-js';
 import type { Browser } from 'playwright-core';
-import { WebSocket } from 'ws';
 import type { TestApp } from '../support/app.js';
 import { chromiumAvailable, launchBrowser } from '../support/browser.js';
 import { freePort } from '../support/free-port.js';
 import { startMailingApp, stopMailingApp } from '../support/gotrue.js';
 import { startOidcProvider, type TestIdp } from '../support/oidc-provider.js';
 import type { SmtpSink } from '../support/smtp-sink.js';
+import { ssrServer } from '../support/ssr-app.js';
 
 /**
  * The whole redirect dance in headless Chromium: an @supabase/ssr server app's "Sign in with
@@ -21,42 +19,8 @@ import type { SmtpSink } from '../support/smtp-sink.js';
  */
 const skip = chromiumAvailable() ?? false;
 
-type RealtimeTransport = NonNullable<NonNullable<SupabaseClientOptions<'public'>['realtime']>['transport']>;
-const transport = WebSocket as unknown as RealtimeTransport;
-
 function oauthApp(supabaseUrl: string): Server {
-  return createServer((request, response) => {
-    void route(request, response).catch((error: unknown) => {
-      response.writeHead(500, { 'content-type': 'text/plain' });
-      response.end(String(error));
-    });
-  });
-
-  async function route(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const url = new URL(request.url ?? '/', `http://${request.headers.host}`);
-    const setCookies: string[] = [];
-    const supabase = createServerClient(supabaseUrl, 'anon-key', {
-      realtime: { transport },
-      cookies: {
-        getAll: () =>
-          parseCookieHeader(request.headers.cookie ?? '').map(({ name, value }) => ({
-            name,
-            value: value ?? '',
-          })),
-        setAll: (cookies) => {
-          for (const { name, value, options } of cookies)
-            setCookies.push(serializeCookieHeader(name, value, options));
-        },
-      },
-    });
-    const send = (status: number, html: string, headers: Record<string, string> = {}) => {
-      response.writeHead(status, {
-        'content-type': 'text/html; charset=utf-8',
-        'set-cookie': setCookies,
-        ...headers,
-      });
-      response.end(`<!doctype html><title>app</title>${html}`);
-    };
+  return ssrServer(supabaseUrl, async ({ request, url, supabase, send }) => {
     if (url.pathname === '/') {
       return send(200, '<form method="post" action="/login"><button>Sign in with Keycloak</button></form>');
     }
@@ -82,7 +46,7 @@ function oauthApp(supabaseUrl: string): Server {
       return send(200, `<p id="result">signed in as ${data.user.email} via ${providers.join(',')}</p>`);
     }
     return send(404, 'not found');
-  }
+  });
 }
 
 describe('OIDC sign-in in Chromium: an @supabase/ssr app through the provider and back', { skip }, () => {
