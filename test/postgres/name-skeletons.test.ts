@@ -20,6 +20,8 @@ async function settled(db: ReturnType<typeof useTestDatabase>): Promise<string[]
  * Migration 37: user names that look alike (core/skeleton.ts) are refused by a unique skeleton. The
  * names a database holds get theirs; names that already look alike both keep signing in, the
  * oldest holds the skeleton, and a start names them; a name SQL writes later gets its own at a start.
+ * Migrations 37 and 41 fill them by today's rule (core/skeleton.ts): ASCII names are told apart by
+ * their login keys, so `Ivan` and `lvan` are two names.
  */
 describe('PostgreSQL: user names unique by their skeletons (migration 37)', () => {
   const db = useTestDatabase({ migrateThrough: 11 });
@@ -34,14 +36,15 @@ describe('PostgreSQL: user names unique by their skeletons (migration 37)', () =
     assert.deepEqual(rows, [
       { id: 1, username_skeleton: 'alex' },
       { id: 2, username_skeleton: null },
-      { id: 3, username_skeleton: 'lvan' },
-      { id: 4, username_skeleton: null },
-      { id: 5, username_skeleton: 'zoe\u0308' },
+      { id: 3, username_skeleton: 'ivan' },
+      { id: 4, username_skeleton: 'lvan' },
+      { id: 5, username_skeleton: 'zo\u00eb' },
       { id: 6, username_skeleton: 'zoe' },
     ]);
     assert.equal((await db.store.findUserByUsername('\u0430\u0406\u0435\u0445'))?.username, 'аІех');
     assert.equal((await db.store.findUserByUsername('LVAN'))?.username, 'lvan');
-    for (const lookalike of ['\u0410\u0406\u0415\u0425', 'a1ex', '1van']) {
+    // АІЕХ, іvan and Ӏvan (Cyrillic) beside аІех and Ivan.
+    for (const lookalike of ['\u0410\u0406\u0415\u0425', '\u0456van', '\u04c0van']) {
       await assert.rejects(
         db.store.createUser(namedUser(lookalike), null),
         (error: AuthError) => error.code === 'user_already_exists',
@@ -49,9 +52,8 @@ describe('PostgreSQL: user names unique by their skeletons (migration 37)', () =
       );
     }
     assert.deepEqual(await settled(db), [
-      `restauth: 2 user name(s) look like another user's (UTS #39 confusables), kept; new look-alikes of ` +
-        `either are refused; consider renaming: user 2 "аІех" looks like user 1 "alex"; ` +
-        `user 4 "lvan" looks like user 3 "Ivan"`,
+      `restauth: 1 user name(s) look like another user's (UTS #39 confusables), kept; new look-alikes of ` +
+        `either are refused; consider renaming: user 2 "аІех" looks like user 1 "alex"`,
     ]);
   });
 
@@ -83,5 +85,67 @@ describe('PostgreSQL: user names unique by their skeletons (migration 37)', () =
       db.store.createUser(namedUser('\u0455\u0441\u043e\u043e\u0440'), null),
       (error: AuthError) => error.code === 'user_already_exists',
     );
+  });
+});
+
+/**
+ * Migration 41: the skeletons migration 37 stored by the rule before (confusables.txt 10.0.0, ASCII
+ * `I` read as `l` before case folding, `rn` as `m`) are computed again by today's: names the old
+ * rule kept apart that look alike are told to an operator, and names it merged are apart.
+ */
+describe('PostgreSQL: user names skeletons computed again by the current rule (migration 41)', () => {
+  const db = useTestDatabase({ migrateThrough: 39 });
+
+  it('replaces every stored skeleton, keeps the oldest of two look-alikes, and refuses new ones', async () => {
+    // As the rule before stored them: Amie looked like Arnie (rn → m) and had none; іvan (Cyrillic і)
+    // and раураӏ (palochka, `i` in Unicode 10) had their own beside Ivan (`lvan`) and paypal.
+    const before: [string, string | null][] = [
+      ['Arnie', 'arnie'],
+      ['Amie', null],
+      ['Ivan', 'lvan'],
+      ['\u0456van', 'ivan'],
+      ['paypal', 'paypal'],
+      ['\u0440\u0430\u0443\u0440\u0430\u04cf', 'paypai'],
+    ];
+    const stored = [];
+    for (const [username, skeleton] of before) {
+      const { id } = await db.store.createUser(namedUser(`placeholder${stored.length}`), null);
+      stored.push({ uid: id, username, skeleton });
+    }
+    await db.pool.query(
+      `UPDATE ${ACCOUNTS} a SET username = b.username, username_lowercase = lower(b.username),
+         username_skeleton = b.skeleton
+       FROM jsonb_to_recordset($1::jsonb) AS b(uid uuid, username text, skeleton text) WHERE a.uid = b.uid`,
+      [JSON.stringify(stored)],
+    );
+    assert.ok((await migrate(db.pool, db.names)).includes(41));
+    const { rows } = await db.pool.query<{ id: number; username: string; username_skeleton: string | null }>(
+      `SELECT id, username, username_skeleton FROM ${ACCOUNTS} ORDER BY id`,
+    );
+    assert.deepEqual(
+      rows.map((row) => [row.username, row.username_skeleton]),
+      [
+        ['Arnie', 'arnie'],
+        ['Amie', 'amie'],
+        ['Ivan', 'ivan'],
+        ['\u0456van', null],
+        ['paypal', 'paypal'],
+        ['\u0440\u0430\u0443\u0440\u0430\u04cf', null],
+      ],
+    );
+    const [ivan, cyrillicIvan, paypal, cyrillicPaypal] = [2, 3, 4, 5].map((index) => rows[index]!.id);
+    assert.deepEqual(await settled(db), [
+      `restauth: 2 user name(s) look like another user's (UTS #39 confusables), kept; new look-alikes of ` +
+        `either are refused; consider renaming: user ${cyrillicIvan} "іvan" looks like user ${ivan} "Ivan"; ` +
+        `user ${cyrillicPaypal} "раураӏ" looks like user ${paypal} "paypal"`,
+    ]);
+    for (const lookalike of ['\u0410mie', '\u04c0van', '\u0440\u0430\u0443\u0440\u0430l']) {
+      await assert.rejects(
+        db.store.createUser(namedUser(lookalike), null),
+        (error: AuthError) => error.code === 'user_already_exists',
+        lookalike,
+      );
+    }
+    assert.equal((await db.store.createUser(namedUser('lvan'), null)).username, 'lvan');
   });
 });

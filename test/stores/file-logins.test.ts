@@ -78,8 +78,11 @@ describe('file store: logins of existing data', () => {
       passwords: [],
       accounts: { alex: account('alex', null), [cyrillic]: account(cyrillic, null) },
     };
-    // `Ivan` and `lvan` have no account: a hand-added user's name is its id.
-    const data = { users: [{ id: 'alex' }, { id: cyrillic }, { id: 'Ivan' }, { id: 'lvan' }] };
+    // The others have no account: a hand-added user's name is its id. `Ivan` and `lvan` are ASCII
+    // names, told apart by their login keys; `Іvan` (Cyrillic І) looks like `Ivan`.
+    const data = {
+      users: [{ id: 'alex' }, { id: cyrillic }, { id: 'Ivan' }, { id: 'lvan' }, { id: '\u0406van' }],
+    };
     await withFiles(data, credentials, async (dir) => {
       const warnings: string[] = [];
       const logger = { info() {}, warn: (line: string) => warnings.push(line) };
@@ -89,7 +92,7 @@ describe('file store: logins of existing data', () => {
           warnings.filter((line) => line.includes('look alike')),
           [
             `restauth: ${join(dir, 'db.json')} holds users whose names look alike (UTS #39 confusables), kept; ` +
-              `consider renaming one of each: "${cyrillic}" looks like "alex"; "lvan" looks like "Ivan"`,
+              `consider renaming one of each: "${cyrillic}" looks like "alex"; "\u0406van" looks like "Ivan"`,
           ],
         );
         assert.equal((await store.findUserByUsername(cyrillic))?.id, cyrillic);
@@ -101,10 +104,10 @@ describe('file store: logins of existing data', () => {
             name,
           );
         await refusedAsTaken('\u0410\u0406\u0415\u0425');
-        await refusedAsTaken('1van');
+        await refusedAsTaken('\u0456van');
         // Once the holder is gone, its look-alike holds the skeleton: a third look-alike is still refused.
         assert.equal(await store.deleteUser('alex'), true);
-        await refusedAsTaken('a1ex');
+        await refusedAsTaken('\u0430lex');
       } finally {
         await store.close();
       }

@@ -6,7 +6,7 @@ import { REPRODUCED_GOTRUE_VERSIONS, reproducedVersionsTouches } from './gotrue-
 import { gotrueSessions } from './gotrue-sessions.js';
 import { gotrueUnfilledTables, UNFILLED_TABLES_GOTRUE_VERSIONS } from './gotrue-unfilled-tables.js';
 import { normalizeStoredLogins } from './login-keys.js';
-import { fillNameSkeletons, nameSkeletonsSql } from './name-skeletons.js';
+import { fillNameSkeletons, nameSkeletonsSql, recomputeNameSkeletonsSql } from './name-skeletons.js';
 import {
   preRequestAnonymousExit,
   preRequestFewerExpressions,
@@ -724,6 +724,14 @@ export function migrations(names: SchemaNames): Migration[] {
       version: 39,
       name: "the general pre-request check, and so per-claim settings (PostgREST before 12), refuse an aud that is not the user's",
       sql: preRequestLegacyAudience(q),
+    },
+    {
+      version: 41,
+      name: 'user names skeletons computed again: confusables.txt 17.0.0, ASCII names apart, compared case-insensitively',
+      sql: recomputeNameSkeletonsSql(`${q.restauth}.accounts`),
+      run: async (client) => {
+        await fillNameSkeletons(client, `${q.restauth}.accounts`);
+      },
     },
   ];
 }

@@ -18,6 +18,15 @@ export function nameSkeletonsSql(accounts: string): string {
   `;
 }
 
+/**
+ * Migration 41: the rule of core/skeleton.ts changed (confusables.txt 17.0.0, ASCII names apart,
+ * compared as shown and case-insensitively), so every stored skeleton is computed again: cleared
+ * here, filled by fillNameSkeletons in the same transaction, the oldest account of look-alikes first.
+ */
+export function recomputeNameSkeletonsSql(accounts: string): string {
+  return `UPDATE ${accounts} SET username_skeleton = NULL WHERE username_skeleton IS NOT NULL;`;
+}
+
 interface NamedAccount {
   id: number;
   username: string;
