@@ -156,12 +156,17 @@ export class AdminService {
     if (input.profile !== undefined) patch.profile = mergeMetadata(user.profile, input.profile);
     if (input.appMetadata !== undefined)
       patch.appMetadata = mergeMetadata(user.appMetadata, input.appMetadata);
+    // Before the first write, as every other refusal: a weak password refused after the address, the
+    // metadata or a ban were written answered 422 for an update that had half happened.
+    let hash: string | null = null;
+    if (input.password !== undefined) {
+      this.deps.hasher.assertAcceptable(input.password);
+      hash = await this.deps.hasher.hash(input.password);
+    }
     let updated = Object.keys(patch).length > 0 ? await this.deps.store.updateUser(id, patch) : user;
     // A ban ends every session at once: refresh tokens stop working, access tokens fail their check.
     if (patch.bannedUntil) await this.deps.store.revokeUserSessions(id, null, 'banned', now);
-    if (input.password !== undefined) {
-      this.deps.hasher.assertAcceptable(input.password);
-      const hash = await this.deps.hasher.hash(input.password);
+    if (hash !== null) {
       // An admin setting a password ends every session of the account, as a reset does.
       updated = await this.deps.store.changePassword(id, hash, null, this.deps.clock());
     }

@@ -654,9 +654,14 @@ export class AuthService {
   }
 
   /**
-   * The signed-in user's changes to their own account (GoTrue's PUT /user), in this order: their
-   * own data merged in, the password changed keeping this session, and an email change started
-   * (both addresses confirm it, see EmailFlows.requestEmailChange). Identity never comes from `data`.
+   * The signed-in user's changes to their own account (GoTrue's PUT /user): their own data merged
+   * in, an email change started (both addresses confirm it, see EmailFlows.requestEmailChange), and
+   * the password changed keeping this session. Identity never comes from `data`.
+   *
+   * Every refusal the request can earn comes before its first write (assertOwnUpdateAcceptable): a
+   * password changed, every other session ended, and then the address refused (taken, malformed)
+   * answered 4xx for an update that had half happened. The address goes before the password for the
+   * one refusal that cannot be asked ahead without counting (the recipient's mail throttle).
    */
   async updateOwnAccount(
     client: Client,
@@ -673,14 +678,44 @@ export class AuthService {
     },
   ): Promise<User> {
     let user = checked.user;
-    // Checked before anything changes: a refused password change leaves the metadata as it was too.
+    await this.assertOwnUpdateAcceptable(user, changes);
+    // Last of the checks: it spends the mailed code, which a request refused otherwise keeps.
     if (changes.password !== undefined) await this.assertReauthenticated(checked, changes.nonce);
     if (changes.data !== undefined) {
-      checkUserData(changes.data, 'User data');
       user = await this.deps.store.updateUser(user.id, {
         profile: mergeMetadata(user.profile, changes.data),
       });
     }
+    if (changes.email !== undefined) {
+      // Without confirmation an anonymous user takes the address at once, as a sign-up would (GoTrue's
+      // autoconfirm); a permanent user's change always confirms, and so does an anonymous one's otherwise.
+      if (user.isAnonymous && user.email === null && this.deps.settings.requireEmailConfirmation !== true)
+        user = await this.makePermanent(client, user, changes.email);
+      else
+        await this.deps.emailFlows.requestEmailChange(
+          user,
+          changes.email,
+          changes.redirectTo,
+          changes.pkce ?? null,
+        );
+    }
+    if (changes.password !== undefined) {
+      // The caller's session goes on (GoTrue's behaviour); every other session ends.
+      user = await this.changePassword(client, {
+        userId: user.id,
+        newPassword: changes.password,
+        keepSessionId: checked.session.id,
+      });
+    }
+    return user;
+  }
+
+  /** What updateOwnAccount would refuse, refused before it writes anything. */
+  private async assertOwnUpdateAcceptable(
+    user: User,
+    changes: { data?: Record<string, unknown>; password?: string; email?: string },
+  ): Promise<void> {
+    if (changes.data !== undefined) checkUserData(changes.data, 'User data');
     if (changes.password !== undefined) {
       // An anonymous user's password would sign in nobody: it has no address to sign in with yet.
       if (user.isAnonymous && user.email === null)
@@ -689,32 +724,18 @@ export class AuthService {
           'Updating password of an anonymous user without an email or phone is not allowed',
           { status: 422 },
         );
+      this.deps.hasher.assertAcceptable(changes.password);
       // GoTrue refuses a "change" to the password the account already has: an app's form would
       // otherwise report success for nothing and end every other session.
       const hash = await this.deps.store.getPasswordHash(user.id);
       if (hash !== null && (await this.deps.hasher.verify(changes.password, hash))) {
         throw new AuthError('same_password');
       }
-      // The caller's session goes on (GoTrue's behaviour); every other session ends.
-      user = await this.changePassword(client, {
-        userId: user.id,
-        newPassword: changes.password,
-        keepSessionId: checked.session.id,
-      });
     }
     if (changes.email !== undefined) {
-      // Without confirmation an anonymous user takes the address at once, as a sign-up would (GoTrue's
-      // autoconfirm); a permanent user's change always confirms, and so does an anonymous one's otherwise.
-      if (user.isAnonymous && user.email === null && this.deps.settings.requireEmailConfirmation !== true)
-        return this.makePermanent(client, user, changes.email);
-      await this.deps.emailFlows.requestEmailChange(
-        user,
-        changes.email,
-        changes.redirectTo,
-        changes.pkce ?? null,
-      );
+      const email = checkEmail(changes.email);
+      if (email !== user.email) await assertAddressFree(this.deps.store, email, user.id);
     }
-    return user;
   }
 
   /** An anonymous user's address, taken without confirmation: the user is permanent from now on. */
