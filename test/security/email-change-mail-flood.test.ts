@@ -35,12 +35,16 @@ for (const storeKind of ['file', 'postgres'] as const) {
       await store.drop();
     });
 
+    // Each account asks from a client of its own: what is counted here is the address's allowance,
+    // not the client's (every PUT /user naming an address counts against its client too).
+    let clients = 0;
     const askForChange = (token: string, email: string) =>
       t.app.inject({
         method: 'PUT',
         url: '/auth/v1/user',
         payload: { email },
         headers: { authorization: `Bearer ${token}` },
+        remoteAddress: `10.7.0.${++clients}`,
       });
 
     it("mails the address its allowance, then refuses every account's change to it with 429", async () => {

@@ -193,19 +193,31 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (ap
     return {};
   });
 
-  app.put('/user', { schema: { body: UserUpdateBody, querystring: RedirectQuery } }, async (request) => {
-    const body = request.body;
-    const challenge = pkceOf(body);
-    const checked = await requireUser(auth, request);
-    const redirectTo = redirects.check(requestedRedirect(request));
-    const user = await auth.updateOwnAccount(clientOf(request), checked, {
-      ...(body.data !== undefined ? { data: body.data } : {}),
-      ...(body.password !== undefined ? { password: body.password } : {}),
-      ...(body.email !== undefined ? { email: body.email } : {}),
-      ...(body.nonce !== undefined ? { nonce: body.nonce } : {}),
-      redirectTo,
-      pkce: challenge,
-    });
-    return answer.user(user, { newEmail: await flows.pendingEmailChange(user) });
-  });
+  app.put(
+    '/user',
+    {
+      schema: { body: UserUpdateBody, querystring: RedirectQuery },
+      // A new address is answered email_exists at once when another account has it: counted as the
+      // other routes that mail an address are, or any signed-in (or anonymous) user could ask that
+      // of every address at full speed, which sign-up, recovery and magic links never tell.
+      preHandler: async (request, reply) => {
+        if (request.body.email !== undefined) await limit('recovery').call(app, request, reply);
+      },
+    },
+    async (request) => {
+      const body = request.body;
+      const challenge = pkceOf(body);
+      const checked = await requireUser(auth, request);
+      const redirectTo = redirects.check(requestedRedirect(request));
+      const user = await auth.updateOwnAccount(clientOf(request), checked, {
+        ...(body.data !== undefined ? { data: body.data } : {}),
+        ...(body.password !== undefined ? { password: body.password } : {}),
+        ...(body.email !== undefined ? { email: body.email } : {}),
+        ...(body.nonce !== undefined ? { nonce: body.nonce } : {}),
+        redirectTo,
+        pkce: challenge,
+      });
+      return answer.user(user, { newEmail: await flows.pendingEmailChange(user) });
+    },
+  );
 };
