@@ -654,14 +654,14 @@ export class AuthService {
   }
 
   /**
-   * The signed-in user's changes to their own account (GoTrue's PUT /user): their own data merged
-   * in, an email change started (both addresses confirm it, see EmailFlows.requestEmailChange), and
+   * The signed-in user's changes to their own account (GoTrue's PUT /user): an email change started
+   * (both addresses confirm it, see EmailFlows.requestEmailChange), their own data merged in, and
    * the password changed keeping this session. Identity never comes from `data`.
    *
    * Every refusal the request can earn comes before its first write (assertOwnUpdateAcceptable): a
    * password changed, every other session ended, and then the address refused (taken, malformed)
-   * answered 4xx for an update that had half happened. The address goes before the password for the
-   * one refusal that cannot be asked ahead without counting (the recipient's mail throttle).
+   * answered 4xx for an update that had half happened. The address goes first for the one refusal
+   * that cannot be asked ahead without counting (the recipient's mail throttle, 429).
    */
   async updateOwnAccount(
     client: Client,
@@ -681,11 +681,6 @@ export class AuthService {
     await this.assertOwnUpdateAcceptable(user, changes);
     // Last of the checks: it spends the mailed code, which a request refused otherwise keeps.
     if (changes.password !== undefined) await this.assertReauthenticated(checked, changes.nonce);
-    if (changes.data !== undefined) {
-      user = await this.deps.store.updateUser(user.id, {
-        profile: mergeMetadata(user.profile, changes.data),
-      });
-    }
     if (changes.email !== undefined) {
       // Without confirmation an anonymous user takes the address at once, as a sign-up would (GoTrue's
       // autoconfirm); a permanent user's change always confirms, and so does an anonymous one's otherwise.
@@ -698,6 +693,11 @@ export class AuthService {
           changes.redirectTo,
           changes.pkce ?? null,
         );
+    }
+    if (changes.data !== undefined) {
+      user = await this.deps.store.updateUser(user.id, {
+        profile: mergeMetadata(user.profile, changes.data),
+      });
     }
     if (changes.password !== undefined) {
       // The caller's session goes on (GoTrue's behaviour); every other session ends.

@@ -15,6 +15,49 @@ const PREFIX = '/auth/v1';
 const PASSWORD = 'a long passphrase';
 type Json = Record<string, unknown>;
 
+async function call(
+  t: TestApp,
+  method: 'GET' | 'POST' | 'PUT',
+  path: string,
+  token: string | null,
+  body?: Json,
+  remoteAddress?: string,
+) {
+  const res = await t.app.inject({
+    method,
+    url: `${PREFIX}${path}`,
+    ...(body ? { payload: body } : {}),
+    ...(remoteAddress ? { remoteAddress } : {}),
+    headers: token ? { authorization: `Bearer ${token}` } : {},
+  });
+  return { status: res.statusCode, json: res.json<Json>() };
+}
+
+/** A confirmed account with two sessions: the one that updates, and another that must live on. */
+async function account(t: TestApp, email: string) {
+  await t.services.admin.createUser(LOCAL_CALL, { email, password: PASSWORD, emailConfirm: true });
+  const signIn = async () => {
+    const res = await call(t, 'POST', '/token?grant_type=password', null, { email, password: PASSWORD });
+    assert.equal(res.status, 200);
+    return res.json as { access_token: string; refresh_token: string; user: { id: string } };
+  };
+  const updating = await signIn();
+  const other = await signIn();
+  return { id: updating.user.id, token: updating.access_token, other };
+}
+
+/** The account as it was made: its metadata, address, password, confirmation, and its other session. */
+async function assertUnchanged(t: TestApp, email: string, other: { access_token: string }) {
+  const user = await t.services.store.findUserByEmail(email);
+  assert.ok(user, 'the address still names the account');
+  assert.deepEqual(user.profile, {}, 'no metadata was written');
+  assert.notEqual(user.emailConfirmedAt, null, 'the address is still confirmed');
+  assert.equal(user.bannedUntil, null, 'not banned');
+  assert.equal((await call(t, 'GET', '/user', other.access_token)).status, 200, 'the other session goes on');
+  const signIn = await call(t, 'POST', '/token?grant_type=password', null, { email, password: PASSWORD });
+  assert.equal(signIn.status, 200, 'the password is the old one');
+}
+
 describe('GoTrue: a refused update changes nothing', () => {
   let t: TestApp;
   let sink: SmtpSink;
@@ -25,79 +68,44 @@ describe('GoTrue: a refused update changes nothing', () => {
   });
   after(() => stopMailingApp(t, sink));
 
-  async function call(method: 'GET' | 'POST' | 'PUT', path: string, token: string | null, body?: Json) {
-    const res = await t.app.inject({
-      method,
-      url: `${PREFIX}${path}`,
-      ...(body ? { payload: body } : {}),
-      headers: token ? { authorization: `Bearer ${token}` } : {},
-    });
-    return { status: res.statusCode, json: res.json<Json>() };
-  }
-
-  /** A confirmed account with two sessions: the one that updates, and another that must live on. */
-  async function account(email: string) {
-    await t.services.admin.createUser(LOCAL_CALL, { email, password: PASSWORD, emailConfirm: true });
-    const signIn = async () => {
-      const res = await call('POST', '/token?grant_type=password', null, { email, password: PASSWORD });
-      assert.equal(res.status, 200);
-      return res.json as { access_token: string; refresh_token: string; user: { id: string } };
-    };
-    const updating = await signIn();
-    const other = await signIn();
-    return { id: updating.user.id, token: updating.access_token, other };
-  }
-
-  /** The account as it was made: its metadata, address, password, confirmation, and its other session. */
-  async function assertUnchanged(email: string, other: { access_token: string }) {
-    const user = await t.services.store.findUserByEmail(email);
-    assert.ok(user, 'the address still names the account');
-    assert.deepEqual(user.profile, {}, 'no metadata was written');
-    assert.notEqual(user.emailConfirmedAt, null, 'the address is still confirmed');
-    assert.equal(user.bannedUntil, null, 'not banned');
-    assert.equal((await call('GET', '/user', other.access_token)).status, 200, 'the other session goes on');
-    const signIn = await call('POST', '/token?grant_type=password', null, { email, password: PASSWORD });
-    assert.equal(signIn.status, 200, 'the password is the old one');
-  }
-
   it('PUT /user: a new password with a taken address is refused, and the password stays', async () => {
     await t.services.admin.createUser(LOCAL_CALL, { email: 'taken@acme.test', password: PASSWORD });
-    const { token, other } = await account('owner@acme.test');
-    const res = await call('PUT', '/user', token, {
+    const { token, other } = await account(t, 'owner@acme.test');
+    const res = await call(t, 'PUT', '/user', token, {
       password: 'a brand new passphrase',
       email: 'taken@acme.test',
       data: { nickname: 'x' },
     });
     assert.equal(res.status, 422);
     assert.equal(res.json['error_code'], 'email_exists');
-    await assertUnchanged('owner@acme.test', other);
+    await assertUnchanged(t, 'owner@acme.test', other);
   });
 
   it('PUT /user: metadata with a weak or the same password is refused whole', async () => {
-    const { token, other } = await account('weak@acme.test');
-    const weak = await call('PUT', '/user', token, { data: { nickname: 'x' }, password: 'short' });
+    const { token, other } = await account(t, 'weak@acme.test');
+    const weak = await call(t, 'PUT', '/user', token, { data: { nickname: 'x' }, password: 'short' });
     assert.equal(weak.status, 422);
     assert.equal(weak.json['error_code'], 'weak_password');
-    const same = await call('PUT', '/user', token, { data: { nickname: 'x' }, password: PASSWORD });
+    const same = await call(t, 'PUT', '/user', token, { data: { nickname: 'x' }, password: PASSWORD });
     assert.equal(same.status, 422);
     assert.equal(same.json['error_code'], 'same_password');
-    await assertUnchanged('weak@acme.test', other);
+    await assertUnchanged(t, 'weak@acme.test', other);
   });
 
   it('PUT /user: metadata with a malformed address is refused whole', async () => {
-    const { token, other } = await account('malformed@acme.test');
-    const res = await call('PUT', '/user', token, {
+    const { token, other } = await account(t, 'malformed@acme.test');
+    const res = await call(t, 'PUT', '/user', token, {
       data: { nickname: 'x' },
       password: 'a brand new passphrase',
       email: 'not an address',
     });
     assert.equal(res.status, 400);
-    await assertUnchanged('malformed@acme.test', other);
+    await assertUnchanged(t, 'malformed@acme.test', other);
   });
 
   it('PUT /admin/users/:id: an address, a ban and metadata with a weak password are refused whole', async () => {
-    const { id, other } = await account('admin-target@acme.test');
-    const res = await call('PUT', `/admin/users/${id}`, service, {
+    const { id, other } = await account(t, 'admin-target@acme.test');
+    const res = await call(t, 'PUT', `/admin/users/${id}`, service, {
       email: 'moved@acme.test',
       ban_duration: '24h',
       user_metadata: { nickname: 'x' },
@@ -106,6 +114,37 @@ describe('GoTrue: a refused update changes nothing', () => {
     assert.equal(res.status, 422);
     assert.equal(res.json['error_code'], 'weak_password');
     assert.equal(await t.services.store.findUserByEmail('moved@acme.test'), null, 'the address did not move');
-    await assertUnchanged('admin-target@acme.test', other);
+    await assertUnchanged(t, 'admin-target@acme.test', other);
+  });
+});
+
+describe("GoTrue: an address change over its recipient's allowance changes nothing", () => {
+  let t: TestApp;
+  let sink: SmtpSink;
+  before(async () => {
+    // Rate limits on (test apps turn them off); a window of an hour outlasts any slow machine's run.
+    ({ t, sink } = await startMailingApp(
+      { rateLimits: { recovery: { max: 1, window: 3600 } } },
+      { RESTAUTH_RATE_LIMITS: '' },
+    ));
+  });
+  after(() => stopMailingApp(t, sink));
+
+  it('PUT /user: metadata and a new password with an address mailed its allowance: 429, nothing written', async () => {
+    const first = await account(t, 'first@acme.test');
+    const mailed = await call(t, 'PUT', '/user', first.token, { email: 'wanted@acme.test' }, '10.8.0.1');
+    assert.equal(mailed.status, 200, 'the address is mailed its allowance');
+    const { token, other } = await account(t, 'second@acme.test');
+    const res = await call(
+      t,
+      'PUT',
+      '/user',
+      token,
+      { email: 'wanted@acme.test', data: { nickname: 'x' }, password: 'a brand new passphrase' },
+      '10.8.0.2',
+    );
+    assert.equal(res.status, 429);
+    assert.equal(res.json['error_code'], 'over_request_rate_limit');
+    await assertUnchanged(t, 'second@acme.test', other);
   });
 });
