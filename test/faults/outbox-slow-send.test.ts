@@ -13,10 +13,12 @@ import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
  * Two instances share the PostgreSQL outbox. An SMTP server answers one mail's DATA slowly (it
  * trickles, so nodemailer's idle timeout never ends the send) until long after the mail's lease
  * should have ended: the other instance claimed the mail and sent it again. The sending worker
- * renews the lease while the send lasts, so the other finds nothing due: one delivery. The lease
- * is short and the workers' wall clock is injected, so the test waits for no lease in real time.
+ * renews the lease while the send lasts, so the other finds nothing due: one delivery. The workers'
+ * wall clock is injected, so the test waits for no lease to end in real time. The lease is long all
+ * the same: a send is not started once three quarters of its lease are gone on the real clock, and
+ * with the injected clock still, a mail left unstarted by a slow claim was never due again (a hang).
  */
-const LEASE_MS = 600;
+const LEASE_MS = 6000;
 const quiet = { info: () => {}, warn: () => {} };
 
 /** The outbox as the sending worker uses it, telling the test when a renewal moved a lease past a time. */
