@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { freePort } from '../support/free-port.js';
 import type { TestApp } from '../support/app.js';
 import { chromiumAvailable, launchBrowser } from '../support/browser.js';
 import {
   gotrueClient,
-  listen,
   nextMail,
+  onFreePortListening,
   secretsOf,
   startMailingApp,
   stopMailingApp,
@@ -26,14 +25,15 @@ describe('hosted pages in Chromium', { skip: chromiumAvailable() ?? false }, () 
   let browser: Browser;
 
   before(async () => {
-    ({ t, sink } = await startMailingApp({
-      // Links in mails name restauth's own address: its port must be known before it starts.
-      port: await freePort(),
-      appName: 'Acme <Notes>',
-      oneTimeTokens: { resendInterval: 0 },
-      redirectAllowList: ['https://app.acme.test/*'],
-    }));
-    url = await listen(t);
+    // Links in mails name restauth's own address: its port must be known before it starts.
+    ({ t, sink, url } = await onFreePortListening((port) =>
+      startMailingApp({
+        port,
+        appName: 'Acme <Notes>',
+        oneTimeTokens: { resendInterval: 0 },
+        redirectAllowList: ['https://app.acme.test/*'],
+      }),
+    ));
     browser = await launchBrowser();
   });
   after(async () => {

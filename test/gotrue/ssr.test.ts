@@ -5,8 +5,13 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import type { TestApp } from '../support/app.js';
 import { chromiumAvailable, launchBrowser } from '../support/browser.js';
-import { freePort } from '../support/free-port.js';
-import { nextMail, secretsOf, startMailingApp, stopMailingApp } from '../support/gotrue.js';
+import {
+  nextMail,
+  onFreePortListening,
+  secretsOf,
+  startMailingApp,
+  stopMailingApp,
+} from '../support/gotrue.js';
 import { suiteStore } from '../support/postgres.js';
 import type { SmtpSink } from '../support/smtp-sink.js';
 import { ssrServer } from '../support/ssr-app.js';
@@ -84,17 +89,21 @@ describe('@supabase/ssr server app with cookies, in Chromium', { skip }, () => {
       before(async () => {
         store = await suiteStore(storeKind);
         // restauth on a port of its own, named in its mails' links (restauth's public address here).
-        const port = await freePort();
-        app = ssrApp(`http://127.0.0.1:${port}`);
-        await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
-        appOrigin = `http://127.0.0.1:${(app.address() as AddressInfo).port}`;
-        ({ t, sink } = await startMailingApp({
-          ...store.config,
-          host: '127.0.0.1',
-          port,
-          siteUrl: appOrigin,
-        }));
-        await t.app.listen({ port, host: '127.0.0.1' });
+        ({ t, sink, app, appOrigin } = await onFreePortListening(
+          async (port) => {
+            const ssr = ssrApp(`http://127.0.0.1:${port}`);
+            await new Promise<void>((resolve) => ssr.listen(0, '127.0.0.1', resolve));
+            const origin = `http://127.0.0.1:${(ssr.address() as AddressInfo).port}`;
+            const started = await startMailingApp({
+              ...store.config,
+              host: '127.0.0.1',
+              port,
+              siteUrl: origin,
+            });
+            return { ...started, app: ssr, appOrigin: origin };
+          },
+          (started) => new Promise((resolve) => started.app.close(() => resolve())),
+        ));
       });
       after(async () => {
         await new Promise((resolve) => app.close(resolve));

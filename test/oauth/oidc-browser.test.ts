@@ -5,8 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import type { TestApp } from '../support/app.js';
 import { chromiumAvailable, launchBrowser } from '../support/browser.js';
-import { freePort } from '../support/free-port.js';
-import { startMailingApp, stopMailingApp } from '../support/gotrue.js';
+import { onFreePortListening, startMailingApp, stopMailingApp } from '../support/gotrue.js';
 import { startOidcProvider, type TestIdp } from '../support/oidc-provider.js';
 import type { SmtpSink } from '../support/smtp-sink.js';
 import { ssrServer } from '../support/ssr-app.js';
@@ -59,22 +58,35 @@ describe('OIDC sign-in in Chromium: an @supabase/ssr app through the provider an
 
   before(async () => {
     browser = await launchBrowser();
-    const port = await freePort();
-    const base = `http://127.0.0.1:${port}`;
-    idp = await startOidcProvider({ redirectUris: [`${base}/auth/v1/callback`] });
-    idp.accounts.set('kc-carla', { email: 'carla@acme.test', email_verified: true, name: 'Carla' });
-    app = oauthApp(base);
-    await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
-    appOrigin = `http://127.0.0.1:${(app.address() as AddressInfo).port}`;
-    ({ t, sink } = await startMailingApp({
-      port,
-      publicUrl: base,
-      siteUrl: appOrigin,
-      external: {
-        keycloak: { enabled: true, client_id: idp.clientId, secret: idp.clientSecret, url: idp.issuer },
+    // The provider's redirect URI and the app's links name restauth's port before restauth binds it.
+    ({ t, sink, idp, app, appOrigin } = await onFreePortListening(
+      async (port) => {
+        const base = `http://127.0.0.1:${port}`;
+        const provider = await startOidcProvider({ redirectUris: [`${base}/auth/v1/callback`] });
+        provider.accounts.set('kc-carla', { email: 'carla@acme.test', email_verified: true, name: 'Carla' });
+        const server = oauthApp(base);
+        await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+        const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+        const started = await startMailingApp({
+          port,
+          publicUrl: base,
+          siteUrl: origin,
+          external: {
+            keycloak: {
+              enabled: true,
+              client_id: provider.clientId,
+              secret: provider.clientSecret,
+              url: provider.issuer,
+            },
+          },
+        });
+        return { ...started, idp: provider, app: server, appOrigin: origin };
       },
-    }));
-    await t.app.listen({ port, host: '127.0.0.1' });
+      async (started) => {
+        await new Promise((resolve) => started.app.close(resolve));
+        await started.idp.close();
+      },
+    ));
   });
   after(async () => {
     await browser.close();

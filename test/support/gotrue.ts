@@ -2,6 +2,7 @@ import { GoTrueAdminApi, GoTrueClient, type AuthChangeEvent } from '@supabase/au
 import type { AddressInfo } from 'node:net';
 import { createTestApp, type TestApp } from './app.js';
 import type { AppOnFilesOptions } from './app-on-files.js';
+import { onFreePort } from './free-port.js';
 import { sinkMailSettings, startSmtpSink, type SinkMail, type SmtpSink } from './smtp-sink.js';
 
 /** Password hashing for tests that do not measure it: bcrypt at its lowest cost. */
@@ -46,6 +47,28 @@ export async function listen(t: TestApp): Promise<string> {
   await t.app.listen({ port: t.config.port === 3000 ? 0 : t.config.port, host: '127.0.0.1' });
   const { port } = t.app.server.address() as AddressInfo;
   return `http://127.0.0.1:${port}/auth/v1`;
+}
+
+/**
+ * What `start` makes on a port chosen before restauth binds it (the links in its mails, a provider's
+ * redirect URI or another server name it), restauth listening there. Another process may take the port
+ * meanwhile (EADDRINUSE): then restauth, its sink and `closeRest`'s part are closed, and all is started
+ * again on another free port.
+ */
+export function onFreePortListening<Started extends { t: TestApp; sink: SmtpSink }>(
+  start: (port: number) => Promise<Started>,
+  closeRest: (started: Started) => Promise<void> = async () => {},
+): Promise<Started & { url: string }> {
+  return onFreePort(async (port) => {
+    const started = await start(port);
+    try {
+      return { ...started, url: await listen(started.t) };
+    } catch (error) {
+      await stopMailingApp(started.t, started.sink);
+      await closeRest(started);
+      throw error;
+    }
+  });
 }
 
 /** An unmodified GoTrueClient with in-memory storage, recording its auth events; the implicit flow unless asked. */
