@@ -916,9 +916,13 @@ export class FileDatabase implements DocumentStore {
    * memory, which holds every acknowledged write, stays as it is.
    */
   private async setAsideHandEdits(adopt = false): Promise<void> {
-    for (const state of [this.dataFile, this.credentialsFile]) {
+    const states = [this.dataFile, this.credentialsFile];
+    // Both files looked at together: every commit (a sign-in's too) starts here, and each stat is a
+    // wake-up of libuv's thread pool and of the event loop, which on a busy machine takes a core from a hash.
+    const looked = await Promise.all(states.map((state) => stat(state.path).catch(() => null)));
+    for (const [index, state] of states.entries()) {
       for (let attempt = 1; ; attempt++) {
-        const current = await stat(state.path).catch(() => null);
+        const current = attempt === 1 ? (looked[index] ?? null) : await stat(state.path).catch(() => null);
         if (current && sameFile(current, state)) break;
         const text = current ? await readFile(state.path, 'utf8').catch(() => null) : null;
         if (current && text !== null && state.kept.equals(text)) {
