@@ -22,6 +22,15 @@
  * every wake-up of the event loop or of a file-system thread takes a core from
  * a hash, which then runs on with caches the other thread evicted, so its CPU
  * per verification exceeds the bound's.
+ *
+ * BENCH_BASELINE=<a checkout of restauth, its node_modules installed> logs in
+ * beside this one, interleaved round by round, so a change shows as CPU and
+ * wake-ups per login side by side with what it changed, in one run (a rate
+ * from a loaded machine is no result; these counts move far less). On
+ * PostgreSQL the database's own CPU per login is printed too: it runs on the
+ * same cores as the hashes, and the bound has none. BENCH_LOGIN_ALGORITHMS
+ * (argon2id,bcrypt) and BENCH_LOGIN_STORES (file,postgres) pick what runs;
+ * json-server-auth runs beside bcrypt.
  */
 import type { ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -44,9 +53,21 @@ const CONNECTIONS = 16;
 const CHEAP_RATE = 20;
 const PASSWORD = 'correct horse battery staple';
 const repoRoot = join(import.meta.dirname, '..');
+const ALGORITHMS = listed<PasswordAlgorithm>('BENCH_LOGIN_ALGORITHMS', ['argon2id', 'bcrypt']);
+const STORES = listed<Store>('BENCH_LOGIN_STORES', ['file', 'postgres']);
 const require = createRequire(import.meta.url);
 
 type Store = 'file' | 'postgres';
+
+/** A comma-separated choice among `all` from the environment; all of them when unset. */
+function listed<T extends string>(name: string, all: T[]): T[] {
+  const wanted = process.env[name]?.split(',').map((value) => value.trim());
+  if (!wanted) return all;
+  const unknown = wanted.filter((value) => !all.includes(value as T));
+  if (unknown.length > 0)
+    throw new Error(`${name}: unknown ${unknown.join(', ')} (one of ${all.join(', ')})`);
+  return all.filter((value) => wanted.includes(value));
+}
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -225,6 +246,8 @@ interface LoginRun {
   /** Per login: the event loop's sleeps (each ended by a wake-up), and the hashing threads' preemptions. */
   loopWakes: number;
   hashingPreempted: number;
+  /** CPU per login of the database's processes (PostgreSQL's backends and helpers), ms; NaN without one. */
+  databaseMs: number;
 }
 
 /** A cheap route, and whether it is read with the user's access token (a data-API read by id). */
@@ -260,7 +283,23 @@ async function post(url: string, body: unknown): Promise<Record<string, unknown>
   return (await response.json()) as Record<string, unknown>;
 }
 
+/** CPU seconds of processes (all their threads), by pid (Linux); a pid gone is missing. */
+function processCpu(pids: number[]): Map<number, number> {
+  const cpu = new Map<number, number>();
+  for (const pid of pids) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const after = fields.slice(fields.lastIndexOf(')') + 2).split(' ');
+      cpu.set(pid, (Number(after[11]) + Number(after[12])) / 100);
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return cpu;
+}
+
 async function restauthLogins(
+  checkout: string,
   algorithm: PasswordAlgorithm,
   store: Store,
   postgres: OwnCluster | null,
@@ -285,7 +324,7 @@ async function restauthLogins(
   const base = `http://127.0.0.1:${port}`;
   const server = await startProcess(
     process.execPath,
-    ['--import', import.meta.resolve('tsx'), join(repoRoot, 'src/cli/main.ts'), 'serve'],
+    ['--import', import.meta.resolve('tsx'), join(checkout, 'src/cli/main.ts'), 'serve'],
     {
       cwd: dir,
       env: { RESTAUTH_LOG_LEVEL: 'warn', RESTAUTH_RATE_LIMITS: 'off' },
@@ -306,6 +345,7 @@ async function restauthLogins(
       `${base}/auth/login`,
       { storm: { username: 'bench' }, reader: { username: 'reader' } },
       cheap,
+      postgres && store === 'postgres' ? () => postgres.processes() : null,
     );
   } finally {
     await stopProcess(server);
@@ -326,6 +366,7 @@ async function logInUnderLoad(
   loginUrl: string,
   identities: { storm: Record<string, string>; reader: Record<string, string> },
   cheap: CheapRoute[],
+  databaseProcesses: (() => Promise<number[]>) | null = null,
 ): Promise<LoginRun> {
   await post(registerUrl, { ...identities.storm, password: PASSWORD });
   const reader = await post(registerUrl, { ...identities.reader, password: PASSWORD });
@@ -338,6 +379,7 @@ async function logInUnderLoad(
   // them, first in first out, and reach every hashing thread after its earlier jobs: once all are
   // answered, the measured window starts with nothing left over.
   await Promise.all(Array.from({ length: CONNECTIONS }, () => post(loginUrl, body)));
+  const databaseBefore = processCpu((await databaseProcesses?.()) ?? []);
   const before = threadCpu(server.pid!);
   const waitBefore = runQueueWait(server.pid!, server.pid!);
   const [logins, ...cheapRuns] = await Promise.all([
@@ -346,6 +388,11 @@ async function logInUnderLoad(
   ]);
   const after = threadCpu(server.pid!);
   const waitAfter = runQueueWait(server.pid!, server.pid!);
+  // A backend started during the run counts from nothing.
+  const databaseAfter = processCpu((await databaseProcesses?.()) ?? []);
+  const databaseSeconds = databaseProcesses
+    ? [...databaseAfter].reduce((sum, [pid, seconds]) => sum + seconds - (databaseBefore.get(pid) ?? 0), 0)
+    : Number.NaN;
   // No login answered within the run (a machine too busy): no per-login CPU figure.
   const count = logins.requestsPerSecond * SECONDS || Number.NaN;
   const used = (tid: number) => (after.get(tid)?.seconds ?? 0) - (before.get(tid)?.seconds ?? 0);
@@ -368,6 +415,7 @@ async function logInUnderLoad(
     loopWaitUs: (waitAfter.waitNs - waitBefore.waitNs) / 1000 / (waitAfter.turns - waitBefore.turns),
     loopWakes: counted(server.pid!, 'wakes') / count,
     hashingPreempted: hashingThreads.reduce((sum, tid) => sum + counted(tid, 'preempted'), 0) / count,
+    databaseMs: (databaseSeconds * 1000) / count,
   };
 }
 
@@ -417,11 +465,16 @@ export async function runLoginBench(): Promise<void> {
       `medians of ${ROUNDS} interleaved rounds; cheap routes asked ${CHEAP_RATE}/s each meanwhile)\n`,
   );
   // PostgreSQL as restauth's tests run it (fsync off: the bench measures restauth, not this disk).
-  const postgres = await startOwnCluster({ maxConnections: 50 }).catch((error: unknown) => {
-    console.log(`(no PostgreSQL figures: ${(error as Error).message})`);
-    return null;
-  });
-  const stores: Store[] = postgres ? ['file', 'postgres'] : ['file'];
+  const postgres = !STORES.includes('postgres')
+    ? null
+    : await startOwnCluster({ maxConnections: 50 }).catch((error: unknown) => {
+        console.log(`(no PostgreSQL figures: ${(error as Error).message})`);
+        return null;
+      });
+  const stores = STORES.filter((store) => store === 'file' || postgres);
+  const baseline = process.env.BENCH_BASELINE;
+  const checkouts: Array<[string, string]> = [['restauth', repoRoot]];
+  if (baseline) checkouts.push([`baseline (${baseline})`, baseline]);
   /** A round's login run beside the bound measured just before it: verifications a second, CPU ms each. */
   type Sample = { bound: number; boundMs: number; boundPreempted: number; run: LoginRun };
   const samples = new Map<string, Sample[]>();
@@ -429,17 +482,17 @@ export async function runLoginBench(): Promise<void> {
   const peer: Sample[] = [];
   try {
     for (let round = 0; round < ROUNDS; round++) {
-      for (const algorithm of ['argon2id', 'bcrypt'] as const) {
+      for (const algorithm of ALGORITHMS) {
         const hash = await new PasswordHasher(policy(algorithm, 1)).hash(PASSWORD);
         if (round === 0) naive.set(algorithm, (cores * 1000) / (await oneVerifyMs(algorithm, hash)));
         const measured = await parallelVerifyRate(algorithm, hash, SECONDS);
         const { rate: bound, cpuMsPerVerify: boundMs, preemptedPerVerify: boundPreempted } = measured;
         for (const store of stores) {
-          const key = `${algorithm} ${store}`;
-          samples.set(key, [
-            ...(samples.get(key) ?? []),
-            { bound, boundMs, boundPreempted, run: await restauthLogins(algorithm, store, postgres) },
-          ]);
+          for (const [name, checkout] of checkouts) {
+            const key = `${algorithm}\0${store}\0${name}`;
+            const run = await restauthLogins(checkout, algorithm, store, postgres);
+            samples.set(key, [...(samples.get(key) ?? []), { bound, boundMs, boundPreempted, run }]);
+          }
         }
         if (algorithm === 'bcrypt')
           peer.push({ bound, boundMs, boundPreempted, run: await jsonServerAuthLogins() });
@@ -467,20 +520,21 @@ export async function runLoginBench(): Promise<void> {
     'bound preempted/verify': median(runs.map((s) => s.boundPreempted)).toFixed(1),
     'besides hashing ms/login': median(runs.map((s) => s.run.processMs - s.run.hashingMs)).toFixed(2),
     'process ms/login': median(runs.map((s) => s.run.processMs)).toFixed(1),
+    'database ms/login': median(runs.map((s) => s.run.databaseMs)).toFixed(2),
     'failures login/cheap': `${total(runs, 'loginFailures')}/${total(runs, 'cheapFailures')}`,
   });
   const rows = [...samples].map(([key, runs]) => {
-    const [algorithm, store] = key.split(' ') as [PasswordAlgorithm, Store];
+    const [algorithm, store, checkout] = key.split('\0') as [PasswordAlgorithm, Store, string];
     const name = algorithm === 'bcrypt' ? 'bcrypt cost 10' : 'argon2id';
-    return row(`restauth, ${name}, ${store === 'file' ? 'file store' : 'PostgreSQL'}`, algorithm, runs);
+    return row(`${checkout}, ${name}, ${store === 'file' ? 'file store' : 'PostgreSQL'}`, algorithm, runs);
   });
-  rows.push(row('json-server-auth 2.1.0 (bcryptjs cost 10)', 'bcrypt', peer));
+  if (peer.length > 0) rows.push(row('json-server-auth 2.1.0 (bcryptjs cost 10)', 'bcrypt', peer));
   console.log(table(rows));
-  const restauthBcrypt = median(samples.get('bcrypt file')!.map((s) => s.run.rps));
-  const jsonServerAuth = median(peer.map((s) => s.run.rps));
-  console.log(
-    `\nrestauth (bcrypt 10, file store) ÷ json-server-auth: ${(restauthBcrypt / jsonServerAuth).toFixed(2)}×`,
-  );
+  const restauthBcrypt = samples.get('bcrypt\0file\0restauth');
+  if (restauthBcrypt && peer.length > 0) {
+    const ratio = median(restauthBcrypt.map((s) => s.run.rps)) / median(peer.map((s) => s.run.rps));
+    console.log(`\nrestauth (bcrypt 10, file store) ÷ json-server-auth: ${ratio.toFixed(2)}×`);
+  }
   console.log(
     'hash bound: one worker thread per core verifying in a loop, no HTTP; cheap p99: the slower of ' +
       '/health and GET /posts/1 (file store); loop ms/login: CPU of the server thread running the event loop; ' +
@@ -489,7 +543,8 @@ export async function runLoginBench(): Promise<void> {
       'loop wait/turn: how long the event loop waited for a core, on average, each time it woke (schedstat); ' +
       'loop wakes/login: its sleeps ended by a wake-up (a socket, a hash answered, a file operation done); ' +
       'hashing preempted/login: times its hashing threads lost their core to another thread, beside the ' +
-      "bound's per verification (each costs the hash the caches the other thread evicted)",
+      "bound's per verification (each costs the hash the caches the other thread evicted); database " +
+      "ms/login: CPU of PostgreSQL's processes (on the same cores as the hashes)",
   );
   console.log(
     `load average at the end: ${loadavg()

@@ -35,6 +35,8 @@ export interface OwnCluster {
   destroy(): Promise<void>;
   /** What the server has written to its log file so far (statements too, when `settings` log them). */
   log(): Promise<string>;
+  /** The postmaster's pid and its children's (the benches read their CPU time). */
+  processes(): Promise<number[]>;
 }
 
 /** The bin folder of the newest PostgreSQL server installed (Debian's layout), or null. */
@@ -174,6 +176,7 @@ export async function startOwnCluster(options: ClusterOptions = {}): Promise<Own
     },
     resume,
     log: () => readFile(join(dir, 'log'), 'utf8'),
+    processes: serverProcesses,
     destroy: async () => {
       await resume();
       process.removeListener('exit', stopAtExit);
