@@ -9,6 +9,7 @@ const suites: Record<string, () => Promise<void>> = {
   embed: async () => (await import('./data/embed.js')).runEmbedBench(),
   postgres: async () => (await import('./postgres.js')).runPostgresBench(),
   'file-store': async () => (await import('./file-store.js')).runFileStoreBench(),
+  'sign-in-commit': async () => (await import('./sign-in-commit.js')).runSignInCommitBench(),
   'file-store-stalls': async () => (await import('./file-store-stalls.js')).runFileStoreStallsBench(),
   'event-loop': async () => (await import('./event-loop.js')).runEventLoopBench(),
   'auth-read': async () => (await import('./auth-read.js')).runAuthReadBench(),

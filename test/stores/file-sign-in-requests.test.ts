@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { createHook } from 'node:async_hooks';
 import { constants } from 'node:fs';
-import { mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { hashSecret } from '../../src/core/secrets.js';
 import { FileDatabase, FileStore } from '../../src/stores/file/index.js';
+import { signInWrites, writeOneUserFolder } from '../support/file-sign-in.js';
 
 const quiet = { info() {}, warn() {} };
 
@@ -39,37 +39,11 @@ describe('file store: the thread-pool requests of a sign-in', () => {
   let db: FileDatabase;
   let store: FileStore;
   let n = 0;
-  const signIn = () => {
-    const now = new Date(Date.UTC(2026, 0, 1, 0, 0, ++n));
-    return store.openSignIn({
-      lastSignInAt: now,
-      session: {
-        id: `session${n}`,
-        userId: 'kate',
-        createdAt: now,
-        notAfter: new Date(now.getTime() + 3_600_000),
-        refreshSecret: `secret${n}`,
-        firstRefreshTokenHash: hashSecret(`token${n}`),
-        maxPerUser: 0,
-      },
-      // No event: the audit log's own timer would write it later, outside the commit counted.
-      audit: null,
-    });
-  };
+  const signIn = () => store.openSignIn(signInWrites('kate', ++n));
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'restauth-sign-in-requests-'));
-    const at = new Date(0).toISOString();
-    await writeFile(join(dir, 'db.json'), JSON.stringify({ users: [{ id: 'kate' }] }));
-    const account = { username: 'kate', email: null, emailConfirmedAt: at, role: null, tokenVersion: 0 };
-    await writeFile(
-      join(dir, 'credentials.json'),
-      JSON.stringify({
-        passwords: [{ sub: 'kate', password: 'hash' }],
-        accounts: { kate: { ...account, appMetadata: {}, createdAt: at, updatedAt: at, lastSignInAt: null } },
-      }),
-      { mode: 0o600 },
-    );
+    await writeOneUserFolder(dir, 'kate');
     db = await FileDatabase.open({
       dataFile: join(dir, 'db.json'),
       credentialsFile: join(dir, 'credentials.json'),
