@@ -25,6 +25,11 @@ export class RateLimiter {
     private readonly events: Pick<AuthEvents, 'rateLimited'> = unobserved,
   ) {}
 
+  /** Whether `family` has a limit (0, as RESTAUTH_RATE_LIMITS=off sets every family, disables it). */
+  limits(family: RateLimitFamily): boolean {
+    return this.rules[family].max > 0;
+  }
+
   async check(family: RateLimitFamily, client: string): Promise<void> {
     const rule = this.rules[family];
     if (rule.max <= 0) return; // 0 disables the limit

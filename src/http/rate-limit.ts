@@ -32,8 +32,14 @@ export function rateLimitBucket(address: string): string {
   return `${network.toString()}/${IPV6_CLIENT_PREFIX}`;
 }
 
+/** What an unlimited family's routes run: nothing (its bucket, an address parsed, cost 33 µs a request). */
+const unlimited: preHandlerAsyncHookHandler = async () => {};
+
 export function rateLimitHook(limiter: RateLimiter): RateLimitHook {
-  return (family) => async (request) => {
-    await limiter.check(family, rateLimitBucket(clientAddress(request)));
-  };
+  return (family) =>
+    limiter.limits(family)
+      ? async (request) => {
+          await limiter.check(family, rateLimitBucket(clientAddress(request)));
+        }
+      : unlimited;
 }
