@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { assertAddressFree } from './address-owner.js';
 import { AuthError, isAuthError } from './errors.js';
-import { assertNotBanned } from './banned.js';
+import { assertNotBanned, isBanned } from './banned.js';
 import { datedAhead } from './clock-skew.js';
 import { silentNotifier, type Notifier } from './notifier.js';
 import type { PasswordHasher } from './passwords.js';
@@ -874,7 +874,8 @@ export class AuthService {
     const address = checkEmail(email);
     await this.deps.store.assertWritable();
     const user = await this.deps.store.findUserByEmail(address);
-    if (!user || user.email === null || user.username === null) return;
+    // A banned account gets no mail (see EmailFlows.unmailable); the answer is the same.
+    if (!user || user.email === null || user.username === null || isBanned(user, this.now())) return;
     const recipient = { ...user, email: user.email, username: user.username };
     this.background(() => this.notifier.usernameReminder(recipient));
   }

@@ -2,7 +2,7 @@ import { assertAddressFree } from './address-owner.js';
 import type { AuditLog, Client } from './audit.js';
 import type { BackgroundWork } from './background.js';
 import { AuthError, isAuthError } from './errors.js';
-import { assertNotBanned } from './banned.js';
+import { assertNotBanned, isBanned } from './banned.js';
 import { PKCE_TOKEN_PREFIX, type PkceFlows } from './flow-states.js';
 import type { PkceChallenge } from './pkce.js';
 import type { Notifier, OneTimeSecret, Recipient } from './notifier.js';
@@ -104,7 +104,7 @@ export class EmailFlows {
     pkce: PkceChallenge | null = null,
     asked: 'by its sign-up' | 'by another sign-up' = 'by its sign-up',
   ): Promise<void> {
-    if (user.email === null || user.emailConfirmedAt !== null) return;
+    if (user.email === null || user.emailConfirmedAt !== null || this.unmailable(user)) return;
     const recipient = { ...user, email: user.email };
     if (pkce) await this.deps.pkce.start(user.id, 'signup', pkce);
     if (asked === 'by another sign-up') await this.markContested(user.id);
@@ -151,7 +151,7 @@ export class EmailFlows {
     pkce: PkceChallenge | null,
   ): Promise<void> {
     const user = await this.deps.store.findUserByEmail(email);
-    if (!user || user.email === null) return;
+    if (!user || user.email === null || this.unmailable(user)) return;
     const recipient = { ...user, email: user.email };
     if (pkce) await this.deps.pkce.start(user.id, 'recovery', pkce);
     await this.deps.oneTimeTokens.issue(user.id, user.email, 'recovery', this.deps.clock(), {}, (issued) =>
@@ -164,6 +164,7 @@ export class EmailFlows {
    * token sendRecovery mails as a link, throttled alike; no link, as that dialect serves none.
    */
   async sendResetToken(user: Recipient): Promise<void> {
+    if (this.unmailable(user)) return;
     await this.deps.oneTimeTokens.issue(user.id, user.email, 'recovery', this.deps.clock(), {}, (issued) =>
       this.deps.notifier.passwordReset(user, {
         token: issued.token,
@@ -201,7 +202,7 @@ export class EmailFlows {
     if (!user) {
       if (!options.createUser) return;
       user = await this.createPasswordless(address, options.profile);
-    }
+    } else if (this.unmailable(user)) return;
     const recipient = { ...user, email: address };
     const pkce = options.pkce ?? null;
     if (pkce) await this.deps.pkce.start(user.id, 'magiclink', pkce);
@@ -226,6 +227,8 @@ export class EmailFlows {
     const address = checkEmail(email);
     const existing = await this.deps.store.findUserByEmail(address);
     if (existing && existing.emailConfirmedAt !== null) throw new AuthError('email_exists');
+    // The administrator is told (no one else learns of the ban here): lift the ban, then invite.
+    if (existing) assertNotBanned(existing, this.deps.clock());
     const created = existing ?? (await this.createPasswordless(address, profile));
     const recipient = { ...created, email: address };
     const now = this.deps.clock();
@@ -249,6 +252,8 @@ export class EmailFlows {
       throw new AuthError('validation_failed', 'Reauthentication requires the user to have an email');
     if (user.emailConfirmedAt === null)
       throw new AuthError('email_not_confirmed', 'Please verify your email first.');
+    // A ban that came after the caller's token was checked: the code would only let it write.
+    assertNotBanned(user, this.deps.clock());
     const recipient = { ...user, email: user.email };
     await this.deps.oneTimeTokens.issue(
       user.id,
@@ -284,6 +289,8 @@ export class EmailFlows {
   ): Promise<void> {
     const email = checkEmail(newEmail);
     if (email === user.email) return;
+    // The account's own caller (a token, a password) is told: no one else learns of the ban here.
+    assertNotBanned(user, this.deps.clock());
     await assertAddressFree(this.deps.store, email, user.id);
     // The resend throttle is per account: many accounts each mailed one address once a minute, so
     // anyone with a few accounts flooded a stranger's mailbox from the app's own domain.
@@ -338,7 +345,7 @@ export class EmailFlows {
     pkce: PkceChallenge | null,
   ): Promise<void> {
     const user = await this.deps.store.findUserByEmail(email);
-    if (!user) return;
+    if (!user || this.unmailable(user)) return;
     if (type === 'signup') return this.sendConfirmation(user, redirectTo, pkce);
     const pending = await this.pendingEmailChange(user);
     if (pending === null) return;
@@ -417,6 +424,16 @@ export class EmailFlows {
       },
       null,
     );
+  }
+
+  /**
+   * Whether this account gets no mail: a banned one's would be refused when followed (addressee),
+   * and mailing it anyway made the request routes a channel to harass its owner and spent its
+   * address's allowance. Asked after the answer (or where the answer is the same for every
+   * address), so the answer does not tell a ban from an account or from no account.
+   */
+  private unmailable(user: Pick<User, 'bannedUntil'>): boolean {
+    return isBanned(user, this.deps.clock());
   }
 
   /** The mail's secret: the link (when links are served; GoTrue's `pkce_` mark on a PKCE flow's) and the code. */
