@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
 import { restauthSchemaName } from '../../src/stores/postgres/migrations.js';
 import { useFaultApp } from '../support/postgres-faults.js';
 import { realServerOnly } from '../support/postgres.js';
+import { usersWhere, whileRefused, withDba } from '../support/refused-writes.js';
 import { sinkMailSettings, startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
 
 /**
@@ -14,49 +14,6 @@ import { sinkMailSettings, startSmtpSink, type SmtpSink } from '../support/smtp-
  * (53100) on each insert, as a full disk would refuse that write alone. The anonymous, mailed,
  * json-data-server and postgrest-auth cases already wrote all at once: they guard that they still do.
  */
-
-/** A connection to the database at `url`, as its owner, for the time of `use`. */
-async function withDba<T>(url: string, use: (dba: pg.Client) => Promise<T>): Promise<T> {
-  const dba = new pg.Client({ connectionString: url });
-  await dba.connect();
-  try {
-    return await use(dba);
-  } finally {
-    await dba.end();
-  }
-}
-
-/** Runs `during` while every `write` (INSERT, UPDATE) of `table` in the database at `url` fails with disk_full. */
-function whileRefused<T>(
-  url: string,
-  write: 'INSERT' | 'UPDATE',
-  table: string,
-  during: () => Promise<T>,
-): Promise<T> {
-  return withDba(url, async (dba) => {
-    await dba.query(`
-      CREATE FUNCTION public.refuse_write() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN RAISE EXCEPTION 'could not extend file: No space left on device' USING ERRCODE = '53100'; END $$;
-      CREATE TRIGGER refuse_write BEFORE ${write} ON ${table} FOR EACH ROW EXECUTE FUNCTION public.refuse_write();`);
-    try {
-      return await during();
-    } finally {
-      await dba.query(`DROP TRIGGER refuse_write ON ${table}; DROP FUNCTION public.refuse_write()`);
-    }
-  });
-}
-
-/** How many rows of auth.users `where` selects (its $1 is `value`). */
-function usersWhere(url: string, where: string, value?: string): Promise<number> {
-  return withDba(url, async (dba) => {
-    const { rows } = await dba.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM auth.users WHERE ${where}`,
-      value === undefined ? [] : [value],
-    );
-    return rows[0]!.n;
-  });
-}
-
 describe(
   'a sign-up that fails half-way leaves no half-made account (PostgreSQL)',
   // The DBA's connection beside the app's pool (see postgres-schema-changed): a real server only.

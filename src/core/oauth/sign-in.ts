@@ -75,19 +75,23 @@ export class ExternalSignIn {
     }
     // Before the identity's data is written into the account.
     if (user !== null) assertNotBanned(user, now);
-    if (user === null) user = await this.createUser(client, input, email, identityData, now);
-    const identity = await store.linkIdentity({
-      userId: user.id,
-      provider,
-      providerId: claims.subject,
-      identityData,
-      now,
-    });
-    // An unconfirmed account keeps nothing its first holder set up (GoTrue's RemoveUnconfirmedIdentities):
-    // its other identities go (the `email` one, which listed `email` among its providers, and any
-    // provider the squatter linked, which would still sign the squatter in), and its user_metadata
-    // is the provider's alone. Elsewhere GoTrue merges what the provider says at every sign-in.
-    if (unconfirmed) await store.keepOnlyIdentity(user.id, identity.id);
+    let created = false;
+    if (user === null) ({ user, created } = await this.signUp(client, input, email, identityData, now));
+    // A new account has its identity from its sign-up's commit (see signUp).
+    if (!created) {
+      const identity = await store.linkIdentity({
+        userId: user.id,
+        provider,
+        providerId: claims.subject,
+        identityData,
+        now,
+      });
+      // An unconfirmed account keeps nothing its first holder set up (GoTrue's RemoveUnconfirmedIdentities):
+      // its other identities go (the `email` one, which listed `email` among its providers, and any
+      // provider the squatter linked, which would still sign the squatter in), and its user_metadata
+      // is the provider's alone. Elsewhere GoTrue merges what the provider says at every sign-in.
+      if (unconfirmed) await store.keepOnlyIdentity(user.id, identity.id);
+    }
     user = await store.updateUser(user.id, {
       profile: unconfirmed ? identityData : { ...user.profile, ...identityData },
     });
@@ -137,6 +141,33 @@ export class ExternalSignIn {
     return { user, unconfirmed };
   }
 
+  /**
+   * A new account with its provider identity, in one commit (SignUpWrites.identity): written apart,
+   * a failure between the two left an account its provider could not sign in to, whose address the
+   * next callback found taken (a verified one joined it; an unverified one made a second account).
+   * When a racing callback of the same provider user signed up first, this one signs that account in.
+   */
+  private async signUp(
+    client: Client,
+    input: ExternalSignInInput,
+    email: string | null,
+    identityData: Record<string, unknown>,
+    now: Date,
+  ): Promise<{ user: User; created: boolean }> {
+    try {
+      return { user: await this.createUser(client, input, email, identityData, now), created: true };
+    } catch (error) {
+      // A racing sign-up holds the identity (or, committed first, the address): when it is this
+      // provider user's, this callback signs that account in.
+      if (!isAuthError(error) || (error.code !== 'identity_already_exists' && error.code !== 'email_exists'))
+        throw error;
+      const winner = await this.existingUser(input.provider, input.claims.subject);
+      if (winner === null) throw error;
+      assertNotBanned(winner, now);
+      return { user: winner, created: false };
+    }
+  }
+
   private async createUser(
     client: Client,
     input: ExternalSignInInput,
@@ -161,6 +192,7 @@ export class ExternalSignIn {
         emailIdentity: false,
       },
       null,
+      { identity: { provider: input.provider, providerId: input.claims.subject, identityData, now } },
     );
     await this.deps.audit?.record('sign_up', client, { userId: user.id, data: { provider: input.provider } });
     return user;

@@ -218,6 +218,12 @@ export interface SignUpWrites {
    * welcome carries no secret, and a finished sign-up must not fail for it.
    */
   mails?: readonly OutgoingMail[];
+  /**
+   * A provider's identity (as linkIdentity links it; its user the new one), in the same commit: a
+   * social sign-up is never left an account without the identity it signs in with. One another user
+   * holds meanwhile (a racing callback): AuthError('identity_already_exists'), nothing written.
+   */
+  identity?: Omit<NewIdentity, 'userId'>;
 }
 
 export interface RefreshTokenRecord {

@@ -239,6 +239,10 @@ export class FileStore implements Store {
       }
       if (input.email !== null && index.byEmail.has(loginKey(input.email)))
         throw new AuthError('email_exists');
+      const identity = writes.identity;
+      // Refused before anything is written: a throwing transaction is not undone.
+      if (identity && this.identityIndex.holder(identity.provider, identity.providerId) !== undefined)
+        throw new AuthError('identity_already_exists');
       const write = this.credentialsWrite(docs.credentials, changes);
       const credentials = write.credentials;
       // Credentials an earlier user of this id left (see findOrphans) never pass to the new one:
@@ -266,6 +270,19 @@ export class FileStore implements Store {
       // A provider's sign-up has only the provider's identity, as GoTrue's.
       if (input.emailIdentity !== false) syncEmailIdentity(write, id, account);
       if (passwordHash !== null) this.setPassword(write, id, passwordHash);
+      if (identity) {
+        const at = identity.now.getTime();
+        putIdentity(write, randomUUID(), {
+          userId: id,
+          provider: identity.provider,
+          providerId: identity.providerId,
+          identityData: identity.identityData,
+          lastSignInAt: at,
+          createdAt: at,
+          updatedAt: at,
+        });
+        syncProviders(write, id);
+      }
       const session = writes.session;
       if (session) {
         // The first session, in the same commit as its user.

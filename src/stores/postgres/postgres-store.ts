@@ -359,6 +359,7 @@ export class PostgresStore implements Store {
         )
         .catch(conflict);
       if (input.role !== null) await createUserRole(client, this.roleNames, input.role, rows[0]!.user_key);
+      if (writes.identity) await this.insertIdentity(client, rows[0]!.id, writes.identity);
       const session = writes.session;
       if (session) {
         await client.query(insertSessionSql(this.session), [
@@ -379,6 +380,27 @@ export class PostgresStore implements Store {
     });
     if (mails.length > 0) this.options.mailsQueued?.();
     return user;
+  }
+
+  /** A new user's provider identity (SignUpWrites.identity), in its sign-up's transaction. */
+  private async insertIdentity(
+    client: pg.PoolClient,
+    uid: string,
+    identity: Omit<NewIdentity, 'userId'>,
+  ): Promise<void> {
+    await client
+      .query(
+        `INSERT INTO ${this.identities}
+           (provider_id, user_id, identity_data, provider, last_sign_in_at, created_at, updated_at)
+         VALUES ($3, $1, $4, $2, $5, $5, $5)`,
+        [uid, identity.provider, identity.providerId, identity.identityData, identity.now],
+      )
+      .catch((error: unknown) => {
+        // A racing callback's sign-up linked it first: this one's account goes with the transaction.
+        if ((error as { code?: string }).code === '23505') throw new AuthError('identity_already_exists');
+        throw error;
+      });
+    await this.syncProviders(client, uid);
   }
 
   async findUserById(id: string): Promise<User | null> {

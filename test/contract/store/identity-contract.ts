@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
 import type { NewUser, Store } from '../../../src/core/ports/store.js';
+import { isAuthError } from '../../../src/core/errors.js';
 
 const NOW = new Date('2026-06-01T12:00:00.000Z');
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -104,6 +105,31 @@ export function identityContract(
       // An existing email identity follows an address set with emailIdentity false all the same.
       await store().updateUser(user.id, { email: 'again@example.com', emailIdentity: false });
       assert.equal((await store().findIdentity('email', user.id))?.email, 'again@example.com');
+    });
+
+    it("writes a provider's sign-up with its identity, or, the identity another user's, nothing at all", async () => {
+      const input = newUser({
+        emailIdentity: false,
+        appMetadata: { provider: 'github', providers: ['github'] },
+      });
+      const { userId: _none, ...identity } = github('', 'gh-signup', { email: input.email });
+      const user = await store().createUser(input, null, { identity });
+      const [linked, ...others] = await store().listIdentities(user.id);
+      assert.equal(others.length, 0);
+      assert.equal(linked!.provider, 'github');
+      assert.equal(linked!.providerId, 'gh-signup');
+      assert.deepEqual(linked!.identityData, identity.identityData);
+      assert.deepEqual(linked!.lastSignInAt, NOW);
+      assert.deepEqual(await store().findIdentity('github', 'gh-signup'), linked);
+      assert.deepEqual((await store().findUserById(user.id))?.appMetadata['providers'], ['github']);
+
+      const second = newUser({ emailIdentity: false });
+      await assert.rejects(
+        store().createUser(second, null, { identity }),
+        (error) => isAuthError(error) && error.code === 'identity_already_exists',
+      );
+      assert.equal(await store().findUserByEmail(second.email!), null, 'no account without its identity');
+      assert.equal((await store().findIdentity('github', 'gh-signup'))?.userId, user.id);
     });
 
     it('makes an anonymous user permanent by a patch', async () => {
