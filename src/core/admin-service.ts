@@ -168,7 +168,10 @@ export class AdminService {
     if (patch.bannedUntil) await this.deps.store.revokeUserSessions(id, null, 'banned', now);
     if (hash !== null) {
       // An admin setting a password ends every session of the account, as a reset does.
-      updated = await this.deps.store.changePassword(id, hash, null, this.deps.clock());
+      // The administrator's own change: a banned account's password may be set (the ban stays).
+      updated = await this.deps.store.changePassword(id, hash, null, this.deps.clock(), undefined, {
+        evenIfBanned: true,
+      });
     }
     await this.deps.audit.record('admin_user_updated', client, {
       userId: id,

@@ -379,7 +379,12 @@ export class AuthService {
     return this.observed(method, async () => {
       const now = this.now();
       this.assertNotBanned(user, now);
-      const signedIn = await this.deps.store.updateUser(user.id, { lastSignInAt: now });
+      // A ban committed since the user was read refuses it here (Store.updateUser's unlessBannedAt).
+      const signedIn = await this.deps.store.updateUser(
+        user.id,
+        { lastSignInAt: now },
+        { unlessBannedAt: now },
+      );
       await this.deps.audit?.record('sign_in', client, { userId: user.id, data: { via: method } });
       // A mailed link or code is GoTrue's otp unless the dialect names it (magiclink, recovery ...).
       return this.openSession(signedIn, now, extraClaims, 'otp');
@@ -435,7 +440,14 @@ export class AuthService {
     const now = this.now();
     // GoTrue answers a banned user's sign-in 400 (403 everywhere else).
     this.assertNotBanned(user, now, 400);
-    const signedIn = await this.recordSignIn(client, user, now, authMethodOf(extraClaims, 'password'));
+    const signedIn = await this.recordSignIn(client, user, now, authMethodOf(extraClaims, 'password')).catch(
+      (error: unknown) => {
+        // A ban committed after the user was read: the store opened no session (Store.createSession).
+        if (isAuthError(error) && error.code === 'user_banned')
+          throw new AuthError('user_banned', undefined, { status: 400 });
+        throw error;
+      },
+    );
     return this.issue(signedIn.user, signedIn.session, signedIn.refreshToken, now, extraClaims);
   }
 
@@ -743,11 +755,11 @@ export class AuthService {
     const email = checkEmail(newEmail);
     await assertAddressFree(this.deps.store, email, user.id);
     const now = this.now();
-    const permanent = await this.deps.store.updateUser(user.id, {
-      email,
-      emailConfirmedAt: now,
-      isAnonymous: false,
-    });
+    const permanent = await this.deps.store.updateUser(
+      user.id,
+      { email, emailConfirmedAt: now, isAnonymous: false },
+      { unlessBannedAt: now },
+    );
     await this.deps.audit?.record('email_changed', client, {
       userId: user.id,
       data: { from: null, to: email },
@@ -899,7 +911,11 @@ export class AuthService {
       await this.deps.emailFlows.requestEmailChange(user, email, null);
       return 'confirming';
     }
-    await this.deps.store.updateUser(userId, { email, emailConfirmedAt: null });
+    await this.deps.store.updateUser(
+      userId,
+      { email, emailConfirmedAt: null },
+      { unlessBannedAt: this.now() },
+    );
     return 'changed';
   }
 

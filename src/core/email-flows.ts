@@ -554,11 +554,11 @@ export class EmailFlows {
     }
     await this.releaseUnproven(client, newEmail, user.id);
     // A confirmed address makes an anonymous user permanent (GoTrue's emailChangeVerify).
-    const changed = await this.deps.store.updateUser(user.id, {
-      email: newEmail,
-      emailConfirmedAt: now,
-      ...(user.isAnonymous ? { isAnonymous: false } : {}),
-    });
+    const changed = await this.deps.store.updateUser(
+      user.id,
+      { email: newEmail, emailConfirmedAt: now, ...(user.isAnonymous ? { isAnonymous: false } : {}) },
+      { unlessBannedAt: now },
+    );
     await this.deps.audit.record('email_changed', client, {
       userId: user.id,
       data: { from: user.email, to: newEmail },

@@ -153,7 +153,9 @@ describe('a password sign-in on PostgreSQL', { skip: statisticsUnavailable() ?? 
           code: 'user_not_found',
         }),
       );
-      assert.equal(gone.count, 1);
+      // The refusal reads why nothing was written (the user gone, or banned meanwhile): rare, and
+      // the opening itself stays one round trip.
+      assert.equal(gone.count, 2, `a refused session: ${gone.statements.join(' | ')}`);
     });
   });
 

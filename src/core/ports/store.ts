@@ -335,7 +335,12 @@ export interface Store {
   findUserByEmail(email: string): Promise<User | null>;
   /** A page of users in creation order, or newest first with `newestFirst`. */
   listUsers(options: { page: number; perPage: number; newestFirst?: boolean }): Promise<UserPage>;
-  updateUser(id: string, patch: UserPatch): Promise<User>;
+  /**
+   * With `unlessBannedAt`, refused with AuthError('user_banned'), changing nothing, when the user is
+   * banned at that time, checked in the write itself: a ban committed after the caller read the user
+   * (and asked assertNotBanned) stops it all the same. An address moved by its owner asks this.
+   */
+  updateUser(id: string, patch: UserPatch, condition?: { unlessBannedAt: Date }): Promise<User>;
   /** Deletes the user with its credentials, sessions and one-time tokens. Returns false when absent. */
   deleteUser(id: string): Promise<boolean>;
 
@@ -361,7 +366,8 @@ export interface Store {
    * it is nobody's; when it is already this user's, its identity_data merged
    * with the new one and its last sign-in set; another user's is refused with
    * AuthError('identity_already_exists'), however many link it at once.
-   * Throws AuthError('user_not_found') for an unknown user.
+   * Throws AuthError('user_not_found') for an unknown user, and AuthError('user_banned') for a user
+   * banned at `now`, checked in the write (see updateUser's `unlessBannedAt`).
    */
   linkIdentity(identity: NewIdentity): Promise<Identity>;
   /**
@@ -416,6 +422,9 @@ export interface Store {
    * concurrent change revoked it) throws AuthError('session_not_found').
    * (null: the user must have no password yet). Without `expectedHash` the
    * change is unconditional (a reset token, an admin).
+   *
+   * A user banned at `now` is refused with AuthError('user_banned'), checked in the same step (see
+   * updateUser's `unlessBannedAt`), unless `options.evenIfBanned` (an administrator's change).
    */
   changePassword(
     userId: string,
@@ -423,9 +432,14 @@ export interface Store {
     keepSessionId: string | null,
     now: Date,
     expectedHash?: string | null,
+    options?: { evenIfBanned?: boolean },
   ): Promise<User>;
 
   // Sessions and refresh tokens
+  /**
+   * No session opens for a user banned at its createdAt: AuthError('user_banned'), nothing written,
+   * checked in the write (see updateUser's `unlessBannedAt`); so does openSignIn.
+   */
   createSession(session: NewSession): Promise<Session>;
   /**
    * A password sign-in's writes at once (PostgreSQL: one transaction, the cap applied while it holds

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { assertNotBanned } from '../../core/banned.js';
 import { AuthError } from '../../core/errors.js';
 import { providersOf, withProviders } from '../../core/identities.js';
 import { STORAGE_RETRY_AFTER_S } from '../../lib/storage-failure.js';
@@ -353,16 +354,16 @@ export class FileStore implements Store {
     return { users, total: ids.length };
   }
 
-  async updateUser(id: string, patch: UserPatch): Promise<User> {
+  async updateUser(id: string, patch: UserPatch, condition?: { unlessBannedAt: Date }): Promise<User> {
     // Without a profile only credentials.json changes (a sign-in's lastSignInAt): db.json, however
     // large, is then not serialized. applyUserPatch reads db.json but writes it only for a profile.
     if (patch.profile === undefined) {
       return this.db.transactCredentials((credentials, changes) =>
-        this.applyUserPatch({ data: this.db.data, credentials }, id, patch, changes),
+        this.applyUserPatch({ data: this.db.data, credentials }, id, patch, changes, undefined, condition),
       );
     }
     return this.db.transactJournaled((docs, changes, records) =>
-      this.applyUserPatch(docs, id, patch, changes, records),
+      this.applyUserPatch(docs, id, patch, changes, records, condition),
     );
   }
 
@@ -372,10 +373,12 @@ export class FileStore implements Store {
     patch: UserPatch,
     changes: CredentialChanges,
     records?: RecordChanges,
+    condition?: { unlessBannedAt: Date },
   ): User {
     const index = this.index(docs);
     const record = index.byId.get(id);
     if (!record) throw new AuthError('user_not_found');
+    if (condition) refuseBanned(docs.credentials, id, condition.unlessBannedAt);
     if (patch.username != null && this.nameTaken(index, patch.username, id))
       throw new AuthError('user_already_exists');
     if (patch.email != null) {
@@ -483,6 +486,7 @@ export class FileStore implements Store {
     return this.db.transactCredentials((stored, changes) => {
       const write = this.credentialsWrite(stored, changes);
       if (!this.index().byId.has(identity.userId)) throw new AuthError('user_not_found');
+      refuseBanned(stored, identity.userId, identity.now);
       const holder = this.identityIndex.holder(identity.provider, identity.providerId);
       const earlier = holder === undefined ? undefined : write.credentials.identities[holder]!;
       if (earlier && earlier.userId !== identity.userId) throw new AuthError('identity_already_exists');
@@ -550,12 +554,14 @@ export class FileStore implements Store {
     keepSessionId: string | null,
     now: Date,
     expectedHash?: string | null,
+    options: { evenIfBanned?: boolean } = {},
   ): Promise<User> {
     return this.db.transactCredentials((stored, changes) => {
       const write = this.credentialsWrite(stored, changes);
       const docs = { data: this.db.data, credentials: stored };
       const record = this.index().byId.get(userId);
       if (!record) throw new AuthError('user_not_found');
+      if (options.evenIfBanned !== true) refuseBanned(stored, userId, now);
       // Compare-and-set inside the serialized write queue, before anything changes (a throwing
       // transaction is not undone): the proof of this change must still stand.
       if (expectedHash !== undefined && this.storedHash(userId) !== expectedHash)
@@ -596,6 +602,8 @@ export class FileStore implements Store {
         session.userId,
         { lastSignInAt: input.lastSignInAt },
         changes,
+        undefined,
+        { unlessBannedAt: session.createdAt },
       );
       const write = this.credentialsWrite(credentials, changes);
       writeNewSession(write, session.userId, session);
@@ -607,6 +615,7 @@ export class FileStore implements Store {
 
   async createSession(session: NewSession): Promise<Session> {
     return this.db.transactCredentials((stored, changes) => {
+      refuseBanned(stored, session.userId, session.createdAt);
       const write = this.credentialsWrite(stored, changes);
       writeNewSession(write, session.userId, session);
       if (session.maxPerUser > 0) dropOldestSessions(write, session.userId, session.maxPerUser, session.id);
@@ -1172,4 +1181,14 @@ function toSession(id: string, record: SessionRecord): Session {
     refreshSecret: record.refreshSecret,
     amr: (record.amr ?? []).map((claim) => ({ method: claim.method, at: new Date(claim.at) })),
   };
+}
+
+/**
+ * Refuses (user_banned) a write for a user banned at `at`, read inside the write's serialized
+ * transaction, before anything changes (a throwing transaction is not undone): a ban committed after
+ * the caller read the user stops the write all the same.
+ */
+function refuseBanned(credentials: JsonDocument, userId: string, at: Date): void {
+  const bannedUntil = normalizeCredentials(credentials).accounts[userId]?.bannedUntil;
+  assertNotBanned({ bannedUntil: bannedUntil == null ? null : new Date(bannedUntil) }, at);
 }

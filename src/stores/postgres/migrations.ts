@@ -710,7 +710,7 @@ export function migrations(names: SchemaNames): Migration[] {
     {
       version: 36,
       name: "a password sign-in's writes and its session cap in one call (open_sign_in), and any other session's (open_session)",
-      sql: openSignInFunction(q, sessionTables(q)) + openSessionFunction(q, sessionTables(q)),
+      sql: openSignInFunction(q, sessionTables(q), 36) + openSessionFunction(q, sessionTables(q), 36),
     },
     {
       version: 37,
@@ -724,6 +724,11 @@ export function migrations(names: SchemaNames): Migration[] {
       version: 39,
       name: "the general pre-request check, and so per-claim settings (PostgREST before 12), refuse an aud that is not the user's",
       sql: preRequestLegacyAudience(q),
+    },
+    {
+      version: 40,
+      name: 'open_sign_in and open_session open no session for a user banned meanwhile: checked on the row they lock',
+      sql: openSignInFunction(q, sessionTables(q), 40) + openSessionFunction(q, sessionTables(q), 40),
     },
     {
       version: 41,

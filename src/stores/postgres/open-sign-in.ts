@@ -25,13 +25,13 @@ type Names = ReturnType<typeof quotedNames>;
  * schema-qualified. The function is the text of this release's clauses: a later change to them is a
  * migration of its own (CREATE OR REPLACE).
  */
-export function openSignInFunction(q: Names, t: SessionTables): string {
+export function openSignInFunction(q: Names, t: SessionTables, version: 36 | 40): string {
   const users = `${q.schema}.${q.table}`;
-  return writesThenCap(t, {
+  return writesThenCap(t, version, {
     signature: `${q.restauth}.open_sign_in(uuid, uuid, timestamptz, timestamptz, text, text, text,
         timestamptz, text, timestamptz, text, text, text, text, jsonb, integer)`,
     answer: 'jsonb',
-    writes: `WITH ${openSignInClauses(t, { users, auditLog: `${q.restauth}.audit_log` })}
+    writes: `WITH ${openSignInClauses(t, { users, auditLog: `${q.restauth}.audit_log` }, since(version))}
         SELECT to_jsonb(u) INTO opened FROM u`,
     keep: '$16',
     comment: `a password sign-in''s writes (last_sign_in_at, the session, its first refresh token, the audit event) and the session cap, in one call`,
@@ -46,10 +46,11 @@ export function openSignInFunction(q: Names, t: SessionTables): string {
  */
 function writesThenCap(
   t: SessionTables,
+  version: 36 | 40,
   f: { signature: string; answer: string; writes: string; keep: string; comment: string },
 ): string {
   return `
-    CREATE FUNCTION ${f.signature} RETURNS ${f.answer} LANGUAGE plpgsql VOLATILE AS $fn$
+    CREATE ${version === 36 ? '' : 'OR REPLACE '}FUNCTION ${f.signature} RETURNS ${f.answer} LANGUAGE plpgsql VOLATILE AS $fn$
     DECLARE
       opened ${f.answer};
     BEGIN
@@ -72,16 +73,25 @@ function writesThenCap(
  * the function's next statement, as in open_sign_in. It answers the user's id, NULL when the user
  * is gone (no session written).
  */
-export function openSessionFunction(q: Names, t: SessionTables): string {
-  return writesThenCap(t, {
+export function openSessionFunction(q: Names, t: SessionTables, version: 36 | 40): string {
+  return writesThenCap(t, version, {
     signature: `${q.restauth}.open_session(uuid, uuid, timestamptz, timestamptz, text, text, text, integer)`,
     answer: 'text',
-    writes: `WITH ${lockedSessionInsertClauses(t, `${q.schema}.${q.table}`)}
+    writes: `WITH ${lockedSessionInsertClauses(t, `${q.schema}.${q.table}`, since(version))}
         SELECT user_id::text INTO opened FROM created`,
     keep: '$8',
     comment:
       'a session (its secret, first refresh token, amr claim) of a user whose sessions are capped, and the cap, in one call',
   });
+}
+
+/**
+ * Migration 36's functions as it made them; migration 40 replaces both with functions that open no
+ * session for a user banned at the session's creation ($3), checked on the row they lock (see
+ * NOT_BANNED_AT_START in session-sql.ts): a ban committed after the caller's read stops it.
+ */
+function since(version: 36 | 40): 'unless banned' | 'since migration 36' {
+  return version === 36 ? 'since migration 36' : 'unless banned';
 }
 
 /** Store.createSession's statement for a capped user: open_session's $1-$8, answering user_id. */

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
-import { AuthError } from '../../core/errors.js';
+import { assertNotBanned } from '../../core/banned.js';
+import { AuthError, type ErrorCode } from '../../core/errors.js';
 import { loginKey } from '../../core/identity.js';
 import { nameSkeleton } from '../../core/skeleton.js';
 import type { OutgoingMail } from '../../core/ports/outbox.js';
@@ -362,7 +363,7 @@ export class PostgresStore implements Store {
       if (writes.identity) await this.insertIdentity(client, rows[0]!.id, writes.identity);
       const session = writes.session;
       if (session) {
-        await client.query(insertSessionSql(this.session), [
+        await client.query(insertSessionSql(this.session, this.users), [
           session.id,
           rows[0]!.id,
           session.createdAt,
@@ -441,7 +442,7 @@ export class PostgresStore implements Store {
     return { users: page.rows.map(toUser), total: count.rows[0]!.total };
   }
 
-  async updateUser(id: string, patch: UserPatch): Promise<User> {
+  async updateUser(id: string, patch: UserPatch, condition?: { unlessBannedAt: Date }): Promise<User> {
     const uid = userUid(id);
     // The user name is the account's; everything else GoTrue's row: one statement updates both.
     const userSets: string[] = ['updated_at = now()'];
@@ -465,10 +466,19 @@ export class PostgresStore implements Store {
     if (patch.bannedUntil !== undefined) set(userSets, 'banned_until', patch.bannedUntil);
     if (patch.isAnonymous !== undefined) set(userSets, 'is_anonymous', patch.isAnonymous);
     if (patch.invitedAt !== undefined) set(userSets, 'invited_at', patch.invitedAt);
+    // The ban is read on the row the UPDATE locks: a ban committed meanwhile is seen (READ COMMITTED
+    // re-reads a row it waited for), and the account's row changes only with the user's.
+    let userWhere = 'id = $1';
+    let accountWhere = 'uid = $1';
+    if (condition) {
+      values.push(condition.unlessBannedAt);
+      userWhere += ` AND (banned_until IS NULL OR banned_until <= $${values.length})`;
+      accountWhere += ' AND uid IN (SELECT id FROM u)';
+    }
     const account =
       accountSets.length === 0
         ? `SELECT * FROM ${this.accounts} WHERE uid = $1`
-        : `UPDATE ${this.accounts} SET ${accountSets.join(', ')} WHERE uid = $1 RETURNING *`;
+        : `UPDATE ${this.accounts} SET ${accountSets.join(', ')} WHERE ${accountWhere} RETURNING *`;
     // GoTrue's email identity follows the address: an address set writes it (GoTrue's email change
     // creates one a user lacks) or merges it, an address removed takes it; a confirmation alone merges
     // an existing one and creates none (an OAuth user confirming its address has only its provider's).
@@ -490,7 +500,7 @@ export class PostgresStore implements Store {
              FROM u WHERE i.provider_id = u.id::text AND i.provider = 'email' AND u.email IS NOT NULL
            )`
           : '';
-    const sql = `WITH u AS (UPDATE ${this.users} SET ${userSets.join(', ')} WHERE id = $1 RETURNING *), a AS (${account})
+    const sql = `WITH u AS (UPDATE ${this.users} SET ${userSets.join(', ')} WHERE ${userWhere} RETURNING *), a AS (${account})
              ${identity}
              SELECT ${this.userColumns} FROM u JOIN a ON a.uid = u.id`;
     // Its providers follow its identities (an address set, removed or confirmed), unless the patch sets
@@ -506,8 +516,20 @@ export class PostgresStore implements Store {
               if (!rows[0]) return null;
               return { ...toUser(rows[0]), appMetadata: await this.syncProviders(client, uid) };
             });
-    if (!user) throw new AuthError('user_not_found');
-    return user;
+    if (!user) await this.refusal(id, condition?.unlessBannedAt ?? null, 'user_not_found');
+    return user!;
+  }
+
+  /**
+   * Throws why a write conditional on its user wrote nothing: user_not_found when the user is gone,
+   * user_banned when it is banned at `at` (null: not asked), else `otherwise`. Read after the refusal
+   * only, which is rare: the write itself decided it.
+   */
+  private async refusal(id: string, at: Date | null, otherwise: ErrorCode): Promise<never> {
+    const user = await this.findUserById(id);
+    if (user === null) throw new AuthError('user_not_found');
+    if (at !== null) assertNotBanned(user, at);
+    throw new AuthError(otherwise);
   }
 
   /** The user's providers set from its identities (see syncProvidersSql), in the caller's transaction: its app_metadata after. */
@@ -586,7 +608,8 @@ export class PostgresStore implements Store {
       const { rows } = await client.query<IdentityRow>(
         `INSERT INTO ${this.identities} AS i
            (provider_id, user_id, identity_data, provider, last_sign_in_at, created_at, updated_at)
-         SELECT $3, u.id, $4, $2, $5, $5, $5 FROM ${this.users} u WHERE u.id = $1 FOR NO KEY UPDATE OF u
+         SELECT $3, u.id, $4, $2, $5, $5, $5 FROM ${this.users} u
+         WHERE u.id = $1 AND (u.banned_until IS NULL OR u.banned_until <= $5) FOR NO KEY UPDATE OF u
          ON CONFLICT (provider_id, provider) DO UPDATE
            SET identity_data = i.identity_data || EXCLUDED.identity_data,
              last_sign_in_at = EXCLUDED.last_sign_in_at, updated_at = EXCLUDED.updated_at
@@ -598,9 +621,8 @@ export class PostgresStore implements Store {
       return rows[0];
     });
     if (linked) return toIdentity(linked);
-    // Nothing written: the user is missing, or another user holds the identity.
-    if (!(await this.findUserById(uid))) throw new AuthError('user_not_found');
-    throw new AuthError('identity_already_exists');
+    // Nothing written: the user is missing or banned, or another user holds the identity.
+    return this.refusal(uid, identity.now, 'identity_already_exists');
   }
 
   async unlinkIdentity(userId: string, identityId: string): Promise<void> {
@@ -677,19 +699,26 @@ export class PostgresStore implements Store {
     keepSessionId: string | null,
     now: Date,
     expectedHash?: string | null,
+    options: { evenIfBanned?: boolean } = {},
   ): Promise<User> {
     const uid = userUid(userId);
     if (uid === null) throw new AuthError('user_not_found');
     return inTransaction(this.pool, async (client) => {
       // The user's row lock orders racing changes: the second waits here for the first to commit,
       // then (read committed: each statement sees what committed before it) finds its proof gone.
-      const { rows } = await client.query<{ user_key: number; password: string | null }>(
-        `SELECT a.id AS user_key, u.encrypted_password AS password FROM ${this.userFrom} WHERE u.id = $1
-         FOR UPDATE`,
+      // The ban is read under the lock too: one committed after the caller read the user is seen.
+      const { rows } = await client.query<{
+        user_key: number;
+        password: string | null;
+        banned_until: Date | null;
+      }>(
+        `SELECT a.id AS user_key, u.encrypted_password AS password, u.banned_until FROM ${this.userFrom}
+         WHERE u.id = $1 FOR UPDATE`,
         [uid],
       );
       const locked = rows[0];
       if (!locked) throw new AuthError('user_not_found');
+      if (options.evenIfBanned !== true) assertNotBanned({ bannedUntil: locked.banned_until }, now);
       if (expectedHash !== undefined && locked.password !== expectedHash)
         throw new AuthError('invalid_credentials');
       if (keepSessionId !== null) {
@@ -771,7 +800,7 @@ export class PostgresStore implements Store {
         ],
       ),
     );
-    if (!rows[0]) throw new AuthError('user_not_found');
+    if (!rows[0]) return this.refusal(uid, session.createdAt, 'user_not_found');
     const user = toUser(rows[0]);
     return { user, session: this.opened(session, user.id) };
   }
@@ -787,15 +816,15 @@ export class PostgresStore implements Store {
       session.authMethod ?? null,
     ];
     if (session.maxPerUser <= 0) {
-      // No such user (a non-UUID id included): the foreign key or the NOT NULL constraint refuses it:
-      // a session is only ever made for a user just found.
+      // No such user (a non-UUID id included), or one banned meanwhile: nothing is inserted.
       const { rows } = await this.pool.query<{ id: string; user_id: string }>(
         this.prepared(
-          this.statement('insertSession', () => insertSessionSql(this.session)),
+          this.statement('insertSession', () => insertSessionSql(this.session, this.users)),
           values,
         ),
       );
-      return this.opened(session, rows[0]!.user_id);
+      if (!rows[0]) return this.refusal(session.userId, session.createdAt, 'user_not_found');
+      return this.opened(session, rows[0].user_id);
     }
     if (values[1] === null) throw new AuthError('user_not_found');
     // Every capped session is written as openSignIn writes its own (migration 36): the insert holds
@@ -808,7 +837,7 @@ export class PostgresStore implements Store {
       ),
     );
     const userId = rows[0]?.user_id;
-    if (!userId) throw new AuthError('user_not_found');
+    if (!userId) return this.refusal(session.userId, session.createdAt, 'user_not_found');
     return this.opened(session, userId);
   }
 

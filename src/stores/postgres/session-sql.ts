@@ -83,12 +83,23 @@ export const ENDED_SESSION_COLUMNS = `e.id::text AS id, e.user_id::text AS user_
   e.not_after, e.ended_at AS revoked_at, e.reason AS revoked_reason, '' AS refresh_secret, 1 AS chain`;
 
 /**
+ * The condition on a user's row that no session opens for a user banned at the session's creation
+ * ($3): in the statement that locks (or updates) the row, so a ban committed after the caller read the
+ * user is seen (READ COMMITTED re-reads a row it waited for), and one committed after the session's
+ * insert waits for it, then ends it with the user's other sessions.
+ */
+const NOT_BANNED_AT_START = '(banned_until IS NULL OR banned_until <= $3)';
+
+/**
  * A session and its first refresh token, as one statement: $1 the session id, $2 the user's uuid,
  * $3 the creation date, $4 its end, $5 its secret, $6 the first token's hash, $7 the method that
- * authenticated it (GoTrue's amr claim in auth.mfa_amr_claims; NULL: none). Returns id and user_id.
+ * authenticated it (GoTrue's amr claim in auth.mfa_amr_claims; NULL: none). Returns id and user_id;
+ * nothing for a user of `users` gone or banned at $3 (the row is locked: see NOT_BANNED_AT_START).
  */
-export function insertSessionSql(t: SessionTables): string {
-  return `WITH ${sessionInsertClauses(t, `VALUES ($1, $2, $3, $3, 'aal1', $4, $3::timestamptz AT TIME ZONE 'UTC')`)}
+export function insertSessionSql(t: SessionTables, users: string): string {
+  return `WITH u AS (
+      SELECT id FROM ${users} WHERE id = $2 AND ${NOT_BANNED_AT_START} FOR SHARE
+    ), ${sessionInsertClauses(t, `SELECT $1, u.id, $3, $3, 'aal1', $4, $3::timestamptz AT TIME ZONE 'UTC' FROM u`)}
     SELECT id::text AS id, user_id::text AS user_id FROM created`;
 }
 
@@ -101,9 +112,14 @@ export function insertSessionSql(t: SessionTables): string {
  * a snapshot missing that session, and both were kept. A user deleted meanwhile gets no session, and
  * `created` is empty.
  */
-export function lockedSessionInsertClauses(t: SessionTables, users: string): string {
+export function lockedSessionInsertClauses(
+  t: SessionTables,
+  users: string,
+  unlessBanned: 'unless banned' | 'since migration 36' = 'unless banned',
+): string {
+  const banned = unlessBanned === 'unless banned' ? ` AND ${NOT_BANNED_AT_START}` : '';
   return `u AS (
-      SELECT id FROM ${users} WHERE id = $2 FOR NO KEY UPDATE
+      SELECT id FROM ${users} WHERE id = $2${banned} FOR NO KEY UPDATE
     ), ${sessionInsertClauses(t, `SELECT $1, u.id, $3, $3, 'aal1', $4, $3::timestamptz AT TIME ZONE 'UTC' FROM u`)}`;
 }
 
@@ -139,9 +155,14 @@ function sessionInsertClauses(t: SessionTables, source: string): string {
  * user's row, so it would not see the sessions of sign-ins that committed meanwhile, and racing
  * sign-ins would each keep theirs (test/security/session-cap-race.test.ts).
  */
-export function openSignInClauses(t: SessionTables, tables: { users: string; auditLog: string }): string {
+export function openSignInClauses(
+  t: SessionTables,
+  tables: { users: string; auditLog: string },
+  unlessBanned: 'unless banned' | 'since migration 36' = 'unless banned',
+): string {
+  const banned = unlessBanned === 'unless banned' ? ` AND ${NOT_BANNED_AT_START}` : '';
   return `u AS (
-      UPDATE ${tables.users} SET last_sign_in_at = $8, updated_at = now() WHERE id = $2 RETURNING *
+      UPDATE ${tables.users} SET last_sign_in_at = $8, updated_at = now() WHERE id = $2${banned} RETURNING *
     ), ${sessionInsertClauses(t, `SELECT $1, u.id, $3, $3, 'aal1', $4, $3::timestamptz AT TIME ZONE 'UTC' FROM u`)},
     audited AS (
       INSERT INTO ${tables.auditLog} (id, at, action, actor_id, user_id, ip, data)

@@ -13,6 +13,7 @@ import {
   type Store,
 } from '../../../src/core/ports/store.js';
 import { identityContract } from './identity-contract.js';
+import { isAuthError } from '../../../src/core/errors.js';
 
 export interface ContractSubject {
   store: Store;
@@ -194,7 +195,10 @@ export function runStoreContract(
           (await store.findUserById(user.id))?.bannedUntil?.toISOString(),
           later(3600).toISOString(),
         );
-        const session = await store.createSession(newSession(user.id, { tokenHash: 'rt-banned' }));
+        // Opened for when the ban has ended: none opens while it lasts (see the next test).
+        const session = await store.createSession(
+          newSession(user.id, { tokenHash: 'rt-banned', createdAt: later(7200) }),
+        );
         assert.equal(
           (await store.findRefreshToken('rt-banned'))?.user?.bannedUntil?.toISOString(),
           later(3600).toISOString(),
@@ -203,6 +207,64 @@ export function runStoreContract(
         assert.ok(session);
         assert.equal((await store.updateUser(user.id, { bannedUntil: null })).bannedUntil, null);
         assert.equal((await store.findUserById(user.id))?.bannedUntil, null);
+      });
+
+      it('refuses in the write itself a banned user’s session, password, identity and moved address', async () => {
+        const user = await store.createUser(
+          newUser({ email: `b${randomUUID().slice(0, 8)}@example.com` }),
+          'h',
+        );
+        await store.updateUser(user.id, { bannedUntil: later(3600) });
+        const banned = (error: unknown) => isAuthError(error) && error.code === 'user_banned';
+        for (const maxPerUser of [0, 5]) {
+          await assert.rejects(store.createSession(newSession(user.id, { maxPerUser })), banned);
+        }
+        if (store.openSignIn) {
+          await assert.rejects(
+            store.openSignIn({
+              lastSignInAt: NOW,
+              session: newSession(user.id, { maxPerUser: 5 }),
+              audit: null,
+            }),
+            banned,
+          );
+        }
+        assert.deepEqual(await store.listSessions(user.id), []);
+        await assert.rejects(store.changePassword(user.id, 'h2', null, NOW), banned);
+        assert.equal(await store.getPasswordHash(user.id), 'h');
+        const github = {
+          userId: user.id,
+          provider: 'github',
+          providerId: `gh-${user.id}`,
+          identityData: {},
+          now: NOW,
+        };
+        await assert.rejects(store.linkIdentity(github), banned);
+        assert.equal(await store.findIdentity('github', github.providerId), null);
+        await assert.rejects(
+          store.updateUser(user.id, { email: 'moved@example.com' }, { unlessBannedAt: NOW }),
+          banned,
+        );
+        assert.equal((await store.findUserById(user.id))?.email, user.email);
+        assert.equal((await store.findUserById(user.id))?.lastSignInAt, null);
+
+        // An administrator's password change goes through; once the ban has ended, everything does.
+        await store.changePassword(user.id, 'h3', null, NOW, undefined, { evenIfBanned: true });
+        assert.equal(await store.getPasswordHash(user.id), 'h3');
+        const after = later(7200);
+        await store.createSession(newSession(user.id, { createdAt: after }));
+        await store.changePassword(user.id, 'h4', null, after);
+        await store.linkIdentity({ ...github, now: after });
+        const moved = await store.updateUser(
+          user.id,
+          { email: 'moved@example.com' },
+          { unlessBannedAt: after },
+        );
+        assert.equal(moved.email, 'moved@example.com');
+        await assert.rejects(
+          store.updateUser(randomUUID(), { email: 'x@example.com' }, { unlessBannedAt: NOW }),
+          (error) => isAuthError(error) && error.code === 'user_not_found',
+        );
       });
 
       it('finds nobody by an id it never gave, without an error: malformed, numeric, or an unknown UUID', async () => {

@@ -1,0 +1,203 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { LightMyRequestResponse } from 'fastify';
+import { LOCAL_CALL } from '../../src/core/audit.js';
+import type { Store } from '../../src/core/ports/store.js';
+import { FAST_HASHING } from '../support/gotrue.js';
+import { appOnStore } from '../support/mailing-app-on-store.js';
+import { realServerOnly } from '../support/postgres.js';
+import { withDba } from '../support/refused-writes.js';
+
+/**
+ * A ban committed after a flow read the account (and found it not banned) and before its write:
+ * the write must refuse it, or the banned account gets a session, a new password or a new address
+ * all the same. The interleaving is made, not hoped for: the store call whose answer the flow reads
+ * last before its write is wrapped so that, once it has answered, the administrator's ban commits
+ * (through the same app), and only then does the flow go on with what it read.
+ */
+const PASSWORD = 'ban race passphrase 1';
+
+/** postgrest-auth's change_password body: PASSWORD proves `username`, a new one replaces it. */
+const passwordChange = (username: string) => ({
+  username,
+  current_password: PASSWORD,
+  new_password: 'a new passphrase 22',
+  new_password_confirm: 'a new passphrase 22',
+});
+
+for (const storeKind of ['file', 'postgres'] as const) {
+  describe(`a ban between a flow's read and its write (${storeKind} store)`, { timeout: 60_000 }, () => {
+    const app = appOnStore(storeKind, {
+      passwords: FAST_HASHING,
+      signup: { confirmEmail: false },
+      dialects: { gotrue: {}, postgrestAuth: { enabled: true, prefix: '/pg' } },
+    });
+    let serial = 0;
+
+    /** A confirmed account with a user name and PASSWORD. */
+    const account = async () => {
+      const n = ++serial;
+      const user = await app.t.services.auth.register(LOCAL_CALL, {
+        username: `racer${n}`,
+        email: `racer${n}@corp.test`,
+        password: PASSWORD,
+        emailConfirmed: true,
+      });
+      return { id: user.id, username: `racer${n}`, email: `racer${n}@corp.test` };
+    };
+
+    /**
+     * Runs `flow` with the store's `reads` wrapped: the first of them to answer (for this user) lets
+     * the ban of `userId` commit before the flow receives the answer it read before the ban.
+     */
+    const banAfterRead = async <T>(userId: string, reads: string[], flow: () => Promise<T>): Promise<T> => {
+      const store = app.t.services.store as unknown as Record<
+        string,
+        (...args: unknown[]) => Promise<unknown>
+      >;
+      const originals = new Map(reads.filter((name) => store[name]).map((name) => [name, store[name]!]));
+      let banned = false;
+      const restore = () => {
+        for (const [name, original] of originals) store[name] = original;
+      };
+      for (const [name, original] of originals) {
+        store[name] = async (...args) => {
+          const read = await original.apply(app.t.services.store, args);
+          if (!banned) {
+            banned = true;
+            restore();
+            await app.t.services.admin.updateUser(LOCAL_CALL, userId, { banDuration: '24h' });
+          }
+          return read;
+        };
+      }
+      try {
+        const result = await flow();
+        assert.ok(banned, `the flow read none of ${reads.join(', ')}`);
+        return result;
+      } finally {
+        restore();
+      }
+    };
+
+    const post = (url: string, payload: Record<string, unknown>) =>
+      app.t.app.inject({ method: 'POST', url, payload });
+    const liveSessions = async (store: Store, userId: string) => (await store.listSessions(userId)).length;
+    const PASSWORD_READS = ['findUserWithPasswordHash', 'getPasswordHash'];
+
+    it('a password sign-in: 400 user_banned, no session opened', async () => {
+      const user = await account();
+      const res = await banAfterRead(user.id, PASSWORD_READS, () =>
+        post('/auth/v1/token?grant_type=password', { email: user.email, password: PASSWORD }),
+      );
+      assert.equal(res.statusCode, 400, res.body);
+      assert.equal(res.json().error_code, 'user_banned');
+      assert.equal(await liveSessions(app.t.services.store, user.id), 0);
+    });
+
+    it('a password changed with the current one (postgrest-auth): user_banned, the password unchanged', async () => {
+      const user = await account();
+      const before = await app.t.services.store.getPasswordHash(user.id);
+      const res = await banAfterRead(user.id, PASSWORD_READS, () =>
+        post('/pg/change_password', passwordChange(user.username)),
+      );
+      // postgrest-auth answers a ban 400, as its sign-in does.
+      assert.equal(res.statusCode, 400, res.body);
+      assert.match(res.body, /banned/iu);
+      assert.equal(await app.t.services.store.getPasswordHash(user.id), before);
+      assert.equal(await liveSessions(app.t.services.store, user.id), 0);
+    });
+
+    it('an address moved with the password (postgrest-auth change_email): user_banned, the address kept', async () => {
+      const user = await account();
+      const res = await banAfterRead(user.id, ['findUserById'], () =>
+        post('/pg/change_email', { username: user.username, password: PASSWORD, email: 'moved@corp.test' }),
+      );
+      // postgrest-auth answers a ban 400, as its sign-in does.
+      assert.equal(res.statusCode, 400, res.body);
+      assert.match(res.body, /banned/iu);
+      assert.equal((await app.t.services.store.findUserById(user.id))?.email, user.email);
+    });
+
+    it('a recovery link followed: 403 user_banned, no session opened', async () => {
+      const user = await account();
+      const link = await app.t.services.admin.generateLink(LOCAL_CALL, {
+        type: 'recovery',
+        email: user.email,
+        redirectTo: null,
+      });
+      // Its last answer from the store before the session: the user with its last_sign_in_at set.
+      const res = await banAfterRead(user.id, ['updateUser'], () =>
+        post('/auth/v1/verify', { type: 'recovery', token_hash: link.token }),
+      );
+      assert.equal(res.statusCode, 403, res.body);
+      assert.equal(res.json().error_code, 'user_banned');
+      assert.equal(await liveSessions(app.t.services.store, user.id), 0);
+    });
+  });
+}
+
+/**
+ * PostgreSQL: the ban's own transaction holds the user's row while the flow reads (not banned yet,
+ * its snapshot says) and reaches its write, which waits for the row; the ban commits, and the write,
+ * reading the row it waited for again, refuses. Checked on the row the write locks, not on a read
+ * before it (a check there passed, and the write then went through).
+ */
+describe(
+  'a ban committing while the write waits for the user’s row (PostgreSQL)',
+  { skip: realServerOnly() ?? false, timeout: 60_000 },
+  () => {
+    const app = appOnStore('postgres', {
+      passwords: FAST_HASHING,
+      signup: { confirmEmail: false },
+      dialects: { gotrue: {}, postgrestAuth: { enabled: true, prefix: '/pg' } },
+    });
+
+    /** Runs `flow` while an uncommitted ban holds the user's row; commits the ban once the flow waits for it. */
+    const banCommittedWhileWaiting = (userId: string, flow: () => Promise<LightMyRequestResponse>) =>
+      withDba(app.store.config.store!.url, (holder) =>
+        withDba(app.store.config.store!.url, async (observer) => {
+          await holder.query('BEGIN');
+          await holder.query(`UPDATE auth.users SET banned_until = '2999-01-01' WHERE id = $1`, [userId]);
+          const answer = flow();
+          // Polled: PostgreSQL has no notification for a backend starting to wait for a lock.
+          for (;;) {
+            const { rows } = await observer.query<{ n: number }>(
+              `SELECT count(*)::int AS n FROM pg_stat_activity
+               WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+            );
+            if (rows[0]!.n > 0) break;
+            await new Promise((resolve) => setImmediate(resolve));
+          }
+          await holder.query('COMMIT');
+          return answer;
+        }),
+      );
+
+    it('a password sign-in and a password change wait for the ban, then refuse: no session, the password kept', async () => {
+      const user = await app.t.services.auth.register(LOCAL_CALL, {
+        username: 'waiter',
+        email: 'waiter@corp.test',
+        password: PASSWORD,
+        emailConfirmed: true,
+      });
+      const post = (url: string, payload: Record<string, unknown>) =>
+        app.t.app.inject({ method: 'POST', url, payload });
+      const signIn = await banCommittedWhileWaiting(user.id, () =>
+        post('/auth/v1/token?grant_type=password', { email: 'waiter@corp.test', password: PASSWORD }),
+      );
+      assert.equal(signIn.statusCode, 400, signIn.body);
+      assert.equal(signIn.json().error_code, 'user_banned');
+      assert.deepEqual(await app.t.services.store.listSessions(user.id), []);
+
+      await app.t.services.admin.updateUser(LOCAL_CALL, user.id, { banDuration: 'none' });
+      const hash = await app.t.services.store.getPasswordHash(user.id);
+      const change = await banCommittedWhileWaiting(user.id, () =>
+        post('/pg/change_password', passwordChange('waiter')),
+      );
+      assert.equal(change.statusCode, 400, change.body);
+      assert.match(change.body, /banned/iu);
+      assert.equal(await app.t.services.store.getPasswordHash(user.id), hash);
+    });
+  },
+);
