@@ -160,7 +160,8 @@ describe('file store: dates as numbers in memory, as ISO strings on disk', () =>
       lastSignInAt: now,
       session: {
         id: 'session-new',
-        userId: 'bob',
+        // ann: the fixture's bob is banned, and the store opens no session for a banned user.
+        userId: 'ann',
         createdAt: now,
         notAfter: new Date(now.getTime() + 86_400_000),
         refreshSecret: 'secret-new',
@@ -185,7 +186,7 @@ describe('file store: dates as numbers in memory, as ISO strings on disk', () =>
     assert.equal(written, memory);
     const parsed = JSON.parse(written) as Doc;
     assert.deepEqual(parsed.sessions!['session-new'], {
-      userId: 'bob',
+      userId: 'ann',
       createdAt: '2026-05-01T00:00:00.250Z',
       refreshedAt: '2026-05-01T00:00:01.250Z',
       notAfter: '2026-05-02T00:00:00.250Z',
@@ -196,6 +197,6 @@ describe('file store: dates as numbers in memory, as ISO strings on disk', () =>
     });
     assert.equal(parsed.sessions!['session-ann']!.revokedAt, '2026-05-01T00:00:00.250Z');
     assert.equal(parsed.refreshTokens!['hash-new']!.rotatedAt, '2026-05-01T00:00:01.250Z');
-    assert.equal(parsed.accounts!.bob!.lastSignInAt, '2026-05-01T00:00:00.250Z');
+    assert.equal(parsed.accounts!.ann!.lastSignInAt, '2026-05-01T00:00:00.250Z');
   });
 });
