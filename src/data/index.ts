@@ -231,6 +231,8 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
     }
     const caller = await callerOf(request);
     const guard = options.guardOf?.(request) ?? null;
+    // Nothing is awaited from here to the read: a write the disk has not taken yet is not answered.
+    await ctx.documents.settled();
 
     if (name === 'db' && ctx.collection('db') === undefined) {
       if (request.method !== 'GET' || segments.length > 1) return reply.code(404).send(ctx.notFound());

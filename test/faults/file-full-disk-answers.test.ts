@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { appendFile, mkdtemp, rm, rmdir } from 'node:fs/promises';
+import { mkdtemp, rm, rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -15,6 +15,7 @@ import {
 import { createTestApp, type TestApp } from '../support/app.js';
 import { FAST_HASHING } from '../support/gotrue.js';
 import { sinkMailSettings, startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
+import { fillUp } from '../support/tmpfs.js';
 
 /**
  * The routes that answer before their work (support/answer-first.ts) on a full disk: their work
@@ -23,20 +24,6 @@ import { sinkMailSettings, startSmtpSink, type SmtpSink } from '../support/smtp-
  */
 const asRoot = spawnSync('unshare', ['--pid', '--fork', 'true']).status === 0;
 const MINUTE = 60_000;
-
-/** Appends zeros until the file system says ENOSPC: the disk is then full to the last block. */
-async function fillUp(file: string): Promise<void> {
-  for (const size of [64 * 1024, 512]) {
-    for (;;) {
-      try {
-        await appendFile(file, Buffer.alloc(size));
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'ENOSPC') break;
-        throw error;
-      }
-    }
-  }
-}
 
 describe(
   'answer-first routes on a full disk (file store)',

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { appendFile, mkdtemp, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { durableData } from '../support/durable.js';
 import { spawnRestauth, type RestauthProcess } from '../support/process.js';
+import { fillUp } from '../support/tmpfs.js';
 
 /**
  * Faults of the file store, caused for real on a real restauth process: its
@@ -56,27 +57,6 @@ function report(t: TestContext, what: string, tally: Tally, lost: number): void 
 function assertOnlyHonestFailures(tally: Tally): void {
   for (const status of tally.byStatus.keys()) {
     assert.ok(status < 500 || status === 503 || status === 507, `answered ${status}`);
-  }
-}
-
-/** Appends zeros until the file system says ENOSPC: the disk is then full to the last block. */
-async function fillUp(file: string): Promise<void> {
-  const chunk = Buffer.alloc(16 * 1024);
-  for (;;) {
-    try {
-      await appendFile(file, chunk);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOSPC') break;
-      throw error;
-    }
-  }
-  for (;;) {
-    try {
-      await appendFile(file, Buffer.alloc(512));
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOSPC') return;
-      throw error;
-    }
   }
 }
 

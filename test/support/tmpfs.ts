@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { appendFile, stat, truncate } from 'node:fs/promises';
 import { mkdtempSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,4 +41,22 @@ export function mountTmpfs(dir: string, size: string, inodes?: number): void {
 /** Unmounts what is mounted over `dir`; nothing may be open on it. */
 export function unmount(dir: string): void {
   execFileSync('umount', [dir]);
+}
+
+/**
+ * Appends zeros to `file` until the file system says ENOSPC, to its last block, then frees `room`
+ * bytes of it: a full disk, or one with room for that much and no more.
+ */
+export async function fillUp(file: string, room = 0): Promise<void> {
+  for (const size of [64 * 1024, 512]) {
+    for (;;) {
+      try {
+        await appendFile(file, Buffer.alloc(size));
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOSPC') break;
+        throw error;
+      }
+    }
+  }
+  if (room > 0) await truncate(file, Math.max(0, (await stat(file)).size - room));
 }

@@ -72,6 +72,12 @@ export interface DocumentStore {
    * outside it (a hand edit of db.json). Cheap, never fails.
    */
   beforeRead(): Promise<void>;
+  /**
+   * Resolves once the document holds only acknowledged writes (at once, or when the commit under way
+   * is acknowledged or undone): awaited right before a read, so none answers a write a failed commit
+   * then undoes.
+   */
+  settled(): Promise<void>;
   /** A transaction that changes records and reports each change through `changes`. */
   transactRecords<T>(fn: (data: JsonDocument, changes: RecordChanges) => T): Promise<T>;
   /** A transaction that may change anything in the document (whole collections): persisted whole. */

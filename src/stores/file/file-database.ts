@@ -187,6 +187,8 @@ export class FileDatabase implements DocumentStore {
   /** When a write refused by a full journal was last logged (each is, else, at every write). */
   private lastJournalFullWarning: number | null = null;
   private lastHandEditCheck = 0;
+  /** Set while a commit's changes are in memory and not yet acknowledged or undone (see settled). */
+  private unacknowledged: { done: Promise<void> } | null = null;
   private readonly reloadListeners: Array<() => void> = [];
   private readonly editChecks: Array<(data: JsonDocument) => void> = [];
   private readonly changeListeners: Array<(change: DocumentChange) => void> = [];
@@ -466,6 +468,16 @@ export class FileDatabase implements DocumentStore {
     }
   }
 
+  /**
+   * Resolves once memory holds only what the disk has taken: at once, or when the commit under way is
+   * acknowledged or undone. A reader awaits it right before it reads (nothing awaited in between):
+   * from a commit's first change in memory to the disk's answer, memory holds writes a full disk may
+   * yet undo, and a read then answered a record, or let in a password, that never existed durably.
+   */
+  async settled(): Promise<void> {
+    while (this.unacknowledged !== null) await this.unacknowledged.done;
+  }
+
   private async commit(batch: Pending[]): Promise<void> {
     try {
       await this.setAsideHandEdits(this.adoptEdits);
@@ -474,6 +486,19 @@ export class FileDatabase implements DocumentStore {
       for (const pending of batch) pending.reject(error);
       return;
     }
+    let end!: () => void;
+    const done = new Promise<void>((resolve) => (end = resolve));
+    this.unacknowledged = { done };
+    try {
+      await this.applyAndWrite(batch);
+    } finally {
+      this.unacknowledged = null;
+      end();
+    }
+  }
+
+  /** Runs a commit's transactions on memory, then writes what they changed (see the class). */
+  private async applyAndWrite(batch: Pending[]): Promise<void> {
     const journalLines: string[] = [];
     const credentialLines: string[] = [];
     /** The audit events of the credentials lines: journaled alone when the files are rewritten instead. */
