@@ -264,17 +264,27 @@ export async function destroy(req: PluralRequest, id: string, decision: Decision
     throw new DataError('forbidden', 'Users are deleted through the auth API, not the data API');
   }
   const key = foreignKey(name, ctx.config.foreignKeySuffix);
-  const remove = (data: JsonDocument, changes: RecordChanges | null): Row | null => {
+  const isDependant = (row: unknown, parent: Row) => isRow(row) && sameId(row[key], parent[ctx.idProp]);
+  const hasDependants = (data: JsonDocument, parent: Row) =>
+    dependents.some(({ child }) => {
+      const childRows = data[child];
+      return Array.isArray(childRows) && childRows.some((row) => isDependant(row, parent));
+    });
+  /** `changes` null: a whole-document transaction, told through `unchanged` when it changed nothing. */
+  const remove = (data: JsonDocument, changes: RecordChanges | null, unchanged?: () => void): Row | null => {
     const rows = (data[name] ?? []) as Row[];
     const index = ctx.ids.find(name, rows, id);
     const current = rows[index];
-    if (!current) return null;
+    if (!current) {
+      unchanged?.();
+      return null;
+    }
     ctx.assertOwn(name, current, decision);
     for (const { child, decision: childDecision } of dependents) {
       const childRows = data[child];
       if (!Array.isArray(childRows)) continue;
       for (const row of childRows as Row[]) {
-        if (isRow(row) && sameId(row[key], current[ctx.idProp])) ctx.assertOwn(child, row, childDecision);
+        if (isDependant(row, current)) ctx.assertOwn(child, row, childDecision);
       }
     }
     rows.splice(index, 1);
@@ -282,18 +292,24 @@ export async function destroy(req: PluralRequest, id: string, decision: Decision
     changes?.delete(name, ctx.idProp, current[ctx.idProp]);
     for (const { child } of dependents) {
       const childRows = data[child];
-      if (Array.isArray(childRows)) {
-        // eslint-disable-next-line no-restricted-syntax -- `child` passed names(): assertOrdinaryKey refuses prototype keys with a 400
-        data[child] = (childRows as Row[]).filter(
-          (row) => !(isRow(row) && sameId(row[key], current[ctx.idProp])),
-        );
-      }
+      if (!Array.isArray(childRows)) continue;
+      const kept = (childRows as Row[]).filter((row) => !isDependant(row, current));
+      // No dependants there: the collection stays as it was, and nothing of it is written.
+      if (kept.length === childRows.length) continue;
+      // eslint-disable-next-line no-restricted-syntax -- `child` passed names(): assertOrdinaryKey refuses prototype keys with a 400
+      data[child] = kept;
+      // Dependants that came after the look below, in a journaled transaction: their collection is journaled whole.
+      changes?.set(child, kept);
     }
     return current;
   };
-  // Deleting dependents rewrites whole collections: that transaction is not journaled record by record.
-  const removed = await (dependents.length > 0
-    ? ctx.documents.transactDocument((data) => remove(data, null))
+  // Deleting dependants rewrites whole collections: db.json is rewritten (in pieces). Without any (looked
+  // for now), only the record goes, journaled: a DELETE of a missing id or of a record nothing depends on
+  // does not rewrite db.json.
+  const rowsNow = (ctx.documents.data[name] ?? []) as Row[];
+  const stored = rowsNow[ctx.ids.find(name, rowsNow, id)];
+  const removed = await (stored !== undefined && hasDependants(ctx.documents.data, stored)
+    ? ctx.documents.transactDocument((data, unchanged) => remove(data, null, unchanged))
     : ctx.documents.transactRecords(remove));
   if (!removed) return req.reply.code(404).send(req.ctx.notFound());
   // json-server 0.17 answered {}, 1.x the record it deleted.

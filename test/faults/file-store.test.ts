@@ -75,11 +75,11 @@ describe(
       dir = await mkdtemp(join(tmpdir(), 'restauth-tmpfs-'));
       const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', dir]);
       assert.equal(mounted.status, 0, mounted.stderr.toString());
-      await writeFile(join(dir, 'db.json'), JSON.stringify({ users: [], posts: [] }));
+      await writeFile(join(dir, 'db.json'), JSON.stringify({ users: [], posts: [], comments: [] }));
       await writeFile(
         join(dir, 'config.json'),
         JSON.stringify({
-          rules: { posts: 777 },
+          rules: { posts: 777, comments: 777 },
           auth: { passwordSalt: 4, jwtSecret: 'fault-test-secret-0123456789abcdefghij' },
         }),
       );
@@ -160,9 +160,11 @@ describe(
       // Root ignores permissions and a tmpfs with an open file cannot be remounted read-only: the immutable
       // flag refuses every new file (EPERM), so every atomic rewrite fails; appends to the open journals still
       // work, so a journaled write (a sign-up, a post) is acknowledged.
+      const comment = await send(server, tally, 'POST', '/comments', { postId: posts[0] });
+      assert.equal(comment.status, 201, JSON.stringify(comment.json));
       assert.equal(spawnSync('chattr', ['+i', dir]).status, 0);
       try {
-        // Deleting a record with its dependents rewrites db.json whole.
+        // Deleting a record with its dependents rewrites db.json whole (one without is journaled).
         const signedIn = await send(server, tally, 'POST', '/auth/login', {
           username: 'early',
           password: 'pw-early',

@@ -80,6 +80,9 @@ export interface DocumentStore {
   settled(): Promise<void>;
   /** A transaction that changes records and reports each change through `changes`. */
   transactRecords<T>(fn: (data: JsonDocument, changes: RecordChanges) => T): Promise<T>;
-  /** A transaction that may change anything in the document (whole collections): persisted whole. */
-  transactDocument<T>(fn: (data: JsonDocument) => T): Promise<T>;
+  /**
+   * A transaction that may change anything in the document (whole collections): persisted whole,
+   * unless it calls `unchanged` (only when it changed nothing: a change it made is then lost).
+   */
+  transactDocument<T>(fn: (data: JsonDocument, unchanged: () => void) => T): Promise<T>;
 }

@@ -45,7 +45,7 @@ type Pending = {
 } & (
   | { kind: 'any'; fn: (docs: Documents) => unknown }
   /** Changes anything in db.json, nothing in credentials.json: db.json is rewritten, credentials.json left alone. */
-  | { kind: 'document'; fn: (data: JsonDocument) => unknown }
+  | { kind: 'document'; fn: (data: JsonDocument, unchanged: () => void) => unknown }
   | { kind: 'credentials'; fn: (credentials: JsonDocument, changes: CredentialChanges) => unknown }
   | { kind: 'records'; fn: (data: JsonDocument, changes: RecordChanges) => unknown }
   | {
@@ -366,8 +366,11 @@ export class FileDatabase implements DocumentStore {
     return this.enqueue({ kind: 'journaled', fn });
   }
 
-  /** A transaction that may change anything in db.json (not credentials.json): db.json is rewritten. */
-  transactDocument<T>(fn: (data: JsonDocument) => T): Promise<T> {
+  /**
+   * A transaction that may change anything in db.json (not credentials.json): db.json is rewritten,
+   * unless every such transaction of the commit called `unchanged` (it changed nothing).
+   */
+  transactDocument<T>(fn: (data: JsonDocument, unchanged: () => void) => T): Promise<T> {
     // Not `transact`: its commit would build and hash all of credentials.json (23 MB at 50,000 users) in
     // one go on the event loop to learn it is unchanged, or rewrite it whole while its journal has lines.
     return this.enqueue({ kind: 'document', fn });
@@ -504,6 +507,8 @@ export class FileDatabase implements DocumentStore {
     /** The audit events of the credentials lines: journaled alone when the files are rewritten instead. */
     const auditLines: string[] = [];
     const results: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+    /** A whole-document transaction of the commit changed db.json (see transactDocument). */
+    let rewritesData = false;
     for (const [position, pending] of batch.entries()) {
       try {
         if (pending.kind === 'any') {
@@ -512,8 +517,12 @@ export class FileDatabase implements DocumentStore {
           this.told({ op: 'any' });
           results.push({ ok: true, value });
         } else if (pending.kind === 'document') {
-          const value = pending.fn(this.docs.data);
-          this.told({ op: 'any' });
+          let unchanged = false;
+          const value = pending.fn(this.docs.data, () => (unchanged = true));
+          if (!unchanged) {
+            this.told({ op: 'any' });
+            rewritesData = true;
+          }
           results.push({ ok: true, value });
         } else if (pending.kind === 'credentials') {
           const changes = new CredentialChanges();
@@ -562,9 +571,9 @@ export class FileDatabase implements DocumentStore {
           wrote = true;
         }
       } else {
-        // Credentials first, as writeFiles orders them. A whole-document transaction rewrites db.json
-        // (which then holds the record writes of the commit too): credentials.json stays journaled.
-        const rewritesData = batch.some((pending) => pending.kind === 'document');
+        // Credentials first, as writeFiles orders them. A whole-document transaction that changed db.json
+        // rewrites it (which then holds the record writes of the commit too): credentials.json stays
+        // journaled. One that changed nothing (called `unchanged`) rewrites nothing.
         wrote = false;
         if (credentialLines.length > 0) this.assertJournalRoom(this.credentialsJournal, this.credentialsFile);
         if (journalLines.length > 0 && !rewritesData) this.assertJournalRoom(this.journal, this.dataFile);
