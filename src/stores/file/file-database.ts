@@ -42,17 +42,19 @@ export interface FileDatabaseLogger {
 type Pending = {
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
-} & (
-  | { kind: 'any'; fn: (docs: Documents) => unknown }
-  /** Changes anything in db.json, nothing in credentials.json: db.json is rewritten, credentials.json left alone. */
-  | { kind: 'document'; fn: (data: JsonDocument, unchanged: () => void) => unknown }
-  | { kind: 'credentials'; fn: (credentials: JsonDocument, changes: CredentialChanges) => unknown }
-  | { kind: 'records'; fn: (data: JsonDocument, changes: RecordChanges) => unknown }
-  | {
-      kind: 'journaled';
-      fn: (docs: Documents, credentialChanges: CredentialChanges, recordChanges: RecordChanges) => unknown;
-    }
-);
+} &
+  /** `inPieces`: both files are rewritten in pieces, not compared whole first (see transact). */
+  (
+    | { kind: 'any'; fn: (docs: Documents) => unknown; inPieces?: boolean }
+    /** Changes anything in db.json, nothing in credentials.json: db.json is rewritten, credentials.json left alone. */
+    | { kind: 'document'; fn: (data: JsonDocument, unchanged: () => void) => unknown }
+    | { kind: 'credentials'; fn: (credentials: JsonDocument, changes: CredentialChanges) => unknown }
+    | { kind: 'records'; fn: (data: JsonDocument, changes: RecordChanges) => unknown }
+    | {
+        kind: 'journaled';
+        fn: (docs: Documents, credentialChanges: CredentialChanges, recordChanges: RecordChanges) => unknown;
+      }
+  );
 
 interface FileState {
   path: string;
@@ -329,9 +331,14 @@ export class FileDatabase implements DocumentStore {
     };
   }
 
-  /** A transaction that may change anything: the files it changed are rewritten. */
-  transact<T>(fn: (docs: Documents) => T): Promise<T> {
-    return this.enqueue({ kind: 'any', fn });
+  /**
+   * A transaction that may change anything: the files it changed are rewritten. With `inPieces` (one
+   * that changes both, however large: the takeover of a json-server-auth db.json, which may run again
+   * at a reload while requests are served) both are written in pieces, requests answered between
+   * them, where each was stringified and compared whole on the event loop.
+   */
+  transact<T>(fn: (docs: Documents) => T, options: { inPieces?: boolean } = {}): Promise<T> {
+    return this.enqueue({ kind: 'any', fn, inPieces: options.inPieces === true });
   }
 
   /**
@@ -376,7 +383,7 @@ export class FileDatabase implements DocumentStore {
     return this.enqueue({ kind: 'document', fn });
   }
 
-  private enqueue<T>(work: Pick<Pending, 'kind' | 'fn'>): Promise<T> {
+  private enqueue<T>(work: Pick<Pending, 'kind' | 'fn'> & { inPieces?: boolean }): Promise<T> {
     if (this.closed) return Promise.reject(new Error('the file database is closed'));
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ ...work, resolve: resolve as (value: unknown) => void, reject } as Pending);
@@ -562,7 +569,8 @@ export class FileDatabase implements DocumentStore {
     let wrote: boolean;
     try {
       if (batch.some((pending) => pending.kind === 'any')) {
-        wrote = await this.writeFiles();
+        const inPieces = batch.some((pending) => pending.kind === 'any' && pending.inPieces === true);
+        wrote = await this.writeFiles(undefined, undefined, inPieces);
         // The files hold the other changes now; the audit events live in the journal until the audit
         // log has them. After the files: a failure here leaves writes never acknowledged without their
         // events (harmless), never an event without its writes.
@@ -643,7 +651,7 @@ export class FileDatabase implements DocumentStore {
     notEmptied: (journal: Journal<unknown>, error: unknown) => void = (journal, error) =>
       this.logger.warn(`restauth: could not empty ${basename(journal.path)}: ${describe(error)}`),
     /**
-     * A compaction's, a whole-document commit's: the files are written in pieces, requests answered
+     * A compaction's, a whole-document commit's, a takeover's: the files are written in pieces, requests answered
      * between them, and without a comparison (it needs the whole text; the file lacks writes anyway).
      */
     inPieces = false,

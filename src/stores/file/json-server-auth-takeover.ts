@@ -22,35 +22,39 @@ export async function takeOverJsonServerAuthUsers(
   logger?: FileDatabaseLogger,
 ): Promise<void> {
   if (hashedUsers(db.data, settings).length === 0) return;
-  const outcome = await db.transact((docs) => {
-    const credentials = normalizeCredentials(docs.credentials);
-    const now = Date.now();
-    const moved: string[] = [];
-    const kept: string[] = [];
-    for (const record of hashedUsers(docs.data, settings)) {
-      const id = String(record[settings.userIdProp]);
-      const hash = record['password'] as string;
-      const entry = credentials.passwords.find((candidate) => candidate.sub === id);
-      if (entry === undefined) credentials.passwords.push({ sub: id, password: hash });
-      // A different hash already in credentials.json is restauth's newer one (a password changed since).
-      else if (entry.password !== hash) kept.push(id);
-      // eslint-disable-next-line no-restricted-syntax -- a null-prototype map (normalizeCredentials)
-      credentials.accounts[id] ??= {
-        username: null,
-        email: addressOf(record['email']),
-        emailConfirmedAt: null,
-        role: null,
-        tokenVersion: 0,
-        appMetadata: {},
-        createdAt: now,
-        updatedAt: now,
-        lastSignInAt: null,
-      };
-      delete record['password'];
-      moved.push(id);
-    }
-    return { moved, kept };
-  });
+  const outcome = await db.transact(
+    (docs) => {
+      const credentials = normalizeCredentials(docs.credentials);
+      const now = Date.now();
+      const moved: string[] = [];
+      const kept: string[] = [];
+      for (const record of hashedUsers(docs.data, settings)) {
+        const id = String(record[settings.userIdProp]);
+        const hash = record['password'] as string;
+        const entry = credentials.passwords.find((candidate) => candidate.sub === id);
+        if (entry === undefined) credentials.passwords.push({ sub: id, password: hash });
+        // A different hash already in credentials.json is restauth's newer one (a password changed since).
+        else if (entry.password !== hash) kept.push(id);
+        // eslint-disable-next-line no-restricted-syntax -- a null-prototype map (normalizeCredentials)
+        credentials.accounts[id] ??= {
+          username: null,
+          email: addressOf(record['email']),
+          emailConfirmedAt: null,
+          role: null,
+          tokenVersion: 0,
+          appMetadata: {},
+          createdAt: now,
+          updatedAt: now,
+          lastSignInAt: null,
+        };
+        delete record['password'];
+        moved.push(id);
+      }
+      return { moved, kept };
+    },
+    // Both files change, however large: in pieces (a reload under --watch runs this while serving).
+    { inPieces: true },
+  );
   logger?.info(
     `restauth: ${settings.dataFile} held the bcrypt password hashes of ${outcome.moved.length} ` +
       `json-server-auth user(s): moved to ${settings.credentialsFile} (they sign in with the same passwords)`,
