@@ -1,11 +1,11 @@
-import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
+import { readStoreFile } from './store-file.js';
 import { basename, dirname, extname } from 'node:path';
 import type { AuditEvent, AuditPage } from '../../core/ports/store.js';
 import { AuditIndex, type IndexedLine } from './audit-index.js';
 import { writeFileAtomically } from '../../lib/atomic-write.js';
 import { isPlainObject } from '../../lib/is-plain-object.js';
 import { syncFolder } from '../../lib/sync-folder.js';
-import { ifMissing } from '../../lib/if-missing.js';
 import { linesInSlices } from './lines-in-slices.js';
 
 /** Where the audit log of `credentials.json` lives: `credentials.audit.jsonl`, in the same folder. */
@@ -282,7 +282,7 @@ export class AuditFile {
   restore(lines: readonly string[]): Promise<void> {
     return this.serialized(async () => {
       if (lines.length === 0) return;
-      const text = await readFile(this.path, 'utf8').catch(ifMissing(''));
+      const text = (await readStoreFile(this.path))?.toString('utf8') ?? '';
       const present = new Set(parseLines(text.split('\n')).map((event) => event.id));
       // An event the file lacks because a prune removed it (the journal outlived the prune) stays pruned.
       const prunedBefore = prunedBeforeOf(text);

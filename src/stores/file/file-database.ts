@@ -15,6 +15,7 @@ import { isPlainObject } from '../../lib/is-plain-object.js';
 import { InstanceLock } from './instance-lock.js';
 import { KeptPieces, KeptText } from './kept-text.js';
 import { jsonPieces } from './json-pieces.js';
+import { readStoreFile } from './store-file.js';
 import { AuditFile, auditFilePath } from './audit-file.js';
 import { CredentialChanges, CredentialsJournal, credentialsJournalPathFor } from './credentials-journal.js';
 import type { Journal } from './journal.js';
@@ -23,7 +24,6 @@ import { JournaledChanges, journalPathFor, RecordJournal } from './record-journa
 import { normalizeCredentials } from './records.js';
 import { credentialsFromDisk, credentialsPieces, credentialsText } from './credentials-dates.js';
 import { MAX_JSON_DEPTH, valueNestsDeeperThan } from '../../lib/json-depth.js';
-import { ifMissing } from '../../lib/if-missing.js';
 
 export type { JsonDocument } from '../../core/ports/documents.js';
 
@@ -966,7 +966,8 @@ export class FileDatabase implements DocumentStore {
       for (let attempt = 1; ; attempt++) {
         const current = attempt === 1 ? (looked[index] ?? null) : await stat(state.path).catch(() => null);
         if (current && sameFile(current, state)) break;
-        const text = current ? await readFile(state.path, 'utf8').catch(() => null) : null;
+        // Only a file is read: a FIFO put there waited for a writer, every commit queued behind it.
+        const text = current?.isFile() ? await readFile(state.path, 'utf8').catch(() => null) : null;
         if (current && text !== null && state.kept.equals(text)) {
           // Touched, not changed (the same bytes saved again): nothing to set aside.
           Object.assign(state, identityOf(current));
@@ -1098,7 +1099,7 @@ async function loadOrCreate(
   logger: FileDatabaseLogger,
 ): Promise<{ doc: JsonDocument; state: FileState }> {
   // Read as bytes: credentials.json's are kept deflated from them (KeptText), not encoded again.
-  const bytes = await readFile(path).catch(ifMissing(null));
+  const bytes = await readStoreFile(path);
   if (bytes === null) {
     const state: FileState = {
       path,

@@ -1,9 +1,9 @@
 import { constants } from 'node:fs';
-import { open, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
+import { open, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { asFolderGone } from '../../lib/folder-gone.js';
 import { syncFolder } from '../../lib/sync-folder.js';
-import { ifMissing } from '../../lib/if-missing.js';
+import { readStoreFile } from './store-file.js';
 
 export type JsonObject = Record<string, unknown>;
 
@@ -82,8 +82,9 @@ export class Journal<Change> {
    * error), and is never skipped.
    */
   async recover(doc: JsonObject): Promise<{ applied: number; tornTail: boolean }> {
-    const text = await readFile(this.path, 'utf8').catch(ifMissing(null));
-    if (text === null) return { applied: 0, tornTail: false };
+    const bytes = await readStoreFile(this.path);
+    if (bytes === null) return { applied: 0, tornTail: false };
+    const text = bytes.toString('utf8');
     const lines = text.split('\n');
     const tail = lines.pop() ?? '';
     let applied = 0;

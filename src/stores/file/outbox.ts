@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
+import { readStoreFile } from './store-file.js';
 import { dirname } from 'node:path';
 import type { MailOutboxStore, OutboxMail, OutgoingMail } from '../../core/ports/outbox.js';
 import { removeLeftoverTempFiles, writeFileAtomically } from '../../lib/atomic-write.js';
-import { ifMissing } from '../../lib/if-missing.js';
 
 /** A dead mail is kept for inspection, but only so many: the file stays small. */
 const DEAD_KEPT = 100;
@@ -81,8 +81,9 @@ export class FileMailQueue implements MailOutboxStore {
 
   private async load(): Promise<StoredMail[]> {
     if (this.mails) return this.mails;
-    const text = await readFile(this.path, 'utf8').catch(ifMissing(null));
-    if (text === null) return (this.mails = []);
+    const bytes = await readStoreFile(this.path);
+    if (bytes === null) return (this.mails = []);
+    const text = bytes.toString('utf8');
     // A file we cannot read is never overwritten: that would lose the mails in it.
     let parsed: unknown;
     try {

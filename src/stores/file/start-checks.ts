@@ -1,5 +1,6 @@
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { isPlainObject } from '../../lib/is-plain-object.js';
+import { readStoreFile } from './store-file.js';
 import { ifMissing } from '../../lib/if-missing.js';
 
 /**
@@ -51,10 +52,10 @@ export async function refuseHalfAStore(files: {
  * cannot be parsed (opening the store reports that, naming the file).
  */
 async function readJsonIfPresent(path: string): Promise<unknown> {
-  const text = await readFile(path, 'utf8').catch(ifMissing(null));
-  if (text === null) return 'missing';
+  const bytes = await readStoreFile(path);
+  if (bytes === null) return 'missing';
   try {
-    return JSON.parse(text) as unknown;
+    return JSON.parse(bytes.toString('utf8')) as unknown;
   } catch {
     return null;
   }
