@@ -115,6 +115,37 @@ describe(
       }
     });
 
+    it("a read of the other file does not wait: a session lookup is answered between db.json's pieces", async () => {
+      const dir = await tmpfs('8m');
+      const posts = Array.from({ length: 5000 }, (_, i) => ({ id: i, title: `post ${i}` }));
+      const files = await openOn(dir, 3000, { posts });
+      let pieces = 0;
+      let lookup: Promise<number> | null = null;
+      const db = await FileDatabase.open({
+        ...files,
+        logger: quiet,
+        onCompactionPiece: (_characters, file) => {
+          if (file !== 'data') return;
+          pieces++;
+          // The pieces written when the lookup is answered: a commit of db.json alone holds no session.
+          lookup ??= store.findSession('s-user1').then((session) => {
+            assert.equal(session?.userId, 'user1');
+            return pieces;
+          });
+        },
+      });
+      const store = new FileStore(db, { usersProp: 'users', userIdProp: 'id' });
+      try {
+        await db.transactDocument((data) => {
+          data.posts = posts.map((post) => ({ ...post, title: 'retitled' }));
+        });
+        assert.ok(pieces > 2, `db.json in ${pieces} pieces`);
+        assert.equal(await lookup, 1, 'the lookup waited for the rewrite of db.json');
+      } finally {
+        await db.close();
+      }
+    });
+
     it('the data API: a GET sent while a POST is being refused does not answer the record refused', async () => {
       const dir = await tmpfs('2m');
       await writeFile(join(dir, 'db.json'), JSON.stringify({ users: [], posts: [] }));

@@ -190,7 +190,7 @@ export class FileDatabase implements DocumentStore {
   private lastJournalFullWarning: number | null = null;
   private lastHandEditCheck = 0;
   /** Set while a commit's changes are in memory and not yet acknowledged or undone (see settled). */
-  private unacknowledged: { done: Promise<void> } | null = null;
+  private unacknowledged: ({ done: Promise<void> } & Record<keyof Documents, boolean>) | null = null;
   private readonly reloadListeners: Array<() => void> = [];
   private readonly editChecks: Array<(data: JsonDocument) => void> = [];
   private readonly changeListeners: Array<(change: DocumentChange) => void> = [];
@@ -483,9 +483,18 @@ export class FileDatabase implements DocumentStore {
    * acknowledged or undone. A reader awaits it right before it reads (nothing awaited in between):
    * from a commit's first change in memory to the disk's answer, memory holds writes a full disk may
    * yet undo, and a read then answered a record, or let in a password, that never existed durably.
+   * Only a commit that may change one of `documents` is waited for (db.json's by default, what the
+   * data API reads): a sign-in's read does not wait out a rewrite of db.json in pieces, nor a data
+   * read a sign-in's fdatasync.
    */
-  async settled(): Promise<void> {
-    while (this.unacknowledged !== null) await this.unacknowledged.done;
+  async settled(documents: ReadonlyArray<keyof Documents> = ['data']): Promise<void> {
+    for (
+      let commit = this.unacknowledged;
+      commit !== null && documents.some((document) => commit![document]);
+      commit = this.unacknowledged
+    ) {
+      await commit.done;
+    }
   }
 
   private async commit(batch: Pending[]): Promise<void> {
@@ -498,7 +507,12 @@ export class FileDatabase implements DocumentStore {
     }
     let end!: () => void;
     const done = new Promise<void>((resolve) => (end = resolve));
-    this.unacknowledged = { done };
+    this.unacknowledged = {
+      done,
+      // What the commit's transactions may change (see Pending): a credentials transaction no record.
+      data: batch.some((pending) => pending.kind !== 'credentials'),
+      credentials: batch.some((pending) => pending.kind !== 'records' && pending.kind !== 'document'),
+    };
     try {
       await this.applyAndWrite(batch);
     } finally {

@@ -66,6 +66,9 @@ import {
   type SessionRecord,
 } from './records.js';
 
+/** A user is its db.json record and its credentials.json entries: its reads wait for a commit of either. */
+const BOTH_FILES = ['data', 'credentials'] as const;
+
 type UserRecord = Record<string, unknown>;
 
 export interface FileStoreOptions {
@@ -333,24 +336,24 @@ export class FileStore implements Store {
 
   async findUserById(id: string): Promise<User | null> {
     // Each read waits out a commit under way (FileDatabase.settled): none answers a write then undone.
-    await this.db.settled();
+    await this.db.settled(BOTH_FILES);
     return this.userById(id);
   }
 
   async findUserByUsername(username: string): Promise<User | null> {
-    await this.db.settled();
+    await this.db.settled(BOTH_FILES);
     const id = this.index().byUsername.get(loginKey(username));
     return id === undefined ? null : this.userById(id);
   }
 
   async findUserByEmail(email: string): Promise<User | null> {
-    await this.db.settled();
+    await this.db.settled(BOTH_FILES);
     const id = this.index().byEmail.get(loginKey(email));
     return id === undefined ? null : this.userById(id);
   }
 
   async listUsers(options: { page: number; perPage: number; newestFirst?: boolean }): Promise<UserPage> {
-    await this.db.settled();
+    await this.db.settled(BOTH_FILES);
     // The index keeps db.json's order, which is creation order.
     const ids = [...this.index().byId.keys()];
     if (options.newestFirst) ids.reverse();
@@ -463,12 +466,12 @@ export class FileStore implements Store {
   // ---- identities
 
   async listIdentities(userId: string): Promise<Identity[]> {
-    await this.db.settled();
+    await this.db.settled(['credentials']);
     return this.identitiesOf(userId);
   }
 
   async listIdentitiesOfUsers(userIds: readonly string[]): Promise<Map<string, Identity[]>> {
-    await this.db.settled();
+    await this.db.settled(['credentials']);
     return new Map(userIds.map((userId) => [userId, this.identitiesOf(userId)]));
   }
 
@@ -481,7 +484,7 @@ export class FileStore implements Store {
   }
 
   async findIdentity(provider: string, providerId: string): Promise<Identity | null> {
-    await this.db.settled();
+    await this.db.settled(['credentials']);
     const id = this.identityIndex.holder(provider, providerId);
     if (id === undefined) return null;
     return toIdentity(id, normalizeCredentials(this.db.credentials).identities[id]!);
@@ -541,7 +544,7 @@ export class FileStore implements Store {
   // ---- credentials
 
   async getPasswordHash(userId: string): Promise<string | null> {
-    await this.db.settled();
+    await this.db.settled(BOTH_FILES);
     return this.index().passwords.get(userId)?.password ?? null;
   }
 
@@ -633,7 +636,7 @@ export class FileStore implements Store {
   }
 
   async listSessions(userId: string): Promise<Session[]> {
-    await this.db.settled();
+    await this.db.settled(['credentials']);
     const sessions = normalizeCredentials(this.db.credentials).sessions;
     return this.sessionIndex
       .sessionsOf(userId)
@@ -643,13 +646,13 @@ export class FileStore implements Store {
   }
 
   async findSession(id: string): Promise<Session | null> {
-    await this.db.settled();
+    await this.db.settled(['credentials']);
     const sessions = normalizeCredentials(this.db.credentials).sessions;
     return Object.hasOwn(sessions, id) ? toSession(id, sessions[id]!) : null;
   }
 
   async findTokenStanding(sessionId: string, userId: string): Promise<TokenStanding> {
-    await this.db.settled();
+    await this.db.settled(BOTH_FILES);
     const credentials = normalizeCredentials(this.db.credentials);
     const session = Object.hasOwn(credentials.sessions, sessionId) ? credentials.sessions[sessionId]! : null;
     // A user is its db.json record, as findUserById finds it; its account may be missing (added by hand).
@@ -674,7 +677,7 @@ export class FileStore implements Store {
   }
 
   async findRefreshToken(hash: string): Promise<FoundRefreshToken | null> {
-    await this.db.settled();
+    await this.db.settled(BOTH_FILES);
     const credentials = normalizeCredentials(this.db.credentials);
     if (!Object.hasOwn(credentials.refreshTokens, hash)) return null;
     const entry = credentials.refreshTokens[hash]!;
@@ -857,7 +860,7 @@ export class FileStore implements Store {
   }
 
   async findOneTimeToken(userId: string, purpose: string, now: Date): Promise<OneTimeToken | null> {
-    await this.db.settled();
+    await this.db.settled(['credentials']);
     const tokens = normalizeCredentials(this.db.credentials).oneTimeTokens;
     for (const [hash, entry] of this.tokensOf(tokens, userId)) {
       if (entry.purpose === purpose && Date.parse(entry.expiresAt) > now.getTime())

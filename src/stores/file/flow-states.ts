@@ -82,7 +82,7 @@ export class FileFlowStates implements FlowStateStore {
   }
 
   async findFlowStateByAuthCode(authCodeHash: string): Promise<FlowState | null> {
-    await this.db.settled();
+    await this.db.settled(['credentials']);
     const flows = normalizeCredentials(this.db.credentials).flowStates;
     for (const [id, entry] of Object.entries(flows)) {
       if (entry.authCodeHash === authCodeHash) return toFlowState(id, entry);
