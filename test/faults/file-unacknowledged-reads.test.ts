@@ -48,6 +48,27 @@ describe(
       return files;
     }
 
+    const posts = Array.from({ length: 5000 }, (_, i) => ({ id: i, title: `post ${i}` }));
+
+    /** 3,000 users and 5,000 posts on a tmpfs; `onDataPiece` is told after each piece of db.json written. */
+    async function withPosts(onDataPiece: () => void): Promise<{ dir: string; db: FileDatabase }> {
+      const dir = await tmpfs('8m');
+      const files = await openOn(dir, 3000, { posts });
+      const db = await FileDatabase.open({
+        ...files,
+        logger: quiet,
+        // Between two pieces, the next not yet asked for: the commit is under way.
+        onCompactionPiece: (_characters, file) => file === 'data' && onDataPiece(),
+      });
+      return { dir, db };
+    }
+
+    /** A whole-document commit as large as db.json: its copy needs as much room as the file. */
+    const retitle = (db: FileDatabase) =>
+      db.transactDocument((data) => {
+        data.posts = posts.map((post) => ({ ...post, title: 'retitled' }));
+      });
+
     it('a password change (credentials journal): a sign-in looking up the password meanwhile finds the old one', async () => {
       const dir = await tmpfs('1m');
       const files = await openOn(dir, 3);
@@ -85,27 +106,15 @@ describe(
     });
 
     it('a whole-document commit written in pieces: a read between the pieces sees the document as acknowledged', async () => {
-      const dir = await tmpfs('8m');
-      const posts = Array.from({ length: 5000 }, (_, i) => ({ id: i, title: `post ${i}` }));
-      const files = await openOn(dir, 3000, { posts });
       const reads: Array<Promise<string>> = [];
-      const db = await FileDatabase.open({
-        ...files,
-        logger: quiet,
-        // After each piece of db.json is written, the next not yet asked for: the commit is under way.
-        onCompactionPiece: (_characters, file) => {
-          if (file !== 'data' || reads.length > 0) return;
-          reads.push(db.settled().then(() => (db.data.posts as Array<{ title: string }>)[0]!.title));
-        },
+      const { dir, db } = await withPosts(() => {
+        if (reads.length > 0) return;
+        reads.push(db.settled().then(() => (db.data.posts as Array<{ title: string }>)[0]!.title));
       });
       try {
         // Room for a few pieces of the copy, not for the whole of it.
         await fillUp(join(dir, 'filler'), 256 * 1024);
-        // As large as before: the copy needs as much room as the file, which the disk has not.
-        const retitling = db.transactDocument((data) => {
-          data.posts = posts.map((post) => ({ ...post, title: 'retitled' }));
-        });
-        await assert.rejects(retitling, (error: unknown) => isStorageFailure(error));
+        await assert.rejects(retitle(db), (error: unknown) => isStorageFailure(error));
         assert.equal(reads.length, 1, 'a piece was written before the disk was full');
         assert.equal(await reads[0], 'post 0', 'the read saw a title the failed commit did not keep');
         assert.equal((db.data.posts as Array<{ title: string }>)[0]!.title, 'post 0');
@@ -116,29 +125,19 @@ describe(
     });
 
     it("a read of the other file does not wait: a session lookup is answered between db.json's pieces", async () => {
-      const dir = await tmpfs('8m');
-      const posts = Array.from({ length: 5000 }, (_, i) => ({ id: i, title: `post ${i}` }));
-      const files = await openOn(dir, 3000, { posts });
       let pieces = 0;
       let lookup: Promise<number> | null = null;
-      const db = await FileDatabase.open({
-        ...files,
-        logger: quiet,
-        onCompactionPiece: (_characters, file) => {
-          if (file !== 'data') return;
-          pieces++;
-          // The pieces written when the lookup is answered: a commit of db.json alone holds no session.
-          lookup ??= store.findSession('s-user1').then((session) => {
-            assert.equal(session?.userId, 'user1');
-            return pieces;
-          });
-        },
+      const { db } = await withPosts(() => {
+        pieces++;
+        // The pieces written when the lookup is answered: a commit of db.json alone holds no session.
+        lookup ??= store.findSession('s-user1').then((session) => {
+          assert.equal(session?.userId, 'user1');
+          return pieces;
+        });
       });
       const store = new FileStore(db, { usersProp: 'users', userIdProp: 'id' });
       try {
-        await db.transactDocument((data) => {
-          data.posts = posts.map((post) => ({ ...post, title: 'retitled' }));
-        });
+        await retitle(db);
         assert.ok(pieces > 2, `db.json in ${pieces} pieces`);
         assert.equal(await lookup, 1, 'the lookup waited for the rewrite of db.json');
       } finally {
