@@ -34,6 +34,16 @@ const OPERATOR = /(_lte|_gte|_ne|_like)$/;
 const RANGE = /(_lte|_gte)$/;
 const MAX_PATTERN_LENGTH = 256;
 /**
+ * The largest RE2 program a _like pattern may compile to (RE2JS programSize: its instructions). RE2
+ * is linear in the text, but its cost per character grows with the program, and counted repetition
+ * makes a short pattern a large program: `[a-z]{1000}` twenty times (221 characters) is 20,003
+ * instructions and took 37 s of CPU on one 100 KB field (the body limit's default), sixteen of them
+ * (MAX_FILTER_VALUES) ten minutes, the event loop held throughout. Twice the longest pattern: any
+ * pattern without counted repetition fits (each character compiles to at most one instruction, and
+ * case folding adds none), and `x{1,250}` still does.
+ */
+const MAX_PROGRAM_SIZE = 2 * MAX_PATTERN_LENGTH;
+/**
  * Bounds on one request's work (a URL of a few kilobytes could otherwise ask
  * for minutes: 1,500 `_like` patterns over 10,000 records took 8.8 s, 2,000
  * `_sort` fields 69 s, each stalling every other request meanwhile).
@@ -108,15 +118,23 @@ function likePattern(pattern: string): Like {
     throw new DataError('validation_failed', `_like pattern could take exponential time: ${pattern}`);
   }
   if (PLAIN_PATTERN.test(pattern)) return native;
+  let compiled: RE2JSClass;
   try {
     const RE2JS = loadRe2js();
-    return RE2JS.compile(pattern, RE2JS.CASE_INSENSITIVE);
+    compiled = RE2JS.compile(pattern, RE2JS.CASE_INSENSITIVE);
   } catch {
     throw new DataError(
       'validation_failed',
       `_like pattern uses a feature without a linear-time match (back-reference, look-around): ${pattern}`,
     );
   }
+  if (compiled.programSize() > MAX_PROGRAM_SIZE) {
+    throw new DataError(
+      'validation_failed',
+      `_like pattern repeats too much (a count such as {1000} costs as much as writing it out): ${pattern}`,
+    );
+  }
+  return compiled;
 }
 
 type Predicate = (row: Row) => boolean;
