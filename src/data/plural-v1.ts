@@ -1,6 +1,7 @@
 import type { Decision } from './access.js';
 import { isRow } from './collections.js';
-import { decorator, type PluralRequest } from './plural.js';
+import { ownValue } from './keys.js';
+import { decorator, relationBytes, type PluralRequest } from './plural.js';
 import type { Query, Row } from './query.js';
 import type { FieldLookup } from './field-index.js';
 import {
@@ -56,11 +57,14 @@ export async function listV1(req: PluralRequest, decision: Decision): Promise<un
     decision.scope === 'own'
       ? ctx.ownRows(name, all, decision)
       : narrowed(all, ctx.fieldLookup(name, all, decision), query).filter(isRow);
-  const present = decorator({ ...req, query: relationsOf(query.embed) });
+  // Embedded before the conditions, which may name them; counted against the bound only as answered.
+  const present = decorator({ ...req, query: relationsOf(query.embed) }, false);
   let shown: Row[] = rows.map(present).filter((row) => matchesWhere(row, query.where));
   shown = sortRows(shown, query.sort);
   if (query.embed.length > 0 || name === ctx.usersProp) {
-    return query.page === undefined ? shown : paginate(shown, query.page, query.perPage);
+    const answer = query.page === undefined ? shown : paginate(shown, query.page, query.perPage);
+    assertRelationsFit(ctx, Array.isArray(answer) ? answer : answer.data, query.embed);
+    return answer;
   }
   // The stored records as they are: each one's JSON is written once, not again for every list.
   let json: string;
@@ -71,4 +75,16 @@ export async function listV1(req: PluralRequest, decision: Decision): Promise<un
     json = `${JSON.stringify({ ...page, data: [] }).slice(0, -3)}${ctx.records.jsonList(page.data)}}`;
   }
   return req.reply.type('application/json; charset=utf-8').send(json);
+}
+
+/** Refuses (400) an answer whose embedded records exceed MAX_RELATION_BYTES (plural.ts: relationBytes). */
+function assertRelationsFit(ctx: PluralRequest['ctx'], rows: readonly Row[], embed: readonly string[]): void {
+  const counted = relationBytes(ctx);
+  for (const row of rows) {
+    for (const name of embed) {
+      const value = ownValue(row, name);
+      if (Array.isArray(value)) for (const record of value) counted(record as Row);
+      else if (isRow(value)) counted(value);
+    }
+  }
 }

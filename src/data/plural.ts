@@ -57,6 +57,14 @@ function longRandomId(): string {
 export const MAX_RELATIONS = 8;
 
 /**
+ * At most this many bytes of JSON of embedded and expanded records in one answer. `_expand` copies a
+ * parent into each of its children: one 90 KB post with 3,000 small comments (60 KB of them) made
+ * `GET /comments?_expand=post` a 270 MB answer (1.35 GB of memory, 2.4 s of CPU), and twice the
+ * comments one past the longest string V8 builds. A list asks for a page instead (`_page`, `_limit`).
+ */
+export const MAX_RELATION_BYTES = 32 * 1024 * 1024;
+
+/**
  * The collection names a query parameter lists, each once (`_embed=comments`
  * sent 400 times is one embed), refused (400) when a name reaches a prototype.
  */
@@ -75,7 +83,27 @@ type Decorator = (row: Row) => Row;
  * index by foreign key (built once per change of the document), parents
  * through the id index. A list's work is then one lookup per row and relation.
  */
-export function decorator(req: PluralRequest): Decorator {
+/**
+ * Counts the JSON bytes of the embedded and expanded records of one answer (each record's JSON is kept
+ * per record: RecordCache), refusing (400) past MAX_RELATION_BYTES; each call returns the record.
+ */
+export function relationBytes(ctx: PluralRequest['ctx']): (record: Row) => Row {
+  let bytes = 0;
+  return (record) => {
+    bytes += ctx.records.json(record).length;
+    if (bytes > MAX_RELATION_BYTES) {
+      throw new DataError(
+        'validation_failed',
+        `The answer would hold more than ${MAX_RELATION_BYTES / 1024 / 1024} MiB of embedded or expanded ` +
+          `records: ask for a page (_page, _limit) or fewer relations`,
+      );
+    }
+    return record;
+  };
+}
+
+/** `count`: whether the relations added are counted against MAX_RELATION_BYTES here (see relationBytes). */
+export function decorator(req: PluralRequest, count = true): Decorator {
   const { ctx } = req;
   const embeds = names(req.query._embed, '_embed');
   const expands = names(req.query._expand, '_expand');
@@ -98,6 +126,8 @@ export function decorator(req: PluralRequest): Decorator {
     const decision = ctx.allow(plural, 'read', req.caller);
     return [{ parent, plural, rows, decision, key: `${parent}${ctx.config.foreignKeySuffix}` }];
   });
+  // Counted as records are added, before any is written; json-server 1.x's lists count their page later.
+  const counted = count ? relationBytes(ctx) : (record: Row) => record;
   return (row) => {
     const out: Row = { ...ctx.present(req.name, row) };
     for (const { child, rows, decision } of children) {
@@ -105,12 +135,13 @@ export function decorator(req: PluralRequest): Decorator {
       out[child] = ctx
         .childrenOf(child, rows, key, ownValue(row, ctx.idProp))
         .filter((candidate) => ctx.isOwn(child, candidate, decision))
-        .map((candidate) => ctx.present(child, candidate));
+        .map((candidate) => counted(ctx.present(child, candidate)));
     }
     for (const { parent, plural, rows, decision, key: parentKey } of parents) {
       const found = ctx.find(plural, rows, ownValue(row, parentKey));
       // eslint-disable-next-line no-restricted-syntax -- `parent` passed names(): assertOrdinaryKey refuses prototype keys with a 400
-      out[parent] = found && ctx.isOwn(plural, found, decision) ? ctx.present(plural, found) : undefined;
+      out[parent] =
+        found && ctx.isOwn(plural, found, decision) ? counted(ctx.present(plural, found)) : undefined;
     }
     return out;
   };
