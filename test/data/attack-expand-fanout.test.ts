@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import type { LightMyRequestResponse } from 'fastify';
 import { MAX_RELATION_BYTES } from '../../src/data/plural.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 
@@ -15,7 +16,7 @@ const BODY = 'x'.repeat(90_000);
 /** Enough comments that their expanded post passes the bound, and no more. */
 const COMMENTS = Math.ceil(MAX_RELATION_BYTES / BODY.length) + 10;
 
-type Send = (method: string, url: string, body?: unknown) => ReturnType<TestApp['app']['inject']>;
+type Send = (method: string, url: string, body?: unknown) => Promise<LightMyRequestResponse>;
 
 /** A 90 KB post and COMMENTS comments on it, each written through the API (comments concurrently). */
 async function plant(send: Send): Promise<unknown> {
@@ -29,7 +30,7 @@ async function plant(send: Send): Promise<unknown> {
   return postId;
 }
 
-function assertRefused(res: Awaited<ReturnType<Send>>): void {
+function assertRefused(res: LightMyRequestResponse): void {
   assert.equal(res.statusCode, 400, `${res.statusCode}, ${res.rawPayload.length} bytes`);
   assert.equal(res.json().error, 'validation_failed');
   assert.match(res.json().message, /MiB of embedded or expanded records/u);
