@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import pluralize from 'pluralize';
+import { looseString } from './loose.js';
 import type { Row } from './query.js';
 
 /** Keys never sent for a user record, whatever a hand edit put there. */
@@ -8,9 +9,14 @@ const SECRET_KEYS = /^(password|passwordhash|password_hash|hash|salt|encrypted_p
 /** A record is a JSON object: not null, not an array. */
 export { isPlainObject as isRow } from '../lib/is-plain-object.js';
 
-/** json-server compares ids as strings: /posts/1 finds id 1 and id "1". */
+/**
+ * json-server compares ids as strings: /posts/1 finds id 1 and id "1". A value without a string form
+ * (a stored {"toString": 1}) is the same id as nothing, rather than a throw answering 500.
+ */
 export function sameId(a: unknown, b: unknown): boolean {
-  return a !== undefined && a !== null && b !== undefined && b !== null && String(a) === String(b);
+  if (a === undefined || a === null || b === undefined || b === null) return false;
+  const text = looseString(a);
+  return text !== null && text === looseString(b);
 }
 
 /** The foreign key naming a record of `collection` in another one: posts → postId. */

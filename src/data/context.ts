@@ -155,7 +155,7 @@ export class DataContext {
       if (!sameId(wanted, current)) throw new DataError('forbidden', `A write cannot change ${key}`);
       return;
     }
-    if (!caller || String(wanted) !== caller.sub) {
+    if (!caller || looseString(wanted) !== caller.sub) {
       throw new DataError('forbidden', `${key} must be your own user id`);
     }
   }
@@ -179,9 +179,14 @@ export class DataContext {
     assertRecordSize(record, this.maxRecordBytes);
   }
 
-  /** Refuses (400) a new record's id that would reach a prototype if ever used as a key. */
+  /**
+   * Refuses (400) a new record's id that would reach a prototype if ever used as a key, or that has no
+   * string form (`{"toString": 1}`): ids are compared as strings, so such a one could never be found.
+   */
   checkNewId(id: unknown): void {
     if (typeof id === 'string') assertOrdinaryKey(id, 'A record id');
+    else if (looseString(id) === null)
+      throw new DataError('validation_failed', 'A record id must be a string or a number');
   }
 
   /** A record as it may leave the server: user records lose any secret-looking key. */

@@ -1,3 +1,4 @@
+import { looseLess, looseString } from './loose.js';
 import type { Row } from './query.js';
 
 /**
@@ -24,13 +25,14 @@ interface Entry {
 }
 
 function keyOf(value: unknown): string | undefined {
-  // json-server compares ids with toString(): 1 and "1" are the same id.
-  return value === undefined || value === null ? undefined : String(value);
+  // json-server compares ids with toString(): 1 and "1" are the same id. A value without a string form
+  // (a stored {"toString": 1}, say as a foreign key) is no id: nothing is found by it, nothing throws.
+  return value === undefined || value === null ? undefined : (looseString(value) ?? undefined);
 }
 
 function greater(candidate: unknown, max: unknown): boolean {
   if (candidate === undefined || candidate === null || Number.isNaN(candidate)) return false;
-  return max === undefined || (candidate as number) > (max as number);
+  return max === undefined || looseLess(max, candidate);
 }
 
 export class IdIndexes {

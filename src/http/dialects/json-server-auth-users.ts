@@ -1,5 +1,6 @@
 import type { JsonDocument } from '../../core/ports/documents.js';
 import { withoutSecrets } from '../../data/collections.js';
+import { looseString } from '../../data/loose.js';
 
 type Row = Record<string, unknown>;
 
@@ -38,13 +39,14 @@ export class UserRecords {
     const at = this.positions.get(id);
     if (at !== undefined) {
       const row = users[at];
-      if (isRow(row) && String(row[this.userIdProp]) === id) return row;
+      if (isRow(row) && looseString(row[this.userIdProp]) === id) return row;
       return null;
     }
     for (; this.indexed < users.length; this.indexed++) {
       const row = users[this.indexed];
       if (!isRow(row)) continue;
-      const key = String(row[this.userIdProp]);
+      const key = looseString(row[this.userIdProp]);
+      if (key === null) continue;
       if (!this.positions.has(key)) this.positions.set(key, this.indexed);
     }
     const after = this.positions.get(id);
