@@ -238,7 +238,9 @@ export async function create(req: PluralRequest, decision: Decision, extra: Row 
   });
   const path = fullUrl(ctx.publicUrl, req.request).split('?')[0];
   void req.reply.header('Access-Control-Expose-Headers', 'Location');
-  void req.reply.header('Location', `${path}/${String(created[ctx.idProp])}`);
+  // Encoded: an id is any string ("日本", "a/../b"), and a header is Latin-1 without line breaks (an id
+  // outside it made Node throw after the commit: a stored record answered 500, and a retry 409).
+  void req.reply.header('Location', `${path}/${encodeURIComponent(String(created[ctx.idProp]))}`);
   return req.reply.code(201).send(ctx.present(name, created));
 }
 

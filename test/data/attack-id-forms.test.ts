@@ -22,7 +22,7 @@ const dbJson = `{
   "notes": []
 }`;
 
-describe('ids and foreign keys without a string form', () => {
+describe('ids and foreign keys of every form', () => {
   let t: TestApp;
   let token = '';
   const send = (method: string, url: string, body?: string): Promise<LightMyRequestResponse> =>
@@ -92,6 +92,20 @@ describe('ids and foreign keys without a string form', () => {
       (await send('GET', '/comments')).json().map((c: { id: unknown }) => c.id),
       ['poison'],
     );
+  });
+
+  it('a new string id of any characters is answered 201 with a Location that leads back to it', async () => {
+    for (const id of ['日本', 'a\r\nX-Injected: 1', 'a/../b?c#d', '50%', 'é']) {
+      const res = await send('POST', '/posts', JSON.stringify({ id, title: 'any id' }));
+      // Before: the record was stored, then Node refused the header: 500, and a retry 409.
+      assert.equal(res.statusCode, 201, `${JSON.stringify(id)}: ${res.body}`);
+      assert.equal(res.headers['x-injected'], undefined);
+      const location = new URL(String(res.headers.location));
+      assert.equal(location.pathname, `/posts/${encodeURIComponent(id)}`);
+      const found = await send('GET', location.pathname);
+      assert.equal(found.statusCode, 200, `${JSON.stringify(id)}: ${found.body}`);
+      assert.equal(found.json().id, id);
+    }
   });
 
   it('json-server-auth’s user lookup skips a user record whose id has no string form', () => {
