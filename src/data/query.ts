@@ -1,4 +1,3 @@
-import { createRequire } from 'node:module';
 import type { RE2JS as RE2JSClass } from 're2js';
 import safeRegex from 'safe-regex2';
 import { DataError } from './errors.js';
@@ -6,6 +5,7 @@ import { assertOrdinaryPath, ownValue } from './keys.js';
 import type { FieldLookup } from './field-index.js';
 import { deepContains, type RecordCache } from './record-cache.js';
 import { looseAtMost, looseLess, looseString } from './loose.js';
+import { loadRe2js } from './re2.js';
 
 /**
  * json-server 0.17.4's list query language over plain arrays: field filters
@@ -80,17 +80,6 @@ function hasPath(value: unknown, path: string): boolean {
 /** A compiled _like pattern. */
 interface Like {
   test(text: string): boolean;
-}
-
-/**
- * re2js, loaded at the first pattern that needs it: its module builds Unicode tables at load (0.5 MiB of
- * an idle server's memory), and most apps never send a repeating _like. Left to Node's loader (its
- * CommonJS build), as the bundle leaves it (scripts/build.mjs).
- */
-let re2js: typeof RE2JSClass | undefined;
-function loadRe2js(): typeof RE2JSClass {
-  re2js ??= (createRequire(import.meta.url)('re2js') as { RE2JS: typeof RE2JSClass }).RE2JS;
-  return re2js;
 }
 
 /** Patterns without repetition or alternation: a backtracking engine runs them in linear time per start. */
