@@ -10,7 +10,8 @@ import {
 } from 'pino';
 import type PinoPrettyStream from 'pino-pretty';
 import type { Logger as ServiceLogger } from '../compose.js';
-import { flushAtExit, standardOutput, type StandardOutputStream } from './standard-output.js';
+import { requestLineBatches } from './request-line-batches.js';
+import { standardOutput } from './standard-output.js';
 
 /**
  * How log lines are written: `pretty` for a person at a terminal, `json` for
@@ -97,32 +98,8 @@ const SERIALIZERS: pino.LoggerOptions['serializers'] = {
   err: pino.stdSerializers.err,
 };
 
-/** Where a logger's request lines go when not where its other lines do (see bufferedStandardOutput). */
+/** Where a logger's request lines go when not where its other lines do (see requestLineBatches). */
 const requestLineOutputs = new WeakMap<Logger, DestinationStream>();
-
-/** The buffered outputs, written out when the process exits. */
-const buffered: StandardOutputStream[] = [];
-
-/**
- * Standard output for request lines, written in batches: a line waits until 4 KB have gathered (about
- * 25 lines) or a second has passed, so a busy server makes one write call per batch instead of one per
- * request. Written out at exit, however the process ends but SIGKILL: a normal stop, process.exit,
- * an uncaught exception or an unhandled rejection (Node emits 'exit' for each), so the last lines
- * before a stop or a crash are kept; with no reader left they are let go, and the exit is not held.
- * Synchronous writes, as the other lines' on the same descriptor: a pipe write of more than 4 KB is not
- * atomic, and an asynchronous one could be cut by another line. The other lines (start-up, warnings,
- * failed requests) are written at once.
- */
-function bufferedStandardOutput(): DestinationStream {
-  const stream = standardOutput({ minLength: 4096, periodicFlush: 1000 });
-  if (buffered.length === 0) {
-    process.on('exit', () => {
-      for (const output of buffered) flushAtExit(output);
-    });
-  }
-  buffered.push(stream);
-  return stream;
-}
 
 /**
  * pino-pretty, required by the formats that write through it: its 29 files and their dependencies were
@@ -147,7 +124,7 @@ export function createLogger(settings: LogSettings, destination?: DestinationStr
     if (destination) return pino(options, destination);
     const log = pino(options, standardOutput());
     // Below info no request line is written: no buffer, no timer.
-    if (log.isLevelEnabled('info')) requestLineOutputs.set(log, bufferedStandardOutput());
+    if (log.isLevelEnabled('info')) requestLineOutputs.set(log, requestLineBatches());
     return log;
   }
   if (format === 'json-server') {

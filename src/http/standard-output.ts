@@ -15,9 +15,7 @@ const { SonicBoom } = sonicBoom;
 export type StandardOutputStream = InstanceType<typeof SonicBoom>;
 
 export interface StandardOutputOptions {
-  /** Bytes gathered before a write (0: each line at once). */
-  minLength?: number;
-  /** Milliseconds after which gathered lines are written however few. */
+  /** Milliseconds after which held lines (a full pipe's) are tried again without waiting for the next line. */
   periodicFlush?: number;
 }
 
@@ -32,6 +30,9 @@ const droppedLines = new Map<StandardOutputFd, number>([
   [1, 0],
   [2, 0],
 ]);
+
+/** Standard output's one writer, once made. */
+let standardOutputWriter: StandardOutputStream | undefined;
 
 /** Log lines dropped since the start because standard output's reader stopped reading. */
 export function droppedStandardOutputLines(): number {
@@ -51,15 +52,21 @@ export function droppedStandardErrorLines(): number {
  * sonic-boom 4 drops lines only on EPIPE, and its flushSync retries any other failed write every 100 ms
  * forever, so a process whose standard output had no reader hung in the exit flush of the lines it still
  * held; sonic-boom 5's flushSync throws instead.
+ *
+ * One writer for the whole process, made at the first call (`options` are that call's; tests) and
+ * returned by every later one: a writer holds a line part-written while the pipe is full and finishes it
+ * first, so a second writer on descriptor 1 (as the request lines' batches had) wrote its lines inside
+ * that one, a torn line in the log collector. Whatever writes to standard output goes through it: the
+ * log lines (JSON or pino-pretty's), the request lines' batches, the notices and console.log.
  */
 export function standardOutput(options: StandardOutputOptions = {}): StandardOutputStream {
+  if (standardOutputWriter) return standardOutputWriter;
   const stream = boundedOutput(1, options, () => {
     if (!saidFull) sayOn(2, FULL_NOTICE);
     saidFull = true;
   });
-  // A notice (standard error lost its reader) goes out at once, as the lines written one by one do.
-  if (!options.minLength) writeNoticesThrough(1, (notice) => stream.write(notice));
-  return stream;
+  writeNoticesThrough(1, (notice) => stream.write(notice));
+  return (standardOutputWriter = stream);
 }
 
 /**
@@ -91,7 +98,8 @@ function boundedOutput(
     // What a full pipe may hold in memory: later lines are dropped (and counted) until it drains.
     maxLength: HELD_BYTES_BOUND,
   });
-  stream.on('drop', () => droppedLines.set(fd, droppedLines.get(fd)! + 1));
+  // Counted in lines: a batch of request lines is one write.
+  stream.on('drop', (text: string) => droppedLines.set(fd, droppedLines.get(fd)! + linesIn(text)));
   stream.on('error', (error: NodeJS.ErrnoException) => {
     // A full pipe: the lines stay held (see retryEAGAIN above).
     if (error.code === 'EAGAIN') return onFull();
@@ -101,6 +109,13 @@ function boundedOutput(
     dropLines(stream);
   });
   return stream;
+}
+
+/** The lines in `text`: its newlines, or 1 for a line without one. */
+function linesIn(text: string): number {
+  let lines = 0;
+  for (let at = text.indexOf('\n'); at !== -1; at = text.indexOf('\n', at + 1)) lines += 1;
+  return Math.max(lines, 1);
 }
 
 /** Writes out what `stream` still gathers; at exit, for the lines before a stop or a crash. */

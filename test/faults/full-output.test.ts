@@ -161,6 +161,33 @@ describe('log lines to a full standard output (its writer alone)', () => {
 });
 
 /**
+ * Request lines are gathered in batches (about 4 KB) handed to the same writer: a batch beyond the bound is
+ * dropped whole, and counted in its lines.
+ */
+describe('request lines to a full standard output (their batches, to the same writer)', () => {
+  it(
+    'are held up to the bound, later ones dropped and counted in lines, and written out whole and in order once read',
+    { timeout: 300_000 },
+    () =>
+      heldUpToTheBound({
+        full: 'stdout',
+        setUp: `import { createLogger, requestLineLogger } from ${JSON.stringify(join(import.meta.dirname, '../../src/http/logging.ts'))};
+      // The one writer, made first: with the test's periodic flush.
+      outputs.standardOutput({ periodicFlush: 10 });
+      const requests = requestLineLogger(createLogger({ level: 'info', format: 'json' }));
+      // Gathered in batches; the last of the ${LINES} handed on at once, before the count is said.
+      const write = (text) => {
+        const fields = JSON.parse(text);
+        requests.info(fields);
+        if (fields.i >= ${LINES - 1}) requests.flush();
+      };`,
+        dropped: 'droppedStandardOutputLines',
+        metric: 'restauth_log_lines_dropped_total',
+      }),
+  );
+});
+
+/**
  * What restauth writes to standard error (console.error and console.warn: warnings, a failed start, the
  * stop's lines; Node's own warnings) was queued by Node's non-blocking pipe in memory without bound while
  * its reader did not read.

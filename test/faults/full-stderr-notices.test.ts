@@ -45,6 +45,8 @@ interface BesideCase {
   before?: (child: ChildProcess) => Promise<void>;
   /** The line `beside` writes. */
   line: string;
+  /** What of a line `line` is (a pino line: its message); the line itself when not given. */
+  said?: (text: string) => string;
 }
 
 /**
@@ -168,12 +170,10 @@ async function wholeBeside(test: BesideCase): Promise<void> {
   assert.deepEqual(await within(exited, BOUND_MS, () => 'exit'), { code: 0, signal: null });
 
   const lines = written.trimEnd().split('\n');
-  assert.deepEqual(
-    lines.filter((text) => text.includes('restauth:')),
-    [test.line],
-  );
+  const besideLines = lines.filter((text) => text.includes('restauth:'));
+  assert.deepEqual(besideLines.map(test.said ?? ((text) => text)), [test.line]);
   const numbers = lines
-    .filter((text) => text !== test.line)
+    .filter((text) => !besideLines.includes(text))
     .map((text) => (JSON.parse(text) as { i: number }).i);
   assert.deepEqual(
     numbers,
@@ -231,6 +231,38 @@ describe("the CLI's own line on a full standard output (main.ts routing it)", ()
   const write = (text) => held.write(text);`,
       beside: `console.log('restauth: a line of the CLI');`,
       line: 'restauth: a line of the CLI',
+    }),
+  );
+});
+
+/**
+ * The request lines were written in batches by a writer of their own on descriptor 1, beside the log
+ * lines' writer: each held a line part-written while the pipe was full, and a line the other wrote
+ * meanwhile landed inside it. Here the request lines' is held part-written, and a log line comes.
+ */
+describe('a log line on a full standard output holding a request line (logging.ts)', () => {
+  it('is a whole line of its own, after the request line held part-written', { timeout: 300_000 }, () =>
+    wholeBeside({
+      full: 'stdout',
+      setUp: `import { pino } from 'pino';
+  import { createLogger, requestLineLogger } from ${JSON.stringify(join(modules, 'http/logging.ts'))};
+  const log = createLogger({ level: 'info', format: 'json' });
+  const requests = requestLineLogger(log);
+  // What holds the request lines: standard output's one writer, which their batches are handed to (a
+  // writer of their own before it was one).
+  const own = requests[pino.symbols.streamSym];
+  const held = typeof own.flushSync === 'function' ? own : standardOutput();
+  // Each ~6 KB: a batch of its own, handed on at once.
+  const write = (text) => requests.info(JSON.parse(text), 'GET /posts 200 1ms');`,
+      beside: `log.info('restauth: a log line');`,
+      line: 'restauth: a log line',
+      said: (text) => {
+        try {
+          return (JSON.parse(text) as { msg: string }).msg;
+        } catch {
+          return text;
+        }
+      },
     }),
   );
 });

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { spawnRestauth, spawnTsScript } from '../support/process.js';
 
 /**
- * Request lines on standard output are written in batches (logging.ts, bufferedStandardOutput): the
+ * Request lines on standard output are written in batches (request-line-batches.ts): the
  * lines still in the buffer when the process ends must come out, whether it stops, exits, crashes on an
  * uncaught exception or on an unhandled rejection. Tried in real processes writing to a real pipe.
  */
