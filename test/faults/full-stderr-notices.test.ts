@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, constants, openSync, readSync } from 'node:fs';
+import { closeSync, constants, openSync, readSync, writeSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -265,4 +265,48 @@ describe('a log line on a full standard output holding a request line (logging.t
       },
     }),
   );
+});
+
+/** Makes restauth's program modules fail to load, as a broken install would (a dependency missing). */
+const UNLOADABLE_PROGRAM = `data:text/javascript,${encodeURIComponent(
+  `import { register } from 'node:module';
+  register('data:text/javascript,' + encodeURIComponent(
+    "export async function resolve(specifier, context, next) {" +
+      "if (specifier === './program.js') throw new Error('program.js made unloadable by the test');" +
+      "return next(specifier, context);" +
+    "}"));`,
+)}`;
+
+/**
+ * The entry (main.ts) imports the program's modules after bounding standard error. When that import
+ * failed, the rejection reached the entry's top-level await, and Node printed it itself at exit, after
+ * setting standard error back to blocking: with a full pipe and no reader reading, the process never
+ * ended (a supervisor's restart waited on it forever).
+ */
+describe('the program failing to load with a full standard error (the real entry, main.ts)', () => {
+  it('exits 1', { timeout: 300_000 }, async () => {
+    const path = await namedPipe();
+    // Held open, never read: the pipe stays full.
+    const readEnd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    after(() => closeSync(readEnd));
+    // Filled through an end of its own: the child's is blocking, as a shell's `2>|` would hand it over.
+    const filler = openSync(path, constants.O_WRONLY | constants.O_NONBLOCK);
+    const page = Buffer.alloc(4096, 'x');
+    assert.throws(
+      () => {
+        for (;;) writeSync(filler, page);
+      },
+      { code: 'EAGAIN' },
+    );
+    closeSync(filler);
+    const child = spawnWith(
+      ['--import', import.meta.resolve('tsx'), '--import', UNLOADABLE_PROGRAM, join(modules, 'cli/main.ts')],
+      'stderr',
+      openSync(path, constants.O_WRONLY),
+    );
+    let said = '';
+    child.stdout!.on('data', (chunk: Buffer) => (said += chunk.toString()));
+    const exit = await within(exitOf(child), BOUND_MS, () => `exit, stderr full:\n${said}`);
+    assert.deepEqual(exit, { code: 1, signal: null }, said);
+  });
 });
