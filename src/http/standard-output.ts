@@ -1,3 +1,4 @@
+import { constants, fstatSync, openSync } from 'node:fs';
 import sonicBoom from 'sonic-boom';
 import {
   hasReader,
@@ -86,7 +87,7 @@ function boundedOutput(
   onFull: () => void,
 ): StandardOutputStream {
   const stream = new SonicBoom({
-    fd,
+    fd: ownDescriptionOf(fd),
     sync: true,
     ...options,
     // A reader alive but not reading (a stalled log collector, `restauth | less` paused) fills the pipe:
@@ -116,6 +117,23 @@ function linesIn(text: string): number {
   let lines = 0;
   for (let at = text.indexOf('\n'); at !== -1; at = text.indexOf('\n', at + 1)) lines += 1;
   return Math.max(lines, 1);
+}
+
+/**
+ * The pipe of `fd` opened anew, non-blocking: a description of the process's own, where `fd`'s is shared
+ * with whoever else holds the pipe. A child process given the output (stdio 'inherit': tsx's esbuild, a
+ * library's helper) set that shared one back to blocking as it started (libuv does for a child's 0-2),
+ * and a write to a full pipe then waited for the reader for ever: the event loop stopped, a failed start
+ * never exited. Only a pipe (a shell's `|`, a named pipe) is reopened; a file keeps its offset and a
+ * socket cannot be reopened, so those, or a failed reopening, write through `fd` as before.
+ */
+function ownDescriptionOf(fd: StandardOutputFd): number {
+  try {
+    if (!fstatSync(fd).isFIFO()) return fd;
+    return openSync(`/proc/self/fd/${fd}`, constants.O_WRONLY | constants.O_NONBLOCK);
+  } catch {
+    return fd;
+  }
 }
 
 /** Writes out what `stream` still gathers; at exit, for the lines before a stop or a crash. */

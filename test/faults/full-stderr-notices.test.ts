@@ -267,9 +267,17 @@ describe('a log line on a full standard output holding a request line (logging.t
   );
 });
 
-/** Makes restauth's program modules fail to load, as a broken install would (a dependency missing). */
+/**
+ * Makes restauth's program modules fail to load, as a broken install would (a dependency missing). First a
+ * child process is given standard error (stdio 'inherit'), as tsx's esbuild was when a module needed
+ * compiling: it sets the pipe's shared description back to blocking once Node has opened it non-blocking.
+ * The test hung 2 of 35 runs where that child came by chance (tsx's cache missing); here it always comes.
+ */
 const UNLOADABLE_PROGRAM = `data:text/javascript,${encodeURIComponent(
   `import { register } from 'node:module';
+  import { spawnSync } from 'node:child_process';
+  process.stderr;
+  spawnSync(process.execPath, ['-e', ''], { stdio: ['ignore', 'ignore', 'inherit'] });
   register('data:text/javascript,' + encodeURIComponent(
     "export async function resolve(specifier, context, next) {" +
       "if (specifier === './program.js') throw new Error('program.js made unloadable by the test');" +
