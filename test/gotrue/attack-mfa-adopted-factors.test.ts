@@ -38,8 +38,8 @@ function gotrueMadeDatabase(): { db: TestDatabase; users: () => GoTrueMadeDataba
  * The attack: a Supabase project whose users protect their accounts with TOTP moves to restauth,
  * which has no MFA. Served as it was, a stolen password alone opened those accounts: the token said
  * aal1 and `user.factors` was missing, so supabase-js's getAuthenticatorAssuranceLevel() answered
- * nextLevel aal1 and the application never asked for the code. The takeover now refuses such a
- * database before writing anything, and says how to accept the loss deliberately.
+ * nextLevel aal1 and the application never asked for the code. The takeover, and every start after
+ * it, now refuses such a database before writing anything, and says how to accept the loss deliberately.
  */
 describe('attack: a GoTrue database whose users have MFA, taken over by restauth', () => {
   describe('a user with a verified TOTP factor', () => {
@@ -69,6 +69,24 @@ describe('attack: a GoTrue database whose users have MFA, taken over by restauth
       await enrollTotp(db.pool, users()[1].id, 'unverified');
       await migrate(db.pool, db.names);
       assert.equal(await adopted(db.pool), true);
+    });
+  });
+
+  describe('a database restauth already serves, where GoTrue (still running beside it) verifies a factor', () => {
+    const db = useTestDatabase({ max: 2 });
+
+    it('refuses the next start', async () => {
+      const user = randomUUID();
+      await db.pool.query(
+        `INSERT INTO auth.users (id, aud, role) VALUES ($1, 'authenticated', 'authenticated')`,
+        [user],
+      );
+      await enrollTotp(db.pool, user, 'verified');
+      await assert.rejects(migrate(db.pool, db.names), (error: Error) => {
+        assert.ok(error instanceof SchemaRefusedError, error.stack);
+        assert.match(error.message, /^schema auth: 1 of its users have a verified MFA factor/u);
+        return true;
+      });
     });
   });
 });

@@ -1,6 +1,5 @@
 import type pg from 'pg';
 import { bookkeepingTable } from './bookkeeping.js';
-import { usersWithVerifiedFactors } from './gotrue-factors.js';
 import type { quotedNames } from './migrations.js';
 
 /**
@@ -154,16 +153,7 @@ export async function goTrueSchemaToServe(
   const unknown = unknownNewerVersions(versions);
   const recorded = new Set(versions);
   const missing = GOTRUE_VERSIONS.find((version) => !recorded.has(version));
-  if (unknown.length === 0 && missing === undefined) {
-    const guarded = await usersWithVerifiedFactors(client, q.schema);
-    if (guarded === 0) return versions;
-    throw new SchemaRefusedError(
-      `schema ${schemaName} was made by GoTrue (Supabase Auth): ${guarded} of its users have a verified MFA ` +
-        `factor (${schemaName}.mfa_factors), which restauth does not check: they would sign in without it. ` +
-        `To accept that, delete their factors (DELETE FROM ${schemaName}.mfa_factors WHERE status = 'verified'). ` +
-        'restauth wrote nothing to the database (docs/postgres-schema.md)',
-    );
-  }
+  if (unknown.length === 0 && missing === undefined) return versions;
   const why =
     unknown.length > 0
       ? `GoTrue migration ${unknown[0]!} is newer than any restauth knows (${NEWEST_KNOWN_GOTRUE_VERSION})`
