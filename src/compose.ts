@@ -10,6 +10,7 @@ import { Identities } from './core/identities.js';
 import { IdentityLinking } from './core/identity-linking.js';
 import { OAuthClients, type OAuthClientOptions } from './core/oauth/client.js';
 import { OAuthFlows } from './core/oauth/flows.js';
+import { SpentIdTokens } from './core/oauth/spent-id-tokens.js';
 import { configuredProviders, ProviderConfigError } from './core/oauth/registry.js';
 import type { OAuthServices } from './core/oauth/services.js';
 import { ProviderTokenSeal } from './core/oauth/provider-token-seal.js';
@@ -229,6 +230,11 @@ export async function createServices(
       key: deriveKey(serverSecret, 'oauth flows'),
       seal: providerTokenSeal,
     }),
+    spentIdTokens: new SpentIdTokens({
+      flowStates: backend.flowStates,
+      clock,
+      clockTolerance: config.jwt.clockTolerance,
+    }),
     signIn: new ExternalSignIn({
       store,
       hasher,
@@ -249,6 +255,7 @@ export async function createServices(
       await backend.upkeep(now);
       await sessions.pruneEnded(now);
       await pkce.prune(now);
+      await oauth.spentIdTokens.prune(now);
     });
   if (workers) upkeep();
   // unref: upkeep alone must not keep the process alive.

@@ -231,6 +231,27 @@ for (const storeKind of ['file', 'postgres'] as const) {
         }
       });
 
+      it('an id_token signs in once: a replay, even with its signature spelled otherwise, is refused', async () => {
+        const token = await idp.idToken({ ...claims, nonce: sha256hex('once-nonce') });
+        assert.equal((await signIn(token, 'once-nonce')).error, null);
+        // The RS256 signature's last base64url character carries 4 unused bits: another spelling
+        // of the same signature, which the verifier accepts, and a hash of the whole token misses.
+        const [head, payload, signature] = token.split('.') as [string, string, string];
+        const last = signature.at(-1)!;
+        const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+        const respelled = alphabet[alphabet.indexOf(last) ^ 1]!;
+        for (const replay of [token, `${head}.${payload}.${signature.slice(0, -1)}${respelled}`]) {
+          const { data, error } = await signIn(replay, 'once-nonce');
+          assert.equal(error?.status, 400);
+          assert.equal(error?.code, 'validation_failed');
+          assert.match(error?.message ?? '', /already been used/u);
+          assert.equal(data.session, null);
+        }
+        // Past its expiry (and the clock tolerance) the upkeep forgets it: it no longer verifies anyway.
+        const expiry = JSON.parse(Buffer.from(payload, 'base64url').toString()).exp as number;
+        assert.ok((await t.services.oauth.spentIdTokens.prune(new Date(expiry * 1000 + 60_000))) >= 1);
+      });
+
       it("a provider that is not enabled answers GoTrue's refusal", async () => {
         const { client } = gotrueClient(url);
         const { error } = await client.signInWithIdToken({ provider: 'google', token: 'x.y.z' });

@@ -93,4 +93,11 @@ export interface FlowStateStore {
    * (pending OAuth flows included) created before `createdBefore`. Returns how many.
    */
   pruneFlowStates(cutoffs: { issuedBefore: Date; createdBefore: Date }): Promise<number>;
+  /**
+   * Records the id_token whose signed part hashes to `hash` as spent, kept until `keepUntil` (its
+   * expiry); returns false when it was spent already (a replay). Of racing calls, exactly one gets true.
+   */
+  spendIdToken(hash: string, keepUntil: Date): Promise<boolean>;
+  /** Forgets the spent id_tokens kept until before `now` (they no longer verify). Returns how many. */
+  pruneSpentIdTokens(now: Date): Promise<number>;
 }

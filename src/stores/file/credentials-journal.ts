@@ -3,11 +3,18 @@ import type { AuditEvent } from '../../core/ports/store.js';
 import { auditLineText, isAuditLine, type AuditFile } from './audit-file.js';
 import { entryFromDisk, entryToDisk } from './credentials-dates.js';
 import { Journal, type JsonObject, type Replayer } from './journal.js';
-import { normalizeCredentials, type CredentialsDocument } from './records.js';
+import { normalizeCredentials, spentIdTokensOf, type CredentialsDocument } from './records.js';
 
 /** The maps of credentials.json a journal line may change (see records.ts). */
 export type CredentialsMap =
-  'accounts' | 'identities' | 'sessions' | 'refreshTokens' | 'oneTimeTokens' | 'flowStates' | 'oauthFlows';
+  | 'accounts'
+  | 'identities'
+  | 'sessions'
+  | 'refreshTokens'
+  | 'oneTimeTokens'
+  | 'flowStates'
+  | 'oauthFlows'
+  | 'spentIdTokens';
 
 const MAPS: ReadonlySet<string> = new Set<CredentialsMap>([
   'accounts',
@@ -17,6 +24,7 @@ const MAPS: ReadonlySet<string> = new Set<CredentialsMap>([
   'oneTimeTokens',
   'flowStates',
   'oauthFlows',
+  'spentIdTokens',
 ]);
 
 /**
@@ -86,7 +94,7 @@ export class CredentialChanges {
     const lines: string[] = [];
     const add = (change: CredentialsChange) => lines.push(`${JSON.stringify(change)}\n`);
     for (const [map, keys] of this.entries) {
-      const entries: Record<string, unknown> = doc[map];
+      const entries: Record<string, unknown> = doc[map] ?? {};
       for (const key of keys) {
         if (Object.hasOwn(entries, key))
           add({ op: 'put', map, key, value: entryToDisk(map, entries[key] as JsonObject) });
@@ -263,7 +271,9 @@ function applyCredentialsChange(
     }
     return;
   }
-  const entries = credentials[change.map] as Record<string, unknown>;
+  const entries = (
+    change.map === 'spentIdTokens' ? spentIdTokensOf(credentials, true) : credentials[change.map]
+  ) as Record<string, unknown>;
   // eslint-disable-next-line no-restricted-syntax -- a null-prototype map (normalizeCredentials)
   if (change.op === 'put') entries[change.key] = entryFromDisk(change.map, change.value);
   else delete entries[change.key];

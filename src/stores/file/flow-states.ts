@@ -1,6 +1,12 @@
 import type { FlowState, FlowStateStore, NewFlowState, OAuthFlow } from '../../core/ports/flow-states.js';
 import type { FileDatabase } from './file-database.js';
-import { normalizeCredentials, type FlowStateEntry, type OAuthFlowEntry } from './records.js';
+import {
+  normalizeCredentials,
+  spentIdTokensOf,
+  type FlowStateEntry,
+  type OAuthFlowEntry,
+  type SpentIdTokenEntry,
+} from './records.js';
 
 /**
  * PKCE flow states in credentials.json's `flowStates` map, written through
@@ -128,6 +134,35 @@ export class FileFlowStates implements FlowStateStore {
         if (!abandoned(entry)) continue;
         delete oauthFlows[id];
         changes.wrote('oauthFlows', id);
+        count++;
+      }
+      return count;
+    });
+  }
+
+  async spendIdToken(hash: string, keepUntil: Date): Promise<boolean> {
+    return this.db.transactCredentials((stored, changes) => {
+      const spent = spentIdTokensOf(normalizeCredentials(stored), true);
+      if (Object.hasOwn(spent, hash)) return false;
+      // eslint-disable-next-line no-restricted-syntax -- a null-prototype map; the key is a server-made hash
+      spent[hash] = { keepUntil: keepUntil.toISOString() };
+      changes.wrote('spentIdTokens', hash);
+      return true;
+    });
+  }
+
+  async pruneSpentIdTokens(now: Date): Promise<number> {
+    const expired = (entry: SpentIdTokenEntry) => Date.parse(entry.keepUntil) < now.getTime();
+    // Nothing to prune: no commit (the upkeep runs hourly on every store).
+    const current = spentIdTokensOf(normalizeCredentials(this.db.credentials), false);
+    if (!Object.values(current).some(expired)) return 0;
+    return this.db.transactCredentials((stored, changes) => {
+      const spent = spentIdTokensOf(normalizeCredentials(stored), false);
+      let count = 0;
+      for (const [hash, entry] of Object.entries(spent)) {
+        if (!expired(entry)) continue;
+        delete spent[hash];
+        changes.wrote('spentIdTokens', hash);
         count++;
       }
       return count;

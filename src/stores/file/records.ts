@@ -127,6 +127,13 @@ export interface CredentialsDocument {
   flowStates: Record<string, FlowStateEntry>;
   /** OAuth sign-ins waiting for their provider's callback, by state; absent in files written before OAuth. */
   oauthFlows: Record<string, OAuthFlowEntry>;
+  /** Spent id_tokens (grant_type=id_token) by the hash of their signed part; absent until the first (spentIdTokensOf). */
+  spentIdTokens?: Record<string, SpentIdTokenEntry>;
+}
+
+/** An id_token signInWithIdToken has spent, kept until it no longer verifies. */
+export interface SpentIdTokenEntry {
+  keepUntil: string;
 }
 
 /** The maps of credentials.json: their keys are user ids (chosen by clients), session ids and hashes. */
@@ -139,6 +146,9 @@ const MAP_KEYS = [
   'flowStates',
   'oauthFlows',
 ] as const;
+
+/** Maps added only once an entry is written: a file that never had one is written back as it was. */
+const LAZY_MAP_KEYS = ['spentIdTokens'] as const;
 
 /**
  * Fills in the keys restauth adds, so a json-data-server credentials.json works
@@ -154,7 +164,19 @@ export function normalizeCredentials(doc: Record<string, unknown>): CredentialsD
   if (!Array.isArray(doc.passwords)) doc.passwords = [];
   // eslint-disable-next-line no-restricted-syntax -- the key comes from the fixed MAP_KEYS list
   for (const key of MAP_KEYS) doc[key] = nullPrototypeMap(doc[key]);
+  // eslint-disable-next-line no-restricted-syntax -- the key comes from the fixed LAZY_MAP_KEYS list
+  for (const key of LAZY_MAP_KEYS) if (doc[key] !== undefined) doc[key] = nullPrototypeMap(doc[key]);
   return doc as unknown as CredentialsDocument;
+}
+
+/** credentials.json's spent id_tokens, the map added when `create` and absent. */
+export function spentIdTokensOf(
+  doc: CredentialsDocument,
+  create: boolean,
+): Record<string, SpentIdTokenEntry> {
+  if (doc.spentIdTokens === undefined && create)
+    doc.spentIdTokens = Object.create(null) as Record<string, SpentIdTokenEntry>;
+  return doc.spentIdTokens ?? {};
 }
 
 function nullPrototypeMap(value: unknown): Record<string, unknown> {

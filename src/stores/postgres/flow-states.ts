@@ -45,11 +45,17 @@ export function flowStateTable(names: SchemaNames): string {
   return `${quotedNames(names).schema}.flow_state`;
 }
 
+/** restauth's table of spent id_tokens (migration 43): GoTrue keeps none. */
+export function spentIdTokenTable(names: SchemaNames): string {
+  return `${quotedNames(names).restauth}.spent_id_tokens`;
+}
+
 /** PKCE flow states in GoTrue's `auth.flow_state`: every statement is one, so racing exchanges are decided by the row. */
 export class PostgresFlowStates implements FlowStateStore {
   constructor(
     private readonly pool: pg.Pool,
     private readonly table: string,
+    private readonly spentIdTokens: string,
   ) {}
 
   async createFlowState(flow: NewFlowState): Promise<void> {
@@ -160,6 +166,20 @@ export class PostgresFlowStates implements FlowStateStore {
        WHERE auth_code_issued_at < $1 OR (auth_code_issued_at IS NULL AND created_at < $2)`,
       [cutoffs.issuedBefore, cutoffs.createdBefore],
     );
+    return result.rowCount ?? 0;
+  }
+
+  async spendIdToken(hash: string, keepUntil: Date): Promise<boolean> {
+    // The primary key decides between racing spends: the second insert conflicts and writes nothing.
+    const result = await this.pool.query(
+      `INSERT INTO ${this.spentIdTokens} (hash, keep_until) VALUES ($1, $2) ON CONFLICT (hash) DO NOTHING`,
+      [hash, keepUntil],
+    );
+    return result.rowCount === 1;
+  }
+
+  async pruneSpentIdTokens(now: Date): Promise<number> {
+    const result = await this.pool.query(`DELETE FROM ${this.spentIdTokens} WHERE keep_until < $1`, [now]);
     return result.rowCount ?? 0;
   }
 }

@@ -738,6 +738,17 @@ export function migrations(names: SchemaNames): Migration[] {
         await fillNameSkeletons(client, `${q.restauth}.accounts`);
       },
     },
+    {
+      version: 43,
+      name: 'spent id_tokens, so one signs in once (grant_type=id_token), kept until they expire',
+      sql: `
+        CREATE TABLE ${q.restauth}.spent_id_tokens (
+          hash text PRIMARY KEY,
+          keep_until timestamptz NOT NULL
+        );
+        CREATE INDEX spent_id_tokens_keep_until_idx ON ${q.restauth}.spent_id_tokens (keep_until);
+      `,
+    },
   ];
 }
 

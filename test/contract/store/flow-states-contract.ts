@@ -199,5 +199,28 @@ export function runFlowStateContract(
         assert.equal(taken.filter((result) => result !== null).length, 1);
       },
     );
+
+    it('a spent id_token is spent once, survives a restart, and is pruned once kept until before now', async () => {
+      assert.equal(await flows.spendIdToken('token-hash', at(600)), true);
+      assert.equal(await flows.spendIdToken('token-hash', at(600)), false, 'a replay');
+      assert.equal(await flows.spendIdToken('old-hash', at(-1)), true);
+      flows = await subject.reopen();
+      assert.equal(await flows.spendIdToken('token-hash', at(600)), false, 'remembered across a restart');
+      assert.equal(await flows.pruneSpentIdTokens(NOW), 1);
+      assert.equal(await flows.pruneSpentIdTokens(NOW), 0);
+      assert.equal(await flows.spendIdToken('token-hash', at(600)), false, 'still kept');
+      assert.equal(await flows.spendIdToken('old-hash', at(600)), true, 'forgotten once pruned');
+    });
+
+    it(
+      'of 20 sign-ins racing with one id_token, exactly one spends it',
+      { skip: options.concurrencySkipReason },
+      async () => {
+        const spent = await Promise.all(
+          Array.from({ length: 20 }, () => flows.spendIdToken('raced-hash', at(600))),
+        );
+        assert.equal(spent.filter(Boolean).length, 1);
+      },
+    );
   });
 }

@@ -50,6 +50,8 @@ export async function idTokenGrant(
   } catch {
     throw new AuthError('validation_failed', 'Missing sub claim in id_token');
   }
+  // Spent only once it would sign in: a refused token (a wrong nonce) is no replay later.
+  await options.oauth.spentIdTokens.spend(body.id_token, payload);
   const user = await options.oauth.signIn.signIn(client, {
     provider: provider.settings.name,
     claims,
