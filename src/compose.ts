@@ -229,6 +229,7 @@ export async function createServices(
       clock,
       key: deriveKey(serverSecret, 'oauth flows'),
       seal: providerTokenSeal,
+      bindsBrowser: config.identities.oauthBrowserBinding,
     }),
     spentIdTokens: new SpentIdTokens({
       flowStates: backend.flowStates,

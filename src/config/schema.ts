@@ -474,6 +474,11 @@ export const ConfigSchema = Type.Object({
        * (DELETE /user/identities/{id}): GoTrue's security.manual_linking_enabled. Off by default, as GoTrue.
        */
       manualLinking: Type.Boolean({ default: false }),
+      /**
+       * An OAuth flow's callback must come from the browser that started it (a short-lived cookie
+       * set at /authorize): off only for clients that cannot keep cookies (docs/security.md).
+       */
+      oauthBrowserBinding: Type.Boolean({ default: true }),
     },
     { default: {} },
   ),

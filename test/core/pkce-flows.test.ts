@@ -98,6 +98,7 @@ describe('PkceFlows lifetimes and pruning', () => {
       clock: () => now,
       key: randomBytes(32),
       seal,
+      bindsBrowser: true,
     });
     const { flow } = await oauth.start({ provider: 'keycloak', referrer: null, pkce: challenge });
     const tokens = {

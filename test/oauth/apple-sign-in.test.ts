@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TestApp } from '../support/app.js';
 import { startOAuthApp, type OAuthApp } from '../support/oauth-app.js';
-import { startOidcProvider, type TestIdp } from '../support/oidc-provider.js';
+import {
+  cookieHeader,
+  keepCookies,
+  startOidcProvider,
+  type CookieJar,
+  type TestIdp,
+} from '../support/oidc-provider.js';
 
 /**
  * Sign in with Apple through the apple preset, oidc-provider standing in for Apple (the preset's
@@ -72,8 +78,13 @@ describe('Sign in with Apple (form post, the first callback names the user)', ()
   }
 
   it("takes the name of Apple's user field, never its address; the session is the id_token's user", async () => {
-    const response = await fetch(`${url}/authorize?provider=apple&scopes=openid`, { redirect: 'manual' });
+    const authorize = new URL(`${url}/authorize?provider=apple&scopes=openid`);
+    const response = await fetch(authorize, { redirect: 'manual' });
     assert.equal(response.status, 302, await response.text());
+    // The user's browser: its flow cookie (SameSite=None, for Apple's cross-site form post) goes back.
+    const browser: CookieJar = new Map();
+    keepCookies(browser, authorize, response);
+    assert.match(response.headers.getSetCookie()[0] ?? '', /SameSite=None; Secure/u);
     const start = new URL(response.headers.get('location')!);
     assert.equal(start.searchParams.get('response_mode'), 'form_post');
     idp.loginAs('apple-ada');
@@ -87,6 +98,7 @@ describe('Sign in with Apple (form post, the first callback names the user)', ()
     const posted = await fetch(action, {
       method: 'POST',
       redirect: 'manual',
+      headers: { cookie: cookieHeader(browser, new URL(action)) },
       body: new URLSearchParams({ ...fields, user }),
     });
     await posted.arrayBuffer();

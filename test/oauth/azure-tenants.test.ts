@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { freePort } from '../support/free-port.js';
-import { followRedirects, startOidcProvider, type TestIdp } from '../support/oidc-provider.js';
+import {
+  cookieHeader,
+  followRedirects,
+  keepCookies,
+  startOidcProvider,
+  type CookieJar,
+  type TestIdp,
+} from '../support/oidc-provider.js';
 
 /**
  * Microsoft Entra ID's tenants, as restauth's azure preset meets them: two tenants of
@@ -124,8 +131,11 @@ describe('azure preset: Entra ID tenants', () => {
   async function signIn(url: string, tenant: string, account: string): Promise<URL> {
     homeTenant = tenant;
     const idp = tenants.get(tenant)!;
-    const response = await fetch(`${url}/authorize?provider=azure&scopes=email`, { redirect: 'manual' });
+    const authorize = new URL(`${url}/authorize?provider=azure&scopes=email`);
+    const response = await fetch(authorize, { redirect: 'manual' });
     assert.equal(response.status, 302, await response.text());
+    const browser: CookieJar = new Map();
+    keepCookies(browser, authorize, response);
     const start = new URL(response.headers.get('location')!);
     assert.match(start.href, /^https:\/\/login\.microsoftonline\.com\/[^/]+\/oauth2\/v2\.0\/authorize\?/u);
     idp.loginAs(account);
@@ -134,7 +144,10 @@ describe('azure preset: Entra ID tenants', () => {
       (at) => at.pathname === '/auth/v1/callback',
     );
     callback.searchParams.delete('iss');
-    const landed = await fetch(callback, { redirect: 'manual' });
+    const landed = await fetch(callback, {
+      redirect: 'manual',
+      headers: { cookie: cookieHeader(browser, callback) },
+    });
     await landed.arrayBuffer();
     return new URL(landed.headers.get('location')!);
   }

@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TestApp } from '../support/app.js';
 import { startKeycloakApp, type OAuthApp } from '../support/oauth-app.js';
-import { followRedirects, type TestIdp } from '../support/oidc-provider.js';
+import {
+  cookieHeader,
+  followRedirects,
+  keepCookies,
+  type CookieJar,
+  type TestIdp,
+} from '../support/oidc-provider.js';
 import { LOCAL_CALL } from '../../src/core/audit.js';
 
 /**
@@ -42,9 +48,14 @@ describe('OAuth callback refusals in /metrics', () => {
     return counted;
   }
 
+  /** The user's browser: the cookie /authorize sets goes back with the callback. */
+  const browser: CookieJar = new Map();
+
   async function authorizationUrl(): Promise<URL> {
-    const response = await fetch(`${url}/authorize?provider=keycloak`, { redirect: 'manual' });
+    const authorize = new URL(`${url}/authorize?provider=keycloak`);
+    const response = await fetch(authorize, { redirect: 'manual' });
     assert.equal(response.status, 302, await response.text());
+    keepCookies(browser, authorize, response);
     return new URL(response.headers.get('location')!);
   }
 
@@ -56,7 +67,10 @@ describe('OAuth callback refusals in /metrics', () => {
   }
 
   async function land(at: URL | string): Promise<URL> {
-    const response = await fetch(at, { redirect: 'manual' });
+    const response = await fetch(at, {
+      redirect: 'manual',
+      headers: { cookie: cookieHeader(browser, new URL(at)) },
+    });
     await response.arrayBuffer();
     assert.ok([302, 303].includes(response.status), `${response.status}`);
     return new URL(response.headers.get('location')!);

@@ -4,7 +4,13 @@ import { after, before, describe, it } from 'node:test';
 import type { TestApp } from '../support/app.js';
 import { gotrueClient, nextMail } from '../support/gotrue.js';
 import { startKeycloakApp, type OAuthApp } from '../support/oauth-app.js';
-import { followRedirects, type TestIdp } from '../support/oidc-provider.js';
+import {
+  cookieHeader,
+  followRedirects,
+  keepCookies,
+  type CookieJar,
+  type TestIdp,
+} from '../support/oidc-provider.js';
 import { suiteStore } from '../support/postgres.js';
 import type { SmtpSink } from '../support/smtp-sink.js';
 import { LOCAL_CALL } from '../../src/core/audit.js';
@@ -39,10 +45,15 @@ for (const storeKind of ['file', 'postgres'] as const) {
       await store.drop();
     });
 
+    /** The user's browser: the cookie /authorize sets goes back with the callback. */
+    const userBrowser: CookieJar = new Map();
+
     /** GET /authorize's redirect to the provider. */
-    async function authorizationUrl(query = 'provider=keycloak'): Promise<URL> {
-      const response = await fetch(`${url}/authorize?${query}`, { redirect: 'manual' });
+    async function authorizationUrl(query = 'provider=keycloak', browser = userBrowser): Promise<URL> {
+      const start = new URL(`${url}/authorize?${query}`);
+      const response = await fetch(start, { redirect: 'manual' });
       assert.equal(response.status, 302, await response.text());
+      keepCookies(browser, start, response);
       return new URL(response.headers.get('location')!);
     }
 
@@ -53,8 +64,12 @@ for (const storeKind of ['file', 'postgres'] as const) {
     }
 
     /** Where restauth's callback leads (not followed). */
-    async function land(callback: URL): Promise<URL> {
-      const response = await fetch(callback, { redirect: 'manual' });
+    async function land(callback: URL, browser = userBrowser): Promise<URL> {
+      const response = await fetch(callback, {
+        redirect: 'manual',
+        headers: { cookie: cookieHeader(browser, callback) },
+      });
+      keepCookies(browser, callback, response);
       await response.arrayBuffer();
       assert.ok([302, 303].includes(response.status), `${response.status}`);
       return new URL(response.headers.get('location')!);

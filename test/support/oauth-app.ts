@@ -2,7 +2,13 @@ import type { TestApp } from './app.js';
 import { onFreePort } from './free-port.js';
 import { listen, startMailingApp, stopMailingApp } from './gotrue.js';
 import { startOAuth2Server, type OAuth2Server } from './oauth2-server.js';
-import { followRedirects, startOidcProvider, type TestIdp } from './oidc-provider.js';
+import {
+  cookieHeader,
+  followRedirects,
+  startOidcProvider,
+  type CookieJar,
+  type TestIdp,
+} from './oidc-provider.js';
 import type { SmtpSink } from './smtp-sink.js';
 
 /**
@@ -100,14 +106,19 @@ export async function signInWithKeycloak(
   app: OAuthApp<TestIdp>,
   subject: string,
 ): Promise<{ accessToken: string | null; landed: string }> {
-  const start = await fetch(`${app.url}/authorize?provider=keycloak`, { redirect: 'manual' });
-  await start.arrayBuffer();
   app.provider.loginAs(subject);
+  // One browser: the callback brings the cookie restauth's /authorize set.
+  const jar: CookieJar = new Map();
   const callback = await followRedirects(
-    start.headers.get('location')!,
+    `${app.url}/authorize?provider=keycloak`,
     (at) => at.pathname === '/auth/v1/callback',
+    15,
+    jar,
   );
-  const answer = await fetch(callback, { redirect: 'manual' });
+  const answer = await fetch(callback, {
+    redirect: 'manual',
+    headers: { cookie: cookieHeader(jar, callback) },
+  });
   await answer.arrayBuffer();
   const landed = answer.headers.get('location') ?? '';
   return { accessToken: new URLSearchParams(new URL(landed).hash.slice(1)).get('access_token'), landed };

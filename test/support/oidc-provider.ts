@@ -162,32 +162,44 @@ export async function startOidcProvider(options: {
   };
 }
 
+/** A browser's cookies, by origin then name (paths and expiry are not kept: a test's flows are short). */
+export type CookieJar = Map<string, Map<string, string>>;
+
+/** The Cookie header `jar` sends to `url`'s origin. */
+export function cookieHeader(jar: CookieJar, url: URL): string {
+  return [...(jar.get(url.origin) ?? [])].map(([name, value]) => `${name}=${value}`).join('; ');
+}
+
+/** Keeps the cookies `response` (from `url`) sets in `jar`; one set with Max-Age=0 goes. */
+export function keepCookies(jar: CookieJar, url: URL, response: Response): void {
+  const cookies = jar.get(url.origin) ?? new Map<string, string>();
+  for (const line of response.headers.getSetCookie()) {
+    const [pair = ''] = line.split(';');
+    const at = pair.indexOf('=');
+    const name = pair.slice(0, at).trim();
+    if (/;\s*max-age=0\b/iu.test(line)) cookies.delete(name);
+    else cookies.set(name, pair.slice(at + 1).trim());
+  }
+  jar.set(url.origin, cookies);
+}
+
 /**
  * What a browser does with redirects, for fetch: follows them from `start`, keeping each origin's
- * cookies, until one leads to `stop` (the app's origin, which is not served, or a test of the
- * address); returns that address.
+ * cookies (in `jar`: a test that goes on as the same browser passes its own), until one leads to
+ * `stop` (the app's origin, which is not served, or a test of the address); returns that address.
  */
 export async function followRedirects(
   start: string,
   stop: string | ((url: URL) => boolean),
   limit = 15,
+  jar: CookieJar = new Map(),
 ): Promise<URL> {
   const stopsAt = typeof stop === 'string' ? (url: URL) => url.origin === stop : stop;
-  const jar = new Map<string, Map<string, string>>();
   let url = new URL(start);
   for (let hop = 0; hop < limit; hop++) {
     if (hop > 0 && stopsAt(url)) return url;
-    const cookies = jar.get(url.origin) ?? new Map<string, string>();
-    const response = await fetch(url, {
-      redirect: 'manual',
-      headers: { cookie: [...cookies].map(([name, value]) => `${name}=${value}`).join('; ') },
-    });
-    for (const line of response.headers.getSetCookie()) {
-      const [pair = ''] = line.split(';');
-      const at = pair.indexOf('=');
-      cookies.set(pair.slice(0, at).trim(), pair.slice(at + 1).trim());
-    }
-    jar.set(url.origin, cookies);
+    const response = await fetch(url, { redirect: 'manual', headers: { cookie: cookieHeader(jar, url) } });
+    keepCookies(jar, url, response);
     const location = response.headers.get('location');
     await response.arrayBuffer();
     if (location === null) throw new Error(`${url.href} answered ${response.status} without a redirect`);

@@ -24,6 +24,8 @@ export interface StartedOAuthFlow {
 export interface OAuthFlowSecrets {
   nonce: string;
   codeVerifier: string;
+  /** The value of the cookie that binds the flow to the browser that started it (see bindsBrowser). */
+  browserBinding: string;
 }
 
 export interface OAuthFlowDeps {
@@ -33,6 +35,8 @@ export interface OAuthFlowDeps {
   key: Buffer;
   /** Seals the provider's tokens a PKCE flow keeps until its code is exchanged. */
   seal: ProviderTokenSeal;
+  /** Whether a callback must come from the browser that started its flow (identities.oauthBrowserBinding). */
+  bindsBrowser: boolean;
 }
 
 /**
@@ -117,10 +121,36 @@ export class OAuthFlows {
     return code;
   }
 
+  /**
+   * Whether a callback must bring the cookie its flow's start set (see oauth-browser-binding.ts):
+   * without it, whoever is sent a flow's callback address (or its address at the provider) by
+   * the one who started it finishes that flow: signed in as them (login CSRF), their provider
+   * identity linked to the starter's account, or handed the starter's PKCE code.
+   */
+  get bindsBrowser(): boolean {
+    return this.deps.bindsBrowser;
+  }
+
+  /** The signature of a provider address restauth's own continue step may lead to (linkIdentity's JSON answer). */
+  continueSignature(providerUrl: string): string {
+    return this.derive('continue', providerUrl);
+  }
+
+  /** The flow secrets of `state`, for the continue step that sets its cookie. */
+  secretsOf(state: string): OAuthFlowSecrets {
+    return this.secrets(state);
+  }
+
   private secrets(state: string): OAuthFlowSecrets {
-    const derive = (purpose: string) =>
-      createHmac('sha256', this.deps.key).update(`${purpose}:${state}`).digest('base64url');
     // 32 bytes base64url: 43 characters, the shortest PKCE verifier RFC 7636 allows.
-    return { nonce: derive('nonce'), codeVerifier: derive('pkce verifier') };
+    return {
+      nonce: this.derive('nonce', state),
+      codeVerifier: this.derive('pkce verifier', state),
+      browserBinding: this.derive('browser binding', state),
+    };
+  }
+
+  private derive(purpose: string, value: string): string {
+    return createHmac('sha256', this.deps.key).update(`${purpose}:${value}`).digest('base64url');
   }
 }

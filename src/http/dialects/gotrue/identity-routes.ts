@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { AuthError } from '../../../core/errors.js';
 import { requireUser, type GotrueOptions } from './context.js';
-import { AuthorizeQuery, startProviderFlow } from './oauth-routes.js';
+import { AuthorizeQuery, bindToBrowser, continueAddress, startProviderFlow } from './oauth-routes.js';
 import { clientOf } from '../../client.js';
 
 /**
@@ -33,9 +33,11 @@ export const identityRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (a
     const { user } = await requireUser(auth, request);
     if (!settings.manualLinking) throw new AuthError('manual_linking_disabled');
     const { skip_http_redirect: skipRedirect, ...query } = request.query;
-    const url = await startProviderFlow(options, query, user.id);
-    if (skipRedirect === 'true') return { url };
-    return reply.redirect(url, 302);
+    const started = await startProviderFlow(options, query, user.id);
+    // The JSON's address is followed by a browser that may not be this request's (auth-js fetched it).
+    if (skipRedirect === 'true') return { url: continueAddress(options, started) };
+    bindToBrowser(options, reply, started);
+    return reply.redirect(started.url, 302);
   });
 
   app.delete('/user/identities/:id', { schema: { params: IdentityParams } }, async (request) => {

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { timingSafeEqual } from 'node:crypto';
 import type { FastifyReply } from 'fastify';
 import type { IssuedSession } from '../../../core/auth-service.js';
 import { AuthError, isAuthError } from '../../../core/errors.js';
@@ -8,6 +9,8 @@ import type { OAuthFlow } from '../../../core/ports/flow-states.js';
 import { identityDataOf } from '../../../core/oauth/identity-data.js';
 import { ProviderAnswerRefused } from '../../../core/oauth/client.js';
 import type { ProviderTokens } from '../../../core/oauth/provider.js';
+import type { ConfiguredProvider } from '../../../core/oauth/registry.js';
+import { bringsBinding, clearBindingCookie, setBindingCookie } from './oauth-browser-binding.js';
 import type { OAuthCallbackRefusal } from '../../../core/ports/events.js';
 import type { GotrueOptions } from './context.js';
 import { providerNotEnabled } from './disabled-features.js';
@@ -35,6 +38,12 @@ export const AuthorizeQuery = Type.Object(
   // auth-js's queryParams go on to the provider (prompt, access_type, login_hint ...).
   { additionalProperties: Type.String({ maxLength: 2000 }), maxProperties: 30 },
 );
+
+const ContinueQuery = Type.Object({
+  provider: Type.String({ maxLength: 100 }),
+  to: Type.String({ maxLength: 8000 }),
+  signature: Type.String({ maxLength: 100 }),
+});
 
 const CallbackParams = Type.Object(
   {
@@ -83,8 +92,26 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
     '/authorize',
     // Each request stores a flow until its callback or the upkeep: counted as a sign-in attempt.
     { schema: { querystring: AuthorizeQuery }, preHandler: limit('signIn') },
-    async (request, reply) => reply.redirect(await startProviderFlow(options, request.query, null), 302),
+    async (request, reply) => {
+      const started = await startProviderFlow(options, request.query, null);
+      bindToBrowser(options, reply, started);
+      return reply.redirect(started.url, 302);
+    },
   );
+
+  // linkIdentity's JSON answer leads here first: the browser that follows it gets the flow's cookie.
+  app.get('/authorize/continue', { schema: { querystring: ContinueQuery } }, async (request, reply) => {
+    const { provider: name, to, signature } = request.query;
+    const provider = oauth.clients.get(name);
+    const expected = Buffer.from(oauth.flows.continueSignature(`${name}\n${to}`));
+    const given = Buffer.from(signature);
+    if (provider === undefined || given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      throw new AuthError('bad_oauth_state', 'OAuth continue address not signed by this server');
+    }
+    const state = new URL(to).searchParams.get('state') ?? '';
+    bindToBrowser(options, reply, { url: to, state, provider });
+    return reply.redirect(to, 302);
+  });
 
   const callback = async (params: Record<string, string | undefined>, reply: FastifyReply) => {
     let flow: OAuthFlow;
@@ -98,7 +125,11 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
       return redirectError(reply, redirects.defaultTarget, error, { fragment: false, status: 303 });
     }
     const target = flow.referrer ?? redirects.defaultTarget;
+    clearBindingCookie(reply, flow.id, new URL(reply.request.url, 'http://restauth').pathname);
     try {
+      if (oauth.flows.bindsBrowser && !bringsBinding(reply.request, flow.id, taken.secrets.browserBinding)) {
+        throw new AuthError('bad_oauth_state', 'OAuth state was not started in this browser');
+      }
       if (params['error'] !== undefined && params['error'] !== '') {
         throw new ProviderError(params['error'], params['error_description'] ?? '');
       }
@@ -176,7 +207,7 @@ export async function startProviderFlow(
   options: GotrueOptions,
   query: Static<typeof AuthorizeQuery>,
   linkingTargetId: string | null,
-): Promise<string> {
+): Promise<StartedProviderFlow> {
   const { oauth, redirects } = options;
   const name = query.provider ?? '';
   const provider = oauth.clients.get(name);
@@ -194,7 +225,53 @@ export async function startProviderFlow(
     pkce: challenge,
     linkingTargetId,
   });
-  return oauth.clients.authorizationUrl(provider, { state: flow.id, secrets, scopes: query.scopes, params });
+  const url = await oauth.clients.authorizationUrl(provider, {
+    state: flow.id,
+    secrets,
+    scopes: query.scopes,
+    params,
+  });
+  return { url, state: flow.id, provider };
+}
+
+/** A started flow: the provider's address to send the browser to, its state and provider. */
+export interface StartedProviderFlow {
+  url: string;
+  state: string;
+  provider: ConfiguredProvider;
+}
+
+/** Sets the flow's browser-binding cookie on `reply`, unless binding is off. */
+export function bindToBrowser(
+  options: GotrueOptions,
+  reply: FastifyReply,
+  started: StartedProviderFlow,
+): void {
+  const { flows } = options.oauth;
+  if (!flows.bindsBrowser) return;
+  setBindingCookie(reply, started.state, flows.secretsOf(started.state).browserBinding, {
+    callbackUrl: started.provider.settings.redirectUri,
+    formPost: started.provider.definition.authorizationParams?.['response_mode'] === 'form_post',
+  });
+}
+
+/**
+ * The address linkIdentity's JSON answer gives (the app, or its server, sends the browser there):
+ * restauth's continue step, which sets the flow's cookie in that browser and leads on to the
+ * provider, signed so it leads nowhere else.
+ */
+export function continueAddress(options: GotrueOptions, started: StartedProviderFlow): string {
+  const { flows } = options.oauth;
+  if (!flows.bindsBrowser) return started.url;
+  const name = started.provider.settings.name;
+  const address = new URL(
+    `${options.settings.mountPath}/authorize/continue`,
+    started.provider.settings.redirectUri,
+  );
+  address.searchParams.set('provider', name);
+  address.searchParams.set('to', started.url);
+  address.searchParams.set('signature', flows.continueSignature(`${name}\n${started.url}`));
+  return address.toString();
 }
 
 function definedEntries(params: Record<string, string | undefined>): [string, string][] {

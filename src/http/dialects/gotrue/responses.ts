@@ -247,6 +247,13 @@ export const gotrueResponses: RouteDocs = {
       [400, 429, 500, 503],
     ),
   },
+  'GET /authorize/continue': {
+    summary: "linkIdentity's address: sets the flow's browser cookie and leads on to the provider",
+    description:
+      'The {url} of GET /user/identities/authorize (identities.oauthBrowserBinding): signed by restauth, ' +
+      'so it leads only to the provider address it was made for. 400 bad_oauth_state otherwise.',
+    response: withErrors({ 302: Type.Null({ description: 'To the provider' }) }, [400]),
+  },
   'GET /callback': {
     summary: "The provider's callback: signs the user in and leads back to the app",
     description:
