@@ -2,13 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TestApp } from '../support/app.js';
 import { startKeycloakApp, type OAuthApp } from '../support/oauth-app.js';
-import {
-  cookieHeader,
-  followRedirects,
-  keepCookies,
-  type CookieJar,
-  type TestIdp,
-} from '../support/oidc-provider.js';
+import { followRedirects, openIn, type CookieJar, type TestIdp } from '../support/oidc-provider.js';
 import { LOCAL_CALL } from '../../src/core/audit.js';
 
 /**
@@ -52,10 +46,8 @@ describe('OAuth callback refusals in /metrics', () => {
   const browser: CookieJar = new Map();
 
   async function authorizationUrl(): Promise<URL> {
-    const authorize = new URL(`${url}/authorize?provider=keycloak`);
-    const response = await fetch(authorize, { redirect: 'manual' });
-    assert.equal(response.status, 302, await response.text());
-    keepCookies(browser, authorize, response);
+    const response = await openIn(browser, new URL(`${url}/authorize?provider=keycloak`));
+    assert.equal(response.status, 302);
     return new URL(response.headers.get('location')!);
   }
 
@@ -67,11 +59,7 @@ describe('OAuth callback refusals in /metrics', () => {
   }
 
   async function land(at: URL | string): Promise<URL> {
-    const response = await fetch(at, {
-      redirect: 'manual',
-      headers: { cookie: cookieHeader(browser, new URL(at)) },
-    });
-    await response.arrayBuffer();
+    const response = await openIn(browser, new URL(at));
     assert.ok([302, 303].includes(response.status), `${response.status}`);
     return new URL(response.headers.get('location')!);
   }

@@ -3,13 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { TestApp } from '../support/app.js';
 import { gotrueClient } from '../support/gotrue.js';
 import { startKeycloakApp, type OAuthApp } from '../support/oauth-app.js';
-import {
-  cookieHeader,
-  followRedirects,
-  keepCookies,
-  type CookieJar,
-  type TestIdp,
-} from '../support/oidc-provider.js';
+import { followRedirects, openIn, type CookieJar, type TestIdp } from '../support/oidc-provider.js';
 import { LOCAL_CALL } from '../../src/core/audit.js';
 
 /**
@@ -46,12 +40,7 @@ describe('OAuth flows bound to the browser that started them', () => {
 
   /** Where restauth's callback leads `browser` (not followed). */
   async function land(callback: URL, browser: CookieJar): Promise<URL> {
-    const response = await fetch(callback, {
-      redirect: 'manual',
-      headers: { cookie: cookieHeader(browser, callback) },
-    });
-    keepCookies(browser, callback, response);
-    await response.arrayBuffer();
+    const response = await openIn(browser, callback);
     return new URL(response.headers.get('location')!);
   }
 

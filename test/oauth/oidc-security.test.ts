@@ -4,13 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import type { TestApp } from '../support/app.js';
 import { gotrueClient, nextMail } from '../support/gotrue.js';
 import { startKeycloakApp, type OAuthApp } from '../support/oauth-app.js';
-import {
-  cookieHeader,
-  followRedirects,
-  keepCookies,
-  type CookieJar,
-  type TestIdp,
-} from '../support/oidc-provider.js';
+import { followRedirects, openIn, type CookieJar, type TestIdp } from '../support/oidc-provider.js';
 import { suiteStore } from '../support/postgres.js';
 import type { SmtpSink } from '../support/smtp-sink.js';
 import { LOCAL_CALL } from '../../src/core/audit.js';
@@ -50,10 +44,8 @@ for (const storeKind of ['file', 'postgres'] as const) {
 
     /** GET /authorize's redirect to the provider. */
     async function authorizationUrl(query = 'provider=keycloak', browser = userBrowser): Promise<URL> {
-      const start = new URL(`${url}/authorize?${query}`);
-      const response = await fetch(start, { redirect: 'manual' });
-      assert.equal(response.status, 302, await response.text());
-      keepCookies(browser, start, response);
+      const response = await openIn(browser, new URL(`${url}/authorize?${query}`));
+      assert.equal(response.status, 302);
       return new URL(response.headers.get('location')!);
     }
 
@@ -65,12 +57,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
 
     /** Where restauth's callback leads (not followed). */
     async function land(callback: URL, browser = userBrowser): Promise<URL> {
-      const response = await fetch(callback, {
-        redirect: 'manual',
-        headers: { cookie: cookieHeader(browser, callback) },
-      });
-      keepCookies(browser, callback, response);
-      await response.arrayBuffer();
+      const response = await openIn(browser, callback);
       assert.ok([302, 303].includes(response.status), `${response.status}`);
       return new URL(response.headers.get('location')!);
     }

@@ -183,6 +183,14 @@ export function keepCookies(jar: CookieJar, url: URL, response: Response): void 
   jar.set(url.origin, cookies);
 }
 
+/** `browser` opens `at` (restauth's /authorize or callback): the answer, not followed, its cookies kept. */
+export async function openIn(browser: CookieJar, at: URL): Promise<Response> {
+  const response = await fetch(at, { redirect: 'manual', headers: { cookie: cookieHeader(browser, at) } });
+  keepCookies(browser, at, response);
+  await response.arrayBuffer();
+  return response;
+}
+
 /**
  * What a browser does with redirects, for fetch: follows them from `start`, keeping each origin's
  * cookies (in `jar`: a test that goes on as the same browser passes its own), until one leads to
