@@ -270,7 +270,7 @@ export async function createServices(
     pkce,
     admin,
     identities: new Identities(store, audit),
-    identityLinking: new IdentityLinking({ store, audit, emailFlows: flows, clock }),
+    identityLinking: new IdentityLinking({ store, sessions, audit, emailFlows: flows, clock }),
     oauth,
     audit,
     hasher,

@@ -6,9 +6,14 @@ import { assertNotBanned } from './banned.js';
 import { checkEmail } from './identity.js';
 import type { ProviderClaims } from './oauth/provider.js';
 import type { Store, User } from './ports/store.js';
+import type { SessionManager } from './sessions.js';
 
 export interface IdentityLinkingDeps {
-  store: Pick<Store, 'findIdentity' | 'findUserById' | 'findUserByEmail' | 'linkIdentity' | 'updateUser'>;
+  store: Pick<
+    Store,
+    'findIdentity' | 'findUserById' | 'findUserByEmail' | 'linkIdentity' | 'updateUser' | 'findTokenStanding'
+  >;
+  sessions: Pick<SessionManager, 'assertLive'>;
   audit: Pick<AuditLog, 'record'>;
   emailFlows: Pick<EmailFlows, 'requestEmailChange'>;
   clock: () => Date;
@@ -18,6 +23,8 @@ export interface IdentityLinkingDeps {
 export interface IdentityToLink {
   /** The user who started GET /user/identities/authorize (the flow's linking target). */
   targetUserId: string;
+  /** The session that started it (null: a flow stored before sessions were kept, refused). */
+  sessionId: string | null;
   provider: string;
   claims: ProviderClaims;
   /** identity_data as GoTrue writes it for these claims. */
@@ -39,6 +46,9 @@ export interface IdentityToLink {
  *   mailed a confirmation (the email-change mail: confirming sets the address and ends
  *   anonymity), and the callback answers 422 email_not_confirmed, as GoTrue does. An address
  *   another user has is refused (email_exists) before anything is written.
+ * - The session that started the flow must still be live (session_not_found, session_expired):
+ *   the flow outlives no sign-out, password change or ban, or a stolen token's thief could finish
+ *   it after the owner ended that token, and get the identity and a new session.
  */
 export class IdentityLinking {
   constructor(private readonly deps: IdentityLinkingDeps) {}
@@ -46,6 +56,7 @@ export class IdentityLinking {
   async link(client: Client, input: IdentityToLink): Promise<User> {
     const { store } = this.deps;
     const { targetUserId, provider, claims } = input;
+    await this.assertStarterLive(targetUserId, input.sessionId);
     const existing = await store.findIdentity(provider, claims.subject);
     if (existing !== null) {
       throw new AuthError(
@@ -94,5 +105,13 @@ export class IdentityLinking {
       isAnonymous: false,
       emailIdentity: false,
     });
+  }
+
+  /** The access-token check's session rule (AuthService.check), for the session that started the flow. */
+  private async assertStarterLive(userId: string, sessionId: string | null): Promise<void> {
+    if (sessionId === null) throw new AuthError('session_not_found');
+    const { session } = await this.deps.store.findTokenStanding(sessionId, userId);
+    if (session === null || session.userId !== userId) throw new AuthError('session_not_found');
+    this.deps.sessions.assertLive(session, this.deps.clock());
   }
 }

@@ -22,9 +22,16 @@ for (const storeKind of ['file', 'postgres'] as const) {
       oneTimeTokens: { resendInterval: 0 },
     });
 
-    function link(targetUserId: string, claims: ProviderClaims) {
+    /** A signed-in user: the flow's target and the session that started it. */
+    interface Starter {
+      userId: string;
+      sessionId: string | null;
+    }
+
+    function link({ userId, sessionId }: Starter, claims: ProviderClaims) {
       return app.t.services.identityLinking.link(LOCAL_CALL, {
-        targetUserId,
+        targetUserId: userId,
+        sessionId,
         provider: 'github',
         claims,
         identityData: { sub: claims.subject, email: claims.email, email_verified: claims.emailVerified },
@@ -32,25 +39,51 @@ for (const storeKind of ['file', 'postgres'] as const) {
       });
     }
 
-    async function emailUser(email: string): Promise<string> {
-      const signUp = await gotrueClient(app.url).client.signUp({ email, password: 'correct horse battery' });
-      assert.equal(signUp.error, null);
-      return signUp.data.user!.id;
+    function starter(accessToken: string): Starter {
+      const claims = JSON.parse(Buffer.from(accessToken.split('.')[1]!, 'base64url').toString());
+      return { userId: claims.sub, sessionId: claims.session_id };
     }
 
-    async function anonymousUser(): Promise<string> {
+    async function emailUser(email: string): Promise<Starter> {
+      const signUp = await gotrueClient(app.url).client.signUp({ email, password: 'correct horse battery' });
+      assert.equal(signUp.error, null);
+      return starter(signUp.data.session!.access_token);
+    }
+
+    async function anonymousUser(): Promise<Starter> {
       const signIn = await gotrueClient(app.url).client.signInAnonymously();
       assert.equal(signIn.error, null);
-      return signIn.data.user!.id;
+      return starter(signIn.data.session!.access_token);
     }
 
     it('links to the user; its address stays its own; recorded as identity_linked', async () => {
-      const userId = await emailUser('ida@acme.test');
-      const user = await link(userId, githubClaims('101', 'ida.elsewhere@github.test'));
+      const ida = await emailUser('ida@acme.test');
+      const userId = ida.userId;
+      const user = await link(ida, githubClaims('101', 'ida.elsewhere@github.test'));
       assert.equal(user.email, 'ida@acme.test');
       assert.equal((await app.t.services.store.findIdentity('github', '101'))?.userId, userId);
       const audit = await app.t.services.audit.list({ page: 1, perPage: 5, userId });
       assert.ok(audit.events.some((event) => event.action === 'identity_linked'));
+    });
+
+    it('refused once the session that started the flow has ended, or for a flow kept without one', async () => {
+      const ida = await emailUser('ended@acme.test');
+      await app.t.services.store.revokeSession(ida.sessionId!, 'logout', new Date());
+      await assert.rejects(link(ida, githubClaims('111', null)), { code: 'session_not_found' });
+      const other = await emailUser('nosession@acme.test');
+      // A link flow stored before flows kept their session (file entry or row from before migration 44).
+      await assert.rejects(link({ userId: other.userId, sessionId: null }, githubClaims('112', null)), {
+        code: 'session_not_found',
+      });
+      // Another user's live session does not start a link for this one.
+      await assert.rejects(
+        link({ userId: other.userId, sessionId: ida.sessionId }, githubClaims('113', null)),
+        {
+          code: 'session_not_found',
+        },
+      );
+      assert.equal(await app.t.services.store.findIdentity('github', '111'), null);
+      assert.equal(await app.t.services.store.findIdentity('github', '112'), null);
     });
 
     it("an identity another user has: 'Identity is already linked to another user'; the user's own: 'Identity is already linked'", async () => {
@@ -66,22 +99,21 @@ for (const storeKind of ['file', 'postgres'] as const) {
         code: 'identity_already_exists',
         message: 'Identity is already linked',
       });
-      assert.equal((await app.t.services.store.findIdentity('github', '202'))?.userId, owner);
+      assert.equal((await app.t.services.store.findIdentity('github', '202'))?.userId, owner.userId);
     });
 
     it('two users linking one identity at once: one gets it', async () => {
       const users = await Promise.all([emailUser('r1@acme.test'), emailUser('r2@acme.test')]);
-      const results = await Promise.allSettled(
-        users.map((userId) => link(userId, githubClaims('303', null))),
-      );
+      const results = await Promise.allSettled(users.map((user) => link(user, githubClaims('303', null))));
       assert.deepEqual(results.map((result) => result.status).sort(), ['fulfilled', 'rejected']);
       const refused = results.find((result) => result.status === 'rejected') as PromiseRejectedResult;
       assert.equal(refused.reason.code, 'identity_already_exists');
     });
 
     it('an anonymous user takes a verified address and becomes permanent', async () => {
-      const userId = await anonymousUser();
-      const user = await link(userId, githubClaims('404', 'Anon@GitHub.test'));
+      const anon = await anonymousUser();
+      const userId = anon.userId;
+      const user = await link(anon, githubClaims('404', 'Anon@GitHub.test'));
       assert.equal(user.isAnonymous, false);
       assert.equal(user.email, 'anon@github.test');
       assert.ok(user.emailConfirmedAt);
@@ -90,16 +122,18 @@ for (const storeKind of ['file', 'postgres'] as const) {
 
     it("an anonymous user is refused another user's address (email_exists) and nothing is linked", async () => {
       await emailUser('taken@acme.test');
-      const userId = await anonymousUser();
-      await assert.rejects(link(userId, githubClaims('505', 'taken@acme.test')), { code: 'email_exists' });
+      const anon = await anonymousUser();
+      const userId = anon.userId;
+      await assert.rejects(link(anon, githubClaims('505', 'taken@acme.test')), { code: 'email_exists' });
       assert.equal(await app.t.services.store.findIdentity('github', '505'), null);
       assert.equal((await app.t.services.store.findUserById(userId))?.isAnonymous, true);
     });
 
     it('an unverified address is mailed a confirmation; the user stays anonymous until it confirms', async () => {
-      const userId = await anonymousUser();
+      const anon = await anonymousUser();
+      const userId = anon.userId;
       const since = app.sink.mails.length;
-      await assert.rejects(link(userId, githubClaims('606', 'unv@github.test', false)), {
+      await assert.rejects(link(anon, githubClaims('606', 'unv@github.test', false)), {
         code: 'email_not_confirmed',
         status: 422,
         message: 'Unverified email with github. A confirmation email has been sent to your github email',

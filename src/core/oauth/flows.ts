@@ -54,7 +54,8 @@ export class OAuthFlows {
     provider: string;
     referrer: string | null;
     pkce: PkceChallenge | null;
-    linkingTargetId?: string | null;
+    /** linkIdentity's user and the session it was started with; absent: a sign-in. */
+    linking?: { userId: string; sessionId: string } | null;
   }): Promise<StartedOAuthFlow> {
     const flow: OAuthFlow = {
       id: randomUUID(),
@@ -62,7 +63,8 @@ export class OAuthFlows {
       codeChallenge: input.pkce?.challenge ?? null,
       codeChallengeMethod: input.pkce?.method ?? null,
       referrer: input.referrer,
-      linkingTargetId: input.linkingTargetId ?? null,
+      linkingTargetId: input.linking?.userId ?? null,
+      linkingSessionId: input.linking?.sessionId ?? null,
       createdAt: this.deps.clock(),
     };
     await this.deps.flowStates.createOAuthFlow(flow);

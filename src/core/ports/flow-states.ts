@@ -57,6 +57,12 @@ export interface OAuthFlow {
   referrer: string | null;
   /** The signed-in user the new identity is linked to (linkIdentity; GoTrue's linking_target_id); null: a sign-in. */
   linkingTargetId: string | null;
+  /**
+   * The session that started linkIdentity: the callback links only while it is live, so a flow a
+   * stolen token started dies when the owner signs out or changes the password. null for a
+   * sign-in, and for a link flow stored before the column was (refused at the callback).
+   */
+  linkingSessionId: string | null;
   createdAt: Date;
 }
 

@@ -47,6 +47,7 @@ export class FileFlowStates implements FlowStateStore {
         codeChallengeMethod: flow.codeChallengeMethod,
         referrer: flow.referrer,
         linkingTargetId: flow.linkingTargetId,
+        linkingSessionId: flow.linkingSessionId,
         createdAt: flow.createdAt.toISOString(),
       };
       changes.wrote('oauthFlows', flow.id);
@@ -60,7 +61,12 @@ export class FileFlowStates implements FlowStateStore {
       const entry = flows[id]!;
       delete flows[id];
       changes.wrote('oauthFlows', id);
-      return { id, ...entry, createdAt: new Date(entry.createdAt) };
+      return {
+        id,
+        ...entry,
+        linkingSessionId: entry.linkingSessionId ?? null,
+        createdAt: new Date(entry.createdAt),
+      };
     });
   }
 

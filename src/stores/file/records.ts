@@ -113,6 +113,8 @@ export interface OAuthFlowEntry {
   codeChallengeMethod: 's256' | 'plain' | null;
   referrer: string | null;
   linkingTargetId: string | null;
+  /** Absent in a flow written before it was kept: such a link flow is refused at its callback. */
+  linkingSessionId?: string | null;
   createdAt: string;
 }
 

@@ -1,6 +1,11 @@
 import type { Config, PostgresStoreConfig } from '../../config/schema.js';
 import type { Backend, BackendLogger } from '../backend.js';
-import { flowStateTable, PostgresFlowStates, spentIdTokenTable } from './flow-states.js';
+import {
+  flowStateTable,
+  linkFlowSessionTable,
+  PostgresFlowStates,
+  spentIdTokenTable,
+} from './flow-states.js';
 import { openPostgresPool, PostgresStore, schemaNames } from './index.js';
 import { PostgresMailQueue, outboxTable } from './outbox.js';
 import { PostgresRateLimitCounter, rateLimitTable } from './rate-limits.js';
@@ -36,7 +41,12 @@ export async function openPostgresBackend(
     store,
     outbox,
     rateLimits: new PostgresRateLimitCounter(pool, rateLimitTable(names)),
-    flowStates: new PostgresFlowStates(pool, flowStateTable(names), spentIdTokenTable(names)),
+    flowStates: new PostgresFlowStates(
+      pool,
+      flowStateTable(names),
+      spentIdTokenTable(names),
+      linkFlowSessionTable(names),
+    ),
     // Ended sessions are pruned through the Store port on core's retention (SessionManager.pruneEnded).
     upkeep: async () => {},
     readiness: () => postgresReadiness(pool, names),

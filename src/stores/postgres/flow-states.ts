@@ -29,6 +29,7 @@ interface OAuthFlowRow {
   code_challenge_method: CodeChallengeMethod | null;
   referrer: string | null;
   linking_target_id: string | null;
+  linking_session_id: string | null;
   created_at: Date;
 }
 
@@ -50,12 +51,22 @@ export function spentIdTokenTable(names: SchemaNames): string {
   return `${quotedNames(names).restauth}.spent_id_tokens`;
 }
 
+/**
+ * Migration 44's table: the session that started each link flow. In restauth's schema, not a column
+ * of GoTrue's flow_state, whose columns a database GoTrue made must have (gotrue-adopt.ts).
+ */
+export function linkFlowSessionTable(names: SchemaNames): string {
+  return `${quotedNames(names).restauth}.link_flow_sessions`;
+}
+
 /** PKCE flow states in GoTrue's `auth.flow_state`: every statement is one, so racing exchanges are decided by the row. */
 export class PostgresFlowStates implements FlowStateStore {
   constructor(
     private readonly pool: pg.Pool,
     private readonly table: string,
     private readonly spentIdTokens: string,
+    /** linkFlowSessionTable: its rows go with their flow's (ON DELETE CASCADE). */
+    private readonly linkSessions: string,
   ) {}
 
   async createFlowState(flow: NewFlowState): Promise<void> {
@@ -81,10 +92,14 @@ export class PostgresFlowStates implements FlowStateStore {
   }
 
   async createOAuthFlow(flow: OAuthFlow): Promise<void> {
+    // One statement: no flow is kept without the session a link flow has.
     await this.pool.query(
-      `INSERT INTO ${this.table} (id, code_challenge, code_challenge_method, authentication_method,
-         provider_type, referrer, linking_target_id, created_at, updated_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)`,
+      `WITH flow AS (
+         INSERT INTO ${this.table} (id, code_challenge, code_challenge_method, authentication_method,
+           provider_type, referrer, linking_target_id, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id)
+       INSERT INTO ${this.linkSessions} (flow_id, session_id)
+         SELECT id, $9::uuid FROM flow WHERE $9::uuid IS NOT NULL`,
       [
         flow.id,
         flow.codeChallenge,
@@ -94,6 +109,7 @@ export class PostgresFlowStates implements FlowStateStore {
         flow.referrer,
         flow.linkingTargetId,
         flow.createdAt,
+        flow.linkingSessionId,
       ],
     );
   }
@@ -101,10 +117,15 @@ export class PostgresFlowStates implements FlowStateStore {
   async takeOAuthFlow(id: string): Promise<OAuthFlow | null> {
     // A state that is no uuid names no flow (and must not reach the cast, an SQL error).
     if (!UUID.test(id)) return null;
+    // The statement's snapshot still shows the link's session row its cascade deletes.
     const { rows } = await this.pool.query<OAuthFlowRow>(
-      `DELETE FROM ${this.table} WHERE id = $1 AND user_id IS NULL AND authentication_method = $2
-       RETURNING id::text, provider_type, code_challenge, code_challenge_method::text, referrer,
-         linking_target_id::text, created_at`,
+      `WITH taken AS (
+         DELETE FROM ${this.table} WHERE id = $1 AND user_id IS NULL AND authentication_method = $2
+         RETURNING id, provider_type, code_challenge, code_challenge_method::text, referrer,
+           linking_target_id::text, created_at)
+       SELECT taken.id::text, provider_type, code_challenge, code_challenge_method, referrer,
+         linking_target_id, s.session_id::text AS linking_session_id, created_at
+       FROM taken LEFT JOIN ${this.linkSessions} s ON s.flow_id = taken.id`,
       [id, OAUTH],
     );
     const row = rows[0];
@@ -116,6 +137,7 @@ export class PostgresFlowStates implements FlowStateStore {
       codeChallengeMethod: row.code_challenge_method,
       referrer: row.referrer,
       linkingTargetId: row.linking_target_id,
+      linkingSessionId: row.linking_session_id,
       createdAt: row.created_at,
     };
   }

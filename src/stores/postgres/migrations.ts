@@ -749,6 +749,16 @@ export function migrations(names: SchemaNames): Migration[] {
         CREATE INDEX spent_id_tokens_keep_until_idx ON ${q.restauth}.spent_id_tokens (keep_until);
       `,
     },
+    {
+      version: 44,
+      name: 'a link flow keeps the session that started it: the callback links only while it is live',
+      // No backfill: a link flow from before has no session to check and is refused (it lives 300 s).
+      // restauth's table, not a column of GoTrue's flow_state (a database GoTrue made lacks it).
+      sql: `CREATE TABLE ${q.restauth}.link_flow_sessions (
+          flow_id uuid PRIMARY KEY REFERENCES ${q.schema}.flow_state (id) ON DELETE CASCADE,
+          session_id uuid NOT NULL
+        );`,
+    },
   ];
 }
 

@@ -39,6 +39,7 @@ function newOAuthFlow(overrides: Partial<OAuthFlow> = {}): OAuthFlow {
     codeChallengeMethod: null,
     referrer: 'https://app.example.com/welcome',
     linkingTargetId: null,
+    linkingSessionId: null,
     createdAt: NOW,
     ...overrides,
   };
@@ -152,6 +153,7 @@ export function runFlowStateContract(
         codeChallengeMethod: 's256',
         referrer: null,
         linkingTargetId: randomUUID(),
+        linkingSessionId: randomUUID(),
       });
       await flows.createOAuthFlow(implicit);
       await flows.createOAuthFlow(pkce);

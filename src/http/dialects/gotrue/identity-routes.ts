@@ -30,10 +30,10 @@ export const identityRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (a
   // Each request stores a flow until its callback or the upkeep: counted as /authorize counts it.
   const linkOptions = { schema: { querystring: LinkQuery }, preHandler: limit('signIn') };
   app.get('/user/identities/authorize', linkOptions, async (request, reply) => {
-    const { user } = await requireUser(auth, request);
+    const { user, session } = await requireUser(auth, request);
     if (!settings.manualLinking) throw new AuthError('manual_linking_disabled');
     const { skip_http_redirect: skipRedirect, ...query } = request.query;
-    const started = await startProviderFlow(options, query, user.id);
+    const started = await startProviderFlow(options, query, { userId: user.id, sessionId: session.id });
     // The JSON's address is followed by a browser that may not be this request's (auth-js fetched it).
     if (skipRedirect === 'true') return { url: continueAddress(options, started) };
     bindToBrowser(options, reply, started);

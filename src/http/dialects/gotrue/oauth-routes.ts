@@ -152,6 +152,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
         flow.linkingTargetId !== null
           ? await options.identityLinking.link(clientOf(reply.request), {
               targetUserId: flow.linkingTargetId,
+              sessionId: flow.linkingSessionId,
               provider: provider.settings.name,
               claims: signedIn.claims,
               identityData: identityDataOf(signedIn.claims, issuer),
@@ -199,14 +200,14 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
 };
 
 /**
- * Starts a sign-in (GET /authorize) or, with `linkingTargetId`, linkIdentity's flow
+ * Starts a sign-in (GET /authorize) or, with `linking`, linkIdentity's flow
  * (GET /user/identities/authorize): the flow stored, and the provider's address to send the user to.
  * 400 for a provider that is not enabled or a malformed PKCE challenge.
  */
 export async function startProviderFlow(
   options: GotrueOptions,
   query: Static<typeof AuthorizeQuery>,
-  linkingTargetId: string | null,
+  linking: { userId: string; sessionId: string } | null,
 ): Promise<StartedProviderFlow> {
   const { oauth, redirects } = options;
   const name = query.provider ?? '';
@@ -223,7 +224,7 @@ export async function startProviderFlow(
     provider: provider.settings.name,
     referrer,
     pkce: challenge,
-    linkingTargetId,
+    linking,
   });
   const url = await oauth.clients.authorizationUrl(provider, {
     state: flow.id,
