@@ -691,20 +691,26 @@ export class AuthService {
   ): Promise<User> {
     let user = checked.user;
     await this.assertOwnUpdateAcceptable(user, changes);
+    // Without confirmation an anonymous user takes the address at once, as a sign-up would (GoTrue's
+    // autoconfirm); a permanent user's change always confirms, and so does an anonymous one's otherwise.
+    const takesAddressNow =
+      user.isAnonymous && user.email === null && this.deps.settings.requireEmailConfirmation !== true;
+    // The recipient's allowance (a 429) is counted before the code below is spent: a refused request keeps it.
+    const mailedChange =
+      changes.email !== undefined && !takesAddressNow
+        ? await this.deps.emailFlows.admitEmailChange(user, changes.email)
+        : null;
     // Last of the checks: it spends the mailed code, which a request refused otherwise keeps.
     if (changes.password !== undefined) await this.assertReauthenticated(checked, changes.nonce);
-    if (changes.email !== undefined) {
-      // Without confirmation an anonymous user takes the address at once, as a sign-up would (GoTrue's
-      // autoconfirm); a permanent user's change always confirms, and so does an anonymous one's otherwise.
-      if (user.isAnonymous && user.email === null && this.deps.settings.requireEmailConfirmation !== true)
-        user = await this.makePermanent(client, user, changes.email);
-      else
-        await this.deps.emailFlows.requestEmailChange(
-          user,
-          changes.email,
-          changes.redirectTo,
-          changes.pkce ?? null,
-        );
+    if (changes.email !== undefined && takesAddressNow) {
+      user = await this.makePermanent(client, user, changes.email);
+    } else if (mailedChange !== null) {
+      await this.deps.emailFlows.startEmailChange(
+        user,
+        mailedChange,
+        changes.redirectTo,
+        changes.pkce ?? null,
+      );
     }
     if (changes.data !== undefined) {
       user = await this.deps.store.updateUser(user.id, {

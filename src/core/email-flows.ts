@@ -287,14 +287,34 @@ export class EmailFlows {
     redirectTo: string | null,
     pkce: PkceChallenge | null = null,
   ): Promise<void> {
+    const email = await this.admitEmailChange(user, newEmail);
+    if (email !== null) await this.startEmailChange(user, email, redirectTo, pkce);
+  }
+
+  /**
+   * requestEmailChange's refusals, the recipient's allowance counted, before anything is written:
+   * a caller with other proofs to spend (a reauthentication code) spends them after a 429 here
+   * could come. The address to give startEmailChange; null when it is the user's already.
+   */
+  async admitEmailChange(user: User, newEmail: string): Promise<string | null> {
     const email = checkEmail(newEmail);
-    if (email === user.email) return;
+    if (email === user.email) return null;
     // The account's own caller (a token, a password) is told: no one else learns of the ban here.
     assertNotBanned(user, this.deps.clock());
     await assertAddressFree(this.deps.store, email, user.id);
     // The resend throttle is per account: many accounts each mailed one address once a minute, so
     // anyone with a few accounts flooded a stranger's mailbox from the app's own domain.
     await this.deps.limitRecipient?.(email);
+    return email;
+  }
+
+  /** requestEmailChange's writes and mails, for an address admitEmailChange admitted. */
+  async startEmailChange(
+    user: User,
+    email: string,
+    redirectTo: string | null,
+    pkce: PkceChallenge | null,
+  ): Promise<void> {
     const now = this.deps.clock();
     if (pkce) await this.deps.pkce.start(user.id, 'email_change', pkce);
     const data = { newEmail: email, both: user.email !== null };

@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { TestApp } from '../support/app.js';
+import { nextMail, startMailingApp, stopMailingApp } from '../support/gotrue.js';
+import type { SmtpSink } from '../support/smtp-sink.js';
+import { LOCAL_CALL } from '../../src/core/audit.js';
+
+/**
+ * PUT /user with a password that needs the mailed reauthentication code and an address over its
+ * recipient's allowance answers 429; the code was spent before that 429, so the user, refused,
+ * had to ask for another. Now the recipient is counted first and the refused request keeps the code.
+ */
+const PREFIX = '/auth/v1';
+const PASSWORD = 'a long passphrase';
+const DAY_MS = 24 * 60 * 60 * 1000;
+type Json = Record<string, unknown>;
+
+describe('PUT /user: a 429 on the new address keeps the reauthentication code', () => {
+  let t: TestApp;
+  let sink: SmtpSink;
+  let address = 0;
+  before(async () => {
+    // Rate limits on (test apps turn them off); the clock stands still, so no window ends mid-test.
+    ({ t, sink } = await startMailingApp(
+      {
+        rateLimits: { recovery: { max: 1, window: 3600 } },
+        passwords: { algorithm: 'bcrypt', bcryptRounds: 4, requireReauthentication: true },
+      },
+      { RESTAUTH_RATE_LIMITS: '' },
+      { clockStoppedAt: Date.parse('2026-03-01T12:00:00Z') },
+    ));
+  });
+  after(() => stopMailingApp(t, sink));
+
+  /** Each request from a client of its own: only the recipient's allowance is tested here. */
+  async function call(method: 'GET' | 'POST' | 'PUT', path: string, token: string | null, body?: Json) {
+    address += 1;
+    const res = await t.app.inject({
+      method,
+      url: `${PREFIX}${path}`,
+      ...(body ? { payload: body } : {}),
+      remoteAddress: `10.9.0.${address}`,
+      headers: token ? { authorization: `Bearer ${token}` } : {},
+    });
+    return { status: res.statusCode, json: res.json<Json>() };
+  }
+
+  async function signIn(email: string): Promise<{ access_token: string; refresh_token: string }> {
+    await t.services.admin.createUser(LOCAL_CALL, { email, password: PASSWORD, emailConfirm: true });
+    const res = await call('POST', '/token?grant_type=password', null, { email, password: PASSWORD });
+    assert.equal(res.status, 200);
+    return res.json as { access_token: string; refresh_token: string };
+  }
+
+  it('refused 429, the same code then changes the password', async () => {
+    const { refresh_token } = await signIn('second@acme.test');
+    // A day-old session needs the mailed code for a new password.
+    t.advance(DAY_MS + 1000);
+    const refreshed = await call('POST', '/token?grant_type=refresh_token', null, { refresh_token });
+    assert.equal(refreshed.status, 200);
+    const token = refreshed.json['access_token'] as string;
+    // Another account has the address mailed its allowance (after the clock moved: the window holds).
+    const first = await signIn('first@acme.test');
+    assert.equal((await call('PUT', '/user', first.access_token, { email: 'wanted@acme.test' })).status, 200);
+    const since = sink.mails.length;
+    assert.equal((await call('GET', '/reauthenticate', token)).status, 200);
+    const nonce = /Your code: (\d{6})/u.exec((await nextMail(sink, 'second@acme.test', since)).text)?.[1];
+    assert.ok(nonce);
+
+    const refused = await call('PUT', '/user', token, {
+      email: 'wanted@acme.test',
+      password: 'a brand new passphrase',
+      nonce,
+    });
+    assert.equal(refused.status, 429);
+    const changed = await call('PUT', '/user', token, { password: 'a brand new passphrase', nonce });
+    assert.equal(changed.status, 200, JSON.stringify(changed.json));
+    const again = await call('POST', '/token?grant_type=password', null, {
+      email: 'second@acme.test',
+      password: 'a brand new passphrase',
+    });
+    assert.equal(again.status, 200);
+  });
+});
