@@ -56,6 +56,8 @@ export interface Services {
   readiness: ReadinessProbe;
   /** The Prometheus metrics, when `metrics.enabled`. */
   metrics: Metrics | null;
+  /** The clock the auth rules read (ServiceOptions.clock, else the wall clock). */
+  clock: () => Date;
   /**
    * Resolves once the work begun after answers has settled and the mail worker
    * has sent (or failed) every mail it was handed: what a test awaits instead of sleeping.
@@ -278,6 +280,7 @@ export async function createServices(
     documents: backend.documents ?? null,
     readiness: backend.readiness,
     metrics,
+    clock,
     idle: async () => {
       await background.idle();
       await mailWorker.idle();

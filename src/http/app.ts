@@ -190,6 +190,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
         identityLinking: services.identityLinking,
         audit: services.audit,
         tokens: services.tokens,
+        clock: services.clock,
         readiness: services.readiness,
         limit,
         limitKey: (family, key) => services.rateLimiter.check(family, key),

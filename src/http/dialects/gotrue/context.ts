@@ -28,6 +28,8 @@ export interface GotrueOptions {
   identityLinking: IdentityLinking;
   audit: AuditLog;
   tokens: TokenService;
+  /** The clock the auth rules read: role tokens, bans and key lifetimes are judged by it too. */
+  clock: () => Date;
   /** Whether the instance can serve: GoTrue's /health answers 503 when not. */
   readiness: ReadinessProbe;
   limit: RateLimitHook;
@@ -69,7 +71,7 @@ export async function requireAdmin(options: GotrueOptions, request: FastifyReque
   const token = bearerToken(request.headers.authorization);
   if (token === null) throw new AuthError('no_authorization', 'This endpoint requires a Bearer token');
   try {
-    await options.tokens.verifyRole(token, options.settings.serviceRole, new Date());
+    await options.tokens.verifyRole(token, options.settings.serviceRole, options.clock());
   } catch (error) {
     // Only a token that does not prove the role is refused as not_admin; any other failure (an
     // outage, a bug) keeps its own answer instead of posing as a refusal.

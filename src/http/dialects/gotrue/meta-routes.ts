@@ -34,7 +34,10 @@ const GOTRUE_PROVIDERS = [
 ];
 
 /** The routes clients call before signing in: settings, health and the public keys. */
-export const metaRoutes: FastifyPluginAsync<GotrueOptions> = async (app, { tokens, settings, readiness }) => {
+export const metaRoutes: FastifyPluginAsync<GotrueOptions> = async (
+  app,
+  { tokens, settings, readiness, clock },
+) => {
   const enabled = new Set(settings.enabledProviders);
   // A generic OIDC provider's own name is listed too, after GoTrue's: a client may look for it.
   const external = Object.fromEntries([
@@ -70,6 +73,6 @@ export const metaRoutes: FastifyPluginAsync<GotrueOptions> = async (app, { token
   // Public keys only: an HS256 secret never appears here.
   app.get('/.well-known/jwks.json', async (_request, reply) => {
     void reply.header('Cache-Control', 'public, max-age=600');
-    return tokens.jwks();
+    return tokens.jwks(clock());
   });
 };

@@ -168,7 +168,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
       if (target === null)
         throw new AuthError('validation_failed', 'No redirect_to and no site URL to lead to');
       if (flow.codeChallenge !== null) {
-        auth.assertNotBanned(user, new Date());
+        auth.assertNotBanned(user, options.clock());
         const code = await oauth.flows.issueCode(flow, user.id, signedIn.tokens);
         const url = new URL(target);
         url.searchParams.set('code', code);

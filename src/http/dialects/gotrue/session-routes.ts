@@ -95,7 +95,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (ap
       // With confirmation on, a taken address answers like a new one: sign-up cannot probe for accounts.
       if (settings.confirmEmail)
         return answer.user(await auth.registerToConfirm(clientOf(request), input), {
-          confirmationSentAt: new Date(),
+          confirmationSentAt: options.clock(),
         });
       return answer.session(
         await auth.signUpConfirmed(clientOf(request), input, gotrueClaims(settings.audience, 'password')),
