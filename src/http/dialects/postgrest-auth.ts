@@ -136,7 +136,9 @@ export const postgrestAuthDialect: FastifyPluginAsyncTypebox<PostgrestAuthOption
 
   app.post(
     `${prefix}/change_email`,
-    { schema: { body: ChangeEmailBody }, preHandler: limit('signIn') },
+    // A taken address is answered email_exists: counted as the routes that mail an address are
+    // (GoTrue's PUT /user too), or an account's holder could ask that of every address at full speed.
+    { schema: { body: ChangeEmailBody }, preHandler: [limit('signIn'), limit('recovery')] },
     async (request) => {
       const user = await auth.verifyCredentials(request.body.username, request.body.password);
       const outcome = await auth.changeEmail(user.id, request.body.email);
