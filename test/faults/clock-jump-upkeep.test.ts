@@ -48,8 +48,8 @@ for (const kind of ['file', 'postgres'] as const) {
     };
     /** The users the audit log's events are about. */
     const auditedUsers = async (): Promise<Array<string | null>> => {
-      // Admin routes check their token against the machine's clock, not the auth clock moved here.
-      const service = await t.services.tokens.signRoleToken('service_role', 60, new Date());
+      // Admin routes check their token against the auth clock moved here: signed by it.
+      const service = await t.services.tokens.signRoleToken('service_role', 60, t.services.clock());
       const listed = await t.app.inject({
         method: 'GET',
         url: `${PREFIX}/admin/audit?per_page=100`,

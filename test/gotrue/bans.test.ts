@@ -26,7 +26,10 @@ for (const storeKind of ['file', 'postgres'] as const) {
         config: { ...store.config, passwords: FAST_HASHING },
       });
       url = await listen(t);
-      admin = adminClient(url, await t.services.tokens.signRoleToken('service_role', 3600, new Date()));
+      admin = adminClient(
+        url,
+        await t.services.tokens.signRoleToken('service_role', 86_400, t.services.clock()),
+      );
     });
     after(async () => {
       await t.close();
