@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { freePort } from '../support/free-port.js';
+import { REFUSED_PORT } from '../support/free-port.js';
 import { dropDatabase, testPostgres } from '../support/postgres.js';
 import { spawnRestauth } from '../support/process.js';
 import { cliTempDir, runCli } from '../support/run-cli.js';
@@ -66,10 +66,9 @@ describe('restauth doctor', () => {
 
   it('file store: a damaged db.json and a mail server that is not there fail, exit 1', async () => {
     const dir = await cliTempDir();
-    const closed = await freePort();
     await writeFile(
       join(dir, 'restauth.json'),
-      JSON.stringify({ email: sinkMailSettings({ port: closed }) }),
+      JSON.stringify({ email: sinkMailSettings({ port: REFUSED_PORT }) }),
     );
     await writeFile(join(dir, 'db.json'), '{"users": [');
     const { code, find, stderr } = await doctor(dir);
@@ -121,7 +120,7 @@ describe('restauth doctor', () => {
     assert.match(migratedChecks.find('migrations')[0]?.detail ?? '', /^\d+ applied, none pending$/);
     assert.equal(migratedChecks.find('migrations')[0]?.status, 'ok');
 
-    const nowhere = `postgres://postgres@127.0.0.1:${await freePort()}/none`;
+    const nowhere = `postgres://postgres@127.0.0.1:${REFUSED_PORT}/none`;
     const down = await doctor(dir, { DATABASE_URL: nowhere, RESTAUTH_DB_CONNECT_TIMEOUT: '5' });
     assert.equal(down.code, 1);
     assert.equal(down.find('database')[0]?.status, 'fail');

@@ -26,3 +26,10 @@ export async function onFreePort<T>(start: (port: number) => Promise<T>, attempt
     }
   }
 }
+
+/**
+ * A TCP port on which a connection to 127.0.0.1 is refused for the whole run: the kernel never hands a
+ * port below 1024 to a bind on port 0, and every test server gets its port that way, so none can take it.
+ * A port freePort() just released is not that: another process may bind it before the connection.
+ */
+export const REFUSED_PORT = 1;
