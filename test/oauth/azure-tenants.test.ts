@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { createTestApp, type TestApp } from '../support/app.js';
-import { freePort } from '../support/free-port.js';
 import {
   cookieHeader,
   followRedirects,
@@ -38,9 +39,21 @@ describe('azure preset: Entra ID tenants', () => {
   let tokensFrom: string | null = null;
   let port: number;
   const apps: TestApp[] = [];
+  /**
+   * The port the IdPs' redirect URI names (fixed at their start), held by this server for the whole file
+   * and handed to each test's app in turn. Each app listening on it itself left it free before the first
+   * and between tests, for another process to take (EADDRINUSE).
+   */
+  let front: Server;
+  let served: TestApp | null = null;
 
   before(async () => {
-    port = await freePort();
+    front = createServer((request, response) => {
+      if (served === null) response.writeHead(503).end();
+      else served.app.routing(request, response);
+    });
+    await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+    port = (front.address() as AddressInfo).port;
     for (const [tenant, kid] of [
       [TENANT_A, 'tenant-a-key'],
       [TENANT_B, 'tenant-b-key'],
@@ -59,6 +72,8 @@ describe('azure preset: Entra ID tenants', () => {
   after(async () => {
     for (const app of apps) await app.close();
     for (const idp of tenants.values()) await idp.close();
+    front.closeAllConnections();
+    await new Promise((resolve) => front.close(resolve));
   });
 
   function idpOf(tenant: string): TestIdp {
@@ -114,12 +129,14 @@ describe('azure preset: Entra ID tenants', () => {
       providerFetch: microsoft,
     });
     apps.push(t);
-    await t.app.listen({ port, host: '127.0.0.1' });
+    await t.app.ready();
+    served = t;
     return { t, url: `http://127.0.0.1:${port}/auth/v1` };
   }
 
   async function stopApp(t: TestApp): Promise<void> {
     apps.splice(apps.indexOf(t), 1);
+    served = null;
     await t.close();
   }
 
