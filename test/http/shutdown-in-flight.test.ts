@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { SignJWT } from 'jose';
 import pg from 'pg';
+import { exitOf } from '../support/child-waits.js';
 import { realServerOnly, testPostgres } from '../support/postgres.js';
 import { spawnRestauth, type RestauthProcess } from '../support/process.js';
 
@@ -113,7 +114,8 @@ async function stoppedDuringSignIns(
   for (const { finish } of hungUp) await finish();
   // Their clients hang up, the whole request sent, while their handlers run.
   for (const { request } of hungUp) request.destroy();
-  const exited = new Promise<number | null>((resolve) => server.child.once('exit', resolve));
+  // At 'close', not 'exit': the output returned is read to its end.
+  const exited = exitOf(server.child).then(({ code }) => code);
   server.child.kill('SIGTERM');
   await until(server, async () => server.output().includes('SIGTERM received'));
   await release();

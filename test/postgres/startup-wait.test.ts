@@ -80,7 +80,7 @@ describe('starting while PostgreSQL is down', { skip: ownClusterUnavailable() ??
       let output = '';
       child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
       child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      child.once('exit', (code) => resolve({ code, output }));
+      child.once('close', (code) => resolve({ code, output }));
     });
     assert.equal(migrate.code, 1, migrate.output);
     assert.match(migrate.output, /waiting for PostgreSQL 127\.0\.0\.1:\d+\/postgres/u);

@@ -46,7 +46,8 @@ function openInOwnPidNamespace(dir: string): { child: ChildProcess; said: Promis
       out += chunk.toString();
       if (out.includes('\n')) resolve(out.trim());
     });
-    child.on('exit', (code) =>
+    // 'close', not 'exit': the line may still be in the pipe at 'exit'.
+    child.on('close', (code) =>
       out.includes('\n') ? undefined : reject(new Error(`exited ${code}: ${out}`)),
     );
   });

@@ -32,8 +32,9 @@ export async function within<T>(promise: Promise<T>, ms: number, what: () => str
 }
 
 /**
- * Resolves once `output()` (what `child` wrote so far) matches `pattern`; fails at once if `child` exits
- * first, saying what it wrote. Checked at each chunk `child` writes on standard output or error.
+ * Resolves once `output()` (what `child` wrote so far) matches `pattern`; fails if `child` ends first,
+ * saying what it wrote. Checked at each chunk `child` writes on standard output or error. The end is
+ * 'close', not 'exit': output still in the pipes at 'exit' may hold the pattern.
  */
 export function untilOutput(child: ChildProcess, output: () => string, pattern: RegExp): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -49,12 +50,12 @@ export function untilOutput(child: ChildProcess, output: () => string, pattern: 
     const stop = () => {
       child.stdout?.off('data', check);
       child.stderr?.off('data', check);
-      child.off('exit', onExit);
+      child.off('close', onExit);
     };
     // After the listeners that gather the output, which were added at spawn: a chunk is in output() here.
     child.stdout?.on('data', check);
     child.stderr?.on('data', check);
-    child.once('exit', onExit);
+    child.once('close', onExit);
     check();
   });
 }

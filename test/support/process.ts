@@ -44,8 +44,20 @@ export async function spawnRestauth(
       stdio: [stdin, 'pipe', 'pipe'],
     },
   );
+  return listeningProcess(child, onOutput);
+}
+
+/**
+ * `child` (a restauth, or a script that writes what one does) once it says it listens. Its ends are
+ * 'close', not 'exit': at 'exit' its pipes may still hold output not yet read (or be held open by a process
+ * it started), and tests parse output() right after stop().
+ */
+export async function listeningProcess(
+  child: ChildProcess,
+  onOutput?: (output: string) => void,
+): Promise<RestauthProcess> {
   let output = '';
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const exited = exitOf(child).then(({ code }) => code);
   const url = await new Promise<string>((resolve, reject) => {
     // Only a guard against a start that never comes (the exit handler catches a failed one): three
     // processes compiling TypeScript at once on a loaded 2-core machine were seen taking over 30 s.
