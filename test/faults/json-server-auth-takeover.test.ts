@@ -4,6 +4,7 @@ import { watch } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { exitOf } from '../support/child-waits.js';
 import { JSON_SERVER_AUTH_USERS, jsonServerAuthProject } from '../support/json-server-auth.js';
 import { spawnRestauth } from '../support/process.js';
 
@@ -69,9 +70,8 @@ describe('a json-server-auth takeover SIGKILLed between its two writes', () => {
       let output = '';
       child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
       child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      const exited = new Promise<NodeJS.Signals | null>((resolve) =>
-        child.once('exit', (_code, signal) => resolve(signal)),
-      );
+      // At 'close': the output checked below is read to its end.
+      const exited = exitOf(child).then(({ signal }) => signal);
       // A start that ends (it failed) instead of writing is this test's failure, not a hang.
       await Promise.race([
         written,
