@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { FAST_HASHING } from '../support/gotrue.js';
+import { providerAddressOf } from '../support/oidc-provider.js';
 
 /**
  * linkIdentity's GET /user/identities/authorize stores a flow-state row per request, kept until
@@ -72,7 +73,7 @@ describe('linkIdentity flows started in a loop', () => {
       const started = await startLink();
       assert.equal(started.statusCode, 200, started.body);
       assert.match(
-        started.json<{ url: string }>().url,
+        providerAddressOf(started.json<{ url: string }>().url),
         /^https:\/\/github\.test\/login\/oauth\/authorize\?/u,
       );
     }

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { SignJWT } from 'jose';
 import { gotrueClient } from '../support/gotrue.js';
 import { startKeycloakApp, type OAuthApp } from '../support/oauth-app.js';
-import { followRedirects, type TestIdp } from '../support/oidc-provider.js';
+import { followRedirects, openIn, type CookieJar, type TestIdp } from '../support/oidc-provider.js';
 import { suiteStore } from '../support/postgres.js';
 
 /**
@@ -45,21 +45,23 @@ for (const storeKind of ['file', 'postgres'] as const) {
       return client.signInWithIdToken({ provider: 'keycloak', token, ...(nonce ? { nonce } : {}) });
     }
 
-    async function authorizationUrl(): Promise<URL> {
-      const response = await fetch(`${url}/authorize?provider=keycloak`, { redirect: 'manual' });
-      assert.equal(response.status, 302, await response.text());
+    /** `browser` opens /authorize (keeping the flow's cookie): the provider's address it is sent to. */
+    async function authorizationUrl(browser: CookieJar): Promise<URL> {
+      const response = await openIn(browser, new URL(`${url}/authorize?provider=keycloak`));
+      assert.equal(response.status, 302);
       return new URL(response.headers.get('location')!);
     }
 
-    /** Signs `account` in at the provider; the callback address it leads to, not followed. */
-    async function callbackOf(account: string): Promise<URL> {
+    /** `browser` signs `account` in at the provider; the callback address it leads to, not followed. */
+    async function callbackOf(account: string, browser: CookieJar): Promise<URL> {
       idp.loginAs(account);
-      return followRedirects((await authorizationUrl()).href, (at) => at.pathname === '/auth/v1/callback');
+      const start = (await authorizationUrl(browser)).href;
+      return followRedirects(start, (at) => at.pathname === '/auth/v1/callback', 15, browser);
     }
 
-    async function land(callback: URL): Promise<URL> {
-      const response = await fetch(callback, { redirect: 'manual' });
-      await response.arrayBuffer();
+    /** `browser` opens the callback: where restauth sends it. */
+    async function land(callback: URL, browser: CookieJar): Promise<URL> {
+      const response = await openIn(browser, callback);
       assert.ok([302, 303].includes(response.status), `${response.status}`);
       return new URL(response.headers.get('location')!);
     }
@@ -101,27 +103,33 @@ for (const storeKind of ['file', 'postgres'] as const) {
     it("an attacker's code in a victim's callback signs nobody in (restauth's PKCE and nonce are the victim's flow's)", async () => {
       idp.accounts.set('kc-mallory', { email: 'mallory@acme.test', email_verified: true });
       idp.accounts.set('kc-victim', { email: 'victim@acme.test', email_verified: true });
-      const attackers = await callbackOf('kc-mallory');
-      const victims = await callbackOf('kc-victim');
+      // Each in their own browser: the victim's carries the cookie of the flow the spliced callback names.
+      const attacker: CookieJar = new Map();
+      const victim: CookieJar = new Map();
+      const attackers = await callbackOf('kc-mallory', attacker);
+      const victims = await callbackOf('kc-victim', victim);
       const spliced = new URL(victims);
       spliced.searchParams.set('code', attackers.searchParams.get('code')!);
-      const landed = await land(spliced);
+      const landed = await land(spliced, victim);
       assert.equal(sessionOf(landed), null, landed.href);
       assert.equal(landed.searchParams.get('error_code'), 'unexpected_failure');
       // The attacker's own callback is spent neither by that: it still signs the attacker in.
-      assert.ok(sessionOf(await land(attackers)));
+      assert.ok(sessionOf(await land(attackers, attacker)));
     });
 
     it("a provider's error answer spends the state: its real code afterwards signs nobody in", async () => {
       idp.accounts.set('kc-erin', { email: 'erin@acme.test', email_verified: true });
-      const callback = await callbackOf('kc-erin');
+      const browser: CookieJar = new Map();
+      const callback = await callbackOf('kc-erin', browser);
       const denied = new URL(callback);
       denied.searchParams.delete('code');
       denied.searchParams.set('error', 'access_denied');
       denied.searchParams.set('error_description', 'The user said no');
-      const first = await land(denied);
+      // The browser's cookies as they were: the error answer clears the flow's, which alone would refuse.
+      const asItWas = new Map([...browser].map(([origin, cookies]) => [origin, new Map(cookies)]));
+      const first = await land(denied, browser);
       assert.equal(first.searchParams.get('error'), 'access_denied');
-      const second = await land(callback);
+      const second = await land(callback, asItWas);
       assert.equal(sessionOf(second), null);
       assert.equal(second.searchParams.get('error_code'), 'bad_oauth_state');
     });

@@ -215,3 +215,16 @@ export async function followRedirects(
   }
   throw new Error(`more than ${limit} redirects from ${start}`);
 }
+
+/**
+ * Where linkIdentity's JSON address leads the browser: restauth's /authorize/continue step (which
+ * binds the flow to the browser that follows it, identities.oauthBrowserBinding) names the provider's
+ * address in `to`; without binding the address is the provider's own.
+ */
+export function providerAddressOf(linkAddress: string): string {
+  const address = new URL(linkAddress);
+  if (!address.pathname.endsWith('/authorize/continue')) return linkAddress;
+  const to = address.searchParams.get('to');
+  if (to === null) throw new Error(`a continue address without its provider address: ${linkAddress}`);
+  return to;
+}
