@@ -713,9 +713,12 @@ export class AuthService {
       );
     }
     if (changes.data !== undefined) {
-      user = await this.deps.store.updateUser(user.id, {
-        profile: mergeMetadata(user.profile, changes.data),
-      });
+      // A ban committed since the session was checked refuses the write (as the other conditional writes).
+      user = await this.deps.store.updateUser(
+        user.id,
+        { profile: mergeMetadata(user.profile, changes.data) },
+        { unlessBannedAt: this.now() },
+      );
     }
     if (changes.password !== undefined) {
       // The caller's session goes on (GoTrue's behaviour); every other session ends.

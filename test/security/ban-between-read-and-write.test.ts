@@ -119,6 +119,27 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.equal((await app.t.services.store.findUserById(user.id))?.email, user.email);
     });
 
+    it('a profile write (PUT /user data): user_banned, user_metadata unchanged', async () => {
+      const user = await account();
+      const signIn = await post('/auth/v1/token?grant_type=password', {
+        email: user.email,
+        password: PASSWORD,
+      });
+      const before = (await app.t.services.store.findUserById(user.id))?.profile;
+      // The session check's reads (session and user) are the flow's last before its write.
+      const res = await banAfterRead(user.id, ['findUserById'], () =>
+        app.t.app.inject({
+          method: 'PUT',
+          url: '/auth/v1/user',
+          headers: { authorization: `Bearer ${signIn.json().access_token}` },
+          payload: { data: { plan: 'stolen' } },
+        }),
+      );
+      assert.equal(res.statusCode, 403, res.body);
+      assert.equal(res.json().error_code, 'user_banned');
+      assert.deepEqual((await app.t.services.store.findUserById(user.id))?.profile, before);
+    });
+
     it('a recovery link followed: 403 user_banned, no session opened', async () => {
       const user = await account();
       const link = await app.t.services.admin.generateLink(LOCAL_CALL, {

@@ -287,5 +287,39 @@ for (const storeKind of ['file', 'postgres'] as const) {
       const after = (await t.services.store.findUserById(user.id))!;
       assert.deepEqual(after.profile, user.profile, 'user_metadata as before the ban');
     });
+
+    it("a ban committed after the sign-in read the account writes nothing of GitHub's into it", async () => {
+      const first = await signInWithGithub(githubAccount(8104, 'raced-gh', 'raced@banned.test'));
+      assert.equal(first.errorCode, null, first.landed.href);
+      const user = (await t.services.store.findUserByEmail('raced@banned.test'))!;
+      // The interleaving is made: the identity's refresh (the store's last answer before the
+      // metadata merge) returns only once the ban has committed.
+      const storeMethods = t.services.store as unknown as Record<
+        string,
+        (...args: unknown[]) => Promise<unknown>
+      >;
+      const linkIdentity = storeMethods.linkIdentity!;
+      storeMethods.linkIdentity = async (...args) => {
+        storeMethods.linkIdentity = linkIdentity;
+        const linked = await linkIdentity.apply(t.services.store, args);
+        await ban(user.id);
+        return linked;
+      };
+      try {
+        const { landed, errorCode } = await signInWithGithub(
+          githubAccount(8104, 'renamed-gh', 'raced@banned.test'),
+        );
+        assert.equal(
+          storeMethods.linkIdentity,
+          linkIdentity,
+          'the sign-in refreshed its identity (the ban was made)',
+        );
+        assert.equal(errorCode, 'user_banned', landed.href);
+      } finally {
+        storeMethods.linkIdentity = linkIdentity;
+      }
+      const after = (await t.services.store.findUserById(user.id))!;
+      assert.deepEqual(after.profile, user.profile, 'user_metadata as before the ban');
+    });
   });
 }

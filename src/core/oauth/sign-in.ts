@@ -92,9 +92,11 @@ export class ExternalSignIn {
       // is the provider's alone. Elsewhere GoTrue merges what the provider says at every sign-in.
       if (unconfirmed) await store.keepOnlyIdentity(user.id, identity.id);
     }
-    user = await store.updateUser(user.id, {
-      profile: unconfirmed ? identityData : { ...user.profile, ...identityData },
-    });
+    user = await store.updateUser(
+      user.id,
+      { profile: unconfirmed ? identityData : { ...user.profile, ...identityData } },
+      { unlessBannedAt: now },
+    );
     if (
       this.deps.settings.requireEmailConfirmation &&
       user.email !== null &&
