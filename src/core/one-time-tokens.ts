@@ -3,7 +3,12 @@ import { loginKey } from './identity.js';
 import { hashSecret, randomSecret } from './secrets.js';
 import { datedAhead } from './clock-skew.js';
 import type { OutgoingMail } from './notifier.js';
-import { CodeHashInUseError, type OneTimeToken, type Store } from './ports/store.js';
+import {
+  CodeHashInUseError,
+  type OneTimeToken,
+  type OneTimeTokenConditions,
+  type Store,
+} from './ports/store.js';
 
 export interface OneTimeTokenSettings {
   /** Seconds a link or code stays valid. */
@@ -49,6 +54,8 @@ export class OneTimeTokens {
    * resendInterval ago: callers then answer as if it had been sent, so the
    * throttle tells nobody whether an account exists. The store checks and
    * replaces in one step: of racing requests one mails, the others are throttled.
+   * Null too when the user is banned by then (the store checks it in the same write):
+   * every caller looked the ban up before, but a ban committed since still mailed.
    */
   async issue(
     userId: string,
@@ -59,7 +66,10 @@ export class OneTimeTokens {
     mail?: TokenMail,
   ): Promise<IssuedOneTimeToken | null> {
     const since = new Date(now.getTime() - this.settings.resendInterval * 1000);
-    return this.storeToken(userId, recipient, purpose, now, data, mail, since);
+    return this.storeToken(userId, recipient, purpose, now, data, mail, {
+      unlessIssuedAfter: since,
+      unlessBannedAt: now,
+    });
   }
 
   /**
@@ -75,7 +85,7 @@ export class OneTimeTokens {
     data: Record<string, unknown> = {},
     mail?: TokenMail,
   ): Promise<IssuedOneTimeToken> {
-    const issued = await this.storeToken(userId, recipient, purpose, now, data, mail, undefined);
+    const issued = await this.storeToken(userId, recipient, purpose, now, data, mail, {});
     if (!issued) throw new Error('an unthrottled one-time token was not stored');
     return issued;
   }
@@ -87,7 +97,7 @@ export class OneTimeTokens {
     now: Date,
     data: Record<string, unknown>,
     mail: TokenMail | undefined,
-    unlessIssuedAfter: Date | undefined,
+    conditions: OneTimeTokenConditions,
   ): Promise<IssuedOneTimeToken | null> {
     const token = randomSecret();
     const expiresAt = new Date(now.getTime() + this.settings.ttl * 1000);
@@ -107,7 +117,7 @@ export class OneTimeTokens {
         const written = await this.store.createOneTimeToken(
           { ...record, userId, purpose, createdAt: now, expiresAt, data },
           mails,
-          unlessIssuedAfter ? { unlessIssuedAfter } : {},
+          conditions,
         );
         if (!written.stored) return null;
         return issued;

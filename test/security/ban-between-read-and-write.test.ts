@@ -4,7 +4,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import { LOCAL_CALL } from '../../src/core/audit.js';
 import type { Store } from '../../src/core/ports/store.js';
 import { FAST_HASHING } from '../support/gotrue.js';
-import { appOnStore } from '../support/mailing-app-on-store.js';
+import { appOnStore, mailingAppOnStore } from '../support/mailing-app-on-store.js';
 import { realServerOnly } from '../support/postgres.js';
 import { withDba } from '../support/refused-writes.js';
 
@@ -27,7 +27,7 @@ const passwordChange = (username: string) => ({
 
 for (const storeKind of ['file', 'postgres'] as const) {
   describe(`a ban between a flow's read and its write (${storeKind} store)`, { timeout: 60_000 }, () => {
-    const app = appOnStore(storeKind, {
+    const app = mailingAppOnStore(storeKind, {
       passwords: FAST_HASHING,
       signup: { confirmEmail: false },
       dialects: { gotrue: {}, postgrestAuth: { enabled: true, prefix: '/pg' } },
@@ -139,6 +139,36 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.equal(res.json().error_code, 'user_banned');
       assert.deepEqual((await app.t.services.store.findUserById(user.id))?.profile, before);
     });
+
+    /** POSTs, then awaits the mail its answer left to do (the lookup, the token, the mail's delivery). */
+    const postAndMail = async (url: string, payload: Record<string, unknown>) => {
+      const res = await post(url, payload);
+      await app.t.services.idle();
+      return res;
+    };
+
+    for (const [flow, url, purpose] of [
+      ['a recovery mail (POST /recover)', '/auth/v1/recover', 'recovery'],
+      ['a magic link (POST /otp)', '/auth/v1/otp', 'magiclink'],
+    ] as const) {
+      it(`${flow}: answered as for an unknown address, no token, no mail`, async () => {
+        const user = await account();
+        // Its welcome mail delivered: only what the flow mails comes after.
+        await app.t.services.idle();
+        const mailedBefore = app.sink.mails.length;
+        const res = await banAfterRead(user.id, ['findUserByEmail'], () =>
+          postAndMail(url, { email: user.email }),
+        );
+        assert.equal(res.statusCode, 200, res.body);
+        const unknown = await postAndMail(url, { email: 'nobody@corp.test' });
+        assert.deepEqual(res.json(), unknown.json());
+        assert.equal(await app.t.services.store.findOneTimeToken(user.id, purpose, new Date()), null);
+        assert.deepEqual(
+          app.sink.mails.slice(mailedBefore).filter((mail) => mail.to === user.email),
+          [],
+        );
+      });
+    }
 
     it('a recovery link followed: 403 user_banned, no session opened', async () => {
       const user = await account();

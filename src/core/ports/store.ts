@@ -303,7 +303,13 @@ export class CodeHashInUseError extends Error {
   }
 }
 
-/** What createOneTimeToken did: stored the token and its mails, or neither (throttled). */
+/** createOneTimeToken's conditions: when either refuses, nothing is stored (see there). */
+export interface OneTimeTokenConditions {
+  unlessIssuedAfter?: Date;
+  unlessBannedAt?: Date;
+}
+
+/** What createOneTimeToken did: stored the token and its mails, or neither (throttled, banned). */
 export interface TokenWrite {
   stored: boolean;
 }
@@ -544,11 +550,15 @@ export interface Store {
    * neither: a token is never stored without its mails, and no mail goes out
    * with a token that was not stored (a failure, the throttle). The mail
    * worker is woken once they are committed.
+   *
+   * With `unlessBannedAt`, nothing is stored (stored: false) when the user is banned at that date,
+   * checked in the write as updateUser's `unlessBannedAt` is: a ban committed after the caller read
+   * the user mails nothing.
    */
   createOneTimeToken(
     token: OneTimeToken,
     mails?: readonly OutgoingMail[],
-    options?: { unlessIssuedAfter?: Date },
+    options?: OneTimeTokenConditions,
   ): Promise<TokenWrite>;
   /**
    * Returns and deletes the token whose (link) hash is `hash`, in one step;

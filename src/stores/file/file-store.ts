@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { assertNotBanned } from '../../core/banned.js';
+import { assertNotBanned, isBanned } from '../../core/banned.js';
 import { AuthError } from '../../core/errors.js';
 import { providersOf, withProviders } from '../../core/identities.js';
 import { STORAGE_RETRY_AFTER_S } from '../../lib/storage-failure.js';
@@ -16,6 +16,7 @@ import {
   type NewSession,
   type NewUser,
   type OneTimeToken,
+  type OneTimeTokenConditions,
   type FoundRefreshToken,
   type Session,
   type Store,
@@ -757,7 +758,7 @@ export class FileStore implements Store {
   async createOneTimeToken(
     token: OneTimeToken,
     mails: readonly OutgoingMail[] = [],
-    options: { unlessIssuedAfter?: Date } = {},
+    options: OneTimeTokenConditions = {},
   ): Promise<TokenWrite> {
     // A mail that cannot be held fails the request before the token exists: neither.
     const held = mails.length === 0 ? [] : await this.outbox().hold(mails, Date.now(), { token: token.hash });
@@ -768,8 +769,11 @@ export class FileStore implements Store {
     );
   }
 
-  private writeOneTimeToken(token: OneTimeToken, options: { unlessIssuedAfter?: Date }): Promise<TokenWrite> {
+  private writeOneTimeToken(token: OneTimeToken, options: OneTimeTokenConditions): Promise<TokenWrite> {
     return this.db.transactCredentials((stored, changes) => {
+      // In the commit, as updateUser's: a ban committed since the caller read the user stores nothing.
+      if (options.unlessBannedAt && isBannedIn(stored, token.userId, options.unlessBannedAt))
+        return { stored: false };
       const tokens = normalizeCredentials(stored).oneTimeTokens;
       const earlier = this.tokensOf(tokens, token.userId).filter(
         ([, entry]) => entry.purpose === token.purpose,
@@ -1206,6 +1210,14 @@ function toSession(id: string, record: SessionRecord): Session {
  * the caller read the user stops the write all the same.
  */
 function refuseBanned(credentials: JsonDocument, userId: string, at: Date): void {
+  assertNotBanned(storedBan(credentials, userId), at);
+}
+
+function isBannedIn(credentials: JsonDocument, userId: string, at: Date): boolean {
+  return isBanned(storedBan(credentials, userId), at);
+}
+
+function storedBan(credentials: JsonDocument, userId: string): { bannedUntil: Date | null } {
   const bannedUntil = normalizeCredentials(credentials).accounts[userId]?.bannedUntil;
-  assertNotBanned({ bannedUntil: bannedUntil == null ? null : new Date(bannedUntil) }, at);
+  return { bannedUntil: bannedUntil == null ? null : new Date(bannedUntil) };
 }

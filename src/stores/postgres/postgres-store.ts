@@ -19,6 +19,7 @@ import {
   type FoundRefreshToken,
   type OneStatementRefresh,
   type OneTimeToken,
+  type OneTimeTokenConditions,
   type Session,
   type Store,
   type TokenStanding,
@@ -1029,7 +1030,7 @@ export class PostgresStore implements Store {
   async createOneTimeToken(
     token: OneTimeToken,
     mails: readonly OutgoingMail[] = [],
-    options: { unlessIssuedAfter?: Date } = {},
+    options: OneTimeTokenConditions = {},
   ): Promise<TokenWrite> {
     // One statement: the new token takes the place of the earlier one of its user and purpose (one
     // row per pair, migration 10), unless the earlier one is live and newer than the throttle allows;
@@ -1038,13 +1039,20 @@ export class PostgresStore implements Store {
     // meet on the unique index: the first inserts, each later one waits for it and then replaces it
     // or, throttled, stores nothing. The row keeps its place, so a replacement may reuse its own code.
     // An earlier token dated ahead by more than the throttle's length throttles nothing (Store's doc).
-    // No such user: the NOT NULL constraint or the foreign key refuses it.
+    // No such user: the NOT NULL constraint or the foreign key refuses it. With unlessBannedAt, the
+    // user's row is read locked (FOR SHARE): a ban in flight is waited for and then seen (READ
+    // COMMITTED re-reads the row it waited for), and a banned user gets no row, so no token, no mail.
+    // The casts: an INSERT's SELECT, unlike its VALUES, does not take its columns' types.
     const { rows } = await this.pool
       .query<{ stored: number }>(
         `WITH stored AS (
          INSERT INTO ${this.oneTimeTokens.codeTokens} AS earlier
            (hash, code_hash, recipient, user_id, purpose, created_at, expires_at, data)
-         VALUES ($1, $7, $10, $2, $3, $4, $5, $6)
+         SELECT $1::text, $7::text, $10::text, $2::uuid, $3::text, $4::timestamptz, $5::timestamptz, $6::jsonb
+         WHERE $13::timestamptz IS NULL
+           OR EXISTS (SELECT 1 FROM ${this.users} WHERE id = $2::uuid
+                        AND (banned_until IS NULL OR banned_until <= $13) FOR SHARE)
+           OR NOT EXISTS (SELECT 1 FROM ${this.users} WHERE id = $2::uuid)
          ON CONFLICT (user_id, purpose) DO UPDATE SET hash = EXCLUDED.hash, code_hash = EXCLUDED.code_hash,
            recipient = EXCLUDED.recipient, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at,
            data = EXCLUDED.data, failed_attempts = 0
@@ -1078,6 +1086,7 @@ export class PostgresStore implements Store {
           token.recipient ?? null,
           options.unlessIssuedAfter ?? null,
           gotrueTokenType(token.purpose),
+          options.unlessBannedAt ?? null,
         ],
       )
       .catch((error: unknown) => {

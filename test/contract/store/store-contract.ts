@@ -862,6 +862,20 @@ export function runStoreContract(
         );
       });
 
+      it('unlessBannedAt: nothing stored for a user banned then, the earlier token kept; stored once the ban ended', async () => {
+        const user = await store.createUser(newUser(), 'h');
+        assert.equal((await store.createOneTimeToken(token(user.id, 'ott-b1'))).stored, true);
+        await store.updateUser(user.id, { bannedUntil: later(120) });
+        const banned = await store.createOneTimeToken(token(user.id, 'ott-b2'), [], { unlessBannedAt: NOW });
+        assert.deepEqual(banned, { stored: false });
+        assert.equal((await store.findOneTimeToken(user.id, 'recovery', NOW))?.hash, 'ott-b1');
+        const after = await store.createOneTimeToken(token(user.id, 'ott-b3'), [], {
+          unlessBannedAt: later(120),
+        });
+        assert.equal(after.stored, true, 'the ban ends at banned_until');
+        assert.equal((await store.findOneTimeToken(user.id, 'recovery', NOW))?.hash, 'ott-b3');
+      });
+
       it('throttles: a live token newer than unlessIssuedAfter stays and nothing is stored; older or expired, it is replaced', async () => {
         const user = await store.createUser(newUser(), 'h');
         const at = (seconds: number, hash: string, expiresIn = 3600) => ({
