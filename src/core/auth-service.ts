@@ -710,6 +710,7 @@ export class AuthService {
         mailedChange,
         changes.redirectTo,
         changes.pkce ?? null,
+        checked.session.id,
       );
     }
     if (changes.data !== undefined) {

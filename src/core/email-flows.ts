@@ -286,9 +286,10 @@ export class EmailFlows {
     newEmail: string,
     redirectTo: string | null,
     pkce: PkceChallenge | null = null,
+    sessionId: string | null = null,
   ): Promise<void> {
     const email = await this.admitEmailChange(user, newEmail);
-    if (email !== null) await this.startEmailChange(user, email, redirectTo, pkce);
+    if (email !== null) await this.startEmailChange(user, email, redirectTo, pkce, sessionId);
   }
 
   /**
@@ -308,16 +309,21 @@ export class EmailFlows {
     return email;
   }
 
-  /** requestEmailChange's writes and mails, for an address admitEmailChange admitted. */
+  /**
+   * requestEmailChange's writes and mails, for an address admitEmailChange admitted. `sessionId`:
+   * the session that asked (null: a password proved the request), whose end ends the change too
+   * (see confirmEmailChange).
+   */
   async startEmailChange(
     user: User,
     email: string,
     redirectTo: string | null,
     pkce: PkceChallenge | null,
+    sessionId: string | null = null,
   ): Promise<void> {
     const now = this.deps.clock();
     if (pkce) await this.deps.pkce.start(user.id, 'email_change', pkce);
-    const data = { newEmail: email, both: user.email !== null };
+    const data = { newEmail: email, both: user.email !== null, ...(sessionId ? { sessionId } : {}) };
     const toNew = await this.deps.oneTimeTokens.issue(
       user.id,
       email,
@@ -367,10 +373,19 @@ export class EmailFlows {
     const user = await this.deps.store.findUserByEmail(email);
     if (!user || this.unmailable(user)) return;
     if (type === 'signup') return this.sendConfirmation(user, redirectTo, pkce);
-    const pending = await this.pendingEmailChange(user);
-    if (pending === null) return;
+    const pending = await this.pendingChangeToken(user);
+    const newEmail = pending?.data['newEmail'];
+    if (typeof newEmail !== 'string') return;
+    // The resent links belong to the session the change began in, as the first ones did.
+    const sessionId = pending!.data['sessionId'];
     try {
-      await this.requestEmailChange(user, pending, redirectTo, pkce);
+      await this.requestEmailChange(
+        user,
+        newEmail,
+        redirectTo,
+        pkce,
+        typeof sessionId === 'string' ? sessionId : null,
+      );
     } catch (error) {
       // Answered already: over its address's allowance, nothing is sent, as when throttled.
       if (!isAuthError(error) || error.code !== 'over_request_rate_limit') throw error;
@@ -379,8 +394,12 @@ export class EmailFlows {
 
   /** The address an email change waits to confirm, if any. */
   async pendingEmailChange(user: User): Promise<string | null> {
-    const pending = await this.deps.store.findOneTimeToken(user.id, 'email_change_new', this.deps.clock());
+    const pending = await this.pendingChangeToken(user);
     return typeof pending?.data['newEmail'] === 'string' ? pending.data['newEmail'] : null;
+  }
+
+  private pendingChangeToken(user: User): Promise<OneTimeToken | null> {
+    return this.deps.store.findOneTimeToken(user.id, 'email_change_new', this.deps.clock());
   }
 
   /**
@@ -550,6 +569,7 @@ export class EmailFlows {
   ): Promise<VerifyOutcome> {
     const newEmail = consumed.data['newEmail'];
     if (typeof newEmail !== 'string') throw new AuthError('otp_expired');
+    await this.assertAskingSessionLive(user, consumed, now);
     if (consumed.data['both'] === true) {
       // The first confirmation leaves a marker of its side; the other side's finds and spends it, then
       // applies the change. A marker any second confirmation spent let the new address confirm twice
@@ -584,6 +604,25 @@ export class EmailFlows {
       data: { from: user.email, to: newEmail },
     });
     return { status: 'verified', type: 'email_change', user: changed };
+  }
+
+  /**
+   * A change asked in a session ends with it: signing out everywhere (or the session's expiry) is the
+   * owner's answer to a stolen session, and a change the thief asked must not outlive it. Refused as
+   * an expired link is. A change without a session (a password proved it, an administrator's link)
+   * has no such bound.
+   */
+  private async assertAskingSessionLive(user: User, consumed: OneTimeToken, now: Date): Promise<void> {
+    const sessionId = consumed.data['sessionId'];
+    if (typeof sessionId !== 'string') return;
+    const session = await this.deps.store.findSession(sessionId);
+    if (
+      session === null ||
+      session.userId !== user.id ||
+      session.revokedAt !== null ||
+      session.notAfter.getTime() <= now.getTime()
+    )
+      throw new AuthError('otp_expired');
   }
 
   /**
