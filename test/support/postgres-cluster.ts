@@ -110,12 +110,15 @@ export async function startOwnCluster(options: ClusterOptions = {}): Promise<Own
   ];
   let running = false;
   let settings: string[] = [];
+  // pg_ctl -w gives up after 60 s by default, a bound a start with crash recovery or a stop on a loaded
+  // machine may pass: -t 600 leaves only a guard against a hang, far above a slow run.
+  const waitLimit = ['-w', '-t', '600'];
   const start = async () => {
-    await as('pg_ctl', ['-D', data, '-l', join(dir, 'log'), '-w', '-o', settings.join(' '), 'start']);
+    await as('pg_ctl', ['-D', data, '-l', join(dir, 'log'), ...waitLimit, '-o', settings.join(' '), 'start']);
     running = true;
   };
   const stop = async (mode: 'fast' | 'immediate') => {
-    await as('pg_ctl', ['-D', data, '-m', mode, '-w', 'stop']);
+    await as('pg_ctl', ['-D', data, '-m', mode, ...waitLimit, 'stop']);
     running = false;
   };
   const startOn = async (port: number) => {
