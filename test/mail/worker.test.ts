@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FileMailQueue } from '../../src/stores/file/outbox.js';
 import { SmtpMailer } from '../../src/mail/mailer.js';
 import { MailWorker } from '../../src/mail/worker.js';
+import { onFreePort, REFUSED_PORT } from '../support/free-port.js';
 import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
 import { readMailQueueFile } from '../support/mail-queue-file.js';
 
@@ -32,15 +32,6 @@ function recordingLogger() {
         ? Promise.resolve()
         : new Promise<void>((resolve) => waiters.push({ pattern, resolve })),
   };
-}
-
-/** A port nothing listens on (just released by the kernel). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 const smtp = (port: number) =>
@@ -83,14 +74,22 @@ describe('MailWorker', () => {
   });
 
   it('delivers once a server that was down comes up', async () => {
-    const port = await closedPort();
-    const queue = new FileMailQueue(join(dir, 'down.json'));
-    const logger = recordingLogger();
-    const worker = new MailWorker(queue, smtp(port), logger, { retryBaseMs: 50, maxRetryMs: 200 });
-    worker.start();
-    await worker.enqueue(message('down@example.com'));
-    await logger.waitFor(/mail to down@example.com failed \(.*ECONNREFUSED/);
-    const late = await startSmtpSink({ port });
+    // The worker's port is fixed before the sink binds it: if another process takes that port in
+    // between (EADDRINUSE), onFreePort runs this again with a fresh worker and queue on another port.
+    const { queue, worker, late } = await onFreePort(async (port) => {
+      const queue = new FileMailQueue(join(dir, `down-${port}.json`));
+      const logger = recordingLogger();
+      const worker = new MailWorker(queue, smtp(port), logger, { retryBaseMs: 50, maxRetryMs: 200 });
+      worker.start();
+      await worker.enqueue(message('down@example.com'));
+      await logger.waitFor(/mail to down@example.com failed \(.*ECONNREFUSED/);
+      try {
+        return { queue, worker, late: await startSmtpSink({ port }) };
+      } catch (error) {
+        await worker.stop();
+        throw error;
+      }
+    });
     try {
       const mail = await late.waitForMail((m) => m.to === 'down@example.com', 10_000);
       assert.equal(mail.subject, 'to down@example.com');
@@ -117,7 +116,7 @@ describe('MailWorker', () => {
   it('a mail whose send failed before the stop is retried by the next worker when its backoff ends', async () => {
     const path = join(dir, 'restart-failed.json');
     const logger = recordingLogger();
-    const first = new MailWorker(new FileMailQueue(path), smtp(await closedPort()), logger, {
+    const first = new MailWorker(new FileMailQueue(path), smtp(REFUSED_PORT), logger, {
       retryBaseMs: 300,
     });
     first.start();
@@ -136,7 +135,7 @@ describe('MailWorker', () => {
   it('gives up after maxAttempts: logged, kept dead, not retried', async () => {
     const queue = new FileMailQueue(join(dir, 'give-up.json'));
     const logger = recordingLogger();
-    const worker = new MailWorker(queue, smtp(await closedPort()), logger, {
+    const worker = new MailWorker(queue, smtp(REFUSED_PORT), logger, {
       retryBaseMs: 10,
       maxAttempts: 3,
     });
