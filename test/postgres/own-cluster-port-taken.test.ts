@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
-import { freePort } from '../support/free-port.js';
 import { ownClusterUnavailable, startOwnCluster } from '../support/postgres-cluster.js';
 
 /**
@@ -14,9 +13,11 @@ describe(
   { skip: ownClusterUnavailable() ?? false, timeout: 120_000 },
   () => {
     it('fails with EADDRINUSE, so a free port is chosen again', async () => {
-      const port = await freePort();
+      // The intruder binds first, on a port the system picks: a port chosen before would be free to be
+      // taken by another process in between, and the intruder's own bind would fail.
       const intruder = createServer();
-      await new Promise<void>((resolve) => intruder.listen(port, '127.0.0.1', resolve));
+      await new Promise<void>((resolve) => intruder.listen(0, '127.0.0.1', resolve));
+      const { port } = intruder.address() as AddressInfo;
       try {
         await assert.rejects(startOwnCluster({ port }), { code: 'EADDRINUSE' });
       } finally {
