@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { exitOf, killedAfterTests, untilOutput, within } from '../support/child-waits.js';
+import { listeningProcess } from '../support/process.js';
 
 const repoRoot = join(import.meta.dirname, '..', '..');
 
@@ -39,22 +40,12 @@ before(async () => {
     env: { ...process.env, RESTAUTH_LOG_LEVEL: 'warn', RESTAUTH_RATE_LIMITS: 'off' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // Its ends are 'close' (all it wrote read), so a failed start's message shows the whole output.
+  const server = await listeningProcess(child);
+  url = server.url;
   stopServer = async () => {
-    if (child.exitCode === null) child.kill('SIGTERM');
-    await exited;
+    if (child.exitCode === null) await server.stop();
   };
-  let output = '';
-  url = await new Promise<string>((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /restauth listening on (http:\/\/\S+)/.exec(output);
-      if (match) resolve(match[1]!);
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    void exited.then(() => reject(new Error(`the bundled server exited:\n${output}`)));
-  });
   // A sign-up hashes its password in the hashing pool's threads, which load argon2 from node_modules.
   const signUp = await fetch(`${url}/auth/v1/signup`, {
     method: 'POST',

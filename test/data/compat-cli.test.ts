@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { exitOf, untilOutput, type ChildExit } from '../support/child-waits.js';
 import { spawnRestauth, type RestauthProcess } from '../support/process.js';
 
 /**
@@ -67,30 +67,28 @@ const ANNOUNCE_LISTENING = `data:text/javascript,${encodeURIComponent(
     'return listen.apply(this, args); };',
 )}`;
 
-async function startJsonServer(dir: string): Promise<{ child: ChildProcess; url: string }> {
+async function startJsonServer(
+  dir: string,
+): Promise<{ child: ChildProcess; url: string; exited: Promise<ChildExit> }> {
   // Port 0: the system picks a free port as it binds, and json-server's process says which.
   const child = spawn(
     process.execPath,
     ['--import', ANNOUNCE_LISTENING, JSON_SERVER_BIN, ...FLAGS, '-p', '0', '-H', '127.0.0.1'],
     { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
   );
+  const exited = exitOf(child);
   let output = '';
-  const port = await new Promise<string>((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      const bound = /bound port (\d+)/u.exec(output);
-      if (bound) resolve(bound[1]!);
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`json-server exited (${code}):\n${output}`)));
-  });
-  return { child, url: `http://127.0.0.1:${port}` };
+  const gather = (chunk: Buffer) => (output += chunk.toString());
+  child.stdout!.on('data', gather);
+  child.stderr!.on('data', gather);
+  await untilOutput(child, () => output, /bound port \d+/u);
+  const port = /bound port (\d+)/u.exec(output)![1]!;
+  return { child, url: `http://127.0.0.1:${port}`, exited };
 }
 
 describe('json-server and restauth started with the same flags', () => {
   let dirs: string[];
-  let theirs: { child: ChildProcess; url: string };
+  let theirs: Awaited<ReturnType<typeof startJsonServer>>;
   let ours: RestauthProcess;
   let token: string;
 
@@ -108,7 +106,7 @@ describe('json-server and restauth started with the same flags', () => {
   });
   after(async () => {
     theirs.child.kill('SIGTERM');
-    if (theirs.child.exitCode === null) await once(theirs.child, 'exit');
+    await theirs.exited;
     await ours.stop();
     for (const dir of dirs) await rm(dir, { recursive: true, force: true });
   });

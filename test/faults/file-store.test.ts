@@ -4,6 +4,7 @@ import { mkdtemp, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
+import { exitOf } from '../support/child-waits.js';
 import { durableData } from '../support/durable.js';
 import { spawnRestauth, type RestauthProcess } from '../support/process.js';
 import { fillUp } from '../support/tmpfs.js';
@@ -226,7 +227,8 @@ function runToExit(cwd: string, ownPidNamespace: boolean): Promise<{ code: numbe
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, output })));
+  // 'close': the output is all read only then, not at 'exit'.
+  return exitOf(child).then(({ code }) => ({ code, output }));
 }
 
 describe('a second process and damaged files', () => {

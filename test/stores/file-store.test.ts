@@ -9,6 +9,7 @@ import type { AuditEvent, Store } from '../../src/core/ports/store.js';
 import { AuditFile } from '../../src/stores/file/audit-file.js';
 import { auditFilePath, FileDatabase, openFileStore } from '../../src/stores/file/index.js';
 import { normalizeCredentials } from '../../src/stores/file/records.js';
+import { exitOf } from '../support/child-waits.js';
 import { durableCredentials } from '../support/durable.js';
 import { spawnTsScript } from '../support/process.js';
 
@@ -223,13 +224,14 @@ describe('FileDatabase', () => {
         await db.close();
       } catch (error) { console.log(error.message); process.exitCode = 3; }
     `;
-    const run = () =>
-      new Promise<{ code: number | null; out: string }>((resolve) => {
-        const child = spawnTsScript(script, [join(dir, 'db.json'), join(dir, 'credentials.json')], 'pipe');
-        let out = '';
-        child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-        child.on('exit', (code) => resolve({ code, out }));
-      });
+    const run = async () => {
+      const child = spawnTsScript(script, [join(dir, 'db.json'), join(dir, 'credentials.json')], 'pipe');
+      let out = '';
+      child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      // 'close', not 'exit': the output is all read only then.
+      const { code } = await exitOf(child);
+      return { code, out };
+    };
     try {
       const refused = await run();
       assert.equal(refused.code, 3);
