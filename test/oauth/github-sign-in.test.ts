@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import type { TestApp } from '../support/app.js';
 import { gotrueClient } from '../support/gotrue.js';
-import { startGithubApp, type OAuthApp } from '../support/oauth-app.js';
+import { useGithubApp } from '../support/oauth-app.js';
 import { githubAccount, type OAuth2Server } from '../support/oauth2-server.js';
 import { followRedirects } from '../support/oidc-provider.js';
-import { suiteStore } from '../support/postgres.js';
 
 /**
  * Sign-in with GitHub through the github preset and the unmodified
@@ -20,22 +19,12 @@ const APP = 'https://app.test';
 
 for (const storeKind of ['file', 'postgres'] as const) {
   describe(`GitHub sign-in with @supabase/auth-js (${storeKind} store)`, () => {
-    let app: OAuthApp<OAuth2Server>;
+    const started = useGithubApp(storeKind, { siteUrl: APP });
     let t: TestApp;
     let url: string;
     let github: OAuth2Server;
-    let store: Awaited<ReturnType<typeof suiteStore>>;
     let callback: string;
-
-    before(async () => {
-      store = await suiteStore(storeKind);
-      app = await startGithubApp({ ...store.config, siteUrl: APP });
-      ({ t, url, provider: github, callbackUrl: callback } = app);
-    });
-    after(async () => {
-      await app.close();
-      await store.drop();
-    });
+    before(() => ({ t, url, provider: github, callbackUrl: callback } = started.app));
 
     it('implicit flow: GitHub → the app with the session; the user from /user and its primary address from /user/emails', async () => {
       const { client } = gotrueClient(url);

@@ -2,10 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TestApp } from '../support/app.js';
 import { gotrueClient, nextMail } from '../support/gotrue.js';
-import { startGithubApp, type OAuthApp } from '../support/oauth-app.js';
+import { startGithubApp, useGithubApp, type OAuthApp } from '../support/oauth-app.js';
 import { githubAccount, type OAuth2Server } from '../support/oauth2-server.js';
 import { followRedirects } from '../support/oidc-provider.js';
-import { suiteStore } from '../support/postgres.js';
 import type { SmtpSink } from '../support/smtp-sink.js';
 
 /**
@@ -21,28 +20,17 @@ const PASSWORD = 'correct horse battery';
 
 for (const storeKind of ['file', 'postgres'] as const) {
   describe(`linking a GitHub identity with @supabase/auth-js (${storeKind} store)`, () => {
-    let app: OAuthApp<OAuth2Server>;
+    const started = useGithubApp(storeKind, {
+      siteUrl: APP,
+      signup: { confirmEmail: false, anonymousUsers: true },
+      oneTimeTokens: { resendInterval: 0 },
+      identities: { manualLinking: true },
+    });
     let t: TestApp;
     let sink: SmtpSink;
     let url: string;
     let github: OAuth2Server;
-    let store: Awaited<ReturnType<typeof suiteStore>>;
-
-    before(async () => {
-      store = await suiteStore(storeKind);
-      app = await startGithubApp({
-        ...store.config,
-        siteUrl: APP,
-        signup: { confirmEmail: false, anonymousUsers: true },
-        oneTimeTokens: { resendInterval: 0 },
-        identities: { manualLinking: true },
-      });
-      ({ t, sink, url, provider: github } = app);
-    });
-    after(async () => {
-      await app.close();
-      await store.drop();
-    });
+    before(() => ({ t, sink, url, provider: github } = started.app));
 
     /** A new email user, signed in through auth-js. */
     async function signedIn(email: string, flowType: 'implicit' | 'pkce' = 'implicit') {

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import type { TestApp } from '../support/app.js';
 import { gotrueClient } from '../support/gotrue.js';
-import { startGithubApp, type OAuthApp } from '../support/oauth-app.js';
+import { useGithubApp } from '../support/oauth-app.js';
 import { githubAccount, type OAuth2Server } from '../support/oauth2-server.js';
 import { followRedirects } from '../support/oidc-provider.js';
-import { suiteStore } from '../support/postgres.js';
 
 /**
  * The attack: a thief holding a stolen access token starts linkIdentity (GET
@@ -22,26 +21,15 @@ const PASSWORD = 'correct horse battery';
 
 for (const storeKind of ['file', 'postgres'] as const) {
   describe(`a link flow does not outlive the session that started it (${storeKind} store)`, () => {
-    let app: OAuthApp<OAuth2Server>;
+    const started = useGithubApp(storeKind, {
+      siteUrl: APP,
+      signup: { confirmEmail: false },
+      identities: { manualLinking: true },
+    });
     let t: TestApp;
     let url: string;
     let github: OAuth2Server;
-    let store: Awaited<ReturnType<typeof suiteStore>>;
-
-    before(async () => {
-      store = await suiteStore(storeKind);
-      app = await startGithubApp({
-        ...store.config,
-        siteUrl: APP,
-        signup: { confirmEmail: false },
-        identities: { manualLinking: true },
-      });
-      ({ t, url, provider: github } = app);
-    });
-    after(async () => {
-      await app.close();
-      await store.drop();
-    });
+    before(() => ({ t, url, provider: github } = started.app));
 
     /**
      * The owner signed in twice (two devices); the thief has the first device's access token and

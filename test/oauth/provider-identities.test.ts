@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import type { TestApp } from '../support/app.js';
 import { adminClient, gotrueClient, nextMail, secretsOf } from '../support/gotrue.js';
-import { startGithubApp, type OAuthApp } from '../support/oauth-app.js';
+import { useGithubApp } from '../support/oauth-app.js';
 import { githubAccount, type OAuth2Server } from '../support/oauth2-server.js';
 import { followRedirects } from '../support/oidc-provider.js';
-import { suiteStore } from '../support/postgres.js';
 import type { SmtpSink } from '../support/smtp-sink.js';
 
 /**
@@ -21,28 +20,17 @@ const PASSWORD = 'correct horse battery';
 
 for (const storeKind of ['file', 'postgres'] as const) {
   describe(`a provider's user's identities, as GoTrue's (${storeKind} store)`, () => {
-    let app: OAuthApp<OAuth2Server>;
+    const started = useGithubApp(storeKind, {
+      siteUrl: APP,
+      signup: { anonymousUsers: true },
+      oneTimeTokens: { resendInterval: 0 },
+      identities: { manualLinking: true },
+    });
     let t: TestApp;
     let sink: SmtpSink;
     let url: string;
     let github: OAuth2Server;
-    let store: Awaited<ReturnType<typeof suiteStore>>;
-
-    before(async () => {
-      store = await suiteStore(storeKind);
-      app = await startGithubApp({
-        ...store.config,
-        siteUrl: APP,
-        signup: { anonymousUsers: true },
-        oneTimeTokens: { resendInterval: 0 },
-        identities: { manualLinking: true },
-      });
-      ({ t, sink, url, provider: github } = app);
-    });
-    after(async () => {
-      await app.close();
-      await store.drop();
-    });
+    before(() => ({ t, sink, url, provider: github } = started.app));
 
     const providersOf = (user: { identities?: { provider: string }[] } | null | undefined) =>
       (user?.identities ?? []).map((identity) => identity.provider);

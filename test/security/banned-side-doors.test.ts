@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { TestApp } from '../support/app.js';
 import { confirmedGotrueAccount } from '../support/confirmed-gotrue-account.js';
 import { gotrueClient, nextMail, secretsOf, startMailingApp, stopMailingApp } from '../support/gotrue.js';
-import { startGithubApp, type OAuthApp } from '../support/oauth-app.js';
+import { useGithubApp } from '../support/oauth-app.js';
 import { githubAccount, type OAuth2Server } from '../support/oauth2-server.js';
 import { followRedirects } from '../support/oidc-provider.js';
 import { suiteStore } from '../support/postgres.js';
@@ -203,26 +203,15 @@ for (const storeKind of ['file', 'postgres'] as const) {
 
 for (const storeKind of ['file', 'postgres'] as const) {
   describe(`a banned user's OAuth doors (${storeKind} store)`, () => {
-    let app: OAuthApp<OAuth2Server>;
+    const started = useGithubApp(storeKind, {
+      siteUrl: OAUTH_APP,
+      signup: { confirmEmail: false },
+      identities: { manualLinking: true },
+    });
     let t: TestApp;
     let url: string;
     let github: OAuth2Server;
-    let store: Awaited<ReturnType<typeof suiteStore>>;
-
-    before(async () => {
-      store = await suiteStore(storeKind);
-      app = await startGithubApp({
-        ...store.config,
-        siteUrl: OAUTH_APP,
-        signup: { confirmEmail: false },
-        identities: { manualLinking: true },
-      });
-      ({ t, url, provider: github } = app);
-    });
-    after(async () => {
-      await app.close();
-      await store.drop();
-    });
+    before(() => ({ t, url, provider: github } = started.app));
 
     const ban = (id: string) =>
       t.services.store.updateUser(id, { bannedUntil: new Date(Date.now() + 86_400_000) });

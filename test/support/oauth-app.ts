@@ -1,6 +1,8 @@
+import { after, before } from 'node:test';
 import type { TestApp } from './app.js';
 import { onFreePort } from './free-port.js';
 import { listen, startMailingApp, stopMailingApp } from './gotrue.js';
+import { suiteStore } from './postgres.js';
 import { startOAuth2Server, type OAuth2Server } from './oauth2-server.js';
 import {
   cookieHeader,
@@ -94,6 +96,33 @@ export function startGithubApp(config: Record<string, unknown> = {}): Promise<OA
       github: { enabled: true, client_id: github.clientId, secret: github.clientSecret, url: github.url },
     }),
   });
+}
+
+/**
+ * startGithubApp on a suite store of `kind` for the describe block it is called in: started in its
+ * before() (`config` over the store's), closed and the store dropped in its after(). `app` is read
+ * inside tests and later hooks.
+ */
+export function useGithubApp(
+  kind: 'file' | 'postgres',
+  config: Record<string, unknown> = {},
+): { readonly app: OAuthApp<OAuth2Server> } {
+  let app: OAuthApp<OAuth2Server> | undefined;
+  let store: Awaited<ReturnType<typeof suiteStore>> | undefined;
+  before(async () => {
+    store = await suiteStore(kind);
+    app = await startGithubApp({ ...store.config, ...config });
+  });
+  after(async () => {
+    await app?.close();
+    await store?.drop();
+  });
+  return {
+    get app() {
+      if (app === undefined) throw new Error('useGithubApp: read in a test or a later hook');
+      return app;
+    },
+  };
 }
 
 /**
