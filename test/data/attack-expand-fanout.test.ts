@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
 import { MAX_RELATION_BYTES } from '../../src/data/plural.js';
 import { createTestApp, type TestApp } from '../support/app.js';
+import { registeredToken } from '../support/json-data-server.js';
 
 /**
  * `_expand` (and 1.x's `_embed` of a parent) copies the parent into each of
@@ -53,13 +54,7 @@ describe('_expand fan-out: one large parent copied into every child', () => {
       config: { auth: { passwordSalt: 4 } },
       files: { 'db.json': JSON.stringify({ users: [], posts: [], comments: [] }) },
     });
-    const res = await t.app.inject({
-      method: 'POST',
-      url: '/auth/register',
-      payload: { username: 'mallory', password: 'mallory-password' },
-    });
-    assert.equal(res.statusCode, 200, res.body);
-    token = res.json().access_token;
+    token = await registeredToken(t, 'mallory', 'mallory-password');
   });
   after(() => t.close());
 

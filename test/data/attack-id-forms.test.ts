@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
 import { UserRecords } from '../../src/http/dialects/json-server-auth-users.js';
 import { createTestApp, type TestApp } from '../support/app.js';
+import { registeredToken } from '../support/json-data-server.js';
 
 /**
  * Ids and foreign keys are compared as strings (json-server's toString), and
@@ -42,13 +43,7 @@ describe('ids and foreign keys of every form', () => {
       config: { auth: { passwordSalt: 4 }, rules: { posts: 666, comments: 666, notes: 600 } },
       files: { 'db.json': dbJson },
     });
-    const res = await t.app.inject({
-      method: 'POST',
-      url: '/auth/register',
-      payload: { username: 'mallory', password: 'mallory-password' },
-    });
-    assert.equal(res.statusCode, 200, res.body);
-    token = res.json().access_token;
+    token = await registeredToken(t, 'mallory', 'mallory-password');
   });
   after(() => t.close());
 

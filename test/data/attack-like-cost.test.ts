@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createTestApp, type TestApp } from '../support/app.js';
+import { registeredToken } from '../support/json-data-server.js';
 
 /**
  * `_like` patterns run on RE2 when they repeat (query.ts): linear in the
@@ -26,13 +27,7 @@ describe('_like patterns whose program is too large to run', () => {
       config: { auth: { passwordSalt: 4 } },
       files: { 'db.json': JSON.stringify({ users: [], posts: [{ id: 1, title: 'first' }] }) },
     });
-    const res = await t.app.inject({
-      method: 'POST',
-      url: '/auth/register',
-      payload: { username: 'alice', password: 'alice-password' },
-    });
-    assert.equal(res.statusCode, 200, res.body);
-    token = res.json().access_token;
+    token = await registeredToken(t, 'alice', 'alice-password');
     const bait = await t.app.inject({
       method: 'POST',
       url: '/posts',

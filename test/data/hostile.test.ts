@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createTestApp, type TestApp } from '../support/app.js';
+import { registeredToken } from '../support/json-data-server.js';
 
 /**
  * Hostile input against the data API, over HTTP with real tokens: keys that
@@ -59,13 +60,7 @@ describe('data API under hostile input', () => {
       config: { auth: { passwordSalt: 4 } },
       files: { 'db.json': dbJson },
     });
-    const res = await t.app.inject({
-      method: 'POST',
-      url: '/auth/register',
-      payload: { username: 'alice', password: 'alice-password' },
-    });
-    assert.equal(res.statusCode, 200, res.body);
-    token = res.json().access_token;
+    token = await registeredToken(t, 'alice', 'alice-password');
   });
   after(() => t.close());
 
