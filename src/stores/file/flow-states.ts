@@ -129,20 +129,10 @@ export class FileFlowStates implements FlowStateStore {
     }
     return this.db.transactCredentials((stored, changes) => {
       const { flowStates, oauthFlows } = normalizeCredentials(stored);
-      let count = 0;
-      for (const [id, entry] of Object.entries(flowStates)) {
-        if (!spent(entry)) continue;
-        delete flowStates[id];
-        changes.wrote('flowStates', id);
-        count++;
-      }
-      for (const [id, entry] of Object.entries(oauthFlows)) {
-        if (!abandoned(entry)) continue;
-        delete oauthFlows[id];
-        changes.wrote('oauthFlows', id);
-        count++;
-      }
-      return count;
+      return (
+        removeWhere(flowStates, spent, (id) => changes.wrote('flowStates', id)) +
+        removeWhere(oauthFlows, abandoned, (id) => changes.wrote('oauthFlows', id))
+      );
     });
   }
 
@@ -164,16 +154,25 @@ export class FileFlowStates implements FlowStateStore {
     if (!Object.values(current).some(expired)) return 0;
     return this.db.transactCredentials((stored, changes) => {
       const spent = spentIdTokensOf(normalizeCredentials(stored), false);
-      let count = 0;
-      for (const [hash, entry] of Object.entries(spent)) {
-        if (!expired(entry)) continue;
-        delete spent[hash];
-        changes.wrote('spentIdTokens', hash);
-        count++;
-      }
-      return count;
+      return removeWhere(spent, expired, (hash) => changes.wrote('spentIdTokens', hash));
     });
   }
+}
+
+/** Removes the entries of `map` that `matches`, telling `removed` each key; how many it removed. */
+function removeWhere<Entry>(
+  map: Record<string, Entry>,
+  matches: (entry: Entry) => boolean,
+  removed: (key: string) => void,
+): number {
+  let count = 0;
+  for (const [key, entry] of Object.entries(map)) {
+    if (!matches(entry)) continue;
+    delete map[key];
+    removed(key);
+    count++;
+  }
+  return count;
 }
 
 function toFlowState(id: string, entry: FlowStateEntry): FlowState {
