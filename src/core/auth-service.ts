@@ -574,15 +574,24 @@ export class AuthService {
    * not look at. Revocation stays immediate: the session and user are read on every call.
    */
   async authorize(accessToken: string, namedUser: string | null = null): Promise<AccessClaims> {
+    return (await this.authorizeCaller(accessToken, namedUser)).claims;
+  }
+
+  /**
+   * authorize, also telling whether the token's user is anonymous as the store says now: a claim can
+   * be absent (another dialect's token of the same session) or out of date (the user made permanent
+   * since), and the store is read for the check anyway.
+   */
+  async authorizeCaller(
+    accessToken: string,
+    namedUser: string | null = null,
+  ): Promise<{ claims: AccessClaims; isAnonymous: boolean }> {
     const now = this.now();
     const claims = this.deps.tokens.verifyNow(accessToken, now);
-    this.assertHonoured(
-      claims,
-      await this.deps.store.findTokenStanding(claims.session_id, claims.sub),
-      now,
-      namedUser,
-    );
-    return claims;
+    const standing = await this.deps.store.findTokenStanding(claims.session_id, claims.sub);
+    this.assertHonoured(claims, standing, now, namedUser);
+    // assertHonoured refuses a missing user.
+    return { claims, isAnonymous: standing.user!.isAnonymous };
   }
 
   /** check's rules: the token's session is live and its user's, the user not banned nor the token outdated. */

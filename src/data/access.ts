@@ -11,6 +11,12 @@ export type Operation = 'read' | 'write';
 export interface Caller {
   sub: string;
   role: string;
+  /**
+   * The token's user is anonymous (GoTrue's signInAnonymously), as the store says now, not its claims.
+   * Anyone makes one with a request, so it is no logged-in user: the public digit and, on its own
+   * records, the owner digit are what it gets. Absent: a signed-up user.
+   */
+  anonymous?: boolean;
 }
 
 export type Decision = { scope: 'all' } | { scope: 'own'; sub: string };
@@ -26,7 +32,7 @@ export function decide(rule: number, operation: Operation, caller: Caller | null
   const { owner, loggedIn, public: anyone } = digits(rule);
   if (anyone & bit) return { scope: 'all' };
   if (!caller) throw new DataError('no_authorization', 'No authorization');
-  if (loggedIn & bit) return { scope: 'all' };
+  if ((loggedIn & bit) !== 0 && caller.anonymous !== true) return { scope: 'all' };
   if (owner & bit) return { scope: 'own', sub: caller.sub };
   throw new DataError('forbidden', `You may not ${operation} this collection`);
 }

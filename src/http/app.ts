@@ -286,8 +286,8 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       ...(options.maxIndexedFields === undefined ? {} : { maxIndexedFields: options.maxIndexedFields }),
       authenticate: async (token) => {
         try {
-          const claims = await services.auth.authorize(token);
-          return { sub: claims.sub, role: claims.role };
+          const { claims, isAnonymous } = await services.auth.authorizeCaller(token);
+          return { sub: claims.sub, role: claims.role, anonymous: isAnonymous };
         } catch (error) {
           // A token not honoured (bad, expired, signed out) is the data API's 401; anything else is a fault.
           if (isAuthError(error) && error.status === 401) return null;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createTestApp, type TestApp } from '../support/app.js';
-import { FAST_HASHING } from '../support/gotrue.js';
+import { createAnonymousDataApp } from '../support/anonymous-data-app.js';
+import type { TestApp } from '../support/app.js';
 
 /**
  * The data API behind an anonymous sign-in (the shopping cart before check-out): the anonymous
@@ -10,15 +10,7 @@ import { FAST_HASHING } from '../support/gotrue.js';
 describe('the data API and an anonymous user', () => {
   let t: TestApp;
   before(async () => {
-    t = await createTestApp({
-      format: 'restauth',
-      config: {
-        passwords: FAST_HASHING,
-        signup: { anonymousUsers: true, confirmEmail: false },
-        data: { rules: { carts: 600 } },
-      },
-      files: { 'db.json': JSON.stringify({ users: [], carts: [] }) },
-    });
+    t = await createAnonymousDataApp({ carts: 600 }, { users: [], carts: [] });
   });
   after(() => t.close());
 

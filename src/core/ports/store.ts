@@ -157,7 +157,10 @@ export interface AmrClaim {
  */
 export interface TokenStanding {
   session: Pick<Session, 'userId' | 'notAfter' | 'revokedAt'> | null;
-  user: Pick<User, 'id' | 'username' | 'email' | 'bannedUntil' | 'tokenVersion' | 'aud'> | null;
+  user: Pick<
+    User,
+    'id' | 'username' | 'email' | 'bannedUntil' | 'tokenVersion' | 'aud' | 'isAnonymous'
+  > | null;
 }
 
 export interface Session {

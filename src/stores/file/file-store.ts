@@ -673,6 +673,7 @@ export class FileStore implements Store {
         bannedUntil: account.bannedUntil ? new Date(account.bannedUntil) : null,
         tokenVersion: account.tokenVersion,
         aud: null,
+        isAnonymous: account.isAnonymous === true,
       },
     };
   }

@@ -15,7 +15,7 @@ import { NO_TIME_BOX, type SessionTables } from './session-sql.js';
  */
 export function tokenStandingSql(t: SessionTables, userFrom: string, userBySerial: boolean): string {
   return `SELECT s.user_id AS session_user_id, s.not_after, s.revoked_at,
-      u.id AS user_id, u.username, u.email, u.banned_until, u.token_count, u.aud
+      u.id AS user_id, u.username, u.email, u.banned_until, u.token_count, u.aud, u.is_anonymous
     FROM (SELECT) one
     LEFT JOIN LATERAL (
       SELECT s.user_id::text AS user_id, coalesce(s.not_after, ${NO_TIME_BOX}) AS not_after,
@@ -26,7 +26,7 @@ export function tokenStandingSql(t: SessionTables, userFrom: string, userBySeria
       LIMIT 1
     ) s ON true
     LEFT JOIN LATERAL (
-      SELECT u.id::text AS id, a.username, u.email, u.banned_until, a.token_count, u.aud
+      SELECT u.id::text AS id, a.username, u.email, u.banned_until, a.token_count, u.aud, u.is_anonymous
       FROM ${userFrom} WHERE ${userBySerial ? 'a.id = $2::bigint' : 'u.id = $2::uuid'}
     ) u ON true`;
 }
@@ -41,6 +41,7 @@ export interface TokenStandingRow {
   banned_until: Date | null;
   token_count: number | null;
   aud: string | null;
+  is_anonymous: boolean | null;
 }
 
 export function toTokenStanding(row: TokenStandingRow): TokenStanding {
@@ -59,6 +60,7 @@ export function toTokenStanding(row: TokenStandingRow): TokenStanding {
             bannedUntil: row.banned_until,
             tokenVersion: row.token_count!,
             aud: row.aud,
+            isAnonymous: row.is_anonymous === true,
           },
   };
 }

@@ -519,6 +519,7 @@ export function runStoreContract(
               bannedUntil: u.bannedUntil,
               tokenVersion: u.tokenVersion,
               aud: u.aud,
+              isAnonymous: u.isAnonymous,
             },
           };
         };
@@ -537,6 +538,12 @@ export function runStoreContract(
         assert.deepEqual(await standingOf(randomUUID(), randomUUID()), { session: null, user: null });
         await store.deleteUser(user.id);
         assert.equal((await standingOf(session.id, user.id)).user, null);
+        // An anonymous user says so (the data API's rules tell it from a signed-up user), until made permanent.
+        const anonymous = await store.createUser(newUser({ username: null, isAnonymous: true }), null);
+        const itsSession = await store.createSession(newSession(anonymous.id));
+        assert.equal((await standingOf(itsSession.id, anonymous.id)).user?.isAnonymous, true);
+        await store.updateUser(anonymous.id, { email: 'permanent@acme.test', isAnonymous: false });
+        assert.equal((await standingOf(itsSession.id, anonymous.id)).user?.isAnonymous, false);
       });
 
       it("keeps how a session was authenticated (GoTrue's amr) through rotations, and none when not told", async () => {
