@@ -1014,6 +1014,9 @@ export class AuthService {
         // claims: a user made for another audience in the same auth.users gets no token for this one.
         // A store keeping none (the file store): the configured one, which TokenService adds.
         ...(user.aud !== null ? { aud: user.aud } : {}),
+        // GoTrue's claim, which RLS policies read to keep anonymous users out: every dialect's token of
+        // an anonymous user says it, or exchanging its refresh token at another route shed it.
+        ...(user.isAnonymous ? { is_anonymous: true } : {}),
         sub: user.id,
         role: user.role ?? this.deps.settings.authenticatedRole,
         session_id: session.id,

@@ -9,32 +9,43 @@ import { dropDatabase, testPostgres, testStoreConfig } from '../support/postgres
 const SECRET = 'anonymous-rls-secret-0123456789abcdef0123';
 
 /**
+ * A table of rows each user owns (`user_id`, auth.uid() by default) with `column`, its owner-only
+ * policy, and a restrictive insert check when `permanentOnly` is given (named, and its condition).
+ */
+function ownedTable(name: string, column: string, permanentOnly?: { policy: string; check: string }): string {
+  const restrictive = permanentOnly
+    ? `create policy "${permanentOnly.policy}" on public.${name} as restrictive for insert to authenticated
+  with check (${permanentOnly.check});`
+    : '';
+  return `create table public.${name} (
+  id bigint generated always as identity primary key,
+  user_id uuid not null default auth.uid() references auth.users on delete cascade,
+  ${column}
+);
+alter table public.${name} enable row level security;
+create policy "Own ${name}" on public.${name} for all to authenticated
+  using ((select auth.uid()) = user_id) with check ((select auth.uid()) = user_id);
+${restrictive}
+grant select, insert on public.${name} to authenticated;`;
+}
+
+/**
  * The access control Supabase's anonymous sign-ins guide writes: anonymous users are `authenticated`,
  * and a restrictive policy reading the token's is_anonymous claim keeps them out of what only
- * permanent users may do.
+ * permanent users may do. Reviews are kept from anonymous users by a policy written the other way
+ * round, which takes a token that does not say is_anonymous for a permanent user's.
  */
-const SCHEMA = `
-create table public.carts (
-  id bigint generated always as identity primary key,
-  user_id uuid not null default auth.uid() references auth.users on delete cascade,
-  item text not null
-);
-alter table public.carts enable row level security;
-create policy "Own carts" on public.carts for all to authenticated
-  using ((select auth.uid()) = user_id) with check ((select auth.uid()) = user_id);
-
-create table public.orders (
-  id bigint generated always as identity primary key,
-  user_id uuid not null default auth.uid() references auth.users on delete cascade,
-  total int not null
-);
-alter table public.orders enable row level security;
-create policy "Own orders" on public.orders for all to authenticated
-  using ((select auth.uid()) = user_id) with check ((select auth.uid()) = user_id);
-create policy "Only permanent users can order" on public.orders as restrictive for insert to authenticated
-  with check ((select (auth.jwt() ->> 'is_anonymous')::boolean) is false);
-grant select, insert on public.carts, public.orders to authenticated;
-`;
+const SCHEMA = [
+  ownedTable('carts', 'item text not null'),
+  ownedTable('orders', 'total int not null', {
+    policy: 'Only permanent users can order',
+    check: "(select (auth.jwt() ->> 'is_anonymous')::boolean) is false",
+  }),
+  ownedTable('reviews', 'stars int not null', {
+    policy: 'No anonymous reviews',
+    check: "(select auth.jwt() ->> 'is_anonymous') is distinct from 'true'",
+  }),
+].join('\n\n');
 
 describe('an anonymous user under PostgREST: the is_anonymous claim in RLS policies', () => {
   let serverUrl: string;
@@ -55,6 +66,8 @@ describe('an anonymous user under PostgREST: the is_anonymous claim in RLS polic
         roles: { anonymous: 'anon', authenticated: 'authenticated' },
         passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
         signup: { anonymousUsers: true, confirmEmail: false },
+        // The other dialects, whose routes also issue tokens of a GoTrue user's session.
+        dialects: { gotrue: {}, jsonDataServer: {}, postgrestAuth: { enabled: true, prefix: '/pg' } },
       },
       env: { RESTAUTH_JWT_SECRET: SECRET },
     });
@@ -120,5 +133,37 @@ describe('an anonymous user under PostgREST: the is_anonymous claim in RLS polic
       'SELECT item FROM public.carts',
     );
     assert.deepEqual(kept, [{ item: 'book' }]);
+  });
+
+  it("says is_anonymous in every dialect's token of its session: another route sheds nothing", async () => {
+    const anonymous = await call('POST', '/signup', { data: {} });
+    const exchanged = await t.app.inject({
+      method: 'POST',
+      url: '/auth/refresh',
+      payload: { refresh_token: anonymous.refresh_token },
+    });
+    assert.equal(exchanged.statusCode, 200, exchanged.body);
+    const reissued = await t.app.inject({
+      method: 'POST',
+      url: '/pg/refresh_token',
+      headers: { authorization: `Bearer ${anonymous.access_token}` },
+    });
+    assert.equal(reissued.statusCode, 200, reissued.body);
+    const tokens = {
+      "json-data-server's refresh": exchanged.json<{ access_token: string }>().access_token,
+      "postgrest-auth's bearer refresh": reissued.json<{ access_token: string }>().access_token,
+    };
+    for (const [route, token] of Object.entries(tokens)) {
+      const claims = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as Record<
+        string,
+        unknown
+      >;
+      assert.equal(claims['is_anonymous'], true, route);
+      await assert.rejects(
+        postgrestRequest(pool, rest, token, 'INSERT INTO public.reviews (stars) VALUES (1)'),
+        /row-level security/u,
+        route,
+      );
+    }
   });
 });
