@@ -4,7 +4,7 @@ import { DataError } from './errors.js';
 import type { JsonDocument, RecordChanges } from '../core/ports/documents.js';
 import type { Caller, Decision } from './access.js';
 import { foreignKey, fullUrl, isRow, pluralOf, sameId } from './collections.js';
-import type { DataContext } from './context.js';
+import { isServed, type DataContext } from './context.js';
 import { assertOrdinaryKey, ownValue } from './keys.js';
 import { assertNoIdentityChange, keepIdentityFields } from './user-fields.js';
 import { all, filterRows, first, paginate, sortRows, type Query, type Row } from './query.js';
@@ -288,11 +288,11 @@ export async function destroy(req: PluralRequest, id: string, decision: Decision
   if (name === ctx.usersProp) {
     throw new DataError('forbidden', 'Users are deleted through the auth API, not the data API');
   }
-  // Dependents go only when asked (json-server deleted every orphan in every collection).
-  const dependents = names(req.query._dependent, '_dependent').map((child) => ({
-    child,
-    decision: ctx.allow(child, 'write', req.caller),
-  }));
+  // Dependents go only when asked (json-server deleted every orphan in every collection), and only
+  // from what the data API serves: a db.json key it never serves ("auth") is no collection, as for `_embed`.
+  const dependents = names(req.query._dependent, '_dependent')
+    .filter(isServed)
+    .map((child) => ({ child, decision: ctx.allow(child, 'write', req.caller) }));
   if (dependents.some(({ child }) => child === ctx.usersProp)) {
     throw new DataError('forbidden', 'Users are deleted through the auth API, not the data API');
   }
