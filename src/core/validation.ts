@@ -49,12 +49,18 @@ export function assertStorableText(value: string, field: string): void {
     );
 }
 
-/** Checks user-supplied JSON data (metadata): only storable text in every key and string, however deep. */
+/**
+ * Checks user-supplied JSON data (metadata): only storable text in every key and string, and only finite
+ * numbers, however deep.
+ */
 export function checkUserData(value: unknown, field: string): void {
   const pending: unknown[] = [value];
   while (pending.length > 0) {
     const item = pending.pop();
     if (typeof item === 'string') assertStorableText(item, field);
+    // `1e400` parses as Infinity, which JSON (and jsonb) stores as null: the data would change on its way.
+    else if (typeof item === 'number' && !Number.isFinite(item))
+      throw new AuthError('validation_failed', `${field} must not hold a number out of range`);
     else if (Array.isArray(item)) pending.push(...item);
     else if (typeof item === 'object' && item !== null) {
       for (const [key, child] of Object.entries(item)) {

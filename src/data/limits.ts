@@ -19,6 +19,7 @@ export function assertStorable(value: unknown): void {
   const stack: Array<{ value: unknown; depth: number }> = [{ value, depth: 1 }];
   while (stack.length > 0) {
     const { value: current, depth } = stack.pop()!;
+    if (typeof current === 'number') assertFinite(current);
     if (current === null || typeof current !== 'object') continue;
     if (depth > MAX_JSON_DEPTH) {
       throw new DataError('validation_failed', `The body is nested deeper than ${MAX_JSON_DEPTH} levels`);
@@ -34,6 +35,16 @@ export function assertStorable(value: unknown): void {
       stack.push({ value: item, depth: depth + 1 });
     }
   }
+}
+
+/**
+ * JSON.parse reads a literal beyond a double's range (`1e400`) as Infinity, which JSON cannot write:
+ * the record was stored as Infinity and written to disk as null, so one POSTed with `"id": 1e400`
+ * answered `"id": null`, was found at /notes/Infinity until a restart, and by no id after it.
+ */
+function assertFinite(value: number): void {
+  if (!Number.isFinite(value))
+    throw new DataError('validation_failed', 'A number in the body is out of range (JSON has no Infinity)');
 }
 
 /** Refuses (413) a record whose JSON would exceed `maxBytes` (call after assertStorable: it serializes). */
