@@ -89,7 +89,9 @@ export class IdentityLinking {
     if (address === null) return user;
 
     if (!claims.emailVerified) {
-      await this.deps.emailFlows.requestEmailChange(user, address, input.redirectTo);
+      // Bound to the session that started the flow: its end (a sign-out after a stolen token) ends
+      // the change too, as a change asked at PUT /user is (EmailFlows.assertAskingSessionLive).
+      await this.deps.emailFlows.requestEmailChange(user, address, input.redirectTo, null, input.sessionId);
       throw new AuthError(
         'email_not_confirmed',
         `Unverified email with ${provider}. A confirmation email has been sent to your ${provider} email`,
@@ -99,12 +101,12 @@ export class IdentityLinking {
     // Should another user take the address in between, this refuses (email_exists) and the identity
     // stays linked to a user still without an address: it signs in with the provider as before.
     // The address is the provider identity's: no `email` identity, as GoTrue's UpdateUserEmailFromIdentities.
-    return store.updateUser(user.id, {
-      email: address,
-      emailConfirmedAt: now,
-      isAnonymous: false,
-      emailIdentity: false,
-    });
+    // A ban committed since the check above refuses the write (user_banned), as every sign-in's.
+    return store.updateUser(
+      user.id,
+      { email: address, emailConfirmedAt: now, isAnonymous: false, emailIdentity: false },
+      { unlessBannedAt: now },
+    );
   }
 
   /** The access-token check's session rule (AuthService.check), for the session that started the flow. */

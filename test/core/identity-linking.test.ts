@@ -151,5 +151,51 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.equal(user?.email, 'unv@github.test');
       assert.equal(user?.isAnonymous, false);
     });
+
+    it('the confirmation of an unverified address ends with the session that started the link', async () => {
+      const anon = await anonymousUser();
+      const since = app.sink.mails.length;
+      await assert.rejects(link(anon, githubClaims('616', 'gone@github.test', false)), {
+        code: 'email_not_confirmed',
+      });
+      const { code } = secretsOf(await nextMail(app.sink, 'gone@github.test', since));
+      // The owner signs out the session a thief started the link with: the mailed change goes with it.
+      await app.t.services.store.revokeSession(anon.sessionId!, 'logout', new Date());
+      const verified = await gotrueClient(app.url).client.verifyOtp({
+        email: 'gone@github.test',
+        token: code,
+        type: 'email_change',
+      });
+      assert.equal(verified.error?.code, 'otp_expired');
+      const user = await app.t.services.store.findUserById(anon.userId);
+      assert.equal(user?.email, null);
+      assert.equal(user?.isAnonymous, true);
+    });
+
+    it('a ban committed while the link is written leaves the anonymous user without the address', async () => {
+      const anon = await anonymousUser();
+      // The interleaving is made: the identity's write (the last answer before the address is set)
+      // returns only once the ban has committed.
+      const store = app.t.services.store as unknown as Record<
+        string,
+        (...args: unknown[]) => Promise<unknown>
+      >;
+      const linkIdentity = store['linkIdentity']!;
+      store['linkIdentity'] = async (...args) => {
+        const linked = await linkIdentity.apply(app.t.services.store, args);
+        await app.t.services.store.updateUser(anon.userId, {
+          bannedUntil: new Date(Date.now() + 86_400_000),
+        });
+        return linked;
+      };
+      try {
+        await assert.rejects(link(anon, githubClaims('626', 'raced@github.test')), { code: 'user_banned' });
+      } finally {
+        store['linkIdentity'] = linkIdentity;
+      }
+      const user = await app.t.services.store.findUserById(anon.userId);
+      assert.equal(user?.email, null, 'the address is not set');
+      assert.equal(user?.isAnonymous, true);
+    });
   });
 }
