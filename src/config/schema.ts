@@ -479,6 +479,12 @@ export const ConfigSchema = Type.Object({
        * set at /authorize): off only for clients that cannot keep cookies (docs/security.md).
        */
       oauthBrowserBinding: Type.Boolean({ default: true }),
+      /**
+       * linkIdentity without PKCE (auth-js flowType 'implicit') is allowed: its callback links in
+       * whichever browser finishes the flow, so a forwarded link address links the victim's
+       * identity to the sender's account (docs/security.md). Off: such a start answers 400.
+       */
+      implicitLinking: Type.Boolean({ default: false }),
     },
     { default: {} },
   ),

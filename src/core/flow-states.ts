@@ -7,6 +7,7 @@ import { hashSecret } from './secrets.js';
 import type { FlowState, FlowStateStore } from './ports/flow-states.js';
 import type { Store, User } from './ports/store.js';
 import type { ProviderTokenSeal } from './oauth/provider-token-seal.js';
+import { parsePendingLink, type PendingLink } from './oauth/pending-link.js';
 
 /** GoTrue's default flow-state lifetime (GOTRUE_EXTERNAL_FLOW_STATE_EXPIRY_DURATION, 300 s, also its least). */
 export const AUTH_CODE_LIFETIME_SECONDS = 300;
@@ -46,6 +47,8 @@ export interface PkceExchange {
   user: User;
   authenticationMethod: string;
   providerTokens: ExchangedProviderTokens | null;
+  /** A linkIdentity flow's identity, for the exchange to link to `user` (see pending-link.ts); null for others. */
+  pendingLink: PendingLink | null;
 }
 
 /**
@@ -136,6 +139,7 @@ export class PkceFlows {
       user,
       authenticationMethod: flow.authenticationMethod,
       providerTokens: this.providerTokens(flow),
+      pendingLink: flow.pendingLink === null ? null : parsePendingLink(flow.pendingLink),
     };
   }
 

@@ -19,7 +19,7 @@ export interface IdentityLinkingDeps {
   clock: () => Date;
 }
 
-/** What the provider's callback hands over when its flow was started by linkIdentity. */
+/** What a flow linkIdentity started hands over: at its callback (implicit) or its code's exchange (PKCE). */
 export interface IdentityToLink {
   /** The user who started GET /user/identities/authorize (the flow's linking target). */
   targetUserId: string;
@@ -34,9 +34,10 @@ export interface IdentityToLink {
 }
 
 /**
- * Manual linking's second half (GoTrue's linkIdentityToUser, internal/api/identity.go): the
- * provider's callback of a flow that GET /user/identities/authorize started links the identity
- * to that user instead of signing anyone in.
+ * Manual linking's second half (GoTrue's linkIdentityToUser, internal/api/identity.go): a flow
+ * that GET /user/identities/authorize started links the identity to that user instead of signing
+ * anyone in: at the exchange of its code with PKCE (oauth/pending-link.ts), else at the provider's
+ * callback (identities.implicitLinking).
  *
  * - An identity that is already someone's is refused: 422 identity_already_exists, "Identity is
  *   already linked" when it is the user's own, "... to another user" otherwise; the store refuses

@@ -208,6 +208,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
           signupEnabled: config.signup.enabled,
           anonymousUsers: config.signup.anonymousUsers,
           manualLinking: config.identities.manualLinking,
+          implicitLinking: config.identities.implicitLinking,
           enabledProviders: Object.entries(config.external)
             .filter(([, provider]) => provider.enabled === true)
             .map(([name]) => name.toLowerCase()),

@@ -27,7 +27,7 @@ describe('a query parameter given twice', () => {
         siteUrl: APP,
         dialects: { gotrue: {}, jsonDataServer: {}, postgrestAuth: { enabled: true, prefix: '/pg' } },
         signup: { confirmEmail: false },
-        identities: { manualLinking: true },
+        identities: { manualLinking: true, implicitLinking: true },
         // GitHub Enterprise at an address never asked here: /authorize only redirects to it.
         external: {
           github: { enabled: true, client_id: 'cid', secret: 'csecret', url: 'http://127.0.0.1:9' },

@@ -24,7 +24,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
       siteUrl: APP,
       signup: { confirmEmail: false, anonymousUsers: true },
       oneTimeTokens: { resendInterval: 0 },
-      identities: { manualLinking: true },
+      identities: { manualLinking: true, implicitLinking: true },
     });
     let t: TestApp;
     let sink: SmtpSink;

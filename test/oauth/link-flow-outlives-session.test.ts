@@ -24,7 +24,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
     const started = useGithubApp(storeKind, {
       siteUrl: APP,
       signup: { confirmEmail: false },
-      identities: { manualLinking: true },
+      identities: { manualLinking: true, implicitLinking: true },
     });
     let t: TestApp;
     let url: string;

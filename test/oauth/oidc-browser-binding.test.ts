@@ -25,7 +25,10 @@ describe('OAuth flows bound to the browser that started them', () => {
   let idp: TestIdp;
 
   before(async () => {
-    app = await startKeycloakApp({ siteUrl: APP, identities: { manualLinking: true } });
+    app = await startKeycloakApp({
+      siteUrl: APP,
+      identities: { manualLinking: true, implicitLinking: true },
+    });
     ({ t, url, provider: idp } = app);
     idp.accounts.set('kc-mallory', { email: 'mallory@evil.test', email_verified: true });
     idp.accounts.set('kc-victor', { email: 'victor@acme.test', email_verified: true });

@@ -20,7 +20,10 @@ describe('linkIdentity through an OIDC provider', () => {
   let idp: TestIdp;
 
   before(async () => {
-    app = await startKeycloakApp({ siteUrl: APP, identities: { manualLinking: true } });
+    app = await startKeycloakApp({
+      siteUrl: APP,
+      identities: { manualLinking: true, implicitLinking: true },
+    });
     ({ t, url, provider: idp } = app);
   });
   after(async () => {

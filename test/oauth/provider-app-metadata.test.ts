@@ -39,7 +39,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
         siteUrl: APP,
         signup: { confirmEmail: false, anonymousUsers: true },
         oneTimeTokens: { resendInterval: 0 },
-        identities: { manualLinking: true },
+        identities: { manualLinking: true, implicitLinking: true },
       });
       ({ t, sink, url, provider: idp } = app);
     });

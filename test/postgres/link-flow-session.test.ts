@@ -8,6 +8,7 @@ import {
   PostgresFlowStates,
   flowStateTable,
   linkFlowSessionTable,
+  pendingLinkTable,
   spentIdTokenTable,
 } from '../../src/stores/postgres/flow-states.js';
 import { dropDatabase, testPostgres } from '../support/postgres.js';
@@ -58,6 +59,7 @@ describe('PostgreSQL: migration 44, the session of a link flow', () => {
       flowStateTable(names),
       spentIdTokenTable(names),
       linkFlowSessionTable(names),
+      pendingLinkTable(names),
     );
     const old = await flows.takeOAuthFlow(oldFlow);
     assert.equal(old?.linkingTargetId, target);

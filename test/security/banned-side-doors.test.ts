@@ -206,7 +206,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
     const started = useGithubApp(storeKind, {
       siteUrl: OAUTH_APP,
       signup: { confirmEmail: false },
-      identities: { manualLinking: true },
+      identities: { manualLinking: true, implicitLinking: true },
     });
     let t: TestApp;
     let url: string;

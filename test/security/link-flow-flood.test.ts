@@ -25,7 +25,7 @@ describe('linkIdentity flows started in a loop', () => {
       config: {
         passwords: FAST_HASHING,
         signup: { confirmEmail: false },
-        identities: { manualLinking: true },
+        identities: { manualLinking: true, implicitLinking: true },
         rateLimits: { signIn: { max: MAX, window: 60 } },
         // Building the provider's address needs no request to it: nothing listens there.
         external: {

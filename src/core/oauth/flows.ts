@@ -6,6 +6,7 @@ import type { FlowStateStore, OAuthFlow } from '../ports/flow-states.js';
 import { hashSecret } from '../secrets.js';
 import type { ProviderTokens } from './provider.js';
 import type { ProviderTokenSeal } from './provider-token-seal.js';
+import { serializePendingLink, type PendingLink } from './pending-link.js';
 
 /** How long a user may take at the provider (GoTrue's FlowStateExpiryDuration: 300 s). */
 export const OAUTH_FLOW_LIFETIME_SECONDS = 300;
@@ -97,9 +98,15 @@ export class OAuthFlows {
    * A PKCE flow's callback signed `userId` in: a flow with the app's challenge and a fresh auth
    * code, issued now, which the redirect carries as `?code=` (PkceFlows.exchange spends it). The
    * provider's tokens wait in it, sealed, for the exchange's answer (GoTrue's provider_token),
-   * and go with it: at the exchange, or with the expired code at the upkeep.
+   * and go with it: at the exchange, or with the expired code at the upkeep. A linkIdentity flow's
+   * identity waits in it likewise (`pendingLink`, `userId` its target): the exchange links it.
    */
-  async issueCode(flow: OAuthFlow, userId: string, tokens: ProviderTokens): Promise<string> {
+  async issueCode(
+    flow: OAuthFlow,
+    userId: string,
+    tokens: ProviderTokens,
+    pendingLink: PendingLink | null = null,
+  ): Promise<string> {
     if (flow.codeChallenge === null || flow.codeChallengeMethod === null) {
       throw new Error('an implicit OAuth flow has no code to issue');
     }
@@ -119,6 +126,7 @@ export class OAuthFlows {
       authCodeIssuedAt: now,
       providerAccessToken: seal.seal(tokens.accessToken, id),
       providerRefreshToken: tokens.refreshToken === null ? null : seal.seal(tokens.refreshToken, id),
+      pendingLink: pendingLink === null ? null : serializePendingLink(pendingLink),
     });
     return code;
   }

@@ -33,11 +33,16 @@ export interface FlowState {
    */
   providerAccessToken: string | null;
   providerRefreshToken: string | null;
+  /**
+   * A linkIdentity flow's identity, linked when its code is exchanged (core/oauth/pending-link.ts):
+   * written by core, opaque to stores; null for every other flow.
+   */
+  pendingLink: string | null;
 }
 
-/** What a flow may start without: its code (an OAuth callback's starts with it) and provider tokens. */
+/** What a flow may start without: its code (an OAuth callback's starts with it), provider tokens, pending link. */
 type FlowStateOptionals =
-  'authCodeHash' | 'authCodeIssuedAt' | 'providerAccessToken' | 'providerRefreshToken';
+  'authCodeHash' | 'authCodeIssuedAt' | 'providerAccessToken' | 'providerRefreshToken' | 'pendingLink';
 
 /** A flow to create; one that starts with its code issued (an OAuth callback's) gives both, and its provider's tokens. */
 export type NewFlowState = Omit<FlowState, FlowStateOptionals> & Partial<Pick<FlowState, FlowStateOptionals>>;

@@ -33,6 +33,7 @@ export class FileFlowStates implements FlowStateStore {
         // Written only when there are some: the mailed links' flows keep their shape.
         ...(flow.providerAccessToken != null ? { providerAccessToken: flow.providerAccessToken } : {}),
         ...(flow.providerRefreshToken != null ? { providerRefreshToken: flow.providerRefreshToken } : {}),
+        ...(flow.pendingLink != null ? { pendingLink: flow.pendingLink } : {}),
       };
       changes.wrote('flowStates', flow.id);
     });
@@ -188,5 +189,6 @@ function toFlowState(id: string, entry: FlowStateEntry): FlowState {
     authCodeIssuedAt: entry.authCodeIssuedAt === null ? null : new Date(entry.authCodeIssuedAt),
     providerAccessToken: entry.providerAccessToken ?? null,
     providerRefreshToken: entry.providerRefreshToken ?? null,
+    pendingLink: entry.pendingLink ?? null,
   };
 }

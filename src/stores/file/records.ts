@@ -104,6 +104,8 @@ export interface FlowStateEntry {
   /** An OAuth flow's provider tokens, sealed by core; absent for the mailed links' flows. */
   providerAccessToken?: string;
   providerRefreshToken?: string;
+  /** A linkIdentity flow's identity to link at the exchange, written by core; absent for every other flow. */
+  pendingLink?: string;
 }
 
 /** A pending OAuth sign-in (see core/ports/flow-states.ts OAuthFlow), keyed by its state. */

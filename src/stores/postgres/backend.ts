@@ -3,6 +3,7 @@ import type { Backend, BackendLogger } from '../backend.js';
 import {
   flowStateTable,
   linkFlowSessionTable,
+  pendingLinkTable,
   PostgresFlowStates,
   spentIdTokenTable,
 } from './flow-states.js';
@@ -46,6 +47,7 @@ export async function openPostgresBackend(
       flowStateTable(names),
       spentIdTokenTable(names),
       linkFlowSessionTable(names),
+      pendingLinkTable(names),
     ),
     // Ended sessions are pruned through the Store port on core's retention (SessionManager.pruneEnded).
     upkeep: async () => {},

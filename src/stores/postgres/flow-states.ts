@@ -20,6 +20,7 @@ interface FlowStateRow {
   auth_code_issued_at: Date | null;
   provider_access_token: string | null;
   provider_refresh_token: string | null;
+  pending_link: string | null;
 }
 
 interface OAuthFlowRow {
@@ -36,9 +37,12 @@ interface OAuthFlowRow {
 /** GoTrue's authentication method of an OAuth flow (models.OAuth). */
 const OAUTH = 'oauth';
 
-const COLUMNS = `id::text, user_id::text, auth_code, code_challenge, code_challenge_method::text,
+/** A flow's columns, its pending link (pendingLinkTable) with them: usable in SELECT and RETURNING. */
+function columns(pendingLinks: string): string {
+  return `id::text, user_id::text, auth_code, code_challenge, code_challenge_method::text,
   authentication_method, provider_type, created_at, auth_code_issued_at, provider_access_token,
-  provider_refresh_token`;
+  provider_refresh_token, (SELECT p.link FROM ${pendingLinks} p WHERE p.flow_id = flow_state.id) AS pending_link`;
+}
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/iu;
 
 /** GoTrue's flow-state table (migration 20). */
@@ -59,6 +63,11 @@ export function linkFlowSessionTable(names: SchemaNames): string {
   return `${quotedNames(names).restauth}.link_flow_sessions`;
 }
 
+/** Migration 45's table: a linkIdentity flow's identity, linked when its code is exchanged. restauth's, as 44's. */
+export function pendingLinkTable(names: SchemaNames): string {
+  return `${quotedNames(names).restauth}.pending_identity_links`;
+}
+
 /** PKCE flow states in GoTrue's `auth.flow_state`: every statement is one, so racing exchanges are decided by the row. */
 export class PostgresFlowStates implements FlowStateStore {
   constructor(
@@ -67,14 +76,23 @@ export class PostgresFlowStates implements FlowStateStore {
     private readonly spentIdTokens: string,
     /** linkFlowSessionTable: its rows go with their flow's (ON DELETE CASCADE). */
     private readonly linkSessions: string,
-  ) {}
+    /** pendingLinkTable: its rows go with their flow's (ON DELETE CASCADE). */
+    private readonly pendingLinks: string,
+  ) {
+    this.columns = columns(pendingLinks);
+  }
+
+  private readonly columns: string;
 
   async createFlowState(flow: NewFlowState): Promise<void> {
+    // One statement: no linkIdentity flow is kept without the identity its exchange links.
     await this.pool.query(
-      `INSERT INTO ${this.table} (id, user_id, code_challenge, code_challenge_method, authentication_method,
-         provider_type, created_at, updated_at, auth_code, auth_code_issued_at, provider_access_token,
-         provider_refresh_token)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11)`,
+      `WITH flow AS (
+         INSERT INTO ${this.table} (id, user_id, code_challenge, code_challenge_method, authentication_method,
+           provider_type, created_at, updated_at, auth_code, auth_code_issued_at, provider_access_token,
+           provider_refresh_token)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11) RETURNING id)
+       INSERT INTO ${this.pendingLinks} (flow_id, link) SELECT id, $12::text FROM flow WHERE $12::text IS NOT NULL`,
       [
         flow.id,
         flow.userId,
@@ -87,6 +105,7 @@ export class PostgresFlowStates implements FlowStateStore {
         flow.authCodeIssuedAt ?? null,
         flow.providerAccessToken ?? null,
         flow.providerRefreshToken ?? null,
+        flow.pendingLink ?? null,
       ],
     );
   }
@@ -158,7 +177,7 @@ export class PostgresFlowStates implements FlowStateStore {
          WHERE user_id = $1 AND authentication_method = $2 AND created_at > $5
          ORDER BY created_at DESC LIMIT 1
        )
-       RETURNING ${COLUMNS}`,
+       RETURNING ${this.columns}`,
       [userId, authenticationMethod, authCodeHash, now, createdAfter],
     );
     return rows[0] ? toFlowState(rows[0]) : null;
@@ -166,7 +185,7 @@ export class PostgresFlowStates implements FlowStateStore {
 
   async findFlowStateByAuthCode(authCodeHash: string): Promise<FlowState | null> {
     const { rows } = await this.pool.query<FlowStateRow>(
-      `SELECT ${COLUMNS} FROM ${this.table} WHERE auth_code = $1 LIMIT 1`,
+      `SELECT ${this.columns} FROM ${this.table} WHERE auth_code = $1 LIMIT 1`,
       [authCodeHash],
     );
     return rows[0] ? toFlowState(rows[0]) : null;
@@ -219,5 +238,6 @@ function toFlowState(row: FlowStateRow): FlowState {
     authCodeIssuedAt: row.auth_code_issued_at,
     providerAccessToken: row.provider_access_token,
     providerRefreshToken: row.provider_refresh_token,
+    pendingLink: row.pending_link,
   };
 }

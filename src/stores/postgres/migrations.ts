@@ -759,6 +759,15 @@ export function migrations(names: SchemaNames): Migration[] {
           session_id uuid NOT NULL
         );`,
     },
+    {
+      version: 45,
+      name: 'a linkIdentity flow with PKCE links its identity when its code is exchanged, kept till then',
+      // restauth's table, as 44's: a database GoTrue made has no such column in flow_state.
+      sql: `CREATE TABLE ${q.restauth}.pending_identity_links (
+          flow_id uuid PRIMARY KEY REFERENCES ${q.schema}.flow_state (id) ON DELETE CASCADE,
+          link text NOT NULL
+        );`,
+    },
   ];
 }
 

@@ -70,6 +70,7 @@ export function runFlowStateContract(
         authCodeIssuedAt: at(10),
         providerAccessToken: null,
         providerRefreshToken: null,
+        pendingLink: null,
       });
       assert.deepEqual(await flows.findFlowStateByAuthCode('code-hash'), issued);
       assert.equal(await flows.consumeFlowState(flow.id, 'other-hash'), false, 'not with another code');
@@ -176,9 +177,25 @@ export function runFlowStateContract(
         authCodeIssuedAt: at(3),
         providerAccessToken: null,
         providerRefreshToken: null,
+        pendingLink: null,
       });
       assert.equal(await flows.takeOAuthFlow(flow.id), null, 'a flow with a user is no pending OAuth flow');
       assert.equal(await flows.consumeFlowState(flow.id, 'issued'), true);
+    });
+
+    it('a linkIdentity flow keeps its pending link until consumed, across a restart', async () => {
+      const flow = newFlow({ authenticationMethod: 'oauth', providerType: 'keycloak' });
+      const link = JSON.stringify({ provider: 'keycloak', subject: 'kc-1' });
+      await flows.createFlowState({
+        ...flow,
+        authCodeHash: 'linking',
+        authCodeIssuedAt: at(3),
+        pendingLink: link,
+      });
+      flows = await subject.reopen();
+      assert.equal((await flows.findFlowStateByAuthCode('linking'))?.pendingLink, link);
+      assert.equal(await flows.consumeFlowState(flow.id, 'linking'), true);
+      assert.equal(await flows.findFlowStateByAuthCode('linking'), null);
     });
 
     it('prunes OAuth flows still waiting for their callback when created before the cutoff', async () => {

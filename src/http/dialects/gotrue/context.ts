@@ -49,6 +49,8 @@ export interface GotrueOptions {
     anonymousUsers: boolean;
     /** Users link and unlink identities themselves (GoTrue's security.manual_linking_enabled). */
     manualLinking: boolean;
+    /** linkIdentity may start without a PKCE challenge (identities.implicitLinking). */
+    implicitLinking: boolean;
     /** The OAuth and OIDC providers switched on (external.<name>.enabled), lower case. */
     enabledProviders: readonly string[];
     /** New addresses confirm before signing in. */

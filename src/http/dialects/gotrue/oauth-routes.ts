@@ -9,6 +9,7 @@ import type { OAuthFlow } from '../../../core/ports/flow-states.js';
 import { identityDataOf } from '../../../core/oauth/identity-data.js';
 import { ProviderAnswerRefused } from '../../../core/oauth/client.js';
 import type { ProviderTokens } from '../../../core/oauth/provider.js';
+import type { PendingLink } from '../../../core/oauth/pending-link.js';
 import type { ConfiguredProvider } from '../../../core/oauth/registry.js';
 import { bringsBinding, clearBindingCookie, setBindingCookie } from './oauth-browser-binding.js';
 import type { OAuthCallbackRefusal } from '../../../core/ports/events.js';
@@ -146,17 +147,31 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
       );
       const issuer =
         provider.definition.flavour === 'oidc' ? provider.definition.issuer(provider.settings) : null;
-      // A flow linkIdentity started links the identity to its user, who is then signed in (GoTrue's
-      // linkIdentityToUser); any other signs in whoever the provider's user is here.
-      const user =
-        flow.linkingTargetId !== null
-          ? await options.identityLinking.link(clientOf(reply.request), {
-              targetUserId: flow.linkingTargetId,
+      const linking: PendingLink | null =
+        flow.linkingTargetId === null
+          ? null
+          : {
               sessionId: flow.linkingSessionId,
               provider: provider.settings.name,
               claims: signedIn.claims,
               identityData: identityDataOf(signedIn.claims, issuer),
               redirectTo: flow.referrer,
+            };
+      if (target === null)
+        throw new AuthError('validation_failed', 'No redirect_to and no site URL to lead to');
+      // A PKCE flow linkIdentity started links at its code's exchange (see pending-link.ts): the
+      // browser that finished it may be anyone's the starter sent its address to.
+      if (linking !== null && flow.codeChallenge !== null) {
+        const code = await oauth.flows.issueCode(flow, flow.linkingTargetId!, signedIn.tokens, linking);
+        return reply.redirect(withCode(target, code), 302);
+      }
+      // An implicit one links the identity to its user, who is then signed in (GoTrue's
+      // linkIdentityToUser); any other flow signs in whoever the provider's user is here.
+      const user =
+        linking !== null
+          ? await options.identityLinking.link(clientOf(reply.request), {
+              ...linking,
+              targetUserId: flow.linkingTargetId!,
             })
           : await oauth.signIn.signIn(clientOf(reply.request), {
               provider: provider.settings.name,
@@ -165,14 +180,10 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
               emailOptional: provider.settings.emailOptional,
               redirectTo: flow.referrer,
             });
-      if (target === null)
-        throw new AuthError('validation_failed', 'No redirect_to and no site URL to lead to');
       if (flow.codeChallenge !== null) {
         auth.assertNotBanned(user, options.clock());
         const code = await oauth.flows.issueCode(flow, user.id, signedIn.tokens);
-        const url = new URL(target);
-        url.searchParams.set('code', code);
-        return reply.redirect(url.toString(), 302);
+        return reply.redirect(withCode(target, code), 302);
       }
       const issued = await auth.startSession(
         clientOf(reply.request),
@@ -214,6 +225,15 @@ export async function startProviderFlow(
   const provider = oauth.clients.get(name);
   if (provider === undefined) throw providerNotEnabled(name);
   const challenge = pkceChallenge(query.code_challenge, query.code_challenge_method);
+  // Without PKCE a link's callback links in whichever browser finishes the flow: one the starter
+  // sent the address to links its owner's identity to the starter's account. With it, the exchange
+  // links, and only the starting app holds the verifier (core/oauth/pending-link.ts).
+  if (linking !== null && challenge === null && !options.settings.implicitLinking) {
+    throw new AuthError(
+      'validation_failed',
+      "linkIdentity needs the PKCE flow (auth-js flowType 'pkce'): an implicit one is off (identities.implicitLinking)",
+    );
+  }
   const referrer = redirects.check(query.redirect_to);
   const params: Record<string, string> = {};
   for (const [key, value] of Object.entries(query)) {
@@ -273,6 +293,13 @@ export function continueAddress(options: GotrueOptions, started: StartedProvider
   address.searchParams.set('to', started.url);
   address.searchParams.set('signature', flows.continueSignature(`${name}\n${started.url}`));
   return address.toString();
+}
+
+/** The app's address with a PKCE flow's auth code (`?code=`), for its verifier to exchange. */
+function withCode(target: string, code: string): string {
+  const url = new URL(target);
+  url.searchParams.set('code', code);
+  return url.toString();
 }
 
 function definedEntries(params: Record<string, string | undefined>): [string, string][] {

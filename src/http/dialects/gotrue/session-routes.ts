@@ -143,10 +143,16 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (ap
         case 'id_token':
           return answer.session(await idTokenGrant(options, clientOf(request), body));
         case 'pkce': {
-          const { user, authenticationMethod, providerTokens } = await pkce.exchange(
-            body.auth_code ?? '',
-            body.code_verifier ?? '',
-          );
+          const exchanged = await pkce.exchange(body.auth_code ?? '', body.code_verifier ?? '');
+          const { authenticationMethod, providerTokens, pendingLink } = exchanged;
+          // A linkIdentity flow links here, for the holder of the starting app's verifier only.
+          const user =
+            pendingLink === null
+              ? exchanged.user
+              : await options.identityLinking.link(clientOf(request), {
+                  ...pendingLink,
+                  targetUserId: exchanged.user.id,
+                });
           // The session's amr is the flow's method ('email/signup', 'magiclink' ...), as GoTrue's.
           const session = await answer.session(
             await auth.startSession(
