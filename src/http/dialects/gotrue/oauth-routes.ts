@@ -11,7 +11,12 @@ import { ProviderAnswerRefused } from '../../../core/oauth/client.js';
 import type { ProviderTokens } from '../../../core/oauth/provider.js';
 import type { PendingLink } from '../../../core/oauth/pending-link.js';
 import type { ConfiguredProvider } from '../../../core/oauth/registry.js';
-import { bringsBinding, clearBindingCookie, setBindingCookie } from './oauth-browser-binding.js';
+import {
+  bringsBinding,
+  clearBindingCookie,
+  setBindingCookie,
+  type BindingTarget,
+} from './oauth-browser-binding.js';
 import type { OAuthCallbackRefusal } from '../../../core/ports/events.js';
 import type { GotrueOptions } from './context.js';
 import { providerNotEnabled } from './disabled-features.js';
@@ -126,9 +131,17 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
       return redirectError(reply, redirects.defaultTarget, error, { fragment: false, status: 303 });
     }
     const target = flow.referrer ?? redirects.defaultTarget;
-    clearBindingCookie(reply, flow.id, new URL(reply.request.url, 'http://restauth').pathname);
+    const provider = oauth.clients.get(flow.providerType);
+    // A flow whose provider was switched off since: its cookie's name is unknown; it expires by itself.
+    const binding = provider === undefined ? null : bindingTargetOf(provider);
+    if (binding !== null) clearBindingCookie(reply, flow.id, binding);
     try {
-      if (oauth.flows.bindsBrowser && !bringsBinding(reply.request, flow.id, taken.secrets.browserBinding)) {
+      // Without its provider the flow is refused just below (provider_disabled).
+      if (
+        oauth.flows.bindsBrowser &&
+        binding !== null &&
+        !bringsBinding(reply.request, flow.id, taken.secrets.browserBinding, binding)
+      ) {
         throw new AuthError('bad_oauth_state', 'OAuth state was not started in this browser');
       }
       if (params['error'] !== undefined && params['error'] !== '') {
@@ -137,7 +150,6 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
       if (params['code'] === undefined || params['code'] === '') {
         throw new AuthError('bad_oauth_callback', 'OAuth callback with missing authorization code missing');
       }
-      const provider = oauth.clients.get(flow.providerType);
       if (provider === undefined) throw providerNotEnabled(flow.providerType);
       const signedIn = await oauth.clients.finish(
         provider,
@@ -270,10 +282,20 @@ export function bindToBrowser(
 ): void {
   const { flows } = options.oauth;
   if (!flows.bindsBrowser) return;
-  setBindingCookie(reply, started.state, flows.secretsOf(started.state).browserBinding, {
-    callbackUrl: started.provider.settings.redirectUri,
-    formPost: started.provider.definition.authorizationParams?.['response_mode'] === 'form_post',
-  });
+  setBindingCookie(
+    reply,
+    started.state,
+    flows.secretsOf(started.state).browserBinding,
+    bindingTargetOf(started.provider),
+  );
+}
+
+/** Where the provider's redirect reaches restauth, and how: what the flow's cookie is set for. */
+function bindingTargetOf(provider: ConfiguredProvider): BindingTarget {
+  return {
+    callbackUrl: provider.settings.redirectUri,
+    formPost: provider.definition.authorizationParams?.['response_mode'] === 'form_post',
+  };
 }
 
 /**
