@@ -13,7 +13,8 @@ import { followRedirects } from '../support/oidc-provider.js';
  * flow's 300 s the thief finishes GitHub's callback with their own GitHub
  * account. Before the fix the identity was linked to the owner and the thief
  * got a fresh session for the owner. Now the callback requires the session
- * that started the flow to be live: refused, nothing linked, no session. Over
+ * that started the flow to be live: refused, nothing linked, no session; a PKCE
+ * link's exchange requires it too, however late the owner ends it. Over
  * real HTTP with the GitHub-style server, on both stores.
  */
 const APP = 'https://app.test';
@@ -80,6 +81,35 @@ for (const storeKind of ['file', 'postgres'] as const) {
       const { userId, stolen, providerUrl } = await thiefStartsLink('local@acme.test');
       assert.equal((await stolen.signOut({ scope: 'local' })).error, null);
       await assertThiefRefused(providerUrl, userId, 8103);
+    });
+
+    it('PKCE: the owner signs out between the callback and the exchange: the code links nothing', async () => {
+      const thief = gotrueClient(url, { flowType: 'pkce' }).client;
+      const signUp = await thief.signUp({ email: 'pkce@acme.test', password: PASSWORD });
+      assert.equal(signUp.error, null);
+      const userId = signUp.data.user!.id;
+      const owner = gotrueClient(url).client;
+      assert.equal(
+        (await owner.signInWithPassword({ email: 'pkce@acme.test', password: PASSWORD })).error,
+        null,
+      );
+      const { data } = await thief.linkIdentity({
+        provider: 'github',
+        options: { redirectTo: `${APP}/settings`, skipBrowserRedirect: true },
+      });
+      github.signInAs(githubAccount(8106, 'thief-8106', 'thief-8106@github.test'));
+      const code = (await followRedirects(data.url!, APP)).searchParams.get('code');
+      assert.ok(code, 'the callback leads back with a code');
+      assert.equal((await owner.signOut({ scope: 'global' })).error, null);
+      const exchanged = await thief.exchangeCodeForSession(code);
+      // auth-js answers restauth's session_not_found with its AuthSessionMissingError.
+      assert.equal(exchanged.error?.name, 'AuthSessionMissingError', String(exchanged.error));
+      assert.equal(exchanged.data.session, null);
+      assert.equal(await t.services.store.findIdentity('github', '8106'), null, 'nothing linked');
+      assert.deepEqual(
+        (await t.services.store.listIdentities(userId)).map((identity) => identity.provider),
+        ['email'],
+      );
     });
 
     it("the owner signs out the other sessions: the thief's link is refused, the owner's own still links", async () => {
