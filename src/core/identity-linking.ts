@@ -15,7 +15,7 @@ export interface IdentityLinkingDeps {
   >;
   sessions: Pick<SessionManager, 'assertLive'>;
   audit: Pick<AuditLog, 'record'>;
-  emailFlows: Pick<EmailFlows, 'requestEmailChange'>;
+  emailFlows: Pick<EmailFlows, 'admitEmailChange' | 'startEmailChange'>;
   clock: () => Date;
 }
 
@@ -74,6 +74,12 @@ export class IdentityLinking {
     const takesAddress = user.email === null && claims.email !== null;
     const address = takesAddress ? checkEmail(claims.email!) : null;
     if (address !== null && claims.emailVerified) await assertAddressFree(store, address, user.id);
+    // An unverified one is mailed: that change's refusals (another user's address, the recipient's
+    // allowance) come before the identity is written too, not after it is linked.
+    const mailTo =
+      address !== null && !claims.emailVerified
+        ? await this.deps.emailFlows.admitEmailChange(user, address)
+        : null;
 
     const now = this.deps.clock();
     const identity = await store.linkIdentity({
@@ -92,7 +98,9 @@ export class IdentityLinking {
     if (!claims.emailVerified) {
       // Bound to the session that started the flow: its end (a sign-out after a stolen token) ends
       // the change too, as a change asked at PUT /user is (EmailFlows.assertAskingSessionLive).
-      await this.deps.emailFlows.requestEmailChange(user, address, input.redirectTo, null, input.sessionId);
+      if (mailTo !== null) {
+        await this.deps.emailFlows.startEmailChange(user, mailTo, input.redirectTo, null, input.sessionId);
+      }
       throw new AuthError(
         'email_not_confirmed',
         `Unverified email with ${provider}. A confirmation email has been sent to your ${provider} email`,

@@ -152,6 +152,15 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.equal(user?.isAnonymous, false);
     });
 
+    it("an unverified address that is another user's is refused before the identity is linked", async () => {
+      await emailUser('held@acme.test');
+      const anon = await anonymousUser();
+      await assert.rejects(link(anon, githubClaims('636', 'held@acme.test', false)), {
+        code: 'email_exists',
+      });
+      assert.equal(await app.t.services.store.findIdentity('github', '636'), null, 'nothing linked');
+    });
+
     it('the confirmation of an unverified address ends with the session that started the link', async () => {
       const anon = await anonymousUser();
       const since = app.sink.mails.length;
