@@ -148,7 +148,18 @@ interface DisabledRoute {
   caller: 'anyone' | 'user' | 'admin';
   /** What it answers; undefined: a 200 with `[]` (nothing to list). */
   refusal?: () => AuthError;
+  /**
+   * A route under /admin/users/:id: the user is looked up first, as GoTrue's loadUser does before
+   * any of them, so an id naming no user is 404 user_not_found, not an answer about nothing.
+   */
+  ofUser?: true;
 }
+
+/** The `:id` of a route under /admin/users/:id, as the admin user routes take it. */
+const UserIdParams = Type.Object(
+  { id: Type.String({ minLength: 1, maxLength: 200 }) },
+  { additionalProperties: true },
+);
 
 const factorNotFound = () => new AuthError('mfa_factor_not_found');
 const passkeysDisabled = () => new AuthError('passkey_disabled');
@@ -235,13 +246,20 @@ export const DISABLED_ROUTES: readonly DisabledRoute[] = [
     caller: 'user',
     refusal: factorNotFound,
   },
-  { method: 'GET', url: '/admin/users/:id/factors', summary: "A user's MFA factors (none)", caller: 'admin' },
+  {
+    method: 'GET',
+    url: '/admin/users/:id/factors',
+    summary: "A user's MFA factors (none)",
+    caller: 'admin',
+    ofUser: true,
+  },
   {
     method: 'PUT',
     url: '/admin/users/:id/factors/:factorId',
     summary: "Change a user's MFA factor",
     caller: 'admin',
     refusal: factorNotFound,
+    ofUser: true,
   },
   {
     method: 'DELETE',
@@ -249,6 +267,7 @@ export const DISABLED_ROUTES: readonly DisabledRoute[] = [
     summary: "Remove a user's MFA factor",
     caller: 'admin',
     refusal: factorNotFound,
+    ofUser: true,
   },
   {
     method: 'POST',
@@ -484,10 +503,14 @@ export const disabledFeatureRoutes: FastifyPluginAsync<GotrueOptions> = async (a
     app.route({
       method: route.method,
       url: route.url,
-      // A body is taken and not read: whatever a client sends, the answer is the refusal.
-      ...(['POST', 'PUT', 'PATCH'].includes(route.method) ? { schema: { body: AnyBody } } : {}),
+      schema: {
+        // A body is taken and not read: whatever a client sends, the answer is the refusal.
+        ...(['POST', 'PUT', 'PATCH'].includes(route.method) ? { body: AnyBody } : {}),
+        ...(route.ofUser ? { params: UserIdParams } : {}),
+      },
       ...(preHandler ? { preHandler } : {}),
-      handler: async () => {
+      handler: async (request: FastifyRequest) => {
+        if (route.ofUser) await options.admin.getUser((request.params as { id: string }).id);
         if (refusal === undefined) return [];
         throw refusal();
       },
