@@ -66,6 +66,13 @@ const errorRegistry = {
   provider_disabled: { status: 400, message: 'Provider is not enabled' },
   mfa_totp_enroll_not_enabled: { status: 422, message: 'MFA enroll is disabled for TOTP' },
   mfa_factor_not_found: { status: 404, message: 'Factor not found' },
+  // GoTrue's code for a session that must reach aal2: restauth has no MFA, so a user with a verified
+  // factor (a GoTrue database served as it is) gets no session at all rather than an aal1 one.
+  insufficient_aal: {
+    status: 403,
+    message:
+      'This user has a verified MFA factor, which this server does not check (AAL2 required): no session is opened or refreshed',
+  },
   method_not_allowed: { status: 405, message: 'Method not allowed' },
   conflict: { status: 409, message: 'Conflict' },
   over_request_rate_limit: { status: 429, message: 'Too many requests' },

@@ -158,6 +158,7 @@ export class SessionManager {
     }
     if (!found) return this.redeemImported(refreshToken, now);
     const { session, user } = found;
+    assertNoVerifiedFactor(found);
     this.assertLive(session, now);
     if (found.token.rotatedAt === null) {
       const idleSince = session.refreshedAt.getTime();
@@ -184,6 +185,7 @@ export class SessionManager {
     const imported = (await this.store.findImportedRefreshToken?.(refreshToken)) ?? null;
     if (!imported) throw new AuthError('refresh_token_not_found');
     const { session, user } = imported;
+    assertNoVerifiedFactor(imported);
     this.assertLive(session, now);
     if (imported.spentAt === null) {
       if (session.refreshedAt.getTime() + this.settings.inactivityTimeout * 1000 <= now.getTime()) {
@@ -246,6 +248,8 @@ export class SessionManager {
     let record = await this.store.findRefreshToken(hashSecret(token));
     for (let hop = 1; ; hop++) {
       if (!record || record.session.revokedAt !== null) break;
+      // The store refused to rotate it for its user's factor: never hand the live token back.
+      assertNoVerifiedFactor(record);
       if (record.token.rotatedAt === null)
         return { session: record.session, user: record.user, refreshToken: token };
       if (!withinGrace(record.token.rotatedAt, now, this.settings.reuseGrace)) break;
@@ -282,6 +286,14 @@ export class SessionManager {
     }
     return null;
   }
+}
+
+/**
+ * A user with a verified MFA factor gets no refreshed session (FoundRefreshToken.userHasVerifiedFactor):
+ * checked before the token is judged, so the refusal says why and no session is revoked for it.
+ */
+function assertNoVerifiedFactor(found: { userHasVerifiedFactor?: boolean }): void {
+  if (found.userHasVerifiedFactor === true) throw new AuthError('insufficient_aal');
 }
 
 /**

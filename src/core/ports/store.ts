@@ -242,6 +242,12 @@ export interface FoundRefreshToken {
   token: RefreshTokenRecord;
   session: Session;
   user: User | null;
+  /**
+   * The user has a verified MFA factor (PostgreSQL: GoTrue's mfa_factors), which restauth does not
+   * check: the store never rotates such a user's token, and the refresh is refused insufficient_aal.
+   * Absent: the store has no factors (the file store).
+   */
+  userHasVerifiedFactor?: boolean;
 }
 
 /** Store.refreshInOneStatement's answer: the token found, and whether the statement rotated it. */
@@ -473,8 +479,8 @@ export interface Store {
   findRefreshToken(hash: string): Promise<FoundRefreshToken | null>;
   /**
    * Atomically exchanges the live token `presentedHash` for `successorHash`:
-   * only when the token exists, is not rotated yet, and its session is not
-   * revoked. Also records the activity (session.refreshedAt = now).
+   * only when the token exists, is not rotated yet, its session is not
+   * revoked, and its user has no verified MFA factor. Also records the activity (session.refreshedAt = now).
    * Returns false when any condition fails: two racing callers rotate once.
    */
   rotateRefreshToken(presentedHash: string, successorHash: string, now: Date): Promise<boolean>;
@@ -501,9 +507,13 @@ export interface Store {
    * activity when the store cannot tell: a replay is judged against it). Optional: a store that only
    * ever held restauth's tokens has none.
    */
-  findImportedRefreshToken?(
-    token: string,
-  ): Promise<{ session: Session; user: User | null; spentAt: Date | null } | null>;
+  findImportedRefreshToken?(token: string): Promise<{
+    session: Session;
+    user: User | null;
+    spentAt: Date | null;
+    /** As FoundRefreshToken's: the store never redeems such a user's token. */
+    userHasVerifiedFactor?: boolean;
+  } | null>;
   /**
    * Atomically spends the live imported `token` and moves its session into restauth's form: the
    * session's refresh secret becomes `refreshSecret`, `successorHash` its live token. False when the

@@ -1,7 +1,9 @@
 import pg from 'pg';
 import { accountsForUsersWithoutOne } from './gotrue-accounts.js';
+import { endSessionsOfFactorUsersSql } from './gotrue-factors.js';
 import { SchemaRefusedError } from './gotrue-schema.js';
 import { quotedNames, type SchemaNames } from './migrations.js';
+import { sessionTables } from './session-sql.js';
 
 /** Columns a refusal names, at most: the start's error stays one readable line. */
 const SHOWN = 8;
@@ -139,6 +141,8 @@ export async function adoptGoTrueSchema(
   await run(client, carried.restore);
   await run(client, carried.schemaGrants);
   await client.query(accountsForUsersWithoutOne(q));
+  // GoTrue's sessions are here only now: those its verify would have ended end as migration 47's did.
+  await client.query(endSessionsOfFactorUsersSql(sessionTables(q)));
 }
 
 /**

@@ -1,42 +1,108 @@
 import type pg from 'pg';
-import { SchemaRefusedError } from './gotrue-schema.js';
+import type { quotedNames } from './migrations.js';
+import { endSessionsClauses, type SessionTables } from './session-sql.js';
+
+type Names = ReturnType<typeof quotedNames>;
 
 /**
- * How many of the schema's users have a verified MFA factor (`mfa_factors`: TOTP, phone or
- * WebAuthn). GoTrue made those users step up to aal2 with it; restauth has no MFA, so served as they
- * are they would sign in with their first factor alone, and supabase-js would not even ask for the
- * second (its getAuthenticatorAssuranceLevel() reads `user.factors`, which restauth never fills).
- * An unverified factor never raised a session's level, so it is not counted.
+ * Users with a verified MFA factor (GoTrue's `mfa_factors`: TOTP, phone or WebAuthn) get no session
+ * from restauth, which has no MFA: GoTrue made them step up to aal2, and served by restauth a password
+ * alone (or a mailed link, a provider) would open their account. Every statement that opens or
+ * refreshes a session refuses them (noVerifiedFactor in session-sql.ts); this file ends the sessions a
+ * factor verified meanwhile leaves behind, and tells the operator at start how many users that is.
  */
-async function usersWithVerifiedFactors(client: pg.ClientBase, quotedSchema: string): Promise<number> {
-  const table = `${quotedSchema}.mfa_factors`;
+
+/** session_ends.reason of the sessions a verified factor ended. */
+export const FACTOR_VERIFIED_REASON = 'mfa_factor_verified';
+
+/**
+ * A session `s` below aal2, as GoTrue's InvalidateSessionsWithAALLessThan picks them when a factor is
+ * first verified (every session restauth opens is aal1; a NULL aal is GoTrue's aal1).
+ */
+const BELOW_AAL2 = `coalesce(s.aal::text, 'aal1') = 'aal1'`;
+
+/**
+ * Migration 47: a factor verified while restauth serves (by a GoTrue still writing the database, or
+ * an administrator's SQL) ends its user's aal1 sessions, as GoTrue's own verify does, so their access
+ * tokens fail the pre-request's session check and their refresh tokens lead nowhere: the per-request
+ * check costs nothing more. A constraint trigger, deferred to the commit: GoTrue's verify marks the
+ * factor verified, then raises its current session to aal2 in the same transaction, which an
+ * immediate trigger would have deleted first. SECURITY DEFINER with a pinned search_path: whoever
+ * verifies (GoTrue's role) need not write restauth's tables. The sessions that already exist for
+ * users with a verified factor end now, for the same reason.
+ */
+export function factorVerifiedEndsSessionsSql(q: Names, t: SessionTables): string {
+  const fn = `${q.restauth}.end_sessions_below_aal2`;
+  const reason = `'${FACTOR_VERIFIED_REASON}'`;
+  return `
+    CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+      SET search_path = pg_catalog, pg_temp AS $fn$
+    DECLARE
+      ended_count integer;
+    BEGIN
+      WITH ${endSessionsClauses(t, `s.user_id = NEW.user_id AND ${BELOW_AAL2}`, 'now()', reason)}
+      SELECT count(*) INTO ended_count FROM ended;
+      RETURN NULL;
+    END
+    $fn$;
+    REVOKE ALL ON FUNCTION ${fn}() FROM PUBLIC;
+    COMMENT ON FUNCTION ${fn}() IS
+      'restauth: a verified MFA factor ends its user''s aal1 sessions, as GoTrue''s verify does';
+    CREATE CONSTRAINT TRIGGER restauth_factor_verified_ends_sessions
+      AFTER INSERT OR UPDATE OF status ON ${t.factors}
+      DEFERRABLE INITIALLY DEFERRED
+      FOR EACH ROW WHEN (NEW.status::text = 'verified')
+      EXECUTE FUNCTION ${fn}();
+    ${endSessionsOfFactorUsersSql(t)};
+  `;
+}
+
+/**
+ * Ends the aal1 sessions of every user with a verified factor (GoTrue's verify would have): run by
+ * migration 47 on a database restauth serves, and after a GoTrue database is taken over
+ * (gotrue-adopt.ts), whose sessions come in only then.
+ */
+export function endSessionsOfFactorUsersSql(t: SessionTables): string {
+  const users = `SELECT user_id FROM ${t.factors} WHERE status::text = 'verified'`;
+  return `WITH ${endSessionsClauses(
+    t,
+    `s.user_id IN (${users}) AND ${BELOW_AAL2}`,
+    'now()',
+    `'${FACTOR_VERIFIED_REASON}'`,
+  )}
+    SELECT FROM ended`;
+}
+
+/** How many of the schema's users have a verified factor (0 without GoTrue's table). */
+async function usersWithVerifiedFactors(client: pg.Pool, t: SessionTables): Promise<number> {
   const { rows: found } = await client.query<{ present: boolean }>(
     'SELECT to_regclass($1::text) IS NOT NULL AS present',
-    [table],
+    [t.factors],
   );
   if (!found[0]?.present) return 0;
   const { rows } = await client.query<{ users: number }>(
-    `SELECT count(DISTINCT user_id)::int AS users FROM ${table} WHERE status::text = 'verified'`,
+    `SELECT count(DISTINCT user_id)::int AS users FROM ${t.factors} WHERE status::text = 'verified'`,
   );
   return rows[0]?.users ?? 0;
 }
 
 /**
- * Refuses to serve a schema where a user has a verified factor, before anything is written: at the
- * takeover of a database GoTrue made, and at every start after it (a database taken over before this
- * check, or a GoTrue still running beside restauth, enrolls factors restauth never writes).
+ * Tells the operator at start how many users restauth will refuse for their factors. Until migration
+ * 47 such a database was refused whole: one user with a factor kept everyone out, and a factor
+ * verified after the start went unnoticed until the next. The refusal is per user now, checked where
+ * sessions open; the count stays in the log so the loss of service for those users is not silent.
  */
-export async function refuseUncheckedFactors(
-  client: pg.ClientBase,
-  quotedSchema: string,
+export async function warnOfVerifiedFactors(
+  client: pg.Pool,
+  t: SessionTables,
   schemaName: string,
+  logger: { warn(message: string): void },
 ): Promise<void> {
-  const guarded = await usersWithVerifiedFactors(client, quotedSchema);
+  const guarded = await usersWithVerifiedFactors(client, t);
   if (guarded === 0) return;
-  throw new SchemaRefusedError(
-    `schema ${schemaName}: ${guarded} of its users have a verified MFA factor (${schemaName}.mfa_factors), ` +
-      'which restauth does not check: they would sign in without it. To accept that, delete their factors ' +
-      `(DELETE FROM ${schemaName}.mfa_factors WHERE status = 'verified'). restauth wrote nothing to the ` +
-      'database (docs/postgres-schema.md)',
+  logger.warn(
+    `schema ${schemaName}: ${guarded} users have a verified MFA factor (${schemaName}.mfa_factors), which ` +
+      'restauth does not check: it opens and refreshes no session for them (403 insufficient_aal) until the ' +
+      "factor is deleted (docs/postgres-schema.md, 'MFA factors')",
   );
 }

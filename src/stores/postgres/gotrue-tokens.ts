@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { goTrueHmacKey, parseGoTrueRefreshToken, signedBy } from './gotrue-refresh-token.js';
-import type { SessionTables } from './session-sql.js';
+import { noVerifiedFactor, type SessionTables } from './session-sql.js';
 
 /**
  * The refresh tokens GoTrue issued, in a database it made (docs/postgres-schema.md, "A database GoTrue
@@ -77,7 +77,7 @@ export async function findGoTrueRefreshToken(
 
 /**
  * Spends the live GoTrue token `token` in one statement, whose conditional UPDATE is the lock (a racing
- * caller waits, re-checks and matches nothing): the session gets restauth's secret and its successor
+ * caller waits, re-checks and matches nothing), never for a user with a verified MFA factor: the session gets restauth's secret and its successor
  * token (a hash, as restauth stores its own), and the presented token is spent (v1: revoked, naming
  * it as parent as GoTrue does; v2: the session's counter cleared). False when it was no longer live.
  */
@@ -113,6 +113,7 @@ export async function redeemGoTrueRefreshToken(
          FROM ${t.sessions} s
          WHERE r.token = $1 AND r.revoked IS NOT TRUE AND s.id = r.session_id
            AND NOT EXISTS (SELECT FROM ${t.secrets} k WHERE k.session_id = s.id)
+           AND ${noVerifiedFactor(t, 's.user_id')}
          RETURNING r.session_id, r.user_id, r.instance_id, r.token AS parent
        ), ${then(true)}`,
       [token, refreshSecret, successorHash, now],
@@ -134,6 +135,7 @@ export async function redeemGoTrueRefreshToken(
        UPDATE ${t.sessions} s SET refresh_token_counter = NULL, ${ACTIVITY}
        WHERE s.id = $1::uuid AND s.refresh_token_hmac_key = $6 AND s.refresh_token_counter = $5::bigint
          AND NOT EXISTS (SELECT FROM ${t.secrets} k WHERE k.session_id = s.id)
+         AND ${noVerifiedFactor(t, 's.user_id')}
        RETURNING s.id AS session_id, s.user_id::text AS user_id, NULL::uuid AS instance_id, NULL::text AS parent
      ), ${then(false)}`,
     [parsed.sessionId, refreshSecret, successorHash, now, parsed.counter.toString(), storedKey],

@@ -1,11 +1,13 @@
 import type pg from 'pg';
 import type { Config, PostgresStoreConfig } from '../../config/schema.js';
 import { describeDatabase, type OutageLogger } from './faults.js';
+import { warnOfVerifiedFactors } from './gotrue-factors.js';
 import { migrate } from './migrate.js';
 import { createPool } from './pool.js';
 import { waitForDatabase } from './startup.js';
 import { quotedNames, type SchemaNames } from './migrations.js';
 import { settleNameSkeletons } from './name-skeletons.js';
+import { sessionTables } from './session-sql.js';
 import { PostgresStore } from './postgres-store.js';
 
 export { PostgresStore } from './postgres-store.js';
@@ -73,8 +75,10 @@ export async function openPostgresPool(
       async () => {
         if (options.migrate !== false) await migrateUnbounded(store, names, (line) => logger.warn(line));
         else await pool.query('SELECT 1');
-        if (options.migrate !== false)
+        if (options.migrate !== false) {
           await settleNameSkeletons(pool, `${quotedNames(names).restauth}.accounts`, logger);
+          await warnOfVerifiedFactors(pool, sessionTables(quotedNames(names)), names.schema, logger);
+        }
       },
       { database: describeDatabase(store.url), timeoutSeconds: store.startupTimeout, logger },
     );

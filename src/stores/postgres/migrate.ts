@@ -3,7 +3,6 @@ import type pg from 'pg';
 import { bookkeepingTable, createBookkeepingTable } from './bookkeeping.js';
 import { isStoreUnavailable } from './faults.js';
 import { adoptGoTrueSchema } from './gotrue-adopt.js';
-import { refuseUncheckedFactors } from './gotrue-factors.js';
 import {
   goTrueSchemaToServe,
   gotrueVersions,
@@ -37,7 +36,6 @@ export async function migrate(
     // A session lock: it is released with the connection too, if the connection dies first.
     await client.query('SELECT pg_advisory_lock(hashtext($1))', [lock]);
     try {
-      await refuseUncheckedFactors(client, q.schema, names.schema);
       // Before anything is created: a schema GoTrue made is served as it is, or refused with nothing written.
       if ((await goTrueSchemaToServe(client, q, names.schema)) !== null) {
         // One transaction: a failure anywhere leaves the database as GoTrue left it. Its locks are

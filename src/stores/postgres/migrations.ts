@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { FLOW_STATE_GOTRUE_VERSIONS, gotrueFlowState } from './flow-state-schema.js';
 import { accountForEveryUser } from './gotrue-accounts.js';
+import { factorVerifiedEndsSessionsSql } from './gotrue-factors.js';
 import { gotrueOneTimeTokens, SESSION_AND_TOKEN_GOTRUE_VERSIONS } from './gotrue-one-time-tokens.js';
 import { REPRODUCED_GOTRUE_VERSIONS, reproducedVersionsTouches } from './gotrue-reproduced-versions.js';
 import { gotrueSessions } from './gotrue-sessions.js';
@@ -767,6 +768,14 @@ export function migrations(names: SchemaNames): Migration[] {
           flow_id uuid PRIMARY KEY REFERENCES ${q.schema}.flow_state (id) ON DELETE CASCADE,
           link text NOT NULL
         );`,
+    },
+    {
+      version: 47,
+      name: 'no session opens or refreshes for a user with a verified MFA factor; verifying one ends their aal1 sessions',
+      sql:
+        openSignInFunction(q, sessionTables(q), 47) +
+        openSessionFunction(q, sessionTables(q), 47) +
+        factorVerifiedEndsSessionsSql(q, sessionTables(q)),
     },
   ];
 }

@@ -3,6 +3,7 @@ import {
   capSessionsSql,
   lockedSessionInsertClauses,
   openSignInClauses,
+  type OpenGuard,
   type SessionTables,
 } from './session-sql.js';
 
@@ -25,7 +26,7 @@ type Names = ReturnType<typeof quotedNames>;
  * schema-qualified. The function is the text of this release's clauses: a later change to them is a
  * migration of its own (CREATE OR REPLACE).
  */
-export function openSignInFunction(q: Names, t: SessionTables, version: 36 | 40): string {
+export function openSignInFunction(q: Names, t: SessionTables, version: OpeningVersion): string {
   const users = `${q.schema}.${q.table}`;
   return writesThenCap(t, version, {
     signature: `${q.restauth}.open_sign_in(uuid, uuid, timestamptz, timestamptz, text, text, text,
@@ -46,7 +47,7 @@ export function openSignInFunction(q: Names, t: SessionTables, version: 36 | 40)
  */
 function writesThenCap(
   t: SessionTables,
-  version: 36 | 40,
+  version: OpeningVersion,
   f: { signature: string; answer: string; writes: string; keep: string; comment: string },
 ): string {
   return `
@@ -73,7 +74,7 @@ function writesThenCap(
  * the function's next statement, as in open_sign_in. It answers the user's id, NULL when the user
  * is gone (no session written).
  */
-export function openSessionFunction(q: Names, t: SessionTables, version: 36 | 40): string {
+export function openSessionFunction(q: Names, t: SessionTables, version: OpeningVersion): string {
   return writesThenCap(t, version, {
     signature: `${q.restauth}.open_session(uuid, uuid, timestamptz, timestamptz, text, text, text, integer)`,
     answer: 'text',
@@ -85,13 +86,18 @@ export function openSessionFunction(q: Names, t: SessionTables, version: 36 | 40
   });
 }
 
+/** The migrations that (re)made open_sign_in and open_session. */
+type OpeningVersion = 36 | 40 | 47;
+
 /**
  * Migration 36's functions as it made them; migration 40 replaces both with functions that open no
  * session for a user banned at the session's creation ($3), checked on the row they lock (see
  * NOT_BANNED_AT_START in session-sql.ts): a ban committed after the caller's read stops it.
+ * Migration 47 replaces them again with functions that also open none for a user with a verified
+ * MFA factor (noVerifiedFactor in session-sql.ts).
  */
-function since(version: 36 | 40): 'unless banned' | 'since migration 36' {
-  return version === 36 ? 'since migration 36' : 'unless banned';
+function since(version: OpeningVersion): OpenGuard {
+  return version === 36 ? 'since migration 36' : version === 40 ? 'unless banned' : 'unless banned or MFA';
 }
 
 /** Store.createSession's statement for a capped user: open_session's $1-$8, answering user_id. */

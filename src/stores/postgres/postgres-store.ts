@@ -44,6 +44,7 @@ import {
   liveSessionAmr,
   endSessionsClauses,
   insertSessionSql,
+  noVerifiedFactor,
   sessionTables,
   SERVER_KEY_CHAIN,
   type SessionTables,
@@ -211,6 +212,7 @@ type FoundTokenRow = SessionRow & {
   token_created_at: Date;
   rotated_at: Date | null;
   user_row: UserRow | null;
+  mfa_guarded: boolean;
 };
 
 function toFoundToken(row: FoundTokenRow): FoundRefreshToken {
@@ -218,6 +220,7 @@ function toFoundToken(row: FoundTokenRow): FoundRefreshToken {
     token: { hash: row.hash, sessionId: row.id, createdAt: row.token_created_at, rotatedAt: row.rotated_at },
     session: toSession(row),
     user: row.user_row ? toUser(fromJsonRow(row.user_row)) : null,
+    userHasVerifiedFactor: row.mfa_guarded,
   };
 }
 
@@ -533,6 +536,18 @@ export class PostgresStore implements Store {
     throw new AuthError(otherwise);
   }
 
+  /**
+   * Throws why a session-opening write (createSession, openSignIn) wrote nothing: refusal's answers,
+   * and insufficient_aal for a user with a verified MFA factor (noVerifiedFactor).
+   */
+  private async sessionRefusal(id: string, at: Date): Promise<never> {
+    const user = await this.findUserById(id);
+    if (user === null) throw new AuthError('user_not_found');
+    assertNotBanned(user, at);
+    if (await this.hasVerifiedFactor(user.id)) throw new AuthError('insufficient_aal');
+    throw new AuthError('user_not_found');
+  }
+
   /** The user's providers set from its identities (see syncProvidersSql), in the caller's transaction: its app_metadata after. */
   private async syncProviders(client: pg.PoolClient, uid: string): Promise<Record<string, unknown>> {
     const { rows } = await client.query<{ app_metadata: Record<string, unknown> }>(
@@ -801,7 +816,7 @@ export class PostgresStore implements Store {
         ],
       ),
     );
-    if (!rows[0]) return this.refusal(uid, session.createdAt, 'user_not_found');
+    if (!rows[0]) return this.sessionRefusal(uid, session.createdAt);
     const user = toUser(rows[0]);
     return { user, session: this.opened(session, user.id) };
   }
@@ -824,7 +839,7 @@ export class PostgresStore implements Store {
           values,
         ),
       );
-      if (!rows[0]) return this.refusal(session.userId, session.createdAt, 'user_not_found');
+      if (!rows[0]) return this.sessionRefusal(session.userId, session.createdAt);
       return this.opened(session, rows[0].user_id);
     }
     if (values[1] === null) throw new AuthError('user_not_found');
@@ -838,7 +853,7 @@ export class PostgresStore implements Store {
       ),
     );
     const userId = rows[0]?.user_id;
-    if (!userId) return this.refusal(session.userId, session.createdAt, 'user_not_found');
+    if (!userId) return this.sessionRefusal(session.userId, session.createdAt);
     return this.opened(session, userId);
   }
 
@@ -945,7 +960,7 @@ export class PostgresStore implements Store {
           'rotateRefreshToken',
           () => `WITH live AS (
          SELECT t.id FROM ${this.session.refreshTokens} t JOIN ${this.session.sessions} s ON s.id = t.session_id
-         WHERE t.token = $1 AND t.revoked IS NOT TRUE
+         WHERE t.token = $1 AND t.revoked IS NOT TRUE AND ${noVerifiedFactor(this.session, 's.user_id')}
          FOR NO KEY UPDATE OF s
        ), rotated AS (
          UPDATE ${this.session.refreshTokens} t SET revoked = true, updated_at = $3
@@ -969,13 +984,30 @@ export class PostgresStore implements Store {
   }
 
   /** GoTrue's own refresh tokens, in a database it made (gotrue-tokens.ts). */
-  async findImportedRefreshToken(
-    token: string,
-  ): Promise<{ session: Session; user: User | null; spentAt: Date | null } | null> {
+  async findImportedRefreshToken(token: string): Promise<{
+    session: Session;
+    user: User | null;
+    spentAt: Date | null;
+    userHasVerifiedFactor: boolean;
+  } | null> {
     const found = await findGoTrueRefreshToken(this.pool, this.session, token);
     const session = found && (await this.findSession(found.sessionId));
     if (!found || !session) return null;
-    return { session, user: await this.findUserById(session.userId), spentAt: found.spentAt };
+    return {
+      session,
+      user: await this.findUserById(session.userId),
+      spentAt: found.spentAt,
+      userHasVerifiedFactor: await this.hasVerifiedFactor(session.userId),
+    };
+  }
+
+  /** Whether the user (a uuid) has a verified MFA factor: no session opens or refreshes for it. */
+  private async hasVerifiedFactor(uid: string): Promise<boolean> {
+    const { rows } = await this.pool.query<{ guarded: boolean }>(
+      `SELECT NOT ${noVerifiedFactor(this.session, '$1::uuid')} AS guarded`,
+      [uid],
+    );
+    return rows[0]!.guarded;
   }
 
   redeemImportedRefreshToken(

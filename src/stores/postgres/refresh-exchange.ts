@@ -4,6 +4,7 @@ import {
   ENDED_SESSION_COLUMNS,
   LIVE_SESSION_COLUMNS,
   liveSessionAmr,
+  noVerifiedFactor,
   SERVER_KEY_CHAIN,
   type SessionTables,
 } from './session-sql.js';
@@ -64,12 +65,20 @@ function userRowOf(found: string, userColumns: string, userFrom: string): string
 }
 
 /**
+ * The column `mfa_guarded`: whether the found token's user has a verified MFA factor, whose sessions
+ * restauth never refreshes (noVerifiedFactor), so the refresh is answered why it was refused.
+ */
+function mfaGuardedOf(t: SessionTables, found: string): string {
+  return `NOT ${noVerifiedFactor(t, `${found}.user_uid`)} AS mfa_guarded`;
+}
+
+/**
  * A refresh token with its session and user, as Store.findRefreshToken answers: a live token needs its
  * session's secret (restauth's chain; a session GoTrue made has none until it is converted); an ended
  * session's token is found among its kept hashes. `$1` is the token's hash.
  */
 export function refreshTokenLookupSql(t: SessionTables, userColumns: string, userFrom: string): string {
-  return `SELECT f.*, ${userRowOf('f', userColumns, userFrom)} FROM (
+  return `SELECT f.*, ${userRowOf('f', userColumns, userFrom)}, ${mfaGuardedOf(t, 'f')} FROM (
       SELECT t.token AS hash, t.created_at AS token_created_at,
         CASE WHEN t.revoked THEN t.updated_at END AS rotated_at, s.user_id AS user_uid, ${LIVE_SESSION_COLUMNS},
         ${liveSessionAmr(t)}
@@ -105,8 +114,8 @@ export function dropRefreshInOneStatement(q: Names, t: SessionTables): string {
  * never holds: core/sessions.ts), `$3` now, `$4` the inactivity cutoff. The token is found in a live
  * session as refreshTokenLookupSql finds it, its session's row locked first (the order ending a
  * session takes: see rotateRefreshToken); it is rotated, as rotateRefreshToken rotates, only when its
- * session is a server-key chain, it is not rotated yet, and the session is neither past not_after nor
- * idle since before `$4`. The found row comes back as refreshTokenLookupSql's, with `rotated`; no row:
+ * session is a server-key chain, it is not rotated yet, the session is neither past not_after nor
+ * idle since before `$4`, and its user has no verified MFA factor. The found row comes back as refreshTokenLookupSql's, with `rotated`; no row:
  * no live session holds the hash. A racing refresh waits for the session's row; its UPDATE then
  * re-reads the token, finds it revoked and rotates nothing (rotated 0), and the caller judges the
  * token as a repeat.
@@ -124,7 +133,7 @@ export function refreshInOneStatementSql(t: SessionTables, userColumns: string, 
       UPDATE ${t.refreshTokens} t SET revoked = true, updated_at = $3
       FROM found f
       WHERE t.id = f.token_id AND t.revoked IS NOT TRUE AND f.chain = ${SERVER_KEY_CHAIN}
-        AND f.not_after > $3 AND f.refreshed_at > $4
+        AND f.not_after > $3 AND f.refreshed_at > $4 AND ${noVerifiedFactor(t, 'f.user_uid')}
       RETURNING t.session_id, t.user_id, t.instance_id
     ), touched AS (
       UPDATE ${t.sessions} SET refreshed_at = $3::timestamptz AT TIME ZONE 'UTC', updated_at = $3
@@ -135,6 +144,7 @@ export function refreshInOneStatementSql(t: SessionTables, userColumns: string, 
       RETURNING 1
     )
     SELECT f.*, (SELECT count(*)::int FROM successor) AS rotated, ${userRowOf('f', userColumns, userFrom)},
+      ${mfaGuardedOf(t, 'f')},
       coalesce((SELECT jsonb_agg(jsonb_build_object('method', c.authentication_method, 'at', c.updated_at)
         ORDER BY c.updated_at, c.authentication_method) FROM ${t.amrClaims} c WHERE c.session_id = f.session_uuid),
         '[]'::jsonb) AS amr

@@ -18,6 +18,8 @@ export function sessionTables(names: Names) {
     ends: `${names.restauth}.session_ends`,
     endTokens: `${names.restauth}.session_end_tokens`,
     amrClaims: `${names.schema}.mfa_amr_claims`,
+    /** GoTrue's MFA factors (migration 18 creates the table where GoTrue did not). */
+    factors: `${names.schema}.mfa_factors`,
   };
 }
 
@@ -91,14 +93,41 @@ export const ENDED_SESSION_COLUMNS = `e.id::text AS id, e.user_id::text AS user_
 const NOT_BANNED_AT_START = '(banned_until IS NULL OR banned_until <= $3)';
 
 /**
+ * True when the user `user` (a uuid expression) has no verified MFA factor in GoTrue's mfa_factors.
+ * GoTrue made such a user step up to aal2 with the factor; restauth has no MFA, so it opens and
+ * refreshes no session of theirs at all (docs/postgres-schema.md): a password (or a mailed link, a
+ * provider...) alone would otherwise do what GoTrue asked two factors for. An unverified factor (an
+ * enrollment never finished) never raised a session's level, so it does not count. The status is
+ * compared as text: GoTrue's enum and a text column read alike.
+ */
+export function noVerifiedFactor(t: SessionTables, user: string): string {
+  return `NOT EXISTS (SELECT FROM ${t.factors} mf WHERE mf.user_id = ${user} AND mf.status::text = 'verified')`;
+}
+
+/**
+ * Which users a session-opening statement refuses, by the migration that made it: migration 36's
+ * functions none, migration 40's banned users, and since migration 47 (the current rule, which the
+ * store's own statements apply) banned users and users with a verified MFA factor too.
+ */
+export type OpenGuard = 'since migration 36' | 'unless banned' | 'unless banned or MFA';
+
+/** `guard` as a condition ANDed onto the WHERE selecting the user's row `$2` of the table `users`. */
+function guardCondition(t: SessionTables, users: string, guard: OpenGuard): string {
+  if (guard === 'since migration 36') return '';
+  const banned = ` AND ${NOT_BANNED_AT_START}`;
+  return guard === 'unless banned' ? banned : `${banned} AND ${noVerifiedFactor(t, `${users}.id`)}`;
+}
+
+/**
  * A session and its first refresh token, as one statement: $1 the session id, $2 the user's uuid,
  * $3 the creation date, $4 its end, $5 its secret, $6 the first token's hash, $7 the method that
  * authenticated it (GoTrue's amr claim in auth.mfa_amr_claims; NULL: none). Returns id and user_id;
- * nothing for a user of `users` gone or banned at $3 (the row is locked: see NOT_BANNED_AT_START).
+ * nothing for a user of `users` gone, banned at $3 (the row is locked: see NOT_BANNED_AT_START) or
+ * with a verified MFA factor (noVerifiedFactor).
  */
 export function insertSessionSql(t: SessionTables, users: string): string {
   return `WITH u AS (
-      SELECT id FROM ${users} WHERE id = $2 AND ${NOT_BANNED_AT_START} FOR SHARE
+      SELECT id FROM ${users} WHERE id = $2${guardCondition(t, users, 'unless banned or MFA')} FOR SHARE
     ), ${sessionInsertClauses(t, `SELECT $1, u.id, $3, $3, 'aal1', $4, $3::timestamptz AT TIME ZONE 'UTC' FROM u`)}
     SELECT id::text AS id, user_id::text AS user_id FROM created`;
 }
@@ -112,14 +141,9 @@ export function insertSessionSql(t: SessionTables, users: string): string {
  * a snapshot missing that session, and both were kept. A user deleted meanwhile gets no session, and
  * `created` is empty.
  */
-export function lockedSessionInsertClauses(
-  t: SessionTables,
-  users: string,
-  unlessBanned: 'unless banned' | 'since migration 36' = 'unless banned',
-): string {
-  const banned = unlessBanned === 'unless banned' ? ` AND ${NOT_BANNED_AT_START}` : '';
+export function lockedSessionInsertClauses(t: SessionTables, users: string, guard: OpenGuard): string {
   return `u AS (
-      SELECT id FROM ${users} WHERE id = $2${banned} FOR NO KEY UPDATE
+      SELECT id FROM ${users} WHERE id = $2${guardCondition(t, users, guard)} FOR NO KEY UPDATE
     ), ${sessionInsertClauses(t, `SELECT $1, u.id, $3, $3, 'aal1', $4, $3::timestamptz AT TIME ZONE 'UTC' FROM u`)}`;
 }
 
@@ -158,11 +182,10 @@ function sessionInsertClauses(t: SessionTables, source: string): string {
 export function openSignInClauses(
   t: SessionTables,
   tables: { users: string; auditLog: string },
-  unlessBanned: 'unless banned' | 'since migration 36' = 'unless banned',
+  guard: OpenGuard,
 ): string {
-  const banned = unlessBanned === 'unless banned' ? ` AND ${NOT_BANNED_AT_START}` : '';
   return `u AS (
-      UPDATE ${tables.users} SET last_sign_in_at = $8, updated_at = now() WHERE id = $2${banned} RETURNING *
+      UPDATE ${tables.users} SET last_sign_in_at = $8, updated_at = now() WHERE id = $2${guardCondition(t, tables.users, guard)} RETURNING *
     ), ${sessionInsertClauses(t, `SELECT $1, u.id, $3, $3, 'aal1', $4, $3::timestamptz AT TIME ZONE 'UTC' FROM u`)},
     audited AS (
       INSERT INTO ${tables.auditLog} (id, at, action, actor_id, user_id, ip, data)
