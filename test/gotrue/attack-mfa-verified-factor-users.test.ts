@@ -76,6 +76,9 @@ describe('attack: users with a verified MFA factor get no session from restauth 
       await client.query('BEGIN');
       await work(client);
       await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK');
+      throw error;
     } finally {
       client.release();
     }
@@ -229,6 +232,25 @@ describe('attack: users with a verified MFA factor get no session from restauth 
     assertRefusedForFactor(refreshed.error, 'refresh');
     const again = await gotrueClient(app.url).client.signInWithPassword({ email, password: PASSWORD });
     assertRefusedForFactor(again.error, 'password after the factor');
+  });
+
+  it("GoTrue's own role, which may not touch restauth's tables, verifies a factor: it commits, and the sessions end", async () => {
+    const { id } = await signedIn('gus@acme.test');
+    // As supabase_auth_admin: it owns auth's tables in Supabase (so row security does not apply to
+    // it), and has no grant on restauth's.
+    const role = `gotrue_${randomUUID().replaceAll('-', '')}`;
+    await db.query(`CREATE ROLE ${role} NOLOGIN BYPASSRLS; GRANT USAGE ON SCHEMA auth TO ${role};
+      GRANT SELECT, INSERT, UPDATE ON auth.mfa_factors TO ${role}`);
+    try {
+      await inTransaction(async (client) => {
+        await client.query(`SET LOCAL ROLE ${role}`);
+        await enrollTotp(id, 'unverified', client);
+        await client.query(`UPDATE auth.mfa_factors SET status = 'verified' WHERE user_id = $1`, [id]);
+      });
+    } finally {
+      await db.query(`DROP OWNED BY ${role}; DROP ROLE ${role}`);
+    }
+    assert.equal(await sessionsOf(id), 0);
   });
 
   it('a live session of such a user (the trigger bypassed) is still never refreshed: the refresh statement checks', async () => {
