@@ -68,8 +68,8 @@ function userRowOf(found: string, userColumns: string, userFrom: string): string
  * The column `mfa_guarded`: whether the found token's user has a verified MFA factor, whose sessions
  * restauth never refreshes (noVerifiedFactor), so the refresh is answered why it was refused.
  */
-function mfaGuardedOf(t: SessionTables, found: string): string {
-  return `NOT ${noVerifiedFactor(t, `${found}.user_uid`)} AS mfa_guarded`;
+function mfaGuardedOf(t: SessionTables, user: string): string {
+  return `NOT ${noVerifiedFactor(t, user)} AS mfa_guarded`;
 }
 
 /**
@@ -78,7 +78,7 @@ function mfaGuardedOf(t: SessionTables, found: string): string {
  * session's token is found among its kept hashes. `$1` is the token's hash.
  */
 export function refreshTokenLookupSql(t: SessionTables, userColumns: string, userFrom: string): string {
-  return `SELECT f.*, ${userRowOf('f', userColumns, userFrom)}, ${mfaGuardedOf(t, 'f')} FROM (
+  return `SELECT f.*, ${userRowOf('f', userColumns, userFrom)}, ${mfaGuardedOf(t, 'f.user_uid')} FROM (
       SELECT t.token AS hash, t.created_at AS token_created_at,
         CASE WHEN t.revoked THEN t.updated_at END AS rotated_at, s.user_id AS user_uid, ${LIVE_SESSION_COLUMNS},
         ${liveSessionAmr(t)}
@@ -124,7 +124,7 @@ export function refreshInOneStatementSql(t: SessionTables, userColumns: string, 
   return `WITH found AS (
       SELECT t.id AS token_id, t.token AS hash, t.created_at AS token_created_at,
         CASE WHEN t.revoked THEN t.updated_at END AS rotated_at, s.id AS session_uuid, s.user_id AS user_uid,
-        ${LIVE_SESSION_COLUMNS}
+        ${LIVE_SESSION_COLUMNS}, ${mfaGuardedOf(t, 's.user_id')}
       FROM ${t.refreshTokens} t JOIN ${t.sessions} s ON s.id = t.session_id
       JOIN ${t.secrets} k ON k.session_id = s.id
       WHERE t.token = $1
@@ -133,7 +133,7 @@ export function refreshInOneStatementSql(t: SessionTables, userColumns: string, 
       UPDATE ${t.refreshTokens} t SET revoked = true, updated_at = $3
       FROM found f
       WHERE t.id = f.token_id AND t.revoked IS NOT TRUE AND f.chain = ${SERVER_KEY_CHAIN}
-        AND f.not_after > $3 AND f.refreshed_at > $4 AND ${noVerifiedFactor(t, 'f.user_uid')}
+        AND f.not_after > $3 AND f.refreshed_at > $4 AND NOT f.mfa_guarded
       RETURNING t.session_id, t.user_id, t.instance_id
     ), touched AS (
       UPDATE ${t.sessions} SET refreshed_at = $3::timestamptz AT TIME ZONE 'UTC', updated_at = $3
@@ -144,7 +144,6 @@ export function refreshInOneStatementSql(t: SessionTables, userColumns: string, 
       RETURNING 1
     )
     SELECT f.*, (SELECT count(*)::int FROM successor) AS rotated, ${userRowOf('f', userColumns, userFrom)},
-      ${mfaGuardedOf(t, 'f')},
       coalesce((SELECT jsonb_agg(jsonb_build_object('method', c.authentication_method, 'at', c.updated_at)
         ORDER BY c.updated_at, c.authentication_method) FROM ${t.amrClaims} c WHERE c.session_id = f.session_uuid),
         '[]'::jsonb) AS amr
