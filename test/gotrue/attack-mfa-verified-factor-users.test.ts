@@ -165,6 +165,32 @@ describe('attack: users with a verified MFA factor get no session from restauth 
     assert.equal(await sessionsOf(id), 0);
   });
 
+  it('the mailbox alone changes no password: the hosted recovery form is refused, the hash kept', async () => {
+    const email = 'rita@acme.test';
+    const id = await confirmedUser(email, 'verified');
+    const since = app.sink.mails.length;
+    assert.equal((await gotrueClient(app.url).client.resetPasswordForEmail(email)).error, null);
+    const { link } = secretsOf(await nextMail(app.sink, email, since));
+    const hashOf = async () =>
+      (await db.query('SELECT encrypted_password FROM auth.users WHERE id = $1', [id])).rows[0];
+    const before = await hashOf();
+    // The page's own form, as a browser posts it to the link's address.
+    const form = await app.t.app.inject({
+      method: 'POST',
+      url: new URL(link).pathname + new URL(link).search,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: 'password=attacker+passphrase&password_confirm=attacker+passphrase',
+    });
+    assert.equal(form.statusCode, 403, form.body);
+    assert.equal(form.json().error_code, 'insufficient_aal');
+    assert.deepEqual(await hashOf(), before);
+    const signIn = await gotrueClient(app.url).client.signInWithPassword({
+      email,
+      password: 'attacker passphrase',
+    });
+    assert.equal(codeOf(signIn.error), 'invalid_credentials');
+  });
+
   it("an OIDC provider's id_token for the user's verified address opens no session", async () => {
     const email = 'ida@acme.test';
     const id = await confirmedUser(email, 'verified');

@@ -439,7 +439,9 @@ export interface Store {
    * change is unconditional (a reset token, an admin).
    *
    * A user banned at `now` is refused with AuthError('user_banned'), checked in the same step (see
-   * updateUser's `unlessBannedAt`), unless `options.evenIfBanned` (an administrator's change).
+   * updateUser's `unlessBannedAt`), and a user with a verified MFA factor (PostgreSQL: GoTrue's
+   * mfa_factors, which restauth does not check) with AuthError('insufficient_aal'), unless
+   * `options.evenIfBanned` (an administrator's change).
    */
   changePassword(
     userId: string,

@@ -267,6 +267,9 @@ function conflict(error: unknown): never {
  * conditional UPDATE or a DELETE ... RETURNING), so racing instances rotate a
  * refresh token once and consume a one-time token once.
  */
+/** GoTrue's words (user.go) for a password change of a user with MFA by a session below aal2. */
+const PASSWORD_NEEDS_AAL2 = 'AAL2 session is required to update email or password when MFA is enabled.';
+
 export class PostgresStore implements Store {
   private readonly users: string;
   /** GoTrue's sessions and refresh tokens, and restauth's part of them (session-sql.ts). */
@@ -727,14 +730,21 @@ export class PostgresStore implements Store {
         user_key: number;
         password: string | null;
         banned_until: Date | null;
+        mfa_guarded: boolean;
       }>(
-        `SELECT a.id AS user_key, u.encrypted_password AS password, u.banned_until FROM ${this.userFrom}
-         WHERE u.id = $1 FOR UPDATE`,
+        `SELECT a.id AS user_key, u.encrypted_password AS password, u.banned_until,
+           NOT ${noVerifiedFactor(this.session, 'u.id')} AS mfa_guarded
+         FROM ${this.userFrom} WHERE u.id = $1 FOR UPDATE`,
         [uid],
       );
       const locked = rows[0];
       if (!locked) throw new AuthError('user_not_found');
-      if (options.evenIfBanned !== true) assertNotBanned({ bannedUntil: locked.banned_until }, now);
+      if (options.evenIfBanned !== true) {
+        assertNotBanned({ bannedUntil: locked.banned_until }, now);
+        // GoTrue changes an MFA user's password only for an aal2 session, which restauth never has: a
+        // mailbox (recovery) or the current password alone must not replace it.
+        if (locked.mfa_guarded) throw new AuthError('insufficient_aal', PASSWORD_NEEDS_AAL2);
+      }
       if (expectedHash !== undefined && locked.password !== expectedHash)
         throw new AuthError('invalid_credentials');
       if (keepSessionId !== null) {
