@@ -52,23 +52,32 @@ function strokeReading(stroke: string, before: string | undefined, after: string
   return isCapital(before) ? 'I' : 'l';
 }
 
+/** A code point's prototype in confusables.txt: what it is taken for (itself when it has none). */
+export function prototypeOf(point: string): string {
+  return prototypeMap().get(point) ?? point;
+}
+
 /**
- * UTS #39's skeleton(X) with ASCII kept as it is: NFD, default-ignorable code points removed (`alex`
- * with a U+034F or U+3164 after it shows as `alex`), each other code point replaced by its
- * prototype, NFD again. ASCII stays because two ASCII names are told apart by their login keys
- * alone (nameSkeleton); so a prototype is the ASCII it looks like: `rn` (the prototype of `m`)
- * becomes `m`, and a stroke `I` or `l` (strokeReading).
+ * UTS #39's skeleton(X): NFD, default-ignorable code points removed (`alex` with a U+034F or U+3164
+ * after it shows as `alex`), each other code point replaced by its prototype, NFD again.
+ *
+ * With `keepAscii`, ASCII stays as it is: two ASCII names are told apart by their login keys alone
+ * (nameSkeleton); so a prototype is the ASCII it looks like: `rn` (the prototype of `m`) becomes
+ * `m`, and a stroke `I` or `l` (strokeReading).
  */
-function skeleton(text: string): string {
-  const map = prototypeMap();
+function skeleton(text: string, keepAscii: boolean): string {
   const points = [...text.normalize('NFD').replace(DEFAULT_IGNORABLE, '')];
   let mapped = '';
   points.forEach((point, index) => {
+    if (!keepAscii) {
+      mapped += prototypeOf(point);
+      return;
+    }
     if (point.charCodeAt(0) < 0x80) {
       mapped += point;
       return;
     }
-    const prototype = map.get(point) ?? point;
+    const prototype = prototypeOf(point);
     if (prototype === 'rn') mapped += 'm';
     else if (prototype === 'l') mapped += strokeReading(point, points[index - 1], points[index + 1]);
     else mapped += prototype;
@@ -92,5 +101,37 @@ function skeleton(text: string): string {
  * Accents stay (`Zoë` is not `Zoe`) and so do letters that only transliterate (`Иван` is not `Ivan`).
  */
 export function nameSkeleton(name: string): string {
-  return loginKey(skeleton(loginKey(skeleton(name.normalize('NFKC')))));
+  return loginKey(skeleton(loginKey(skeleton(name.normalize('NFKC'), true)), true));
+}
+
+/** Whether a name is wholly ASCII as stored (NFKC): such names are told apart by their login keys. */
+export function isAsciiName(name: string): boolean {
+  return /^[\0-\x7f]*$/u.test(name.normalize('NFKC'));
+}
+
+/**
+ * The form in which a name that is not wholly ASCII looks like another name, ASCII or not: UTS #39's
+ * own skeleton, ASCII mapped too, compared as shown and case-folded as nameSkeleton is. nameSkeleton
+ * reads a non-ASCII character as one ASCII letter, but confusables.txt gives ASCII letters that
+ * look alike one prototype (`I`, `l`, `1` and `|` are `l`; `0` and `O` are `O`; `m` is `rn`): a
+ * character of that prototype looks like each of them, and one reading missed the others. `ǀgor`
+ * (U+01C0, a Latin letter, so the mixed-script rule lets it through) read `lgor` and passed beside
+ * `Igor`; `ɑrnie` met `arnie` only, not `Amie`; a Cyrillic `ӏоо` and a Greek `Ιοο` read `loo` and
+ * `Ioo`. Two names with one lookalikeKey are one unless both are wholly ASCII (namesCollide).
+ */
+export function lookalikeKey(name: string): string {
+  return loginKey(skeleton(loginKey(skeleton(name.normalize('NFKC'), false)), false));
+}
+
+/**
+ * The look-alike rule between two user names: one login key, or one nameSkeleton, or one
+ * lookalikeKey unless both are wholly ASCII. The stores keep an index of each form (the file store's
+ * NameSkeletons, PostgreSQL's `username_lowercase`, `username_skeleton` and `username_lookalike`).
+ */
+export function namesCollide(first: string, second: string): boolean {
+  return (
+    loginKey(first) === loginKey(second) ||
+    nameSkeleton(first) === nameSkeleton(second) ||
+    (lookalikeKey(first) === lookalikeKey(second) && !(isAsciiName(first) && isAsciiName(second)))
+  );
 }

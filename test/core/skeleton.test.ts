@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CONFUSABLES_VERSION } from '../../src/core/confusables-overlay.js';
-import { nameSkeleton } from '../../src/core/skeleton.js';
+import { lookalikeKey, nameSkeleton, namesCollide } from '../../src/core/skeleton.js';
+import { asciiConfusables } from '../support/ascii-confusables.js';
 
 /** Whether two names are one by the look-alike rule. */
 const alike = (first: string, second: string) => nameSkeleton(first) === nameSkeleton(second);
@@ -60,5 +61,45 @@ describe('nameSkeleton: the look-alike rule of user names', () => {
     assert.ok(!alike('\u0418\u0432\u0430\u043d', 'Ivan'));
     assert.ok(alike('alex\u034f', 'alex'));
     assert.ok(alike('pay\u3164', 'pay'));
+  });
+
+  it('takes a character that looks like several ASCII letters for each: ǀgor is Igor and lgor', () => {
+    // One reading of a stroke missed the others: U+01C0 (Latin, so no mixed script) beside Igor.
+    assert.ok(namesCollide('\u01c0gor', 'Igor'));
+    assert.ok(namesCollide('\u01c0gor', 'lgor'));
+    assert.ok(namesCollide('bob\u2223', 'bob1'), 'DIVIDES (Common) beside a digit one');
+    assert.ok(namesCollide('b\u3007b', 'b0b'), 'IDEOGRAPHIC NUMBER ZERO beside a digit zero');
+    assert.ok(namesCollide('\u0251rnie', 'Amie'), 'Latin alpha: ɑrnie reads as Amie as well as arnie');
+    // Neither ASCII: a Cyrillic small palochka and a Greek capital iota, each before omicrons.
+    assert.ok(namesCollide('\u04cf\u043e\u043e', '\u0399\u03bf\u03bf'), 'ӏоо (Cyrillic) and Ιοο (Greek)');
+    assert.notEqual(nameSkeleton('\u04cf\u043e\u043e'), nameSkeleton('\u0399\u03bf\u03bf'));
+    // ASCII names stay apart although their whole skeletons meet.
+    assert.equal(lookalikeKey('Igor'), lookalikeKey('lgor'));
+    for (const [first, second] of [
+      ['Igor', 'lgor'],
+      ['Arnie', 'Amie'],
+      ['bob', 'b0b'],
+    ])
+      assert.ok(!namesCollide(first!, second!), `${first} and ${second}`);
+    assert.ok(!namesCollide('Zo\u00eb', 'Zoe'));
+    assert.ok(!namesCollide('\u0418\u0432\u0430\u043d', 'Ivan'));
+  });
+
+  it('refuses every confusable of an ASCII letter or digit in its place, from confusables.txt', () => {
+    const confusables = asciiConfusables();
+    let swaps = 0;
+    for (const [letter, points] of confusables)
+      for (const point of points)
+        for (const name of [`ab${letter}cd`, `${letter}gor`, `bob${letter}`, `AB${letter}CD`]) {
+          swaps++;
+          const swapped = name.replace(letter, point);
+          assert.ok(
+            namesCollide(name, swapped),
+            `${swapped} (U+${point.codePointAt(0)!.toString(16)}) beside ${name}`,
+          );
+        }
+    // Figures of this data (17.0.0), so that a list read wrong (empty, or ASCII only) shows.
+    assert.equal(confusables.get('l')?.length, 27);
+    assert.ok(swaps > 2_000, `${swaps}`);
   });
 });

@@ -2,9 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { AuthError } from '../../src/core/errors.js';
 import { migrate } from '../../src/stores/postgres/migrate.js';
-import { settleNameSkeletons } from '../../src/stores/postgres/name-skeletons.js';
+import { nameSkeleton } from '../../src/core/skeleton.js';
+import { refuseLookalike, settleNameSkeletons } from '../../src/stores/postgres/name-skeletons.js';
 import { namedUser } from '../support/named-user.js';
-import { realServerOnly } from '../support/postgres.js';
+import { realServerOnly, testRoles } from '../support/postgres.js';
+import { insertUserFromBefore } from '../support/sessions-before.js';
 import { useTestDatabase } from '../support/test-database.js';
 
 const ACCOUNTS = 'restauth.accounts';
@@ -109,7 +111,11 @@ describe('PostgreSQL: user names skeletons computed again by the current rule (m
     ];
     const stored = [];
     for (const [username, skeleton] of before) {
-      const { id } = await db.store.createUser(namedUser(`placeholder${stored.length}`), null);
+      // By SQL: today's store writes the columns of migration 48 too.
+      const { id } = await insertUserFromBefore(db.pool, {
+        username: `placeholder${stored.length}`,
+        role: testRoles.authenticated,
+      });
       stored.push({ uid: id, username, skeleton });
     }
     await db.pool.query(
@@ -147,5 +153,142 @@ describe('PostgreSQL: user names skeletons computed again by the current rule (m
       );
     }
     assert.equal((await db.store.createUser(namedUser('lvan'), null)).username, 'lvan');
+  });
+});
+
+/** Stores names as restauth before migration 48 did: its skeleton, no whole skeleton (lookalikeKey). */
+async function storeFromBefore(db: ReturnType<typeof useTestDatabase>, names: string[]): Promise<string[]> {
+  const ids: string[] = [];
+  for (const username of names) {
+    const { id } = await insertUserFromBefore(db.pool, { username, role: testRoles.authenticated });
+    await db.pool.query(`UPDATE ${ACCOUNTS} SET username_skeleton = $2 WHERE uid = $1`, [
+      id,
+      nameSkeleton(username),
+    ]);
+    ids.push(id);
+  }
+  return ids;
+}
+
+const refused = (error: AuthError) => error.code === 'user_already_exists';
+
+/**
+ * Migration 48: a character that looks like several ASCII letters was read as one (core/skeleton.ts,
+ * lookalikeKey): `ǀgor` (U+01C0) beside `Igor`, `bob∣` beside `bob1`, `ɑrnie` beside `Amie`. The
+ * names a database holds get their whole skeletons; such pairs stored before are told at a start.
+ */
+describe('PostgreSQL: user names also by their whole skeletons (migration 48)', () => {
+  const db = useTestDatabase({ migrateThrough: 44 });
+
+  it('gives every stored name its whole skeleton, tells the look-alikes kept, and refuses new ones', async () => {
+    await storeFromBefore(db, ['Igor', '\u01c0gor', 'bob1', 'bob\u2223', 'Amie', '\u0251rnie']);
+    assert.ok((await migrate(db.pool, db.names)).includes(48));
+    const { rows } = await db.pool.query(
+      `SELECT id, username_lookalike, username_skeleton_of FROM ${ACCOUNTS} ORDER BY id`,
+    );
+    assert.deepEqual(
+      rows.map((row) => [row.username_lookalike, row.username_skeleton_of]),
+      [
+        ['lgor', 'Igor'],
+        ['lgor', null],
+        ['bobl', 'bob1'],
+        ['bobl', null],
+        ['arnie', 'Amie'],
+        ['arnie', null],
+      ],
+    );
+    const [igor, strokeIgor, bob, strokeBob, amie, alphaAmie] = rows.map((row) => row.id as number);
+    assert.deepEqual(await settled(db), [
+      `restauth: 3 user name(s) look like another user's (UTS #39 confusables), kept; new look-alikes of ` +
+        `either are refused; consider renaming: user ${strokeIgor} "ǀgor" looks like user ${igor} "Igor"; ` +
+        `user ${strokeBob} "bob∣" looks like user ${bob} "bob1"; user ${alphaAmie} "ɑrnie" looks like user ${amie} "Amie"`,
+    ]);
+    // Ɩgor (LATIN CAPITAL LETTER IOTA), ǀgor's look-alike lgor is ASCII beside ASCII Igor.
+    await assert.rejects(db.store.createUser(namedUser('\u0196gor'), null), refused);
+    await assert.rejects(db.store.createUser(namedUser('\u0251mie'), null), refused);
+    // lgor and Igor are two ASCII names, but ǀgor, kept, looks like lgor too.
+    await assert.rejects(db.store.createUser(namedUser('lgor'), null), refused);
+    assert.equal((await db.store.createUser(namedUser('Igors'), null)).username, 'Igors');
+  });
+});
+
+/**
+ * A rolling upgrade: an instance of older code, still running after the migration, writes a name
+ * without its whole skeleton, or with the skeleton of an older rule (before 41, `Ivan` was `lvan`).
+ * Such a row's `username_skeleton_of` is not its name: the newer code compares it by today's rule
+ * until a start computes it again.
+ */
+describe('PostgreSQL: names an older instance wrote after the migration', () => {
+  const db = useTestDatabase();
+
+  it('are compared by the current rule at once, and given its skeletons at the next start', async () => {
+    const zed = await db.store.createUser(namedUser('zed'), null);
+    // The older instance renames zed to Ivan, with the skeleton of the rule before 41 ...
+    await db.pool.query(
+      `UPDATE ${ACCOUNTS} SET username = 'Ivan', username_lowercase = 'ivan', username_skeleton = 'lvan'
+       WHERE uid = $1`,
+      [zed.id],
+    );
+    // ... and stores Igor, without a whole skeleton.
+    await storeFromBefore(db, ['Igor']);
+    for (const lookalike of ['\u0456van', '\u01c0van', '\u01c0gor'])
+      await assert.rejects(db.store.createUser(namedUser(lookalike), null), refused, lookalike);
+    assert.deepEqual(await settled(db), []);
+    const { rows } = await db.pool.query(
+      `SELECT username, username_skeleton, username_lookalike FROM ${ACCOUNTS}
+       WHERE username IS DISTINCT FROM username_skeleton_of OR username IN ('Ivan', 'Igor') ORDER BY id`,
+    );
+    assert.deepEqual(rows, [
+      { username: 'Ivan', username_skeleton: 'ivan', username_lookalike: 'lvan' },
+      { username: 'Igor', username_skeleton: 'igor', username_lookalike: 'lgor' },
+    ]);
+    await assert.rejects(db.store.createUser(namedUser('\u01c0gor'), null), refused);
+  });
+
+  it('of a name and its look-alike no unique index holds, written at once, the second waits and is taken', async (t) => {
+    const skip = realServerOnly();
+    if (skip) return t.skip(skip);
+    const writer = await db.pool.connect();
+    const observer = await db.pool.connect();
+    try {
+      // The first writes Inga inside its transaction, as createUser does, and has not committed.
+      await writer.query('BEGIN');
+      await refuseLookalike(writer, ACCOUNTS, 'Inga', null);
+      await writer.query(
+        `WITH u AS (
+           INSERT INTO auth.users (instance_id, id, aud, role, created_at, updated_at)
+           VALUES ('00000000-0000-0000-0000-000000000000', gen_random_uuid(), 'authenticated', $2, now(), now())
+           RETURNING id
+         )
+         INSERT INTO ${ACCOUNTS} (uid, username, username_lowercase, username_skeleton, username_lookalike,
+           username_skeleton_of)
+         SELECT id, $1, 'inga', 'inga', 'lnga', $1 FROM u`,
+        ['Inga', testRoles.authenticated],
+      );
+      let settledSecond = false;
+      const second = db.store.createUser(namedUser('\u01c0nga'), null).then(
+        () => 'stored',
+        (error: AuthError) => error.code,
+      );
+      void second.finally(() => (settledSecond = true));
+      // Polled (no event tells): the second waits for the first's lock, or, without it, is stored.
+      const waiting = async () => {
+        while (!settledSecond) {
+          const { rows } = await observer.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`,
+          );
+          if (rows[0]!.n > 0) return 'waiting';
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        return 'not waiting';
+      };
+      assert.equal(await Promise.race([second, waiting()]), 'waiting');
+      await writer.query('COMMIT');
+      assert.equal(await second, 'user_already_exists');
+    } finally {
+      await writer.query('ROLLBACK').catch(() => {});
+      writer.release();
+      observer.release();
+    }
   });
 });

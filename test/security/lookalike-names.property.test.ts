@@ -7,15 +7,16 @@ import fc from 'fast-check';
 import type { AuthError } from '../../src/core/errors.js';
 import { loginKey } from '../../src/core/identity.js';
 import type { Store } from '../../src/core/ports/store.js';
-import { nameSkeleton } from '../../src/core/skeleton.js';
+import { nameSkeleton, namesCollide } from '../../src/core/skeleton.js';
 import { openFileBackendIn } from '../support/file-backend.js';
+import { asciiConfusables } from '../support/ascii-confusables.js';
 import { namedUser } from '../support/named-user.js';
 import { useTestDatabase } from '../support/test-database.js';
 
 /**
- * The look-alike rule (core/skeleton.ts) is one rule on both stores: the file store's index and
- * PostgreSQL's unique `username_skeleton` refuse the same names, each exactly when an earlier name
- * has the new one's login key or skeleton. Names are drawn from letters that look alike across
+ * The look-alike rule (core/skeleton.ts, namesCollide) is one rule on both stores: the file store's
+ * index and PostgreSQL's unique `username_skeleton` with its `username_lookalike` refuse the same
+ * names, each exactly when an earlier name collides with the new one. Names are drawn from letters that look alike across
  * scripts and within ASCII (strokes, rn and m, 0 and O, Cyrillic and Greek twins, a combining
  * diaeresis, a character that shows nothing).
  */
@@ -59,17 +60,16 @@ describe('user names that look alike: one rule on the file store and PostgreSQL'
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('each store refuses a name exactly when an earlier one has its login key or skeleton', async () => {
+  it('each store refuses a name exactly when an earlier one collides with it', async () => {
     let run = 0;
     await fc.assert(
       fc.asyncProperty(fc.array(name, { minLength: 2, maxLength: 8 }), async (names) => {
         // Each run's names after a prefix of their own: apart from every other run's.
         const prefix = `run${run++}_`;
-        const held: { key: string; skeleton: string }[] = [];
+        const held: string[] = [];
         for (const drawn of names) {
           const username = prefix + drawn;
-          const [key, skeleton] = [loginKey(username), nameSkeleton(username)];
-          const expected: Outcome = held.some((h) => h.key === key || h.skeleton === skeleton)
+          const expected: Outcome = held.some((earlier) => namesCollide(earlier, username))
             ? 'taken'
             : 'stored';
           assert.equal(
@@ -82,11 +82,52 @@ describe('user names that look alike: one rule on the file store and PostgreSQL'
             expected,
             `PostgreSQL: ${JSON.stringify(username)}`,
           );
-          if (expected === 'stored') held.push({ key, skeleton });
+          if (expected === 'stored') held.push(username);
         }
       }),
       { numRuns: 60 },
     );
+  });
+
+  it('an ASCII name with any confusable of one of its characters in its place is taken on both stores', async () => {
+    const confusables = [...asciiConfusables()];
+    const swap = fc
+      .constantFrom(...confusables)
+      .chain(([letter, points]) => fc.tuple(fc.constant(letter), fc.constantFrom(...points)));
+    const tail = fc.stringMatching(/^[a-z0-9]{0,4}$/u);
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(tail, swap, tail, async (head, [letter, point], rest) => {
+        // Each run's names end apart from every other run's; the swap may open a name (`ǀgor`).
+        const suffix = `_s${run++}`;
+        const ascii = `${head}${letter}${rest}${suffix}`;
+        const swapped = `${head}${point}${rest}${suffix}`;
+        for (const [store, kind] of [
+          [fileStore, 'file store'],
+          [db.store, 'PostgreSQL'],
+        ] as const) {
+          assert.equal(await outcome(store, ascii), 'stored', `${kind}: ${ascii}`);
+          assert.equal(await outcome(store, swapped), 'taken', `${kind}: ${swapped} beside ${ascii}`);
+        }
+      }),
+      { numRuns: 80 },
+    );
+  });
+
+  it('a user renamed to a look-alike of another user is refused, and renamed to its own look-alike is not', async () => {
+    for (const [store, kind] of [
+      [fileStore, 'file store'],
+      [db.store, 'PostgreSQL'],
+    ] as const) {
+      const ingrid = await store.createUser(namedUser('Ingrid'), null);
+      const other = await store.createUser(namedUser('renamed_later'), null);
+      await assert.rejects(
+        store.updateUser(other.id, { username: '\u01c0ngrid' }),
+        (error: AuthError) => error.code === 'user_already_exists',
+        kind,
+      );
+      assert.equal((await store.updateUser(ingrid.id, { username: '\u01c0ngrid' })).username, 'ǀngrid', kind);
+    }
   });
 
   it('two ASCII names are one only by their login keys; a non-ASCII name meets the ASCII it shows', () => {

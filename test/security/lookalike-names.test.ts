@@ -69,6 +69,28 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.equal((await register('/auth/users', 'wi11')).statusCode, 201);
     });
 
+    it('a character that looks like several ASCII letters is taken for each, also between two scripts', async () => {
+      // U+01C0 and U+0196 are Latin, U+2223 and U+3007 of every script: the mixed-script rule lets
+      // them beside ASCII, and a stroke read as one letter (l here) missed the other (I, 1).
+      for (const [name, lookalikes] of [
+        ['Igor', ['\u01c0gor', '\u0196gor']], // ǀgor, Ɩgor
+        ['bob1', ['bob\u2223']], // bob∣ (DIVIDES)
+        ['Amiel', ['\u0251rniel']], // ɑrniel: m is rn
+        ['Ott0', ['Ott\u3007']], // IDEOGRAPHIC NUMBER ZERO
+        ['\u04cf\u043e\u043e', ['\u0399\u03bf\u03bf']], // ӏоо (Cyrillic), then Ιοο (Greek)
+      ] as const) {
+        const first = await register('/auth/register', name);
+        assert.equal(first.statusCode, 200, `${JSON.stringify(name)}: ${first.body}`);
+        const taken = await register('/auth/register', name);
+        for (const lookalike of lookalikes) {
+          const refused = await register('/auth/register', lookalike);
+          assert.equal(refused.statusCode, taken.statusCode, `${JSON.stringify(lookalike)}: ${refused.body}`);
+          assert.equal(refused.body, taken.body);
+          assert.equal(await t.services.store.findUserByUsername(lookalike), null, lookalike);
+        }
+      }
+    });
+
     it('a name that shows nothing, or a blank braille cell after a name: 400 validation_failed', async () => {
       for (const [name, message] of [
         ['\u3164', /must not be empty/u], // HANGUL FILLER

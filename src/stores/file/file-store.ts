@@ -321,8 +321,9 @@ export class FileStore implements Store {
 
   /** Whether `name`, or a name it looks like (core/skeleton.ts), is a user's other than `id`. */
   private nameTaken(index: Indexes, name: string, id: string): boolean {
-    const owner = index.byUsername.get(loginKey(name)) ?? index.bySkeleton.holder(name);
-    return owner !== undefined && owner !== id;
+    const owner = index.byUsername.get(loginKey(name));
+    if (owner !== undefined) return owner !== id;
+    return index.bySkeleton.holder(name, id) !== undefined;
   }
 
   /** The user's logins out of the lookup maps, where they name this user. */

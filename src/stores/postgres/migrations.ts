@@ -7,7 +7,13 @@ import { REPRODUCED_GOTRUE_VERSIONS, reproducedVersionsTouches } from './gotrue-
 import { gotrueSessions } from './gotrue-sessions.js';
 import { gotrueUnfilledTables, UNFILLED_TABLES_GOTRUE_VERSIONS } from './gotrue-unfilled-tables.js';
 import { normalizeStoredLogins } from './login-keys.js';
-import { fillNameSkeletons, nameSkeletonsSql, recomputeNameSkeletonsSql } from './name-skeletons.js';
+import {
+  fillNameSkeletons,
+  lookalikeKeysSql,
+  nameSkeletonsSql,
+  recomputeNameSkeletonsSql,
+  repairNameSkeletons,
+} from './name-skeletons.js';
 import {
   preRequestAnonymousExit,
   preRequestFewerExpressions,
@@ -776,6 +782,14 @@ export function migrations(names: SchemaNames): Migration[] {
         openSignInFunction(q, sessionTables(q), 47) +
         openSessionFunction(q, sessionTables(q), 47) +
         factorVerifiedEndsSessionsSql(q, sessionTables(q)),
+    },
+    {
+      version: 48,
+      name: 'user names also by their whole UTS #39 skeletons, and with the name their skeletons are of',
+      sql: lookalikeKeysSql(q.restauth),
+      run: async (client) => {
+        await repairNameSkeletons(client, `${q.restauth}.accounts`);
+      },
     },
   ];
 }

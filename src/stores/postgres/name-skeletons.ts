@@ -1,5 +1,6 @@
 import type pg from 'pg';
-import { nameSkeleton } from '../../core/skeleton.js';
+import { AuthError } from '../../core/errors.js';
+import { lookalikeKey, namesCollide, nameSkeleton } from '../../core/skeleton.js';
 import { inTransaction } from './pool.js';
 
 /**
@@ -33,9 +34,9 @@ interface NamedAccount {
 }
 
 /**
- * Gives the names without a skeleton theirs: every name at migration 37, and
- * at each start the names SQL wrote since (restauth writes the skeleton with
- * the name). Where names already look alike, the oldest account holds the
+ * Gives the names without a skeleton theirs: every name at migrations 37 and
+ * 41 (since 48, a start's repairNameSkeletons finds the names written without
+ * it). Where names already look alike, the oldest account holds the
  * skeleton and the others keep signing in without one: refusing them would
  * lock users out. Returns those, for an operator to rename.
  */
@@ -77,9 +78,131 @@ export async function fillNameSkeletons(client: pg.ClientBase, accounts: string)
 }
 
 /**
- * At a start: the names SQL wrote since without their skeletons get them (fillNameSkeletons), and
- * the users whose names look alike are told, at most ten. Never stops the start: an instance that
- * races this one to a name meanwhile (23505) leaves the rest to the next start.
+ * Migration 48: each name also gets its lookalikeKey (core/skeleton.ts) in `username_lookalike`,
+ * not unique (ASCII names share one: `Igor`, `lgor`), and `username_skeleton_of`, the name its
+ * skeletons were computed from. An instance of older code (a rolling upgrade) writes a name
+ * without them, or with skeletons of an older rule: `username_skeleton_of` then is not the name,
+ * which the partial index finds, for refuseLookalike to compare by the current rule and for
+ * repairNameSkeletons to compute again at the next start. Computing them in SQL instead (a
+ * trigger) would need confusables.txt there.
+ */
+export function lookalikeKeysSql(schema: string): string {
+  return `
+    ALTER TABLE ${schema}.accounts ADD COLUMN username_lookalike text, ADD COLUMN username_skeleton_of text;
+    CREATE INDEX accounts_username_lookalike ON ${schema}.accounts (username_lookalike);
+    DROP INDEX ${schema}.accounts_username_without_skeleton;
+    CREATE INDEX accounts_username_skeletons_stale ON ${schema}.accounts (id)
+      WHERE username IS DISTINCT FROM username_skeleton_of;
+  `;
+}
+
+/** The skeleton columns of a name (null: none), as restauth writes them with it. */
+export function nameSkeletonColumns(name: string | null): {
+  username_skeleton: string | null;
+  username_lookalike: string | null;
+  username_skeleton_of: string | null;
+} {
+  return {
+    username_skeleton: name === null ? null : nameSkeleton(name),
+    username_lookalike: name === null ? null : lookalikeKey(name),
+    username_skeleton_of: name,
+  };
+}
+
+/** Any number instances agree on, the first half of the advisory lock of a lookalikeKey. */
+const LOOKALIKE_LOCK = 0x6c6f6f6b;
+
+/**
+ * Refuses `name` (user_already_exists) where it looks like another user's (core/skeleton.ts,
+ * namesCollide) by a form no unique index holds: one lookalikeKey, not both wholly ASCII; or any
+ * form of a name whose skeletons an older instance wrote (stale). Inside the transaction that
+ * writes the name, which holds the key's advisory lock until it ends: two instances writing names
+ * of one key wait for each other, and the second sees the first's. `except`: the user renamed.
+ */
+export async function refuseLookalike(
+  client: pg.ClientBase,
+  accounts: string,
+  name: string,
+  except: string | null,
+): Promise<void> {
+  const key = lookalikeKey(name);
+  await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOOKALIKE_LOCK, key]);
+  const { rows } = await client.query<{ username: string }>(
+    `SELECT username FROM ${accounts} WHERE username_lookalike = $1 AND uid IS DISTINCT FROM $2::uuid
+     UNION ALL
+     SELECT username FROM ${accounts}
+       WHERE username IS DISTINCT FROM username_skeleton_of AND username IS NOT NULL AND uid IS DISTINCT FROM $2::uuid`,
+    [key, except],
+  );
+  if (rows.some((row) => namesCollide(row.username, name))) throw new AuthError('user_already_exists');
+}
+
+/**
+ * Computes again the skeletons of the names whose `username_skeleton_of` is not the name (see
+ * lookalikeKeysSql): every name at migration 48, and at each start the names SQL or an older
+ * instance wrote since. As fillNameSkeletons, the oldest account of look-alikes keeps the
+ * skeleton, and the others keep signing in and are returned, for an operator to rename; their
+ * `username_skeleton_of` stays empty, so each start tells again.
+ */
+export async function repairNameSkeletons(client: pg.ClientBase, accounts: string): Promise<string[]> {
+  const { rows } = await client.query<{ id: number; username: string | null }>(
+    `UPDATE ${accounts} SET username_skeleton = NULL, username_lookalike = NULL, username_skeleton_of = NULL
+     WHERE username IS DISTINCT FROM username_skeleton_of
+     RETURNING id, username`,
+  );
+  const named = rows
+    .filter((row): row is NamedAccount => row.username !== null)
+    .sort((first, second) => first.id - second.id);
+  if (named.length === 0) return [];
+  const keys = [...new Set(named.map((row) => lookalikeKey(row.username)))];
+  const skeletons = [...new Set(named.map((row) => nameSkeleton(row.username)))];
+  const held = await client.query<NamedAccount>(
+    `SELECT id, username FROM ${accounts}
+     WHERE (username_skeleton = ANY($1) OR username_lookalike = ANY($2)) AND username_skeleton_of = username`,
+    [skeletons, keys],
+  );
+  const kept: NamedAccount[] = [...held.rows];
+  const takenSkeletons = new Set(held.rows.map((row) => nameSkeleton(row.username)));
+  const lookalikes: string[] = [];
+  const written: {
+    id: number;
+    username: string;
+    skeleton: string | null;
+    lookalike: string;
+    of: string | null;
+  }[] = [];
+  for (const row of named) {
+    const holder = kept.find((other) => namesCollide(other.username, row.username));
+    const skeleton = nameSkeleton(row.username);
+    if (holder)
+      lookalikes.push(
+        `user ${row.id} ${JSON.stringify(row.username)} looks like user ${holder.id} ${JSON.stringify(holder.username)}`,
+      );
+    const free = !takenSkeletons.has(skeleton);
+    takenSkeletons.add(skeleton);
+    written.push({
+      id: row.id,
+      username: row.username,
+      skeleton: free ? skeleton : null,
+      lookalike: lookalikeKey(row.username),
+      of: holder ? null : row.username,
+    });
+    kept.push(row);
+  }
+  await client.query(
+    `UPDATE ${accounts} a SET username_skeleton = w.skeleton, username_lookalike = w.lookalike, username_skeleton_of = w.of
+     FROM jsonb_to_recordset($1::jsonb) AS w(id integer, username text, skeleton text, lookalike text, of text)
+     WHERE a.id = w.id AND a.username = w.username`,
+    [JSON.stringify(written)],
+  );
+  return lookalikes;
+}
+
+/**
+ * At a start: the names SQL or an older instance wrote since get their skeletons computed again
+ * (repairNameSkeletons), and the users whose names look alike are told, at most ten. Never stops
+ * the start: an instance that races this one to a name meanwhile (23505) leaves the rest to the
+ * next start.
  */
 export async function settleNameSkeletons(
   pool: pg.Pool,
@@ -88,7 +211,7 @@ export async function settleNameSkeletons(
 ): Promise<void> {
   let lookalikes: string[];
   try {
-    lookalikes = await inTransaction(pool, (client) => fillNameSkeletons(client, accounts));
+    lookalikes = await inTransaction(pool, (client) => repairNameSkeletons(client, accounts));
   } catch (error) {
     if ((error as { code?: string }).code !== '23505') throw error;
     logger.warn(

@@ -3,7 +3,6 @@ import type pg from 'pg';
 import { assertNotBanned } from '../../core/banned.js';
 import { AuthError, type ErrorCode } from '../../core/errors.js';
 import { loginKey } from '../../core/identity.js';
-import { nameSkeleton } from '../../core/skeleton.js';
 import type { OutgoingMail } from '../../core/ports/outbox.js';
 import {
   CodeHashInUseError,
@@ -36,6 +35,7 @@ import { inTransaction } from './pool.js';
 import { syncProvidersSql } from './providers-sql.js';
 import { checkRoleName, createUserRole, dropUserRole, type RoleNames } from './user-roles.js';
 import { pruneSessions } from './upkeep.js';
+import { nameSkeletonColumns, refuseLookalike } from './name-skeletons.js';
 import { gotrueTokenType, oneTimeTokenTables } from './gotrue-one-time-tokens.js';
 import {
   ENDED_SESSION_AMR,
@@ -323,7 +323,9 @@ export class PostgresStore implements Store {
   async createUser(input: NewUser, passwordHash: string | null, writes: SignUpWrites = {}): Promise<User> {
     if (input.role !== null) checkRoleName(input.role);
     const mails = writes.mails ?? [];
+    const skeletons = nameSkeletonColumns(input.username);
     const user = await inTransaction(this.pool, async (client) => {
+      if (input.username !== null) await refuseLookalike(client, this.accounts, input.username, null);
       // One statement: the account's foreign key is checked at its end, when the user row is there.
       // GoTrue's legacy token columns hold '' when unset (its Go models read them as strings).
       const { rows } = await client
@@ -337,8 +339,9 @@ export class PostgresStore implements Store {
                CASE WHEN $13 THEN now() END, $14)
              RETURNING *
            ), a AS (
-             INSERT INTO ${this.accounts} (uid, username, username_lowercase, username_skeleton)
-               SELECT id, $1, $8, $12 FROM u RETURNING *
+             INSERT INTO ${this.accounts}
+               (uid, username, username_lowercase, username_skeleton, username_lookalike, username_skeleton_of)
+               SELECT id, $1, $8, $12, $15, $1 FROM u RETURNING *
            ), i AS (
              INSERT INTO ${this.identities} (provider_id, user_id, identity_data, provider, created_at, updated_at)
              SELECT u.id::text, u.id, ${emailIdentityData('u')}, 'email', u.created_at, u.updated_at
@@ -360,9 +363,10 @@ export class PostgresStore implements Store {
             // A provider's sign-up has only the provider's identity, as GoTrue's.
             input.emailIdentity !== false,
             // Unique: a look-alike of another user's name is refused as that name is (migration 37).
-            input.username === null ? null : nameSkeleton(input.username),
+            skeletons.username_skeleton,
             input.signedIn === true,
             input.bannedUntil ?? null,
+            skeletons.username_lookalike,
           ],
         )
         .catch(conflict);
@@ -462,7 +466,8 @@ export class PostgresStore implements Store {
     if (patch.username !== undefined) {
       set(accountSets, 'username', patch.username);
       set(accountSets, 'username_lowercase', patch.username === null ? null : loginKey(patch.username));
-      set(accountSets, 'username_skeleton', patch.username === null ? null : nameSkeleton(patch.username));
+      for (const [column, value] of Object.entries(nameSkeletonColumns(patch.username)))
+        set(accountSets, column, value);
     }
     if (patch.email !== undefined)
       set(userSets, 'email', patch.email === null ? null : loginKey(patch.email));
@@ -513,14 +518,18 @@ export class PostgresStore implements Store {
     // Its providers follow its identities (an address set, removed or confirmed), unless the patch sets
     // app_metadata itself: after the statement, which holds the user's row (see syncProvidersSql).
     const syncsProviders = identity !== '' && patch.appMetadata === undefined;
+    // A new name is checked against look-alikes no unique index holds, in the write's transaction.
+    const name = typeof patch.username === 'string' ? patch.username : null;
     const user =
       uid === null
         ? null
-        : !syncsProviders
+        : !syncsProviders && name === null
           ? await this.oneUser(sql, values)
           : await inTransaction(this.pool, async (client) => {
+              if (name !== null) await refuseLookalike(client, this.accounts, name, uid);
               const { rows } = await client.query<UserRow>(this.prepared(sql, values)).catch(conflict);
               if (!rows[0]) return null;
+              if (!syncsProviders) return toUser(rows[0]);
               return { ...toUser(rows[0]), appMetadata: await this.syncProviders(client, uid) };
             });
     if (!user) await this.refusal(id, condition?.unlessBannedAt ?? null, 'user_not_found');
