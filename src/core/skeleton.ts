@@ -8,8 +8,8 @@ import { loginKey } from './identity.js';
  * (17.0.0: 320 entries added or changed since, one removed; among them U+04CF CYRILLIC SMALL LETTER
  * PALOCHKA, `i` in 10.0.0 and `l` since, so `раураӏ` passed beside `paypal`). No npm package ships
  * current data, so the overlay is generated from Unicode's file (scripts/confusables-overlay.mjs).
- * Loaded at the first name compared. Stored skeletons depend on it: new data needs a migration that
- * computes them again (41, as migration 12 did for login keys).
+ * Loaded at the first name compared. Stored skeletons depend on it: new data, or a new rule, needs
+ * a migration that computes them again (41 and 48, as migration 12 did for login keys).
  */
 let prototypes: Map<string, string> | null = null;
 
@@ -31,6 +31,21 @@ function prototypeMap(): Map<string, string> {
  * selectors after a letter, the Hangul fillers (U+3164 passes NFKC as U+1160), the joiners.
  */
 const DEFAULT_IGNORABLE = /\p{Default_Ignorable_Code_Point}/gu;
+/**
+ * Marks that add nothing seen, as Chromium's IDN spoof checker judges: a dot above on a letter that
+ * shows one, or gets one (`i̇`, `ı̇` with a dotless ı, whose prototype is `i`, and `ȷ̇`, a dotless
+ * ȷ, which has none: all read as `i` and `j`), and a mark again on its letter, drawn over itself
+ * (`ë̈`). Taken out of the skeleton after the prototypes.
+ */
+const DOT_ABOVE = /([ij\u0237])(\p{M}*?)\u0307/gu;
+const MARK_AGAIN = /(\p{M})\1+/gu;
+
+function withoutUnseenMarks(text: string): string {
+  return text
+    .replace(MARK_AGAIN, '$1')
+    .replace(DOT_ABOVE, (_, letter: string, marks: string) => (letter === '\u0237' ? 'j' : letter) + marks);
+}
+
 const LETTER = /\p{L}/u;
 
 function isCapital(point: string | undefined): boolean {
@@ -59,7 +74,8 @@ export function prototypeOf(point: string): string {
 
 /**
  * UTS #39's skeleton(X): NFD, default-ignorable code points removed (`alex` with a U+034F or U+3164
- * after it shows as `alex`), each other code point replaced by its prototype, NFD again.
+ * after it shows as `alex`), each other code point replaced by its prototype, NFD again; then
+ * marks that add nothing seen left out (withoutUnseenMarks).
  *
  * With `keepAscii`, ASCII stays as it is: two ASCII names are told apart by their login keys alone
  * (nameSkeleton); so a prototype is the ASCII it looks like: `rn` (the prototype of `m`) becomes
@@ -82,7 +98,7 @@ function skeleton(text: string, keepAscii: boolean): string {
     else if (prototype === 'l') mapped += strokeReading(point, points[index - 1], points[index + 1]);
     else mapped += prototype;
   });
-  return mapped.normalize('NFD');
+  return withoutUnseenMarks(mapped.normalize('NFD'));
 }
 
 /**

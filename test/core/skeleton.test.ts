@@ -85,6 +85,17 @@ describe('nameSkeleton: the look-alike rule of user names', () => {
     assert.ok(!namesCollide('\u0418\u0432\u0430\u043d', 'Ivan'));
   });
 
+  it('leaves out a mark that adds nothing seen: a dot above on i, ı or ȷ, a mark drawn twice', () => {
+    assert.ok(alike('\u0131\u0307gor', 'igor'), 'ı̇gor: a dotless ı with a dot above');
+    assert.ok(alike('i\u0307gor', 'igor'), 'i̇gor');
+    assert.ok(alike('\u0237\u0307ohn', 'john'), 'ȷ̇ohn: a dotless ȷ with a dot above');
+    assert.ok(alike('\u0131\u0307\u0307gor', 'igor'));
+    assert.ok(alike('Zoe\u0308\u0308', 'Zo\u00eb'), 'a diaeresis over a diaeresis');
+    assert.ok(!alike('\u1ecbgor', 'igor'), 'ịgor: a dot below shows');
+    assert.ok(!alike('l\u0307gor', 'igor'));
+    assert.ok(!alike('Zo\u00eb', 'Zoe'));
+  });
+
   it('refuses every confusable of an ASCII letter or digit in its place, from confusables.txt', () => {
     const confusables = asciiConfusables();
     let swaps = 0;

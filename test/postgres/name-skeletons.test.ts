@@ -156,15 +156,19 @@ describe('PostgreSQL: user names skeletons computed again by the current rule (m
   });
 });
 
-/** Stores names as restauth before migration 48 did: its skeleton, no whole skeleton (lookalikeKey). */
-async function storeFromBefore(db: ReturnType<typeof useTestDatabase>, names: string[]): Promise<string[]> {
+/**
+ * Stores names as restauth before migration 48 did: a skeleton (today's rule unless given), no whole
+ * skeleton (lookalikeKey).
+ */
+async function storeFromBefore(
+  db: ReturnType<typeof useTestDatabase>,
+  names: (string | [name: string, skeleton: string])[],
+): Promise<string[]> {
   const ids: string[] = [];
-  for (const username of names) {
+  for (const entry of names) {
+    const [username, skeleton] = typeof entry === 'string' ? [entry, nameSkeleton(entry)] : entry;
     const { id } = await insertUserFromBefore(db.pool, { username, role: testRoles.authenticated });
-    await db.pool.query(`UPDATE ${ACCOUNTS} SET username_skeleton = $2 WHERE uid = $1`, [
-      id,
-      nameSkeleton(username),
-    ]);
+    await db.pool.query(`UPDATE ${ACCOUNTS} SET username_skeleton = $2 WHERE uid = $1`, [id, skeleton]);
     ids.push(id);
   }
   return ids;
@@ -181,7 +185,11 @@ describe('PostgreSQL: user names also by their whole skeletons (migration 48)', 
   const db = useTestDatabase({ migrateThrough: 44 });
 
   it('gives every stored name its whole skeleton, tells the look-alikes kept, and refuses new ones', async () => {
-    await storeFromBefore(db, ['Igor', '\u01c0gor', 'bob1', 'bob\u2223', 'Amie', '\u0251rnie']);
+    // ı̇rma (a dotless ı with a dot above) had the skeleton i̇rma before a dot on i showed as nothing.
+    await storeFromBefore(db, [
+      ...['Igor', '\u01c0gor', 'bob1', 'bob\u2223', 'Amie', '\u0251rnie', 'irma'],
+      ['\u0131\u0307rma', 'i\u0307rma'],
+    ]);
     assert.ok((await migrate(db.pool, db.names)).includes(48));
     const { rows } = await db.pool.query(
       `SELECT id, username_lookalike, username_skeleton_of FROM ${ACCOUNTS} ORDER BY id`,
@@ -195,15 +203,20 @@ describe('PostgreSQL: user names also by their whole skeletons (migration 48)', 
         ['bobl', null],
         ['arnie', 'Amie'],
         ['arnie', null],
+        ['irrna', 'irma'],
+        ['irrna', null],
       ],
     );
-    const [igor, strokeIgor, bob, strokeBob, amie, alphaAmie] = rows.map((row) => row.id as number);
+    const [igor, strokeIgor, bob, strokeBob, amie, alphaAmie, irma, dottedIrma] = rows.map(
+      (row) => row.id as number,
+    );
     assert.deepEqual(await settled(db), [
-      `restauth: 3 user name(s) look like another user's (UTS #39 confusables), kept; new look-alikes of ` +
+      `restauth: 4 user name(s) look like another user's (UTS #39 confusables), kept; new look-alikes of ` +
         `either are refused; consider renaming: user ${strokeIgor} "ǀgor" looks like user ${igor} "Igor"; ` +
-        `user ${strokeBob} "bob∣" looks like user ${bob} "bob1"; user ${alphaAmie} "ɑrnie" looks like user ${amie} "Amie"`,
+        `user ${strokeBob} "bob∣" looks like user ${bob} "bob1"; user ${alphaAmie} "ɑrnie" looks like user ${amie} "Amie"; ` +
+        `user ${dottedIrma} "ı̇rma" looks like user ${irma} "irma"`,
     ]);
-    // Ɩgor (LATIN CAPITAL LETTER IOTA), ǀgor's look-alike lgor is ASCII beside ASCII Igor.
+    // Ɩgor (LATIN CAPITAL LETTER IOTA); ǀgor's look-alike lgor is ASCII beside ASCII Igor.
     await assert.rejects(db.store.createUser(namedUser('\u0196gor'), null), refused);
     await assert.rejects(db.store.createUser(namedUser('\u0251mie'), null), refused);
     // lgor and Igor are two ASCII names, but ǀgor, kept, looks like lgor too.

@@ -26,6 +26,7 @@ const LETTERS = [
   ...['\u0410', '\u0415', '\u041e', '\u0420', '\u0425'], // Cyrillic А Е О Р Х
   ...['\u0456', '\u0406', '\u04cf', '\u04c0', '\u01c0', '\u0399', '\u03b9', '\u2223'], // strokes and i's
   ...['\u0308', '\u00eb', '\u034f', '\u2170', '\u{118e3}'], // diaeresis, ë, CGJ, ⅰ, a prototype rn
+  ...['\u0307', '\u0131', '\u0237'], // a dot above, dotless ı and ȷ
 ];
 const name = fc
   .array(fc.constantFrom(...LETTERS), { minLength: 1, maxLength: 5 })

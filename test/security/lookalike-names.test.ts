@@ -69,7 +69,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.equal((await register('/auth/users', 'wi11')).statusCode, 201);
     });
 
-    it('a character that looks like several ASCII letters is taken for each, also between two scripts', async () => {
+    it('a character that looks like several ASCII letters is taken for each, also between two scripts; a mark unseen is nothing', async () => {
       // U+01C0 and U+0196 are Latin, U+2223 and U+3007 of every script: the mixed-script rule lets
       // them beside ASCII, and a stroke read as one letter (l here) missed the other (I, 1).
       for (const [name, lookalikes] of [
@@ -78,6 +78,10 @@ for (const storeKind of ['file', 'postgres'] as const) {
         ['Amiel', ['\u0251rniel']], // ɑrniel: m is rn
         ['Ott0', ['Ott\u3007']], // IDEOGRAPHIC NUMBER ZERO
         ['\u04cf\u043e\u043e', ['\u0399\u03bf\u03bf']], // ӏоо (Cyrillic), then Ιοο (Greek)
+        // A mark that adds nothing seen: a dot above on a dotless ı or ȷ, or on i; a mark twice.
+        ['irma', ['\u0131\u0307rma', 'i\u0307rma']],
+        ['jade', ['\u0237\u0307ade']],
+        ['Chlo\u00eb', ['Chloe\u0308\u0308']],
       ] as const) {
         const first = await register('/auth/register', name);
         assert.equal(first.statusCode, 200, `${JSON.stringify(name)}: ${first.body}`);

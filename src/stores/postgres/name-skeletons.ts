@@ -139,7 +139,8 @@ export async function refuseLookalike(
 
 /**
  * Computes again the skeletons of the names whose `username_skeleton_of` is not the name (see
- * lookalikeKeysSql): every name at migration 48, and at each start the names SQL or an older
+ * lookalikeKeysSql): every name at migration 48 (whose rule also leaves out unseen marks, as
+ * `ı̇rma`'s dot), and at each start the names SQL or an older
  * instance wrote since. As fillNameSkeletons, the oldest account of look-alikes keeps the
  * skeleton, and the others keep signing in and are returned, for an operator to rename; their
  * `username_skeleton_of` stays empty, so each start tells again.
