@@ -228,8 +228,8 @@ describe('PostgreSQL: user names also by their whole skeletons (migration 48)', 
 /**
  * A rolling upgrade: an instance of older code, still running after the migration, writes a name
  * without its whole skeleton, or with the skeleton of an older rule (before 41, `Ivan` was `lvan`).
- * Such a row's `username_skeleton_of` is not its name: the newer code compares it by today's rule
- * until a start computes it again.
+ * Such a row's `username_skeleton_of` is not its name, or its `username_skeleton_rule` not today's:
+ * the newer code compares it by today's rule until a start computes it again.
  */
 describe('PostgreSQL: names an older instance wrote after the migration', () => {
   const db = useTestDatabase();
@@ -244,16 +244,26 @@ describe('PostgreSQL: names an older instance wrote after the migration', () => 
     );
     // ... and stores Igor, without a whole skeleton.
     await storeFromBefore(db, ['Igor']);
-    for (const lookalike of ['\u0456van', '\u01c0van', '\u01c0gor'])
+    // An instance of a rule before (numbered 47 here) that wrote every column renames ola to Oleg.
+    const ola = await db.store.createUser(namedUser('ola'), null);
+    await db.pool.query(
+      `UPDATE ${ACCOUNTS} SET username = 'Oleg', username_lowercase = 'oleg', username_skeleton = 'o1eg',
+         username_lookalike = 'o1eg', username_skeleton_of = 'Oleg', username_skeleton_rule = 47
+       WHERE uid = $1`,
+      [ola.id],
+    );
+    for (const lookalike of ['\u0456van', '\u01c0van', '\u01c0gor', '\u041eleg'])
       await assert.rejects(db.store.createUser(namedUser(lookalike), null), refused, lookalike);
     assert.deepEqual(await settled(db), []);
     const { rows } = await db.pool.query(
       `SELECT username, username_skeleton, username_lookalike FROM ${ACCOUNTS}
-       WHERE username IS DISTINCT FROM username_skeleton_of OR username IN ('Ivan', 'Igor') ORDER BY id`,
+       WHERE username IS DISTINCT FROM username_skeleton_of OR username_skeleton_rule <> 48
+         OR username IN ('Ivan', 'Igor', 'Oleg') ORDER BY id`,
     );
     assert.deepEqual(rows, [
       { username: 'Ivan', username_skeleton: 'ivan', username_lookalike: 'lvan' },
       { username: 'Igor', username_skeleton: 'igor', username_lookalike: 'lgor' },
+      { username: 'Oleg', username_skeleton: 'oleg', username_lookalike: 'oleg' },
     ]);
     await assert.rejects(db.store.createUser(namedUser('\u01c0gor'), null), refused);
   });

@@ -78,21 +78,36 @@ export async function fillNameSkeletons(client: pg.ClientBase, accounts: string)
 }
 
 /**
+ * The rule (core/skeleton.ts) the stored skeletons are of, named by the migration that computed them
+ * all by it. A new rule takes a new migration, which computes them again and makes the index of
+ * stale names (staleNamesSql) again with its number.
+ */
+export const SKELETON_RULE = 48;
+
+/**
+ * The names whose skeletons are not of `rule`, or not of the name: written by SQL, or by an
+ * instance of older code still running after a migration (a rolling upgrade), which writes a
+ * name without `username_skeleton_of` and `username_skeleton_rule` or leaves the old ones.
+ */
+function staleNamesSql(rule: number): string {
+  return `(username IS DISTINCT FROM username_skeleton_of
+    OR (username IS NOT NULL AND username_skeleton_rule IS DISTINCT FROM ${rule}))`;
+}
+
+/**
  * Migration 48: each name also gets its lookalikeKey (core/skeleton.ts) in `username_lookalike`,
- * not unique (ASCII names share one: `Igor`, `lgor`), and `username_skeleton_of`, the name its
- * skeletons were computed from. An instance of older code (a rolling upgrade) writes a name
- * without them, or with skeletons of an older rule: `username_skeleton_of` then is not the name,
- * which the partial index finds, for refuseLookalike to compare by the current rule and for
- * repairNameSkeletons to compute again at the next start. Computing them in SQL instead (a
- * trigger) would need confusables.txt there.
+ * not unique (ASCII names share one: `Igor`, `lgor`), and, so a name whose skeletons are stale is
+ * found (staleNamesSql, by a partial index), the name and the rule they were computed of:
+ * refuseLookalike compares those names by the current rule, and repairNameSkeletons computes them
+ * again at the next start. Computing them in SQL instead (a trigger) would need confusables.txt there.
  */
 export function lookalikeKeysSql(schema: string): string {
   return `
-    ALTER TABLE ${schema}.accounts ADD COLUMN username_lookalike text, ADD COLUMN username_skeleton_of text;
+    ALTER TABLE ${schema}.accounts ADD COLUMN username_lookalike text, ADD COLUMN username_skeleton_of text,
+      ADD COLUMN username_skeleton_rule smallint;
     CREATE INDEX accounts_username_lookalike ON ${schema}.accounts (username_lookalike);
     DROP INDEX ${schema}.accounts_username_without_skeleton;
-    CREATE INDEX accounts_username_skeletons_stale ON ${schema}.accounts (id)
-      WHERE username IS DISTINCT FROM username_skeleton_of;
+    CREATE INDEX accounts_username_skeletons_stale ON ${schema}.accounts (id) WHERE ${staleNamesSql(48)};
   `;
 }
 
@@ -101,11 +116,13 @@ export function nameSkeletonColumns(name: string | null): {
   username_skeleton: string | null;
   username_lookalike: string | null;
   username_skeleton_of: string | null;
+  username_skeleton_rule: number | null;
 } {
   return {
     username_skeleton: name === null ? null : nameSkeleton(name),
     username_lookalike: name === null ? null : lookalikeKey(name),
     username_skeleton_of: name,
+    username_skeleton_rule: name === null ? null : SKELETON_RULE,
   };
 }
 
@@ -128,27 +145,28 @@ export async function refuseLookalike(
   const key = lookalikeKey(name);
   await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOOKALIKE_LOCK, key]);
   const { rows } = await client.query<{ username: string }>(
-    `SELECT username FROM ${accounts} WHERE username_lookalike = $1 AND uid IS DISTINCT FROM $2::uuid
+    `SELECT username FROM ${accounts}
+       WHERE username_lookalike = $1 AND username IS NOT NULL AND uid IS DISTINCT FROM $2::uuid
      UNION ALL
      SELECT username FROM ${accounts}
-       WHERE username IS DISTINCT FROM username_skeleton_of AND username IS NOT NULL AND uid IS DISTINCT FROM $2::uuid`,
+       WHERE ${staleNamesSql(SKELETON_RULE)} AND username IS NOT NULL AND uid IS DISTINCT FROM $2::uuid`,
     [key, except],
   );
   if (rows.some((row) => namesCollide(row.username, name))) throw new AuthError('user_already_exists');
 }
 
 /**
- * Computes again the skeletons of the names whose `username_skeleton_of` is not the name (see
- * lookalikeKeysSql): every name at migration 48 (whose rule also leaves out unseen marks, as
- * `ı̇rma`'s dot), and at each start the names SQL or an older
- * instance wrote since. As fillNameSkeletons, the oldest account of look-alikes keeps the
- * skeleton, and the others keep signing in and are returned, for an operator to rename; their
- * `username_skeleton_of` stays empty, so each start tells again.
+ * Computes again the skeletons of the names whose skeletons are stale (staleNamesSql): every name
+ * at migration 48 (whose rule also leaves out unseen marks, as `ı̇rma`'s dot), and at each start
+ * the names SQL or an older instance wrote since. As fillNameSkeletons, the oldest account of
+ * look-alikes keeps the skeleton, and the others keep signing in and are returned, for an operator
+ * to rename; their `username_skeleton_of` stays empty, so each start tells again.
  */
 export async function repairNameSkeletons(client: pg.ClientBase, accounts: string): Promise<string[]> {
   const { rows } = await client.query<{ id: number; username: string | null }>(
-    `UPDATE ${accounts} SET username_skeleton = NULL, username_lookalike = NULL, username_skeleton_of = NULL
-     WHERE username IS DISTINCT FROM username_skeleton_of
+    `UPDATE ${accounts}
+       SET username_skeleton = NULL, username_lookalike = NULL, username_skeleton_of = NULL, username_skeleton_rule = NULL
+     WHERE ${staleNamesSql(SKELETON_RULE)}
      RETURNING id, username`,
   );
   const named = rows
@@ -159,7 +177,7 @@ export async function repairNameSkeletons(client: pg.ClientBase, accounts: strin
   const skeletons = [...new Set(named.map((row) => nameSkeleton(row.username)))];
   const held = await client.query<NamedAccount>(
     `SELECT id, username FROM ${accounts}
-     WHERE (username_skeleton = ANY($1) OR username_lookalike = ANY($2)) AND username_skeleton_of = username`,
+     WHERE (username_skeleton = ANY($1) OR username_lookalike = ANY($2)) AND NOT ${staleNamesSql(SKELETON_RULE)}`,
     [skeletons, keys],
   );
   const kept: NamedAccount[] = [...held.rows];
@@ -191,10 +209,11 @@ export async function repairNameSkeletons(client: pg.ClientBase, accounts: strin
     kept.push(row);
   }
   await client.query(
-    `UPDATE ${accounts} a SET username_skeleton = w.skeleton, username_lookalike = w.lookalike, username_skeleton_of = w.of
+    `UPDATE ${accounts} a SET username_skeleton = w.skeleton, username_lookalike = w.lookalike,
+       username_skeleton_of = w.of, username_skeleton_rule = $2
      FROM jsonb_to_recordset($1::jsonb) AS w(id integer, username text, skeleton text, lookalike text, of text)
      WHERE a.id = w.id AND a.username = w.username`,
-    [JSON.stringify(written)],
+    [JSON.stringify(written), SKELETON_RULE],
   );
   return lookalikes;
 }

@@ -340,8 +340,9 @@ export class PostgresStore implements Store {
              RETURNING *
            ), a AS (
              INSERT INTO ${this.accounts}
-               (uid, username, username_lowercase, username_skeleton, username_lookalike, username_skeleton_of)
-               SELECT id, $1, $8, $12, $15, $1 FROM u RETURNING *
+               (uid, username, username_lowercase, username_skeleton, username_lookalike, username_skeleton_of,
+                username_skeleton_rule)
+               SELECT id, $1, $8, $12, $15, $1, $16 FROM u RETURNING *
            ), i AS (
              INSERT INTO ${this.identities} (provider_id, user_id, identity_data, provider, created_at, updated_at)
              SELECT u.id::text, u.id, ${emailIdentityData('u')}, 'email', u.created_at, u.updated_at
@@ -367,6 +368,7 @@ export class PostgresStore implements Store {
             input.signedIn === true,
             input.bannedUntil ?? null,
             skeletons.username_lookalike,
+            skeletons.username_skeleton_rule,
           ],
         )
         .catch(conflict);
