@@ -252,13 +252,20 @@ describe('PostgreSQL: names an older instance wrote after the migration', () => 
        WHERE uid = $1`,
       [ola.id],
     );
+    // ... and takes vera's name away, leaving the columns it does not know.
+    const vera = await db.store.createUser(namedUser('vera'), null);
+    await db.pool.query(
+      `UPDATE ${ACCOUNTS} SET username = NULL, username_lowercase = NULL, username_skeleton = NULL WHERE uid = $1`,
+      [vera.id],
+    );
+    assert.equal((await db.store.createUser(namedUser('Vera'), null)).username, 'Vera');
     for (const lookalike of ['\u0456van', '\u01c0van', '\u01c0gor', '\u041eleg'])
       await assert.rejects(db.store.createUser(namedUser(lookalike), null), refused, lookalike);
     assert.deepEqual(await settled(db), []);
     const { rows } = await db.pool.query(
       `SELECT username, username_skeleton, username_lookalike FROM ${ACCOUNTS}
        WHERE username IS DISTINCT FROM username_skeleton_of OR username_skeleton_rule <> 48
-         OR username IN ('Ivan', 'Igor', 'Oleg') ORDER BY id`,
+         OR username IN ('Ivan', 'Igor', 'Oleg') OR (username IS NULL AND username_lookalike IS NOT NULL) ORDER BY id`,
     );
     assert.deepEqual(rows, [
       { username: 'Ivan', username_skeleton: 'ivan', username_lookalike: 'lvan' },

@@ -785,7 +785,7 @@ export function migrations(names: SchemaNames): Migration[] {
     },
     {
       version: 48,
-      name: 'user names also by their whole UTS #39 skeletons, and with the name their skeletons are of',
+      name: 'user names also by their whole UTS #39 skeletons, and with the name and rule their skeletons are of',
       sql: lookalikeKeysSql(q.restauth),
       run: async (client) => {
         await repairNameSkeletons(client, `${q.restauth}.accounts`);
