@@ -30,13 +30,15 @@ export const INVALID_EMAIL = 'Unable to validate email address: invalid format';
 const EMAIL_FORMAT =
   /^[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/u;
 
-/** Characters that show nothing: default-ignorable ones, white space and the blank braille cell. */
-const SHOWS_NOTHING = /[\p{Default_Ignorable_Code_Point}\p{White_Space}\u2800]/gu;
+/** Characters that show nothing: default-ignorable ones, white space and the blank glyphs. */
+const SHOWS_NOTHING = /[\p{Default_Ignorable_Code_Point}\p{White_Space}\u2800]|\u{16FE4}|\u{1D159}/gu;
 /**
- * U+2800 BRAILLE PATTERN BLANK is a letter-like symbol that prints as a space: `alex` with one
- * after it reads as `alex`, and trimming does not take it.
+ * Characters that are neither default-ignorable nor white space but print nothing: U+2800 BRAILLE
+ * PATTERN BLANK (a symbol printed as a space), U+16FE4 KHITAN SMALL SCRIPT FILLER and U+1D159
+ * MUSICAL SYMBOL NULL NOTEHEAD (non-spacing marks drawn as nothing): `alex` with one after it reads
+ * as `alex`, and trimming does not take it.
  */
-const BLANK_GLYPH = /\u2800/u;
+const BLANK_GLYPH = /\u2800|\u{16FE4}|\u{1D159}/u;
 
 /** Anything but printable ASCII, which every address is once its compatibility forms are folded. */
 const NOT_ASCII = /[^ -~]/u;

@@ -95,11 +95,14 @@ for (const storeKind of ['file', 'postgres'] as const) {
       }
     });
 
-    it('a name that shows nothing, or a blank braille cell after a name: 400 validation_failed', async () => {
+    it('a name that shows nothing, or a blank glyph in a name: 400 validation_failed', async () => {
       for (const [name, message] of [
         ['\u3164', /must not be empty/u], // HANGUL FILLER
         ['\u3164\u034f\u3164', /must not be empty/u],
         ['alex\u2800', /invisible characters/u], // BRAILLE PATTERN BLANK
+        ['alex\u{16fe4}', /invisible characters/u], // KHITAN SMALL SCRIPT FILLER
+        ['al\u{1d159}ex', /invisible characters/u], // MUSICAL SYMBOL NULL NOTEHEAD
+        ['\u{1d159}\u3164', /must not be empty/u],
         ['\u2800\u2800', /must not be empty/u],
       ] as const) {
         const refused = await register('/auth/register', name);
