@@ -375,9 +375,12 @@ export class EmailFlows {
     if (type === 'signup') return this.sendConfirmation(user, redirectTo, pkce);
     const pending = await this.pendingChangeToken(user);
     const newEmail = pending?.data['newEmail'];
-    if (typeof newEmail !== 'string') return;
+    if (pending === null || typeof newEmail !== 'string') return;
+    // A change whose session ended is refused when followed: resent, its links only mailed both
+    // addresses on behalf of whoever held that session (and spent the new address's allowance).
+    if (!(await this.askingSessionLive(user, pending, this.deps.clock()))) return;
     // The resent links belong to the session the change began in, as the first ones did.
-    const sessionId = pending!.data['sessionId'];
+    const sessionId = pending.data['sessionId'];
     try {
       await this.requestEmailChange(
         user,
@@ -569,7 +572,7 @@ export class EmailFlows {
   ): Promise<VerifyOutcome> {
     const newEmail = consumed.data['newEmail'];
     if (typeof newEmail !== 'string') throw new AuthError('otp_expired');
-    await this.assertAskingSessionLive(user, consumed, now);
+    if (!(await this.askingSessionLive(user, consumed, now))) throw new AuthError('otp_expired');
     if (consumed.data['both'] === true) {
       // The first confirmation leaves a marker of its side; the other side's finds and spends it, then
       // applies the change. A marker any second confirmation spent let the new address confirm twice
@@ -608,21 +611,20 @@ export class EmailFlows {
 
   /**
    * A change asked in a session ends with it: signing out everywhere (or the session's expiry) is the
-   * owner's answer to a stolen session, and a change the thief asked must not outlive it. Refused as
-   * an expired link is. A change without a session (a password proved it, an administrator's link)
-   * has no such bound.
+   * owner's answer to a stolen session, and a change the thief asked must not outlive it: followed,
+   * it is refused as an expired link is; resent, nothing is mailed. A change without a session (a
+   * password proved it, an administrator's link) has no such bound.
    */
-  private async assertAskingSessionLive(user: User, consumed: OneTimeToken, now: Date): Promise<void> {
-    const sessionId = consumed.data['sessionId'];
-    if (typeof sessionId !== 'string') return;
+  private async askingSessionLive(user: User, token: OneTimeToken, now: Date): Promise<boolean> {
+    const sessionId = token.data['sessionId'];
+    if (typeof sessionId !== 'string') return true;
     const session = await this.deps.store.findSession(sessionId);
-    if (
-      session === null ||
-      session.userId !== user.id ||
-      session.revokedAt !== null ||
-      session.notAfter.getTime() <= now.getTime()
-    )
-      throw new AuthError('otp_expired');
+    return (
+      session !== null &&
+      session.userId === user.id &&
+      session.revokedAt === null &&
+      session.notAfter.getTime() > now.getTime()
+    );
   }
 
   /**
