@@ -21,7 +21,8 @@ export type VerifyType = 'signup' | 'invite' | 'magiclink' | 'recovery' | 'email
 export type LinkBuilder = (type: VerifyType, token: string, redirectTo: string | null) => string;
 
 export type VerifyOutcome =
-  | { status: 'verified'; type: VerifyType; user: User }
+  /** `pkceFlowId`: the PKCE flow the spent mail was bound to (PkceFlows.issueCode), null for an implicit one. */
+  | { status: 'verified'; type: VerifyType; user: User; pkceFlowId: string | null }
   /** The first of the two confirmations of an email change: nothing changed yet. */
   | { status: 'email_change_pending'; user: User };
 
@@ -52,6 +53,11 @@ const RETIRES_CREDENTIALS = 'retiresCredentials';
  */
 const CONTESTED_SIGN_UP = 'sign_up_contested';
 const CONTESTED_LIFETIME_MS = 365 * 86_400_000;
+/**
+ * The token data of a mail asked with a PKCE challenge: the id of the flow started with it, the only
+ * one its link issues a code to (see PkceFlows.issueCode).
+ */
+const PKCE_FLOW = 'pkceFlowId';
 /** The purpose of a reauthentication code: never spent by /verify (not in PURPOSES). */
 const REAUTHENTICATION = 'reauthentication';
 /** A mailed code's form: a link token (43 characters of base64url) never has it. */
@@ -94,9 +100,10 @@ export class EmailFlows {
   constructor(private readonly deps: EmailFlowDeps) {}
 
   /**
-   * With `pkce`, each of these mails' links ends a PKCE flow started here, before the mail is
-   * issued: even when the mail is throttled, the link of the one sent earlier issues its code to
-   * this newest flow, whose verifier the client holds now (GoTrue picks the newest flow too).
+   * With `pkce`, each of these mails' links ends the PKCE flow started with it, here, before the
+   * mail is issued. A throttled request mails nothing, and its flow gets no code: the link mailed
+   * earlier ends the flow of the request that mailed it (GoTrue picks the newest flow, which let
+   * anyone asking for the address with a challenge of their own take the owner's code).
    */
   async sendConfirmation(
     user: User,
@@ -106,14 +113,14 @@ export class EmailFlows {
   ): Promise<void> {
     if (user.email === null || user.emailConfirmedAt !== null || this.unmailable(user)) return;
     const recipient = { ...user, email: user.email };
-    if (pkce) await this.deps.pkce.start(user.id, 'signup', pkce);
+    const flow = await this.startFlow(user.id, 'signup', pkce);
     if (asked === 'by another sign-up') await this.markContested(user.id);
     await this.deps.oneTimeTokens.issue(
       user.id,
       user.email,
       'confirmation',
       this.deps.clock(),
-      asked === 'by another sign-up' ? { [RETIRES_CREDENTIALS]: true } : {},
+      asked === 'by another sign-up' ? { ...flow, [RETIRES_CREDENTIALS]: true } : flow,
       (issued) =>
         this.deps.notifier.emailConfirmation(recipient, this.secret('signup', issued, redirectTo, pkce)),
     );
@@ -153,8 +160,8 @@ export class EmailFlows {
     const user = await this.deps.store.findUserByEmail(email);
     if (!user || user.email === null || this.unmailable(user)) return;
     const recipient = { ...user, email: user.email };
-    if (pkce) await this.deps.pkce.start(user.id, 'recovery', pkce);
-    await this.deps.oneTimeTokens.issue(user.id, user.email, 'recovery', this.deps.clock(), {}, (issued) =>
+    const flow = await this.startFlow(user.id, 'recovery', pkce);
+    await this.deps.oneTimeTokens.issue(user.id, user.email, 'recovery', this.deps.clock(), flow, (issued) =>
       this.deps.notifier.passwordReset(recipient, this.secret('recovery', issued, redirectTo, pkce)),
     );
   }
@@ -205,9 +212,9 @@ export class EmailFlows {
     } else if (this.unmailable(user)) return;
     const recipient = { ...user, email: address };
     const pkce = options.pkce ?? null;
-    if (pkce) await this.deps.pkce.start(user.id, 'magiclink', pkce);
+    const flow = await this.startFlow(user.id, 'magiclink', pkce);
     // Into an account nobody has confirmed yet, the link's follower proves more than its password did.
-    const data = user.emailConfirmedAt === null ? { [RETIRES_CREDENTIALS]: true } : {};
+    const data = user.emailConfirmedAt === null ? { ...flow, [RETIRES_CREDENTIALS]: true } : flow;
     await this.deps.oneTimeTokens.issue(user.id, address, 'magiclink', this.deps.clock(), data, (issued) =>
       this.deps.notifier.magicLink(recipient, this.secret('magiclink', issued, options.redirectTo, pkce)),
     );
@@ -322,8 +329,13 @@ export class EmailFlows {
     sessionId: string | null = null,
   ): Promise<void> {
     const now = this.deps.clock();
-    if (pkce) await this.deps.pkce.start(user.id, 'email_change', pkce);
-    const data = { newEmail: email, both: user.email !== null, ...(sessionId ? { sessionId } : {}) };
+    const flow = await this.startFlow(user.id, 'email_change', pkce);
+    const data = {
+      newEmail: email,
+      both: user.email !== null,
+      ...(sessionId ? { sessionId } : {}),
+      ...flow,
+    };
     const toNew = await this.deps.oneTimeTokens.issue(
       user.id,
       email,
@@ -421,14 +433,16 @@ export class EmailFlows {
     if (type === 'email_change') return this.confirmEmailChange(client, user, consumed, now);
     // An account that gave its address up (releaseUnproven) is not signed in by a mail to it.
     if (user.email === null) throw new AuthError('otp_expired');
-    if (type === 'recovery' && user.emailConfirmedAt !== null) return { status: 'verified', type, user };
+    const pkceFlowId = flowOf(consumed);
+    if (type === 'recovery' && user.emailConfirmedAt !== null)
+      return { status: 'verified', type, user, pkceFlowId };
     // Both are asked: a contested mark is spent by the confirmation that finds it, flagged or not.
     const contested = await this.spendContestedMark(user, now);
     // A recovery link into an unconfirmed account confirms it (GoTrue's recoverVerify): its follower
     // proves the mailbox, whoever set the password did not, so that goes as with a magic link.
     const retires = type === 'recovery' || consumed.data[RETIRES_CREDENTIALS] === true || contested;
     const holder = retires ? await this.retireCredentials(user, now) : user;
-    return { status: 'verified', type, user: await this.confirmEmail(client, holder, now) };
+    return { status: 'verified', type, user: await this.confirmEmail(client, holder, now), pkceFlowId };
   }
 
   /**
@@ -476,6 +490,15 @@ export class EmailFlows {
    */
   private unmailable(user: Pick<User, 'bannedUntil'>): boolean {
     return isBanned(user, this.deps.clock());
+  }
+
+  /** Starts the PKCE flow of a mail asked with a challenge: the data its token keeps (PKCE_FLOW). */
+  private async startFlow(
+    userId: string,
+    type: VerifyType,
+    pkce: PkceChallenge | null,
+  ): Promise<Record<string, string>> {
+    return pkce ? { [PKCE_FLOW]: await this.deps.pkce.start(userId, type, pkce) } : {};
   }
 
   /** The mail's secret: the link (when links are served; GoTrue's `pkce_` mark on a PKCE flow's) and the code. */
@@ -606,7 +629,7 @@ export class EmailFlows {
       userId: user.id,
       data: { from: user.email, to: newEmail },
     });
-    return { status: 'verified', type: 'email_change', user: changed };
+    return { status: 'verified', type: 'email_change', user: changed, pkceFlowId: flowOf(consumed) };
   }
 
   /**
@@ -654,6 +677,12 @@ export class EmailFlows {
  */
 function changeConfirmedMark(user: User, newEmail: string, side: string): string {
   return hashSecret(`${user.id}\n${CHANGE_CONFIRMED}\n${user.email ?? ''}\n${newEmail}\n${side}`);
+}
+
+/** The PKCE flow a spent token's mail was bound to; null for a mail asked without a challenge. */
+function flowOf(token: OneTimeToken): string | null {
+  const flowId = token.data[PKCE_FLOW];
+  return typeof flowId === 'string' ? flowId : null;
 }
 
 /** The stored key of an account's contested mark: one per account, found without a secret. */

@@ -68,10 +68,14 @@ export interface PkceExchange {
 export class PkceFlows {
   constructor(private readonly deps: PkceFlowDeps) {}
 
-  /** Starts the flow a mail of `type` to this user will end (before the mail is issued). */
-  async start(userId: string, type: VerifyType, challenge: PkceChallenge): Promise<void> {
+  /**
+   * Starts the flow a mail of `type` to this user will end (before the mail is issued); returns its
+   * id, which the mail's token keeps: its link issues a code to this flow alone (see issueCode).
+   */
+  async start(userId: string, type: VerifyType, challenge: PkceChallenge): Promise<string> {
+    const id = randomUUID();
     await this.deps.flowStates.createFlowState({
-      id: randomUUID(),
+      id,
       userId,
       codeChallenge: challenge.challenge,
       codeChallengeMethod: challenge.method,
@@ -79,23 +83,25 @@ export class PkceFlows {
       providerType: 'email',
       createdAt: this.deps.clock(),
     });
+    return id;
   }
 
   /**
-   * The link of a PKCE mail was used: issues the user's newest flow of that type its auth code, as
-   * GoTrue does, and returns the code (for the redirect). 400 flow_state_not_found without a live flow.
+   * The link of a PKCE mail was used: issues its auth code to `flowId`, the flow started with the
+   * mail (its token keeps the id), and returns the code (for the redirect). GoTrue issues it to the
+   * user's newest flow of the link's type, which anyone starts by asking a mail for the address
+   * with a challenge of their own (throttled, nothing is mailed, but the flow is the newest): the
+   * owner's click then handed its code to that flow's verifier. 400 flow_state_not_found without
+   * a live flow, or without one named (a link mailed without a challenge, passed off as PKCE).
    */
-  async issueCode(user: User, type: VerifyType): Promise<string> {
+  async issueCode(user: User, flowId: string | null): Promise<string> {
     const now = this.deps.clock();
     const code = randomUUID();
     const since = new Date(now.getTime() - this.deps.settings.linkTtl * 1000);
-    const flow = await this.deps.flowStates.issueFlowAuthCode(
-      user.id,
-      METHOD_OF[type],
-      hashSecret(code),
-      now,
-      since,
-    );
+    const flow =
+      flowId === null
+        ? null
+        : await this.deps.flowStates.issueFlowAuthCode(flowId, user.id, hashSecret(code), now, since);
     if (flow === null) {
       throw new AuthError('flow_state_not_found', 'No associated flow state found.', { status: 400 });
     }

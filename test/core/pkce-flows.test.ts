@@ -68,9 +68,9 @@ describe('PkceFlows lifetimes and pruning', () => {
   });
 
   it('a code is kept until 300 s after its issue, then pruned', async () => {
-    await flows.start(user.id, 'magiclink', challenge);
+    const flowId = await flows.start(user.id, 'magiclink', challenge);
     later(100);
-    const issued = await flows.issueCode(user, 'magiclink');
+    const issued = await flows.issueCode(user, flowId);
     later(AUTH_CODE_LIFETIME_SECONDS - 1);
     assert.equal(await flows.prune(now), 0);
     later(2);
@@ -80,16 +80,16 @@ describe('PkceFlows lifetimes and pruning', () => {
   });
 
   it('a flow waits for its link as long as the link lives, then is pruned and its link finds none', async () => {
-    await flows.start(user.id, 'recovery', challenge);
+    const flowId = await flows.start(user.id, 'recovery', challenge);
     later(LINK_TTL - 1);
     assert.equal(await flows.prune(now), 0);
-    const issued = await flows.issueCode(user, 'recovery');
+    const issued = await flows.issueCode(user, flowId);
     assert.equal((await flows.exchange(issued, verifier)).user.id, user.id);
 
-    await flows.start(user.id, 'recovery', challenge);
+    const waiting = await flows.start(user.id, 'recovery', challenge);
     later(LINK_TTL + 1);
     assert.equal(await flows.prune(now), 1);
-    assert.equal(await code(flows.issueCode(user, 'recovery')), 'flow_state_not_found');
+    assert.equal(await code(flows.issueCode(user, waiting)), 'flow_state_not_found');
   });
 
   it("an OAuth flow's provider tokens are stored sealed, answered once by the exchange, and go with the flow", async () => {
@@ -128,8 +128,7 @@ describe('PkceFlows lifetimes and pruning', () => {
       accessToken: 'idp-access-token-1234',
       refreshToken: null,
     });
-    await flows.start(user.id, 'magiclink', challenge);
-    const mailed = await flows.issueCode(user, 'magiclink');
+    const mailed = await flows.issueCode(user, await flows.start(user.id, 'magiclink', challenge));
     assert.equal((await flows.exchange(mailed, verifier)).providerTokens, null);
   });
 });

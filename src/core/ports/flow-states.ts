@@ -74,13 +74,13 @@ export interface OAuthFlow {
 export interface FlowStateStore {
   createFlowState(flow: NewFlowState): Promise<void>;
   /**
-   * Gives the user's newest flow of `authenticationMethod` created after `createdAfter` the auth code
+   * Gives flow `id`, when it is `userId`'s and was created after `createdAfter`, the auth code
    * `authCodeHash`, issued `now` (a code it had before stops working); returns the flow as it is
-   * afterwards, or null when there is none. One statement: the flow GoTrue would pick (its newest).
+   * afterwards, or null when there is no such flow. One statement.
    */
   issueFlowAuthCode(
+    id: string,
     userId: string,
-    authenticationMethod: string,
     authCodeHash: string,
     now: Date,
     createdAfter: Date,

@@ -72,21 +72,17 @@ export class FileFlowStates implements FlowStateStore {
   }
 
   async issueFlowAuthCode(
+    id: string,
     userId: string,
-    authenticationMethod: string,
     authCodeHash: string,
     now: Date,
     createdAfter: Date,
   ): Promise<FlowState | null> {
     return this.db.transactCredentials((stored, changes) => {
-      let newest: [string, FlowStateEntry] | null = null;
-      for (const [id, entry] of Object.entries(normalizeCredentials(stored).flowStates)) {
-        if (entry.userId !== userId || entry.authenticationMethod !== authenticationMethod) continue;
-        if (Date.parse(entry.createdAt) <= createdAfter.getTime()) continue;
-        if (newest === null || entry.createdAt > newest[1].createdAt) newest = [id, entry];
-      }
-      if (newest === null) return null;
-      const [id, entry] = newest;
+      const flows = normalizeCredentials(stored).flowStates;
+      if (!Object.hasOwn(flows, id)) return null;
+      const entry = flows[id]!;
+      if (entry.userId !== userId || Date.parse(entry.createdAt) <= createdAfter.getTime()) return null;
       entry.authCodeHash = authCodeHash;
       entry.authCodeIssuedAt = now.toISOString();
       changes.wrote('flowStates', id);

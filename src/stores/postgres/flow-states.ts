@@ -162,23 +162,19 @@ export class PostgresFlowStates implements FlowStateStore {
   }
 
   async issueFlowAuthCode(
+    id: string,
     userId: string,
-    authenticationMethod: string,
     authCodeHash: string,
     now: Date,
     createdAfter: Date,
   ): Promise<FlowState | null> {
-    // A user id that is no uuid names no flow here (and must not reach the cast, an SQL error).
-    if (!UUID.test(userId)) return null;
+    // An id that is no uuid names no flow here (and must not reach the cast, an SQL error).
+    if (!UUID.test(id) || !UUID.test(userId)) return null;
     const { rows } = await this.pool.query<FlowStateRow>(
       `UPDATE ${this.table} SET auth_code = $3, auth_code_issued_at = $4, updated_at = $4
-       WHERE id = (
-         SELECT id FROM ${this.table}
-         WHERE user_id = $1 AND authentication_method = $2 AND created_at > $5
-         ORDER BY created_at DESC LIMIT 1
-       )
+       WHERE id = $1 AND user_id = $2 AND created_at > $5
        RETURNING ${this.columns}`,
-      [userId, authenticationMethod, authCodeHash, now, createdAfter],
+      [id, userId, authCodeHash, now, createdAfter],
     );
     return rows[0] ? toFlowState(rows[0]) : null;
   }

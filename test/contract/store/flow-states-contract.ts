@@ -63,7 +63,7 @@ export function runFlowStateContract(
       const flow = newFlow({ codeChallengeMethod: 'plain', codeChallenge: 'v'.repeat(43) });
       await flows.createFlowState(flow);
       assert.equal(await flows.findFlowStateByAuthCode('code-hash'), null);
-      const issued = await flows.issueFlowAuthCode(flow.userId, 'magiclink', 'code-hash', at(10), LONG_AGO);
+      const issued = await flows.issueFlowAuthCode(flow.id, flow.userId, 'code-hash', at(10), LONG_AGO);
       assert.deepEqual(issued, {
         ...flow,
         authCodeHash: 'code-hash',
@@ -79,26 +79,32 @@ export function runFlowStateContract(
       assert.equal(await flows.findFlowStateByAuthCode('code-hash'), null);
     });
 
-    it("issues the code to the user's newest flow of that method created after the cutoff, and to no other", async () => {
+    it('issues the code to the flow named, only while it is that user’s and newer than the cutoff', async () => {
       const userId = randomUUID();
-      const old = newFlow({ userId, createdAt: at(-100) });
-      const newest = newFlow({ userId, createdAt: at(-10) });
-      const otherMethod = newFlow({ userId, authenticationMethod: 'recovery', createdAt: at(-1) });
-      const otherUser = newFlow({ createdAt: at(-1) });
-      for (const flow of [old, newest, otherMethod, otherUser]) await flows.createFlowState(flow);
-      const issued = await flows.issueFlowAuthCode(userId, 'magiclink', 'h1', NOW, at(-50));
-      assert.equal(issued?.id, newest.id);
-      assert.equal(await flows.issueFlowAuthCode(userId, 'magiclink', 'h2', NOW, at(-5)), null, 'none newer');
-      assert.equal(await flows.issueFlowAuthCode(randomUUID(), 'magiclink', 'h3', NOW, LONG_AGO), null);
-      assert.equal(await flows.findFlowStateByAuthCode('h2'), null);
-      assert.equal(await flows.findFlowStateByAuthCode('h3'), null);
+      const older = newFlow({ userId, createdAt: at(-100) });
+      const named = newFlow({ userId, createdAt: at(-10) });
+      const newer = newFlow({ userId, createdAt: at(-1) });
+      for (const flow of [older, named, newer]) await flows.createFlowState(flow);
+      const issued = await flows.issueFlowAuthCode(named.id, userId, 'h1', NOW, at(-50));
+      assert.equal(issued?.id, named.id, 'the named flow, not the newest');
+      assert.equal((await flows.findFlowStateByAuthCode('h1'))?.id, named.id);
+      assert.equal(await flows.issueFlowAuthCode(older.id, userId, 'h2', NOW, at(-50)), null, 'too old');
+      assert.equal(
+        await flows.issueFlowAuthCode(newer.id, randomUUID(), 'h3', NOW, LONG_AGO),
+        null,
+        'not theirs',
+      );
+      assert.equal(await flows.issueFlowAuthCode(randomUUID(), userId, 'h4', NOW, LONG_AGO), null, 'unknown');
+      assert.equal(await flows.issueFlowAuthCode('not-a-uuid', userId, 'h5', NOW, LONG_AGO), null);
+      for (const hash of ['h2', 'h3', 'h4', 'h5'])
+        assert.equal(await flows.findFlowStateByAuthCode(hash), null);
     });
 
     it('a second issue replaces the code: the first stops working', async () => {
       const flow = newFlow();
       await flows.createFlowState(flow);
-      await flows.issueFlowAuthCode(flow.userId, 'magiclink', 'first', NOW, LONG_AGO);
-      await flows.issueFlowAuthCode(flow.userId, 'magiclink', 'second', at(5), LONG_AGO);
+      await flows.issueFlowAuthCode(flow.id, flow.userId, 'first', NOW, LONG_AGO);
+      await flows.issueFlowAuthCode(flow.id, flow.userId, 'second', at(5), LONG_AGO);
       assert.equal(await flows.findFlowStateByAuthCode('first'), null);
       assert.equal(await flows.consumeFlowState(flow.id, 'first'), false);
       assert.equal(
@@ -114,21 +120,24 @@ export function runFlowStateContract(
       const waiting = newFlow({ createdAt: at(-100) });
       for (const flow of [issuedLongAgo, issuedLately, waitingLong, waiting])
         await flows.createFlowState(flow);
-      await flows.issueFlowAuthCode(issuedLongAgo.userId, 'magiclink', 'a', at(-400), at(-2000));
-      await flows.issueFlowAuthCode(issuedLately.userId, 'magiclink', 'b', at(-100), at(-2000));
+      await flows.issueFlowAuthCode(issuedLongAgo.id, issuedLongAgo.userId, 'a', at(-400), at(-2000));
+      await flows.issueFlowAuthCode(issuedLately.id, issuedLately.userId, 'b', at(-100), at(-2000));
       const pruned = await flows.pruneFlowStates({ issuedBefore: at(-300), createdBefore: at(-3600) });
       assert.equal(pruned, 2);
       assert.equal(await flows.findFlowStateByAuthCode('a'), null);
       assert.ok(await flows.findFlowStateByAuthCode('b'));
-      assert.equal(await flows.issueFlowAuthCode(waitingLong.userId, 'magiclink', 'c', NOW, at(-5000)), null);
-      assert.ok(await flows.issueFlowAuthCode(waiting.userId, 'magiclink', 'd', NOW, at(-5000)));
+      assert.equal(
+        await flows.issueFlowAuthCode(waitingLong.id, waitingLong.userId, 'c', NOW, at(-5000)),
+        null,
+      );
+      assert.ok(await flows.issueFlowAuthCode(waiting.id, waiting.userId, 'd', NOW, at(-5000)));
       assert.equal(await flows.pruneFlowStates({ issuedBefore: at(-300), createdBefore: at(-3600) }), 0);
     });
 
     it('keeps a flow and its code across a restart', async () => {
       const flow = newFlow();
       await flows.createFlowState(flow);
-      await flows.issueFlowAuthCode(flow.userId, 'magiclink', 'kept', NOW, LONG_AGO);
+      await flows.issueFlowAuthCode(flow.id, flow.userId, 'kept', NOW, LONG_AGO);
       flows = await subject.reopen();
       assert.equal((await flows.findFlowStateByAuthCode('kept'))?.id, flow.id);
       assert.equal(await flows.consumeFlowState(flow.id, 'kept'), true);
@@ -140,7 +149,7 @@ export function runFlowStateContract(
       async () => {
         const flow = newFlow();
         await flows.createFlowState(flow);
-        await flows.issueFlowAuthCode(flow.userId, 'magiclink', 'raced', NOW, LONG_AGO);
+        await flows.issueFlowAuthCode(flow.id, flow.userId, 'raced', NOW, LONG_AGO);
         const results = await Promise.all(
           Array.from({ length: 20 }, () => flows.consumeFlowState(flow.id, 'raced')),
         );

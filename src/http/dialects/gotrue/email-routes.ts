@@ -223,7 +223,7 @@ export const emailRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
     if (endsPkceFlow) {
       // The app gets a code only the client holding the flow's verifier can exchange (POST /token).
       try {
-        const code = await pkce.issueCode(outcome.user, outcome.type);
+        const code = await pkce.issueCode(outcome.user, outcome.pkceFlowId);
         return reply.redirect(withQuery(target, { code }), 303);
       } catch (error) {
         if (!isAuthError(error) || error.code !== 'flow_state_not_found') throw error;
