@@ -240,8 +240,15 @@ export class EmailFlows {
     const recipient = { ...created, email: address };
     const now = this.deps.clock();
     const data = existing ? { [RETIRES_CREDENTIALS]: true } : {};
-    await this.deps.oneTimeTokens.issueNow(created.id, address, 'invite', now, data, (issued) =>
-      this.deps.notifier.invitation(recipient, this.secret('invite', issued, redirectTo)),
+    // A ban committed since the lookup: refused in the token's write (user_banned), nothing mailed.
+    await this.deps.oneTimeTokens.issueNow(
+      created.id,
+      address,
+      'invite',
+      now,
+      data,
+      (issued) => this.deps.notifier.invitation(recipient, this.secret('invite', issued, redirectTo)),
+      { unlessBannedAt: now },
     );
     // GoTrue's invited_at: when the latest invitation went out (a second one moves it).
     const user = await this.markInvited(created, now);
@@ -352,12 +359,20 @@ export class EmailFlows {
     // Throttled: neither address is mailed again yet.
     if (!toNew || user.email === null) return;
     const current = { ...user, email: user.email };
-    await this.deps.oneTimeTokens.issueNow(user.id, user.email, 'email_change_current', now, data, (issued) =>
-      this.deps.notifier.emailChangeToOld(
-        current,
-        email,
-        this.secret('email_change', issued, redirectTo, pkce),
-      ),
+    // A ban committed since the first mail's write: the current address is not mailed (user_banned).
+    await this.deps.oneTimeTokens.issueNow(
+      user.id,
+      user.email,
+      'email_change_current',
+      now,
+      data,
+      (issued) =>
+        this.deps.notifier.emailChangeToOld(
+          current,
+          email,
+          this.secret('email_change', issued, redirectTo, pkce),
+        ),
+      { unlessBannedAt: now },
     );
   }
 
@@ -402,8 +417,10 @@ export class EmailFlows {
         typeof sessionId === 'string' ? sessionId : null,
       );
     } catch (error) {
-      // Answered already: over its address's allowance, nothing is sent, as when throttled.
-      if (!isAuthError(error) || error.code !== 'over_request_rate_limit') throw error;
+      // Answered already: over its address's allowance, or banned since the lookup, nothing is sent,
+      // as when throttled.
+      if (!isAuthError(error) || !['over_request_rate_limit', 'user_banned'].includes(error.code))
+        throw error;
     }
   }
 

@@ -2,6 +2,7 @@ import { createHmac, randomInt } from 'node:crypto';
 import { loginKey } from './identity.js';
 import { hashSecret, randomSecret } from './secrets.js';
 import { datedAhead } from './clock-skew.js';
+import { AuthError } from './errors.js';
 import type { OutgoingMail } from './notifier.js';
 import {
   CodeHashInUseError,
@@ -76,6 +77,9 @@ export class OneTimeTokens {
    * Issues without the throttle (admin generate_link, the second mail of an
    * email change). `mail` renders the mails that carry it: the store keeps
    * them with the token, both or neither, and the mail worker sends them.
+   * With `unlessBannedAt` (every mail but an administrator's link, which mails nothing), a user
+   * banned by then gets neither: AuthError user_banned (a ban committed since the caller read the
+   * user still mailed an invitation, or an email change's second address).
    */
   async issueNow(
     userId: string,
@@ -84,10 +88,12 @@ export class OneTimeTokens {
     now: Date,
     data: Record<string, unknown> = {},
     mail?: TokenMail,
+    conditions: Pick<OneTimeTokenConditions, 'unlessBannedAt'> = {},
   ): Promise<IssuedOneTimeToken> {
-    const issued = await this.storeToken(userId, recipient, purpose, now, data, mail, {});
-    if (!issued) throw new Error('an unthrottled one-time token was not stored');
-    return issued;
+    const issued = await this.storeToken(userId, recipient, purpose, now, data, mail, conditions);
+    if (issued) return issued;
+    if (conditions.unlessBannedAt) throw new AuthError('user_banned');
+    throw new Error('an unthrottled one-time token was not stored');
   }
 
   private async storeToken(

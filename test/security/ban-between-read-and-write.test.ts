@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
 import { LOCAL_CALL } from '../../src/core/audit.js';
+import { isAuthError } from '../../src/core/errors.js';
 import type { Store } from '../../src/core/ports/store.js';
 import { FAST_HASHING } from '../support/gotrue.js';
 import { appOnStore, mailingAppOnStore } from '../support/mailing-app-on-store.js';
@@ -50,7 +51,19 @@ for (const storeKind of ['file', 'postgres'] as const) {
      * Runs `flow` with the store's `reads` wrapped: the first of them to answer (for this user) lets
      * the ban of `userId` commit before the flow receives the answer it read before the ban.
      */
-    const banAfterRead = async <T>(userId: string, reads: string[], flow: () => Promise<T>): Promise<T> => {
+    const banAfterRead = <T>(userId: string, reads: string[], flow: () => Promise<T>): Promise<T> =>
+      commitAfterRead(
+        () => app.t.services.admin.updateUser(LOCAL_CALL, userId, { banDuration: '24h' }),
+        reads,
+        flow,
+      );
+
+    /** Runs `flow` with the store's `reads` wrapped: after the first answers, `commit` runs, then the flow goes on. */
+    const commitAfterRead = async <T>(
+      commit: () => Promise<unknown>,
+      reads: string[],
+      flow: () => Promise<T>,
+    ): Promise<T> => {
       const store = app.t.services.store as unknown as Record<
         string,
         (...args: unknown[]) => Promise<unknown>
@@ -66,7 +79,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
           if (!banned) {
             banned = true;
             restore();
-            await app.t.services.admin.updateUser(LOCAL_CALL, userId, { banDuration: '24h' });
+            await commit();
           }
           return read;
         };
@@ -169,6 +182,68 @@ for (const storeKind of ['file', 'postgres'] as const) {
         );
       });
     }
+
+    it('an invitation (the admin service POST /invite calls): the administrator is told user_banned, nothing is mailed', async () => {
+      const email = `invited-racer-${storeKind}@corp.test`;
+      const invited = await app.t.services.admin.createUser(LOCAL_CALL, { email });
+      await app.t.services.idle();
+      const mailedBefore = app.sink.mails.length;
+      await assert.rejects(
+        banAfterRead(invited.id, ['findUserByEmail'], () =>
+          app.t.services.admin.inviteUser(LOCAL_CALL, { email, redirectTo: null }),
+        ),
+        (error) => isAuthError(error) && error.code === 'user_banned',
+      );
+      await app.t.services.idle();
+      assert.deepEqual(app.sink.mails.slice(mailedBefore), []);
+      assert.equal(await app.t.services.store.findOneTimeToken(invited.id, 'invite', new Date()), null);
+    });
+
+    it('an email change (PUT /user email) banned after its first mail’s write: 403, the current address not mailed', async () => {
+      const user = await account();
+      const signIn = await post('/auth/v1/token?grant_type=password', {
+        email: user.email,
+        password: PASSWORD,
+      });
+      await app.t.services.idle();
+      const mailedBefore = app.sink.mails.length;
+      // The new address's token and mail are written before the ban; the current address's after it.
+      const res = await banAfterRead(user.id, ['createOneTimeToken'], () =>
+        app.t.app.inject({
+          method: 'PUT',
+          url: '/auth/v1/user',
+          headers: { authorization: `Bearer ${signIn.json().access_token}` },
+          payload: { email: `moved-${user.username}@corp.test` },
+        }),
+      );
+      assert.equal(res.statusCode, 403, res.body);
+      assert.equal(res.json().error_code, 'user_banned');
+      await app.t.services.idle();
+      assert.deepEqual(
+        app.sink.mails.slice(mailedBefore).filter((mail) => mail.to === user.email),
+        [],
+      );
+      const current = await app.t.services.store.findOneTimeToken(
+        user.id,
+        'email_change_current',
+        new Date(),
+      );
+      assert.equal(current, null);
+    });
+
+    it('a recovery mail (POST /recover) for an account deleted after its lookup: no token, no mail', async () => {
+      const user = await account();
+      await app.t.services.idle();
+      const mailedBefore = app.sink.mails.length;
+      const res = await commitAfterRead(
+        () => app.t.services.admin.deleteUser(LOCAL_CALL, user.id),
+        ['findUserByEmail'],
+        () => postAndMail('/auth/v1/recover', { email: user.email }),
+      );
+      assert.equal(res.statusCode, 200, res.body);
+      assert.deepEqual(app.sink.mails.slice(mailedBefore), []);
+      assert.equal(await app.t.services.store.findOneTimeToken(user.id, 'recovery', new Date()), null);
+    });
 
     it('a recovery link followed: 403 user_banned, no session opened', async () => {
       const user = await account();

@@ -773,9 +773,11 @@ export class FileStore implements Store {
 
   private writeOneTimeToken(token: OneTimeToken, options: OneTimeTokenConditions): Promise<TokenWrite> {
     return this.db.transactCredentials((stored, changes) => {
-      // In the commit, as updateUser's: a ban committed since the caller read the user stores nothing.
+      // In the commit, as updateUser's: a ban committed since the caller read the user stores nothing,
+      // nor does a deletion (db.json's record goes first; the token and its mails would outlive it).
       if (options.unlessBannedAt && isBannedIn(stored, token.userId, options.unlessBannedAt))
         return { stored: false };
+      if (!this.index().byId.has(token.userId)) return { stored: false };
       const tokens = normalizeCredentials(stored).oneTimeTokens;
       const earlier = this.tokensOf(tokens, token.userId).filter(
         ([, entry]) => entry.purpose === token.purpose,

@@ -1092,9 +1092,9 @@ export class PostgresStore implements Store {
     // meet on the unique index: the first inserts, each later one waits for it and then replaces it
     // or, throttled, stores nothing. The row keeps its place, so a replacement may reuse its own code.
     // An earlier token dated ahead by more than the throttle's length throttles nothing (Store's doc).
-    // No such user: the NOT NULL constraint or the foreign key refuses it. With unlessBannedAt, the
-    // user's row is read locked (FOR SHARE): a ban in flight is waited for and then seen (READ
-    // COMMITTED re-reads the row it waited for), and a banned user gets no row, so no token, no mail.
+    // The user's row is read locked (FOR SHARE): a ban or a deletion in flight is waited for and then
+    // seen (READ COMMITTED re-reads the row it waited for); a user deleted since the caller read it, or
+    // (with unlessBannedAt) banned, gets no row, so no token, no mail.
     // The casts: an INSERT's SELECT, unlike its VALUES, does not take its columns' types.
     const { rows } = await this.pool
       .query<{ stored: number }>(
@@ -1102,10 +1102,8 @@ export class PostgresStore implements Store {
          INSERT INTO ${this.oneTimeTokens.codeTokens} AS earlier
            (hash, code_hash, recipient, user_id, purpose, created_at, expires_at, data)
          SELECT $1::text, $7::text, $10::text, $2::uuid, $3::text, $4::timestamptz, $5::timestamptz, $6::jsonb
-         WHERE $13::timestamptz IS NULL
-           OR EXISTS (SELECT 1 FROM ${this.users} WHERE id = $2::uuid
-                        AND (banned_until IS NULL OR banned_until <= $13) FOR SHARE)
-           OR NOT EXISTS (SELECT 1 FROM ${this.users} WHERE id = $2::uuid)
+         WHERE EXISTS (SELECT 1 FROM ${this.users} WHERE id = $2::uuid
+                        AND ($13::timestamptz IS NULL OR banned_until IS NULL OR banned_until <= $13) FOR SHARE)
          ON CONFLICT (user_id, purpose) DO UPDATE SET hash = EXCLUDED.hash, code_hash = EXCLUDED.code_hash,
            recipient = EXCLUDED.recipient, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at,
            data = EXCLUDED.data, failed_attempts = 0

@@ -883,6 +883,17 @@ export function runStoreContract(
         assert.equal((await store.findOneTimeToken(user.id, 'recovery', NOW))?.hash, 'ott-b3');
       });
 
+      it('nothing is stored for a user deleted since the caller read it (its mails come only with it)', async () => {
+        const user = await store.createUser(newUser(), 'h');
+        assert.equal(await store.deleteUser(user.id), true);
+        assert.deepEqual(await store.createOneTimeToken(token(user.id, 'ott-gone')), { stored: false });
+        const banCondition = { unlessBannedAt: NOW };
+        assert.deepEqual(await store.createOneTimeToken(token(user.id, 'ott-gone-2'), [], banCondition), {
+          stored: false,
+        });
+        assert.equal(await store.consumeOneTimeToken('ott-gone', 'recovery', NOW), null);
+      });
+
       it('throttles: a live token newer than unlessIssuedAfter stays and nothing is stored; older or expired, it is replaced', async () => {
         const user = await store.createUser(newUser(), 'h');
         const at = (seconds: number, hash: string, expiresIn = 3600) => ({
