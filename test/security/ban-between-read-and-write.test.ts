@@ -153,6 +153,33 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.deepEqual((await app.t.services.store.findUserById(user.id))?.profile, before);
     });
 
+    it('a provider sign-in’s metadata merge: user_banned, user_metadata unchanged', async () => {
+      const user = await account();
+      const signIn = (name: string) =>
+        app.t.services.oauth.signIn.signIn(LOCAL_CALL, {
+          provider: 'github',
+          claims: {
+            subject: `gh-${user.username}`,
+            email: user.email,
+            emailVerified: true,
+            name,
+            avatarUrl: null,
+            extra: {},
+          },
+          issuer: null,
+          emailOptional: false,
+          redirectTo: null,
+        });
+      await signIn('First Name');
+      const before = (await app.t.services.store.findUserById(user.id))?.profile;
+      // The identity's write is the last store answer before the provider's data is merged.
+      await assert.rejects(
+        banAfterRead(user.id, ['linkIdentity'], () => signIn('Merged After The Ban')),
+        (error) => isAuthError(error) && error.code === 'user_banned',
+      );
+      assert.deepEqual((await app.t.services.store.findUserById(user.id))?.profile, before);
+    });
+
     /** POSTs, then awaits the mail its answer left to do (the lookup, the token, the mail's delivery). */
     const postAndMail = async (url: string, payload: Record<string, unknown>) => {
       const res = await post(url, payload);
