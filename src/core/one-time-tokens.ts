@@ -79,7 +79,8 @@ export class OneTimeTokens {
    * them with the token, both or neither, and the mail worker sends them.
    * With `unlessBannedAt` (every mail but an administrator's link, which mails nothing), a user
    * banned by then gets neither: AuthError user_banned (a ban committed since the caller read the
-   * user still mailed an invitation, or an email change's second address).
+   * user still mailed an invitation, or an email change's second address). A user deleted since
+   * gets neither either: user_not_found.
    */
   async issueNow(
     userId: string,
@@ -92,6 +93,9 @@ export class OneTimeTokens {
   ): Promise<IssuedOneTimeToken> {
     const issued = await this.storeToken(userId, recipient, purpose, now, data, mail, conditions);
     if (issued) return issued;
+    // Refused only for a user banned, or deleted, since the caller read it: said as it is.
+    const user = await this.store.findUserById(userId);
+    if (user === null) throw new AuthError('user_not_found');
     if (conditions.unlessBannedAt) throw new AuthError('user_banned');
     throw new Error('an unthrottled one-time token was not stored');
   }

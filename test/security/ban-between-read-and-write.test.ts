@@ -226,6 +226,23 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.equal(await app.t.services.store.findOneTimeToken(invited.id, 'invite', new Date()), null);
     });
 
+    it('an invitation of an account deleted after its lookup: user_not_found, nothing is mailed', async () => {
+      const email = `invited-gone-${storeKind}@corp.test`;
+      const invited = await app.t.services.admin.createUser(LOCAL_CALL, { email });
+      await app.t.services.idle();
+      const mailedBefore = app.sink.mails.length;
+      await assert.rejects(
+        commitAfterRead(
+          () => app.t.services.admin.deleteUser(LOCAL_CALL, invited.id),
+          ['findUserByEmail'],
+          () => app.t.services.admin.inviteUser(LOCAL_CALL, { email, redirectTo: null }),
+        ),
+        (error) => isAuthError(error) && error.code === 'user_not_found',
+      );
+      await app.t.services.idle();
+      assert.deepEqual(app.sink.mails.slice(mailedBefore), []);
+    });
+
     it('an email change (PUT /user email) banned after its first mail’s write: 403, the current address not mailed', async () => {
       const user = await account();
       const signIn = await post('/auth/v1/token?grant_type=password', {
