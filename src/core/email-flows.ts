@@ -60,6 +60,13 @@ const CONTESTED_LIFETIME_MS = 365 * 86_400_000;
 const PKCE_FLOW = 'pkceFlowId';
 /** The purpose of a reauthentication code: never spent by /verify (not in PURPOSES). */
 const REAUTHENTICATION = 'reauthentication';
+/** What a resent email change may be refused with after the answer: nothing is mailed, as when throttled. */
+const RESEND_REFUSALS: ReadonlySet<string> = new Set([
+  'over_request_rate_limit',
+  'email_exists',
+  'user_banned',
+  'user_not_found',
+]);
 /** A mailed code's form: a link token (43 characters of base64url) never has it. */
 const CODE = /^\d{6}$/u;
 
@@ -417,10 +424,10 @@ export class EmailFlows {
         typeof sessionId === 'string' ? sessionId : null,
       );
     } catch (error) {
-      // Answered already: over its address's allowance, or banned since the lookup, nothing is sent,
-      // as when throttled.
-      if (!isAuthError(error) || !['over_request_rate_limit', 'user_banned'].includes(error.code))
-        throw error;
+      // Answered already: a change refused now (over its new address's allowance, that address
+      // confirmed by another account, the account banned or deleted since the lookup) mails nothing,
+      // as when throttled, and is no fault of the server's to log (anyone can ask it at will).
+      if (!isAuthError(error) || !RESEND_REFUSALS.has(error.code)) throw error;
     }
   }
 

@@ -91,6 +91,11 @@ export function capturedLogger(): Logger {
   );
 }
 
+/** The lines every test app of this file has logged so far (a test reads those after a count it kept). */
+export function capturedLines(): readonly string[] {
+  return lines;
+}
+
 after(() => {
   const known = published.join('\n');
   const secret = [...secrets].filter((value) => !known.includes(value));
