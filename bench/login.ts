@@ -23,6 +23,13 @@
  * a hash, which then runs on with caches the other thread evicted, so its CPU
  * per verification exceeds the bound's.
  *
+ * Two costs the ratio carries that restauth's code does not choose are printed
+ * too: the kernel's part of each verification (@node-rs/argon2 maps a fresh
+ * 19 MiB for each and unmaps it after, so the kernel zeroes it every time; the
+ * bound pays the same), and the CPU of this process, the load generator, which
+ * on this machine runs on the cores the hashes need while the bound's threads
+ * have them to themselves.
+ *
  * BENCH_BASELINE=<a checkout of restauth, its node_modules installed> logs in
  * beside this one, interleaved round by round, so a change shows as CPU and
  * wake-ups per login side by side with what it changed, in one run (a rate
@@ -111,7 +118,7 @@ async function parallelVerifyRate(
   algorithm: PasswordAlgorithm,
   hash: string,
   seconds: number,
-): Promise<{ rate: number; cpuMsPerVerify: number; preemptedPerVerify: number }> {
+): Promise<{ rate: number; cpuMsPerVerify: number; kernelMsPerVerify: number; preemptedPerVerify: number }> {
   const library = require.resolve(algorithm === 'bcrypt' ? 'bcrypt' : '@node-rs/argon2');
   const code = `
     const { parentPort, workerData } = require('node:worker_threads');
@@ -120,12 +127,12 @@ async function parallelVerifyRate(
       require('node:os').setPriority(tid, workerData.nice);
     } catch {}
     const library = require(workerData.library);
-    // This thread's CPU ms (Linux); NaN elsewhere.
-    const cpuMs = () => {
+    // This thread's CPU ms, all and in the kernel (Linux); NaN elsewhere.
+    const cpuMs = (kernelOnly) => {
       try {
         const stat = require('node:fs').readFileSync('/proc/thread-self/stat', 'utf8');
         const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        return (Number(fields[11]) + Number(fields[12])) * 10;
+        return ((kernelOnly ? 0 : Number(fields[11])) + Number(fields[12])) * 10;
       } catch {
         return NaN;
       }
@@ -143,32 +150,46 @@ async function parallelVerifyRate(
         return NaN;
       }
     };
-    const startCpu = cpuMs();
+    const startCpu = cpuMs(false);
+    const startKernel = cpuMs(true);
     const startPreempted = preempted();
     let count = 0;
     while (Date.now() < end) {
       if (!verify(workerData.password, workerData.hash)) throw new Error('the bound verified a wrong hash');
       count++;
     }
-    parentPort.postMessage({ count, cpuMs: cpuMs() - startCpu, preempted: preempted() - startPreempted });`;
+    parentPort.postMessage({
+      count,
+      cpuMs: cpuMs(false) - startCpu,
+      kernelMs: cpuMs(true) - startKernel,
+      preempted: preempted() - startPreempted,
+    });`;
   const threads = await Promise.all(
     Array.from(
       { length: availableParallelism() },
       () =>
-        new Promise<{ count: number; cpuMs: number; preempted: number }>((resolve, reject) => {
-          const worker = new Worker(code, {
-            eval: true,
-            workerData: { library, algorithm, hash, password: PASSWORD, seconds, nice: HASHING_NICE },
-          });
-          worker.once('message', resolve);
-          worker.once('error', reject);
-        }),
+        new Promise<{ count: number; cpuMs: number; kernelMs: number; preempted: number }>(
+          (resolve, reject) => {
+            const worker = new Worker(code, {
+              eval: true,
+              workerData: { library, algorithm, hash, password: PASSWORD, seconds, nice: HASHING_NICE },
+            });
+            worker.once('message', resolve);
+            worker.once('error', reject);
+          },
+        ),
     ),
   );
   const count = threads.reduce((sum, thread) => sum + thread.count, 0);
   const cpuMs = threads.reduce((sum, thread) => sum + thread.cpuMs, 0);
+  const kernelMs = threads.reduce((sum, thread) => sum + thread.kernelMs, 0);
   const preempted = threads.reduce((sum, thread) => sum + thread.preempted, 0);
-  return { rate: count / seconds, cpuMsPerVerify: cpuMs / count, preemptedPerVerify: preempted / count };
+  return {
+    rate: count / seconds,
+    cpuMsPerVerify: cpuMs / count,
+    kernelMsPerVerify: kernelMs / count,
+    preemptedPerVerify: preempted / count,
+  };
 }
 
 /**
@@ -178,6 +199,8 @@ async function parallelVerifyRate(
  */
 interface ThreadCpu {
   seconds: number;
+  /** Of which in the kernel (system time). */
+  kernelSeconds: number;
   nice: number;
   wakes: number;
   preempted: number;
@@ -195,6 +218,7 @@ function threadCpu(pid: number): Map<number, ThreadCpu> {
       const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
       cpu.set(Number(tid), {
         seconds: (Number(fields[11]) + Number(fields[12])) / ticksPerSecond,
+        kernelSeconds: Number(fields[12]) / ticksPerSecond,
         nice: Number(fields[16]),
         wakes: Number(/\nvoluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN),
         preempted: Number(/nonvoluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN),
@@ -240,7 +264,14 @@ interface LoginRun {
    */
   loopMs: number;
   hashingMs: number;
+  /** Of hashingMs, the kernel's part (a verification's fresh memory mapped, zeroed and unmapped). */
+  hashingKernelMs: number;
   processMs: number;
+  /**
+   * CPU per login of this process, the load generator (the storm's and the cheap routes' clients):
+   * on this machine it runs on the cores the hashes need, which the bound's threads have to themselves.
+   */
+  clientMs: number;
   /** The event loop's mean wait for a core each time it became runnable, µs. */
   loopWaitUs: number;
   /** Per login: the event loop's sleeps (each ended by a wake-up), and the hashing threads' preemptions. */
@@ -382,10 +413,12 @@ async function logInUnderLoad(
   const databaseBefore = processCpu((await databaseProcesses?.()) ?? []);
   const before = threadCpu(server.pid!);
   const waitBefore = runQueueWait(server.pid!, server.pid!);
+  const clientBefore = process.cpuUsage();
   const [logins, ...cheapRuns] = await Promise.all([
     load({ url: loginUrl, method: 'POST', body, connections: CONNECTIONS, seconds: SECONDS }),
     ...cheap.map((route) => cheapLatency(route.url, route.withToken ? token : null, SECONDS)),
   ]);
+  const client = process.cpuUsage(clientBefore);
   const after = threadCpu(server.pid!);
   const waitAfter = runQueueWait(server.pid!, server.pid!);
   // A backend started during the run counts from nothing.
@@ -395,7 +428,8 @@ async function logInUnderLoad(
     : Number.NaN;
   // No login answered within the run (a machine too busy): no per-login CPU figure.
   const count = logins.requestsPerSecond * SECONDS || Number.NaN;
-  const used = (tid: number) => (after.get(tid)?.seconds ?? 0) - (before.get(tid)?.seconds ?? 0);
+  const used = (tid: number, field: 'seconds' | 'kernelSeconds' = 'seconds') =>
+    (after.get(tid)?.[field] ?? 0) - (before.get(tid)?.[field] ?? 0);
   const counted = (tid: number, field: 'wakes' | 'preempted') =>
     (after.get(tid)?.[field] ?? 0) - (before.get(tid)?.[field] ?? 0);
   const processSeconds = [...after.keys()].reduce((sum, tid) => sum + used(tid), 0);
@@ -403,6 +437,7 @@ async function logInUnderLoad(
     .filter(([tid, thread]) => tid !== server.pid && isHashingNice(thread.nice))
     .map(([tid]) => tid);
   const hashingSeconds = hashingThreads.reduce((sum, tid) => sum + used(tid), 0);
+  const hashingKernelSeconds = hashingThreads.reduce((sum, tid) => sum + used(tid, 'kernelSeconds'), 0);
   return {
     rps: logins.requestsPerSecond,
     p99: logins.p99Ms,
@@ -411,7 +446,9 @@ async function logInUnderLoad(
     cheapP99: Math.max(...cheapRuns.map((run) => run.p99)),
     loopMs: (used(server.pid!) * 1000) / count,
     hashingMs: (hashingSeconds * 1000) / count,
+    hashingKernelMs: (hashingKernelSeconds * 1000) / count,
     processMs: (processSeconds * 1000) / count,
+    clientMs: (client.user + client.system) / 1000 / count,
     loopWaitUs: (waitAfter.waitNs - waitBefore.waitNs) / 1000 / (waitAfter.turns - waitBefore.turns),
     loopWakes: counted(server.pid!, 'wakes') / count,
     hashingPreempted: hashingThreads.reduce((sum, tid) => sum + counted(tid, 'preempted'), 0) / count,
@@ -476,7 +513,13 @@ export async function runLoginBench(): Promise<void> {
   const checkouts: Array<[string, string]> = [['restauth', repoRoot]];
   if (baseline) checkouts.push([`baseline (${baseline})`, baseline]);
   /** A round's login run beside the bound measured just before it: verifications a second, CPU ms each. */
-  type Sample = { bound: number; boundMs: number; boundPreempted: number; run: LoginRun };
+  type Sample = {
+    bound: number;
+    boundMs: number;
+    boundKernelMs: number;
+    boundPreempted: number;
+    run: LoginRun;
+  };
   const samples = new Map<string, Sample[]>();
   const naive = new Map<PasswordAlgorithm, number>();
   const peer: Sample[] = [];
@@ -486,16 +529,22 @@ export async function runLoginBench(): Promise<void> {
         const hash = await new PasswordHasher(policy(algorithm, 1)).hash(PASSWORD);
         if (round === 0) naive.set(algorithm, (cores * 1000) / (await oneVerifyMs(algorithm, hash)));
         const measured = await parallelVerifyRate(algorithm, hash, SECONDS);
-        const { rate: bound, cpuMsPerVerify: boundMs, preemptedPerVerify: boundPreempted } = measured;
+        const {
+          rate: bound,
+          cpuMsPerVerify: boundMs,
+          kernelMsPerVerify: boundKernelMs,
+          preemptedPerVerify: boundPreempted,
+        } = measured;
         for (const store of stores) {
           for (const [name, checkout] of checkouts) {
             const key = `${algorithm}\0${store}\0${name}`;
             const run = await restauthLogins(checkout, algorithm, store, postgres);
-            samples.set(key, [...(samples.get(key) ?? []), { bound, boundMs, boundPreempted, run }]);
+            const sample = { bound, boundMs, boundKernelMs, boundPreempted, run };
+            samples.set(key, [...(samples.get(key) ?? []), sample]);
           }
         }
         if (algorithm === 'bcrypt')
-          peer.push({ bound, boundMs, boundPreempted, run: await jsonServerAuthLogins() });
+          peer.push({ bound, boundMs, boundKernelMs, boundPreempted, run: await jsonServerAuthLogins() });
       }
     }
   } finally {
@@ -516,10 +565,13 @@ export async function runLoginBench(): Promise<void> {
     'loop wakes/login': median(runs.map((s) => s.run.loopWakes)).toFixed(1),
     'hashing ms/login': median(runs.map((s) => s.run.hashingMs)).toFixed(2),
     'bound ms/verify': median(runs.map((s) => s.boundMs)).toFixed(2),
+    'hashing kernel ms/login': median(runs.map((s) => s.run.hashingKernelMs)).toFixed(2),
+    'bound kernel ms/verify': median(runs.map((s) => s.boundKernelMs)).toFixed(2),
     'hashing preempted/login': median(runs.map((s) => s.run.hashingPreempted)).toFixed(1),
     'bound preempted/verify': median(runs.map((s) => s.boundPreempted)).toFixed(1),
     'besides hashing ms/login': median(runs.map((s) => s.run.processMs - s.run.hashingMs)).toFixed(2),
     'process ms/login': median(runs.map((s) => s.run.processMs)).toFixed(1),
+    'client ms/login': median(runs.map((s) => s.run.clientMs)).toFixed(2),
     'database ms/login': median(runs.map((s) => s.run.databaseMs)).toFixed(2),
     'failures login/cheap': `${total(runs, 'loginFailures')}/${total(runs, 'cheapFailures')}`,
   });
@@ -544,7 +596,9 @@ export async function runLoginBench(): Promise<void> {
       'loop wakes/login: its sleeps ended by a wake-up (a socket, a hash answered, a file operation done); ' +
       'hashing preempted/login: times its hashing threads lost their core to another thread, beside the ' +
       "bound's per verification (each costs the hash the caches the other thread evicted); database " +
-      "ms/login: CPU of PostgreSQL's processes (on the same cores as the hashes)",
+      "ms/login: CPU of PostgreSQL's processes (on the same cores as the hashes); kernel ms: the " +
+      "kernel's part of a verification (argon2id maps, zeroes and unmaps its 19 MiB for each); client " +
+      "ms/login: this process's CPU, the load generator's, on the same cores as the hashes (the bound has none)",
   );
   console.log(
     `load average at the end: ${loadavg()
