@@ -43,12 +43,13 @@ import type { ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import autocannon from 'autocannon';
 import { HASHING_NICE } from '../src/core/hashing-pool.js';
 import { PasswordHasher, type PasswordAlgorithm } from '../src/core/passwords.js';
+import { usableCores } from '../src/lib/usable-cores.js';
 import { startOwnCluster, type OwnCluster } from '../test/support/postgres-cluster.js';
 import { dropDatabase } from '../test/support/postgres.js';
 import { freePort, load, startProcess, stopProcess, table } from './support.js';
@@ -166,7 +167,7 @@ async function parallelVerifyRate(
     });`;
   const threads = await Promise.all(
     Array.from(
-      { length: availableParallelism() },
+      { length: usableCores() },
       () =>
         new Promise<{ count: number; cpuMs: number; kernelMs: number; preempted: number }>(
           (resolve, reject) => {
@@ -496,7 +497,7 @@ async function jsonServerAuthLogins(): Promise<LoginRun> {
 }
 
 export async function runLoginBench(): Promise<void> {
-  const cores = availableParallelism();
+  const cores = usableCores();
   console.log(
     `\n## Login throughput (${cores} cores, ${CONNECTIONS} connections, ${SECONDS} s each, ` +
       `medians of ${ROUNDS} interleaved rounds; cheap routes asked ${CHEAP_RATE}/s each meanwhile)\n`,

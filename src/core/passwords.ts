@@ -1,8 +1,8 @@
-import { availableParallelism } from 'node:os';
 import type { Options as Argon2Options } from '@node-rs/argon2';
 import { ConcurrencyLimiter } from './concurrency-limiter.js';
 import { HashingPool, HashJobError, JOBS_PER_THREAD } from './hashing-pool.js';
 import { AuthError } from './errors.js';
+import { usableCores } from '../lib/usable-cores.js';
 import { assertStorableText } from './validation.js';
 
 export type PasswordAlgorithm = 'argon2id' | 'bcrypt';
@@ -20,7 +20,7 @@ export interface PasswordPolicy {
   maxLength: number;
   passwordPattern: string;
   maxQueue: number;
-  /** Hashes run at once; 0 = one per core. */
+  /** Hashes run at once; 0 = one per core the process may use (its cgroup's CPU quota counted). */
   concurrency: number;
 }
 
@@ -66,7 +66,8 @@ export class PasswordHasher {
   private dummyHash: Promise<string> | undefined;
 
   constructor(private readonly policy: PasswordPolicy) {
-    const threads = policy.concurrency > 0 ? policy.concurrency : availableParallelism();
+    // One per core the process may use: a container's CPU quota counted (usableCores), not the host's cores.
+    const threads = policy.concurrency > 0 ? policy.concurrency : usableCores();
     this.pool = new HashingPool(threads);
     // Each thread holds the job it computes and the next (JOBS_PER_THREAD), which then needs no turn of
     // the event loop to start. The jobs lined up on threads come out of the waiting allowance: as many
