@@ -50,6 +50,43 @@ function isBcryptHash(hash: string): boolean {
 }
 
 /**
+ * The most work a stored hash may ask of one verification. Its parameters are in the hash, which
+ * restauth did not always make (a GoTrue or postgrest-auth database served, db.json's users taken
+ * over from json-server-auth, a row another program wrote), and a verification cannot be stopped
+ * once its thread computes it: one user stored as `$2b$30$...` (2^20 times bcrypt 10, a day) or
+ * argon2id with t=4294967295 held a hashing thread for as long at each sign-in attempt, so a few
+ * attempts at that user's name stopped every sign-in; m=4194304 made each one take 4 GiB. Bounds
+ * well above what anyone configures: bcrypt cost 14 (or the configured cost if higher), argon2
+ * 256 MiB and 1 GiB of memory passes (RFC 9106's second recommendation, 64 MiB × 3, fits; its first,
+ * 2 GiB, does not). A hash past them is refused as one restauth cannot read (the sign-in fails after
+ * a dummy verification, as for an unknown user); a new password set stores a bounded hash again.
+ */
+const MAX_STORED_BCRYPT_COST = 14;
+const MAX_STORED_ARGON2_MEMORY_KIB = 256 * 1024;
+const MAX_STORED_ARGON2_PASSES_KIB = 1024 * 1024;
+const MAX_STORED_ARGON2_LANES = 64;
+
+/** Whether verifying `hash` stays within the bounds above (false for argon2 parameters that cannot be read). */
+function withinWorkBound(hash: string, bcryptRounds: number): boolean {
+  const bcrypt = BCRYPT_PREFIX.exec(hash);
+  if (bcrypt) return Number(bcrypt[1]) <= Math.max(MAX_STORED_BCRYPT_COST, bcryptRounds);
+  // $argon2id$v=19$m=19456,t=2,p=1$salt$hash. @node-rs/argon2 2.2 takes m, t and p in any order, and a
+  // name given twice (its last value counts): a hash naming one twice is not read.
+  const segment = hash.split('$').find((part) => /(?:^|,)[mtp]=/.test(part)) ?? '';
+  const pairs = segment.split(',').map((pair) => pair.split('=') as [string, string]);
+  const params = new Map(pairs);
+  if (params.size !== pairs.length) return false;
+  const [m, t, p] = ['m', 't', 'p'].map((name) => Number(params.get(name) ?? Number.NaN)) as [
+    number,
+    number,
+    number,
+  ];
+  return (
+    m <= MAX_STORED_ARGON2_MEMORY_KIB && m * t <= MAX_STORED_ARGON2_PASSES_KIB && p <= MAX_STORED_ARGON2_LANES
+  );
+}
+
+/**
  * Hashes and verifies passwords off the event loop, on hashing threads of
  * their own (HashingPool: @node-rs/argon2, and native bcrypt, whose prebuilt
  * binaries took 8-10% less CPU per hash than @node-rs/bcrypt 1.10.8 at cost
@@ -118,9 +155,11 @@ export class PasswordHasher {
    * throws only when the hashing thread itself failed.
    */
   async verify(password: string, hash: string): Promise<boolean> {
-    const readable = isBcryptHash(hash) || hash.startsWith('$argon2');
-    // A hash restauth cannot read (GoTrue's '' for a user without a password) costs a verification
-    // all the same, of the dummy hash: answered at once, its speed would tell the account exists.
+    const readable =
+      (isBcryptHash(hash) || hash.startsWith('$argon2')) && withinWorkBound(hash, this.policy.bcryptRounds);
+    // A hash restauth cannot read (GoTrue's '' for a user without a password), or will not (past the
+    // work bound), costs a verification all the same, of the dummy hash: answered at once, its speed
+    // would tell the account exists.
     const against = readable ? hash : await this.prepare();
     const matched = await this.limiter.run(async () => {
       this.verified++;
