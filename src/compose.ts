@@ -124,7 +124,7 @@ export async function createServices(
   const metrics = config.metrics.enabled ? new (await import('./metrics/metrics.js')).Metrics() : null;
   metrics?.watchBackend(backend.outbox, backend);
   const store = metrics ? metrics.timeStore(backend.store) : backend.store;
-  const hasher = new PasswordHasher(config.passwords);
+  const hasher = new PasswordHasher(config.passwords, (message) => logger.warn(`restauth: ${message}`));
   await hasher.prepare();
   const tokens = new TokenService({
     ...config.jwt,

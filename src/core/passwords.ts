@@ -65,8 +65,10 @@ const MAX_STORED_BCRYPT_COST = 14;
 const MAX_STORED_ARGON2_MEMORY_KIB = 256 * 1024;
 const MAX_STORED_ARGON2_PASSES_KIB = 1024 * 1024;
 const MAX_STORED_ARGON2_LANES = 64;
+/** What @node-rs/argon2 2.2 (the argon2 crate) takes for a parameter a hash leaves out. */
+const ARGON2_DEFAULTS = { m: 19456, t: 2, p: 1 };
 
-/** Whether verifying `hash` stays within the bounds above (false for argon2 parameters that cannot be read). */
+/** Whether verifying `hash` stays within the bounds above (false for argon2 parameters named twice). */
 function withinWorkBound(hash: string, bcryptRounds: number): boolean {
   const bcrypt = BCRYPT_PREFIX.exec(hash);
   if (bcrypt) return Number(bcrypt[1]) <= Math.max(MAX_STORED_BCRYPT_COST, bcryptRounds);
@@ -76,13 +78,15 @@ function withinWorkBound(hash: string, bcryptRounds: number): boolean {
   const pairs = segment.split(',').map((pair) => pair.split('=') as [string, string]);
   const params = new Map(pairs);
   if (params.size !== pairs.length) return false;
-  const [m, t, p] = ['m', 't', 'p'].map((name) => Number(params.get(name) ?? Number.NaN)) as [
-    number,
-    number,
-    number,
-  ];
-  return (
-    m <= MAX_STORED_ARGON2_MEMORY_KIB && m * t <= MAX_STORED_ARGON2_PASSES_KIB && p <= MAX_STORED_ARGON2_LANES
+  // A missing parameter is the library's default (19456, 2, 1), one not a number its refusal (NaN
+  // compares false: the library answers it).
+  const [m, t, p] = (['m', 't', 'p'] as const).map((name) =>
+    params.has(name) ? Number(params.get(name)) : ARGON2_DEFAULTS[name],
+  ) as [number, number, number];
+  return !(
+    m > MAX_STORED_ARGON2_MEMORY_KIB ||
+    m * t > MAX_STORED_ARGON2_PASSES_KIB ||
+    p > MAX_STORED_ARGON2_LANES
   );
 }
 
@@ -102,7 +106,14 @@ export class PasswordHasher {
   private readonly pattern: RegExp;
   private dummyHash: Promise<string> | undefined;
 
-  constructor(private readonly policy: PasswordPolicy) {
+  /** When a refused hash was last reported: at most once a minute, as attempts at its user's name may come fast. */
+  private lastWorkBoundWarning: number | null = null;
+
+  /** `warn` tells the operator of a stored hash refused for the work it asks (the user cannot sign in). */
+  constructor(
+    private readonly policy: PasswordPolicy,
+    private readonly warn: (message: string) => void = () => {},
+  ) {
     // One per core the process may use: a container's CPU quota counted (usableCores), not the host's cores.
     const threads = policy.concurrency > 0 ? policy.concurrency : usableCores();
     this.pool = new HashingPool(threads);
@@ -155,8 +166,9 @@ export class PasswordHasher {
    * throws only when the hashing thread itself failed.
    */
   async verify(password: string, hash: string): Promise<boolean> {
-    const readable =
-      (isBcryptHash(hash) || hash.startsWith('$argon2')) && withinWorkBound(hash, this.policy.bcryptRounds);
+    const known = isBcryptHash(hash) || hash.startsWith('$argon2');
+    const readable = known && withinWorkBound(hash, this.policy.bcryptRounds);
+    if (known && !readable) this.reportOverBound(hash);
     // A hash restauth cannot read (GoTrue's '' for a user without a password), or will not (past the
     // work bound), costs a verification all the same, of the dummy hash: answered at once, its speed
     // would tell the account exists.
@@ -175,6 +187,19 @@ export class PasswordHasher {
       }
     });
     return readable && matched;
+  }
+
+  private reportOverBound(hash: string): void {
+    const now = Date.now();
+    if (this.lastWorkBoundWarning !== null && now - this.lastWorkBoundWarning < 60_000) return;
+    this.lastWorkBoundWarning = now;
+    // The parameters only (`$2b$30$`, `$argon2id$v=19$m=...,t=...,p=...$`): never the salt or digest.
+    const parameters = hash.slice(0, hash.lastIndexOf('$', hash.lastIndexOf('$') - 1) + 1);
+    this.warn(
+      `a stored password hash (${isBcryptHash(hash) ? hash.slice(0, 7) : parameters}) asks more work than ` +
+        'restauth verifies (bcrypt cost 14 or the configured cost, argon2 256 MiB and 1 GiB of passes): ' +
+        "its user's sign-in is refused until a new password is set",
+    );
   }
 
   /** How many verifications this hasher has computed, real and dummy alike. */

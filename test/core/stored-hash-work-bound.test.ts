@@ -85,4 +85,22 @@ describe('a stored hash asking more work than the bound is refused, not computed
       await hasher.close();
     }
   });
+
+  it('tells the operator, at most once a minute, with the parameters and never the salt or digest', async () => {
+    const warnings: string[] = [];
+    const hasher = new PasswordHasher(policy, (message) => warnings.push(message));
+    try {
+      // 293 MiB: past the bound, yet computed in a fraction of a second where it is not refused.
+      const hash = `$argon2id$v=19$m=300000,t=1,p=1$${ARGON2_SALT_AND_DIGEST}`;
+      assert.equal(await hasher.verify('x', hash), false);
+      assert.equal(await hasher.verify('x', hash), false);
+      // Unreadable is not over the bound: the library answers it, nothing to tell.
+      assert.equal(await hasher.verify('x', '$argon2id$garbage'), false);
+      assert.equal(warnings.length, 1);
+      assert.ok(warnings[0]!.includes('($argon2id$v=19$m=300000,t=1,p=1$)'), warnings[0]);
+      assert.ok(!warnings[0]!.includes(ARGON2_SALT_AND_DIGEST.split('$')[0]!), warnings[0]);
+    } finally {
+      await hasher.close();
+    }
+  });
 });
