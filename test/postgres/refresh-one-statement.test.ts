@@ -1,22 +1,17 @@
 import assert from 'node:assert/strict';
-import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { before, describe, it } from 'node:test';
 import type pg from 'pg';
-import { hashSecret, randomSecret } from '../../src/core/secrets.js';
+import { hashSecret } from '../../src/core/secrets.js';
 import { SessionManager } from '../../src/core/sessions.js';
 import type { PostgresStore } from '../../src/stores/postgres/index.js';
 import { realServerOnly } from '../support/postgres.js';
+import { openServerKeySession, refreshSettings } from '../support/server-key-session.js';
 import { useTestDatabase } from '../support/test-database.js';
 
 const DAY_SECONDS = 86_400;
-const GRACE_SECONDS = 10;
-const settings = {
-  absoluteLifetime: 30 * DAY_SECONDS,
-  inactivityTimeout: DAY_SECONDS,
-  reuseGrace: GRACE_SECONDS,
-  maxPerUser: 0,
-  endedRetention: DAY_SECONDS,
-};
+const GRACE_SECONDS = refreshSettings.reuseGrace;
+const settings = refreshSettings;
 
 /**
  * A session restauth opens since migration 28 derives its successors under the server key
@@ -36,20 +31,7 @@ describe('a refresh in one statement on PostgreSQL (server-key chain)', () => {
     createHmac('sha256', key).update(token).digest('base64url');
 
   /** A new session, as sign-ins open them: its first token. */
-  async function open(now = new Date()): Promise<{ id: string; token: string }> {
-    const token = randomSecret();
-    const id = randomUUID();
-    await store.createSession({
-      id,
-      userId,
-      createdAt: now,
-      notAfter: new Date(now.getTime() + settings.absoluteLifetime * 1000),
-      refreshSecret: randomSecret(),
-      firstRefreshTokenHash: hashSecret(token),
-      maxPerUser: 0,
-    });
-    return { id, token };
-  }
+  const open = (now = new Date()) => openServerKeySession(store, userId, now);
   const code = (answer: Promise<unknown>) =>
     answer.then(
       () => 'ok',

@@ -1,23 +1,27 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { before, describe, it } from 'node:test';
 import type pg from 'pg';
 import { hashSecret, randomSecret } from '../../src/core/secrets.js';
+import { openServerKeySession } from '../support/server-key-session.js';
+import { namedUser } from '../support/named-user.js';
 import { useTestDatabase } from '../support/test-database.js';
 
 const OTHER_USERS = 300;
 
 interface PlanNode {
+  'Node Type': string;
   'Relation Name'?: string;
   'Actual Rows': number;
   'Actual Loops': number;
   Plans?: PlanNode[];
 }
 
-/** Rows every scan of `relations` in the plan read, over all its loops. */
+/** Rows every scan of `relations` in the plan read, over all its loops (not the rows it writes). */
 function rowsRead(node: PlanNode, relations: string[]): number {
   const own =
-    node['Relation Name'] !== undefined && relations.includes(node['Relation Name'])
+    node['Node Type'].endsWith('Scan') &&
+    node['Relation Name'] !== undefined &&
+    relations.includes(node['Relation Name'])
       ? node['Actual Rows'] * node['Actual Loops']
       : 0;
   return own + (node.Plans ?? []).reduce((sum, child) => sum + rowsRead(child, relations), 0);
@@ -47,28 +51,19 @@ describe('the refresh statements read one user, not every user', () => {
        FROM generate_series(1, $1::int) n`,
       [OTHER_USERS],
     );
-    const user = await store.createUser(
-      {
-        username: 'refreshing',
-        email: null,
-        emailConfirmedAt: null,
-        role: null,
-        profile: {},
-        appMetadata: {},
-      },
-      null,
-    );
-    token = randomSecret();
+    const user = await store.createUser(namedUser('refreshing'), null);
     const now = new Date();
-    await store.createSession({
-      id: randomUUID(),
-      userId: user.id,
-      createdAt: now,
-      notAfter: new Date(now.getTime() + 86_400_000),
-      refreshSecret: randomSecret(),
-      firstRefreshTokenHash: hashSecret(token),
-      maxPerUser: 0,
-    });
+    ({ token } = await openServerKeySession(store, user.id, now));
+    const second = await openServerKeySession(store, user.id, now);
+    // Other sessions, each with a token: a batch's join must not read them all.
+    await pool.query(
+      `WITH s AS (
+         INSERT INTO auth.sessions (id, user_id, created_at, updated_at)
+         SELECT gen_random_uuid(), $1, now(), now() FROM generate_series(1, $2::int) RETURNING id
+       ) INSERT INTO auth.refresh_tokens (instance_id, token, user_id, revoked, session_id, created_at, updated_at)
+       SELECT '00000000-0000-0000-0000-000000000000', gen_random_uuid()::text, $1, false, id, now(), now() FROM s`,
+      [user.id, OTHER_USERS],
+    );
     // The statements as the store sends them, each then explained on its own.
     const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
     pool.query = ((config: unknown, ...rest: unknown[]) => {
@@ -77,15 +72,26 @@ describe('the refresh statements read one user, not every user', () => {
     }) as typeof pool.query;
     await store.findRefreshToken(hashSecret(token));
     await store.refreshInOneStatement!(hashSecret(token), hashSecret(randomSecret()), now, new Date(0));
+    // Two at once: one statement for both (refresh-batch.ts).
+    await Promise.all(
+      [token, second.token].map((presented) =>
+        store.refreshInOneStatement!(hashSecret(presented), hashSecret(randomSecret()), now, new Date(0)),
+      ),
+    );
     pool.query = query as typeof pool.query;
-    assert.equal(sent.length, 2, 'one statement each');
-    // The refresh above rotated the token: put it back, so each explained run rotates it again.
-    await pool.query('DELETE FROM auth.refresh_tokens WHERE parent = $1', [hashSecret(token)]);
-    await pool.query('UPDATE auth.refresh_tokens SET revoked = false WHERE token = $1', [hashSecret(token)]);
+    assert.equal(sent.length, 3, 'one statement each');
+    // The refreshes above rotated the tokens: put them back, so each explained run rotates them again.
+    const presented = [hashSecret(token), hashSecret(second.token)];
+    await pool.query('DELETE FROM auth.refresh_tokens WHERE parent = ANY ($1)', [presented]);
+    await pool.query('UPDATE auth.refresh_tokens SET revoked = false WHERE token = ANY ($1)', [presented]);
   });
 
   /** The statement `sent[index]` explained (run, then rolled back) under `planCacheMode`. */
-  async function usersRead(index: number, planCacheMode: string): Promise<number> {
+  async function usersRead(
+    index: number,
+    planCacheMode: string,
+    relations = ['users', 'accounts'],
+  ): Promise<number> {
     const { text, values = [] } = sent[index]!;
     const client = await pool.connect();
     try {
@@ -93,13 +99,16 @@ describe('the refresh statements read one user, not every user', () => {
       await client.query(`SET LOCAL plan_cache_mode = ${planCacheMode}`);
       await client.query(`PREPARE explained AS ${text}`);
       // EXPLAIN takes no bind parameters: the values go as literals.
+      const literal = (value: unknown) => (value instanceof Date ? value.toISOString() : String(value));
       const literals = values.map((value) =>
-        client.escapeLiteral(value instanceof Date ? value.toISOString() : String(value)),
+        client.escapeLiteral(
+          Array.isArray(value) ? `{${value.map((item) => `"${literal(item)}"`).join(',')}}` : literal(value),
+        ),
       );
       const { rows } = await client.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
         `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE explained(${literals.join(', ')})`,
       );
-      return rowsRead(rows[0]!['QUERY PLAN'][0].Plan, ['users', 'accounts']);
+      return rowsRead(rows[0]!['QUERY PLAN'][0].Plan, relations);
     } finally {
       await client.query('ROLLBACK');
       // A prepared statement outlives the transaction.
@@ -115,6 +124,14 @@ describe('the refresh statements read one user, not every user', () => {
 
     it(`a refresh in one statement reads its user alone (${planCacheMode})`, async () => {
       assert.equal(await usersRead(1, planCacheMode), 2, 'the user and its account');
+    });
+
+    it(`refreshes in one batch read their own rows alone (${planCacheMode})`, async () => {
+      assert.equal(await usersRead(2, planCacheMode), 4, 'the user and its account, once per refresh');
+      assert.ok(
+        (await usersRead(2, planCacheMode, ['refresh_tokens', 'sessions'])) <= 8,
+        'the two tokens and their sessions (found, then updated by key), not every one',
+      );
     });
   }
 });

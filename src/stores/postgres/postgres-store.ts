@@ -30,6 +30,8 @@ import { findGoTrueRefreshToken, redeemGoTrueRefreshToken } from './gotrue-token
 import { emailIdentityData, quotedNames, type SchemaNames } from './migrations.js';
 import { insertMailsSql, outboxTable } from './outbox.js';
 import { refreshInOneStatementSql, refreshTokenLookupSql } from './refresh-exchange.js';
+import { RefreshBatcher, type RefreshEntry } from './refresh-batch.js';
+import { refreshBatchSql } from './refresh-batch-sql.js';
 import { tokenStandingSql, toTokenStanding, type TokenStandingRow } from './token-standing.js';
 import { inTransaction } from './pool.js';
 import { syncProvidersSql } from './providers-sql.js';
@@ -288,6 +290,11 @@ export class PostgresStore implements Store {
   private readonly userColumns: string;
   private readonly statementNames = new Map<string, string>();
   private readonly statementTexts = new Map<string, string>();
+  /** Refreshes asked for in one turn of the event loop, sent as one statement (refresh-batch.ts). */
+  private readonly refreshes = new RefreshBatcher(
+    (entries) => this.refreshBatch(entries),
+    (entry) => this.refreshAlone(entry),
+  );
 
   constructor(
     private readonly pool: pg.Pool,
@@ -951,21 +958,46 @@ export class PostgresStore implements Store {
     return rows[0] ? toFoundToken(rows[0]) : null;
   }
 
-  async refreshInOneStatement(
+  refreshInOneStatement(
     presentedHash: string,
     successorHash: string,
     now: Date,
     inactiveBefore: Date,
   ): Promise<OneStatementRefresh | null> {
+    return this.refreshes.refresh({ presentedHash, successorHash, now, inactiveBefore });
+  }
+
+  /** One refresh in a statement of its own, as refreshInOneStatement was before batching (the bench's before). */
+  async refreshAlone(entry: RefreshEntry): Promise<OneStatementRefresh | null> {
     const { rows } = await this.pool.query<FoundTokenRow & { rotated: number }>(
       this.prepared(
         this.statement('refreshInOneStatement', () =>
           refreshInOneStatementSql(this.session, this.userColumns, this.userFrom),
         ),
-        [presentedHash, successorHash, now, inactiveBefore],
+        [entry.presentedHash, entry.successorHash, entry.now, entry.inactiveBefore],
       ),
     );
     return rows[0] ? { found: toFoundToken(rows[0]), rotated: rows[0].rotated === 1 } : null;
+  }
+
+  /** Several refreshes in one statement (refreshBatchSql): each entry's answer, null where it has no row. */
+  private async refreshBatch(entries: RefreshEntry[]): Promise<(OneStatementRefresh | null)[]> {
+    const { rows } = await this.pool.query<FoundTokenRow & { rotated: number; n: string }>(
+      this.prepared(
+        this.statement('refreshBatch', () => refreshBatchSql(this.session, this.userColumns, this.userFrom)),
+        [
+          entries.map((entry) => entry.presentedHash),
+          entries.map((entry) => entry.successorHash),
+          entries.map((entry) => entry.now),
+          entries.map((entry) => entry.inactiveBefore),
+        ],
+      ),
+    );
+    const byEntry = new Map(rows.map((row) => [Number(row.n), row]));
+    return entries.map((_, index) => {
+      const row = byEntry.get(index + 1);
+      return row ? { found: toFoundToken(row), rotated: row.rotated === 1 } : null;
+    });
   }
 
   async rotateRefreshToken(presentedHash: string, successorHash: string, now: Date): Promise<boolean> {

@@ -60,7 +60,7 @@ export function refreshInOneStatement(q: Names, t: SessionTables): string {
  * prepared statement (the one a pool reuses) then read every user and account at every refresh, a cost
  * growing with the users (test/postgres/refresh-plans.test.ts).
  */
-function userRowOf(found: string, userColumns: string, userFrom: string): string {
+export function userRowOf(found: string, userColumns: string, userFrom: string): string {
   return `(SELECT to_jsonb(u) FROM (SELECT ${userColumns} FROM ${userFrom} WHERE u.id = ${found}.user_uid) u) AS user_row`;
 }
 
@@ -144,8 +144,16 @@ export function refreshInOneStatementSql(t: SessionTables, userColumns: string, 
       RETURNING 1
     )
     SELECT f.*, (SELECT count(*)::int FROM successor) AS rotated, ${userRowOf('f', userColumns, userFrom)},
-      coalesce((SELECT jsonb_agg(jsonb_build_object('method', c.authentication_method, 'at', c.updated_at)
-        ORDER BY c.updated_at, c.authentication_method) FROM ${t.amrClaims} c WHERE c.session_id = f.session_uuid),
-        '[]'::jsonb) AS amr
+      ${refreshedAmrOf(t, 'f')}
     FROM found f`;
+}
+
+/**
+ * The column `amr` of a refresh statement's found row `found` (its session's uuid `session_uuid`), as
+ * liveSessionAmr gives it to a lookup.
+ */
+export function refreshedAmrOf(t: SessionTables, found: string): string {
+  return `coalesce((SELECT jsonb_agg(jsonb_build_object('method', c.authentication_method, 'at', c.updated_at)
+        ORDER BY c.updated_at, c.authentication_method) FROM ${t.amrClaims} c WHERE c.session_id = ${found}.session_uuid),
+        '[]'::jsonb) AS amr`;
 }

@@ -1,0 +1,53 @@
+import { LIVE_SESSION_COLUMNS, SERVER_KEY_CHAIN, type SessionTables } from './session-sql.js';
+import { refreshedAmrOf, userRowOf } from './refresh-exchange.js';
+
+/**
+ * refreshInOneStatementSql for several refreshes at once, one row of input each: `$1` the presented
+ * tokens' hashes, `$2` their successors', `$3` their nows, `$4` their inactivity cutoffs (arrays of
+ * one length, at most one entry per presented hash: the same token twice would insert its successor
+ * twice). Each entry is judged and rotated exactly as the one-refresh statement judges and rotates it;
+ * the row of an entry found carries its position in the arrays (`n`, from 1) and `rotated`.
+ *
+ * Its sessions' rows are locked SKIP LOCKED: a session another transaction holds (a sign-out, a ban,
+ * another refresh of it) is not waited for but left out, and its entry, with no row here, is
+ * refreshed on its own by the one-refresh statement, which waits as before. So the batch never waits
+ * for a session while holding others: a sign-out ending a user's sessions in its own order cannot
+ * deadlock against it, and no entry waits behind another's lock.
+ */
+export function refreshBatchSql(t: SessionTables, userColumns: string, userFrom: string): string {
+  return `WITH input AS (
+      SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[])
+        WITH ORDINALITY AS i(presented, successor, at, inactive_before, n)
+    ), found AS (
+      -- Each entry looked up on its own (LATERAL, kept apart by its row lock), by the token's index as
+      -- the one-refresh statement looks it up: joined with the entries as a set, the generic plan a
+      -- pool keeps may hash-join them with every token.
+      SELECT i.n, i.successor, i.at, i.inactive_before, f.* FROM input i CROSS JOIN LATERAL (
+        SELECT t.id AS token_id, t.token AS hash, t.created_at AS token_created_at,
+          CASE WHEN t.revoked THEN t.updated_at END AS rotated_at, s.id AS session_uuid, s.user_id AS user_uid,
+          ${LIVE_SESSION_COLUMNS}
+        FROM ${t.refreshTokens} t JOIN ${t.sessions} s ON s.id = t.session_id
+        JOIN ${t.secrets} k ON k.session_id = s.id
+        WHERE t.token = i.presented
+        FOR NO KEY UPDATE OF s SKIP LOCKED
+      ) f
+    ), rotated AS (
+      UPDATE ${t.refreshTokens} t SET revoked = true, updated_at = f.at
+      FROM found f
+      WHERE t.id = f.token_id AND t.revoked IS NOT TRUE AND f.chain = ${SERVER_KEY_CHAIN}
+        AND f.not_after > f.at AND f.refreshed_at > f.inactive_before
+      RETURNING t.id, t.session_id, t.user_id, t.instance_id
+    ), touched AS (
+      UPDATE ${t.sessions} s SET refreshed_at = f.at AT TIME ZONE 'UTC', updated_at = f.at
+      FROM rotated r JOIN found f ON f.token_id = r.id
+      WHERE s.id = r.session_id
+    ), successor AS (
+      INSERT INTO ${t.refreshTokens} (instance_id, token, user_id, revoked, parent, session_id, created_at, updated_at)
+      SELECT r.instance_id, f.successor, r.user_id, false, f.hash, r.session_id, f.at, f.at
+      FROM rotated r JOIN found f ON f.token_id = r.id
+      RETURNING parent
+    )
+    SELECT f.*, (SELECT count(*)::int FROM successor x WHERE x.parent = f.hash) AS rotated,
+      ${userRowOf('f', userColumns, userFrom)}, ${refreshedAmrOf(t, 'f')}
+    FROM found f`;
+}

@@ -1,0 +1,161 @@
+import assert from 'node:assert/strict';
+import { createHmac, randomBytes } from 'node:crypto';
+import { before, describe, it } from 'node:test';
+import { hashSecret, randomSecret } from '../../src/core/secrets.js';
+import { SessionManager } from '../../src/core/sessions.js';
+import { realServerOnly } from '../support/postgres.js';
+import { lockWaiters } from '../support/lock-waiters.js';
+import { countRoundTrips } from '../support/round-trips.js';
+import { openServerKeySession, refreshSettings } from '../support/server-key-session.js';
+import { namedUser } from '../support/named-user.js';
+import { useTestDatabase } from '../support/test-database.js';
+
+const code = (answer: Promise<unknown>) =>
+  answer.then(
+    () => 'ok',
+    (error: { code?: string }) => error.code ?? String(error),
+  );
+
+/**
+ * Refreshes asked for in the same turn of the event loop (concurrent clients' requests) are found,
+ * judged and rotated by one statement, one transaction (RefreshBatcher), each answered as it would
+ * be alone.
+ */
+describe(
+  'refreshes asked for at once, in one statement (PostgreSQL)',
+  { skip: realServerOnly() ?? false },
+  () => {
+    const database = useTestDatabase();
+    let userId: string;
+    const keys = { imported: randomBytes(32), successors: randomBytes(32) };
+    const sessions = () => new SessionManager(database.store, refreshSettings, keys);
+    const successorOf = (token: string) =>
+      createHmac('sha256', keys.successors).update(token).digest('base64url');
+    const open = (now = new Date()) => openServerKeySession(database.store, userId, now);
+    const openMany = async (count: number) => {
+      const opened = [];
+      for (let i = 0; i < count; i++) opened.push(await open());
+      return opened;
+    };
+
+    before(async () => {
+      const user = await database.store.createUser(namedUser('batched'), null);
+      userId = user.id;
+    });
+
+    it('rotates eight sessions refreshed at once in one statement, each to its own successor', async () => {
+      const opened = await openMany(8);
+      const now = new Date();
+      const trips = await countRoundTrips(database.url, () =>
+        Promise.all(opened.map((session) => sessions().rotate(session.token, now))),
+      );
+      assert.equal(trips.count, 1, `one statement, sent: ${trips.statements.join(' | ')}`);
+      for (const [index, session] of opened.entries()) {
+        const answer = trips.answer[index]!;
+        assert.equal(answer.refreshToken, successorOf(session.token));
+        assert.equal(answer.session.id, session.id);
+        assert.equal(answer.user?.id, userId);
+        const { rows } = await database.pool.query(
+          `SELECT t.token, t.revoked, t.parent, s.refreshed_at AT TIME ZONE 'UTC' AS refreshed_at
+         FROM auth.refresh_tokens t JOIN auth.sessions s ON s.id = t.session_id
+         WHERE t.session_id = $1 ORDER BY t.id`,
+          [session.id],
+        );
+        assert.deepEqual(rows, [
+          { token: hashSecret(session.token), revoked: true, parent: null, refreshed_at: now },
+          {
+            token: hashSecret(answer.refreshToken),
+            revoked: false,
+            parent: hashSecret(session.token),
+            refreshed_at: now,
+          },
+        ]);
+      }
+    });
+
+    it('answers each entry as alone: a repeat, a reuse, an idle session, an unknown token, a fresh one', async () => {
+      const now = new Date();
+      const graceAgo = new Date(now.getTime() - (refreshSettings.reuseGrace + 1) * 1000);
+      const [repeated, reused, fresh] = await openMany(3);
+      const live = (await sessions().rotate(repeated!.token, now)).refreshToken;
+      await sessions().rotate(reused!.token, graceAgo);
+      const idle = await open(new Date(now.getTime() - (refreshSettings.inactivityTimeout + 1) * 1000));
+      const answers = await Promise.all(
+        [repeated!.token, reused!.token, idle.token, randomSecret(), fresh!.token].map((token) =>
+          sessions()
+            .rotate(token, now)
+            .then(
+              (answer) => answer.refreshToken,
+              (error: { code: string }) => error.code,
+            ),
+        ),
+      );
+      assert.deepEqual(answers, [
+        live,
+        'refresh_token_reused',
+        'session_expired',
+        'refresh_token_not_found',
+        successorOf(fresh!.token),
+      ]);
+      assert.equal((await database.store.findSession(reused!.id))?.revokedReason, 'refresh_token_reused');
+      assert.equal((await database.store.findSession(idle.id))?.revokedReason, 'inactivity_timeout');
+      assert.equal((await database.store.findSession(repeated!.id))?.revokedAt, null);
+    });
+
+    it('leaves a session another transaction holds to a statement of its own and answers the rest meanwhile', async () => {
+      const opened = await openMany(3);
+      const holder = await database.pool.connect();
+      try {
+        await holder.query('BEGIN');
+        await holder.query('SELECT 1 FROM auth.sessions WHERE id = $1 FOR UPDATE', [opened[0]!.id]);
+        const now = new Date();
+        const answers = opened.map((session) => sessions().rotate(session.token, now));
+        // Without SKIP LOCKED the batch waits for the held session with the others locked, and a
+        // statement waits for a lock before they are answered.
+        const waiting = lockWaiters(database.pool, 1);
+        const first = await Promise.race([Promise.all(answers.slice(1)), waiting.then(() => 'waited')]);
+        assert.notEqual(
+          first,
+          'waited',
+          'the others answered before any statement waited for the held session',
+        );
+        assert.deepEqual(
+          (first as Awaited<(typeof answers)[number]>[]).map((answer) => answer.refreshToken),
+          opened.slice(1).map((session) => successorOf(session.token)),
+        );
+        // Then the held session's own statement waits for it, and is answered once it is let go.
+        await waiting;
+        await holder.query('ROLLBACK');
+        assert.equal((await answers[0]!).refreshToken, successorOf(opened[0]!.token));
+      } finally {
+        await holder.query('ROLLBACK');
+        holder.release();
+      }
+    });
+
+    it('refreshes the others when the server refuses the batch for one entry', async () => {
+      const [first, clashing, last, elsewhere] = await openMany(4);
+      // Another session already holds the successor one entry would insert: the batch's insert breaks
+      // refresh_tokens' uniqueness and its whole transaction rolls back.
+      await database.pool.query(
+        `INSERT INTO auth.refresh_tokens (instance_id, token, user_id, revoked, session_id, created_at, updated_at)
+       VALUES ('00000000-0000-0000-0000-000000000000', $1, $2, false, $3, now(), now())`,
+        [hashSecret(successorOf(clashing!.token)), userId, elsewhere!.id],
+      );
+      const now = new Date();
+      const answers = await Promise.all(
+        [first!, clashing!, last!].map((session) => code(sessions().rotate(session.token, now))),
+      );
+      assert.equal(answers[0], 'ok');
+      assert.equal(answers[2], 'ok');
+      assert.notEqual(answers[1], 'ok', 'the clashing entry fails on its own');
+      for (const session of [first!, last!]) {
+        const { rows } = await database.pool.query(
+          'SELECT count(*)::int AS n FROM auth.refresh_tokens WHERE token = $1 AND NOT revoked',
+          [hashSecret(successorOf(session.token))],
+        );
+        assert.equal(rows[0].n, 1, 'its successor stored');
+      }
+    });
+  },
+);
