@@ -19,6 +19,7 @@ import pg from 'pg';
 import { createServices } from '../src/compose.js';
 import { hashSecret } from '../src/core/secrets.js';
 import { SessionManager } from '../src/core/sessions.js';
+import type { PostgresStore } from '../src/stores/postgres/index.js';
 import { loadConfig } from '../src/config/load.js';
 import { dropDatabase, realServerOnly, testPostgres, testStoreConfig } from '../test/support/postgres.js';
 import { PGBENCH, preRequestCost } from './postgres-pre-request.js';
@@ -36,6 +37,9 @@ const FLOOR_WRITES = "the floor: a rotation's writes alone (one statement, nothi
 const FLOOR_ROUND_TRIP = 'the floor: a trivial statement (SELECT 1), one round trip';
 /** A row beside the refreshes: what a sign-in costs the server beside a cheap hash. */
 const SIGN_IN = 'a password sign-in, bcrypt cost 4 (AuthService.signIn)';
+/** The rotation alone, batched (as the store does), beside one statement each (as before). */
+const BATCHED = 'the rotation alone, one statement (SessionManager.rotate; refreshes at once share it)';
+const ONE_EACH = 'the rotation alone, one statement each (before refreshes at once shared one)';
 
 /**
  * What any rotation writes, as GoTrue rotates: the presented token ($1, a hash) revoked, its successor
@@ -212,6 +216,21 @@ export async function runPostgresBench(): Promise<void> {
           (store as unknown as Record<string, (...args: unknown[]) => unknown>)[name]!.bind(store),
         ]),
     );
+    // Each refresh in a statement of its own, as before refreshes asked for at once shared one
+    // (refresh-batch.ts): the store with its batching bypassed.
+    const postgresStore = store as PostgresStore;
+    const oneEach = Object.assign(Object.create(postgresStore) as PostgresStore, {
+      refreshInOneStatement: (
+        presentedHash: string,
+        successorHash: string,
+        now: Date,
+        inactiveBefore: Date,
+      ) => postgresStore.refreshAlone({ presentedHash, successorHash, now, inactiveBefore }),
+    });
+    const unbatched = new SessionManager(oneEach, config.sessions, keys);
+    const unbatchedTokens: string[] = [];
+    for (let i = 0; i < WORKERS; i++)
+      unbatchedTokens.push((await auth.signIn(LOCAL_CALL, 'bench', 'bench password')).refreshToken);
     const beforeMigration27 = new SessionManager(
       findThenRotate as unknown as typeof store,
       config.sessions,
@@ -251,9 +270,13 @@ export async function runPostgresBench(): Promise<void> {
       "postgrest-auth's bearer refresh: check + re-issue, no rotation": async (worker) => {
         await auth.reissue(await auth.check(accessTokens[worker]!));
       },
-      // Found, judged and rotated by one statement from hashes: PostgreSQL never sees a token.
-      'the rotation alone, one statement (SessionManager.rotate)': async (worker) => {
+      // Found, judged and rotated by one statement from hashes: PostgreSQL never sees a token. Those
+      // asked for in one turn of the event loop share a statement.
+      [BATCHED]: async (worker) => {
         tokens[worker] = (await sessions.rotate(tokens[worker]!, new Date())).refreshToken;
+      },
+      [ONE_EACH]: async (worker) => {
+        unbatchedTokens[worker] = (await unbatched.rotate(unbatchedTokens[worker]!, new Date())).refreshToken;
       },
       // A session from before migration 28: found by the token's hash, then rotated by hashes.
       'the rotation alone, find then rotate (a session from before migration 28)': async (worker) => {
@@ -330,9 +353,14 @@ export async function runPostgresBench(): Promise<void> {
         `the writes alone (server CPU), and a trivial statement's round trip ${cpuOf(FLOOR_ROUND_TRIP).toFixed(0)} µs.`,
     );
     console.log(
+      `\nRefreshes at once sharing a statement: ${backendOf(BATCHED).toFixed(0)} µs of the backends' CPU per ` +
+        `rotation beside ${backendOf(ONE_EACH).toFixed(0)} µs with one statement each, ` +
+        `${(cpuOf(BATCHED) / cpuOf(ONE_EACH)).toFixed(2)}× the server CPU (Node and backends), ` +
+        `${transactions[BATCHED]!.toFixed(2)} transactions per rotation beside ${transactions[ONE_EACH]!.toFixed(2)}.`,
+    );
+    console.log(
       `\nThe one-statement rotation's server CPU: ${(
-        cpuOf('the rotation alone, one statement (SessionManager.rotate)') /
-        cpuOf('the rotation alone, find then rotate (a session from before migration 28)')
+        cpuOf(BATCHED) / cpuOf('the rotation alone, find then rotate (a session from before migration 28)')
       ).toFixed(2)}× the find-then-rotate one's (interleaved rounds; load average ${loadavg()
         .map((load) => load.toFixed(1))
         .join(' ')}).`,
