@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { createHmac, randomBytes } from 'node:crypto';
 import { before, describe, it } from 'node:test';
+import pg from 'pg';
 import { hashSecret, randomSecret } from '../../src/core/secrets.js';
 import { SessionManager } from '../../src/core/sessions.js';
+import { PostgresStore } from '../../src/stores/postgres/index.js';
 import { realServerOnly } from '../support/postgres.js';
 import { lockWaiters } from '../support/lock-waiters.js';
 import { countRoundTrips } from '../support/round-trips.js';
@@ -156,6 +158,55 @@ describe(
         );
         assert.equal(rows[0].n, 1, 'its successor stored');
       }
+    });
+
+    /** The store on a pool of its own whose connections start with the `settings` given. */
+    async function storeWith(settings: string, work: (store: PostgresStore) => Promise<void>): Promise<void> {
+      const pool = new pg.Pool({ connectionString: database.url, options: settings });
+      try {
+        await work(
+          new PostgresStore(pool, database.names, { preparedStatements: database.config.preparedStatements }),
+        );
+      } finally {
+        await pool.end();
+      }
+    }
+
+    it('refreshes the others when one entry waits past lock_timeout for a token another transaction holds', async () => {
+      const opened = await openMany(3);
+      const holder = await database.pool.connect();
+      try {
+        await holder.query('BEGIN');
+        await holder.query('SELECT 1 FROM auth.refresh_tokens WHERE token = $1 FOR UPDATE', [
+          hashSecret(opened[1]!.token),
+        ]);
+        // The batch's update waits for the held token until lock_timeout ends it (55P03): the wait is
+        // certain, the lock being held until every answer is in.
+        await storeWith('-c lock_timeout=200', async (store) => {
+          const manager = new SessionManager(store, refreshSettings, keys);
+          const now = new Date();
+          const answers = await Promise.all(
+            opened.map((session) => code(manager.rotate(session.token, now))),
+          );
+          assert.deepEqual(answers, ['ok', '55P03', 'ok']);
+        });
+      } finally {
+        await holder.query('ROLLBACK');
+        holder.release();
+      }
+    });
+
+    it('does not send again a batch a read-only server refused: each caller gets its error', async () => {
+      const opened = await openMany(3);
+      await storeWith('-c default_transaction_read_only=on', async (store) => {
+        const manager = new SessionManager(store, refreshSettings, keys);
+        const now = new Date();
+        const trips = await countRoundTrips(database.url, () =>
+          Promise.all(opened.map((session) => code(manager.rotate(session.token, now)))),
+        );
+        assert.deepEqual(trips.answer, ['25006', '25006', '25006']);
+        assert.equal(trips.count, 1, `one statement, sent: ${trips.statements.join(' | ')}`);
+      });
     });
   },
 );

@@ -13,15 +13,21 @@ export interface RefreshEntry {
 const MOST_PER_BATCH = 64;
 
 /**
- * Whether the server refused a batch for what one of its entries met: a constraint (class 23: a
- * successor's hash already stored) or a rollback it chose (class 40: a deadlock, a serialization
- * failure). Its transaction rolled back, so nothing of the batch was written, and each entry alone
- * may pass. Any other error (a timeout, a read-only or shutting-down server, a lost connection, whose
- * batch may even have committed) would meet each entry alone as well: sent again it would only
- * multiply the statements of a struggling server.
+ * Whether the server refused a batch for what one of its entries may have met: a constraint (a
+ * successor's hash already stored), a deadlock or serialization failure, a lock or statement
+ * timeout waiting for one token's row. Its transaction rolled back, nothing of the batch was written,
+ * and each entry alone costs what it cost before batching. Not so an error of the whole server: a
+ * lost or refused connection (class 08, whose batch may even have committed), resources (53), a
+ * shutdown (57P), read-only (25006), a system or internal error (58, XX), which each entry alone
+ * would meet as well: sent again they would only multiply the statements of a struggling server.
  */
 function entryRefused(error: unknown): boolean {
-  return error instanceof pg.DatabaseError && /^(23|40)/.test(error.code ?? '');
+  return (
+    error instanceof pg.DatabaseError &&
+    error.code !== undefined &&
+    !/^(08|53|57P|58|XX)/.test(error.code) &&
+    error.code !== '25006'
+  );
 }
 
 interface Waiting {
@@ -38,9 +44,10 @@ interface Waiting {
  * one-refresh statement, which answers it as before: an entry the batch has no row for (a session
  * another transaction holds, which the batch skips rather than waits for; an ended session's or
  * unknown token), a second entry for a token already in the batch, and every entry of a batch the
- * server refused (a deadlock, a unique violation: the transaction rolled back, so nothing of it was
- * written), so one entry's failure fails no other. A batch failing otherwise (entryRefused) is not
- * sent again: its callers get the error, as a lone refresh's caller does.
+ * server refused for what one entry may have met (a deadlock, a unique violation, a lock timeout: the
+ * transaction rolled back, so nothing of it was written), so one entry's failure fails no other. A
+ * batch the whole server refused (entryRefused) is not sent again: its callers get the error, as a
+ * lone refresh's caller does.
  */
 export class RefreshBatcher {
   private waiting: Waiting[] = [];
