@@ -104,6 +104,38 @@ describe(
       assert.equal((await database.store.findSession(repeated!.id))?.revokedAt, null);
     });
 
+    it('rotates nothing of a user with a verified MFA factor, and the rest as alone', async () => {
+      const guarded = await database.store.createUser(namedUser('batched-mfa'), null);
+      const [plain] = await openMany(1);
+      const mfa = await openServerKeySession(database.store, guarded.id, new Date());
+      // Verified with the trigger bypassed (a replica's apply): the session stays, only the refresh
+      // statement's own check stands between it and a fresh session.
+      const client = await database.pool.connect();
+      try {
+        await client.query('BEGIN');
+        await client.query('SET LOCAL session_replication_role = replica');
+        await client.query(
+          `INSERT INTO auth.mfa_factors (id, user_id, friendly_name, factor_type, status, created_at, updated_at)
+           VALUES (gen_random_uuid(), $1, 'phone app', 'totp', 'verified', now(), now())`,
+          [guarded.id],
+        );
+        await client.query('COMMIT');
+      } finally {
+        client.release();
+      }
+      const now = new Date();
+      const trips = await countRoundTrips(database.url, () =>
+        Promise.all([code(sessions().rotate(mfa.token, now)), code(sessions().rotate(plain!.token, now))]),
+      );
+      assert.deepEqual(trips.answer, ['insufficient_aal', 'ok']);
+      assert.equal(trips.count, 1, `one statement, sent: ${trips.statements.join(' | ')}`);
+      const { rows } = await database.pool.query(
+        'SELECT count(*)::int AS tokens FROM auth.refresh_tokens WHERE session_id = $1',
+        [mfa.id],
+      );
+      assert.equal(rows[0].tokens, 1, 'no successor for the guarded session');
+    });
+
     it('leaves a session another transaction holds to a statement of its own and answers the rest meanwhile', async () => {
       const opened = await openMany(3);
       const holder = await database.pool.connect();

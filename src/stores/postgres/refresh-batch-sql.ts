@@ -1,5 +1,5 @@
 import { LIVE_SESSION_COLUMNS, SERVER_KEY_CHAIN, type SessionTables } from './session-sql.js';
-import { refreshedAmrOf, userRowOf } from './refresh-exchange.js';
+import { mfaGuardedOf, refreshedAmrOf, userRowOf } from './refresh-exchange.js';
 
 /**
  * refreshInOneStatementSql for several refreshes at once, one row of input each: `$1` the presented
@@ -25,7 +25,7 @@ export function refreshBatchSql(t: SessionTables, userColumns: string, userFrom:
       SELECT i.n, i.successor, i.at, i.inactive_before, f.* FROM input i CROSS JOIN LATERAL (
         SELECT t.id AS token_id, t.token AS hash, t.created_at AS token_created_at,
           CASE WHEN t.revoked THEN t.updated_at END AS rotated_at, s.id AS session_uuid, s.user_id AS user_uid,
-          ${LIVE_SESSION_COLUMNS}
+          ${LIVE_SESSION_COLUMNS}, ${mfaGuardedOf(t, 's.user_id')}
         FROM ${t.refreshTokens} t JOIN ${t.sessions} s ON s.id = t.session_id
         JOIN ${t.secrets} k ON k.session_id = s.id
         WHERE t.token = i.presented
@@ -35,7 +35,7 @@ export function refreshBatchSql(t: SessionTables, userColumns: string, userFrom:
       UPDATE ${t.refreshTokens} t SET revoked = true, updated_at = f.at
       FROM found f
       WHERE t.id = f.token_id AND t.revoked IS NOT TRUE AND f.chain = ${SERVER_KEY_CHAIN}
-        AND f.not_after > f.at AND f.refreshed_at > f.inactive_before
+        AND f.not_after > f.at AND f.refreshed_at > f.inactive_before AND NOT f.mfa_guarded
       RETURNING t.id, t.session_id, t.user_id, t.instance_id
     ), touched AS (
       UPDATE ${t.sessions} s SET refreshed_at = f.at AT TIME ZONE 'UTC', updated_at = f.at

@@ -68,7 +68,7 @@ export function userRowOf(found: string, userColumns: string, userFrom: string):
  * The column `mfa_guarded`: whether the found token's user has a verified MFA factor, whose sessions
  * restauth never refreshes (noVerifiedFactor), so the refresh is answered why it was refused.
  */
-function mfaGuardedOf(t: SessionTables, user: string): string {
+export function mfaGuardedOf(t: SessionTables, user: string): string {
   return `NOT ${noVerifiedFactor(t, user)} AS mfa_guarded`;
 }
 
