@@ -214,6 +214,8 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
       // The static folder's own index.html wins, as in json-server; else restauth's home page.
       if (hasStatic && existsSync(join(options.config.static, 'index.html')))
         return sendStatic(reply, 'index.html');
+      // Its sizes are a read as any other: none counts a record whose write the disk may yet refuse.
+      await ctx.documents.settled();
       return reply
         .type('text/html; charset=utf-8')
         .header('Content-Security-Policy', HOME_PAGE_CSP)

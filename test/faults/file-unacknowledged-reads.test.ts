@@ -167,5 +167,32 @@ describe(
         await rm(join(dir, 'filler'), { force: true });
       }
     });
+
+    it('the home page: GET / sent while a POST is being refused does not count the record refused', async () => {
+      const dir = await tmpfs('2m');
+      await writeFile(join(dir, 'db.json'), JSON.stringify({ users: [], posts: [] }));
+      const t = await createTestApp({ format: 'json-data-server', config: { rules: { posts: 777 } }, dir });
+      apps.push(t);
+      const pages: Array<Promise<{ statusCode: number; body: string }>> = [];
+      t.services.documents!.onChange((change) => {
+        if (change.op !== 'put' || change.collection !== 'posts') return;
+        pages.push(t.app.inject({ method: 'GET', url: '/' }));
+      });
+      await fillUp(join(dir, 'filler'));
+      try {
+        const post = await t.app.inject({ method: 'POST', url: '/posts', payload: { title: 'refused' } });
+        assert.equal(post.statusCode, 507, post.body);
+        assert.equal(pages.length, 1, 'the home page was asked for inside the commit');
+        const page = await pages[0]!;
+        assert.equal(page.statusCode, 200);
+        assert.match(
+          page.body,
+          /<a href="\/posts">\/posts<\/a> <sup>0x<\/sup>/,
+          'the refused record was counted',
+        );
+      } finally {
+        await rm(join(dir, 'filler'), { force: true });
+      }
+    });
   },
 );
