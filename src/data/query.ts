@@ -5,7 +5,7 @@ import { assertOrdinaryPath, ownValue } from './keys.js';
 import type { FieldLookup } from './field-index.js';
 import { deepContains, type RecordCache } from './record-cache.js';
 import { looseAtMost, looseLess, looseString } from './loose.js';
-import { loadRe2js } from './re2.js';
+import { loadRe2js } from '../lib/re2.js';
 
 /**
  * json-server 0.17.4's list query language over plain arrays: field filters

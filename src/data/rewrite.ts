@@ -1,4 +1,4 @@
-import { loadRe2js } from './re2.js';
+import { loadRe2js } from '../lib/re2.js';
 
 /**
  * json-server's routes.json rewrites (express-urlrewrite): `"/api/*": "/$1"`,

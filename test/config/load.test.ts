@@ -199,8 +199,17 @@ test('json-data-server: bad values name the key as written', async () => {
   const cases: Array<[unknown, string | RegExp]> = [
     [{ auth: { passwordSalt: 'ten' } }, 'config.json: auth.passwordSalt must be an integer (got "ten")'],
     [{ auth: { passwordSalt: 3 } }, 'config.json: auth.passwordSalt must be at least 4 (got 3)'],
-    [{ auth: { userIdRE: '([a-z' } }, /^config\.json: auth\.userIdRE is not a valid regular expression/],
-    [{ auth: { userPwdRE: '*' } }, /^config\.json: auth\.userPwdRE is not a valid regular expression/],
+    [
+      { auth: { userIdRE: '([a-z' } },
+      /^config\.json: auth\.userIdRE is not a regular expression RE2 can run/,
+    ],
+    [{ auth: { userPwdRE: '*' } }, /^config\.json: auth\.userPwdRE is not a regular expression RE2 can run/],
+    // Valid for the native engine, which they would run on without a bound: RE2 cannot take them.
+    [
+      { auth: { userIdRE: '^(a)\\1$' } },
+      /^config\.json: auth\.userIdRE is not a regular expression RE2 .*`\\1`/,
+    ],
+    [{ auth: { userPwdRE: '^(?=.*\\d).{8,}$' } }, /^config\.json: auth\.userPwdRE .* look-around.*`\(\?=`/],
     [
       { auth: { jwtExpiresIn: 'soon' } },
       /^config\.json: auth\.jwtExpiresIn must be a duration like .* \(got "soon"\)$/,
@@ -563,6 +572,14 @@ test('restauth.json: a PostgreSQL store, bad values named, unknown and computed 
     [{ store: { dataFile: '' } }, 'restauth.json: store.dataFile must not be empty (got "")'],
     [{ data: { routes: { '/api/*': 1 } } }, 'restauth.json: data.routes["/api/*"] must be a string (got 1)'],
     [{ jwt: { secret: 5 } }, 'restauth.json: jwt.secret must be a string or null (got 5)'],
+    [
+      { passwords: { usernamePattern: '^(\\w)\\1' } },
+      /^restauth\.json: passwords\.usernamePattern is not a regular expression RE2 can run .*`\\1`/,
+    ],
+    [
+      { passwords: { passwordPattern: '(?<!x)y' } },
+      /^restauth\.json: passwords\.passwordPattern is not a regular expression RE2 can run/,
+    ],
     [[1, 2], 'restauth.json: the file must hold a JSON object'],
   ];
   for (const [content, message] of cases) {

@@ -331,3 +331,27 @@ describe('json-data-server dialect: configured routes and field names', () => {
     assert.equal((await post(t.app, '/auth/logout', {})).status, 404);
   });
 });
+
+describe('userIdRE / userPwdRE run on RE2', () => {
+  let t: TestApp;
+  // Catastrophic on a backtracking engine: forty `a` and a `!` is 2^40 ways to fail before answering.
+  const nested = '^(a+)+$';
+  const failing = `${'a'.repeat(40)}!`;
+  before(async () => {
+    t = await createTestApp({
+      format: 'json-data-server',
+      config: { auth: { passwordSalt: 4, userIdRE: nested, userPwdRE: nested } },
+    });
+  });
+  after(() => t.close());
+
+  it('a sign-up whose name or password the pattern refuses is answered 400, not a held event loop', async () => {
+    // Before RE2, each of these requests held the event loop for good (the test never finished).
+    const name = await post(t.app, '/auth/register', { username: failing, password: 'aaaa' });
+    assert.equal(name.status, 400, name.text);
+    const password = await post(t.app, '/auth/register', { username: 'aaaa', password: failing });
+    assert.equal(password.status, 400, password.text);
+    const ok = await post(t.app, '/auth/register', { username: 'aaaa', password: 'aaaaaa' });
+    assert.equal(ok.status, 200, ok.text);
+  });
+});

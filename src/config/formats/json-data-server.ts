@@ -2,7 +2,7 @@ import { dirname, resolve } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { Duration, seconds } from '../duration.js';
-import { ConfigError } from '../errors.js';
+import { checkLinearPattern } from '../linear-pattern.js';
 import type { ConfigLayer } from '../layer.js';
 import {
   JsonDataServerRequestFields,
@@ -58,14 +58,6 @@ type JsonDataServerFile = Static<typeof JsonDataServerFileSchema>;
 /** Keys that mark a file as json-data-server's (json-server options restauth's own format does not have). */
 export const JSON_SERVER_KEYS = [...JSON_SERVER_OPTION_KEYS, 'rules'];
 
-function checkRegExp(pattern: string, key: string, where: string): void {
-  try {
-    new RegExp(pattern);
-  } catch (error) {
-    throw new ConfigError(`${where}: ${key} is not a valid regular expression (${(error as Error).message})`);
-  }
-}
-
 export async function mapJsonDataServer(raw: unknown, context: FormatContext): Promise<ConfigLayer> {
   const { where, warn } = context;
   const baseDir = dirname(context.path);
@@ -75,8 +67,8 @@ export async function mapJsonDataServer(raw: unknown, context: FormatContext): P
   warnUnknownKeys(JsonDataServerFileSchema, file, where, warn);
 
   const { auth } = file;
-  checkRegExp(auth.userIdRE, 'auth.userIdRE', where);
-  checkRegExp(auth.userPwdRE, 'auth.userPwdRE', where);
+  checkLinearPattern(auth.userIdRE, 'auth.userIdRE', where);
+  checkLinearPattern(auth.userPwdRE, 'auth.userPwdRE', where);
   const accessTokenTtl = seconds(auth.jwtExpiresIn, 'auth.jwtExpiresIn', where);
   const inactivityTimeout = seconds(auth.jwtRefreshExpiresIn, 'auth.jwtRefreshExpiresIn', where);
   // Paths written in config.json resolve against its folder.
