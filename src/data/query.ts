@@ -50,6 +50,31 @@ const MAX_PROGRAM_SIZE = 2 * MAX_PATTERN_LENGTH;
  */
 const MAX_FILTER_VALUES = 16;
 const MAX_SORT_FIELDS = 4;
+/**
+ * The text (UTF-16 code units) the `_like` patterns run on RE2 may read in one request. Within the
+ * program bound RE2 still costs 10 to 40 ms of CPU per 100 KB of text (a loaded machine, re2js 2.10),
+ * so a list of a few hundred long fields cost seconds with one pattern and sixteen times that with
+ * MAX_FILTER_VALUES of them. 1 Mi characters is at most about 0.4 s: ten thousand titles of 100
+ * characters still fit, and the other filters run first (filterRows), so narrowing a list (an owner,
+ * an id range) is how a larger collection is searched with such a pattern.
+ */
+export const MAX_LIKE_SCAN = 1 << 20;
+
+/** What the `_like` patterns run on RE2 have left to read in one request (MAX_LIKE_SCAN). */
+class ScanBudget {
+  private left = MAX_LIKE_SCAN;
+
+  /** Charges `characters` before they are read; refuses (400) the request once over. */
+  spend(characters: number): void {
+    this.left -= characters;
+    if (this.left < 0) {
+      throw new DataError(
+        'validation_failed',
+        `_like patterns that repeat or alternate read at most ${MAX_LIKE_SCAN} characters per request: narrow the list with another filter, or use a plain pattern`,
+      );
+    }
+  }
+}
 
 export function first(value: QueryValue | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
@@ -77,9 +102,10 @@ function hasPath(value: unknown, path: string): boolean {
   return true;
 }
 
-/** A compiled _like pattern. */
+/** A compiled _like pattern; `onRe2` when it runs on RE2 and spends the request's ScanBudget. */
 interface Like {
   test(text: string): boolean;
+  onRe2?: true;
 }
 
 /** Patterns without repetition or alternation: a backtracking engine runs them in linear time per start. */
@@ -93,7 +119,7 @@ const PLAIN_PATTERN = /^(?:[^\\()|*+?{}]|\\[^1-9kpPux])*$/;
  * heuristics miss super-linear cases such as `(x|x)*y` or `.*.*.*z`; plain
  * ones (the usual "contains" or "starts with") run on the native engine.
  */
-function likePattern(pattern: string): Like {
+function likePattern(pattern: string, budget: ScanBudget): Like {
   if (pattern.length > MAX_PATTERN_LENGTH) {
     throw new DataError('validation_failed', `_like pattern is longer than ${MAX_PATTERN_LENGTH} characters`);
   }
@@ -123,17 +149,24 @@ function likePattern(pattern: string): Like {
       `_like pattern repeats too much (a count such as {1000} costs as much as writing it out): ${pattern}`,
     );
   }
-  return compiled;
+  return {
+    test(text) {
+      budget.spend(text.length);
+      return compiled.test(text);
+    },
+    onRe2: true,
+  };
 }
 
-type Predicate = (row: Row) => boolean;
+/** `costly`: runs a pattern on RE2, so it runs after every other filter (on the fewest records). */
+type Predicate = ((row: Row) => boolean) & { costly?: true };
 
-function fieldPredicate(key: string, values: string[]): Predicate {
+function fieldPredicate(key: string, values: string[], budget: ScanBudget): Predicate {
   const keys = key.replace(OPERATOR, '').split('.');
   const isGte = key.endsWith('_gte');
   const isRange = isGte || key.endsWith('_lte');
   const isNe = key.endsWith('_ne');
-  const patterns = key.endsWith('_like') ? values.map(likePattern) : null;
+  const patterns = key.endsWith('_like') ? values.map((value) => likePattern(value, budget)) : null;
   const matches = (element: unknown, value: string, index: number): boolean => {
     // Loose comparisons on purpose: json-server compares the query string with numbers this way.
     if (isRange) return isGte ? looseAtMost(value, element) : looseAtMost(element, value);
@@ -142,7 +175,7 @@ function fieldPredicate(key: string, values: string[]): Predicate {
     if (patterns) return text !== null && patterns[index]!.test(text);
     return value === text;
   };
-  return (row) => {
+  const predicate: Predicate = (row) => {
     const element = getKeys(row, keys);
     if (element === undefined || element === null) return false;
     // Several values of one key: any may match, except _ne where all must.
@@ -150,6 +183,8 @@ function fieldPredicate(key: string, values: string[]): Predicate {
       ? values.every((v, i) => matches(element, v, i))
       : values.some((v, i) => matches(element, v, i));
   };
+  if (patterns?.some((pattern) => pattern.onRe2)) predicate.costly = true;
+  return predicate;
 }
 
 /** What makes a list cheaper without changing its answer (see filterRows). */
@@ -189,6 +224,7 @@ export function filterRows(rows: Row[], query: Query, { index = null, cache }: L
     if (found) [candidates, met] = [found, predicate];
   }
   let values = 0;
+  const budget = new ScanBudget();
   for (const [key, raw] of Object.entries(query)) {
     if (raw === undefined || CONTROL_KEYS.has(key) || key === 'callback' || key === '_') continue;
     assertOrdinaryPath(key.replace(OPERATOR, ''), 'A filtered field');
@@ -199,7 +235,7 @@ export function filterRows(rows: Row[], query: Query, { index = null, cache }: L
     const isEquality = !OPERATOR.test(key);
     // json-server drops a filter on a field no record has (it would otherwise match nothing).
     if (isEquality && !(index ? index.has(key.split('.')) : rows.some((row) => hasPath(row, key)))) continue;
-    const predicate = fieldPredicate(key, all(raw));
+    const predicate = fieldPredicate(key, all(raw), budget);
     predicates.push(predicate);
     if (!index) continue;
     if (isEquality) {
@@ -217,7 +253,9 @@ export function filterRows(rows: Row[], query: Query, { index = null, cache }: L
     }
   }
   if (predicates.length === 0) return rows;
-  const remaining = predicates.filter((predicate) => predicate !== met);
+  const remaining = predicates
+    .filter((predicate) => predicate !== met)
+    .sort((a, b) => Number(a.costly ?? false) - Number(b.costly ?? false));
   // A copy: the candidates may be an index's own array.
   if (remaining.length === 0) return [...candidates];
   // One pass, no intermediate arrays: a row must pass every predicate.
