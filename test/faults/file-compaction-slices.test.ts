@@ -109,4 +109,64 @@ describe('a compaction of a big credentials.json', () => {
     }
     assert.ok((await readdir(f.dir)).every((name) => !name.endsWith('.journal')));
   });
+
+  it('killed (SIGKILL) after the rename, before the journal is emptied: a restart loads every acknowledged write once', async () => {
+    const f = await files();
+    // Sign-ins (a session and an audit event each, journaled together) and a password change, each
+    // noted once acknowledged; then a compaction (at close) killed once credentials.json is in place.
+    const child = killedWhileWriting(
+      f.dir,
+      'credentials.json',
+      `
+      const { appendFileSync } = await import('node:fs');
+      const acknowledged = (what) => appendFileSync(join(dir, 'acknowledged'), what + '\\n');
+      const store = new FileStore(db, { usersProp: 'users', userIdProp: 'id' });
+      for (let i = 0; i < 20; i++) {
+        const at = new Date();
+        const userId = 'user' + (i % 5);
+        const audit = { id: 'audit-' + i, at, action: 'sign_in', actorId: userId, userId, ip: null, data: {} };
+        await store.openSignIn({ lastSignInAt: at, session: newSession(userId, 'signed-in-' + i, at), audit });
+        acknowledged('signed-in-' + i);
+      }
+      if (!(await store.replacePasswordHash('user3', 'new hash', 'hash'))) throw new Error('not replaced');
+      acknowledged('password');
+      await db.close();
+      console.error('the compaction ended before the kill');
+    `,
+      'after the rename',
+    );
+    assert.deepEqual(await exitOf(child), { code: null, signal: 'SIGKILL' });
+    const acknowledged = (await readFile(join(f.dir, 'acknowledged'), 'utf8')).trim().split('\n');
+    assert.equal(acknowledged.length, 21, 'every write was acknowledged before the compaction');
+    // The moment: credentials.json holds every write, and its journal still holds them too.
+    const onDisk = JSON.parse(await readFile(f.credentialsFile, 'utf8')) as {
+      sessions: Record<string, unknown>;
+    };
+    assert.ok(onDisk.sessions['signed-in-19'], 'credentials.json was not yet in place');
+    const journal = await readFile(join(f.dir, '.credentials.json.journal'), 'utf8');
+    assert.match(journal, /"signed-in-19"/, 'the journal was already emptied');
+
+    for (const restart of [1, 2]) {
+      const db = await FileDatabase.open({ ...f, logger: quiet });
+      try {
+        const store = new FileStore(db, { usersProp: 'users', userIdProp: 'id' });
+        const sessions = db.credentials.sessions as Record<string, { userId: string }>;
+        for (let i = 0; i < 20; i++) assert.equal(sessions[`signed-in-${i}`]?.userId, `user${i % 5}`);
+        assert.equal(Object.keys(sessions).length, USERS + 20, `restart ${restart}`);
+        const passwords = (db.credentials.passwords as Array<{ sub: string; password: string }>).filter(
+          (entry) => entry.sub === 'user3',
+        );
+        assert.deepEqual(passwords, [{ sub: 'user3', password: 'new hash' }], `restart ${restart}`);
+        const { events, total } = await store.listAuditEvents({ page: 1, perPage: 100 });
+        assert.equal(total, 20, `restart ${restart}: ${events.map((event) => event.id).join(' ')}`);
+        assert.deepEqual(
+          events.map((event) => event.id).sort(),
+          Array.from({ length: 20 }, (_, i) => `audit-${i}`).sort(),
+        );
+      } finally {
+        await db.close();
+      }
+    }
+    assert.ok((await readdir(f.dir)).every((name) => !name.endsWith('.journal')));
+  });
 });

@@ -1,18 +1,31 @@
 import type { ChildProcess } from 'node:child_process';
 import { spawnTsScript } from './process.js';
 
+/** Where the child is killed: between two pieces of the new file, or once it is renamed into place. */
+export type KillMoment = 'while writing' | 'after the rename';
+
 /**
- * A child that opens the file store on the folder `dir` and SIGKILLs itself at the first piece it
- * writes (a compaction's, a whole-document commit's) once the new `file` (writeFileAtomically's temp
- * file, named by its pid) has content: the kill falls between two pieces of that file, before its
- * rename. `body` runs first, with `db` (the FileDatabase), `FileStore` and `newSession` in scope,
- * and says on stderr if it ended before the kill.
+ * A child that opens the file store on the folder `dir` and SIGKILLs itself while it writes `file`.
+ * 'while writing': at the first piece it writes (a compaction's, a whole-document commit's) once the
+ * new file (writeFileAtomically's temp file, named by its pid) has content: the kill falls between two
+ * pieces of that file, before its rename. 'after the rename': once the new file is in place, before
+ * its journal is emptied (FileDatabase's onFileWritten). `body` runs first, with `db` (the
+ * FileDatabase), `FileStore` and `newSession` in scope, and says on stderr if it ended before the kill.
  */
 export function killedWhileWriting(
   dir: string,
   file: 'db.json' | 'credentials.json',
   body: string,
+  moment: KillMoment = 'while writing',
 ): ChildProcess {
+  const hook =
+    moment === 'while writing'
+      ? `onCompactionPiece: () => {
+          if ((statSync(temp, { throwIfNoEntry: false })?.size ?? 0) > 0) process.kill(process.pid, 'SIGKILL');
+        },`
+      : `onFileWritten: (written) => {
+          if (written === ${JSON.stringify(file === 'db.json' ? 'data' : 'credentials')}) process.kill(process.pid, 'SIGKILL');
+        },`;
   const script = `
     import { statSync } from 'node:fs';
     import { join } from 'node:path';
@@ -23,9 +36,7 @@ export function killedWhileWriting(
     const db = await FileDatabase.open({
       dataFile: join(dir, 'db.json'),
       credentialsFile: join(dir, 'credentials.json'),
-      onCompactionPiece: () => {
-        if ((statSync(temp, { throwIfNoEntry: false })?.size ?? 0) > 0) process.kill(process.pid, 'SIGKILL');
-      },
+      ${hook}
     });
     ${body}
   `;

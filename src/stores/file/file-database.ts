@@ -216,6 +216,7 @@ export class FileDatabase implements DocumentStore {
     private readonly compactAtBytes: number,
     private readonly adoptEdits: boolean,
     private readonly onCompactionPiece: (characters: number, file: keyof Documents) => void,
+    private readonly onFileWritten: (file: keyof Documents) => void,
   ) {}
 
   static async open(options: {
@@ -241,6 +242,11 @@ export class FileDatabase implements DocumentStore {
      * and db.json's by a whole-document commit.
      */
     onCompactionPiece?: (characters: number, file: keyof Documents) => void;
+    /**
+     * Told once a rewrite of a file is renamed into place, before its journal is emptied (crash tests:
+     * a kill there leaves a complete file and a journal of writes it already holds).
+     */
+    onFileWritten?: (file: keyof Documents) => void;
   }): Promise<FileDatabase> {
     const logger = options.logger ?? { info: () => {}, warn: (message) => console.warn(message) };
     await mkdir(dirname(options.dataFile), { recursive: true });
@@ -276,6 +282,7 @@ export class FileDatabase implements DocumentStore {
         options.compactAtBytes ?? COMPACT_AT_BYTES,
         options.adoptEdits ?? false,
         options.onCompactionPiece ?? (() => {}),
+        options.onFileWritten ?? (() => {}),
       );
       if (options.adoptEdits) database.watchDataFile();
       return database;
@@ -696,6 +703,8 @@ export class FileDatabase implements DocumentStore {
       }
       throw error;
     }
+    if (wroteCredentials) this.onFileWritten('credentials');
+    if (wroteData) this.onFileWritten('data');
     const complete: Array<Journal<unknown>> = [];
     if (which.credentials) complete.push(this.credentialsJournal as Journal<unknown>);
     if (which.data) complete.push(this.journal as Journal<unknown>);
