@@ -81,7 +81,14 @@ export async function writeFileAtomically(
   return { written, displaced };
 }
 
-/** A second name for the file at `path`; false where the file system has no hard links. */
+/**
+ * Why a file cannot be pinned, pinning then skipped: a file system without hard links (EPERM, ENOTSUP,
+ * EOPNOTSUPP), a file gone (ENOENT), a file mounted on its own (EXDEV: the rename over it then fails,
+ * EBUSY, as storage).
+ */
+const NO_PIN = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOENT', 'EXDEV']);
+
+/** A second name for the file at `path`; false where it cannot have one (NO_PIN). */
 async function pin(path: string, pinned: string): Promise<boolean> {
   await rm(pinned, { force: true });
   try {
@@ -89,7 +96,7 @@ async function pin(path: string, pinned: string): Promise<boolean> {
     return true;
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'ENOENT') return false;
+    if (code !== undefined && NO_PIN.has(code)) return false;
     throw error;
   }
 }

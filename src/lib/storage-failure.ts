@@ -1,6 +1,7 @@
 /**
  * The errors of a write the storage refuses (full, over quota, read-only, not permitted, its file
- * replaced, a directory where a file of restauth's belongs or a file where its folder does), not of the code.
+ * replaced, a directory where a file of restauth's belongs or a file where its folder does, a file
+ * mounted on its own), not of the code.
  */
 const STORAGE_ERROR_CODES = new Set([
   'ENOSPC',
@@ -12,6 +13,8 @@ const STORAGE_ERROR_CODES = new Set([
   'ESTALE',
   'EISDIR',
   'ENOTDIR',
+  // A rename onto a mount point: the file mounted on its own (Docker's `-v ./db.json:/data/db.json`).
+  'EBUSY',
 ]);
 
 /** What a client is told to wait: freeing space or remounting is a person's job, not a second's. */
