@@ -42,12 +42,7 @@ async function serve(dataFile: string | undefined, options: ConfigFlags): Promis
   console.log(`restauth listening on ${server.url}`);
   const { documents } = server;
   if (documents !== null) {
-    snapshotOnKey(
-      process.stdin,
-      config.data.snapshots,
-      () => documents.data,
-      (line) => console.log(line),
-    );
+    snapshotOnKey(process.stdin, config.data.snapshots, documents, (line) => console.log(line));
   }
 }
 

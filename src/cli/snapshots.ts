@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import type { JsonDocument } from '../core/ports/documents.js';
+import type { DocumentStore } from '../core/ports/documents.js';
 
 /**
  * json-server's snapshots: `s` then Enter on the server's standard input
@@ -11,7 +11,8 @@ import type { JsonDocument } from '../core/ports/documents.js';
 export function snapshotOnKey(
   input: NodeJS.ReadableStream,
   folder: string,
-  database: () => JsonDocument,
+  /** The database: a snapshot waits out a commit under way, as every read does (DocumentStore.settled). */
+  database: Pick<DocumentStore, 'data' | 'settled'>,
   say: (line: string) => void,
 ): void {
   // nohup and services give no readable input: snapshots are then only unavailable.
@@ -21,9 +22,12 @@ export function snapshotOnKey(
     if (!chunk.split(/\r?\n/u).some((line) => line.trim().toLowerCase() === 's')) return;
     const file = join(folder, `db-${Date.now()}.json`);
     // wx: a snapshot never replaces a file (two within one millisecond: the second is reported, not lost).
-    writeFile(file, `${JSON.stringify(database(), null, 2)}\n`, { flag: 'wx' }).then(
-      () => say(`restauth: saved snapshot to ${relative(process.cwd(), file) || file}`),
-      (error: unknown) => say(`restauth: snapshot not saved: ${(error as Error).message}`),
-    );
+    database
+      .settled()
+      .then(() => writeFile(file, `${JSON.stringify(database.data, null, 2)}\n`, { flag: 'wx' }))
+      .then(
+        () => say(`restauth: saved snapshot to ${relative(process.cwd(), file) || file}`),
+        (error: unknown) => say(`restauth: snapshot not saved: ${(error as Error).message}`),
+      );
   });
 }

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, rmdir, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { after, describe, it } from 'node:test';
+import { snapshotOnKey } from '../../src/cli/snapshots.js';
 import { isStorageFailure } from '../../src/lib/storage-failure.js';
 import { FileDatabase, FileStore } from '../../src/stores/file/index.js';
 import { createTestApp, type TestApp } from '../support/app.js';
@@ -165,6 +167,40 @@ describe(
         assert.equal(get.statusCode, 404, `the refused record was served: ${get.body}`);
       } finally {
         await rm(join(dir, 'filler'), { force: true });
+      }
+    });
+
+    it('a snapshot (s + Enter) taken while a POST is being refused does not hold the record refused', async () => {
+      const dir = await tmpfs('2m');
+      // Snapshots go to a folder that has room: only db.json's commit is refused.
+      const snapshots = await mkdtemp(join(tmpdir(), 'restauth-unacknowledged-snapshots-'));
+      await writeFile(join(dir, 'db.json'), JSON.stringify({ users: [], posts: [] }));
+      const t = await createTestApp({ format: 'json-data-server', config: { rules: { posts: 777 } }, dir });
+      apps.push(t);
+      const keys = new PassThrough();
+      const said: string[] = [];
+      let saved: () => void = () => {};
+      const savedOnce = new Promise<void>((resolve) => (saved = resolve));
+      snapshotOnKey(keys, snapshots, t.services.documents!, (line) => {
+        said.push(line);
+        saved();
+      });
+      // Typed as the POST's transaction puts the record: the snapshot is asked for during the commit.
+      t.services.documents!.onChange((change) => {
+        if (change.op === 'put' && change.collection === 'posts') keys.write('s\n');
+      });
+      await fillUp(join(dir, 'filler'));
+      try {
+        const post = await t.app.inject({ method: 'POST', url: '/posts', payload: { title: 'refused' } });
+        assert.equal(post.statusCode, 507, post.body);
+        await savedOnce;
+        assert.match(said[0]!, /saved snapshot to/u);
+        const [file] = await readdir(snapshots);
+        const snapshot = JSON.parse(await readFile(join(snapshots, file!), 'utf8')) as { posts: unknown[] };
+        assert.deepEqual(snapshot.posts, [], 'the snapshot holds the record the disk refused');
+      } finally {
+        await rm(join(dir, 'filler'), { force: true });
+        await rm(snapshots, { recursive: true, force: true });
       }
     });
 
