@@ -3,6 +3,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { FileDatabase } from '../../src/stores/file/index.js';
+import { exitOf } from '../support/child-waits.js';
+import { killedWhileWriting } from '../support/killed-while-writing.js';
 import { spawnRestauth } from '../support/process.js';
 
 /**
@@ -76,4 +79,67 @@ describe('data API crash during a write storm', () => {
       }
     });
   }
+});
+
+/**
+ * Killed once db.json's compaction is renamed into place and before its journal is emptied: the file
+ * holds every write and the journal holds them too. Collections are arrays: a replay that appended an
+ * insert again would serve the record twice. Each acknowledged write must be there exactly once.
+ */
+describe("killed between db.json's compaction rename and its journal being emptied", () => {
+  it('a restart serves every acknowledged insert once and no deleted record', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'restauth-data-rename-crash-'));
+    try {
+      await writeFile(join(dir, 'db.json'), JSON.stringify({ users: [], posts: [{ id: 1 }, { id: 2 }] }));
+      const child = killedWhileWriting(
+        dir,
+        'db.json',
+        `
+        const { appendFileSync } = await import('node:fs');
+        const acknowledged = (what) => appendFileSync(join(dir, 'acknowledged'), what + '\\n');
+        for (let i = 0; i < 20; i++) {
+          await db.transactRecords((data, changes) => {
+            const post = { id: 100 + i, title: 'post ' + i };
+            data.posts.push(post);
+            changes.put('posts', 'id', post);
+          });
+          acknowledged('insert ' + i);
+        }
+        await db.transactRecords((data, changes) => {
+          data.posts.splice(data.posts.findIndex((post) => post.id === 1), 1);
+          changes.delete('posts', 'id', 1);
+        });
+        acknowledged('delete');
+        await db.close();
+        console.error('the compaction ended before the kill');
+      `,
+        'after the rename',
+      );
+      assert.deepEqual(await exitOf(child), { code: null, signal: 'SIGKILL' });
+      const acknowledged = (await readFile(join(dir, 'acknowledged'), 'utf8')).trim().split('\n');
+      assert.equal(acknowledged.length, 21);
+      const expected = [2, ...Array.from({ length: 20 }, (_, i) => 100 + i)];
+      const ids = (document: string) =>
+        (JSON.parse(document) as { posts: Array<{ id: number }> }).posts.map((post) => post.id);
+      // The moment: db.json already holds every write, and its journal still holds them.
+      assert.deepEqual(ids(await readFile(join(dir, 'db.json'), 'utf8')), expected);
+      assert.match(await readFile(join(dir, '.db.json.journal'), 'utf8'), /"post 19"/u);
+
+      for (const restart of [1, 2]) {
+        const db = await FileDatabase.open({
+          dataFile: join(dir, 'db.json'),
+          credentialsFile: join(dir, 'credentials.json'),
+          logger: { info() {}, warn() {} },
+        });
+        try {
+          assert.deepEqual(ids(JSON.stringify(db.data)), expected, `restart ${restart}`);
+        } finally {
+          await db.close();
+        }
+      }
+      assert.deepEqual(ids(await readFile(join(dir, 'db.json'), 'utf8')), expected);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
