@@ -66,7 +66,7 @@ interface FileState {
   ino: number;
   mtimeMs: number;
   size: number;
-  /** Permissions kept across rewrites (credentials.json stays owner-only). */
+  /** Permissions kept across rewrites (credentials.json stays owner-only), as the file has them now. */
   mode: number;
 }
 
@@ -1222,6 +1222,10 @@ async function writeAtomically(
   options: { force?: boolean; unchangedSince?: FileIdentity } = {},
 ): Promise<{ displaced: string | null }> {
   const unchangedSince = options.force ? undefined : (options.unchangedSince ?? identityOf(state));
+  // The file's mode as it is now: a chmod made while restauth runs (credentials.json made owner-only)
+  // was undone by the next rewrite, which gave the mode the file had at the start. Unreadable: as before.
+  const current = await stat(state.path).catch(() => null);
+  if (current !== null) state.mode = current.mode & 0o777;
   if (typeof content === 'string') {
     const { written, displaced } = await writeFileAtomically(state.path, content, state.mode, {
       unchangedSince,
