@@ -147,88 +147,77 @@ describe(
       }
     });
 
-    it('the data API: a GET sent while a POST is being refused does not answer the record refused', async () => {
+    /**
+     * An app on a full tmpfs and a POST /posts it refuses (507): `duringCommit`, made once the app is up,
+     * is told with the record as the POST's transaction puts it, so what it asks for is read during the
+     * commit. The filler is removed once the POST is answered.
+     */
+    async function refusedPost(during: (t: TestApp) => (id: unknown) => void): Promise<void> {
       const dir = await tmpfs('2m');
       await writeFile(join(dir, 'db.json'), JSON.stringify({ users: [], posts: [] }));
       const t = await createTestApp({ format: 'json-data-server', config: { rules: { posts: 777 } }, dir });
       apps.push(t);
-      const gets: Array<Promise<{ statusCode: number; body: string }>> = [];
-      // Told as the POST's transaction puts the record: a GET of it sent then is read during the commit.
+      const duringCommit = during(t);
       t.services.documents!.onChange((change) => {
-        if (change.op !== 'put' || change.collection !== 'posts') return;
-        gets.push(t.app.inject({ method: 'GET', url: `/posts/${String(change.record.id)}` }));
+        if (change.op === 'put' && change.collection === 'posts') duringCommit(change.record.id);
       });
       await fillUp(join(dir, 'filler'));
       try {
         const post = await t.app.inject({ method: 'POST', url: '/posts', payload: { title: 'refused' } });
         assert.equal(post.statusCode, 507, post.body);
-        assert.equal(gets.length, 1, 'the GET was sent inside the commit');
-        const get = await gets[0]!;
-        assert.equal(get.statusCode, 404, `the refused record was served: ${get.body}`);
       } finally {
         await rm(join(dir, 'filler'), { force: true });
       }
+    }
+
+    type Answer = Promise<{ statusCode: number; body: string }>;
+
+    it('the data API: a GET sent while a POST is being refused does not answer the record refused', async () => {
+      const gets: Answer[] = [];
+      await refusedPost(
+        (t) => (id) => gets.push(t.app.inject({ method: 'GET', url: `/posts/${String(id)}` })),
+      );
+      assert.equal(gets.length, 1, 'the GET was sent inside the commit');
+      const get = await gets[0]!;
+      assert.equal(get.statusCode, 404, `the refused record was served: ${get.body}`);
     });
 
     it('a snapshot (s + Enter) taken while a POST is being refused does not hold the record refused', async () => {
-      const dir = await tmpfs('2m');
       // Snapshots go to a folder that has room: only db.json's commit is refused.
       const snapshots = await mkdtemp(join(tmpdir(), 'restauth-unacknowledged-snapshots-'));
-      await writeFile(join(dir, 'db.json'), JSON.stringify({ users: [], posts: [] }));
-      const t = await createTestApp({ format: 'json-data-server', config: { rules: { posts: 777 } }, dir });
-      apps.push(t);
-      const keys = new PassThrough();
-      const said: string[] = [];
-      let saved: () => void = () => {};
-      const savedOnce = new Promise<void>((resolve) => (saved = resolve));
-      snapshotOnKey(keys, snapshots, t.services.documents!, (line) => {
-        said.push(line);
-        saved();
-      });
-      // Typed as the POST's transaction puts the record: the snapshot is asked for during the commit.
-      t.services.documents!.onChange((change) => {
-        if (change.op === 'put' && change.collection === 'posts') keys.write('s\n');
-      });
-      await fillUp(join(dir, 'filler'));
       try {
-        const post = await t.app.inject({ method: 'POST', url: '/posts', payload: { title: 'refused' } });
-        assert.equal(post.statusCode, 507, post.body);
+        const said: string[] = [];
+        let saved: () => void = () => {};
+        const savedOnce = new Promise<void>((resolve) => (saved = resolve));
+        await refusedPost((t) => {
+          const keys = new PassThrough();
+          snapshotOnKey(keys, snapshots, t.services.documents!, (line) => {
+            said.push(line);
+            saved();
+          });
+          return () => keys.write('s\n');
+        });
         await savedOnce;
         assert.match(said[0]!, /saved snapshot to/u);
         const [file] = await readdir(snapshots);
         const snapshot = JSON.parse(await readFile(join(snapshots, file!), 'utf8')) as { posts: unknown[] };
         assert.deepEqual(snapshot.posts, [], 'the snapshot holds the record the disk refused');
       } finally {
-        await rm(join(dir, 'filler'), { force: true });
         await rm(snapshots, { recursive: true, force: true });
       }
     });
 
     it('the home page: GET / sent while a POST is being refused does not count the record refused', async () => {
-      const dir = await tmpfs('2m');
-      await writeFile(join(dir, 'db.json'), JSON.stringify({ users: [], posts: [] }));
-      const t = await createTestApp({ format: 'json-data-server', config: { rules: { posts: 777 } }, dir });
-      apps.push(t);
-      const pages: Array<Promise<{ statusCode: number; body: string }>> = [];
-      t.services.documents!.onChange((change) => {
-        if (change.op !== 'put' || change.collection !== 'posts') return;
-        pages.push(t.app.inject({ method: 'GET', url: '/' }));
-      });
-      await fillUp(join(dir, 'filler'));
-      try {
-        const post = await t.app.inject({ method: 'POST', url: '/posts', payload: { title: 'refused' } });
-        assert.equal(post.statusCode, 507, post.body);
-        assert.equal(pages.length, 1, 'the home page was asked for inside the commit');
-        const page = await pages[0]!;
-        assert.equal(page.statusCode, 200);
-        assert.match(
-          page.body,
-          /<a href="\/posts">\/posts<\/a> <sup>0x<\/sup>/,
-          'the refused record was counted',
-        );
-      } finally {
-        await rm(join(dir, 'filler'), { force: true });
-      }
+      const pages: Answer[] = [];
+      await refusedPost((t) => () => pages.push(t.app.inject({ method: 'GET', url: '/' })));
+      assert.equal(pages.length, 1, 'the home page was asked for inside the commit');
+      const page = await pages[0]!;
+      assert.equal(page.statusCode, 200);
+      assert.match(
+        page.body,
+        /<a href="\/posts">\/posts<\/a> <sup>0x<\/sup>/,
+        'the refused record was counted',
+      );
     });
   },
 );
