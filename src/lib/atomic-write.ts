@@ -43,7 +43,11 @@ export async function writeFileAtomically(
   path: string,
   text: string | AsyncIterable<string | Uint8Array>,
   mode = 0o644,
-  options: { unchangedSince?: FileIdentity | undefined } = {},
+  options: {
+    unchangedSince?: FileIdentity | undefined;
+    /** The owner the new file gets (the one being replaced had); only root can give it, others skip it. */
+    owner?: { uid: number; gid: number } | undefined;
+  } = {},
 ): Promise<{ written: Required<FileIdentity>; displaced: string | null }> {
   const temp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
   const pinned = join(dirname(path), `.${basename(path)}.${process.pid}.replaced`);
@@ -52,6 +56,8 @@ export async function writeFileAtomically(
   try {
     const handle = await open(temp, 'w', mode);
     try {
+      const { owner } = options;
+      if (owner && process.getuid?.() === 0) await handle.chown(owner.uid, owner.gid);
       if (typeof text === 'string') await handle.writeFile(text);
       // In pieces: each written (at the file's position) before the next is made, so the maker of a
       // large text holds the event loop for one piece at a time.

@@ -1222,13 +1222,15 @@ async function writeAtomically(
   options: { force?: boolean; unchangedSince?: FileIdentity } = {},
 ): Promise<{ displaced: string | null }> {
   const unchangedSince = options.force ? undefined : (options.unchangedSince ?? identityOf(state));
-  // The file's mode as it is now: a chmod made while restauth runs (credentials.json made owner-only)
-  // was undone by the next rewrite, which gave the mode the file had at the start. Unreadable: as before.
+  // The file's mode and owner as they are now: a chmod or chown made while restauth runs (credentials.json
+  // made owner-only, handed to the service's user) was undone by the next rewrite. Unreadable: as before.
   const current = await stat(state.path).catch(() => null);
   if (current !== null) state.mode = current.mode & 0o777;
+  const owner = current === null ? undefined : { uid: current.uid, gid: current.gid };
   if (typeof content === 'string') {
     const { written, displaced } = await writeFileAtomically(state.path, content, state.mode, {
       unchangedSince,
+      owner,
     });
     Object.assign(state, { kept: KeptText.of(content, state.compact), ...written });
     return { displaced };
@@ -1240,9 +1242,7 @@ async function writeAtomically(
       state.path,
       kept.through(content()),
       state.mode,
-      {
-        unchangedSince,
-      },
+      { unchangedSince, owner },
     );
     Object.assign(state, { kept: await kept.kept(), ...written });
     return { displaced };
