@@ -19,7 +19,7 @@ import { mapJsonServer, mapJsonServerOptions, type JsonServerOptions } from './f
 import { readJsoncFile } from './jsonc.js';
 import { mergeLayers, type ConfigLayer, type StoreLayer } from './layer.js';
 import { ConfigSchema, type Config } from './schema.js';
-import { checkLinearPattern } from './linear-pattern.js';
+import { checkFormatPattern } from './format-pattern.js';
 import { checkSecret, PUBLISHED_SECRETS, secretWeakness } from './secret-policy.js';
 import { checkUrls, enforceSetupPolicy, setupProblems, type SetupProblem } from './setup-policy.js';
 import { checkTrustProxy, mapTrustedProxyHeader } from './trust-proxy.js';
@@ -244,8 +244,8 @@ export async function loadConfigWithSources(
   const config = Value.Default(ConfigSchema, merged) as Config;
   assertValid(ConfigSchema, config, where);
   checkTrustProxy(config.trustProxy, where);
-  checkLinearPattern(config.passwords.usernamePattern, 'passwords.usernamePattern', where);
-  checkLinearPattern(config.passwords.passwordPattern, 'passwords.passwordPattern', where);
+  checkFormatPattern(config.passwords.usernamePattern, 'passwords.usernamePattern', where);
+  checkFormatPattern(config.passwords.passwordPattern, 'passwords.passwordPattern', where);
   config.cors = normaliseCorsOrigins(config.cors, where);
 
   if (config.store.type === 'file') {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { compileLinear, type LinearPattern } from '../lib/re2.js';
+import { compileFormatPattern, type FormatPattern } from '../lib/re2.js';
 import { assertAddressFree } from './address-owner.js';
 import { AuthError, isAuthError } from './errors.js';
 import { assertNotBanned, isBanned } from './banned.js';
@@ -138,7 +138,7 @@ class CredentialsRefused extends AuthError {
  * reuse detection, revocation) lives here once; dialects only translate.
  */
 export class AuthService {
-  private readonly usernamePattern: LinearPattern;
+  private readonly usernamePattern: FormatPattern;
   private readonly reservedRoles: ReadonlySet<string>;
   private readonly now: () => Date;
   private readonly notifier: Notifier;
@@ -146,7 +146,7 @@ export class AuthService {
   private readonly accountWrite = new DurationSampler({ size: 64, initial: 10 });
 
   constructor(private readonly deps: AuthDeps) {
-    this.usernamePattern = compileLinear(deps.settings.usernamePattern);
+    this.usernamePattern = compileFormatPattern(deps.settings.usernamePattern);
     // Lower-cased once: every token signed is checked against them (sign).
     this.reservedRoles = new Set((deps.settings.reservedRoles ?? []).map((name) => name.toLowerCase()));
     this.now = deps.clock ?? (() => new Date());

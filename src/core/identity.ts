@@ -1,6 +1,6 @@
 import { hasHiddenCharacter } from '../lib/hidden-characters.js';
 import { mixesScripts } from '../lib/mixed-scripts.js';
-import type { LinearPattern } from '../lib/re2.js';
+import type { FormatPattern } from '../lib/re2.js';
 import { AuthError } from './errors.js';
 import type { User } from './ports/store.js';
 
@@ -109,7 +109,7 @@ export function checkEmail(email: string): string {
  * trimmed and NFKC-normalised, its case kept (lookups go by loginKey). A name
  * never contains `@`, so it can never be mistaken for someone's address.
  */
-export function checkUsername(username: string, pattern: LinearPattern): string {
+export function checkUsername(username: string, pattern: FormatPattern): string {
   const name = username.normalize('NFKC').trim();
   // A name of Hangul fillers (U+3164) or grapheme joiners shows as nothing, as an empty one would.
   if (name.replace(SHOWS_NOTHING, '').length === 0)

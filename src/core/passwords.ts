@@ -3,7 +3,7 @@ import { ConcurrencyLimiter } from './concurrency-limiter.js';
 import { HashingPool, HashJobError, JOBS_PER_THREAD } from './hashing-pool.js';
 import { AuthError } from './errors.js';
 import { usableCores } from '../lib/usable-cores.js';
-import { compileLinear, type LinearPattern } from '../lib/re2.js';
+import { compileFormatPattern, type FormatPattern } from '../lib/re2.js';
 import { assertStorableText } from './validation.js';
 
 export type PasswordAlgorithm = 'argon2id' | 'bcrypt';
@@ -104,7 +104,7 @@ export class PasswordHasher {
   private readonly limiter: ConcurrencyLimiter;
   private readonly pool: HashingPool;
   private verified = 0;
-  private readonly pattern: LinearPattern;
+  private readonly pattern: FormatPattern;
   private dummyHash: Promise<string> | undefined;
 
   /** When a refused hash was last reported: at most once a minute, as attempts at its user's name may come fast. */
@@ -123,7 +123,7 @@ export class PasswordHasher {
     // jobs are admitted before load is shed as with `threads` running and `maxQueue` waiting.
     const lined = Math.min(threads * (JOBS_PER_THREAD - 1), policy.maxQueue);
     this.limiter = new ConcurrencyLimiter(threads + lined, policy.maxQueue - lined);
-    this.pattern = compileLinear(policy.passwordPattern);
+    this.pattern = compileFormatPattern(policy.passwordPattern);
   }
 
   get algorithm(): PasswordAlgorithm {

@@ -201,15 +201,21 @@ test('json-data-server: bad values name the key as written', async () => {
     [{ auth: { passwordSalt: 3 } }, 'config.json: auth.passwordSalt must be at least 4 (got 3)'],
     [
       { auth: { userIdRE: '([a-z' } },
-      /^config\.json: auth\.userIdRE is not a regular expression RE2 can run/,
+      /^config\.json: auth\.userIdRE is not a regular expression restauth can run in bounded time/,
     ],
-    [{ auth: { userPwdRE: '*' } }, /^config\.json: auth\.userPwdRE is not a regular expression RE2 can run/],
-    // Valid for the native engine, which they would run on without a bound: RE2 cannot take them.
     [
-      { auth: { userIdRE: '^(a)\\1$' } },
-      /^config\.json: auth\.userIdRE is not a regular expression RE2 .*`\\1`/,
+      { auth: { userPwdRE: '*' } },
+      /^config\.json: auth\.userPwdRE is not a regular expression restauth can run in bounded time/,
     ],
-    [{ auth: { userPwdRE: '^(?=.*\\d).{8,}$' } }, /^config\.json: auth\.userPwdRE .* look-around.*`\(\?=`/],
+    // RE2 cannot take them, and on the native engine they backtrack exponentially (a repeated repetition).
+    [
+      { auth: { userIdRE: '^(a+)+\\1$' } },
+      /^config\.json: auth\.userIdRE is not a regular expression .*`\\1`.*repeats a repetition/,
+    ],
+    [
+      { auth: { userPwdRE: '^(?=.*\\d)(a+)+$' } },
+      /^config\.json: auth\.userPwdRE .*`\(\?=`.*repeats a repetition/,
+    ],
     [
       { auth: { jwtExpiresIn: 'soon' } },
       /^config\.json: auth\.jwtExpiresIn must be a duration like .* \(got "soon"\)$/,
@@ -573,12 +579,12 @@ test('restauth.json: a PostgreSQL store, bad values named, unknown and computed 
     [{ data: { routes: { '/api/*': 1 } } }, 'restauth.json: data.routes["/api/*"] must be a string (got 1)'],
     [{ jwt: { secret: 5 } }, 'restauth.json: jwt.secret must be a string or null (got 5)'],
     [
-      { passwords: { usernamePattern: '^(\\w)\\1' } },
-      /^restauth\.json: passwords\.usernamePattern is not a regular expression RE2 can run .*`\\1`/,
+      { passwords: { usernamePattern: '^(\\w+)*\\1' } },
+      /^restauth\.json: passwords\.usernamePattern is not a regular expression restauth can run in bounded time: .*`\\1`/,
     ],
     [
-      { passwords: { passwordPattern: '(?<!x)y' } },
-      /^restauth\.json: passwords\.passwordPattern is not a regular expression RE2 can run/,
+      { passwords: { passwordPattern: '(?<!x)(y*)*' } },
+      /^restauth\.json: passwords\.passwordPattern is not a regular expression restauth can run in bounded time/,
     ],
     [[1, 2], 'restauth.json: the file must hold a JSON object'],
   ];

@@ -355,3 +355,22 @@ describe('userIdRE / userPwdRE run on RE2', () => {
     assert.equal(ok.status, 200, ok.text);
   });
 });
+
+describe('userPwdRE with a look-ahead, as json-data-server configs write password rules', () => {
+  let t: TestApp;
+  before(async () => {
+    // RE2 has no look-around: the rule runs on the native engine, having no repeated repetition.
+    t = await createTestApp({
+      format: 'json-data-server',
+      config: { auth: { passwordSalt: 4, userPwdRE: '^(?=.*\\d)(?=.*[a-z]).{8,}$' } },
+    });
+  });
+  after(() => t.close());
+
+  it('starts, refuses a password the rule refuses and registers one it takes', async () => {
+    const noDigit = await post(t.app, '/auth/register', { username: 'lena', password: 'abcdefghij' });
+    assert.equal(noDigit.status, 400, noDigit.text);
+    const ok = await post(t.app, '/auth/register', { username: 'lena', password: 'abcdefgh1' });
+    assert.equal(ok.status, 200, ok.text);
+  });
+});

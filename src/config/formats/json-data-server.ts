@@ -2,7 +2,7 @@ import { dirname, resolve } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { Duration, seconds } from '../duration.js';
-import { checkLinearPattern } from '../linear-pattern.js';
+import { checkFormatPattern } from '../format-pattern.js';
 import type { ConfigLayer } from '../layer.js';
 import {
   JsonDataServerRequestFields,
@@ -67,8 +67,8 @@ export async function mapJsonDataServer(raw: unknown, context: FormatContext): P
   warnUnknownKeys(JsonDataServerFileSchema, file, where, warn);
 
   const { auth } = file;
-  checkLinearPattern(auth.userIdRE, 'auth.userIdRE', where);
-  checkLinearPattern(auth.userPwdRE, 'auth.userPwdRE', where);
+  checkFormatPattern(auth.userIdRE, 'auth.userIdRE', where);
+  checkFormatPattern(auth.userPwdRE, 'auth.userPwdRE', where);
   const accessTokenTtl = seconds(auth.jwtExpiresIn, 'auth.jwtExpiresIn', where);
   const inactivityTimeout = seconds(auth.jwtRefreshExpiresIn, 'auth.jwtRefreshExpiresIn', where);
   // Paths written in config.json resolve against its folder.
