@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createTestApp, type TestApp } from '../support/app.js';
+import { registeredToken } from '../support/json-data-server.js';
 
 /**
  * A user's own record through the data API: the profile is theirs to edit,
@@ -41,13 +42,7 @@ describe('data API: identity fields of user records', () => {
       payload: { email: 'victim@example.test', password: 'victim-password-123' },
     });
     assert.equal(victim.statusCode, 200, victim.body);
-    const mallory = await t.app.inject({
-      method: 'POST',
-      url: '/auth/register',
-      payload: { username: 'mallory', password: 'mallory-password-123' },
-    });
-    assert.equal(mallory.statusCode, 200, mallory.body);
-    tokens.mallory = mallory.json().access_token;
+    tokens.mallory = await registeredToken(t, 'mallory', 'mallory-password-123');
     const erin = await t.app.inject({
       method: 'POST',
       url: '/auth/login',

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { MAX_JSON_DEPTH, nestsDeeperThan } from '../../src/lib/json-depth.js';
 import { createTestApp, type TestApp } from '../support/app.js';
+import { registeredSession } from '../support/json-data-server.js';
 
 /**
  * JSON bodies, for every dialect: an empty one with a JSON content type is
@@ -28,15 +29,7 @@ describe('JSON request bodies', () => {
   });
   after(() => t.close());
 
-  const register = async (username: string) => {
-    const res = await t.app.inject({
-      method: 'POST',
-      url: '/auth/register',
-      payload: { username, password: 'a passphrase' },
-    });
-    assert.equal(res.statusCode, 200, res.body);
-    return res.json<{ access_token: string; refresh_token: string }>();
-  };
+  const register = (username: string) => registeredSession(t, username, 'a passphrase');
 
   it("an empty body is {}: postgrest-auth's bearer refresh answers a new token", async () => {
     const { access_token: token } = await register('bearer');

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { createTestApp, type TestApp } from '../support/app.js';
+import { registeredToken } from '../support/json-data-server.js';
 import { dropDatabase, testPostgres, testStoreConfig } from '../support/postgres.js';
 
 /**
@@ -52,13 +53,7 @@ describe('a json-data-server config.json', () => {
   });
 
   it("does not let an access token renew itself through postgrest-auth's bearer refresh", async () => {
-    const registered = await t.app.inject({
-      method: 'POST',
-      url: '/auth/register',
-      payload: { username: 'renewer', password: 'a passphrase' },
-    });
-    assert.equal(registered.statusCode, 200, registered.body);
-    const { access_token: token } = registered.json<{ access_token: string }>();
+    const token = await registeredToken(t, 'renewer', 'a passphrase');
     const renewed = await t.app.inject({
       method: 'POST',
       url: '/auth/refresh_token',

@@ -5,6 +5,7 @@ import pg from 'pg';
 import { migrate } from '../../src/stores/postgres/migrate.js';
 import type { SchemaNames } from '../../src/stores/postgres/migrations.js';
 import { createTestApp, type TestApp } from '../support/app.js';
+import { registeredToken } from '../support/json-data-server.js';
 import { authenticatorRoleSql, postgrestRequest, type PostgrestOptions } from '../support/postgrest.js';
 import { dropDatabase, testPostgres, testStoreConfig } from '../support/postgres.js';
 import { migrateUpTo } from '../support/postgres-migrations.js';
@@ -139,14 +140,9 @@ describe("Supabase's SQL helpers on PostgreSQL", () => {
     });
 
     async function signUp(username: string): Promise<{ token: string; id: string }> {
-      const res = await t.app.inject({
-        method: 'POST',
-        url: '/auth/register',
-        payload: { username, password: 'a passphrase' },
-      });
-      assert.equal(res.statusCode, 200, res.body);
+      const token = await registeredToken(t, username, 'a passphrase');
       const user = await t.services.store.findUserByUsername(username);
-      return { token: (res.json() as { access_token: string }).access_token, id: user!.id };
+      return { token, id: user!.id };
     }
 
     it('each user inserts under its own id and reads only its own rows', async () => {

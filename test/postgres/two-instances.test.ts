@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { migrations as allMigrations } from '../../src/stores/postgres/migrations.js';
 import { createTestApp, type TestApp } from '../support/app.js';
+import { registeredSession } from '../support/json-data-server.js';
 import { dropDatabase, realServerOnly, testPostgres, testStoreConfig } from '../support/postgres.js';
 
 /**
@@ -35,13 +36,7 @@ describe('two instances on one PostgreSQL database', { skip: realServerOnly() ??
   });
 
   it('100 concurrent refreshes of one token leave exactly one live successor', async () => {
-    const reg = await first.app.inject({
-      method: 'POST',
-      url: '/auth/register',
-      payload: { username: 'racer', password: 'a passphrase' },
-    });
-    assert.equal(reg.statusCode, 200, reg.body);
-    const token = reg.json().refresh_token as string;
+    const token = (await registeredSession(first, 'racer', 'a passphrase')).refresh_token;
     const answers = await Promise.all(
       Array.from({ length: 100 }, (_, i) =>
         (i % 2 ? first : second).app.inject({

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createTestApp, type TestApp } from '../support/app.js';
+import { registeredToken } from '../support/json-data-server.js';
 
 /**
  * The data API's `users` collection is each user's profile. An account that writes an address no
@@ -76,13 +77,7 @@ describe('json-data-server beside GoTrue: a user writing a free address onto its
       config: { passwords: { algorithm: 'bcrypt', bcryptRounds: 4 } },
       files: { 'db.json': JSON.stringify({ users: [] }) },
     });
-    const registered = await t.app.inject({
-      method: 'POST',
-      url: '/auth/register',
-      payload: { username: 'mallory', password: SQUATTER_PASSWORD },
-    });
-    assert.equal(registered.statusCode, 200, registered.body);
-    token = registered.json<{ access_token: string }>().access_token;
+    token = await registeredToken(t, 'mallory', SQUATTER_PASSWORD);
   });
   after(() => t.close());
 

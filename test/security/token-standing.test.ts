@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { SignJWT } from 'jose';
 import { createTestApp, type TestApp } from '../support/app.js';
+import { registeredToken } from '../support/json-data-server.js';
 import { FAST_HASHING } from '../support/gotrue.js';
 import { suiteStore } from '../support/postgres.js';
 import { LOCAL_CALL } from '../../src/core/audit.js';
@@ -137,15 +138,7 @@ describe("a deleted user's token, its id given again (json-data-server's user na
     await t?.close();
   });
 
-  async function register(): Promise<string> {
-    const res = await t.app.inject({
-      method: 'POST',
-      url: '/auth/register',
-      payload: { username: 'reused', password: PASSWORD },
-    });
-    assert.equal(res.statusCode, 200, res.body);
-    return (res.json() as { access_token: string }).access_token;
-  }
+  const register = () => registeredToken(t, 'reused', PASSWORD);
 
   it('is refused by /auth/check and the data API', async () => {
     const old = await register();
