@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createTestApp, type TestApp } from '../support/app.js';
+import { registeredSession } from '../support/json-data-server.js';
 import { realServerOnly, suiteStore } from '../support/postgres.js';
 
 /**
@@ -35,9 +36,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
       // On PGlite one transaction runs at a time: the race would be a serial schedule.
       { skip: storeKind === 'postgres' ? (realServerOnly() ?? false) : false },
       async () => {
-        const registered = await post('/auth/register', { username: 'racer', password: 'the old one' });
-        assert.equal(registered.status, 200, registered.body);
-        const before = registered.json();
+        const before = await registeredSession(t, 'racer', 'the old one');
         const changes = ['new one A', 'new one B', 'new one C'];
         const answers = await Promise.all(
           changes.map((newpassword) =>
@@ -60,8 +59,8 @@ for (const storeKind of ['file', 'postgres'] as const) {
         const check = async (token: string) =>
           (await post('/auth/check', { access_token: token })).json().valid as unknown as boolean;
         assert.equal(await check(answers[winner]!.json().access_token!), true);
-        assert.equal(await check(before.access_token!), false);
-        assert.equal((await post('/auth/refresh', { refresh_token: before.refresh_token! })).status, 400);
+        assert.equal(await check(before.access_token), false);
+        assert.equal((await post('/auth/refresh', { refresh_token: before.refresh_token })).status, 400);
       },
     );
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createTestApp, type TestApp } from '../support/app.js';
+import { registeredSession } from '../support/json-data-server.js';
 import { FAST_HASHING } from '../support/gotrue.js';
 import { suiteStore } from '../support/postgres.js';
 import { LOCAL_CALL } from '../../src/core/audit.js';
@@ -37,11 +38,10 @@ for (const storeKind of ['file', 'postgres'] as const) {
     /** A new user signed in twice: two sessions, two access tokens. */
     async function signedInTwice(): Promise<{ id: string; tokens: string[]; sessions: string[] }> {
       const username = `user${++users}`;
-      const registered = await post('/auth/register', { username, password: 'a long passphrase' });
-      assert.equal(registered.statusCode, 200, registered.body);
+      const registered = await registeredSession(t, username, 'a long passphrase');
       const login = await post('/auth/login', { username, password: 'a long passphrase' });
       assert.equal(login.statusCode, 200, login.body);
-      const tokens = [registered.json().access_token as string, login.json().access_token as string];
+      const tokens = [registered.access_token, login.json().access_token as string];
       const claims = await Promise.all(tokens.map((token) => t.services.tokens.verify(token, new Date())));
       return { id: claims[0]!.sub, tokens, sessions: claims.map((claim) => claim.session_id) };
     }

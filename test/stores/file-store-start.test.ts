@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { openFileStore } from '../../src/stores/file/index.js';
 import { createTestApp } from '../support/app.js';
+import { registeredToken } from '../support/json-data-server.js';
 import { spawnRestauth } from '../support/process.js';
 
 async function tempDir(prefix: string): Promise<string> {
@@ -74,14 +75,7 @@ describe('file store at start: a missing half is refused, nothing is deleted', (
       dir,
     });
     try {
-      for (const username of ['alice', 'bob']) {
-        const response = await first.app.inject({
-          method: 'POST',
-          url: '/auth/register',
-          payload: { username, password: `${username}-password` },
-        });
-        assert.equal(response.statusCode, 200, response.body);
-      }
+      for (const username of ['alice', 'bob']) await registeredToken(first, username, `${username}-password`);
     } finally {
       await first.close();
     }
