@@ -5,7 +5,13 @@ import type { FastifyInstance } from 'fastify';
 import { decodeJwt, decodeProtectedHeader, SignJWT } from 'jose';
 import pg from 'pg';
 import { createTestApp, type TestApp } from '../support/app.js';
-import { authenticatorRoleSql, postgrestRequest, type PostgrestOptions } from '../support/postgrest.js';
+import {
+  authenticatorRoleSql,
+  poolAs,
+  postgrestRequest,
+  runAsOwner,
+  type PostgrestOptions,
+} from '../support/postgrest.js';
 import { dropDatabase, testPostgres, testStoreConfig } from '../support/postgres.js';
 
 const SECRET = 'postgrest-harness-secret-0123456789';
@@ -16,11 +22,10 @@ async function post(app: FastifyInstance, url: string, body: unknown, headers: R
 }
 
 /** A database set up as docs/postgrest.md says: an authenticator login role, a table with row-level security. */
-async function setUpDatabase(url: string, authenticator: string): Promise<void> {
-  const admin = new pg.Client({ connectionString: url });
-  await admin.connect();
-  try {
-    await admin.query(`
+function setUpDatabase(url: string, authenticator: string): Promise<void> {
+  return runAsOwner(
+    url,
+    `
       ${authenticatorRoleSql(authenticator, ['web_anon', 'normal_user'])}
       CREATE TABLE public.notes (id serial PRIMARY KEY, owner text NOT NULL DEFAULT auth.uid(), body text NOT NULL);
       ALTER TABLE public.notes ENABLE ROW LEVEL SECURITY;
@@ -28,16 +33,8 @@ async function setUpDatabase(url: string, authenticator: string): Promise<void> 
         WITH CHECK (owner = auth.uid()::text OR owner = current_user);
       GRANT SELECT, INSERT ON public.notes TO normal_user;
       GRANT USAGE ON SEQUENCE public.notes_id_seq TO normal_user;
-    `);
-  } finally {
-    await admin.end();
-  }
-}
-
-function poolAs(url: string, role: string): pg.Pool {
-  const target = new URL(url);
-  target.username = role;
-  return new pg.Pool({ connectionString: target.toString(), max: 4 });
+    `,
+  );
 }
 
 describe('PostgREST request cycle with restauth tokens (PostgreSQL store)', () => {

@@ -1,9 +1,15 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
+import type pg from 'pg';
 import { createTestApp, type TestApp } from '../support/app.js';
-import { authenticatorRoleSql, postgrestRequest, type PostgrestOptions } from '../support/postgrest.js';
+import {
+  authenticatorRoleSql,
+  poolAs,
+  postgrestRequest,
+  runAsOwner,
+  type PostgrestOptions,
+} from '../support/postgrest.js';
 import { dropDatabase, testPostgres, testStoreConfig } from '../support/postgres.js';
 import { LOCAL_CALL } from '../../src/core/audit.js';
 
@@ -86,22 +92,17 @@ describe("Supabase's user-management quick start on restauth's PostgreSQL", () =
       },
       env: { RESTAUTH_JWT_SECRET: SECRET },
     });
-    const admin = new pg.Client({ connectionString: url });
-    await admin.connect();
-    try {
-      await admin.query(QUICK_START);
-      // What a Supabase project grants on public tables by default (not part of the quick start), and
-      // PostgREST's login role.
-      await admin.query(`
+    await runAsOwner(url, QUICK_START);
+    // What a Supabase project grants on public tables by default (not part of the quick start), and
+    // PostgREST's login role.
+    await runAsOwner(
+      url,
+      `
         GRANT SELECT, INSERT, UPDATE ON public.profiles TO anon, authenticated;
         ${authenticatorRoleSql(authenticator, ['anon', 'authenticated'])}
-      `);
-    } finally {
-      await admin.end();
-    }
-    const target = new URL(url);
-    target.username = authenticator;
-    pool = new pg.Pool({ connectionString: target.toString(), max: 4 });
+      `,
+    );
+    pool = poolAs(url, authenticator);
   });
   after(async () => {
     await pool?.end();

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { decodeJwt, SignJWT } from 'jose';
 import pg from 'pg';
 import { createTestApp, type TestApp } from '../support/app.js';
-import { postgrestRequest, type PostgrestOptions } from '../support/postgrest.js';
+import { poolAs, postgrestRequest, type PostgrestOptions } from '../support/postgrest.js';
 import { dropDatabase, testPostgres, testStoreConfig } from '../support/postgres.js';
 import { LOCAL_CALL } from '../../src/core/audit.js';
 
@@ -51,9 +51,7 @@ describe('database roles in role-per-user mode (PostgreSQL store)', () => {
     await admin.query(`
       CREATE TABLE public.payroll (employee text, salary integer);
       INSERT INTO public.payroll VALUES ('ceo', 1000000);`);
-    const target = new URL(url);
-    target.username = authenticator;
-    asAuthenticator = new pg.Pool({ connectionString: target.toString(), max: 2 });
+    asAuthenticator = poolAs(url, authenticator, 2);
   });
   after(async () => {
     await asAuthenticator.end();

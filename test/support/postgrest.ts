@@ -1,5 +1,5 @@
 import { jwtVerify } from 'jose';
-import type pg from 'pg';
+import pg from 'pg';
 
 /**
  * What PostgREST does for each request, reproduced (PostgREST itself cannot
@@ -98,4 +98,22 @@ export function authenticatorRoleSql(authenticator: string, roles: readonly stri
     END $$;
     GRANT ${roles.join(', ')} TO ${authenticator};
   `;
+}
+
+/** Runs `sql` on the database at `url` as its owner (tables, policies, roles), on a connection of its own. */
+export async function runAsOwner(url: string, sql: string): Promise<void> {
+  const owner = new pg.Client({ connectionString: url });
+  await owner.connect();
+  try {
+    await owner.query(sql);
+  } finally {
+    await owner.end();
+  }
+}
+
+/** A pool logged in to the database at `url` as `role`: PostgREST's authenticator, as PostgREST connects. */
+export function poolAs(url: string, role: string, max = 4): pg.Pool {
+  const target = new URL(url);
+  target.username = role;
+  return new pg.Pool({ connectionString: target.toString(), max });
 }
