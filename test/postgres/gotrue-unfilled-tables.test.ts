@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import pg from 'pg';
 import { GOTRUE_VERSIONS } from '../../src/stores/postgres/gotrue-schema.js';
 import { migrate, migrationStatus } from '../../src/stores/postgres/migrate.js';
 import { migrations, type SchemaNames } from '../../src/stores/postgres/migrations.js';
 import { dropDatabase, testPostgres } from '../support/postgres.js';
+import { useTestDatabase } from '../support/test-database.js';
 import { createGoTrueMadeDatabase } from './gotrue-made-database.js';
 
 const names: SchemaNames = {
@@ -215,20 +216,12 @@ async function describeTable(pool: pg.Pool, table: string): Promise<TableFacts &
  * restauth records in `auth.schema_migrations` for what it reproduces.
  */
 describe("GoTrue's MFA, audit, instances and schema_migrations tables", () => {
-  let serverUrl: string;
-  let url: string;
+  const db = useTestDatabase({ max: 2, migrateThrough: 0 });
   let pool: pg.Pool;
 
   before(async () => {
-    const server = await testPostgres();
-    serverUrl = server.url;
-    url = await server.createDatabase();
-    pool = new pg.Pool({ connectionString: url, max: 2 });
+    ({ pool } = db);
     await migrate(pool, names);
-  });
-  after(async () => {
-    await pool.end();
-    await dropDatabase(serverUrl, url);
   });
 
   for (const [table, facts] of Object.entries(FACTS)) {

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
+import { before, describe, it } from 'node:test';
+import type pg from 'pg';
 import { migrate } from '../../src/stores/postgres/migrate.js';
 import type { SchemaNames } from '../../src/stores/postgres/migrations.js';
 import { PostgresStore } from '../../src/stores/postgres/postgres-store.js';
-import { dropDatabase, testPostgres, testStoreConfig } from '../support/postgres.js';
 import { migrateUpTo } from '../support/postgres-migrations.js';
+import { useTestDatabase } from '../support/test-database.js';
 
 const names: SchemaNames = {
   schema: 'auth',
@@ -20,15 +20,11 @@ const names: SchemaNames = {
  * were); users that become one login stop the upgrade, named, unmerged.
  */
 describe('PostgreSQL: logins normalised by migration 12', () => {
-  let serverUrl: string;
-  let url: string;
+  const db = useTestDatabase({ max: 4, migrateThrough: 0 });
   let pool: pg.Pool;
 
   before(async () => {
-    const server = await testPostgres();
-    serverUrl = server.url;
-    url = await server.createDatabase();
-    pool = new pg.Pool({ connectionString: url, max: 4 });
+    ({ pool } = db);
     await migrateUpTo(pool, names, 11);
     // As restauth stored them before: username_lowercase = lower(username), email lower-cased by SQL.
     await pool.query(`INSERT INTO auth.users (username, username_lowercase, email, password) VALUES
@@ -37,11 +33,6 @@ describe('PostgreSQL: logins normalised by migration 12', () => {
       ('Ｂob', 'ｂob', 'ｂob@corp.test', 'h3'),
       ('Erin', 'erin', 'erin@corp.test', 'h4')`);
   });
-  after(async () => {
-    await pool.end();
-    await dropDatabase(serverUrl, url);
-  });
-
   it('refuses the upgrade while two users are one login, naming them, and changes nothing', async () => {
     await assert.rejects(migrate(pool, names), (error: Error) => {
       assert.match(error.message, /migration 12/u);
@@ -69,7 +60,7 @@ describe('PostgreSQL: logins normalised by migration 12', () => {
       { id: 4, username_lowercase: 'erin', email: 'erin@corp.test' },
     ]);
     const store = new PostgresStore(pool, names, {
-      preparedStatements: testStoreConfig(url).preparedStatements,
+      preparedStatements: db.config.preparedStatements,
     });
     assert.equal((await store.findUserByUsername('BOB'))?.username, 'Ｂob');
     assert.equal((await store.findUserByEmail('ＢＯＢ@corp.test'))?.username, 'Ｂob');

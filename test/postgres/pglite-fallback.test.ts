@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
-import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
+import { before, describe, it } from 'node:test';
+import type pg from 'pg';
 import { parse, serialize } from 'pg-protocol';
 import type { BackendMessage, DataRowMessage } from 'pg-protocol/dist/messages.js';
-import { dropDatabase, pgliteQueuedMessages, testPostgres } from '../support/postgres.js';
+import { pgliteQueuedMessages } from '../support/postgres.js';
+import { useTestDatabase } from '../support/test-database.js';
 
 /**
  * The test server keeps concurrent connections' extended-protocol batches apart. On a real server
@@ -13,19 +14,12 @@ import { dropDatabase, pgliteQueuedMessages, testPostgres } from '../support/pos
  * connection's unnamed statement between its Parse and its Bind.
  */
 describe('the test PostgreSQL server', () => {
-  let serverUrl: string;
+  const db = useTestDatabase({ max: 4, migrateThrough: 0 });
   let url: string;
   let pool: pg.Pool;
 
-  before(async () => {
-    const server = await testPostgres();
-    serverUrl = server.url;
-    url = await server.createDatabase();
-    pool = new pg.Pool({ connectionString: url, max: 4 });
-  });
-  after(async () => {
-    await pool.end();
-    await dropDatabase(serverUrl, url);
+  before(() => {
+    ({ url, pool } = db);
   });
 
   /** A connection speaking the protocol message by message, so a test chooses where a batch pauses. */
