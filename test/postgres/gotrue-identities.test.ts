@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
+import { before, describe, it } from 'node:test';
+import type pg from 'pg';
 import { createTestApp, type TestApp } from '../support/app.js';
-import { dropDatabase, testPostgres, testStoreConfig } from '../support/postgres.js';
+import { testStoreConfig } from '../support/postgres.js';
+import { useTestDatabase } from '../support/test-database.js';
 
 interface IdentityRow {
   provider_id: string;
@@ -20,25 +21,17 @@ interface IdentityRow {
  * database's users get one each.
  */
 describe("GoTrue's email identities on PostgreSQL", () => {
-  let serverUrl: string;
   let url: string;
   let t: TestApp;
   let sql: pg.Pool;
+  const db = useTestDatabase({ max: 2, migrateThrough: 0, beforeDrop: () => t?.close() });
 
   before(async () => {
-    const server = await testPostgres();
-    serverUrl = server.url;
-    url = await server.createDatabase();
+    ({ url, pool: sql } = db);
     t = await createTestApp({
       format: 'restauth',
       config: { store: testStoreConfig(url), passwords: { algorithm: 'bcrypt', bcryptRounds: 4 } },
     });
-    sql = new pg.Pool({ connectionString: url, max: 2 });
-  });
-  after(async () => {
-    await sql?.end();
-    await t?.close();
-    await dropDatabase(serverUrl, url);
   });
 
   const identities = async (userId: string) =>

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import bcrypt from 'bcrypt';
-import pg from 'pg';
+import type pg from 'pg';
 import { createTestApp, type TestApp } from '../support/app.js';
-import { dropDatabase, testPostgres, testStoreConfig } from '../support/postgres.js';
+import { testStoreConfig } from '../support/postgres.js';
+import { useTestDatabase } from '../support/test-database.js';
 
 /**
  * Every user has an account (restauth.accounts: the user name, login key,
@@ -13,25 +14,17 @@ import { dropDatabase, testPostgres, testStoreConfig } from '../support/postgres
  * same database, SQL) through the trigger of migration 19.
  */
 describe('an account for every user of auth.users', () => {
-  let serverUrl: string;
   let url: string;
   let t: TestApp;
   let sql: pg.Pool;
+  const db = useTestDatabase({ max: 2, migrateThrough: 0, beforeDrop: () => t?.close() });
 
   before(async () => {
-    const server = await testPostgres();
-    serverUrl = server.url;
-    url = await server.createDatabase();
+    ({ url, pool: sql } = db);
     t = await createTestApp({
       format: 'restauth',
       config: { store: testStoreConfig(url), passwords: { algorithm: 'bcrypt', bcryptRounds: 4 } },
     });
-    sql = new pg.Pool({ connectionString: url, max: 2 });
-  });
-  after(async () => {
-    await sql?.end();
-    await t?.close();
-    await dropDatabase(serverUrl, url);
   });
 
   const accounts = async (uid: string) =>

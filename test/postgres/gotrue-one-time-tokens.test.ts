@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
+import { before, describe, it } from 'node:test';
+import type pg from 'pg';
 import { hashSecret, randomSecret } from '../../src/core/secrets.js';
 import type { OneTimeToken } from '../../src/core/ports/store.js';
 import type { SchemaNames } from '../../src/stores/postgres/migrations.js';
 import { createTestApp, type TestApp } from '../support/app.js';
-import { dropDatabase, testPostgres, testStoreConfig } from '../support/postgres.js';
+import { testStoreConfig } from '../support/postgres.js';
+import { useTestDatabase } from '../support/test-database.js';
 import { migrateUpTo } from '../support/postgres-migrations.js';
 
 const NIL = '00000000-0000-0000-0000-000000000000';
@@ -23,10 +24,10 @@ interface ShownRow {
  * as GoTrue means it. An upgraded database's mailed link still works.
  */
 describe("one-time tokens in GoTrue's layout on PostgreSQL", () => {
-  let serverUrl: string;
   let url: string;
   let t: TestApp;
   let sql: pg.Pool;
+  const db = useTestDatabase({ max: 2, migrateThrough: 0, beforeDrop: () => t?.close() });
   const names: SchemaNames = {
     schema: 'auth',
     table: 'users',
@@ -39,10 +40,7 @@ describe("one-time tokens in GoTrue's layout on PostgreSQL", () => {
   const markerHash = hashSecret(randomSecret());
 
   before(async () => {
-    const server = await testPostgres();
-    serverUrl = server.url;
-    url = await server.createDatabase();
-    sql = new pg.Pool({ connectionString: url, max: 2 });
+    ({ url, pool: sql } = db);
     await migrateUpTo(sql, names, 20);
     await sql.query(
       `INSERT INTO auth.users (instance_id, id, aud, role, email, encrypted_password, email_confirmed_at,
@@ -72,11 +70,6 @@ describe("one-time tokens in GoTrue's layout on PostgreSQL", () => {
         passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
       },
     });
-  });
-  after(async () => {
-    await sql?.end();
-    await t?.close();
-    await dropDatabase(serverUrl, url);
   });
 
   const shown = async (user: string) =>

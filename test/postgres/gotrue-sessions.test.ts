@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
+import { before, describe, it } from 'node:test';
+import type pg from 'pg';
 import { hashSecret, randomSecret } from '../../src/core/secrets.js';
 import type { SchemaNames } from '../../src/stores/postgres/migrations.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { setTimeout as delay } from 'node:timers/promises';
-import { dropDatabase, realServerOnly, testPostgres, testStoreConfig } from '../support/postgres.js';
+import { realServerOnly, testStoreConfig } from '../support/postgres.js';
+import { useTestDatabase } from '../support/test-database.js';
 import { migrateUpTo } from '../support/postgres-migrations.js';
 
 const DAY = 86_400_000;
@@ -27,10 +28,10 @@ function claimsOf(accessToken: string): Record<string, unknown> {
  * refuses an ended session's token at once, and deleting a user takes everything of its sessions.
  */
 describe("GoTrue's sessions and refresh tokens on PostgreSQL", () => {
-  let serverUrl: string;
   let url: string;
   let t: TestApp;
   let sql: pg.Pool;
+  const db = useTestDatabase({ max: 2, migrateThrough: 0, beforeDrop: () => t?.close() });
   const names: SchemaNames = {
     schema: 'auth',
     table: 'users',
@@ -47,10 +48,7 @@ describe("GoTrue's sessions and refresh tokens on PostgreSQL", () => {
   const signedInAt = new Date(Date.now() - 60_000);
 
   before(async () => {
-    const server = await testPostgres();
-    serverUrl = server.url;
-    url = await server.createDatabase();
-    sql = new pg.Pool({ connectionString: url, max: 2 });
+    ({ url, pool: sql } = db);
     await migrateUpTo(sql, names, 16);
     await sql.query(
       `INSERT INTO auth.users (instance_id, id, aud, role, email, encrypted_password, email_confirmed_at,
@@ -96,11 +94,6 @@ describe("GoTrue's sessions and refresh tokens on PostgreSQL", () => {
         passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
       },
     });
-  });
-  after(async () => {
-    await sql?.end();
-    await t?.close();
-    await dropDatabase(serverUrl, url);
   });
 
   const refresh = (token: string) =>

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import bcrypt from 'bcrypt';
 import { decodeJwt } from 'jose';
-import pg from 'pg';
+import type pg from 'pg';
 import type { SchemaNames } from '../../src/stores/postgres/migrations.js';
 import type { TestApp } from '../support/app.js';
 import { gotrueClient, listen, startMailingApp, stopMailingApp } from '../support/gotrue.js';
-import { dropDatabase, testPostgres, testStoreConfig } from '../support/postgres.js';
+import { testStoreConfig } from '../support/postgres.js';
+import { useTestDatabase } from '../support/test-database.js';
 import { migrateUpTo } from '../support/postgres-migrations.js';
 import type { SmtpSink } from '../support/smtp-sink.js';
 
@@ -20,11 +21,15 @@ const PASSWORD = 'correct horse battery';
  * `email`, an anonymous one none, and a row GoTrue wrote keeps its own.
  */
 describe('migration 31: providers stored for the users from before', () => {
-  let serverUrl: string;
   let url: string;
   let t: TestApp;
   let sink: SmtpSink;
   let sql: pg.Pool;
+  const db = useTestDatabase({
+    max: 2,
+    migrateThrough: 0,
+    beforeDrop: () => (t ? stopMailingApp(t, sink) : undefined),
+  });
   let authUrl: string;
   const names: SchemaNames = {
     schema: 'auth',
@@ -41,10 +46,7 @@ describe('migration 31: providers stored for the users from before', () => {
   };
 
   before(async () => {
-    const server = await testPostgres();
-    serverUrl = server.url;
-    url = await server.createDatabase();
-    sql = new pg.Pool({ connectionString: url, max: 2 });
+    ({ url, pool: sql } = db);
     await migrateUpTo(sql, names, 30);
     const hash = await bcrypt.hash(PASSWORD, 4);
     const insertUser = (id: string, email: string | null, appMetadata: object, anonymous = false) =>
@@ -77,11 +79,6 @@ describe('migration 31: providers stored for the users from before', () => {
       roles: { anonymous: names.anonymousRole, authenticated: names.authenticatedRole },
     }));
     authUrl = await listen(t);
-  });
-  after(async () => {
-    await sql?.end();
-    if (t) await stopMailingApp(t, sink);
-    await dropDatabase(serverUrl, url);
   });
 
   const appMetadataOf = async (id: string) => (await t.services.store.findUserById(id))!.appMetadata;
