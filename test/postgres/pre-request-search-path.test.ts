@@ -1,16 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import pg from 'pg';
-import { migrate } from '../../src/stores/postgres/migrate.js';
-import { PostgresStore, schemaNames } from '../../src/stores/postgres/index.js';
-import {
-  dropDatabase,
-  realServerOnly,
-  testPostgres,
-  testRoles,
-  testStoreConfig,
-} from '../support/postgres.js';
+import type { PostgresStore } from '../../src/stores/postgres/index.js';
+import { realServerOnly, testRoles } from '../support/postgres.js';
+import { useTestDatabase } from '../support/test-database.js';
 
 const DAY = 86_400_000;
 /** The attacker: a role PostgREST's users have (it may call the pre-request), with a schema of its own. */
@@ -74,43 +68,34 @@ const SHADOWS = `
  * (the general check); and each verdict is the one a plain caller gets.
  */
 describe("the pre-request under its caller's search path", () => {
-  let serverUrl: string;
-  let url: string;
   let pool: pg.Pool;
   let store: PostgresStore;
   let attacker: pg.Client | undefined;
   const notices: string[] = [];
   const role = testRoles.authenticated;
+  const db = useTestDatabase({
+    max: 4,
+    // Roles are cluster-wide: the attacker's goes, with its schema, while the pool can still drop them.
+    beforeDrop: async () => {
+      if (!attacker) return;
+      await attacker.end();
+      await pool.query(`DROP SCHEMA IF EXISTS ${ATTACKER} CASCADE`);
+      await pool.query(`DROP ROLE IF EXISTS ${ATTACKER}`);
+    },
+  });
 
   before(async () => {
-    const server = await testPostgres();
-    serverUrl = server.url;
-    url = await server.createDatabase();
-    const config = testStoreConfig(url);
-    const names = schemaNames(config, testRoles);
-    pool = new pg.Pool({ connectionString: url, max: 4 });
-    await migrate(pool, names);
-    store = new PostgresStore(pool, names, { preparedStatements: config.preparedStatements });
+    ({ pool, store } = db);
     if (ownSession) return;
     await pool.query(`DROP ROLE IF EXISTS ${ATTACKER}`);
     await pool.query(`CREATE ROLE ${ATTACKER} NOLOGIN IN ROLE ${pg.escapeIdentifier(role)}`);
     await pool.query(`CREATE SCHEMA ${ATTACKER} AUTHORIZATION ${ATTACKER}`);
-    attacker = new pg.Client({ connectionString: url });
+    attacker = new pg.Client({ connectionString: db.url });
     await attacker.connect();
     attacker.on('notice', (notice) => notices.push(notice.message ?? ''));
     await attacker.query(`SET ROLE ${ATTACKER}`);
     await attacker.query(SHADOWS);
   });
-  after(async () => {
-    if (attacker) {
-      await attacker.end();
-      await pool.query(`DROP SCHEMA IF EXISTS ${ATTACKER} CASCADE`);
-      await pool.query(`DROP ROLE IF EXISTS ${ATTACKER}`);
-    }
-    await pool?.end();
-    await dropDatabase(serverUrl, url);
-  });
-
   /** The check's verdict on `claims` (null: through), called by `client` with `searchPath` (null: its default). */
   async function verdict(client: pg.Client | pg.PoolClient, claims: string, searchPath: string | null) {
     await client.query('BEGIN');
