@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { decodeJwt, decodeProtectedHeader, SignJWT } from 'jose';
 import pg from 'pg';
 import { createTestApp, type TestApp } from '../support/app.js';
+import { registeredToken } from '../support/json-data-server.js';
 import {
   authenticatorRoleSql,
   poolAs,
@@ -78,9 +79,7 @@ describe('PostgREST request cycle with restauth tokens (PostgreSQL store)', () =
   };
 
   it('a restauth token passes the pre-request and runs as the authenticated role; RLS sees auth.uid()', async () => {
-    const reg = await post(t.app, '/auth/register', { username: 'ada', password: 'a passphrase' });
-    assert.equal(reg.status, 200, reg.body);
-    const token = reg.json().access_token!;
+    const token = await registeredToken(t, 'ada', 'a passphrase');
     const [who] = await postgrestRequest<{ role: string; uid: string }>(
       pool,
       rest,
