@@ -852,7 +852,11 @@ export class AuthService {
 
   /** A new access token for a session that is still honoured (see check), without rotating anything. */
   async reissue(checked: CheckResult, extraClaims?: ExtraClaims): Promise<IssuedAccessToken> {
-    return this.sign(checked.user, checked.session, this.now(), extraClaims);
+    const now = this.now();
+    // The session rules of a rotating refresh: an idle session ends rather than living on by
+    // re-issue, and a re-issue is activity (postgrest-auth's clients have no other refresh).
+    await this.deps.sessions.recordActivity(checked.session.id, now);
+    return this.sign(checked.user, checked.session, now, extraClaims);
   }
 
   /**

@@ -132,6 +132,18 @@ export class SessionManager {
     if (session.notAfter.getTime() <= now.getTime()) throw new AuthError('session_expired');
   }
 
+  /**
+   * Records activity on a session without rotating its refresh token (postgrest-auth's bearer
+   * re-issue), under rotate's inactivity rule: a session idle past the timeout ends, as it would at
+   * a refresh, instead of being revived.
+   */
+  async recordActivity(sessionId: string, now: Date): Promise<void> {
+    const inactiveBefore = new Date(now.getTime() - this.settings.inactivityTimeout * 1000);
+    if (await this.store.recordSessionActivity(sessionId, now, inactiveBefore)) return;
+    await this.store.revokeSession(sessionId, 'inactivity_timeout', now);
+    throw new AuthError('session_expired');
+  }
+
   async findByRefreshToken(refreshToken: string): Promise<Session> {
     const found = await this.store.findRefreshToken(hashSecret(refreshToken));
     if (!found || found.session.revokedAt !== null) throw new AuthError('refresh_token_not_found');

@@ -1,14 +1,40 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { decodeJwt } from 'jose';
-import { appOnStore } from '../support/mailing-app-on-store.js';
+import { appOnStore, type AppOnStore } from '../support/mailing-app-on-store.js';
 import { LOCAL_CALL } from '../../src/core/audit.js';
 
 /**
  * postgrest-auth's bearer refresh (an access token renews itself): it never
  * outlives the session's absolute lifetime, and an ended session gets none.
+ * It follows a rotating refresh's inactivity rule: an idle session ends, and a
+ * re-issue counts as activity.
  */
 const HOUR = 3600;
+
+/** A bearer refresh of `token` on the suite's app. */
+const renewer = (app: AppOnStore) => (token: string) =>
+  app.t.app.inject({
+    method: 'POST',
+    url: '/auth/refresh_token',
+    headers: { authorization: `Bearer ${token}` },
+  });
+
+/** Registers `username` and signs in: its first access token. */
+async function signUpAndIn(app: AppOnStore, username: string): Promise<string> {
+  await app.t.app.inject({
+    method: 'POST',
+    url: '/auth/users',
+    payload: { username, password: 'a real passphrase' },
+  });
+  const signedIn = await app.t.app.inject({
+    method: 'POST',
+    url: '/auth/refresh_token',
+    payload: { username, password: 'a real passphrase' },
+  });
+  assert.equal(signedIn.statusCode, 200, signedIn.body);
+  return signedIn.json().access_token as string;
+}
 
 for (const storeKind of ['file', 'postgres'] as const) {
   describe(`postgrest-auth bearer refresh (${storeKind} store)`, () => {
@@ -20,27 +46,8 @@ for (const storeKind of ['file', 'postgres'] as const) {
       sessions: { absoluteLifetime: 2 * HOUR, inactivityTimeout: 4 * HOUR },
     });
 
-    const renew = (token: string) =>
-      app.t.app.inject({
-        method: 'POST',
-        url: '/auth/refresh_token',
-        headers: { authorization: `Bearer ${token}` },
-      });
-
-    async function signIn(username: string): Promise<string> {
-      await app.t.app.inject({
-        method: 'POST',
-        url: '/auth/users',
-        payload: { username, password: 'a real passphrase' },
-      });
-      const signedIn = await app.t.app.inject({
-        method: 'POST',
-        url: '/auth/refresh_token',
-        payload: { username, password: 'a real passphrase' },
-      });
-      assert.equal(signedIn.statusCode, 200, signedIn.body);
-      return signedIn.json().access_token as string;
-    }
+    const renew = renewer(app);
+    const signIn = (username: string) => signUpAndIn(app, username);
 
     it('renews up to the session’s absolute end, never past it, then refuses', async () => {
       const first = await signIn('renewer');
@@ -72,6 +79,44 @@ for (const storeKind of ['file', 'postgres'] as const) {
       const user = await app.t.services.store.findUserByUsername('revokee');
       await app.t.services.store.revokeUserSessions(user!.id, null, 'admin', new Date());
       assert.equal((await renew(revoked)).statusCode, 400);
+    });
+  });
+
+  describe(`postgrest-auth bearer refresh, inactivity (${storeKind} store)`, () => {
+    // The access token outlives the inactivity timeout: only the session's rule can refuse it.
+    const app = appOnStore(storeKind, {
+      passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
+      dialects: { postgrestAuth: {} },
+      signup: { confirmEmail: false },
+      jwt: { accessTokenTtl: 3 * HOUR },
+      sessions: { absoluteLifetime: 24 * HOUR, inactivityTimeout: HOUR },
+    });
+    const renew = renewer(app);
+
+    it('ends a session idle past the inactivity timeout instead of re-issuing', async () => {
+      const token = await signUpAndIn(app, 'idler');
+      app.t.advance(61 * 60 * 1000);
+      const idle = await renew(token);
+      assert.equal(idle.statusCode, 400, idle.body);
+      assert.equal(idle.json().error, 'session_expired');
+      const session = await app.t.services.store.findSession(decodeJwt(token)['session_id'] as string);
+      assert.notEqual(session?.revokedAt ?? null, null, 'the idle session is ended');
+    });
+
+    it('counts a re-issue as activity: a session in use lives on', async () => {
+      let token = await signUpAndIn(app, 'worker');
+      const sessionId = decodeJwt(token)['session_id'] as string;
+      let active = (await app.t.services.store.findSession(sessionId))!.refreshedAt.getTime();
+      for (let step = 0; step < 3; step++) {
+        app.t.advance(50 * 60 * 1000);
+        const renewed = await renew(token);
+        assert.equal(renewed.statusCode, 200, renewed.body);
+        token = renewed.json().access_token as string;
+        const session = await app.t.services.store.findSession(sessionId);
+        // The auth clock is the real one moved by advance: at least the 50 minutes have passed.
+        assert.ok(session!.refreshedAt.getTime() >= active + 50 * 60 * 1000, 'the re-issue is recorded');
+        active = session!.refreshedAt.getTime();
+      }
     });
   });
 }

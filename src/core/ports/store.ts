@@ -487,6 +487,13 @@ export interface Store {
    */
   rotateRefreshToken(presentedHash: string, successorHash: string, now: Date): Promise<boolean>;
   /**
+   * Records activity on a session without rotating anything (postgrest-auth's bearer re-issue):
+   * session.refreshedAt = now, only when the session is not revoked, lasts beyond `now` and was
+   * refreshed after `inactiveBefore`, in one step so an idle session cannot be revived by a racing
+   * call. False when any condition fails.
+   */
+  recordSessionActivity(sessionId: string, now: Date, inactiveBefore: Date): Promise<boolean>;
+  /**
    * A refresh in one round trip, for a store whose sessions derive successors under the server key
    * (Session.chain 'server-key'): finds the token `presentedHash` in a live session, as
    * findRefreshToken, and in the same statement exchanges it for `successorHash` (as

@@ -40,7 +40,7 @@ import {
   toIdentity,
   type IdentitiesWrite,
 } from './credentials-identities.js';
-import { dateText } from './credentials-dates.js';
+import { dateText, epochMs } from './credentials-dates.js';
 import { CredentialChanges } from './credentials-journal.js';
 import {
   dropOldestSessions,
@@ -718,6 +718,19 @@ export class FileStore implements Store {
         parent: presentedHash,
       });
       forgetOldRotations(write, presentedHash);
+      return true;
+    });
+  }
+
+  async recordSessionActivity(sessionId: string, now: Date, inactiveBefore: Date): Promise<boolean> {
+    return this.db.transactCredentials((stored, changes) => {
+      const { sessions } = this.credentialsWrite(stored, changes).credentials;
+      const session = Object.hasOwn(sessions, sessionId) ? sessions[sessionId] : undefined;
+      if (!session || session.revokedAt !== null) return false;
+      const [notAfter, refreshedAt] = [epochMs(session.notAfter), epochMs(session.refreshedAt)];
+      if (notAfter <= now.getTime() || refreshedAt <= inactiveBefore.getTime()) return false;
+      session.refreshedAt = now.getTime();
+      changes.wrote('sessions', sessionId);
       return true;
     });
   }

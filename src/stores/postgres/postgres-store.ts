@@ -45,6 +45,8 @@ import {
   LIVE_SESSION_COLUMNS,
   liveSessionAmr,
   endSessionsClauses,
+  NO_TIME_BOX,
+  REFRESHED_AT,
   insertSessionSql,
   noVerifiedFactor,
   sessionTables,
@@ -1070,6 +1072,23 @@ export class PostgresStore implements Store {
     now: Date,
   ): Promise<boolean> {
     return redeemGoTrueRefreshToken(this.pool, this.session, token, refreshSecret, successorHash, now);
+  }
+
+  async recordSessionActivity(sessionId: string, now: Date, inactiveBefore: Date): Promise<boolean> {
+    if (!UUID.test(sessionId)) return false;
+    // An ended session is no longer in auth.sessions: the row's presence is its being live.
+    const { rowCount } = await this.pool.query(
+      this.prepared(
+        this.statement(
+          'recordSessionActivity',
+          () => `UPDATE ${this.session.sessions} s
+         SET refreshed_at = $2::timestamptz AT TIME ZONE 'UTC', updated_at = $2
+         WHERE s.id = $1 AND coalesce(s.not_after, ${NO_TIME_BOX}) > $2 AND ${REFRESHED_AT} > $3`,
+        ),
+        [sessionId, now, inactiveBefore],
+      ),
+    );
+    return rowCount === 1;
   }
 
   async revokeSession(sessionId: string, reason: string, now: Date): Promise<void> {
