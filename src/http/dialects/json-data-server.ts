@@ -132,7 +132,11 @@ export const jsonDataServerDialect: FastifyPluginAsync<JsonDataServerOptions> = 
     if (accessToken === null) throw new AuthError('validation_failed', `Missing ${settings.jwtAccessToken}`);
     const username = requestedUser(body, false);
     try {
-      await auth.authorize(accessToken, username);
+      const { isAnonymous } = await auth.authorizeCaller(accessToken, username);
+      // json-data-server knows no anonymous users: its clients read `valid` as "a registered user is
+      // signed in" and admit on it, as its data routes admit only members. An anonymous sign-in's
+      // token (GoTrue's, or this dialect's refresh of its session) is no member's; the store says so.
+      if (isAnonymous) return { valid: false, reason: 'anonymous user' };
       return { valid: true };
     } catch (error) {
       if (error instanceof TokenError) return { valid: false, reason: error.reason };
