@@ -442,27 +442,26 @@ export class FileStore implements Store {
   }
 
   async deleteUser(id: string): Promise<boolean> {
-    // db.json first, then credentials: a crash in between leaves credentials without a user
-    // (reported at open, and dropped if a user of that id is created again), never a user
-    // without credentials.
-    const existed = await this.db.transactJournaled((docs, _changes, records) => {
+    // One journaled transaction for the db.json record and the credentials, as sign-up writes them:
+    // in two, the same json-data-server name (the user's id) registered in between had its new
+    // credentials removed by the second. The audit log is left alone: it is the record of what
+    // happened to the user.
+    return this.db.transactJournaled((docs, changes, records) => {
       const index = this.index(docs);
       const record = index.byId.get(id);
-      if (!record) return false;
-      const users = this.users(docs);
-      users.splice(users.indexOf(record), 1);
-      this.reportOwnChange(() => records.delete(this.options.usersProp, this.options.userIdProp, id));
-      index.byId.delete(id);
-      this.unindexLogins(index, id, normalizeCredentials(docs.credentials).accounts[id]);
-      // A login (or a look-alike name) another user shared (a hand edit) is theirs now: the maps are built again.
-      if (index.collisions.length > 0 || index.bySkeleton.lookalikes.length > 0) this.indexes = null;
-      return true;
+      if (record) {
+        const users = this.users(docs);
+        users.splice(users.indexOf(record), 1);
+        this.reportOwnChange(() => records.delete(this.options.usersProp, this.options.userIdProp, id));
+        index.byId.delete(id);
+        this.unindexLogins(index, id, normalizeCredentials(docs.credentials).accounts[id]);
+        // A login (or a look-alike name) another user shared (a hand edit) is theirs now: the maps are built again.
+        if (index.collisions.length > 0 || index.bySkeleton.lookalikes.length > 0) this.indexes = null;
+      }
+      // Also without a record: credentials an older server's crash between its two writes left.
+      this.removeCredentials(this.credentialsWrite(docs.credentials, changes), id);
+      return record !== undefined;
     });
-    // The audit log is left alone: it is the record of what happened to the user.
-    await this.db.transactCredentials((stored, changes) => {
-      this.removeCredentials(this.credentialsWrite(stored, changes), id);
-    });
-    return existed;
   }
 
   // ---- identities
