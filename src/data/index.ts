@@ -5,6 +5,7 @@ import type {} from '@fastify/static';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { DataSettings } from './settings.js';
 import { DataError, isDataError } from './errors.js';
+import { isRead } from './read-methods.js';
 import { bearerToken } from '../lib/bearer-token.js';
 import type { DocumentStore } from '../core/ports/documents.js';
 import type { Caller, Decision, Operation } from './access.js';
@@ -196,7 +197,7 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
     const [name, id, nested] = segments;
     if (name === AUTH_PREFIX) return reply.callNotFound();
     const query = request.query as Query;
-    const callback = options.config.jsonp && request.method === 'GET' ? jsonpCallback(query) : null;
+    const callback = options.config.jsonp && isRead(request) ? jsonpCallback(query) : null;
     if (callback !== null) {
       // A script any page may load carries public data only (jsonp.ts).
       if (request.headers.authorization !== undefined)
@@ -206,11 +207,11 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
     const delay = delayOf(query, options.config.delay);
     if (delay > 0) await wait(delay, closing.signal);
     await ctx.documents.beforeRead();
-    const operation: Operation = request.method === 'GET' ? 'read' : 'write';
+    const operation: Operation = isRead(request) ? 'read' : 'write';
     if (operation === 'write' && options.config.readOnly)
       throw new DataError('forbidden', 'The data API is read-only');
 
-    if (name === undefined && request.method === 'GET') {
+    if (name === undefined && isRead(request)) {
       // The static folder's own index.html wins, as in json-server; else restauth's home page.
       if (hasStatic && existsSync(join(options.config.static, 'index.html')))
         return sendStatic(reply, 'index.html');
@@ -228,7 +229,7 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
         );
     }
     if (name === undefined || (name !== 'db' && ctx.collection(name) === undefined) || segments.length > 3) {
-      if (request.method === 'GET' && hasStatic) return sendStatic(reply, segments.join('/') || 'index.html');
+      if (isRead(request) && hasStatic) return sendStatic(reply, segments.join('/') || 'index.html');
       return reply.code(404).send(ctx.notFound());
     }
     const caller = await callerOf(request);
@@ -237,7 +238,7 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
     await ctx.documents.settled();
 
     if (name === 'db' && ctx.collection('db') === undefined) {
-      if (request.method !== 'GET' || segments.length > 1) return reply.code(404).send(ctx.notFound());
+      if (!isRead(request) || segments.length > 1) return reply.code(404).send(ctx.notFound());
       return wholeDocument(ctx, caller);
     }
     const value = ctx.collection(name);
@@ -254,13 +255,13 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
 
     if (nested !== undefined) {
       // /posts/1/comments: the comments whose postId is 1 (GET), or a new one for post 1 (POST).
-      if (request.method !== 'GET' && request.method !== 'POST') return reply.code(404).send(ctx.notFound());
+      if (!isRead(request) && request.method !== 'POST') return reply.code(404).send(ctx.notFound());
       if (ctx.rows(nested) === null) return reply.code(404).send(ctx.notFound());
       ctx.allow(name, 'read', caller, guard);
       const key = foreignKey(name, options.config.foreignKeySuffix);
       const req: PluralRequest = { ctx, name: nested, caller, request, reply, query };
       const decision = ctx.allow(nested, operation, caller, guard);
-      if (request.method === 'GET') return list({ ...req, query: { ...query, [key]: id } }, decision);
+      if (isRead(request)) return list({ ...req, query: { ...query, [key]: id } }, decision);
       // Keep the parent id's type (json-server stored "1" for a parent whose id is 1).
       const parent = ctx.find(name, ctx.rows(name) ?? [], id);
       return create(req, decision, { [key]: parent ? parent[ctx.idProp] : id });
@@ -270,12 +271,13 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
     const decision = ctx.allow(name, operation, caller, guard);
     const v1 = options.config.jsonServer === '1';
     if (id === undefined) {
-      if (request.method === 'GET') return v1 ? listV1(req, decision) : list(req, decision);
+      if (isRead(request)) return v1 ? listV1(req, decision) : list(req, decision);
       if (request.method === 'POST') return create(req, decision);
       throw new DataError('method_not_allowed', `${request.method} needs a record id: /${name}/:id`);
     }
     switch (request.method) {
       case 'GET':
+      case 'HEAD':
         return show(v1 ? { ...req, query: relationsOf([...new Set(all(query._embed))]) } : req, id, decision);
       case 'PUT':
         return update(req, id, decision, true);

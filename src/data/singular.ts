@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { DataError } from './errors.js';
 import { fullUrl, isRow } from './collections.js';
 import type { DataContext } from './context.js';
+import { isRead } from './read-methods.js';
 
 /**
  * json-server's singular resources (a top-level object, e.g. `/profile`):
@@ -14,7 +15,7 @@ export async function singular(
   request: FastifyRequest,
   reply: FastifyReply,
 ): Promise<unknown> {
-  if (request.method === 'GET') return ctx.collection(name);
+  if (isRead(request)) return ctx.collection(name);
   if (request.method === 'DELETE')
     throw new DataError('method_not_allowed', `${name} is a single resource: it cannot be deleted`);
   const input = request.body;
