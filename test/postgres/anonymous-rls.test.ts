@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { decodeJwt } from 'jose';
 import pg from 'pg';
+import { LOCAL_CALL } from '../../src/core/audit.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { authenticatorRoleSql, postgrestRequest, type PostgrestOptions } from '../support/postgrest.js';
 import { dropDatabase, testPostgres, testStoreConfig } from '../support/postgres.js';
@@ -44,6 +46,11 @@ const SCHEMA = [
   ownedTable('reviews', 'stars int not null', {
     policy: 'No anonymous reviews',
     check: "(select auth.jwt() ->> 'is_anonymous') is distinct from 'true'",
+  }),
+  // A deny-list on what an administrator set in app_metadata, which only the token tells PostgREST.
+  ownedTable('comments', 'body text not null', {
+    policy: 'No comments from blocked users',
+    check: "(select auth.jwt() -> 'app_metadata' ->> 'blocked') is distinct from 'true'",
   }),
 ].join('\n\n');
 
@@ -135,35 +142,57 @@ describe('an anonymous user under PostgREST: the is_anonymous claim in RLS polic
     assert.deepEqual(kept, [{ item: 'book' }]);
   });
 
-  it("says is_anonymous in every dialect's token of its session: another route sheds nothing", async () => {
-    const anonymous = await call('POST', '/signup', { data: {} });
+  /** The tokens of `session` other dialects' routes issue: json-data-server's refresh, postgrest-auth's re-issue. */
+  const dialectTokens = async (session: { access_token: string; refresh_token: string }) => {
     const exchanged = await t.app.inject({
       method: 'POST',
       url: '/auth/refresh',
-      payload: { refresh_token: anonymous.refresh_token },
+      payload: { refresh_token: session.refresh_token },
     });
     assert.equal(exchanged.statusCode, 200, exchanged.body);
     const reissued = await t.app.inject({
       method: 'POST',
       url: '/pg/refresh_token',
-      headers: { authorization: `Bearer ${anonymous.access_token}` },
+      headers: { authorization: `Bearer ${session.access_token}` },
     });
     assert.equal(reissued.statusCode, 200, reissued.body);
-    const tokens = {
+    return {
       "json-data-server's refresh": exchanged.json<{ access_token: string }>().access_token,
       "postgrest-auth's bearer refresh": reissued.json<{ access_token: string }>().access_token,
     };
+  };
+
+  it("says is_anonymous in every dialect's token of its session: another route sheds nothing", async () => {
+    const anonymous = await call('POST', '/signup', { data: {} });
+    const tokens = await dialectTokens(anonymous);
     for (const [route, token] of Object.entries(tokens)) {
-      const claims = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as Record<
-        string,
-        unknown
-      >;
+      const claims = decodeJwt(token);
       assert.equal(claims['is_anonymous'], true, route);
       await assert.rejects(
         postgrestRequest(pool, rest, token, 'INSERT INTO public.reviews (stars) VALUES (1)'),
         /row-level security/u,
         route,
       );
+    }
+  });
+
+  it("carries app_metadata, aal and email in every dialect's token of a GoTrue user", async () => {
+    const signUp = (email: string) => call('POST', '/signup', { email, password: 'a real passphrase 9' });
+    const open = await signUp('open@example.com');
+    const blocked = await signUp('blocked@example.com');
+    await t.services.admin.updateUser(LOCAL_CALL, blocked.user.id, { appMetadata: { blocked: true } });
+    const comment = (token: string) =>
+      postgrestRequest(pool, rest, token, "INSERT INTO public.comments (body) VALUES ('hi') RETURNING body");
+    // The attack: a blocked user's session exchanged at another dialect's route.
+    for (const [route, token] of Object.entries(await dialectTokens(blocked))) {
+      await assert.rejects(comment(token), /row-level security/u, route);
+    }
+    for (const [route, token] of Object.entries(await dialectTokens(open))) {
+      const claims = decodeJwt(token);
+      assert.equal(claims['email'], 'open@example.com', route);
+      assert.equal(claims['aal'], 'aal1', route);
+      assert.deepEqual(claims['app_metadata'], { provider: 'email', providers: ['email'] }, route);
+      assert.deepEqual(await comment(token), [{ body: 'hi' }], route);
     }
   });
 });

@@ -11,6 +11,7 @@ import { bearerToken } from '../../lib/bearer-token.js';
 import { useErrorReply } from '../errors.js';
 import { documentRoutes } from '../route-docs.js';
 import { jsonDataServerBodies, jsonDataServerDocs } from './json-data-server-docs.js';
+import { userStateOnly } from './user-state-claims.js';
 import type { RateLimitHook } from '../rate-limit.js';
 import { clientOf } from '../client.js';
 
@@ -104,26 +105,30 @@ export const jsonDataServerDialect: FastifyPluginAsync<JsonDataServerOptions> = 
         throw new AuthError('validation_failed', `${fields.user} is an email address other than email`);
       [username, email] = [null, login];
     }
-    const issued = await auth.signUp(clientOf(request), {
-      username,
-      email,
-      password,
-      profile,
-      emailConfirmed: false,
-    });
+    const issued = await auth.signUp(
+      clientOf(request),
+      {
+        username,
+        email,
+        password,
+        profile,
+        emailConfirmed: false,
+      },
+      userStateOnly,
+    );
     return tokenAnswer(issued);
   });
 
   route(settings.loginRoute, 'signIn', bodies.login, async (body, request) => {
     const username = requestedUser(body, true) as string;
     const password = requiredString(body, fields.password);
-    return tokenAnswer(await auth.signIn(clientOf(request), username, password));
+    return tokenAnswer(await auth.signIn(clientOf(request), username, password, userStateOnly));
   });
 
   route(settings.refreshRoute, 'refresh', bodies.refresh, async (body, request) => {
     const refreshToken = requiredString(body, settings.jwtRefreshToken);
     const username = requestedUser(body, false);
-    return tokenAnswer(await auth.refresh(clientOf(request), refreshToken, undefined, username));
+    return tokenAnswer(await auth.refresh(clientOf(request), refreshToken, userStateOnly, username));
   });
 
   route(settings.checkRoute, null, bodies.check, async (body, request) => {
@@ -155,6 +160,7 @@ export const jsonDataServerDialect: FastifyPluginAsync<JsonDataServerOptions> = 
       login: username,
       currentPassword,
       newPassword,
+      extraClaims: userStateOnly,
     });
     return tokenAnswer(issued);
   });

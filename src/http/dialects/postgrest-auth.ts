@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AuthService, ExtraClaims, IssuedAccessToken } from '../../core/auth-service.js';
+import { userStateClaims } from './user-state-claims.js';
 import { AuthError } from '../../core/errors.js';
 import { bearerToken } from '../../lib/bearer-token.js';
 import { useErrorReply } from '../errors.js';
@@ -67,7 +68,13 @@ export const postgrestAuthDialect: FastifyPluginAsyncTypebox<PostgrestAuthOption
   });
 
   // Its tokens: the configured payload, the user's real token count (postgrest-auth sent 0), a random jti.
-  const claims: ExtraClaims = (user) => ({ ...payload, count: user.tokenVersion, jti: randomUUID() });
+  // The user's state after the configured payload: an operator's claim never hides it (user-state-claims.ts).
+  const claims: ExtraClaims = (user) => ({
+    ...payload,
+    ...userStateClaims(user),
+    count: user.tokenVersion,
+    jti: randomUUID(),
+  });
   const answer = (issued: IssuedAccessToken) => ({ access_token: issued.accessToken });
 
   app.post(
