@@ -602,6 +602,22 @@ export function runStoreContract(
         assert.equal(await store.rotateRefreshToken('rt-r', 'rt-s', NOW), false);
       });
 
+      it('records activity on a live session only: not an idle one, nor a revoked or an ended one', async () => {
+        const user = await store.createUser(newUser(), 'h');
+        const live = await store.createSession(newSession(user.id));
+        assert.equal(await store.recordSessionActivity(live.id, later(60), NOW), false, 'idle since NOW');
+        assert.equal(await store.recordSessionActivity(live.id, later(60), later(-1)), true);
+        assert.equal((await store.findSession(live.id))?.refreshedAt.toISOString(), later(60).toISOString());
+        assert.equal(
+          await store.recordSessionActivity(live.id, later(86400), later(100)),
+          false,
+          'past its end',
+        );
+        await store.revokeSession(live.id, 'logout', later(61));
+        assert.equal(await store.recordSessionActivity(live.id, later(62), later(-1)), false);
+        assert.equal(await store.recordSessionActivity(randomUUID(), later(62), later(-1)), false);
+      });
+
       it("lists a user's sessions not revoked, newest first, and no one else's", async () => {
         const user = await store.createUser(newUser(), 'h');
         const stranger = await store.createUser(newUser(), 'h');
