@@ -33,18 +33,8 @@ const BELOW_AAL2 = `coalesce(s.aal::text, 'aal1') = 'aal1'`;
  */
 export function factorVerifiedEndsSessionsSql(q: Names, t: SessionTables): string {
   const fn = `${q.restauth}.end_sessions_below_aal2`;
-  const reason = `'${FACTOR_VERIFIED_REASON}'`;
   return `
-    CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
-      SET search_path = pg_catalog, pg_temp AS $fn$
-    DECLARE
-      ended_count integer;
-    BEGIN
-      WITH ${endSessionsClauses(t, `s.user_id = NEW.user_id AND ${BELOW_AAL2}`, 'now()', reason)}
-      SELECT count(*) INTO ended_count FROM ended;
-      RETURN NULL;
-    END
-    $fn$;
+    ${endSessionsBelowAal2Function(q, t, 47)}
     REVOKE ALL ON FUNCTION ${fn}() FROM PUBLIC;
     COMMENT ON FUNCTION ${fn}() IS
       'restauth: a verified MFA factor ends its user''s aal1 sessions, as GoTrue''s verify does';
@@ -71,6 +61,35 @@ export function endSessionsOfFactorUsersSql(t: SessionTables): string {
     `'${FACTOR_VERIFIED_REASON}'`,
   )}
     SELECT FROM ended`;
+}
+
+/**
+ * Migration 52: the trigger's function locks the user's row before its DELETE, as every statement that
+ * opens a session does (open-sign-in.ts, session-sql.ts). A sign-in holding the row is waited for, and
+ * the DELETE's snapshot, taken after, sees its session; a sign-in waiting for the row takes its
+ * snapshot after this commit and sees the factor. Before, a session opened by a statement that began
+ * before the factor's commit was invisible to both checks and kept its access token until expiry.
+ */
+export function factorVerifiedLocksUserSql(q: Names, t: SessionTables): string {
+  return endSessionsBelowAal2Function(q, t, 52);
+}
+
+/** restauth.end_sessions_below_aal2, the trigger's function, as migration `version` makes it. */
+function endSessionsBelowAal2Function(q: Names, t: SessionTables, version: 47 | 52): string {
+  const lockUser =
+    version === 52
+      ? `PERFORM FROM ${q.schema}.${q.table} WHERE id = NEW.user_id FOR NO KEY UPDATE;\n      `
+      : '';
+  return `CREATE OR REPLACE FUNCTION ${q.restauth}.end_sessions_below_aal2() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+      SET search_path = pg_catalog, pg_temp AS $fn$
+    DECLARE
+      ended_count integer;
+    BEGIN
+      ${lockUser}WITH ${endSessionsClauses(t, `s.user_id = NEW.user_id AND ${BELOW_AAL2}`, 'now()', `'${FACTOR_VERIFIED_REASON}'`)}
+      SELECT count(*) INTO ended_count FROM ended;
+      RETURN NULL;
+    END
+    $fn$;`;
 }
 
 /** How many of the schema's users have a verified factor (0 without GoTrue's table). */

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { FLOW_STATE_GOTRUE_VERSIONS, gotrueFlowState } from './flow-state-schema.js';
 import { accountForEveryUser } from './gotrue-accounts.js';
-import { factorVerifiedEndsSessionsSql } from './gotrue-factors.js';
+import { factorVerifiedEndsSessionsSql, factorVerifiedLocksUserSql } from './gotrue-factors.js';
 import { gotrueOneTimeTokens, SESSION_AND_TOKEN_GOTRUE_VERSIONS } from './gotrue-one-time-tokens.js';
 import { REPRODUCED_GOTRUE_VERSIONS, reproducedVersionsTouches } from './gotrue-reproduced-versions.js';
 import { gotrueSessions } from './gotrue-sessions.js';
@@ -790,6 +790,14 @@ export function migrations(names: SchemaNames): Migration[] {
       run: async (client) => {
         await repairNameSkeletons(client, `${q.restauth}.accounts`);
       },
+    },
+    {
+      version: 52,
+      name: "a session opened beside a factor's verification: both lock the user's row, so one sees the other",
+      sql:
+        openSignInFunction(q, sessionTables(q), 52) +
+        openSessionFunction(q, sessionTables(q), 52) +
+        factorVerifiedLocksUserSql(q, sessionTables(q)),
     },
   ];
 }

@@ -32,6 +32,7 @@ export function openSignInFunction(q: Names, t: SessionTables, version: OpeningV
     signature: `${q.restauth}.open_sign_in(uuid, uuid, timestamptz, timestamptz, text, text, text,
         timestamptz, text, timestamptz, text, text, text, text, jsonb, integer)`,
     answer: 'jsonb',
+    users,
     writes: `WITH ${openSignInClauses(t, { users, auditLog: `${q.restauth}.audit_log` }, since(version))}
         SELECT to_jsonb(u) INTO opened FROM u`,
     keep: '$16',
@@ -48,14 +49,14 @@ export function openSignInFunction(q: Names, t: SessionTables, version: OpeningV
 function writesThenCap(
   t: SessionTables,
   version: OpeningVersion,
-  f: { signature: string; answer: string; writes: string; keep: string; comment: string },
+  f: { signature: string; answer: string; users: string; writes: string; keep: string; comment: string },
 ): string {
   return `
     CREATE ${version === 36 ? '' : 'OR REPLACE '}FUNCTION ${f.signature} RETURNS ${f.answer} LANGUAGE plpgsql VOLATILE AS $fn$
     DECLARE
       opened ${f.answer};
     BEGIN
-      ${f.writes};
+      ${version === 52 ? lockUserFirst(f.users) : ''}${f.writes};
       IF opened IS NOT NULL AND ${f.keep} > 0 THEN
         ${capSessionsSql(t, '$2', f.keep)};
       END IF;
@@ -78,6 +79,7 @@ export function openSessionFunction(q: Names, t: SessionTables, version: Opening
   return writesThenCap(t, version, {
     signature: `${q.restauth}.open_session(uuid, uuid, timestamptz, timestamptz, text, text, text, integer)`,
     answer: 'text',
+    users: `${q.schema}.${q.table}`,
     writes: `WITH ${lockedSessionInsertClauses(t, `${q.schema}.${q.table}`, since(version))}
         SELECT user_id::text INTO opened FROM created`,
     keep: '$8',
@@ -87,14 +89,26 @@ export function openSessionFunction(q: Names, t: SessionTables, version: Opening
 }
 
 /** The migrations that (re)made open_sign_in and open_session. */
-type OpeningVersion = 36 | 40 | 47;
+type OpeningVersion = 36 | 40 | 47 | 52;
+
+/**
+ * Migration 52's first statement: the user's row `$2` locked (the lock the writes take), so the writes
+ * that follow take their snapshot after it. A factor verified by a transaction that held the row (its
+ * trigger locks it: gotrue-factors.ts) is then seen by noVerifiedFactor. Before, the writes' snapshot was
+ * taken before they waited for the row, READ COMMITTED re-read only the row itself, and the session
+ * opened beside a factor verified meanwhile outlived the trigger that should have ended it.
+ */
+function lockUserFirst(users: string): string {
+  return `PERFORM FROM ${users} WHERE id = $2 FOR NO KEY UPDATE;
+      `;
+}
 
 /**
  * Migration 36's functions as it made them; migration 40 replaces both with functions that open no
  * session for a user banned at the session's creation ($3), checked on the row they lock (see
  * NOT_BANNED_AT_START in session-sql.ts): a ban committed after the caller's read stops it.
  * Migration 47 replaces them again with functions that also open none for a user with a verified
- * MFA factor (noVerifiedFactor in session-sql.ts).
+ * MFA factor (noVerifiedFactor in session-sql.ts); migration 52 with the user's row locked first.
  */
 function since(version: OpeningVersion): OpenGuard {
   return version === 36 ? 'since migration 36' : version === 40 ? 'unless banned' : 'unless banned or MFA';

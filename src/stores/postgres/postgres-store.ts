@@ -861,25 +861,17 @@ export class PostgresStore implements Store {
       session.firstRefreshTokenHash,
       session.authMethod ?? null,
     ];
-    if (session.maxPerUser <= 0) {
-      // No such user (a non-UUID id included), or one banned meanwhile: nothing is inserted.
-      const { rows } = await this.pool.query<{ id: string; user_id: string }>(
-        this.prepared(
-          this.statement('insertSession', () => insertSessionSql(this.session, this.users)),
-          values,
-        ),
-      );
-      if (!rows[0]) return this.sessionRefusal(session.userId, session.createdAt);
-      return this.opened(session, rows[0].user_id);
-    }
-    if (values[1] === null) throw new AuthError('user_not_found');
-    // Every capped session is written as openSignIn writes its own (migration 36): the insert holds
-    // the user's row, and the cap is the function's next statement, whose snapshot sees the sessions of
-    // every racing sign-in before it, whatever path opened them (test/security/session-cap-race.test.ts).
+    // No such user (a non-UUID id included): nothing to write.
+    if (values[1] === null) return this.sessionRefusal(session.userId, session.createdAt);
+    // Every session is written as openSignIn writes its own (migrations 36 and 52): the user's row is
+    // locked in a statement of its own, so the insert's snapshot sees a factor verified meanwhile
+    // (test/gotrue/mfa-factor-verify-races.test.ts); the cap, when there is one, is the function's last
+    // statement, whose snapshot sees the sessions of every racing sign-in before it, whatever path
+    // opened them (test/security/session-cap-race.test.ts).
     const { rows } = await this.pool.query<{ user_id: string | null }>(
       this.prepared(
         this.statement('openSession', () => openSessionCallSql(this.names)),
-        [...values, session.maxPerUser],
+        [...values, Math.max(session.maxPerUser, 0)],
       ),
     );
     const userId = rows[0]?.user_id;
