@@ -2,6 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AdminUserInput } from '../../../core/admin-service.js';
 import { AuthError } from '../../../core/errors.js';
+import { onAdminUserId } from './admin-user-id.js';
 import { requireAdmin, type GotrueOptions } from './context.js';
 import { Email, Metadata, RedirectQuery, requestedRedirect } from './schemas.js';
 import { userAnswers } from './user-answers.js';
@@ -90,16 +91,20 @@ export const adminRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
     answer.user(await admin.createUser(clientOf(request), adminInput(request.body))),
   );
 
-  app.get('/admin/users/:id', { schema: { params: IdParams } }, async (request) =>
-    answer.user(await admin.getUser(request.params.id)),
-  );
+  app.get('/admin/users/:id', { schema: { params: IdParams } }, async (request) => {
+    const { id } = request.params;
+    return answer.user(await onAdminUserId(id, () => admin.getUser(id)));
+  });
 
-  app.put('/admin/users/:id', { schema: { params: IdParams, body: UserBody } }, async (request) =>
-    answer.user(await admin.updateUser(clientOf(request), request.params.id, adminInput(request.body))),
-  );
+  app.put('/admin/users/:id', { schema: { params: IdParams, body: UserBody } }, async (request) => {
+    const { id } = request.params;
+    const input = adminInput(request.body);
+    return answer.user(await onAdminUserId(id, () => admin.updateUser(clientOf(request), id, input)));
+  });
 
   app.delete('/admin/users/:id', { schema: { params: IdParams } }, async (request) => {
-    await admin.deleteUser(clientOf(request), request.params.id);
+    const { id } = request.params;
+    await onAdminUserId(id, () => admin.deleteUser(clientOf(request), id));
     return {};
   });
 

@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { AuthError } from '../../../core/errors.js';
+import { onAdminUserId } from './admin-user-id.js';
 import { requireAdmin, requireUser, type GotrueOptions } from './context.js';
 
 /**
@@ -150,7 +151,8 @@ interface DisabledRoute {
   refusal?: () => AuthError;
   /**
    * A route under /admin/users/:id: the user is looked up first, as GoTrue's loadUser does before
-   * any of them, so an id naming no user is 404 user_not_found, not an answer about nothing.
+   * any of them, so an id naming no user is 404 user_not_found (validation_failed when it is not a
+   * UUID: onAdminUserId), not an answer about nothing.
    */
   ofUser?: true;
 }
@@ -510,7 +512,10 @@ export const disabledFeatureRoutes: FastifyPluginAsync<GotrueOptions> = async (a
       },
       ...(preHandler ? { preHandler } : {}),
       handler: async (request: FastifyRequest) => {
-        if (route.ofUser) await options.admin.getUser((request.params as { id: string }).id);
+        if (route.ofUser) {
+          const { id } = request.params as { id: string };
+          await onAdminUserId(id, () => options.admin.getUser(id));
+        }
         if (refusal === undefined) return [];
         throw refusal();
       },
