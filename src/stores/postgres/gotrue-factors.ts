@@ -69,16 +69,34 @@ export function endSessionsOfFactorUsersSql(t: SessionTables): string {
  * the DELETE's snapshot, taken after, sees its session; a sign-in waiting for the row takes its
  * snapshot after this commit and sees the factor. Before, a session opened by a statement that began
  * before the factor's commit was invisible to both checks and kept its access token until expiry.
+ * It also bumps the token_count of a user owning a role postgrest-auth handed out, which ends that
+ * era's tokens (named by role, with no session to end), as a password change does.
  */
 export function factorVerifiedLocksUserSql(q: Names, t: SessionTables): string {
-  return endSessionsBelowAal2Function(q, t, 52);
+  // The users with a verified factor already: migration 47 ended their sessions, not these tokens.
+  const adopted = adoptedRole(q);
+  return `${endSessionsBelowAal2Function(q, t, 52)}
+    UPDATE ${q.restauth}.accounts a SET token_count = token_count + 1
+      WHERE a.uid IN (SELECT user_id FROM ${t.factors} WHERE status::text = 'verified') AND ${adopted};`;
 }
+
+/**
+ * The account `a` owns a role postgrest-auth handed out (adopted): only those have tokens named by
+ * role. Other users' tokens all name a session, which the trigger ends: their count stays, so the
+ * pre-request's refusal still says the session ended.
+ */
+const adoptedRole = (q: Names) =>
+  `EXISTS (SELECT FROM ${q.restauth}.user_roles r WHERE r.user_id = a.id AND r.adopted)`;
 
 /** restauth.end_sessions_below_aal2, the trigger's function, as migration `version` makes it. */
 function endSessionsBelowAal2Function(q: Names, t: SessionTables, version: 47 | 52): string {
+  // Migration 52 also bumps the account's token_count: postgrest-auth's tokens (no sub, no session)
+  // pass the pre-request on their count alone, and no session's end reaches them.
+  const adopted = adoptedRole(q);
   const lockUser =
     version === 52
-      ? `PERFORM FROM ${q.schema}.${q.table} WHERE id = NEW.user_id FOR NO KEY UPDATE;\n      `
+      ? `PERFORM FROM ${q.schema}.${q.table} WHERE id = NEW.user_id FOR NO KEY UPDATE;
+      UPDATE ${q.restauth}.accounts a SET token_count = token_count + 1 WHERE a.uid = NEW.user_id AND ${adopted};\n      `
       : '';
   return `CREATE OR REPLACE FUNCTION ${q.restauth}.end_sessions_below_aal2() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
       SET search_path = pg_catalog, pg_temp AS $fn$
