@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TestApp } from '../support/app.js';
+import { gotrueClient } from '../support/gotrue.js';
 import { startKeycloakApp, type OAuthApp } from '../support/oauth-app.js';
 import { followRedirects, openIn, type CookieJar, type TestIdp } from '../support/oidc-provider.js';
 import { LOCAL_CALL } from '../../src/core/audit.js';
@@ -22,7 +23,12 @@ describe('OAuth callback refusals in /metrics', () => {
   let idp: TestIdp;
 
   before(async () => {
-    app = await startKeycloakApp({ siteUrl: APP, signup: { enabled: false }, metrics: { enabled: true } });
+    app = await startKeycloakApp({
+      siteUrl: APP,
+      signup: { enabled: false },
+      metrics: { enabled: true },
+      identities: { manualLinking: true },
+    });
     ({ t, url, provider: idp } = app);
     idp.accounts.set('kc-ines', { email: 'ines@acme.test', email_verified: true });
   });
@@ -110,6 +116,51 @@ describe('OAuth callback refusals in /metrics', () => {
       'keycloak/id_token': 1,
       'keycloak/exchange': 1,
       'keycloak/signup_disabled': 1,
+    });
+  });
+
+  // A PKCE linkIdentity links at its code's exchange, not at the callback: a link refused there
+  // (the provider identity someone else's) counts as the callback's refusal did, by the provider.
+  it('counts a PKCE link refused at its code exchange as `identity`', async () => {
+    const other = await t.services.auth.register(LOCAL_CALL, {
+      email: 'olga@acme.test',
+      password: 'olga password 1',
+      emailConfirmed: true,
+    });
+    await t.services.store.linkIdentity({
+      userId: other.id,
+      provider: 'keycloak',
+      providerId: 'kc-taken',
+      identityData: { sub: 'kc-taken' },
+      now: new Date(),
+    });
+    idp.accounts.set('kc-taken', { email: 'taken@work.test', email_verified: true });
+    await t.services.auth.register(LOCAL_CALL, {
+      email: 'lars@acme.test',
+      password: 'lars password 1',
+      emailConfirmed: true,
+    });
+    const { client } = gotrueClient(url, { flowType: 'pkce' });
+    const signIn = await client.signInWithPassword({ email: 'lars@acme.test', password: 'lars password 1' });
+    assert.equal(signIn.error, null);
+    const before = await refusals();
+
+    const { data, error } = await client.linkIdentity({
+      provider: 'keycloak',
+      options: { redirectTo: `${APP}/settings`, skipBrowserRedirect: true },
+    });
+    assert.equal(error, null);
+    idp.loginAs('kc-taken');
+    const landed = await followRedirects(data.url!, APP, 15, new Map());
+    const code = landed.searchParams.get('code');
+    assert.ok(code, landed.href);
+    assert.deepEqual(await refusals(), before, 'the callback refused nothing: the link waits');
+
+    const exchanged = await client.exchangeCodeForSession(code);
+    assert.equal(exchanged.error?.code, 'identity_already_exists');
+    assert.deepEqual(await refusals(), {
+      ...before,
+      'keycloak/identity': (before['keycloak/identity'] ?? 0) + 1,
     });
   });
 });

@@ -18,7 +18,8 @@ export type SignInMethod = 'password' | 'email' | 'pkce' | 'signup' | 'anonymous
  * (access_denied ...); the code exchange refused or failed; the id_token refused (signature,
  * issuer, audience, expiry, nonce); the provider's profile unreadable or without an address;
  * sign-ups off; a banned user; an unverified address mailed its confirmation; a link refused
- * (the identity someone else's); anything else.
+ * (the identity someone else's; a PKCE link's refusals come at its code exchange and count too);
+ * anything else.
  */
 export type OAuthCallbackRefusal =
   | 'state'

@@ -345,7 +345,7 @@ function withSessionFragment(target: string, issued: IssuedSession, tokens: Prov
 }
 
 /** Why a callback signed nobody in, for the metrics (a closed list, never the provider's own words). */
-function refusalReason(error: unknown, linking: boolean): OAuthCallbackRefusal {
+export function refusalReason(error: unknown, linking: boolean): OAuthCallbackRefusal {
   if (error instanceof ProviderError) return 'provider_error';
   if (error instanceof ProviderAnswerRefused) return error.reason;
   if (!isAuthError(error)) return 'other';

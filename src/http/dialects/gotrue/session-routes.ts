@@ -4,6 +4,7 @@ import { AuthError } from '../../../core/errors.js';
 import { requireUser, type GotrueOptions } from './context.js';
 import { ClientExtras, Email, Metadata, pkceOf, RedirectQuery, requestedRedirect } from './schemas.js';
 import { idTokenGrant, IdTokenFields } from './oauth-id-token.js';
+import { linkAtExchange } from './oauth-link-exchange.js';
 import { userAnswers } from './user-answers.js';
 import { gotrueClaims } from './wire.js';
 import { clientOf } from '../../client.js';
@@ -149,10 +150,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (ap
           const user =
             pendingLink === null
               ? exchanged.user
-              : await options.identityLinking.link(clientOf(request), {
-                  ...pendingLink,
-                  targetUserId: exchanged.user.id,
-                });
+              : await linkAtExchange(options, clientOf(request), pendingLink, exchanged.user.id);
           // The session's amr is the flow's method ('email/signup', 'magiclink' ...), as GoTrue's.
           const session = await answer.session(
             await auth.startSession(
