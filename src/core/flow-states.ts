@@ -7,7 +7,7 @@ import { hashSecret } from './secrets.js';
 import type { FlowState, FlowStateStore } from './ports/flow-states.js';
 import type { Store, User } from './ports/store.js';
 import type { ProviderTokenSeal } from './oauth/provider-token-seal.js';
-import { parsePendingLink, type PendingLink } from './oauth/pending-link.js';
+import { authCodeHashOf, parsePendingLink, type PendingLink } from './oauth/pending-link.js';
 
 /** GoTrue's default flow-state lifetime (GOTRUE_EXTERNAL_FLOW_STATE_EXPIRY_DURATION, 300 s, also its least). */
 export const AUTH_CODE_LIFETIME_SECONDS = 300;
@@ -123,7 +123,7 @@ export class PkceFlows {
       );
     }
     const now = this.deps.clock();
-    const codeHash = hashSecret(authCode);
+    const codeHash = authCodeHashOf(authCode);
     const flow = await this.deps.flowStates.findFlowStateByAuthCode(codeHash);
     if (flow === null || flow.authCodeIssuedAt === null) throw new AuthError('flow_state_not_found');
     // A code dated ahead of now was issued before the clock went back: its age is unknown.

@@ -34,6 +34,15 @@ describe('PkceFlows lifetimes and pruning', () => {
   const later = (seconds: number) => {
     now = new Date(now.getTime() + seconds * 1000);
   };
+  /** The OAuth flows on the same store, clock and seal (their codes are exchanged by `flows`). */
+  const oauthFlows = () =>
+    new OAuthFlows({
+      flowStates: backend.flowStates,
+      clock: () => now,
+      key: randomBytes(32),
+      seal,
+      bindsBrowser: true,
+    });
   const code = async (answer: Promise<unknown>) =>
     answer.then(
       () => 'ok',
@@ -93,13 +102,7 @@ describe('PkceFlows lifetimes and pruning', () => {
   });
 
   it("an OAuth flow's provider tokens are stored sealed, answered once by the exchange, and go with the flow", async () => {
-    const oauth = new OAuthFlows({
-      flowStates: backend.flowStates,
-      clock: () => now,
-      key: randomBytes(32),
-      seal,
-      bindsBrowser: true,
-    });
+    const oauth = oauthFlows();
     const { flow } = await oauth.start({ provider: 'keycloak', referrer: null, pkce: challenge });
     const tokens = {
       accessToken: 'idp-access-token-1234',
@@ -130,5 +133,43 @@ describe('PkceFlows lifetimes and pruning', () => {
     });
     const mailed = await flows.issueCode(user, await flows.start(user.id, 'magiclink', challenge));
     assert.equal((await flows.exchange(mailed, verifier)).providerTokens, null);
+  });
+
+  // Rolling upgrade: an instance from before PKCE links waited for the exchange spends a code by
+  // findFlowStateByAuthCode(hashSecret(code)) and answers its user's session, linking nothing.
+  // A link flow's code is kept under a hash of its own, so that lookup finds no flow.
+  it("a link flow's code is found by the exchange only, not by an older instance's lookup", async () => {
+    const oauth = oauthFlows();
+    const { flow } = await oauth.start({
+      provider: 'keycloak',
+      referrer: null,
+      pkce: challenge,
+      linking: { userId: user.id, sessionId: 'starting-session' },
+    });
+    const link = {
+      sessionId: 'starting-session',
+      provider: 'keycloak',
+      claims: {
+        subject: 'kc-ann',
+        email: null,
+        emailVerified: false,
+        name: null,
+        avatarUrl: null,
+        extra: {},
+      },
+      identityData: { sub: 'kc-ann' },
+      redirectTo: null,
+    };
+    const tokens = { accessToken: 'idp-access-token', refreshToken: null, idToken: null };
+    const issued = await oauth.issueCode(flow, user.id, tokens, link);
+    assert.equal(await backend.flowStates.findFlowStateByAuthCode(hashSecret(issued)), null);
+
+    const exchanged = await flows.exchange(issued, verifier);
+    assert.equal(exchanged.user.id, user.id);
+    assert.deepEqual(exchanged.pendingLink, link);
+    // A sign-in's code is kept as before: an older instance still exchanges those.
+    const signIn = await oauth.start({ provider: 'keycloak', referrer: null, pkce: challenge });
+    const plain = await oauth.issueCode(signIn.flow, user.id, tokens);
+    assert.ok(await backend.flowStates.findFlowStateByAuthCode(hashSecret(plain)));
   });
 });

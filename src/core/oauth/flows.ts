@@ -3,10 +3,9 @@ import { AuthError } from '../errors.js';
 import { datedAhead } from '../clock-skew.js';
 import type { PkceChallenge } from '../pkce.js';
 import type { FlowStateStore, OAuthFlow } from '../ports/flow-states.js';
-import { hashSecret } from '../secrets.js';
 import type { ProviderTokens } from './provider.js';
 import type { ProviderTokenSeal } from './provider-token-seal.js';
-import { serializePendingLink, type PendingLink } from './pending-link.js';
+import { authCodeHashOf, newLinkCode, serializePendingLink, type PendingLink } from './pending-link.js';
 
 /** How long a user may take at the provider (GoTrue's FlowStateExpiryDuration: 300 s). */
 export const OAUTH_FLOW_LIFETIME_SECONDS = 300;
@@ -110,7 +109,7 @@ export class OAuthFlows {
     if (flow.codeChallenge === null || flow.codeChallengeMethod === null) {
       throw new Error('an implicit OAuth flow has no code to issue');
     }
-    const code = randomUUID();
+    const code = pendingLink === null ? randomUUID() : newLinkCode();
     const now = this.deps.clock();
     const id = randomUUID();
     const { seal } = this.deps;
@@ -122,7 +121,7 @@ export class OAuthFlows {
       authenticationMethod: 'oauth',
       providerType: flow.providerType,
       createdAt: now,
-      authCodeHash: hashSecret(code),
+      authCodeHash: authCodeHashOf(code),
       authCodeIssuedAt: now,
       providerAccessToken: seal.seal(tokens.accessToken, id),
       providerRefreshToken: tokens.refreshToken === null ? null : seal.seal(tokens.refreshToken, id),

@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import type { IdentityToLink } from '../identity-linking.js';
+import { hashSecret } from '../secrets.js';
 
 /**
  * What a PKCE linkIdentity flow's callback leaves for its code's exchange: the identity to link,
@@ -33,4 +35,22 @@ export function parsePendingLink(stored: string): PendingLink {
     throw new Error('a flow state whose pending link is malformed');
   }
   return link;
+}
+
+/**
+ * A link flow's auth code is marked, and kept under a hash of its own (authCodeHashOf): an instance
+ * from before links waited for the exchange (a rolling upgrade's old half) looks a code up by
+ * hashSecret(code) alone, finds none (flow_state_not_found) and so cannot answer the session
+ * without linking what the callback left for the exchange.
+ */
+const LINK_CODE_PREFIX = 'link-';
+
+/** A fresh auth code for a PKCE link flow (a UUID, marked). */
+export function newLinkCode(): string {
+  return `${LINK_CODE_PREFIX}${randomUUID()}`;
+}
+
+/** The hash a flow keeps for its auth code `code`: a link code's in its own domain (see newLinkCode). */
+export function authCodeHashOf(code: string): string {
+  return code.startsWith(LINK_CODE_PREFIX) ? hashSecret(`pending link code:${code}`) : hashSecret(code);
 }
