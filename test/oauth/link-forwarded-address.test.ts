@@ -110,4 +110,40 @@ describe("a linkIdentity address followed in someone else's browser", () => {
     assert.match(error?.message ?? '', /PKCE flow/u);
     assert.equal(data.url ?? null, null, 'no address to forward');
   });
+
+  // A flow stored without PKCE while implicit links were allowed (by an instance from before the
+  // rule, or before identities.implicitLinking was switched off and the server restarted) is still
+  // forwardable: its callback is refused too, not only a new start.
+  it('implicit: a stored implicit link flow forwarded to the victim links nothing at the callback', async () => {
+    const attacker = await signedIn('old@evil.test', 'pkce');
+    const token = (await attacker.client.getSession()).data.session!.access_token;
+    const claims = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as {
+      session_id: string;
+    };
+    const { oauth } = t.services;
+    const { flow, secrets } = await oauth.flows.start({
+      provider: 'keycloak',
+      referrer: `${APP}/settings`,
+      pkce: null,
+      linking: { userId: attacker.userId, sessionId: claims.session_id },
+    });
+    const address = await oauth.clients.authorizationUrl(oauth.clients.get('keycloak')!, {
+      state: flow.id,
+      secrets,
+      scopes: undefined,
+      params: {},
+    });
+    // The victim's browser after following the old continue step: it holds the flow's cookie.
+    const victim: CookieJar = new Map([
+      [new URL(url).origin, new Map([[`restauth-oauth-${flow.id}`, secrets.browserBinding]])],
+    ]);
+    idp.accounts.set('kc-old', { email: 'old@acme.test', email_verified: true });
+    const landed = await follow(address, 'kc-old', victim);
+    assert.equal(
+      new URLSearchParams(landed.hash.slice(1)).get('error_code'),
+      'validation_failed',
+      landed.href,
+    );
+    assert.equal(await t.services.store.findIdentity('keycloak', 'kc-old'), null, 'never linked');
+  });
 });

@@ -151,6 +151,9 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
         throw new AuthError('bad_oauth_callback', 'OAuth callback with missing authorization code missing');
       }
       if (provider === undefined) throw providerNotEnabled(flow.providerType);
+      // The start's rule again for a flow stored without it: by an instance of before it (a rolling
+      // upgrade) or before identities.implicitLinking was switched off (a restart within 300 s).
+      if (flow.linkingTargetId !== null && flow.codeChallenge === null) assertImplicitLinking(options);
       const signedIn = await oauth.clients.finish(
         provider,
         new URLSearchParams(definedEntries(params)),
@@ -240,12 +243,7 @@ export async function startProviderFlow(
   // Without PKCE a link's callback links in whichever browser finishes the flow: one the starter
   // sent the address to links its owner's identity to the starter's account. With it, the exchange
   // links, and only the starting app holds the verifier (core/oauth/pending-link.ts).
-  if (linking !== null && challenge === null && !options.settings.implicitLinking) {
-    throw new AuthError(
-      'validation_failed',
-      "linkIdentity needs the PKCE flow (auth-js flowType 'pkce'): an implicit one is off (identities.implicitLinking)",
-    );
-  }
+  if (linking !== null && challenge === null) assertImplicitLinking(options);
   const referrer = redirects.check(query.redirect_to);
   const params: Record<string, string> = {};
   for (const [key, value] of Object.entries(query)) {
@@ -265,6 +263,15 @@ export async function startProviderFlow(
     params,
   });
   return { url, state: flow.id, provider };
+}
+
+/** An implicit linkIdentity flow is refused unless identities.implicitLinking is on. */
+function assertImplicitLinking(options: GotrueOptions): void {
+  if (options.settings.implicitLinking) return;
+  throw new AuthError(
+    'validation_failed',
+    "linkIdentity needs the PKCE flow (auth-js flowType 'pkce'): an implicit one is off (identities.implicitLinking)",
+  );
 }
 
 /** A started flow: the provider's address to send the browser to, its state and provider. */
