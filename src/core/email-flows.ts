@@ -66,6 +66,7 @@ const RESEND_REFUSALS: ReadonlySet<string> = new Set([
   'email_exists',
   'user_banned',
   'user_not_found',
+  'conflict',
 ]);
 /** A mailed code's form: a link token (43 characters of base64url) never has it. */
 const CODE = /^\d{6}$/u;
@@ -121,7 +122,9 @@ export class EmailFlows {
     if (user.email === null || user.emailConfirmedAt !== null || this.unmailable(user)) return;
     const recipient = { ...user, email: user.email };
     const flow = await this.startFlow(user.id, 'signup', pkce);
-    if (asked === 'by another sign-up') await this.markContested(user.id);
+    // Marked only while the account is as read: one banned, deleted or moved to another address since
+    // is neither marked (its next confirmation would retire a password the sign-up never named) nor mailed.
+    if (asked === 'by another sign-up' && !(await this.markContested(user.id, user.email))) return;
     await this.deps.oneTimeTokens.issue(
       user.id,
       user.email,
@@ -130,6 +133,7 @@ export class EmailFlows {
       asked === 'by another sign-up' ? { ...flow, [RETIRES_CREDENTIALS]: true } : flow,
       (issued) =>
         this.deps.notifier.emailConfirmation(recipient, this.secret('signup', issued, redirectTo, pkce)),
+      { whileAddressIs: user.email },
     );
   }
 
@@ -168,8 +172,16 @@ export class EmailFlows {
     if (!user || user.email === null || this.unmailable(user)) return;
     const recipient = { ...user, email: user.email };
     const flow = await this.startFlow(user.id, 'recovery', pkce);
-    await this.deps.oneTimeTokens.issue(user.id, user.email, 'recovery', this.deps.clock(), flow, (issued) =>
-      this.deps.notifier.passwordReset(recipient, this.secret('recovery', issued, redirectTo, pkce)),
+    // An account moved to another address since its lookup: its former address is not mailed.
+    await this.deps.oneTimeTokens.issue(
+      user.id,
+      user.email,
+      'recovery',
+      this.deps.clock(),
+      flow,
+      (issued) =>
+        this.deps.notifier.passwordReset(recipient, this.secret('recovery', issued, redirectTo, pkce)),
+      { whileAddressIs: user.email },
     );
   }
 
@@ -179,12 +191,19 @@ export class EmailFlows {
    */
   async sendResetToken(user: Recipient): Promise<void> {
     if (this.unmailable(user)) return;
-    await this.deps.oneTimeTokens.issue(user.id, user.email, 'recovery', this.deps.clock(), {}, (issued) =>
-      this.deps.notifier.passwordReset(user, {
-        token: issued.token,
-        code: issued.code,
-        expiresAt: issued.expiresAt,
-      }),
+    await this.deps.oneTimeTokens.issue(
+      user.id,
+      user.email,
+      'recovery',
+      this.deps.clock(),
+      {},
+      (issued) =>
+        this.deps.notifier.passwordReset(user, {
+          token: issued.token,
+          code: issued.code,
+          expiresAt: issued.expiresAt,
+        }),
+      { whileAddressIs: user.email },
     );
   }
 
@@ -222,8 +241,15 @@ export class EmailFlows {
     const flow = await this.startFlow(user.id, 'magiclink', pkce);
     // Into an account nobody has confirmed yet, the link's follower proves more than its password did.
     const data = user.emailConfirmedAt === null ? { ...flow, [RETIRES_CREDENTIALS]: true } : flow;
-    await this.deps.oneTimeTokens.issue(user.id, address, 'magiclink', this.deps.clock(), data, (issued) =>
-      this.deps.notifier.magicLink(recipient, this.secret('magiclink', issued, options.redirectTo, pkce)),
+    await this.deps.oneTimeTokens.issue(
+      user.id,
+      address,
+      'magiclink',
+      this.deps.clock(),
+      data,
+      (issued) =>
+        this.deps.notifier.magicLink(recipient, this.secret('magiclink', issued, options.redirectTo, pkce)),
+      { whileAddressIs: address },
     );
   }
 
@@ -255,7 +281,7 @@ export class EmailFlows {
       now,
       data,
       (issued) => this.deps.notifier.invitation(recipient, this.secret('invite', issued, redirectTo)),
-      { unlessBannedAt: now },
+      { unlessBannedAt: now, whileAddressIs: address },
     );
     // GoTrue's invited_at: when the latest invitation went out (a second one moves it).
     const user = await this.markInvited(created, now);
@@ -284,6 +310,7 @@ export class EmailFlows {
       {},
       (issued) =>
         this.deps.notifier.reauthentication(recipient, { code: issued.code, expiresAt: issued.expiresAt }),
+      { whileAddressIs: user.email },
     );
     await this.deps.audit.record('user_reauthenticate_requested', client, { userId: user.id });
   }
@@ -362,8 +389,10 @@ export class EmailFlows {
           email,
           this.secret('email_change', issued, redirectTo, pkce),
         ),
+      // The change is from the address read: an account moved since is not changed from another.
+      user.email === null ? {} : { whileAddressIs: user.email },
     );
-    // Throttled: neither address is mailed again yet.
+    // Throttled (or the account moved since it was read): neither address is mailed again yet.
     if (!toNew || user.email === null) return;
     const current = { ...user, email: user.email };
     // A ban committed since the first mail's write: the current address is not mailed (user_banned).
@@ -379,7 +408,7 @@ export class EmailFlows {
           email,
           this.secret('email_change', issued, redirectTo, pkce),
         ),
-      { unlessBannedAt: now },
+      { unlessBannedAt: now, whileAddressIs: user.email },
     );
   }
 
@@ -568,18 +597,24 @@ export class EmailFlows {
   /**
    * Marks an unconfirmed account that a sign-up named again (see CONTESTED_SIGN_UP); a later mark
    * replaces the earlier. Every dialect's sign-up of a taken address comes here (sendConfirmation).
+   * False, nothing marked, for an account banned, deleted or moved from `address` since it was read.
    */
-  private async markContested(userId: string): Promise<void> {
+  private async markContested(userId: string, address: string): Promise<boolean> {
     const now = this.deps.clock();
-    await this.deps.store.createOneTimeToken({
-      hash: contestedMark(userId),
-      codeHash: null,
-      userId,
-      purpose: CONTESTED_SIGN_UP,
-      createdAt: now,
-      expiresAt: new Date(now.getTime() + CONTESTED_LIFETIME_MS),
-      data: {},
-    });
+    const written = await this.deps.store.createOneTimeToken(
+      {
+        hash: contestedMark(userId),
+        codeHash: null,
+        userId,
+        purpose: CONTESTED_SIGN_UP,
+        createdAt: now,
+        expiresAt: new Date(now.getTime() + CONTESTED_LIFETIME_MS),
+        data: {},
+      },
+      [],
+      { unlessBannedAt: now, whileAddressIs: address },
+    );
+    return written.stored;
   }
 
   /** Whether a second sign-up named this unconfirmed account; the mark is spent by asking. */

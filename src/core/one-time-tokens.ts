@@ -3,6 +3,7 @@ import { loginKey } from './identity.js';
 import { hashSecret, randomSecret } from './secrets.js';
 import { datedAhead } from './clock-skew.js';
 import { AuthError } from './errors.js';
+import { isBanned } from './banned.js';
 import type { OutgoingMail } from './notifier.js';
 import {
   CodeHashInUseError,
@@ -56,7 +57,9 @@ export class OneTimeTokens {
    * throttle tells nobody whether an account exists. The store checks and
    * replaces in one step: of racing requests one mails, the others are throttled.
    * Null too when the user is banned by then (the store checks it in the same write):
-   * every caller looked the ban up before, but a ban committed since still mailed.
+   * every caller looked the ban up before, but a ban committed since still mailed. With
+   * `whileAddressIs` (a mail to the account's own address: the address the caller read), null too
+   * when the account has moved to another address since: the former one is not mailed.
    */
   async issue(
     userId: string,
@@ -65,9 +68,11 @@ export class OneTimeTokens {
     now: Date,
     data: Record<string, unknown> = {},
     mail?: TokenMail,
+    conditions: Pick<OneTimeTokenConditions, 'whileAddressIs'> = {},
   ): Promise<IssuedOneTimeToken | null> {
     const since = new Date(now.getTime() - this.settings.resendInterval * 1000);
     return this.storeToken(userId, recipient, purpose, now, data, mail, {
+      ...conditions,
       unlessIssuedAfter: since,
       unlessBannedAt: now,
     });
@@ -80,7 +85,8 @@ export class OneTimeTokens {
    * With `unlessBannedAt` (every mail but an administrator's link, which mails nothing), a user
    * banned by then gets neither: AuthError user_banned (a ban committed since the caller read the
    * user still mailed an invitation, or an email change's second address). A user deleted since
-   * gets neither either: user_not_found.
+   * gets neither either: user_not_found. With `whileAddressIs`, an account moved to another address
+   * since gets neither: conflict (409).
    */
   async issueNow(
     userId: string,
@@ -89,13 +95,17 @@ export class OneTimeTokens {
     now: Date,
     data: Record<string, unknown> = {},
     mail?: TokenMail,
-    conditions: Pick<OneTimeTokenConditions, 'unlessBannedAt'> = {},
+    conditions: Pick<OneTimeTokenConditions, 'unlessBannedAt' | 'whileAddressIs'> = {},
   ): Promise<IssuedOneTimeToken> {
     const issued = await this.storeToken(userId, recipient, purpose, now, data, mail, conditions);
     if (issued) return issued;
-    // Refused only for a user banned, or deleted, since the caller read it: said as it is.
+    // Refused only for a user banned, deleted or moved since the caller read it: said as it is.
     const user = await this.store.findUserById(userId);
     if (user === null) throw new AuthError('user_not_found');
+    if (conditions.unlessBannedAt && isBanned(user, conditions.unlessBannedAt))
+      throw new AuthError('user_banned');
+    if (conditions.whileAddressIs !== undefined)
+      throw new AuthError('conflict', 'The user’s email address changed meanwhile');
     if (conditions.unlessBannedAt) throw new AuthError('user_banned');
     throw new Error('an unthrottled one-time token was not stored');
   }

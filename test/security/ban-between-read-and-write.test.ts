@@ -5,6 +5,7 @@ import { LOCAL_CALL } from '../../src/core/audit.js';
 import { isAuthError } from '../../src/core/errors.js';
 import type { Store } from '../../src/core/ports/store.js';
 import { FAST_HASHING } from '../support/gotrue.js';
+import { commitAfterRead as commitAfterStoreRead } from '../support/commit-after-read.js';
 import { appOnStore, mailingAppOnStore } from '../support/mailing-app-on-store.js';
 import { realServerOnly } from '../support/postgres.js';
 import { withDba } from '../support/refused-writes.js';
@@ -58,40 +59,8 @@ for (const storeKind of ['file', 'postgres'] as const) {
         flow,
       );
 
-    /** Runs `flow` with the store's `reads` wrapped: after the first answers, `commit` runs, then the flow goes on. */
-    const commitAfterRead = async <T>(
-      commit: () => Promise<unknown>,
-      reads: string[],
-      flow: () => Promise<T>,
-    ): Promise<T> => {
-      const store = app.t.services.store as unknown as Record<
-        string,
-        (...args: unknown[]) => Promise<unknown>
-      >;
-      const originals = new Map(reads.filter((name) => store[name]).map((name) => [name, store[name]!]));
-      let banned = false;
-      const restore = () => {
-        for (const [name, original] of originals) store[name] = original;
-      };
-      for (const [name, original] of originals) {
-        store[name] = async (...args) => {
-          const read = await original.apply(app.t.services.store, args);
-          if (!banned) {
-            banned = true;
-            restore();
-            await commit();
-          }
-          return read;
-        };
-      }
-      try {
-        const result = await flow();
-        assert.ok(banned, `the flow read none of ${reads.join(', ')}`);
-        return result;
-      } finally {
-        restore();
-      }
-    };
+    const commitAfterRead = <T>(commit: () => Promise<unknown>, reads: string[], flow: () => Promise<T>) =>
+      commitAfterStoreRead(app.t.services.store, commit, reads, flow);
 
     const post = (url: string, payload: Record<string, unknown>) =>
       app.t.app.inject({ method: 'POST', url, payload });

@@ -316,6 +316,8 @@ export class CodeHashInUseError extends Error {
 export interface OneTimeTokenConditions {
   unlessIssuedAfter?: Date;
   unlessBannedAt?: Date;
+  /** Stored only while the user's address is still this one (compared as login keys). */
+  whileAddressIs?: string;
 }
 
 /** What createOneTimeToken did: stored the token and its mails, or neither (throttled, banned). */
@@ -575,7 +577,9 @@ export interface Store {
    *
    * With `unlessBannedAt`, nothing is stored (stored: false) when the user is banned at that date,
    * checked in the write as updateUser's `unlessBannedAt` is: a ban committed after the caller read
-   * the user mails nothing.
+   * the user mails nothing. With `whileAddressIs`, likewise when the user's address is no longer
+   * that one: an account moved to another address since the caller looked it up by the first is not
+   * mailed at its former address (a link there is refused when followed anyway).
    */
   createOneTimeToken(
     token: OneTimeToken,

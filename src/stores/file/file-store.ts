@@ -790,6 +790,8 @@ export class FileStore implements Store {
       if (options.unlessBannedAt && isBannedIn(stored, token.userId, options.unlessBannedAt))
         return { stored: false };
       if (!this.index().byId.has(token.userId)) return { stored: false };
+      if (options.whileAddressIs !== undefined && !holdsAddress(stored, token.userId, options.whileAddressIs))
+        return { stored: false };
       const tokens = normalizeCredentials(stored).oneTimeTokens;
       const earlier = this.tokensOf(tokens, token.userId).filter(
         ([, entry]) => entry.purpose === token.purpose,
@@ -1227,6 +1229,12 @@ function toSession(id: string, record: SessionRecord): Session {
  */
 function refuseBanned(credentials: JsonDocument, userId: string, at: Date): void {
   assertNotBanned(storedBan(credentials, userId), at);
+}
+
+/** Whether the account's address, as committed, is `address` (accounts keep theirs as a login key). */
+function holdsAddress(credentials: JsonDocument, userId: string, address: string): boolean {
+  const email = normalizeCredentials(credentials).accounts[userId]?.email;
+  return email != null && loginKey(email) === loginKey(address);
 }
 
 function isBannedIn(credentials: JsonDocument, userId: string, at: Date): boolean {

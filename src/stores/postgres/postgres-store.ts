@@ -1137,7 +1137,8 @@ export class PostgresStore implements Store {
     // An earlier token dated ahead by more than the throttle's length throttles nothing (Store's doc).
     // The user's row is read locked (FOR SHARE): a ban or a deletion in flight is waited for and then
     // seen (READ COMMITTED re-reads the row it waited for); a user deleted since the caller read it, or
-    // (with unlessBannedAt) banned, gets no row, so no token, no mail.
+    // (with unlessBannedAt) banned, or (with whileAddressIs) moved to another address, gets no row,
+    // so no token, no mail.
     // The casts: an INSERT's SELECT, unlike its VALUES, does not take its columns' types.
     const { rows } = await this.pool
       .query<{ stored: number }>(
@@ -1146,7 +1147,8 @@ export class PostgresStore implements Store {
            (hash, code_hash, recipient, user_id, purpose, created_at, expires_at, data)
          SELECT $1::text, $7::text, $10::text, $2::uuid, $3::text, $4::timestamptz, $5::timestamptz, $6::jsonb
          WHERE EXISTS (SELECT 1 FROM ${this.users} WHERE id = $2::uuid
-                        AND ($13::timestamptz IS NULL OR banned_until IS NULL OR banned_until <= $13) FOR SHARE)
+                        AND ($13::timestamptz IS NULL OR banned_until IS NULL OR banned_until <= $13)
+                        AND ($14::text IS NULL OR email = $14::text) FOR SHARE)
          ON CONFLICT (user_id, purpose) DO UPDATE SET hash = EXCLUDED.hash, code_hash = EXCLUDED.code_hash,
            recipient = EXCLUDED.recipient, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at,
            data = EXCLUDED.data, failed_attempts = 0
@@ -1181,6 +1183,7 @@ export class PostgresStore implements Store {
           options.unlessIssuedAfter ?? null,
           gotrueTokenType(token.purpose),
           options.unlessBannedAt ?? null,
+          options.whileAddressIs === undefined ? null : loginKey(options.whileAddressIs),
         ],
       )
       .catch((error: unknown) => {

@@ -899,6 +899,21 @@ export function runStoreContract(
         assert.equal((await store.findOneTimeToken(user.id, 'recovery', NOW))?.hash, 'ott-b3');
       });
 
+      it('whileAddressIs: nothing stored for a user at another address now (any case), the earlier token kept', async () => {
+        const user = await store.createUser(newUser({ email: 'first@example.com' }), 'h');
+        const atFirst = { whileAddressIs: 'First@Example.com' };
+        assert.equal((await store.createOneTimeToken(token(user.id, 'ott-a1'), [], atFirst)).stored, true);
+        await store.updateUser(user.id, { email: 'second@example.com' });
+        assert.deepEqual(await store.createOneTimeToken(token(user.id, 'ott-a2'), [], atFirst), {
+          stored: false,
+        });
+        assert.equal((await store.findOneTimeToken(user.id, 'recovery', NOW))?.hash, 'ott-a1');
+        await store.updateUser(user.id, { email: null });
+        assert.deepEqual(await store.createOneTimeToken(token(user.id, 'ott-a3'), [], atFirst), {
+          stored: false,
+        });
+      });
+
       it('nothing is stored for a user deleted since the caller read it (its mails come only with it)', async () => {
         const user = await store.createUser(newUser(), 'h');
         assert.equal(await store.deleteUser(user.id), true);

@@ -1,0 +1,160 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { LOCAL_CALL } from '../../src/core/audit.js';
+import { isAuthError } from '../../src/core/errors.js';
+import { commitAfterRead } from '../support/commit-after-read.js';
+import { FAST_HASHING } from '../support/gotrue.js';
+import { mailingAppOnStore } from '../support/mailing-app-on-store.js';
+
+/**
+ * The mail flows that look an account up by address and mail it after their answer (/recover, /otp,
+ * /resend of a sign-up, a second sign-up naming an unconfirmed address), with the account banned,
+ * deleted or moved to another address between that lookup and the token's write. The race is made
+ * (commitAfterRead): the change commits once the lookup has answered, before the flow goes on with
+ * what it read. Whatever changed, nothing is written and nothing is mailed: a mail to the former
+ * address carried a link refused when followed, and its token (or a contested sign-up's mark) was
+ * left on the account at its new address. Each flow is first run without a race: it mails then.
+ */
+const PASSWORD = 'mail race passphrase 1';
+
+for (const storeKind of ['file', 'postgres'] as const) {
+  describe(
+    `an account changed between a mail flow's lookup and its write (${storeKind} store)`,
+    { timeout: 60_000 },
+    () => {
+      const app = mailingAppOnStore(storeKind, {
+        passwords: FAST_HASHING,
+        signup: { confirmEmail: true },
+        // Unthrottled: a mail left out must be left out by the race, not by the resend interval.
+        oneTimeTokens: { resendInterval: 0 },
+        dialects: { gotrue: {} },
+      });
+      let serial = 0;
+
+      const account = async (confirmed: boolean) => {
+        const n = ++serial;
+        const email = `mailrace${n}@corp.test`;
+        const user = await app.t.services.auth.register(LOCAL_CALL, {
+          username: null,
+          email,
+          password: PASSWORD,
+          emailConfirmed: confirmed,
+        });
+        // Whatever registering mailed is delivered: only what the flow mails comes after.
+        await app.t.services.idle();
+        return { id: user.id, email, n };
+      };
+
+      /** POSTs, then awaits the mail work its answer left (the lookup, the token, the delivery). */
+      const postAndMail = async (url: string, payload: Record<string, unknown>) => {
+        const res = await app.t.app.inject({ method: 'POST', url, payload });
+        await app.t.services.idle();
+        return res;
+      };
+
+      const flows = [
+        {
+          flow: 'a recovery mail (POST /recover)',
+          confirmed: true,
+          purpose: 'recovery',
+          url: '/auth/v1/recover',
+          body: {},
+          lookup: 1,
+        },
+        {
+          flow: 'a magic link (POST /otp)',
+          confirmed: true,
+          purpose: 'magiclink',
+          url: '/auth/v1/otp',
+          body: { create_user: false },
+          lookup: 1,
+        },
+        {
+          flow: 'a sign-up’s confirmation resent (POST /resend)',
+          confirmed: false,
+          purpose: 'confirmation',
+          url: '/auth/v1/resend',
+          body: { type: 'signup' },
+          lookup: 1,
+        },
+        {
+          flow: 'a second sign-up of an unconfirmed address (POST /signup)',
+          confirmed: false,
+          purpose: 'confirmation',
+          url: '/auth/v1/signup',
+          body: { password: 'another passphrase 22' },
+          // The first: the sign-up's check that the address is free; the mail's lookup follows it.
+          lookup: 2,
+        },
+      ] as const;
+
+      /** The account moves to another address, confirmed (an administrator's change). */
+      const moveAway = (id: string, n: number) =>
+        app.t.services.admin.updateUser(LOCAL_CALL, id, { email: `moved${n}@corp.test`, emailConfirm: true });
+
+      const changes = [
+        ['banned', (id: string) => app.t.services.admin.updateUser(LOCAL_CALL, id, { banDuration: '24h' })],
+        ['deleted', (id: string) => app.t.services.admin.deleteUser(LOCAL_CALL, id)],
+        ['moved to another address', moveAway],
+      ] as const;
+
+      const tokenOf = (userId: string, purpose: string) =>
+        app.t.services.store.findOneTimeToken(userId, purpose, new Date());
+
+      it('an invitation (the admin service POST /invite calls), the account moved after the lookup: 409 conflict, nothing mailed', async () => {
+        const user = await account(false);
+        const mailedBefore = app.sink.mails.length;
+        await assert.rejects(
+          commitAfterRead(
+            app.t.services.store,
+            () => moveAway(user.id, user.n),
+            ['findUserByEmail'],
+            () => app.t.services.admin.inviteUser(LOCAL_CALL, { email: user.email, redirectTo: null }),
+          ),
+          (error) => isAuthError(error) && error.code === 'conflict',
+        );
+        await app.t.services.idle();
+        assert.deepEqual(app.sink.mails.slice(mailedBefore), []);
+        assert.equal(await tokenOf(user.id, 'invite'), null);
+      });
+
+      for (const { flow, confirmed, purpose, url, body, lookup } of flows) {
+        it(`${flow}, nothing changed: one mail, its token stored`, async () => {
+          const user = await account(confirmed);
+          const mailedBefore = app.sink.mails.length;
+          const res = await postAndMail(url, { ...body, email: user.email });
+          assert.ok(res.statusCode < 500, res.body);
+          assert.deepEqual(
+            app.sink.mails.slice(mailedBefore).map((mail) => mail.to),
+            [user.email],
+          );
+          assert.notEqual(await tokenOf(user.id, purpose), null);
+        });
+
+        for (const [change, commit] of changes) {
+          it(`${flow}, the account ${change} after the lookup: no token, no mail`, async () => {
+            const user = await account(confirmed);
+            const quiet = await postAndMail(url, { ...body, email: `nobody${user.n}@corp.test` });
+            const mailedBefore = app.sink.mails.length;
+            const asked = new Date();
+            const res = await commitAfterRead(
+              app.t.services.store,
+              () => commit(user.id, user.n),
+              ['findUserByEmail'],
+              () => postAndMail(url, { ...body, email: user.email }),
+              lookup,
+            );
+            // Answered before the lookup: as for an address nobody holds.
+            assert.equal(res.statusCode, quiet.statusCode, res.body);
+            assert.deepEqual(app.sink.mails.slice(mailedBefore), []);
+            // Registering an unconfirmed account stored its confirmation: none is newer than the race.
+            const token = await tokenOf(user.id, purpose);
+            assert.ok(token === null || token.createdAt < asked, `a ${purpose} token written after the race`);
+            // Nor is the account marked as contested by a sign-up that named an address it left.
+            assert.equal(await tokenOf(user.id, 'sign_up_contested'), null);
+          });
+        }
+      }
+    },
+  );
+}
