@@ -8,10 +8,10 @@ import { mailingAppOnStore } from '../support/mailing-app-on-store.js';
 
 /**
  * The mail flows that look an account up by address and mail it after their answer (/recover, /otp,
- * /resend of a sign-up, a second sign-up naming an unconfirmed address), with the account banned,
- * deleted or moved to another address between that lookup and the token's write. The race is made
- * (commitAfterRead): the change commits once the lookup has answered, before the flow goes on with
- * what it read. Whatever changed, nothing is written and nothing is mailed: a mail to the former
+ * /resend of a sign-up, a second sign-up naming an unconfirmed address, postgrest-auth’s
+ * forgot_password), with the account banned, deleted or moved to another address between that
+ * lookup and the token's write. The race is made (commitAfterRead): the change commits once the
+ * lookup has answered, before the flow goes on with what it read. Whatever changed, nothing is written and nothing is mailed: a mail to the former
  * address carried a link refused when followed, and its token (or a contested sign-up's mark) was
  * left on the account at its new address. Each flow is first run without a race: it mails then.
  */
@@ -27,7 +27,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
         signup: { confirmEmail: true },
         // Unthrottled: a mail left out must be left out by the race, not by the resend interval.
         oneTimeTokens: { resendInterval: 0 },
-        dialects: { gotrue: {} },
+        dialects: { gotrue: {}, postgrestAuth: { enabled: true, prefix: '/pg' } },
       });
       let serial = 0;
 
@@ -59,6 +59,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
           purpose: 'recovery',
           url: '/auth/v1/recover',
           body: {},
+          field: 'email',
           lookup: 1,
         },
         {
@@ -67,6 +68,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
           purpose: 'magiclink',
           url: '/auth/v1/otp',
           body: { create_user: false },
+          field: 'email',
           lookup: 1,
         },
         {
@@ -75,6 +77,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
           purpose: 'confirmation',
           url: '/auth/v1/resend',
           body: { type: 'signup' },
+          field: 'email',
           lookup: 1,
         },
         {
@@ -83,8 +86,19 @@ for (const storeKind of ['file', 'postgres'] as const) {
           purpose: 'confirmation',
           url: '/auth/v1/signup',
           body: { password: 'another passphrase 22' },
+          field: 'email',
           // The first: the sign-up's check that the address is free; the mail's lookup follows it.
           lookup: 2,
+        },
+        {
+          flow: 'postgrest-auth’s reset token (POST /pg/forgot_password)',
+          confirmed: true,
+          purpose: 'recovery',
+          url: '/pg/forgot_password',
+          body: {},
+          // Its login field takes a user name or an address.
+          field: 'username',
+          lookup: 1,
         },
       ] as const;
 
@@ -118,11 +132,11 @@ for (const storeKind of ['file', 'postgres'] as const) {
         assert.equal(await tokenOf(user.id, 'invite'), null);
       });
 
-      for (const { flow, confirmed, purpose, url, body, lookup } of flows) {
+      for (const { flow, confirmed, purpose, url, body, field, lookup } of flows) {
         it(`${flow}, nothing changed: one mail, its token stored`, async () => {
           const user = await account(confirmed);
           const mailedBefore = app.sink.mails.length;
-          const res = await postAndMail(url, { ...body, email: user.email });
+          const res = await postAndMail(url, { ...body, [field]: user.email });
           assert.ok(res.statusCode < 500, res.body);
           assert.deepEqual(
             app.sink.mails.slice(mailedBefore).map((mail) => mail.to),
@@ -134,14 +148,14 @@ for (const storeKind of ['file', 'postgres'] as const) {
         for (const [change, commit] of changes) {
           it(`${flow}, the account ${change} after the lookup: no token, no mail`, async () => {
             const user = await account(confirmed);
-            const quiet = await postAndMail(url, { ...body, email: `nobody${user.n}@corp.test` });
+            const quiet = await postAndMail(url, { ...body, [field]: `nobody${user.n}@corp.test` });
             const mailedBefore = app.sink.mails.length;
             const asked = new Date();
             const res = await commitAfterRead(
               app.t.services.store,
               () => commit(user.id, user.n),
               ['findUserByEmail'],
-              () => postAndMail(url, { ...body, email: user.email }),
+              () => postAndMail(url, { ...body, [field]: user.email }),
               lookup,
             );
             // Answered before the lookup: as for an address nobody holds.
