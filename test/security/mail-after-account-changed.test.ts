@@ -132,6 +132,35 @@ for (const storeKind of ['file', 'postgres'] as const) {
         assert.equal(await tokenOf(user.id, 'invite'), null);
       });
 
+      it('an email change (PUT /user email), the account moved after the session’s check: neither address mailed', async () => {
+        const user = await account(true);
+        const signIn = await postAndMail('/auth/v1/token?grant_type=password', {
+          email: user.email,
+          password: PASSWORD,
+        });
+        const mailedBefore = app.sink.mails.length;
+        // The session check's reads (session and user) are the flow's last before its writes.
+        const res = await commitAfterRead(
+          app.t.services.store,
+          () => moveAway(user.id, user.n),
+          ['findUserById'],
+          async () => {
+            const answer = await app.t.app.inject({
+              method: 'PUT',
+              url: '/auth/v1/user',
+              headers: { authorization: `Bearer ${signIn.json().access_token}` },
+              payload: { email: `wanted${user.n}@corp.test` },
+            });
+            await app.t.services.idle();
+            return answer;
+          },
+        );
+        assert.ok(res.statusCode < 500, res.body);
+        assert.deepEqual(app.sink.mails.slice(mailedBefore), []);
+        assert.equal(await tokenOf(user.id, 'email_change_new'), null);
+        assert.equal(await tokenOf(user.id, 'email_change_current'), null);
+      });
+
       for (const { flow, confirmed, purpose, url, body, field, lookup } of flows) {
         it(`${flow}, nothing changed: one mail, its token stored`, async () => {
           const user = await account(confirmed);
