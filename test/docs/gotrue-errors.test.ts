@@ -16,7 +16,7 @@ const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
  * API's own refusals. Checked below against the sources, so a code that
  * starts being thrown there leaves this list and must be documented.
  */
-const NOT_ANSWERED_BY_GOTRUE: readonly ErrorCode[] = ['method_not_allowed', 'conflict'];
+const NOT_ANSWERED_BY_GOTRUE: readonly ErrorCode[] = ['method_not_allowed'];
 
 /** Where an error the GoTrue dialect answers can be thrown. */
 const GOTRUE_SOURCES = ['core', 'http/dialects/gotrue', 'http/errors.ts', 'stores', 'mail'];
