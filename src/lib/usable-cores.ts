@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join, relative } from 'node:path';
+import { unescapeMountField } from './mountinfo.js';
 
 /**
  * How many cores this process can keep busy: the cores it may run on, or fewer when its cgroup's CPU
@@ -103,11 +104,6 @@ function quotaV1(dir: string): number | null {
 function cpus(quota: number, period: number): number | null {
   if (!Number.isFinite(quota) || !Number.isFinite(period) || quota <= 0 || period <= 0) return null;
   return quota / period;
-}
-
-/** mountinfo writes a space, tab, newline or backslash in a path as an octal escape (`\040`). */
-function unescapeMountField(field: string): string {
-  return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
 }
 
 function readOrNull(path: string): string | null {

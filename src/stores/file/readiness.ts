@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { readinessOf, type Readiness } from '../../core/ports/readiness.js';
-import { replaceability } from './replaceable.js';
+import { mountPoints, replaceability } from './replaceable.js';
 
 /**
  * Ready when the folders of the data file and the credentials file are
@@ -31,8 +31,12 @@ export async function fileReadiness(
   const states = await Promise.all(folders.map(writable));
   const foldersWritable = states.every((state) => state === 'ok');
   // A folder that cannot be written says it all: its files are not named on top.
+  const mounts = foldersWritable ? await mountPoints() : new Set<string>();
   const [dataFile, credentialsFile] = foldersWritable
-    ? await Promise.all([replaceability(paths.dataFile), replaceability(paths.credentialsFile)])
+    ? await Promise.all([
+        replaceability(paths.dataFile, mounts),
+        replaceability(paths.credentialsFile, mounts),
+      ])
     : ['ok', 'ok'];
   return readinessOf({
     dataFolder: foldersWritable ? 'ok' : 'not writable',
