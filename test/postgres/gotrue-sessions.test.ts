@@ -5,10 +5,10 @@ import type pg from 'pg';
 import { hashSecret, randomSecret } from '../../src/core/secrets.js';
 import type { SchemaNames } from '../../src/stores/postgres/migrations.js';
 import { createTestApp, type TestApp } from '../support/app.js';
-import { setTimeout as delay } from 'node:timers/promises';
 import { realServerOnly, testStoreConfig } from '../support/postgres.js';
 import { useTestDatabase } from '../support/test-database.js';
 import { migrateUpTo } from '../support/postgres-migrations.js';
+import { lockWaiters } from '../support/lock-waiters.js';
 
 const DAY = 86_400_000;
 const NIL = '00000000-0000-0000-0000-000000000000';
@@ -274,17 +274,6 @@ describe("GoTrue's sessions and refresh tokens on PostgreSQL", () => {
         firstRefreshTokenHash: 'rt-racing',
         maxPerUser: 0,
       });
-      /** Until `n` statements of this database wait for a lock (a wait no code here can signal). */
-      const lockWaiters = async (n: number) => {
-        for (;;) {
-          const { rows } = await sql.query<{ n: number }>(
-            `SELECT count(*)::int AS n FROM pg_stat_activity
-             WHERE datname = current_database() AND wait_event_type = 'Lock'`,
-          );
-          if (rows[0]!.n >= n) return;
-          await delay(5);
-        }
-      };
       // A third party holds the token's row, so the refresh waits there holding what it took before;
       // the sign-out then queues behind it.
       const holder = await sql.connect();
@@ -292,9 +281,9 @@ describe("GoTrue's sessions and refresh tokens on PostgreSQL", () => {
         await holder.query('BEGIN');
         await holder.query('SELECT 1 FROM auth.refresh_tokens WHERE token = $1 FOR UPDATE', ['rt-racing']);
         const refreshing = store.rotateRefreshToken('rt-racing', 'rt-racing-2', now);
-        await lockWaiters(1);
+        await lockWaiters(sql, 1);
         const signingOut = store.revokeSession(session.id, 'logout', now);
-        await lockWaiters(2);
+        await lockWaiters(sql, 2);
         await holder.query('COMMIT');
         // Before, the refresh took the token, then wanted the session the sign-out held while it wanted
         // the token: PostgreSQL aborted one (deadlock_detected).

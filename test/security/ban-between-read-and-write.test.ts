@@ -9,6 +9,7 @@ import { commitAfterRead as commitAfterStoreRead } from '../support/commit-after
 import { appOnStore, mailingAppOnStore } from '../support/mailing-app-on-store.js';
 import { realServerOnly } from '../support/postgres.js';
 import { withDba } from '../support/refused-writes.js';
+import { lockWaiters } from '../support/lock-waiters.js';
 
 /**
  * A ban committed after a flow read the account (and found it not banned) and before its write:
@@ -299,15 +300,7 @@ describe(
           await holder.query('BEGIN');
           await holder.query(`UPDATE auth.users SET banned_until = '2999-01-01' WHERE id = $1`, [userId]);
           const answer = flow();
-          // Polled: PostgreSQL has no notification for a backend starting to wait for a lock.
-          for (;;) {
-            const { rows } = await observer.query<{ n: number }>(
-              `SELECT count(*)::int AS n FROM pg_stat_activity
-               WHERE datname = current_database() AND wait_event_type = 'Lock'`,
-            );
-            if (rows[0]!.n > 0) break;
-            await new Promise((resolve) => setImmediate(resolve));
-          }
+          await lockWaiters(observer, 1);
           await holder.query('COMMIT');
           return answer;
         }),
