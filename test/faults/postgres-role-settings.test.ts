@@ -68,9 +68,11 @@ describe(
 
     /**
      * A refresh of a new user's session while a DBA's transaction holds the session's row, written:
-     * the refresh starts, waits for the row, then the DBA commits. Its answer.
+     * the refresh starts, waits for the row, then the DBA commits. Its answer. With `commitAfterAnswer`
+     * the DBA commits only once the refresh answered: seeing a backend wait does not mean its
+     * lock_timeout has fired yet (on a busy machine it had not, and the commit let the refresh through).
      */
-    async function refreshRacingAWrite(app: TestApp, email: string) {
+    async function refreshRacingAWrite(app: TestApp, email: string, commitAfterAnswer = false) {
       const signedUp = await signUp(app, email);
       assert.equal(signedUp.statusCode, 200, signedUp.body);
       const { refresh_token: token, user } = signedUp.json() as {
@@ -88,6 +90,7 @@ describe(
         // Until it waits for the row, or answered already (a lock_timeout ends its wait at once).
         while (!answered && (await waitingForLock(dba)) < 1)
           await new Promise((resolve) => setImmediate(resolve));
+        if (commitAfterAnswer) await refreshing;
         await dba.query('COMMIT');
         return await refreshing;
       } catch (error) {
@@ -123,7 +126,7 @@ describe(
     it('a lock_timeout on the role: a refresh that waited past it answers 503 with Retry-After', async () => {
       const app = await appWithRoleSetting(`lock_timeout = '1ms'`);
       try {
-        const answer = await refreshRacingAWrite(app, 'locked@acme.test');
+        const answer = await refreshRacingAWrite(app, 'locked@acme.test', true);
         assert.equal(answer.statusCode, 503, answer.body);
         assert.ok(answer.headers['retry-after']);
         assert.equal(answer.json().error_code, 'store_unavailable');
