@@ -1,6 +1,7 @@
 import type { Options as Argon2Options } from '@node-rs/argon2';
 import { ConcurrencyLimiter } from './concurrency-limiter.js';
-import { HashingPool, HashJobError, JOBS_PER_THREAD } from './hashing-pool.js';
+import { HashingPool, HashJobError, JOBS_PER_THREAD, type HashJob } from './hashing-pool.js';
+import { hugePagesUnavailable } from './huge-pages.js';
 import { AuthError } from './errors.js';
 import { usableCores } from '../lib/usable-cores.js';
 import { compileFormatPattern, type FormatPattern } from '../lib/re2.js';
@@ -110,7 +111,13 @@ export class PasswordHasher {
   /** When a refused hash was last reported: at most once a minute, as attempts at its user's name may come fast. */
   private lastWorkBoundWarning: number | null = null;
 
-  /** `warn` tells the operator of a stored hash refused for the work it asks (the user cannot sign in). */
+  /** Whether huge pages were looked at: once, after the first argon2 job (see hashArgon2). */
+  private hugePagesChecked = false;
+
+  /**
+   * `warn` tells the operator of a stored hash refused for the work it asks (the user cannot sign in),
+   * and of argon2 hashing without transparent huge pages (each login then costs about twice the CPU).
+   */
   constructor(
     private readonly policy: PasswordPolicy,
     private readonly warn: (message: string) => void = () => {},
@@ -154,7 +161,7 @@ export class PasswordHasher {
   hash(password: string): Promise<string> {
     return this.limiter.run(
       () =>
-        this.pool.run(
+        this.runJob(
           this.policy.algorithm === 'bcrypt'
             ? { op: 'bcrypt-hash', password, rounds: this.policy.bcryptRounds }
             : { op: 'argon2-hash', password, options: ARGON2_OPTIONS },
@@ -181,13 +188,34 @@ export class PasswordHasher {
         const job = isBcryptHash(against)
           ? ({ op: 'bcrypt-verify', password, hash: against.replace(/^\$2y\$/, '$2b$') } as const)
           : ({ op: 'argon2-verify', password, hash: against } as const);
-        return (await this.pool.run(job)) === true;
+        return (await this.runJob(job)) === true;
       } catch (error) {
         if (error instanceof HashJobError) return false;
         throw error;
       }
     });
     return readable && matched;
+  }
+
+  /**
+   * Runs a job on the pool; after the first argon2 job, says once whether its memory gets huge pages.
+   * Not before: a process's THP can be turned off by the addon's own loading (MIMALLOC_ALLOW_THP=0).
+   */
+  private async runJob(job: HashJob): Promise<unknown> {
+    try {
+      return await this.pool.run(job);
+    } finally {
+      if (!this.hugePagesChecked && job.op.startsWith('argon2')) {
+        this.hugePagesChecked = true;
+        const reason = hugePagesUnavailable();
+        if (reason !== null) {
+          this.warn(
+            `transparent huge pages are ${reason}: each argon2id verification costs about twice the CPU, ` +
+              'which about halves the logins a second this machine can serve',
+          );
+        }
+      }
+    }
   }
 
   private reportOverBound(hash: string): void {

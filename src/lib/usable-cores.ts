@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { unescapeMountField } from './mountinfo.js';
+import { readSystemFile as readOrNull } from './read-system-file.js';
 
 /**
  * How many cores this process can keep busy: the cores it may run on, or fewer when its cgroup's CPU
@@ -104,12 +104,4 @@ function quotaV1(dir: string): number | null {
 function cpus(quota: number, period: number): number | null {
   if (!Number.isFinite(quota) || !Number.isFinite(period) || quota <= 0 || period <= 0) return null;
   return quota / period;
-}
-
-function readOrNull(path: string): string | null {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return null;
-  }
 }
