@@ -24,9 +24,11 @@
  * per verification exceeds the bound's.
  *
  * Two costs the ratio carries that restauth's code does not choose are printed
- * too: the kernel's part of each verification (@node-rs/argon2 maps a fresh
- * 19 MiB for each and unmaps it after, so the kernel zeroes it every time; the
- * bound pays the same), and the CPU of this process, the load generator, which
+ * too: the kernel's part of each verification (@node-rs/argon2's argon2-rust
+ * maps a fresh 19 MiB for each, with huge pages asked for, and unmaps it after,
+ * so the kernel zeroes it every time; no allocator setting keeps it, and the
+ * bound pays the same; without transparent huge pages both pay about twice the
+ * CPU, printed under the table), and the CPU of this process, the load generator, which
  * on this machine runs on the cores the hashes need while the bound's threads
  * have them to themselves.
  *
@@ -48,6 +50,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import autocannon from 'autocannon';
 import { HASHING_NICE } from '../src/core/hashing-pool.js';
+import { hugePagesUnavailable } from '../src/core/huge-pages.js';
 import { PasswordHasher, type PasswordAlgorithm } from '../src/core/passwords.js';
 import { usableCores } from '../src/lib/usable-cores.js';
 import { startOwnCluster, type OwnCluster } from '../test/support/postgres-cluster.js';
@@ -600,6 +603,10 @@ export async function runLoginBench(): Promise<void> {
       "ms/login: CPU of PostgreSQL's processes (on the same cores as the hashes); kernel ms: the " +
       "kernel's part of a verification (argon2id maps, zeroes and unmaps its 19 MiB for each); client " +
       "ms/login: this process's CPU, the load generator's, on the same cores as the hashes (the bound has none)",
+  );
+  // The bound's threads run in this process and the servers inherit its environment: both alike.
+  console.log(
+    `transparent huge pages: ${hugePagesUnavailable() ?? 'at hand (argon2id verifications get them)'}`,
   );
   console.log(
     `load average at the end: ${loadavg()
