@@ -8,17 +8,22 @@
  * user, then with 1,000 and 20,000 users holding a session each, a random one's token per transaction.
  */
 import { execFile } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { decodeJwt } from 'jose';
 import pg from 'pg';
+import { LOCAL_CALL } from '../src/core/audit.js';
 import { quotedNames } from '../src/stores/postgres/migrations.js';
 import {
   preRequestInOneQuery,
   preRequestLegacyClaims,
   preRequestOnOneRowFunction,
 } from '../src/stores/postgres/pre-request.js';
+import { dropDatabase, realServerOnly, testPostgres } from '../test/support/postgres.js';
+import { BENCH_ROLES, benchServices } from './postgres-services.js';
 import { table } from './support.js';
 
 const run = promisify(execFile);
@@ -204,6 +209,12 @@ async function readsOwnSchedstat(client: pg.Client): Promise<boolean> {
   }
 }
 
+/**
+ * BENCH_PRE_REQUEST=loop: only the in-server loop of the floor's table (postgrest-auth's, restauth's
+ * and the floor with one user: about a minute, where the whole part runs pgbench for minutes).
+ */
+const LOOP_ONLY = process.env.BENCH_PRE_REQUEST === 'loop';
+
 /** Transactions per round of the in-server loop, and its rounds (each round a fraction of a second). */
 const LOOP_TRANSACTIONS = 3000;
 const LOOP_ROUNDS = 9;
@@ -283,20 +294,130 @@ type Variant = keyof typeof VARIANTS;
 const loopCall = (pre: string | null) =>
   pre === null ? null : pre.replace(/^select /, '').replace(/;$/, '');
 
+/**
+ * What any check reading the claims PostgREST 9 and later sets (one JSON text, request.jwt.claims) pays
+ * before it compares anything, each a step more than the one before, run in the in-server loop only
+ * (docs/postgrest.md, "What the pre-request costs"); and postgrest-auth's check as it would have to
+ * read its count from those claims (its own reads request.jwt.claim.count, which PostgREST 12 no
+ * longer sets: there `NULL <> token_count` lets every token through).
+ */
+const FLOORS = {
+  'floor: an empty SECURITY DEFINER PL/pgSQL call': 'select "bench_floor"."empty_call"();',
+  'floor: + the claims read': 'select "bench_floor"."claims_read"();',
+  'floor: + parsed to jsonb': 'select "bench_floor"."claims_parsed"();',
+  "floor: + the session's row found, nothing compared": 'select "bench_floor"."session_row_found"();',
+  "postgrest-auth's, its count read from the JSON claims": 'select "bench_floor"."postgrest_auth_json"();',
+} as const;
+type Floor = keyof typeof FLOORS;
+const LOOPED: Record<Variant | Floor, string | null> = { ...VARIANTS, ...FLOORS };
+
+/**
+ * The functions FLOORS call: the floor's written as restauth's check is (SECURITY DEFINER, no SET clause,
+ * pg_catalog named), postgrest-auth's as its own is.
+ */
+function floorFunctions(): string {
+  const claims = `pg_catalog.current_setting('request.jwt.claims', true)`;
+  const fn = (name: string, declare: string, body: string) => `
+    CREATE FUNCTION bench_floor.${name}() RETURNS void LANGUAGE plpgsql STABLE SECURITY DEFINER AS $fn$
+    ${declare ? `DECLARE ${declare}` : ''}
+    BEGIN ${body} END $fn$;`;
+  return `
+    CREATE SCHEMA bench_floor;
+    GRANT USAGE ON SCHEMA bench_floor TO ${USER_ROLE};
+    ${fn('empty_call', '', '')}
+    ${fn('claims_read', `c pg_catalog.text := ${claims};`, '')}
+    ${fn('claims_parsed', `c pg_catalog.jsonb := ${claims}::pg_catalog.jsonb;`, '')}
+    ${fn(
+      'session_row_found',
+      `c pg_catalog.jsonb := ${claims}::pg_catalog.jsonb;`,
+      `PERFORM FROM restauth.session_checks k
+        WHERE k.session_id OPERATOR(pg_catalog.=) (c OPERATOR(pg_catalog.->>) 'session_id') COLLATE pg_catalog."C";
+      IF FOUND THEN RETURN; END IF;
+      RAISE 'the bench token has no session row';`,
+    )}
+    CREATE FUNCTION bench_floor.postgrest_auth_json() RETURNS void LANGUAGE plpgsql AS $fn$
+    BEGIN
+      IF (current_setting('request.jwt.claims', true)::json ->> 'count')::int <>
+         (SELECT token_count FROM postgrest_auth.users WHERE username_lowercase = current_user) THEN
+        RAISE invalid_password USING message = 'invalid token count';
+      END IF;
+    END $fn$;
+  `;
+}
+
+/** The claims with postgrest-auth's count too, which its JSON variant compares. */
+const withCount = (claims: string) => JSON.stringify({ ...(JSON.parse(claims) as object), count: 0 });
+
+/**
+ * The claims of a GoTrue-shaped token of the same user and session: what restauth's gotrue dialect adds
+ * to them (email, phone, app_metadata, user_metadata, amr, aal, is_anonymous), about 500 bytes where
+ * the bench's token is about 200. The parse, and so the floor, grows with the text.
+ */
+function goTrueShaped(claims: string): string {
+  const parsed = JSON.parse(claims) as Record<string, unknown>;
+  return withCount(
+    JSON.stringify({
+      ...parsed,
+      email: 'bench@example.com',
+      phone: '',
+      app_metadata: { provider: 'email', providers: ['email'] },
+      user_metadata: {
+        email: 'bench@example.com',
+        email_verified: true,
+        phone_verified: false,
+        sub: parsed.sub,
+      },
+      aal: 'aal1',
+      amr: [{ method: 'password', timestamp: parsed.iat }],
+      is_anonymous: false,
+    }),
+  );
+}
+
 /** Runs each variant's loop `LOOP_ROUNDS` times, interleaved: each one's µs per transaction. */
 async function loopRounds(
   url: string,
   claims: ClaimsSource,
-  names: readonly Variant[],
+  names: readonly (Variant | Floor)[],
 ): Promise<Record<string, number[]>> {
   const loop = Object.fromEntries(names.map((name) => [name, [] as number[]]));
   for (let round = 0; round < LOOP_ROUNDS; round++) {
     for (const name of names) {
-      const used = await inServerLoopMicroseconds(url, claims, loopCall(VARIANTS[name]), LOOP_TRANSACTIONS);
+      const used = await inServerLoopMicroseconds(url, claims, loopCall(LOOPED[name]), LOOP_TRANSACTIONS);
       if (used !== null) loop[name]!.push(used);
     }
   }
   return loop;
+}
+
+/**
+ * The floor beside postgrest-auth's and restauth's checks in the in-server loop, with the bench's
+ * token and with a GoTrue-shaped one: µs above a no-op pre-request, and each as a multiple of
+ * postgrest-auth's own check.
+ */
+async function printFloor(url: string, claims: string): Promise<void> {
+  const names = ['no-op', 'postgrest-auth', 'restauth', ...Object.keys(FLOORS)] as (Variant | Floor)[];
+  const rows = [];
+  for (const [shape, text] of [
+    ["the bench's token", withCount(claims)],
+    ['a GoTrue-shaped token', goTrueShaped(claims)],
+  ] as const) {
+    const loop = await loopRounds(url, { literal: text }, names);
+    if (loop.restauth!.length === 0) return; // printLoop said why
+    const above = (name: Variant | Floor) => median(loop[name]!) - median(loop['no-op']!);
+    for (const name of names.filter((name) => name !== 'no-op')) {
+      rows.push({
+        claims: `${shape} (${Buffer.byteLength(text)} bytes)`,
+        'pre-request': name,
+        'µs above no-op': above(name).toFixed(1),
+        "× postgrest-auth's": (above(name) / above('postgrest-auth')).toFixed(2),
+      });
+    }
+  }
+  console.log(
+    `\n## The floor of a check reading PostgREST's JSON claims, in the same loop (${LOOP_TRANSACTIONS} transactions, medians of ${LOOP_ROUNDS} interleaved rounds)\n`,
+  );
+  console.log(table(rows));
 }
 
 export async function preRequestCost(
@@ -340,8 +461,13 @@ export async function preRequestCost(
       preRequestLegacyClaims(names).replace('.check_token_count()', '.check_token_m30()') +
         grant('check_token_m30'),
     );
+    await client.query(floorFunctions());
   } finally {
     await client.end();
+  }
+  if (LOOP_ONLY) {
+    await printFloor(url, claims);
+    return;
   }
   const variants = VARIANTS;
   const rows = [];
@@ -469,6 +595,7 @@ export async function preRequestCost(
     );
   }
   printLoop();
+  await printFloor(url, claims);
   await costAtSizes(url, dir, claims, options);
 }
 
@@ -618,3 +745,34 @@ async function costAtSizes(
       `database's collation, so it cannot serve the comparison); with COLLATE "default": ${plans.collated}.`,
   );
 }
+
+/**
+ * This part alone (`node --import tsx bench/postgres-pre-request.ts`), on a database of its own with one
+ * user signed in: `npm run bench -- postgres` runs it after the refresh figures, which take minutes more.
+ */
+export async function runPreRequestBench(): Promise<void> {
+  const noRealServer = realServerOnly();
+  if (noRealServer ?? !existsSync(PGBENCH)) {
+    console.log(`\nPre-request cost not measured: ${noRealServer ?? `${PGBENCH} not found`}.`);
+    return;
+  }
+  const server = await testPostgres();
+  const url = await server.createDatabase();
+  const dir = await mkdtemp(join(tmpdir(), 'restauth-pre-request-bench-'));
+  const { services } = await benchServices(url, dir);
+  try {
+    await services.auth.signUp(LOCAL_CALL, { username: 'bench', password: 'bench password' });
+    const { accessToken } = await services.auth.signIn(LOCAL_CALL, 'bench', 'bench password');
+    await preRequestCost(url, dir, accessToken, {
+      seconds: Number(process.env.BENCH_SECONDS ?? 5),
+      rounds: Number(process.env.BENCH_ROUNDS ?? 3),
+      authenticated: BENCH_ROLES.authenticated,
+    });
+  } finally {
+    await services.close();
+    await dropDatabase(server.url, url);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await runPreRequestBench();

@@ -16,13 +16,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { createServices } from '../src/compose.js';
 import { hashSecret } from '../src/core/secrets.js';
 import { SessionManager } from '../src/core/sessions.js';
 import type { PostgresStore } from '../src/stores/postgres/index.js';
-import { loadConfig } from '../src/config/load.js';
 import { dropDatabase, realServerOnly, testPostgres, testStoreConfig } from '../test/support/postgres.js';
 import { PGBENCH, preRequestCost } from './postgres-pre-request.js';
+import { BENCH_ROLES, benchServices } from './postgres-services.js';
 import { table } from './support.js';
 import { countRoundTrips } from '../test/support/round-trips.js';
 
@@ -169,21 +168,8 @@ export async function runPostgresBench(): Promise<void> {
   const server = await testPostgres();
   const url = await server.createDatabase();
   const dir = await mkdtemp(join(tmpdir(), 'restauth-pg-bench-'));
-  const roles = { anonymous: 'web_anon', authenticated: 'normal_user' };
-  const config = await loadConfig({
-    cwd: dir,
-    env: {},
-    overrides: {
-      // The default pool (10): on 2 cores, 20 connections measured 10-30 % slower (more backends
-      // than cores switching), 4-8 about the same as 10.
-      store: testStoreConfig(url),
-      jwt: { secret: 'bench-secret-0123456789abcdef-0123456789' },
-      roles,
-      passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
-      logLevel: 'warn',
-    },
-  });
-  const services = await createServices(config, { info: () => {}, warn: () => {} });
+  const roles = BENCH_ROLES;
+  const { config, services } = await benchServices(url, dir);
   try {
     const { auth, store } = services;
     await auth.signUp(LOCAL_CALL, { username: 'bench', password: 'bench password' });
