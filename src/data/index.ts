@@ -21,7 +21,7 @@ import { delayOf, sleep, type Sleep } from './delay.js';
 import { RULES_PATH } from './rewrite.js';
 import { jsonpCallback, jsonpScript } from './jsonp.js';
 import { assertServableDocument } from './document-check.js';
-import { privateFiles } from './private-files.js';
+import { privateFiles, type PrivateNames } from './private-files.js';
 import { HOME_PAGE_CSP, renderHomePage, type AuthRoute, type HomeResource } from './home-page.js';
 
 /**
@@ -67,6 +67,8 @@ export interface DataApiOptions {
    * state folder): never served from the static folder, whatever path or link leads there.
    */
   privatePaths?: readonly string[];
+  /** restauth's own files among others in a folder, by name (the snapshots of db.json): never served either. */
+  privateNames?: readonly PrivateNames[];
 }
 
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
@@ -99,7 +101,7 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
     options.maxIndexedFields,
   );
   const hasStatic = existsSync(options.config.static);
-  const isPrivate = privateFiles(options.privatePaths ?? []);
+  const isPrivate = privateFiles(options.privatePaths ?? [], options.privateNames ?? []);
   /** A file of the static folder, or 404 for one of restauth's own files (privatePaths). */
   const sendStatic = async (reply: FastifyReply, path: string) => {
     if (await isPrivate(join(options.config.static, path))) return reply.callNotFound();
@@ -131,7 +133,10 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
   });
   if (hasStatic) {
     const fastifyStatic = (await import('@fastify/static')).default;
-    await app.register(fastifyStatic, { root: options.config.static, serve: false });
+    // Dotfiles are never served, as json-server's express.static never did: `--static .` holds the .env
+    // restauth reads (the JWT secret), the journals of db.json and credentials.json (records, password
+    // hashes), its lock and temp files, and a project's .git. @fastify/static's default serves them.
+    await app.register(fastifyStatic, { root: options.config.static, serve: false, dotfiles: 'ignore' });
   }
 
   // Bodies are parsed here, not by Fastify's parser: a "__proto__" key then gets a 400 naming it

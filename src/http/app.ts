@@ -31,6 +31,10 @@ import { registerOpenApi } from './openapi.js';
 import { rateLimitHook } from './rate-limit.js';
 import { RedirectPolicy } from './redirects.js';
 import { auditFilePath } from '../stores/file/audit-file.js';
+import { credentialsJournalPathFor } from '../stores/file/credentials-journal.js';
+import { journalPathFor } from '../stores/file/record-journal.js';
+import { rejectedCopies } from '../stores/file/file-database.js';
+import { snapshotFiles } from '../data/private-files.js';
 import { hideRoutes } from './route-docs.js';
 import { confirmEmailRequired, publicUrl } from '../compose.js';
 
@@ -275,10 +279,17 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       privatePaths: [
         config.store.dataFile,
         config.store.credentialsFile,
+        journalPathFor(config.store.dataFile),
+        credentialsJournalPathFor(config.store.credentialsFile),
         auditFilePath(config.store.credentialsFile),
         config.stateDir,
         config.outboxDir,
         ...(config.configFile ? [config.configFile] : []),
+      ],
+      privateNames: [
+        snapshotFiles(config.data.snapshots),
+        rejectedCopies(config.store.dataFile),
+        rejectedCopies(config.store.credentialsFile),
       ],
       authRoutes: () => authRoutesOf(config, jsonServerAuth.mounted),
       ...(routes ? { routes: () => routes.current(), routeRules: () => routes.rules() } : {}),

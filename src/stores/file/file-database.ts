@@ -1265,6 +1265,12 @@ function rejectedName(path: string): string {
   return `${path}.rejected-${new Date().toISOString().replaceAll(':', '-')}-${++rejectedCount}`;
 }
 
+/** Where the copies rejectedName names are, and which names they have: never served (data/private-files.ts). */
+export function rejectedCopies(path: string): { folder: string; named(name: string): boolean } {
+  const prefix = `${basename(path)}.rejected-`;
+  return { folder: dirname(path), named: (name) => name.startsWith(prefix) };
+}
+
 const NO_FILE: FileIdentity = { ino: 0 };
 
 /**
