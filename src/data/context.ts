@@ -27,6 +27,19 @@ export function isServed(name: string): boolean {
   return name !== AUTH_PREFIX && !isPrototypeKey(name);
 }
 
+/**
+ * Why no `/posts/:id` URL can lead to a record with this id, or null. `.` and `..` are path segments
+ * every URL parser removes, encoded or not (`/posts/%2E%2E` is `/`). An unpaired surrogate has no
+ * UTF-8 form: encodeURIComponent throws on it (the Location header of a stored record answered 500
+ * after the commit, and a retry 409) and a path naming it is malformed. Either way the record was
+ * stored, then reachable by no GET, PATCH or DELETE.
+ */
+function unaddressableId(id: string): string | null {
+  if (id === '.' || id === '..') return `may not be "${id}": URLs drop it as a path segment`;
+  if (/\p{Cs}/u.test(id)) return 'may not hold an unpaired surrogate: no URL can carry it';
+  return null;
+}
+
 /** What every data handler needs: the document, the options, the access rules and the indexes. */
 export class DataContext {
   readonly ids: IdIndexes;
@@ -180,12 +193,16 @@ export class DataContext {
   }
 
   /**
-   * Refuses (400) a new record's id that would reach a prototype if ever used as a key, or that has no
-   * string form (`{"toString": 1}`): ids are compared as strings, so such a one could never be found.
+   * Refuses (400) a new record's id that would reach a prototype if ever used as a key, that has no
+   * string form (`{"toString": 1}`): ids are compared as strings, so such a one could never be found,
+   * or that no URL can name (unaddressableId).
    */
   checkNewId(id: unknown): void {
-    if (typeof id === 'string') assertOrdinaryKey(id, 'A record id');
-    else if (looseString(id) === null)
+    if (typeof id === 'string') {
+      assertOrdinaryKey(id, 'A record id');
+      const problem = unaddressableId(id);
+      if (problem !== null) throw new DataError('validation_failed', `A record id ${problem}`);
+    } else if (looseString(id) === null)
       throw new DataError('validation_failed', 'A record id must be a string or a number');
   }
 
