@@ -366,8 +366,9 @@ export class FileStore implements Store {
 
   async updateUser(id: string, patch: UserPatch, condition?: { unlessBannedAt: Date }): Promise<User> {
     // Without a profile only credentials.json changes (a sign-in's lastSignInAt): db.json, however
-    // large, is then not serialized. applyUserPatch reads db.json but writes it only for a profile.
-    if (patch.profile === undefined) {
+    // large, is then not serialized. applyUserPatch reads db.json but writes it only for a profile,
+    // or for a new address of a record holding json-server-auth's copy of it (addressCopyOf).
+    if (patch.profile === undefined && patch.email === undefined) {
       return this.db.transactCredentials((credentials, changes) =>
         this.applyUserPatch({ data: this.db.data, credentials }, id, patch, changes, undefined, condition),
       );
@@ -409,9 +410,13 @@ export class FileStore implements Store {
     if (patch.isAnonymous !== undefined) account.isAnonymous = patch.isAnonymous;
     if (patch.invitedAt !== undefined) account.invitedAt = patch.invitedAt?.getTime() ?? null;
     let stored = record;
-    if (patch.profile !== undefined) {
-      // A new object, as the data API's writes do: a response being serialized never sees a half-edit.
-      stored = userRecord(patch.profile, this.options.userIdProp, record[this.options.userIdProp]);
+    // A new object, as the data API's writes do: a response being serialized never sees a half-edit.
+    const next =
+      patch.profile === undefined
+        ? addressCopyOf(record, patch.email)
+        : userRecord(patch.profile, this.options.userIdProp, record[this.options.userIdProp]);
+    if (next !== undefined) {
+      stored = next;
       const users = this.users(docs);
       // eslint-disable-next-line no-restricted-syntax -- an array index
       users[users.indexOf(record)] = stored;
@@ -1166,6 +1171,20 @@ export class FileStore implements Store {
       invitedAt: stored.invitedAt ? new Date(stored.invitedAt) : null,
     };
   }
+}
+
+/**
+ * A db.json record json-server-auth wrote keeps the user's address in `email` (json-server-auth-takeover.ts),
+ * where its apps look users up (`GET /users?email=`) and json-server-auth's answers show it. When the
+ * account's address changes the copy follows (or goes, with the address): left as it was, the old address
+ * went on naming this user, also once someone else had signed up with it. A copy of the record with the
+ * new address, or undefined when it holds no copy or the address does not change.
+ */
+function addressCopyOf(record: UserRecord, email: string | null | undefined): UserRecord | undefined {
+  if (email === undefined || typeof record['email'] !== 'string' || record['email'] === email)
+    return undefined;
+  const { email: _old, ...rest } = record;
+  return email === null ? rest : { ...rest, email };
 }
 
 function addTo(index: Map<string, Set<string>>, key: string, value: string): void {
