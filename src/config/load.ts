@@ -77,6 +77,9 @@ const DEFAULT_CONFIG_FILES: ReadonlyArray<{ name: string; format: ConfigFormat }
   { name: 'json-server.json', format: 'json-server' },
 ];
 
+/** The config files restauth reads by name, in their folder (one is read, the others may hold secrets too). */
+export const CONFIG_FILE_NAMES: readonly string[] = DEFAULT_CONFIG_FILES.map(({ name }) => name);
+
 /**
  * Which format a file is written in, from its content: an `auth` object or
  * json-server options → json-data-server; postgrest-auth's keys (or a `roles`

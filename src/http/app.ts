@@ -30,11 +30,7 @@ import { RequestsInFlight, SHUTDOWN_GRACE_MS } from './in-flight.js';
 import { registerOpenApi } from './openapi.js';
 import { rateLimitHook } from './rate-limit.js';
 import { RedirectPolicy } from './redirects.js';
-import { auditFilePath } from '../stores/file/audit-file.js';
-import { credentialsJournalPathFor } from '../stores/file/credentials-journal.js';
-import { journalPathFor } from '../stores/file/record-journal.js';
-import { rejectedCopies } from '../stores/file/file-database.js';
-import { snapshotFiles } from '../data/private-files.js';
+import { restauthFiles } from './restauth-files.js';
 import { hideRoutes } from './route-docs.js';
 import { confirmEmailRequired, publicUrl } from '../compose.js';
 
@@ -275,22 +271,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       maxRecordBytes: config.bodyLimit,
       publicUrl: publicUrl(config),
       source: config.store.dataFile,
-      // `--static .` (json-server's way to serve a project's index.html) must not publish these.
-      privatePaths: [
-        config.store.dataFile,
-        config.store.credentialsFile,
-        journalPathFor(config.store.dataFile),
-        credentialsJournalPathFor(config.store.credentialsFile),
-        auditFilePath(config.store.credentialsFile),
-        config.stateDir,
-        config.outboxDir,
-        ...(config.configFile ? [config.configFile] : []),
-      ],
-      privateNames: [
-        snapshotFiles(config.data.snapshots),
-        rejectedCopies(config.store.dataFile),
-        rejectedCopies(config.store.credentialsFile),
-      ],
+      ...restauthFiles(config, config.store),
       authRoutes: () => authRoutesOf(config, jsonServerAuth.mounted),
       ...(routes ? { routes: () => routes.current(), routeRules: () => routes.rules() } : {}),
       guardOf: (request) => guards.get(request.raw) ?? null,

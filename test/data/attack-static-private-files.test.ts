@@ -12,7 +12,8 @@ import { createTestApp, type TestApp } from '../support/app.js';
  * restauth's own files beside them were not listed: the .env restauth reads its JWT secret from, the
  * journals of credentials.json (password hashes, sessions) and db.json (every private record), the
  * instance lock, the snapshots `s` + Enter writes (whole copies of db.json) and the second name a hand
- * edit of credentials.json leaves (`credentials.json.rejected-<time>`, a hard link). Each is a 404 now,
+ * edit of credentials.json leaves (`credentials.json.rejected-<time>`, a hard link), and a config file
+ * restauth did not read (json-data-server's config.json beside restauth.json). Each is a 404 now,
  * also through a symbolic link without a dot, while the project's own files are still served.
  */
 const JWT_SECRET_IN_DOTENV = 'dotenv-secret-0123456789abcdef-0123456789';
@@ -32,6 +33,8 @@ describe('the static folder never serves restauth’s own files', () => {
         'index.html': '<p>the project</p>',
         'app.js': 'console.log(1)',
         '.env': `RESTAUTH_JWT_SECRET=${JWT_SECRET_IN_DOTENV}\n`,
+        // json-data-server's config, left beside restauth.json (which is the one read) after a move.
+        'config.json': JSON.stringify({ auth: { jwtSecret: JWT_SECRET_IN_DOTENV } }),
       },
       prepare: async (dir) => {
         await mkdir(join(dir, '.git'));
@@ -73,7 +76,7 @@ describe('the static folder never serves restauth’s own files', () => {
     assert.equal((await get('/app.js')).body, 'console.log(1)');
   });
 
-  it('answers 404 for the .env, the journals, the lock, .git, snapshots and kept copies, by any path', async () => {
+  it('answers 404 for the .env, journals, lock, .git, snapshots, kept copies and configs, by any path', async () => {
     const files = [
       '.env',
       '.credentials.json.journal',
@@ -82,6 +85,7 @@ describe('the static folder never serves restauth’s own files', () => {
       '.git/config',
       'db-1764500000000.json',
       'credentials.json.rejected-2026-11-30T13-00-00.000Z-1',
+      'config.json',
       'credentials-journal',
       'settings.txt',
     ];
