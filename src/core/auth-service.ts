@@ -11,7 +11,7 @@ import { hashSecret } from './secrets.js';
 import { withProviders } from './identities.js';
 import { mergeMetadata } from './metadata.js';
 import type { SessionManager } from './sessions.js';
-import type { FirstSession, Session, Store, TokenStanding, User } from './ports/store.js';
+import type { FirstSession, Identity, Session, Store, TokenStanding, User } from './ports/store.js';
 import { TokenError, type AccessClaims, type TokenService } from './tokens.js';
 import {
   checkEmail,
@@ -84,6 +84,8 @@ export interface IssuedSession extends IssuedAccessToken {
   user: User;
   session: Session;
   refreshToken: string;
+  /** The user's identities, when the store read them with a refreshed token (Rotated.identities). */
+  identities?: Identity[];
 }
 
 /**
@@ -542,14 +544,15 @@ export class AuthService {
       }
       throw error;
     }
-    const { session, user, refreshToken: successor } = rotated;
+    const { session, user, refreshToken: successor, identities } = rotated;
     if (!user) throw new AuthError('session_not_found');
     this.assertNotBanned(user, now);
     if (namedUser !== null && !namesUser(user, namedUser)) {
       await this.signOut(client, session.id, user.id, 'local');
       throw new AuthError('refresh_token_not_found', 'Refresh token does not belong to this user');
     }
-    return this.issue(user, session, successor, now, extraClaims);
+    const issued = await this.issue(user, session, successor, now, extraClaims);
+    return identities ? { ...issued, identities } : issued;
   }
 
   /**

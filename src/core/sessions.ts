@@ -1,7 +1,15 @@
 import { createHmac } from 'node:crypto';
 import { AuthError } from './errors.js';
 import { deriveSecret, hashSecret, randomId, randomSecret } from './secrets.js';
-import type { FirstSession, FoundRefreshToken, NewSession, Session, Store, User } from './ports/store.js';
+import type {
+  FirstSession,
+  FoundRefreshToken,
+  Identity,
+  NewSession,
+  Session,
+  Store,
+  User,
+} from './ports/store.js';
 
 export interface SessionSettings {
   absoluteLifetime: number;
@@ -23,6 +31,8 @@ export interface Rotated {
   session: Session;
   user: User | null;
   refreshToken: string;
+  /** The user's identities, when the store read them with the token (FoundRefreshToken.identities). */
+  identities?: Identity[];
 }
 
 /**
@@ -162,8 +172,10 @@ export class SessionManager {
       const successor = this.serverKeySuccessor(refreshToken);
       const inactiveBefore = new Date(now.getTime() - this.settings.inactivityTimeout * 1000);
       const once = await this.store.refreshInOneStatement(hash, hashSecret(successor), now, inactiveBefore);
-      if (once?.rotated)
-        return { session: once.found.session, user: once.found.user, refreshToken: successor };
+      if (once?.rotated) {
+        const { session, user, identities } = once.found;
+        return { session, user, refreshToken: successor, identities };
+      }
       found = once ? once.found : await this.store.findRefreshToken(hash);
     } else {
       found = await this.store.findRefreshToken(hash);

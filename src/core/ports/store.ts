@@ -248,6 +248,12 @@ export interface FoundRefreshToken {
    * Absent: the store has no factors (the file store).
    */
   userHasVerifiedFactor?: boolean;
+  /**
+   * The user's identities, oldest first, read by the statement that found the token (PostgreSQL's
+   * refresh statements): GoTrue answers a refresh with them, and reading them after it was a second
+   * round trip per refresh. Absent: not read with the token.
+   */
+  identities?: Identity[];
 }
 
 /** Store.refreshInOneStatement's answer: the token found, and whether the statement rotated it. */

@@ -217,14 +217,41 @@ type FoundTokenRow = SessionRow & {
   rotated_at: Date | null;
   user_row: UserRow | null;
   mfa_guarded: boolean;
+  /** The refresh statements' (refreshedIdentitiesOf); the lookup has none. */
+  identities?: RefreshedIdentityJson[];
 };
 
+/** An identity as refreshedIdentitiesOf gives it: IdentityRow in JSON, its user the found row's. */
+type RefreshedIdentityJson = Omit<
+  IdentityRow,
+  'user_id' | 'last_sign_in_at' | 'created_at' | 'updated_at'
+> & {
+  last_sign_in_at: string | null;
+  created_at: string | null;
+  updated_at: string | null;
+};
+
+/** A timestamptz as to_jsonb writes it, read as pg reads the column (a NULL stays null). */
+function fromJsonDate(value: string | null): Date {
+  return (value === null ? null : new Date(value)) as Date;
+}
+
 function toFoundToken(row: FoundTokenRow): FoundRefreshToken {
+  const userId = row.user_id;
   return {
     token: { hash: row.hash, sessionId: row.id, createdAt: row.token_created_at, rotatedAt: row.rotated_at },
     session: toSession(row),
     user: row.user_row ? toUser(fromJsonRow(row.user_row)) : null,
     userHasVerifiedFactor: row.mfa_guarded,
+    identities: row.identities?.map((identity) =>
+      toIdentity({
+        ...identity,
+        user_id: userId,
+        last_sign_in_at: fromJsonDate(identity.last_sign_in_at),
+        created_at: fromJsonDate(identity.created_at),
+        updated_at: fromJsonDate(identity.updated_at),
+      }),
+    ),
   };
 }
 

@@ -1,5 +1,5 @@
 import { LIVE_SESSION_COLUMNS, SERVER_KEY_CHAIN, type SessionTables } from './session-sql.js';
-import { mfaGuardedOf, refreshedAmrOf, userRowOf } from './refresh-exchange.js';
+import { mfaGuardedOf, refreshedAmrOf, refreshedIdentitiesOf, userRowOf } from './refresh-exchange.js';
 
 /**
  * refreshInOneStatementSql for several refreshes at once, one row of input each: `$1` the presented
@@ -48,6 +48,6 @@ export function refreshBatchSql(t: SessionTables, userColumns: string, userFrom:
       RETURNING parent
     )
     SELECT f.*, (SELECT count(*)::int FROM successor x WHERE x.parent = f.hash) AS rotated,
-      ${userRowOf('f', userColumns, userFrom)}, ${refreshedAmrOf(t, 'f')}
+      ${userRowOf('f', userColumns, userFrom)}, ${refreshedAmrOf(t, 'f')}, ${refreshedIdentitiesOf(t, 'f')}
     FROM found f`;
 }

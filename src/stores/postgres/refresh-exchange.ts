@@ -144,8 +144,21 @@ export function refreshInOneStatementSql(t: SessionTables, userColumns: string, 
       RETURNING 1
     )
     SELECT f.*, (SELECT count(*)::int FROM successor) AS rotated, ${userRowOf('f', userColumns, userFrom)},
-      ${refreshedAmrOf(t, 'f')}
+      ${refreshedAmrOf(t, 'f')}, ${refreshedIdentitiesOf(t, 'f')}
     FROM found f`;
+}
+
+/**
+ * The column `identities` of a refresh statement's found row `found`: its user's identities (GoTrue's
+ * auth.identities, by their user_id index), oldest first as Store.listIdentities lists them, as JSON
+ * (toRefreshedIdentity reads them). GoTrue answers a refresh with them: read here, the answer needs no
+ * second round trip.
+ */
+export function refreshedIdentitiesOf(t: SessionTables, found: string): string {
+  return `coalesce((SELECT jsonb_agg(jsonb_build_object('id', i.id, 'provider', i.provider,
+        'provider_id', i.provider_id, 'identity_data', i.identity_data, 'email', i.email,
+        'last_sign_in_at', i.last_sign_in_at, 'created_at', i.created_at, 'updated_at', i.updated_at)
+        ORDER BY i.created_at, i.id) FROM ${t.identities} i WHERE i.user_id = ${found}.user_uid), '[]'::jsonb) AS identities`;
 }
 
 /**

@@ -20,6 +20,8 @@ export function sessionTables(names: Names) {
     amrClaims: `${names.schema}.mfa_amr_claims`,
     /** GoTrue's MFA factors (migration 18 creates the table where GoTrue did not). */
     factors: `${names.schema}.mfa_factors`,
+    /** GoTrue's identities: a refresh's answer lists its user's (refreshedIdentitiesOf). */
+    identities: `${names.schema}.identities`,
   };
 }
 

@@ -19,7 +19,9 @@ export function userAnswers(identities: Identities, wire: UserWire): UserAnswers
   return {
     user: async (user, extras = {}) =>
       userJson(user, wire, { ...extras, identities: await identities.of(user.id) }),
-    session: async (issued) => sessionJson(issued, wire, await identities.of(issued.user.id)),
+    // A refresh's identities were read with its token (IssuedSession.identities): no second lookup.
+    session: async (issued) =>
+      sessionJson(issued, wire, issued.identities ?? (await identities.of(issued.user.id))),
     users: async (users) => {
       const listed = await identities.ofUsers(users.map((user) => user.id));
       return users.map((user) => userJson(user, wire, { identities: listed.get(user.id) ?? [] }));
