@@ -15,6 +15,7 @@ import {
   OutageMonitor,
   type OutageLogger,
 } from './faults.js';
+import { pinnedSearchPath } from './session-search-path.js';
 
 export type PoolConfig = Pick<
   PostgresStoreConfig,
@@ -73,8 +74,10 @@ function poolBounds(
  */
 export function createPool(config: PoolConfig, logger: OutageLogger): pg.Pool {
   const monitor = new OutageMonitor(describeDatabase(config.url), logger);
+  const session = pinnedSearchPath(config.url);
   const pool = new pg.Pool({
-    connectionString: config.url,
+    connectionString: session.url,
+    options: session.options,
     min: config.poolMin,
     max: config.poolMax,
     ...poolBounds(config),
