@@ -25,7 +25,7 @@ import {
   preRequestRoleInVouches,
 } from './pre-request.js';
 import { preRequestAudience } from './pre-request-audience.js';
-import { preRequestLegacyAudience } from './pre-request-legacy-audience.js';
+import { jwtFunctionSql, preRequestLegacyAudience } from './pre-request-legacy-audience.js';
 import { providersBackfillSql } from './providers-sql.js';
 import { dropRefreshInOneStatement, refreshInOneStatement } from './refresh-exchange.js';
 import { sessionTables, successorChains } from './session-sql.js';
@@ -798,6 +798,11 @@ export function migrations(names: SchemaNames): Migration[] {
         openSignInFunction(q, sessionTables(q), 52) +
         openSessionFunction(q, sessionTables(q), 52) +
         factorVerifiedLocksUserSql(q, sessionTables(q)),
+    },
+    {
+      version: 55,
+      name: "auth.jwt() names pg_catalog's functions: none another role put on its caller's search path runs in it",
+      sql: jwtFunctionSql(q, 'pg_catalog.'),
     },
   ];
 }

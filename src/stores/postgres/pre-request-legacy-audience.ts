@@ -34,19 +34,28 @@ const LEGACY_CLAIMS = [
  * passes as before.
  */
 export function preRequestLegacyAudience(q: Names): string {
+  return `${jwtFunctionSql(q, '')}
+    ${checkTokenGeneral(q, sessionTables(q).sessions, true)}
+  `;
+}
+
+/**
+ * auth.jwt() as migration 39 made it, its functions named with `prefix` ('' there; 'pg_catalog.' in
+ * migration 55: an exact overload another role put in a schema on the caller's search path, as
+ * `public` before PostgreSQL 15, won over pg_catalog's VARIADIC "any" jsonb_build_object).
+ */
+export function jwtFunctionSql(q: Names, prefix: '' | 'pg_catalog.'): string {
   const settings = LEGACY_CLAIMS.map(
-    (name) => `'${name}', nullif(current_setting('request.jwt.claim.${name}', true), '')`,
+    (name) => `'${name}', nullif(${prefix}current_setting('request.jwt.claim.${name}', true), '')`,
   ).join(',\n        ');
   return `
     -- An unset setting may read as '' rather than NULL (as migration 2's).
     CREATE OR REPLACE FUNCTION ${q.schema}.jwt() RETURNS jsonb LANGUAGE sql STABLE AS $fn$
       SELECT coalesce(
-        nullif(current_setting('request.jwt.claims', true), '')::jsonb,
-        nullif(jsonb_strip_nulls(jsonb_build_object(
+        nullif(${prefix}current_setting('request.jwt.claims', true), '')::jsonb,
+        nullif(${prefix}jsonb_strip_nulls(${prefix}jsonb_build_object(
         ${settings}
         )), '{}'::jsonb),
         '{}'::jsonb)
-    $fn$;
-    ${checkTokenGeneral(q, sessionTables(q).sessions, true)}
-  `;
+    $fn$;`;
 }
