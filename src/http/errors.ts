@@ -1,6 +1,11 @@
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import { AuthError, isAuthError } from '../core/errors.js';
-import { isStorageFailure, STORAGE_RETRY_AFTER_S } from '../lib/storage-failure.js';
+import {
+  DESCRIPTORS_RETRY_AFTER_S,
+  isDescriptorExhaustion,
+  isStorageFailure,
+  STORAGE_RETRY_AFTER_S,
+} from '../lib/storage-failure.js';
 
 /** SQLSTATEs of characters PostgreSQL cannot store: character_not_in_repertoire, untranslatable_character. */
 const POSTGRES_BAD_CHARACTER = new Set(['22021', '22P05']);
@@ -82,6 +87,14 @@ export function toAuthError(error: unknown, log: FastifyBaseLogger): AuthError {
       retryAfter: STORAGE_RETRY_AFTER_S,
       cause: error,
     });
+  }
+  if (isDescriptorExhaustion(error)) {
+    // Not a bug either: every file descriptor is in use for now. They free as requests end.
+    log.warn(
+      { code: fastifyError.code, message: fastifyError.message },
+      'too many open files: cannot open a file now (raise the limit: ulimit -n, systemd LimitNOFILE)',
+    );
+    return new AuthError('over_capacity', undefined, { retryAfter: DESCRIPTORS_RETRY_AFTER_S, cause: error });
   }
   const status = fastifyError.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {

@@ -17,12 +17,30 @@ const STORAGE_ERROR_CODES = new Set([
   'EBUSY',
 ]);
 
+/**
+ * The errors of a process or system out of file descriptors: a moment's exhaustion (many connections
+ * at once, `ulimit -n` set low) that ends as files and sockets close, not a fault of the storage.
+ */
+const DESCRIPTOR_ERROR_CODES = new Set(['EMFILE', 'ENFILE']);
+
+/** What a client is told to wait when no file can be opened: descriptors free as requests end. */
+export const DESCRIPTORS_RETRY_AFTER_S = 5;
+
 /** What a client is told to wait: freeing space or remounting is a person's job, not a second's. */
 export const STORAGE_RETRY_AFTER_S = 60;
 
 /** Whether `error` is a system call's refusal by the storage (see STORAGE_ERROR_CODES). */
 export function isStorageFailure(error: unknown): boolean {
+  return systemCallFailed(error, STORAGE_ERROR_CODES);
+}
+
+/** Whether `error` is a system call's refusal for want of a file descriptor (see DESCRIPTOR_ERROR_CODES). */
+export function isDescriptorExhaustion(error: unknown): boolean {
+  return systemCallFailed(error, DESCRIPTOR_ERROR_CODES);
+}
+
+function systemCallFailed(error: unknown, codes: ReadonlySet<string>): boolean {
   if (typeof error !== 'object' || error === null) return false;
   const { code, syscall } = error as Partial<NodeJS.ErrnoException>;
-  return typeof syscall === 'string' && typeof code === 'string' && STORAGE_ERROR_CODES.has(code);
+  return typeof syscall === 'string' && typeof code === 'string' && codes.has(code);
 }

@@ -1,7 +1,8 @@
 import { constants } from 'node:fs';
-import { access } from 'node:fs/promises';
+import { access, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { readinessOf, type Readiness } from '../../core/ports/readiness.js';
+import { isDescriptorExhaustion } from '../../lib/storage-failure.js';
 import { mountPoints, replaceability } from './replaceable.js';
 
 /**
@@ -13,7 +14,8 @@ import { mountPoints, replaceability } from './replaceable.js';
  * while the database takes writes: a journal that reached its bound because
  * its file cannot be brought up to date with it refuses them (`journals: full`,
  * see FileDatabase.journalsFull), and while the audit log takes events: one that reached its bound
- * because it cannot be pruned refuses them (`auditLog: full`, see AuditFile.full).
+ * because it cannot be pruned refuses them (`auditLog: full`, see AuditFile.full). And while the
+ * process can open a file: with every descriptor in use (EMFILE), each rewrite fails (503) until some close.
  */
 export async function fileReadiness(
   paths: {
@@ -38,7 +40,10 @@ export async function fileReadiness(
         replaceability(paths.credentialsFile, mounts),
       ])
     : ['ok', 'ok'];
+  const openFiles = await descriptorLeft(dirname(paths.dataFile));
   return readinessOf({
+    // Named only when failing: the limit is the process's, whatever the folders.
+    ...(openFiles !== 'ok' && { openFiles }),
     dataFolder: foldersWritable ? 'ok' : 'not writable',
     // Named only when failing, as the journals below.
     ...(dataFile !== 'ok' && { dataFile }),
@@ -48,4 +53,15 @@ export async function fileReadiness(
     // The audit log at its bound because prunes fail (AuditFile.full): sign-ins' events are refused.
     ...(database?.auditLog?.full && { auditLog: 'full' }),
   });
+}
+
+/** Whether the process can open one more file: opens `folder` (no write, no inode) and closes it. */
+async function descriptorLeft(folder: string): Promise<string> {
+  try {
+    await (await open(folder, 'r')).close();
+    return 'ok';
+  } catch (error) {
+    if (!isDescriptorExhaustion(error)) return 'ok'; // A folder gone or unreadable: the checks below say so.
+    return `none left (${(error as NodeJS.ErrnoException).code}): raise the limit (ulimit -n)`;
+  }
 }

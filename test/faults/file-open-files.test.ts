@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { closeSync, openSync, readdirSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { createTestApp, type TestApp } from '../support/app.js';
+import { linesLogger } from '../support/log-lines.js';
+
+/**
+ * The process out of file descriptors (EMFILE: `ulimit -n` reached by many connections, or a leak
+ * elsewhere) under a running server, for real: this process's own soft limit is lowered with
+ * prlimit and the descriptors left are taken by opening /dev/null until open() refuses. The
+ * journals hold their files open, so journaled writes go on; a write that opens a file (a whole
+ * rewrite of db.json) cannot. That is a moment's exhaustion, not a fault of the disk nor of the
+ * code: a clear 503 with a short Retry-After, the commit undone, /ready saying why, and everything
+ * works again once descriptors are free.
+ */
+const prlimit = (() => {
+  try {
+    execFileSync('prlimit', ['--version'], { stdio: 'ignore' });
+    return null;
+  } catch {
+    return 'needs prlimit (util-linux) to lower the open-file limit';
+  }
+})();
+
+/** This process's RLIMIT_NOFILE as prlimit writes it: `soft:hard`. */
+function openFileLimit(): string {
+  const limits = execFileSync('prlimit', [
+    `--pid=${process.pid}`,
+    '--nofile',
+    '--output=SOFT,HARD',
+    '--noheadings',
+  ]);
+  return limits.toString().trim().split(/\s+/u).join(':');
+}
+
+function setOpenFileLimit(limit: string): void {
+  execFileSync('prlimit', [`--pid=${process.pid}`, `--nofile=${limit}`]);
+}
+
+/** Opens /dev/null until open() says EMFILE; returns the descriptors held. */
+function takeEveryDescriptor(): number[] {
+  const held: number[] = [];
+  for (;;) {
+    try {
+      held.push(openSync('/dev/null', 'r'));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EMFILE') return held;
+      for (const fd of held) closeSync(fd);
+      throw error;
+    }
+  }
+}
+
+describe('file store with every file descriptor in use', { skip: prlimit ?? false }, () => {
+  const dirs: string[] = [];
+  const apps: TestApp[] = [];
+  after(async () => {
+    for (const app of apps) await app.close().catch(() => {});
+    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('a write that opens a file answers 503 with Retry-After, /ready says why, nothing acknowledged is lost', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'restauth-open-files-'));
+    dirs.push(dir);
+    const dataFile = join(dir, 'db.json');
+    await writeFile(
+      dataFile,
+      JSON.stringify({ users: [], posts: [{ id: 1, title: 'one' }], comments: [{ id: 1, postId: 1 }] }),
+    );
+    const logged: string[] = [];
+    const t = await createTestApp({
+      format: 'json-data-server',
+      config: { rules: { posts: 777, comments: 777 } },
+      dir,
+      log: linesLogger('warn', logged),
+    });
+    apps.push(t);
+    const request = (method: 'GET' | 'POST' | 'DELETE', url: string, payload?: object) =>
+      t.app.inject({ method, url, ...(payload && { payload }) });
+    // Opens db.json's journal, which then stays open.
+    assert.equal((await request('POST', '/posts', { id: 2, title: 'two' })).statusCode, 201);
+
+    const limit = openFileLimit();
+    setOpenFileLimit(`${readdirSync('/proc/self/fd').length + 16}:${limit.split(':')[1]}`);
+    let held: number[] = [];
+    try {
+      held = takeEveryDescriptor();
+      const ready = await request('GET', '/ready');
+      assert.equal(ready.statusCode, 503, ready.body);
+      assert.equal(ready.json().checks.openFiles, 'none left (EMFILE): raise the limit (ulimit -n)');
+      // Journaled: the journal's file is open already.
+      const post = await request('POST', '/posts', { id: 3, title: 'three' });
+      assert.equal(post.statusCode, 201, post.body);
+      // Deleting dependants rewrites db.json whole, which opens a new file: refused for now, and undone.
+      const refused = await request('DELETE', '/posts/1?_dependent=comments');
+      assert.equal(refused.statusCode, 503, refused.body);
+      assert.equal(refused.json().error, 'over_capacity');
+      assert.equal(refused.headers['retry-after'], '5');
+      // The log says why, as a warning, not as an unexpected error with a stack.
+      assert.ok(
+        logged.some((line) => /"code":"EMFILE".*too many open files/u.test(line)),
+        logged.join('\n'),
+      );
+      assert.ok(!logged.some((line) => line.includes('unexpected error')), logged.join('\n'));
+      const posts = await request('GET', '/posts');
+      assert.deepEqual(
+        posts.json().map((post: { id: number }) => post.id),
+        [1, 2, 3],
+      );
+    } finally {
+      for (const fd of held) closeSync(fd);
+      setOpenFileLimit(limit);
+    }
+    assert.equal((await request('GET', '/ready')).statusCode, 200);
+    assert.equal((await request('DELETE', '/posts/1?_dependent=comments')).statusCode, 200);
+    await t.close();
+    assert.deepEqual(JSON.parse(await readFile(dataFile, 'utf8')), {
+      users: [],
+      posts: [
+        { id: 2, title: 'two' },
+        { id: 3, title: 'three' },
+      ],
+      comments: [],
+    });
+  });
+});
