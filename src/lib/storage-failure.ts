@@ -1,7 +1,7 @@
 /**
  * The errors of a write the storage refuses (full, over quota, read-only, not permitted, its file
  * replaced, a directory where a file of restauth's belongs or a file where its folder does, a file
- * mounted on its own), not of the code.
+ * mounted on its own, a device failing), not of the code.
  */
 const STORAGE_ERROR_CODES = new Set([
   'ENOSPC',
@@ -15,6 +15,8 @@ const STORAGE_ERROR_CODES = new Set([
   'ENOTDIR',
   // A rename onto a mount point: the file mounted on its own (Docker's `-v ./db.json:/data/db.json`).
   'EBUSY',
+  // The device fails (a disk gone bad, a network volume lost, a file system shut down after an error).
+  'EIO',
 ]);
 
 /**

@@ -21,7 +21,7 @@ export async function openFileBackend(
   logger: BackendLogger,
 ): Promise<Backend> {
   const files = config.store;
-  const { db, store, outbox } = await openFileStore(files, logger, {
+  const { db, store, outbox, storage } = await openFileStore(files, logger, {
     outboxFile: join(config.stateDir, 'mail-queue.json'),
     // json-server's --watch: db.json edited while restauth runs is applied.
     adoptEdits: config.data?.watch ?? false,
@@ -35,7 +35,7 @@ export async function openFileBackend(
     rateLimits: new MemoryRateLimitCounter(),
     flowStates: new FileFlowStates(db),
     upkeep: async () => {},
-    readiness: () => fileReadiness(files, db),
+    readiness: () => fileReadiness(files, db, storage),
     documents: db,
     journals: () => db.journalState,
     close: () => store.close(),

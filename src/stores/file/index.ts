@@ -33,7 +33,7 @@ export async function openFileStore(
   config: FileStoreConfig,
   logger?: FileDatabaseLogger,
   options: { outboxFile?: string; adoptEdits?: boolean; ownerProp?: string } = {},
-): Promise<{ db: FileDatabase; store: FileStore; outbox: FileMailQueue | null }> {
+): Promise<{ db: FileDatabase; store: FileStore; outbox: FileMailQueue | null; storage: StorageHealth }> {
   await refuseHalfAStore({ ...config, auditFile: auditFilePath(config.credentialsFile) });
   // The folders the store writes in: the two files', the audit log's (the credentials'), the mail queue's.
   const storage = new StorageHealth(
@@ -111,7 +111,7 @@ export async function openFileStore(
           `${config.dataFile} (kept, not removed): ${shown.join(', ')}${orphans.length > 10 ? ', ...' : ''}`,
       );
     }
-    return { db, store, outbox };
+    return { db, store, outbox, storage };
   } catch (error) {
     await db.close();
     throw error;

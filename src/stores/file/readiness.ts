@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import { readinessOf, type Readiness } from '../../core/ports/readiness.js';
 import { isDescriptorExhaustion } from '../../lib/storage-failure.js';
 import { mountPoints, replaceability } from './replaceable.js';
+import type { StorageHealth } from './storage-health.js';
 
 /**
  * Ready when the folders of the data file and the credentials file are
@@ -16,6 +17,7 @@ import { mountPoints, replaceability } from './replaceable.js';
  * see FileDatabase.journalsFull), and while the audit log takes events: one that reached its bound
  * because it cannot be pruned refuses them (`auditLog: full`, see AuditFile.full). And while the
  * process can open a file: with every descriptor in use (EMFILE), each rewrite fails (503) until some close.
+ * And while the device takes writes: after one failed with EIO, until a small write succeeds (StorageHealth).
  */
 export async function fileReadiness(
   paths: {
@@ -23,6 +25,7 @@ export async function fileReadiness(
     credentialsFile: string;
   },
   database?: { readonly journalsFull: boolean; readonly auditLog?: { readonly full: boolean } },
+  storage?: Pick<StorageHealth, 'deviceFailing'>,
 ): Promise<Readiness> {
   const writable = async (folder: string) =>
     access(folder, constants.W_OK).then(
@@ -41,6 +44,7 @@ export async function fileReadiness(
       ])
     : ['ok', 'ok'];
   const openFiles = await descriptorLeft(dirname(paths.dataFile));
+  const deviceFailing = (await storage?.deviceFailing()) === true;
   return readinessOf({
     // Named only when failing: the limit is the process's, whatever the folders.
     ...(openFiles !== 'ok' && { openFiles }),
@@ -50,6 +54,8 @@ export async function fileReadiness(
     ...(credentialsFile !== 'ok' && { credentialsFile }),
     // Named only when full: a rare state, and the answer probes and dashboards match otherwise stays as it was.
     ...(database?.journalsFull && { journals: 'full' }),
+    // Named only when failing: a disk gone bad, a file system shut down after an error.
+    ...(deviceFailing && { device: 'failing writes (EIO)' }),
     // The audit log at its bound because prunes fail (AuditFile.full): sign-ins' events are refused.
     ...(database?.auditLog?.full && { auditLog: 'full' }),
   });

@@ -37,6 +37,22 @@ export class StorageHealth {
     this.failure = null;
   }
 
+  /**
+   * Whether the device fails writes (EIO) now, for /ready: after a write failed so, asked again with
+   * a small write in each folder, so /ready turns ready once it answers even while no write is asked
+   * for. A full or read-only volume is left to the other checks (the journals may still take appends).
+   */
+  async deviceFailing(): Promise<boolean> {
+    if ((this.failure as Partial<NodeJS.ErrnoException> | null)?.code !== 'EIO') return false;
+    try {
+      for (const folder of this.folders) await probe(folder);
+    } catch (error) {
+      return isStorageFailure(error);
+    }
+    this.failure = null;
+    return false;
+  }
+
   /** Resolves when a write is expected to succeed now; else rejects with the 507 every write would get. */
   async assertWritable(): Promise<void> {
     try {
