@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { createTestApp, type TestApp } from '../support/app.js';
-import { loopExt4Unavailable, mountLoopExt4, remountLoopExt4, shutDownExt4 } from '../support/loop-ext4.js';
+import { LoopExt4Folders, loopExt4Unavailable, remountLoopExt4, shutDownExt4 } from '../support/loop-ext4.js';
 import { unmount } from '../support/tmpfs.js';
 
 /**
@@ -16,29 +15,15 @@ import { unmount } from '../support/tmpfs.js';
  * what was acknowledged before must be there after a remount.
  */
 describe('file store on a device that fails (EIO)', { skip: loopExt4Unavailable() ?? false }, () => {
-  const dirs: string[] = [];
+  const folders = new LoopExt4Folders();
   const apps: TestApp[] = [];
-  const mounted: string[] = [];
   after(async () => {
     for (const app of apps) await app.close().catch(() => {});
-    for (const dir of mounted) {
-      try {
-        unmount(dir);
-      } catch {
-        // Unmounted by the test already.
-      }
-    }
-    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+    await folders.cleanUp();
   });
 
   it('writes answer 507 and are undone; acknowledged writes are there after a remount', async () => {
-    const scratch = await mkdtemp(join(tmpdir(), 'restauth-eio-'));
-    dirs.push(scratch);
-    const image = join(scratch, 'ext4.img');
-    const dir = join(scratch, 'data');
-    await mkdir(dir);
-    mountLoopExt4(image, dir);
-    mounted.push(dir);
+    const { image, dir } = await folders.mount();
     await writeFile(
       join(dir, 'db.json'),
       JSON.stringify({ users: [], posts: [{ id: 1, title: 'one' }], comments: [{ id: 1, postId: 1 }] }),

@@ -1,4 +1,8 @@
 import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { unmount } from './tmpfs.js';
 
 /**
  * An ext4 file system on a loop device, for faults a tmpfs cannot give: the kernel's
@@ -46,4 +50,42 @@ export function shutDownExt4(dir: string): void {
     'fd = os.open(sys.argv[1], os.O_RDONLY)\n' +
     `fcntl.ioctl(fd, ${EXT4_IOC_SHUTDOWN}, struct.pack('I', ${SHUTDOWN_NOLOGFLUSH}))\n`;
   execFileSync('python3', ['-c', script, dir]);
+}
+
+/** Data folders on fresh ext4 loop devices for one test file, each unmounted and removed by `cleanUp`. */
+export class LoopExt4Folders {
+  private readonly scratches: string[] = [];
+  private readonly mounted: string[] = [];
+
+  /** A new ext4 in `image`, mounted at `dir`. */
+  async mount(): Promise<{ image: string; dir: string }> {
+    const scratch = await mkdtemp(join(tmpdir(), 'restauth-ext4-'));
+    this.scratches.push(scratch);
+    const image = join(scratch, 'ext4.img');
+    const dir = join(scratch, 'data');
+    await mkdir(dir);
+    mountLoopExt4(image, dir);
+    this.mounted.push(dir);
+    return { image, dir };
+  }
+
+  /** Run after the apps on them are closed (a file open keeps a folder mounted). */
+  async cleanUp(): Promise<void> {
+    for (const dir of this.mounted) {
+      try {
+        unmount(dir);
+      } catch {
+        // Unmounted by the test already.
+      }
+    }
+    for (const scratch of this.scratches) await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/** A power cut: the file system at `dir` shut down unflushed, `close` left to fail, then mounted again. */
+export async function cutPower(image: string, dir: string, close: () => Promise<void>): Promise<void> {
+  shutDownExt4(dir);
+  await close().catch(() => {});
+  execFileSync('umount', [dir]);
+  remountLoopExt4(image, dir);
 }

@@ -11,11 +11,12 @@ import {
   type RecordChanges,
 } from '../../core/ports/documents.js';
 import { FileChangedError, writeFileAtomically, type FileIdentity } from '../../lib/atomic-write.js';
+import { ifMissing } from '../../lib/if-missing.js';
 import { isPlainObject } from '../../lib/is-plain-object.js';
 import { InstanceLock } from './instance-lock.js';
 import { KeptPieces, KeptText } from './kept-text.js';
 import { jsonPieces } from './json-pieces.js';
-import { readStoreFile } from './store-file.js';
+import { readStoreFile, syncStoreFile } from './store-file.js';
 import { AuditFile, auditFilePath } from './audit-file.js';
 import { CredentialChanges, CredentialsJournal, credentialsJournalPathFor } from './credentials-journal.js';
 import type { Journal } from './journal.js';
@@ -992,7 +993,9 @@ export class FileDatabase implements DocumentStore {
         // Only a file is read: a FIFO put there waited for a writer, every commit queued behind it.
         const text = current?.isFile() ? await readFile(state.path, 'utf8').catch(() => null) : null;
         if (current && text !== null && state.kept.equals(text)) {
-          // Touched, not changed (the same bytes saved again): nothing to set aside.
+          // Touched, not changed (the same bytes saved again): nothing to set aside. Saved as a new file,
+          // it may not be on disk yet (syncStoreFile); gone meanwhile, the next look sees it.
+          if (current.ino !== state.ino) await syncStoreFile(state.path).catch(ifMissing(undefined));
           Object.assign(state, identityOf(current));
           break;
         }
@@ -1063,7 +1066,9 @@ export class FileDatabase implements DocumentStore {
         this.logger.warn(`restauth: could not empty ${basename(this.journal.path)}: ${describe(error)}`);
       });
     } else {
-      // The file as saved, byte for byte: restauth does not rewrite what it did not change.
+      // The file as saved, byte for byte: restauth does not rewrite what it did not change, but makes it
+      // durable. Gone meanwhile: saved again, looked at again.
+      if (!(await syncStoreFile(this.dataFile.path).then(() => true, ifMissing(false)))) return false;
       Object.assign(this.dataFile, { kept: KeptText.of(text, this.dataFile.compact), ...identity });
     }
     this.unappliedEdit = null;
@@ -1141,6 +1146,7 @@ async function loadOrCreate(
   const current = await stat(path);
   const text = bytes.toString('utf8');
   const doc = parseDocument(text, path);
+  await syncStoreFile(path);
   const state = {
     path,
     kept: KeptText.of(text, compact, bytes),

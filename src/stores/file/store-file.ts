@@ -1,5 +1,7 @@
-import { readFile, stat } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { ifMissing } from '../../lib/if-missing.js';
+import { syncFolder } from '../../lib/sync-folder.js';
 
 /**
  * A file of the store (db.json, credentials.json, a journal) as bytes, or null when there is none.
@@ -34,4 +36,21 @@ function kindOf(stats: {
   if (stats.isCharacterDevice()) return 'a character device';
   if (stats.isBlockDevice()) return 'a block device';
   return 'no regular file';
+}
+
+/**
+ * Makes a file of the store that restauth did not write itself (saved by hand or by another tool
+ * before the start, or an edit applied under --watch) durable, its name in its folder too, before
+ * writes are acknowledged on top of it: they go to the journal, synced, as changes of that file. A
+ * file saved without fsync is only in the page cache, and a power cut left an empty db.json, so the
+ * restart refused it (damaged) and the acknowledged writes went with it.
+ */
+export async function syncStoreFile(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+  await syncFolder(dirname(path));
 }
