@@ -208,7 +208,7 @@ export class FileDatabase implements DocumentStore {
     private readonly credentialsJournal: CredentialsJournal,
     /** The audit log beside credentials.json: a sign-in's event is journaled in its commit (CredentialsJournal). */
     readonly auditLog: AuditFile,
-    private readonly lock: InstanceLock,
+    private readonly lock: Pick<InstanceLock, 'release'>,
     private readonly logger: FileDatabaseLogger,
     private readonly compactAfterMs: number,
     private readonly onCommit: (transactions: number) => void,
@@ -251,7 +251,7 @@ export class FileDatabase implements DocumentStore {
   }): Promise<FileDatabase> {
     const logger = options.logger ?? { info: () => {}, warn: (message) => console.warn(message) };
     await mkdir(dirname(options.dataFile), { recursive: true });
-    const lock = await InstanceLock.acquire(instanceLockPath(options.dataFile), options.dataFile);
+    const lock = await lockFiles([options.dataFile, options.credentialsFile]);
     const auditLog = new AuditFile(options.auditFile ?? auditFilePath(options.credentialsFile));
     try {
       // db.json's text is kept plain as read (usually small); once written in pieces, deflated (KeptPieces).
@@ -1324,6 +1324,27 @@ function mebibytes(bytes: number): string {
 
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * The instance locks of db.json and of credentials.json, taken in that order, released together.
+ * credentials.json's own: its default path is beside the data file, so two servers of two data
+ * files in one folder (`restauth a.json`, `restauth b.json`) shared it, each under its own data
+ * file's lock, and one's rewrite of credentials.json from its memory, emptying the shared journal,
+ * dropped the other's acknowledged sign-ups and sessions.
+ */
+async function lockFiles(files: readonly string[]): Promise<Pick<InstanceLock, 'release'>> {
+  const locks: InstanceLock[] = [];
+  const release = async () => {
+    for (const lock of locks.reverse()) await lock.release();
+  };
+  try {
+    for (const file of new Set(files)) locks.push(await InstanceLock.acquire(instanceLockPath(file), file));
+  } catch (error) {
+    await release();
+    throw error;
+  }
+  return { release };
 }
 
 /** The lock file that one restauth process per data file holds (instance-lock.ts). */
