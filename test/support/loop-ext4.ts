@@ -19,7 +19,8 @@ export function loopExt4Unavailable(): string | null {
   if (process.getuid?.() !== 0) return 'needs root to mount a loop device';
   for (const [command, args] of [
     ['mkfs.ext4', ['-V']],
-    ['losetup', ['--version']],
+    // -f finds a free device: where the machine (a container) gives none, the mount would fail.
+    ['losetup', ['-f']],
     ['python3', ['--version']],
   ] as const) {
     try {
