@@ -209,6 +209,7 @@ export async function createServices(
       ),
       requireEmailConfirmation: confirmEmailRequired(config),
       passwordChangeRequiresReauthentication: config.passwords.requireReauthentication,
+      maxUserDataBytes: config.bodyLimit,
     },
   });
   const admin = new AdminService({
@@ -220,6 +221,7 @@ export async function createServices(
     audit,
     sessions,
     clock,
+    maxUserDataBytes: config.bodyLimit,
   });
   const oauth: OAuthServices = {
     clients: new OAuthClients(providers, {

@@ -52,6 +52,8 @@ export class AdminService {
       audit: AuditLog;
       sessions: SessionManager;
       clock: () => Date;
+      /** Most bytes of JSON user_metadata or app_metadata may grow to (bodyLimit; see mergeMetadata). */
+      maxUserDataBytes: number;
     },
   ) {}
 
@@ -122,7 +124,11 @@ export class AdminService {
         role: null,
         profile: input.profile ?? {},
         // GoTrue's admin sets the address's provider, then merges the app_metadata given over it.
-        appMetadata: mergeMetadata(withProviders({}, ['email']), input.appMetadata ?? {}),
+        appMetadata: mergeMetadata(
+          withProviders({}, ['email']),
+          input.appMetadata ?? {},
+          this.deps.maxUserDataBytes,
+        ),
         // In the insert: banned after a commit of its own, a fault on that left an unbanned user.
         ...(bannedUntil ? { bannedUntil } : {}),
       },
@@ -153,9 +159,10 @@ export class AdminService {
     }
     if (input.emailConfirm !== undefined)
       patch.emailConfirmedAt = input.emailConfirm ? this.deps.clock() : null;
-    if (input.profile !== undefined) patch.profile = mergeMetadata(user.profile, input.profile);
+    if (input.profile !== undefined)
+      patch.profile = mergeMetadata(user.profile, input.profile, this.deps.maxUserDataBytes);
     if (input.appMetadata !== undefined)
-      patch.appMetadata = mergeMetadata(user.appMetadata, input.appMetadata);
+      patch.appMetadata = mergeMetadata(user.appMetadata, input.appMetadata, this.deps.maxUserDataBytes);
     // Before the first write, as every other refusal: a weak password refused after the address, the
     // metadata or a ban were written answered 422 for an update that had half happened.
     let hash: string | null = null;

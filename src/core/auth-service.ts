@@ -48,6 +48,8 @@ interface AuthSettings {
    * session is older than REAUTHENTICATION_WINDOW (GoTrue's update_password_require_reauthentication).
    */
   passwordChangeRequiresReauthentication?: boolean;
+  /** Most bytes of JSON a user's data may grow to by updates (bodyLimit; see mergeMetadata). */
+  maxUserDataBytes: number;
 }
 
 /** A session younger than this changes its password without a code, as GoTrue's (24 hours). */
@@ -730,7 +732,7 @@ export class AuthService {
       // A ban committed since the session was checked refuses the write (as the other conditional writes).
       user = await this.deps.store.updateUser(
         user.id,
-        { profile: mergeMetadata(user.profile, changes.data) },
+        { profile: mergeMetadata(user.profile, changes.data, this.deps.settings.maxUserDataBytes) },
         { unlessBannedAt: this.now() },
       );
     }
@@ -750,7 +752,12 @@ export class AuthService {
     user: User,
     changes: { data?: Record<string, unknown>; password?: string; email?: string },
   ): Promise<void> {
-    if (changes.data !== undefined) checkUserData(changes.data, 'User data');
+    if (changes.data !== undefined) {
+      checkUserData(changes.data, 'User data');
+      // Merged here too for its bound (a 413): refused after the email change's mails went out, or
+      // the password changed, the update had half happened.
+      mergeMetadata(user.profile, changes.data, this.deps.settings.maxUserDataBytes);
+    }
     if (changes.password !== undefined) {
       // An anonymous user's password would sign in nobody: it has no address to sign in with yet.
       if (user.isAnonymous && user.email === null)

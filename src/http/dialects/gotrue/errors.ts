@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import type { AuthError, ErrorCode } from '../../../core/errors.js';
+import { AuthError, type ErrorCode } from '../../../core/errors.js';
 import { TokenError } from '../../../core/tokens.js';
 import type { ErrorFormat, WireError } from '../../errors.js';
 
@@ -23,6 +23,9 @@ interface GotrueAnswer {
 
 type Rewrite = Partial<GotrueAnswer> | ((error: AuthError) => Partial<GotrueAnswer>);
 
+/** The registry's words for a body over bodyLimit (the 413 with no message of its own). */
+const BODY_TOO_LARGE = new AuthError('payload_too_large').message;
+
 const INVALID_JWT = 'invalid JWT: unable to parse or verify signature, ';
 
 /** golang-jwt's words for why a token failed, which GoTrue puts after INVALID_JWT. */
@@ -43,7 +46,11 @@ const GOTRUE_ANSWERS: Partial<Record<ErrorCode, Rewrite>> = {
     code: 'bad_json',
     message: `Could not parse request body as JSON: ${causeMessage(error) ?? error.message}`,
   }),
-  payload_too_large: { code: 'request_entity_too_large', message: 'Request body too large' },
+  // A body over bodyLimit in GoTrue's words; a merge of user data over it says what it would hold.
+  payload_too_large: (error) => ({
+    code: 'request_entity_too_large',
+    message: error.message === BODY_TOO_LARGE ? 'Request body too large' : error.message,
+  }),
   unsupported_media_type: (error) => ({
     status: 400,
     code: 'bad_json',
