@@ -11,6 +11,7 @@ import type { SessionManager } from './sessions.js';
 import { checkEmail, isEmailLogin } from './identity.js';
 import { withProviders } from './identities.js';
 import { mergeMetadata } from './metadata.js';
+import { updateMerged } from './merged-update.js';
 import { checkUserData } from './validation.js';
 
 export interface AdminUserInput {
@@ -159,10 +160,18 @@ export class AdminService {
     }
     if (input.emailConfirm !== undefined)
       patch.emailConfirmedAt = input.emailConfirm ? this.deps.clock() : null;
-    if (input.profile !== undefined)
-      patch.profile = mergeMetadata(user.profile, input.profile, this.deps.maxUserDataBytes);
-    if (input.appMetadata !== undefined)
-      patch.appMetadata = mergeMetadata(user.appMetadata, input.appMetadata, this.deps.maxUserDataBytes);
+    // Merged into the user as written (updateMerged), and here into the user as read: a merge over
+    // the bound is refused before the first write.
+    const withData = (current: User): UserPatch => ({
+      ...patch,
+      ...(input.profile !== undefined
+        ? { profile: mergeMetadata(current.profile, input.profile, this.deps.maxUserDataBytes) }
+        : {}),
+      ...(input.appMetadata !== undefined
+        ? { appMetadata: mergeMetadata(current.appMetadata, input.appMetadata, this.deps.maxUserDataBytes) }
+        : {}),
+    });
+    const asRead = withData(user);
     // Before the first write, as every other refusal: a weak password refused after the address, the
     // metadata or a ban were written answered 422 for an update that had half happened.
     let hash: string | null = null;
@@ -170,7 +179,7 @@ export class AdminService {
       this.deps.hasher.assertAcceptable(input.password);
       hash = await this.deps.hasher.hash(input.password);
     }
-    let updated = Object.keys(patch).length > 0 ? await this.deps.store.updateUser(id, patch) : user;
+    let updated = Object.keys(asRead).length > 0 ? await updateMerged(this.deps.store, user, withData) : user;
     // A ban ends every session at once: refresh tokens stop working, access tokens fail their check.
     if (patch.bannedUntil) await this.deps.store.revokeUserSessions(id, null, 'banned', now);
     if (hash !== null) {

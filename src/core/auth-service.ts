@@ -10,6 +10,7 @@ import type { PkceChallenge } from './pkce.js';
 import { hashSecret } from './secrets.js';
 import { withProviders } from './identities.js';
 import { mergeMetadata } from './metadata.js';
+import { updateMerged } from './merged-update.js';
 import type { SessionManager } from './sessions.js';
 import type { FirstSession, Identity, Session, Store, TokenStanding, User } from './ports/store.js';
 import { TokenError, type AccessClaims, type TokenService } from './tokens.js';
@@ -730,9 +731,13 @@ export class AuthService {
     }
     if (changes.data !== undefined) {
       // A ban committed since the session was checked refuses the write (as the other conditional writes).
-      user = await this.deps.store.updateUser(
-        user.id,
-        { profile: mergeMetadata(user.profile, changes.data, this.deps.settings.maxUserDataBytes) },
+      const data = changes.data;
+      user = await updateMerged(
+        this.deps.store,
+        user,
+        (current) => ({
+          profile: mergeMetadata(current.profile, data, this.deps.settings.maxUserDataBytes),
+        }),
         { unlessBannedAt: this.now() },
       );
     }

@@ -7,6 +7,7 @@ import { withProviders } from '../identities.js';
 import type { PasswordHasher } from '../passwords.js';
 import type { Store, User } from '../ports/store.js';
 import { randomSecret } from '../secrets.js';
+import { updateMerged } from '../merged-update.js';
 import { identityDataOf } from './identity-data.js';
 import type { ProviderClaims } from './provider.js';
 
@@ -92,9 +93,10 @@ export class ExternalSignIn {
       // is the provider's alone. Elsewhere GoTrue merges what the provider says at every sign-in.
       if (unconfirmed) await store.keepOnlyIdentity(user.id, identity.id);
     }
-    user = await store.updateUser(
-      user.id,
-      { profile: unconfirmed ? identityData : { ...user.profile, ...identityData } },
+    user = await updateMerged(
+      store,
+      user,
+      (current) => ({ profile: unconfirmed ? identityData : { ...current.profile, ...identityData } }),
       { unlessBannedAt: now },
     );
     if (

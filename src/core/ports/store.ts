@@ -318,6 +318,26 @@ export class CodeHashInUseError extends Error {
   }
 }
 
+/**
+ * updateUser's refusal of a write conditional on the user's data (whileProfileIs, whileAppMetadataIs)
+ * when that data changed since the caller read it: nothing was written; read the user again and merge anew.
+ */
+export class UserDataChangedError extends Error {
+  constructor() {
+    super("the user's data changed since it was read; merge into it again");
+    this.name = 'UserDataChangedError';
+  }
+}
+
+/** updateUser's conditions: when one refuses, nothing changes (see there). */
+export interface UserUpdateConditions {
+  unlessBannedAt?: Date;
+  /** Written only while the user's profile (user_metadata) is still this, as findUserById answers it. */
+  whileProfileIs?: Record<string, unknown>;
+  /** Written only while the user's appMetadata is still this, as findUserById answers it. */
+  whileAppMetadataIs?: Record<string, unknown>;
+}
+
 /** createOneTimeToken's conditions: when either refuses, nothing is stored (see there). */
 export interface OneTimeTokenConditions {
   unlessIssuedAfter?: Date;
@@ -362,8 +382,11 @@ export interface Store {
    * With `unlessBannedAt`, refused with AuthError('user_banned'), changing nothing, when the user is
    * banned at that time, checked in the write itself: a ban committed after the caller read the user
    * (and asked assertNotBanned) stops it all the same. An address moved by its owner asks this.
+   * With `whileProfileIs` or `whileAppMetadataIs`, refused with UserDataChangedError, changing
+   * nothing, when that data is no longer what the caller read (compared in the write itself): a
+   * merge into what was read would put back what another write removed and drop what it added.
    */
-  updateUser(id: string, patch: UserPatch, condition?: { unlessBannedAt: Date }): Promise<User>;
+  updateUser(id: string, patch: UserPatch, condition?: UserUpdateConditions): Promise<User>;
   /** Deletes the user with its credentials, sessions and one-time tokens. Returns false when absent. */
   deleteUser(id: string): Promise<boolean>;
 

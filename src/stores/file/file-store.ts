@@ -24,6 +24,8 @@ import {
   type User,
   type UserPage,
   type UserPatch,
+  UserDataChangedError,
+  type UserUpdateConditions,
 } from '../../core/ports/store.js';
 import type { RecordChanges } from '../../core/ports/documents.js';
 import type { OutgoingMail } from '../../core/ports/outbox.js';
@@ -364,7 +366,7 @@ export class FileStore implements Store {
     return { users, total: ids.length };
   }
 
-  async updateUser(id: string, patch: UserPatch, condition?: { unlessBannedAt: Date }): Promise<User> {
+  async updateUser(id: string, patch: UserPatch, condition?: UserUpdateConditions): Promise<User> {
     // Without a profile only credentials.json changes (a sign-in's lastSignInAt): db.json, however
     // large, is then not serialized. applyUserPatch reads db.json but writes it only for a profile,
     // or for a new address of a record holding json-server-auth's copy of it (addressCopyOf).
@@ -384,12 +386,21 @@ export class FileStore implements Store {
     patch: UserPatch,
     changes: CredentialChanges,
     records?: RecordChanges,
-    condition?: { unlessBannedAt: Date },
+    condition: UserUpdateConditions = {},
   ): User {
     const index = this.index(docs);
     const record = index.byId.get(id);
     if (!record) throw new AuthError('user_not_found');
-    if (condition) refuseBanned(docs.credentials, id, condition.unlessBannedAt);
+    if (condition.unlessBannedAt) refuseBanned(docs.credentials, id, condition.unlessBannedAt);
+    if (condition.whileProfileIs !== undefined || condition.whileAppMetadataIs !== undefined) {
+      // Compared as findUserById answers them, which is what the caller merged into.
+      const read = this.toUser(id, record, normalizeCredentials(docs.credentials).accounts[id]);
+      if (
+        !sameJson(read.profile, condition.whileProfileIs ?? read.profile) ||
+        !sameJson(read.appMetadata, condition.whileAppMetadataIs ?? read.appMetadata)
+      )
+        throw new UserDataChangedError();
+    }
     if (patch.username != null && this.nameTaken(index, patch.username, id))
       throw new AuthError('user_already_exists');
     if (patch.email != null) {
@@ -1246,6 +1257,11 @@ function toSession(id: string, record: SessionRecord): Session {
  * transaction, before anything changes (a throwing transaction is not undone): a ban committed after
  * the caller read the user stops the write all the same.
  */
+/** Whether two JSON values read from one record are the same (both serialized from it: one key order). */
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
 function refuseBanned(credentials: JsonDocument, userId: string, at: Date): void {
   assertNotBanned(storedBan(credentials, userId), at);
 }

@@ -25,6 +25,8 @@ import {
   type User,
   type UserPage,
   type UserPatch,
+  UserDataChangedError,
+  type UserUpdateConditions,
 } from '../../core/ports/store.js';
 import { findGoTrueRefreshToken, redeemGoTrueRefreshToken } from './gotrue-tokens.js';
 import { emailIdentityData, quotedNames, type SchemaNames } from './migrations.js';
@@ -491,7 +493,7 @@ export class PostgresStore implements Store {
     return { users: page.rows.map(toUser), total: count.rows[0]!.total };
   }
 
-  async updateUser(id: string, patch: UserPatch, condition?: { unlessBannedAt: Date }): Promise<User> {
+  async updateUser(id: string, patch: UserPatch, condition: UserUpdateConditions = {}): Promise<User> {
     const uid = userUid(id);
     // The user name is the account's; everything else GoTrue's row: one statement updates both.
     const userSets: string[] = ['updated_at = now()'];
@@ -520,11 +522,21 @@ export class PostgresStore implements Store {
     // re-reads a row it waited for), and the account's row changes only with the user's.
     let userWhere = 'id = $1';
     let accountWhere = 'uid = $1';
-    if (condition) {
+    if (condition.unlessBannedAt) {
       values.push(condition.unlessBannedAt);
       userWhere += ` AND (banned_until IS NULL OR banned_until <= $${values.length})`;
-      accountWhere += ' AND uid IN (SELECT id FROM u)';
     }
+    // Compared as findUserById reads them (userColumns); JSON text, so that a JSON null is jsonb's null.
+    const dataConditions: [string, Record<string, unknown> | undefined][] = [
+      [`coalesce(raw_user_meta_data, '{}')`, condition.whileProfileIs],
+      [`coalesce(raw_app_meta_data, '{}')`, condition.whileAppMetadataIs],
+    ];
+    for (const [column, read] of dataConditions) {
+      if (read === undefined) continue;
+      values.push(JSON.stringify(read));
+      userWhere += ` AND ${column} = $${values.length}::jsonb`;
+    }
+    if (userWhere !== 'id = $1') accountWhere += ' AND uid IN (SELECT id FROM u)';
     const account =
       accountSets.length === 0
         ? `SELECT * FROM ${this.accounts} WHERE uid = $1`
@@ -570,8 +582,19 @@ export class PostgresStore implements Store {
               if (!syncsProviders) return toUser(rows[0]);
               return { ...toUser(rows[0]), appMetadata: await this.syncProviders(client, uid) };
             });
-    if (!user) await this.refusal(id, condition?.unlessBannedAt ?? null, 'user_not_found');
+    if (!user) await this.updateRefusal(id, condition);
     return user!;
+  }
+
+  /** Why updateUser's conditional write wrote nothing: gone, banned, or its data read changed since. */
+  private async updateRefusal(id: string, condition: UserUpdateConditions): Promise<never> {
+    const dataConditioned =
+      condition.whileProfileIs !== undefined || condition.whileAppMetadataIs !== undefined;
+    return this.refusal(
+      id,
+      condition.unlessBannedAt ?? null,
+      dataConditioned ? new UserDataChangedError() : 'user_not_found',
+    );
   }
 
   /**
@@ -579,11 +602,11 @@ export class PostgresStore implements Store {
    * user_banned when it is banned at `at` (null: not asked), else `otherwise`. Read after the refusal
    * only, which is rare: the write itself decided it.
    */
-  private async refusal(id: string, at: Date | null, otherwise: ErrorCode): Promise<never> {
+  private async refusal(id: string, at: Date | null, otherwise: ErrorCode | Error): Promise<never> {
     const user = await this.findUserById(id);
     if (user === null) throw new AuthError('user_not_found');
     if (at !== null) assertNotBanned(user, at);
-    throw new AuthError(otherwise);
+    throw typeof otherwise === 'string' ? new AuthError(otherwise) : otherwise;
   }
 
   /**

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import {
   CodeHashInUseError,
+  UserDataChangedError,
   type AuditEvent,
   type NewUser,
   type Store,
@@ -263,6 +264,44 @@ export function runStoreContract(
         assert.equal(moved.email, 'moved@example.com');
         await assert.rejects(
           store.updateUser(randomUUID(), { email: 'x@example.com' }, { unlessBannedAt: NOW }),
+          (error) => isAuthError(error) && error.code === 'user_not_found',
+        );
+      });
+
+      it('whileProfileIs / whileAppMetadataIs: written only while that data is as read, else UserDataChangedError and nothing changes', async () => {
+        const made = await store.createUser(
+          newUser({ profile: { a: 1 }, appMetadata: { plan: 'free' } }),
+          'h',
+        );
+        const read = (await store.findUserById(made.id))!;
+        // Another write since the read: the conditional one changes nothing, name and address included.
+        await store.updateUser(made.id, {
+          profile: { a: 1, b: 2 },
+          appMetadata: { ...read.appMetadata, x: 1 },
+        });
+        for (const condition of [
+          { whileProfileIs: read.profile },
+          { whileAppMetadataIs: read.appMetadata },
+        ]) {
+          await assert.rejects(
+            store.updateUser(made.id, { profile: { a: 1, c: 3 }, email: 'c@example.com' }, condition),
+            UserDataChangedError,
+          );
+        }
+        const now = (await store.findUserById(made.id))!;
+        assert.deepEqual(now.profile, { a: 1, b: 2 });
+        assert.equal(now.appMetadata['x'], 1);
+        assert.equal(now.email, null);
+        // As read now, it is written; a user gone is still user_not_found.
+        const written = await store.updateUser(
+          made.id,
+          { profile: { ...now.profile, c: 3 }, appMetadata: { ...now.appMetadata, y: 2 } },
+          { whileProfileIs: now.profile, whileAppMetadataIs: now.appMetadata, unlessBannedAt: NOW },
+        );
+        assert.deepEqual(written.profile, { a: 1, b: 2, c: 3 });
+        assert.equal(written.appMetadata['y'], 2);
+        await assert.rejects(
+          store.updateUser(randomUUID(), { profile: {} }, { whileProfileIs: {} }),
           (error) => isAuthError(error) && error.code === 'user_not_found',
         );
       });
