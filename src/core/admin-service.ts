@@ -249,12 +249,20 @@ export class AdminService {
     } else {
       const existing = await this.deps.store.findUserByEmail(email);
       if (!existing && input.type === 'recovery') throw new AuthError('user_not_found');
+      // As /invite and GoTrue's generate_link: a confirmed account is no one to invite.
+      if (existing && input.type === 'invite' && existing.emailConfirmedAt !== null)
+        throw new AuthError('email_exists');
       user = existing ?? (await this.deps.flows.createPasswordless(email, input.profile ?? {}));
     }
     const purpose = input.type === 'signup' ? 'confirmation' : input.type;
+    // The link signs its follower into an account whose password came from whoever typed the address
+    // first (a squatter's sign-up): followed, it retires that, as the mailed magic link and invitation do.
+    // A signup link's password is the one this request set; a recovery link retires by its type.
+    const data =
+      input.type === 'magiclink' || input.type === 'invite' ? this.deps.flows.unaskedLinkData(user) : {};
     const now = this.deps.clock();
     const issued = await this.deps.oneTimeTokens
-      .issueNow(user.id, email, purpose, now)
+      .issueNow(user.id, email, purpose, now, data)
       .catch(async (error) => {
         // The signup link's account was made by this request and no one has its id yet: undone, or the
         // retry its error asks for would find the address taken for good (a failed undo leaves it).

@@ -239,8 +239,7 @@ export class EmailFlows {
     const recipient = { ...user, email: address };
     const pkce = options.pkce ?? null;
     const flow = await this.startFlow(user.id, 'magiclink', pkce);
-    // Into an account nobody has confirmed yet, the link's follower proves more than its password did.
-    const data = user.emailConfirmedAt === null ? { ...flow, [RETIRES_CREDENTIALS]: true } : flow;
+    const data = { ...flow, ...this.unaskedLinkData(user) };
     await this.deps.oneTimeTokens.issue(
       user.id,
       address,
@@ -512,6 +511,16 @@ export class EmailFlows {
     const user = await this.deps.store.changePassword(consumed.userId, hash, null, now);
     await this.deps.audit.record('password_recovered', client, { userId: user.id, data: { via: 'link' } });
     return this.confirmEmail(client, user, now);
+  }
+
+  /**
+   * What a sign-in link into `user` that its sign-up did not ask for keeps (a magic link; an invitation
+   * or magic link an administrator generated): into an account nobody has confirmed yet, its follower
+   * proves more than that account's password did, so following it retires the password and sessions
+   * (RETIRES_CREDENTIALS), whoever had the link made.
+   */
+  unaskedLinkData(user: Pick<User, 'emailConfirmedAt'>): Record<string, unknown> {
+    return user.emailConfirmedAt === null ? { [RETIRES_CREDENTIALS]: true } : {};
   }
 
   /** Records that the user was invited at `now` (GoTrue's invited_at, set by /invite and generate_link's invite). */
