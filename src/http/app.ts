@@ -27,6 +27,7 @@ import { LazyValidators } from './lazy-validators.js';
 import { deferredChildLogger, RequestLineLogController, requestLineLogger } from './logging.js';
 import { observeRequests } from './metrics.js';
 import { RequestsInFlight, SHUTDOWN_GRACE_MS } from './in-flight.js';
+import { maxHeaderBytes } from './header-limit.js';
 import { registerOpenApi } from './openapi.js';
 import { rateLimitHook } from './rate-limit.js';
 import { RedirectPolicy } from './redirects.js';
@@ -109,6 +110,8 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       requestTimeout: config.requestTimeout * 1000,
       headersTimeout: config.requestTimeout * 1000,
       connectionsCheckingInterval: Math.min(30_000, config.requestTimeout * 250),
+      // Every access token restauth issues is taken back (header-limit.ts).
+      maxHeaderSize: maxHeaderBytes(config.bodyLimit),
     },
     // Reject wrong types instead of coercing them ("123" is not a number, 5 is not a password).
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
