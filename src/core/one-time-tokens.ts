@@ -29,7 +29,10 @@ export interface IssuedOneTimeToken {
   expiresAt: Date;
 }
 
-/** Wrong codes a token survives: the next one kills it (its link too). GoTrue has no such count. */
+/**
+ * Wrong codes a token's code survives: the next one retires the code. The link lives on (a few
+ * wrong codes from anyone who knows the address must not spend its owner's link). GoTrue has no such count.
+ */
 const MAX_CODE_FAILURES = 5;
 
 /**
@@ -39,8 +42,8 @@ const MAX_CODE_FAILURES = 5;
  * the link: it is hashed with a server key (HMAC, bound to the address it was
  * mailed to and its purpose: a code alone names no account, and nobody
  * without the key can compute a code's hash to present it as a link), only
- * ever looked up together with its address, and the token dies after
- * MAX_CODE_FAILURES wrong codes for that address. Using either secret spends both.
+ * ever looked up together with its address, and the code dies after
+ * MAX_CODE_FAILURES wrong codes for that address (the link does not). Using either secret spends both.
  */
 export class OneTimeTokens {
   constructor(

@@ -143,7 +143,7 @@ describe("one-time tokens in GoTrue's layout on PostgreSQL", () => {
       ['confirmation_token'],
     );
 
-    // A code guessed wrong until the token dies takes it off GoTrue's table too.
+    // A code guessed wrong until it dies leaves the link, which GoTrue's table still shows (its hash).
     await store.createOneTimeToken(token('recovery', 'ott-guessed', 'code-right'));
     for (let i = 0; i < 3; i++) {
       const missed = await store.consumeOneTimeCode({
@@ -154,6 +154,11 @@ describe("one-time tokens in GoTrue's layout on PostgreSQL", () => {
       });
       assert.equal(missed, null);
     }
+    assert.deepEqual(
+      (await shown(userId)).map((row) => row.token_type),
+      ['confirmation_token', 'recovery_token'],
+    );
+    assert.equal((await store.consumeOneTimeToken('ott-guessed', 'recovery', now))?.userId, userId);
     assert.deepEqual(
       (await shown(userId)).map((row) => row.token_type),
       ['confirmation_token'],

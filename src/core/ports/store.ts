@@ -623,10 +623,12 @@ export interface Store {
   /**
    * A code typed for `recipient`: returns and deletes the token of that recipient
    * whose (purpose, codeHash) is one of `candidates`, in one step; null if none,
-   * or if it expired. A miss counts one failed attempt against every live token of
+   * or if it expired. A miss counts one failed attempt against every live code of
    * the recipient and the candidates' purposes, and the one reaching `maxFailures`
-   * expires at `now`: it dies, its link with it. Counting is atomic, so racing
-   * guesses get `maxFailures` misses in all, never more.
+   * retires that code (its codeHash is gone). Its link lives on: killing it too let
+   * anyone who knows an address spend its owner's recovery and sign-in links with a
+   * few wrong codes, each mail again. Counting is atomic, so racing guesses get
+   * `maxFailures` misses in all, never more.
    */
   consumeOneTimeCode(attempt: CodeAttempt): Promise<OneTimeToken | null>;
   /** The user's live token of this purpose, if any (to tell "already sent" from "never sent"); not consumed. */

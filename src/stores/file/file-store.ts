@@ -883,15 +883,19 @@ export class FileStore implements Store {
         if (new Date(found.entry.expiresAt).getTime() <= now.getTime()) return null;
         return toOneTimeToken(found.hash, found.entry);
       }
-      // A miss counts against every live token the guess may have been aimed at. A scan: misses
-      // are rate limited, and a token that dies of them is expired, not deleted, like any other.
+      // A miss counts against every live code the guess may have been aimed at. A scan: misses are
+      // rate limited. The last allowed one retires the code; the link, 256 random bits no one
+      // guesses, lives on (CodeAttempt.maxFailures).
       const purposes = new Set(candidates.map((candidate) => candidate.purpose));
+      const codes = this.codeIndex(tokens);
       for (const [hash, entry] of Object.entries(tokens)) {
-        if (entry.recipient !== recipient || !purposes.has(entry.purpose)) continue;
+        if (entry.recipient !== recipient || !purposes.has(entry.purpose) || !entry.codeHash) continue;
         if (Date.parse(entry.expiresAt) <= now.getTime()) continue;
         changes.wrote('oneTimeTokens', hash);
         entry.failedAttempts = (entry.failedAttempts ?? 0) + 1;
-        if (entry.failedAttempts >= maxFailures) entry.expiresAt = now.toISOString();
+        if (entry.failedAttempts < maxFailures) continue;
+        forgetCode(codes, hash, entry);
+        entry.codeHash = null;
       }
       return null;
     });

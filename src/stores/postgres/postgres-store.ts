@@ -1279,19 +1279,13 @@ export class PostgresStore implements Store {
     );
     const row = rows[0];
     if (row) return row.expires_at.getTime() <= now.getTime() ? null : toOneTimeToken(row);
-    // A miss: one UPDATE counts it against every live token it may have been aimed at. Racing misses
-    // queue on the row lock and each re-reads the count, so none is lost; the last allowed one expires
-    // it, and GoTrue's table stops showing it.
+    // A miss: one UPDATE counts it against every live code it may have been aimed at. Racing misses
+    // queue on the row lock and each re-reads the count, so none is lost; the last allowed one retires
+    // the code. The link, 256 random bits no one guesses, lives on (CodeAttempt.maxFailures).
     await this.pool.query(
-      `WITH counted AS (
-         UPDATE ${this.oneTimeTokens.codeTokens} SET failed_attempts = failed_attempts + 1,
-           expires_at = CASE WHEN failed_attempts + 1 >= $4 THEN $3 ELSE expires_at END
-         WHERE recipient = $1 AND purpose = ANY($2::text[]) AND expires_at > $3
-         RETURNING hash, expires_at
-       ), expired AS (
-         SELECT hash FROM counted WHERE expires_at <= $3
-       ), ${this.unshown('expired')}
-       SELECT 1`,
+      `UPDATE ${this.oneTimeTokens.codeTokens} SET failed_attempts = failed_attempts + 1,
+         code_hash = CASE WHEN failed_attempts + 1 >= $4 THEN NULL ELSE code_hash END
+       WHERE recipient = $1 AND purpose = ANY($2::text[]) AND expires_at > $3 AND code_hash IS NOT NULL`,
       [recipient, purposes, now, maxFailures],
     );
     return null;
