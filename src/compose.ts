@@ -151,7 +151,7 @@ export async function createServices(
     }
   };
   const background = new BackgroundWork(onBackgroundError);
-  const notifier = mailNotifier(mailWorker, {
+  const notifier = mailNotifier({
     appName: config.appName,
     templatesDir: config.mailTemplatesDir,
     clock,

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { compileFormatPattern, type FormatPattern } from '../lib/re2.js';
 import { assertAddressFree } from './address-owner.js';
 import { AuthError, isAuthError } from './errors.js';
-import { assertNotBanned, isBanned } from './banned.js';
+import { assertNotBanned } from './banned.js';
 import { datedAhead } from './clock-skew.js';
 import { silentNotifier, type Notifier } from './notifier.js';
 import type { PasswordHasher } from './passwords.js';
@@ -925,10 +925,10 @@ export class AuthService {
     const address = checkEmail(email);
     await this.deps.store.assertWritable();
     const user = await this.deps.store.findUserByEmail(address);
-    // A banned account gets no mail (see EmailFlows.unmailable); the answer is the same.
-    if (!user || user.email === null || user.username === null || isBanned(user, this.now())) return;
+    if (!user || user.email === null || user.username === null) return;
     const recipient = { ...user, email: user.email, username: user.username };
-    this.background(() => this.notifier.usernameReminder(recipient));
+    // A banned account gets no mail, nor one banned, deleted or moved since this lookup (see there).
+    this.background(() => this.deps.emailFlows.sendUsernameReminder(recipient));
   }
 
   /**

@@ -208,6 +208,26 @@ export class EmailFlows {
   }
 
   /**
+   * Mails the user name (postgrest-auth's forgot_username). The mail carries no secret, but it goes
+   * out as the others do, with a token of its own, under the same conditions: an account banned,
+   * deleted or moved to another address since its lookup is not mailed (its former address would
+   * learn the name), and the reminder is throttled per account as every mail. Nothing spends that
+   * token (no flow accepts its purpose): it is the send's condition and throttle, pruned when it expires.
+   */
+  async sendUsernameReminder(user: Recipient & { username: string }): Promise<void> {
+    if (this.unmailable(user)) return;
+    await this.deps.oneTimeTokens.issue(
+      user.id,
+      user.email,
+      'username_reminder',
+      this.deps.clock(),
+      {},
+      () => this.deps.notifier.usernameReminder(user),
+      { whileAddressIs: user.email },
+    );
+  }
+
+  /**
    * Spends a pasted recovery secret: the mailed token, or its 6-digit code together with the
    * address of the account the caller names (a code alone names no account). Null when neither
    * matches; a wrong code counts against the address (see OneTimeTokens.consumeCode).

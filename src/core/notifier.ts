@@ -22,17 +22,17 @@ export interface OneTimeSecret {
  * message goes out (and that an unknown account gets none, while the caller
  * gets the same answer); src/mail decides how it looks and how it travels.
  *
- * A mail that carries a one-time token, and the welcome mail, are only
- * rendered here: the store keeps them with the token or the account they
- * belong to, both or neither (see Store.createOneTimeToken and
- * Store.createUser), and the mail worker sends them from there. Mails without
- * either are rendered and queued at once.
+ * Every mail is only rendered here: the store keeps it with the one-time
+ * token or the account it belongs to, both or neither (see
+ * Store.createOneTimeToken and Store.createUser), and the mail worker sends
+ * it from there.
  * Implementations must not throw for delivery problems: they queue and retry.
  */
 export interface Notifier {
   /** The welcome mail of a new account, rendered only: it is queued with the account (see Store.createUser). */
   welcomeMail(user: { username: string | null; email: string }): Promise<OutgoingMail[]>;
-  usernameReminder(user: Recipient & { username: string }): Promise<void>;
+  /** The user name, rendered only: it is queued with the token that conditions it (EmailFlows.sendUsernameReminder). */
+  usernameReminder(user: Recipient & { username: string }): Promise<OutgoingMail[]>;
   passwordReset(user: Recipient, reset: OneTimeSecret): Promise<OutgoingMail[]>;
   emailConfirmation(user: Recipient, confirmation: OneTimeSecret): Promise<OutgoingMail[]>;
   /** An email change is confirmed by both addresses: one mail to each, each with its own token. */
@@ -48,7 +48,7 @@ export interface Notifier {
 /** For deployments without mail: the use cases still run, nothing is sent. */
 export const silentNotifier: Notifier = {
   welcomeMail: async () => [],
-  usernameReminder: async () => {},
+  usernameReminder: async () => [],
   passwordReset: async () => [],
   emailConfirmation: async () => [],
   emailChangeToOld: async () => [],

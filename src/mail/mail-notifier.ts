@@ -1,17 +1,17 @@
 import type { Notifier, OneTimeSecret } from '../core/notifier.js';
-import type { MailQueue } from './worker.js';
 import { mailedName } from './mailed-name.js';
 import { describeValidity, renderMail, type TemplateName, type TemplateValues } from './templates.js';
 
 /**
- * The core's Notifier on restauth's templates and durable queue: mails
- * without a token are rendered and queued; mails carrying a token (and the
- * welcome mail) are rendered for the store to keep with the token (the account).
+ * The core's Notifier on restauth's templates: each mail is rendered for the
+ * store to keep with its token (or, the welcome mail, its account), which the
+ * mail worker sends from there.
  */
-export function mailNotifier(
-  queue: MailQueue,
-  settings: { appName: string; templatesDir: string | null; clock?: () => Date },
-): Notifier {
+export function mailNotifier(settings: {
+  appName: string;
+  templatesDir: string | null;
+  clock?: () => Date;
+}): Notifier {
   const now = () => (settings.clock ? settings.clock() : new Date()).getTime();
   const person = (user: { username: string | null; email: string }): TemplateValues => ({
     appName: settings.appName,
@@ -28,12 +28,10 @@ export function mailNotifier(
   const render = async (name: TemplateName, to: string, values: TemplateValues) => [
     await renderMail(name, to, values, settings.templatesDir),
   ];
-  const send = async (name: TemplateName, to: string, values: TemplateValues) =>
-    queue.enqueue(await renderMail(name, to, values, settings.templatesDir));
 
   return {
     welcomeMail: (user) => render('welcome', user.email, person(user)),
-    usernameReminder: (user) => send('username-reminder', user.email, person(user)),
+    usernameReminder: (user) => render('username-reminder', user.email, person(user)),
     passwordReset: (user, reset) =>
       render('reset-password', user.email, { ...person(user), ...secret(reset) }),
     emailConfirmation: (user, confirmation) =>

@@ -235,6 +235,9 @@ for (const storeKind of ['file', 'postgres'] as const) {
         5000,
       );
       assert.match(reminder.text, /Theorist1/);
+      // Throttled per account as every mail: asked again at once, the same answer and no second mail.
+      const again = await post(t.app, '/auth/forgot_username', { email: 'new@example.com' });
+      assert.deepEqual([again.status, again.json], [known.status, known.json]);
       const unknownReset = await post(t.app, '/auth/forgot_password', { username: 'nobody' });
       assert.deepEqual(
         [unknownReset.status, unknownReset.json],

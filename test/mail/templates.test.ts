@@ -146,16 +146,12 @@ describe('mail templates', () => {
 
 describe('mailNotifier', () => {
   it("renders each flow's mail; an email change goes to the old and the new address", async () => {
-    const queued: OutgoingMail[] = [];
     const now = new Date('2030-01-01T00:00:00Z');
-    const notifier = mailNotifier(
-      { enqueue: async (message) => void queued.push(message) },
-      { appName: 'Theories', templatesDir: null, clock: () => now },
-    );
+    const notifier = mailNotifier({ appName: 'Theories', templatesDir: null, clock: () => now });
     const user = { id: 'u1', username: 'carol', email: 'old@example.com' } as User & { email: string };
     const inAnHour = new Date(now.getTime() + 3_600_000);
-    // Mails carrying a token are rendered only: the store queues them with the token.
-    const rendered = [
+    // Rendered only: the store queues each with its token.
+    const queued: OutgoingMail[] = [
       ...(await notifier.passwordReset(user, { token: 'rt', expiresAt: inAnHour })),
       ...(await notifier.emailChangeToOld(user, 'new@example.com', {
         link: 'https://a.test/old',
@@ -167,18 +163,25 @@ describe('mailNotifier', () => {
       })),
       ...(await notifier.emailConfirmation(user, { link: 'https://a.test/confirm', expiresAt: inAnHour })),
       ...(await notifier.magicLink(user, { code: '111222', expiresAt: inAnHour })),
+      ...(await notifier.usernameReminder({ ...user, username: 'carol' })),
     ];
-    assert.equal(queued.length, 0, 'rendering queues nothing');
-    queued.push(...rendered);
     assert.deepEqual(
       queued.map((m) => m.to),
-      ['old@example.com', 'old@example.com', 'new@example.com', 'old@example.com', 'old@example.com'],
+      [
+        'old@example.com',
+        'old@example.com',
+        'new@example.com',
+        'old@example.com',
+        'old@example.com',
+        'old@example.com',
+      ],
     );
     assert.match(queued[0]!.text, /Your token: rt[\s\S]*valid for 1 hour/);
     assert.match(queued[1]!.text, /from old@example\.com to new@example\.com[\s\S]*https:\/\/a\.test\/old/);
     assert.match(queued[2]!.text, /new@example\.com is the new address[\s\S]*654321[\s\S]*10 minutes/);
     assert.match(queued[3]!.html, /href="https:\/\/a\.test\/confirm"/);
     assert.match(queued[4]!.text, /Your code: 111222/);
+    assert.match(queued[5]!.text, /Your username at Theories is carol/);
   });
 });
 

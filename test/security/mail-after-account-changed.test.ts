@@ -9,7 +9,7 @@ import { mailingAppOnStore } from '../support/mailing-app-on-store.js';
 /**
  * The mail flows that look an account up by address and mail it after their answer (/recover, /otp,
  * /resend of a sign-up, a second sign-up naming an unconfirmed address, postgrest-auth’s
- * forgot_password), with the account banned, deleted or moved to another address between that
+ * forgot_password and forgot_username), with the account banned, deleted or moved to another address between that
  * lookup and the token's write. The race is made (commitAfterRead): the change commits once the
  * lookup has answered, before the flow goes on with what it read. Whatever changed, nothing is written and nothing is mailed: a mail to the former
  * address carried a link refused when followed, and its token (or a contested sign-up's mark) was
@@ -35,7 +35,8 @@ for (const storeKind of ['file', 'postgres'] as const) {
         const n = ++serial;
         const email = `mailrace${n}@corp.test`;
         const user = await app.t.services.auth.register(LOCAL_CALL, {
-          username: null,
+          // Named: the username reminder mails only an account that has a user name.
+          username: `mailrace${n}`,
           email,
           password: PASSWORD,
           emailConfirmed: confirmed,
@@ -98,6 +99,16 @@ for (const storeKind of ['file', 'postgres'] as const) {
           body: {},
           // Its login field takes a user name or an address.
           field: 'username',
+          lookup: 1,
+        },
+        {
+          flow: 'postgrest-auth’s username reminder (POST /pg/forgot_username)',
+          confirmed: true,
+          // The reminder carries no secret: its token only conditions (and throttles) its mail.
+          purpose: 'username_reminder',
+          url: '/pg/forgot_username',
+          body: {},
+          field: 'email',
           lookup: 1,
         },
       ] as const;
