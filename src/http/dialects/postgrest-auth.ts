@@ -108,7 +108,13 @@ export const postgrestAuthDialect: FastifyPluginAsyncTypebox<PostgrestAuthOption
       const token = bearerToken(request.headers.authorization);
       if (token === null)
         throw new AuthError('validation_failed', 'Require username and password or access_token');
-      return answer(await auth.reissue(await auth.check(token), claims));
+      const checked = await auth.check(token);
+      // postgrest-auth had no anonymous users: a schema of its era, with no policy reading
+      // is_anonymous, takes any token it issues for a member's. Refused as another failure here is,
+      // until the user is made permanent (its GoTrue session goes on at /token).
+      if (checked.user.isAnonymous)
+        throw new AuthError('forbidden', 'An anonymous user has no postgrest-auth token');
+      return answer(await auth.reissue(checked, claims));
     },
   );
 
