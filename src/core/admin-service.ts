@@ -6,7 +6,7 @@ import { parseBanDuration } from './ban-duration.js';
 import { AuthError } from './errors.js';
 import type { OneTimeTokens } from './one-time-tokens.js';
 import type { PasswordHasher } from './passwords.js';
-import type { Session, Store, User, UserPage, UserPatch } from './ports/store.js';
+import type { MfaFactor, Session, Store, User, UserPage, UserPatch } from './ports/store.js';
 import type { SessionManager } from './sessions.js';
 import { checkEmail, isEmailLogin } from './identity.js';
 import { withProviders } from './identities.js';
@@ -200,6 +200,29 @@ export class AdminService {
   async deleteUser(client: Client, id: string): Promise<void> {
     if (!(await this.deps.store.deleteUser(id))) throw new AuthError('user_not_found');
     await this.deps.audit.record('admin_user_deleted', client, { userId: id, actorId: null });
+  }
+
+  /** The user's MFA factors (GoTrue's GET /admin/users/:id/factors); user_not_found for no user. */
+  async listFactors(id: string): Promise<MfaFactor[]> {
+    await this.getUser(id);
+    return this.deps.store.listMfaFactors(id);
+  }
+
+  /**
+   * Deletes a user's MFA factor (GoTrue's DELETE /admin/users/:id/factors/:factorId): the operator's
+   * way to let a user with a verified factor, refused insufficient_aal (restauth asks no second
+   * factor), sign in again at aal1. mfa_factor_not_found when the user has no such factor.
+   */
+  async deleteFactor(client: Client, id: string, factorId: string): Promise<MfaFactor> {
+    await this.getUser(id);
+    const factor = await this.deps.store.deleteMfaFactor(id, factorId);
+    if (factor === null) throw new AuthError('mfa_factor_not_found');
+    await this.deps.audit.record('admin_factor_deleted', client, {
+      userId: id,
+      actorId: null,
+      data: { factor_id: factor.id, factor_type: factor.factorType, status: factor.status },
+    });
+    return factor;
   }
 
   /** Invites a new address by mail (GoTrue's POST /invite); see EmailFlows.invite. */

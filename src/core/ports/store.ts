@@ -310,6 +310,21 @@ export interface AuditPage {
   total: number;
 }
 
+/**
+ * An MFA factor as GoTrue keeps it (auth.mfa_factors), without its secret. A verified one keeps its
+ * user out of restauth (insufficient_aal) until deleted: restauth has no second factor to ask for.
+ */
+export interface MfaFactor {
+  id: string;
+  factorType: string;
+  status: string;
+  friendlyName: string | null;
+  phone: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+  lastChallengedAt: Date | null;
+}
+
 /** createOneTimeToken's refusal of a code hash that already names another token. */
 export class CodeHashInUseError extends Error {
   constructor() {
@@ -389,6 +404,12 @@ export interface Store {
   updateUser(id: string, patch: UserPatch, condition?: UserUpdateConditions): Promise<User>;
   /** Deletes the user with its credentials, sessions and one-time tokens. Returns false when absent. */
   deleteUser(id: string): Promise<boolean>;
+
+  // MFA factors (GoTrue's auth.mfa_factors: restauth enrolls none, an adopted GoTrue database has them)
+  /** The user's factors, oldest first; [] where the store keeps none (the file store). */
+  listMfaFactors(userId: string): Promise<MfaFactor[]>;
+  /** Deletes the user's factor `factorId` and returns it; null when the user has no such factor. */
+  deleteMfaFactor(userId: string, factorId: string): Promise<MfaFactor | null>;
 
   // Identities (GoTrue's auth.identities). The `email` identity follows the
   // user's address, as GoTrue's: createUser writes it (unless

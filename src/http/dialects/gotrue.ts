@@ -5,6 +5,7 @@ import { firstQueryValues } from '../first-query-values.js';
 import { documentRoutes } from '../route-docs.js';
 import { parseJsonBodies } from '../json-body.js';
 import { adminRoutes } from './gotrue/admin-routes.js';
+import { adminFactorRoutes } from './gotrue/admin-factor-routes.js';
 import type { GotrueOptions } from './gotrue/context.js';
 import { emailRoutes } from './gotrue/email-routes.js';
 import { identityRoutes } from './gotrue/identity-routes.js';
@@ -41,7 +42,10 @@ export const gotrueDialect: FastifyPluginAsync<GotrueOptions> = async (app, opti
       await scope.register(emailRoutes, options);
       await scope.register(identityRoutes, options);
       await scope.register(oauthRoutes, options);
-      if (options.settings.adminApi) await scope.register(adminRoutes, options);
+      if (options.settings.adminApi) {
+        await scope.register(adminRoutes, options);
+        await scope.register(adminFactorRoutes, options);
+      }
       await scope.register(disabledFeatureRoutes, options);
       // Unknown routes under the mount path answer in GoTrue's error shape. A route, not a not-found
       // handler: the data API's catch-all would take these paths first and answer in its own words.

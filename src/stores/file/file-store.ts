@@ -15,6 +15,7 @@ import {
   type NewIdentity,
   type NewSession,
   type NewUser,
+  type MfaFactor,
   type OneTimeToken,
   type OneTimeTokenConditions,
   type FoundRefreshToken,
@@ -455,6 +456,15 @@ export class FileStore implements Store {
       else this.indexLogins(index, id, account);
     }
     return this.toUser(id, stored, account);
+  }
+
+  /** No factors on files: nothing enrolls one (restauth has no MFA), and no GoTrue database is adopted. */
+  async listMfaFactors(): Promise<MfaFactor[]> {
+    return [];
+  }
+
+  async deleteMfaFactor(): Promise<MfaFactor | null> {
+    return null;
   }
 
   async deleteUser(id: string): Promise<boolean> {

@@ -15,6 +15,7 @@ import {
   type NewIdentity,
   type NewSession,
   type NewUser,
+  type MfaFactor,
   type FoundRefreshToken,
   type OneStatementRefresh,
   type OneTimeToken,
@@ -31,6 +32,7 @@ import {
 import { findGoTrueRefreshToken, redeemGoTrueRefreshToken } from './gotrue-tokens.js';
 import { emailIdentityData, quotedNames, type SchemaNames } from './migrations.js';
 import { insertMailsSql, outboxTable } from './outbox.js';
+import { deleteFactor, listFactors } from './gotrue-mfa-factors.js';
 import { refreshInOneStatementSql, refreshTokenLookupSql } from './refresh-exchange.js';
 import { RefreshBatcher, type RefreshEntry } from './refresh-batch.js';
 import { refreshBatchSql } from './refresh-batch-sql.js';
@@ -630,6 +632,18 @@ export class PostgresStore implements Store {
       ),
     );
     return rows[0]?.app_metadata ?? {};
+  }
+
+  async listMfaFactors(userId: string): Promise<MfaFactor[]> {
+    const uid = userUid(userId);
+    return uid === null ? [] : listFactors(this.pool, this.session.factors, uid);
+  }
+
+  async deleteMfaFactor(userId: string, factorId: string): Promise<MfaFactor | null> {
+    const uid = userUid(userId);
+    // Neither id a UUID names no factor: never cast in the query (an SQL error, a 500).
+    if (uid === null || userUid(factorId) === null) return null;
+    return deleteFactor(this.pool, this.session.factors, uid, factorId);
   }
 
   async deleteUser(id: string): Promise<boolean> {

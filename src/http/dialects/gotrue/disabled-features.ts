@@ -147,8 +147,8 @@ interface DisabledRoute {
   summary: string;
   /** Who may call it in GoTrue: the refusal comes after the caller is checked, as there. */
   caller: 'anyone' | 'user' | 'admin';
-  /** What it answers; undefined: a 200 with `[]` (nothing to list). */
-  refusal?: () => AuthError;
+  /** What it answers. */
+  refusal: () => AuthError;
   /**
    * A route under /admin/users/:id: the user is looked up first, as GoTrue's loadUser does before
    * any of them, so an id naming no user is 404 user_not_found (validation_failed when it is not a
@@ -249,24 +249,9 @@ export const DISABLED_ROUTES: readonly DisabledRoute[] = [
     refusal: factorNotFound,
   },
   {
-    method: 'GET',
-    url: '/admin/users/:id/factors',
-    summary: "A user's MFA factors (none)",
-    caller: 'admin',
-    ofUser: true,
-  },
-  {
     method: 'PUT',
     url: '/admin/users/:id/factors/:factorId',
     summary: "Change a user's MFA factor",
-    caller: 'admin',
-    refusal: factorNotFound,
-    ofUser: true,
-  },
-  {
-    method: 'DELETE',
-    url: '/admin/users/:id/factors/:factorId',
-    summary: "Remove a user's MFA factor",
     caller: 'admin',
     refusal: factorNotFound,
     ofUser: true,
@@ -516,7 +501,6 @@ export const disabledFeatureRoutes: FastifyPluginAsync<GotrueOptions> = async (a
           const { id } = request.params as { id: string };
           await onAdminUserId(id, () => options.admin.getUser(id));
         }
-        if (refusal === undefined) return [];
         throw refusal();
       },
     });

@@ -73,6 +73,20 @@ const User = Type.Object(
   { description: "A user, as GoTrue's user object" },
 );
 
+const Factor = Type.Object(
+  {
+    id: Type.String({ format: 'uuid' }),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    status: Type.String({ description: 'unverified or verified' }),
+    friendly_name: Type.Optional(Type.String()),
+    factor_type: Type.String({ description: 'totp, phone or webauthn' }),
+    phone: Type.String(),
+    last_challenged_at: MaybeTimestamp,
+  },
+  { description: "An MFA factor, as GoTrue's factor object (no secret)" },
+);
+
 const Session = Type.Object(
   {
     access_token: Type.String(),
@@ -110,14 +124,12 @@ function disabledFeatureDocs(): RouteDocs {
   const docs: RouteDocs = {};
   for (const route of DISABLED_ROUTES) {
     const checked = route.caller === 'anyone' ? [] : [401, 403];
-    const refusal = route.refusal?.();
+    const refusal = route.refusal();
     // eslint-disable-next-line no-restricted-syntax -- keys of a fixed list of routes
     docs[`${route.method} ${route.url}`] = {
-      summary: `${route.summary}: ${refusal ? `disabled (${refusal.message})` : 'none'}`,
+      summary: `${route.summary}: disabled (${refusal.message})`,
       ...(route.caller === 'anyone' ? {} : { bearer: true }),
-      response: refusal
-        ? withErrors({}, [refusal.status, ...checked, 500])
-        : withErrors({ 200: Type.Array(Type.Unknown()) }, [...checked, 500]),
+      response: withErrors({}, [refusal.status, ...checked, 500]),
     };
   }
   return docs;
@@ -312,6 +324,16 @@ export const gotrueResponses: RouteDocs = {
     summary: 'Delete a user',
     bearer: true,
     response: withErrors({ 200: Type.Object({}) }, [...AUTHED_ERRORS, 404]),
+  },
+  'GET /admin/users/:id/factors': {
+    summary: "A user's MFA factors (GoTrue's auth.mfa_factors; none on files)",
+    bearer: true,
+    response: withErrors({ 200: Type.Array(Factor) }, [...AUTHED_ERRORS, 404]),
+  },
+  'DELETE /admin/users/:id/factors/:factorId': {
+    summary: "Remove a user's MFA factor: a verified one keeps its user out (insufficient_aal)",
+    bearer: true,
+    response: withErrors({ 200: Factor }, [...AUTHED_ERRORS, 404]),
   },
   'POST /invite': {
     summary: 'Invite an address by mail: its link confirms the address and signs in',
