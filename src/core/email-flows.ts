@@ -528,7 +528,16 @@ export class EmailFlows {
     const consumed = await this.deps.oneTimeTokens.consumeLink(linkToken, PURPOSES.recovery, now);
     if (!consumed || !(await this.addressee(consumed))) throw new AuthError('otp_expired');
     const hash = await this.deps.hasher.hash(password);
-    const user = await this.deps.store.changePassword(consumed.userId, hash, null, now);
+    let user: User;
+    try {
+      user = await this.deps.store.changePassword(consumed.userId, hash, null, now);
+    } catch (error) {
+      // Refused by the write (a verified MFA factor: insufficient_aal): the form comes back, and
+      // its link must still work once what refused it is fixed. Spent, it sent the person back to
+      // asking for another mail, or left them none (a link followed after the factor's deletion).
+      if (isAuthError(error) && error.status < 500) await this.unspend(consumed, now);
+      throw error;
+    }
     await this.deps.audit.record('password_recovered', client, { userId: user.id, data: { via: 'link' } });
     return this.confirmEmail(client, user, now);
   }
@@ -541,6 +550,19 @@ export class EmailFlows {
    */
   unaskedLinkData(user: Pick<User, 'emailConfirmedAt'>): Record<string, unknown> {
     return user.emailConfirmedAt === null ? { [RETIRES_CREDENTIALS]: true } : {};
+  }
+
+  /**
+   * Stores again, as it was, a token spent by a request then refused, unless another of its purpose
+   * was issued meanwhile (the newer stands), or the account was banned or moved since: on the same
+   * conditions as its issue.
+   */
+  private async unspend(token: OneTimeToken, now: Date): Promise<void> {
+    if (await this.deps.store.findOneTimeToken(token.userId, token.purpose, now)) return;
+    await this.deps.store.createOneTimeToken(token, [], {
+      unlessBannedAt: now,
+      ...(token.recipient ? { whileAddressIs: token.recipient } : {}),
+    });
   }
 
   /** Records that the user was invited at `now` (GoTrue's invited_at, set by /invite and generate_link's invite). */

@@ -181,8 +181,10 @@ describe('attack: users with a verified MFA factor get no session from restauth 
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
       payload: 'password=attacker+passphrase&password_confirm=attacker+passphrase',
     });
+    // The form again, with the reason (recovery-form-refusals.test.ts: the link stays usable).
     assert.equal(form.statusCode, 403, form.body);
-    assert.equal(form.json().error_code, 'insufficient_aal');
+    assert.match(form.headers['content-type'] as string, /^text\/html/u);
+    assert.match(form.body, /AAL2 session is required/u);
     assert.deepEqual(await hashOf(), before);
     const signIn = await gotrueClient(app.url).client.signInWithPassword({
       email,

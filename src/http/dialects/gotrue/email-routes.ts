@@ -203,6 +203,12 @@ export const emailRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
       if (isAuthError(error) && (error.code === 'weak_password' || error.code === 'validation_failed')) {
         return page(reply, 422, formFor(parsed, request.url, error.message));
       }
+      // Any other refusal of the recovery form (a user with a verified MFA factor) shows the page
+      // again with its reason, never a JSON body in the browser; the link still works (see
+      // EmailFlows.recoverWithPassword).
+      if (isAuthError(error) && error.status < 500 && parsed.type === 'recovery' && redirectTo === null) {
+        return page(reply, error.status, formFor(parsed, request.url, error.message));
+      }
       throw error;
     }
   }
