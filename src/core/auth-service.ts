@@ -915,7 +915,8 @@ export class AuthService {
     this.assertNotBanned(owner, this.now());
     const passwordHash = await this.deps.hasher.hash(input.newPassword);
     const now = this.now();
-    const user = await this.deps.store.changePassword(consumed.userId, passwordHash, null, now);
+    // Refused by the write (a verified MFA factor), the token works again once that is fixed.
+    const user = await this.deps.emailFlows.changePasswordSpent(consumed, passwordHash, now);
     await this.deps.audit?.record('password_recovered', client, { userId: user.id, data: { via: 'token' } });
     return this.openSession(user, now, input.extraClaims, 'recovery');
   }

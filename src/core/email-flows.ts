@@ -527,17 +527,7 @@ export class EmailFlows {
     const now = this.deps.clock();
     const consumed = await this.deps.oneTimeTokens.consumeLink(linkToken, PURPOSES.recovery, now);
     if (!consumed || !(await this.addressee(consumed))) throw new AuthError('otp_expired');
-    const hash = await this.deps.hasher.hash(password);
-    let user: User;
-    try {
-      user = await this.deps.store.changePassword(consumed.userId, hash, null, now);
-    } catch (error) {
-      // Refused by the write (a verified MFA factor: insufficient_aal): the form comes back, and
-      // its link must still work once what refused it is fixed. Spent, it sent the person back to
-      // asking for another mail, or left them none (a link followed after the factor's deletion).
-      if (isAuthError(error) && error.status < 500) await this.unspend(consumed, now);
-      throw error;
-    }
+    const user = await this.changePasswordSpent(consumed, await this.deps.hasher.hash(password), now);
     await this.deps.audit.record('password_recovered', client, { userId: user.id, data: { via: 'link' } });
     return this.confirmEmail(client, user, now);
   }
@@ -550,6 +540,21 @@ export class EmailFlows {
    */
   unaskedLinkData(user: Pick<User, 'emailConfirmedAt'>): Record<string, unknown> {
     return user.emailConfirmedAt === null ? { [RETIRES_CREDENTIALS]: true } : {};
+  }
+
+  /**
+   * The password change a recovery token just spent pays for. Refused by the write (a verified MFA
+   * factor: insufficient_aal), the token is stored again: the form comes back, or postgrest-auth's
+   * change_password answers, and the same link or code must work once what refused it is fixed.
+   * Spent, it sent the person back to ask for another mail (after the factor's deletion, say).
+   */
+  async changePasswordSpent(token: OneTimeToken, passwordHash: string, now: Date): Promise<User> {
+    try {
+      return await this.deps.store.changePassword(token.userId, passwordHash, null, now);
+    } catch (error) {
+      if (isAuthError(error) && error.status < 500) await this.unspend(token, now);
+      throw error;
+    }
   }
 
   /**
