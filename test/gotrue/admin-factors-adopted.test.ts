@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { before, describe, it } from 'node:test';
 import type { GoTrueAdminApi } from '@supabase/auth-js';
-import pg from 'pg';
 import { adminClient, FAST_HASHING, gotrueClient } from '../support/gotrue.js';
 import { listeningAppOnStore } from '../support/mailing-app-on-store.js';
+import { queryOnce, verifiedTotpFactor } from '../support/mfa-factors.js';
 
 /**
  * An adopted GoTrue database's users may hold MFA factors (auth.mfa_factors). restauth asks no second
@@ -18,16 +17,6 @@ const PASSWORD = 'a long passphrase 7';
 
 describe("admin factor routes on an adopted GoTrue database's factors (postgres store)", () => {
   const app = listeningAppOnStore('postgres', { passwords: FAST_HASHING });
-  /** One statement on a connection of its own, closed after: none is left for the database's drop to cut. */
-  const sql = async (text: string, values: unknown[]) => {
-    const client = new pg.Client({ connectionString: (app.store.config.store as { url: string }).url });
-    await client.connect();
-    try {
-      return await client.query(text, values);
-    } finally {
-      await client.end();
-    }
-  };
   let admin: GoTrueAdminApi;
   let serviceToken: string;
 
@@ -40,12 +29,10 @@ describe("admin factor routes on an adopted GoTrue database's factors (postgres 
   async function userWithFactor(email: string): Promise<{ userId: string; factorId: string }> {
     const { data, error } = await admin.createUser({ email, password: PASSWORD, email_confirm: true });
     assert.equal(error, null);
-    const factorId = randomUUID();
-    await sql(
-      `INSERT INTO auth.mfa_factors (id, user_id, friendly_name, factor_type, status, created_at, updated_at, secret)
-       VALUES ($1, $2, 'phone app', 'totp', 'verified', '2026-01-02T03:04:05Z', '2026-01-02T03:04:06Z', 'JBSWY3DPEHPK3PXP')`,
-      [factorId, data.user!.id],
-    );
+    const factorId = await verifiedTotpFactor(app.store.config, data.user!.id, {
+      createdAt: '2026-01-02T03:04:05Z',
+      updatedAt: '2026-01-02T03:04:06Z',
+    });
     return { userId: data.user!.id, factorId };
   }
 
@@ -76,7 +63,9 @@ describe("admin factor routes on an adopted GoTrue database's factors (postgres 
     assert.equal(deleted.error, null);
     // auth-js hands the answer on wrapped once more ({ data: factor, error }): its request has no xform.
     assert.equal((deleted.data as unknown as { data: { id: string } }).data.id, factorId);
-    const { rows } = await sql('SELECT 1 FROM auth.mfa_factors WHERE id = $1', [factorId]);
+    const { rows } = await queryOnce(app.store.config, 'SELECT 1 FROM auth.mfa_factors WHERE id = $1', [
+      factorId,
+    ]);
     assert.equal(rows.length, 0);
     assert.deepEqual((await admin.mfa.listFactors({ userId })).data!.factors, []);
 
@@ -104,7 +93,11 @@ describe("admin factor routes on an adopted GoTrue database's factors (postgres 
     });
     assert.equal(notUuid.statusCode, 404, notUuid.body);
     assert.equal(notUuid.json<{ error_code: string }>().error_code, 'mfa_factor_not_found');
-    const { rows } = await sql('SELECT id::text FROM auth.mfa_factors WHERE user_id = $1', [owner.userId]);
+    const { rows } = await queryOnce(
+      app.store.config,
+      'SELECT id::text FROM auth.mfa_factors WHERE user_id = $1',
+      [owner.userId],
+    );
     assert.deepEqual(rows, [{ id: owner.factorId }]);
   });
 });

@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
 import type { Browser, Page } from 'playwright-core';
 import type { TestApp } from '../support/app.js';
 import { chromiumAvailable, launchBrowser } from '../support/browser.js';
@@ -13,6 +11,7 @@ import {
   startMailingApp,
   stopMailingApp,
 } from '../support/gotrue.js';
+import { verifiedTotpFactor } from '../support/mfa-factors.js';
 import { suiteStore } from '../support/postgres.js';
 import type { SmtpSink } from '../support/smtp-sink.js';
 import { LOCAL_CALL } from '../../src/core/audit.js';
@@ -52,17 +51,6 @@ describe(
       await store.drop();
     });
 
-    /** One statement on a connection of its own, closed after. */
-    const sql = async (text: string, values: unknown[]) => {
-      const client = new pg.Client({ connectionString: (store.config.store as { url: string }).url });
-      await client.connect();
-      try {
-        return await client.query(text, values);
-      } finally {
-        await client.end();
-      }
-    };
-
     async function submitPasswords(page: Page, password: string): Promise<void> {
       await page.getByLabel('New password', { exact: true }).fill(password);
       await page.getByLabel('Repeat the new password').fill(password);
@@ -84,12 +72,7 @@ describe(
         password: 'old passphrase!',
         emailConfirm: true,
       });
-      const factorId = randomUUID();
-      await sql(
-        `INSERT INTO auth.mfa_factors (id, user_id, friendly_name, factor_type, status, created_at, updated_at, secret)
-       VALUES ($1, $2, 'phone app', 'totp', 'verified', now(), now(), 'JBSWY3DPEHPK3PXP')`,
-        [factorId, user.id],
-      );
+      const factorId = await verifiedTotpFactor(store.config, user.id);
       const link = await recoveryLink(email);
       const page = await browser.newPage();
       await page.goto(link);

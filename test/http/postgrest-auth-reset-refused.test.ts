@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
-import pg from 'pg';
 import { LOCAL_CALL } from '../../src/core/audit.js';
 import { nextMail } from '../support/gotrue.js';
 import { mailingAppOnStore } from '../support/mailing-app-on-store.js';
+import { verifiedTotpFactor } from '../support/mfa-factors.js';
 
 /**
  * postgrest-auth's change_password with a mailed reset token (or its code), refused by the write
@@ -19,17 +18,6 @@ describe("postgrest-auth's reset token, refused by the password's write, stays u
     dialects: { gotrue: {}, postgrestAuth: { enabled: true, prefix: '/pg' } },
   });
 
-  /** One statement on a connection of its own, closed after. */
-  const sql = async (text: string, values: unknown[]) => {
-    const client = new pg.Client({ connectionString: (app.store.config.store as { url: string }).url });
-    await client.connect();
-    try {
-      return await client.query(text, values);
-    } finally {
-      await client.end();
-    }
-  };
-
   it('refused for the factor, then accepted with the same code once the factor is deleted', async () => {
     const email = 'nils@acme.test';
     const user = await app.t.services.admin.createUser(LOCAL_CALL, {
@@ -37,12 +25,7 @@ describe("postgrest-auth's reset token, refused by the password's write, stays u
       password: 'old passphrase!',
       emailConfirm: true,
     });
-    const factorId = randomUUID();
-    await sql(
-      `INSERT INTO auth.mfa_factors (id, user_id, friendly_name, factor_type, status, created_at, updated_at, secret)
-       VALUES ($1, $2, 'phone app', 'totp', 'verified', now(), now(), 'JBSWY3DPEHPK3PXP')`,
-      [factorId, user.id],
-    );
+    const factorId = await verifiedTotpFactor(app.store.config, user.id);
     const since = app.sink.mails.length;
     const asked = await app.t.app.inject({
       method: 'POST',
