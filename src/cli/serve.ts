@@ -41,8 +41,9 @@ async function serve(dataFile: string | undefined, options: ConfigFlags): Promis
   closeOnSignals(server);
   console.log(`restauth listening on ${server.url}`);
   const { documents } = server;
-  if (documents !== null) {
-    snapshotOnKey(process.stdin, config.data.snapshots, documents, (line) => console.log(line));
+  if (documents !== null && config.store.type === 'file') {
+    const { dataFile } = config.store;
+    snapshotOnKey(process.stdin, config.data.snapshots, documents, (line) => console.log(line), dataFile);
   }
 }
 

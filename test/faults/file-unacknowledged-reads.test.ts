@@ -191,10 +191,16 @@ describe(
         const savedOnce = new Promise<void>((resolve) => (saved = resolve));
         await refusedPost((t) => {
           const keys = new PassThrough();
-          snapshotOnKey(keys, snapshots, t.services.documents!, (line) => {
-            said.push(line);
-            saved();
-          });
+          snapshotOnKey(
+            keys,
+            snapshots,
+            t.services.documents!,
+            (line) => {
+              said.push(line);
+              saved();
+            },
+            join(t.dir, 'db.json'),
+          );
           return () => keys.write('s\n');
         });
         await savedOnce;

@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { chmod, readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { snapshotOnKey } from '../../src/cli/snapshots.js';
+import { createTestApp } from '../support/app.js';
+
+/*
+ * Copies of secrets made by a default install are no more readable than what they copy. A local
+ * user of the same host (another account, a shared CI runner, a web server's user) reads any file
+ * the umask leaves open: the usual 022 makes every new file 0644 unless its writer says otherwise.
+ */
+
+function bitsOf(mode: number): string {
+  return (mode & 0o777).toString(8).padStart(3, '0');
+}
+
+// The umask a child process and this one create files with: the common 022, whatever this machine's
+// shell set, so a writer that leaves its mode to the umask gives 0644 here for certain.
+let umaskBefore: number;
+before(() => {
+  umaskBefore = process.umask(0o022);
+});
+after(() => {
+  process.umask(umaskBefore);
+});
+
+describe("json-server's snapshots (s + Enter) of an owner-only db.json", () => {
+  async function snapshotMode(dbJsonMode: number): Promise<string> {
+    const t = await createTestApp({
+      format: 'json-data-server',
+      config: { rules: { posts: 777 } },
+      files: { 'db.json': JSON.stringify({ users: [], posts: [] }) },
+    });
+    try {
+      // Where private records and the users' addresses are kept: its owner made it owner-only.
+      await chmod(join(t.dir, 'db.json'), dbJsonMode);
+      const post = await t.app.inject({ method: 'POST', url: '/posts', payload: { title: 'private' } });
+      assert.equal(post.statusCode, 201, post.body);
+      const said = await new Promise<string>((resolve) => {
+        const keys = new PassThrough();
+        snapshotOnKey(keys, t.dir, t.services.documents!, resolve, join(t.dir, 'db.json'));
+        keys.write('s\n');
+      });
+      assert.match(said, /saved snapshot to/u);
+      const [snapshot] = (await readdir(t.dir)).filter((name) => /^db-\d+\.json$/u.test(name));
+      assert.ok(snapshot, 'a snapshot was written');
+      const text = await readFile(join(t.dir, snapshot), 'utf8');
+      assert.match(text, /"private"/u, 'the snapshot holds the record');
+      return bitsOf((await stat(join(t.dir, snapshot))).mode);
+    } finally {
+      await t.close();
+    }
+  }
+
+  it('the snapshot is owner-only too', async () => {
+    assert.equal(await snapshotMode(0o600), '600');
+  });
+
+  it('a db.json others may read gives a snapshot as readable (json-server behaviour kept)', async () => {
+    assert.equal(await snapshotMode(0o644), '644');
+  });
+});
