@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import { Command } from 'commander';
@@ -36,10 +36,17 @@ export async function init(dir: string, force: boolean): Promise<string[]> {
   }
   for (const { name, content, mode } of files) {
     // 'wx' without --force: a file appearing since the check above is still never overwritten.
-    await writeFile(join(dir, name), `${JSON.stringify(content, null, 2)}\n`, {
-      mode,
-      flag: force ? 'w' : 'wx',
-    });
+    const handle = await open(join(dir, name), force ? 'w' : 'wx', mode);
+    try {
+      // An open's mode is only a new file's: --force over a config.json left readable by others
+      // (json-data-server's own, an editor's 0644) would put the new secret in it. The file is
+      // made no more open than a fresh one (never widened) before the secret is written.
+      const bits = (await handle.stat()).mode & 0o777;
+      if ((bits & ~mode) !== 0) await handle.chmod(bits & mode);
+      await handle.writeFile(`${JSON.stringify(content, null, 2)}\n`);
+    } finally {
+      await handle.close();
+    }
   }
   return files.map(({ name }) => name);
 }

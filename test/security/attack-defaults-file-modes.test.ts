@@ -1,16 +1,19 @@
 import assert from 'node:assert/strict';
-import { chmod, readdir, readFile, stat } from 'node:fs/promises';
+import { chmod, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { snapshotOnKey } from '../../src/cli/snapshots.js';
 import { createTestApp } from '../support/app.js';
+import { cliTempDir, runCli } from '../support/run-cli.js';
 
 /*
  * Copies of secrets made by a default install are no more readable than what they copy. A local
  * user of the same host (another account, a shared CI runner, a web server's user) reads any file
  * the umask leaves open: the usual 022 makes every new file 0644 unless its writer says otherwise.
  */
+
+const OTHERS = 0o077;
 
 function bitsOf(mode: number): string {
   return (mode & 0o777).toString(8).padStart(3, '0');
@@ -24,6 +27,33 @@ before(() => {
 });
 after(() => {
   process.umask(umaskBefore);
+});
+
+describe('restauth init --force over files left readable by others', () => {
+  it('the new jwtSecret does not land in a config.json others can read', async () => {
+    const dir = await cliTempDir();
+    // json-data-server's config.json as its user kept it (an editor's or a checkout's 0644).
+    await writeFile(join(dir, 'config.json'), '{"auth":{"jwtSecret":"old"}}\n', { mode: 0o644 });
+    await writeFile(join(dir, 'credentials.json'), '{"passwords":[]}\n', { mode: 0o664 });
+    const forced = await runCli(dir, ['init', '--force']);
+    assert.equal(forced.code, 0, forced.stderr);
+    const config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as {
+      auth: { jwtSecret: string };
+    };
+    assert.notEqual(config.auth.jwtSecret, 'old', 'init --force wrote a new secret');
+    for (const name of ['config.json', 'credentials.json']) {
+      const { mode } = await stat(join(dir, name));
+      assert.equal(mode & OTHERS, 0, `${name} is ${bitsOf(mode)} after init --force`);
+    }
+  });
+
+  it('never makes a file more open than it was (an owner-only db.json stays so)', async () => {
+    const dir = await cliTempDir();
+    await writeFile(join(dir, 'db.json'), '{}\n', { mode: 0o600 });
+    const forced = await runCli(dir, ['init', '--force']);
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.equal(bitsOf((await stat(join(dir, 'db.json'))).mode), '600');
+  });
 });
 
 describe("json-server's snapshots (s + Enter) of an owner-only db.json", () => {
