@@ -3,6 +3,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import { ignoredWithPostgres, processEnvironment, readEnv } from './env.js';
 import { withDotenv } from './dotenv.js';
+import { warnOfReadableSecrets } from './readable-secrets.js';
 import { ConfigError } from './errors.js';
 import { GOTRUE_ENV_VARS, GOTRUE_EXTERNAL_VARS, readGotrueEnv } from './gotrue-env.js';
 import { deepFreeze } from './freeze.js';
@@ -279,6 +280,7 @@ export async function loadConfigWithSources(
     checkSecret({ secret: config.jwt.secret, key: secretKey, development: config.development, warn });
     enforceSetupPolicy(problems, config.development, warn);
   }
+  await warnOfReadableSecrets(config, sources, cwd, warn);
   return { config: deepFreeze(config), sources, problems };
 }
 

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError } from './errors.js';
 import { deepFreeze } from './freeze.js';
+import { readableByOthers } from './readable-secrets.js';
 import type { Config } from './schema.js';
 
 export interface SecretLogger {
@@ -29,10 +30,7 @@ async function developmentSecret(
   const path = join(stateDir, JWT_SECRET_FILE);
   const existing = await readSecret(path);
   if (existing !== null) {
-    const { mode } = await stat(path);
-    if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
-      logger.warn(`${path} is readable by other users: chmod 600 it`);
-    }
+    if (await readableByOthers(path)) logger.warn(`${path} is readable by other users: chmod 600 it`);
     return { secret: existing, path };
   }
   const secret = randomBytes(48).toString('base64url');

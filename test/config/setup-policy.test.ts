@@ -13,7 +13,9 @@ const SECRET = 'a-private-secret-for-the-setup-policy-0123456789';
 async function load(settings: Record<string, unknown>, env: NodeJS.ProcessEnv = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'restauth-policy-'));
   after(() => rm(dir, { recursive: true, force: true }));
-  await writeFile(join(dir, 'restauth.json'), JSON.stringify({ jwt: { secret: SECRET }, ...settings }));
+  await writeFile(join(dir, 'restauth.json'), JSON.stringify({ jwt: { secret: SECRET }, ...settings }), {
+    mode: 0o600,
+  });
   const warnings: string[] = [];
   const config = await loadConfig({ cwd: dir, env, warn: (message) => warnings.push(message) });
   return { config, warnings };

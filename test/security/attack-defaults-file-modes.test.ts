@@ -92,3 +92,45 @@ describe("json-server's snapshots (s + Enter) of an owner-only db.json", () => {
     assert.equal(await snapshotMode(0o644), '644');
   });
 });
+
+describe('a secret kept in a file others may read is named at the start', () => {
+  const SECRET = 'a-long-enough-secret-for-this-test-0123456789';
+  const READABLE = /readable by other users: chmod 600 it/u;
+
+  it("json-data-server's config.json, 0644, with its jwtSecret: warned, and no longer once owner-only", async () => {
+    const dir = await cliTempDir();
+    const config = join(dir, 'config.json');
+    await writeFile(config, JSON.stringify({ auth: { jwtSecret: SECRET } }), { mode: 0o644 });
+    const shown = await runCli(dir, ['config']);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.match(shown.stderr, READABLE);
+    assert.ok(shown.stderr.includes(`${config} holds jwt.secret`), shown.stderr);
+    assert.equal(shown.stderr.includes(SECRET), false, 'the secret itself is not printed');
+    await chmod(config, 0o600);
+    const quiet = await runCli(dir, ['config']);
+    assert.doesNotMatch(quiet.stderr, READABLE);
+  });
+
+  it('a .env others may read, with RESTAUTH_JWT_SECRET and an SMTP password: both named', async () => {
+    const dir = await cliTempDir();
+    await writeFile(
+      join(dir, '.env'),
+      `RESTAUTH_JWT_SECRET=${SECRET}\nRESTAUTH_SMTP_URL=smtp://mailer:hunter2-pw@localhost:2525\n`,
+      { mode: 0o640 },
+    );
+    const shown = await runCli(dir, ['config']);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.match(shown.stderr, READABLE);
+    assert.match(shown.stderr, /\.env holds .*jwt\.secret/u);
+    assert.match(shown.stderr, /\.env holds .*email\.url/u);
+    assert.equal(shown.stderr.includes('hunter2-pw'), false, 'the password itself is not printed');
+  });
+
+  it('a config file others may read that holds no secret is no concern', async () => {
+    const dir = await cliTempDir();
+    await writeFile(join(dir, 'restauth.json'), JSON.stringify({ port: 3111 }), { mode: 0o644 });
+    const shown = await runCli(dir, ['config'], { RESTAUTH_JWT_SECRET: SECRET });
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.doesNotMatch(shown.stderr, READABLE);
+  });
+});

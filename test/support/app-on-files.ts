@@ -86,7 +86,10 @@ export async function createAppOnFiles(
     await writeFile(join(dir, name), content);
   await options.prepare?.(dir);
   if (!options.keepConfigFile) {
-    await writeFile(join(dir, FILE_NAMES[options.format]), JSON.stringify(options.config ?? {}));
+    // Owner-only as `restauth init` writes one: a config file others may read is warned of at the start.
+    await writeFile(join(dir, FILE_NAMES[options.format]), JSON.stringify(options.config ?? {}), {
+      mode: 0o600,
+    });
   }
   // Rate limits are off unless a test turns them on: most tests sign in far more often than a person.
   const env = {

@@ -11,9 +11,12 @@ export async function tempDir(): Promise<string> {
   return dir;
 }
 
+/** Owner-only, as `restauth init` writes a config file: one others may read is warned of at the start. */
 export async function writeJson(dir: string, name: string, content: unknown): Promise<string> {
   const path = join(dir, name);
-  await writeFile(path, typeof content === 'string' ? content : JSON.stringify(content, null, 2));
+  await writeFile(path, typeof content === 'string' ? content : JSON.stringify(content, null, 2), {
+    mode: 0o600,
+  });
   return path;
 }
 
