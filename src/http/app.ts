@@ -146,12 +146,16 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   // Browsers call restauth from other origins, as they called json-server: any origin by default, every
   // method json-server allows (@fastify/cors alone allows GET, HEAD and POST, so a browser's PUT, PATCH
-  // and DELETE failed), the request's own headers, credentials. `cors: false` is json-server's --no-cors.
+  // and DELETE failed), the request's own headers. `cors: false` is json-server's --no-cors.
+  // Credentials (the browser's cookies for restauth's host) only for origins the operator listed:
+  // restauth's tokens travel in headers, and allowing them to every origin, as json-server does,
+  // let any site read answers made with the cookies of whatever shares the host (a --middlewares
+  // session, an app on the same host, the OAuth flow's binding cookie).
   if (config.cors !== false) {
     await app.register(cors, {
       origin: config.cors === true ? true : config.cors,
       methods: ['GET', 'HEAD', 'PUT', 'PATCH', 'POST', 'DELETE'],
-      credentials: true,
+      credentials: Array.isArray(config.cors),
       // GoTrue's API version and error code headers: auth-js reads the version to parse an error's body.
       exposedHeaders: ['X-Total-Count', 'Link', 'Location', 'X-Supabase-Api-Version', 'x-sb-error-code'],
     });

@@ -76,6 +76,15 @@ async function crud(api: string): Promise<Record<string, Outcome>> {
   return outcomes;
 }
 
+/** Runs in the page: a call to restauth that sends the browser's cookies; its status, or the error. */
+async function withCookies(api: string): Promise<string> {
+  try {
+    return String((await fetch(`${api}/health`, { credentials: 'include' })).status);
+  } catch (error) {
+    return String(error);
+  }
+}
+
 describe('CORS in Chromium', { skip: chromiumAvailable() ?? false }, () => {
   let browser: Browser;
   const pages: Server[] = [];
@@ -103,7 +112,7 @@ describe('CORS in Chromium', { skip: chromiumAvailable() ?? false }, () => {
       files: { 'db.json': JSON.stringify({ posts: [] }) },
     });
 
-  const runFrom = async (origin: string, api: string) => {
+  const runFrom = async <T>(origin: string, api: string, inPage: (api: string) => Promise<T>) => {
     const context = await browser.newContext();
     // tsx compiles `crud` with esbuild's keepNames, which wraps inner functions in a __name() helper
     // that exists only in Node: the page gets an identity one.
@@ -111,7 +120,7 @@ describe('CORS in Chromium', { skip: chromiumAvailable() ?? false }, () => {
     try {
       const page = await context.newPage();
       await page.goto(origin);
-      return await page.evaluate(crud, api);
+      return await page.evaluate(inPage, api);
     } finally {
       await context.close();
     }
@@ -120,7 +129,7 @@ describe('CORS in Chromium', { skip: chromiumAvailable() ?? false }, () => {
   it('lets a page on another origin sign up, then GET, POST, PUT, PATCH and DELETE with its token', async () => {
     const t = await app(undefined);
     try {
-      const outcomes = await runFrom(allowed, await listen(t));
+      const outcomes = await runFrom(allowed, await listen(t), crud);
       assert.equal(outcomes['register']?.status, 200, JSON.stringify(outcomes['register']));
       assert.equal(outcomes['post']?.status, 201, JSON.stringify(outcomes['post']));
       assert.equal(outcomes['put']?.status, 200, JSON.stringify(outcomes['put']));
@@ -145,10 +154,10 @@ describe('CORS in Chromium', { skip: chromiumAvailable() ?? false }, () => {
     const t = await app([allowed]);
     try {
       const api = await listen(t);
-      const listed = await runFrom(allowed, api);
+      const listed = await runFrom(allowed, api, crud);
       assert.equal(listed['register']?.status, 200, JSON.stringify(listed['register']));
       assert.equal(listed['patch']?.status, 200, JSON.stringify(listed['patch']));
-      const unlisted = await runFrom(other, api);
+      const unlisted = await runFrom(other, api, crud);
       assert.match(String(unlisted['register']?.error), /TypeError/, JSON.stringify(unlisted['register']));
       assert.match(String(unlisted['delete']?.error), /TypeError/);
     } finally {
@@ -156,10 +165,26 @@ describe('CORS in Chromium', { skip: chromiumAvailable() ?? false }, () => {
     }
   });
 
+  it("lets no unlisted origin read an answer made with the browser's cookies; a listed one may", async () => {
+    const open = await app(undefined);
+    try {
+      // Any origin may call restauth without cookies (the first case), not with them.
+      assert.match(await runFrom(allowed, await listen(open), withCookies), /TypeError/);
+    } finally {
+      await open.close();
+    }
+    const listing = await app([allowed]);
+    try {
+      assert.equal(await runFrom(allowed, await listen(listing), withCookies), '200');
+    } finally {
+      await listing.close();
+    }
+  });
+
   it('sends no CORS headers with cors: false, so a browser on another origin is refused', async () => {
     const t = await app(false);
     try {
-      const outcomes = await runFrom(allowed, await listen(t));
+      const outcomes = await runFrom(allowed, await listen(t), crud);
       assert.match(String(outcomes['register']?.error), /TypeError/, JSON.stringify(outcomes['register']));
       const preflight = await t.app.inject({
         method: 'OPTIONS',
