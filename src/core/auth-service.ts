@@ -24,6 +24,7 @@ import {
   roleNameFor,
 } from './identity.js';
 import { checkUserData } from './validation.js';
+import type { AccountGuessLimit } from './account-guess-limit.js';
 import type { AuditLog, Client } from './audit.js';
 import type { BackgroundWork } from './background.js';
 import { DurationSampler } from './duration-sampler.js';
@@ -72,6 +73,8 @@ export interface AuthDeps {
   background: BackgroundWork;
   /** Hears of sign-ins and refresh-token reuse (metrics); none: nobody listens. */
   events?: AuthEvents;
+  /** Wrong passwords allowed per account from every client and dialect together; none: no such limit. */
+  passwordGuesses?: AccountGuessLimit;
 }
 
 /** An access token alone, for a session that goes on (postgrest-auth's bearer refresh). */
@@ -504,11 +507,18 @@ export class AuthService {
     const found = await this.findWithPasswordHash(login);
     const user = found?.user ?? null;
     const hash = found?.passwordHash ?? null;
+    // One budget per account, for every spelling of its name or address.
+    const guesses = user ? `user:${user.id}` : `login:${storedLoginKey(login) ?? login}`;
+    await this.deps.passwordGuesses?.assertAllowed(guesses);
     if (!user || hash === null) {
       await this.deps.hasher.verifyDummy(password);
+      await this.deps.passwordGuesses?.failed(guesses);
       throw new CredentialsRefused(user?.id ?? null);
     }
-    if (!(await this.deps.hasher.verify(password, hash))) throw new CredentialsRefused(user.id);
+    if (!(await this.deps.hasher.verify(password, hash))) {
+      await this.deps.passwordGuesses?.failed(guesses);
+      throw new CredentialsRefused(user.id);
+    }
     if (this.deps.hasher.needsRehash(hash)) {
       const upgraded = await this.deps.hasher.hash(password);
       // Only over the hash just verified: the password was changed meanwhile when it moved, and this

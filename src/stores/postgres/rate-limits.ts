@@ -37,4 +37,14 @@ export class PostgresRateLimitCounter implements RateLimitCounter {
     }
     return { count: rows[0]!.count, resetAt: rows[0]!.reset_at };
   }
+
+  async peek(key: string, windowMs: number, now: Date): Promise<{ count: number; resetAt: Date } | null> {
+    const { rows } = await this.pool.query<{ count: number; reset_at: Date }>(
+      `SELECT count, reset_at FROM ${this.table}
+       WHERE key = $1 AND reset_at > $2 AND reset_at <= $2::timestamptz + 2 * $3 * interval '1 millisecond'`,
+      [key, now, windowMs],
+    );
+    const row = rows[0];
+    return row ? { count: row.count, resetAt: row.reset_at } : null;
+  }
 }

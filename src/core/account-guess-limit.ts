@@ -1,0 +1,45 @@
+import { AuthError } from './errors.js';
+import type { RateLimitCounter } from './ports/rate-limits.js';
+import type { RateLimitRule } from './rate-limit.js';
+
+/**
+ * Wrong passwords allowed per account, whatever client sends them: the per-client limits count a
+ * client by its address, so an attacker holding many addresses (a botnet, IPv4 pools, an IPv6
+ * /48 of 65,536 /64s) had an allowance per address for one victim's password, and the dialects'
+ * login routes (GoTrue, json-server-auth, json-data-server, postgrest-auth) each its own. Past
+ * the allowance every password check of that account answers 429 until its window ends, the
+ * right password too (else a guess that hits would still tell itself apart), and no hashing runs.
+ *
+ * The key is the account's id, so every spelling of its name or address is one budget; a login no
+ * account has is counted by its normalized key, so an unknown name is refused the same way and
+ * the 429 tells nobody whether an account exists.
+ */
+export class AccountGuessLimit {
+  constructor(
+    private readonly counter: RateLimitCounter,
+    private readonly rule: RateLimitRule,
+    private readonly clock: () => Date = () => new Date(),
+  ) {}
+
+  /** Refuses (429, Retry-After) when `key`'s wrong passwords have used up its window's allowance. */
+  async assertAllowed(key: string): Promise<void> {
+    if (this.rule.max <= 0) return; // 0 disables the limit
+    const now = this.clock();
+    const current = await this.counter.peek(counterKey(key), this.rule.window * 1000, now);
+    if (current !== null && current.count >= this.rule.max) {
+      const retryAfter = Math.max(1, Math.ceil((current.resetAt.getTime() - now.getTime()) / 1000));
+      throw new AuthError('over_request_rate_limit', 'Too many requests, retry later', { retryAfter });
+    }
+  }
+
+  /** Counts one wrong password against `key`. */
+  async failed(key: string): Promise<void> {
+    if (this.rule.max <= 0) return;
+    await this.counter.hit(counterKey(key), this.rule.window * 1000, this.clock());
+  }
+}
+
+/** Apart from the per-client families' keys (`signIn:<address>` ...). */
+function counterKey(key: string): string {
+  return `passwordGuesses:${key}`;
+}

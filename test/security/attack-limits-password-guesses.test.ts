@@ -1,0 +1,150 @@
+import assert from 'node:assert/strict';
+import { afterEach, describe, it } from 'node:test';
+import type { InjectOptions } from 'fastify';
+import { createTestApp, type TestApp } from '../support/app.js';
+import { FAST_HASHING } from '../support/gotrue.js';
+import { dropDatabase, realServerOnly, testPostgres, testStoreConfig } from '../support/postgres.js';
+
+/**
+ * Password guessing at one account from many clients: each guess comes from an address of its own
+ * (a botnet, or the /64s of one IPv6 /48), so the per-client sign-in limit never trips, and the
+ * guesses go round every dialect's login route and spell the address differently. The account's
+ * own budget (`rateLimits.passwordGuesses`, 3 wrong passwords here) is shared by all of them: the
+ * next check answers 429, the right password too, until the window ends.
+ */
+
+const PASSWORD = 'a long passphrase';
+const GUESSES = 3;
+
+async function startApp(store?: object, clockStoppedAt = Date.now()): Promise<TestApp> {
+  return createTestApp({
+    format: 'restauth',
+    // The window ends only when the test advances the clock, however slow its steps.
+    clockStoppedAt,
+    config: {
+      ...(store ? { store } : {}),
+      passwords: FAST_HASHING,
+      rateLimits: { signIn: { max: 2, window: 60 }, passwordGuesses: { max: GUESSES, window: 900 } },
+      dialects: {
+        gotrue: {},
+        jsonDataServer: {},
+        jsonServerAuth: { enabled: true },
+        postgrestAuth: { enabled: true, prefix: '/pg' },
+      },
+    },
+    env: { RESTAUTH_RATE_LIMITS: '' },
+  });
+}
+
+/** A password sign-in at `login` on each dialect's route, in turn. */
+const routes: Array<(login: string, password: string) => InjectOptions> = [
+  (email, password) => ({
+    method: 'POST',
+    url: '/auth/v1/token?grant_type=password',
+    payload: { email, password },
+  }),
+  (username, password) => ({ method: 'POST', url: '/auth/login', payload: { username, password } }),
+  (email, password) => ({ method: 'POST', url: '/login', payload: { email, password } }),
+  (username, password) => ({ method: 'POST', url: '/pg/refresh_token', payload: { username, password } }),
+];
+
+/** Another client each time: a /64 of its own in one /48. */
+let clients = 0;
+const nextClient = () => `2001:db8:7:${(++clients).toString(16)}::1`;
+
+/** Registers an account through `url` from a client of its own. */
+async function register(app: TestApp, url: string, payload: object, status: number): Promise<void> {
+  const answer = await app.app.inject({ method: 'POST', url, remoteAddress: nextClient(), payload });
+  assert.equal(answer.statusCode, status, answer.body);
+}
+
+describe('password guesses at one account, from many clients and every dialect', () => {
+  let t: TestApp | undefined;
+  afterEach(async () => {
+    await t?.close();
+    t = undefined;
+  });
+
+  async function attempt(route: number, login: string, password: string, app = t!) {
+    return app.app.inject({
+      ...routes[route % routes.length]!(login, password),
+      remoteAddress: nextClient(),
+    });
+  }
+
+  it('share one budget per account: past it every route answers 429, the right password too', async () => {
+    t = await startApp();
+    await register(t, '/auth/v1/signup', { email: 'victim@acme.test', password: PASSWORD }, 200);
+    const spellings = ['victim@acme.test', 'VICTIM@acme.test', 'Victim@ACME.test'];
+    for (let i = 0; i < GUESSES; i++) {
+      const wrong = await attempt(i, spellings[i % spellings.length]!, `guess number ${i}`);
+      assert.ok([400, 401].includes(wrong.statusCode), `guess ${i}: ${wrong.statusCode} ${wrong.body}`);
+    }
+    for (let route = 0; route < routes.length; route++) {
+      const refused = await attempt(route, 'victim@acme.test', `guess on route ${route}`);
+      assert.equal(refused.statusCode, 429, `route ${route}: ${refused.body}`);
+      assert.ok(Number(refused.headers['retry-after']) > 60, `route ${route}: the account's window`);
+      const right = await attempt(route, 'Victim@acme.test', PASSWORD);
+      assert.equal(right.statusCode, 429, `route ${route}, the right password: ${right.body}`);
+    }
+    t.advance(900_000);
+    const after = await attempt(0, 'victim@acme.test', PASSWORD);
+    assert.equal(after.statusCode, 200, `a new window: ${after.body}`);
+  });
+
+  it('a login no account has is refused alike, so the 429 tells nobody an account exists', async () => {
+    t = await startApp();
+    for (let i = 0; i < GUESSES; i++) {
+      assert.equal((await attempt(0, 'nobody@acme.test', `guess ${i}`)).statusCode, 400);
+    }
+    assert.equal((await attempt(0, 'NOBODY@acme.test', 'one more')).statusCode, 429);
+    assert.equal((await attempt(0, 'somebody@acme.test', 'one more')).statusCode, 400, 'another login');
+  });
+
+  it("postgrest-auth's change_password with current_password spends the same budget", async () => {
+    t = await startApp();
+    await register(t, '/pg/users', { username: 'held', password: PASSWORD }, 201);
+    const change = (current: string) =>
+      t!.app.inject({
+        method: 'POST',
+        url: '/pg/change_password',
+        remoteAddress: nextClient(),
+        payload: {
+          username: 'held',
+          current_password: current,
+          new_password: 'another long passphrase',
+          new_password_confirm: 'another long passphrase',
+        },
+      });
+    for (let i = 0; i < GUESSES; i++) assert.notEqual((await change(`guess ${i}`)).statusCode, 200);
+    assert.equal((await change(PASSWORD)).statusCode, 429);
+    assert.equal((await attempt(1, 'held', PASSWORD)).statusCode, 429, 'one budget with sign-in');
+  });
+
+  // Two instances on PGlite share its one session (see test/http/rate-limit.test.ts): a real server only.
+  it(
+    'on PostgreSQL the budget is one for every instance on the database',
+    { skip: realServerOnly() ?? false },
+    async () => {
+      const server = await testPostgres();
+      const url = await server.createDatabase();
+      const clockStoppedAt = Date.now();
+      t = await startApp(testStoreConfig(url), clockStoppedAt);
+      const second = await startApp(testStoreConfig(url), clockStoppedAt);
+      try {
+        await register(t, '/auth/v1/signup', { email: 'shared@acme.test', password: PASSWORD }, 200);
+        for (let i = 0; i < GUESSES; i++) {
+          const app: TestApp = i % 2 === 0 ? t : second;
+          assert.equal((await attempt(0, 'shared@acme.test', `guess ${i}`, app)).statusCode, 400);
+        }
+        assert.equal((await attempt(0, 'shared@acme.test', PASSWORD, second)).statusCode, 429);
+        assert.equal((await attempt(1, 'shared@acme.test', PASSWORD, t)).statusCode, 429);
+      } finally {
+        await second.close();
+        await t.close();
+        t = undefined;
+        await dropDatabase(server.url, url);
+      }
+    },
+  );
+});
