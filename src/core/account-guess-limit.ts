@@ -21,21 +21,25 @@ export class AccountGuessLimit {
     private readonly clock: () => Date = () => new Date(),
   ) {}
 
-  /** Refuses (429, Retry-After) when `key`'s wrong passwords have used up its window's allowance. */
-  async assertAllowed(key: string): Promise<void> {
+  /**
+   * Takes one check from `key`'s allowance before its password is checked, and refuses (429,
+   * Retry-After) past it. Taken before, not counted after a wrong answer: guesses sent all at once
+   * would otherwise all find the allowance unspent while their hashes are computed.
+   */
+  async take(key: string): Promise<void> {
     if (this.rule.max <= 0) return; // 0 disables the limit
     const now = this.clock();
-    const current = await this.counter.peek(counterKey(key), this.rule.window * 1000, now);
-    if (current !== null && current.count >= this.rule.max) {
-      const retryAfter = Math.max(1, Math.ceil((current.resetAt.getTime() - now.getTime()) / 1000));
+    const { count, resetAt } = await this.counter.hit(counterKey(key), this.rule.window * 1000, now);
+    if (count > this.rule.max) {
+      const retryAfter = Math.max(1, Math.ceil((resetAt.getTime() - now.getTime()) / 1000));
       throw new AuthError('over_request_rate_limit', 'Too many requests, retry later', { retryAfter });
     }
   }
 
-  /** Counts one wrong password against `key`. */
-  async failed(key: string): Promise<void> {
+  /** Gives back the check of a right password: only wrong ones spend the allowance. */
+  async giveBack(key: string): Promise<void> {
     if (this.rule.max <= 0) return;
-    await this.counter.hit(counterKey(key), this.rule.window * 1000, this.clock());
+    await this.counter.release(counterKey(key), this.rule.window * 1000, this.clock());
   }
 }
 

@@ -509,16 +509,13 @@ export class AuthService {
     const hash = found?.passwordHash ?? null;
     // One budget per account, for every spelling of its name or address.
     const guesses = user ? `user:${user.id}` : `login:${storedLoginKey(login) ?? login}`;
-    await this.deps.passwordGuesses?.assertAllowed(guesses);
+    await this.deps.passwordGuesses?.take(guesses);
     if (!user || hash === null) {
       await this.deps.hasher.verifyDummy(password);
-      await this.deps.passwordGuesses?.failed(guesses);
       throw new CredentialsRefused(user?.id ?? null);
     }
-    if (!(await this.deps.hasher.verify(password, hash))) {
-      await this.deps.passwordGuesses?.failed(guesses);
-      throw new CredentialsRefused(user.id);
-    }
+    if (!(await this.deps.hasher.verify(password, hash))) throw new CredentialsRefused(user.id);
+    await this.deps.passwordGuesses?.giveBack(guesses);
     if (this.deps.hasher.needsRehash(hash)) {
       const upgraded = await this.deps.hasher.hash(password);
       // Only over the hash just verified: the password was changed meanwhile when it moved, and this

@@ -92,6 +92,30 @@ describe('password guesses at one account, from many clients and every dialect',
     assert.equal(after.statusCode, 200, `a new window: ${after.body}`);
   });
 
+  it('guesses sent all at once get no more than the allowance between them', async () => {
+    t = await startApp();
+    await register(t, '/auth/v1/signup', { email: 'burst@acme.test', password: PASSWORD }, 200);
+    const burst = await Promise.all(
+      Array.from({ length: 24 }, (_, i) => attempt(i, 'burst@acme.test', `guess number ${i}`)),
+    );
+    const checked = burst.filter((answer) => answer.statusCode !== 429);
+    assert.equal(checked.length, GUESSES, burst.map((answer) => answer.statusCode).join(' '));
+  });
+
+  it('the right password spends none of the allowance: its owner signs in as often as they like', async () => {
+    t = await startApp();
+    await register(t, '/auth/v1/signup', { email: 'owner@acme.test', password: PASSWORD }, 200);
+    for (let i = 0; i < GUESSES - 1; i++) {
+      assert.equal((await attempt(0, 'owner@acme.test', `typo ${i}`)).statusCode, 400);
+    }
+    for (let i = 0; i < 2 * GUESSES; i++) {
+      const right = await attempt(i, 'owner@acme.test', PASSWORD);
+      assert.ok([200, 201].includes(right.statusCode), `sign-in ${i}: ${right.statusCode} ${right.body}`);
+    }
+    assert.equal((await attempt(0, 'owner@acme.test', 'the last typo')).statusCode, 400);
+    assert.equal((await attempt(0, 'owner@acme.test', PASSWORD)).statusCode, 429);
+  });
+
   it('a login no account has is refused alike, so the 429 tells nobody an account exists', async () => {
     t = await startApp();
     for (let i = 0; i < GUESSES; i++) {

@@ -24,9 +24,9 @@ export class MemoryRateLimitCounter implements RateLimitCounter {
     return { count: window.count, resetAt: new Date(window.resetAt) };
   }
 
-  async peek(key: string, windowMs: number, now: Date): Promise<{ count: number; resetAt: Date } | null> {
+  async release(key: string, windowMs: number, now: Date): Promise<void> {
     const window = this.current(key, windowMs, now.getTime());
-    return window ? { count: window.count, resetAt: new Date(window.resetAt) } : null;
+    if (window && window.count > 0) window.count--;
   }
 
   /**

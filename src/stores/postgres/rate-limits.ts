@@ -38,13 +38,12 @@ export class PostgresRateLimitCounter implements RateLimitCounter {
     return { count: rows[0]!.count, resetAt: rows[0]!.reset_at };
   }
 
-  async peek(key: string, windowMs: number, now: Date): Promise<{ count: number; resetAt: Date } | null> {
-    const { rows } = await this.pool.query<{ count: number; reset_at: Date }>(
-      `SELECT count, reset_at FROM ${this.table}
-       WHERE key = $1 AND reset_at > $2 AND reset_at <= $2::timestamptz + 2 * $3 * interval '1 millisecond'`,
+  async release(key: string, windowMs: number, now: Date): Promise<void> {
+    await this.pool.query(
+      `UPDATE ${this.table} SET count = count - 1
+       WHERE key = $1 AND count > 0 AND reset_at > $2
+         AND reset_at <= $2::timestamptz + 2 * $3 * interval '1 millisecond'`,
       [key, now, windowMs],
     );
-    const row = rows[0];
-    return row ? { count: row.count, resetAt: row.reset_at } : null;
   }
 }
