@@ -199,7 +199,7 @@ export async function createServices(
     hasher,
     tokens,
     sessions,
-    passwordGuesses: new AccountGuessLimit(backend.rateLimits, passwordGuesses, clock),
+    passwordGuesses: new AccountGuessLimit(backend.rateLimits, passwordGuesses, clock, metrics?.authEvents),
     ...(metrics ? { events: metrics.authEvents } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
     settings: {

@@ -1,4 +1,5 @@
 import { AuthError } from './errors.js';
+import { unobserved, type AuthEvents } from './ports/events.js';
 import type { RateLimitCounter } from './ports/rate-limits.js';
 import type { RateLimitRule } from './rate-limit.js';
 
@@ -19,6 +20,8 @@ export class AccountGuessLimit {
     private readonly counter: RateLimitCounter,
     private readonly rule: RateLimitRule,
     private readonly clock: () => Date = () => new Date(),
+    /** Hears of each refusal (metrics: the `passwordGuesses` family). */
+    private readonly events: Pick<AuthEvents, 'rateLimited'> = unobserved,
   ) {}
 
   /**
@@ -31,6 +34,7 @@ export class AccountGuessLimit {
     const now = this.clock();
     const { count, resetAt } = await this.counter.hit(counterKey(key), this.rule.window * 1000, now);
     if (count > this.rule.max) {
+      this.events.rateLimited('passwordGuesses');
       const retryAfter = Math.max(1, Math.ceil((resetAt.getTime() - now.getTime()) / 1000));
       throw new AuthError('over_request_rate_limit', 'Too many requests, retry later', { retryAfter });
     }

@@ -23,6 +23,7 @@ async function startApp(store?: object, clockStoppedAt = Date.now()): Promise<Te
     clockStoppedAt,
     config: {
       ...(store ? { store } : {}),
+      metrics: { enabled: true },
       passwords: FAST_HASHING,
       rateLimits: { signIn: { max: 2, window: 60 }, passwordGuesses: { max: GUESSES, window: 900 } },
       dialects: {
@@ -87,6 +88,11 @@ describe('password guesses at one account, from many clients and every dialect',
       const right = await attempt(route, 'Victim@acme.test', PASSWORD);
       assert.equal(right.statusCode, 429, `route ${route}, the right password: ${right.body}`);
     }
+    const refusals = await t.services
+      .metrics!.registry.getSingleMetric('restauth_rate_limit_refusals_total')!
+      .get();
+    const counted = refusals.values.find((sample) => sample.labels['family'] === 'passwordGuesses');
+    assert.equal(counted?.value, 2 * routes.length, 'each refusal is counted for the operator');
     t.advance(900_000);
     const after = await attempt(0, 'victim@acme.test', PASSWORD);
     assert.equal(after.statusCode, 200, `a new window: ${after.body}`);
