@@ -102,8 +102,12 @@ for (const storeKind of ['file', 'postgres'] as const) {
       const { user } = await confirmedGotrueAccount(t, sink, 'form@banned.test', PASSWORD);
       const recovery = await mailed('/recover', user.email);
       await setBan(user.id, '24h');
-      assertBanned(await submitRecoveryForm(recovery.linkToken));
+      // The form comes back with the reason (a page, not JSON), its link not made usable again.
+      const refused = await submitRecoveryForm(recovery.linkToken);
+      assert.equal(refused.statusCode, 403, refused.body);
+      assert.match(refused.body, /role="alert"[^>]*>User is banned</u);
       await afterTheBan(user.id, user.email);
+      assert.match((await submitRecoveryForm(recovery.linkToken)).body, /expired or was already used/u);
     });
 
     it("an email change's confirmations do not move a banned account", async () => {
