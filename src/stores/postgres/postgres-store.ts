@@ -58,6 +58,7 @@ import {
   type SessionTables,
 } from './session-sql.js';
 import { openSessionCallSql, openSignInCallSql } from './open-sign-in.js';
+import { jsonObject, rowDate, unsetTime } from './row-values.js';
 
 interface UserRow {
   id: string;
@@ -66,10 +67,10 @@ interface UserRow {
   email_confirmed_at: Date | null;
   role: string | null;
   token_count: number;
-  profile: Record<string, unknown>;
-  app_metadata: Record<string, unknown>;
-  created_at: Date;
-  updated_at: Date;
+  profile: unknown;
+  app_metadata: unknown;
+  created_at: Date | null;
+  updated_at: Date | null;
   last_sign_in_at: Date | null;
   banned_until: Date | null;
   is_anonymous: boolean;
@@ -82,11 +83,11 @@ interface IdentityRow {
   user_id: string;
   provider: string;
   provider_id: string;
-  identity_data: Record<string, unknown>;
+  identity_data: unknown;
   email: string | null;
   last_sign_in_at: Date | null;
-  created_at: Date;
-  updated_at: Date;
+  created_at: Date | null;
+  updated_at: Date | null;
 }
 
 interface SessionRow {
@@ -144,6 +145,12 @@ const IDENTITY_COLUMNS = `i.id::text AS id, i.user_id::text AS user_id, i.provid
 /** A one-time token `t` of restauth.code_tokens. */
 const ONE_TIME_TOKEN_COLUMNS = `t.hash, t.code_hash, t.recipient, t.user_id::text AS user_id, t.purpose, t.created_at,
   t.expires_at, t.data`;
+/**
+ * Users a password may sign in, as GoTrue finds them (FindUserByEmailAndAudience: `is_sso_user = false`):
+ * an SSO user's address belongs to its identity provider, and a soft-deleted user (deleted_at set) no
+ * longer exists for sign-in.
+ */
+const PASSWORD_SIGN_IN_USERS = `NOT u.is_sso_user AND u.deleted_at IS NULL`;
 const AUDIT_COLUMNS = `id, at, action, actor_id, user_id, ip, data`;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -160,18 +167,18 @@ function toUser(row: UserRow): User {
     id: row.id,
     username: row.username,
     email: row.email,
-    emailConfirmedAt: row.email_confirmed_at,
     role: row.role,
     tokenVersion: row.token_count,
-    profile: row.profile,
-    appMetadata: row.app_metadata,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    lastSignInAt: row.last_sign_in_at,
-    bannedUntil: row.banned_until,
+    profile: jsonObject(row.profile),
+    appMetadata: jsonObject(row.app_metadata),
+    createdAt: rowDate(row.created_at) ?? unsetTime(),
+    updatedAt: rowDate(row.updated_at) ?? unsetTime(),
+    emailConfirmedAt: rowDate(row.email_confirmed_at),
+    lastSignInAt: rowDate(row.last_sign_in_at),
+    bannedUntil: rowDate(row.banned_until),
     isAnonymous: row.is_anonymous,
     aud: row.aud,
-    invitedAt: row.invited_at,
+    invitedAt: rowDate(row.invited_at),
   };
 }
 
@@ -181,11 +188,11 @@ function toIdentity(row: IdentityRow): Identity {
     userId: row.user_id,
     provider: row.provider,
     providerId: row.provider_id,
-    identityData: row.identity_data,
+    identityData: jsonObject(row.identity_data),
     email: row.email,
-    lastSignInAt: row.last_sign_in_at,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
+    lastSignInAt: rowDate(row.last_sign_in_at),
+    createdAt: rowDate(row.created_at) ?? unsetTime(),
+    updatedAt: rowDate(row.updated_at) ?? unsetTime(),
   };
 }
 
@@ -235,25 +242,21 @@ type RefreshedIdentityJson = Omit<
   updated_at: string | null;
 };
 
-/** A timestamptz as to_jsonb writes it, read as pg reads the column (a NULL stays null). */
-function fromJsonDate(value: string | null): Date {
-  return (value === null ? null : new Date(value)) as Date;
-}
-
 function toFoundToken(row: FoundTokenRow): FoundRefreshToken {
   const userId = row.user_id;
   return {
     token: { hash: row.hash, sessionId: row.id, createdAt: row.token_created_at, rotatedAt: row.rotated_at },
     session: toSession(row),
-    user: row.user_row ? toUser(fromJsonRow(row.user_row)) : null,
+    // From to_jsonb: its timestamps are strings, which toUser reads as the columns.
+    user: row.user_row ? toUser(row.user_row) : null,
     userHasVerifiedFactor: row.mfa_guarded,
     identities: row.identities?.map((identity) =>
       toIdentity({
         ...identity,
         user_id: userId,
-        last_sign_in_at: fromJsonDate(identity.last_sign_in_at),
-        created_at: fromJsonDate(identity.created_at),
-        updated_at: fromJsonDate(identity.updated_at),
+        last_sign_in_at: rowDate(identity.last_sign_in_at),
+        created_at: rowDate(identity.created_at),
+        updated_at: rowDate(identity.updated_at),
       }),
     ),
   };
@@ -271,20 +274,6 @@ function toSession(row: SessionRow): Session {
     refreshSecret: row.refresh_secret,
     chain: row.chain === SERVER_KEY_CHAIN ? 'server-key' : 'session-secret',
     amr: row.amr.map((claim) => ({ method: claim.method, at: new Date(claim.at) })),
-  };
-}
-
-/** A user row read back from to_jsonb: timestamps arrive as strings. */
-function fromJsonRow(row: UserRow): UserRow {
-  const date = (value: unknown) => (value === null ? null : new Date(value as string));
-  return {
-    ...row,
-    email_confirmed_at: date(row.email_confirmed_at),
-    created_at: date(row.created_at)!,
-    updated_at: date(row.updated_at)!,
-    last_sign_in_at: date(row.last_sign_in_at),
-    banned_until: date(row.banned_until ?? null),
-    invited_at: date(row.invited_at ?? null),
   };
 }
 
@@ -866,7 +855,7 @@ export class PostgresStore implements Store {
           this.statement(
             byEmail ? 'userWithPasswordHashByEmail' : 'userWithPasswordHashByName',
             () => `SELECT ${this.userColumns}, u.encrypted_password AS password_hash FROM ${this.userFrom}
-           WHERE ${byEmail ? 'u.email' : 'a.username_lowercase'} = $1`,
+           WHERE ${byEmail ? 'u.email' : 'a.username_lowercase'} = $1 AND ${PASSWORD_SIGN_IN_USERS}`,
           ),
           [loginKey(key)],
         ),

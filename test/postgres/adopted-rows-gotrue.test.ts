@@ -1,0 +1,180 @@
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import { createTestApp, type TestApp } from '../support/app.js';
+import { FAST_HASHING } from '../support/gotrue.js';
+import { testStoreConfig } from '../support/postgres.js';
+import { useTestDatabase } from '../support/test-database.js';
+
+const PASSWORD = 'a long passphrase';
+const EPOCH = '1970-01-01T00:00:00.000Z';
+
+/** What each route must answer for a user whose rows a case changed: a status, never a 500. */
+interface Expected {
+  /** POST /token?grant_type=password: GoTrue's finding of the user (FindUserByEmailAndAudience). */
+  password: number;
+  /** GET /user, POST /token?grant_type=refresh_token, GET /admin/users/{id} (the session made before). */
+  session: number;
+}
+
+interface OddRow {
+  name: string;
+  /** SQL run on the signed-up user's rows: $1 is its id. */
+  sql: string;
+  expected: Expected;
+  /** Checks of GET /user's answer, when it is a 200. */
+  user?: (user: Record<string, unknown>) => void;
+}
+
+const READABLE: Expected = { password: 200, session: 200 };
+
+/**
+ * Rows GoTrue (or a DBA) wrote that restauth never writes: every column GoTrue's schema lets be NULL or
+ * hold another shape (docs/postgres-schema.md). Each is put in place for real on a signed-up user, then
+ * every route that reads it is asked: the answer is the row read as GoTrue reads it, never a 500.
+ */
+const ODD_ROWS: OddRow[] = [
+  {
+    name: 'an identity with NULL created_at and updated_at',
+    sql: `UPDATE auth.identities SET created_at = NULL, updated_at = NULL WHERE user_id = $1`,
+    expected: READABLE,
+    user: (user) => {
+      const [identity] = user.identities as Record<string, unknown>[];
+      // Go cannot scan NULL into the time GoTrue answers: restauth answers the epoch, never a 500.
+      assert.equal(identity!.created_at, EPOCH);
+      assert.equal(identity!.updated_at, EPOCH);
+    },
+  },
+  {
+    name: 'an identity with identity_data lacking sub and email',
+    sql: `UPDATE auth.identities SET identity_data = '{}' WHERE user_id = $1`,
+    expected: READABLE,
+  },
+  {
+    name: 'an identity with identity_data NULL',
+    sql: `UPDATE auth.identities SET identity_data = 'null' WHERE user_id = $1`,
+    expected: READABLE,
+  },
+  {
+    name: 'raw_app_meta_data NULL',
+    sql: `UPDATE auth.users SET raw_app_meta_data = NULL WHERE id = $1`,
+    expected: READABLE,
+    user: (user) => assert.deepEqual(user.app_metadata, { provider: 'email', providers: ['email'] }),
+  },
+  {
+    name: 'raw_app_meta_data a JSON array',
+    sql: `UPDATE auth.users SET raw_app_meta_data = '["admin"]' WHERE id = $1`,
+    expected: READABLE,
+    user: (user) => assert.deepEqual(user.app_metadata, { provider: 'email', providers: ['email'] }),
+  },
+  {
+    name: 'raw_app_meta_data a JSON string',
+    sql: `UPDATE auth.users SET raw_app_meta_data = '"admin"' WHERE id = $1`,
+    expected: READABLE,
+    user: (user) => assert.deepEqual(user.app_metadata, { provider: 'email', providers: ['email'] }),
+  },
+  {
+    name: 'raw_user_meta_data NULL',
+    sql: `UPDATE auth.users SET raw_user_meta_data = NULL WHERE id = $1`,
+    expected: READABLE,
+    user: (user) => assert.deepEqual(user.user_metadata, {}),
+  },
+  {
+    name: 'raw_user_meta_data a JSON array',
+    sql: `UPDATE auth.users SET raw_user_meta_data = '[1, 2]' WHERE id = $1`,
+    expected: READABLE,
+    user: (user) => assert.deepEqual(user.user_metadata, {}),
+  },
+  {
+    name: 'the user with NULL created_at and updated_at',
+    sql: `UPDATE auth.users SET created_at = NULL, updated_at = NULL WHERE id = $1`,
+    expected: READABLE,
+    user: (user) => assert.equal(user.created_at, EPOCH),
+  },
+  {
+    name: 'banned_until long past',
+    sql: `UPDATE auth.users SET banned_until = '1970-01-02' WHERE id = $1`,
+    expected: READABLE,
+  },
+  {
+    name: 'banned_until far in the future',
+    sql: `UPDATE auth.users SET banned_until = 'infinity' WHERE id = $1`,
+    expected: { password: 400, session: 403 },
+    // pg reads `infinity` as Infinity, to_jsonb as "infinity": both the last representable time.
+  },
+  {
+    name: 'is_sso_user: an SSO user has no password sign-in',
+    sql: `UPDATE auth.users SET is_sso_user = true WHERE id = $1`,
+    expected: { password: 400, session: 200 },
+  },
+  {
+    name: 'deleted_at set: a soft-deleted user does not exist for sign-in',
+    sql: `UPDATE auth.users SET deleted_at = now() WHERE id = $1`,
+    expected: { password: 400, session: 200 },
+  },
+  {
+    name: 'email_change half-filled',
+    sql: `UPDATE auth.users SET email_change = 'new@example.com', email_change_token_new = NULL,
+            email_change_sent_at = NULL, email_change_token_current = NULL WHERE id = $1`,
+    expected: READABLE,
+  },
+  {
+    name: 'sessions with NULL not_after, refreshed_at and aal',
+    sql: `UPDATE auth.sessions SET not_after = NULL, refreshed_at = NULL, aal = NULL WHERE user_id = $1`,
+    expected: READABLE,
+  },
+];
+
+describe('rows GoTrue or a DBA wrote, on every route (PostgreSQL)', () => {
+  let t: TestApp;
+  let serviceToken: string;
+  const db = useTestDatabase({ max: 2, migrateThrough: 0, beforeDrop: () => t?.close() });
+
+  before(async () => {
+    t = await createTestApp({
+      format: 'restauth',
+      config: { store: testStoreConfig(db.url), passwords: FAST_HASHING },
+    });
+    serviceToken = await t.services.tokens.signRoleToken('service_role', 3600, new Date());
+  });
+
+  const call = (method: 'GET' | 'POST', url: string, token?: string, payload?: object) =>
+    t.app.inject({ method, url, payload, headers: token ? { authorization: `Bearer ${token}` } : {} });
+
+  ODD_ROWS.forEach((odd, index) => {
+    it(odd.name, async (test) => {
+      const email = `odd-${index}@example.com`;
+      const signedUp = await call('POST', '/auth/v1/signup', undefined, { email, password: PASSWORD });
+      assert.equal(signedUp.statusCode, 200, signedUp.body);
+      const session = signedUp.json<{ access_token: string; refresh_token: string; user: { id: string } }>();
+      await db.pool.query(odd.sql, [session.user.id]);
+      // Each case alone: a row one leaves must not fail the next's admin list.
+      test.after(() => db.pool.query(`DELETE FROM auth.users WHERE id = $1`, [session.user.id]));
+
+      const answers = {
+        user: await call('GET', '/auth/v1/user', session.access_token),
+        adminUser: await call('GET', `/auth/v1/admin/users/${session.user.id}`, serviceToken),
+        adminList: await call('GET', '/auth/v1/admin/users?per_page=1000', serviceToken),
+        refresh: await call('POST', '/auth/v1/token?grant_type=refresh_token', undefined, {
+          refresh_token: session.refresh_token,
+        }),
+        password: await call('POST', '/auth/v1/token?grant_type=password', undefined, {
+          email,
+          password: PASSWORD,
+        }),
+        logout: await call('POST', '/auth/v1/logout', session.access_token),
+      };
+      for (const [route, answer] of Object.entries(answers))
+        assert.ok(answer.statusCode < 500, `${route}: ${answer.statusCode} ${answer.body}`);
+      assert.equal(answers.password.statusCode, odd.expected.password, answers.password.body);
+      assert.equal(answers.adminUser.statusCode, 200, answers.adminUser.body);
+      assert.equal(answers.adminList.statusCode, 200, answers.adminList.body);
+      assert.equal(answers.user.statusCode, odd.expected.session, answers.user.body);
+      assert.equal(
+        answers.refresh.statusCode,
+        odd.expected.session === 200 ? 200 : 400,
+        answers.refresh.body,
+      );
+      if (answers.user.statusCode === 200) odd.user?.(answers.user.json());
+    });
+  });
+});
