@@ -146,11 +146,11 @@ const IDENTITY_COLUMNS = `i.id::text AS id, i.user_id::text AS user_id, i.provid
 const ONE_TIME_TOKEN_COLUMNS = `t.hash, t.code_hash, t.recipient, t.user_id::text AS user_id, t.purpose, t.created_at,
   t.expires_at, t.data`;
 /**
- * Users a password may sign in, as GoTrue finds them (FindUserByEmailAndAudience: `is_sso_user = false`):
- * an SSO user's address belongs to its identity provider, and a soft-deleted user (deleted_at set) no
- * longer exists for sign-in.
+ * Users an address or a login key finds, as GoTrue's FindUserByEmailAndAudience (`is_sso_user = false`):
+ * an SSO user's address is its identity provider's (users_email_partial_key lets a password user hold
+ * it too), and a soft-deleted user (deleted_at set) no longer exists for sign-in, recovery or links.
  */
-const PASSWORD_SIGN_IN_USERS = `NOT u.is_sso_user AND u.deleted_at IS NULL`;
+const FINDABLE_USERS = `NOT u.is_sso_user AND u.deleted_at IS NULL`;
 const AUDIT_COLUMNS = `id, at, action, actor_id, user_id, ip, data`;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -465,9 +465,10 @@ export class PostgresStore implements Store {
   }
 
   async findUserByEmail(email: string): Promise<User | null> {
-    return this.oneUser(`SELECT ${this.userColumns} FROM ${this.userFrom} WHERE u.email = $1`, [
-      loginKey(email),
-    ]);
+    return this.oneUser(
+      `SELECT ${this.userColumns} FROM ${this.userFrom} WHERE u.email = $1 AND ${FINDABLE_USERS}`,
+      [loginKey(email)],
+    );
   }
 
   async listUsers(options: { page: number; perPage: number; newestFirst?: boolean }): Promise<UserPage> {
@@ -855,7 +856,7 @@ export class PostgresStore implements Store {
           this.statement(
             byEmail ? 'userWithPasswordHashByEmail' : 'userWithPasswordHashByName',
             () => `SELECT ${this.userColumns}, u.encrypted_password AS password_hash FROM ${this.userFrom}
-           WHERE ${byEmail ? 'u.email' : 'a.username_lowercase'} = $1 AND ${PASSWORD_SIGN_IN_USERS}`,
+           WHERE ${byEmail ? 'u.email' : 'a.username_lowercase'} = $1 AND ${FINDABLE_USERS}`,
           ),
           [loginKey(key)],
         ),
