@@ -112,6 +112,21 @@ const ODD_ROWS: OddRow[] = [
     expected: { password: 400, session: 200 },
   },
   {
+    name: 'a phone-only user (email NULL): no password sign-in by address',
+    sql: `UPDATE auth.users SET email = NULL, phone = '15550001000' WHERE id = $1`,
+    expected: { password: 400, session: 200 },
+  },
+  {
+    name: 'an empty-string email: no password sign-in by it',
+    sql: `UPDATE auth.users SET email = '' WHERE id = $1`,
+    expected: { password: 400, session: 200 },
+  },
+  {
+    name: 'an identity whose identity_data has no email (its generated email NULL)',
+    sql: `UPDATE auth.identities SET identity_data = identity_data - 'email' WHERE user_id = $1`,
+    expected: READABLE,
+  },
+  {
     name: 'email_change half-filled',
     sql: `UPDATE auth.users SET email_change = 'new@example.com', email_change_token_new = NULL,
             email_change_sent_at = NULL, email_change_token_current = NULL WHERE id = $1`,
