@@ -155,6 +155,24 @@ describe('rows GoTrue or a DBA wrote, on every route (PostgreSQL)', () => {
   const call = (method: 'GET' | 'POST', url: string, token?: string, payload?: object) =>
     t.app.inject({ method, url, payload, headers: token ? { authorization: `Bearer ${token}` } : {} });
 
+  it("banned_until 'infinity': an administrator still sets the user's password", async () => {
+    const signedUp = await call('POST', '/auth/v1/signup', undefined, {
+      email: 'ban@example.com',
+      password: PASSWORD,
+    });
+    assert.equal(signedUp.statusCode, 200, signedUp.body);
+    const id = signedUp.json<{ user: { id: string } }>().user.id;
+    await db.pool.query(`UPDATE auth.users SET banned_until = 'infinity' WHERE id = $1`, [id]);
+    const changed = await t.app.inject({
+      method: 'PUT',
+      url: `/auth/v1/admin/users/${id}`,
+      payload: { password: 'another long passphrase' },
+      headers: { authorization: `Bearer ${serviceToken}` },
+    });
+    assert.equal(changed.statusCode, 200, changed.body);
+    assert.equal(changed.json<{ banned_until: string }>().banned_until, '+275760-09-13T00:00:00.000Z');
+  });
+
   ODD_ROWS.forEach((odd, index) => {
     it(odd.name, async (test) => {
       const email = `odd-${index}@example.com`;
