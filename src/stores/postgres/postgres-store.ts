@@ -35,6 +35,7 @@ import { insertMailsSql, outboxTable } from './outbox.js';
 import { deleteFactor, listFactors } from './gotrue-mfa-factors.js';
 import { refreshInOneStatementSql, refreshTokenLookupSql } from './refresh-exchange.js';
 import { RefreshBatcher, type RefreshEntry } from './refresh-batch.js';
+import { UnansweredRefreshes } from './unanswered-refreshes.js';
 import { refreshBatchSql } from './refresh-batch-sql.js';
 import { tokenStandingSql, toTokenStanding, type TokenStandingRow } from './token-standing.js';
 import { inTransaction } from './pool.js';
@@ -317,6 +318,8 @@ export class PostgresStore implements Store {
     (entries) => this.refreshBatch(entries),
     (entry) => this.refreshAlone(entry),
   );
+  /** Refreshes that failed unanswered, whose rotation a retry may find committed (unanswered-refreshes.ts). */
+  private readonly unanswered = new UnansweredRefreshes();
 
   constructor(
     private readonly pool: pg.Pool,
@@ -1006,13 +1009,21 @@ export class PostgresStore implements Store {
     return rows[0] ? toFoundToken(rows[0]) : null;
   }
 
-  refreshInOneStatement(
+  async refreshInOneStatement(
     presentedHash: string,
     successorHash: string,
     now: Date,
     inactiveBefore: Date,
   ): Promise<OneStatementRefresh | null> {
-    return this.refreshes.refresh({ presentedHash, successorHash, now, inactiveBefore });
+    const entry = { presentedHash, successorHash, now, inactiveBefore };
+    if (this.unanswered.holds(presentedHash)) {
+      const own = await this.unanswered.answer(entry, (hash) => this.findRefreshToken(hash));
+      if (own) return own;
+    }
+    return this.refreshes.refresh(entry).catch((error: unknown) => {
+      this.unanswered.remember(entry);
+      throw error;
+    });
   }
 
   /** One refresh in a statement of its own, as refreshInOneStatement was before batching (the bench's before). */
