@@ -17,12 +17,13 @@ const NETWORK_CODES = new Set([
  * SQLSTATEs of a server that is going away or not there yet: 57P01 (fast
  * shutdown), 57P02 (crash), 57P03 (starting up or shutting down), 53300 (no
  * connection slot), 57P05 (idle_session_timeout: the pool handed out an idle connection the server
- * had just ended, see isIdleSessionTimeout), 3D000 (the database does not exist: dropped under a
- * running server until it is restored, or not created yet at a start, which
+ * had just ended, see isIdleSessionTimeout), 25P03 and 25P04 (the server ended a connection whose
+ * transaction idled or lasted too long, see isTransactionEnded), 3D000 (the database does not exist:
+ * dropped under a running server until it is restored, or not created yet at a start, which
  * then waits store.startupTimeout for it), and class 08 (connection
  * exceptions).
  */
-const SERVER_CODES = new Set(['57P01', '57P02', '57P03', '57P05', '53300', '3D000']);
+const SERVER_CODES = new Set(['57P01', '57P02', '57P03', '57P05', '25P03', '25P04', '53300', '3D000']);
 
 /** node-postgres and pg-pool say a connection broke with plain Errors, without a code. */
 const BROKEN_CONNECTION =
@@ -88,6 +89,20 @@ export function isSerializationFailure(error: unknown): boolean {
  */
 export function isIdleSessionTimeout(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === '57P05';
+}
+
+/**
+ * 25P03 (idle_in_transaction_session_timeout) and 25P04 (transaction_timeout, PostgreSQL 17): a DBA's
+ * bound on restauth's role or database, met when its event loop, busy with other requests, left a
+ * transaction idle between two statements past it. The server ends the connection with a FATAL, which
+ * the driver gives to the statement Node had already sent, if any, as that statement's error: a
+ * connection lost, nothing of the transaction kept, a 503 (not the 500 of a DatabaseError nobody
+ * knew) and the connection destroyed. The database is not down meanwhile, so it is logged at most once
+ * a minute, naming the setting, rather than as an outage.
+ */
+export function isTransactionEnded(error: unknown): boolean {
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  return code === '25P03' || code === '25P04';
 }
 
 /**
@@ -231,7 +246,12 @@ export interface OutageLogger {
 
 /** The refusals a connection that succeeds does not end, each warned of at most once a minute. */
 type RefusalKind =
-  'write refused' | 'short of resources' | 'privilege refused' | 'schema missing' | 'contention';
+  | 'write refused'
+  | 'short of resources'
+  | 'privilege refused'
+  | 'schema missing'
+  | 'contention'
+  | 'transaction ended';
 
 /**
  * How long /ready names a part of the schema by the message of the statement that met it missing,
@@ -275,6 +295,7 @@ export class OutageMonitor {
     if (isPrivilegeRefused(error)) return this.privilegeRefused(error);
     if (isSchemaChanged(error)) return this.schemaMissing(error);
     if (isStatementCancelled(error) || isSerializationFailure(error)) return this.contended(error);
+    if (isTransactionEnded(error)) return this.transactionEnded(error);
     if (this.since !== null || !(isConnectionFault(error) || isLoginRefused(error))) return;
     this.since = this.clock();
     this.logger.warn(
@@ -350,6 +371,17 @@ export class OutageMonitor {
       `restauth: PostgreSQL ${this.database} cancelled or rolled back a statement of restauth's (${(error as Error).message}): ` +
         'a lock held elsewhere past lock_timeout or statement_timeout, an administrator, or transactions racing under ' +
         'serializable isolation; the requests it failed answer 503',
+      error,
+    );
+  }
+
+  /** A connection ended for its transaction's idling or length (isTransactionEnded): as a refused write. */
+  private transactionEnded(error: unknown): void {
+    this.warnAtMostEveryMinute(
+      'transaction ended',
+      `restauth: PostgreSQL ${this.database} ended a connection of restauth's in a transaction (${(error as Error).message}): ` +
+        'idle_in_transaction_session_timeout or transaction_timeout on its role or database is shorter than a busy ' +
+        'server leaves between two statements; the requests it failed answer 503',
       error,
     );
   }
