@@ -36,49 +36,69 @@ describe(
   { skip: ownClusterUnavailable() ?? false, timeout: 120_000 },
   () => {
     let cluster: OwnCluster;
-    let admin: pg.Client;
     let pool: pg.Pool;
     let store: PostgresStore;
-    /** A pool whose commits do not wait for the standby, for the set-up. */
-    let setUp: pg.Pool;
-    let setUpStore: PostgresStore;
     let userId: string;
+    /** Sessions opened in before(), each test taking its own. */
+    const opened: { id: string; token: string }[] = [];
     const keys = { imported: randomBytes(32), successors: randomBytes(32) };
     const sessions = () => new SessionManager(store, refreshSettings, keys);
     const successorOf = (token: string) =>
       createHmac('sha256', keys.successors).update(token).digest('base64url');
-    const warnings: string[] = [];
+    /** A retry once the outage is over, later than the reuse grace (a client backing off). */
+    const pastGrace = (now: Date) => new Date(now.getTime() + (refreshSettings.reuseGrace + 20) * 1000);
+
+    /** A statement as a superuser, on a connection of its own (a restart ends any kept one). */
+    const asAdmin = async <R extends pg.QueryResultRow>(sql: string, params: unknown[] = []) => {
+      const admin = new pg.Client({ connectionString: cluster.url });
+      await admin.connect();
+      try {
+        return (await admin.query<R>(sql, params)).rows;
+      } finally {
+        await admin.end();
+      }
+    };
+
+    /** Commits of restauth's pool wait for a standby that never comes (settled: the DBA drops it). */
+    const nameStandby = async (name: string | null, reload = true) => {
+      await asAdmin(
+        name === null
+          ? 'ALTER SYSTEM RESET synchronous_standby_names'
+          : `ALTER SYSTEM SET synchronous_standby_names = '${name}'`,
+      );
+      if (reload) await asAdmin('SELECT pg_reload_conf()');
+    };
 
     before(async () => {
       // Commits wait for the standby only where synchronous_commit is on: set up locally, test with it
       // on. The standby is named by ALTER SYSTEM (a -c option could not be reset at run time).
       cluster = await startOwnCluster({ settings: { synchronous_commit: 'local' } });
-      admin = new pg.Client({ connectionString: cluster.url });
-      await admin.connect();
-      await admin.query(`ALTER SYSTEM SET synchronous_standby_names = 'phantom'`);
-      await admin.query('SELECT pg_reload_conf()');
       const url = new URL(cluster.url);
       url.searchParams.set('options', '-c synchronous_commit=on');
-      const config = { ...testStoreConfig(url.toString()), poolMax: 4 };
-      pool = createPool(config, { warn: (message) => warnings.push(message), info() {} });
+      // One connection: a refresh asked for while the batch waits, waits for the pool.
+      const config = { ...testStoreConfig(url.toString()), poolMax: 1 };
+      pool = createPool(config, { warn() {}, info() {} });
       const names = schemaNames(config, testRoles);
-      setUp = new pg.Pool({ connectionString: cluster.url, max: 1 });
-      await migrate(setUp, names);
-      setUpStore = new PostgresStore(setUp, names, { preparedStatements: true });
-      userId = (await setUpStore.createUser(namedUser('ambiguous'), null)).id;
+      const setUp = new pg.Pool({ connectionString: cluster.url, max: 1 });
+      try {
+        await migrate(setUp, names);
+        const setUpStore = new PostgresStore(setUp, names, { preparedStatements: true });
+        userId = (await setUpStore.createUser(namedUser('ambiguous'), null)).id;
+        for (let i = 0; i < 5; i++) opened.push(await openServerKeySession(setUpStore, userId));
+      } finally {
+        await setUp.end();
+      }
       store = new PostgresStore(pool, names, { preparedStatements: true });
     });
     after(async () => {
       await pool?.end();
-      await setUp?.end();
-      await admin?.end();
       await cluster?.destroy();
     });
 
     /** Resolves with the pid of the backend waiting for the standby once there is one. */
     const waitingForStandby = async (): Promise<number> => {
       for (;;) {
-        const { rows } = await admin.query<{ pid: number }>(
+        const rows = await asAdmin<{ pid: number }>(
           `SELECT pid FROM pg_stat_activity WHERE wait_event = 'SyncRep'`,
         );
         if (rows[0]) return rows[0].pid;
@@ -86,42 +106,78 @@ describe(
       }
     };
 
+    /** Whether each token is rotated (revoked, its successor stored), in the order given. */
+    const rotated = async (tokens: string[]) => {
+      const rows = await asAdmin<{ token: string; revoked: boolean }>(
+        'SELECT token, revoked FROM auth.refresh_tokens WHERE token = ANY($1)',
+        [tokens.map(hashSecret)],
+      );
+      return tokens.map((token) => rows.find((row) => row.token === hashSecret(token))?.revoked);
+    };
+
+    /** How many of the sessions are still live. */
+    const live = async (ids: string[]) =>
+      (
+        await asAdmin<{ n: number }>(
+          'SELECT count(*)::int AS n FROM auth.sessions WHERE id = ANY($1::uuid[])',
+          [ids],
+        )
+      )[0]!.n;
+
     it('answers a retry past the reuse grace with the successor, and revokes no session', async () => {
-      const opened = [];
-      for (let i = 0; i < 2; i++) opened.push(await openServerKeySession(setUpStore, userId));
+      const batch = opened.slice(0, 2);
+      await nameStandby('phantom');
       const now = new Date();
       // Two refreshes in one turn: one batch, one statement, one commit.
-      const answers = opened.map((session) => outcome(sessions().rotate(session.token, now)));
-      const pid = await waitingForStandby();
-      await admin.query('SELECT pg_terminate_backend($1)', [pid]);
+      const answers = batch.map((session) => outcome(sessions().rotate(session.token, now)));
+      await asAdmin('SELECT pg_terminate_backend($1)', [await waitingForStandby()]);
       assert.deepEqual(await Promise.all(answers), ['store_unavailable', 'store_unavailable']);
       // The batch committed: each token is rotated, its successor stored.
-      const { rows } = await admin.query<{ token: string; revoked: boolean }>(
-        'SELECT token, revoked FROM auth.refresh_tokens WHERE token = ANY($1) ORDER BY token',
-        [opened.map((session) => hashSecret(session.token))],
-      );
-      assert.deepEqual(
-        rows.map((row) => row.revoked),
-        [true, true],
-      );
-      // The standby question is settled (the DBA drops it); the clients retry once the outage is over,
-      // later than the reuse grace.
-      await admin.query(`ALTER SYSTEM RESET synchronous_standby_names`);
-      await admin.query('SELECT pg_reload_conf()');
-      const later = new Date(now.getTime() + (refreshSettings.reuseGrace + 20) * 1000);
-      for (const session of opened) {
+      assert.deepEqual(await rotated(batch.map((session) => session.token)), [true, true]);
+      await nameStandby(null);
+      const later = pastGrace(now);
+      for (const session of batch) {
         assert.equal(await outcome(sessions().rotate(session.token, later)), successorOf(session.token));
       }
-      const { rows: live } = await admin.query<{ ended: number }>(
-        `SELECT count(*)::int AS ended FROM auth.sessions WHERE id = ANY($1::uuid[])`,
-        [opened.map((session) => session.id)],
-      );
-      assert.equal(live[0]!.ended, 2, 'both sessions live');
+      assert.equal(await live(batch.map((session) => session.id)), 2);
       // The successor refreshes as usual.
-      const next = await outcome(sessions().rotate(successorOf(opened[0]!.token), later));
-      assert.equal(next, successorOf(successorOf(opened[0]!.token)));
+      const next = await outcome(sessions().rotate(successorOf(batch[0]!.token), later));
+      assert.equal(next, successorOf(successorOf(batch[0]!.token)));
       // Only once: presented again, the token is judged as before, a reuse past the grace.
-      assert.equal(await outcome(sessions().rotate(opened[1]!.token, later)), 'refresh_token_reused');
+      assert.equal(await outcome(sessions().rotate(batch[1]!.token, later)), 'refresh_token_reused');
+    });
+
+    it('a fast restart while a batch commits and another refresh waits for the pool: each retry gets its successor', async () => {
+      const batch = opened.slice(2, 4);
+      const queued = opened[4]!;
+      await nameStandby('phantom');
+      const now = new Date();
+      const answers = batch.map((session) => outcome(sessions().rotate(session.token, now)));
+      await waitingForStandby();
+      // Asked for after the batch was sent: it waits for the pool's one connection, the batch's.
+      const queuedAnswer = outcome(sessions().rotate(queued.token, now));
+      while (pool.waitingCount === 0) await new Promise((resolve) => setImmediate(resolve));
+      // Restarted without the standby (its setting read at the start), as after a failover's repair.
+      await nameStandby(null, false);
+      await cluster.stop('fast');
+      assert.deepEqual(await Promise.all([...answers, queuedAnswer]), [
+        'store_unavailable',
+        'store_unavailable',
+        'store_unavailable',
+      ]);
+      const later = pastGrace(now);
+      // A retry while the server is down: a 503 again, which forgets nothing.
+      assert.equal(await outcome(sessions().rotate(batch[0]!.token, later)), 'store_unavailable');
+      await cluster.start();
+      assert.deepEqual(await rotated([...batch, queued].map((session) => session.token)), [
+        true,
+        true,
+        false,
+      ]);
+      for (const session of [...batch, queued]) {
+        assert.equal(await outcome(sessions().rotate(session.token, later)), successorOf(session.token));
+      }
+      assert.equal(await live([...batch, queued].map((session) => session.id)), 3);
     });
   },
 );
