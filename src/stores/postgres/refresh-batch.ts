@@ -1,5 +1,13 @@
 import pg from 'pg';
 import type { OneStatementRefresh } from '../../core/ports/store.js';
+import {
+  isConnectionFault,
+  isLoginRefused,
+  isPrivilegeRefused,
+  isResourceShortage,
+  isSchemaChanged,
+  isWriteRefused,
+} from './faults.js';
 
 /** One refresh as Store.refreshInOneStatement takes it. */
 export interface RefreshEntry {
@@ -17,16 +25,23 @@ const MOST_PER_BATCH = 64;
  * successor's hash already stored), a deadlock or serialization failure, a lock or statement
  * timeout waiting for one token's row. Its transaction rolled back, nothing of the batch was written,
  * and each entry alone costs what it cost before batching. Not so an error of the whole server: a
- * lost or refused connection (class 08, whose batch may even have committed), resources (53), a
- * shutdown (57P), read-only (25006), a system or internal error (58, XX), which each entry alone
- * would meet as well: sent again they would only multiply the statements of a struggling server.
+ * lost or refused connection (class 08, whose batch may even have committed; a database dropped; a
+ * connection ended by a timeout), resources (53), a shutdown (57P), read-only (25006), a refused
+ * login or privilege, a part of the schema changed under the server, a system or internal error (58,
+ * XX), which each entry alone would meet as well: sent again they would only multiply the statements
+ * (and, for a refused connection, the logins) of a struggling server, 65 for one of 64 entries.
  */
 function entryRefused(error: unknown): boolean {
   return (
     error instanceof pg.DatabaseError &&
     error.code !== undefined &&
-    !/^(08|53|57P|58|XX)/.test(error.code) &&
-    error.code !== '25006'
+    !/^(57P|58|XX)/.test(error.code) &&
+    !isConnectionFault(error) &&
+    !isLoginRefused(error) &&
+    !isPrivilegeRefused(error) &&
+    !isSchemaChanged(error) &&
+    !isWriteRefused(error) &&
+    !isResourceShortage(error)
   );
 }
 
