@@ -51,6 +51,9 @@ describe(
     /** A statement as a superuser, on a connection of its own (a restart ends any kept one). */
     const asAdmin = async <R extends pg.QueryResultRow>(sql: string, params: unknown[] = []) => {
       const admin = new pg.Client({ connectionString: cluster.url });
+      // A crash's restart resets a connection as it is made: the promise below rejects with that, and
+      // the client's 'error' event, unheard, would end the test process.
+      admin.on('error', () => {});
       await admin.connect();
       try {
         return (await admin.query<R>(sql, params)).rows;
@@ -66,7 +69,16 @@ describe(
           ? 'ALTER SYSTEM RESET synchronous_standby_names'
           : `ALTER SYSTEM SET synchronous_standby_names = '${name}'`,
       );
-      if (reload) await asAdmin('SELECT pg_reload_conf()');
+      if (!reload) return;
+      await asAdmin('SELECT pg_reload_conf()');
+      // A reload reaches each backend when the postmaster gets to signal it: until restauth's own
+      // connection reads the standby's name, its commits would not wait. Polled: nothing signals it.
+      while (name !== null) {
+        const { rows } = await pool.query<{ names: string }>('SELECT current_setting($1) AS names', [
+          'synchronous_standby_names',
+        ]);
+        if (rows[0]!.names === name) return;
+      }
     };
 
     before(async () => {
