@@ -5,15 +5,15 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { hashSecret } from '../../src/core/secrets.js';
+import { lockWaiters } from '../support/lock-waiters.js';
 import { exitOf, untilOutput } from '../support/child-waits.js';
 import { ownClusterUnavailable, startOwnCluster, type OwnCluster } from '../support/postgres-cluster.js';
 import { spawnRestauth, type RestauthProcess } from '../support/process.js';
 
 /**
- * SIGTERM while refreshes wait for their commit: the real server, on a cluster of the test's own,
- * whose commits are made to wait (a synchronous standby named that never comes) once the users are
- * signed up. The refreshes are written and wait for their commit; the server is told to stop; the standby
- * question is then settled and the commits answer. Each client must get its answer (200, its new
+ * SIGTERM while refreshes wait in PostgreSQL: the real server, on a cluster of the test's own; a
+ * DBA's transaction holds every session's row, so each refresh waits for it; the server is told to
+ * stop; the transaction then ends and the refreshes go on. Each client must get its answer (200, its new
  * token) before the process exits 0: the stop closes the pool only once the requests in flight are
  * over, never under a waiting batch.
  */
@@ -57,7 +57,7 @@ describe('SIGTERM with refreshes in flight (PostgreSQL)', { skip: ownClusterUnav
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it('answers every refresh waiting for its commit, then exits 0', async () => {
+  it('answers every refresh waiting in PostgreSQL, then exits 0', async () => {
     const tokens: string[] = [];
     for (let i = 0; i < 4; i++) {
       const signUp = await post('/auth/v1/signup', {
@@ -67,32 +67,35 @@ describe('SIGTERM with refreshes in flight (PostgreSQL)', { skip: ownClusterUnav
       assert.equal(signUp.status, 200, await signUp.clone().text());
       tokens.push(((await signUp.json()) as { refresh_token: string }).refresh_token);
     }
-    await asAdmin(`ALTER SYSTEM SET synchronous_standby_names = 'phantom'`);
-    await asAdmin('SELECT pg_reload_conf()');
-    const exited = exitOf(server.child);
-    // One at a time, each in flight once its commit waits for the standby (a commit waiting so is not
-    // visible to others yet: the waiting backends are counted).
-    const answers = [];
-    for (const [index, token] of tokens.entries()) {
-      answers.push(
+    // A DBA's transaction holds every session's row: each refresh waits for it.
+    const holder = new pg.Client({ connectionString: cluster.url });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT id FROM auth.sessions FOR UPDATE');
+      const exited = exitOf(server.child);
+      const answers = tokens.map((token) =>
         post('/auth/v1/token?grant_type=refresh_token', { refresh_token: token }).then(async (response) => ({
           status: response.status,
           body: (await response.json()) as { refresh_token?: string },
         })),
       );
-      for (;;) {
-        const rows = await asAdmin<{ n: number }>(
-          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event = 'SyncRep'`,
-        );
-        if (rows[0]!.n === index + 1) break;
-        await new Promise((resolve) => setImmediate(resolve));
-      }
+      // Watched from outside the holder's transaction, whose view of pg_stat_activity stays as first read.
+      const watch = new pg.Pool({ connectionString: cluster.url, max: 1 });
+      await lockWaiters(watch, tokens.length).finally(() => watch.end());
+      server.child.kill('SIGTERM');
+      await untilOutput(server.child, server.output, /SIGTERM received, closing/u);
+      await holder.query('COMMIT');
+      await checkAnswers(await Promise.all(answers), exited);
+    } finally {
+      await holder.end();
     }
-    server.child.kill('SIGTERM');
-    await untilOutput(server.child, server.output, /SIGTERM received, closing/u);
-    await asAdmin('ALTER SYSTEM RESET synchronous_standby_names');
-    await asAdmin('SELECT pg_reload_conf()');
-    const answered = await Promise.all(answers);
+  });
+
+  async function checkAnswers(
+    answered: { status: number; body: { refresh_token?: string } }[],
+    exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>,
+  ) {
     for (const [index, answer] of answered.entries()) {
       assert.equal(answer.status, 200, `refresh ${index}: ${JSON.stringify(answer.body)}`);
       assert.ok(answer.body.refresh_token, `refresh ${index} has its new token`);
@@ -104,6 +107,6 @@ describe('SIGTERM with refreshes in flight (PostgreSQL)', { skip: ownClusterUnav
       'SELECT count(*)::int AS n FROM auth.refresh_tokens WHERE token = ANY($1) AND NOT revoked',
       [answered.map((answer) => hashSecret(answer.body.refresh_token!))],
     );
-    assert.equal(rows[0]!.n, tokens.length);
-  });
+    assert.equal(rows[0]!.n, answered.length);
+  }
 });
