@@ -7,6 +7,7 @@ import type { Config, FileStoreConfig, PostgresStoreConfig } from '../config/sch
 import { formatProblem } from '../config/setup-policy.js';
 import { instanceLockPath } from '../stores/file/file-database.js';
 import { InstanceLock, InstanceLockedError } from '../stores/file/instance-lock.js';
+import { mailQueuePath } from '../stores/file/outbox.js';
 import { CliError, EXIT_FAILURE } from './errors.js';
 import { addConfigOptions, loadOptionsOf, type ConfigFlags } from './config-options.js';
 
@@ -22,7 +23,7 @@ const MAX_SKEW_MS = 5000;
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
-async function fileStoreChecks(store: FileStoreConfig): Promise<Check[]> {
+async function fileStoreChecks(store: FileStoreConfig, stateDir: string): Promise<Check[]> {
   const checks: Check[] = [];
   const folder = dirname(store.dataFile);
   const writable = await access(folder, constants.W_OK).then(
@@ -57,26 +58,41 @@ async function fileStoreChecks(store: FileStoreConfig): Promise<Check[]> {
       checks.push({ name: 'store file', status: 'fail', detail: `${file}: ${message(error)}` });
     }
   }
-  // The lock says whether a server runs on these files; a doctor never waits for it nor keeps it.
-  const lockPath = instanceLockPath(store.dataFile);
-  try {
-    const lock = await InstanceLock.acquire(lockPath, store.dataFile);
-    await lock.release();
-    checks.push({ name: 'instance lock', status: 'ok', detail: 'no restauth is running on these files' });
-  } catch (error) {
-    checks.push(
-      error instanceof InstanceLockedError
-        ? { name: 'instance lock', status: 'ok', detail: lockHeldDetail(error) }
-        : {
-            name: 'instance lock',
-            status: 'fail',
-            detail:
-              `cannot take ${lockPath}, which restauth takes at every start (${message(error)}): ` +
-              'run the doctor as the user restauth runs as; that user needs write access to the folder',
-          },
-    );
+  // The locks say whether a server runs on these files; a doctor never waits for one nor keeps it.
+  // Every lock a start takes, not only the data file's: a server on another data file in this folder
+  // holds credentials.json's, one with other files but this state folder the mail queue's.
+  for (const file of [store.dataFile, store.credentialsFile, mailQueuePath(stateDir)]) {
+    checks.push(await lockCheck(file));
   }
   return checks;
+}
+
+/** Whether `file`'s instance lock is free, held by a running restauth, or cannot be taken. */
+async function lockCheck(file: string): Promise<Check> {
+  const lockPath = instanceLockPath(file);
+  try {
+    const lock = await InstanceLock.acquire(lockPath, file);
+    await lock.release();
+    return { name: 'instance lock', status: 'ok', detail: `no restauth is running on ${file}` };
+  } catch (error) {
+    if (error instanceof InstanceLockedError)
+      return { name: 'instance lock', status: 'ok', detail: lockHeldDetail(error) };
+    // A folder no start has made yet (the state folder): nothing holds its lock. A missing data
+    // folder is the data folder check's failure.
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT')
+      return {
+        name: 'instance lock',
+        status: 'ok',
+        detail: `${dirname(lockPath)} does not exist yet (made at the first start)`,
+      };
+    return {
+      name: 'instance lock',
+      status: 'fail',
+      detail:
+        `cannot take ${lockPath}, which restauth takes at every start (${message(error)}): ` +
+        'run the doctor as the user restauth runs as; that user needs write access to the folder',
+    };
+  }
 }
 
 /**
@@ -182,7 +198,7 @@ export async function runChecks(config: Config, problems: readonly string[]): Pr
     checks.push({ name: 'configuration', status: 'ok', detail: 'loads, no weak setting' });
   checks.push(
     ...(config.store.type === 'file'
-      ? await fileStoreChecks(config.store)
+      ? await fileStoreChecks(config.store, config.stateDir)
       : await postgresChecks(config.store, config)),
   );
   checks.push(...(await mailChecks(config)));

@@ -64,6 +64,28 @@ describe('restauth doctor', () => {
     }
   });
 
+  it("file store: a server on another data file in the folder is seen by credentials.json's and the mail queue's locks", async () => {
+    const dir = await cliTempDir();
+    await writeFile(join(dir, 'restauth.json'), JSON.stringify({ email: sinkMailSettings(sink) }));
+    const running = await spawnRestauth(dir, [], ENV);
+    try {
+      await writeFile(join(dir, 'other.json'), '{"users": []}\n');
+      const result = await runCli(dir, ['doctor', 'other.json', '--json'], ENV);
+      const locks = (JSON.parse(result.stdout) as Check[]).filter((check) => check.name === 'instance lock');
+      const held = (file: RegExp) => locks.find((check) => file.test(check.detail))?.detail ?? '';
+      assert.match(held(/other\.json/), /no restauth is running on .*other\.json/);
+      for (const file of [/credentials\.json/, /mail-queue\.json/]) {
+        assert.match(
+          held(file),
+          new RegExp(`in use by a running restauth \\(pid ${running.child.pid}\\b`),
+          String(file),
+        );
+      }
+    } finally {
+      await running.stop();
+    }
+  });
+
   it('file store: a damaged db.json and a mail server that is not there fail, exit 1', async () => {
     const dir = await cliTempDir();
     await writeFile(

@@ -55,6 +55,8 @@ describe('file backend: mails a crash left before their token', () => {
     });
     await queue.hold([mail('lost-reset@example.com')], at, { token: 'never-committed' });
     await queue.hold([mail('lost-welcome@example.com')], at, { user: 'bob', createdAt: now.toISOString() });
+    // The dead process's lock went with it.
+    await queue.close();
 
     const second = await openFileBackendIn(dir, { logger });
     try {

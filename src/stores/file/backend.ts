@@ -1,8 +1,8 @@
-import { join } from 'node:path';
 import type { Config, FileStoreConfig } from '../../config/schema.js';
 import type { Backend, BackendLogger } from '../backend.js';
 import { FileFlowStates } from './flow-states.js';
 import { openFileStore } from './index.js';
+import { mailQueuePath } from './outbox.js';
 import { MemoryRateLimitCounter } from './rate-limits.js';
 import { fileReadiness } from './readiness.js';
 
@@ -22,7 +22,7 @@ export async function openFileBackend(
 ): Promise<Backend> {
   const files = config.store;
   const { db, store, outbox, storage } = await openFileStore(files, logger, {
-    outboxFile: join(config.stateDir, 'mail-queue.json'),
+    outboxFile: mailQueuePath(config.stateDir),
     // json-server's --watch: db.json edited while restauth runs is applied.
     adoptEdits: config.data?.watch ?? false,
     // The data API's owners: a user name its records name is taken (FileStore.createUser).
@@ -38,6 +38,12 @@ export async function openFileBackend(
     readiness: () => fileReadiness(files, db, storage),
     documents: db,
     journals: () => db.journalState,
-    close: () => store.close(),
+    close: async () => {
+      try {
+        await store.close();
+      } finally {
+        await outbox.close();
+      }
+    },
   };
 }

@@ -50,6 +50,7 @@ export async function openFileStore(
     onCommit: () => storage.wrote(),
     onWriteFailed: (error) => storage.writeFailed(error),
   });
+  let outbox: FileMailQueue | null = null;
   try {
     // Before the leftover temp files are looked for: its commit writes both files, and temp files are
     // only ever this process's own from here on.
@@ -76,8 +77,7 @@ export async function openFileStore(
         );
       }
     }
-    const outbox =
-      options.outboxFile === undefined ? null : await FileMailQueue.open(options.outboxFile, logger);
+    outbox = options.outboxFile === undefined ? null : await FileMailQueue.open(options.outboxFile, logger);
     if (outbox) await settleHeldMails(outbox, db, logger);
     const store = new FileStore(db, {
       usersProp: config.usersProp,
@@ -113,6 +113,7 @@ export async function openFileStore(
     }
     return { db, store, outbox, storage };
   } catch (error) {
+    await outbox?.close();
     await db.close();
     throw error;
   }

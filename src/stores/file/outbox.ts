@@ -2,9 +2,16 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import { readStoreFile } from './store-file.js';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { MailOutboxStore, OutboxMail, OutgoingMail } from '../../core/ports/outbox.js';
 import { removeLeftoverTempFiles, writeFileAtomically } from '../../lib/atomic-write.js';
+import { instanceLockPath } from './file-database.js';
+import { InstanceLock } from './instance-lock.js';
+
+/** The mail queue of a server whose state folder is `stateDir`. */
+export function mailQueuePath(stateDir: string): string {
+  return join(stateDir, 'mail-queue.json');
+}
 
 /** A dead mail is kept for inspection, but only so many: the file stays small. */
 const DEAD_KEPT = 100;
@@ -44,7 +51,7 @@ function isStoredMail(value: unknown): value is StoredMail {
  * change is written atomically and durably (temp file, fsync, rename) before
  * it resolves, so a mail accepted before a crash or a restart is still sent
  * after it. Operations are serialized and the content is cached in memory:
- * this process is the file's only writer (the file store's instance lock).
+ * this process is the file's only writer (its own instance lock, taken by open).
  * Queued mails hold reset tokens and codes in clear, so the file is 0600.
  *
  * A token and its mails are both kept or neither (the Store contract), across
@@ -58,6 +65,7 @@ export class FileMailQueue implements MailOutboxStore {
   private mails: StoredMail[] | null = null;
   private chain: Promise<unknown> = Promise.resolve();
   private readonly events = new EventEmitter();
+  private lock: InstanceLock | null = null;
 
   constructor(readonly path: string) {}
 
@@ -68,15 +76,33 @@ export class FileMailQueue implements MailOutboxStore {
    * makes this process the queue's one writer).
    */
   static async open(path: string, logger?: { warn(message: string): void }): Promise<FileMailQueue> {
-    const removed = await removeLeftoverTempFiles(path);
-    if (removed.length > 0) {
-      logger?.warn(
-        `restauth: removed ${removed.length} temp file(s) of the mail queue a crash left: ${removed.join(', ')}`,
-      );
+    // Its own lock, not only db.json's and credentials.json's: two servers with their own files and
+    // one state folder (one --state-dir) would each write the queue from its own memory, dropping
+    // the other's mails, and each send the other's (reset links to whoever sent them twice).
+    await mkdir(dirname(path), { recursive: true });
+    const lock = await InstanceLock.acquire(instanceLockPath(path), path);
+    try {
+      const removed = await removeLeftoverTempFiles(path);
+      if (removed.length > 0) {
+        logger?.warn(
+          `restauth: removed ${removed.length} temp file(s) of the mail queue a crash left: ${removed.join(', ')}`,
+        );
+      }
+      const queue = new FileMailQueue(path);
+      await queue.load();
+      queue.lock = lock;
+      return queue;
+    } catch (error) {
+      await lock.release();
+      throw error;
     }
-    const queue = new FileMailQueue(path);
-    await queue.load();
-    return queue;
+  }
+
+  /** Releases the queue's lock (taken by open), after the writes under way. */
+  async close(): Promise<void> {
+    await this.chain.catch(() => {});
+    await this.lock?.release();
+    this.lock = null;
   }
 
   private async load(): Promise<StoredMail[]> {
