@@ -111,6 +111,27 @@ export class AuthError extends Error {
   }
 }
 
+/**
+ * What the storage said, where its error says it: a failing device (EIO) is no full disk, and an
+ * operator told "full or read-only" looks at df and mount, not at the disk's errors.
+ */
+const STORAGE_REFUSALS: Readonly<Record<string, string>> = {
+  ENOSPC: 'its storage is full',
+  EDQUOT: 'its storage quota is used up',
+  EROFS: 'its storage is read-only',
+  EIO: 'its storage device is failing: an I/O error',
+};
+
+/** The 507 for a write the storage refused with `cause`, in the words of what happened when known. */
+export function insufficientStorage(cause: unknown, retryAfter: number): AuthError {
+  const code = (cause as { code?: unknown } | null)?.code;
+  const refusal =
+    typeof code === 'string' && Object.hasOwn(STORAGE_REFUSALS, code) ? STORAGE_REFUSALS[code] : undefined;
+  const message =
+    refusal === undefined ? undefined : `The server cannot store data right now (${refusal}); retry later`;
+  return new AuthError('insufficient_storage', message, { retryAfter, cause });
+}
+
 export function isAuthError(value: unknown): value is AuthError {
   return value instanceof AuthError;
 }

@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
-import { AuthError, isAuthError } from '../core/errors.js';
+import { AuthError, insufficientStorage, isAuthError } from '../core/errors.js';
 import {
   DESCRIPTORS_RETRY_AFTER_S,
   isDescriptorExhaustion,
@@ -83,10 +83,7 @@ export function toAuthError(error: unknown, log: FastifyBaseLogger): AuthError {
       { code: fastifyError.code, message: fastifyError.message },
       'storage failure: cannot store data',
     );
-    return new AuthError('insufficient_storage', undefined, {
-      retryAfter: STORAGE_RETRY_AFTER_S,
-      cause: error,
-    });
+    return insufficientStorage(error, STORAGE_RETRY_AFTER_S);
   }
   if (isDescriptorExhaustion(error)) {
     // Not a bug either: every file descriptor is in use for now. They free as requests end.

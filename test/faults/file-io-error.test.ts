@@ -42,6 +42,8 @@ describe('file store on a device that fails (EIO)', { skip: loopExt4Unavailable(
     const journaled = await request(t, 'POST', '/posts', { id: 3, title: 'three' });
     assert.equal(journaled.statusCode, 507, journaled.body);
     assert.equal(journaled.json().error, 'insufficient_storage');
+    // What happened, not a full or read-only disk an operator would look for in vain.
+    assert.match(journaled.json().message, /storage device is failing: an I\/O error/u);
     assert.equal(journaled.headers['retry-after'], '60');
     const rewrite = await request(t, 'DELETE', '/posts/1?_dependent=comments');
     assert.equal(rewrite.statusCode, 507, rewrite.body);

@@ -97,6 +97,7 @@ describe('a data folder made read-only under a running server', { skip: tmpfsUna
       const refused = await register('during');
       assert.equal(refused.status, 507, `${refused.text}\n${instance.output()}`);
       assert.ok(refused.retryAfter);
+      assert.match(refused.text, /its storage is read-only/u, 'what happened, as for a failing device');
     } finally {
       makeWritable();
     }

@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { access, open, rm, stat, statfs } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ifMissing } from '../../lib/if-missing.js';
-import { AuthError } from '../../core/errors.js';
+import { insufficientStorage } from '../../core/errors.js';
 import { isStorageFailure, STORAGE_RETRY_AFTER_S } from '../../lib/storage-failure.js';
 
 /**
@@ -63,10 +63,7 @@ export class StorageHealth {
       }
     } catch (error) {
       if (!isStorageFailure(error)) throw error;
-      throw new AuthError('insufficient_storage', undefined, {
-        retryAfter: STORAGE_RETRY_AFTER_S,
-        cause: error,
-      });
+      throw insufficientStorage(error, STORAGE_RETRY_AFTER_S);
     }
   }
 }
