@@ -270,9 +270,11 @@ export class SessionManager {
   private async answerRepeat(refreshToken: string, session: Session, now: Date): Promise<Rotated> {
     let token = refreshToken;
     let record = await this.store.findRefreshToken(hashSecret(token));
-    // The presented token's session ended since it was read (a logout, a password change): that
-    // refused the rotation, and it is answered as a refresh after the end is, not counted as a reuse.
-    if (record?.session.revokedAt != null) throw new AuthError('session_not_found');
+    // The presented token's session ended since it was read (a logout, a password change), or went
+    // with its user: that refused the rotation, and it is answered as a refresh after it is, not
+    // counted as a reuse.
+    if (!record) throw new AuthError('refresh_token_not_found');
+    if (record.session.revokedAt !== null) throw new AuthError('session_not_found');
     for (let hop = 1; ; hop++) {
       if (!record || record.session.revokedAt !== null) break;
       // The store refused to rotate it for its user's factor: never hand the live token back.

@@ -59,7 +59,7 @@ describe('a refresh racing the end of its session (file store)', { timeout: 60_0
   for (const [name, end] of [
     [
       'a logout',
-      (user: { accessToken: string }) =>
+      (user: { accessToken: string; id: string }) =>
         app.t.app.inject({
           method: 'POST',
           url: '/auth/v1/logout',
@@ -75,6 +75,13 @@ describe('a refresh racing the end of its session (file store)', { timeout: 60_0
           headers: { authorization: `Bearer ${user.another.accessToken}` },
           payload: { password: 'a brand new passphrase 2' },
         }),
+    ],
+    [
+      "an administrator's deletion of the user (its sessions and tokens go with it)",
+      async (user: { id: string }) => {
+        await app.t.services.admin.deleteUser(LOCAL_CALL, user.id);
+        return { statusCode: 204, body: '' };
+      },
     ],
   ] as const) {
     it(`${name}: 400 refresh_token_not_found, no reuse counted or audited`, async () => {
