@@ -350,6 +350,8 @@ describe('the metrics of a compaction that keeps failing', { skip }, () => {
       } finally {
         spawnSync('chattr', ['-i', dataFile]);
         await db.close();
+        // Its lock file is open until then: the folder could not be unmounted.
+        await outbox.close();
       }
     });
   });
