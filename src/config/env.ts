@@ -282,7 +282,6 @@ export function readEnv(env: NodeJS.ProcessEnv, cwd: string): ConfigLayer {
       refresh: off,
       verify: off,
       anonymous: off,
-      passwordGuesses: off,
     };
   }
 

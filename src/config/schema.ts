@@ -242,11 +242,6 @@ export const ConfigSchema = Type.Object({
       /** Anonymous sign-ins (GoTrue's RATE_LIMIT_ANONYMOUS_USERS: 30 an hour per client). */
       anonymous: RateLimitRule(30, 3600),
       /**
-       * Wrong passwords per account, from every client and dialect together (a login no account has
-       * is counted by itself): past it the account's password sign-ins answer 429 until the window ends.
-       */
-      passwordGuesses: RateLimitRule(10, 900),
-      /**
        * Deprecated: read so old files load; load.ts maps a value to `trustProxy: 1` with a warning.
        * (It took the leftmost X-Forwarded-For entry, which the client writes.)
        */

@@ -24,7 +24,6 @@ import {
   roleNameFor,
 } from './identity.js';
 import { checkUserData } from './validation.js';
-import type { AccountGuessLimit } from './account-guess-limit.js';
 import type { AuditLog, Client } from './audit.js';
 import type { BackgroundWork } from './background.js';
 import { DurationSampler } from './duration-sampler.js';
@@ -73,8 +72,6 @@ export interface AuthDeps {
   background: BackgroundWork;
   /** Hears of sign-ins and refresh-token reuse (metrics); none: nobody listens. */
   events?: AuthEvents;
-  /** Wrong passwords allowed per account from every client and dialect together; none: no such limit. */
-  passwordGuesses?: AccountGuessLimit;
 }
 
 /** An access token alone, for a session that goes on (postgrest-auth's bearer refresh). */
@@ -507,15 +504,11 @@ export class AuthService {
     const found = await this.findWithPasswordHash(login);
     const user = found?.user ?? null;
     const hash = found?.passwordHash ?? null;
-    // One budget per account, for every spelling of its name or address.
-    const guesses = user ? `user:${user.id}` : `login:${storedLoginKey(login) ?? login}`;
-    await this.deps.passwordGuesses?.take(guesses);
     if (!user || hash === null) {
       await this.deps.hasher.verifyDummy(password);
       throw new CredentialsRefused(user?.id ?? null);
     }
     if (!(await this.deps.hasher.verify(password, hash))) throw new CredentialsRefused(user.id);
-    await this.deps.passwordGuesses?.giveBack(guesses);
     if (this.deps.hasher.needsRehash(hash)) {
       const upgraded = await this.deps.hasher.hash(password);
       // Only over the hash just verified: the password was changed meanwhile when it moved, and this

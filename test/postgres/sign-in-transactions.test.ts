@@ -23,10 +23,7 @@ const PASSWORD = 'correct horse battery';
  * backend reports its counts when it exits, so each phase closes its services and waits for its
  * backends to be gone before reading (pg_terminate_backend with a timeout waits for that), and the
  * difference of two phases cancels what starting the services costs. Round trips are counted at the
- * client (test/support/round-trips.ts). The account's password-guess budget (rateLimits.passwordGuesses,
- * on by default) adds its own: a unit taken from the shared rate_limits table before the hash is
- * checked and given back after a right password (two more for a sign-in, one for a refusal); the
- * sign-in's own two are measured with it off too.
+ * client (test/support/round-trips.ts).
  */
 describe('a password sign-in on PostgreSQL', { skip: statisticsUnavailable() ?? false }, () => {
   let serverUrl: string;
@@ -65,8 +62,8 @@ describe('a password sign-in on PostgreSQL', { skip: statisticsUnavailable() ?? 
   });
 
   /** Runs `work` on services of their own (no mail worker, no upkeep), closed after it. */
-  async function withServices<T>(work: (services: Services) => Promise<T>, configured = config): Promise<T> {
-    const services = await createServices(configured, { info: () => {}, warn: () => {} }, { workers: false });
+  async function withServices<T>(work: (services: Services) => Promise<T>): Promise<T> {
+    const services = await createServices(config, { info: () => {}, warn: () => {} }, { workers: false });
     try {
       return await work(services);
     } finally {
@@ -97,10 +94,10 @@ describe('a password sign-in on PostgreSQL', { skip: statisticsUnavailable() ?? 
     return (await committed()) - before;
   }
 
-  it('takes two transactions (four with the guess budget), and keeps the session cap, last_sign_in_at and the audit event', async () => {
+  it('takes two transactions, and keeps the session cap, last_sign_in_at and the audit event', async () => {
     const few = await phase(1);
     const many = await phase(11);
-    assert.equal((many - few) / 10, 4, `${few} and ${many} transactions (2 of them the guess budget's)`);
+    assert.equal((many - few) / 10, 2, `${few} and ${many} transactions`);
 
     const pool = new pg.Pool({ connectionString: url, max: 1 });
     try {
@@ -124,25 +121,14 @@ describe('a password sign-in on PostgreSQL', { skip: statisticsUnavailable() ?? 
     assert.deepEqual(amr, ['password']);
   });
 
-  it('sends two statements to the database (four with the guess budget), and a refresh one', async () => {
-    const unbudgeted = {
-      ...config,
-      rateLimits: { ...config.rateLimits, passwordGuesses: { max: 0, window: 1 } },
-    };
-    for (const [configured, statements] of [
-      [config, 4],
-      [unbudgeted, 2],
-    ] as const) {
-      await withServices(async ({ auth }) => {
-        await auth.signIn(LOCAL_CALL, 'signing-in', PASSWORD); // every statement prepared once
-        const signIn = await countRoundTrips(url, () => auth.signIn(LOCAL_CALL, 'signing-in', PASSWORD));
-        assert.equal(signIn.count, statements, `a sign-in: ${signIn.statements.join(' | ')}`);
-        const refresh = await countRoundTrips(url, () =>
-          auth.refresh(LOCAL_CALL, signIn.answer.refreshToken),
-        );
-        assert.equal(refresh.count, 1, `a refresh: ${refresh.statements.join(' | ')}`);
-      }, configured);
-    }
+  it('sends two statements to the database, and a refresh one', async () => {
+    await withServices(async ({ auth }) => {
+      await auth.signIn(LOCAL_CALL, 'signing-in', PASSWORD); // every statement prepared once
+      const signIn = await countRoundTrips(url, () => auth.signIn(LOCAL_CALL, 'signing-in', PASSWORD));
+      assert.equal(signIn.count, 2, `a sign-in: ${signIn.statements.join(' | ')}`);
+      const refresh = await countRoundTrips(url, () => auth.refresh(LOCAL_CALL, signIn.answer.refreshToken));
+      assert.equal(refresh.count, 1, `a refresh: ${refresh.statements.join(' | ')}`);
+    });
   });
 
   it("opens any other way's session (a mailed code, a provider, a recovery) in one round trip", async () => {
@@ -173,7 +159,7 @@ describe('a password sign-in on PostgreSQL', { skip: statisticsUnavailable() ?? 
     });
   });
 
-  it('refuses a wrong password in three round trips (one the guess budget), its audit event naming the user', async () => {
+  it('refuses a wrong password in two round trips, its audit event naming the user', async () => {
     await withServices(async ({ auth, store }) => {
       const user = await auth.findByLogin('signing-in');
       const wrong = () => auth.signIn(LOCAL_CALL, 'signing-in', 'wrong password');
@@ -181,7 +167,7 @@ describe('a password sign-in on PostgreSQL', { skip: statisticsUnavailable() ?? 
       const refused = await countRoundTrips(url, () =>
         assert.rejects(wrong(), { code: 'invalid_credentials' }),
       );
-      assert.equal(refused.count, 3, `a refused sign-in: ${refused.statements.join(' | ')}`);
+      assert.equal(refused.count, 2, `a refused sign-in: ${refused.statements.join(' | ')}`);
       const { events } = await store.listAuditEvents({ page: 1, perPage: 1, userId: user!.id });
       assert.equal(events[0]?.action, 'sign_in_failed');
     });

@@ -37,13 +37,4 @@ export class PostgresRateLimitCounter implements RateLimitCounter {
     }
     return { count: rows[0]!.count, resetAt: rows[0]!.reset_at };
   }
-
-  async release(key: string, windowMs: number, now: Date): Promise<void> {
-    await this.pool.query(
-      `UPDATE ${this.table} SET count = count - 1
-       WHERE key = $1 AND count > 0 AND reset_at > $2
-         AND reset_at <= $2::timestamptz + 2 * $3 * interval '1 millisecond'`,
-      [key, now, windowMs],
-    );
-  }
 }
