@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PasswordHasher, type PasswordAlgorithm } from '../../src/core/passwords.js';
+import { testPasswordPolicy } from '../support/password-policy.js';
 
 /**
  * Hashing never blocks the event loop (DESIGN, Principles), checked as a
@@ -14,16 +15,7 @@ import { PasswordHasher, type PasswordAlgorithm } from '../../src/core/passwords
  * `npm run bench -- event-loop`.
  */
 function hasher(algorithm: PasswordAlgorithm): PasswordHasher {
-  return new PasswordHasher({
-    algorithm,
-    bcryptRounds: 10,
-    rehashOnSignIn: false,
-    minLength: 1,
-    maxLength: 1024,
-    passwordPattern: '.*',
-    maxQueue: 16,
-    concurrency: 1,
-  });
+  return new PasswordHasher(testPasswordPolicy({ algorithm, maxLength: 1024 }));
 }
 
 async function order(start: () => Promise<unknown>): Promise<string[]> {

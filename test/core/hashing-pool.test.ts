@@ -5,20 +5,12 @@ import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { HASHING_NICE, HashingPool, HashJobError } from '../../src/core/hashing-pool.js';
 import { PasswordHasher, type PasswordPolicy } from '../../src/core/passwords.js';
+import { testPasswordPolicy } from '../support/password-policy.js';
 
 const run = promisify(execFile);
 
-const policy = (overrides: Partial<PasswordPolicy> = {}): PasswordPolicy => ({
-  algorithm: 'bcrypt',
-  bcryptRounds: 12,
-  rehashOnSignIn: false,
-  minLength: 1,
-  maxLength: 64,
-  passwordPattern: '.*',
-  maxQueue: 16,
-  concurrency: 1,
-  ...overrides,
-});
+const policy = (overrides: Partial<PasswordPolicy> = {}): PasswordPolicy =>
+  testPasswordPolicy({ algorithm: 'bcrypt', bcryptRounds: 12, ...overrides });
 
 /** The nice value of each thread of this process (Linux: field 19 of /proc/self/task/<tid>/stat). */
 function threadNices(): number[] {

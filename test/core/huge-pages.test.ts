@@ -7,20 +7,11 @@ import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { hugePagesUnavailable } from '../../src/core/huge-pages.js';
-import type { PasswordPolicy } from '../../src/core/passwords.js';
+import { testPasswordPolicy } from '../support/password-policy.js';
 
 const run = promisify(execFile);
 
-const policy: PasswordPolicy = {
-  algorithm: 'argon2id',
-  bcryptRounds: 10,
-  rehashOnSignIn: false,
-  minLength: 1,
-  maxLength: 64,
-  passwordPattern: '.*',
-  maxQueue: 16,
-  concurrency: 1,
-};
+const policy = testPasswordPolicy();
 
 const MACHINE_SETTING = '/sys/kernel/mm/transparent_hugepage/enabled';
 

@@ -3,18 +3,10 @@ import { describe, it } from 'node:test';
 import bcrypt from 'bcrypt';
 import type { AuthError } from '../../src/core/errors.js';
 import { PasswordHasher, type PasswordPolicy } from '../../src/core/passwords.js';
+import { testPasswordPolicy } from '../support/password-policy.js';
 
-const policy = (overrides: Partial<PasswordPolicy> = {}): PasswordPolicy => ({
-  algorithm: 'argon2id',
-  bcryptRounds: 4,
-  rehashOnSignIn: true,
-  minLength: 8,
-  maxLength: 64,
-  passwordPattern: '.*',
-  maxQueue: 16,
-  concurrency: 0,
-  ...overrides,
-});
+const policy = (overrides: Partial<PasswordPolicy> = {}): PasswordPolicy =>
+  testPasswordPolicy({ bcryptRounds: 4, rehashOnSignIn: true, minLength: 8, concurrency: 0, ...overrides });
 
 describe('PasswordHasher', () => {
   it('hashes with argon2id and the OWASP parameters, and verifies', async () => {

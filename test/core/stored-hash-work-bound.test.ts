@@ -3,20 +3,12 @@ import { execFile } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { hashSync } from '@node-rs/argon2';
-import { PasswordHasher, type PasswordPolicy } from '../../src/core/passwords.js';
+import { PasswordHasher } from '../../src/core/passwords.js';
+import { testPasswordPolicy } from '../support/password-policy.js';
 
 const run = promisify(execFile);
 
-const policy: PasswordPolicy = {
-  algorithm: 'argon2id',
-  bcryptRounds: 10,
-  rehashOnSignIn: false,
-  minLength: 1,
-  maxLength: 64,
-  passwordPattern: '.*',
-  maxQueue: 16,
-  concurrency: 1,
-};
+const policy = testPasswordPolicy();
 
 /** A salt and a digest in the form the hashes below need, taken from real hashes. */
 const BCRYPT_SALT_AND_DIGEST = 'TEmAR8dhjMajBg3HPZkFEuSRHUJZ/t1gbq5Fa0G0mQsFsxoh7eWPG';

@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { cgroupCpuQuota, usableCores } from '../../src/lib/usable-cores.js';
+import { testPasswordPolicy } from '../support/password-policy.js';
 
 const run = promisify(execFile);
 
@@ -74,8 +75,7 @@ describe('hashing threads in a container with a CPU quota', () => {
         import { availableParallelism } from 'node:os';
         import { HASHING_NICE } from ${JSON.stringify(import.meta.resolve('../../src/core/hashing-pool.js'))};
         import { PasswordHasher } from ${JSON.stringify(import.meta.resolve('../../src/core/passwords.js'))};
-        const hasher = new PasswordHasher({ algorithm: 'argon2id', bcryptRounds: 10, rehashOnSignIn: false,
-          minLength: 1, maxLength: 64, passwordPattern: '.*', maxQueue: 16, concurrency: 0 });
+        const hasher = new PasswordHasher(${JSON.stringify(testPasswordPolicy({ concurrency: 0 }))});
         const hash = await hasher.prepare();
         // Four at once: the pool starts a thread for each job it is given while it has fewer than its size.
         await Promise.all([1, 2, 3, 4].map(() => hasher.verify('wrong', hash)));
