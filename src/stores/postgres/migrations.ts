@@ -27,6 +27,7 @@ import {
 import { preRequestAudience } from './pre-request-audience.js';
 import { jwtFunctionSql, preRequestLegacyAudience } from './pre-request-legacy-audience.js';
 import { providersBackfillSql } from './providers-sql.js';
+import { restauthPrivilegesSql } from './restauth-privileges.js';
 import { dropRefreshInOneStatement, refreshInOneStatement } from './refresh-exchange.js';
 import { sessionTables, successorChains } from './session-sql.js';
 import { openSessionFunction, openSignInFunction } from './open-sign-in.js';
@@ -803,6 +804,11 @@ export function migrations(names: SchemaNames): Migration[] {
       version: 55,
       name: "auth.jwt() names pg_catalog's functions: none another role put on its caller's search path runs in it",
       sql: jwtFunctionSql(q, 'pg_catalog.'),
+    },
+    {
+      version: 57,
+      name: "restauth's tables give PUBLIC and PostgREST's roles nothing; the anonymous role reads its own role's account only",
+      sql: restauthPrivilegesSql(q),
     },
   ];
 }

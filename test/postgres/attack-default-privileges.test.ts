@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import { migrate } from '../../src/stores/postgres/migrate.js';
+import { schemaNames } from '../../src/stores/postgres/index.js';
+import { runAsOwner } from '../support/postgrest.js';
+import { testRoles } from '../support/postgres.js';
+import { useTestDatabase } from '../support/test-database.js';
+
+const PRIVILEGES = ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'];
+
+/**
+ * restauth with `store.schema: "public"` (a postgrest-auth.json may say so) in a database whose public
+ * schema grants every new table to PostgREST's roles, as Supabase's does. Migrations 1-13 made
+ * restauth's tables in the configured schema and later ones moved them to `public_restauth`, grants
+ * and all: the anonymous role read the mail outbox (sign-in and recovery links) and rewrote rate
+ * limits, user roles and token counts, in a schema it has USAGE on.
+ */
+describe("restauth's own tables under a public schema's default privileges", () => {
+  const db = useTestDatabase({ migrateThrough: 0 });
+
+  before(async () => {
+    await runAsOwner(
+      db.url,
+      `DO $$ BEGIN
+         IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'web_anon') THEN CREATE ROLE web_anon NOLOGIN; END IF;
+         IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'normal_user') THEN CREATE ROLE normal_user NOLOGIN; END IF;
+       EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+       END $$;
+       ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON TABLES TO PUBLIC, web_anon, normal_user;
+       ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON SEQUENCES TO PUBLIC, web_anon, normal_user;`,
+    );
+    await migrate(db.pool, schemaNames({ ...db.config, schema: 'public' }, testRoles));
+  });
+
+  it('gives PUBLIC and the API roles nothing on them but the user-name column grant', async () => {
+    const { rows } = await db.pool.query<{ role: string; relation: string; privilege: string }>(
+      `SELECT r.role, c.relname AS relation, p.privilege
+         FROM pg_class c
+         CROSS JOIN unnest(ARRAY['public', 'web_anon', 'normal_user']) AS r(role)
+         CROSS JOIN unnest($1::text[]) AS p(privilege)
+        WHERE c.relnamespace = 'public_restauth'::regnamespace AND c.relkind IN ('r', 'S', 'v')
+          AND CASE c.relkind WHEN 'S' THEN p.privilege IN ('SELECT', 'UPDATE')
+                AND has_sequence_privilege(r.role, c.oid, p.privilege)
+              ELSE has_table_privilege(r.role, c.oid, p.privilege) END
+        ORDER BY 1, 2, 3`,
+      [PRIVILEGES],
+    );
+    assert.deepEqual(rows, []);
+    const columns = await db.pool.query(
+      `SELECT grantee, table_name, column_name, privilege_type FROM information_schema.column_privileges
+        WHERE table_schema = 'public_restauth' AND grantee IN ('PUBLIC', 'web_anon', 'normal_user')
+        ORDER BY 1, 2, 3`,
+    );
+    assert.deepEqual(columns.rows, [
+      { grantee: 'web_anon', table_name: 'accounts', column_name: 'token_count', privilege_type: 'SELECT' },
+      {
+        grantee: 'web_anon',
+        table_name: 'accounts',
+        column_name: 'username_lowercase',
+        privilege_type: 'SELECT',
+      },
+    ]);
+  });
+
+  it('the anonymous role cannot read the mail outbox', async () => {
+    const client = await db.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SET LOCAL ROLE web_anon');
+      await assert.rejects(client.query('SELECT message FROM public_restauth.mail_outbox'), {
+        code: '42501',
+      });
+    } finally {
+      await client.query('ROLLBACK');
+      client.release();
+    }
+  });
+});
