@@ -16,9 +16,9 @@ export function initFiles(): Array<{ name: string; content: unknown; mode: numbe
   const auth = Value.Default(JsonDataServerAuthSchema, {}) as Record<string, unknown>;
   auth['jwtSecret'] = randomBytes(48).toString('base64url');
   return [
-    // Holds the secret and the hashes: owner-only.
+    // Hold the secret, the users' records and their hashes: owner-only.
     { name: 'config.json', content: { port: 3000, auth }, mode: 0o600 },
-    { name: 'db.json', content: { users: [] }, mode: 0o644 },
+    { name: 'db.json', content: { users: [] }, mode: 0o600 },
     { name: 'credentials.json', content: { passwords: [] }, mode: 0o600 },
   ];
 }

@@ -134,3 +134,62 @@ describe('a secret kept in a file others may read is named at the start', () => 
     assert.doesNotMatch(shown.stderr, READABLE);
   });
 });
+
+describe("the data files: users' records and hashes are not left to other users", () => {
+  const READABLE = /holds password hashes and sessions and is readable by other users: chmod 600 it/u;
+
+  /**
+   * An app started on a folder with credentials.json made `credentialsMode` (null: none, restauth
+   * makes it) and a user registered with an address: what the services warned of and the two files'
+   * modes then.
+   */
+  async function startOn(credentialsMode: number | null): Promise<{ warned: string[]; modes: string[] }> {
+    const warned: string[] = [];
+    const t = await createTestApp({
+      format: 'json-data-server',
+      logger: { info() {}, warn: (message) => warned.push(message) },
+      prepare: async (dir) => {
+        if (credentialsMode !== null)
+          await writeFile(join(dir, 'credentials.json'), '{"passwords":[]}\n', { mode: credentialsMode });
+      },
+    });
+    try {
+      const registered = await t.app.inject({
+        method: 'POST',
+        url: '/auth/register',
+        payload: { username: 'carol', password: 'a long passphrase', email: 'carol@example.test' },
+      });
+      assert.ok(registered.statusCode < 300, registered.body);
+      const modes = [];
+      for (const name of ['db.json', 'credentials.json'])
+        modes.push(bitsOf((await stat(join(t.dir, name))).mode));
+      return { warned: warned.map((line) => line.replace(t.dir, '<dir>')), modes };
+    } finally {
+      await t.close();
+    }
+  }
+
+  it('a db.json and credentials.json restauth makes are owner-only, as init makes them', async () => {
+    const started = await startOn(null);
+    assert.deepEqual(started.modes, ['600', '600']);
+    assert.deepEqual(
+      started.warned.filter((line) => READABLE.test(line)),
+      [],
+    );
+    const initDir = await cliTempDir();
+    const made = await runCli(initDir, ['init']);
+    assert.equal(made.code, 0, made.stderr);
+    assert.equal(bitsOf((await stat(join(initDir, 'db.json'))).mode), '600');
+  });
+
+  it('a credentials.json others may read is named at the start, and keeps its mode', async () => {
+    const started = await startOn(0o644);
+    assert.deepEqual(
+      started.warned.filter((line) => READABLE.test(line)),
+      [
+        'restauth: <dir>/credentials.json holds password hashes and sessions and is readable by other users: chmod 600 it',
+      ],
+    );
+    assert.deepEqual(started.modes, ['600', '644']);
+  });
+});

@@ -255,8 +255,12 @@ export class FileDatabase implements DocumentStore {
     const auditLog = new AuditFile(options.auditFile ?? auditFilePath(options.credentialsFile));
     try {
       // db.json's text is kept plain as read (usually small); once written in pieces, deflated (KeptPieces).
-      const data = await loadOrCreate(options.dataFile, {}, 0o644, false, logger);
+      // Both owner-only when restauth makes them: db.json holds the users' records (addresses, names) and
+      // private collections, credentials.json their password hashes and sessions. An existing file keeps
+      // its mode (json-server's 0644 db.json too); only credentials.json's is worth a warning.
+      const data = await loadOrCreate(options.dataFile, {}, 0o600, false, logger);
       const credentials = await loadOrCreate(options.credentialsFile, { passwords: [] }, 0o600, true, logger);
+      warnIfReadableByOthers(credentials.state, 'password hashes and sessions', logger);
       // Its dates as numbers in memory (credentials-dates.ts), before the journal's entries join them.
       credentialsFromDisk(credentials.doc);
       const journal = new RecordJournal(journalPathFor(options.dataFile));
@@ -1155,6 +1159,16 @@ async function loadOrCreate(
     mode: current.mode & 0o777,
   };
   return { doc, state };
+}
+
+/**
+ * Names a file holding `what` that other local accounts may read (group or world bits): a copy made
+ * by hand, an unpacked backup or a checkout under umask 022 is 0644, and restauth keeps a file's mode.
+ * A warning, not a refusal, as for a config file holding a secret (config/readable-secrets.ts).
+ */
+function warnIfReadableByOthers(state: FileState, what: string, logger: FileDatabaseLogger): void {
+  if (process.platform === 'win32' || (state.mode & 0o077) === 0) return;
+  logger.warn(`restauth: ${state.path} holds ${what} and is readable by other users: chmod 600 it`);
 }
 
 /**
