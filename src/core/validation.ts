@@ -1,36 +1,15 @@
 import { AuthError } from './errors.js';
+import { comparableFieldName, isIdentityField } from '../lib/identity-fields.js';
 
 /**
- * Keys of a user's own data (json-data-server's extra register fields, GoTrue
- * user_metadata) that name identity or security facts. Those facts live in
- * the account, never in the user's data: a registration that tries to set
- * them through its extra fields is refused (see refuseIdentityFields), and
- * metadata holding them is kept as data only, never read as identity.
+ * Keys of a registration's extra fields (json-data-server's, json-server-auth's) that name ids,
+ * passwords or facts the data API guards on a user's record (lib/identity-fields.ts), in any case
+ * and with or without `_` or `-`: those facts live in the account, never in the user's data, and a
+ * registration that tries to set them is refused (see refuseIdentityFields).
  */
-const IDENTITY_FIELDS: ReadonlySet<string> = new Set([
-  'id',
-  'uid',
-  'sub',
-  'username',
-  'email',
-  'phone',
-  'role',
-  'aud',
-  'password',
-  'password_hash',
-  'passwordHash',
-  'encrypted_password',
-  'email_confirmed_at',
-  'emailConfirmedAt',
-  'confirmed_at',
-  'phone_confirmed_at',
-  'banned_until',
-  'bannedUntil',
-  'app_metadata',
-  'appMetadata',
-  'token_version',
-  'tokenVersion',
-]);
+const REGISTRATION_REFUSED: ReadonlySet<string> = new Set(
+  ['id', 'uid', 'sub', 'password', 'password_hash', 'encrypted_password'].map(comparableFieldName),
+);
 
 /**
  * NUL and unpaired UTF-16 surrogates (JSON's `"\ud800"`) are no text a user
@@ -71,10 +50,14 @@ export function checkUserData(value: unknown, field: string): void {
   }
 }
 
-/** A registration's extra fields must not name identity or security facts (IDENTITY_FIELDS). */
+/**
+ * A registration's extra fields must not name identity or security facts, under any spelling the data
+ * API would refuse on the record they become: `Role` or `EMAIL` set there stayed on the public record
+ * for good (a later write of the record keeps identity fields), as if the auth routes had set them.
+ */
 export function refuseIdentityFields(fields: Record<string, unknown>, extra: readonly string[] = []): void {
   for (const key of Object.keys(fields)) {
-    if (IDENTITY_FIELDS.has(key) || extra.includes(key))
+    if (isIdentityField(key) || REGISTRATION_REFUSED.has(comparableFieldName(key)) || extra.includes(key))
       throw new AuthError('validation_failed', `${key} cannot be set by a registration`);
   }
 }

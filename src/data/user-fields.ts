@@ -1,49 +1,14 @@
 import { isDeepStrictEqual } from 'node:util';
+import { isIdentityField } from '../lib/identity-fields.js';
 import { DataError } from './errors.js';
 import type { Row } from './query.js';
 
-/**
- * What a user may write to their own record through the data API: their
- * profile, i.e. any field except the identity and security fields, which
- * only the auth routes set (sign-up, email change with confirmation, the
- * admin API). Compared without case, `_` or `-`, so `Email`, `app_metadata`
- * and `appMetadata` are all caught. The record's id is guarded separately
+/*
+ * What a user may write to their own record through the data API: their profile, i.e. any field
+ * except the identity and security fields (lib/identity-fields.ts), which only the auth routes set
+ * (sign-up, email change with confirmation, the admin API). The record's id is guarded separately
  * (it never changes) and password-like fields have their own answer.
  */
-const IDENTITY_FIELDS: ReadonlySet<string> = new Set([
-  'email',
-  'phone',
-  'username',
-  'role',
-  'aud',
-  'emailconfirmedat',
-  'phoneconfirmedat',
-  'confirmedat',
-  'emailchange',
-  'newemail',
-  'newphone',
-  'banneduntil',
-  'appmetadata',
-  'rawappmetadata',
-  'tokenversion',
-  'issuperadmin',
-  'isssouser',
-  'isanonymous',
-  'identities',
-  'factors',
-  'createdat',
-  'updatedat',
-  'lastsigninat',
-  'deletedat',
-  'invitedat',
-  'confirmationsentat',
-  'recoverysentat',
-  'emailchangesentat',
-]);
-
-function isIdentityField(key: string): boolean {
-  return IDENTITY_FIELDS.has(key.toLowerCase().replace(/[_-]/g, ''));
-}
 
 /**
  * Refuses (400) a write to a user record that sets an identity field to

@@ -172,6 +172,13 @@ export class FileStore implements Store {
   async createUser(input: NewUser, passwordHash: string | null, writes: SignUpWrites = {}): Promise<User> {
     const now = Date.now();
     const chosenId = input.id ?? input.username;
+    // The id names the user's record in the data API's URLs (/users/<id>), where `.` and `..` are
+    // path segments a URL resolves away: that record could never be read, changed or deleted there.
+    if (chosenId === '.' || chosenId === '..')
+      throw new AuthError(
+        'validation_failed',
+        `"${chosenId}" cannot name a user: it is no record id in a URL`,
+      );
     const id = chosenId ?? randomUUID();
     // The hold names the account by its creation date as credentials.json has it (settleHeldMails).
     const welcome = await this.holdWelcome(writes.mails ?? [], { user: id, createdAt: dateText(now) });

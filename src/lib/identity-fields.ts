@@ -1,0 +1,46 @@
+/**
+ * Names of identity and security facts (addresses, roles, confirmations, bans, metadata only the
+ * auth routes set, the account's timestamps), compared without case, `_` or `-`: `Email`, `ROLE`,
+ * `app_metadata` and `appMetadata` are each one field. A user's own data (a registration's extra
+ * fields, their record in the data API) never sets one: a reader of the record, an application's
+ * check included, must not tell the user's `Role` from the auth routes' `role` by its spelling.
+ */
+const IDENTITY_FIELDS: ReadonlySet<string> = new Set([
+  'email',
+  'phone',
+  'username',
+  'role',
+  'aud',
+  'emailconfirmedat',
+  'phoneconfirmedat',
+  'confirmedat',
+  'emailchange',
+  'newemail',
+  'newphone',
+  'banneduntil',
+  'appmetadata',
+  'rawappmetadata',
+  'tokenversion',
+  'issuperadmin',
+  'isssouser',
+  'isanonymous',
+  'identities',
+  'factors',
+  'createdat',
+  'updatedat',
+  'lastsigninat',
+  'deletedat',
+  'invitedat',
+  'confirmationsentat',
+  'recoverysentat',
+  'emailchangesentat',
+]);
+
+/** A field name as IDENTITY_FIELDS compares it: lower case, without `_` or `-`. */
+export function comparableFieldName(key: string): string {
+  return key.toLowerCase().replace(/[_-]/g, '');
+}
+
+export function isIdentityField(key: string): boolean {
+  return IDENTITY_FIELDS.has(comparableFieldName(key));
+}
