@@ -27,7 +27,8 @@ describe("restauth's own tables under a public schema's default privileges", () 
        EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
        END $$;
        ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON TABLES TO PUBLIC, web_anon, normal_user;
-       ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON SEQUENCES TO PUBLIC, web_anon, normal_user;`,
+       ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON SEQUENCES TO PUBLIC, web_anon, normal_user;
+       CREATE TABLE public.notes (id serial PRIMARY KEY, body text);`,
     );
     await migrate(db.pool, schemaNames({ ...db.config, schema: 'public' }, testRoles));
   });
@@ -62,17 +63,46 @@ describe("restauth's own tables under a public schema's default privileges", () 
     ]);
   });
 
-  it('the anonymous role cannot read the mail outbox', async () => {
+  /** Runs `sql` as the anonymous role, in a transaction rolled back: refused for want of a privilege? */
+  async function refusedToAnonymous(sql: string): Promise<void> {
     const client = await db.pool.connect();
     try {
       await client.query('BEGIN');
       await client.query('SET LOCAL ROLE web_anon');
-      await assert.rejects(client.query('SELECT message FROM public_restauth.mail_outbox'), {
-        code: '42501',
-      });
+      await assert.rejects(client.query(sql), { code: '42501' }, sql);
     } finally {
       await client.query('ROLLBACK');
       client.release();
     }
+  }
+
+  it('the anonymous role cannot read the mail outbox', async () => {
+    await refusedToAnonymous('SELECT message FROM public_restauth.mail_outbox');
+  });
+
+  it("the anonymous role cannot put a trigger on GoTrue's users, truncate its tables or reset a sequence", async () => {
+    // Before PostgreSQL 15 every role may create in public: the attacker's function, the trigger's body.
+    await runAsOwner(
+      db.url,
+      `CREATE SCHEMA attacker AUTHORIZATION web_anon;
+       CREATE FUNCTION attacker.runs_as_restauth() RETURNS trigger LANGUAGE plpgsql AS $f$
+       BEGIN RETURN NEW; END $f$;
+       ALTER FUNCTION attacker.runs_as_restauth() OWNER TO web_anon;`,
+    );
+    await refusedToAnonymous(
+      'CREATE TRIGGER loot BEFORE INSERT ON public.users FOR EACH ROW EXECUTE FUNCTION attacker.runs_as_restauth()',
+    );
+    await refusedToAnonymous('TRUNCATE public.refresh_tokens');
+    await refusedToAnonymous("SELECT setval('public.refresh_tokens_id_seq', 1)");
+    const { rows } = await db.pool.query<{ relname: string }>(
+      `SELECT c.relname FROM pg_class c
+        WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r'
+          AND (has_table_privilege('web_anon', c.oid, 'TRIGGER') OR has_table_privilege('public', c.oid, 'TRUNCATE'))`,
+    );
+    assert.deepEqual(
+      rows,
+      [{ relname: 'notes' }],
+      "no table restauth made in public; the application's own keeps what its schema gave it",
+    );
   });
 });

@@ -24,8 +24,53 @@ function restauthTablesClosedSql(q: Names): string {
   `;
 }
 
+/** The tables of GoTrue's schema restauth's migrations create (a GoTrue-made database has them already). */
+const GOTRUE_TABLES = [
+  'users',
+  'identities',
+  'sessions',
+  'refresh_tokens',
+  'mfa_factors',
+  'mfa_challenges',
+  'mfa_amr_claims',
+  'flow_state',
+  'one_time_tokens',
+  'audit_log_entries',
+  'instances',
+  'schema_migrations',
+];
+
 /**
- * Migration 57, second part: the anonymous role (and every role in it: postgrest-auth's per-user roles) sees only
+ * Migration 57, second part: GoTrue's tables give PUBLIC and PostgREST's roles no TRUNCATE, TRIGGER
+ * or REFERENCES, and its refresh-token sequence nothing. Under the same default privileges they got
+ * ALL: row-level security keeps their rows, but not a TRUNCATE (every refresh token gone), a trigger
+ * (an anonymous-role login with CREATE in some schema, every one before PostgreSQL 15 has it in
+ * public, puts its function on auth.users and restauth's next sign-up runs it as restauth's role),
+ * or setval on refresh_tokens_id_seq (every new refresh token a unique violation). Grants of SELECT
+ * and the like stay: applications grant them with policies of their own. A table this role may not
+ * revoke on (a GoTrue-made database's, owned by GoTrue's role) is left as it is.
+ */
+function gotrueTablesClosedSql(q: Names): string {
+  const roles = `PUBLIC, ${q.anon}, ${q.authenticated}`;
+  const revokes = GOTRUE_TABLES.map(
+    (table) => `
+      BEGIN
+        REVOKE TRUNCATE, TRIGGER, REFERENCES ON ${q.schema}.${table} FROM ${roles};
+      EXCEPTION WHEN insufficient_privilege OR undefined_table THEN NULL;
+      END;`,
+  ).join('');
+  return `
+    DO $$ BEGIN ${revokes}
+      BEGIN
+        REVOKE ALL ON SEQUENCE ${q.schema}.refresh_tokens_id_seq FROM ${roles};
+      EXCEPTION WHEN insufficient_privilege OR undefined_table THEN NULL;
+      END;
+    END $$;
+  `;
+}
+
+/**
+ * Migration 57, third part: the anonymous role (and every role in it: postgrest-auth's per-user roles) sees only
  * the account named after its own role in `restauth.accounts`, not the list of every user name.
  *
  * postgrest-auth granted the anonymous role SELECT (username_lowercase, token_count) on its table so
@@ -54,5 +99,5 @@ function accountNamesHiddenSql(q: Names): string {
 
 /** Migration 57: what PUBLIC and PostgREST's roles may do with restauth's tables. */
 export function restauthPrivilegesSql(q: Names): string {
-  return restauthTablesClosedSql(q) + accountNamesHiddenSql(q);
+  return restauthTablesClosedSql(q) + gotrueTablesClosedSql(q) + accountNamesHiddenSql(q);
 }
