@@ -1,5 +1,6 @@
 import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type Nodemailer from 'nodemailer';
 import type { Transporter } from 'nodemailer';
@@ -37,6 +38,15 @@ export interface MailLogger {
  * dead server. The config can still set them.
  */
 const TIMEOUTS = { connectionTimeout: 15_000, greetingTimeout: 15_000, socketTimeout: 60_000 };
+
+/**
+ * Milliseconds one send may take, all of it (`email.sendTimeout`). nodemailer's socketTimeout is a
+ * bound on silence only: a server that trickles its replies (a tarpit, a byte every few seconds)
+ * held the send, and with it a stop of restauth, for ever, and four such sends stalled the queue.
+ */
+const SEND_TIMEOUT_MS = 120_000;
+
+type SocketCallback = (error: Error | null, socket?: { connection: Socket }) => void;
 
 /** The Message-ID of a mail with a key: the key at the sender's domain (RFC 5322 msg-id). */
 export function messageIdFor(key: string, from: string): string {
@@ -76,15 +86,20 @@ export class SmtpMailer implements Mailer {
   readonly from: string;
 
   constructor(options: Record<string, unknown>, fallbackFrom = defaultFrom('restauth')) {
-    const { from, url, ...smtp } = options;
+    const { from, url, sendTimeout = SEND_TIMEOUT_MS, ...smtp } = options;
     this.from = typeof from === 'string' && from.trim() !== '' ? from : fallbackFrom;
     if (url !== undefined && typeof url !== 'string') throw new Error('email.url must be a string');
+    if (typeof sendTimeout !== 'number' || !Number.isInteger(sendTimeout) || sendTimeout < 1) {
+      throw new Error('email.sendTimeout must be a whole number of milliseconds, at least 1');
+    }
+    // A pooled connection serves many mails: a deadline on its socket would end the pool's, not a send's.
+    const bounded = smtp['pool'] ? {} : { getSocket: boundedSocket(sendTimeout) };
     // With a url, the SMTP transport merges it over the other options (createTransport would drop them).
     const { createTransport, SMTPTransport } = nodemailer();
     this.transport = createTransport(
       url === undefined
-        ? ({ ...TIMEOUTS, ...smtp } as SMTPTransport.Options)
-        : new SMTPTransport({ ...TIMEOUTS, ...smtp, url } as SMTPTransport.Options),
+        ? ({ ...TIMEOUTS, ...smtp, ...bounded } as SMTPTransport.Options)
+        : new SMTPTransport({ ...TIMEOUTS, ...smtp, ...bounded, url } as SMTPTransport.Options),
     );
   }
 
@@ -104,6 +119,49 @@ export class SmtpMailer implements Mailer {
   async close(): Promise<void> {
     this.transport.close();
   }
+}
+
+/**
+ * nodemailer's getSocket (its hook for proxies): the TCP connection of one send, opened here so that
+ * it can be ended `sendTimeout` ms after it began, however the server drips its answers; nodemailer
+ * then gets the error, and the worker retries the mail later. The connect itself keeps nodemailer's
+ * connectionTimeout; TLS (`secure`, STARTTLS) is still nodemailer's, over this socket.
+ */
+function boundedSocket(sendTimeout: number) {
+  return (options: Record<string, unknown>, callback: SocketCallback): void => {
+    const port = Number(options['port']) || (options['secure'] ? 465 : 587);
+    const host =
+      typeof options['host'] === 'string' && options['host'] !== '' ? options['host'] : 'localhost';
+    const localAddress = typeof options['localAddress'] === 'string' ? options['localAddress'] : undefined;
+    const socket = connect({ host, port, ...(localAddress ? { localAddress } : {}) });
+    const timedOut = (message: string) => Object.assign(new Error(message), { code: 'ETIMEDOUT' });
+    const deadline = setTimeout(
+      () =>
+        socket.destroy(
+          timedOut(`the mail server took longer than ${sendTimeout} ms over one mail (email.sendTimeout)`),
+        ),
+      sendTimeout,
+    );
+    const connectionTimeout = Number(options['connectionTimeout']) || TIMEOUTS.connectionTimeout;
+    const connecting = setTimeout(() => socket.destroy(timedOut('Connection timeout')), connectionTimeout);
+    const refused = (error: Error) => {
+      clearTimeout(connecting);
+      callback(error);
+    };
+    socket.once('close', () => {
+      clearTimeout(deadline);
+      clearTimeout(connecting);
+    });
+    socket.once('error', refused);
+    socket.once('connect', () => {
+      clearTimeout(connecting);
+      socket.off('error', refused);
+      // nodemailer listens for errors from here on; this keeps one after it let the socket go.
+      socket.on('error', () => {});
+      socket.setKeepAlive(true);
+      callback(null, { connection: socket });
+    });
+  };
 }
 
 /**

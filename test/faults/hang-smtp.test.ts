@@ -1,0 +1,120 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { SmtpMailer } from '../../src/mail/mailer.js';
+import { createTestApp } from '../support/app.js';
+import { FAST_HASHING } from '../support/gotrue.js';
+
+/**
+ * An SMTP server that never finishes answering: it greets, then drips its reply to EHLO one
+ * continuation line ("250-") at a time, forever. nodemailer's socketTimeout is a bound on silence,
+ * so it never fires; only email.sendTimeout ends the send. Without it a send, and a stop of
+ * restauth waiting for it, never ended: each test here would hang to its timeout.
+ */
+interface TricklingServer {
+  port: number;
+  /** Resolves when a client connected (a send is under way). */
+  connected(): Promise<void>;
+  /** Resolves when that client's connection closed. */
+  closed(): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function startTricklingServer(): Promise<TricklingServer> {
+  const sockets = new Set<Socket>();
+  const drips = new Set<NodeJS.Timeout>();
+  let onConnect: () => void = () => {};
+  let onClose: () => void = () => {};
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+    socket.write('220 trickle.test ESMTP\r\n');
+    socket.once('data', () => {
+      const drip = setInterval(() => socket.write('250-still thinking\r\n'), 50);
+      drips.add(drip);
+      socket.once('close', () => {
+        clearInterval(drip);
+        drips.delete(drip);
+      });
+    });
+    socket.once('close', () => {
+      sockets.delete(socket);
+      onClose();
+    });
+    onConnect();
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    port: (server.address() as AddressInfo).port,
+    connected: () => new Promise<void>((resolve) => (onConnect = resolve)),
+    closed: () => new Promise<void>((resolve) => (onClose = resolve)),
+    close: async () => {
+      for (const drip of drips) clearInterval(drip);
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+const SEND_TIMEOUT_MS = 1000;
+// A hang fails the test at this bound instead of holding the run.
+const GUARD = { timeout: 30_000 };
+
+describe('an SMTP server that trickles its answers for ever', () => {
+  let trickler: TricklingServer;
+  const settings = () => ({
+    host: '127.0.0.1',
+    port: trickler.port,
+    ignoreTLS: true,
+    from: 'auth@acme.test',
+    sendTimeout: SEND_TIMEOUT_MS,
+  });
+
+  before(async () => {
+    trickler = await startTricklingServer();
+  });
+  after(async () => {
+    await trickler?.close();
+  });
+
+  it('a send fails at email.sendTimeout, naming it, and its connection is closed', GUARD, async () => {
+    const mailer = new SmtpMailer(settings());
+    const closed = trickler.closed();
+    await assert.rejects(
+      mailer.send({ to: 'a@acme.test', subject: 's', text: 't', html: '<p>t</p>' }),
+      /email\.sendTimeout/u,
+    );
+    await closed;
+    await mailer.close();
+  });
+
+  it('sign-up answers at once, and restauth stops while the mail is being sent', GUARD, async () => {
+    const t = await createTestApp({
+      format: 'restauth',
+      config: { passwords: FAST_HASHING, email: settings(), signup: { confirmEmail: true } },
+    });
+    let closing: Promise<void> | null = null;
+    try {
+      const connected = trickler.connected();
+      const signUp = await t.app.inject({
+        method: 'POST',
+        url: '/auth/v1/signup',
+        payload: { email: 'slow@acme.test', password: 'a passphrase of some length' },
+      });
+      assert.equal(signUp.statusCode, 200, signUp.body);
+      await connected;
+      const closed = trickler.closed();
+      closing = t.close();
+      await closing;
+      await closed;
+    } finally {
+      if (closing === null) await t.close();
+    }
+  });
+
+  it('refuses a sendTimeout that is not a whole number of milliseconds', () => {
+    assert.throws(() => new SmtpMailer({ ...settings(), sendTimeout: '1s' }), /email\.sendTimeout/u);
+  });
+});
