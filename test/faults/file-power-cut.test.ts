@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { FileDatabase } from '../../src/stores/file/file-database.js';
 import { createTestApp, type TestApp } from '../support/app.js';
@@ -80,5 +80,56 @@ describe(
       }
       assert.deepEqual(JSON.parse(await readFile(dataFile, 'utf8')), expected);
     });
+
+    // Deleted and saved again, ext4 gives the new file the old inode number: no new inode to tell by.
+    const saves = {
+      'deleted and saved again (its inode number reused)': async (dataFile: string, text: string) => {
+        await rm(dataFile);
+        await writeFile(dataFile, text);
+      },
+      'copied and renamed over it (a new inode)': async (dataFile: string, text: string) => {
+        // Else ext4 starts writing the file out at the rename (auto_da_alloc): the cut would not lose it.
+        execFileSync('mount', ['-o', 'remount,noauto_da_alloc', dirname(dataFile)]);
+        await writeFile(`${dataFile}.copy`, text);
+        await rename(`${dataFile}.copy`, dataFile);
+      },
+    };
+    for (const [how, save] of Object.entries(saves)) {
+      it(`the same bytes ${how}: on disk before a write is acknowledged on it`, async () => {
+        const { image, dir } = await folders.mount();
+        const dataFile = join(dir, 'db.json');
+        const text = JSON.stringify({ posts: [{ id: 1, title: 'one' }] });
+        await writeFile(dataFile, text);
+        execFileSync('sync', [dataFile]);
+        const open = () =>
+          FileDatabase.open({
+            dataFile,
+            credentialsFile: join(dir, 'credentials.json'),
+            logger: { info() {}, warn() {} },
+          });
+        const db = await open();
+        // An editor saves the file unchanged as a new file, without fsync: nothing to set aside, but the
+        // journal's next line is a change of this file, which is only in the page cache.
+        await save(dataFile, text);
+        await db.transactRecords((data, changes) => {
+          const record = { id: 2, title: 'acknowledged' };
+          (data.posts as unknown[]).push(record);
+          changes.put('posts', 'id', record);
+        });
+
+        await cutPower(image, dir, () => db.close());
+        const reopened = await open();
+        try {
+          assert.deepEqual(reopened.data, {
+            posts: [
+              { id: 1, title: 'one' },
+              { id: 2, title: 'acknowledged' },
+            ],
+          });
+        } finally {
+          await reopened.close();
+        }
+      });
+    }
   },
 );

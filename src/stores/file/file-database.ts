@@ -998,8 +998,9 @@ export class FileDatabase implements DocumentStore {
         const text = current?.isFile() ? await readFile(state.path, 'utf8').catch(() => null) : null;
         if (current && text !== null && state.kept.equals(text)) {
           // Touched, not changed (the same bytes saved again): nothing to set aside. Saved as a new file,
-          // it may not be on disk yet (syncStoreFile); gone meanwhile, the next look sees it.
-          if (current.ino !== state.ino) await syncStoreFile(state.path).catch(ifMissing(undefined));
+          // it may not be on disk yet (syncStoreFile); gone meanwhile, the next look sees it. Synced even
+          // under the same inode number: ext4 gives a file deleted and saved again its old number.
+          await syncStoreFile(state.path).catch(ifMissing(undefined));
           Object.assign(state, identityOf(current));
           break;
         }
