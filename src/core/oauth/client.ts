@@ -1,4 +1,4 @@
-import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { createRemoteJWKSet, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type * as openIdClientModule from 'openid-client';
 import { AuthError } from '../errors.js';
 import type { OAuthCallbackRefusal } from '../ports/events.js';
@@ -208,6 +208,7 @@ export class OAuthClients {
         clockTolerance: this.options.clockTolerance,
       }));
     } catch (error) {
+      if (keySetUnreachable(error)) throw providerUnreachable(error);
       throw new AuthError('validation_failed', 'Bad ID token', { cause: error });
     }
     const issuer = payload['iss'];
@@ -273,10 +274,7 @@ export class OAuthClients {
           ? this.withFetch(client, discovered)
           : this.withFetch(client, await discover(auth));
       } catch (error) {
-        throw new AuthError('service_unavailable', 'The identity provider cannot be reached; retry shortly', {
-          retryAfter: 5,
-          cause: error,
-        });
+        throw providerUnreachable(error);
       }
     }
     const endpoints = definition.endpoints(settings);
@@ -314,6 +312,25 @@ export class OAuthClients {
       },
     };
   }
+}
+
+/** A provider that did not answer in time, or not with a usable answer: 503, for the client to retry. */
+function providerUnreachable(cause: unknown): AuthError {
+  return new AuthError('service_unavailable', 'The identity provider cannot be reached; retry shortly', {
+    retryAfter: 5,
+    cause,
+  });
+}
+
+/**
+ * Whether jwtVerify failed on fetching the provider's key set, not on the token: its timeout, a
+ * network error, or an answer that is not a key set (jose's generic error is thrown only there). A
+ * token refused for itself (signature, claims, no key of its kid) is a JOSEError of its own code.
+ */
+function keySetUnreachable(error: unknown): boolean {
+  if (error instanceof errors.JWKSTimeout || error instanceof errors.JWKSInvalid) return true;
+  if (error instanceof errors.JOSEError) return error.code === errors.JOSEError.code;
+  return error instanceof TypeError && error.message === 'fetch failed';
 }
 
 /**
