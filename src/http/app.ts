@@ -26,6 +26,7 @@ import { healthRoutes } from './health.js';
 import { LazyValidators } from './lazy-validators.js';
 import { deferredChildLogger, RequestLineLogController, requestLineLogger } from './logging.js';
 import { observeRequests } from './metrics.js';
+import { dropStalledReaders } from './stalled-readers.js';
 import { RequestsInFlight, SHUTDOWN_GRACE_MS } from './in-flight.js';
 import { maxHeaderBytes } from './header-limit.js';
 import { registerOpenApi } from './openapi.js';
@@ -127,6 +128,9 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   // The stores are closed by the caller once app.close() resolves, never under a handler.
   const inFlight = new RequestsInFlight();
   inFlight.track(app);
+  // The answer is bounded too: a client that stops reading it is let go after requestTimeout.
+  const stopLookingForStalledReaders = dropStalledReaders(app.server, config.requestTimeout * 1000);
+  app.addHook('onClose', async () => stopLookingForStalledReaders());
   app.addHook('onClose', async () => {
     const left = await inFlight.settled(SHUTDOWN_GRACE_MS);
     if (left > 0)
