@@ -15,6 +15,21 @@ import { cutPower, LoopExt4Folders, loopExt4Unavailable } from '../support/loop-
  * not on disk yet, the restart found it empty and refused to start (a damaged file), the
  * acknowledged write with it.
  */
+/** A db.json holding `text` in `dir`, synced (on disk), and how to open the FileDatabase on it. */
+async function onSyncedDataFile(dir: string, text: string, adoptEdits = false) {
+  const dataFile = join(dir, 'db.json');
+  await writeFile(dataFile, text);
+  execFileSync('sync', [dataFile]);
+  const open = () =>
+    FileDatabase.open({
+      dataFile,
+      credentialsFile: join(dir, 'credentials.json'),
+      logger: { info() {}, warn() {} },
+      adoptEdits,
+    });
+  return { dataFile, open };
+}
+
 describe(
   'a power cut after a write on a db.json restauth did not write',
   { skip: loopExt4Unavailable() ?? false },
@@ -49,16 +64,7 @@ describe(
 
     it('under --watch: an edit applied as saved is on disk with the write acknowledged on top of it', async () => {
       const { image, dir } = await folders.mount();
-      const dataFile = join(dir, 'db.json');
-      await writeFile(dataFile, JSON.stringify({ posts: [] }));
-      execFileSync('sync', [dataFile]);
-      const open = () =>
-        FileDatabase.open({
-          dataFile,
-          credentialsFile: join(dir, 'credentials.json'),
-          logger: { info() {}, warn() {} },
-          adoptEdits: true,
-        });
+      const { dataFile, open } = await onSyncedDataFile(dir, JSON.stringify({ posts: [] }), true);
       const db = await open();
       // Saved by an editor as a new file, without fsync; the next commit applies it as it is, then its own write.
       await rm(dataFile);
@@ -97,16 +103,8 @@ describe(
     for (const [how, save] of Object.entries(saves)) {
       it(`the same bytes ${how}: on disk before a write is acknowledged on it`, async () => {
         const { image, dir } = await folders.mount();
-        const dataFile = join(dir, 'db.json');
         const text = JSON.stringify({ posts: [{ id: 1, title: 'one' }] });
-        await writeFile(dataFile, text);
-        execFileSync('sync', [dataFile]);
-        const open = () =>
-          FileDatabase.open({
-            dataFile,
-            credentialsFile: join(dir, 'credentials.json'),
-            logger: { info() {}, warn() {} },
-          });
+        const { dataFile, open } = await onSyncedDataFile(dir, text);
         const db = await open();
         // An editor saves the file unchanged as a new file, without fsync: nothing to set aside, but the
         // journal's next line is a change of this file, which is only in the page cache.

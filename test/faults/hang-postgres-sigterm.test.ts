@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { after, describe, it } from 'node:test';
 import { within } from '../support/child-waits.js';
 import { ownClusterUnavailable, startOwnCluster, type OwnCluster } from '../support/postgres-cluster.js';
-import { spawnRestauth, type RestauthProcess } from '../support/process.js';
+import type { RestauthProcess } from '../support/process.js';
+import { restauthWithShortBounds } from '../support/restauth-short-bounds.js';
 
 /**
  * A stop (SIGTERM) of restauth while its PostgreSQL is SIGSTOPped: the kernel keeps the connections
@@ -31,18 +30,7 @@ describe(
 
     it('exits 0 with the pool’s connections dead, answering the requests in flight', async () => {
       cluster = await startOwnCluster();
-      dir = await mkdtemp(join(tmpdir(), 'restauth-sigterm-stopped-'));
-      await writeFile(
-        join(dir, 'restauth.json'),
-        JSON.stringify({ passwords: { algorithm: 'bcrypt', bcryptRounds: 4 } }),
-      );
-      instance = await spawnRestauth(dir, [], {
-        DATABASE_URL: cluster.url,
-        RESTAUTH_JWT_SECRET: 'fault-suite-secret-0123456789abcdef',
-        RESTAUTH_DB_CONNECT_TIMEOUT: '5',
-        RESTAUTH_DB_QUERY_TIMEOUT: '2',
-        RESTAUTH_LOG_LEVEL: 'warn',
-      });
+      ({ dir, instance } = await restauthWithShortBounds(cluster, 'restauth-sigterm-stopped-'));
       const url = instance.url;
       const post = (path: string, body: unknown) =>
         fetch(`${url}${path}`, {

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { ownClusterUnavailable, startOwnCluster, type OwnCluster } from '../support/postgres-cluster.js';
-import { spawnRestauth, type RestauthProcess } from '../support/process.js';
+import type { RestauthProcess } from '../support/process.js';
+import { restauthWithShortBounds } from '../support/restauth-short-bounds.js';
 
 /**
  * A PostgreSQL that hangs instead of refusing (a network partition, a stopped
@@ -28,19 +27,7 @@ describe('a PostgreSQL that hangs', { skip: ownClusterUnavailable() ?? false, ti
 
   before(async () => {
     cluster = await startOwnCluster();
-    dir = await mkdtemp(join(tmpdir(), 'restauth-hang-'));
-    await writeFile(
-      join(dir, 'restauth.json'),
-      JSON.stringify({ passwords: { algorithm: 'bcrypt', bcryptRounds: 4 } }),
-    );
-    instance = await spawnRestauth(dir, [], {
-      DATABASE_URL: cluster.url,
-      RESTAUTH_JWT_SECRET: 'fault-suite-secret-0123456789abcdef',
-      // Short enough for a test, long enough for a live server on a busy machine.
-      RESTAUTH_DB_CONNECT_TIMEOUT: '5',
-      RESTAUTH_DB_QUERY_TIMEOUT: '2',
-      RESTAUTH_LOG_LEVEL: 'warn',
-    });
+    ({ dir, instance } = await restauthWithShortBounds(cluster, 'restauth-hang-'));
   });
   after(async () => {
     // First, so that a test that failed while the server was stopped does not leave it stopped.
