@@ -21,6 +21,7 @@ import { PasswordHasher } from './core/passwords.js';
 import { deriveKey } from './core/secrets.js';
 import { SessionManager } from './core/sessions.js';
 import { RateLimiter } from './core/rate-limit.js';
+import { AccountGuessLimit } from './core/account-guess-limit.js';
 import type { DocumentStore } from './core/ports/documents.js';
 import { unobserved } from './core/ports/events.js';
 import type { Store } from './core/ports/store.js';
@@ -175,7 +176,7 @@ export async function createServices(
     settings: { linkTtl: config.oneTimeTokens.ttl },
     providerTokenSeal,
   });
-  const { trustedProxyHeader: _header, ...rules } = config.rateLimits;
+  const { trustedProxyHeader: _header, passwordGuesses, ...rules } = config.rateLimits;
   const rateLimiter = new RateLimiter(backend.rateLimits, rules, options.clock, metrics?.authEvents);
   const flows = new EmailFlows({
     store,
@@ -198,6 +199,7 @@ export async function createServices(
     hasher,
     tokens,
     sessions,
+    passwordGuesses: new AccountGuessLimit(backend.rateLimits, passwordGuesses, clock, metrics?.authEvents),
     ...(metrics ? { events: metrics.authEvents } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
     settings: {

@@ -282,6 +282,7 @@ export function readEnv(env: NodeJS.ProcessEnv, cwd: string): ConfigLayer {
       refresh: off,
       verify: off,
       anonymous: off,
+      passwordGuesses: off,
     };
   }
 

@@ -242,6 +242,12 @@ export const ConfigSchema = Type.Object({
       /** Anonymous sign-ins (GoTrue's RATE_LIMIT_ANONYMOUS_USERS: 30 an hour per client). */
       anonymous: RateLimitRule(30, 3600),
       /**
+       * Wrong passwords per account, from every client and dialect together (a login no account has
+       * is counted by itself): past it the account's password checks answer 429 until the window
+       * ends, except from a client that signed the account in within 30 days (account-guess-limit.ts).
+       */
+      passwordGuesses: RateLimitRule(10, 900),
+      /**
        * Deprecated: read so old files load; load.ts maps a value to `trustProxy: 1` with a warning.
        * (It took the leftmost X-Forwarded-For entry, which the client writes.)
        */

@@ -24,11 +24,14 @@ import {
   roleNameFor,
 } from './identity.js';
 import { checkUserData } from './validation.js';
+import type { AccountGuessLimit } from './account-guess-limit.js';
 import type { AuditLog, Client } from './audit.js';
+import { rateLimitBucket } from './client-bucket.js';
 import type { BackgroundWork } from './background.js';
 import { DurationSampler } from './duration-sampler.js';
 import type { EmailFlows } from './email-flows.js';
 import { unobserved, type AuthEvents, type SignInMethod } from './ports/events.js';
+import type { GuessProbe, GuessStanding } from './ports/rate-limits.js';
 
 interface AuthSettings {
   /** A user name must match this (json-data-server's userIdRE). */
@@ -72,6 +75,8 @@ export interface AuthDeps {
   background: BackgroundWork;
   /** Hears of sign-ins and refresh-token reuse (metrics); none: nobody listens. */
   events?: AuthEvents;
+  /** Wrong passwords allowed per account from every client and dialect together; none: no such limit. */
+  passwordGuesses?: AccountGuessLimit;
 }
 
 /** An access token alone, for a session that goes on (postgrest-auth's bearer refresh). */
@@ -433,8 +438,9 @@ export class AuthService {
     extraClaims?: ExtraClaims,
   ): Promise<IssuedSession> {
     let user: User;
+    let guessesFolded: boolean;
     try {
-      user = await this.verifyCredentials(login, password);
+      ({ user, guessesFolded } = await this.proveCredentials(login, password, client));
     } catch (error) {
       if (error instanceof CredentialsRefused) {
         await this.deps.audit?.record('sign_in_failed', client, { userId: error.userId, actorId: null });
@@ -446,14 +452,25 @@ export class AuthService {
     const now = this.now();
     // GoTrue answers a banned user's sign-in 400 (403 everywhere else).
     this.assertNotBanned(user, now, 400);
-    const signedIn = await this.recordSignIn(client, user, now, authMethodOf(extraClaims, 'password')).catch(
-      (error: unknown) => {
-        // A ban committed after the user was read: the store opened no session (Store.createSession).
-        if (isAuthError(error) && error.code === 'user_banned')
-          throw new AuthError('user_banned', undefined, { status: 400 });
-        throw error;
-      },
-    );
+    const guesses = this.deps.passwordGuesses?.enabled ? this.deps.passwordGuesses : null;
+    const bucket = guesses ? clientBucket(client) : null;
+    // A store that read the guess standing with its lookup writes the known client with the sign-in.
+    const foldedWrite = guessesFolded && this.deps.store.openSignIn !== undefined;
+    const known =
+      guesses && bucket !== null && foldedWrite ? guesses.knownRecord(user.id, bucket, now) : null;
+    const signedIn = await this.recordSignIn(
+      client,
+      user,
+      now,
+      authMethodOf(extraClaims, 'password'),
+      known,
+    ).catch((error: unknown) => {
+      // A ban committed after the user was read: the store opened no session (Store.createSession).
+      if (isAuthError(error) && error.code === 'user_banned')
+        throw new AuthError('user_banned', undefined, { status: 400 });
+      throw error;
+    });
+    if (guesses && bucket !== null && !foldedWrite) await guesses.remember(user.id, bucket);
     return this.issue(signedIn.user, signedIn.session, signedIn.refreshToken, now, extraClaims);
   }
 
@@ -468,13 +485,14 @@ export class AuthService {
     user: User,
     now: Date,
     authMethod: string,
+    knownClient: { key: string; until: Date } | null,
   ): Promise<{ user: User; session: Session; refreshToken: string }> {
     const audited = { userId: user.id, data: { via: 'password' } };
     const { store, sessions, audit } = this.deps;
     if (store.openSignIn) {
       const { session, refreshToken } = sessions.prepare(user.id, now, authMethod);
       const event = audit?.event('sign_in', client, audited) ?? null;
-      const opened = await store.openSignIn({ lastSignInAt: now, session, audit: event });
+      const opened = await store.openSignIn({ lastSignInAt: now, session, audit: event, knownClient });
       if (event) await audit?.stored(event);
       return { ...opened, refreshToken };
     }
@@ -486,9 +504,9 @@ export class AuthService {
     return { user: signedIn, session: opened.session, refreshToken: opened.refreshToken };
   }
 
-  /** Checks a login and password without opening a session. */
-  async verifyCredentials(login: string, password: string): Promise<User> {
-    return (await this.proveCredentials(login, password)).user;
+  /** Checks a login and password without opening a session (`client`: who asks, for the guess limit). */
+  async verifyCredentials(login: string, password: string, client: Client | null = null): Promise<User> {
+    return (await this.proveCredentials(login, password, client)).user;
   }
 
   /**
@@ -496,28 +514,54 @@ export class AuthService {
    * proved it: a password change made with this proof must find that hash
    * still stored (compare-and-set, see Store.changePassword).
    */
-  private async proveCredentials(login: string, password: string): Promise<{ user: User; hash: string }> {
+  private async proveCredentials(
+    login: string,
+    password: string,
+    client: Client | null,
+  ): Promise<{ user: User; hash: string; guessesFolded: boolean }> {
     if (login.length === 0 || login.length > MAX_LOGIN_LENGTH) {
       await this.deps.hasher.verifyDummy(password);
       throw new CredentialsRefused(null);
     }
-    const found = await this.findWithPasswordHash(login);
+    const guesses = this.deps.passwordGuesses?.enabled ? this.deps.passwordGuesses : null;
+    const found = await this.findWithPasswordHash(login, guesses?.probe(clientBucket(client)) ?? null);
     const user = found?.user ?? null;
     const hash = found?.passwordHash ?? null;
     if (!user || hash === null) {
+      // Sure to fail: counted (by every spelling's one key) and refused past the allowance as an account is.
+      await guesses?.failUnknown(user ? user.id : `login:${storedLoginKey(login) ?? login}`);
       await this.deps.hasher.verifyDummy(password);
       throw new CredentialsRefused(user?.id ?? null);
     }
-    if (!(await this.deps.hasher.verify(password, hash))) throw new CredentialsRefused(user.id);
+    const right = await this.guessed(user.id, client, found?.guesses, () =>
+      this.deps.hasher.verify(password, hash),
+    );
+    if (!right) throw new CredentialsRefused(user.id);
+    const guessesFolded = found?.guesses !== undefined;
     if (this.deps.hasher.needsRehash(hash)) {
       const upgraded = await this.deps.hasher.hash(password);
       // Only over the hash just verified: the password was changed meanwhile when it moved, and this
       // proof of the old one is worth nothing.
       if (!(await this.deps.store.replacePasswordHash(user.id, upgraded, hash)))
         throw new CredentialsRefused(user.id);
-      return { user, hash: upgraded };
+      return { user, hash: upgraded, guessesFolded };
     }
-    return { user, hash };
+    return { user, hash, guessesFolded };
+  }
+
+  /**
+   * Runs a password `check` of `userId` under the per-account guess limit (AccountGuessLimit.run),
+   * with the standing the store read along with the user, or else read from the counters.
+   */
+  private async guessed(
+    userId: string,
+    client: Client | null,
+    standing: GuessStanding | undefined,
+    check: () => Promise<boolean>,
+  ): Promise<boolean> {
+    const guesses = this.deps.passwordGuesses;
+    if (!guesses?.enabled) return check();
+    return guesses.run(userId, standing ?? (await guesses.standing(userId, clientBucket(client))), check);
   }
 
   /**
@@ -834,7 +878,7 @@ export class AuthService {
       extraClaims?: ExtraClaims;
     },
   ): Promise<IssuedSession> {
-    const { user, hash } = await this.proveCredentials(input.login, input.currentPassword);
+    const { user, hash } = await this.proveCredentials(input.login, input.currentPassword, client);
     // It answers a session, which a sign-in would refuse until the address is confirmed.
     if (this.mustConfirm(user)) throw new AuthError('email_not_confirmed');
     // Before the write: openSession's check came after the banned user's new password was stored.
@@ -973,14 +1017,15 @@ export class AuthService {
   /** findByLogin with the user's password hash: one store call where the store can (one round trip). */
   private async findWithPasswordHash(
     login: string,
-  ): Promise<{ user: User; passwordHash: string | null } | null> {
+    guesses: GuessProbe | null,
+  ): Promise<{ user: User; passwordHash: string | null; guesses?: GuessStanding } | null> {
     const { store } = this.deps;
     if (!store.findUserWithPasswordHash) {
       const user = await this.findByLogin(login);
       return user && { user, passwordHash: await store.getPasswordHash(user.id) };
     }
     const key = storedLoginKey(login);
-    return key === null ? null : store.findUserWithPasswordHash(key, isEmailLogin(key));
+    return key === null ? null : store.findUserWithPasswordHash(key, isEmailLogin(key), guesses);
   }
 
   /** Throws user_banned while the user's ban lasts (GoTrue's banned_until). */
@@ -1095,4 +1140,9 @@ function storedLoginKey(login: string): string | null {
   if (login.length > MAX_LOGIN_LENGTH || login.includes('\u0000')) return null;
   const key = loginKey(login);
   return key.length === 0 ? null : key;
+}
+
+/** What the per-account guess limit knows a client by: its rate-limit bucket; null for a call on the host. */
+function clientBucket(client: Client | null): string | null {
+  return client?.ip ? rateLimitBucket(client.ip) : null;
 }

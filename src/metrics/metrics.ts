@@ -99,7 +99,7 @@ export class Metrics {
   readonly authEvents: AuthEvents = {
     signIn: (outcome: string, method: SignInMethod) => this.signIns.inc({ method, outcome }),
     refreshTokenReused: () => this.reuses.inc(),
-    rateLimited: (family: RateLimitFamily) => this.refusals.inc({ family }),
+    rateLimited: (family: RateLimitFamily | 'passwordGuesses') => this.refusals.inc({ family }),
     oauthCallbackRefused: (provider: string, reason: OAuthCallbackRefusal) =>
       this.oauthRefusals.inc({ provider, reason }),
   };

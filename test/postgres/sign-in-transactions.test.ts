@@ -128,6 +128,12 @@ describe('a password sign-in on PostgreSQL', { skip: statisticsUnavailable() ?? 
       assert.equal(signIn.count, 2, `a sign-in: ${signIn.statements.join(' | ')}`);
       const refresh = await countRoundTrips(url, () => auth.refresh(LOCAL_CALL, signIn.answer.refreshToken));
       assert.equal(refresh.count, 1, `a refresh: ${refresh.statements.join(' | ')}`);
+      // From a client: the account's wrong passwords are read with the user, and the client is
+      // remembered as a known one (the guess limit) with the sign-in's writes.
+      const client = { ip: '192.0.2.7' };
+      await auth.signIn(client, 'signing-in', PASSWORD);
+      const fromClient = await countRoundTrips(url, () => auth.signIn(client, 'signing-in', PASSWORD));
+      assert.equal(fromClient.count, 2, `a sign-in from a client: ${fromClient.statements.join(' | ')}`);
     });
   });
 
@@ -159,7 +165,7 @@ describe('a password sign-in on PostgreSQL', { skip: statisticsUnavailable() ?? 
     });
   });
 
-  it('refuses a wrong password in two round trips, its audit event naming the user', async () => {
+  it('refuses a wrong password in three round trips, its audit event naming the user', async () => {
     await withServices(async ({ auth, store }) => {
       const user = await auth.findByLogin('signing-in');
       const wrong = () => auth.signIn(LOCAL_CALL, 'signing-in', 'wrong password');
@@ -167,7 +173,9 @@ describe('a password sign-in on PostgreSQL', { skip: statisticsUnavailable() ?? 
       const refused = await countRoundTrips(url, () =>
         assert.rejects(wrong(), { code: 'invalid_credentials' }),
       );
-      assert.equal(refused.count, 2, `a refused sign-in: ${refused.statements.join(' | ')}`);
+      // The lookup, the wrong password counted against the account (rateLimits.passwordGuesses) and
+      // the audit event: one more than a sign-in, on a refusal only.
+      assert.equal(refused.count, 3, `a refused sign-in: ${refused.statements.join(' | ')}`);
       const { events } = await store.listAuditEvents({ page: 1, perPage: 1, userId: user!.id });
       assert.equal(events[0]?.action, 'sign_in_failed');
     });

@@ -39,8 +39,8 @@ export interface AuthEvents {
   signIn(outcome: string, method: SignInMethod): void;
   /** A spent refresh token came back after its grace period: its session was ended. */
   refreshTokenReused(): void;
-  /** A client was refused for going past its family's rate limit. */
-  rateLimited(family: RateLimitFamily): void;
+  /** A client was refused for going past its family's rate limit, or an account past its wrong passwords. */
+  rateLimited(family: RateLimitFamily | 'passwordGuesses'): void;
   /** An OAuth callback was refused; `provider` is its flow's (a configured name) or `unknown` without one. */
   oauthCallbackRefused(provider: string, reason: OAuthCallbackRefusal): void;
 }

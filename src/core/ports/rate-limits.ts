@@ -2,4 +2,29 @@
 export interface RateLimitCounter {
   /** Counts one hit on `key` and returns the count in its current window and when that window ends. */
   hit(key: string, windowMs: number, now: Date): Promise<{ count: number; resetAt: Date }>;
+  /**
+   * `key`'s open window without counting a hit; null when none is open (a window ending more than
+   * two of its lengths from now was opened by a clock since set back: none, as `hit` reads it).
+   */
+  peek(key: string, windowMs: number, now: Date): Promise<{ count: number; resetAt: Date } | null>;
+}
+
+/** An account's wrong passwords in their open window, and whether the client asking signed it in before. */
+export interface GuessStanding {
+  failures: number;
+  resetAt: Date | null;
+  knownClient: boolean;
+}
+
+/**
+ * What a store that reads the standing with the sign-in's lookup (and records a known client with
+ * its writes) needs: the counter keys are these prefixes followed by the user's id.
+ */
+export interface GuessProbe {
+  failuresPrefix: string;
+  /** Null: no client to look for (a command run on the host). */
+  knownPrefix: string | null;
+  windowMs: number;
+  max: number;
+  now: Date;
 }

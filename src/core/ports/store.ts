@@ -1,4 +1,5 @@
 import type { OutgoingMail } from './outbox.js';
+import type { GuessProbe, GuessStanding } from './rate-limits.js';
 
 /**
  * The Store interface: the persistence verbs the auth domain needs, and
@@ -461,11 +462,16 @@ export interface Store {
    * name) with its password hash (getPasswordHash's), at once: a password sign-in's lookup in one
    * round trip (PostgreSQL: one query). Null when no user has it. Optional: core otherwise finds the
    * user, then its hash.
+   *
+   * With `guesses` (the per-account password-guess limit) it also answers the account's standing
+   * read from the shared rate-limit counters in the same statement (no round trip more); a store that
+   * answers it records a known client with openSignIn's writes too (its `knownClient`).
    */
   findUserWithPasswordHash?(
     key: string,
     byEmail: boolean,
-  ): Promise<{ user: User; passwordHash: string | null } | null>;
+    guesses?: GuessProbe | null,
+  ): Promise<{ user: User; passwordHash: string | null; guesses?: GuessStanding } | null>;
   /**
    * Replaces the hash only (algorithm upgrade at login); sessions and token version are untouched.
    * Only while the stored hash is still `expectedHash` (the one just verified): a rehash of the old
@@ -521,6 +527,8 @@ export interface Store {
     lastSignInAt: Date;
     session: NewSession;
     audit: AuditEvent | null;
+    /** The rate-limit key that remembers the client as the user's known one until `until` (see findUserWithPasswordHash). */
+    knownClient?: { key: string; until: Date } | null;
   }): Promise<{ user: User; session: Session }>;
   findSession(id: string): Promise<Session | null>;
   /**

@@ -15,14 +15,27 @@ export class MemoryRateLimitCounter implements RateLimitCounter {
       for (const [k, w] of this.windows) if (w.resetAt <= at) this.windows.delete(k);
       this.lastSweep = at;
     }
-    let window = this.windows.get(key);
-    // A window ending more than two of its lengths from now was opened by a clock since set back: a
-    // new one starts, or its client would wait out the whole jump (the same bound as PostgreSQL's).
-    if (!window || window.resetAt <= at || window.resetAt > at + 2 * windowMs) {
+    let window = this.current(key, windowMs, at);
+    if (!window) {
       window = { count: 0, resetAt: at + windowMs };
       this.windows.set(key, window);
     }
     window.count++;
     return { count: window.count, resetAt: new Date(window.resetAt) };
+  }
+
+  async peek(key: string, windowMs: number, now: Date): Promise<{ count: number; resetAt: Date } | null> {
+    const window = this.current(key, windowMs, now.getTime());
+    return window && { count: window.count, resetAt: new Date(window.resetAt) };
+  }
+
+  /**
+   * `key`'s open window. One ending more than two of its lengths from now was opened by a clock
+   * since set back: none, or its client would wait out the whole jump (the same bound as PostgreSQL's).
+   */
+  private current(key: string, windowMs: number, at: number): { count: number; resetAt: number } | null {
+    const window = this.windows.get(key);
+    if (!window || window.resetAt <= at || window.resetAt > at + 2 * windowMs) return null;
+    return window;
   }
 }

@@ -124,10 +124,20 @@ export function openSessionCallSql(q: Names): string {
  * account. The function answers the user's row as JSON, made a row of `users` again here: a function
  * returning the table's row type would depend on it, and serving a schema GoTrue made replaces
  * restauth's copy of the table with GoTrue's (gotrue-adopt.ts), which that dependency forbids.
+ * With $17 (a key, until $18) the client is remembered as the user's known one in the rate-limit
+ * table, in the same statement (the guess limit: account-guess-limit.ts), once the sign-in opened.
  */
-export function openSignInCallSql(q: Names, tables: { accounts: string }, userColumns: string): string {
+export function openSignInCallSql(
+  q: Names,
+  tables: { accounts: string; rateLimits: string },
+  userColumns: string,
+): string {
   return `WITH opened AS MATERIALIZED (
       SELECT ${q.restauth}.open_sign_in($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) AS row
+    ), known AS (
+      INSERT INTO ${tables.rateLimits} AS w (key, reset_at, count)
+      SELECT $17::text, $18::timestamptz, 1 FROM opened WHERE opened.row IS NOT NULL AND $17::text IS NOT NULL
+      ON CONFLICT (key) DO UPDATE SET reset_at = EXCLUDED.reset_at, count = 1
     )
     SELECT ${userColumns} FROM opened, jsonb_populate_record(NULL::${q.schema}.${q.table}, opened.row) u
     JOIN ${tables.accounts} a ON a.uid = u.id`;

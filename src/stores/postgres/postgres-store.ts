@@ -4,6 +4,8 @@ import { assertNotBanned } from '../../core/banned.js';
 import { AuthError, type ErrorCode } from '../../core/errors.js';
 import { loginKey } from '../../core/identity.js';
 import type { OutgoingMail } from '../../core/ports/outbox.js';
+import type { GuessProbe, GuessStanding } from '../../core/ports/rate-limits.js';
+import { openWindow, rateLimitTable } from './rate-limits.js';
 import {
   CodeHashInUseError,
   type AuditEvent,
@@ -302,6 +304,8 @@ export class PostgresStore implements Store {
   /** restauth's one-time tokens, and GoTrue's table that shows them (gotrue-one-time-tokens.ts). */
   private readonly oneTimeTokens: ReturnType<typeof oneTimeTokenTables>;
   private readonly auditLog: string;
+  /** The shared rate-limit windows: a password sign-in reads and writes the account's guess limit there. */
+  private readonly rateLimits: string;
   private readonly userRoles: string;
   private readonly mailOutbox: string;
   private readonly roleNames: RoleNames;
@@ -343,6 +347,7 @@ export class PostgresStore implements Store {
     this.oneTimeTokens = oneTimeTokenTables(this.names);
     // GoTrue has no table for these: they live in restauth's schema (migration 16).
     this.auditLog = `${restauth}.audit_log`;
+    this.rateLimits = rateLimitTable(schemaNames);
     this.userRoles = `${restauth}.user_roles`;
     this.mailOutbox = outboxTable(schemaNames);
     this.roleNames = {
@@ -852,7 +857,9 @@ export class PostgresStore implements Store {
   async findUserWithPasswordHash(
     key: string,
     byEmail: boolean,
-  ): Promise<{ user: User; passwordHash: string | null } | null> {
+    guesses?: GuessProbe | null,
+  ): Promise<{ user: User; passwordHash: string | null; guesses?: GuessStanding } | null> {
+    if (guesses) return this.findUserWithGuesses(key, byEmail, guesses);
     const { rows } = await this.pool
       .query<UserRow & { password_hash: string | null }>(
         this.prepared(
@@ -869,10 +876,65 @@ export class PostgresStore implements Store {
     return row ? { user: toUser(row), passwordHash: row.password_hash } : null;
   }
 
+  /**
+   * findUserWithPasswordHash with the account's wrong passwords in their open window (the shared
+   * rate_limits row the guess limit counts them in) and, only once they are spent, whether the
+   * asking client signed the account in lately: one statement, as without the limit.
+   */
+  private async findUserWithGuesses(
+    key: string,
+    byEmail: boolean,
+    guesses: GuessProbe,
+  ): Promise<{ user: User; passwordHash: string | null; guesses: GuessStanding } | null> {
+    type Row = UserRow & {
+      password_hash: string | null;
+      guess_failures: number | null;
+      guess_reset_at: Date | null;
+      known_client: boolean;
+    };
+    const { rows } = await this.pool
+      .query<Row>(
+        this.prepared(
+          this.statement(
+            byEmail ? 'userWithGuessesByEmail' : 'userWithGuessesByName',
+            () => `SELECT ${this.userColumns}, u.encrypted_password AS password_hash,
+             g.count AS guess_failures, g.reset_at AS guess_reset_at,
+             CASE WHEN g.count >= $5 AND $6::text IS NOT NULL THEN EXISTS (
+               SELECT 1 FROM ${this.rateLimits} k WHERE k.key = $6 || u.id::text AND k.reset_at > $3
+             ) ELSE false END AS known_client
+           FROM ${this.userFrom}
+           LEFT JOIN ${this.rateLimits} g ON g.key = $2 || u.id::text AND ${openWindow('g.reset_at', '$3', '$4')}
+           WHERE ${byEmail ? 'u.email' : 'a.username_lowercase'} = $1 AND ${FINDABLE_USERS}`,
+          ),
+          [
+            loginKey(key),
+            guesses.failuresPrefix,
+            guesses.now,
+            guesses.windowMs,
+            guesses.max,
+            guesses.knownPrefix,
+          ],
+        ),
+      )
+      .catch(conflict);
+    const row = rows[0];
+    if (!row) return null;
+    return {
+      user: toUser(row),
+      passwordHash: row.password_hash,
+      guesses: {
+        failures: row.guess_failures ?? 0,
+        resetAt: row.guess_reset_at,
+        knownClient: row.known_client,
+      },
+    };
+  }
+
   async openSignIn(input: {
     lastSignInAt: Date;
     session: NewSession;
     audit: AuditEvent | null;
+    knownClient?: { key: string; until: Date } | null;
   }): Promise<{ user: User; session: Session }> {
     const { session, audit } = input;
     const uid = userUid(session.userId);
@@ -881,7 +943,11 @@ export class PostgresStore implements Store {
     const { rows } = await this.pool.query<UserRow>(
       this.prepared(
         this.statement('openSignIn', () =>
-          openSignInCallSql(this.names, { accounts: this.accounts }, this.userColumns),
+          openSignInCallSql(
+            this.names,
+            { accounts: this.accounts, rateLimits: this.rateLimits },
+            this.userColumns,
+          ),
         ),
         [
           session.id,
@@ -900,6 +966,8 @@ export class PostgresStore implements Store {
           audit?.ip ?? null,
           audit?.data ?? null,
           Math.max(0, session.maxPerUser),
+          input.knownClient?.key ?? null,
+          input.knownClient?.until ?? null,
         ],
       ),
     );

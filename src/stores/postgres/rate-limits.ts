@@ -37,4 +37,21 @@ export class PostgresRateLimitCounter implements RateLimitCounter {
     }
     return { count: rows[0]!.count, resetAt: rows[0]!.reset_at };
   }
+
+  async peek(key: string, windowMs: number, now: Date): Promise<{ count: number; resetAt: Date } | null> {
+    const { rows } = await this.pool.query<{ count: number; reset_at: Date }>(
+      `SELECT count, reset_at FROM ${this.table}
+       WHERE key = $1 AND ${openWindow('reset_at', '$2', '$3')}`,
+      [key, now, windowMs],
+    );
+    return rows[0] ? { count: rows[0].count, resetAt: rows[0].reset_at } : null;
+  }
+}
+
+/**
+ * Whether the window ending at `resetAt` is open at `now`: not ended, and not opened by a clock since
+ * set back (ending more than two of its lengths from now), as `hit` reads a window.
+ */
+export function openWindow(resetAt: string, now: string, windowMs: string): string {
+  return `${resetAt} > ${now} AND ${resetAt} <= ${now}::timestamptz + 2 * ${windowMs} * interval '1 millisecond'`;
 }

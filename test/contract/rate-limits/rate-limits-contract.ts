@@ -79,5 +79,21 @@ export function runRateLimitContract(name: string, makeSubject: () => Promise<Ra
         Array.from({ length: 20 }, (_, i) => i + 1),
       );
     });
+
+    it("peeks at a key's open window without counting a hit, and at none once it ended", async () => {
+      const counter = subject.backend.rateLimits;
+      assert.equal(await counter.peek('passwordGuesses:user-1', WINDOW, at(0)), null);
+      await counter.hit('passwordGuesses:user-1', WINDOW, at(0));
+      await counter.hit('passwordGuesses:user-1', WINDOW, at(1000));
+      for (let i = 0; i < 2; i++) {
+        const seen = await counter.peek('passwordGuesses:user-1', WINDOW, at(2000));
+        assert.equal(seen?.count, 2);
+        assert.equal(seen.resetAt.getTime(), at(WINDOW).getTime());
+      }
+      assert.equal(await counter.peek('passwordGuesses:user-1', WINDOW, at(WINDOW)), null);
+      const day = 24 * 3600 * 1000;
+      await counter.hit('passwordGuesses:user-2', WINDOW, at(day));
+      assert.equal(await counter.peek('passwordGuesses:user-2', WINDOW, at(0)), null, 'the clock went back');
+    });
   });
 }
