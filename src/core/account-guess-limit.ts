@@ -114,8 +114,9 @@ export class AccountGuessLimit {
   }
 
   /**
-   * A login no account has (`login:<its key>`), or an account without a password: its check is sure to fail, so it is counted before (atomically, no
-   * burst overdraws it) and refused past the allowance as an account's would be.
+   * A login no account has (`login:<its key>`), or an account without a password: its check is sure
+   * to fail, so it is counted before (atomically: no burst overdraws it) and refused past the
+   * allowance as an account's check would be.
    */
   async failUnknown(account: string): Promise<void> {
     if (!this.enabled) return;
