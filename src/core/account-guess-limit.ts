@@ -34,8 +34,8 @@ interface AccountChecks {
  * device or network goes on signing in during an attack, one check at a time.
  *
  * The key is the account's id, so every spelling of its name or address is one budget; a login no
- * account has is counted by its normalized key (its check always fails), so the 429 tells nobody
- * whether an account exists.
+ * account has is counted by its normalized key (unknownAccount), so the 429 tells nobody whether an
+ * account exists.
  */
 export class AccountGuessLimit {
   private readonly accounts = new Map<string, AccountChecks>();
@@ -52,11 +52,12 @@ export class AccountGuessLimit {
     return this.rule.max > 0; // 0 disables the limit
   }
 
-  /** What a store folding the standing into its lookup is asked (null: the limit is off). */
-  probe(clientBucket: string | null): GuessProbe | null {
+  /** What a store folding the standing of `login` into its lookup is asked (null: the limit is off). */
+  probe(login: string, clientBucket: string | null): GuessProbe | null {
     if (!this.enabled) return null;
     return {
       failuresPrefix: failuresKey(''),
+      unknownKey: failuresKey(unknownAccount(login)),
       knownPrefix: clientBucket === null ? null : knownKey(clientBucket, ''),
       windowMs: this.windowMs,
       max: this.rule.max,
@@ -113,18 +114,6 @@ export class AccountGuessLimit {
     }
   }
 
-  /**
-   * A login no account has (`login:<its key>`), or an account without a password: its check is sure
-   * to fail, so it is counted before (atomically: no burst overdraws it) and refused past the
-   * allowance as an account's check would be.
-   */
-  async failUnknown(account: string): Promise<void> {
-    if (!this.enabled) return;
-    const now = this.clock();
-    const { count, resetAt } = await this.counter.hit(failuresKey(account), this.windowMs, now);
-    if (count > this.rule.max) this.refuse(resetAt.getTime(), now.getTime());
-  }
-
   private get windowMs(): number {
     return this.rule.window * 1000;
   }
@@ -176,6 +165,14 @@ export class AccountGuessLimit {
     const retryAfter = Math.max(1, Math.ceil((resetAt - now) / 1000));
     throw new AuthError('over_request_rate_limit', 'Too many requests, retry later', { retryAfter });
   }
+}
+
+/**
+ * What a login no account has is counted as: its check (a dummy hash) runs and is counted as an
+ * account's would be, so neither its answers nor their timing tell that no account has it.
+ */
+export function unknownAccount(login: string): string {
+  return `login:${login}`;
 }
 
 /** Apart from the per-client families' keys (`signIn:<address>` ...). */

@@ -24,7 +24,7 @@ import {
   roleNameFor,
 } from './identity.js';
 import { checkUserData } from './validation.js';
-import type { AccountGuessLimit } from './account-guess-limit.js';
+import { unknownAccount, type AccountGuessLimit } from './account-guess-limit.js';
 import type { AuditLog, Client } from './audit.js';
 import { rateLimitBucket } from './client-bucket.js';
 import type { BackgroundWork } from './background.js';
@@ -523,14 +523,17 @@ export class AuthService {
       await this.deps.hasher.verifyDummy(password);
       throw new CredentialsRefused(null);
     }
+    const key = storedLoginKey(login) ?? login;
     const guesses = this.deps.passwordGuesses?.enabled ? this.deps.passwordGuesses : null;
-    const found = await this.findWithPasswordHash(login, guesses?.probe(clientBucket(client)) ?? null);
+    const found = await this.findWithPasswordHash(login, guesses?.probe(key, clientBucket(client)) ?? null);
     const user = found?.user ?? null;
     const hash = found?.passwordHash ?? null;
     if (!user || hash === null) {
-      // Sure to fail: counted (by every spelling's one key) and refused past the allowance as an account is.
-      await guesses?.failUnknown(user ? user.id : `login:${storedLoginKey(login) ?? login}`);
-      await this.deps.hasher.verifyDummy(password);
+      // Sure to fail, but counted and refused as an account's check (every spelling of the login one key).
+      await this.guessed(user?.id ?? unknownAccount(key), client, found?.guesses, async () => {
+        await this.deps.hasher.verifyDummy(password);
+        return false;
+      });
       throw new CredentialsRefused(user?.id ?? null);
     }
     const right = await this.guessed(user.id, client, found?.guesses, () =>
@@ -1018,7 +1021,7 @@ export class AuthService {
   private async findWithPasswordHash(
     login: string,
     guesses: GuessProbe | null,
-  ): Promise<{ user: User; passwordHash: string | null; guesses?: GuessStanding } | null> {
+  ): Promise<{ user: User | null; passwordHash: string | null; guesses?: GuessStanding } | null> {
     const { store } = this.deps;
     if (!store.findUserWithPasswordHash) {
       const user = await this.findByLogin(login);

@@ -176,6 +176,11 @@ describe('a password sign-in on PostgreSQL', { skip: statisticsUnavailable() ?? 
       // The lookup, the wrong password counted against the account (rateLimits.passwordGuesses) and
       // the audit event: one more than a sign-in, on a refusal only.
       assert.equal(refused.count, 3, `a refused sign-in: ${refused.statements.join(' | ')}`);
+      // A login no account has: its own count read with the lookup, then written: the same three.
+      const unknown = await countRoundTrips(url, () =>
+        assert.rejects(auth.signIn(LOCAL_CALL, 'nobody-here', PASSWORD), { code: 'invalid_credentials' }),
+      );
+      assert.equal(unknown.count, 3, `an unknown login: ${unknown.statements.join(' | ')}`);
       const { events } = await store.listAuditEvents({ page: 1, perPage: 1, userId: user!.id });
       assert.equal(events[0]?.action, 'sign_in_failed');
     });

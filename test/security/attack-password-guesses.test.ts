@@ -131,6 +131,34 @@ describe('password guesses at one account, from many clients and every dialect',
     assert.equal((await attempt(0, 'somebody@acme.test', 'one more')).statusCode, 400, 'another login');
   });
 
+  it("a burst at a login no account has waits for its checks as an account's would", async () => {
+    t = await startApp();
+    await register(t, '/auth/v1/signup', { email: 'held@acme.test', password: PASSWORD }, 200);
+    // Every hash waits until released: an answer arriving meanwhile did not wait for one.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const hasher = t.services.hasher;
+    const [verify, verifyDummy] = [hasher.verify.bind(hasher), hasher.verifyDummy.bind(hasher)];
+    hasher.verify = async (password, hash) => (await held, verify(password, hash));
+    hasher.verifyDummy = async (password) => (await held, verifyDummy(password));
+    const burst = (login: string) => {
+      const answered: number[] = [];
+      const all = Promise.all(
+        Array.from({ length: GUESSES + 2 }, (_, i) =>
+          attempt(i, login, `guess ${i}`).then((answer) => answered.push(answer.statusCode)),
+        ),
+      );
+      return { answered, all };
+    };
+    const known = burst('held@acme.test');
+    const unknown = burst('nobody@acme.test');
+    for (let turn = 0; turn < 50; turn++) await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual([known.answered, unknown.answered], [[], []], 'nothing answered before a hash');
+    release();
+    await Promise.all([known.all, unknown.all]);
+    assert.deepEqual(known.answered.sort(), unknown.answered.sort());
+  });
+
   it("postgrest-auth's change_password with current_password spends the same budget", async () => {
     t = await startApp();
     await register(t, '/pg/users', { username: 'held', password: PASSWORD }, 201);

@@ -22,6 +22,8 @@ export interface GuessStanding {
  */
 export interface GuessProbe {
   failuresPrefix: string;
+  /** The key of the login's own count, read when no account has it (so it answers as one would). */
+  unknownKey: string;
   /** Null: no client to look for (a command run on the host). */
   knownPrefix: string | null;
   windowMs: number;

@@ -464,14 +464,15 @@ export interface Store {
    * user, then its hash.
    *
    * With `guesses` (the per-account password-guess limit) it also answers the account's standing
-   * read from the shared rate-limit counters in the same statement (no round trip more); a store that
-   * answers it records a known client with openSignIn's writes too (its `knownClient`).
+   * read from the shared rate-limit counters in the same statement (no round trip more), and when
+   * no user has the login, the login's own standing with a null user; a store that answers it
+   * records a known client with openSignIn's writes too (its `knownClient`).
    */
   findUserWithPasswordHash?(
     key: string,
     byEmail: boolean,
     guesses?: GuessProbe | null,
-  ): Promise<{ user: User; passwordHash: string | null; guesses?: GuessStanding } | null>;
+  ): Promise<{ user: User | null; passwordHash: string | null; guesses?: GuessStanding } | null>;
   /**
    * Replaces the hash only (algorithm upgrade at login); sessions and token version are untouched.
    * Only while the stored hash is still `expectedHash` (the one just verified): a rehash of the old

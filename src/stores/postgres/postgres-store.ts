@@ -858,7 +858,7 @@ export class PostgresStore implements Store {
     key: string,
     byEmail: boolean,
     guesses?: GuessProbe | null,
-  ): Promise<{ user: User; passwordHash: string | null; guesses?: GuessStanding } | null> {
+  ): Promise<{ user: User | null; passwordHash: string | null; guesses?: GuessStanding } | null> {
     if (guesses) return this.findUserWithGuesses(key, byEmail, guesses);
     const { rows } = await this.pool
       .query<UserRow & { password_hash: string | null }>(
@@ -879,13 +879,14 @@ export class PostgresStore implements Store {
   /**
    * findUserWithPasswordHash with the account's wrong passwords in their open window (the shared
    * rate_limits row the guess limit counts them in) and, only once they are spent, whether the
-   * asking client signed the account in lately: one statement, as without the limit.
+   * asking client signed the account in lately: one statement, as without the limit. Always one
+   * row: with no such user its columns are null and the count read is the login's own.
    */
   private async findUserWithGuesses(
     key: string,
     byEmail: boolean,
     guesses: GuessProbe,
-  ): Promise<{ user: User; passwordHash: string | null; guesses: GuessStanding } | null> {
+  ): Promise<{ user: User | null; passwordHash: string | null; guesses: GuessStanding }> {
     type Row = UserRow & {
       password_hash: string | null;
       guess_failures: number | null;
@@ -902,9 +903,11 @@ export class PostgresStore implements Store {
              CASE WHEN g.count >= $5 AND $6::text IS NOT NULL THEN EXISTS (
                SELECT 1 FROM ${this.rateLimits} k WHERE k.key = $6 || u.id::text AND k.reset_at > $3
              ) ELSE false END AS known_client
-           FROM ${this.userFrom}
-           LEFT JOIN ${this.rateLimits} g ON g.key = $2 || u.id::text AND ${openWindow('g.reset_at', '$3', '$4')}
-           WHERE ${byEmail ? 'u.email' : 'a.username_lowercase'} = $1 AND ${FINDABLE_USERS}`,
+           FROM (SELECT) AS one
+           LEFT JOIN (${this.userFrom})
+             ON ${byEmail ? 'u.email' : 'a.username_lowercase'} = $1 AND ${FINDABLE_USERS}
+           LEFT JOIN ${this.rateLimits} g ON g.key = COALESCE($2 || u.id::text, $7)
+             AND ${openWindow('g.reset_at', '$3', '$4')}`,
           ),
           [
             loginKey(key),
@@ -913,14 +916,14 @@ export class PostgresStore implements Store {
             guesses.windowMs,
             guesses.max,
             guesses.knownPrefix,
+            guesses.unknownKey,
           ],
         ),
       )
       .catch(conflict);
-    const row = rows[0];
-    if (!row) return null;
+    const row = rows[0]!;
     return {
-      user: toUser(row),
+      user: row.id === null ? null : toUser(row),
       passwordHash: row.password_hash,
       guesses: {
         failures: row.guess_failures ?? 0,
