@@ -389,7 +389,8 @@ export class AuthService {
   ): Promise<IssuedSession> {
     return this.observed(method, async () => {
       const now = this.now();
-      this.assertNotBanned(user, now);
+      // Before the sign-in's write: a refused user's last_sign_in_at moved and a sign_in was audited.
+      await this.assertMayStartSession(user, now);
       // A ban committed since the user was read refuses it here (Store.updateUser's unlessBannedAt).
       const signedIn = await this.deps.store.updateUser(
         user.id,
@@ -1029,6 +1030,18 @@ export class AuthService {
     }
     const key = storedLoginKey(login);
     return key === null ? null : store.findUserWithPasswordHash(key, isEmailLogin(key), guesses);
+  }
+
+  /**
+   * Refuses what startSession would: a banned user (user_banned), one with a verified MFA factor
+   * (insufficient_aal, as the store's session-opening write refuses it; that write still decides a
+   * factor verified since). Asked also before a mailed link hands on a PKCE code instead of a
+   * session: the code's exchange was refused after the link and the code were both spent.
+   */
+  async assertMayStartSession(user: User, now: Date = this.now()): Promise<void> {
+    this.assertNotBanned(user, now);
+    const factors = await this.deps.store.listMfaFactors(user.id);
+    if (factors.some((factor) => factor.status === 'verified')) throw new AuthError('insufficient_aal');
   }
 
   /** Throws user_banned while the user's ban lasts (GoTrue's banned_until). */

@@ -490,18 +490,44 @@ export class EmailFlows {
   }
 
   /**
-   * Spends a link token or an address's code, and does what its type means. The link token is the raw
-   * secret of the mail's link (GoTrue's wire calls it `token_hash`); it is hashed only to be looked up.
+   * Spends a link token or an address's code, does what its type means, then `next` with the outcome
+   * (the route's session, or its PKCE code). The link token is the raw secret of the mail's link
+   * (GoTrue's wire calls it `token_hash`); it is hashed only to be looked up.
+   *
+   * A refusal after the token is spent (4xx: `next` refusing a user with a verified MFA factor,
+   * insufficient_aal, or a ban since) stores it again (unspend), as changePasswordSpent does: the same
+   * link or code works once what refused it is fixed. Spent, a recovery or sign-in link of an MFA user
+   * was dead after its refusal, even once the operator had deleted the factor. An email change is
+   * the exception: its address changed before the session was refused, and following it again would
+   * change nothing (its two sides' marks are spent).
    */
-  async verify(
+  async verify<T>(
     client: Client,
     type: VerifyType,
     secret: { linkToken: string } | { email: string; code: string },
-  ): Promise<VerifyOutcome> {
+    next: (outcome: VerifyOutcome) => Promise<T>,
+  ): Promise<T> {
     const now = this.deps.clock();
     const consumed = await this.consume(type, secret, now);
-    const user = consumed && (await this.addressee(consumed));
-    if (!consumed || !user) throw new AuthError('otp_expired');
+    if (!consumed) throw new AuthError('otp_expired');
+    try {
+      return await next(await this.verifySpent(client, type, consumed, now));
+    } catch (error) {
+      if (isAuthError(error) && error.status < 500 && error.code !== 'otp_expired' && type !== 'email_change')
+        await this.unspend(consumed, now);
+      throw error;
+    }
+  }
+
+  /** What a spent token of `type` does: confirms, retires an unproven password, changes the address. */
+  private async verifySpent(
+    client: Client,
+    type: VerifyType,
+    consumed: OneTimeToken,
+    now: Date,
+  ): Promise<VerifyOutcome> {
+    const user = await this.addressee(consumed);
+    if (!user) throw new AuthError('otp_expired');
     if (type === 'email_change') return this.confirmEmailChange(client, user, consumed, now);
     // An account that gave its address up (releaseUnproven) is not signed in by a mail to it.
     if (user.email === null) throw new AuthError('otp_expired');
