@@ -205,7 +205,12 @@ export class AdminService {
   /** The user's MFA factors (GoTrue's GET /admin/users/:id/factors); user_not_found for no user. */
   async listFactors(id: string): Promise<MfaFactor[]> {
     await this.getUser(id);
-    return this.deps.store.listMfaFactors(id);
+    return this.factorsOf(id);
+  }
+
+  /** The factors of a user just read (the admin user object's `factors`). */
+  factorsOf(userId: string): Promise<MfaFactor[]> {
+    return this.deps.store.listMfaFactors(userId);
   }
 
   /**
@@ -221,6 +226,32 @@ export class AdminService {
       userId: id,
       actorId: null,
       data: { factor_id: factor.id, factor_type: factor.factorType, status: factor.status },
+    });
+    return factor;
+  }
+
+  /**
+   * Changes a user's MFA factor (GoTrue's PUT /admin/users/:id/factors/:factorId): its friendly name,
+   * and a phone factor's phone (E.164, as GoTrue's validatePhone). What is empty or absent is kept,
+   * as GoTrue's. mfa_factor_not_found when the user has no such factor.
+   */
+  async updateFactor(
+    client: Client,
+    id: string,
+    factorId: string,
+    input: { friendlyName?: string | undefined; phone?: string | undefined },
+  ): Promise<MfaFactor> {
+    await this.getUser(id);
+    const change = {
+      friendlyName: input.friendlyName ? input.friendlyName : null,
+      phone: input.phone ? factorPhone(input.phone) : null,
+    };
+    const factor = await this.deps.store.updateMfaFactor(id, factorId, change, this.deps.clock());
+    if (factor === null) throw new AuthError('mfa_factor_not_found');
+    await this.deps.audit.record('admin_factor_updated', client, {
+      userId: id,
+      actorId: null,
+      data: { factor_id: factor.id, factor_type: factor.factorType },
     });
     return factor;
   }
@@ -349,4 +380,12 @@ export class AdminService {
       redirectTo: input.redirectTo,
     };
   }
+}
+
+/** A phone as GoTrue's validatePhone keeps it: no leading `+` nor spaces, E.164's digits. */
+function factorPhone(phone: string): string {
+  const digits = phone.replace(/^\+/u, '').replaceAll(' ', '');
+  if (!/^[1-9]\d{1,14}$/u.test(digits))
+    throw new AuthError('validation_failed', 'Invalid phone number format (E.164 required)');
+  return digits;
 }

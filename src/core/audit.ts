@@ -19,6 +19,7 @@ export type AuditAction =
   | 'admin_user_deleted'
   | 'admin_user_signed_out'
   | 'admin_factor_deleted'
+  | 'admin_factor_updated'
   | 'admin_link_generated'
   | 'user_invited'
   | 'user_reauthenticate_requested'

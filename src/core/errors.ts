@@ -66,6 +66,7 @@ const errorRegistry = {
   provider_disabled: { status: 400, message: 'Provider is not enabled' },
   mfa_totp_enroll_not_enabled: { status: 422, message: 'MFA enroll is disabled for TOTP' },
   mfa_factor_not_found: { status: 404, message: 'Factor not found' },
+  mfa_factor_name_conflict: { status: 422, message: 'Another factor of this user has this friendly name' },
   // GoTrue's code for a session that must reach aal2: restauth has no MFA, so a user with a verified
   // factor (a GoTrue database served as it is) gets no session at all rather than an aal1 one.
   insufficient_aal: {

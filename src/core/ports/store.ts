@@ -326,6 +326,12 @@ export interface MfaFactor {
   lastChallengedAt: Date | null;
 }
 
+/** What an administrator changes of a factor (null: kept). */
+export interface MfaFactorChange {
+  friendlyName: string | null;
+  phone: string | null;
+}
+
 /** createOneTimeToken's refusal of a code hash that already names another token. */
 export class CodeHashInUseError extends Error {
   constructor() {
@@ -411,6 +417,17 @@ export interface Store {
   listMfaFactors(userId: string): Promise<MfaFactor[]>;
   /** Deletes the user's factor `factorId` and returns it; null when the user has no such factor. */
   deleteMfaFactor(userId: string, factorId: string): Promise<MfaFactor | null>;
+  /**
+   * Changes the user's factor `factorId` (GoTrue's admin factor update): its friendly name when given,
+   * its phone when given and it is a phone factor; updated_at = now. Returns it as changed; null when
+   * the user has no such factor. A name another factor of the user has: mfa_factor_name_conflict.
+   */
+  updateMfaFactor(
+    userId: string,
+    factorId: string,
+    change: MfaFactorChange,
+    now: Date,
+  ): Promise<MfaFactor | null>;
 
   // Identities (GoTrue's auth.identities). The `email` identity follows the
   // user's address, as GoTrue's: createUser writes it (unless

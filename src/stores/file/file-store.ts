@@ -470,6 +470,10 @@ export class FileStore implements Store {
     return [];
   }
 
+  async updateMfaFactor(): Promise<MfaFactor | null> {
+    return null;
+  }
+
   async deleteMfaFactor(): Promise<MfaFactor | null> {
     return null;
   }

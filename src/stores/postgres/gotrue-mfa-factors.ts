@@ -1,5 +1,6 @@
 import type pg from 'pg';
-import type { MfaFactor } from '../../core/ports/store.js';
+import { AuthError } from '../../core/errors.js';
+import type { MfaFactor, MfaFactorChange } from '../../core/ports/store.js';
 
 /** The columns of GoTrue's mfa_factors an administrator sees (never the secret nor WebAuthn's data). */
 const COLUMNS =
@@ -53,4 +54,34 @@ export async function deleteFactor(
     [factorId, uid],
   );
   return rows[0] ? toFactor(rows[0]) : null;
+}
+
+/**
+ * Changes the factor `factorId` of the user `uid` (both UUIDs), as GoTrue's adminUserUpdateFactor: the
+ * friendly name when given, the phone when given and it is a phone factor. Another user's factor is not
+ * found. A name (or phone) another factor of the user has breaks GoTrue's unique index: a 422, not a 500.
+ */
+export async function updateFactor(
+  pool: pg.Pool,
+  table: string,
+  uid: string,
+  factorId: string,
+  change: MfaFactorChange,
+  now: Date,
+): Promise<MfaFactor | null> {
+  try {
+    const { rows } = await pool.query<FactorRow>(
+      `UPDATE ${table} SET friendly_name = coalesce($3, friendly_name),
+         phone = CASE WHEN factor_type = 'phone' THEN coalesce($4, phone) ELSE phone END,
+         updated_at = $5
+       WHERE id = $1::uuid AND user_id = $2::uuid RETURNING ${COLUMNS}`,
+      [factorId, uid, change.friendlyName, change.phone, now],
+    );
+    return rows[0] ? toFactor(rows[0]) : null;
+  } catch (error) {
+    if ((error as { code?: string }).code !== '23505') throw error;
+    throw (error as { constraint?: string }).constraint === 'unique_phone_factor_per_user'
+      ? new AuthError('validation_failed', 'Another factor of this user has this phone', { status: 422 })
+      : new AuthError('mfa_factor_name_conflict');
+  }
 }

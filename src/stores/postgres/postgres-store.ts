@@ -18,6 +18,7 @@ import {
   type NewSession,
   type NewUser,
   type MfaFactor,
+  type MfaFactorChange,
   type FoundRefreshToken,
   type OneStatementRefresh,
   type OneTimeToken,
@@ -34,7 +35,7 @@ import {
 import { findGoTrueRefreshToken, redeemGoTrueRefreshToken } from './gotrue-tokens.js';
 import { emailIdentityData, quotedNames, type SchemaNames } from './migrations.js';
 import { insertMailsSql, outboxTable } from './outbox.js';
-import { deleteFactor, listFactors } from './gotrue-mfa-factors.js';
+import { deleteFactor, listFactors, updateFactor } from './gotrue-mfa-factors.js';
 import { refreshInOneStatementSql, refreshTokenLookupSql } from './refresh-exchange.js';
 import { RefreshBatcher, type RefreshEntry } from './refresh-batch.js';
 import { UnansweredRefreshes } from './unanswered-refreshes.js';
@@ -635,6 +636,17 @@ export class PostgresStore implements Store {
   async listMfaFactors(userId: string): Promise<MfaFactor[]> {
     const uid = userUid(userId);
     return uid === null ? [] : listFactors(this.pool, this.session.factors, uid);
+  }
+
+  async updateMfaFactor(
+    userId: string,
+    factorId: string,
+    change: MfaFactorChange,
+    now: Date,
+  ): Promise<MfaFactor | null> {
+    const uid = userUid(userId);
+    if (uid === null || userUid(factorId) === null) return null;
+    return updateFactor(this.pool, this.session.factors, uid, factorId, change, now);
   }
 
   async deleteMfaFactor(userId: string, factorId: string): Promise<MfaFactor | null> {

@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AdminUserInput } from '../../../core/admin-service.js';
+import type { User } from '../../../core/ports/store.js';
 import { AuthError } from '../../../core/errors.js';
 import { onAdminUserId } from './admin-user-id.js';
 import { requireAdmin, type GotrueOptions } from './context.js';
@@ -91,15 +92,18 @@ export const adminRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
     answer.user(await admin.createUser(clientOf(request), adminInput(request.body))),
   );
 
+  /** One user as GoTrue's admin routes answer it: with its MFA factors (GoTrue loads them with the user). */
+  const withFactors = async (user: User) => answer.user(user, { factors: await admin.factorsOf(user.id) });
+
   app.get('/admin/users/:id', { schema: { params: IdParams } }, async (request) => {
     const { id } = request.params;
-    return answer.user(await onAdminUserId(id, () => admin.getUser(id)));
+    return withFactors(await onAdminUserId(id, () => admin.getUser(id)));
   });
 
   app.put('/admin/users/:id', { schema: { params: IdParams, body: UserBody } }, async (request) => {
     const { id } = request.params;
     const input = adminInput(request.body);
-    return answer.user(await onAdminUserId(id, () => admin.updateUser(clientOf(request), id, input)));
+    return withFactors(await onAdminUserId(id, () => admin.updateUser(clientOf(request), id, input)));
   });
 
   app.delete('/admin/users/:id', { schema: { params: IdParams } }, async (request) => {

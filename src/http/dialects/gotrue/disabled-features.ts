@@ -249,14 +249,6 @@ export const DISABLED_ROUTES: readonly DisabledRoute[] = [
     refusal: factorNotFound,
   },
   {
-    method: 'PUT',
-    url: '/admin/users/:id/factors/:factorId',
-    summary: "Change a user's MFA factor",
-    caller: 'admin',
-    refusal: factorNotFound,
-    ofUser: true,
-  },
-  {
     method: 'POST',
     url: '/passkeys/authentication/options',
     summary: 'Passkey sign-in options',

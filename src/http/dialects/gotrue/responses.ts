@@ -49,6 +49,20 @@ const Identity = Type.Object(
   { description: "One of the user's identities, as GoTrue's identity object" },
 );
 
+const Factor = Type.Object(
+  {
+    id: Type.String({ format: 'uuid' }),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    status: Type.String({ description: 'unverified or verified' }),
+    friendly_name: Type.Optional(Type.String()),
+    factor_type: Type.String({ description: 'totp, phone or webauthn' }),
+    phone: Type.String(),
+    last_challenged_at: MaybeTimestamp,
+  },
+  { description: "An MFA factor, as GoTrue's factor object (no secret)" },
+);
+
 const User = Type.Object(
   {
     id: Type.String({ format: 'uuid' }),
@@ -69,22 +83,11 @@ const User = Type.Object(
     created_at: Timestamp,
     updated_at: Timestamp,
     is_anonymous: Type.Boolean(),
+    factors: Type.Optional(
+      Type.Array(Factor, { description: 'Its MFA factors, when it has some (admin routes)' }),
+    ),
   },
   { description: "A user, as GoTrue's user object" },
-);
-
-const Factor = Type.Object(
-  {
-    id: Type.String({ format: 'uuid' }),
-    created_at: Timestamp,
-    updated_at: Timestamp,
-    status: Type.String({ description: 'unverified or verified' }),
-    friendly_name: Type.Optional(Type.String()),
-    factor_type: Type.String({ description: 'totp, phone or webauthn' }),
-    phone: Type.String(),
-    last_challenged_at: MaybeTimestamp,
-  },
-  { description: "An MFA factor, as GoTrue's factor object (no secret)" },
 );
 
 const Session = Type.Object(
@@ -329,6 +332,11 @@ export const gotrueResponses: RouteDocs = {
     summary: "A user's MFA factors (GoTrue's auth.mfa_factors; none on files)",
     bearer: true,
     response: withErrors({ 200: Type.Array(Factor) }, [...AUTHED_ERRORS, 404]),
+  },
+  'PUT /admin/users/:id/factors/:factorId': {
+    summary: "Rename a user's MFA factor (friendly_name; a phone factor's phone)",
+    bearer: true,
+    response: withErrors({ 200: Factor }, [...AUTHED_ERRORS, 404, 422]),
   },
   'DELETE /admin/users/:id/factors/:factorId': {
     summary: "Remove a user's MFA factor: a verified one keeps its user out (insufficient_aal)",

@@ -1,6 +1,6 @@
 import type { ExtraClaims, IssuedSession } from '../../../core/auth-service.js';
 import type { VerifyType } from '../../../core/email-flows.js';
-import type { AmrClaim, Identity, Session, User } from '../../../core/ports/store.js';
+import type { AmrClaim, Identity, MfaFactor, Session, User } from '../../../core/ports/store.js';
 import { appMetadataJson, identityJson } from './identity-wire.js';
 
 /**
@@ -23,6 +23,8 @@ export interface UserJsonExtras {
   confirmationSentAt?: Date | null;
   /** The user's identities (Identities.of), listed. */
   identities?: readonly Identity[];
+  /** The user's MFA factors (GoTrue's `factors`, omitempty: shown only when there are some). */
+  factors?: readonly MfaFactor[];
 }
 
 export function userJson(user: User, wire: UserWire, extras: UserJsonExtras = {}) {
@@ -48,6 +50,21 @@ export function userJson(user: User, wire: UserWire, extras: UserJsonExtras = {}
     created_at: iso(user.createdAt),
     updated_at: iso(user.updatedAt),
     is_anonymous: user.isAnonymous,
+    ...(extras.factors?.length ? { factors: extras.factors.map(factorJson) } : {}),
+  };
+}
+
+/** A factor as GoTrue's models.Factor marshals it: no secret, friendly_name left out when empty. */
+export function factorJson(factor: MfaFactor): Record<string, unknown> {
+  return {
+    id: factor.id,
+    created_at: factor.createdAt.toISOString(),
+    updated_at: factor.updatedAt.toISOString(),
+    status: factor.status,
+    ...(factor.friendlyName ? { friendly_name: factor.friendlyName } : {}),
+    factor_type: factor.factorType,
+    phone: factor.phone ?? '',
+    last_challenged_at: factor.lastChallengedAt?.toISOString() ?? null,
   };
 }
 
