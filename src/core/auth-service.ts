@@ -766,6 +766,21 @@ export class AuthService {
         : null;
     // Last of the checks: it spends the mailed code, which a request refused otherwise keeps.
     if (changes.password !== undefined) await this.assertReauthenticated(checked, changes.nonce);
+    if (changes.data !== undefined) {
+      // A ban committed since the session was checked refuses the write (as the other conditional writes).
+      // Before the address's change and its mail: a racing write can make this merge, done again, larger
+      // than the bound (a 413) after the early check passed, and the mail had gone out for a refused
+      // request. Merged again by a retry, the same data changes nothing more.
+      const data = changes.data;
+      user = await updateMerged(
+        this.deps.store,
+        user,
+        (current) => ({
+          profile: mergeMetadata(current.profile, data, this.deps.settings.maxUserDataBytes),
+        }),
+        { unlessBannedAt: this.now() },
+      );
+    }
     if (changes.email !== undefined && takesAddressNow) {
       user = await this.makePermanent(client, user, changes.email);
     } else if (mailedChange !== null) {
@@ -775,18 +790,6 @@ export class AuthService {
         changes.redirectTo,
         changes.pkce ?? null,
         checked.session.id,
-      );
-    }
-    if (changes.data !== undefined) {
-      // A ban committed since the session was checked refuses the write (as the other conditional writes).
-      const data = changes.data;
-      user = await updateMerged(
-        this.deps.store,
-        user,
-        (current) => ({
-          profile: mergeMetadata(current.profile, data, this.deps.settings.maxUserDataBytes),
-        }),
-        { unlessBannedAt: this.now() },
       );
     }
     if (changes.password !== undefined) {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { isAuthApiError } from '@supabase/auth-js';
 import { createTestApp, type TestApp } from '../support/app.js';
+import { commitAfterRead } from '../support/commit-after-read.js';
 import { adminClient, FAST_HASHING, gotrueClient, listen } from '../support/gotrue.js';
 import { suiteStore } from '../support/postgres.js';
 
@@ -84,6 +85,30 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.deepEqual(refusal(refused.error), TOO_LARGE);
       const user = (await client.getUser()).data.user!;
       assert.equal(user.new_email, undefined, 'the refused request mailed an email change');
+    });
+
+    it('PUT /user: a merge refused on its retry (a racing write took the room) starts no email change', async () => {
+      // The early check passes; the administrator's write then makes the compare-and-set fail, and the
+      // merge done again on the fresh data is over the bound. The email change was mailed before that
+      // merge: the mail now follows the write. The race is made (commitAfterRead), not hoped for.
+      const { client } = gotrueClient(url);
+      const signUp = await client.signUp({ email: 'ivy@acme.test', password: PASSWORD });
+      assert.equal(signUp.error, null);
+      for (const key of ['a', 'b'])
+        assert.equal((await client.updateUser({ data: { [key]: THIRD } })).error, null);
+      const admin = adminClient(url, await t.services.tokens.signRoleToken('service_role', 600, new Date()));
+      const addKey = async () =>
+        assert.equal(
+          (await admin.updateUserById(signUp.data.user!.id, { user_metadata: { x: THIRD } })).error,
+          null,
+        );
+      const refused = await commitAfterRead(t.services.store, addKey, ['findUserByEmail'], () =>
+        client.updateUser({ email: 'ivy@work.test', data: { c: THIRD } }),
+      );
+      assert.deepEqual(refusal(refused.error), TOO_LARGE);
+      const user = (await client.getUser()).data.user!;
+      assert.deepEqual(Object.keys(user.user_metadata).sort(), ['a', 'b', 'x']);
+      assert.equal(user.new_email, undefined, 'the refused request started an email change');
     });
 
     it('admin updates: user_metadata and app_metadata are bounded alike', async () => {
