@@ -12,7 +12,15 @@ import { withProviders } from './identities.js';
 import { mergeMetadata } from './metadata.js';
 import { updateMerged } from './merged-update.js';
 import type { SessionManager } from './sessions.js';
-import type { FirstSession, Identity, Session, Store, TokenStanding, User } from './ports/store.js';
+import type {
+  FirstSession,
+  Identity,
+  OneTimeToken,
+  Session,
+  Store,
+  TokenStanding,
+  User,
+} from './ports/store.js';
 import { TokenError, type AccessClaims, type TokenService } from './tokens.js';
 import {
   checkEmail,
@@ -753,7 +761,7 @@ export class AuthService {
       pkce?: PkceChallenge | null;
     },
   ): Promise<User> {
-    let user = checked.user;
+    const user = checked.user;
     await this.assertOwnUpdateAcceptable(user, changes);
     // Without confirmation an anonymous user takes the address at once, as a sign-up would (GoTrue's
     // autoconfirm); a permanent user's change always confirms, and so does an anonymous one's otherwise.
@@ -765,7 +773,23 @@ export class AuthService {
         ? await this.deps.emailFlows.admitEmailChange(user, changes.email)
         : null;
     // Last of the checks: it spends the mailed code, which a request refused otherwise keeps.
-    if (changes.password !== undefined) await this.assertReauthenticated(checked, changes.nonce);
+    const code =
+      changes.password !== undefined ? await this.assertReauthenticated(checked, changes.nonce) : null;
+    const write = () => this.writeOwnUpdate(client, checked, changes, takesAddressNow, mailedChange);
+    // Refused by a write after the code was spent (a racing write took the data's room: 413; a
+    // conflict), the code is kept, as one refused by a check is.
+    return code === null ? write() : this.deps.emailFlows.spentOn(code, write);
+  }
+
+  /** updateOwnAccount's writes, once every check passed: the data, the address, then the password. */
+  private async writeOwnUpdate(
+    client: Client,
+    checked: Pick<CheckResult, 'user' | 'session'>,
+    changes: Parameters<AuthService['updateOwnAccount']>[2],
+    takesAddressNow: boolean,
+    mailedChange: string | null,
+  ): Promise<User> {
+    let user = checked.user;
     if (changes.data !== undefined) {
       // A ban committed since the session was checked refuses the write (as the other conditional writes).
       // Before the address's change and its mail: a racing write can make this merge, done again, larger
@@ -860,14 +884,14 @@ export class AuthService {
   private async assertReauthenticated(
     checked: Pick<CheckResult, 'user' | 'session'>,
     nonce: string | undefined,
-  ): Promise<void> {
-    if (!this.deps.settings.passwordChangeRequiresReauthentication) return;
+  ): Promise<OneTimeToken | null> {
+    if (!this.deps.settings.passwordChangeRequiresReauthentication) return null;
     const now = this.now();
     const age = now.getTime() - checked.session.createdAt.getTime();
     // A session dated ahead of now was opened before the clock went back: it proves itself as an old one does.
-    if (!datedAhead(checked.session.createdAt, now) && age < REAUTHENTICATION_WINDOW_MS) return;
+    if (!datedAhead(checked.session.createdAt, now) && age < REAUTHENTICATION_WINDOW_MS) return null;
     if (!nonce) throw new AuthError('reauthentication_needed');
-    await this.deps.emailFlows.consumeReauthentication(checked.user, nonce);
+    return this.deps.emailFlows.consumeReauthentication(checked.user, nonce);
   }
 
   /**

@@ -334,13 +334,17 @@ export class EmailFlows {
     await this.deps.audit.record('user_reauthenticate_requested', client, { userId: user.id });
   }
 
-  /** Spends a reauthentication code of this user; wrong, used or expired: reauthentication_not_valid. */
-  async consumeReauthentication(user: User, nonce: string): Promise<void> {
+  /**
+   * Spends a reauthentication code of this user, and returns it (see spentOn); wrong, used or expired:
+   * reauthentication_not_valid.
+   */
+  async consumeReauthentication(user: User, nonce: string): Promise<OneTimeToken> {
     const consumed =
       user.email === null
         ? null
         : await this.deps.oneTimeTokens.consumeCode(user.email, nonce, [REAUTHENTICATION], this.deps.clock());
     if (!consumed || consumed.userId !== user.id) throw new AuthError('reauthentication_not_valid');
+    return consumed;
   }
 
   /**
@@ -510,13 +514,8 @@ export class EmailFlows {
     const now = this.deps.clock();
     const consumed = await this.consume(type, secret, now);
     if (!consumed) throw new AuthError('otp_expired');
-    try {
-      return await next(await this.verifySpent(client, type, consumed, now));
-    } catch (error) {
-      if (isAuthError(error) && error.status < 500 && error.code !== 'otp_expired' && type !== 'email_change')
-        await this.unspend(consumed, now);
-      throw error;
-    }
+    const work = async () => next(await this.verifySpent(client, type, consumed, now));
+    return type === 'email_change' ? work() : this.spentOn(consumed, work);
   }
 
   /** What a spent token of `type` does: confirms, retires an unproven password, changes the address. */
@@ -575,10 +574,22 @@ export class EmailFlows {
    * Spent, it sent the person back to ask for another mail (after the factor's deletion, say).
    */
   async changePasswordSpent(token: OneTimeToken, passwordHash: string, now: Date): Promise<User> {
+    return this.spentOn(token, () => this.deps.store.changePassword(token.userId, passwordHash, null, now));
+  }
+
+  /**
+   * Runs `work`, which the spent `token` pays for. Refused by it (4xx), the token is stored again
+   * (unspend): the link or code works once what refused it is fixed, as when a check before the spend
+   * refuses. A refusal that says the token is dead (otp_expired) leaves it spent. Every one-time
+   * secret spent before a step that can still refuse goes through here (verify, the recovery writes,
+   * a reauthentication code).
+   */
+  async spentOn<T>(token: OneTimeToken, work: () => Promise<T>): Promise<T> {
     try {
-      return await this.deps.store.changePassword(token.userId, passwordHash, null, now);
+      return await work();
     } catch (error) {
-      if (isAuthError(error) && error.status < 500) await this.unspend(token, now);
+      if (isAuthError(error) && error.status < 500 && error.code !== 'otp_expired')
+        await this.unspend(token, this.deps.clock());
       throw error;
     }
   }
