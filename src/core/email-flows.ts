@@ -595,13 +595,16 @@ export class EmailFlows {
   }
 
   /**
-   * Stores again, as it was, a token spent by a request then refused, unless another of its purpose
-   * was issued meanwhile (the newer stands), or the account was banned or moved since: on the same
-   * conditions as its issue.
+   * Stores again a token spent by a request then refused, unless another of its purpose was issued
+   * since it was (the newer stands), or the account was banned or moved since: on the same conditions
+   * as its issue. Asked in the write (unlessIssuedAfter): looked up first, a mail issued between the
+   * look and the write was replaced by the older token, its link dead. Dated now, as the store's
+   * condition reads a token dated after the one it writes as one a clock set back made; it keeps its
+   * expiry, so it lives no longer than mailed.
    */
   private async unspend(token: OneTimeToken, now: Date): Promise<void> {
-    if (await this.deps.store.findOneTimeToken(token.userId, token.purpose, now)) return;
-    await this.deps.store.createOneTimeToken(token, [], {
+    await this.deps.store.createOneTimeToken({ ...token, createdAt: now }, [], {
+      unlessIssuedAfter: token.createdAt,
       unlessBannedAt: now,
       ...(token.recipient ? { whileAddressIs: token.recipient } : {}),
     });

@@ -127,6 +127,41 @@ describe('a refused session keeps the mailed link or code (postgres store)', { t
     assert.equal(data.user?.id, userId);
   });
 
+  it('a newer mail issued while a refused link is stored again stands: the older link is not put back over it', async () => {
+    const email = 'ned@acme.test';
+    const { userId, factorId } = await userWithFactor(email);
+    const { client } = gotrueClient(app.url);
+    const ask = () => client.signInWithOtp({ email, options: { shouldCreateUser: false } });
+    const older = (await mailed(email, ask)).link;
+    // The race, made: the owner asks for another link after the refused one was spent, before it is
+    // stored again (the store's write of it, which queues no mail).
+    const store = app.t.services.store;
+    const create = store.createOneTimeToken.bind(store);
+    let newer: string | null = null;
+    store.createOneTimeToken = async (token, mails, options) => {
+      if (newer === null && token.purpose === 'magiclink' && (mails ?? []).length === 0)
+        newer = (await mailed(email, ask)).link;
+      return create(token, mails, options);
+    };
+    try {
+      const refused = await client.verifyOtp({
+        token_hash: new URL(older).searchParams.get('token')!,
+        type: 'magiclink',
+      });
+      assert.equal(codeOf(refused.error), 'insufficient_aal');
+    } finally {
+      store.createOneTimeToken = create;
+    }
+    assert.ok(newer, 'the refused link was not stored again');
+
+    await deleteFactor(userId, factorId);
+    const signedIn = await client.verifyOtp({
+      token_hash: new URL(newer).searchParams.get('token')!,
+      type: 'magiclink',
+    });
+    assert.equal(signedIn.error, null, 'the newest mailed link was replaced by the refused one');
+  });
+
   it('a PKCE magic link: refused before its code is issued; the same link ends the flow once the factor is deleted', async () => {
     const email = 'max@acme.test';
     const { userId, factorId } = await userWithFactor(email);
