@@ -7,6 +7,7 @@ import { adminClient, gotrueClient, nextMail, secretsOf } from '../support/gotru
 import { startKeycloakApp, type OAuthApp } from '../support/oauth-app.js';
 import type { TestIdp } from '../support/oidc-provider.js';
 import { suiteStore } from '../support/postgres.js';
+import { preRequestVerdict as verdictOf } from '../support/pre-request-verdict.js';
 
 /**
  * The attack: a GoTrue database served by restauth (which has no MFA) holds users who protect their
@@ -93,22 +94,7 @@ describe('attack: users with a verified MFA factor get no session from restauth 
     return { id, client, session: data.session! };
   }
 
-  /** PostgREST's pre-request on the access token's claims, as PostgREST runs it: its error, or null. */
-  async function preRequestVerdict(accessToken: string): Promise<string | null> {
-    const claims = Buffer.from(accessToken.split('.')[1]!, 'base64url').toString();
-    const client = await db.connect();
-    try {
-      await client.query('BEGIN');
-      await client.query(`SELECT set_config('request.jwt.claims', $1, true)`, [claims]);
-      return await client
-        .query('SELECT auth.check_token_count()')
-        .then(() => null)
-        .catch((error: Error) => error.message);
-    } finally {
-      await client.query('ROLLBACK');
-      client.release();
-    }
-  }
+  const preRequestVerdict = (accessToken: string) => verdictOf(db, accessToken);
 
   async function mailedCode(email: string, ask: () => Promise<{ error: ClientAuthError | null }>) {
     const since = app.sink.mails.length;

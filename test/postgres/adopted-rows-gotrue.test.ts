@@ -107,9 +107,10 @@ const ODD_ROWS: OddRow[] = [
     expected: { password: 400, session: 200 },
   },
   {
-    name: 'deleted_at set: a soft-deleted user does not exist for sign-in',
+    name: 'deleted_at set: a soft-deleted user does not exist for sign-in, and is signed out',
     sql: `UPDATE auth.users SET deleted_at = now() WHERE id = $1`,
-    expected: { password: 400, session: 200 },
+    // GoTrue's soft delete ends every session (Logout): GET /user 403 session_not_found, refresh 400.
+    expected: { password: 400, session: 403 },
   },
   {
     name: 'a phone-only user (email NULL): no password sign-in by address',

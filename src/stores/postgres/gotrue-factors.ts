@@ -85,7 +85,7 @@ export function factorVerifiedLocksUserSql(q: Names, t: SessionTables): string {
  * role. Other users' tokens all name a session, which the trigger ends: their count stays, so the
  * pre-request's refusal still says the session ended.
  */
-const adoptedRole = (q: Names) =>
+export const adoptedRole = (q: Names) =>
   `EXISTS (SELECT FROM ${q.restauth}.user_roles r WHERE r.user_id = a.id AND r.adopted)`;
 
 /** restauth.end_sessions_below_aal2, the trigger's function, as migration `version` makes it. */

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { FLOW_STATE_GOTRUE_VERSIONS, gotrueFlowState } from './flow-state-schema.js';
 import { accountForEveryUser } from './gotrue-accounts.js';
+import { softDeleteEndsSessionsSql } from './gotrue-deleted-users.js';
 import { factorVerifiedEndsSessionsSql, factorVerifiedLocksUserSql } from './gotrue-factors.js';
 import { gotrueOneTimeTokens, SESSION_AND_TOKEN_GOTRUE_VERSIONS } from './gotrue-one-time-tokens.js';
 import { REPRODUCED_GOTRUE_VERSIONS, reproducedVersionsTouches } from './gotrue-reproduced-versions.js';
@@ -804,6 +805,11 @@ export function migrations(names: SchemaNames): Migration[] {
       version: 55,
       name: "auth.jwt() names pg_catalog's functions: none another role put on its caller's search path runs in it",
       sql: jwtFunctionSql(q, 'pg_catalog.'),
+    },
+    {
+      version: 56,
+      name: "a soft-deleted user (deleted_at set) is signed out everywhere, as GoTrue's soft delete does",
+      sql: softDeleteEndsSessionsSql(q, sessionTables(q)),
     },
     {
       version: 57,

@@ -1,0 +1,156 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { before, describe, it } from 'node:test';
+import type pg from 'pg';
+import { openPostgresPool } from '../../src/stores/postgres/index.js';
+import { migrate } from '../../src/stores/postgres/migrate.js';
+import { createTestApp, type TestApp } from '../support/app.js';
+import { FAST_HASHING } from '../support/gotrue.js';
+import { testRoles, testStoreConfig } from '../support/postgres.js';
+import { preRequestVerdict } from '../support/pre-request-verdict.js';
+import { signedInUser } from '../support/signed-in-user.js';
+import { useTestDatabase } from '../support/test-database.js';
+import { createGoTrueMadeDatabase, type GoTrueMadeDatabase } from './gotrue-made-database.js';
+
+/**
+ * A soft-deleted user (auth.users.deleted_at set) is signed out everywhere, as GoTrue's soft delete
+ * (models.SoftDeleteUser, then Logout) leaves it: its sessions end, so GET /user answers 403
+ * session_not_found, a refresh 400, and PostgREST's pre-request refuses the access token. Whoever
+ * sets deleted_at (a DBA, GoTrue's own role), before migration 56 or in a GoTrue database taken over.
+ */
+const PASSWORD = 'a long passphrase';
+
+/** The user's sessions still in auth.sessions, and the reasons restauth kept for those that ended. */
+async function sessionsOf(pool: pg.Pool, userId: string) {
+  const live = await pool.query('SELECT 1 FROM auth.sessions WHERE user_id = $1', [userId]);
+  const { rows } = await pool.query<{ reason: string }>(
+    'SELECT reason FROM restauth.session_ends WHERE user_id = $1 ORDER BY reason',
+    [userId],
+  );
+  return { live: live.rowCount, ended: rows.map((row) => row.reason) };
+}
+
+describe('a soft-deleted user is signed out everywhere (PostgreSQL)', () => {
+  let t: TestApp;
+  const db = useTestDatabase({ max: 2, migrateThrough: 0, beforeDrop: () => t?.close() });
+
+  before(async () => {
+    t = await createTestApp({
+      format: 'restauth',
+      config: { store: testStoreConfig(db.url), passwords: FAST_HASHING },
+    });
+  });
+
+  async function signedUp(email: string) {
+    const answer = await t.app.inject({
+      method: 'POST',
+      url: '/auth/v1/signup',
+      payload: { email, password: PASSWORD },
+    });
+    assert.equal(answer.statusCode, 200, answer.body);
+    return answer.json<{ access_token: string; refresh_token: string; user: { id: string } }>();
+  }
+
+  /** GET /user, a refresh and the pre-request with the session's tokens, after the soft delete. */
+  async function assertSignedOut(session: Awaited<ReturnType<typeof signedUp>>): Promise<void> {
+    const user = await t.app.inject({
+      method: 'GET',
+      url: '/auth/v1/user',
+      headers: { authorization: `Bearer ${session.access_token}` },
+    });
+    assert.equal(user.statusCode, 403, user.body);
+    assert.equal(user.json<{ error_code: string }>().error_code, 'session_not_found');
+    const refreshed = await t.app.inject({
+      method: 'POST',
+      url: '/auth/v1/token?grant_type=refresh_token',
+      payload: { refresh_token: session.refresh_token },
+    });
+    assert.equal(refreshed.statusCode, 400, refreshed.body);
+    assert.match(String(await preRequestVerdict(db.pool, session.access_token)), /the session has ended/u);
+  }
+
+  it("a DBA's UPDATE of deleted_at ends every session of the user, and only the user's", async () => {
+    const session = await signedUp('dba@example.com');
+    const other = await signedUp('other@example.com');
+    assert.equal(await preRequestVerdict(db.pool, session.access_token), null);
+
+    await db.pool.query('UPDATE auth.users SET deleted_at = now() WHERE id = $1', [session.user.id]);
+
+    assert.deepEqual(await sessionsOf(db.pool, session.user.id), { live: 0, ended: ['user_deleted'] });
+    await assertSignedOut(session);
+    assert.equal(await preRequestVerdict(db.pool, other.access_token), null);
+    assert.deepEqual(await sessionsOf(db.pool, other.user.id), { live: 1, ended: [] });
+  });
+
+  it("GoTrue's own role, which may not touch restauth's tables, soft-deletes: it commits, the user is signed out", async () => {
+    const session = await signedUp('gotrue@example.com');
+    const role = `gotrue_${randomUUID().replaceAll('-', '')}`;
+    await db.pool.query(`CREATE ROLE ${role} NOLOGIN BYPASSRLS; GRANT USAGE ON SCHEMA auth TO ${role};
+      GRANT SELECT, UPDATE ON auth.users TO ${role}`);
+    const client = await db.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(`SET LOCAL ROLE ${role}`);
+      // The columns GoTrue's SoftDeleteUser writes (its Logout then finds no session left).
+      await client.query(
+        `UPDATE auth.users SET email = $2, encrypted_password = NULL, deleted_at = now() WHERE id = $1`,
+        [session.user.id, `${session.user.id}@deleted.example`],
+      );
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+      await db.pool.query(`DROP OWNED BY ${role}; DROP ROLE ${role}`);
+    }
+    assert.deepEqual(await sessionsOf(db.pool, session.user.id), { live: 0, ended: ['user_deleted'] });
+    await assertSignedOut(session);
+  });
+});
+
+describe('migration 56 ends the sessions of users soft-deleted before it', () => {
+  const db = useTestDatabase({ max: 2, migrateThrough: 55 });
+
+  it('signs out the soft-deleted user and keeps the others signed in', async () => {
+    const deleted = await signedInUser(db.store, 'deleted-before');
+    const kept = await signedInUser(db.store, 'kept');
+    await db.pool.query('UPDATE auth.users SET deleted_at = now() WHERE id = $1', [deleted.user.id]);
+    assert.deepEqual(await sessionsOf(db.pool, deleted.user.id), { live: 1, ended: [] });
+
+    assert.deepEqual(await migrate(db.pool, db.names), [56]);
+
+    assert.deepEqual(await sessionsOf(db.pool, deleted.user.id), { live: 0, ended: ['user_deleted'] });
+    assert.deepEqual(await sessionsOf(db.pool, kept.user.id), { live: 1, ended: [] });
+  });
+});
+
+describe('a GoTrue database taken over: its soft-deleted users are signed out', () => {
+  const db = useTestDatabase({ migrateThrough: 0, max: 2 });
+  let made: GoTrueMadeDatabase;
+  before(async () => {
+    made = await createGoTrueMadeDatabase(db.url);
+  });
+
+  it("ends the soft-deleted user's GoTrue session at the takeover; her token no longer refreshes", async () => {
+    const [gail, hugo] = made.users;
+    await db.pool.query('UPDATE auth.users SET deleted_at = now() WHERE id = $1', [gail.id]);
+
+    const pool = await openPostgresPool(db.config, testRoles, { logger: { info() {}, warn() {} } });
+    await pool.end();
+
+    assert.deepEqual(await sessionsOf(db.pool, gail.id), { live: 0, ended: ['user_deleted'] });
+    assert.deepEqual(await sessionsOf(db.pool, hugo.id), { live: 1, ended: [] });
+    const t = await createTestApp({
+      format: 'restauth',
+      config: { store: db.config, passwords: FAST_HASHING },
+    });
+    try {
+      const refreshed = await t.app.inject({
+        method: 'POST',
+        url: '/auth/v1/token?grant_type=refresh_token',
+        payload: { refresh_token: made.v1.token },
+      });
+      assert.equal(refreshed.statusCode, 400, refreshed.body);
+    } finally {
+      await t.close();
+    }
+  });
+});
