@@ -134,6 +134,36 @@ const ODD_ROWS: OddRow[] = [
     expected: READABLE,
   },
   {
+    name: "sessions with not_after 'infinity'",
+    sql: `UPDATE auth.sessions SET not_after = 'infinity' WHERE user_id = $1`,
+    expected: READABLE,
+  },
+  {
+    name: "sessions and refresh tokens dated 'infinity' and '-infinity'",
+    sql: `WITH s AS (UPDATE auth.sessions SET created_at = '-infinity', updated_at = 'infinity' WHERE user_id = $1)
+          UPDATE auth.refresh_tokens SET created_at = '-infinity', updated_at = 'infinity' WHERE user_id = $1::text`,
+    expected: READABLE,
+  },
+  {
+    name: "the user's other times 'infinity' and '-infinity'",
+    sql: `UPDATE auth.users SET email_confirmed_at = '-infinity', last_sign_in_at = 'infinity',
+            invited_at = '-infinity', created_at = '-infinity', updated_at = 'infinity' WHERE id = $1`,
+    expected: READABLE,
+  },
+  {
+    name: "an identity's times 'infinity'",
+    sql: `UPDATE auth.identities SET last_sign_in_at = 'infinity', created_at = '-infinity', updated_at = 'infinity'
+            WHERE user_id = $1`,
+    expected: READABLE,
+  },
+  {
+    name: "an unverified MFA factor dated 'infinity' and '-infinity'",
+    sql: `INSERT INTO auth.mfa_factors (id, user_id, friendly_name, factor_type, status, created_at, updated_at,
+            last_challenged_at) VALUES (gen_random_uuid(), $1, 'phone app', 'totp', 'unverified', '-infinity',
+            'infinity', 'infinity')`,
+    expected: READABLE,
+  },
+  {
     name: 'sessions with NULL not_after, refreshed_at and aal',
     sql: `UPDATE auth.sessions SET not_after = NULL, refreshed_at = NULL, aal = NULL WHERE user_id = $1`,
     expected: READABLE,
@@ -186,7 +216,10 @@ describe('rows GoTrue or a DBA wrote, on every route (PostgreSQL)', () => {
 
       const answers = {
         user: await call('GET', '/auth/v1/user', session.access_token),
+        // json-data-server's token check, which reads only the token's standing (findTokenStanding).
+        check: await call('POST', '/auth/check', undefined, { access_token: session.access_token }),
         adminUser: await call('GET', `/auth/v1/admin/users/${session.user.id}`, serviceToken),
+        adminFactors: await call('GET', `/auth/v1/admin/users/${session.user.id}/factors`, serviceToken),
         adminList: await call('GET', '/auth/v1/admin/users?per_page=1000', serviceToken),
         refresh: await call('POST', '/auth/v1/token?grant_type=refresh_token', undefined, {
           refresh_token: session.refresh_token,
@@ -207,6 +240,11 @@ describe('rows GoTrue or a DBA wrote, on every route (PostgreSQL)', () => {
         answers.refresh.statusCode,
         odd.expected.session === 200 ? 200 : 400,
         answers.refresh.body,
+      );
+      assert.equal(
+        answers.check.json<{ valid: boolean }>().valid,
+        odd.expected.session === 200,
+        answers.check.body,
       );
       if (answers.user.statusCode === 200) odd.user?.(answers.user.json());
     });

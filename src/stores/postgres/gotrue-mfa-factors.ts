@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { AuthError } from '../../core/errors.js';
 import type { MfaFactor, MfaFactorChange } from '../../core/ports/store.js';
+import { rowDate, unsetTime, type RowTimestamp } from './row-values.js';
 
 /** The columns of GoTrue's mfa_factors an administrator sees (never the secret nor WebAuthn's data). */
 const COLUMNS =
@@ -12,9 +13,9 @@ interface FactorRow {
   status: string;
   friendly_name: string | null;
   phone: string | null;
-  created_at: Date;
-  updated_at: Date;
-  last_challenged_at: Date | null;
+  created_at: RowTimestamp;
+  updated_at: RowTimestamp;
+  last_challenged_at: RowTimestamp;
 }
 
 function toFactor(row: FactorRow): MfaFactor {
@@ -24,9 +25,9 @@ function toFactor(row: FactorRow): MfaFactor {
     status: row.status,
     friendlyName: row.friendly_name,
     phone: row.phone,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    lastChallengedAt: row.last_challenged_at,
+    createdAt: rowDate(row.created_at) ?? unsetTime(),
+    updatedAt: rowDate(row.updated_at) ?? unsetTime(),
+    lastChallengedAt: rowDate(row.last_challenged_at),
   };
 }
 

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { goTrueHmacKey, parseGoTrueRefreshToken, signedBy } from './gotrue-refresh-token.js';
 import { noVerifiedFactor, type SessionTables } from './session-sql.js';
+import { rowDate, type RowTimestamp } from './row-values.js';
 
 /**
  * The refresh tokens GoTrue issued, in a database it made (docs/postgres-schema.md, "A database GoTrue
@@ -39,9 +40,9 @@ export async function findGoTrueRefreshToken(
     const { rows } = await db.query<{
       session_id: string;
       revoked: boolean | null;
-      updated_at: Date | null;
+      updated_at: RowTimestamp;
       converted: boolean;
-      session_updated_at: Date | null;
+      session_updated_at: RowTimestamp;
     }>(
       `SELECT s.id::text AS session_id, r.revoked, r.updated_at, s.updated_at AS session_updated_at,
          EXISTS (SELECT FROM ${t.secrets} k WHERE k.session_id = s.id) AS converted
@@ -52,14 +53,17 @@ export async function findGoTrueRefreshToken(
     if (!row) return null;
     if (row.revoked !== true && !row.converted) return { sessionId: row.session_id, spentAt: null };
     // Spent by restauth (it took the session over then): judged by when; by GoTrue: a replay.
-    return { sessionId: row.session_id, spentAt: row.converted ? (row.updated_at ?? LONG_AGO) : LONG_AGO };
+    return {
+      sessionId: row.session_id,
+      spentAt: row.converted ? (rowDate(row.updated_at) ?? LONG_AGO) : LONG_AGO,
+    };
   }
   const parsed = parseGoTrueRefreshToken(token);
   if (parsed === null) return null;
   const { rows } = await db.query<{
     key: string | null;
     counter: string | null;
-    updated_at: Date | null;
+    updated_at: RowTimestamp;
     converted: boolean;
   }>(
     `SELECT s.refresh_token_hmac_key AS key, s.refresh_token_counter::text AS counter, s.updated_at,
@@ -72,7 +76,10 @@ export async function findGoTrueRefreshToken(
   if (!row || key === null || !signedBy(parsed, key)) return null;
   if (!row.converted && row.counter === parsed.counter.toString())
     return { sessionId: parsed.sessionId, spentAt: null };
-  return { sessionId: parsed.sessionId, spentAt: row.converted ? (row.updated_at ?? LONG_AGO) : LONG_AGO };
+  return {
+    sessionId: parsed.sessionId,
+    spentAt: row.converted ? (rowDate(row.updated_at) ?? LONG_AGO) : LONG_AGO,
+  };
 }
 
 /**

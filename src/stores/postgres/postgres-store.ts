@@ -62,24 +62,24 @@ import {
   type SessionTables,
 } from './session-sql.js';
 import { openSessionCallSql, openSignInCallSql } from './open-sign-in.js';
-import { jsonObject, rowDate, unsetTime } from './row-values.js';
+import { jsonObject, rowDate, unsetTime, type RowTimestamp } from './row-values.js';
 
 interface UserRow {
   id: string;
   username: string | null;
   email: string | null;
-  email_confirmed_at: Date | null;
+  email_confirmed_at: RowTimestamp;
   role: string | null;
   token_count: number;
   profile: unknown;
   app_metadata: unknown;
-  created_at: Date | null;
-  updated_at: Date | null;
-  last_sign_in_at: Date | null;
-  banned_until: Date | null;
+  created_at: RowTimestamp;
+  updated_at: RowTimestamp;
+  last_sign_in_at: RowTimestamp;
+  banned_until: RowTimestamp;
   is_anonymous: boolean;
   aud: string | null;
-  invited_at: Date | null;
+  invited_at: RowTimestamp;
 }
 
 interface IdentityRow {
@@ -89,18 +89,18 @@ interface IdentityRow {
   provider_id: string;
   identity_data: unknown;
   email: string | null;
-  last_sign_in_at: Date | null;
-  created_at: Date | null;
-  updated_at: Date | null;
+  last_sign_in_at: RowTimestamp;
+  created_at: RowTimestamp;
+  updated_at: RowTimestamp;
 }
 
 interface SessionRow {
   id: string;
   user_id: string;
-  created_at: Date;
-  refreshed_at: Date;
-  not_after: Date;
-  revoked_at: Date | null;
+  created_at: RowTimestamp;
+  refreshed_at: RowTimestamp;
+  not_after: RowTimestamp;
+  revoked_at: RowTimestamp;
   revoked_reason: string | null;
   refresh_secret: string;
   /** restauth.session_secrets.chain (SESSION_SECRET_CHAIN or SERVER_KEY_CHAIN). */
@@ -228,8 +228,8 @@ function toAuditEvent(row: AuditRow): AuditEvent {
 /** A row of refreshTokenLookupSql: the token, its session's columns, its user as JSON. */
 type FoundTokenRow = SessionRow & {
   hash: string;
-  token_created_at: Date;
-  rotated_at: Date | null;
+  token_created_at: RowTimestamp;
+  rotated_at: RowTimestamp;
   user_row: UserRow | null;
   mfa_guarded: boolean;
   /** The refresh statements' (refreshedIdentitiesOf); the lookup has none. */
@@ -249,7 +249,12 @@ type RefreshedIdentityJson = Omit<
 function toFoundToken(row: FoundTokenRow): FoundRefreshToken {
   const userId = row.user_id;
   return {
-    token: { hash: row.hash, sessionId: row.id, createdAt: row.token_created_at, rotatedAt: row.rotated_at },
+    token: {
+      hash: row.hash,
+      sessionId: row.id,
+      createdAt: rowDate(row.token_created_at) ?? unsetTime(),
+      rotatedAt: rowDate(row.rotated_at),
+    },
     session: toSession(row),
     // From to_jsonb: its timestamps are strings, which toUser reads as the columns.
     user: row.user_row ? toUser(row.user_row) : null,
@@ -270,14 +275,15 @@ function toSession(row: SessionRow): Session {
   return {
     id: row.id,
     userId: row.user_id,
-    createdAt: row.created_at,
-    refreshedAt: row.refreshed_at,
-    notAfter: row.not_after,
-    revokedAt: row.revoked_at,
+    createdAt: rowDate(row.created_at) ?? unsetTime(),
+    refreshedAt: rowDate(row.refreshed_at) ?? unsetTime(),
+    // Never NULL (coalesced to NO_TIME_BOX); 'infinity' a DBA may write reads as the last date.
+    notAfter: rowDate(row.not_after) ?? unsetTime(),
+    revokedAt: rowDate(row.revoked_at),
     revokedReason: row.revoked_reason,
     refreshSecret: row.refresh_secret,
     chain: row.chain === SERVER_KEY_CHAIN ? 'server-key' : 'session-secret',
-    amr: row.amr.map((claim) => ({ method: claim.method, at: new Date(claim.at) })),
+    amr: row.amr.map((claim) => ({ method: claim.method, at: rowDate(claim.at) ?? unsetTime() })),
   };
 }
 
@@ -823,7 +829,7 @@ export class PostgresStore implements Store {
       const { rows } = await client.query<{
         user_key: number;
         password: string | null;
-        banned_until: Date | null;
+        banned_until: RowTimestamp;
         mfa_guarded: boolean;
       }>(
         `SELECT a.id AS user_key, u.encrypted_password AS password, u.banned_until,
@@ -834,7 +840,7 @@ export class PostgresStore implements Store {
       const locked = rows[0];
       if (!locked) throw new AuthError('user_not_found');
       if (options.evenIfBanned !== true) {
-        assertNotBanned({ bannedUntil: locked.banned_until }, now);
+        assertNotBanned({ bannedUntil: rowDate(locked.banned_until) }, now);
         // GoTrue changes an MFA user's password only for an aal2 session, which restauth never has: a
         // mailbox (recovery) or the current password alone must not replace it.
         if (locked.mfa_guarded) throw new AuthError('insufficient_aal', PASSWORD_NEEDS_AAL2);

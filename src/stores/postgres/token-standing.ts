@@ -1,4 +1,5 @@
 import type { TokenStanding } from '../../core/ports/store.js';
+import { rowDate, unsetTime, type RowTimestamp } from './row-values.js';
 import { NO_TIME_BOX, type SessionTables } from './session-sql.js';
 
 /**
@@ -33,12 +34,12 @@ export function tokenStandingSql(t: SessionTables, userFrom: string, userBySeria
 
 export interface TokenStandingRow {
   session_user_id: string | null;
-  not_after: Date | null;
-  revoked_at: Date | null;
+  not_after: RowTimestamp;
+  revoked_at: RowTimestamp;
   user_id: string | null;
   username: string | null;
   email: string | null;
-  banned_until: Date | null;
+  banned_until: RowTimestamp;
   token_count: number | null;
   aud: string | null;
   is_anonymous: boolean | null;
@@ -49,7 +50,12 @@ export function toTokenStanding(row: TokenStandingRow): TokenStanding {
     session:
       row.session_user_id === null
         ? null
-        : { userId: row.session_user_id, notAfter: row.not_after!, revokedAt: row.revoked_at },
+        : {
+            userId: row.session_user_id,
+            // Never NULL (coalesced to NO_TIME_BOX); 'infinity' a DBA may write reads as the last date.
+            notAfter: rowDate(row.not_after) ?? unsetTime(),
+            revokedAt: rowDate(row.revoked_at),
+          },
     user:
       row.user_id === null
         ? null
@@ -57,7 +63,7 @@ export function toTokenStanding(row: TokenStandingRow): TokenStanding {
             id: row.user_id,
             username: row.username,
             email: row.email,
-            bannedUntil: row.banned_until,
+            bannedUntil: rowDate(row.banned_until),
             tokenVersion: row.token_count!,
             aud: row.aud,
             isAnonymous: row.is_anonymous === true,
