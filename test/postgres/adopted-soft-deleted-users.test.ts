@@ -5,10 +5,12 @@ import type pg from 'pg';
 import { openPostgresPool } from '../../src/stores/postgres/index.js';
 import { migrate } from '../../src/stores/postgres/migrate.js';
 import { createTestApp, type TestApp } from '../support/app.js';
-import { FAST_HASHING } from '../support/gotrue.js';
+import { confirmedGotrueAccount } from '../support/confirmed-gotrue-account.js';
+import { FAST_HASHING, nextMail, secretsOf, startMailingApp, stopMailingApp } from '../support/gotrue.js';
 import { testRoles, testStoreConfig } from '../support/postgres.js';
 import { preRequestVerdict } from '../support/pre-request-verdict.js';
 import { signedInUser } from '../support/signed-in-user.js';
+import type { SmtpSink } from '../support/smtp-sink.js';
 import { useTestDatabase } from '../support/test-database.js';
 import { createGoTrueMadeDatabase, type GoTrueMadeDatabase } from './gotrue-made-database.js';
 
@@ -103,6 +105,64 @@ describe('a soft-deleted user is signed out everywhere (PostgreSQL)', () => {
     }
     assert.deepEqual(await sessionsOf(db.pool, session.user.id), { live: 0, ended: ['user_deleted'] });
     await assertSignedOut(session);
+  });
+});
+
+describe('a soft-deleted user gets no session by a way that names it by id (PostgreSQL)', () => {
+  let t: TestApp;
+  let sink: SmtpSink;
+  const db = useTestDatabase({ max: 2, migrateThrough: 0, beforeDrop: () => stopMailingApp(t, sink) });
+
+  before(async () => {
+    ({ t, sink } = await startMailingApp({ store: testStoreConfig(db.url) }));
+  });
+
+  it('a magic link mailed before the soft delete opens nothing after it: its code is gone', async () => {
+    const email = 'link@example.com';
+    const account = await confirmedGotrueAccount(t, sink, email, PASSWORD);
+    const since = sink.mails.length;
+    const otp = await t.app.inject({
+      method: 'POST',
+      url: '/auth/v1/otp',
+      payload: { email, create_user: false },
+    });
+    assert.equal(otp.statusCode, 200, otp.body);
+    const { code } = secretsOf(await nextMail(sink, email, since));
+
+    await db.pool.query('UPDATE auth.users SET deleted_at = now() WHERE id = $1', [account.user.id]);
+    const codes = await db.pool.query('SELECT 1 FROM auth.one_time_tokens WHERE user_id = $1', [
+      account.user.id,
+    ]);
+    assert.equal(codes.rowCount, 0, "GoTrue's ClearAllOneTimeTokensForUser: no code shown either");
+
+    const verified = await t.app.inject({
+      method: 'POST',
+      url: '/auth/v1/verify',
+      payload: { type: 'email', email, token: code },
+    });
+    assert.ok(
+      verified.statusCode >= 400 && verified.statusCode < 500,
+      `${verified.statusCode} ${verified.body}`,
+    );
+    assert.deepEqual(await sessionsOf(db.pool, account.user.id), { live: 0, ended: ['user_deleted'] });
+  });
+
+  it('a session opened for the user by id after the soft delete (a provider, a flow begun before) is refused', async () => {
+    const account = await confirmedGotrueAccount(t, sink, 'byid@example.com', PASSWORD);
+    await db.pool.query('UPDATE auth.users SET deleted_at = now() WHERE id = $1', [account.user.id]);
+    await assert.rejects(
+      t.services.store.createSession({
+        id: randomUUID(),
+        userId: account.user.id,
+        createdAt: new Date(),
+        notAfter: new Date(Date.now() + 86_400_000),
+        refreshSecret: 'secret',
+        firstRefreshTokenHash: randomUUID(),
+        maxPerUser: 0,
+      }),
+      { code: 'user_not_found' },
+    );
+    assert.deepEqual(await sessionsOf(db.pool, account.user.id), { live: 0, ended: ['user_deleted'] });
   });
 });
 

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { accountsForUsersWithoutOne } from './gotrue-accounts.js';
-import { endSessionsOfDeletedUsersSql } from './gotrue-deleted-users.js';
+import { signOutDeletedUsersSql } from './gotrue-deleted-users.js';
+import { oneTimeTokenTables } from './gotrue-one-time-tokens.js';
 import { endSessionsOfFactorUsersSql } from './gotrue-factors.js';
 import { SchemaRefusedError } from './gotrue-schema.js';
 import { quotedNames, type SchemaNames } from './migrations.js';
@@ -144,8 +145,8 @@ export async function adoptGoTrueSchema(
   await client.query(accountsForUsersWithoutOne(q));
   // GoTrue's sessions are here only now: those its verify would have ended end as migration 47's did.
   await client.query(endSessionsOfFactorUsersSql(sessionTables(q)));
-  // And those GoTrue's soft delete would have ended (deleted_at written by other means).
-  await client.query(endSessionsOfDeletedUsersSql(q, sessionTables(q)));
+  // And those GoTrue's soft delete would have ended, with their codes (deleted_at written otherwise).
+  await client.query(signOutDeletedUsersSql(q, sessionTables(q), oneTimeTokenTables(q)));
 }
 
 /**

@@ -3,7 +3,11 @@ import { FLOW_STATE_GOTRUE_VERSIONS, gotrueFlowState } from './flow-state-schema
 import { accountForEveryUser } from './gotrue-accounts.js';
 import { softDeleteEndsSessionsSql } from './gotrue-deleted-users.js';
 import { factorVerifiedEndsSessionsSql, factorVerifiedLocksUserSql } from './gotrue-factors.js';
-import { gotrueOneTimeTokens, SESSION_AND_TOKEN_GOTRUE_VERSIONS } from './gotrue-one-time-tokens.js';
+import {
+  gotrueOneTimeTokens,
+  oneTimeTokenTables,
+  SESSION_AND_TOKEN_GOTRUE_VERSIONS,
+} from './gotrue-one-time-tokens.js';
 import { REPRODUCED_GOTRUE_VERSIONS, reproducedVersionsTouches } from './gotrue-reproduced-versions.js';
 import { gotrueSessions } from './gotrue-sessions.js';
 import { gotrueUnfilledTables, UNFILLED_TABLES_GOTRUE_VERSIONS } from './gotrue-unfilled-tables.js';
@@ -809,7 +813,10 @@ export function migrations(names: SchemaNames): Migration[] {
     {
       version: 56,
       name: "a soft-deleted user (deleted_at set) is signed out everywhere, as GoTrue's soft delete does",
-      sql: softDeleteEndsSessionsSql(q, sessionTables(q)),
+      sql:
+        softDeleteEndsSessionsSql(q, sessionTables(q), oneTimeTokenTables(q)) +
+        openSignInFunction(q, sessionTables(q), 56) +
+        openSessionFunction(q, sessionTables(q), 56),
     },
     {
       version: 57,

@@ -56,7 +56,7 @@ function writesThenCap(
     DECLARE
       opened ${f.answer};
     BEGIN
-      ${version === 52 ? lockUserFirst(f.users) : ''}${f.writes};
+      ${version >= 52 ? lockUserFirst(f.users) : ''}${f.writes};
       IF opened IS NOT NULL AND ${f.keep} > 0 THEN
         ${capSessionsSql(t, '$2', f.keep)};
       END IF;
@@ -89,7 +89,7 @@ export function openSessionFunction(q: Names, t: SessionTables, version: Opening
 }
 
 /** The migrations that (re)made open_sign_in and open_session. */
-type OpeningVersion = 36 | 40 | 47 | 52;
+type OpeningVersion = 36 | 40 | 47 | 52 | 56;
 
 /**
  * Migration 52's first statement: the user's row `$2` locked (the lock the writes take), so the writes
@@ -108,10 +108,13 @@ function lockUserFirst(users: string): string {
  * session for a user banned at the session's creation ($3), checked on the row they lock (see
  * NOT_BANNED_AT_START in session-sql.ts): a ban committed after the caller's read stops it.
  * Migration 47 replaces them again with functions that also open none for a user with a verified
- * MFA factor (noVerifiedFactor in session-sql.ts); migration 52 with the user's row locked first.
+ * MFA factor (noVerifiedFactor in session-sql.ts); migration 52 with the user's row locked first;
+ * migration 56 with none for a soft-deleted user either (gotrue-deleted-users.ts).
  */
 function since(version: OpeningVersion): OpenGuard {
-  return version === 36 ? 'since migration 36' : version === 40 ? 'unless banned' : 'unless banned or MFA';
+  if (version === 36) return 'since migration 36';
+  if (version === 40) return 'unless banned';
+  return version === 56 ? 'unless banned, MFA or deleted' : 'unless banned or MFA';
 }
 
 /** Store.createSession's statement for a capped user: open_session's $1-$8, answering user_id. */

@@ -108,16 +108,21 @@ export function noVerifiedFactor(t: SessionTables, user: string): string {
 
 /**
  * Which users a session-opening statement refuses, by the migration that made it: migration 36's
- * functions none, migration 40's banned users, and since migration 47 (the current rule, which the
- * store's own statements apply) banned users and users with a verified MFA factor too.
+ * functions none, migration 40's banned users, migration 47's banned users and users with a verified
+ * MFA factor too (the rule of the store's own insert for a user it has just created), and since
+ * migration 56 soft-deleted users (deleted_at set) too.
  */
-export type OpenGuard = 'since migration 36' | 'unless banned' | 'unless banned or MFA';
+export type OpenGuard =
+  'since migration 36' | 'unless banned' | 'unless banned or MFA' | 'unless banned, MFA or deleted';
 
 /** `guard` as a condition ANDed onto the WHERE selecting the user's row `$2` of the table `users`. */
 function guardCondition(t: SessionTables, users: string, guard: OpenGuard): string {
   if (guard === 'since migration 36') return '';
   const banned = ` AND ${NOT_BANNED_AT_START}`;
-  return guard === 'unless banned' ? banned : `${banned} AND ${noVerifiedFactor(t, `${users}.id`)}`;
+  if (guard === 'unless banned') return banned;
+  const mfa = `${banned} AND ${noVerifiedFactor(t, `${users}.id`)}`;
+  // Checked on the row the statement locks, as the ban: a soft delete committed meanwhile is seen.
+  return guard === 'unless banned or MFA' ? mfa : `${mfa} AND deleted_at IS NULL`;
 }
 
 /**
