@@ -234,8 +234,9 @@ for (const storeKind of ['file', 'postgres'] as const) {
 
     // credentials.json keeps no audience: there the configured one is every user's.
     if (storeKind === 'postgres') {
-      it('on PostgreSQL, the auth.users row holds it, and a user another audience made answers its own', async () => {
+      it('on PostgreSQL, the auth.users row holds it, and a user moved to another audience answers its own', async () => {
         const url = store.config.store!.url;
+        const session = await signIn(t, 'cy@acme.test');
         const client = new pg.Client({ connectionString: url });
         await client.connect();
         try {
@@ -247,20 +248,26 @@ for (const storeKind of ['file', 'postgres'] as const) {
         } finally {
           await client.end();
         }
-        const session = await signIn(t, 'cy@acme.test');
-        assert.equal((session['user'] as Json)['aud'], 'legacy-app');
-        // Its tokens are for its own audience, as GoTrue signs them, fresh or refreshed: not for the one
-        // configured, so restauth's own verification refuses them, as PostgREST's jwt-aud would.
-        const token = String(session['access_token']);
-        assert.equal(decodeJwt(token).aud, 'legacy-app');
-        assert.equal(await getUser(t, token), 403);
+        // Another audience's user is not found by its address, as GoTrue's FindUserByEmailAndAudience.
+        const again = await t.app.inject({
+          method: 'POST',
+          url: `${PREFIX}/token?grant_type=password`,
+          payload: { email: 'cy@acme.test', password: PASSWORD },
+        });
+        assert.equal(again.statusCode, 400, again.body);
+        // The session made before: the token of this audience is no longer its user's, and a refresh
+        // gives a token of its own audience, as GoTrue signs them: not for the one configured, so
+        // restauth's own verification refuses it, as PostgREST's jwt-aud would.
+        assert.equal(await getUser(t, String(session['access_token'])), 403);
         const refreshed = await t.app.inject({
           method: 'POST',
           url: `${PREFIX}/token?grant_type=refresh_token`,
           payload: { refresh_token: session['refresh_token'] },
         });
         assert.equal(refreshed.statusCode, 200, refreshed.body);
-        assert.equal(decodeJwt(String(refreshed.json<Json>()['access_token'])).aud, 'legacy-app');
+        const token = String(refreshed.json<Json>()['access_token']);
+        assert.equal(decodeJwt(token).aud, 'legacy-app');
+        assert.equal(await getUser(t, token), 403);
       });
     }
   });

@@ -13,7 +13,9 @@ import { LOCAL_CALL } from '../../src/core/audit.js';
  * token for another audience than its user's is refused by every check (the data API's, /auth/check,
  * GoTrue's /user, postgrest-auth's bearer refresh). The attack: a user GoTrue made for another
  * audience in the same auth.users signs in through postgrest-auth or json-data-server, whose tokens
- * said jwt.audience for every user, and is taken as one of this application's.
+ * said jwt.audience for every user, and is taken as one of this application's. On PostgreSQL such a
+ * user is not found by any sign-in (as GoTrue's FindUserByEmailAndAudience); the sessions it had before
+ * its audience changed refresh to tokens of its own audience, which no check takes.
  */
 const PASSWORD = 'audience passphrase 1';
 const AUDIENCE = 'my-app';
@@ -24,6 +26,8 @@ for (const kind of ['file', 'postgres'] as const) {
   describe(`one audience rule for every dialect (${kind} store)`, () => {
     let t: TestApp;
     let drop: () => Promise<void>;
+    /** PostgreSQL: the partner's refresh tokens of sessions signed in before its audience changed. */
+    let partnerSessions: { gotrue: string; 'json-data-server': string };
 
     before(async () => {
       const store = await suiteStore(kind);
@@ -48,6 +52,15 @@ for (const kind of ['file', 'postgres'] as const) {
         });
       }
       if (kind === 'postgres') {
+        const gotrue = await post('/auth/v1/token?grant_type=password', {
+          email: 'partner@acme.test',
+          password: PASSWORD,
+        });
+        const jds = await post('/auth/login', { username: 'partner', password: PASSWORD });
+        partnerSessions = {
+          gotrue: String(gotrue.json()['refresh_token']),
+          'json-data-server': String(jds.json()['refresh_token']),
+        };
         // GoTrue made this one for another audience (its X-JWT-AUD header) in the same auth.users.
         const client = new pg.Client({ connectionString: store.config.store!.url });
         await client.connect();
@@ -127,15 +140,46 @@ for (const kind of ['file', 'postgres'] as const) {
     });
 
     if (kind === 'postgres') {
-      it("a user of another audience: every dialect's token says its own, and no check takes it", async () => {
-        for (const [dialect, token] of Object.entries(await tokensOf('partner'))) {
+      /**
+       * The partner's tokens refreshed once from its sessions of before (a refresh token works once):
+       * they say its audience now.
+       */
+      let refreshedOnce: Promise<Record<'json-data-server' | 'gotrue', string>> | undefined;
+      const partnerTokens = () => (refreshedOnce ??= refreshPartner());
+      async function refreshPartner() {
+        const gotrue = await post('/auth/v1/token?grant_type=refresh_token', {
+          refresh_token: partnerSessions.gotrue,
+        });
+        const jds = await post('/auth/refresh', { refresh_token: partnerSessions['json-data-server'] });
+        for (const res of [jds, gotrue]) assert.equal(res.status, 200, res.body);
+        return {
+          'json-data-server': String(jds.json()['access_token']),
+          gotrue: String(gotrue.json()['access_token']),
+        };
+      }
+
+      it('a user of another audience: no dialect signs it in, as GoTrue finds none', async () => {
+        const refused = [
+          await post('/auth/login', { username: 'partner', password: PASSWORD }),
+          await post('/pga/refresh_token', { username: 'partner', password: PASSWORD }),
+          await post('/auth/v1/token?grant_type=password', {
+            email: 'partner@acme.test',
+            password: PASSWORD,
+          }),
+        ];
+        for (const res of refused)
+          assert.ok(res.status >= 400 && res.status < 500, `${res.status} ${res.body}`);
+      });
+
+      it("a user of another audience: its sessions' tokens say its own, and no check takes them", async () => {
+        for (const [dialect, token] of Object.entries(await partnerTokens())) {
           assert.equal(decodeJwt(token).aud, 'partner-app', dialect);
           assert.deepEqual(await honoured(token), NONE_HONOURED, dialect);
         }
       });
 
       it('a token saying this audience for a user of another (signed before the rule) is refused', async () => {
-        const { gotrue } = await tokensOf('partner');
+        const { gotrue } = await partnerTokens();
         // Its real session and token version, the audience the dialects used to sign for every user.
         const claims = { ...decodeJwt(gotrue), aud: AUDIENCE };
         const forged = await new SignJWT(claims)

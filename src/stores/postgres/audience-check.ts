@@ -3,10 +3,10 @@ import type { BackendLogger } from '../backend.js';
 import { quotedNames, type SchemaNames } from './migrations.js';
 
 /**
- * Warns when users of another audience than `jwt.audience` exist. Access tokens carry their user's own
- * audience (auth.users.aud, as GoTrue signs them) and restauth refuses a token of another audience than
- * the configured one, so setting `jwt.audience` on a database whose users were made under another
- * (`authenticated` by default) leaves those users signing in to tokens nothing accepts. Said at start,
+ * Warns when users of another audience than `jwt.audience` exist. A sign-in finds no such user (as
+ * GoTrue's FindUserByEmailAndAudience), and access tokens carry their user's own audience (auth.users.aud,
+ * as GoTrue signs them), which restauth refuses, so setting `jwt.audience` on a database whose users were
+ * made under another (`authenticated` by default) leaves those users signed out. Said at start,
  * with the update that moves them, so an operator who meant it sees why, and one who did not sees how.
  * Run beside the start, not before it: on a big table the scan must not hold the listening.
  */
@@ -33,8 +33,9 @@ export async function warnOfOtherAudiences(
     if (rows.length === 0) return;
     const counts = rows.map((row) => `${row.total} with ${JSON.stringify(row.aud)}`).join(', ');
     logger.warn(
-      `restauth: users of another audience than jwt.audience ${JSON.stringify(audience)} (${counts}) get ` +
-        `access tokens of their own audience, which restauth and PostgREST's jwt-aud refuse; if they are ` +
+      `restauth: users of another audience than jwt.audience ${JSON.stringify(audience)} (${counts}) are ` +
+        `not found by a sign-in, as GoTrue finds none, and their sessions' access tokens say their own ` +
+        `audience, which restauth and PostgREST's jwt-aud refuse; if they are ` +
         `this application's users: UPDATE ${users} SET aud = '${audience.replaceAll("'", "''")}' ` +
         `WHERE aud IS DISTINCT FROM '${audience.replaceAll("'", "''")}' (docs/supabase.md)`,
     );

@@ -150,11 +150,22 @@ const IDENTITY_COLUMNS = `i.id::text AS id, i.user_id::text AS user_id, i.provid
 const ONE_TIME_TOKEN_COLUMNS = `t.hash, t.code_hash, t.recipient, t.user_id::text AS user_id, t.purpose, t.created_at,
   t.expires_at, t.data`;
 /**
- * Users an address or a login key finds, as GoTrue's FindUserByEmailAndAudience (`is_sso_user = false`):
- * an SSO user's address is its identity provider's (users_email_partial_key lets a password user hold
- * it too), and a soft-deleted user (deleted_at set) no longer exists for sign-in, recovery or links.
+ * Users an address or a login key finds, as GoTrue's FindUserByEmailAndAudience (`instance_id = nil
+ * AND aud = ? AND is_sso_user = false`): an SSO user's address is its identity provider's
+ * (users_email_partial_key lets a password user hold it too); a soft-deleted user (deleted_at set) no
+ * longer exists for sign-in, recovery or links; a user of another GoTrue instance (instance_id not the
+ * nil uuid) is another server's; and with jwt.audience set (`audience`), a user of another aud is
+ * another application's, whose tokens would say its own audience, which restauth refuses: found, it
+ * signed in (200) to tokens nothing took (403), where GoTrue answers 400 invalid_credentials. A row
+ * written without instance_id or aud (NULL) is restauth's own. Without jwt.audience restauth serves
+ * every audience, as GoTrue serves each its X-JWT-AUD header names.
  */
-const FINDABLE_USERS = `NOT u.is_sso_user AND u.deleted_at IS NULL`;
+function findableUsers(audience: string | undefined): string {
+  const ofAudience =
+    audience === undefined ? '' : ` AND (u.aud IS NULL OR u.aud = '${audience.replaceAll("'", "''")}')`;
+  return `NOT u.is_sso_user AND u.deleted_at IS NULL
+    AND (u.instance_id IS NULL OR u.instance_id = '00000000-0000-0000-0000-000000000000')${ofAudience}`;
+}
 const AUDIT_COLUMNS = `id, at, action, actor_id, user_id, ip, data`;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -322,6 +333,8 @@ export class PostgresStore implements Store {
   /** GoTrue's users `u` joined with their accounts `a`. */
   private readonly userFrom: string;
   private readonly userColumns: string;
+  /** The condition on `u` of the users an address or login key finds (findableUsers). */
+  private readonly findableUsers: string;
   private readonly statementNames = new Map<string, string>();
   private readonly statementTexts = new Map<string, string>();
   /** Refreshes asked for in one turn of the event loop, sent as one statement (refresh-batch.ts). */
@@ -350,6 +363,7 @@ export class PostgresStore implements Store {
     this.identities = `${schema}.identities`;
     this.userFrom = `${this.users} u JOIN ${this.accounts} a ON a.uid = u.id`;
     this.userColumns = userColumns(this.names.authenticatedLiteral);
+    this.findableUsers = findableUsers(options.audience);
     this.session = sessionTables(this.names);
     this.oneTimeTokens = oneTimeTokenTables(this.names);
     // GoTrue has no table for these: they live in restauth's schema (migration 16).
@@ -481,7 +495,7 @@ export class PostgresStore implements Store {
 
   async findUserByEmail(email: string): Promise<User | null> {
     return this.oneUser(
-      `SELECT ${this.userColumns} FROM ${this.userFrom} WHERE u.email = $1 AND ${FINDABLE_USERS}`,
+      `SELECT ${this.userColumns} FROM ${this.userFrom} WHERE u.email = $1 AND ${this.findableUsers}`,
       [loginKey(email)],
     );
   }
@@ -884,7 +898,7 @@ export class PostgresStore implements Store {
           this.statement(
             byEmail ? 'userWithPasswordHashByEmail' : 'userWithPasswordHashByName',
             () => `SELECT ${this.userColumns}, u.encrypted_password AS password_hash FROM ${this.userFrom}
-           WHERE ${byEmail ? 'u.email' : 'a.username_lowercase'} = $1 AND ${FINDABLE_USERS}`,
+           WHERE ${byEmail ? 'u.email' : 'a.username_lowercase'} = $1 AND ${this.findableUsers}`,
           ),
           [loginKey(key)],
         ),
