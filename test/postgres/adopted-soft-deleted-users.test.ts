@@ -175,7 +175,8 @@ describe('migration 56 ends the sessions of users soft-deleted before it', () =>
     await db.pool.query('UPDATE auth.users SET deleted_at = now() WHERE id = $1', [deleted.user.id]);
     assert.deepEqual(await sessionsOf(db.pool, deleted.user.id), { live: 1, ended: [] });
 
-    assert.deepEqual(await migrate(db.pool, db.names), [56]);
+    // Through 56 only: later migrations of other work are not this test's.
+    assert.deepEqual(await migrate(db.pool, db.names, { through: 56 }), [56]);
 
     assert.deepEqual(await sessionsOf(db.pool, deleted.user.id), { live: 0, ended: ['user_deleted'] });
     assert.deepEqual(await sessionsOf(db.pool, kept.user.id), { live: 1, ended: [] });
