@@ -937,7 +937,7 @@ export class PostgresStore implements Store {
              ) ELSE false END AS known_client
            FROM (SELECT) AS one
            LEFT JOIN (${this.userFrom})
-             ON ${byEmail ? 'u.email' : 'a.username_lowercase'} = $1 AND ${FINDABLE_USERS}
+             ON ${byEmail ? 'u.email' : 'a.username_lowercase'} = $1 AND ${this.findableUsers}
            LEFT JOIN ${this.rateLimits} g ON g.key = COALESCE($2 || u.id::text, $7)
              AND ${openWindow('g.reset_at', '$3', '$4')}`,
           ),
