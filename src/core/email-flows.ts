@@ -554,6 +554,8 @@ export class EmailFlows {
     if (!consumed || !(await this.addressee(consumed))) throw new AuthError('otp_expired');
     const user = await this.changePasswordSpent(consumed, await this.deps.hasher.hash(password), now);
     await this.deps.audit.record('password_recovered', client, { userId: user.id, data: { via: 'link' } });
+    // The link confirms an unconfirmed account, as verify's recovery does: what it held goes too.
+    if (user.emailConfirmedAt === null) await this.retireProviderIdentities(user);
     return this.confirmEmail(client, user, now);
   }
 
@@ -728,11 +730,29 @@ export class EmailFlows {
    */
   private async retireCredentials(user: User, now: Date): Promise<User> {
     if (user.emailConfirmedAt !== null) return user;
+    await this.retireProviderIdentities(user);
     if ((await this.deps.store.getPasswordHash(user.id)) !== null) {
       return this.deps.store.changePassword(user.id, await this.deps.hasher.hash(randomSecret()), null, now);
     }
     await this.deps.store.revokeUserSessions(user.id, null, 'address_confirmed_by_another', now);
     return user;
+  }
+
+  /**
+   * The provider identities of an unconfirmed account: none of those providers verified its address
+   * (a verified one confirms the account: see ExternalSignIn), so whoever signed in with one proved
+   * no more than a squatter's password did, and would still sign in to the account once its
+   * mailbox's owner confirmed it. They go; the address's own `email` identity stays, and an account
+   * a provider made, which has none, gets it: the address is now how it signs in.
+   */
+  private async retireProviderIdentities(user: User): Promise<void> {
+    const { store } = this.deps;
+    const identities = await store.listIdentities(user.id);
+    if (identities.every((identity) => identity.provider === 'email')) return;
+    const addressIdentity = identities.find((identity) => identity.provider === 'email');
+    await store.keepOnlyIdentity(user.id, addressIdentity?.id ?? null);
+    if (addressIdentity === undefined && user.email !== null)
+      await store.updateUser(user.id, { email: user.email });
   }
 
   private async confirmEmail(client: Client, user: User, now: Date): Promise<User> {

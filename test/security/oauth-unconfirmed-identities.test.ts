@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { gotrueClient } from '../support/gotrue.js';
-import { signInWithKeycloak, startKeycloakApp, type OAuthApp } from '../support/oauth-app.js';
-import type { TestIdp } from '../support/oidc-provider.js';
-import { suiteStore } from '../support/postgres.js';
+import { signInWithKeycloak, useKeycloakApp } from '../support/oauth-app.js';
 
 /**
  * An address signed up with a password and left unconfirmed (by a squatter, say), then signed in
@@ -17,19 +15,10 @@ const APP = 'https://app.test';
 
 for (const storeKind of ['file', 'postgres'] as const) {
   describe(`a verified provider joining an unconfirmed account (${storeKind} store)`, () => {
-    let app: OAuthApp<TestIdp>;
-    let store: Awaited<ReturnType<typeof suiteStore>>;
-
-    before(async () => {
-      store = await suiteStore(storeKind);
-      app = await startKeycloakApp({ ...store.config, siteUrl: APP });
-    });
-    after(async () => {
-      await app.close();
-      await store.drop();
-    });
+    const suite = useKeycloakApp(storeKind, { siteUrl: APP });
 
     it("keeps only the provider's identity and metadata, as GoTrue's", async () => {
+      const { app } = suite;
       const { t, url, provider: idp } = app;
       const squat = await t.app.inject({
         method: 'POST',

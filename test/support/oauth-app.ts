@@ -107,11 +107,26 @@ export function useGithubApp(
   kind: 'file' | 'postgres',
   config: Record<string, unknown> = {},
 ): { readonly app: OAuthApp<OAuth2Server> } {
-  let app: OAuthApp<OAuth2Server> | undefined;
+  return useOAuthApp(kind, (storeConfig) => startGithubApp({ ...storeConfig, ...config }));
+}
+
+/** startKeycloakApp on a suite store of `kind` for the describe block it is called in, as useGithubApp. */
+export function useKeycloakApp(
+  kind: 'file' | 'postgres',
+  config: Record<string, unknown> = {},
+): { readonly app: OAuthApp<TestIdp> } {
+  return useOAuthApp(kind, (storeConfig) => startKeycloakApp({ ...storeConfig, ...config }));
+}
+
+function useOAuthApp<Provider>(
+  kind: 'file' | 'postgres',
+  start: (storeConfig: Record<string, unknown>) => Promise<OAuthApp<Provider>>,
+): { readonly app: OAuthApp<Provider> } {
+  let app: OAuthApp<Provider> | undefined;
   let store: Awaited<ReturnType<typeof suiteStore>> | undefined;
   before(async () => {
     store = await suiteStore(kind);
-    app = await startGithubApp({ ...store.config, ...config });
+    app = await start(store.config);
   });
   after(async () => {
     await app?.close();
@@ -119,7 +134,7 @@ export function useGithubApp(
   });
   return {
     get app() {
-      if (app === undefined) throw new Error('useGithubApp: read in a test or a later hook');
+      if (app === undefined) throw new Error('useOAuthApp: read in a test or a later hook');
       return app;
     },
   };

@@ -464,13 +464,13 @@ export interface Store {
    */
   unlinkIdentity(userId: string, identityId: string): Promise<void>;
   /**
-   * Removes every identity of the user but `keptIdentityId`, its `email` identity too (the address
-   * stays, with no identity of its own), and sets its providers from what is left, atomically: what
-   * an unproven account held before a verified provider joined it (GoTrue's
-   * RemoveUnconfirmedIdentities). Throws AuthError('identity_not_found') when the kept one is not
-   * the user's.
+   * Removes every identity of the user but `keptIdentityId` (null: every one), its `email` identity
+   * too (the address stays, with no identity of its own), and sets its providers from what is left,
+   * atomically: what an unproven account held before a verified provider joined it (GoTrue's
+   * RemoveUnconfirmedIdentities) or its mailbox's owner confirmed it. Throws
+   * AuthError('identity_not_found') when the kept one is not the user's.
    */
-  keepOnlyIdentity(userId: string, keptIdentityId: string): Promise<void>;
+  keepOnlyIdentity(userId: string, keptIdentityId: string | null): Promise<void>;
 
   // Credentials
   getPasswordHash(userId: string): Promise<string | null>;

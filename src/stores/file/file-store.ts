@@ -569,11 +569,12 @@ export class FileStore implements Store {
     });
   }
 
-  async keepOnlyIdentity(userId: string, keptIdentityId: string): Promise<void> {
+  async keepOnlyIdentity(userId: string, keptIdentityId: string | null): Promise<void> {
     await this.db.transactCredentials((stored, changes) => {
       const write = this.credentialsWrite(stored, changes);
       const owned = this.identityIndex.identitiesOf(userId);
-      if (!owned.includes(keptIdentityId)) throw new AuthError('identity_not_found');
+      if (keptIdentityId !== null && !owned.includes(keptIdentityId))
+        throw new AuthError('identity_not_found');
       for (const id of owned) if (id !== keptIdentityId) removeIdentity(write, id);
       syncProviders(write, userId);
     });

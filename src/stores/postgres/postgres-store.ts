@@ -781,21 +781,24 @@ export class PostgresStore implements Store {
     });
   }
 
-  async keepOnlyIdentity(userId: string, keptIdentityId: string): Promise<void> {
+  async keepOnlyIdentity(userId: string, keptIdentityId: string | null): Promise<void> {
     const uid = userUid(userId);
-    if (uid === null || !UUID.test(keptIdentityId)) throw new AuthError('identity_not_found');
+    const keptId = keptIdentityId?.toLowerCase() ?? null;
+    if (uid === null || (keptId !== null && !UUID.test(keptId))) throw new AuthError('identity_not_found');
     await inTransaction(this.pool, async (client) => {
       // The user's row lock orders it with links, unlinks and address changes (see unlinkIdentity).
       await client.query(`SELECT 1 FROM ${this.users} WHERE id = $1 FOR UPDATE`, [uid]);
-      const kept = await client.query(`SELECT 1 FROM ${this.identities} WHERE id = $1 AND user_id = $2`, [
-        keptIdentityId.toLowerCase(),
-        uid,
-      ]);
-      if (kept.rowCount === 0) throw new AuthError('identity_not_found');
-      await client.query(`DELETE FROM ${this.identities} WHERE user_id = $1 AND id <> $2`, [
-        uid,
-        keptIdentityId.toLowerCase(),
-      ]);
+      if (keptId !== null) {
+        const kept = await client.query(`SELECT 1 FROM ${this.identities} WHERE id = $1 AND user_id = $2`, [
+          keptId,
+          uid,
+        ]);
+        if (kept.rowCount === 0) throw new AuthError('identity_not_found');
+      }
+      await client.query(
+        `DELETE FROM ${this.identities} WHERE user_id = $1 AND id IS DISTINCT FROM $2::uuid`,
+        [uid, keptId],
+      );
       await this.syncProviders(client, uid);
     });
   }

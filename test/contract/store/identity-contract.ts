@@ -275,6 +275,12 @@ export function identityContract(
       assert.equal(after?.email, user.email);
       assert.deepEqual(after?.appMetadata, { provider: 'github', providers: ['github'] });
       assert.equal((await store().listIdentities(other.id)).length, 1, "another user's are left");
+
+      // None kept: every identity goes, the address stays.
+      await store().keepOnlyIdentity(user.id, null);
+      assert.deepEqual(await store().listIdentities(user.id), []);
+      assert.equal((await store().findUserById(user.id))?.email, user.email);
+      assert.equal((await store().listIdentities(other.id)).length, 1, "another user's are left");
     });
 
     it("keeps app_metadata's provider and providers following the identities, as GoTrue's UpdateAppMetaDataProviders", async () => {
