@@ -189,6 +189,7 @@ export async function createServices(
     clock,
     background,
     limitRecipient: (address) => rateLimiter.check('recovery', `recipient:${address}`),
+    confirmsWithoutProof: !confirmEmailRequired(config),
   });
   const auth = new AuthService({
     store,

@@ -96,6 +96,11 @@ export interface EmailFlowDeps {
    * against that address's allowance; over it, 429 over_request_rate_limit. None: no limit.
    */
   limitRecipient?: (address: string) => Promise<void>;
+  /**
+   * Addresses are taken confirmed without a mail (no confirmation required): a confirmed account
+   * proves nothing, not even a provider's unverified claim of its address (see recovery).
+   */
+  confirmsWithoutProof?: boolean;
 }
 
 /**
@@ -531,8 +536,10 @@ export class EmailFlows {
     // An account that gave its address up (releaseUnproven) is not signed in by a mail to it.
     if (user.email === null) throw new AuthError('otp_expired');
     const pkceFlowId = flowOf(consumed);
-    if (type === 'recovery' && user.emailConfirmedAt !== null)
+    if (type === 'recovery' && user.emailConfirmedAt !== null) {
+      await this.retireUnprovenClaims(user);
       return { status: 'verified', type, user, pkceFlowId };
+    }
     // Both are asked: a contested mark is spent by the confirmation that finds it, flagged or not.
     const contested = await this.spendContestedMark(user, now);
     // A recovery link into an unconfirmed account confirms it (GoTrue's recoverVerify): its follower
@@ -556,6 +563,7 @@ export class EmailFlows {
     await this.deps.audit.record('password_recovered', client, { userId: user.id, data: { via: 'link' } });
     // The link confirms an unconfirmed account, as verify's recovery does: what it held goes too.
     if (user.emailConfirmedAt === null) await this.retireProviderIdentities(user);
+    else await this.retireUnprovenClaims(user);
     return this.confirmEmail(client, user, now);
   }
 
@@ -753,6 +761,29 @@ export class EmailFlows {
     await store.keepOnlyIdentity(user.id, addressIdentity?.id ?? null);
     if (addressIdentity === undefined && user.email !== null)
       await store.updateUser(user.id, { email: user.email });
+  }
+
+  /**
+   * A recovery into a confirmed account, where addresses are confirmed without proof: the provider
+   * identities whose provider gave this address unverified go, as the recovery's new password
+   * ends a password's holder. Such a provider made (or joined) the account for whoever claimed
+   * the address, and nothing since proved it was its owner; the mailbox's owner, recovering, is.
+   * Elsewhere a confirmed account's address was proven, with its identities as they are.
+   */
+  private async retireUnprovenClaims(user: User): Promise<void> {
+    if (!this.deps.confirmsWithoutProof || user.email === null) return;
+    const { store } = this.deps;
+    const unproven = (await store.listIdentities(user.id)).filter(
+      (identity) =>
+        identity.provider !== 'email' &&
+        identity.identityData['email_verified'] !== true &&
+        typeof identity.identityData['email'] === 'string' &&
+        loginKey(identity.identityData['email']) === user.email,
+    );
+    if (unproven.length === 0) return;
+    // The address's own identity first, so that the account keeps one (its last could not go).
+    await store.updateUser(user.id, { email: user.email });
+    for (const identity of unproven) await store.unlinkIdentity(user.id, identity.id);
   }
 
   private async confirmEmail(client: Client, user: User, now: Date): Promise<User> {

@@ -2,71 +2,103 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { decodeJwt } from 'jose';
 import { nextMail, secretsOf } from '../support/gotrue.js';
-import { signInWithKeycloak, useKeycloakApp } from '../support/oauth-app.js';
+import { signInWithKeycloak, useKeycloakApp, type OAuthApp } from '../support/oauth-app.js';
+import type { TestIdp } from '../support/oidc-provider.js';
 
 /**
  * Pre-account takeover through a provider: an attacker signs in with a provider account that claims
  * the victim's address unverified. restauth makes an account with that address, unconfirmed, the
  * attacker's provider identity linked, and mails the victim a confirmation. The victim later signs
- * up with a password (answered as for a new address, mailed again) or asks a magic link, and
- * following it proves the mailbox and confirms the account. Its password and sessions were retired
- * then, but the attacker's identity stayed: the attacker's next provider sign-in opened the
- * victim's account, with whatever the victim had put in it since.
+ * up with a password (answered as for a new address, mailed again), asks a magic link or recovers
+ * the address, and following the mail proves the mailbox and confirms the account. Its password
+ * and sessions were retired then, but the attacker's identity stayed: the attacker's next provider
+ * sign-in opened the victim's account, with whatever the victim had put in it since.
  */
 const APP = 'https://app.test';
+
+/** The attack's steps against `suite`'s restauth and IdP; `confirms`: whether addresses must be confirmed. */
+function squatting(suite: { readonly app: OAuthApp<TestIdp> }, confirms = true) {
+  /** `subject` signs in claiming `email` unverified: the account it makes (and, where addresses confirm, mails). */
+  async function providerSquats(subject: string, email: string): Promise<string> {
+    const { t, sink, provider: idp } = suite.app;
+    idp.accounts.set(subject, { email, email_verified: false, name: 'Mallory' });
+    const since = sink.mails.length;
+    const first = await signInWithKeycloak(suite.app, subject);
+    const squatted = await t.services.store.findUserByEmail(email);
+    assert.ok(squatted, 'the provider made an account with the address');
+    if (confirms) {
+      assert.equal(first.accessToken, null, 'an unverified address signs nobody in yet');
+      assert.match(first.landed, /provider_email_needs_verification/u);
+      assert.equal(squatted.emailConfirmedAt, null);
+      await nextMail(sink, email, since);
+    } else {
+      assert.ok(first.accessToken, 'signed in at once, the address taken confirmed');
+    }
+    return squatted.id;
+  }
+
+  /** Follows the link of the next mail to `email` of type `type`: the session it opens. */
+  async function follow(
+    email: string,
+    since: number,
+    type: 'signup' | 'magiclink' | 'recovery',
+  ): Promise<string> {
+    const mail = await nextMail(suite.app.sink, email, since);
+    const confirmed = await suite.app.t.app.inject({
+      method: 'POST',
+      url: '/auth/v1/verify',
+      payload: { type, token_hash: new URL(secretsOf(mail).link).searchParams.get('token') },
+    });
+    assert.equal(confirmed.statusCode, 200, confirmed.body);
+    return confirmed.json<{ access_token: string }>().access_token;
+  }
+
+  /** The attacker's provider signs in again: the account it opens, or null. */
+  async function attackerAgain(subject: string): Promise<string | null> {
+    const again = await signInWithKeycloak(suite.app, subject);
+    return again.accessToken === null ? null : (decodeJwt(again.accessToken).sub ?? null);
+  }
+
+  async function providersOf(userId: string): Promise<string[]> {
+    return (await suite.app.t.services.store.listIdentities(userId)).map((identity) => identity.provider);
+  }
+
+  /**
+   * The owner asks a mail for `email` at `url` (past the resend interval: else the request mails
+   * nothing, throttled, and the attacker's mail is the only one); returns the mail count before it.
+   */
+  async function ownerAsks(url: string, payload: Record<string, unknown>): Promise<number> {
+    suite.app.t.advance(61_000);
+    const since = suite.app.sink.mails.length;
+    const asked = await suite.app.t.app.inject({ method: 'POST', url, payload });
+    assert.equal(asked.statusCode, 200, asked.body);
+    return since;
+  }
+
+  /** Sets a password through the hosted form of the next recovery link mailed to `email`. */
+  async function recoveryForm(email: string, since: number): Promise<void> {
+    const link = new URL(secretsOf(await nextMail(suite.app.sink, email, since)).link);
+    const form = await suite.app.t.app.inject({
+      method: 'POST',
+      url: `${link.pathname}${link.search}`,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: new URLSearchParams({
+        password: 'victim passphrase',
+        password_confirm: 'victim passphrase',
+      }).toString(),
+    });
+    assert.equal(form.statusCode, 200, form.body);
+    assert.match(form.body, /Your password has been changed/u);
+  }
+
+  return { providerSquats, follow, attackerAgain, providersOf, ownerAsks, recoveryForm };
+}
 
 for (const storeKind of ['file', 'postgres'] as const) {
   describe(`a provider identity linked before the address was proven (${storeKind} store)`, () => {
     const suite = useKeycloakApp(storeKind, { siteUrl: APP });
 
-    /** `subject` signs in claiming `email` unverified: the account it makes, and the mail its callback sent. */
-    async function providerSquats(subject: string, email: string): Promise<string> {
-      const { t, sink, provider: idp } = suite.app;
-      idp.accounts.set(subject, { email, email_verified: false, name: 'Mallory' });
-      const since = sink.mails.length;
-      const first = await signInWithKeycloak(suite.app, subject);
-      assert.equal(first.accessToken, null, 'an unverified address signs nobody in yet');
-      assert.match(first.landed, /provider_email_needs_verification/u);
-      const squatted = await t.services.store.findUserByEmail(email);
-      assert.ok(squatted, 'the provider made an account with the address');
-      assert.equal(squatted.emailConfirmedAt, null);
-      await nextMail(sink, email, since);
-      return squatted.id;
-    }
-
-    /** Follows the link of the next mail to `email` of type `type`: the session it opens. */
-    async function follow(email: string, since: number, type: 'signup' | 'magiclink'): Promise<string> {
-      const mail = await nextMail(suite.app.sink, email, since);
-      const confirmed = await suite.app.t.app.inject({
-        method: 'POST',
-        url: '/auth/v1/verify',
-        payload: { type, token_hash: new URL(secretsOf(mail).link).searchParams.get('token') },
-      });
-      assert.equal(confirmed.statusCode, 200, confirmed.body);
-      return confirmed.json<{ access_token: string }>().access_token;
-    }
-
-    /** The attacker's provider signs in again: the account it opens, or null. */
-    async function attackerAgain(subject: string): Promise<string | null> {
-      const again = await signInWithKeycloak(suite.app, subject);
-      return again.accessToken === null ? null : (decodeJwt(again.accessToken).sub ?? null);
-    }
-
-    async function providersOf(userId: string): Promise<string[]> {
-      return (await suite.app.t.services.store.listIdentities(userId)).map((identity) => identity.provider);
-    }
-
-    /**
-     * The owner asks a mail for `email` at `url` (past the resend interval: else the request mails
-     * nothing, throttled, and the attacker's mail is the only one); returns the mail count before it.
-     */
-    async function ownerAsks(url: string, payload: Record<string, unknown>): Promise<number> {
-      suite.app.t.advance(61_000);
-      const since = suite.app.sink.mails.length;
-      const asked = await suite.app.t.app.inject({ method: 'POST', url, payload });
-      assert.equal(asked.statusCode, 200, asked.body);
-      return since;
-    }
+    const { providerSquats, follow, attackerAgain, providersOf, ownerAsks, recoveryForm } = squatting(suite);
 
     it('the owner signs up and follows the confirmation: the provider identity is gone', async () => {
       const email = 'signs-up@acme.test';
@@ -96,18 +128,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
       const email = 'recovers@acme.test';
       const squatted = await providerSquats('kc-mallory-3', email);
       const since = await ownerAsks('/auth/v1/recover', { email });
-      const link = new URL(secretsOf(await nextMail(suite.app.sink, email, since)).link);
-      const form = await suite.app.t.app.inject({
-        method: 'POST',
-        url: `${link.pathname}${link.search}`,
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        payload: new URLSearchParams({
-          password: 'victim passphrase',
-          password_confirm: 'victim passphrase',
-        }).toString(),
-      });
-      assert.equal(form.statusCode, 200, form.body);
-      assert.match(form.body, /Your password has been changed/u);
+      await recoveryForm(email, since);
       const user = await suite.app.t.services.store.findUserById(squatted);
       assert.ok(user?.emailConfirmedAt, 'the recovery confirmed the address');
       assert.deepEqual(await providersOf(squatted), ['email']);
@@ -122,6 +143,52 @@ for (const storeKind of ['file', 'postgres'] as const) {
       await follow(email, since, 'signup');
       assert.deepEqual(await providersOf(account), ['keycloak']);
       assert.equal(await attackerAgain('kc-honest'), account, 'it signs in with its provider as before');
+    });
+  });
+}
+
+/**
+ * Where addresses are taken confirmed without a mail (signup.confirmEmail off), a provider's
+ * unverified claim of the victim's address makes a confirmed account and signs the attacker in
+ * at once. The owner, told the address is registered, recovers it: the recovery's new password
+ * ended a password squatter's hold, but the provider identity stayed and signed the attacker in.
+ */
+for (const storeKind of ['file', 'postgres'] as const) {
+  describe(`a provider's unverified claim where addresses confirm without proof (${storeKind} store)`, () => {
+    const suite = useKeycloakApp(storeKind, { siteUrl: APP, signup: { confirmEmail: false } });
+    const { providerSquats, follow, attackerAgain, providersOf, ownerAsks, recoveryForm } = squatting(
+      suite,
+      false,
+    );
+
+    it('the owner recovers the address by its link: the provider identity is gone', async () => {
+      const email = 'auto-recovers@acme.test';
+      const squatted = await providerSquats('kc-auto-1', email);
+      const since = await ownerAsks('/auth/v1/recover', { email });
+      assert.equal(decodeJwt(await follow(email, since, 'recovery')).sub, squatted);
+      assert.deepEqual(await providersOf(squatted), ['email']);
+
+      assert.notEqual(await attackerAgain('kc-auto-1'), squatted, "the attacker's identity opens it");
+    });
+
+    it('the owner recovers the address through the form: the provider identity is gone', async () => {
+      const email = 'auto-form@acme.test';
+      const squatted = await providerSquats('kc-auto-2', email);
+      await recoveryForm(email, await ownerAsks('/auth/v1/recover', { email }));
+      assert.deepEqual(await providersOf(squatted), ['email']);
+
+      assert.notEqual(await attackerAgain('kc-auto-2'), squatted, "the attacker's identity opens it");
+    });
+
+    it('a provider that verified the address keeps its identity through a recovery', async () => {
+      const email = 'auto-verified@acme.test';
+      suite.app.provider.accounts.set('kc-auto-owner', { email, email_verified: true });
+      const owner = await attackerAgain('kc-auto-owner');
+      assert.ok(owner);
+      const since = await ownerAsks('/auth/v1/recover', { email });
+      await follow(email, since, 'recovery');
+      assert.deepEqual(await providersOf(owner), ['keycloak']);
+      assert.equal(await attackerAgain('kc-auto-owner'), owner);
     });
   });
 }
