@@ -563,7 +563,6 @@ export class EmailFlows {
     await this.deps.audit.record('password_recovered', client, { userId: user.id, data: { via: 'link' } });
     // The link confirms an unconfirmed account, as verify's recovery does: what it held goes too.
     if (user.emailConfirmedAt === null) await this.retireProviderIdentities(user);
-    else await this.retireUnprovenClaims(user);
     return this.confirmEmail(client, user, now);
   }
 
@@ -584,7 +583,12 @@ export class EmailFlows {
    * Spent, it sent the person back to ask for another mail (after the factor's deletion, say).
    */
   async changePasswordSpent(token: OneTimeToken, passwordHash: string, now: Date): Promise<User> {
-    return this.spentOn(token, () => this.deps.store.changePassword(token.userId, passwordHash, null, now));
+    const user = await this.spentOn(token, () =>
+      this.deps.store.changePassword(token.userId, passwordHash, null, now),
+    );
+    // Every dialect's recovery by a mailed token (the hosted form, postgrest-auth's reset) ends here.
+    if (user.emailConfirmedAt !== null) await this.retireUnprovenClaims(user);
+    return user;
   }
 
   /**

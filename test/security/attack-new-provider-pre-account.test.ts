@@ -155,7 +155,11 @@ for (const storeKind of ['file', 'postgres'] as const) {
  */
 for (const storeKind of ['file', 'postgres'] as const) {
   describe(`a provider's unverified claim where addresses confirm without proof (${storeKind} store)`, () => {
-    const suite = useKeycloakApp(storeKind, { siteUrl: APP, signup: { confirmEmail: false } });
+    const suite = useKeycloakApp(storeKind, {
+      siteUrl: APP,
+      signup: { confirmEmail: false },
+      dialects: { gotrue: {}, postgrestAuth: {} },
+    });
     const { providerSquats, follow, attackerAgain, providersOf, ownerAsks, recoveryForm } = squatting(
       suite,
       false,
@@ -178,6 +182,29 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.deepEqual(await providersOf(squatted), ['email']);
 
       assert.notEqual(await attackerAgain('kc-auto-2'), squatted, "the attacker's identity opens it");
+    });
+
+    it("the owner resets the password with postgrest-auth's mailed token: the provider identity is gone", async () => {
+      const email = 'auto-reset@acme.test';
+      const squatted = await providerSquats('kc-auto-3', email);
+      const since = await ownerAsks('/auth/forgot_password', { username: email });
+      const mail = await nextMail(suite.app.sink, email, since);
+      const token = /Your token: (\S+)/u.exec(mail.text)?.[1];
+      assert.ok(token, mail.text);
+      const reset = await suite.app.t.app.inject({
+        method: 'POST',
+        url: '/auth/change_password',
+        payload: {
+          username: email,
+          reset_token: token,
+          new_password: 'victim passphrase',
+          new_password_confirm: 'victim passphrase',
+        },
+      });
+      assert.equal(reset.statusCode, 200, reset.body);
+      assert.deepEqual(await providersOf(squatted), ['email']);
+
+      assert.notEqual(await attackerAgain('kc-auto-3'), squatted, "the attacker's identity opens it");
     });
 
     it('a provider that verified the address keeps its identity through a recovery', async () => {
