@@ -755,7 +755,10 @@ export class EmailFlows {
    * (a verified one confirms the account: see ExternalSignIn), so whoever signed in with one proved
    * no more than a squatter's password did, and would still sign in to the account once its
    * mailbox's owner confirmed it. They go; the address's own `email` identity stays, and an account
-   * a provider made, which has none, gets it: the address is now how it signs in.
+   * a provider made, which has none, gets it: the address is now how it signs in. Their profile
+   * goes with them: the user_metadata those sign-ins merged (name, picture, the provider's `sub`)
+   * is the claimant's, which apps would show as the owner's (GoTrue's RemoveUnconfirmedIdentities
+   * replaces it too).
    */
   private async retireProviderIdentities(user: User): Promise<void> {
     const { store } = this.deps;
@@ -763,8 +766,10 @@ export class EmailFlows {
     if (identities.every((identity) => identity.provider === 'email')) return;
     const addressIdentity = identities.find((identity) => identity.provider === 'email');
     await store.keepOnlyIdentity(user.id, addressIdentity?.id ?? null);
-    if (addressIdentity === undefined && user.email !== null)
-      await store.updateUser(user.id, { email: user.email });
+    await store.updateUser(user.id, {
+      profile: {},
+      ...(addressIdentity === undefined && user.email !== null ? { email: user.email } : {}),
+    });
   }
 
   /**

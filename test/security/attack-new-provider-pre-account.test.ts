@@ -107,6 +107,8 @@ for (const storeKind of ['file', 'postgres'] as const) {
       const victim = await follow(email, since, 'signup');
       assert.equal(decodeJwt(victim).sub, squatted, 'the owner works in the confirmed account');
       assert.deepEqual(await providersOf(squatted), ['email'], 'its address is how it signs in');
+      const profile = (await suite.app.t.services.store.findUserById(squatted))?.profile;
+      assert.deepEqual(profile, {}, "the attacker's provider profile is not the owner's user_metadata");
 
       assert.notEqual(await attackerAgain('kc-mallory-1'), squatted, "the attacker's identity opens it");
     });
