@@ -22,6 +22,7 @@ import type { PostgresStore } from '../src/stores/postgres/index.js';
 import { dropDatabase, realServerOnly, testPostgres, testStoreConfig } from '../test/support/postgres.js';
 import { PGBENCH, preRequestCost } from './postgres-pre-request.js';
 import { BENCH_ROLES, benchServices } from './postgres-services.js';
+import { BenchConnections } from './bench-connections.js';
 import { table } from './support.js';
 import { countRoundTrips } from '../test/support/round-trips.js';
 
@@ -184,6 +185,7 @@ export async function runPostgresBench(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'restauth-pg-bench-'));
   const roles = BENCH_ROLES;
   const { config, services } = await benchServices(url, dir);
+  const connections = new BenchConnections();
   try {
     const { auth, store } = services;
     await auth.signUp(LOCAL_CALL, { username: 'bench', password: 'bench password' });
@@ -201,7 +203,7 @@ export async function runPostgresBench(): Promise<void> {
     const secretChain: string[] = [];
     for (let i = 0; i < WORKERS; i++)
       secretChain.push((await auth.signIn(LOCAL_CALL, 'bench', 'bench password')).refreshToken);
-    const observer = new pg.Client({ connectionString: url });
+    const observer = connections.client(url);
     await observer.connect();
     await observer.query(
       `UPDATE restauth.session_secrets SET chain = 1 WHERE session_id IN (
@@ -241,7 +243,7 @@ export async function runPostgresBench(): Promise<void> {
     // session's refreshed_at), in one statement that reads nothing back and checks nothing. Its own
     // user's sessions: the floor's chains of hashes stay apart from the measured ones.
     // Its connections opened now and kept (no idle timeout): backends() must name them all at each run.
-    const floorPool = new pg.Pool({
+    const floorPool = connections.pool({
       connectionString: url,
       max: testStoreConfig(url).poolMax,
       idleTimeoutMillis: 0,
@@ -402,9 +404,8 @@ export async function runPostgresBench(): Promise<void> {
         authenticated: roles.authenticated,
       });
     }
-    await observer.end();
-    await floorPool.end();
   } finally {
+    await connections.endAll();
     await services.close();
     await dropDatabase(server.url, url);
     await rm(dir, { recursive: true, force: true });
