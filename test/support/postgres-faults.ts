@@ -28,7 +28,8 @@ export interface FaultApp {
 export function useFaultApp(
   options: {
     log?: Logger;
-    /** Settings over faultAppConfig's, read in before(). */ config?: () => object;
+    /** Settings over faultAppConfig's, read in before() once the database's `url` is known. */
+    config?: (url: string) => object;
   } = {},
 ): FaultApp {
   const { config: overrides, ...appOptions } = options;
@@ -40,7 +41,7 @@ export function useFaultApp(
     const server = await testPostgres();
     serverUrl = server.url;
     url = await server.createDatabase();
-    const config = { ...faultAppConfig(url), ...overrides?.() };
+    const config = { ...faultAppConfig(url), ...overrides?.(url) };
     app = await createTestApp({ config, format: 'restauth', ...appOptions });
     admin = new pg.Client({ connectionString: serverUrl });
     await admin.connect();

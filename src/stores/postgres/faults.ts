@@ -29,6 +29,24 @@ const SERVER_CODES = new Set(['57P01', '57P02', '57P03', '57P05', '25P03', '25P0
 const BROKEN_CONNECTION =
   /^Connection terminated|not queryable|timeout exceeded when trying to connect|Query read timeout|Cannot use a pool after calling end/u;
 
+/** pg-pool's words when a wait for a connection of a full pool outlasted connectionTimeoutMillis. */
+const POOL_WAIT_TIMED_OUT = 'timeout exceeded when trying to connect';
+
+/**
+ * Every connection of the pool stayed checked out (or being opened) while a request waited
+ * store.connectTimeout for one: more requests at once than store.poolMax, each slow (a lock, a slow
+ * plan, a saturated server), or connections held elsewhere. The database may well be up: still a
+ * 503 to retry (isConnectionFault), but logged as what it is (OutageMonitor.poolExhausted), where
+ * it read "PostgreSQL is unavailable", and /ready says so (readiness.ts).
+ */
+export function isPoolExhausted(error: unknown): boolean {
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    (error as { message?: unknown }).message === POOL_WAIT_TIMED_OUT
+  );
+}
+
 /**
  * Whether an error says the database cannot be reached now (a restart, an
  * outage, a broken connection), as opposed to a statement it refused: the
@@ -251,7 +269,8 @@ type RefusalKind =
   | 'privilege refused'
   | 'schema missing'
   | 'contention'
-  | 'transaction ended';
+  | 'transaction ended'
+  | 'pool exhausted';
 
 /**
  * How long /ready names a part of the schema by the message of the statement that met it missing,
@@ -273,6 +292,8 @@ export class OutageMonitor {
   private toldIdleSessionTimeout = false;
   /** The last missing part of the schema a statement met, and when (see schemaMissing). */
   private lastSchemaFault: { message: string; at: number } | null = null;
+  /** When a wait for a pooled connection last timed out (see poolExhausted). */
+  private lastPoolExhausted: number | null = null;
   /** Errors of connections already logged (see connectionError). */
   private readonly reported = new WeakSet<object>();
 
@@ -296,6 +317,7 @@ export class OutageMonitor {
     if (isSchemaChanged(error)) return this.schemaMissing(error);
     if (isStatementCancelled(error) || isSerializationFailure(error)) return this.contended(error);
     if (isTransactionEnded(error)) return this.transactionEnded(error);
+    if (isPoolExhausted(error)) return this.poolExhausted();
     if (this.since !== null || !(isConnectionFault(error) || isLoginRefused(error))) return;
     this.since = this.clock();
     this.logger.warn(
@@ -386,7 +408,28 @@ export class OutageMonitor {
     );
   }
 
-  private warnAtMostEveryMinute(kind: RefusalKind, message: string, error: unknown): void {
+  /**
+   * A request's wait for a connection of the full pool timed out (isPoolExhausted): as a refused
+   * write, logged at most once a minute and no outage, since connections may succeed meanwhile; a
+   * database that does not answer at all is logged as the outage by the connections being opened.
+   * Its time is kept for /ready (poolExhaustedAt).
+   */
+  private poolExhausted(): void {
+    this.lastPoolExhausted = this.clock();
+    this.warnAtMostEveryMinute(
+      'pool exhausted',
+      `restauth: every connection of restauth's pool to PostgreSQL ${this.database} stayed in use while a request ` +
+        'waited store.connectTimeout for one: requests outrun store.poolMax (slow statements, locks held, a ' +
+        'saturated server) or PostgreSQL is slow to accept connections; the requests that waited answer 503',
+    );
+  }
+
+  /** When a wait for a connection of the full pool last timed out (clock time), or null. */
+  get poolExhaustedAt(): number | null {
+    return this.lastPoolExhausted;
+  }
+
+  private warnAtMostEveryMinute(kind: RefusalKind, message: string, error?: unknown): void {
     const now = this.clock();
     const last = this.lastWarned.get(kind);
     // The time since the last warning is taken either way: after the clock was set back, `now - last`

@@ -155,6 +155,22 @@ export function schemaFaultOf(pool: pg.Pool): { message: string; at: number } | 
 }
 
 /**
+ * Whether requests are waiting on `pool` now, every connection in use, and one such wait timed out
+ * within the last connectTimeout (isPoolExhausted): /ready says so at once, where its own wait for a
+ * connection took connectTimeout and then called the database unreachable.
+ */
+export function poolExhaustedNow(pool: pg.Pool): boolean {
+  const at = monitors.get(pool)?.poolExhaustedAt ?? null;
+  const window = pool.options.connectionTimeoutMillis ?? 0;
+  return (
+    at !== null &&
+    Math.abs(Date.now() - at) <= window &&
+    pool.waitingCount > 0 &&
+    pool.totalCount >= (pool.options.max ?? 10)
+  );
+}
+
+/**
  * Runs `work` on one connection of the pool and releases it. A connection
  * that broke meanwhile (its 'error' event, or a connection fault from a
  * query) is released with the error, so pg-pool destroys it instead of

@@ -1,8 +1,8 @@
 import type pg from 'pg';
 import { readinessOf, type Readiness } from '../../core/ports/readiness.js';
 import { bookkeepingTable } from './bookkeeping.js';
-import { isPrivilegeRefused, isStoreUnavailable, SCHEMA_FAULT_SHOWN_MS } from './faults.js';
-import { afterEndedSessions, schemaFaultOf } from './pool.js';
+import { isPoolExhausted, isPrivilegeRefused, isStoreUnavailable, SCHEMA_FAULT_SHOWN_MS } from './faults.js';
+import { afterEndedSessions, poolExhaustedNow, schemaFaultOf } from './pool.js';
 import { schemaWatchOf } from './schema-watch.js';
 import { migrations, quotedNames, restauthSchemaName, type SchemaNames } from './migrations.js';
 
@@ -15,6 +15,8 @@ import { migrations, quotedNames, restauthSchemaName, type SchemaNames } from '.
  */
 export async function postgresReadiness(pool: pg.Pool, names: SchemaNames): Promise<Readiness> {
   const known = migrations(names).map((migration) => migration.version);
+  // Every connection in use and requests timing out for one: the probe would only join the queue.
+  if (poolExhaustedNow(pool)) return readinessOf({ database: POOL_EXHAUSTED, migrations: 'unknown' });
   let applied = new Set<number>();
   let database = 'ok';
   try {
@@ -53,6 +55,7 @@ export async function postgresReadiness(pool: pg.Pool, names: SchemaNames): Prom
     // answers it as the 503 (faults.ts, isSchemaChanged), keeping the driver's error as its cause.
     const cause = (error as { cause?: unknown }).cause ?? error;
     if ((cause as { code?: string }).code !== '42P01') {
+      if (isPoolExhausted(cause)) return readinessOf({ database: POOL_EXHAUSTED, migrations: 'unknown' });
       if (isStoreUnavailable(error)) return readinessOf({ database: 'unreachable', migrations: 'unknown' });
       throw error;
     }
@@ -63,6 +66,9 @@ export async function postgresReadiness(pool: pg.Pool, names: SchemaNames): Prom
     migrations: pending.length === 0 ? 'ok' : `pending: ${pending.join(', ')}`,
   });
 }
+
+/** /ready's word for a pool whose every connection stayed in use past store.connectTimeout. */
+const POOL_EXHAUSTED = 'pool exhausted';
 
 /**
  * Whether the connection the pool hands out is to a server that refuses
