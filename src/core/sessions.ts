@@ -227,7 +227,16 @@ export class SessionManager {
     }
     const spentAt = imported.spentAt ?? now;
     const converted = await this.store.findSession(session.id);
-    if (converted && converted.refreshSecret !== '' && withinGrace(spentAt, now, this.settings.reuseGrace)) {
+    // Spent by this server's own redemption whose answer never came (Store.unansweredRotation): its
+    // retry is answered as within the grace, however late it comes.
+    const unanswered =
+      imported.spentAt !== null &&
+      this.store.unansweredRotation?.(hashSecret(refreshToken), spentAt) === true;
+    if (
+      converted &&
+      converted.refreshSecret !== '' &&
+      (unanswered || withinGrace(spentAt, now, this.settings.reuseGrace))
+    ) {
       return this.answerRepeat(this.importedSuccessor(converted.refreshSecret, refreshToken), converted, now);
     }
     await this.store.revokeSession(session.id, 'refresh_token_reused', now);
@@ -281,7 +290,12 @@ export class SessionManager {
       assertNoVerifiedFactor(record);
       if (record.token.rotatedAt === null)
         return { session: record.session, user: record.user, refreshToken: token };
-      if (!withinGrace(record.token.rotatedAt, now, this.settings.reuseGrace)) break;
+      // The presented token's rotation was this server's own, never answered (Store.unansweredRotation):
+      // its client never saw the successor, so its retry is no replay, however late. Asked first, so
+      // that the store forgets it either way.
+      const unanswered =
+        hop === 1 && this.store.unansweredRotation?.(hashSecret(token), record.token.rotatedAt) === true;
+      if (!unanswered && !withinGrace(record.token.rotatedAt, now, this.settings.reuseGrace)) break;
       if (hop === MAX_GRACE_HOPS) break;
       const next = await this.storedSuccessor(session, token);
       // A 'server-key' session's rotated token always has a successor stored, unless the server key

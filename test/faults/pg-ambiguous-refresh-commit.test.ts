@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { createHmac, randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { hashSecret } from '../../src/core/secrets.js';
+import { randomUUID } from 'node:crypto';
+import { deriveSecret, hashSecret, randomSecret } from '../../src/core/secrets.js';
 import { SessionManager } from '../../src/core/sessions.js';
 import { PostgresStore, schemaNames } from '../../src/stores/postgres/index.js';
 import { migrate } from '../../src/stores/postgres/migrate.js';
@@ -11,6 +12,7 @@ import { namedUser } from '../support/named-user.js';
 import { ownClusterUnavailable, startOwnCluster, type OwnCluster } from '../support/postgres-cluster.js';
 import { testRoles, testStoreConfig } from '../support/postgres.js';
 import { openServerKeySession, refreshSettings } from '../support/server-key-session.js';
+import { insertSessionFromBefore } from '../support/sessions-before.js';
 
 const outcome = (answer: Promise<{ refreshToken: string }>) =>
   answer.then(
@@ -30,6 +32,9 @@ const outcome = (answer: Promise<{ refreshToken: string }>) =>
  * reuse grace (a client backing off for longer than 10 s), its token was found rotated and the
  * session revoked as a stolen token's: a user signed out by a database fault. Now the store remembers
  * the refreshes it could not answer, and a retry of one finds its own rotation and gets its successor.
+ * The same holds where core derives the successor and the store only writes it (rotateRefreshToken,
+ * redeemImportedRefreshToken): a session from before migration 28 (chain 1, every converted GoTrue
+ * session) and a GoTrue-made token, whose retry was still judged a reuse past the grace.
  */
 describe(
   'a refresh batch whose commit is not answered (PostgreSQL)',
@@ -157,6 +162,102 @@ describe(
       assert.equal(next, successorOf(successorOf(batch[0]!.token)));
       // Only once: presented again, the token is judged as before, a reuse past the grace.
       assert.equal(await outcome(sessions().rotate(batch[1]!.token, later)), 'refresh_token_reused');
+    });
+
+    /**
+     * Refreshes `token` with the standby named, so that its write's COMMIT waits, terminates that
+     * backend, and retries past the grace: the retry's answer, and a second presentation's.
+     */
+    const unansweredThenRetried = async (token: string, write: RegExp, storedAs: string) => {
+      await nameStandby('phantom');
+      const now = new Date();
+      const answer = outcome(sessions().rotate(token, now));
+      // The statements before the write (the one-statement refresh locks the rows it finds, so its
+      // commit waits too) are let go: a cancelled wait for the standby answers as committed.
+      for (;;) {
+        const [waiting] = await asAdmin<{ pid: number; query: string }>(
+          `SELECT pid, query FROM pg_stat_activity WHERE wait_event = 'SyncRep'`,
+        );
+        if (!waiting) {
+          await new Promise((resolve) => setImmediate(resolve));
+          continue;
+        }
+        if (write.test(waiting.query)) {
+          await asAdmin('SELECT pg_terminate_backend($1)', [waiting.pid]);
+          break;
+        }
+        await asAdmin('SELECT pg_cancel_backend($1)', [waiting.pid]);
+        // Until it has left that wait: a second cancel must not reach the write's.
+        while (
+          (
+            await asAdmin(
+              `SELECT FROM pg_stat_activity WHERE pid = $1 AND wait_event = 'SyncRep' AND query = $2`,
+              [waiting.pid, waiting.query],
+            )
+          ).length > 0
+        );
+      }
+      assert.equal(await answer, 'store_unavailable');
+      await nameStandby(null);
+      const [{ revoked } = { revoked: null }] = await asAdmin<{ revoked: boolean }>(
+        'SELECT revoked FROM auth.refresh_tokens WHERE token = $1',
+        [storedAs],
+      );
+      assert.equal(revoked, true, 'the write committed: the token is spent');
+      const later = pastGrace(now);
+      return {
+        retry: await outcome(sessions().rotate(token, later)),
+        again: () => outcome(sessions().rotate(token, later)),
+      };
+    };
+    const secretOf = async (sessionId: string) =>
+      (
+        await asAdmin<{ secret: string }>(
+          'SELECT refresh_secret AS secret FROM restauth.session_secrets WHERE session_id = $1',
+          [sessionId],
+        )
+      )[0]!.secret;
+
+    it('a session from before migration 28 (chain 1): the retry past the grace gets its successor', async () => {
+      const session = { id: randomUUID(), secret: randomSecret(), token: randomSecret() };
+      await insertSessionFromBefore(pool, {
+        id: session.id,
+        userId,
+        notAfter: new Date(Date.now() + 86_400_000),
+        secret: session.secret,
+        firstTokenHash: hashSecret(session.token),
+      });
+      // rotateRefreshToken's statement.
+      const { retry, again } = await unansweredThenRetried(
+        session.token,
+        /^WITH live AS/u,
+        hashSecret(session.token),
+      );
+      assert.equal(retry, deriveSecret(session.secret, session.token));
+      assert.equal(await live([session.id]), 1);
+      // Only once: presented again, the token is judged as before, a reuse past the grace.
+      assert.equal(await again(), 'refresh_token_reused');
+    });
+
+    it('a GoTrue-made token: the retry of its redemption past the grace gets its successor', async () => {
+      const sessionId = randomUUID();
+      // GoTrue's v1 token: 12 base32 characters, kept raw (gotrue-tokens.ts).
+      const token = 'retryunanswe';
+      await asAdmin(
+        `WITH s AS (
+           INSERT INTO auth.sessions (id, user_id, created_at, updated_at, aal, refreshed_at)
+           VALUES ($1, $2, now(), now(), 'aal1', now() AT TIME ZONE 'UTC') RETURNING id
+         )
+         INSERT INTO auth.refresh_tokens (instance_id, token, user_id, revoked, session_id, created_at, updated_at)
+         SELECT '00000000-0000-0000-0000-000000000000', $3, $2::text, false, id, now(), now() FROM s`,
+        [sessionId, userId, token],
+      );
+      // redeemGoTrueRefreshToken's statement.
+      const { retry, again } = await unansweredThenRetried(token, /^WITH spent AS/u, token);
+      const imported = createHmac('sha256', keys.imported).update(token).digest('base64url');
+      assert.equal(retry, deriveSecret(await secretOf(sessionId), imported));
+      assert.equal(await live([sessionId]), 1);
+      assert.equal(await again(), 'refresh_token_reused');
     });
 
     it('a fast restart while a batch commits and another refresh waits for the pool: each retry gets its successor', async () => {

@@ -612,6 +612,14 @@ export interface Store {
     successorHash: string,
     now: Date,
   ): Promise<boolean>;
+  /**
+   * Whether the rotation of the token `presentedHash` found at `rotatedAt` was this store's own, by
+   * rotateRefreshToken or redeemImportedRefreshToken (the imported token's hash), whose answer never
+   * came (a connection lost after COMMIT was sent): its client got a 503 and never saw the successor,
+   * so a retry past the reuse grace is no replay. Answered true once, then forgotten. Optional: a
+   * store whose writes are never left unanswered has none.
+   */
+  unansweredRotation?(presentedHash: string, rotatedAt: Date): boolean;
   /** The user's sessions not revoked, newest first (some may be past their lifetime: core judges). */
   listSessions(userId: string): Promise<Session[]>;
   /** Revokes one session (idempotent). */

@@ -3,6 +3,7 @@ import type pg from 'pg';
 import { assertNotBanned } from '../../core/banned.js';
 import { AuthError, type ErrorCode } from '../../core/errors.js';
 import { loginKey } from '../../core/identity.js';
+import { hashSecret } from '../../core/secrets.js';
 import type { OutgoingMail } from '../../core/ports/outbox.js';
 import type { GuessProbe, GuessStanding } from '../../core/ports/rate-limits.js';
 import { openWindow, rateLimitTable } from './rate-limits.js';
@@ -344,6 +345,12 @@ export class PostgresStore implements Store {
   );
   /** Refreshes that failed unanswered, whose rotation a retry may find committed (unanswered-refreshes.ts). */
   private readonly unanswered = new UnansweredRefreshes();
+  /**
+   * Rotations core derived the successor of (a session of chain 1, a GoTrue-made token) that failed
+   * unanswered: kept apart from `unanswered`, whose lookup of the server-key successor would find
+   * none and forget them.
+   */
+  private readonly unansweredRotations = new UnansweredRefreshes();
 
   constructor(
     private readonly pool: pg.Pool,
@@ -1172,11 +1179,14 @@ export class PostgresStore implements Store {
     // caller waits for it, re-checks revoked, and matches nothing. The session must still exist (an
     // ended one is gone). As GoTrue rotates: the presented row is revoked, its successor names it as
     // parent.
-    const { rows } = await this.pool.query<{ rotated: number }>(
-      this.prepared(
-        this.statement(
-          'rotateRefreshToken',
-          () => `WITH live AS (
+    const { rows } = await this.rememberedIfUnanswered(
+      presentedHash,
+      now,
+      this.pool.query<{ rotated: number }>(
+        this.prepared(
+          this.statement(
+            'rotateRefreshToken',
+            () => `WITH live AS (
          SELECT t.id FROM ${this.session.refreshTokens} t JOIN ${this.session.sessions} s ON s.id = t.session_id
          WHERE t.token = $1 AND t.revoked IS NOT TRUE AND ${noVerifiedFactor(this.session, 's.user_id')}
          FOR NO KEY UPDATE OF s
@@ -1194,11 +1204,27 @@ export class PostgresStore implements Store {
          RETURNING 1
        )
        SELECT count(*)::int AS rotated FROM successor`,
+          ),
+          [presentedHash, successorHash, now],
         ),
-        [presentedHash, successorHash, now],
       ),
     );
     return rows[0]!.rotated === 1;
+  }
+
+  /**
+   * `write`'s outcome; when it fails, the rotation of `presentedHash` at `now` is remembered, for a
+   * retry that finds it committed after all (unansweredRotation).
+   */
+  private rememberedIfUnanswered<T>(presentedHash: string, now: Date, write: Promise<T>): Promise<T> {
+    return write.catch((error: unknown) => {
+      this.unansweredRotations.remember({ presentedHash, now });
+      throw error;
+    });
+  }
+
+  unansweredRotation(presentedHash: string, rotatedAt: Date): boolean {
+    return this.unansweredRotations.claim(presentedHash, rotatedAt);
   }
 
   /** GoTrue's own refresh tokens, in a database it made (gotrue-tokens.ts). */
@@ -1234,7 +1260,11 @@ export class PostgresStore implements Store {
     successorHash: string,
     now: Date,
   ): Promise<boolean> {
-    return redeemGoTrueRefreshToken(this.pool, this.session, token, refreshSecret, successorHash, now);
+    return this.rememberedIfUnanswered(
+      hashSecret(token),
+      now,
+      redeemGoTrueRefreshToken(this.pool, this.session, token, refreshSecret, successorHash, now),
+    );
   }
 
   async recordSessionActivity(sessionId: string, now: Date, inactiveBefore: Date): Promise<boolean> {

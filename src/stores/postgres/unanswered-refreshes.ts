@@ -26,13 +26,24 @@ export class UnansweredRefreshes {
     return this.remembered.has(presentedHash);
   }
 
-  remember(entry: RefreshEntry): void {
+  remember(entry: Pick<RefreshEntry, 'presentedHash' | 'now'>): void {
     this.remembered.delete(entry.presentedHash);
     this.remembered.set(entry.presentedHash, entry.now);
     if (this.remembered.size > MOST_REMEMBERED) {
       const oldest = this.remembered.keys().next().value;
       if (oldest !== undefined) this.remembered.delete(oldest);
     }
+  }
+
+  /**
+   * Whether `presentedHash`'s remembered refresh is the rotation found at `rotatedAt`: for rotations
+   * that core derives the successor of (Store.unansweredRotation), which it then walks to as within
+   * the grace. Forgotten either way: a second presentation is judged as before.
+   */
+  claim(presentedHash: string, rotatedAt: Date): boolean {
+    const remembered = this.remembered.get(presentedHash);
+    this.remembered.delete(presentedHash);
+    return remembered?.getTime() === rotatedAt.getTime();
   }
 
   /**
