@@ -7,6 +7,7 @@ import { deriveSecret, hashSecret, randomSecret } from '../../src/core/secrets.j
 import { SessionManager } from '../../src/core/sessions.js';
 import { PostgresStore, schemaNames } from '../../src/stores/postgres/index.js';
 import { migrate } from '../../src/stores/postgres/migrate.js';
+import { isConnectionFault } from '../../src/stores/postgres/faults.js';
 import { createPool } from '../../src/stores/postgres/pool.js';
 import { namedUser } from '../support/named-user.js';
 import { ownClusterUnavailable, startOwnCluster, type OwnCluster } from '../support/postgres-cluster.js';
@@ -101,7 +102,7 @@ describe(
         await migrate(setUp, names);
         const setUpStore = new PostgresStore(setUp, names, { preparedStatements: true });
         userId = (await setUpStore.createUser(namedUser('ambiguous'), null)).id;
-        for (let i = 0; i < 5; i++) opened.push(await openServerKeySession(setUpStore, userId));
+        for (let i = 0; i < 7; i++) opened.push(await openServerKeySession(setUpStore, userId));
       } finally {
         await setUp.end();
       }
@@ -291,6 +292,36 @@ describe(
         assert.equal(await outcome(sessions().rotate(session.token, later)), successorOf(session.token));
       }
       assert.equal(await live([...batch, queued].map((session) => session.id)), 3);
+    });
+
+    // Last: the crash restarts every backend of the cluster.
+    it('a backend killed (SIGKILL) while its batch commits: no hang, each retry gets its successor', async () => {
+      const batch = opened.slice(5, 7);
+      await nameStandby('phantom');
+      const now = new Date();
+      const answers = batch.map((session) => outcome(sessions().rotate(session.token, now)));
+      const pid = await waitingForStandby();
+      // Not named after the crash: the postmaster keeps its settings through the restart of its
+      // backends, until the reload below.
+      await nameStandby(null, false);
+      process.kill(pid, 'SIGKILL');
+      assert.deepEqual(await Promise.all(answers), ['store_unavailable', 'store_unavailable']);
+      // The postmaster restarts every backend and recovers: until then a connection is refused
+      // (57P03) or reset, or a new connection ends with the old backends. Nothing signals the end of the recovery: asked again until it answers.
+      for (;;) {
+        try {
+          await asAdmin('SELECT pg_reload_conf()');
+          break;
+        } catch (error) {
+          if (!isConnectionFault(error)) throw error;
+        }
+      }
+      assert.deepEqual(await rotated(batch.map((session) => session.token)), [true, true]);
+      const later = pastGrace(now);
+      for (const session of batch) {
+        assert.equal(await outcome(sessions().rotate(session.token, later)), successorOf(session.token));
+      }
+      assert.equal(await live(batch.map((session) => session.id)), 2);
     });
   },
 );
