@@ -74,6 +74,11 @@ export interface ClusterOptions {
    * pg_ctl's shell: keep them to words, numbers and signs.
    */
   settings?: Record<string, string>;
+  /**
+   * The WAL in this folder (initdb -X), in segments of this many MiB (initdb --wal-segsize): for a
+   * WAL on a file system of its own, such as a small loop device that fills.
+   */
+  wal?: { dir: string; segmentMiB: number };
 }
 
 export async function startOwnCluster(options: ClusterOptions = {}): Promise<OwnCluster> {
@@ -93,7 +98,8 @@ export async function startOwnCluster(options: ClusterOptions = {}): Promise<Own
     asRoot
       ? run('runuser', ['-u', 'postgres', '--', join(bin, command), ...args])
       : run(join(bin, command), args);
-  await as('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
+  const wal = options.wal ? ['-X', options.wal.dir, `--wal-segsize=${options.wal.segmentMiB}`] : [];
+  await as('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8', ...wal]);
   const settingsOn = (port: number) => [
     '-c fsync=off',
     ...(options.synchronousCommit === false ? ['-c synchronous_commit=off'] : []),
