@@ -7,7 +7,6 @@ import { deriveSecret, hashSecret, randomSecret } from '../../src/core/secrets.j
 import { SessionManager } from '../../src/core/sessions.js';
 import { PostgresStore, schemaNames } from '../../src/stores/postgres/index.js';
 import { migrate } from '../../src/stores/postgres/migrate.js';
-import { isConnectionFault } from '../../src/stores/postgres/faults.js';
 import { createPool } from '../../src/stores/postgres/pool.js';
 import { namedUser } from '../support/named-user.js';
 import { ownClusterUnavailable, startOwnCluster, type OwnCluster } from '../support/postgres-cluster.js';
@@ -113,9 +112,23 @@ describe(
       await cluster?.destroy();
     });
 
+    /**
+     * A poll's bound: what it waits for comes within a second or two even on a loaded machine, so a
+     * poll still waiting after a minute fails naming what it waited for, rather than as the file's
+     * timeout with no word of where.
+     */
+    const pollUntil = (what: string) => {
+      const deadline = Date.now() + 60_000;
+      return () => {
+        if (Date.now() > deadline) throw new Error(`still waiting after a minute: ${what}`);
+      };
+    };
+
     /** Resolves with the pid of the backend waiting for the standby once there is one. */
     const waitingForStandby = async (): Promise<number> => {
+      const bound = pollUntil('a backend waiting for the standby (SyncRep)');
       for (;;) {
+        bound();
         const rows = await asAdmin<{ pid: number }>(
           `SELECT pid FROM pg_stat_activity WHERE wait_event = 'SyncRep'`,
         );
@@ -123,6 +136,10 @@ describe(
         await new Promise((resolve) => setImmediate(resolve));
       }
     };
+
+    /** How often the server's log says it is ready to accept connections (a start, a crash's end). */
+    const readyLines = async () =>
+      (await cluster.log()).split('\n').filter((line) => line.includes('ready to accept connections')).length;
 
     /** Whether each token is rotated (revoked, its successor stored), in the order given. */
     const rotated = async (tokens: string[]) => {
@@ -303,23 +320,26 @@ describe(
       const answers = batch.map((session) => outcome(sessions().rotate(session.token, now)));
       const pid = await waitingForStandby();
       const queuedAnswer = outcome(sessions().rotate(queued.token, now));
-      while (pool.waitingCount === 0) await new Promise((resolve) => setImmediate(resolve));
+      const queuing = pollUntil('the third refresh waiting for the pool');
+      while (pool.waitingCount === 0) {
+        queuing();
+        await new Promise((resolve) => setImmediate(resolve));
+      }
       // Not named after the crash: the postmaster keeps its settings through the restart of its
       // backends, until the reload below.
       await nameStandby(null, false);
+      const readyBefore = await readyLines();
       process.kill(pid, 'SIGKILL');
       assert.deepEqual(await Promise.all(answers), ['store_unavailable', 'store_unavailable']);
-      // The postmaster restarts every backend and recovers: until then a connection is refused
-      // (57P03) or reset, or a new connection ends with the old backends. Nothing signals the end of
-      // the recovery: asked again until it answers.
-      for (;;) {
-        try {
-          await asAdmin('SELECT pg_reload_conf()');
-          break;
-        } catch (error) {
-          if (!isConnectionFault(error)) throw error;
-        }
+      // The postmaster ends every backend and recovers. A connection made before it noticed the
+      // crash still answers, so the end of the recovery is read from its log, which says it: polled,
+      // as nothing else signals it.
+      const bound = pollUntil('the server ready again after the crash');
+      while ((await readyLines()) === readyBefore) {
+        bound();
+        await new Promise((resolve) => setImmediate(resolve));
       }
+      await asAdmin('SELECT pg_reload_conf()');
       // The queued refresh met the recovery (503), or ran after it, its commit released by the reload.
       const queuedFirst = await queuedAnswer;
       assert.ok(
