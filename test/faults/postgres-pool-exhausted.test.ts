@@ -12,13 +12,15 @@ import { faultAppConfig, useFaultApp } from '../support/postgres-faults.js';
  * there. The pool is held for real by checking out its connections.
  */
 const POOL_MAX = 2;
+/** Long enough for a new connection on a loaded machine; each refused request waits it out. */
+const CONNECT_TIMEOUT = 3;
 
 describe('a PostgreSQL pool whose every connection is held', () => {
   const logged: string[] = [];
   const t = useFaultApp({
     log: linesLogger('warn', logged),
     config: (url) => ({
-      store: { ...faultAppConfig(url, POOL_MAX).store, connectTimeout: 1 },
+      store: { ...faultAppConfig(url, POOL_MAX).store, connectTimeout: CONNECT_TIMEOUT },
     }),
   });
   const ready = async () => {
