@@ -1,4 +1,3 @@
-import compress from '@fastify/compress';
 import cors from '@fastify/cors';
 import formbody from '@fastify/formbody';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
@@ -19,6 +18,7 @@ import { stripGuard } from '../data/guards.js';
 import { restauthErrorFormat, useErrorReply } from './errors.js';
 import { parseFormBody } from './form-body.js';
 import { noStore } from './no-store.js';
+import { plainAuthAnswers, useCompression } from './compression.js';
 import { parseJsonBodies } from './json-body.js';
 import { useMiddlewares } from './middlewares.js';
 import { WatchedRoutes } from './watched-routes.js';
@@ -164,9 +164,9 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       exposedHeaders: ['X-Total-Count', 'Link', 'Location', 'X-Supabase-Api-Version', 'x-sb-error-code'],
     });
   }
-  // Compressed answers when the client accepts them, as json-server's compression(): gzip and deflate
-  // (not brotli, which costs more CPU per answer), above 1 KB. `compression: false` is its --no-gzip.
-  if (config.compression) await app.register(compress, { encodings: ['gzip', 'deflate'], threshold: 1024 });
+  // Compressed answers when the client accepts them, as json-server's compression() (compression.ts).
+  // `compression: false` is its --no-gzip.
+  if (config.compression) await useCompression(app);
   // postgrest-auth accepted urlencoded forms as well as JSON (and OAuth providers post their callback).
   await app.register(formbody, { bodyLimit: config.bodyLimit, parser: parseFormBody });
   await useMiddlewares(app, config.middlewares);
@@ -190,7 +190,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   const { jsonDataServer, postgrestAuth, gotrue } = config.dialects;
   if (gotrue.enabled) {
     await app.register(async (scope) => {
-      noStore(scope);
+      authAnswers(scope);
       await scope.register(gotrueDialect, {
         auth: services.auth,
         flows: services.flows,
@@ -235,7 +235,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     const userIdProp = config.store.type === 'file' ? config.store.userIdProp : 'id';
     await app.register(async (scope) => {
       parseJsonBodies(scope, () => ({}));
-      noStore(scope);
+      authAnswers(scope);
       await scope.register(jsonDataServerDialect, {
         auth: services.auth,
         limit,
@@ -248,7 +248,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     const userRecords = new UserRecords(() => documents.data, usersProp, userIdProp);
     await app.register(async (scope) => {
       parseJsonBodies(scope, () => ({}));
-      noStore(scope);
+      authAnswers(scope);
       await scope.register(jsonServerAuthDialect, {
         auth: services.auth,
         limit,
@@ -261,7 +261,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   if (postgrestAuth.enabled) {
     await app.register(async (scope) => {
       parseJsonBodies(scope, () => ({}));
-      noStore(scope);
+      authAnswers(scope);
       await scope.register(postgrestAuthDialect, {
         auth: services.auth,
         limit,
@@ -301,6 +301,12 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     });
   }
   return app;
+}
+
+/** An auth dialect's scope: its answers carry tokens or accounts (no-store.ts, compression.ts). */
+function authAnswers(scope: FastifyInstance): void {
+  noStore(scope);
+  plainAuthAnswers(scope);
 }
 
 type ConstraintStrategy = NonNullable<
