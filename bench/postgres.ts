@@ -62,7 +62,7 @@ const ROTATION_WRITES_SQL = `WITH rotated AS (
   )
   SELECT count(*)::int AS rotated FROM successor`;
 
-function median(values: number[]): number {
+export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
@@ -77,7 +77,7 @@ interface Timed {
 }
 
 /** CPU ticks (user + system, 1/100 s) process `pid` used so far (Linux /proc); null once it ended. */
-function cpuTicks(pid: number): number | null {
+export function cpuTicks(pid: number): number | null {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
     return Number(fields[11]) + Number(fields[12]);
@@ -94,7 +94,7 @@ function cpuTicks(pid: number): number | null {
  * statements went uncounted. A backend that ended meanwhile takes its CPU with it (a pool ends no
  * connection it is using).
  */
-function backendTicksSince(before: Map<number, number | null>, pids: number[]): number {
+export function backendTicksSince(before: Map<number, number | null>, pids: number[]): number {
   let ticks = 0;
   for (const pid of new Set([...before.keys(), ...pids])) {
     const now = cpuTicks(pid);
@@ -143,7 +143,7 @@ async function timed(
  * xact_commit before and after. A backend reports its counts when idle, at most every second and at
  * the latest 10 s after its last transaction (PostgreSQL 15's PGSTAT_IDLE_INTERVAL): read after that.
  */
-async function transactionsPer(
+export async function transactionsPer(
   url: string,
   count: number,
   workers: number,

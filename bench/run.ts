@@ -8,6 +8,7 @@ const suites: Record<string, () => Promise<void>> = {
   'data-filters': async () => (await import('./data/filters.js')).runFilterBench(),
   embed: async () => (await import('./data/embed.js')).runEmbedBench(),
   postgres: async () => (await import('./postgres.js')).runPostgresBench(),
+  'postgres-http': async () => (await import('./postgres-http.js')).runPostgresHttpBench(),
   'file-store': async () => (await import('./file-store.js')).runFileStoreBench(),
   'sign-in-commit': async () => (await import('./sign-in-commit.js')).runSignInCommitBench(),
   'file-store-stalls': async () => (await import('./file-store-stalls.js')).runFileStoreStallsBench(),
