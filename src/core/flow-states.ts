@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { AuthError } from './errors.js';
+import { AuthError, isAuthError } from './errors.js';
 import { datedAhead } from './clock-skew.js';
 import type { VerifyType } from './email-flows.js';
 import { verifierMatches, type PkceChallenge } from './pkce.js';
@@ -115,7 +115,40 @@ export class PkceFlows {
    * bad_code_verifier (the flow stays: a client may retry with its right verifier). With the user,
    * the flow's authentication method ('email/signup', 'magiclink' ...): the session's amr, as GoTrue's.
    */
-  async exchange(authCode: string, verifier: string): Promise<PkceExchange> {
+  exchange(authCode: string, verifier: string): Promise<PkceExchange> {
+    return this.exchangeFor(authCode, verifier, async (exchanged) => exchanged);
+  }
+
+  /**
+   * exchange, then `next` (the session's start): a refusal by `next` (4xx) stores the spent flow
+   * again, so the same code works once what refused it is fixed (an MFA factor deleted, a ban
+   * lifted), as EmailFlows.spentOn keeps a mailed token. Within the code's lifetime, which counts
+   * from its issue as before.
+   */
+  async exchangeFor<T>(
+    authCode: string,
+    verifier: string,
+    next: (exchanged: PkceExchange) => Promise<T>,
+  ): Promise<T> {
+    const { flow, exchanged } = await this.spend(authCode, verifier);
+    try {
+      return await next(exchanged);
+    } catch (error) {
+      if (isAuthError(error) && error.status < 500) await this.unspend(flow);
+      throw error;
+    }
+  }
+
+  /** Stores a spent flow again; not when its user has gone since (nothing left to exchange for). */
+  private async unspend(flow: FlowState): Promise<void> {
+    if ((await this.deps.store.findUserById(flow.userId)) === null) return;
+    await this.deps.flowStates.createFlowState(flow);
+  }
+
+  private async spend(
+    authCode: string,
+    verifier: string,
+  ): Promise<{ flow: FlowState; exchanged: PkceExchange }> {
     if (authCode === '' || verifier === '') {
       throw new AuthError(
         'validation_failed',
@@ -142,10 +175,13 @@ export class PkceFlows {
     const user = await this.deps.store.findUserById(flow.userId);
     if (user === null) throw new AuthError('flow_state_not_found');
     return {
-      user,
-      authenticationMethod: flow.authenticationMethod,
-      providerTokens: this.providerTokens(flow),
-      pendingLink: flow.pendingLink === null ? null : parsePendingLink(flow.pendingLink),
+      flow,
+      exchanged: {
+        user,
+        authenticationMethod: flow.authenticationMethod,
+        providerTokens: this.providerTokens(flow),
+        pendingLink: flow.pendingLink === null ? null : parsePendingLink(flow.pendingLink),
+      },
     };
   }
 

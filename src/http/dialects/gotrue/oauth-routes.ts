@@ -196,7 +196,8 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
               redirectTo: flow.referrer,
             });
       if (flow.codeChallenge !== null) {
-        auth.assertNotBanned(user, options.clock());
+        // Refused here, as a session would be, not at the code's exchange after both were spent.
+        await auth.assertMayStartSession(user);
         const code = await oauth.flows.issueCode(flow, user.id, signedIn.tokens);
         return reply.redirect(withCode(target, code), 302);
       }

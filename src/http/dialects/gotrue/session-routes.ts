@@ -144,22 +144,30 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (ap
         case 'id_token':
           return answer.session(await idTokenGrant(options, clientOf(request), body));
         case 'pkce': {
-          const exchanged = await pkce.exchange(body.auth_code ?? '', body.code_verifier ?? '');
-          const { authenticationMethod, providerTokens, pendingLink } = exchanged;
-          // A linkIdentity flow links here, for the holder of the starting app's verifier only.
-          const user =
-            pendingLink === null
-              ? exchanged.user
-              : await linkAtExchange(options, clientOf(request), pendingLink, exchanged.user.id);
-          // The session's amr is the flow's method ('email/signup', 'magiclink' ...), as GoTrue's.
-          const session = await answer.session(
-            await auth.startSession(
-              clientOf(request),
-              user,
-              gotrueClaims(settings.audience, authenticationMethod),
-              'pkce',
-            ),
+          // A refused session (a ban, a verified MFA factor) stores the flow again: the code still works.
+          const { issued, providerTokens } = await pkce.exchangeFor(
+            body.auth_code ?? '',
+            body.code_verifier ?? '',
+            async (exchanged) => {
+              const { authenticationMethod, pendingLink } = exchanged;
+              // Asked before a linkIdentity flow links: a refused session links nothing.
+              await auth.assertMayStartSession(exchanged.user);
+              // A linkIdentity flow links here, for the holder of the starting app's verifier only.
+              const user =
+                pendingLink === null
+                  ? exchanged.user
+                  : await linkAtExchange(options, clientOf(request), pendingLink, exchanged.user.id);
+              // The session's amr is the flow's method ('email/signup', 'magiclink' ...), as GoTrue's.
+              const started = await auth.startSession(
+                clientOf(request),
+                user,
+                gotrueClaims(settings.audience, authenticationMethod),
+                'pkce',
+              );
+              return { issued: started, providerTokens: exchanged.providerTokens };
+            },
           );
+          const session = await answer.session(issued);
           // An OAuth flow's answer carries the provider's tokens, as GoTrue's (omitted when none).
           if (providerTokens === null) return session;
           return {
