@@ -15,6 +15,7 @@ import type { SessionManager } from './sessions.js';
 import type {
   FirstSession,
   Identity,
+  MfaFactor,
   OneTimeToken,
   Session,
   Store,
@@ -620,15 +621,33 @@ export class AuthService {
    * When the request also names a user (`namedUser`), the token must be that user's.
    */
   async check(accessToken: string, namedUser: string | null = null): Promise<CheckResult> {
+    const { claims, user, session } = await this.checkFinding(accessToken, namedUser, async (id) => {
+      const found = await this.deps.store.findUserById(id);
+      return found && { user: found, factors: [] };
+    });
+    return { claims, user, session };
+  }
+
+  /** check, with the user's MFA factors read in the same lookup as the user (GET /user answers them). */
+  checkWithFactors(accessToken: string): Promise<CheckResult & { factors: MfaFactor[] }> {
+    return this.checkFinding(accessToken, null, (id) => this.deps.store.findUserWithFactors(id));
+  }
+
+  /** check's steps, the user read by `find` (with its factors, or none when it does not read them). */
+  private async checkFinding(
+    accessToken: string,
+    namedUser: string | null,
+    find: (id: string) => Promise<{ user: User; factors: MfaFactor[] } | null>,
+  ): Promise<CheckResult & { factors: MfaFactor[] }> {
     const now = this.now();
     const claims = this.deps.tokens.verifyNow(accessToken, now);
-    const [session, user] = await Promise.all([
+    const [session, found] = await Promise.all([
       this.deps.store.findSession(claims.session_id),
-      this.deps.store.findUserById(claims.sub),
+      find(claims.sub),
     ]);
-    this.assertHonoured(claims, { session, user }, now, namedUser);
+    this.assertHonoured(claims, { session, user: found?.user ?? null }, now, namedUser);
     // Both found: assertHonoured refuses a missing one.
-    return { claims, user: user!, session: session! };
+    return { claims, user: found!.user, session: session!, factors: found!.factors };
   }
 
   /**

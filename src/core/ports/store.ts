@@ -396,6 +396,11 @@ export interface Store {
    */
   createUser(input: NewUser, passwordHash: string | null, writes?: SignUpWrites): Promise<User>;
   findUserById(id: string): Promise<User | null>;
+  /**
+   * findUserById with the user's MFA factors (as listMfaFactors lists them), in one lookup: GET /user
+   * answers them (GoTrue's `factors`) and must not pay a second round trip for it.
+   */
+  findUserWithFactors(id: string): Promise<{ user: User; factors: MfaFactor[] } | null>;
   findUserByUsername(username: string): Promise<User | null>;
   findUserByEmail(email: string): Promise<User | null>;
   /** A page of users in creation order, or newest first with `newestFirst`. */

@@ -466,6 +466,12 @@ export class FileStore implements Store {
   }
 
   /** No factors on files: nothing enrolls one (restauth has no MFA), and no GoTrue database is adopted. */
+  async findUserWithFactors(id: string): Promise<{ user: User; factors: MfaFactor[] } | null> {
+    // Files keep no factors (see listMfaFactors).
+    const user = await this.findUserById(id);
+    return user && { user, factors: [] };
+  }
+
   async listMfaFactors(): Promise<MfaFactor[]> {
     return [];
   }

@@ -36,7 +36,13 @@ import {
 import { findGoTrueRefreshToken, redeemGoTrueRefreshToken } from './gotrue-tokens.js';
 import { emailIdentityData, quotedNames, type SchemaNames } from './migrations.js';
 import { insertMailsSql, outboxTable } from './outbox.js';
-import { deleteFactor, listFactors, updateFactor } from './gotrue-mfa-factors.js';
+import {
+  deleteFactor,
+  factorsLateral,
+  factorsOfColumn,
+  listFactors,
+  updateFactor,
+} from './gotrue-mfa-factors.js';
 import { refreshInOneStatementSql, refreshTokenLookupSql } from './refresh-exchange.js';
 import { RefreshBatcher, type RefreshEntry } from './refresh-batch.js';
 import { UnansweredRefreshes } from './unanswered-refreshes.js';
@@ -492,6 +498,23 @@ export class PostgresStore implements Store {
     const uid = userUid(id);
     if (uid === null) return null;
     return this.oneUser(`SELECT ${this.userColumns} FROM ${this.userFrom} WHERE u.id = $1`, [uid]);
+  }
+
+  async findUserWithFactors(id: string): Promise<{ user: User; factors: MfaFactor[] } | null> {
+    // Found as findUserById finds it (a serial id too), the factors in the same statement.
+    const bySerial = /^[0-9]{1,9}$/.test(id);
+    const key = bySerial ? Number(id) : userUid(id);
+    if (key === null) return null;
+    const { rows } = await this.pool.query<UserRow & { factors: unknown }>(
+      this.prepared(
+        `SELECT ${this.userColumns}, factors.factors FROM ${this.userFrom}
+         ${factorsLateral(this.session.factors)}
+         WHERE ${bySerial ? 'a.id' : 'u.id'} = $1`,
+        [key],
+      ),
+    );
+    const row = rows[0];
+    return row ? { user: toUser(row), factors: factorsOfColumn(row.factors) } : null;
   }
 
   async findUserByUsername(username: string): Promise<User | null> {

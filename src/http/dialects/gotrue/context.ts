@@ -63,9 +63,14 @@ export interface GotrueOptions {
 
 /** The caller's checked access token; 401 no_authorization without one. */
 export async function requireUser(auth: AuthService, request: FastifyRequest): Promise<CheckResult> {
+  return auth.check(bearerOf(request));
+}
+
+/** The request's bearer token; 401 no_authorization without one. */
+export function bearerOf(request: FastifyRequest): string {
   const token = bearerToken(request.headers.authorization);
   if (token === null) throw new AuthError('no_authorization', 'This endpoint requires a Bearer token');
-  return auth.check(token);
+  return token;
 }
 
 /** A service-role token (admin routes): 401 without a token, 403 not_admin with any other. */

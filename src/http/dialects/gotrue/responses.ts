@@ -84,7 +84,7 @@ const User = Type.Object(
     updated_at: Timestamp,
     is_anonymous: Type.Boolean(),
     factors: Type.Optional(
-      Type.Array(Factor, { description: 'Its MFA factors, when it has some (admin routes)' }),
+      Type.Array(Factor, { description: 'Its MFA factors, when it has some (admin routes, GET /user)' }),
     ),
   },
   { description: "A user, as GoTrue's user object" },

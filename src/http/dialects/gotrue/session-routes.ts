@@ -1,7 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { AuthError } from '../../../core/errors.js';
-import { requireUser, type GotrueOptions } from './context.js';
+import { bearerOf, requireUser, type GotrueOptions } from './context.js';
 import { ClientExtras, Email, Metadata, pkceOf, RedirectQuery, requestedRedirect } from './schemas.js';
 import { idTokenGrant, IdTokenFields } from './oauth-id-token.js';
 import { linkAtExchange } from './oauth-link-exchange.js';
@@ -194,8 +194,9 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (ap
   });
 
   app.get('/user', async (request) => {
-    const { user } = await requireUser(auth, request);
-    return answer.user(user, { newEmail: await flows.pendingEmailChange(user) });
+    // GoTrue's user has its factors (auth-js's mfa.listFactors reads them), read with the user.
+    const { user, factors } = await auth.checkWithFactors(bearerOf(request));
+    return answer.user(user, { newEmail: await flows.pendingEmailChange(user), factors });
   });
 
   // Mails the code a password change asks for when reauthentication is required.
