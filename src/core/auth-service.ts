@@ -622,7 +622,7 @@ export class AuthService {
    */
   async check(accessToken: string, namedUser: string | null = null): Promise<CheckResult> {
     const { claims, user, session } = await this.checkFinding(accessToken, namedUser, async (id) => {
-      const found = await this.deps.store.findUserById(id);
+      const found = await this.deps.store.findUserById(id, { signingIn: true });
       return found && { user: found, factors: [] };
     });
     return { claims, user, session };

@@ -395,9 +395,13 @@ export interface Store {
    * sign-up is a new sign-up, never "already registered".
    */
   createUser(input: NewUser, passwordHash: string | null, writes?: SignUpWrites): Promise<User>;
-  findUserById(id: string): Promise<User | null>;
   /**
-   * findUserById with the user's MFA factors (as listMfaFactors lists them), in one lookup: GET /user
+   * The user `id` names, or null. `signingIn`: only a user a token may still sign in, for the check
+   * of an access token (PostgreSQL: not soft-deleted, whatever trigger a replica-role write skipped).
+   */
+  findUserById(id: string, options?: { signingIn?: boolean }): Promise<User | null>;
+  /**
+   * findUserById (signing in) with the user's MFA factors (as listMfaFactors lists them), in one lookup: GET /user
    * answers them (GoTrue's `factors`) and must not pay a second round trip for it.
    */
   findUserWithFactors(id: string): Promise<{ user: User; factors: MfaFactor[] } | null>;

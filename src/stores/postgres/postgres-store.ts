@@ -168,10 +168,17 @@ const ONE_TIME_TOKEN_COLUMNS = `t.hash, t.code_hash, t.recipient, t.user_id::tex
  * every audience, as GoTrue serves each its X-JWT-AUD header names.
  */
 function findableUsers(audience: string | undefined): string {
-  const ofAudience =
-    audience === undefined ? '' : ` AND (u.aud IS NULL OR u.aud = '${audience.replaceAll("'", "''")}')`;
-  return `NOT u.is_sso_user AND u.deleted_at IS NULL
-    AND (u.instance_id IS NULL OR u.instance_id = '00000000-0000-0000-0000-000000000000')${ofAudience}`;
+  return `NOT u.is_sso_user AND u.deleted_at IS NULL AND ${OWN_INSTANCE}${ofAudience(audience)}`;
+}
+/**
+ * Users of restauth's own GoTrue instance, as GoTrue's FindUserByID asks (`instance_id = uuid.Nil`):
+ * a user of another instance of an older multi-instance GoTrue is not found by id either, so its
+ * sessions neither refresh nor pass GET /user, and the admin API neither lists nor shows it.
+ */
+const OWN_INSTANCE = `(u.instance_id IS NULL OR u.instance_id = '00000000-0000-0000-0000-000000000000')`;
+/** With jwt.audience set, users of that aud (or none): GoTrue's admin list asks `aud = ?` as well. */
+function ofAudience(audience: string | undefined): string {
+  return audience === undefined ? '' : ` AND (u.aud IS NULL OR u.aud = '${audience.replaceAll("'", "''")}')`;
 }
 const AUDIT_COLUMNS = `id, at, action, actor_id, user_id, ip, data`;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -340,6 +347,17 @@ export class PostgresStore implements Store {
   /** GoTrue's users `u` joined with their accounts `a`. */
   private readonly userFrom: string;
   private readonly userColumns: string;
+  /** userFrom of restauth's own instance only (OWN_INSTANCE): the users an id finds. */
+  private readonly ownUserFrom: string;
+  /**
+   * ownUserFrom without soft-deleted users: whom an access token or a refresh signs in. Migration 56's
+   * trigger ends a soft-deleted user's sessions, but a write with session_replication_role = replica
+   * (pg_restore, logical replication's apply) fires no trigger; read on the user row these statements
+   * read anyway, deleted_at costs no round trip.
+   */
+  private readonly signedInUserFrom: string;
+  /** The condition on `u` of the users the admin list shows: own instance and, if set, jwt.audience. */
+  private readonly listedUsers: string;
   /** The condition on `u` of the users an address or login key finds (findableUsers). */
   private readonly findableUsers: string;
   private readonly statementNames = new Map<string, string>();
@@ -375,6 +393,10 @@ export class PostgresStore implements Store {
     this.accounts = `${restauth}.accounts`;
     this.identities = `${schema}.identities`;
     this.userFrom = `${this.users} u JOIN ${this.accounts} a ON a.uid = u.id`;
+    // Conditions added to the join's ON: every statement that reads `userFrom` takes them unchanged.
+    this.ownUserFrom = `${this.userFrom} AND ${OWN_INSTANCE}`;
+    this.signedInUserFrom = `${this.ownUserFrom} AND u.deleted_at IS NULL`;
+    this.listedUsers = `${OWN_INSTANCE}${ofAudience(options.audience)}`;
     this.userColumns = userColumns(this.names.authenticatedLiteral);
     this.findableUsers = findableUsers(options.audience);
     this.session = sessionTables(this.names);
@@ -488,26 +510,27 @@ export class PostgresStore implements Store {
     await this.syncProviders(client, uid);
   }
 
-  async findUserById(id: string): Promise<User | null> {
+  async findUserById(id: string, options: { signingIn?: boolean } = {}): Promise<User | null> {
+    const from = options.signingIn === true ? this.signedInUserFrom : this.ownUserFrom;
     // Access tokens issued before migration 6 carry the serial id as their sub and stay valid until
     // they expire (an hour by default): here, where a token's sub is looked up, an all-digits id still
     // names the user by its serial id. The user found carries its uid, which every later step uses.
     if (/^[0-9]{1,9}$/.test(id)) {
-      return this.oneUser(`SELECT ${this.userColumns} FROM ${this.userFrom} WHERE a.id = $1`, [Number(id)]);
+      return this.oneUser(`SELECT ${this.userColumns} FROM ${from} WHERE a.id = $1`, [Number(id)]);
     }
     const uid = userUid(id);
     if (uid === null) return null;
-    return this.oneUser(`SELECT ${this.userColumns} FROM ${this.userFrom} WHERE u.id = $1`, [uid]);
+    return this.oneUser(`SELECT ${this.userColumns} FROM ${from} WHERE u.id = $1`, [uid]);
   }
 
   async findUserWithFactors(id: string): Promise<{ user: User; factors: MfaFactor[] } | null> {
-    // Found as findUserById finds it (a serial id too), the factors in the same statement.
+    // Found as findUserById finds a signed-in user (a serial id too), the factors in the same statement.
     const bySerial = /^[0-9]{1,9}$/.test(id);
     const key = bySerial ? Number(id) : userUid(id);
     if (key === null) return null;
     const { rows } = await this.pool.query<UserRow & { factors: unknown }>(
       this.prepared(
-        `SELECT ${this.userColumns}, factors.factors FROM ${this.userFrom}
+        `SELECT ${this.userColumns}, factors.factors FROM ${this.signedInUserFrom}
          ${factorsLateral(this.session.factors)}
          WHERE ${bySerial ? 'a.id' : 'u.id'} = $1`,
         [key],
@@ -535,11 +558,13 @@ export class PostgresStore implements Store {
     const [page, count] = await Promise.all([
       // By the account's serial key: creation order.
       this.pool.query<UserRow>(
-        `SELECT ${this.userColumns} FROM ${this.userFrom}
+        `SELECT ${this.userColumns} FROM ${this.userFrom} WHERE ${this.listedUsers}
          ORDER BY a.id ${options.newestFirst ? 'DESC' : 'ASC'} LIMIT $1 OFFSET $2`,
         [options.perPage, offset],
       ),
-      this.pool.query<{ total: number }>(`SELECT count(*)::int AS total FROM ${this.users}`),
+      this.pool.query<{ total: number }>(
+        `SELECT count(*)::int AS total FROM ${this.users} u WHERE ${this.listedUsers}`,
+      ),
     ]);
     return { users: page.rows.map(toUser), total: count.rows[0]!.total };
   }
@@ -713,7 +738,8 @@ export class PostgresStore implements Store {
       // Sessions, refresh tokens, one-time tokens and the role's ownership go with it (ON DELETE
       // CASCADE); audit events stay. The statement's snapshot still shows the ownership it cascades.
       const { rows } = await client.query<{ role: string | null }>(
-        `WITH gone AS (DELETE FROM ${this.users} WHERE id = $1 RETURNING id)
+        // Of restauth's own instance, as findUserById finds users: another instance's is not deleted.
+        `WITH gone AS (DELETE FROM ${this.users} u WHERE u.id = $1 AND ${OWN_INSTANCE} RETURNING u.id)
          SELECT r.role FROM gone g LEFT JOIN ${this.accounts} a ON a.uid = g.id
            LEFT JOIN ${this.userRoles} r ON r.user_id = a.id`,
         [uid],
@@ -1124,7 +1150,7 @@ export class PostgresStore implements Store {
     const { rows } = await this.pool.query<TokenStandingRow>(
       this.prepared(
         this.statement(bySerial ? 'tokenStandingBySerial' : 'tokenStandingByUuid', () =>
-          tokenStandingSql(this.session, this.userFrom, bySerial),
+          tokenStandingSql(this.session, this.signedInUserFrom, bySerial),
         ),
         [userUid(sessionId), bySerial ? Number(userId) : userUid(userId)],
       ),
@@ -1137,7 +1163,7 @@ export class PostgresStore implements Store {
     const { rows } = await this.pool.query<FoundTokenRow>(
       this.prepared(
         this.statement('refreshTokenLookup', () =>
-          refreshTokenLookupSql(this.session, this.userColumns, this.userFrom),
+          refreshTokenLookupSql(this.session, this.userColumns, this.signedInUserFrom),
         ),
         [hash],
       ),
@@ -1167,7 +1193,7 @@ export class PostgresStore implements Store {
     const { rows } = await this.pool.query<FoundTokenRow & { rotated: number }>(
       this.prepared(
         this.statement('refreshInOneStatement', () =>
-          refreshInOneStatementSql(this.session, this.userColumns, this.userFrom),
+          refreshInOneStatementSql(this.session, this.userColumns, this.signedInUserFrom),
         ),
         [entry.presentedHash, entry.successorHash, entry.now, entry.inactiveBefore],
       ),
@@ -1179,7 +1205,9 @@ export class PostgresStore implements Store {
   private async refreshBatch(entries: RefreshEntry[]): Promise<(OneStatementRefresh | null)[]> {
     const { rows } = await this.pool.query<FoundTokenRow & { rotated: number; n: string }>(
       this.prepared(
-        this.statement('refreshBatch', () => refreshBatchSql(this.session, this.userColumns, this.userFrom)),
+        this.statement('refreshBatch', () =>
+          refreshBatchSql(this.session, this.userColumns, this.signedInUserFrom),
+        ),
         [
           entries.map((entry) => entry.presentedHash),
           entries.map((entry) => entry.successorHash),

@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import { createTestApp, type TestApp } from '../support/app.js';
+import { FAST_HASHING } from '../support/gotrue.js';
+import { testStoreConfig } from '../support/postgres.js';
+import { useTestDatabase } from '../support/test-database.js';
+
+const PASSWORD = 'a long passphrase';
+const AUDIENCE = 'my-app';
+
+/** What GoTrue answers a session made before its user's row changed, route by route. */
+interface Expected {
+  /** GET /user with the session's access token. */
+  user: number;
+  /** POST /token?grant_type=refresh_token with its refresh token. */
+  refresh: number;
+  /** GET /admin/users/{id}. */
+  adminUser: number;
+  /** Whether GET /admin/users lists the user (and counts it in its total). */
+  listed: boolean;
+}
+
+/**
+ * Users an id names, as GoTrue finds them (models/user.go): FindUserByID asks `instance_id = uuid.Nil`,
+ * so a user of another instance of an older multi-instance GoTrue is no user of this one: GET /user
+ * answers 403 (requireAuthentication: "User from sub claim in JWT does not exist"), a refresh 400
+ * (FindUserWithRefreshToken: refresh_token_not_found), the admin API 404 and its list leaves it out.
+ * The admin list asks `aud = ?` too (FindUsersInAudience), its get by id does not. A soft-deleted user
+ * whose delete fired no trigger (session_replication_role = replica, as pg_restore and logical
+ * replication's apply write) kept live sessions: its token and refresh no longer sign it in.
+ * Each case changes the row of a user signed in before, as the writer would; NULL is restauth's own.
+ */
+const CASES: { name: string; sql: string; expected: Expected }[] = [
+  {
+    name: 'another GoTrue instance',
+    sql: 'UPDATE auth.users SET instance_id = gen_random_uuid() WHERE id = $1',
+    expected: { user: 403, refresh: 400, adminUser: 404, listed: false },
+  },
+  {
+    name: 'another audience',
+    sql: `UPDATE auth.users SET aud = 'partner-app' WHERE id = $1`,
+    expected: { user: 403, refresh: 200, adminUser: 200, listed: false },
+  },
+  {
+    name: 'soft-deleted by a replica-role write (no trigger fired)',
+    sql: `BEGIN; SET LOCAL session_replication_role = replica;
+      UPDATE auth.users SET deleted_at = now() WHERE id = $1; COMMIT`,
+    expected: { user: 403, refresh: 400, adminUser: 200, listed: true },
+  },
+  {
+    name: 'instance_id NULL',
+    sql: 'UPDATE auth.users SET instance_id = NULL WHERE id = $1',
+    expected: { user: 200, refresh: 200, adminUser: 200, listed: true },
+  },
+  {
+    name: 'aud NULL',
+    sql: 'UPDATE auth.users SET aud = NULL WHERE id = $1',
+    expected: { user: 200, refresh: 200, adminUser: 200, listed: true },
+  },
+];
+
+describe('users an id names: own GoTrue instance, audience in the admin list, not soft-deleted (PostgreSQL)', () => {
+  let t: TestApp;
+  let serviceToken: string;
+  const db = useTestDatabase({ max: 2, migrateThrough: 0, beforeDrop: () => t?.close() });
+
+  before(async () => {
+    t = await createTestApp({
+      format: 'restauth',
+      config: { store: testStoreConfig(db.url), passwords: FAST_HASHING, jwt: { audience: AUDIENCE } },
+    });
+    serviceToken = await t.services.tokens.signRoleToken('service_role', 3600, new Date());
+  });
+
+  const call = (method: 'GET' | 'POST', url: string, token?: string, payload?: object) =>
+    t.app.inject({ method, url, payload, headers: token ? { authorization: `Bearer ${token}` } : {} });
+
+  async function listed(id: string) {
+    const list = await call('GET', '/auth/v1/admin/users?per_page=1000', serviceToken);
+    assert.equal(list.statusCode, 200, list.body);
+    const { users } = list.json<{ users: { id: string }[] }>();
+    return { listed: users.some((user) => user.id === id), total: Number(list.headers['x-total-count']) };
+  }
+
+  CASES.forEach((scope, index) => {
+    it(`${scope.name}: GET /user ${scope.expected.user}, refresh ${scope.expected.refresh}, admin ${scope.expected.adminUser}`, async () => {
+      const signedUp = await call('POST', '/auth/v1/signup', undefined, {
+        email: `by-id-${index}@acme.test`,
+        password: PASSWORD,
+      });
+      assert.equal(signedUp.statusCode, 200, signedUp.body);
+      const session = signedUp.json<{ access_token: string; refresh_token: string; user: { id: string } }>();
+      const before = await listed(session.user.id);
+      assert.equal(before.listed, true);
+
+      await db.pool.query(scope.sql.replace('$1', `'${session.user.id}'`));
+
+      const user = await call('GET', '/auth/v1/user', session.access_token);
+      assert.equal(user.statusCode, scope.expected.user, user.body);
+      const refresh = await call('POST', '/auth/v1/token?grant_type=refresh_token', undefined, {
+        refresh_token: session.refresh_token,
+      });
+      assert.equal(refresh.statusCode, scope.expected.refresh, refresh.body);
+      const adminUser = await call('GET', `/auth/v1/admin/users/${session.user.id}`, serviceToken);
+      assert.equal(adminUser.statusCode, scope.expected.adminUser, adminUser.body);
+      const after = await listed(session.user.id);
+      assert.equal(after.listed, scope.expected.listed);
+      assert.equal(after.total, before.total - (scope.expected.listed ? 0 : 1));
+    });
+  });
+
+  it("the admin API's DELETE of another instance's user answers 404 and deletes nothing", async () => {
+    const signedUp = await call('POST', '/auth/v1/signup', undefined, {
+      email: 'other-instance@acme.test',
+      password: PASSWORD,
+    });
+    assert.equal(signedUp.statusCode, 200, signedUp.body);
+    const { id } = signedUp.json<{ user: { id: string } }>().user;
+    await db.pool.query('UPDATE auth.users SET instance_id = gen_random_uuid() WHERE id = $1', [id]);
+
+    const deleted = await t.app.inject({
+      method: 'DELETE',
+      url: `/auth/v1/admin/users/${id}`,
+      headers: { authorization: `Bearer ${serviceToken}` },
+    });
+    assert.equal(deleted.statusCode, 404, deleted.body);
+    const { rowCount } = await db.pool.query('SELECT 1 FROM auth.users WHERE id = $1', [id]);
+    assert.equal(rowCount, 1);
+  });
+});
