@@ -360,4 +360,22 @@ describe('a database GoTrue made, served as it is', () => {
       },
     );
   }
+
+  it('a GoTrue token of a user soft-deleted by a replica-role write (no trigger fired) refreshes nothing', async () => {
+    const hugo = made.users[1];
+    const client = await pool.connect();
+    try {
+      const fresh = await addGoTrueSession(client, hugo.id, 'v1');
+      // As pg_restore or logical replication's apply writes: migration 56's trigger does not fire.
+      await client.query('BEGIN');
+      await client.query('SET LOCAL session_replication_role = replica');
+      await client.query('UPDATE auth.users SET deleted_at = now() WHERE id = $1', [hugo.id]);
+      await client.query('COMMIT');
+      const refused = await refresh(fresh.token);
+      assert.equal(refused.statusCode, 400, refused.body);
+      assert.equal((refused.json() as { error_code: string }).error_code, 'refresh_token_not_found');
+    } finally {
+      client.release();
+    }
+  });
 });

@@ -1290,7 +1290,7 @@ export class PostgresStore implements Store {
     if (!found || !session) return null;
     return {
       session,
-      user: await this.findUserById(session.userId),
+      user: await this.findUserById(session.userId, { signingIn: true }),
       spentAt: found.spentAt,
       userHasVerifiedFactor: await this.hasVerifiedFactor(session.userId),
     };
