@@ -110,11 +110,13 @@ function lockHeldDetail(error: InstanceLockedError): string {
 
 async function postgresChecks(store: PostgresStoreConfig, config: Config): Promise<Check[]> {
   // Imported here: every other command (serve above all) starts without pg.
-  const [{ schemaNames }, { migrationStatus }, { createPool }] = await Promise.all([
-    import('../stores/postgres/index.js'),
-    import('../stores/postgres/migrate.js'),
-    import('../stores/postgres/pool.js'),
-  ]);
+  const [{ schemaNames }, { migrationStatus }, { createPool }, { softDeletedSessionsProblem }] =
+    await Promise.all([
+      import('../stores/postgres/index.js'),
+      import('../stores/postgres/migrate.js'),
+      import('../stores/postgres/pool.js'),
+      import('../stores/postgres/soft-deleted-sessions.js'),
+    ]);
   const pool = createPool({ ...store, poolMin: 0, poolMax: 1 }, { info() {}, warn() {} });
   try {
     const sent = Date.now();
@@ -156,6 +158,12 @@ async function postgresChecks(store: PostgresStoreConfig, config: Config): Promi
         status: 'ok',
         detail: `${status.applied.length} applied, none pending`,
       });
+      const problem = await softDeletedSessionsProblem(pool, names);
+      checks.push(
+        problem === null
+          ? { name: 'soft-deleted users', status: 'ok', detail: 'none holds a session' }
+          : { name: 'soft-deleted users', status: 'warn', detail: problem },
+      );
     }
     return checks;
   } catch (error) {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
 import { REFUSED_PORT } from '../support/free-port.js';
 import { dropDatabase, testPostgres } from '../support/postgres.js';
 import { spawnRestauth } from '../support/process.js';
@@ -141,6 +142,28 @@ describe('restauth doctor', () => {
     assert.equal(migratedChecks.code, 0);
     assert.match(migratedChecks.find('migrations')[0]?.detail ?? '', /^\d+ applied, none pending$/);
     assert.equal(migratedChecks.find('migrations')[0]?.status, 'ok');
+    assert.equal(migratedChecks.find('soft-deleted users')[0]?.status, 'ok');
+
+    // A user soft-deleted where no trigger fires (pg_restore, logical replication) keeps its session.
+    const pool = new pg.Pool({ connectionString: url, max: 1 });
+    try {
+      await pool.query(`INSERT INTO auth.users (instance_id, id, aud, role, email, created_at, updated_at)
+        VALUES ('00000000-0000-0000-0000-000000000000', gen_random_uuid(), 'authenticated', 'authenticated',
+          'restored@acme.test', now(), now())`);
+      await pool.query(`INSERT INTO auth.sessions (id, user_id, created_at, updated_at)
+        SELECT gen_random_uuid(), id, now(), now() FROM auth.users WHERE email = 'restored@acme.test'`);
+      await pool.query(`BEGIN; SET LOCAL session_replication_role = replica;
+        UPDATE auth.users SET deleted_at = now() WHERE email = 'restored@acme.test'; COMMIT`);
+    } finally {
+      await pool.end();
+    }
+    const restored = await doctor(dir, env);
+    assert.equal(restored.code, 0);
+    assert.equal(restored.find('soft-deleted users')[0]?.status, 'warn');
+    assert.match(
+      restored.find('soft-deleted users')[0]?.detail ?? '',
+      /^1 session of 1 soft-deleted user .*sign-out/,
+    );
 
     const nowhere = `postgres://postgres@127.0.0.1:${REFUSED_PORT}/none`;
     const down = await doctor(dir, { DATABASE_URL: nowhere, RESTAUTH_DB_CONNECT_TIMEOUT: '5' });
