@@ -781,18 +781,37 @@ export class EmailFlows {
    */
   private async retireUnprovenClaims(user: User): Promise<void> {
     if (!this.deps.confirmsWithoutProof || user.email === null) return;
+    await this.unlinkUnprovenClaims(user.id, user.email);
+  }
+
+  /** Unlinks the provider identities whose provider gave `email` (the account's address) unverified. */
+  private async unlinkUnprovenClaims(userId: string, email: string): Promise<void> {
     const { store } = this.deps;
-    const unproven = (await store.listIdentities(user.id)).filter(
+    const unproven = (await store.listIdentities(userId)).filter(
       (identity) =>
         identity.provider !== 'email' &&
         identity.identityData['email_verified'] !== true &&
         typeof identity.identityData['email'] === 'string' &&
-        loginKey(identity.identityData['email']) === user.email,
+        loginKey(identity.identityData['email']) === email,
     );
     if (unproven.length === 0) return;
     // The address's own identity first, so that the account keeps one (its last could not go).
-    await store.updateUser(user.id, { email: user.email });
-    for (const identity of unproven) await store.unlinkIdentity(user.id, identity.id);
+    await store.updateUser(userId, { email });
+    for (const identity of unproven) await store.unlinkIdentity(userId, identity.id);
+  }
+
+  /**
+   * An anonymous account's first address, proven by following the mail. Whoever held the anonymous
+   * session asked for that address (PUT /user, or linking a provider that gave it unverified), but
+   * only the mailbox's owner followed the link: were the asker a stranger, the owner would now use
+   * (set a password on, fill with data) an account the stranger still held a session of, and a
+   * provider login to. Its sessions end and those provider identities go; the follower gets a fresh
+   * session from the link, so an honest user on the same device goes on signed in (on another one,
+   * it signs in again). GoTrue keeps them (its emailChangeVerify only makes the user permanent).
+   */
+  private async endAnonymousHolder(userId: string, email: string, now: Date): Promise<void> {
+    await this.deps.store.revokeUserSessions(userId, null, 'address_confirmed_by_another', now);
+    await this.unlinkUnprovenClaims(userId, email);
   }
 
   private async confirmEmail(client: Client, user: User, now: Date): Promise<User> {
@@ -835,11 +854,16 @@ export class EmailFlows {
     }
     await this.releaseUnproven(client, newEmail, user.id);
     // A confirmed address makes an anonymous user permanent (GoTrue's emailChangeVerify).
-    const changed = await this.deps.store.updateUser(
+    let changed = await this.deps.store.updateUser(
       user.id,
       { email: newEmail, emailConfirmedAt: now, ...(user.isAnonymous ? { isAnonymous: false } : {}) },
       { unlessBannedAt: now },
     );
+    if (user.isAnonymous) {
+      await this.endAnonymousHolder(user.id, newEmail, now);
+      // Its providers (app_metadata) follow the identities that went.
+      changed = (await this.deps.store.findUserById(user.id)) ?? changed;
+    }
     await this.deps.audit.record('email_changed', client, {
       userId: user.id,
       data: { from: user.email, to: newEmail },
