@@ -40,7 +40,7 @@ import type { BackgroundWork } from './background.js';
 import { DurationSampler } from './duration-sampler.js';
 import type { EmailFlows } from './email-flows.js';
 import { unobserved, type AuthEvents, type SignInMethod } from './ports/events.js';
-import type { GuessProbe, GuessStanding } from './ports/rate-limits.js';
+import type { GuessProbe, GuessStanding, KnownClientRecord } from './ports/rate-limits.js';
 
 interface AuthSettings {
   /** A user name must match this (json-data-server's userIdRE). */
@@ -408,7 +408,7 @@ export class AuthService {
       );
       await this.deps.audit?.record('sign_in', client, { userId: user.id, data: { via: method } });
       // A mailed link or code is GoTrue's otp unless the dialect names it (magiclink, recovery ...).
-      return this.openSession(signedIn, now, extraClaims, 'otp');
+      return this.openSession(client, signedIn, now, extraClaims, 'otp');
     });
   }
 
@@ -448,9 +448,8 @@ export class AuthService {
     extraClaims?: ExtraClaims,
   ): Promise<IssuedSession> {
     let user: User;
-    let guessesFolded: boolean;
     try {
-      ({ user, guessesFolded } = await this.proveCredentials(login, password, client));
+      ({ user } = await this.proveCredentials(login, password, client));
     } catch (error) {
       if (error instanceof CredentialsRefused) {
         await this.deps.audit?.record('sign_in_failed', client, { userId: error.userId, actorId: null });
@@ -462,25 +461,14 @@ export class AuthService {
     const now = this.now();
     // GoTrue answers a banned user's sign-in 400 (403 everywhere else).
     this.assertNotBanned(user, now, 400);
-    const guesses = this.deps.passwordGuesses?.enabled ? this.deps.passwordGuesses : null;
-    const bucket = guesses ? clientBucket(client) : null;
-    // A store that read the guess standing with its lookup writes the known client with the sign-in.
-    const foldedWrite = guessesFolded && this.deps.store.openSignIn !== undefined;
-    const known =
-      guesses && bucket !== null && foldedWrite ? guesses.knownRecord(user.id, bucket, now) : null;
-    const signedIn = await this.recordSignIn(
-      client,
-      user,
-      now,
-      authMethodOf(extraClaims, 'password'),
-      known,
+    const signedIn = await this.fromKnownClient(client, user.id, now, (known) =>
+      this.recordSignIn(client, user, now, authMethodOf(extraClaims, 'password'), known),
     ).catch((error: unknown) => {
       // A ban committed after the user was read: the store opened no session (Store.createSession).
       if (isAuthError(error) && error.code === 'user_banned')
         throw new AuthError('user_banned', undefined, { status: 400 });
       throw error;
     });
-    if (guesses && bucket !== null && !foldedWrite) await guesses.remember(user.id, bucket);
     return this.issue(signedIn.user, signedIn.session, signedIn.refreshToken, now, extraClaims);
   }
 
@@ -495,7 +483,7 @@ export class AuthService {
     user: User,
     now: Date,
     authMethod: string,
-    knownClient: { key: string; until: Date } | null,
+    knownClient: KnownClientRecord | null,
   ): Promise<{ user: User; session: Session; refreshToken: string }> {
     const audited = { userId: user.id, data: { via: 'password' } };
     const { store, sessions, audit } = this.deps;
@@ -508,7 +496,7 @@ export class AuthService {
     }
     const [signedIn, opened] = await Promise.all([
       store.updateUser(user.id, { lastSignInAt: now }),
-      sessions.start(user.id, now, authMethod),
+      sessions.start(user.id, now, authMethod, knownClient),
     ]);
     await audit?.record('sign_in', client, audited);
     return { user: signedIn, session: opened.session, refreshToken: opened.refreshToken };
@@ -528,7 +516,7 @@ export class AuthService {
     login: string,
     password: string,
     client: Client | null,
-  ): Promise<{ user: User; hash: string; guessesFolded: boolean }> {
+  ): Promise<{ user: User; hash: string }> {
     if (login.length === 0 || login.length > MAX_LOGIN_LENGTH) {
       await this.deps.hasher.verifyDummy(password);
       throw new CredentialsRefused(null);
@@ -550,16 +538,37 @@ export class AuthService {
       this.deps.hasher.verify(password, hash),
     );
     if (!right) throw new CredentialsRefused(user.id);
-    const guessesFolded = found?.guesses !== undefined;
     if (this.deps.hasher.needsRehash(hash)) {
       const upgraded = await this.deps.hasher.hash(password);
       // Only over the hash just verified: the password was changed meanwhile when it moved, and this
       // proof of the old one is worth nothing.
       if (!(await this.deps.store.replacePasswordHash(user.id, upgraded, hash)))
         throw new CredentialsRefused(user.id);
-      return { user, hash: upgraded, guessesFolded };
+      return { user, hash: upgraded };
     }
-    return { user, hash, guessesFolded };
+    return { user, hash };
+  }
+
+  /**
+   * Opens a session (`open`) of `userId` for `client` and remembers the client as the account's known
+   * one (AccountGuessLimit): however the account was proven (a password, a mailed link or code, a
+   * provider, a recovery), its owner goes on signing in by password from that client during an
+   * attack. A store that records known clients writes it with the session (`open`'s record: no round
+   * trip more); otherwise the counters remember it once the session opened.
+   */
+  private async fromKnownClient<T>(
+    client: Client,
+    userId: string,
+    now: Date,
+    open: (known: KnownClientRecord | null) => Promise<T>,
+  ): Promise<T> {
+    const guesses = this.deps.passwordGuesses?.enabled ? this.deps.passwordGuesses : null;
+    const bucket = guesses ? clientBucket(client) : null;
+    if (!guesses || bucket === null) return open(null);
+    if (this.deps.store.recordsKnownClients) return open(guesses.knownRecord(userId, bucket, now));
+    const opened = await open(null);
+    await guesses.remember(userId, bucket);
+    return opened;
   }
 
   /**
@@ -934,7 +943,7 @@ export class AuthService {
     // Before the write: openSession's check came after the banned user's new password was stored.
     this.assertNotBanned(user, this.now());
     const { changed, now } = await this.storeNewPassword(client, user, input.newPassword, null, hash);
-    return this.openSession(changed, now, input.extraClaims, 'password');
+    return this.openSession(client, changed, now, input.extraClaims, 'password');
   }
 
   /** Hashes and stores a new password, as a compare-and-set on `expectedHash` when given (see Store). */
@@ -1012,7 +1021,7 @@ export class AuthService {
     // Refused by the write (a verified MFA factor), the token works again once that is fixed.
     const user = await this.deps.emailFlows.changePasswordSpent(consumed, passwordHash, now);
     await this.deps.audit?.record('password_recovered', client, { userId: user.id, data: { via: 'token' } });
-    return this.openSession(user, now, input.extraClaims, 'recovery');
+    return this.openSession(client, user, now, input.extraClaims, 'recovery');
   }
 
   /** Mails the user name to the account with this address, if there is one; same answer either way. */
@@ -1096,6 +1105,7 @@ export class AuthService {
   }
 
   private async openSession(
+    client: Client,
     user: User,
     now: Date,
     extraClaims: ExtraClaims | undefined,
@@ -1103,10 +1113,8 @@ export class AuthService {
   ): Promise<IssuedSession> {
     // Every session opens here or in signIn: none for a banned user (a password change or reset included).
     this.assertNotBanned(user, now);
-    const { session, refreshToken } = await this.deps.sessions.start(
-      user.id,
-      now,
-      authMethodOf(extraClaims, authMethod),
+    const { session, refreshToken } = await this.fromKnownClient(client, user.id, now, (known) =>
+      this.deps.sessions.start(user.id, now, authMethodOf(extraClaims, authMethod), known),
     );
     return this.issue(user, session, refreshToken, now, extraClaims);
   }

@@ -10,6 +10,7 @@ import type {
   Store,
   User,
 } from './ports/store.js';
+import type { KnownClientRecord } from './ports/rate-limits.js';
 
 export interface SessionSettings {
   absoluteLifetime: number;
@@ -87,14 +88,18 @@ export class SessionManager {
     };
   }
 
-  /** Opens a session authenticated by `authMethod` (GoTrue's amr method, kept with the session). */
+  /**
+   * Opens a session authenticated by `authMethod` (GoTrue's amr method, kept with the session), with
+   * `knownClient` written by a store that records it (Store.createSession).
+   */
   async start(
     userId: string,
     now: Date,
     authMethod: string,
+    knownClient: KnownClientRecord | null = null,
   ): Promise<{ session: Session; refreshToken: string }> {
     const { session, refreshToken } = this.prepare(userId, now, authMethod);
-    return { session: await this.store.createSession(session), refreshToken };
+    return { session: await this.store.createSession(session, knownClient), refreshToken };
   }
 
   /**

@@ -154,6 +154,13 @@ describe('a password sign-in on PostgreSQL', { skip: statisticsUnavailable() ?? 
       const opened = await countRoundTrips(url, () => store.createSession(session(new Date())));
       assert.equal(opened.count, 1, `a session: ${opened.statements.join(' | ')}`);
       assert.equal((await store.listSessions(user!.id)).length, 2, 'sessions.maxPerUser');
+      // From a client, the session's statement also remembers it as the account's known one (the
+      // guess limit): no round trip more than a session opened on the host (no client).
+      const client = { ip: '192.0.2.8' };
+      await auth.startSession(client, user!); // every statement prepared once
+      const local = await countRoundTrips(url, () => auth.startSession(LOCAL_CALL, user!));
+      const fromClient = await countRoundTrips(url, () => auth.startSession(client, user!));
+      assert.equal(fromClient.count, local.count, `from a client: ${fromClient.statements.join(' | ')}`);
       const gone = await countRoundTrips(url, () =>
         assert.rejects(store.createSession({ ...session(new Date()), userId: randomUUID() }), {
           code: 'user_not_found',

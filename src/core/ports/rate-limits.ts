@@ -30,3 +30,9 @@ export interface GuessProbe {
   max: number;
   now: Date;
 }
+
+/** The rate-limit row that remembers a client as an account's known one (key) until `until`. */
+export interface KnownClientRecord {
+  key: string;
+  until: Date;
+}

@@ -1,5 +1,5 @@
 import type { OutgoingMail } from './outbox.js';
-import type { GuessProbe, GuessStanding } from './rate-limits.js';
+import type { GuessProbe, GuessStanding, KnownClientRecord } from './rate-limits.js';
 
 /**
  * The Store interface: the persistence verbs the auth domain needs, and
@@ -491,8 +491,7 @@ export interface Store {
    *
    * With `guesses` (the per-account password-guess limit) it also answers the account's standing
    * read from the shared rate-limit counters in the same statement (no round trip more), and when
-   * no user has the login, the login's own standing with a null user; a store that answers it
-   * records a known client with openSignIn's writes too (its `knownClient`).
+   * no user has the login, the login's own standing with a null user.
    */
   findUserWithPasswordHash?(
     key: string,
@@ -541,8 +540,16 @@ export interface Store {
   /**
    * No session opens for a user banned at its createdAt: AuthError('user_banned'), nothing written,
    * checked in the write (see updateUser's `unlessBannedAt`); so does openSignIn.
+   * A store that `recordsKnownClients` writes `knownClient` (the guess limit's known client) in the
+   * same statement, once the session opened; another ignores it.
    */
-  createSession(session: NewSession): Promise<Session>;
+  createSession(session: NewSession, knownClient?: KnownClientRecord | null): Promise<Session>;
+  /**
+   * The store's writes record the guess limit's known clients (createSession's and openSignIn's
+   * `knownClient`): its rate-limit counters are its own tables. Absent: core remembers them in the
+   * counters after the session opened (a write more, which a memory counter makes for free).
+   */
+  readonly recordsKnownClients?: true;
   /**
    * A password sign-in's writes at once (PostgreSQL: one transaction, the cap applied while it holds
    * the user's row, so racing sign-ins never exceed it): the user's lastSignInAt (as updateUser
@@ -554,8 +561,8 @@ export interface Store {
     lastSignInAt: Date;
     session: NewSession;
     audit: AuditEvent | null;
-    /** The rate-limit key that remembers the client as the user's known one until `until` (see findUserWithPasswordHash). */
-    knownClient?: { key: string; until: Date } | null;
+    /** The rate-limit key that remembers the client as the user's known one (see recordsKnownClients). */
+    knownClient?: KnownClientRecord | null;
   }): Promise<{ user: User; session: Session }>;
   findSession(id: string): Promise<Session | null>;
   /**

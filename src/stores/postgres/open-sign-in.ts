@@ -117,9 +117,15 @@ function since(version: OpeningVersion): OpenGuard {
   return version === 56 ? 'unless banned, MFA or deleted' : 'unless banned or MFA';
 }
 
-/** Store.createSession's statement for a capped user: open_session's $1-$8, answering user_id. */
-export function openSessionCallSql(q: Names): string {
-  return `SELECT ${q.restauth}.open_session($1, $2, $3, $4, $5, $6, $7, $8) AS user_id`;
+/**
+ * Store.createSession's statement: open_session's $1-$8, answering user_id. With $9 (a key, until
+ * $10) the client is remembered as the user's known one in `rateLimits`, as openSignInCallSql does.
+ */
+export function openSessionCallSql(q: Names, rateLimits: string): string {
+  return `WITH opened AS MATERIALIZED (
+      SELECT ${q.restauth}.open_session($1, $2, $3, $4, $5, $6, $7, $8) AS row
+    ), ${knownClientClause(rateLimits, '$9', '$10')}
+    SELECT opened.row AS user_id FROM opened`;
 }
 
 /**
@@ -137,11 +143,19 @@ export function openSignInCallSql(
 ): string {
   return `WITH opened AS MATERIALIZED (
       SELECT ${q.restauth}.open_sign_in($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) AS row
-    ), known AS (
-      INSERT INTO ${tables.rateLimits} AS w (key, reset_at, count)
-      SELECT $17::text, $18::timestamptz, 1 FROM opened WHERE opened.row IS NOT NULL AND $17::text IS NOT NULL
-      ON CONFLICT (key) DO UPDATE SET reset_at = EXCLUDED.reset_at, count = 1
-    )
+    ), ${knownClientClause(tables.rateLimits, '$17', '$18')}
     SELECT ${userColumns} FROM opened, jsonb_populate_record(NULL::${q.schema}.${q.table}, opened.row) u
     JOIN ${tables.accounts} a ON a.uid = u.id`;
+}
+
+/**
+ * The CTE `known` that remembers a client as the user's known one (the guess limit's exemption: key
+ * `key`, until `until`, both null: none) once `opened.row` says the session opened.
+ */
+function knownClientClause(rateLimits: string, key: string, until: string): string {
+  return `known AS (
+      INSERT INTO ${rateLimits} AS w (key, reset_at, count)
+      SELECT ${key}::text, ${until}::timestamptz, 1 FROM opened WHERE opened.row IS NOT NULL AND ${key}::text IS NOT NULL
+      ON CONFLICT (key) DO UPDATE SET reset_at = EXCLUDED.reset_at, count = 1
+    )`;
 }

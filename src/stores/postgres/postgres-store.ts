@@ -5,7 +5,7 @@ import { AuthError, type ErrorCode } from '../../core/errors.js';
 import { loginKey } from '../../core/identity.js';
 import { hashSecret } from '../../core/secrets.js';
 import type { OutgoingMail } from '../../core/ports/outbox.js';
-import type { GuessProbe, GuessStanding } from '../../core/ports/rate-limits.js';
+import type { GuessProbe, GuessStanding, KnownClientRecord } from '../../core/ports/rate-limits.js';
 import { openWindow, rateLimitTable } from './rate-limits.js';
 import {
   CodeHashInUseError,
@@ -330,6 +330,8 @@ function conflict(error: unknown): never {
 const PASSWORD_NEEDS_AAL2 = 'AAL2 session is required to update email or password when MFA is enabled.';
 
 export class PostgresStore implements Store {
+  /** Its rate-limit table is the guess limit's counters: a session writes its known client itself. */
+  readonly recordsKnownClients = true;
   private readonly users: string;
   /** GoTrue's sessions and refresh tokens, and restauth's part of them (session-sql.ts). */
   private readonly session: SessionTables;
@@ -1028,7 +1030,7 @@ export class PostgresStore implements Store {
     lastSignInAt: Date;
     session: NewSession;
     audit: AuditEvent | null;
-    knownClient?: { key: string; until: Date } | null;
+    knownClient?: KnownClientRecord | null;
   }): Promise<{ user: User; session: Session }> {
     const { session, audit } = input;
     const uid = userUid(session.userId);
@@ -1070,7 +1072,7 @@ export class PostgresStore implements Store {
     return { user, session: this.opened(session, user.id) };
   }
 
-  async createSession(session: NewSession): Promise<Session> {
+  async createSession(session: NewSession, knownClient: KnownClientRecord | null = null): Promise<Session> {
     const values = [
       session.id,
       userUid(session.userId),
@@ -1089,8 +1091,8 @@ export class PostgresStore implements Store {
     // opened them (test/security/session-cap-race.test.ts).
     const { rows } = await this.pool.query<{ user_id: string | null }>(
       this.prepared(
-        this.statement('openSession', () => openSessionCallSql(this.names)),
-        [...values, Math.max(session.maxPerUser, 0)],
+        this.statement('openSession', () => openSessionCallSql(this.names, this.rateLimits)),
+        [...values, Math.max(session.maxPerUser, 0), knownClient?.key ?? null, knownClient?.until ?? null],
       ),
     );
     const userId = rows[0]?.user_id;

@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { nextMail, secretsOf, startMailingApp, stopMailingApp } from '../support/gotrue.js';
+import { suiteStore } from '../support/postgres.js';
+import type { SmtpSink } from '../support/smtp-sink.js';
+import type { TestApp } from '../support/app.js';
+
+/**
+ * The per-account password-guess limit exempts a client that signed the account in before (the
+ * owner's). An attacker spends the account's wrong passwords; its owner, on a client it never signed
+ * in from, gets 429 and signs in by mail instead (a magic link's code, a recovery). From then on that
+ * client is the account's known one, whatever proved the account: the owner's next password sign-in
+ * from it is not refused. Before, only a password sign-in recorded a known client, so the owner who
+ * recovered their account during an attack was still refused their password afterwards.
+ */
+
+const PASSWORD = 'a long passphrase';
+const GUESSES = 3;
+
+/** Another attacking client each time: a /64 of its own in one /48. */
+let attackers = 0;
+const nextAttacker = () => `2001:db8:66:${(++attackers).toString(16)}::1`;
+
+for (const kind of ['file', 'postgres'] as const) {
+  describe(
+    `a session opened by mail makes its client a known one (${kind} store)`,
+    { timeout: 60_000 },
+    () => {
+      let app: { t: TestApp; sink: SmtpSink };
+      let store: Awaited<ReturnType<typeof suiteStore>>;
+      before(async () => {
+        store = await suiteStore(kind);
+        app = await startMailingApp(
+          {
+            ...store.config,
+            signup: { confirmEmail: false },
+            rateLimits: { passwordGuesses: { max: GUESSES, window: 900 } },
+            dialects: { gotrue: {} },
+          },
+          { RESTAUTH_RATE_LIMITS: '' },
+          // The account's window ends only when a test advances the clock: none does.
+          { clockStoppedAt: Date.now() },
+        );
+      });
+      after(async () => {
+        await stopMailingApp(app.t, app.sink);
+        await store.drop();
+      });
+
+      const post = (url: string, payload: object, remoteAddress: string) =>
+        app.t.app.inject({ method: 'POST', url, payload, remoteAddress });
+      const signIn = (email: string, password: string, from: string) =>
+        post('/auth/v1/token?grant_type=password', { email, password }, from);
+
+      /** An account whose wrong passwords an attacker has all spent: a new client's sign-in gets 429. */
+      async function attacked(email: string, home: string): Promise<void> {
+        const since = app.sink.mails.length;
+        const signedUp = await post('/auth/v1/signup', { email, password: PASSWORD }, nextAttacker());
+        assert.equal(signedUp.statusCode, 200, signedUp.body);
+        await nextMail(app.sink, email, since); // its welcome: only what the flow mails comes after
+        for (let i = 0; i < GUESSES; i++)
+          assert.equal((await signIn(email, `guess ${i}`, nextAttacker())).statusCode, 400);
+        const refused = await signIn(email, PASSWORD, home);
+        assert.equal(refused.statusCode, 429, `the owner's new client, before the mail: ${refused.body}`);
+      }
+
+      /** Asks `url` for a mail to `email` from `home` and verifies its code as `type` from there. */
+      async function signInByMail(url: string, type: string, email: string, home: string): Promise<void> {
+        const since = app.sink.mails.length;
+        assert.equal((await post(url, { email }, home)).statusCode, 200);
+        const { code } = secretsOf(await nextMail(app.sink, email, since));
+        const verified = await post('/auth/v1/verify', { type, email, token: code }, home);
+        assert.equal(verified.statusCode, 200, verified.body);
+      }
+
+      for (const [way, url, type] of [
+        ['a magic link', '/auth/v1/otp', 'magiclink'],
+        ['a recovery', '/auth/v1/recover', 'recovery'],
+      ] as const) {
+        it(`${way}'s session: the owner's password is accepted from that client afterwards`, async () => {
+          const email = `owner-${type}-${kind}@acme.test`;
+          const home = `2001:db8:${type === 'magiclink' ? 100 : 200}:1::10`;
+          await attacked(email, home);
+          await signInByMail(url, type, email, home);
+          const again = await signIn(email, PASSWORD, home);
+          assert.equal(again.statusCode, 200, `the owner's password after ${way}: ${again.body}`);
+          // Only that client: the attacker's next guess is still refused before any check.
+          assert.equal((await signIn(email, 'another guess', nextAttacker())).statusCode, 429);
+        });
+      }
+    },
+  );
+}
