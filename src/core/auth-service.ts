@@ -733,34 +733,23 @@ export class AuthService {
   }
 
   /**
-   * Changes a password after checking the current one (when given) and ends
-   * every other session: the caller's session and access token go on.
+   * Changes the password of the caller signed in as `userId` (its session proves it) and ends every
+   * other session: the caller's session and access token go on. A change proven by the current
+   * password is changePasswordWithCurrent's: every password check goes through proveCredentials, so
+   * none escapes the per-account guess limit.
    */
   async changePassword(
     client: Client,
-    input: {
-      userId: string;
-      newPassword: string;
-      currentPassword?: string;
-      keepSessionId: string;
-    },
+    input: { userId: string; newPassword: string; keepSessionId: string },
   ): Promise<User> {
     const user = await this.deps.store.findUserById(input.userId);
     if (!user) throw new AuthError('user_not_found');
-    let expectedHash: string | undefined;
-    if (input.currentPassword !== undefined) {
-      const hash = await this.deps.store.getPasswordHash(user.id);
-      if (hash === null || !(await this.deps.hasher.verify(input.currentPassword, hash))) {
-        throw new AuthError('invalid_credentials');
-      }
-      expectedHash = hash;
-    }
     const { changed } = await this.storeNewPassword(
       client,
       user,
       input.newPassword,
       input.keepSessionId,
-      expectedHash,
+      undefined,
     );
     return changed;
   }
