@@ -779,7 +779,11 @@ export class AuthService {
     },
   ): Promise<User> {
     const user = checked.user;
-    await this.assertOwnUpdateAcceptable(user, changes);
+    // With the mailed code to check, the new password is compared with the current one only once the
+    // code proved the caller: else a stolen access token's holder learned, by same_password or not,
+    // whether each guess was the account's password, as often as they liked and outside the guess limit.
+    const reauthenticating = changes.password !== undefined && this.needsReauthentication(checked);
+    await this.assertOwnUpdateAcceptable(user, changes, !reauthenticating);
     // Without confirmation an anonymous user takes the address at once, as a sign-up would (GoTrue's
     // autoconfirm); a permanent user's change always confirms, and so does an anonymous one's otherwise.
     const takesAddressNow =
@@ -793,9 +797,13 @@ export class AuthService {
     const code =
       changes.password !== undefined ? await this.assertReauthenticated(checked, changes.nonce) : null;
     const write = () => this.writeOwnUpdate(client, checked, changes, takesAddressNow, mailedChange);
-    // Refused by a write after the code was spent (a racing write took the data's room: 413; a
-    // conflict), the code is kept, as one refused by a check is.
-    return code === null ? write() : this.deps.emailFlows.spentOn(code, write);
+    if (code === null) return write();
+    // Refused after the code was spent (the same password; a racing write took the data's room: 413;
+    // a conflict), the code is kept, as one refused by a check is.
+    return this.deps.emailFlows.spentOn(code, async () => {
+      if (reauthenticating) await this.assertNotSamePassword(user, changes.password!);
+      return write();
+    });
   }
 
   /** updateOwnAccount's writes, once every check passed: the data, the address, then the password. */
@@ -848,6 +856,7 @@ export class AuthService {
   private async assertOwnUpdateAcceptable(
     user: User,
     changes: { data?: Record<string, unknown>; password?: string; email?: string },
+    comparePassword: boolean,
   ): Promise<void> {
     if (changes.data !== undefined) {
       checkUserData(changes.data, 'User data');
@@ -864,12 +873,7 @@ export class AuthService {
           { status: 422 },
         );
       this.deps.hasher.assertAcceptable(changes.password);
-      // GoTrue refuses a "change" to the password the account already has: an app's form would
-      // otherwise report success for nothing and end every other session.
-      const hash = await this.deps.store.getPasswordHash(user.id);
-      if (hash !== null && (await this.deps.hasher.verify(changes.password, hash))) {
-        throw new AuthError('same_password');
-      }
+      if (comparePassword) await this.assertNotSamePassword(user, changes.password);
     }
     if (changes.email !== undefined) {
       const email = checkEmail(changes.email);
@@ -902,13 +906,28 @@ export class AuthService {
     checked: Pick<CheckResult, 'user' | 'session'>,
     nonce: string | undefined,
   ): Promise<OneTimeToken | null> {
-    if (!this.deps.settings.passwordChangeRequiresReauthentication) return null;
+    if (!this.needsReauthentication(checked)) return null;
+    if (!nonce) throw new AuthError('reauthentication_needed');
+    return this.deps.emailFlows.consumeReauthentication(checked.user, nonce);
+  }
+
+  /** Whether a password change in `checked`'s session needs the mailed code (GET /reauthenticate). */
+  private needsReauthentication(checked: Pick<CheckResult, 'session'>): boolean {
+    if (!this.deps.settings.passwordChangeRequiresReauthentication) return false;
     const now = this.now();
     const age = now.getTime() - checked.session.createdAt.getTime();
     // A session dated ahead of now was opened before the clock went back: it proves itself as an old one does.
-    if (!datedAhead(checked.session.createdAt, now) && age < REAUTHENTICATION_WINDOW_MS) return null;
-    if (!nonce) throw new AuthError('reauthentication_needed');
-    return this.deps.emailFlows.consumeReauthentication(checked.user, nonce);
+    return datedAhead(checked.session.createdAt, now) || age >= REAUTHENTICATION_WINDOW_MS;
+  }
+
+  /**
+   * GoTrue refuses a "change" to the password the account already has: an app's form would
+   * otherwise report success for nothing and end every other session.
+   */
+  private async assertNotSamePassword(user: User, password: string): Promise<void> {
+    const hash = await this.deps.store.getPasswordHash(user.id);
+    if (hash !== null && (await this.deps.hasher.verify(password, hash)))
+      throw new AuthError('same_password');
   }
 
   /**

@@ -118,4 +118,28 @@ describe('PUT /user: a 429 on the new address keeps the reauthentication code', 
     assert.equal(changed.status, 200, JSON.stringify(changed.json));
     assert.ok(await signsInWith(email, 'a brand new passphrase'));
   });
+
+  it('tells no one without the code whether a new password is the current one (no guessing oracle)', async () => {
+    const email = 'guessed@acme.test';
+    // The holder of a stolen access token, without the mailbox: same_password answered a right guess.
+    const token = await dayOldSession(email);
+    const answers = async (nonce?: string) =>
+      Promise.all(
+        [PASSWORD, 'a wrong guess here'].map(async (password) =>
+          JSON.stringify(await call('PUT', '/user', token, { password, ...(nonce ? { nonce } : {}) })),
+        ),
+      );
+    const [right, wrong] = await answers();
+    assert.equal(right, wrong);
+    assert.match(right!, /reauthentication_needed/u);
+    const [rightWithBadCode, wrongWithBadCode] = await answers('000000');
+    assert.equal(rightWithBadCode, wrongWithBadCode);
+    // The code proves the owner: then the same password is refused, and the code is kept.
+    const nonce = await mailedNonce(email, token);
+    const same = await call('PUT', '/user', token, { password: PASSWORD, nonce });
+    assert.equal(same.status, 422, JSON.stringify(same.json));
+    assert.equal(same.json['error_code'], 'same_password');
+    const changed = await call('PUT', '/user', token, { password: 'a brand new passphrase', nonce });
+    assert.equal(changed.status, 200, JSON.stringify(changed.json));
+  });
 });
