@@ -87,6 +87,11 @@ export class AccountGuessLimit {
     return { key: knownKey(clientBucket, userId), until: new Date(now.getTime() + KNOWN_CLIENT_MS) };
   }
 
+  /** knownRecord for a user the store is making (a sign-up's session): its id is to follow `prefix`. */
+  knownPrefixRecord(clientBucket: string, now: Date): { prefix: string; until: Date } {
+    return { prefix: knownKey(clientBucket, ''), until: new Date(now.getTime() + KNOWN_CLIENT_MS) };
+  }
+
   /**
    * Runs `check` (the hash compared) for the account `userId`, once it may: refused (429) past the
    * allowance unless the client is known, queued while as many of the account's checks run as it

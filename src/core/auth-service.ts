@@ -300,6 +300,12 @@ export class AuthService {
     const writing = performance.now();
     // The welcome mail is rendered first: the store queues it with the account.
     const welcome = mailed && !confirms ? await this.notifier.welcomeMail({ username, email }) : [];
+    // A sign-up's session makes its client a known one too (fromKnownClient), in the same write.
+    const known = opens ? this.knownClientOf(client) : null;
+    const knownWithSession =
+      known && this.deps.store.recordsKnownClients
+        ? known.guesses.knownPrefixRecord(known.bucket, now)
+        : null;
     const user = await this.deps.store.createUser(
       {
         username,
@@ -312,8 +318,12 @@ export class AuthService {
         ...(opens?.signsIn ? { signedIn: true } : {}),
       },
       passwordHash,
-      { ...(opens ? { session: opens.session } : {}), ...(welcome.length > 0 ? { mails: welcome } : {}) },
+      {
+        ...(opens ? { session: opens.session, knownClient: knownWithSession } : {}),
+        ...(welcome.length > 0 ? { mails: welcome } : {}),
+      },
     );
+    if (known && !knownWithSession) await known.guesses.remember(user.id, known.bucket);
     await this.deps.audit?.record('sign_up', client, { userId: user.id });
     this.accountWrite.record(performance.now() - writing);
     const flows = this.deps.emailFlows;
@@ -562,13 +572,20 @@ export class AuthService {
     now: Date,
     open: (known: KnownClientRecord | null) => Promise<T>,
   ): Promise<T> {
+    const known = this.knownClientOf(client);
+    if (!known) return open(null);
+    if (this.deps.store.recordsKnownClients)
+      return open(known.guesses.knownRecord(userId, known.bucket, now));
+    const opened = await open(null);
+    await known.guesses.remember(userId, known.bucket);
+    return opened;
+  }
+
+  /** The guess limit and `client`'s bucket, when a session opened for it makes it a known client. */
+  private knownClientOf(client: Client): { guesses: AccountGuessLimit; bucket: string } | null {
     const guesses = this.deps.passwordGuesses?.enabled ? this.deps.passwordGuesses : null;
     const bucket = guesses ? clientBucket(client) : null;
-    if (!guesses || bucket === null) return open(null);
-    if (this.deps.store.recordsKnownClients) return open(guesses.knownRecord(userId, bucket, now));
-    const opened = await open(null);
-    await guesses.remember(userId, bucket);
-    return opened;
+    return guesses && bucket !== null ? { guesses, bucket } : null;
   }
 
   /**

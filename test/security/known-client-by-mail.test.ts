@@ -11,7 +11,8 @@ import type { TestApp } from '../support/app.js';
  * in from, gets 429 and signs in by mail instead (a magic link's code, a recovery). From then on that
  * client is the account's known one, whatever proved the account: the owner's next password sign-in
  * from it is not refused. Before, only a password sign-in recorded a known client, so the owner who
- * recovered their account during an attack was still refused their password afterwards.
+ * recovered their account during an attack was still refused their password afterwards. A sign-up
+ * that opens a session at once (no confirmation asked) makes its client a known one too.
  */
 
 const PASSWORD = 'a long passphrase';
@@ -52,14 +53,19 @@ for (const kind of ['file', 'postgres'] as const) {
       const signIn = (email: string, password: string, from: string) =>
         post('/auth/v1/token?grant_type=password', { email, password }, from);
 
-      /** An account whose wrong passwords an attacker has all spent: a new client's sign-in gets 429. */
-      async function attacked(email: string, home: string): Promise<void> {
+      /** Signs `email` up from `from` (a session at once), then an attacker spends its wrong passwords. */
+      async function signedUpThenAttacked(email: string, from: string): Promise<void> {
         const since = app.sink.mails.length;
-        const signedUp = await post('/auth/v1/signup', { email, password: PASSWORD }, nextAttacker());
+        const signedUp = await post('/auth/v1/signup', { email, password: PASSWORD }, from);
         assert.equal(signedUp.statusCode, 200, signedUp.body);
         await nextMail(app.sink, email, since); // its welcome: only what the flow mails comes after
         for (let i = 0; i < GUESSES; i++)
           assert.equal((await signIn(email, `guess ${i}`, nextAttacker())).statusCode, 400);
+      }
+
+      /** An account whose wrong passwords an attacker has all spent: a new client's sign-in gets 429. */
+      async function attacked(email: string, home: string): Promise<void> {
+        await signedUpThenAttacked(email, nextAttacker());
         const refused = await signIn(email, PASSWORD, home);
         assert.equal(refused.statusCode, 429, `the owner's new client, before the mail: ${refused.body}`);
       }
@@ -88,6 +94,15 @@ for (const kind of ['file', 'postgres'] as const) {
           assert.equal((await signIn(email, 'another guess', nextAttacker())).statusCode, 429);
         });
       }
+
+      it("a sign-up's own session (no confirmation asked): its client is a known one", async () => {
+        const email = `owner-signup-${kind}@acme.test`;
+        const home = '2001:db8:300:1::10';
+        await signedUpThenAttacked(email, home);
+        const owner = await signIn(email, PASSWORD, home);
+        assert.equal(owner.statusCode, 200, `the owner's password from its sign-up's client: ${owner.body}`);
+        assert.equal((await signIn(email, PASSWORD, nextAttacker())).statusCode, 429, 'another client');
+      });
     },
   );
 }

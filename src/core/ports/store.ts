@@ -228,6 +228,11 @@ export interface SignUpWrites {
    * holds meanwhile (a racing callback): AuthError('identity_already_exists'), nothing written.
    */
   identity?: Omit<NewIdentity, 'userId'>;
+  /**
+   * With `session`, for a store that recordsKnownClients: the guess limit's known client, written
+   * with the session (its key: `prefix` followed by the new user's id).
+   */
+  knownClient?: { prefix: string; until: Date } | null;
 }
 
 export interface RefreshTokenRecord {

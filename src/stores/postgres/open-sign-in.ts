@@ -1,6 +1,7 @@
 import type { quotedNames } from './migrations.js';
 import {
   capSessionsSql,
+  knownClientClause,
   lockedSessionInsertClauses,
   openSignInClauses,
   type OpenGuard,
@@ -124,7 +125,7 @@ function since(version: OpeningVersion): OpenGuard {
 export function openSessionCallSql(q: Names, rateLimits: string): string {
   return `WITH opened AS MATERIALIZED (
       SELECT ${q.restauth}.open_session($1, $2, $3, $4, $5, $6, $7, $8) AS row
-    ), ${knownClientClause(rateLimits, '$9', '$10')}
+    ), ${knownClientClause(rateLimits, `SELECT $9::text, $10::timestamptz, 1 FROM opened WHERE opened.row IS NOT NULL AND $9::text IS NOT NULL`)}
     SELECT opened.row AS user_id FROM opened`;
 }
 
@@ -143,19 +144,7 @@ export function openSignInCallSql(
 ): string {
   return `WITH opened AS MATERIALIZED (
       SELECT ${q.restauth}.open_sign_in($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) AS row
-    ), ${knownClientClause(tables.rateLimits, '$17', '$18')}
+    ), ${knownClientClause(tables.rateLimits, `SELECT $17::text, $18::timestamptz, 1 FROM opened WHERE opened.row IS NOT NULL AND $17::text IS NOT NULL`)}
     SELECT ${userColumns} FROM opened, jsonb_populate_record(NULL::${q.schema}.${q.table}, opened.row) u
     JOIN ${tables.accounts} a ON a.uid = u.id`;
-}
-
-/**
- * The CTE `known` that remembers a client as the user's known one (the guess limit's exemption: key
- * `key`, until `until`, both null: none) once `opened.row` says the session opened.
- */
-function knownClientClause(rateLimits: string, key: string, until: string): string {
-  return `known AS (
-      INSERT INTO ${rateLimits} AS w (key, reset_at, count)
-      SELECT ${key}::text, ${until}::timestamptz, 1 FROM opened WHERE opened.row IS NOT NULL AND ${key}::text IS NOT NULL
-      ON CONFLICT (key) DO UPDATE SET reset_at = EXCLUDED.reset_at, count = 1
-    )`;
 }

@@ -471,7 +471,7 @@ export class PostgresStore implements Store {
       if (writes.identity) await this.insertIdentity(client, rows[0]!.id, writes.identity);
       const session = writes.session;
       if (session) {
-        await client.query(insertSessionSql(this.session, this.users), [
+        await client.query(insertSessionSql(this.session, this.users, this.rateLimits), [
           session.id,
           rows[0]!.id,
           session.createdAt,
@@ -479,6 +479,8 @@ export class PostgresStore implements Store {
           session.refreshSecret,
           session.firstRefreshTokenHash,
           session.authMethod ?? null,
+          writes.knownClient?.prefix ?? null,
+          writes.knownClient?.until ?? null,
         ]);
       }
       if (mails.length > 0) {

@@ -130,13 +130,28 @@ function guardCondition(t: SessionTables, users: string, guard: OpenGuard): stri
  * $3 the creation date, $4 its end, $5 its secret, $6 the first token's hash, $7 the method that
  * authenticated it (GoTrue's amr claim in auth.mfa_amr_claims; NULL: none). Returns id and user_id;
  * nothing for a user of `users` gone, banned at $3 (the row is locked: see NOT_BANNED_AT_START) or
- * with a verified MFA factor (noVerifiedFactor).
+ * with a verified MFA factor (noVerifiedFactor). With $8 (a key prefix, until $9) the client is
+ * remembered in `rateLimits` as the user's known one (the guess limit), its key $8 and the user's id.
  */
-export function insertSessionSql(t: SessionTables, users: string): string {
+export function insertSessionSql(t: SessionTables, users: string, rateLimits: string): string {
   return `WITH u AS (
       SELECT id FROM ${users} WHERE id = $2${guardCondition(t, users, 'unless banned or MFA')} FOR SHARE
-    ), ${sessionInsertClauses(t, `SELECT $1, u.id, $3, $3, 'aal1', $4, $3::timestamptz AT TIME ZONE 'UTC' FROM u`)}
+    ), ${sessionInsertClauses(t, `SELECT $1, u.id, $3, $3, 'aal1', $4, $3::timestamptz AT TIME ZONE 'UTC' FROM u`)},
+    ${knownClientClause(rateLimits, `SELECT $8::text || created.user_id::text, $9::timestamptz, 1 FROM created WHERE $8::text IS NOT NULL`)}
     SELECT id::text AS id, user_id::text AS user_id FROM created`;
+}
+
+/**
+ * The CTE `known` that remembers a client as a user's known one (the guess limit's exemption,
+ * account-guess-limit.ts) in `rateLimits`: `rows` selects its key, the end of its window and 1,
+ * nothing when no session opened or no client is to be remembered.
+ */
+export function knownClientClause(rateLimits: string, rows: string): string {
+  return `known AS (
+      INSERT INTO ${rateLimits} AS w (key, reset_at, count)
+      ${rows}
+      ON CONFLICT (key) DO UPDATE SET reset_at = EXCLUDED.reset_at, count = 1
+    )`;
 }
 
 /**
