@@ -77,9 +77,15 @@ export class AccountGuessLimit {
     return { failures, resetAt: window?.resetAt ?? null, knownClient: known !== null };
   }
 
-  /** Remembers a client that signed `userId` in, for a store that does not record it with its writes. */
+  /**
+   * Remembers a client that signed `userId` in, for a store that does not record it with its writes:
+   * for KNOWN_CLIENT_MS from this sign-in (a hit would keep the end of the window its first one opened,
+   * and the owner's daily device would be a stranger 30 days after it first signed in).
+   */
   async remember(userId: string, clientBucket: string): Promise<void> {
-    if (this.enabled) await this.counter.hit(knownKey(clientBucket, userId), KNOWN_CLIENT_MS, this.clock());
+    if (!this.enabled) return;
+    const { key, until } = this.knownRecord(userId, clientBucket, this.clock());
+    await this.counter.renew(key, until);
   }
 
   /** What a store writes with a sign-in of `userId` from `clientBucket` at `now` (Store.openSignIn's knownClient). */

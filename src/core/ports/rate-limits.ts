@@ -7,6 +7,11 @@ export interface RateLimitCounter {
    * two of its lengths from now was opened by a clock since set back: none, as `hit` reads it).
    */
   peek(key: string, windowMs: number, now: Date): Promise<{ count: number; resetAt: Date } | null>;
+  /**
+   * Opens `key`'s window anew, ending at `resetAt` (one hit), whatever window it had: a record that
+   * lasts from its latest event, where `hit` keeps the end of a window still open.
+   */
+  renew(key: string, resetAt: Date): Promise<void>;
 }
 
 /** An account's wrong passwords in their open window, and whether the client asking signed it in before. */

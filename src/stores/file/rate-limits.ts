@@ -29,6 +29,10 @@ export class MemoryRateLimitCounter implements RateLimitCounter {
     return window && { count: window.count, resetAt: new Date(window.resetAt) };
   }
 
+  async renew(key: string, resetAt: Date): Promise<void> {
+    this.windows.set(key, { count: 1, resetAt: resetAt.getTime() });
+  }
+
   /**
    * `key`'s open window. One ending more than two of its lengths from now was opened by a clock
    * since set back: none, or its client would wait out the whole jump (the same bound as PostgreSQL's).

@@ -46,6 +46,15 @@ export class PostgresRateLimitCounter implements RateLimitCounter {
     );
     return rows[0] ? { count: rows[0].count, resetAt: rows[0].reset_at } : null;
   }
+
+  async renew(key: string, resetAt: Date): Promise<void> {
+    // As open_sign_in's call writes a known client (open-sign-in.ts).
+    await this.pool.query(
+      `INSERT INTO ${this.table} AS w (key, reset_at, count) VALUES ($1, $2, 1)
+       ON CONFLICT (key) DO UPDATE SET reset_at = EXCLUDED.reset_at, count = 1`,
+      [key, resetAt],
+    );
+  }
 }
 
 /**

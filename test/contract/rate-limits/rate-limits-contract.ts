@@ -34,6 +34,19 @@ export function runRateLimitContract(name: string, makeSubject: () => Promise<Ra
       }
     });
 
+    it('renews a window to a given end, whatever the one it had (a record of the latest event)', async () => {
+      const counter = subject.backend.rateLimits;
+      await counter.hit('passwordKnown:10.0.0.9:u', WINDOW, at(0));
+      await counter.hit('passwordKnown:10.0.0.9:u', WINDOW, at(1000));
+      await counter.renew('passwordKnown:10.0.0.9:u', at(WINDOW + 30_000));
+      assert.deepEqual(await counter.peek('passwordKnown:10.0.0.9:u', WINDOW, at(WINDOW + 10_000)), {
+        count: 1,
+        resetAt: at(WINDOW + 30_000),
+      });
+      await counter.renew('passwordKnown:10.0.0.10:u', at(WINDOW));
+      assert.equal((await counter.peek('passwordKnown:10.0.0.10:u', WINDOW, at(0)))?.count, 1, 'a new key');
+    });
+
     it('starts a new window once the last one ended', async () => {
       const counter = subject.backend.rateLimits;
       await counter.hit('signUp:10.0.0.2', WINDOW, at(0));
