@@ -96,11 +96,16 @@ export class SmtpMailer implements Mailer {
     const bounded = smtp['pool'] ? {} : { getSocket: boundedSocket(sendTimeout) };
     // With a url, the SMTP transport merges it over the other options (createTransport would drop them).
     const { createTransport, SMTPTransport } = nodemailer();
-    this.transport = createTransport(
-      url === undefined
-        ? ({ ...TIMEOUTS, ...smtp, ...bounded } as SMTPTransport.Options)
-        : new SMTPTransport({ ...TIMEOUTS, ...smtp, ...bounded, url } as SMTPTransport.Options),
-    );
+    if (url === undefined) {
+      this.transport = createTransport({ ...TIMEOUTS, ...smtp, ...bounded } as SMTPTransport.Options);
+      return;
+    }
+    const transport = new SMTPTransport({ ...TIMEOUTS, ...smtp, ...bounded, url } as SMTPTransport.Options);
+    this.transport = createTransport(transport);
+    // createTransport sets up a `proxy` from its own options only, and a transport made here gives it
+    // none: a proxy named beside the url, or in its query, was ignored and mail went straight out.
+    const { proxy } = transport.options as { proxy?: unknown };
+    if (typeof proxy === 'string') this.transport.setupProxy(proxy);
   }
 
   async send(message: OutgoingMail, options: SendOptions = {}): Promise<void> {

@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import { connect, type AddressInfo, type Socket } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { SmtpMailer } from '../../src/mail/mailer.js';
+import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
+
+/**
+ * An operator whose mail must leave through a proxy (an egress proxy, or one that hides the server's
+ * own address) names it in the `email` options, as nodemailer documents: `proxy: "http://..."`.
+ * Beside a `url` (or in the url's query) the proxy was ignored and every mail went straight to the
+ * SMTP server, from the server's own address: nodemailer's createTransport sets up a proxy from its
+ * own options only, and the url form handed it a ready transport. Each form must go through it.
+ */
+
+/** An HTTP CONNECT proxy (what nodemailer's `proxy: "http://..."` speaks) that records each tunnel. */
+async function startConnectProxy(): Promise<{ url: string; tunnels: string[]; server: Server }> {
+  const tunnels: string[] = [];
+  const sockets = new Set<Socket>();
+  const server = createServer();
+  server.on('connect', (request, client: Socket, head: Buffer) => {
+    tunnels.push(request.url ?? '');
+    const [host, port] = (request.url ?? '').split(':');
+    const upstream = connect(Number(port), host, () => {
+      client.write('HTTP/1.1 200 Connection established\r\n\r\n');
+      upstream.write(head);
+      upstream.pipe(client).pipe(upstream);
+    });
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('error', () => {});
+      socket.once('close', () => sockets.delete(socket));
+    }
+  });
+  server.on('close', () => sockets.forEach((socket) => socket.destroy()));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, tunnels, server };
+}
+
+describe('SmtpMailer sends through a configured proxy, in every form of its options', () => {
+  let sink: SmtpSink;
+  let proxy: Awaited<ReturnType<typeof startConnectProxy>>;
+  before(async () => {
+    sink = await startSmtpSink();
+    proxy = await startConnectProxy();
+  });
+  after(async () => {
+    proxy.server.close();
+    proxy.server.closeAllConnections();
+    await sink.close();
+  });
+
+  const forms: Array<[string, () => Record<string, unknown>]> = [
+    ['host and port', () => ({ host: '127.0.0.1', port: sink.port, proxy: proxy.url })],
+    ['a url, the proxy beside it', () => ({ url: `smtp://127.0.0.1:${sink.port}`, proxy: proxy.url })],
+    [
+      'a url, the proxy in its query',
+      () => ({ url: `smtp://127.0.0.1:${sink.port}?proxy=${encodeURIComponent(proxy.url)}` }),
+    ],
+  ];
+
+  for (const [form, options] of forms) {
+    it(form, async () => {
+      const before = proxy.tunnels.length;
+      const mailer = new SmtpMailer({ ...options(), from: 'auth@acme.test' });
+      const to = `${form.replace(/\W+/g, '-')}@acme.test`;
+      try {
+        await mailer.send({ to, subject: 'Through the proxy', text: 'x', html: '<p>x</p>' });
+      } finally {
+        await mailer.close();
+      }
+      assert.deepEqual(proxy.tunnels.slice(before), [`127.0.0.1:${sink.port}`], 'one tunnel, to the server');
+      assert.ok(
+        sink.mails.some((mail) => mail.to === to),
+        'delivered',
+      );
+    });
+  }
+});
