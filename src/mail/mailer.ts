@@ -47,6 +47,8 @@ const TIMEOUTS = { connectionTimeout: 15_000, greetingTimeout: 15_000, socketTim
 const SEND_TIMEOUT_MS = 120_000;
 
 type SocketCallback = (error: Error | null, socket?: { connection: Socket }) => void;
+/** nodemailer's getSocket hook (its proxies'): opens the connection one send runs on. */
+type GetSocket = (options: Record<string, unknown>, callback: SocketCallback) => void;
 
 /** The Message-ID of a mail with a key: the key at the sender's domain (RFC 5322 msg-id). */
 export function messageIdFor(key: string, from: string): string {
@@ -98,14 +100,19 @@ export class SmtpMailer implements Mailer {
     const { createTransport, SMTPTransport } = nodemailer();
     if (url === undefined) {
       this.transport = createTransport({ ...TIMEOUTS, ...smtp, ...bounded } as SMTPTransport.Options);
-      return;
+    } else {
+      const transport = new SMTPTransport({ ...TIMEOUTS, ...smtp, ...bounded, url } as SMTPTransport.Options);
+      this.transport = createTransport(transport);
+      // createTransport sets up a `proxy` from its own options only, and a transport made here gives it
+      // none: a proxy named beside the url, or in its query, was ignored and mail went straight out.
+      const { proxy } = transport.options as { proxy?: unknown };
+      if (typeof proxy === 'string') this.transport.setupProxy(proxy);
     }
-    const transport = new SMTPTransport({ ...TIMEOUTS, ...smtp, ...bounded, url } as SMTPTransport.Options);
-    this.transport = createTransport(transport);
-    // createTransport sets up a `proxy` from its own options only, and a transport made here gives it
-    // none: a proxy named beside the url, or in its query, was ignored and mail went straight out.
-    const { proxy } = transport.options as { proxy?: unknown };
-    if (typeof proxy === 'string') this.transport.setupProxy(proxy);
+    // A proxy's socket replaces the one boundedSocket opens: it gets the same deadline.
+    const mailer = this.transport as Transporter & { getSocket?: GetSocket | false };
+    if (!smtp['pool'] && typeof mailer.getSocket === 'function') {
+      mailer.getSocket = proxiedSocketBounded(mailer.getSocket, sendTimeout);
+    }
   }
 
   async send(message: OutgoingMail, options: SendOptions = {}): Promise<void> {
@@ -132,31 +139,21 @@ export class SmtpMailer implements Mailer {
  * then gets the error, and the worker retries the mail later. The connect itself keeps nodemailer's
  * connectionTimeout; TLS (`secure`, STARTTLS) is still nodemailer's, over this socket.
  */
-function boundedSocket(sendTimeout: number) {
-  return (options: Record<string, unknown>, callback: SocketCallback): void => {
+function boundedSocket(sendTimeout: number): GetSocket {
+  return (options, callback) => {
     const port = Number(options['port']) || (options['secure'] ? 465 : 587);
     const host =
       typeof options['host'] === 'string' && options['host'] !== '' ? options['host'] : 'localhost';
     const localAddress = typeof options['localAddress'] === 'string' ? options['localAddress'] : undefined;
     const socket = connect({ host, port, ...(localAddress ? { localAddress } : {}) });
-    const timedOut = (message: string) => Object.assign(new Error(message), { code: 'ETIMEDOUT' });
-    const deadline = setTimeout(
-      () =>
-        socket.destroy(
-          timedOut(`the mail server took longer than ${sendTimeout} ms over one mail (email.sendTimeout)`),
-        ),
-      sendTimeout,
-    );
+    endAfter(socket, sendTimeout);
     const connectionTimeout = Number(options['connectionTimeout']) || TIMEOUTS.connectionTimeout;
     const connecting = setTimeout(() => socket.destroy(timedOut('Connection timeout')), connectionTimeout);
     const refused = (error: Error) => {
       clearTimeout(connecting);
       callback(error);
     };
-    socket.once('close', () => {
-      clearTimeout(deadline);
-      clearTimeout(connecting);
-    });
+    socket.once('close', () => clearTimeout(connecting));
     socket.once('error', refused);
     socket.once('connect', () => {
       clearTimeout(connecting);
@@ -167,6 +164,31 @@ function boundedSocket(sendTimeout: number) {
       callback(null, { connection: socket });
     });
   };
+}
+
+/** nodemailer's proxy handler (`proxy`), whose sockets end `sendTimeout` ms after they are handed over. */
+function proxiedSocketBounded(viaProxy: GetSocket, sendTimeout: number): GetSocket {
+  return (options, callback) =>
+    viaProxy(options, (error, socket) => {
+      if (socket?.connection) endAfter(socket.connection, sendTimeout);
+      callback(error, socket);
+    });
+}
+
+/** Destroys `socket` `sendTimeout` ms from now, unless it closed before (email.sendTimeout). */
+function endAfter(socket: Socket, sendTimeout: number): void {
+  const deadline = setTimeout(
+    () =>
+      socket.destroy(
+        timedOut(`the mail server took longer than ${sendTimeout} ms over one mail (email.sendTimeout)`),
+      ),
+    sendTimeout,
+  );
+  socket.once('close', () => clearTimeout(deadline));
+}
+
+function timedOut(message: string): Error {
+  return Object.assign(new Error(message), { code: 'ETIMEDOUT' });
 }
 
 /**

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
-import { connect, type AddressInfo, type Socket } from 'node:net';
+import { connect, createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { SmtpMailer } from '../../src/mail/mailer.js';
 import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
@@ -12,6 +12,8 @@ import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
  * Beside a `url` (or in the url's query) the proxy was ignored and every mail went straight to the
  * SMTP server, from the server's own address: nodemailer's createTransport sets up a proxy from its
  * own options only, and the url form handed it a ready transport. Each form must go through it.
+ * And a send through the proxy is bounded by email.sendTimeout as a direct one is: the proxy's socket
+ * is nodemailer's, and a server dripping its replies held such a send (and a stop) for ever.
  */
 
 /** An HTTP CONNECT proxy (what nodemailer's `proxy: "http://..."` speaks) that records each tunnel. */
@@ -61,7 +63,55 @@ describe('SmtpMailer sends through a configured proxy, in every form of its opti
     ],
   ];
 
+  /** An SMTP server that greets, then answers EHLO one "250-" line at a time, for ever. */
+  async function startDrippingServer(): Promise<{ port: number; close(): void }> {
+    const sockets = new Set<Socket>();
+    const server = createTcpServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => {});
+      socket.write('220 drip.test ESMTP\r\n');
+      socket.once('data', () => {
+        const drip = setInterval(() => socket.write('250-still thinking\r\n'), 20);
+        socket.once('close', () => clearInterval(drip));
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const port = (server.address() as AddressInfo).port;
+    return {
+      port,
+      close: () => {
+        server.close();
+        for (const socket of sockets) socket.destroy();
+      },
+    };
+  }
+
   for (const [form, options] of forms) {
+    it(`${form}: a dripping server is let go after email.sendTimeout`, { timeout: 20_000 }, async () => {
+      const dripping = await startDrippingServer();
+      const settings = options();
+      const moved = (value: unknown) =>
+        typeof value === 'string' ? value.replace(`:${sink.port}`, `:${dripping.port}`) : value;
+      const mailer = new SmtpMailer({
+        ...settings,
+        ...(settings['port'] ? { port: dripping.port } : {}),
+        ...(settings['url'] ? { url: moved(settings['url']) } : {}),
+        sendTimeout: 300,
+        from: 'auth@acme.test',
+      });
+      try {
+        await assert.rejects(
+          mailer.send({ to: 'drip@acme.test', subject: 'x', text: 'x', html: '<p>x</p>' }),
+          /email\.sendTimeout/,
+        );
+      } finally {
+        await mailer.close();
+        dripping.close();
+      }
+      assert.equal(proxy.tunnels.at(-1), `127.0.0.1:${dripping.port}`, 'through the proxy');
+    });
+
     it(form, async () => {
       const before = proxy.tunnels.length;
       const mailer = new SmtpMailer({ ...options(), from: 'auth@acme.test' });
