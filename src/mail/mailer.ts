@@ -166,23 +166,37 @@ function boundedSocket(sendTimeout: number): GetSocket {
   };
 }
 
-/** nodemailer's proxy handler (`proxy`), whose sockets end `sendTimeout` ms after they are handed over. */
+/**
+ * nodemailer's proxy handler (`proxy`), bounded as boundedSocket is from its start: a proxy dripping
+ * its answer to CONNECT (silence is all nodemailer's proxy client bounds) fails the send at the
+ * deadline, and the socket it hands over gets the time that is left.
+ */
 function proxiedSocketBounded(viaProxy: GetSocket, sendTimeout: number): GetSocket {
-  return (options, callback) =>
+  return (options, callback) => {
+    const started = performance.now();
+    let late = false;
+    const deadline = setTimeout(() => {
+      late = true;
+      callback(timedOut(`the mail proxy took longer than ${sendTimeout} ms (email.sendTimeout)`));
+    }, sendTimeout);
     viaProxy(options, (error, socket) => {
-      if (socket?.connection) endAfter(socket.connection, sendTimeout);
+      clearTimeout(deadline);
+      if (late) return socket?.connection.destroy();
+      if (socket?.connection)
+        endAfter(socket.connection, sendTimeout, sendTimeout - (performance.now() - started));
       callback(error, socket);
     });
+  };
 }
 
-/** Destroys `socket` `sendTimeout` ms from now, unless it closed before (email.sendTimeout). */
-function endAfter(socket: Socket, sendTimeout: number): void {
+/** Destroys `socket` `leftMs` ms from now, unless it closed before (email.sendTimeout). */
+function endAfter(socket: Socket, sendTimeout: number, leftMs = sendTimeout): void {
   const deadline = setTimeout(
     () =>
       socket.destroy(
         timedOut(`the mail server took longer than ${sendTimeout} ms over one mail (email.sendTimeout)`),
       ),
-    sendTimeout,
+    Math.max(0, leftMs),
   );
   socket.once('close', () => clearTimeout(deadline));
 }

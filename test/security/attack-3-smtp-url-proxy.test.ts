@@ -87,6 +87,42 @@ describe('SmtpMailer sends through a configured proxy, in every form of its opti
     };
   }
 
+  it(
+    'a proxy dripping its answer to CONNECT is let go after email.sendTimeout',
+    { timeout: 20_000 },
+    async () => {
+      const sockets = new Set<Socket>();
+      const dripping = createTcpServer((socket) => {
+        sockets.add(socket);
+        socket.on('error', () => {});
+        socket.once('data', () => {
+          socket.write('HTTP/1.1 200 Connection established\r\n');
+          const drip = setInterval(() => socket.write('X-Still: thinking\r\n'), 20);
+          socket.once('close', () => clearInterval(drip));
+        });
+      });
+      dripping.listen(0, '127.0.0.1');
+      await once(dripping, 'listening');
+      const mailer = new SmtpMailer({
+        host: '127.0.0.1',
+        port: sink.port,
+        proxy: `http://127.0.0.1:${(dripping.address() as AddressInfo).port}`,
+        sendTimeout: 300,
+        from: 'auth@acme.test',
+      });
+      try {
+        await assert.rejects(
+          mailer.send({ to: 'proxy-drip@acme.test', subject: 'x', text: 'x', html: '<p>x</p>' }),
+          /email\.sendTimeout/,
+        );
+      } finally {
+        await mailer.close();
+        dripping.close();
+        for (const socket of sockets) socket.destroy();
+      }
+    },
+  );
+
   for (const [form, options] of forms) {
     it(`${form}: a dripping server is let go after email.sendTimeout`, { timeout: 20_000 }, async () => {
       const dripping = await startDrippingServer();
