@@ -296,6 +296,7 @@ export async function createServices(
       await background.idle();
       await mailWorker.stop();
       await mailer.close();
+      await rateLimiter.close();
       await backend.close();
       await hasher.close();
     },

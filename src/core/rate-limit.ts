@@ -1,6 +1,7 @@
 import { unobserved, type AuthEvents } from './ports/events.js';
 import { AuthError } from './errors.js';
-import type { RateLimitCounter } from './ports/rate-limits.js';
+import type { RateLimitCounter, SharedRateLimitCounter } from './ports/rate-limits.js';
+import { RateLimitTally } from './rate-limit-tally.js';
 
 /** The route families limited separately, as GoTrue limits them. */
 export type RateLimitFamily = 'signIn' | 'signUp' | 'recovery' | 'refresh' | 'verify' | 'anonymous';
@@ -13,17 +14,29 @@ export interface RateLimitRule {
 }
 
 /**
+ * The families whose shared counts are written once per tick (RateLimitTally), not per request: the
+ * refresh, the one asked often (every session, hourly) and cheap to answer, whose limit guards no guess
+ * (a refresh token is 256 random bits). Sign-in, verification and the mail-sending families stay exact
+ * across instances: a password or code guessed, or a mail sent, costs far more than the write.
+ */
+const TALLIED: ReadonlySet<RateLimitFamily> = new Set(['refresh']);
+
+/**
  * Refuses a client past its family's allowance with over_request_rate_limit
  * (429) and the seconds until its window ends (Retry-After).
  */
 export class RateLimiter {
+  private readonly tally: RateLimitTally | null;
+
   constructor(
     private readonly counter: RateLimitCounter,
     private readonly rules: Record<RateLimitFamily, RateLimitRule>,
     private readonly clock: () => Date = () => new Date(),
     /** Hears of each refusal (metrics). */
     private readonly events: Pick<AuthEvents, 'rateLimited'> = unobserved,
-  ) {}
+  ) {
+    this.tally = isShared(counter) ? new RateLimitTally(counter, clock) : null;
+  }
 
   /** Whether `family` has a limit (0, as RESTAUTH_RATE_LIMITS=off sets every family, disables it). */
   limits(family: RateLimitFamily): boolean {
@@ -34,11 +47,29 @@ export class RateLimiter {
     const rule = this.rules[family];
     if (rule.max <= 0) return; // 0 disables the limit
     const now = this.clock();
-    const { count, resetAt } = await this.counter.hit(`${family}:${client}`, rule.window * 1000, now);
+    const key = `${family}:${client}`;
+    const { count, resetAt } =
+      this.tally && TALLIED.has(family)
+        ? this.tally.hit(key, rule.window * 1000, now)
+        : await this.counter.hit(key, rule.window * 1000, now);
     if (count > rule.max) {
       this.events.rateLimited(family);
       const retryAfter = Math.max(1, Math.ceil((resetAt.getTime() - now.getTime()) / 1000));
       throw new AuthError('over_request_rate_limit', 'Too many requests, retry later', { retryAfter });
     }
   }
+
+  /** Writes the hits counted since the last tick now (a test). */
+  async flush(): Promise<void> {
+    await this.tally?.flush();
+  }
+
+  /** Writes the hits counted since the last tick and stops ticking, before the pool closes. */
+  async close(): Promise<void> {
+    await this.tally?.close();
+  }
+}
+
+function isShared(counter: RateLimitCounter): counter is SharedRateLimitCounter {
+  return 'addHits' in counter;
 }

@@ -41,3 +41,18 @@ export interface KnownClientRecord {
   key: string;
   until: Date;
 }
+
+/** One key's hits counted in one instance since its last write, in the window that instance opened. */
+export interface PendingHits {
+  key: string;
+  windowMs: number;
+  /** When the window this instance counts in ends. */
+  resetAt: Date;
+  hits: number;
+}
+
+/** A counter shared by several instances that also takes many keys' hits in one write (PostgreSQL). */
+export interface SharedRateLimitCounter extends RateLimitCounter {
+  /** Adds each key's hits to its shared window, all in one statement; answers each key's window after. */
+  addHits(pending: readonly PendingHits[], now: Date): Promise<Map<string, { count: number; resetAt: Date }>>;
+}

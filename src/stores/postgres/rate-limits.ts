@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { RateLimitCounter } from '../../core/ports/rate-limits.js';
+import type { PendingHits, SharedRateLimitCounter } from '../../core/ports/rate-limits.js';
 import { quotedNames, type SchemaNames } from './migrations.js';
 
 /** The table of shared rate-limit windows (migration 3), in restauth's schema since migration 16. */
@@ -10,7 +10,7 @@ export function rateLimitTable(names: SchemaNames): string {
 const SWEEP_EVERY = 500;
 
 /** Rate-limit windows in a table, so every instance on the database shares them. */
-export class PostgresRateLimitCounter implements RateLimitCounter {
+export class PostgresRateLimitCounter implements SharedRateLimitCounter {
   private hits = 0;
 
   constructor(
@@ -25,17 +25,54 @@ export class PostgresRateLimitCounter implements RateLimitCounter {
     const { rows } = await this.pool.query<{ count: number; reset_at: Date }>(
       `INSERT INTO ${this.table} AS w (key, reset_at, count) VALUES ($1, $2::timestamptz + $3 * interval '1 millisecond', 1)
        ON CONFLICT (key) DO UPDATE SET
-         count = CASE WHEN w.reset_at <= $2 OR w.reset_at > $2::timestamptz + 2 * $3 * interval '1 millisecond'
-           THEN 1 ELSE w.count + 1 END,
-         reset_at = CASE WHEN w.reset_at <= $2 OR w.reset_at > $2::timestamptz + 2 * $3 * interval '1 millisecond'
-           THEN EXCLUDED.reset_at ELSE w.reset_at END
+         count = CASE WHEN ${staleWindow('w.reset_at', '$2', '$3')} THEN 1 ELSE w.count + 1 END,
+         reset_at = CASE WHEN ${staleWindow('w.reset_at', '$2', '$3')} THEN EXCLUDED.reset_at ELSE w.reset_at END
        RETURNING count, reset_at`,
       [key, now, windowMs],
     );
-    if (++this.hits % SWEEP_EVERY === 0) {
+    await this.sweepAfter(1, now);
+    return { count: rows[0]!.count, resetAt: rows[0]!.reset_at };
+  }
+
+  async addHits(
+    pending: readonly PendingHits[],
+    now: Date,
+  ): Promise<Map<string, { count: number; resetAt: Date }>> {
+    // As `hit`, for many keys in one statement (one transaction): each key's window length rides
+    // along in the unnest, read back by key because ON CONFLICT sees only the inserted columns.
+    const { rows } = await this.pool.query<{ key: string; count: number; reset_at: Date }>(
+      `WITH h AS (SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::int[], $4::float8[])
+                    AS h(key, reset_at, hits, window_ms))
+       INSERT INTO ${this.table} AS w (key, reset_at, count)
+       SELECT key, reset_at, hits FROM h
+       ON CONFLICT (key) DO UPDATE SET
+         count = CASE WHEN ${staleWindow('w.reset_at', '$5', '(SELECT window_ms FROM h WHERE h.key = w.key)')}
+           THEN EXCLUDED.count ELSE w.count + EXCLUDED.count END,
+         reset_at = CASE WHEN ${staleWindow('w.reset_at', '$5', '(SELECT window_ms FROM h WHERE h.key = w.key)')}
+           THEN EXCLUDED.reset_at ELSE w.reset_at END
+       RETURNING key, count, reset_at`,
+      [
+        pending.map((p) => p.key),
+        pending.map((p) => p.resetAt),
+        pending.map((p) => p.hits),
+        pending.map((p) => p.windowMs),
+        now,
+      ],
+    );
+    await this.sweepAfter(
+      pending.reduce((sum, p) => sum + p.hits, 0),
+      now,
+    );
+    return new Map(rows.map((row) => [row.key, { count: row.count, resetAt: row.reset_at }]));
+  }
+
+  /** Deletes ended windows once every SWEEP_EVERY hits. */
+  private async sweepAfter(hits: number, now: Date): Promise<void> {
+    const before = this.hits;
+    this.hits += hits;
+    if (Math.floor(this.hits / SWEEP_EVERY) > Math.floor(before / SWEEP_EVERY)) {
       await this.pool.query(`DELETE FROM ${this.table} WHERE reset_at < $1`, [now]);
     }
-    return { count: rows[0]!.count, resetAt: rows[0]!.reset_at };
   }
 
   async peek(key: string, windowMs: number, now: Date): Promise<{ count: number; resetAt: Date } | null> {
@@ -63,4 +100,9 @@ export class PostgresRateLimitCounter implements RateLimitCounter {
  */
 export function openWindow(resetAt: string, now: string, windowMs: string): string {
   return `${resetAt} > ${now} AND ${resetAt} <= ${now}::timestamptz + 2 * ${windowMs} * interval '1 millisecond'`;
+}
+
+/** Whether the window ending at `resetAt` is no longer open at `now` (ended, or opened by a clock since set back). */
+function staleWindow(resetAt: string, now: string, windowMs: string): string {
+  return `(${resetAt} <= ${now} OR ${resetAt} > ${now}::timestamptz + 2 * ${windowMs} * interval '1 millisecond')`;
 }

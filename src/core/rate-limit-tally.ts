@@ -1,0 +1,112 @@
+import type { PendingHits, SharedRateLimitCounter } from './ports/rate-limits.js';
+
+/** How often an instance writes the hits it counted to the shared table. */
+export const TALLY_TICK_MS = 500;
+
+interface Window {
+  windowMs: number;
+  resetAt: number;
+  /** The shared count as of this instance's last write (its own hits written until then included). */
+  shared: number;
+  /** This instance's hits not yet written. */
+  pending: number;
+}
+
+/**
+ * Client rate limits counted in this instance's memory and written to the shared table in one
+ * statement per tick for every key, instead of a transaction per limited request.
+ *
+ * Within one instance a refusal is exact: its count is the shared count last read plus every hit
+ * since. Across N instances each learns the others' hits at its next write, so together they admit
+ * at most N × (the hits each admits in one tick) past the allowance before all refuse.
+ */
+export class RateLimitTally {
+  private readonly windows = new Map<string, Window>();
+  private timer: NodeJS.Timeout | null = null;
+  private writing: Promise<void> | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly counter: SharedRateLimitCounter,
+    private readonly clock: () => Date,
+    private readonly tickMs = TALLY_TICK_MS,
+  ) {}
+
+  /** Counts one hit on `key`; answers the count in its window as this instance knows it. */
+  hit(key: string, windowMs: number, now: Date): { count: number; resetAt: Date } {
+    const at = now.getTime();
+    let window = this.windows.get(key);
+    // A window ending more than two lengths ahead was opened by a clock since set back (as the table reads it).
+    if (!window || window.resetAt <= at || window.resetAt > at + 2 * windowMs) {
+      window = { windowMs, resetAt: at + windowMs, shared: 0, pending: 0 };
+      this.windows.set(key, window);
+    }
+    window.pending++;
+    this.schedule();
+    return { count: window.shared + window.pending, resetAt: new Date(window.resetAt) };
+  }
+
+  /**
+   * Writes every key's pending hits in one statement and takes the shared counts back. A failed write
+   * keeps them pending for the next tick (the request that counted them already had its answer).
+   */
+  async flush(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    while (this.writing) await this.writing;
+    const sent = new Map<string, { window: Window; hits: number }>();
+    const pending: PendingHits[] = [];
+    const at = this.clock().getTime();
+    for (const [key, window] of this.windows) {
+      if (window.pending > 0) {
+        sent.set(key, { window, hits: window.pending });
+        pending.push({
+          key,
+          windowMs: window.windowMs,
+          resetAt: new Date(window.resetAt),
+          hits: window.pending,
+        });
+      } else if (window.resetAt <= at) {
+        this.windows.delete(key); // ended, nothing to write: memory holds only open windows
+      }
+    }
+    if (pending.length === 0) return;
+    this.writing = this.write(sent, pending);
+    try {
+      await this.writing;
+    } finally {
+      this.writing = null;
+    }
+  }
+
+  /** Writes what is pending and ticks no more (the instance closes its pool next). */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.flush();
+  }
+
+  private schedule(): void {
+    if (!this.closed) this.timer ??= setTimeout(() => void this.flush(), this.tickMs).unref();
+  }
+
+  private async write(
+    sent: Map<string, { window: Window; hits: number }>,
+    pending: PendingHits[],
+  ): Promise<void> {
+    let after: Map<string, { count: number; resetAt: Date }>;
+    try {
+      after = await this.counter.addHits(pending, this.clock());
+    } catch {
+      this.schedule(); // the database is away: the hits stay pending for the next tick
+      return;
+    }
+    for (const [key, { window, hits }] of sent) {
+      const shared = after.get(key);
+      // A window this instance replaced meanwhile (it ended) counts on from its own hits.
+      if (!shared || this.windows.get(key) !== window) continue;
+      window.pending -= hits;
+      window.shared = shared.count;
+      window.resetAt = shared.resetAt.getTime();
+    }
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * Client rate limits on PostgreSQL are counted in each instance's memory and written to the shared
+ * table once per tick for every key (src/core/rate-limit-tally.ts): exact within one instance, and
+ * across instances over by at most the hits each admits in one tick.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { AuthError } from '../../../src/core/errors.js';
+import { RateLimiter, type RateLimitFamily, type RateLimitRule } from '../../../src/core/rate-limit.js';
+import type { Backend } from '../../../src/stores/index.js';
+import { openPostgresBackend } from '../../../src/stores/postgres/backend.js';
+import { PostgresRateLimitCounter } from '../../../src/stores/postgres/rate-limits.js';
+import { dropDatabase, testPostgres, testRoles, testStoreConfig } from '../../support/postgres.js';
+
+const quiet = { info: () => {}, warn: () => {} };
+const MAX = 3;
+const rule: RateLimitRule = { max: MAX, window: 60 };
+const rules = Object.fromEntries(
+  (['signIn', 'signUp', 'recovery', 'refresh', 'verify', 'anonymous'] as const).map((f) => [f, rule]),
+) as Record<RateLimitFamily, RateLimitRule>;
+const start = new Date('2030-01-01T00:00:00Z');
+let now = start;
+
+async function refused(
+  limiter: RateLimiter,
+  client: string,
+  family: RateLimitFamily = 'refresh',
+): Promise<boolean> {
+  try {
+    await limiter.check(family, client);
+    return false;
+  } catch (error) {
+    if (error instanceof AuthError && error.code === 'over_request_rate_limit') return true;
+    throw error;
+  }
+}
+
+describe('rate limits on PostgreSQL: counted per instance, written once per tick', () => {
+  let serverUrl: string;
+  let url: string;
+  let backends: Backend[];
+  let first: RateLimiter;
+  let second: RateLimiter;
+  let client: pg.Client;
+
+  before(async () => {
+    const server = await testPostgres();
+    serverUrl = server.url;
+    url = await server.createDatabase();
+    // Two instances: two backends, each with its own pool, on one database.
+    backends = [];
+    for (let i = 0; i < 2; i++) {
+      backends.push(await openPostgresBackend({ roles: testRoles, store: testStoreConfig(url) }, quiet));
+    }
+    first = new RateLimiter(backends[0]!.rateLimits, rules, () => now);
+    second = new RateLimiter(backends[1]!.rateLimits, rules, () => now);
+    client = new pg.Client({ connectionString: url });
+    await client.connect();
+  });
+  after(async () => {
+    await client.end();
+    for (const backend of backends) await backend.close();
+    await dropDatabase(serverUrl, url);
+  });
+
+  const sharedCount = async (key: string): Promise<number | null> => {
+    const { rows } = await client.query<{ count: number }>(
+      `SELECT count FROM restauth.rate_limits WHERE key = $1`,
+      [key],
+    );
+    return rows[0]?.count ?? null;
+  };
+
+  it('refuses exactly past the allowance in one instance, writing nothing per request', async () => {
+    for (let i = 0; i < MAX; i++) assert.equal(await refused(first, '10.1.0.1'), false, `hit ${i + 1}`);
+    assert.equal(await refused(first, '10.1.0.1'), true);
+    assert.equal(await refused(first, '10.1.0.1'), true);
+    assert.equal(await sharedCount('refresh:10.1.0.1'), null, 'no statement per request');
+    await first.flush();
+    assert.equal(await sharedCount('refresh:10.1.0.1'), MAX + 2, 'all hits in one write, refusals too');
+    assert.equal(await refused(first, '10.1.0.1'), true, 'still refused after the write');
+  });
+
+  it("learns the other instance's hits at its next write: over by at most one tick's hits", async () => {
+    for (let i = 0; i < MAX; i++) assert.equal(await refused(first, '10.1.0.2'), false);
+    await first.flush();
+    // The second instance has not written since: its tick's hits pass (the bound on the overdraw).
+    assert.equal(await refused(second, '10.1.0.2'), false);
+    await second.flush();
+    assert.equal(await sharedCount('refresh:10.1.0.2'), MAX + 1);
+    assert.equal(await refused(second, '10.1.0.2'), true, 'refused once it wrote and read the shared count');
+    await first.flush(); // nothing pending: no write, the first instance's count stands
+    assert.equal(await refused(first, '10.1.0.2'), true);
+  });
+
+  it('counts the other families per request: exact across instances', async () => {
+    for (let i = 0; i < MAX; i++) assert.equal(await refused(first, '10.1.0.3', 'signIn'), false);
+    assert.equal(await refused(second, '10.1.0.3', 'signIn'), true, 'no write awaited');
+    assert.equal(await sharedCount('signIn:10.1.0.3'), MAX + 1);
+  });
+
+  it('starts a new window in memory when the clock went back past two windows', async () => {
+    now = new Date(start.getTime() + 24 * 3600_000);
+    try {
+      for (let i = 0; i <= MAX; i++) await refused(first, '10.1.0.4');
+      await first.flush();
+      assert.equal(await refused(first, '10.1.0.4'), true);
+    } finally {
+      now = start;
+    }
+    assert.equal(await refused(first, '10.1.0.4'), false, 'a day-old window holds no client back');
+    await first.flush();
+    assert.equal(await sharedCount('refresh:10.1.0.4'), 1, 'nor in the shared table');
+  });
+
+  it("writes every key's hits in one statement", async () => {
+    // The counter on a pool of its own whose statements are counted.
+    const pool = new pg.Pool({ connectionString: url, max: 2 });
+    let statements = 0;
+    const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
+    (pool as { query: unknown }).query = (...args: unknown[]) => {
+      statements++;
+      return query(...args);
+    };
+    try {
+      const limiter = new RateLimiter(
+        new PostgresRateLimitCounter(pool, 'restauth.rate_limits'),
+        rules,
+        () => now,
+      );
+      for (let i = 0; i < 20; i++) await limiter.check('refresh', `10.2.0.${i}`);
+      assert.equal(statements, 0);
+      await limiter.flush();
+      assert.equal(statements, 1);
+      for (let i = 0; i < 20; i++) assert.equal(await sharedCount(`refresh:10.2.0.${i}`), 1);
+    } finally {
+      await pool.end();
+    }
+  });
+});
