@@ -114,6 +114,25 @@ describe('rate limits on PostgreSQL: counted per instance, written once per tick
     assert.equal(await sharedCount('refresh:10.1.0.4'), 1, 'nor in the shared table');
   });
 
+  it('keeps the hits of a failed write for the next one', async () => {
+    // The table is missing at the first write (a real failed statement), there at the second.
+    const pool = new pg.Pool({ connectionString: url, max: 1 });
+    try {
+      const counter = new PostgresRateLimitCounter(pool, 'public.tally_later');
+      const limiter = new RateLimiter(counter, rules, () => now);
+      for (let i = 0; i < 2; i++) await limiter.check('refresh', '10.3.0.1');
+      await limiter.flush();
+      await client.query('CREATE TABLE public.tally_later (LIKE restauth.rate_limits INCLUDING ALL)');
+      await limiter.check('refresh', '10.3.0.1');
+      await limiter.flush();
+      const { rows } = await client.query<{ count: number }>('SELECT count FROM public.tally_later');
+      assert.deepEqual(rows, [{ count: 3 }]);
+      assert.equal(await refused(limiter, '10.3.0.1'), true, 'the fourth, past the allowance of 3');
+    } finally {
+      await pool.end();
+    }
+  });
+
   it("writes every key's hits in one statement", async () => {
     // The counter on a pool of its own whose statements are counted.
     const pool = new pg.Pool({ connectionString: url, max: 2 });
