@@ -38,32 +38,34 @@ export class PostgresRateLimitCounter implements SharedRateLimitCounter {
     pending: readonly PendingHits[],
     now: Date,
   ): Promise<Map<string, { count: number; resetAt: Date }>> {
-    // As `hit`, for many keys in one statement (one transaction): each key's window length rides
-    // along in the unnest, read back by key because ON CONFLICT sees only the inserted columns.
-    const { rows } = await this.pool.query<{ key: string; count: number; reset_at: Date }>(
-      `WITH h AS (SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::int[], $4::float8[])
-                    AS h(key, reset_at, hits, window_ms))
-       INSERT INTO ${this.table} AS w (key, reset_at, count)
-       SELECT key, reset_at, hits FROM h
-       ON CONFLICT (key) DO UPDATE SET
-         count = CASE WHEN ${staleWindow('w.reset_at', '$5', '(SELECT window_ms FROM h WHERE h.key = w.key)')}
-           THEN EXCLUDED.count ELSE w.count + EXCLUDED.count END,
-         reset_at = CASE WHEN ${staleWindow('w.reset_at', '$5', '(SELECT window_ms FROM h WHERE h.key = w.key)')}
-           THEN EXCLUDED.reset_at ELSE w.reset_at END
-       RETURNING key, count, reset_at`,
-      [
-        pending.map((p) => p.key),
-        pending.map((p) => p.resetAt),
-        pending.map((p) => p.hits),
-        pending.map((p) => p.windowMs),
-        now,
-      ],
-    );
+    // As `hit`, for many keys in one statement (one transaction) per window length: ON CONFLICT sees only
+    // the inserted columns, so a length per key would cost a lookup per row. One today (refreshes only).
+    const byWindow = new Map<number, PendingHits[]>();
+    for (const p of pending) {
+      const group = byWindow.get(p.windowMs);
+      if (group) group.push(p);
+      else byWindow.set(p.windowMs, [p]);
+    }
+    const after = new Map<string, { count: number; resetAt: Date }>();
+    for (const [windowMs, group] of byWindow) {
+      // Rows are locked in the input's order: every instance sorting alike, two writes never deadlock.
+      group.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+      const { rows } = await this.pool.query<{ key: string; count: number; reset_at: Date }>(
+        `INSERT INTO ${this.table} AS w (key, reset_at, count)
+         SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::int[])
+         ON CONFLICT (key) DO UPDATE SET
+           count = CASE WHEN ${staleWindow('w.reset_at', '$4', '$5')} THEN EXCLUDED.count ELSE w.count + EXCLUDED.count END,
+           reset_at = CASE WHEN ${staleWindow('w.reset_at', '$4', '$5')} THEN EXCLUDED.reset_at ELSE w.reset_at END
+         RETURNING key, count, reset_at`,
+        [group.map((p) => p.key), group.map((p) => p.resetAt), group.map((p) => p.hits), now, windowMs],
+      );
+      for (const row of rows) after.set(row.key, { count: row.count, resetAt: row.reset_at });
+    }
     await this.sweepAfter(
       pending.reduce((sum, p) => sum + p.hits, 0),
       now,
     );
-    return new Map(rows.map((row) => [row.key, { count: row.count, resetAt: row.reset_at }]));
+    return after;
   }
 
   /** Deletes ended windows once every SWEEP_EVERY hits. */
