@@ -3,6 +3,13 @@ import type { PendingHits, SharedRateLimitCounter } from './ports/rate-limits.js
 /** How often an instance writes the hits it counted to the shared table. */
 export const TALLY_TICK_MS = 500;
 
+/**
+ * The most keys an instance tallies at once. Each client refreshing within a window holds an entry
+ * until its window ends; past this many, new clients are counted per request in the shared table,
+ * so a botnet rotating addresses costs writes, not memory.
+ */
+export const TALLY_MAX_KEYS = 100_000;
+
 interface Window {
   windowMs: number;
   resetAt: number;
@@ -25,19 +32,38 @@ export class RateLimitTally {
   private timer: NodeJS.Timeout | null = null;
   private writing: Promise<void> | null = null;
   private closed = false;
+  /**
+   * Until when keys new to the tally are counted per request: the end of the latest window a key
+   * counted per request may have opened in the table. A key tallied afresh starts at a shared count
+   * of 0, so it must not have an open window there that this instance counted.
+   */
+  private perRequestUntil = 0;
 
   constructor(
     private readonly counter: SharedRateLimitCounter,
     private readonly clock: () => Date,
     private readonly tickMs = TALLY_TICK_MS,
+    private readonly maxKeys = TALLY_MAX_KEYS,
   ) {}
 
-  /** Counts one hit on `key`; answers the count in its window as this instance knows it. */
-  hit(key: string, windowMs: number, now: Date): { count: number; resetAt: Date } {
+  /**
+   * Counts one hit on `key`; answers the count in its window as this instance knows it, or null when
+   * the tally is full and the caller counts this hit per request in the shared table.
+   */
+  hit(key: string, windowMs: number, now: Date): { count: number; resetAt: Date } | null {
     const at = now.getTime();
     let window = this.windows.get(key);
     // A window ending more than two lengths ahead was opened by a clock since set back (as the table reads it).
-    if (!window || window.resetAt <= at || window.resetAt > at + 2 * windowMs) {
+    const ended = (resetAt: number): boolean => resetAt <= at || resetAt > at + 2 * windowMs;
+    if (!window || ended(window.resetAt)) {
+      if (!window && (this.windows.size >= this.maxKeys || !ended(this.perRequestUntil))) {
+        this.perRequestUntil = Math.max(
+          ended(this.perRequestUntil) ? 0 : this.perRequestUntil,
+          at + windowMs,
+        );
+        this.schedule(); // the next tick drops the ended windows, making room
+        return null;
+      }
       window = { windowMs, resetAt: at + windowMs, shared: 0, pending: 0 };
       this.windows.set(key, window);
     }

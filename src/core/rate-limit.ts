@@ -1,7 +1,7 @@
 import { unobserved, type AuthEvents } from './ports/events.js';
 import { AuthError } from './errors.js';
 import type { RateLimitCounter, SharedRateLimitCounter } from './ports/rate-limits.js';
-import { RateLimitTally } from './rate-limit-tally.js';
+import { RateLimitTally, TALLY_MAX_KEYS } from './rate-limit-tally.js';
 
 /** The route families limited separately, as GoTrue limits them. */
 export type RateLimitFamily = 'signIn' | 'signUp' | 'recovery' | 'refresh' | 'verify' | 'anonymous';
@@ -34,8 +34,10 @@ export class RateLimiter {
     private readonly clock: () => Date = () => new Date(),
     /** Hears of each refusal (metrics). */
     private readonly events: Pick<AuthEvents, 'rateLimited'> = unobserved,
+    /** The most clients tallied in memory at once (a test sets a small one). */
+    tallyKeys = TALLY_MAX_KEYS,
   ) {
-    this.tally = isShared(counter) ? new RateLimitTally(counter, clock) : null;
+    this.tally = isShared(counter) ? new RateLimitTally(counter, clock, undefined, tallyKeys) : null;
   }
 
   /** Whether `family` has a limit (0, as RESTAUTH_RATE_LIMITS=off sets every family, disables it). */
@@ -48,10 +50,8 @@ export class RateLimiter {
     if (rule.max <= 0) return; // 0 disables the limit
     const now = this.clock();
     const key = `${family}:${client}`;
-    const { count, resetAt } =
-      this.tally && TALLIED.has(family)
-        ? this.tally.hit(key, rule.window * 1000, now)
-        : await this.counter.hit(key, rule.window * 1000, now);
+    const tallied = this.tally && TALLIED.has(family) ? this.tally.hit(key, rule.window * 1000, now) : null;
+    const { count, resetAt } = tallied ?? (await this.counter.hit(key, rule.window * 1000, now));
     if (count > rule.max) {
       this.events.rateLimited(family);
       const retryAfter = Math.max(1, Math.ceil((resetAt.getTime() - now.getTime()) / 1000));

@@ -114,6 +114,40 @@ describe('rate limits on PostgreSQL: counted per instance, written once per tick
     assert.equal(await sharedCount('refresh:10.1.0.4'), 1, 'nor in the shared table');
   });
 
+  it('counts clients past the tally cap per request, exactly, until their windows end', async () => {
+    // A cap of 2 clients in memory: a third (a botnet's next address) costs a write, not an entry.
+    const capped = new RateLimiter(backends[0]!.rateLimits, rules, () => now, undefined, 2);
+    try {
+      assert.equal(await refused(capped, '10.4.0.1'), false);
+      assert.equal(await refused(capped, '10.4.0.2'), false);
+      assert.equal(await sharedCount('refresh:10.4.0.1'), null, 'tallied: written at the tick');
+      now = new Date(start.getTime() + 30_000);
+      for (let i = 0; i < MAX; i++) assert.equal(await refused(capped, '10.4.0.3'), false);
+      assert.equal(await sharedCount('refresh:10.4.0.3'), MAX, 'past the cap: written per request');
+      assert.equal(await refused(capped, '10.4.0.3'), true);
+      assert.equal(await refused(capped, '10.4.0.2'), false, 'a tallied client still counts in memory');
+      // The first two windows end; one tick writes their hits, the next drops them: room again, but
+      // 10.4.0.3's window in the table is open, so it and any new client stay per request until it
+      // ends (tallied afresh, it would start at 0).
+      now = new Date(start.getTime() + 61_000);
+      await capped.flush();
+      await capped.flush();
+      assert.equal(await refused(capped, '10.4.0.3'), true, 'its shared count still holds it back');
+      assert.equal(await refused(capped, '10.4.0.4'), false);
+      assert.equal(await sharedCount('refresh:10.4.0.4'), 1);
+      // Past every window counted per request, new clients are tallied in memory again.
+      now = new Date(start.getTime() + 200_000);
+      await capped.flush();
+      assert.equal(await refused(capped, '10.4.0.5'), false);
+      assert.equal(await sharedCount('refresh:10.4.0.5'), null);
+      await capped.flush();
+      assert.equal(await sharedCount('refresh:10.4.0.5'), 1);
+    } finally {
+      now = start;
+      await capped.close();
+    }
+  });
+
   it('keeps the hits of a failed write for the next one', async () => {
     // The table is missing at the first write (a real failed statement), there at the second.
     const pool = new pg.Pool({ connectionString: url, max: 1 });
