@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { before, describe, it } from 'node:test';
 import type { GoTrueAdminApi } from '@supabase/auth-js';
-import { adminClient, gotrueClient } from '../support/gotrue.js';
+import { gotrueClient, serviceAdminOf } from '../support/gotrue.js';
 import { listeningMailingApp } from '../support/mailing-app-on-store.js';
 import { queryOnce } from '../support/mfa-factors.js';
 import { countRoundTrips } from '../support/round-trips.js';
@@ -21,12 +21,7 @@ describe("GET /user lists the user's MFA factors (postgres store)", { timeout: 6
   let admin: GoTrueAdminApi;
 
   before(async () => {
-    const serviceToken = await app.t.services.tokens.signRoleToken(
-      'service_role',
-      3600,
-      app.t.services.clock(),
-    );
-    admin = adminClient(app.url, serviceToken);
+    admin = await serviceAdminOf(app);
   });
 
   /** A confirmed user signed in with auth-js: the client holding its session, and its id. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import type { AuthError as ClientAuthError, GoTrueAdminApi, GoTrueClient } from '@supabase/auth-js';
-import { adminClient, gotrueClient, nextMail, secretsOf } from '../support/gotrue.js';
+import { gotrueClient, nextMail, secretsOf, serviceAdminOf } from '../support/gotrue.js';
 import { listeningMailingApp } from '../support/mailing-app-on-store.js';
 import { queryOnce, verifiedTotpFactor } from '../support/mfa-factors.js';
 
@@ -26,12 +26,7 @@ describe('a refused session keeps the mailed link or code (postgres store)', { t
   let admin: GoTrueAdminApi;
 
   before(async () => {
-    const serviceToken = await app.t.services.tokens.signRoleToken(
-      'service_role',
-      3600,
-      app.t.services.clock(),
-    );
-    admin = adminClient(app.url, serviceToken);
+    admin = await serviceAdminOf(app);
   });
 
   /** A confirmed user with a verified TOTP factor: its id and the factor's. */

@@ -101,6 +101,15 @@ export function adminClient(url: string, serviceToken: string): GoTrueAdminApi {
   return new GoTrueAdminApi({ url, headers: { Authorization: `Bearer ${serviceToken}` } });
 }
 
+/** auth-js's admin API on a listening app, with a service-role token of its own key, valid an hour. */
+export async function serviceAdminOf(app: {
+  url: string;
+  t: Pick<TestApp, 'services'>;
+}): Promise<GoTrueAdminApi> {
+  const { tokens, clock } = app.t.services;
+  return adminClient(app.url, await tokens.signRoleToken('service_role', 3600, clock()));
+}
+
 /** The 6-digit code and the verification link of a mail. */
 export function secretsOf(mail: SinkMail): { code: string; link: string } {
   const code = /Your code: (\d{6})/u.exec(mail.text)?.[1];
