@@ -903,10 +903,14 @@ export class AuthService {
     const email = checkEmail(newEmail);
     await assertAddressFree(this.deps.store, email, user.id);
     const now = this.now();
-    const permanent = await this.deps.store.updateUser(
-      user.id,
-      { email, emailConfirmedAt: now, isAnonymous: false },
-      { unlessBannedAt: now },
+    // Its holder is its owner (nobody else proved the address): its client is the account's known one.
+    // Not at the anonymous sign-up: an address another proves by mail (EmailFlows) is that one's account.
+    const permanent = await this.fromKnownClient(client, user.id, now, (knownClient) =>
+      this.deps.store.updateUser(
+        user.id,
+        { email, emailConfirmedAt: now, isAnonymous: false },
+        { unlessBannedAt: now, knownClient },
+      ),
     );
     await this.deps.audit?.record('email_changed', client, {
       userId: user.id,

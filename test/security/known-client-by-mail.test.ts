@@ -12,7 +12,8 @@ import type { TestApp } from '../support/app.js';
  * client is the account's known one, whatever proved the account: the owner's next password sign-in
  * from it is not refused. Before, only a password sign-in recorded a known client, so the owner who
  * recovered their account during an attack was still refused their password afterwards. A sign-up
- * that opens a session at once (no confirmation asked) makes its client a known one too.
+ * that opens a session at once (no confirmation asked) makes its client a known one too, and so does
+ * an anonymous account its holder makes permanent by taking an address (no confirmation asked).
  */
 
 const PASSWORD = 'a long passphrase';
@@ -34,7 +35,7 @@ for (const kind of ['file', 'postgres'] as const) {
         app = await startMailingApp(
           {
             ...store.config,
-            signup: { confirmEmail: false },
+            signup: { confirmEmail: false, anonymousUsers: true },
             rateLimits: { passwordGuesses: { max: GUESSES, window: 900 } },
             dialects: { gotrue: {} },
           },
@@ -101,6 +102,32 @@ for (const kind of ['file', 'postgres'] as const) {
         await signedUpThenAttacked(email, home);
         const owner = await signIn(email, PASSWORD, home);
         assert.equal(owner.statusCode, 200, `the owner's password from its sign-up's client: ${owner.body}`);
+        assert.equal((await signIn(email, PASSWORD, nextAttacker())).statusCode, 429, 'another client');
+      });
+
+      it("an anonymous account its holder made permanent: the holder's client is a known one", async () => {
+        const email = `owner-anonymous-${kind}@acme.test`;
+        const home = '2001:db8:400:1::10';
+        const anonymous = await post('/auth/v1/signup', {}, home);
+        assert.equal(anonymous.statusCode, 200, anonymous.body);
+        const headers = {
+          authorization: `Bearer ${anonymous.json<{ access_token: string }>().access_token}`,
+        };
+        // The address first: an anonymous user without one may not set a password.
+        for (const payload of [{ email }, { password: PASSWORD }]) {
+          const put = await app.t.app.inject({
+            method: 'PUT',
+            url: '/auth/v1/user',
+            payload,
+            headers,
+            remoteAddress: home,
+          });
+          assert.equal(put.statusCode, 200, put.body);
+        }
+        for (let i = 0; i < GUESSES; i++)
+          assert.equal((await signIn(email, `guess ${i}`, nextAttacker())).statusCode, 400);
+        const owner = await signIn(email, PASSWORD, home);
+        assert.equal(owner.statusCode, 200, `the owner's password from the holder's client: ${owner.body}`);
         assert.equal((await signIn(email, PASSWORD, nextAttacker())).statusCode, 429, 'another client');
       });
     },

@@ -363,6 +363,11 @@ export interface UserUpdateConditions {
   whileProfileIs?: Record<string, unknown>;
   /** Written only while the user's appMetadata is still this, as findUserById answers it. */
   whileAppMetadataIs?: Record<string, unknown>;
+  /**
+   * Not a condition: the guess limit's known client, written with the change by a store that
+   * `recordsKnownClients` (an anonymous user its holder makes permanent); another ignores it.
+   */
+  knownClient?: KnownClientRecord | null;
 }
 
 /** createOneTimeToken's conditions: when either refuses, nothing is stored (see there). */

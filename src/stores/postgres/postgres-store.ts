@@ -63,6 +63,7 @@ import {
   NO_TIME_BOX,
   REFRESHED_AT,
   insertSessionSql,
+  knownClientClause,
   noVerifiedFactor,
   sessionTables,
   SERVER_KEY_CHAIN,
@@ -642,8 +643,14 @@ export class PostgresStore implements Store {
              FROM u WHERE i.provider_id = u.id::text AND i.provider = 'email' AND u.email IS NOT NULL
            )`
           : '';
+    let known = '';
+    if (condition.knownClient) {
+      values.push(condition.knownClient.key, condition.knownClient.until);
+      const [key, until] = [values.length - 1, values.length];
+      known = `, ${knownClientClause(this.rateLimits, `SELECT $${key}::text, $${until}::timestamptz, 1 FROM u`)}`;
+    }
     const sql = `WITH u AS (UPDATE ${this.users} SET ${userSets.join(', ')} WHERE ${userWhere} RETURNING *), a AS (${account})
-             ${identity}
+             ${identity}${known}
              SELECT ${this.userColumns} FROM u JOIN a ON a.uid = u.id`;
     // Its providers follow its identities (an address set, removed or confirmed), unless the patch sets
     // app_metadata itself: after the statement, which holds the user's row (see syncProvidersSql).
