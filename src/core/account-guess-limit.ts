@@ -66,13 +66,13 @@ export class AccountGuessLimit {
   }
 
   /** The standing read from the counters, for a store that does not fold it into its lookup. */
-  async standing(userId: string, clientBucket: string | null): Promise<GuessStanding> {
+  async standing(account: GuessAccount, clientBucket: string | null): Promise<GuessStanding> {
     const now = this.clock();
-    const window = await this.counter.peek(failuresKey(userId), this.windowMs, now);
+    const window = await this.counter.peek(failuresKey(account), this.windowMs, now);
     const failures = window?.count ?? 0;
     const known =
-      failures >= this.rule.max && clientBucket !== null
-        ? await this.counter.peek(knownKey(clientBucket, userId), KNOWN_CLIENT_MS, now)
+      failures >= this.rule.max && clientBucket !== null && typeof account === 'string'
+        ? await this.counter.peek(knownKey(clientBucket, account), KNOWN_CLIENT_MS, now)
         : null;
     return { failures, resetAt: window?.resetAt ?? null, knownClient: known !== null };
   }
@@ -99,12 +99,12 @@ export class AccountGuessLimit {
   }
 
   /**
-   * Runs `check` (the hash compared) for the account `userId`, once it may: refused (429) past the
+   * Runs `check` (the hash compared) for `account`, once it may: refused (429) past the
    * allowance unless the client is known, queued while as many of the account's checks run as it
    * has wrong passwords left. `check` answers whether the password was right; a wrong one is counted.
    */
-  async run(userId: string, standing: GuessStanding, check: () => Promise<boolean>): Promise<boolean> {
-    const key = failuresKey(userId);
+  async run(account: GuessAccount, standing: GuessStanding, check: () => Promise<boolean>): Promise<boolean> {
+    const key = failuresKey(account);
     const entry = this.entry(key);
     entry.users++;
     try {
@@ -178,17 +178,27 @@ export class AccountGuessLimit {
   }
 }
 
+/** Whose wrong passwords are counted: a user's id, or a login no account has (unknownAccount). */
+export type GuessAccount = string | { readonly unknownLogin: string };
+
 /**
  * What a login no account has is counted as: its check (a dummy hash) runs and is counted as an
  * account's would be, so neither its answers nor their timing tell that no account has it.
  */
-export function unknownAccount(login: string): string {
-  return `login:${login}`;
+export function unknownAccount(login: string): GuessAccount {
+  return { unknownLogin: login };
 }
 
-/** Apart from the per-client families' keys (`signIn:<address>` ...). */
-function failuresKey(account: string): string {
-  return `passwordGuesses:${account}`;
+/**
+ * Apart from the per-client families' keys (`signIn:<address>` ...), and an unknown login's
+ * (`passwordGuesses:login:<login>`) apart from every account's: a file-store id is any username, and
+ * the id `login:x` is written `=login:x` (so `=x` as `==x`). The file store's counter evicts unknown
+ * logins' counts past its cap, never an account's. PostgreSQL's ids (uuid, serial) are written as
+ * they are, as its sign-in lookup reads them (`failuresPrefix || id`).
+ */
+function failuresKey(account: GuessAccount): string {
+  if (typeof account !== 'string') return `passwordGuesses:login:${account.unknownLogin}`;
+  return `passwordGuesses:${/^(login:|=)/.test(account) ? `=${account}` : account}`;
 }
 
 function knownKey(clientBucket: string, userId: string): string {

@@ -33,7 +33,7 @@ import {
   roleNameFor,
 } from './identity.js';
 import { checkUserData } from './validation.js';
-import { unknownAccount, type AccountGuessLimit } from './account-guess-limit.js';
+import { unknownAccount, type AccountGuessLimit, type GuessAccount } from './account-guess-limit.js';
 import type { AuditLog, Client } from './audit.js';
 import { rateLimitBucket } from './client-bucket.js';
 import type { BackgroundWork } from './background.js';
@@ -589,18 +589,18 @@ export class AuthService {
   }
 
   /**
-   * Runs a password `check` of `userId` under the per-account guess limit (AccountGuessLimit.run),
+   * Runs a password `check` of `account` under the per-account guess limit (AccountGuessLimit.run),
    * with the standing the store read along with the user, or else read from the counters.
    */
   private async guessed(
-    userId: string,
+    account: GuessAccount,
     client: Client | null,
     standing: GuessStanding | undefined,
     check: () => Promise<boolean>,
   ): Promise<boolean> {
     const guesses = this.deps.passwordGuesses;
     if (!guesses?.enabled) return check();
-    return guesses.run(userId, standing ?? (await guesses.standing(userId, clientBucket(client))), check);
+    return guesses.run(account, standing ?? (await guesses.standing(account, clientBucket(client))), check);
   }
 
   /**

@@ -1,45 +1,109 @@
 import type { RateLimitCounter } from '../../core/ports/rate-limits.js';
 
+/** The most windows kept in memory that may be evicted (~150 B each with an IPv6 /64 key: ~30 MB). */
+export const MEMORY_COUNTER_MAX_KEYS = 200_000;
+
+interface Window {
+  count: number;
+  resetAt: number;
+}
+
 /**
  * Per-instance counters in memory, for a store served by one process (the
  * file store, under its instance lock); expired windows are swept as keys are hit.
+ *
+ * Memory is bounded: a client is its address or IPv6 /64 (a /44 holds a million), and an unknown
+ * login is whatever an attacker types, so these keys are capped at `maxKeys`. Past it, the windows
+ * with the lowest counts go first, among them the soonest to end (a tenth of the cap at once, so one
+ * sort pays for many inserts). Evicting a client's window gives nothing new to someone able to churn
+ * that many keys: they hold that many allowances already; and a count near its limit outlives every
+ * lower one, so evicting it takes `maxKeys` keys counted as high. Evicting a known client
+ * (`passwordKnown:`, count 1, 30 days) only costs its owner the exemption.
+ *
+ * An account's wrong passwords (`passwordGuesses:<userId>`) are never evicted, only expired: churn
+ * must not reset them, or guessing is unbounded again. There is at most one per account, so the
+ * accounts bound them.
  */
 export class MemoryRateLimitCounter implements RateLimitCounter {
-  private readonly windows = new Map<string, { count: number; resetAt: number }>();
+  /** Windows that may be evicted past maxKeys: per client, per unknown login, known clients. */
+  private readonly windows = new Map<string, Window>();
+  /** Accounts' failure counts: expired, never evicted. */
+  private readonly accounts = new Map<string, Window>();
   private lastSweep = 0;
+  /** The latest time a hit or peek was counted at: what renew, which is given none, sweeps by. */
+  private latest = 0;
+
+  constructor(private readonly maxKeys = MEMORY_COUNTER_MAX_KEYS) {}
+
+  /** Windows held (a test): [evictable, accounts']. */
+  get sizes(): [number, number] {
+    return [this.windows.size, this.accounts.size];
+  }
 
   async hit(key: string, windowMs: number, now: Date): Promise<{ count: number; resetAt: Date }> {
     const at = now.getTime();
+    this.latest = at;
     // Either way: a clock set back must not stop the sweeps until it catches up.
-    if (Math.abs(at - this.lastSweep) > 60_000) {
-      for (const [k, w] of this.windows) if (w.resetAt <= at) this.windows.delete(k);
-      this.lastSweep = at;
-    }
+    if (Math.abs(at - this.lastSweep) > 60_000) this.sweep(at);
     let window = this.current(key, windowMs, at);
     if (!window) {
       window = { count: 0, resetAt: at + windowMs };
-      this.windows.set(key, window);
+      this.set(key, window, at);
     }
     window.count++;
     return { count: window.count, resetAt: new Date(window.resetAt) };
   }
 
   async peek(key: string, windowMs: number, now: Date): Promise<{ count: number; resetAt: Date } | null> {
-    const window = this.current(key, windowMs, now.getTime());
+    this.latest = now.getTime();
+    const window = this.current(key, windowMs, this.latest);
     return window && { count: window.count, resetAt: new Date(window.resetAt) };
   }
 
   async renew(key: string, resetAt: Date): Promise<void> {
-    this.windows.set(key, { count: 1, resetAt: resetAt.getTime() });
+    this.set(key, { count: 1, resetAt: resetAt.getTime() }, this.latest);
   }
 
   /**
    * `key`'s open window. One ending more than two of its lengths from now was opened by a clock
    * since set back: none, or its client would wait out the whole jump (the same bound as PostgreSQL's).
    */
-  private current(key: string, windowMs: number, at: number): { count: number; resetAt: number } | null {
-    const window = this.windows.get(key);
+  private current(key: string, windowMs: number, at: number): Window | null {
+    const window = this.mapOf(key).get(key);
     if (!window || window.resetAt <= at || window.resetAt > at + 2 * windowMs) return null;
     return window;
   }
+
+  private mapOf(key: string): Map<string, Window> {
+    return isAccountFailures(key) ? this.accounts : this.windows;
+  }
+
+  private set(key: string, window: Window, at: number): void {
+    const map = this.mapOf(key);
+    map.set(key, window);
+    if (map === this.windows && this.windows.size > this.maxKeys) this.evict(at);
+  }
+
+  private sweep(at: number): void {
+    for (const map of [this.windows, this.accounts])
+      for (const [k, w] of map) if (w.resetAt <= at) map.delete(k);
+    this.lastSweep = at;
+  }
+
+  /** Down to nine tenths of maxKeys: expired windows first, then the lowest counts, soonest ending. */
+  private evict(at: number): void {
+    this.sweep(at);
+    const keep = this.maxKeys - Math.max(1, Math.floor(this.maxKeys / 10));
+    if (this.windows.size <= keep) return;
+    const order = [...this.windows].sort(([, a], [, b]) => a.count - b.count || a.resetAt - b.resetAt);
+    for (const [k] of order.slice(0, this.windows.size - keep)) this.windows.delete(k);
+  }
+}
+
+/**
+ * `passwordGuesses:<userId>`, not an unknown login's `passwordGuesses:login:<name>` (an id never
+ * starts with `login:`; see account-guess-limit.ts).
+ */
+function isAccountFailures(key: string): boolean {
+  return key.startsWith('passwordGuesses:') && !key.startsWith('passwordGuesses:login:');
 }

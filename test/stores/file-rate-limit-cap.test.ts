@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { AccountGuessLimit, unknownAccount, type GuessAccount } from '../../src/core/account-guess-limit.js';
+import { MemoryRateLimitCounter } from '../../src/stores/file/rate-limits.js';
+
+// A small cap, so churning past it takes a few thousand keys; the clock is fixed (no window ends).
+const CAP = 100;
+const CHURN = 5_000;
+const WINDOW = 300_000;
+const GUESSES = { max: 3, window: 900 };
+const NOW = new Date('2026-01-01T00:00:00Z');
+const clock = () => NOW;
+
+/** A wrong password for `account`: counted, or refused (429) past the allowance. */
+async function wrongPassword(
+  limit: AccountGuessLimit,
+  account: GuessAccount,
+): Promise<'counted' | 'refused'> {
+  try {
+    await limit.run(account, await limit.standing(account, null), async () => false);
+    return 'counted';
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'over_request_rate_limit') throw error;
+    return 'refused';
+  }
+}
+
+/** Up to the allowance, then refused: the account's count is spent. */
+async function spend(limit: AccountGuessLimit, account: GuessAccount): Promise<void> {
+  for (let i = 0; i < GUESSES.max; i++) assert.equal(await wrongPassword(limit, account), 'counted');
+  assert.equal(await wrongPassword(limit, account), 'refused');
+}
+
+describe('file store rate-limit counters: bounded memory', () => {
+  it('keeps at most its cap of per-client and unknown-login windows however many clients churn', async () => {
+    const counter = new MemoryRateLimitCounter(CAP);
+    const limit = new AccountGuessLimit(counter, GUESSES, clock);
+    let most = 0;
+    for (let i = 0; i < CHURN; i++) {
+      await counter.hit(`signIn:2001:db8:${i.toString(16)}::/64`, WINDOW, NOW);
+      await wrongPassword(limit, unknownAccount(`nobody-${i}`));
+      most = Math.max(most, counter.sizes[0]);
+    }
+    assert.ok(most <= CAP, `held ${most} windows, past the cap of ${CAP}`);
+  });
+
+  it("never lets churn reset an account's wrong passwords (a username login:x's too)", async () => {
+    const counter = new MemoryRateLimitCounter(CAP);
+    const limit = new AccountGuessLimit(counter, GUESSES, clock);
+    // A file-store id is its username: `login:alice` must not read as the unknown login `alice`.
+    for (const id of ['user-1', 'login:alice', '=x']) await spend(limit, id);
+    for (let i = 0; i < CHURN; i++) {
+      await counter.hit(`signIn:198.51.${i >> 8}.${i & 255}`, WINDOW, NOW);
+      await wrongPassword(limit, unknownAccount(i % 2 ? 'alice' : `nobody-${i}`));
+      await counter.renew(`passwordKnown:198.51.0.${i & 255}:user-${i}`, new Date(NOW.getTime() + WINDOW));
+    }
+    for (const id of ['user-1', 'login:alice', '=x']) {
+      assert.equal(await wrongPassword(limit, id), 'refused', `${id}'s count was reset`);
+      assert.equal((await limit.standing(id, null)).failures, GUESSES.max);
+    }
+    assert.equal(counter.sizes[1], 3);
+  });
+
+  it('evicts the lowest counts first: a client at its limit outlives the churn of new ones', async () => {
+    const counter = new MemoryRateLimitCounter(CAP);
+    for (let i = 0; i < 30; i++) await counter.hit('signIn:203.0.113.7', WINDOW, NOW);
+    for (let i = 0; i < CHURN; i++) await counter.hit(`signIn:198.51.${i >> 8}.${i & 255}`, WINDOW, NOW);
+    assert.equal((await counter.peek('signIn:203.0.113.7', WINDOW, NOW))?.count, 30);
+  });
+});
