@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { compileFormatPattern, type FormatPattern } from '../lib/re2.js';
 import { assertAddressFree } from './address-owner.js';
-import { AuthError, isAuthError } from './errors.js';
+import { AuthError, isAuthError, TOKEN_USER_NOT_FOUND } from './errors.js';
 import { assertNotBanned } from './banned.js';
 import { datedAhead } from './clock-skew.js';
 import { silentNotifier, type Notifier } from './notifier.js';
@@ -709,7 +709,14 @@ export class AuthService {
     now: Date,
     namedUser: string | null,
   ): void {
-    if (!user) throw new AuthError('token_revoked', 'User no longer exists');
+    if (!user) {
+      // GoTrue looks the token's user up before its session (FindUserByID): a user it does not find
+      // whose session is still live (another GoTrue instance's; soft-deleted where no trigger ended
+      // its sessions) is user_not_found there; a deleted user's ended session stays an ended session.
+      if (session !== null && session.revokedAt === null)
+        throw new AuthError('token_revoked', TOKEN_USER_NOT_FOUND);
+      throw new AuthError('token_revoked', 'User no longer exists');
+    }
     if (!session || session.userId !== user.id) throw new AuthError('session_not_found');
     this.deps.sessions.assertLive(session, now);
     this.assertNotBanned(user, now);

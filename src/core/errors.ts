@@ -89,6 +89,12 @@ const errorRegistry = {
 
 export type ErrorCode = keyof typeof errorRegistry;
 
+/**
+ * token_revoked's message for a token whose user is not found by id while its session is live (a user
+ * of another GoTrue instance): GoTrue's dialect answers it as GoTrue does, 403 user_not_found.
+ */
+export const TOKEN_USER_NOT_FOUND = 'User of the token not found';
+
 /** Every registered code (the dialects' docs list what each answers for them). */
 export const ERROR_CODES = Object.freeze(Object.keys(errorRegistry) as ErrorCode[]);
 

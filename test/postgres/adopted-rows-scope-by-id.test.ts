@@ -12,6 +12,8 @@ const AUDIENCE = 'my-app';
 interface Expected {
   /** GET /user with the session's access token. */
   user: number;
+  /** Its error_code when refused: GoTrue finds the user before the session (user_not_found first). */
+  userCode?: string;
   /** POST /token?grant_type=refresh_token with its refresh token. */
   refresh: number;
   /** GET /admin/users/{id}. */
@@ -34,7 +36,7 @@ const CASES: { name: string; sql: string; expected: Expected }[] = [
   {
     name: 'another GoTrue instance',
     sql: 'UPDATE auth.users SET instance_id = gen_random_uuid() WHERE id = $1',
-    expected: { user: 403, refresh: 400, adminUser: 404, listed: false },
+    expected: { user: 403, userCode: 'user_not_found', refresh: 400, adminUser: 404, listed: false },
   },
   {
     name: 'another audience',
@@ -45,7 +47,7 @@ const CASES: { name: string; sql: string; expected: Expected }[] = [
     name: 'soft-deleted by a replica-role write (no trigger fired)',
     sql: `BEGIN; SET LOCAL session_replication_role = replica;
       UPDATE auth.users SET deleted_at = now() WHERE id = $1; COMMIT`,
-    expected: { user: 403, refresh: 400, adminUser: 200, listed: true },
+    expected: { user: 403, userCode: 'user_not_found', refresh: 400, adminUser: 200, listed: true },
   },
   {
     name: 'instance_id NULL',
@@ -97,6 +99,8 @@ describe('users an id names: own GoTrue instance, audience in the admin list, no
 
       const user = await call('GET', '/auth/v1/user', session.access_token);
       assert.equal(user.statusCode, scope.expected.user, user.body);
+      if (scope.expected.userCode !== undefined)
+        assert.equal(user.json<{ error_code: string }>().error_code, scope.expected.userCode, user.body);
       const refresh = await call('POST', '/auth/v1/token?grant_type=refresh_token', undefined, {
         refresh_token: session.refresh_token,
       });

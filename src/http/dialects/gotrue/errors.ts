@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import { AuthError, type ErrorCode } from '../../../core/errors.js';
+import { AuthError, TOKEN_USER_NOT_FOUND, type ErrorCode } from '../../../core/errors.js';
 import { TokenError } from '../../../core/tokens.js';
 import type { ErrorFormat, WireError } from '../../errors.js';
 
@@ -63,11 +63,15 @@ const GOTRUE_ANSWERS: Partial<Record<ErrorCode, Rewrite>> = {
   bad_jwt: (error) => ({ status: 403, message: INVALID_JWT + jwtReason(error) }),
   token_expired: (error) => ({ status: 403, code: 'bad_jwt', message: INVALID_JWT + jwtReason(error) }),
   // A token of a session that ended (a password change, a deleted user): GoTrue has deleted the session.
-  token_revoked: {
-    status: 403,
-    code: 'session_not_found',
-    message: 'Session from session_id claim in JWT does not exist',
-  },
+  // Its user not found with its session live: requireAuthentication's words (FindUserByID failed).
+  token_revoked: (error) =>
+    error.message === TOKEN_USER_NOT_FOUND
+      ? { status: 403, code: 'user_not_found', message: 'User from sub claim in JWT does not exist' }
+      : {
+          status: 403,
+          code: 'session_not_found',
+          message: 'Session from session_id claim in JWT does not exist',
+        },
   session_not_found: { status: 403, message: 'Session from session_id claim in JWT does not exist' },
   session_expired: { status: 403, message: 'Session is no longer valid' },
   refresh_token_not_found: { message: 'Invalid Refresh Token: Refresh Token Not Found' },
