@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
+import { LOCAL_CALL } from '../../src/core/audit.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { FAST_HASHING } from '../support/gotrue.js';
 import { testStoreConfig } from '../support/postgres.js';
@@ -130,5 +131,17 @@ describe('users an id names: own GoTrue instance, audience in the admin list, no
     assert.equal(deleted.statusCode, 404, deleted.body);
     const { rowCount } = await db.pool.query('SELECT 1 FROM auth.users WHERE id = $1', [id]);
     assert.equal(rowCount, 1);
+  });
+  it("a user name finds no user of another GoTrue instance: not the admin's lookup, nor a login", async () => {
+    const { user } = await t.services.auth.signUp(LOCAL_CALL, { username: 'moved-away', password: PASSWORD });
+    assert.equal((await t.services.admin.findUser('moved-away')).id, user.id);
+    await db.pool.query('UPDATE auth.users SET instance_id = gen_random_uuid() WHERE id = $1', [user.id]);
+
+    await assert.rejects(t.services.admin.findUser('moved-away'), { code: 'user_not_found' });
+    assert.equal(await t.services.auth.findByLogin('moved-away'), null);
+    // The name stays taken: its account row still holds it.
+    await assert.rejects(t.services.auth.signUp(LOCAL_CALL, { username: 'moved-away', password: PASSWORD }), {
+      code: 'user_already_exists',
+    });
   });
 });

@@ -546,9 +546,10 @@ export class PostgresStore implements Store {
   }
 
   async findUserByUsername(username: string): Promise<User | null> {
-    return this.oneUser(`SELECT ${this.userColumns} FROM ${this.userFrom} WHERE a.username_lowercase = $1`, [
-      loginKey(username),
-    ]);
+    return this.oneUser(
+      `SELECT ${this.userColumns} FROM ${this.userFrom} WHERE a.username_lowercase = $1 AND ${this.findableUsers}`,
+      [loginKey(username)],
+    );
   }
 
   async findUserByEmail(email: string): Promise<User | null> {
