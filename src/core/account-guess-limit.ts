@@ -1,6 +1,8 @@
+import type { Client } from './audit.js';
+import { clientBucket } from './client-bucket.js';
 import { AuthError } from './errors.js';
 import { unobserved, type AuthEvents } from './ports/events.js';
-import type { GuessProbe, GuessStanding, RateLimitCounter } from './ports/rate-limits.js';
+import type { GuessProbe, GuessStanding, KnownClientRecord, RateLimitCounter } from './ports/rate-limits.js';
 import type { RateLimitRule } from './rate-limit.js';
 
 /** How long a client that signed an account in is remembered as that account's known client. */
@@ -50,6 +52,19 @@ export class AccountGuessLimit {
 
   get enabled(): boolean {
     return this.rule.max > 0; // 0 disables the limit
+  }
+
+  /**
+   * The limit as `client` meets it: its bucket, read once, and whether `store` writes a known client
+   * with its session (else the counters remember it). A limit that is off counts, refuses and
+   * remembers nothing.
+   */
+  forClient(client: Client | null, store: { readonly recordsKnownClients?: true }): ClientGuesses {
+    return new ClientGuesses(
+      this,
+      this.enabled ? clientBucket(client) : null,
+      store.recordsKnownClients === true,
+    );
   }
 
   /** What a store folding the standing of `login` into its lookup is asked (null: the limit is off). */
@@ -175,6 +190,68 @@ export class AccountGuessLimit {
     this.events.rateLimited('passwordGuesses');
     const retryAfter = Math.max(1, Math.ceil((resetAt - now) / 1000));
     throw new AuthError('over_request_rate_limit', 'Too many requests, retry later', { retryAfter });
+  }
+}
+
+/** The guess limit as one client meets it (AccountGuessLimit.forClient). */
+export class ClientGuesses {
+  constructor(
+    private readonly limit: AccountGuessLimit,
+    /** Null: the limit is off, or no client address (a command run on the host). */
+    private readonly bucket: string | null,
+    private readonly recordsKnownClients: boolean,
+  ) {}
+
+  /** What a store folding the standing of `login` into its lookup is asked (null: the limit is off). */
+  probe(login: string): GuessProbe | null {
+    return this.limit.probe(login, this.bucket);
+  }
+
+  /**
+   * Runs a password `check` of `account` under the per-account guess limit (AccountGuessLimit.run),
+   * with the standing the store read along with the user, or else read from the counters.
+   */
+  async run(
+    account: GuessAccount,
+    standing: GuessStanding | undefined,
+    check: () => Promise<boolean>,
+  ): Promise<boolean> {
+    if (!this.limit.enabled) return check();
+    return this.limit.run(account, standing ?? (await this.limit.standing(account, this.bucket)), check);
+  }
+
+  /**
+   * Opens a session (`open`) of `userId` for the client and remembers the client as the account's known
+   * one (AccountGuessLimit): however the account was proven (a password, a mailed link or code, a
+   * provider, a recovery), its owner goes on signing in by password from that client during an
+   * attack. A store that records known clients writes it with the session (`open`'s record: no round
+   * trip more); otherwise the counters remember it once the session opened.
+   */
+  async opening<T>(
+    userId: string,
+    now: Date,
+    open: (known: KnownClientRecord | null) => Promise<T>,
+  ): Promise<T> {
+    if (this.bucket === null) return open(null);
+    if (this.recordsKnownClients) return open(this.limit.knownRecord(userId, this.bucket, now));
+    const opened = await open(null);
+    await this.limit.remember(userId, this.bucket);
+    return opened;
+  }
+
+  /**
+   * `opening` for a user the store is making with its session (a sign-up's): the record it writes
+   * names the new user's id by its prefix.
+   */
+  async openingNew<T extends { id: string }>(
+    now: Date,
+    create: (known: { prefix: string; until: Date } | null) => Promise<T>,
+  ): Promise<T> {
+    if (this.bucket === null) return create(null);
+    if (this.recordsKnownClients) return create(this.limit.knownPrefixRecord(this.bucket, now));
+    const created = await create(null);
+    await this.limit.remember(created.id, this.bucket);
+    return created;
   }
 }
 

@@ -33,9 +33,8 @@ import {
   roleNameFor,
 } from './identity.js';
 import { checkUserData } from './validation.js';
-import { unknownAccount, type AccountGuessLimit, type GuessAccount } from './account-guess-limit.js';
+import { unknownAccount, type AccountGuessLimit, type ClientGuesses } from './account-guess-limit.js';
 import type { AuditLog, Client } from './audit.js';
-import { rateLimitBucket } from './client-bucket.js';
 import type { BackgroundWork } from './background.js';
 import { DurationSampler } from './duration-sampler.js';
 import type { EmailFlows } from './email-flows.js';
@@ -84,8 +83,8 @@ export interface AuthDeps {
   background: BackgroundWork;
   /** Hears of sign-ins and refresh-token reuse (metrics); none: nobody listens. */
   events?: AuthEvents;
-  /** Wrong passwords allowed per account from every client and dialect together; none: no such limit. */
-  passwordGuesses?: AccountGuessLimit;
+  /** Wrong passwords allowed per account from every client and dialect together (off: rule.max 0). */
+  passwordGuesses: AccountGuessLimit;
 }
 
 /** An access token alone, for a session that goes on (postgrest-auth's bearer refresh). */
@@ -300,30 +299,26 @@ export class AuthService {
     const writing = performance.now();
     // The welcome mail is rendered first: the store queues it with the account.
     const welcome = mailed && !confirms ? await this.notifier.welcomeMail({ username, email }) : [];
-    // A sign-up's session makes its client a known one too (fromKnownClient), in the same write.
-    const known = opens ? this.knownClientOf(client) : null;
-    const knownWithSession =
-      known && this.deps.store.recordsKnownClients
-        ? known.guesses.knownPrefixRecord(known.bucket, now)
-        : null;
-    const user = await this.deps.store.createUser(
-      {
-        username,
-        email,
-        emailConfirmedAt,
-        role: this.deps.settings.rolePerUser && username !== null ? this.ownRoleFor(username) : null,
-        profile,
-        // GoTrue's sign-up provider: the password's (a user name's too, the provider it signs in with).
-        appMetadata: withProviders({}, ['email']),
-        ...(opens?.signsIn ? { signedIn: true } : {}),
-      },
-      passwordHash,
-      {
-        ...(opens ? { session: opens.session, knownClient: knownWithSession } : {}),
-        ...(welcome.length > 0 ? { mails: welcome } : {}),
-      },
-    );
-    if (known && !knownWithSession) await known.guesses.remember(user.id, known.bucket);
+    // A sign-up's session makes its client a known one too (ClientGuesses.opening), in the same write.
+    const create = (knownClient: { prefix: string; until: Date } | null): Promise<User> =>
+      this.deps.store.createUser(
+        {
+          username,
+          email,
+          emailConfirmedAt,
+          role: this.deps.settings.rolePerUser && username !== null ? this.ownRoleFor(username) : null,
+          profile,
+          // GoTrue's sign-up provider: the password's (a user name's too, the provider it signs in with).
+          appMetadata: withProviders({}, ['email']),
+          ...(opens?.signsIn ? { signedIn: true } : {}),
+        },
+        passwordHash,
+        {
+          ...(opens ? { session: opens.session, knownClient } : {}),
+          ...(welcome.length > 0 ? { mails: welcome } : {}),
+        },
+      );
+    const user = opens ? await this.guessesOf(client).openingNew(now, create) : await create(null);
     await this.deps.audit?.record('sign_up', client, { userId: user.id });
     this.accountWrite.record(performance.now() - writing);
     const flows = this.deps.emailFlows;
@@ -471,14 +466,16 @@ export class AuthService {
     const now = this.now();
     // GoTrue answers a banned user's sign-in 400 (403 everywhere else).
     this.assertNotBanned(user, now, 400);
-    const signedIn = await this.fromKnownClient(client, user.id, now, (known) =>
-      this.recordSignIn(client, user, now, authMethodOf(extraClaims, 'password'), known),
-    ).catch((error: unknown) => {
-      // A ban committed after the user was read: the store opened no session (Store.createSession).
-      if (isAuthError(error) && error.code === 'user_banned')
-        throw new AuthError('user_banned', undefined, { status: 400 });
-      throw error;
-    });
+    const signedIn = await this.guessesOf(client)
+      .opening(user.id, now, (known) =>
+        this.recordSignIn(client, user, now, authMethodOf(extraClaims, 'password'), known),
+      )
+      .catch((error: unknown) => {
+        // A ban committed after the user was read: the store opened no session (Store.createSession).
+        if (isAuthError(error) && error.code === 'user_banned')
+          throw new AuthError('user_banned', undefined, { status: 400 });
+        throw error;
+      });
     return this.issue(signedIn.user, signedIn.session, signedIn.refreshToken, now, extraClaims);
   }
 
@@ -532,21 +529,19 @@ export class AuthService {
       throw new CredentialsRefused(null);
     }
     const key = storedLoginKey(login) ?? login;
-    const guesses = this.deps.passwordGuesses?.enabled ? this.deps.passwordGuesses : null;
-    const found = await this.findWithPasswordHash(login, guesses?.probe(key, clientBucket(client)) ?? null);
+    const guesses = this.guessesOf(client);
+    const found = await this.findWithPasswordHash(login, guesses.probe(key));
     const user = found?.user ?? null;
     const hash = found?.passwordHash ?? null;
     if (!user || hash === null) {
       // Sure to fail, but counted and refused as an account's check (every spelling of the login one key).
-      await this.guessed(user?.id ?? unknownAccount(key), client, found?.guesses, async () => {
+      await guesses.run(user?.id ?? unknownAccount(key), found?.guesses, async () => {
         await this.deps.hasher.verifyDummy(password);
         return false;
       });
       throw new CredentialsRefused(user?.id ?? null);
     }
-    const right = await this.guessed(user.id, client, found?.guesses, () =>
-      this.deps.hasher.verify(password, hash),
-    );
+    const right = await guesses.run(user.id, found?.guesses, () => this.deps.hasher.verify(password, hash));
     if (!right) throw new CredentialsRefused(user.id);
     if (this.deps.hasher.needsRehash(hash)) {
       const upgraded = await this.deps.hasher.hash(password);
@@ -559,48 +554,9 @@ export class AuthService {
     return { user, hash };
   }
 
-  /**
-   * Opens a session (`open`) of `userId` for `client` and remembers the client as the account's known
-   * one (AccountGuessLimit): however the account was proven (a password, a mailed link or code, a
-   * provider, a recovery), its owner goes on signing in by password from that client during an
-   * attack. A store that records known clients writes it with the session (`open`'s record: no round
-   * trip more); otherwise the counters remember it once the session opened.
-   */
-  private async fromKnownClient<T>(
-    client: Client,
-    userId: string,
-    now: Date,
-    open: (known: KnownClientRecord | null) => Promise<T>,
-  ): Promise<T> {
-    const known = this.knownClientOf(client);
-    if (!known) return open(null);
-    if (this.deps.store.recordsKnownClients)
-      return open(known.guesses.knownRecord(userId, known.bucket, now));
-    const opened = await open(null);
-    await known.guesses.remember(userId, known.bucket);
-    return opened;
-  }
-
-  /** The guess limit and `client`'s bucket, when a session opened for it makes it a known client. */
-  private knownClientOf(client: Client): { guesses: AccountGuessLimit; bucket: string } | null {
-    const guesses = this.deps.passwordGuesses?.enabled ? this.deps.passwordGuesses : null;
-    const bucket = guesses ? clientBucket(client) : null;
-    return guesses && bucket !== null ? { guesses, bucket } : null;
-  }
-
-  /**
-   * Runs a password `check` of `account` under the per-account guess limit (AccountGuessLimit.run),
-   * with the standing the store read along with the user, or else read from the counters.
-   */
-  private async guessed(
-    account: GuessAccount,
-    client: Client | null,
-    standing: GuessStanding | undefined,
-    check: () => Promise<boolean>,
-  ): Promise<boolean> {
-    const guesses = this.deps.passwordGuesses;
-    if (!guesses?.enabled) return check();
-    return guesses.run(account, standing ?? (await guesses.standing(account, clientBucket(client))), check);
+  /** The per-account guess limit as `client` meets it. */
+  private guessesOf(client: Client | null): ClientGuesses {
+    return this.deps.passwordGuesses.forClient(client, this.deps.store);
   }
 
   /**
@@ -912,7 +868,7 @@ export class AuthService {
     const now = this.now();
     // Its holder is its owner (nobody else proved the address): its client is the account's known one.
     // Not at the anonymous sign-up: an address another proves by mail (EmailFlows) is that one's account.
-    const permanent = await this.fromKnownClient(client, user.id, now, (knownClient) =>
+    const permanent = await this.guessesOf(client).opening(user.id, now, (knownClient) =>
       this.deps.store.updateUser(
         user.id,
         { email, emailConfirmedAt: now, isAnonymous: false },
@@ -1149,7 +1105,7 @@ export class AuthService {
   ): Promise<IssuedSession> {
     // Every session opens here or in signIn: none for a banned user (a password change or reset included).
     this.assertNotBanned(user, now);
-    const { session, refreshToken } = await this.fromKnownClient(client, user.id, now, (known) =>
+    const { session, refreshToken } = await this.guessesOf(client).opening(user.id, now, (known) =>
       this.deps.sessions.start(user.id, now, authMethodOf(extraClaims, authMethod), known),
     );
     return this.issue(user, session, refreshToken, now, extraClaims);
@@ -1246,9 +1202,4 @@ function storedLoginKey(login: string): string | null {
   if (login.length > MAX_LOGIN_LENGTH || login.includes('\u0000')) return null;
   const key = loginKey(login);
   return key.length === 0 ? null : key;
-}
-
-/** What the per-account guess limit knows a client by: its rate-limit bucket; null for a call on the host. */
-function clientBucket(client: Client | null): string | null {
-  return client?.ip ? rateLimitBucket(client.ip) : null;
 }

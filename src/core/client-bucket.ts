@@ -1,4 +1,5 @@
 import ipaddr from 'ipaddr.js';
+import type { Client } from './audit.js';
 
 /** The IPv6 prefix one client is counted by: a /64 is what a single host or home network is given. */
 const IPV6_CLIENT_PREFIX = 64;
@@ -17,4 +18,9 @@ export function rateLimitBucket(address: string): string {
   if (parsed.kind() === 'ipv4') return parsed.toString();
   const network = ipaddr.IPv6.networkAddressFromCIDR(`${parsed.toString()}/${IPV6_CLIENT_PREFIX}`);
   return `${network.toString()}/${IPV6_CLIENT_PREFIX}`;
+}
+
+/** What the per-account guess limit knows a client by: its rate-limit bucket; null for a call on the host. */
+export function clientBucket(client: Client | null): string | null {
+  return client?.ip ? rateLimitBucket(client.ip) : null;
 }
