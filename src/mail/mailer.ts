@@ -1,6 +1,5 @@
 import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type Nodemailer from 'nodemailer';
 import type { Transporter } from 'nodemailer';
@@ -8,6 +7,7 @@ import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import type { Config } from '../config/schema.js';
 import type { OutgoingMail } from '../core/ports/outbox.js';
 import { ifMissing } from '../lib/if-missing.js';
+import { boundedSocket, proxiedSocketBounded, type GetSocket } from './bounded-socket.js';
 
 /** What the queue knows of a mail beyond its content. */
 export interface SendOptions {
@@ -45,10 +45,6 @@ const TIMEOUTS = { connectionTimeout: 15_000, greetingTimeout: 15_000, socketTim
  * held the send, and with it a stop of restauth, for ever, and four such sends stalled the queue.
  */
 const SEND_TIMEOUT_MS = 120_000;
-
-type SocketCallback = (error: Error | null, socket?: { connection: Socket }) => void;
-/** nodemailer's getSocket hook (its proxies'): opens the connection one send runs on. */
-type GetSocket = (options: Record<string, unknown>, callback: SocketCallback) => void;
 
 /** The Message-ID of a mail with a key: the key at the sender's domain (RFC 5322 msg-id). */
 export function messageIdFor(key: string, from: string): string {
@@ -95,7 +91,7 @@ export class SmtpMailer implements Mailer {
       throw new Error('email.sendTimeout must be a whole number of milliseconds, at least 1');
     }
     // A pooled connection serves many mails: a deadline on its socket would end the pool's, not a send's.
-    const bounded = smtp['pool'] ? {} : { getSocket: boundedSocket(sendTimeout) };
+    const bounded = smtp['pool'] ? {} : { getSocket: boundedSocket(sendTimeout, TIMEOUTS.connectionTimeout) };
     // With a url, the SMTP transport merges it over the other options (createTransport would drop them).
     const { createTransport, SMTPTransport } = nodemailer();
     if (url === undefined) {
@@ -131,78 +127,6 @@ export class SmtpMailer implements Mailer {
   async close(): Promise<void> {
     this.transport.close();
   }
-}
-
-/**
- * nodemailer's getSocket (its hook for proxies): the TCP connection of one send, opened here so that
- * it can be ended `sendTimeout` ms after it began, however the server drips its answers; nodemailer
- * then gets the error, and the worker retries the mail later. The connect itself keeps nodemailer's
- * connectionTimeout; TLS (`secure`, STARTTLS) is still nodemailer's, over this socket.
- */
-function boundedSocket(sendTimeout: number): GetSocket {
-  return (options, callback) => {
-    const port = Number(options['port']) || (options['secure'] ? 465 : 587);
-    const host =
-      typeof options['host'] === 'string' && options['host'] !== '' ? options['host'] : 'localhost';
-    const localAddress = typeof options['localAddress'] === 'string' ? options['localAddress'] : undefined;
-    const socket = connect({ host, port, ...(localAddress ? { localAddress } : {}) });
-    endAfter(socket, sendTimeout);
-    const connectionTimeout = Number(options['connectionTimeout']) || TIMEOUTS.connectionTimeout;
-    const connecting = setTimeout(() => socket.destroy(timedOut('Connection timeout')), connectionTimeout);
-    const refused = (error: Error) => {
-      clearTimeout(connecting);
-      callback(error);
-    };
-    socket.once('close', () => clearTimeout(connecting));
-    socket.once('error', refused);
-    socket.once('connect', () => {
-      clearTimeout(connecting);
-      socket.off('error', refused);
-      // nodemailer listens for errors from here on; this keeps one after it let the socket go.
-      socket.on('error', () => {});
-      socket.setKeepAlive(true);
-      callback(null, { connection: socket });
-    });
-  };
-}
-
-/**
- * nodemailer's proxy handler (`proxy`), bounded as boundedSocket is from its start: a proxy dripping
- * its answer to CONNECT (silence is all nodemailer's proxy client bounds) fails the send at the
- * deadline, and the socket it hands over gets the time that is left.
- */
-function proxiedSocketBounded(viaProxy: GetSocket, sendTimeout: number): GetSocket {
-  return (options, callback) => {
-    const started = performance.now();
-    let late = false;
-    const deadline = setTimeout(() => {
-      late = true;
-      callback(timedOut(`the mail proxy took longer than ${sendTimeout} ms (email.sendTimeout)`));
-    }, sendTimeout);
-    viaProxy(options, (error, socket) => {
-      clearTimeout(deadline);
-      if (late) return socket?.connection.destroy();
-      if (socket?.connection)
-        endAfter(socket.connection, sendTimeout, sendTimeout - (performance.now() - started));
-      callback(error, socket);
-    });
-  };
-}
-
-/** Destroys `socket` `leftMs` ms from now, unless it closed before (email.sendTimeout). */
-function endAfter(socket: Socket, sendTimeout: number, leftMs = sendTimeout): void {
-  const deadline = setTimeout(
-    () =>
-      socket.destroy(
-        timedOut(`the mail server took longer than ${sendTimeout} ms over one mail (email.sendTimeout)`),
-      ),
-    Math.max(0, leftMs),
-  );
-  socket.once('close', () => clearTimeout(deadline));
-}
-
-function timedOut(message: string): Error {
-  return Object.assign(new Error(message), { code: 'ETIMEDOUT' });
 }
 
 /**
