@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { onFreePort } from './free-port.js';
+import { dataFromTemplate } from './postgres-template.js';
 
 const run = promisify(execFile);
 
@@ -88,18 +89,26 @@ export async function startOwnCluster(options: ClusterOptions = {}): Promise<Own
   const data = join(dir, 'data');
   // PostgreSQL refuses to run as root: as root, the cluster belongs to the postgres user.
   const asRoot = process.getuid?.() === 0;
-  if (asRoot) {
-    const uid = Number((await run('id', ['-u', 'postgres'])).stdout.trim());
-    const gid = Number((await run('id', ['-g', 'postgres'])).stdout.trim());
-    await chown(dir, uid, gid);
-  }
-  await chmod(dir, 0o700);
+  const owner = asRoot
+    ? {
+        uid: Number((await run('id', ['-u', 'postgres'])).stdout.trim()),
+        gid: Number((await run('id', ['-g', 'postgres'])).stdout.trim()),
+      }
+    : null;
+  const prepare = async (folder: string) => {
+    if (owner) await chown(folder, owner.uid, owner.gid);
+    await chmod(folder, 0o700);
+  };
+  await prepare(dir);
   const as = (command: string, args: string[]) =>
     asRoot
       ? run('runuser', ['-u', 'postgres', '--', join(bin, command), ...args])
       : run(join(bin, command), args);
-  const wal = options.wal ? ['-X', options.wal.dir, `--wal-segsize=${options.wal.segmentMiB}`] : [];
-  await as('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8', ...wal]);
+  const initdb = (data: string, wal: string[] = []) =>
+    as('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8', ...wal]);
+  // A WAL folder of its own is given to initdb; every other cluster starts as a copy of one initdb's.
+  if (options.wal) await initdb(data, ['-X', options.wal.dir, `--wal-segsize=${options.wal.segmentMiB}`]);
+  else await dataFromTemplate(bin, data, initdb, prepare);
   const settingsOn = (port: number) => [
     '-c fsync=off',
     ...(options.synchronousCommit === false ? ['-c synchronous_commit=off'] : []),

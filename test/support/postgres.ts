@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { onFreePort } from './free-port.js';
 import { keepExtendedQueriesWhole } from './pglite-queue.js';
+import { pgliteTemplate } from './pglite-template.js';
 import { findBinaries, startOwnCluster } from './postgres-cluster.js';
 
 /**
@@ -103,26 +104,23 @@ export function pgliteQueuedMessages(databaseUrl: string): number | null {
   return pglites.get(databaseUrl)?.queuedMessages() ?? null;
 }
 
-/**
- * A new PGlite's data directory, made once per process: starting from it takes
- * about 0.5 s where PGlite.create() (initdb each time) takes about 2 s.
- */
-let pgliteTemplate: Promise<Blob> | null = null;
+/** A new PGlite's data directory, made once per machine (pglite-template.ts). */
+let pgliteData: Promise<Blob> | null = null;
 
 async function startPglite(): Promise<string> {
   const [{ PGlite }, { PGLiteSocketServer }] = await Promise.all([
     import('@electric-sql/pglite'),
     import('@electric-sql/pglite-socket'),
   ]);
-  pgliteTemplate ??= (async () => {
+  pgliteData ??= pgliteTemplate(async () => {
     const fresh = await PGlite.create();
     try {
       return await fresh.dumpDataDir('none');
     } finally {
       await fresh.close();
     }
-  })();
-  const db = await PGlite.create({ loadDataDir: await pgliteTemplate });
+  });
+  const db = await PGlite.create({ loadDataDir: await pgliteData });
   // The port is bound only by start: another process may take it first, and then another is chosen.
   const { server, port } = await onFreePort(async (port) => {
     const server = new PGLiteSocketServer({ db, port, host: '127.0.0.1', maxConnections: 100 });
