@@ -52,6 +52,14 @@ export class RequestsInFlight {
   private running = 0;
   /** Waiting for `running` to reach 0 (settled). */
   private idle: Array<() => void> = [];
+  /**
+   * Set when the server starts closing. Fastify then closes the connections that are idle and answers
+   * new requests 503 with `Connection: close`, but a request being handled keeps its connection alive
+   * after its answer, and the close waited for the client to drop it: a keep-alive client (fetch, a
+   * proxy) held a SIGTERMed server open for Fastify's 72 s keep-alive timeout, past a supervisor's
+   * grace (Kubernetes' 30 s). Its answer now says `Connection: close`, and Node ends the connection.
+   */
+  private closing = false;
 
   /** Requests counted and not over yet. */
   get count(): number {
@@ -67,7 +75,11 @@ export class RequestsInFlight {
       reply.raw.on('close', responseClosed);
       done();
     });
+    app.addHook('preClose', async () => {
+      this.closing = true;
+    });
     app.addHook('onSend', (_request, reply, payload, done) => {
+      if (this.closing) reply.header('connection', 'close');
       pipelineEnded(reply);
       done(null, payload);
     });

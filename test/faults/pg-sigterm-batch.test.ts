@@ -15,7 +15,8 @@ import { spawnRestauth, type RestauthProcess } from '../support/process.js';
  * DBA's transaction holds every session's row, so each refresh waits for it; the server is told to
  * stop; the transaction then ends and the refreshes go on. Each client must get its answer (200, its new
  * token) before the process exits 0: the stop closes the pool only once the requests in flight are
- * over, never under a waiting batch.
+ * over, never under a waiting batch. Those answers say `Connection: close`, so the keep-alive client
+ * lets the stopping server go at once.
  */
 describe('SIGTERM with refreshes in flight (PostgreSQL)', { skip: ownClusterUnavailable() ?? false }, () => {
   let cluster: OwnCluster;
@@ -77,6 +78,7 @@ describe('SIGTERM with refreshes in flight (PostgreSQL)', { skip: ownClusterUnav
       const answers = tokens.map((token) =>
         post('/auth/v1/token?grant_type=refresh_token', { refresh_token: token }).then(async (response) => ({
           status: response.status,
+          connection: response.headers.get('connection'),
           body: (await response.json()) as { refresh_token?: string },
         })),
       );
@@ -93,12 +95,15 @@ describe('SIGTERM with refreshes in flight (PostgreSQL)', { skip: ownClusterUnav
   });
 
   async function checkAnswers(
-    answered: { status: number; body: { refresh_token?: string } }[],
+    answered: { status: number; connection: string | null; body: { refresh_token?: string } }[],
     exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>,
   ) {
     for (const [index, answer] of answered.entries()) {
       assert.equal(answer.status, 200, `refresh ${index}: ${JSON.stringify(answer.body)}`);
       assert.ok(answer.body.refresh_token, `refresh ${index} has its new token`);
+      // Answered while closing: fetch keeps its connection alive otherwise, and the close waited the
+      // 72 s keep-alive timeout for it to go.
+      assert.equal(answer.connection, 'close', `refresh ${index} ends its connection`);
     }
     const { code, signal } = await exited;
     assert.deepEqual({ code, signal }, { code: 0, signal: null }, server.output());
