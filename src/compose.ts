@@ -229,6 +229,7 @@ export async function createServices(
   const oauth: OAuthServices = {
     clients: new OAuthClients(providers, {
       clockTolerance: config.jwt.clockTolerance,
+      timeoutSeconds: config.identities.providerTimeout,
       ...(options.providerFetch ? { fetch: options.providerFetch } : {}),
     }),
     flows: new OAuthFlows({

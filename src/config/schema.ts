@@ -491,6 +491,11 @@ export const ConfigSchema = Type.Object({
        * identity to the sender's account (docs/security.md). Off: such a start answers 400.
        */
       implicitLinking: Type.Boolean({ default: false }),
+      /**
+       * Seconds one request to an identity provider may take (discovery, key set, token, userinfo),
+       * as GoTrue's 10 s: past it the sign-in answers 503 with Retry-After.
+       */
+      providerTimeout: Type.Integer({ default: 10, minimum: 1, maximum: 300 }),
     },
     { default: {} },
   ),

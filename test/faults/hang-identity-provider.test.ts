@@ -1,51 +1,77 @@
 import assert from 'node:assert/strict';
-import { createServer, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  request as forward,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { startOAuthApp, type OAuthApp } from '../support/oauth-app.js';
-import { startOidcProvider, type TestIdp } from '../support/oidc-provider.js';
+import {
+  cookieHeader,
+  followRedirects,
+  startOidcProvider,
+  type CookieJar,
+  type TestIdp,
+} from '../support/oidc-provider.js';
 
 /**
- * signInWithIdToken (POST /token?grant_type=id_token) against a provider whose key set (JWKS) hangs:
- * the connection is accepted and never answered, or the answer stops half-way. restauth gives up at
- * its provider timeout (10 s) and says the provider cannot be reached: 503 with Retry-After, as a
- * discovery that fails does. It answered 400 "Bad ID token": a provider's outage told to the user as
- * a forged token, and counted as one. Once the JWKS answers again the same token signs in.
+ * A provider whose endpoint hangs: the connection is accepted and never answered, or the answer stops
+ * half-way. restauth gives up at its provider timeout (`identities.providerTimeout`, GoTrue's 10 s;
+ * 1 s here, and each test's guard is below 10 s, so a constant 10 s fails them).
+ *
+ * signInWithIdToken (POST /token?grant_type=id_token) whose key set (JWKS) hangs says the provider
+ * cannot be reached: 503 with Retry-After, as a discovery that fails does. It answered 400 "Bad ID
+ * token": a provider's outage told to the user as a forged token, and counted as one. Once the JWKS
+ * answers again the same token signs in. A callback whose code exchange (the token endpoint) or
+ * userinfo hangs leads back with GoTrue's error at the same bound, and the held request is let go.
  *
  * The provider is a real oidc-provider behind a front server that is its issuer: every request is
- * passed on (its own address in the answers made the front's), but the JWKS's is held as the test says.
+ * passed on as it came (Host too: oidc-provider names its endpoints by it), but the held path's is
+ * held as the test says.
  */
-type JwksMode = 'answer' | 'never answer' | 'stop half-way';
+type HoldMode = 'answer' | 'never answer' | 'stop half-way';
 
 interface FrontedIdp extends TestIdp {
-  jwks: JwksMode;
+  /** The path held (/jwks, /token, /me: oidc-provider's userinfo), and how. */
+  hold: { path: string; mode: HoldMode };
+  /** Resolves with the next held request once restauth, its client, lets it go. */
+  nextHeldClosed(): Promise<void>;
 }
 
 async function frontedIdp(redirectUri: string): Promise<FrontedIdp> {
   const held = new Set<ServerResponse>();
-  const front: Server = createServer((request, response) => {
-    if (request.url === '/jwks' && fronted.jwks !== 'answer') {
+  let heldClosed: (() => void) | null = null;
+  const front: Server = createServer((request: IncomingMessage, response) => {
+    if (request.url?.split('?')[0] === fronted.hold.path && fronted.hold.mode !== 'answer') {
       held.add(response);
-      if (fronted.jwks === 'stop half-way') {
+      request.resume();
+      response.on('close', () => heldClosed?.());
+      if (fronted.hold.mode === 'stop half-way') {
         response.writeHead(200, { 'content-type': 'application/json' });
         response.write('{"keys":[');
       }
       return;
     }
-    fetch(`${idp.origin}${request.url}`, { headers: { accept: 'application/json' } }).then(
-      async (answer) => {
-        response.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? '' });
-        // oidc-provider names its endpoints by the Host it was asked at: the front's, as a proxy keeps it.
-        response.end((await answer.text()).replaceAll(idp.origin, issuer));
+    const { port } = new URL(idp.origin);
+    const passed = forward(
+      { host: '127.0.0.1', port, path: request.url, method: request.method, headers: request.headers },
+      (answer) => {
+        response.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(response);
       },
-      (error: unknown) => response.writeHead(502).end(String(error)),
     );
+    passed.on('error', (error) => response.writeHead(502).end(String(error)));
+    request.pipe(passed);
   });
   await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
   const issuer = `http://127.0.0.1:${(front.address() as AddressInfo).port}`;
   const idp = await startOidcProvider({ redirectUris: [redirectUri], issuer });
   const fronted: FrontedIdp = Object.assign(Object.create(idp) as TestIdp, {
-    jwks: 'answer' as JwksMode,
+    hold: { path: '/jwks', mode: 'answer' as HoldMode },
+    nextHeldClosed: () => new Promise<void>((resolve) => (heldClosed = resolve)),
     close: async () => {
       for (const response of held) response.destroy();
       front.closeAllConnections();
@@ -56,17 +82,24 @@ async function frontedIdp(redirectUri: string): Promise<FrontedIdp> {
   return fronted;
 }
 
+const startFrontedApp = () =>
+  startOAuthApp({
+    config: { siteUrl: 'https://app.test', identities: { providerTimeout: 1 } },
+    provider: frontedIdp,
+    external: (idp) => ({
+      keycloak: { enabled: true, client_id: idp.clientId, secret: idp.clientSecret, url: idp.issuer },
+    }),
+  });
+
+/** Each test's guard: well over the 1 s bound, under the former constant 10 s. */
+const GUARD = { timeout: 8_000 };
+
 // One app and provider for each: a key set fetched once is cached (jose), so a later hang is never met.
 for (const mode of ['never answer', 'stop half-way'] as const) {
   describe(`signInWithIdToken while the provider’s JWKS would ${mode}`, () => {
     let app: OAuthApp<FrontedIdp>;
     before(async () => {
-      app = await startOAuthApp({
-        provider: frontedIdp,
-        external: (idp) => ({
-          keycloak: { enabled: true, client_id: idp.clientId, secret: idp.clientSecret, url: idp.issuer },
-        }),
-      });
+      app = await startFrontedApp();
     });
     after(async () => {
       await app?.close();
@@ -79,19 +112,69 @@ for (const mode of ['never answer', 'stop half-way'] as const) {
         body: JSON.stringify({ provider: 'keycloak', id_token: token }),
       });
 
-    it('503 with Retry-After at the provider timeout, then the token signs in once it answers', async () => {
-      const idp = app.provider;
-      const token = await idp.idToken({ sub: 'kc-ida', email: 'ida@acme.test', email_verified: true });
-      idp.jwks = mode;
-      const hung = await signIn(token);
-      const body = (await hung.json()) as { error_code?: string };
-      assert.equal(hung.status, 503, JSON.stringify(body));
-      assert.equal(body.error_code, 'service_unavailable');
-      assert.ok(hung.headers.get('retry-after'), 'Retry-After');
+    it(
+      '503 with Retry-After at the provider timeout, then the token signs in once it answers',
+      GUARD,
+      async () => {
+        const idp = app.provider;
+        const token = await idp.idToken({ sub: 'kc-ida', email: 'ida@acme.test', email_verified: true });
+        idp.hold = { path: '/jwks', mode };
+        const hung = await signIn(token);
+        const body = (await hung.json()) as { error_code?: string };
+        assert.equal(hung.status, 503, JSON.stringify(body));
+        assert.equal(body.error_code, 'service_unavailable');
+        assert.ok(hung.headers.get('retry-after'), 'Retry-After');
 
-      idp.jwks = 'answer';
-      const answered = await signIn(token);
-      assert.equal(answered.status, 200, await answered.clone().text());
-    });
+        idp.hold.mode = 'answer';
+        const answered = await signIn(token);
+        assert.equal(answered.status, 200, await answered.clone().text());
+      },
+    );
   });
 }
+
+describe('a callback while the provider’s token or userinfo endpoint would never answer', () => {
+  let app: OAuthApp<FrontedIdp>;
+  before(async () => {
+    app = await startFrontedApp();
+    app.provider.accounts.set('kc-ola', { email: 'ola@acme.test', email_verified: true });
+  });
+  after(async () => {
+    await app?.close();
+  });
+
+  /** The provider's login done (through the front), restauth's callback address with its code. */
+  async function callbackOf(jar: CookieJar): Promise<URL> {
+    app.provider.loginAs('kc-ola');
+    return followRedirects(
+      `${app.url}/authorize?provider=keycloak`,
+      (at) => at.pathname === '/auth/v1/callback',
+      15,
+      jar,
+    );
+  }
+
+  for (const [path, description] of [
+    ['/token', 'Unable to exchange external code'],
+    ['/me', 'Error getting user profile from external provider'],
+  ] as const) {
+    it(`${path}: leads back with GoTrue’s error at the provider timeout`, GUARD, async () => {
+      const jar: CookieJar = new Map();
+      const callback = await callbackOf(jar);
+      app.provider.hold = { path, mode: 'never answer' };
+      const letGo = app.provider.nextHeldClosed();
+      const answer = await fetch(callback, {
+        redirect: 'manual',
+        headers: { cookie: cookieHeader(jar, callback) },
+      });
+      const body = await answer.text();
+      app.provider.hold.mode = 'answer';
+      await letGo;
+      const landed = new URL(answer.headers.get('location') ?? '', app.base);
+      assert.equal(landed.origin, 'https://app.test', `${answer.status} ${body}`);
+      const error = landed.searchParams;
+      assert.equal(error.get('error_code'), 'unexpected_failure');
+      assert.equal(error.get('error_description'), description);
+    });
+  }
+});

@@ -25,6 +25,7 @@ const DURATION_KEYS = [
   'audit.retention',
   'mailQueue.lease',
   'mailQueue.poll',
+  'identities.providerTimeout',
 ] as const;
 
 /** Keys the loader computes; a file cannot set them. */

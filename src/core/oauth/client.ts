@@ -16,9 +16,6 @@ import type { ConfiguredProvider } from './registry.js';
 type OpenIdClient = typeof openIdClientModule;
 type ClientConfiguration = openIdClientModule.Configuration;
 
-/** Seconds a request to a provider may take (GoTrue's default internal HTTP timeout). */
-const PROVIDER_TIMEOUT_SECONDS = 10;
-
 /** What the provider said at the callback: the user, and its tokens (GoTrue's provider_token). */
 export interface ProviderSignIn {
   claims: ProviderClaims;
@@ -59,6 +56,8 @@ function exchangeRefusal(error: unknown): 'exchange' | 'id_token' {
 export interface OAuthClientOptions {
   /** Seconds of clock skew allowed on a provider's id_tokens. */
   clockTolerance: number;
+  /** Seconds one request to a provider may take (identities.providerTimeout; GoTrue's 10 s). */
+  timeoutSeconds?: number;
   /**
    * What openid-client's requests to the providers go through (discovery, token, userinfo);
    * default: fetch. Tests route a provider's public host name (login.microsoftonline.com) to a
@@ -80,11 +79,14 @@ export class OAuthClients {
   private library: Promise<OpenIdClient> | null = null;
   private readonly configurations = new Map<string, Promise<ClientConfiguration>>();
   private readonly keySets = new Map<string, JWTVerifyGetKey>();
+  private readonly timeoutSeconds: number;
 
   constructor(
     private readonly providers: ReadonlyMap<string, ConfiguredProvider>,
     private readonly options: OAuthClientOptions = { clockTolerance: 2 },
-  ) {}
+  ) {
+    this.timeoutSeconds = options.timeoutSeconds ?? 10;
+  }
 
   /** The enabled provider of that name (any case), or undefined. */
   get(name: string): ConfiguredProvider | undefined {
@@ -197,7 +199,7 @@ export class OAuthClients {
     let keys = this.keySets.get(settings.name);
     if (keys === undefined) {
       keys = createRemoteJWKSet(new URL(metadata.jwks_uri), {
-        timeoutDuration: PROVIDER_TIMEOUT_SECONDS * 1000,
+        timeoutDuration: this.timeoutSeconds * 1000,
       });
       this.keySets.set(settings.name, keys);
     }
@@ -259,7 +261,7 @@ export class OAuthClients {
       const insecure = issuer.protocol === 'http:';
       const discover = (auth: openIdClientModule.ClientAuth | undefined) =>
         client.discovery(issuer, clientId, metadata, auth, {
-          timeout: PROVIDER_TIMEOUT_SECONDS,
+          timeout: this.timeoutSeconds,
           ...(insecure ? { execute: [client.allowInsecureRequests] } : {}),
           ...(this.options.fetch ? { [client.customFetch]: this.options.fetch } : {}),
         });
@@ -294,18 +296,19 @@ export class OAuthClients {
 
   /** The configuration with restauth's timeout, and the fetch requests to the provider go through. */
   private withFetch(client: OpenIdClient, config: ClientConfiguration): ClientConfiguration {
-    config.timeout = PROVIDER_TIMEOUT_SECONDS;
+    config.timeout = this.timeoutSeconds;
     // eslint-disable-next-line no-restricted-syntax -- openid-client's own symbol, no client string
     if (this.options.fetch) config[client.customFetch] = this.options.fetch;
     return config;
   }
 
   private http(): ProviderHttp {
+    const timeoutMs = this.timeoutSeconds * 1000;
     return {
       async getJson(url, accessToken, headers = {}) {
         const response = await fetch(url, {
           headers: { accept: 'application/json', ...headers, authorization: `Bearer ${accessToken}` },
-          signal: AbortSignal.timeout(PROVIDER_TIMEOUT_SECONDS * 1000),
+          signal: AbortSignal.timeout(timeoutMs),
         });
         if (!response.ok) throw new Error(`${url} answered ${response.status}`);
         return response.json() as Promise<unknown>;
