@@ -197,6 +197,17 @@ export const ConfigSchema = Type.Object({
    * one for ever: Fastify turns Node's bound off).
    */
   requestTimeout: Type.Integer({ default: 30, minimum: 1, maximum: 3600 }),
+  /**
+   * Seconds a keep-alive connection may stay idle between two requests before restauth closes it
+   * (Fastify's 72 s: above the 60 s idle timeout of common load balancers, which must close first).
+   */
+  keepAliveTimeout: Type.Integer({ default: 72, minimum: 1, maximum: 3600 }),
+  /**
+   * Connections held open at once (idle, sending a request, or receiving an answer): a connection
+   * past it is closed as it arrives, without an answer. One client opening thousands of idle
+   * sockets held a file descriptor and memory for each until its requestTimeout.
+   */
+  maxConnections: Type.Integer({ default: 10_000, minimum: 1 }),
 
   /**
    * The reverse proxies in front of restauth (Fastify's trustProxy): how many hops

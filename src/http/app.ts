@@ -27,6 +27,7 @@ import { LazyValidators } from './lazy-validators.js';
 import { deferredChildLogger, RequestLineLogController, requestLineLogger } from './logging.js';
 import { observeRequests } from './metrics.js';
 import { dropStalledReaders } from './stalled-readers.js';
+import { capConnections } from './connection-cap.js';
 import { RequestsInFlight, SHUTDOWN_GRACE_MS } from './in-flight.js';
 import { maxHeaderBytes } from './header-limit.js';
 import { registerOpenApi } from './openapi.js';
@@ -104,6 +105,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     // for) for ever. Node looks for expired requests every connectionsCheckingInterval (default 30 s):
     // a quarter of the bound keeps the cut within 1.25 times it.
     requestTimeout: config.requestTimeout * 1000,
+    keepAliveTimeout: config.keepAliveTimeout * 1000,
     http: {
       // Also here: Fastify sets its requestTimeout on the server after creating it, and Node refuses a
       // headersTimeout above the requestTimeout it is created with (300 s by default): a bound over
@@ -128,6 +130,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   // The stores are closed by the caller once app.close() resolves, never under a handler.
   const inFlight = new RequestsInFlight();
   inFlight.track(app);
+  capConnections(app.server, config.maxConnections, (message) => options.logger?.warn(message));
   // The answer is bounded too: a client that stops reading it is let go after requestTimeout.
   const stopLookingForStalledReaders = dropStalledReaders(app.server, config.requestTimeout * 1000);
   app.addHook('onClose', async () => stopLookingForStalledReaders());
