@@ -132,6 +132,59 @@ describe('users an id names: own GoTrue instance, audience in the admin list, no
     const { rowCount } = await db.pool.query('SELECT 1 FROM auth.users WHERE id = $1', [id]);
     assert.equal(rowCount, 1);
   });
+  it("a store write naming another instance's user by id finds no user and writes nothing", async () => {
+    const { store } = t.services;
+    const { user } = await t.services.auth.signUp(LOCAL_CALL, {
+      email: 'write-by-id@acme.test',
+      password: PASSWORD,
+    });
+    const hash = await store.getPasswordHash(user.id);
+    assert.notEqual(hash, null);
+    const [emailIdentity] = await store.listIdentities(user.id);
+    const now = new Date();
+    await store.linkIdentity({
+      userId: user.id,
+      provider: 'github',
+      providerId: 'gh-1',
+      identityData: {},
+      now,
+    });
+    await db.pool.query('UPDATE auth.users SET instance_id = gen_random_uuid() WHERE id = $1', [user.id]);
+    const rowOf = async () =>
+      (
+        await db.pool.query<{ password: string; meta: object; identities: number; tokens: number }>(
+          `SELECT u.encrypted_password AS password, u.raw_user_meta_data AS meta,
+             (SELECT count(*)::int FROM auth.identities i WHERE i.user_id = u.id) AS identities,
+             (SELECT count(*)::int FROM restauth.code_tokens c WHERE c.user_id = u.id) AS tokens
+           FROM auth.users u WHERE u.id = $1`,
+          [user.id],
+        )
+      ).rows[0]!;
+    const before = await rowOf();
+
+    assert.equal(await store.getPasswordHash(user.id), null);
+    assert.equal(await store.replacePasswordHash(user.id, 'replaced', hash), false);
+    await assert.rejects(store.changePassword(user.id, 'changed', null, now), { code: 'user_not_found' });
+    await assert.rejects(store.updateUser(user.id, { profile: { moved: true }, username: 'moved-name' }), {
+      code: 'user_not_found',
+    });
+    const link = { userId: user.id, provider: 'gitlab', providerId: 'gl-1', identityData: {}, now };
+    await assert.rejects(store.linkIdentity(link), { code: 'user_not_found' });
+    await assert.rejects(store.unlinkIdentity(user.id, emailIdentity!.id), { code: 'identity_not_found' });
+    await store.keepOnlyIdentity(user.id, null);
+    const token = { hash: 'h'.repeat(64), codeHash: null, userId: user.id, purpose: 'recovery', data: {} };
+    const written = await store.createOneTimeToken({
+      ...token,
+      createdAt: now,
+      expiresAt: new Date(now.getTime() + 60_000),
+    });
+    assert.equal(written.stored, false);
+
+    assert.deepEqual(await rowOf(), before);
+    assert.equal(before.identities, 2);
+    const { rowCount } = await db.pool.query(`SELECT 1 FROM restauth.accounts WHERE username = 'moved-name'`);
+    assert.equal(rowCount, 0);
+  });
   it("a user name finds no user of another GoTrue instance: not the admin's lookup, nor a login", async () => {
     const { user } = await t.services.auth.signUp(LOCAL_CALL, { username: 'moved-away', password: PASSWORD });
     assert.equal((await t.services.admin.findUser('moved-away')).id, user.id);

@@ -602,8 +602,8 @@ export class PostgresStore implements Store {
     if (patch.invitedAt !== undefined) set(userSets, 'invited_at', patch.invitedAt);
     // The ban is read on the row the UPDATE locks: a ban committed meanwhile is seen (READ COMMITTED
     // re-reads a row it waited for), and the account's row changes only with the user's.
-    let userWhere = 'id = $1';
-    let accountWhere = 'uid = $1';
+    // Of restauth's own instance, as findUserById finds users: another instance's user is not written.
+    let userWhere = `u.id = $1 AND ${OWN_INSTANCE}`;
     if (condition.unlessBannedAt) {
       values.push(condition.unlessBannedAt);
       userWhere += ` AND (banned_until IS NULL OR banned_until <= $${values.length})`;
@@ -618,11 +618,11 @@ export class PostgresStore implements Store {
       values.push(JSON.stringify(read));
       userWhere += ` AND ${column} = $${values.length}::jsonb`;
     }
-    if (userWhere !== 'id = $1') accountWhere += ' AND uid IN (SELECT id FROM u)';
+    // The account's row changes only with the user's: not when a condition, or the instance, refused it.
     const account =
       accountSets.length === 0
         ? `SELECT * FROM ${this.accounts} WHERE uid = $1`
-        : `UPDATE ${this.accounts} SET ${accountSets.join(', ')} WHERE ${accountWhere} RETURNING *`;
+        : `UPDATE ${this.accounts} SET ${accountSets.join(', ')} WHERE uid = $1 AND uid IN (SELECT id FROM u) RETURNING *`;
     // GoTrue's email identity follows the address: an address set writes it (GoTrue's email change
     // creates one a user lacks) or merges it, an address removed takes it; a confirmation alone merges
     // an existing one and creates none (an OAuth user confirming its address has only its provider's).
@@ -650,7 +650,7 @@ export class PostgresStore implements Store {
       const [key, until] = [values.length - 1, values.length];
       known = `, ${knownClientClause(this.rateLimits, `SELECT $${key}::text, $${until}::timestamptz, 1 FROM u`)}`;
     }
-    const sql = `WITH u AS (UPDATE ${this.users} SET ${userSets.join(', ')} WHERE ${userWhere} RETURNING *), a AS (${account})
+    const sql = `WITH u AS (UPDATE ${this.users} u SET ${userSets.join(', ')} WHERE ${userWhere} RETURNING *), a AS (${account})
              ${identity}${known}
              SELECT ${this.userColumns} FROM u JOIN a ON a.uid = u.id`;
     // Its providers follow its identities (an address set, removed or confirmed), unless the patch sets
@@ -810,7 +810,8 @@ export class PostgresStore implements Store {
         `INSERT INTO ${this.identities} AS i
            (provider_id, user_id, identity_data, provider, last_sign_in_at, created_at, updated_at)
          SELECT $3, u.id, $4, $2, $5, $5, $5 FROM ${this.users} u
-         WHERE u.id = $1 AND (u.banned_until IS NULL OR u.banned_until <= $5) FOR NO KEY UPDATE OF u
+         WHERE u.id = $1 AND ${OWN_INSTANCE} AND (u.banned_until IS NULL OR u.banned_until <= $5)
+         FOR NO KEY UPDATE OF u
          ON CONFLICT (provider_id, provider) DO UPDATE
            SET identity_data = i.identity_data || EXCLUDED.identity_data,
              last_sign_in_at = EXCLUDED.last_sign_in_at, updated_at = EXCLUDED.updated_at
@@ -832,7 +833,7 @@ export class PostgresStore implements Store {
     await inTransaction(this.pool, async (client) => {
       // The user's row lock orders racing unlinks: two cannot each leave the other's identity as the last.
       const { rows } = await client.query<{ email: string | null }>(
-        `SELECT email FROM ${this.users} WHERE id = $1 FOR UPDATE`,
+        `SELECT u.email FROM ${this.users} u WHERE u.id = $1 AND ${OWN_INSTANCE} FOR UPDATE`,
         [uid],
       );
       const owned = await client.query<{ id: string; provider: string }>(
@@ -855,7 +856,15 @@ export class PostgresStore implements Store {
     if (uid === null || (keptId !== null && !UUID.test(keptId))) throw new AuthError('identity_not_found');
     await inTransaction(this.pool, async (client) => {
       // The user's row lock orders it with links, unlinks and address changes (see unlinkIdentity).
-      await client.query(`SELECT 1 FROM ${this.users} WHERE id = $1 FOR UPDATE`, [uid]);
+      const user = await client.query(
+        `SELECT 1 FROM ${this.users} u WHERE u.id = $1 AND ${OWN_INSTANCE} FOR UPDATE`,
+        [uid],
+      );
+      // No user of this instance: its identities are not this store's to remove (the file store's answer).
+      if (user.rowCount === 0) {
+        if (keptId !== null) throw new AuthError('identity_not_found');
+        return;
+      }
       if (keptId !== null) {
         const kept = await client.query(`SELECT 1 FROM ${this.identities} WHERE id = $1 AND user_id = $2`, [
           keptId,
@@ -875,7 +884,7 @@ export class PostgresStore implements Store {
     const uid = userUid(userId);
     if (uid === null) return null;
     const { rows } = await this.pool.query<{ password: string | null }>(
-      `SELECT encrypted_password AS password FROM ${this.users} WHERE id = $1`,
+      `SELECT u.encrypted_password AS password FROM ${this.users} u WHERE u.id = $1 AND ${OWN_INSTANCE}`,
       [uid],
     );
     return rows[0]?.password ?? null;
@@ -890,8 +899,8 @@ export class PostgresStore implements Store {
     if (uid === null) return false;
     // A concurrent change holds the row: this UPDATE waits, re-reads it, and no longer matches.
     const result = await this.pool.query(
-      `UPDATE ${this.users} SET encrypted_password = $2, updated_at = now()
-       WHERE id = $1 AND encrypted_password IS NOT DISTINCT FROM $3`,
+      `UPDATE ${this.users} u SET encrypted_password = $2, updated_at = now()
+       WHERE u.id = $1 AND ${OWN_INSTANCE} AND u.encrypted_password IS NOT DISTINCT FROM $3`,
       [uid, passwordHash, expectedHash],
     );
     return result.rowCount === 1;
@@ -919,7 +928,7 @@ export class PostgresStore implements Store {
       }>(
         `SELECT a.id AS user_key, u.encrypted_password AS password, u.banned_until,
            NOT ${noVerifiedFactor(this.session, 'u.id')} AS mfa_guarded
-         FROM ${this.userFrom} WHERE u.id = $1 FOR UPDATE`,
+         FROM ${this.ownUserFrom} WHERE u.id = $1 FOR UPDATE`,
         [uid],
       );
       const locked = rows[0];
@@ -1410,9 +1419,9 @@ export class PostgresStore implements Store {
          INSERT INTO ${this.oneTimeTokens.codeTokens} AS earlier
            (hash, code_hash, recipient, user_id, purpose, created_at, expires_at, data)
          SELECT $1::text, $7::text, $10::text, $2::uuid, $3::text, $4::timestamptz, $5::timestamptz, $6::jsonb
-         WHERE EXISTS (SELECT 1 FROM ${this.users} WHERE id = $2::uuid
-                        AND ($13::timestamptz IS NULL OR banned_until IS NULL OR banned_until <= $13)
-                        AND ($14::text IS NULL OR email = $14::text) FOR SHARE)
+         WHERE EXISTS (SELECT 1 FROM ${this.users} u WHERE u.id = $2::uuid AND ${OWN_INSTANCE}
+                        AND ($13::timestamptz IS NULL OR u.banned_until IS NULL OR u.banned_until <= $13)
+                        AND ($14::text IS NULL OR u.email = $14::text) FOR SHARE)
          ON CONFLICT (user_id, purpose) DO UPDATE SET hash = EXCLUDED.hash, code_hash = EXCLUDED.code_hash,
            recipient = EXCLUDED.recipient, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at,
            data = EXCLUDED.data, failed_attempts = 0
