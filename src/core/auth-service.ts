@@ -627,6 +627,7 @@ export class AuthService {
       this.deps.store.findSession(claims.session_id),
       find(claims.sub),
     ]);
+    if (!found) await this.refuseMissingUser(claims.sub, session);
     this.assertHonoured(claims, { session, user: found?.user ?? null }, now, namedUser);
     // Both found: assertHonoured refuses a missing one.
     return { claims, user: found!.user, session: session!, factors: found!.factors };
@@ -653,9 +654,23 @@ export class AuthService {
     const now = this.now();
     const claims = this.deps.tokens.verifyNow(accessToken, now);
     const standing = await this.deps.store.findTokenStanding(claims.session_id, claims.sub);
+    if (!standing.user) await this.refuseMissingUser(claims.sub, standing.session);
     this.assertHonoured(claims, standing, now, namedUser);
     // assertHonoured refuses a missing user.
     return { claims, isAnonymous: standing.user!.isAnonymous };
+  }
+
+  /**
+   * Refuses a token whose user the sign-in lookup did not find, as GoTrue's requireAuthentication
+   * does (FindUserByID before the session): user_not_found when no user of this instance has the id
+   * (deleted, or another instance's) or its session is still live (soft-deleted where no trigger ended
+   * it); a soft-deleted user's ended session stays an ended session. A read on this rare path only.
+   */
+  private async refuseMissingUser(id: string, session: Pick<Session, 'revokedAt'> | null): Promise<never> {
+    const kept = await this.deps.store.findUserById(id);
+    if (kept === null || (session !== null && session.revokedAt === null))
+      throw new AuthError('token_revoked', TOKEN_USER_NOT_FOUND);
+    throw new AuthError('token_revoked', 'User no longer exists');
   }
 
   /** check's rules: the token's session is live and its user's, the user not banned nor the token outdated. */
@@ -665,14 +680,8 @@ export class AuthService {
     now: Date,
     namedUser: string | null,
   ): void {
-    if (!user) {
-      // GoTrue looks the token's user up before its session (FindUserByID): a user it does not find
-      // whose session is still live (another GoTrue instance's; soft-deleted where no trigger ended
-      // its sessions) is user_not_found there; a deleted user's ended session stays an ended session.
-      if (session !== null && session.revokedAt === null)
-        throw new AuthError('token_revoked', TOKEN_USER_NOT_FOUND);
-      throw new AuthError('token_revoked', 'User no longer exists');
-    }
+    // Its callers refused a missing user first (refuseMissingUser): this narrows the type.
+    if (!user) throw new AuthError('token_revoked', 'User no longer exists');
     if (!session || session.userId !== user.id) throw new AuthError('session_not_found');
     this.deps.sessions.assertLive(session, now);
     this.assertNotBanned(user, now);

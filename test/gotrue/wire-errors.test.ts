@@ -52,6 +52,9 @@ async function signIn(t: TestApp, email: string): Promise<{ access_token: string
   return res.json();
 }
 
+/** Users the deleted-user case made: each of its requests signs a new one up. */
+let deletedUsers = 0;
+
 const CASES: Case[] = [
   // POST /signup
   {
@@ -230,6 +233,22 @@ const CASES: Case[] = [
     status: 403,
     code: 'session_not_found',
     message: 'Session from session_id claim in JWT does not exist',
+  },
+  {
+    // GoTrue finds the token's user before its session: a deleted user is no user (FindUserByID).
+    name: 'user: the token of a user the admin deleted',
+    request: async ({ t, serviceToken }) => {
+      const email = `deleted-${++deletedUsers}@acme.test`;
+      await t.services.admin.createUser(LOCAL_CALL, { email, password: PASSWORD, emailConfirm: true });
+      const { access_token } = await signIn(t, email);
+      const { id } = (await t.app.inject(get('/user', access_token))).json<{ id: string }>();
+      const deleted = await t.app.inject({ ...get(`/admin/users/${id}`, serviceToken), method: 'DELETE' });
+      assert.equal(deleted.statusCode, 200, deleted.body);
+      return get('/user', access_token);
+    },
+    status: 403,
+    code: 'user_not_found',
+    message: 'User from sub claim in JWT does not exist',
   },
   {
     name: 'token: a refresh token of a session that was signed out',

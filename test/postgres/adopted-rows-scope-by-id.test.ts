@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { LOCAL_CALL } from '../../src/core/audit.js';
+import { TOKEN_USER_NOT_FOUND } from '../../src/core/errors.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { FAST_HASHING } from '../support/gotrue.js';
 import { testStoreConfig } from '../support/postgres.js';
@@ -131,6 +132,29 @@ describe('users an id names: own GoTrue instance, audience in the admin list, no
     assert.equal(deleted.statusCode, 404, deleted.body);
     const { rowCount } = await db.pool.query('SELECT 1 FROM auth.users WHERE id = $1', [id]);
     assert.equal(rowCount, 1);
+  });
+  it('the token of a user the admin deleted: 403 user_not_found, as GoTrue finds no user', async () => {
+    const signedUp = await call('POST', '/auth/v1/signup', undefined, {
+      email: 'hard-deleted@acme.test',
+      password: PASSWORD,
+    });
+    assert.equal(signedUp.statusCode, 200, signedUp.body);
+    const session = signedUp.json<{ access_token: string; user: { id: string } }>();
+    const deleted = await t.app.inject({
+      method: 'DELETE',
+      url: `/auth/v1/admin/users/${session.user.id}`,
+      headers: { authorization: `Bearer ${serviceToken}` },
+    });
+    assert.equal(deleted.statusCode, 200, deleted.body);
+
+    const user = await call('GET', '/auth/v1/user', session.access_token);
+    assert.equal(user.statusCode, 403, user.body);
+    assert.equal(user.json<{ error_code: string }>().error_code, 'user_not_found', user.body);
+    // The claims-only check (the data API's) reads findTokenStanding: the same answer.
+    await assert.rejects(t.services.auth.authorize(session.access_token), {
+      code: 'token_revoked',
+      message: TOKEN_USER_NOT_FOUND,
+    });
   });
   it("a store write naming another instance's user by id finds no user and writes nothing", async () => {
     const { store } = t.services;
