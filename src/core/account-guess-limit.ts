@@ -269,9 +269,9 @@ export function unknownAccount(login: string): GuessAccount {
 /**
  * Apart from the per-client families' keys (`signIn:<address>` ...), and an unknown login's
  * (`passwordGuesses:login:<login>`) apart from every account's: a file-store id is any username, and
- * the id `login:x` is written `=login:x` (so `=x` as `==x`). The file store's counter evicts unknown
- * logins' counts past its cap, never an account's. PostgreSQL's ids (uuid, serial) are written as
- * they are, as its sign-in lookup reads them (`failuresPrefix || id`).
+ * the id `login:x` is written `=login:x` (so `=x` as `==x`). The file store's counter evicts
+ * neither. PostgreSQL's ids (uuid, serial) are written as they are, as its sign-in lookup reads
+ * them (`failuresPrefix || id`).
  */
 function failuresKey(account: GuessAccount): string {
   if (typeof account !== 'string') return `passwordGuesses:login:${account.unknownLogin}`;

@@ -32,7 +32,7 @@ async function spend(limit: AccountGuessLimit, account: GuessAccount): Promise<v
 }
 
 describe('file store rate-limit counters: bounded memory', () => {
-  it('keeps at most its cap of per-client and unknown-login windows however many clients churn', async () => {
+  it('keeps at most its cap of per-client windows however many clients churn', async () => {
     const counter = new MemoryRateLimitCounter(CAP);
     const limit = new AccountGuessLimit(counter, GUESSES, clock);
     let most = 0;
@@ -49,8 +49,13 @@ describe('file store rate-limit counters: bounded memory', () => {
     const limit = new AccountGuessLimit(counter, GUESSES, clock);
     // A file-store id is its username: `login:alice` must not read as the unknown login `alice`.
     for (const id of ['user-1', 'login:alice', '=x']) await spend(limit, id);
+    // An unknown login's spent count lasts as an account's: one churn resets and not the other would
+    // tell which logins have no account.
+    await spend(limit, unknownAccount('nobody@example.com'));
     for (let i = 0; i < CHURN; i++) {
-      await counter.hit(`signIn:198.51.${i >> 8}.${i & 255}`, WINDOW, NOW);
+      // Clients counted past the spent counts: were those evictable, these would outlive them.
+      for (let hit = 0; hit <= GUESSES.max; hit++)
+        await counter.hit(`signIn:198.51.${i >> 8}.${i & 255}`, WINDOW, NOW);
       await wrongPassword(limit, unknownAccount(i % 2 ? 'alice' : `nobody-${i}`));
       await counter.renew(`passwordKnown:198.51.0.${i & 255}:user-${i}`, new Date(NOW.getTime() + WINDOW));
     }
@@ -58,7 +63,8 @@ describe('file store rate-limit counters: bounded memory', () => {
       assert.equal(await wrongPassword(limit, id), 'refused', `${id}'s count was reset`);
       assert.equal((await limit.standing(id, null)).failures, GUESSES.max);
     }
-    assert.equal(counter.sizes[1], 3);
+    const unknown = unknownAccount('nobody@example.com');
+    assert.equal(await wrongPassword(limit, unknown), 'refused', "the unknown login's count was reset");
   });
 
   it('evicts the lowest counts first: a client at its limit outlives the churn of new ones', async () => {
@@ -66,5 +72,22 @@ describe('file store rate-limit counters: bounded memory', () => {
     for (let i = 0; i < 30; i++) await counter.hit('signIn:203.0.113.7', WINDOW, NOW);
     for (let i = 0; i < CHURN; i++) await counter.hit(`signIn:198.51.${i >> 8}.${i & 255}`, WINDOW, NOW);
     assert.equal((await counter.peek('signIn:203.0.113.7', WINDOW, NOW))?.count, 30);
+  });
+
+  it('evicts the lowest counts, and among equal ones the soonest ending: the newest are kept', async () => {
+    const counter = new MemoryRateLimitCounter(CAP);
+    const at = (i: number) => new Date(NOW.getTime() + i * 1000);
+    // Opened one a second: key i's window ends i seconds after key 0's.
+    for (let i = 0; i < CAP; i++) await counter.hit(`signIn:10.0.0.${i}`, WINDOW, at(i));
+    for (let i = 0; i < CAP; i += 2) await counter.hit(`signIn:10.0.0.${i}`, WINDOW, at(CAP)); // even ones at 2
+    await counter.hit('signIn:10.0.1.0', WINDOW, at(CAP)); // one past the cap: a tenth go
+    const left = async (i: number) => (await counter.peek(`signIn:10.0.0.${i}`, WINDOW, at(CAP))) !== null;
+    for (let i = 0; i < CAP; i++) {
+      // The odd ones (count 1) go, the oldest first: 1, 3, ... 19; every even one (count 2) stays.
+      const evicted = i % 2 === 1 && i < 2 * (CAP / 10);
+      assert.equal(await left(i), !evicted, `signIn:10.0.0.${i}`);
+    }
+    assert.equal((await counter.peek('signIn:10.0.1.0', WINDOW, at(CAP)))?.count, 1, 'the newest kept');
+    assert.equal(counter.sizes[0], CAP - CAP / 10 + 1);
   });
 });

@@ -1,4 +1,5 @@
 import type { RateLimitCounter } from '../../core/ports/rate-limits.js';
+import { selectSmallest } from '../../lib/select-smallest.js';
 
 /** The most windows kept in memory that may be evicted (~150 B each with an IPv6 /64 key: ~30 MB). */
 export const MEMORY_COUNTER_MAX_KEYS = 200_000;
@@ -12,32 +13,33 @@ interface Window {
  * Per-instance counters in memory, for a store served by one process (the
  * file store, under its instance lock); expired windows are swept as keys are hit.
  *
- * Memory is bounded: a client is its address or IPv6 /64 (a /44 holds a million), and an unknown
- * login is whatever an attacker types, so these keys are capped at `maxKeys`. Past it, the windows
- * with the lowest counts go first, among them the soonest to end (a tenth of the cap at once, so one
- * sort pays for many inserts). Evicting a client's window gives nothing new to someone able to churn
- * that many keys: they hold that many allowances already; and a count near its limit outlives every
- * lower one, so evicting it takes `maxKeys` keys counted as high. Evicting a known client
- * (`passwordKnown:`, count 1, 30 days) only costs its owner the exemption.
+ * Memory is bounded: a client is its address or IPv6 /64 (a /44 holds a million), so these keys
+ * are capped at `maxKeys`. Past it, the windows with the lowest counts go first, among them the
+ * soonest to end (a tenth of the cap at once, picked by a selection, so one pass pays for many
+ * inserts). Evicting a client's window gives nothing new to someone able to churn that many keys:
+ * they hold that many allowances already; and a count near its limit outlives every lower one, so
+ * evicting it takes `maxKeys` keys counted as high. Evicting a known client (`passwordKnown:`,
+ * count 1, 30 days) only costs its owner the exemption.
  *
- * An account's wrong passwords (`passwordGuesses:<userId>`) are never evicted, only expired: churn
- * must not reset them, or guessing is unbounded again. There is at most one per account, so the
- * accounts bound them.
+ * Wrong passwords (`passwordGuesses:`, an account's and an unknown login's alike) are never evicted,
+ * only expired: churn must not reset an account's, or guessing is unbounded again, and an unknown
+ * login's must last as long, or a count that churn resets tells the login has no account. Each
+ * such key costs its maker a password hash, so the hasher's rate over the window bounds them.
  */
 export class MemoryRateLimitCounter implements RateLimitCounter {
-  /** Windows that may be evicted past maxKeys: per client, per unknown login, known clients. */
+  /** Windows that may be evicted past maxKeys: per client, known clients. */
   private readonly windows = new Map<string, Window>();
-  /** Accounts' failure counts: expired, never evicted. */
-  private readonly accounts = new Map<string, Window>();
+  /** Wrong passwords, of accounts and of unknown logins: expired, never evicted. */
+  private readonly guesses = new Map<string, Window>();
   private lastSweep = 0;
   /** The latest time a hit or peek was counted at: what renew, which is given none, sweeps by. */
   private latest = 0;
 
   constructor(private readonly maxKeys = MEMORY_COUNTER_MAX_KEYS) {}
 
-  /** Windows held (a test): [evictable, accounts']. */
+  /** Windows held (a test): [evictable, wrong passwords']. */
   get sizes(): [number, number] {
-    return [this.windows.size, this.accounts.size];
+    return [this.windows.size, this.guesses.size];
   }
 
   async hit(key: string, windowMs: number, now: Date): Promise<{ count: number; resetAt: Date }> {
@@ -75,17 +77,18 @@ export class MemoryRateLimitCounter implements RateLimitCounter {
   }
 
   private mapOf(key: string): Map<string, Window> {
-    return isAccountFailures(key) ? this.accounts : this.windows;
+    return key.startsWith('passwordGuesses:') ? this.guesses : this.windows;
   }
 
+  /** Room is made before a new key goes in: the window being hit is never the one evicted. */
   private set(key: string, window: Window, at: number): void {
     const map = this.mapOf(key);
+    if (map === this.windows && !map.has(key) && map.size >= this.maxKeys) this.evict(at);
     map.set(key, window);
-    if (map === this.windows && this.windows.size > this.maxKeys) this.evict(at);
   }
 
   private sweep(at: number): void {
-    for (const map of [this.windows, this.accounts])
+    for (const map of [this.windows, this.guesses])
       for (const [k, w] of map) if (w.resetAt <= at) map.delete(k);
     this.lastSweep = at;
   }
@@ -95,15 +98,9 @@ export class MemoryRateLimitCounter implements RateLimitCounter {
     this.sweep(at);
     const keep = this.maxKeys - Math.max(1, Math.floor(this.maxKeys / 10));
     if (this.windows.size <= keep) return;
-    const order = [...this.windows].sort(([, a], [, b]) => a.count - b.count || a.resetAt - b.resetAt);
-    for (const [k] of order.slice(0, this.windows.size - keep)) this.windows.delete(k);
+    const evicted = this.windows.size - keep;
+    const order = [...this.windows];
+    selectSmallest(order, evicted, ([, a], [, b]) => a.count - b.count || a.resetAt - b.resetAt);
+    for (let i = 0; i < evicted; i++) this.windows.delete(order[i]![0]);
   }
-}
-
-/**
- * `passwordGuesses:<userId>`, not an unknown login's `passwordGuesses:login:<name>` (an id never
- * starts with `login:`; see account-guess-limit.ts).
- */
-function isAccountFailures(key: string): boolean {
-  return key.startsWith('passwordGuesses:') && !key.startsWith('passwordGuesses:login:');
 }
