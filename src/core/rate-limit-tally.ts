@@ -17,6 +17,8 @@ interface Window {
   shared: number;
   /** This instance's hits not yet written. */
   pending: number;
+  /** Until the table's open window for the key is read: its first hits wait, its writes too. */
+  reading: Promise<void> | null;
 }
 
 /**
@@ -24,20 +26,23 @@ interface Window {
  * statement per tick for every key, instead of a transaction per limited request.
  *
  * Within one instance a refusal is exact: its count is the shared count last read plus every hit
- * since. Across N instances each learns the others' hits at its next write, so together they admit
- * at most N × (the hits each admits in one tick) past the allowance before all refuse.
+ * since. A window this instance opens starts from the table's open window for the key, read before
+ * its first hit is answered (one statement for every key first seen in one turn of the event loop),
+ * so a restarted or added instance gives no client a fresh allowance. Across N instances each
+ * learns the others' later hits at its next write, so together they admit at most N × (the hits
+ * each admits in one tick) past the allowance before all refuse.
  */
 export class RateLimitTally {
   private readonly windows = new Map<string, Window>();
   private timer: NodeJS.Timeout | null = null;
   private writing: Promise<void> | null = null;
   private closed = false;
-  /**
-   * Until when keys new to the tally are counted per request: the end of the latest window a key
-   * counted per request may have opened in the table. A key tallied afresh starts at a shared count
-   * of 0, so it must not have an open window there that this instance counted.
-   */
-  private perRequestUntil = 0;
+  /** Windows opened in this turn of the event loop, whose table windows are read together. */
+  private unread: Array<{ key: string; window: Window }> = [];
+  /** The read of `unread`, once this turn ends. */
+  private nextRead: Promise<void> | null = null;
+  /** Reads sent and not yet answered. */
+  private readonly reading = new Set<Promise<void>>();
 
   constructor(
     private readonly counter: SharedRateLimitCounter,
@@ -50,26 +55,58 @@ export class RateLimitTally {
    * Counts one hit on `key`; answers the count in its window as this instance knows it, or null when
    * the tally is full and the caller counts this hit per request in the shared table.
    */
-  hit(key: string, windowMs: number, now: Date): { count: number; resetAt: Date } | null {
+  async hit(key: string, windowMs: number, now: Date): Promise<{ count: number; resetAt: Date } | null> {
     const at = now.getTime();
     let window = this.windows.get(key);
     // A window ending more than two lengths ahead was opened by a clock since set back (as the table reads it).
     const ended = (resetAt: number): boolean => resetAt <= at || resetAt > at + 2 * windowMs;
     if (!window || ended(window.resetAt)) {
-      if (!window && (this.windows.size >= this.maxKeys || !ended(this.perRequestUntil))) {
-        this.perRequestUntil = Math.max(
-          ended(this.perRequestUntil) ? 0 : this.perRequestUntil,
-          at + windowMs,
-        );
+      if (!window && this.windows.size >= this.maxKeys) {
         this.schedule(); // the next tick drops the ended windows, making room
         return null;
       }
-      window = { windowMs, resetAt: at + windowMs, shared: 0, pending: 0 };
+      window = { windowMs, resetAt: at + windowMs, shared: 0, pending: 0, reading: null };
+      window.reading = this.readSoon(key, window);
       this.windows.set(key, window);
     }
     window.pending++;
+    await window.reading;
     this.schedule();
     return { count: window.shared + window.pending, resetAt: new Date(window.resetAt) };
+  }
+
+  /** Reads `window`'s open window in the table with every other opened in this turn. */
+  private readSoon(key: string, window: Window): Promise<void> {
+    this.unread.push({ key, window });
+    this.nextRead ??= new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
+      const batch = this.unread;
+      this.unread = [];
+      this.nextRead = null;
+      const read = this.read(batch);
+      this.reading.add(read);
+      await read.finally(() => this.reading.delete(read));
+    });
+    return this.nextRead;
+  }
+
+  private async read(batch: Array<{ key: string; window: Window }>): Promise<void> {
+    let open = new Map<string, { count: number; resetAt: Date }>();
+    try {
+      open = await this.counter.openWindows(
+        batch.map(({ key, window }) => ({ key, windowMs: window.windowMs })),
+        this.clock(),
+      );
+    } catch {
+      // The database is away: counted from this instance's hits alone, as the writes will be.
+    }
+    for (const { key, window } of batch) {
+      const table = open.get(key);
+      if (table) {
+        window.shared = table.count;
+        window.resetAt = table.resetAt.getTime();
+      }
+      window.reading = null;
+    }
   }
 
   /**
@@ -80,11 +117,14 @@ export class RateLimitTally {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     while (this.writing) await this.writing;
+    await Promise.all([this.nextRead, ...this.reading]);
     const sent = new Map<string, { window: Window; hits: number }>();
     const pending: PendingHits[] = [];
     const at = this.clock().getTime();
     for (const [key, window] of this.windows) {
-      if (window.pending > 0) {
+      // A window still being read is written at the next tick: its read must not see its own hits.
+      if (window.reading) this.schedule();
+      else if (window.pending > 0) {
         sent.set(key, { window, hits: window.pending });
         pending.push({
           key,

@@ -50,7 +50,8 @@ export class RateLimiter {
     if (rule.max <= 0) return; // 0 disables the limit
     const now = this.clock();
     const key = `${family}:${client}`;
-    const tallied = this.tally && TALLIED.has(family) ? this.tally.hit(key, rule.window * 1000, now) : null;
+    const tallied =
+      this.tally && TALLIED.has(family) ? await this.tally.hit(key, rule.window * 1000, now) : null;
     const { count, resetAt } = tallied ?? (await this.counter.hit(key, rule.window * 1000, now));
     if (count > rule.max) {
       this.events.rateLimited(family);

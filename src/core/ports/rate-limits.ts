@@ -55,4 +55,9 @@ export interface PendingHits {
 export interface SharedRateLimitCounter extends RateLimitCounter {
   /** Adds each key's hits to its shared window, all in one statement; answers each key's window after. */
   addHits(pending: readonly PendingHits[], now: Date): Promise<Map<string, { count: number; resetAt: Date }>>;
+  /** Each key's open window (as `peek` reads one), all in one statement; a key with none is absent. */
+  openWindows(
+    keys: readonly { key: string; windowMs: number }[],
+    now: Date,
+  ): Promise<Map<string, { count: number; resetAt: Date }>>;
 }

@@ -83,15 +83,32 @@ describe('rate limits on PostgreSQL: counted per instance, written once per tick
   });
 
   it("learns the other instance's hits at its next write: over by at most one tick's hits", async () => {
+    // The second instance counts the client first (nothing in the table yet), then the first.
+    assert.equal(await refused(second, '10.1.0.2'), false);
     for (let i = 0; i < MAX; i++) assert.equal(await refused(first, '10.1.0.2'), false);
     await first.flush();
     // The second instance has not written since: its tick's hits pass (the bound on the overdraw).
     assert.equal(await refused(second, '10.1.0.2'), false);
     await second.flush();
-    assert.equal(await sharedCount('refresh:10.1.0.2'), MAX + 1);
+    assert.equal(await sharedCount('refresh:10.1.0.2'), MAX + 2);
     assert.equal(await refused(second, '10.1.0.2'), true, 'refused once it wrote and read the shared count');
     await first.flush(); // nothing pending: no write, the first instance's count stands
     assert.equal(await refused(first, '10.1.0.2'), true);
+  });
+
+  it('starts a client from its open window in the table: a restart gives it no fresh allowance', async () => {
+    for (let i = 0; i < MAX; i++) assert.equal(await refused(first, '10.1.0.5'), false);
+    await first.flush();
+    // A new instance (a restart, or one more behind the balancer) on the same table.
+    const restarted = new RateLimiter(backends[1]!.rateLimits, rules, () => now);
+    try {
+      assert.equal(await refused(restarted, '10.1.0.5'), true, 'refused at its first hit');
+      assert.equal(await refused(restarted, '10.1.0.6'), false, 'a client with no window is let in');
+      await restarted.flush();
+      assert.equal(await sharedCount('refresh:10.1.0.5'), MAX + 1);
+    } finally {
+      await restarted.close();
+    }
   });
 
   it('counts the other families per request: exact across instances', async () => {
@@ -114,7 +131,7 @@ describe('rate limits on PostgreSQL: counted per instance, written once per tick
     assert.equal(await sharedCount('refresh:10.1.0.4'), 1, 'nor in the shared table');
   });
 
-  it('counts clients past the tally cap per request, exactly, until their windows end', async () => {
+  it('counts clients past the tally cap per request, exactly, until room is made', async () => {
     // A cap of 2 clients in memory: a third (a botnet's next address) costs a write, not an entry.
     const capped = new RateLimiter(backends[0]!.rateLimits, rules, () => now, undefined, 2);
     try {
@@ -126,22 +143,17 @@ describe('rate limits on PostgreSQL: counted per instance, written once per tick
       assert.equal(await sharedCount('refresh:10.4.0.3'), MAX, 'past the cap: written per request');
       assert.equal(await refused(capped, '10.4.0.3'), true);
       assert.equal(await refused(capped, '10.4.0.2'), false, 'a tallied client still counts in memory');
-      // The first two windows end; one tick writes their hits, the next drops them: room again, but
-      // 10.4.0.3's window in the table is open, so it and any new client stay per request until it
-      // ends (tallied afresh, it would start at 0).
+      // The first two windows end; one tick writes their hits, the next drops them: room again.
+      // 10.4.0.3, tallied now, starts from its open window in the table, not from 0.
       now = new Date(start.getTime() + 61_000);
       await capped.flush();
       await capped.flush();
       assert.equal(await refused(capped, '10.4.0.3'), true, 'its shared count still holds it back');
       assert.equal(await refused(capped, '10.4.0.4'), false);
+      assert.equal(await sharedCount('refresh:10.4.0.4'), null, 'tallied again: written at the tick');
+      await capped.flush();
       assert.equal(await sharedCount('refresh:10.4.0.4'), 1);
-      // Past every window counted per request, new clients are tallied in memory again.
-      now = new Date(start.getTime() + 200_000);
-      await capped.flush();
-      assert.equal(await refused(capped, '10.4.0.5'), false);
-      assert.equal(await sharedCount('refresh:10.4.0.5'), null);
-      await capped.flush();
-      assert.equal(await sharedCount('refresh:10.4.0.5'), 1);
+      assert.equal(await sharedCount('refresh:10.4.0.3'), MAX + 2);
     } finally {
       now = start;
       await capped.close();
@@ -182,11 +194,14 @@ describe('rate limits on PostgreSQL: counted per instance, written once per tick
         rules,
         () => now,
       );
-      for (let i = 0; i < 20; i++) await limiter.check('refresh', `10.2.0.${i}`);
-      assert.equal(statements, 0);
-      await limiter.flush();
+      // Twenty clients first seen at once: their open windows read in one statement.
+      await Promise.all(Array.from({ length: 20 }, (_, i) => limiter.check('refresh', `10.2.0.${i}`)));
       assert.equal(statements, 1);
-      for (let i = 0; i < 20; i++) assert.equal(await sharedCount(`refresh:10.2.0.${i}`), 1);
+      for (let i = 0; i < 20; i++) await limiter.check('refresh', `10.2.0.${i}`);
+      assert.equal(statements, 1, 'seen before: nothing read again');
+      await limiter.flush();
+      assert.equal(statements, 2);
+      for (let i = 0; i < 20; i++) assert.equal(await sharedCount(`refresh:10.2.0.${i}`), 2);
     } finally {
       await pool.end();
     }
