@@ -1,9 +1,6 @@
 import assert from 'node:assert/strict';
-import { before, describe, it } from 'node:test';
-import { createTestApp, type TestApp } from '../support/app.js';
-import { FAST_HASHING } from '../support/gotrue.js';
-import { testStoreConfig } from '../support/postgres.js';
-import { useTestDatabase } from '../support/test-database.js';
+import { describe, it } from 'node:test';
+import { useAdoptedRowsApp } from '../support/adopted-rows-app.js';
 
 const PASSWORD = 'a long passphrase';
 const EPOCH = '1970-01-01T00:00:00.000Z';
@@ -171,34 +168,14 @@ const ODD_ROWS: OddRow[] = [
 ];
 
 describe('rows GoTrue or a DBA wrote, on every route (PostgreSQL)', () => {
-  let t: TestApp;
-  let serviceToken: string;
-  const db = useTestDatabase({ max: 2, migrateThrough: 0, beforeDrop: () => t?.close() });
-
-  before(async () => {
-    t = await createTestApp({
-      format: 'restauth',
-      config: { store: testStoreConfig(db.url), passwords: FAST_HASHING },
-    });
-    serviceToken = await t.services.tokens.signRoleToken('service_role', 3600, new Date());
-  });
-
-  const call = (method: 'GET' | 'POST', url: string, token?: string, payload?: object) =>
-    t.app.inject({ method, url, payload, headers: token ? { authorization: `Bearer ${token}` } : {} });
+  const app = useAdoptedRowsApp();
+  const { db, call, signUp } = app;
 
   it("banned_until 'infinity': an administrator still sets the user's password", async () => {
-    const signedUp = await call('POST', '/auth/v1/signup', undefined, {
-      email: 'ban@example.com',
-      password: PASSWORD,
-    });
-    assert.equal(signedUp.statusCode, 200, signedUp.body);
-    const id = signedUp.json<{ user: { id: string } }>().user.id;
+    const { id } = (await signUp('ban@example.com', PASSWORD)).user;
     await db.pool.query(`UPDATE auth.users SET banned_until = 'infinity' WHERE id = $1`, [id]);
-    const changed = await t.app.inject({
-      method: 'PUT',
-      url: `/auth/v1/admin/users/${id}`,
-      payload: { password: 'another long passphrase' },
-      headers: { authorization: `Bearer ${serviceToken}` },
+    const changed = await call('PUT', `/auth/v1/admin/users/${id}`, app.serviceToken, {
+      password: 'another long passphrase',
     });
     assert.equal(changed.statusCode, 200, changed.body);
     assert.equal(changed.json<{ banned_until: string }>().banned_until, '+275760-09-13T00:00:00.000Z');
@@ -207,9 +184,7 @@ describe('rows GoTrue or a DBA wrote, on every route (PostgreSQL)', () => {
   ODD_ROWS.forEach((odd, index) => {
     it(odd.name, async (test) => {
       const email = `odd-${index}@example.com`;
-      const signedUp = await call('POST', '/auth/v1/signup', undefined, { email, password: PASSWORD });
-      assert.equal(signedUp.statusCode, 200, signedUp.body);
-      const session = signedUp.json<{ access_token: string; refresh_token: string; user: { id: string } }>();
+      const session = await signUp(email, PASSWORD);
       await db.pool.query(odd.sql, [session.user.id]);
       // Each case alone: a row one leaves must not fail the next's admin list.
       test.after(() => db.pool.query(`DELETE FROM auth.users WHERE id = $1`, [session.user.id]));
@@ -218,9 +193,9 @@ describe('rows GoTrue or a DBA wrote, on every route (PostgreSQL)', () => {
         user: await call('GET', '/auth/v1/user', session.access_token),
         // json-data-server's token check, which reads only the token's standing (findTokenStanding).
         check: await call('POST', '/auth/check', undefined, { access_token: session.access_token }),
-        adminUser: await call('GET', `/auth/v1/admin/users/${session.user.id}`, serviceToken),
-        adminFactors: await call('GET', `/auth/v1/admin/users/${session.user.id}/factors`, serviceToken),
-        adminList: await call('GET', '/auth/v1/admin/users?per_page=1000', serviceToken),
+        adminUser: await call('GET', `/auth/v1/admin/users/${session.user.id}`, app.serviceToken),
+        adminFactors: await call('GET', `/auth/v1/admin/users/${session.user.id}/factors`, app.serviceToken),
+        adminList: await call('GET', '/auth/v1/admin/users?per_page=1000', app.serviceToken),
         refresh: await call('POST', '/auth/v1/token?grant_type=refresh_token', undefined, {
           refresh_token: session.refresh_token,
         }),

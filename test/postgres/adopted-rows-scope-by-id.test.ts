@@ -1,11 +1,8 @@
 import assert from 'node:assert/strict';
-import { before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { LOCAL_CALL } from '../../src/core/audit.js';
 import { TOKEN_USER_NOT_FOUND } from '../../src/core/errors.js';
-import { createTestApp, type TestApp } from '../support/app.js';
-import { FAST_HASHING } from '../support/gotrue.js';
-import { testStoreConfig } from '../support/postgres.js';
-import { useTestDatabase } from '../support/test-database.js';
+import { useAdoptedRowsApp } from '../support/adopted-rows-app.js';
 
 const PASSWORD = 'a long passphrase';
 const AUDIENCE = 'my-app';
@@ -64,23 +61,11 @@ const CASES: { name: string; sql: string; expected: Expected }[] = [
 ];
 
 describe('users an id names: own GoTrue instance, audience in the admin list, not soft-deleted (PostgreSQL)', () => {
-  let t: TestApp;
-  let serviceToken: string;
-  const db = useTestDatabase({ max: 2, migrateThrough: 0, beforeDrop: () => t?.close() });
-
-  before(async () => {
-    t = await createTestApp({
-      format: 'restauth',
-      config: { store: testStoreConfig(db.url), passwords: FAST_HASHING, jwt: { audience: AUDIENCE } },
-    });
-    serviceToken = await t.services.tokens.signRoleToken('service_role', 3600, new Date());
-  });
-
-  const call = (method: 'GET' | 'POST', url: string, token?: string, payload?: object) =>
-    t.app.inject({ method, url, payload, headers: token ? { authorization: `Bearer ${token}` } : {} });
+  const app = useAdoptedRowsApp({ jwt: { audience: AUDIENCE } });
+  const { db, call, signUp } = app;
 
   async function listed(id: string) {
-    const list = await call('GET', '/auth/v1/admin/users?per_page=1000', serviceToken);
+    const list = await call('GET', '/auth/v1/admin/users?per_page=1000', app.serviceToken);
     assert.equal(list.statusCode, 200, list.body);
     const { users } = list.json<{ users: { id: string }[] }>();
     return { listed: users.some((user) => user.id === id), total: Number(list.headers['x-total-count']) };
@@ -88,12 +73,7 @@ describe('users an id names: own GoTrue instance, audience in the admin list, no
 
   CASES.forEach((scope, index) => {
     it(`${scope.name}: GET /user ${scope.expected.user}, refresh ${scope.expected.refresh}, admin ${scope.expected.adminUser}`, async () => {
-      const signedUp = await call('POST', '/auth/v1/signup', undefined, {
-        email: `by-id-${index}@acme.test`,
-        password: PASSWORD,
-      });
-      assert.equal(signedUp.statusCode, 200, signedUp.body);
-      const session = signedUp.json<{ access_token: string; refresh_token: string; user: { id: string } }>();
+      const session = await signUp(`by-id-${index}@acme.test`, PASSWORD);
       const before = await listed(session.user.id);
       assert.equal(before.listed, true);
 
@@ -107,7 +87,7 @@ describe('users an id names: own GoTrue instance, audience in the admin list, no
         refresh_token: session.refresh_token,
       });
       assert.equal(refresh.statusCode, scope.expected.refresh, refresh.body);
-      const adminUser = await call('GET', `/auth/v1/admin/users/${session.user.id}`, serviceToken);
+      const adminUser = await call('GET', `/auth/v1/admin/users/${session.user.id}`, app.serviceToken);
       assert.equal(adminUser.statusCode, scope.expected.adminUser, adminUser.body);
       const after = await listed(session.user.id);
       assert.equal(after.listed, scope.expected.listed);
@@ -116,19 +96,10 @@ describe('users an id names: own GoTrue instance, audience in the admin list, no
   });
 
   it("the admin API's DELETE of another instance's user answers 404 and deletes nothing", async () => {
-    const signedUp = await call('POST', '/auth/v1/signup', undefined, {
-      email: 'other-instance@acme.test',
-      password: PASSWORD,
-    });
-    assert.equal(signedUp.statusCode, 200, signedUp.body);
-    const { id } = signedUp.json<{ user: { id: string } }>().user;
+    const { id } = (await signUp('other-instance@acme.test', PASSWORD)).user;
     await db.pool.query('UPDATE auth.users SET instance_id = gen_random_uuid() WHERE id = $1', [id]);
 
-    const deleted = await t.app.inject({
-      method: 'DELETE',
-      url: `/auth/v1/admin/users/${id}`,
-      headers: { authorization: `Bearer ${serviceToken}` },
-    });
+    const deleted = await call('DELETE', `/auth/v1/admin/users/${id}`, app.serviceToken);
     assert.equal(deleted.statusCode, 404, deleted.body);
     const { rowCount } = await db.pool.query('SELECT 1 FROM auth.users WHERE id = $1', [id]);
     assert.equal(rowCount, 1);
@@ -140,10 +111,10 @@ describe('users an id names: own GoTrue instance, audience in the admin list, no
     });
     assert.equal(signedUp.statusCode, 200, signedUp.body);
     const session = signedUp.json<{ access_token: string; user: { id: string } }>();
-    const deleted = await t.app.inject({
+    const deleted = await app.t.app.inject({
       method: 'DELETE',
       url: `/auth/v1/admin/users/${session.user.id}`,
-      headers: { authorization: `Bearer ${serviceToken}` },
+      headers: { authorization: `Bearer ${app.serviceToken}` },
     });
     assert.equal(deleted.statusCode, 200, deleted.body);
 
@@ -151,14 +122,14 @@ describe('users an id names: own GoTrue instance, audience in the admin list, no
     assert.equal(user.statusCode, 403, user.body);
     assert.equal(user.json<{ error_code: string }>().error_code, 'user_not_found', user.body);
     // The claims-only check (the data API's) reads findTokenStanding: the same answer.
-    await assert.rejects(t.services.auth.authorize(session.access_token), {
+    await assert.rejects(app.t.services.auth.authorize(session.access_token), {
       code: 'token_revoked',
       message: TOKEN_USER_NOT_FOUND,
     });
   });
   it("a store write naming another instance's user by id finds no user and writes nothing", async () => {
-    const { store } = t.services;
-    const { user } = await t.services.auth.signUp(LOCAL_CALL, {
+    const { store } = app.t.services;
+    const { user } = await app.t.services.auth.signUp(LOCAL_CALL, {
       email: 'write-by-id@acme.test',
       password: PASSWORD,
     });
@@ -210,15 +181,21 @@ describe('users an id names: own GoTrue instance, audience in the admin list, no
     assert.equal(rowCount, 0);
   });
   it("a user name finds no user of another GoTrue instance: not the admin's lookup, nor a login", async () => {
-    const { user } = await t.services.auth.signUp(LOCAL_CALL, { username: 'moved-away', password: PASSWORD });
-    assert.equal((await t.services.admin.findUser('moved-away')).id, user.id);
+    const { user } = await app.t.services.auth.signUp(LOCAL_CALL, {
+      username: 'moved-away',
+      password: PASSWORD,
+    });
+    assert.equal((await app.t.services.admin.findUser('moved-away')).id, user.id);
     await db.pool.query('UPDATE auth.users SET instance_id = gen_random_uuid() WHERE id = $1', [user.id]);
 
-    await assert.rejects(t.services.admin.findUser('moved-away'), { code: 'user_not_found' });
-    assert.equal(await t.services.auth.findByLogin('moved-away'), null);
+    await assert.rejects(app.t.services.admin.findUser('moved-away'), { code: 'user_not_found' });
+    assert.equal(await app.t.services.auth.findByLogin('moved-away'), null);
     // The name stays taken: its account row still holds it.
-    await assert.rejects(t.services.auth.signUp(LOCAL_CALL, { username: 'moved-away', password: PASSWORD }), {
-      code: 'user_already_exists',
-    });
+    await assert.rejects(
+      app.t.services.auth.signUp(LOCAL_CALL, { username: 'moved-away', password: PASSWORD }),
+      {
+        code: 'user_already_exists',
+      },
+    );
   });
 });

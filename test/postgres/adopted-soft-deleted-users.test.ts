@@ -4,6 +4,7 @@ import { before, describe, it } from 'node:test';
 import type pg from 'pg';
 import { openPostgresPool } from '../../src/stores/postgres/index.js';
 import { migrate } from '../../src/stores/postgres/migrate.js';
+import { useAdoptedRowsApp, type SignedUpSession } from '../support/adopted-rows-app.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { confirmedGotrueAccount } from '../support/confirmed-gotrue-account.js';
 import { FAST_HASHING, nextMail, secretsOf, startMailingApp, stopMailingApp } from '../support/gotrue.js';
@@ -33,39 +34,16 @@ async function sessionsOf(pool: pg.Pool, userId: string) {
 }
 
 describe('a soft-deleted user is signed out everywhere (PostgreSQL)', () => {
-  let t: TestApp;
-  const db = useTestDatabase({ max: 2, migrateThrough: 0, beforeDrop: () => t?.close() });
-
-  before(async () => {
-    t = await createTestApp({
-      format: 'restauth',
-      config: { store: testStoreConfig(db.url), passwords: FAST_HASHING },
-    });
-  });
-
-  async function signedUp(email: string) {
-    const answer = await t.app.inject({
-      method: 'POST',
-      url: '/auth/v1/signup',
-      payload: { email, password: PASSWORD },
-    });
-    assert.equal(answer.statusCode, 200, answer.body);
-    return answer.json<{ access_token: string; refresh_token: string; user: { id: string } }>();
-  }
+  const { db, call, signUp } = useAdoptedRowsApp();
+  const signedUp = (email: string) => signUp(email, PASSWORD);
 
   /** GET /user, a refresh and the pre-request with the session's tokens, after the soft delete. */
-  async function assertSignedOut(session: Awaited<ReturnType<typeof signedUp>>): Promise<void> {
-    const user = await t.app.inject({
-      method: 'GET',
-      url: '/auth/v1/user',
-      headers: { authorization: `Bearer ${session.access_token}` },
-    });
+  async function assertSignedOut(session: SignedUpSession): Promise<void> {
+    const user = await call('GET', '/auth/v1/user', session.access_token);
     assert.equal(user.statusCode, 403, user.body);
     assert.equal(user.json<{ error_code: string }>().error_code, 'session_not_found');
-    const refreshed = await t.app.inject({
-      method: 'POST',
-      url: '/auth/v1/token?grant_type=refresh_token',
-      payload: { refresh_token: session.refresh_token },
+    const refreshed = await call('POST', '/auth/v1/token?grant_type=refresh_token', undefined, {
+      refresh_token: session.refresh_token,
     });
     assert.equal(refreshed.statusCode, 400, refreshed.body);
     assert.match(String(await preRequestVerdict(db.pool, session.access_token)), /the session has ended/u);

@@ -1,9 +1,6 @@
 import assert from 'node:assert/strict';
-import { before, describe, it } from 'node:test';
-import type pg from 'pg';
-import { createTestApp, type TestApp } from '../support/app.js';
-import { testStoreConfig } from '../support/postgres.js';
-import { useTestDatabase } from '../support/test-database.js';
+import { describe, it } from 'node:test';
+import { useAdoptedRowsApp } from '../support/adopted-rows-app.js';
 
 interface IdentityRow {
   provider_id: string;
@@ -21,22 +18,12 @@ interface IdentityRow {
  * database's users get one each.
  */
 describe("GoTrue's email identities on PostgreSQL", () => {
-  let url: string;
-  let t: TestApp;
-  let sql: pg.Pool;
-  const db = useTestDatabase({ max: 2, migrateThrough: 0, beforeDrop: () => t?.close() });
-
-  before(async () => {
-    ({ url, pool: sql } = db);
-    t = await createTestApp({
-      format: 'restauth',
-      config: { store: testStoreConfig(url), passwords: { algorithm: 'bcrypt', bcryptRounds: 4 } },
-    });
-  });
+  const app = useAdoptedRowsApp();
+  const { db, signUp } = app;
 
   const identities = async (userId: string) =>
     (
-      await sql.query<IdentityRow>(
+      await db.pool.query<IdentityRow>(
         `SELECT provider_id, user_id::text AS user_id, provider, identity_data, email
          FROM auth.identities WHERE user_id = $1`,
         [userId],
@@ -44,13 +31,7 @@ describe("GoTrue's email identities on PostgreSQL", () => {
     ).rows;
 
   it('a sign-up writes the email identity, an address change moves it, deleting the user removes it', async () => {
-    const res = await t.app.inject({
-      method: 'POST',
-      url: '/auth/v1/signup',
-      payload: { email: 'Ada@Example.com', password: 'a long passphrase' },
-    });
-    assert.equal(res.statusCode, 200, res.body);
-    const id = (res.json() as { user: { id: string } }).user.id;
+    const { id } = (await signUp('Ada@Example.com', 'a long passphrase')).user;
     assert.deepEqual(await identities(id), [
       {
         provider_id: id,
@@ -61,7 +42,7 @@ describe("GoTrue's email identities on PostgreSQL", () => {
       },
     ]);
 
-    await t.services.store.updateUser(id, { email: 'lovelace@example.com', emailConfirmedAt: null });
+    await app.t.services.store.updateUser(id, { email: 'lovelace@example.com', emailConfirmedAt: null });
     const [moved] = await identities(id);
     assert.equal(moved!.email, 'lovelace@example.com');
     assert.deepEqual(moved!.identity_data, {
@@ -72,7 +53,7 @@ describe("GoTrue's email identities on PostgreSQL", () => {
     });
 
     // A user without an address has no email identity; one given later gets it.
-    const named = await t.services.store.createUser(
+    const named = await app.t.services.store.createUser(
       {
         username: 'noaddress',
         email: null,
@@ -84,12 +65,12 @@ describe("GoTrue's email identities on PostgreSQL", () => {
       null,
     );
     assert.deepEqual(await identities(named.id), []);
-    await t.services.store.updateUser(named.id, { email: 'later@example.com' });
+    await app.t.services.store.updateUser(named.id, { email: 'later@example.com' });
     assert.equal((await identities(named.id))[0]?.email, 'later@example.com');
-    await t.services.store.updateUser(named.id, { email: null });
+    await app.t.services.store.updateUser(named.id, { email: null });
     assert.deepEqual(await identities(named.id), []);
 
-    assert.equal(await t.services.store.deleteUser(id), true);
+    assert.equal(await app.t.services.store.deleteUser(id), true);
     assert.deepEqual(await identities(id), []);
   });
 });

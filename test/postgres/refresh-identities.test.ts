@@ -1,11 +1,8 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { LOCAL_CALL } from '../../src/core/audit.js';
-import { createTestApp, type TestApp } from '../support/app.js';
-import { FAST_HASHING } from '../support/gotrue.js';
-import { testStoreConfig } from '../support/postgres.js';
+import { useAdoptedRowsApp } from '../support/adopted-rows-app.js';
 import { countRoundTrips } from '../support/round-trips.js';
-import { useTestDatabase } from '../support/test-database.js';
 
 interface SessionAnswer {
   access_token: string;
@@ -19,22 +16,12 @@ interface SessionAnswer {
  * second lookup after it; what the answer lists is what Store.listIdentities lists (GET /user).
  */
 describe("a GoTrue refresh's identities, read with its token (PostgreSQL)", () => {
-  let t: TestApp;
-  const db = useTestDatabase({ max: 2, migrateThrough: 0, beforeDrop: () => t?.close() });
+  const app = useAdoptedRowsApp();
+  const { db } = app;
   let signedUp: SessionAnswer;
 
   before(async () => {
-    t = await createTestApp({
-      format: 'restauth',
-      config: { store: testStoreConfig(db.url), passwords: FAST_HASHING },
-    });
-    const res = await t.app.inject({
-      method: 'POST',
-      url: '/auth/v1/signup',
-      payload: { email: 'ada@example.com', password: 'a long passphrase' },
-    });
-    assert.equal(res.statusCode, 200, res.body);
-    signedUp = res.json();
+    signedUp = await app.signUp<SessionAnswer>('ada@example.com', 'a long passphrase');
     // Two more identities, newer than the email one, one never signed in with: the order and every
     // field must come through as the lookup gives them.
     await db.pool.query(
@@ -45,11 +32,11 @@ describe("a GoTrue refresh's identities, read with its token (PostgreSQL)", () =
     );
     // The sign-up's mail is sent, and its outbox row deleted, in the background: done before any
     // round trip is counted (it was counted once, beside other suites on a loaded machine).
-    await t.services.idle();
+    await app.t.services.idle();
   });
 
   const refresh = (refreshToken: string) =>
-    t.app.inject({
+    app.t.app.inject({
       method: 'POST',
       url: '/auth/v1/token?grant_type=refresh_token',
       payload: { refresh_token: refreshToken },
@@ -61,7 +48,7 @@ describe("a GoTrue refresh's identities, read with its token (PostgreSQL)", () =
     // Before: the refresh statement, then the user's identities.
     assert.equal(statements.length, 1, statements.join(' | '));
     const refreshed = res.json() as SessionAnswer;
-    const user = await t.app.inject({
+    const user = await app.t.app.inject({
       method: 'GET',
       url: '/auth/v1/user',
       headers: { authorization: `Bearer ${refreshed.access_token}` },
@@ -73,11 +60,11 @@ describe("a GoTrue refresh's identities, read with its token (PostgreSQL)", () =
   });
 
   it('refreshes asked for at once (one statement) each carry the identities the store lists', async () => {
-    const { auth, store } = t.services;
+    const { auth, store } = app.t.services;
     const tokens: string[] = [];
     for (let i = 0; i < 3; i++)
       tokens.push((await auth.signIn(LOCAL_CALL, 'ada@example.com', 'a long passphrase')).refreshToken);
-    await t.services.idle();
+    await app.t.services.idle();
     const { answer: issued, count } = await countRoundTrips(db.url, () =>
       Promise.all(tokens.map((token) => auth.refresh(LOCAL_CALL, token))),
     );

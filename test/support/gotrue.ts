@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { createTestApp, type TestApp } from './app.js';
 import type { AppOnFilesOptions } from './app-on-files.js';
 import { onFreePort } from './free-port.js';
+import { serviceTokenOf } from './service-token.js';
 import { sinkMailSettings, startSmtpSink, type SinkMail, type SmtpSink } from './smtp-sink.js';
 
 /** Password hashing for tests that do not measure it: bcrypt at its lowest cost. */
@@ -106,8 +107,7 @@ export async function serviceAdminOf(app: {
   url: string;
   t: Pick<TestApp, 'services'>;
 }): Promise<GoTrueAdminApi> {
-  const { tokens, clock } = app.t.services;
-  return adminClient(app.url, await tokens.signRoleToken('service_role', 3600, clock()));
+  return adminClient(app.url, await serviceTokenOf(app.t));
 }
 
 /** The 6-digit code and the verification link of a mail. */
