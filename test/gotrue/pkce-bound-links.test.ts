@@ -1,10 +1,16 @@
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import type { InjectOptions } from 'fastify';
 import { confirmedGotrueAccount } from '../support/confirmed-gotrue-account.js';
 import { nextMail, secretsOf } from '../support/gotrue.js';
 import { mailingAppOnStore } from '../support/mailing-app-on-store.js';
+import {
+  challengeOf,
+  exchangePkceCode,
+  newVerifier,
+  pressLinkButton,
+  type PkceChallenge,
+} from '../support/pkce.js';
 
 /**
  * A PKCE mail's link ends the flow of the request that mailed it. GoTrue gives the code to the
@@ -17,13 +23,6 @@ import { mailingAppOnStore } from '../support/mailing-app-on-store.js';
 const APP = 'https://app.test';
 const PREFIX = '/auth/v1';
 const PASSWORD = 'a long passphrase';
-const newVerifier = () => randomBytes(48).toString('base64url');
-const challengeOf = (verifier: string) => ({
-  code_challenge: createHash('sha256').update(verifier).digest('base64url'),
-  code_challenge_method: 's256',
-});
-
-type Challenge = ReturnType<typeof challengeOf>;
 
 for (const storeKind of ['file', 'postgres'] as const) {
   describe(`a mailed PKCE link ends its own request's flow (${storeKind} store)`, { timeout: 60_000 }, () => {
@@ -49,30 +48,17 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.equal(answer.statusCode, 200, `${path}: ${answer.body}`);
     };
     /** Presses the hosted page's button of a mailed link; the answer's redirect (or page). */
-    const press = async (link: string) => {
-      const { pathname, search } = new URL(link);
-      return request({
-        method: 'POST',
-        url: pathname + search,
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        payload: '',
-      });
-    };
-    const exchange = (authCode: string, verifier: string) =>
-      request({
-        method: 'POST',
-        url: `${PREFIX}/token?grant_type=pkce`,
-        payload: { auth_code: authCode, code_verifier: verifier },
-      });
+    const press = (link: string) => pressLinkButton(request, link);
+    const exchange = (authCode: string, verifier: string) => exchangePkceCode(request, authCode, verifier);
 
     interface Case {
       name: string;
       /** The owner's account before its request, if it has one: its access token. */
       setUp?(email: string): Promise<string>;
       /** The owner's request, with its challenge: the addresses whose mails' links it presses, in order. */
-      ask(email: string, challenge: Challenge, token: string): Promise<string[]>;
+      ask(email: string, challenge: PkceChallenge, token: string): Promise<string[]>;
       /** The stranger's request for the owner's address with its own challenge (throttled). */
-      hijack(email: string, challenge: Challenge): Promise<void>;
+      hijack(email: string, challenge: PkceChallenge): Promise<void>;
     }
 
     const confirmed = async (email: string) =>

@@ -1,9 +1,15 @@
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import type { InjectOptions } from 'fastify';
 import { nextMail, secretsOf } from '../support/gotrue.js';
 import { mailingAppOnStore } from '../support/mailing-app-on-store.js';
+import {
+  challengeOf,
+  exchangePkceCode,
+  newVerifier,
+  pressedLinkTarget,
+  pressLinkButton,
+} from '../support/pkce.js';
 import { realServerOnly } from '../support/postgres.js';
 import { LOCAL_CALL } from '../../src/core/audit.js';
 
@@ -15,8 +21,7 @@ import { LOCAL_CALL } from '../../src/core/audit.js';
  */
 const APP = 'https://app.test';
 const PREFIX = '/auth/v1';
-const s256 = (verifier: string) => createHash('sha256').update(verifier).digest('base64url');
-const newVerifier = () => randomBytes(48).toString('base64url');
+const s256 = (verifier: string) => challengeOf(verifier).code_challenge;
 
 for (const storeKind of ['file', 'postgres'] as const) {
   describe(`PKCE attacks (${storeKind} store)`, () => {
@@ -31,13 +36,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
       });
     }
 
-    function exchange(authCode: string, verifier: string) {
-      return request({
-        method: 'POST',
-        url: `${PREFIX}/token?grant_type=pkce`,
-        payload: { auth_code: authCode, code_verifier: verifier },
-      });
-    }
+    const exchange = (authCode: string, verifier: string) => exchangePkceCode(request, authCode, verifier);
 
     /** A confirmed user's magic link requested with this challenge, opened: the code its redirect carries. */
     async function codeFor(
@@ -58,23 +57,11 @@ for (const storeKind of ['file', 'postgres'] as const) {
         payload: { email, create_user: false, ...challenge },
       });
       assert.equal(asked.statusCode, 200, asked.body);
-      const { pathname, search } = new URL(secretsOf(await nextMail(app.sink, email, since)).link);
-      const pressed = await request({
-        method: 'POST',
-        url: pathname + search,
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        payload: '',
-      });
-      assert.equal(pressed.statusCode, 303, pressed.body);
-      const code = new URL(String(pressed.headers.location)).searchParams.get('code');
+      const landed = await pressedLinkTarget(request, secretsOf(await nextMail(app.sink, email, since)).link);
+      const code = landed.searchParams.get('code');
       assert.ok(code);
       return code;
     }
-
-    const s256Challenge = (verifier: string) => ({
-      code_challenge: s256(verifier),
-      code_challenge_method: 's256',
-    });
 
     function assertGotrueError(
       answer: Awaited<ReturnType<typeof exchange>>,
@@ -88,7 +75,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
 
     it('a tampered verifier is refused (bad_code_verifier) and spends nothing; a replayed code is flow_state_not_found', async () => {
       const verifier = newVerifier();
-      const code = await codeFor('tamper@acme.test', s256Challenge(verifier));
+      const code = await codeFor('tamper@acme.test', challengeOf(verifier));
       const tampered = verifier.slice(0, -1) + (verifier.endsWith('A') ? 'B' : 'A');
       assertGotrueError(
         await exchange(code, tampered),
@@ -115,7 +102,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
 
     it('an S256 flow refuses its challenge passed off as the verifier (the plain method); plain flows work with plain', async () => {
       const verifier = newVerifier();
-      const code = await codeFor('downgrade@acme.test', s256Challenge(verifier));
+      const code = await codeFor('downgrade@acme.test', challengeOf(verifier));
       assert.equal(
         (await exchange(code, s256(verifier))).json<{ error_code: string }>().error_code,
         'bad_code_verifier',
@@ -134,8 +121,8 @@ for (const storeKind of ['file', 'postgres'] as const) {
     it("a code of one flow with another flow's verifier is refused", async () => {
       const mine = newVerifier();
       const theirs = newVerifier();
-      const myCode = await codeFor('mine@acme.test', s256Challenge(mine));
-      const theirCode = await codeFor('theirs@acme.test', s256Challenge(theirs));
+      const myCode = await codeFor('mine@acme.test', challengeOf(mine));
+      const theirCode = await codeFor('theirs@acme.test', challengeOf(theirs));
       assert.equal(
         (await exchange(myCode, theirs)).json<{ error_code: string }>().error_code,
         'bad_code_verifier',
@@ -150,7 +137,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
 
     it('a code used after its 300 s is flow_state_expired; the lifetime counts from the link, not the request', async () => {
       const verifier = newVerifier();
-      const late = await codeFor('late@acme.test', s256Challenge(verifier));
+      const late = await codeFor('late@acme.test', challengeOf(verifier));
       app.t.advance(301_000);
       assertGotrueError(
         await exchange(late, verifier),
@@ -165,16 +152,11 @@ for (const storeKind of ['file', 'postgres'] as const) {
       await request({
         method: 'POST',
         url: `${PREFIX}/otp?redirect_to=${encodeURIComponent(`${APP}/cb`)}`,
-        payload: { email: 'late@acme.test', create_user: false, ...s256Challenge(second) },
+        payload: { email: 'late@acme.test', create_user: false, ...challengeOf(second) },
       });
-      const { pathname, search } = new URL(secretsOf(await nextMail(app.sink, 'late@acme.test', since)).link);
+      const { link } = secretsOf(await nextMail(app.sink, 'late@acme.test', since));
       app.t.advance(600_000);
-      const pressed = await request({
-        method: 'POST',
-        url: pathname + search,
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        payload: '',
-      });
+      const pressed = await pressLinkButton(request, link);
       const code = new URL(String(pressed.headers.location)).searchParams.get('code')!;
       assert.equal((await exchange(code, second)).statusCode, 200);
     });
@@ -194,14 +176,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
       const link = new URL(secretsOf(await nextMail(app.sink, 'implicit@acme.test', since)).link);
       assert.doesNotMatch(link.search, /pkce_/u, 'an implicit request gets an implicit link');
       link.searchParams.set('token', `pkce_${link.searchParams.get('token')}`);
-      const pressed = await request({
-        method: 'POST',
-        url: link.pathname + link.search,
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        payload: '',
-      });
-      assert.equal(pressed.statusCode, 303);
-      const landed = new URL(String(pressed.headers.location));
+      const landed = await pressedLinkTarget(request, link.href);
       assert.equal(landed.origin + landed.pathname, `${APP}/cb`);
       assert.equal(landed.searchParams.get('code'), null);
       assert.equal(landed.searchParams.get('error_code'), 'flow_state_not_found');
@@ -214,7 +189,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
       { skip: storeKind === 'postgres' ? (realServerOnly() ?? false) : false },
       async () => {
         const verifier = newVerifier();
-        const code = await codeFor('race@acme.test', s256Challenge(verifier));
+        const code = await codeFor('race@acme.test', challengeOf(verifier));
         const answers = await Promise.all(Array.from({ length: 10 }, () => exchange(code, verifier)));
         const statuses = answers.map((answer) => answer.statusCode).sort();
         assert.deepEqual(statuses, [200, ...Array<number>(9).fill(404)]);

@@ -1,9 +1,16 @@
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { decodeJwt } from 'jose';
 import { gotrueClient, nextMail, secretsOf } from '../support/gotrue.js';
 import { listeningMailingApp } from '../support/mailing-app-on-store.js';
+import {
+  challengeOf,
+  exchangePkceCode,
+  newVerifier,
+  pressedLinkTarget,
+  pressLinkButton,
+  type Inject,
+} from '../support/pkce.js';
 import { LOCAL_CALL } from '../../src/core/audit.js';
 
 /** The amr claim of an access token, as GoTrue states how its session was authenticated. */
@@ -18,7 +25,6 @@ function amrOf(accessToken: string | undefined): unknown {
  * for the session.
  */
 const APP = 'https://app.test';
-const s256 = (verifier: string) => createHash('sha256').update(verifier).digest('base64url');
 
 for (const storeKind of ['file', 'postgres'] as const) {
   describe(`PKCE with @supabase/auth-js (${storeKind} store)`, () => {
@@ -26,20 +32,14 @@ for (const storeKind of ['file', 'postgres'] as const) {
       siteUrl: APP,
       oneTimeTokens: { resendInterval: 0 },
     });
+    const inject: Inject = (options) => app.t.app.inject(options);
 
     /** What the mail's reader does: opens the link (a page) and presses its button; returns where it leads. */
     async function click(link: string): Promise<URL> {
       const { pathname, search } = new URL(link);
       const page = await app.t.app.inject({ method: 'GET', url: pathname + search });
       assert.equal(page.statusCode, 200);
-      const pressed = await app.t.app.inject({
-        method: 'POST',
-        url: pathname + search,
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        payload: '',
-      });
-      assert.equal(pressed.statusCode, 303, pressed.body);
-      return new URL(String(pressed.headers.location));
+      return pressedLinkTarget(inject, link);
     }
 
     /** The code of the link in the next mail to `email`: the link is GoTrue's PKCE one, its redirect `?code=`. */
@@ -176,31 +176,21 @@ for (const storeKind of ['file', 'postgres'] as const) {
         password: 'correct horse battery',
       });
       assert.equal(signedIn.error, null);
-      const verifier = randomBytes(48).toString('base64url');
+      const verifier = newVerifier();
       const since = app.sink.mails.length;
       const asked = await app.t.app.inject({
         method: 'PUT',
         url: `/auth/v1/user?redirect_to=${encodeURIComponent(`${APP}/email-changed`)}`,
         headers: { authorization: `Bearer ${signedIn.data.session!.access_token}` },
-        payload: { email: 'new@acme.test', code_challenge: s256(verifier), code_challenge_method: 's256' },
+        payload: { email: 'new@acme.test', ...challengeOf(verifier) },
       });
       assert.equal(asked.statusCode, 200, asked.body);
       // The first confirmation waits for the second (a page says so); the second hands over the code.
       const toOld = secretsOf(await nextMail(app.sink, 'old@acme.test', since));
-      const { pathname, search } = new URL(toOld.link);
-      const first = await app.t.app.inject({
-        method: 'POST',
-        url: pathname + search,
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        payload: '',
-      });
+      const first = await pressLinkButton(inject, toOld.link);
       assert.equal(first.statusCode, 200);
       const code = await codeFromMail('new@acme.test', since, 'email_change');
-      const exchanged = await app.t.app.inject({
-        method: 'POST',
-        url: '/auth/v1/token?grant_type=pkce',
-        payload: { auth_code: code, code_verifier: verifier },
-      });
+      const exchanged = await exchangePkceCode(inject, code, verifier);
       assert.equal(exchanged.statusCode, 200, exchanged.body);
       assert.equal(exchanged.json<{ user: { email: string } }>().user.email, 'new@acme.test');
     });

@@ -4,6 +4,7 @@ import type { AuthError as ClientAuthError, GoTrueAdminApi, GoTrueClient } from 
 import { gotrueClient, nextMail, secretsOf, serviceAdminOf } from '../support/gotrue.js';
 import { listeningMailingApp } from '../support/mailing-app-on-store.js';
 import { queryOnce, verifiedTotpFactor } from '../support/mfa-factors.js';
+import { pressedLinkTarget } from '../support/pkce.js';
 
 /**
  * A mailed link or code of a user with a verified MFA factor (an adopted GoTrue database's) is refused
@@ -54,17 +55,8 @@ describe('a refused session keeps the mailed link or code (postgres store)', { t
       .rows[0];
 
   /** Presses the hosted page's button of a mailed link, as its form posts; the redirect's target. */
-  async function press(link: string): Promise<URL> {
-    const { pathname, search } = new URL(link);
-    const answer = await app.t.app.inject({
-      method: 'POST',
-      url: pathname + search,
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      payload: '',
-    });
-    assert.equal(answer.statusCode, 303, answer.body);
-    return new URL(answer.headers.location as string);
-  }
+  const press = (link: string): Promise<URL> =>
+    pressedLinkTarget((options) => app.t.app.inject(options), link);
 
   const fragmentOf = (target: URL) => new URLSearchParams(target.hash.slice(1));
 

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { gotrueClient } from '../support/gotrue.js';
 import { useKeycloakApp } from '../support/oauth-app.js';
 import { followRedirects } from '../support/oidc-provider.js';
 import { queryOnce, verifiedTotpFactor } from '../support/mfa-factors.js';
+import { challengeOf, newVerifier } from '../support/pkce.js';
 
 /**
  * A provider sign-in by PKCE of a user restauth opens no session for (a verified MFA factor, as an
@@ -68,14 +68,12 @@ describe(
       const userId = await providerUser('kc-joe', 'joe@acme.test');
       // The wire's flow, not auth-js's: auth-js drops its verifier after any exchange, refused or not;
       // a client that keeps it (another library, a server) retries with the same code.
-      const verifier = randomBytes(32).toString('base64url');
-      const challenge = createHash('sha256').update(verifier).digest('base64url');
+      const verifier = newVerifier();
       const authorize = new URL(`${app.url}/authorize`);
       authorize.search = new URLSearchParams({
         provider: 'keycloak',
         redirect_to: CALLBACK,
-        code_challenge: challenge,
-        code_challenge_method: 's256',
+        ...challengeOf(verifier),
       }).toString();
       app.provider.loginAs('kc-joe');
       const landed = await followRedirects(authorize.href, APP);
