@@ -6,6 +6,7 @@ import type { Caller, Decision } from './access.js';
 import { foreignKey, fullUrl, isRow, pluralOf, sameId } from './collections.js';
 import { isServed, type DataContext } from './context.js';
 import { assertOrdinaryKey, ownValue } from './keys.js';
+import { checkLinks } from './links.js';
 import { assertNoIdentityChange, keepIdentityFields } from './user-fields.js';
 import { all, filterRows, first, paginate, sortRows, type Query, type Row } from './query.js';
 
@@ -223,6 +224,7 @@ export async function create(req: PluralRequest, decision: Decision, extra: Row 
     const record: Row = { ...input };
     const id = record[ctx.idProp];
     ctx.checkNewId(id);
+    checkLinks(ctx, record, null, caller, data);
     // json-server's insert: a falsy id (absent, null, 0, "") gets a new one.
     if (!id) {
       // eslint-disable-next-line no-restricted-syntax -- idProp is configuration, not a client string
@@ -263,6 +265,7 @@ export async function update(
     // Checks the stored record, before anything changes (a throwing transaction must not have mutated).
     ctx.assertOwn(name, current, writer);
     ctx.checkOwner(name, input, current, caller);
+    checkLinks(ctx, input, current, caller, data);
     const isUser = name === ctx.usersProp;
     if (isUser) assertNoIdentityChange(input, current);
     const next: Row = replace ? { ...input } : { ...current, ...input };
