@@ -1,15 +1,13 @@
 import { AuthError } from './errors.js';
-import { comparableFieldName, isIdentityField } from '../lib/identity-fields.js';
+import { comparableFieldName, isIdentityField, isSecretField } from '../lib/identity-fields.js';
 
 /**
- * Keys of a registration's extra fields (json-data-server's, json-server-auth's) that name ids,
- * passwords or facts the data API guards on a user's record (lib/identity-fields.ts), in any case
- * and with or without `_` or `-`: those facts live in the account, never in the user's data, and a
+ * Keys of a registration's extra fields (json-data-server's, json-server-auth's) that name ids, in
+ * any case and with or without `_` or `-`; identity facts and password-like names have their own
+ * tests (lib/identity-fields.ts). All live in the account, never in the user's data, and a
  * registration that tries to set them is refused (see refuseIdentityFields).
  */
-const REGISTRATION_REFUSED: ReadonlySet<string> = new Set(
-  ['id', 'uid', 'sub', 'password', 'password_hash', 'encrypted_password'].map(comparableFieldName),
-);
+const REGISTRATION_REFUSED: ReadonlySet<string> = new Set(['id', 'uid', 'sub'].map(comparableFieldName));
 
 /**
  * NUL and unpaired UTF-16 surrogates (JSON's `"\ud800"`) are no text a user
@@ -57,7 +55,12 @@ export function checkUserData(value: unknown, field: string): void {
  */
 export function refuseIdentityFields(fields: Record<string, unknown>, extra: readonly string[] = []): void {
   for (const key of Object.keys(fields)) {
-    if (isIdentityField(key) || REGISTRATION_REFUSED.has(comparableFieldName(key)) || extra.includes(key))
+    if (
+      isIdentityField(key) ||
+      isSecretField(key) ||
+      REGISTRATION_REFUSED.has(comparableFieldName(key)) ||
+      extra.includes(key)
+    )
       throw new AuthError('validation_failed', `${key} cannot be set by a registration`);
   }
 }

@@ -1,10 +1,8 @@
 import type { FastifyRequest } from 'fastify';
 import pluralize from 'pluralize';
+import { isSecretField } from '../lib/identity-fields.js';
 import { looseString } from './loose.js';
 import type { Row } from './query.js';
-
-/** Keys never sent for a user record, whatever a hand edit put there. */
-const SECRET_KEYS = /^(password|passwordhash|password_hash|hash|salt|encrypted_password)$/i;
 
 /** A record is a JSON object: not null, not an array. */
 export { isPlainObject as isRow } from '../lib/is-plain-object.js';
@@ -31,7 +29,8 @@ export function pluralOf(name: string): string {
 export function withoutSecrets(row: Row): Row {
   let copy: Row | null = null;
   for (const key of Object.keys(row)) {
-    if (SECRET_KEYS.test(key)) {
+    // A user record's password-like fields (lib/identity-fields.ts), whatever a hand edit or another tool put there.
+    if (isSecretField(key)) {
       copy ??= { ...row };
       delete copy[key];
     }
@@ -40,7 +39,7 @@ export function withoutSecrets(row: Row): Row {
 }
 
 export function hasSecretKey(row: Row): boolean {
-  return Object.keys(row).some((key) => SECRET_KEYS.test(key));
+  return Object.keys(row).some(isSecretField);
 }
 
 /**

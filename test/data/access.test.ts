@@ -16,6 +16,16 @@ const fixture = () =>
     users: [
       { id: 'alice', password: 'should-never-leak' },
       { id: 'dave', password: 'aaa-also-hidden' },
+      // Hashes as other tools' users files spell them, each compared without case, `_` or `-`.
+      {
+        id: 'erin',
+        hashedPassword: '$2b$04$erin',
+        'Password-Digest': '$2b$04$erin',
+        ENCRYPTED_PASSWORD: '$2b$04$erin',
+        passwd: 'erin-passwd',
+        pwd_hash: 'erin-pwd',
+        Salt: 'erin-salt',
+      },
       // bob owns records, so his name is taken until he exists: he is a user by hand too.
       { id: 'bob' },
     ],
@@ -209,6 +219,19 @@ describe('data API access rules', () => {
       const users = await send('GET', '/users/alice', 'bob');
       assert.equal(users.status, 200);
       assert.equal('password' in users.json(), false);
+    });
+
+    it('a secret field is hidden, and refused on a write, however it is spelled', async () => {
+      const erin = await send('GET', '/users/erin', 'bob');
+      assert.equal(erin.status, 200, erin.body);
+      assert.deepEqual(erin.json(), { id: 'erin' });
+      const list = async (query: string) => (await send('GET', `/users${query}`, 'alice')).json();
+      assert.deepEqual(await list('?hashedPassword_like=erin'), []);
+      assert.deepEqual(await list('?pwd_hash=erin-pwd'), await list('?pwd_hash=wrong'));
+      for (const key of ['hashedPassword', 'password-digest', 'PASSWD', 'pwdHash']) {
+        const res = await send('PATCH', '/users/carol', 'carol', { [key]: 'x' });
+        assert.equal(res.status, 400, `${key}: ${res.body}`);
+      }
     });
 
     it('the users collection: no creation, no edits by others, no password writes', async () => {

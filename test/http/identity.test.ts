@@ -160,6 +160,8 @@ for (const storeKind of ['file', 'postgres'] as const) {
         'banned_until',
         'password_hash',
         'phone',
+        'passwordConfirm',
+        'pwd',
       ]) {
         const res = await register({ username: `field${field.length}x`, password: PASSWORD, [field]: 'x' });
         assert.equal(res.status, 400, `${field}: ${res.text}`);

@@ -121,6 +121,17 @@ describe('json-server-auth dialect', () => {
     assert.equal((await post('/login', { email: 'role@mail.com', password: PASSWORD })).statusCode, 400);
   });
 
+  it('a password-like extra field is refused, never kept in clear in db.json', async () => {
+    // A sign-up form's confirmation was stored as it came, in the user's db.json record.
+    for (const field of ['passwordConfirm', 'confirm_password', 'hashedPassword']) {
+      const email = `${field.toLowerCase()}@mail.com`;
+      const res = await post('/register', { email, password: PASSWORD, [field]: PASSWORD });
+      assert.equal(res.statusCode, 400, `${field}: ${res.body}`);
+      assert.equal(res.json(), `${field} cannot be set by a registration`);
+    }
+    assert.equal(JSON.stringify(t.services.documents!.data).includes(PASSWORD), false);
+  });
+
   it('the token is a restauth session: signed out, it is refused by the data API', async () => {
     const login = await post('/login', { email: 'second@mail.com', password: PASSWORD });
     const { accessToken, user } = login.json();
