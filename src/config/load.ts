@@ -22,7 +22,14 @@ import { mergeLayers, type ConfigLayer, type StoreLayer } from './layer.js';
 import { ConfigSchema, type Config } from './schema.js';
 import { checkFormatPattern } from './format-pattern.js';
 import { checkSecret, PUBLISHED_SECRETS, secretWeakness } from './secret-policy.js';
-import { checkUrls, enforceSetupPolicy, setupProblems, type SetupProblem } from './setup-policy.js';
+import {
+  checkUrls,
+  enforceSetupPolicy,
+  formatProblem,
+  setupProblems,
+  type SetupProblem,
+} from './setup-policy.js';
+import { weakenedDefaults } from './weakened-defaults.js';
 import { checkTrustProxy, mapTrustedProxyHeader } from './trust-proxy.js';
 import { normaliseCorsOrigins } from './cors.js';
 import {
@@ -280,6 +287,7 @@ export async function loadConfigWithSources(
     checkSecret({ secret: config.jwt.secret, key: secretKey, development: config.development, warn });
     enforceSetupPolicy(problems, config.development, warn);
   }
+  for (const weakened of weakenedDefaults(config, sources)) warn(formatProblem(weakened));
   await warnOfReadableSecrets(config, sources, cwd, warn);
   return { config: deepFreeze(config), sources, problems };
 }

@@ -147,6 +147,11 @@ export function setupProblems(config: Config, sources?: ValueSources): SetupProb
     ...urlProblems(config),
     ...proxyProblems(config),
   ];
+  return withSources(problems, sources);
+}
+
+/** Each problem's key with where it was set (`jwt.secret (RESTAUTH_JWT_SECRET)`), when `sources` are given. */
+export function withSources(problems: SetupProblem[], sources?: ValueSources): SetupProblem[] {
   if (sources === undefined) return problems;
   return problems.map(({ key, problem }) => {
     const source = sourceOfKey(sources, key);

@@ -118,6 +118,37 @@ test('a sound setup starts without a word: TLS to remote mail, https and local h
   }
 });
 
+test('a protection on by default that a setting turns off is warned of at the start, naming the key and its source', async () => {
+  const { warnings } = await load({
+    identities: { oauthBrowserBinding: false, implicitLinking: true },
+    external: { google: { enabled: true, client_id: 'web.apps', secret: 's', skip_nonce_check: true } },
+  });
+  const expected: [string, RegExp][] = [
+    ['identities.oauthBrowserBinding', /is false: .* \(login and link CSRF\)$/],
+    ['identities.implicitLinking', /is true: .*a forwarded link address/],
+    ['external.google.skip_nonce_check', /is true: an id_token without a nonce signs in/],
+  ];
+  assert.equal(warnings.length, expected.length, JSON.stringify(warnings));
+  for (const [key, why] of expected) {
+    const line = warnings.find((warning) => warning.startsWith(`${key} (file ${'/'}`));
+    assert.ok(line, `${key} in ${JSON.stringify(warnings)}`);
+    assert.match(line, /restauth\.json\) is /u);
+    assert.match(line, why);
+  }
+  // Off where it does nothing (a provider not enabled), and a sane clock tolerance says nothing.
+  const quiet = await load({
+    external: { google: { skip_nonce_check: true } },
+    jwt: { secret: SECRET, clockTolerance: 30 },
+  });
+  assert.deepEqual(quiet.warnings, []);
+  const lenient = await load({ jwt: { secret: SECRET, clockTolerance: 86400 } });
+  assert.equal(lenient.warnings.length, 1, JSON.stringify(lenient.warnings));
+  assert.match(
+    lenient.warnings[0]!,
+    /^jwt\.clockTolerance \(file .*restauth\.json\) is 86400 s: an access token is accepted that long after it expired$/u,
+  );
+});
+
 test('URL settings that are not URLs stop the start naming the key, even in development mode', async () => {
   for (const [settings, message] of [
     [

@@ -1,0 +1,51 @@
+import type { Config } from './schema.js';
+import { withSources, type SetupProblem } from './setup-policy.js';
+import type { ValueSources } from './sources.js';
+
+/**
+ * Protections on by default that a setting turns off. Each has a documented use (a client that
+ * keeps no cookies, a provider that sends no nonce), so none refuses the start; but a line in an
+ * old config file, a copied example or a GoTrue variable left over from another deployment turned
+ * one off without a word at the start. Each is now a warning naming the key, where it was set, and
+ * what it lets an attacker do.
+ */
+
+/** More seconds of clock skew than any machine's clock is off by: past it, expired tokens pass. */
+const MAX_SENSIBLE_CLOCK_TOLERANCE = 300;
+
+export function weakenedDefaults(config: Config, sources?: ValueSources): SetupProblem[] {
+  const found: SetupProblem[] = [];
+  if (!config.identities.oauthBrowserBinding) {
+    found.push({
+      key: 'identities.oauthBrowserBinding',
+      problem:
+        "is false: an OAuth callback is taken from any browser, so a link to an attacker's own flow signs " +
+        "a victim in as the attacker, or links the attacker's provider account to the victim's (login and link CSRF)",
+    });
+  }
+  if (config.identities.implicitLinking) {
+    found.push({
+      key: 'identities.implicitLinking',
+      problem:
+        "is true: linkIdentity's implicit flow links in whichever browser finishes it, so a forwarded link " +
+        "address links the follower's provider account to the starter's account",
+    });
+  }
+  for (const [name, provider] of Object.entries(config.external)) {
+    if (provider.enabled === true && provider.skip_nonce_check === true) {
+      found.push({
+        key: `external.${name}.skip_nonce_check`,
+        problem:
+          'is true: an id_token without a nonce signs in, so one taken from another app of the same ' +
+          'provider client can be replayed here',
+      });
+    }
+  }
+  if (config.jwt.clockTolerance > MAX_SENSIBLE_CLOCK_TOLERANCE) {
+    found.push({
+      key: 'jwt.clockTolerance',
+      problem: `is ${config.jwt.clockTolerance} s: an access token is accepted that long after it expired`,
+    });
+  }
+  return withSources(found, sources);
+}
