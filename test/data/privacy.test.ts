@@ -89,6 +89,20 @@ describe('data API: other users and the Host header', () => {
     assert.equal(total.headers['x-total-count'], '1');
   });
 
+  it("GoTrue's user data never sets an identity or password-like field of the record, however spelled", async () => {
+    // The data API refuses these on a write of one's own record; GoTrue's `data` wrote them anyway.
+    const posing = { Role: 'admin', is_super_admin: true, aud: 'admin', 'E-mail': 'ceo@corp.test' };
+    const put = await send('PUT', '/auth/v1/user', 'bob', {}, { data: { ...posing, hashedPassword: 'h' } });
+    assert.equal(put.statusCode, 200, put.body);
+    const record = (await send('GET', `/users/${ids.bob}`, 'bob')).json<Record<string, unknown>>();
+    assert.equal(record['private_note'], "bob's metadata");
+    for (const key of [...Object.keys(posing), 'hashedPassword']) assert.equal(key in record, false, key);
+    const stored = (t.services.documents!.data['users'] as Record<string, unknown>[]).find(
+      (user) => user['id'] === ids.bob,
+    );
+    assert.deepEqual(stored, record);
+  });
+
   it('GET /db never serves the top-level key "auth"', async () => {
     const db = await send('GET', '/db', 'bob');
     assert.equal(db.statusCode, 200);

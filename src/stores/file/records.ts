@@ -1,3 +1,4 @@
+import { isIdentityField, isSecretField } from '../../lib/identity-fields.js';
 import { isPlainObject } from '../../lib/is-plain-object.js';
 
 /**
@@ -198,6 +199,10 @@ function nullPrototypeMap(value: unknown): Record<string, unknown> {
  * metadata, a registration's extra fields, a profile update): the record's
  * ids (the data API addresses users by `id`), the identity fields whose truth
  * lives in credentials.json, and the names that would reach a prototype.
+ * Identity and password-like fields are left out under any spelling too
+ * (isIdentityField, isSecretField): GoTrue's `data` set `Role`, `is_super_admin`,
+ * `aud` or `Email` on the public record, which the data API and the other
+ * dialects' registrations refuse, for a reader cannot tell them from the real ones.
  */
 const NOT_FROM_PROFILE = new Set([
   'id',
@@ -224,7 +229,8 @@ export function userRecord(
   const define = (key: string, value: unknown) =>
     Object.defineProperty(record, key, { value, enumerable: true, writable: true, configurable: true });
   for (const [key, value] of Object.entries(profile)) {
-    if (!NOT_FROM_PROFILE.has(key) && key !== userIdProp) define(key, value);
+    const kept = !NOT_FROM_PROFILE.has(key) && !isIdentityField(key) && !isSecretField(key);
+    if (kept && key !== userIdProp) define(key, value);
   }
   define(userIdProp, id);
   return record;
