@@ -72,6 +72,8 @@ export interface DataApiOptions {
 }
 
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
+/** The route patterns the data API answers under: a guarded URL (http/guarded-paths.ts) reaches these only. */
+export const DATA_API_URLS: ReadonlySet<string> = new Set(['/', '/*']);
 const NO_AUTHORIZATION = JSON.stringify('No authorization');
 
 function segmentsOf(url: string): string[] {
@@ -302,8 +304,7 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
     const rules = currentRoutes();
     return Object.keys(rules).length > 0 ? rules : handle(request, reply);
   });
-  app.route({ method: [...METHODS], url: '/', handler: handle });
-  app.route({ method: [...METHODS], url: '/*', handler: handle });
+  for (const url of DATA_API_URLS) app.route({ method: [...METHODS], url, handler: handle });
 };
 
 /**

@@ -15,6 +15,7 @@ import { UserRecords } from './dialects/json-server-auth-users.js';
 import { postgrestAuthDialect } from './dialects/postgrest-auth.js';
 import { JsonServerAuthSwitch } from './json-server-auth-detect.js';
 import { stripGuard } from '../data/guards.js';
+import { confineGuards } from './guarded-paths.js';
 import { restauthErrorFormat, useErrorReply } from './errors.js';
 import { parseFormBody } from './form-body.js';
 import { noStore } from './no-store.js';
@@ -175,6 +176,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   await useMiddlewares(app, config.middlewares);
 
   useErrorReply(app, restauthErrorFormat);
+  confineGuards(app, (raw) => guards.has(raw));
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send({ error: 'not_found', message: `No route for ${request.method} ${request.url}` }),
   );

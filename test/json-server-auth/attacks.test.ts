@@ -41,6 +41,8 @@ describe('json-server-auth dialect under attack', () => {
       format: 'restauth',
       config: {
         dialects: { jsonServerAuth: { enabled: true } },
+        // On the main port: what a proxy in front keeps from the internet by its path.
+        metrics: { enabled: true },
         data: {
           enabled: true,
           routes: { '/secrets*': '/600/secrets$1', '/notes*': '/640/notes$1', '/posts*': '/664/posts$1' },
@@ -61,6 +63,26 @@ describe('json-server-auth dialect under attack', () => {
     }
   });
   after(() => t.close());
+
+  it("a guard is a data API collection's: before any other route it is no path, as in json-server-auth", async () => {
+    // Taken off every URL before routing, it led to every route under another path: a proxy keeping
+    // /metrics from the internet by its path let /600/metrics by (and /600/auth/v1/admin/... where mounted).
+    for (const path of ['/metrics', '/health', '/register']) {
+      const direct = await send(
+        path === '/register' ? 'POST' : 'GET',
+        path,
+        path === '/register' ? {} : undefined,
+      );
+      assert.notEqual(direct.statusCode, 404, `${path} is served: ${direct.body}`);
+      for (const guard of ['600', '644', '666']) {
+        const method = path === '/register' ? 'POST' : 'GET';
+        const res = await send(method, `/${guard}${path}`, method === 'POST' ? ALICE : undefined);
+        assert.equal(res.statusCode, 404, `/${guard}${path}: ${res.body}`);
+      }
+    }
+    // The collections' own guarded paths still answer.
+    assert.equal((await send('GET', '/664/posts')).statusCode, 200);
+  });
 
   it('bad JSON, a body that is no object, fields of other types: 400 in its words on every route', async () => {
     for (const path of [...REGISTER, ...LOGIN]) {
