@@ -1,0 +1,101 @@
+import { AuthUseCase } from './auth-use-case.js';
+import { AuthError } from './errors.js';
+import type { User } from './ports/store.js';
+import { MAX_LOGIN_LENGTH, isEmailLogin, loginKey } from './identity.js';
+import { unknownAccount } from './account-guess-limit.js';
+import type { Client } from './audit.js';
+import type { GuessProbe, GuessStanding } from './ports/rate-limits.js';
+
+/**
+ * invalid_credentials, naming the user the login found (null: none), so the failed sign-in's audit
+ * event names it without looking the login up a second time (a round trip on PostgreSQL).
+ */
+export class CredentialsRefused extends AuthError {
+  constructor(readonly userId: string | null) {
+    super('invalid_credentials');
+  }
+}
+
+/**
+ * A login and password proven: the user looked up by its login, the hash compared under the
+ * per-account guess limit, and a hash of outdated cost upgraded.
+ */
+export class Credentials extends AuthUseCase {
+  /** Checks a login and password without opening a session (`client`: who asks, for the guess limit). */
+  async verifyCredentials(login: string, password: string, client: Client | null = null): Promise<User> {
+    return (await this.proveCredentials(login, password, client)).user;
+  }
+
+  /**
+   * Checks a login and password, and returns the user with the hash that
+   * proved it: a password change made with this proof must find that hash
+   * still stored (compare-and-set, see Store.changePassword).
+   */
+  async proveCredentials(
+    login: string,
+    password: string,
+    client: Client | null,
+  ): Promise<{ user: User; hash: string }> {
+    if (login.length === 0 || login.length > MAX_LOGIN_LENGTH) {
+      await this.deps.hasher.verifyDummy(password);
+      throw new CredentialsRefused(null);
+    }
+    const key = storedLoginKey(login) ?? login;
+    const guesses = this.guessesOf(client);
+    const found = await this.findWithPasswordHash(login, guesses.probe(key));
+    const user = found?.user ?? null;
+    const hash = found?.passwordHash ?? null;
+    if (!user || hash === null) {
+      // Sure to fail, but counted and refused as an account's check (every spelling of the login one key).
+      await guesses.run(user?.id ?? unknownAccount(key), found?.guesses, async () => {
+        await this.deps.hasher.verifyDummy(password);
+        return false;
+      });
+      throw new CredentialsRefused(user?.id ?? null);
+    }
+    const right = await guesses.run(user.id, found?.guesses, () => this.deps.hasher.verify(password, hash));
+    if (!right) throw new CredentialsRefused(user.id);
+    if (this.deps.hasher.needsRehash(hash)) {
+      const upgraded = await this.deps.hasher.hash(password);
+      // Only over the hash just verified: the password was changed meanwhile when it moved, and this
+      // proof of the old one is worth nothing.
+      if (!(await this.deps.store.replacePasswordHash(user.id, upgraded, hash)))
+        throw new CredentialsRefused(user.id);
+      return { user, hash: upgraded };
+    }
+    return { user, hash };
+  }
+
+  /**
+   * Looks a user up by email address when the login has an `@`, else by user
+   * name: one or the other, never both, so no name can shadow an address.
+   * Both go by their login key (see identity.ts).
+   */
+  async findByLogin(login: string): Promise<User | null> {
+    const key = storedLoginKey(login);
+    if (key === null) return null;
+    return isEmailLogin(key) ? this.deps.store.findUserByEmail(key) : this.deps.store.findUserByUsername(key);
+  }
+
+  /** findByLogin with the user's password hash: one store call where the store can (one round trip). */
+  private async findWithPasswordHash(
+    login: string,
+    guesses: GuessProbe | null,
+  ): Promise<{ user: User | null; passwordHash: string | null; guesses?: GuessStanding } | null> {
+    const { store } = this.deps;
+    if (!store.findUserWithPasswordHash) {
+      const user = await this.findByLogin(login);
+      return user && { user, passwordHash: await store.getPasswordHash(user.id) };
+    }
+    const key = storedLoginKey(login);
+    return key === null ? null : store.findUserWithPasswordHash(key, isEmailLogin(key), guesses);
+  }
+}
+
+/** The login key a stored login could have, or null when none can (no need to ask the store). */
+function storedLoginKey(login: string): string | null {
+  // No stored login holds NUL (nor is that long): the store may refuse such a key.
+  if (login.length > MAX_LOGIN_LENGTH || login.includes('\u0000')) return null;
+  const key = loginKey(login);
+  return key.length === 0 ? null : key;
+}
