@@ -21,6 +21,7 @@ import { delayOf, sleep, type Sleep } from './delay.js';
 import { RULES_PATH } from './rewrite.js';
 import { jsonpCallback, jsonpScript } from './jsonp.js';
 import { assertServableDocument } from './document-check.js';
+import { unmatchedRules } from './unmatched-rules.js';
 import { privateFiles, type PrivateNames } from './private-files.js';
 import { HOME_PAGE_CSP, renderHomePage, type AuthRoute, type HomeResource } from './home-page.js';
 
@@ -102,6 +103,8 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
     options.routeRules,
     options.maxIndexedFields,
   );
+  for (const warning of unmatchedRules(options.config.rules, options.documents.data, options.usersProp))
+    app.log.warn(warning);
   const hasStatic = existsSync(options.config.static);
   const isPrivate = privateFiles(options.privatePaths ?? [], options.privateNames ?? []);
   /** A file of the static folder, or 404 for one of restauth's own files (privatePaths). */

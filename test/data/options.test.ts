@@ -3,6 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { createTestApp, type TestApp } from '../support/app.js';
+import { linesLogger } from '../support/log-lines.js';
 
 /** The json-server options its users know, set in a json-data-server config.json. */
 describe('data API options', () => {
@@ -19,6 +20,26 @@ describe('data API options', () => {
     });
     return t;
   };
+
+  it('rules naming no collection (a typo) are warned of at the start, naming the collection left at the default', async () => {
+    const lines: string[] = [];
+    t = await createTestApp({
+      format: 'json-data-server',
+      config: { auth: { passwordSalt: 4 }, rules: { Messages: 600, posts: 644, users: 640, drafts: 600 } },
+      files: { 'db.json': JSON.stringify({ users: [], messages: [], posts: [] }) },
+      log: linesLogger('warn', lines),
+    });
+    const warnings = lines.map((line) => JSON.parse(line) as { level: number; msg: string });
+    assert.deepEqual(
+      warnings.map(({ msg }) => msg),
+      [
+        'data.rules names "Messages", which the data file has no collection of: its rule applies to nothing ("messages" has the default rule)',
+        'data.rules names "drafts", which the data file has no collection of: its rule applies to nothing',
+      ],
+    );
+    // A warning (pino's level 40), not a refusal: the server started, and no rule is guessed for a typo.
+    assert.equal(warnings[0]!.level, 40);
+  });
 
   it('readOnly: reads work, every write is 403', async () => {
     const app = (await open({ readOnly: true, rules: { posts: 777 } }, { users: [], posts: [{ id: 1 }] }))
