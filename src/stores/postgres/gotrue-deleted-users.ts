@@ -11,7 +11,7 @@ type TokenTables = ReturnType<typeof oneTimeTokenTables>;
  * (admin DELETE with should_soft_delete) sets deleted_at, clears the user's one-time tokens and ends
  * every session of the user in the same transaction (models.SoftDeleteUser, ClearAllOneTimeTokensForUser,
  * Logout). restauth already finds no such user by address or login (findableUsers in
- * postgres-store.ts); this file ends the sessions and spends the codes that a deleted_at written
+ * user-scope.ts); this file ends the sessions and spends the codes that a deleted_at written
  * otherwise (a DBA's UPDATE, a GoTrue database taken over with such rows) leaves behind, so that their
  * access tokens fail restauth's check and the pre-request's, their refresh tokens lead nowhere and a
  * link mailed before opens nothing, without a condition more in any per-request statement. A session

@@ -1,14 +1,11 @@
-import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { assertNotBanned } from '../../core/banned.js';
 import { AuthError, type ErrorCode } from '../../core/errors.js';
 import { loginKey } from '../../core/identity.js';
-import { hashSecret } from '../../core/secrets.js';
 import type { OutgoingMail } from '../../core/ports/outbox.js';
 import type { GuessProbe, GuessStanding, KnownClientRecord } from '../../core/ports/rate-limits.js';
 import { openWindow, rateLimitTable } from './rate-limits.js';
 import {
-  CodeHashInUseError,
   type AuditEvent,
   type CodeAttempt,
   type SignUpWrites,
@@ -33,7 +30,6 @@ import {
   UserDataChangedError,
   type UserUpdateConditions,
 } from '../../core/ports/store.js';
-import { findGoTrueRefreshToken, redeemGoTrueRefreshToken } from './gotrue-tokens.js';
 import { emailIdentityData, quotedNames, type SchemaNames } from './migrations.js';
 import { insertMailsSql, outboxTable } from './outbox.js';
 import {
@@ -43,284 +39,36 @@ import {
   listFactors,
   updateFactor,
 } from './gotrue-mfa-factors.js';
-import { refreshInOneStatementSql, refreshTokenLookupSql } from './refresh-exchange.js';
-import { RefreshBatcher, type RefreshEntry } from './refresh-batch.js';
-import { UnansweredRefreshes } from './unanswered-refreshes.js';
-import { refreshBatchSql } from './refresh-batch-sql.js';
-import { tokenStandingSql, toTokenStanding, type TokenStandingRow } from './token-standing.js';
+import type { RefreshEntry } from './refresh-batch.js';
 import { inTransaction } from './pool.js';
 import { syncProvidersSql } from './providers-sql.js';
 import { checkRoleName, createUserRole, dropUserRole, type RoleNames } from './user-roles.js';
-import { pruneSessions } from './upkeep.js';
 import { nameSkeletonColumns, refuseLookalike } from './name-skeletons.js';
-import { gotrueTokenType, oneTimeTokenTables } from './gotrue-one-time-tokens.js';
+import { oneTimeTokenTables } from './gotrue-one-time-tokens.js';
 import {
-  ENDED_SESSION_AMR,
-  ENDED_SESSION_COLUMNS,
-  LIVE_SESSION_COLUMNS,
-  liveSessionAmr,
   endSessionsClauses,
-  NO_TIME_BOX,
-  REFRESHED_AT,
   insertSessionSql,
   knownClientClause,
   noVerifiedFactor,
   sessionTables,
-  SERVER_KEY_CHAIN,
   type SessionTables,
 } from './session-sql.js';
 import { openSessionCallSql, openSignInCallSql } from './open-sign-in.js';
-import { jsonObject, rowDate, unsetTime, type RowTimestamp } from './row-values.js';
-
-interface UserRow {
-  id: string;
-  username: string | null;
-  email: string | null;
-  email_confirmed_at: RowTimestamp;
-  role: string | null;
-  token_count: number;
-  profile: unknown;
-  app_metadata: unknown;
-  created_at: RowTimestamp;
-  updated_at: RowTimestamp;
-  last_sign_in_at: RowTimestamp;
-  banned_until: RowTimestamp;
-  is_anonymous: boolean;
-  aud: string | null;
-  invited_at: RowTimestamp;
-}
-
-interface IdentityRow {
-  id: string;
-  user_id: string;
-  provider: string;
-  provider_id: string;
-  identity_data: unknown;
-  email: string | null;
-  last_sign_in_at: RowTimestamp;
-  created_at: RowTimestamp;
-  updated_at: RowTimestamp;
-}
-
-interface SessionRow {
-  id: string;
-  user_id: string;
-  created_at: RowTimestamp;
-  refreshed_at: RowTimestamp;
-  not_after: RowTimestamp;
-  revoked_at: RowTimestamp;
-  revoked_reason: string | null;
-  refresh_secret: string;
-  /** restauth.session_secrets.chain (SESSION_SECRET_CHAIN or SERVER_KEY_CHAIN). */
-  chain: number;
-  /** liveSessionAmr's JSON: dates as strings. */
-  amr: { method: string; at: string }[];
-}
-
-interface OneTimeTokenRow {
-  hash: string;
-  code_hash: string | null;
-  recipient: string | null;
-  user_id: string;
-  purpose: string;
-  created_at: Date;
-  expires_at: Date;
-  data: Record<string, unknown>;
-}
-
-interface AuditRow {
-  id: string;
-  at: Date;
-  action: string;
-  actor_id: string | null;
-  user_id: string | null;
-  ip: string | null;
-  data: Record<string, unknown>;
-}
-
-/**
- * A user is a row of GoTrue's `auth.users` `u` (migration 14: its uuid id is the user's id) and its
- * account `a` in restauth's schema (the user name, the token count, and the integer `id` the other
- * tables reference), joined on `a.uid = u.id`. Sessions, refresh tokens and one-time tokens name
- * their user by GoTrue's uuid (migrations 17 and 21). GoTrue's `role` is the token's role claim: the
- * authenticated role there is restauth's "no role of its own" (null).
- */
-function userColumns(authenticatedLiteral: string): string {
-  return `u.id::text AS id, a.username, u.email, u.email_confirmed_at,
-    nullif(u.role, ${authenticatedLiteral}) AS role, a.token_count,
-    coalesce(u.raw_user_meta_data, '{}') AS profile, coalesce(u.raw_app_meta_data, '{}') AS app_metadata,
-    u.created_at, u.updated_at, u.last_sign_in_at, u.banned_until, u.is_anonymous, u.aud, u.invited_at`;
-}
-/** An identity row `i`, as GoTrue keeps it (email: its generated column). */
-const IDENTITY_COLUMNS = `i.id::text AS id, i.user_id::text AS user_id, i.provider, i.provider_id, i.identity_data,
-  i.email, i.last_sign_in_at, i.created_at, i.updated_at`;
-/** A one-time token `t` of restauth.code_tokens. */
-const ONE_TIME_TOKEN_COLUMNS = `t.hash, t.code_hash, t.recipient, t.user_id::text AS user_id, t.purpose, t.created_at,
-  t.expires_at, t.data`;
-/**
- * Users an address or a login key finds, as GoTrue's FindUserByEmailAndAudience (`instance_id = nil
- * AND aud = ? AND is_sso_user = false`): an SSO user's address is its identity provider's
- * (users_email_partial_key lets a password user hold it too); a soft-deleted user (deleted_at set) no
- * longer exists for sign-in, recovery or links; a user of another GoTrue instance (instance_id not the
- * nil uuid) is another server's; and with jwt.audience set (`audience`), a user of another aud is
- * another application's, whose tokens would say its own audience, which restauth refuses: found, it
- * signed in (200) to tokens nothing took (403), where GoTrue answers 400 invalid_credentials. A row
- * written without instance_id or aud (NULL) is restauth's own. Without jwt.audience restauth serves
- * every audience, as GoTrue serves each its X-JWT-AUD header names.
- */
-function findableUsers(audience: string | undefined): string {
-  return `NOT u.is_sso_user AND u.deleted_at IS NULL AND ${OWN_INSTANCE}${ofAudience(audience)}`;
-}
-/**
- * Users of restauth's own GoTrue instance, as GoTrue's FindUserByID asks (`instance_id = uuid.Nil`):
- * a user of another instance of an older multi-instance GoTrue is not found by id either, so its
- * sessions neither refresh nor pass GET /user, and the admin API neither lists nor shows it.
- */
-const OWN_INSTANCE = `(u.instance_id IS NULL OR u.instance_id = '00000000-0000-0000-0000-000000000000')`;
-/** With jwt.audience set, users of that aud (or none): GoTrue's admin list asks `aud = ?` as well. */
-function ofAudience(audience: string | undefined): string {
-  return audience === undefined ? '' : ` AND (u.aud IS NULL OR u.aud = '${audience.replaceAll("'", "''")}')`;
-}
-const AUDIT_COLUMNS = `id, at, action, actor_id, user_id, ip, data`;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/**
- * A user id as the uid column takes it, or null: anything but a UUID names nobody, and must not reach
- * the query, where casting it to uuid would be an SQL error (a 500) instead of "not found".
- */
-function userUid(id: string): string | null {
-  return UUID.test(id) ? id : null;
-}
-
-function toUser(row: UserRow): User {
-  return {
-    id: row.id,
-    username: row.username,
-    email: row.email,
-    role: row.role,
-    tokenVersion: row.token_count,
-    profile: jsonObject(row.profile),
-    appMetadata: jsonObject(row.app_metadata),
-    createdAt: rowDate(row.created_at) ?? unsetTime(),
-    updatedAt: rowDate(row.updated_at) ?? unsetTime(),
-    emailConfirmedAt: rowDate(row.email_confirmed_at),
-    lastSignInAt: rowDate(row.last_sign_in_at),
-    bannedUntil: rowDate(row.banned_until),
-    isAnonymous: row.is_anonymous,
-    aud: row.aud,
-    invitedAt: rowDate(row.invited_at),
-  };
-}
-
-function toIdentity(row: IdentityRow): Identity {
-  return {
-    id: row.id,
-    userId: row.user_id,
-    provider: row.provider,
-    providerId: row.provider_id,
-    identityData: jsonObject(row.identity_data),
-    email: row.email,
-    lastSignInAt: rowDate(row.last_sign_in_at),
-    createdAt: rowDate(row.created_at) ?? unsetTime(),
-    updatedAt: rowDate(row.updated_at) ?? unsetTime(),
-  };
-}
-
-function toOneTimeToken(row: OneTimeTokenRow): OneTimeToken {
-  return {
-    hash: row.hash,
-    codeHash: row.code_hash,
-    recipient: row.recipient,
-    userId: row.user_id,
-    purpose: row.purpose,
-    createdAt: row.created_at,
-    expiresAt: row.expires_at,
-    data: row.data,
-  };
-}
-
-function toAuditEvent(row: AuditRow): AuditEvent {
-  return {
-    id: row.id,
-    at: row.at,
-    action: row.action,
-    actorId: row.actor_id,
-    userId: row.user_id,
-    ip: row.ip,
-    data: row.data,
-  };
-}
-
-/** A row of refreshTokenLookupSql: the token, its session's columns, its user as JSON. */
-type FoundTokenRow = SessionRow & {
-  hash: string;
-  token_created_at: RowTimestamp;
-  rotated_at: RowTimestamp;
-  user_row: UserRow | null;
-  mfa_guarded: boolean;
-  /** The refresh statements' (refreshedIdentitiesOf); the lookup has none. */
-  identities?: RefreshedIdentityJson[];
-};
-
-/** An identity as refreshedIdentitiesOf gives it: IdentityRow in JSON, its user the found row's. */
-type RefreshedIdentityJson = Omit<
-  IdentityRow,
-  'user_id' | 'last_sign_in_at' | 'created_at' | 'updated_at'
-> & {
-  last_sign_in_at: string | null;
-  created_at: string | null;
-  updated_at: string | null;
-};
-
-function toFoundToken(row: FoundTokenRow): FoundRefreshToken {
-  const userId = row.user_id;
-  return {
-    token: {
-      hash: row.hash,
-      sessionId: row.id,
-      createdAt: rowDate(row.token_created_at) ?? unsetTime(),
-      rotatedAt: rowDate(row.rotated_at),
-    },
-    session: toSession(row),
-    // From to_jsonb: its timestamps are strings, which toUser reads as the columns.
-    user: row.user_row ? toUser(row.user_row) : null,
-    userHasVerifiedFactor: row.mfa_guarded,
-    identities: row.identities?.map((identity) =>
-      toIdentity({
-        ...identity,
-        user_id: userId,
-        last_sign_in_at: rowDate(identity.last_sign_in_at),
-        created_at: rowDate(identity.created_at),
-        updated_at: rowDate(identity.updated_at),
-      }),
-    ),
-  };
-}
-
-function toSession(row: SessionRow): Session {
-  return {
-    id: row.id,
-    userId: row.user_id,
-    createdAt: rowDate(row.created_at) ?? unsetTime(),
-    refreshedAt: rowDate(row.refreshed_at) ?? unsetTime(),
-    // Never NULL (coalesced to NO_TIME_BOX); 'infinity' a DBA may write reads as the last date.
-    notAfter: rowDate(row.not_after) ?? unsetTime(),
-    revokedAt: rowDate(row.revoked_at),
-    revokedReason: row.revoked_reason,
-    refreshSecret: row.refresh_secret,
-    chain: row.chain === SERVER_KEY_CHAIN ? 'server-key' : 'session-secret',
-    amr: row.amr.map((claim) => ({ method: claim.method, at: rowDate(claim.at) ?? unsetTime() })),
-  };
-}
-
-/** Unique violations become the registry's codes. */
-function conflict(error: unknown): never {
-  const pgError = error as { code?: string; constraint?: string };
-  if (pgError.code === '23505') {
-    throw new AuthError(pgError.constraint?.includes('email') ? 'email_exists' : 'user_already_exists');
-  }
-  throw error;
-}
+import { rowDate, type RowTimestamp } from './row-values.js';
+import { StatementCache } from './statement-cache.js';
+import { PostgresAuditEvents } from './audit-events.js';
+import { PostgresCodeTokens } from './code-tokens.js';
+import { PostgresSessions } from './session-store.js';
+import {
+  conflict,
+  IDENTITY_COLUMNS,
+  toIdentity,
+  toUser,
+  userColumns,
+  type IdentityRow,
+  type UserRow,
+} from './store-rows.js';
+import { findableUsers, ofAudience, OWN_INSTANCE, userUid, UUID } from './user-scope.js';
 
 /**
  * The Store on PostgreSQL. Every single-use step is one statement (a
@@ -338,7 +86,10 @@ export class PostgresStore implements Store {
   private readonly session: SessionTables;
   /** restauth's one-time tokens, and GoTrue's table that shows them (gotrue-one-time-tokens.ts). */
   private readonly oneTimeTokens: ReturnType<typeof oneTimeTokenTables>;
-  private readonly auditLog: string;
+  /** The audit log (audit-events.ts). */
+  private readonly audit: PostgresAuditEvents;
+  /** One-time tokens and the mails carrying them (code-tokens.ts). */
+  private readonly codeTokens: PostgresCodeTokens;
   /** The shared rate-limit windows: a password sign-in reads and writes the account's guess limit there. */
   private readonly rateLimits: string;
   private readonly userRoles: string;
@@ -363,21 +114,9 @@ export class PostgresStore implements Store {
   private readonly listedUsers: string;
   /** The condition on `u` of the users an address or login key finds (findableUsers). */
   private readonly findableUsers: string;
-  private readonly statementNames = new Map<string, string>();
-  private readonly statementTexts = new Map<string, string>();
-  /** Refreshes asked for in one turn of the event loop, sent as one statement (refresh-batch.ts). */
-  private readonly refreshes = new RefreshBatcher(
-    (entries) => this.refreshBatch(entries),
-    (entry) => this.refreshAlone(entry),
-  );
-  /** Refreshes that failed unanswered, whose rotation a retry may find committed (unanswered-refreshes.ts). */
-  private readonly unanswered = new UnansweredRefreshes();
-  /**
-   * Rotations core derived the successor of (a session of chain 1, a GoTrue-made token) that failed
-   * unanswered: kept apart from `unanswered`, whose lookup of the server-key successor would find
-   * none and forget them.
-   */
-  private readonly unansweredRotations = new UnansweredRefreshes();
+  private readonly statements: StatementCache;
+  /** Sessions and refresh tokens (session-store.ts). */
+  private readonly sessions: PostgresSessions;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -391,6 +130,7 @@ export class PostgresStore implements Store {
     },
   ) {
     this.names = quotedNames(schemaNames);
+    this.statements = new StatementCache(options.preparedStatements);
     const { schema, restauth } = this.names;
     this.users = `${schema}.users`;
     this.accounts = `${restauth}.accounts`;
@@ -403,12 +143,28 @@ export class PostgresStore implements Store {
     this.userColumns = userColumns(this.names.authenticatedLiteral);
     this.findableUsers = findableUsers(options.audience);
     this.session = sessionTables(this.names);
+    this.sessions = new PostgresSessions(
+      pool,
+      this.session,
+      this.statements,
+      this.userColumns,
+      this.signedInUserFrom,
+      (id) => this.findUserById(id, { signingIn: true }),
+    );
     this.oneTimeTokens = oneTimeTokenTables(this.names);
     // GoTrue has no table for these: they live in restauth's schema (migration 16).
-    this.auditLog = `${restauth}.audit_log`;
+    this.audit = new PostgresAuditEvents(pool, `${restauth}.audit_log`);
     this.rateLimits = rateLimitTable(schemaNames);
     this.userRoles = `${restauth}.user_roles`;
     this.mailOutbox = outboxTable(schemaNames);
+    this.codeTokens = new PostgresCodeTokens(
+      pool,
+      this.names,
+      this.users,
+      this.oneTimeTokens,
+      this.mailOutbox,
+      options.mailsQueued,
+    );
     this.roleNames = {
       table: this.userRoles,
       memberOf: [this.names.authenticated, this.names.anon],
@@ -705,7 +461,7 @@ export class PostgresStore implements Store {
     const user = await this.findUserById(id);
     if (user === null) throw new AuthError('user_not_found');
     assertNotBanned(user, at);
-    if (await this.hasVerifiedFactor(user.id)) throw new AuthError('insufficient_aal');
+    if (await this.sessions.hasVerifiedFactor(user.id)) throw new AuthError('insufficient_aal');
     throw new AuthError('user_not_found');
   }
 
@@ -1135,195 +891,46 @@ export class PostgresStore implements Store {
     };
   }
 
-  async listSessions(userId: string): Promise<Session[]> {
-    const uid = userUid(userId);
-    if (uid === null) return [];
-    // Every row of auth.sessions is a session not ended (ended ones leave it).
-    const { rows } = await this.pool.query<SessionRow>(
-      `SELECT ${LIVE_SESSION_COLUMNS}, ${liveSessionAmr(this.session)} FROM ${this.session.sessions} s
-       LEFT JOIN ${this.session.secrets} k ON k.session_id = s.id
-       WHERE s.user_id = $1 ORDER BY s.created_at DESC`,
-      [uid],
-    );
-    return rows.map(toSession);
+  listSessions(userId: string): Promise<Session[]> {
+    return this.sessions.listSessions(userId);
   }
 
-  async findSession(id: string): Promise<Session | null> {
-    if (!UUID.test(id)) return null;
-    const { rows } = await this.pool.query<SessionRow>(
-      this.prepared(
-        this.statement(
-          'findSession',
-          () => `SELECT ${LIVE_SESSION_COLUMNS}, ${liveSessionAmr(this.session)} FROM ${this.session.sessions} s
-         LEFT JOIN ${this.session.secrets} k ON k.session_id = s.id WHERE s.id = $1
-         UNION ALL
-         SELECT ${ENDED_SESSION_COLUMNS}, ${ENDED_SESSION_AMR} FROM ${this.session.ends} e WHERE e.id = $1`,
-        ),
-        [id],
-      ),
-    );
-    return rows[0] ? toSession(rows[0]) : null;
+  findSession(id: string): Promise<Session | null> {
+    return this.sessions.findSession(id);
   }
 
-  async findTokenStanding(sessionId: string, userId: string): Promise<TokenStanding> {
-    // Found as findSession and findUserById find them (token-standing.ts), in one round trip.
-    const bySerial = /^[0-9]{1,9}$/.test(userId);
-    const { rows } = await this.pool.query<TokenStandingRow>(
-      this.prepared(
-        this.statement(bySerial ? 'tokenStandingBySerial' : 'tokenStandingByUuid', () =>
-          tokenStandingSql(this.session, this.signedInUserFrom, bySerial),
-        ),
-        [userUid(sessionId), bySerial ? Number(userId) : userUid(userId)],
-      ),
-    );
-    return toTokenStanding(rows[0]!);
+  findTokenStanding(sessionId: string, userId: string): Promise<TokenStanding> {
+    return this.sessions.findTokenStanding(sessionId, userId);
   }
 
-  async findRefreshToken(hash: string): Promise<FoundRefreshToken | null> {
-    // The user comes in the same query: a refresh needs it, and a round trip is a third of the work.
-    const { rows } = await this.pool.query<FoundTokenRow>(
-      this.prepared(
-        this.statement('refreshTokenLookup', () =>
-          refreshTokenLookupSql(this.session, this.userColumns, this.signedInUserFrom),
-        ),
-        [hash],
-      ),
-    );
-    return rows[0] ? toFoundToken(rows[0]) : null;
+  findRefreshToken(hash: string): Promise<FoundRefreshToken | null> {
+    return this.sessions.findRefreshToken(hash);
   }
 
-  async refreshInOneStatement(
+  refreshInOneStatement(
     presentedHash: string,
     successorHash: string,
     now: Date,
     inactiveBefore: Date,
   ): Promise<OneStatementRefresh | null> {
-    const entry = { presentedHash, successorHash, now, inactiveBefore };
-    if (this.unanswered.holds(presentedHash)) {
-      const own = await this.unanswered.answer(entry, (hash) => this.findRefreshToken(hash));
-      if (own) return own;
-    }
-    return this.refreshes.refresh(entry).catch((error: unknown) => {
-      this.unanswered.remember(entry);
-      throw error;
-    });
+    return this.sessions.refreshInOneStatement(presentedHash, successorHash, now, inactiveBefore);
   }
 
-  /** One refresh in a statement of its own, as refreshInOneStatement was before batching (the bench's before). */
-  async refreshAlone(entry: RefreshEntry): Promise<OneStatementRefresh | null> {
-    const { rows } = await this.pool.query<FoundTokenRow & { rotated: number }>(
-      this.prepared(
-        this.statement('refreshInOneStatement', () =>
-          refreshInOneStatementSql(this.session, this.userColumns, this.signedInUserFrom),
-        ),
-        [entry.presentedHash, entry.successorHash, entry.now, entry.inactiveBefore],
-      ),
-    );
-    return rows[0] ? { found: toFoundToken(rows[0]), rotated: rows[0].rotated === 1 } : null;
+  /** One refresh in a statement of its own (PostgresSessions.refreshAlone: the bench's before). */
+  refreshAlone(entry: RefreshEntry): Promise<OneStatementRefresh | null> {
+    return this.sessions.refreshAlone(entry);
   }
 
-  /** Several refreshes in one statement (refreshBatchSql): each entry's answer, null where it has no row. */
-  private async refreshBatch(entries: RefreshEntry[]): Promise<(OneStatementRefresh | null)[]> {
-    const { rows } = await this.pool.query<FoundTokenRow & { rotated: number; n: string }>(
-      this.prepared(
-        this.statement('refreshBatch', () =>
-          refreshBatchSql(this.session, this.userColumns, this.signedInUserFrom),
-        ),
-        [
-          entries.map((entry) => entry.presentedHash),
-          entries.map((entry) => entry.successorHash),
-          entries.map((entry) => entry.now),
-          entries.map((entry) => entry.inactiveBefore),
-        ],
-      ),
-    );
-    const byEntry = new Map(rows.map((row) => [Number(row.n), row]));
-    return entries.map((_, index) => {
-      const row = byEntry.get(index + 1);
-      return row ? { found: toFoundToken(row), rotated: row.rotated === 1 } : null;
-    });
-  }
-
-  async rotateRefreshToken(presentedHash: string, successorHash: string, now: Date): Promise<boolean> {
-    // The session's row is locked first, then the token's, the order in which ending a session takes
-    // them (its DELETE, then the cascade to its tokens): taken the other way round, a refresh and a
-    // sign-out of one session at once deadlocked. The conditional UPDATE is the token's lock: a racing
-    // caller waits for it, re-checks revoked, and matches nothing. The session must still exist (an
-    // ended one is gone). As GoTrue rotates: the presented row is revoked, its successor names it as
-    // parent.
-    const { rows } = await this.rememberedIfUnanswered(
-      presentedHash,
-      now,
-      this.pool.query<{ rotated: number }>(
-        this.prepared(
-          this.statement(
-            'rotateRefreshToken',
-            () => `WITH live AS (
-         SELECT t.id FROM ${this.session.refreshTokens} t JOIN ${this.session.sessions} s ON s.id = t.session_id
-         WHERE t.token = $1 AND t.revoked IS NOT TRUE AND ${noVerifiedFactor(this.session, 's.user_id')}
-         FOR NO KEY UPDATE OF s
-       ), rotated AS (
-         UPDATE ${this.session.refreshTokens} t SET revoked = true, updated_at = $3
-         WHERE t.id IN (SELECT id FROM live) AND t.revoked IS NOT TRUE
-         RETURNING t.session_id, t.user_id, t.instance_id
-       ), touched AS (
-         UPDATE ${this.session.sessions} SET refreshed_at = $3::timestamptz AT TIME ZONE 'UTC', updated_at = $3
-         WHERE id IN (SELECT session_id FROM rotated)
-       ), successor AS (
-         INSERT INTO ${this.session.refreshTokens}
-           (instance_id, token, user_id, revoked, parent, session_id, created_at, updated_at)
-         SELECT instance_id, $2, user_id, false, $1, session_id, $3, $3 FROM rotated
-         RETURNING 1
-       )
-       SELECT count(*)::int AS rotated FROM successor`,
-          ),
-          [presentedHash, successorHash, now],
-        ),
-      ),
-    );
-    return rows[0]!.rotated === 1;
-  }
-
-  /**
-   * `write`'s outcome; when it fails, the rotation of `presentedHash` at `now` is remembered, for a
-   * retry that finds it committed after all (unansweredRotation).
-   */
-  private rememberedIfUnanswered<T>(presentedHash: string, now: Date, write: Promise<T>): Promise<T> {
-    return write.catch((error: unknown) => {
-      this.unansweredRotations.remember({ presentedHash, now });
-      throw error;
-    });
+  rotateRefreshToken(presentedHash: string, successorHash: string, now: Date): Promise<boolean> {
+    return this.sessions.rotateRefreshToken(presentedHash, successorHash, now);
   }
 
   unansweredRotation(presentedHash: string, rotatedAt: Date): boolean {
-    return this.unansweredRotations.claim(presentedHash, rotatedAt);
+    return this.sessions.unansweredRotation(presentedHash, rotatedAt);
   }
 
-  /** GoTrue's own refresh tokens, in a database it made (gotrue-tokens.ts). */
-  async findImportedRefreshToken(token: string): Promise<{
-    session: Session;
-    user: User | null;
-    spentAt: Date | null;
-    userHasVerifiedFactor: boolean;
-  } | null> {
-    const found = await findGoTrueRefreshToken(this.pool, this.session, token);
-    const session = found && (await this.findSession(found.sessionId));
-    if (!found || !session) return null;
-    return {
-      session,
-      user: await this.findUserById(session.userId, { signingIn: true }),
-      spentAt: found.spentAt,
-      userHasVerifiedFactor: await this.hasVerifiedFactor(session.userId),
-    };
-  }
-
-  /** Whether the user (a uuid) has a verified MFA factor: no session opens or refreshes for it. */
-  private async hasVerifiedFactor(uid: string): Promise<boolean> {
-    const { rows } = await this.pool.query<{ guarded: boolean }>(
-      `SELECT NOT ${noVerifiedFactor(this.session, '$1::uuid')} AS guarded`,
-      [uid],
-    );
-    return rows[0]!.guarded;
+  findImportedRefreshToken(token: string): ReturnType<PostgresSessions['findImportedRefreshToken']> {
+    return this.sessions.findImportedRefreshToken(token);
   }
 
   redeemImportedRefreshToken(
@@ -1332,228 +939,60 @@ export class PostgresStore implements Store {
     successorHash: string,
     now: Date,
   ): Promise<boolean> {
-    return this.rememberedIfUnanswered(
-      hashSecret(token),
-      now,
-      redeemGoTrueRefreshToken(this.pool, this.session, token, refreshSecret, successorHash, now),
-    );
+    return this.sessions.redeemImportedRefreshToken(token, refreshSecret, successorHash, now);
   }
 
-  async recordSessionActivity(sessionId: string, now: Date, inactiveBefore: Date): Promise<boolean> {
-    if (!UUID.test(sessionId)) return false;
-    // An ended session is no longer in auth.sessions: the row's presence is its being live.
-    const { rowCount } = await this.pool.query(
-      this.prepared(
-        this.statement(
-          'recordSessionActivity',
-          () => `UPDATE ${this.session.sessions} s
-         SET refreshed_at = $2::timestamptz AT TIME ZONE 'UTC', updated_at = $2
-         WHERE s.id = $1 AND coalesce(s.not_after, ${NO_TIME_BOX}) > $2 AND ${REFRESHED_AT} > $3`,
-        ),
-        [sessionId, now, inactiveBefore],
-      ),
-    );
-    return rowCount === 1;
+  recordSessionActivity(sessionId: string, now: Date, inactiveBefore: Date): Promise<boolean> {
+    return this.sessions.recordSessionActivity(sessionId, now, inactiveBefore);
   }
 
-  async revokeSession(sessionId: string, reason: string, now: Date): Promise<void> {
-    if (!UUID.test(sessionId)) return;
-    // Idempotent: an ended session is no longer in auth.sessions, so its first reason stays.
-    await this.pool.query(
-      this.prepared(
-        this.statement(
-          'revokeSession',
-          () => `WITH ${endSessionsClauses(this.session, 's.id = $1', '$2::timestamptz', '$3::text')}
-         SELECT count(*)::int AS ended FROM ended`,
-        ),
-        [sessionId, now, reason],
-      ),
-    );
+  revokeSession(sessionId: string, reason: string, now: Date): Promise<void> {
+    return this.sessions.revokeSession(sessionId, reason, now);
   }
 
   pruneSessions(endedBefore: Date): Promise<{ sessions: number; refreshTokens: number }> {
-    return pruneSessions(this.pool, this.session, endedBefore);
+    return this.sessions.pruneSessions(endedBefore);
   }
 
-  async revokeUserSessions(
+  revokeUserSessions(
     userId: string,
     exceptSessionId: string | null,
     reason: string,
     now: Date,
   ): Promise<number> {
-    const uid = userUid(userId);
-    if (uid === null) return 0;
-    const { rows } = await this.pool.query<{ ended: number }>(
-      `WITH ${endSessionsClauses(
-        this.session,
-        's.user_id = $1 AND s.id::text IS DISTINCT FROM $2::text',
-        '$3::timestamptz',
-        '$4::text',
-      )}
-       SELECT count(*)::int AS ended FROM ended`,
-      [uid, exceptSessionId, now, reason],
-    );
-    return rows[0]!.ended;
+    return this.sessions.revokeUserSessions(userId, exceptSessionId, reason, now);
   }
 
-  async createOneTimeToken(
+  createOneTimeToken(
     token: OneTimeToken,
     mails: readonly OutgoingMail[] = [],
     options: OneTimeTokenConditions = {},
   ): Promise<TokenWrite> {
-    // One statement: the new token takes the place of the earlier one of its user and purpose (one
-    // row per pair, migration 10), unless the earlier one is live and newer than the throttle allows;
-    // the mails carrying it (the outbox rows the mail worker sends) come only with it, and GoTrue's
-    // table shows it as the newest token of its type (gotrue-one-time-tokens.ts). Racing callers
-    // meet on the unique index: the first inserts, each later one waits for it and then replaces it
-    // or, throttled, stores nothing. The row keeps its place, so a replacement may reuse its own code.
-    // An earlier token dated ahead by more than the throttle's length throttles nothing (Store's doc).
-    // The user's row is read locked (FOR SHARE): a ban or a deletion in flight is waited for and then
-    // seen (READ COMMITTED re-reads the row it waited for); a user deleted since the caller read it, or
-    // (with unlessBannedAt) banned, or (with whileAddressIs) moved to another address, gets no row,
-    // so no token, no mail.
-    // The casts: an INSERT's SELECT, unlike its VALUES, does not take its columns' types.
-    const { rows } = await this.pool
-      .query<{ stored: number }>(
-        `WITH stored AS (
-         INSERT INTO ${this.oneTimeTokens.codeTokens} AS earlier
-           (hash, code_hash, recipient, user_id, purpose, created_at, expires_at, data)
-         SELECT $1::text, $7::text, $10::text, $2::uuid, $3::text, $4::timestamptz, $5::timestamptz, $6::jsonb
-         WHERE EXISTS (SELECT 1 FROM ${this.users} u WHERE u.id = $2::uuid AND ${OWN_INSTANCE}
-                        AND ($13::timestamptz IS NULL OR u.banned_until IS NULL OR u.banned_until <= $13)
-                        AND ($14::text IS NULL OR u.email = $14::text) FOR SHARE)
-         ON CONFLICT (user_id, purpose) DO UPDATE SET hash = EXCLUDED.hash, code_hash = EXCLUDED.code_hash,
-           recipient = EXCLUDED.recipient, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at,
-           data = EXCLUDED.data, failed_attempts = 0
-         WHERE $11::timestamptz IS NULL OR earlier.created_at <= $11 OR earlier.expires_at <= $4
-           OR earlier.created_at >= $4::timestamptz + ($4::timestamptz - $11::timestamptz)
-         RETURNING user_id, hash, recipient, created_at
-       ), shown AS (
-         INSERT INTO ${this.oneTimeTokens.gotrue} AS shown
-           (id, user_id, token_type, token_hash, relates_to, created_at, updated_at)
-         SELECT gen_random_uuid(), s.user_id, $12::text::${this.names.schema}.one_time_token_type, s.hash,
-           coalesce(s.recipient, u.email, ''), s.created_at AT TIME ZONE 'UTC', s.created_at AT TIME ZONE 'UTC'
-         FROM stored s JOIN ${this.users} u ON u.id = s.user_id WHERE $12::text IS NOT NULL
-         ON CONFLICT (user_id, token_type) DO UPDATE SET token_hash = EXCLUDED.token_hash,
-           relates_to = EXCLUDED.relates_to, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at
-       ), queued AS (
-         ${insertMailsSql(this.mailOutbox, '$8', '$9', 'stored')}
-         RETURNING 1
-       )
-       SELECT (SELECT count(*) FROM stored)::int AS stored, (SELECT count(*) FROM queued) AS queued`,
-        [
-          token.hash,
-          userUid(token.userId),
-          token.purpose,
-          token.createdAt,
-          token.expiresAt,
-          token.data,
-          token.codeHash,
-          JSON.stringify(mails),
-          // Due now by the mail worker's clock (the wall clock), whatever clock dated the token.
-          new Date(),
-          token.recipient ?? null,
-          options.unlessIssuedAfter ?? null,
-          gotrueTokenType(token.purpose),
-          options.unlessBannedAt ?? null,
-          options.whileAddressIs === undefined ? null : loginKey(options.whileAddressIs),
-        ],
-      )
-      .catch((error: unknown) => {
-        const pgError = error as { code?: string; constraint?: string };
-        if (pgError.code === '23505' && pgError.constraint === 'code_tokens_code_hash')
-          throw new CodeHashInUseError();
-        throw error;
-      });
-    const stored = rows[0]!.stored === 1;
-    if (stored && mails.length > 0) this.options.mailsQueued?.();
-    return { stored };
+    return this.codeTokens.createOneTimeToken(token, mails, options);
   }
 
-  async consumeOneTimeToken(hash: string, purpose: string, now: Date): Promise<OneTimeToken | null> {
-    // One DELETE: a racing consumer, by link or by code, waits for the row lock and then finds no row.
-    // The link's hash only: a code's hash is never a link (see consumeOneTimeCode).
-    const { rows } = await this.pool.query<OneTimeTokenRow>(
-      `WITH consumed AS (
-         DELETE FROM ${this.oneTimeTokens.codeTokens} t WHERE t.hash = $1 AND t.purpose = $2
-         RETURNING ${ONE_TIME_TOKEN_COLUMNS}
-       ), ${this.unshown('consumed')}
-       SELECT * FROM consumed`,
-      [hash, purpose],
-    );
-    const row = rows[0];
-    if (!row || row.expires_at.getTime() <= now.getTime()) return null;
-    return toOneTimeToken(row);
+  consumeOneTimeToken(hash: string, purpose: string, now: Date): Promise<OneTimeToken | null> {
+    return this.codeTokens.consumeOneTimeToken(hash, purpose, now);
   }
 
-  async consumeOneTimeCode(attempt: CodeAttempt): Promise<OneTimeToken | null> {
-    const { recipient, candidates, now, maxFailures } = attempt;
-    const purposes = candidates.map((candidate) => candidate.purpose);
-    const codeHashes = candidates.map((candidate) => candidate.codeHash);
-    // A hit is one DELETE, as a link's: racing consumers find the row once.
-    const { rows } = await this.pool.query<OneTimeTokenRow>(
-      `WITH consumed AS (
-         DELETE FROM ${this.oneTimeTokens.codeTokens} t
-         WHERE t.recipient = $1 AND (t.purpose, t.code_hash) IN (SELECT * FROM unnest($2::text[], $3::text[]))
-         RETURNING ${ONE_TIME_TOKEN_COLUMNS}
-       ), ${this.unshown('consumed')}
-       SELECT * FROM consumed`,
-      [recipient, purposes, codeHashes],
-    );
-    const row = rows[0];
-    if (row) return row.expires_at.getTime() <= now.getTime() ? null : toOneTimeToken(row);
-    // A miss: one UPDATE counts it against every live code it may have been aimed at. Racing misses
-    // queue on the row lock and each re-reads the count, so none is lost; the last allowed one retires
-    // the code. The link, 256 random bits no one guesses, lives on (CodeAttempt.maxFailures).
-    await this.pool.query(
-      `UPDATE ${this.oneTimeTokens.codeTokens} SET failed_attempts = failed_attempts + 1,
-         code_hash = CASE WHEN failed_attempts + 1 >= $4 THEN NULL ELSE code_hash END
-       WHERE recipient = $1 AND purpose = ANY($2::text[]) AND expires_at > $3 AND code_hash IS NOT NULL`,
-      [recipient, purposes, now, maxFailures],
-    );
-    return null;
+  consumeOneTimeCode(attempt: CodeAttempt): Promise<OneTimeToken | null> {
+    return this.codeTokens.consumeOneTimeCode(attempt);
   }
 
-  async findOneTimeToken(userId: string, purpose: string, now: Date): Promise<OneTimeToken | null> {
-    const uid = userUid(userId);
-    if (uid === null) return null;
-    const { rows } = await this.pool.query<OneTimeTokenRow>(
-      `SELECT ${ONE_TIME_TOKEN_COLUMNS} FROM ${this.oneTimeTokens.codeTokens} t
-       WHERE t.user_id = $1 AND t.purpose = $2 AND t.expires_at > $3 ORDER BY t.created_at DESC LIMIT 1`,
-      [uid, purpose, now],
-    );
-    return rows[0] ? toOneTimeToken(rows[0]) : null;
+  findOneTimeToken(userId: string, purpose: string, now: Date): Promise<OneTimeToken | null> {
+    return this.codeTokens.findOneTimeToken(userId, purpose, now);
   }
 
-  async recordAuditEvent(event: AuditEvent): Promise<void> {
-    await this.pool.query(
-      `INSERT INTO ${this.auditLog} (id, at, action, actor_id, user_id, ip, data)
-       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-      [event.id, event.at, event.action, event.actorId, event.userId, event.ip, event.data],
-    );
+  recordAuditEvent(event: AuditEvent): Promise<void> {
+    return this.audit.recordAuditEvent(event);
   }
 
-  async listAuditEvents(options: { page: number; perPage: number; userId?: string }): Promise<AuditPage> {
-    const offset = (Math.max(options.page, 1) - 1) * options.perPage;
-    const userId = options.userId ?? null;
-    // Newest first; events of the same instant in insertion order (seq).
-    const [page, count] = await Promise.all([
-      this.pool.query<AuditRow>(
-        `SELECT ${AUDIT_COLUMNS} FROM ${this.auditLog} WHERE $1::text IS NULL OR user_id = $1
-         ORDER BY at DESC, seq LIMIT $2 OFFSET $3`,
-        [userId, options.perPage, offset],
-      ),
-      this.pool.query<{ total: number }>(
-        `SELECT count(*)::int AS total FROM ${this.auditLog} WHERE $1::text IS NULL OR user_id = $1`,
-        [userId],
-      ),
-    ]);
-    return { events: page.rows.map(toAuditEvent), total: count.rows[0]!.total };
+  listAuditEvents(options: { page: number; perPage: number; userId?: string }): Promise<AuditPage> {
+    return this.audit.listAuditEvents(options);
   }
 
-  async pruneAuditEvents(before: Date): Promise<number> {
-    const result = await this.pool.query(`DELETE FROM ${this.auditLog} WHERE at < $1`, [before]);
-    return result.rowCount ?? 0;
+  pruneAuditEvents(before: Date): Promise<number> {
+    return this.audit.pruneAuditEvents(before);
   }
 
   /** A round trip: a database out of reach rejects with the pool's 503 (store_unavailable). */
@@ -1565,44 +1004,14 @@ export class PostgresStore implements Store {
     await this.pool.end();
   }
 
-  /**
-   * A named statement: each pooled connection parses and plans it once, then
-   * only binds and executes it (the hot paths: sign-in, refresh, check). The
-   * name is the text's hash, so two texts never share a name.
-   */
-  /**
-   * The text of the statement `key`, built by `build` once per store. The hot paths' statements (a
-   * refresh's is 2.3 KB) were built from their templates at every call, and prepared then hashed the
-   * new string again to find its name: 15-25 µs of Node CPU a call, against 0.5 µs for a text kept.
-   * `build` may depend on nothing but the store and what `key` names.
-   */
+  /** The statement `key`'s text, built once (StatementCache.statement). */
   private statement(key: string, build: () => string): string {
-    let text = this.statementTexts.get(key);
-    if (text === undefined) {
-      text = build();
-      this.statementTexts.set(key, text);
-    }
-    return text;
+    return this.statements.statement(key, build);
   }
 
+  /** `text` as a named statement when the store prepares them (StatementCache.prepared). */
   private prepared(text: string, values: unknown[]): pg.QueryConfig {
-    if (!this.options.preparedStatements) return { text, values };
-    let name = this.statementNames.get(text);
-    if (name === undefined) {
-      name = `restauth_${createHash('sha256').update(text).digest('hex').slice(0, 32)}`;
-      this.statementNames.set(text, name);
-    }
-    return { name, text, values };
-  }
-
-  /**
-   * A WITH clause deleting GoTrue's row that shows a token of `tokens` (a clause returning `hash`): a
-   * token consumed or expired is no longer shown as pending.
-   */
-  private unshown(tokens: string): string {
-    return `unshown AS (
-      DELETE FROM ${this.oneTimeTokens.gotrue} g USING ${tokens} c WHERE g.token_hash = c.hash
-    )`;
+    return this.statements.prepared(text, values);
   }
 
   private async oneUser(sql: string, values: unknown[]): Promise<User | null> {
