@@ -2,8 +2,14 @@ import type { Client } from './audit.js';
 import { clientBucket } from './client-bucket.js';
 import { AuthError } from './errors.js';
 import { unobserved, type AuthEvents } from './ports/events.js';
-import type { GuessProbe, GuessStanding, KnownClientRecord, RateLimitCounter } from './ports/rate-limits.js';
-import type { RateLimitRule } from './rate-limit.js';
+import type {
+  GuessCount,
+  GuessProbe,
+  GuessStanding,
+  KnownClientRecord,
+  RateLimitCounter,
+} from './ports/rate-limits.js';
+import { isShared, type RateLimitRule } from './rate-limit.js';
 
 /** How long a client that signed an account in is remembered as that account's known client. */
 const KNOWN_CLIENT_MS = 30 * 86_400_000;
@@ -11,7 +17,7 @@ const KNOWN_CLIENT_MS = 30 * 86_400_000;
 /** Checks of one account that may wait in one process for their turn; past it: 503 over_capacity. */
 const MAX_WAITING = 256;
 
-/** One account's checks in this process: how many run, who waits, and its failures as last counted here. */
+/** One login's or account's checks in this process: how many run, who waits, its failures as last counted here. */
 interface AccountChecks {
   running: number;
   waiting: Array<() => void>;
@@ -22,25 +28,26 @@ interface AccountChecks {
 }
 
 /**
- * Wrong passwords allowed per account, whatever client sends them: the per-client limits count a
- * client by its address, so guesses from many addresses (a botnet, the /64s of an IPv6 /48) at one
- * account were unbounded, and every dialect's login route had its own allowance.
+ * Wrong passwords allowed per login and per account, whatever client sends them: the per-client
+ * limits count a client by its address, so guesses from many addresses (a botnet, the /64s of an
+ * IPv6 /48) at one account were unbounded, and every dialect's login route had its own allowance.
  *
  * Only FAILURES are counted, after the hash said no: a right password never spends anything, so a
  * burst of right-password sign-ins of one account (a shared service account) all succeed. A burst
- * of guesses is bounded instead by admitting no more of an account's checks at once (in this
- * process) than it has wrong passwords left: the others wait, they are not refused.
+ * of guesses is bounded instead by admitting no more of a login's or an account's checks at once
+ * (in this process) than it has wrong passwords left: the others wait, they are not refused.
  *
- * Past the allowance a check is refused (429) before any hashing, the right password too, unless
- * its client signed this account in within KNOWN_CLIENT_MS (NIST 800-63B 5.2.2): the owner's usual
- * device or network goes on signing in during an attack, one check at a time.
- *
- * The key is the account's id, so every spelling of its name or address is one budget; a login no
- * account has is counted by its normalized key (unknownAccount), so the 429 tells nobody whether an
- * account exists.
+ * Two budgets, so that no answer tells whether a login has an account, nor whose:
+ * - the login's, as typed (its normalized key), known or not: past it the login's checks are
+ *   refused (429) before any hashing, the right password too;
+ * - the account's, by all its logins (its user name and its address): past it a check of its
+ *   password is not made, a dummy hash runs instead and the answer is a wrong password's. A 429
+ *   there would tell that this login and the spent one are one account's.
+ * Either way a client that signed this account in within KNOWN_CLIENT_MS is exempt (NIST 800-63B
+ * 5.2.2): the owner's usual device or network goes on signing in during an attack.
  */
 export class AccountGuessLimit {
-  private readonly accounts = new Map<string, AccountChecks>();
+  private readonly checks = new Map<string, AccountChecks>();
 
   constructor(
     private readonly counter: RateLimitCounter,
@@ -71,8 +78,8 @@ export class AccountGuessLimit {
   probe(login: string, clientBucket: string | null): GuessProbe | null {
     if (!this.enabled) return null;
     return {
-      failuresPrefix: failuresKey(''),
-      unknownKey: failuresKey(unknownAccount(login)),
+      failuresPrefix: accountKey(''),
+      loginKey: loginKey(login),
       knownPrefix: clientBucket === null ? null : knownKey(clientBucket, ''),
       windowMs: this.windowMs,
       max: this.rule.max,
@@ -81,15 +88,20 @@ export class AccountGuessLimit {
   }
 
   /** The standing read from the counters, for a store that does not fold it into its lookup. */
-  async standing(account: GuessAccount, clientBucket: string | null): Promise<GuessStanding> {
+  async standing(subject: GuessSubject, clientBucket: string | null): Promise<GuessStanding> {
     const now = this.clock();
-    const window = await this.counter.peek(failuresKey(account), this.windowMs, now);
-    const failures = window?.count ?? 0;
+    const count = async (key: string): Promise<GuessCount> => {
+      const window = await this.counter.peek(key, this.windowMs, now);
+      return { failures: window?.count ?? 0, resetAt: window?.resetAt ?? null };
+    };
+    const login = await count(loginKey(subject.login));
+    const account = subject.userId === null ? null : await count(accountKey(subject.userId));
+    const spent = Math.max(login.failures, account?.failures ?? 0) >= this.rule.max;
     const known =
-      failures >= this.rule.max && clientBucket !== null && typeof account === 'string'
-        ? await this.counter.peek(knownKey(clientBucket, account), KNOWN_CLIENT_MS, now)
+      spent && clientBucket !== null && subject.userId !== null
+        ? await this.counter.peek(knownKey(clientBucket, subject.userId), KNOWN_CLIENT_MS, now)
         : null;
-    return { failures, resetAt: window?.resetAt ?? null, knownClient: known !== null };
+    return { ...login, account, knownClient: known !== null };
   }
 
   /**
@@ -114,29 +126,46 @@ export class AccountGuessLimit {
   }
 
   /**
-   * Runs `check` (the hash compared) for `account`, once it may: refused (429) past the
-   * allowance unless the client is known, queued while as many of the account's checks run as it
-   * has wrong passwords left. `check` answers whether the password was right; a wrong one is counted.
+   * Runs `check` (the hash compared) of `subject`, once it may: refused (429) past the login's
+   * allowance unless the client is known; past the account's, `dummy` runs instead and the answer
+   * is a wrong password's; queued while as many of the login's or the account's checks run as it
+   * has wrong passwords left. `check` answers whether the password was right; a wrong one is
+   * counted against the login and the account.
    */
-  async run(account: GuessAccount, standing: GuessStanding, check: () => Promise<boolean>): Promise<boolean> {
-    const key = failuresKey(account);
-    const entry = this.entry(key);
-    entry.users++;
+  async run(
+    subject: GuessSubject,
+    standing: GuessStanding,
+    check: () => Promise<boolean>,
+    dummy: () => Promise<unknown>,
+  ): Promise<boolean> {
+    const held: Array<{ key: string; entry: AccountChecks }> = [];
+    /** Admitted, so running until this check ends: the login's, and the account's when checked. */
+    const admitted: Array<{ key: string; entry: AccountChecks }> = [];
+    const hold = (key: string) => {
+      const entry = this.entry(key);
+      entry.users++;
+      held.push({ key, entry });
+      return { key, entry };
+    };
     try {
-      await this.admit(entry, standing);
-      let right: boolean;
-      try {
-        right = await check();
-      } catch (error) {
-        this.leave(entry); // a check that failed to run (an overloaded hasher) guessed nothing
-        throw error;
+      const login = hold(loginKey(subject.login));
+      if (!(await this.admit(login.entry, standing, standing.knownClient)))
+        this.refuse(login.entry, standing);
+      admitted.push(login);
+      let real = true;
+      if (subject.userId !== null) {
+        const account = hold(accountKey(subject.userId));
+        real = await this.admit(account.entry, standing.account, standing.knownClient);
+        if (real) admitted.push(account);
       }
-      // A wrong password is counted before the waiters look again, so they see it.
-      if (!right) await this.counted(entry, key).finally(() => this.leave(entry));
-      else this.leave(entry);
+      // A check that fails to run (an overloaded hasher) guessed nothing: not counted.
+      const right = real ? await check() : (await dummy(), false);
+      // A wrong password is counted before the waiters look again (finally), so they see it.
+      if (!right) await this.counted(admitted);
       return right;
     } finally {
-      if (--entry.users === 0) this.accounts.delete(key);
+      for (const { entry } of admitted) this.leave(entry);
+      for (const { key, entry } of held) if (--entry.users === 0) this.checks.delete(key);
     }
   }
 
@@ -145,27 +174,29 @@ export class AccountGuessLimit {
   }
 
   private entry(key: string): AccountChecks {
-    let entry = this.accounts.get(key);
+    let entry = this.checks.get(key);
     if (!entry) {
       entry = { running: 0, waiting: [], users: 0, failures: 0, resetAt: 0 };
-      this.accounts.set(key, entry);
+      this.checks.set(key, entry);
     }
     return entry;
   }
 
-  private async admit(entry: AccountChecks, standing: GuessStanding): Promise<void> {
+  /** The failures of `entry` as read (`read`) or as counted here since, whichever is more. */
+  private failures(entry: AccountChecks, read: GuessCount | null, now: number): number {
+    const seen = read?.resetAt && read.resetAt.getTime() > now ? read.failures : 0;
+    return Math.max(seen, entry.resetAt > now ? entry.failures : 0);
+  }
+
+  /** Admits a check of `entry` when it may run (true), or answers that its allowance is spent (false). */
+  private async admit(entry: AccountChecks, read: GuessCount | null, knownClient: boolean): Promise<boolean> {
     for (;;) {
-      const now = this.clock().getTime();
-      const read = standing.resetAt && standing.resetAt.getTime() > now ? standing.failures : 0;
-      const here = entry.resetAt > now ? entry.failures : 0;
-      const failures = Math.max(read, here);
-      if (failures >= this.rule.max && !standing.knownClient) {
-        this.refuse(Math.max(standing.resetAt?.getTime() ?? 0, entry.resetAt), now);
-      }
+      const failures = this.failures(entry, read, this.clock().getTime());
+      if (failures >= this.rule.max && !knownClient) return false;
       // As many at once as wrong passwords are left (one past them, for a known client).
       if (entry.running < Math.max(1, this.rule.max - failures)) {
         entry.running++;
-        return;
+        return true;
       }
       if (entry.waiting.length >= MAX_WAITING)
         throw new AuthError('over_capacity', undefined, { retryAfter: 1 });
@@ -173,11 +204,19 @@ export class AccountGuessLimit {
     }
   }
 
-  /** Counts a wrong password, in the shared counter and in this process's view of the account. */
-  private async counted(entry: AccountChecks, key: string): Promise<void> {
-    const { count, resetAt } = await this.counter.hit(key, this.windowMs, this.clock());
-    entry.failures = count;
-    entry.resetAt = resetAt.getTime();
+  /**
+   * Counts a wrong password against each of `counted`, in the shared counter (one statement for
+   * both where it takes many) and in this process's view of each.
+   */
+  private async counted(counted: ReadonlyArray<{ key: string; entry: AccountChecks }>): Promise<void> {
+    const keys = counted.map(({ key }) => key);
+    const after = await countHits(this.counter, keys, this.windowMs, this.clock());
+    for (const { key, entry } of counted) {
+      const window = after.get(key);
+      if (!window) continue;
+      entry.failures = window.count;
+      entry.resetAt = window.resetAt.getTime();
+    }
   }
 
   /** Ends a check: every waiter looks again (the allowance may have shrunk, or the account be spent). */
@@ -186,8 +225,10 @@ export class AccountGuessLimit {
     for (const wake of entry.waiting.splice(0)) wake();
   }
 
-  private refuse(resetAt: number, now: number): never {
+  private refuse(entry: AccountChecks, read: GuessCount): never {
     this.events.rateLimited('passwordGuesses');
+    const now = this.clock().getTime();
+    const resetAt = Math.max(read.resetAt?.getTime() ?? 0, entry.resetAt);
     const retryAfter = Math.max(1, Math.ceil((resetAt - now) / 1000));
     throw new AuthError('over_request_rate_limit', 'Too many requests, retry later', { retryAfter });
   }
@@ -208,16 +249,18 @@ export class ClientGuesses {
   }
 
   /**
-   * Runs a password `check` of `account` under the per-account guess limit (AccountGuessLimit.run),
-   * with the standing the store read along with the user, or else read from the counters.
+   * Runs a password `check` of `subject` under the guess limit (AccountGuessLimit.run), with the
+   * standing the store read along with the user, or else read from the counters.
    */
   async run(
-    account: GuessAccount,
+    subject: GuessSubject,
     standing: GuessStanding | undefined,
     check: () => Promise<boolean>,
+    dummy: () => Promise<unknown>,
   ): Promise<boolean> {
     if (!this.limit.enabled) return check();
-    return this.limit.run(account, standing ?? (await this.limit.standing(account, this.bucket)), check);
+    const read = standing ?? (await this.limit.standing(subject, this.bucket));
+    return this.limit.run(subject, read, check, dummy);
   }
 
   /**
@@ -255,27 +298,47 @@ export class ClientGuesses {
   }
 }
 
-/** Whose wrong passwords are counted: a user's id, or a login no account has (unknownAccount). */
-export type GuessAccount = string | { readonly unknownLogin: string };
-
-/**
- * What a login no account has is counted as: its check (a dummy hash) runs and is counted as an
- * account's would be, so neither its answers nor their timing tell that no account has it.
- */
-export function unknownAccount(login: string): GuessAccount {
-  return { unknownLogin: login };
+/** Whose password is checked: the login as typed (its key), and the account that has it, if any. */
+export interface GuessSubject {
+  readonly login: string;
+  readonly userId: string | null;
 }
 
 /**
- * Apart from the per-client families' keys (`signIn:<address>` ...), and an unknown login's
+ * One hit on each of `keys`: in one statement where the counter takes many (PostgreSQL), so a
+ * known login (its count and its account's) costs the round trips an unknown one (its own) does.
+ */
+async function countHits(
+  counter: RateLimitCounter,
+  keys: string[],
+  windowMs: number,
+  now: Date,
+): Promise<Map<string, { count: number; resetAt: Date }>> {
+  if (isShared(counter)) {
+    const resetAt = new Date(now.getTime() + windowMs);
+    return counter.addHits(
+      keys.map((key) => ({ key, windowMs, resetAt, hits: 1 })),
+      now,
+    );
+  }
+  const after = new Map<string, { count: number; resetAt: Date }>();
+  for (const key of keys) after.set(key, await counter.hit(key, windowMs, now));
+  return after;
+}
+
+/**
+ * Apart from the per-client families' keys (`signIn:<address>` ...), and a login's
  * (`passwordGuesses:login:<login>`) apart from every account's: a file-store id is any username, and
  * the id `login:x` is written `=login:x` (so `=x` as `==x`). The file store's counter evicts
  * neither. PostgreSQL's ids (uuid, serial) are written as they are, as its sign-in lookup reads
  * them (`failuresPrefix || id`).
  */
-function failuresKey(account: GuessAccount): string {
-  if (typeof account !== 'string') return `passwordGuesses:login:${account.unknownLogin}`;
-  return `passwordGuesses:${/^(login:|=)/.test(account) ? `=${account}` : account}`;
+function accountKey(userId: string): string {
+  return `passwordGuesses:${/^(login:|=)/.test(userId) ? `=${userId}` : userId}`;
+}
+
+function loginKey(login: string): string {
+  return `passwordGuesses:login:${login}`;
 }
 
 function knownKey(clientBucket: string, userId: string): string {

@@ -2,7 +2,6 @@ import { AuthUseCase } from './auth-use-case.js';
 import { AuthError } from './errors.js';
 import type { User } from './ports/store.js';
 import { MAX_LOGIN_LENGTH, isEmailLogin, loginKey } from './identity.js';
-import { unknownAccount } from './account-guess-limit.js';
 import type { Client } from './audit.js';
 import type { GuessProbe, GuessStanding } from './ports/rate-limits.js';
 
@@ -45,15 +44,15 @@ export class Credentials extends AuthUseCase {
     const found = await this.findWithPasswordHash(login, guesses.probe(key));
     const user = found?.user ?? null;
     const hash = found?.passwordHash ?? null;
+    const subject = { login: key, userId: user?.id ?? null };
+    const dummy = () => this.deps.hasher.verifyDummy(password);
     if (!user || hash === null) {
       // Sure to fail, but counted and refused as an account's check (every spelling of the login one key).
-      await guesses.run(user?.id ?? unknownAccount(key), found?.guesses, async () => {
-        await this.deps.hasher.verifyDummy(password);
-        return false;
-      });
+      await guesses.run(subject, found?.guesses, async () => (await dummy(), false), dummy);
       throw new CredentialsRefused(user?.id ?? null);
     }
-    const right = await guesses.run(user.id, found?.guesses, () => this.deps.hasher.verify(password, hash));
+    const verify = () => this.deps.hasher.verify(password, hash);
+    const right = await guesses.run(subject, found?.guesses, verify, dummy);
     if (!right) throw new CredentialsRefused(user.id);
     if (this.deps.hasher.needsRehash(hash)) {
       const upgraded = await this.deps.hasher.hash(password);

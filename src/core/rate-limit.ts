@@ -71,6 +71,7 @@ export class RateLimiter {
   }
 }
 
-function isShared(counter: RateLimitCounter): counter is SharedRateLimitCounter {
+/** Whether `counter` takes many keys' hits in one write (PostgreSQL's table). */
+export function isShared(counter: RateLimitCounter): counter is SharedRateLimitCounter {
   return 'addHits' in counter;
 }

@@ -131,6 +131,57 @@ describe('password guesses at one account, from many clients and every dialect',
     assert.equal((await attempt(0, 'somebody@acme.test', 'one more')).statusCode, 400, 'another login');
   });
 
+  /**
+   * bob's user name spent, his address answers as a login no account has (a 429 there would tell
+   * they are one account's), while his password is still checked no more and his known client
+   * still signs in by either login.
+   */
+  async function oneAccountTwoLogins(app: TestApp): Promise<void> {
+    const home = '2001:db8:200:1::10';
+    await register(app, '/pg/users', { username: 'bob', password: PASSWORD, email: 'bob@acme.test' }, 201);
+    assert.equal((await attempt(5, 'bob', PASSWORD, app, home)).statusCode, 200, 'bob signs in once');
+    for (let i = 0; i < GUESSES; i++) assertWrong(await attempt(5, 'bob', `guess ${i}`, app), `guess ${i}`);
+    assert.equal((await attempt(5, 'bob', PASSWORD, app)).statusCode, 429, 'his user name is spent');
+    // His account is spent too: the right password by his address is no more checked, but answered
+    // as a wrong one, as an unknown login's is.
+    assertWrong(await attempt(0, 'bob@acme.test', PASSWORD, app), 'the right password, another login');
+    assertWrong(await attempt(0, 'nobody@acme.test', PASSWORD, app), 'a login no account has');
+    assert.equal((await attempt(0, 'bob@acme.test', PASSWORD, app, home)).statusCode, 200, 'his own client');
+    const answers = async (login: string) => {
+      const seen = [];
+      for (let i = 1; i <= GUESSES; i++) {
+        const answer = await attempt(0, login, `guess ${i}`, app);
+        seen.push({ status: answer.statusCode, retryAfter: answer.headers['retry-after'] });
+      }
+      return seen;
+    };
+    const unknown = await answers('nobody@acme.test');
+    assert.equal(unknown.at(-1)?.status, 429, JSON.stringify(unknown));
+    assert.deepEqual(await answers('bob@acme.test'), unknown);
+  }
+
+  it("an account's other login answers as a login no account has: no 429 ties it to a spent one", async () => {
+    t = await startApp();
+    await oneAccountTwoLogins(t);
+  });
+
+  it(
+    "an account's other login answers as an unknown one on PostgreSQL too",
+    { skip: realServerOnly() ?? false },
+    async () => {
+      const server = await testPostgres();
+      const url = await server.createDatabase();
+      try {
+        t = await startApp(testStoreConfig(url));
+        await oneAccountTwoLogins(t);
+      } finally {
+        await t?.close();
+        t = undefined;
+        await dropDatabase(server.url, url);
+      }
+    },
+  );
+
   it("a burst at a login no account has waits for its checks as an account's would", async () => {
     t = await startApp();
     await register(t, '/auth/v1/signup', { email: 'held@acme.test', password: PASSWORD }, 200);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AccountGuessLimit, unknownAccount, type GuessAccount } from '../../src/core/account-guess-limit.js';
+import { AccountGuessLimit, type GuessSubject } from '../../src/core/account-guess-limit.js';
 import { MemoryRateLimitCounter } from '../../src/stores/file/rate-limits.js';
 
 // A small cap, so churning past it takes a few thousand keys; the clock is fixed (no window ends).
@@ -11,13 +11,23 @@ const GUESSES = { max: 3, window: 900 };
 const NOW = new Date('2026-01-01T00:00:00Z');
 const clock = () => NOW;
 
-/** A wrong password for `account`: counted, or refused (429) past the allowance. */
+/** An account's login (its id typed as its user name), and a login no account has. */
+const account = (id: string): GuessSubject => ({ login: id, userId: id });
+const unknownAccount = (login: string): GuessSubject => ({ login, userId: null });
+
+/** A wrong password for `subject`: counted, or refused (429) past the allowance. */
 async function wrongPassword(
   limit: AccountGuessLimit,
-  account: GuessAccount,
+  subject: GuessSubject,
 ): Promise<'counted' | 'refused'> {
   try {
-    await limit.run(account, await limit.standing(account, null), async () => false);
+    const standing = await limit.standing(subject, null);
+    await limit.run(
+      subject,
+      standing,
+      async () => false,
+      async () => {},
+    );
     return 'counted';
   } catch (error) {
     if ((error as { code?: string }).code !== 'over_request_rate_limit') throw error;
@@ -26,9 +36,9 @@ async function wrongPassword(
 }
 
 /** Up to the allowance, then refused: the account's count is spent. */
-async function spend(limit: AccountGuessLimit, account: GuessAccount): Promise<void> {
-  for (let i = 0; i < GUESSES.max; i++) assert.equal(await wrongPassword(limit, account), 'counted');
-  assert.equal(await wrongPassword(limit, account), 'refused');
+async function spend(limit: AccountGuessLimit, subject: GuessSubject): Promise<void> {
+  for (let i = 0; i < GUESSES.max; i++) assert.equal(await wrongPassword(limit, subject), 'counted');
+  assert.equal(await wrongPassword(limit, subject), 'refused');
 }
 
 describe('file store rate-limit counters: bounded memory', () => {
@@ -48,7 +58,7 @@ describe('file store rate-limit counters: bounded memory', () => {
     const counter = new MemoryRateLimitCounter(CAP);
     const limit = new AccountGuessLimit(counter, GUESSES, clock);
     // A file-store id is its username: `login:alice` must not read as the unknown login `alice`.
-    for (const id of ['user-1', 'login:alice', '=x']) await spend(limit, id);
+    for (const id of ['user-1', 'login:alice', '=x']) await spend(limit, account(id));
     // An unknown login's spent count lasts as an account's: one churn resets and not the other would
     // tell which logins have no account.
     await spend(limit, unknownAccount('nobody@example.com'));
@@ -60,8 +70,8 @@ describe('file store rate-limit counters: bounded memory', () => {
       await counter.renew(`passwordKnown:198.51.0.${i & 255}:user-${i}`, new Date(NOW.getTime() + WINDOW));
     }
     for (const id of ['user-1', 'login:alice', '=x']) {
-      assert.equal(await wrongPassword(limit, id), 'refused', `${id}'s count was reset`);
-      assert.equal((await limit.standing(id, null)).failures, GUESSES.max);
+      assert.equal(await wrongPassword(limit, account(id)), 'refused', `${id}'s count was reset`);
+      assert.equal((await limit.standing(account(id), null)).account?.failures, GUESSES.max);
     }
     const unknown = unknownAccount('nobody@example.com');
     assert.equal(await wrongPassword(limit, unknown), 'refused', "the unknown login's count was reset");

@@ -14,10 +14,18 @@ export interface RateLimitCounter {
   renew(key: string, resetAt: Date): Promise<void>;
 }
 
-/** An account's wrong passwords in their open window, and whether the client asking signed it in before. */
-export interface GuessStanding {
+/** Wrong passwords in an open window: how many, and when it ends (null: none open). */
+export interface GuessCount {
   failures: number;
   resetAt: Date | null;
+}
+
+/**
+ * A login's wrong passwords (whoever's it is: what a 429 goes by), its account's by any of its
+ * logins (null: no account has it), and whether the client asking signed the account in before.
+ */
+export interface GuessStanding extends GuessCount {
+  account: GuessCount | null;
   knownClient: boolean;
 }
 
@@ -27,8 +35,8 @@ export interface GuessStanding {
  */
 export interface GuessProbe {
   failuresPrefix: string;
-  /** The key of the login's own count, read when no account has it (so it answers as one would). */
-  unknownKey: string;
+  /** The key of the login's own count, read whether an account has it or not. */
+  loginKey: string;
   /** Null: no client to look for (a command run on the host). */
   knownPrefix: string | null;
   windowMs: number;

@@ -745,10 +745,10 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * findUserWithPasswordHash with the account's wrong passwords in their open window (the shared
-   * rate_limits row the guess limit counts them in) and, only once they are spent, whether the
-   * asking client signed the account in lately: one statement, as without the limit. Always one
-   * row: with no such user its columns are null and the count read is the login's own.
+   * findUserWithPasswordHash with the login's and the account's wrong passwords in their open
+   * windows (the shared rate_limits rows the guess limit counts them in) and, only once either is
+   * spent, whether the asking client signed the account in lately: one statement, as without the
+   * limit. Always one row: with no such user its columns are null, the account's count too.
    */
   private async findUserWithGuesses(
     key: string,
@@ -759,6 +759,8 @@ export class PostgresStore implements Store {
       password_hash: string | null;
       guess_failures: number | null;
       guess_reset_at: Date | null;
+      account_failures: number | null;
+      account_reset_at: Date | null;
       known_client: boolean;
     };
     const { rows } = await this.pool
@@ -768,14 +770,16 @@ export class PostgresStore implements Store {
             byEmail ? 'userWithGuessesByEmail' : 'userWithGuessesByName',
             () => `SELECT ${this.userColumns}, u.encrypted_password AS password_hash,
              g.count AS guess_failures, g.reset_at AS guess_reset_at,
-             CASE WHEN g.count >= $5 AND $6::text IS NOT NULL THEN EXISTS (
+             ga.count AS account_failures, ga.reset_at AS account_reset_at,
+             CASE WHEN (g.count >= $5 OR ga.count >= $5) AND $6::text IS NOT NULL THEN EXISTS (
                SELECT 1 FROM ${this.rateLimits} k WHERE k.key = $6 || u.id::text AND k.reset_at > $3
              ) ELSE false END AS known_client
            FROM (SELECT) AS one
            LEFT JOIN (${this.userFrom})
              ON ${byEmail ? 'u.email' : 'a.username_lowercase'} = $1 AND ${this.findableUsers}
-           LEFT JOIN ${this.rateLimits} g ON g.key = COALESCE($2 || u.id::text, $7)
-             AND ${openWindow('g.reset_at', '$3', '$4')}`,
+           LEFT JOIN ${this.rateLimits} g ON g.key = $7 AND ${openWindow('g.reset_at', '$3', '$4')}
+           LEFT JOIN ${this.rateLimits} ga ON ga.key = $2 || u.id::text
+             AND ${openWindow('ga.reset_at', '$3', '$4')}`,
           ),
           [
             loginKey(key),
@@ -784,7 +788,7 @@ export class PostgresStore implements Store {
             guesses.windowMs,
             guesses.max,
             guesses.knownPrefix,
-            guesses.unknownKey,
+            guesses.loginKey,
           ],
         ),
       )
@@ -796,6 +800,8 @@ export class PostgresStore implements Store {
       guesses: {
         failures: row.guess_failures ?? 0,
         resetAt: row.guess_reset_at,
+        account:
+          row.id === null ? null : { failures: row.account_failures ?? 0, resetAt: row.account_reset_at },
         knownClient: row.known_client,
       },
     };
