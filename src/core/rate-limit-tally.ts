@@ -70,7 +70,13 @@ export class RateLimitTally {
       this.windows.set(key, window);
     }
     window.pending++;
-    await window.reading;
+    if (window.reading) {
+      // Hits waiting for one read are answered in their order: the first is the count read plus one.
+      const ordinal = window.pending;
+      await window.reading;
+      this.schedule();
+      return { count: window.shared + ordinal, resetAt: new Date(window.resetAt) };
+    }
     this.schedule();
     return { count: window.shared + window.pending, resetAt: new Date(window.resetAt) };
   }

@@ -103,6 +103,11 @@ describe('rate limits on PostgreSQL: counted per instance, written once per tick
     const restarted = new RateLimiter(backends[1]!.rateLimits, rules, () => now);
     try {
       assert.equal(await refused(restarted, '10.1.0.5'), true, 'refused at its first hit');
+      // One hit left in the table's window, several first hits at once: exactly one is let in.
+      for (let i = 0; i < MAX - 1; i++) await refused(first, '10.1.0.7');
+      await first.flush();
+      const burst = await Promise.all(Array.from({ length: MAX }, () => refused(restarted, '10.1.0.7')));
+      assert.deepEqual(burst, [false, ...Array.from({ length: MAX - 1 }, () => true)]);
       assert.equal(await refused(restarted, '10.1.0.6'), false, 'a client with no window is let in');
       await restarted.flush();
       assert.equal(await sharedCount('refresh:10.1.0.5'), MAX + 1);
