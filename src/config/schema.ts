@@ -203,6 +203,11 @@ export const ConfigSchema = Type.Object({
    */
   keepAliveTimeout: Type.Integer({ default: 72, minimum: 1, maximum: 3600 }),
   /**
+   * Bytes a second an answer must leave at while the rest of it waits in restauth's memory,
+   * measured over each `requestTimeout`; a slower client is let go (0: any progress keeps it).
+   */
+  answerMinRate: Type.Integer({ default: 1024, minimum: 0 }),
+  /**
    * Connections held open at once (idle, sending a request, or receiving an answer): a connection
    * past it is closed as it arrives, without an answer. One client opening thousands of idle
    * sockets held a file descriptor and memory for each until its requestTimeout.

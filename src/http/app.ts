@@ -132,8 +132,11 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   const inFlight = new RequestsInFlight();
   inFlight.track(app);
   capConnections(app.server, config.maxConnections, (message) => options.logger?.warn(message));
-  // The answer is bounded too: a client that stops reading it is let go after requestTimeout.
-  const stopLookingForStalledReaders = dropStalledReaders(app.server, config.requestTimeout * 1000);
+  // The answer is bounded too: a client that stops reading it, or reads it slower than
+  // answerMinRate, is let go after requestTimeout.
+  const stopLookingForStalledReaders = dropStalledReaders(app.server, config.requestTimeout * 1000, {
+    minRate: config.answerMinRate,
+  });
   app.addHook('onClose', async () => stopLookingForStalledReaders());
   app.addHook('onClose', async () => {
     const left = await inFlight.settled(SHUTDOWN_GRACE_MS);
