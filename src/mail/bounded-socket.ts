@@ -17,14 +17,20 @@ export type GetSocket = (options: Record<string, unknown>, callback: SocketCallb
  * connectionTimeout (`defaultConnectionTimeout` when the options set none); TLS (`secure`, STARTTLS) is
  * still nodemailer's, over this socket.
  */
-export function boundedSocket(sendTimeout: number, defaultConnectionTimeout: number): GetSocket {
+export function boundedSocket(
+  sendTimeout: number | null,
+  defaultConnectionTimeout: number,
+  opened: (socket: Socket) => void = () => {},
+): GetSocket {
   return (options, callback) => {
     const port = Number(options['port']) || (options['secure'] ? 465 : 587);
     const host =
       typeof options['host'] === 'string' && options['host'] !== '' ? options['host'] : 'localhost';
     const localAddress = typeof options['localAddress'] === 'string' ? options['localAddress'] : undefined;
     const socket = connect({ host, port, ...(localAddress ? { localAddress } : {}) });
-    endAfter(socket, sendTimeout);
+    // null: a pooled connection, whose sends SmtpMailer bounds one by one.
+    if (sendTimeout !== null) endAfter(socket, sendTimeout);
+    opened(socket);
     const connectionTimeout = Number(options['connectionTimeout']) || defaultConnectionTimeout;
     const connecting = setTimeout(() => socket.destroy(timedOut('Connection timeout')), connectionTimeout);
     const refused = (error: Error) => {
@@ -79,6 +85,6 @@ function endAfter(socket: Socket, sendTimeout: number, leftMs = sendTimeout): vo
   socket.once('close', () => clearTimeout(deadline));
 }
 
-function timedOut(message: string): Error {
+export function timedOut(message: string): Error {
   return Object.assign(new Error(message), { code: 'ETIMEDOUT' });
 }

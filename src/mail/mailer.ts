@@ -8,6 +8,7 @@ import type { Config } from '../config/schema.js';
 import type { OutgoingMail } from '../core/ports/outbox.js';
 import { ifMissing } from '../lib/if-missing.js';
 import { boundedSocket, proxiedSocketBounded, type GetSocket } from './bounded-socket.js';
+import { PooledSendDeadline } from './pooled-deadline.js';
 
 /** What the queue knows of a mail beyond its content. */
 export interface SendOptions {
@@ -81,6 +82,7 @@ function defaultFrom(appName: string): string {
  */
 export class SmtpMailer implements Mailer {
   private readonly transport: Transporter;
+  private readonly pool: PooledSendDeadline | null;
   readonly from: string;
 
   constructor(options: Record<string, unknown>, fallbackFrom = defaultFrom('restauth')) {
@@ -90,8 +92,12 @@ export class SmtpMailer implements Mailer {
     if (typeof sendTimeout !== 'number' || !Number.isInteger(sendTimeout) || sendTimeout < 1) {
       throw new Error('email.sendTimeout must be a whole number of milliseconds, at least 1');
     }
-    // A pooled connection serves many mails: a deadline on its socket would end the pool's, not a send's.
-    const bounded = smtp['pool'] ? {} : { getSocket: boundedSocket(sendTimeout, TIMEOUTS.connectionTimeout) };
+    // A pooled connection serves many mails: a deadline on its socket would end the pool's, not a
+    // send's. Its sockets are kept instead, and each send is bounded in send() (pooled-deadline.ts).
+    this.pool = smtp['pool'] ? new PooledSendDeadline(sendTimeout) : null;
+    const bounded = {
+      getSocket: boundedSocket(this.pool ? null : sendTimeout, TIMEOUTS.connectionTimeout, this.pool?.keep),
+    };
     // With a url, the SMTP transport merges it over the other options (createTransport would drop them).
     const { createTransport, SMTPTransport } = nodemailer();
     if (url === undefined) {
@@ -112,11 +118,12 @@ export class SmtpMailer implements Mailer {
   }
 
   async send(message: OutgoingMail, options: SendOptions = {}): Promise<void> {
-    await this.transport.sendMail({
+    const sending = this.transport.sendMail({
       ...message,
       from: this.from,
       ...(options.key === undefined ? {} : { messageId: messageIdFor(options.key, this.from) }),
     });
+    await (this.pool ? this.pool.bound(sending) : sending);
   }
 
   /** Connects, greets and logs in as a send would, sending nothing (`restauth doctor`). */

@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { SmtpMailer } from '../../src/mail/mailer.js';
 import { createTestApp } from '../support/app.js';
 import { FAST_HASHING } from '../support/gotrue.js';
+import { sinkMailSettings, startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
 
 /**
  * An SMTP server that never finishes answering: it greets, then drips its reply to EHLO one
@@ -116,5 +117,56 @@ describe('an SMTP server that trickles its answers for ever', () => {
 
   it('refuses a sendTimeout that is not a whole number of milliseconds', () => {
     assert.throws(() => new SmtpMailer({ ...settings(), sendTimeout: '1s' }), /email\.sendTimeout/u);
+  });
+});
+
+/**
+ * nodemailer's pool (`pool: true`): its connections serve many mails, so the deadline cannot sit on a
+ * socket as without it, and sendTimeout did not apply at all: a server holding its reply held the
+ * send for ever (nodemailer's socketTimeout, 60 s of silence, is not met by a server that keeps the
+ * connection alive). The real SMTP sink holds its reply to a mail; the send fails at sendTimeout,
+ * the pool's connection is ended, and the next mail goes through a new one. Without the bound the
+ * first test waits for its guard.
+ */
+describe('a pooled SMTP send whose reply the server holds', () => {
+  let sink: SmtpSink;
+  before(async () => {
+    sink = await startSmtpSink();
+  });
+  after(async () => {
+    await sink?.close();
+  });
+
+  it('fails at email.sendTimeout, and the next mail goes through the pool', GUARD, async () => {
+    const mailer = new SmtpMailer({ ...sinkMailSettings(sink), pool: true, sendTimeout: SEND_TIMEOUT_MS });
+    try {
+      const held = sink.holdNextReply();
+      const mail = { to: 'held@acme.test', subject: 's', text: 't', html: '<p>t</p>' };
+      await assert.rejects(mailer.send(mail), /email\.sendTimeout/u);
+      await held.received;
+      held.release();
+
+      await mailer.send({ ...mail, to: 'next@acme.test' });
+      assert.ok(sink.mails.some((received) => received.to === 'next@acme.test'));
+    } finally {
+      await mailer.close();
+    }
+  });
+
+  it('sends mails one after another on the pool within the bound', GUARD, async () => {
+    const mailer = new SmtpMailer({ ...sinkMailSettings(sink), pool: true, sendTimeout: 60_000 });
+    try {
+      for (const to of ['one@acme.test', 'two@acme.test']) {
+        await mailer.send({ to, subject: 's', text: 't', html: '<p>t</p>' });
+      }
+      assert.deepEqual(
+        sink.mails
+          .filter((mail) => ['one@acme.test', 'two@acme.test'].includes(mail.to))
+          .map((mail) => mail.to),
+        ['one@acme.test', 'two@acme.test'],
+      );
+    } finally {
+      await mailer.close();
+    }
   });
 });

@@ -1,0 +1,44 @@
+import type { Socket } from 'node:net';
+import { timedOut } from './bounded-socket.js';
+
+/**
+ * `email.sendTimeout` with nodemailer's `pool: true`. A pooled connection serves many mails, so no
+ * deadline can sit on its socket (it would end a healthy pool every sendTimeout); and which
+ * connection carries a mail is nodemailer's own. So each send is given the deadline, and a send
+ * past it ends every connection of the pool: the mails on them fail (the worker retries them; a
+ * server that holds one send usually holds them all) and nodemailer opens new ones for the next.
+ * Without it a server dripping its answers held a pooled send, the mail queue behind it, and a stop
+ * of restauth, for ever.
+ */
+export class PooledSendDeadline {
+  private readonly sockets = new Set<Socket>();
+
+  constructor(private readonly sendTimeout: number) {}
+
+  /** boundedSocket's `opened`: each socket the pool opens, kept until it closes. */
+  readonly keep = (socket: Socket): void => {
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+  };
+
+  /** `sending`, rejected at the deadline, when the pool's connections are ended. */
+  async bound<T>(sending: Promise<T>): Promise<T> {
+    let deadline: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_resolve, reject) => {
+      deadline = setTimeout(() => {
+        const error = timedOut(
+          `the mail server took longer than ${this.sendTimeout} ms over one mail (email.sendTimeout)`,
+        );
+        for (const socket of this.sockets) socket.destroy(error);
+        reject(error);
+      }, this.sendTimeout);
+    });
+    try {
+      return await Promise.race([sending, late]);
+    } finally {
+      clearTimeout(deadline);
+      // Its own failure, once the pool's connections end, is already told by the deadline.
+      sending.catch(() => {});
+    }
+  }
+}
