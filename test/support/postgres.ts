@@ -97,7 +97,7 @@ export async function suiteStore(
 }
 
 /** PGlite instances by the URL that reaches them: each test database is one. */
-const pglites = new Map<string, { stop(): Promise<void>; queuedMessages(): number }>();
+const pglites = new Map<string, { stop(): Promise<void>; queuedMessages(): number; dump(): Promise<Blob> }>();
 
 /** How many protocol messages wait in a PGlite test server's queue, or null on a real server. */
 export function pgliteQueuedMessages(databaseUrl: string): number | null {
@@ -107,7 +107,19 @@ export function pgliteQueuedMessages(databaseUrl: string): number | null {
 /** A new PGlite's data directory, made once per machine (pglite-template.ts). */
 let pgliteData: Promise<Blob> | null = null;
 
-async function startPglite(): Promise<string> {
+/** A PGlite test database's data directory: another can start from it (pgliteDatabaseFrom). */
+export function dumpPgliteDatabase(databaseUrl: string): Promise<Blob> {
+  const pglite = pglites.get(databaseUrl);
+  if (!pglite) throw new Error(`not a PGlite test database: ${databaseUrl}`);
+  return pglite.dump();
+}
+
+/** A new PGlite test database started from `data`, a dumpPgliteDatabase's. */
+export function pgliteDatabaseFrom(data: Blob): Promise<string> {
+  return startPglite(data);
+}
+
+async function startPglite(data?: Blob): Promise<string> {
   const [{ PGlite }, { PGLiteSocketServer }] = await Promise.all([
     import('@electric-sql/pglite'),
     import('@electric-sql/pglite-socket'),
@@ -120,7 +132,7 @@ async function startPglite(): Promise<string> {
       await fresh.close();
     }
   });
-  const db = await PGlite.create({ loadDataDir: await pgliteData });
+  const db = await PGlite.create({ loadDataDir: data ?? (await pgliteData) });
   // The port is bound only by start: another process may take it first, and then another is chosen.
   const { server, port } = await onFreePort(async (port) => {
     const server = new PGLiteSocketServer({ db, port, host: '127.0.0.1', maxConnections: 100 });
@@ -135,6 +147,7 @@ async function startPglite(): Promise<string> {
       await db.close();
     },
     queuedMessages: () => server.getStats().queuedQueries,
+    dump: () => db.dumpDataDir('none'),
   });
   return url;
 }
@@ -151,7 +164,7 @@ async function startCluster(): Promise<string> {
 export function testPostgres(): Promise<TestPostgres> {
   if (kind() === 'pglite') {
     // One PGlite per database: it has a single database of its own.
-    return Promise.resolve({ url: 'pglite', createDatabase: startPglite });
+    return Promise.resolve({ url: 'pglite', createDatabase: () => startPglite() });
   }
   started ??= (async () => {
     const url = process.env.DATABASE_URL ?? (await startCluster());

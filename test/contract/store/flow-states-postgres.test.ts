@@ -1,21 +1,17 @@
 import { openPostgresBackend } from '../../../src/stores/postgres/backend.js';
-import {
-  dropDatabase,
-  realServerOnly,
-  testPostgres,
-  testRoles,
-  testStoreConfig,
-} from '../../support/postgres.js';
+import { migratedDatabases } from '../../support/migrated-databases.js';
+import { realServerOnly, testRoles, testStoreConfig } from '../../support/postgres.js';
 import { runFlowStateContract } from './flow-states-contract.js';
 
 const quiet = { info: () => {}, warn: () => {} };
+const openOn = (url: string) => openPostgresBackend({ roles: testRoles, store: testStoreConfig(url) }, quiet);
+const databases = migratedDatabases(async (url) => (await openOn(url)).close());
 
 runFlowStateContract(
   'postgres',
   async () => {
-    const server = await testPostgres();
-    const url = await server.createDatabase();
-    const open = () => openPostgresBackend({ roles: testRoles, store: testStoreConfig(url) }, quiet);
+    const url = await databases.create();
+    const open = () => openOn(url);
     let backend = await open();
     return {
       flowStates: backend.flowStates,
@@ -26,7 +22,7 @@ runFlowStateContract(
       },
       cleanup: async () => {
         await backend.close();
-        await dropDatabase(server.url, url);
+        await databases.drop(url);
       },
     };
   },

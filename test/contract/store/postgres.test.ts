@@ -1,24 +1,21 @@
 import { runStoreContract } from './store-contract.js';
 import { openPostgresStore } from '../../../src/stores/postgres/index.js';
-import {
-  dropDatabase,
-  realServerOnly,
-  testPostgres,
-  testRoles,
-  testStoreConfig,
-} from '../../support/postgres.js';
+import { migratedDatabases } from '../../support/migrated-databases.js';
+import { realServerOnly, testRoles, testStoreConfig } from '../../support/postgres.js';
+
+const open = (url: string) => openPostgresStore({ ...testStoreConfig(url), poolMax: 20 }, testRoles);
+const databases = migratedDatabases(async (url) => (await open(url)).close());
 
 runStoreContract(
   'postgres',
   async () => {
-    const server = await testPostgres();
-    const url = await server.createDatabase();
-    const store = await openPostgresStore({ ...testStoreConfig(url), poolMax: 20 }, testRoles);
+    const url = await databases.create();
+    const store = await open(url);
     return {
       store,
       cleanup: async () => {
         await store.close();
-        await dropDatabase(server.url, url);
+        await databases.drop(url);
       },
     };
   },
