@@ -62,7 +62,8 @@ const MAPPED = [
 test('every json-server flag maps onto its setting, the long forms and the short ones alike', async () => {
   const dir = await cliTempDir();
   await writeFile(join(dir, 'routes.json'), JSON.stringify({ '/api/*': '/$1' }));
-  const long = await printedConfig(dir, [
+  // Each command is a process of its own: they run side by side.
+  const printing = [
     'db.json',
     '--watch',
     '--routes',
@@ -84,27 +85,8 @@ test('every json-server flag maps onto its setting, the long forms and the short
     '--foreignKeySuffix',
     '_id',
     '--quiet',
-  ]);
-  const expected = {
-    'data.watch': true,
-    'data.routesFile': join(dir, 'routes.json'),
-    middlewares: [join(dir, 'a.js'), join(dir, 'b.js')],
-    'data.static': join(dir, 'site'),
-    'data.readOnly': true,
-    cors: false,
-    compression: false,
-    'data.snapshots': join(dir, 'snaps'),
-    'data.delay': 250,
-    'data.id': '_id',
-    'data.foreignKeySuffix': '_id',
-    logLevel: 'warn',
-  };
-  assert.deepEqual(values(long, MAPPED), expected);
-  assert.equal(long['data.readOnly']?.source, 'flag --read-only');
-  const routes = Object.keys(long).filter((key) => key.startsWith('data.routes.'));
-  assert.deepEqual(routes, ['data.routes./api/*'], 'the routes file read');
-
-  const short = await printedConfig(dir, [
+  ];
+  const shortPrinting = [
     'db.json',
     '-w',
     '-r',
@@ -126,30 +108,52 @@ test('every json-server flag maps onto its setting, the long forms and the short
     '--fks',
     '_id',
     '-q',
-  ]);
+  ];
+  const [long, short] = await Promise.all([printedConfig(dir, printing), printedConfig(dir, shortPrinting)]);
+  const expected = {
+    'data.watch': true,
+    'data.routesFile': join(dir, 'routes.json'),
+    middlewares: [join(dir, 'a.js'), join(dir, 'b.js')],
+    'data.static': join(dir, 'site'),
+    'data.readOnly': true,
+    cors: false,
+    compression: false,
+    'data.snapshots': join(dir, 'snaps'),
+    'data.delay': 250,
+    'data.id': '_id',
+    'data.foreignKeySuffix': '_id',
+    logLevel: 'warn',
+  };
+  assert.deepEqual(values(long, MAPPED), expected);
+  assert.equal(long['data.readOnly']?.source, 'flag --read-only');
+  const routes = Object.keys(long).filter((key) => key.startsWith('data.routes.'));
+  assert.deepEqual(routes, ['data.routes./api/*'], 'the routes file read');
+
   assert.deepEqual(values(short, MAPPED), expected);
 });
 
 test("-s, -S and -i are json-server's with a DATA_FILE, postgrest-auth's without one", async () => {
   const dir = await cliTempDir();
-  const jsonServer = await printedConfig(dir, ['db.json', '-s', 'site', '-S', 'snaps', '-i', '_id']);
+  const secret = 'a-postgrest-auth-secret-long-enough-0123456789';
+  const [jsonServer, postgrestAuth] = await Promise.all([
+    printedConfig(dir, ['db.json', '-s', 'site', '-S', 'snaps', '-i', '_id']),
+    printedConfig(dir, [
+      '-C',
+      'postgres://auth@db.internal/app',
+      '-s',
+      'accounts',
+      '-S',
+      secret,
+      '-i',
+      'https://auth.example.com',
+    ]),
+  ]);
   assert.deepEqual(values(jsonServer, ['data.static', 'data.snapshots', 'data.id', 'jwt.issuer']), {
     'data.static': join(dir, 'site'),
     'data.snapshots': join(dir, 'snaps'),
     'data.id': '_id',
     'jwt.issuer': null,
   });
-  const secret = 'a-postgrest-auth-secret-long-enough-0123456789';
-  const postgrestAuth = await printedConfig(dir, [
-    '-C',
-    'postgres://auth@db.internal/app',
-    '-s',
-    'accounts',
-    '-S',
-    secret,
-    '-i',
-    'https://auth.example.com',
-  ]);
   assert.deepEqual(values(postgrestAuth, ['store.schema', 'jwt.issuer', 'data.static', 'data.id']), {
     'store.schema': 'accounts',
     'jwt.issuer': 'https://auth.example.com',
@@ -165,7 +169,14 @@ test('json-server.json is read when present, as json-server reads it, and the fl
     join(dir, 'json-server.json'),
     JSON.stringify({ port: 4321, id: '_id', 'read-only': true, static: 'site', noGzip: true }),
   );
-  const found = await printedConfig(dir, ['db.json']);
+  // Given with -c from elsewhere, its paths still resolve against the working directory (json-server's way).
+  await mkdir(join(dir, 'conf'));
+  await writeFile(join(dir, 'conf', 'json-server.json'), JSON.stringify({ static: 'site', bogus: 1 }));
+  const [found, overridden, given] = await Promise.all([
+    printedConfig(dir, ['db.json']),
+    printedConfig(dir, ['db.json', '-p', '4000', '--id', 'uuid']),
+    runCli(dir, ['config', '--json', 'db.json', '-c', 'conf/json-server.json']),
+  ]);
   assert.deepEqual(values(found, ['port', 'data.id', 'data.readOnly', 'data.static', 'compression']), {
     port: 4321,
     'data.id': '_id',
@@ -176,13 +187,7 @@ test('json-server.json is read when present, as json-server reads it, and the fl
   assert.equal(found['configFile']?.value, join(dir, 'json-server.json'));
   // Nothing else changes: restauth's own routes are mounted as without a config file.
   assert.equal(found['dialects.gotrue.enabled']?.value, true);
-  const overridden = await printedConfig(dir, ['db.json', '-p', '4000', '--id', 'uuid']);
   assert.deepEqual(values(overridden, ['port', 'data.id']), { port: 4000, 'data.id': 'uuid' });
-
-  // Given with -c from elsewhere, its paths still resolve against the working directory (json-server's way).
-  await mkdir(join(dir, 'conf'));
-  await writeFile(join(dir, 'conf', 'json-server.json'), JSON.stringify({ static: 'site', bogus: 1 }));
-  const given = await runCli(dir, ['config', '--json', 'db.json', '-c', 'conf/json-server.json']);
   assert.equal(given.code, 0, given.stderr);
   assert.equal((JSON.parse(given.stdout) as Printed)['data.static']?.value, join(dir, 'site'));
   assert.match(given.stderr, /bogus/, 'an unknown key is named');
@@ -190,20 +195,22 @@ test('json-server.json is read when present, as json-server reads it, and the fl
 
 test('a bad or unknown flag is a usage error naming it; --help points at the flags', async () => {
   const dir = await cliTempDir();
-  const help = await runCli(dir, ['--help']);
+  await writeFile(join(dir, 'not-a-middleware.js'), 'module.exports = 42;\n');
+  const [help, unknown, delay, snapshots, middleware] = await Promise.all([
+    runCli(dir, ['--help']),
+    runCli(dir, ['db.json', '--bogus']),
+    runCli(dir, ['db.json', '--delay', 'soon']),
+    runCli(dir, ['db.json', '--snapshots', 'missing']),
+    runCli(dir, ['db.json', '-m', 'not-a-middleware.js'], { RESTAUTH_PORT: '0' }),
+  ]);
   assert.equal(help.code, 0);
   assert.match(help.stdout, /`restauth \[DATA_FILE\] \[options\]` runs serve: json-server's flags/);
-  const unknown = await runCli(dir, ['db.json', '--bogus']);
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /unknown option '--bogus'/);
-  const delay = await runCli(dir, ['db.json', '--delay', 'soon']);
   assert.equal(delay.code, 2);
   assert.match(delay.stderr, /--delay <ms>' argument 'soon' is invalid/);
-  const snapshots = await runCli(dir, ['db.json', '--snapshots', 'missing']);
   assert.equal(snapshots.code, 2);
   assert.match(snapshots.stderr, /snapshots folder .*missing does not exist/);
-  await writeFile(join(dir, 'not-a-middleware.js'), 'module.exports = 42;\n');
-  const middleware = await runCli(dir, ['db.json', '-m', 'not-a-middleware.js'], { RESTAUTH_PORT: '0' });
   assert.equal(middleware.code, 1);
   assert.match(middleware.stderr, /not-a-middleware\.js must export a function \(req, res, next\)/);
   assert.doesNotMatch(middleware.stderr, /\n\s+at /, 'no stack');
