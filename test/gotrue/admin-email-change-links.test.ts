@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createTestApp, type TestApp } from '../support/app.js';
-import { adminClient, FAST_HASHING, gotrueClient, listen } from '../support/gotrue.js';
+import { FAST_HASHING, gotrueClient, listen, serviceAdminOf } from '../support/gotrue.js';
 import { LOCAL_CALL } from '../../src/core/audit.js';
 
 /**
@@ -28,7 +28,7 @@ describe('GoTrue dialect: generate_link for an email change, with the unmodified
       password: 'a long passphrase',
       emailConfirm: true,
     });
-    const admin = adminClient(url, await t.services.tokens.signRoleToken('service_role', 600, new Date()));
+    const admin = await serviceAdminOf({ url, t });
 
     const current = await admin.generateLink({
       type: 'email_change_current',
@@ -66,7 +66,7 @@ describe('GoTrue dialect: generate_link for an email change, with the unmodified
   });
 
   it("GoTrue's refusals: a taken new address, no new address, an unknown account", async () => {
-    const admin = adminClient(url, await t.services.tokens.signRoleToken('service_role', 600, new Date()));
+    const admin = await serviceAdminOf({ url, t });
     await t.services.admin.createUser(LOCAL_CALL, {
       email: 'ann@acme.test',
       password: 'a long passphrase',

@@ -5,6 +5,7 @@ import type { GoTrueAdminApi } from '@supabase/auth-js';
 import { adminClient, FAST_HASHING, gotrueClient } from '../support/gotrue.js';
 import { listeningAppOnStore } from '../support/mailing-app-on-store.js';
 import { queryOnce, verifiedTotpFactor } from '../support/mfa-factors.js';
+import { serviceTokenOf } from '../support/service-token.js';
 
 /**
  * An adopted GoTrue database's users may hold MFA factors (auth.mfa_factors). restauth asks no second
@@ -27,7 +28,7 @@ describe("admin factor routes on an adopted GoTrue database's factors (postgres 
   let serviceToken: string;
 
   before(async () => {
-    serviceToken = await app.t.services.tokens.signRoleToken('service_role', 3600, app.t.services.clock());
+    serviceToken = await serviceTokenOf(app.t);
     admin = adminClient(app.url, serviceToken);
   });
 

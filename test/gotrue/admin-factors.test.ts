@@ -4,6 +4,7 @@ import type { TestApp } from '../support/app.js';
 import { LOCAL_CALL } from '../../src/core/audit.js';
 import { mailingAppOnStore } from '../support/mailing-app-on-store.js';
 import { namedUser } from '../support/named-user.js';
+import { serviceTokenOf } from '../support/service-token.js';
 
 /**
  * GoTrue's admin factor routes load the user first (its loadUser middleware, before any handler under
@@ -23,7 +24,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
     let userId: string;
     before(async () => {
       t = app.t;
-      token = await t.services.tokens.signRoleToken('service_role', 3600, t.services.clock());
+      token = await serviceTokenOf(t);
       const user = await t.services.admin.createUser(LOCAL_CALL, {
         email: 'fay@acme.test',
         password: 'a long passphrase',

@@ -3,7 +3,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { AuthError as ClientAuthError, GoTrueAdminApi } from '@supabase/auth-js';
 import pg from 'pg';
-import { adminClient, gotrueClient, nextMail, secretsOf } from '../support/gotrue.js';
+import { gotrueClient, nextMail, secretsOf, serviceAdminOf } from '../support/gotrue.js';
 import { startKeycloakApp, type OAuthApp } from '../support/oauth-app.js';
 import type { TestIdp } from '../support/oidc-provider.js';
 import { suiteStore } from '../support/postgres.js';
@@ -39,10 +39,7 @@ describe('attack: users with a verified MFA factor get no session from restauth 
     store = await suiteStore('postgres');
     app = await startKeycloakApp({ ...store.config });
     db = new pg.Pool({ connectionString: store.config.store!.url, max: 2 });
-    admin = adminClient(
-      app.url,
-      await app.t.services.tokens.signRoleToken('service_role', 86_400, app.t.services.clock()),
-    );
+    admin = await serviceAdminOf(app, 86_400);
   });
   after(async () => {
     await db.end();

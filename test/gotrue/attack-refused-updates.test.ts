@@ -4,6 +4,7 @@ import type { TestApp } from '../support/app.js';
 import { startMailingApp, stopMailingApp } from '../support/gotrue.js';
 import type { SmtpSink } from '../support/smtp-sink.js';
 import { LOCAL_CALL } from '../../src/core/audit.js';
+import { serviceTokenOf } from '../support/service-token.js';
 
 /**
  * A refused account update changes nothing. PUT /user and PUT /admin/users/:id each write several
@@ -64,7 +65,7 @@ describe('GoTrue: a refused update changes nothing', () => {
   let service: string;
   before(async () => {
     ({ t, sink } = await startMailingApp());
-    service = await t.services.tokens.signRoleToken('service_role', 600, new Date());
+    service = await serviceTokenOf(t);
   });
   after(() => stopMailingApp(t, sink));
 

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { createTestApp } from '../support/app.js';
 import { adminClient, FAST_HASHING, gotrueClient, listen, nextMail, secretsOf } from '../support/gotrue.js';
 import { listeningMailingApp } from '../support/mailing-app-on-store.js';
+import { serviceTokenOf } from '../support/service-token.js';
 
 /**
  * The acceptance suite: the unmodified @supabase/auth-js client against a
@@ -284,7 +285,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
     });
 
     it('admin: createUser, listUsers, deleteUser with a service-role token; a user token is refused', async () => {
-      const serviceToken = await app.t.services.tokens.signRoleToken('service_role', 600, new Date());
+      const serviceToken = await serviceTokenOf(app.t);
       const admin = adminClient(app.url, serviceToken);
       const created = await admin.createUser({
         email: 'ivy@acme.test',

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { AuthError as ClientAuthError } from '@supabase/auth-js';
+import type { AuthError as ClientAuthError, GoTrueAdminApi } from '@supabase/auth-js';
 import { createTestApp, type TestApp } from '../support/app.js';
-import { adminClient, FAST_HASHING, gotrueClient, listen } from '../support/gotrue.js';
+import { FAST_HASHING, gotrueClient, listen, serviceAdminOf } from '../support/gotrue.js';
 import { suiteStore } from '../support/postgres.js';
 
 /**
@@ -17,7 +17,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
     let t: TestApp;
     let url: string;
     let store: Awaited<ReturnType<typeof suiteStore>>;
-    let admin: ReturnType<typeof adminClient>;
+    let admin: GoTrueAdminApi;
 
     before(async () => {
       store = await suiteStore(storeKind);
@@ -26,10 +26,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
         config: { ...store.config, passwords: FAST_HASHING },
       });
       url = await listen(t);
-      admin = adminClient(
-        url,
-        await t.services.tokens.signRoleToken('service_role', 86_400, t.services.clock()),
-      );
+      admin = await serviceAdminOf({ url, t }, 86_400);
     });
     after(async () => {
       await t.close();

@@ -6,6 +6,7 @@ import { createTestApp, type TestApp } from '../support/app.js';
 import { FAST_HASHING, gotrueClient, listen } from '../support/gotrue.js';
 import { suiteStore } from '../support/postgres.js';
 import { LOCAL_CALL } from '../../src/core/audit.js';
+import { serviceTokenOf } from '../support/service-token.js';
 
 /** The claims of GoTrue's access tokens (internal/tokens/service.go), as apps and RLS policies read them. */
 const PREFIX = '/auth/v1';
@@ -100,7 +101,7 @@ describe("GoTrue dialect: GoTrue's access-token claims by default", () => {
     });
     assert.equal(own.statusCode, 200, own.body);
     assert.deepEqual(own.json<Json>()['user_metadata'], { name: 'Nell', city: 'Nantes' });
-    const service = await t.services.tokens.signRoleToken('service_role', 600, new Date());
+    const service = await serviceTokenOf(t);
     const byAdmin = await t.app.inject({
       method: 'PUT',
       url: `${PREFIX}/admin/users/${created.id}`,
@@ -218,7 +219,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
         headers: { authorization: `Bearer ${String(session['access_token'])}` },
       });
       assert.equal(me.json<Json>()['aud'], 'my-app');
-      const service = await t.services.tokens.signRoleToken('service_role', 3600, new Date());
+      const service = await serviceTokenOf(t);
       const list = await t.app.inject({
         method: 'GET',
         url: `${PREFIX}/admin/users`,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { UserIdentity } from '@supabase/auth-js';
-import { adminClient, gotrueClient, nextMail, secretsOf } from '../support/gotrue.js';
+import { gotrueClient, nextMail, secretsOf, serviceAdminOf } from '../support/gotrue.js';
 import { listeningMailingApp } from '../support/mailing-app-on-store.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -103,10 +103,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.equal(listed.error, null);
       assert.equal(listed.data?.identities[0]?.identity_id, fetched.data.user?.identities?.[0]?.identity_id);
 
-      const admin = adminClient(
-        app.url,
-        await app.t.services.tokens.signRoleToken('service_role', 600, new Date()),
-      );
+      const admin = await serviceAdminOf(app);
       const byId = await admin.getUserById(id);
       assert.equal(byId.error, null);
       assertEmailIdentity(byId.data.user?.identities?.[0], id, 'jo@acme.test', true);
@@ -123,10 +120,12 @@ for (const storeKind of ['file', 'postgres'] as const) {
 
     it('an email change confirmed moves the email identity to the new address', async () => {
       const made = gotrueClient(app.url);
-      const created = await adminClient(
-        app.url,
-        await app.t.services.tokens.signRoleToken('service_role', 600, new Date()),
-      ).createUser({ email: 'lee@acme.test', password: PASSWORD, email_confirm: true });
+      const admin = await serviceAdminOf(app);
+      const created = await admin.createUser({
+        email: 'lee@acme.test',
+        password: PASSWORD,
+        email_confirm: true,
+      });
       const id = created.data.user!.id;
       const identityId = created.data.user!.identities![0]!.identity_id;
       await made.client.signInWithPassword({ email: 'lee@acme.test', password: PASSWORD });
@@ -144,10 +143,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
     });
 
     it("the admin list reads a page's identities with one store lookup, whatever its size", async () => {
-      const admin = adminClient(
-        app.url,
-        await app.t.services.tokens.signRoleToken('service_role', 600, new Date()),
-      );
+      const admin = await serviceAdminOf(app);
       for (let n = 0; n < 12; n += 1) {
         await admin.createUser({ email: `page${n}@acme.test`, password: PASSWORD, email_confirm: true });
       }

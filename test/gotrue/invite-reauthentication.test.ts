@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { adminClient, gotrueClient, nextMail, secretsOf } from '../support/gotrue.js';
+import type { GoTrueAdminApi } from '@supabase/auth-js';
+import { gotrueClient, nextMail, secretsOf, serviceAdminOf } from '../support/gotrue.js';
 import { listeningMailingApp } from '../support/mailing-app-on-store.js';
 import type { SinkMail } from '../support/smtp-sink.js';
+import { serviceTokenOf } from '../support/service-token.js';
 
 /**
  * Invitations (admin inviteUserByEmail) and reauthentication (reauthenticate, then updateUser with the
@@ -24,13 +26,10 @@ for (const storeKind of ['file', 'postgres'] as const) {
       oneTimeTokens: { resendInterval: 0 },
       passwords: { algorithm: 'bcrypt', bcryptRounds: 4, requireReauthentication: true },
     });
-    let admin: ReturnType<typeof adminClient>;
+    let admin: GoTrueAdminApi;
     before(async () => {
-      admin = adminClient(
-        app.url,
-        // By the app's clock, which admin routes judge it by, for the days the tests advance it.
-        await app.t.services.tokens.signRoleToken('service_role', 7 * 86_400, app.t.services.clock()),
-      );
+      // Valid for the days the tests advance the app's clock, which admin routes judge it by.
+      admin = await serviceAdminOf(app, 7 * 86_400);
     });
 
     it('inviteUserByEmail mails a link whose token signs the invitee in; the invitee then sets a password', async () => {
@@ -90,7 +89,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
     });
 
     it("an invitation's redirect_to is read from the body too; one not allowed leads to the site URL", async () => {
-      const serviceToken = await app.t.services.tokens.signRoleToken('service_role', 3600, new Date());
+      const serviceToken = await serviceTokenOf(app.t);
       const invite = async (email: string, redirectTo: string) => {
         const since = app.sink.mails.length;
         const response = await fetch(`${app.url}/invite`, {

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { AuthError as ClientAuthError, GoTrueAdminApi } from '@supabase/auth-js';
 import pg from 'pg';
-import { adminClient, gotrueClient, listen, startMailingApp, stopMailingApp } from '../support/gotrue.js';
+import { gotrueClient, listen, serviceAdminOf, startMailingApp, stopMailingApp } from '../support/gotrue.js';
 import { lockWaiters } from '../support/lock-waiters.js';
 import { suiteStore } from '../support/postgres.js';
 
@@ -31,10 +31,7 @@ describe('race: a sign-in beside a factor verification (postgres store)', () => 
     url = await listen(started.t);
     db = new pg.Pool({ connectionString: store.config.store!.url, max: 4 });
     const { t } = started;
-    admin = adminClient(
-      url,
-      await t.services.tokens.signRoleToken('service_role', 86_400, t.services.clock()),
-    );
+    admin = await serviceAdminOf({ url, t }, 86_400);
   });
   after(async () => {
     await db.end();

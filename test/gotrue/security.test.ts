@@ -6,6 +6,7 @@ import { createTestApp, type TestApp } from '../support/app.js';
 import { FAST_HASHING, secretsOf, startMailingApp, stopMailingApp } from '../support/gotrue.js';
 import type { SmtpSink } from '../support/smtp-sink.js';
 import { LOCAL_CALL } from '../../src/core/audit.js';
+import { serviceTokenOf } from '../support/service-token.js';
 
 /** Attempts to break the GoTrue dialect: enumeration, throttles, limits, forged tokens, admin access, redirects. */
 const PREFIX = '/auth/v1';
@@ -316,7 +317,7 @@ describe('GoTrue dialect: tokens that must be refused', () => {
   it('admin routes: 401 without a token, 403 with a user token, 200 with a service-role token', async () => {
     assert.equal((await call(t, 'GET', '/admin/users')).status, 401);
     assert.equal((await call(t, 'GET', '/admin/users', undefined, genuine)).status, 403);
-    const service = await t.services.tokens.signRoleToken('service_role', 60, new Date());
+    const service = await serviceTokenOf(t);
     assert.equal((await call(t, 'GET', '/admin/users', undefined, service)).status, 200);
   });
 
@@ -333,7 +334,7 @@ describe('GoTrue dialect: tokens that must be refused', () => {
 
   it('the audit log records sign-ins, failures, logouts and admin actions, with the client address', async () => {
     await call(t, 'POST', '/token?grant_type=password', { email: 'tok@acme.test', password: 'wrong!' });
-    const service = await t.services.tokens.signRoleToken('service_role', 60, new Date());
+    const service = await serviceTokenOf(t);
     const listed = await call(t, 'GET', '/admin/audit?per_page=100', undefined, service);
     assert.equal(listed.status, 200);
     const entries = listed.json as unknown as Array<{ ip_address: string; payload: { action: string } }>;

@@ -4,6 +4,7 @@ import type { InjectOptions } from 'fastify';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { FAST_HASHING } from '../support/gotrue.js';
 import { LOCAL_CALL } from '../../src/core/audit.js';
+import { serviceTokenOf } from '../support/service-token.js';
 
 /**
  * Every error of the GoTrue dialect with GoTrue's status, code and message (internal/api, its
@@ -446,7 +447,7 @@ describe("GoTrue dialect: GoTrue's error codes and messages on every route", () 
     setup = {
       t,
       userToken: access_token,
-      serviceToken: await t.services.tokens.signRoleToken('service_role', 3600, new Date()),
+      serviceToken: await serviceTokenOf(t),
     };
   });
   after(() => setup.t.close());

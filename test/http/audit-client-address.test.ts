@@ -8,6 +8,7 @@ import { startGithubApp, type OAuthApp } from '../support/oauth-app.js';
 import { githubAccount, type OAuth2Server } from '../support/oauth2-server.js';
 import { followRedirects } from '../support/oidc-provider.js';
 import type { AuditEvent } from '../../src/core/ports/store.js';
+import { serviceTokenOf } from '../support/service-token.js';
 
 /**
  * Every audit event a request records carries that request's client address, in every dialect:
@@ -50,7 +51,7 @@ describe('The audit log records the client address of each request, in every dia
     return response;
   }
 
-  const service = () => t.services.tokens.signRoleToken('service_role', 60, new Date());
+  const service = () => serviceTokenOf(t);
   const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
   it('GoTrue: sign-up, sign-in, a failed one, a password change, logout', async () => {

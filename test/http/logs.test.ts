@@ -6,6 +6,7 @@ import { createTestApp, type TestApp } from '../support/app.js';
 import { secretsOf } from '../support/gotrue.js';
 import { startSmtpSink, type SmtpSink, sinkMailSettings } from '../support/smtp-sink.js';
 import { lineSink } from '../support/log-lines.js';
+import { serviceTokenOf } from '../support/service-token.js';
 
 type Json = Record<string, unknown>;
 
@@ -199,7 +200,7 @@ for (const format of ['json', 'pretty', 'json-server'] as const) {
       assert.ok([200, 303].includes(submitted.status), submitted.text);
 
       // The admin API with a service-role token.
-      const service = await t.services.tokens.signRoleToken('service_role', 600, new Date());
+      const service = await serviceTokenOf(t);
       keep(service);
       const adminPassword = 'admin chosen passphrase';
       keep(adminPassword);

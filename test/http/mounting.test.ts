@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { registeredToken } from '../support/json-data-server.js';
 import { dropDatabase, testPostgres, testStoreConfig } from '../support/postgres.js';
+import { serviceTokenOf } from '../support/service-token.js';
 
 /**
  * Only what the configuration asks for is reachable (DESIGN, Principles):
@@ -64,7 +65,7 @@ describe('a json-data-server config.json', () => {
   });
 
   it('does not serve the GoTrue admin API to a service-role token', async () => {
-    const service = await t.services.tokens.signRoleToken('service_role', 600, new Date());
+    const service = await serviceTokenOf(t);
     const res = await t.app.inject({
       method: 'GET',
       url: '/auth/v1/admin/users',

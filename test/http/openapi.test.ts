@@ -6,6 +6,7 @@ import addFormats from 'ajv-formats';
 import type { LightMyRequestResponse } from 'fastify';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { FAST_HASHING } from '../support/gotrue.js';
+import { serviceTokenOf } from '../support/service-token.js';
 
 /**
  * The OpenAPI document (src/http/openapi.ts): valid OpenAPI 3.1, every registered route in it, and
@@ -189,7 +190,7 @@ describe('the answers match the document', () => {
     await call('GET', '/auth/v1/verify');
     await call('POST', '/auth/v1/logout', { token: session.access_token });
 
-    const service = await t.services.tokens.signRoleToken('service_role', 600, new Date());
+    const service = await serviceTokenOf(t);
     await call('GET', '/auth/v1/admin/users', { token });
     const list = await call('GET', '/auth/v1/admin/users?page=1&per_page=10', { token: service });
     const annId = list.json<{ users: { id: string }[] }>().users[0]!.id;

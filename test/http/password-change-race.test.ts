@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { registeredSession } from '../support/json-data-server.js';
 import { realServerOnly, suiteStore } from '../support/postgres.js';
+import { serviceTokenOf } from '../support/service-token.js';
 
 /**
  * Concurrent password changes of one account, each proven with the same
@@ -68,7 +69,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
       'GoTrue PUT /user from two sessions at once: one wins, the loser’s session does not survive',
       { skip: storeKind === 'postgres' ? (realServerOnly() ?? false) : false },
       async () => {
-        const service = await t.services.tokens.signRoleToken('service_role', 600, new Date());
+        const service = await serviceTokenOf(t);
         const created = await t.app.inject({
           method: 'POST',
           url: '/auth/v1/admin/users',

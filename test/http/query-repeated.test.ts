@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { providerAddressOf } from '../support/oidc-provider.js';
+import { serviceTokenOf } from '../support/service-token.js';
 
 /**
  * A query parameter given twice. GoTrue's Go handlers read the first value (url.Values.Get,
@@ -44,7 +45,7 @@ describe('a query parameter given twice', () => {
       },
       files: { 'db.json': JSON.stringify({ users: [], posts: [] }) },
     });
-    service = await t.services.tokens.signRoleToken('service_role', 600, new Date());
+    service = await serviceTokenOf(t);
   });
   after(async () => {
     await t.close();

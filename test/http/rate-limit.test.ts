@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { dropDatabase, realServerOnly, testPostgres, testStoreConfig } from '../support/postgres.js';
+import { serviceTokenOf } from '../support/service-token.js';
 
 const limits = (extra: Record<string, unknown> = {}) => ({
   rateLimits: {
@@ -146,7 +147,7 @@ describe('rate limits', () => {
       payload: { email: 'nobody@example.test', password: 'wrong password' },
     });
     assert.equal(signIn.statusCode, 400, signIn.body);
-    const service = await t.services.tokens.signRoleToken('service_role', 60, new Date());
+    const service = await serviceTokenOf(t);
     const audit = await t.app.inject({
       method: 'GET',
       url: '/auth/v1/admin/audit',

@@ -6,10 +6,11 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { SignJWT } from 'jose';
-import { createServices, type Services } from '../../src/compose.js';
+import { createServices } from '../../src/compose.js';
 import { loadConfig } from '../../src/config/load.js';
 import { resolveJwtSecret } from '../../src/config/secret.js';
 import { buildApp } from '../../src/http/app.js';
+import { serviceTokenOf } from '../support/service-token.js';
 
 /**
  * Secrets nobody chose sign nothing an attacker can use: a generated
@@ -41,17 +42,13 @@ async function tempDir(): Promise<string> {
 const adminUsers = (app: FastifyInstance, token: string) =>
   app.inject({ method: 'GET', url: '/auth/v1/admin/users', headers: { authorization: `Bearer ${token}` } });
 
-async function serviceToken(services: Services): Promise<string> {
-  return services.tokens.signRoleToken('service_role', 600, new Date());
-}
-
 describe('the admin API', () => {
   it('is not served while the secret is a generated development one', async () => {
     const dir = await tempDir();
     const { app, services } = await start(dir);
     assert.equal(services.config.jwt.generatedSecret, true);
     // Whoever can read .restauth/jwt-secret (a backup, a shared folder) could mint this token.
-    assert.equal((await adminUsers(app, await serviceToken(services))).statusCode, 404);
+    assert.equal((await adminUsers(app, await serviceTokenOf({ services }))).statusCode, 404);
     const signUp = await app.inject({
       method: 'POST',
       url: '/auth/v1/signup',
@@ -65,7 +62,7 @@ describe('the admin API', () => {
     const { app, services } = await start(dir, {
       RESTAUTH_JWT_SECRET: 'a-configured-secret-0123456789abcdef',
     });
-    assert.equal((await adminUsers(app, await serviceToken(services))).statusCode, 200);
+    assert.equal((await adminUsers(app, await serviceTokenOf({ services }))).statusCode, 200);
   });
 });
 
@@ -87,6 +84,6 @@ describe('with jwt.keys configured', () => {
     assert.equal((await adminUsers(app, forged)).statusCode, 403);
 
     // The configured key still signs and verifies.
-    assert.equal((await adminUsers(app, await serviceToken(services))).statusCode, 200);
+    assert.equal((await adminUsers(app, await serviceTokenOf({ services }))).statusCode, 200);
   });
 });

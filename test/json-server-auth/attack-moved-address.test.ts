@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { JSON_SERVER_AUTH_USERS, jsonServerAuthProject } from '../support/json-server-auth.js';
+import { serviceTokenOf } from '../support/service-token.js';
 
 /**
  * A user json-server-auth registered keeps their address in their db.json record (`email`), where
@@ -44,7 +45,7 @@ describe('a json-server-auth user record after an address change', () => {
     dir = await jsonServerAuthProject();
     t = await start();
     admin = {
-      authorization: `Bearer ${await t.services.tokens.signRoleToken('service_role', 3600, new Date())}`,
+      authorization: `Bearer ${await serviceTokenOf(t)}`,
     };
     const moved = await t.app.inject({
       method: 'PUT',

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { decodeJwt } from 'jose';
 import type { TestApp } from '../support/app.js';
-import { adminClient, gotrueClient, nextMail, secretsOf } from '../support/gotrue.js';
+import { gotrueClient, nextMail, secretsOf, serviceAdminOf } from '../support/gotrue.js';
 import { startKeycloakApp, type OAuthApp } from '../support/oauth-app.js';
 import { followRedirects, type TestIdp } from '../support/oidc-provider.js';
 import { suiteStore } from '../support/postgres.js';
@@ -190,7 +190,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
         providers: ['email'],
       });
 
-      const admin = adminClient(url, await t.services.tokens.signRoleToken('service_role', 600, new Date()));
+      const admin = await serviceAdminOf({ url, t });
       const created = await admin.createUser({
         email: 'ada@acme.test',
         password: PASSWORD,
@@ -215,7 +215,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
     it("an admin's provider stands, as GoTrue's, until the next link sets them from the identities", async () => {
       const { client } = gotrueClient(url);
       const signedUp = await client.signUp({ email: 'ed@acme.test', password: PASSWORD });
-      const admin = adminClient(url, await t.services.tokens.signRoleToken('service_role', 600, new Date()));
+      const admin = await serviceAdminOf({ url, t });
       const updated = await admin.updateUserById(signedUp.data.user!.id, {
         app_metadata: { provider: 'legacy', providers: ['legacy'] },
       });

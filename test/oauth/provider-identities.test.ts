@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import type { TestApp } from '../support/app.js';
-import { adminClient, gotrueClient, nextMail, secretsOf } from '../support/gotrue.js';
+import { gotrueClient, nextMail, secretsOf, serviceAdminOf } from '../support/gotrue.js';
 import { useGithubApp } from '../support/oauth-app.js';
 import { githubAccount, type OAuth2Server } from '../support/oauth2-server.js';
 import { followRedirects } from '../support/oidc-provider.js';
@@ -58,7 +58,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.equal(user.email, 'solo@github.test');
       assert.deepEqual(providersOf(user), ['github']);
       assert.deepEqual(user.app_metadata, { provider: 'github', providers: ['github'] });
-      const admin = adminClient(url, await t.services.tokens.signRoleToken('service_role', 600, new Date()));
+      const admin = await serviceAdminOf({ url, t });
       assert.deepEqual(providersOf((await admin.getUserById(user.id)).data.user), ['github']);
       const listed = (await admin.listUsers()).data.users.find((candidate) => candidate.id === user.id);
       assert.deepEqual(providersOf(listed), ['github']);

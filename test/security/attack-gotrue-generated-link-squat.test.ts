@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { LOCAL_CALL } from '../../src/core/audit.js';
 import { mailingAppOnStore } from '../support/mailing-app-on-store.js';
+import { serviceTokenOf } from '../support/service-token.js';
 
 /**
  * A squatter signs up with the owner's address and a password of their own (unconfirmed). The
@@ -35,7 +36,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
         assert.equal(squat.statusCode, 200, squat.body);
         assert.equal((await signIn(email, SQUATTER_PASSWORD)).statusCode, 400, 'unconfirmed: no sign-in yet');
 
-        const admin = await app.t.services.tokens.signRoleToken('service_role', 600, new Date());
+        const admin = await serviceTokenOf(app.t);
         const generated = await post('/auth/v1/admin/generate_link', { type, email }, admin);
         assert.equal(generated.statusCode, 200, generated.body);
         const { hashed_token } = generated.json<{ hashed_token: string }>();
@@ -57,7 +58,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
         password: 'own passphrase',
         emailConfirm: true,
       });
-      const admin = await app.t.services.tokens.signRoleToken('service_role', 600, new Date());
+      const admin = await serviceTokenOf(app.t);
       const generated = await post('/auth/v1/admin/generate_link', { type: 'invite', email }, admin);
       assert.equal(generated.statusCode, 422, generated.body);
       assert.equal(generated.json<{ error_code: string }>().error_code, 'email_exists');

@@ -6,6 +6,7 @@ import { FAST_HASHING } from '../support/gotrue.js';
 import { signInWithKeycloak, startKeycloakApp, type OAuthApp } from '../support/oauth-app.js';
 import type { TestIdp } from '../support/oidc-provider.js';
 import { suiteStore } from '../support/postgres.js';
+import { serviceTokenOf } from '../support/service-token.js';
 
 const PASSWORD = 'a long passphrase';
 
@@ -26,7 +27,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
     before(async () => {
       store = await suiteStore(storeKind);
       t = await createTestApp({ format: 'restauth', config: { ...store.config, passwords: FAST_HASHING } });
-      adminToken = await t.services.tokens.signRoleToken('service_role', 600, new Date());
+      adminToken = await serviceTokenOf(t);
     });
     after(async () => {
       await t?.close();

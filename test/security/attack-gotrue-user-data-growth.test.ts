@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { isAuthApiError } from '@supabase/auth-js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { commitAfterRead } from '../support/commit-after-read.js';
-import { adminClient, FAST_HASHING, gotrueClient, listen } from '../support/gotrue.js';
+import { FAST_HASHING, gotrueClient, listen, serviceAdminOf } from '../support/gotrue.js';
 import { suiteStore } from '../support/postgres.js';
 
 const PASSWORD = 'a long passphrase';
@@ -96,7 +96,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.equal(signUp.error, null);
       for (const key of ['a', 'b'])
         assert.equal((await client.updateUser({ data: { [key]: THIRD } })).error, null);
-      const admin = adminClient(url, await t.services.tokens.signRoleToken('service_role', 600, new Date()));
+      const admin = await serviceAdminOf({ url, t });
       const addKey = async () =>
         assert.equal(
           (await admin.updateUserById(signUp.data.user!.id, { user_metadata: { x: THIRD } })).error,
@@ -112,7 +112,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
     });
 
     it('admin updates: user_metadata and app_metadata are bounded alike', async () => {
-      const admin = adminClient(url, await t.services.tokens.signRoleToken('service_role', 600, new Date()));
+      const admin = await serviceAdminOf({ url, t });
       const created = await admin.createUser({
         email: 'cy@acme.test',
         password: PASSWORD,

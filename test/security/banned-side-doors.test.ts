@@ -8,6 +8,7 @@ import { githubAccount, type OAuth2Server } from '../support/oauth2-server.js';
 import { followRedirects } from '../support/oidc-provider.js';
 import { suiteStore } from '../support/postgres.js';
 import type { SmtpSink } from '../support/smtp-sink.js';
+import { serviceTokenOf } from '../support/service-token.js';
 
 /**
  * A ban (GoTrue's banned_until) refuses the sign-in, the refresh and every authenticated request;
@@ -36,7 +37,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
     before(async () => {
       store = await suiteStore(storeKind);
       ({ t, sink } = await startMailingApp({ ...store.config, dialects: { gotrue: {}, postgrestAuth: {} } }));
-      const serviceToken = await t.services.tokens.signRoleToken('service_role', 3600, new Date());
+      const serviceToken = await serviceTokenOf(t);
       admin = { authorization: `Bearer ${serviceToken}` };
     });
     after(async () => {

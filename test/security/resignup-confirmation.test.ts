@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { secretsOf } from '../support/gotrue.js';
 import { mailingAppOnStore } from '../support/mailing-app-on-store.js';
+import { serviceTokenOf } from '../support/service-token.js';
 
 /**
  * An attacker holds an unconfirmed account with the victim's address, signed up with it through
@@ -84,7 +85,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
         password: ATTACKER_PASSWORD,
       });
       assert.equal(squat.statusCode, 200, squat.body);
-      const service = await app.t.services.tokens.signRoleToken('service_role', 60, new Date());
+      const service = await serviceTokenOf(app.t);
       const invited = await post('/auth/v1/invite', { email: 'invited@acme.test' }, service);
       assert.equal(invited.statusCode, 200, invited.body);
       const mail = await app.sink.waitForMail(

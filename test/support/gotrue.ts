@@ -102,12 +102,12 @@ export function adminClient(url: string, serviceToken: string): GoTrueAdminApi {
   return new GoTrueAdminApi({ url, headers: { Authorization: `Bearer ${serviceToken}` } });
 }
 
-/** auth-js's admin API on a listening app, with a service-role token of its own key, valid an hour. */
-export async function serviceAdminOf(app: {
-  url: string;
-  t: Pick<TestApp, 'services'>;
-}): Promise<GoTrueAdminApi> {
-  return adminClient(app.url, await serviceTokenOf(app.t));
+/** auth-js's admin API on a listening app, with a service-role token of its own key (serviceTokenOf). */
+export async function serviceAdminOf(
+  app: { url: string; t: Pick<TestApp, 'services'> },
+  seconds?: number,
+): Promise<GoTrueAdminApi> {
+  return adminClient(app.url, await serviceTokenOf(app.t, seconds));
 }
 
 /** The 6-digit code and the verification link of a mail. */
