@@ -1,12 +1,9 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { decodeJwt } from 'jose';
-import pg from 'pg';
 import { LOCAL_CALL } from '../../src/core/audit.js';
-import { createTestApp, type TestApp } from '../support/app.js';
-import { authenticatorRoleSql, postgrestRequest, type PostgrestOptions } from '../support/postgrest.js';
-import { dropDatabase, testPostgres, testStoreConfig } from '../support/postgres.js';
+import { postgrestRequest } from '../support/postgrest.js';
+import { usePostgrestApp } from '../support/postgrest-app.js';
 
 const SECRET = 'anonymous-rls-secret-0123456789abcdef0123';
 
@@ -55,49 +52,21 @@ const SCHEMA = [
 ].join('\n\n');
 
 describe('an anonymous user under PostgREST: the is_anonymous claim in RLS policies', () => {
-  let serverUrl: string;
-  let url: string;
-  let t: TestApp;
-  let pool: pg.Pool;
-  const authenticator = `authenticator_${randomBytes(3).toString('hex')}`;
-  const rest: PostgrestOptions = { secret: SECRET, anonRole: 'anon', preRequest: 'auth.check_token_count' };
-
-  before(async () => {
-    const server = await testPostgres();
-    serverUrl = server.url;
-    url = await server.createDatabase();
-    t = await createTestApp({
-      format: 'restauth',
-      config: {
-        store: testStoreConfig(url),
-        roles: { anonymous: 'anon', authenticated: 'authenticated' },
-        passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
-        signup: { anonymousUsers: true, confirmEmail: false },
-        // The other dialects, whose routes also issue tokens of a GoTrue user's session.
-        dialects: { gotrue: {}, jsonDataServer: {}, postgrestAuth: { enabled: true, prefix: '/pg' } },
-      },
-      env: { RESTAUTH_JWT_SECRET: SECRET },
-    });
-    const admin = new pg.Client({ connectionString: url });
-    await admin.connect();
-    try {
-      await admin.query(SCHEMA);
-      await admin.query(authenticatorRoleSql(authenticator, ['anon', 'authenticated']));
-    } finally {
-      await admin.end();
-    }
-    const target = new URL(url);
-    target.username = authenticator;
-    pool = new pg.Pool({ connectionString: target.toString(), max: 4 });
+  const app = usePostgrestApp({
+    secret: SECRET,
+    anonRole: 'anon',
+    authenticatedRole: 'authenticated',
+    config: {
+      signup: { anonymousUsers: true, confirmEmail: false },
+      // The other dialects, whose routes also issue tokens of a GoTrue user's session.
+      dialects: { gotrue: {}, jsonDataServer: {}, postgrestAuth: { enabled: true, prefix: '/pg' } },
+    },
+    schema: SCHEMA,
   });
-  after(async () => {
-    await pool?.end();
-    await t?.close();
-    await dropDatabase(serverUrl, url);
-  });
+  const { rest } = app;
 
   const call = async (method: 'POST' | 'PUT', path: string, payload: unknown, token?: string) => {
-    const res = await t.app.inject({
+    const res = await app.t.app.inject({
       method,
       url: `/auth/v1${path}`,
       payload: payload as Record<string, unknown>,
@@ -110,14 +79,19 @@ describe('an anonymous user under PostgREST: the is_anonymous claim in RLS polic
   it('fills a cart while anonymous, may not order until permanent, and keeps the cart', async () => {
     const anonymous = await call('POST', '/signup', { data: {} });
     const carts = await postgrestRequest<{ user_id: string }>(
-      pool,
+      app.pool,
       rest,
       anonymous.access_token,
       `INSERT INTO public.carts (item) VALUES ('book') RETURNING user_id::text AS user_id`,
     );
     assert.deepEqual(carts, [{ user_id: anonymous.user.id }]);
     await assert.rejects(
-      postgrestRequest(pool, rest, anonymous.access_token, 'INSERT INTO public.orders (total) VALUES (12)'),
+      postgrestRequest(
+        app.pool,
+        rest,
+        anonymous.access_token,
+        'INSERT INTO public.orders (total) VALUES (12)',
+      ),
       /row-level security/u,
     );
 
@@ -127,14 +101,14 @@ describe('an anonymous user under PostgREST: the is_anonymous claim in RLS polic
     });
     assert.equal(permanent.user.id, anonymous.user.id);
     const orders = await postgrestRequest<{ total: number }>(
-      pool,
+      app.pool,
       rest,
       permanent.access_token,
       'INSERT INTO public.orders (total) VALUES (12) RETURNING total',
     );
     assert.deepEqual(orders, [{ total: 12 }]);
     const kept = await postgrestRequest<{ item: string }>(
-      pool,
+      app.pool,
       rest,
       permanent.access_token,
       'SELECT item FROM public.carts',
@@ -144,7 +118,7 @@ describe('an anonymous user under PostgREST: the is_anonymous claim in RLS polic
 
   /** The token json-data-server's refresh issues for `session`. */
   const exchangedToken = async (session: { refresh_token: string }) => {
-    const exchanged = await t.app.inject({
+    const exchanged = await app.t.app.inject({
       method: 'POST',
       url: '/auth/refresh',
       payload: { refresh_token: session.refresh_token },
@@ -154,7 +128,7 @@ describe('an anonymous user under PostgREST: the is_anonymous claim in RLS polic
   };
 
   const reissue = (session: { access_token: string }) =>
-    t.app.inject({
+    app.t.app.inject({
       method: 'POST',
       url: '/pg/refresh_token',
       headers: { authorization: `Bearer ${session.access_token}` },
@@ -175,7 +149,7 @@ describe('an anonymous user under PostgREST: the is_anonymous claim in RLS polic
     const token = await exchangedToken(anonymous);
     assert.equal(decodeJwt(token)['is_anonymous'], true);
     await assert.rejects(
-      postgrestRequest(pool, rest, token, 'INSERT INTO public.reviews (stars) VALUES (1)'),
+      postgrestRequest(app.pool, rest, token, 'INSERT INTO public.reviews (stars) VALUES (1)'),
       /row-level security/u,
     );
     // postgrest-auth had no anonymous users: its era's schemas would take the token for a member's.
@@ -188,9 +162,14 @@ describe('an anonymous user under PostgREST: the is_anonymous claim in RLS polic
     const signUp = (email: string) => call('POST', '/signup', { email, password: 'a real passphrase 9' });
     const open = await signUp('open@example.com');
     const blocked = await signUp('blocked@example.com');
-    await t.services.admin.updateUser(LOCAL_CALL, blocked.user.id, { appMetadata: { blocked: true } });
+    await app.t.services.admin.updateUser(LOCAL_CALL, blocked.user.id, { appMetadata: { blocked: true } });
     const comment = (token: string) =>
-      postgrestRequest(pool, rest, token, "INSERT INTO public.comments (body) VALUES ('hi') RETURNING body");
+      postgrestRequest(
+        app.pool,
+        rest,
+        token,
+        "INSERT INTO public.comments (body) VALUES ('hi') RETURNING body",
+      );
     // The attack: a blocked user's session exchanged at another dialect's route.
     for (const [route, token] of Object.entries(await dialectTokens(blocked))) {
       await assert.rejects(comment(token), /row-level security/u, route);

@@ -1,19 +1,11 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { decodeJwt, decodeProtectedHeader, SignJWT } from 'jose';
 import pg from 'pg';
-import { createTestApp, type TestApp } from '../support/app.js';
 import { registeredToken } from '../support/json-data-server.js';
-import {
-  authenticatorRoleSql,
-  poolAs,
-  postgrestRequest,
-  runAsOwner,
-  type PostgrestOptions,
-} from '../support/postgrest.js';
-import { dropDatabase, testPostgres, testStoreConfig } from '../support/postgres.js';
+import { postgrestRequest } from '../support/postgrest.js';
+import { usePostgrestApp } from '../support/postgrest-app.js';
 
 const SECRET = 'postgrest-harness-secret-0123456789';
 
@@ -22,92 +14,71 @@ async function post(app: FastifyInstance, url: string, body: unknown, headers: R
   return { status: res.statusCode, json: () => res.json() as Record<string, string>, body: res.body };
 }
 
-/** A database set up as docs/postgrest.md says: an authenticator login role, a table with row-level security. */
-function setUpDatabase(url: string, authenticator: string): Promise<void> {
-  return runAsOwner(
-    url,
-    `
-      ${authenticatorRoleSql(authenticator, ['web_anon', 'normal_user'])}
-      CREATE TABLE public.notes (id serial PRIMARY KEY, owner text NOT NULL DEFAULT auth.uid(), body text NOT NULL);
-      ALTER TABLE public.notes ENABLE ROW LEVEL SECURITY;
-      CREATE POLICY own_notes ON public.notes USING (owner = auth.uid()::text OR owner = current_user)
-        WITH CHECK (owner = auth.uid()::text OR owner = current_user);
-      GRANT SELECT, INSERT ON public.notes TO normal_user;
-      GRANT USAGE ON SEQUENCE public.notes_id_seq TO normal_user;
-    `,
-  );
-}
+/** A table with row-level security, as docs/postgrest.md sets one up beside the authenticator login role. */
+const NOTES = `
+  CREATE TABLE public.notes (id serial PRIMARY KEY, owner text NOT NULL DEFAULT auth.uid(), body text NOT NULL);
+  ALTER TABLE public.notes ENABLE ROW LEVEL SECURITY;
+  CREATE POLICY own_notes ON public.notes USING (owner = auth.uid()::text OR owner = current_user)
+    WITH CHECK (owner = auth.uid()::text OR owner = current_user);
+  GRANT SELECT, INSERT ON public.notes TO normal_user;
+  GRANT USAGE ON SEQUENCE public.notes_id_seq TO normal_user;
+`;
 
 describe('PostgREST request cycle with restauth tokens (PostgreSQL store)', () => {
-  let serverUrl: string;
-  let url: string;
-  let t: TestApp;
-  let pool: pg.Pool;
-  const authenticator = `authenticator_${randomBytes(3).toString('hex')}`;
-  const rest: PostgrestOptions = {
+  const app = usePostgrestApp({
     secret: SECRET,
     anonRole: 'web_anon',
-    preRequest: 'auth.check_token_count',
-  };
-
-  before(async () => {
-    const server = await testPostgres();
-    serverUrl = server.url;
-    url = await server.createDatabase();
-    t = await createTestApp({
-      format: 'restauth',
-      config: {
-        store: testStoreConfig(url),
-        roles: { anonymous: 'web_anon', authenticated: 'normal_user' },
-        passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
-      },
-      env: { RESTAUTH_JWT_SECRET: SECRET },
-    });
-    await setUpDatabase(url, authenticator);
-    pool = poolAs(url, authenticator);
+    authenticatedRole: 'normal_user',
+    schema: NOTES,
   });
-  after(async () => {
-    await pool.end();
-    await t.close();
-    await dropDatabase(serverUrl, url);
-  });
+  const { rest } = app;
 
   const login = async (username: string, password = 'a passphrase') => {
-    const res = await post(t.app, '/auth/login', { username, password });
+    const res = await post(app.t.app, '/auth/login', { username, password });
     assert.equal(res.status, 200, res.body);
     return res.json();
   };
 
   it('a restauth token passes the pre-request and runs as the authenticated role; RLS sees auth.uid()', async () => {
-    const token = await registeredToken(t, 'ada', 'a passphrase');
+    const token = await registeredToken(app.t, 'ada', 'a passphrase');
     const [who] = await postgrestRequest<{ role: string; uid: string }>(
-      pool,
+      app.pool,
       rest,
       token,
       'SELECT current_user AS role, auth.uid() AS uid',
     );
     assert.equal(who!.role, 'normal_user');
-    const ada = await t.services.store.findUserByUsername('ada');
+    const ada = await app.t.services.store.findUserByUsername('ada');
     assert.equal(who!.uid, ada!.id);
     assert.match(who!.uid, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'a uuid string');
-    await postgrestRequest(pool, rest, token, `INSERT INTO public.notes (body) VALUES ('ada''s note')`);
-    await post(t.app, '/auth/register', { username: 'bea', password: 'a passphrase' });
+    await postgrestRequest(app.pool, rest, token, `INSERT INTO public.notes (body) VALUES ('ada''s note')`);
+    await post(app.t.app, '/auth/register', { username: 'bea', password: 'a passphrase' });
     const bea = await login('bea');
     const seen = await postgrestRequest<{ body: string }>(
-      pool,
+      app.pool,
       rest,
       bea.access_token!,
       'SELECT body FROM public.notes',
     );
     assert.deepEqual(seen, [], 'row-level security hides ada’s note from bea');
-    const mine = await postgrestRequest<{ body: string }>(pool, rest, token, 'SELECT body FROM public.notes');
+    const mine = await postgrestRequest<{ body: string }>(
+      app.pool,
+      rest,
+      token,
+      'SELECT body FROM public.notes',
+    );
     assert.deepEqual(mine, [{ body: "ada's note" }]);
   });
 
   it('no token runs as the anonymous role, which may not read the table', async () => {
-    const [who] = await postgrestRequest<{ role: string }>(pool, rest, null, 'SELECT current_user AS role');
+    const [who] = await postgrestRequest<{ role: string }>(
+      app.pool,
+      rest,
+      null,
+      'SELECT current_user AS role',
+    );
     assert.equal(who!.role, 'web_anon');
-    await assert.rejects(postgrestRequest(pool, rest, null, 'SELECT * FROM public.notes'), {
+    await assert.rejects(postgrestRequest(app.pool, rest, null, 'SELECT * FROM public.notes'), {
       status: 403,
       sqlstate: '42501',
     });
@@ -119,35 +90,35 @@ describe('PostgREST request cycle with restauth tokens (PostgreSQL store)', () =
 
       it('after a password change, older tokens are refused', async () => {
         const name = `cpw${style}`;
-        await post(t.app, '/auth/register', { username: name, password: 'a passphrase' });
+        await post(app.t.app, '/auth/register', { username: name, password: 'a passphrase' });
         const old = await login(name);
-        await postgrestRequest(pool, options, old.access_token!, 'SELECT 1');
-        const changed = await post(t.app, '/auth/password', {
+        await postgrestRequest(app.pool, options, old.access_token!, 'SELECT 1');
+        const changed = await post(app.t.app, '/auth/password', {
           username: name,
           password: 'a passphrase',
           newpassword: 'another one',
         });
         assert.equal(changed.status, 200);
-        await assert.rejects(postgrestRequest(pool, options, old.access_token!, 'SELECT 1'), {
+        await assert.rejects(postgrestRequest(app.pool, options, old.access_token!, 'SELECT 1'), {
           status: 403,
           message: /issued before a password change/,
         });
-        await postgrestRequest(pool, options, changed.json().access_token!, 'SELECT 1');
+        await postgrestRequest(app.pool, options, changed.json().access_token!, 'SELECT 1');
       });
 
       it('after logout, the token is refused at once', async () => {
         const name = `out${style}`;
-        await post(t.app, '/auth/register', { username: name, password: 'a passphrase' });
+        await post(app.t.app, '/auth/register', { username: name, password: 'a passphrase' });
         const session = await login(name);
-        await postgrestRequest(pool, options, session.access_token!, 'SELECT 1');
+        await postgrestRequest(app.pool, options, session.access_token!, 'SELECT 1');
         const out = await post(
-          t.app,
+          app.t.app,
           '/auth/logout',
           {},
           { authorization: `Bearer ${session.access_token}` },
         );
         assert.equal(out.status, 204);
-        await assert.rejects(postgrestRequest(pool, options, session.access_token!, 'SELECT 1'), {
+        await assert.rejects(postgrestRequest(app.pool, options, session.access_token!, 'SELECT 1'), {
           status: 403,
           message: /session has ended/,
         });
@@ -156,24 +127,24 @@ describe('PostgREST request cycle with restauth tokens (PostgreSQL store)', () =
   }
 
   it('after refresh-token reuse revokes the session, its access tokens are refused', async () => {
-    await post(t.app, '/auth/register', { username: 'reuse', password: 'a passphrase' });
+    await post(app.t.app, '/auth/register', { username: 'reuse', password: 'a passphrase' });
     const first = await login('reuse');
-    const refreshed = await post(t.app, '/auth/refresh', { refresh_token: first.refresh_token });
+    const refreshed = await post(app.t.app, '/auth/refresh', { refresh_token: first.refresh_token });
     assert.equal(refreshed.status, 200);
-    await postgrestRequest(pool, rest, refreshed.json().access_token!, 'SELECT 1');
-    t.advance(11_000);
-    const replay = await post(t.app, '/auth/refresh', { refresh_token: first.refresh_token });
+    await postgrestRequest(app.pool, rest, refreshed.json().access_token!, 'SELECT 1');
+    app.t.advance(11_000);
+    const replay = await post(app.t.app, '/auth/refresh', { refresh_token: first.refresh_token });
     assert.equal(replay.status, 400);
-    await assert.rejects(postgrestRequest(pool, rest, refreshed.json().access_token!, 'SELECT 1'), {
+    await assert.rejects(postgrestRequest(app.pool, rest, refreshed.json().access_token!, 'SELECT 1'), {
       status: 403,
     });
   });
 
   it('a token issued before the uuid ids (its sub the serial id) still passes, until a password change', async () => {
-    await post(t.app, '/auth/register', { username: 'legacy', password: 'a passphrase' });
+    await post(app.t.app, '/auth/register', { username: 'legacy', password: 'a passphrase' });
     const session = await login('legacy');
-    const user = await t.services.store.findUserByUsername('legacy');
-    const admin = new pg.Client({ connectionString: url });
+    const user = await app.t.services.store.findUserByUsername('legacy');
+    const admin = new pg.Client({ connectionString: app.url });
     await admin.connect();
     let serial: number;
     try {
@@ -190,37 +161,37 @@ describe('PostgREST request cycle with restauth tokens (PostgreSQL store)', () =
       .sign(new TextEncoder().encode(SECRET));
     // auth.uid() is a uuid (migration 13): a sub that is none names no row; the text one kept shows it.
     const [who] = await postgrestRequest<{ uid: string | null; text: string }>(
-      pool,
+      app.pool,
       rest,
       legacy,
       'SELECT auth.uid() AS uid, auth.uid_text() AS text',
     );
     assert.equal(who!.uid, null);
     assert.equal(who!.text, String(serial));
-    const checked = await t.services.auth.check(legacy);
+    const checked = await app.t.services.auth.check(legacy);
     assert.equal(
       checked.user.id,
       user!.id,
       'restauth finds the user by the serial id, and names it by its uuid',
     );
-    const changed = await post(t.app, '/auth/password', {
+    const changed = await post(app.t.app, '/auth/password', {
       username: 'legacy',
       password: 'a passphrase',
       newpassword: 'another one',
     });
     assert.equal(changed.status, 200, changed.body);
-    await assert.rejects(postgrestRequest(pool, rest, legacy, 'SELECT 1'), {
+    await assert.rejects(postgrestRequest(app.pool, rest, legacy, 'SELECT 1'), {
       status: 403,
       message: /issued before a password change/,
     });
   });
 
   it('a token of a deleted user is refused', async () => {
-    await post(t.app, '/auth/register', { username: 'gone', password: 'a passphrase' });
+    await post(app.t.app, '/auth/register', { username: 'gone', password: 'a passphrase' });
     const session = await login('gone');
-    const user = await t.services.store.findUserByUsername('gone');
-    await t.services.store.deleteUser(user!.id);
-    await assert.rejects(postgrestRequest(pool, rest, session.access_token!, 'SELECT 1'), {
+    const user = await app.t.services.store.findUserByUsername('gone');
+    await app.t.services.store.deleteUser(user!.id);
+    await assert.rejects(postgrestRequest(app.pool, rest, session.access_token!, 'SELECT 1'), {
       status: 403,
       message: /no longer exists/,
     });
@@ -231,11 +202,11 @@ describe('PostgREST request cycle with restauth tokens (PostgreSQL store)', () =
       .setProtectedHeader({ alg: 'HS256' })
       .setExpirationTime('1h')
       .sign(new TextEncoder().encode('not-the-secret-not-the-secret'));
-    await assert.rejects(postgrestRequest(pool, rest, forged, 'SELECT 1'), { status: 401 });
+    await assert.rejects(postgrestRequest(app.pool, rest, forged, 'SELECT 1'), { status: 401 });
     const expired = await new SignJWT({ role: 'normal_user' })
       .setProtectedHeader({ alg: 'HS256' })
       .setExpirationTime(Math.floor(Date.now() / 1000) - 60)
       .sign(new TextEncoder().encode(SECRET));
-    await assert.rejects(postgrestRequest(pool, rest, expired, 'SELECT 1'), { status: 401 });
+    await assert.rejects(postgrestRequest(app.pool, rest, expired, 'SELECT 1'), { status: 401 });
   });
 });

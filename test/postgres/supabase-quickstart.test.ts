@@ -1,16 +1,7 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
-import type pg from 'pg';
-import { createTestApp, type TestApp } from '../support/app.js';
-import {
-  authenticatorRoleSql,
-  poolAs,
-  postgrestRequest,
-  runAsOwner,
-  type PostgrestOptions,
-} from '../support/postgrest.js';
-import { dropDatabase, testPostgres, testStoreConfig } from '../support/postgres.js';
+import { describe, it } from 'node:test';
+import { postgrestRequest } from '../support/postgrest.js';
+import { usePostgrestApp } from '../support/postgrest-app.js';
 import { LOCAL_CALL } from '../../src/core/audit.js';
 
 const SECRET = 'supabase-quickstart-secret-0123456789abcdef';
@@ -72,46 +63,18 @@ create trigger on_auth_user_created
  * under a user's token changes only its own row; deleting the user deletes it.
  */
 describe("Supabase's user-management quick start on restauth's PostgreSQL", () => {
-  let serverUrl: string;
-  let url: string;
-  let t: TestApp;
-  let pool: pg.Pool;
-  const authenticator = `authenticator_${randomBytes(3).toString('hex')}`;
-  const rest: PostgrestOptions = { secret: SECRET, anonRole: 'anon', preRequest: 'auth.check_token_count' };
-
-  before(async () => {
-    const server = await testPostgres();
-    serverUrl = server.url;
-    url = await server.createDatabase();
-    t = await createTestApp({
-      format: 'restauth',
-      config: {
-        store: testStoreConfig(url),
-        roles: { anonymous: 'anon', authenticated: 'authenticated' },
-        passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
-      },
-      env: { RESTAUTH_JWT_SECRET: SECRET },
-    });
-    await runAsOwner(url, QUICK_START);
-    // What a Supabase project grants on public tables by default (not part of the quick start), and
-    // PostgREST's login role.
-    await runAsOwner(
-      url,
-      `
-        GRANT SELECT, INSERT, UPDATE ON public.profiles TO anon, authenticated;
-        ${authenticatorRoleSql(authenticator, ['anon', 'authenticated'])}
-      `,
-    );
-    pool = poolAs(url, authenticator);
+  const app = usePostgrestApp({
+    secret: SECRET,
+    anonRole: 'anon',
+    authenticatedRole: 'authenticated',
+    // What a Supabase project grants on public tables by default (not part of the quick start).
+    schema: `${QUICK_START}
+GRANT SELECT, INSERT, UPDATE ON public.profiles TO anon, authenticated;`,
   });
-  after(async () => {
-    await pool?.end();
-    await t?.close();
-    await dropDatabase(serverUrl, url);
-  });
+  const { rest } = app;
 
   async function signUp(email: string, fullName: string): Promise<{ id: string; token: string }> {
-    const res = await t.app.inject({
+    const res = await app.t.app.inject({
       method: 'POST',
       url: '/auth/v1/signup',
       payload: { email, password: 'a long passphrase', data: { full_name: fullName } },
@@ -123,7 +86,7 @@ describe("Supabase's user-management quick start on restauth's PostgreSQL", () =
 
   const profiles = () =>
     postgrestRequest<{ id: string; full_name: string; website: string | null }>(
-      pool,
+      app.pool,
       rest,
       null,
       'SELECT id::text AS id, full_name, website FROM public.profiles ORDER BY full_name',
@@ -139,21 +102,21 @@ describe("Supabase's user-management quick start on restauth's PostgreSQL", () =
 
     // Under Ada's token: an update of every row changes hers only; a profile in Bob's name is refused.
     const updated = await postgrestRequest<{ id: string }>(
-      pool,
+      app.pool,
       rest,
       ada.token,
       `UPDATE public.profiles SET website = 'https://ada.example' RETURNING id::text AS id`,
     );
     assert.deepEqual(updated, [{ id: ada.id }]);
     const own = await postgrestRequest<{ id: string }>(
-      pool,
+      app.pool,
       rest,
       ada.token,
       'SELECT id::text AS id FROM public.profiles WHERE id = (SELECT auth.uid())',
     );
     assert.deepEqual(own, [{ id: ada.id }]);
     await assert.rejects(
-      postgrestRequest(pool, rest, ada.token, 'INSERT INTO public.profiles (id) VALUES ($1)', [bob.id]),
+      postgrestRequest(app.pool, rest, ada.token, 'INSERT INTO public.profiles (id) VALUES ($1)', [bob.id]),
       /row-level security/u,
     );
     assert.deepEqual(await profiles(), [
@@ -162,7 +125,7 @@ describe("Supabase's user-management quick start on restauth's PostgreSQL", () =
     ]);
 
     // Deleting the user deletes its profile (on delete cascade).
-    await t.services.admin.deleteUser(LOCAL_CALL, ada.id);
+    await app.t.services.admin.deleteUser(LOCAL_CALL, ada.id);
     assert.deepEqual(await profiles(), [{ id: bob.id, full_name: 'Bob Babbage', website: null }]);
   });
 });
