@@ -7,7 +7,6 @@ import {
   SchemaRefusedError,
 } from '../../src/stores/postgres/gotrue-schema.js';
 import { migrate } from '../../src/stores/postgres/migrate.js';
-import type { SchemaNames } from '../../src/stores/postgres/migrations.js';
 import { decodeJwt } from 'jose';
 import { hashSecret } from '../../src/core/secrets.js';
 import { createTestApp, type TestApp } from '../support/app.js';
@@ -17,15 +16,11 @@ import {
   createGoTrueMadeDatabase,
   type GoTrueMadeDatabase,
 } from './gotrue-made-database.js';
+import { SUPABASE_NAMES } from '../support/postgres-migrations.js';
 
 const SECRET = 'gotrue-made-secret-0123456789abcdef-0123';
 
-const names: SchemaNames = {
-  schema: 'auth',
-  table: 'users',
-  anonymousRole: 'anon',
-  authenticatedRole: 'authenticated',
-};
+const names = SUPABASE_NAMES;
 
 /** Each table's rows as text, of the schemas named (every schema but the system's by default). */
 async function snapshot(pool: pg.Pool, schemas: string[] | null = null): Promise<Map<string, string>> {

@@ -3,11 +3,10 @@ import { before, describe, it } from 'node:test';
 import type pg from 'pg';
 import { hashSecret, randomSecret } from '../../src/core/secrets.js';
 import type { OneTimeToken } from '../../src/core/ports/store.js';
-import type { SchemaNames } from '../../src/stores/postgres/migrations.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { testStoreConfig } from '../support/postgres.js';
 import { useTestDatabase } from '../support/test-database.js';
-import { migrateUpTo } from '../support/postgres-migrations.js';
+import { migrateUpTo, SUPABASE_NAMES } from '../support/postgres-migrations.js';
 
 const NIL = '00000000-0000-0000-0000-000000000000';
 const HOUR = 3_600_000;
@@ -28,12 +27,7 @@ describe("one-time tokens in GoTrue's layout on PostgreSQL", () => {
   let t: TestApp;
   let sql: pg.Pool;
   const db = useTestDatabase({ max: 2, migrateThrough: 0, beforeDrop: () => t?.close() });
-  const names: SchemaNames = {
-    schema: 'auth',
-    table: 'users',
-    anonymousRole: 'anon',
-    authenticatedRole: 'authenticated',
-  };
+  const names = SUPABASE_NAMES;
   // Written before the upgrade, in the earlier layout.
   const userId = '5b1f0d3e-8a52-4c4e-9d6a-0f0c7e1a2b3c';
   const recoveryLink = randomSecret();

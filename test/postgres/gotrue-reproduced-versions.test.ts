@@ -3,16 +3,11 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { REPRODUCED_GOTRUE_VERSIONS } from '../../src/stores/postgres/gotrue-reproduced-versions.js';
 import { migrate } from '../../src/stores/postgres/migrate.js';
-import type { SchemaNames } from '../../src/stores/postgres/migrations.js';
 import { dropDatabase, testPostgres } from '../support/postgres.js';
 import { createGoTrueMadeDatabase } from './gotrue-made-database.js';
+import { SUPABASE_NAMES } from '../support/postgres-migrations.js';
 
-const names: SchemaNames = {
-  schema: 'auth',
-  table: 'users',
-  anonymousRole: 'anon',
-  authenticatedRole: 'authenticated',
-};
+const names = SUPABASE_NAMES;
 
 /**
  * What the two databases may differ in, each for its reason; anything else differing fails.

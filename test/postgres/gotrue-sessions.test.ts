@@ -3,11 +3,10 @@ import { randomUUID } from 'node:crypto';
 import { before, describe, it } from 'node:test';
 import type pg from 'pg';
 import { hashSecret, randomSecret } from '../../src/core/secrets.js';
-import type { SchemaNames } from '../../src/stores/postgres/migrations.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { realServerOnly, testStoreConfig } from '../support/postgres.js';
 import { useTestDatabase } from '../support/test-database.js';
-import { migrateUpTo } from '../support/postgres-migrations.js';
+import { migrateUpTo, SUPABASE_NAMES } from '../support/postgres-migrations.js';
 import { lockWaiters } from '../support/lock-waiters.js';
 
 const DAY = 86_400_000;
@@ -32,12 +31,7 @@ describe("GoTrue's sessions and refresh tokens on PostgreSQL", () => {
   let t: TestApp;
   let sql: pg.Pool;
   const db = useTestDatabase({ max: 2, migrateThrough: 0, beforeDrop: () => t?.close() });
-  const names: SchemaNames = {
-    schema: 'auth',
-    table: 'users',
-    anonymousRole: 'anon',
-    authenticatedRole: 'authenticated',
-  };
+  const names = SUPABASE_NAMES;
   // Written before the upgrade, in the earlier layout.
   const userId = randomUUID();
   const liveSession = randomUUID();

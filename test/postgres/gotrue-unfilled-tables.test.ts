@@ -4,17 +4,13 @@ import { before, describe, it } from 'node:test';
 import pg from 'pg';
 import { GOTRUE_VERSIONS } from '../../src/stores/postgres/gotrue-schema.js';
 import { migrate, migrationStatus } from '../../src/stores/postgres/migrate.js';
-import { migrations, type SchemaNames } from '../../src/stores/postgres/migrations.js';
+import { migrations } from '../../src/stores/postgres/migrations.js';
 import { dropDatabase, testPostgres } from '../support/postgres.js';
 import { useTestDatabase } from '../support/test-database.js';
 import { createGoTrueMadeDatabase } from './gotrue-made-database.js';
+import { SUPABASE_NAMES } from '../support/postgres-migrations.js';
 
-const names: SchemaNames = {
-  schema: 'auth',
-  table: 'users',
-  anonymousRole: 'anon',
-  authenticatedRole: 'authenticated',
-};
+const names = SUPABASE_NAMES;
 
 /** A column as information_schema shows it: name, type (an enum as schema.name), NOT NULL, default. */
 type Column = [name: string, type: string, notNull: boolean, defaultValue: string | null];

@@ -3,7 +3,6 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { migrate } from '../../src/stores/postgres/migrate.js';
-import type { SchemaNames } from '../../src/stores/postgres/migrations.js';
 import {
   PostgresFlowStates,
   flowStateTable,
@@ -12,14 +11,9 @@ import {
   spentIdTokenTable,
 } from '../../src/stores/postgres/flow-states.js';
 import { dropDatabase, testPostgres } from '../support/postgres.js';
-import { migrateUpTo } from '../support/postgres-migrations.js';
+import { migrateUpTo, SUPABASE_NAMES } from '../support/postgres-migrations.js';
 
-const names: SchemaNames = {
-  schema: 'auth',
-  table: 'users',
-  anonymousRole: 'anon',
-  authenticatedRole: 'authenticated',
-};
+const names = SUPABASE_NAMES;
 
 /**
  * Migration 44: a link flow keeps the session that started it (restauth.link_flow_sessions). A link flow a

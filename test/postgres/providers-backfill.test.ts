@@ -3,12 +3,11 @@ import { before, describe, it } from 'node:test';
 import bcrypt from 'bcrypt';
 import { decodeJwt } from 'jose';
 import type pg from 'pg';
-import type { SchemaNames } from '../../src/stores/postgres/migrations.js';
 import type { TestApp } from '../support/app.js';
 import { gotrueClient, listen, startMailingApp, stopMailingApp } from '../support/gotrue.js';
 import { testStoreConfig } from '../support/postgres.js';
 import { useTestDatabase } from '../support/test-database.js';
-import { migrateUpTo } from '../support/postgres-migrations.js';
+import { migrateUpTo, SUPABASE_NAMES } from '../support/postgres-migrations.js';
 import type { SmtpSink } from '../support/smtp-sink.js';
 
 const NIL = '00000000-0000-0000-0000-000000000000';
@@ -31,12 +30,7 @@ describe('migration 31: providers stored for the users from before', () => {
     beforeDrop: () => (t ? stopMailingApp(t, sink) : undefined),
   });
   let authUrl: string;
-  const names: SchemaNames = {
-    schema: 'auth',
-    table: 'users',
-    anonymousRole: 'anon',
-    authenticatedRole: 'authenticated',
-  };
+  const names = SUPABASE_NAMES;
   const ids = {
     github: '11111111-1111-4111-8111-111111111111',
     both: '22222222-2222-4222-8222-222222222222',

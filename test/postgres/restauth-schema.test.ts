@@ -6,21 +6,16 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { migrate, migrationStatus } from '../../src/stores/postgres/migrate.js';
-import { migrations, type SchemaNames } from '../../src/stores/postgres/migrations.js';
+import { migrations } from '../../src/stores/postgres/migrations.js';
 import { outboxTable, PostgresMailQueue } from '../../src/stores/postgres/outbox.js';
 import { PostgresRateLimitCounter, rateLimitTable } from '../../src/stores/postgres/rate-limits.js';
 import { postgresReadiness } from '../../src/stores/postgres/readiness.js';
 import { PostgresStore } from '../../src/stores/postgres/postgres-store.js';
 import { dropDatabase, testPostgres, testStoreConfig } from '../support/postgres.js';
 import { runRestauth } from '../support/process.js';
-import { migrateUpTo } from '../support/postgres-migrations.js';
+import { migrateUpTo, SUPABASE_NAMES } from '../support/postgres-migrations.js';
 
-const names: SchemaNames = {
-  schema: 'auth',
-  table: 'users',
-  anonymousRole: 'anon',
-  authenticatedRole: 'authenticated',
-};
+const names = SUPABASE_NAMES;
 const SECRET = 'restauth-schema-test-secret-0123456789abcdef';
 const OWN_TABLES = ['audit_log', 'mail_outbox', 'rate_limits', 'restauth_migrations', 'user_roles'];
 /** Roles are cluster-wide: the user role this file makes is its own. */

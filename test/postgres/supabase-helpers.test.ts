@@ -3,20 +3,14 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { migrate } from '../../src/stores/postgres/migrate.js';
-import type { SchemaNames } from '../../src/stores/postgres/migrations.js';
 import { registeredToken } from '../support/json-data-server.js';
 import { postgrestRequest } from '../support/postgrest.js';
 import { usePostgrestApp } from '../support/postgrest-app.js';
 import { dropDatabase, testPostgres } from '../support/postgres.js';
-import { migrateUpTo } from '../support/postgres-migrations.js';
+import { migrateUpTo, SUPABASE_NAMES } from '../support/postgres-migrations.js';
 
 const SECRET = 'supabase-helpers-secret-0123456789abcdef';
-const names: SchemaNames = {
-  schema: 'auth',
-  table: 'users',
-  anonymousRole: 'anon',
-  authenticatedRole: 'authenticated',
-};
+const names = SUPABASE_NAMES;
 
 /** Runs `sql` in a transaction as `role` with the claims set the way PostgREST of `style` sets them. */
 async function asClaims<T extends pg.QueryResultRow>(

@@ -1,6 +1,14 @@
 import type pg from 'pg';
 import { migrations, quotedNames, type SchemaNames } from '../../src/stores/postgres/migrations.js';
 
+/** The schema names of a Supabase-shaped database: GoTrue's auth.users, PostgREST's roles anon and authenticated. */
+export const SUPABASE_NAMES: SchemaNames = {
+  schema: 'auth',
+  table: 'users',
+  anonymousRole: 'anon',
+  authenticatedRole: 'authenticated',
+};
+
 /** The migration that moved restauth's bookkeeping out of the configured schema into its own. */
 const BOOKKEEPING_MOVED = 16;
 
