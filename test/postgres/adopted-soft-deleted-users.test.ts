@@ -9,6 +9,7 @@ import { createTestApp, type TestApp } from '../support/app.js';
 import { confirmedGotrueAccount } from '../support/confirmed-gotrue-account.js';
 import { FAST_HASHING, nextMail, secretsOf, startMailingApp, stopMailingApp } from '../support/gotrue.js';
 import { testRoles, testStoreConfig } from '../support/postgres.js';
+import { PRE_REQUEST_REFUSAL } from '../../src/stores/postgres/pre-request-standing.js';
 import { preRequestVerdict } from '../support/pre-request-verdict.js';
 import { signedInUser } from '../support/signed-in-user.js';
 import type { SmtpSink } from '../support/smtp-sink.js';
@@ -46,7 +47,7 @@ describe('a soft-deleted user is signed out everywhere (PostgreSQL)', () => {
       refresh_token: session.refresh_token,
     });
     assert.equal(refreshed.statusCode, 400, refreshed.body);
-    assert.match(String(await preRequestVerdict(db.pool, session.access_token)), /the session has ended/u);
+    assert.equal(await preRequestVerdict(db.pool, session.access_token), PRE_REQUEST_REFUSAL);
   }
 
   it("a DBA's UPDATE of deleted_at ends every session of the user, and only the user's", async () => {

@@ -6,6 +6,7 @@ import pg from 'pg';
 import { registeredToken } from '../support/json-data-server.js';
 import { postgrestRequest } from '../support/postgrest.js';
 import { usePostgrestApp } from '../support/postgrest-app.js';
+import { PRE_REQUEST_REFUSED } from '../support/pre-request-verdict.js';
 
 const SECRET = 'postgrest-harness-secret-0123456789';
 
@@ -101,7 +102,7 @@ describe('PostgREST request cycle with restauth tokens (PostgreSQL store)', () =
         assert.equal(changed.status, 200);
         await assert.rejects(postgrestRequest(app.pool, options, old.access_token!, 'SELECT 1'), {
           status: 403,
-          message: /issued before a password change/,
+          message: PRE_REQUEST_REFUSED,
         });
         await postgrestRequest(app.pool, options, changed.json().access_token!, 'SELECT 1');
       });
@@ -120,7 +121,7 @@ describe('PostgREST request cycle with restauth tokens (PostgreSQL store)', () =
         assert.equal(out.status, 204);
         await assert.rejects(postgrestRequest(app.pool, options, session.access_token!, 'SELECT 1'), {
           status: 403,
-          message: /session has ended/,
+          message: PRE_REQUEST_REFUSED,
         });
       });
     });
@@ -182,7 +183,7 @@ describe('PostgREST request cycle with restauth tokens (PostgreSQL store)', () =
     assert.equal(changed.status, 200, changed.body);
     await assert.rejects(postgrestRequest(app.pool, rest, legacy, 'SELECT 1'), {
       status: 403,
-      message: /issued before a password change/,
+      message: PRE_REQUEST_REFUSED,
     });
   });
 
@@ -193,7 +194,7 @@ describe('PostgREST request cycle with restauth tokens (PostgreSQL store)', () =
     await app.t.services.store.deleteUser(user!.id);
     await assert.rejects(postgrestRequest(app.pool, rest, session.access_token!, 'SELECT 1'), {
       status: 403,
-      message: /no longer exists/,
+      message: PRE_REQUEST_REFUSED,
     });
   });
 

@@ -6,9 +6,11 @@ import { migrate } from '../../src/stores/postgres/migrate.js';
 import { testRoles } from '../support/postgres.js';
 import { insertSessionFromBefore, insertUserFromBefore } from '../support/sessions-before.js';
 import { useTestDatabase } from '../support/test-database.js';
+import { PRE_REQUEST_REFUSAL } from '../../src/stores/postgres/pre-request-standing.js';
 
 const DAY = 86_400_000;
-const REFUSED = "28P01: token refused: its audience is not its user's";
+// Since migration 58 every refusal says the same (pre-request-standing.ts).
+const REFUSED = `28P01: ${PRE_REQUEST_REFUSAL}`;
 
 /**
  * Migration 35: PostgREST's pre-request refuses a token whose aud is not its user's audience

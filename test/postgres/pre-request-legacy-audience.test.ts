@@ -7,9 +7,12 @@ import { testRoles } from '../support/postgres.js';
 import { postgrestRequest, type PostgrestOptions } from '../support/postgrest.js';
 import { signedInUser } from '../support/signed-in-user.js';
 import { useTestDatabase } from '../support/test-database.js';
+import { PRE_REQUEST_REFUSAL } from '../../src/stores/postgres/pre-request-standing.js';
+import { PRE_REQUEST_REFUSED } from '../support/pre-request-verdict.js';
 
 const SECRET = 'pre-request-legacy-audience-secret-0123';
-const REFUSED = "28P01: token refused: its audience is not its user's";
+// Since migration 58 every refusal says the same (pre-request-standing.ts).
+const REFUSED = `28P01: ${PRE_REQUEST_REFUSAL}`;
 type Claims = Record<string, string | number | boolean>;
 
 /**
@@ -155,7 +158,7 @@ describe('the pre-request refuses another audience under per-claim settings and 
           postgrestRequest(pool, { ...rest, claimsStyle }, token, 'SELECT 1'),
           {
             status: 403,
-            message: /its audience is not its user's/,
+            message: PRE_REQUEST_REFUSED,
           },
           claimsStyle,
         );

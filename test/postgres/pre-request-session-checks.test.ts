@@ -9,6 +9,7 @@ import type { PostgresStore } from '../../src/stores/postgres/index.js';
 import { realServerOnly, testRoles } from '../support/postgres.js';
 import { insertSessionFromBefore, insertUserFromBefore } from '../support/sessions-before.js';
 import { useTestDatabase } from '../support/test-database.js';
+import { keepPreRequestOfBefore, refusedAsBefore } from '../support/pre-request-verdict.js';
 
 const DAY = 86_400_000;
 /** Claims, or their JSON text as PostgREST would set it (for spellings JSON.stringify never writes). */
@@ -36,11 +37,8 @@ describe("the pre-request's fast path on one row per session", () => {
   before(async () => {
     ({ pool, store } = database);
     const { names } = database;
-    // The function before migration 24, kept under another name: the verdicts to match.
-    const { rows } = await pool.query<{ definition: string }>(
-      `SELECT pg_get_functiondef('auth.check_token_count()'::regprocedure) AS definition`,
-    );
-    await pool.query(rows[0]!.definition.replace('auth.check_token_count()', 'auth.check_token_before()'));
+    // The function of before and its general check, kept under other names to be compared with.
+    await keepPreRequestOfBefore(pool);
     fastQuery = preRequestRoleVouchQuery(
       quotedNames(names),
       `nullif(current_setting('request.jwt.claims', true), '')::jsonb`,
@@ -105,15 +103,17 @@ describe("the pre-request's fast path on one row per session", () => {
   }
 
   /**
-   * The verdict on `claims` now: null (through) or the refusal, asserted equal to the function's of
-   * before migration 24 and, when through, reached by the fast path.
+   * The verdict on `claims`: null (through) or the refusal of the function of before migration 24,
+   * which names its reason; the check of now, asserted to refuse exactly then, in the one message of
+   * every refusal since migration 58, and to let through by the fast path.
    */
   async function verdict(claims: Claims): Promise<string | null> {
     const now = await underClaims('SELECT auth.check_token_count()', claims);
-    assert.equal(now, await underClaims('SELECT auth.check_token_before()', claims), 'as before');
+    const before = await underClaims('SELECT auth.check_token_before()', claims);
+    assert.equal(now, refusedAsBefore(before), 'as before');
     if (now === null) assert.equal(await vouched(claims), true, 'let through by the fast path');
     else assert.equal(await vouched(claims), false, 'not vouched for by a stale row');
-    return now;
+    return before;
   }
 
   const refusedWith = (message: RegExp) => new RegExp(`^28P01: token refused: .*${message.source}`);
@@ -338,7 +338,7 @@ describe("the pre-request's fast path on one row per session", () => {
     ]) {
       assert.equal(
         await underClaims('SELECT auth.check_token_count()', claims),
-        await underClaims('SELECT auth.check_token_before()', claims),
+        refusedAsBefore(await underClaims('SELECT auth.check_token_before()', claims)),
         JSON.stringify(claims),
       );
       assert.equal(await vouched(claims), false, JSON.stringify(claims));

@@ -149,7 +149,17 @@ export function gotrueSessions(q: Names): string {
  * (pre-request-legacy-audience.ts): a token whose aud is not its user's is refused, and the search
  * path migration 29 set on it is set again (CREATE OR REPLACE drops it).
  */
-export function checkTokenGeneral(q: Names, sessions: string, withAudience = false): string {
+export function checkTokenGeneral(
+  q: Names,
+  sessions: string,
+  withAudience = false,
+  standing?: { refusal: string; userStands: (row: string) => string },
+): string {
+  // Migration 58 (pre-request-standing.ts): one message for every refusal, and a soft-deleted user or
+  // one of another instance refused as one that no longer exists.
+  const refuse = (reason: string) => (standing ? standing.refusal : reason);
+  const stands = standing ? `, ${standing.userStands('u')} AS stands` : '';
+  const gone = standing ? ' OR NOT checked.stands' : '';
   const accounts = `${q.restauth}.accounts`;
   const users = `${q.schema}.users`;
   const [pinned, aud, audienceCheck] = withAudience
@@ -159,7 +169,7 @@ export function checkTokenGeneral(q: Names, sessions: string, withAudience = fal
         // No aud claim, or a user with none: NULL, not true, so it passes as restauth's own check does.
         `
       IF claims ->> 'aud' <> checked.aud THEN
-        RAISE invalid_password USING MESSAGE = 'token refused: its audience is not its user''s';
+        RAISE invalid_password USING MESSAGE = '${refuse("token refused: its audience is not its user''s")}';
       END IF;`,
       ]
     : ['', '', ''];
@@ -180,37 +190,37 @@ export function checkTokenGeneral(q: Names, sessions: string, withAudience = fal
       END IF;
       IF user_sub IS NULL THEN
         -- postgrest-auth tokens name the user by its role.
-        SELECT u.id, a.token_count, nullif(u.role, ${q.authenticatedLiteral}) AS role, u.banned_until${aud} INTO checked
+        SELECT u.id, a.token_count, nullif(u.role, ${q.authenticatedLiteral}) AS role, u.banned_until${aud}${stands} INTO checked
           FROM ${q.restauth}.user_roles r JOIN ${accounts} a ON a.id = r.user_id JOIN ${users} u ON u.id = a.uid
           WHERE r.role = claimed_role AND r.adopted;
       ELSIF user_sub ~ ${UUID_PATTERN} THEN
-        SELECT u.id, a.token_count, nullif(u.role, ${q.authenticatedLiteral}) AS role, u.banned_until${aud} INTO checked
+        SELECT u.id, a.token_count, nullif(u.role, ${q.authenticatedLiteral}) AS role, u.banned_until${aud}${stands} INTO checked
           FROM ${users} u JOIN ${accounts} a ON a.uid = u.id WHERE u.id = user_sub::uuid;
       ELSIF user_sub ~ '^[0-9]{1,9}$' THEN
-        SELECT u.id, a.token_count, nullif(u.role, ${q.authenticatedLiteral}) AS role, u.banned_until${aud} INTO checked
+        SELECT u.id, a.token_count, nullif(u.role, ${q.authenticatedLiteral}) AS role, u.banned_until${aud}${stands} INTO checked
           FROM ${users} u JOIN ${accounts} a ON a.uid = u.id WHERE a.id = user_sub::integer;
       ELSE
-        RAISE invalid_password USING MESSAGE = 'token refused: malformed subject';
+        RAISE invalid_password USING MESSAGE = '${refuse('token refused: malformed subject')}';
       END IF;
-      IF NOT FOUND THEN
-        RAISE invalid_password USING MESSAGE = 'token refused: the user no longer exists';
+      IF NOT FOUND${gone} THEN
+        RAISE invalid_password USING MESSAGE = '${refuse('token refused: the user no longer exists')}';
       END IF;${audienceCheck}
       IF (claimed_role IN (coalesce(checked.role, ${q.authenticatedLiteral}), ${q.authenticatedLiteral})) IS NOT TRUE THEN
-        RAISE invalid_password USING MESSAGE = 'token refused: its role is not its user''s';
+        RAISE invalid_password USING MESSAGE = '${refuse("token refused: its role is not its user''s")}';
       END IF;
       IF checked.banned_until > now() THEN
-        RAISE invalid_password USING MESSAGE = 'token refused: the user is banned';
+        RAISE invalid_password USING MESSAGE = '${refuse('token refused: the user is banned')}';
       END IF;
       IF claimed_version IS NULL OR claimed_version !~ '^[0-9]{1,9}$' OR claimed_version::integer <> checked.token_count THEN
-        RAISE invalid_password USING MESSAGE = 'token refused: issued before a password change, sign in again';
+        RAISE invalid_password USING MESSAGE = '${refuse('token refused: issued before a password change, sign in again')}';
       END IF;
       IF user_sub IS NOT NULL THEN
         IF session_text IS NULL OR session_text !~ ${UUID_PATTERN} THEN
-          RAISE invalid_password USING MESSAGE = 'token refused: it names no session';
+          RAISE invalid_password USING MESSAGE = '${refuse('token refused: it names no session')}';
         END IF;
         SELECT s.not_after, s.user_id INTO session_row FROM ${sessions} s WHERE s.id = session_text::uuid;
         IF NOT FOUND OR session_row.user_id <> checked.id OR session_row.not_after <= now() THEN
-          RAISE invalid_password USING MESSAGE = 'token refused: the session has ended (signed out or revoked)';
+          RAISE invalid_password USING MESSAGE = '${refuse('token refused: the session has ended (signed out or revoked)')}';
         END IF;
       END IF;
     END

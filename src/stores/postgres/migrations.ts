@@ -31,6 +31,7 @@ import {
 } from './pre-request.js';
 import { preRequestAudience } from './pre-request-audience.js';
 import { jwtFunctionSql, preRequestLegacyAudience } from './pre-request-legacy-audience.js';
+import { preRequestStanding } from './pre-request-standing.js';
 import { providersBackfillSql } from './providers-sql.js';
 import { restauthPrivilegesSql } from './restauth-privileges.js';
 import { dropRefreshInOneStatement, refreshInOneStatement } from './refresh-exchange.js';
@@ -822,6 +823,11 @@ export function migrations(names: SchemaNames): Migration[] {
       version: 57,
       name: "restauth's tables give PUBLIC and PostgREST's roles nothing; the anonymous role reads its own role's account only",
       sql: restauthPrivilegesSql(q),
+    },
+    {
+      version: 58,
+      name: 'the pre-request refuses a soft-deleted user or one of another instance, whatever the triggers did, in one message for every refusal',
+      sql: preRequestStanding(q),
     },
   ];
 }

@@ -42,19 +42,7 @@ export function preRequestAudience(q: Names): string {
     COMMENT ON COLUMN ${checks}.vouches IS
       'restauth: what the claims must contain for the pre-request''s fast path (sub, session_id, role: the user''s own or the authenticated role, and aud: the user''s audience when it has one), derived from the row by a trigger';
 
-    CREATE OR REPLACE FUNCTION ${q.restauth}.check_token_on_tables() RETURNS void
-      ${definer.replace('plpgsql', 'plpgsql STABLE')} AS $fn$
-    DECLARE
-      refusal text;
-    BEGIN
-      ${preRequestQuery(q, 'INTO refusal', true)};
-      IF refusal = '' THEN
-        PERFORM ${q.schema}.check_token_general();
-      ELSIF refusal IS NOT NULL THEN
-        RAISE invalid_password USING MESSAGE = refusal;
-      END IF;
-    END
-    $fn$;
+    ${checkTokenOnTables(q)}
 
     ${preRequestFewerExpressions(q, (claims) => preRequestRoleVouchQuery(q, claims), true, [
       'sub',
@@ -64,4 +52,29 @@ export function preRequestAudience(q: Names): string {
       'aud',
     ])}
   `;
+}
+
+/**
+ * check_token_on_tables as migration 35 made it (the audience compared, each refusal its reason), and
+ * as migration 58 makes it with `standing` (pre-request-standing.ts): a user that no longer stands
+ * refused, and every refusal one message.
+ */
+export function checkTokenOnTables(
+  q: Names,
+  standing?: { refusal: string; userStands: (row: string) => string },
+): string {
+  const message = standing ? `'${standing.refusal}'` : 'refusal';
+  return `CREATE OR REPLACE FUNCTION ${q.restauth}.check_token_on_tables() RETURNS void
+      LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+    DECLARE
+      refusal text;
+    BEGIN
+      ${preRequestQuery(q, 'INTO refusal', true, standing?.userStands)};
+      IF refusal = '' THEN
+        PERFORM ${q.schema}.check_token_general();
+      ELSIF refusal IS NOT NULL THEN
+        RAISE invalid_password USING MESSAGE = ${message};
+      END IF;
+    END
+    $fn$;`;
 }

@@ -36,9 +36,16 @@ export function preRequestInOneQuery(q: Names): string {
  * The query of the fast path: its verdict on the claims of the transaction, `into` the variable named
  * (empty: as a plain query, to EXPLAIN it).
  */
-export function preRequestQuery(q: Names, into = '', audience = false): string {
+export function preRequestQuery(
+  q: Names,
+  into = '',
+  audience = false,
+  // Migration 58 (pre-request-standing.ts): which users still stand, of the users' row `u`.
+  userStands?: (row: string) => string,
+): string {
   const t = sessionTables(q);
   const role = q.authenticatedLiteral;
+  const gone = userStands ? ` OR NOT ${userStands('u')}` : '';
   // Migration 35 (pre-request-audience.ts): a token says its user's audience, or none.
   const audienceCheck = audience
     ? `
@@ -48,7 +55,7 @@ export function preRequestQuery(q: Names, into = '', audience = false): string {
   const audienceClaim = audience ? `, claims ->> 'aud' AS aud` : '';
   return `SELECT CASE
           WHEN c.user_id IS NULL OR c.session_id IS NULL THEN ''
-          WHEN u.id IS NULL THEN 'token refused: the user no longer exists'${audienceCheck}
+          WHEN u.id IS NULL${gone} THEN 'token refused: the user no longer exists'${audienceCheck}
           WHEN (c.role IN (coalesce(nullif(u.role, ${role}), ${role}), ${role})) IS NOT TRUE
             THEN 'token refused: its role is not its user''s'
           WHEN u.banned_until > now() THEN 'token refused: the user is banned'
@@ -533,8 +540,25 @@ export function sessionChecksOfSessionAndUser(
   verb: 'CREATE' | 'CREATE OR REPLACE',
   definer: string,
   withAudience = false,
+  // Migration 58 (pre-request-standing.ts): a user that no longer stands has no row to vouch for it.
+  userStands?: (row: string) => string,
 ): string {
   const checks = `${q.restauth}.session_checks`;
+  const [holderStands, sessionWrite, userWrite] = userStands
+    ? [
+        `, ${userStands('u')} AS stands`,
+        `IF holder.stands IS NOT TRUE THEN
+          DELETE FROM ${checks} WHERE session_id = NEW.id::text;
+          RETURN NULL;
+        END IF;
+        `,
+        `IF NOT ${userStands('NEW')} THEN
+        DELETE FROM ${checks} WHERE user_id = NEW.id;
+        RETURN NULL;
+      END IF;
+      `,
+      ]
+    : ['', '', ''];
   const [changes, holderAud, audColumn, audValue, audSet, userAud] = withAudience
     ? [
         'role, ban or audience',
@@ -557,9 +581,9 @@ export function sessionChecksOfSessionAndUser(
       IF TG_OP <> 'DELETE' THEN
         -- Locked FOR SHARE: a change of the user's ${changes}, or of its token count, waits for this
         -- transaction and then finds the row written here (see preRequestOnOneRow).
-        SELECT u.role, u.banned_until${holderAud} INTO holder FROM ${q.schema}.users u WHERE u.id = NEW.user_id FOR SHARE;
+        SELECT u.role, u.banned_until${holderAud}${holderStands} INTO holder FROM ${q.schema}.users u WHERE u.id = NEW.user_id FOR SHARE;
         SELECT a.token_count INTO account_count FROM ${q.restauth}.accounts a WHERE a.uid = NEW.user_id FOR SHARE;
-        INSERT INTO ${checks} (session_id, user_id, role, banned_until, token_count, not_after${audColumn})
+        ${sessionWrite}INSERT INTO ${checks} (session_id, user_id, role, banned_until, token_count, not_after${audColumn})
           VALUES (NEW.id::text, NEW.user_id, holder.role, holder.banned_until, account_count, NEW.not_after${audValue})
           ON CONFLICT (session_id) DO UPDATE SET user_id = EXCLUDED.user_id, role = EXCLUDED.role,
             banned_until = EXCLUDED.banned_until, token_count = EXCLUDED.token_count, not_after = EXCLUDED.not_after${audSet};
@@ -569,7 +593,7 @@ export function sessionChecksOfSessionAndUser(
     $fn$;
     ${verb} FUNCTION ${q.restauth}.session_checks_of_user() RETURNS trigger ${definer} AS $fn$
     BEGIN
-      UPDATE ${checks} SET role = NEW.role, banned_until = NEW.banned_until${userAud} WHERE user_id = NEW.id;
+      ${userWrite}UPDATE ${checks} SET role = NEW.role, banned_until = NEW.banned_until${userAud} WHERE user_id = NEW.id;
       RETURN NULL;
     END
     $fn$;`;
