@@ -11,6 +11,7 @@ import {
 } from './gotrue-schema.js';
 import { migrations, quotedNames, type Migration, type SchemaNames } from './migrations.js';
 import { transaction, withClient } from './pool.js';
+import { migrationObjectsClosedSql, PRIVILEGES_CLOSED_VERSION } from './restauth-privileges.js';
 
 /**
  * Applies the migrations not applied yet, each in its own transaction, under
@@ -174,6 +175,8 @@ async function applyMigration(
 ): Promise<void> {
   if (migration.sql !== '') await client.query(migration.sql);
   await migration.run?.(client);
+  // Whatever default privileges gave the API roles on what it created (restauth-privileges.ts).
+  if (migration.version > PRIVILEGES_CLOSED_VERSION) await client.query(migrationObjectsClosedSql(q));
   if (migration.gotrue !== undefined && migration.gotrue.length > 0) {
     // As pop records them; a database GoTrue made may have them already.
     await client.query(

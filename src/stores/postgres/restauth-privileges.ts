@@ -101,3 +101,25 @@ function accountNamesHiddenSql(q: Names): string {
 export function restauthPrivilegesSql(q: Names): string {
   return restauthTablesClosedSql(q) + gotrueTablesClosedSql(q) + accountNamesHiddenSql(q);
 }
+
+/** The migration whose closing of restauth's objects every later one repeats (migrate.ts). */
+export const PRIVILEGES_CLOSED_VERSION = 57;
+
+/**
+ * Run in the transaction of every migration after 57, after its own SQL: what it created in
+ * restauth's schema gives PUBLIC and PostgREST's roles no more than migration 57 left them. Migration
+ * 57 revoked once, but default privileges (ALTER DEFAULT PRIVILEGES ... GRANT ... TO anon, globally or
+ * on restauth's schema, set by an operator or by Supabase's set-up after it ran) grant every table,
+ * sequence and function a later migration creates as it is created: a new table of restauth's
+ * readable or writable by the anonymous role, a new SECURITY DEFINER function callable by it (REVOKE
+ * ... FROM PUBLIC takes away no grant to the role by name). So each migration closes restauth's
+ * schema as migration 57 did, and takes its functions' EXECUTE from the API roles (none is theirs to
+ * call: restauth calls them as their owner). GoTrue's schema is not swept: it also holds the
+ * application's own tables when store.schema is public; a later migration creating a table there
+ * revokes on it itself, as migration 57 did.
+ */
+export function migrationObjectsClosedSql(q: Names): string {
+  return `${restauthTablesClosedSql(q)}
+    REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA ${q.restauth} FROM ${q.anon}, ${q.authenticated};
+  `;
+}
