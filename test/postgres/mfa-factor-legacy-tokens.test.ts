@@ -5,6 +5,7 @@ import type pg from 'pg';
 import type { PostgresStore } from '../../src/stores/postgres/index.js';
 import { migrate } from '../../src/stores/postgres/migrate.js';
 import { testRoles } from '../support/postgres.js';
+import { adoptedRole } from '../support/adopted-role.js';
 import { signedInUser } from '../support/signed-in-user.js';
 import { useTestDatabase } from '../support/test-database.js';
 
@@ -30,7 +31,8 @@ describe("a verified MFA factor ends its user's postgrest-auth tokens (migration
     try {
       await client.query('BEGIN');
       await client.query(`SELECT set_config('request.jwt.claims', $1, true)`, [JSON.stringify(claims)]);
-      await client.query(`SET LOCAL ROLE ${testRoles.authenticated}`);
+      // As PostgREST: under the token's role (migration 58 checks a role token only under it).
+      await client.query(`SELECT set_config('role', $1, true)`, [claims.role ?? testRoles.authenticated]);
       return await client.query('SELECT auth.check_token_count()').then(
         () => null,
         (error: Error) => error.message,
@@ -44,15 +46,7 @@ describe("a verified MFA factor ends its user's postgrest-auth tokens (migration
   /** A signed-in user whose postgrest-auth role restauth adopted: its id and a token of that era. */
   async function legacyUser(username: string) {
     const { user } = await signedInUser(store, username);
-    const { rows } = await pool.query<{ id: number }>('SELECT id FROM restauth.accounts WHERE uid = $1', [
-      user.id,
-    ]);
-    const role = `legacy_mfa_${rows[0]!.id}`;
-    await pool.query('UPDATE auth.users SET role = $1 WHERE id = $2', [role, user.id]);
-    await pool.query('INSERT INTO restauth.user_roles (role, user_id, adopted) VALUES ($1, $2, true)', [
-      role,
-      rows[0]!.id,
-    ]);
+    const { role } = await adoptedRole(pool, user.id, 'legacy_mfa');
     // The role and a count, no sub and no session, as postgrest-auth signed them.
     return { id: user.id, claims: { role, count: 0 } };
   }

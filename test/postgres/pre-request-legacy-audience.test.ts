@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type pg from 'pg';
 import type { PostgresStore } from '../../src/stores/postgres/index.js';
 import { createTestApp, type TestApp } from '../support/app.js';
+import { adoptedRole } from '../support/adopted-role.js';
 import { testRoles } from '../support/postgres.js';
 import { postgrestRequest, type PostgrestOptions } from '../support/postgrest.js';
 import { signedInUser } from '../support/signed-in-user.js';
@@ -46,7 +47,8 @@ describe('the pre-request refuses another audience under per-claim settings and 
         for (const [name, value] of Object.entries(claims))
           await client.query(`SELECT set_config($1, $2, true)`, [`request.jwt.claim.${name}`, String(value)]);
       }
-      await client.query(`SET LOCAL ROLE ${role}`);
+      // As PostgREST: under the token's role (migration 58 checks a role token only under it).
+      await client.query(`SELECT set_config('role', $1, true)`, [claims.role ?? role]);
       return await client.query<Record<string, unknown>>(sql).then(
         ({ rows }) => Object.values(rows[0] ?? {})[0] ?? null,
         (error: { code?: string; message: string }) => `${error.code}: ${error.message}`,
@@ -88,13 +90,8 @@ describe('the pre-request refuses another audience under per-claim settings and 
 
   it("refuses another audience in a token naming its user by its account's number or by its role (postgrest-auth)", async () => {
     const { account, aud, claims } = await signedIn('legacy-shapes');
-    const userRole = `legacy_aud_${account}`;
     // A role postgrest-auth handed out and restauth adopted: its tokens say the role and a count, no sub.
-    await pool.query('UPDATE auth.users SET role = $1 WHERE id = $2', [userRole, claims.sub]);
-    await pool.query('INSERT INTO restauth.user_roles (role, user_id, adopted) VALUES ($1, $2, true)', [
-      userRole,
-      account,
-    ]);
+    const { role: userRole } = await adoptedRole(pool, String(claims.sub), 'legacy_aud');
     const shapes: [string, Claims][] = [
       ["the account's number", { ...claims, sub: String(account) }],
       ['the role', { role: userRole, count: 0 }],

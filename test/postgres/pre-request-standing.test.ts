@@ -5,6 +5,7 @@ import type pg from 'pg';
 import type { PostgresStore } from '../../src/stores/postgres/index.js';
 import { PRE_REQUEST_REFUSAL } from '../../src/stores/postgres/pre-request-standing.js';
 import { testRoles } from '../support/postgres.js';
+import { adoptedRole } from '../support/adopted-role.js';
 import { preRequestVerdictOnClaims } from '../support/pre-request-verdict.js';
 import { signedInUser } from '../support/signed-in-user.js';
 import { useTestDatabase } from '../support/test-database.js';
@@ -120,5 +121,27 @@ describe('the pre-request on users that no longer stand, and its one refusal (mi
       testRoles.anonymous,
     );
     assert.equal(anonymous, PRE_REQUEST_REFUSAL);
+  });
+
+  it('checks a postgrest-auth role token only under its role: another caller cannot guess its count', async () => {
+    const { user } = await signedIn('role-owner');
+    // A role postgrest-auth handed out and restauth adopted; its tokens say the role and a count only.
+    const { role: owned } = await adoptedRole(pool, user.id, 'standing_role');
+    const token = (count: number) => JSON.stringify({ role: owned, count });
+    assert.equal(
+      await preRequestVerdictOnClaims(pool, token(0), owned),
+      null,
+      'under its role, as PostgREST runs it',
+    );
+    assert.equal(await preRequestVerdictOnClaims(pool, token(1), owned), PRE_REQUEST_REFUSAL);
+    for (const caller of [testRoles.anonymous, role]) {
+      for (const count of [0, 1]) {
+        assert.equal(
+          await preRequestVerdictOnClaims(pool, token(count), caller),
+          PRE_REQUEST_REFUSAL,
+          caller,
+        );
+      }
+    }
   });
 });

@@ -160,6 +160,10 @@ export function checkTokenGeneral(
   const refuse = (reason: string) => (standing ? standing.refusal : reason);
   const stands = standing ? `, ${standing.userStands('u')} AS stands` : '';
   const gone = standing ? ' OR NOT checked.stands' : '';
+  // A role-only token (postgrest-auth's) is checked only under the role it names, as postgrest-auth's
+  // check read the row of current_user: otherwise a login that sets the claims itself told each
+  // role's token count by which guess passed.
+  const underItsRole = standing ? ` AND claimed_role = pg_catalog.current_setting('role', true)` : '';
   const accounts = `${q.restauth}.accounts`;
   const users = `${q.schema}.users`;
   const [pinned, aud, audienceCheck] = withAudience
@@ -192,7 +196,7 @@ export function checkTokenGeneral(
         -- postgrest-auth tokens name the user by its role.
         SELECT u.id, a.token_count, nullif(u.role, ${q.authenticatedLiteral}) AS role, u.banned_until${aud}${stands} INTO checked
           FROM ${q.restauth}.user_roles r JOIN ${accounts} a ON a.id = r.user_id JOIN ${users} u ON u.id = a.uid
-          WHERE r.role = claimed_role AND r.adopted;
+          WHERE r.role = claimed_role AND r.adopted${underItsRole};
       ELSIF user_sub ~ ${UUID_PATTERN} THEN
         SELECT u.id, a.token_count, nullif(u.role, ${q.authenticatedLiteral}) AS role, u.banned_until${aud}${stands} INTO checked
           FROM ${users} u JOIN ${accounts} a ON a.uid = u.id WHERE u.id = user_sub::uuid;
