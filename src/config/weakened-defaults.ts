@@ -47,5 +47,20 @@ export function weakenedDefaults(config: Config, sources?: ValueSources): SetupP
       problem: `is ${config.jwt.clockTolerance} s: an access token is accepted that long after it expired`,
     });
   }
+  // A load test's RESTAUTH_RATE_LIMITS=off, copied into a deployment, turned these off with the rest.
+  if (config.rateLimits.passwordGuesses.max === 0) {
+    found.push({
+      key: 'rateLimits.passwordGuesses.max',
+      problem:
+        "is 0: one account's password can be guessed without bound, from any number of addresses " +
+        '(no per-account limit on wrong passwords)',
+    });
+  }
+  if (config.rateLimits.verify.max === 0) {
+    found.push({
+      key: 'rateLimits.verify.max',
+      problem: 'is 0: a client can try one-time codes (email and phone OTPs) without bound',
+    });
+  }
   return withSources(found, sources);
 }

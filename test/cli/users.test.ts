@@ -19,6 +19,8 @@ import { sinkMailSettings, startSmtpSink } from '../support/smtp-sink.js';
  */
 const SECRET = 'a-private-secret-for-the-users-cli-0123456789';
 const ENV = { RESTAUTH_JWT_SECRET: SECRET, RESTAUTH_RATE_LIMITS: 'off' };
+// The CLI limits nothing, and rate limits off are warned of on stderr, which these tests read whole.
+const CLI_ENV = { RESTAUTH_JWT_SECRET: SECRET };
 const PASSWORD = 'correct horse battery';
 
 interface PrintedUser {
@@ -46,7 +48,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
 
     /** The CLI in the folder of restauth.json; it must succeed. */
     async function users(args: string[], input?: string): Promise<string> {
-      const result = await runCli(dir, ['users', ...args], ENV, input);
+      const result = await runCli(dir, ['users', ...args], CLI_ENV, input);
       assert.equal(result.code, 0, `users ${args.join(' ')}: ${result.stderr}`);
       return result.stdout;
     }
@@ -171,7 +173,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
         await users(['delete', 'bob@acme.test']),
         new RegExp(`^deleted ${bob.id} \\(bob@acme\\.test\\)\\n$`),
       );
-      const gone = await runCli(dir, ['users', 'show', 'bob@acme.test'], ENV);
+      const gone = await runCli(dir, ['users', 'show', 'bob@acme.test'], CLI_ENV);
       assert.equal(gone.code, 1);
       assert.equal(gone.stderr, 'restauth: User not found\n');
     });
@@ -197,7 +199,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
         ],
         [['list', '--per-page', '0'], undefined, /must be a whole number from 1 to 1000/],
       ] as const) {
-        const result = await runCli(dir, ['users', ...args], ENV, input);
+        const result = await runCli(dir, ['users', ...args], CLI_ENV, input);
         assert.notEqual(result.code, 0, args.join(' '));
         assert.match(result.stderr, message, args.join(' '));
       }
@@ -222,7 +224,7 @@ describe('restauth users on a file store a server is running on', () => {
     await writeFile(join(dir, 'restauth.json'), JSON.stringify({ jwt: { secret: SECRET } }));
     const running = await spawnRestauth(dir);
     try {
-      const result = await runCli(dir, ['users', 'create', 'cid@acme.test'], ENV);
+      const result = await runCli(dir, ['users', 'create', 'cid@acme.test'], CLI_ENV);
       assert.equal(result.code, 1);
       assert.match(
         result.stderr,
@@ -263,7 +265,7 @@ describe('restauth users and the mail queue', () => {
       await mkdir(join(dir, '.restauth'), { recursive: true });
       await writeFile(queueFile, JSON.stringify({ version: 1, mails: [queued] }), { mode: 0o600 });
 
-      const result = await runCli(dir, ['users', 'list', '--json'], ENV);
+      const result = await runCli(dir, ['users', 'list', '--json'], CLI_ENV);
       assert.equal(result.code, 0, result.stderr);
       // The command has exited: whatever it would have sent has been sent.
       assert.equal(sink.mails.length, 0);

@@ -149,6 +149,23 @@ test('a protection on by default that a setting turns off is warned of at the st
   );
 });
 
+test('RESTAUTH_RATE_LIMITS=off, or a guess limit of 0 in a file, is warned of at the start', async () => {
+  const off = await load({}, { RESTAUTH_RATE_LIMITS: 'off' });
+  assert.equal(off.config.rateLimits.passwordGuesses.max, 0);
+  assert.deepEqual(off.warnings, [
+    "rateLimits.passwordGuesses.max (environment RESTAUTH_RATE_LIMITS) is 0: one account's password can be " +
+      'guessed without bound, from any number of addresses (no per-account limit on wrong passwords)',
+    'rateLimits.verify.max (environment RESTAUTH_RATE_LIMITS) is 0: a client can try one-time codes ' +
+      '(email and phone OTPs) without bound',
+  ]);
+  const file = await load({ rateLimits: { passwordGuesses: { max: 0 } } });
+  assert.equal(file.warnings.length, 1, JSON.stringify(file.warnings));
+  assert.match(file.warnings[0]!, /^rateLimits\.passwordGuesses\.max \(file .*restauth\.json\) is 0: /u);
+  // The other families off (a proxy limits sign-ups) leave the guess limits, and say nothing.
+  const proxied = await load({ rateLimits: { signUp: { max: 0 }, recovery: { max: 0 } } });
+  assert.deepEqual(proxied.warnings, []);
+});
+
 test('URL settings that are not URLs stop the start naming the key, even in development mode', async () => {
   for (const [settings, message] of [
     [
