@@ -15,7 +15,7 @@ import { UserRecords } from './dialects/json-server-auth-users.js';
 import { postgrestAuthDialect } from './dialects/postgrest-auth.js';
 import { JsonServerAuthSwitch } from './json-server-auth-detect.js';
 import { stripGuard } from '../data/guards.js';
-import { confineGuards } from './guarded-paths.js';
+import { confineRewrites, GUARD_TARGETS, ROUTES_FILE_TARGETS } from './guarded-paths.js';
 import { restauthErrorFormat, useErrorReply } from './errors.js';
 import { parseFormBody } from './form-body.js';
 import { noStore } from './no-store.js';
@@ -72,11 +72,15 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   // json-server-auth's guard in a request's own URL (`GET /664/posts`): taken off before routing, and
   // kept for the data API, which serves the collection under the stricter of it and the collection's rule.
   const guards = new WeakMap<object, number>();
+  // The routes a rewritten request may reach (guarded-paths.ts).
+  const rewrittenTo = new WeakMap<object, ReadonlySet<string>>();
   const rewriteUrl = (request: { url?: string }): string => {
     const url = routes ? routes.rewrite(request.url ?? '/') : (request.url ?? '/');
+    if (url !== request.url) rewrittenTo.set(request, ROUTES_FILE_TARGETS);
     const guarded = jsonServerAuth.mounted ? stripGuard(url) : null;
     if (guarded === null) return url;
     guards.set(request, guarded.guard);
+    rewrittenTo.set(request, GUARD_TARGETS);
     return guarded.url;
   };
   // request.ip reads X-Forwarded-For through these proxies only: the nearest N hops (what Fastify does with
@@ -179,7 +183,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   await useMiddlewares(app, config.middlewares);
 
   useErrorReply(app, restauthErrorFormat);
-  confineGuards(app, (raw) => guards.has(raw));
+  confineRewrites(app, (raw) => rewrittenTo.get(raw));
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send({ error: 'not_found', message: `No route for ${request.method} ${request.url}` }),
   );

@@ -45,7 +45,12 @@ describe('json-server-auth dialect under attack', () => {
         metrics: { enabled: true },
         data: {
           enabled: true,
-          routes: { '/secrets*': '/600/secrets$1', '/notes*': '/640/notes$1', '/posts*': '/664/posts$1' },
+          routes: {
+            '/secrets*': '/600/secrets$1',
+            '/notes*': '/640/notes$1',
+            '/posts*': '/664/posts$1',
+            '/api/*': '/$1',
+          },
         },
       },
       files: { 'db.json': JSON.stringify({ users: [], secrets: [], notes: [], posts: [] }) },
@@ -82,6 +87,33 @@ describe('json-server-auth dialect under attack', () => {
     }
     // The collections' own guarded paths still answer.
     assert.equal((await send('GET', '/664/posts')).statusCode, 200);
+  });
+
+  it("a routes.json rewrite leads to the data API and json-server-auth's routes only, as in json-server", async () => {
+    // `{"/api/*": "/$1"}` led to every route: a proxy keeping /metrics from the internet let /api/metrics by.
+    for (const path of ['/metrics', '/health', '/auth/v1/settings', '/openapi.json']) {
+      const res = await send('GET', `/api${path}`);
+      assert.equal(res.statusCode, 404, `/api${path}: ${res.body}`);
+    }
+    // What json-server's rewriter reached (its router) and json-server-auth's (its routes) still answer.
+    const posts = await send('GET', '/api/posts');
+    assert.equal(posts.statusCode, 200, posts.body);
+    assert.equal(posts.json<unknown[]>().length, 1);
+    assert.equal((await send('GET', '/api/664/posts')).statusCode, 200);
+    const login = await send('POST', '/api/login', ALICE);
+    assert.equal(login.statusCode, 200, login.body);
+    // A browser's preflight of a rewritten URL is answered as before (CORS answers it ahead of routing).
+    const preflight = await t.app.inject({
+      method: 'OPTIONS',
+      url: '/api/login',
+      headers: { origin: 'http://app.test', 'access-control-request-method': 'POST' },
+    });
+    assert.equal(preflight.statusCode, 204, preflight.body);
+    const signup = await send('POST', '/api/register', {
+      email: 'carol@acme.test',
+      password: 'carol passphrase',
+    });
+    assert.equal(signup.statusCode, 201, signup.body);
   });
 
   it('bad JSON, a body that is no object, fields of other types: 400 in its words on every route', async () => {
