@@ -4,8 +4,8 @@ import { comparableFieldName, isIdentityField, isSecretField } from '../lib/iden
 /**
  * Keys of a registration's extra fields (json-data-server's, json-server-auth's) that name ids, in
  * any case and with or without `_` or `-`; identity facts and password-like names have their own
- * tests (lib/identity-fields.ts). All live in the account, never in the user's data, and a
- * registration that tries to set them is refused (see refuseIdentityFields).
+ * tests (lib/identity-fields.ts). Ids and identity facts live in the account, never in the user's
+ * data, and a registration that tries to set them is refused (see registrationProfile).
  */
 const REGISTRATION_REFUSED: ReadonlySet<string> = new Set(['id', 'uid', 'sub'].map(comparableFieldName));
 
@@ -49,18 +49,17 @@ export function checkUserData(value: unknown, field: string): void {
 }
 
 /**
- * A registration's extra fields must not name identity or security facts, under any spelling the data
- * API would refuse on the record they become: `Role` or `EMAIL` set there stayed on the public record
- * for good (a later write of the record keeps identity fields), as if the auth routes had set them.
+ * The public record a registration's extra fields make. None may name identity or security facts,
+ * under any spelling the data API would refuse on the record they become: `Role` or `EMAIL` set there
+ * stayed on the public record for good (a later write of the record keeps identity fields), as if the
+ * auth routes had set them. A password-like field (a sign-up form's `passwordConfirm`) is left out:
+ * json-server-auth stored it in clear on the record, and refusing it broke its clients' forms.
  */
-export function refuseIdentityFields(fields: Record<string, unknown>, extra: readonly string[] = []): void {
+export function registrationProfile(fields: Record<string, unknown>): Record<string, unknown> {
   for (const key of Object.keys(fields)) {
-    if (
-      isIdentityField(key) ||
-      isSecretField(key) ||
-      REGISTRATION_REFUSED.has(comparableFieldName(key)) ||
-      extra.includes(key)
-    )
+    if (isIdentityField(key) || REGISTRATION_REFUSED.has(comparableFieldName(key)))
       throw new AuthError('validation_failed', `${key} cannot be set by a registration`);
   }
+  // Own properties only (fromEntries defines them): a `__proto__` field is data, never a prototype.
+  return Object.fromEntries(Object.entries(fields).filter(([key]) => !isSecretField(key)));
 }

@@ -49,8 +49,8 @@ export function isIdentityField(key: string): boolean {
  * Password-like names, compared as identity fields are: a password, its confirmation or a hash of
  * one under any spelling (`hashedPassword`, `password_digest`, `Encrypted-Password`, `passwd`,
  * `pwd_hash`, `salt`). Such a field never leaves the server in a user record, and no user's data
- * (a registration's extra fields, their record in the data API) sets one: a `passwordConfirm` sent
- * with a registration was stored in clear in db.json, beside the hash kept apart in credentials.json.
+ * sets one (the data API refuses it on a record; a registration leaves it out): a `passwordConfirm`
+ * sent with a registration was stored in clear in db.json, beside the hash kept apart in credentials.json.
  */
 const SECRET_NAME = /passw(?:or)?d|^pwd|^(?:hash|salt)$/u;
 

@@ -153,19 +153,26 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.equal((put.json as Json).email, 'mallory@evil.test');
       assert.equal((await t.services.store.findUserByEmail('victim@corp.test'))?.id, victimId);
       // json-data-server's extra register fields become the public record: identity fields are refused.
-      for (const field of [
-        'role',
-        'app_metadata',
-        'email_confirmed_at',
-        'banned_until',
-        'password_hash',
-        'phone',
-        'passwordConfirm',
-        'pwd',
-      ]) {
+      for (const field of ['role', 'app_metadata', 'email_confirmed_at', 'banned_until', 'phone']) {
         const res = await register({ username: `field${field.length}x`, password: PASSWORD, [field]: 'x' });
         assert.equal(res.status, 400, `${field}: ${res.text}`);
         assert.match(res.text, new RegExp(field, 'u'));
+      }
+      // A password-like one (a sign-up form's confirmation) is left out of the record: the sign-up succeeds.
+      for (const field of ['password_hash', 'passwordConfirm', 'pwd']) {
+        const username = `secret${field.length}x`;
+        const res = await register({ username, password: PASSWORD, [field]: PASSWORD, bio: 'kept' });
+        assert.equal(res.status, 200, `${field}: ${res.text}`);
+        const user = await t.services.store.findUserByUsername(username);
+        assert.deepEqual(user?.profile, { bio: 'kept' }, field);
+        assert.equal(JSON.stringify(user).includes(PASSWORD), false, field);
+      }
+      if (storeKind === 'file') {
+        assert.equal(
+          JSON.stringify(t.services.documents!.data).includes(PASSWORD),
+          false,
+          'never in db.json',
+        );
       }
     });
 

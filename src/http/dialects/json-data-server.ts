@@ -4,7 +4,7 @@ import type { JsonDataServerDialectConfig } from '../../config/schema.js';
 import type { AuthService, IssuedSession } from '../../core/auth-service.js';
 import { AuthError } from '../../core/errors.js';
 import { isEmailLogin, loginKey } from '../../core/identity.js';
-import { refuseIdentityFields } from '../../core/validation.js';
+import { registrationProfile } from '../../core/validation.js';
 import { TokenError } from '../../core/tokens.js';
 import type { RateLimitFamily } from '../../core/rate-limit.js';
 import { bearerToken } from '../../lib/bearer-token.js';
@@ -92,10 +92,10 @@ export const jsonDataServerDialect: FastifyPluginAsync<JsonDataServerOptions> = 
     const login = requestedUser(body, true) as string;
     const password = requiredString(body, fields.password);
     const reserved = new Set([fields.user, userIdProp, fields.password, fields.newPassword, 'email']);
-    // Own properties only (fromEntries defines them): a `__proto__` field is data, never a prototype.
-    const profile: Body = Object.fromEntries(Object.entries(body).filter(([key]) => !reserved.has(key)));
-    // The extra fields become the public record: none may pose as identity or security facts.
-    refuseIdentityFields(profile);
+    // The extra fields become the public record: none may pose as identity facts.
+    const profile = registrationProfile(
+      Object.fromEntries(Object.entries(body).filter(([key]) => !reserved.has(key))),
+    );
     let email = optionalString(body, 'email');
     let username: string | null = login;
     if (isEmailLogin(login)) {

@@ -2,7 +2,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { AuthService, ExtraClaims, IssuedSession } from '../../core/auth-service.js';
 import { AuthError } from '../../core/errors.js';
 import { checkEmail } from '../../core/identity.js';
-import { refuseIdentityFields } from '../../core/validation.js';
+import { registrationProfile } from '../../core/validation.js';
 import { useErrorReply } from '../errors.js';
 import type { RateLimitHook } from '../rate-limit.js';
 import { documentRoutes } from '../route-docs.js';
@@ -68,12 +68,10 @@ export const jsonServerAuthDialect: FastifyPluginAsync<JsonServerAuthOptions> = 
   const register = async (request: FastifyRequest, reply: { code(status: number): unknown }) => {
     const body = request.body as Body;
     const { email, password } = credentialsOf(body, options.minPasswordLength);
-    // Own properties only (fromEntries defines them): a `__proto__` field is data, never a prototype.
-    const profile: Body = Object.fromEntries(
-      Object.entries(body).filter(([key]) => key !== 'email' && key !== 'password'),
+    // The extra fields become the public record: none may pose as identity facts.
+    const profile = registrationProfile(
+      Object.fromEntries(Object.entries(body).filter(([key]) => key !== 'email' && key !== 'password')),
     );
-    // The extra fields become the public record: none may pose as identity or security facts.
-    refuseIdentityFields(profile);
     const issued = await auth.signUp(
       clientOf(request),
       { username: null, email, password, profile, emailConfirmed: false },
