@@ -11,6 +11,8 @@ export type KillMoment = 'while writing' | 'after the rename';
  * pieces of that file, before its rename. 'after the rename': once the new file is in place, before
  * its journal is emptied (FileDatabase's onFileWritten). `body` runs first, with `db` (the
  * FileDatabase), `FileStore` and `newSession` in scope, and says on stderr if it ended before the kill.
+ * No compaction on the timer (200 ms after a write): on a busy machine it fell amid the body's writes,
+ * and the kill with it, before the compaction the body means (at close, or its transaction).
  */
 export function killedWhileWriting(
   dir: string,
@@ -36,6 +38,7 @@ export function killedWhileWriting(
     const db = await FileDatabase.open({
       dataFile: join(dir, 'db.json'),
       credentialsFile: join(dir, 'credentials.json'),
+      compactAfterMs: 3_600_000,
       ${hook}
     });
     ${body}
