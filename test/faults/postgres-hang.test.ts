@@ -4,14 +4,14 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { ownClusterUnavailable, startOwnCluster, type OwnCluster } from '../support/postgres-cluster.js';
 import type { RestauthProcess } from '../support/process.js';
-import { restauthWithShortBounds } from '../support/restauth-short-bounds.js';
+import { restauthWithShortBounds, served } from '../support/restauth-short-bounds.js';
 
 /**
  * A PostgreSQL that hangs instead of refusing (a network partition, a stopped
  * server): its postmaster and backends are SIGSTOPped, so the kernel still
  * accepts connections and nothing ever answers on them. Without bounds on
- * the pool every request waits for ever. With store.connectTimeout at 5 s
- * and store.queryTimeout at 2 s, each request answers 503 with Retry-After: the
+ * the pool every request waits for ever. With store.connectTimeout at 2 s
+ * and store.queryTimeout at 1 s, each request answers 503 with Retry-After: the
  * test ends because the answers arrive (a hang fails it by its timeout), and
  * the same process serves again after SIGCONT. A statement stuck on a lock
  * is cancelled by the server (statement_timeout): a 503 too, not a 500.
@@ -64,16 +64,6 @@ describe('a PostgreSQL that hangs', { skip: ownClusterUnavailable() ?? false, ti
       retryAfter: response.headers.get('retry-after'),
       text: await response.text(),
     };
-  };
-
-  /**
-   * Repeats a request while it answers 503, a few times at most: right after an outage, or on a busy
-   * machine where a connection took longer than the short test bound, one may still meet it.
-   */
-  const served = async (request: () => Promise<{ status: number; text: string }>) => {
-    let answer = await request();
-    for (let attempt = 0; answer.status === 503 && attempt < 10; attempt++) answer = await request();
-    return answer;
   };
 
   it('a statement stuck on a lock is cancelled at store.queryTimeout: 503, and the connection serves on', async () => {
