@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { SignJWT } from 'jose';
 import pg from 'pg';
-import { exitOf } from '../support/child-waits.js';
+import { exitOf, untilOutput } from '../support/child-waits.js';
 import { realServerOnly, testPostgres } from '../support/postgres.js';
 import { spawnRestauth, type RestauthProcess } from '../support/process.js';
 
@@ -117,7 +117,8 @@ async function stoppedDuringSignIns(
   // At 'close', not 'exit': the output returned is read to its end.
   const exited = exitOf(server.child).then(({ code }) => code);
   server.child.kill('SIGTERM');
-  await until(server, async () => server.output().includes('SIGTERM received'));
+  // On its output, not by asking on each turn: a spinning test took a core from the server it waits for.
+  await untilOutput(server.child, server.output, /SIGTERM received/u);
   await release();
   const answers = await Promise.all(connected.map(({ answer }) => answer));
   const code = await exited;
