@@ -210,7 +210,8 @@ export const ConfigSchema = Type.Object({
   /**
    * Connections held open at once (idle, sending a request, or receiving an answer): a connection
    * past it is closed as it arrives, without an answer. One client opening thousands of idle
-   * sockets held a file descriptor and memory for each until its requestTimeout.
+   * sockets held a file descriptor and memory for each until its requestTimeout. The metrics' own
+   * port (metrics.port) holds as many again, counted apart.
    */
   maxConnections: Type.Integer({ default: 10_000, minimum: 1 }),
 

@@ -3,7 +3,9 @@ import type { AddressInfo } from 'node:net';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Metrics } from '../metrics/metrics.js';
+import { capConnections } from './connection-cap.js';
 import { documentRoutes } from './route-docs.js';
+import { dropStalledReaders } from './stalled-readers.js';
 
 /**
  * Counts every answered request (method, route pattern, status, latency),
@@ -38,20 +40,34 @@ export function observeRequests(app: FastifyInstance, metrics: Metrics, serveHer
 
 export interface MetricsServer {
   url: string;
+  /** The node:http server itself (a test awaits its connections' ends). */
+  server: Server;
   close(): Promise<void>;
+}
+
+/** The main port's bounds on its clients (settings of the same names), applied to the metrics' port too. */
+export interface MetricsPortBounds {
+  requestTimeout: number;
+  maxConnections: number;
+  answerMinRate: number;
+  /** Where a refused flood is said (capConnections). */
+  warn: (message: string) => void;
 }
 
 /**
  * `GET /metrics` alone, on a port of its own (metrics.port): nothing else is served there. Every
- * request is bounded as on the main port (`requestTimeout` seconds, headers and body; see app.ts):
- * Node's own defaults let a client that stalls its headers hold a connection for 60 s and its body
- * for 300 s.
+ * connection is bounded as on the main port (see app.ts): `requestTimeout` seconds for the request,
+ * headers and body (Node's own defaults let a client that stalls its headers hold a connection for
+ * 60 s and its body for 300 s), at most `maxConnections` held at once (counted apart from the main
+ * port's), and an answer left unread, or read slower than `answerMinRate`, let go after
+ * `requestTimeout`. Without the last two, thousands of idle sockets, or pipelined scrapes never
+ * read, were held here for as long as their client wished.
  */
 export async function listenMetrics(
   metrics: Metrics,
   host: string,
   port: number,
-  requestTimeout: number,
+  { requestTimeout, maxConnections, answerMinRate, warn }: MetricsPortBounds,
 ): Promise<MetricsServer> {
   const bounds = {
     requestTimeout: requestTimeout * 1000,
@@ -76,10 +92,14 @@ export async function listenMetrics(
       resolve();
     });
   });
+  // Once listening: a port that could not be had leaves no timer behind.
+  capConnections(server, maxConnections, warn);
+  server.once('close', dropStalledReaders(server, requestTimeout * 1000, { minRate: answerMinRate }));
   const address = server.address() as AddressInfo;
   const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
     url: `http://${shown}:${address.port}/metrics`,
+    server,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

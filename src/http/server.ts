@@ -62,7 +62,14 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     const { metrics } = services;
     if (metrics && config.metrics.port !== null) {
       const host = config.metrics.host ?? config.host;
-      metricsServer = await listenMetrics(metrics, host, config.metrics.port, config.requestTimeout).catch(
+      const { requestTimeout, maxConnections, answerMinRate } = config;
+      const bounds = {
+        requestTimeout,
+        maxConnections,
+        answerMinRate,
+        warn: (line: string) => log.warn(line),
+      };
+      metricsServer = await listenMetrics(metrics, host, config.metrics.port, bounds).catch(
         (error: unknown) => {
           // Named as the metrics' port: the caller's messages about `port` mean the main one.
           throw new Error(

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -6,8 +7,54 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { resolveJwtSecret } from '../../src/config/secret.js';
+import { listenMetrics } from '../../src/http/metrics.js';
 import { startServer, type RunningServer } from '../../src/http/server.js';
+import { Metrics } from '../../src/metrics/metrics.js';
 import { createTestApp } from '../support/app.js';
+import { linesLogger } from '../support/log-lines.js';
+
+/** A connection to the metrics port that sends nothing, once connected; `closed` as stall's (a reset is ''). */
+async function idle(metricsUrl: string): Promise<{ socket: Socket; closed: Promise<string> }> {
+  const { port, hostname } = new URL(metricsUrl);
+  const socket = connect(Number(port), hostname);
+  let received = '';
+  socket.on('data', (chunk) => (received += chunk.toString()));
+  // A connection the server closes as it accepts it may be reset: that is its answer too.
+  socket.on('error', () => {});
+  const closed = once(socket, 'close').then(() => received);
+  await once(socket, 'connect');
+  return { socket, closed };
+}
+
+/** Every server's directory, from every describe. */
+const dirs: string[] = [];
+after(async () => {
+  for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+});
+
+/** The real server, as serve starts it, with its metrics on a port of their own. */
+async function start(
+  requestTimeout: number,
+  settings: Record<string, unknown> = {},
+  log = pino({ level: 'silent' }),
+): Promise<RunningServer & { metricsUrl: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'restauth-metrics-slow-'));
+  dirs.push(dir);
+  // The test app writes the config and data files; the server is then started on them as serve would.
+  const t = await createTestApp({
+    format: 'restauth',
+    dir,
+    config: { metrics: { enabled: true, port: 0 }, requestTimeout, ...settings },
+  });
+  const config = await resolveJwtSecret(
+    { ...t.config, port: 0, metrics: { ...t.config.metrics, port: 0 } },
+    { warn() {} },
+  );
+  await t.close();
+  const server = await startServer(config, { log });
+  assert.ok(server.metricsUrl);
+  return server as RunningServer & { metricsUrl: string };
+}
 
 /**
  * The metrics' port of their own (metrics.port) is a plain node:http server beside Fastify's: it
@@ -16,30 +63,6 @@ import { createTestApp } from '../support/app.js';
  * port's, and the graceful stop lets such clients go at once. The real server, as serve starts it.
  */
 describe('slow clients on the metrics port', () => {
-  const dirs: string[] = [];
-  after(async () => {
-    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
-  });
-
-  async function start(requestTimeout: number): Promise<RunningServer & { metricsUrl: string }> {
-    const dir = await mkdtemp(join(tmpdir(), 'restauth-metrics-slow-'));
-    dirs.push(dir);
-    // The test app writes the config and data files; the server is then started on them as serve would.
-    const t = await createTestApp({
-      format: 'restauth',
-      dir,
-      config: { metrics: { enabled: true, port: 0 }, requestTimeout },
-    });
-    const config = await resolveJwtSecret(
-      { ...t.config, port: 0, metrics: { ...t.config.metrics, port: 0 } },
-      { warn() {} },
-    );
-    await t.close();
-    const server = await startServer(config, { log: pino({ level: 'silent' }) });
-    assert.ok(server.metricsUrl);
-    return server as RunningServer & { metricsUrl: string };
-  }
-
   /** Connects to the metrics port and sends `text` and nothing more. */
   function stall(metricsUrl: string, text: string): { socket: Socket; closed: Promise<string> } {
     const { port, hostname } = new URL(metricsUrl);
@@ -81,6 +104,70 @@ describe('slow clients on the metrics port', () => {
       assert.equal(await closed, '', 'cut without an answer');
     } finally {
       socket.destroy();
+    }
+  });
+});
+
+/**
+ * Thousands of idle sockets on the metrics port were each held until requestTimeout (a file
+ * descriptor and a parser apiece, nothing bounding how many): the port has the main port's cap,
+ * `maxConnections` (counted apart from the main port's). 3 here; requestTimeout 600 s, so the held
+ * ones stay while the test runs. The kernel hands connections over in the order they came, so the
+ * fourth is the one past the cap. Without the cap it is held, unanswered, and the test fails at its guard.
+ */
+describe('more connections than maxConnections on the metrics port', () => {
+  const CAP = 3;
+  it('closes the excess unanswered, says so, serves the held ones', { timeout: 30_000 }, async () => {
+    const lines: string[] = [];
+    const server = await start(600, { maxConnections: CAP }, linesLogger('warn', lines));
+    try {
+      const held = [];
+      for (let i = 0; i < CAP; i++) held.push(await idle(server.metricsUrl));
+      const excess = await idle(server.metricsUrl);
+      assert.equal(await excess.closed, '', 'closed without an answer');
+      assert.ok(
+        lines.some((line) => line.includes('(maxConnections)')),
+        'the refusal is said in the log',
+      );
+      // The held ones are still served.
+      held[0]!.socket.write('GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+      assert.match(await held[0]!.closed, /^HTTP\/1\.1 200 /u);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+/**
+ * Scrapes pipelined on one connection and never read: the kernel's buffers fill and the rest of the
+ * answers wait in restauth's memory for as long as the client stays connected (every request is
+ * whole, so requestTimeout does not apply). The port lets such a client go, as the main port does,
+ * once requestTimeout (1 s here) passes with none of its answer leaving. The metrics hold many
+ * series (a large scrape, as a busy server's), so a hundred scrapes fill the buffers. Without
+ * the bound the server's socket never closes and the test fails at its guard.
+ */
+describe('pipelined scrapes never read on the metrics port', () => {
+  it('are let go after requestTimeout', { timeout: 30_000 }, async () => {
+    const metrics = new Metrics();
+    for (let route = 0; route < 200; route++) metrics.observeRequest('GET', `/route/${route}`, 200, 0.01);
+    const bounds = { requestTimeout: 1, maxConnections: 10, answerMinRate: 1024, warn() {} };
+    const served = await listenMetrics(metrics, '127.0.0.1', 0, bounds);
+    try {
+      // 32 MB of answers: more than loopback's buffers take, on both ends.
+      const { body } = await metrics.scrape();
+      const scrapes = Math.ceil((32 << 20) / body.length);
+      const accepted = once(served.server, 'connection') as Promise<[Socket]>;
+      const client = connect(Number(new URL(served.url).port), '127.0.0.1');
+      client.on('error', () => {});
+      const [socket] = await accepted;
+      client.pause();
+      client.write('GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n'.repeat(scrapes));
+      await once(socket, 'close');
+      client.destroy();
+      assert.equal(socket.writableLength, 0, 'the waiting answers are dropped');
+      assert.equal((await fetch(served.url)).status, 200, 'others are served');
+    } finally {
+      await served.close();
     }
   });
 });
