@@ -41,6 +41,9 @@ async function spend(limit: AccountGuessLimit, subject: GuessSubject): Promise<v
   assert.equal(await wrongPassword(limit, subject), 'refused');
 }
 
+/** Every window the counter holds, of any kind. */
+const held = (counter: MemoryRateLimitCounter) => counter.sizes.reduce((sum, size) => sum + size, 0);
+
 describe('file store rate-limit counters: bounded memory', () => {
   it('keeps at most its cap of per-client windows however many clients churn', async () => {
     const counter = new MemoryRateLimitCounter(CAP);
@@ -99,5 +102,34 @@ describe('file store rate-limit counters: bounded memory', () => {
     }
     assert.equal((await counter.peek('signIn:10.0.1.0', WINDOW, at(CAP)))?.count, 1, 'the newest kept');
     assert.equal(counter.sizes[0], CAP - CAP / 10 + 1);
+  });
+
+  it("keeps at most its cap of logins' wrong passwords however many unknown logins are tried", async () => {
+    const counter = new MemoryRateLimitCounter(CAP, CAP);
+    const limit = new AccountGuessLimit(counter, GUESSES, clock);
+    let most = 0;
+    for (let i = 0; i < CHURN; i++) {
+      await wrongPassword(limit, unknownAccount(`nobody-${i}`));
+      most = Math.max(most, held(counter));
+    }
+    assert.ok(most <= 2 * CAP, `held ${most} logins' windows for a cap of ${CAP} (and ${CAP} evictable)`);
+  });
+
+  it("past the logins' cap: kept counts stay, a new login is still counted, an account's allowance holds", async () => {
+    const counter = new MemoryRateLimitCounter(CAP, CAP);
+    const limit = new AccountGuessLimit(counter, GUESSES, clock);
+    await spend(limit, unknownAccount('nobody@example.com'));
+    await spend(limit, account('user-1'));
+    for (let i = 0; i < CHURN; i++) await wrongPassword(limit, unknownAccount(`nobody-${i}`));
+    assert.ok(held(counter) <= 2 * CAP + 1, `held ${held(counter)} windows`);
+    // Counted before the cap filled: kept whole.
+    assert.equal(await wrongPassword(limit, unknownAccount('nobody@example.com')), 'refused');
+    assert.equal(await wrongPassword(limit, account('user-1')), 'refused');
+    // A login first seen past the cap is counted as before (with the evictable windows), known or not.
+    await spend(limit, unknownAccount('late@example.com'));
+    // An account reached by a login past the cap: its own count is kept whole, whatever the login's.
+    const late = { login: 'late-alias-of-user-2', userId: 'user-2' };
+    for (let i = 0; i < GUESSES.max; i++) await wrongPassword(limit, late);
+    assert.equal((await limit.standing(account('user-2'), null)).account?.failures, GUESSES.max);
   });
 });

@@ -4,6 +4,11 @@ import { selectSmallest } from '../../lib/select-smallest.js';
 /** The most windows kept in memory that may be evicted (~150 B each with an IPv6 /64 key: ~30 MB). */
 export const MEMORY_COUNTER_MAX_KEYS = 200_000;
 
+/** The most logins' wrong-password windows kept, never evicted (~200 B each with a long login: ~40 MB). */
+export const MEMORY_COUNTER_MAX_LOGINS = 200_000;
+
+const LOGIN_GUESSES = 'passwordGuesses:login:';
+
 interface Window {
   count: number;
   resetAt: number;
@@ -23,23 +28,37 @@ interface Window {
  *
  * Wrong passwords (`passwordGuesses:`, an account's and an unknown login's alike) are never evicted,
  * only expired: churn must not reset an account's, or guessing is unbounded again, and an unknown
- * login's must last as long, or a count that churn resets tells the login has no account. Each
- * such key costs its maker a password hash, so the hasher's rate over the window bounds them.
+ * login's must last as long, or a count that churn resets tells the login has no account. An
+ * account's are bounded by the accounts. A login's cost its maker a password hash each, but the
+ * hasher's rate times a long window (passwordGuesses.window) is no bound worth the name: at most
+ * `maxLogins` are kept so, and a login first counted past that goes with the evictable windows.
+ * Known logins and unknown ones alike (this counter cannot tell them apart, so neither can an
+ * answer); every account's own count (`passwordGuesses:<id>`) is still kept whole, so guesses at an
+ * account stay bounded by its allowance whatever churn evicts. What a flood of unknown logins buys
+ * (`maxLogins` hashes, then churn): a login first counted afterwards may have its count evicted, so
+ * its 429 before hashing may not come; its account's allowance still holds. The other choices were
+ * worse: answering every new login as spent let that flood refuse every user's sign-in for the
+ * window, and a count per client needs the client, which a counter is not given.
  */
 export class MemoryRateLimitCounter implements RateLimitCounter {
   /** Windows that may be evicted past maxKeys: per client, known clients. */
   private readonly windows = new Map<string, Window>();
-  /** Wrong passwords, of accounts and of unknown logins: expired, never evicted. */
-  private readonly guesses = new Map<string, Window>();
+  /** Wrong passwords of accounts (by id): expired, never evicted. */
+  private readonly accounts = new Map<string, Window>();
+  /** Wrong passwords of logins, known or not, the first maxLogins: expired, never evicted. */
+  private readonly logins = new Map<string, Window>();
   private lastSweep = 0;
   /** The latest time a hit or peek was counted at: what renew, which is given none, sweeps by. */
   private latest = 0;
 
-  constructor(private readonly maxKeys = MEMORY_COUNTER_MAX_KEYS) {}
+  constructor(
+    private readonly maxKeys = MEMORY_COUNTER_MAX_KEYS,
+    private readonly maxLogins = MEMORY_COUNTER_MAX_LOGINS,
+  ) {}
 
-  /** Windows held (a test): [evictable, wrong passwords']. */
-  get sizes(): [number, number] {
-    return [this.windows.size, this.guesses.size];
+  /** Windows held (a test): [evictable, accounts' wrong passwords, logins' kept]. */
+  get sizes(): [number, number, number] {
+    return [this.windows.size, this.accounts.size, this.logins.size];
   }
 
   async hit(key: string, windowMs: number, now: Date): Promise<{ count: number; resetAt: Date }> {
@@ -71,24 +90,30 @@ export class MemoryRateLimitCounter implements RateLimitCounter {
    * since set back: none, or its client would wait out the whole jump (the same bound as PostgreSQL's).
    */
   private current(key: string, windowMs: number, at: number): Window | null {
-    const window = this.mapOf(key).get(key);
+    const window =
+      this.mapOf(key).get(key) ?? (key.startsWith(LOGIN_GUESSES) ? this.windows.get(key) : undefined);
     if (!window || window.resetAt <= at || window.resetAt > at + 2 * windowMs) return null;
     return window;
   }
 
+  /** Where `key` is kept; a login past maxLogins, with the evictable windows (read there too). */
   private mapOf(key: string): Map<string, Window> {
-    return key.startsWith('passwordGuesses:') ? this.guesses : this.windows;
+    if (!key.startsWith('passwordGuesses:')) return this.windows;
+    if (!key.startsWith(LOGIN_GUESSES)) return this.accounts;
+    return this.logins.has(key) || this.logins.size < this.maxLogins ? this.logins : this.windows;
   }
 
   /** Room is made before a new key goes in: the window being hit is never the one evicted. */
   private set(key: string, window: Window, at: number): void {
     const map = this.mapOf(key);
+    // A login's window ended with the evictable ones, now kept with the logins: one window per key.
+    if (map === this.logins) this.windows.delete(key);
     if (map === this.windows && !map.has(key) && map.size >= this.maxKeys) this.evict(at);
     map.set(key, window);
   }
 
   private sweep(at: number): void {
-    for (const map of [this.windows, this.guesses])
+    for (const map of [this.windows, this.accounts, this.logins])
       for (const [k, w] of map) if (w.resetAt <= at) map.delete(k);
     this.lastSweep = at;
   }
