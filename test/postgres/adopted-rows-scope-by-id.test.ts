@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { LOCAL_CALL } from '../../src/core/audit.js';
 import { TOKEN_USER_NOT_FOUND } from '../../src/core/errors.js';
@@ -179,6 +180,74 @@ describe('users an id names: own GoTrue instance, audience in the admin list, no
     assert.equal(before.identities, 2);
     const { rowCount } = await db.pool.query(`SELECT 1 FROM restauth.accounts WHERE username = 'moved-name'`);
     assert.equal(rowCount, 0);
+  });
+  it("another instance's user by id: no session opens, none ends, its factors and child rows are not found", async () => {
+    const { store } = app.t.services;
+    const session = await signUp('children-by-id@acme.test', PASSWORD);
+    const { id } = session.user;
+    const now = new Date();
+    const factor = (
+      await db.pool.query<{ id: string }>(
+        `INSERT INTO auth.mfa_factors (id, user_id, friendly_name, factor_type, status, created_at, updated_at)
+         VALUES (gen_random_uuid(), $1, 'phone app', 'totp', 'unverified', now(), now()) RETURNING id::text`,
+        [id],
+      )
+    ).rows[0]!.id;
+    const recovery = { hash: 'c'.repeat(64), codeHash: null, userId: id, purpose: 'recovery', data: {} };
+    const later = new Date(now.getTime() + 60_000);
+    assert.equal(
+      (await store.createOneTimeToken({ ...recovery, createdAt: now, expiresAt: later })).stored,
+      true,
+    );
+    assert.equal((await store.listSessions(id)).length, 1);
+    assert.equal((await store.listIdentities(id)).length, 1);
+    assert.equal((await store.listMfaFactors(id)).length, 1);
+    assert.notEqual(await store.findOneTimeToken(id, 'recovery', now), null);
+    await db.pool.query('UPDATE auth.users SET instance_id = gen_random_uuid() WHERE id = $1', [id]);
+    const rowsOf = async () =>
+      (
+        await db.pool.query<{ signedIn: Date | null; sessions: string[]; factor: string }>(
+          `SELECT u.last_sign_in_at AS "signedIn",
+             (SELECT array_agg(s.id::text ORDER BY s.id) FROM auth.sessions s WHERE s.user_id = u.id) AS sessions,
+             (SELECT f.friendly_name FROM auth.mfa_factors f WHERE f.user_id = u.id) AS factor
+           FROM auth.users u WHERE u.id = $1`,
+          [id],
+        )
+      ).rows[0]!;
+    const before = await rowsOf();
+
+    // Read by user id: nothing of another instance's user, as findUserById finds no such user.
+    assert.deepEqual(await store.listSessions(id), []);
+    assert.deepEqual(await store.listIdentities(id), []);
+    assert.deepEqual((await store.listIdentitiesOfUsers([id])).get(id), []);
+    assert.deepEqual(await store.listMfaFactors(id), []);
+    assert.equal(await store.findOneTimeToken(id, 'recovery', now), null);
+    // Written by user id: nothing ends, changes or opens.
+    assert.equal(await store.revokeUserSessions(id, null, 'x', now), 0);
+    const renamed = { friendlyName: 'renamed', phone: null };
+    assert.equal(await store.updateMfaFactor(id, factor, renamed, now), null);
+    assert.equal(await store.deleteMfaFactor(id, factor), null);
+    const opening = (sessionId: string) => ({
+      id: sessionId,
+      userId: id,
+      createdAt: now,
+      notAfter: later,
+      refreshSecret: 's'.repeat(43),
+      firstRefreshTokenHash: sessionId.replaceAll('-', '').padEnd(64, '0'),
+      maxPerUser: 0,
+    });
+    // open_session and open_sign_in (migration 59), in the statement that locks the user's row.
+    await assert.rejects(store.createSession(opening(randomUUID())), { code: 'user_not_found' });
+    await assert.rejects(
+      store.openSignIn!({ lastSignInAt: now, session: opening(randomUUID()), audit: null }),
+      {
+        code: 'user_not_found',
+      },
+    );
+
+    assert.deepEqual(await rowsOf(), before);
+    assert.equal(before.sessions.length, 1);
+    assert.equal(before.factor, 'phone app');
   });
   it("a user name finds no user of another GoTrue instance: not the admin's lookup, nor a login", async () => {
     const { user } = await app.t.services.auth.signUp(LOCAL_CALL, {

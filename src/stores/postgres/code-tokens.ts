@@ -12,7 +12,7 @@ import { gotrueTokenType, type oneTimeTokenTables } from './gotrue-one-time-toke
 import type { quotedNames } from './migrations.js';
 import { insertMailsSql } from './outbox.js';
 import { ONE_TIME_TOKEN_COLUMNS, toOneTimeToken, type OneTimeTokenRow } from './store-rows.js';
-import { OWN_INSTANCE, userUid } from './user-scope.js';
+import { ofOwnUser, OWN_INSTANCE, userUid } from './user-scope.js';
 
 /**
  * One-time tokens (mailed links and codes) in restauth.code_tokens, shown in GoTrue's
@@ -153,7 +153,8 @@ export class PostgresCodeTokens {
     if (uid === null) return null;
     const { rows } = await this.pool.query<OneTimeTokenRow>(
       `SELECT ${ONE_TIME_TOKEN_COLUMNS} FROM ${this.oneTimeTokens.codeTokens} t
-       WHERE t.user_id = $1 AND t.purpose = $2 AND t.expires_at > $3 ORDER BY t.created_at DESC LIMIT 1`,
+       WHERE t.user_id = $1 AND t.purpose = $2 AND t.expires_at > $3 AND ${ofOwnUser(this.users, 't.user_id')}
+       ORDER BY t.created_at DESC LIMIT 1`,
       [uid, purpose, now],
     );
     return rows[0] ? toOneTimeToken(rows[0]) : null;

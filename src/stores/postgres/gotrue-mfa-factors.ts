@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { AuthError } from '../../core/errors.js';
 import type { MfaFactor, MfaFactorChange } from '../../core/ports/store.js';
 import { rowDate, unsetTime, type RowTimestamp } from './row-values.js';
+import { ofOwnUser } from './user-scope.js';
 
 /** The columns of GoTrue's mfa_factors an administrator sees (never the secret nor WebAuthn's data). */
 const COLUMNS =
@@ -51,9 +52,15 @@ export function factorsOfColumn(column: unknown): MfaFactor[] {
 }
 
 /** The factors of the user `uid` (a UUID), oldest first, as GoTrue's FindFactorsByUser orders them. */
-export async function listFactors(pool: pg.Pool, table: string, uid: string): Promise<MfaFactor[]> {
+export async function listFactors(
+  pool: pg.Pool,
+  table: string,
+  users: string,
+  uid: string,
+): Promise<MfaFactor[]> {
   const { rows } = await pool.query<FactorRow>(
-    `SELECT ${COLUMNS} FROM ${table} WHERE user_id = $1::uuid ORDER BY created_at, id`,
+    `SELECT ${COLUMNS} FROM ${table} f WHERE f.user_id = $1::uuid AND ${ofOwnUser(users, 'f.user_id')}
+     ORDER BY f.created_at, f.id`,
     [uid],
   );
   return rows.map(toFactor);
@@ -66,11 +73,13 @@ export async function listFactors(pool: pg.Pool, table: string, uid: string): Pr
 export async function deleteFactor(
   pool: pg.Pool,
   table: string,
+  users: string,
   uid: string,
   factorId: string,
 ): Promise<MfaFactor | null> {
   const { rows } = await pool.query<FactorRow>(
-    `DELETE FROM ${table} WHERE id = $1::uuid AND user_id = $2::uuid RETURNING ${COLUMNS}`,
+    `DELETE FROM ${table} f WHERE f.id = $1::uuid AND f.user_id = $2::uuid AND ${ofOwnUser(users, 'f.user_id')}
+     RETURNING ${COLUMNS}`,
     [factorId, uid],
   );
   return rows[0] ? toFactor(rows[0]) : null;
@@ -84,6 +93,7 @@ export async function deleteFactor(
 export async function updateFactor(
   pool: pg.Pool,
   table: string,
+  users: string,
   uid: string,
   factorId: string,
   change: MfaFactorChange,
@@ -94,7 +104,7 @@ export async function updateFactor(
       `UPDATE ${table} SET friendly_name = coalesce($3, friendly_name),
          phone = CASE WHEN factor_type = 'phone' THEN coalesce($4, phone) ELSE phone END,
          updated_at = $5
-       WHERE id = $1::uuid AND user_id = $2::uuid RETURNING ${COLUMNS}`,
+       WHERE id = $1::uuid AND user_id = $2::uuid AND ${ofOwnUser(users, `${table}.user_id`)} RETURNING ${COLUMNS}`,
       [factorId, uid, change.friendlyName, change.phone, now],
     );
     return rows[0] ? toFactor(rows[0]) : null;

@@ -829,6 +829,11 @@ export function migrations(names: SchemaNames): Migration[] {
       name: 'the pre-request refuses a soft-deleted user or one of another instance, whatever the triggers did, in one message for every refusal',
       sql: preRequestStanding(q),
     },
+    {
+      version: 59,
+      name: 'open_sign_in and open_session open no session for a user of another GoTrue instance',
+      sql: openSignInFunction(q, sessionTables(q), 59) + openSessionFunction(q, sessionTables(q), 59),
+    },
   ];
 }
 

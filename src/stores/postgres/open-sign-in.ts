@@ -7,6 +7,7 @@ import {
   type OpenGuard,
   type SessionTables,
 } from './session-sql.js';
+import { ownInstance } from './user-scope.js';
 
 type Names = ReturnType<typeof quotedNames>;
 
@@ -57,7 +58,7 @@ function writesThenCap(
     DECLARE
       opened ${f.answer};
     BEGIN
-      ${version >= 52 ? lockUserFirst(f.users) : ''}${f.writes};
+      ${version >= 52 ? lockUserFirst(f.users, version) : ''}${f.writes};
       IF opened IS NOT NULL AND ${f.keep} > 0 THEN
         ${capSessionsSql(t, '$2', f.keep)};
       END IF;
@@ -90,17 +91,18 @@ export function openSessionFunction(q: Names, t: SessionTables, version: Opening
 }
 
 /** The migrations that (re)made open_sign_in and open_session. */
-type OpeningVersion = 36 | 40 | 47 | 52 | 56;
+type OpeningVersion = 36 | 40 | 47 | 52 | 56 | 59;
 
 /**
  * Migration 52's first statement: the user's row `$2` locked (the lock the writes take), so the writes
  * that follow take their snapshot after it. A factor verified by a transaction that held the row (its
  * trigger locks it: gotrue-factors.ts) is then seen by noVerifiedFactor. Before, the writes' snapshot was
  * taken before they waited for the row, READ COMMITTED re-read only the row itself, and the session
- * opened beside a factor verified meanwhile outlived the trigger that should have ended it.
+ * opened beside a factor verified meanwhile outlived the trigger that should have ended it. Since
+ * migration 59 only a user of this instance is locked: another instance's row is not restauth's.
  */
-function lockUserFirst(users: string): string {
-  return `PERFORM FROM ${users} WHERE id = $2 FOR NO KEY UPDATE;
+function lockUserFirst(users: string, version: OpeningVersion): string {
+  return `PERFORM FROM ${users} WHERE id = $2${version >= 59 ? ` AND ${ownInstance(users)}` : ''} FOR NO KEY UPDATE;
       `;
 }
 
@@ -110,11 +112,13 @@ function lockUserFirst(users: string): string {
  * NOT_BANNED_AT_START in session-sql.ts): a ban committed after the caller's read stops it.
  * Migration 47 replaces them again with functions that also open none for a user with a verified
  * MFA factor (noVerifiedFactor in session-sql.ts); migration 52 with the user's row locked first;
- * migration 56 with none for a soft-deleted user either (gotrue-deleted-users.ts).
+ * migration 56 with none for a soft-deleted user either (gotrue-deleted-users.ts); migration 59 with
+ * none for a user of another GoTrue instance (user-scope.ts).
  */
 function since(version: OpeningVersion): OpenGuard {
   if (version === 36) return 'since migration 36';
   if (version === 40) return 'unless banned';
+  if (version === 59) return 'unless banned, MFA, deleted or of another instance';
   return version === 56 ? 'unless banned, MFA or deleted' : 'unless banned or MFA';
 }
 

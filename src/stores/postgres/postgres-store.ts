@@ -68,7 +68,7 @@ import {
   type IdentityRow,
   type UserRow,
 } from './store-rows.js';
-import { findableUsers, ofAudience, OWN_INSTANCE, userUid, UUID } from './user-scope.js';
+import { findableUsers, ofAudience, ofOwnUser, OWN_INSTANCE, userUid, UUID } from './user-scope.js';
 
 /**
  * The Store on PostgreSQL. Every single-use step is one statement (a
@@ -146,6 +146,7 @@ export class PostgresStore implements Store {
     this.sessions = new PostgresSessions(
       pool,
       this.session,
+      this.users,
       this.statements,
       this.userColumns,
       this.signedInUserFrom,
@@ -478,7 +479,7 @@ export class PostgresStore implements Store {
 
   async listMfaFactors(userId: string): Promise<MfaFactor[]> {
     const uid = userUid(userId);
-    return uid === null ? [] : listFactors(this.pool, this.session.factors, uid);
+    return uid === null ? [] : listFactors(this.pool, this.session.factors, this.users, uid);
   }
 
   async updateMfaFactor(
@@ -489,14 +490,14 @@ export class PostgresStore implements Store {
   ): Promise<MfaFactor | null> {
     const uid = userUid(userId);
     if (uid === null || userUid(factorId) === null) return null;
-    return updateFactor(this.pool, this.session.factors, uid, factorId, change, now);
+    return updateFactor(this.pool, this.session.factors, this.users, uid, factorId, change, now);
   }
 
   async deleteMfaFactor(userId: string, factorId: string): Promise<MfaFactor | null> {
     const uid = userUid(userId);
     // Neither id a UUID names no factor: never cast in the query (an SQL error, a 500).
     if (uid === null || userUid(factorId) === null) return null;
-    return deleteFactor(this.pool, this.session.factors, uid, factorId);
+    return deleteFactor(this.pool, this.session.factors, this.users, uid, factorId);
   }
 
   async deleteUser(id: string): Promise<boolean> {
@@ -523,7 +524,8 @@ export class PostgresStore implements Store {
     const uid = userUid(userId);
     if (uid === null) return [];
     const { rows } = await this.pool.query<IdentityRow>(
-      `SELECT ${IDENTITY_COLUMNS} FROM ${this.identities} i WHERE i.user_id = $1 ORDER BY i.created_at, i.id`,
+      `SELECT ${IDENTITY_COLUMNS} FROM ${this.identities} i WHERE i.user_id = $1 AND ${ofOwnUser(this.users, 'i.user_id')}
+       ORDER BY i.created_at, i.id`,
       [uid],
     );
     return rows.map(toIdentity);
@@ -535,8 +537,8 @@ export class PostgresStore implements Store {
     const uids = userIds.filter((userId) => userUid(userId) !== null);
     if (uids.length === 0) return listed;
     const { rows } = await this.pool.query<IdentityRow>(
-      `SELECT ${IDENTITY_COLUMNS} FROM ${this.identities} i WHERE i.user_id = ANY($1::uuid[])
-       ORDER BY i.created_at, i.id`,
+      `SELECT ${IDENTITY_COLUMNS} FROM ${this.identities} i
+       WHERE i.user_id = ANY($1::uuid[]) AND ${ofOwnUser(this.users, 'i.user_id')} ORDER BY i.created_at, i.id`,
       [uids],
     );
     for (const row of rows) listed.get(row.user_id)?.push(toIdentity(row));

@@ -1,4 +1,5 @@
 import type { quotedNames } from './migrations.js';
+import { ownInstance } from './user-scope.js';
 
 type Names = ReturnType<typeof quotedNames>;
 
@@ -109,11 +110,16 @@ export function noVerifiedFactor(t: SessionTables, user: string): string {
 /**
  * Which users a session-opening statement refuses, by the migration that made it: migration 36's
  * functions none, migration 40's banned users, migration 47's banned users and users with a verified
- * MFA factor too (the rule of the store's own insert for a user it has just created), and since
- * migration 56 soft-deleted users (deleted_at set) too.
+ * MFA factor too (the rule of the store's own insert for a user it has just created), since
+ * migration 56 soft-deleted users (deleted_at set) too, and since migration 59 users of another GoTrue
+ * instance (ownInstance), whom findUserById does not find either.
  */
 export type OpenGuard =
-  'since migration 36' | 'unless banned' | 'unless banned or MFA' | 'unless banned, MFA or deleted';
+  | 'since migration 36'
+  | 'unless banned'
+  | 'unless banned or MFA'
+  | 'unless banned, MFA or deleted'
+  | 'unless banned, MFA, deleted or of another instance';
 
 /** `guard` as a condition ANDed onto the WHERE selecting the user's row `$2` of the table `users`. */
 function guardCondition(t: SessionTables, users: string, guard: OpenGuard): string {
@@ -122,7 +128,9 @@ function guardCondition(t: SessionTables, users: string, guard: OpenGuard): stri
   if (guard === 'unless banned') return banned;
   const mfa = `${banned} AND ${noVerifiedFactor(t, `${users}.id`)}`;
   // Checked on the row the statement locks, as the ban: a soft delete committed meanwhile is seen.
-  return guard === 'unless banned or MFA' ? mfa : `${mfa} AND deleted_at IS NULL`;
+  if (guard === 'unless banned or MFA') return mfa;
+  const deleted = `${mfa} AND deleted_at IS NULL`;
+  return guard === 'unless banned, MFA or deleted' ? deleted : `${deleted} AND ${ownInstance(users)}`;
 }
 
 /**

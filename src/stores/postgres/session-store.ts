@@ -27,7 +27,7 @@ import {
 } from './session-sql.js';
 import type { StatementCache } from './statement-cache.js';
 import { toFoundToken, toSession, type FoundTokenRow, type SessionRow } from './store-rows.js';
-import { userUid, UUID } from './user-scope.js';
+import { ofOwnUser, userUid, UUID } from './user-scope.js';
 
 /**
  * Sessions and their refresh tokens in GoTrue's tables (session-sql.ts), for PostgresStore: found,
@@ -39,6 +39,8 @@ export class PostgresSessions {
     private readonly pool: pg.Pool,
     /** GoTrue's sessions and refresh tokens, and restauth's part of them (session-sql.ts). */
     private readonly session: SessionTables,
+    /** GoTrue's users: a user's sessions are read and ended only for a user of this instance (ofOwnUser). */
+    private readonly users: string,
     private readonly statements: StatementCache,
     /** The store's user columns and its users an access token or a refresh signs in (signedInUserFrom). */
     private readonly userColumns: string,
@@ -68,7 +70,7 @@ export class PostgresSessions {
     const { rows } = await this.pool.query<SessionRow>(
       `SELECT ${LIVE_SESSION_COLUMNS}, ${liveSessionAmr(this.session)} FROM ${this.session.sessions} s
        LEFT JOIN ${this.session.secrets} k ON k.session_id = s.id
-       WHERE s.user_id = $1 ORDER BY s.created_at DESC`,
+       WHERE s.user_id = $1 AND ${ofOwnUser(this.users, 's.user_id')} ORDER BY s.created_at DESC`,
       [uid],
     );
     return rows.map(toSession);
@@ -312,7 +314,7 @@ export class PostgresSessions {
     const { rows } = await this.pool.query<{ ended: number }>(
       `WITH ${endSessionsClauses(
         this.session,
-        's.user_id = $1 AND s.id::text IS DISTINCT FROM $2::text',
+        `s.user_id = $1 AND s.id::text IS DISTINCT FROM $2::text AND ${ofOwnUser(this.users, 's.user_id')}`,
         '$3::timestamptz',
         '$4::text',
       )}

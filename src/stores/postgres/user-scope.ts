@@ -19,7 +19,19 @@ export function findableUsers(audience: string | undefined): string {
  * a user of another instance of an older multi-instance GoTrue is not found by id either, so its
  * sessions neither refresh nor pass GET /user, and the admin API neither lists nor shows it.
  */
-export const OWN_INSTANCE = `(u.instance_id IS NULL OR u.instance_id = '00000000-0000-0000-0000-000000000000')`;
+export const OWN_INSTANCE = ownInstance('u');
+/** OWN_INSTANCE on the user row `row` (an alias, or a table a statement names unaliased). */
+export function ownInstance(row: string): string {
+  return `(${row}.instance_id IS NULL OR ${row}.instance_id = '00000000-0000-0000-0000-000000000000')`;
+}
+/**
+ * True when the user `userId` (a uuid expression) is of restauth's own instance (OWN_INSTANCE): a
+ * statement on a user's rows by user id (sessions, identities, factors, one-time tokens) finds none
+ * of another instance's user, as findUserById finds no such user. GoTrue asks the user first.
+ */
+export function ofOwnUser(users: string, userId: string): string {
+  return `EXISTS (SELECT FROM ${users} u WHERE u.id = ${userId} AND ${OWN_INSTANCE})`;
+}
 /** With jwt.audience set, users of that aud (or none): GoTrue's admin list asks `aud = ?` as well. */
 export function ofAudience(audience: string | undefined): string {
   return audience === undefined ? '' : ` AND (u.aud IS NULL OR u.aud = '${audience.replaceAll("'", "''")}')`;
