@@ -187,6 +187,9 @@ export class SessionManager {
     }
     if (!found) return this.redeemImported(refreshToken, now);
     const { session, user } = found;
+    // No user signs in (gone, soft-deleted, of another GoTrue instance): refused before anything is
+    // rotated or ended, so its rows stay as they were (the renewal's answer, which it gave after).
+    if (!user) throw new AuthError('session_not_found');
     assertNoVerifiedFactor(found);
     this.assertLive(session, now);
     if (found.token.rotatedAt === null) {

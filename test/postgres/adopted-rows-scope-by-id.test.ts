@@ -88,6 +88,11 @@ describe('users an id names: own GoTrue instance, audience in the admin list, no
         refresh_token: session.refresh_token,
       });
       assert.equal(refresh.statusCode, scope.expected.refresh, refresh.body);
+      // A refused refresh spends nothing: the token is not rotated for a user no id finds.
+      const spent = await db.pool.query('SELECT 1 FROM auth.refresh_tokens WHERE user_id = $1 AND revoked', [
+        session.user.id,
+      ]);
+      assert.equal(spent.rowCount, scope.expected.refresh === 200 ? 1 : 0);
       const adminUser = await call('GET', `/auth/v1/admin/users/${session.user.id}`, app.serviceToken);
       assert.equal(adminUser.statusCode, scope.expected.adminUser, adminUser.body);
       const after = await listed(session.user.id);

@@ -1,5 +1,11 @@
 import { LIVE_SESSION_COLUMNS, SERVER_KEY_CHAIN, type SessionTables } from './session-sql.js';
-import { mfaGuardedOf, refreshedAmrOf, refreshedIdentitiesOf, userRowOf } from './refresh-exchange.js';
+import {
+  mfaGuardedOf,
+  refreshedAmrOf,
+  refreshedIdentitiesOf,
+  SIGNS_IN,
+  userRowOf,
+} from './refresh-exchange.js';
 
 /**
  * refreshInOneStatementSql for several refreshes at once, one row of input each: `$1` the presented
@@ -25,7 +31,7 @@ export function refreshBatchSql(t: SessionTables, userColumns: string, userFrom:
       SELECT i.n, i.successor, i.at, i.inactive_before, f.* FROM input i CROSS JOIN LATERAL (
         SELECT t.id AS token_id, t.token AS hash, t.created_at AS token_created_at,
           CASE WHEN t.revoked THEN t.updated_at END AS rotated_at, s.id AS session_uuid, s.user_id AS user_uid,
-          ${LIVE_SESSION_COLUMNS}, ${mfaGuardedOf(t, 's.user_id')}
+          ${LIVE_SESSION_COLUMNS}, ${mfaGuardedOf(t, 's.user_id')}, ${userRowOf('s.user_id', userColumns, userFrom)}
         FROM ${t.refreshTokens} t JOIN ${t.sessions} s ON s.id = t.session_id
         JOIN ${t.secrets} k ON k.session_id = s.id
         WHERE t.token = i.presented
@@ -35,7 +41,7 @@ export function refreshBatchSql(t: SessionTables, userColumns: string, userFrom:
       UPDATE ${t.refreshTokens} t SET revoked = true, updated_at = f.at
       FROM found f
       WHERE t.id = f.token_id AND t.revoked IS NOT TRUE AND f.chain = ${SERVER_KEY_CHAIN}
-        AND f.not_after > f.at AND f.refreshed_at > f.inactive_before AND NOT f.mfa_guarded
+        AND f.not_after > f.at AND f.refreshed_at > f.inactive_before AND NOT f.mfa_guarded AND ${SIGNS_IN}
       RETURNING t.id, t.session_id, t.user_id, t.instance_id
     ), touched AS (
       UPDATE ${t.sessions} s SET refreshed_at = f.at AT TIME ZONE 'UTC', updated_at = f.at
@@ -48,6 +54,6 @@ export function refreshBatchSql(t: SessionTables, userColumns: string, userFrom:
       RETURNING parent
     )
     SELECT f.*, (SELECT count(*)::int FROM successor x WHERE x.parent = f.hash) AS rotated,
-      ${userRowOf('f', userColumns, userFrom)}, ${refreshedAmrOf(t, 'f')}, ${refreshedIdentitiesOf(t, 'f')}
+      ${refreshedAmrOf(t, 'f')}, ${refreshedIdentitiesOf(t, 'f')}
     FROM found f`;
 }

@@ -54,15 +54,22 @@ export function refreshInOneStatement(q: Names, t: SessionTables): string {
 }
 
 /**
- * The column `user_row`: the user `found.user_uid` names (NULL: none) as JSON, looked up by a scalar
+ * The column `user_row`: the user `userId` names (NULL: none) as JSON, looked up by a scalar
  * subquery, which PostgreSQL runs for the found row by the users' primary key. A LEFT JOIN LATERAL
  * there was flattened into a join the planner was free to make a hash join: the generic plan of a
  * prepared statement (the one a pool reuses) then read every user and account at every refresh, a cost
  * growing with the users (test/postgres/refresh-plans.test.ts).
  */
-export function userRowOf(found: string, userColumns: string, userFrom: string): string {
-  return `(SELECT to_jsonb(u) FROM (SELECT ${userColumns} FROM ${userFrom} WHERE u.id = ${found}.user_uid) u) AS user_row`;
+export function userRowOf(userId: string, userColumns: string, userFrom: string): string {
+  return `(SELECT to_jsonb(u) FROM (SELECT ${userColumns} FROM ${userFrom} WHERE u.id = ${userId}) u) AS user_row`;
 }
+
+/**
+ * The rotation's condition that the found row `f` has a user (user_row, read with it): a token of a user
+ * no refresh signs in (gone, soft-deleted, of another GoTrue instance) is not rotated, and core refuses
+ * it unchanged. Read once, in the row the rotation reads anyway: no second read of the user.
+ */
+export const SIGNS_IN = 'f.user_row IS NOT NULL';
 
 /**
  * The column `mfa_guarded`: whether the found token's user has a verified MFA factor, whose sessions
@@ -78,7 +85,7 @@ export function mfaGuardedOf(t: SessionTables, user: string): string {
  * session's token is found among its kept hashes. `$1` is the token's hash.
  */
 export function refreshTokenLookupSql(t: SessionTables, userColumns: string, userFrom: string): string {
-  return `SELECT f.*, ${userRowOf('f', userColumns, userFrom)}, ${mfaGuardedOf(t, 'f.user_uid')} FROM (
+  return `SELECT f.*, ${userRowOf('f.user_uid', userColumns, userFrom)}, ${mfaGuardedOf(t, 'f.user_uid')} FROM (
       SELECT t.token AS hash, t.created_at AS token_created_at,
         CASE WHEN t.revoked THEN t.updated_at END AS rotated_at, s.user_id AS user_uid, ${LIVE_SESSION_COLUMNS},
         ${liveSessionAmr(t)}
@@ -124,7 +131,7 @@ export function refreshInOneStatementSql(t: SessionTables, userColumns: string, 
   return `WITH found AS (
       SELECT t.id AS token_id, t.token AS hash, t.created_at AS token_created_at,
         CASE WHEN t.revoked THEN t.updated_at END AS rotated_at, s.id AS session_uuid, s.user_id AS user_uid,
-        ${LIVE_SESSION_COLUMNS}, ${mfaGuardedOf(t, 's.user_id')}
+        ${LIVE_SESSION_COLUMNS}, ${mfaGuardedOf(t, 's.user_id')}, ${userRowOf('s.user_id', userColumns, userFrom)}
       FROM ${t.refreshTokens} t JOIN ${t.sessions} s ON s.id = t.session_id
       JOIN ${t.secrets} k ON k.session_id = s.id
       WHERE t.token = $1
@@ -133,7 +140,7 @@ export function refreshInOneStatementSql(t: SessionTables, userColumns: string, 
       UPDATE ${t.refreshTokens} t SET revoked = true, updated_at = $3
       FROM found f
       WHERE t.id = f.token_id AND t.revoked IS NOT TRUE AND f.chain = ${SERVER_KEY_CHAIN}
-        AND f.not_after > $3 AND f.refreshed_at > $4 AND NOT f.mfa_guarded
+        AND f.not_after > $3 AND f.refreshed_at > $4 AND NOT f.mfa_guarded AND ${SIGNS_IN}
       RETURNING t.session_id, t.user_id, t.instance_id
     ), touched AS (
       UPDATE ${t.sessions} SET refreshed_at = $3::timestamptz AT TIME ZONE 'UTC', updated_at = $3
@@ -143,7 +150,7 @@ export function refreshInOneStatementSql(t: SessionTables, userColumns: string, 
       SELECT instance_id, $2, user_id, false, $1, session_id, $3, $3 FROM rotated
       RETURNING 1
     )
-    SELECT f.*, (SELECT count(*)::int FROM successor) AS rotated, ${userRowOf('f', userColumns, userFrom)},
+    SELECT f.*, (SELECT count(*)::int FROM successor) AS rotated,
       ${refreshedAmrOf(t, 'f')}, ${refreshedIdentitiesOf(t, 'f')}
     FROM found f`;
 }
