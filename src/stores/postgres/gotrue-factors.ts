@@ -81,6 +81,14 @@ export function factorVerifiedLocksUserSql(q: Names, t: SessionTables): string {
 }
 
 /**
+ * Migration 60: the trigger function as migration 52 made it, alone (without 52's one-time token_count
+ * bump), for databases where 52 named the users table by `store.table` (see migration 60).
+ */
+export function endSessionsBelowAal2Sql(q: Names, t: SessionTables): string {
+  return endSessionsBelowAal2Function(q, t, 52);
+}
+
+/**
  * The account `a` owns a role postgrest-auth handed out (adopted): only those have tokens named by
  * role. Other users' tokens all name a session, which the trigger ends: their count stays, so the
  * pre-request's refusal still says the session ended.
@@ -95,7 +103,7 @@ function endSessionsBelowAal2Function(q: Names, t: SessionTables, version: 47 | 
   const adopted = adoptedRole(q);
   const lockUser =
     version === 52
-      ? `PERFORM FROM ${q.schema}.${q.table} WHERE id = NEW.user_id FOR NO KEY UPDATE;
+      ? `PERFORM FROM ${q.schema}.users WHERE id = NEW.user_id FOR NO KEY UPDATE;
       UPDATE ${q.restauth}.accounts a SET token_count = token_count + 1 WHERE a.uid = NEW.user_id AND ${adopted};\n      `
       : '';
   return `CREATE OR REPLACE FUNCTION ${q.restauth}.end_sessions_below_aal2() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER

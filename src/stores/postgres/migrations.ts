@@ -2,7 +2,7 @@ import pg from 'pg';
 import { FLOW_STATE_GOTRUE_VERSIONS, gotrueFlowState } from './flow-state-schema.js';
 import { accountForEveryUser } from './gotrue-accounts.js';
 import { softDeleteEndsSessionsSql } from './gotrue-deleted-users.js';
-import { factorVerifiedEndsSessionsSql, factorVerifiedLocksUserSql } from './gotrue-factors.js';
+import { endSessionsBelowAal2Sql, factorVerifiedEndsSessionsSql, factorVerifiedLocksUserSql } from './gotrue-factors.js';
 import {
   gotrueOneTimeTokens,
   oneTimeTokenTables,
@@ -833,6 +833,16 @@ export function migrations(names: SchemaNames): Migration[] {
       version: 59,
       name: 'open_sign_in and open_session open no session for a user of another GoTrue instance',
       sql: openSignInFunction(q, sessionTables(q), 59) + openSessionFunction(q, sessionTables(q), 59),
+    },
+    {
+      // Migrations 36-59 named the users table by `store.table` (postgrest-auth's db.table), which is
+      // `accounts` in restauth's schema since 14: with any name but `users` every sign-in failed (503).
+      version: 60,
+      name: 'open_sign_in, open_session and the factor trigger name GoTrue\'s users table, whatever store.table is',
+      sql:
+        openSignInFunction(q, sessionTables(q), 59) +
+        openSessionFunction(q, sessionTables(q), 59) +
+        endSessionsBelowAal2Sql(q, sessionTables(q)),
     },
   ];
 }

@@ -29,7 +29,7 @@ type Names = ReturnType<typeof quotedNames>;
  * migration of its own (CREATE OR REPLACE).
  */
 export function openSignInFunction(q: Names, t: SessionTables, version: OpeningVersion): string {
-  const users = `${q.schema}.${q.table}`;
+  const users = `${q.schema}.users`;
   return writesThenCap(t, version, {
     signature: `${q.restauth}.open_sign_in(uuid, uuid, timestamptz, timestamptz, text, text, text,
         timestamptz, text, timestamptz, text, text, text, text, jsonb, integer)`,
@@ -81,8 +81,8 @@ export function openSessionFunction(q: Names, t: SessionTables, version: Opening
   return writesThenCap(t, version, {
     signature: `${q.restauth}.open_session(uuid, uuid, timestamptz, timestamptz, text, text, text, integer)`,
     answer: 'text',
-    users: `${q.schema}.${q.table}`,
-    writes: `WITH ${lockedSessionInsertClauses(t, `${q.schema}.${q.table}`, since(version))}
+    users: `${q.schema}.users`,
+    writes: `WITH ${lockedSessionInsertClauses(t, `${q.schema}.users`, since(version))}
         SELECT user_id::text INTO opened FROM created`,
     keep: '$8',
     comment:
@@ -149,6 +149,6 @@ export function openSignInCallSql(
   return `WITH opened AS MATERIALIZED (
       SELECT ${q.restauth}.open_sign_in($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) AS row
     ), ${knownClientClause(tables.rateLimits, `SELECT $17::text, $18::timestamptz, 1 FROM opened WHERE opened.row IS NOT NULL AND $17::text IS NOT NULL`)}
-    SELECT ${userColumns} FROM opened, jsonb_populate_record(NULL::${q.schema}.${q.table}, opened.row) u
+    SELECT ${userColumns} FROM opened, jsonb_populate_record(NULL::${q.schema}.users, opened.row) u
     JOIN ${tables.accounts} a ON a.uid = u.id`;
 }
