@@ -2,7 +2,11 @@ import pg from 'pg';
 import { FLOW_STATE_GOTRUE_VERSIONS, gotrueFlowState } from './flow-state-schema.js';
 import { accountForEveryUser } from './gotrue-accounts.js';
 import { softDeleteEndsSessionsSql } from './gotrue-deleted-users.js';
-import { endSessionsBelowAal2Sql, factorVerifiedEndsSessionsSql, factorVerifiedLocksUserSql } from './gotrue-factors.js';
+import {
+  endSessionsBelowAal2Sql,
+  factorVerifiedEndsSessionsSql,
+  factorVerifiedLocksUserSql,
+} from './gotrue-factors.js';
 import {
   gotrueOneTimeTokens,
   oneTimeTokenTables,
@@ -838,7 +842,7 @@ export function migrations(names: SchemaNames): Migration[] {
       // Migrations 36-59 named the users table by `store.table` (postgrest-auth's db.table), which is
       // `accounts` in restauth's schema since 14: with any name but `users` every sign-in failed (503).
       version: 60,
-      name: 'open_sign_in, open_session and the factor trigger name GoTrue\'s users table, whatever store.table is',
+      name: "open_sign_in, open_session and the factor trigger name GoTrue's users table, whatever store.table is",
       sql:
         openSignInFunction(q, sessionTables(q), 59) +
         openSessionFunction(q, sessionTables(q), 59) +
