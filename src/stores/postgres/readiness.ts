@@ -1,3 +1,4 @@
+import { USERS_TABLE } from './user-scope.js';
 import type pg from 'pg';
 import { readinessOf, type Readiness } from '../../core/ports/readiness.js';
 import { bookkeepingTable } from './bookkeeping.js';
@@ -130,7 +131,7 @@ async function missingPrivileges(pool: pg.Pool, names: SchemaNames): Promise<str
                WHERE un.nspname = $2 AND u.relname = $3))
         AND NOT pg_catalog.has_table_privilege(c.oid, p.privilege)
       ORDER BY 1`,
-    [schemas, names.schema, names.table],
+    [schemas, names.schema, USERS_TABLE],
   );
   const missing = rows.map((row) => row.missing);
   return missing.length > MISSING_SHOWN

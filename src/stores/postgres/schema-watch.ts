@@ -1,3 +1,4 @@
+import { USERS_TABLE } from './user-scope.js';
 import type pg from 'pg';
 import { restauthSchemaName, type SchemaNames } from './migrations.js';
 
@@ -109,7 +110,7 @@ export class SchemaWatch {
       `${PARTS} SELECT md5(coalesce(string_agg(part, E'\\n' ORDER BY part), '')) AS fingerprint,
                        ${withParts ? 'array_agg(part ORDER BY part)' : 'NULL::text[]'} AS parts
                   FROM parts`,
-      [[this.names.schema, restauthSchemaName(this.names.schema)], this.names.schema, this.names.table],
+      [[this.names.schema, restauthSchemaName(this.names.schema)], this.names.schema, USERS_TABLE],
     );
     return { fingerprint: rows[0]?.fingerprint ?? '', parts: rows[0]?.parts ?? [] };
   }

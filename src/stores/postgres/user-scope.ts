@@ -45,3 +45,9 @@ export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 export function userUid(id: string): string | null {
   return UUID.test(id) ? id : null;
 }
+
+/**
+ * The users table's name in the users' schema since migration 14 (GoTrue's `users`), whatever
+ * `store.table` says: that setting names postgrest-auth's table, which 14 moved to `restauth.accounts`.
+ */
+export const USERS_TABLE = 'users';
