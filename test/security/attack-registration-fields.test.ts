@@ -27,7 +27,9 @@ describe('json-data-server registration: fields and names the data API reads oth
     t.app.inject({ method: 'POST', url: '/auth/register', payload: { password: PASSWORD, ...body } });
 
   it('an identity field under another case or separator is refused, and no user is made', async () => {
-    const fields = ['Role', 'EMAIL', 'is_anonymous', 'Email-Confirmed-At', 'isSuperAdmin', 'Password', 'ID'];
+    // A password-like field (`Password`, `passwordConfirm`) is left out of the record, not refused
+    // (json-server-auth's sign-up forms): test/http/identity.test.ts and json-server-auth/dialect check it.
+    const fields = ['Role', 'EMAIL', 'is_anonymous', 'Email-Confirmed-At', 'isSuperAdmin', 'ID'];
     for (const [n, field] of fields.entries()) {
       const id = `spelled${n}`;
       const res = await register({ id, [field]: field === 'is_anonymous' ? false : 'admin' });
