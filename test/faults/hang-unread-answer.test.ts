@@ -94,8 +94,13 @@ describe('a client that reads its answer slowly', () => {
     client.on('error', () => {});
     client.pause();
     client.write('GET / HTTP/1.1\r\nhost: restauth.test\r\n\r\n');
+    const answered = once(server, 'request');
     const [served] = await accepted;
-    while (served.writableLength === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    // The handler (the first 'request' listener) has ended the answer once this one runs; its write
+    // is tried when the response uncorks, on the next tick: after it the answer waits in memory.
+    await answered;
+    await new Promise(setImmediate);
+    assert.ok(served.writableLength > 0, 'the answer waits in the server');
     return { client, served };
   }
 
@@ -106,7 +111,8 @@ describe('a client that reads its answer slowly', () => {
       client.resume();
       await once(client, 'data');
       client.pause();
-      await new Promise((resolve) => setTimeout(resolve, 5));
+      // The kernel's taking is seen by the server's socket on a later turn of the event loop.
+      await new Promise(setImmediate);
     }
   }
 
