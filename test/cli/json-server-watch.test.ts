@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { on } from 'node:events';
-import { watch } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import bcrypt from 'bcrypt';
+import { compactedWithin } from '../support/compacted-db-file.js';
 import { spawnRestauth, type RestauthProcess } from '../support/process.js';
 
 /**
@@ -15,22 +14,6 @@ import { spawnRestauth, type RestauthProcess } from '../support/process.js';
  */
 
 const DB = { posts: [{ id: 1, title: 'from the start' }], users: [] };
-
-/** db.json's text once it holds `needle`: read again at each change of the folder. */
-async function compactedWithin(dir: string, needle: string): Promise<string> {
-  // Watching (and buffering its events) before the first read: no change falls between the two.
-  const watcher = watch(dir);
-  const changes = on(watcher, 'change');
-  try {
-    for (;;) {
-      const text = await readFile(join(dir, 'db.json'), 'utf8');
-      if (text.includes(needle)) return text;
-      await changes.next();
-    }
-  } finally {
-    watcher.close();
-  }
-}
 
 describe('restauth db.json --watch --routes routes.json', () => {
   let dir: string;
