@@ -51,8 +51,8 @@ export class SessionRenewal extends AuthUseCase {
       throw error;
     }
     const { session, user, refreshToken: successor, identities } = rotated;
+    // rotate refused a gone or banned user before it spent the token (assertSignsIn).
     if (!user) throw new AuthError('session_not_found');
-    this.assertNotBanned(user, now);
     if (namedUser !== null && !namesUser(user, namedUser)) {
       await this.signOut(client, session.id, user.id, 'local');
       throw new AuthError('refresh_token_not_found', 'Refresh token does not belong to this user');

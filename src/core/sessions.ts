@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import { assertNotBanned } from './banned.js';
 import { AuthError } from './errors.js';
 import { deriveSecret, hashSecret, randomId, randomSecret } from './secrets.js';
 import type {
@@ -187,9 +188,7 @@ export class SessionManager {
     }
     if (!found) return this.redeemImported(refreshToken, now);
     const { session, user } = found;
-    // No user signs in (gone, soft-deleted, of another GoTrue instance): refused before anything is
-    // rotated or ended, so its rows stay as they were (the renewal's answer, which it gave after).
-    if (!user) throw new AuthError('session_not_found');
+    assertSignsIn(user, now);
     assertNoVerifiedFactor(found);
     this.assertLive(session, now);
     if (found.token.rotatedAt === null) {
@@ -217,6 +216,7 @@ export class SessionManager {
     const imported = (await this.store.findImportedRefreshToken?.(refreshToken)) ?? null;
     if (!imported) throw new AuthError('refresh_token_not_found');
     const { session, user } = imported;
+    assertSignsIn(user, now);
     assertNoVerifiedFactor(imported);
     this.assertLive(session, now);
     if (imported.spentAt === null) {
@@ -337,6 +337,17 @@ export class SessionManager {
     }
     return null;
   }
+}
+
+/**
+ * Refuses a refresh no user signs in: none (gone, soft-deleted, of another GoTrue instance), or one
+ * banned at `now` (user_banned, as GoTrue's refresh grant asks the ban before it rotates). Asked before
+ * anything is rotated, redeemed or ended, so a refused refresh changes nothing: the client keeps its
+ * token for when the ban ends.
+ */
+function assertSignsIn(user: User | null, now: Date): asserts user is User {
+  if (!user) throw new AuthError('session_not_found');
+  assertNotBanned(user, now);
 }
 
 /**

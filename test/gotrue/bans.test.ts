@@ -104,6 +104,21 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.deepEqual(check.json(), { valid: false, reason: 'User is banned' });
     });
 
+    it('a refresh refused for a ban spends nothing: the same token refreshes once the ban has passed', async () => {
+      const { id, client, session } = await userWithSession('ban6@acme.test');
+      await t.services.store.updateUser(id, { bannedUntil: new Date(Date.now() + 3600_000) });
+      const refused = await client.refreshSession({ refresh_token: session.refresh_token });
+      assert.equal(codeOf(refused.error), 'user_banned');
+      // Past the ban and the reuse grace: a token the refusal had rotated would now be a replay.
+      t.advance(61 * 60_000);
+      // A client of its own: nothing the first one kept of the refusal decides this answer.
+      const refreshed = await gotrueClient(url).client.refreshSession({
+        refresh_token: session.refresh_token,
+      });
+      assert.equal(refreshed.error, null, JSON.stringify(refreshed.error));
+      assert.notEqual(refreshed.data.session?.refresh_token, session.refresh_token);
+    });
+
     it('a ban ends by itself when its time has passed', async () => {
       const { id } = await userWithSession('ban3@acme.test');
       assert.equal((await admin.updateUserById(id, { ban_duration: '1h30m' })).error, null);

@@ -356,19 +356,82 @@ describe('a database GoTrue made, served as it is', () => {
     );
   }
 
+  /** `sql` written as pg_restore or logical replication's apply writes: no trigger fires (migration 56's). */
+  async function asReplica(client: pg.PoolClient, sql: string, values: unknown[]): Promise<void> {
+    await client.query('BEGIN');
+    await client.query('SET LOCAL session_replication_role = replica');
+    await client.query(sql, values);
+    await client.query('COMMIT');
+  }
+
+  /** Whether the GoTrue session is still GoTrue's: no restauth secret, its v1 token live or its v2 counter kept. */
+  async function unspent(sessionId: string): Promise<boolean> {
+    const { rows } = await pool.query<{ unspent: boolean }>(
+      `SELECT NOT EXISTS (SELECT FROM restauth.session_secrets k WHERE k.session_id = s.id)
+         AND (s.refresh_token_counter IS NOT NULL
+           OR EXISTS (SELECT FROM auth.refresh_tokens r WHERE r.session_id = s.id AND r.revoked IS NOT TRUE))
+         AS unspent FROM auth.sessions s WHERE s.id = $1`,
+      [sessionId],
+    );
+    return rows[0]?.unspent === true;
+  }
+
+  for (const form of ['v1', 'v2'] as const) {
+    it(`a ${form} GoTrue token of a banned user is refused unspent, and redeemed once the ban is lifted`, async () => {
+      const gail = made.users[0];
+      const client = await pool.connect();
+      const fresh = await addGoTrueSession(client, gail.id, form).finally(() => client.release());
+      await t.services.store.updateUser(gail.id, { bannedUntil: new Date(Date.now() + 3600_000) });
+      try {
+        const refused = await refresh(fresh.token);
+        assert.equal(refused.statusCode, 400, refused.body);
+        assert.equal((refused.json() as { error_code: string }).error_code, 'user_banned');
+        assert.ok(await unspent(fresh.sessionId), 'the refusal left the session as GoTrue made it');
+      } finally {
+        await t.services.store.updateUser(gail.id, { bannedUntil: null });
+      }
+      // Past the reuse grace: a token the refusal had spent would now be a replay.
+      t.advance((t.config.sessions.reuseGrace + 1) * 1000);
+      const redeemed = await refresh(fresh.token);
+      assert.equal(redeemed.statusCode, 200, redeemed.body);
+    });
+  }
+
+  it('a GoTrue token of a user moved to another instance by a replica-role write is refused unspent', async () => {
+    const gail = made.users[0];
+    const client = await pool.connect();
+    try {
+      const fresh = await addGoTrueSession(client, gail.id, 'v2');
+      await asReplica(client, 'UPDATE auth.users SET instance_id = gen_random_uuid() WHERE id = $1', [
+        gail.id,
+      ]);
+      try {
+        const refused = await refresh(fresh.token);
+        assert.equal(refused.statusCode, 400, refused.body);
+        assert.ok(await unspent(fresh.sessionId), 'the refusal left the session as GoTrue made it');
+      } finally {
+        await asReplica(
+          client,
+          "UPDATE auth.users SET instance_id = '00000000-0000-0000-0000-000000000000' WHERE id = $1",
+          [gail.id],
+        );
+      }
+    } finally {
+      client.release();
+    }
+  });
+
   it('a GoTrue token of a user soft-deleted by a replica-role write (no trigger fired) refreshes nothing', async () => {
     const hugo = made.users[1];
     const client = await pool.connect();
     try {
       const fresh = await addGoTrueSession(client, hugo.id, 'v1');
-      // As pg_restore or logical replication's apply writes: migration 56's trigger does not fire.
-      await client.query('BEGIN');
-      await client.query('SET LOCAL session_replication_role = replica');
-      await client.query('UPDATE auth.users SET deleted_at = now() WHERE id = $1', [hugo.id]);
-      await client.query('COMMIT');
+      await asReplica(client, 'UPDATE auth.users SET deleted_at = now() WHERE id = $1', [hugo.id]);
       const refused = await refresh(fresh.token);
       assert.equal(refused.statusCode, 400, refused.body);
       assert.equal((refused.json() as { error_code: string }).error_code, 'refresh_token_not_found');
+      // Refused before it was redeemed: the session was not converted, the token not spent.
+      assert.ok(await unspent(fresh.sessionId), 'the refusal left the session as GoTrue made it');
     } finally {
       client.release();
     }

@@ -136,6 +136,34 @@ describe(
       assert.equal(rows[0].tokens, 1, 'no successor for the guarded session');
     });
 
+    it('rotates nothing of a banned user, batched or alone, without a round trip more', async () => {
+      const banned = await database.store.createUser(namedUser('batched-banned'), null);
+      const [plain] = await openMany(1);
+      const session = await openServerKeySession(database.store, banned.id, new Date());
+      const now = new Date();
+      await database.store.updateUser(banned.id, { bannedUntil: new Date(now.getTime() + 3600_000) });
+      const batched = await countRoundTrips(database.url, () =>
+        Promise.all([
+          code(sessions().rotate(session.token, now)),
+          code(sessions().rotate(plain!.token, now)),
+        ]),
+      );
+      assert.deepEqual(batched.answer, ['user_banned', 'ok']);
+      assert.equal(batched.count, 1, `one statement, sent: ${batched.statements.join(' | ')}`);
+      const alone = await countRoundTrips(database.url, () => code(sessions().rotate(session.token, now)));
+      assert.equal(alone.answer, 'user_banned');
+      assert.equal(alone.count, 1, `one statement, sent: ${alone.statements.join(' | ')}`);
+      const { rows } = await database.pool.query(
+        'SELECT revoked, refreshed_at FROM auth.refresh_tokens t JOIN auth.sessions s ON s.id = t.session_id WHERE s.id = $1',
+        [session.id],
+      );
+      assert.equal(rows.length, 1, 'no successor for the banned session');
+      assert.equal(rows[0].revoked, false, 'the presented token is not spent');
+      // Once the ban has passed, the very token refreshes.
+      const later = new Date(now.getTime() + 3601_000);
+      assert.equal((await sessions().rotate(session.token, later)).refreshToken, successorOf(session.token));
+    });
+
     it('leaves a session another transaction holds to a statement of its own and answers the rest meanwhile', async () => {
       const opened = await openMany(3);
       const holder = await database.pool.connect();

@@ -3,7 +3,7 @@ import {
   mfaGuardedOf,
   refreshedAmrOf,
   refreshedIdentitiesOf,
-  SIGNS_IN,
+  signsIn,
   userRowOf,
 } from './refresh-exchange.js';
 
@@ -41,7 +41,7 @@ export function refreshBatchSql(t: SessionTables, userColumns: string, userFrom:
       UPDATE ${t.refreshTokens} t SET revoked = true, updated_at = f.at
       FROM found f
       WHERE t.id = f.token_id AND t.revoked IS NOT TRUE AND f.chain = ${SERVER_KEY_CHAIN}
-        AND f.not_after > f.at AND f.refreshed_at > f.inactive_before AND NOT f.mfa_guarded AND ${SIGNS_IN}
+        AND f.not_after > f.at AND f.refreshed_at > f.inactive_before AND NOT f.mfa_guarded AND ${signsIn('f.at')}
       RETURNING t.id, t.session_id, t.user_id, t.instance_id
     ), touched AS (
       UPDATE ${t.sessions} s SET refreshed_at = f.at AT TIME ZONE 'UTC', updated_at = f.at

@@ -65,11 +65,15 @@ export function userRowOf(userId: string, userColumns: string, userFrom: string)
 }
 
 /**
- * The rotation's condition that the found row `f` has a user (user_row, read with it): a token of a user
- * no refresh signs in (gone, soft-deleted, of another GoTrue instance) is not rotated, and core refuses
- * it unchanged. Read once, in the row the rotation reads anyway: no second read of the user.
+ * The rotation's condition that the found row `f` has a user (user_row, read with it) whose ban does
+ * not last at `now` (an expression): a token of a user no refresh signs in (gone, soft-deleted, of
+ * another GoTrue instance, banned) is not rotated, and core refuses it unchanged, so that a banned
+ * user's client keeps its token for when the ban ends, as GoTrue asks the ban before it rotates. Read
+ * once, in the row the rotation reads anyway: no second read of the user, no round trip more.
  */
-export const SIGNS_IN = 'f.user_row IS NOT NULL';
+export function signsIn(now: string): string {
+  return `f.user_row IS NOT NULL AND NOT coalesce((f.user_row->>'banned_until')::timestamptz > ${now}, false)`;
+}
 
 /**
  * The column `mfa_guarded`: whether the found token's user has a verified MFA factor, whose sessions
@@ -140,7 +144,7 @@ export function refreshInOneStatementSql(t: SessionTables, userColumns: string, 
       UPDATE ${t.refreshTokens} t SET revoked = true, updated_at = $3
       FROM found f
       WHERE t.id = f.token_id AND t.revoked IS NOT TRUE AND f.chain = ${SERVER_KEY_CHAIN}
-        AND f.not_after > $3 AND f.refreshed_at > $4 AND NOT f.mfa_guarded AND ${SIGNS_IN}
+        AND f.not_after > $3 AND f.refreshed_at > $4 AND NOT f.mfa_guarded AND ${signsIn('$3::timestamptz')}
       RETURNING t.session_id, t.user_id, t.instance_id
     ), touched AS (
       UPDATE ${t.sessions} SET refreshed_at = $3::timestamptz AT TIME ZONE 'UTC', updated_at = $3
