@@ -211,9 +211,15 @@ describe('users an id names: own GoTrue instance, audience in the admin list, no
     await db.pool.query('UPDATE auth.users SET instance_id = gen_random_uuid() WHERE id = $1', [id]);
     const rowsOf = async () =>
       (
-        await db.pool.query<{ signedIn: Date | null; sessions: string[]; factor: string }>(
+        await db.pool.query<{
+          signedIn: Date | null;
+          sessions: string[];
+          refreshedAt: Date | null;
+          factor: string;
+        }>(
           `SELECT u.last_sign_in_at AS "signedIn",
              (SELECT array_agg(s.id::text ORDER BY s.id) FROM auth.sessions s WHERE s.user_id = u.id) AS sessions,
+             (SELECT max(s.refreshed_at) FROM auth.sessions s WHERE s.user_id = u.id) AS "refreshedAt",
              (SELECT f.friendly_name FROM auth.mfa_factors f WHERE f.user_id = u.id) AS factor
            FROM auth.users u WHERE u.id = $1`,
           [id],
@@ -227,6 +233,11 @@ describe('users an id names: own GoTrue instance, audience in the admin list, no
     assert.deepEqual((await store.listIdentitiesOfUsers([id])).get(id), []);
     assert.deepEqual(await store.listMfaFactors(id), []);
     assert.equal(await store.findOneTimeToken(id, 'recovery', now), null);
+    // Its session by the session's id: not found, not touched, not ended.
+    const sessionId = before.sessions[0]!;
+    assert.equal(await store.findSession(sessionId), null);
+    assert.equal(await store.recordSessionActivity(sessionId, later, new Date(0)), false);
+    await store.revokeSession(sessionId, 'x', now);
     // Written by user id: nothing ends, changes or opens.
     assert.equal(await store.revokeUserSessions(id, null, 'x', now), 0);
     const renamed = { friendlyName: 'renamed', phone: null };
@@ -253,6 +264,15 @@ describe('users an id names: own GoTrue instance, audience in the admin list, no
     assert.deepEqual(await rowsOf(), before);
     assert.equal(before.sessions.length, 1);
     assert.equal(before.factor, 'phone app');
+  });
+  it("another instance's user's ended session is not found by its id", async () => {
+    const { store } = app.t.services;
+    const { user } = await signUp('ended-moved@acme.test', PASSWORD);
+    const [session] = await store.listSessions(user.id);
+    await store.revokeSession(session!.id, 'logout', new Date());
+    assert.equal((await store.findSession(session!.id))?.revokedReason, 'logout');
+    await db.pool.query('UPDATE auth.users SET instance_id = gen_random_uuid() WHERE id = $1', [user.id]);
+    assert.equal(await store.findSession(session!.id), null);
   });
   it("a user name finds no user of another GoTrue instance: not the admin's lookup, nor a login", async () => {
     const { user } = await app.t.services.auth.signUp(LOCAL_CALL, {

@@ -76,6 +76,10 @@ export class PostgresSessions {
     return rows.map(toSession);
   }
 
+  /**
+   * By session id, yet only a session of this instance's users (ofOwnUser), as listSessions by user:
+   * GoTrue finds a session through its user, so no caller reaches another instance's, live or ended.
+   */
   async findSession(id: string): Promise<Session | null> {
     if (!UUID.test(id)) return null;
     const { rows } = await this.pool.query<SessionRow>(
@@ -83,9 +87,11 @@ export class PostgresSessions {
         this.statements.statement(
           'findSession',
           () => `SELECT ${LIVE_SESSION_COLUMNS}, ${liveSessionAmr(this.session)} FROM ${this.session.sessions} s
-         LEFT JOIN ${this.session.secrets} k ON k.session_id = s.id WHERE s.id = $1
+         LEFT JOIN ${this.session.secrets} k ON k.session_id = s.id
+         WHERE s.id = $1 AND ${ofOwnUser(this.users, 's.user_id')}
          UNION ALL
-         SELECT ${ENDED_SESSION_COLUMNS}, ${ENDED_SESSION_AMR} FROM ${this.session.ends} e WHERE e.id = $1`,
+         SELECT ${ENDED_SESSION_COLUMNS}, ${ENDED_SESSION_AMR} FROM ${this.session.ends} e
+         WHERE e.id = $1 AND ${ofOwnUser(this.users, 'e.user_id')}`,
         ),
         [id],
       ),
@@ -276,7 +282,8 @@ export class PostgresSessions {
           'recordSessionActivity',
           () => `UPDATE ${this.session.sessions} s
          SET refreshed_at = $2::timestamptz AT TIME ZONE 'UTC', updated_at = $2
-         WHERE s.id = $1 AND coalesce(s.not_after, ${NO_TIME_BOX}) > $2 AND ${REFRESHED_AT} > $3`,
+         WHERE s.id = $1 AND coalesce(s.not_after, ${NO_TIME_BOX}) > $2 AND ${REFRESHED_AT} > $3
+           AND ${ofOwnUser(this.users, 's.user_id')}`,
         ),
         [sessionId, now, inactiveBefore],
       ),
@@ -291,7 +298,12 @@ export class PostgresSessions {
       this.statements.prepared(
         this.statements.statement(
           'revokeSession',
-          () => `WITH ${endSessionsClauses(this.session, 's.id = $1', '$2::timestamptz', '$3::text')}
+          () => `WITH ${endSessionsClauses(
+            this.session,
+            `s.id = $1 AND ${ofOwnUser(this.users, 's.user_id')}`,
+            '$2::timestamptz',
+            '$3::text',
+          )}
          SELECT count(*)::int AS ended FROM ended`,
         ),
         [sessionId, now, reason],
