@@ -169,11 +169,13 @@ export class PkceFlows {
     if (!verifierMatches({ challenge: flow.codeChallenge, method: flow.codeChallengeMethod }, verifier)) {
       throw new AuthError('bad_code_verifier');
     }
+    // The user first, as GoTrue finds it before it destroys the flow: a code of a user no id finds
+    // (deleted, soft-deleted, of another GoTrue instance) is refused unspent, as a wrong code is.
+    const user = await this.deps.store.findUserById(flow.userId);
+    if (user === null) throw new AuthError('flow_state_not_found');
     if (!(await this.deps.flowStates.consumeFlowState(flow.id, codeHash))) {
       throw new AuthError('flow_state_not_found');
     }
-    const user = await this.deps.store.findUserById(flow.userId);
-    if (user === null) throw new AuthError('flow_state_not_found');
     return {
       flow,
       exchanged: {

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
 import type { InjectOptions } from 'fastify';
+import pg from 'pg';
 import { nextMail, secretsOf } from '../support/gotrue.js';
 import { mailingAppOnStore } from '../support/mailing-app-on-store.js';
 import {
@@ -183,6 +185,34 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.equal(new URLSearchParams(landed.hash.slice(1)).get('error_code'), 'flow_state_not_found');
       assert.doesNotMatch(landed.hash, /access_token/u);
     });
+
+    it(
+      'a code of a user moved to another GoTrue instance is refused unspent: moved back, it exchanges',
+      { skip: storeKind === 'file' ? 'the file store has one instance' : false },
+      async () => {
+        const verifier = newVerifier();
+        const code = await codeFor('moved@acme.test', challengeOf(verifier));
+        const { id } = (await app.t.services.store.findUserByEmail('moved@acme.test'))!;
+        const db = new pg.Client({ connectionString: app.store.config.store!.url });
+        await db.connect();
+        try {
+          const moveTo = (instance: string) =>
+            db.query('UPDATE auth.users SET instance_id = $2 WHERE id = $1', [id, instance]);
+          await moveTo(randomUUID());
+          assertGotrueError(
+            await exchange(code, verifier),
+            404,
+            'flow_state_not_found',
+            'invalid flow state, no valid flow state found',
+          );
+          await moveTo('00000000-0000-0000-0000-000000000000');
+        } finally {
+          await db.end();
+        }
+        const ok = await exchange(code, verifier);
+        assert.equal(ok.statusCode, 200, ok.body);
+      },
+    );
 
     it(
       'of 10 exchanges racing with the right verifier, one gets the session and the others flow_state_not_found',
