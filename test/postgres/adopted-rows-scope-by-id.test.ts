@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { LOCAL_CALL } from '../../src/core/audit.js';
+import { hashSecret } from '../../src/core/secrets.js';
 import { TOKEN_USER_NOT_FOUND } from '../../src/core/errors.js';
 import { useAdoptedRowsApp } from '../support/adopted-rows-app.js';
 
@@ -233,8 +234,10 @@ describe('users an id names: own GoTrue instance, audience in the admin list, no
     assert.deepEqual((await store.listIdentitiesOfUsers([id])).get(id), []);
     assert.deepEqual(await store.listMfaFactors(id), []);
     assert.equal(await store.findOneTimeToken(id, 'recovery', now), null);
-    // Its session by the session's id: not found, not touched, not ended.
+    // Its session by the session's id (or its token's hash): not found, not touched, not ended.
     const sessionId = before.sessions[0]!;
+    const successor = hashSecret(randomUUID());
+    assert.equal(await store.rotateRefreshToken(hashSecret(session.refresh_token), successor, now), false);
     assert.equal(await store.findSession(sessionId), null);
     assert.equal(await store.recordSessionActivity(sessionId, later, new Date(0)), false);
     await store.revokeSession(sessionId, 'x', now);

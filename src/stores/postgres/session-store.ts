@@ -184,7 +184,7 @@ export class PostgresSessions {
     // sign-out of one session at once deadlocked. The conditional UPDATE is the token's lock: a racing
     // caller waits for it, re-checks revoked, and matches nothing. The session must still exist (an
     // ended one is gone). As GoTrue rotates: the presented row is revoked, its successor names it as
-    // parent.
+    // parent. Only a token of this instance's users (ofOwnUser), as findSession finds a session.
     const { rows } = await this.rememberedIfUnanswered(
       presentedHash,
       now,
@@ -195,6 +195,7 @@ export class PostgresSessions {
             () => `WITH live AS (
          SELECT t.id FROM ${this.session.refreshTokens} t JOIN ${this.session.sessions} s ON s.id = t.session_id
          WHERE t.token = $1 AND t.revoked IS NOT TRUE AND ${noVerifiedFactor(this.session, 's.user_id')}
+           AND ${ofOwnUser(this.users, 's.user_id')}
          FOR NO KEY UPDATE OF s
        ), rotated AS (
          UPDATE ${this.session.refreshTokens} t SET revoked = true, updated_at = $3
