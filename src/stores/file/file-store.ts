@@ -1284,16 +1284,16 @@ function toSession(id: string, record: SessionRecord): Session {
   };
 }
 
-/**
- * Refuses (user_banned) a write for a user banned at `at`, read inside the write's serialized
- * transaction, before anything changes (a throwing transaction is not undone): a ban committed after
- * the caller read the user stops the write all the same.
- */
 /** Whether two JSON values read from one record are the same (both serialized from it: one key order). */
 function sameJson(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
+/**
+ * Refuses (user_banned) a write for a user banned at `at`, read inside the write's serialized
+ * transaction, before anything changes (a throwing transaction is not undone): a ban committed after
+ * the caller read the user stops the write all the same.
+ */
 function refuseBanned(credentials: JsonDocument, userId: string, at: Date): void {
   assertNotBanned(storedBan(credentials, userId), at);
 }
