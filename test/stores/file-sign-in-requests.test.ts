@@ -1,14 +1,22 @@
 import assert from 'node:assert/strict';
 import { createHook } from 'node:async_hooks';
-import { constants } from 'node:fs';
-import { mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
+import { constants, type Stats } from 'node:fs';
+import { mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { pathLookIn } from '../../src/lib/path-look.js';
 import { FileDatabase, FileStore } from '../../src/stores/file/index.js';
 import { signInWrites, writeOneUserFolder } from '../support/file-sign-in.js';
 
 const quiet = { info() {}, warn() {} };
+/** statfs's f_type of NFS (Linux's magic.h). */
+const NFS_SUPER_MAGIC = 0x6969;
+
+/** Whether pathLookIn looks at `dir`'s paths at once: no thread-pool request for a look. */
+function onLocalFileSystem(dir: string): boolean {
+  return pathLookIn(dir) !== pathLookIn(dir, () => NFS_SUPER_MAGIC);
+}
 
 /** The requests a piece of work hands to libuv's thread pool (each a wake-up of a pool thread and of the loop). */
 async function threadPoolRequests(work: () => Promise<unknown>): Promise<string[]> {
@@ -31,8 +39,9 @@ async function threadPoolRequests(work: () => Promise<unknown>): Promise<string[
  * A password sign-in on the file store is one commit of credentials.json's journal. During a login
  * storm on a machine with no spare core, every request of that commit to libuv's thread pool wakes a
  * pool thread and then the event loop, and each wake takes a core from a hash (issue 17): the commit
- * looks at both files at once, writes its lines with one synchronized write (O_DSYNC: on disk when
- * the write returns, no separate fdatasync), and checks the journal's name with one stat.
+ * writes its lines with one synchronized write (O_DSYNC: on disk when the write returns, no separate
+ * fdatasync), and on a local file system looks at both files and at the journal's name on the event
+ * loop (pathLookIn), elsewhere through the pool.
  */
 describe('file store: the thread-pool requests of a sign-in', () => {
   let dir: string;
@@ -60,11 +69,12 @@ describe('file store: the thread-pool requests of a sign-in', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('costs four requests: both files looked at together, one synchronized write, one look at the journal', async () => {
+  it('costs one request on a local file system: the synchronized write', async (t) => {
+    if (!onLocalFileSystem(dir)) return t.skip(`${dir} is not on a file system pathLookIn looks at at once`);
     const requests = await threadPoolRequests(signIn);
-    // Was six (a stat of each file one after the other, the write, an fdatasync, a stat of the open
-    // journal and one of its name): five round trips of the event loop per sign-in, now three.
-    assert.equal(requests.length, 4, `requests: ${requests.join(', ')}`);
+    // Was four (both files looked at together, the write, a look at the journal's name): three round
+    // trips of the event loop per sign-in, now one.
+    assert.equal(requests.length, 1, `requests: ${requests.join(', ')}`);
     const session = await store.findSession(`session${n}`);
     assert.equal(session?.userId, 'kate', 'the sign-in was committed');
   });
@@ -84,5 +94,48 @@ describe('file store: the thread-pool requests of a sign-in', () => {
     // before its session is durable.
     assert.equal(flags! & constants.O_DSYNC, constants.O_DSYNC);
     assert.equal(flags! & constants.O_APPEND, constants.O_APPEND);
+  });
+});
+
+describe('pathLookIn: how the paths of a folder are looked at', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'restauth-path-look-'));
+    await writeFile(join(dir, 'file'), 'x');
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  it('on a network file system (NFS), through the thread pool: a server gone holds a pool thread, not the event loop', async () => {
+    const look = pathLookIn(dir, () => NFS_SUPER_MAGIC);
+    let looked: Stats | null = null;
+    const requests = await threadPoolRequests(async () => (looked = await look(join(dir, 'file'))));
+    assert.equal(requests.length, 1);
+    assert.equal(looked!.size, 1);
+  });
+
+  it('on a file system that cannot be told (statfs fails), through the thread pool', async () => {
+    const look = pathLookIn(join(dir, 'missing'), () => {
+      throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
+    });
+    assert.equal((await threadPoolRequests(() => look(join(dir, 'file')))).length, 1);
+  });
+
+  it('on a local one, at once; a path missing or unreachable is null either way', async (t) => {
+    if (!onLocalFileSystem(dir)) return t.skip(`${dir} is not on a file system pathLookIn looks at at once`);
+    const look = pathLookIn(dir);
+    let looked: Array<Stats | null> = [];
+    const requests = await threadPoolRequests(async () => {
+      looked = await Promise.all(
+        ['file', 'missing', 'file/under-a-file'].map((name) => look(join(dir, name))),
+      );
+    });
+    assert.deepEqual(requests, []);
+    assert.equal(looked[0]!.size, 1);
+    assert.deepEqual(looked.slice(1), [null, null]);
+    const inPool = pathLookIn(dir, () => NFS_SUPER_MAGIC);
+    assert.deepEqual(
+      await Promise.all(['missing', 'file/under-a-file'].map((name) => inPool(join(dir, name)))),
+      [null, null],
+    );
   });
 });

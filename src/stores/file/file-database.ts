@@ -1,4 +1,4 @@
-import { constants, watch, type FSWatcher } from 'node:fs';
+import { constants, watch, type FSWatcher, type Stats } from 'node:fs';
 import { copyFile, link, mkdir, readFile, rename, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { parse as parseTolerantly, printParseErrorCode, type ParseError } from 'jsonc-parser';
@@ -12,6 +12,7 @@ import {
 } from '../../core/ports/documents.js';
 import { FileChangedError, writeFileAtomically, type FileIdentity } from '../../lib/atomic-write.js';
 import { ifMissing } from '../../lib/if-missing.js';
+import { pathLookIn, type PathLook } from '../../lib/path-look.js';
 import { isPlainObject } from '../../lib/is-plain-object.js';
 import { InstanceLock } from './instance-lock.js';
 import { KeptPieces, KeptText } from './kept-text.js';
@@ -199,6 +200,8 @@ export class FileDatabase implements DocumentStore {
   private watcher: FSWatcher | null = null;
   /** Identity of an edit of db.json that could not be applied (not valid JSON), reported once. */
   private unappliedEdit: Required<FileIdentity> | null = null;
+  /** How each file's path is looked at (pathLookIn its folder), decided at its first look. */
+  private readonly looks = new Map<string, PathLook>();
 
   private constructor(
     private docs: Documents,
@@ -987,12 +990,13 @@ export class FileDatabase implements DocumentStore {
    */
   private async setAsideHandEdits(adopt = false): Promise<void> {
     const states = [this.dataFile, this.credentialsFile];
-    // Both files looked at together: every commit (a sign-in's too) starts here, and each stat is a
-    // wake-up of libuv's thread pool and of the event loop, which on a busy machine takes a core from a hash.
-    const looked = await Promise.all(states.map((state) => stat(state.path).catch(() => null)));
+    // Both files looked at together: every commit (a sign-in's too) starts here, and a stat through
+    // libuv's thread pool is a wake-up of a pool thread and of the event loop, which on a busy machine
+    // takes a core from a hash (on a local file system none is: pathLookIn).
+    const looked = await Promise.all(states.map((state) => this.lookAt(state.path)));
     for (const [index, state] of states.entries()) {
       for (let attempt = 1; ; attempt++) {
-        const current = attempt === 1 ? (looked[index] ?? null) : await stat(state.path).catch(() => null);
+        const current = attempt === 1 ? (looked[index] ?? null) : await this.lookAt(state.path);
         if (current && sameFile(current, state)) break;
         // Only a file is read: a FIFO put there waited for a writer, every commit queued behind it.
         const text = current?.isFile() ? await readFile(state.path, 'utf8').catch(() => null) : null;
@@ -1032,6 +1036,15 @@ export class FileDatabase implements DocumentStore {
         );
       }
     }
+  }
+
+  private lookAt(path: string): Promise<Stats | null> {
+    let look = this.looks.get(path);
+    if (!look) {
+      look = pathLookIn(dirname(path));
+      this.looks.set(path, look);
+    }
+    return look(path);
   }
 
   /**

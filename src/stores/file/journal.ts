@@ -2,6 +2,7 @@ import { constants } from 'node:fs';
 import { open, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { asFolderGone } from '../../lib/folder-gone.js';
+import { pathLookIn, type PathLook } from '../../lib/path-look.js';
 import { syncFolder } from '../../lib/sync-folder.js';
 import { readStoreFile } from './store-file.js';
 
@@ -50,6 +51,8 @@ export class Journal<Change> {
   private handle: FileHandle | null = null;
   /** The file `handle` holds, by device and inode: the path must still name it after each append. */
   private held: { dev: number; ino: number } | null = null;
+  /** How the path is looked at after each append (pathLookIn its folder), decided when the file is opened. */
+  private look: PathLook | null = null;
   /** The lines written since the document was last rewritten, replayed onto it whenever it is reloaded. */
   protected lines: string[] = [];
   /** Bytes of the journal file. */
@@ -133,6 +136,7 @@ export class Journal<Change> {
         throw await asFolderGone(dirname(this.path), error);
       }
       const opened = await this.handle.stat();
+      this.look = pathLookIn(dirname(this.path));
       this.size = opened.size;
       this.held = { dev: opened.dev, ino: opened.ino };
     }
@@ -172,7 +176,7 @@ export class Journal<Change> {
    * write is refused as storage (507), and the next append writes to whatever the path names then.
    */
   private async assertStillNamed(): Promise<void> {
-    const named = await stat(this.path).catch(() => null);
+    const named = this.look ? await this.look(this.path) : await stat(this.path).catch(() => null);
     const held = this.held;
     if (named !== null && held !== null && named.ino === held.ino && named.dev === held.dev) return;
     throw Object.assign(
