@@ -9,7 +9,7 @@ import { isRead } from './read-methods.js';
 import { bearerToken } from '../lib/bearer-token.js';
 import type { DocumentStore } from '../core/ports/documents.js';
 import type { Caller, Decision, Operation } from './access.js';
-import { foreignKey, isRow } from './collections.js';
+import { isRow } from './collections.js';
 import { AUTH_PREFIX, DataContext, isServed } from './context.js';
 import { assertStorable } from './limits.js';
 import { formFields } from '../lib/form-fields.js';
@@ -17,6 +17,7 @@ import { create, destroy, list, show, update, type PluralRequest } from './plura
 import { all, type Query } from './query.js';
 import { listV1, relationsOf } from './plural-v1.js';
 import { singular } from './singular.js';
+import { nestedRoute } from './nested.js';
 import { delayOf, sleep, type Sleep } from './delay.js';
 import { RULES_PATH } from './rewrite.js';
 import { jsonpCallback, jsonpScript } from './jsonp.js';
@@ -263,18 +264,11 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
       return singular(ctx, name, request, reply);
     }
 
-    if (nested !== undefined) {
-      // /posts/1/comments: the comments whose postId is 1 (GET), or a new one for post 1 (POST).
+    if (nested !== undefined && id !== undefined) {
+      // /posts/1/comments: the children of post 1, once post 1 answers as GET /posts/1 would (nested.ts).
       if (!isRead(request) && request.method !== 'POST') return reply.code(404).send(ctx.notFound());
       if (ctx.rows(nested) === null) return reply.code(404).send(ctx.notFound());
-      ctx.allow(name, 'read', caller, guard);
-      const key = foreignKey(name, options.config.foreignKeySuffix);
-      const req: PluralRequest = { ctx, name: nested, caller, request, reply, query };
-      const decision = ctx.allow(nested, operation, caller, guard);
-      if (isRead(request)) return list({ ...req, query: { ...query, [key]: id } }, decision);
-      // Keep the parent id's type (json-server stored "1" for a parent whose id is 1).
-      const parent = ctx.find(name, ctx.rows(name) ?? [], id);
-      return create(req, decision, { [key]: parent ? parent[ctx.idProp] : id });
+      return nestedRoute({ ctx, name: nested, caller, request, reply, query, parent: { name, id }, guard });
     }
 
     const req: PluralRequest = { ctx, name, caller, request, reply, query };

@@ -168,9 +168,9 @@ describe('json-server-auth dialect under attack', () => {
     const list = await send('GET', '/users?_embed=secrets', undefined, bob.token);
     assert.equal(list.statusCode, 200, list.body);
     assert.doesNotMatch(list.body, /alice's secret/);
+    // Her user record is hers alone (users 600): its nested route answers as it does.
     const nested = await send('GET', `/users/${alice.id}/secrets`, undefined, bob.token);
-    assert.equal(nested.statusCode, 200, nested.body);
-    assert.deepEqual(nested.json(), []);
+    assert.equal(nested.statusCode, 403, nested.body);
     const filtered = await send('GET', `/secrets?userId=${alice.id}`, undefined, bob.token);
     assert.deepEqual(filtered.json(), []);
     const expanded = await send('GET', '/secrets?_expand=user', undefined, bob.token);
@@ -180,6 +180,54 @@ describe('json-server-auth dialect under attack', () => {
     // Its owner sees it all the ways.
     const own = await send('GET', `/users/${alice.id}?_embed=secrets`, undefined, alice.token);
     assert.match(own.body, /alice's secret/);
+  });
+
+  it('a nested route answers as its parent does first: 401, 403 or 404 for a parent the caller may not read', async () => {
+    const status = async (method: 'GET' | 'HEAD' | 'POST', url: string, token?: string) => {
+      const res = await t.app.inject({
+        method,
+        url,
+        ...(method === 'POST' ? { payload: { text: 'planted' } } : {}),
+        headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+      });
+      return res.statusCode;
+    };
+    // Users (600, restauth's default) and secrets (600): bob reads neither alice's user record nor her
+    // secret 1, while posts (664) and notes (640) are his to read; the nested routes listed them anyway.
+    for (const [parent, children] of [
+      [`/users/${alice.id}`, '/posts'],
+      [`/users/${alice.id}`, '/notes'],
+      ['/secrets/1', '/notes'],
+      ['/600/secrets/1', '/notes'],
+      // No such secret: 404 under an owner-only rule, as GET /secrets/99 answers.
+      ['/secrets/99', '/notes'],
+    ] as const) {
+      for (const token of [bob.token, undefined]) {
+        const expected = await status('GET', parent, token);
+        assert.notEqual(expected, 200, `${parent} is not bob's to read`);
+        for (const method of ['GET', 'HEAD', 'POST'] as const)
+          assert.equal(
+            await status(method, parent + children, token),
+            expected,
+            `${method} ${parent}${children}`,
+          );
+      }
+    }
+    assert.equal(
+      (await send('GET', '/notes?text=planted', undefined, alice.token)).json<unknown[]>().length,
+      0,
+    );
+    // Under a parent the caller may read, the children's own rule answers, as at /posts?userId=.
+    const own = await send('GET', `/users/${alice.id}/posts`, undefined, alice.token);
+    assert.deepEqual(
+      own.json<Array<{ text: string }>>().map((post) => post.text),
+      ["alice's post"],
+    );
+    assert.deepEqual((await send('GET', `/users/${bob.id}/posts`, undefined, bob.token)).json(), []);
+    // A parent collection anyone reads whole keeps json-server's answer for a missing parent: /notes?postId=99.
+    const missing = await send('GET', '/posts/99/notes', undefined, bob.token);
+    assert.equal(missing.statusCode, 200, missing.body);
+    assert.deepEqual(missing.json(), (await send('GET', '/notes?postId=99', undefined, bob.token)).json());
   });
 
   it('a 664 record expanded to its owner shows no other user record than the 600 users rule allows', async () => {
