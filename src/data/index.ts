@@ -62,6 +62,12 @@ export interface DataApiOptions {
   routeRules?: () => Readonly<Record<string, number>>;
   /** The json-server-auth guard the request's URL named (`/664/posts`, taken off before routing), or null. */
   guardOf?: (request: FastifyRequest) => number | null;
+  /**
+   * Whether a routes.json rule or a json-server-auth guard rewrote the request's URL: such a URL reaches
+   * the data routes only, never the home page nor a static file, as in json-server (its static files
+   * were served before its rewriter, its home page was one of them, and its router served neither).
+   */
+  wasRewritten?: (request: FastifyRequest) => boolean;
   /** Field indexes kept per collection (field-index.ts; default 8, 0: filtered lists scan). */
   maxIndexedFields?: number;
   /**
@@ -222,7 +228,10 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
     if (operation === 'write' && options.config.readOnly)
       throw new DataError('forbidden', 'The data API is read-only');
 
-    if (name === undefined && isRead(request)) {
+    // A rewrite leads past whatever a proxy in front keeps from the internet by its path (`/admin/`
+    // pages of the static folder): a rewritten URL is a data route or nothing (DataApiOptions.wasRewritten).
+    const pageOrFile = isRead(request) && options.wasRewritten?.(request) !== true;
+    if (name === undefined && pageOrFile) {
       // The static folder's own index.html wins, as in json-server; else restauth's home page.
       if (hasStatic && existsSync(join(options.config.static, 'index.html')))
         return sendStatic(reply, 'index.html');
@@ -240,7 +249,7 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
         );
     }
     if (name === undefined || (name !== 'db' && ctx.collection(name) === undefined) || segments.length > 3) {
-      if (isRead(request) && hasStatic) return sendStatic(reply, segments.join('/') || 'index.html');
+      if (pageOrFile && hasStatic) return sendStatic(reply, segments.join('/') || 'index.html');
       return reply.code(404).send(ctx.notFound());
     }
     const caller = await callerOf(request);

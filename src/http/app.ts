@@ -298,6 +298,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       authRoutes: () => authRoutesOf(config, jsonServerAuth.mounted),
       ...(routes ? { routes: () => routes.current(), routeRules: () => routes.rules() } : {}),
       guardOf: (request) => guards.get(request.raw) ?? null,
+      wasRewritten: (request) => rewrittenTo.has(request.raw),
       ...(options.sleep ? { sleep: options.sleep } : {}),
       ...(options.maxIndexedFields === undefined ? {} : { maxIndexedFields: options.maxIndexedFields }),
       authenticate: async (token) => {

@@ -157,6 +157,8 @@ describe('json-server and restauth started with the same flags', () => {
 
   test('--static: the same file', async () => {
     assert.equal((await same('GET', '/hello.html')).body, '<p>hello</p>\n');
+    // Nor by a rewrite (json-server served static files before its rewriter): 404 {} on both.
+    assert.equal((await same('GET', '/api/hello.html')).status, 404);
   });
 
   test('--no-cors and --no-gzip: neither header', async () => {

@@ -59,6 +59,8 @@ describe('routes.json rewrites and /__rules, side by side with json-server 0.17.
     '/search?category=news',
     '/blog/posts/1/show',
     '/blog/comments/1/show',
+    // `/`: json-server's router has no home page (its page is a static file, served before the rewrite).
+    '/api/',
   ];
   for (const path of paths) {
     it(`GET ${path}`, async () => {
@@ -81,6 +83,45 @@ describe('routes.json rewrites and /__rules, side by side with json-server 0.17.
     try {
       assert.deepEqual((await app.app.inject({ url: '/__rules' })).json(), { '/*': '/posts' });
       assert.equal((await app.app.inject({ url: '/anything' })).json().length, 2);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('a rewritten URL reaches no static file nor the home page: json-server served them before its rewriter', async () => {
+    // What a proxy in front lets by (`/api/`) must not lead to the pages it keeps from the internet.
+    const app = await createTestApp({
+      format: 'restauth',
+      config: {
+        dialects: { jsonServerAuth: { enabled: true } },
+        data: { enabled: true, static: '.', routes: { '/api/*': '/$1' }, rules: { posts: 644 } },
+      },
+      files: {
+        'db.json': JSON.stringify(db),
+        'index.html': '<p>the project</p>',
+        'app.js': 'console.log(1)',
+      },
+    });
+    try {
+      const get = (url: string, method: 'GET' | 'HEAD' = 'GET') => app.app.inject({ method, url });
+      assert.equal((await get('/')).body, '<p>the project</p>');
+      assert.equal((await get('/app.js')).body, 'console.log(1)');
+      // A routes.json rule, json-server-auth's guard, and both.
+      for (const url of [
+        '/api/',
+        '/api/index.html',
+        '/api/app.js',
+        '/664/app.js',
+        '/664/',
+        '/api/664/app.js',
+      ]) {
+        for (const method of ['GET', 'HEAD'] as const) {
+          const answer = await get(url, method);
+          assert.equal(answer.statusCode, 404, `${method} ${url}: ${answer.body}`);
+        }
+        assert.deepEqual((await get(url)).json(), {});
+      }
+      assert.equal((await get('/api/posts')).json<unknown[]>().length, 2);
     } finally {
       await app.close();
     }
