@@ -9,7 +9,7 @@ import { postgrestRequest, type PostgrestOptions } from '../support/postgrest.js
 import { signedInUser } from '../support/signed-in-user.js';
 import { useTestDatabase } from '../support/test-database.js';
 import { PRE_REQUEST_REFUSAL } from '../../src/stores/postgres/pre-request-standing.js';
-import { PRE_REQUEST_REFUSED } from '../support/pre-request-verdict.js';
+import { PRE_REQUEST_REFUSED, setClaims } from '../support/pre-request-verdict.js';
 
 const SECRET = 'pre-request-legacy-audience-secret-0123';
 // Since migration 58 every refusal says the same (pre-request-standing.ts).
@@ -41,12 +41,7 @@ describe('the pre-request refuses another audience under per-claim settings and 
     const client = await pool.connect();
     try {
       await client.query('BEGIN');
-      if (form === 'json') {
-        await client.query(`SELECT set_config('request.jwt.claims', $1, true)`, [JSON.stringify(claims)]);
-      } else {
-        for (const [name, value] of Object.entries(claims))
-          await client.query(`SELECT set_config($1, $2, true)`, [`request.jwt.claim.${name}`, String(value)]);
-      }
+      await setClaims(client, claims, form);
       // As PostgREST: under the token's role (migration 58 checks a role token only under it).
       await client.query(`SELECT set_config('role', $1, true)`, [claims.role ?? role]);
       return await client.query<Record<string, unknown>>(sql).then(

@@ -64,3 +64,20 @@ export async function keepPreRequestOfBefore(pool: pg.Pool): Promise<void> {
 /** The answer of now a refusal of before (`before`: its `code: message`, or null) maps to. */
 export const refusedAsBefore = (before: string | null) =>
   before === null ? null : `28P01: ${PRE_REQUEST_REFUSAL}`;
+
+/**
+ * Sets `claims` for the client's transaction as PostgREST sets them: one JSON text (12 and later),
+ * or one setting each (before 12: request.jwt.claim.sub, ...).
+ */
+export async function setClaims(
+  client: pg.ClientBase,
+  claims: Record<string, string | number | boolean>,
+  form: 'json' | 'per-claim',
+): Promise<void> {
+  if (form === 'json') {
+    await client.query(`SELECT set_config('request.jwt.claims', $1, true)`, [JSON.stringify(claims)]);
+    return;
+  }
+  for (const [name, value] of Object.entries(claims))
+    await client.query(`SELECT set_config($1, $2, true)`, [`request.jwt.claim.${name}`, String(value)]);
+}

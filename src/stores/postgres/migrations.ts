@@ -36,6 +36,7 @@ import {
 import { preRequestAudience } from './pre-request-audience.js';
 import { jwtFunctionSql, preRequestLegacyAudience } from './pre-request-legacy-audience.js';
 import { preRequestStanding } from './pre-request-standing.js';
+import { preRequestSameWork } from './pre-request-same-work.js';
 import { providersBackfillSql } from './providers-sql.js';
 import { restauthPrivilegesSql } from './restauth-privileges.js';
 import { dropRefreshInOneStatement, refreshInOneStatement } from './refresh-exchange.js';
@@ -847,6 +848,11 @@ export function migrations(names: SchemaNames): Migration[] {
         openSignInFunction(q, sessionTables(q), 59) +
         openSessionFunction(q, sessionTables(q), 59) +
         endSessionsBelowAal2Sql(q, sessionTables(q)),
+    },
+    {
+      version: 62,
+      name: "the pre-request's general check does the same work whatever the account a token names",
+      sql: preRequestSameWork(q),
     },
   ];
 }
