@@ -148,3 +148,45 @@ describe('objects of migrations after 57 under default privileges set after it',
     assert.deepEqual(rows, []);
   });
 });
+
+/**
+ * The same under `store.schema: "public"`: GoTrue's tables restauth made live in public beside the
+ * application's. Migration 57 closed them once; a later migration creating one there, or a grant of
+ * everything in public since (Supabase's set-up grants ALL ON ALL TABLES IN SCHEMA public to its API
+ * roles), gave the API roles TRUNCATE and TRIGGER on them again. Each migration after 57 closes them by
+ * name. A table made again before the next migration stands for a later migration's.
+ */
+describe("GoTrue's tables in public under grants made after migration 57", () => {
+  const db = useTestDatabase({ migrateThrough: 0 });
+  const names = () => schemaNames({ ...db.config, schema: 'public' }, testRoles);
+
+  before(async () => {
+    await migrate(db.pool, names(), { through: 57 });
+    await runAsOwner(
+      db.url,
+      `ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON TABLES TO PUBLIC, web_anon, normal_user;
+       DROP TABLE public.instances;
+       CREATE TABLE public.instances (id uuid NOT NULL PRIMARY KEY, uuid uuid, raw_base_config text,
+         created_at timestamptz, updated_at timestamptz);
+       CREATE TABLE public.notes (id serial PRIMARY KEY, body text);
+       GRANT ALL ON ALL TABLES IN SCHEMA public TO web_anon, normal_user;
+       GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO web_anon, normal_user;`,
+    );
+    await migrate(db.pool, names());
+  });
+
+  it("takes TRUNCATE, TRIGGER and REFERENCES on them from the API roles, and leaves the application's tables", async () => {
+    const { rows } = await db.pool.query<{ relname: string }>(
+      `SELECT c.relname FROM pg_class c CROSS JOIN unnest(ARRAY['public', 'web_anon', 'normal_user']) AS r(role)
+        WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r'
+          AND (has_table_privilege(r.role, c.oid, 'TRUNCATE') OR has_table_privilege(r.role, c.oid, 'TRIGGER')
+            OR has_table_privilege(r.role, c.oid, 'REFERENCES'))
+        GROUP BY 1 ORDER BY 1`,
+    );
+    assert.deepEqual(rows, [{ relname: 'notes' }]);
+    const sequence = await db.pool.query<{ granted: boolean }>(
+      `SELECT has_sequence_privilege('web_anon', 'public.refresh_tokens_id_seq', 'UPDATE') AS granted`,
+    );
+    assert.equal(sequence.rows[0]!.granted, false, 'setval on the refresh tokens is refused');
+  });
+});

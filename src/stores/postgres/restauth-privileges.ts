@@ -114,12 +114,15 @@ export const PRIVILEGES_CLOSED_VERSION = 57;
  * readable or writable by the anonymous role, a new SECURITY DEFINER function callable by it (REVOKE
  * ... FROM PUBLIC takes away no grant to the role by name). So each migration closes restauth's
  * schema as migration 57 did, and takes its functions' EXECUTE from the API roles (none is theirs to
- * call: restauth calls them as their owner). GoTrue's schema is not swept: it also holds the
- * application's own tables when store.schema is public; a later migration creating a table there
- * revokes on it itself, as migration 57 did.
+ * call: restauth calls them as their owner). In GoTrue's schema, which also holds the application's
+ * own tables when store.schema is public, the tables restauth creates there are closed by name as
+ * migration 57 closed them (GOTRUE_TABLES): one a later migration creates, or one granted again since
+ * (Supabase's set-up grants ALL ON ALL TABLES IN SCHEMA public to its API roles), gives them no
+ * TRUNCATE, TRIGGER or REFERENCES; the application's tables keep what it gave them.
  */
 export function migrationObjectsClosedSql(q: Names): string {
   return `${restauthTablesClosedSql(q)}
     REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA ${q.restauth} FROM ${q.anon}, ${q.authenticated};
+    ${gotrueTablesClosedSql(q)}
   `;
 }
