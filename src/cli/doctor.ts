@@ -110,13 +110,19 @@ function lockHeldDetail(error: InstanceLockedError): string {
 
 async function postgresChecks(store: PostgresStoreConfig, config: Config): Promise<Check[]> {
   // Imported here: every other command (serve above all) starts without pg.
-  const [{ schemaNames }, { migrationStatus }, { createPool }, { softDeletedSessionsProblem }] =
-    await Promise.all([
-      import('../stores/postgres/index.js'),
-      import('../stores/postgres/migrate.js'),
-      import('../stores/postgres/pool.js'),
-      import('../stores/postgres/soft-deleted-sessions.js'),
-    ]);
+  const [
+    { schemaNames },
+    { migrationStatus },
+    { createPool },
+    { softDeletedSessionsProblem },
+    { replicaTriggersProblem },
+  ] = await Promise.all([
+    import('../stores/postgres/index.js'),
+    import('../stores/postgres/migrate.js'),
+    import('../stores/postgres/pool.js'),
+    import('../stores/postgres/soft-deleted-sessions.js'),
+    import('../stores/postgres/replica-triggers.js'),
+  ]);
   const pool = createPool({ ...store, poolMin: 0, poolMax: 1 }, { info() {}, warn() {} });
   try {
     const sent = Date.now();
@@ -163,6 +169,12 @@ async function postgresChecks(store: PostgresStoreConfig, config: Config): Promi
         problem === null
           ? { name: 'soft-deleted users', status: 'ok', detail: 'none holds a session' }
           : { name: 'soft-deleted users', status: 'warn', detail: problem },
+      );
+      const triggers = await replicaTriggersProblem(pool, names);
+      checks.push(
+        triggers === null
+          ? { name: 'replica-mode triggers', status: 'ok', detail: 'every one is enabled' }
+          : { name: 'replica-mode triggers', status: 'warn', detail: triggers },
       );
     }
     return checks;

@@ -143,6 +143,12 @@ describe('restauth doctor', () => {
     assert.match(migratedChecks.find('migrations')[0]?.detail ?? '', /^\d+ applied, none pending$/);
     assert.equal(migratedChecks.find('migrations')[0]?.status, 'ok');
     assert.equal(migratedChecks.find('soft-deleted users')[0]?.status, 'ok');
+    // Their absence on a table restauth's role does not own: test/postgres/pre-request-standing.test.ts.
+    assert.deepEqual(migratedChecks.find('replica-mode triggers')[0], {
+      name: 'replica-mode triggers',
+      status: 'ok',
+      detail: 'every one is enabled',
+    });
 
     // A user soft-deleted where no trigger fires (pg_restore, logical replication) keeps its session.
     const pool = new pg.Pool({ connectionString: url, max: 1 });

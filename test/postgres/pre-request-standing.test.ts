@@ -4,6 +4,8 @@ import { before, describe, it } from 'node:test';
 import type pg from 'pg';
 import type { PostgresStore } from '../../src/stores/postgres/index.js';
 import { PRE_REQUEST_REFUSAL } from '../../src/stores/postgres/pre-request-standing.js';
+import { openPostgresPool } from '../../src/stores/postgres/index.js';
+import { replicaTriggersFix, replicaTriggersProblem } from '../../src/stores/postgres/replica-triggers.js';
 import { testRoles } from '../support/postgres.js';
 import { adoptedRole } from '../support/adopted-role.js';
 import { preRequestVerdictOnClaims } from '../support/pre-request-verdict.js';
@@ -143,5 +145,55 @@ describe('the pre-request on users that no longer stand, and its one refusal (mi
         );
       }
     }
+  });
+
+  it("names the replica-mode triggers left out on a table GoTrue's role owns, and its fix makes them catch a sign-out", async () => {
+    // Migration 58 enables them only where restauth's role owns the table, and skipped the others: the
+    // database as it leaves auth.sessions when another role (GoTrue's) owns it.
+    const owner = `gotrue_owner_${process.pid}`;
+    await pool.query(`DROP ROLE IF EXISTS ${owner}; CREATE ROLE ${owner} NOLOGIN`);
+    await pool.query(`DROP TRIGGER restauth_session_checks_replica ON auth.sessions;
+      DROP TRIGGER restauth_session_checks_replica_truncate ON auth.sessions;
+      ALTER TABLE auth.sessions OWNER TO ${owner}; GRANT USAGE ON SCHEMA auth TO ${owner}`);
+    const { claims, user } = await signedIn('unwatched');
+    await withTriggersOff('DELETE FROM auth.sessions WHERE user_id = $1', user.id);
+    assert.equal(await verdict(claims), null, 'the sign-out written in replica mode is not caught');
+
+    const problem = await replicaTriggersProblem(pool, database.names);
+    assert.match(
+      problem ?? '',
+      new RegExp(
+        '^replica-mode triggers missing: restauth_session_checks_replica on "auth".sessions, ' +
+          'restauth_session_checks_replica_truncate on "auth".sessions \\(restauth\'s role does not own ' +
+          `the table\\).* Then as the tables' owner \\(${owner}\\): CREATE TRIGGER`,
+      ),
+    );
+    // The start says so too (migrations already applied: it only looks).
+    const warnings: string[] = [];
+    const started = await openPostgresPool(database.config, testRoles, {
+      logger: { info() {}, warn: (line: string) => warnings.push(line) },
+    });
+    await started.end();
+    assert.deepEqual(warnings, [`schema auth: ${problem}`]);
+
+    // Its fix, as it says: the grants as restauth's role, the triggers as the owner.
+    const fix = (await replicaTriggersFix(pool, database.names))!;
+    await pool.query(fix.grants);
+    const client = await pool.connect();
+    try {
+      await client.query(`BEGIN; SET LOCAL ROLE ${owner}`);
+      await client.query(fix.ownerSql);
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+    assert.equal(await replicaTriggersProblem(pool, database.names), null);
+    const { claims: watched, user: watchedUser } = await signedIn('watched');
+    await withTriggersOff('DELETE FROM auth.sessions WHERE user_id = $1', watchedUser.id);
+    assert.equal(await verdict(watched), PRE_REQUEST_REFUSAL);
+    // Roles are the cluster's: this one goes with what it was given.
+    await pool.query(
+      `REASSIGN OWNED BY ${owner} TO CURRENT_USER; DROP OWNED BY ${owner}; DROP ROLE ${owner}`,
+    );
   });
 });

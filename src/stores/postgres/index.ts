@@ -9,6 +9,7 @@ import { quotedNames, type SchemaNames } from './migrations.js';
 import { settleNameSkeletons } from './name-skeletons.js';
 import { sessionTables } from './session-sql.js';
 import { PostgresStore } from './postgres-store.js';
+import { warnOfMissingReplicaTriggers } from './replica-triggers.js';
 
 export { PostgresStore } from './postgres-store.js';
 
@@ -78,6 +79,7 @@ export async function openPostgresPool(
         if (options.migrate !== false) {
           await settleNameSkeletons(pool, `${quotedNames(names).restauth}.accounts`, logger);
           await warnOfVerifiedFactors(pool, sessionTables(quotedNames(names)), names.schema, logger);
+          await warnOfMissingReplicaTriggers(pool, names, logger);
         }
       },
       { database: describeDatabase(store.url), timeoutSeconds: store.startupTimeout, logger },

@@ -2,6 +2,7 @@ import { checkTokenGeneral } from './gotrue-sessions.js';
 import type { quotedNames } from './migrations.js';
 import { checkTokenOnTables } from './pre-request-audience.js';
 import { sessionChecksOfSessionAndUser } from './pre-request.js';
+import { replicaTriggers } from './replica-triggers.js';
 import { sessionTables } from './session-sql.js';
 
 type Names = ReturnType<typeof quotedNames>;
@@ -83,27 +84,9 @@ export function preRequestStanding(q: Names): string {
     END
     $fn$;
     REVOKE ALL ON FUNCTION ${dropped}() FROM PUBLIC;
-    DO $$ BEGIN ${replicaTrigger(
-      'restauth_session_checks_replica',
-      t.sessions,
-      'AFTER INSERT OR UPDATE OF id, user_id, not_after OR DELETE',
-      `FOR EACH ROW EXECUTE FUNCTION ${dropped}('session_id', 'id')`,
-    )}${replicaTrigger(
-      'restauth_session_checks_replica_truncate',
-      t.sessions,
-      'AFTER TRUNCATE',
-      `FOR EACH STATEMENT EXECUTE FUNCTION ${q.restauth}.session_checks_emptied()`,
-    )}${replicaTrigger(
-      'restauth_session_checks_replica',
-      users,
-      'AFTER UPDATE OF role, banned_until, aud, deleted_at, instance_id OR DELETE',
-      `FOR EACH ROW EXECUTE FUNCTION ${dropped}('user_id', 'id')`,
-    )}${replicaTrigger(
-      'restauth_session_checks_replica',
-      `${q.restauth}.accounts`,
-      'AFTER INSERT OR UPDATE OF uid, token_count OR DELETE',
-      `FOR EACH ROW EXECUTE FUNCTION ${dropped}('user_id', 'uid')`,
-    )}
+    DO $$ BEGIN ${replicaTriggers(q)
+      .map((trigger) => replicaTrigger(trigger.name, trigger.table, trigger.when, trigger.action))
+      .join('')}
     END $$;
 
     ${checkTokenOnTables(q, standing)}
