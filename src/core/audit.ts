@@ -1,6 +1,7 @@
 import { datedAhead } from './clock-skew.js';
 import { randomId } from './secrets.js';
 import type { AuditEvent, AuditPage, Store } from './ports/store.js';
+import type { DeferredHit } from './rate-limit-deferred.js';
 
 /** The security events restauth records (GoTrue's audit log actions, where it has one). */
 export type AuditAction =
@@ -41,6 +42,11 @@ export interface AuditEntry {
 export interface Client {
   /** The client's address (behind a trusted proxy, the one it names); null for a command run on the host. */
   ip: string | null;
+  /**
+   * The request's per-client sign-in hit, left for the password check to count with its lookup
+   * (RateLimiter.defer): absent when the route counted it already.
+   */
+  signInHit?: DeferredHit | null;
 }
 
 /** A use case called on the host, not over the network (`restauth users`, a test): no address. */

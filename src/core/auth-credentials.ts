@@ -1,9 +1,9 @@
 import { AuthUseCase } from './auth-use-case.js';
 import { AuthError } from './errors.js';
-import type { User } from './ports/store.js';
+import type { PasswordLookup, User } from './ports/store.js';
 import { MAX_LOGIN_LENGTH, isEmailLogin, loginKey } from './identity.js';
 import type { Client } from './audit.js';
-import type { GuessProbe, GuessStanding } from './ports/rate-limits.js';
+import type { GuessProbe } from './ports/rate-limits.js';
 
 /**
  * invalid_credentials, naming the user the login found (null: none), so the failed sign-in's audit
@@ -35,13 +35,21 @@ export class Credentials extends AuthUseCase {
     password: string,
     client: Client | null,
   ): Promise<{ user: User; hash: string }> {
+    const hit = client?.signInHit ?? null;
     if (login.length === 0 || login.length > MAX_LOGIN_LENGTH) {
+      await hit?.count();
       await this.deps.hasher.verifyDummy(password);
       throw new CredentialsRefused(null);
     }
     const key = storedLoginKey(login) ?? login;
     const guesses = this.guessesOf(client);
-    const found = await this.findWithPasswordHash(login, guesses.probe(key));
+    const probe = guesses.probe(key);
+    // The client's sign-in hit is counted with the lookup where the store reads the guess limit's
+    // standing with it (one round trip), else on its own first; refused past it before any hashing.
+    const clientHit = probe && this.deps.store.findUserWithPasswordHash ? (hit?.take() ?? null) : null;
+    if (!clientHit) await hit?.count();
+    const found = await this.findWithPasswordHash(login, probe && { ...probe, clientHit });
+    if (clientHit && hit) await hit.settle(found?.clientHit);
     const user = found?.user ?? null;
     const hash = found?.passwordHash ?? null;
     const subject = { login: key, userId: user?.id ?? null };
@@ -80,7 +88,7 @@ export class Credentials extends AuthUseCase {
   private async findWithPasswordHash(
     login: string,
     guesses: GuessProbe | null,
-  ): Promise<{ user: User | null; passwordHash: string | null; guesses?: GuessStanding } | null> {
+  ): Promise<PasswordLookup | null> {
     const { store } = this.deps;
     if (!store.findUserWithPasswordHash) {
       const user = await this.findByLogin(login);

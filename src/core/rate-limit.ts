@@ -2,6 +2,7 @@ import { unobserved, type AuthEvents } from './ports/events.js';
 import { AuthError } from './errors.js';
 import type { RateLimitCounter, SharedRateLimitCounter } from './ports/rate-limits.js';
 import { RateLimitTally, TALLY_MAX_KEYS } from './rate-limit-tally.js';
+import { DeferredHit } from './rate-limit-deferred.js';
 
 /** The route families limited separately, as GoTrue limits them. */
 export type RateLimitFamily = 'signIn' | 'signUp' | 'recovery' | 'refresh' | 'verify' | 'anonymous';
@@ -53,11 +54,37 @@ export class RateLimiter {
     const tallied =
       this.tally && TALLIED.has(family) ? await this.tally.hit(key, rule.window * 1000, now) : null;
     const { count, resetAt } = tallied ?? (await this.counter.hit(key, rule.window * 1000, now));
-    if (count > rule.max) {
-      this.events.rateLimited(family);
-      const retryAfter = Math.max(1, Math.ceil((resetAt.getTime() - now.getTime()) / 1000));
-      throw new AuthError('over_request_rate_limit', 'Too many requests, retry later', { retryAfter });
-    }
+    this.judge(family, count, resetAt, now);
+  }
+
+  /**
+   * `check`, to be counted by a statement the request sends anyway (DeferredHit): null where the
+   * family is unlimited or tallied, or its counts are not in the store's database (the file store's
+   * memory: a hit there costs no round trip to save).
+   */
+  defer(family: RateLimitFamily, client: string): DeferredHit | null {
+    const rule = this.rules[family];
+    if (rule.max <= 0 || TALLIED.has(family) || !isShared(this.counter)) return null;
+    const counter = this.counter;
+    return new DeferredHit(
+      family,
+      `${family}:${client}`,
+      rule.window * 1000,
+      () => this.check(family, client),
+      async (count, resetAt) => {
+        const now = this.clock();
+        await counter.counted?.(1, now); // the table's sweep goes by the hits counted
+        this.judge(family, count, resetAt, now);
+      },
+    );
+  }
+
+  /** Refuses a count past `family`'s allowance: 429 with the seconds until its window ends. */
+  private judge(family: RateLimitFamily, count: number, resetAt: Date, now: Date): void {
+    if (count <= this.rules[family].max) return;
+    this.events.rateLimited(family);
+    const retryAfter = Math.max(1, Math.ceil((resetAt.getTime() - now.getTime()) / 1000));
+    throw new AuthError('over_request_rate_limit', 'Too many requests, retry later', { retryAfter });
   }
 
   /** Writes the hits counted since the last tick now (a test). */

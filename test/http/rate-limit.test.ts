@@ -3,6 +3,7 @@ import { afterEach, describe, it } from 'node:test';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { dropDatabase, realServerOnly, testPostgres, testStoreConfig } from '../support/postgres.js';
 import { serviceTokenOf } from '../support/service-token.js';
+import { countRoundTrips } from '../support/round-trips.js';
 
 const limits = (extra: Record<string, unknown> = {}) => ({
   rateLimits: {
@@ -194,4 +195,60 @@ describe('rate limits', () => {
       }
     },
   );
+  // Issue 17: the per-client sign-in hit of a password grant is counted in the sign-in's lookup, so
+  // the grant costs a round trip less; paths that never reach the lookup count it on their own.
+  it('count a GoTrue password grant on PostgreSQL with its lookup, and refuse past it alike', async () => {
+    const server = await testPostgres();
+    const url = await server.createDatabase();
+    t = await createTestApp({
+      format: 'restauth',
+      // The windows end only when the test advances the clock, however slow its steps.
+      clockStoppedAt: Date.now(),
+      config: { ...limits(), store: testStoreConfig(url), dialects: { gotrue: {} } },
+      env: { RESTAUTH_RATE_LIMITS: '' },
+    });
+    try {
+      const app = t;
+      const grant = (from: string, payload: object) =>
+        app.app.inject({
+          method: 'POST',
+          url: '/auth/v1/token?grant_type=password',
+          remoteAddress: from,
+          payload,
+        });
+      const right = { email: 'grant@acme.test', password: 'a long passphrase' };
+      const signedUp = await t.app.inject({ method: 'POST', url: '/auth/v1/signup', payload: right });
+      assert.equal(signedUp.statusCode, 200, signedUp.body);
+      assert.equal((await grant('192.0.2.60', right)).statusCode, 200); // every statement prepared once
+      await t.services.idle();
+      const signIn = await countRoundTrips(url, () => grant('192.0.2.61', right));
+      assert.equal(signIn.answer.statusCode, 200, signIn.answer.body);
+      // The lookup (with the hit), open_sign_in, the answer's identities: 4 with the hit on its own.
+      assert.equal(signIn.count, 3, signIn.statements.join(' | '));
+      const wrong = { ...right, password: 'a wrong guess' };
+      const refused = await countRoundTrips(url, () => grant('192.0.2.62', wrong));
+      assert.equal(refused.answer.statusCode, 400, refused.answer.body);
+      // The lookup (with the hit), the wrong password counted, the audit event.
+      assert.equal(refused.count, 3, refused.statements.join(' | '));
+
+      // One client's allowance (3), spent by every kind of grant alike: a grant missing its password
+      // (counted by the route), a login too long for any account (counted before its dummy hash), a
+      // wrong password (counted with the lookup); the next grant is refused, the right password too.
+      const from = '192.0.2.63';
+      assert.equal((await grant(from, { email: right.email })).statusCode, 400);
+      assert.equal((await grant(from, { ...wrong, email: `${'x'.repeat(300)}@acme.test` })).statusCode, 400);
+      assert.equal((await grant(from, wrong)).statusCode, 400);
+      const spent = await countRoundTrips(url, () => grant(from, right));
+      assert.equal(spent.answer.statusCode, 429, spent.answer.body);
+      assert.ok(Number(spent.answer.headers['retry-after']) > 1, 'the window of the first grant');
+      assert.equal(spent.count, 1, `refused by the lookup, nothing written: ${spent.statements.join(' | ')}`);
+      assert.equal((await grant(from, { email: right.email })).statusCode, 429, 'the route counts on');
+      t.advance(61_000);
+      assert.equal((await grant(from, right)).statusCode, 200, 'a new window');
+    } finally {
+      await t.close();
+      t = undefined;
+      await dropDatabase(server.url, url);
+    }
+  });
 });

@@ -1,3 +1,5 @@
+import type { FoldedHit } from '../rate-limit-deferred.js';
+
 /** Fixed-window counters: one instance's memory, or a table shared by every instance. */
 export interface RateLimitCounter {
   /** Counts one hit on `key` and returns the count in its current window and when that window ends. */
@@ -42,6 +44,8 @@ export interface GuessProbe {
   windowMs: number;
   max: number;
   now: Date;
+  /** A per-client hit to count in the lookup too (DeferredHit); the store answers its window. */
+  clientHit?: FoldedHit | null;
 }
 
 /** The rate-limit row that remembers a client as an account's known one (key) until `until`. */
@@ -63,6 +67,8 @@ export interface PendingHits {
 export interface SharedRateLimitCounter extends RateLimitCounter {
   /** Adds each key's hits to its shared window, all in one statement; answers each key's window after. */
   addHits(pending: readonly PendingHits[], now: Date): Promise<Map<string, { count: number; resetAt: Date }>>;
+  /** Hits counted by another statement on the table (a store's lookup): the table is swept by them too. */
+  counted?(hits: number, now: Date): Promise<void>;
   /** Each key's open window (as `peek` reads one), all in one statement; a key with none is absent. */
   openWindows(
     keys: readonly { key: string; windowMs: number }[],

@@ -383,6 +383,15 @@ export interface TokenWrite {
   stored: boolean;
 }
 
+/** A user looked up for a password check (Store.findUserWithPasswordHash), with what the limits read. */
+export interface PasswordLookup {
+  user: User | null;
+  passwordHash: string | null;
+  guesses?: GuessStanding;
+  /** The window of the probe's clientHit, when the store counted it with the lookup. */
+  clientHit?: { count: number; resetAt: Date };
+}
+
 /** A typed code, as consumeOneTimeCode takes it: one keyed hash per purpose it may spend. */
 export interface CodeAttempt {
   recipient: string;
@@ -507,7 +516,7 @@ export interface Store {
     key: string,
     byEmail: boolean,
     guesses?: GuessProbe | null,
-  ): Promise<{ user: User | null; passwordHash: string | null; guesses?: GuessStanding } | null>;
+  ): Promise<PasswordLookup | null>;
   /**
    * Replaces the hash only (algorithm upgrade at login); sessions and token version are untouched.
    * Only while the stored hash is still `expectedHash` (the one just verified): a rehash of the old

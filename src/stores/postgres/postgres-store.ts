@@ -4,7 +4,7 @@ import { AuthError, type ErrorCode } from '../../core/errors.js';
 import { loginKey } from '../../core/identity.js';
 import type { OutgoingMail } from '../../core/ports/outbox.js';
 import type { GuessProbe, GuessStanding, KnownClientRecord } from '../../core/ports/rate-limits.js';
-import { openWindow, rateLimitTable } from './rate-limits.js';
+import { hitSql, openWindow, rateLimitTable } from './rate-limits.js';
 import {
   type AuditEvent,
   type CodeAttempt,
@@ -21,6 +21,7 @@ import {
   type OneStatementRefresh,
   type OneTimeToken,
   type OneTimeTokenConditions,
+  type PasswordLookup,
   type Session,
   type Store,
   type TokenStanding,
@@ -728,7 +729,7 @@ export class PostgresStore implements Store {
     key: string,
     byEmail: boolean,
     guesses?: GuessProbe | null,
-  ): Promise<{ user: User | null; passwordHash: string | null; guesses?: GuessStanding } | null> {
+  ): Promise<PasswordLookup | null> {
     if (guesses) return this.findUserWithGuesses(key, byEmail, guesses);
     const { rows } = await this.pool
       .query<UserRow & { password_hash: string | null }>(
@@ -750,13 +751,15 @@ export class PostgresStore implements Store {
    * findUserWithPasswordHash with the login's and the account's wrong passwords in their open
    * windows (the shared rate_limits rows the guess limit counts them in) and, only once either is
    * spent, whether the asking client signed the account in lately: one statement, as without the
-   * limit. Always one row: with no such user its columns are null, the account's count too.
+   * limit. Always one row: with no such user its columns are null, the account's count too. A
+   * per-client hit (`clientHit`, the sign-in family's) is counted in the same statement, so the
+   * route's limit costs no round trip of its own (issue 17).
    */
   private async findUserWithGuesses(
     key: string,
     byEmail: boolean,
     guesses: GuessProbe,
-  ): Promise<{ user: User | null; passwordHash: string | null; guesses: GuessStanding }> {
+  ): Promise<PasswordLookup & { guesses: GuessStanding }> {
     type Row = UserRow & {
       password_hash: string | null;
       guess_failures: number | null;
@@ -764,25 +767,30 @@ export class PostgresStore implements Store {
       account_failures: number | null;
       account_reset_at: Date | null;
       known_client: boolean;
+      hit_count?: number;
+      hit_reset_at?: Date;
     };
-    const { rows } = await this.pool
-      .query<Row>(
-        this.prepared(
-          this.statement(
-            byEmail ? 'userWithGuessesByEmail' : 'userWithGuessesByName',
-            () => `SELECT ${this.userColumns}, u.encrypted_password AS password_hash,
+    const hit = guesses.clientHit ?? null;
+    // The hit's row is another key than the rows read: the read's snapshot, before the insert, is theirs.
+    const lookup = (
+      counting: boolean,
+    ) => `${counting ? `WITH hit AS (${hitSql(this.rateLimits, '$8', '$3', '$9')} RETURNING count, reset_at) ` : ''}SELECT ${this.userColumns}, u.encrypted_password AS password_hash,
              g.count AS guess_failures, g.reset_at AS guess_reset_at,
              ga.count AS account_failures, ga.reset_at AS account_reset_at,
              CASE WHEN (g.count >= $5 OR ga.count >= $5) AND $6::text IS NOT NULL THEN EXISTS (
                SELECT 1 FROM ${this.rateLimits} k WHERE k.key = $6 || u.id::text AND k.reset_at > $3
-             ) ELSE false END AS known_client
-           FROM (SELECT) AS one
+             ) ELSE false END AS known_client${counting ? ', hit.count AS hit_count, hit.reset_at AS hit_reset_at' : ''}
+           FROM (SELECT) AS one${counting ? ' CROSS JOIN hit' : ''}
            LEFT JOIN (${this.userFrom})
              ON ${byEmail ? 'u.email' : 'a.username_lowercase'} = $1 AND ${this.findableUsers}
            LEFT JOIN ${this.rateLimits} g ON g.key = $7 AND ${openWindow('g.reset_at', '$3', '$4')}
            LEFT JOIN ${this.rateLimits} ga ON ga.key = $2 || u.id::text
-             AND ${openWindow('ga.reset_at', '$3', '$4')}`,
-          ),
+             AND ${openWindow('ga.reset_at', '$3', '$4')}`;
+    const name = `userWithGuessesBy${byEmail ? 'Email' : 'Name'}${hit ? 'Counted' : ''}`;
+    const { rows } = await this.pool
+      .query<Row>(
+        this.prepared(
+          this.statement(name, () => lookup(hit !== null)),
           [
             loginKey(key),
             guesses.failuresPrefix,
@@ -791,6 +799,7 @@ export class PostgresStore implements Store {
             guesses.max,
             guesses.knownPrefix,
             guesses.loginKey,
+            ...(hit ? [hit.key, hit.windowMs] : []),
           ],
         ),
       )
@@ -806,6 +815,9 @@ export class PostgresStore implements Store {
           row.id === null ? null : { failures: row.account_failures ?? 0, resetAt: row.account_reset_at },
         knownClient: row.known_client,
       },
+      ...(row.hit_count !== undefined && row.hit_reset_at !== undefined
+        ? { clientHit: { count: row.hit_count, resetAt: row.hit_reset_at } }
+        : {}),
     };
   }
 

@@ -23,11 +23,7 @@ export class PostgresRateLimitCounter implements SharedRateLimitCounter {
     // of its lengths from now was opened by a clock set back since: a new one starts, or its client
     // would wait out the whole jump. Instances whose clocks differ by less than a window share windows.
     const { rows } = await this.pool.query<{ count: number; reset_at: Date }>(
-      `INSERT INTO ${this.table} AS w (key, reset_at, count) VALUES ($1, $2::timestamptz + $3 * interval '1 millisecond', 1)
-       ON CONFLICT (key) DO UPDATE SET
-         count = CASE WHEN ${staleWindow('w.reset_at', '$2', '$3')} THEN 1 ELSE w.count + 1 END,
-         reset_at = CASE WHEN ${staleWindow('w.reset_at', '$2', '$3')} THEN EXCLUDED.reset_at ELSE w.reset_at END
-       RETURNING count, reset_at`,
+      `${hitSql(this.table, '$1', '$2', '$3')} RETURNING count, reset_at`,
       [key, now, windowMs],
     );
     await this.sweepAfter(1, now);
@@ -68,6 +64,10 @@ export class PostgresRateLimitCounter implements SharedRateLimitCounter {
     return after;
   }
 
+  async counted(hits: number, now: Date): Promise<void> {
+    await this.sweepAfter(hits, now);
+  }
+
   /** Deletes ended windows once every SWEEP_EVERY hits. */
   private async sweepAfter(hits: number, now: Date): Promise<void> {
     const before = this.hits;
@@ -106,6 +106,17 @@ export class PostgresRateLimitCounter implements SharedRateLimitCounter {
       [key, resetAt],
     );
   }
+}
+
+/**
+ * One hit on the key `key` at `now` in a window of `windowMs` (SQL expressions): a new window, or one
+ * more hit in the current one (RETURNING left to the caller).
+ */
+export function hitSql(table: string, key: string, now: string, windowMs: string): string {
+  return `INSERT INTO ${table} AS w (key, reset_at, count) VALUES (${key}, ${now}::timestamptz + ${windowMs} * interval '1 millisecond', 1)
+       ON CONFLICT (key) DO UPDATE SET
+         count = CASE WHEN ${staleWindow('w.reset_at', now, windowMs)} THEN 1 ELSE w.count + 1 END,
+         reset_at = CASE WHEN ${staleWindow('w.reset_at', now, windowMs)} THEN EXCLUDED.reset_at ELSE w.reset_at END`;
 }
 
 /**

@@ -8,6 +8,7 @@ import { linkAtExchange } from './oauth-link-exchange.js';
 import { userAnswers } from './user-answers.js';
 import { gotrueClaims } from './wire.js';
 import { clientOf } from '../../client.js';
+import { withDeferredHit } from '../../rate-limit.js';
 
 /** Sign-up, sign-in, refresh, sign-out and the user's own record. */
 const SignUpBody = Type.Object({
@@ -108,10 +109,14 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (ap
     '/token',
     {
       schema: { body: TokenBody, querystring: TokenQuery },
-      // Each grant counts in its own family: sign-in attempts and refreshes are limited apart.
+      // Each grant counts in its own family: sign-in attempts and refreshes are limited apart. A
+      // password grant's is counted with the sign-in's lookup where the store can (one round trip).
       preHandler: async (request, reply) => {
         const family = request.query.grant_type === 'refresh_token' ? 'refresh' : 'signIn';
-        await limit(family).call(app, request, reply);
+        const { email, password } = request.body;
+        const checked =
+          request.query.grant_type === 'password' && email !== undefined && password !== undefined;
+        await (checked ? limit.deferring(family) : limit(family)).call(app, request, reply);
       },
     },
     async (request) => {
@@ -121,12 +126,16 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (ap
           // GoTrue's words: no address is a request error; no password, a failed sign-in.
           if (body.email === undefined) throw new AuthError('validation_failed', 'missing email or phone');
           if (body.password === undefined) throw new AuthError('invalid_credentials');
+          const { email, password } = body;
+          const signInHit = limit.deferredHit(request);
           return answer.session(
-            await auth.signIn(
-              clientOf(request),
-              body.email,
-              body.password,
-              gotrueClaims(settings.audience, 'password'),
+            await withDeferredHit(signInHit, () =>
+              auth.signIn(
+                { ...clientOf(request), signInHit },
+                email,
+                password,
+                gotrueClaims(settings.audience, 'password'),
+              ),
             ),
           );
         }
