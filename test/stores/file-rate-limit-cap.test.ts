@@ -125,11 +125,34 @@ describe('file store rate-limit counters: bounded memory', () => {
     // Counted before the cap filled: kept whole.
     assert.equal(await wrongPassword(limit, unknownAccount('nobody@example.com')), 'refused');
     assert.equal(await wrongPassword(limit, account('user-1')), 'refused');
-    // A login first seen past the cap is counted as before (with the evictable windows), known or not.
+    // A login first seen past the cap is counted as before, in the place of a lower count.
     await spend(limit, unknownAccount('late@example.com'));
     // An account reached by a login past the cap: its own count is kept whole, whatever the login's.
     const late = { login: 'late-alias-of-user-2', userId: 'user-2' };
     for (let i = 0; i < GUESSES.max; i++) await wrongPassword(limit, late);
     assert.equal((await limit.standing(account('user-2'), null)).account?.failures, GUESSES.max);
+  });
+
+  it("past the logins' cap a new login's count outlives churning clients and lower logins", async () => {
+    const counter = new MemoryRateLimitCounter(CAP, CAP);
+    const limit = new AccountGuessLimit(counter, GUESSES, clock);
+    for (let i = 0; i < CAP; i++) await wrongPassword(limit, unknownAccount(`filler-${i}`));
+    // Counted once the logins' cap is full: one below its limit, and one spent.
+    const target = unknownAccount('target@example.com');
+    for (let i = 1; i < GUESSES.max; i++) assert.equal(await wrongPassword(limit, target), 'counted');
+    await spend(limit, unknownAccount('spent@example.com'));
+    for (let i = 0; i < CHURN; i++) {
+      // Clients counted past every login's count: cheap to make, each a request.
+      for (let hit = 0; hit <= GUESSES.max; hit++)
+        await counter.hit(`signIn:2001:db8:${i.toString(16)}::/64`, WINDOW, NOW);
+      // Logins guessed once each: a hash each, counted lower than the target.
+      await wrongPassword(limit, unknownAccount(`churn-${i}`));
+    }
+    assert.ok(held(counter) <= 2 * CAP, `held ${held(counter)} windows`);
+    const count = async (login: string) => (await limit.standing(unknownAccount(login), null)).failures;
+    assert.equal(await count('target@example.com'), GUESSES.max - 1, "the target's count was evicted");
+    assert.equal(await wrongPassword(limit, target), 'counted', 'its last guess');
+    assert.equal(await wrongPassword(limit, target), 'refused');
+    assert.equal(await wrongPassword(limit, unknownAccount('spent@example.com')), 'refused');
   });
 });

@@ -4,7 +4,7 @@ import { selectSmallest } from '../../lib/select-smallest.js';
 /** The most windows kept in memory that may be evicted (~150 B each with an IPv6 /64 key: ~30 MB). */
 export const MEMORY_COUNTER_MAX_KEYS = 200_000;
 
-/** The most logins' wrong-password windows kept, never evicted (~200 B each with a long login: ~40 MB). */
+/** The most logins' wrong-password windows kept, evicted by their own counts only (~200 B each with a long login: ~40 MB). */
 export const MEMORY_COUNTER_MAX_LOGINS = 200_000;
 
 const LOGIN_GUESSES = 'passwordGuesses:login:';
@@ -26,26 +26,24 @@ interface Window {
  * evicting it takes `maxKeys` keys counted as high. Evicting a known client (`passwordKnown:`,
  * count 1, 30 days) only costs its owner the exemption.
  *
- * Wrong passwords (`passwordGuesses:`, an account's and an unknown login's alike) are never evicted,
- * only expired: churn must not reset an account's, or guessing is unbounded again, and an unknown
- * login's must last as long, or a count that churn resets tells the login has no account. An
- * account's are bounded by the accounts. A login's cost its maker a password hash each, but the
- * hasher's rate times a long window (passwordGuesses.window) is no bound worth the name: at most
- * `maxLogins` are kept so, and a login first counted past that goes with the evictable windows.
- * Known logins and unknown ones alike (this counter cannot tell them apart, so neither can an
- * answer); every account's own count (`passwordGuesses:<id>`) is still kept whole, so guesses at an
- * account stay bounded by its allowance whatever churn evicts. What a flood of unknown logins buys
- * (`maxLogins` hashes, then churn): a login first counted afterwards may have its count evicted, so
- * its 429 before hashing may not come; its account's allowance still holds. The other choices were
- * worse: answering every new login as spent let that flood refuse every user's sign-in for the
- * window, and a count per client needs the client, which a counter is not given.
+ * Wrong passwords (`passwordGuesses:`, an account's and a login's) are never evicted for other
+ * windows: churning clients, which cost their maker a request each, must not reset them.
+ * - An account's (by id) are never evicted, only expired: churn must not reset an account's, or
+ *   guessing is unbounded again. They are bounded by the accounts.
+ * - A login's, as typed, known or not (this counter cannot tell them apart, so neither can an
+ *   answer), are kept up to `maxLogins`; past it a new login's count takes the place of the lowest
+ *   ones, among them the soonest ending, as the evictable windows do. Each count cost its maker a
+ *   password hash, so evicting one at a login's limit takes `maxLogins` others counted as high:
+ *   that many hashes within the window. An evicted login's count tells nothing of its account:
+ *   the login's next answers are a fresh login's whether an account has it or not, and the
+ *   account's own count, kept whole, still bounds the guesses at it.
  */
 export class MemoryRateLimitCounter implements RateLimitCounter {
   /** Windows that may be evicted past maxKeys: per client, known clients. */
   private readonly windows = new Map<string, Window>();
   /** Wrong passwords of accounts (by id): expired, never evicted. */
   private readonly accounts = new Map<string, Window>();
-  /** Wrong passwords of logins, known or not, the first maxLogins: expired, never evicted. */
+  /** Wrong passwords of logins, known or not: evicted past maxLogins by their own counts only. */
   private readonly logins = new Map<string, Window>();
   private lastSweep = 0;
   /** The latest time a hit or peek was counted at: what renew, which is given none, sweeps by. */
@@ -90,25 +88,28 @@ export class MemoryRateLimitCounter implements RateLimitCounter {
    * since set back: none, or its client would wait out the whole jump (the same bound as PostgreSQL's).
    */
   private current(key: string, windowMs: number, at: number): Window | null {
-    const window =
-      this.mapOf(key).get(key) ?? (key.startsWith(LOGIN_GUESSES) ? this.windows.get(key) : undefined);
+    const window = this.mapOf(key).get(key);
     if (!window || window.resetAt <= at || window.resetAt > at + 2 * windowMs) return null;
     return window;
   }
 
-  /** Where `key` is kept; a login past maxLogins, with the evictable windows (read there too). */
+  /** Where `key` is kept. */
   private mapOf(key: string): Map<string, Window> {
     if (!key.startsWith('passwordGuesses:')) return this.windows;
-    if (!key.startsWith(LOGIN_GUESSES)) return this.accounts;
-    return this.logins.has(key) || this.logins.size < this.maxLogins ? this.logins : this.windows;
+    return key.startsWith(LOGIN_GUESSES) ? this.logins : this.accounts;
+  }
+
+  /** The most windows `map` holds (an account's are never evicted). */
+  private capOf(map: Map<string, Window>): number {
+    if (map === this.windows) return this.maxKeys;
+    return map === this.logins ? this.maxLogins : Infinity;
   }
 
   /** Room is made before a new key goes in: the window being hit is never the one evicted. */
   private set(key: string, window: Window, at: number): void {
     const map = this.mapOf(key);
-    // A login's window ended with the evictable ones, now kept with the logins: one window per key.
-    if (map === this.logins) this.windows.delete(key);
-    if (map === this.windows && !map.has(key) && map.size >= this.maxKeys) this.evict(at);
+    const cap = this.capOf(map);
+    if (!map.has(key) && map.size >= cap) this.evict(map, cap, at);
     map.set(key, window);
   }
 
@@ -118,14 +119,14 @@ export class MemoryRateLimitCounter implements RateLimitCounter {
     this.lastSweep = at;
   }
 
-  /** Down to nine tenths of maxKeys: expired windows first, then the lowest counts, soonest ending. */
-  private evict(at: number): void {
+  /** `map` down to nine tenths of `cap`: expired windows first, then the lowest counts, soonest ending. */
+  private evict(map: Map<string, Window>, cap: number, at: number): void {
     this.sweep(at);
-    const keep = this.maxKeys - Math.max(1, Math.floor(this.maxKeys / 10));
-    if (this.windows.size <= keep) return;
-    const evicted = this.windows.size - keep;
-    const order = [...this.windows];
+    const keep = cap - Math.max(1, Math.floor(cap / 10));
+    if (map.size <= keep) return;
+    const evicted = map.size - keep;
+    const order = [...map];
     selectSmallest(order, evicted, ([, a], [, b]) => a.count - b.count || a.resetAt - b.resetAt);
-    for (let i = 0; i < evicted; i++) this.windows.delete(order[i]![0]);
+    for (let i = 0; i < evicted; i++) map.delete(order[i]![0]);
   }
 }
