@@ -17,8 +17,13 @@ interface Window {
   shared: number;
   /** This instance's hits not yet written. */
   pending: number;
-  /** Until the table's open window for the key is read: its first hits wait, its writes too. */
+  /**
+   * Until the window's first hits are written and the table's count read back (one statement): they
+   * wait, and so do the tick's writes of the key.
+   */
   reading: Promise<void> | null;
+  /** The shared count before this instance's first hits, as that statement found it: what they are answered by. */
+  before: number;
 }
 
 /**
@@ -26,9 +31,11 @@ interface Window {
  * statement per tick for every key, instead of a transaction per limited request.
  *
  * Within one instance a refusal is exact: its count is the shared count last read plus every hit
- * since. A window this instance opens starts from the table's open window for the key, read before
- * its first hit is answered (one statement for every key first seen in one turn of the event loop),
- * so a restarted or added instance gives no client a fresh allowance. Across N instances each
+ * since. A window this instance opens starts from the table's open window for the key: its first
+ * hits are written and the count read back before they are answered (one statement for every key
+ * first seen in one turn of the event loop), so a restarted or added instance gives no client a
+ * fresh allowance. Writing them then, not at the tick, costs a client that comes back rarely (an
+ * hourly refresh) one statement per visit instead of a read and a write. Across N instances each
  * learns the others' later hits at its next write, so together they admit at most N × (the hits
  * each admits in one tick) past the allowance before all refuse.
  */
@@ -37,7 +44,7 @@ export class RateLimitTally {
   private timer: NodeJS.Timeout | null = null;
   private writing: Promise<void> | null = null;
   private closed = false;
-  /** Windows opened in this turn of the event loop, whose table windows are read together. */
+  /** Windows opened in this turn of the event loop, whose first hits are written together. */
   private unread: Array<{ key: string; window: Window }> = [];
   /** The read of `unread`, once this turn ends. */
   private nextRead: Promise<void> | null = null;
@@ -65,23 +72,23 @@ export class RateLimitTally {
         this.schedule(); // the next tick drops the ended windows, making room
         return null;
       }
-      window = { windowMs, resetAt: at + windowMs, shared: 0, pending: 0, reading: null };
+      window = { windowMs, resetAt: at + windowMs, shared: 0, pending: 0, reading: null, before: 0 };
       window.reading = this.readSoon(key, window);
       this.windows.set(key, window);
     }
     window.pending++;
     if (window.reading) {
-      // Hits waiting for one read are answered in their order: the first is the count read plus one.
+      // Hits waiting for one read are answered in their order: the first is the count before it plus one.
       const ordinal = window.pending;
       await window.reading;
       this.schedule();
-      return { count: window.shared + ordinal, resetAt: new Date(window.resetAt) };
+      return { count: window.before + ordinal, resetAt: new Date(window.resetAt) };
     }
     this.schedule();
     return { count: window.shared + window.pending, resetAt: new Date(window.resetAt) };
   }
 
-  /** Reads `window`'s open window in the table with every other opened in this turn. */
+  /** Writes `window`'s first hits and reads its shared count back, with every other opened in this turn. */
   private readSoon(key: string, window: Window): Promise<void> {
     this.unread.push({ key, window });
     this.nextRead ??= new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
@@ -96,19 +103,28 @@ export class RateLimitTally {
   }
 
   private async read(batch: Array<{ key: string; window: Window }>): Promise<void> {
-    let open = new Map<string, { count: number; resetAt: Date }>();
+    // The hits counted so far: those arriving while the statement runs wait, and are written at the tick.
+    const sent = batch.map(({ key, window }) => ({ key, window, hits: window.pending }));
+    let after = new Map<string, { count: number; resetAt: Date }>();
     try {
-      open = await this.counter.openWindows(
-        batch.map(({ key, window }) => ({ key, windowMs: window.windowMs })),
+      after = await this.counter.addHits(
+        sent.map(({ key, window, hits }) => ({
+          key,
+          windowMs: window.windowMs,
+          resetAt: new Date(window.resetAt),
+          hits,
+        })),
         this.clock(),
       );
     } catch {
-      // The database is away: counted from this instance's hits alone, as the writes will be.
+      // The database is away: counted from this instance's hits alone, written at a later tick.
     }
-    for (const { key, window } of batch) {
-      const table = open.get(key);
+    for (const { key, window, hits } of sent) {
+      const table = after.get(key);
       if (table) {
+        window.pending -= hits;
         window.shared = table.count;
+        window.before = table.count - hits;
         window.resetAt = table.resetAt.getTime();
       }
       window.reading = null;
@@ -128,7 +144,7 @@ export class RateLimitTally {
     const pending: PendingHits[] = [];
     const at = this.clock().getTime();
     for (const [key, window] of this.windows) {
-      // A window still being read is written at the next tick: its read must not see its own hits.
+      // A window whose first hits are being written is written at the next tick: no hit sent twice.
       if (window.reading) this.schedule();
       else if (window.pending > 0) {
         sent.set(key, { window, hits: window.pending });

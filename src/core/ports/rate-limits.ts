@@ -69,9 +69,4 @@ export interface SharedRateLimitCounter extends RateLimitCounter {
   addHits(pending: readonly PendingHits[], now: Date): Promise<Map<string, { count: number; resetAt: Date }>>;
   /** Hits counted by another statement on the table (a store's lookup): the table is swept by them too. */
   counted?(hits: number, now: Date): Promise<void>;
-  /** Each key's open window (as `peek` reads one), all in one statement; a key with none is absent. */
-  openWindows(
-    keys: readonly { key: string; windowMs: number }[],
-    now: Date,
-  ): Promise<Map<string, { count: number; resetAt: Date }>>;
 }

@@ -86,18 +86,6 @@ export class PostgresRateLimitCounter implements SharedRateLimitCounter {
     return rows[0] ? { count: rows[0].count, resetAt: rows[0].reset_at } : null;
   }
 
-  async openWindows(
-    keys: readonly { key: string; windowMs: number }[],
-    now: Date,
-  ): Promise<Map<string, { count: number; resetAt: Date }>> {
-    const { rows } = await this.pool.query<{ key: string; count: number; reset_at: Date }>(
-      `SELECT w.key, w.count, w.reset_at FROM unnest($1::text[], $2::float8[]) AS q(key, window_ms)
-       JOIN ${this.table} w ON w.key = q.key AND ${openWindow('w.reset_at', '$3', 'q.window_ms')}`,
-      [keys.map((k) => k.key), keys.map((k) => k.windowMs), now],
-    );
-    return new Map(rows.map((row) => [row.key, { count: row.count, resetAt: row.reset_at }]));
-  }
-
   async renew(key: string, resetAt: Date): Promise<void> {
     // As open_sign_in's call writes a known client (open-sign-in.ts).
     await this.pool.query(

@@ -72,20 +72,22 @@ describe('rate limits on PostgreSQL: counted per instance, written once per tick
     return rows[0]?.count ?? null;
   };
 
-  it('refuses exactly past the allowance in one instance, writing nothing per request', async () => {
+  it('refuses exactly past the allowance in one instance, writing its first hit only, not each', async () => {
     for (let i = 0; i < MAX; i++) assert.equal(await refused(first, '10.1.0.1'), false, `hit ${i + 1}`);
     assert.equal(await refused(first, '10.1.0.1'), true);
     assert.equal(await refused(first, '10.1.0.1'), true);
-    assert.equal(await sharedCount('refresh:10.1.0.1'), null, 'no statement per request');
+    assert.equal(await sharedCount('refresh:10.1.0.1'), 1, 'the first hit written with its read, no other');
     await first.flush();
     assert.equal(await sharedCount('refresh:10.1.0.1'), MAX + 2, 'all hits in one write, refusals too');
     assert.equal(await refused(first, '10.1.0.1'), true, 'still refused after the write');
   });
 
   it("learns the other instance's hits at its next write: over by at most one tick's hits", async () => {
-    // The second instance counts the client first (nothing in the table yet), then the first.
+    // The second instance counts the client first: its first hit is in the table at once.
     assert.equal(await refused(second, '10.1.0.2'), false);
-    for (let i = 0; i < MAX; i++) assert.equal(await refused(first, '10.1.0.2'), false);
+    // The first opens its window from the table, the second's hit in it.
+    for (let i = 0; i < MAX - 1; i++) assert.equal(await refused(first, '10.1.0.2'), false);
+    assert.equal(await refused(first, '10.1.0.2'), true, "the second's first hit counted");
     await first.flush();
     // The second instance has not written since: its tick's hits pass (the bound on the overdraw).
     assert.equal(await refused(second, '10.1.0.2'), false);
@@ -142,7 +144,7 @@ describe('rate limits on PostgreSQL: counted per instance, written once per tick
     try {
       assert.equal(await refused(capped, '10.4.0.1'), false);
       assert.equal(await refused(capped, '10.4.0.2'), false);
-      assert.equal(await sharedCount('refresh:10.4.0.1'), null, 'tallied: written at the tick');
+      assert.equal(await sharedCount('refresh:10.4.0.1'), 1, 'tallied: its first hit written with its read');
       now = new Date(start.getTime() + 30_000);
       for (let i = 0; i < MAX; i++) assert.equal(await refused(capped, '10.4.0.3'), false);
       assert.equal(await sharedCount('refresh:10.4.0.3'), MAX, 'past the cap: written per request');
@@ -155,9 +157,14 @@ describe('rate limits on PostgreSQL: counted per instance, written once per tick
       await capped.flush();
       assert.equal(await refused(capped, '10.4.0.3'), true, 'its shared count still holds it back');
       assert.equal(await refused(capped, '10.4.0.4'), false);
-      assert.equal(await sharedCount('refresh:10.4.0.4'), null, 'tallied again: written at the tick');
+      assert.equal(await refused(capped, '10.4.0.4'), false);
+      assert.equal(
+        await sharedCount('refresh:10.4.0.4'),
+        1,
+        'tallied again: the second hit written at the tick',
+      );
       await capped.flush();
-      assert.equal(await sharedCount('refresh:10.4.0.4'), 1);
+      assert.equal(await sharedCount('refresh:10.4.0.4'), 2);
       assert.equal(await sharedCount('refresh:10.4.0.3'), MAX + 2);
     } finally {
       now = start;
@@ -184,8 +191,8 @@ describe('rate limits on PostgreSQL: counted per instance, written once per tick
     }
   });
 
-  it("writes every key's hits in one statement", async () => {
-    // The counter on a pool of its own whose statements are counted.
+  /** A limiter on a pool of its own whose statements are counted (`statements()`). */
+  function countedLimiter(): { limiter: RateLimiter; statements: () => number; end: () => Promise<void> } {
     const pool = new pg.Pool({ connectionString: url, max: 2 });
     let statements = 0;
     const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
@@ -193,22 +200,42 @@ describe('rate limits on PostgreSQL: counted per instance, written once per tick
       statements++;
       return query(...args);
     };
+    const counter = new PostgresRateLimitCounter(pool, 'restauth.rate_limits');
+    const limiter = new RateLimiter(counter, rules, () => now);
+    return { limiter, statements: () => statements, end: () => pool.end() };
+  }
+
+  it("writes every key's hits in one statement", async () => {
+    const { limiter, statements, end } = countedLimiter();
     try {
-      const limiter = new RateLimiter(
-        new PostgresRateLimitCounter(pool, 'restauth.rate_limits'),
-        rules,
-        () => now,
-      );
-      // Twenty clients first seen at once: their open windows read in one statement.
+      // Twenty clients first seen at once: their first hits written, their windows read, in one statement.
       await Promise.all(Array.from({ length: 20 }, (_, i) => limiter.check('refresh', `10.2.0.${i}`)));
-      assert.equal(statements, 1);
+      assert.equal(statements(), 1);
+      for (let i = 0; i < 20; i++) assert.equal(await sharedCount(`refresh:10.2.0.${i}`), 1);
       for (let i = 0; i < 20; i++) await limiter.check('refresh', `10.2.0.${i}`);
-      assert.equal(statements, 1, 'seen before: nothing read again');
+      assert.equal(statements(), 1, 'seen before: nothing read again');
       await limiter.flush();
-      assert.equal(statements, 2);
+      assert.equal(statements(), 2);
       for (let i = 0; i < 20; i++) assert.equal(await sharedCount(`refresh:10.2.0.${i}`), 2);
     } finally {
-      await pool.end();
+      await end();
+    }
+  });
+
+  it('costs a client that comes back once a window one statement a visit, not a read and a write', async () => {
+    const { limiter, statements, end } = countedLimiter();
+    try {
+      for (let visit = 0; visit < 3; visit++) {
+        now = new Date(start.getTime() + visit * 61_000); // each visit in a window of its own
+        const before = statements();
+        assert.equal(await refused(limiter, '10.5.0.1'), false);
+        await limiter.flush(); // the tick after the visit
+        assert.equal(statements() - before, 1, `visit ${visit}`);
+        assert.equal(await sharedCount('refresh:10.5.0.1'), 1, `visit ${visit} counted in the table`);
+      }
+    } finally {
+      now = start;
+      await end();
     }
   });
 });
