@@ -17,7 +17,7 @@ const KNOWN_CLIENT_MS = 30 * 86_400_000;
 /** Checks of one account that may wait in one process for their turn; past it: 503 over_capacity. */
 const MAX_WAITING = 256;
 
-/** One login's or account's checks in this process: how many run, who waits, its failures as last counted here. */
+/** One login's or account's checks in this process: how many of the login's run, who waits, its failures as last counted here. */
 interface AccountChecks {
   running: number;
   waiting: Array<() => void>;
@@ -34,8 +34,13 @@ interface AccountChecks {
  *
  * Only FAILURES are counted, after the hash said no: a right password never spends anything, so a
  * burst of right-password sign-ins of one account (a shared service account) all succeed. A burst
- * of guesses is bounded instead by admitting no more of a login's or an account's checks at once
- * (in this process) than it has wrong passwords left: the others wait, they are not refused.
+ * of guesses is bounded instead by admitting no more of a login's checks at once (in this process)
+ * than it has wrong passwords left: the others wait, they are not refused. Checks wait on their
+ * login only, never on another login of the account: how long a check waits must not depend on the
+ * traffic at the account's other logins, or a burst at one and the time of the other tells that
+ * both are one account's. So the account's budget is exact for checks one after another; a burst
+ * spread over its logins at once may have each login's allowance checked before the account's
+ * count is seen spent (each login up to its own allowance, in one process).
  *
  * Two budgets, so that no answer tells whether a login has an account, nor whose:
  * - the login's, as typed (its normalized key), known or not: past it the login's checks are
@@ -128,8 +133,8 @@ export class AccountGuessLimit {
   /**
    * Runs `check` (the hash compared) of `subject`, once it may: refused (429) past the login's
    * allowance unless the client is known; past the account's, `dummy` runs instead and the answer
-   * is a wrong password's; queued while as many of the login's or the account's checks run as it
-   * has wrong passwords left. `check` answers whether the password was right; a wrong one is
+   * is a wrong password's; queued while as many of the login's checks run as it has wrong
+   * passwords left. `check` answers whether the password was right; a wrong one is
    * counted against the login and the account.
    */
   async run(
@@ -139,32 +144,36 @@ export class AccountGuessLimit {
     dummy: () => Promise<unknown>,
   ): Promise<boolean> {
     const held: Array<{ key: string; entry: AccountChecks }> = [];
-    /** Admitted, so running until this check ends: the login's, and the account's when checked. */
-    const admitted: Array<{ key: string; entry: AccountChecks }> = [];
     const hold = (key: string) => {
       const entry = this.entry(key);
       entry.users++;
       held.push({ key, entry });
       return { key, entry };
     };
+    let admitted: AccountChecks | null = null;
     try {
       const login = hold(loginKey(subject.login));
       if (!(await this.admit(login.entry, standing, standing.knownClient)))
         this.refuse(login.entry, standing);
-      admitted.push(login);
+      admitted = login.entry;
+      /** What a wrong password is counted against: the login, and the account when checked. */
+      const counted = [login];
       let real = true;
       if (subject.userId !== null) {
+        // Decided now, never waited for: a wait on the account's checks would tell, by its time, which
+        // logins (a user name and an address) are one account's.
         const account = hold(accountKey(subject.userId));
-        real = await this.admit(account.entry, standing.account, standing.knownClient);
-        if (real) admitted.push(account);
+        const failures = this.failures(account.entry, standing.account, this.clock().getTime());
+        real = standing.knownClient || failures < this.rule.max;
+        if (real) counted.push(account);
       }
       // A check that fails to run (an overloaded hasher) guessed nothing: not counted.
       const right = real ? await check() : (await dummy(), false);
       // A wrong password is counted before the waiters look again (finally), so they see it.
-      if (!right) await this.counted(admitted);
+      if (!right) await this.counted(counted);
       return right;
     } finally {
-      for (const { entry } of admitted) this.leave(entry);
+      if (admitted) this.leave(admitted);
       for (const { key, entry } of held) if (--entry.users === 0) this.checks.delete(key);
     }
   }
