@@ -1,5 +1,3 @@
-import type { RateLimitFamily } from './rate-limit.js';
-
 /** The hit a store counts with the statement it sends anyway (the sign-in's lookup): its key and window. */
 export interface FoldedHit {
   key: string;
@@ -16,7 +14,6 @@ export class DeferredHit {
   private counted = false;
 
   constructor(
-    readonly family: RateLimitFamily,
     private readonly key: string,
     private readonly windowMs: number,
     /** Counts the hit on its own (RateLimiter.check's path): refuses past the allowance. */
@@ -24,11 +21,6 @@ export class DeferredHit {
     /** Refuses a count past the allowance (RateLimiter's 429), and hears of a count made elsewhere. */
     private readonly judge: (count: number, resetAt: Date) => Promise<void>,
   ) {}
-
-  /** Whether the hit is still to count. */
-  get pending(): boolean {
-    return !this.counted;
-  }
 
   /** The hit, for a store to count with its statement, which then answers `settle`; null once counted. */
   take(): FoldedHit | null {

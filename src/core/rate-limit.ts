@@ -67,7 +67,6 @@ export class RateLimiter {
     if (rule.max <= 0 || TALLIED.has(family) || !isShared(this.counter)) return null;
     const counter = this.counter;
     return new DeferredHit(
-      family,
       `${family}:${client}`,
       rule.window * 1000,
       () => this.check(family, client),

@@ -114,9 +114,9 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (ap
       preHandler: async (request, reply) => {
         const family = request.query.grant_type === 'refresh_token' ? 'refresh' : 'signIn';
         const { email, password } = request.body;
-        const checked =
+        const checksPassword =
           request.query.grant_type === 'password' && email !== undefined && password !== undefined;
-        await (checked ? limit.deferring(family) : limit(family)).call(app, request, reply);
+        await (checksPassword ? limit.deferring(family) : limit(family)).call(app, request, reply);
       },
     },
     async (request) => {
