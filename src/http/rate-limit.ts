@@ -11,7 +11,7 @@ export interface RateLimitHook {
    * it later, in a statement the request sends anyway (RateLimiter.defer); else counted at once.
    */
   deferring(family: RateLimitFamily): preHandlerAsyncHookHandler;
-  /** The hit `deferring` left on `request` (null: counted already), counted by `withDeferredHit`. */
+  /** The hit `deferring` left on `request` (null: counted already), counted by `withSignInHit`. */
   deferredHit(request: FastifyRequest): DeferredHit | null;
 }
 
@@ -47,16 +47,4 @@ export function rateLimitHook(limiter: RateLimiter): RateLimitHook {
         : unlimited,
     deferredHit: (request: FastifyRequest) => deferred.get(request) ?? null,
   });
-}
-
-/**
- * Runs a handler given a deferred hit (RateLimitHook.deferring): whatever path it took, the hit is
- * counted by its end, and a refusal past the allowance is the answer, as the preHandler's came first.
- */
-export async function withDeferredHit<T>(hit: DeferredHit | null, work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } finally {
-    await hit?.count();
-  }
 }

@@ -197,14 +197,18 @@ describe('rate limits', () => {
   );
   // Issue 17: the per-client sign-in hit of a password grant is counted in the sign-in's lookup, so
   // the grant costs a round trip less; paths that never reach the lookup count it on their own.
-  it('count a GoTrue password grant on PostgreSQL with its lookup, and refuse past it alike', async () => {
+  it("count a password sign-in on PostgreSQL with its lookup (GoTrue's, postgrest-auth's), and refuse past it alike", async () => {
     const server = await testPostgres();
     const url = await server.createDatabase();
     t = await createTestApp({
       format: 'restauth',
       // The windows end only when the test advances the clock, however slow its steps.
       clockStoppedAt: Date.now(),
-      config: { ...limits(), store: testStoreConfig(url), dialects: { gotrue: {} } },
+      config: {
+        ...limits(),
+        store: testStoreConfig(url),
+        dialects: { gotrue: {}, postgrestAuth: { enabled: true, prefix: '/pg' } },
+      },
       env: { RESTAUTH_RATE_LIMITS: '' },
     });
     try {
@@ -245,6 +249,23 @@ describe('rate limits', () => {
       assert.equal((await grant(from, { email: right.email })).statusCode, 429, 'the route counts on');
       t.advance(61_000);
       assert.equal((await grant(from, right)).statusCode, 200, 'a new window');
+
+      // postgrest-auth's sign-in (/refresh_token with a user name and a password), folded alike.
+      const legacy = (at: string, password: string) =>
+        app.app.inject({
+          method: 'POST',
+          url: '/pg/refresh_token',
+          remoteAddress: at,
+          payload: { username: right.email, password },
+        });
+      assert.equal((await legacy('192.0.2.64', right.password)).statusCode, 200); // prepared once
+      await t.services.idle();
+      const legacySignIn = await countRoundTrips(url, () => legacy('192.0.2.65', right.password));
+      assert.equal(legacySignIn.answer.statusCode, 200, legacySignIn.answer.body);
+      // The lookup (with the hit) and open_sign_in: 3 with the hit on its own.
+      assert.equal(legacySignIn.count, 2, legacySignIn.statements.join(' | '));
+      for (let i = 0; i < 3; i++) assert.equal((await legacy('192.0.2.66', wrong.password)).statusCode, 400);
+      assert.equal((await legacy('192.0.2.66', right.password)).statusCode, 429, 'past the allowance');
     } finally {
       await t.close();
       t = undefined;

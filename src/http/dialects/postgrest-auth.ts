@@ -9,7 +9,7 @@ import { useErrorReply } from '../errors.js';
 import { documentRoutes } from '../route-docs.js';
 import { postgrestAuthDocs } from './postgrest-auth-docs.js';
 import type { RateLimitHook } from '../rate-limit.js';
-import { clientOf } from '../client.js';
+import { clientOf, withSignInHit } from '../client.js';
 
 /**
  * postgrest-auth's six endpoints (all POST, JSON or urlencoded), with the
@@ -95,7 +95,11 @@ export const postgrestAuthDialect: FastifyPluginAsyncTypebox<PostgrestAuthOption
     `${prefix}/refresh_token`,
     {
       schema: { body: RefreshBody },
-      preHandler: limit('signIn'),
+      // A sign-in's hit is counted with its lookup where the store can (one round trip less).
+      preHandler: async (request, reply) => {
+        const { username, password } = request.body ?? {};
+        await (username && password ? limit.deferring('signIn') : limit('signIn')).call(app, request, reply);
+      },
       // A bearer refresh sends no body at all: validate it as an empty object.
       preValidation: async (request) => {
         request.body ??= {};
@@ -104,7 +108,9 @@ export const postgrestAuthDialect: FastifyPluginAsyncTypebox<PostgrestAuthOption
     async (request) => {
       const { username, password } = request.body ?? {};
       if (username && password)
-        return answer(await auth.signIn(clientOf(request), username, password, claims));
+        return answer(
+          await withSignInHit(limit, request, (client) => auth.signIn(client, username, password, claims)),
+        );
       const token = bearerToken(request.headers.authorization);
       if (token === null)
         throw new AuthError('validation_failed', 'Require username and password or access_token');

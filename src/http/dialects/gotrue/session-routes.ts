@@ -7,8 +7,7 @@ import { idTokenGrant, IdTokenFields } from './oauth-id-token.js';
 import { linkAtExchange } from './oauth-link-exchange.js';
 import { userAnswers } from './user-answers.js';
 import { gotrueClaims } from './wire.js';
-import { clientOf } from '../../client.js';
-import { withDeferredHit } from '../../rate-limit.js';
+import { clientOf, withSignInHit } from '../../client.js';
 
 /** Sign-up, sign-in, refresh, sign-out and the user's own record. */
 const SignUpBody = Type.Object({
@@ -127,15 +126,9 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (ap
           if (body.email === undefined) throw new AuthError('validation_failed', 'missing email or phone');
           if (body.password === undefined) throw new AuthError('invalid_credentials');
           const { email, password } = body;
-          const signInHit = limit.deferredHit(request);
           return answer.session(
-            await withDeferredHit(signInHit, () =>
-              auth.signIn(
-                { ...clientOf(request), signInHit },
-                email,
-                password,
-                gotrueClaims(settings.audience, 'password'),
-              ),
+            await withSignInHit(limit, request, (client) =>
+              auth.signIn(client, email, password, gotrueClaims(settings.audience, 'password')),
             ),
           );
         }
