@@ -197,7 +197,7 @@ describe('rate limits', () => {
   );
   // Issue 17: the per-client sign-in hit of a password grant is counted in the sign-in's lookup, so
   // the grant costs a round trip less; paths that never reach the lookup count it on their own.
-  it("count a password sign-in on PostgreSQL with its lookup (GoTrue's, postgrest-auth's), and refuse past it alike", async () => {
+  it('count a password sign-in on PostgreSQL with its lookup (every dialect), and refuse past it alike', async () => {
     const server = await testPostgres();
     const url = await server.createDatabase();
     t = await createTestApp({
@@ -207,7 +207,7 @@ describe('rate limits', () => {
       config: {
         ...limits(),
         store: testStoreConfig(url),
-        dialects: { gotrue: {}, postgrestAuth: { enabled: true, prefix: '/pg' } },
+        dialects: { gotrue: {}, jsonDataServer: {}, postgrestAuth: { enabled: true, prefix: '/pg' } },
       },
       env: { RESTAUTH_RATE_LIMITS: '' },
     });
@@ -266,6 +266,25 @@ describe('rate limits', () => {
       assert.equal(legacySignIn.count, 2, legacySignIn.statements.join(' | '));
       for (let i = 0; i < 3; i++) assert.equal((await legacy('192.0.2.66', wrong.password)).statusCode, 400);
       assert.equal((await legacy('192.0.2.66', right.password)).statusCode, 429, 'past the allowance');
+
+      // json-data-server's /auth/login: folded alike; a body it refuses is counted as well.
+      const jds = (at: string, payload: object) =>
+        app.app.inject({ method: 'POST', url: '/auth/login', remoteAddress: at, payload });
+      const named = { username: right.email, password: right.password };
+      assert.equal((await jds('192.0.2.67', named)).statusCode, 200); // prepared once
+      await t.services.idle();
+      const jdsSignIn = await countRoundTrips(url, () => jds('192.0.2.68', named));
+      assert.equal(jdsSignIn.answer.statusCode, 200, jdsSignIn.answer.body);
+      assert.equal(jdsSignIn.count, 2, jdsSignIn.statements.join(' | '));
+      assert.equal((await jds('192.0.2.69', { username: right.email })).statusCode, 400, 'no password');
+      for (let i = 0; i < 2; i++)
+        assert.equal((await jds('192.0.2.69', { ...named, password: wrong.password })).statusCode, 400);
+      assert.equal((await jds('192.0.2.69', named)).statusCode, 429, 'past the allowance');
+      assert.equal(
+        (await jds('192.0.2.69', { username: right.email })).statusCode,
+        429,
+        'a refused body too',
+      );
     } finally {
       await t.close();
       t = undefined;

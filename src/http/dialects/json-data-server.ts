@@ -13,7 +13,7 @@ import { documentRoutes } from '../route-docs.js';
 import { jsonDataServerBodies, jsonDataServerDocs } from './json-data-server-docs.js';
 import { userStateOnly } from './user-state-claims.js';
 import type { RateLimitHook } from '../rate-limit.js';
-import { clientOf } from '../client.js';
+import { clientOf, withSignInHit } from '../client.js';
 
 /**
  * json-data-server's authentication routes (POST only), with its configurable
@@ -75,11 +75,13 @@ export const jsonDataServerDialect: FastifyPluginAsync<JsonDataServerOptions> = 
     family: RateLimitFamily | null,
     body: TObject,
     handler: (body: Body, request: FastifyRequest, reply: FastifyReply) => Promise<unknown>,
+    /** The family's hit is left to the handler (a sign-in's, counted with its lookup: withSignInHit). */
+    deferred = false,
   ): void => {
     if (path === '') return; // an empty route disables it, as in json-data-server
     const options = {
       schema: { body },
-      ...(family ? { preHandler: limit(family) } : {}),
+      ...(family ? { preHandler: deferred ? limit.deferring(family) : limit(family) } : {}),
       // check and logout take a Bearer header alone: a request with no body is an empty object.
       ...(path === settings.checkRoute || path === settings.logoutRoute
         ? { preValidation: emptyBodyAsObject }
@@ -119,11 +121,19 @@ export const jsonDataServerDialect: FastifyPluginAsync<JsonDataServerOptions> = 
     return tokenAnswer(issued);
   });
 
-  route(settings.loginRoute, 'signIn', bodies.login, async (body, request) => {
-    const username = requestedUser(body, true) as string;
-    const password = requiredString(body, fields.password);
-    return tokenAnswer(await auth.signIn(clientOf(request), username, password, userStateOnly));
-  });
+  route(
+    settings.loginRoute,
+    'signIn',
+    bodies.login,
+    (body, request) =>
+      // A body refused here is counted too, by the end: past the allowance its answer is the 429.
+      withSignInHit(limit, request, async (client) => {
+        const username = requestedUser(body, true) as string;
+        const password = requiredString(body, fields.password);
+        return tokenAnswer(await auth.signIn(client, username, password, userStateOnly));
+      }),
+    true,
+  );
 
   route(settings.refreshRoute, 'refresh', bodies.refresh, async (body, request) => {
     const refreshToken = requiredString(body, settings.jwtRefreshToken);
