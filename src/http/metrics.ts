@@ -48,6 +48,7 @@ export interface MetricsServer {
 /** The main port's bounds on its clients (settings of the same names), applied to the metrics' port too. */
 export interface MetricsPortBounds {
   requestTimeout: number;
+  keepAliveTimeout: number;
   maxConnections: number;
   answerMinRate: number;
   /** Where a refused flood is said (capConnections). */
@@ -61,15 +62,18 @@ export interface MetricsPortBounds {
  * 60 s and its body for 300 s), at most `maxConnections` held at once (counted apart from the main
  * port's), and an answer left unread, or read slower than `answerMinRate`, let go after
  * `requestTimeout`. Without the last two, thousands of idle sockets, or pipelined scrapes never
- * read, were held here for as long as their client wished.
+ * read, were held here for as long as their client wished. An idle keep-alive connection goes after
+ * `keepAliveTimeout` seconds, as on the main port: Node's own 5 s, below a scraper's interval, made
+ * Prometheus open a new connection for every scrape, and told it `Keep-Alive: timeout=5`.
  */
 export async function listenMetrics(
   metrics: Metrics,
   host: string,
   port: number,
-  { requestTimeout, maxConnections, answerMinRate, warn }: MetricsPortBounds,
+  { requestTimeout, keepAliveTimeout, maxConnections, answerMinRate, warn }: MetricsPortBounds,
 ): Promise<MetricsServer> {
   const bounds = {
+    keepAliveTimeout: keepAliveTimeout * 1000,
     requestTimeout: requestTimeout * 1000,
     headersTimeout: requestTimeout * 1000,
     connectionsCheckingInterval: Math.min(30_000, requestTimeout * 250),

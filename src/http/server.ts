@@ -62,9 +62,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     const { metrics } = services;
     if (metrics && config.metrics.port !== null) {
       const host = config.metrics.host ?? config.host;
-      const { requestTimeout, maxConnections, answerMinRate } = config;
+      const { requestTimeout, keepAliveTimeout, maxConnections, answerMinRate } = config;
       const bounds = {
         requestTimeout,
+        keepAliveTimeout,
         maxConnections,
         answerMinRate,
         warn: (line: string) => log.warn(line),

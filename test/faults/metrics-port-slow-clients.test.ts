@@ -109,6 +109,28 @@ describe('slow clients on the metrics port', () => {
 });
 
 /**
+ * A scraper keeping its connection between scrapes: the metrics port closed it after Node's own 5 s
+ * (and said `Keep-Alive: timeout=5`), not the main port's `keepAliveTimeout` (72 s by default, above
+ * a load balancer's or a scraper's interval). 1 s here, with requestTimeout 600 s so that nothing
+ * else can end the idle connection: the answer names the setting, and the server closes the
+ * connection once it is idle for it. Without the setting the answer says 5 and the test fails there.
+ */
+describe('a keep-alive scraper idle on the metrics port', () => {
+  it('is told keepAliveTimeout and let go after it', { timeout: 30_000 }, async () => {
+    const server = await start(600, { keepAliveTimeout: 1 });
+    try {
+      const { socket, closed } = await idle(server.metricsUrl);
+      socket.write('GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n');
+      const answer = await closed;
+      assert.match(answer, /^HTTP\/1\.1 200 /u);
+      assert.match(answer, /\r\nKeep-Alive: timeout=1\r\n/iu);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+/**
  * Thousands of idle sockets on the metrics port were each held until requestTimeout (a file
  * descriptor and a parser apiece, nothing bounding how many): the port has the main port's cap,
  * `maxConnections` (counted apart from the main port's). 3 here; requestTimeout 600 s, so the held
@@ -150,7 +172,13 @@ describe('pipelined scrapes never read on the metrics port', () => {
   it('are let go after requestTimeout', { timeout: 30_000 }, async () => {
     const metrics = new Metrics();
     for (let route = 0; route < 200; route++) metrics.observeRequest('GET', `/route/${route}`, 200, 0.01);
-    const bounds = { requestTimeout: 1, maxConnections: 10, answerMinRate: 1024, warn() {} };
+    const bounds = {
+      requestTimeout: 1,
+      keepAliveTimeout: 5,
+      maxConnections: 10,
+      answerMinRate: 1024,
+      warn() {},
+    };
     const served = await listenMetrics(metrics, '127.0.0.1', 0, bounds);
     try {
       // 32 MB of answers: more than loopback's buffers take, on both ends.
