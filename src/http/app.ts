@@ -29,6 +29,7 @@ import { deferredChildLogger, RequestLineLogController, requestLineLogger } from
 import { observeRequests } from './metrics.js';
 import { dropStalledReaders } from './stalled-readers.js';
 import { capConnections } from './connection-cap.js';
+import { watchDroppedConnections } from './dropped-connections.js';
 import { RequestsInFlight, SHUTDOWN_GRACE_MS } from './in-flight.js';
 import { maxHeaderBytes } from './header-limit.js';
 import { registerOpenApi } from './openapi.js';
@@ -136,10 +137,13 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   const inFlight = new RequestsInFlight();
   inFlight.track(app);
   capConnections(app.server, config.maxConnections, (message) => options.logger?.warn(message));
+  const dropped = services.metrics?.connectionsDropped('main');
+  if (dropped) watchDroppedConnections(app.server, dropped);
   // The answer is bounded too: a client that stops reading it, or reads it slower than
   // answerMinRate, is let go after requestTimeout.
   const stopLookingForStalledReaders = dropStalledReaders(app.server, config.requestTimeout * 1000, {
     minRate: config.answerMinRate,
+    dropped: dropped && (() => dropped('answerMinRate')),
   });
   app.addHook('onClose', async () => stopLookingForStalledReaders());
   app.addHook('onClose', async () => {

@@ -4,6 +4,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Metrics } from '../metrics/metrics.js';
 import { capConnections } from './connection-cap.js';
+import { answerClientError, watchDroppedConnections } from './dropped-connections.js';
 import { documentRoutes } from './route-docs.js';
 import { dropStalledReaders } from './stalled-readers.js';
 
@@ -98,7 +99,11 @@ export async function listenMetrics(
   });
   // Once listening: a port that could not be had leaves no timer behind.
   capConnections(server, maxConnections, warn);
-  server.once('close', dropStalledReaders(server, requestTimeout * 1000, { minRate: answerMinRate }));
+  const dropped = metrics.connectionsDropped('metrics');
+  server.on('clientError', answerClientError);
+  watchDroppedConnections(server, dropped);
+  const stalled = { minRate: answerMinRate, dropped: () => dropped('answerMinRate') };
+  server.once('close', dropStalledReaders(server, requestTimeout * 1000, stalled));
   const address = server.address() as AddressInfo;
   const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {

@@ -28,6 +28,8 @@ export interface StalledReaderOptions {
   now?: () => number;
   /** Runs `look` every `everyMs` until the returned function is called (default setInterval, unref'd). */
   schedule?: (look: () => void, everyMs: number) => () => void;
+  /** Told of each connection let go (restauth_http_connections_dropped_total). */
+  dropped?: () => void;
 }
 
 function everyInterval(look: () => void, everyMs: number): () => void {
@@ -71,8 +73,10 @@ export function dropStalledReaders(
       const elapsed = at - window.since;
       if (elapsed < boundMs) continue;
       const left = sent - window.sent;
-      if (left === 0 || left < (options.minRate * elapsed) / 1000) socket.destroy();
-      else Object.assign(window, { sent, since: at });
+      if (left === 0 || left < (options.minRate * elapsed) / 1000) {
+        socket.destroy();
+        options.dropped?.();
+      } else Object.assign(window, { sent, since: at });
     }
   };
   return (options.schedule ?? everyInterval)(look, Math.min(30_000, boundMs / 4));

@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { DropReason, Listener } from '../http/dropped-connections.js';
 import { droppedStandardErrorLines, droppedStandardOutputLines } from '../http/standard-output.js';
 import type { AuthEvents, OAuthCallbackRefusal, SignInMethod } from '../core/ports/events.js';
 import type { MailOutboxStore } from '../core/ports/outbox.js';
@@ -80,6 +81,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  private readonly droppedConnections = new Counter({
+    name: 'restauth_http_connections_dropped_total',
+    help: 'Client connections restauth closed by a bound, by listener (main, metrics) and reason: maxConnections (closed as it came, unanswered), requestTimeout (a request not sent within it, answered 408), answerMinRate (an answer left unread, or read slower)',
+    labelNames: ['listener', 'reason'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
     // Counted where they are dropped (one count per process).
@@ -109,6 +117,13 @@ export class Metrics {
     const labels = { method, route: route ?? 'unmatched', status: String(status) };
     this.requests.inc(labels);
     this.requestDuration.observe(labels, seconds);
+  }
+
+  /** The counter of `listener`'s dropped connections, each reason's series shown from 0 (an alert's rate). */
+  connectionsDropped(listener: Listener): (reason: DropReason) => void {
+    for (const reason of ['maxConnections', 'requestTimeout', 'answerMinRate'] as const)
+      this.droppedConnections.inc({ listener, reason }, 0);
+    return (reason) => this.droppedConnections.inc({ listener, reason });
   }
 
   /** The mailer, counting what it sends and what fails. */

@@ -4,6 +4,7 @@ import { connect, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { linesLogger } from '../support/log-lines.js';
+import { droppedConnections } from '../support/metric-samples.js';
 
 /**
  * A client opening thousands of idle sockets: each held a file descriptor and a parser until its
@@ -24,7 +25,7 @@ describe('more connections than maxConnections', () => {
   before(async () => {
     t = await createTestApp({
       format: 'restauth',
-      config: { requestTimeout: 1, keepAliveTimeout: 1, maxConnections: CAP },
+      config: { requestTimeout: 1, keepAliveTimeout: 1, maxConnections: CAP, metrics: { enabled: true } },
       log: linesLogger('warn', lines),
     });
     await t.app.listen({ port: 0, host: '127.0.0.1' });
@@ -75,6 +76,13 @@ describe('more connections than maxConnections', () => {
       for (const answer of await Promise.all(idle)) assert.match(answer, /^HTTP\/1\.1 408 /u);
       const health = await fetch(`http://127.0.0.1:${port}/health`, { headers: { connection: 'close' } });
       assert.equal(health.status, 200);
+      // Each is counted by its reason: the excess by the cap, the idle ones by requestTimeout.
+      const scrape = await t.app.inject({ method: 'GET', url: '/metrics' });
+      assert.deepEqual(droppedConnections(scrape.body, 'main'), {
+        maxConnections: 1,
+        requestTimeout: CAP,
+        answerMinRate: 0,
+      });
     },
   );
 

@@ -5,6 +5,7 @@ import { connect, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { bytesTaken, dropStalledReaders, type StalledReaderOptions } from '../../src/http/stalled-readers.js';
 import { createTestApp, type TestApp } from '../support/app.js';
+import { droppedConnections } from '../support/metric-samples.js';
 
 /**
  * Slowloris the other way round: a client asks for a large answer and never reads it. The kernel's
@@ -24,7 +25,7 @@ describe('a client that stops reading its answer', () => {
     t = await createTestApp({
       format: 'json-data-server',
       config: { rules: { posts: 444 } },
-      overrides: { requestTimeout: 1 },
+      overrides: { requestTimeout: 1, metrics: { enabled: true } },
       files: { 'db.json': JSON.stringify({ users: [], posts: POSTS }) },
     });
     await t.app.listen({ port: 0, host: '127.0.0.1' });
@@ -44,6 +45,8 @@ describe('a client that stops reading its answer', () => {
     await once(server, 'close');
     assert.equal(server.writableLength, 0, 'the waiting answer is dropped');
     client.destroy();
+    const scrape = await t.app.inject({ method: 'GET', url: '/metrics' });
+    assert.equal(droppedConnections(scrape.body, 'main').answerMinRate, 1, 'counted');
 
     // Other clients, reading as they should, get the whole answer.
     const posts = await fetch(`http://127.0.0.1:${port}/posts`);

@@ -12,6 +12,7 @@ import { startServer, type RunningServer } from '../../src/http/server.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 import { createTestApp } from '../support/app.js';
 import { linesLogger } from '../support/log-lines.js';
+import { droppedConnections } from '../support/metric-samples.js';
 
 /** A connection to the metrics port that sends nothing, once connected; `closed` as stall's (a reset is ''). */
 async function idle(metricsUrl: string): Promise<{ socket: Socket; closed: Promise<string> }> {
@@ -86,8 +87,14 @@ describe('slow clients on the metrics port', () => {
     try {
       const { closed } = stall(server.metricsUrl, 'GET /metrics HTTP/1.1\r\nHost: localhost\r\nX-Slow: 1');
       assert.match(await closed, /^HTTP\/1\.1 408 /u);
-      // The port still serves others.
-      assert.equal((await fetch(server.metricsUrl)).status, 200);
+      // The port still serves others, and counts the drop as the port's own.
+      const scrape = await fetch(server.metricsUrl);
+      assert.equal(scrape.status, 200);
+      assert.deepEqual(droppedConnections(await scrape.text(), 'metrics'), {
+        maxConnections: 0,
+        requestTimeout: 1,
+        answerMinRate: 0,
+      });
     } finally {
       await server.close();
     }
@@ -151,9 +158,12 @@ describe('more connections than maxConnections on the metrics port', () => {
         lines.some((line) => line.includes('(maxConnections)')),
         'the refusal is said in the log',
       );
-      // The held ones are still served.
-      held[0]!.socket.write('GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
-      assert.match(await held[0]!.closed, /^HTTP\/1\.1 200 /u);
+      // The held ones are still served, and the excess counted (HTTP/1.0: the body as it is, not chunked).
+      held[0]!.socket.write('GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n');
+      const answer = await held[0]!.closed;
+      assert.match(answer, /^HTTP\/1\.1 200 /u);
+      const body = answer.slice(answer.indexOf('\r\n\r\n') + 4);
+      assert.equal(droppedConnections(body, 'metrics').maxConnections, 1);
     } finally {
       await server.close();
     }
@@ -193,6 +203,7 @@ describe('pipelined scrapes never read on the metrics port', () => {
       await once(socket, 'close');
       client.destroy();
       assert.equal(socket.writableLength, 0, 'the waiting answers are dropped');
+      assert.equal(droppedConnections((await metrics.scrape()).body, 'metrics').answerMinRate, 1);
       assert.equal((await fetch(served.url)).status, 200, 'others are served');
     } finally {
       await served.close();

@@ -8,39 +8,10 @@ import { resolveJwtSecret } from '../../src/config/secret.js';
 import { startServer } from '../../src/http/server.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { suiteStore } from '../support/postgres.js';
+import { parse, valueOf } from '../support/metric-samples.js';
 import { startSmtpSink, type SmtpSink, sinkMailSettings } from '../support/smtp-sink.js';
 
 type Json = Record<string, unknown>;
-
-interface Sample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
-/** Prometheus's text format, the samples only. */
-function parse(text: string): Sample[] {
-  const samples: Sample[] = [];
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/u.exec(line);
-    assert.ok(match, `a sample line: ${line}`);
-    const labels: Record<string, string> = {};
-    for (const pair of (match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/gu)) labels[pair[1]!] = pair[2]!;
-    samples.push({ name: match[1]!, labels, value: Number(match[3]) });
-  }
-  return samples;
-}
-
-/** The value of the one series of `name` with these labels (others ignored); undefined when absent. */
-function valueOf(samples: Sample[], name: string, labels: Record<string, string> = {}): number | undefined {
-  const found = samples.filter(
-    (sample) =>
-      sample.name === name && Object.entries(labels).every(([key, value]) => sample.labels[key] === value),
-  );
-  assert.ok(found.length <= 1, `one series of ${name} ${JSON.stringify(labels)}: ${JSON.stringify(found)}`);
-  return found[0]?.value;
-}
 
 /**
  * A scrape of /metrics after a scripted sequence shows exactly what
