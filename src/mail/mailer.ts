@@ -112,8 +112,10 @@ export class SmtpMailer implements Mailer {
     }
     // A proxy's socket replaces the one boundedSocket opens: it gets the same deadline.
     const mailer = this.transport as Transporter & { getSocket?: GetSocket | false };
-    if (!smtp['pool'] && typeof mailer.getSocket === 'function') {
-      mailer.getSocket = proxiedSocketBounded(mailer.getSocket, sendTimeout);
+    if (typeof mailer.getSocket === 'function') {
+      mailer.getSocket = this.pool
+        ? this.pool.keepProxied(mailer.getSocket)
+        : proxiedSocketBounded(mailer.getSocket, sendTimeout);
     }
   }
 

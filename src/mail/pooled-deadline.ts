@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { timedOut } from './bounded-socket.js';
+import { timedOut, type GetSocket } from './bounded-socket.js';
 
 /**
  * `email.sendTimeout` with nodemailer's `pool: true`. A pooled connection serves many mails, so no
@@ -20,6 +20,20 @@ export class PooledSendDeadline {
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
   };
+
+  /**
+   * nodemailer's proxy handler (`proxy`), whose sockets replace boundedSocket's: each one it hands
+   * over is kept as boundedSocket's are, so a deadline ends it. Without it a send through a proxy
+   * failed at its deadline while its connection, untouched, stayed open until nodemailer's
+   * socketTimeout (60 s of silence; for ever with a server or proxy that drips).
+   */
+  keepProxied(viaProxy: GetSocket): GetSocket {
+    return (options, callback) =>
+      viaProxy(options, (error, socket) => {
+        if (socket?.connection) this.keep(socket.connection);
+        callback(error, socket);
+      });
+  }
 
   /** `sending`, rejected at the deadline, when the pool's connections are ended. */
   async bound<T>(sending: Promise<T>): Promise<T> {

@@ -4,6 +4,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { after, before, describe, it } from 'node:test';
 import { SmtpMailer } from '../../src/mail/mailer.js';
 import { createTestApp } from '../support/app.js';
+import { startConnectProxy } from '../support/connect-proxy.js';
 import { FAST_HASHING } from '../support/gotrue.js';
 import { sinkMailSettings, startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
 
@@ -150,6 +151,32 @@ describe('a pooled SMTP send whose reply the server holds', () => {
       assert.ok(sink.mails.some((received) => received.to === 'next@acme.test'));
     } finally {
       await mailer.close();
+    }
+  });
+
+  /**
+   * Through a proxy (`proxy`), the pool's connections are the proxy's sockets, not boundedSocket's:
+   * the send failed at its deadline but its connection stayed open until nodemailer's socketTimeout
+   * (60 s, above the guard). The proxy, real and in-process, stalls once the mail went through it,
+   * holding the server's reply; its side of the connection must close at the deadline.
+   */
+  it('through a proxy that stalls: the connection is closed at email.sendTimeout', GUARD, async () => {
+    const proxy = await startConnectProxy({ stallAfterMail: true });
+    const mailer = new SmtpMailer({
+      ...sinkMailSettings(sink),
+      pool: true,
+      proxy: proxy.url,
+      sendTimeout: SEND_TIMEOUT_MS,
+    });
+    try {
+      const closed = proxy.clientClosed();
+      const mail = { to: 'stalled-proxy@acme.test', subject: 's', text: 't', html: '<p>t</p>' };
+      await assert.rejects(mailer.send(mail), /email\.sendTimeout/u);
+      await closed;
+      assert.deepEqual(proxy.tunnels, [`127.0.0.1:${sink.port}`], 'through the proxy');
+    } finally {
+      await mailer.close();
+      proxy.close();
     }
   });
 

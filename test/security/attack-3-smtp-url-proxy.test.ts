@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
-import { connect, createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { SmtpMailer } from '../../src/mail/mailer.js';
+import { startConnectProxy, type ConnectProxy } from '../support/connect-proxy.js';
 import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
 
 /**
@@ -16,41 +16,15 @@ import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
  * is nodemailer's, and a server dripping its replies held such a send (and a stop) for ever.
  */
 
-/** An HTTP CONNECT proxy (what nodemailer's `proxy: "http://..."` speaks) that records each tunnel. */
-async function startConnectProxy(): Promise<{ url: string; tunnels: string[]; server: Server }> {
-  const tunnels: string[] = [];
-  const sockets = new Set<Socket>();
-  const server = createServer();
-  server.on('connect', (request, client: Socket, head: Buffer) => {
-    tunnels.push(request.url ?? '');
-    const [host, port] = (request.url ?? '').split(':');
-    const upstream = connect(Number(port), host, () => {
-      client.write('HTTP/1.1 200 Connection established\r\n\r\n');
-      upstream.write(head);
-      upstream.pipe(client).pipe(upstream);
-    });
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on('error', () => {});
-      socket.once('close', () => sockets.delete(socket));
-    }
-  });
-  server.on('close', () => sockets.forEach((socket) => socket.destroy()));
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, tunnels, server };
-}
-
 describe('SmtpMailer sends through a configured proxy, in every form of its options', () => {
   let sink: SmtpSink;
-  let proxy: Awaited<ReturnType<typeof startConnectProxy>>;
+  let proxy: ConnectProxy;
   before(async () => {
     sink = await startSmtpSink();
     proxy = await startConnectProxy();
   });
   after(async () => {
-    proxy.server.close();
-    proxy.server.closeAllConnections();
+    proxy.close();
     await sink.close();
   });
 
