@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -8,7 +9,7 @@ import type { Config } from '../config/schema.js';
 import type { OutgoingMail } from '../core/ports/outbox.js';
 import { ifMissing } from '../lib/if-missing.js';
 import { boundedSocket, proxiedSocketBounded, type GetSocket } from './bounded-socket.js';
-import { PooledSendDeadline } from './pooled-deadline.js';
+import { PooledSendDeadline, withdrawQueued } from './pooled-deadline.js';
 
 /** What the queue knows of a mail beyond its content. */
 export interface SendOptions {
@@ -120,12 +121,17 @@ export class SmtpMailer implements Mailer {
   }
 
   async send(message: OutgoingMail, options: SendOptions = {}): Promise<void> {
-    const sending = this.transport.sendMail({
-      ...message,
-      from: this.from,
-      ...(options.key === undefined ? {} : { messageId: messageIdFor(options.key, this.from) }),
-    });
-    await (this.pool ? this.pool.bound(sending) : sending);
+    const mail = { ...message, from: this.from };
+    if (!this.pool) {
+      const keyed = options.key === undefined ? {} : { messageId: messageIdFor(options.key, this.from) };
+      await this.transport.sendMail({ ...mail, ...keyed });
+      return;
+    }
+    // A pooled mail always has a Message-ID of restauth's: its deadline finds it by it (withdrawQueued).
+    const messageId = messageIdFor(options.key ?? randomUUID(), this.from);
+    const sending = this.transport.sendMail({ ...mail, messageId });
+    const { transporter } = this.transport as Transporter & { transporter: unknown };
+    await this.pool.bound(sending, (error) => withdrawQueued(transporter, messageId, error));
   }
 
   /** Connects, greets and logs in as a send would, sending nothing (`restauth doctor`). */

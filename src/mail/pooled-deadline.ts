@@ -35,14 +35,18 @@ export class PooledSendDeadline {
       });
   }
 
-  /** `sending`, rejected at the deadline, when the pool's connections are ended. */
-  async bound<T>(sending: Promise<T>): Promise<T> {
+  /**
+   * `sending`, rejected at the deadline, when its mail is taken out of the pool's queue if it still
+   * waits there (`withdraw`) and the pool's connections are ended.
+   */
+  async bound<T>(sending: Promise<T>, withdraw: (error: Error) => void = () => {}): Promise<T> {
     let deadline: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_resolve, reject) => {
       deadline = setTimeout(() => {
         const error = timedOut(
           `the mail server took longer than ${this.sendTimeout} ms over one mail (email.sendTimeout)`,
         );
+        withdraw(error);
         for (const socket of this.sockets) socket.destroy(error);
         reject(error);
       }, this.sendTimeout);
@@ -55,4 +59,28 @@ export class PooledSendDeadline {
       sending.catch(() => {});
     }
   }
+}
+
+/** nodemailer's SMTPPool, the part a deadline needs: the mails waiting for a connection, in order. */
+interface QueuedMails {
+  _queue?: Array<{
+    mail: { message: { getHeader(name: string): unknown } };
+    callback(error: Error | null): void;
+  }>;
+}
+
+/**
+ * Takes the mail of Message-ID `messageId` out of nodemailer's pool queue (`pool`: its
+ * SMTPPool) while it waits there for a connection, failing its send with `error`: it was never
+ * sent, so the worker's retry is its only sending. Left there, a mail whose deadline passed while it
+ * waited (every connection busy with a server holding its replies) was sent once a connection came
+ * free, after restauth had counted it failed: it arrived twice, the retry too.
+ */
+export function withdrawQueued(pool: unknown, messageId: string, error: Error): void {
+  const queue = (pool as QueuedMails)._queue;
+  if (!Array.isArray(queue)) return;
+  const at = queue.findIndex((entry) => entry.mail.message.getHeader('message-id') === messageId);
+  if (at === -1) return;
+  const [entry] = queue.splice(at, 1);
+  entry?.callback(error);
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { SmtpMailer } from '../../src/mail/mailer.js';
+import { messageIdFor, SmtpMailer } from '../../src/mail/mailer.js';
 import { createTestApp } from '../support/app.js';
 import { startConnectProxy } from '../support/connect-proxy.js';
 import { FAST_HASHING } from '../support/gotrue.js';
@@ -150,6 +150,41 @@ describe('a pooled SMTP send whose reply the server holds', () => {
       await mailer.send({ ...mail, to: 'next@acme.test' });
       assert.ok(sink.mails.some((received) => received.to === 'next@acme.test'));
     } finally {
+      await mailer.close();
+    }
+  });
+
+  /**
+   * A mail waiting in the pool's queue (its one connection busy with a mail whose reply the server
+   * holds) when its deadline passed was left there: once the connection was ended, the pool sent it
+   * on a new one, after restauth had counted it failed, and the worker's retry made two. The two
+   * sends start in one tick, so their deadlines pass in one: the second's finds its mail still
+   * queued and takes it out. The pool keeps its order, so a third mail sent after both are refused
+   * goes after the second if it is still there: without the withdrawal the sink has the second.
+   */
+  it('a mail still queued at its deadline is never sent', GUARD, async () => {
+    const mailer = new SmtpMailer({
+      ...sinkMailSettings(sink),
+      pool: true,
+      maxConnections: 1,
+      sendTimeout: SEND_TIMEOUT_MS,
+    });
+    const held = sink.holdNextReply();
+    try {
+      const mail = (to: string) => ({ to, subject: 's', text: 't', html: '<p>t</p>' });
+      const onConnection = mailer.send(mail('on-connection@acme.test'), { key: 'outbox-1' });
+      const queued = mailer.send(mail('queued@acme.test'));
+      await assert.rejects(onConnection, /email\.sendTimeout/u);
+      await assert.rejects(queued, /email\.sendTimeout/u);
+      held.release();
+      await mailer.send(mail('after@acme.test'));
+      const received = sink.mails.map((received) => received.to);
+      // Ambiguous: the server has it, restauth never heard so. Its retry carries the same Message-ID.
+      const ambiguous = sink.mails.find((received) => received.to === 'on-connection@acme.test');
+      assert.equal(ambiguous?.messageId, messageIdFor('outbox-1', mailer.from), 'received, its reply lost');
+      assert.ok(!received.includes('queued@acme.test'), 'the queued one was never sent');
+    } finally {
+      held.release();
       await mailer.close();
     }
   });
