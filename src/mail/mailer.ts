@@ -136,7 +136,10 @@ export class SmtpMailer implements Mailer {
 
   /** Connects, greets and logs in as a send would, sending nothing (`restauth doctor`). */
   async verify(): Promise<void> {
-    await this.transport.verify();
+    // Pooled, its connection is the pool's, which has no deadline of its own: a server that drips held
+    // `restauth doctor` for ever.
+    const verifying = this.transport.verify();
+    await (this.pool ? this.pool.bound(verifying) : verifying);
   }
 
   async close(): Promise<void> {

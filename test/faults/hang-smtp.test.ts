@@ -92,6 +92,21 @@ describe('an SMTP server that trickles its answers for ever', () => {
     await mailer.close();
   });
 
+  // restauth doctor's check (verify): with pool: true its connection is the pool's, which had no deadline.
+  for (const pool of [false, true]) {
+    it(
+      `a check of the server${pool ? ' with pool: true' : ''} fails at email.sendTimeout`,
+      GUARD,
+      async () => {
+        const mailer = new SmtpMailer({ ...settings(), pool });
+        const closed = trickler.closed();
+        await assert.rejects(mailer.verify(), /email\.sendTimeout/u);
+        await closed;
+        await mailer.close();
+      },
+    );
+  }
+
   it('sign-up answers at once, and restauth stops while the mail is being sent', GUARD, async () => {
     const t = await createTestApp({
       format: 'restauth',
