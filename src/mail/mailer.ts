@@ -10,6 +10,7 @@ import type { OutgoingMail } from '../core/ports/outbox.js';
 import { ifMissing } from '../lib/if-missing.js';
 import { boundedSocket, proxiedSocketBounded, type GetSocket } from './bounded-socket.js';
 import { PooledSendDeadline, withdrawQueued } from './pooled-deadline.js';
+import { httpTunnel } from './proxy-tunnel.js';
 
 /** What the queue knows of a mail beyond its content. */
 export interface SendOptions {
@@ -111,6 +112,8 @@ export class SmtpMailer implements Mailer {
       const { proxy } = transport.options as { proxy?: unknown };
       if (typeof proxy === 'string') this.transport.setupProxy(proxy);
     }
+    // An HTTP proxy's tunnel is opened on boundedSocket's socket, so the deadline ends it at any stage.
+    this.transport.set('proxy_handler_http', httpTunnel(bounded.getSocket));
     // A proxy's socket replaces the one boundedSocket opens: it gets the same deadline.
     const mailer = this.transport as Transporter & { getSocket?: GetSocket | false };
     if (typeof mailer.getSocket === 'function') {

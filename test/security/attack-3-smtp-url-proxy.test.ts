@@ -61,41 +61,81 @@ describe('SmtpMailer sends through a configured proxy, in every form of its opti
     };
   }
 
-  it(
-    'a proxy dripping its answer to CONNECT is let go after email.sendTimeout',
-    { timeout: 20_000 },
-    async () => {
-      const sockets = new Set<Socket>();
-      const dripping = createTcpServer((socket) => {
-        sockets.add(socket);
-        socket.on('error', () => {});
-        socket.once('data', () => {
-          socket.write('HTTP/1.1 200 Connection established\r\n');
-          const drip = setInterval(() => socket.write('X-Still: thinking\r\n'), 20);
-          socket.once('close', () => clearInterval(drip));
+  // nodemailer's own CONNECT client bounds silence only (30 s), so a drip held its connection for ever
+  // after the send had failed: the proxy must see the connection closed at the deadline too.
+  for (const pool of [false, true]) {
+    it(
+      `a proxy dripping its answer to CONNECT is let go after email.sendTimeout${pool ? ' (pool: true)' : ''}`,
+      { timeout: 20_000 },
+      async () => {
+        const sockets = new Set<Socket>();
+        let closed!: Promise<void>;
+        const dripping = createTcpServer((socket) => {
+          sockets.add(socket);
+          closed = new Promise((resolve) => socket.once('close', () => resolve()));
+          socket.on('error', () => {});
+          socket.once('data', () => {
+            socket.write('HTTP/1.1 200 Connection established\r\n');
+            const drip = setInterval(() => socket.write('X-Still: thinking\r\n'), 20);
+            socket.once('close', () => clearInterval(drip));
+          });
         });
+        dripping.listen(0, '127.0.0.1');
+        await once(dripping, 'listening');
+        const mailer = new SmtpMailer({
+          host: '127.0.0.1',
+          port: sink.port,
+          proxy: `http://127.0.0.1:${(dripping.address() as AddressInfo).port}`,
+          sendTimeout: 300,
+          pool,
+          from: 'auth@acme.test',
+        });
+        try {
+          await assert.rejects(
+            mailer.send({ to: 'proxy-drip@acme.test', subject: 'x', text: 'x', html: '<p>x</p>' }),
+            /email\.sendTimeout/,
+          );
+          await closed;
+        } finally {
+          await mailer.close();
+          dripping.close();
+          for (const socket of sockets) socket.destroy();
+        }
+      },
+    );
+  }
+
+  it('a proxy refusing the tunnel fails the send; its credentials are sent to it', async () => {
+    let asked = '';
+    const refusing = createTcpServer((socket) => {
+      socket.on('error', () => {});
+      socket.once('data', (chunk) => {
+        asked = chunk.toString();
+        socket.end('HTTP/1.1 407 Proxy Authentication Required\r\n\r\n');
       });
-      dripping.listen(0, '127.0.0.1');
-      await once(dripping, 'listening');
-      const mailer = new SmtpMailer({
-        host: '127.0.0.1',
-        port: sink.port,
-        proxy: `http://127.0.0.1:${(dripping.address() as AddressInfo).port}`,
-        sendTimeout: 300,
-        from: 'auth@acme.test',
-      });
-      try {
-        await assert.rejects(
-          mailer.send({ to: 'proxy-drip@acme.test', subject: 'x', text: 'x', html: '<p>x</p>' }),
-          /email\.sendTimeout/,
-        );
-      } finally {
-        await mailer.close();
-        dripping.close();
-        for (const socket of sockets) socket.destroy();
-      }
-    },
-  );
+    });
+    refusing.listen(0, '127.0.0.1');
+    await once(refusing, 'listening');
+    const port = (refusing.address() as AddressInfo).port;
+    const mailer = new SmtpMailer({
+      host: '127.0.0.1',
+      port: sink.port,
+      proxy: `http://egress:p%40ss@127.0.0.1:${port}`,
+      from: 'auth@acme.test',
+    });
+    try {
+      await assert.rejects(
+        mailer.send({ to: 'refused@acme.test', subject: 'x', text: 'x', html: '<p>x</p>' }),
+        /refused the tunnel to 127\.0\.0\.1:\d+: 407/u,
+      );
+      assert.match(asked, new RegExp(`^CONNECT 127\\.0\\.0\\.1:${sink.port} HTTP/1\\.1\r\n`, 'u'));
+      const basic = Buffer.from('egress:p@ss').toString('base64');
+      assert.ok(asked.includes(`\r\nProxy-Authorization: Basic ${basic}\r\n`), asked);
+    } finally {
+      await mailer.close();
+      refusing.close();
+    }
+  });
 
   for (const [form, options] of forms) {
     it(`${form}: a dripping server is let go after email.sendTimeout`, { timeout: 20_000 }, async () => {
