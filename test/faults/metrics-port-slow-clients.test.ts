@@ -95,6 +95,11 @@ describe('slow clients on the metrics port', () => {
         requestTimeout: 1,
         answerMinRate: 0,
       });
+      // The port answers the parser's refusals itself now that it listens for them (answerClientError),
+      // as Node did (a request that is not HTTP: 400), and does not count them as dropped.
+      assert.match(await stall(server.metricsUrl, 'NOT HTTP\r\n\r\n').closed, /^HTTP\/1\.1 400 /u);
+      const after = await (await fetch(server.metricsUrl)).text();
+      assert.equal(droppedConnections(after, 'metrics').requestTimeout, 1);
     } finally {
       await server.close();
     }
