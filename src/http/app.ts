@@ -19,6 +19,7 @@ import { confineRewrites, GUARD_TARGETS, ROUTES_FILE_TARGETS } from './guarded-p
 import { restauthErrorFormat, useErrorReply } from './errors.js';
 import { parseFormBody } from './form-body.js';
 import { noStore } from './no-store.js';
+import { originForm } from './origin-form.js';
 import { plainAuthAnswers, useCompression } from './compression.js';
 import { parseJsonBodies } from './json-body.js';
 import { useMiddlewares } from './middlewares.js';
@@ -75,9 +76,12 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   const guards = new WeakMap<object, number>();
   // The routes a rewritten request may reach (guarded-paths.ts).
   const rewrittenTo = new WeakMap<object, ReadonlySet<string>>();
-  const rewriteUrl = (request: { url?: string }): string => {
-    const url = routes ? routes.rewrite(request.url ?? '/') : (request.url ?? '/');
-    if (url !== request.url) rewrittenTo.set(request, ROUTES_FILE_TARGETS);
+  const rewriteUrl = (request: { url?: string; originalUrl?: string }): string => {
+    // The path the client asked for, whichever form it sent (origin-form.ts); the original a rewrite keeps.
+    const target = originForm(request.url ?? '/');
+    if (target !== request.url) request.originalUrl = target;
+    const url = routes ? routes.rewrite(target) : target;
+    if (url !== target) rewrittenTo.set(request, ROUTES_FILE_TARGETS);
     const guarded = jsonServerAuth.mounted ? stripGuard(url) : null;
     if (guarded === null) return url;
     guards.set(request, guarded.guard);
@@ -90,8 +94,9 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   const trustProxy: FastifyServerOptions['trustProxy'] =
     hops === false ? false : typeof hops === 'number' ? (_address, hop) => hop < hops : [...hops];
   const app = Fastify({
-    // json-server's routes.json rewrites, and json-server-auth's guards, applied before routing.
-    ...(routes || jsonServerAuth.mayMount ? { rewriteUrl } : {}),
+    // An absolute-form target made a path, json-server's routes.json rewrites, and json-server-auth's
+    // guards, applied before routing.
+    rewriteUrl,
     // json-server-auth's routes are registered when they may ever be served, and match only while they
     // are (JsonServerAuthSwitch): until then POST /users, /login... are the data API's, as before.
     ...(jsonServerAuth.mayMount
