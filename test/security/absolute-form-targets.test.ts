@@ -20,7 +20,10 @@ describe('an absolute-form request target is its path, never its host', () => {
   before(async () => {
     t = await createTestApp({
       format: 'restauth',
-      config: { passwords: { algorithm: 'bcrypt', bcryptRounds: 4 }, data: { rules: { posts: 660 } } },
+      config: {
+        passwords: { algorithm: 'bcrypt', bcryptRounds: 4 },
+        data: { rules: { posts: 660 }, routes: { '/api/*': '/$1' } },
+      },
       overrides: { publicUrl: PUBLIC_URL },
       files: { 'db.json': JSON.stringify({ users: [], posts: [] }) },
     });
@@ -77,5 +80,13 @@ describe('an absolute-form request target is its path, never its host', () => {
     const read = await send('GET', `HTTPS://evil.test/posts/${id}`);
     assert.equal(read.status, 200, read.body);
     assert.equal((JSON.parse(read.body) as { title: string }).title, 'by a proxy client');
+  });
+
+  it("is rewritten by routes.json as its path is, and reaches only the rewrite's routes", async () => {
+    const created = await send('POST', 'http://evil.test/api/posts', { title: 'rewritten' });
+    assert.equal(created.status, 201, created.body);
+    assert.equal((await send('GET', 'http://evil.test/auth/v1/settings')).status, 200);
+    // A rewrite leads to the data API only (guarded-paths.ts), whichever form the target came in.
+    assert.equal((await send('GET', 'http://evil.test/api/auth/v1/settings')).status, 404);
   });
 });
