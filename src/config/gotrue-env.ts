@@ -376,8 +376,12 @@ export function unsupportedVariables(env: NodeJS.ProcessEnv): string[] {
 
 /**
  * GoTrue's allow list holds globs; restauth's entries are exact URLs or prefixes ending in `*`.
- * A trailing `**` (GoTrue's "anything below") is such a prefix; a wildcard anywhere else is refused
- * rather than read as something narrower or wider than the operator meant.
+ * A trailing `**` (GoTrue's "anything below") is such a prefix; any other wildcard is refused
+ * rather than read as something narrower or wider than the operator meant. A trailing single `*`
+ * too: GoTrue's stops at the next `/` or `.` (gobwas/glob with those separators), so
+ * "https://app.example.com/auth/*" admitted /auth/callback but not
+ * /auth/logout?next=https://evil.example/; read as restauth's prefix, it admitted both, and an
+ * app's own open redirect below it led a mailed session to any host.
  */
 function allowListEntries(value: string): string[] {
   return value
@@ -388,7 +392,12 @@ function allowListEntries(value: string): string[] {
       const prefix = entry.endsWith('**') ? `${entry.slice(0, -2)}*` : entry;
       if (prefix.slice(0, -1).includes('*') || prefix.includes('?')) {
         throw new ConfigError(
-          `environment: GOTRUE_URI_ALLOW_LIST: restauth takes exact URLs or prefixes ending in * or **; ${JSON.stringify(entry)} has a wildcard elsewhere`,
+          `environment: GOTRUE_URI_ALLOW_LIST: restauth takes exact URLs or prefixes ending in **; ${JSON.stringify(entry)} has a wildcard elsewhere`,
+        );
+      }
+      if (prefix === entry && entry.endsWith('*')) {
+        throw new ConfigError(
+          `environment: GOTRUE_URI_ALLOW_LIST: ${JSON.stringify(entry)} ends in a single *, which GoTrue stops at the next / or . and restauth cannot express: write ** for everything below, or list the URLs`,
         );
       }
       return prefix;

@@ -218,6 +218,12 @@ describe("GoTrue's environment variables", () => {
       load(dir, { env: { GOTRUE_URI_ALLOW_LIST: 'https://*.acme.test/**' } }),
       /GOTRUE_URI_ALLOW_LIST: .*"https:\/\/\*\.acme\.test\/\*\*" has a wildcard elsewhere/u,
     );
+    // GoTrue's single * ends at the next / or .: read as a prefix it admitted every URL below, an
+    // app's own open redirect (/auth/logout?next=https://evil.test/) among them.
+    await assert.rejects(
+      load(dir, { env: { GOTRUE_URI_ALLOW_LIST: 'https://app.acme.test/**, https://app.acme.test/auth/*' } }),
+      /GOTRUE_URI_ALLOW_LIST: "https:\/\/app\.acme\.test\/auth\/\*" ends in a single \*/u,
+    );
   });
 
   it('a .env file fills in what the environment does not set, and config names where each value came from', async () => {
