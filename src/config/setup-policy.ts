@@ -117,6 +117,17 @@ function urlProblems(config: Config): SetupProblem[] {
       });
       return;
     }
+    // A target is compared as the URL parser writes it (lower-case host, no default port, punycode, no
+    // "*"): a prefix written otherwise ("https://App.example.com/*", GoTrue's "/**") matched nothing, and
+    // every redirect_to it was meant for silently led to siteUrl instead.
+    if (prefix !== null && (prefix.includes('*') || url.href !== prefix)) {
+      const written = `${new URL(prefix.replace(/\*+$/u, '')).href}*`;
+      problems.push({
+        key,
+        problem: `is ${JSON.stringify(entry)}, which no redirect_to matches: a prefix is compared as the URL parser writes it and ends in a single * (${JSON.stringify(written)})`,
+      });
+      return;
+    }
     const weakness = cleartextUrl(url.href);
     if (weakness !== null) problems.push({ key, problem: weakness.replace(url.href, entry) });
   });

@@ -73,6 +73,16 @@ const WEAK: Array<[name: string, settings: Record<string, unknown>, key: RegExp]
     /redirectAllowList\[0\] .* must name a whole host/,
   ],
   [
+    'a redirect prefix no target can match (targets are compared as the URL parser writes them)',
+    { redirectAllowList: ['https://app.example.com/ok/*', 'https://App.Example.com:443/auth/*'] },
+    /redirectAllowList\[1\] .* is "https:\/\/App\.Example\.com:443\/auth\/\*", which no redirect_to matches: .*"https:\/\/app\.example\.com\/auth\/\*"/,
+  ],
+  [
+    "GoTrue's /** written in restauth's own list",
+    { redirectAllowList: ['https://app.example.com/**'] },
+    /redirectAllowList\[0\] .* which no redirect_to matches: .*"https:\/\/app\.example\.com\/\*"/,
+  ],
+  [
     'mail links to http://0.0.0.0',
     { host: '0.0.0.0', email: { host: 'localhost', port: 2525 } },
     /publicUrl is not set while mails are sent and restauth listens on 0\.0\.0\.0/,
