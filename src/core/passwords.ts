@@ -3,6 +3,7 @@ import { ConcurrencyLimiter } from './concurrency-limiter.js';
 import { HashingPool, HashJobError, JOBS_PER_THREAD, type HashJob } from './hashing-pool.js';
 import { hugePagesUnavailable } from './huge-pages.js';
 import { AuthError } from './errors.js';
+import { DESCRIPTORS_RETRY_AFTER_S } from '../lib/storage-failure.js';
 import { usableCores } from '../lib/usable-cores.js';
 import { compileFormatPattern, type FormatPattern } from '../lib/re2.js';
 import { assertStorableText } from './validation.js';
@@ -204,6 +205,15 @@ export class PasswordHasher {
   private async runJob(job: HashJob): Promise<unknown> {
     try {
       return await this.pool.run(job);
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== 'ERR_WORKER_INIT_FAILED') throw error;
+      // The system refused the thread what it needs (descriptors, memory, a thread: many connections
+      // at once, `ulimit -n` low): a moment's exhaustion, as a full queue is, not a fault of the code.
+      this.warn(`a hashing thread could not start (${(error as Error).message}): password checks wait`);
+      throw new AuthError('over_capacity', undefined, {
+        retryAfter: DESCRIPTORS_RETRY_AFTER_S,
+        cause: error,
+      });
     } finally {
       if (!this.hugePagesChecked && job.op.startsWith('argon2')) {
         this.hugePagesChecked = true;

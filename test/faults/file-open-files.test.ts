@@ -15,7 +15,8 @@ import { linesLogger } from '../support/log-lines.js';
  * journals hold their files open, so journaled writes go on; a write that opens a file (a whole
  * rewrite of db.json) cannot. That is a moment's exhaustion, not a fault of the disk nor of the
  * code: a clear 503 with a short Retry-After, the commit undone, /ready saying why, and everything
- * works again once descriptors are free.
+ * works again once descriptors are free. A password check that needs a new hashing thread cannot
+ * start one either (a thread needs descriptors of its own): the same 503, not a 500.
  */
 const prlimit = (() => {
   try {
@@ -126,5 +127,42 @@ describe('file store with every file descriptor in use', { skip: prlimit ?? fals
       ],
       comments: [],
     });
+  });
+
+  it('a password check that has to start a hashing thread answers 503 with Retry-After, then signs in', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'restauth-open-files-'));
+    dirs.push(dir);
+    const logged: string[] = [];
+    // Fresh: no hashing thread runs yet, so the first password check has to start one.
+    const t = await createTestApp({ format: 'restauth', dir, log: linesLogger('warn', logged) });
+    apps.push(t);
+    const signIn = () =>
+      t.app.inject({
+        method: 'POST',
+        url: '/auth/v1/token?grant_type=password',
+        payload: { email: 'nobody@example.test', password: 'Correct-horse-9' },
+      });
+    const limit = openFileLimit();
+    setOpenFileLimit(`${readdirSync('/proc/self/fd').length + 16}:${limit.split(':')[1]}`);
+    let held: number[] = [];
+    try {
+      held = takeEveryDescriptor();
+      const refused = await signIn();
+      assert.equal(refused.statusCode, 503, refused.body);
+      assert.equal(refused.json().error_code, 'over_capacity');
+      assert.equal(refused.headers['retry-after'], '5');
+      assert.ok(
+        logged.some((line) => /hashing thread could not start.*EMFILE/u.test(line)),
+        logged.join('\n'),
+      );
+      assert.ok(!logged.some((line) => line.includes('unexpected error')), logged.join('\n'));
+    } finally {
+      for (const fd of held) closeSync(fd);
+      setOpenFileLimit(limit);
+    }
+    // Descriptors free: a thread starts, and the unknown address is told so as ever.
+    const answered = await signIn();
+    assert.equal(answered.statusCode, 400, answered.body);
+    assert.equal(answered.json().error_code, 'invalid_credentials');
   });
 });
