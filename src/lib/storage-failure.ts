@@ -41,6 +41,11 @@ export function isDescriptorExhaustion(error: unknown): boolean {
   return systemCallFailed(error, DESCRIPTOR_ERROR_CODES);
 }
 
+/** /ready's word for an open refused for want of a descriptor (`error` is one: isDescriptorExhaustion). */
+export function noDescriptorLeft(error: unknown): string {
+  return `none left (${(error as NodeJS.ErrnoException).code}): raise the limit (ulimit -n)`;
+}
+
 function systemCallFailed(error: unknown, codes: ReadonlySet<string>): boolean {
   if (typeof error !== 'object' || error === null) return false;
   const { code, syscall } = error as Partial<NodeJS.ErrnoException>;

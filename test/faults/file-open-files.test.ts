@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { closeSync, openSync, readdirSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { linesLogger } from '../support/log-lines.js';
+import { prlimitUnavailable, withoutFileDescriptors } from '../support/open-files.js';
 
 /**
  * The process out of file descriptors (EMFILE: `ulimit -n` reached by many connections, or a leak
@@ -18,45 +17,7 @@ import { linesLogger } from '../support/log-lines.js';
  * works again once descriptors are free. A password check that needs a new hashing thread cannot
  * start one either (a thread needs descriptors of its own): the same 503, not a 500.
  */
-const prlimit = (() => {
-  try {
-    execFileSync('prlimit', ['--version'], { stdio: 'ignore' });
-    return null;
-  } catch {
-    return 'needs prlimit (util-linux) to lower the open-file limit';
-  }
-})();
-
-/** This process's RLIMIT_NOFILE as prlimit writes it: `soft:hard`. */
-function openFileLimit(): string {
-  const limits = execFileSync('prlimit', [
-    `--pid=${process.pid}`,
-    '--nofile',
-    '--output=SOFT,HARD',
-    '--noheadings',
-  ]);
-  return limits.toString().trim().split(/\s+/u).join(':');
-}
-
-function setOpenFileLimit(limit: string): void {
-  execFileSync('prlimit', [`--pid=${process.pid}`, `--nofile=${limit}`]);
-}
-
-/** Opens /dev/null until open() says EMFILE; returns the descriptors held. */
-function takeEveryDescriptor(): number[] {
-  const held: number[] = [];
-  for (;;) {
-    try {
-      held.push(openSync('/dev/null', 'r'));
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EMFILE') return held;
-      for (const fd of held) closeSync(fd);
-      throw error;
-    }
-  }
-}
-
-describe('file store with every file descriptor in use', { skip: prlimit ?? false }, () => {
+describe('file store with every file descriptor in use', { skip: prlimitUnavailable ?? false }, () => {
   const dirs: string[] = [];
   const apps: TestApp[] = [];
   after(async () => {
@@ -85,11 +46,7 @@ describe('file store with every file descriptor in use', { skip: prlimit ?? fals
     // Opens db.json's journal, which then stays open.
     assert.equal((await request('POST', '/posts', { id: 2, title: 'two' })).statusCode, 201);
 
-    const limit = openFileLimit();
-    setOpenFileLimit(`${readdirSync('/proc/self/fd').length + 16}:${limit.split(':')[1]}`);
-    let held: number[] = [];
-    try {
-      held = takeEveryDescriptor();
+    await withoutFileDescriptors(async () => {
       const ready = await request('GET', '/ready');
       assert.equal(ready.statusCode, 503, ready.body);
       assert.equal(ready.json().checks.openFiles, 'none left (EMFILE): raise the limit (ulimit -n)');
@@ -112,10 +69,7 @@ describe('file store with every file descriptor in use', { skip: prlimit ?? fals
         posts.json().map((post: { id: number }) => post.id),
         [1, 2, 3],
       );
-    } finally {
-      for (const fd of held) closeSync(fd);
-      setOpenFileLimit(limit);
-    }
+    });
     assert.equal((await request('GET', '/ready')).statusCode, 200);
     assert.equal((await request('DELETE', '/posts/1?_dependent=comments')).statusCode, 200);
     await t.close();
@@ -142,11 +96,7 @@ describe('file store with every file descriptor in use', { skip: prlimit ?? fals
         url: '/auth/v1/token?grant_type=password',
         payload: { email: 'nobody@example.test', password: 'Correct-horse-9' },
       });
-    const limit = openFileLimit();
-    setOpenFileLimit(`${readdirSync('/proc/self/fd').length + 16}:${limit.split(':')[1]}`);
-    let held: number[] = [];
-    try {
-      held = takeEveryDescriptor();
+    await withoutFileDescriptors(async () => {
       const refused = await signIn();
       assert.equal(refused.statusCode, 503, refused.body);
       assert.equal(refused.json().error_code, 'over_capacity');
@@ -156,10 +106,7 @@ describe('file store with every file descriptor in use', { skip: prlimit ?? fals
         logged.join('\n'),
       );
       assert.ok(!logged.some((line) => line.includes('unexpected error')), logged.join('\n'));
-    } finally {
-      for (const fd of held) closeSync(fd);
-      setOpenFileLimit(limit);
-    }
+    });
     // Descriptors free: a thread starts, and the unknown address is told so as ever.
     const answered = await signIn();
     assert.equal(answered.statusCode, 400, answered.body);

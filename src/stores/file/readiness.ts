@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { access, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { readinessOf, type Readiness } from '../../core/ports/readiness.js';
-import { isDescriptorExhaustion } from '../../lib/storage-failure.js';
+import { isDescriptorExhaustion, noDescriptorLeft } from '../../lib/storage-failure.js';
 import { mountPoints, replaceability } from './replaceable.js';
 import type { StorageHealth } from './storage-health.js';
 
@@ -68,6 +68,6 @@ async function descriptorLeft(folder: string): Promise<string> {
     return 'ok';
   } catch (error) {
     if (!isDescriptorExhaustion(error)) return 'ok'; // A folder gone or unreadable: the checks below say so.
-    return `none left (${(error as NodeJS.ErrnoException).code}): raise the limit (ulimit -n)`;
+    return noDescriptorLeft(error);
   }
 }

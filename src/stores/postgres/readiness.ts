@@ -1,6 +1,7 @@
 import { USERS_TABLE } from './user-scope.js';
 import type pg from 'pg';
 import { readinessOf, type Readiness } from '../../core/ports/readiness.js';
+import { isDescriptorExhaustion, noDescriptorLeft } from '../../lib/storage-failure.js';
 import { bookkeepingTable } from './bookkeeping.js';
 import { isPoolExhausted, isPrivilegeRefused, isStoreUnavailable, SCHEMA_FAULT_SHOWN_MS } from './faults.js';
 import { afterEndedSessions, poolExhaustedNow, schemaFaultOf } from './pool.js';
@@ -58,6 +59,15 @@ export async function postgresReadiness(pool: pg.Pool, names: SchemaNames): Prom
     if ((cause as { code?: string }).code !== '42P01') {
       if (isPoolExhausted(cause)) return readinessOf({ database: POOL_EXHAUSTED, migrations: 'unknown' });
       if (isStoreUnavailable(error)) return readinessOf({ database: 'unreachable', migrations: 'unknown' });
+      // No socket for a new connection (EMFILE: many connections, `ulimit -n` low): not the database's
+      // fault, and not a reply of the error registry's shape, which no probe reads.
+      if (isDescriptorExhaustion(cause)) {
+        return readinessOf({
+          database: 'unknown',
+          migrations: 'unknown',
+          openFiles: noDescriptorLeft(cause),
+        });
+      }
       throw error;
     }
   }
