@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { linesLogger } from '../support/log-lines.js';
 import { prlimitUnavailable, withoutFileDescriptors } from '../support/open-files.js';
+import { signUp } from '../support/postgres-faults.js';
 
 /**
  * The process out of file descriptors (EMFILE: `ulimit -n` reached by many connections, or a leak
@@ -111,5 +112,33 @@ describe('file store with every file descriptor in use', { skip: prlimitUnavaila
     const answered = await signIn();
     assert.equal(answered.statusCode, 400, answered.body);
     assert.equal(answered.json().error_code, 'invalid_credentials');
+  });
+
+  it('a recovery asked while no file can be opened answers 503, not 200 for a mail never queued', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'restauth-open-files-'));
+    dirs.push(dir);
+    const t = await createTestApp({ format: 'restauth', dir });
+    apps.push(t);
+    const recover = () =>
+      t.app.inject({ method: 'POST', url: '/auth/v1/recover', payload: { email: 'ann@example.test' } });
+    const signedUp = await signUp(t, 'ann@example.test');
+    assert.equal(signedUp.statusCode, 200, signedUp.body);
+    await t.services.idle();
+    const outbox = join(dir, '.restauth', 'outbox');
+    const mailed = async () => (await readdir(outbox)).filter((name) => name.endsWith('.eml')).length;
+    const welcomed = await mailed();
+    await withoutFileDescriptors(async () => {
+      // The mail is queued after the answer (which must not tell whether the address has an account),
+      // by a rewrite of the mail queue that needs a descriptor: "sent" would be a lie.
+      const refused = await recover();
+      assert.equal(refused.statusCode, 503, refused.body);
+      assert.equal(refused.json().error_code, 'over_capacity');
+      assert.equal(refused.headers['retry-after'], '5');
+      await t.services.idle();
+    });
+    assert.equal(await mailed(), welcomed);
+    assert.equal((await recover()).statusCode, 200);
+    await t.services.idle();
+    assert.equal(await mailed(), welcomed + 1);
   });
 });

@@ -13,7 +13,8 @@ import { isStorageFailure, STORAGE_RETRY_AFTER_S } from '../../lib/storage-failu
  * answer is 507 for all of them instead, and the work goes on once space is back.
  *
  * - A folder whose volume has no free block or inode left, or that cannot be written (read-only,
- *   immutable), refuses: two system calls, no write.
+ *   immutable), refuses: a few system calls, no write. So does a process with no file descriptor
+ *   left (EMFILE), with 503 rather than 507: it ends as requests end.
  * - After a write of the store failed with a storage error (a quota, a volume that went bad), each
  *   question writes, fdatasyncs and removes a small file in each folder until one succeeds, or a
  *   write of the store does: writes are known to fail until then, and nothing else would notice
@@ -77,6 +78,9 @@ async function assertRoomIn(folder: string): Promise<void> {
   const existing = await nearestExisting(folder);
   // EROFS for a read-only volume, EPERM for an immutable folder, even to root.
   await access(existing, constants.W_OK);
+  // No descriptor left (EMFILE, many connections at once): the write after the answer could open no
+  // file either. Rethrown as such, it answers 503 with a short Retry-After (http/errors.ts).
+  await (await open(existing, 'r')).close();
   const volume = await statfs(existing);
   // Root may use the blocks a file system reserves (ext4's 5 %); anyone else only the available ones.
   const freeBlocks = process.getuid?.() === 0 ? volume.bfree : volume.bavail;
