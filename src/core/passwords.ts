@@ -230,7 +230,9 @@ export class PasswordHasher {
 
   private reportOverBound(hash: string): void {
     const now = Date.now();
-    if (this.lastWorkBoundWarning !== null && now - this.lastWorkBoundWarning < 60_000) return;
+    // Either way: after the clock was set back, `now - last` is negative, and read as "less than a
+    // minute" it would silence the warning for the whole jump.
+    if (this.lastWorkBoundWarning !== null && Math.abs(now - this.lastWorkBoundWarning) < 60_000) return;
     this.lastWorkBoundWarning = now;
     // The parameters only (`$2b$30$`, `$argon2id$v=19$m=...,t=...,p=...$`): never the salt or digest.
     const parameters = hash.slice(0, hash.lastIndexOf('$', hash.lastIndexOf('$') - 1) + 1);

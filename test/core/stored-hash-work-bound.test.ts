@@ -98,4 +98,30 @@ describe('a stored hash asking more work than the bound is refused, not computed
       await hasher.close();
     }
   });
+
+  it('tells again at once after the clock was set back a day, then once a minute as it now runs', async (context) => {
+    const warnings: string[] = [];
+    const hasher = new PasswordHasher(policy, (message) => {
+      if (message.startsWith('a stored password hash')) warnings.push(message);
+    });
+    try {
+      const hash = `$argon2id$v=19$m=300000,t=1,p=1$${ARGON2_SALT_AND_DIGEST}`;
+      // Only Date is mocked: the hashing thread's messages run as they do.
+      const now = Date.now();
+      context.mock.timers.enable({ apis: ['Date'], now });
+      assert.equal(await hasher.verify('x', hash), false);
+      assert.equal(warnings.length, 1);
+      // An NTP step back a day: the last warning is dated a day ahead. Read as "less than a minute
+      // ago", it silenced the warning for the whole day while the user could not sign in.
+      context.mock.timers.setTime(now - 24 * 3600 * 1000);
+      assert.equal(await hasher.verify('x', hash), false);
+      assert.equal(warnings.length, 2);
+      context.mock.timers.setTime(now - 24 * 3600 * 1000 + 30_000);
+      assert.equal(await hasher.verify('x', hash), false);
+      assert.equal(warnings.length, 2, 'not again within the minute');
+    } finally {
+      context.mock.timers.reset();
+      await hasher.close();
+    }
+  });
 });
