@@ -35,7 +35,7 @@ describe(
       'lets readers of the table through while it waits, and is applied once the transaction ends',
       // A guard only: without the lock timeout the migration's lock request blocks the reader for ever.
       { timeout: 120_000 },
-      async () => {
+      async (context) => {
         // Migration 10 adds a column to the users table (ALTER TABLE: the table's exclusive lock).
         await migrateUpTo(database.pool, names, 9);
         const holder = await database.connected();
@@ -57,8 +57,12 @@ describe(
           message,
           new RegExp(`pid ${holderPid} \\([^)]*idle in transaction; in a transaction for \\d+ s\\)`, 'u'),
         );
-        // And says again how long it has waited, while it goes on.
+        // And says again how long it has waited, while it goes on, also after an NTP step back a day
+        // (only Date is mocked): taken on the wall clock, the wait read as -86,400 s, unsaid, and the
+        // next report was due a day later.
+        context.mock.timers.enable({ apis: ['Date'], now: Date.now() - 24 * 3600 * 1000 });
         const [again] = (await once(waits, 'wait')) as [string];
+        context.mock.timers.reset();
         assert.match(again, /migration 10 .*waits for a lock another session holds \(for \d+ s now\)/u);
 
         // Not queued behind the migration's lock request: answered while the long transaction goes on.

@@ -113,15 +113,16 @@ async function applyWhenLocksAllow(
   attempt: () => Promise<void>,
 ): Promise<void> {
   const { onLockWait, lockWaitReportMs: reportEveryMs = LOCK_WAIT_REPORT_MS } = wait;
-  const started = Date.now();
+  // Monotonic: a wait's length is no wall-clock time, which an NTP step may set back a day.
+  const started = performance.now();
   let reported: number | null = null;
   for (;;) {
     try {
       return await attempt();
     } catch (error) {
       if ((error as { code?: unknown }).code !== LOCK_NOT_AVAILABLE) throw error;
-      if (onLockWait && (reported === null || Date.now() - reported >= reportEveryMs)) {
-        reported = Date.now();
+      if (onLockWait && (reported === null || performance.now() - reported >= reportEveryMs)) {
+        reported = performance.now();
         const waited = Math.round((reported - started) / 1000);
         onLockWait(
           `restauth: ${what} waits for a lock another session holds` +
