@@ -115,6 +115,29 @@ const CASES: Case[] = [
     message: /^Could not parse request body as JSON: /u,
   },
   {
+    // Bounded as /authorize's: it goes into the mailed link and the stored flow.
+    name: 'signup: a redirect_to over 2,000 characters',
+    request: () =>
+      post('/signup', {
+        email: 'long-redirect@acme.test',
+        password: PASSWORD,
+        redirect_to: `https://app.acme.test/${'a'.repeat(2000)}`,
+      }),
+    status: 400,
+    code: 'validation_failed',
+    message: 'body/redirect_to must NOT have more than 2000 characters',
+  },
+  {
+    name: 'recover: a redirect_to over 2,000 characters in the query string (as auth-js sends it)',
+    request: () =>
+      post(`/recover?redirect_to=${encodeURIComponent(`https://app.acme.test/${'a'.repeat(2000)}`)}`, {
+        email: 'long-redirect@acme.test',
+      }),
+    status: 400,
+    code: 'validation_failed',
+    message: 'querystring/redirect_to must NOT have more than 2000 characters',
+  },
+  {
     name: 'signup: a body that is not JSON',
     request: () => ({
       method: 'POST',

@@ -5,7 +5,7 @@ import type { User } from '../../../core/ports/store.js';
 import { AuthError } from '../../../core/errors.js';
 import { onAdminUserId } from './admin-user-id.js';
 import { requireAdmin, type GotrueOptions } from './context.js';
-import { Email, Metadata, RedirectQuery, requestedRedirect } from './schemas.js';
+import { Email, Metadata, RedirectQuery, RedirectTarget, requestedRedirect } from './schemas.js';
 import { userAnswers } from './user-answers.js';
 import { clientOf } from '../../client.js';
 
@@ -38,12 +38,12 @@ const LinkBody = Type.Object({
   new_email: Type.Optional(Type.String({ maxLength: 320 })),
   password: Type.Optional(Type.String({ minLength: 1 })),
   data: Type.Optional(Metadata),
-  redirect_to: Type.Optional(Type.String()),
+  redirect_to: Type.Optional(RedirectTarget),
 });
 const InviteBody = Type.Object({
   email: Email,
   data: Type.Optional(Metadata),
-  redirect_to: Type.Optional(Type.String()),
+  redirect_to: Type.Optional(RedirectTarget),
 });
 const MAX_PER_PAGE = 1000;
 

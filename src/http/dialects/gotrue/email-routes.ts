@@ -9,7 +9,15 @@ import { splitLinkToken } from '../../../core/flow-states.js';
 import { checkEmail } from '../../../core/identity.js';
 import { linkErrorPage, pageCsp, resultPage, verifyPage } from '../../pages/index.js';
 import type { GotrueOptions } from './context.js';
-import { ClientExtras, Email, Metadata, pkceOf, RedirectQuery, requestedRedirect } from './schemas.js';
+import {
+  ClientExtras,
+  Email,
+  Metadata,
+  pkceOf,
+  RedirectQuery,
+  RedirectTarget,
+  requestedRedirect,
+} from './schemas.js';
 import { userAnswers } from './user-answers.js';
 import { gotrueClaims, verifiedMethod } from './wire.js';
 import { clientOf } from '../../client.js';
@@ -60,7 +68,7 @@ const VerifyFormBody = Type.Object(
 const VerifyLinkQuery = Type.Object({
   token: Type.String({ minLength: 1, maxLength: 200 }),
   type: VerifyTypeSchema,
-  redirect_to: Type.Optional(Type.String()),
+  redirect_to: Type.Optional(RedirectTarget),
 });
 
 type LinkQuery = Static<typeof VerifyLinkQuery>;

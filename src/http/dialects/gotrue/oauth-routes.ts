@@ -20,6 +20,7 @@ import {
 import type { OAuthCallbackRefusal } from '../../../core/ports/events.js';
 import type { GotrueOptions } from './context.js';
 import { providerNotEnabled } from './disabled-features.js';
+import { RedirectTarget } from './schemas.js';
 import { gotrueClaims } from './wire.js';
 import { clientOf } from '../../client.js';
 
@@ -37,7 +38,7 @@ export const AuthorizeQuery = Type.Object(
   {
     provider: Type.Optional(Type.String({ maxLength: 100 })),
     scopes: Type.Optional(Type.String({ maxLength: 2000 })),
-    redirect_to: Type.Optional(Type.String({ maxLength: 2000 })),
+    redirect_to: Type.Optional(RedirectTarget),
     code_challenge: Type.Optional(Type.String({ maxLength: 200 })),
     code_challenge_method: Type.Optional(Type.String({ maxLength: 20 })),
   },

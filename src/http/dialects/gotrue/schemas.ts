@@ -5,11 +5,16 @@ import { pkceChallenge, type PkceChallenge } from '../../../core/pkce.js';
 
 export const Email = Type.String({ minLength: 1, maxLength: 320 });
 export const Metadata = Type.Record(Type.String(), Type.Unknown());
-export const RedirectQuery = Type.Object({ redirect_to: Type.Optional(Type.String()) });
+/**
+ * A redirect_to: bounded as /authorize's always was. Unbounded, a sign-up or recovery request could
+ * put up to the body limit of text into the link it mails and into the flow it stores.
+ */
+export const RedirectTarget = Type.String({ maxLength: 2000 });
+export const RedirectQuery = Type.Object({ redirect_to: Type.Optional(RedirectTarget) });
 
 /** Fields auth-js adds to its bodies: accepted; the PKCE pair starts a PKCE flow (see pkceOf), redirect_to is read. */
 export const ClientExtras = {
-  redirect_to: Type.Optional(Type.String()),
+  redirect_to: Type.Optional(RedirectTarget),
   gotrue_meta_security: Type.Optional(Type.Object({})),
   code_challenge: Type.Optional(Type.Union([Type.String(), Type.Null()])),
   code_challenge_method: Type.Optional(Type.Union([Type.String(), Type.Null()])),
