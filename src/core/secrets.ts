@@ -1,4 +1,4 @@
-import { createHash, createHmac, hkdfSync, randomFillSync, randomUUID } from 'node:crypto';
+import { createHmac, hash, hkdfSync, randomFillSync, randomUUID } from 'node:crypto';
 
 const SECRET_BYTES = 32;
 /**
@@ -28,7 +28,9 @@ export function randomId(): string {
 
 /** How opaque secrets are stored: SHA-256, base64url. Enough for 256-bit random inputs (no salt needed). */
 export function hashSecret(secret: string): string {
-  return createHash('sha256').update(secret).digest('base64url');
+  // One call, no Hash object: half the CPU of createHash().update().digest() for a short input, and
+  // a refresh hashes two tokens.
+  return hash('sha256', secret, 'base64url');
 }
 
 /** Keyed derivation: HMAC-SHA256(key, input), base64url. */

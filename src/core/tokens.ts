@@ -50,6 +50,8 @@ export interface AccessClaims extends JWTPayload {
  */
 export class TokenService {
   private readonly signer: LoadedKey;
+  /** The signer's protected header, base64url-encoded (signPayload). */
+  private headerSegment: string | null = null;
   private readonly byKid = new Map<string, LoadedKey>();
   private readonly hmac: LoadedKey | null;
   /** Each key's verifier, bound to its algorithm (see jwt-verifier.ts). */
@@ -181,13 +183,14 @@ export class TokenService {
    * keys still sign through jose: an RSA signature takes a millisecond, better off the loop.
    */
   private async signPayload(payload: Record<string, unknown>): Promise<string> {
-    const header = this.protectedHeader();
     if (this.signer.alg !== 'HS256') {
       return new SignJWT(payload)
-        .setProtectedHeader(header)
+        .setProtectedHeader(this.protectedHeader())
         .sign(await cryptoKeyOf(this.signer.signKey!, this.signer.alg));
     }
-    const signingInput = `${base64url(header)}.${base64url(payload)}`;
+    // The header's segment is the same for every token this service signs: encoded once.
+    this.headerSegment ??= base64url(this.protectedHeader());
+    const signingInput = `${this.headerSegment}.${base64url(payload)}`;
     const signature = createHmac('sha256', this.signer.signKey!).update(signingInput).digest('base64url');
     return `${signingInput}.${signature}`;
   }
