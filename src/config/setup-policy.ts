@@ -3,6 +3,7 @@ import { ConfigError } from './errors.js';
 import type { Config } from './schema.js';
 import { sourceOfKey, type ValueSources } from './sources.js';
 import { isPlainObject } from '../lib/is-plain-object.js';
+import { isDeepLinkScheme, isWebScheme } from '../lib/redirect-schemes.js';
 
 /**
  * A weak setup refuses to start outside development mode (DESIGN,
@@ -110,7 +111,9 @@ function urlProblems(config: Config): SetupProblem[] {
     const prefix = entry.endsWith('*') ? entry.slice(0, -1) : null;
     const url = new URL(prefix ?? entry);
     // "https://app.example.com*" admits https://app.example.com.evil.test: a prefix must end inside the path.
-    if (prefix !== null && !/^[a-z][a-z0-9+.-]*:\/\/[^/]+\//i.test(prefix)) {
+    // A deep link's scheme is the app's own (the phone opens no host), so "com.example.app://*" names one app.
+    const deepLink = isDeepLinkScheme(url.protocol);
+    if (prefix !== null && !deepLink && !/^[a-z][a-z0-9+.-]*:\/\/[^/]+\//i.test(prefix)) {
       problems.push({
         key,
         problem: `is ${JSON.stringify(entry)}: a prefix must name a whole host and end at a path ("https://app.example.com/*"), or it admits other hosts`,
@@ -128,7 +131,7 @@ function urlProblems(config: Config): SetupProblem[] {
       });
       return;
     }
-    const weakness = cleartextUrl(url.href);
+    const weakness = deepLink ? null : cleartextUrl(url.href);
     if (weakness !== null) problems.push({ key, problem: weakness.replace(url.href, entry) });
   });
   return problems;
@@ -182,6 +185,18 @@ function isUrl(value: string, protocols: readonly string[]): boolean {
   }
 }
 
+/** A web address, or a deep link written with `//` (an app's scheme, never javascript: or data:). */
+function isAllowListUrl(value: string): boolean {
+  try {
+    const { protocol } = new URL(value);
+    return (
+      isWebScheme(protocol) || (isDeepLinkScheme(protocol) && value.toLowerCase().startsWith(`${protocol}//`))
+    );
+  } catch {
+    return false;
+  }
+}
+
 /**
  * URL settings that are not URLs stop the start naming the key, development
  * mode or not: they would otherwise throw on the first request that reads them.
@@ -195,9 +210,9 @@ export function checkUrls(config: Config, where: string): void {
       bad.push(`${key} must be an http:// or https:// URL (got ${JSON.stringify(value)})`);
   }
   config.redirectAllowList.forEach((entry, index) => {
-    if (!isUrl(entry.endsWith('*') ? entry.slice(0, -1) : entry, web)) {
+    if (!isAllowListUrl(entry.endsWith('*') ? entry.slice(0, -1) : entry)) {
       bad.push(
-        `redirectAllowList[${index}] must be an http:// or https:// URL, or a prefix of one ending in * (got ${JSON.stringify(entry)})`,
+        `redirectAllowList[${index}] must be an http:// or https:// URL, a mobile app's deep link (com.example.app://callback), or a prefix of one ending in * (got ${JSON.stringify(entry)}); javascript:, data: and the like never qualify`,
       );
     }
   });

@@ -1,14 +1,19 @@
 import { AuthError } from '../core/errors.js';
+import { isDeepLinkScheme, isWebScheme } from '../lib/redirect-schemes.js';
+
+/** Hosts of a site URL on which GoTrue ignores the port (RFC 8252 7.3: a native app's loopback port varies). */
+const LOOPBACK_NAMES: ReadonlySet<string> = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 /**
  * Decides where a `redirect_to` may lead: the site URL's origin, or an entry
  * of the allow-list (an exact URL, or a prefix written with a trailing `*`).
- * Only http(s) URLs qualify, so a link can never run `javascript:` or open
- * another scheme, and a prefix must end at a path boundary of its own
- * writing ("https://app.example.com/*" does not admit "https://app.example.com.evil").
+ * http(s) URLs qualify by either; a mobile app's deep link (a scheme of its own) only by an
+ * entry that lists it, as GoTrue admits them; a scheme that runs code or shows other content
+ * (javascript:, data:, ...) never, so a link can never run `javascript:`. A prefix must end at a
+ * path boundary of its own writing ("https://app.example.com/*" does not admit "https://app.example.com.evil").
  */
 export class RedirectPolicy {
-  private readonly siteOrigin: string | null;
+  private readonly site: URL | null;
 
   constructor(
     private readonly siteUrl: string | null,
@@ -16,7 +21,7 @@ export class RedirectPolicy {
     /** Refuse a target that is not allowed (400) instead of falling back to the site URL as GoTrue does. */
     private readonly refuseDisallowed = false,
   ) {
-    this.siteOrigin = siteUrl ? new URL(siteUrl).origin : null;
+    this.site = siteUrl ? new URL(siteUrl) : null;
   }
 
   /** The site URL, where verified links lead when no redirect_to is given. */
@@ -31,11 +36,23 @@ export class RedirectPolicy {
     } catch {
       return false;
     }
-    if (url.protocol !== 'https:' && url.protocol !== 'http:') return false;
+    const web = isWebScheme(url.protocol);
+    if (!web && !isDeepLinkScheme(url.protocol)) return false;
     if (url.username || url.password) return false;
-    if (this.siteOrigin !== null && url.origin === this.siteOrigin) return true;
+    if (web && this.isOnSite(url)) return true;
     return this.allowList.some((entry) =>
       entry.endsWith('*') ? url.href.startsWith(entry.slice(0, -1)) : url.href === new URL(entry).href,
+    );
+  }
+
+  /** The site's origin; on a loopback site any port, as GoTrue allows (IsRedirectURLValid). */
+  private isOnSite(url: URL): boolean {
+    if (this.site === null) return false;
+    if (url.origin === this.site.origin) return true;
+    return (
+      LOOPBACK_NAMES.has(this.site.hostname) &&
+      url.protocol === this.site.protocol &&
+      url.hostname === this.site.hostname
     );
   }
 

@@ -19,7 +19,9 @@ const GOTRUE_DEPLOYMENT: NodeJS.ProcessEnv = {
   API_EXTERNAL_URL: 'https://api.acme.test',
   GOTRUE_DB_DRIVER: 'postgres',
   GOTRUE_SITE_URL: 'https://app.acme.test',
-  GOTRUE_URI_ALLOW_LIST: 'https://app.acme.test/**, https://preview.acme.test/callback',
+  // The last two are a mobile app's deep links, as Supabase's Flutter and React Native guides list them.
+  GOTRUE_URI_ALLOW_LIST:
+    'https://app.acme.test/**, https://preview.acme.test/callback, io.supabase.flutterquickstart://login-callback/, com.supabase://**',
   GOTRUE_DISABLE_SIGNUP: 'false',
   GOTRUE_JWT_ADMIN_ROLES: 'service_role',
   GOTRUE_JWT_AUD: 'authenticated',
@@ -62,6 +64,8 @@ describe("GoTrue's environment variables", () => {
     assert.deepEqual(config.redirectAllowList, [
       'https://app.acme.test/*',
       'https://preview.acme.test/callback',
+      'io.supabase.flutterquickstart://login-callback/',
+      'com.supabase://*',
     ]);
     assert.equal(config.signup.enabled, true);
     assert.equal(config.signup.confirmEmail, false);

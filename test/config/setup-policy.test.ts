@@ -120,6 +120,15 @@ test('a sound setup starts without a word: TLS to remote mail, https and local h
       publicUrl: 'https://auth.example.com',
       redirectAllowList: ['https://app.example.com/*', 'http://localhost:5173/*'],
     },
+    // A mobile app's deep links, as Supabase's Flutter and React Native guides list them: the scheme is
+    // the app's own, so neither "in clear" nor "open to other hosts" applies.
+    {
+      redirectAllowList: [
+        'io.supabase.flutterquickstart://login-callback/',
+        'com.supabase://*',
+        'exp://192.168.1.1:19000/--/*',
+      ],
+    },
     { host: '0.0.0.0', email: { host: 'localhost' }, publicUrl: 'https://auth.example.com' },
     { trustProxy: ['10.0.0.0/8', 'loopback'] },
   ]) {
@@ -187,6 +196,26 @@ test('URL settings that are not URLs stop the start naming the key, even in deve
     // Every URL at all: never a setting anyone means.
     [{ redirectAllowList: ['https://app.example.com/', '*'] }, /redirectAllowList\[1\] must be an http/],
     [{ email: { url: 'mail.example.com' } }, /email\.url must be an smtp:\/\/ or smtps:\/\/ URL/],
+    // Schemes that run code or show other content are no deep link, however written: the URL parser
+    // lower-cases the scheme and drops tabs, so each of these is javascript: or data: to a browser.
+    ...[
+      'javascript:alert(1)//',
+      'JAVASCRIPT://x/%0aalert(1)',
+      'java\tscript://x/*',
+      'data://text/html,x',
+      'vbscript://x/',
+      'file:///etc/*',
+      'blob:https://app.example.com/x',
+      'about://blank',
+      // A deep link is written scheme://, as the app registers it; "myapp:*" would admit myapp:anything.
+      'myapp:*',
+    ].map(
+      (entry) =>
+        [
+          { redirectAllowList: [entry] },
+          /redirectAllowList\[0\] must be an http.*javascript:, data:/,
+        ] as const,
+    ),
   ] as const) {
     await assert.rejects(load(settings, { RESTAUTH_DEV: '1' }), (error: unknown) => {
       assert.ok(error instanceof ConfigError);

@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createTestApp, type TestApp } from '../support/app.js';
+import { nextMail, secretsOf, startMailingApp, stopMailingApp } from '../support/gotrue.js';
+import { pressedLinkTarget } from '../support/pkce.js';
+import type { SmtpSink } from '../support/smtp-sink.js';
+import { LOCAL_CALL } from '../../src/core/audit.js';
 
 const SITE = 'https://site.acme.test';
 
@@ -20,7 +24,14 @@ describe('redirect_to spellings lead nowhere but the site and the allow-list', (
       format: 'restauth',
       config: {
         siteUrl: SITE,
-        redirectAllowList: ['https://app.acme.test/auth/*', 'https://m.acme.test/cb'],
+        redirectAllowList: [
+          'https://app.acme.test/auth/*',
+          'https://m.acme.test/cb',
+          // Mobile deep links, as GoTrue admits them: one exact, two prefixes (GoTrue's "**").
+          'io.supabase.flutterquickstart://login-callback/',
+          'com.supabase://*',
+          'exp://192.168.1.1:19000/--/*',
+        ],
       },
     });
   });
@@ -40,6 +51,10 @@ describe('redirect_to spellings lead nowhere but the site and the allow-list', (
     `${SITE}\\@evil.test`,
     'https://app.acme.test/auth/callback',
     'https://m.acme.test/cb',
+    'io.supabase.flutterquickstart://login-callback/',
+    'IO.SUPABASE.FLUTTERQUICKSTART://login-callback/',
+    'com.supabase://login-callback?next=1',
+    'exp://192.168.1.1:19000/--/auth/callback',
   ]) {
     it(`allows ${JSON.stringify(target)}, on the site or the list`, async () => {
       assert.equal(await verifyPage(target), 200);
@@ -71,9 +86,116 @@ describe('redirect_to spellings lead nowhere but the site and the allow-list', (
     'data:text/html,<script>alert(1)</script>',
     'ftp://site.acme.test/',
     'http://site.acme.test/',
+    'https://site.acme.test:8443/',
+    // No deep link runs code or shows other content, however its scheme is spelt.
+    'javascript:alert(1)',
+    'JAVASCRIPT:alert(1)',
+    'java\tscript:alert(1)',
+    ' javascript:alert(1)',
+    'javascript://login-callback/%0aalert(1)',
+    'vbscript:msgbox(1)',
+    'data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==',
+    'file:///etc/passwd',
+    'blob:https://site.acme.test/x',
+    'about:blank',
+    // A scheme no entry lists: never through the site's origin, though the host is the site's.
+    'io.evil.app://login-callback/',
+    'myapp://site.acme.test/',
+    'intent://login-callback/#Intent;scheme=https;package=io.evil;end',
+    // A listed scheme with another host or path than its entry names.
+    'io.supabase.flutterquickstart://evil.test/',
+    'io.supabase.flutterquickstart://login-callback/x',
+    'io.supabase.flutterquickstart://login-callback/../evil',
+    'io.supabase.flutterquickstart:login-callback/',
+    'io.supabase.flutterquickstart://user@login-callback/',
+    'exp://192.168.1.2:19000/--/auth',
+    'exp://192.168.1.1:19000/other',
+    'exp://192.168.1.1:19000/--/../../x',
+    'com.supabase.evil://x',
+    'com.supabase:/x',
   ]) {
     it(`refuses ${JSON.stringify(target)}`, async () => {
       assert.equal(await verifyPage(target), 400);
     });
   }
+});
+
+/**
+ * A deep link through the hosted link page for real: the page's form may lead to the app (its CSP
+ * names the app's scheme, a custom scheme has no origin), and pressing it answers 303 to the deep
+ * link with the session in the fragment, as GoTrue's /verify. On a loopback site URL the port is
+ * ignored, as GoTrue's IsRedirectURLValid does (RFC 8252 7.3), and nothing more.
+ */
+describe('a mobile deep link in the allow-list receives the mailed session, as from GoTrue', () => {
+  const DEEP_LINK = 'io.supabase.flutterquickstart://login-callback/';
+  let t: TestApp;
+  let sink: SmtpSink;
+
+  before(async () => {
+    ({ t, sink } = await startMailingApp({
+      siteUrl: 'http://localhost:3000',
+      redirectAllowList: [DEEP_LINK],
+    }));
+  });
+  after(async () => {
+    await stopMailingApp(t, sink);
+  });
+
+  it('answers the magic link with 303 to the deep link carrying a working session', async () => {
+    const email = 'mobile@acme.test';
+    await t.services.admin.createUser(LOCAL_CALL, {
+      email,
+      password: 'a long mobile password 1',
+      emailConfirm: true,
+    });
+    const since = sink.mails.length;
+    const asked = await t.app.inject({
+      method: 'POST',
+      url: `/auth/v1/otp?redirect_to=${encodeURIComponent(DEEP_LINK)}`,
+      payload: { email, create_user: false },
+    });
+    assert.equal(asked.statusCode, 200, asked.body);
+    const { link } = secretsOf(await nextMail(sink, email, since));
+
+    const { pathname, search } = new URL(link);
+    const shown = await t.app.inject({ url: pathname + search });
+    assert.equal(shown.statusCode, 200, shown.body);
+    assert.match(
+      String(shown.headers['content-security-policy']),
+      /form-action 'self' io\.supabase\.flutterquickstart:;/,
+    );
+
+    const location = await pressedLinkTarget((request) => t.app.inject(request), link);
+    assert.equal(`${location.protocol}//${location.host}${location.pathname}`, DEEP_LINK);
+    const session = new URLSearchParams(location.hash.slice(1));
+    assert.equal(session.get('type'), 'magiclink');
+    const user = await t.app.inject({
+      url: '/auth/v1/user',
+      headers: { authorization: `Bearer ${session.get('access_token')}` },
+    });
+    assert.equal(user.statusCode, 200, user.body);
+    assert.equal((user.json() as { email: string }).email, email);
+  });
+
+  const verifyPage = async (redirectTo: string) =>
+    (
+      await t.app.inject({
+        url: `/auth/v1/verify?type=magiclink&token=abc&redirect_to=${encodeURIComponent(redirectTo)}`,
+      })
+    ).statusCode;
+
+  it('admits any port on the loopback site, nothing else the port rule could widen', async () => {
+    assert.equal(await verifyPage('http://localhost:5173/cb'), 200);
+    assert.equal(await verifyPage('http://localhost/cb'), 200);
+    for (const target of [
+      'https://localhost:5173/cb',
+      'http://127.0.0.1:5173/cb',
+      'http://localhost.evil.test:3000/cb',
+      'http://evil.localhost:3000/cb',
+      'http://user@localhost:5173/cb',
+      'myapp://localhost:3000/',
+    ]) {
+      assert.equal(await verifyPage(target), 400, target);
+    }
+  });
 });

@@ -21,6 +21,7 @@ import {
 import { userAnswers } from './user-answers.js';
 import { gotrueClaims, verifiedMethod } from './wire.js';
 import { clientOf } from '../../client.js';
+import { isWebScheme } from '../../../lib/redirect-schemes.js';
 
 /**
  * The flows that go through a mailbox: recovery, magic links and codes,
@@ -331,10 +332,19 @@ function linkQuery(query: unknown): LinkQuery | null {
   return Value.Check(VerifyLinkQuery, query) ? query : null;
 }
 
+/**
+ * The CSP source that lets the page's form lead to `target`: its origin, or for a deep link its
+ * scheme (a custom scheme's origin is "null", which would block the app's callback).
+ */
+function formActionSource(target: string): string {
+  const url = new URL(target);
+  return isWebScheme(url.protocol) ? url.origin : url.protocol;
+}
+
 function page(reply: FastifyReply, status: number, html: string, redirectTo: string | null = null) {
   return reply
     .code(status)
-    .header('Content-Security-Policy', pageCsp(redirectTo ? new URL(redirectTo).origin : null))
+    .header('Content-Security-Policy', pageCsp(redirectTo ? formActionSource(redirectTo) : null))
     .header('Cache-Control', 'no-store')
     .header('Referrer-Policy', 'no-referrer')
     .type('text/html; charset=utf-8')
