@@ -31,7 +31,7 @@ describe('hosted pages in Chromium', { skip: chromiumAvailable() ?? false }, () 
         port,
         appName: 'Acme <Notes>',
         oneTimeTokens: { resendInterval: 0 },
-        redirectAllowList: ['https://app.acme.test/*'],
+        redirectAllowList: ['https://app.acme.test/*', 'io.supabase.flutterquickstart://login-callback/'],
       }),
     ));
     browser = await launchBrowser();
@@ -180,6 +180,29 @@ describe('hosted pages in Chromium', { skip: chromiumAvailable() ?? false }, () 
     const refused = await page.goto(tampered);
     assert.equal(refused?.status(), 400);
     assert.equal(await heading(page), 'This link is not valid');
+    await page.close();
+  });
+
+  it("with a listed mobile deep link, the button's 303 leads Chromium to the app's scheme, not blocked by the page's CSP", async () => {
+    const { client } = gotrueClient(url);
+    await t.services.admin.createUser(LOCAL_CALL, {
+      email: 'flutter@acme.test',
+      password: 'old passphrase!',
+      emailConfirm: true,
+    });
+    const link = await mailedLink('flutter@acme.test', () =>
+      client.signInWithOtp({
+        email: 'flutter@acme.test',
+        options: { emailRedirectTo: 'io.supabase.flutterquickstart://login-callback/' },
+      }),
+    );
+    const page = await browser.newPage();
+    await page.goto(link);
+    // No app handles the scheme here: the navigation to it fails, after the CSP let it go. A CSP
+    // naming no such source (a custom scheme's origin is "null") fails the form's own POST instead.
+    const failed = page.waitForEvent('requestfailed');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    assert.equal((await failed).url(), 'io.supabase.flutterquickstart://login-callback/');
     await page.close();
   });
 });
