@@ -16,10 +16,12 @@ import { followRedirects } from '../support/oidc-provider.js';
  * (PKCE).
  */
 const APP = 'https://app.test';
+/** A Flutter app's deep link, as Supabase's guide lists it in the allow-list. */
+const DEEP_LINK = 'io.supabase.flutterquickstart://login-callback/';
 
 for (const storeKind of ['file', 'postgres'] as const) {
   describe(`GitHub sign-in with @supabase/auth-js (${storeKind} store)`, () => {
-    const started = useGithubApp(storeKind, { siteUrl: APP });
+    const started = useGithubApp(storeKind, { siteUrl: APP, redirectAllowList: [DEEP_LINK] });
     let t: TestApp;
     let url: string;
     let github: OAuth2Server;
@@ -78,6 +80,22 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.ok(again.error, 'the code works once');
       const byAddress = await t.services.store.findUserByEmail('octocat@github.test');
       assert.equal(byAddress?.id, exchanged.data.user?.id, 'one account for one GitHub user');
+    });
+
+    it("PKCE flow to a mobile app's listed deep link: back at the app's scheme with ?code=, exchanged", async () => {
+      const { client } = gotrueClient(url, { flowType: 'pkce' });
+      const { data } = await client.signInWithOAuth({
+        provider: 'github',
+        options: { redirectTo: DEEP_LINK, skipBrowserRedirect: true },
+      });
+      github.signInAs(githubAccount(583232, 'flutterer', 'flutterer@github.test'));
+      const landed = await followRedirects(data.url!, (at) => at.protocol !== 'http:');
+      assert.equal(`${landed.protocol}//${landed.host}${landed.pathname}`, DEEP_LINK);
+      const code = landed.searchParams.get('code');
+      assert.ok(code, landed.href);
+      const exchanged = await client.exchangeCodeForSession(code);
+      assert.equal(exchanged.error, null);
+      assert.equal(exchanged.data.user?.email, 'flutterer@github.test');
     });
 
     it('a GitHub account whose address is unverified never joins the account that owns that address', async () => {
