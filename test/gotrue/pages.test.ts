@@ -146,19 +146,15 @@ describe('hosted pages in Chromium', { skip: chromiumAvailable() ?? false }, () 
     await page.close();
   });
 
-  it('with an allowed redirect_to, the button hands the session to the app in the URL fragment', async () => {
+  /** The magic link mailed to a new confirmed account at `email`, asked by supabase-js for `redirectTo`. */
+  async function magicLinkTo(email: string, redirectTo: string): Promise<string> {
+    await t.services.admin.createUser(LOCAL_CALL, { email, password: 'old passphrase!', emailConfirm: true });
     const { client } = gotrueClient(url);
-    await t.services.admin.createUser(LOCAL_CALL, {
-      email: 'ned@acme.test',
-      password: 'old passphrase!',
-      emailConfirm: true,
-    });
-    const link = await mailedLink('ned@acme.test', () =>
-      client.signInWithOtp({
-        email: 'ned@acme.test',
-        options: { emailRedirectTo: 'https://app.acme.test/welcome' },
-      }),
-    );
+    return mailedLink(email, () => client.signInWithOtp({ email, options: { emailRedirectTo: redirectTo } }));
+  }
+
+  it('with an allowed redirect_to, the button hands the session to the app in the URL fragment', async () => {
+    const link = await magicLinkTo('ned@acme.test', 'https://app.acme.test/welcome');
     assert.match(link, /redirect_to=https%3A%2F%2Fapp\.acme\.test%2Fwelcome/u);
     const page = await browser.newPage();
     // The app is not running: catch the navigation to it instead of loading it.
@@ -184,18 +180,7 @@ describe('hosted pages in Chromium', { skip: chromiumAvailable() ?? false }, () 
   });
 
   it("with a listed mobile deep link, the button's 303 leads Chromium to the app's scheme, not blocked by the page's CSP", async () => {
-    const { client } = gotrueClient(url);
-    await t.services.admin.createUser(LOCAL_CALL, {
-      email: 'flutter@acme.test',
-      password: 'old passphrase!',
-      emailConfirm: true,
-    });
-    const link = await mailedLink('flutter@acme.test', () =>
-      client.signInWithOtp({
-        email: 'flutter@acme.test',
-        options: { emailRedirectTo: 'io.supabase.flutterquickstart://login-callback/' },
-      }),
-    );
+    const link = await magicLinkTo('flutter@acme.test', 'io.supabase.flutterquickstart://login-callback/');
     const page = await browser.newPage();
     await page.goto(link);
     // No app handles the scheme here: the navigation to it fails, after the CSP let it go. A CSP
