@@ -456,7 +456,8 @@ export const ConfigSchema = Type.Object({
   siteUrl: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null }),
   /**
    * Where `redirect_to` may point besides siteUrl (GoTrue's URI_ALLOW_LIST):
-   * exact URLs, or prefixes ending in `*` (e.g. "https://app.example.com/*").
+   * exact URLs, or prefixes ending in `*` (e.g. "https://app.example.com/*"), http(s) or a mobile
+   * app's deep link ("com.example.app://login-callback/"), never javascript:, data: and the like.
    */
   redirectAllowList: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
   /**
