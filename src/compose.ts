@@ -230,6 +230,7 @@ export async function createServices(
     clients: new OAuthClients(providers, {
       clockTolerance: config.jwt.clockTolerance,
       timeoutSeconds: config.identities.providerTimeout,
+      answerLimit: config.identities.providerAnswerLimit,
       ...(options.providerFetch ? { fetch: options.providerFetch } : {}),
     }),
     flows: new OAuthFlows({

@@ -514,6 +514,11 @@ export const ConfigSchema = Type.Object({
        * as GoTrue's 10 s: past it the sign-in answers 503 with Retry-After.
        */
       providerTimeout: Type.Integer({ default: 10, minimum: 1, maximum: 300 }),
+      /**
+       * Bytes one answer of an identity provider may have (discovery, key set, token, userinfo):
+       * past it the sign-in fails as on a provider that cannot be reached, and the answer is let go.
+       */
+      providerAnswerLimit: Type.Integer({ default: 1048576, minimum: 1024 }),
     },
     { default: {} },
   ),

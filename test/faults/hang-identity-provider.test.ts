@@ -32,7 +32,25 @@ import {
  * passed on as it came (Host too: oidc-provider names its endpoints by it), but the held path's is
  * held as the test says.
  */
-type HoldMode = 'answer' | 'never answer' | 'stop half-way';
+type HoldMode = 'answer' | 'never answer' | 'stop half-way' | 'flood' | 'declare a huge size';
+
+/** What a flooding provider sends before it holds the rest (without end): 64 times the test's bound. */
+const FLOOD_BYTES = 4 * 1024 * 1024;
+const ANSWER_LIMIT = 64 * 1024;
+
+/** Writes FLOOD_BYTES of a JSON string as fast as the reader takes them, then holds the answer open. */
+function flood(response: ServerResponse): void {
+  const chunk = Buffer.alloc(64 * 1024, 'a');
+  let sent = 0;
+  const more = () => {
+    while (sent < FLOOD_BYTES && !response.destroyed) {
+      sent += chunk.length;
+      if (!response.write(chunk)) return void response.once('drain', more);
+    }
+  };
+  response.write('{"keys":"');
+  more();
+}
 
 interface FrontedIdp extends TestIdp {
   /** The path held (/jwks, /token, /me: oidc-provider's userinfo), and how. */
@@ -51,6 +69,12 @@ async function frontedIdp(redirectUri: string): Promise<FrontedIdp> {
       response.on('close', () => heldClosed?.());
       if (fronted.hold.mode === 'stop half-way') {
         response.writeHead(200, { 'content-type': 'application/json' });
+        response.write('{"keys":[');
+      } else if (fronted.hold.mode === 'flood') {
+        response.writeHead(200, { 'content-type': 'application/json' });
+        flood(response);
+      } else if (fronted.hold.mode === 'declare a huge size') {
+        response.writeHead(200, { 'content-type': 'application/json', 'content-length': 2 ** 40 });
         response.write('{"keys":[');
       }
       return;
@@ -82,9 +106,20 @@ async function frontedIdp(redirectUri: string): Promise<FrontedIdp> {
   return fronted;
 }
 
-const startFrontedApp = () =>
+/**
+ * The app at a 1 s provider timeout, or for the size bound's tests at 60 s and a 64 KiB bound: an
+ * oversized answer must fail at once, so without the bound they fail at their guard, not at the
+ * timeout's same error.
+ */
+const startFrontedApp = (bound: 'time' | 'size' = 'time') =>
   startOAuthApp({
-    config: { siteUrl: 'https://app.test', identities: { providerTimeout: 1 } },
+    config: {
+      siteUrl: 'https://app.test',
+      identities:
+        bound === 'time'
+          ? { providerTimeout: 1 }
+          : { providerTimeout: 60, providerAnswerLimit: ANSWER_LIMIT },
+    },
     provider: frontedIdp,
     external: (idp) => ({
       keycloak: { enabled: true, client_id: idp.clientId, secret: idp.clientSecret, url: idp.issuer },
@@ -95,11 +130,19 @@ const startFrontedApp = () =>
 const GUARD = { timeout: 8_000 };
 
 // One app and provider for each: a key set fetched once is cached (jose), so a later hang is never met.
-for (const mode of ['never answer', 'stop half-way'] as const) {
+// The size bound's apps fetch discovery (flooded first) and the key set at their first sign-in.
+const BOUNDS = [
+  ['time', 'never answer'],
+  ['time', 'stop half-way'],
+  ['size', 'flood'],
+  ['size', 'declare a huge size'],
+] as const;
+
+for (const [bound, mode] of BOUNDS) {
   describe(`signInWithIdToken while the provider’s JWKS would ${mode}`, () => {
     let app: OAuthApp<FrontedIdp>;
     before(async () => {
-      app = await startFrontedApp();
+      app = await startFrontedApp(bound);
     });
     after(async () => {
       await app?.close();
@@ -112,20 +155,32 @@ for (const mode of ['never answer', 'stop half-way'] as const) {
         body: JSON.stringify({ provider: 'keycloak', id_token: token }),
       });
 
+    /** The sign-in while `path` is held: 503 with Retry-After, and the held answer let go. */
+    async function refusedWhileHeld(token: string, path: string): Promise<void> {
+      const idp = app.provider;
+      idp.hold = { path, mode };
+      const letGo = idp.nextHeldClosed();
+      const hung = await signIn(token);
+      const body = (await hung.json()) as { error_code?: string };
+      assert.equal(hung.status, 503, JSON.stringify(body));
+      assert.equal(body.error_code, 'service_unavailable');
+      assert.ok(hung.headers.get('retry-after'), 'Retry-After');
+      await letGo;
+    }
+
     it(
-      '503 with Retry-After at the provider timeout, then the token signs in once it answers',
+      `503 with Retry-After at the provider’s ${bound} bound, then the token signs in once it answers`,
       GUARD,
       async () => {
-        const idp = app.provider;
-        const token = await idp.idToken({ sub: 'kc-ida', email: 'ida@acme.test', email_verified: true });
-        idp.hold = { path: '/jwks', mode };
-        const hung = await signIn(token);
-        const body = (await hung.json()) as { error_code?: string };
-        assert.equal(hung.status, 503, JSON.stringify(body));
-        assert.equal(body.error_code, 'service_unavailable');
-        assert.ok(hung.headers.get('retry-after'), 'Retry-After');
+        const token = await app.provider.idToken({
+          sub: 'kc-ida',
+          email: 'ida@acme.test',
+          email_verified: true,
+        });
+        if (bound === 'size') await refusedWhileHeld(token, '/.well-known/openid-configuration');
+        await refusedWhileHeld(token, '/jwks');
 
-        idp.hold.mode = 'answer';
+        app.provider.hold.mode = 'answer';
         const answered = await signIn(token);
         assert.equal(answered.status, 200, await answered.clone().text());
       },
@@ -133,48 +188,50 @@ for (const mode of ['never answer', 'stop half-way'] as const) {
   });
 }
 
-describe('a callback while the provider’s token or userinfo endpoint would never answer', () => {
-  let app: OAuthApp<FrontedIdp>;
-  before(async () => {
-    app = await startFrontedApp();
-    app.provider.accounts.set('kc-ola', { email: 'ola@acme.test', email_verified: true });
-  });
-  after(async () => {
-    await app?.close();
-  });
-
-  /** The provider's login done (through the front), restauth's callback address with its code. */
-  async function callbackOf(jar: CookieJar): Promise<URL> {
-    app.provider.loginAs('kc-ola');
-    return followRedirects(
-      `${app.url}/authorize?provider=keycloak`,
-      (at) => at.pathname === '/auth/v1/callback',
-      15,
-      jar,
-    );
-  }
-
-  for (const [path, description] of [
-    ['/token', 'Unable to exchange external code'],
-    ['/me', 'Error getting user profile from external provider'],
-  ] as const) {
-    it(`${path}: leads back with GoTrue’s error at the provider timeout`, GUARD, async () => {
-      const jar: CookieJar = new Map();
-      const callback = await callbackOf(jar);
-      app.provider.hold = { path, mode: 'never answer' };
-      const letGo = app.provider.nextHeldClosed();
-      const answer = await fetch(callback, {
-        redirect: 'manual',
-        headers: { cookie: cookieHeader(jar, callback) },
-      });
-      const body = await answer.text();
-      app.provider.hold.mode = 'answer';
-      await letGo;
-      const landed = new URL(answer.headers.get('location') ?? '', app.base);
-      assert.equal(landed.origin, 'https://app.test', `${answer.status} ${body}`);
-      const error = landed.searchParams;
-      assert.equal(error.get('error_code'), 'unexpected_failure');
-      assert.equal(error.get('error_description'), description);
+for (const [bound, mode] of [BOUNDS[0], BOUNDS[2], BOUNDS[3]]) {
+  describe(`a callback while the provider’s token or userinfo endpoint would ${mode}`, () => {
+    let app: OAuthApp<FrontedIdp>;
+    before(async () => {
+      app = await startFrontedApp(bound);
+      app.provider.accounts.set('kc-ola', { email: 'ola@acme.test', email_verified: true });
     });
-  }
-});
+    after(async () => {
+      await app?.close();
+    });
+
+    /** The provider's login done (through the front), restauth's callback address with its code. */
+    async function callbackOf(jar: CookieJar): Promise<URL> {
+      app.provider.loginAs('kc-ola');
+      return followRedirects(
+        `${app.url}/authorize?provider=keycloak`,
+        (at) => at.pathname === '/auth/v1/callback',
+        15,
+        jar,
+      );
+    }
+
+    for (const [path, description] of [
+      ['/token', 'Unable to exchange external code'],
+      ['/me', 'Error getting user profile from external provider'],
+    ] as const) {
+      it(`${path}: leads back with GoTrue’s error at the provider’s ${bound} bound`, GUARD, async () => {
+        const jar: CookieJar = new Map();
+        const callback = await callbackOf(jar);
+        app.provider.hold = { path, mode };
+        const letGo = app.provider.nextHeldClosed();
+        const answer = await fetch(callback, {
+          redirect: 'manual',
+          headers: { cookie: cookieHeader(jar, callback) },
+        });
+        const body = await answer.text();
+        app.provider.hold.mode = 'answer';
+        await letGo;
+        const landed = new URL(answer.headers.get('location') ?? '', app.base);
+        assert.equal(landed.origin, 'https://app.test', `${answer.status} ${body}`);
+        const error = landed.searchParams;
+        assert.equal(error.get('error_code'), 'unexpected_failure');
+        assert.equal(error.get('error_description'), description);
+      });
+    }
+  });
+}

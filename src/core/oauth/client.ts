@@ -1,6 +1,7 @@
-import { createRemoteJWKSet, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { createRemoteJWKSet, customFetch, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type * as openIdClientModule from 'openid-client';
 import { AuthError } from '../errors.js';
+import { ProviderAnswerTooLarge, sizeBoundedFetch, type ProviderFetch } from './bounded-fetch.js';
 import type { OAuthCallbackRefusal } from '../ports/events.js';
 import type { OAuthFlowSecrets } from './flows.js';
 import type {
@@ -58,6 +59,8 @@ export interface OAuthClientOptions {
   clockTolerance: number;
   /** Seconds one request to a provider may take (identities.providerTimeout; GoTrue's 10 s). */
   timeoutSeconds?: number;
+  /** Bytes one answer of a provider may have (identities.providerAnswerLimit); default 1 MiB. */
+  answerLimit?: number;
   /**
    * What openid-client's requests to the providers go through (discovery, token, userinfo);
    * default: fetch. Tests route a provider's public host name (login.microsoftonline.com) to a
@@ -80,12 +83,19 @@ export class OAuthClients {
   private readonly configurations = new Map<string, Promise<ClientConfiguration>>();
   private readonly keySets = new Map<string, JWTVerifyGetKey>();
   private readonly timeoutSeconds: number;
+  /** openid-client's fetch (options.fetch or fetch), each answer bounded in size. */
+  private readonly providerFetch: openIdClientModule.CustomFetch;
+  /** fetch, each answer bounded in size: the key sets' and the OAuth2 presets' user requests. */
+  private readonly plainFetch: ProviderFetch<RequestInit>;
 
   constructor(
     private readonly providers: ReadonlyMap<string, ConfiguredProvider>,
     private readonly options: OAuthClientOptions = { clockTolerance: 2 },
   ) {
     this.timeoutSeconds = options.timeoutSeconds ?? 10;
+    const limit = options.answerLimit ?? 1024 * 1024;
+    this.plainFetch = sizeBoundedFetch<RequestInit>(limit, fetch);
+    this.providerFetch = sizeBoundedFetch(limit, options.fetch ?? fetch);
   }
 
   /** The enabled provider of that name (any case), or undefined. */
@@ -200,6 +210,7 @@ export class OAuthClients {
     if (keys === undefined) {
       keys = createRemoteJWKSet(new URL(metadata.jwks_uri), {
         timeoutDuration: this.timeoutSeconds * 1000,
+        [customFetch]: this.plainFetch,
       });
       this.keySets.set(settings.name, keys);
     }
@@ -263,7 +274,7 @@ export class OAuthClients {
         client.discovery(issuer, clientId, metadata, auth, {
           timeout: this.timeoutSeconds,
           ...(insecure ? { execute: [client.allowInsecureRequests] } : {}),
-          ...(this.options.fetch ? { [client.customFetch]: this.options.fetch } : {}),
+          [client.customFetch]: this.providerFetch,
         });
       try {
         const discovered = await discover(undefined);
@@ -294,19 +305,20 @@ export class OAuthClients {
     return this.withFetch(client, config);
   }
 
-  /** The configuration with restauth's timeout, and the fetch requests to the provider go through. */
+  /** The configuration with restauth's timeout, and the bounded fetch requests to the provider go through. */
   private withFetch(client: OpenIdClient, config: ClientConfiguration): ClientConfiguration {
     config.timeout = this.timeoutSeconds;
     // eslint-disable-next-line no-restricted-syntax -- openid-client's own symbol, no client string
-    if (this.options.fetch) config[client.customFetch] = this.options.fetch;
+    config[client.customFetch] = this.providerFetch;
     return config;
   }
 
   private http(): ProviderHttp {
     const timeoutMs = this.timeoutSeconds * 1000;
+    const fetchAnswer = this.plainFetch;
     return {
       async getJson(url, accessToken, headers = {}) {
-        const response = await fetch(url, {
+        const response = await fetchAnswer(url, {
           headers: { accept: 'application/json', ...headers, authorization: `Bearer ${accessToken}` },
           signal: AbortSignal.timeout(timeoutMs),
         });
@@ -332,6 +344,7 @@ function providerUnreachable(cause: unknown): AuthError {
  */
 function keySetUnreachable(error: unknown): boolean {
   if (error instanceof errors.JWKSTimeout || error instanceof errors.JWKSInvalid) return true;
+  if (error instanceof ProviderAnswerTooLarge) return true;
   if (error instanceof errors.JOSEError) return error.code === errors.JOSEError.code;
   return error instanceof TypeError && error.message === 'fetch failed';
 }
