@@ -8,6 +8,7 @@ import {
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { floodAnswer } from '../support/answer-flood.js';
 import { startOAuthApp, type OAuthApp } from '../support/oauth-app.js';
 import {
   cookieHeader,
@@ -38,20 +39,6 @@ type HoldMode = 'answer' | 'never answer' | 'stop half-way' | 'flood' | 'declare
 const FLOOD_BYTES = 4 * 1024 * 1024;
 const ANSWER_LIMIT = 64 * 1024;
 
-/** Writes FLOOD_BYTES of a JSON string as fast as the reader takes them, then holds the answer open. */
-function flood(response: ServerResponse): void {
-  const chunk = Buffer.alloc(64 * 1024, 'a');
-  let sent = 0;
-  const more = () => {
-    while (sent < FLOOD_BYTES && !response.destroyed) {
-      sent += chunk.length;
-      if (!response.write(chunk)) return void response.once('drain', more);
-    }
-  };
-  response.write('{"keys":"');
-  more();
-}
-
 interface FrontedIdp extends TestIdp {
   /** The path held (/jwks, /token, /me: oidc-provider's userinfo), and how. */
   hold: { path: string; mode: HoldMode };
@@ -71,8 +58,7 @@ async function frontedIdp(redirectUri: string): Promise<FrontedIdp> {
         response.writeHead(200, { 'content-type': 'application/json' });
         response.write('{"keys":[');
       } else if (fronted.hold.mode === 'flood') {
-        response.writeHead(200, { 'content-type': 'application/json' });
-        flood(response);
+        floodAnswer(response, FLOOD_BYTES);
       } else if (fronted.hold.mode === 'declare a huge size') {
         response.writeHead(200, { 'content-type': 'application/json', 'content-length': 2 ** 40 });
         response.write('{"keys":[');

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import formbody from '@fastify/formbody';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { floodAnswer } from './answer-flood.js';
 
 /**
  * A GitHub-style OAuth2 server for tests, listening on 127.0.0.1 (a real
@@ -46,6 +47,11 @@ export interface OAuth2Server {
   signInAs(account: GithubAccount): void;
   /** The next authorization request is refused by the user (GitHub's error=access_denied). */
   denyNext(): void;
+  /**
+   * The next GET /user answers `bytes` without end (test/support/answer-flood.ts); resolves once
+   * its reader lets the answer go.
+   */
+  floodNextUser(bytes: number): Promise<void>;
   /** The authorization requests received, their query as sent (state, scope, redirect_uri ...). */
   authorizations: Array<Record<string, string>>;
   /** The token requests received, with the body as parsed. */
@@ -90,6 +96,7 @@ export async function startOAuth2Server(
   const tokenRequests: Array<Record<string, string>> = [];
   let account: GithubAccount | null = null;
   let deny = false;
+  let flood: { bytes: number; closed: () => void } | null = null;
 
   const app: FastifyInstance = Fastify({ logger: false });
   await app.register(formbody);
@@ -194,6 +201,13 @@ export async function startOAuth2Server(
   };
   for (const base of ['', '/api/v3']) {
     app.get(`${base}/user`, async (request, reply) => {
+      if (flood !== null) {
+        const { bytes, closed } = flood;
+        flood = null;
+        reply.hijack();
+        reply.raw.on('close', closed);
+        return floodAnswer(reply.raw, bytes);
+      }
       const owner = accountOf(request);
       if (!owner) return reply.code(401).send(unauthorized);
       const { emails: _emails, ...profile } = owner;
@@ -218,6 +232,7 @@ export async function startOAuth2Server(
     denyNext: () => {
       deny = true;
     },
+    floodNextUser: (bytes) => new Promise<void>((closed) => (flood = { bytes, closed })),
     authorizations,
     tokenRequests,
     close: () => app.close(),
