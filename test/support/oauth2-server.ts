@@ -48,10 +48,10 @@ export interface OAuth2Server {
   /** The next authorization request is refused by the user (GitHub's error=access_denied). */
   denyNext(): void;
   /**
-   * The next GET /user answers `bytes` without end (test/support/answer-flood.ts); resolves once
-   * its reader lets the answer go.
+   * The next GET /user answers `bytes` without end (test/support/answer-flood.ts) with `status`
+   * (200); resolves once its reader lets the answer go.
    */
-  floodNextUser(bytes: number): Promise<void>;
+  floodNextUser(bytes: number, status?: number): Promise<void>;
   /** The authorization requests received, their query as sent (state, scope, redirect_uri ...). */
   authorizations: Array<Record<string, string>>;
   /** The token requests received, with the body as parsed. */
@@ -96,7 +96,7 @@ export async function startOAuth2Server(
   const tokenRequests: Array<Record<string, string>> = [];
   let account: GithubAccount | null = null;
   let deny = false;
-  let flood: { bytes: number; closed: () => void } | null = null;
+  let flood: { bytes: number; status: number; closed: () => void } | null = null;
 
   const app: FastifyInstance = Fastify({ logger: false });
   await app.register(formbody);
@@ -202,11 +202,11 @@ export async function startOAuth2Server(
   for (const base of ['', '/api/v3']) {
     app.get(`${base}/user`, async (request, reply) => {
       if (flood !== null) {
-        const { bytes, closed } = flood;
+        const { bytes, status, closed } = flood;
         flood = null;
         reply.hijack();
         reply.raw.on('close', closed);
-        return floodAnswer(reply.raw, bytes);
+        return floodAnswer(reply.raw, bytes, status);
       }
       const owner = accountOf(request);
       if (!owner) return reply.code(401).send(unauthorized);
@@ -232,7 +232,8 @@ export async function startOAuth2Server(
     denyNext: () => {
       deny = true;
     },
-    floodNextUser: (bytes) => new Promise<void>((closed) => (flood = { bytes, closed })),
+    floodNextUser: (bytes, status = 200) =>
+      new Promise<void>((closed) => (flood = { bytes, status, closed })),
     authorizations,
     tokenRequests,
     close: () => app.close(),

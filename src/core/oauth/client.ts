@@ -322,7 +322,11 @@ export class OAuthClients {
           headers: { accept: 'application/json', ...headers, authorization: `Bearer ${accessToken}` },
           signal: AbortSignal.timeout(timeoutMs),
         });
-        if (!response.ok) throw new Error(`${url} answered ${response.status}`);
+        if (!response.ok) {
+          // Let go of the refusal's connection now, not at the timeout: its body is never read.
+          await response.body?.cancel();
+          throw new Error(`${url} answered ${response.status}`);
+        }
         return response.json() as Promise<unknown>;
       },
     };
