@@ -33,7 +33,8 @@ import {
  * passed on as it came (Host too: oidc-provider names its endpoints by it), but the held path's is
  * held as the test says.
  */
-type HoldMode = 'answer' | 'never answer' | 'stop half-way' | 'flood' | 'declare a huge size';
+type HoldMode =
+  'answer' | 'never answer' | 'stop half-way' | 'flood' | 'declare a huge size' | 'refuse and flood';
 
 /** What a flooding provider sends before it holds the rest (without end): 64 times the test's bound. */
 const FLOOD_BYTES = 4 * 1024 * 1024;
@@ -59,6 +60,8 @@ async function frontedIdp(redirectUri: string): Promise<FrontedIdp> {
         response.write('{"keys":[');
       } else if (fronted.hold.mode === 'flood') {
         floodAnswer(response, FLOOD_BYTES);
+      } else if (fronted.hold.mode === 'refuse and flood') {
+        floodAnswer(response, FLOOD_BYTES, 503);
       } else if (fronted.hold.mode === 'declare a huge size') {
         response.writeHead(200, { 'content-type': 'application/json', 'content-length': 2 ** 40 });
         response.write('{"keys":[');
@@ -122,6 +125,7 @@ const BOUNDS = [
   ['time', 'stop half-way'],
   ['size', 'flood'],
   ['size', 'declare a huge size'],
+  ['size', 'refuse and flood'],
 ] as const;
 
 for (const [bound, mode] of BOUNDS) {
@@ -174,7 +178,7 @@ for (const [bound, mode] of BOUNDS) {
   });
 }
 
-for (const [bound, mode] of [BOUNDS[0], BOUNDS[2], BOUNDS[3]]) {
+for (const [bound, mode] of [BOUNDS[0], BOUNDS[2], BOUNDS[3], BOUNDS[4]]) {
   describe(`a callback while the provider’s token or userinfo endpoint would ${mode}`, () => {
     let app: OAuthApp<FrontedIdp>;
     before(async () => {

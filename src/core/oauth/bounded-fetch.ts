@@ -9,6 +9,9 @@ export class ProviderAnswerTooLarge extends Error {
   }
 }
 
+/** Statuses whose Response cannot be built with a body. */
+const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
+
 /**
  * `inner` whose answers' bodies fail once past `limit` bytes. The time bound alone let a hostile or
  * broken provider stream gigabytes into memory within it (response.json() keeps every byte until
@@ -41,10 +44,11 @@ export function sizeBoundedFetch<Options>(
       },
       cancel: (reason) => reader.cancel(reason),
     });
-    return new Response(bounded, {
-      status: response.status,
-      statusText: response.statusText,
-      headers: response.headers,
-    });
+    const init = { status: response.status, statusText: response.statusText, headers: response.headers };
+    if (response.ok) return new Response(bounded, init);
+    // A refusal's body is often never read (jose's key set, openid-client's discovery): read it
+    // here, within the bound, so that its connection is let go now and not at the timeout.
+    const refusal = await new Response(bounded).arrayBuffer();
+    return new Response(NULL_BODY_STATUSES.has(response.status) ? null : refusal, init);
   };
 }
