@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { before, describe, it } from 'node:test';
 import type { TestApp } from '../support/app.js';
 import { gotrueClient } from '../support/gotrue.js';
@@ -169,4 +171,33 @@ describe('GitHub whose /user answers without end (identities.providerAnswerLimit
       },
     );
   }
+});
+
+describe('GitHub whose /user redirects elsewhere (an internal address)', () => {
+  const started = useGithubApp('file', { siteUrl: APP });
+
+  it('is not followed: back at the app with unexpected_failure, the address never asked', async () => {
+    // What the redirect leads to: an address only restauth's network reaches (metadata, an admin page).
+    const asked: string[] = [];
+    const internal = createServer((request, response) => {
+      asked.push(`${request.method} ${request.url} ${request.headers.authorization ?? ''}`);
+      response.end('{"id": 1, "login": "internal", "email": "admin@internal.test"}');
+    });
+    await new Promise<void>((listening) => internal.listen(0, '127.0.0.1', listening));
+    try {
+      const { port } = internal.address() as AddressInfo;
+      const { url, provider: github } = started.app;
+      const { data } = await gotrueClient(url).client.signInWithOAuth({
+        provider: 'github',
+        options: { redirectTo: `${APP}/welcome`, skipBrowserRedirect: true },
+      });
+      github.signInAs(githubAccount(583232, 'octocat2', 'octocat2@github.test'));
+      github.redirectNextUser(`http://127.0.0.1:${port}/latest/meta-data/`);
+      const landed = await followRedirects(data.url!, APP);
+      assert.equal(landed.searchParams.get('error_code'), 'unexpected_failure', landed.href);
+      assert.deepEqual(asked, [], 'the redirect was followed');
+    } finally {
+      await new Promise((closed) => internal.close(closed));
+    }
+  });
 });

@@ -52,6 +52,8 @@ export interface OAuth2Server {
    * (200); resolves once its reader lets the answer go.
    */
   floodNextUser(bytes: number, status?: number): Promise<void>;
+  /** The next GET /user answers 302 to `location` (a provider leading restauth's request elsewhere). */
+  redirectNextUser(location: string): void;
   /** The authorization requests received, their query as sent (state, scope, redirect_uri ...). */
   authorizations: Array<Record<string, string>>;
   /** The token requests received, with the body as parsed. */
@@ -97,6 +99,7 @@ export async function startOAuth2Server(
   let account: GithubAccount | null = null;
   let deny = false;
   let flood: { bytes: number; status: number; closed: () => void } | null = null;
+  let redirect: string | null = null;
 
   const app: FastifyInstance = Fastify({ logger: false });
   await app.register(formbody);
@@ -201,6 +204,11 @@ export async function startOAuth2Server(
   };
   for (const base of ['', '/api/v3']) {
     app.get(`${base}/user`, async (request, reply) => {
+      if (redirect !== null) {
+        const location = redirect;
+        redirect = null;
+        return reply.redirect(location, 302);
+      }
       if (flood !== null) {
         const { bytes, status, closed } = flood;
         flood = null;
@@ -234,6 +242,9 @@ export async function startOAuth2Server(
     },
     floodNextUser: (bytes, status = 200) =>
       new Promise<void>((closed) => (flood = { bytes, status, closed })),
+    redirectNextUser: (location) => {
+      redirect = location;
+    },
     authorizations,
     tokenRequests,
     close: () => app.close(),

@@ -321,6 +321,9 @@ export class OAuthClients {
         const response = await fetchAnswer(url, {
           headers: { accept: 'application/json', ...headers, authorization: `Bearer ${accessToken}` },
           signal: AbortSignal.timeout(timeoutMs),
+          // A profile endpoint answers, it does not redirect: one that did led restauth's request
+          // (from inside its network) to any address, and took the profile found there as the user's.
+          redirect: 'error',
         });
         if (!response.ok) {
           // Let go of the refusal's connection now, not at the timeout: its body is never read.
