@@ -50,7 +50,7 @@ export const GOTRUE_ENV_VARS: readonly EnvVar[] = [
     name: 'GOTRUE_URI_ALLOW_LIST',
     key: 'redirectAllowList',
     description:
-      'Allowed `redirect_to` targets, comma-separated: exact URLs, or prefixes ending in `*` or `**` (a wildcard elsewhere is refused).',
+      'Allowed `redirect_to` targets, comma-separated: exact URLs, or GoTrue globs (`*`, `**`, `?`, `[a-z]`, `{a,b}`) as GoTrue matches them (redirectAllowGlobs).',
   },
   {
     name: 'GOTRUE_DB_DATABASE_URL',
@@ -273,7 +273,7 @@ export function readGotrueEnv(env: NodeJS.ProcessEnv, warn: (message: string) =>
     layer.port = port;
   }
   const allowList = get('GOTRUE_URI_ALLOW_LIST');
-  if (allowList !== undefined) layer.redirectAllowList = allowListEntries(allowList);
+  if (allowList !== undefined) Object.assign(layer, allowListEntries(allowList));
 
   const databaseUrl = get('GOTRUE_DB_DATABASE_URL');
   const poolMax = integer('GOTRUE_DB_MAX_POOL_SIZE', 1);
@@ -375,34 +375,27 @@ export function unsupportedVariables(env: NodeJS.ProcessEnv): string[] {
 }
 
 /**
- * GoTrue's allow list holds globs; restauth's entries are exact URLs or prefixes ending in `*`.
- * A trailing `**` (GoTrue's "anything below") is such a prefix; any other wildcard is refused
- * rather than read as something narrower or wider than the operator meant. A trailing single `*`
- * too: GoTrue's stops at the next `/` or `.` (gobwas/glob with those separators), so
- * "https://app.example.com/auth/*" admitted /auth/callback but not
- * /auth/logout?next=https://evil.example/; read as restauth's prefix, it admitted both, and an
- * app's own open redirect below it led a mailed session to any host.
+ * GoTrue's allow list holds globs (gobwas/glob, separators "." and "/"). An entry without a wildcard
+ * is an exact URL, and one whose only wildcard is a trailing `**` ("anything below") a restauth
+ * prefix, as before; any other is kept as the glob it is (redirectAllowGlobs), matched as GoTrue
+ * matches it. Until then a single trailing `*` or a `*` in the host stopped the start: a GoTrue
+ * deployment's "https://app.example.com/*" or "https://*-team.vercel.app/**" did not run here.
+ * Like GoTrue's (envconfig), the list is split at every comma, `{a,b}` included.
  */
-function allowListEntries(value: string): string[] {
-  return value
-    .split(',')
-    .map((entry) => entry.trim())
-    .filter((entry) => entry !== '')
-    .map((entry) => {
-      const prefix = entry.endsWith('**') ? `${entry.slice(0, -2)}*` : entry;
-      if (prefix.slice(0, -1).includes('*') || prefix.includes('?')) {
-        throw new ConfigError(
-          `environment: GOTRUE_URI_ALLOW_LIST: restauth takes exact URLs or prefixes ending in **; ${JSON.stringify(entry)} has a wildcard elsewhere`,
-        );
-      }
-      if (prefix === entry && entry.endsWith('*')) {
-        throw new ConfigError(
-          `environment: GOTRUE_URI_ALLOW_LIST: ${JSON.stringify(entry)} ends in a single *, which GoTrue stops at the next / or . and restauth cannot express: write ** for everything below, or list the URLs`,
-        );
-      }
-      return prefix;
-    });
+function allowListEntries(value: string): { redirectAllowList: string[]; redirectAllowGlobs: string[] } {
+  const redirectAllowList: string[] = [];
+  const redirectAllowGlobs: string[] = [];
+  for (const entry of value.split(',').map((part) => part.trim())) {
+    if (entry === '') continue;
+    const prefix = entry.endsWith('**') ? entry.slice(0, -2) : entry;
+    if (!GLOB_SYNTAX.test(prefix)) redirectAllowList.push(prefix === entry ? entry : `${prefix}*`);
+    else redirectAllowGlobs.push(entry);
+  }
+  return { redirectAllowList, redirectAllowGlobs };
 }
+
+/** What gobwas/glob reads as syntax rather than text. */
+const GLOB_SYNTAX = /[*?[{\\]/u;
 
 /** nodemailer's options from GoTrue's SMTP variables; null without GOTRUE_SMTP_HOST. */
 function smtpSettings(

@@ -461,6 +461,12 @@ export const ConfigSchema = Type.Object({
    */
   redirectAllowList: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
   /**
+   * More allowed `redirect_to` targets as GoTrue's GOTRUE_URI_ALLOW_LIST globs ("https://*-team.vercel.app/**"):
+   * `*` any run without "." or "/", `**` any run, `?`, `[a-z]`, `[!a]`, `{a,b}`, matched against the
+   * whole URL without its fragment. GOTRUE_URI_ALLOW_LIST's entries with such wildcards land here.
+   */
+  redirectAllowGlobs: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+  /**
    * A `redirect_to` that is neither on siteUrl's origin nor allowed: false (GoTrue's behaviour) leads
    * to siteUrl instead; true refuses the request with 400.
    */

@@ -4,6 +4,7 @@ import type { Config } from './schema.js';
 import { sourceOfKey, type ValueSources } from './sources.js';
 import { isPlainObject } from '../lib/is-plain-object.js';
 import { isDeepLinkScheme, isWebScheme } from '../lib/redirect-schemes.js';
+import { fixedGlobHost, redirectGlobProblem } from './redirect-globs.js';
 
 /**
  * A weak setup refuses to start outside development mode (DESIGN,
@@ -134,6 +135,15 @@ function urlProblems(config: Config): SetupProblem[] {
     const weakness = deepLink ? null : cleartextUrl(url.href);
     if (weakness !== null) problems.push({ key, problem: weakness.replace(url.href, entry) });
   });
+  config.redirectAllowGlobs.forEach((glob, index) => {
+    const host = fixedGlobHost(glob);
+    if (/^http:/iu.test(glob) && (host === null || !isLocalHost(host))) {
+      problems.push({
+        key: `redirectAllowGlobs[${index}]`,
+        problem: `is ${JSON.stringify(glob)}: links in mails and redirects carrying tokens would travel in clear. Use https://`,
+      });
+    }
+  });
   return problems;
 }
 
@@ -215,6 +225,11 @@ export function checkUrls(config: Config, where: string): void {
         `redirectAllowList[${index}] must be an http:// or https:// URL, a mobile app's deep link (com.example.app://callback), or a prefix of one ending in * (got ${JSON.stringify(entry)}); javascript:, data: and the like never qualify`,
       );
     }
+  });
+  config.redirectAllowGlobs.forEach((glob, index) => {
+    const problem = redirectGlobProblem(glob);
+    if (problem !== null)
+      bad.push(`redirectAllowGlobs[${index}] (GOTRUE_URI_ALLOW_LIST's globs): ${problem}`);
   });
   const url = config.email?.['url'];
   if (typeof url === 'string' && !isUrl(url, ['smtp:', 'smtps:'])) {

@@ -1,6 +1,7 @@
 import type { Config } from './schema.js';
 import { withSources, type SetupProblem } from './setup-policy.js';
 import type { ValueSources } from './sources.js';
+import { isWideHostGlob } from './redirect-globs.js';
 
 /**
  * Protections on by default that a setting turns off. Each has a documented use (a client that
@@ -62,5 +63,13 @@ export function weakenedDefaults(config: Config, sources?: ValueSources): SetupP
       problem: 'is 0: a client can try one-time codes (email and phone OTPs) without bound',
     });
   }
+  config.redirectAllowGlobs.forEach((glob, index) => {
+    if (isWideHostGlob(glob)) {
+      found.push({
+        key: `redirectAllowGlobs[${index}]`,
+        problem: `is ${JSON.stringify(glob)}: its host wildcard also matches domains anyone can register, so a mailed session can be sent there (GoTrue admits it alike). Name your own domain after the wildcard ("https://*.example.com/**")`,
+      });
+    }
+  });
   return withSources(found, sources);
 }

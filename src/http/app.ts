@@ -36,6 +36,7 @@ import { maxHeaderBytes } from './header-limit.js';
 import { registerOpenApi } from './openapi.js';
 import { rateLimitHook } from './rate-limit.js';
 import { RedirectPolicy } from './redirects.js';
+import { compileRedirectGlob } from '../lib/redirect-glob.js';
 import { restauthFiles } from './restauth-files.js';
 import { hideRoutes } from './route-docs.js';
 import { confirmEmailRequired, publicUrl } from '../compose.js';
@@ -230,6 +231,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
           config.siteUrl,
           config.redirectAllowList,
           config.refuseDisallowedRedirects,
+          config.redirectAllowGlobs.map(compileRedirectGlob),
         ),
         settings: {
           mountPath: gotrue.prefix,

@@ -1,5 +1,6 @@
 import { AuthError } from '../core/errors.js';
 import { isDeepLinkScheme, isWebScheme } from '../lib/redirect-schemes.js';
+import type { RedirectGlob } from '../lib/redirect-glob.js';
 
 /** Hosts of a site URL on which GoTrue ignores the port (RFC 8252 7.3: a native app's loopback port varies). */
 const LOOPBACK_NAMES: ReadonlySet<string> = new Set(['localhost', '127.0.0.1', '[::1]']);
@@ -20,6 +21,8 @@ export class RedirectPolicy {
     private readonly allowList: readonly string[],
     /** Refuse a target that is not allowed (400) instead of falling back to the site URL as GoTrue does. */
     private readonly refuseDisallowed = false,
+    /** GoTrue's allow-list globs (redirectAllowGlobs), compiled. */
+    private readonly globs: readonly RedirectGlob[] = [],
   ) {
     this.site = siteUrl ? new URL(siteUrl) : null;
   }
@@ -40,9 +43,25 @@ export class RedirectPolicy {
     if (!web && !isDeepLinkScheme(url.protocol)) return false;
     if (url.username || url.password) return false;
     if (web && this.isOnSite(url)) return true;
-    return this.allowList.some((entry) =>
-      entry.endsWith('*') ? url.href.startsWith(entry.slice(0, -1)) : url.href === new URL(entry).href,
+    return (
+      this.allowList.some((entry) =>
+        entry.endsWith('*') ? url.href.startsWith(entry.slice(0, -1)) : url.href === new URL(entry).href,
+      ) || this.matchesGlob(url)
     );
+  }
+
+  /**
+   * GoTrue matches its globs against the redirect_to without its fragment (IsRedirectURLValid), as
+   * written; here against the URL as the parser writes it (as a browser will go to it): the host then
+   * ends at the first "/" or ":", so "https://*.acme.test/**" cannot be met by
+   * "https://evil.test?.acme.test/", which GoTrue's text match admits. A bare origin also matches
+   * without the "/" the parser adds, so "https://*.vercel.app" still admits "https://x.vercel.app".
+   */
+  private matchesGlob(url: URL): boolean {
+    if (this.globs.length === 0) return false;
+    const whole = url.href.slice(0, url.href.length - url.hash.length).replace(/#$/u, '');
+    const bare = url.pathname === '/' && url.search === '' && whole.endsWith('/') ? whole.slice(0, -1) : null;
+    return this.globs.some((glob) => glob.matches(whole) || (bare !== null && glob.matches(bare)));
   }
 
   /** The site's origin; on a loopback site any port, as GoTrue allows (IsRedirectURLValid). */

@@ -204,7 +204,7 @@ describe("GoTrue's environment variables", () => {
     assert.equal(config.store.type === 'postgres' && config.store.poolMax, 4);
   });
 
-  it('a malformed value stops the start naming the variable; a glob restauth cannot express too', async () => {
+  it('a malformed value stops the start naming the variable; a glob GoTrue would not compile too', async () => {
     const dir = await tempDir();
     await assert.rejects(
       load(dir, { env: { GOTRUE_DISABLE_SIGNUP: 'yes' } }),
@@ -218,15 +218,56 @@ describe("GoTrue's environment variables", () => {
       load(dir, { env: { GOTRUE_SESSIONS_TIMEBOX: 'a day' } }),
       /GOTRUE_SESSIONS_TIMEBOX must be a Go duration/u,
     );
+    // GoTrue splits the list at every comma before compiling (envconfig), so {a,b} leaves a { open:
+    // GoTrue panics at start on it (glob.MustCompile); restauth names it.
     await assert.rejects(
-      load(dir, { env: { GOTRUE_URI_ALLOW_LIST: 'https://*.acme.test/**' } }),
-      /GOTRUE_URI_ALLOW_LIST: .*"https:\/\/\*\.acme\.test\/\*\*" has a wildcard elsewhere/u,
+      load(dir, { env: { GOTRUE_URI_ALLOW_LIST: 'https://{www,beta}.acme.test/**' } }),
+      /redirectAllowGlobs\[0\] \(GOTRUE_URI_ALLOW_LIST's globs\): "https:\/\/\{www" is not a glob GoTrue compiles: a \{ without its \}/u,
     );
-    // GoTrue's single * ends at the next / or .: read as a prefix it admitted every URL below, an
-    // app's own open redirect (/auth/logout?next=https://evil.test/) among them.
     await assert.rejects(
-      load(dir, { env: { GOTRUE_URI_ALLOW_LIST: 'https://app.acme.test/**, https://app.acme.test/auth/*' } }),
-      /GOTRUE_URI_ALLOW_LIST: "https:\/\/app\.acme\.test\/auth\/\*" ends in a single \*/u,
+      load(dir, { env: { GOTRUE_URI_ALLOW_LIST: 'https://app.acme.test/[ab' } }),
+      /"https:\/\/app\.acme\.test\/\[ab" is not a glob GoTrue compiles/u,
+    );
+    // A scheme spelt by wildcards could be javascript: for all a reader of the config knows.
+    await assert.rejects(
+      load(dir, { env: { GOTRUE_URI_ALLOW_LIST: '*://app.acme.test/cb' } }),
+      /redirectAllowGlobs\[0\] .*"\*:\/\/app\.acme\.test\/cb" must start with http:\/\/, https:\/\/ or a mobile app's scheme/u,
+    );
+    // As an http:// entry of redirectAllowList: a glob on plain http to another host is a weak setup.
+    await assert.rejects(
+      load(dir, { env: { GOTRUE_URI_ALLOW_LIST: 'http://*.acme.test/**' } }),
+      /weak setup[^]*redirectAllowGlobs\[0\] \(environment\) is "http:\/\/\*\.acme\.test\/\*\*": .* travel in clear/u,
+    );
+  });
+
+  it("GoTrue's globs start restauth and are read as GoTrue reads them; a host wildcard wider than a domain is warned of", async () => {
+    const { config, warnings } = await load(await tempDir(), {
+      env: {
+        GOTRUE_SITE_URL: 'https://app.acme.test',
+        GOTRUE_URI_ALLOW_LIST:
+          'https://app.acme.test/**, https://app.acme.test/auth/*, https://*-team.vercel.app/**, http://localhost:3000/*, https://preview.acme.test/cb',
+      },
+    });
+    assert.deepEqual(config.redirectAllowList, ['https://app.acme.test/*', 'https://preview.acme.test/cb']);
+    assert.deepEqual(config.redirectAllowGlobs, [
+      'https://app.acme.test/auth/*',
+      'https://*-team.vercel.app/**',
+      'http://localhost:3000/*',
+    ]);
+    assert.deepEqual(warnings, []);
+
+    const wide = await load(await tempDir(), {
+      env: {
+        GOTRUE_URI_ALLOW_LIST:
+          'https://*.com/**, https://**acme.test/**, https://app.acme.*/cb, https://*.acme.test/**',
+      },
+    });
+    assert.deepEqual(wide.config.redirectAllowGlobs.length, 4);
+    assert.deepEqual(
+      wide.warnings.map(
+        (warning) => /^redirectAllowGlobs\[(\d)\].*matches domains anyone can register/u.exec(warning)?.[1],
+      ),
+      ['0', '1', '2'],
     );
   });
 

@@ -32,6 +32,17 @@ describe('redirect_to spellings lead nowhere but the site and the allow-list', (
           'com.supabase://*',
           'exp://192.168.1.1:19000/--/*',
         ],
+        // GOTRUE_URI_ALLOW_LIST's globs, matched as GoTrue's gobwas/glob with separators "." and "/".
+        redirectAllowGlobs: [
+          'https://*-team.glob.test/**',
+          'https://app.glob.test/auth/*',
+          'https://pr-?.glob.test/cb',
+          'https://[a-c]x.glob.test/cb',
+          'https://[!a]y.glob.test/cb',
+          'https://{www,beta}.glob.test/cb',
+          'https://*.vercel.glob.test',
+          'com.globapp://*',
+        ],
       },
     });
   });
@@ -46,22 +57,31 @@ describe('redirect_to spellings lead nowhere but the site and the allow-list', (
       })
     ).statusCode;
 
-  for (const target of [
-    `${SITE}/home`,
-    `${SITE}\\@evil.test`,
-    'https://app.acme.test/auth/callback',
-    'https://m.acme.test/cb',
-    'io.supabase.flutterquickstart://login-callback/',
-    'IO.SUPABASE.FLUTTERQUICKSTART://login-callback/',
-    'com.supabase://login-callback?next=1',
-    'exp://192.168.1.1:19000/--/auth/callback',
-  ]) {
-    it(`allows ${JSON.stringify(target)}, on the site or the list`, async () => {
-      assert.equal(await verifyPage(target), 200);
-    });
-  }
+  const answers = (status: number, verb: string, targets: string[], why = '') => {
+    for (const target of targets) {
+      it(`${verb} ${JSON.stringify(target)}${why}`, async () => {
+        assert.equal(await verifyPage(target), status);
+      });
+    }
+  };
 
-  for (const target of [
+  answers(
+    200,
+    'allows',
+    [
+      `${SITE}/home`,
+      `${SITE}\\@evil.test`,
+      'https://app.acme.test/auth/callback',
+      'https://m.acme.test/cb',
+      'io.supabase.flutterquickstart://login-callback/',
+      'IO.SUPABASE.FLUTTERQUICKSTART://login-callback/',
+      'com.supabase://login-callback?next=1',
+      'exp://192.168.1.1:19000/--/auth/callback',
+    ],
+    ', on the site or the list',
+  );
+
+  answers(400, 'refuses', [
     'https://site.acme.test@evil.test/',
     'https://site.acme.test:443@evil.test/',
     'https://user:pw@site.acme.test/',
@@ -113,11 +133,69 @@ describe('redirect_to spellings lead nowhere but the site and the allow-list', (
     'exp://192.168.1.1:19000/--/../../x',
     'com.supabase.evil://x',
     'com.supabase:/x',
-  ]) {
-    it(`refuses ${JSON.stringify(target)}`, async () => {
-      assert.equal(await verifyPage(target), 400);
-    });
-  }
+  ]);
+
+  answers(
+    200,
+    'allows',
+    [
+      'https://pr-12-team.glob.test/',
+      'https://pr-12-team.glob.test/auth/callback?next=/home#frag',
+      'https://app.glob.test/auth/callback',
+      'https://app.glob.test/auth/',
+      'https://app.glob.test/auth/callback?x=1',
+      'https://APP.glob.test/auth/callback',
+      'https://app.glob.test/auth/callback#a/b.c',
+      'https://pr-7.glob.test/cb',
+      'https://bx.glob.test/cb',
+      'https://zy.glob.test/cb',
+      'https://beta.glob.test/cb',
+      'https://preview.vercel.glob.test',
+      'https://preview.vercel.glob.test/',
+      'com.globapp://login-callback',
+    ],
+    ' by a GoTrue glob',
+  );
+
+  answers(
+    400,
+    'refuses',
+    [
+      // `*` stops at "." and "/"; `**` goes on.
+      'https://a.b-team.glob.test/',
+      'https://app.glob.test/auth/a/b',
+      'https://app.glob.test/auth/cb.html',
+      'https://app.glob.test/auth/logout?next=https://evil.test/',
+      'https://app.glob.test/auth/../../evil',
+      'https://app.glob.test/auth/%2e%2e/%2e%2e/evil',
+      'https://preview.vercel.glob.test/x',
+      'https://a.preview.vercel.glob.test',
+      // `?` is one character; a class one of its own; alternatives only those named.
+      'https://pr-77.glob.test/cb',
+      'https://pr-.glob.test/cb',
+      'https://dx.glob.test/cb',
+      'https://ay.glob.test/cb',
+      'https://gamma.glob.test/cb',
+      'https://www.beta.glob.test/cb',
+      // The attack spellings against a glob's host: GoTrue matches the text, restauth the URL parsed,
+      // whose host ends at the first "/", "?", "#" or "\\".
+      'https://evil.test?-team.glob.test/',
+      'https://evil.test#-team.glob.test/',
+      'https://evil.test\\x-team.glob.test/',
+      'https://evil.test/x-team.glob.test/',
+      'https://x-team.glob.test@evil.test/',
+      'https://x-team.glob.test:443@evil.test/',
+      'https://user:pw@x-team.glob.test/',
+      'https://x-team.glob.test.evil.test/',
+      'https://x-team.glob.test./',
+      'https://x-tеam.glob.test/',
+      'http://x-team.glob.test/',
+      'javascript://x-team.glob.test/%0aalert(1)',
+      'com.globapp.evil://login-callback',
+      'com.globapp://login-callback/x',
+    ],
+    ' though GoTrue globs are listed',
+  );
 });
 
 /**
