@@ -23,9 +23,19 @@ const NON_SEPARATOR = '[^./]';
  * refuses (an unclosed `[` or `{`) throws, as GoTrue does not start on one.
  */
 export function compileRedirectGlob(source: string): RedirectGlob {
-  const regex = new GlobReader(source).read();
+  const regex = new GlobReader(lowerCaseOrigin(source)).read();
   const compiled = loadRe2js().compile(`^(?s:${regex})$`);
   return { source, matches: (text) => compiled.matches(text) };
+}
+
+/**
+ * The glob with its scheme and host in lower case: a redirect_to is matched as the URL parser writes
+ * it, host in lower case, so GoTrue's "https://App.example.com/*" (which matches the text as sent)
+ * would otherwise match nothing here, and every redirect_to meant for it lead to the site URL.
+ */
+function lowerCaseOrigin(source: string): string {
+  const origin = /^[a-z][a-z0-9+.-]*:\/\/[^/]*/iu.exec(source)?.[0] ?? '';
+  return origin.toLowerCase() + source.slice(origin.length);
 }
 
 class GlobReader {

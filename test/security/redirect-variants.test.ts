@@ -41,6 +41,8 @@ describe('redirect_to spellings lead nowhere but the site and the allow-list', (
           'https://[!a]y.glob.test/cb',
           'https://{www,beta}.glob.test/cb',
           'https://*.vercel.glob.test',
+          // GoTrue matches the text as sent; here the URL as parsed, so the glob's host is read in lower case.
+          'HTTPS://Docs.Glob.test/cb',
           'com.globapp://*',
         ],
       },
@@ -152,6 +154,8 @@ describe('redirect_to spellings lead nowhere but the site and the allow-list', (
       'https://beta.glob.test/cb',
       'https://preview.vercel.glob.test',
       'https://preview.vercel.glob.test/',
+      'https://docs.glob.test/cb',
+      'https://DOCS.glob.test/cb',
       'com.globapp://login-callback',
     ],
     ' by a GoTrue glob',
