@@ -55,3 +55,20 @@ export function fixedGlobHost(glob: string): string | null {
   const host = parts.authority.replace(/:[^.\]]*$/u, '');
   return WILDCARD.test(host) ? null : host;
 }
+
+/**
+ * How the URL parser writes a web glob's host and port when the glob writes them otherwise, or null:
+ * "https://app.example.com:443/*" or "https://bücher.example/*" match no redirect_to, whose host is
+ * matched as parsed (no default port, punycode), so every redirect_to meant for them led to siteUrl.
+ */
+export function parsedGlobHost(glob: string): string | null {
+  const parts = globParts(glob);
+  if (parts === null || !isWebScheme(parts.scheme) || WILDCARD.test(parts.authority)) return null;
+  let parsed: string;
+  try {
+    parsed = new URL(`${parts.scheme}//${parts.authority}`).host;
+  } catch {
+    return '(no host: it is not a URL)';
+  }
+  return parsed === parts.authority.toLowerCase() ? null : parsed;
+}

@@ -4,7 +4,7 @@ import type { Config } from './schema.js';
 import { sourceOfKey, type ValueSources } from './sources.js';
 import { isPlainObject } from '../lib/is-plain-object.js';
 import { isDeepLinkScheme, isWebScheme } from '../lib/redirect-schemes.js';
-import { fixedGlobHost, redirectGlobProblem } from './redirect-globs.js';
+import { fixedGlobHost, parsedGlobHost, redirectGlobProblem } from './redirect-globs.js';
 
 /**
  * A weak setup refuses to start outside development mode (DESIGN,
@@ -141,6 +141,13 @@ function urlProblems(config: Config): SetupProblem[] {
       problems.push({
         key: `redirectAllowGlobs[${index}]`,
         problem: `is ${JSON.stringify(glob)}: links in mails and redirects carrying tokens would travel in clear. Use https://`,
+      });
+    }
+    const parsed = parsedGlobHost(glob);
+    if (parsed !== null) {
+      problems.push({
+        key: `redirectAllowGlobs[${index}]`,
+        problem: `is ${JSON.stringify(glob)}, which no redirect_to matches: its host is matched as the URL parser writes it, ${parsed}`,
       });
     }
   });

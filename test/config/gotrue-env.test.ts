@@ -233,6 +233,13 @@ describe("GoTrue's environment variables", () => {
       load(dir, { env: { GOTRUE_URI_ALLOW_LIST: '*://app.acme.test/cb' } }),
       /redirectAllowGlobs\[0\] .*"\*:\/\/app\.acme\.test\/cb" must start with http:\/\/, https:\/\/ or a mobile app's scheme/u,
     );
+    // A host written otherwise than the parser writes it (a default port, Unicode) matches nothing.
+    await assert.rejects(
+      load(dir, {
+        env: { GOTRUE_URI_ALLOW_LIST: 'https://app.acme.test:443/*, https://bücher.acme.test/*' },
+      }),
+      /redirectAllowGlobs\[0\] \(environment\) is "https:\/\/app\.acme\.test:443\/\*", which no redirect_to matches: .* app\.acme\.test\.[^]*redirectAllowGlobs\[1\] .* xn--bcher-kva\.acme\.test\./u,
+    );
     // As an http:// entry of redirectAllowList: a glob on plain http to another host is a weak setup.
     await assert.rejects(
       load(dir, { env: { GOTRUE_URI_ALLOW_LIST: 'http://*.acme.test/**' } }),
