@@ -41,7 +41,7 @@ import { providersBackfillSql } from './providers-sql.js';
 import { restauthPrivilegesSql } from './restauth-privileges.js';
 import { dropRefreshInOneStatement, refreshInOneStatement } from './refresh-exchange.js';
 import { sessionTables, successorChains } from './session-sql.js';
-import { openSessionFunction, openSignInFunction } from './open-sign-in.js';
+import { openSessionFunction, openSignInFunction, type OpeningVersion } from './open-sign-in.js';
 
 /**
  * restauth's schema as versioned migrations. The SQL is built from the
@@ -114,6 +114,10 @@ export function quotedNames(names: SchemaNames) {
 export function migrations(names: SchemaNames): Migration[] {
   const q = quotedNames(names);
   const users = `${q.schema}.${q.table}`;
+  // open_sign_in and open_session, rewritten together as of `version` (each migration that changes
+  // either recreates both, so their shared rules stay one version).
+  const sessionOpeners = (version: OpeningVersion) =>
+    openSignInFunction(q, sessionTables(q), version) + openSessionFunction(q, sessionTables(q), version);
   const createRole = (role: string, literal: string) => `
     DO $$ BEGIN
       IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = ${literal}) THEN
@@ -729,7 +733,7 @@ export function migrations(names: SchemaNames): Migration[] {
     {
       version: 36,
       name: "a password sign-in's writes and its session cap in one call (open_sign_in), and any other session's (open_session)",
-      sql: openSignInFunction(q, sessionTables(q), 36) + openSessionFunction(q, sessionTables(q), 36),
+      sql: sessionOpeners(36),
     },
     {
       version: 37,
@@ -747,7 +751,7 @@ export function migrations(names: SchemaNames): Migration[] {
     {
       version: 40,
       name: 'open_sign_in and open_session open no session for a user banned meanwhile: checked on the row they lock',
-      sql: openSignInFunction(q, sessionTables(q), 40) + openSessionFunction(q, sessionTables(q), 40),
+      sql: sessionOpeners(40),
     },
     {
       version: 41,
@@ -790,10 +794,7 @@ export function migrations(names: SchemaNames): Migration[] {
     {
       version: 47,
       name: 'no session opens or refreshes for a user with a verified MFA factor; verifying one ends their aal1 sessions',
-      sql:
-        openSignInFunction(q, sessionTables(q), 47) +
-        openSessionFunction(q, sessionTables(q), 47) +
-        factorVerifiedEndsSessionsSql(q, sessionTables(q)),
+      sql: sessionOpeners(47) + factorVerifiedEndsSessionsSql(q, sessionTables(q)),
     },
     {
       version: 48,
@@ -806,10 +807,7 @@ export function migrations(names: SchemaNames): Migration[] {
     {
       version: 52,
       name: "a session opened beside a factor's verification: both lock the user's row, so one sees the other",
-      sql:
-        openSignInFunction(q, sessionTables(q), 52) +
-        openSessionFunction(q, sessionTables(q), 52) +
-        factorVerifiedLocksUserSql(q, sessionTables(q)),
+      sql: sessionOpeners(52) + factorVerifiedLocksUserSql(q, sessionTables(q)),
     },
     {
       version: 55,
@@ -819,10 +817,7 @@ export function migrations(names: SchemaNames): Migration[] {
     {
       version: 56,
       name: "a soft-deleted user (deleted_at set) is signed out everywhere, as GoTrue's soft delete does",
-      sql:
-        softDeleteEndsSessionsSql(q, sessionTables(q), oneTimeTokenTables(q)) +
-        openSignInFunction(q, sessionTables(q), 56) +
-        openSessionFunction(q, sessionTables(q), 56),
+      sql: softDeleteEndsSessionsSql(q, sessionTables(q), oneTimeTokenTables(q)) + sessionOpeners(56),
     },
     {
       version: 57,
@@ -837,17 +832,14 @@ export function migrations(names: SchemaNames): Migration[] {
     {
       version: 59,
       name: 'open_sign_in and open_session open no session for a user of another GoTrue instance',
-      sql: openSignInFunction(q, sessionTables(q), 59) + openSessionFunction(q, sessionTables(q), 59),
+      sql: sessionOpeners(59),
     },
     {
       // Migrations 36-59 named the users table by `store.table` (postgrest-auth's db.table), which is
       // `accounts` in restauth's schema since 14: with any name but `users` every sign-in failed (503).
       version: 60,
       name: "open_sign_in, open_session and the factor trigger name GoTrue's users table, whatever store.table is",
-      sql:
-        openSignInFunction(q, sessionTables(q), 59) +
-        openSessionFunction(q, sessionTables(q), 59) +
-        endSessionsBelowAal2Sql(q, sessionTables(q)),
+      sql: sessionOpeners(59) + endSessionsBelowAal2Sql(q, sessionTables(q)),
     },
     {
       version: 62,

@@ -91,7 +91,7 @@ export function openSessionFunction(q: Names, t: SessionTables, version: Opening
 }
 
 /** The migrations that (re)made open_sign_in and open_session. */
-type OpeningVersion = 36 | 40 | 47 | 52 | 56 | 59;
+export type OpeningVersion = 36 | 40 | 47 | 52 | 56 | 59;
 
 /**
  * Migration 52's first statement: the user's row `$2` locked (the lock the writes take), so the writes
