@@ -104,6 +104,26 @@ describe('data.jsonServer "1": compatibility with json-server 1.x', () => {
     `/posts?_where=${encodeURIComponent('{"or":[{"views":{"gt":200}},{"author":{"name":{"eq":"begriffs"}}}]}')}`,
     `/posts?_where=${encodeURIComponent('{not json')}&views:lt=10`,
     '/profile',
+    // 0.17's slicing parameters are plain conditions in 1.x (dropped in its #1696), and paging values at the edges.
+    '/posts?_start=0&_end=10',
+    '/posts?_start=1&_limit=2',
+    '/posts?_limit=2',
+    '/posts?_page=2&_limit=2',
+    '/posts?_page=1&_per_page=0',
+    '/posts?_page=1.9&_per_page=2.5',
+    '/posts?_page=2&_page=1&_per_page=2',
+    '/posts?_page=1&_per_page=2&_per_page=3',
+    '/posts?_page=99999999999999999999999&_per_page=2',
+    '/posts?_page=-1&_per_page=2',
+    '/posts?_page=1&_per_page=1e3',
+    '/posts?_page=%202&_per_page=2',
+    '/posts?_page=2abc&_per_page=2',
+    '/posts?_page=&_per_page=2',
+    '/posts?_page=1&_per_page=99999999999999999999999',
+    '/posts?_sort=views&_sort=-title',
+    '/posts?_embed=comments&_embed=comments',
+    '/posts?views=100&views=5',
+    '/posts?_start:eq=1',
   ];
   for (const path of reads) {
     it(`GET ${path}`, async () => {
