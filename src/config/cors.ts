@@ -1,4 +1,5 @@
 import { ConfigError } from './errors.js';
+import { withoutUrlPassword } from './url-password.js';
 
 /**
  * Each entry of a `cors` origin list must be an origin as a browser sends it in its Origin header
@@ -11,7 +12,7 @@ export function normaliseCorsOrigins(cors: boolean | string[], where: string): b
   return cors.map((entry, index) => {
     const refuse = (): never => {
       throw new ConfigError(
-        `${where}: cors[${index}] must be an origin, scheme://host[:port] with no path, query or credentials (got ${JSON.stringify(entry)})`,
+        `${where}: cors[${index}] must be an origin, scheme://host[:port] with no path, query or credentials (got ${JSON.stringify(withoutUrlPassword(entry))})`,
       );
     };
     let parsed: URL;

@@ -1,6 +1,9 @@
 import { ConfigSchema, type Config } from './schema.js';
 import { sourceOfKey, type ValueSources } from './sources.js';
 import { isPlainObject } from '../lib/is-plain-object.js';
+import { REDACTED, withoutUrlPassword } from './url-password.js';
+
+export { REDACTED };
 
 /** One printed setting: its dotted key, its value (secrets redacted) and where it came from. */
 export interface DescribedSetting {
@@ -18,25 +21,10 @@ const DERIVED = new Set(['jwt.publicDefaultSecret', 'jwt.generatedSecret']);
  */
 const SECRET_NAMES = /^(secret|pass|password|privateKey|accessToken|refreshToken|clientSecret|apiKey)$/i;
 
-export const REDACTED = '[redacted]';
-
-/** A URL's password (postgres://user:pass@host, smtp://user:pass@host) replaced; anything else as it is. */
-function redactUrl(value: string): string {
-  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) return value;
-  try {
-    const url = new URL(value);
-    if (url.password === '') return value;
-    url.password = 'redacted';
-    return url.toString().replace(':redacted@', `:${REDACTED}@`);
-  } catch {
-    return value;
-  }
-}
-
 function redact(name: string, value: unknown): unknown {
   if (value === null || value === undefined) return value;
   if (SECRET_NAMES.test(name)) return REDACTED;
-  return typeof value === 'string' ? redactUrl(value) : value;
+  return typeof value === 'string' ? withoutUrlPassword(value) : value;
 }
 
 /**

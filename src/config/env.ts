@@ -3,6 +3,7 @@ import { parseDuration } from './duration.js';
 import { ConfigError } from './errors.js';
 import type { ConfigLayer, StoreLayer } from './layer.js';
 import { parsePortNumber, PORT_NUMBER } from '../lib/port-number.js';
+import { withoutUrlPassword } from './url-password.js';
 
 /**
  * The one module that reads environment variables. Precedence: the config
@@ -158,7 +159,10 @@ const LOG_FORMATS = ['auto', 'pretty', 'json', 'json-server'] as const;
 const ALGORITHMS = ['argon2id', 'bcrypt'] as const;
 
 function fail(name: string, value: string, expected: string): never {
-  throw new ConfigError(`environment: ${name} must be ${expected} (got ${JSON.stringify(value)})`);
+  // A refused URL's password stays out of the message (printed at start, kept in logs).
+  throw new ConfigError(
+    `environment: ${name} must be ${expected} (got ${JSON.stringify(withoutUrlPassword(value))})`,
+  );
 }
 
 function port(name: string, value: string): number {

@@ -2,6 +2,7 @@ import type { TSchema } from '@sinclair/typebox';
 import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value';
 import { ConfigError } from './errors.js';
 import { isPlainObject } from '../lib/is-plain-object.js';
+import { withoutUrlPassword } from './url-password.js';
 
 /**
  * Checking a value against a TypeBox schema, with messages that speak the
@@ -26,7 +27,8 @@ function keyOf(pointer: string, prefix = ''): string {
 /** A short, printable rendering of the offending value. */
 export function shown(value: unknown): string {
   if (value === undefined) return 'nothing';
-  const text = JSON.stringify(value) ?? String(value);
+  // A refused URL setting (store.url, email.url) is shown without its password.
+  const text = JSON.stringify(typeof value === 'string' ? withoutUrlPassword(value) : value) ?? String(value);
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
