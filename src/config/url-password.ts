@@ -4,12 +4,26 @@ export const REDACTED = '[redacted]';
 const SCHEME = /^[a-z][a-z0-9+.-]*:\/\//iu;
 
 /**
- * A URL's password (postgres://user:pass@host, smtp://user:pass@host) replaced by `[redacted]` in
- * the text as written, for a message or a printed setting; anything else as it is. A URL the
- * parser refuses is often refused for its password (a `/`, `#` or `@` written unescaped), so there
- * everything from the user's `:` to the last `@` is hidden: more than the password at worst, never less.
+ * Query parameters that carry a credential: libpq's and pg's `password` and `sslpassword`
+ * (`postgres://app@db/auth?password=...` connects with it), and any `secret` or `token`.
+ */
+const SECRET_PARAMETER = /([?&])((?:ssl)?pass(?:word)?|[^=&#]*(?:secret|token)[^=&#]*)=[^&#]*/giu;
+
+/**
+ * A URL's password (postgres://user:pass@host, smtp://user:pass@host, ?password=) replaced by
+ * `[redacted]` in the text as written, for a message or a printed setting; anything else as it
+ * is. A URL the parser refuses is often refused for its password (a `/`, `#` or `@` written
+ * unescaped), so there everything from the user's `:` to the last `@` is hidden: more than the
+ * password at worst, never less.
  */
 export function withoutUrlPassword(value: string): string {
+  const hidden = withoutUserPassword(value);
+  const query = hidden.indexOf('?');
+  if (query === -1 || !SCHEME.test(hidden)) return hidden;
+  return hidden.slice(0, query) + hidden.slice(query).replace(SECRET_PARAMETER, `$1$2=${REDACTED}`);
+}
+
+function withoutUserPassword(value: string): string {
   const scheme = SCHEME.exec(value)?.[0];
   if (scheme === undefined) return value;
   let parsed: URL | null = null;
