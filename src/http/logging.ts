@@ -88,6 +88,37 @@ export function pathOf(url: string): string {
   return query === -1 ? url : url.slice(0, query);
 }
 
+/**
+ * PostgreSQL's detail of a refused row quotes it (`Failing row contains (id, ..., $2b$..., ...)`,
+ * `Key (token)=(...) already exists`), and pg puts the detail on its error, which pino's err
+ * serializer copies: a user's password hash or a refresh token reached the log whenever a
+ * constraint an operator added, a trigger or a full disk refused a write. The table, column,
+ * constraint and code stay, in their own fields.
+ */
+const ROW_VALUES = /^(Failing row contains \(|Key \()/u;
+
+/** pino's err serializer, without the row values of a database error's detail (its causes' too). */
+function serializeError(error: Error): pino.SerializedError {
+  const serialized = pino.stdSerializers.err(error);
+  withoutRowValues(serialized, Object.getPrototypeOf(serialized) as object, 0);
+  return serialized;
+}
+
+/** Clears `detail` on the serialized errors inside `value` (objects the serializer made, never the error's own). */
+function withoutRowValues(value: unknown, made: object, depth: number): void {
+  if (depth > 8 || typeof value !== 'object' || value === null) return;
+  if (Array.isArray(value)) {
+    for (const item of value) withoutRowValues(item, made, depth + 1);
+    return;
+  }
+  if (Object.getPrototypeOf(value) !== made) return;
+  const fields = value as Record<string, unknown>;
+  if (typeof fields['detail'] === 'string' && ROW_VALUES.test(fields['detail'])) {
+    fields['detail'] = '[redacted: the values of the refused row]';
+  }
+  for (const nested of Object.values(fields)) withoutRowValues(nested, made, depth + 1);
+}
+
 // Whatever logs a request or reply object gets its method, path and status only: never its headers.
 const SERIALIZERS: pino.LoggerOptions['serializers'] = {
   req: (request: { method?: string; url?: string }) => ({
@@ -95,7 +126,7 @@ const SERIALIZERS: pino.LoggerOptions['serializers'] = {
     path: pathOf(request.url ?? ''),
   }),
   res: (reply: { statusCode?: number }) => ({ status: reply.statusCode }),
-  err: pino.stdSerializers.err,
+  err: serializeError,
 };
 
 /** Where a logger's request lines go when not where its other lines do (see requestLineBatches). */
