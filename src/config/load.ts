@@ -194,13 +194,26 @@ export async function loadConfig(options: LoadOptions = {}): Promise<Config> {
   return (await loadConfigWithSources(options)).config;
 }
 
+/**
+ * Messages this process already wrote to stderr. A process that loads the same setup again (a test
+ * file building many apps, a CLI command over several folders) said it once: the same line again
+ * and again buried the warnings that were new. A different value, source or file is a new line.
+ */
+const warnedOnStderr = new Set<string>();
+
+function warnOnStderrOnce(message: string): void {
+  if (warnedOnStderr.has(message)) return;
+  warnedOnStderr.add(message);
+  console.warn(`restauth: warning: ${message}`);
+}
+
 /** loadConfig, and where each value came from (for `restauth config`; see sources.ts). */
 export async function loadConfigWithSources(
   options: LoadOptions = {},
 ): Promise<{ config: Config; sources: ValueSources; problems: SetupProblem[] }> {
   const cwd = resolve(options.cwd ?? process.cwd());
   const { env, fromDotenv } = await withDotenv(processEnvironment(options.env), cwd);
-  const warn = options.warn ?? ((message: string) => console.warn(`restauth: warning: ${message}`));
+  const warn = options.warn ?? warnOnStderrOnce;
 
   const file = await readConfigFile(options, cwd, warn);
   const gotrueLayer = readGotrueEnv(env, warn);
