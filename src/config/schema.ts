@@ -555,7 +555,7 @@ export const ConfigSchema = Type.Object({
        * How long a worker holds the mails it claimed: a mail whose worker died (a killed instance)
        * is sent by another once this has passed. A send in progress renews it.
        */
-      lease: Type.Integer({ default: 60, minimum: 5 }),
+      lease: Type.Integer({ default: 60, minimum: 1 }),
       /** How often a worker looks for mails other instances queued (a shared PostgreSQL outbox). */
       poll: Type.Integer({ default: 30, minimum: 1 }),
     },
