@@ -3,6 +3,7 @@ import type { OutgoingMail } from '../core/ports/outbox.js';
 import type { MailLogger, Mailer } from './mailer.js';
 import type { MailOutboxStore } from '../core/ports/outbox.js';
 import { LeaseRenewal, type MailLease } from './lease-renewal.js';
+import { isPermanentRefusal } from './permanent-refusal.js';
 
 export interface MailWorkerOptions {
   /** Attempts before a mail is given up as dead (default 8). */
@@ -252,10 +253,12 @@ export class MailWorker implements MailQueue {
       if (renewal.lost) return;
       const reason = (error as Error).message;
       const failures = attempts + 1;
-      if (failures >= this.maxAttempts) {
+      const refused = isPermanentRefusal(error);
+      if (failures >= this.maxAttempts || refused) {
         await this.store.markFailed(id, reason, null);
         this.logger.warn(
-          `restauth: gave up mailing ${message.to} ("${message.subject}") after ${failures} attempts: ${reason}`,
+          `restauth: gave up mailing ${message.to} ("${message.subject}") after ${failures} attempts` +
+            `${refused ? ' (the server refused it for good)' : ''}: ${reason}`,
         );
         return;
       }

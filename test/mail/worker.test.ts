@@ -9,30 +9,7 @@ import { MailWorker } from '../../src/mail/worker.js';
 import { onFreePort, REFUSED_PORT } from '../support/free-port.js';
 import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
 import { readMailQueueFile } from '../support/mail-queue-file.js';
-
-/** A logger that records, and lets a test wait for a line. */
-function recordingLogger() {
-  const lines: string[] = [];
-  const waiters: Array<{ pattern: RegExp; resolve: () => void }> = [];
-  const log = (line: string) => {
-    lines.push(line);
-    for (const waiter of [...waiters]) {
-      if (waiter.pattern.test(line)) {
-        waiters.splice(waiters.indexOf(waiter), 1);
-        waiter.resolve();
-      }
-    }
-  };
-  return {
-    lines,
-    info: log,
-    warn: log,
-    waitFor: (pattern: RegExp) =>
-      lines.some((line) => pattern.test(line))
-        ? Promise.resolve()
-        : new Promise<void>((resolve) => waiters.push({ pattern, resolve })),
-  };
-}
+import { recordingLogger } from '../support/recording-logger.js';
 
 const smtp = (port: number) =>
   new SmtpMailer({ host: '127.0.0.1', port, ignoreTLS: true, from: 'team@example.com' });

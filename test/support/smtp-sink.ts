@@ -33,7 +33,12 @@ export interface SmtpSink {
    * The next `count` deliveries are refused with a temporary error (451), at
    * RCPT TO or after DATA: what a greylisting or overloaded server does.
    */
-  refuseNext(count: number, stage?: 'rcpt' | 'data'): void;
+  refuseNext(count: number, stage?: 'rcpt' | 'data', kind?: 'temporary' | 'permanent'): void;
+  /**
+   * The next delivery is received and recorded, then its connection is cut before the server's
+   * reply to the DATA's `.`: the sender cannot tell whether the mail went.
+   */
+  dropNextReply(): void;
   /**
    * The next delivery is received and recorded, but the server's reply to it
    * (250) waits until `release` is called: what a slow server does, and the
@@ -61,6 +66,17 @@ function temporaryFailure(): Error {
   return Object.assign(new Error('try again later'), { responseCode: 451 });
 }
 
+/** What a server answers for an address it has no mailbox for, or a message it will never take. */
+function permanentFailure(): Error {
+  return Object.assign(new Error('mailbox unavailable'), { responseCode: 550 });
+}
+
+/** The parts of smtp-server's SMTPConnection that cut one. */
+interface SinkConnection {
+  session?: { id: string };
+  _socket: { destroy(): void };
+}
+
 /**
  * A real SMTP server in the test process (smtp-server), on an ephemeral port
  * of 127.0.0.1 unless `port` is given, accepting any login (plain text, no
@@ -70,6 +86,8 @@ export async function startSmtpSink(options: { port?: number } = {}): Promise<Sm
   const mails: SinkMail[] = [];
   const waiters: Array<{ predicate: (mail: SinkMail) => boolean; resolve: (mail: SinkMail) => void }> = [];
   const refusals = { rcpt: 0, data: 0 };
+  let refusal = temporaryFailure;
+  let dropReply = false;
   let refusedCount = 0;
   let hold: { received(mail: SinkMail): void; released: Promise<void> } | null = null;
   const server = new SMTPServer({
@@ -84,7 +102,7 @@ export async function startSmtpSink(options: { port?: number } = {}): Promise<Sm
       if (refusals.rcpt > 0) {
         refusals.rcpt--;
         refusedCount++;
-        callback(temporaryFailure());
+        callback(refusal());
         return;
       }
       callback();
@@ -94,7 +112,7 @@ export async function startSmtpSink(options: { port?: number } = {}): Promise<Sm
         refusals.data--;
         refusedCount++;
         stream.resume();
-        stream.on('end', () => callback(temporaryFailure()));
+        stream.on('end', () => callback(refusal()));
         return;
       }
       simpleParser(stream)
@@ -122,6 +140,15 @@ export async function startSmtpSink(options: { port?: number } = {}): Promise<Sm
               waiter.resolve(mail);
             }
           }
+          if (dropReply) {
+            dropReply = false;
+            // smtp-server keeps its connections (and each one's socket) in a set of its own.
+            const connections = (server as unknown as { connections: Set<SinkConnection> }).connections;
+            for (const connection of connections) {
+              if (connection.session?.id === session.id) connection._socket.destroy();
+            }
+            return;
+          }
           const held = hold;
           hold = null;
           if (!held) return callback();
@@ -145,8 +172,12 @@ export async function startSmtpSink(options: { port?: number } = {}): Promise<Sm
   return {
     port,
     mails,
-    refuseNext: (count, stage = 'data') => {
+    refuseNext: (count, stage = 'data', kind = 'temporary') => {
       refusals[stage] = count;
+      refusal = kind === 'temporary' ? temporaryFailure : permanentFailure;
+    },
+    dropNextReply: () => {
+      dropReply = true;
     },
     refused: () => refusedCount,
     holdNextReply: () => {
