@@ -5,6 +5,7 @@ import { sourceOfKey, type ValueSources } from './sources.js';
 import { isPlainObject } from '../lib/is-plain-object.js';
 import { isDeepLinkScheme, isWebScheme } from '../lib/redirect-schemes.js';
 import { fixedGlobHost, parsedGlobHost, redirectGlobProblem } from './redirect-globs.js';
+import { isMatchableWebHost } from '../lib/redirect-hosts.js';
 
 /**
  * A weak setup refuses to start outside development mode (DESIGN,
@@ -132,6 +133,10 @@ function urlProblems(config: Config): SetupProblem[] {
       });
       return;
     }
+    if (!deepLink && !isMatchableWebHost(url.hostname)) {
+      problems.push({ key, problem: unmatchableHost(entry, url.hostname) });
+      return;
+    }
     const weakness = deepLink ? null : cleartextUrl(url.href);
     if (weakness !== null) problems.push({ key, problem: weakness.replace(url.href, entry) });
   });
@@ -144,7 +149,10 @@ function urlProblems(config: Config): SetupProblem[] {
       });
     }
     const parsed = parsedGlobHost(glob);
-    if (parsed !== null) {
+    const hostname = /^https?:/iu.test(glob) && host !== null ? URL.parse(`https://${host}`)?.hostname : null;
+    if (hostname && !isMatchableWebHost(hostname)) {
+      problems.push({ key: `redirectAllowGlobs[${index}]`, problem: unmatchableHost(glob, hostname) });
+    } else if (parsed !== null) {
       problems.push({
         key: `redirectAllowGlobs[${index}]`,
         problem: `is ${JSON.stringify(glob)}, which no redirect_to matches: its host is matched as the URL parser writes it, ${parsed}`,
@@ -153,6 +161,10 @@ function urlProblems(config: Config): SetupProblem[] {
   });
   return problems;
 }
+
+/** An allow-list entry whose host RedirectPolicy refuses before any entry, as GoTrue does. */
+const unmatchableHost = (entry: string, host: string): string =>
+  `is ${JSON.stringify(entry)}, which no redirect_to matches: its host ${host} is an IP address other than loopback, or not a plain name, and GoTrue and restauth refuse such a redirect host whatever the list says`;
 
 /** Entries of trustProxy that trust every address: any client could then write its own address. */
 const EVERY_ADDRESS = new Set(['0.0.0.0/0', '::/0', '0.0.0.0/0.0.0.0']);

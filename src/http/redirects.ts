@@ -1,9 +1,20 @@
 import { AuthError } from '../core/errors.js';
 import { isDeepLinkScheme, isWebScheme } from '../lib/redirect-schemes.js';
 import type { RedirectGlob } from '../lib/redirect-glob.js';
+import { isMatchableWebHost } from '../lib/redirect-hosts.js';
+import { hasEncodedTraversal } from '../lib/redirect-paths.js';
 
-/** Hosts of a site URL on which GoTrue ignores the port (RFC 8252 7.3: a native app's loopback port varies). */
+/**
+ * Hosts of a site URL on which GoTrue ignores the port (RFC 8252 7.3: a native app's loopback port
+ * varies), and names under .localhost, which browsers resolve to loopback (RFC 6761). GoTrue's
+ * 0.0.0.0 and [::] are left out: they are not loopback addresses, and browsers are closing them off.
+ */
 const LOOPBACK_NAMES: ReadonlySet<string> = new Set(['localhost', '127.0.0.1', '[::1]']);
+const isLoopbackName = (hostname: string): boolean =>
+  LOOPBACK_NAMES.has(hostname) || hostname.endsWith('.localhost');
+
+/** The URL as the parser writes it, without its fragment: what GoTrue matches (it cuts at "#"). */
+const withoutFragment = (url: URL): string => url.href.split('#', 1)[0]!;
 
 /**
  * Decides where a `redirect_to` may lead: the site URL's origin, or an entry
@@ -43,10 +54,14 @@ export class RedirectPolicy {
     if (!web && !isDeepLinkScheme(url.protocol)) return false;
     if (url.username || url.password) return false;
     if (web && this.isOnSite(url)) return true;
+    if (web && !isMatchableWebHost(url.hostname)) return false;
+    const whole = withoutFragment(url);
+    if (this.allowList.some((entry) => !entry.endsWith('*') && whole === new URL(entry).href)) return true;
+    // Below here an entry admits many paths, so none may be written to climb out of it once decoded.
+    if (hasEncodedTraversal(url.pathname)) return false;
     return (
-      this.allowList.some((entry) =>
-        entry.endsWith('*') ? url.href.startsWith(entry.slice(0, -1)) : url.href === new URL(entry).href,
-      ) || this.matchesGlob(url)
+      this.allowList.some((entry) => entry.endsWith('*') && whole.startsWith(entry.slice(0, -1))) ||
+      this.matchesGlob(whole, url)
     );
   }
 
@@ -57,9 +72,8 @@ export class RedirectPolicy {
    * "https://evil.test?.acme.test/", which GoTrue's text match admits. A bare origin also matches
    * without the "/" the parser adds, so "https://*.vercel.app" still admits "https://x.vercel.app".
    */
-  private matchesGlob(url: URL): boolean {
+  private matchesGlob(whole: string, url: URL): boolean {
     if (this.globs.length === 0) return false;
-    const whole = url.href.slice(0, url.href.length - url.hash.length).replace(/#$/u, '');
     const bare = url.pathname === '/' && url.search === '' && whole.endsWith('/') ? whole.slice(0, -1) : null;
     return this.globs.some((glob) => glob.matches(whole) || (bare !== null && glob.matches(bare)));
   }
@@ -69,7 +83,7 @@ export class RedirectPolicy {
     if (this.site === null) return false;
     if (url.origin === this.site.origin) return true;
     return (
-      LOOPBACK_NAMES.has(this.site.hostname) &&
+      isLoopbackName(this.site.hostname) &&
       url.protocol === this.site.protocol &&
       url.hostname === this.site.hostname
     );

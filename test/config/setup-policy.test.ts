@@ -83,6 +83,16 @@ const WEAK: Array<[name: string, settings: Record<string, unknown>, key: RegExp]
     /redirectAllowList\[0\] .* which no redirect_to matches: .*"https:\/\/app\.example\.com\/\*"/,
   ],
   [
+    'a redirect to an IP address, which GoTrue and restauth refuse whatever the list says',
+    { redirectAllowList: ['https://app.example.com/', 'https://10.0.0.5/cb'] },
+    /redirectAllowList\[1\] .* is "https:\/\/10\.0\.0\.5\/cb", which no redirect_to matches: its host 10\.0\.0\.5/,
+  ],
+  [
+    'a glob naming an IP address in decimal form',
+    { redirectAllowGlobs: ['https://167772165/**'] },
+    /redirectAllowGlobs\[0\] .* which no redirect_to matches: its host 10\.0\.0\.5/,
+  ],
+  [
     'mail links to http://0.0.0.0',
     { host: '0.0.0.0', email: { host: 'localhost', port: 2525 } },
     /publicUrl is not set while mails are sent and restauth listens on 0\.0\.0\.0/,

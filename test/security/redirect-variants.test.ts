@@ -8,6 +8,14 @@ import { LOCAL_CALL } from '../../src/core/audit.js';
 
 const SITE = 'https://site.acme.test';
 
+/** The hosted /verify page's status for a redirect_to: 200 when it is allowed, 400 when not. */
+const verifyPageStatus = async (t: TestApp, redirectTo: string): Promise<number> =>
+  (
+    await t.app.inject({
+      url: `/auth/v1/verify?type=magiclink&token=abc&redirect_to=${encodeURIComponent(redirectTo)}`,
+    })
+  ).statusCode;
+
 /**
  * redirect_to spellings that parsers disagree on, each an open redirect somewhere (a mailed link
  * then hands its session to the attacker's host in the URL fragment): userinfo before the host,
@@ -44,6 +52,9 @@ describe('redirect_to spellings lead nowhere but the site and the allow-list', (
           // GoTrue matches the text as sent; here the URL as parsed, so the glob's host is read in lower case.
           'HTTPS://Docs.Glob.test/cb',
           'com.globapp://*',
+          // GoTrue refuses a non-loopback IP literal before its globs, however an entry lists it.
+          'https://10.0.0.*/**',
+          'http://127.0.0.1:*/**',
         ],
       },
     });
@@ -52,12 +63,7 @@ describe('redirect_to spellings lead nowhere but the site and the allow-list', (
     await t?.close();
   });
 
-  const verifyPage = async (redirectTo: string) =>
-    (
-      await t.app.inject({
-        url: `/auth/v1/verify?type=magiclink&token=abc&redirect_to=${encodeURIComponent(redirectTo)}`,
-      })
-    ).statusCode;
+  const verifyPage = (redirectTo: string) => verifyPageStatus(t, redirectTo);
 
   const answers = (status: number, verb: string, targets: string[], why = '') => {
     for (const target of targets) {
@@ -79,6 +85,9 @@ describe('redirect_to spellings lead nowhere but the site and the allow-list', (
       'IO.SUPABASE.FLUTTERQUICKSTART://login-callback/',
       'com.supabase://login-callback?next=1',
       'exp://192.168.1.1:19000/--/auth/callback',
+      // GoTrue matches without the fragment: an exact entry still admits the target carrying one.
+      'https://m.acme.test/cb#state=1',
+      'io.supabase.flutterquickstart://login-callback/#x',
     ],
     ', on the site or the list',
   );
@@ -135,6 +144,14 @@ describe('redirect_to spellings lead nowhere but the site and the allow-list', (
     'exp://192.168.1.1:19000/--/../../x',
     'com.supabase.evil://x',
     'com.supabase:/x',
+    // Below a prefix, a path that climbs out of it once a server decodes it.
+    'https://app.acme.test/auth/..%2F..%2Fadmin',
+    'https://app.acme.test/auth/..%2f..%2fadmin',
+    'https://app.acme.test/auth/..%5C..%5Cadmin',
+    'https://app.acme.test/auth/%252e%252e/admin',
+    'https://app.acme.test/auth/.%252E/admin',
+    'https://app.acme.test/auth/x%252Fy',
+    'com.supabase://login-callback/..%2F..%2Fx',
   ]);
 
   answers(
@@ -157,6 +174,8 @@ describe('redirect_to spellings lead nowhere but the site and the allow-list', (
       'https://docs.glob.test/cb',
       'https://DOCS.glob.test/cb',
       'com.globapp://login-callback',
+      'http://127.0.0.1:54321/cb',
+      'http://2130706433:54321/cb',
     ],
     ' by a GoTrue glob',
   );
@@ -197,6 +216,16 @@ describe('redirect_to spellings lead nowhere but the site and the allow-list', (
       'javascript://x-team.glob.test/%0aalert(1)',
       'com.globapp.evil://login-callback',
       'com.globapp://login-callback/x',
+      // GoTrue's host rules, before any glob: no IP literal but loopback, in any spelling; no odd name.
+      'https://10.0.0.5/x',
+      'https://167772165/x',
+      'https://0x0a.0.0.5/x',
+      'https://012.0.0.5/x',
+      'https://a_b-team.glob.test/',
+      // A glob's "*" stops at "/", not at a "/" a server decodes.
+      'https://app.glob.test/auth/x%2F%2E%2E%2Fadmin',
+      'https://pr-1-team.glob.test/a/..%2F..%2Fx',
+      'https://pr-1-team.glob.test/%252e%252e/x',
     ],
     ' though GoTrue globs are listed',
   );
@@ -223,8 +252,8 @@ describe('a mobile deep link in the allow-list receives the mailed session, as f
     await stopMailingApp(t, sink);
   });
 
-  it('answers the magic link with 303 to the deep link carrying a working session', async () => {
-    const email = 'mobile@acme.test';
+  /** Asks for a magic link to `redirectTo`, presses it, and checks the session the 303 carries. */
+  const signInThrough = async (redirectTo: string, email: string): Promise<URL> => {
     await t.services.admin.createUser(LOCAL_CALL, {
       email,
       password: 'a long mobile password 1',
@@ -233,7 +262,7 @@ describe('a mobile deep link in the allow-list receives the mailed session, as f
     const since = sink.mails.length;
     const asked = await t.app.inject({
       method: 'POST',
-      url: `/auth/v1/otp?redirect_to=${encodeURIComponent(DEEP_LINK)}`,
+      url: `/auth/v1/otp?redirect_to=${encodeURIComponent(redirectTo)}`,
       payload: { email, create_user: false },
     });
     assert.equal(asked.statusCode, 200, asked.body);
@@ -249,6 +278,7 @@ describe('a mobile deep link in the allow-list receives the mailed session, as f
 
     const location = await pressedLinkTarget((request) => t.app.inject(request), link);
     assert.equal(`${location.protocol}//${location.host}${location.pathname}`, DEEP_LINK);
+    // As supabase-js reads it (parseParametersFromURL): the whole fragment as one query string.
     const session = new URLSearchParams(location.hash.slice(1));
     assert.equal(session.get('type'), 'magiclink');
     const user = await t.app.inject({
@@ -257,14 +287,25 @@ describe('a mobile deep link in the allow-list receives the mailed session, as f
     });
     assert.equal(user.statusCode, 200, user.body);
     assert.equal((user.json() as { email: string }).email, email);
+    return location;
+  };
+
+  it('answers the magic link with 303 to the deep link carrying a working session', async () => {
+    await signInThrough(DEEP_LINK, 'mobile@acme.test');
   });
 
-  const verifyPage = async (redirectTo: string) =>
-    (
-      await t.app.inject({
-        url: `/auth/v1/verify?type=magiclink&token=abc&redirect_to=${encodeURIComponent(redirectTo)}`,
-      })
-    ).statusCode;
+  /**
+   * GoTrue admits this target (it matches without the fragment) and then writes
+   * `redirect_to + "#" + session` (AsRedirectURL): "#state=x#access_token=...", in which supabase-js
+   * finds no access_token. restauth puts the session in place of the target's fragment, as GoTrue's
+   * own error and message redirects do (u.Fragment = ...), so the app receives a session it can read.
+   */
+  it('answers a deep link that carries a fragment with the session in place of it', async () => {
+    const location = await signInThrough(`${DEEP_LINK}#state=x`, 'mobile-fragment@acme.test');
+    assert.equal(new URLSearchParams(location.hash.slice(1)).has('state'), false);
+  });
+
+  const verifyPage = (redirectTo: string) => verifyPageStatus(t, redirectTo);
 
   it('admits any port on the loopback site, nothing else the port rule could widen', async () => {
     assert.equal(await verifyPage('http://localhost:5173/cb'), 200);
@@ -276,6 +317,31 @@ describe('a mobile deep link in the allow-list receives the mailed session, as f
       'http://evil.localhost:3000/cb',
       'http://user@localhost:5173/cb',
       'myapp://localhost:3000/',
+    ]) {
+      assert.equal(await verifyPage(target), 400, target);
+    }
+  });
+});
+
+/** GoTrue's port rule on a site under .localhost, which browsers resolve to loopback (RFC 6761). */
+describe('a site URL under .localhost admits any port on its own name only', () => {
+  let t: TestApp;
+
+  before(async () => {
+    t = await createTestApp({ format: 'restauth', config: { siteUrl: 'http://app.localhost:3000' } });
+  });
+  after(async () => {
+    await t?.close();
+  });
+
+  it('admits another port on the same name, refuses other names and schemes', async () => {
+    const verifyPage = (redirectTo: string) => verifyPageStatus(t, redirectTo);
+    assert.equal(await verifyPage('http://app.localhost:5173/cb'), 200);
+    for (const target of [
+      'http://evil.localhost:5173/cb',
+      'https://app.localhost:5173/cb',
+      'http://app.localhost.evil.test:3000/cb',
+      'http://localhost:3000/cb',
     ]) {
       assert.equal(await verifyPage(target), 400, target);
     }
