@@ -1,3 +1,4 @@
+import { getPublicSuffix } from 'tldts';
 import { compileRedirectGlob } from '../lib/redirect-glob.js';
 import { isDeepLinkScheme, isWebScheme } from '../lib/redirect-schemes.js';
 
@@ -31,10 +32,11 @@ export function redirectGlobProblem(glob: string): string | null {
 
 /**
  * Whether a web glob's host wildcard can stand for a domain someone else registers: "**" in the host
- * (it crosses "." and "/": "https://**example.com/**" admits "https://evil.test/?example.com/"), or
+ * (it crosses "." and "/": "https://**example.com/**" admits "https://evil.test/?example.com/"),
  * fewer than two whole labels after the label the last wildcard is in ("*.com", "*example.com",
- * "app.example.*"). GoTrue admits these as written, and so does restauth, with a warning. Without
- * the public suffix list a two-label suffix ("*.co.uk", "*.vercel.app") is not seen as wide.
+ * "app.example.*"), or those labels being a public suffix, of the ICANN section or the private one
+ * ("*.co.uk", "*-team.vercel.app", "*.github.io": anyone can have a name right under them). GoTrue
+ * admits these as written, and so does restauth, with a warning.
  */
 export function isWideHostGlob(glob: string): boolean {
   const parts = globParts(glob);
@@ -45,7 +47,8 @@ export function isWideHostGlob(glob: string): boolean {
   if (last === -1) return false;
   const tail = host.slice(last + 1);
   const whole = tail.includes('.') ? tail.slice(tail.indexOf('.') + 1) : '';
-  return whole.split('.').filter((label) => label !== '').length < 2;
+  if (whole.split('.').filter((label) => label !== '').length < 2) return true;
+  return getPublicSuffix(whole, { allowPrivateDomains: true }) === whole.toLowerCase();
 }
 
 /** The host a web glob names when it has no wildcard ("localhost" of "http://localhost:3000/**"), else null. */

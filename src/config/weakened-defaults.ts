@@ -67,7 +67,7 @@ export function weakenedDefaults(config: Config, sources?: ValueSources): SetupP
     if (isWideHostGlob(glob)) {
       found.push({
         key: `redirectAllowGlobs[${index}]`,
-        problem: `is ${JSON.stringify(glob)}: its host wildcard also matches domains anyone can register, so a mailed session can be sent there (GoTrue admits it alike). Name your own domain after the wildcard ("https://*.example.com/**")`,
+        problem: `is ${JSON.stringify(glob)}: its host wildcard also matches domains anyone can register, so a mailed session can be sent there (GoTrue admits it alike). Name your own domain after the wildcard ("https://*.example.com/**"), not a public suffix such as vercel.app or co.uk`,
       });
     }
   });

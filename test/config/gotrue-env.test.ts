@@ -252,13 +252,13 @@ describe("GoTrue's environment variables", () => {
       env: {
         GOTRUE_SITE_URL: 'https://app.acme.test',
         GOTRUE_URI_ALLOW_LIST:
-          'https://app.acme.test/**, https://app.acme.test/auth/*, https://*-team.vercel.app/**, http://localhost:3000/*, https://preview.acme.test/cb',
+          'https://app.acme.test/**, https://app.acme.test/auth/*, https://*-team.preview.acme.test/**, http://localhost:3000/*, https://preview.acme.test/cb',
       },
     });
     assert.deepEqual(config.redirectAllowList, ['https://app.acme.test/*', 'https://preview.acme.test/cb']);
     assert.deepEqual(config.redirectAllowGlobs, [
       'https://app.acme.test/auth/*',
-      'https://*-team.vercel.app/**',
+      'https://*-team.preview.acme.test/**',
       'http://localhost:3000/*',
     ]);
     assert.deepEqual(warnings, []);
@@ -266,15 +266,17 @@ describe("GoTrue's environment variables", () => {
     const wide = await load(await tempDir(), {
       env: {
         GOTRUE_URI_ALLOW_LIST:
-          'https://*.com/**, https://**acme.test/**, https://app.acme.*/cb, https://*.acme.test/**',
+          'https://*.com/**, https://**acme.test/**, https://app.acme.*/cb, https://*.acme.test/**, ' +
+          // Right under a public suffix, of the ICANN section or the private one: anyone can have a name there.
+          'https://*.co.uk/**, https://*-team.vercel.app/**, https://pr-?.GitHub.io/cb, https://*.app.vercel.app/**',
       },
     });
-    assert.deepEqual(wide.config.redirectAllowGlobs.length, 4);
+    assert.deepEqual(wide.config.redirectAllowGlobs.length, 8);
     assert.deepEqual(
       wide.warnings.map(
         (warning) => /^redirectAllowGlobs\[(\d)\].*matches domains anyone can register/u.exec(warning)?.[1],
       ),
-      ['0', '1', '2'],
+      ['0', '1', '2', '4', '5', '6'],
     );
   });
 
