@@ -231,6 +231,7 @@ export async function createServices(
       clockTolerance: config.jwt.clockTolerance,
       timeoutSeconds: config.identities.providerTimeout,
       answerLimit: config.identities.providerAnswerLimit,
+      answerBudget: config.identities.providerAnswerBudget,
       ...(options.providerFetch ? { fetch: options.providerFetch } : {}),
     }),
     flows: new OAuthFlows({
@@ -258,6 +259,7 @@ export async function createServices(
     }),
     events: metrics?.authEvents ?? unobserved,
   };
+  metrics?.watchProviderAnswers(oauth.clients.answerBudget);
   // Tracked as background work: close waits for a prune under way, and a test awaits it with idle().
   const upkeep = () =>
     background.run(async () => {

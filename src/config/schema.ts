@@ -525,6 +525,11 @@ export const ConfigSchema = Type.Object({
        * past it the sign-in fails as on a provider that cannot be reached, and the answer is let go.
        */
       providerAnswerLimit: Type.Integer({ default: 1048576, minimum: 1024 }),
+      /**
+       * Bytes of every identity provider's answers being read at once, across all sign-ins: past it
+       * a sign-in fails at once as past providerAnswerLimit, so hostile answers cannot add up.
+       */
+      providerAnswerBudget: Type.Integer({ default: 33554432, minimum: 1024 }),
     },
     { default: {} },
   ),

@@ -184,6 +184,23 @@ export class Metrics {
     });
   }
 
+  /** Identity providers' answers being read (identities.providerAnswerBudget): bytes held, answers refused. */
+  watchProviderAnswers(budget: { readonly held: number; readonly refused: number }): void {
+    new Gauge({
+      name: 'restauth_provider_answer_bytes_held',
+      help: "Bytes of identity providers' answers read and not yet done with, across every sign-in",
+      registers: [this.registry],
+      collect() {
+        this.set(budget.held);
+      },
+    });
+    this.total(
+      'restauth_provider_answers_cut_total',
+      "Identity providers' answers cut off because all answers being read passed identities.providerAnswerBudget",
+      () => budget.refused,
+    );
+  }
+
   /**
    * Gauges read at each scrape: the mail queue's depth, (PostgreSQL) the pool's connections and
    * (file store) its journals.

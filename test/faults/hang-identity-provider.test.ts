@@ -9,6 +9,7 @@ import {
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { floodAnswer } from '../support/answer-flood.js';
+import { parse, valueOf } from '../support/metric-samples.js';
 import { startOAuthApp, type OAuthApp } from '../support/oauth-app.js';
 import {
   cookieHeader,
@@ -34,17 +35,31 @@ import {
  * held as the test says.
  */
 type HoldMode =
-  'answer' | 'never answer' | 'stop half-way' | 'flood' | 'declare a huge size' | 'refuse and flood';
+  | 'answer'
+  | 'never answer'
+  | 'stop half-way'
+  | 'flood'
+  | 'declare a huge size'
+  | 'refuse and flood'
+  | 'trickle';
 
 /** What a flooding provider sends before it holds the rest (without end): 64 times the test's bound. */
 const FLOOD_BYTES = 4 * 1024 * 1024;
 const ANSWER_LIMIT = 64 * 1024;
+/**
+ * What a trickling provider sends of each answer before it holds the rest: under the answer's own
+ * bound, but three of them pass ANSWER_BUDGET, which two fit in.
+ */
+const TRICKLE_BYTES = 48 * 1024;
+const ANSWER_BUDGET = 128 * 1024;
 
 interface FrontedIdp extends TestIdp {
   /** The path held (/jwks, /token, /me: oidc-provider's userinfo), and how. */
   hold: { path: string; mode: HoldMode };
   /** Resolves with the next held request once restauth, its client, lets it go. */
   nextHeldClosed(): Promise<void>;
+  /** Ends every held answer by closing its connection, as a provider that goes away does. */
+  cutHeld(): void;
 }
 
 async function frontedIdp(redirectUri: string): Promise<FrontedIdp> {
@@ -62,6 +77,9 @@ async function frontedIdp(redirectUri: string): Promise<FrontedIdp> {
         floodAnswer(response, FLOOD_BYTES);
       } else if (fronted.hold.mode === 'refuse and flood') {
         floodAnswer(response, FLOOD_BYTES, 503);
+      } else if (fronted.hold.mode === 'trickle') {
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.write(`{"access_token":"${'a'.repeat(TRICKLE_BYTES)}`);
       } else if (fronted.hold.mode === 'declare a huge size') {
         response.writeHead(200, { 'content-type': 'application/json', 'content-length': 2 ** 40 });
         response.write('{"keys":[');
@@ -85,6 +103,10 @@ async function frontedIdp(redirectUri: string): Promise<FrontedIdp> {
   const fronted: FrontedIdp = Object.assign(Object.create(idp) as TestIdp, {
     hold: { path: '/jwks', mode: 'answer' as HoldMode },
     nextHeldClosed: () => new Promise<void>((resolve) => (heldClosed = resolve)),
+    cutHeld: () => {
+      for (const response of held) response.destroy();
+      held.clear();
+    },
     close: async () => {
       for (const response of held) response.destroy();
       front.closeAllConnections();
@@ -104,16 +126,28 @@ const startFrontedApp = (bound: 'time' | 'size' = 'time') =>
   startOAuthApp({
     config: {
       siteUrl: 'https://app.test',
+      metrics: { enabled: true },
       identities:
         bound === 'time'
           ? { providerTimeout: 1 }
-          : { providerTimeout: 60, providerAnswerLimit: ANSWER_LIMIT },
+          : { providerTimeout: 60, providerAnswerLimit: ANSWER_LIMIT, providerAnswerBudget: ANSWER_BUDGET },
     },
     provider: frontedIdp,
     external: (idp) => ({
       keycloak: { enabled: true, client_id: idp.clientId, secret: idp.clientSecret, url: idp.issuer },
     }),
   });
+
+/** The provider's login done as kc-ola (through the front), restauth's callback address with its code. */
+function callbackOf(app: OAuthApp<FrontedIdp>, jar: CookieJar): Promise<URL> {
+  app.provider.loginAs('kc-ola');
+  return followRedirects(
+    `${app.url}/authorize?provider=keycloak`,
+    (at) => at.pathname === '/auth/v1/callback',
+    15,
+    jar,
+  );
+}
 
 /** Each test's guard: well over the 1 s bound, under the former constant 10 s. */
 const GUARD = { timeout: 8_000 };
@@ -189,24 +223,13 @@ for (const [bound, mode] of [BOUNDS[0], BOUNDS[2], BOUNDS[3], BOUNDS[4]]) {
       await app?.close();
     });
 
-    /** The provider's login done (through the front), restauth's callback address with its code. */
-    async function callbackOf(jar: CookieJar): Promise<URL> {
-      app.provider.loginAs('kc-ola');
-      return followRedirects(
-        `${app.url}/authorize?provider=keycloak`,
-        (at) => at.pathname === '/auth/v1/callback',
-        15,
-        jar,
-      );
-    }
-
     for (const [path, description] of [
       ['/token', 'Unable to exchange external code'],
       ['/me', 'Error getting user profile from external provider'],
     ] as const) {
       it(`${path}: leads back with GoTrue’s error at the provider’s ${bound} bound`, GUARD, async () => {
         const jar: CookieJar = new Map();
-        const callback = await callbackOf(jar);
+        const callback = await callbackOf(app, jar);
         app.provider.hold = { path, mode };
         const letGo = app.provider.nextHeldClosed();
         const answer = await fetch(callback, {
@@ -225,3 +248,56 @@ for (const [bound, mode] of [BOUNDS[0], BOUNDS[2], BOUNDS[3], BOUNDS[4]]) {
     }
   });
 }
+
+/**
+ * Many sign-ins against a provider that trickles each answer and never ends it: each answer fits
+ * its own bound, so without a bound on all of them together every sign-in held its bytes until the
+ * (here 60 s) timeout. Three held answers pass identities.providerAnswerBudget, which two fit in:
+ * whatever order their bytes come in, one sign-in at least is refused at once, and once the held
+ * ones are let go their bytes are free again, so the next sign-in goes through.
+ */
+describe('callbacks while the provider trickles answers that never end, past the answer budget', () => {
+  let app: OAuthApp<FrontedIdp>;
+  before(async () => {
+    app = await startFrontedApp('size');
+    app.provider.accounts.set('kc-ola', { email: 'ola@acme.test', email_verified: true });
+  });
+  after(async () => {
+    await app?.close();
+  });
+
+  async function startCallback(): Promise<{ jar: CookieJar; callback: URL }> {
+    const jar: CookieJar = new Map();
+    return { jar, callback: await callbackOf(app, jar) };
+  }
+  const answerOf = ({ jar, callback }: { jar: CookieJar; callback: URL }) =>
+    fetch(callback, { redirect: 'manual', headers: { cookie: cookieHeader(jar, callback) } });
+
+  it(
+    'refuses a sign-in at once past the budget, and lets the next one in once the answers end',
+    GUARD,
+    async () => {
+      const callbacks = [await startCallback(), await startCallback(), await startCallback()];
+      const next = await startCallback();
+      app.provider.hold = { path: '/token', mode: 'trickle' };
+      const pending = callbacks.map(answerOf);
+      const first = await Promise.race(pending);
+      const landed = new URL(first.headers.get('location') ?? '', app.base);
+      assert.equal(landed.origin, 'https://app.test', `${first.status} ${await first.text()}`);
+      assert.equal(landed.searchParams.get('error_code'), 'unexpected_failure');
+      assert.equal(landed.searchParams.get('error_description'), 'Unable to exchange external code');
+
+      // The held answers end (their connections closed): each gives its bytes back as it fails.
+      app.provider.hold.mode = 'answer';
+      app.provider.cutHeld();
+      await Promise.all(pending);
+      const samples = parse((await app.t.app.inject({ url: '/metrics' })).body);
+      assert.equal(valueOf(samples, 'restauth_provider_answer_bytes_held'), 0);
+      assert.ok(valueOf(samples, 'restauth_provider_answers_cut_total')! >= 1);
+
+      const signedIn = new URL((await answerOf(next)).headers.get('location') ?? '', app.base);
+      assert.equal(signedIn.origin, 'https://app.test');
+      assert.ok(new URLSearchParams(signedIn.hash.slice(1)).get('access_token'), signedIn.href);
+    },
+  );
+});

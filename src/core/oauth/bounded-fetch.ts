@@ -9,18 +9,65 @@ export class ProviderAnswerTooLarge extends Error {
   }
 }
 
+/**
+ * Bytes of identity-provider answers read and not yet done with, across every sign-in of the server
+ * (identities.providerAnswerBudget). The per-answer bound alone let N hostile sign-ins hold N times
+ * it until their timeout; past the budget an answer fails as one past its own bound does.
+ */
+export class ProviderAnswerBudget {
+  private heldBytes = 0;
+  private refusedAnswers = 0;
+
+  constructor(readonly bytes: number) {}
+
+  /** Bytes taken and not given back. */
+  get held(): number {
+    return this.heldBytes;
+  }
+
+  /** Answers cut off because the budget was spent. */
+  get refused(): number {
+    return this.refusedAnswers;
+  }
+
+  /** Takes `count` bytes, or nothing and false (an answer refused) when that would pass the budget. */
+  take(count: number): boolean {
+    if (this.heldBytes + count > this.bytes) {
+      this.refusedAnswers += 1;
+      return false;
+    }
+    this.heldBytes += count;
+    return true;
+  }
+
+  give(count: number): void {
+    this.heldBytes -= count;
+  }
+}
+
+/** An answer that fits its own bound but not what is left of the budget every answer shares. */
+export class ProviderAnswersOverBudget extends ProviderAnswerTooLarge {
+  constructor(budget: number) {
+    super(budget);
+    this.message = `The identity providers' answers being read pass ${budget} bytes together`;
+    this.name = 'ProviderAnswersOverBudget';
+  }
+}
+
 /** Statuses whose Response cannot be built with a body. */
 const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
 
 /**
- * `inner` whose answers' bodies fail once past `limit` bytes. The time bound alone let a hostile or
- * broken provider stream gigabytes into memory within it (response.json() keeps every byte until
- * the end). A declared Content-Length past the bound is refused before reading; a body that grows
+ * `inner` whose answers' bodies fail once past `limit` bytes, or once the bytes read of all answers
+ * still being read pass `budget` (an answer gives its bytes back when it ends, fails or is
+ * cancelled). The time bound alone let a hostile or broken provider stream gigabytes into memory
+ * within it (response.json() keeps every byte until the end). A declared Content-Length past the bound is refused before reading; a body that grows
  * past it is cancelled at that chunk, which lets go of the connection at once.
  */
 export function sizeBoundedFetch<Options>(
   limit: number,
   inner: ProviderFetch<Options>,
+  budget: ProviderAnswerBudget = new ProviderAnswerBudget(Number.POSITIVE_INFINITY),
 ): ProviderFetch<Options> {
   return async (url, options) => {
     const response = await inner(url, options);
@@ -33,16 +80,38 @@ export function sizeBoundedFetch<Options>(
     }
     const reader = body.getReader();
     let read = 0;
+    const giveBack = () => {
+      budget.give(read);
+      read = 0;
+    };
+    const fail = async (controller: ReadableStreamDefaultController<Uint8Array>, error: Error) => {
+      giveBack();
+      controller.error(error);
+      await reader.cancel(error).catch(() => {});
+    };
     const bounded = new ReadableStream<Uint8Array>({
       async pull(controller) {
-        const chunk = await reader.read();
-        if (chunk.done) return controller.close();
-        read += chunk.value.byteLength;
-        if (read <= limit) return controller.enqueue(chunk.value);
-        controller.error(tooLarge);
-        await reader.cancel(tooLarge).catch(() => {});
+        let chunk: Awaited<ReturnType<typeof reader.read>>;
+        try {
+          chunk = await reader.read();
+        } catch (error) {
+          giveBack();
+          throw error;
+        }
+        if (chunk.done) {
+          giveBack();
+          return controller.close();
+        }
+        const size = chunk.value.byteLength;
+        if (read + size > limit) return fail(controller, tooLarge);
+        if (!budget.take(size)) return fail(controller, new ProviderAnswersOverBudget(budget.bytes));
+        read += size;
+        controller.enqueue(chunk.value);
       },
-      cancel: (reason) => reader.cancel(reason),
+      cancel: (reason) => {
+        giveBack();
+        return reader.cancel(reason);
+      },
     });
     const init = { status: response.status, statusText: response.statusText, headers: response.headers };
     if (response.ok) return new Response(bounded, init);

@@ -1,7 +1,12 @@
 import { createRemoteJWKSet, customFetch, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type * as openIdClientModule from 'openid-client';
 import { AuthError } from '../errors.js';
-import { ProviderAnswerTooLarge, sizeBoundedFetch, type ProviderFetch } from './bounded-fetch.js';
+import {
+  ProviderAnswerBudget,
+  ProviderAnswerTooLarge,
+  sizeBoundedFetch,
+  type ProviderFetch,
+} from './bounded-fetch.js';
 import type { OAuthCallbackRefusal } from '../ports/events.js';
 import type { OAuthFlowSecrets } from './flows.js';
 import type {
@@ -61,6 +66,8 @@ export interface OAuthClientOptions {
   timeoutSeconds?: number;
   /** Bytes one answer of a provider may have (identities.providerAnswerLimit); default 1 MiB. */
   answerLimit?: number;
+  /** Bytes of every provider answer being read at once (identities.providerAnswerBudget); default 32 MiB. */
+  answerBudget?: number;
   /**
    * What openid-client's requests to the providers go through (discovery, token, userinfo);
    * default: fetch. Tests route a provider's public host name (login.microsoftonline.com) to a
@@ -87,6 +94,8 @@ export class OAuthClients {
   private readonly providerFetch: openIdClientModule.CustomFetch;
   /** fetch, each answer bounded in size: the key sets' and the OAuth2 presets' user requests. */
   private readonly plainFetch: ProviderFetch<RequestInit>;
+  /** The bytes every answer being read may hold together, shared by both fetches. */
+  readonly answerBudget: ProviderAnswerBudget;
 
   constructor(
     private readonly providers: ReadonlyMap<string, ConfiguredProvider>,
@@ -94,8 +103,9 @@ export class OAuthClients {
   ) {
     this.timeoutSeconds = options.timeoutSeconds ?? 10;
     const limit = options.answerLimit ?? 1024 * 1024;
-    this.plainFetch = sizeBoundedFetch<RequestInit>(limit, fetch);
-    this.providerFetch = sizeBoundedFetch(limit, options.fetch ?? fetch);
+    this.answerBudget = new ProviderAnswerBudget(options.answerBudget ?? 32 * 1024 * 1024);
+    this.plainFetch = sizeBoundedFetch<RequestInit>(limit, fetch, this.answerBudget);
+    this.providerFetch = sizeBoundedFetch(limit, options.fetch ?? fetch, this.answerBudget);
   }
 
   /** The enabled provider of that name (any case), or undefined. */
