@@ -51,6 +51,18 @@ export function isWideHostGlob(glob: string): boolean {
   return getPublicSuffix(whole, { allowPrivateDomains: true }) === whole.toLowerCase();
 }
 
+/**
+ * Whether a web glob's host has wildcards yet can only be an IP address other than loopback: its last
+ * label is a number, and the URL parser reads any host ending in a number as IPv4 or refuses it
+ * ("https://10.*.0.5/**"). RedirectPolicy refuses such hosts before any glob, as GoTrue does.
+ */
+export function isNonLoopbackIpGlob(glob: string): boolean {
+  const parts = globParts(glob);
+  if (parts === null || !isWebScheme(parts.scheme)) return false;
+  const host = parts.authority.replace(/:[^.\]]*$/u, '');
+  return WILDCARD.test(host) && /\.[0-9]+$/u.test(host) && !host.startsWith('127.');
+}
+
 /** The host a web glob names when it has no wildcard ("localhost" of "http://localhost:3000/**"), else null. */
 export function fixedGlobHost(glob: string): string | null {
   const parts = globParts(glob);

@@ -4,7 +4,7 @@ import type { Config } from './schema.js';
 import { sourceOfKey, type ValueSources } from './sources.js';
 import { isPlainObject } from '../lib/is-plain-object.js';
 import { isDeepLinkScheme, isWebScheme } from '../lib/redirect-schemes.js';
-import { fixedGlobHost, parsedGlobHost, redirectGlobProblem } from './redirect-globs.js';
+import { fixedGlobHost, isNonLoopbackIpGlob, parsedGlobHost, redirectGlobProblem } from './redirect-globs.js';
 import { isMatchableWebHost } from '../lib/redirect-hosts.js';
 
 /**
@@ -150,8 +150,12 @@ function urlProblems(config: Config): SetupProblem[] {
     }
     const parsed = parsedGlobHost(glob);
     const hostname = /^https?:/iu.test(glob) && host !== null ? URL.parse(`https://${host}`)?.hostname : null;
-    if (hostname && !isMatchableWebHost(hostname)) {
-      problems.push({ key: `redirectAllowGlobs[${index}]`, problem: unmatchableHost(glob, hostname) });
+    const unmatchable = hostname && !isMatchableWebHost(hostname) ? hostname : null;
+    if (unmatchable !== null || isNonLoopbackIpGlob(glob)) {
+      problems.push({
+        key: `redirectAllowGlobs[${index}]`,
+        problem: unmatchableHost(glob, unmatchable ?? 'of IP addresses only'),
+      });
     } else if (parsed !== null) {
       problems.push({
         key: `redirectAllowGlobs[${index}]`,

@@ -93,6 +93,11 @@ const WEAK: Array<[name: string, settings: Record<string, unknown>, key: RegExp]
     /redirectAllowGlobs\[0\] .* which no redirect_to matches: its host 10\.0\.0\.5/,
   ],
   [
+    'a glob whose host ends in a number, so names IP addresses only',
+    { redirectAllowGlobs: ['https://127.0.0.1:*/**', 'https://10.*.0.5/**'] },
+    /redirectAllowGlobs\[1\] .* is "https:\/\/10\.\*\.0\.5\/\*\*", which no redirect_to matches/,
+  ],
+  [
     'mail links to http://0.0.0.0',
     { host: '0.0.0.0', email: { host: 'localhost', port: 2525 } },
     /publicUrl is not set while mails are sent and restauth listens on 0\.0\.0\.0/,
