@@ -9,7 +9,7 @@ import type { Config } from '../config/schema.js';
 import type { OutgoingMail } from '../core/ports/outbox.js';
 import { ifMissing } from '../lib/if-missing.js';
 import { boundedSocket, proxiedSocketBounded, type GetSocket } from './bounded-socket.js';
-import { PooledSendDeadline, withdrawQueued } from './pooled-deadline.js';
+import { PooledSendDeadline, type StartDeadline } from './pooled-deadline.js';
 import { httpTunnel } from './proxy-tunnel.js';
 
 /** What the queue knows of a mail beyond its content. */
@@ -64,10 +64,13 @@ const require = createRequire(import.meta.url);
 function nodemailer(): {
   createTransport: typeof Nodemailer.createTransport;
   SMTPTransport: typeof SMTPTransport;
+  SMTPPool: typeof SMTPTransport;
 } {
   return {
     createTransport: (require('nodemailer') as typeof Nodemailer).createTransport,
     SMTPTransport: require('nodemailer/lib/smtp-transport/index.js') as typeof SMTPTransport,
+    // Its type is SMTPTransport's here: both take the same options, and only sendMail is called.
+    SMTPPool: require('nodemailer/lib/smtp-pool/index.js') as typeof SMTPTransport,
   };
 }
 
@@ -87,7 +90,12 @@ export class SmtpMailer implements Mailer {
   private readonly pool: PooledSendDeadline | null;
   readonly from: string;
 
-  constructor(options: Record<string, unknown>, fallbackFrom = defaultFrom('restauth')) {
+  /** `startDeadline`: the clock of the pooled deadlines (a test's, to pass one deadline at a time). */
+  constructor(
+    options: Record<string, unknown>,
+    fallbackFrom = defaultFrom('restauth'),
+    startDeadline?: StartDeadline,
+  ) {
     const { from, url, sendTimeout = SEND_TIMEOUT_MS, ...smtp } = options;
     this.from = typeof from === 'string' && from.trim() !== '' ? from : fallbackFrom;
     if (url !== undefined && typeof url !== 'string') throw new Error('email.url must be a string');
@@ -96,29 +104,31 @@ export class SmtpMailer implements Mailer {
     }
     // A pooled connection serves many mails: a deadline on its socket would end the pool's, not a
     // send's. Its sockets are kept instead, and each send is bounded in send() (pooled-deadline.ts).
-    this.pool = smtp['pool'] ? new PooledSendDeadline(sendTimeout) : null;
-    const bounded = {
-      getSocket: boundedSocket(this.pool ? null : sendTimeout, TIMEOUTS.connectionTimeout, this.pool?.keep),
-    };
+    this.pool = smtp['pool'] ? new PooledSendDeadline(sendTimeout, startDeadline) : null;
+    const open = boundedSocket(this.pool ? null : sendTimeout, TIMEOUTS.connectionTimeout, this.pool?.keep);
+    const bounded = { getSocket: this.pool ? this.pool.connections(open) : open };
     // With a url, the SMTP transport merges it over the other options (createTransport would drop them).
-    const { createTransport, SMTPTransport } = nodemailer();
+    const { createTransport, SMTPTransport, SMTPPool } = nodemailer();
     if (url === undefined) {
       this.transport = createTransport({ ...TIMEOUTS, ...smtp, ...bounded } as SMTPTransport.Options);
     } else {
-      const transport = new SMTPTransport({ ...TIMEOUTS, ...smtp, ...bounded, url } as SMTPTransport.Options);
+      // pool: true beside a url is a pool too (a plain SMTPTransport ignored it: no pool, no socket deadline).
+      const Transport = this.pool ? SMTPPool : SMTPTransport;
+      const transport = new Transport({ ...TIMEOUTS, ...smtp, ...bounded, url } as SMTPTransport.Options);
       this.transport = createTransport(transport);
       // createTransport sets up a `proxy` from its own options only, and a transport made here gives it
       // none: a proxy named beside the url, or in its query, was ignored and mail went straight out.
       const { proxy } = transport.options as { proxy?: unknown };
       if (typeof proxy === 'string') this.transport.setupProxy(proxy);
     }
+    this.pool?.attach((this.transport as Transporter & { transporter: unknown }).transporter);
     // An HTTP proxy's tunnel is opened on boundedSocket's socket, so the deadline ends it at any stage.
-    this.transport.set('proxy_handler_http', httpTunnel(bounded.getSocket));
+    this.transport.set('proxy_handler_http', httpTunnel(open));
     // A proxy's socket replaces the one boundedSocket opens: it gets the same deadline.
     const mailer = this.transport as Transporter & { getSocket?: GetSocket | false };
     if (typeof mailer.getSocket === 'function') {
       mailer.getSocket = this.pool
-        ? this.pool.keepProxied(mailer.getSocket)
+        ? this.pool.connections(mailer.getSocket)
         : proxiedSocketBounded(mailer.getSocket, sendTimeout);
     }
   }
@@ -130,11 +140,9 @@ export class SmtpMailer implements Mailer {
       await this.transport.sendMail({ ...mail, ...keyed });
       return;
     }
-    // A pooled mail always has a Message-ID of restauth's: its deadline finds it by it (withdrawQueued).
+    // A pooled mail always has a Message-ID of restauth's: its deadline finds it in the pool by it.
     const messageId = messageIdFor(options.key ?? randomUUID(), this.from);
-    const sending = this.transport.sendMail({ ...mail, messageId });
-    const { transporter } = this.transport as Transporter & { transporter: unknown };
-    await this.pool.bound(sending, (error) => withdrawQueued(transporter, messageId, error));
+    await this.pool.bound(this.transport.sendMail({ ...mail, messageId }), messageId);
   }
 
   /** Connects, greets and logs in as a send would, sending nothing (`restauth doctor`). */

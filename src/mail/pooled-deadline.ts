@@ -1,86 +1,145 @@
 import type { Socket } from 'node:net';
 import { timedOut, type GetSocket } from './bounded-socket.js';
+import {
+  messageIdOf,
+  poolInternals,
+  type PoolConnection,
+  type PoolEntry,
+  type PoolInternals,
+} from './smtp-pool-internals.js';
+
+/** Starts a deadline: `fire` runs `ms` from now unless the returned function is called before. */
+export type StartDeadline = (ms: number, fire: () => void) => () => void;
+
+const realDeadline: StartDeadline = (ms, fire) => {
+  const timer = setTimeout(fire, ms);
+  return () => clearTimeout(timer);
+};
 
 /**
  * `email.sendTimeout` with nodemailer's `pool: true`. A pooled connection serves many mails, so no
- * deadline can sit on its socket (it would end a healthy pool every sendTimeout); and which
- * connection carries a mail is nodemailer's own. So each send is given the deadline, and a send
- * past it ends every connection of the pool: the mails on them fail (the worker retries them; a
- * server that holds one send usually holds them all) and nodemailer opens new ones for the next.
- * Without it a server dripping its answers held a pooled send, the mail queue behind it, and a stop
- * of restauth, for ever.
+ * deadline can sit on its socket (it would end a healthy pool every sendTimeout). Each send is given
+ * the deadline instead, and a send past it ends the connection that carries its mail, and only that
+ * one: each socket the pool opens is known by the pool connection it was opened for. Ending every
+ * connection (as before) failed the other mails in flight too, some already sent and waiting for
+ * their reply: the worker sent those again, and restauth itself made duplicates.
+ * Without a deadline a server dripping its answers held a pooled send, the mail queue behind it, and
+ * a stop of restauth, for ever.
  */
 export class PooledSendDeadline {
-  private readonly sockets = new Set<Socket>();
+  /** Each socket the pool opened, and the pool connection it was opened for (null: a check's). */
+  private readonly owners = new Map<Socket, PoolConnection | null>();
+  /** The pool connection whose socket is being opened, while `connections` runs (it is synchronous). */
+  private opening: PoolConnection | null | undefined;
+  private readonly claimed = new WeakSet<PoolConnection>();
+  private pool: PoolInternals | null = null;
 
-  constructor(private readonly sendTimeout: number) {}
+  constructor(
+    private readonly sendTimeout: number,
+    private readonly startDeadline: StartDeadline = realDeadline,
+  ) {}
 
-  /** boundedSocket's `opened`: each socket the pool opens, kept until it closes. */
-  readonly keep = (socket: Socket): void => {
-    this.sockets.add(socket);
-    socket.once('close', () => this.sockets.delete(socket));
-  };
+  /** The transport's pool (nodemailer's SMTPPool), checked for what a deadline reads. */
+  attach(transporter: unknown): void {
+    this.pool = poolInternals(transporter);
+  }
+
+  /** boundedSocket's `opened`: each socket the pool opens, kept (with its pool connection) until it closes. */
+  readonly keep = (socket: Socket): void => this.own(socket, this.opening ?? null);
 
   /**
-   * nodemailer's proxy handler (`proxy`), whose sockets replace boundedSocket's: each one it hands
-   * over is kept as boundedSocket's are, so a deadline ends it. Without it a send through a proxy
-   * failed at its deadline while its connection, untouched, stayed open until nodemailer's
-   * socketTimeout (60 s of silence; for ever with a server or proxy that drips).
+   * The pool's getSocket (boundedSocket's, or a proxy's): each socket it opens is known by the pool
+   * connection it is for. SMTPPool gives a mail to a new connection and asks it for its socket in one
+   * synchronous run, so that connection is the one with a mail that no socket was opened for yet.
+   * A connection whose socket could not be had leaves the pool: nodemailer kept it, busy for ever,
+   * and after maxConnections refused connects (a mail server restarting) the pool sent no mail again.
    */
-  keepProxied(viaProxy: GetSocket): GetSocket {
-    return (options, callback) =>
-      viaProxy(options, (error, socket) => {
-        if (socket?.connection) this.keep(socket.connection);
-        callback(error, socket);
-      });
+  connections(open: GetSocket): GetSocket {
+    return (options, callback) => {
+      const connection = this.connecting();
+      this.opening = connection;
+      try {
+        open(options, (error, socket) => {
+          if (socket?.connection && !this.owners.has(socket.connection))
+            this.own(socket.connection, connection);
+          // nodemailer's pool removes a connection that emits 'error'; its mail (if still on it) fails.
+          if (error && connection) connection.emit('error', error);
+          callback(error, socket);
+        });
+      } finally {
+        this.opening = undefined;
+      }
+    };
   }
 
   /**
-   * `sending`, rejected at the deadline, when its mail is taken out of the pool's queue if it still
-   * waits there (`withdraw`) and the pool's connections are ended.
+   * `sending` (the mail of Message-ID `messageId`, or a check of the server when none), rejected at
+   * the deadline: the mail is taken out of the pool, from its queue or from the connection carrying
+   * it, and that connection's sockets are ended (a check's: the sockets of no pool connection).
    */
-  async bound<T>(sending: Promise<T>, withdraw: (error: Error) => void = () => {}): Promise<T> {
-    let deadline: NodeJS.Timeout | undefined;
+  async bound<T>(sending: Promise<T>, messageId?: string): Promise<T> {
+    let stop = () => {};
     const late = new Promise<never>((_resolve, reject) => {
-      deadline = setTimeout(() => {
+      stop = this.startDeadline(this.sendTimeout, () => {
         const error = timedOut(
           `the mail server took longer than ${this.sendTimeout} ms over one mail (email.sendTimeout)`,
         );
-        withdraw(error);
-        for (const socket of this.sockets) socket.destroy(error);
+        this.end(messageId === undefined ? null : this.withdraw(messageId, error), error);
         reject(error);
-      }, this.sendTimeout);
+      });
     });
     try {
       return await Promise.race([sending, late]);
     } finally {
-      clearTimeout(deadline);
-      // Its own failure, once the pool's connections end, is already told by the deadline.
+      stop();
+      // Its own failure, once its connection ends, is already told by the deadline.
       sending.catch(() => {});
     }
   }
-}
 
-/** nodemailer's SMTPPool, the part a deadline needs: the mails waiting for a connection, in order. */
-interface QueuedMails {
-  _queue?: Array<{
-    mail: { message: { getHeader(name: string): unknown } };
-    callback(error: Error | null): void;
-  }>;
-}
+  private own(socket: Socket, connection: PoolConnection | null): void {
+    this.owners.set(socket, connection);
+    socket.once('close', () => this.owners.delete(socket));
+  }
 
-/**
- * Takes the mail of Message-ID `messageId` out of nodemailer's pool queue (`pool`: its
- * SMTPPool) while it waits there for a connection, failing its send with `error`: it was never
- * sent, so the worker's retry is its only sending. Left there, a mail whose deadline passed while it
- * waited (every connection busy with a server holding its replies) was sent once a connection came
- * free, after restauth had counted it failed: it arrived twice, the retry too.
- */
-export function withdrawQueued(pool: unknown, messageId: string, error: Error): void {
-  const queue = (pool as QueuedMails)._queue;
-  if (!Array.isArray(queue)) return;
-  const at = queue.findIndex((entry) => entry.mail.message.getHeader('message-id') === messageId);
-  if (at === -1) return;
-  const [entry] = queue.splice(at, 1);
-  entry?.callback(error);
+  /** The pool connection a socket is being asked for (see `connections`), claimed; null for a check. */
+  private connecting(): PoolConnection | null {
+    const connection = this.pool?._connections.find(
+      (candidate) => candidate.queueEntry && !this.claimed.has(candidate),
+    );
+    if (!connection) return null;
+    this.claimed.add(connection);
+    return connection;
+  }
+
+  /**
+   * Takes the mail of `messageId` out of the pool, failing its send with `error`, and answers the
+   * connection that carried it (undefined: it waited in the queue, or is no longer in the pool).
+   * A queued mail was never sent, so the worker's retry is its only sending; left there, it was sent
+   * once a connection came free, after restauth counted it failed, and arrived twice. A mail taken
+   * off its connection is not put back in the queue by nodemailer when that connection closes.
+   */
+  private withdraw(messageId: string, error: Error): PoolConnection | undefined {
+    const pool = this.pool;
+    if (!pool) return undefined;
+    const carries = (entry: PoolEntry | false | undefined): entry is PoolEntry =>
+      !!entry && messageIdOf(entry) === messageId;
+    const at = pool._queue.findIndex(carries);
+    if (at !== -1) {
+      pool._queue.splice(at, 1)[0]?.callback(error);
+      return undefined;
+    }
+    const connection = pool._connections.find((candidate) => carries(candidate.queueEntry));
+    const entry = connection?.queueEntry;
+    if (!connection || !entry) return undefined;
+    connection.queueEntry = false;
+    entry.callback(error);
+    return connection;
+  }
+
+  /** Ends the sockets of `connection` (null: the sockets of no pool connection, a check's). */
+  private end(connection: PoolConnection | null | undefined, error: Error): void {
+    if (connection === undefined) return;
+    for (const [socket, owner] of this.owners) if (owner === connection) socket.destroy(error);
+  }
 }

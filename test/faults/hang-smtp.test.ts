@@ -2,9 +2,12 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { createTransport } from 'nodemailer';
 import { messageIdFor, SmtpMailer } from '../../src/mail/mailer.js';
+import { messageIdOf, poolInternals } from '../../src/mail/smtp-pool-internals.js';
 import { createTestApp } from '../support/app.js';
 import { startConnectProxy } from '../support/connect-proxy.js';
+import { freePort } from '../support/free-port.js';
 import { FAST_HASHING } from '../support/gotrue.js';
 import { sinkMailSettings, startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
 
@@ -230,20 +233,123 @@ describe('a pooled SMTP send whose reply the server holds', () => {
     }
   });
 
-  it('sends mails one after another on the pool within the bound', GUARD, async () => {
-    const mailer = new SmtpMailer({ ...sinkMailSettings(sink), pool: true, sendTimeout: 60_000 });
+  /**
+   * One send's deadline ended every connection of the pool: another mail, already sent and waiting
+   * for its reply on another connection, failed with it, and the worker sent it again: restauth
+   * itself made a duplicate. The deadlines here are the test's (the clock is injected), so A's passes
+   * while B waits for its reply, and B's reply comes after it: B must be delivered once and succeed.
+   * Without the fix B fails ("Connection closed") when A's deadline passes.
+   */
+  it("a mail's deadline ends only its own connection, not another mail's", GUARD, async () => {
+    const deadlines: Array<() => void> = [];
+    const startDeadline = (_ms: number, fire: () => void) => {
+      deadlines.push(fire);
+      return () => {};
+    };
+    const settings = { ...sinkMailSettings(sink), pool: true, maxConnections: 2 };
+    const mailer = new SmtpMailer({ ...settings, sendTimeout: 60_000 }, undefined, startDeadline);
+    const heldA = sink.holdNextReply();
+    let heldB: ReturnType<SmtpSink['holdNextReply']> | undefined;
     try {
-      for (const to of ['one@acme.test', 'two@acme.test']) {
-        await mailer.send({ to, subject: 's', text: 't', html: '<p>t</p>' });
-      }
-      assert.deepEqual(
-        sink.mails
-          .filter((mail) => ['one@acme.test', 'two@acme.test'].includes(mail.to))
-          .map((mail) => mail.to),
-        ['one@acme.test', 'two@acme.test'],
-      );
+      const mail = (to: string) => ({ to, subject: 's', text: 't', html: '<p>t</p>' });
+      const a = mailer.send(mail('deadline-a@acme.test'), { key: 'deadline-a' });
+      await heldA.received;
+      heldB = sink.holdNextReply();
+      const b = mailer.send(mail('deadline-b@acme.test'), { key: 'deadline-b' });
+      await heldB.received;
+      deadlines[0]?.();
+      await assert.rejects(a, /email\.sendTimeout/u);
+      heldB.release();
+      await b;
+      const bs = sink.mails.filter((received) => received.to === 'deadline-b@acme.test');
+      assert.equal(bs.length, 1, 'B delivered once, and its send succeeded');
     } finally {
+      heldA.release();
+      heldB?.release();
       await mailer.close();
     }
   });
+
+  /**
+   * nodemailer's pool kept a connection whose socket could not be had (the server refused it) as busy
+   * for ever: after maxConnections such refusals (a mail server restarting) no pooled mail was sent
+   * again until restauth restarted; each waited in the queue to its deadline. A refusal must cost
+   * one mail, not the pool: the server comes back on the same port and the next mail is delivered.
+   */
+  it('a refused connection does not hold a place in the pool for ever', GUARD, async () => {
+    const port = await freePort();
+    const mailer = new SmtpMailer({
+      ...sinkMailSettings({ port }),
+      pool: true,
+      maxConnections: 1,
+      sendTimeout: SEND_TIMEOUT_MS,
+    });
+    const mail = (to: string) => ({ to, subject: 's', text: 't', html: '<p>t</p>' });
+    let back: SmtpSink | undefined;
+    try {
+      await assert.rejects(mailer.send(mail('refused@acme.test')), /ECONNREFUSED/u);
+      back = await startSmtpSink({ port });
+      await mailer.send(mail('after-refusal@acme.test'));
+      assert.deepEqual(
+        back.mails.map((received) => received.to),
+        ['after-refusal@acme.test'],
+      );
+    } finally {
+      await mailer.close();
+      await back?.close();
+    }
+  });
+
+  /**
+   * A pooled deadline reads nodemailer's SMTPPool internals: its queue, its connections and the mail
+   * each carries (smtp-pool-internals.ts). They are pinned here, on a real pool and the real sink: a
+   * nodemailer that renamed one fails this test (and restauth refuses to start with pool: true).
+   */
+  it("nodemailer's pool has the internals a deadline reads", GUARD, async () => {
+    assert.throws(() => poolInternals({}), /_queue or _connections/u);
+    const transport = createTransport({ ...sinkMailSettings(sink), pool: true, maxConnections: 1 });
+    const held = sink.holdNextReply();
+    try {
+      const pool = poolInternals((transport as unknown as { transporter: unknown }).transporter);
+      const message = (id: string) => ({ to: 'pin@acme.test', text: 't', messageId: `<${id}@acme.test>` });
+      const first = transport.sendMail(message('on-connection'));
+      const second = transport.sendMail(message('queued'));
+      await held.received;
+      const [connection] = pool._connections;
+      assert.ok(connection?.queueEntry, 'a connection carries its mail as queueEntry');
+      assert.equal(messageIdOf(connection.queueEntry), '<on-connection@acme.test>');
+      assert.equal(typeof connection.emit, 'function');
+      assert.deepEqual(pool._queue.map(messageIdOf), ['<queued@acme.test>']);
+      held.release();
+      await Promise.all([first, second]);
+    } finally {
+      held.release();
+      transport.close();
+    }
+  });
+
+  // With a url, pool: true made no pool (the url's transport is made by restauth, and was a plain one).
+  for (const form of ['host and port', 'a url'] as const) {
+    it(`sends mails one after another on the pool within the bound (${form})`, GUARD, async () => {
+      const settings =
+        form === 'a url'
+          ? { url: `smtp://127.0.0.1:${sink.port}`, ignoreTLS: true, from: 'auth@acme.test' }
+          : sinkMailSettings(sink);
+      const mailer = new SmtpMailer({ ...settings, pool: true, sendTimeout: 60_000 });
+      const addresses = ['one', 'two'].map((name) => `${name}-${form.replaceAll(' ', '-')}@acme.test`);
+      try {
+        for (const to of addresses) await mailer.send({ to, subject: 's', text: 't', html: '<p>t</p>' });
+        assert.deepEqual(
+          sink.mails.filter((mail) => addresses.includes(mail.to)).map((mail) => mail.to),
+          addresses,
+        );
+        assert.equal(
+          (mailer as unknown as { transport: { transporter: { name: string } } }).transport.transporter.name,
+          'SMTP (pool)',
+        );
+      } finally {
+        await mailer.close();
+      }
+    });
+  }
 });
