@@ -10,7 +10,7 @@ import type { OutgoingMail } from '../core/ports/outbox.js';
 import { ifMissing } from '../lib/if-missing.js';
 import { boundedSocket, proxiedSocketBounded, type GetSocket } from './bounded-socket.js';
 import { PooledSendDeadline, type StartDeadline } from './pooled-deadline.js';
-import { httpTunnel } from './proxy-tunnel.js';
+import { proxyTunnel } from './proxy-tunnel.js';
 
 /** What the queue knows of a mail beyond its content. */
 export interface SendOptions {
@@ -122,8 +122,9 @@ export class SmtpMailer implements Mailer {
       if (typeof proxy === 'string') this.transport.setupProxy(proxy);
     }
     this.pool?.attach((this.transport as Transporter & { transporter: unknown }).transporter);
-    // An HTTP proxy's tunnel is opened on boundedSocket's socket, so the deadline ends it at any stage.
-    this.transport.set('proxy_handler_http', httpTunnel(open));
+    // A proxy's tunnel is opened on boundedSocket's socket, so the deadline ends it at any stage.
+    this.transport.set('proxy_handler_http', proxyTunnel(open));
+    this.transport.set('proxy_handler_https', proxyTunnel(open, { tls: true }));
     // A proxy's socket replaces the one boundedSocket opens: it gets the same deadline.
     const mailer = this.transport as Transporter & { getSocket?: GetSocket | false };
     if (typeof mailer.getSocket === 'function') {

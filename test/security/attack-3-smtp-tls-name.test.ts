@@ -1,13 +1,9 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import { SMTPServer } from 'smtp-server';
 import { SmtpMailer } from '../../src/mail/mailer.js';
+import { selfSignedCertificate } from '../support/self-signed.js';
 
 /**
  * The mailer opens each send's TCP socket itself (email.sendTimeout) and nodemailer puts TLS over it:
@@ -18,31 +14,12 @@ import { SmtpMailer } from '../../src/mail/mailer.js';
  * the name it expects is the certificate's (so the refusal is the name's, not the issuer's).
  */
 
-const run = promisify(execFile);
-
-/** A certificate for `other.example` only (no localhost, no IP), self-signed: its own CA. */
-async function certificateForAnotherName(): Promise<{ key: string; cert: string }> {
-  const dir = await mkdtemp(join(tmpdir(), 'restauth-mitm-'));
-  try {
-    const key = join(dir, 'key.pem');
-    const cert = join(dir, 'cert.pem');
-    await run('openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-      '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=other.example',
-      '-addext', 'subjectAltName=DNS:other.example',
-    ]); // prettier-ignore
-    return { key: await readFile(key, 'utf8'), cert: await readFile(cert, 'utf8') };
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
 describe('SmtpMailer checks the mail server certificate against its host', () => {
   const servers: SMTPServer[] = [];
   let pem: { key: string; cert: string };
   let delivered = 0;
   before(async () => {
-    pem = await certificateForAnotherName();
+    pem = await selfSignedCertificate('other.example');
   });
   after(async () => {
     for (const server of servers) await new Promise<void>((resolve) => server.close(() => resolve()));

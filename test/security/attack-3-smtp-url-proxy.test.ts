@@ -2,9 +2,11 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { createServer as createTlsServer } from 'node:tls';
 import { SmtpMailer } from '../../src/mail/mailer.js';
 import { startConnectProxy, type ConnectProxy } from '../support/connect-proxy.js';
-import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
+import { selfSignedCertificate } from '../support/self-signed.js';
+import { sinkMailSettings, startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
 
 /**
  * An operator whose mail must leave through a proxy (an egress proxy, or one that hides the server's
@@ -19,9 +21,11 @@ import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
 describe('SmtpMailer sends through a configured proxy, in every form of its options', () => {
   let sink: SmtpSink;
   let proxy: ConnectProxy;
+  let pem: { key: string; cert: string };
   before(async () => {
     sink = await startSmtpSink();
     proxy = await startConnectProxy();
+    pem = await selfSignedCertificate('proxy.test');
   });
   after(async () => {
     proxy.close();
@@ -62,47 +66,72 @@ describe('SmtpMailer sends through a configured proxy, in every form of its opti
   }
 
   // nodemailer's own CONNECT client bounds silence only (30 s), so a drip held its connection for ever
-  // after the send had failed: the proxy must see the connection closed at the deadline too.
-  for (const pool of [false, true]) {
-    it(
-      `a proxy dripping its answer to CONNECT is let go after email.sendTimeout${pool ? ' (pool: true)' : ''}`,
-      { timeout: 20_000 },
-      async () => {
-        const sockets = new Set<Socket>();
-        let closed!: Promise<void>;
-        const dripping = createTcpServer((socket) => {
-          sockets.add(socket);
-          closed = new Promise((resolve) => socket.once('close', () => resolve()));
-          socket.on('error', () => {});
-          socket.once('data', () => {
-            socket.write('HTTP/1.1 200 Connection established\r\n');
-            const drip = setInterval(() => socket.write('X-Still: thinking\r\n'), 20);
-            socket.once('close', () => clearInterval(drip));
+  // after the send had failed: the proxy must see the connection closed at the deadline too. An https
+  // proxy (CONNECT in TLS) was still nodemailer's client: the same drip held it.
+  for (const scheme of ['http', 'https'] as const) {
+    for (const pool of [false, true]) {
+      it(
+        `an ${scheme} proxy dripping its answer to CONNECT is let go after email.sendTimeout${pool ? ' (pool: true)' : ''}`,
+        { timeout: 20_000 },
+        async () => {
+          const sockets = new Set<Socket>();
+          let closed!: Promise<void>;
+          const answerDripping = (socket: Socket) => {
+            sockets.add(socket);
+            closed = new Promise((resolve) => socket.once('close', () => resolve()));
+            socket.on('error', () => {});
+            socket.once('data', () => {
+              socket.write('HTTP/1.1 200 Connection established\r\n');
+              const drip = setInterval(() => socket.write('X-Still: thinking\r\n'), 20);
+              socket.once('close', () => clearInterval(drip));
+            });
+          };
+          const dripping =
+            scheme === 'https' ? createTlsServer(pem, answerDripping) : createTcpServer(answerDripping);
+          dripping.listen(0, '127.0.0.1');
+          await once(dripping, 'listening');
+          const mailer = new SmtpMailer({
+            host: '127.0.0.1',
+            port: sink.port,
+            proxy: `${scheme}://127.0.0.1:${(dripping.address() as AddressInfo).port}`,
+            sendTimeout: 300,
+            pool,
+            from: 'auth@acme.test',
           });
-        });
-        dripping.listen(0, '127.0.0.1');
-        await once(dripping, 'listening');
-        const mailer = new SmtpMailer({
-          host: '127.0.0.1',
-          port: sink.port,
-          proxy: `http://127.0.0.1:${(dripping.address() as AddressInfo).port}`,
-          sendTimeout: 300,
-          pool,
-          from: 'auth@acme.test',
-        });
-        try {
-          await assert.rejects(
-            mailer.send({ to: 'proxy-drip@acme.test', subject: 'x', text: 'x', html: '<p>x</p>' }),
-            /email\.sendTimeout/,
-          );
-          await closed;
-        } finally {
-          await mailer.close();
-          dripping.close();
-          for (const socket of sockets) socket.destroy();
-        }
-      },
-    );
+          try {
+            await assert.rejects(
+              mailer.send({ to: 'proxy-drip@acme.test', subject: 'x', text: 'x', html: '<p>x</p>' }),
+              /email\.sendTimeout/,
+            );
+            await closed;
+          } finally {
+            await mailer.close();
+            dripping.close();
+            for (const socket of sockets) socket.destroy();
+          }
+        },
+      );
+    }
+  }
+
+  for (const pool of [false, true]) {
+    it(`an https proxy carries the mail, in TLS to the proxy${pool ? ' (pool: true)' : ''}`, async () => {
+      const httpsProxy = await startConnectProxy({ tls: pem });
+      const mailer = new SmtpMailer({
+        ...sinkMailSettings(sink),
+        proxy: httpsProxy.url,
+        pool,
+      });
+      const to = `https-proxy-${String(pool)}@acme.test`;
+      try {
+        await mailer.send({ to, subject: 'x', text: 'x', html: '<p>x</p>' });
+        assert.ok(sink.mails.some((mail) => mail.to === to));
+        assert.deepEqual(httpsProxy.tunnels, [`127.0.0.1:${sink.port}`]);
+      } finally {
+        await mailer.close();
+        httpsProxy.close();
+      }
+    });
   }
 
   it('a proxy refusing the tunnel fails the send; its credentials are sent to it', async () => {

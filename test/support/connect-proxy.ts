@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 
 export interface ConnectProxy {
@@ -16,13 +17,16 @@ export interface ConnectProxy {
 /**
  * An HTTP CONNECT proxy (what nodemailer's `proxy: "http://..."` speaks) that records each tunnel.
  * With `stallAfterMail`, it stalls once a tunnel carried a whole mail (the `.` that ends SMTP's
- * DATA): the server's answers go no further, as a proxy hung half-way holds them.
+ * DATA): the server's answers go no further, as a proxy hung half-way holds them. With `tls` (its
+ * key and certificate), an https proxy: CONNECT is spoken in TLS.
  */
-export async function startConnectProxy(options: { stallAfterMail?: boolean } = {}): Promise<ConnectProxy> {
+export async function startConnectProxy(
+  options: { stallAfterMail?: boolean; tls?: { key: string; cert: string } } = {},
+): Promise<ConnectProxy> {
   const tunnels: string[] = [];
   const sockets = new Set<Socket>();
   let onClientClose: () => void = () => {};
-  const server = createServer();
+  const server: Server = options.tls ? createTlsServer(options.tls) : createServer();
   server.on('connect', (request, client: Socket, head: Buffer) => {
     tunnels.push(request.url ?? '');
     const [host, port] = (request.url ?? '').split(':');
@@ -54,7 +58,7 @@ export async function startConnectProxy(options: { stallAfterMail?: boolean } = 
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    url: `${options.tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`,
     tunnels,
     server,
     clientClosed: () => new Promise<void>((resolve) => (onClientClose = resolve)),
