@@ -2,6 +2,7 @@ import { ConfigSchema, type Config } from './schema.js';
 import { sourceOfKey, type ValueSources } from './sources.js';
 import { isPlainObject } from '../lib/is-plain-object.js';
 import { REDACTED, withoutUrlPassword } from './url-password.js';
+import { SECRET_NAMES } from './secret-names.js';
 
 export { REDACTED };
 
@@ -14,12 +15,6 @@ export interface DescribedSetting {
 
 /** Set by the loader from other values, not settings anyone writes: not printed. */
 const DERIVED = new Set(['jwt.publicDefaultSecret', 'jwt.generatedSecret']);
-
-/**
- * Names whose value is a credential wherever it appears (jwt.secret, a key's
- * privateKey, nodemailer's auth.pass, OAuth2 and DKIM options of `email`).
- */
-const SECRET_NAMES = /^(secret|pass|password|privateKey|accessToken|refreshToken|clientSecret|apiKey)$/i;
 
 function redact(name: string, value: unknown): unknown {
   if (value === null || value === undefined) return value;

@@ -2,7 +2,8 @@ import type { TSchema } from '@sinclair/typebox';
 import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value';
 import { ConfigError } from './errors.js';
 import { isPlainObject } from '../lib/is-plain-object.js';
-import { withoutUrlPassword } from './url-password.js';
+import { SECRET_NAMES, holdsSecrets } from './secret-names.js';
+import { REDACTED, withoutUrlPassword } from './url-password.js';
 
 /**
  * Checking a value against a TypeBox schema, with messages that speak the
@@ -91,6 +92,15 @@ function describe(error: ValueError): string {
   }
 }
 
+/**
+ * Whether the refused value is, or may hold, a credential: a secret's name on its path
+ * (`jwt.secret` given as a number or a list) or below its schema (`jwt` given as a string, which
+ * is most likely the secret itself). Its message goes to the terminal and the container's log.
+ */
+function secretAt(error: ValueError): boolean {
+  return error.path.split('/').some((part) => SECRET_NAMES.test(part)) || holdsSecrets(error.schema);
+}
+
 /** The problems of `value` against `schema`, one line each, first problem per key. */
 function problems(schema: TSchema, value: unknown, prefix = ''): string[] {
   const seen = new Set<string>();
@@ -100,7 +110,10 @@ function problems(schema: TSchema, value: unknown, prefix = ''): string[] {
     if (seen.has(error.path)) continue;
     seen.add(error.path);
     const key = keyOf(error.path, prefix);
-    const got = error.type === ValueErrorType.ObjectRequiredProperty ? '' : ` (got ${shown(error.value)})`;
+    const got =
+      error.type === ValueErrorType.ObjectRequiredProperty
+        ? ''
+        : ` (got ${secretAt(error) ? REDACTED : shown(error.value)})`;
     lines.push(`${key === '' ? 'the configuration' : key} ${describe(error)}${got}`);
   }
   return lines;
