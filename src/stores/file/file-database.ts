@@ -26,6 +26,7 @@ import { JournaledChanges, journalPathFor, RecordJournal } from './record-journa
 import { normalizeCredentials } from './records.js';
 import { credentialsFromDisk, credentialsPieces, credentialsText } from './credentials-dates.js';
 import { MAX_JSON_DEPTH, valueNestsDeeperThan } from '../../lib/json-depth.js';
+import { jsonParseProblem } from '../../lib/json-parse-problem.js';
 
 export type { JsonDocument } from '../../core/ports/documents.js';
 
@@ -1194,7 +1195,7 @@ function parseDocument(text: string, path: string): JsonDocument {
   try {
     doc = JSON.parse(text);
   } catch (error) {
-    throw damaged(path, `is not valid JSON ${whereInvalid(text)}(${(error as Error).message})`);
+    throw damaged(path, `is not valid JSON ${whereInvalid(text)}(${jsonParseProblem(error)})`);
   }
   if (!isPlainObject(doc)) {
     throw damaged(path, 'must hold a JSON object');

@@ -5,6 +5,7 @@ import { asFolderGone } from '../../lib/folder-gone.js';
 import { pathLookIn, type PathLook } from '../../lib/path-look.js';
 import { syncFolder } from '../../lib/sync-folder.js';
 import { readStoreFile } from './store-file.js';
+import { jsonParseProblem } from '../../lib/json-parse-problem.js';
 
 export type JsonObject = Record<string, unknown>;
 
@@ -98,7 +99,8 @@ export class Journal<Change> {
       try {
         value = JSON.parse(line);
       } catch (error) {
-        throw this.damaged(index + 1, `is not valid JSON: ${(error as Error).message}`, error);
+        // Not the parser's error as the cause: its message quotes the line (a token, a hash).
+        throw this.damaged(index + 1, `is not valid JSON: ${jsonParseProblem(error)}`, undefined);
       }
       let change: Change;
       try {

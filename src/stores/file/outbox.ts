@@ -7,6 +7,7 @@ import type { MailOutboxStore, OutboxMail, OutgoingMail } from '../../core/ports
 import { removeLeftoverTempFiles, writeFileAtomically } from '../../lib/atomic-write.js';
 import { instanceLockPath } from './file-database.js';
 import { InstanceLock } from './instance-lock.js';
+import { jsonParseProblem } from '../../lib/json-parse-problem.js';
 
 /** The mail queue of a server whose state folder is `stateDir`. */
 export function mailQueuePath(stateDir: string): string {
@@ -115,9 +116,7 @@ export class FileMailQueue implements MailOutboxStore {
     try {
       parsed = JSON.parse(text);
     } catch (error) {
-      throw damaged(
-        `mail queue ${this.path} is not valid JSON (${(error as Error).message}); fix or move it`,
-      );
+      throw damaged(`mail queue ${this.path} is not valid JSON (${jsonParseProblem(error)}); fix or move it`);
     }
     // An array is the first format (before dead mails were kept); both load.
     const list = Array.isArray(parsed) ? parsed : (parsed as Partial<QueueFile> | null)?.mails;
