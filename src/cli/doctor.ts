@@ -10,6 +10,7 @@ import { InstanceLock, InstanceLockedError } from '../stores/file/instance-lock.
 import { mailQueuePath } from '../stores/file/outbox.js';
 import { CliError, EXIT_FAILURE } from './errors.js';
 import { addConfigOptions, loadOptionsOf, type ConfigFlags } from './config-options.js';
+import { jsonParseProblem } from '../lib/json-parse-problem.js';
 
 /** One line of the report. */
 export interface Check {
@@ -55,7 +56,7 @@ async function fileStoreChecks(store: FileStoreConfig, stateDir: string): Promis
       JSON.parse(read.text);
       checks.push({ name: 'store file', status: 'ok', detail: `${file} reads as JSON` });
     } catch (error) {
-      checks.push({ name: 'store file', status: 'fail', detail: `${file}: ${message(error)}` });
+      checks.push({ name: 'store file', status: 'fail', detail: `${file}: ${jsonParseProblem(error)}` });
     }
   }
   // The locks say whether a server runs on these files; a doctor never waits for one nor keeps it.

@@ -6,6 +6,7 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import { datedAhead } from './clock-skew.js';
+import { jsonParseProblem } from '../lib/json-parse-problem.js';
 
 export type AsymmetricAlgorithm = 'RS256' | 'ES256' | 'EdDSA';
 
@@ -69,7 +70,9 @@ export function loadKey(spec: KeySpec): LoadedKey {
     const retiredAt = dateOf(spec.retiredAt, 'retiredAt');
     return { kid: spec.kid, alg: spec.alg, verifyKey, signKey, retireAt, retiredAt };
   } catch (error) {
-    throw new Error(`jwt key "${spec.kid}" ${(error as Error).message}`, { cause: error });
+    // A JWK that is not JSON: V8's message (and so the error as a cause) quotes the key's text.
+    const quotesKey = error instanceof SyntaxError;
+    throw new Error(`jwt key "${spec.kid}" ${jsonParseProblem(error)}`, quotesKey ? {} : { cause: error });
   }
 }
 
