@@ -6,6 +6,7 @@ import { isPlainObject } from '../lib/is-plain-object.js';
 import { isDeepLinkScheme, isWebScheme } from '../lib/redirect-schemes.js';
 import { fixedGlobHost, isNonLoopbackIpGlob, parsedGlobHost, redirectGlobProblem } from './redirect-globs.js';
 import { isMatchableWebHost } from '../lib/redirect-hosts.js';
+import { withoutUrlPassword } from './url-password.js';
 
 /**
  * A weak setup refuses to start outside development mode (DESIGN,
@@ -90,7 +91,7 @@ function mailProblems(email: Record<string, unknown>): SetupProblem[] {
 function cleartextUrl(value: string): string | null {
   const url = new URL(value);
   if (url.protocol === 'https:' || (url.protocol === 'http:' && isLocalHost(url.hostname))) return null;
-  return `is ${JSON.stringify(value)}: links in mails and redirects carrying tokens would travel in clear. Use https://`;
+  return `is ${JSON.stringify(withoutUrlPassword(value))}: links in mails and redirects carrying tokens would travel in clear. Use https://`;
 }
 
 function urlProblems(config: Config): SetupProblem[] {
@@ -240,7 +241,9 @@ export function checkUrls(config: Config, where: string): void {
   for (const key of ['publicUrl', 'siteUrl'] as const) {
     const value = config[key];
     if (value !== null && !isUrl(value, web))
-      bad.push(`${key} must be an http:// or https:// URL (got ${JSON.stringify(value)})`);
+      bad.push(
+        `${key} must be an http:// or https:// URL (got ${JSON.stringify(withoutUrlPassword(value))})`,
+      );
   }
   config.redirectAllowList.forEach((entry, index) => {
     if (!isAllowListUrl(entry.endsWith('*') ? entry.slice(0, -1) : entry)) {

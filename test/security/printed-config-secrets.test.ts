@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { describeConfig, formatSettings } from '../../src/config/describe.js';
 import { loadConfigWithSources } from '../../src/config/load.js';
+import { formatProblem } from '../../src/config/setup-policy.js';
 import { cliTempDir, runCli } from '../support/run-cli.js';
 
 const PASSWORD = 'url-password-0123456789';
@@ -29,13 +30,18 @@ describe('restauth prints no secret setting: refused URLs, wrong types, query pa
     const dir = await cliTempDir();
     if (config !== undefined) await writeFile(join(dir, 'restauth.json'), JSON.stringify(config));
     try {
-      const { config: loaded, sources } = await loadConfigWithSources({
+      const {
+        config: loaded,
+        sources,
+        problems,
+      } = await loadConfigWithSources({
         cwd: dir,
         env,
         setupPolicy: 'report',
         warn: () => {},
       });
-      return formatSettings(describeConfig(loaded, sources));
+      const refusals = problems.map((problem) => `restauth: refused: ${formatProblem(problem)}`);
+      return [formatSettings(describeConfig(loaded, sources)), ...refusals].join('\n');
     } catch (error) {
       return `restauth: ${(error as Error).message}`;
     }
@@ -98,12 +104,21 @@ describe('restauth prints no secret setting: refused URLs, wrong types, query pa
     hidden(output, 'query');
   });
 
-  it('a secret setting of the wrong type, and a cors origin refused for its credentials', async () => {
+  it('a secret setting of the wrong type, and URLs refused with their credentials (cors, siteUrl)', async () => {
     const files: Array<[unknown, RegExp]> = [
       [{ jwt: { secret: [PASSWORD] } }, /jwt\.secret must be a string or null \(got \[redacted\]\)/u],
       // jwt written as the secret itself.
       [{ jwt: PASSWORD }, /jwt must be an object \(got \[redacted\]\)/u],
       [{ cors: [`https://app:${PASSWORD}@app.example.com`] }, /cors\[0\] must be an origin/u],
+      // A staging site behind basic authentication: refused as cleartext, or as no web URL.
+      [
+        { siteUrl: `http://staging:${PASSWORD}@staging.example.com` },
+        /siteUrl .*is "http:\/\/staging:\[redacted\]@/u,
+      ],
+      [
+        { siteUrl: `ftp://staging:${PASSWORD}@staging.example.com` },
+        /siteUrl must be an http:\/\/ or https:\/\/ URL/u,
+      ],
     ];
     for (const [config, message] of files) {
       const output = await printed(config);
