@@ -22,6 +22,8 @@ import {
   preRequestLegacyClaims,
   preRequestOnOneRowFunction,
 } from '../src/stores/postgres/pre-request.js';
+import { preRequestAudienceCheck } from '../src/stores/postgres/pre-request-audience.js';
+import { claimedRecord } from '../src/stores/postgres/pre-request-claims-record.js';
 import { dropDatabase, realServerOnly, testPostgres } from '../test/support/postgres.js';
 import { BENCH_ROLES, benchServices } from './postgres-services.js';
 import { table } from './support.js';
@@ -297,16 +299,23 @@ const loopCall = (pre: string | null) =>
 /**
  * What any check reading the claims PostgREST 9 and later sets (one JSON text, request.jwt.claims) pays
  * before it compares anything, each a step more than the one before, run in the in-server loop only
- * (docs/postgrest.md, "What the pre-request costs"); and postgrest-auth's check as it would have to
- * read its count from those claims (its own reads request.jwt.claim.count, which PostgREST 12 no
- * longer sets: there `NULL <> token_count` lets every token through).
+ * (docs/postgrest.md, "What the pre-request costs"): parsed to jsonb, or (migration 63's way) only the
+ * five claims compared read from the text; postgrest-auth's check as it would have to read its count
+ * from those claims (its own reads request.jwt.claim.count, which PostgREST 12 no longer sets: there
+ * `NULL <> token_count` lets every token through), the fair peer of a check reading them; and
+ * restauth's check before migration 63, in the same run.
  */
 const FLOORS = {
   'floor: an empty SECURITY DEFINER PL/pgSQL call': 'select "bench_floor"."empty_call"();',
   'floor: + the claims read': 'select "bench_floor"."claims_read"();',
   'floor: + parsed to jsonb': 'select "bench_floor"."claims_parsed"();',
   "floor: + the session's row found, nothing compared": 'select "bench_floor"."session_row_found"();',
+  'floor: the claims read, then, not parsed to jsonb, read as the five compared':
+    'select "bench_floor"."claims_record"();',
+  "floor: + the session's row found by them, nothing compared":
+    'select "bench_floor"."session_row_found_by_record"();',
   "postgrest-auth's, its count read from the JSON claims": 'select "bench_floor"."postgrest_auth_json"();',
+  'restauth before migration 63 (claims parsed to jsonb)': 'select "auth"."check_token_m35"();',
 } as const;
 type Floor = keyof typeof FLOORS;
 /** postgrest-auth's check as PostgREST 12 would need it: the fair peer of a check reading the JSON claims. */
@@ -317,8 +326,9 @@ const LOOPED: Record<Variant | Floor, string | null> = { ...VARIANTS, ...FLOORS 
  * The functions FLOORS call: the floor's written as restauth's check is (SECURITY DEFINER, no SET clause,
  * pg_catalog named), postgrest-auth's as its own is.
  */
-function floorFunctions(): string {
+function floorFunctions(names: ReturnType<typeof quotedNames>): string {
   const claims = `pg_catalog.current_setting('request.jwt.claims', true)`;
+  const claimed = `${names.restauth}.pre_request_claims := ${claimedRecord(names, claims)};`;
   const fn = (name: string, declare: string, body: string) => `
     CREATE FUNCTION bench_floor.${name}() RETURNS void LANGUAGE plpgsql STABLE SECURITY DEFINER AS $fn$
     ${declare ? `DECLARE ${declare}` : ''}
@@ -334,6 +344,14 @@ function floorFunctions(): string {
       `c pg_catalog.jsonb := ${claims}::pg_catalog.jsonb;`,
       `PERFORM FROM restauth.session_checks k
         WHERE k.session_id OPERATOR(pg_catalog.=) (c OPERATOR(pg_catalog.->>) 'session_id') COLLATE pg_catalog."C";
+      IF FOUND THEN RETURN; END IF;
+      RAISE 'the bench token has no session row';`,
+    )}
+    ${fn('claims_record', `c ${claimed}`, '')}
+    ${fn(
+      'session_row_found_by_record',
+      `c ${claimed}`,
+      `PERFORM FROM restauth.session_checks k WHERE k.session_id OPERATOR(pg_catalog.=) c.session_id;
       IF FOUND THEN RETURN; END IF;
       RAISE 'the bench token has no session row';`,
     )}
@@ -395,7 +413,7 @@ async function loopRounds(
 /**
  * The floor beside postgrest-auth's and restauth's checks in the in-server loop, with the bench's
  * token and with a GoTrue-shaped one: µs above a no-op pre-request, and each as a multiple of
- * postgrest-auth's own check and of it reading its count from the JSON claims.
+ * postgrest-auth's own check.
  */
 async function printFloor(url: string, claims: string): Promise<void> {
   const names = ['no-op', 'postgrest-auth', 'restauth', ...Object.keys(FLOORS)] as (Variant | Floor)[];
@@ -464,7 +482,11 @@ export async function preRequestCost(
       preRequestLegacyClaims(names).replace('.check_token_count()', '.check_token_m30()') +
         grant('check_token_m30'),
     );
-    await client.query(floorFunctions());
+    await client.query(
+      preRequestAudienceCheck(names).replace('.check_token_count()', '.check_token_m35()') +
+        grant('check_token_m35'),
+    );
+    await client.query(floorFunctions(names));
   } finally {
     await client.end();
   }

@@ -4,7 +4,10 @@ import { before, describe, it } from 'node:test';
 import pg from 'pg';
 import { migrate } from '../../src/stores/postgres/migrate.js';
 import { quotedNames } from '../../src/stores/postgres/migrations.js';
-import { preRequestRoleVouchQuery } from '../../src/stores/postgres/pre-request.js';
+import {
+  claimedRecord,
+  claimsRecordVouchQuery,
+} from '../../src/stores/postgres/pre-request-claims-record.js';
 import type { PostgresStore } from '../../src/stores/postgres/index.js';
 import { realServerOnly, testRoles } from '../support/postgres.js';
 import { insertSessionFromBefore, insertUserFromBefore } from '../support/sessions-before.js';
@@ -39,10 +42,8 @@ describe("the pre-request's fast path on one row per session", () => {
     const { names } = database;
     // The function of before and its general check, kept under other names to be compared with.
     await keepPreRequestOfBefore(pool);
-    fastQuery = preRequestRoleVouchQuery(
-      quotedNames(names),
-      `nullif(current_setting('request.jwt.claims', true), '')::jsonb`,
-    );
+    const q = quotedNames(names);
+    fastQuery = claimsRecordVouchQuery(q, claimedRecord(q, `current_setting('request.jwt.claims', true)`));
     // A session signed in before the upgrade.
     const user = await newUser('before-upgrade');
     const sessionId = randomUUID();
@@ -316,11 +317,16 @@ describe("the pre-request's fast path on one row per session", () => {
     const nested = { user_metadata: { sub: bob.id, role, session_id: bobs, token_version: 0 } };
     assert.match((await verdict({ ...forged, ...nested })) ?? '', refusedWith(/session has ended/));
     assert.equal(await verdict({ sub: ada.id, role, session_id: adas, token_version: 0, ...nested }), null);
-    // The version compared as text, as PostgreSQL writes the claim's value: a string "0", 0e0 and -0
-    // (jsonb writes both 0) are the account's 0; 0.0 (jsonb keeps its scale), "00" and the rest are not.
+    // The version compared as text: a string "0" is the account's 0 for the row (migration 63 reads the
+    // claim's JSON text), and so are 0e0 and -0 for the check on the tables (jsonb writes both 0), which
+    // lets them through; 0.0 (jsonb keeps its scale), "00" and the rest are refused.
     const adasText = (version: string) =>
       `{"aud":"authenticated","sub":"${ada.id}","role":"${role}","session_id":"${adas}","token_version":${version}}`;
-    for (const version of ['"0"', '0e0', '-0']) assert.equal(await verdict(adasText(version)), null, version);
+    assert.equal(await verdict(adasText('"0"')), null);
+    for (const version of ['0e0', '-0']) {
+      assert.equal(await underClaims('SELECT auth.check_token_count()', adasText(version)), null, version);
+      assert.equal(await vouched(adasText(version)), false, version);
+    }
     for (const version of ['0.0', '"00"', 'null', 'false', '[0]', '{"0":0}']) {
       assert.match((await verdict(adasText(version))) ?? '', refusedWith(/password change/), version);
     }
@@ -328,7 +334,16 @@ describe("the pre-request's fast path on one row per session", () => {
     const upper = { sub: ada.id.toUpperCase(), role, session_id: adas.toUpperCase(), token_version: 0 };
     assert.equal(await underClaims('SELECT auth.check_token_count()', upper), null);
     assert.equal(await vouched(upper), false);
+    // Not a JSON object, or an object written with a space first: not read by the fast path (which
+    // reads an object only), answered as before (anonymous, or by the check on the tables).
+    const adasClaims = { aud: 'authenticated', sub: ada.id, role, session_id: adas, token_version: 0 };
     for (const claims of [
+      '5',
+      '[0]',
+      '"text"',
+      'null',
+      ` ${JSON.stringify(adasClaims)}`,
+      ` ${JSON.stringify(forged)}`,
       { role: testRoles.anonymous },
       { ...forged, session_id: 'nope' },
       { ...forged, sub: 'not-a-uuid' },
@@ -343,6 +358,22 @@ describe("the pre-request's fast path on one row per session", () => {
       );
       assert.equal(await vouched(claims), false, JSON.stringify(claims));
     }
+  });
+
+  it('a user with no audience: a token without aud is vouched for by the row, one with an aud passes on the tables', async () => {
+    const user = await newUser('no-audience');
+    const session = await openSession(user.id);
+    await pool.query('UPDATE auth.users SET aud = NULL WHERE id = $1', [user.id]);
+    const claims = { sub: user.id, role, session_id: session, token_version: 0 };
+    assert.equal(await verdict(JSON.stringify(claims)), null);
+    const withAudience = JSON.stringify({ ...claims, aud: 'elsewhere' });
+    assert.equal(await underClaims('SELECT auth.check_token_count()', withAudience), null);
+    assert.equal(await vouched(withAudience), false);
+    // A record equality takes two NULLs as equal: a row with no token count vouches for no token.
+    await pool.query('UPDATE restauth.session_checks SET token_count = NULL WHERE session_id = $1', [
+      session,
+    ]);
+    assert.equal(await vouched(JSON.stringify({ ...claims, token_version: undefined })), false);
   });
 
   it(

@@ -34,6 +34,7 @@ import {
   preRequestRoleInVouches,
 } from './pre-request.js';
 import { preRequestAudience } from './pre-request-audience.js';
+import { preRequestClaimsRecord } from './pre-request-claims-record.js';
 import { jwtFunctionSql, preRequestLegacyAudience } from './pre-request-legacy-audience.js';
 import { preRequestStanding } from './pre-request-standing.js';
 import { preRequestSameWork } from './pre-request-same-work.js';
@@ -845,6 +846,11 @@ export function migrations(names: SchemaNames): Migration[] {
       version: 62,
       name: "the pre-request's general check does the same work whatever the account a token names",
       sql: preRequestSameWork(q),
+    },
+    {
+      version: 63,
+      name: "the pre-request's fast path reads the claims it compares from the JSON text, compared with the session's row in one record",
+      sql: preRequestClaimsRecord(q),
     },
   ];
 }

@@ -44,14 +44,19 @@ export function preRequestAudience(q: Names): string {
 
     ${checkTokenOnTables(q)}
 
-    ${preRequestFewerExpressions(q, (claims) => preRequestRoleVouchQuery(q, claims), true, [
-      'sub',
-      'session_id',
-      'role',
-      'token_version',
-      'aud',
-    ])}
+    ${preRequestAudienceCheck(q)}
   `;
+}
+
+/** Migration 35's check_token_count (kept apart for the bench to run it beside the current one). */
+export function preRequestAudienceCheck(q: Names): string {
+  return preRequestFewerExpressions(q, (claims) => preRequestRoleVouchQuery(q, claims), true, [
+    'sub',
+    'session_id',
+    'role',
+    'token_version',
+    'aud',
+  ]);
 }
 
 /**

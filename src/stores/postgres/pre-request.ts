@@ -433,7 +433,17 @@ export function preRequestFewerExpressions(
       ${vouched};
       IF FOUND THEN
         RETURN;
-      END IF;${anonymous}
+      END IF;${anonymous}${perClaimSettingsThenTables(q, legacy, vouched)}
+  `;
+}
+
+/**
+ * The end of check_token_count since migration 32: with no JSON claims (`token_claims` NULL), the
+ * per-claim settings (`legacy`: jsonb_build_object's arguments) vouched for by `vouched` (a statement
+ * setting FOUND); what is not vouched for, to check_token_on_tables.
+ */
+export function perClaimSettingsThenTables(q: Names, legacy: string, vouched: string): string {
+  return `
       -- No JSON claims: PostgREST before 12 (and 9 to 11 on PostgreSQL before 14) sets one setting
       -- per claim (migration 30).
       IF token_claims IS NULL THEN
@@ -445,8 +455,7 @@ export function preRequestFewerExpressions(
       END IF;
       PERFORM ${q.restauth}.check_token_on_tables();
     END
-    $fn$;
-  `;
+    $fn$;`;
 }
 
 /**
@@ -502,14 +511,21 @@ export function preRequestAnonymousExit(q: Names): string {
 }
 
 /**
- * session_checks_derived as migration 33 made it (each row's vouches: sub, session id, role), and as
- * migration 35 makes it with `withAudience` (the user's aud too, when it has one).
+ * session_checks_derived as migration 33 made it (each row's vouches: sub, session id, role), as
+ * migration 35 makes it with `withAudience` (the user's aud too, when it has one), and as migration 63
+ * makes it with `expectedType` (pre-request-claims-record.ts: the claims expected, of that type).
  */
-export function sessionChecksDerived(q: Names, withAudience = false): string {
+export function sessionChecksDerived(q: Names, withAudience = false, expectedType?: string): string {
   const role = q.authenticatedLiteral;
   const audience = withAudience
     ? `
         || CASE WHEN NEW.aud IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('aud', NEW.aud) END`
+    : '';
+  // No token count: no token is vouched for (a record equality takes NULL fields as equal).
+  const expected = expectedType
+    ? `
+      NEW.expected := CASE WHEN NEW.token_count IS NOT NULL THEN ROW(NEW.user_id::text, NEW.session_id,
+        coalesce(NEW.other_role, ${role}), NEW.token_count::text, NEW.aud)::${expectedType} END;`
     : '';
   return `CREATE OR REPLACE FUNCTION ${q.restauth}.session_checks_derived() RETURNS trigger
       LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
@@ -517,7 +533,7 @@ export function sessionChecksDerived(q: Names, withAudience = false): string {
       NEW.other_role := nullif(NEW.role, ${role});
       NEW.vouches := jsonb_build_object('sub', NEW.user_id::text, 'session_id', NEW.session_id,
         'role', coalesce(NEW.other_role, ${role}))${audience};
-      NEW.version := NEW.token_count::text;
+      NEW.version := NEW.token_count::text;${expected}
       -- Vouched for from the end of a ban (none: always) until not_after (none: no time box); a ban
       -- reaching past not_after leaves no such time.
       NEW.during := CASE
