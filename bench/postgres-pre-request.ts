@@ -412,15 +412,18 @@ async function loopRounds(
 
 /**
  * The floor beside postgrest-auth's and restauth's checks in the in-server loop, with the bench's
- * token and with a GoTrue-shaped one: µs above a no-op pre-request, and each as a multiple of
- * postgrest-auth's own check.
+ * token and with a GoTrue-shaped one, and the checks alone with anonymous claims (PostgREST's for a
+ * request without a token; no session, so no floor): µs above a no-op pre-request, and each as a
+ * multiple of postgrest-auth's own check and of it reading its count from the JSON claims.
  */
 async function printFloor(url: string, claims: string): Promise<void> {
-  const names = ['no-op', 'postgrest-auth', 'restauth', ...Object.keys(FLOORS)] as (Variant | Floor)[];
+  const all = ['no-op', 'postgrest-auth', 'restauth', ...Object.keys(FLOORS)] as (Variant | Floor)[];
+  const checks = all.filter((name) => !name.startsWith('floor:'));
   const rows = [];
-  for (const [shape, text] of [
-    ["the bench's token", withCount(claims)],
-    ['a GoTrue-shaped token', goTrueShaped(claims)],
+  for (const [shape, text, names] of [
+    ["the bench's token", withCount(claims), all],
+    ['a GoTrue-shaped token', goTrueShaped(claims), all],
+    ['anonymous', JSON.stringify({ role: BENCH_ROLES.anonymous }), checks],
   ] as const) {
     const loop = await loopRounds(url, { literal: text }, names);
     if (loop.restauth!.length === 0) return; // printLoop said why
