@@ -2,11 +2,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { partitionedUrl, startPartitionProxyTo, type PartitionProxy } from '../support/partition-proxy.js';
-import { useFaultApp } from '../support/postgres-faults.js';
+import { assertUnavailable, signedUpUsers, tokenGrants, useFaultApp } from '../support/postgres-faults.js';
 import { realServerOnly, testPostgres, testStoreConfig } from '../support/postgres.js';
 import { served } from '../support/restauth-short-bounds.js';
 
-const PASSWORD = 'correct horse battery';
 /** Refreshes at once, more than one batch's worth of waiting, beside sign-ins and sign-ups. */
 const CONCURRENT = 6;
 
@@ -41,18 +40,7 @@ describe(
       await proxy?.close();
     });
 
-    const post = async (url: string, payload: object) => {
-      const response = await t.app.app.inject({ method: 'POST', url, payload });
-      return {
-        status: response.statusCode,
-        retryAfter: response.headers['retry-after'],
-        body: response.json(),
-      };
-    };
-    const signIn = (email: string) =>
-      post('/auth/v1/token?grant_type=password', { email, password: PASSWORD });
-    const refresh = (token: string) =>
-      post('/auth/v1/token?grant_type=refresh_token', { refresh_token: token });
+    const { signIn, refresh } = tokenGrants(t);
     const ready = async () => {
       const response = await t.app.app.inject({ method: 'GET', url: '/ready' });
       return {
@@ -62,17 +50,7 @@ describe(
       };
     };
 
-    /** CONCURRENT users signed up (each with a session), and their refresh tokens. */
-    const signedUp = async (prefix: string) => {
-      const emails = Array.from({ length: CONCURRENT }, (_, i) => `${prefix}-${i}@example.com`);
-      const tokens: string[] = [];
-      for (const email of emails) {
-        const answer = await t.signUp(email);
-        assert.equal(answer.statusCode, 200, answer.body);
-        tokens.push((answer.json() as { refresh_token: string }).refresh_token);
-      }
-      return { emails, tokens };
-    };
+    const signedUp = (prefix: string) => signedUpUsers(t, prefix, CONCURRENT);
     /** Each token, retried after the outage, gets a successor that refreshes again: no session was lost. */
     const sessionsLiveOn = async (tokens: readonly string[]) => {
       for (const token of tokens) {
@@ -97,19 +75,12 @@ describe(
         await client.end();
       }
     };
-    const unavailable = (answers: ReadonlyArray<{ status: number; retryAfter: unknown; body: unknown }>) => {
-      for (const answer of answers) {
-        assert.equal(answer.status, 503, JSON.stringify(answer.body));
-        assert.ok(answer.retryAfter, 'a 503 says when to come back');
-      }
-    };
-
     it('answers 503 within its bounds while partitioned, and serves the same sessions once it heals', async () => {
       const { emails, tokens } = await signedUp('partitioned');
       assert.ok(proxy.connections > 0, 'the pool holds connections through the proxy');
 
       proxy.partition();
-      unavailable(
+      assertUnavailable(
         await Promise.all([
           ...tokens.map((token) => refresh(token)),
           signIn(emails[0]!),
@@ -134,7 +105,7 @@ describe(
       const { tokens } = await signedUp('answer-held');
       // The refreshes' statement reaches PostgreSQL and commits; its answer never comes back.
       proxy.partitionAfterNextWrite();
-      unavailable(await Promise.all(tokens.map((token) => refresh(token))));
+      assertUnavailable(await Promise.all(tokens.map((token) => refresh(token))));
       proxy.heal();
       assert.equal((await served(ready)).status, 200, 'ready again once the partition heals');
       assert.ok((await rotatedOf('answer-held')) > 0, 'the statement whose answer was held did rotate');

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { after, before } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
 import type { Logger } from 'pino';
@@ -109,4 +110,56 @@ export function poolEmptied(app: TestApp): Promise<void> {
     pool.on('remove', onRemove);
     onRemove();
   });
+}
+
+/** A GoTrue answer as a fault test judges it: its status, Retry-After and JSON body. */
+export interface FaultAnswer {
+  status: number;
+  retryAfter: unknown;
+  body: unknown;
+}
+
+/**
+ * GoTrue's token grants on `fault`'s app for a user signUp made: a password sign-in and a refresh.
+ * Made beside useFaultApp; the app is read at each call (it is started in before()).
+ */
+export function tokenGrants(fault: Pick<FaultApp, 'app'>) {
+  const post = async (url: string, payload: object): Promise<FaultAnswer> => {
+    const response = await fault.app.app.inject({ method: 'POST', url, payload });
+    return {
+      status: response.statusCode,
+      retryAfter: response.headers['retry-after'],
+      body: response.json(),
+    };
+  };
+  return {
+    signIn: (email: string) =>
+      post('/auth/v1/token?grant_type=password', { email, password: 'correct horse battery' }),
+    refresh: (token: string) => post('/auth/v1/token?grant_type=refresh_token', { refresh_token: token }),
+  };
+}
+
+/** `count` users signed up on `fault` as `prefix`-i@example.com, each with a session; their refresh tokens. */
+export async function signedUpUsers(
+  fault: Pick<FaultApp, 'signUp'>,
+  prefix: string,
+  count: number,
+): Promise<{ emails: string[]; tokens: string[] }> {
+  const emails = Array.from({ length: count }, (_, i) => `${prefix}-${i}@example.com`);
+  const tokens: string[] = [];
+  for (const email of emails) {
+    const answer = await fault.signUp(email);
+    if (answer.statusCode !== 200)
+      throw new Error(`sign-up of ${email}: ${answer.statusCode} ${answer.body}`);
+    tokens.push((answer.json() as { refresh_token: string }).refresh_token);
+  }
+  return { emails, tokens };
+}
+
+/** Each answer a 503 that says when to come back (Retry-After): a fault answered honestly. */
+export function assertUnavailable(answers: readonly FaultAnswer[]): void {
+  for (const answer of answers) {
+    assert.equal(answer.status, 503, JSON.stringify(answer.body));
+    assert.ok(answer.retryAfter, 'a 503 says when to come back');
+  }
 }
