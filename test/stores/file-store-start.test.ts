@@ -195,6 +195,42 @@ describe('file store at start: crash leftovers and a damaged mail queue', () => 
     await t.close();
   });
 
+  it('a credentials.json edited by hand into a shared login, or into invalid JSON, refuses in one line naming it', async () => {
+    const dir = await tempDir('restauth-hand-edited-');
+    await folderWithUsers(dir);
+    const credentials = JSON.parse(await readFile(join(dir, 'credentials.json'), 'utf8')) as object;
+    // An operator fixing bob's address typed alice's, in other case.
+    const shared = JSON.stringify({
+      ...credentials,
+      accounts: { alice: { email: 'alice@example.com' }, bob: { email: 'Alice@Example.com' } },
+    });
+    const invalid = shared.slice(0, -1);
+    for (const [edit, refusal] of [
+      [
+        shared,
+        /credentials\.json: users share a login .*refusing to start.*share the login "alice@example\.com"/,
+      ],
+      [invalid, /credentials\.json is not valid JSON/],
+    ] as const) {
+      await writeFile(join(dir, 'credentials.json'), edit);
+      const started = await spawnRestauth(dir, [], {
+        RESTAUTH_JWT_SECRET: 'test-secret-0123456789abcdef0123456789',
+      }).catch((error: Error) => error);
+      if (!(started instanceof Error)) {
+        await started.stop();
+        assert.fail(`restauth started on a hand-edited credentials.json:\n${started.output()}`);
+      }
+      assert.match(started.message, /exited \(1\) before listening/);
+      assert.match(started.message, refusal);
+      assert.doesNotMatch(started.message, /unexpected error|\n\s+at /, 'one line, no stack');
+      assert.equal(
+        await readFile(join(dir, 'credentials.json'), 'utf8'),
+        edit,
+        'the edit is left for the operator',
+      );
+    }
+  });
+
   it("removes restauth's temp files and empty outbox files a crash left, and nothing else", async () => {
     const dir = await tempDir('restauth-leftovers-');
     await folderWithUsers(dir);

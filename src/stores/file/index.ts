@@ -8,7 +8,7 @@ import { FileStore } from './file-store.js';
 import { FileMailQueue } from './outbox.js';
 import { takeOverJsonServerAuthUsers } from './json-server-auth-takeover.js';
 import { normalizeCredentials } from './records.js';
-import { refuseHalfAStore } from './start-checks.js';
+import { refuseHalfAStore, startRefusal } from './start-checks.js';
 import { StorageHealth } from './storage-health.js';
 
 export { auditFilePath } from './audit-file.js';
@@ -90,9 +90,12 @@ export async function openFileStore(
     const collisions = store.loginCollisions();
     if (collisions.length > 0) {
       // Never merged silently: one account would take over the other's sign-in. An operator decides.
-      throw new Error(
-        `${config.dataFile}: users share a login once names and addresses are normalised (trimmed, NFKC, ` +
-          `case-folded); rename or remove one of each: ${collisions.join('; ')}`,
+      // A refusal, not a crash: an operator's edit of either file (a login is kept in credentials.json,
+      // or in db.json's users before restauth kept their credentials) is the usual cause.
+      throw startRefusal(
+        `${config.dataFile} and ${basename(config.credentialsFile)}: users share a login once names and addresses ` +
+          `are normalised (trimmed, NFKC, case-folded); refusing to start. Rename or remove one of each: ` +
+          collisions.join('; '),
       );
     }
     const lookalikes = store.lookalikeNames();

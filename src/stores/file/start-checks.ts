@@ -82,6 +82,7 @@ function dataUserCount(doc: unknown, usersProp: string): number {
 }
 
 /** An error the command line prints as one line, without a stack (an E-code, as system errors have). */
-function startRefusal(message: string): Error {
+/** A refusal to start that names its cause and its remedy: the CLI prints its message, not a stack. */
+export function startRefusal(message: string): Error {
   return Object.assign(new Error(message), { code: 'EREFUSED' });
 }
