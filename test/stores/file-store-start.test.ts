@@ -195,7 +195,7 @@ describe('file store at start: crash leftovers and a damaged mail queue', () => 
     await t.close();
   });
 
-  it('a credentials.json edited by hand into a shared login, or into invalid JSON, refuses in one line naming it', async () => {
+  it('a credentials.json edited by hand into a shared login, a mistyped address or invalid JSON refuses in one line naming it', async () => {
     const dir = await tempDir('restauth-hand-edited-');
     await folderWithUsers(dir);
     const credentials = JSON.parse(await readFile(join(dir, 'credentials.json'), 'utf8')) as object;
@@ -205,12 +205,15 @@ describe('file store at start: crash leftovers and a damaged mail queue', () => 
       accounts: { alice: { email: 'alice@example.com' }, bob: { email: 'Alice@Example.com' } },
     });
     const invalid = shared.slice(0, -1);
+    // An address typed as a number: it crashed the start ("key.normalize is not a function").
+    const mistyped = JSON.stringify({ ...credentials, accounts: { alice: { email: 5 } } });
     for (const [edit, refusal] of [
       [
         shared,
         /credentials\.json: users share a login .*refusing to start.*share the login "alice@example\.com"/,
       ],
       [invalid, /credentials\.json is not valid JSON/],
+      [mistyped, /credentials\.json: an account's login is not text .*"alice"\.email is 5, not a string/],
     ] as const) {
       await writeFile(join(dir, 'credentials.json'), edit);
       const started = await spawnRestauth(dir, [], {

@@ -86,3 +86,28 @@ function dataUserCount(doc: unknown, usersProp: string): number {
 export function startRefusal(message: string): Error {
   return Object.assign(new Error(message), { code: 'EREFUSED' });
 }
+
+/** The login fields of a credentials.json account: a string, or none (null or absent). */
+const LOGIN_FIELDS = ['username', 'email', 'phone'] as const;
+
+/**
+ * The accounts of credentials.json whose login fields are not strings, each as `"id".field is value`:
+ * a hand edit (an address typed as a number, a name as a list). Read as they are, they crashed the
+ * start deep in normalising ("key.normalize is not a function") instead of saying which user to fix.
+ */
+export function mistypedLogins(accounts: Record<string, unknown>): string[] {
+  const found: string[] = [];
+  for (const [id, account] of Object.entries(accounts)) {
+    if (!isPlainObject(account)) {
+      found.push(`${JSON.stringify(id)} is ${JSON.stringify(account)}, not an object`);
+      continue;
+    }
+    for (const field of LOGIN_FIELDS) {
+      const value = (account as Record<string, unknown>)[field];
+      if (value !== undefined && value !== null && typeof value !== 'string') {
+        found.push(`${JSON.stringify(id)}.${field} is ${JSON.stringify(value)}, not a string`);
+      }
+    }
+  }
+  return found;
+}
