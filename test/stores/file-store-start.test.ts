@@ -205,15 +205,23 @@ describe('file store at start: crash leftovers and a damaged mail queue', () => 
       accounts: { alice: { email: 'alice@example.com' }, bob: { email: 'Alice@Example.com' } },
     });
     const invalid = shared.slice(0, -1);
-    // An address typed as a number: it crashed the start ("key.normalize is not a function").
-    const mistyped = JSON.stringify({ ...credentials, accounts: { alice: { email: 5 } } });
+    // An address typed as a number crashed the start ("key.normalize is not a function"); a role or a
+    // hash of the wrong type made that user's every sign-in a 500.
+    const parsed = credentials as { passwords: Array<{ sub: string; password: unknown }> };
+    const mistyped = JSON.stringify({
+      passwords: [parsed.passwords[0], { ...parsed.passwords[1], password: 5 }],
+      accounts: { alice: { email: 5, role: 7 } },
+    });
     for (const [edit, refusal] of [
       [
         shared,
         /credentials\.json: users share a login .*refusing to start.*share the login "alice@example\.com"/,
       ],
       [invalid, /credentials\.json is not valid JSON/],
-      [mistyped, /credentials\.json: an account's login is not text .*"alice"\.email is 5, not a string/],
+      [
+        mistyped,
+        /credentials\.json: fields of the wrong type .*refusing to start.*accounts\."alice"\.email is 5, not text; accounts\."alice"\.role is 7, not text; passwords\[1\]\.password is 5, not text/,
+      ],
     ] as const) {
       await writeFile(join(dir, 'credentials.json'), edit);
       const started = await spawnRestauth(dir, [], {

@@ -8,7 +8,7 @@ import { FileStore } from './file-store.js';
 import { FileMailQueue } from './outbox.js';
 import { takeOverJsonServerAuthUsers } from './json-server-auth-takeover.js';
 import { normalizeCredentials } from './records.js';
-import { mistypedLogins, refuseHalfAStore, startRefusal } from './start-checks.js';
+import { mistypedCredentials, refuseHalfAStore, startRefusal } from './start-checks.js';
 import { StorageHealth } from './storage-health.js';
 
 export { auditFilePath } from './audit-file.js';
@@ -87,11 +87,11 @@ export async function openFileStore(
       ...(outbox ? { outbox } : {}),
       ...(logger ? { logger } : {}),
     });
-    const mistyped = mistypedLogins(normalizeCredentials(db.credentials).accounts);
+    const mistyped = mistypedCredentials(normalizeCredentials(db.credentials));
     if (mistyped.length > 0) {
       throw startRefusal(
-        `${config.credentialsFile}: an account's login is not text (edited by hand?); refusing to start. ` +
-          `Fix it to a string, or null for none: ${mistyped.slice(0, 10).join('; ')}`,
+        `${config.credentialsFile}: fields of the wrong type (edited by hand?); refusing to start. ` +
+          `Fix each (text may also be null where it is optional): ${mistyped.slice(0, 10).join('; ')}`,
       );
     }
     const collisions = store.loginCollisions();

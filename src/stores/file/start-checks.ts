@@ -87,27 +87,44 @@ export function startRefusal(message: string): Error {
   return Object.assign(new Error(message), { code: 'EREFUSED' });
 }
 
-/** The login fields of a credentials.json account: a string, or none (null or absent). */
-const LOGIN_FIELDS = ['username', 'email', 'phone'] as const;
+/** Fields of a credentials.json account that are text or none (null or absent). */
+const TEXT_FIELDS = ['username', 'email', 'phone', 'role'] as const;
 
 /**
- * The accounts of credentials.json whose login fields are not strings, each as `"id".field is value`:
- * a hand edit (an address typed as a number, a name as a list). Read as they are, they crashed the
- * start deep in normalising ("key.normalize is not a function") instead of saying which user to fix.
+ * The fields of credentials.json a hand edit mistyped (an address typed as a number, a hash as a
+ * list), each as `accounts."id".field is value`. Read as they were, a login field crashed the start
+ * ("key.normalize is not a function") and a role or hash made that user's every sign-in a 500,
+ * saying nothing of which user to fix. Only the fields code reads as strings or objects are looked at.
  */
-export function mistypedLogins(accounts: Record<string, unknown>): string[] {
+export function mistypedCredentials(credentials: {
+  accounts: Record<string, unknown>;
+  passwords: unknown[];
+}): string[] {
   const found: string[] = [];
-  for (const [id, account] of Object.entries(accounts)) {
+  const is = (where: string, value: unknown, what: string) =>
+    found.push(`${where} is ${JSON.stringify(value)}, not ${what}`);
+  for (const [id, account] of Object.entries(credentials.accounts)) {
+    const where = `accounts.${JSON.stringify(id)}`;
     if (!isPlainObject(account)) {
-      found.push(`${JSON.stringify(id)} is ${JSON.stringify(account)}, not an object`);
+      is(where, account, 'an object');
       continue;
     }
-    for (const field of LOGIN_FIELDS) {
-      const value = (account as Record<string, unknown>)[field];
-      if (value !== undefined && value !== null && typeof value !== 'string') {
-        found.push(`${JSON.stringify(id)}.${field} is ${JSON.stringify(value)}, not a string`);
-      }
+    const fields = account as Record<string, unknown>;
+    for (const field of TEXT_FIELDS) {
+      const value = fields[field];
+      if (value !== undefined && value !== null && typeof value !== 'string')
+        is(`${where}.${field}`, value, 'text');
+    }
+    if (fields.appMetadata !== undefined && !isPlainObject(fields.appMetadata)) {
+      is(`${where}.appMetadata`, fields.appMetadata, 'an object');
     }
   }
+  credentials.passwords.forEach((entry, index) => {
+    const where = `passwords[${index}]`;
+    if (!isPlainObject(entry)) return is(where, entry, 'an object');
+    const { sub, password } = entry as Record<string, unknown>;
+    if (typeof sub !== 'string') is(`${where}.sub`, sub, 'text');
+    if (password !== null && typeof password !== 'string') is(`${where}.password`, password, 'text');
+  });
   return found;
 }
