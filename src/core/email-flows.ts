@@ -9,7 +9,7 @@ import type { Notifier, OneTimeSecret, Recipient } from './notifier.js';
 import type { IssuedOneTimeToken, OneTimeTokens } from './one-time-tokens.js';
 import type { PasswordHasher } from './passwords.js';
 import { hashSecret, randomSecret } from './secrets.js';
-import type { OneTimeToken, Store, User } from './ports/store.js';
+import type { OneTimeToken, SpendConditions, Store, User } from './ports/store.js';
 import { checkEmail, loginKey } from './identity.js';
 import { withProviders } from './identities.js';
 import { checkUserData } from './validation.js';
@@ -35,6 +35,13 @@ const PURPOSES: Record<VerifyType, readonly string[]> = {
   recovery: ['recovery'],
   email_change: ['email_change_current', 'email_change_new'],
 };
+/**
+ * The purposes whose token works only while its account holds the address it was mailed to (see
+ * addressee): all but an email change's link to the new address, which the account takes by it.
+ */
+const ADDRESSED_PURPOSES = Object.values(PURPOSES)
+  .flat()
+  .filter((purpose) => purpose !== 'email_change_new');
 const CHANGE_CONFIRMED = 'email_change_confirmed';
 /**
  * Marks a mail into an unconfirmed account that its owner's sign-up did not ask for: a confirmation
@@ -239,11 +246,13 @@ export class EmailFlows {
    */
   async consumeResetSecret(secret: string, namedEmail: string | null): Promise<OneTimeToken | null> {
     const now = this.deps.clock();
+    const conditions = this.spendConditions(now);
     const consumed =
       namedEmail !== null && CODE.test(secret)
-        ? await this.deps.oneTimeTokens.consumeCode(namedEmail, secret, PURPOSES.recovery, now)
-        : await this.deps.oneTimeTokens.consumeLink(secret, PURPOSES.recovery, now);
-    return consumed !== null && (await this.addressee(consumed)) !== null ? consumed : null;
+        ? await this.deps.oneTimeTokens.consumeCode(namedEmail, secret, PURPOSES.recovery, now, conditions)
+        : await this.deps.oneTimeTokens.consumeLink(secret, PURPOSES.recovery, now, conditions);
+    if (consumed === null) return null;
+    return (await this.spentOn(consumed, () => this.addressee(consumed))) !== null ? consumed : null;
   }
 
   /**
@@ -347,7 +356,15 @@ export class EmailFlows {
     const consumed =
       user.email === null
         ? null
-        : await this.deps.oneTimeTokens.consumeCode(user.email, nonce, [REAUTHENTICATION], this.deps.clock());
+        : await this.deps.oneTimeTokens.consumeCode(
+            user.email,
+            nonce,
+            [REAUTHENTICATION],
+            this.deps.clock(),
+            {
+              unlessBannedAt: this.deps.clock(),
+            },
+          );
     if (!consumed || consumed.userId !== user.id) throw new AuthError('reauthentication_not_valid');
     return consumed;
   }
@@ -503,8 +520,9 @@ export class EmailFlows {
    * (the route's session, or its PKCE code). The link token is the raw secret of the mail's link
    * (GoTrue's wire calls it `token_hash`); it is hashed only to be looked up.
    *
-   * A refusal after the token is spent (4xx: `next` refusing a user with a verified MFA factor,
-   * insufficient_aal, or a ban since) stores it again (unspend), as changePasswordSpent does: the same
+   * A ban (or an account moved from the address mailed) refuses in the spending write, spending
+   * nothing (spendConditions). A refusal after the token is spent (4xx: `next` refusing a user with a
+   * verified MFA factor, insufficient_aal, or a ban since) stores it again (unspend), as changePasswordSpent does: the same
    * link or code works once what refused it is fixed. Spent, a recovery or sign-in link of an MFA user
    * was dead after its refusal, even once the operator had deleted the factor. An email change is
    * the exception: its address changed before the session was refused, and following it again would
@@ -557,8 +575,14 @@ export class EmailFlows {
   async recoverWithPassword(client: Client, linkToken: string, password: string): Promise<User> {
     this.deps.hasher.assertAcceptable(password);
     const now = this.deps.clock();
-    const consumed = await this.deps.oneTimeTokens.consumeLink(linkToken, PURPOSES.recovery, now);
-    if (!consumed || !(await this.addressee(consumed))) throw new AuthError('otp_expired');
+    const consumed = await this.deps.oneTimeTokens.consumeLink(
+      linkToken,
+      PURPOSES.recovery,
+      now,
+      this.spendConditions(now),
+    );
+    if (!consumed || !(await this.spentOn(consumed, () => this.addressee(consumed))))
+      throw new AuthError('otp_expired');
     const user = await this.changePasswordSpent(consumed, await this.deps.hasher.hash(password), now);
     await this.deps.audit.record('password_recovered', client, { userId: user.id, data: { via: 'link' } });
     // The link confirms an unconfirmed account, as verify's recovery does: what it held goes too.
@@ -610,8 +634,9 @@ export class EmailFlows {
 
   /**
    * Stores again a token spent by a request then refused, unless another of its purpose was issued
-   * since it was (the newer stands), or the account was banned or moved since: on the same conditions
-   * as its issue. Asked in the write (unlessIssuedAfter): looked up first, a mail issued between the
+   * since it was (the newer stands), or the account was moved since. A ban is no condition: a ban
+   * committed after the spend refused what it paid for, which the spend before the ban would not
+   * have got back either way (its spend is refused, unspent, while the ban lasts: spendConditions). Asked in the write (unlessIssuedAfter): looked up first, a mail issued between the
    * look and the write was replaced by the older token, its link dead. Dated now, as the store's
    * condition reads a token dated after the one it writes as one a clock set back made; it keeps its
    * expiry, so it lives no longer than mailed.
@@ -619,7 +644,6 @@ export class EmailFlows {
   private async unspend(token: OneTimeToken, now: Date): Promise<void> {
     await this.deps.store.createOneTimeToken({ ...token, createdAt: now }, [], {
       unlessIssuedAfter: token.createdAt,
-      unlessBannedAt: now,
       ...(token.recipient ? { whileAddressIs: token.recipient } : {}),
     });
   }
@@ -692,16 +716,29 @@ export class EmailFlows {
     return user.email !== null && loginKey(user.email) === consumed.recipient ? user : null;
   }
 
+  /**
+   * What a mailed secret is spent only under, in the spending write: its account not banned (else
+   * user_banned) and, but for an email change's new side, still at the address it was mailed to (else
+   * otp_expired). Either refusal leaves it unspent, as GoTrue's /verify rolls back: the same link or
+   * code works once the ban is lifted (or the account is back at the address). The account read after
+   * the spend (addressee) asks the same again, for what changed in between.
+   */
+  private spendConditions(now: Date): SpendConditions {
+    return { unlessBannedAt: now, whileAddressedFor: ADDRESSED_PURPOSES };
+  }
+
   private consume(
     type: VerifyType,
     secret: { linkToken: string } | { email: string; code: string },
     now: Date,
   ): Promise<OneTimeToken | null> {
+    const conditions = this.spendConditions(now);
     if ('linkToken' in secret)
-      return this.deps.oneTimeTokens.consumeLink(secret.linkToken, PURPOSES[type], now);
+      return this.deps.oneTimeTokens.consumeLink(secret.linkToken, PURPOSES[type], now, conditions);
     // Codes are bound to the address they were mailed to: an email change's code to the new
     // address is typed with that address, which no account has yet.
-    return this.deps.oneTimeTokens.consumeCode(checkEmail(secret.email), secret.code, PURPOSES[type], now);
+    const address = checkEmail(secret.email);
+    return this.deps.oneTimeTokens.consumeCode(address, secret.code, PURPOSES[type], now, conditions);
   }
 
   /**

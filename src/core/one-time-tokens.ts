@@ -9,6 +9,7 @@ import {
   CodeHashInUseError,
   type OneTimeToken,
   type OneTimeTokenConditions,
+  type SpendConditions,
   type Store,
 } from './ports/store.js';
 
@@ -150,11 +151,19 @@ export class OneTimeTokens {
     }
   }
 
-  /** Spends a link token of any of `purposes`; null when none matches (absent, used, expired). */
-  async consumeLink(token: string, purposes: readonly string[], now: Date): Promise<OneTimeToken | null> {
+  /**
+   * Spends a link token of any of `purposes`; null when none matches (absent, used, expired). One
+   * that `conditions` refuse stays unspent (Store's SpendConditions).
+   */
+  async consumeLink(
+    token: string,
+    purposes: readonly string[],
+    now: Date,
+    conditions: SpendConditions = {},
+  ): Promise<OneTimeToken | null> {
     const hash = hashSecret(token);
     for (const purpose of purposes) {
-      const consumed = await this.store.consumeOneTimeToken(hash, purpose, now);
+      const consumed = await this.store.consumeOneTimeToken(hash, purpose, now, conditions);
       if (consumed) return issuedBefore(consumed, now);
     }
     return null;
@@ -169,6 +178,7 @@ export class OneTimeTokens {
     code: string,
     purposes: readonly string[],
     now: Date,
+    conditions: SpendConditions = {},
   ): Promise<OneTimeToken | null> {
     const address = loginKey(recipient);
     // Anything but six digits is a wrong code too: it counts.
@@ -178,6 +188,7 @@ export class OneTimeTokens {
       candidates: purposes.map((purpose) => ({ purpose, codeHash: this.codeHash(address, purpose, typed) })),
       now,
       maxFailures: MAX_CODE_FAILURES,
+      conditions,
     });
     return consumed && issuedBefore(consumed, now);
   }

@@ -99,16 +99,20 @@ for (const storeKind of ['file', 'postgres'] as const) {
         payload: `password=${encodeURIComponent(NEW_PASSWORD)}&password_confirm=${encodeURIComponent(NEW_PASSWORD)}`,
       });
 
-    it('the hosted recovery form sets no password for a banned user', async () => {
+    it('the hosted recovery form sets no password for a banned user, and its link stays unspent', async () => {
       const { user } = await confirmedGotrueAccount(t, sink, 'form@banned.test', PASSWORD);
       const recovery = await mailed('/recover', user.email);
       await setBan(user.id, '24h');
-      // The form comes back with the reason (a page, not JSON), its link not made usable again.
+      // The form comes back with the reason (a page, not JSON).
       const refused = await submitRecoveryForm(recovery.linkToken);
       assert.equal(refused.statusCode, 403, refused.body);
       assert.match(refused.body, /role="alert"[^>]*>User is banned</u);
       await afterTheBan(user.id, user.email);
-      assert.match((await submitRecoveryForm(recovery.linkToken)).body, /expired or was already used/u);
+      // The refusal spent nothing (GoTrue's /verify rolls back): once the ban is lifted, the same link
+      // sets the password. It was spent by the refusal before (expired or was already used).
+      const lifted = await submitRecoveryForm(recovery.linkToken);
+      assert.equal(lifted.statusCode, 200, lifted.body);
+      await afterTheBan(user.id, user.email, NEW_PASSWORD);
     });
 
     it("an email change's confirmations do not move a banned account", async () => {
@@ -131,6 +135,32 @@ for (const storeKind of ['file', 'postgres'] as const) {
         await gotrue('/verify', { type: 'email_change', email: 'move@elsewhere.test', token: toNew.code }),
       );
       assert.equal((await afterTheBan(session.user.id, 'move@banned.test')).email, 'move@banned.test');
+    });
+
+    it("an email change's codes refused for a ban stay unspent, and move the account once it is lifted", async () => {
+      const { user } = await confirmedGotrueAccount(t, sink, 'later@banned.test', PASSWORD);
+      const since = sink.mails.length;
+      // Asked with the password (no session, which the ban would end, and the change with it).
+      const asked = await post('/auth/change_email', {
+        username: user.email,
+        password: PASSWORD,
+        email: 'later@elsewhere.test',
+      });
+      assert.equal(asked.statusCode, 200, asked.body);
+      const toOld = secretsOf(await nextMail(sink, 'later@banned.test', since));
+      const toNew = secretsOf(await nextMail(sink, 'later@elsewhere.test', since));
+      const confirm = (email: string, token: string) =>
+        gotrue('/verify', { type: 'email_change', email, token });
+      await setBan(user.id, '24h');
+      assertBanned(await confirm('later@banned.test', toOld.code));
+      assertBanned(await confirm('later@elsewhere.test', toNew.code));
+      assert.equal((await afterTheBan(user.id, 'later@banned.test')).email, 'later@banned.test');
+      // Spent by the refusals before: otp_expired, and the account stayed where it was.
+      const first = await confirm('later@banned.test', toOld.code);
+      assert.equal(first.statusCode, 200, first.body);
+      const second = await confirm('later@elsewhere.test', toNew.code);
+      assert.equal(second.statusCode, 200, second.body);
+      assert.equal((await afterTheBan(user.id, 'later@elsewhere.test')).email, 'later@elsewhere.test');
     });
 
     it("postgrest-auth's change_password with the current password stores nothing for a banned user", async () => {
@@ -168,24 +198,34 @@ for (const storeKind of ['file', 'postgres'] as const) {
       );
     });
 
-    it('already shut: a magic link, a recovery link and a reset token sign no banned user in', async () => {
+    it('a magic link, a recovery link and a reset token sign no banned user in, and stay unspent', async () => {
       const { user } = await confirmedGotrueAccount(t, sink, 'shut@banned.test', PASSWORD);
       const magic = await mailed('/otp', user.email);
       const recovery = await mailed('/recover', user.email);
       await setBan(user.id, '24h');
+      const resetWith = (resetToken: string) =>
+        post('/auth/change_password', {
+          username: user.email,
+          reset_token: resetToken,
+          new_password: NEW_PASSWORD,
+          new_password_confirm: NEW_PASSWORD,
+        });
       assertBanned(await gotrue('/verify', { type: 'magiclink', email: user.email, token: magic.code }));
       assertBanned(await gotrue('/verify', { type: 'recovery', token_hash: recovery.linkToken }));
-      await setBan(user.id, 'none');
-      const reset = await mailed('/recover', user.email);
-      await setBan(user.id, '24h');
-      const byToken = await post('/auth/change_password', {
-        username: user.email,
-        reset_token: reset.linkToken,
-        new_password: NEW_PASSWORD,
-        new_password_confirm: NEW_PASSWORD,
-      });
-      assertBanned(byToken, POSTGREST_AUTH);
+      assertBanned(await gotrue('/verify', { type: 'recovery', email: user.email, token: recovery.code }));
+      assertBanned(await resetWith(recovery.linkToken), POSTGREST_AUTH);
       await afterTheBan(user.id, user.email);
+      // Refused for the ban, nothing was spent (GoTrue's /verify rolls back): the same code signs in and
+      // the same reset token sets the password, where both were dead (otp_expired) before.
+      const magicLifted = await gotrue('/verify', {
+        type: 'magiclink',
+        email: user.email,
+        token: magic.code,
+      });
+      assert.equal(magicLifted.statusCode, 200, magicLifted.body);
+      const resetLifted = await resetWith(recovery.linkToken);
+      assert.equal(resetLifted.statusCode, 200, resetLifted.body);
+      await afterTheBan(user.id, user.email, NEW_PASSWORD);
     });
 
     it('a user deleted after the mail: its links and codes open nothing', async () => {

@@ -398,6 +398,24 @@ export interface CodeAttempt {
   candidates: readonly { purpose: string; codeHash: string }[];
   now: Date;
   maxFailures: number;
+  conditions?: SpendConditions;
+}
+
+/**
+ * What a live one-time token is spent only under, judged in the spending write (its user's row read
+ * there): a refusal that is not the token's own fault leaves it unspent, so the same link or code
+ * works once what refused it is over (GoTrue's /verify rolls its transaction back). Judged by a
+ * look before the spend, a ban committed in between spent it; judged after, by storing it again, a
+ * racing use in between found it gone.
+ */
+export interface SpendConditions {
+  /** Its user banned at this date: AuthError('user_banned'), nothing spent. */
+  unlessBannedAt?: Date;
+  /**
+   * A token of these purposes mailed to an address its user no longer holds (one stored with its
+   * recipient): null, nothing spent. A user that is gone: null, nothing spent, for every purpose.
+   */
+  whileAddressedFor?: readonly string[];
 }
 
 export interface UserPage {
@@ -707,9 +725,15 @@ export interface Store {
   ): Promise<TokenWrite>;
   /**
    * Returns and deletes the token whose (link) hash is `hash`, in one step;
-   * null if absent, of another purpose, or expired. A code hash never matches here.
+   * null if absent, of another purpose, or expired. A code hash never matches here. A live token
+   * refused by `conditions` stays (see SpendConditions).
    */
-  consumeOneTimeToken(hash: string, purpose: string, now: Date): Promise<OneTimeToken | null>;
+  consumeOneTimeToken(
+    hash: string,
+    purpose: string,
+    now: Date,
+    conditions?: SpendConditions,
+  ): Promise<OneTimeToken | null>;
   /**
    * A code typed for `recipient`: returns and deletes the token of that recipient
    * whose (purpose, codeHash) is one of `candidates`, in one step; null if none,
@@ -718,7 +742,8 @@ export interface Store {
    * retires that code (its codeHash is gone). Its link lives on: killing it too let
    * anyone who knows an address spend its owner's recovery and sign-in links with a
    * few wrong codes, each mail again. Counting is atomic, so racing guesses get
-   * `maxFailures` misses in all, never more.
+   * `maxFailures` misses in all, never more. A hit refused by the attempt's `conditions` is
+   * no miss: the code stays, uncounted (see SpendConditions).
    */
   consumeOneTimeCode(attempt: CodeAttempt): Promise<OneTimeToken | null>;
   /** The user's live token of this purpose, if any (to tell "already sent" from "never sent"); not consumed. */

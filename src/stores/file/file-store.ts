@@ -18,6 +18,7 @@ import {
   type MfaFactor,
   type OneTimeToken,
   type OneTimeTokenConditions,
+  type SpendConditions,
   type FoundRefreshToken,
   type Session,
   type Store,
@@ -883,12 +884,18 @@ export class FileStore implements Store {
     });
   }
 
-  async consumeOneTimeToken(hash: string, purpose: string, now: Date): Promise<OneTimeToken | null> {
+  async consumeOneTimeToken(
+    hash: string,
+    purpose: string,
+    now: Date,
+    conditions: SpendConditions = {},
+  ): Promise<OneTimeToken | null> {
     return this.db.transactCredentials((stored, changes) => {
       const tokens = normalizeCredentials(stored).oneTimeTokens;
       // The link's hash only: a code's hash is never a link (see consumeOneTimeCode).
       if (!Object.hasOwn(tokens, hash) || tokens[hash]!.purpose !== purpose) return null;
       const entry = tokens[hash]!;
+      if (!this.spendable(stored, entry, now, conditions)) return null;
       delete tokens[hash];
       changes.wrote('oneTimeTokens', hash);
       this.forgetToken(tokens, hash, entry);
@@ -905,6 +912,7 @@ export class FileStore implements Store {
         const found = this.tokenByCode(tokens, codeHash);
         if (found === null || found.entry.purpose !== purpose || found.entry.recipient !== recipient)
           continue;
+        if (!this.spendable(stored, found.entry, now, attempt.conditions ?? {})) return null;
         delete tokens[found.hash];
         changes.wrote('oneTimeTokens', found.hash);
         this.forgetToken(tokens, found.hash, found.entry);
@@ -927,6 +935,28 @@ export class FileStore implements Store {
       }
       return null;
     });
+  }
+
+  /**
+   * Whether a found token may be spent under `conditions`, read in the spending transaction: a ban
+   * refuses (user_banned) before anything changes (see refuseBanned). An expired one always is: it
+   * goes, as nothing would make it work again.
+   */
+  private spendable(
+    stored: JsonDocument,
+    entry: OneTimeTokenEntry,
+    now: Date,
+    conditions: SpendConditions,
+  ): boolean {
+    if (Date.parse(entry.expiresAt) <= now.getTime()) return true;
+    if (conditions.unlessBannedAt) refuseBanned(stored, entry.userId, conditions.unlessBannedAt);
+    if (conditions.whileAddressedFor === undefined) return true;
+    if (!this.index().byId.has(entry.userId)) return false;
+    return (
+      entry.recipient == null ||
+      !conditions.whileAddressedFor.includes(entry.purpose) ||
+      holdsAddress(stored, entry.userId, entry.recipient)
+    );
   }
 
   async findOneTimeToken(userId: string, purpose: string, now: Date): Promise<OneTimeToken | null> {

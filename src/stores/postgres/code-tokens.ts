@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { AuthError } from '../../core/errors.js';
 import { loginKey } from '../../core/identity.js';
 import type { OutgoingMail } from '../../core/ports/outbox.js';
 import {
@@ -6,6 +7,7 @@ import {
   type CodeAttempt,
   type OneTimeToken,
   type OneTimeTokenConditions,
+  type SpendConditions,
   type TokenWrite,
 } from '../../core/ports/store.js';
 import { gotrueTokenType, type oneTimeTokenTables } from './gotrue-one-time-tokens.js';
@@ -13,6 +15,21 @@ import type { quotedNames } from './migrations.js';
 import { insertMailsSql } from './outbox.js';
 import { ONE_TIME_TOKEN_COLUMNS, toOneTimeToken, type OneTimeTokenRow } from './store-rows.js';
 import { ofOwnUser, OWN_INSTANCE, userUid } from './user-scope.js';
+
+/** spendSql's row: the token's columns are null when it was found and kept. */
+type SpendRow = { banned: boolean } & { [K in keyof OneTimeTokenRow]: OneTimeTokenRow[K] | null };
+
+/** The values of spendSql's $3-$5. */
+function spendValues(now: Date, conditions: SpendConditions): [Date, Date | null, readonly string[] | null] {
+  return [now, conditions.unlessBannedAt ?? null, conditions.whileAddressedFor ?? null];
+}
+
+/** What spendSql's row says: a ban refuses (nothing spent), else the token spent while live, or null. */
+function spent(row: SpendRow | undefined, now: Date): OneTimeToken | null {
+  if (row?.banned) throw new AuthError('user_banned');
+  if (!row || row.hash === null || row.expires_at!.getTime() <= now.getTime()) return null;
+  return toOneTimeToken(row as OneTimeTokenRow);
+}
 
 /**
  * One-time tokens (mailed links and codes) in restauth.code_tokens, shown in GoTrue's
@@ -104,20 +121,20 @@ export class PostgresCodeTokens {
     return { stored };
   }
 
-  async consumeOneTimeToken(hash: string, purpose: string, now: Date): Promise<OneTimeToken | null> {
+  async consumeOneTimeToken(
+    hash: string,
+    purpose: string,
+    now: Date,
+    conditions: SpendConditions = {},
+  ): Promise<OneTimeToken | null> {
     // One DELETE: a racing consumer, by link or by code, waits for the row lock and then finds no row.
     // The link's hash only: a code's hash is never a link (see consumeOneTimeCode).
-    const { rows } = await this.pool.query<OneTimeTokenRow>(
-      `WITH consumed AS (
-         DELETE FROM ${this.oneTimeTokens.codeTokens} t WHERE t.hash = $1 AND t.purpose = $2
-         RETURNING ${ONE_TIME_TOKEN_COLUMNS}
-       ), ${this.unshown('consumed')}
-       SELECT * FROM consumed`,
-      [hash, purpose],
-    );
-    const row = rows[0];
-    if (!row || row.expires_at.getTime() <= now.getTime()) return null;
-    return toOneTimeToken(row);
+    const { rows } = await this.pool.query<SpendRow>(this.spendSql('t.hash = $1 AND t.purpose = $2'), [
+      hash,
+      purpose,
+      ...spendValues(now, conditions),
+    ]);
+    return spent(rows[0], now);
   }
 
   async consumeOneTimeCode(attempt: CodeAttempt): Promise<OneTimeToken | null> {
@@ -125,17 +142,14 @@ export class PostgresCodeTokens {
     const purposes = candidates.map((candidate) => candidate.purpose);
     const codeHashes = candidates.map((candidate) => candidate.codeHash);
     // A hit is one DELETE, as a link's: racing consumers find the row once.
-    const { rows } = await this.pool.query<OneTimeTokenRow>(
-      `WITH consumed AS (
-         DELETE FROM ${this.oneTimeTokens.codeTokens} t
-         WHERE t.recipient = $1 AND (t.purpose, t.code_hash) IN (SELECT * FROM unnest($2::text[], $3::text[]))
-         RETURNING ${ONE_TIME_TOKEN_COLUMNS}
-       ), ${this.unshown('consumed')}
-       SELECT * FROM consumed`,
-      [recipient, purposes, codeHashes],
+    const { rows } = await this.pool.query<SpendRow>(
+      this.spendSql(
+        't.recipient = $1 AND (t.purpose, t.code_hash) IN (SELECT * FROM unnest($2::text[], $6::text[]))',
+      ),
+      [recipient, purposes, ...spendValues(now, attempt.conditions ?? {}), codeHashes],
     );
-    const row = rows[0];
-    if (row) return row.expires_at.getTime() <= now.getTime() ? null : toOneTimeToken(row);
+    // Found (spent, or refused by the conditions): no miss.
+    if (rows[0]) return spent(rows[0], now);
     // A miss: one UPDATE counts it against every live code it may have been aimed at. Racing misses
     // queue on the row lock and each re-reads the count, so none is lost; the last allowed one retires
     // the code. The link, 256 random bits no one guesses, lives on (CodeAttempt.maxFailures).
@@ -164,6 +178,31 @@ export class PostgresCodeTokens {
    * A WITH clause deleting GoTrue's row that shows a token of `tokens` (a clause returning `hash`): a
    * token consumed or expired is no longer shown as pending.
    */
+  /**
+   * One statement spending the token `match` finds ($1, $2 and any from $6), under SpendConditions
+   * ($3 now, $4 unlessBannedAt, $5 whileAddressedFor), judged on its user's row, read locked (FOR
+   * SHARE): a ban in flight is waited for and then seen, as createOneTimeToken's. No row: nothing
+   * found; a row without a hash: found and kept (refused).
+   */
+  private spendSql(match: string): string {
+    return `WITH found AS (
+         SELECT t.hash, t.expires_at <= $3 AS expired,
+           coalesce($4::timestamptz IS NOT NULL AND u.banned_until > $4, false) AS banned,
+           coalesce($5::text[] IS NOT NULL AND (u.id IS NULL OR (t.recipient IS NOT NULL
+             AND t.purpose = ANY($5::text[]) AND u.email IS DISTINCT FROM t.recipient)), false) AS unaddressed
+         FROM ${this.oneTimeTokens.codeTokens} t
+           LEFT JOIN LATERAL (SELECT u.id, u.email, u.banned_until FROM ${this.users} u
+                              WHERE u.id = t.user_id AND ${OWN_INSTANCE} FOR SHARE) u ON true
+         WHERE ${match}
+         FOR UPDATE OF t
+       ), consumed AS (
+         DELETE FROM ${this.oneTimeTokens.codeTokens} t USING found f
+         WHERE t.hash = f.hash AND (f.expired OR NOT (f.banned OR f.unaddressed))
+         RETURNING ${ONE_TIME_TOKEN_COLUMNS}
+       ), ${this.unshown('consumed')}
+       SELECT f.banned AND NOT f.expired AS banned, c.* FROM found f LEFT JOIN consumed c ON c.hash = f.hash`;
+  }
+
   private unshown(tokens: string): string {
     return `unshown AS (
       DELETE FROM ${this.oneTimeTokens.gotrue} g USING ${tokens} c WHERE g.token_hash = c.hash
