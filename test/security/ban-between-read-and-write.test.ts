@@ -277,6 +277,39 @@ for (const storeKind of ['file', 'postgres'] as const) {
       // as GoTrue's /verify rolls back: it works once the ban is lifted.
       assert.notEqual(await app.t.services.store.findOneTimeToken(user.id, 'recovery', new Date()), null);
     });
+
+    it('a refresh: a ban written into the store after findRefreshToken rotates nothing, the token unspent', async () => {
+      const user = await account();
+      const signIn = await post('/auth/v1/token?grant_type=password', {
+        email: user.email,
+        password: PASSWORD,
+      });
+      assert.equal(signIn.statusCode, 200, signIn.body);
+      const refreshToken = signIn.json<{ refresh_token: string }>().refresh_token;
+      const refresh = () => post('/auth/v1/token?grant_type=refresh_token', { refresh_token: refreshToken });
+      const { store } = app.t.services;
+      // Written straight into the store, as an operator's UPDATE: no session is ended with it.
+      const ban = (bannedUntil: Date | null) => store.updateUser(user.id, { bannedUntil });
+      // PostgreSQL's find-then-rotate path (a session from before migration 28 takes it): without the
+      // one statement, which judges the ban itself.
+      const shadowed = store as { refreshInOneStatement?: unknown };
+      shadowed.refreshInOneStatement = undefined;
+      try {
+        const refused = await commitAfterRead(
+          () => ban(new Date(Date.now() + 86_400_000)),
+          ['findRefreshToken'],
+          refresh,
+        );
+        assert.equal(refused.statusCode, 400, refused.body);
+        assert.equal(refused.json().error_code, 'user_banned');
+      } finally {
+        delete shadowed.refreshInOneStatement;
+      }
+      await ban(null);
+      // Not spent: the same token refreshes (it was rotated before, a replay once the ban was lifted).
+      const lifted = await refresh();
+      assert.equal(lifted.statusCode, 200, lifted.body);
+    });
   });
 }
 

@@ -614,7 +614,9 @@ export interface Store {
    * Atomically exchanges the live token `presentedHash` for `successorHash`:
    * only when the token exists, is not rotated yet, its session is not
    * revoked, and its user has no verified MFA factor. Also records the activity (session.refreshedAt = now).
-   * Returns false when any condition fails: two racing callers rotate once.
+   * Returns false when any condition fails: two racing callers rotate once. A user banned at `now`,
+   * read in the write: AuthError('user_banned'), nothing rotated (a ban committed after the caller's
+   * findRefreshToken spent the token, which then was a replay once the ban was lifted).
    */
   rotateRefreshToken(presentedHash: string, successorHash: string, now: Date): Promise<boolean>;
   /**

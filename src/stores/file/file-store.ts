@@ -750,6 +750,8 @@ export class FileStore implements Store {
       const entry = credentials.refreshTokens[presentedHash]!;
       const session = credentials.sessions[entry.sessionId];
       if (entry.rotatedAt !== null || !session || session.revokedAt !== null) return false;
+      // In the write: a ban committed since the caller's findRefreshToken rotates nothing.
+      refuseBanned(stored, session.userId, now);
       const at = now.getTime();
       entry.rotatedAt = at;
       changes.wrote('refreshTokens', presentedHash);

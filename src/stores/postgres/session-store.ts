@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { AuthError } from '../../core/errors.js';
 import { hashSecret } from '../../core/secrets.js';
 import type {
   FoundRefreshToken,
@@ -27,7 +28,7 @@ import {
 } from './session-sql.js';
 import type { StatementCache } from './statement-cache.js';
 import { toFoundToken, toSession, type FoundTokenRow, type SessionRow } from './store-rows.js';
-import { ofOwnUser, userUid, UUID } from './user-scope.js';
+import { ofOwnUser, OWN_INSTANCE, userUid, UUID } from './user-scope.js';
 
 /**
  * Sessions and their refresh tokens in GoTrue's tables (session-sql.ts), for PostgresStore: found,
@@ -184,22 +185,25 @@ export class PostgresSessions {
     // sign-out of one session at once deadlocked. The conditional UPDATE is the token's lock: a racing
     // caller waits for it, re-checks revoked, and matches nothing. The session must still exist (an
     // ended one is gone). As GoTrue rotates: the presented row is revoked, its successor names it as
-    // parent. Only a token of this instance's users (ofOwnUser), as findSession finds a session.
+    // parent. Only a token of this instance's users (OWN_INSTANCE), as findSession finds a session;
+    // nothing for a user banned at $3, judged on the row the statement reads (a ban committed since
+    // the caller's findRefreshToken: user_banned, the token unspent).
     const { rows } = await this.rememberedIfUnanswered(
       presentedHash,
       now,
-      this.pool.query<{ rotated: number }>(
+      this.pool.query<{ rotated: number; banned: boolean | null }>(
         this.statements.prepared(
           this.statements.statement(
             'rotateRefreshToken',
             () => `WITH live AS (
-         SELECT t.id FROM ${this.session.refreshTokens} t JOIN ${this.session.sessions} s ON s.id = t.session_id
+         SELECT t.id, coalesce(u.banned_until > $3, false) AS banned
+         FROM ${this.session.refreshTokens} t JOIN ${this.session.sessions} s ON s.id = t.session_id
+           JOIN ${this.users} u ON u.id = s.user_id AND ${OWN_INSTANCE}
          WHERE t.token = $1 AND t.revoked IS NOT TRUE AND ${noVerifiedFactor(this.session, 's.user_id')}
-           AND ${ofOwnUser(this.users, 's.user_id')}
          FOR NO KEY UPDATE OF s
        ), rotated AS (
          UPDATE ${this.session.refreshTokens} t SET revoked = true, updated_at = $3
-         WHERE t.id IN (SELECT id FROM live) AND t.revoked IS NOT TRUE
+         WHERE t.id IN (SELECT id FROM live WHERE NOT banned) AND t.revoked IS NOT TRUE
          RETURNING t.session_id, t.user_id, t.instance_id
        ), touched AS (
          UPDATE ${this.session.sessions} SET refreshed_at = $3::timestamptz AT TIME ZONE 'UTC', updated_at = $3
@@ -210,12 +214,13 @@ export class PostgresSessions {
          SELECT instance_id, $2, user_id, false, $1, session_id, $3, $3 FROM rotated
          RETURNING 1
        )
-       SELECT count(*)::int AS rotated FROM successor`,
+       SELECT count(*)::int AS rotated, (SELECT bool_or(banned) FROM live) AS banned FROM successor`,
           ),
           [presentedHash, successorHash, now],
         ),
       ),
     );
+    if (rows[0]!.banned === true) throw new AuthError('user_banned');
     return rows[0]!.rotated === 1;
   }
 
