@@ -402,6 +402,7 @@ describe('a database GoTrue made, served as it is', () => {
     const client = await pool.connect();
     try {
       const fresh = await addGoTrueSession(client, gail.id, 'v2');
+      const v1 = await addGoTrueSession(client, gail.id, 'v1');
       await asReplica(client, 'UPDATE auth.users SET instance_id = gen_random_uuid() WHERE id = $1', [
         gail.id,
       ]);
@@ -409,6 +410,13 @@ describe('a database GoTrue made, served as it is', () => {
         const refused = await refresh(fresh.token);
         assert.equal(refused.statusCode, 400, refused.body);
         assert.ok(await unspent(fresh.sessionId), 'the refusal left the session as GoTrue made it');
+        // The redeeming write is scoped itself, not only the lookup before it (a move in between).
+        const redeem = t.services.store.redeemImportedRefreshToken!.bind(t.services.store);
+        for (const token of [fresh.token, v1.token]) {
+          assert.equal(await redeem(token, 'a secret', hashSecret(`${token}-next`), new Date()), false);
+        }
+        assert.ok(await unspent(fresh.sessionId), 'the redeeming write left the v2 session as it was');
+        assert.ok(await unspent(v1.sessionId), 'the redeeming write left the v1 session as it was');
       } finally {
         await asReplica(
           client,

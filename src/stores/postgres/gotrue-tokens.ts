@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { goTrueHmacKey, parseGoTrueRefreshToken, signedBy } from './gotrue-refresh-token.js';
 import { noVerifiedFactor, type SessionTables } from './session-sql.js';
 import { rowDate, type RowTimestamp } from './row-values.js';
+import { ofOwnUser } from './user-scope.js';
 
 /**
  * The refresh tokens GoTrue issued, in a database it made (docs/postgres-schema.md, "A database GoTrue
@@ -91,6 +92,8 @@ export async function findGoTrueRefreshToken(
 export async function redeemGoTrueRefreshToken(
   db: Db,
   t: SessionTables,
+  /** GoTrue's users: only a session of this instance's users is redeemed (ofOwnUser), as it is found. */
+  users: string,
   token: string,
   refreshSecret: string,
   successorHash: string,
@@ -120,7 +123,7 @@ export async function redeemGoTrueRefreshToken(
          FROM ${t.sessions} s
          WHERE r.token = $1 AND r.revoked IS NOT TRUE AND s.id = r.session_id
            AND NOT EXISTS (SELECT FROM ${t.secrets} k WHERE k.session_id = s.id)
-           AND ${noVerifiedFactor(t, 's.user_id')}
+           AND ${noVerifiedFactor(t, 's.user_id')} AND ${ofOwnUser(users, 's.user_id')}
          RETURNING r.session_id, r.user_id, r.instance_id, r.token AS parent
        ), ${then(true)}`,
       [token, refreshSecret, successorHash, now],
@@ -142,7 +145,7 @@ export async function redeemGoTrueRefreshToken(
        UPDATE ${t.sessions} s SET refresh_token_counter = NULL, ${ACTIVITY}
        WHERE s.id = $1::uuid AND s.refresh_token_hmac_key = $6 AND s.refresh_token_counter = $5::bigint
          AND NOT EXISTS (SELECT FROM ${t.secrets} k WHERE k.session_id = s.id)
-         AND ${noVerifiedFactor(t, 's.user_id')}
+         AND ${noVerifiedFactor(t, 's.user_id')} AND ${ofOwnUser(users, 's.user_id')}
        RETURNING s.id AS session_id, s.user_id::text AS user_id, NULL::uuid AS instance_id, NULL::text AS parent
      ), ${then(false)}`,
     [parsed.sessionId, refreshSecret, successorHash, now, parsed.counter.toString(), storedKey],

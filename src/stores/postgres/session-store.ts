@@ -275,7 +275,7 @@ export class PostgresSessions {
     return this.rememberedIfUnanswered(
       hashSecret(token),
       now,
-      redeemGoTrueRefreshToken(this.pool, this.session, token, refreshSecret, successorHash, now),
+      redeemGoTrueRefreshToken(this.pool, this.session, this.users, token, refreshSecret, successorHash, now),
     );
   }
 
