@@ -120,17 +120,21 @@ export class PkceFlows {
   }
 
   /**
-   * exchange, then `next` (the session's start): a refusal by `next` (4xx) stores the spent flow
-   * again, so the same code works once what refused it is fixed (an MFA factor deleted, a ban
-   * lifted), as EmailFlows.spentOn keeps a mailed token. Within the code's lifetime, which counts
-   * from its issue as before.
+   * exchange, then `next` (the session's start). `admit` judges the flow's user before anything is
+   * spent (a ban, a verified MFA factor): refused there, the flow was never consumed, so a racing
+   * exchange of the same code gets the same refusal, where one between a spend and its restore got
+   * flow_state_not_found for a code then restored. A refusal by `next` (4xx: what changed since
+   * `admit`) stores the spent flow again, so the same code works once what refused it is fixed (an
+   * MFA factor deleted, a ban lifted), as EmailFlows.spentOn keeps a mailed token. Within the code's
+   * lifetime, which counts from its issue as before.
    */
   async exchangeFor<T>(
     authCode: string,
     verifier: string,
     next: (exchanged: PkceExchange) => Promise<T>,
+    admit: (user: User) => Promise<void> = async () => {},
   ): Promise<T> {
-    const { flow, exchanged } = await this.spend(authCode, verifier);
+    const { flow, exchanged } = await this.spend(authCode, verifier, admit);
     try {
       return await next(exchanged);
     } catch (error) {
@@ -148,6 +152,7 @@ export class PkceFlows {
   private async spend(
     authCode: string,
     verifier: string,
+    admit: (user: User) => Promise<void>,
   ): Promise<{ flow: FlowState; exchanged: PkceExchange }> {
     if (authCode === '' || verifier === '') {
       throw new AuthError(
@@ -173,6 +178,7 @@ export class PkceFlows {
     // (deleted, soft-deleted, of another GoTrue instance) is refused unspent, as a wrong code is.
     const user = await this.deps.store.findUserById(flow.userId);
     if (user === null) throw new AuthError('flow_state_not_found');
+    await admit(user);
     if (!(await this.deps.flowStates.consumeFlowState(flow.id, codeHash))) {
       throw new AuthError('flow_state_not_found');
     }

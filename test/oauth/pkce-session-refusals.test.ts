@@ -5,6 +5,7 @@ import { useKeycloakApp } from '../support/oauth-app.js';
 import { followRedirects } from '../support/oidc-provider.js';
 import { queryOnce, verifiedTotpFactor } from '../support/mfa-factors.js';
 import { challengeOf, newVerifier } from '../support/pkce.js';
+import type { FlowStateStore } from '../../src/core/ports/flow-states.js';
 
 /**
  * A provider sign-in by PKCE of a user restauth opens no session for (a verified MFA factor, as an
@@ -63,11 +64,13 @@ describe(
       assert.equal(new URLSearchParams(landed.hash.slice(1)).get('error_code'), 'insufficient_aal');
     });
 
-    it('an exchange refused its session keeps the flow: the same code signs in once the factor is deleted', async () => {
+    /**
+     * A PKCE code for `subject` by the wire's flow, not auth-js's: auth-js drops its verifier after any
+     * exchange, refused or not; a client that keeps it (another library, a server) retries with the
+     * same code. Returns the exchange of that code, to call as often as a test needs.
+     */
+    async function pkceCode(subject: string) {
       const { app } = oauth;
-      const userId = await providerUser('kc-joe', 'joe@acme.test');
-      // The wire's flow, not auth-js's: auth-js drops its verifier after any exchange, refused or not;
-      // a client that keeps it (another library, a server) retries with the same code.
       const verifier = newVerifier();
       const authorize = new URL(`${app.url}/authorize`);
       authorize.search = new URLSearchParams({
@@ -75,11 +78,11 @@ describe(
         redirect_to: CALLBACK,
         ...challengeOf(verifier),
       }).toString();
-      app.provider.loginAs('kc-joe');
+      app.provider.loginAs(subject);
       const landed = await followRedirects(authorize.href, APP);
       const code = landed.searchParams.get('code');
       assert.ok(code, landed.href);
-      const exchange = async () => {
+      return async () => {
         const answer = await fetch(`${app.url}/token?grant_type=pkce`, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
@@ -87,6 +90,12 @@ describe(
         });
         return { status: answer.status, body: (await answer.json()) as Record<string, unknown> };
       };
+    }
+
+    it('an exchange refused its session keeps the flow: the same code signs in once the factor is deleted', async () => {
+      const { app } = oauth;
+      const userId = await providerUser('kc-joe', 'joe@acme.test');
+      const exchange = await pkceCode('kc-joe');
       // Verified between the callback and the exchange (an operator's restore, an adopted database).
       const factorId = await verifiedTotpFactor(app.t.config, userId);
       const refused = await exchange();
@@ -104,6 +113,36 @@ describe(
       assert.ok(exchanged.body['provider_token'], 'the provider tokens were kept with the flow');
       const again = await exchange();
       assert.equal(again.body['error_code'], 'flow_state_not_found', 'the code works once');
+    });
+
+    it('a racing exchange of a code whose session is refused gets the same refusal, never flow_state_not_found', async () => {
+      const { app } = oauth;
+      const userId = await providerUser('kc-kim', 'kim@acme.test');
+      const exchange = await pkceCode('kc-kim');
+      const factorId = await verifiedTotpFactor(app.t.config, userId);
+      // The second exchange runs where the first would have spent the flow, had it spent it before
+      // judging the session (it then stored the flow again: the second found none in between).
+      const flowStates = (app.t.services.pkce as unknown as { deps: { flowStates: FlowStateStore } }).deps
+        .flowStates;
+      const { consumeFlowState } = flowStates;
+      let raced: { status: number; body: Record<string, unknown> } | null = null;
+      flowStates.consumeFlowState = async (...args) => {
+        const spent = await consumeFlowState.apply(flowStates, args);
+        // Once: the racing exchange runs to its answer before the first goes on.
+        if (raced === null) raced = await exchange();
+        return spent;
+      };
+      try {
+        const first = await exchange();
+        assert.equal(first.body['error_code'], 'insufficient_aal', JSON.stringify(first.body));
+      } finally {
+        flowStates.consumeFlowState = consumeFlowState;
+      }
+      // Without a spend to race, the second exchange runs after the first: the same answer is due.
+      const second = raced ?? (await exchange());
+      assert.equal(second.body['error_code'], 'insufficient_aal', JSON.stringify(second.body));
+      await deleteFactor(factorId);
+      assert.equal((await exchange()).status, 200, 'the code works once the factor is gone');
     });
   },
 );

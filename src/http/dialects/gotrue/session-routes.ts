@@ -146,14 +146,12 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (ap
         case 'id_token':
           return answer.session(await idTokenGrant(options, clientOf(request), body));
         case 'pkce': {
-          // A refused session (a ban, a verified MFA factor) stores the flow again: the code still works.
+          // A refused session (a ban, a verified MFA factor) spends no flow: the code still works.
           const { issued, providerTokens } = await pkce.exchangeFor(
             body.auth_code ?? '',
             body.code_verifier ?? '',
             async (exchanged) => {
               const { authenticationMethod, pendingLink } = exchanged;
-              // Asked before a linkIdentity flow links: a refused session links nothing.
-              await auth.assertMayStartSession(exchanged.user);
               // A linkIdentity flow links here, for the holder of the starting app's verifier only.
               const user =
                 pendingLink === null
@@ -168,6 +166,9 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (ap
               );
               return { issued: started, providerTokens: exchanged.providerTokens };
             },
+            // Asked before the flow is spent (and before a linkIdentity flow links, so a refused
+            // session links nothing).
+            (user) => auth.assertMayStartSession(user),
           );
           const session = await answer.session(issued);
           // An OAuth flow's answer carries the provider's tokens, as GoTrue's (omitted when none).
