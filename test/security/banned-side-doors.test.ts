@@ -228,6 +228,29 @@ for (const storeKind of ['file', 'postgres'] as const) {
       await afterTheBan(user.id, user.email, NEW_PASSWORD);
     });
 
+    it('a recovery link refused because the account left its address stays unspent: it works once back', async () => {
+      const { user } = await confirmedGotrueAccount(t, sink, 'away@moved.test', PASSWORD);
+      const recovery = await mailed('/recover', user.email);
+      const moveTo = async (email: string) => {
+        const answer = await t.app.inject({
+          method: 'PUT',
+          url: `/auth/v1/admin/users/${user.id}`,
+          headers: admin,
+          payload: { email, email_confirm: true },
+        });
+        assert.equal(answer.statusCode, 200, answer.body);
+      };
+      const follow = () => gotrue('/verify', { type: 'recovery', token_hash: recovery.linkToken });
+      await moveTo('away@elsewhere.test');
+      const refused = await follow();
+      assert.equal(refused.statusCode, 403, refused.body);
+      assert.equal(refused.json<{ error_code: string }>().error_code, 'otp_expired');
+      await moveTo(user.email);
+      // Not the link's own fault: refused, it was not spent (it was, before).
+      const back = await follow();
+      assert.equal(back.statusCode, 200, back.body);
+    });
+
     it('a user deleted after the mail: its links and codes open nothing', async () => {
       const { user } = await confirmedGotrueAccount(t, sink, 'gone@deleted.test', PASSWORD);
       const magic = await mailed('/otp', user.email);

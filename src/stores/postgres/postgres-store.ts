@@ -20,6 +20,7 @@ import {
   type FoundRefreshToken,
   type OneStatementRefresh,
   type OneTimeToken,
+  type SpendConditions,
   type OneTimeTokenConditions,
   type PasswordLookup,
   type Session,
@@ -991,8 +992,13 @@ export class PostgresStore implements Store {
     return this.codeTokens.createOneTimeToken(token, mails, options);
   }
 
-  consumeOneTimeToken(hash: string, purpose: string, now: Date): Promise<OneTimeToken | null> {
-    return this.codeTokens.consumeOneTimeToken(hash, purpose, now);
+  consumeOneTimeToken(
+    hash: string,
+    purpose: string,
+    now: Date,
+    conditions?: SpendConditions,
+  ): Promise<OneTimeToken | null> {
+    return this.codeTokens.consumeOneTimeToken(hash, purpose, now, conditions);
   }
 
   consumeOneTimeCode(attempt: CodeAttempt): Promise<OneTimeToken | null> {

@@ -810,6 +810,29 @@ export function runStoreContract(
         assert.equal(await store.consumeOneTimeToken('ott-1', 'recovery', later(11)), null);
       });
 
+      it('spends no live link or code of a user banned, or moved from its recipient, under SpendConditions', async () => {
+        const banned = (error: unknown) => isAuthError(error) && error.code === 'user_banned';
+        const user = await store.createUser(newUser({ email: 'to@example.com' }), 'h');
+        await store.createOneTimeToken(token(user.id, 'ott-b', { codeHash: 'code-b' }));
+        await store.updateUser(user.id, { bannedUntil: later(600) });
+        const conditions = { unlessBannedAt: NOW, whileAddressedFor: ['recovery'] };
+        await assert.rejects(store.consumeOneTimeToken('ott-b', 'recovery', NOW, conditions), banned);
+        const byCode = {
+          recipient: 'to@example.com',
+          candidates: [{ purpose: 'recovery', codeHash: 'code-b' }],
+        };
+        await assert.rejects(
+          store.consumeOneTimeCode({ ...byCode, now: NOW, maxFailures: 1, conditions }),
+          banned,
+        );
+        // Refused, not a miss: the code was not retired by the one failure allowed.
+        await store.updateUser(user.id, { bannedUntil: null, email: 'elsewhere@example.com' });
+        assert.equal(await store.consumeOneTimeToken('ott-b', 'recovery', NOW, conditions), null);
+        await store.updateUser(user.id, { email: 'to@example.com' });
+        const spent = await store.consumeOneTimeCode({ ...byCode, now: NOW, maxFailures: 1, conditions });
+        assert.equal(spent?.hash, 'ott-b');
+      });
+
       it('refuses a token of another purpose, an expired one, and an older one replaced by a newer', async () => {
         const user = await store.createUser(newUser(), 'h');
         await store.createOneTimeToken(token(user.id, 'ott-p', { purpose: 'confirmation' }));
