@@ -9,6 +9,7 @@ import {
 import { migrate } from '../../src/stores/postgres/migrate.js';
 import { decodeJwt } from 'jose';
 import { hashSecret } from '../../src/core/secrets.js';
+import { isAuthError } from '../../src/core/errors.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { dropDatabase, realServerOnly, testPostgres, testStoreConfig } from '../support/postgres.js';
 import {
@@ -387,6 +388,17 @@ describe('a database GoTrue made, served as it is', () => {
         assert.equal(refused.statusCode, 400, refused.body);
         assert.equal((refused.json() as { error_code: string }).error_code, 'user_banned');
         assert.ok(await unspent(fresh.sessionId), 'the refusal left the session as GoTrue made it');
+        // The redeeming write judges the ban itself (one written after the lookup): nothing redeemed.
+        await assert.rejects(
+          t.services.store.redeemImportedRefreshToken!(
+            fresh.token,
+            'a secret',
+            hashSecret('next'),
+            new Date(),
+          ),
+          (error) => isAuthError(error) && error.code === 'user_banned',
+        );
+        assert.ok(await unspent(fresh.sessionId), 'the redeeming write left the session as GoTrue made it');
       } finally {
         await t.services.store.updateUser(gail.id, { bannedUntil: null });
       }

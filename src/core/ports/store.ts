@@ -659,7 +659,8 @@ export interface Store {
   /**
    * Atomically spends the live imported `token` and moves its session into restauth's form: the
    * session's refresh secret becomes `refreshSecret`, `successorHash` its live token. False when the
-   * token is no longer live (a racing caller spent it): two racing callers redeem once.
+   * token is no longer live (a racing caller spent it): two racing callers redeem once. A user
+   * banned at `now`, read in the write: AuthError('user_banned'), nothing redeemed (as rotateRefreshToken).
    */
   redeemImportedRefreshToken?(
     token: string,

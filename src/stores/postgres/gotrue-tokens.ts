@@ -3,6 +3,7 @@ import { goTrueHmacKey, parseGoTrueRefreshToken, signedBy } from './gotrue-refre
 import { noVerifiedFactor, type SessionTables } from './session-sql.js';
 import { rowDate, type RowTimestamp } from './row-values.js';
 import { ofOwnUser } from './user-scope.js';
+import { AuthError } from '../../core/errors.js';
 
 /**
  * The refresh tokens GoTrue issued, in a database it made (docs/postgres-schema.md, "A database GoTrue
@@ -99,8 +100,12 @@ export async function redeemGoTrueRefreshToken(
   successorHash: string,
   now: Date,
 ): Promise<boolean> {
+  // A user banned at $4, read in the write: nothing redeemed, and the caller told (user_banned), not
+  // answered as a repeat. `session`: the SQL naming the presented token's session id.
+  const notBanned = (session: string) => `NOT EXISTS (SELECT FROM ${users} u WHERE u.id =
+    (SELECT user_id FROM ${t.sessions} WHERE id = ${session}) AND u.banned_until > $4)`;
   // v1 touches the session here; v2's UPDATE of it does (a row is updated once per statement).
-  const then = (touch: boolean) => `
+  const then = (touch: boolean, session: string) => `
     secret AS (
       INSERT INTO ${t.secrets} (session_id, refresh_secret) SELECT session_id, $2 FROM spent
       ON CONFLICT (session_id) DO NOTHING
@@ -115,20 +120,21 @@ export async function redeemGoTrueRefreshToken(
       SELECT coalesce(instance_id, '${NIL_UUID}'), $3, user_id, false, parent, session_id, $4, $4 FROM spent
       RETURNING 1
     )
-    SELECT count(*)::int AS redeemed FROM successor`;
+    SELECT count(*)::int AS redeemed, NOT ${notBanned(session)} AS banned FROM successor`;
   if (V1_TOKEN.test(token)) {
-    const { rows } = await db.query<{ redeemed: number }>(
+    const { rows } = await db.query<{ redeemed: number; banned: boolean }>(
       `WITH spent AS (
          UPDATE ${t.refreshTokens} r SET revoked = true, updated_at = $4
          FROM ${t.sessions} s
          WHERE r.token = $1 AND r.revoked IS NOT TRUE AND s.id = r.session_id
            AND NOT EXISTS (SELECT FROM ${t.secrets} k WHERE k.session_id = s.id)
            AND ${noVerifiedFactor(t, 's.user_id')} AND ${ofOwnUser(users, 's.user_id')}
+         AND ${notBanned('s.id')}
          RETURNING r.session_id, r.user_id, r.instance_id, r.token AS parent
-       ), ${then(true)}`,
+       ), ${then(true, `(SELECT session_id FROM ${t.refreshTokens} WHERE token = $1)`)}`,
       [token, refreshSecret, successorHash, now],
     );
-    return rows[0]!.redeemed === 1;
+    return redeemed(rows[0]!);
   }
   // Proven again here, against the key the UPDATE then requires: redeeming is never weaker than finding.
   const parsed = parseGoTrueRefreshToken(token);
@@ -140,15 +146,22 @@ export async function redeemGoTrueRefreshToken(
   const storedKey = sessions[0]?.key ?? null;
   const key = storedKey === null ? null : goTrueHmacKey(storedKey);
   if (key === null || !signedBy(parsed, key)) return false;
-  const { rows } = await db.query<{ redeemed: number }>(
+  const { rows } = await db.query<{ redeemed: number; banned: boolean }>(
     `WITH spent AS (
        UPDATE ${t.sessions} s SET refresh_token_counter = NULL, ${ACTIVITY}
        WHERE s.id = $1::uuid AND s.refresh_token_hmac_key = $6 AND s.refresh_token_counter = $5::bigint
          AND NOT EXISTS (SELECT FROM ${t.secrets} k WHERE k.session_id = s.id)
          AND ${noVerifiedFactor(t, 's.user_id')} AND ${ofOwnUser(users, 's.user_id')}
+       AND ${notBanned('s.id')}
        RETURNING s.id AS session_id, s.user_id::text AS user_id, NULL::uuid AS instance_id, NULL::text AS parent
-     ), ${then(false)}`,
+     ), ${then(false, '$1::uuid')}`,
     [parsed.sessionId, refreshSecret, successorHash, now, parsed.counter.toString(), storedKey],
   );
-  return rows[0]!.redeemed === 1;
+  return redeemed(rows[0]!);
+}
+
+/** A redeeming statement's answer: refused for a ban (nothing redeemed), or whether it redeemed. */
+function redeemed(row: { redeemed: number; banned: boolean }): boolean {
+  if (row.banned) throw new AuthError('user_banned');
+  return row.redeemed === 1;
 }
