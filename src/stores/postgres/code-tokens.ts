@@ -175,10 +175,6 @@ export class PostgresCodeTokens {
   }
 
   /**
-   * A WITH clause deleting GoTrue's row that shows a token of `tokens` (a clause returning `hash`): a
-   * token consumed or expired is no longer shown as pending.
-   */
-  /**
    * One statement spending the token `match` finds ($1, $2 and any from $6), under SpendConditions
    * ($3 now, $4 unlessBannedAt, $5 whileAddressedFor), judged on its user's row, read locked (FOR
    * SHARE): a ban in flight is waited for and then seen, as createOneTimeToken's. No row: nothing
@@ -203,6 +199,10 @@ export class PostgresCodeTokens {
        SELECT f.banned AND NOT f.expired AS banned, c.* FROM found f LEFT JOIN consumed c ON c.hash = f.hash`;
   }
 
+  /**
+   * A WITH clause deleting GoTrue's row that shows a token of `tokens` (a clause returning `hash`): a
+   * token consumed or expired is no longer shown as pending.
+   */
   private unshown(tokens: string): string {
     return `unshown AS (
       DELETE FROM ${this.oneTimeTokens.gotrue} g USING ${tokens} c WHERE g.token_hash = c.hash
