@@ -19,6 +19,8 @@ const DERIVED = new Set(['jwt.publicDefaultSecret', 'jwt.generatedSecret']);
 function redact(name: string, value: unknown): unknown {
   if (value === null || value === undefined) return value;
   if (SECRET_NAMES.test(name)) return REDACTED;
+  // A list of URLs (redirectAllowList, cors) is printed as one value: each entry hides its password.
+  if (Array.isArray(value)) return value.map((item) => redact(name, item));
   return typeof value === 'string' ? withoutUrlPassword(value) : value;
 }
 

@@ -1,6 +1,7 @@
 import { getPublicSuffix } from 'tldts';
 import { compileRedirectGlob } from '../lib/redirect-glob.js';
 import { isDeepLinkScheme, isWebScheme } from '../lib/redirect-schemes.js';
+import { quotedSetting } from './url-password.js';
 
 /** A glob's scheme and authority (host and port), up to the first "/" after "://"; null without "://". */
 function globParts(glob: string): { scheme: string; authority: string } | null {
@@ -25,7 +26,7 @@ export function redirectGlobProblem(glob: string): string | null {
   }
   const parts = globParts(glob);
   if (parts === null || !(isWebScheme(parts.scheme) || isDeepLinkScheme(parts.scheme))) {
-    return `${JSON.stringify(glob)} must start with http://, https:// or a mobile app's scheme (com.example.app://), written without wildcards`;
+    return `${quotedSetting(glob)} must start with http://, https:// or a mobile app's scheme (com.example.app://), written without wildcards`;
   }
   return null;
 }

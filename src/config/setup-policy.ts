@@ -6,7 +6,7 @@ import { isPlainObject } from '../lib/is-plain-object.js';
 import { isDeepLinkScheme, isWebScheme } from '../lib/redirect-schemes.js';
 import { fixedGlobHost, isNonLoopbackIpGlob, parsedGlobHost, redirectGlobProblem } from './redirect-globs.js';
 import { isMatchableWebHost } from '../lib/redirect-hosts.js';
-import { withoutUrlPassword } from './url-password.js';
+import { quotedSetting } from './url-password.js';
 
 /**
  * A weak setup refuses to start outside development mode (DESIGN,
@@ -91,7 +91,7 @@ function mailProblems(email: Record<string, unknown>): SetupProblem[] {
 function cleartextUrl(value: string): string | null {
   const url = new URL(value);
   if (url.protocol === 'https:' || (url.protocol === 'http:' && isLocalHost(url.hostname))) return null;
-  return `is ${JSON.stringify(withoutUrlPassword(value))}: links in mails and redirects carrying tokens would travel in clear. Use https://`;
+  return `is ${quotedSetting(value)}: links in mails and redirects carrying tokens would travel in clear. Use https://`;
 }
 
 function urlProblems(config: Config): SetupProblem[] {
@@ -119,7 +119,7 @@ function urlProblems(config: Config): SetupProblem[] {
     if (prefix !== null && !deepLink && !/^[a-z][a-z0-9+.-]*:\/\/[^/]+\//i.test(prefix)) {
       problems.push({
         key,
-        problem: `is ${JSON.stringify(entry)}: a prefix must name a whole host and end at a path ("https://app.example.com/*"), or it admits other hosts`,
+        problem: `is ${quotedSetting(entry)}: a prefix must name a whole host and end at a path ("https://app.example.com/*"), or it admits other hosts`,
       });
       return;
     }
@@ -130,7 +130,7 @@ function urlProblems(config: Config): SetupProblem[] {
       const written = `${new URL(prefix.replace(/\*+$/u, '')).href}*`;
       problems.push({
         key,
-        problem: `is ${JSON.stringify(entry)}, which no redirect_to matches: a prefix is compared as the URL parser writes it and ends in a single * (${JSON.stringify(written)})`,
+        problem: `is ${quotedSetting(entry)}, which no redirect_to matches: a prefix is compared as the URL parser writes it and ends in a single * (${quotedSetting(written)})`,
       });
       return;
     }
@@ -139,14 +139,15 @@ function urlProblems(config: Config): SetupProblem[] {
       return;
     }
     const weakness = deepLink ? null : cleartextUrl(url.href);
-    if (weakness !== null) problems.push({ key, problem: weakness.replace(url.href, entry) });
+    if (weakness !== null)
+      problems.push({ key, problem: weakness.replace(quotedSetting(url.href), quotedSetting(entry)) });
   });
   config.redirectAllowGlobs.forEach((glob, index) => {
     const host = fixedGlobHost(glob);
     if (/^http:/iu.test(glob) && (host === null || !isLocalHost(host))) {
       problems.push({
         key: `redirectAllowGlobs[${index}]`,
-        problem: `is ${JSON.stringify(glob)}: links in mails and redirects carrying tokens would travel in clear. Use https://`,
+        problem: `is ${quotedSetting(glob)}: links in mails and redirects carrying tokens would travel in clear. Use https://`,
       });
     }
     const parsed = parsedGlobHost(glob);
@@ -160,7 +161,7 @@ function urlProblems(config: Config): SetupProblem[] {
     } else if (parsed !== null) {
       problems.push({
         key: `redirectAllowGlobs[${index}]`,
-        problem: `is ${JSON.stringify(glob)}, which no redirect_to matches: its host is matched as the URL parser writes it, ${parsed}`,
+        problem: `is ${quotedSetting(glob)}, which no redirect_to matches: its host is matched as the URL parser writes it, ${parsed}`,
       });
     }
   });
@@ -169,7 +170,7 @@ function urlProblems(config: Config): SetupProblem[] {
 
 /** An allow-list entry whose host RedirectPolicy refuses before any entry, as GoTrue does. */
 const unmatchableHost = (entry: string, host: string): string =>
-  `is ${JSON.stringify(entry)}, which no redirect_to matches: its host ${host} is an IP address other than loopback, or not a plain name, and GoTrue and restauth refuse such a redirect host whatever the list says`;
+  `is ${quotedSetting(entry)}, which no redirect_to matches: its host ${host} is an IP address other than loopback, or not a plain name, and GoTrue and restauth refuse such a redirect host whatever the list says`;
 
 /** Entries of trustProxy that trust every address: any client could then write its own address. */
 const EVERY_ADDRESS = new Set(['0.0.0.0/0', '::/0', '0.0.0.0/0.0.0.0']);
@@ -241,14 +242,12 @@ export function checkUrls(config: Config, where: string): void {
   for (const key of ['publicUrl', 'siteUrl'] as const) {
     const value = config[key];
     if (value !== null && !isUrl(value, web))
-      bad.push(
-        `${key} must be an http:// or https:// URL (got ${JSON.stringify(withoutUrlPassword(value))})`,
-      );
+      bad.push(`${key} must be an http:// or https:// URL (got ${quotedSetting(value)})`);
   }
   config.redirectAllowList.forEach((entry, index) => {
     if (!isAllowListUrl(entry.endsWith('*') ? entry.slice(0, -1) : entry)) {
       bad.push(
-        `redirectAllowList[${index}] must be an http:// or https:// URL, a mobile app's deep link (com.example.app://callback), or a prefix of one ending in * (got ${JSON.stringify(entry)}); javascript:, data: and the like never qualify`,
+        `redirectAllowList[${index}] must be an http:// or https:// URL, a mobile app's deep link (com.example.app://callback), or a prefix of one ending in * (got ${quotedSetting(entry)}); javascript:, data: and the like never qualify`,
       );
     }
   });
@@ -260,6 +259,12 @@ export function checkUrls(config: Config, where: string): void {
   const url = config.email?.['url'];
   if (typeof url === 'string' && !isUrl(url, ['smtp:', 'smtps:'])) {
     bad.push('email.url must be an smtp:// or smtps:// URL');
+  }
+  // nodemailer reads auth as { user, pass }: a string ("user:password") is a credential it ignores,
+  // so it is refused here, unquoted, rather than printed by `restauth config` and never used.
+  const auth = config.email?.['auth'];
+  if (auth !== undefined && auth !== null && !isPlainObject(auth)) {
+    bad.push('email.auth must be an object such as {"user": "...", "pass": "..."} (its value is not shown)');
   }
   if (bad.length > 0) throw new ConfigError(bad.map((line) => `${where}: ${line}`).join('\n'));
 }

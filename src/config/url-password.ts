@@ -41,3 +41,8 @@ function withoutUserPassword(value: string): string {
   if (at === -1 || colon === -1 || colon > at) return value;
   return `${value.slice(0, colon)}:${REDACTED}${value.slice(at)}`;
 }
+
+/** A setting's value as a message quotes it: JSON-quoted, its URL password hidden. */
+export function quotedSetting(value: string): string {
+  return JSON.stringify(withoutUrlPassword(value));
+}

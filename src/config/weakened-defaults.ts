@@ -2,6 +2,7 @@ import type { Config } from './schema.js';
 import { withSources, type SetupProblem } from './setup-policy.js';
 import type { ValueSources } from './sources.js';
 import { isWideHostGlob } from './redirect-globs.js';
+import { quotedSetting } from './url-password.js';
 
 /**
  * Protections on by default that a setting turns off. Each has a documented use (a client that
@@ -67,7 +68,7 @@ export function weakenedDefaults(config: Config, sources?: ValueSources): SetupP
     if (isWideHostGlob(glob)) {
       found.push({
         key: `redirectAllowGlobs[${index}]`,
-        problem: `is ${JSON.stringify(glob)}: its host wildcard also matches domains anyone can register, so a mailed session can be sent there (GoTrue admits it alike). Name your own domain after the wildcard ("https://*.example.com/**"), not a public suffix such as vercel.app or co.uk`,
+        problem: `is ${quotedSetting(glob)}: its host wildcard also matches domains anyone can register, so a mailed session can be sent there (GoTrue admits it alike). Name your own domain after the wildcard ("https://*.example.com/**"), not a public suffix such as vercel.app or co.uk`,
       });
     }
   });

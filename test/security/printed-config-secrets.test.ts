@@ -126,4 +126,25 @@ describe('restauth prints no secret setting: refused URLs, wrong types, query pa
       hidden(output, JSON.stringify(config));
     }
   });
+  it('redirect allow-list entries and globs refused with their credentials', async () => {
+    const files: Array<[unknown, RegExp]> = [
+      [{ redirectAllowList: [`ftp://u:${PASSWORD}@x`] }, /redirectAllowList\[0\] must be an http/u],
+      [{ redirectAllowList: [`https://u:${PASSWORD}@app.example.com*`] }, /a prefix must name a whole host/u],
+      [{ redirectAllowList: [`https://u:${PASSWORD}@App.example.com/*`] }, /which no redirect_to matches/u],
+      [{ redirectAllowList: [`http://u:${PASSWORD}@app.example.com/cb`] }, /would travel in clear/u],
+      [{ redirectAllowList: [`https://u:${PASSWORD}@10.1.2.3/cb`] }, /is an IP address other than loopback/u],
+      [{ redirectAllowGlobs: [`http://u:${PASSWORD}@app.example.com/**`] }, /would travel in clear/u],
+    ];
+    for (const [config, message] of files) {
+      const output = await printed(config);
+      assert.match(output, message, output);
+      hidden(output, JSON.stringify(config));
+    }
+  });
+
+  it('email.auth written as a string (nodemailer wants { user, pass }) is refused, not printed', async () => {
+    const output = await printed({ email: { host: 'mail.example.com', auth: `mailer:${PASSWORD}` } });
+    assert.match(output, /email\.auth must be an object/u);
+    assert.doesNotMatch(output, new RegExp(PASSWORD));
+  });
 });
