@@ -12,6 +12,7 @@ import type PinoPrettyStream from 'pino-pretty';
 import type { Logger as ServiceLogger } from '../compose.js';
 import { requestLineBatches } from './request-line-batches.js';
 import { standardOutput } from './standard-output.js';
+import { isDataException, withoutQuotedInput } from '../lib/quoted-input.js';
 
 /**
  * How log lines are written: `pretty` for a person at a terminal, `json` for
@@ -97,6 +98,18 @@ export function pathOf(url: string): string {
  */
 const ROW_VALUES = /^(Failing row contains \(|Key \()/u;
 
+const QUOTED_FIELDS = ['message', 'stack', 'where'] as const;
+
+/** A data exception's fields without the value it quotes (see quoted-input.ts); code, table, column stay. */
+function withoutDataExceptionInput(fields: Record<string, unknown>): void {
+  if (!isDataException(fields['code'])) return;
+  for (const field of QUOTED_FIELDS) {
+    const text = fields[field];
+    // eslint-disable-next-line no-restricted-syntax -- the key is one of QUOTED_FIELDS, a fixed list.
+    if (typeof text === 'string') fields[field] = withoutQuotedInput(text);
+  }
+}
+
 /** pino's err serializer, without the row values of a database error's detail (its causes' too). */
 function serializeError(error: Error): pino.SerializedError {
   const serialized = pino.stdSerializers.err(error);
@@ -116,6 +129,7 @@ function withoutRowValues(value: unknown, made: object, depth: number): void {
   if (typeof fields['detail'] === 'string' && ROW_VALUES.test(fields['detail'])) {
     fields['detail'] = '[redacted: the values of the refused row]';
   }
+  withoutDataExceptionInput(fields);
   for (const nested of Object.values(fields)) withoutRowValues(nested, made, depth + 1);
 }
 

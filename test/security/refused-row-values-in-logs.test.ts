@@ -81,4 +81,22 @@ describe('a row PostgreSQL refuses is not written to the log', () => {
     assert.match(err.detail, /redacted/u);
     assert.ok(!lines.some((line) => line.includes(PASSWORD)));
   });
+
+  it('a value a data exception (class 22) quotes in its message: a CHECK casting user metadata', async () => {
+    const quoted = 'quoted-input-token-0123456789';
+    await db.pool.query(
+      `ALTER TABLE auth.users ADD CONSTRAINT numeric_age CHECK ((raw_user_meta_data->>'age')::int >= 0) NOT VALID`,
+    );
+    const answer = await t.app.inject({
+      method: 'POST',
+      url: '/auth/v1/signup',
+      payload: { email: 'aged@accepted.test', password: PASSWORD, data: { age: quoted } },
+    });
+    assert.ok(answer.statusCode >= 500, answer.body);
+    assert.ok(!lines.some((line) => line.includes(quoted)), 'no line quotes the refused value');
+    const line = lines.find((text) => text.includes('"code":"22P02"'));
+    assert.ok(line, 'a line names the data exception');
+    const { err } = JSON.parse(line) as { err: { message: string } };
+    assert.match(err.message, /invalid input syntax for type integer: "\[redacted\]"/u);
+  });
 });

@@ -1,5 +1,6 @@
 import { AuthError } from '../../core/errors.js';
 import { OUTAGE_RETRY_AFTER_SECONDS } from '../../core/ports/readiness.js';
+import { errorMessageWithoutInput } from '../../lib/quoted-input.js';
 
 /** Node's errors for a server that is not there, or a connection that broke. */
 const NETWORK_CODES = new Set([
@@ -366,7 +367,8 @@ export class OutageMonitor {
    * its migrations are recorded as applied and are not run again, so the part is to be restored.
    */
   private schemaMissing(error: unknown): void {
-    const message = (error as Error).message;
+    // A retyped column's class-22 error quotes the request's value (a token, an address).
+    const message = errorMessageWithoutInput(error);
     this.lastSchemaFault = { message, at: this.clock() };
     this.warnAtMostEveryMinute(
       'schema missing',
