@@ -209,13 +209,22 @@ async function mailChecks(config: Config): Promise<Check[]> {
 }
 
 /** Every check of a deployment: the configuration, the store, the mail server. */
-export async function runChecks(config: Config, problems: readonly string[]): Promise<Check[]> {
+export async function runChecks(
+  config: Config,
+  problems: readonly string[],
+  warnings: readonly string[] = [],
+): Promise<Check[]> {
   const checks: Check[] = problems.map((problem) => ({
     name: 'configuration',
     status: config.development ? 'warn' : 'fail',
     detail: problem,
   }));
-  if (problems.length === 0)
+  // The start's warnings (a wide allow-list glob, a protection turned off, an unknown key) are
+  // problems of the deployment too: a check each, not only a line on stderr above the list.
+  checks.push(
+    ...warnings.map((warning): Check => ({ name: 'configuration', status: 'warn', detail: warning })),
+  );
+  if (checks.length === 0)
     checks.push({ name: 'configuration', status: 'ok', detail: 'loads, no weak setting' });
   checks.push(
     ...(config.store.type === 'file'
@@ -234,11 +243,13 @@ export function doctorCommand(): Command {
   )
     .option('--json', 'print the checks as JSON')
     .action(async (dataFile: string | undefined, options: ConfigFlags & { json?: boolean }) => {
+      const warnings: string[] = [];
       const { config, problems } = await loadConfigWithSources({
         ...loadOptionsOf(dataFile, options),
         setupPolicy: 'report',
+        warn: (warning) => warnings.push(warning),
       });
-      const checks = await runChecks(config, problems.map(formatProblem));
+      const checks = await runChecks(config, problems.map(formatProblem), [...new Set(warnings)]);
       if (options.json) {
         console.log(JSON.stringify(checks, null, 2));
       } else {

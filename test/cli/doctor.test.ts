@@ -117,6 +117,24 @@ describe('restauth doctor', () => {
     assert.equal(development.find('configuration')[0]?.status, 'warn');
   });
 
+  it('a start-up warning (a wide allow-list glob) is a warning check, not only a line on stderr', async () => {
+    const dir = await cliTempDir();
+    const glob = 'https://*.vercel.app/**';
+    await writeFile(join(dir, 'restauth.json'), JSON.stringify({ redirectAllowGlobs: [glob] }));
+    const { code, find, stderr } = await doctor(dir);
+    assert.equal(code, 0, stderr);
+    const warned = find('configuration').filter((check) => check.status === 'warn');
+    assert.equal(warned.length, 1, JSON.stringify(find('configuration')));
+    assert.match(
+      warned[0]?.detail ?? '',
+      /^redirectAllowGlobs\[0\] .*also matches domains anyone can register/u,
+    );
+    assert.ok(
+      !find('configuration').some((check) => check.status === 'ok'),
+      'no "no weak setting" beside it',
+    );
+  });
+
   it('PostgreSQL: reachable, clock skew measured, migrations pending then applied; a database that is not there fails', async () => {
     const server = await testPostgres();
     const url = await server.createDatabase();
