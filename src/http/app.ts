@@ -19,6 +19,7 @@ import { confineRewrites, GUARD_TARGETS, ROUTES_FILE_TARGETS } from './guarded-p
 import { restauthErrorFormat, useErrorReply } from './errors.js';
 import { parseFormBody } from './form-body.js';
 import { noStore } from './no-store.js';
+import { securityHeaders } from './security-headers.js';
 import { originForm } from './origin-form.js';
 import { plainAuthAnswers, useCompression } from './compression.js';
 import { parseJsonBodies } from './json-body.js';
@@ -152,6 +153,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     dropped: dropped && (() => dropped('answerMinRate')),
   });
   app.addHook('onClose', async () => stopLookingForStalledReaders());
+  securityHeaders(app);
   app.addHook('onClose', async () => {
     const left = await inFlight.settled(SHUTDOWN_GRACE_MS);
     if (left > 0)
