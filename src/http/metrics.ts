@@ -80,6 +80,8 @@ export async function listenMetrics(
     connectionsCheckingInterval: Math.min(30_000, requestTimeout * 250),
   };
   const server: Server = createServer(bounds, (request, response) => {
+    // As on the main port (security-headers.ts): no answer is read as another type than it says.
+    response.setHeader('x-content-type-options', 'nosniff');
     const path = (request.url ?? '/').split('?')[0];
     if (request.method !== 'GET' || path !== '/metrics') {
       response.writeHead(404, { 'content-type': 'text/plain' }).end('Not found: metrics are at /metrics\n');

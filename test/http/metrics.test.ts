@@ -209,7 +209,11 @@ describe('metrics settings', () => {
       assert.equal(scrape.status, 200);
       assert.match(await scrape.text(), /^# HELP restauth_http_requests_total /mu);
       assert.equal((await fetch(`${server.url}/metrics`)).status, 404);
-      assert.equal((await fetch(new URL('/other', server.metricsUrl))).status, 404);
+      const other = await fetch(new URL('/other', server.metricsUrl));
+      assert.equal(other.status, 404);
+      // nosniff on the metrics port's answers too, as on every answer of the main port.
+      for (const answer of [scrape, other])
+        assert.equal(answer.headers.get('x-content-type-options'), 'nosniff');
       assert.equal((await fetch(`${server.url}/health`)).status, 200);
     } finally {
       await server.close();
