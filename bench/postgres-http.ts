@@ -4,7 +4,8 @@
  * postgrest-auth dialect's bearer refresh (`POST /auth/refresh_token`, postgrest-auth's own behaviour:
  * check, then re-issue) to 16 keep-alive clients, one after the other in each round: the rate, p99,
  * PostgreSQL transactions and the server CPU per request (the server process and the database's
- * backends, from /proc), and the ratio of the two by rate and by CPU. The clients accept gzip, as
+ * backends, from /proc), and the ratio of the two by rate and by CPU, beside the database's own ceiling
+ * for the rotating refresh (refresh-ceiling.ts). The clients accept gzip, as
  * browsers and auth-js on fetch do, and the server logs at its default level (info).
  * `BENCH_BASELINE=<a checkout of restauth, its node_modules installed>` serves beside it, round by round.
  *
@@ -19,6 +20,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { dropDatabase, realServerOnly, testPostgres } from '../test/support/postgres.js';
 import { backendTicksSince, cpuTicks, median, transactionsPer } from './postgres.js';
+import { refreshCeiling, type RefreshCeiling } from './refresh-ceiling.js';
 import { cpuSeconds, freePort, startProcess, stopProcess, table } from './support.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -214,6 +216,7 @@ export async function runPostgresHttpBench(): Promise<void> {
   const checkouts: Array<[string, string]> = [['restauth', repoRoot]];
   if (process.env.BENCH_BASELINE) checkouts.push(['baseline', process.env.BENCH_BASELINE]);
   const results = new Map<string, Phase[]>();
+  const ceilings: RefreshCeiling[] = [];
   const loads = [loadavg()[0]!];
   for (let round = 0; round < ROUNDS; round++) {
     for (const [name, checkout] of checkouts) {
@@ -235,6 +238,13 @@ export async function runPostgresHttpBench(): Promise<void> {
         }
       }
       loads.push(loadavg()[0]!);
+    }
+    // The database alone, with no server beside it, in each round: the bound the ratio is read against.
+    const url = await server.createDatabase();
+    try {
+      ceilings.push(await refreshCeiling(url, SECONDS));
+    } finally {
+      await dropDatabase(server.url, url);
     }
   }
   const of = (phases: Phase[], pick: (phase: Phase) => number) => median(phases.map(pick));
@@ -258,4 +268,33 @@ export async function runPostgresHttpBench(): Promise<void> {
       `\n${name}: the rotating refresh is ${byRate.toFixed(2)}× the bearer refresh by rate and costs ${byCpu.toFixed(2)}× less server CPU (issue 17: 3× by rate, p99 ≤ 10 ms).`,
     );
   }
+  printCeiling(
+    ceilings,
+    of(results.get(`restauth: ${STEP_NAMES.rotating}`)!, (p) => p.perSecond),
+    of(results.get(`restauth: ${STEP_NAMES.bearer}`)!, (p) => p.perSecond),
+  );
+}
+
+/**
+ * The database's ceiling (refresh-ceiling.ts) beside the goal: 3× the bearer refresh measured over
+ * HTTP is out of reach when PostgreSQL alone, with every core to itself, rotates fewer per second.
+ */
+function printCeiling(ceilings: RefreshCeiling[], rotating: number, bearer: number): void {
+  const batches = [...ceilings[0]!.rotating.keys()];
+  const rateOf = (batch: number) => median(ceilings.map((ceiling) => ceiling.rotating.get(batch)!));
+  const best = Math.max(...batches.map(rateOf));
+  const peer = median(ceilings.map((ceiling) => ceiling.peer));
+  const goal = 3 * bearer;
+  console.log(
+    `\nThe ceiling, PostgreSQL alone (pgbench running the store's refresh statements, ${CLIENTS} refreshes in ` +
+      `flight, synchronous_commit ${ceilings[0]!.synchronousCommit}, medians of ${ceilings.length}): ` +
+      batches
+        .map((batch) => `${rateOf(batch).toFixed(0)} rotating refreshes/s with ${batch} per statement`)
+        .join(', ') +
+      `; postgrest-auth's bearer refresh's one read ${peer.toFixed(0)}/s. 3× the bearer refresh over HTTP is ` +
+      `${goal.toFixed(0)}/s, ${(goal / best).toFixed(2)}× the database's best rotating rate ` +
+      `(${goal > best ? 'beyond what the database does with a write per refresh' : 'within it'}: the ceiling is ` +
+      `${(best / bearer).toFixed(2)}× the bearer refresh); the rotating refresh over HTTP reaches ` +
+      `${(rotating / best).toFixed(2)} of that ceiling.`,
+  );
 }
