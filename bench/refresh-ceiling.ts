@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { LOCAL_CALL } from '../src/core/audit.js';
+import { cpuTicks } from './postgres.js';
 import { PGBENCH } from './postgres-pre-request.js';
 import { benchServices } from './postgres-services.js';
 
@@ -21,11 +22,17 @@ const IN_FLIGHT = 16;
 /** Entries per batch statement measured: one each (the one-refresh statement), and shared ones. */
 const BATCHES = [1, 4, 16];
 
+/** A rate PostgreSQL reached, and its backends' CPU per refresh (µs). */
+export interface Rate {
+  perSecond: number;
+  backendUs: number;
+}
+
 export interface RefreshCeiling {
-  /** Refreshes per second by batch size (entries per statement, 16 in flight). */
-  rotating: Map<number, number>;
-  /** postgrest-auth's bearer refresh's statement per second, 16 clients. */
-  peer: number;
+  /** Rotating refreshes by batch size (entries per statement, 16 in flight). */
+  rotating: Map<number, Rate>;
+  /** postgrest-auth's bearer refresh's statement, 16 clients. */
+  peer: Rate;
   synchronousCommit: string;
 }
 
@@ -72,15 +79,50 @@ function rotationScript(text: string, runId: string, batch: number): string {
   return `\\set next :n + 1\n${sql};\n\\set n :next\n`;
 }
 
-async function pgbench(url: string, dir: string, script: string, clients: number, seconds: number) {
+/** A pgbench run: its transactions, and the CPU its backends spent (µs). */
+interface Run {
+  transactions: number;
+  backendUs: number;
+}
+
+/**
+ * `script` run by pgbench on `url` for `seconds`. Its backends' CPU is read from /proc every 100 ms
+ * while it runs, each backend's last reading kept: a backend ends with its connection, taking its
+ * counts with it, so the CPU of a run's last 100 ms at most goes uncounted.
+ */
+async function pgbench(
+  observer: pg.Client,
+  url: string,
+  dir: string,
+  script: string,
+  clients: number,
+  seconds: number,
+): Promise<Run> {
   const file = join(dir, `${clients}-${Math.random().toString(36).slice(2)}.sql`);
   await writeFile(file, script);
   const args = ['-n', '-M', 'prepared', '-D', 'n=0', '-f', file, '-c', String(clients)];
-  const { stdout } = await run(PGBENCH, [...args, '-j', '2', '-T', String(seconds), url]);
+  let finished = false;
+  const running = run(PGBENCH, [...args, '-j', '2', '-T', String(seconds), url]).finally(
+    () => (finished = true),
+  );
+  const ticks = new Map<number, number>();
+  while (!finished) {
+    const { rows } = await observer.query<{ pid: number }>(
+      `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pgbench'`,
+    );
+    for (const { pid } of rows) {
+      const now = cpuTicks(pid);
+      if (now !== null) ticks.set(pid, now);
+    }
+    await Promise.race([running, new Promise((resolve) => setTimeout(resolve, 100))]).catch(() => {});
+  }
+  const { stdout } = await running;
   const processed = /number of transactions actually processed: (\d+)/.exec(stdout);
   const failed = /number of failed transactions: (\d+)/.exec(stdout);
   if (!processed || (failed && failed[1] !== '0')) throw new Error(`pgbench:\n${stdout}`);
-  return Number(processed[1]);
+  let total = 0;
+  for (const value of ticks.values()) total += value;
+  return { transactions: Number(processed[1]), backendUs: total * 10_000 };
 }
 
 /**
@@ -113,7 +155,7 @@ export async function refreshCeiling(url: string, seconds: number): Promise<Refr
     const [oneText] = await statementTexts(url, () => auth.refresh(LOCAL_CALL, refreshTokens.pop()!));
     if (!batchText?.includes('unnest') || !oneText?.startsWith('WITH found'))
       throw new Error('the refresh statements were not caught');
-    const rotating = new Map<number, number>();
+    const rotating = new Map<number, Rate>();
     for (const batch of BATCHES) {
       const runId = `ceiling${batch}`;
       const clients = IN_FLIGHT / batch;
@@ -127,14 +169,17 @@ export async function refreshCeiling(url: string, seconds: number): Promise<Refr
         [runId, clients * batch, batch],
       );
       const script = rotationScript(batch === 1 ? oneText : batchText, runId, batch);
-      const transactions = await pgbench(url, dir, script, clients, seconds);
+      const { transactions, backendUs } = await pgbench(client, url, dir, script, clients, seconds);
       const { rows } = await client.query<{ n: number }>(
         `SELECT count(*)::int AS n FROM auth.refresh_tokens WHERE token LIKE $1 || '-%' AND token NOT LIKE '%-0'`,
         [runId],
       );
       if (rows[0]!.n !== transactions * batch)
         throw new Error(`pgbench's ${transactions} transactions of ${batch} rotated ${rows[0]!.n} tokens`);
-      rotating.set(batch, (transactions * batch) / seconds);
+      rotating.set(batch, {
+        perSecond: (transactions * batch) / seconds,
+        backendUs: backendUs / (transactions * batch),
+      });
     }
     // postgrest-auth's bearer refresh, once the token verified: its user's row, read by username.
     await client.query(`CREATE TABLE ceiling_users (
@@ -143,7 +188,8 @@ export async function refreshCeiling(url: string, seconds: number): Promise<Refr
     await client.query(`INSERT INTO ceiling_users (username, username_lowercase, password)
       SELECT 'user' || i, 'user' || i, 'unused' FROM generate_series(0, ${IN_FLIGHT - 1}) i`);
     const peerScript = `SELECT * FROM ceiling_users WHERE username_lowercase = 'user' || :client_id LIMIT 1;\n`;
-    const peer = (await pgbench(url, dir, peerScript, IN_FLIGHT, seconds)) / seconds;
+    const read = await pgbench(client, url, dir, peerScript, IN_FLIGHT, seconds);
+    const peer = { perSecond: read.transactions / seconds, backendUs: read.backendUs / read.transactions };
     const { rows } = await client.query<{ synchronous_commit: string }>('SHOW synchronous_commit');
     return { rotating, peer, synchronousCommit: rows[0]!.synchronous_commit };
   } finally {
