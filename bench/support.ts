@@ -55,10 +55,13 @@ export async function load(options: {
   url: string;
   method?: 'GET' | 'POST' | 'PATCH';
   body?: unknown;
+  /** Each request's own body, asked for as the request is sent (in place of `body`). */
+  nextBody?: () => unknown;
   headers?: Record<string, string>;
   connections: number;
   seconds: number;
 }): Promise<LoadResult> {
+  const { nextBody } = options;
   const result = await autocannon({
     url: options.url,
     method: options.method ?? 'GET',
@@ -66,6 +69,9 @@ export async function load(options: {
     duration: options.seconds,
     headers: { 'content-type': 'application/json', ...options.headers },
     ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
+    ...(nextBody
+      ? { requests: [{ setupRequest: (request) => ({ ...request, body: JSON.stringify(nextBody()) }) }] }
+      : {}),
   });
   const ok = result['2xx'];
   return {
