@@ -81,11 +81,15 @@ const STORM = listed<'many' | 'one'>('BENCH_LOGIN_STORM', ['many', 'one'])[0]!;
  * V8), so code run once per login reaches optimized code only after many logins: at argon2id's
  * ~150 logins a second, a 1 s warm-up ends in baseline code (perf on the event loop's thread for
  * 5 s after a 2 s warm-up: 388 of 497 samples had a Sparkplug frame as their innermost JavaScript,
- * 12 an optimized one), which a server in a long storm has left behind. BENCH_LOGIN_TIER_UP=fast runs the servers with a 16×
- * smaller budget (the same code, reached sooner), to compare; on a loaded 2-core VM (load average
- * 12–15) the two could not be told apart within the run-to-run spread, hence not the default.
+ * 12 an optimized one), which a server in a long storm has left behind. BENCH_LOGIN_TIER_UP=fast
+ * runs the servers with a 16× smaller budget (the same code, reached sooner), and =both runs each
+ * restauth server both ways, interleaved, to compare in one run; on a loaded 2-core VM (load
+ * average 12–15) the two could not be told apart within the run-to-run spread, hence not the default.
  */
-const TIER_UP_FLAGS = process.env.BENCH_LOGIN_TIER_UP === 'fast' ? ['--interrupt-budget=4096'] : [];
+const TIER_UP = listed<'default' | 'fast'>('BENCH_LOGIN_TIER_UP', ['default', 'fast'], ['both']);
+const FAST_TIER_UP_FLAGS = ['--interrupt-budget=4096'];
+/** json-server-auth runs once a round: with the fast tier-up only when restauth runs with nothing else. */
+const PEER_FLAGS = TIER_UP.includes('default') ? [] : FAST_TIER_UP_FLAGS;
 const PASSWORD = 'correct horse battery staple';
 const repoRoot = join(import.meta.dirname, '..');
 const ALGORITHMS = listed<PasswordAlgorithm>('BENCH_LOGIN_ALGORITHMS', ['argon2id', 'bcrypt']);
@@ -94,10 +98,14 @@ const require = createRequire(import.meta.url);
 
 type Store = 'file' | 'postgres';
 
-/** A comma-separated choice among `all` from the environment; all of them when unset. */
-function listed<T extends string>(name: string, all: T[]): T[] {
+/**
+ * A comma-separated choice among `all` from the environment; when unset, all of them, or only the
+ * first for a choice with a name for all (`everyName`, such as `both`).
+ */
+function listed<T extends string>(name: string, all: T[], everyName: string[] = []): T[] {
   const wanted = process.env[name]?.split(',').map((value) => value.trim());
-  if (!wanted) return all;
+  if (!wanted) return everyName.length > 0 ? [all[0]!] : all;
+  if (wanted.some((value) => everyName.includes(value))) return all;
   const unknown = wanted.filter((value) => !all.includes(value as T));
   if (unknown.length > 0)
     throw new Error(`${name}: unknown ${unknown.join(', ')} (one of ${all.join(', ')})`);
@@ -378,6 +386,8 @@ async function restauthLogins(
   store: Store,
   postgres: OwnCluster | null,
   users: number,
+  /** Node's flags for the server (FAST_TIER_UP_FLAGS, or none). */
+  flags: string[],
 ): Promise<LoginRun> {
   const dir = await mkdtemp(join(tmpdir(), 'restauth-bench-'));
   const port = await freePort();
@@ -399,7 +409,7 @@ async function restauthLogins(
   const base = `http://127.0.0.1:${port}`;
   const server = await startProcess(
     process.execPath,
-    [...TIER_UP_FLAGS, '--import', import.meta.resolve('tsx'), join(checkout, 'src/cli/main.ts'), 'serve'],
+    [...flags, '--import', import.meta.resolve('tsx'), join(checkout, 'src/cli/main.ts'), 'serve'],
     {
       cwd: dir,
       env: { RESTAUTH_LOG_LEVEL: 'warn', RESTAUTH_RATE_LIMITS: 'off' },
@@ -539,7 +549,7 @@ async function jsonServerAuthLogins(users: number): Promise<LoginRun> {
   const bin = join(repoRoot, 'node_modules/json-server-auth/dist/bin.js');
   const server = await startProcess(
     process.execPath,
-    [...TIER_UP_FLAGS, bin, 'db.json', '--port', String(port), '--quiet'],
+    [...PEER_FLAGS, bin, 'db.json', '--port', String(port), '--quiet'],
     {
       cwd: dir,
       url: base,
@@ -578,8 +588,9 @@ export async function runLoginBench(): Promise<void> {
           `${LOGINS_PER_USER} logins at the bound's rate, far below sessions.maxPerUser; most per user below)`,
   );
   console.log(
-    TIER_UP_FLAGS.length > 0
-      ? `servers run with ${TIER_UP_FLAGS.join(' ')} (BENCH_LOGIN_TIER_UP=fast): V8 optimizes the login path sooner\n`
+    TIER_UP.includes('fast')
+      ? `rows marked "fast tier-up": servers run with ${FAST_TIER_UP_FLAGS.join(' ')} (BENCH_LOGIN_TIER_UP), ` +
+          'so V8 optimizes the login path within the warm-up\n'
       : '',
   );
   // PostgreSQL as restauth's tests run it (fsync off: the bench measures restauth, not this disk).
@@ -593,6 +604,12 @@ export async function runLoginBench(): Promise<void> {
   const baseline = process.env.BENCH_BASELINE;
   const checkouts: Array<[string, string]> = [['restauth', repoRoot]];
   if (baseline) checkouts.push([`baseline (${baseline})`, baseline]);
+  // Each checkout run as V8 starts it, with its login path optimized sooner, or both, interleaved.
+  const servers = checkouts.flatMap(([name, checkout]) =>
+    TIER_UP.map((tierUp): [string, string, string[]] =>
+      tierUp === 'fast' ? [`${name} (fast tier-up)`, checkout, FAST_TIER_UP_FLAGS] : [name, checkout, []],
+    ),
+  );
   /** A round's login run beside the bound measured just before it: verifications a second, CPU ms each. */
   type Sample = {
     bound: number;
@@ -619,9 +636,9 @@ export async function runLoginBench(): Promise<void> {
         // The faster of the two bounds: one measured on a busy machine may be below the storm's rate.
         const users = stormUsers(Math.max(bound, naive.get(algorithm)!));
         for (const store of stores) {
-          for (const [name, checkout] of checkouts) {
+          for (const [name, checkout, flags] of servers) {
             const key = `${algorithm}\0${store}\0${name}`;
-            const run = await restauthLogins(checkout, algorithm, store, postgres, users);
+            const run = await restauthLogins(checkout, algorithm, store, postgres, users, flags);
             const sample = { bound, boundMs, boundKernelMs, boundPreempted, run };
             samples.set(key, [...(samples.get(key) ?? []), sample]);
           }
@@ -632,7 +649,7 @@ export async function runLoginBench(): Promise<void> {
             boundMs,
             boundKernelMs,
             boundPreempted,
-            run: await jsonServerAuthLogins(stormUsers(bound)),
+            run: await jsonServerAuthLogins(users),
           });
       }
     }
@@ -671,9 +688,11 @@ export async function runLoginBench(): Promise<void> {
     const name = algorithm === 'bcrypt' ? 'bcrypt cost 10' : 'argon2id';
     return row(`${checkout}, ${name}, ${store === 'file' ? 'file store' : 'PostgreSQL'}`, algorithm, runs);
   });
-  if (peer.length > 0) rows.push(row('json-server-auth 2.1.0 (bcryptjs cost 10)', 'bcrypt', peer));
+  const peerName = `json-server-auth 2.1.0 (bcryptjs cost 10)${PEER_FLAGS.length > 0 ? ' (fast tier-up)' : ''}`;
+  if (peer.length > 0) rows.push(row(peerName, 'bcrypt', peer));
   console.log(table(rows));
-  const restauthBcrypt = samples.get('bcrypt\0file\0restauth');
+  // Beside json-server-auth, the restauth run started as json-server-auth was (PEER_FLAGS).
+  const restauthBcrypt = samples.get(`bcrypt\0file\0${servers[0]![0]}`);
   if (restauthBcrypt && peer.length > 0) {
     const ratio = median(restauthBcrypt.map((s) => s.run.rps)) / median(peer.map((s) => s.run.rps));
     console.log(`\nrestauth (bcrypt 10, file store) ÷ json-server-auth: ${ratio.toFixed(2)}×`);
