@@ -68,8 +68,15 @@ import { freePort, load, startProcess, stopProcess, table } from './support.js';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = 16;
-/** The storm before the measured one: compiles the code paths (JIT, schemas). */
-const WARM_UP_SECONDS = 1;
+/**
+ * Logins the warm-up storm before the measured one aims at, and its bounds in seconds. V8 optimizes
+ * code run once per login only after many logins: counted on one server (argon2id, file store,
+ * 400 users, loaded 2-core VM, 5 s windows), the event loop's CPU per login fell from 1.46 ms over
+ * the first 192 logins to 1.03–1.07 ms after 1,500, and V8's helper threads' (compiling; 2 minor GCs
+ * in 6 s) from 0.3–0.46 to 0.08–0.13 ms. A 1 s warm-up measured mostly that warming server.
+ */
+const WARM_UP_LOGINS = 2_000;
+const WARM_UP_SECONDS = { least: 1, most: 15 };
 /** Requests a second each cheap route is asked during the storm: a steady trickle, not a second storm. */
 const CHEAP_RATE = 20;
 /** Logins each storm user gets, at most about (see stormUsers): a few, far below sessions.maxPerUser (100). */
@@ -81,10 +88,11 @@ const STORM = listed<'many' | 'one'>('BENCH_LOGIN_STORM', ['many', 'one'])[0]!;
  * V8), so code run once per login reaches optimized code only after many logins: at argon2id's
  * ~150 logins a second, a 1 s warm-up ends in baseline code (perf on the event loop's thread for
  * 5 s after a 2 s warm-up: 388 of 497 samples had a Sparkplug frame as their innermost JavaScript,
- * 12 an optimized one), which a server in a long storm has left behind. BENCH_LOGIN_TIER_UP=fast
- * runs the servers with a 16× smaller budget (the same code, reached sooner), and =both runs each
- * restauth server both ways, interleaved, to compare in one run; on a loaded 2-core VM (load
- * average 12–15) the two could not be told apart within the run-to-run spread, hence not the default.
+ * 12 an optimized one), which a server in a long storm has left behind: hence WARM_UP_LOGINS.
+ * BENCH_LOGIN_TIER_UP=fast runs the servers with a 16× smaller budget (the same code, reached
+ * sooner), and =both runs each restauth server both ways, interleaved, to compare in one run. With
+ * the 1 s warm-up then in use, on a loaded 2-core VM (load average 14–16, 3 rounds), fast moved CPU
+ * from the loop (1.56 → 1.30 ms/login) to other threads (besides hashing 2.03 → 2.67): not a default.
  */
 const TIER_UP = listed<'default' | 'fast'>('BENCH_LOGIN_TIER_UP', ['default', 'fast'], ['both']);
 const FAST_TIER_UP_FLAGS = ['--interrupt-budget=4096'];
@@ -376,8 +384,24 @@ function processCpu(pids: number[]): Map<number, number> {
  */
 function stormUsers(bound: number): number {
   if (STORM === 'one') return 1;
-  const logins = bound * (WARM_UP_SECONDS + SECONDS) + CONNECTIONS;
+  const logins = bound * (warmUpSeconds(bound) + SECONDS) + CONNECTIONS;
   return Math.max(CONNECTIONS, Math.ceil(logins / LOGINS_PER_USER));
+}
+
+/** The warm-up's length: WARM_UP_LOGINS at `bound` logins a second, within WARM_UP_SECONDS. */
+function warmUpSeconds(bound: number): number {
+  const wanted = Math.ceil(WARM_UP_LOGINS / bound);
+  return Math.min(WARM_UP_SECONDS.most, Math.max(WARM_UP_SECONDS.least, wanted));
+}
+
+/** Who the storm logs in, and how long it warms up first (both from the machine's hash bound). */
+interface StormPlan {
+  users: number;
+  warmUpSeconds: number;
+}
+
+function stormPlan(bound: number): StormPlan {
+  return { users: stormUsers(bound), warmUpSeconds: warmUpSeconds(bound) };
 }
 
 async function restauthLogins(
@@ -385,7 +409,7 @@ async function restauthLogins(
   algorithm: PasswordAlgorithm,
   store: Store,
   postgres: OwnCluster | null,
-  users: number,
+  plan: StormPlan,
   /** Node's flags for the server (FAST_TIER_UP_FLAGS, or none). */
   flags: string[],
 ): Promise<LoginRun> {
@@ -428,7 +452,7 @@ async function restauthLogins(
       server,
       `${base}/auth/register`,
       `${base}/auth/login`,
-      { storm: (user) => ({ username: `storm-${user}` }), users, reader: { username: 'reader' } },
+      { storm: (user) => ({ username: `storm-${user}` }), plan, reader: { username: 'reader' } },
       cheap,
       postgres && store === 'postgres' ? () => postgres.processes() : null,
     );
@@ -451,7 +475,7 @@ async function logInUnderLoad(
   loginUrl: string,
   identities: {
     storm: (user: number) => Record<string, string>;
-    users: number;
+    plan: StormPlan;
     reader: Record<string, string>;
   },
   cheap: CheapRoute[],
@@ -459,9 +483,9 @@ async function logInUnderLoad(
 ): Promise<LoginRun> {
   // Registered as many at a time as the storm has connections: each costs a hash, and a bcrypt
   // storm's users would otherwise take as long again as the storm.
-  for (let first = 0; first < identities.users; first += CONNECTIONS) {
+  for (let first = 0; first < identities.plan.users; first += CONNECTIONS) {
     const batch = Array.from(
-      { length: Math.min(CONNECTIONS, identities.users - first) },
+      { length: Math.min(CONNECTIONS, identities.plan.users - first) },
       (_, i) => first + i,
     );
     await Promise.all(
@@ -471,9 +495,10 @@ async function logInUnderLoad(
   const reader = await post(registerUrl, { ...identities.reader, password: PASSWORD });
   const token = String(reader.access_token ?? reader.accessToken);
   let next = 0;
-  const nextBody = () => ({ ...identities.storm(next++ % identities.users), password: PASSWORD });
-  // Compiles the code paths (JIT, schemas): start-up work, not what is measured.
-  await load({ url: loginUrl, method: 'POST', nextBody, connections: CONNECTIONS, seconds: WARM_UP_SECONDS });
+  const nextBody = () => ({ ...identities.storm(next++ % identities.plan.users), password: PASSWORD });
+  // Compiles the code paths (JIT, schemas) and has V8 optimize them: start-up work, not what is measured.
+  const warmUp = identities.plan.warmUpSeconds;
+  await load({ url: loginUrl, method: 'POST', nextBody, connections: CONNECTIONS, seconds: warmUp });
   // The warm-up's last logins are still queued or hashing (its client stopped waiting, the server did
   // not), and their work would count against the logins measured. As many logins again queue behind
   // them, first in first out, and reach every hashing thread after its earlier jobs: once all are
@@ -508,8 +533,8 @@ async function logInUnderLoad(
   const hashingSeconds = hashingThreads.reduce((sum, tid) => sum + used(tid), 0);
   const hashingKernelSeconds = hashingThreads.reduce((sum, tid) => sum + used(tid, 'kernelSeconds'), 0);
   return {
-    users: identities.users,
-    mostLoginsPerUser: Math.ceil(next / identities.users),
+    users: identities.plan.users,
+    mostLoginsPerUser: Math.ceil(next / identities.plan.users),
     rps: logins.requestsPerSecond,
     p99: logins.p99Ms,
     loginFailures: logins.non2xx + logins.errors,
@@ -541,7 +566,7 @@ async function createDatabase(serverUrl: string, name: string): Promise<string> 
   return url.toString();
 }
 
-async function jsonServerAuthLogins(users: number): Promise<LoginRun> {
+async function jsonServerAuthLogins(plan: StormPlan): Promise<LoginRun> {
   const dir = await mkdtemp(join(tmpdir(), 'jsa-bench-'));
   const port = await freePort();
   await writeFile(join(dir, 'db.json'), JSON.stringify({ users: [], posts: [{ id: 1, title: 'hello' }] }));
@@ -563,7 +588,7 @@ async function jsonServerAuthLogins(users: number): Promise<LoginRun> {
       `${base}/login`,
       {
         storm: (user) => ({ email: `storm-${user}@example.com` }),
-        users,
+        plan,
         reader: { email: 'reader@example.com' },
       },
       [{ url: `${base}/posts/1`, withToken: true }],
@@ -586,6 +611,10 @@ export async function runLoginBench(): Promise<void> {
           "(100) within a second, so each login also ends that user's oldest session\n"
       : `storm: many users, round-robin, registered before the timing (enough that each gets about ` +
           `${LOGINS_PER_USER} logins at the bound's rate, far below sessions.maxPerUser; most per user below)`,
+  );
+  console.log(
+    `warm-up before each timing: ${WARM_UP_LOGINS.toLocaleString('en')} logins at the bound's rate, within ` +
+      `${WARM_UP_SECONDS.least}–${WARM_UP_SECONDS.most} s (V8 optimizes the login path meanwhile)`,
   );
   console.log(
     TIER_UP.includes('fast')
@@ -634,11 +663,11 @@ export async function runLoginBench(): Promise<void> {
           preemptedPerVerify: boundPreempted,
         } = measured;
         // The faster of the two bounds: one measured on a busy machine may be below the storm's rate.
-        const users = stormUsers(Math.max(bound, naive.get(algorithm)!));
+        const plan = stormPlan(Math.max(bound, naive.get(algorithm)!));
         for (const store of stores) {
           for (const [name, checkout, flags] of servers) {
             const key = `${algorithm}\0${store}\0${name}`;
-            const run = await restauthLogins(checkout, algorithm, store, postgres, users, flags);
+            const run = await restauthLogins(checkout, algorithm, store, postgres, plan, flags);
             const sample = { bound, boundMs, boundKernelMs, boundPreempted, run };
             samples.set(key, [...(samples.get(key) ?? []), sample]);
           }
@@ -649,7 +678,7 @@ export async function runLoginBench(): Promise<void> {
             boundMs,
             boundKernelMs,
             boundPreempted,
-            run: await jsonServerAuthLogins(users),
+            run: await jsonServerAuthLogins(plan),
           });
       }
     }
