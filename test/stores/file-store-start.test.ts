@@ -206,10 +206,13 @@ describe('file store at start: crash leftovers and a damaged mail queue', () => 
     });
     const invalid = shared.slice(0, -1);
     // An address typed as a number crashed the start ("key.normalize is not a function"); a role or a
-    // hash of the wrong type made that user's every sign-in a 500.
+    // hash of the wrong type (pasted inside a list) made that user's every sign-in a 500.
     const parsed = credentials as { passwords: Array<{ sub: string; password: unknown }> };
     const mistyped = JSON.stringify({
-      passwords: [parsed.passwords[0], { ...parsed.passwords[1], password: 5 }],
+      passwords: [
+        parsed.passwords[0],
+        { ...parsed.passwords[1], password: ['$argon2id$v=19$hand-pasted-hash'] },
+      ],
       accounts: { alice: { email: 5, role: 7 } },
     });
     for (const [edit, refusal] of [
@@ -220,7 +223,7 @@ describe('file store at start: crash leftovers and a damaged mail queue', () => 
       [invalid, /credentials\.json is not valid JSON/],
       [
         mistyped,
-        /credentials\.json: fields of the wrong type .*refusing to start.*accounts\."alice"\.email is 5, not text; accounts\."alice"\.role is 7, not text; passwords\[1\]\.password is 5, not text/,
+        /credentials\.json: fields of the wrong type .*refusing to start.*accounts\."alice"\.email is a number, not text; accounts\."alice"\.role is a number, not text; passwords\[1\]\.password is a list, not text/,
       ],
     ] as const) {
       await writeFile(join(dir, 'credentials.json'), edit);
@@ -233,6 +236,8 @@ describe('file store at start: crash leftovers and a damaged mail queue', () => 
       }
       assert.match(started.message, /exited \(1\) before listening/);
       assert.match(started.message, refusal);
+      // A mistyped field is named by its kind, never quoted: it may hold a password hash.
+      assert.doesNotMatch(started.message, /hand-pasted-hash/);
       assert.doesNotMatch(started.message, /unexpected error|\n\s+at /, 'one line, no stack');
       assert.equal(
         await readFile(join(dir, 'credentials.json'), 'utf8'),

@@ -81,8 +81,10 @@ function dataUserCount(doc: unknown, usersProp: string): number {
   return Array.isArray(users) ? users.length : 0;
 }
 
-/** An error the command line prints as one line, without a stack (an E-code, as system errors have). */
-/** A refusal to start that names its cause and its remedy: the CLI prints its message, not a stack. */
+/**
+ * A refusal to start that names its cause and its remedy: the command line prints it as one line,
+ * without a stack (an E-code, as system errors have).
+ */
 export function startRefusal(message: string): Error {
   return Object.assign(new Error(message), { code: 'EREFUSED' });
 }
@@ -92,7 +94,7 @@ const TEXT_FIELDS = ['username', 'email', 'phone', 'role'] as const;
 
 /**
  * The fields of credentials.json a hand edit mistyped (an address typed as a number, a hash as a
- * list), each as `accounts."id".field is value`. Read as they were, a login field crashed the start
+ * list), each as `accounts."id".field is a number, not text`. Read as they were, a login field crashed the start
  * ("key.normalize is not a function") and a role or hash made that user's every sign-in a 500,
  * saying nothing of which user to fix. Only the fields code reads as strings or objects are looked at.
  */
@@ -101,8 +103,9 @@ export function mistypedCredentials(credentials: {
   passwords: unknown[];
 }): string[] {
   const found: string[] = [];
+  // The value's kind only, never the value: a mistyped field may hold a password hash or an address.
   const is = (where: string, value: unknown, what: string) =>
-    found.push(`${where} is ${JSON.stringify(value)}, not ${what}`);
+    found.push(`${where} is ${kindOf(value)}, not ${what}`);
   for (const [id, account] of Object.entries(credentials.accounts)) {
     const where = `accounts.${JSON.stringify(id)}`;
     if (!isPlainObject(account)) {
@@ -127,4 +130,14 @@ export function mistypedCredentials(credentials: {
     if (password !== null && typeof password !== 'string') is(`${where}.password`, password, 'text');
   });
   return found;
+}
+
+/** What kind of JSON value `value` is, for a message that must not quote it. */
+function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'an object';
+  if (typeof value === 'number') return 'a number';
+  if (typeof value === 'boolean') return 'true or false';
+  return value === undefined ? 'missing' : 'text';
 }
