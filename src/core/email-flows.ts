@@ -353,18 +353,13 @@ export class EmailFlows {
    * reauthentication_not_valid.
    */
   async consumeReauthentication(user: User, nonce: string): Promise<OneTimeToken> {
+    const now = this.deps.clock();
     const consumed =
       user.email === null
         ? null
-        : await this.deps.oneTimeTokens.consumeCode(
-            user.email,
-            nonce,
-            [REAUTHENTICATION],
-            this.deps.clock(),
-            {
-              unlessBannedAt: this.deps.clock(),
-            },
-          );
+        : await this.deps.oneTimeTokens.consumeCode(user.email, nonce, [REAUTHENTICATION], now, {
+            unlessBannedAt: now,
+          });
     if (!consumed || consumed.userId !== user.id) throw new AuthError('reauthentication_not_valid');
     return consumed;
   }
@@ -522,8 +517,8 @@ export class EmailFlows {
    *
    * A ban (or an account moved from the address mailed) refuses in the spending write, spending
    * nothing (spendConditions). A refusal after the token is spent (4xx: `next` refusing a user with a
-   * verified MFA factor, insufficient_aal, or a ban since) stores it again (unspend), as changePasswordSpent does: the same
-   * link or code works once what refused it is fixed. Spent, a recovery or sign-in link of an MFA user
+   * verified MFA factor, insufficient_aal, or a ban since) stores it again (unspend), as
+   * changePasswordSpent does: the same link or code works once what refused it is fixed. Spent, a recovery or sign-in link of an MFA user
    * was dead after its refusal, even once the operator had deleted the factor. An email change is
    * the exception: its address changed before the session was refused, and following it again would
    * change nothing (its two sides' marks are spent).
@@ -636,7 +631,8 @@ export class EmailFlows {
    * Stores again a token spent by a request then refused, unless another of its purpose was issued
    * since it was (the newer stands), or the account was moved since. A ban is no condition: a ban
    * committed after the spend refused what it paid for, which the spend before the ban would not
-   * have got back either way (its spend is refused, unspent, while the ban lasts: spendConditions). Asked in the write (unlessIssuedAfter): looked up first, a mail issued between the
+   * have got back either way (its spend is refused, unspent, while the ban lasts: spendConditions).
+   * Asked in the write (unlessIssuedAfter): looked up first, a mail issued between the
    * look and the write was replaced by the older token, its link dead. Dated now, as the store's
    * condition reads a token dated after the one it writes as one a clock set back made; it keeps its
    * expiry, so it lives no longer than mailed.

@@ -61,8 +61,9 @@ const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
  * `inner` whose answers' bodies fail once past `limit` bytes, or once the bytes read of all answers
  * still being read pass `budget` (an answer gives its bytes back when it ends, fails or is
  * cancelled). The time bound alone let a hostile or broken provider stream gigabytes into memory
- * within it (response.json() keeps every byte until the end). A declared Content-Length past the bound is refused before reading; a body that grows
- * past it is cancelled at that chunk, which lets go of the connection at once.
+ * within it (response.json() keeps every byte until the end). A declared Content-Length past the
+ * bound is refused before reading; a body that grows past it is cancelled at that chunk, which lets
+ * go of the connection at once.
  */
 export function sizeBoundedFetch<Options>(
   limit: number,
