@@ -7,7 +7,8 @@
  * whatever stage it is at, the proxy's TLS handshake included.
  */
 import { isIP, type Socket } from 'node:net';
-import { connect as connectTls } from 'node:tls';
+import { connect as connectTls, type ConnectionOptions } from 'node:tls';
+import { isPlainObject } from '../lib/is-plain-object.js';
 import type { GetSocket } from './bounded-socket.js';
 
 /** nodemailer's proxy handler (`proxy_handler_<protocol>`): the proxy's URL, parsed, and the SMTP target. */
@@ -22,9 +23,40 @@ export type ProxyHandler = (
 const MAX_ANSWER_BYTES = 16 * 1024;
 
 /**
+ * The TLS options of the connection to an https proxy at `host`. Its certificate is checked as Node
+ * checks any (the system's CAs, the proxy's name): unchecked, anyone on the way could pose as the
+ * proxy and read every mail tunnelled through it (reset and magic links). The SMTP options' own
+ * `tls.ca` and `tls.rejectUnauthorized` count here too: a private CA (or an operator's choice not to
+ * check, which the setup policy names) is one setting for both hops. `tls.servername` and the client
+ * certificate are the SMTP server's, not the proxy's.
+ */
+function proxyTlsOptions(host: string, smtpTls: unknown): ConnectionOptions {
+  const tls = isPlainObject(smtpTls) ? smtpTls : {};
+  return {
+    ...(tls['ca'] === undefined ? {} : { ca: tls['ca'] as ConnectionOptions['ca'] }),
+    // Node's own reading (only a falsy value turns the check off), as for the SMTP server's TLS.
+    ...(tls['rejectUnauthorized'] === undefined ? {} : { rejectUnauthorized: !!tls['rejectUnauthorized'] }),
+    // The name the certificate must carry (Node checks `localhost` over a given socket without it).
+    host,
+    ...(isIP(host) ? {} : { servername: host }),
+  };
+}
+
+/** A failed TLS handshake with the proxy, said as such (the error's code is kept for the log). */
+function handshakeFailed(error: Error & { code?: string }): Error {
+  return Object.assign(
+    new Error(
+      `the TLS handshake with the mail proxy failed (${error.message}); ` +
+        'a proxy whose certificate a private CA signed needs that CA in email.tls.ca',
+    ),
+    { code: error.code ?? 'ETLS' },
+  );
+}
+
+/**
  * A CONNECT tunnel through an HTTP proxy, its TCP connection opened by `open` (boundedSocket); with
- * `tls`, an https proxy, spoken to in TLS over that connection. As nodemailer's own client, the
- * proxy's certificate is not checked (the SMTP server's, over the tunnel, is): what worked keeps working.
+ * `tls`, an https proxy, spoken to in TLS over that connection, its certificate checked
+ * (proxyTlsOptions). The SMTP server's certificate is then checked over the tunnel by nodemailer.
  */
 export function proxyTunnel(open: GetSocket, { tls = false } = {}): ProxyHandler {
   return (proxy, options, callback) => {
@@ -40,21 +72,20 @@ export function proxyTunnel(open: GetSocket, { tls = false } = {}): ProxyHandler
       if (error || !opened) return callback(error ?? new Error('the mail proxy could not be reached'));
       const host = toProxy.host;
       const socket: Socket = tls
-        ? connectTls({
-            socket: opened.connection,
-            rejectUnauthorized: false,
-            ...(isIP(host) ? {} : { servername: host }),
-          })
+        ? connectTls({ socket: opened.connection, ...proxyTlsOptions(host, options['tls']) })
         : opened.connection;
       let answer = '';
+      let handshaken = !tls;
+      socket.once('secureConnect', () => (handshaken = true));
       const failed = (reason: Error) => {
         socket.off('data', read);
         socket.off('close', closed);
-        socket.off('error', failed);
+        socket.off('error', errored);
         socket.destroy();
         opened.connection.destroy();
         callback(reason);
       };
+      const errored = (error: Error) => failed(handshaken ? error : handshakeFailed(error));
       const closed = () =>
         failed(new Error(`the mail proxy closed the connection before its answer to CONNECT`));
       const read = (chunk: Buffer) => {
@@ -72,7 +103,7 @@ export function proxyTunnel(open: GetSocket, { tls = false } = {}): ProxyHandler
           );
         socket.off('data', read);
         socket.off('close', closed);
-        socket.off('error', failed);
+        socket.off('error', errored);
         // nodemailer listens for errors from here on; this keeps one after it let the socket go.
         socket.on('error', () => {});
         // What came after the answer is the SMTP server's first bytes: handed back to the socket's reader.
@@ -83,11 +114,13 @@ export function proxyTunnel(open: GetSocket, { tls = false } = {}): ProxyHandler
       socket.on('data', read);
       socket.once('close', closed);
       // A TLS handshake refused (the raw socket's own errors are boundedSocket's to keep).
-      socket.once('error', failed);
+      socket.once('error', errored);
       const authorization =
         typeof proxy.auth === 'string' && proxy.auth !== ''
           ? `Proxy-Authorization: Basic ${Buffer.from(proxy.auth).toString('base64')}\r\n`
           : '';
+      // To an https proxy, Node holds this until the certificate passed: an impostor never reads the
+      // credentials (a test pins it).
       socket.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n${authorization}\r\n`);
     });
   };
