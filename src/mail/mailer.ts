@@ -11,6 +11,7 @@ import { ifMissing } from '../lib/if-missing.js';
 import { boundedSocket, proxiedSocketBounded, type GetSocket } from './bounded-socket.js';
 import { PooledSendDeadline, type StartDeadline } from './pooled-deadline.js';
 import { proxyTunnel } from './proxy-tunnel.js';
+import { nodemailerSmtpOptions } from './smtp-options.js';
 
 /** What the queue knows of a mail beyond its content. */
 export interface SendOptions {
@@ -104,7 +105,9 @@ export class SmtpMailer implements Mailer {
     }
     // A pooled connection serves many mails: a deadline on its socket would end the pool's, not a
     // send's. Its sockets are kept instead, and each send is bounded in send() (pooled-deadline.ts).
-    this.pool = smtp['pool'] ? new PooledSendDeadline(sendTimeout, startDeadline) : null;
+    // `pool` may be in the url's query (`?pool=true`), which nodemailer reads as the object's.
+    const pooled = !!nodemailerSmtpOptions(url === undefined ? smtp : { ...smtp, url })['pool'];
+    this.pool = pooled ? new PooledSendDeadline(sendTimeout, startDeadline) : null;
     const open = boundedSocket(this.pool ? null : sendTimeout, TIMEOUTS.connectionTimeout, this.pool?.keep);
     const bounded = { getSocket: this.pool ? this.pool.connections(open) : open };
     // With a url, the SMTP transport merges it over the other options (createTransport would drop them).
@@ -112,7 +115,8 @@ export class SmtpMailer implements Mailer {
     if (url === undefined) {
       this.transport = createTransport({ ...TIMEOUTS, ...smtp, ...bounded } as SMTPTransport.Options);
     } else {
-      // pool: true beside a url is a pool too (a plain SMTPTransport ignored it: no pool, no socket deadline).
+      // pool: true beside a url, or in its query, is a pool too (a plain SMTPTransport ignored it: no pool,
+      // no socket deadline).
       const Transport = this.pool ? SMTPPool : SMTPTransport;
       const transport = new Transport({ ...TIMEOUTS, ...smtp, ...bounded, url } as SMTPTransport.Options);
       this.transport = createTransport(transport);
