@@ -7,6 +7,7 @@ import { isDeepLinkScheme, isWebScheme } from '../lib/redirect-schemes.js';
 import { fixedGlobHost, isNonLoopbackIpGlob, parsedGlobHost, redirectGlobProblem } from './redirect-globs.js';
 import { isMatchableWebHost } from '../lib/redirect-hosts.js';
 import { quotedSetting } from './url-password.js';
+import { cleartextSmtp, nodemailerSmtpOptions, uncheckedCertificates } from '../mail/smtp-options.js';
 
 /**
  * A weak setup refuses to start outside development mode (DESIGN,
@@ -29,62 +30,43 @@ export function isLocalHost(host: string): boolean {
   return name === '::1';
 }
 
-/** nodemailer reads booleans from a URL's query as "true"/"false". */
-function flag(value: unknown): boolean | undefined {
-  if (typeof value === 'boolean') return value;
-  if (value === 'true') return true;
-  if (value === 'false') return false;
-  return undefined;
-}
-
-/** The SMTP connection nodemailer would open from `email` (options, a url, or both: the url wins). */
-function smtpConnection(email: Record<string, unknown>) {
-  const tls = isPlainObject(email['tls']) ? email['tls'] : {};
-  const connection = {
-    hostKey: 'email.host',
-    host: typeof email['host'] === 'string' ? email['host'] : 'localhost',
-    secure: flag(email['secure']) ?? email['port'] === 465,
-    requireTLS: flag(email['requireTLS']) ?? false,
-    ignoreTLS: flag(email['ignoreTLS']) ?? false,
-    rejectUnauthorized: flag(tls['rejectUnauthorized']) ?? true,
-  };
-  if (typeof email['url'] === 'string') {
-    const url = new URL(email['url']);
-    const query = url.searchParams;
-    connection.hostKey = 'email.url';
-    connection.host = url.hostname || 'localhost';
-    connection.secure = url.protocol === 'smtps:' || (flag(query.get('secure')) ?? connection.secure);
-    connection.requireTLS = flag(query.get('requireTLS')) ?? connection.requireTLS;
-    connection.ignoreTLS = flag(query.get('ignoreTLS')) ?? connection.ignoreTLS;
-    connection.rejectUnauthorized =
-      flag(query.get('tls.rejectUnauthorized')) ?? connection.rejectUnauthorized;
-  }
-  return connection;
-}
-
 /** Transports that are not SMTP to a host restauth names (nodemailer's well-known services pick their own TLS). */
-const NOT_PLAIN_SMTP = ['service', 'sendmail', 'streamTransport', 'jsonTransport', 'SES'];
+const NOT_PLAIN_SMTP = ['sendmail', 'streamTransport', 'jsonTransport', 'SES'];
 
+/**
+ * The SMTP connection's weak points, read from the options as nodemailer acts on them (smtp-options.ts):
+ * an `email.url`'s query counts as the object's, and is read with nodemailer's rules (`?ignoreTLS=1`
+ * is on, `?secure=true` after smtp:// is not), so a url cannot turn TLS off, or seem to turn it on,
+ * without this seeing it.
+ */
 function mailProblems(email: Record<string, unknown>): SetupProblem[] {
   if (NOT_PLAIN_SMTP.some((key) => key in email)) return [];
-  const smtp = smtpConnection(email);
-  if (isLocalHost(smtp.host)) return [];
+  const smtp = nodemailerSmtpOptions(email);
+  const host = typeof smtp['host'] === 'string' && smtp['host'] !== '' ? smtp['host'] : 'localhost';
+  if (isLocalHost(host)) return [];
+  const url = typeof email['url'] === 'string' ? email['url'] : null;
   const problems: SetupProblem[] = [];
-  if (!smtp.secure && (!smtp.requireTLS || smtp.ignoreTLS)) {
+  const cleartext = smtp['service'] === undefined ? cleartextSmtp(smtp) : null;
+  if (cleartext !== null) {
     problems.push({
-      key: smtp.hostKey,
+      key: url === null ? 'email.host' : 'email.url',
       problem:
-        `names the mail server ${smtp.host}, reached without TLS: its password and every mail's links and codes could be read on the way ` +
-        '(a STARTTLS offer can be stripped). Use smtps:// or "secure": true (port 465), or "requireTLS": true (STARTTLS, port 587)',
+        `names the mail server ${host}, reached without TLS (${cleartext}): its password and every mail's links and codes could be read on the way. ` +
+        'Use smtps:// or "secure": true (port 465), or "requireTLS": true (STARTTLS, port 587)',
     });
   }
-  if (!smtp.rejectUnauthorized) {
+  if (uncheckedCertificates(smtp)) {
+    const inUrl = url !== null && new URL(url).searchParams.has('tls.rejectUnauthorized');
     problems.push({
-      key: 'email.tls.rejectUnauthorized',
-      problem: `is false: anyone on the way can pose as the mail server ${smtp.host} with any certificate. Remove it (give tls.ca for a private CA)`,
+      key: inUrl ? 'email.url' : 'email.tls.rejectUnauthorized',
+      problem: `${inUrl ? 'sets tls.rejectUnauthorized to' : 'is'} ${JSON.stringify(smtpTls(smtp)['rejectUnauthorized'])}, which turns the check off: anyone on the way can pose as the mail server ${host} (or its proxy) with any certificate. Remove it (give tls.ca for a private CA)`,
     });
   }
   return problems;
+}
+
+function smtpTls(smtp: Record<string, unknown>): Record<string, unknown> {
+  return isPlainObject(smtp['tls']) ? smtp['tls'] : {};
 }
 
 /** Why `value` (a URL setting) is weak, or null: http to a host other than this machine. */

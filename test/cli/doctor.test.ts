@@ -117,6 +117,20 @@ describe('restauth doctor', () => {
     assert.equal(development.find('configuration')[0]?.status, 'warn');
   });
 
+  it("an SMTP url whose query turns TLS's certificate check off is a failed check naming it", async () => {
+    const dir = await cliTempDir();
+    // nodemailer reads ?tls.rejectUnauthorized=0 as a falsy value: no certificate is checked.
+    const url = 'smtps://mailer:s3cret-pw@mail.example.com?tls.rejectUnauthorized=0';
+    const { code, find, stderr } = await doctor(dir, { RESTAUTH_SMTP_URL: url });
+    assert.equal(code, 1, stderr);
+    const failed = find('configuration').filter((check) => check.status === 'fail');
+    assert.match(
+      failed.map((check) => check.detail).join('\n'),
+      /^email\.url \(environment RESTAUTH_SMTP_URL\) sets tls\.rejectUnauthorized to 0, which turns the check off/mu,
+    );
+    assert.doesNotMatch(JSON.stringify(find('configuration')), /s3cret-pw/u);
+  });
+
   it('a start-up warning (a wide allow-list glob) is a warning check, not only a line on stderr', async () => {
     const dir = await cliTempDir();
     const glob = 'https://*.vercel.app/**';

@@ -52,6 +52,58 @@ const WEAK: Array<[name: string, settings: Record<string, unknown>, key: RegExp]
     { email: { host: 'smtp.example.com', secure: true, tls: { rejectUnauthorized: false } } },
     /email\.tls\.rejectUnauthorized .* is false/,
   ],
+  // An email.url's query is nodemailer's options too, read by its rules: each of these turned TLS off
+  // (or kept it off) while the start went on without a word.
+  [
+    '?secure=true after smtp://, which nodemailer ignores (the scheme decides)',
+    { email: { url: 'smtp://user:pw@mail.example.com:587?secure=true' } },
+    /email\.url .* names the mail server mail\.example\.com, reached without TLS \(neither secure nor requireTLS/,
+  ],
+  [
+    '"secure": true beside an smtp:// url, whose scheme wins',
+    { email: { url: 'smtp://user:pw@mail.example.com:587', secure: true } },
+    /email\.url .* reached without TLS/,
+  ],
+  [
+    '?secured=true: "already in TLS" over the plain socket restauth opens',
+    { email: { url: 'smtps://user:pw@mail.example.com?secured=true' } },
+    /email\.url .* reached without TLS \(secured is set/,
+  ],
+  [
+    '?ignoreTLS=1 (a number is on, as nodemailer reads it)',
+    { email: { url: 'smtp://user:pw@mail.example.com:587?requireTLS=true&ignoreTLS=1' } },
+    /email\.url .* reached without TLS \(ignoreTLS is set/,
+  ],
+  [
+    '?opportunisticTLS=true: a refused STARTTLS goes on in clear',
+    { email: { url: 'smtp://user:pw@mail.example.com:587?requireTLS=true&opportunisticTLS=true' } },
+    /email\.url .* reached without TLS \(opportunisticTLS is set/,
+  ],
+  [
+    'opportunisticTLS beside requireTLS in the object',
+    { email: { host: 'smtp.example.com', requireTLS: true, opportunisticTLS: true } },
+    /email\.host .* reached without TLS \(opportunisticTLS/,
+  ],
+  [
+    '?tls.rejectUnauthorized=0 (0 turns the check off, as false does)',
+    { email: { url: 'smtps://user:pw@mail.example.com?tls.rejectUnauthorized=0' } },
+    /email\.url .* sets tls\.rejectUnauthorized to 0, which turns the check off/,
+  ],
+  [
+    'an empty ?tls.rejectUnauthorized= (nodemailer reads 0)',
+    { email: { url: 'smtps://user:pw@mail.example.com?tls.rejectUnauthorized=' } },
+    /email\.url .* sets tls\.rejectUnauthorized to 0/,
+  ],
+  [
+    'tls.rejectUnauthorized null in the object',
+    { email: { host: 'smtp.example.com', secure: true, tls: { rejectUnauthorized: null } } },
+    /email\.tls\.rejectUnauthorized .* is null, which turns the check off/,
+  ],
+  [
+    "a well-known service's certificates not checked",
+    { email: { service: 'gmail', tls: { rejectUnauthorized: false } } },
+    /email\.tls\.rejectUnauthorized .* is false/,
+  ],
   [
     'siteUrl over http',
     { siteUrl: 'http://app.example.com' },
@@ -127,6 +179,9 @@ test('a sound setup starts without a word: TLS to remote mail, https and local h
     { email: { host: 'smtp.example.com', port: 587, requireTLS: true } },
     { email: { url: 'smtps://user:pw@mail.example.com' } },
     { email: { url: 'smtp://user:pw@mail.example.com:587?requireTLS=true' } },
+    { email: { url: 'smtps://user:pw@mail.example.com?tls.rejectUnauthorized=true&pool=true' } },
+    { email: { host: 'smtp.example.com', port: 465 } },
+    { email: { url: 'smtps://user:pw@mail.example.com', tls: { ca: 'a private CA' } } },
     { email: { host: '127.0.0.1', port: 2525 } },
     { email: { service: 'gmail' } },
     { siteUrl: 'http://localhost:5173', publicUrl: 'http://127.0.0.1:3000' },
