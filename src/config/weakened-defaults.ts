@@ -3,6 +3,7 @@ import { withSources, type SetupProblem } from './setup-policy.js';
 import type { ValueSources } from './sources.js';
 import { isWideHostGlob } from './redirect-globs.js';
 import { quotedSetting } from './url-password.js';
+import { nodemailerSmtpOptions } from '../mail/smtp-options.js';
 
 /**
  * Protections on by default that a setting turns off. Each has a documented use (a client that
@@ -72,5 +73,25 @@ export function weakenedDefaults(config: Config, sources?: ValueSources): SetupP
       });
     }
   });
+  if (config.email !== null) found.push(...mailLogging(config.email));
   return withSources(found, sources);
+}
+
+/**
+ * nodemailer's `logger: true` with `debug: true` (in the object or the url's query, as nodemailer reads
+ * them) writes every message it sends to standard output, past restauth's own log: each reset link,
+ * sign-in link and one-time code, readable by whoever reads the output. A debugging aid, so a warning.
+ */
+function mailLogging(email: Record<string, unknown>): SetupProblem[] {
+  const smtp = nodemailerSmtpOptions(email);
+  if (!smtp['logger'] || !smtp['debug']) return [];
+  const query = typeof email['url'] === 'string' ? new URL(email['url']).searchParams : null;
+  return [
+    {
+      key: query?.has('debug') || query?.has('logger') ? 'email.url' : 'email.debug',
+      problem:
+        "turns on nodemailer's debug log with its logger: every mail sent, its reset and sign-in links " +
+        'and one-time codes included, is written to standard output',
+    },
+  ];
 }

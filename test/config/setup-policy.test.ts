@@ -238,6 +238,23 @@ test('a protection on by default that a setting turns off is warned of at the st
   );
 });
 
+test("nodemailer's debug log, which writes each mail's links and codes out, is warned of at the start", async () => {
+  const inUrl = await load({}, { RESTAUTH_SMTP_URL: 'smtps://u:pw@mail.example.com?logger=true&debug=true' });
+  assert.deepEqual(inUrl.warnings, [
+    "email.url (environment RESTAUTH_SMTP_URL) turns on nodemailer's debug log with its logger: every mail " +
+      'sent, its reset and sign-in links and one-time codes included, is written to standard output',
+  ]);
+  const inObject = await load({ email: { url: 'smtps://u:pw@mail.example.com', logger: true, debug: 1 } });
+  assert.equal(inObject.warnings.length, 1, JSON.stringify(inObject.warnings));
+  assert.match(
+    inObject.warnings[0]!,
+    /^email\.debug \(file .*restauth\.json\) turns on nodemailer's debug log/u,
+  );
+  // Either alone logs no mail: nodemailer's debug lines go nowhere without a logger.
+  const debugOnly = await load({ email: { url: 'smtps://u:pw@mail.example.com?debug=true' } });
+  assert.deepEqual(debugOnly.warnings, []);
+});
+
 test('RESTAUTH_RATE_LIMITS=off, or a guess limit of 0 in a file, is warned of at the start', async () => {
   const off = await load({}, { RESTAUTH_RATE_LIMITS: 'off' });
   assert.equal(off.config.rateLimits.passwordGuesses.max, 0);
