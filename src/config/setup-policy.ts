@@ -43,9 +43,21 @@ function mailProblems(email: Record<string, unknown>): SetupProblem[] {
   if (NOT_PLAIN_SMTP.some((key) => key in email)) return [];
   const smtp = nodemailerSmtpOptions(email);
   const host = typeof smtp['host'] === 'string' && smtp['host'] !== '' ? smtp['host'] : 'localhost';
-  if (isLocalHost(host)) return [];
   const url = typeof email['url'] === 'string' ? email['url'] : null;
+  const proxy = typeof smtp['proxy'] === 'string' ? URL.parse(smtp['proxy']) : null;
+  const proxyKey = url !== null && new URL(url).searchParams.has('proxy') ? 'email.url' : 'email.proxy';
   const problems: SetupProblem[] = [];
+  // The proxy's own password (Proxy-Authorization) is sent before any TLS to the mail server.
+  const credentials = proxy !== null && (proxy.username !== '' || proxy.password !== '');
+  if (proxy?.protocol === 'http:' && credentials && !isLocalHost(proxy.hostname)) {
+    problems.push({
+      key: proxyKey,
+      problem: `names the mail proxy ${proxy.hostname} over http:// with a password: the password travels in clear to it. Use an https:// proxy`,
+    });
+  }
+  // Through a proxy elsewhere, "localhost" is the proxy's, and the way to it is the network.
+  const remoteProxy = proxy !== null && !isLocalHost(proxy.hostname);
+  if (isLocalHost(host) && !remoteProxy) return problems;
   const cleartext = smtp['service'] === undefined ? cleartextSmtp(smtp) : null;
   if (cleartext !== null) {
     problems.push({

@@ -105,6 +105,25 @@ const WEAK: Array<[name: string, settings: Record<string, unknown>, key: RegExp]
     /email\.tls\.rejectUnauthorized .* is false/,
   ],
   [
+    "an http:// mail proxy's password, sent in clear",
+    { email: { host: 'smtp.example.com', secure: true, proxy: 'http://:pw@proxy.example.com:3128' } },
+    /email\.proxy .* names the mail proxy proxy\.example\.com over http:\/\/ with a password/,
+  ],
+  [
+    "an http:// mail proxy's password in the url's query",
+    {
+      email: {
+        url: `smtps://u:pw@mail.example.com?proxy=${encodeURIComponent('http://egress:pw@proxy.example.com')}`,
+      },
+    },
+    /email\.url .* names the mail proxy proxy\.example\.com over http:\/\//,
+  ],
+  [
+    "SMTP in clear to the proxy's localhost, through a proxy elsewhere",
+    { email: { host: 'localhost', port: 25, proxy: 'http://proxy.example.com:3128' } },
+    /email\.host .* names the mail server localhost, reached without TLS/,
+  ],
+  [
     'siteUrl over http',
     { siteUrl: 'http://app.example.com' },
     /siteUrl \(file .*\) is "http:\/\/app\.example\.com"/,
@@ -181,6 +200,9 @@ test('a sound setup starts without a word: TLS to remote mail, https and local h
     { email: { url: 'smtp://user:pw@mail.example.com:587?requireTLS=true' } },
     { email: { url: 'smtps://user:pw@mail.example.com?tls.rejectUnauthorized=true&pool=true' } },
     { email: { host: 'smtp.example.com', port: 465 } },
+    { email: { host: 'smtp.example.com', secure: true, proxy: 'https://egress:pw@proxy.example.com' } },
+    { email: { host: 'smtp.example.com', secure: true, proxy: 'http://proxy.example.com:3128' } },
+    { email: { host: 'localhost', port: 25, proxy: 'http://egress:pw@127.0.0.1:3128' } },
     { email: { url: 'smtps://user:pw@mail.example.com', tls: { ca: 'a private CA' } } },
     { email: { host: '127.0.0.1', port: 2525 } },
     { email: { service: 'gmail' } },
