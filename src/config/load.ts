@@ -27,6 +27,7 @@ import {
   enforceSetupPolicy,
   formatProblem,
   setupProblems,
+  tlsEnvironmentProblems,
   type SetupProblem,
 } from './setup-policy.js';
 import { weakenedDefaults } from './weakened-defaults.js';
@@ -292,7 +293,10 @@ export async function loadConfigWithSources(
   config.jwt.generatedSecret = false;
   checkUrls(config, where);
   const secretKey = secretOrigin(file, envLayer, gotrueLayer, options);
-  const problems = setupProblems(config, sources);
+  const problems = [
+    ...setupProblems(config, sources),
+    ...tlsEnvironmentProblems(processEnvironment(options.env)),
+  ];
   if (options.setupPolicy === 'report') {
     const weakness = config.jwt.secret === null ? null : secretWeakness(config.jwt.secret);
     if (weakness !== null) problems.unshift({ key: secretKey, problem: weakness });

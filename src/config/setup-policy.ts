@@ -183,6 +183,23 @@ function proxyProblems(config: Config): SetupProblem[] {
   );
 }
 
+/**
+ * NODE_TLS_REJECT_UNAUTHORIZED=0 in the process's environment (Node reads it, and only "0"): no TLS
+ * certificate restauth meets is checked, unless an option sets the check again: the mail server's and
+ * its proxy's, and every other https:// server restauth calls. A line copied from a debugging session
+ * turned it all off without a word from restauth.
+ */
+export function tlsEnvironmentProblems(processEnv: NodeJS.ProcessEnv): SetupProblem[] {
+  if (processEnv['NODE_TLS_REJECT_UNAUTHORIZED'] !== '0') return [];
+  return [
+    {
+      key: 'NODE_TLS_REJECT_UNAUTHORIZED (environment)',
+      problem:
+        "is 0: Node checks no server's TLS certificate (the mail server's and its proxy's among them), so anyone on the way can pose as any of them. Unset it (give email.tls.ca for a private CA)",
+    },
+  ];
+}
+
 /** Every weak setting of `config`, each naming its key (and its source, when `sources` are given). */
 export function setupProblems(config: Config, sources?: ValueSources): SetupProblem[] {
   const problems = [

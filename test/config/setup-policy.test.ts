@@ -260,6 +260,22 @@ test('a protection on by default that a setting turns off is warned of at the st
   );
 });
 
+test('NODE_TLS_REJECT_UNAUTHORIZED=0, which turns every certificate check off, refuses the start', async () => {
+  await assert.rejects(
+    load({}, { NODE_TLS_REJECT_UNAUTHORIZED: '0' }),
+    refusedNaming(
+      /NODE_TLS_REJECT_UNAUTHORIZED \(environment\) is 0: Node checks no server's TLS certificate/,
+    ),
+  );
+  const { warnings } = await load({}, { NODE_TLS_REJECT_UNAUTHORIZED: '0', RESTAUTH_DEV: '1' });
+  assert.ok(
+    warnings.some((line) => /^NODE_TLS_REJECT_UNAUTHORIZED .*development mode is on/u.test(line)),
+    warnings.join('\n'),
+  );
+  // Node reads "0" only: any other value leaves the checks on.
+  assert.deepEqual((await load({}, { NODE_TLS_REJECT_UNAUTHORIZED: '1' })).warnings, []);
+});
+
 test("nodemailer's debug log, which writes each mail's links and codes out, is warned of at the start", async () => {
   const inUrl = await load({}, { RESTAUTH_SMTP_URL: 'smtps://u:pw@mail.example.com?logger=true&debug=true' });
   assert.deepEqual(inUrl.warnings, [
