@@ -270,6 +270,15 @@ export function checkUrls(config: Config, where: string): void {
   const url = config.email?.['url'];
   if (typeof url === 'string' && !isUrl(url, ['smtp:', 'smtps:'])) {
     bad.push('email.url must be an smtp:// or smtps:// URL');
+  } else if (config.email && !NOT_PLAIN_SMTP.some((key) => key in config.email!)) {
+    // nodemailer's socks:// needs a module restauth does not ship: every mail failed, retried, then
+    // was given up, the start saying nothing. The value is not shown (it may hold the proxy's password).
+    const proxy = nodemailerSmtpOptions(config.email)['proxy'];
+    if (proxy !== undefined && (typeof proxy !== 'string' || !isUrl(proxy, ['http:', 'https:']))) {
+      bad.push(
+        'email.proxy (or ?proxy= in email.url) must be an http:// or https:// URL: restauth has no SOCKS client',
+      );
+    }
   }
   // nodemailer reads auth as { user, pass }: a string ("user:password") is a credential it ignores,
   // so it is refused here, unquoted, rather than printed by `restauth config` and never used.

@@ -321,6 +321,15 @@ test('URL settings that are not URLs stop the start naming the key, even in deve
     // Every URL at all: never a setting anyone means.
     [{ redirectAllowList: ['https://app.example.com/', '*'] }, /redirectAllowList\[1\] must be an http/],
     [{ email: { url: 'mail.example.com' } }, /email\.url must be an smtp:\/\/ or smtps:\/\/ URL/],
+    // nodemailer's SOCKS proxies need a module restauth does not ship: every mail would fail.
+    [
+      { email: { host: 'localhost', proxy: 'socks5://u:pw@proxy.example.com:1080' } },
+      /email\.proxy .*no SOCKS client/,
+    ],
+    [
+      { email: { url: `smtp://localhost?proxy=${encodeURIComponent('socks5://proxy.example.com')}` } },
+      /\?proxy= in email\.url\) must be an http/,
+    ],
     // Schemes that run code or show other content are no deep link, however written: the URL parser
     // lower-cases the scheme and drops tabs, so each of these is javascript: or data: to a browser.
     ...[
@@ -345,6 +354,7 @@ test('URL settings that are not URLs stop the start naming the key, even in deve
     await assert.rejects(load(settings, { RESTAUTH_DEV: '1' }), (error: unknown) => {
       assert.ok(error instanceof ConfigError);
       assert.match(error.message, message);
+      assert.doesNotMatch(error.message, /:pw@/u, 'no password shown');
       return true;
     });
   }
