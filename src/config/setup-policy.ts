@@ -243,6 +243,27 @@ function isAllowListUrl(value: string): boolean {
   }
 }
 
+/** The SMTP options nodemailer cannot act on (checkUrls): each would fail every mail, or the start. */
+function smtpOptionProblems(email: Record<string, unknown>): string[] {
+  let smtp: Record<string, unknown>;
+  try {
+    smtp = nodemailerSmtpOptions(email);
+  } catch {
+    // Its parser (url.parse) refuses some URLs the WHATWG one takes ("smtp://xn--a.com").
+    return ['email.url must be a URL nodemailer can read: its parser refused it'];
+  }
+  if (NOT_PLAIN_SMTP.some((key) => key in email)) return [];
+  // nodemailer's socks:// needs a module restauth does not ship: every mail failed, retried, then
+  // was given up, the start saying nothing. The value is not shown (it may hold the proxy's password).
+  const proxy = smtp['proxy'];
+  if (proxy !== undefined && (typeof proxy !== 'string' || !isUrl(proxy, ['http:', 'https:']))) {
+    return [
+      'email.proxy (or ?proxy= in email.url) must be an http:// or https:// URL: restauth has no SOCKS client',
+    ];
+  }
+  return [];
+}
+
 /**
  * URL settings that are not URLs stop the start naming the key, development
  * mode or not: they would otherwise throw on the first request that reads them.
@@ -270,15 +291,8 @@ export function checkUrls(config: Config, where: string): void {
   const url = config.email?.['url'];
   if (typeof url === 'string' && !isUrl(url, ['smtp:', 'smtps:'])) {
     bad.push('email.url must be an smtp:// or smtps:// URL');
-  } else if (config.email && !NOT_PLAIN_SMTP.some((key) => key in config.email!)) {
-    // nodemailer's socks:// needs a module restauth does not ship: every mail failed, retried, then
-    // was given up, the start saying nothing. The value is not shown (it may hold the proxy's password).
-    const proxy = nodemailerSmtpOptions(config.email)['proxy'];
-    if (proxy !== undefined && (typeof proxy !== 'string' || !isUrl(proxy, ['http:', 'https:']))) {
-      bad.push(
-        'email.proxy (or ?proxy= in email.url) must be an http:// or https:// URL: restauth has no SOCKS client',
-      );
-    }
+  } else if (config.email) {
+    bad.push(...smtpOptionProblems(config.email));
   }
   // nodemailer reads auth as { user, pass }: a string ("user:password") is a credential it ignores,
   // so it is refused here, unquoted, rather than printed by `restauth config` and never used.

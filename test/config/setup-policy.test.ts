@@ -321,6 +321,8 @@ test('URL settings that are not URLs stop the start naming the key, even in deve
     // Every URL at all: never a setting anyone means.
     [{ redirectAllowList: ['https://app.example.com/', '*'] }, /redirectAllowList\[1\] must be an http/],
     [{ email: { url: 'mail.example.com' } }, /email\.url must be an smtp:\/\/ or smtps:\/\/ URL/],
+    // WHATWG's parser takes it, nodemailer's (url.parse) throws: the start failed with a bare "Invalid URL".
+    [{ email: { url: 'smtps://u:pw@xn--a.com' } }, /email\.url must be a URL nodemailer can read/],
     // nodemailer's SOCKS proxies need a module restauth does not ship: every mail would fail.
     [
       { email: { host: 'localhost', proxy: 'socks5://u:pw@proxy.example.com:1080' } },
