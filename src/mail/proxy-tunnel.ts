@@ -24,11 +24,11 @@ const MAX_ANSWER_BYTES = 16 * 1024;
 
 /**
  * The TLS options of the connection to an https proxy at `host`. Its certificate is checked as Node
- * checks any (the system's CAs, the proxy's name): unchecked, anyone on the way could pose as the
+ * checks any (Node's CAs, the proxy's name): unchecked, anyone on the way could pose as the
  * proxy and read every mail tunnelled through it (reset and magic links). The SMTP options' own
  * `tls.ca` and `tls.rejectUnauthorized` count here too: a private CA (or an operator's choice not to
- * check, which the setup policy names) is one setting for both hops. `tls.servername` and the client
- * certificate are the SMTP server's, not the proxy's.
+ * check, which the setup policy names) is one setting for both hops; as in Node, a `ca` given replaces
+ * the public CAs for both. `tls.servername` and the client certificate are the SMTP server's.
  */
 function proxyTlsOptions(host: string, smtpTls: unknown): ConnectionOptions {
   const tls = isPlainObject(smtpTls) ? smtpTls : {};
