@@ -19,11 +19,12 @@ export type HashJob =
  * Two stronger orders measured worse (Linux 6.18, EEVDF; argon2id on the file store beside this
  * code, 3 interleaved rounds, 2-core VM under other load): the hashing threads at SCHED_IDLE (no
  * privilege needed; a waking thread preempts one at once; set with chrt, Node has no call for it)
- * logged in 18.4 a second against 30.9, cheap p99 122 ms against 46 (load average 14-18): a core
- * running only SCHED_IDLE threads counts as idle to every process's wake-ups, so the hashes yield to
- * the whole machine, not to the loop alone. The event loop with a 0.1 ms EEVDF slice (sched_setattr)
- * logged in 11.3 a second against 21.4, its wait per wake 3.1 ms against 1.7 (load 25-31): a short
- * slice wins the core at a wake but loses it again within each turn.
+ * logged in 18.4 a second against 30.9, cheap p99 (autocannon's) 122 ms against 46 (load average
+ * 14-18), likely because the kernel counts a core running only SCHED_IDLE threads as idle for every
+ * process's wake-ups, so the hashes yield to the whole machine, not to the loop alone. The event
+ * loop with a 0.1 ms EEVDF slice (sched_setattr) logged in 11.3 a second against 21.4, its wait per
+ * wake 3.1 ms against 1.7 (load 25-31): a short slice wins the core at a wake, and likely loses it
+ * again within each turn.
  */
 export const HASHING_NICE = 10;
 
