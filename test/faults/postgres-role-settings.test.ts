@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import pg from 'pg';
 import { createTestApp, type TestApp } from '../support/app.js';
+import { lockWaiters } from '../support/lock-waiters.js';
 import { faultAppConfig, signUp, useFaultApp } from '../support/postgres-faults.js';
 import { realServerOnly } from '../support/postgres.js';
 import { linesLogger } from '../support/log-lines.js';
@@ -57,15 +58,6 @@ describe(
         payload: { refresh_token: token },
       });
 
-    /** Backends of the app's database waiting for a lock (PostgreSQL tells no one when one starts to). */
-    async function waitingForLock(dba: pg.Client): Promise<number> {
-      const { rows } = await dba.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM pg_stat_activity
-          WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()`,
-      );
-      return rows[0]!.n;
-    }
-
     /**
      * A refresh of a new user's session while a DBA's transaction holds the session's row, written:
      * the refresh starts, waits for the row, then the DBA commits. Its answer. With `commitAfterAnswer`
@@ -83,13 +75,13 @@ describe(
       await dba.query('BEGIN');
       try {
         await dba.query('UPDATE auth.sessions SET updated_at = now() WHERE user_id = $1', [user.id]);
-        let answered = false;
-        const refreshing = refresh(app, token).finally(() => {
-          answered = true;
-        });
-        // Until it waits for the row, or answered already (a lock_timeout ends its wait at once).
-        while (!answered && (await waitingForLock(dba)) < 1)
-          await new Promise((resolve) => setImmediate(resolve));
+        const refreshing = refresh(app, token);
+        // Until it waits for the row, or answered already (a lock_timeout ends its wait at once). Polled
+        // by lockWaiters, which sees a connection the app opened after this transaction first looked.
+        const polling = new AbortController();
+        await Promise.race([refreshing, lockWaiters(dba, 1, { signal: polling.signal })]).finally(() =>
+          polling.abort(),
+        );
         if (commitAfterAnswer) await refreshing;
         await dba.query('COMMIT');
         return await refreshing;
