@@ -192,7 +192,9 @@ describe(
       const answer = outcome(sessions().rotate(token, now));
       // The statements before the write (the one-statement refresh locks the rows it finds, so its
       // commit waits too) are let go: a cancelled wait for the standby answers as committed.
+      const bound = pollUntil(`the write ${write} waiting for the standby`);
       for (;;) {
+        bound();
         const [waiting] = await asAdmin<{ pid: number; query: string }>(
           `SELECT pid, query FROM pg_stat_activity WHERE wait_event = 'SyncRep'`,
         );
@@ -206,14 +208,15 @@ describe(
         }
         await asAdmin('SELECT pg_cancel_backend($1)', [waiting.pid]);
         // Until it has left that wait: a second cancel must not reach the write's.
-        while (
-          (
-            await asAdmin(
-              `SELECT FROM pg_stat_activity WHERE pid = $1 AND wait_event = 'SyncRep' AND query = $2`,
-              [waiting.pid, waiting.query],
-            )
-          ).length > 0
-        );
+        const left = pollUntil(`backend ${waiting.pid} leaving its wait for the standby`);
+        for (;;) {
+          left();
+          const still = await asAdmin(
+            `SELECT FROM pg_stat_activity WHERE pid = $1 AND wait_event = 'SyncRep' AND query = $2`,
+            [waiting.pid, waiting.query],
+          );
+          if (still.length === 0) break;
+        }
       }
       assert.equal(await answer, 'store_unavailable');
       await nameStandby(null);

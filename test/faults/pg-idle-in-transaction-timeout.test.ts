@@ -38,15 +38,20 @@ describe(
       await database?.drop();
     });
 
-    /** Blocks the event loop until the backend `pid` has gone: the loop reads no FATAL meanwhile. */
+    /**
+     * Blocks the event loop until the backend `pid` has gone: the loop reads no FATAL meanwhile. Bounded
+     * (a minute; the server ends it 100 ms idle): with the loop blocked, the test's timeout cannot fire.
+     */
     const blockUntilGone = (pid: number) => {
+      const deadline = Date.now() + 60_000;
       for (;;) {
         const alive = execFileSync(
           'psql',
           [database.url, '-Atc', `SELECT count(*) FROM pg_stat_activity WHERE pid = ${pid}`],
-          { encoding: 'utf8' },
+          { encoding: 'utf8', timeout: 60_000 },
         );
         if (alive.trim() === '0') return;
+        if (Date.now() > deadline) throw new Error(`backend ${pid} still there after a minute`);
       }
     };
 

@@ -79,9 +79,14 @@ describe(
         await admin.end().catch(() => {});
       }
     };
-    /** Resolves once nothing accepts connections: the postmaster shut down. Nothing signals it: asked. */
+    /**
+     * Resolves once nothing accepts connections: the postmaster shut down. Nothing signals it: asked,
+     * for a minute at most (it goes within seconds of the PANIC), then failing with what it waited for.
+     */
     const serverDown = async () => {
+      const deadline = Date.now() + 60_000;
       for (;;) {
+        if (Date.now() > deadline) throw new Error('the server still accepted connections after a minute');
         try {
           await asAdmin('SELECT 1');
         } catch (error) {
