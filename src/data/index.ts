@@ -128,11 +128,10 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
     done();
   });
   // json-server's "no cache for IE" headers on every data answer; a static file keeps its own caching.
-  // nosniff as json-server's res.jsonp sent it: no answer is ever read as another type than it says.
+  // (nosniff, which json-server's res.jsonp sent, is on every answer of restauth: security-headers.ts.)
   // JSONP reads (jsonp.ts): the callback each one named, once the request has been checked.
   const callbacks = new WeakMap<FastifyRequest, string>();
   app.addHook('onSend', (request, reply, payload, done) => {
-    void reply.header('X-Content-Type-Options', 'nosniff');
     if (!reply.hasHeader('cache-control')) {
       void reply.header('Cache-Control', 'no-cache').header('Pragma', 'no-cache').header('Expires', '-1');
     }

@@ -33,8 +33,9 @@ describe('nosniff on every answer of every registered route', () => {
       config: {
         dialects: { gotrue: {}, postgrestAuth: {}, jsonDataServer: {}, jsonServerAuth: { enabled: true } },
         openapi: { enabled: true },
+        data: { static: '.', rules: { posts: 444 } },
       },
-      files: { 'db.json': JSON.stringify({ posts: [{ id: 1 }] }) },
+      files: { 'db.json': JSON.stringify({ posts: [{ id: 1 }] }), 'page.html': '<p>a page</p>' },
     });
   });
   after(() => t.close());
@@ -65,6 +66,20 @@ describe('nosniff on every answer of every registered route', () => {
     );
     const verifyPage = await t.app.inject({ url: '/auth/v1/verify?type=signup&token=x' });
     assert.equal(verifyPage.headers['x-content-type-options'], 'nosniff');
+    // The data API's answers (it set nosniff itself once), a JSONP read and a static file.
+    const dataAnswers: Array<[string, number]> = [
+      ['/posts', 200],
+      ['/posts/1', 200],
+      ['/posts?callback=cb', 200],
+      ['/posts/2', 404],
+      ['/page.html', 200],
+      ['/db', 200],
+    ];
+    for (const [url, status] of dataAnswers) {
+      const answer = await t.app.inject({ url });
+      assert.equal(answer.statusCode, status, `${url}: ${answer.body}`);
+      assert.equal(answer.headers['x-content-type-options'], 'nosniff', url);
+    }
     const missing = await t.app.inject({ url: '/no/such/route' });
     assert.equal(missing.statusCode, 404);
     assert.equal(missing.headers['x-content-type-options'], 'nosniff');
