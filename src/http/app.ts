@@ -34,6 +34,8 @@ import { capConnections } from './connection-cap.js';
 import { watchDroppedConnections } from './dropped-connections.js';
 import { RequestsInFlight, SHUTDOWN_GRACE_MS } from './in-flight.js';
 import { maxHeaderBytes } from './header-limit.js';
+import { answerClientError, refuseExpectation } from './client-errors.js';
+import { answerFrameworkError, refuseBeforeHandlers } from './early-refusals.js';
 import { registerOpenApi } from './openapi.js';
 import { rateLimitHook } from './rate-limit.js';
 import { RedirectPolicy } from './redirects.js';
@@ -128,6 +130,8 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       connectionsCheckingInterval: Math.min(30_000, config.requestTimeout * 250),
       // Every access token restauth issues is taken back (header-limit.ts).
       maxHeaderSize: maxHeaderBytes(config.bodyLimit),
+      // A request without Host is refused by refuseBeforeHandlers, in the reply with the security headers.
+      requireHostHeader: false,
     },
     // Reject wrong types instead of coercing them ("123" is not a number, 5 is not a password).
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
@@ -135,9 +139,14 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     schemaController: {
       compilersFactory: { buildValidator: (options.validators ?? new LazyValidators()).buildValidator },
     },
-    return503OnClosing: true,
+    // Refused in Fastify's reply, with the security headers and the dialect's shape (early-refusals.ts).
+    return503OnClosing: false,
+    frameworkErrors: answerFrameworkError,
+    // Answers to what Node's parser refused: nosniff, Connection: close, a JSON body (client-errors.ts).
+    clientErrorHandler: answerClientError,
     trustProxy,
   });
+  app.server.on('checkExpectation', refuseExpectation);
   // A close stops accepting, waits for open connections (Fastify), then for the requests whose client
   // hung up: registered first, this onClose runs after every later one, so after the server has closed.
   // The stores are closed by the caller once app.close() resolves, never under a handler.
@@ -154,6 +163,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   });
   app.addHook('onClose', async () => stopLookingForStalledReaders());
   securityHeaders(app);
+  refuseBeforeHandlers(app);
   app.addHook('onClose', async () => {
     const left = await inFlight.settled(SHUTDOWN_GRACE_MS);
     if (left > 0)

@@ -4,7 +4,8 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Metrics } from '../metrics/metrics.js';
 import { capConnections } from './connection-cap.js';
-import { answerClientError, watchDroppedConnections } from './dropped-connections.js';
+import { answerClientError, OUTSIDE_REPLY_HEADERS, refuseExpectation } from './client-errors.js';
+import { watchDroppedConnections } from './dropped-connections.js';
 import { documentRoutes } from './route-docs.js';
 import { dropStalledReaders } from './stalled-readers.js';
 
@@ -78,10 +79,22 @@ export async function listenMetrics(
     requestTimeout: requestTimeout * 1000,
     headersTimeout: requestTimeout * 1000,
     connectionsCheckingInterval: Math.min(30_000, requestTimeout * 250),
+    // Refused below, with nosniff, where Node's own 400 had none.
+    requireHostHeader: false,
   };
   const server: Server = createServer(bounds, (request, response) => {
     // As on the main port (security-headers.ts): no answer is read as another type than it says.
     response.setHeader('x-content-type-options', 'nosniff');
+    if (request.headers.host === undefined && request.httpVersion === '1.1') {
+      const body = JSON.stringify({
+        error: 'validation_failed',
+        message: 'An HTTP/1.1 request must have a Host header',
+      });
+      response
+        .writeHead(400, { ...OUTSIDE_REPLY_HEADERS, 'content-length': Buffer.byteLength(body) })
+        .end(body);
+      return;
+    }
     const path = (request.url ?? '/').split('?')[0];
     if (request.method !== 'GET' || path !== '/metrics') {
       response.writeHead(404, { 'content-type': 'text/plain' }).end('Not found: metrics are at /metrics\n');
@@ -103,6 +116,7 @@ export async function listenMetrics(
   capConnections(server, maxConnections, warn);
   const dropped = metrics.connectionsDropped('metrics');
   server.on('clientError', answerClientError);
+  server.on('checkExpectation', refuseExpectation);
   watchDroppedConnections(server, dropped);
   const stalled = { minRate: answerMinRate, dropped: () => dropped('answerMinRate') };
   server.once('close', dropStalledReaders(server, requestTimeout * 1000, stalled));
