@@ -192,6 +192,13 @@ export const ConfigSchema = Type.Object({
   /** Largest accepted request body, in bytes. */
   bodyLimit: Type.Integer({ default: 102400, minimum: 1024 }),
   /**
+   * Bytes of request bodies held at once, across every request (a body counts from its headers, by
+   * its Content-Length, until its answer is over): past it a new body is refused 503 with
+   * Retry-After before it is read, and one larger than the whole budget 413. bodyLimit alone let
+   * maxConnections slow uploaders hold bodyLimit each (1 GB at the defaults).
+   */
+  requestBodyBudget: Type.Integer({ default: 33554432, minimum: 1024 }),
+  /**
    * Seconds a client may take to send a whole request, headers and body; past
    * it the answer is 408 and the connection is closed (a slowloris client held
    * one for ever: Fastify turns Node's bound off).

@@ -36,6 +36,7 @@ import { RequestsInFlight, SHUTDOWN_GRACE_MS } from './in-flight.js';
 import { maxHeaderBytes } from './header-limit.js';
 import { answerClientError, refuseExpectation } from './client-errors.js';
 import { answerFrameworkError, refuseBeforeHandlers } from './early-refusals.js';
+import { boundRequestBodies, RequestBodyBudget } from './body-budget.js';
 import { registerOpenApi } from './openapi.js';
 import { rateLimitHook } from './rate-limit.js';
 import { RedirectPolicy } from './redirects.js';
@@ -164,6 +165,9 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   app.addHook('onClose', async () => stopLookingForStalledReaders());
   securityHeaders(app);
   refuseBeforeHandlers(app);
+  const bodies = new RequestBodyBudget(config.requestBodyBudget);
+  boundRequestBodies(app, bodies);
+  services.metrics?.watchRequestBodies(bodies);
   app.addHook('onClose', async () => {
     const left = await inFlight.settled(SHUTDOWN_GRACE_MS);
     if (left > 0)

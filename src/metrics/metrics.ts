@@ -184,6 +184,23 @@ export class Metrics {
     });
   }
 
+  /** Request bodies being received or handled (requestBodyBudget): bytes held, bodies refused. */
+  watchRequestBodies(budget: { readonly held: number; readonly refused: number }): void {
+    new Gauge({
+      name: 'restauth_http_request_body_bytes_held',
+      help: 'Bytes of request bodies being received or handled, across every request (by Content-Length when declared)',
+      registers: [this.registry],
+      collect() {
+        this.set(budget.held);
+      },
+    });
+    this.total(
+      'restauth_http_request_bodies_refused_total',
+      'Request bodies refused 503 because the bodies being received passed requestBodyBudget',
+      () => budget.refused,
+    );
+  }
+
   /** Identity providers' answers being read (identities.providerAnswerBudget): bytes held, answers refused. */
   watchProviderAnswers(budget: { readonly held: number; readonly refused: number }): void {
     new Gauge({

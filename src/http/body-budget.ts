@@ -1,0 +1,119 @@
+import { Transform, type TransformCallback } from 'node:stream';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { AuthError } from '../core/errors.js';
+
+/**
+ * Seconds a client refused for the budget is told to wait (Retry-After): bodies are held for as
+ * long as their request runs, a few seconds at most for one sent at speed.
+ */
+export const BODY_BUDGET_RETRY_AFTER_S = 5;
+
+/**
+ * Bytes of request bodies being received or handled, across every request of the server
+ * (requestBodyBudget). Each route bounds its own body (bodyLimit), but that alone let N clients
+ * that send headers and then a body slowly, or never, hold N times it: a body is buffered whole
+ * before it is parsed, and maxConnections allows 10,000 of them (1 GB at the default bodyLimit).
+ */
+export class RequestBodyBudget {
+  private heldBytes = 0;
+  private refusedBodies = 0;
+
+  constructor(readonly bytes: number) {}
+
+  /** Bytes taken and not given back. */
+  get held(): number {
+    return this.heldBytes;
+  }
+
+  /** Bodies refused (503) because the budget was spent. */
+  get refused(): number {
+    return this.refusedBodies;
+  }
+
+  /** Takes `count` bytes, or nothing and false (a body refused) when that would pass the budget. */
+  take(count: number): boolean {
+    if (this.heldBytes + count > this.bytes) {
+      this.refusedBodies += 1;
+      return false;
+    }
+    this.heldBytes += count;
+    return true;
+  }
+
+  give(count: number): void {
+    this.heldBytes -= count;
+  }
+}
+
+function overBudget(): AuthError {
+  return new AuthError('over_capacity', 'Too many request bodies are being received; retry shortly', {
+    retryAfter: BODY_BUDGET_RETRY_AFTER_S,
+  });
+}
+
+/** A body larger than the whole budget: it could never be taken, whatever the wait. */
+function tooLarge(): AuthError {
+  return new AuthError('payload_too_large');
+}
+
+/**
+ * A chunked body (no Content-Length) counted as it comes: each chunk is taken from the budget before
+ * it is passed on, and what was taken is given back when the answer is over (`release`).
+ */
+class CountedBody extends Transform {
+  taken = 0;
+  /** Fastify's body parsers compare it with bodyLimit, as they do the request's own. */
+  receivedEncodedLength = 0;
+
+  constructor(private readonly budget: RequestBodyBudget) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    if (this.taken + chunk.length > this.budget.bytes) return callback(tooLarge());
+    if (!this.budget.take(chunk.length)) return callback(overBudget());
+    this.taken += chunk.length;
+    this.receivedEncodedLength += chunk.length;
+    callback(null, chunk);
+  }
+}
+
+/** Gives `bytes` back once the answer is over: sent, or its client gone. */
+function giveBackAtClose(reply: FastifyReply, budget: RequestBodyBudget, bytes: () => number): void {
+  reply.raw.once('close', () => budget.give(bytes()));
+}
+
+/**
+ * Bounds the request bodies held at once by `budget`. A body with a Content-Length takes its
+ * declared length when its headers are in, before a byte of it is read: one past the whole budget is
+ * refused 413, one past what is left of it 503 with Retry-After, so slow uploaders cannot add up, and
+ * other routes (bodiless ones, small bodies once some is given back) keep answering. A chunked body
+ * takes its bytes as they come and is cut the same way. What a body took is given back when its
+ * answer is over. A refusal closes the connection: the body it would have had to read is not read.
+ * Registered on the root, before any route, so every dialect's bodies share the one budget.
+ */
+export function boundRequestBodies(app: FastifyInstance, budget: RequestBodyBudget): void {
+  app.addHook('preParsing', (request, reply, payload, done) => {
+    const { headers } = request.raw;
+    const declared = headers['content-length'];
+    if (declared !== undefined) {
+      // Node's parser let only digits through.
+      const length = Number(declared);
+      if (length === 0) return done(null, payload);
+      if (length > budget.bytes || !budget.take(length)) {
+        void reply.header('connection', 'close');
+        return done(length > budget.bytes ? tooLarge() : overBudget());
+      }
+      giveBackAtClose(reply, budget, () => length);
+      return done(null, payload);
+    }
+    if (headers['transfer-encoding'] === undefined) return done(null, payload);
+    const counted = new CountedBody(budget);
+    payload.on('error', (error) => counted.destroy(error));
+    counted.on('error', () => {
+      void reply.header('connection', 'close');
+    });
+    giveBackAtClose(reply, budget, () => counted.taken);
+    done(null, payload.pipe(counted));
+  });
+}
