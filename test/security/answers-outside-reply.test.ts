@@ -235,3 +235,34 @@ describe('a request arriving while the server closes', () => {
     }
   });
 });
+
+/**
+ * A json-server middleware (--middlewares) that answers by itself writes on the raw response, past
+ * Fastify's onSend hooks (security-headers.ts): its answer carried no nosniff.
+ */
+describe('an answer a middleware writes by itself', () => {
+  it('carries nosniff, and Fastify’s answers after middlewares still do', async () => {
+    const folder = await mkdtemp(join(tmpdir(), 'restauth-middleware-'));
+    const t = await createTestApp({
+      format: 'restauth',
+      dir: folder,
+      config: { middlewares: [join(folder, 'answers.cjs')] },
+      files: {
+        'answers.cjs':
+          "module.exports = (req, res, next) => { if (req.url === '/from-middleware') { res.statusCode = 200; res.end('<p>hi</p>'); } else next(); };",
+      },
+    });
+    try {
+      const own = await t.app.inject({ url: '/from-middleware' });
+      assert.equal(own.statusCode, 200);
+      assert.equal(own.body, '<p>hi</p>');
+      assert.equal(own.headers['x-content-type-options'], 'nosniff');
+      const passedOn = await t.app.inject({ url: '/health' });
+      assert.equal(passedOn.statusCode, 200);
+      assert.equal(passedOn.headers['x-content-type-options'], 'nosniff');
+    } finally {
+      await t.close();
+      await rm(folder, { recursive: true, force: true });
+    }
+  });
+});
