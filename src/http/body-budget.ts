@@ -58,7 +58,7 @@ function tooLarge(): AuthError {
 
 /**
  * A chunked body (no Content-Length) counted as it comes: each chunk is taken from the budget before
- * it is passed on, and what was taken is given back when the answer is over (`release`).
+ * it is passed on, and what was taken is given back when the answer is over (giveBackAtClose).
  */
 class CountedBody extends Transform {
   taken = 0;
