@@ -84,30 +84,28 @@ function giveBackAtClose(reply: FastifyReply, budget: RequestBodyBudget, bytes: 
 }
 
 /**
- * Bounds the request bodies held at once by `budget`. A body with a Content-Length takes its
- * declared length when its headers are in, before a byte of it is read: one past the whole budget is
- * refused 413, one past what is left of it 503 with Retry-After, so slow uploaders cannot add up, and
- * other routes (bodiless ones, small bodies once some is given back) keep answering. A chunked body
- * takes its bytes as they come and is cut the same way. What a body took is given back when its
- * answer is over. A refusal closes the connection: the body it would have had to read is not read.
- * Registered on the root, before any route, so every dialect's bodies share the one budget.
+ * Bounds the request bodies held at once by `budget`. Each body takes its bytes as they arrive, before
+ * they are passed on to the parser, and gives them back when its answer is over: past what is left
+ * of the budget it is cut, 503 with Retry-After, so slow uploaders cannot add up and other routes
+ * (bodiless ones, small bodies once some is given back) keep answering. A declared Content-Length
+ * larger than the whole budget is refused 413 before a byte is read. The bytes counted are the ones
+ * received, not the ones declared: a client that sends headers declaring a large body and then
+ * nothing holds nothing, so a few hundred such sockets cannot spend the budget and refuse every
+ * sign-in. A refusal closes the connection: the rest of its body is not read. Registered on the
+ * root, before any route, so every dialect's bodies share the one budget.
  */
 export function boundRequestBodies(app: FastifyInstance, budget: RequestBodyBudget): void {
   app.addHook('preParsing', (request, reply, payload, done) => {
     const { headers } = request.raw;
     const declared = headers['content-length'];
-    if (declared !== undefined) {
-      // Node's parser let only digits through.
-      const length = Number(declared);
-      if (length === 0) return done(null, payload);
-      if (length > budget.bytes || !budget.take(length)) {
-        void reply.header('connection', 'close');
-        return done(length > budget.bytes ? tooLarge() : overBudget());
-      }
-      giveBackAtClose(reply, budget, () => length);
-      return done(null, payload);
+    if (declared === undefined && headers['transfer-encoding'] === undefined) return done(null, payload);
+    // Node's parser let only digits through.
+    const length = declared === undefined ? null : Number(declared);
+    if (length === 0) return done(null, payload);
+    if (length !== null && length > budget.bytes) {
+      void reply.header('connection', 'close');
+      return done(tooLarge());
     }
-    if (headers['transfer-encoding'] === undefined) return done(null, payload);
     const counted = new CountedBody(budget);
     payload.on('error', (error) => counted.destroy(error));
     counted.on('error', () => {

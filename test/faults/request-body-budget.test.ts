@@ -6,16 +6,20 @@ import { createTestApp, type TestApp } from '../support/app.js';
 import { parse, valueOf } from '../support/metric-samples.js';
 
 const BUDGET = 8192;
-/** Two uploads of this declared size spend the whole budget; bodyLimit (100 KiB) is far above it. */
+/** Two uploads of this size, all but their last byte sent, spend the budget but 2 bytes; bodyLimit (100 KiB) is far above it. */
 const UPLOAD = BUDGET / 2;
+/** What each held upload sends: all of its body but the last byte. */
+const MOST_OF_UPLOAD = `{"email":"${'a'.repeat(UPLOAD - 11)}`;
 
 /**
  * One process-wide budget on request bodies (requestBodyBudget): each route bounds its own body
  * (bodyLimit), but clients that send headers and part of a body and then hold each kept bodyLimit
  * bytes for up to requestTimeout, and maxConnections of them added up to 1 GB at the defaults.
- * Real sockets against the listening app: uploads held half-way spend the budget, a new body is
- * then refused 503 with Retry-After before it is read (Content-Length or chunked), one larger than
- * the whole budget 413, and bodiless routes keep answering; the budget comes back once they end.
+ * Real sockets against the listening app: uploads held near their end spend the budget, a new body
+ * is then refused 503 with Retry-After (Content-Length or chunked), one larger than the whole budget
+ * 413 before it is read, and bodiless routes keep answering; the budget comes back once they end.
+ * Bytes count as they arrive, not as declared: sockets that declare large bodies and send nothing
+ * do not spend it.
  */
 describe('requestBodyBudget: request bodies held at once across the process', () => {
   let t: TestApp;
@@ -83,10 +87,10 @@ describe('requestBodyBudget: request bodies held at once across the process', ()
     'held uploads spend it: a new body is refused 503 with Retry-After, others keep answering',
     GUARD,
     async () => {
-      const uploads = [await holdUpload(UPLOAD, '{"email":'), await holdUpload(UPLOAD, '{"email":')];
-      await heldReaches(BUDGET);
+      const uploads = [await holdUpload(UPLOAD, MOST_OF_UPLOAD), await holdUpload(UPLOAD, MOST_OF_UPLOAD)];
+      await heldReaches(BUDGET - 2);
 
-      const refused = await sendRaw(`${SIGNUP}Content-Length: 2\r\n\r\n{}`);
+      const refused = await sendRaw(`${SIGNUP}Content-Length: 3\r\n\r\n{ }`);
       assert.match(refused, /^HTTP\/1\.1 503 /u);
       assert.match(refused, /\r\nretry-after: 5\r\n/iu);
       assert.match(refused, /\r\nconnection: close\r\n/iu);
@@ -96,7 +100,7 @@ describe('requestBodyBudget: request bodies held at once across the process', ()
       assert.equal(body.error_code, 'over_capacity');
 
       // A chunked body is counted as it comes, and refused the same way.
-      const chunked = await sendRaw(`${SIGNUP}Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n`);
+      const chunked = await sendRaw(`${SIGNUP}Transfer-Encoding: chunked\r\n\r\n3\r\n{ }\r\n0\r\n\r\n`);
       assert.match(chunked, /^HTTP\/1\.1 503 /u);
 
       // Routes without a body are not held up by the uploads.
@@ -113,6 +117,25 @@ describe('requestBodyBudget: request bodies held at once across the process', ()
         body: JSON.stringify({ email: 'after@example.com', password: 'a passphrase long enough' }),
       });
       assert.equal(accepted.status, 200, await accepted.text());
+      await heldReaches(0);
+    },
+  );
+
+  it(
+    'sockets that declare large bodies and send one byte hold one byte each: sign-ups still go through',
+    GUARD,
+    async () => {
+      // Reserving the declared lengths would let these few sockets refuse every body for requestTimeout.
+      const uploads = [];
+      for (let i = 0; i < 4; i++) uploads.push(await holdUpload(UPLOAD, '{'));
+      await heldReaches(4);
+      const accepted = await fetch(`http://127.0.0.1:${port}/auth/v1/signup`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email: 'beside@example.com', password: 'a passphrase long enough' }),
+      });
+      assert.equal(accepted.status, 200, await accepted.text());
+      for (const upload of uploads) upload.destroy();
       await heldReaches(0);
     },
   );
