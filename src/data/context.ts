@@ -1,5 +1,5 @@
 import type { DataSettings } from './settings.js';
-import { DataError } from './errors.js';
+import { DataError, isDataError } from './errors.js';
 import type { DocumentStore } from '../core/ports/documents.js';
 import { decide, type Caller, type Decision, type Operation } from './access.js';
 import { hasSecretKey, isRow, sameId, withoutSecrets } from './collections.js';
@@ -138,6 +138,23 @@ export class DataContext {
     return decision.scope === 'all' || this.ownerOf(collection, row) === decision.sub;
   }
 
+  /**
+   * Whether the caller may read `row` of `collection` (under the URL's guard). A rule may let a caller
+   * write what it does not let them read (`602`: anyone submits, each owner reads their own): a
+   * write's answer shows the stored record only when this says so, or `PATCH /messages/1 {}` read
+   * every message. `row` null: a singular resource, which has no owner (only a whole read reads it).
+   */
+  mayRead(collection: string, row: Row | null, caller: Caller | null, guard: number | null): boolean {
+    let decision: Decision;
+    try {
+      decision = this.allow(collection, 'read', caller, guard);
+    } catch (error) {
+      if (isDataError(error)) return false;
+      throw error;
+    }
+    return row === null ? decision.scope === 'all' : this.isOwn(collection, row, decision);
+  }
+
   assertOwn(collection: string, row: Row, decision: Decision): void {
     if (!this.isOwn(collection, row, decision))
       throw new DataError('forbidden', 'This record belongs to another user');
@@ -156,16 +173,21 @@ export class DataContext {
 
   /**
    * No write hands a record to someone else: a new record names no owner or
-   * the caller (an owner rule fills it in), and a stored owner never changes.
-   * Anonymous writes (public write digit) cannot name an owner at all.
+   * the caller (an owner rule fills it in), and a stored record's owner never
+   * changes, nor does one stored without an owner get one: under a rule that
+   * lets a caller write more than read (`620`), claiming such a record made
+   * it theirs to read. Anonymous writes (public write digit) cannot name an
+   * owner at all.
    */
   checkOwner(collection: string, input: Row, stored: Row | null, caller: Caller | null): void {
     const key = this.ownerKey(collection);
     const wanted = input[key];
     if (wanted === undefined) return;
-    const current = stored?.[key];
-    if (stored && current !== undefined && current !== null) {
-      if (!sameId(wanted, current)) throw new DataError('forbidden', `A write cannot change ${key}`);
+    if (stored) {
+      const current = stored[key];
+      const unowned = current === undefined || current === null;
+      if (unowned ? wanted !== null : !sameId(wanted, current))
+        throw new DataError('forbidden', `A write cannot change ${key}`);
       return;
     }
     if (!caller || looseString(wanted) !== caller.sub) {

@@ -269,7 +269,7 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
           `${name} has no owner: an owner-only rule lets nobody ${operation} it`,
         );
       }
-      return singular(ctx, name, request, reply);
+      return singular(ctx, name, request, reply, ctx.mayRead(name, null, caller, guard));
     }
 
     if (nested !== undefined && id !== undefined) {
@@ -279,7 +279,7 @@ export const dataApi: FastifyPluginAsync<DataApiOptions> = async (app, options) 
       return nestedRoute({ ctx, name: nested, caller, request, reply, query, parent: { name, id }, guard });
     }
 
-    const req: PluralRequest = { ctx, name, caller, request, reply, query };
+    const req: PluralRequest = { ctx, name, caller, request, reply, query, guard };
     const decision = ctx.allow(name, operation, caller, guard);
     const v1 = options.config.jsonServer === '1';
     if (id === undefined) {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { DataError } from './errors.js';
+import { DataError, isDataError } from './errors.js';
 import type { JsonDocument, RecordChanges } from '../core/ports/documents.js';
 import type { Caller, Decision } from './access.js';
 import { foreignKey, fullUrl, isRow, pluralOf, sameId } from './collections.js';
@@ -22,6 +22,16 @@ export interface PluralRequest {
   request: FastifyRequest;
   reply: FastifyReply;
   query: Query;
+  /** The json-server-auth guard the URL named (`/600/posts/1`), which narrows the rules; null or absent: none. */
+  guard?: number | null;
+}
+
+/**
+ * What a write answers to a caller the rules let write `stored` but not read it (see
+ * DataContext.mayRead): what they sent, under the record's id, rather than the stored record.
+ */
+function written(req: PluralRequest, stored: Row, input: Row): Row {
+  return req.ctx.present(req.name, { ...input, [req.ctx.idProp]: stored[req.ctx.idProp] });
 }
 
 function body(request: FastifyRequest): Row {
@@ -208,6 +218,24 @@ export async function show(req: PluralRequest, id: string, decision: Decision): 
   return decorator(req)(row);
 }
 
+/**
+ * Whom a new record is given to when it names no owner: the caller, where the rule limits their
+ * writes or their reads to their own records. Under a rule that lets them write every record but
+ * read only their own (`620`), a record they made without naming themselves was nobody's, and no
+ * longer theirs to claim later (DataContext.checkOwner): read by none.
+ */
+function ownerOfNew(req: PluralRequest, decision: Decision): string | null {
+  if (decision.scope === 'own') return decision.sub;
+  if (req.caller === null) return null;
+  try {
+    const read = req.ctx.allow(req.name, 'read', req.caller, req.guard ?? null);
+    return read.scope === 'own' ? read.sub : null;
+  } catch (error) {
+    if (isDataError(error)) return null;
+    throw error;
+  }
+}
+
 export async function create(req: PluralRequest, decision: Decision, extra: Row = {}): Promise<unknown> {
   const { ctx, name, caller } = req;
   if (name === ctx.usersProp) {
@@ -216,8 +244,9 @@ export async function create(req: PluralRequest, decision: Decision, extra: Row 
   const input: Row = { ...body(req.request), ...extra };
   const owner = ctx.config.ownerProp;
   ctx.checkOwner(name, input, null, caller);
+  const maker = ownerOfNew(req, decision);
   // eslint-disable-next-line no-restricted-syntax -- ownerProp is configuration, not a client string
-  if (decision.scope === 'own' && input[owner] === undefined) input[owner] = decision.sub;
+  if (maker !== null && input[owner] === undefined) input[owner] = maker;
   const created = await ctx.documents.transactRecords((data, changes) => {
     const rows = data[name];
     if (!Array.isArray(rows)) throw new DataError('not_found', `${name} is not a collection`);
@@ -257,6 +286,7 @@ export async function update(
   ctx.checkNoSecrets(name, input);
   const writer = ctx.writeDecision(name, decision, caller);
   const owner = ctx.ownerKey(name);
+  let readable = false;
   const updated = await ctx.documents.transactRecords((data, changes) => {
     const rows = (data[name] ?? []) as Row[];
     const index = ctx.ids.find(name, rows, id);
@@ -264,6 +294,7 @@ export async function update(
     if (!current) return null;
     // Checks the stored record, before anything changes (a throwing transaction must not have mutated).
     ctx.assertOwn(name, current, writer);
+    readable = ctx.mayRead(name, current, caller, req.guard ?? null);
     ctx.checkOwner(name, input, current, caller);
     checkLinks(ctx, input, current, caller, data);
     const isUser = name === ctx.usersProp;
@@ -283,7 +314,7 @@ export async function update(
     return next;
   });
   if (!updated) return req.reply.code(404).send(req.ctx.notFound());
-  return ctx.present(name, updated);
+  return readable ? ctx.present(name, updated) : written(req, updated, input);
 }
 
 export async function destroy(req: PluralRequest, id: string, decision: Decision): Promise<unknown> {
@@ -348,6 +379,9 @@ export async function destroy(req: PluralRequest, id: string, decision: Decision
     ? ctx.documents.transactDocument((data, unchanged) => remove(data, null, unchanged))
     : ctx.documents.transactRecords(remove));
   if (!removed) return req.reply.code(404).send(req.ctx.notFound());
-  // json-server 0.17 answered {}, 1.x the record it deleted.
-  return ctx.config.jsonServer === '1' ? ctx.present(name, removed) : {};
+  // json-server 0.17 answered {}, 1.x the record it deleted (its id alone to a caller who may not read it).
+  if (ctx.config.jsonServer !== '1') return {};
+  return ctx.mayRead(name, removed, req.caller, req.guard ?? null)
+    ? ctx.present(name, removed)
+    : written(req, removed, {});
 }

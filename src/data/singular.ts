@@ -14,6 +14,8 @@ export async function singular(
   name: string,
   request: FastifyRequest,
   reply: FastifyReply,
+  /** Whether the caller may read it: a write's answer shows what is stored only then (DataContext.mayRead). */
+  readable: boolean,
 ): Promise<unknown> {
   if (isRead(request)) return ctx.collection(name);
   if (request.method === 'DELETE')
@@ -30,10 +32,12 @@ export async function singular(
     changes.set(name, next);
     return next;
   });
+  // A PATCH by a caller who may not read the resource answers what it sent, not what it merged into.
+  const answer = readable ? merged : input;
   if (request.method === 'POST') {
     void reply.header('Access-Control-Expose-Headers', 'Location');
     void reply.header('Location', fullUrl(ctx.publicUrl, request));
-    return reply.code(201).send(merged);
+    return reply.code(201).send(answer);
   }
-  return merged;
+  return answer;
 }
