@@ -290,6 +290,8 @@ export class AdminService {
       return this.generateEmailChangeLink(client, { ...input, type: input.type, email });
     }
     let user: User;
+    /** Whether this request made the account (its user_metadata is then this request's `data`). */
+    let made = false;
     if (input.type === 'signup') {
       await assertAddressFree(this.deps.store, email, null);
       if (input.password === undefined) throw new AuthError('validation_failed', 'password is required');
@@ -306,6 +308,7 @@ export class AdminService {
       // As /invite and GoTrue's generate_link: a confirmed account is no one to invite.
       if (existing && input.type === 'invite' && existing.emailConfirmedAt !== null)
         throw new AuthError('email_exists');
+      made = existing === null;
       user = existing ?? (await this.deps.flows.createPasswordless(email, input.profile ?? {}));
     }
     const purpose = input.type === 'signup' ? 'confirmation' : input.type;
@@ -313,7 +316,9 @@ export class AdminService {
     // first (a squatter's sign-up): followed, it retires that, as the mailed magic link and invitation do.
     // A signup link's password is the one this request set; a recovery link retires by its type.
     const data =
-      input.type === 'magiclink' || input.type === 'invite' ? this.deps.flows.unaskedLinkData(user) : {};
+      input.type === 'magiclink' || input.type === 'invite'
+        ? this.deps.flows.unaskedLinkData(user, made)
+        : {};
     const now = this.deps.clock();
     const issued = await this.deps.oneTimeTokens
       .issueNow(user.id, email, purpose, now, data)

@@ -52,6 +52,14 @@ const CHANGE_CONFIRMED = 'email_change_confirmed';
  */
 const RETIRES_CREDENTIALS = 'retiresCredentials';
 /**
+ * Marks such a mail into an account the very request that mailed it made (a magic link, an
+ * administrator's link to a new address): the account's user_metadata is that request's own `data`,
+ * kept when following the link retires what the account held. Elsewhere it goes with the password:
+ * a squatter's sign-up `data` (a name, a picture's address, an app's flag) was what the owner found
+ * in the account they had just proven, while their own sign-up's was never stored.
+ */
+const KEEPS_PROFILE = 'keepsProfile';
+/**
  * Marks an unconfirmed account that a second sign-up named: whichever of its confirmations is
  * followed next retires its password and sessions, not only the one mailed for that sign-up. Within
  * the resend interval the second sign-up mails nothing (throttled), and the only mail in the owner's
@@ -266,6 +274,7 @@ export class EmailFlows {
 
   private async sendMagicLink(address: string, options: MagicLinkOptions): Promise<void> {
     let user = await this.deps.store.findUserByEmail(address);
+    const made = user === null;
     if (!user) {
       if (!options.createUser) return;
       user = await this.createPasswordless(address, options.profile);
@@ -273,7 +282,7 @@ export class EmailFlows {
     const recipient = { ...user, email: address };
     const pkce = options.pkce ?? null;
     const flow = await this.startFlow(user.id, 'magiclink', pkce);
-    const data = { ...flow, ...this.unaskedLinkData(user) };
+    const data = { ...flow, ...this.unaskedLinkData(user, made) };
     await this.deps.oneTimeTokens.issue(
       user.id,
       address,
@@ -558,7 +567,8 @@ export class EmailFlows {
     // A recovery link into an unconfirmed account confirms it (GoTrue's recoverVerify): its follower
     // proves the mailbox, whoever set the password did not, so that goes as with a magic link.
     const retires = type === 'recovery' || consumed.data[RETIRES_CREDENTIALS] === true || contested;
-    const holder = retires ? await this.retireCredentials(user, now) : user;
+    const keepsProfile = consumed.data[KEEPS_PROFILE] === true && !contested;
+    const holder = retires ? await this.retireCredentials(user, now, keepsProfile) : user;
     return { status: 'verified', type, user: await this.confirmEmail(client, holder, now), pkceFlowId };
   }
 
@@ -581,18 +591,20 @@ export class EmailFlows {
     const user = await this.changePasswordSpent(consumed, await this.deps.hasher.hash(password), now);
     await this.deps.audit.record('password_recovered', client, { userId: user.id, data: { via: 'link' } });
     // The link confirms an unconfirmed account, as verify's recovery does: what it held goes too.
-    if (user.emailConfirmedAt === null) await this.retireProviderIdentities(user);
-    return this.confirmEmail(client, user, now);
+    const holder = user.emailConfirmedAt === null ? await this.retireUnprovenSetUp(user, false) : user;
+    return this.confirmEmail(client, holder, now);
   }
 
   /**
    * What a sign-in link into `user` that its sign-up did not ask for keeps (a magic link; an invitation
    * or magic link an administrator generated): into an account nobody has confirmed yet, its follower
    * proves more than that account's password did, so following it retires the password and sessions
-   * (RETIRES_CREDENTIALS), whoever had the link made.
+   * (RETIRES_CREDENTIALS), whoever had the link made. `made`: the request asking for the link made
+   * the account, whose user_metadata is then its own (KEEPS_PROFILE).
    */
-  unaskedLinkData(user: Pick<User, 'emailConfirmedAt'>): Record<string, unknown> {
-    return user.emailConfirmedAt === null ? { [RETIRES_CREDENTIALS]: true } : {};
+  unaskedLinkData(user: Pick<User, 'emailConfirmedAt'>, made = false): Record<string, unknown> {
+    if (user.emailConfirmedAt !== null) return {};
+    return made ? { [RETIRES_CREDENTIALS]: true, [KEEPS_PROFILE]: true } : { [RETIRES_CREDENTIALS]: true };
   }
 
   /**
@@ -770,17 +782,28 @@ export class EmailFlows {
 
   /**
    * Ends what an unconfirmed account held before its address was proven: its password (replaced by
-   * one nobody knows) and every session. The follower of a confirmation another sign-up asked for
-   * is the mailbox's owner, not necessarily whoever set that password (see RETIRES_CREDENTIALS).
+   * one nobody knows), every session and, unless `keepProfile` (KEEPS_PROFILE), its user_metadata.
+   * The follower of a confirmation another sign-up asked for is the mailbox's owner, not necessarily
+   * whoever set that password and that data (see RETIRES_CREDENTIALS).
    */
-  private async retireCredentials(user: User, now: Date): Promise<User> {
+  private async retireCredentials(user: User, now: Date, keepProfile = false): Promise<User> {
     if (user.emailConfirmedAt !== null) return user;
-    await this.retireProviderIdentities(user);
+    const holder = await this.retireUnprovenSetUp(user, keepProfile);
     if ((await this.deps.store.getPasswordHash(user.id)) !== null) {
       return this.deps.store.changePassword(user.id, await this.deps.hasher.hash(randomSecret()), null, now);
     }
     await this.deps.store.revokeUserSessions(user.id, null, 'address_confirmed_by_another', now);
-    return user;
+    return holder;
+  }
+
+  /**
+   * What an unconfirmed account's holder set up besides its password and sessions: its provider
+   * identities and, unless `keepProfile`, its user_metadata (see KEEPS_PROFILE). The user, as now.
+   */
+  private async retireUnprovenSetUp(user: User, keepProfile: boolean): Promise<User> {
+    await this.retireProviderIdentities(user);
+    if (keepProfile || Object.keys(user.profile).length === 0) return user;
+    return this.deps.store.updateUser(user.id, { profile: {} });
   }
 
   /**
