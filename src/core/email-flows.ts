@@ -11,7 +11,7 @@ import type { PasswordHasher } from './passwords.js';
 import { hashSecret, randomSecret } from './secrets.js';
 import type { OneTimeToken, SpendConditions, Store, User } from './ports/store.js';
 import { checkEmail, loginKey } from './identity.js';
-import { withProviders } from './identities.js';
+import { unprovenClaimsOn, withProviders } from './identities.js';
 import { checkUserData } from './validation.js';
 
 /** What a mailed link or code verifies (GoTrue's `type`). */
@@ -843,13 +843,7 @@ export class EmailFlows {
   /** Unlinks the provider identities whose provider gave `email` (the account's address) unverified. */
   private async unlinkUnprovenClaims(userId: string, email: string): Promise<void> {
     const { store } = this.deps;
-    const unproven = (await store.listIdentities(userId)).filter(
-      (identity) =>
-        identity.provider !== 'email' &&
-        identity.identityData['email_verified'] !== true &&
-        typeof identity.identityData['email'] === 'string' &&
-        loginKey(identity.identityData['email']) === email,
-    );
+    const unproven = unprovenClaimsOn(await store.listIdentities(userId), email);
     if (unproven.length === 0) return;
     // The address's own identity first, so that the account keeps one (its last could not go).
     await store.updateUser(userId, { email });

@@ -1,5 +1,6 @@
 import type { AuditLog, Client } from './audit.js';
 import { AuthError } from './errors.js';
+import { loginKey } from './identity.js';
 import type { Identity, Store } from './ports/store.js';
 
 /**
@@ -45,6 +46,21 @@ export class Identities {
     });
     return identity;
   }
+}
+
+/**
+ * The provider identities among `identities` that claimed `address` (an account's address, in its
+ * login-key form) without their provider verifying it: whoever signed in with one proved nothing
+ * about the mailbox. Where addresses are confirmed without proof they go once someone proves it.
+ */
+export function unprovenClaimsOn(identities: readonly Identity[], address: string): Identity[] {
+  return identities.filter(
+    (identity) =>
+      identity.provider !== 'email' &&
+      identity.identityData['email_verified'] !== true &&
+      typeof identity.identityData['email'] === 'string' &&
+      loginKey(identity.identityData['email']) === address,
+  );
 }
 
 /**

@@ -3,7 +3,7 @@ import type { EmailFlows } from '../email-flows.js';
 import { assertNotBanned } from '../banned.js';
 import { AuthError, isAuthError } from '../errors.js';
 import { checkEmail } from '../identity.js';
-import { withProviders } from '../identities.js';
+import { unprovenClaimsOn, withProviders } from '../identities.js';
 import type { PasswordHasher } from '../passwords.js';
 import type { Store, User } from '../ports/store.js';
 import { randomSecret } from '../secrets.js';
@@ -68,11 +68,13 @@ export class ExternalSignIn {
     const store = this.deps.store;
     let user = await this.existingUser(provider, claims.subject);
     let unconfirmed = false;
+    let joined = false;
     if (user === null && email !== null && claims.emailVerified) {
       user = await store.findUserByEmail(email);
       // Before join's writes (an identity linked, an unconfirmed account's credentials retired).
       if (user !== null) assertNotBanned(user, now);
       if (user !== null) ({ user, unconfirmed } = await this.join(client, user, provider, now));
+      joined = user !== null;
     }
     // Before the identity's data is written into the account.
     if (user !== null) assertNotBanned(user, now);
@@ -92,6 +94,8 @@ export class ExternalSignIn {
       // provider the squatter linked, which would still sign the squatter in), and its user_metadata
       // is the provider's alone. Elsewhere GoTrue merges what the provider says at every sign-in.
       if (unconfirmed) await store.keepOnlyIdentity(user.id, identity.id);
+      else if (joined && email !== null && !this.deps.settings.requireEmailConfirmation)
+        await this.evictUnprovenClaims(user.id, email, now);
     }
     user = await updateMerged(
       store,
@@ -111,6 +115,21 @@ export class ExternalSignIn {
       );
     }
     return user;
+  }
+
+  /**
+   * Where addresses are confirmed without proof, the account a verified address joins may hold a
+   * provider identity that claimed the address unverified: its sign-in confirmed the account, and
+   * once the owner joined it, signed its holder in to the owner's account (a password, the other way
+   * in, is retired in join). Such identities go, then every session (the claimant's; whoever signs
+   * in here gets a new one). Called once the verified identity is linked: the account keeps one.
+   */
+  private async evictUnprovenClaims(userId: string, address: string, now: Date): Promise<void> {
+    const { store } = this.deps;
+    const claims = unprovenClaimsOn(await store.listIdentities(userId), address);
+    if (claims.length === 0) return;
+    for (const claim of claims) await store.unlinkIdentity(userId, claim.id);
+    await store.revokeUserSessions(userId, null, 'address_confirmed_by_another', now);
   }
 
   private async existingUser(provider: string, subject: string): Promise<User | null> {
