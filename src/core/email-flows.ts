@@ -527,10 +527,10 @@ export class EmailFlows {
    * A ban (or an account moved from the address mailed) refuses in the spending write, spending
    * nothing (spendConditions). A refusal after the token is spent (4xx: `next` refusing a user with a
    * verified MFA factor, insufficient_aal, or a ban since) stores it again (unspend), as
-   * changePasswordSpent does: the same link or code works once what refused it is fixed. Spent, a recovery or sign-in link of an MFA user
-   * was dead after its refusal, even once the operator had deleted the factor. An email change is
-   * the exception: its address changed before the session was refused, and following it again would
-   * change nothing (its two sides' marks are spent).
+   * changePasswordSpent does: the same link or code works once what refused it is fixed. Spent, a
+   * recovery or sign-in link of an MFA user was dead after its refusal, even once the operator had
+   * deleted the factor. An email change is restored only when refused before its address is written
+   * (see verifyEmailChange).
    */
   async verify<T>(
     client: Client,
@@ -541,20 +541,19 @@ export class EmailFlows {
     const now = this.deps.clock();
     const consumed = await this.consume(type, secret, now);
     if (!consumed) throw new AuthError('otp_expired');
-    const work = async () => next(await this.verifySpent(client, type, consumed, now));
-    return type === 'email_change' ? work() : this.spentOn(consumed, work);
+    if (type === 'email_change') return next(await this.verifyEmailChange(client, consumed, now));
+    return this.spentOn(consumed, async () => next(await this.verifySpent(client, type, consumed, now)));
   }
 
-  /** What a spent token of `type` does: confirms, retires an unproven password, changes the address. */
+  /** What a spent token of `type` does: confirms, retires an unproven password. */
   private async verifySpent(
     client: Client,
-    type: VerifyType,
+    type: Exclude<VerifyType, 'email_change'>,
     consumed: OneTimeToken,
     now: Date,
   ): Promise<VerifyOutcome> {
     const user = await this.addressee(consumed);
     if (!user) throw new AuthError('otp_expired');
-    if (type === 'email_change') return this.confirmEmailChange(client, user, consumed, now);
     // An account that gave its address up (releaseUnproven) is not signed in by a mail to it.
     if (user.email === null) throw new AuthError('otp_expired');
     const pkceFlowId = flowOf(consumed);
@@ -633,8 +632,7 @@ export class EmailFlows {
     try {
       return await work();
     } catch (error) {
-      if (isAuthError(error) && error.status < 500 && error.code !== 'otp_expired')
-        await this.unspend(token, this.deps.clock());
+      if (isRefusal(error)) await this.unspend(token, this.deps.clock());
       throw error;
     }
   }
@@ -647,12 +645,18 @@ export class EmailFlows {
    * Asked in the write (unlessIssuedAfter): looked up first, a mail issued between the
    * look and the write was replaced by the older token, its link dead. Dated now, as the store's
    * condition reads a token dated after the one it writes as one a clock set back made; it keeps its
-   * expiry, so it lives no longer than mailed.
+   * expiry, so it lives no longer than mailed. `heldAddress`: the address the account must still
+   * hold, by default the one the token was mailed to (an email change's link to its new address: the
+   * account's address when it was spent); none for a token stored without one.
    */
-  private async unspend(token: OneTimeToken, now: Date): Promise<void> {
+  private async unspend(
+    token: OneTimeToken,
+    now: Date,
+    heldAddress: string | null | undefined = token.recipient,
+  ): Promise<void> {
     await this.deps.store.createOneTimeToken({ ...token, createdAt: now }, [], {
       unlessIssuedAfter: token.createdAt,
-      ...(token.recipient ? { whileAddressIs: token.recipient } : {}),
+      ...(heldAddress ? { whileAddressIs: heldAddress } : {}),
     });
   }
 
@@ -717,7 +721,11 @@ export class EmailFlows {
    * A banned account's: user_banned.
    */
   private async addressee(consumed: OneTimeToken): Promise<User | null> {
-    const user = await this.deps.store.findUserById(consumed.userId);
+    return this.addresseeOf(await this.deps.store.findUserById(consumed.userId), consumed);
+  }
+
+  /** addressee, on the account as `user` read it. */
+  private addresseeOf(user: User | null, consumed: OneTimeToken): User | null {
     // Every spent secret comes here before it acts (confirms, changes the address or password).
     if (user !== null) assertNotBanned(user, this.deps.clock());
     if (user === null || consumed.purpose === 'email_change_new' || consumed.recipient == null) return user;
@@ -871,12 +879,65 @@ export class EmailFlows {
     return confirmed;
   }
 
+  /**
+   * An email change's spent token: confirms its side and, with the other side confirmed (or no other
+   * side), moves the account. Refused before the address is written (a ban committed since the spend,
+   * the address confirmed by another account), the token and the other side's mark it spent are stored
+   * again, as spentOn stores a token: the same links move the account once what refused them is over
+   * (GoTrue's /verify rolls it all back). Spent for good, the mark left the change dead: each side's
+   * link answered otp_expired once the ban was lifted. Refused after the write (the session), nothing
+   * is restored: the address moved, and following the links again would change nothing.
+   */
+  private async verifyEmailChange(client: Client, consumed: OneTimeToken, now: Date): Promise<VerifyOutcome> {
+    // The account's address as it was before: a restored link to the new address still works only
+    // while the account is where its change started (unspend's condition).
+    const read = await this.deps.store.findUserById(consumed.userId);
+    const spent: { token: OneTimeToken; address: string | null | undefined }[] = [
+      {
+        token: consumed,
+        address: consumed.purpose === 'email_change_new' ? (read?.email ?? null) : consumed.recipient,
+      },
+    ];
+    let change: EmailChange | null;
+    try {
+      const user = this.addresseeOf(read, consumed);
+      if (!user) throw new AuthError('otp_expired');
+      change = await this.confirmEmailChange(client, user, consumed, now, (mark) =>
+        spent.push({ token: mark, address: null }),
+      );
+      if (change === null) return { status: 'email_change_pending', user };
+    } catch (error) {
+      if (isRefusal(error)) {
+        for (const { token, address } of spent) await this.unspend(token, this.deps.clock(), address);
+      }
+      throw error;
+    }
+    const { user, newEmail } = change;
+    let changed = change.changed;
+    if (user.isAnonymous) {
+      await this.endAnonymousHolder(user.id, newEmail, now);
+      // Its providers (app_metadata) follow the identities that went.
+      changed = (await this.deps.store.findUserById(user.id)) ?? changed;
+    }
+    await this.deps.audit.record('email_changed', client, {
+      userId: user.id,
+      data: { from: user.email, to: newEmail },
+    });
+    return { status: 'verified', type: 'email_change', user: changed, pkceFlowId: flowOf(consumed) };
+  }
+
+  /**
+   * The confirmation of one side of an email change, up to the address's write: null when the other
+   * side is still to confirm (this side's mark left), else the change written. `spentMark`: the other
+   * side's mark, once this call has spent it (the caller stores it again on a refusal).
+   */
   private async confirmEmailChange(
     client: Client,
     user: User,
     consumed: OneTimeToken,
     now: Date,
-  ): Promise<VerifyOutcome> {
+    spentMark: (mark: OneTimeToken) => void,
+  ): Promise<EmailChange | null> {
     const newEmail = consumed.data['newEmail'];
     if (typeof newEmail !== 'string') throw new AuthError('otp_expired');
     if (!(await this.askingSessionLive(user, consumed, now))) throw new AuthError('otp_expired');
@@ -899,26 +960,18 @@ export class EmailFlows {
           expiresAt: consumed.expiresAt,
           data: { newEmail },
         });
-        return { status: 'email_change_pending', user };
+        return null;
       }
+      spentMark(other);
     }
     await this.releaseUnproven(client, newEmail, user.id);
     // A confirmed address makes an anonymous user permanent (GoTrue's emailChangeVerify).
-    let changed = await this.deps.store.updateUser(
+    const changed = await this.deps.store.updateUser(
       user.id,
       { email: newEmail, emailConfirmedAt: now, ...(user.isAnonymous ? { isAnonymous: false } : {}) },
       { unlessBannedAt: now },
     );
-    if (user.isAnonymous) {
-      await this.endAnonymousHolder(user.id, newEmail, now);
-      // Its providers (app_metadata) follow the identities that went.
-      changed = (await this.deps.store.findUserById(user.id)) ?? changed;
-    }
-    await this.deps.audit.record('email_changed', client, {
-      userId: user.id,
-      data: { from: user.email, to: newEmail },
-    });
-    return { status: 'verified', type: 'email_change', user: changed, pkceFlowId: flowOf(consumed) };
+    return { user, newEmail, changed };
   }
 
   /**
@@ -966,6 +1019,21 @@ export class EmailFlows {
  */
 function changeConfirmedMark(user: User, newEmail: string, side: string): string {
   return hashSecret(`${user.id}\n${CHANGE_CONFIRMED}\n${user.email ?? ''}\n${newEmail}\n${side}`);
+}
+
+/** An email change written: the account as read before, its new address, and the account after. */
+interface EmailChange {
+  user: User;
+  newEmail: string;
+  changed: User;
+}
+
+/**
+ * A refusal of what a spent secret paid for that leaves the secret good (4xx): it is stored again.
+ * otp_expired says the secret itself is dead (its account moved, its change's session ended).
+ */
+function isRefusal(error: unknown): boolean {
+  return isAuthError(error) && error.status < 500 && error.code !== 'otp_expired';
 }
 
 /** The PKCE flow a spent token's mail was bound to; null for a mail asked without a challenge. */

@@ -245,6 +245,36 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.equal(current, null);
     });
 
+    it("an email change's last confirmation banned after its spend: 403, and its links move the account once the ban is lifted", async () => {
+      const user = await account();
+      const newEmail = `moved-${user.username}@corp.test`;
+      const link = (type: 'email_change_current' | 'email_change_new') =>
+        app.t.services.admin.generateLink(LOCAL_CALL, {
+          type,
+          email: user.email,
+          newEmail,
+          redirectTo: null,
+        });
+      const toCurrent = await link('email_change_current');
+      const toNew = await link('email_change_new');
+      const verify = (tokenHash: string) =>
+        post('/auth/v1/verify', { type: 'email_change', token_hash: tokenHash });
+      const first = await verify(toCurrent.token);
+      assert.equal(first.statusCode, 200, first.body);
+      // The last read before the address's write (the new address's holder, if any), after the
+      // link and the first side's mark were spent.
+      const refused = await banAfterRead(user.id, ['findUserByEmail'], () => verify(toNew.token));
+      assert.equal(refused.statusCode, 403, refused.body);
+      assert.equal(refused.json().error_code, 'user_banned');
+      assert.equal((await app.t.services.store.findUserById(user.id))?.email, user.email);
+
+      await app.t.services.admin.updateUser(LOCAL_CALL, user.id, { banDuration: 'none' });
+      // Spent for good before (the link and the mark), the change was dead: otp_expired.
+      const moved = await verify(toNew.token);
+      assert.equal(moved.statusCode, 200, moved.body);
+      assert.equal((await app.t.services.store.findUserById(user.id))?.email, newEmail);
+    });
+
     it('a recovery mail (POST /recover) for an account deleted after its lookup: no token, no mail', async () => {
       const user = await account();
       await app.t.services.idle();
