@@ -179,7 +179,9 @@ export class PkceFlows {
     const user = await this.deps.store.findUserById(flow.userId);
     if (user === null) throw new AuthError('flow_state_not_found');
     await admit(user);
-    if (!(await this.deps.flowStates.consumeFlowState(flow.id, codeHash))) {
+    // A ban committed since `admit` read the user refuses in the spending write (user_banned), the
+    // flow kept: spent, then refused, the code was gone for a racing exchange until stored again.
+    if (!(await this.deps.flowStates.consumeFlowState(flow.id, codeHash, { unlessBannedAt: now }))) {
       throw new AuthError('flow_state_not_found');
     }
     return {

@@ -9,6 +9,7 @@ import {
   linkFlowSessionTable,
   pendingLinkTable,
   spentIdTokenTable,
+  usersTable,
 } from '../../src/stores/postgres/flow-states.js';
 import { dropDatabase, testPostgres } from '../support/postgres.js';
 import { migrateUpTo, SUPABASE_NAMES } from '../support/postgres-migrations.js';
@@ -54,6 +55,7 @@ describe('PostgreSQL: migration 44, the session of a link flow', () => {
       spentIdTokenTable(names),
       linkFlowSessionTable(names),
       pendingLinkTable(names),
+      usersTable(names),
     );
     const old = await flows.takeOAuthFlow(oldFlow);
     assert.equal(old?.linkingTargetId, target);

@@ -10,6 +10,8 @@ import { appOnStore, mailingAppOnStore } from '../support/mailing-app-on-store.j
 import { realServerOnly } from '../support/postgres.js';
 import { withDba } from '../support/refused-writes.js';
 import { lockWaiters } from '../support/lock-waiters.js';
+import { challengeOf, exchangePkceCode, newVerifier } from '../support/pkce.js';
+import type { FlowStateStore } from '../../src/core/ports/flow-states.js';
 
 /**
  * A ban committed after a flow read the account (and found it not banned) and before its write:
@@ -273,6 +275,46 @@ for (const storeKind of ['file', 'postgres'] as const) {
       const moved = await verify(toNew.token);
       assert.equal(moved.statusCode, 200, moved.body);
       assert.equal((await app.t.services.store.findUserById(user.id))?.email, newEmail);
+    });
+
+    it('a PKCE exchange banned after its check: user_banned, and a racing exchange finds the flow kept', async () => {
+      const user = await account();
+      const { pkce, store } = app.t.services;
+      const verifier = newVerifier();
+      const challenge = { challenge: challengeOf(verifier).code_challenge, method: 's256' } as const;
+      const code = await pkce.issueCode(
+        (await store.findUserById(user.id))!,
+        await pkce.start(user.id, 'magiclink', challenge),
+      );
+      const exchange = () => exchangePkceCode((options) => app.t.app.inject(options), code, verifier);
+      const flowStates = (pkce as unknown as { deps: { flowStates: FlowStateStore } }).deps.flowStates;
+      const { consumeFlowState } = flowStates;
+      let raced = null as LightMyRequestResponse | null;
+      flowStates.consumeFlowState = async (...args) => {
+        flowStates.consumeFlowState = consumeFlowState;
+        // After the exchange judged the user (admit), before its spend.
+        await app.t.services.admin.updateUser(LOCAL_CALL, user.id, { banDuration: '24h' });
+        try {
+          return await consumeFlowState.apply(flowStates, args);
+        } finally {
+          // A second exchange of the same code runs to its answer before the first goes on.
+          raced = await exchange();
+        }
+      };
+      let first: LightMyRequestResponse;
+      try {
+        first = await exchange();
+      } finally {
+        flowStates.consumeFlowState = consumeFlowState;
+      }
+      assert.equal(first.json().error_code, 'user_banned', first.body);
+      assert.ok(raced, 'the exchange reached its spend');
+      // Spent, then refused (and only then stored again), the flow was gone for it: flow_state_not_found.
+      assert.equal(raced.json().error_code, 'user_banned', raced.body);
+      await app.t.services.admin.updateUser(LOCAL_CALL, user.id, { banDuration: 'none' });
+      const lifted = await exchange();
+      assert.equal(lifted.statusCode, 200, lifted.body);
+      assert.equal(lifted.json().user.id, user.id);
     });
 
     it('a recovery mail (POST /recover) for an account deleted after its lookup: no token, no mail', async () => {

@@ -71,6 +71,11 @@ export interface OAuthFlow {
   createdAt: Date;
 }
 
+/** What consumeFlowState spends a flow only under (see there). */
+export interface FlowSpendConditions {
+  unlessBannedAt?: Date;
+}
+
 export interface FlowStateStore {
   createFlowState(flow: NewFlowState): Promise<void>;
   /**
@@ -89,9 +94,11 @@ export interface FlowStateStore {
   findFlowStateByAuthCode(authCodeHash: string): Promise<FlowState | null>;
   /**
    * Deletes flow `id` while its auth code is still `authCodeHash`, in one step; returns whether this
-   * call deleted it. Of exchanges racing for one code, exactly one gets true.
+   * call deleted it. Of exchanges racing for one code, exactly one gets true. With `unlessBannedAt`,
+   * a flow whose user is banned at that date is refused with AuthError('user_banned') and kept, judged
+   * in the deleting write on the user as committed: a ban after the caller's check spends nothing.
    */
-  consumeFlowState(id: string, authCodeHash: string): Promise<boolean>;
+  consumeFlowState(id: string, authCodeHash: string, conditions?: FlowSpendConditions): Promise<boolean>;
   /** Keeps an OAuth sign-in until its callback (authentication_method `oauth`, no user yet). */
   createOAuthFlow(flow: OAuthFlow): Promise<void>;
   /**

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { assertNotBanned, isBanned } from '../../core/banned.js';
 import { AuthError } from '../../core/errors.js';
 import { providersOf, withProviders } from '../../core/identities.js';
 import { STORAGE_RETRY_AFTER_S } from '../../lib/storage-failure.js';
@@ -62,6 +61,7 @@ import type { Documents, FileDatabase, JsonDocument } from './file-database.js';
 import type { FileMailQueue, MailHold } from './outbox.js';
 import { NameSkeletons } from './name-skeletons.js';
 import { ownsRecords } from './owned-records.js';
+import { isBannedIn, refuseBanned } from './stored-bans.js';
 import {
   normalizeCredentials,
   userRecord,
@@ -1321,26 +1321,8 @@ function sameJson(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
-/**
- * Refuses (user_banned) a write for a user banned at `at`, read inside the write's serialized
- * transaction, before anything changes (a throwing transaction is not undone): a ban committed after
- * the caller read the user stops the write all the same.
- */
-function refuseBanned(credentials: JsonDocument, userId: string, at: Date): void {
-  assertNotBanned(storedBan(credentials, userId), at);
-}
-
 /** Whether the account's address, as committed, is `address` (accounts keep theirs as a login key). */
 function holdsAddress(credentials: JsonDocument, userId: string, address: string): boolean {
   const email = normalizeCredentials(credentials).accounts[userId]?.email;
   return email != null && loginKey(email) === loginKey(address);
-}
-
-function isBannedIn(credentials: JsonDocument, userId: string, at: Date): boolean {
-  return isBanned(storedBan(credentials, userId), at);
-}
-
-function storedBan(credentials: JsonDocument, userId: string): { bannedUntil: Date | null } {
-  const bannedUntil = normalizeCredentials(credentials).accounts[userId]?.bannedUntil;
-  return { bannedUntil: bannedUntil == null ? null : new Date(bannedUntil) };
 }

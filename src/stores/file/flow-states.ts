@@ -1,5 +1,12 @@
-import type { FlowState, FlowStateStore, NewFlowState, OAuthFlow } from '../../core/ports/flow-states.js';
+import type {
+  FlowSpendConditions,
+  FlowState,
+  FlowStateStore,
+  NewFlowState,
+  OAuthFlow,
+} from '../../core/ports/flow-states.js';
 import type { FileDatabase } from './file-database.js';
+import { refuseBanned } from './stored-bans.js';
 import {
   normalizeCredentials,
   spentIdTokensOf,
@@ -99,10 +106,16 @@ export class FileFlowStates implements FlowStateStore {
     return null;
   }
 
-  async consumeFlowState(id: string, authCodeHash: string): Promise<boolean> {
+  async consumeFlowState(
+    id: string,
+    authCodeHash: string,
+    conditions: FlowSpendConditions = {},
+  ): Promise<boolean> {
     return this.db.transactCredentials((stored, changes) => {
       const flows = normalizeCredentials(stored).flowStates;
       if (!Object.hasOwn(flows, id) || flows[id]!.authCodeHash !== authCodeHash) return false;
+      // Before anything changes: a throwing transaction is not undone.
+      if (conditions.unlessBannedAt) refuseBanned(stored, flows[id]!.userId, conditions.unlessBannedAt);
       delete flows[id];
       changes.wrote('flowStates', id);
       return true;

@@ -6,6 +6,7 @@ import {
   pendingLinkTable,
   PostgresFlowStates,
   spentIdTokenTable,
+  usersTable,
 } from './flow-states.js';
 import { openPostgresPool, PostgresStore, schemaNames } from './index.js';
 import { PostgresMailQueue, outboxTable } from './outbox.js';
@@ -48,6 +49,7 @@ export async function openPostgresBackend(
       spentIdTokenTable(names),
       linkFlowSessionTable(names),
       pendingLinkTable(names),
+      usersTable(names),
     ),
     // Ended sessions are pruned through the Store port on core's retention (SessionManager.pruneEnded).
     upkeep: async () => {},

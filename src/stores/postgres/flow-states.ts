@@ -1,6 +1,8 @@
 import type pg from 'pg';
+import { AuthError } from '../../core/errors.js';
 import type {
   CodeChallengeMethod,
+  FlowSpendConditions,
   FlowState,
   FlowStateStore,
   NewFlowState,
@@ -50,6 +52,11 @@ export function flowStateTable(names: SchemaNames): string {
   return `${quotedNames(names).schema}.flow_state`;
 }
 
+/** GoTrue's users, whose bans a flow's spend judges. */
+export function usersTable(names: SchemaNames): string {
+  return `${quotedNames(names).schema}.users`;
+}
+
 /** restauth's table of spent id_tokens (migration 43): GoTrue keeps none. */
 export function spentIdTokenTable(names: SchemaNames): string {
   return `${quotedNames(names).restauth}.spent_id_tokens`;
@@ -78,6 +85,8 @@ export class PostgresFlowStates implements FlowStateStore {
     private readonly linkSessions: string,
     /** pendingLinkTable: its rows go with their flow's (ON DELETE CASCADE). */
     private readonly pendingLinks: string,
+    /** GoTrue's users (usersTable): whose ban consumeFlowState judges. */
+    private readonly users: string,
   ) {
     this.columns = columns(pendingLinks);
   }
@@ -187,13 +196,31 @@ export class PostgresFlowStates implements FlowStateStore {
     return rows[0] ? toFlowState(rows[0]) : null;
   }
 
-  async consumeFlowState(id: string, authCodeHash: string): Promise<boolean> {
+  async consumeFlowState(
+    id: string,
+    authCodeHash: string,
+    conditions: FlowSpendConditions = {},
+  ): Promise<boolean> {
     if (!UUID.test(id)) return false;
-    const result = await this.pool.query(`DELETE FROM ${this.table} WHERE id = $1 AND auth_code = $2`, [
-      id,
-      authCodeHash,
-    ]);
-    return result.rowCount === 1;
+    // One statement: the flow's row locked (a racing exchange waits, then finds none), its user's read
+    // locked FOR SHARE when a ban is asked (a ban in flight is waited for, then seen, as the one-time
+    // tokens' spend does). A banned user's flow is found and kept.
+    const { rows } = await this.pool.query<{ banned: boolean; consumed: boolean }>(
+      `WITH found AS (
+         SELECT f.id, coalesce($3::timestamptz IS NOT NULL AND u.banned_until > $3, false) AS banned
+         FROM ${this.table} f
+           LEFT JOIN LATERAL (SELECT u.banned_until FROM ${this.users} u
+                              WHERE u.id = f.user_id AND $3::timestamptz IS NOT NULL FOR SHARE) u ON true
+         WHERE f.id = $1 AND f.auth_code = $2
+         FOR UPDATE OF f
+       ), consumed AS (
+         DELETE FROM ${this.table} f USING found WHERE f.id = found.id AND NOT found.banned RETURNING f.id
+       )
+       SELECT found.banned, consumed.id IS NOT NULL AS consumed FROM found LEFT JOIN consumed ON true`,
+      [id, authCodeHash, conditions.unlessBannedAt ?? null],
+    );
+    if (rows[0]?.banned) throw new AuthError('user_banned');
+    return rows[0]?.consumed === true;
   }
 
   async pruneFlowStates(cutoffs: { issuedBefore: Date; createdBefore: Date }): Promise<number> {
