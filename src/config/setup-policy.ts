@@ -1,10 +1,10 @@
-import { isIP } from 'node:net';
 import { ConfigError } from './errors.js';
 import type { Config } from './schema.js';
 import { sourceOfKey, type ValueSources } from './sources.js';
 import { isPlainObject } from '../lib/is-plain-object.js';
 import { isDeepLinkScheme, isWebScheme } from '../lib/redirect-schemes.js';
 import { fixedGlobHost, isNonLoopbackIpGlob, parsedGlobHost, redirectGlobProblem } from './redirect-globs.js';
+import { isLoopbackAddress } from '../lib/loopback-address.js';
 import { isMatchableWebHost } from '../lib/redirect-hosts.js';
 import { quotedSetting } from './url-password.js';
 import { cleartextSmtp, nodemailerSmtpOptions, uncheckedCertificates } from '../mail/smtp-options.js';
@@ -25,9 +25,7 @@ export interface SetupProblem {
 /** localhost, *.localhost and loopback addresses: traffic that never leaves the machine. */
 export function isLocalHost(host: string): boolean {
   const name = host.replace(/^\[|\]$/g, '').toLowerCase();
-  if (name === 'localhost' || name.endsWith('.localhost')) return true;
-  if (isIP(name) === 4) return name.startsWith('127.');
-  return name === '::1';
+  return name === 'localhost' || name.endsWith('.localhost') || isLoopbackAddress(name);
 }
 
 /** Transports that are not SMTP to a host restauth names (nodemailer's well-known services pick their own TLS). */

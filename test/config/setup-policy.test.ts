@@ -159,6 +159,16 @@ const WEAK: Array<[name: string, settings: Record<string, unknown>, key: RegExp]
     /redirectAllowList\[1\] .* is "https:\/\/10\.0\.0\.5\/cb", which no redirect_to matches: its host 10\.0\.0\.5/,
   ],
   [
+    'a redirect to an IPv4-mapped IPv6 address other than loopback',
+    { redirectAllowList: ['https://[::ffff:10.0.0.5]/cb'] },
+    /redirectAllowList\[0\] .* its host \[::ffff:a00:5\] is an IP address other than loopback/,
+  ],
+  [
+    "a redirect to an IPv4-compatible IPv6 spelling of 127.0.0.1 (not loopback to Go's IsLoopback)",
+    { redirectAllowList: ['https://[::127.0.0.1]/cb'] },
+    /redirectAllowList\[0\] .* its host \[::7f00:1\] is an IP address other than loopback/,
+  ],
+  [
     'a glob naming an IP address in decimal form',
     { redirectAllowGlobs: ['https://167772165/**'] },
     /redirectAllowGlobs\[0\] .* which no redirect_to matches: its host 10\.0\.0\.5/,
@@ -212,6 +222,8 @@ test('a sound setup starts without a word: TLS to remote mail, https and local h
       publicUrl: 'https://auth.example.com',
       redirectAllowList: ['https://app.example.com/*', 'http://localhost:5173/*'],
     },
+    // Loopback in its IPv4-mapped IPv6 spelling, as GoTrue (Go's IsLoopback) reads it.
+    { redirectAllowList: ['http://[::ffff:7f00:1]:5173/*', 'http://[::ffff:127.0.0.1]:5173/cb'] },
     // A mobile app's deep links, as Supabase's Flutter and React Native guides list them: the scheme is
     // the app's own, so neither "in clear" nor "open to other hosts" applies.
     {

@@ -87,7 +87,12 @@ describe('OAuth provider configuration', () => {
         configuredProviders({ corp: { enabled: true, client_id: 'x', issuer: 'ftp://sso.test' } }, CALLBACK),
       /external\.corp\.issuer: ftp:\/\/sso\.test is not an https URL/u,
     );
-    for (const issuer of ['http://127.0.0.1:8080/realms/a', 'http://localhost:8080', 'http://[::1]:8080']) {
+    for (const issuer of [
+      'http://127.0.0.1:8080/realms/a',
+      'http://localhost:8080',
+      'http://[::1]:8080',
+      'http://[::ffff:127.0.0.1]:8080',
+    ]) {
       const providers = configuredProviders({ corp: { enabled: true, client_id: 'x', issuer } }, CALLBACK);
       assert.equal(providers.size, 1, issuer);
     }

@@ -39,6 +39,8 @@ describe('redirect_to spellings lead nowhere but the site and the allow-list', (
           'io.supabase.flutterquickstart://login-callback/',
           'com.supabase://*',
           'exp://192.168.1.1:19000/--/*',
+          // Loopback written as IPv4-mapped IPv6, loopback to GoTrue (Go's IsLoopback) as to restauth.
+          'http://[::ffff:127.0.0.1]:54321/cb',
         ],
         // GOTRUE_URI_ALLOW_LIST's globs, matched as GoTrue's gobwas/glob with separators "." and "/".
         redirectAllowGlobs: [
@@ -88,6 +90,10 @@ describe('redirect_to spellings lead nowhere but the site and the allow-list', (
       // GoTrue matches without the fragment: an exact entry still admits the target carrying one.
       'https://m.acme.test/cb#state=1',
       'io.supabase.flutterquickstart://login-callback/#x',
+      // Listed, a loopback address written as IPv4-mapped IPv6, in either spelling (was refused).
+      'http://[::ffff:127.0.0.1]:54321/cb',
+      'http://[::ffff:7f00:1]:54321/cb',
+      'http://[0:0:0:0:0:ffff:7f00:1]:54321/cb',
     ],
     ', on the site or the list',
   );
@@ -144,6 +150,10 @@ describe('redirect_to spellings lead nowhere but the site and the allow-list', (
     'exp://192.168.1.1:19000/--/../../x',
     'com.supabase.evil://x',
     'com.supabase:/x',
+    // Another port, or not loopback: an IPv4-compatible address (Go's IsLoopback says no), a mapped 10.0.0.5.
+    'http://[::ffff:127.0.0.1]:54322/cb',
+    'http://[::127.0.0.1]:54321/cb',
+    'http://[::ffff:10.0.0.5]:54321/cb',
     // Below a prefix, a path that climbs out of it once a server decodes it.
     'https://app.acme.test/auth/..%2F..%2Fadmin',
     'https://app.acme.test/auth/..%2f..%2fadmin',

@@ -1,4 +1,4 @@
-import { isIPv4 } from 'node:net';
+import { isLoopbackAddress } from '../../lib/loopback-address.js';
 import { genericOidcProvider } from './generic-oidc.js';
 import type { ProviderDefinition, ProviderSettings } from './provider.js';
 import { PRESETS } from './providers/index.js';
@@ -98,8 +98,8 @@ function checkProviderAddresses(
   }
 }
 
-/** localhost, 127.0.0.0/8 and ::1: the same machine. */
+/** localhost, 127.0.0.0/8 (also IPv4-mapped, [::ffff:7f00:1]) and ::1: the same machine. */
 function isLoopback(hostname: string): boolean {
-  if (hostname === 'localhost' || hostname.endsWith('.localhost') || hostname === '[::1]') return true;
-  return isIPv4(hostname) && hostname.startsWith('127.');
+  if (hostname === 'localhost' || hostname.endsWith('.localhost')) return true;
+  return isLoopbackAddress(hostname.replace(/^\[(.*)\]$/u, '$1'));
 }
