@@ -215,6 +215,24 @@ describe('file store at start: crash leftovers and a damaged mail queue', () => 
       ],
       accounts: { alice: { email: 5, role: 7 } },
     });
+    // A session and a refresh token typed wrong started without a word; its refresh was then a 500.
+    const at = '2026-01-01T00:00:00.000Z';
+    const mistypedSession = JSON.stringify({
+      ...credentials,
+      sessions: {
+        's-1': {
+          userId: 'alice',
+          createdAt: at,
+          refreshedAt: at,
+          notAfter: 'next year',
+          revokedAt: null,
+          revokedReason: null,
+          refreshSecret: ['hand-pasted-hash-of-a-secret'],
+          amr: [{ method: 'password', at: 17 }, 'otp'],
+        },
+      },
+      refreshTokens: { 'token-hash': { sessionId: 7, createdAt: at, rotatedAt: null } },
+    });
     for (const [edit, refusal] of [
       [
         shared,
@@ -224,6 +242,10 @@ describe('file store at start: crash leftovers and a damaged mail queue', () => 
       [
         mistyped,
         /credentials\.json: fields of the wrong type .*refusing to start.*accounts\."alice"\.email is a number, not text; accounts\."alice"\.role is a number, not text; passwords\[1\]\.password is a list, not text/,
+      ],
+      [
+        mistypedSession,
+        /credentials\.json: fields of the wrong type .*refusing to start.*sessions\."s-1"\.notAfter is text, not a date; sessions\."s-1"\.refreshSecret is a list, not text; refreshTokens\."token-hash"\.sessionId is a number, not text; sessions\."s-1"\.amr\[1\] is text, not an object/,
       ],
     ] as const) {
       await writeFile(join(dir, 'credentials.json'), edit);

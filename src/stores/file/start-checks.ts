@@ -101,6 +101,8 @@ const TEXT_FIELDS = ['username', 'email', 'phone', 'role'] as const;
 export function mistypedCredentials(credentials: {
   accounts: Record<string, unknown>;
   passwords: unknown[];
+  sessions: Record<string, unknown>;
+  refreshTokens: Record<string, unknown>;
 }): string[] {
   const found: string[] = [];
   // The value's kind only, never the value: a mistyped field may hold a password hash or an address.
@@ -129,7 +131,71 @@ export function mistypedCredentials(credentials: {
     if (typeof sub !== 'string') is(`${where}.sub`, sub, 'text');
     if (password !== null && typeof password !== 'string') is(`${where}.password`, password, 'text');
   });
+  // Sessions and their refresh tokens: a mistyped one started unnoticed, then its refresh, its
+  // check or the session list answered 500 (a secret compared as text, a date that is none).
+  entriesOf(credentials.sessions, 'sessions', SESSION_FIELDS, is);
+  entriesOf(credentials.refreshTokens, 'refreshTokens', REFRESH_TOKEN_FIELDS, is);
+  for (const [id, session] of Object.entries(credentials.sessions)) {
+    if (!isPlainObject(session) || session.amr === undefined) continue;
+    const where = `sessions.${JSON.stringify(id)}.amr`;
+    if (!Array.isArray(session.amr)) {
+      is(where, session.amr, 'a list');
+      continue;
+    }
+    session.amr.forEach((claim, index) =>
+      fieldsOf(claim, `${where}[${index}]`, { method: 'text', at: 'date' }, is),
+    );
+  }
   return found;
+}
+
+/** What a field of a credentials.json entry holds: text, a date (as storedDate keeps it), or either or null. */
+type FieldKind = 'text' | 'date' | 'text or null' | 'date or null';
+
+const SESSION_FIELDS: Record<string, FieldKind> = {
+  userId: 'text',
+  createdAt: 'date',
+  refreshedAt: 'date',
+  notAfter: 'date',
+  revokedAt: 'date or null',
+  revokedReason: 'text or null',
+  refreshSecret: 'text',
+};
+
+const REFRESH_TOKEN_FIELDS: Record<string, FieldKind> = {
+  sessionId: 'text',
+  createdAt: 'date',
+  rotatedAt: 'date or null',
+};
+
+type Report = (where: string, value: unknown, what: string) => void;
+
+/** Each entry of a credentials.json map (`map`: its name) checked against `fields`. */
+function entriesOf(
+  entries: Record<string, unknown>,
+  map: string,
+  fields: Record<string, FieldKind>,
+  is: Report,
+): void {
+  for (const [key, entry] of Object.entries(entries))
+    fieldsOf(entry, `${map}.${JSON.stringify(key)}`, fields, is);
+}
+
+function fieldsOf(entry: unknown, where: string, fields: Record<string, FieldKind>, is: Report): void {
+  if (!isPlainObject(entry)) return is(where, entry, 'an object');
+  for (const [field, kind] of Object.entries(fields)) {
+    const value = (entry as Record<string, unknown>)[field];
+    if (kind.endsWith('or null') && value === null) continue;
+    const date = kind.startsWith('date');
+    if (date ? !isDate(value) : typeof value !== 'string')
+      is(`${where}.${field}`, value, date ? `a ${kind}` : kind);
+  }
+}
+
+/** A date as credentials.json's entries keep it in memory: epoch milliseconds, or text that parses as one. */
+function isDate(value: unknown): boolean {
+  if (typeof value === 'number') return Number.isFinite(value);
+  return typeof value === 'string' && !Number.isNaN(Date.parse(value));
 }
 
 /** What kind of JSON value `value` is, for a message that must not quote it. */
