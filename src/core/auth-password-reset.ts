@@ -54,11 +54,13 @@ export class PasswordReset extends AuthUseCase {
     // A token presented with another account's name is spent all the same: it has been exposed.
     if (!consumed || !owner || (input.login !== undefined && !namesUser(owner, input.login)))
       throw new AuthError('otp_expired');
-    this.assertNotBanned(owner, this.now());
-    const passwordHash = await this.deps.hasher.hash(input.newPassword);
     const now = this.now();
-    // Refused by the write (a verified MFA factor), the token works again once that is fixed.
-    const user = await this.deps.emailFlows.changePasswordSpent(consumed, passwordHash, now);
+    // Refused by the write (a verified MFA factor), by a ban committed since the spend, or the hashing
+    // pool full, the token works again once that is over (spentOn). Judged outside, a ban between the
+    // spend's own check and this one spent it.
+    const user = await this.deps.emailFlows.changePasswordSpent(consumed, input.newPassword, now, () =>
+      this.assertNotBanned(owner, this.now()),
+    );
     await this.deps.audit?.record('password_recovered', client, { userId: user.id, data: { via: 'token' } });
     return this.issuer.openSession(client, user, now, input.extraClaims, 'recovery');
   }

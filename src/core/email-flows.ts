@@ -587,7 +587,7 @@ export class EmailFlows {
     );
     if (!consumed || !(await this.spentOn(consumed, () => this.addressee(consumed))))
       throw new AuthError('otp_expired');
-    const user = await this.changePasswordSpent(consumed, await this.deps.hasher.hash(password), now);
+    const user = await this.changePasswordSpent(consumed, password, now);
     await this.deps.audit.record('password_recovered', client, { userId: user.id, data: { via: 'link' } });
     // The link confirms an unconfirmed account, as verify's recovery does: what it held goes too.
     const holder = user.emailConfirmedAt === null ? await this.retireUnprovenSetUp(user, false) : user;
@@ -611,18 +611,28 @@ export class EmailFlows {
    * factor: insufficient_aal), the token is stored again: the form comes back, or postgrest-auth's
    * change_password answers, and the same link or code must work once what refused it is fixed.
    * Spent, it sent the person back to ask for another mail (after the factor's deletion, say).
+   * `check`: the caller's own refusals on what it read after the spend (a ban), judged likewise.
    */
-  async changePasswordSpent(token: OneTimeToken, passwordHash: string, now: Date): Promise<User> {
-    const user = await this.spentOn(token, () =>
-      this.deps.store.changePassword(token.userId, passwordHash, null, now),
-    );
+  async changePasswordSpent(
+    token: OneTimeToken,
+    password: string,
+    now: Date,
+    check: () => void = () => {},
+  ): Promise<User> {
+    const user = await this.spentOn(token, async () => {
+      check();
+      // Hashed after the spend (a wrong link costs no hash), inside it: a full hashing pool's 503
+      // keeps the link, as a refused write does.
+      const passwordHash = await this.deps.hasher.hash(password);
+      return this.deps.store.changePassword(token.userId, passwordHash, null, now);
+    });
     // Every dialect's recovery by a mailed token (the hosted form, postgrest-auth's reset) ends here.
     if (user.emailConfirmedAt !== null) await this.retireUnprovenClaims(user);
     return user;
   }
 
   /**
-   * Runs `work`, which the spent `token` pays for. Refused by it (4xx), the token is stored again
+   * Runs `work`, which the spent `token` pays for. Refused by it (4xx, or over_capacity: isRefusal), the token is stored again
    * (unspend): the link or code works once what refused it is fixed, as when a check before the spend
    * refuses. A refusal that says the token is dead (otp_expired) leaves it spent. Every one-time
    * secret spent before a step that can still refuse goes through here (verify, the recovery writes,
@@ -1029,11 +1039,14 @@ interface EmailChange {
 }
 
 /**
- * A refusal of what a spent secret paid for that leaves the secret good (4xx): it is stored again.
- * otp_expired says the secret itself is dead (its account moved, its change's session ended).
+ * A refusal of what a spent secret paid for that leaves the secret good: a 4xx, or the hashing pool
+ * shedding load (over_capacity: retry shortly, the store is fine). It is stored again. otp_expired
+ * says the secret itself is dead (its account moved, its change's session ended). Another 5xx (the
+ * store out of reach) would fail the restore too.
  */
 function isRefusal(error: unknown): boolean {
-  return isAuthError(error) && error.status < 500 && error.code !== 'otp_expired';
+  if (!isAuthError(error) || error.code === 'otp_expired') return false;
+  return error.status < 500 || error.code === 'over_capacity';
 }
 
 /** The PKCE flow a spent token's mail was bound to; null for a mail asked without a challenge. */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
 import { LOCAL_CALL } from '../../src/core/audit.js';
-import { isAuthError } from '../../src/core/errors.js';
+import { AuthError, isAuthError } from '../../src/core/errors.js';
 import type { Store } from '../../src/core/ports/store.js';
 import { FAST_HASHING } from '../support/gotrue.js';
 import { commitAfterRead as commitAfterStoreRead } from '../support/commit-after-read.js';
@@ -315,6 +315,62 @@ for (const storeKind of ['file', 'postgres'] as const) {
       const lifted = await exchange();
       assert.equal(lifted.statusCode, 200, lifted.body);
       assert.equal(lifted.json().user.id, user.id);
+    });
+
+    it("postgrest-auth's reset token banned between the spend's check and the password's: refused, the token kept", async () => {
+      const user = await account();
+      const link = await app.t.services.admin.generateLink(LOCAL_CALL, {
+        type: 'recovery',
+        email: user.email,
+        redirectTo: null,
+      });
+      const reset = () =>
+        post('/pg/change_password', {
+          username: user.username,
+          reset_token: link.token,
+          new_password: 'a new passphrase 33',
+          new_password_confirm: 'a new passphrase 33',
+        });
+      // The spend's own check reads the account first (findUserById), the reset reads it again.
+      const refused = await banAfterRead(user.id, ['findUserById'], reset);
+      assert.equal(refused.statusCode, 400, refused.body);
+      assert.match(refused.body, /banned/iu);
+      await app.t.services.admin.updateUser(LOCAL_CALL, user.id, { banDuration: 'none' });
+      // Judged outside the spend's restore, the ban spent the token: otp_expired after the lift.
+      const lifted = await reset();
+      assert.equal(lifted.statusCode, 200, lifted.body);
+    });
+
+    it("postgrest-auth's reset token refused by a full hashing pool (503): the token kept", async () => {
+      const user = await account();
+      const link = await app.t.services.admin.generateLink(LOCAL_CALL, {
+        type: 'recovery',
+        email: user.email,
+        redirectTo: null,
+      });
+      const reset = () =>
+        post('/pg/change_password', {
+          username: user.username,
+          reset_token: link.token,
+          new_password: 'a new passphrase 44',
+          new_password_confirm: 'a new passphrase 44',
+        });
+      // The pool's own answer when its queue is full, once (a full queue for real needs seconds of
+      // hashing on every core: the bench's work, not a test's).
+      const { hasher } = app.t.services;
+      const { hash } = hasher;
+      hasher.hash = async () => {
+        hasher.hash = hash;
+        throw new AuthError('over_capacity');
+      };
+      try {
+        const shed = await reset();
+        assert.equal(shed.statusCode, 503, shed.body);
+      } finally {
+        hasher.hash = hash;
+      }
+      const retried = await reset();
+      assert.equal(retried.statusCode, 200, retried.body);
     });
 
     it('a recovery mail (POST /recover) for an account deleted after its lookup: no token, no mail', async () => {
