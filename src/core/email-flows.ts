@@ -632,11 +632,11 @@ export class EmailFlows {
   }
 
   /**
-   * Runs `work`, which the spent `token` pays for. Refused by it (4xx, or over_capacity: isRefusal), the token is stored again
-   * (unspend): the link or code works once what refused it is fixed, as when a check before the spend
-   * refuses. A refusal that says the token is dead (otp_expired) leaves it spent. Every one-time
-   * secret spent before a step that can still refuse goes through here (verify, the recovery writes,
-   * a reauthentication code).
+   * Runs `work`, which the spent `token` pays for. Refused by it (4xx, or over_capacity: isRefusal),
+   * the token is stored again (unspend): the link or code works once what refused it is fixed, as
+   * when a check before the spend refuses. A refusal that says the token is dead (otp_expired) leaves
+   * it spent. Every one-time secret spent before a step that can still refuse goes through here
+   * (verify, the recovery writes, a reauthentication code).
    */
   async spentOn<T>(token: OneTimeToken, work: () => Promise<T>): Promise<T> {
     try {

@@ -149,7 +149,7 @@ export function mistypedCredentials(credentials: {
   return found;
 }
 
-/** What a field of a credentials.json entry holds: text, a date (as storedDate keeps it), or either or null. */
+/** What a field of a credentials.json entry holds: text or a date (as storedDate keeps it), maybe null. */
 type FieldKind = 'text' | 'date' | 'text or null' | 'date or null';
 
 const SESSION_FIELDS: Record<string, FieldKind> = {
