@@ -562,13 +562,21 @@ export class EmailFlows {
       return { status: 'verified', type, user, pkceFlowId };
     }
     // Both are asked: a contested mark is spent by the confirmation that finds it, flagged or not.
-    const contested = await this.spendContestedMark(user, now);
-    // A recovery link into an unconfirmed account confirms it (GoTrue's recoverVerify): its follower
-    // proves the mailbox, whoever set the password did not, so that goes as with a magic link.
-    const retires = type === 'recovery' || consumed.data[RETIRES_CREDENTIALS] === true || contested;
-    const keepsProfile = consumed.data[KEEPS_PROFILE] === true && !contested;
-    const holder = retires ? await this.retireCredentials(user, now, keepsProfile) : user;
-    return { status: 'verified', type, user: await this.confirmEmail(client, holder, now), pkceFlowId };
+    const mark = await this.spendContestedMark(user, now);
+    try {
+      // A recovery link into an unconfirmed account confirms it (GoTrue's recoverVerify): its follower
+      // proves the mailbox, whoever set the password did not, so that goes as with a magic link.
+      const retires = type === 'recovery' || consumed.data[RETIRES_CREDENTIALS] === true || mark !== null;
+      const keepsProfile = consumed.data[KEEPS_PROFILE] === true && mark === null;
+      const holder = retires ? await this.retireCredentials(user, now, keepsProfile) : user;
+      return { status: 'verified', type, user: await this.confirmEmail(client, holder, now), pkceFlowId };
+    } catch (error) {
+      // Refused before the account was confirmed (a ban since: the password's write refuses it), the
+      // link is stored again (spentOn) and so is the mark: spent for good, the same link followed
+      // once the ban was lifted confirmed the account with the squatter's password in it.
+      if (mark !== null && isRefusal(error)) await this.unspend(mark, this.deps.clock(), null);
+      throw error;
+    }
   }
 
   /**
@@ -790,12 +798,10 @@ export class EmailFlows {
     return written.stored;
   }
 
-  /** Whether a second sign-up named this unconfirmed account; the mark is spent by asking. */
-  private async spendContestedMark(user: User, now: Date): Promise<boolean> {
-    if (user.emailConfirmedAt !== null) return false;
-    return (
-      (await this.deps.store.consumeOneTimeToken(contestedMark(user.id), CONTESTED_SIGN_UP, now)) !== null
-    );
+  /** The mark a second sign-up left on this unconfirmed account, if any; spent by asking. */
+  private async spendContestedMark(user: User, now: Date): Promise<OneTimeToken | null> {
+    if (user.emailConfirmedAt !== null) return null;
+    return this.deps.store.consumeOneTimeToken(contestedMark(user.id), CONTESTED_SIGN_UP, now);
   }
 
   /**

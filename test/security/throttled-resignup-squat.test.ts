@@ -4,6 +4,8 @@ import type { TestApp } from '../support/app.js';
 import { secretsOf, startMailingApp, stopMailingApp } from '../support/gotrue.js';
 import { mailingAppOnStore } from '../support/mailing-app-on-store.js';
 import type { SinkMail, SmtpSink } from '../support/smtp-sink.js';
+import { commitAfterRead } from '../support/commit-after-read.js';
+import { LOCAL_CALL } from '../../src/core/audit.js';
 
 /**
  * A squatter signs up with the victim's address (unconfirmed); the victim signs up within the
@@ -66,6 +68,34 @@ for (const storeKind of ['file', 'postgres'] as const) {
       );
       await follow(resentMail);
       const squatter = await signIn('later@acme.test', SQUATTER_PASSWORD);
+      assert.equal(squatter.statusCode, 400, `the squatter's password: ${squatter.body}`);
+    });
+
+    it("a ban committed after the confirmation spent the mark: refused, and the same link retires the squatter's password once lifted", async () => {
+      await signUp('banned@acme.test', SQUATTER_PASSWORD);
+      const squattersMail = await app.sink.waitForMail((m) => m.to === 'banned@acme.test', 5000);
+      app.t.advance(10_000);
+      await signUp('banned@acme.test', VICTIM_PASSWORD);
+      await app.t.services.idle();
+      const { id } = (await app.t.services.store.findUserByEmail('banned@acme.test'))!;
+      const ban = (banDuration: string) => app.t.services.admin.updateUser(LOCAL_CALL, id, { banDuration });
+      const token = new URL(secretsOf(squattersMail).link).searchParams.get('token');
+      const verify = () => post('/auth/v1/verify', { type: 'signup', token_hash: token });
+      // The link's spend, then the mark's: the ban commits after the second, before the password goes.
+      const refused = await commitAfterRead(
+        app.t.services.store,
+        () => ban('24h'),
+        ['consumeOneTimeToken'],
+        verify,
+        2,
+      );
+      assert.equal(refused.statusCode, 403, refused.body);
+      assert.equal(refused.json<{ error_code: string }>().error_code, 'user_banned');
+      await ban('none');
+      const followed = await verify();
+      assert.equal(followed.statusCode, 200, followed.body);
+      // The mark spent for good, the link confirmed the account with the squatter's password kept.
+      const squatter = await signIn('banned@acme.test', SQUATTER_PASSWORD);
       assert.equal(squatter.statusCode, 400, `the squatter's password: ${squatter.body}`);
     });
 
