@@ -8,10 +8,19 @@ import {
 } from './refresh-exchange.js';
 
 /**
+ * What the batch answers of a found row: its position and what toFoundToken reads. Not the entry's
+ * own inputs (successor, times) nor the ids the statement joins by: each column of each row is
+ * described and parsed by the pg driver, a timestamp into a Date, on every batch.
+ */
+const ANSWERED_COLUMNS = `f.n, f.hash, f.token_created_at, f.rotated_at, f.id, f.user_id, f.created_at,
+      f.refreshed_at, f.not_after, f.revoked_at, f.revoked_reason, f.refresh_secret, f.chain, f.mfa_guarded,
+      f.user_row`;
+
+/**
  * refreshInOneStatementSql for several refreshes at once, one row of input each: `$1` the presented
- * tokens' hashes, `$2` their successors', `$3` their nows, `$4` their inactivity cutoffs (arrays of
- * one length, at most one entry per presented hash: the same token twice would insert its successor
- * twice). Each entry is judged and rotated exactly as the one-refresh statement judges and rotates it;
+ * tokens' hashes, `$2` their successors', `$3` their nows, `$4` their inactivity cutoffs, both in
+ * milliseconds since the epoch (arrays of one length, at most one entry per presented hash: the same
+ * token twice would insert its successor twice). Each entry is judged and rotated exactly as the one-refresh statement judges and rotates it;
  * the row of an entry found carries its position in the arrays (`n`, from 1) and `rotated`.
  *
  * Its sessions' rows are locked SKIP LOCKED: a session another transaction holds (a sign-out, a ban,
@@ -22,8 +31,10 @@ import {
  */
 export function refreshBatchSql(t: SessionTables, userColumns: string, userFrom: string): string {
   return `WITH input AS (
-      SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[])
-        WITH ORDINALITY AS i(presented, successor, at, inactive_before, n)
+      SELECT presented, successor, timestamptz 'epoch' + at_ms * interval '1 millisecond' AS at,
+        timestamptz 'epoch' + inactive_before_ms * interval '1 millisecond' AS inactive_before, n
+      FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])
+        WITH ORDINALITY AS i(presented, successor, at_ms, inactive_before_ms, n)
     ), found AS (
       -- Each entry looked up on its own (LATERAL, kept apart by its row lock), by the token's index as
       -- the one-refresh statement looks it up: joined with the entries as a set, the generic plan a
@@ -53,7 +64,7 @@ export function refreshBatchSql(t: SessionTables, userColumns: string, userFrom:
       FROM rotated r JOIN found f ON f.token_id = r.id
       RETURNING parent
     )
-    SELECT f.*, (SELECT count(*)::int FROM successor x WHERE x.parent = f.hash) AS rotated,
+    SELECT ${ANSWERED_COLUMNS}, (SELECT count(*)::int FROM successor x WHERE x.parent = f.hash) AS rotated,
       ${refreshedAmrOf(t, 'f')}, ${refreshedIdentitiesOf(t, 'f')}
     FROM found f`;
 }

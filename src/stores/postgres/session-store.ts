@@ -12,6 +12,7 @@ import { findGoTrueRefreshToken, redeemGoTrueRefreshToken } from './gotrue-token
 import { refreshInOneStatementSql, refreshTokenLookupSql } from './refresh-exchange.js';
 import { RefreshBatcher, type RefreshEntry } from './refresh-batch.js';
 import { refreshBatchSql } from './refresh-batch-sql.js';
+import { arrayLiteral } from './array-literal.js';
 import { UnansweredRefreshes } from './unanswered-refreshes.js';
 import { tokenStandingSql, toTokenStanding, type TokenStandingRow } from './token-standing.js';
 import { pruneSessions } from './upkeep.js';
@@ -165,10 +166,10 @@ export class PostgresSessions {
           refreshBatchSql(this.session, this.userColumns, this.signedInUserFrom),
         ),
         [
-          entries.map((entry) => entry.presentedHash),
-          entries.map((entry) => entry.successorHash),
-          entries.map((entry) => entry.now),
-          entries.map((entry) => entry.inactiveBefore),
+          arrayLiteral(entries.map((entry) => entry.presentedHash)),
+          arrayLiteral(entries.map((entry) => entry.successorHash)),
+          arrayLiteral(entries.map((entry) => entry.now.getTime())),
+          arrayLiteral(entries.map((entry) => entry.inactiveBefore.getTime())),
         ],
       ),
     );
