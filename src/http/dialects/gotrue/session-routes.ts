@@ -56,6 +56,13 @@ const UserUpdateBody = Type.Object({
 export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app, options) => {
   const { auth, flows, pkce, redirects, limit, settings } = options;
   const answer = userAnswers(options.identities, settings);
+  // The claims of a grant whose method is fixed, made once: a closure made per request cost a
+  // refresh's handler a sixth of its own CPU (a named closure is a defineProperty under keepNames).
+  const claimsOf = {
+    anonymous: gotrueClaims(settings.audience, 'anonymous'),
+    password: gotrueClaims(settings.audience, 'password'),
+    refresh: gotrueClaims(settings.audience, 'token_refresh'),
+  };
 
   app.post(
     '/signup',
@@ -75,11 +82,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (ap
         if (!settings.anonymousUsers) throw new AuthError('anonymous_provider_disabled');
         if (!settings.signupEnabled) throw new AuthError('signup_disabled');
         return answer.session(
-          await auth.signUpAnonymously(
-            clientOf(request),
-            body.data ?? {},
-            gotrueClaims(settings.audience, 'anonymous'),
-          ),
+          await auth.signUpAnonymously(clientOf(request), body.data ?? {}, claimsOf.anonymous),
         );
       }
       if (!settings.signupEnabled) throw new AuthError('signup_disabled');
@@ -98,9 +101,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (ap
         return answer.user(await auth.registerToConfirm(clientOf(request), input), {
           confirmationSentAt: options.clock(),
         });
-      return answer.session(
-        await auth.signUpConfirmed(clientOf(request), input, gotrueClaims(settings.audience, 'password')),
-      );
+      return answer.session(await auth.signUpConfirmed(clientOf(request), input, claimsOf.password));
     },
   );
 
@@ -128,20 +129,14 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (ap
           const { email, password } = body;
           return answer.session(
             await withSignInHit(limit, request, (client) =>
-              auth.signIn(client, email, password, gotrueClaims(settings.audience, 'password')),
+              auth.signIn(client, email, password, claimsOf.password),
             ),
           );
         }
         case 'refresh_token': {
           if (body.refresh_token === undefined)
             throw new AuthError('validation_failed', 'Refresh token is not valid');
-          return answer.session(
-            await auth.refresh(
-              clientOf(request),
-              body.refresh_token,
-              gotrueClaims(settings.audience, 'token_refresh'),
-            ),
-          );
+          return answer.session(await auth.refresh(clientOf(request), body.refresh_token, claimsOf.refresh));
         }
         case 'id_token':
           return answer.session(await idTokenGrant(options, clientOf(request), body));
