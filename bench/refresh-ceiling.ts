@@ -54,6 +54,9 @@ async function statementTexts(url: string, work: () => Promise<unknown>): Promis
   }
 }
 
+/** A timestamp expression as the batch statement takes its times: milliseconds since the epoch. */
+const EPOCH_MS = (at: string) => `floor(extract(epoch FROM ${at}) * 1000)::bigint`;
+
 /**
  * pgbench's script rotating `batch` chains per transaction: chain `c` of a client is the tokens
  * `<run>-<client>-<c>-<n>`, its client's variable `n` counting its rotations (pgbench keeps a
@@ -67,8 +70,10 @@ function rotationScript(text: string, runId: string, batch: number): string {
   const values: Record<string, string> = {
     $1: one ? `('${runId}-' || :client_id || '-0-' || :n)` : tokens(':n'),
     $2: one ? `('${runId}-' || :client_id || '-0-' || :next)` : tokens(':next'),
-    $3: one ? 'now()' : `array_fill(now(), ARRAY[${batch}])`,
-    $4: one ? `now() - interval '1 day'` : `array_fill(now() - interval '1 day', ARRAY[${batch}])`,
+    $3: one ? 'now()' : `array_fill(${EPOCH_MS('now()')}, ARRAY[${batch}])`,
+    $4: one
+      ? `now() - interval '1 day'`
+      : `array_fill(${EPOCH_MS(`now() - interval '1 day'`)}, ARRAY[${batch}])`,
   };
   if (/\$[05-9]/.test(text)) throw new Error('the refresh statement takes other parameters than $1..$4');
   // The statement on one line: pgbench reads a command up to its semicolon, but its comments end at a newline.
