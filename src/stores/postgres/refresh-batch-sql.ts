@@ -20,8 +20,9 @@ const ANSWERED_COLUMNS = `f.n, f.hash, f.token_created_at, f.rotated_at, f.id, f
  * refreshInOneStatementSql for several refreshes at once, one row of input each: `$1` the presented
  * tokens' hashes, `$2` their successors', `$3` their nows, `$4` their inactivity cutoffs, both in
  * milliseconds since the epoch (arrays of one length, at most one entry per presented hash: the same
- * token twice would insert its successor twice). Each entry is judged and rotated exactly as the one-refresh statement judges and rotates it;
- * the row of an entry found carries its position in the arrays (`n`, from 1) and `rotated`.
+ * token twice would insert its successor twice). Each entry is judged and rotated exactly as the
+ * one-refresh statement judges and rotates it; the row of an entry found carries its position in the
+ * arrays (`n`, from 1) and `rotated`.
  *
  * Its sessions' rows are locked SKIP LOCKED: a session another transaction holds (a sign-out, a ban,
  * another refresh of it) is not waited for but left out, and its entry, with no row here, is
