@@ -192,10 +192,10 @@ export const ConfigSchema = Type.Object({
   /** Largest accepted request body, in bytes. */
   bodyLimit: Type.Integer({ default: 102400, minimum: 1024 }),
   /**
-   * Bytes of request bodies held at once, across every request (a body counts from its headers, by
-   * its Content-Length, until its answer is over): past it a new body is refused 503 with
-   * Retry-After before it is read, and one larger than the whole budget 413. bodyLimit alone let
-   * maxConnections slow uploaders hold bodyLimit each (1 GB at the defaults).
+   * Bytes of request bodies held at once, across every request (a body counts its bytes as they
+   * arrive, until its answer is over): past it a body is cut 503 with Retry-After, and one whose
+   * Content-Length is larger than the whole budget refused 413 before it is read. bodyLimit alone
+   * let maxConnections slow uploaders hold bodyLimit each (1 GB at the defaults).
    */
   requestBodyBudget: Type.Integer({ default: 33554432, minimum: 1024 }),
   /**

@@ -1,6 +1,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { AuthError } from '../core/errors.js';
+import { ByteBudget } from '../lib/byte-budget.js';
 
 /**
  * Seconds a client refused for the budget is told to wait (Retry-After): bodies are held for as
@@ -9,41 +10,12 @@ import { AuthError } from '../core/errors.js';
 export const BODY_BUDGET_RETRY_AFTER_S = 5;
 
 /**
- * Bytes of request bodies being received or handled, across every request of the server
+ * Bytes of request bodies received and not yet answered, across every request of the server
  * (requestBodyBudget). Each route bounds its own body (bodyLimit), but that alone let N clients
  * that send headers and then a body slowly, or never, hold N times it: a body is buffered whole
  * before it is parsed, and maxConnections allows 10,000 of them (1 GB at the default bodyLimit).
  */
-export class RequestBodyBudget {
-  private heldBytes = 0;
-  private refusedBodies = 0;
-
-  constructor(readonly bytes: number) {}
-
-  /** Bytes taken and not given back. */
-  get held(): number {
-    return this.heldBytes;
-  }
-
-  /** Bodies refused (503) because the budget was spent. */
-  get refused(): number {
-    return this.refusedBodies;
-  }
-
-  /** Takes `count` bytes, or nothing and false (a body refused) when that would pass the budget. */
-  take(count: number): boolean {
-    if (this.heldBytes + count > this.bytes) {
-      this.refusedBodies += 1;
-      return false;
-    }
-    this.heldBytes += count;
-    return true;
-  }
-
-  give(count: number): void {
-    this.heldBytes -= count;
-  }
-}
+export class RequestBodyBudget extends ByteBudget {}
 
 function overBudget(): AuthError {
   return new AuthError('over_capacity', 'Too many request bodies are being received; retry shortly', {

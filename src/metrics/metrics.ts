@@ -4,9 +4,13 @@ import { droppedStandardErrorLines, droppedStandardOutputLines } from '../http/s
 import type { AuthEvents, OAuthCallbackRefusal, SignInMethod } from '../core/ports/events.js';
 import type { MailOutboxStore } from '../core/ports/outbox.js';
 import type { Store } from '../core/ports/store.js';
+import type { ByteBudget } from '../lib/byte-budget.js';
 import type { RateLimitFamily } from '../core/rate-limit.js';
 import type { Mailer } from '../mail/mailer.js';
 import type { Backend, JournalState } from '../stores/backend.js';
+
+/** What the metrics read of a byte budget at each scrape. */
+type WatchedBudget = Pick<ByteBudget, 'held' | 'refused'>;
 
 /** Seconds: from a fast store read (1 ms) to a slow hashed sign-in or a hung database (10 s). */
 const LATENCY_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -184,38 +188,41 @@ export class Metrics {
     });
   }
 
-  /** Request bodies being received or handled (requestBodyBudget): bytes held, bodies refused. */
-  watchRequestBodies(budget: { readonly held: number; readonly refused: number }): void {
-    new Gauge({
-      name: 'restauth_http_request_body_bytes_held',
-      help: 'Bytes of request bodies being received or handled, across every request (by Content-Length when declared)',
-      registers: [this.registry],
-      collect() {
-        this.set(budget.held);
-      },
+  /** Request bodies received and not yet answered (requestBodyBudget): bytes held, bodies refused. */
+  watchRequestBodies(budget: WatchedBudget): void {
+    this.budget(budget, {
+      held: 'restauth_http_request_body_bytes_held',
+      heldHelp: 'Bytes of request bodies received and not yet answered, across every request',
+      refused: 'restauth_http_request_bodies_refused_total',
+      refusedHelp: 'Request bodies refused 503 because the bodies being received passed requestBodyBudget',
     });
-    this.total(
-      'restauth_http_request_bodies_refused_total',
-      'Request bodies refused 503 because the bodies being received passed requestBodyBudget',
-      () => budget.refused,
-    );
   }
 
   /** Identity providers' answers being read (identities.providerAnswerBudget): bytes held, answers refused. */
-  watchProviderAnswers(budget: { readonly held: number; readonly refused: number }): void {
+  watchProviderAnswers(budget: WatchedBudget): void {
+    this.budget(budget, {
+      held: 'restauth_provider_answer_bytes_held',
+      heldHelp: "Bytes of identity providers' answers read and not yet done with, across every sign-in",
+      refused: 'restauth_provider_answers_cut_total',
+      refusedHelp:
+        "Identity providers' answers cut off because all answers being read passed identities.providerAnswerBudget",
+    });
+  }
+
+  /** A byte budget (lib/byte-budget.ts): a gauge of the bytes it holds, a counter of what it refused. */
+  private budget(
+    budget: WatchedBudget,
+    names: { held: string; heldHelp: string; refused: string; refusedHelp: string },
+  ): void {
     new Gauge({
-      name: 'restauth_provider_answer_bytes_held',
-      help: "Bytes of identity providers' answers read and not yet done with, across every sign-in",
+      name: names.held,
+      help: names.heldHelp,
       registers: [this.registry],
       collect() {
         this.set(budget.held);
       },
     });
-    this.total(
-      'restauth_provider_answers_cut_total',
-      "Identity providers' answers cut off because all answers being read passed identities.providerAnswerBudget",
-      () => budget.refused,
-    );
+    this.total(names.refused, names.refusedHelp, () => budget.refused);
   }
 
   /**

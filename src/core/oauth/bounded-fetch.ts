@@ -1,3 +1,5 @@
+import { ByteBudget } from '../../lib/byte-budget.js';
+
 /** A fetch to an identity provider: fetch's shape, with the options its caller gives (openid-client's, jose's). */
 export type ProviderFetch<Options> = (url: string, options: Options) => Promise<Response>;
 
@@ -14,36 +16,7 @@ export class ProviderAnswerTooLarge extends Error {
  * (identities.providerAnswerBudget). The per-answer bound alone let N hostile sign-ins hold N times
  * it until their timeout; past the budget an answer fails as one past its own bound does.
  */
-export class ProviderAnswerBudget {
-  private heldBytes = 0;
-  private refusedAnswers = 0;
-
-  constructor(readonly bytes: number) {}
-
-  /** Bytes taken and not given back. */
-  get held(): number {
-    return this.heldBytes;
-  }
-
-  /** Answers cut off because the budget was spent. */
-  get refused(): number {
-    return this.refusedAnswers;
-  }
-
-  /** Takes `count` bytes, or nothing and false (an answer refused) when that would pass the budget. */
-  take(count: number): boolean {
-    if (this.heldBytes + count > this.bytes) {
-      this.refusedAnswers += 1;
-      return false;
-    }
-    this.heldBytes += count;
-    return true;
-  }
-
-  give(count: number): void {
-    this.heldBytes -= count;
-  }
-}
+export class ProviderAnswerBudget extends ByteBudget {}
 
 /** An answer that fits its own bound but not what is left of the budget every answer shares. */
 export class ProviderAnswersOverBudget extends ProviderAnswerTooLarge {
