@@ -30,7 +30,11 @@ function responseClosed(this: ServerResponse): void {
   state.owner.endIfOver(this, state);
 }
 
-function pipelineEnded(reply: FastifyReply): void {
+/**
+ * Marks `reply`'s pipeline over: its answer reached onSend, its handler settled, or (middlewares.ts)
+ * a json-server middleware answered by itself, so no handler will run. Idempotent.
+ */
+export function pipelineEnded(reply: FastifyReply): void {
   const state = tracked.get(reply.raw);
   if (state === undefined || state.pipelineOver) return;
   state.pipelineOver = true;

@@ -1,6 +1,7 @@
 import { pathToFileURL } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipelineEnded } from './in-flight.js';
 
 /** An Express-style middleware, as json-server's --middlewares files export them. */
 type Middleware = (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void;
@@ -46,10 +47,22 @@ export async function useMiddlewares(app: FastifyInstance, files: readonly strin
   // A middleware that answers by itself writes on the raw response, past Fastify's onSend and so
   // past security-headers.ts: nosniff is set on the raw response first (Fastify's own answers set it
   // again, once). Only when middlewares are given: a header set per request costs every request.
+  // Such an answer also ends the request without a handler, so RequestsInFlight never saw its
+  // pipeline end: it was counted for ever, and every close waited SHUTDOWN_GRACE_MS (a minute) for
+  // it. An answer finished before the middlewares passed the request on ends its pipeline here.
+  const passedOn = new WeakSet<ServerResponse>();
   app.addHook('preHandler', (_request, reply, done) => {
     reply.raw.setHeader('X-Content-Type-Options', 'nosniff');
+    reply.raw.once('finish', () => {
+      if (!passedOn.has(reply.raw)) pipelineEnded(reply);
+    });
     done();
   });
   await app.register(middie, { hook: 'preHandler' });
   for (const middleware of middlewares) app.use(middleware);
+  // After middie's hook: every middleware called next().
+  app.addHook('preHandler', (_request, reply, done) => {
+    passedOn.add(reply.raw);
+    done();
+  });
 }

@@ -246,7 +246,7 @@ describe('an answer a middleware writes by itself', () => {
     const t = await createTestApp({
       format: 'restauth',
       dir: folder,
-      config: { middlewares: [join(folder, 'answers.cjs')] },
+      config: { middlewares: [join(folder, 'answers.cjs')], metrics: { enabled: true } },
       files: {
         'answers.cjs':
           "module.exports = (req, res, next) => { if (req.url === '/from-middleware') { res.statusCode = 200; res.end('<p>hi</p>'); } else next(); };",
@@ -260,6 +260,10 @@ describe('an answer a middleware writes by itself', () => {
       const passedOn = await t.app.inject({ url: '/health' });
       assert.equal(passedOn.statusCode, 200);
       assert.equal(passedOn.headers['x-content-type-options'], 'nosniff');
+      // The middleware's answer ended its request: only the scrape itself is in flight. Counted for
+      // ever, it held every close for SHUTDOWN_GRACE_MS.
+      const scrape = await t.app.inject({ url: '/metrics' });
+      assert.match(scrape.body, /^restauth_http_requests_in_flight 1$/mu);
     } finally {
       await t.close();
       await rm(folder, { recursive: true, force: true });
