@@ -101,7 +101,9 @@ export async function startOAuth2Server(
   let flood: { bytes: number; status: number; closed: () => void } | null = null;
   let redirect: string | null = null;
 
-  const app: FastifyInstance = Fastify({ logger: false });
+  // Its close ends every connection, a held flood's and restauth's kept-alive ones included: it is a
+  // fixture, and waiting for them held a suite's teardown for about 70 s.
+  const app: FastifyInstance = Fastify({ logger: false, forceCloseConnections: true });
   await app.register(formbody);
 
   app.get('/login/oauth/authorize', async (request, reply) => {
