@@ -68,6 +68,21 @@ for (const storeKind of ['file', 'postgres'] as const) {
     const post = (url: string, payload: Record<string, unknown>) =>
       app.t.app.inject({ method: 'POST', url, payload });
     const liveSessions = async (store: Store, userId: string) => (await store.listSessions(userId)).length;
+    /** A recovery link for `user`, and postgrest-auth's reset by its token to `password`, to run (again). */
+    const pgResetByLink = async (user: { email: string; username: string }, password: string) => {
+      const link = await app.t.services.admin.generateLink(LOCAL_CALL, {
+        type: 'recovery',
+        email: user.email,
+        redirectTo: null,
+      });
+      return () =>
+        post('/pg/change_password', {
+          username: user.username,
+          reset_token: link.token,
+          new_password: password,
+          new_password_confirm: password,
+        });
+    };
     const PASSWORD_READS = ['findUserWithPasswordHash', 'getPasswordHash'];
 
     it('a password sign-in: 400 user_banned, no session opened', async () => {
@@ -319,18 +334,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
 
     it("postgrest-auth's reset token banned between the spend's check and the password's: refused, the token kept", async () => {
       const user = await account();
-      const link = await app.t.services.admin.generateLink(LOCAL_CALL, {
-        type: 'recovery',
-        email: user.email,
-        redirectTo: null,
-      });
-      const reset = () =>
-        post('/pg/change_password', {
-          username: user.username,
-          reset_token: link.token,
-          new_password: 'a new passphrase 33',
-          new_password_confirm: 'a new passphrase 33',
-        });
+      const reset = await pgResetByLink(user, 'a new passphrase 33');
       // The spend's own check reads the account first (findUserById), the reset reads it again.
       const refused = await banAfterRead(user.id, ['findUserById'], reset);
       assert.equal(refused.statusCode, 400, refused.body);
@@ -343,18 +347,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
 
     it("postgrest-auth's reset token refused by a full hashing pool (503): the token kept", async () => {
       const user = await account();
-      const link = await app.t.services.admin.generateLink(LOCAL_CALL, {
-        type: 'recovery',
-        email: user.email,
-        redirectTo: null,
-      });
-      const reset = () =>
-        post('/pg/change_password', {
-          username: user.username,
-          reset_token: link.token,
-          new_password: 'a new passphrase 44',
-          new_password_confirm: 'a new passphrase 44',
-        });
+      const reset = await pgResetByLink(user, 'a new passphrase 44');
       // The pool's own answer when its queue is full, once (a full queue for real needs seconds of
       // hashing on every core: the bench's work, not a test's).
       const { hasher } = app.t.services;
