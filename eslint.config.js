@@ -12,7 +12,7 @@ const noAsyncHooks = ['node:async_hooks', 'async_hooks'].map((name) => ({
 }));
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'coverage/', '.tmp/'] },
+  { ignores: ['dist/', 'node_modules/', 'coverage/', '.tmp/', '.test-build/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -5,13 +5,9 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { jwtVerify } from 'jose';
 import { loadConfig } from '../../src/config/load.js';
-
-const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
-// Absolute, so the CLI can run in a temp folder that has no node_modules.
-const TSX = import.meta.resolve('tsx');
+import { restauthCommand } from '../support/cli-command.js';
 
 interface Result {
   code: number | null;
@@ -22,7 +18,7 @@ interface Result {
 /** Runs the real CLI in `cwd` with a clean environment (no DATABASE_URL or PORT leaking in). */
 function cli(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Result> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', TSX, MAIN, ...args], {
+    const child = spawn(process.execPath, [...restauthCommand(), ...args], {
       cwd,
       env: { PATH: process.env['PATH'], HOME: cwd, ...env },
     });
@@ -261,7 +257,7 @@ test('DATA_FILE is the default command argument; a PostgreSQL store says it igno
 
 /** Starts the CLI and resolves once it says where it listens. */
 function startServe(cwd: string, args: string[]) {
-  const child = spawn(process.execPath, ['--import', TSX, MAIN, ...args], {
+  const child = spawn(process.execPath, [...restauthCommand(), ...args], {
     cwd,
     env: { PATH: process.env['PATH'], HOME: cwd, RESTAUTH_LOG_LEVEL: 'warn' },
   });

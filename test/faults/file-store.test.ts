@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { exitOf } from '../support/child-waits.js';
 import { durableData } from '../support/durable.js';
+import { restauthCommand } from '../support/cli-command.js';
 import { spawnRestauth, type RestauthProcess } from '../support/process.js';
 import { fillUp } from '../support/tmpfs.js';
 
@@ -16,7 +17,6 @@ import { fillUp } from '../support/tmpfs.js';
  * acknowledged and what was lost, and the answers by status.
  */
 const asRoot = spawnSync('unshare', ['--pid', '--fork', 'true']).status === 0;
-const repoRoot = join(import.meta.dirname, '..', '..');
 
 type Tally = { acknowledged: number; byStatus: Map<number, number> };
 
@@ -215,9 +215,9 @@ describe(
   },
 );
 
-/** Runs `restauth` (from source) in `cwd` until it exits; with `ownPidNamespace`, as a container would. */
+/** Runs `restauth` (the built bundle) in `cwd` until it exits; with `ownPidNamespace`, as a container would. */
 function runToExit(cwd: string, ownPidNamespace: boolean): Promise<{ code: number | null; output: string }> {
-  const node = [process.execPath, '--import', import.meta.resolve('tsx'), join(repoRoot, 'src/cli/main.ts')];
+  const node = [process.execPath, ...restauthCommand()];
   const [command, ...args] = ownPidNamespace ? ['unshare', '--pid', '--fork', '--kill-child', ...node] : node;
   const child = spawn(command!, args, {
     cwd,

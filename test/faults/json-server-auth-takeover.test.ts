@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { exitOf } from '../support/child-waits.js';
 import { JSON_SERVER_AUTH_USERS, jsonServerAuthProject } from '../support/json-server-auth.js';
+import { restauthCommand } from '../support/cli-command.js';
 import { spawnRestauth } from '../support/process.js';
 
 /**
@@ -16,7 +17,6 @@ import { spawnRestauth } from '../support/process.js';
  * credentials.json holds the hashes, the process is SIGKILLed. No password may be lost: the next start
  * finishes the move, and every user signs in with their password.
  */
-const repoRoot = join(import.meta.dirname, '..', '..');
 
 describe('a json-server-auth takeover SIGKILLed between its two writes', () => {
   let dir: string;
@@ -56,9 +56,7 @@ describe('a json-server-auth takeover SIGKILLed between its two writes', () => {
           '-c',
           'mkfifo ".db.json.$$.tmp" && exec "$0" "$@"',
           process.execPath,
-          '--import',
-          import.meta.resolve('tsx'),
-          join(repoRoot, 'src/cli/main.ts'),
+          ...restauthCommand(),
           'db.json',
         ],
         {

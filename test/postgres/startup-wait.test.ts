@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { restauthCommand } from '../support/cli-command.js';
 import { spawnRestauth } from '../support/process.js';
 import { ownClusterUnavailable, startOwnCluster, type OwnCluster } from '../support/postgres-cluster.js';
 
@@ -67,16 +68,10 @@ describe('starting while PostgreSQL is down', { skip: ownClusterUnavailable() ??
 
   it('restauth migrate waits the same way, and exits with the same message', async () => {
     const migrate = await new Promise<{ code: number | null; output: string }>((resolve) => {
-      const child = spawn(
-        process.execPath,
-        [
-          '--import',
-          import.meta.resolve('tsx'),
-          join(import.meta.dirname, '../../src/cli/main.ts'),
-          'migrate',
-        ],
-        { cwd: dir, env: { ...process.env, ...env(), RESTAUTH_DB_STARTUP_TIMEOUT: '1' } },
-      );
+      const child = spawn(process.execPath, [...restauthCommand(), 'migrate'], {
+        cwd: dir,
+        env: { ...process.env, ...env(), RESTAUTH_DB_STARTUP_TIMEOUT: '1' },
+      });
       let output = '';
       child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
       child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));

@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
 import { exitOf, killedAfterTests, type ChildExit } from './child-waits.js';
+import { restauthCommand } from './cli-command.js';
 import { runCli } from './run-cli.js';
 
-const repoRoot = join(import.meta.dirname, '..', '..');
 
 export interface RestauthProcess {
   child: ChildProcess;
@@ -19,7 +19,7 @@ export interface RestauthProcess {
   stop(): Promise<number | null>;
 }
 
-/** Runs the real `restauth` command (from source) in `cwd` and waits until it listens. */
+/** Runs the real `restauth` command (the built bundle) in `cwd` and waits until it listens. */
 export async function spawnRestauth(
   cwd: string,
   args: string[] = [],
@@ -29,21 +29,17 @@ export async function spawnRestauth(
   /** 'pipe': the test writes to its standard input (child.stdin), as a person at its terminal would. */
   stdin: 'ignore' | 'pipe' = 'ignore',
 ): Promise<RestauthProcess> {
-  const child = spawn(
-    process.execPath,
-    ['--import', import.meta.resolve('tsx'), join(repoRoot, 'src/cli/main.ts'), ...args],
-    {
-      cwd,
-      env: {
-        ...process.env,
-        RESTAUTH_PORT: '0',
-        RESTAUTH_LOG_LEVEL: 'info',
-        RESTAUTH_RATE_LIMITS: 'off',
-        ...env,
-      },
-      stdio: [stdin, 'pipe', 'pipe'],
+  const child = spawn(process.execPath, [...restauthCommand(), ...args], {
+    cwd,
+    env: {
+      ...process.env,
+      RESTAUTH_PORT: '0',
+      RESTAUTH_LOG_LEVEL: 'info',
+      RESTAUTH_RATE_LIMITS: 'off',
+      ...env,
     },
-  );
+    stdio: [stdin, 'pipe', 'pipe'],
+  });
   return listeningProcess(child, onOutput);
 }
 

@@ -3,10 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
-
-const MAIN = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
-// Absolute, so the CLI can run in a temp folder that has no node_modules.
-const TSX = import.meta.resolve('tsx');
+import { restauthCommand } from './cli-command.js';
 
 export interface CliResult {
   code: number | null;
@@ -15,7 +12,7 @@ export interface CliResult {
 }
 
 /**
- * Runs the real `restauth` command (from source) in `cwd` to its end, with a
+ * Runs the real `restauth` command (the built bundle) in `cwd` to its end, with a
  * clean environment: only PATH, HOME and `env` (no DATABASE_URL or PORT leaking in).
  */
 export function runCli(
@@ -26,7 +23,7 @@ export function runCli(
   input?: string,
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', TSX, MAIN, ...args], {
+    const child = spawn(process.execPath, [...restauthCommand(), ...args], {
       cwd,
       env: { PATH: process.env['PATH'], HOME: cwd, ...env },
       stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
