@@ -8,7 +8,6 @@ import { exitOf, killedAfterTests, type ChildExit } from './child-waits.js';
 import { restauthCommand } from './cli-command.js';
 import { runCli } from './run-cli.js';
 
-
 export interface RestauthProcess {
   child: ChildProcess;
   url: string;
