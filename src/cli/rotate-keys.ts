@@ -7,8 +7,8 @@ import { loadConfig } from '../config/load.js';
 import { CLOCK_SKEW_MS, datedAhead } from '../core/clock-skew.js';
 import { loadKey, type AsymmetricAlgorithm, type KeySpec } from '../core/signing-keys.js';
 import { TokenService } from '../core/tokens.js';
-import { writeFileAtomically } from '../lib/atomic-write.js';
-import { CliError, EXIT_USAGE } from './errors.js';
+import { FileChangedError, removeLeftoverTempFiles, writeFileAtomically } from '../lib/atomic-write.js';
+import { CliError, EXIT_FAILURE, EXIT_USAGE } from './errors.js';
 import { generateKey } from './keys.js';
 
 export interface RotateOptions {
@@ -40,11 +40,20 @@ export interface RotateResult {
  * live out their lifetime; `retiredAt` dates the rotation, so a server whose
  * clock is set back behind it takes the key as retired (signing-keys.ts
  * isRetired); keys whose retirement has passed are removed.
- * The file is edited in place (comments and layout kept) and replaced atomically.
+ * The file is edited in place (comments and layout kept) and replaced atomically,
+ * only if no one changed it since the rotation read it: an operator's edit
+ * saved meanwhile, or a second rotation, is never overwritten.
  */
 export async function rotateKeys(options: RotateOptions): Promise<RotateResult> {
   const cwd = options.cwd ?? process.cwd();
   const file = resolve(cwd, options.configFile);
+  // Before anything is read: a change made from here on refuses the write.
+  const { ino, mtimeMs, size, mode } = await stat(file).catch(() => ({
+    ino: 0,
+    mtimeMs: 0,
+    size: 0,
+    mode: 0,
+  }));
   // The whole configuration must load: a rotation never writes next to a setup that cannot start.
   const config = await loadConfig({ configFile: file, cwd, ...(options.env ? { env: options.env } : {}) });
   if (config.source !== 'restauth') {
@@ -120,7 +129,17 @@ export async function rotateKeys(options: RotateOptions): Promise<RotateResult> 
   edited = applyEdits(edited, modify(edited, ['jwt', 'signingKeyId'], kid, format));
   // Checked before it is written: the new file loads and its keys sign and verify.
   const tokens = new TokenService({ ...config.jwt, keys: next, signingKeyId: kid });
-  const { mode } = await stat(file);
-  await writeFileAtomically(file, edited, mode & 0o777);
+  // A rotation cut off before its rename left its temp file: the new private key of a rotation that
+  // never happened. Only dead rotations' files: a live one's rename needs its own.
+  await removeLeftoverTempFiles(file, { deadWritersOnly: true });
+  try {
+    await writeFileAtomically(file, edited, mode & 0o777, { unchangedSince: { ino, mtimeMs, size } });
+  } catch (error) {
+    if (!(error instanceof FileChangedError)) throw error;
+    throw new CliError(
+      `${options.configFile} changed while the rotation ran (an edit, or another rotation): nothing was written; run it again`,
+      EXIT_FAILURE,
+    );
+  }
   return { file, kid, alg, retiring, removed, jwks: await tokens.jwks(options.now) };
 }

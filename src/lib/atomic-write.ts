@@ -3,6 +3,7 @@ import { basename, dirname, join } from 'node:path';
 import { asFolderGone } from './folder-gone.js';
 import { syncFolder } from './sync-folder.js';
 import { ifMissing } from './if-missing.js';
+import { processIsRunning } from './process-running.js';
 
 /** The target changed since the caller last saw it: the rename was not done (see unchangedSince). */
 export class FileChangedError extends Error {
@@ -41,7 +42,7 @@ export interface FileIdentity {
  */
 export async function writeFileAtomically(
   path: string,
-  text: string | AsyncIterable<string | Uint8Array>,
+  text: string | Uint8Array | AsyncIterable<string | Uint8Array>,
   mode = 0o644,
   options: {
     unchangedSince?: FileIdentity | undefined;
@@ -58,7 +59,7 @@ export async function writeFileAtomically(
     try {
       const { owner } = options;
       if (owner && process.getuid?.() === 0) await handle.chown(owner.uid, owner.gid);
-      if (typeof text === 'string') await handle.writeFile(text);
+      if (typeof text === 'string' || text instanceof Uint8Array) await handle.writeFile(text);
       // In pieces: each written (at the file's position) before the next is made, so the maker of a
       // large text holds the event loop for one piece at a time.
       else for await (const piece of text) await handle.writeFile(piece);
@@ -120,18 +121,24 @@ async function isStill(path: string, seen: FileIdentity): Promise<boolean> {
 /**
  * Removes the temp files that writeFileAtomically left beside `path` when a
  * crash came between writing and renaming them: `.NAME.<pid>.tmp` (and
- * `.NAME.<pid>.replaced`, the pin of the file a rename was replacing), of any
- * pid, and nothing else. Call it only where this process is the file's one
- * writer (under the lock that says so), before it writes: no other writer's
- * temp file can then be in flight.
+ * `.NAME.<pid>.replaced`, the pin of the file a rename was replacing), and
+ * nothing else. By default of any pid: call it so only where this process is
+ * the file's one writer (under the lock that says so), before it writes: no
+ * other writer's temp file can then be in flight. Without such a lock, pass
+ * `deadWritersOnly`: the files of a pid still running are left to it.
  */
-export async function removeLeftoverTempFiles(path: string): Promise<string[]> {
+export async function removeLeftoverTempFiles(
+  path: string,
+  { deadWritersOnly = false }: { deadWritersOnly?: boolean } = {},
+): Promise<string[]> {
   const folder = dirname(path);
   const prefix = `.${basename(path)}.`;
   const names = await readdir(folder).catch(ifMissing([]));
   const removed: string[] = [];
   for (const name of names) {
-    if (!name.startsWith(prefix) || !/^\d+\.(tmp|replaced)$/.test(name.slice(prefix.length))) continue;
+    if (!name.startsWith(prefix)) continue;
+    const writer = /^(\d+)\.(tmp|replaced)$/.exec(name.slice(prefix.length))?.[1];
+    if (writer === undefined || (deadWritersOnly && processIsRunning(Number(writer)))) continue;
     await rm(join(folder, name), { force: true });
     removed.push(name);
   }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type Nodemailer from 'nodemailer';
@@ -7,7 +7,9 @@ import type { Transporter } from 'nodemailer';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import type { Config } from '../config/schema.js';
 import type { OutgoingMail } from '../core/ports/outbox.js';
+import { writeFileAtomically } from '../lib/atomic-write.js';
 import { ifMissing } from '../lib/if-missing.js';
+import { processIsRunning } from '../lib/process-running.js';
 import { boundedSocket, proxiedSocketBounded, type GetSocket } from './bounded-socket.js';
 import { PooledSendDeadline, type StartDeadline } from './pooled-deadline.js';
 import { proxyTunnel } from './proxy-tunnel.js';
@@ -202,35 +204,41 @@ export class OutboxMailer implements Mailer {
     const name = `${date.toISOString().replace(/[:.]/g, '-')}-${process.pid}-${this.sequence++}`;
     const eml = join(this.folder, `${name}.eml`);
     const record = { ...message, from: this.from, date: date.toISOString(), messageId: info.messageId };
-    await writeFile(join(this.folder, `${name}.json`), JSON.stringify(record, null, 2) + '\n', {
-      mode: 0o600,
-    });
-    await writeFile(eml, info.message, { mode: 0o600 });
+    // Each file whole or not at all (a reader watching the folder, a crash, a full disk), the .eml first:
+    // a script that sees a .json finds its message beside it. A failed send leaves no file, and its retry
+    // writes the mail again under a new name.
+    await writeFileAtomically(eml, info.message, 0o600);
+    await writeFileAtomically(
+      join(this.folder, `${name}.json`),
+      JSON.stringify(record, null, 2) + '\n',
+      0o600,
+    );
     this.logger.info(`mail to ${message.to}: ${message.subject} (development outbox: ${eml})`);
   }
 
   /**
-   * Removes the empty .json and .eml files a crash between creating and
-   * writing a mail left (an outbox may be shared by several instances: only
-   * files whose writer, the pid in the name, is no longer running, and only
-   * restauth's own names). Called at start; a partial file is never guessed at.
+   * Removes what a crash between creating and renaming a mail's file left (an outbox may be shared by
+   * several instances: only files whose writer, the pid in the name, is no longer running, and only
+   * restauth's own names): the temp files of writeFileAtomically, and the empty .json and .eml files
+   * that versions writing in place left. Called at start; a partial file is never guessed at.
    */
   async removeCrashLeftovers(): Promise<string[]> {
     const names = await readdir(this.folder).catch(ifMissing([]));
     const removed: string[] = [];
     for (const name of names) {
-      const writer = OUTBOX_NAME.exec(name)?.[1];
+      const temp = OUTBOX_TEMP_NAME.exec(name);
+      const writer = temp ? temp[1] : OUTBOX_NAME.exec(name)?.[1];
       if (writer === undefined || processIsRunning(Number(writer))) continue;
       const path = join(this.folder, name);
       const info = await stat(path).catch(() => null);
-      if (info?.isFile() && info.size === 0) {
+      if (info?.isFile() && (temp !== null || info.size === 0)) {
         await rm(path, { force: true });
         removed.push(name);
       }
     }
     if (removed.length > 0) {
       this.logger.warn(
-        `restauth: removed ${removed.length} empty outbox file(s) a crash left: ${removed.join(', ')}`,
+        `restauth: removed ${removed.length} outbox file(s) a crash left unfinished: ${removed.join(', ')}`,
       );
     }
     return removed;
@@ -241,17 +249,9 @@ export class OutboxMailer implements Mailer {
 
 /** An outbox mail's file name: `<ISO time with - for : and .>-<pid>-<counter>.json|.eml`. */
 const OUTBOX_NAME = /^\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z-(\d+)-\d+\.(?:json|eml)$/;
-
-function processIsRunning(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it exists, under another user.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+/** writeFileAtomically's temp file of an outbox mail: `.<mail's name>.<writer's pid>.tmp` (or `.replaced`). */
+const OUTBOX_TEMP_NAME =
+  /^\.\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z-\d+-\d+\.(?:json|eml)\.(\d+)\.(?:tmp|replaced)$/;
 
 /**
  * The mailer the server sends with (see createMailer), ready: the development

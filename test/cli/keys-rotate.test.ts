@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -271,3 +273,49 @@ test('keys rotate refuses on a clock behind the rotation before, and a grace of 
 async function createTestAppOn(dir: string) {
   return createTestApp({ format: 'restauth', dir, keepConfigFile: true });
 }
+
+test("keys rotate never overwrites an edit saved while it ran, and removes a dead rotation's temp file", async () => {
+  const dir = await folder();
+  const { configEntry } = await generateKey('EdDSA', 'current');
+  const file = join(dir, 'restauth.json');
+  await writeFile(file, JSON.stringify({ jwt: { keys: [configEntry] } }), { mode: 0o600 });
+  // A rotation that died before its rename left the private key it made.
+  const deadPid = spawnSync(process.execPath, ['-e', '']).pid!;
+  const leftover = join(dir, `.restauth.json.${deadPid}.tmp`);
+  await writeFile(leftover, 'a private key', { mode: 0o600 });
+
+  // The working directory's .env is a pipe: loading the configuration waits on it, and the edit below
+  // lands while the rotation runs, without a timing.
+  const dotenv = join(dir, '.env');
+  execFileSync('mkfifo', [dotenv]);
+  const rotation = rotateKeys({ configFile: 'restauth.json', kid: 'next', now: T0, cwd: dir, env: {} });
+  // A pipe opens for writing once its reader has opened it: the rotation has then read the file's
+  // identity, and the edit comes after.
+  const pipe = await open(dotenv, 'w');
+  const edited = JSON.stringify({ jwt: { keys: [configEntry], accessTokenTtl: 600 } });
+  await writeFile(file, edited);
+  await pipe.writeFile('UNUSED=1\n');
+  await pipe.close();
+  await assert.rejects(rotation, {
+    name: 'CliError',
+    message:
+      /^restauth\.json changed while the rotation ran \(an edit, or another rotation\): nothing was written/,
+  });
+  assert.equal(await readFile(file, 'utf8'), edited, "the operator's edit stands");
+  assert.deepEqual(await keysIn(file), [configEntry]);
+
+  // Run again on the edited file, it rotates and keeps the edit; the dead rotation's file is gone.
+  await rm(dotenv);
+  await rotateKeys({ configFile: 'restauth.json', kid: 'next', now: T0, cwd: dir, env: {} });
+  assert.deepEqual(
+    (await keysIn(file)).map((key) => key.kid),
+    ['current', 'next'],
+  );
+  assert.equal(JSON.parse(await readFile(file, 'utf8')).jwt.accessTokenTtl, 600);
+  assert.equal(existsSync(leftover), false);
+  assert.deepEqual(
+    (await readdir(dir)).filter((name) => name.startsWith('.restauth.json.')),
+    [],
+    'no temp file is left',
+  );
+});

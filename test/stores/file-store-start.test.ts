@@ -282,6 +282,8 @@ describe('file store at start: crash leftovers and a damaged mail queue', () => 
       join('.restauth', '.mail-queue.json.4245.tmp'),
       join('.restauth', 'outbox', `2026-11-29T01-02-03-004Z-${deadPid}-0.json`),
       join('.restauth', 'outbox', `2026-11-29T01-02-03-004Z-${deadPid}-0.eml`),
+      // Cut off before its rename, full or not: a mail is written whole or not at all.
+      join('.restauth', 'outbox', `.2026-11-29T01-02-03-004Z-${deadPid}-2.eml.${deadPid}.tmp`),
     ];
     const kept = [
       'notes.tmp',
@@ -292,6 +294,7 @@ describe('file store at start: crash leftovers and a damaged mail queue', () => 
       join('.restauth', 'outbox', `2026-11-29T01-02-03-004Z-${deadPid}-1.json`),
       // A live writer's file may be empty for a moment: this process's pid is alive.
       join('.restauth', 'outbox', `2026-11-29T01-02-03-004Z-${process.pid}-0.json`),
+      join('.restauth', 'outbox', `.2026-11-29T01-02-03-004Z-${process.pid}-3.json.${process.pid}.tmp`),
     ];
     for (const name of crashed)
       await writeFile(join(dir, name), name.endsWith('.tmp') ? 'x'.repeat(4096) : '');
@@ -309,7 +312,7 @@ describe('file store at start: crash leftovers and a damaged mail queue', () => 
         warnings.join('\n'),
         /removed 1 temp file\(s\) of db\.json a crash left: \.db\.json\.4242\.tmp/,
       );
-      assert.match(warnings.join('\n'), /removed 2 empty outbox file\(s\)/);
+      assert.match(warnings.join('\n'), /removed 3 outbox file\(s\) a crash left unfinished/);
     } finally {
       await t.close();
     }
