@@ -52,6 +52,7 @@ export class PasswordSignIn extends AuthUseCase {
     const now = this.now();
     // GoTrue answers a banned user's sign-in 400 (403 everywhere else).
     this.assertNotBanned(user, now, 400);
+    this.issuer.assertRoleMaySign(user);
     const signedIn = await this.guessesOf(client)
       .opening(user.id, now, (known) =>
         this.recordSignIn(client, user, now, authMethodOf(extraClaims, 'password'), known),

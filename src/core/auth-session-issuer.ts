@@ -63,13 +63,14 @@ export class SessionIssuer extends AuthUseCase {
   }
 
   /**
-   * Refuses what startSession would: a banned user (user_banned), one with a verified MFA factor
+   * Refuses what startSession would: a banned user (user_banned), a reserved role (forbidden), one with a verified MFA factor
    * (insufficient_aal, as the store's session-opening write refuses it; that write still decides a
    * factor verified since). Asked also before a mailed link hands on a PKCE code instead of a
    * session: the code's exchange was refused after the link and the code were both spent.
    */
   async assertMayStartSession(user: User, now: Date = this.now()): Promise<void> {
     this.assertNotBanned(user, now);
+    this.assertRoleMaySign(user);
     const factors = await this.deps.store.listMfaFactors(user.id);
     if (factors.some((factor) => factor.status === 'verified')) throw new AuthError('insufficient_aal');
   }
@@ -83,6 +84,7 @@ export class SessionIssuer extends AuthUseCase {
   ): Promise<IssuedSession> {
     // Every session opens here or in signIn: none for a banned user (a password change or reset included).
     this.assertNotBanned(user, now);
+    this.assertRoleMaySign(user);
     const { session, refreshToken } = await this.guessesOf(client).opening(user.id, now, (known) =>
       this.deps.sessions.start(user.id, now, authMethodOf(extraClaims, authMethod), known),
     );
@@ -100,14 +102,7 @@ export class SessionIssuer extends AuthUseCase {
   }
 
   async sign(user: User, session: Session, now: Date, extraClaims?: ExtraClaims): Promise<IssuedAccessToken> {
-    // An account made before such names were refused at sign-up (ownRoleFor) may still hold one:
-    // no token claims it, whatever the path (sign-in, refresh, link, bearer re-issue).
-    if (user.role !== null && this.isReservedRole(user.role)) {
-      throw new AuthError(
-        'forbidden',
-        "This account's database role is reserved: an administrator must remove it",
-      );
-    }
+    this.assertRoleMaySign(user);
     const signed = await this.deps.tokens.sign(
       {
         ...(extraClaims ? extraClaims(user, session) : {}),
@@ -129,6 +124,20 @@ export class SessionIssuer extends AuthUseCase {
     );
     const { token, ...claims } = signed;
     return { accessToken: token, expiresIn: claims.exp - claims.iat, expiresAt: claims.exp, claims };
+  }
+
+  /**
+   * An account made before such names were refused at sign-up (ownRoleFor) may still hold one: no
+   * token claims it, whatever the path (sign-in, refresh, link, bearer re-issue). Asked before a
+   * sign-in writes too, so a refused one opens no session and moves no last_sign_in_at.
+   */
+  assertRoleMaySign(user: Pick<User, 'role'>): void {
+    if (user.role !== null && this.isReservedRole(user.role)) {
+      throw new AuthError(
+        'forbidden',
+        "This account's database role is reserved: an administrator must remove it",
+      );
+    }
   }
 
   isReservedRole(role: string): boolean {

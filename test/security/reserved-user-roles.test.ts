@@ -50,7 +50,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
     it('an account made before such names were refused gets no token claiming its role', async () => {
       // As stored by a version that did not refuse the name at sign-up.
       const name = ROLES.service;
-      await app.t.services.store.createUser(
+      const made = await app.t.services.store.createUser(
         { username: name, email: null, emailConfirmedAt: null, role: name, profile: {}, appMetadata: {} },
         await app.t.services.hasher.hash('a long passphrase'),
       );
@@ -66,6 +66,9 @@ for (const storeKind of ['file', 'postgres'] as const) {
         assert.match(res.body, /database role is reserved/u, url);
         assert.doesNotMatch(res.body, /eyJ/u, `${url}: no token`);
       }
+      // Refused before the sign-in wrote: no session was opened, no sign-in recorded.
+      assert.deepEqual(await app.t.services.store.listSessions(made.id), []);
+      assert.equal((await app.t.services.store.findUserById(made.id))?.lastSignInAt, null);
     });
 
     it('leaves other names their own role', async () => {
