@@ -14,6 +14,12 @@ import { isShared, type RateLimitRule } from './rate-limit.js';
 /** How long a client that signed an account in is remembered as that account's known client. */
 const KNOWN_CLIENT_MS = 30 * 86_400_000;
 
+/**
+ * Where a password change is recorded in the counters (PASSWORD_SET_PREFIX and the user's id), until
+ * KNOWN_CLIENT_MS after it: a known client counts only if it signed the account in since.
+ */
+const PASSWORD_SET_PREFIX = 'passwordSet:';
+
 /** Checks of one account that may wait in one process for their turn; past it: 503 over_capacity. */
 const MAX_WAITING = 256;
 
@@ -50,6 +56,15 @@ interface AccountChecks {
  *   there would tell that this login and the spent one are one account's.
  * Either way a client that signed this account in within KNOWN_CLIENT_MS is exempt (NIST 800-63B
  * 5.2.2): the owner's usual device or network goes on signing in during an attack.
+ *
+ * Only a sign-in made since the password was last set counts (passwordSetRecord): a password
+ * replaced (a change, a reset, an administrator's, a takeover retiring it) ends every exemption
+ * earned before, or an attacker who signed in with a stolen password, or a squatter before the
+ * owner took the address over, would go on guessing the new password past the account's budget for
+ * 30 days. Each change writes one record per account (`passwordSet:<id>`, ending KNOWN_CLIENT_MS
+ * after it, when every record it outdates has ended too) rather than deleting the account's known
+ * clients: their keys start with the client, so finding an account's would scan every key; the
+ * record is read only where the exemption is asked for (a budget spent and the client known).
  */
 export class AccountGuessLimit {
   private readonly checks = new Map<string, AccountChecks>();
@@ -86,6 +101,7 @@ export class AccountGuessLimit {
       failuresPrefix: accountKey(''),
       loginKey: loginKey(login),
       knownPrefix: clientBucket === null ? null : knownKey(clientBucket, ''),
+      passwordSetPrefix: PASSWORD_SET_PREFIX,
       windowMs: this.windowMs,
       max: this.rule.max,
       now: this.clock(),
@@ -102,11 +118,16 @@ export class AccountGuessLimit {
     const login = await count(loginKey(subject.login));
     const account = subject.userId === null ? null : await count(accountKey(subject.userId));
     const spent = Math.max(login.failures, account?.failures ?? 0) >= this.rule.max;
+    const { userId } = subject;
     const known =
-      spent && clientBucket !== null && subject.userId !== null
-        ? await this.counter.peek(knownKey(clientBucket, subject.userId), KNOWN_CLIENT_MS, now)
+      spent && clientBucket !== null && userId !== null
+        ? await this.counter.peek(knownKey(clientBucket, userId), KNOWN_CLIENT_MS, now)
         : null;
-    return { ...login, account, knownClient: known !== null };
+    // Both end KNOWN_CLIENT_MS after they were written: the sign-in counts if not older than the change.
+    const set =
+      known && userId !== null ? await this.counter.peek(passwordSetKey(userId), KNOWN_CLIENT_MS, now) : null;
+    const knownClient = known !== null && (!set || known.resetAt.getTime() >= set.resetAt.getTime());
+    return { ...login, account, knownClient };
   }
 
   /**
@@ -348,6 +369,21 @@ function accountKey(userId: string): string {
 
 function loginKey(login: string): string {
   return `passwordGuesses:login:${login}`;
+}
+
+/**
+ * What a store writes in its counters with a change of an account's password at `now` (renewed, as
+ * a known client is), its key `prefix` followed by the account's id: every known client of the
+ * account written before it stops counting (AccountGuessLimit). Written whether the limit is on or
+ * not: it costs a row, and a limit turned back on must not find exemptions the change ended.
+ */
+export function passwordSetRecord(now: Date): { prefix: string; until: Date } {
+  return { prefix: PASSWORD_SET_PREFIX, until: new Date(now.getTime() + KNOWN_CLIENT_MS) };
+}
+
+/** Apart from every other family: the rest of the key is the id, whatever it holds. */
+function passwordSetKey(userId: string): string {
+  return `${PASSWORD_SET_PREFIX}${userId}`;
 }
 
 function knownKey(clientBucket: string, userId: string): string {

@@ -12,6 +12,7 @@ import type { OneTimeToken, User } from './ports/store.js';
 import { checkEmail } from './identity.js';
 import { checkUserData } from './validation.js';
 import type { Client } from './audit.js';
+import type { KnownClientRecord } from './ports/rate-limits.js';
 
 /** A session younger than this changes its password without a code, as GoTrue's (24 hours). */
 const REAUTHENTICATION_WINDOW_MS = 24 * 60 * 60 * 1000;
@@ -271,13 +272,19 @@ export class OwnAccount extends AuthUseCase {
     this.deps.hasher.assertAcceptable(newPassword);
     const passwordHash = await this.deps.hasher.hash(newPassword);
     const now = this.now();
-    const changed = await this.deps.store.changePassword(
-      user.id,
-      passwordHash,
-      keepSessionId,
-      now,
-      expectedHash,
-    );
+    const change = (knownClient: KnownClientRecord | null) =>
+      this.deps.store.changePassword(user.id, passwordHash, keepSessionId, now, expectedHash, {
+        knownClient,
+      });
+    // The change ends every known client of the account (Store.changePassword) but, where the caller
+    // keeps its session, the caller's own: it knows the new password, so an exemption from the guess
+    // limit gives it nothing it lacks, and its owner goes on signing in from it during an attack. A
+    // change that ends every session leaves the caller's client known only once a session opens for
+    // it (changePasswordWithCurrent's does).
+    const changed =
+      keepSessionId === null
+        ? await change(null)
+        : await this.guessesOf(client).opening(user.id, now, change);
     await this.deps.audit?.record('password_changed', client, { userId: user.id });
     return { changed, now };
   }

@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AccountGuessLimit, type GuessSubject } from '../../src/core/account-guess-limit.js';
+import {
+  AccountGuessLimit,
+  passwordSetRecord,
+  type GuessSubject,
+} from '../../src/core/account-guess-limit.js';
 import { MemoryRateLimitCounter } from '../../src/stores/file/rate-limits.js';
 
 // A small cap, so churning past it takes a few thousand keys; the clock is fixed (no window ends).
@@ -102,6 +106,25 @@ describe('file store rate-limit counters: bounded memory', () => {
     }
     assert.equal((await counter.peek('signIn:10.0.1.0', WINDOW, at(CAP)))?.count, 1, 'the newest kept');
     assert.equal(counter.sizes[0], CAP - CAP / 10 + 1);
+  });
+
+  it("keeps an account's password change through churn: a client known before it stays a stranger", async () => {
+    const counter = new MemoryRateLimitCounter(CAP);
+    const limit = new AccountGuessLimit(counter, GUESSES, clock);
+    const home = '203.0.113.9';
+    const before = limit.knownRecord('user-1', home, new Date(NOW.getTime() - 60_000));
+    await counter.renew(before.key, before.until);
+    const set = passwordSetRecord(NOW);
+    const setKey = `${set.prefix}user-1`;
+    await counter.renew(setKey, set.until);
+    await spend(limit, account('user-1'));
+    assert.equal((await limit.standing(account('user-1'), home)).knownClient, false, 'signed in before');
+    for (let i = 0; i < CHURN; i++)
+      await counter.renew(`passwordKnown:198.51.${i >> 8}.${i & 255}:user-${i}`, set.until);
+    assert.notEqual(await counter.peek(setKey, 30 * 86_400_000, NOW), null, 'the change was evicted');
+    // A sign-in since the change (at its very time too) makes the client known again.
+    await limit.remember('user-1', home);
+    assert.equal((await limit.standing(account('user-1'), home)).knownClient, true, 'signed in since');
   });
 
   it("keeps at most its cap of logins' wrong passwords however many unknown logins are tried", async () => {

@@ -41,6 +41,12 @@ export interface GuessProbe {
   loginKey: string;
   /** Null: no client to look for (a command run on the host). */
   knownPrefix: string | null;
+  /**
+   * The key of the account's last password change (followed by its id, ending as long after the
+   * change as a known client after its sign-in): a known client ending before it signed in before
+   * the change and does not count.
+   */
+  passwordSetPrefix: string;
   windowMs: number;
   max: number;
   now: Date;

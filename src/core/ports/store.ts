@@ -563,6 +563,13 @@ export interface Store {
    * updateUser's `unlessBannedAt`), and a user with a verified MFA factor (PostgreSQL: GoTrue's
    * mfa_factors, which restauth does not check) with AuthError('insufficient_aal'), unless
    * `options.evenIfBanned` (an administrator's change).
+   *
+   * Every known client of the account (the guess limit's exemption, account-guess-limit.ts) earned
+   * before the change stops counting: the store writes passwordSetRecord(userId, now) in the
+   * rate-limit counters the guess limit reads, with the change (PostgreSQL: in its transaction; the
+   * file store: in its backend's memory counter, once the change committed). `options.knownClient`,
+   * the caller's own client where it keeps its session, is written after it by a store that
+   * `recordsKnownClients`, in the same step (another ignores it: core remembers it afterwards).
    */
   changePassword(
     userId: string,
@@ -570,7 +577,7 @@ export interface Store {
     keepSessionId: string | null,
     now: Date,
     expectedHash?: string | null,
-    options?: { evenIfBanned?: boolean },
+    options?: { evenIfBanned?: boolean; knownClient?: KnownClientRecord | null },
   ): Promise<User>;
 
   // Sessions and refresh tokens

@@ -21,7 +21,10 @@ export async function openFileBackend(
   logger: BackendLogger,
 ): Promise<Backend> {
   const files = config.store;
+  const rateLimits = new MemoryRateLimitCounter();
   const { db, store, outbox, storage } = await openFileStore(files, logger, {
+    // A password change ends the known clients the guess limit reads there (Store.changePassword).
+    rateLimits,
     outboxFile: mailQueuePath(config.stateDir),
     // json-server's --watch: db.json edited while restauth runs is applied.
     adoptEdits: config.data?.watch ?? false,
@@ -32,7 +35,7 @@ export async function openFileBackend(
   return {
     store,
     outbox,
-    rateLimits: new MemoryRateLimitCounter(),
+    rateLimits,
     flowStates: new FileFlowStates(db),
     upkeep: async () => {},
     readiness: () => fileReadiness(files, db, storage),

@@ -30,6 +30,8 @@ import {
 } from '../../core/ports/store.js';
 import type { RecordChanges } from '../../core/ports/documents.js';
 import type { OutgoingMail } from '../../core/ports/outbox.js';
+import type { KnownClientRecord, RateLimitCounter } from '../../core/ports/rate-limits.js';
+import { passwordSetRecord } from '../../core/account-guess-limit.js';
 import type { AuditFile } from './audit-file.js';
 import type { StorageHealth } from './storage-health.js';
 import {
@@ -90,6 +92,12 @@ export interface FileStoreOptions {
   /** Whether the folders the store writes in can take a write now (Store.assertWritable); none: never asked. */
   storage?: StorageHealth;
   logger?: { warn(message: string): void };
+  /**
+   * The backend's rate-limit counters (in memory): a password change writes its passwordSetRecord
+   * there, ending the known clients the guess limit finds there (Store.changePassword). None: nothing
+   * is written (a store opened without the guess limit's counters).
+   */
+  rateLimits?: Pick<RateLimitCounter, 'renew'>;
 }
 
 type PasswordEntry = CredentialsDocument['passwords'][number];
@@ -612,9 +620,9 @@ export class FileStore implements Store {
     keepSessionId: string | null,
     now: Date,
     expectedHash?: string | null,
-    options: { evenIfBanned?: boolean } = {},
+    options: { evenIfBanned?: boolean; knownClient?: KnownClientRecord | null } = {},
   ): Promise<User> {
-    return this.db.transactCredentials((stored, changes) => {
+    const changed = await this.db.transactCredentials((stored, changes) => {
       const write = this.credentialsWrite(stored, changes);
       const docs = { data: this.db.data, credentials: stored };
       const record = this.index().byId.get(userId);
@@ -638,6 +646,13 @@ export class FileStore implements Store {
       revokeUserSessions(write, userId, keepSessionId, 'password_changed', now);
       return this.toUser(userId, record, account);
     });
+    // Once committed (a refused or failed change ends nothing). A check read between the commit and
+    // this (the counters are in memory: a turn of the event loop) is one guess at a password just
+    // set, no more. The caller's own client (knownClient) is remembered by core after this: these
+    // counters are not the store's own writes (no recordsKnownClients).
+    const set = passwordSetRecord(now);
+    await this.options.rateLimits?.renew(`${set.prefix}${userId}`, set.until);
+    return changed;
   }
 
   // ---- sessions

@@ -1,5 +1,6 @@
 import { basename, dirname } from 'node:path';
 import type { FileStoreConfig } from '../../config/schema.js';
+import type { RateLimitCounter } from '../../core/ports/rate-limits.js';
 import { removeLeftoverTempFiles } from '../../lib/atomic-write.js';
 import { auditFilePath } from './audit-file.js';
 import { dateText } from './credentials-dates.js';
@@ -32,7 +33,13 @@ export { FileStore } from './file-store.js';
 export async function openFileStore(
   config: FileStoreConfig,
   logger?: FileDatabaseLogger,
-  options: { outboxFile?: string; adoptEdits?: boolean; ownerProp?: string } = {},
+  options: {
+    outboxFile?: string;
+    adoptEdits?: boolean;
+    ownerProp?: string;
+    /** The backend's rate-limit counters, where a password change ends the known clients (FileStoreOptions). */
+    rateLimits?: Pick<RateLimitCounter, 'renew'>;
+  } = {},
 ): Promise<{ db: FileDatabase; store: FileStore; outbox: FileMailQueue | null; storage: StorageHealth }> {
   await refuseHalfAStore({ ...config, auditFile: auditFilePath(config.credentialsFile) });
   // The folders the store writes in: the two files', the audit log's (the credentials'), the mail queue's.
@@ -86,6 +93,7 @@ export async function openFileStore(
       storage,
       ...(outbox ? { outbox } : {}),
       ...(logger ? { logger } : {}),
+      ...(options.rateLimits ? { rateLimits: options.rateLimits } : {}),
     });
     const mistyped = mistypedCredentials(normalizeCredentials(db.credentials));
     if (mistyped.length > 0) {

@@ -8,6 +8,7 @@ export const MEMORY_COUNTER_MAX_KEYS = 200_000;
 export const MEMORY_COUNTER_MAX_LOGINS = 200_000;
 
 const LOGIN_GUESSES = 'passwordGuesses:login:';
+const PASSWORD_SET = 'passwordSet:';
 
 interface Window {
   count: number;
@@ -29,7 +30,8 @@ interface Window {
  * Wrong passwords (`passwordGuesses:`, an account's and a login's) are never evicted for other
  * windows: churning clients, which cost their maker a request each, must not reset them.
  * - An account's (by id) are never evicted, only expired: churn must not reset an account's, or
- *   guessing is unbounded again. They are bounded by the accounts.
+ *   guessing is unbounded again. They are bounded by the accounts. So is an account's last password
+ *   change (`passwordSet:`), which ends the known clients that signed in before it.
  * - A login's, as typed, known or not (this counter cannot tell them apart, so neither can an
  *   answer), are kept up to `maxLogins`; past it a new login's count takes the place of the lowest
  *   ones, among them the soonest ending, as the evictable windows do. Each count cost its maker a
@@ -41,7 +43,7 @@ interface Window {
 export class MemoryRateLimitCounter implements RateLimitCounter {
   /** Windows that may be evicted past maxKeys: per client, known clients. */
   private readonly windows = new Map<string, Window>();
-  /** Wrong passwords of accounts (by id): expired, never evicted. */
+  /** Wrong passwords of accounts (by id), and their password changes: expired, never evicted. */
   private readonly accounts = new Map<string, Window>();
   /** Wrong passwords of logins, known or not: evicted past maxLogins by their own counts only. */
   private readonly logins = new Map<string, Window>();
@@ -95,6 +97,9 @@ export class MemoryRateLimitCounter implements RateLimitCounter {
 
   /** Where `key` is kept. */
   private mapOf(key: string): Map<string, Window> {
+    // An account's password change (passwordSetRecord) is kept as its wrong passwords are: evicting
+    // it would bring back the exemptions of the clients that signed in before it.
+    if (key.startsWith(PASSWORD_SET)) return this.accounts;
     if (!key.startsWith('passwordGuesses:')) return this.windows;
     return key.startsWith(LOGIN_GUESSES) ? this.logins : this.accounts;
   }

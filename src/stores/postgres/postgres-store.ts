@@ -4,6 +4,7 @@ import { AuthError, type ErrorCode } from '../../core/errors.js';
 import { loginKey } from '../../core/identity.js';
 import type { OutgoingMail } from '../../core/ports/outbox.js';
 import type { GuessProbe, GuessStanding, KnownClientRecord } from '../../core/ports/rate-limits.js';
+import { passwordSetRecord } from '../../core/account-guess-limit.js';
 import { hitSql, openWindow, rateLimitTable } from './rate-limits.js';
 import {
   type AuditEvent,
@@ -672,10 +673,12 @@ export class PostgresStore implements Store {
     keepSessionId: string | null,
     now: Date,
     expectedHash?: string | null,
-    options: { evenIfBanned?: boolean } = {},
+    options: { evenIfBanned?: boolean; knownClient?: KnownClientRecord | null } = {},
   ): Promise<User> {
     const uid = userUid(userId);
     if (uid === null) throw new AuthError('user_not_found');
+    const set = passwordSetRecord(now);
+    const caller = options.knownClient ?? null;
     return inTransaction(this.pool, async (client) => {
       // The user's row lock orders racing changes: the second waits here for the first to commit,
       // then (read committed: each statement sees what committed before it) finds its proof gone.
@@ -711,16 +714,33 @@ export class PostgresStore implements Store {
         if (kept.rowCount !== 1) throw new AuthError('session_not_found');
       }
       // The new hash, the count and the revocations commit together. The count is bumped only when no
-      // session is kept: a kept session's access token goes on working.
+      // session is kept: a kept session's access token goes on working. So does the change's record
+      // in rate_limits, which ends the known clients that signed in before it (the guess limit), and
+      // the caller's own client, known from now on (options.knownClient: its session is kept).
       const changed = await client.query<UserRow>(
         `WITH u AS (
            UPDATE ${this.users} SET encrypted_password = $2, updated_at = $4 WHERE id = $5 RETURNING *
          ), a AS (
            UPDATE ${this.accounts} SET token_count = token_count + CASE WHEN $3::text IS NULL THEN 1 ELSE 0 END
            WHERE id = $1 RETURNING *
-         ), ${endSessionsClauses(this.session, 's.user_id = $5 AND s.id::text IS DISTINCT FROM $3', '$4::timestamptz', `'password_changed'`)}
+         ), ${endSessionsClauses(this.session, 's.user_id = $5 AND s.id::text IS DISTINCT FROM $3', '$4::timestamptz', `'password_changed'`)},
+         ${knownClientClause(
+           this.rateLimits,
+           `SELECT v.key, v.reset_at, 1 FROM (VALUES ($6::text || $5::uuid::text, $7::timestamptz), ($8::text, $9::timestamptz))
+              AS v(key, reset_at) WHERE v.key IS NOT NULL`,
+         )}
          SELECT ${this.userColumns} FROM u JOIN a ON a.uid = u.id`,
-        [locked.user_key, passwordHash, keepSessionId, now, uid],
+        [
+          locked.user_key,
+          passwordHash,
+          keepSessionId,
+          now,
+          uid,
+          set.prefix,
+          set.until,
+          caller?.key ?? null,
+          caller?.until ?? null,
+        ],
       );
       return toUser(changed.rows[0]!);
     });
@@ -751,7 +771,9 @@ export class PostgresStore implements Store {
   /**
    * findUserWithPasswordHash with the login's and the account's wrong passwords in their open
    * windows (the shared rate_limits rows the guess limit counts them in) and, only once either is
-   * spent, whether the asking client signed the account in lately: one statement, as without the
+   * spent, whether the asking client signed the account in lately and not before its password was
+   * last set (a known client's row ending before the change's: both end as long after they were
+   * written, see passwordSetRecord): one statement, as without the
    * limit. Always one row: with no such user its columns are null, the account's count too. A
    * per-client hit (`clientHit`, the sign-in family's) is counted in the same statement, so the
    * route's limit costs no round trip of its own (issue 17).
@@ -775,11 +797,14 @@ export class PostgresStore implements Store {
     // The hit's row is another key than the rows read: the read's snapshot, before the insert, is theirs.
     const lookup = (
       counting: boolean,
-    ) => `${counting ? `WITH hit AS (${hitSql(this.rateLimits, '$8', '$3', '$9')} RETURNING count, reset_at) ` : ''}SELECT ${this.userColumns}, u.encrypted_password AS password_hash,
+    ) => `${counting ? `WITH hit AS (${hitSql(this.rateLimits, '$9', '$3', '$10')} RETURNING count, reset_at) ` : ''}SELECT ${this.userColumns}, u.encrypted_password AS password_hash,
              g.count AS guess_failures, g.reset_at AS guess_reset_at,
              ga.count AS account_failures, ga.reset_at AS account_reset_at,
              CASE WHEN (g.count >= $5 OR ga.count >= $5) AND $6::text IS NOT NULL THEN EXISTS (
                SELECT 1 FROM ${this.rateLimits} k WHERE k.key = $6 || u.id::text AND k.reset_at > $3
+                 AND NOT EXISTS (
+                   SELECT 1 FROM ${this.rateLimits} p WHERE p.key = $8 || u.id::text AND p.reset_at > k.reset_at
+                 )
              ) ELSE false END AS known_client${counting ? ', hit.count AS hit_count, hit.reset_at AS hit_reset_at' : ''}
            FROM (SELECT) AS one${counting ? ' CROSS JOIN hit' : ''}
            LEFT JOIN (${this.userFrom})
@@ -800,6 +825,7 @@ export class PostgresStore implements Store {
             guesses.max,
             guesses.knownPrefix,
             guesses.loginKey,
+            guesses.passwordSetPrefix,
             ...(hit ? [hit.key, hit.windowMs] : []),
           ],
         ),
