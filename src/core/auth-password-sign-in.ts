@@ -39,8 +39,9 @@ export class PasswordSignIn extends AuthUseCase {
     extraClaims?: ExtraClaims,
   ): Promise<IssuedSession> {
     let user: User;
+    let provenHash: string;
     try {
-      ({ user } = await this.credentials.proveCredentials(login, password, client));
+      ({ user, hash: provenHash } = await this.credentials.proveCredentials(login, password, client));
     } catch (error) {
       if (error instanceof CredentialsRefused) {
         await this.deps.audit?.record('sign_in_failed', client, { userId: error.userId, actorId: null });
@@ -55,9 +56,11 @@ export class PasswordSignIn extends AuthUseCase {
     this.issuer.assertRoleMaySign(user);
     const signedIn = await this.guessesOf(client)
       .opening(user.id, now, (known) =>
-        this.recordSignIn(client, user, now, authMethodOf(extraClaims, 'password'), known),
+        this.recordSignIn(client, user, provenHash, now, authMethodOf(extraClaims, 'password'), known),
       )
       .catch((error: unknown) => {
+        // The password was replaced after it was verified (Store.openSignIn): a wrong one's answer.
+        if (isAuthError(error) && error.code === 'invalid_credentials') throw new CredentialsRefused(user.id);
         // A ban committed after the user was read: the store opened no session (Store.createSession).
         if (isAuthError(error) && error.code === 'user_banned')
           throw new AuthError('user_banned', undefined, { status: 400 });
@@ -75,6 +78,7 @@ export class PasswordSignIn extends AuthUseCase {
   private async recordSignIn(
     client: Client,
     user: User,
+    provenHash: string,
     now: Date,
     authMethod: string,
     knownClient: KnownClientRecord | null,
@@ -84,7 +88,13 @@ export class PasswordSignIn extends AuthUseCase {
     if (store.openSignIn) {
       const { session, refreshToken } = sessions.prepare(user.id, now, authMethod);
       const event = audit?.event('sign_in', client, audited) ?? null;
-      const opened = await store.openSignIn({ lastSignInAt: now, session, audit: event, knownClient });
+      const opened = await store.openSignIn({
+        lastSignInAt: now,
+        session,
+        audit: event,
+        provenHash,
+        knownClient,
+      });
       if (event) await audit?.stored(event);
       return { ...opened, refreshToken };
     }
@@ -92,6 +102,12 @@ export class PasswordSignIn extends AuthUseCase {
       store.updateUser(user.id, { lastSignInAt: now }),
       sessions.start(user.id, now, authMethod, knownClient),
     ]);
+    // Read after the session is written: a change committed before it ended no session of this
+    // sign-in's, and is seen here; one committed after it ended this session too.
+    if ((await store.getPasswordHash(user.id)) !== provenHash) {
+      await store.revokeSession(opened.session.id, 'password_changed', now);
+      throw new AuthError('invalid_credentials');
+    }
     await audit?.record('sign_in', client, audited);
     return { user: signedIn, session: opened.session, refreshToken: opened.refreshToken };
   }

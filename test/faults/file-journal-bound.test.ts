@@ -99,6 +99,7 @@ function signInAs(store: FileStore, n: number) {
       maxPerUser: 3,
     },
     audit: { id: `e${n}`, at, action: 'sign_in', userId: 'ann', actorId: 'ann', ip: null, data: {} },
+    provenHash: 'hash',
   });
 }
 

@@ -258,7 +258,12 @@ describe('users an id names: own GoTrue instance, audience in the admin list, no
     // open_session and open_sign_in (migration 59), in the statement that locks the user's row.
     await assert.rejects(store.createSession(opening(randomUUID())), { code: 'user_not_found' });
     await assert.rejects(
-      store.openSignIn!({ lastSignInAt: now, session: opening(randomUUID()), audit: null }),
+      store.openSignIn!({
+        lastSignInAt: now,
+        session: opening(randomUUID()),
+        audit: null,
+        provenHash: 'not checked: no such user',
+      }),
       {
         code: 'user_not_found',
       },

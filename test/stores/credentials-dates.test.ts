@@ -170,6 +170,7 @@ describe('file store: dates as numbers in memory, as ISO strings on disk', () =>
         maxPerUser: 0,
       },
       audit: null,
+      provenHash: (await store.getPasswordHash('ann'))!,
     });
     await store.rotateRefreshToken('hash-new', 'hash-newer', new Date(now.getTime() + 1000));
     await store.revokeSession('session-ann', 'logout', now);

@@ -207,6 +207,7 @@ describe('FileStore journal of user writes', () => {
               ip: null,
               data: {},
             },
+            provenHash: 'hash',
           });
         await signIn(1, new Date(Date.UTC(2026, 0, 1)));
         await signIn(2, new Date(Date.UTC(2026, 2, 1)));
@@ -337,6 +338,8 @@ describe('FileStore journal of user writes', () => {
             ip: null,
             data: { via: 'password' },
           },
+          // The hash it would have verified: none (no password) refuses it, as a sign-in would be.
+          provenHash: (await store.getPasswordHash(user)) ?? '',
         });
       }
       case 'auditWritten':

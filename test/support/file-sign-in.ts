@@ -26,7 +26,8 @@ export async function writeOneUserFolder(dir: string, userId: string): Promise<v
 
 /**
  * The writes of `userId`'s `n`th password sign-in (Store.openSignIn's input), one second after the
- * last, without an audit event (the audit log's own timer would write it later, outside the commit).
+ * last, without an audit event (the audit log's own timer would write it later, outside the commit),
+ * proven by the hash writeOneUserFolder stores.
  */
 export function signInWrites(userId: string, n: number, maxPerUser = 0) {
   const now = new Date(Date.UTC(2026, 0, 1) + n * 1000);
@@ -42,5 +43,6 @@ export function signInWrites(userId: string, n: number, maxPerUser = 0) {
       maxPerUser,
     },
     audit: null,
+    provenHash: 'hash',
   };
 }

@@ -600,11 +600,17 @@ export interface Store {
    * writes it), the session as createSession makes it (its first refresh token, its user's cap), and the audit event (null: none), all committed together or none. Throws
    * user_not_found when the user is gone. Optional: core otherwise calls updateUser, createSession and
    * recordAuditEvent.
+   *
+   * `provenHash`: the hash the sign-in's password was verified against. A password replaced since (a
+   * change, a reset: they end the account's sessions) refuses the sign-in with invalid_credentials and
+   * leaves it no session, or one that checked the old password during the change (a hash takes
+   * milliseconds) opened a session the change never saw, and its holder kept the account.
    */
   openSignIn?(input: {
     lastSignInAt: Date;
     session: NewSession;
     audit: AuditEvent | null;
+    provenHash: string;
     /** The rate-limit key that remembers the client as the user's known one (see recordsKnownClients). */
     knownClient?: KnownClientRecord | null;
   }): Promise<{ user: User; session: Session }>;

@@ -666,9 +666,13 @@ export class FileStore implements Store {
     lastSignInAt: Date;
     session: NewSession;
     audit: AuditEvent | null;
+    provenHash: string;
   }): Promise<{ user: User; session: Session }> {
     const { session, audit } = input;
     return this.db.transactCredentials((credentials, changes) => {
+      // Inside the serialized write queue, before anything changes (a throwing transaction is not
+      // undone): a password replaced since the sign-in verified it proves nothing (Store.openSignIn).
+      if (this.storedHash(session.userId) !== input.provenHash) throw new AuthError('invalid_credentials');
       // First: a user removed meanwhile is refused before anything changed.
       const user = this.applyUserPatch(
         { data: this.db.data, credentials },

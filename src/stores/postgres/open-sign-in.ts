@@ -139,7 +139,9 @@ export function openSessionCallSql(q: Names, rateLimits: string): string {
  * returning the table's row type would depend on it, and serving a schema GoTrue made replaces
  * restauth's copy of the table with GoTrue's (gotrue-adopt.ts), which that dependency forbids.
  * With $17 (a key, until $18) the client is remembered as the user's known one in the rate-limit
- * table, in the same statement (the guess limit: account-guess-limit.ts), once the sign-in opened.
+ * table, in the same statement (the guess limit: account-guess-limit.ts), once the sign-in opened,
+ * if the row's password is still $19, the hash the sign-in verified; the row's password is answered
+ * (`password_hash`) for PostgresStore.openSignIn to refuse a sign-in whose password was replaced.
  */
 export function openSignInCallSql(
   q: Names,
@@ -148,7 +150,13 @@ export function openSignInCallSql(
 ): string {
   return `WITH opened AS MATERIALIZED (
       SELECT ${q.restauth}.open_sign_in($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) AS row
-    ), ${knownClientClause(tables.rateLimits, `SELECT $17::text, $18::timestamptz, 1 FROM opened WHERE opened.row IS NOT NULL AND $17::text IS NOT NULL`)}
-    SELECT ${userColumns} FROM opened, jsonb_populate_record(NULL::${q.schema}.users, opened.row) u
+    ), ${knownClientClause(
+      tables.rateLimits,
+      // Not for a sign-in whose password was replaced since it was verified ($19, Store.openSignIn).
+      `SELECT $17::text, $18::timestamptz, 1 FROM opened
+        WHERE opened.row IS NOT NULL AND $17::text IS NOT NULL AND opened.row->>'encrypted_password' = $19::text`,
+    )}
+    SELECT ${userColumns}, u.encrypted_password AS password_hash
+    FROM opened, jsonb_populate_record(NULL::${q.schema}.users, opened.row) u
     JOIN ${tables.accounts} a ON a.uid = u.id`;
 }

@@ -852,13 +852,14 @@ export class PostgresStore implements Store {
     lastSignInAt: Date;
     session: NewSession;
     audit: AuditEvent | null;
+    provenHash: string;
     knownClient?: KnownClientRecord | null;
   }): Promise<{ user: User; session: Session }> {
     const { session, audit } = input;
     const uid = userUid(session.userId);
     if (uid === null) throw new AuthError('user_not_found');
     // One statement (migration 36): the writes, the cap and the event commit together.
-    const { rows } = await this.pool.query<UserRow>(
+    const { rows } = await this.pool.query<UserRow & { password_hash: string | null }>(
       this.prepared(
         this.statement('openSignIn', () =>
           openSignInCallSql(
@@ -886,10 +887,19 @@ export class PostgresStore implements Store {
           Math.max(0, session.maxPerUser),
           input.knownClient?.key ?? null,
           input.knownClient?.until ?? null,
+          input.provenHash,
         ],
       ),
     );
     if (!rows[0]) return this.sessionRefusal(uid, session.createdAt);
+    if (rows[0].password_hash !== input.provenHash) {
+      // Replaced since the sign-in verified it (Store.openSignIn). The hash was read from the user's row
+      // as the call locked it, so the change committed first: its end of the account's sessions did
+      // not see this one, which ends here (the known client was not written: openSignInCallSql). Its
+      // audit event stays: a sign-in was made, and refused.
+      await this.revokeSession(session.id, 'password_changed', session.createdAt);
+      throw new AuthError('invalid_credentials');
+    }
     const user = toUser(rows[0]);
     return { user, session: this.opened(session, user.id) };
   }

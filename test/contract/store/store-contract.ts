@@ -226,6 +226,7 @@ export function runStoreContract(
               lastSignInAt: NOW,
               session: newSession(user.id, { maxPerUser: 5 }),
               audit: null,
+              provenHash: 'h',
             }),
             banned,
           );
