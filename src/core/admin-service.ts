@@ -68,10 +68,22 @@ export class AdminService {
    */
   async findUser(login: string): Promise<User> {
     const trimmed = login.trim();
-    const user = isEmailLogin(trimmed)
-      ? await this.deps.store.findUserByEmail(checkEmail(trimmed))
-      : ((await this.deps.store.findUserById(trimmed)) ??
-        (await this.deps.store.findUserByUsername(trimmed)));
+    if (isEmailLogin(trimmed)) return this.found(await this.deps.store.findUserByEmail(checkEmail(trimmed)));
+    const byId = await this.deps.store.findUserById(trimmed);
+    const byName = await this.deps.store.findUserByUsername(trimmed);
+    // Both, and not one user: anyone may sign up with a name that is another user's id (json-server's
+    // ids are 1, 2, 3 ...), and an operator acting on that user by the name it shows would act on
+    // the other account (reset its password, ban it). Neither is guessed.
+    if (byId && byName && byId.id !== byName.id) {
+      throw new AuthError(
+        'validation_failed',
+        `"${trimmed}" is the id of one user and the user name of another (id ${byName.id}): name the first by its address or user name, the second by its id`,
+      );
+    }
+    return this.found(byId ?? byName);
+  }
+
+  private found(user: User | null): User {
     if (!user) throw new AuthError('user_not_found');
     return user;
   }
