@@ -117,6 +117,55 @@ describe('GoTrue: a refused update changes nothing', () => {
     assert.equal(await t.services.store.findUserByEmail('moved@acme.test'), null, 'the address did not move');
     await assertUnchanged(t, 'admin-target@acme.test', other);
   });
+
+  it("PUT /user: app_metadata is the administrator's (403 not_admin) and a phone is refused, nothing written", async () => {
+    const { token, other } = await account(t, 'own-claims@acme.test');
+    const claims = await call(t, 'PUT', '/user', token, {
+      data: { nickname: 'x' },
+      app_metadata: { role: 'admin', plan: 'premium' },
+    });
+    // GoTrue's answer: a 200 said the app_metadata (which RLS policies trust) was written.
+    assert.equal(claims.status, 403);
+    assert.equal(claims.json['error_code'], 'not_admin');
+    assert.equal(claims.json['msg'], 'Updating app_metadata requires admin privileges');
+    const phone = await call(t, 'PUT', '/user', token, { data: { nickname: 'x' }, phone: '+15555550100' });
+    assert.equal(phone.status, 400);
+    assert.equal(phone.json['error_code'], 'phone_provider_disabled');
+    await assertUnchanged(t, 'own-claims@acme.test', other);
+    const user = await t.services.store.findUserByEmail('own-claims@acme.test');
+    assert.equal(user?.appMetadata['role'], undefined);
+  });
+
+  it('the admin API refuses the GoTrue fields restauth does not write (400), creating and changing nothing', async () => {
+    const { id, other } = await account(t, 'admin-fields@acme.test');
+    for (const [field, value] of [
+      ['password_hash', '$2a$10$abcdefghijklmnopqrstuu5Ge4NbuhkSOJOOyo7kSPc2h1fO3IOZm'],
+      ['role', 'service_role'],
+      ['aud', 'another-audience'],
+      ['id', '00000000-0000-4000-8000-000000000001'],
+      ['phone', '+15555550100'],
+      ['phone_confirm', true],
+    ] as const) {
+      const update = await call(t, 'PUT', `/admin/users/${id}`, service, {
+        user_metadata: { nickname: 'x' },
+        [field]: value,
+      });
+      assert.equal(update.status, 400, field);
+      assert.equal(update.json['error_code'], 'validation_failed', field);
+      assert.match(
+        String(update.json['msg']),
+        new RegExp(`does not support ${field} in the admin API`),
+        field,
+      );
+      const create = await call(t, 'POST', '/admin/users', service, {
+        email: `imported.${field}@acme.test`,
+        [field]: value,
+      });
+      assert.equal(create.status, 400, field);
+      assert.equal(await t.services.store.findUserByEmail(`imported.${field}@acme.test`), null, field);
+    }
+    await assertUnchanged(t, 'admin-fields@acme.test', other);
+  });
 });
 
 describe("GoTrue: an address change over its recipient's allowance changes nothing", () => {

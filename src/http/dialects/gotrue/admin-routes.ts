@@ -10,6 +10,7 @@ import { userAnswers } from './user-answers.js';
 import { clientOf } from '../../client.js';
 
 /** GoTrue's admin API, for service-role tokens only; every action lands in the audit log. */
+const UNSUPPORTED_USER_FIELDS = ['role', 'aud', 'password_hash', 'id', 'phone', 'phone_confirm'] as const;
 const UserBody = Type.Object({
   email: Type.Optional(Email),
   password: Type.Optional(Type.String({ minLength: 1 })),
@@ -17,6 +18,10 @@ const UserBody = Type.Object({
   user_metadata: Type.Optional(Metadata),
   app_metadata: Type.Optional(Metadata),
   ban_duration: Type.Optional(Type.String({ maxLength: 64 })),
+  // GoTrue's, which restauth does not write: named so that they are refused (adminInput), not dropped
+  // under a 200 that said they were written (an import whose password_hash was dropped made accounts
+  // without their passwords).
+  ...Object.fromEntries(UNSUPPORTED_USER_FIELDS.map((name) => [name, Type.Optional(Type.Unknown())])),
 });
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }) });
 const PageQuery = Type.Object({
@@ -48,6 +53,15 @@ const InviteBody = Type.Object({
 const MAX_PER_PAGE = 1000;
 
 function adminInput(body: Static<typeof UserBody>): AdminUserInput {
+  const unsupported = UNSUPPORTED_USER_FIELDS.filter(
+    (name) => (body as Record<string, unknown>)[name] !== undefined,
+  );
+  if (unsupported.length > 0) {
+    throw new AuthError(
+      'validation_failed',
+      `restauth does not support ${unsupported.join(', ')} in the admin API: nothing was written`,
+    );
+  }
   return {
     email: body.email,
     password: body.password,

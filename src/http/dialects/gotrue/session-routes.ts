@@ -50,6 +50,9 @@ const UserUpdateBody = Type.Object({
   password: Type.Optional(Type.String({ minLength: 1 })),
   data: Type.Optional(Metadata),
   nonce: Type.Optional(Type.String()),
+  // Named so that they are refused, not dropped: an answer of 200 said they were written.
+  app_metadata: Type.Optional(Type.Unknown()),
+  phone: Type.Optional(Type.String({ maxLength: 64 })),
   ...ClientExtras,
 });
 
@@ -219,6 +222,11 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (ap
       const body = request.body;
       const challenge = pkceOf(body);
       const checked = await requireUser(auth, request);
+      // GoTrue's answers: app_metadata is the administrator's (it reaches the access token, where
+      // policies trust it), and restauth keeps no phone.
+      if (body.app_metadata !== undefined)
+        throw new AuthError('not_admin', 'Updating app_metadata requires admin privileges');
+      if (body.phone !== undefined && body.phone !== '') throw new AuthError('phone_provider_disabled');
       const redirectTo = redirects.check(requestedRedirect(request));
       const user = await auth.updateOwnAccount(clientOf(request), checked, {
         ...(body.data !== undefined ? { data: body.data } : {}),
