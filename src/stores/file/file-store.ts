@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { AuthError } from '../../core/errors.js';
 import { providersOf, withProviders } from '../../core/identities.js';
+import { copyJson } from '../../lib/copy-json.js';
 import { STORAGE_RETRY_AFTER_S } from '../../lib/storage-failure.js';
 import { loginKey } from '../../core/identity.js';
 import {
@@ -1237,7 +1238,7 @@ export class FileStore implements Store {
    * so a release before reads it as it wrote it.
    */
   private appMetadataOf(id: string, account: AccountRecord): Record<string, unknown> {
-    const stored = structuredClone(account.appMetadata);
+    const stored = copyJson(account.appMetadata);
     if (Object.hasOwn(stored, 'providers') || account.isAnonymous === true) return stored;
     const providers = providersOf(this.identitiesOf(id));
     return withProviders(stored, providers.length > 0 ? providers : ['email']);
@@ -1253,7 +1254,7 @@ export class FileStore implements Store {
       emailConfirmedAt: stored.emailConfirmedAt === null ? null : new Date(stored.emailConfirmedAt),
       role: stored.role,
       tokenVersion: stored.tokenVersion,
-      profile: structuredClone(profile),
+      profile: copyJson(profile),
       appMetadata: this.appMetadataOf(id, stored),
       createdAt: new Date(stored.createdAt),
       updatedAt: new Date(stored.updatedAt),
