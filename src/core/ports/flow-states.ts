@@ -107,6 +107,12 @@ export interface FlowStateStore {
    */
   takeOAuthFlow(id: string): Promise<OAuthFlow | null>;
   /**
+   * Deletes every flow of user `userId` but `keptFlowId` (null: every one): their codes, issued or
+   * to come, exchange for nothing. What the holder of an anonymous account started goes once another
+   * proved its address (EmailFlows). Returns how many went. One statement (one transaction).
+   */
+  endFlowStatesOf(userId: string, keptFlowId: string | null): Promise<number>;
+  /**
    * Deletes the flows whose code was issued before `issuedBefore`, and those never issued a code
    * (pending OAuth flows included) created before `createdBefore`. Returns how many.
    */

@@ -122,6 +122,16 @@ export class FileFlowStates implements FlowStateStore {
     });
   }
 
+  async endFlowStatesOf(userId: string, keptFlowId: string | null): Promise<number> {
+    return this.db.transactCredentials((stored, changes) =>
+      removeEntriesWhere(
+        normalizeCredentials(stored).flowStates,
+        (id, entry) => entry.userId === userId && id !== keptFlowId,
+        (id) => changes.wrote('flowStates', id),
+      ),
+    );
+  }
+
   async pruneFlowStates(cutoffs: { issuedBefore: Date; createdBefore: Date }): Promise<number> {
     const spent = (entry: FlowStateEntry) =>
       entry.authCodeIssuedAt !== null
@@ -175,9 +185,18 @@ function removeWhere<Entry>(
   matches: (entry: Entry) => boolean,
   removed: (key: string) => void,
 ): number {
+  return removeEntriesWhere(map, (_key, entry) => matches(entry), removed);
+}
+
+/** removeWhere, judging each entry with its key. */
+function removeEntriesWhere<Entry>(
+  map: Record<string, Entry>,
+  matches: (key: string, entry: Entry) => boolean,
+  removed: (key: string) => void,
+): number {
   let count = 0;
   for (const [key, entry] of Object.entries(map)) {
-    if (!matches(entry)) continue;
+    if (!matches(key, entry)) continue;
     delete map[key];
     removed(key);
     count++;

@@ -223,6 +223,18 @@ export class PostgresFlowStates implements FlowStateStore {
     return rows[0]?.consumed === true;
   }
 
+  async endFlowStatesOf(userId: string, keptFlowId: string | null): Promise<number> {
+    // An id that is no uuid names no user's flow (and must not reach the cast, an SQL error).
+    if (!UUID.test(userId)) return 0;
+    const kept = keptFlowId !== null && UUID.test(keptFlowId) ? keptFlowId : null;
+    // Their pending links and link sessions go with them (ON DELETE CASCADE).
+    const result = await this.pool.query(
+      `DELETE FROM ${this.table} WHERE user_id = $1 AND ($2::uuid IS NULL OR id <> $2::uuid)`,
+      [userId, kept],
+    );
+    return result.rowCount ?? 0;
+  }
+
   async pruneFlowStates(cutoffs: { issuedBefore: Date; createdBefore: Date }): Promise<number> {
     // GoTrue's rows with a NULL created_at (none restauth writes) are left to it.
     const result = await this.pool.query(

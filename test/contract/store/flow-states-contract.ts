@@ -135,6 +135,31 @@ export function runFlowStateContract(
       assert.equal(await flows.pruneFlowStates({ issuedBefore: at(-300), createdBefore: at(-3600) }), 0);
     });
 
+    it("ends every flow of a user but the one kept, issued or not, pending link included; others' stay", async () => {
+      const userId = randomUUID();
+      const kept = newFlow({ userId });
+      const issued = newFlow({ userId, authenticationMethod: 'oauth', providerType: 'keycloak' });
+      const waiting = newFlow({ userId });
+      const linking = newFlow({ userId, authCodeHash: 'linking', authCodeIssuedAt: NOW, pendingLink: '{}' });
+      const another = newFlow();
+      for (const flow of [kept, issued, waiting, linking, another]) await flows.createFlowState(flow);
+      await flows.issueFlowAuthCode(kept.id, userId, 'kept', NOW, LONG_AGO);
+      await flows.issueFlowAuthCode(issued.id, userId, 'issued', NOW, LONG_AGO);
+      await flows.issueFlowAuthCode(another.id, another.userId, 'another', NOW, LONG_AGO);
+      assert.equal(await flows.endFlowStatesOf(userId, kept.id), 3);
+      flows = await subject.reopen();
+      assert.equal(await flows.findFlowStateByAuthCode('issued'), null);
+      assert.equal(await flows.findFlowStateByAuthCode('linking'), null);
+      assert.equal(await flows.issueFlowAuthCode(waiting.id, userId, 'late', NOW, LONG_AGO), null);
+      assert.equal((await flows.findFlowStateByAuthCode('kept'))?.id, kept.id);
+      assert.equal((await flows.findFlowStateByAuthCode('another'))?.id, another.id);
+      assert.equal(await flows.endFlowStatesOf(userId, null), 1);
+      assert.equal(await flows.findFlowStateByAuthCode('kept'), null);
+      assert.equal(await flows.endFlowStatesOf(userId, null), 0);
+      assert.equal(await flows.endFlowStatesOf('not-a-uuid', 'not-a-uuid'), 0);
+      assert.equal(await flows.consumeFlowState(another.id, 'another'), true);
+    });
+
     it('keeps a flow and its code across a restart', async () => {
       const flow = newFlow();
       await flows.createFlowState(flow);
