@@ -878,14 +878,51 @@ export class EmailFlows {
    * An anonymous account's first address, proven by following the mail. Whoever held the anonymous
    * session asked for that address (PUT /user, or linking a provider that gave it unverified), but
    * only the mailbox's owner followed the link: were the asker a stranger, the owner would now use
-   * (set a password on, fill with data) an account the stranger still held a session of, and a
-   * provider login to. Its sessions end and those provider identities go; the follower gets a fresh
-   * session from the link, so an honest user on the same device goes on signed in (on another one,
-   * it signs in again). GoTrue keeps them (its emailChangeVerify only makes the user permanent).
+   * (set a password on, fill with data) an account the stranger could still get into. So every way
+   * in its holder set up before the proof goes, and only the follower of the mail holds it:
+   *
+   * - its sessions (access and refresh tokens);
+   * - every provider identity: an anonymous account has none of its own (an anonymous sign-up makes
+   *   none; a provider's sign-in makes a permanent account), so each was linked by its holder, and
+   *   one that gave no address, or another one, signed its holder in as well as one that claimed
+   *   this address. Its `email` identity, the proven address's, stays;
+   * - a password, if it has one (PUT /user refuses one while anonymous, since there is no address
+   *   to sign in with; an administrator may have set one, for the holder): replaced by one nobody knows;
+   * - its PKCE flows, but `keptFlowId` (this link's own, whose code the follower gets): a code an
+   *   OAuth sign-in issued the holder before the proof still exchanged for a session after it.
+   *
+   * A change the holder asked to another address was asked in a session that ends here, and dies
+   * with it (askingSessionLive). The follower gets a fresh session from the link, so an honest user
+   * on the same device goes on signed in (on another one, it signs in again), and one who had linked
+   * their own provider links it again. Its user_metadata stays: it is what an honest anonymous user
+   * kept there, the point of converting the account. GoTrue keeps all of it (its emailChangeVerify
+   * only makes the user permanent).
    */
-  private async endAnonymousHolder(userId: string, email: string, now: Date): Promise<void> {
-    await this.deps.store.revokeUserSessions(userId, null, 'address_confirmed_by_another', now);
-    await this.unlinkUnprovenClaims(userId, email);
+  private async endAnonymousHolder(
+    userId: string,
+    email: string,
+    keptFlowId: string | null,
+    now: Date,
+  ): Promise<void> {
+    const { store } = this.deps;
+    if ((await store.getPasswordHash(userId)) !== null) {
+      // Nobody knows the new one; the change ends every session too.
+      await store.changePassword(userId, await this.deps.hasher.hash(randomSecret()), null, now);
+    }
+    await store.revokeUserSessions(userId, null, 'address_confirmed_by_another', now);
+    await this.unlinkEveryProvider(userId, email);
+    await this.deps.pkce.endFlowsOf(userId, keptFlowId);
+  }
+
+  /** Unlinks every provider identity of the account; its address (`email`) keeps its own identity. */
+  private async unlinkEveryProvider(userId: string, email: string): Promise<void> {
+    const { store } = this.deps;
+    const identities = await store.listIdentities(userId);
+    if (identities.every((identity) => identity.provider === 'email')) return;
+    const addressIdentity = identities.find((identity) => identity.provider === 'email');
+    await store.keepOnlyIdentity(userId, addressIdentity?.id ?? null);
+    // None (the address was set without one): written again, it gets its identity.
+    if (addressIdentity === undefined) await store.updateUser(userId, { email });
   }
 
   private async confirmEmail(client: Client, user: User, now: Date): Promise<User> {
@@ -931,7 +968,7 @@ export class EmailFlows {
     const { user, newEmail } = change;
     let changed = change.changed;
     if (user.isAnonymous) {
-      await this.endAnonymousHolder(user.id, newEmail, now);
+      await this.endAnonymousHolder(user.id, newEmail, flowOf(consumed), now);
       // Its providers (app_metadata) follow the identities that went.
       changed = (await this.deps.store.findUserById(user.id)) ?? changed;
     }

@@ -206,6 +206,14 @@ export class PkceFlows {
     return { accessToken, refreshToken };
   }
 
+  /**
+   * Ends every flow of this user but `keptFlowId`: a code issued to one (an OAuth sign-in's, a
+   * linkIdentity's) or to come exchanges for nothing. Returns how many went.
+   */
+  endFlowsOf(userId: string, keptFlowId: string | null): Promise<number> {
+    return this.deps.flowStates.endFlowStatesOf(userId, keptFlowId);
+  }
+
   /** The upkeep: flows whose code or link can no longer be used. Returns how many went. */
   prune(now: Date): Promise<number> {
     const ago = (seconds: number) => new Date(now.getTime() - seconds * 1000);

@@ -76,13 +76,25 @@ async function startOAuthAppOn<Provider extends { close(): Promise<void> }>(
   }
 }
 
-/** restauth with an oidc-provider IdP as GoTrue's keycloak (a generic OIDC provider at its issuer). */
-export function startKeycloakApp(config: Record<string, unknown> = {}): Promise<OAuthApp<TestIdp>> {
+/**
+ * restauth with an oidc-provider IdP as GoTrue's keycloak (a generic OIDC provider at its issuer);
+ * `keycloak`: more of external.keycloak's settings (email_optional ...).
+ */
+export function startKeycloakApp(
+  config: Record<string, unknown> = {},
+  keycloak: Record<string, unknown> = {},
+): Promise<OAuthApp<TestIdp>> {
   return startOAuthApp({
     config,
     provider: (callbackUrl) => startOidcProvider({ redirectUris: [callbackUrl] }),
     external: (idp) => ({
-      keycloak: { enabled: true, client_id: idp.clientId, secret: idp.clientSecret, url: idp.issuer },
+      keycloak: {
+        enabled: true,
+        client_id: idp.clientId,
+        secret: idp.clientSecret,
+        url: idp.issuer,
+        ...keycloak,
+      },
     }),
   });
 }
@@ -114,8 +126,9 @@ export function useGithubApp(
 export function useKeycloakApp(
   kind: 'file' | 'postgres',
   config: Record<string, unknown> = {},
+  keycloak: Record<string, unknown> = {},
 ): { readonly app: OAuthApp<TestIdp> } {
-  return useOAuthApp(kind, (storeConfig) => startKeycloakApp({ ...storeConfig, ...config }));
+  return useOAuthApp(kind, (storeConfig) => startKeycloakApp({ ...storeConfig, ...config }, keycloak));
 }
 
 function useOAuthApp<Provider>(
