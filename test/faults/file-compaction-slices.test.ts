@@ -125,7 +125,9 @@ describe('a compaction of a big credentials.json', () => {
         const at = new Date();
         const userId = 'user' + (i % 5);
         const audit = { id: 'audit-' + i, at, action: 'sign_in', actorId: userId, userId, ip: null, data: {} };
-        await store.openSignIn({ lastSignInAt: at, session: newSession(userId, 'signed-in-' + i, at), audit });
+        const session = newSession(userId, 'signed-in-' + i, at);
+        // 'hash': the password the fixture stores, which the sign-in verified (Store.openSignIn).
+        await store.openSignIn({ lastSignInAt: at, session, audit, provenHash: 'hash' });
         acknowledged('signed-in-' + i);
       }
       if (!(await store.replacePasswordHash('user3', 'new hash', 'hash'))) throw new Error('not replaced');
