@@ -813,11 +813,19 @@ export class EmailFlows {
   private async retireCredentials(user: User, now: Date, keepProfile = false): Promise<User> {
     if (user.emailConfirmedAt !== null) return user;
     const holder = await this.retireUnprovenSetUp(user, keepProfile);
-    if ((await this.deps.store.getPasswordHash(user.id)) !== null) {
-      return this.deps.store.changePassword(user.id, await this.deps.hasher.hash(randomSecret()), null, now);
-    }
+    const retired = await this.retirePassword(user.id, now);
+    if (retired !== null) return retired;
     await this.deps.store.revokeUserSessions(user.id, null, 'address_confirmed_by_another', now);
     return holder;
+  }
+
+  /**
+   * Replaces the account's password, if it has one, by one nobody knows (the change ends every
+   * session): the user changed, or null when it had none.
+   */
+  private async retirePassword(userId: string, now: Date): Promise<User | null> {
+    if ((await this.deps.store.getPasswordHash(userId)) === null) return null;
+    return this.deps.store.changePassword(userId, await this.deps.hasher.hash(randomSecret()), null, now);
   }
 
   /**
@@ -905,10 +913,7 @@ export class EmailFlows {
     now: Date,
   ): Promise<void> {
     const { store } = this.deps;
-    if ((await store.getPasswordHash(userId)) !== null) {
-      // Nobody knows the new one; the change ends every session too.
-      await store.changePassword(userId, await this.deps.hasher.hash(randomSecret()), null, now);
-    }
+    await this.retirePassword(userId, now);
     await store.revokeUserSessions(userId, null, 'address_confirmed_by_another', now);
     await this.unlinkEveryProvider(userId, email);
     await this.deps.pkce.endFlowsOf(userId, keptFlowId);

@@ -22,6 +22,17 @@ for (const storeKind of ['file', 'postgres'] as const) {
     const app = appOnStore(storeKind, { passwords: FAST_HASHING, signup: { confirmEmail: false } });
     let serial = 0;
 
+    /** A confirmed account with OLD_PASSWORD, its address named after `kind`. */
+    const account = async (kind: string) => {
+      const email = `${kind}${++serial}@corp.test`;
+      const user = await app.t.services.auth.register(LOCAL_CALL, {
+        email,
+        password: OLD_PASSWORD,
+        emailConfirmed: true,
+      });
+      return { email, user };
+    };
+
     const signIn = (email: string, password: string) =>
       app.t.app.inject({
         method: 'POST',
@@ -30,12 +41,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
       });
 
     it('the old password opens no session once the change has committed; the new one signs in', async () => {
-      const email = `racer${++serial}@corp.test`;
-      const user = await app.t.services.auth.register(LOCAL_CALL, {
-        email,
-        password: OLD_PASSWORD,
-        emailConfirmed: true,
-      });
+      const { email, user } = await account('racer');
       const { store, admin } = app.t.services;
 
       const raced = await commitAfterRead(
@@ -56,12 +62,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
     });
 
     it('a sign-in with the password as it stands is not refused', async () => {
-      const email = `steady${++serial}@corp.test`;
-      const user = await app.t.services.auth.register(LOCAL_CALL, {
-        email,
-        password: OLD_PASSWORD,
-        emailConfirmed: true,
-      });
+      const { email, user } = await account('steady');
       // The same interleaving, a change of something else: the proof still stands.
       const res = await commitAfterRead(
         app.t.services.store,
