@@ -1,6 +1,7 @@
 import { existsSync, lstatSync, readlinkSync, realpathSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
+import { databaseWarnings } from './database-policy.js';
 import { ignoredWithPostgres, processEnvironment, readEnv } from './env.js';
 import { withDotenv } from './dotenv.js';
 import { warnOfReadableSecrets } from './readable-secrets.js';
@@ -305,6 +306,8 @@ export async function loadConfigWithSources(
     enforceSetupPolicy(problems, config.development, warn);
   }
   for (const weakened of weakenedDefaults(config, sources)) warn(formatProblem(weakened));
+  for (const weak of databaseWarnings(config, sources, processEnvironment(options.env)))
+    warn(formatProblem(weak));
   await warnOfReadableSecrets(config, sources, cwd, warn);
   return { config: deepFreeze(config), sources, problems };
 }

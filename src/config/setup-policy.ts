@@ -1,10 +1,12 @@
+import tls from 'node:tls';
 import { ConfigError } from './errors.js';
 import type { Config } from './schema.js';
 import { sourceOfKey, type ValueSources } from './sources.js';
 import { isPlainObject } from '../lib/is-plain-object.js';
 import { isDeepLinkScheme, isWebScheme } from '../lib/redirect-schemes.js';
 import { fixedGlobHost, isNonLoopbackIpGlob, parsedGlobHost, redirectGlobProblem } from './redirect-globs.js';
-import { isLoopbackAddress } from '../lib/loopback-address.js';
+import { isLocalHost } from './local-host.js';
+import { isOldDefaultMinimum, tlsMinimumProblem } from './tls-minimum.js';
 import { isMatchableWebHost } from '../lib/redirect-hosts.js';
 import { quotedSetting } from './url-password.js';
 import { cleartextSmtp, nodemailerSmtpOptions, uncheckedCertificates } from '../mail/smtp-options.js';
@@ -20,12 +22,6 @@ export interface SetupProblem {
   /** The key as the schema spells it ("email.host"), with where it was set when known. */
   key: string;
   problem: string;
-}
-
-/** localhost, *.localhost and loopback addresses: traffic that never leaves the machine. */
-export function isLocalHost(host: string): boolean {
-  const name = host.replace(/^\[|\]$/g, '').toLowerCase();
-  return name === 'localhost' || name.endsWith('.localhost') || isLoopbackAddress(name);
 }
 
 /** Transports that are not SMTP to a host restauth names (nodemailer's well-known services pick their own TLS). */
@@ -63,6 +59,15 @@ function mailProblems(email: Record<string, unknown>): SetupProblem[] {
       problem:
         `names the mail server ${host}, reached without TLS (${cleartext}): its password and every mail's links and codes could be read on the way. ` +
         'Use smtps:// or "secure": true (port 465), or "requireTLS": true (STARTTLS, port 587)',
+    });
+  }
+  const oldVersion = tlsMinimumProblem(smtpTls(smtp));
+  if (oldVersion !== null) {
+    const option = 'minVersion' in smtpTls(smtp) ? 'minVersion' : 'secureProtocol';
+    const inUrl = url !== null && new URL(url).searchParams.has(`tls.${option}`);
+    problems.push({
+      key: inUrl ? 'email.url' : `email.tls.${option}`,
+      problem: `sets ${oldVersion}: mail to ${host} could be read by anyone on the way. Remove it (Node's floor is TLS 1.2)`,
     });
   }
   if (uncheckedCertificates(smtp)) {
@@ -187,15 +192,26 @@ function proxyProblems(config: Config): SetupProblem[] {
  * its proxy's, and every other https:// server restauth calls. A line copied from a debugging session
  * turned it all off without a word from restauth.
  */
-export function tlsEnvironmentProblems(processEnv: NodeJS.ProcessEnv): SetupProblem[] {
-  if (processEnv['NODE_TLS_REJECT_UNAUTHORIZED'] !== '0') return [];
-  return [
-    {
+export function tlsEnvironmentProblems(
+  processEnv: NodeJS.ProcessEnv,
+  defaultMinVersion: string = tls.DEFAULT_MIN_VERSION,
+): SetupProblem[] {
+  const problems: SetupProblem[] = [];
+  if (processEnv['NODE_TLS_REJECT_UNAUTHORIZED'] === '0') {
+    problems.push({
       key: 'NODE_TLS_REJECT_UNAUTHORIZED (environment)',
       problem:
-        "is 0: Node checks no server's TLS certificate (the mail server's and its proxy's among them), so anyone on the way can pose as any of them. Unset it (give email.tls.ca for a private CA)",
-    },
-  ];
+        "is 0: Node checks no server's TLS certificate (the mail server's, its proxy's and the database's among them), so anyone on the way can pose as any of them. Unset it (give email.tls.ca for a private CA)",
+    });
+  }
+  // --tls-min-v1.0 or --tls-min-v1.1 (on the command line or in NODE_OPTIONS) lowers every connection's floor.
+  if (isOldDefaultMinimum(defaultMinVersion)) {
+    problems.push({
+      key: 'node --tls-min-v1.x (NODE_OPTIONS or the command line)',
+      problem: `lowers Node's TLS floor to ${defaultMinVersion} for every connection (mail, database, identity providers): versions below 1.2 can be broken or downgraded to. Remove the option`,
+    });
+  }
+  return problems;
 }
 
 /** Every weak setting of `config`, each naming its key (and its source, when `sources` are given). */

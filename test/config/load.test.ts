@@ -692,7 +692,7 @@ test('DATABASE_URL switches a file store to PostgreSQL; file settings are droppe
   await writeJson(dir, 'config.json', { auth: { usersProp: 'members' } });
   const { config, warnings } = await load(dir, {
     env: {
-      DATABASE_URL: 'postgresql://u:p@h:5432/d',
+      DATABASE_URL: 'postgresql://u:p@localhost:5432/d',
       RESTAUTH_DATA_FILE: 'x.json',
       RESTAUTH_JWT_SECRET: LONG_SECRET,
     },
@@ -701,7 +701,7 @@ test('DATABASE_URL switches a file store to PostgreSQL; file settings are droppe
     { ...config.store },
     {
       type: 'postgres',
-      url: 'postgresql://u:p@h:5432/d',
+      url: 'postgresql://u:p@localhost:5432/d',
       schema: 'auth',
       table: 'users',
       poolMin: 0,

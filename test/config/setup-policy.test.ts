@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { ConfigError } from '../../src/config/errors.js';
 import { loadConfig } from '../../src/config/load.js';
+import { tlsEnvironmentProblems } from '../../src/config/setup-policy.js';
 import { cliTempDir, runCli } from '../support/run-cli.js';
 
 const SECRET = 'a-private-secret-for-the-setup-policy-0123456789';
@@ -103,6 +104,28 @@ const WEAK: Array<[name: string, settings: Record<string, unknown>, key: RegExp]
     "a well-known service's certificates not checked",
     { email: { service: 'gmail', tls: { rejectUnauthorized: false } } },
     /email\.tls\.rejectUnauthorized .* is false/,
+  ],
+  [
+    'a mail TLS floor below 1.2 (tls.minVersion)',
+    { email: { host: 'smtp.example.com', secure: true, tls: { minVersion: 'TLSv1' } } },
+    /email\.tls\.minVersion .* sets minVersion TLSv1 admits a TLS version below 1\.2/,
+  ],
+  [
+    'a mail TLS floor below 1.2 in the url',
+    { email: { url: 'smtps://user:pw@mail.example.com?tls.minVersion=TLSv1.1' } },
+    /email\.url .* sets minVersion TLSv1\.1 admits/,
+  ],
+  [
+    'a mail connection fixed to TLS 1.0 (tls.secureProtocol)',
+    {
+      email: {
+        host: 'smtp.example.com',
+        port: 587,
+        requireTLS: true,
+        tls: { secureProtocol: 'TLSv1_method' },
+      },
+    },
+    /email\.tls\.secureProtocol .* sets secureProtocol TLSv1_method speaks a TLS version below 1\.2 only/,
   ],
   [
     "an http:// mail proxy's password, sent in clear",
@@ -214,6 +237,9 @@ test('a sound setup starts without a word: TLS to remote mail, https and local h
     { email: { host: 'smtp.example.com', secure: true, proxy: 'http://proxy.example.com:3128' } },
     { email: { host: 'localhost', port: 25, proxy: 'http://egress:pw@127.0.0.1:3128' } },
     { email: { url: 'smtps://user:pw@mail.example.com', tls: { ca: 'a private CA' } } },
+    { email: { host: 'smtp.example.com', secure: true, tls: { minVersion: 'TLSv1.3' } } },
+    // To this machine, nothing travels on a network.
+    { email: { host: 'localhost', port: 2525, tls: { minVersion: 'TLSv1' } } },
     { email: { host: '127.0.0.1', port: 2525 } },
     { email: { service: 'gmail' } },
     { siteUrl: 'http://localhost:5173', publicUrl: 'http://127.0.0.1:3000' },
@@ -394,4 +420,81 @@ test('restauth serve refuses a weak setup naming the key and where it was set; r
   );
   assert.match(config.stderr, /refused: email\.url \(environment RESTAUTH_SMTP_URL\) names the mail server/);
   assert.match(config.stderr, /serve would refuse to start/);
+});
+
+test("node's TLS floor lowered below 1.2 (--tls-min-v1.0, often in NODE_OPTIONS) refuses the start", async () => {
+  assert.deepEqual(tlsEnvironmentProblems({}, 'TLSv1.2'), []);
+  assert.deepEqual(tlsEnvironmentProblems({}, 'TLSv1.3'), []);
+  for (const floor of ['TLSv1', 'TLSv1.1']) {
+    const [problem, ...more] = tlsEnvironmentProblems({}, floor);
+    assert.equal(more.length, 0);
+    assert.match(problem!.key, /--tls-min-v1\.x/u);
+    assert.match(
+      problem!.problem,
+      new RegExp(`lowers Node's TLS floor to ${floor.replace('.', '\\.')} for every connection`, 'u'),
+    );
+  }
+  // The real command, with the option where it is usually set.
+  const dir = await cliTempDir();
+  await writeFile(join(dir, 'restauth.json'), JSON.stringify({ jwt: { secret: SECRET } }));
+  const config = await runCli(dir, ['config'], { NODE_OPTIONS: '--tls-min-v1.0' });
+  assert.equal(config.code, 1, config.stderr);
+  assert.match(
+    config.stderr,
+    /refused: node --tls-min-v1\.x .* lowers Node's TLS floor to TLSv1 for every connection/u,
+  );
+  const sound = await runCli(dir, ['config'], {});
+  assert.equal(sound.code, 0, sound.stderr);
+});
+
+/** The start's warnings with a PostgreSQL store at `url`, in the process environment `env`. */
+async function databaseWarningsOf(url: string, env: NodeJS.ProcessEnv = {}): Promise<string[]> {
+  const { warnings } = await load({ store: { type: 'postgres', url } }, env);
+  return warnings;
+}
+
+test('a PostgreSQL connection to another host without TLS, or without its certificate checked, is warned of at the start', async () => {
+  const cleartext =
+    /^store\.url \(file .*restauth\.json\) names the database server db\.example\.com, reached without TLS/u;
+  for (const [url, env] of [
+    ['postgres://restauth:pw@db.example.com/app', {}],
+    ['postgres://restauth:pw@db.example.com/app?sslmode=disable', { PGSSLMODE: 'verify-full' }],
+    ['postgres://restauth:pw@db.example.com/app?ssl=false', {}],
+    // What the URL leaves out, node-postgres reads from the environment.
+    ['postgres://restauth:pw@db.example.com/app', { PGSSLMODE: 'disable' }],
+  ] as const) {
+    const warnings = await databaseWarningsOf(url, env);
+    assert.equal(warnings.length, 1, `${url} ${JSON.stringify(warnings)}`);
+    assert.match(warnings[0]!, cleartext);
+    assert.match(warnings[0]!, /\?sslmode=verify-full/u);
+    assert.doesNotMatch(warnings[0]!, /:pw@/u, 'no password shown');
+  }
+  const [fromEnvHost] = await databaseWarningsOf('postgres:///app', { PGHOST: 'db.example.com' });
+  assert.match(fromEnvHost!, /names the database server db\.example\.com, reached without TLS/u);
+  for (const [url, env] of [
+    ['postgres://restauth:pw@db.example.com/app?sslmode=no-verify', {}],
+    ['postgres://restauth:pw@db.example.com/app?sslmode=require&uselibpqcompat=true', {}],
+    ['postgres://restauth:pw@db.example.com/app', { PGSSLMODE: 'no-verify' }],
+  ] as const) {
+    const warnings = await databaseWarningsOf(url, env);
+    assert.equal(warnings.length, 1, `${url} ${JSON.stringify(warnings)}`);
+    assert.match(
+      warnings[0]!,
+      /names the database server db\.example\.com without checking its certificate/u,
+    );
+  }
+  // Sound: TLS with the certificate checked (node-postgres checks it under require too), or no network.
+  for (const [url, env] of [
+    ['postgres://restauth:pw@db.example.com/app?sslmode=verify-full', {}],
+    ['postgres://restauth:pw@db.example.com/app?sslmode=require', {}],
+    ['postgres://restauth:pw@db.example.com/app?ssl=true', {}],
+    ['postgres://restauth:pw@db.example.com/app', { PGSSLMODE: 'require' }],
+    ['postgres://restauth:pw@localhost:5432/app', {}],
+    ['postgres://restauth:pw@127.0.0.1/app', {}],
+    ['postgres://restauth:pw@[::1]/app', {}],
+    ['postgres:///app?host=/var/run/postgresql', {}],
+    ['postgres:///app', {}],
+  ] as const) {
+    assert.deepEqual(await databaseWarningsOf(url, env), [], url);
+  }
 });
