@@ -126,17 +126,28 @@ export class FileMailQueue implements MailOutboxStore {
     return (this.mails = list);
   }
 
-  /** Runs one operation after the previous ones; writes the file when `change` says it changed something. */
-  private serialized<T>(operation: (mails: StoredMail[]) => { result: T; changed: boolean }): Promise<T> {
+  /**
+   * Runs one operation after the previous ones, on the queue in memory; writes the file when
+   * `change` says it changed something. An operation that only reads, or changes what is kept in
+   * memory only (release, renewLease), passes `inMemory`.
+   */
+  private serialized<T>(
+    operation: (mails: StoredMail[]) => { result: T; changed: boolean },
+    inMemory = false,
+  ): Promise<T> {
     const next = this.chain.then(async () => {
       const mails = await this.load();
+      if (inMemory) return operation(mails).result;
+      // Memory must not run ahead of the disk when a write fails (a full disk): the operation's own
+      // change is undone. Not by reading the file again: that would also undo what is kept in
+      // memory only, and a mail released in memory would stay held, unsent, until a restart.
+      const before = structuredClone(mails);
       const { result, changed } = operation(mails);
       if (changed) {
         try {
           await this.save(mails);
         } catch (error) {
-          // Memory must not run ahead of the disk: the next operation reloads what was really saved.
-          this.mails = null;
+          this.mails = before;
           throw error;
         }
       }
@@ -189,7 +200,7 @@ export class FileMailQueue implements MailOutboxStore {
     await this.serialized((mails) => {
       for (const mail of mails) if (ids.includes(mail.id)) delete mail.heldFor;
       return { result: undefined, changed: false };
-    });
+    }, true);
     this.events.emit('queued');
   }
 
@@ -262,7 +273,7 @@ export class FileMailQueue implements MailOutboxStore {
       const held = mail !== undefined && !mail.dead && mail.nextAttemptAt === leasedUntil;
       if (held) mail.nextAttemptAt = until;
       return { result: held, changed: false };
-    });
+    }, true);
   }
 
   markSent(id: string): Promise<void> {
@@ -290,10 +301,13 @@ export class FileMailQueue implements MailOutboxStore {
   }
 
   depth(): Promise<number> {
-    return this.serialized((mails) => ({
-      result: mails.filter((mail) => !mail.dead && !mail.heldFor).length,
-      changed: false,
-    }));
+    return this.serialized(
+      (mails) => ({
+        result: mails.filter((mail) => !mail.dead && !mail.heldFor).length,
+        changed: false,
+      }),
+      true,
+    );
   }
 
   nextDueAt(excluding: readonly string[] = []): Promise<number | null> {
@@ -302,7 +316,7 @@ export class FileMailQueue implements MailOutboxStore {
         .filter((mail) => !mail.dead && !mail.heldFor && !excluding.includes(mail.id))
         .map((mail) => mail.nextAttemptAt);
       return { result: live.length === 0 ? null : Math.min(...live), changed: false };
-    });
+    }, true);
   }
 }
 
