@@ -12,13 +12,13 @@ import type {
 import { isShared, type RateLimitRule } from './rate-limit.js';
 
 /** How long a client that signed an account in is remembered as that account's known client. */
-const KNOWN_CLIENT_MS = 30 * 86_400_000;
+export const KNOWN_CLIENT_MS = 30 * 86_400_000;
 
 /**
  * Where a password change is recorded in the counters (PASSWORD_SET_PREFIX and the user's id), until
  * KNOWN_CLIENT_MS after it: a known client counts only if it signed the account in since.
  */
-const PASSWORD_SET_PREFIX = 'passwordSet:';
+export const PASSWORD_SET_PREFIX = 'passwordSet:';
 
 /** Checks of one account that may wait in one process for their turn; past it: 503 over_capacity. */
 const MAX_WAITING = 256;

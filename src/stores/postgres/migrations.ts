@@ -36,6 +36,7 @@ import {
 import { preRequestAudience } from './pre-request-audience.js';
 import { preRequestClaimsRecord } from './pre-request-claims-record.js';
 import { jwtFunctionSql, preRequestLegacyAudience } from './pre-request-legacy-audience.js';
+import { passwordWrittenEndsKnownClientsSql } from './password-written-elsewhere.js';
 import { preRequestStanding } from './pre-request-standing.js';
 import { preRequestSameWork } from './pre-request-same-work.js';
 import { providersBackfillSql } from './providers-sql.js';
@@ -851,6 +852,11 @@ export function migrations(names: SchemaNames): Migration[] {
       version: 63,
       name: "the pre-request's fast path reads the claims it compares from the JSON text, compared with the session's row in one record",
       sql: preRequestClaimsRecord(q),
+    },
+    {
+      version: 64,
+      name: "a password written outside restauth (GoTrue, an administrator's SQL) ends the guess limit's known clients",
+      sql: passwordWrittenEndsKnownClientsSql(q),
     },
   ];
 }

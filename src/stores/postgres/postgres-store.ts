@@ -44,6 +44,7 @@ import {
 } from './gotrue-mfa-factors.js';
 import type { RefreshEntry } from './refresh-batch.js';
 import { inTransaction } from './pool.js';
+import { OWN_PASSWORD_WRITE } from './password-written-elsewhere.js';
 import { syncProvidersSql } from './providers-sql.js';
 import { checkRoleName, createUserRole, dropUserRole, type RoleNames } from './user-roles.js';
 import { nameSkeletonColumns, refuseLookalike } from './name-skeletons.js';
@@ -659,12 +660,16 @@ export class PostgresStore implements Store {
     const uid = userUid(userId);
     if (uid === null) return false;
     // A concurrent change holds the row: this UPDATE waits, re-reads it, and no longer matches.
-    const result = await this.pool.query(
-      `UPDATE ${this.users} u SET encrypted_password = $2, updated_at = now()
-       WHERE u.id = $1 AND ${OWN_INSTANCE} AND u.encrypted_password IS NOT DISTINCT FROM $3`,
-      [uid, passwordHash, expectedHash],
-    );
-    return result.rowCount === 1;
+    // The same password rehashed: marked as restauth's own write, it ends no known client.
+    return inTransaction(this.pool, async (client) => {
+      await client.query(OWN_PASSWORD_WRITE);
+      const result = await client.query(
+        `UPDATE ${this.users} u SET encrypted_password = $2, updated_at = now()
+         WHERE u.id = $1 AND ${OWN_INSTANCE} AND u.encrypted_password IS NOT DISTINCT FROM $3`,
+        [uid, passwordHash, expectedHash],
+      );
+      return result.rowCount === 1;
+    });
   }
 
   async changePassword(
@@ -713,6 +718,8 @@ export class PostgresStore implements Store {
           : { rowCount: 0 };
         if (kept.rowCount !== 1) throw new AuthError('session_not_found');
       }
+      // Its own record below ends the known clients (migration 64's trigger leaves this write alone).
+      await client.query(OWN_PASSWORD_WRITE);
       // The new hash, the count and the revocations commit together. The count is bumped only when no
       // session is kept: a kept session's access token goes on working. So does the change's record
       // in rate_limits, which ends the known clients that signed in before it (the guess limit), and
