@@ -58,8 +58,12 @@ export class PasswordReset extends AuthUseCase {
     // Refused by the write (a verified MFA factor), by a ban committed since the spend, or the hashing
     // pool full, the token works again once that is over (spentOn). Judged outside, a ban between the
     // spend's own check and this one spent it.
-    const user = await this.deps.emailFlows.changePasswordSpent(consumed, input.newPassword, now, () =>
-      this.assertNotBanned(owner, this.now()),
+    const user = await this.deps.emailFlows.changePasswordSpent(
+      client,
+      consumed,
+      input.newPassword,
+      now,
+      () => this.assertNotBanned(owner, this.now()),
     );
     await this.deps.audit?.record('password_recovered', client, { userId: user.id, data: { via: 'token' } });
     return this.issuer.openSession(client, user, now, input.extraClaims, 'recovery');

@@ -595,11 +595,9 @@ export class EmailFlows {
     );
     if (!consumed || !(await this.spentOn(consumed, () => this.addressee(consumed))))
       throw new AuthError('otp_expired');
-    const user = await this.changePasswordSpent(consumed, password, now);
+    const user = await this.changePasswordSpent(client, consumed, password, now);
     await this.deps.audit.record('password_recovered', client, { userId: user.id, data: { via: 'link' } });
-    // The link confirms an unconfirmed account, as verify's recovery does: what it held goes too.
-    const holder = user.emailConfirmedAt === null ? await this.retireUnprovenSetUp(user, false) : user;
-    return this.confirmEmail(client, holder, now);
+    return user;
   }
 
   /**
@@ -620,8 +618,15 @@ export class EmailFlows {
    * change_password answers, and the same link or code must work once what refused it is fixed.
    * Spent, it sent the person back to ask for another mail (after the factor's deletion, say).
    * `check`: the caller's own refusals on what it read after the spend (a ban), judged likewise.
+   *
+   * The token proved the mailbox: an unconfirmed account is confirmed, as verify's recovery confirms
+   * it (GoTrue's recoverVerify), and what its holder set up before the proof goes (its provider
+   * identities and user_metadata: retireUnprovenSetUp; the change ended its sessions). Left
+   * unconfirmed, a squatter's provider identity outlived a reset through postgrest-auth, and once the
+   * owner confirmed the address (to sign in at all), the squatter's provider signed into their account.
    */
   async changePasswordSpent(
+    client: Client,
     token: OneTimeToken,
     password: string,
     now: Date,
@@ -635,8 +640,11 @@ export class EmailFlows {
       return this.deps.store.changePassword(token.userId, passwordHash, null, now);
     });
     // Every dialect's recovery by a mailed token (the hosted form, postgrest-auth's reset) ends here.
-    if (user.emailConfirmedAt !== null) await this.retireUnprovenClaims(user);
-    return user;
+    if (user.emailConfirmedAt !== null) {
+      await this.retireUnprovenClaims(user);
+      return user;
+    }
+    return this.confirmEmail(client, await this.retireUnprovenSetUp(user, false), now);
   }
 
   /**

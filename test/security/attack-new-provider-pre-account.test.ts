@@ -91,14 +91,41 @@ function squatting(suite: { readonly app: OAuthApp<TestIdp> }, confirms = true) 
     assert.match(form.body, /Your password has been changed/u);
   }
 
-  return { providerSquats, follow, attackerAgain, providersOf, ownerAsks, recoveryForm };
+  /** Resets the password of `email` with the token postgrest-auth's forgot_password mails. */
+  async function postgrestAuthReset(email: string): Promise<void> {
+    const since = await ownerAsks('/auth/forgot_password', { username: email });
+    const mail = await nextMail(suite.app.sink, email, since);
+    const token = /Your token: (\S+)/u.exec(mail.text)?.[1];
+    assert.ok(token, mail.text);
+    const reset = await suite.app.t.app.inject({
+      method: 'POST',
+      url: '/auth/change_password',
+      payload: {
+        username: email,
+        reset_token: token,
+        new_password: 'victim passphrase',
+        new_password_confirm: 'victim passphrase',
+      },
+    });
+    assert.equal(reset.statusCode, 200, reset.body);
+  }
+
+  return { providerSquats, follow, attackerAgain, providersOf, ownerAsks, recoveryForm, postgrestAuthReset };
 }
 
 for (const storeKind of ['file', 'postgres'] as const) {
   describe(`a provider identity linked before the address was proven (${storeKind} store)`, () => {
-    const suite = useKeycloakApp(storeKind, { siteUrl: APP });
+    const suite = useKeycloakApp(storeKind, { siteUrl: APP, dialects: { gotrue: {}, postgrestAuth: {} } });
 
-    const { providerSquats, follow, attackerAgain, providersOf, ownerAsks, recoveryForm } = squatting(suite);
+    const {
+      providerSquats,
+      follow,
+      attackerAgain,
+      providersOf,
+      ownerAsks,
+      recoveryForm,
+      postgrestAuthReset,
+    } = squatting(suite);
 
     it('the owner signs up and follows the confirmation: the provider identity is gone', async () => {
       const email = 'signs-up@acme.test';
@@ -138,6 +165,24 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.notEqual(await attackerAgain('kc-mallory-3'), squatted, "the attacker's identity opens it");
     });
 
+    it("the owner resets the password with postgrest-auth's mailed token: confirmed, the provider identity is gone", async () => {
+      const email = 'resets@acme.test';
+      const squatted = await providerSquats('kc-mallory-4', email);
+      await postgrestAuthReset(email);
+      const user = await suite.app.t.services.store.findUserById(squatted);
+      assert.ok(user?.emailConfirmedAt, 'the mailed token confirmed the address, as a recovery link does');
+      assert.deepEqual(await providersOf(squatted), ['email']);
+      assert.deepEqual(user.profile, {}, "the attacker's provider profile is not the owner's user_metadata");
+      const signIn = await suite.app.t.app.inject({
+        method: 'POST',
+        url: '/auth/v1/token?grant_type=password',
+        payload: { email, password: 'victim passphrase' },
+      });
+      assert.equal(signIn.statusCode, 200, 'the owner signs in with the new password, no confirmation asked');
+
+      assert.notEqual(await attackerAgain('kc-mallory-4'), squatted, "the attacker's identity opens it");
+    });
+
     it("the provider's user follows the confirmation its own callback asked for: it keeps its identity", async () => {
       const email = 'honest@acme.test';
       const since = suite.app.sink.mails.length;
@@ -162,10 +207,15 @@ for (const storeKind of ['file', 'postgres'] as const) {
       signup: { confirmEmail: false },
       dialects: { gotrue: {}, postgrestAuth: {} },
     });
-    const { providerSquats, follow, attackerAgain, providersOf, ownerAsks, recoveryForm } = squatting(
-      suite,
-      false,
-    );
+    const {
+      providerSquats,
+      follow,
+      attackerAgain,
+      providersOf,
+      ownerAsks,
+      recoveryForm,
+      postgrestAuthReset,
+    } = squatting(suite, false);
 
     it('the owner recovers the address by its link: the provider identity is gone', async () => {
       const email = 'auto-recovers@acme.test';
@@ -189,21 +239,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
     it("the owner resets the password with postgrest-auth's mailed token: the provider identity is gone", async () => {
       const email = 'auto-reset@acme.test';
       const squatted = await providerSquats('kc-auto-3', email);
-      const since = await ownerAsks('/auth/forgot_password', { username: email });
-      const mail = await nextMail(suite.app.sink, email, since);
-      const token = /Your token: (\S+)/u.exec(mail.text)?.[1];
-      assert.ok(token, mail.text);
-      const reset = await suite.app.t.app.inject({
-        method: 'POST',
-        url: '/auth/change_password',
-        payload: {
-          username: email,
-          reset_token: token,
-          new_password: 'victim passphrase',
-          new_password_confirm: 'victim passphrase',
-        },
-      });
-      assert.equal(reset.statusCode, 200, reset.body);
+      await postgrestAuthReset(email);
       assert.deepEqual(await providersOf(squatted), ['email']);
 
       assert.notEqual(await attackerAgain('kc-auto-3'), squatted, "the attacker's identity opens it");
