@@ -38,6 +38,15 @@ export function pageCsp(redirectOrigin: string | null = null): string {
   ].join('; ');
 }
 
+/**
+ * The pages' Referrer-Policy, in their header and their `<meta>` alike (the `<meta>` wins). Their
+ * URLs carry tokens: `same-origin` sends a Referer to restauth only, never to another site, nor down
+ * a redirect to one (a browser judges the policy again at each hop). `no-referrer`, used before,
+ * made Chromium send `Origin: null` with the page's own form, as a sandboxed frame's would; the
+ * form's POST is checked by its real `Origin` now (http/form-from-own-page.ts).
+ */
+export const REFERRER_POLICY = 'same-origin';
+
 /** The policy for a page whose form leads nowhere but restauth itself. */
 export const PAGE_CSP = pageCsp();
 
@@ -47,7 +56,7 @@ export function layout(appName: string, title: string, body: string): string {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
+<meta name="referrer" content="${REFERRER_POLICY}">
 <title>${escapeHtml(title)} · ${escapeHtml(appName)}</title>
 <style>${STYLE}</style>
 </head>

@@ -7,7 +7,7 @@ import type { VerifyOutcome, VerifyType } from '../../../core/email-flows.js';
 import { AuthError, isAuthError } from '../../../core/errors.js';
 import { splitLinkToken } from '../../../core/flow-states.js';
 import { checkEmail } from '../../../core/identity.js';
-import { linkErrorPage, pageCsp, resultPage, verifyPage } from '../../pages/index.js';
+import { linkErrorPage, pageCsp, REFERRER_POLICY, resultPage, verifyPage } from '../../pages/index.js';
 import type { GotrueOptions } from './context.js';
 import {
   ClientExtras,
@@ -341,12 +341,13 @@ function formActionSource(target: string): string {
   return isWebScheme(url.protocol) ? url.origin : url.protocol;
 }
 
+/** A hosted page's answer: never cached, its Referer kept to restauth (REFERRER_POLICY). */
 function page(reply: FastifyReply, status: number, html: string, redirectTo: string | null = null) {
   return reply
     .code(status)
     .header('Content-Security-Policy', pageCsp(redirectTo ? formActionSource(redirectTo) : null))
     .header('Cache-Control', 'no-store')
-    .header('Referrer-Policy', 'no-referrer')
+    .header('Referrer-Policy', REFERRER_POLICY)
     .type('text/html; charset=utf-8')
     .send(html);
 }
