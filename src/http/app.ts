@@ -44,6 +44,7 @@ import { compileRedirectGlob } from '../lib/redirect-glob.js';
 import { restauthFiles } from './restauth-files.js';
 import { hideRoutes } from './route-docs.js';
 import { confirmEmailRequired, publicUrl } from '../compose.js';
+import { originOf } from './form-from-own-page.js';
 
 export interface AppOptions {
   /** The server's logger (see logging.ts); none: nothing is logged. */
@@ -251,6 +252,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
         ),
         settings: {
           mountPath: gotrue.prefix,
+          publicOrigin: originOf(publicUrl(config)),
           appName: config.appName,
           authenticatedRole: config.roles.authenticated,
           serviceRole: config.roles.service,

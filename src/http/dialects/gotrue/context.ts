@@ -39,6 +39,8 @@ export interface GotrueOptions {
   settings: {
     /** Mount point (not `prefix`: Fastify would apply that one itself). */
     mountPath: string;
+    /** The origin of restauth's public URL: where the hosted pages' forms must come from (form-from-own-page.ts). */
+    publicOrigin: string;
     appName: string;
     authenticatedRole: string;
     serviceRole: string;

@@ -21,6 +21,7 @@ import {
 import { userAnswers } from './user-answers.js';
 import { gotrueClaims, verifiedMethod } from './wire.js';
 import { clientOf } from '../../client.js';
+import { isFromOwnPage } from '../../form-from-own-page.js';
 import { isWebScheme } from '../../../lib/redirect-schemes.js';
 
 /**
@@ -193,6 +194,11 @@ export const emailRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
     if (parsed === null || !redirectAllowed(parsed.redirect_to)) {
       return page(reply, 400, linkErrorPage({ appName: settings.appName, reason: 'invalid' }));
     }
+    // Another site's form carrying its own token would sign this browser into the attacker's
+    // account (login CSRF). Refused before anything is spent: the link still works from its mail.
+    if (!isFromOwnPage(request.headers, settings.publicOrigin)) {
+      return page(reply, 403, formFor(parsed, request.url, FROM_ANOTHER_SITE), parsed.redirect_to || null);
+    }
     const form = request.body as Static<typeof VerifyFormBody>;
     const redirectTo = parsed.redirect_to || null;
     const { linkToken, pkce: endsPkceFlow } = splitLinkToken(parsed.token);
@@ -268,6 +274,12 @@ export const emailRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (app,
     return resultPage({ appName: settings.appName, kind, ...(continueUrl ? { continueUrl } : {}) });
   }
 };
+
+/** Why a form sent from another site's page did nothing, and what its reader should do. */
+const FROM_ANOTHER_SITE =
+  'This request came from another site, so nothing was done. If you opened this link from your own ' +
+  'mail, press the button again. If not, close this page: someone may be trying to sign you in to ' +
+  'their account.';
 
 const RESULT_OF: Record<VerifyType, Parameters<typeof resultPage>[0]['kind']> = {
   signup: 'email_confirmed',
