@@ -11,6 +11,7 @@ import { updateMerged } from './merged-update.js';
 import type { OneTimeToken, User } from './ports/store.js';
 import { checkEmail } from './identity.js';
 import { checkUserData } from './validation.js';
+import { passwordProofOf } from './email-change-proof.js';
 import type { Client } from './audit.js';
 import type { KnownClientRecord } from './ports/rate-limits.js';
 
@@ -290,28 +291,42 @@ export class OwnAccount extends AuthUseCase {
   }
 
   /**
-   * Changes the address of an account whose password the caller has just proven (postgrest-auth's
-   * change_email). Where addresses must be confirmed (requireEmailConfirmation), nothing changes
-   * yet: the email change's mails go out and following them sets it (EmailFlows.requestEmailChange,
-   * as GoTrue's PUT /user): a password proves no mailbox, and an address set at once was held,
-   * unconfirmed, by whoever typed it first, its recovery mails going to its owner. Elsewhere (no
-   * confirmation to prove it with: postgrest-auth's own configs) it is set at once, unconfirmed.
+   * Changes the address of an account whose login and password the caller proves here
+   * (postgrest-auth's change_email). Where addresses must be confirmed (requireEmailConfirmation),
+   * nothing changes yet: the email change's mails go out and following them sets it
+   * (EmailFlows.requestEmailChange, as GoTrue's PUT /user): a password proves no mailbox, and an
+   * address set at once was held, unconfirmed, by whoever typed it first, its recovery mails going
+   * to its owner. Elsewhere (no confirmation to prove it with: postgrest-auth's own configs) it is
+   * set at once, unconfirmed.
+   *
+   * The password licenses the change only while it is the account's: the address is written only
+   * while the hash it was verified against is still stored, and a mailed change is bound to that
+   * hash (its links die with it). A check alone left the milliseconds of the hash for the owner's
+   * password change (or reset) to land first, and the change made with the old password went through.
    */
-  async changeEmail(userId: string, newEmail: string): Promise<'changed' | 'confirming'> {
-    const email = checkEmail(newEmail);
-    await assertAddressFree(this.deps.store, email, userId);
-    const user = await this.deps.store.findUserById(userId);
+  async changeEmail(
+    client: Client,
+    input: { login: string; password: string; newEmail: string },
+  ): Promise<'changed' | 'confirming'> {
+    const { user: proven, hash } = await this.credentials.proveCredentials(
+      input.login,
+      input.password,
+      client,
+    );
+    const email = checkEmail(input.newEmail);
+    await assertAddressFree(this.deps.store, email, proven.id);
+    const user = await this.deps.store.findUserById(proven.id);
     if (!user) throw new AuthError('invalid_credentials');
     // The password proves its holder, whom the ban refuses as it refuses their sign-in.
     this.assertNotBanned(user, this.now());
     if (this.deps.settings.requireEmailConfirmation === true) {
-      await this.deps.emailFlows.requestEmailChange(user, email, null);
+      await this.deps.emailFlows.requestEmailChange(user, email, null, null, null, passwordProofOf(hash));
       return 'confirming';
     }
     await this.deps.store.updateUser(
-      userId,
+      user.id,
       { email, emailConfirmedAt: null },
-      { unlessBannedAt: this.now() },
+      { unlessBannedAt: this.now(), whilePasswordHashIs: hash },
     );
     return 'changed';
   }

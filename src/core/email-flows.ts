@@ -13,6 +13,7 @@ import type { OneTimeToken, SpendConditions, Store, User } from './ports/store.j
 import { checkEmail, loginKey } from './identity.js';
 import { unprovenClaimsOn, withProviders } from './identities.js';
 import { checkUserData } from './validation.js';
+import { PASSWORD_PROOF, passwordProofOf } from './email-change-proof.js';
 
 /** What a mailed link or code verifies (GoTrue's `type`). */
 export type VerifyType = 'signup' | 'invite' | 'magiclink' | 'recovery' | 'email_change' | 'email';
@@ -376,7 +377,8 @@ export class EmailFlows {
   /**
    * Starts an email change: the new address always confirms; the current one
    * too when there is one (secure change), so a stolen session cannot move
-   * the account to an attacker's address alone.
+   * the account to an attacker's address alone. `sessionId` and `passwordProof`: what proved the
+   * request, which the change must not outlive (see startEmailChange).
    */
   async requestEmailChange(
     user: User,
@@ -384,9 +386,10 @@ export class EmailFlows {
     redirectTo: string | null,
     pkce: PkceChallenge | null = null,
     sessionId: string | null = null,
+    passwordProof: string | null = null,
   ): Promise<void> {
     const email = await this.admitEmailChange(user, newEmail);
-    if (email !== null) await this.startEmailChange(user, email, redirectTo, pkce, sessionId);
+    if (email !== null) await this.startEmailChange(user, email, redirectTo, pkce, sessionId, passwordProof);
   }
 
   /**
@@ -408,8 +411,10 @@ export class EmailFlows {
 
   /**
    * requestEmailChange's writes and mails, for an address admitEmailChange admitted. `sessionId`:
-   * the session that asked (null: a password proved the request), whose end ends the change too
-   * (see confirmEmailChange).
+   * the session that asked (null: a password proved the request), whose end ends the change too;
+   * `passwordProof`: the fingerprint of the hash a password that proved it was verified against
+   * (passwordProofOf), whose replacement ends it likewise (see confirmEmailChange). Returns the id
+   * of the PKCE flow it started (null: none), which a password changed in the same request keeps.
    */
   async startEmailChange(
     user: User,
@@ -417,15 +422,18 @@ export class EmailFlows {
     redirectTo: string | null,
     pkce: PkceChallenge | null,
     sessionId: string | null = null,
-  ): Promise<void> {
+    passwordProof: string | null = null,
+  ): Promise<string | null> {
     const now = this.deps.clock();
     const flow = await this.startFlow(user.id, 'email_change', pkce);
     const data = {
       newEmail: email,
       both: user.email !== null,
       ...(sessionId ? { sessionId } : {}),
+      ...(passwordProof ? { [PASSWORD_PROOF]: passwordProof } : {}),
       ...flow,
     };
+    const flowId = flow[PKCE_FLOW] ?? null;
     const toNew = await this.deps.oneTimeTokens.issue(
       user.id,
       email,
@@ -442,7 +450,7 @@ export class EmailFlows {
       user.email === null ? {} : { whileAddressIs: user.email },
     );
     // Throttled (or the account moved since it was read): neither address is mailed again yet.
-    if (!toNew || user.email === null) return;
+    if (!toNew || user.email === null) return flowId;
     const current = { ...user, email: user.email };
     // A ban committed since the first mail's write: the current address is not mailed (user_banned).
     await this.deps.oneTimeTokens.issueNow(
@@ -459,6 +467,7 @@ export class EmailFlows {
         ),
       { unlessBannedAt: now, whileAddressIs: user.email },
     );
+    return flowId;
   }
 
   /**
@@ -491,8 +500,11 @@ export class EmailFlows {
     // A change whose session ended is refused when followed: resent, its links only mailed both
     // addresses on behalf of whoever held that session (and spent the new address's allowance).
     if (!(await this.askingSessionLive(user, pending, this.deps.clock()))) return;
-    // The resent links belong to the session the change began in, as the first ones did.
+    // Likewise a change whose password was replaced since: the new one is all that proves the account.
+    if ((await this.standingPasswordProof(user, pending)) === null) return;
+    // The resent links belong to the session (or password) the change began with, as the first ones did.
     const sessionId = pending.data['sessionId'];
+    const passwordProof = pending.data[PASSWORD_PROOF];
     try {
       await this.requestEmailChange(
         user,
@@ -500,6 +512,7 @@ export class EmailFlows {
         redirectTo,
         pkce,
         typeof sessionId === 'string' ? sessionId : null,
+        typeof passwordProof === 'string' ? passwordProof : null,
       );
     } catch (error) {
       // Answered already: a change refused now (over its new address's allowance, that address
@@ -1007,6 +1020,8 @@ export class EmailFlows {
     const newEmail = consumed.data['newEmail'];
     if (typeof newEmail !== 'string') throw new AuthError('otp_expired');
     if (!(await this.askingSessionLive(user, consumed, now))) throw new AuthError('otp_expired');
+    const provenHash = await this.standingPasswordProof(user, consumed);
+    if (provenHash === null) throw new AuthError('otp_expired');
     if (consumed.data['both'] === true) {
       // The first confirmation leaves a marker of its side; the other side's finds and spends it, then
       // applies the change. A marker any second confirmation spent let the new address confirm twice
@@ -1032,11 +1047,19 @@ export class EmailFlows {
     }
     await this.releaseUnproven(client, newEmail, user.id);
     // A confirmed address makes an anonymous user permanent (GoTrue's emailChangeVerify).
-    const changed = await this.deps.store.updateUser(
-      user.id,
-      { email: newEmail, emailConfirmedAt: now, ...(user.isAnonymous ? { isAnonymous: false } : {}) },
-      { unlessBannedAt: now },
-    );
+    // A change a password proved is written only while that password stands, judged in the write: a
+    // password replaced since the look above ends the change (a dead link), never lets it land.
+    const changed = await this.deps.store
+      .updateUser(
+        user.id,
+        { email: newEmail, emailConfirmedAt: now, ...(user.isAnonymous ? { isAnonymous: false } : {}) },
+        { unlessBannedAt: now, ...(provenHash ? { whilePasswordHashIs: provenHash } : {}) },
+      )
+      .catch((error: unknown) => {
+        if (provenHash && isAuthError(error) && error.code === 'invalid_credentials')
+          throw new AuthError('otp_expired');
+        throw error;
+      });
     return { user, newEmail, changed };
   }
 
@@ -1056,6 +1079,20 @@ export class EmailFlows {
       session.revokedAt === null &&
       session.notAfter.getTime() > now.getTime()
     );
+  }
+
+  /**
+   * A change a password proved (postgrest-auth's change_email) ends when that password is replaced
+   * (changed, reset, set by an administrator): the owner's answer to a stolen password, which a
+   * change its thief asked must not outlive. The stored hash while it is the one the change was
+   * proven with (for the write's condition), null when it is another or none; undefined for a change
+   * no password proved.
+   */
+  private async standingPasswordProof(user: User, token: OneTimeToken): Promise<string | null | undefined> {
+    const proof = token.data[PASSWORD_PROOF];
+    if (typeof proof !== 'string') return undefined;
+    const hash = await this.deps.store.getPasswordHash(user.id);
+    return hash !== null && passwordProofOf(hash) === proof ? hash : null;
   }
 
   /**

@@ -364,6 +364,12 @@ export interface UserUpdateConditions {
   /** Written only while the user's appMetadata is still this, as findUserById answers it. */
   whileAppMetadataIs?: Record<string, unknown>;
   /**
+   * Written only while the user's stored password hash is still this one (the hash a password was
+   * just verified against): AuthError('invalid_credentials') otherwise, nothing written. A change a
+   * password licenses (postgrest-auth's change_email) must not land once that password was replaced.
+   */
+  whilePasswordHashIs?: string;
+  /**
    * Not a condition: the guess limit's known client, written with the change by a store that
    * `recordsKnownClients` (an anonymous user its holder makes permanent); another ignores it.
    */
@@ -453,6 +459,8 @@ export interface Store {
    * With `whileProfileIs` or `whileAppMetadataIs`, refused with UserDataChangedError, changing
    * nothing, when that data is no longer what the caller read (compared in the write itself): a
    * merge into what was read would put back what another write removed and drop what it added.
+   * With `whilePasswordHashIs`, refused with AuthError('invalid_credentials'), changing nothing, when
+   * the stored hash is another (a password change, a reset, an administrator's), compared in the write.
    */
   updateUser(id: string, patch: UserPatch, condition?: UserUpdateConditions): Promise<User>;
   /** Deletes the user with its credentials, sessions and one-time tokens. Returns false when absent. */

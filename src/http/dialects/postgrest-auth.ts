@@ -159,12 +159,8 @@ export const postgrestAuthDialect: FastifyPluginAsyncTypebox<PostgrestAuthOption
     // (GoTrue's PUT /user too), or an account's holder could ask that of every address at full speed.
     { schema: { body: ChangeEmailBody }, preHandler: [limit('signIn'), limit('recovery')] },
     async (request) => {
-      const user = await auth.verifyCredentials(
-        request.body.username,
-        request.body.password,
-        clientOf(request),
-      );
-      const outcome = await auth.changeEmail(user.id, request.body.email);
+      const { username: login, password, email: newEmail } = request.body;
+      const outcome = await auth.changeEmail(clientOf(request), { login, password, newEmail });
       // The answer's shape is postgrest-auth's; where the address must be confirmed, it says so.
       return {
         message: outcome === 'changed' ? 'Email changed' : 'Confirmation mail sent to the new address',

@@ -410,6 +410,13 @@ export class FileStore implements Store {
     const record = index.byId.get(id);
     if (!record) throw new AuthError('user_not_found');
     if (condition.unlessBannedAt) refuseBanned(docs.credentials, id, condition.unlessBannedAt);
+    // Inside the serialized write queue, before anything changes: the password that licensed this
+    // write must still be the account's (Store.updateUser's whilePasswordHashIs).
+    if (
+      condition.whilePasswordHashIs !== undefined &&
+      (index.passwords.get(id)?.password ?? null) !== condition.whilePasswordHashIs
+    )
+      throw new AuthError('invalid_credentials');
     if (condition.whileProfileIs !== undefined || condition.whileAppMetadataIs !== undefined) {
       // Compared as findUserById answers them, which is what the caller merged into.
       const read = this.toUser(id, record, normalizeCredentials(docs.credentials).accounts[id]);

@@ -369,6 +369,11 @@ export class PostgresStore implements Store {
       values.push(condition.unlessBannedAt);
       userWhere += ` AND (banned_until IS NULL OR banned_until <= $${values.length})`;
     }
+    // On the row the UPDATE locks, as the ban: a password replaced meanwhile refuses the write.
+    if (condition.whilePasswordHashIs !== undefined) {
+      values.push(condition.whilePasswordHashIs);
+      userWhere += ` AND u.encrypted_password = $${values.length}`;
+    }
     // Compared as findUserById reads them (userColumns); JSON text, so that a JSON null is jsonb's null.
     const dataConditions: [string, Record<string, unknown> | undefined][] = [
       [`coalesce(raw_user_meta_data, '{}')`, condition.whileProfileIs],
@@ -435,14 +440,18 @@ export class PostgresStore implements Store {
     return user!;
   }
 
-  /** Why updateUser's conditional write wrote nothing: gone, banned, or its data read changed since. */
+  /** Why updateUser's conditional write wrote nothing: gone, banned, its data read or its password changed since. */
   private async updateRefusal(id: string, condition: UserUpdateConditions): Promise<never> {
     const dataConditioned =
       condition.whileProfileIs !== undefined || condition.whileAppMetadataIs !== undefined;
     return this.refusal(
       id,
       condition.unlessBannedAt ?? null,
-      dataConditioned ? new UserDataChangedError() : 'user_not_found',
+      dataConditioned
+        ? new UserDataChangedError()
+        : condition.whilePasswordHashIs !== undefined
+          ? 'invalid_credentials'
+          : 'user_not_found',
     );
   }
 
