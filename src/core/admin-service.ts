@@ -3,6 +3,8 @@ import type { AuditLog, Client } from './audit.js';
 import type { AuthService } from './auth-service.js';
 import type { EmailFlows, VerifyType } from './email-flows.js';
 import { parseBanDuration } from './ban-duration.js';
+import type { PkceFlows } from './flow-states.js';
+import { replacePassword } from './password-replacement.js';
 import { AuthError } from './errors.js';
 import type { OneTimeTokens } from './one-time-tokens.js';
 import type { PasswordHasher } from './passwords.js';
@@ -48,6 +50,8 @@ export class AdminService {
       store: Store;
       auth: AuthService;
       flows: EmailFlows;
+      /** The PKCE flows, which a password set here ends (as its sessions). */
+      pkce: PkceFlows;
       oneTimeTokens: OneTimeTokens;
       hasher: PasswordHasher;
       audit: AuditLog;
@@ -195,10 +199,14 @@ export class AdminService {
     // A ban ends every session at once: refresh tokens stop working, access tokens fail their check.
     if (patch.bannedUntil) await this.deps.store.revokeUserSessions(id, null, 'banned', now);
     if (hash !== null) {
-      // An admin setting a password ends every session of the account, as a reset does.
+      // An admin setting a password ends every session (and PKCE flow) of the account, as a reset does.
       // The administrator's own change: a banned account's password may be set (the ban stays).
-      updated = await this.deps.store.changePassword(id, hash, null, this.deps.clock(), undefined, {
-        evenIfBanned: true,
+      updated = await replacePassword(this.deps, {
+        userId: id,
+        passwordHash: hash,
+        keepSessionId: null,
+        now: this.deps.clock(),
+        options: { evenIfBanned: true },
       });
     }
     await this.deps.audit.record('admin_user_updated', client, {

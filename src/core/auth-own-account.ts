@@ -12,6 +12,7 @@ import type { OneTimeToken, User } from './ports/store.js';
 import { checkEmail } from './identity.js';
 import { checkUserData } from './validation.js';
 import { passwordProofOf } from './email-change-proof.js';
+import { replacePassword } from './password-replacement.js';
 import type { Client } from './audit.js';
 import type { KnownClientRecord } from './ports/rate-limits.js';
 
@@ -34,13 +35,14 @@ export class OwnAccount extends AuthUseCase {
 
   /**
    * Changes the password of the caller signed in as `userId` (its session proves it) and ends every
-   * other session: the caller's session and access token go on. A change proven by the current
-   * password is changePasswordWithCurrent's: every password check goes through proveCredentials, so
-   * none escapes the per-account guess limit.
+   * other session and every PKCE flow but `keptFlowId` (one the same request started): the caller's
+   * session and access token go on. A change proven by the current password is
+   * changePasswordWithCurrent's: every password check goes through proveCredentials, so none escapes
+   * the per-account guess limit.
    */
   async changePassword(
     client: Client,
-    input: { userId: string; newPassword: string; keepSessionId: string },
+    input: { userId: string; newPassword: string; keepSessionId: string; keptFlowId?: string | null },
   ): Promise<User> {
     const user = await this.deps.store.findUserById(input.userId);
     if (!user) throw new AuthError('user_not_found');
@@ -50,6 +52,7 @@ export class OwnAccount extends AuthUseCase {
       input.newPassword,
       input.keepSessionId,
       undefined,
+      input.keptFlowId ?? null,
     );
     return changed;
   }
@@ -115,6 +118,8 @@ export class OwnAccount extends AuthUseCase {
     mailedChange: string | null,
   ): Promise<User> {
     let user = checked.user;
+    // The email change's PKCE flow, started by this request: its password change does not end it.
+    let keptFlowId: string | null = null;
     if (changes.data !== undefined) {
       // A ban committed since the session was checked refuses the write (as the other conditional writes).
       // Before the address's change and its mail: a racing write can make this merge, done again, larger
@@ -133,7 +138,7 @@ export class OwnAccount extends AuthUseCase {
     if (changes.email !== undefined && takesAddressNow) {
       user = await this.makePermanent(client, user, changes.email);
     } else if (mailedChange !== null) {
-      await this.deps.emailFlows.startEmailChange(
+      keptFlowId = await this.deps.emailFlows.startEmailChange(
         user,
         mailedChange,
         changes.redirectTo,
@@ -147,6 +152,7 @@ export class OwnAccount extends AuthUseCase {
         userId: user.id,
         newPassword: changes.password,
         keepSessionId: checked.session.id,
+        keptFlowId,
       });
     }
     return user;
@@ -262,20 +268,30 @@ export class OwnAccount extends AuthUseCase {
     return this.issuer.openSession(client, changed, now, input.extraClaims, 'password');
   }
 
-  /** Hashes and stores a new password, as a compare-and-set on `expectedHash` when given (see Store). */
+  /**
+   * Hashes and stores a new password, as a compare-and-set on `expectedHash` when given (see Store),
+   * ending the account's PKCE flows but `keptFlowId` (replacePassword).
+   */
   private async storeNewPassword(
     client: Client,
     user: User,
     newPassword: string,
     keepSessionId: string | null,
     expectedHash: string | undefined,
+    keptFlowId: string | null = null,
   ): Promise<{ changed: User; now: Date }> {
     this.deps.hasher.assertAcceptable(newPassword);
     const passwordHash = await this.deps.hasher.hash(newPassword);
     const now = this.now();
     const change = (knownClient: KnownClientRecord | null) =>
-      this.deps.store.changePassword(user.id, passwordHash, keepSessionId, now, expectedHash, {
-        knownClient,
+      replacePassword(this.deps, {
+        userId: user.id,
+        passwordHash,
+        keepSessionId,
+        now,
+        expectedHash,
+        options: { knownClient },
+        keptFlowId,
       });
     // The change ends every known client of the account (Store.changePassword) but, where the caller
     // keeps its session, the caller's own: it knows the new password, so an exemption from the guess

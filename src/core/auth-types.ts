@@ -8,6 +8,7 @@ import type { AccountGuessLimit } from './account-guess-limit.js';
 import type { AuditLog } from './audit.js';
 import type { BackgroundWork } from './background.js';
 import type { EmailFlows } from './email-flows.js';
+import type { PkceFlows } from './flow-states.js';
 import type { AuthEvents } from './ports/events.js';
 
 export interface AuthSettings {
@@ -44,6 +45,8 @@ export interface AuthDeps {
   audit?: AuditLog;
   /** Sends the confirmation mail of a sign-up that must confirm its address, and starts email changes. */
   emailFlows: EmailFlows;
+  /** The PKCE flows, which a password change ends (replacePassword). */
+  pkce: PkceFlows;
   clock?: () => Date;
   /** Runs the work done after the answer (mail for an existing account), reporting its failures. */
   background: BackgroundWork;

@@ -14,6 +14,7 @@ import { checkEmail, loginKey } from './identity.js';
 import { unprovenClaimsOn, withProviders } from './identities.js';
 import { checkUserData } from './validation.js';
 import { PASSWORD_PROOF, passwordProofOf } from './email-change-proof.js';
+import { replacePassword } from './password-replacement.js';
 
 /** What a mailed link or code verifies (GoTrue's `type`). */
 export type VerifyType = 'signup' | 'invite' | 'magiclink' | 'recovery' | 'email_change' | 'email';
@@ -650,7 +651,7 @@ export class EmailFlows {
       // Hashed after the spend (a wrong link costs no hash), inside it: a full hashing pool's 503
       // keeps the link, as a refused write does.
       const passwordHash = await this.deps.hasher.hash(password);
-      return this.deps.store.changePassword(token.userId, passwordHash, null, now);
+      return replacePassword(this.deps, { userId: token.userId, passwordHash, keepSessionId: null, now });
     });
     // Every dialect's recovery by a mailed token (the hosted form, postgrest-auth's reset) ends here.
     if (user.emailConfirmedAt !== null) {

@@ -1,0 +1,42 @@
+import type { PkceFlows } from './flow-states.js';
+import type { KnownClientRecord } from './ports/rate-limits.js';
+import type { Store, User } from './ports/store.js';
+
+/** A password to store in place of the account's (Store.changePassword's arguments, by name). */
+export interface PasswordReplacement {
+  userId: string;
+  passwordHash: string;
+  /** The caller's session, which goes on (null: every session ends). */
+  keepSessionId: string | null;
+  now: Date;
+  /** The hash the current password was verified against (compare-and-set); absent: unconditional. */
+  expectedHash?: string | null;
+  options?: { evenIfBanned?: boolean; knownClient?: KnownClientRecord | null };
+  /** A PKCE flow the same request started (an email change asked with the password), which goes on. */
+  keptFlowId?: string | null;
+}
+
+/**
+ * Every password replacement that shuts its former holder out (the owner's change, a reset, an
+ * administrator's) goes through here. The store's change ends the account's sessions in its own
+ * write (Store.changePassword); the account's PKCE flows end right after it. A flow started before
+ * the change (a magic link, a recovery, an OAuth sign-in asked with a challenge) was a way in that the
+ * change did not see: its code, issued or to come, exchanged for a session after the change, and
+ * whoever held its verifier kept the account the change was meant to take back.
+ */
+export async function replacePassword(
+  deps: { store: Store; pkce: PkceFlows },
+  change: PasswordReplacement,
+): Promise<User> {
+  const { userId, passwordHash, keepSessionId, now, expectedHash, options } = change;
+  const changed = await deps.store.changePassword(
+    userId,
+    passwordHash,
+    keepSessionId,
+    now,
+    expectedHash,
+    options,
+  );
+  await deps.pkce.endFlowsOf(userId, change.keptFlowId ?? null);
+  return changed;
+}
