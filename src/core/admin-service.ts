@@ -50,7 +50,7 @@ export class AdminService {
       store: Store;
       auth: AuthService;
       flows: EmailFlows;
-      /** The PKCE flows, which a password set here ends (as its sessions). */
+      /** The PKCE flows, which a ban or a password set here ends (as their sessions). */
       pkce: PkceFlows;
       oneTimeTokens: OneTimeTokens;
       hasher: PasswordHasher;
@@ -197,7 +197,12 @@ export class AdminService {
     }
     let updated = Object.keys(asRead).length > 0 ? await updateMerged(this.deps.store, user, withData) : user;
     // A ban ends every session at once: refresh tokens stop working, access tokens fail their check.
-    if (patch.bannedUntil) await this.deps.store.revokeUserSessions(id, null, 'banned', now);
+    // Its PKCE flows too: refused while the ban lasts, a code issued before it exchanged for a
+    // session the moment it was lifted.
+    if (patch.bannedUntil) {
+      await this.deps.store.revokeUserSessions(id, null, 'banned', now);
+      await this.deps.pkce.endFlowsOf(id, null);
+    }
     if (hash !== null) {
       // An admin setting a password ends every session (and PKCE flow) of the account, as a reset does.
       // The administrator's own change: a banned account's password may be set (the ban stays).

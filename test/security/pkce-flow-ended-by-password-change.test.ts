@@ -12,7 +12,8 @@ import { challengeOf, exchangePkceCode, newVerifier, type Inject } from '../supp
  * started before it lived on, and its code (issued already, or issued by a link followed after)
  * exchanged for a session after the change: the thief was back in. Every replacement of the password
  * (the owner's, signed in or with the current password; a reset; an administrator's) now ends the
- * account's flows with its sessions.
+ * account's flows with its sessions, and so does a ban (refused while it lasted, a code issued before
+ * it exchanged for a session the moment it was lifted).
  */
 const PASSWORD = 'an old passphrase 1';
 const NEW_PASSWORD = 'a new passphrase 22';
@@ -128,6 +129,17 @@ for (const storeKind of ['file', 'postgres'] as const) {
         assert.ok((await app.t.services.store.listSessions(user.id)).length <= 1);
       });
     }
+
+    it('a ban ends the flows with the sessions: once lifted, a code issued before exchanges for nothing', async () => {
+      const user = await account();
+      const flow = await startFlow(user.id);
+      const code = await issueCode(user.id, flow.flowId);
+      await app.t.services.admin.updateUser(LOCAL_CALL, user.id, { banDuration: '24h' });
+      await app.t.services.admin.updateUser(LOCAL_CALL, user.id, { banDuration: 'none' });
+      const exchanged = await exchangePkceCode(inject, code, flow.verifier);
+      assert.equal(exchanged.statusCode, 404, exchanged.body);
+      assert.equal(exchanged.json().error_code, 'flow_state_not_found');
+    });
 
     it('a change of something else leaves the flow: its code exchanges for a session', async () => {
       const user = await account();
