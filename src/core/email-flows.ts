@@ -85,6 +85,8 @@ const RESEND_REFUSALS: ReadonlySet<string> = new Set([
   'user_not_found',
   'conflict',
 ]);
+/** What the address's write of an email change answers when the proof of its request has gone since. */
+const PROOF_GONE: ReadonlySet<string> = new Set(['invalid_credentials', 'session_not_found']);
 /** A mailed code's form: a link token (43 characters of base64url) never has it. */
 const CODE = /^\d{6}$/u;
 
@@ -1048,17 +1050,22 @@ export class EmailFlows {
     }
     await this.releaseUnproven(client, newEmail, user.id);
     // A confirmed address makes an anonymous user permanent (GoTrue's emailChangeVerify).
-    // A change a password proved is written only while that password stands, judged in the write: a
-    // password replaced since the look above ends the change (a dead link), never lets it land.
+    // A change a password or a session proved is written only while that proof stands, judged in the
+    // write: a password replaced or the session signed out since the looks above ends the change (a
+    // dead link), never lets it land.
+    const sessionId = consumed.data['sessionId'];
     const changed = await this.deps.store
       .updateUser(
         user.id,
         { email: newEmail, emailConfirmedAt: now, ...(user.isAnonymous ? { isAnonymous: false } : {}) },
-        { unlessBannedAt: now, ...(provenHash ? { whilePasswordHashIs: provenHash } : {}) },
+        {
+          unlessBannedAt: now,
+          ...(provenHash ? { whilePasswordHashIs: provenHash } : {}),
+          ...(typeof sessionId === 'string' ? { whileSessionLive: { sessionId, at: now } } : {}),
+        },
       )
       .catch((error: unknown) => {
-        if (provenHash && isAuthError(error) && error.code === 'invalid_credentials')
-          throw new AuthError('otp_expired');
+        if (isAuthError(error) && PROOF_GONE.has(error.code)) throw new AuthError('otp_expired');
         throw error;
       });
     return { user, newEmail, changed };

@@ -370,6 +370,12 @@ export interface UserUpdateConditions {
    */
   whilePasswordHashIs?: string;
   /**
+   * Written only while this session of the user is live at `at` (not ended, not past its end):
+   * AuthError('session_not_found') otherwise, nothing written. A change a session licensed (an email
+   * change asked in it) must not land once that session was signed out.
+   */
+  whileSessionLive?: { sessionId: string; at: Date };
+  /**
    * Not a condition: the guess limit's known client, written with the change by a store that
    * `recordsKnownClients` (an anonymous user its holder makes permanent); another ignores it.
    */
@@ -460,7 +466,8 @@ export interface Store {
    * nothing, when that data is no longer what the caller read (compared in the write itself): a
    * merge into what was read would put back what another write removed and drop what it added.
    * With `whilePasswordHashIs`, refused with AuthError('invalid_credentials'), changing nothing, when
-   * the stored hash is another (a password change, a reset, an administrator's), compared in the write.
+   * the stored hash is another (a password change, a reset, an administrator's), compared in the write;
+   * with `whileSessionLive`, refused with AuthError('session_not_found') once that session has ended.
    */
   updateUser(id: string, patch: UserPatch, condition?: UserUpdateConditions): Promise<User>;
   /** Deletes the user with its credentials, sessions and one-time tokens. Returns false when absent. */

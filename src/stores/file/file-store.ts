@@ -417,6 +417,14 @@ export class FileStore implements Store {
       (index.passwords.get(id)?.password ?? null) !== condition.whilePasswordHashIs
     )
       throw new AuthError('invalid_credentials');
+    if (condition.whileSessionLive !== undefined) {
+      // Likewise the session that licensed it: signed out meanwhile, it licenses nothing.
+      const { sessionId, at } = condition.whileSessionLive;
+      const sessions = normalizeCredentials(docs.credentials).sessions;
+      const session = Object.hasOwn(sessions, sessionId) ? sessions[sessionId] : undefined;
+      if (session?.userId !== id || session.revokedAt !== null || epochMs(session.notAfter) <= at.getTime())
+        throw new AuthError('session_not_found');
+    }
     if (condition.whileProfileIs !== undefined || condition.whileAppMetadataIs !== undefined) {
       // Compared as findUserById answers them, which is what the caller merged into.
       const read = this.toUser(id, record, normalizeCredentials(docs.credentials).accounts[id]);

@@ -53,6 +53,7 @@ import {
   endSessionsClauses,
   insertSessionSql,
   knownClientClause,
+  NO_TIME_BOX,
   noVerifiedFactor,
   sessionTables,
   type SessionTables,
@@ -374,6 +375,15 @@ export class PostgresStore implements Store {
       values.push(condition.whilePasswordHashIs);
       userWhere += ` AND u.encrypted_password = $${values.length}`;
     }
+    // Likewise the session that licensed it, its row locked (FOR SHARE): a sign-out that deleted it
+    // first refuses the write, one that comes after waits for this one to commit.
+    if (condition.whileSessionLive !== undefined) {
+      const { sessionId, at } = condition.whileSessionLive;
+      values.push(UUID.test(sessionId) ? sessionId : null, at);
+      userWhere += ` AND EXISTS (SELECT 1 FROM ${this.session.sessions} s
+        WHERE s.id = $${values.length - 1}::uuid AND s.user_id = u.id
+          AND coalesce(s.not_after, ${NO_TIME_BOX}) > $${values.length} FOR SHARE OF s)`;
+    }
     // Compared as findUserById reads them (userColumns); JSON text, so that a JSON null is jsonb's null.
     const dataConditions: [string, Record<string, unknown> | undefined][] = [
       [`coalesce(raw_user_meta_data, '{}')`, condition.whileProfileIs],
@@ -451,7 +461,9 @@ export class PostgresStore implements Store {
         ? new UserDataChangedError()
         : condition.whilePasswordHashIs !== undefined
           ? 'invalid_credentials'
-          : 'user_not_found',
+          : condition.whileSessionLive !== undefined
+            ? 'session_not_found'
+            : 'user_not_found',
     );
   }
 
