@@ -20,15 +20,12 @@ export class CredentialsRefused extends AuthError {
  * per-account guess limit, and a hash of outdated cost upgraded.
  */
 export class Credentials extends AuthUseCase {
-  /** Checks a login and password without opening a session (`client`: who asks, for the guess limit). */
-  async verifyCredentials(login: string, password: string, client: Client | null = null): Promise<User> {
-    return (await this.proveCredentials(login, password, client)).user;
-  }
-
   /**
    * Checks a login and password, and returns the user with the hash that
-   * proved it: a password change made with this proof must find that hash
-   * still stored (compare-and-set, see Store.changePassword).
+   * proved it: a write made with this proof must find that hash still stored
+   * (Store.changePassword's compare-and-set, openSignIn's provenHash, updateUser's
+   * whilePasswordHashIs). There is no check that answers the user alone: a
+   * caller that wrote after it had nothing to check again in its write.
    */
   async proveCredentials(
     login: string,

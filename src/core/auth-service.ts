@@ -107,12 +107,6 @@ export class AuthService {
     return this.passwordSignIn.signIn(...args);
   }
 
-  verifyCredentials(
-    ...args: Parameters<Credentials['verifyCredentials']>
-  ): ReturnType<Credentials['verifyCredentials']> {
-    return this.credentials.verifyCredentials(...args);
-  }
-
   findByLogin(...args: Parameters<Credentials['findByLogin']>): ReturnType<Credentials['findByLogin']> {
     return this.credentials.findByLogin(...args);
   }
