@@ -11,7 +11,7 @@ import type { PasswordHasher } from './passwords.js';
 import { hashSecret, randomSecret } from './secrets.js';
 import type { OneTimeToken, SpendConditions, Store, User } from './ports/store.js';
 import { checkEmail, loginKey } from './identity.js';
-import { unprovenClaimsOn, withProviders } from './identities.js';
+import { unvouchedIdentities, withProviders } from './identities.js';
 import { checkUserData } from './validation.js';
 import { PASSWORD_PROOF, passwordProofOf } from './email-change-proof.js';
 import { replacePassword } from './password-replacement.js';
@@ -574,7 +574,7 @@ export class EmailFlows {
     if (user.email === null) throw new AuthError('otp_expired');
     const pkceFlowId = flowOf(consumed);
     if (type === 'recovery' && user.emailConfirmedAt !== null) {
-      await this.retireUnprovenClaims(user);
+      await this.retireUnprovenClaims(user, now);
       return { status: 'verified', type, user, pkceFlowId };
     }
     // Both are asked: a contested mark is spent by the confirmation that finds it, flagged or not.
@@ -657,7 +657,7 @@ export class EmailFlows {
     });
     // Every dialect's recovery by a mailed token (the hosted form, postgrest-auth's reset) ends here.
     if (user.emailConfirmedAt !== null) {
-      await this.retireUnprovenClaims(user);
+      await this.retireUnprovenClaims(user, now);
       return user;
     }
     return this.confirmEmail(client, await this.retireUnprovenSetUp(user, false), now);
@@ -886,24 +886,21 @@ export class EmailFlows {
 
   /**
    * A recovery into a confirmed account, where addresses are confirmed without proof: the provider
-   * identities whose provider gave this address unverified go, as the recovery's new password
-   * ends a password's holder. Such a provider made (or joined) the account for whoever claimed
-   * the address, and nothing since proved it was its owner; the mailbox's owner, recovering, is.
-   * Elsewhere a confirmed account's address was proven, with its identities as they are.
+   * identities that do not vouch for this address go (unvouchedIdentities), as the recovery's new
+   * password ends a password's holder, and with them every session (the recovery's own opens after).
+   * Whoever held the account before put them there (a provider that claimed the address unverified,
+   * or their own provider linked), and nothing since proved it was its owner; the mailbox's owner,
+   * recovering, is. Elsewhere a confirmed account's address was proven, with its identities as they are.
    */
-  private async retireUnprovenClaims(user: User): Promise<void> {
+  private async retireUnprovenClaims(user: User, now: Date): Promise<void> {
     if (!this.deps.confirmsWithoutProof || user.email === null) return;
-    await this.unlinkUnprovenClaims(user.id, user.email);
-  }
-
-  /** Unlinks the provider identities whose provider gave `email` (the account's address) unverified. */
-  private async unlinkUnprovenClaims(userId: string, email: string): Promise<void> {
     const { store } = this.deps;
-    const unproven = unprovenClaimsOn(await store.listIdentities(userId), email);
-    if (unproven.length === 0) return;
+    const unvouched = unvouchedIdentities(await store.listIdentities(user.id), user.email);
+    if (unvouched.length === 0) return;
     // The address's own identity first, so that the account keeps one (its last could not go).
-    await store.updateUser(userId, { email });
-    for (const identity of unproven) await store.unlinkIdentity(userId, identity.id);
+    await store.updateUser(user.id, { email: user.email });
+    for (const identity of unvouched) await store.unlinkIdentity(user.id, identity.id);
+    await store.revokeUserSessions(user.id, null, 'address_confirmed_by_another', now);
   }
 
   /**

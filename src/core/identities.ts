@@ -49,18 +49,25 @@ export class Identities {
 }
 
 /**
- * The provider identities among `identities` that claimed `address` (an account's address, in its
- * login-key form) without their provider verifying it: whoever signed in with one proved nothing
- * about the mailbox. Where addresses are confirmed without proof they go once someone proves it.
+ * The provider identities among `identities` that do not vouch for `address` (an account's address,
+ * in its login-key form): all but those whose provider, at their latest sign-in, gave this very
+ * address verified. Where addresses are confirmed without proof, whoever held the account before its
+ * mailbox was proven may have put any of them there: one that claimed the address unverified, the
+ * same after its holder changed the address at the provider (its data says another address now), or
+ * the holder's own provider account linked with linkIdentity (another address, or none). Each would
+ * sign that holder in to the owner's account, so all go once someone proves the mailbox. An owner
+ * who linked such a provider themselves links it again.
  */
-export function unprovenClaimsOn(identities: readonly Identity[], address: string): Identity[] {
-  return identities.filter(
-    (identity) =>
-      identity.provider !== 'email' &&
-      identity.identityData['email_verified'] !== true &&
-      typeof identity.identityData['email'] === 'string' &&
-      loginKey(identity.identityData['email']) === address,
-  );
+export function unvouchedIdentities(identities: readonly Identity[], address: string): Identity[] {
+  return identities.filter((identity) => {
+    if (identity.provider === 'email') return false;
+    const email = identity.identityData['email'];
+    const vouches =
+      identity.identityData['email_verified'] === true &&
+      typeof email === 'string' &&
+      loginKey(email) === address;
+    return !vouches;
+  });
 }
 
 /**

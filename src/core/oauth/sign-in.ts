@@ -3,7 +3,7 @@ import type { EmailFlows } from '../email-flows.js';
 import { assertNotBanned } from '../banned.js';
 import { AuthError, isAuthError } from '../errors.js';
 import { checkEmail } from '../identity.js';
-import { unprovenClaimsOn, withProviders } from '../identities.js';
+import { unvouchedIdentities, withProviders } from '../identities.js';
 import type { PasswordHasher } from '../passwords.js';
 import type { Store, User } from '../ports/store.js';
 import { randomSecret } from '../secrets.js';
@@ -118,15 +118,16 @@ export class ExternalSignIn {
   }
 
   /**
-   * Where addresses are confirmed without proof, the account a verified address joins may hold a
-   * provider identity that claimed the address unverified: its sign-in confirmed the account, and
-   * once the owner joined it, signed its holder in to the owner's account (a password, the other way
-   * in, is retired in join). Such identities go, then every session (the claimant's; whoever signs
-   * in here gets a new one). Called once the verified identity is linked: the account keeps one.
+   * Where addresses are confirmed without proof, the account a verified address joins may hold
+   * provider identities its earlier holder put there (unvouchedIdentities): one that claimed the
+   * address unverified, or the holder's own provider linked to it. Once the owner joined the account
+   * each would sign that holder in to it (a password, the other way in, is retired in join). They
+   * go, then every session (the holder's; whoever signs in here gets a new one). Called once the
+   * verified identity is linked: it vouches for the address, so the account keeps one.
    */
   private async evictUnprovenClaims(userId: string, address: string, now: Date): Promise<void> {
     const { store } = this.deps;
-    const claims = unprovenClaimsOn(await store.listIdentities(userId), address);
+    const claims = unvouchedIdentities(await store.listIdentities(userId), address);
     if (claims.length === 0) return;
     for (const claim of claims) await store.unlinkIdentity(userId, claim.id);
     await store.revokeUserSessions(userId, null, 'address_confirmed_by_another', now);
