@@ -16,6 +16,9 @@ import { replacePassword } from './password-replacement.js';
 import type { Client } from './audit.js';
 import type { KnownClientRecord } from './ports/rate-limits.js';
 
+/** GoTrue's refusal of an aal1 change of an MFA user's address (its UserUpdate). */
+const EMAIL_NEEDS_AAL2 = 'AAL2 session is required to update email or password when MFA is enabled.';
+
 /** A session younger than this changes its password without a code, as GoTrue's (24 hours). */
 const REAUTHENTICATION_WINDOW_MS = 24 * 60 * 60 * 1000;
 
@@ -335,6 +338,12 @@ export class OwnAccount extends AuthUseCase {
     if (!user) throw new AuthError('invalid_credentials');
     // The password proves its holder, whom the ban refuses as it refuses their sign-in.
     this.assertNotBanned(user, this.now());
+    // A second factor guards the account against a stolen password: GoTrue moves an MFA user's address
+    // only for an aal2 session, which restauth never has, and changePassword refuses such a user too.
+    // The password alone moved the address, and with it every mail (recovery included) to the thief.
+    const factors = await this.deps.store.listMfaFactors(user.id);
+    if (factors.some((factor) => factor.status === 'verified'))
+      throw new AuthError('insufficient_aal', EMAIL_NEEDS_AAL2);
     if (this.deps.settings.requireEmailConfirmation === true) {
       await this.deps.emailFlows.requestEmailChange(user, email, null, null, null, passwordProofOf(hash));
       return 'confirming';
