@@ -22,6 +22,10 @@ export const OWN_PASSWORD_WRITE = "SELECT pg_catalog.set_config('restauth.own_pa
  * sign-in upgrading its hash's parameters) replaces no password. Whoever sets that mark can write
  * the column anyway. SECURITY DEFINER with a pinned search_path: whoever writes the password
  * (GoTrue's role) need not write restauth's tables.
+ *
+ * The trigger names no column (no `UPDATE OF`, no WHEN on it): PostgreSQL refuses to retype a column
+ * a trigger's definition names, and GoTrue's migrations, or a DBA, may retype encrypted_password. So
+ * it fires at every update of a user (a sign-in's last_sign_in_at among them) and compares inside.
  */
 export function passwordWrittenEndsKnownClientsSql(q: Names): string {
   const fn = `${q.restauth}.password_set_ends_known_clients`;
@@ -29,7 +33,8 @@ export function passwordWrittenEndsKnownClientsSql(q: Names): string {
     CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
       SET search_path = pg_catalog, pg_temp AS $fn$
     BEGIN
-      IF current_setting('restauth.own_password_write', true) = 'on' THEN
+      IF NEW.encrypted_password IS NOT DISTINCT FROM OLD.encrypted_password
+        OR current_setting('restauth.own_password_write', true) = 'on' THEN
         RETURN NULL;
       END IF;
       INSERT INTO ${q.restauth}.rate_limits AS w (key, reset_at, count)
@@ -43,8 +48,6 @@ export function passwordWrittenEndsKnownClientsSql(q: Names): string {
     COMMENT ON FUNCTION ${fn}() IS
       'restauth: a password written outside restauth ends the known clients of the guess limit, as restauth''s own changes do';
     CREATE TRIGGER restauth_password_set_ends_known_clients
-      AFTER UPDATE OF encrypted_password ON ${q.schema}.users FOR EACH ROW
-      WHEN (OLD.encrypted_password IS DISTINCT FROM NEW.encrypted_password)
-      EXECUTE FUNCTION ${fn}();
+      AFTER UPDATE ON ${q.schema}.users FOR EACH ROW EXECUTE FUNCTION ${fn}();
   `;
 }
