@@ -250,6 +250,7 @@ export async function createServices(
     }),
     signIn: new ExternalSignIn({
       store,
+      pkce,
       hasher,
       emailFlows: flows,
       audit,

@@ -574,7 +574,7 @@ export class EmailFlows {
     if (user.email === null) throw new AuthError('otp_expired');
     const pkceFlowId = flowOf(consumed);
     if (type === 'recovery' && user.emailConfirmedAt !== null) {
-      await this.retireUnprovenClaims(user, now);
+      await this.retireUnprovenClaims(user, now, pkceFlowId);
       return { status: 'verified', type, user, pkceFlowId };
     }
     // Both are asked: a contested mark is spent by the confirmation that finds it, flagged or not.
@@ -584,7 +584,7 @@ export class EmailFlows {
       // proves the mailbox, whoever set the password did not, so that goes as with a magic link.
       const retires = type === 'recovery' || consumed.data[RETIRES_CREDENTIALS] === true || mark !== null;
       const keepsProfile = consumed.data[KEEPS_PROFILE] === true && mark === null;
-      const holder = retires ? await this.retireCredentials(user, now, keepsProfile) : user;
+      const holder = retires ? await this.retireCredentials(user, now, keepsProfile, pkceFlowId) : user;
       return { status: 'verified', type, user: await this.confirmEmail(client, holder, now), pkceFlowId };
     } catch (error) {
       // Refused before the account was confirmed (a ban since: the password's write refuses it), the
@@ -657,7 +657,7 @@ export class EmailFlows {
     });
     // Every dialect's recovery by a mailed token (the hosted form, postgrest-auth's reset) ends here.
     if (user.emailConfirmedAt !== null) {
-      await this.retireUnprovenClaims(user, now);
+      await this.retireUnprovenClaims(user, now, null);
       return user;
     }
     return this.confirmEmail(client, await this.retireUnprovenSetUp(user, false), now);
@@ -830,17 +830,24 @@ export class EmailFlows {
 
   /**
    * Ends what an unconfirmed account held before its address was proven: its password (replaced by
-   * one nobody knows), every session and, unless `keepProfile` (KEEPS_PROFILE), its user_metadata.
-   * The follower of a confirmation another sign-up asked for is the mailbox's owner, not necessarily
-   * whoever set that password and that data (see RETIRES_CREDENTIALS).
+   * one nobody knows), every session and PKCE flow but `keptFlowId` (the link's own) and, unless
+   * `keepProfile` (KEEPS_PROFILE), its user_metadata. The follower of a confirmation another sign-up
+   * asked for is the mailbox's owner, not necessarily whoever set that password and that data (see
+   * RETIRES_CREDENTIALS); a code its holder had been issued exchanged for a session after the proof.
    */
-  private async retireCredentials(user: User, now: Date, keepProfile = false): Promise<User> {
+  private async retireCredentials(
+    user: User,
+    now: Date,
+    keepProfile: boolean,
+    keptFlowId: string | null,
+  ): Promise<User> {
     if (user.emailConfirmedAt !== null) return user;
     const holder = await this.retireUnprovenSetUp(user, keepProfile);
     const retired = await this.retirePassword(user.id, now);
-    if (retired !== null) return retired;
-    await this.deps.store.revokeUserSessions(user.id, null, 'address_confirmed_by_another', now);
-    return holder;
+    if (retired === null)
+      await this.deps.store.revokeUserSessions(user.id, null, 'address_confirmed_by_another', now);
+    await this.deps.pkce.endFlowsOf(user.id, keptFlowId);
+    return retired ?? holder;
   }
 
   /**
@@ -891,8 +898,10 @@ export class EmailFlows {
    * Whoever held the account before put them there (a provider that claimed the address unverified,
    * or their own provider linked), and nothing since proved it was its owner; the mailbox's owner,
    * recovering, is. Elsewhere a confirmed account's address was proven, with its identities as they are.
+   * The PKCE flows go too, but `keptFlowId` (the recovery link's own): a code the holder had been
+   * issued by one of those providers exchanged for a session after the proof.
    */
-  private async retireUnprovenClaims(user: User, now: Date): Promise<void> {
+  private async retireUnprovenClaims(user: User, now: Date, keptFlowId: string | null): Promise<void> {
     if (!this.deps.confirmsWithoutProof || user.email === null) return;
     const { store } = this.deps;
     const unvouched = unvouchedIdentities(await store.listIdentities(user.id), user.email);
@@ -901,6 +910,7 @@ export class EmailFlows {
     await store.updateUser(user.id, { email: user.email });
     for (const identity of unvouched) await store.unlinkIdentity(user.id, identity.id);
     await store.revokeUserSessions(user.id, null, 'address_confirmed_by_another', now);
+    await this.deps.pkce.endFlowsOf(user.id, keptFlowId);
   }
 
   /**

@@ -25,7 +25,7 @@ export interface PasswordReplacement {
  * whoever held its verifier kept the account the change was meant to take back.
  */
 export async function replacePassword(
-  deps: { store: Store; pkce: PkceFlows },
+  deps: { store: Store; pkce: Pick<PkceFlows, 'endFlowsOf'> },
   change: PasswordReplacement,
 ): Promise<User> {
   const { userId, passwordHash, keepSessionId, now, expectedHash, options } = change;

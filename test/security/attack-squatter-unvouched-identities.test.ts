@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { gotrueClient, nextMail, secretsOf } from '../support/gotrue.js';
 import { signInWithKeycloak, useKeycloakApp } from '../support/oauth-app.js';
 import { followRedirects, type TestIdp } from '../support/oidc-provider.js';
+import { challengeOf, newVerifier } from '../support/pkce.js';
 
 /**
  * Where addresses are confirmed without proof (signup.confirmEmail off), whoever types an address
@@ -106,6 +107,31 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.equal(set.statusCode, 200, set.body);
     }
 
+    /**
+     * A PKCE sign-in of `subject` up to its code, which the holder keeps for later: the exchange of
+     * that code (its status).
+     */
+    async function pkceCode(subject: string): Promise<() => Promise<number>> {
+      const verifier = newVerifier();
+      const authorize = new URL(`${suite.app.url}/authorize`);
+      authorize.search = new URLSearchParams({
+        provider: 'keycloak',
+        redirect_to: `${APP}/cb`,
+        ...challengeOf(verifier),
+      }).toString();
+      suite.app.provider.loginAs(subject);
+      const code = (await followRedirects(authorize.href, APP)).searchParams.get('code');
+      assert.ok(code, 'a code issued');
+      return async () =>
+        (
+          await fetch(`${suite.app.url}/token?grant_type=pkce`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ auth_code: code, code_verifier: verifier }),
+          })
+        ).status;
+    }
+
     const holderAgain = async (subject: string) =>
       accountOf((await signInWithKeycloak(suite.app, subject)).accessToken);
 
@@ -134,6 +160,14 @@ for (const storeKind of ['file', 'postgres'] as const) {
         account,
         "the owner's provider vouches for the address: kept",
       );
+    });
+
+    it("a code the holder's provider was issued before the owner's join signs nobody in after it", async () => {
+      const address = 'kept-code@acme.test';
+      const { account } = await squatThenMove('kc-moved-3', address);
+      const exchange = await pkceCode('kc-moved-3');
+      assert.equal(await ownerJoins('kc-owner-5', address), account);
+      assert.equal(await exchange(), 404, "the holder's code opens the owner's account");
     });
 
     it('the holder moved its address at the provider, the owner recovers the address: no way in', async () => {

@@ -4,6 +4,8 @@ import { assertNotBanned } from '../banned.js';
 import { AuthError, isAuthError } from '../errors.js';
 import { checkEmail } from '../identity.js';
 import { unvouchedIdentities, withProviders } from '../identities.js';
+import type { PkceFlows } from '../flow-states.js';
+import { replacePassword } from '../password-replacement.js';
 import type { PasswordHasher } from '../passwords.js';
 import type { Store, User } from '../ports/store.js';
 import { randomSecret } from '../secrets.js';
@@ -13,6 +15,8 @@ import type { ProviderClaims } from './provider.js';
 
 export interface ExternalSignInDeps {
   store: Store;
+  /** The PKCE flows, which end with the sessions of an account's earlier holder (join). */
+  pkce: Pick<PkceFlows, 'endFlowsOf'>;
   hasher: PasswordHasher;
   emailFlows: EmailFlows;
   audit?: AuditLog;
@@ -131,6 +135,8 @@ export class ExternalSignIn {
     if (claims.length === 0) return;
     for (const claim of claims) await store.unlinkIdentity(userId, claim.id);
     await store.revokeUserSessions(userId, null, 'address_confirmed_by_another', now);
+    // A code one of them had been issued is no one's way in either (this callback's flow names no user yet).
+    await this.deps.pkce.endFlowsOf(userId, null);
   }
 
   private async existingUser(provider: string, subject: string): Promise<User | null> {
@@ -156,7 +162,14 @@ export class ExternalSignIn {
       if ((await this.deps.store.getPasswordHash(user.id)) !== null) {
         // Nobody knows this password: the squatter's (and every session) is gone; the owner resets it.
         const unknown = await this.deps.hasher.hash(randomSecret());
-        user = await this.deps.store.changePassword(user.id, unknown, null, now);
+        // Its PKCE flows too (a code issued to the squatter); this callback's own flow is no one's
+        // yet: its code names the user only once this sign-in returns.
+        user = await replacePassword(this.deps, {
+          userId: user.id,
+          passwordHash: unknown,
+          keepSessionId: null,
+          now,
+        });
       }
       if (user.emailConfirmedAt === null)
         user = await this.deps.store.updateUser(user.id, { emailConfirmedAt: now });
