@@ -109,6 +109,9 @@ export function checkEmail(email: string): string {
  * trimmed and NFKC-normalised, its case kept (lookups go by loginKey). A name
  * never contains `@`, so it can never be mistaken for someone's address.
  */
+/** A uuid in any case (GoTrue's and restauth's user ids are uuids). */
+const UUID_SHAPED = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/iu;
+
 export function checkUsername(username: string, pattern: FormatPattern): string {
   const name = username.normalize('NFKC').trim();
   // A name of Hangul fillers (U+3164) or grapheme joiners shows as nothing, as an empty one would.
@@ -123,6 +126,10 @@ export function checkUsername(username: string, pattern: FormatPattern): string 
   if (mixesScripts(name))
     throw new AuthError('validation_failed', 'User name must not mix scripts (such as Latin and Cyrillic)');
   if (isEmailLogin(name)) throw new AuthError('validation_failed', 'User name must not contain @');
+  // A request naming a user (json-data-server's /auth/check, /auth/refresh) names it by id or by name
+  // (namesUser): a name spelling another user's uuid in other case named that user's id and this
+  // name at once, and the attacker's token passed for the victim's id.
+  if (UUID_SHAPED.test(name)) throw new AuthError('validation_failed', 'User name must not be a user id');
   if (!pattern.test(name)) {
     throw new AuthError('validation_failed', 'User name does not match the required format');
   }

@@ -84,7 +84,7 @@ describe('a user name that records still name as their owner is taken', () => {
     assert.equal(res.body, 'User already registered');
   });
 
-  it("a deleted GoTrue user's id, spelt as a user name, is taken while its records remain", async () => {
+  it("a deleted GoTrue user's id, spelt as a user name, is refused (no user name is shaped as a uuid)", async () => {
     const signUp = await t.app.inject({
       method: 'POST',
       url: '/auth/v1/signup',
@@ -108,7 +108,7 @@ describe('a user name that records still name as their owner is taken', () => {
 
     const res = await register(user.id, ATTACKER_PASSWORD);
     assert.equal(res.statusCode, 400, res.body);
-    assert.equal(res.body, 'User already registered');
+    assert.equal(res.body, 'User name must not be a user id');
   });
 
   it('a name no record names registers, and reads none of the others', async () => {
