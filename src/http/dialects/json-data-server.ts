@@ -2,7 +2,7 @@ import type { TObject } from '@sinclair/typebox';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { JsonDataServerDialectConfig } from '../../config/schema.js';
 import type { AuthService, IssuedSession } from '../../core/auth-service.js';
-import { AuthError } from '../../core/errors.js';
+import { AuthError, isAuthError } from '../../core/errors.js';
 import { isEmailLogin, loginKey } from '../../core/identity.js';
 import { registrationProfile } from '../../core/validation.js';
 import { TokenError } from '../../core/tokens.js';
@@ -181,17 +181,36 @@ export const jsonDataServerDialect: FastifyPluginAsync<JsonDataServerOptions> = 
     const refreshToken = optionalString(body, settings.jwtRefreshToken);
     const accessToken =
       optionalString(body, settings.jwtAccessToken) ?? bearerToken(request.headers.authorization);
-    if (accessToken !== null) {
-      const { session, user } = await auth.check(accessToken);
-      await auth.signOut(clientOf(request), session.id, user.id, 'local');
-    } else if (refreshToken !== null) {
-      await auth.signOutByRefreshToken(clientOf(request), refreshToken);
-    } else {
+    if (accessToken === null && refreshToken === null) {
       throw new AuthError(
         'validation_failed',
         `Missing ${settings.jwtAccessToken} or ${settings.jwtRefreshToken}`,
       );
     }
+    // Each token sent ends its session; the logout stands if one of them did. A client logs out with
+    // what it holds, often an access token expired an hour ago beside a live refresh token: refused
+    // for the access token alone, that logout left the refresh token, the long-lived way in, working.
+    const client = clientOf(request);
+    const endings: (() => Promise<void>)[] = [];
+    if (accessToken !== null) {
+      endings.push(async () => {
+        const { session, user } = await auth.check(accessToken);
+        await auth.signOut(client, session.id, user.id, 'local');
+      });
+    }
+    if (refreshToken !== null) endings.push(() => auth.signOutByRefreshToken(client, refreshToken));
+    let refusal: AuthError | null = null;
+    let ended = false;
+    for (const end of endings) {
+      try {
+        await end();
+        ended = true;
+      } catch (error) {
+        if (!isAuthError(error)) throw error;
+        refusal ??= error;
+      }
+    }
+    if (!ended && refusal !== null) throw refusal;
     return reply.code(204).send();
   });
 };
