@@ -221,6 +221,14 @@ export const ConfigSchema = Type.Object({
    * port (metrics.port) holds as many again, counted apart.
    */
   maxConnections: Type.Integer({ default: 10_000, minimum: 1 }),
+  /**
+   * Connections one client (an IPv4 address, an IPv6 /64) holds open at once; one more from it is
+   * closed as it arrives. Under maxConnections alone one address could hold every slot (idle sockets
+   * reopened as each requestTimeout let them go) and shut everyone else out. 0: no such bound. Off
+   * while trustProxy is a number of hops (every connection may come from the proxy); addresses listed
+   * in trustProxy are never bounded so.
+   */
+  maxConnectionsPerClient: Type.Integer({ default: 1_000, minimum: 0 }),
 
   /**
    * The reverse proxies in front of restauth (Fastify's trustProxy): how many hops

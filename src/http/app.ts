@@ -30,7 +30,8 @@ import { LazyValidators } from './lazy-validators.js';
 import { deferredChildLogger, RequestLineLogController, requestLineLogger } from './logging.js';
 import { observeRequests } from './metrics.js';
 import { dropStalledReaders } from './stalled-readers.js';
-import { capConnections } from './connection-cap.js';
+import { capConnections, capConnectionsPerClient } from './connection-cap.js';
+import { proxyAddresses } from './proxy-addresses.js';
 import { watchDroppedConnections } from './dropped-connections.js';
 import { RequestsInFlight, SHUTDOWN_GRACE_MS } from './in-flight.js';
 import { maxHeaderBytes } from './header-limit.js';
@@ -157,6 +158,17 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   capConnections(app.server, config.maxConnections, (message) => options.logger?.warn(message));
   const dropped = services.metrics?.connectionsDropped('main');
   if (dropped) watchDroppedConnections(app.server, dropped);
+  // A number of hops trusts whatever address is nearest: every connection may be the proxy's.
+  if (config.maxConnectionsPerClient > 0 && typeof hops !== 'number') {
+    const proxies = hops === false ? null : proxyAddresses(hops);
+    capConnectionsPerClient(
+      app.server,
+      config.maxConnectionsPerClient,
+      (address) => proxies?.(address) ?? false,
+      (message) => options.logger?.warn(message),
+      dropped && (() => dropped('maxConnectionsPerClient')),
+    );
+  }
   // The answer is bounded too: a client that stops reading it, or reads it slower than
   // answerMinRate, is let go after requestTimeout.
   const stopLookingForStalledReaders = dropStalledReaders(app.server, config.requestTimeout * 1000, {

@@ -1,4 +1,6 @@
 import type { Server } from 'node:http';
+import type { Socket } from 'node:net';
+import { rateLimitBucket } from '../core/client-bucket.js';
 
 /** Milliseconds between two warnings that the cap refuses connections: a flood is said, not logged per socket. */
 const WARN_EVERY_MS = 60_000;
@@ -23,5 +25,50 @@ export function capConnections(server: Server, max: number, warn: (message: stri
       `${max} connections open (maxConnections): ${dropped} more closed unanswered since the last warning`,
     );
     dropped = 0;
+  });
+}
+
+/**
+ * Holds at most `max` connections of one client (its rate-limit bucket: an IPv4 address, an IPv6
+ * /64) open at once: one more is closed as it is accepted, and `dropped` told. maxConnections alone
+ * let one address hold every slot, reopening its idle sockets as each requestTimeout let them go,
+ * and shut every other client out. `exempt` addresses (the reverse proxies restauth trusts, whose
+ * connections carry many clients) are not counted. Each flood is said once a minute.
+ */
+export function capConnectionsPerClient(
+  server: Server,
+  max: number,
+  exempt: (address: string) => boolean,
+  warn: (message: string) => void,
+  dropped: () => void = () => {},
+): void {
+  const open = new Map<string, number>();
+  let lastWarning = -Infinity;
+  let refused = 0;
+  server.on('connection', (socket: Socket) => {
+    const address = socket.remoteAddress;
+    if (address === undefined || exempt(address)) return;
+    const bucket = rateLimitBucket(address);
+    const held = open.get(bucket) ?? 0;
+    if (held >= max) {
+      socket.destroy();
+      dropped();
+      refused++;
+      const now = performance.now();
+      if (now - lastWarning >= WARN_EVERY_MS) {
+        lastWarning = now;
+        warn(
+          `${bucket} holds ${max} connections (maxConnectionsPerClient): ${refused} more of its closed unanswered since the last warning`,
+        );
+        refused = 0;
+      }
+      return;
+    }
+    open.set(bucket, held + 1);
+    socket.once('close', () => {
+      const left = (open.get(bucket) ?? 1) - 1;
+      if (left === 0) open.delete(bucket);
+      else open.set(bucket, left);
+    });
   });
 }

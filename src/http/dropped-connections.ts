@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 
 /** The bound on clients a connection was closed for, named as its setting. */
-export type DropReason = 'maxConnections' | 'requestTimeout' | 'answerMinRate';
+export type DropReason = 'maxConnections' | 'maxConnectionsPerClient' | 'requestTimeout' | 'answerMinRate';
 
 /** Which listener a connection was on: the main port, or the metrics' port of their own. */
 export type Listener = 'main' | 'metrics';

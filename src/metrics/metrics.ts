@@ -125,7 +125,12 @@ export class Metrics {
 
   /** The counter of `listener`'s dropped connections, each reason's series shown from 0 (an alert's rate). */
   connectionsDropped(listener: Listener): (reason: DropReason) => void {
-    for (const reason of ['maxConnections', 'requestTimeout', 'answerMinRate'] as const)
+    for (const reason of [
+      'maxConnections',
+      'maxConnectionsPerClient',
+      'requestTimeout',
+      'answerMinRate',
+    ] as const)
       this.droppedConnections.inc({ listener, reason }, 0);
     return (reason) => this.droppedConnections.inc({ listener, reason });
   }

@@ -80,6 +80,7 @@ describe('more connections than maxConnections', () => {
       const scrape = await t.app.inject({ method: 'GET', url: '/metrics' });
       assert.deepEqual(droppedConnections(scrape.body, 'main'), {
         maxConnections: 1,
+        maxConnectionsPerClient: 0,
         requestTimeout: CAP,
         answerMinRate: 0,
       });

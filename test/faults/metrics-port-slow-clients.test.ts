@@ -92,6 +92,7 @@ describe('slow clients on the metrics port', () => {
       assert.equal(scrape.status, 200);
       assert.deepEqual(droppedConnections(await scrape.text(), 'metrics'), {
         maxConnections: 0,
+        maxConnectionsPerClient: 0,
         requestTimeout: 1,
         answerMinRate: 0,
       });

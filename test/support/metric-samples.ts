@@ -42,6 +42,7 @@ export function droppedConnections(text: string, listener: Listener): Record<Dro
     valueOf(samples, 'restauth_http_connections_dropped_total', { listener, reason });
   return {
     maxConnections: of('maxConnections'),
+    maxConnectionsPerClient: of('maxConnectionsPerClient'),
     requestTimeout: of('requestTimeout'),
     answerMinRate: of('answerMinRate'),
   };
