@@ -57,7 +57,7 @@ export class IdentityLinking {
   async link(client: Client, input: IdentityToLink): Promise<User> {
     const { store } = this.deps;
     const { targetUserId, provider, claims } = input;
-    await this.assertStarterLive(targetUserId, input.sessionId);
+    const sessionId = await this.assertStarterLive(targetUserId, input.sessionId);
     const existing = await store.findIdentity(provider, claims.subject);
     if (existing !== null) {
       throw new AuthError(
@@ -82,13 +82,20 @@ export class IdentityLinking {
         : null;
 
     const now = this.deps.clock();
-    const identity = await store.linkIdentity({
-      userId: user.id,
-      provider,
-      providerId: claims.subject,
-      identityData: input.identityData,
-      now,
-    });
+    // The starter's session is judged again in each write it licenses (a look above alone left the
+    // time of the reads between for a sign-out, a password change or a ban to land first, and the
+    // thief of a token its owner had ended linked their identity all the same): session_not_found.
+    const whileSessionLive = { sessionId, at: now };
+    const identity = await store.linkIdentity(
+      {
+        userId: user.id,
+        provider,
+        providerId: claims.subject,
+        identityData: input.identityData,
+        now,
+      },
+      { whileSessionLive },
+    );
     await this.deps.audit.record('identity_linked', client, {
       userId: user.id,
       data: { identity_id: identity.id, provider, provider_id: claims.subject },
@@ -111,18 +118,23 @@ export class IdentityLinking {
     // stays linked to a user still without an address: it signs in with the provider as before.
     // The address is the provider identity's: no `email` identity, as GoTrue's UpdateUserEmailFromIdentities.
     // A ban committed since the check above refuses the write (user_banned), as every sign-in's.
+    // Its session ended since the link (session_not_found) leaves the identity linked, as above.
     return store.updateUser(
       user.id,
       { email: address, emailConfirmedAt: now, isAnonymous: false, emailIdentity: false },
-      { unlessBannedAt: now },
+      { unlessBannedAt: now, whileSessionLive },
     );
   }
 
-  /** The access-token check's session rule (AuthService.check), for the session that started the flow. */
-  private async assertStarterLive(userId: string, sessionId: string | null): Promise<void> {
+  /**
+   * The access-token check's session rule (AuthService.check), for the session that started the flow:
+   * its id, for the writes to judge it again.
+   */
+  private async assertStarterLive(userId: string, sessionId: string | null): Promise<string> {
     if (sessionId === null) throw new AuthError('session_not_found');
     const { session } = await this.deps.store.findTokenStanding(sessionId, userId);
     if (session === null || session.userId !== userId) throw new AuthError('session_not_found');
     this.deps.sessions.assertLive(session, this.deps.clock());
+    return sessionId;
   }
 }

@@ -382,6 +382,9 @@ export interface UserUpdateConditions {
   knownClient?: KnownClientRecord | null;
 }
 
+/** linkIdentity's conditions: when one refuses, nothing is linked (see there). */
+export type LinkConditions = Pick<UserUpdateConditions, 'whileSessionLive'>;
+
 /** createOneTimeToken's conditions: when either refuses, nothing is stored (see there). */
 export interface OneTimeTokenConditions {
   unlessIssuedAfter?: Date;
@@ -513,9 +516,12 @@ export interface Store {
    * with the new one and its last sign-in set; another user's is refused with
    * AuthError('identity_already_exists'), however many link it at once.
    * Throws AuthError('user_not_found') for an unknown user, and AuthError('user_banned') for a user
-   * banned at `now`, checked in the write (see updateUser's `unlessBannedAt`).
+   * banned at `now`, checked in the write (see updateUser's `unlessBannedAt`). With `whileSessionLive`
+   * (the session that asked for the link, GoTrue's linkIdentity), refused with
+   * AuthError('session_not_found'), nothing linked, once that session has ended, checked in the write
+   * (see updateUser's): a sign-out that lands after the session was looked up stops the link.
    */
-  linkIdentity(identity: NewIdentity): Promise<Identity>;
+  linkIdentity(identity: NewIdentity, condition?: LinkConditions): Promise<Identity>;
   /**
    * Removes one of the user's identities, atomically: refused with
    * AuthError('single_identity_not_deletable') when it is the user's last,

@@ -27,6 +27,7 @@ import {
   type UserPage,
   type UserPatch,
   UserDataChangedError,
+  type LinkConditions,
   type UserUpdateConditions,
 } from '../../core/ports/store.js';
 import type { RecordChanges } from '../../core/ports/documents.js';
@@ -417,14 +418,9 @@ export class FileStore implements Store {
       (index.passwords.get(id)?.password ?? null) !== condition.whilePasswordHashIs
     )
       throw new AuthError('invalid_credentials');
-    if (condition.whileSessionLive !== undefined) {
-      // Likewise the session that licensed it: signed out meanwhile, it licenses nothing.
-      const { sessionId, at } = condition.whileSessionLive;
-      const sessions = normalizeCredentials(docs.credentials).sessions;
-      const session = Object.hasOwn(sessions, sessionId) ? sessions[sessionId] : undefined;
-      if (session?.userId !== id || session.revokedAt !== null || epochMs(session.notAfter) <= at.getTime())
-        throw new AuthError('session_not_found');
-    }
+    // Likewise the session that licensed it: signed out meanwhile, it licenses nothing.
+    if (condition.whileSessionLive !== undefined)
+      refuseEndedSession(docs.credentials, id, condition.whileSessionLive);
     if (condition.whileProfileIs !== undefined || condition.whileAppMetadataIs !== undefined) {
       // Compared as findUserById answers them, which is what the caller merged into.
       const read = this.toUser(id, record, normalizeCredentials(docs.credentials).accounts[id]);
@@ -559,7 +555,7 @@ export class FileStore implements Store {
     return toIdentity(id, normalizeCredentials(this.db.credentials).identities[id]!);
   }
 
-  async linkIdentity(identity: NewIdentity): Promise<Identity> {
+  async linkIdentity(identity: NewIdentity, condition: LinkConditions = {}): Promise<Identity> {
     if (identity.provider === 'email')
       throw new AuthError('validation_failed', 'The email identity follows the address');
     // Checked and written in one serialized transaction: of racing links one wins.
@@ -567,6 +563,9 @@ export class FileStore implements Store {
       const write = this.credentialsWrite(stored, changes);
       if (!this.index().byId.has(identity.userId)) throw new AuthError('user_not_found');
       refuseBanned(stored, identity.userId, identity.now);
+      // The session that licensed the link, judged in the same queue: signed out meanwhile, nothing linked.
+      if (condition.whileSessionLive !== undefined)
+        refuseEndedSession(stored, identity.userId, condition.whileSessionLive);
       const holder = this.identityIndex.holder(identity.provider, identity.providerId);
       const earlier = holder === undefined ? undefined : write.credentials.identities[holder]!;
       if (earlier && earlier.userId !== identity.userId) throw new AuthError('identity_already_exists');
@@ -1352,6 +1351,21 @@ function toSession(id: string, record: SessionRecord): Session {
 }
 
 /** Whether two JSON values read from one record are the same (both serialized from it: one key order). */
+/**
+ * AuthError('session_not_found') unless the user's session `sessionId` is live at `at` in `credentials`
+ * as committed (read inside a write's transaction): not ended, not past its end.
+ */
+function refuseEndedSession(
+  credentials: JsonDocument,
+  userId: string,
+  { sessionId, at }: { sessionId: string; at: Date },
+): void {
+  const sessions = normalizeCredentials(credentials).sessions;
+  const session = Object.hasOwn(sessions, sessionId) ? sessions[sessionId] : undefined;
+  if (session?.userId !== userId || session.revokedAt !== null || epochMs(session.notAfter) <= at.getTime())
+    throw new AuthError('session_not_found');
+}
+
 function sameJson(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }

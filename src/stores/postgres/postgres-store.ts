@@ -14,6 +14,7 @@ import {
   type AuditPage,
   type Identity,
   type NewIdentity,
+  type LinkConditions,
   type NewSession,
   type NewUser,
   type MfaFactor,
@@ -378,11 +379,8 @@ export class PostgresStore implements Store {
     // Likewise the session that licensed it, its row locked (FOR SHARE): a sign-out that deleted it
     // first refuses the write, one that comes after waits for this one to commit.
     if (condition.whileSessionLive !== undefined) {
-      const { sessionId, at } = condition.whileSessionLive;
-      values.push(UUID.test(sessionId) ? sessionId : null, at);
-      userWhere += ` AND EXISTS (SELECT 1 FROM ${this.session.sessions} s
-        WHERE s.id = $${values.length - 1}::uuid AND s.user_id = u.id
-          AND coalesce(s.not_after, ${NO_TIME_BOX}) > $${values.length} FOR SHARE OF s)`;
+      values.push(...sessionLiveValues(condition.whileSessionLive));
+      userWhere += ` AND ${this.sessionLiveClause(values.length - 1, values.length)}`;
     }
     // Compared as findUserById reads them (userColumns); JSON text, so that a JSON null is jsonb's null.
     const dataConditions: [string, Record<string, unknown> | undefined][] = [
@@ -450,21 +448,53 @@ export class PostgresStore implements Store {
     return user!;
   }
 
-  /** Why updateUser's conditional write wrote nothing: gone, banned, its data read or its password changed since. */
+  /**
+   * Why updateUser's conditional write wrote nothing: gone, banned, its licensing session ended, its
+   * data read or its password changed since. The session first: a merge refused for it is not to be
+   * merged again (updateMerged retries a UserDataChangedError).
+   */
   private async updateRefusal(id: string, condition: UserUpdateConditions): Promise<never> {
     const dataConditioned =
       condition.whileProfileIs !== undefined || condition.whileAppMetadataIs !== undefined;
+    const sessionEnded =
+      condition.whileSessionLive !== undefined && !(await this.sessionLive(id, condition.whileSessionLive));
     return this.refusal(
       id,
       condition.unlessBannedAt ?? null,
-      dataConditioned
-        ? new UserDataChangedError()
-        : condition.whilePasswordHashIs !== undefined
-          ? 'invalid_credentials'
-          : condition.whileSessionLive !== undefined
-            ? 'session_not_found'
-            : 'user_not_found',
+      sessionEnded
+        ? 'session_not_found'
+        : dataConditioned
+          ? new UserDataChangedError()
+          : condition.whilePasswordHashIs !== undefined
+            ? 'invalid_credentials'
+            : condition.whileSessionLive !== undefined
+              ? 'session_not_found'
+              : 'user_not_found',
     );
+  }
+
+  /**
+   * The condition that the session $`idAt` (sessionLiveValues' first value) of the user `u` is live at
+   * $`atAt`, its row locked (FOR SHARE): a sign-out that deleted it first refuses the write, one that
+   * comes after waits for the write's transaction to commit.
+   */
+  private sessionLiveClause(idAt: number, atAt: number): string {
+    return `EXISTS (SELECT 1 FROM ${this.session.sessions} s
+        WHERE s.id = $${idAt}::uuid AND s.user_id = u.id
+          AND coalesce(s.not_after, ${NO_TIME_BOX}) > $${atAt} FOR SHARE OF s)`;
+  }
+
+  /** Whether the user's session is live at `at` now (why a write conditioned on it wrote nothing). */
+  private async sessionLive(userId: string, live: { sessionId: string; at: Date }): Promise<boolean> {
+    const uid = userUid(userId);
+    const [sessionId, at] = sessionLiveValues(live);
+    if (uid === null || sessionId === null) return false;
+    const { rows } = await this.pool.query(
+      `SELECT 1 FROM ${this.session.sessions} s
+       WHERE s.id = $1::uuid AND s.user_id = $2 AND coalesce(s.not_after, ${NO_TIME_BOX}) > $3`,
+      [sessionId, uid, at],
+    );
+    return rows.length > 0;
   }
 
   /**
@@ -578,7 +608,7 @@ export class PostgresStore implements Store {
     return rows[0] ? toIdentity(rows[0]) : null;
   }
 
-  async linkIdentity(identity: NewIdentity): Promise<Identity> {
+  async linkIdentity(identity: NewIdentity, condition: LinkConditions = {}): Promise<Identity> {
     if (identity.provider === 'email')
       throw new AuthError('validation_failed', 'The email identity follows the address');
     const uid = userUid(identity.userId);
@@ -588,26 +618,38 @@ export class PostgresStore implements Store {
     // The user's row is taken first, as every identity write takes it, so its providers, set after in
     // the same transaction, see every identity (syncProvidersSql). A sign-in by a provider sets them
     // too, as GoTrue's.
+    // The session that asked for the link, as updateUser's whileSessionLive: on the row it locks.
+    const live = condition.whileSessionLive;
+    const values: unknown[] = [
+      uid,
+      identity.provider,
+      identity.providerId,
+      identity.identityData,
+      identity.now,
+    ];
+    if (live !== undefined) values.push(...sessionLiveValues(live));
+    const sessionWhere = live === undefined ? '' : ` AND ${this.sessionLiveClause(6, 7)}`;
     const linked = await inTransaction(this.pool, async (client) => {
       const { rows } = await client.query<IdentityRow>(
         `INSERT INTO ${this.identities} AS i
            (provider_id, user_id, identity_data, provider, last_sign_in_at, created_at, updated_at)
          SELECT $3, u.id, $4, $2, $5, $5, $5 FROM ${this.users} u
-         WHERE u.id = $1 AND ${OWN_INSTANCE} AND (u.banned_until IS NULL OR u.banned_until <= $5)
+         WHERE u.id = $1 AND ${OWN_INSTANCE} AND (u.banned_until IS NULL OR u.banned_until <= $5)${sessionWhere}
          FOR NO KEY UPDATE OF u
          ON CONFLICT (provider_id, provider) DO UPDATE
            SET identity_data = i.identity_data || EXCLUDED.identity_data,
              last_sign_in_at = EXCLUDED.last_sign_in_at, updated_at = EXCLUDED.updated_at
            WHERE i.user_id = EXCLUDED.user_id
          RETURNING ${IDENTITY_COLUMNS}`,
-        [uid, identity.provider, identity.providerId, identity.identityData, identity.now],
+        values,
       );
       if (rows[0]) await this.syncProviders(client, uid);
       return rows[0];
     });
     if (linked) return toIdentity(linked);
-    // Nothing written: the user is missing or banned, or another user holds the identity.
-    return this.refusal(uid, identity.now, 'identity_already_exists');
+    // Nothing written: the user is missing or banned, its session ended, or another user holds the identity.
+    const sessionEnded = live !== undefined && !(await this.sessionLive(uid, live));
+    return this.refusal(uid, identity.now, sessionEnded ? 'session_not_found' : 'identity_already_exists');
   }
 
   async unlinkIdentity(userId: string, identityId: string): Promise<void> {
@@ -1122,4 +1164,9 @@ export class PostgresStore implements Store {
     const { rows } = await this.pool.query<UserRow>(this.prepared(sql, values)).catch(conflict);
     return rows[0] ? toUser(rows[0]) : null;
   }
+}
+
+/** A whileSessionLive condition's values: the session's id (null when no UUID: no session) and `at`. */
+function sessionLiveValues({ sessionId, at }: { sessionId: string; at: Date }): [string | null, Date] {
+  return [UUID.test(sessionId) ? sessionId : null, at];
 }
