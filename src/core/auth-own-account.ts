@@ -123,6 +123,10 @@ export class OwnAccount extends AuthUseCase {
     let user = checked.user;
     // The email change's PKCE flow, started by this request: its password change does not end it.
     let keptFlowId: string | null = null;
+    // The caller's session licenses each write, judged again in it: a sign-out (a password change, a
+    // ban) committed since the token was checked refuses it (session_not_found), as a change of the
+    // password checks the kept session in its write (Store.changePassword).
+    const sessionId = checked.session.id;
     if (changes.data !== undefined) {
       // A ban committed since the session was checked refuses the write (as the other conditional writes).
       // Before the address's change and its mail: a racing write can make this merge, done again, larger
@@ -135,18 +139,18 @@ export class OwnAccount extends AuthUseCase {
         (current) => ({
           profile: mergeMetadata(current.profile, data, this.deps.settings.maxUserDataBytes),
         }),
-        { unlessBannedAt: this.now() },
+        { unlessBannedAt: this.now(), whileSessionLive: { sessionId, at: this.now() } },
       );
     }
     if (changes.email !== undefined && takesAddressNow) {
-      user = await this.makePermanent(client, user, changes.email);
+      user = await this.makePermanent(client, user, changes.email, sessionId);
     } else if (mailedChange !== null) {
       keptFlowId = await this.deps.emailFlows.startEmailChange(
         user,
         mailedChange,
         changes.redirectTo,
         changes.pkce ?? null,
-        checked.session.id,
+        sessionId,
       );
     }
     if (changes.password !== undefined) {
@@ -154,7 +158,7 @@ export class OwnAccount extends AuthUseCase {
       user = await this.changePassword(client, {
         userId: user.id,
         newPassword: changes.password,
-        keepSessionId: checked.session.id,
+        keepSessionId: sessionId,
         keptFlowId,
       });
     }
@@ -190,8 +194,16 @@ export class OwnAccount extends AuthUseCase {
     }
   }
 
-  /** An anonymous user's address, taken without confirmation: the user is permanent from now on. */
-  private async makePermanent(client: Client, user: User, newEmail: string): Promise<User> {
+  /**
+   * An anonymous user's address, taken without confirmation: the user is permanent from now on. Only
+   * while `sessionId`, the caller's, is live (session_not_found otherwise, nothing written).
+   */
+  private async makePermanent(
+    client: Client,
+    user: User,
+    newEmail: string,
+    sessionId: string,
+  ): Promise<User> {
     const email = checkEmail(newEmail);
     await assertAddressFree(this.deps.store, email, user.id);
     const now = this.now();
@@ -201,7 +213,7 @@ export class OwnAccount extends AuthUseCase {
       this.deps.store.updateUser(
         user.id,
         { email, emailConfirmedAt: now, isAnonymous: false },
-        { unlessBannedAt: now, knownClient },
+        { unlessBannedAt: now, whileSessionLive: { sessionId, at: now }, knownClient },
       ),
     );
     await this.deps.audit?.record('email_changed', client, {

@@ -21,7 +21,7 @@ export async function updateMerged(
   store: Store,
   read: User,
   patchOf: (user: User) => UserPatch,
-  conditions: Pick<UserUpdateConditions, 'unlessBannedAt'> = {},
+  conditions: Pick<UserUpdateConditions, 'unlessBannedAt' | 'whileSessionLive'> = {},
 ): Promise<User> {
   let user = read;
   for (let attempt = 1; ; attempt++) {
