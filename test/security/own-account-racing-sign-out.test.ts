@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
 import { commitAfterRead } from '../support/commit-after-read.js';
+import { lockWaiters } from '../support/lock-waiters.js';
 import { mailingAppOnStore } from '../support/mailing-app-on-store.js';
 import type { Inject } from '../support/pkce.js';
+import { realServerOnly } from '../support/postgres.js';
 
 /**
  * GoTrue's PUT /user writes what the caller's session licenses: its data merged in, or an anonymous
@@ -82,3 +85,66 @@ for (const storeKind of ['file', 'postgres'] as const) {
     });
   });
 }
+
+/**
+ * PostgreSQL's password change read the kept session (the one PUT /user was asked in) without a lock:
+ * a sign-out that had deleted it but not committed yet was not seen, and the change the session
+ * licensed landed after the sign-out. The sign-out is held open here (a transaction that deleted the
+ * session's row), the change is asked, and it must wait for the sign-out (lockWaiters), then refuse.
+ */
+describe(
+  'a password change while its session is being signed out (postgres store)',
+  {
+    skip: realServerOnly() ?? false,
+  },
+  () => {
+    // Ended before the app's database is dropped (after hooks run in their order): a dropped database
+    // ends the pool's connections under it.
+    let sql: pg.Pool | undefined;
+    after(() => sql?.end());
+    const app = mailingAppOnStore('postgres', {
+      dialects: { gotrue: {} },
+      signup: { confirmEmail: false },
+    });
+    before(() => {
+      sql = new pg.Pool({ connectionString: app.store.config.store!.url, max: 2 });
+    });
+
+    it('waits for the sign-out, then refuses: the password stays', async () => {
+      const signUp = await app.t.app.inject({
+        method: 'POST',
+        url: '/auth/v1/signup',
+        payload: { email: 'owner4@acme.test', password: PASSWORD },
+      });
+      assert.equal(signUp.statusCode, 200, signUp.body);
+      const session = signUp.json<{ access_token: string; user: { id: string } }>();
+      const sessionId = JSON.parse(Buffer.from(session.access_token.split('.')[1]!, 'base64url').toString())
+        .session_id as string;
+      const before = await app.t.services.store.getPasswordHash(session.user.id);
+      const signingOut = await sql!.connect();
+      try {
+        await signingOut.query('BEGIN');
+        await signingOut.query('DELETE FROM auth.sessions WHERE id = $1', [sessionId]);
+        const changing = app.t.app.inject({
+          method: 'PUT',
+          url: '/auth/v1/user',
+          headers: { authorization: `Bearer ${session.access_token}` },
+          payload: { password: 'a thief’s passphrase' },
+        });
+        const stop = new AbortController();
+        const first = await Promise.race([
+          lockWaiters(sql!, 1, { signal: stop.signal }).then(() => 'waited' as const),
+          changing.then(() => 'answered' as const),
+        ]).finally(() => stop.abort());
+        await signingOut.query('COMMIT');
+        const changed = await changing;
+        assert.equal(first, 'waited', `the change did not wait for the sign-out: ${changed.body}`);
+        assert.equal(changed.statusCode, 403, changed.body);
+        assert.equal(changed.json().error_code, 'session_not_found');
+      } finally {
+        signingOut.release();
+      }
+      assert.equal(await app.t.services.store.getPasswordHash(session.user.id), before);
+    });
+  },
+);

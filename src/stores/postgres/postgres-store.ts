@@ -772,12 +772,16 @@ export class PostgresStore implements Store {
       }
       if (expectedHash !== undefined && locked.password !== expectedHash)
         throw new AuthError('invalid_credentials');
+      // The kept session licenses the change (PUT /user): its row is read locked (FOR SHARE), so a
+      // sign-out that deleted it and has not committed yet is waited for, then refuses the change,
+      // and one that comes after waits for the change to commit. A plain read saw the row a sign-out
+      // was deleting, and the change that session licensed landed after the sign-out.
       if (keepSessionId !== null) {
         const kept = UUID.test(keepSessionId)
-          ? await client.query(`SELECT 1 FROM ${this.session.sessions} WHERE id = $1 AND user_id = $2`, [
-              keepSessionId,
-              uid,
-            ])
+          ? await client.query(
+              `SELECT 1 FROM ${this.session.sessions} WHERE id = $1 AND user_id = $2 FOR SHARE`,
+              [keepSessionId, uid],
+            )
           : { rowCount: 0 };
         if (kept.rowCount !== 1) throw new AuthError('session_not_found');
       }
