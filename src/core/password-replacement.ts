@@ -1,4 +1,3 @@
-import type { PkceFlows } from './flow-states.js';
 import type { KnownClientRecord } from './ports/rate-limits.js';
 import type { Store, User } from './ports/store.js';
 
@@ -18,25 +17,17 @@ export interface PasswordReplacement {
 
 /**
  * Every password replacement that shuts its former holder out (the owner's change, a reset, an
- * administrator's) goes through here. The store's change ends the account's sessions in its own
- * write (Store.changePassword); the account's PKCE flows end right after it. A flow started before
- * the change (a magic link, a recovery, an OAuth sign-in asked with a challenge) was a way in that the
- * change did not see: its code, issued or to come, exchanged for a session after the change, and
- * whoever held its verifier kept the account the change was meant to take back.
+ * administrator's) goes through here. The store's change ends the account's sessions and its PKCE
+ * flows in its own write (Store.changePassword). A flow started before the change (a magic link, a
+ * recovery, an OAuth sign-in asked with a challenge) was a way in that the change did not see: its
+ * code, issued or to come, exchanged for a session after the change, and whoever held its verifier
+ * kept the account the change was meant to take back. Ended by a call after the change, a code
+ * exchanged between the two still opened its session.
  */
-export async function replacePassword(
-  deps: { store: Store; pkce: Pick<PkceFlows, 'endFlowsOf'> },
-  change: PasswordReplacement,
-): Promise<User> {
+export async function replacePassword(deps: { store: Store }, change: PasswordReplacement): Promise<User> {
   const { userId, passwordHash, keepSessionId, now, expectedHash, options } = change;
-  const changed = await deps.store.changePassword(
-    userId,
-    passwordHash,
-    keepSessionId,
-    now,
-    expectedHash,
-    options,
-  );
-  await deps.pkce.endFlowsOf(userId, change.keptFlowId ?? null);
-  return changed;
+  return deps.store.changePassword(userId, passwordHash, keepSessionId, now, expectedHash, {
+    ...options,
+    keptFlowId: change.keptFlowId ?? null,
+  });
 }

@@ -382,6 +382,14 @@ export interface UserUpdateConditions {
   knownClient?: KnownClientRecord | null;
 }
 
+/** changePassword's options (see there). */
+export interface PasswordChangeOptions {
+  evenIfBanned?: boolean;
+  knownClient?: KnownClientRecord | null;
+  /** The PKCE flow the same request started (an email change asked with the password), which goes on. */
+  keptFlowId?: string | null;
+}
+
 /** linkIdentity's conditions: when one refuses, nothing is linked (see there). */
 export type LinkConditions = Pick<UserUpdateConditions, 'whileSessionLive'>;
 
@@ -591,6 +599,10 @@ export interface Store {
    * file store: in its backend's memory counter, once the change committed). `options.knownClient`,
    * the caller's own client where it keeps its session, is written after it by a store that
    * `recordsKnownClients`, in the same step (another ignores it: core remembers it afterwards).
+   *
+   * Every PKCE flow of the account but `options.keptFlowId` ends in the same step as its sessions
+   * (FlowStateStore.endFlowStatesOf's rows): ended after it, a code exchanged in between (its flow
+   * found before the change's commit, spent after it) opened a session the change was meant to end.
    */
   changePassword(
     userId: string,
@@ -598,7 +610,7 @@ export interface Store {
     keepSessionId: string | null,
     now: Date,
     expectedHash?: string | null,
-    options?: { evenIfBanned?: boolean; knownClient?: KnownClientRecord | null },
+    options?: PasswordChangeOptions,
   ): Promise<User>;
 
   // Sessions and refresh tokens

@@ -28,11 +28,12 @@ import {
   type UserPatch,
   UserDataChangedError,
   type LinkConditions,
+  type PasswordChangeOptions,
   type UserUpdateConditions,
 } from '../../core/ports/store.js';
 import type { RecordChanges } from '../../core/ports/documents.js';
 import type { OutgoingMail } from '../../core/ports/outbox.js';
-import type { KnownClientRecord, RateLimitCounter } from '../../core/ports/rate-limits.js';
+import type { RateLimitCounter } from '../../core/ports/rate-limits.js';
 import { passwordSetRecord } from '../../core/account-guess-limit.js';
 import type { AuditFile } from './audit-file.js';
 import type { StorageHealth } from './storage-health.js';
@@ -66,6 +67,7 @@ import type { FileMailQueue, MailHold } from './outbox.js';
 import { NameSkeletons } from './name-skeletons.js';
 import { ownsRecords } from './owned-records.js';
 import { isBannedIn, refuseBanned } from './stored-bans.js';
+import { endUserFlows } from './flow-states.js';
 import {
   normalizeCredentials,
   userRecord,
@@ -635,7 +637,7 @@ export class FileStore implements Store {
     keepSessionId: string | null,
     now: Date,
     expectedHash?: string | null,
-    options: { evenIfBanned?: boolean; knownClient?: KnownClientRecord | null } = {},
+    options: PasswordChangeOptions = {},
   ): Promise<User> {
     const changed = await this.db.transactCredentials((stored, changes) => {
       const write = this.credentialsWrite(stored, changes);
@@ -659,6 +661,9 @@ export class FileStore implements Store {
       account.updatedAt = now.getTime();
       changes.wrote('accounts', userId);
       revokeUserSessions(write, userId, keepSessionId, 'password_changed', now);
+      // With the sessions, in the same transaction: a code exchanged after the change and before a
+      // later ending of the flows opened a session the change was meant to end.
+      endUserFlows(stored, changes, userId, options.keptFlowId ?? null);
       return this.toUser(userId, record, account);
     });
     // Once committed (a refused or failed change ends nothing). A check read between the commit and

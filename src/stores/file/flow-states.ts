@@ -5,7 +5,7 @@ import type {
   NewFlowState,
   OAuthFlow,
 } from '../../core/ports/flow-states.js';
-import type { FileDatabase } from './file-database.js';
+import type { FileDatabase, JsonDocument } from './file-database.js';
 import { refuseBanned } from './stored-bans.js';
 import {
   normalizeCredentials,
@@ -124,11 +124,7 @@ export class FileFlowStates implements FlowStateStore {
 
   async endFlowStatesOf(userId: string, keptFlowId: string | null): Promise<number> {
     return this.db.transactCredentials((stored, changes) =>
-      removeEntriesWhere(
-        normalizeCredentials(stored).flowStates,
-        (id, entry) => entry.userId === userId && id !== keptFlowId,
-        (id) => changes.wrote('flowStates', id),
-      ),
+      endUserFlows(stored, changes, userId, keptFlowId),
     );
   }
 
@@ -186,6 +182,23 @@ function removeWhere<Entry>(
   removed: (key: string) => void,
 ): number {
   return removeEntriesWhere(map, (_key, entry) => matches(entry), removed);
+}
+
+/**
+ * Ends every flow of `userId` but `keptFlowId` in `stored`, inside the caller's credentials transaction
+ * (endFlowStatesOf's, or a password change's: Store.changePassword). Returns how many went.
+ */
+export function endUserFlows(
+  stored: JsonDocument,
+  changes: { wrote(kind: 'flowStates', id: string): void },
+  userId: string,
+  keptFlowId: string | null,
+): number {
+  return removeEntriesWhere(
+    normalizeCredentials(stored).flowStates,
+    (id, entry) => entry.userId === userId && id !== keptFlowId,
+    (id) => changes.wrote('flowStates', id),
+  );
 }
 
 /** removeWhere, judging each entry with its key. */

@@ -6,6 +6,7 @@ import type { OutgoingMail } from '../../core/ports/outbox.js';
 import type { GuessProbe, GuessStanding, KnownClientRecord } from '../../core/ports/rate-limits.js';
 import { passwordSetRecord } from '../../core/account-guess-limit.js';
 import { hitSql, openWindow, rateLimitTable } from './rate-limits.js';
+import { flowStateTable } from './flow-states.js';
 import {
   type AuditEvent,
   type CodeAttempt,
@@ -15,6 +16,7 @@ import {
   type Identity,
   type NewIdentity,
   type LinkConditions,
+  type PasswordChangeOptions,
   type NewSession,
   type NewUser,
   type MfaFactor,
@@ -98,6 +100,8 @@ export class PostgresStore implements Store {
   private readonly codeTokens: PostgresCodeTokens;
   /** The shared rate-limit windows: a password sign-in reads and writes the account's guess limit there. */
   private readonly rateLimits: string;
+  /** GoTrue's flow_state (flowStateTable): a password change ends the account's flows in its write. */
+  private readonly flowStates: string;
   private readonly userRoles: string;
   private readonly mailOutbox: string;
   private readonly roleNames: RoleNames;
@@ -162,6 +166,7 @@ export class PostgresStore implements Store {
     // GoTrue has no table for these: they live in restauth's schema (migration 16).
     this.audit = new PostgresAuditEvents(pool, `${restauth}.audit_log`);
     this.rateLimits = rateLimitTable(schemaNames);
+    this.flowStates = flowStateTable(schemaNames);
     this.userRoles = `${restauth}.user_roles`;
     this.mailOutbox = outboxTable(schemaNames);
     this.codeTokens = new PostgresCodeTokens(
@@ -741,11 +746,12 @@ export class PostgresStore implements Store {
     keepSessionId: string | null,
     now: Date,
     expectedHash?: string | null,
-    options: { evenIfBanned?: boolean; knownClient?: KnownClientRecord | null } = {},
+    options: PasswordChangeOptions = {},
   ): Promise<User> {
     const uid = userUid(userId);
     if (uid === null) throw new AuthError('user_not_found');
     const set = passwordSetRecord(now);
+    const keptFlow = options.keptFlowId != null && UUID.test(options.keptFlowId) ? options.keptFlowId : null;
     const caller = options.knownClient ?? null;
     return inTransaction(this.pool, async (client) => {
       // The user's row lock orders racing changes: the second waits here for the first to commit,
@@ -790,7 +796,9 @@ export class PostgresStore implements Store {
       // The new hash, the count and the revocations commit together. The count is bumped only when no
       // session is kept: a kept session's access token goes on working. So does the change's record
       // in rate_limits, which ends the known clients that signed in before it (the guess limit), and
-      // the caller's own client, known from now on (options.knownClient: its session is kept).
+      // the caller's own client, known from now on (options.knownClient: its session is kept). The
+      // account's PKCE flows but $10 end with its sessions (their pending links by cascade): an exchange
+      // that found its flow before this commit finds it gone when it spends it (consumeFlowState).
       const changed = await client.query<UserRow>(
         `WITH u AS (
            UPDATE ${this.users} SET encrypted_password = $2, updated_at = $4 WHERE id = $5 RETURNING *
@@ -802,7 +810,9 @@ export class PostgresStore implements Store {
            this.rateLimits,
            `SELECT v.key, v.reset_at, 1 FROM (VALUES ($6::text || $5::uuid::text, $7::timestamptz), ($8::text, $9::timestamptz))
               AS v(key, reset_at) WHERE v.key IS NOT NULL`,
-         )}
+         )}, flows_ended AS (
+           DELETE FROM ${this.flowStates} f WHERE f.user_id = $5 AND ($10::uuid IS NULL OR f.id <> $10::uuid)
+         )
          SELECT ${this.userColumns} FROM u JOIN a ON a.uid = u.id`,
         [
           locked.user_key,
@@ -814,6 +824,7 @@ export class PostgresStore implements Store {
           set.until,
           caller?.key ?? null,
           caller?.until ?? null,
+          keptFlow,
         ],
       );
       return toUser(changed.rows[0]!);
