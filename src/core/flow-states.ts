@@ -49,6 +49,8 @@ export interface PkceExchange {
   providerTokens: ExchangedProviderTokens | null;
   /** A linkIdentity flow's identity, for the exchange to link to `user` (see pending-link.ts); null for others. */
   pendingLink: PendingLink | null;
+  /** The user's password hash as stored before the flow was spent (null: none): see assertPasswordStands. */
+  passwordHash: string | null;
 }
 
 /**
@@ -138,9 +140,28 @@ export class PkceFlows {
     try {
       return await next(exchanged);
     } catch (error) {
-      if (isAuthError(error) && error.status < 500) await this.unspend(flow);
+      // Not a flow found ended since (assertPasswordStands): stored again, it would outlive the change
+      // that ended it.
+      if (isAuthError(error) && error.status < 500 && error.code !== 'flow_state_not_found')
+        await this.unspend(flow);
       throw error;
     }
+  }
+
+  /**
+   * Once `next` opened the exchange's session `sessionId`: refused (flow_state_not_found, the session
+   * ended) when the account's password was replaced since the flow was spent. The change ends the
+   * account's flows and sessions in its write (Store.changePassword), but a flow spent just before it
+   * is no longer there to end, and the session it opens after the change's commit was not there
+   * either: the thief who held the flow's verifier was back in. The hash is read after the session
+   * was written, so a change committed before that write is seen here, and one committed after it
+   * ends the session itself; a replaced hash never comes back (each hash is salted).
+   */
+  async assertPasswordStands(exchanged: PkceExchange, sessionId: string): Promise<void> {
+    const { store } = this.deps;
+    if ((await store.getPasswordHash(exchanged.user.id)) === exchanged.passwordHash) return;
+    await store.revokeSession(sessionId, 'password_changed', this.deps.clock());
+    throw new AuthError('flow_state_not_found');
   }
 
   /** Stores a spent flow again; not when its user has gone since (nothing left to exchange for). */
@@ -178,6 +199,9 @@ export class PkceFlows {
     // (deleted, soft-deleted, of another GoTrue instance) is refused unspent, as a wrong code is.
     const user = await this.deps.store.findUserById(flow.userId);
     if (user === null) throw new AuthError('flow_state_not_found');
+    // Before the spend: a change committed after this read either ended the flow first (the spend
+    // finds none) or comes after the spend, and assertPasswordStands sees it.
+    const passwordHash = await this.deps.store.getPasswordHash(user.id);
     await admit(user);
     // A ban committed since `admit` read the user refuses in the spending write (user_banned), the
     // flow kept: spent, then refused, the code was gone for a racing exchange until stored again.
@@ -191,6 +215,7 @@ export class PkceFlows {
         authenticationMethod: flow.authenticationMethod,
         providerTokens: this.providerTokens(flow),
         pendingLink: flow.pendingLink === null ? null : parsePendingLink(flow.pendingLink),
+        passwordHash,
       },
     };
   }

@@ -13,6 +13,9 @@ import { challengeOf, exchangePkceCode, newVerifier, type Inject } from '../supp
  * session after the change. The flows now end in the change's own write (Store.changePassword). The
  * race is made, not hoped for: the store's change commits once the exchange has read the flow's user
  * (the read between its flow lookup and its spend), and nothing else ends the flows (commitAfterRead).
+ * An exchange that spent its flow just before the change opened its session after it: the session is
+ * now ended and refused when the password was replaced since the spend (PkceFlows.assertPasswordStands),
+ * the change committing once the spend is done and before the session is written.
  */
 const PASSWORD = 'an old passphrase 1';
 
@@ -52,6 +55,23 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.equal(exchanged.statusCode, 404, exchanged.body);
       assert.equal(exchanged.json().error_code, 'flow_state_not_found');
       assert.deepEqual(await app.t.services.store.listSessions(userId), []);
+    });
+
+    it('the change commits between the spend and the session: no session, the code stays spent', async () => {
+      const { userId, verifier, code } = await issuedFlow();
+      // listMfaFactors: the exchange's admission before the spend, then the session's start after it.
+      const exchanged = await commitAfterRead(
+        app.t.services.store,
+        () => replacePassword(userId),
+        ['listMfaFactors'],
+        () => exchangePkceCode(inject, code, verifier),
+        2,
+      );
+      assert.equal(exchanged.statusCode, 404, exchanged.body);
+      assert.equal(exchanged.json().error_code, 'flow_state_not_found');
+      assert.deepEqual(await app.t.services.store.listSessions(userId), []);
+      const again = await exchangePkceCode(inject, code, verifier);
+      assert.equal(again.statusCode, 404, again.body);
     });
 
     it('no change: the code exchanges for a session', async () => {

@@ -162,6 +162,8 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (ap
                 gotrueClaims(settings.audience, authenticationMethod),
                 'pkce',
               );
+              // Not for a password replaced since the flow was spent (the change ended the flow).
+              await pkce.assertPasswordStands(exchanged, started.session.id);
               return { issued: started, providerTokens: exchanged.providerTokens };
             },
             // Asked before the flow is spent (and before a linkIdentity flow links, so a refused
