@@ -283,7 +283,7 @@ export async function createServices(
     flows,
     pkce,
     admin,
-    identities: new Identities(store, audit),
+    identities: new Identities(store, audit, clock),
     identityLinking: new IdentityLinking({ store, sessions, audit, emailFlows: flows, clock }),
     oauth,
     audit,

@@ -12,6 +12,7 @@ export class Identities {
   constructor(
     private readonly store: Pick<Store, 'listIdentities' | 'listIdentitiesOfUsers' | 'unlinkIdentity'>,
     private readonly audit: Pick<AuditLog, 'record'>,
+    private readonly clock: () => Date = () => new Date(),
   ) {}
 
   /**
@@ -32,14 +33,17 @@ export class Identities {
    * Removes one of the user's own identities (GoTrue's DELETE /user/identities/{id}). Checked in
    * GoTrue's order (a single identity first, then whether the id is the user's), then removed by the
    * store, which checks again atomically: two unlinks racing for a user's last two identities
-   * leave one.
+   * leave one. Asked in the session `sessionId`, removed only while it is live, judged in the store's
+   * write (session_not_found): a sign-out committed after the token was checked stops it.
    */
-  async unlink(client: Client, userId: string, identityId: string): Promise<Identity> {
+  async unlink(client: Client, userId: string, identityId: string, sessionId: string): Promise<Identity> {
     const owned = await this.store.listIdentities(userId);
     if (owned.length <= 1) throw new AuthError('single_identity_not_deletable');
     const identity = owned.find((candidate) => candidate.id === identityId);
     if (identity === undefined) throw new AuthError('identity_not_found');
-    await this.store.unlinkIdentity(userId, identityId);
+    await this.store.unlinkIdentity(userId, identityId, {
+      whileSessionLive: { sessionId, at: this.clock() },
+    });
     await this.audit.record('identity_unlinked', client, {
       userId,
       data: { identity_id: identity.id, provider: identity.provider, provider_id: identity.providerId },

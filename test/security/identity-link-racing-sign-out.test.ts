@@ -13,7 +13,8 @@ import { followRedirects } from '../support/oidc-provider.js';
  * callback looked the starting session up, then linked: a sign-out everywhere committed in between
  * let the link land all the same. The race is made, not hoped for: the sign-out commits once the
  * link's session lookup (findTokenStanding) has answered, or, for the address an anonymous user takes
- * with the link, once the identity was linked (commitAfterRead).
+ * with the link, once the identity was linked (commitAfterRead). Likewise an unlink (DELETE
+ * /user/identities/{id}) asked in a session: the sign-out commits once its token check read the session.
  */
 const APP = 'https://app.test';
 const PASSWORD = 'correct horse battery';
@@ -50,7 +51,7 @@ for (const storeKind of ['file', 'postgres'] as const) {
           url: '/auth/v1/logout?scope=global',
           headers: { authorization: `Bearer ${session!.access_token}` },
         });
-      return { userId: user!.id, linkAddress: data.url!, signOut };
+      return { userId: user!.id, linkAddress: data.url!, signOut, accessToken: session!.access_token };
     }
 
     it('the owner signs out everywhere as the callback links: nothing linked, no session answered', async () => {
@@ -78,6 +79,24 @@ for (const storeKind of ['file', 'postgres'] as const) {
       const user = await t.services.store.findUserById(userId);
       assert.equal(user?.email, null, 'the address is not the account’s');
       assert.equal(user?.isAnonymous, true);
+    });
+
+    it('an unlink asked as the owner signs out everywhere: refused, the identity stays', async () => {
+      const { userId, linkAddress, signOut, accessToken } = await linkStarted('owner4@acme.test');
+      github.signInAs(githubAccount(8104, 'own4-gh', 'own4@github.test'));
+      await followRedirects(linkAddress, APP);
+      const linked = await t.services.store.findIdentity('github', '8104');
+      assert.equal(linked?.userId, userId);
+      const unlinked = await commitAfterRead(t.services.store, signOut, ['findSession'], () =>
+        t.app.inject({
+          method: 'DELETE',
+          url: `/auth/v1/user/identities/${linked.id}`,
+          headers: { authorization: `Bearer ${accessToken}` },
+        }),
+      );
+      assert.equal(unlinked.statusCode, 403, unlinked.body);
+      assert.equal(unlinked.json().error_code, 'session_not_found');
+      assert.equal((await t.services.store.findIdentity('github', '8104'))?.userId, userId);
     });
 
     it('a session still live: the identity is linked to its user', async () => {

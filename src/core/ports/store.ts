@@ -535,9 +535,11 @@ export interface Store {
    * AuthError('single_identity_not_deletable') when it is the user's last,
    * AuthError('email_conflict_identity_not_deletable') when it is the `email`
    * identity of the user's address (it goes with the address), and
-   * AuthError('identity_not_found') when the user has no identity of that id.
+   * AuthError('identity_not_found') when the user has no identity of that id. With `whileSessionLive`
+   * (the session that asked for it), refused with AuthError('session_not_found'), nothing removed,
+   * once that session has ended, checked in the write (see linkIdentity's).
    */
-  unlinkIdentity(userId: string, identityId: string): Promise<void>;
+  unlinkIdentity(userId: string, identityId: string, condition?: LinkConditions): Promise<void>;
   /**
    * Removes every identity of the user but `keptIdentityId` (null: every one), its `email` identity
    * too (the address stays, with no identity of its own), and sets its providers from what is left,

@@ -587,8 +587,11 @@ export class FileStore implements Store {
     });
   }
 
-  async unlinkIdentity(userId: string, identityId: string): Promise<void> {
+  async unlinkIdentity(userId: string, identityId: string, condition: LinkConditions = {}): Promise<void> {
     await this.db.transactCredentials((stored, changes) => {
+      // Before anything changes: the session that asked for it, signed out meanwhile, licenses nothing.
+      if (condition.whileSessionLive !== undefined)
+        refuseEndedSession(stored, userId, condition.whileSessionLive);
       const write = this.credentialsWrite(stored, changes);
       const owned = this.identityIndex.identitiesOf(userId);
       const record = owned.includes(identityId) ? write.credentials.identities[identityId] : undefined;

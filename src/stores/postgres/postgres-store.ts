@@ -657,7 +657,7 @@ export class PostgresStore implements Store {
     return this.refusal(uid, identity.now, sessionEnded ? 'session_not_found' : 'identity_already_exists');
   }
 
-  async unlinkIdentity(userId: string, identityId: string): Promise<void> {
+  async unlinkIdentity(userId: string, identityId: string, condition: LinkConditions = {}): Promise<void> {
     const uid = userUid(userId);
     if (uid === null || !UUID.test(identityId)) throw new AuthError('identity_not_found');
     await inTransaction(this.pool, async (client) => {
@@ -666,6 +666,21 @@ export class PostgresStore implements Store {
         `SELECT u.email FROM ${this.users} u WHERE u.id = $1 AND ${OWN_INSTANCE} FOR UPDATE`,
         [uid],
       );
+      // The session that asked for it, read locked (FOR SHARE) as changePassword reads its kept one: a
+      // sign-out in flight is waited for, then refuses the unlink; one after waits for it to commit.
+      if (rows[0] && condition.whileSessionLive !== undefined) {
+        const [sessionId, at] = sessionLiveValues(condition.whileSessionLive);
+        const live =
+          sessionId !== null &&
+          (
+            await client.query(
+              `SELECT 1 FROM ${this.session.sessions} s
+               WHERE s.id = $1 AND s.user_id = $2 AND coalesce(s.not_after, ${NO_TIME_BOX}) > $3 FOR SHARE`,
+              [sessionId, uid, at],
+            )
+          ).rowCount === 1;
+        if (!live) throw new AuthError('session_not_found');
+      }
       const owned = await client.query<{ id: string; provider: string }>(
         `SELECT id::text AS id, provider FROM ${this.identities} WHERE user_id = $1`,
         [uid],

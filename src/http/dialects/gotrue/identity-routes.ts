@@ -41,12 +41,12 @@ export const identityRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (a
   });
 
   app.delete('/user/identities/:id', { schema: { params: IdentityParams } }, async (request) => {
-    const { user } = await requireUser(auth, request);
+    const { user, session } = await requireUser(auth, request);
     if (!settings.manualLinking) throw new AuthError('manual_linking_disabled');
     if (!UUID.test(request.params.id)) {
       throw new AuthError('validation_failed', 'identity_id must be an UUID', { status: 404 });
     }
-    await identities.unlink(clientOf(request), user.id, request.params.id.toLowerCase());
+    await identities.unlink(clientOf(request), user.id, request.params.id.toLowerCase(), session.id);
     return {};
   });
 };
