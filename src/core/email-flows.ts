@@ -843,20 +843,23 @@ export class EmailFlows {
   ): Promise<User> {
     if (user.emailConfirmedAt !== null) return user;
     const holder = await this.retireUnprovenSetUp(user, keepProfile);
-    const retired = await this.retirePassword(user.id, now);
-    if (retired === null)
+    const retired = await this.retirePassword(user.id, now, keptFlowId);
+    if (retired === null) {
       await this.deps.store.revokeUserSessions(user.id, null, 'address_confirmed_by_another', now);
-    await this.deps.pkce.endFlowsOf(user.id, keptFlowId);
+      await this.deps.pkce.endFlowsOf(user.id, keptFlowId);
+    }
     return retired ?? holder;
   }
 
   /**
    * Replaces the account's password, if it has one, by one nobody knows (the change ends every
-   * session): the user changed, or null when it had none.
+   * session and every PKCE flow but `keptFlowId`, the proving link's own): the user changed, or null
+   * when it had none.
    */
-  private async retirePassword(userId: string, now: Date): Promise<User | null> {
+  private async retirePassword(userId: string, now: Date, keptFlowId: string | null): Promise<User | null> {
     if ((await this.deps.store.getPasswordHash(userId)) === null) return null;
-    return this.deps.store.changePassword(userId, await this.deps.hasher.hash(randomSecret()), null, now);
+    const hash = await this.deps.hasher.hash(randomSecret());
+    return this.deps.store.changePassword(userId, hash, null, now, undefined, { keptFlowId });
   }
 
   /**
@@ -944,7 +947,7 @@ export class EmailFlows {
     now: Date,
   ): Promise<void> {
     const { store } = this.deps;
-    await this.retirePassword(userId, now);
+    await this.retirePassword(userId, now, keptFlowId);
     await store.revokeUserSessions(userId, null, 'address_confirmed_by_another', now);
     await this.unlinkEveryProvider(userId, email);
     await this.deps.pkce.endFlowsOf(userId, keptFlowId);

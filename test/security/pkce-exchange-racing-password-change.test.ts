@@ -2,9 +2,15 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { LOCAL_CALL } from '../../src/core/audit.js';
 import { commitAfterRead } from '../support/commit-after-read.js';
-import { FAST_HASHING } from '../support/gotrue.js';
+import { FAST_HASHING, nextMail, secretsOf } from '../support/gotrue.js';
 import { mailingAppOnStore } from '../support/mailing-app-on-store.js';
-import { challengeOf, exchangePkceCode, newVerifier, type Inject } from '../support/pkce.js';
+import {
+  challengeOf,
+  exchangePkceCode,
+  newVerifier,
+  pressedLinkTarget,
+  type Inject,
+} from '../support/pkce.js';
 
 /**
  * A password replaced ends the account's PKCE flows with its sessions
@@ -21,7 +27,11 @@ const PASSWORD = 'an old passphrase 1';
 
 for (const storeKind of ['file', 'postgres'] as const) {
   describe(`a PKCE code exchanged as the password is replaced (${storeKind} store)`, () => {
-    const app = mailingAppOnStore(storeKind, { passwords: FAST_HASHING, dialects: { gotrue: {} } });
+    const app = mailingAppOnStore(storeKind, {
+      passwords: FAST_HASHING,
+      dialects: { gotrue: {} },
+      siteUrl: 'https://app.test',
+    });
     const inject: Inject = (options) => app.t.app.inject(options);
     let serial = 0;
 
@@ -72,6 +82,28 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.deepEqual(await app.t.services.store.listSessions(userId), []);
       const again = await exchangePkceCode(inject, code, verifier);
       assert.equal(again.statusCode, 404, again.body);
+    });
+
+    it('a recovery link into an unconfirmed account retires its password, not the link’s own flow', async () => {
+      // The retiring change (EmailFlows.retireCredentials) ends the account's flows in its write too:
+      // all but the one whose code the link's follower gets.
+      const email = `unproven${++serial}@corp.test`;
+      await app.t.services.auth.register(LOCAL_CALL, { email, password: PASSWORD, emailConfirmed: false });
+      await app.t.services.idle();
+      const verifier = newVerifier();
+      const since = app.sink.mails.length;
+      const asked = await inject({
+        method: 'POST',
+        url: '/auth/v1/recover?redirect_to=https://app.test/reset',
+        payload: { email, ...challengeOf(verifier) },
+      });
+      assert.equal(asked.statusCode, 200, asked.body);
+      const { link } = secretsOf(await nextMail(app.sink, email, since));
+      const code = (await pressedLinkTarget(inject, link)).searchParams.get('code');
+      assert.ok(code, link);
+      const exchanged = await exchangePkceCode(inject, code, verifier);
+      assert.equal(exchanged.statusCode, 200, exchanged.body);
+      assert.equal(exchanged.json().user.email, email);
     });
 
     it('no change: the code exchanges for a session', async () => {
