@@ -11,7 +11,8 @@ import type { PasswordHasher } from './passwords.js';
 import { hashSecret, randomSecret } from './secrets.js';
 import type { OneTimeToken, SpendConditions, Store, User } from './ports/store.js';
 import { checkEmail, loginKey } from './identity.js';
-import { unvouchedIdentities, withProviders } from './identities.js';
+import { withProviders } from './identities.js';
+import { evictUnvouchedIdentities } from './unvouched-eviction.js';
 import { checkUserData } from './validation.js';
 import { PASSWORD_PROOF, passwordProofOf } from './email-change-proof.js';
 import { replacePassword } from './password-replacement.js';
@@ -906,14 +907,10 @@ export class EmailFlows {
    */
   private async retireUnprovenClaims(user: User, now: Date, keptFlowId: string | null): Promise<void> {
     if (!this.deps.confirmsWithoutProof || user.email === null) return;
-    const { store } = this.deps;
-    const unvouched = unvouchedIdentities(await store.listIdentities(user.id), user.email);
-    if (unvouched.length === 0) return;
-    // The address's own identity first, so that the account keeps one (its last could not go).
-    await store.updateUser(user.id, { email: user.email });
-    for (const identity of unvouched) await store.unlinkIdentity(user.id, identity.id);
-    await store.revokeUserSessions(user.id, null, 'address_confirmed_by_another', now);
-    await this.deps.pkce.endFlowsOf(user.id, keptFlowId);
+    await evictUnvouchedIdentities(this.deps, user.id, user.email, now, {
+      keptFlowId,
+      addressIdentityFirst: true,
+    });
   }
 
   /**

@@ -31,7 +31,7 @@ import { deferredChildLogger, RequestLineLogController, requestLineLogger } from
 import { observeRequests } from './metrics.js';
 import { dropStalledReaders } from './stalled-readers.js';
 import { capConnections, capConnectionsPerClient } from './connection-cap.js';
-import { proxyAddresses } from './proxy-addresses.js';
+import { compile as compileProxyAddresses } from '@fastify/proxy-addr';
 import { watchDroppedConnections } from './dropped-connections.js';
 import { RequestsInFlight, SHUTDOWN_GRACE_MS } from './in-flight.js';
 import { maxHeaderBytes } from './header-limit.js';
@@ -160,11 +160,12 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   if (dropped) watchDroppedConnections(app.server, dropped);
   // A number of hops trusts whatever address is nearest: every connection may be the proxy's.
   if (config.maxConnectionsPerClient > 0 && typeof hops !== 'number') {
-    const proxies = hops === false ? null : proxyAddresses(hops);
+    // The same matching as Fastify's own trustProxy list.
+    const proxies = hops === false ? null : compileProxyAddresses([...hops]);
     capConnectionsPerClient(
       app.server,
       config.maxConnectionsPerClient,
-      (address) => proxies?.(address) ?? false,
+      (address) => proxies?.(address, 0) ?? false,
       (message) => options.logger?.warn(message),
       dropped && (() => dropped('maxConnectionsPerClient')),
     );

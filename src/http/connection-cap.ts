@@ -14,18 +14,32 @@ const WARN_EVERY_MS = 60_000;
  */
 export function capConnections(server: Server, max: number, warn: (message: string) => void): void {
   server.maxConnections = max;
+  const refused = onceAMinute(
+    warn,
+    (count) =>
+      `${max} connections open (maxConnections): ${count} more closed unanswered since the last warning`,
+  );
+  server.on('drop', () => refused(''));
+}
+
+/**
+ * Counts refusals and says them through `warn` at most once a minute, with how many there were since
+ * the last time; `key` (the client refused, or nothing) only goes into the message.
+ */
+function onceAMinute(
+  warn: (message: string) => void,
+  message: (count: number, key: string) => string,
+): (key: string) => void {
   let lastWarning = -Infinity;
-  let dropped = 0;
-  server.on('drop', () => {
-    dropped++;
+  let count = 0;
+  return (key) => {
+    count++;
     const now = performance.now();
     if (now - lastWarning < WARN_EVERY_MS) return;
     lastWarning = now;
-    warn(
-      `${max} connections open (maxConnections): ${dropped} more closed unanswered since the last warning`,
-    );
-    dropped = 0;
-  });
+    warn(message(count, key));
+    count = 0;
+  };
 }
 
 /**
@@ -43,8 +57,11 @@ export function capConnectionsPerClient(
   dropped: () => void = () => {},
 ): void {
   const open = new Map<string, number>();
-  let lastWarning = -Infinity;
-  let refused = 0;
+  const refused = onceAMinute(
+    warn,
+    (count, bucket) =>
+      `${bucket} holds ${max} connections (maxConnectionsPerClient): ${count} more of its closed unanswered since the last warning`,
+  );
   server.on('connection', (socket: Socket) => {
     const address = socket.remoteAddress;
     if (address === undefined || exempt(address)) return;
@@ -53,15 +70,7 @@ export function capConnectionsPerClient(
     if (held >= max) {
       socket.destroy();
       dropped();
-      refused++;
-      const now = performance.now();
-      if (now - lastWarning >= WARN_EVERY_MS) {
-        lastWarning = now;
-        warn(
-          `${bucket} holds ${max} connections (maxConnectionsPerClient): ${refused} more of its closed unanswered since the last warning`,
-        );
-        refused = 0;
-      }
+      refused(bucket);
       return;
     }
     open.set(bucket, held + 1);

@@ -3,7 +3,8 @@ import type { EmailFlows } from '../email-flows.js';
 import { assertNotBanned } from '../banned.js';
 import { AuthError, isAuthError } from '../errors.js';
 import { checkEmail } from '../identity.js';
-import { unvouchedIdentities, withProviders } from '../identities.js';
+import { withProviders } from '../identities.js';
+import { evictUnvouchedIdentities } from '../unvouched-eviction.js';
 import type { PkceFlows } from '../flow-states.js';
 import { replacePassword } from '../password-replacement.js';
 import type { PasswordHasher } from '../passwords.js';
@@ -98,8 +99,14 @@ export class ExternalSignIn {
       // provider the squatter linked, which would still sign the squatter in), and its user_metadata
       // is the provider's alone. Elsewhere GoTrue merges what the provider says at every sign-in.
       if (unconfirmed) await store.keepOnlyIdentity(user.id, identity.id);
-      else if (joined && email !== null && !this.deps.settings.requireEmailConfirmation)
-        await this.evictUnprovenClaims(user.id, email, now);
+      else if (joined && email !== null && !this.deps.settings.requireEmailConfirmation) {
+        // The earlier holder's identities, sessions and codes go (unvouched-eviction.ts); this
+        // callback's own flow names no user yet, and its verified identity vouches for the address.
+        await evictUnvouchedIdentities(this.deps, user.id, email, now, {
+          keptFlowId: null,
+          addressIdentityFirst: false,
+        });
+      }
     }
     user = await updateMerged(
       store,
@@ -119,24 +126,6 @@ export class ExternalSignIn {
       );
     }
     return user;
-  }
-
-  /**
-   * Where addresses are confirmed without proof, the account a verified address joins may hold
-   * provider identities its earlier holder put there (unvouchedIdentities): one that claimed the
-   * address unverified, or the holder's own provider linked to it. Once the owner joined the account
-   * each would sign that holder in to it (a password, the other way in, is retired in join). They
-   * go, then every session (the holder's; whoever signs in here gets a new one). Called once the
-   * verified identity is linked: it vouches for the address, so the account keeps one.
-   */
-  private async evictUnprovenClaims(userId: string, address: string, now: Date): Promise<void> {
-    const { store } = this.deps;
-    const claims = unvouchedIdentities(await store.listIdentities(userId), address);
-    if (claims.length === 0) return;
-    for (const claim of claims) await store.unlinkIdentity(userId, claim.id);
-    await store.revokeUserSessions(userId, null, 'address_confirmed_by_another', now);
-    // A code one of them had been issued is no one's way in either (this callback's flow names no user yet).
-    await this.deps.pkce.endFlowsOf(userId, null);
   }
 
   private async existingUser(provider: string, subject: string): Promise<User | null> {
