@@ -215,16 +215,19 @@ export class DataContext {
   }
 
   /**
-   * Refuses (400) a new record's id that would reach a prototype if ever used as a key, that has no
-   * string form (`{"toString": 1}`): ids are compared as strings, so such a one could never be found,
-   * or that no URL can name (unaddressableId).
+   * Refuses (400) a new record's id that would reach a prototype if ever used as a key, that is
+   * neither a string nor a number (ids are compared as strings: an object's, an array's or a
+   * boolean's string form would clash or name nothing), or that no URL can name (unaddressableId).
    */
   checkNewId(id: unknown): void {
     if (typeof id === 'string') {
       assertOrdinaryKey(id, 'A record id');
       const problem = unaddressableId(id);
       if (problem !== null) throw new DataError('validation_failed', `A record id ${problem}`);
-    } else if (looseString(id) === null)
+    } else if (id && typeof id !== 'number')
+      // A falsy id gets a new one (json-server's insert). An object, array or `true` would be stored
+      // under its string form: {"a":1} and {"b":2} would clash as "[object Object]", and [] (the
+      // empty string) no URL could name.
       throw new DataError('validation_failed', 'A record id must be a string or a number');
   }
 

@@ -58,11 +58,23 @@ describe('ids and foreign keys of every form', () => {
     assert.equal(created.json().id, 2);
   });
 
-  it('a new id without a string form is refused (400), not a 500', async () => {
+  it('a new id without a string form of its own is refused (400), not a 500', async () => {
     for (const id of [NO_STRING, '{"toString": 1, "valueOf": 1}']) {
       const res = await send('POST', '/posts', `{"id": ${id}, "title": "x"}`);
       assert.equal(res.statusCode, 400, res.body);
       assert.equal(res.json().error, 'validation_failed');
+    }
+    // An object, an array or true has a string form, but not its own: {"a":1} and {"b":2} would
+    // both be stored as "[object Object]", and [] as "", which no URL names.
+    for (const id of ['{"a": 1}', '{"b": 2}', '[]', '["x"]', 'true']) {
+      const res = await send('POST', '/posts', `{"id": ${id}, "title": "x"}`);
+      assert.equal(res.statusCode, 400, `${id}: ${res.body}`);
+    }
+    // A falsy id still gets a new one, as json-server's insert does.
+    for (const id of ['false', 'null', '0']) {
+      const res = await send('POST', '/posts', `{"id": ${id}, "title": "falsy"}`);
+      assert.equal(res.statusCode, 201, `${id}: ${res.body}`);
+      assert.equal(typeof res.json().id, 'number');
     }
     // Under an owner rule, such an owner is not the caller's id: 403, as any other's.
     const owned = await send('POST', '/notes', `{"userId": ${NO_STRING}}`);
