@@ -284,6 +284,11 @@ export class EmailFlows {
       if (!options.createUser) return;
       user = await this.createPasswordless(address, options.profile);
     } else if (this.unmailable(user)) return;
+    // A link asked for an unconfirmed account this request did not make contests it, as a second
+    // sign-up does: whichever of its links is followed next keeps none of its user_metadata. A
+    // stranger's /otp {data} made the account; the owner's own /otp within the resend interval mails
+    // nothing, and the stranger's link, the only one in the inbox, kept the stranger's profile.
+    else if (user.emailConfirmedAt === null && !(await this.markContested(user.id, address))) return;
     const recipient = { ...user, email: address };
     const pkce = options.pkce ?? null;
     const flow = await this.startFlow(user.id, 'magiclink', pkce);
@@ -801,8 +806,9 @@ export class EmailFlows {
   }
 
   /**
-   * Marks an unconfirmed account that a sign-up named again (see CONTESTED_SIGN_UP); a later mark
-   * replaces the earlier. Every dialect's sign-up of a taken address comes here (sendConfirmation).
+   * Marks an unconfirmed account that a sign-up or a magic link's request named again (see
+   * CONTESTED_SIGN_UP); a later mark replaces the earlier. Every dialect's sign-up of a taken address
+   * comes here (sendConfirmation), and so does a magic link for an account it did not make.
    * False, nothing marked, for an account banned, deleted or moved from `address` since it was read.
    */
   private async markContested(userId: string, address: string): Promise<boolean> {

@@ -89,6 +89,18 @@ for (const storeKind of ['file', 'postgres'] as const) {
       assert.deepEqual((await follow('magiclink', email, code)).userMetadata, {});
     });
 
+    it("the owner's /otp within the resend interval contests the account: the squatter's own link keeps none of its data", async () => {
+      const email = 'otp-throttled-owner@acme.test';
+      const squatted = await post('/otp', { email, data: SQUATTER_DATA });
+      assert.equal(squatted.statusCode, 200, squatted.body);
+      const { code } = secretsOf(await nextMail(sink, email, 0));
+      // The owner asks at once: throttled, nothing mailed; the squatter's mail is the one in the inbox.
+      assert.equal((await post('/otp', { email })).statusCode, 200);
+      assert.deepEqual((await follow('magiclink', email, code)).userMetadata, {});
+      const stored = await t.services.store.findUserByEmail(email);
+      assert.deepEqual(stored?.profile, {}, 'nor the stored account');
+    });
+
     it('the hosted recovery form, confirming the account, keeps none of the squatter’s data', async () => {
       const email = 'form-owner@acme.test';
       await squat(email);
