@@ -141,6 +141,8 @@ export async function createServices(
   const mailWorker = new MailWorker(backend.outbox, mailer, logger, {
     leaseMs: config.mailQueue.lease * 1000,
     pollMs: config.mailQueue.poll * 1000,
+    // Retried while the links it carries are valid: an SMTP outage of minutes loses no mail.
+    retryForMs: config.oneTimeTokens.ttl * 1000,
   });
   const workers = options.workers ?? true;
   if (workers) mailWorker.start();

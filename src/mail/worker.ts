@@ -6,8 +6,17 @@ import { LeaseRenewal, type MailLease } from './lease-renewal.js';
 import { isPermanentRefusal } from './permanent-refusal.js';
 
 export interface MailWorkerOptions {
-  /** Attempts before a mail is given up as dead (default 8). */
+  /**
+   * Attempts before a mail is given up as dead. Default: as many as span `retryForMs` with the
+   * backoff below, and at least 8.
+   */
   maxAttempts?: number;
+  /**
+   * How long a failing mail is retried (default 1 h: a mailed link's default lifetime): an SMTP
+   * server down for minutes (a restart, a relay's maintenance) must not cost the mails queued
+   * meanwhile. Used when `maxAttempts` is not given.
+   */
+  retryForMs?: number;
   /** Delay before the first retry; it doubles after each failure (default 1 s). */
   retryBaseMs?: number;
   /** The longest delay between two attempts (default 10 min). */
@@ -36,13 +45,30 @@ export interface MailQueue {
 /** setTimeout cannot wait longer than this (about 24.8 days); a longer wait is taken in steps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** A mail is given up after at least this many attempts, however short its retry window. */
+const MIN_ATTEMPTS = 8;
+/** How long a failing mail is retried by default: a mailed link's default lifetime (oneTimeTokens.ttl). */
+const DEFAULT_RETRY_FOR_MS = 3600 * 1000;
+
+/**
+ * The attempts whose retries, `baseMs` doubling up to `maxMs` apart, span at least `windowMs` from
+ * the first: with the defaults (1 s to 10 min) an hour is 16 attempts (1 + 2 + ... + 512 s, then
+ * every 10 min).
+ */
+export function attemptsSpanning(windowMs: number, baseMs: number, maxMs: number): number {
+  let attempts = 1;
+  for (let waited = 0; waited < windowMs; attempts += 1)
+    waited += Math.max(1, Math.min(baseMs * 2 ** (attempts - 1), maxMs));
+  return attempts;
+}
+
 /** Slow sends going on beside a batch at most: more wait for one to end (a server slow for every mail). */
 const MAX_SLOW_SENDS = 4;
 
 /**
  * Delivers the queued mails through a Mailer: at once when one is queued,
  * then after a failure again with exponential backoff (1 s, 2 s, 4 s ... at
- * most 10 min by default), and after `maxAttempts` failures it gives up with
+ * most 10 min by default) for an hour by default, then gives up with
  * a log line, leaving the mail dead in the store. There is no busy loop: with
  * a store of its own the worker sleeps until the next retry is due or until
  * `enqueue`/`wake` is called; a shared store is also looked at every
@@ -84,9 +110,14 @@ export class MailWorker implements MailQueue {
     private readonly logger: MailLogger,
     options: MailWorkerOptions = {},
   ) {
-    this.maxAttempts = options.maxAttempts ?? 8;
     this.retryBaseMs = options.retryBaseMs ?? 1000;
     this.maxRetryMs = options.maxRetryMs ?? 10 * 60 * 1000;
+    this.maxAttempts =
+      options.maxAttempts ??
+      Math.max(
+        MIN_ATTEMPTS,
+        attemptsSpanning(options.retryForMs ?? DEFAULT_RETRY_FOR_MS, this.retryBaseMs, this.maxRetryMs),
+      );
     this.leaseMs = options.leaseMs ?? 60 * 1000;
     this.pollMs = options.pollMs ?? 30 * 1000;
     this.batch = options.batch ?? 50;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FileMailQueue } from '../../src/stores/file/outbox.js';
 import { SmtpMailer } from '../../src/mail/mailer.js';
-import { MailWorker } from '../../src/mail/worker.js';
+import { attemptsSpanning, MailWorker } from '../../src/mail/worker.js';
 import { onFreePort, REFUSED_PORT } from '../support/free-port.js';
 import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
 import { readMailQueueFile } from '../support/mail-queue-file.js';
@@ -131,6 +131,48 @@ describe('MailWorker', () => {
       [['never@example.com', 3]],
     );
     assert.equal(await queue.nextDueAt(), null);
+  });
+
+  it('without maxAttempts, retries for retryForMs (an hour by default: 16 attempts), at least 8 times', async () => {
+    assert.equal(
+      attemptsSpanning(3600 * 1000, 1000, 600 * 1000),
+      16,
+      '1 + 2 + ... + 512 s, then every 10 min',
+    );
+    assert.equal(attemptsSpanning(60 * 1000, 1000, 600 * 1000), 7, 'a minute: 1 + 2 + ... + 32 s');
+    assert.equal(attemptsSpanning(100, 10, 10), 11);
+    const queue = new FileMailQueue(join(dir, 'retry-for.json'));
+    const logger = recordingLogger();
+    // Ten 10 ms retries span the 100 ms window: the mail is given up at its 11th failed attempt.
+    const worker = new MailWorker(queue, smtp(REFUSED_PORT), logger, {
+      retryBaseMs: 10,
+      maxRetryMs: 10,
+      retryForMs: 100,
+    });
+    worker.start();
+    await worker.enqueue(message('window@example.com'));
+    await logger.waitFor(/gave up mailing window@example.com \("to window@example.com"\) after 11 attempts/);
+    await worker.stop();
+    assert.deepEqual(
+      (await readMailQueueFile(queue.path)).dead.map((m) => m.attempts),
+      [11],
+    );
+
+    // A window one retry spans still gets the 8 attempts of before.
+    const shortLogger = recordingLogger();
+    const short = new MailWorker(
+      new FileMailQueue(join(dir, 'retry-for-short.json')),
+      smtp(REFUSED_PORT),
+      shortLogger,
+      {
+        retryBaseMs: 10,
+        retryForMs: 1,
+      },
+    );
+    short.start();
+    await short.enqueue(message('short@example.com'));
+    await shortLogger.waitFor(/gave up mailing short@example.com .* after 8 attempts/);
+    await short.stop();
   });
 
   it('survives a queue it cannot read, and sends once the file is fixed', async () => {
