@@ -99,7 +99,8 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<GotrueOptions> = async (ap
         redirectTo,
         pkce: challenge,
       };
-      // With confirmation on, a taken address answers like a new one: sign-up cannot probe for accounts.
+      // With confirmation on, a taken address answers a look-alike of a new account, as fast, with none
+      // of the account's data; its `identities: []` says "taken", as GoTrue's (docs/supabase.md).
       if (settings.confirmEmail)
         return answer.user(await auth.registerToConfirm(clientOf(request), input), {
           confirmationSentAt: options.clock(),
