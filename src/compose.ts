@@ -168,7 +168,7 @@ export async function createServices(
   // then in the mail (links go on working), as it retires every access token.
   // With only asymmetric keys (no secret), the private key that signs is the server's secret.
   const codeKey = deriveKey(config.jwt.secret ?? signingKeyMaterial(config), 'one-time codes');
-  const oneTimeTokens = new OneTimeTokens(store, config.oneTimeTokens, codeKey);
+  const oneTimeTokens = new OneTimeTokens(store, config.oneTimeTokens, codeKey, backend.rateLimits);
   const serverSecret = config.jwt.secret ?? signingKeyMaterial(config);
   const providerTokenSeal = new ProviderTokenSeal(deriveKey(serverSecret, 'oauth provider tokens'));
   const pkce = new PkceFlows({

@@ -5,6 +5,7 @@ import { datedAhead } from './clock-skew.js';
 import { AuthError } from './errors.js';
 import { isBanned } from './banned.js';
 import type { OutgoingMail } from './notifier.js';
+import type { RateLimitCounter } from './ports/rate-limits.js';
 import {
   CodeHashInUseError,
   type OneTimeToken,
@@ -37,6 +38,17 @@ export interface IssuedOneTimeToken {
 const MAX_CODE_FAILURES = 5;
 
 /**
+ * Wrong codes one address takes within CODE_MISS_WINDOW_MS, whatever tokens they were aimed at; past
+ * them no code to that address is tried until the window ends (its links still work). A token's own
+ * MAX_CODE_FAILURES start again with each new mail, and anyone may ask for one a minute: five
+ * guesses a minute were about 7,200 a day at a million codes, some 0.7 % a day. Now 30 a day, 0.003 %.
+ */
+export const MAX_ADDRESS_CODE_MISSES = 30;
+export const CODE_MISS_WINDOW_MS = 86_400_000;
+/** The counter key of an address's wrong codes (its login key follows). */
+const CODE_MISSES_PREFIX = 'codeMisses:';
+
+/**
  * Single-use tokens for links and codes sent by mail. Each is one stored
  * record with two secrets: the link's 256-bit random secret (stored as its
  * SHA-256) and a 6-digit code. A code is guessable, so it is kept apart from
@@ -44,7 +56,8 @@ const MAX_CODE_FAILURES = 5;
  * mailed to and its purpose: a code alone names no account, and nobody
  * without the key can compute a code's hash to present it as a link), only
  * ever looked up together with its address, and the code dies after
- * MAX_CODE_FAILURES wrong codes for that address (the link does not). Using either secret spends both.
+ * MAX_CODE_FAILURES wrong codes for that address (the link does not), and every code to an address
+ * after MAX_ADDRESS_CODE_MISSES in a day. Using either secret spends both.
  */
 export class OneTimeTokens {
   constructor(
@@ -52,6 +65,8 @@ export class OneTimeTokens {
     private readonly settings: OneTimeTokenSettings,
     /** The HMAC key of codes: derived from the configured secret (see compose.ts). */
     private readonly codeKey: Buffer,
+    /** Where an address's wrong codes are counted (MAX_ADDRESS_CODE_MISSES); none: not counted. */
+    private readonly misses: RateLimitCounter | null = null,
   ) {}
 
   /**
@@ -181,6 +196,10 @@ export class OneTimeTokens {
     conditions: SpendConditions = {},
   ): Promise<OneTimeToken | null> {
     const address = loginKey(recipient);
+    const missesKey = `${CODE_MISSES_PREFIX}${address}`;
+    const misses = await this.misses?.peek(missesKey, CODE_MISS_WINDOW_MS, now);
+    // Past the address's budget the code is not looked at, right or wrong: answered as a wrong one.
+    if (misses && misses.count >= MAX_ADDRESS_CODE_MISSES) return null;
     // Anything but six digits is a wrong code too: it counts.
     const typed = /^\d{6}$/u.test(code) ? code : '';
     const consumed = await this.store.consumeOneTimeCode({
@@ -190,6 +209,8 @@ export class OneTimeTokens {
       maxFailures: MAX_CODE_FAILURES,
       conditions,
     });
+    // A code found but kept (its user banned, moved from the address since) counts as a miss too.
+    if (consumed === null) await this.misses?.hit(missesKey, CODE_MISS_WINDOW_MS, now);
     return consumed && issuedBefore(consumed, now);
   }
 

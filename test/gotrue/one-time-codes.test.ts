@@ -4,6 +4,7 @@ import type { TestApp } from '../support/app.js';
 import { secretsOf, startMailingApp, stopMailingApp } from '../support/gotrue.js';
 import type { SmtpSink } from '../support/smtp-sink.js';
 import { LOCAL_CALL } from '../../src/core/audit.js';
+import { CODE_MISS_WINDOW_MS, MAX_ADDRESS_CODE_MISSES } from '../../src/core/one-time-tokens.js';
 
 /**
  * Attacks on the mailed 6-digit codes: a code is not a link, however it is
@@ -178,5 +179,68 @@ describe('GoTrue dialect: a token counts the wrong codes typed for it', () => {
       remoteAddress: '10.7.0.1',
     });
     assert.equal(right.statusCode, 200, right.body);
+  });
+});
+
+describe('GoTrue dialect: an address’s wrong codes are counted across its mails', () => {
+  let t: TestApp;
+  let sink: SmtpSink;
+
+  // Rate limits off: only the address's own count may stop the guessing.
+  before(async () => ({ t, sink } = await startMailingApp()));
+  after(() => stopMailingApp(t, sink));
+
+  /** A magic link's code and link mailed to `email` now. */
+  async function mailed(email: string): Promise<{ code: string; link: string }> {
+    const since = sink.mails.length;
+    const asked = await t.app.inject({ method: 'POST', url: `${PREFIX}/otp`, payload: { email } });
+    assert.equal(asked.statusCode, 200, asked.body);
+    return secretsOf(await sink.waitForMail((m) => m.to === email && sink.mails.indexOf(m) >= since, 5000));
+  }
+
+  const verify = (email: string, token: string, client: string) =>
+    t.app.inject({
+      method: 'POST',
+      url: `${PREFIX}/verify`,
+      payload: { type: 'magiclink', email, token },
+      remoteAddress: client,
+    });
+
+  it(`past ${MAX_ADDRESS_CODE_MISSES} wrong codes a day, no code to the address works, a new mail’s neither; its link does`, async () => {
+    const email = 'asked-each-minute@acme.test';
+    await t.services.admin.createUser(LOCAL_CALL, {
+      email,
+      password: 'a long passphrase',
+      emailConfirm: true,
+    });
+    // Each new mail's token starts its own five again: before, asking once a minute gave five
+    // guesses a minute without end.
+    for (let round = 0; round * 5 < MAX_ADDRESS_CODE_MISSES; round++) {
+      const { code } = await mailed(email);
+      for (const [i, guess] of wrongCodes(code, 5).entries())
+        assert.equal((await verify(email, guess, `10.8.${round}.${i}`)).statusCode, 403);
+      t.advance(61_000);
+    }
+    const { code, link } = await mailed(email);
+    const right = await verify(email, code, '10.9.0.1');
+    assert.deepEqual([right.statusCode, right.json<Json>()['error_code']], [403, 'otp_expired']);
+    const byLink = await t.app.inject({
+      method: 'POST',
+      url: `${PREFIX}/verify`,
+      payload: { type: 'magiclink', token_hash: new URL(link).searchParams.get('token') },
+      remoteAddress: '10.9.0.2',
+    });
+    assert.equal(byLink.statusCode, 200, byLink.body);
+
+    // Another address's codes are untouched, and a day later this one's work again.
+    const other = 'other@acme.test';
+    await t.services.admin.createUser(LOCAL_CALL, {
+      email: other,
+      password: 'a long passphrase',
+      emailConfirm: true,
+    });
+    assert.equal((await verify(other, (await mailed(other)).code, '10.9.0.3')).statusCode, 200);
+    t.advance(CODE_MISS_WINDOW_MS);
+    assert.equal((await verify(email, (await mailed(email)).code, '10.9.0.4')).statusCode, 200);
   });
 });
