@@ -13,11 +13,24 @@ const IPV6_CLIENT_PREFIX = 64;
  * signed an account in is remembered by (account-guess-limit.ts).
  */
 export function rateLimitBucket(address: string): string {
-  if (!ipaddr.isValid(address)) return address;
-  const parsed = ipaddr.process(address);
+  const host = withoutPort(address);
+  if (!ipaddr.isValid(host)) return address;
+  const parsed = ipaddr.process(host);
   if (parsed.kind() === 'ipv4') return parsed.toString();
   const network = ipaddr.IPv6.networkAddressFromCIDR(`${parsed.toString()}/${IPV6_CLIENT_PREFIX}`);
   return `${network.toString()}/${IPV6_CLIENT_PREFIX}`;
+}
+
+/**
+ * The address of `203.0.113.5:51234`, `[2001:db8::1]:51234` or `[2001:db8::1]`: some proxies (Azure
+ * Application Gateway, IIS ARR) forward the client with its source port, and with the port each new
+ * connection of one client was a bucket of its own, never limited.
+ */
+function withoutPort(address: string): string {
+  const bracketed = /^\[([^\]]+)\](?::\d{1,5})?$/u.exec(address);
+  if (bracketed) return bracketed[1]!;
+  const ipv4 = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/u.exec(address);
+  return ipv4 ? ipv4[1]! : address;
 }
 
 /** What the per-account guess limit knows a client by: its rate-limit bucket; null for a call on the host. */
