@@ -30,7 +30,7 @@ import { mailNotifier } from './mail/mail-notifier.js';
 import { MailWorker } from './mail/worker.js';
 import { openMailer } from './mail/mailer.js';
 import { openBackend } from './stores/index.js';
-import type { ReadinessProbe } from './core/ports/readiness.js';
+import { oneProbeAtATime, type ReadinessProbe } from './core/ports/readiness.js';
 import type { Metrics } from './metrics/metrics.js';
 
 /** Everything the HTTP layer needs, built once from the frozen config: the composition root. */
@@ -292,7 +292,7 @@ export async function createServices(
     hasher,
     tokens,
     documents: backend.documents ?? null,
-    readiness: backend.readiness,
+    readiness: oneProbeAtATime(backend.readiness),
     metrics,
     clock,
     idle: async () => {

@@ -26,3 +26,20 @@ export function failingChecks(report: Readiness): string {
     .map(([name, state]) => `${name}: ${state}`)
     .join('; ');
 }
+
+/**
+ * `probe`, run once at a time: a call while one runs gets that run's report. /ready and GoTrue's
+ * /health answer anyone, unlimited, and each PostgreSQL probe runs a few catalogue queries on a pooled
+ * connection: a flood of probes held as many of the pool's connections as it sent at once, the ones
+ * sign-ins and refreshes wait for. Now it holds one. Nothing is kept after a run: each call after it
+ * sees the store as it is then (a fault is reported at the next probe, not a cache's length later).
+ */
+export function oneProbeAtATime(probe: ReadinessProbe): ReadinessProbe {
+  let running: Promise<Readiness> | null = null;
+  return () => {
+    running ??= probe().finally(() => {
+      running = null;
+    });
+    return running;
+  };
+}
