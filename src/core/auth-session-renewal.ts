@@ -11,7 +11,7 @@ import type {
 import { AuthError } from './errors.js';
 import { hashSecret } from './secrets.js';
 import type { SessionManager } from './sessions.js';
-import { namesUser } from './identity.js';
+import { namesOnlyUser } from './named-user.js';
 import type { Client } from './audit.js';
 
 /** A session kept or ended: its refresh token rotated, its access token re-issued, a sign-out. */
@@ -53,7 +53,7 @@ export class SessionRenewal extends AuthUseCase {
     const { session, user, refreshToken: successor, identities } = rotated;
     // rotate refused a gone or banned user before it spent the token (assertSignsIn).
     if (!user) throw new AuthError('session_not_found');
-    if (namedUser !== null && !namesUser(user, namedUser)) {
+    if (namedUser !== null && !(await namesOnlyUser(this.deps.store, user, namedUser))) {
       await this.signOut(client, session.id, user.id, 'local');
       throw new AuthError('refresh_token_not_found', 'Refresh token does not belong to this user');
     }

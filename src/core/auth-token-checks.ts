@@ -3,7 +3,7 @@ import type { CheckResult } from './auth-types.js';
 import { AuthError, TOKEN_USER_NOT_FOUND } from './errors.js';
 import type { MfaFactor, Session, TokenStanding, User } from './ports/store.js';
 import { type AccessClaims, TokenError } from './tokens.js';
-import { namesUser } from './identity.js';
+import { namesOnlyUser } from './named-user.js';
 
 /**
  * An access token checked and honoured: its signature, its session live and its user's, the user
@@ -41,8 +41,9 @@ export class TokenChecks extends AuthUseCase {
       find(claims.sub),
     ]);
     if (!found) await this.refuseMissingUser(claims.sub, session);
-    this.assertHonoured(claims, { session, user: found?.user ?? null }, now, namedUser);
+    this.assertHonoured(claims, { session, user: found?.user ?? null }, now);
     // Both found: assertHonoured refuses a missing one.
+    await this.assertNamed(found!.user, namedUser);
     return { claims, user: found!.user, session: session!, factors: found!.factors };
   }
 
@@ -68,8 +69,9 @@ export class TokenChecks extends AuthUseCase {
     const claims = this.deps.tokens.verifyNow(accessToken, now);
     const standing = await this.deps.store.findTokenStanding(claims.session_id, claims.sub);
     if (!standing.user) await this.refuseMissingUser(claims.sub, standing.session);
-    this.assertHonoured(claims, standing, now, namedUser);
+    this.assertHonoured(claims, standing, now);
     // assertHonoured refuses a missing user.
+    await this.assertNamed(standing.user!, namedUser);
     return { claims, isAnonymous: standing.user!.isAnonymous };
   }
 
@@ -87,12 +89,7 @@ export class TokenChecks extends AuthUseCase {
   }
 
   /** check's rules: the token's session is live and its user's, the user not banned nor the token outdated. */
-  private assertHonoured(
-    claims: AccessClaims,
-    { session, user }: TokenStanding,
-    now: Date,
-    namedUser: string | null,
-  ): void {
+  private assertHonoured(claims: AccessClaims, { session, user }: TokenStanding, now: Date): void {
     // Its callers refused a missing user first (refuseMissingUser): this narrows the type.
     if (!user) throw new AuthError('token_revoked', 'User no longer exists');
     if (!session || session.userId !== user.id) throw new AuthError('session_not_found');
@@ -106,7 +103,14 @@ export class TokenChecks extends AuthUseCase {
     // refused even where no audience is configured; one with none predates audiences altogether.
     if (user.aud !== null && claims.aud !== undefined && claims.aud !== user.aud)
       throw new TokenError('bad_jwt', 'jwt aud invalid');
-    if (namedUser !== null && !namesUser(user, namedUser))
+  }
+
+  /** Refuses a token that is not the named user's, checked after assertHonoured (see namesOnlyUser). */
+  private async assertNamed(
+    user: Pick<User, 'id' | 'username' | 'email'>,
+    namedUser: string | null,
+  ): Promise<void> {
+    if (namedUser !== null && !(await namesOnlyUser(this.deps.store, user, namedUser)))
       throw new AuthError('bad_jwt', 'token does not belong to this user');
   }
 }
