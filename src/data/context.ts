@@ -10,7 +10,6 @@ import { RecordCache } from './record-cache.js';
 import { IdIndexes } from './id-index.js';
 import { assertOrdinaryKey, isPrototypeKey } from './keys.js';
 import { assertRecordSize } from './limits.js';
-import { looseString } from './loose.js';
 import type { Row } from './query.js';
 
 /** The auth dialects own /auth/...: the data API never serves a db.json key named "auth", nor lists it in /db. */
@@ -38,6 +37,19 @@ function unaddressableId(id: string): string | null {
   if (id === '.' || id === '..') return `may not be "${id}": URLs drop it as a path segment`;
   if (/\p{Cs}/u.test(id)) return 'may not hold an unpaired surrogate: no URL can carry it';
   return null;
+}
+
+/**
+ * The user id an owner property names: a string as it is, a finite number as its decimal form (a
+ * json-server-auth `db.json` stores `"userId": 1` for the user whose `sub` is "1"); anything else
+ * (null, a boolean, an object, an array) names no one. Compared as `String(value)`, `null` was the
+ * user named "null" (json-data-server users are keyed by name) and `true` the user "true": a POST
+ * naming owner null passed as that user's own, and was stored as nobody's, which under an owner rule
+ * not even its maker could read or delete again.
+ */
+export function ownerIdOf(value: unknown): string | null {
+  if (typeof value === 'string') return value;
+  return typeof value === 'number' && Number.isFinite(value) ? String(value) : null;
 }
 
 /** What every data handler needs: the document, the options, the access rules and the indexes. */
@@ -129,9 +141,8 @@ export class DataContext {
   }
 
   ownerOf(collection: string, row: Row): string | null {
-    const value = row[this.ownerKey(collection)];
-    // looseString: a stored {"toString": 1} owns nothing instead of throwing a 500 at every list.
-    return value === undefined || value === null ? null : looseString(value);
+    // As checkOwner accepts a new record's owner: a stored null, true or {"toString": 1} is no one's.
+    return ownerIdOf(row[this.ownerKey(collection)]);
   }
 
   isOwn(collection: string, row: Row, decision: Decision): boolean {
@@ -177,7 +188,9 @@ export class DataContext {
    * changes, nor does one stored without an owner get one: under a rule that
    * lets a caller write more than read (`620`), claiming such a record made
    * it theirs to read. Anonymous writes (public write digit) cannot name an
-   * owner at all.
+   * owner at all. A new record's owner must be the caller's id (ownerIdOf): an
+   * explicit null, boolean, object or array is refused (403) as json-server-auth
+   * refused any owner but the caller's, never filled in as an absent one is.
    */
   checkOwner(collection: string, input: Row, stored: Row | null, caller: Caller | null): void {
     const key = this.ownerKey(collection);
@@ -190,7 +203,7 @@ export class DataContext {
         throw new DataError('forbidden', `A write cannot change ${key}`);
       return;
     }
-    if (!caller || looseString(wanted) !== caller.sub) {
+    if (!caller || ownerIdOf(wanted) !== caller.sub) {
       throw new DataError('forbidden', `${key} must be your own user id`);
     }
   }
