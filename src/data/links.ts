@@ -1,6 +1,6 @@
 import type { JsonDocument } from '../core/ports/documents.js';
 import type { Caller, Decision } from './access.js';
-import { isRow, pluralOf, sameId } from './collections.js';
+import { foreignKey, isRow, pluralOf, sameId } from './collections.js';
 import { isServed, type DataContext } from './context.js';
 import { DataError } from './errors.js';
 import type { Row } from './query.js';
@@ -15,12 +15,27 @@ import type { Row } from './query.js';
  * any value goes, as in json-server (a parent may come later). The owner property is checkOwner's.
  */
 
-/** The collection `key` links into (`postId` → posts), when it is a served collection of `data`. */
-function parentOf(ctx: DataContext, key: string, data: JsonDocument): string | null {
+/**
+ * The collections of `data` a foreign key `key` links into, as the relations that read it do: `_embed`,
+ * `_dependent` and nested routes find a parent's children by foreignKey(parent) (posts → postId,
+ * feedback → feedbackId, people → personId), so `key` links into every served collection whose
+ * foreign key it is (`person` and `people` both, when both exist); `_expand=post` reads `postId` into
+ * pluralize("post"), json-server's choice, listed first (a collection that differs, `data` for
+ * `dataId`, whose children's key is `datumId`, is checked too). Mapping a key back with pluralize
+ * alone missed every name whose plural is not itself: `feedbackId` named "feedbacks", which did not
+ * exist, so a link into owner-only `feedback` was never checked.
+ */
+export function parentsOf(ctx: DataContext, key: string, data: JsonDocument): string[] {
   const suffix = ctx.config.foreignKeySuffix;
-  if (key.length <= suffix.length || !key.endsWith(suffix) || key === ctx.config.ownerProp) return null;
-  const parent = pluralOf(key.slice(0, -suffix.length));
-  return isServed(parent) && Object.hasOwn(data, parent) && Array.isArray(data[parent]) ? parent : null;
+  if (key.length <= suffix.length || !key.endsWith(suffix)) return [];
+  const isCollection = (name: string) =>
+    isServed(name) && Object.hasOwn(data, name) && Array.isArray(data[name]);
+  const expanded = pluralOf(key.slice(0, -suffix.length));
+  const parents = isCollection(expanded) ? [expanded] : [];
+  for (const name of Object.keys(data)) {
+    if (name !== expanded && isCollection(name) && foreignKey(name, suffix) === key) parents.push(name);
+  }
+  return parents;
 }
 
 /** How the caller may read `parent`, or null when not at all. */
@@ -46,13 +61,15 @@ export function checkLinks(
   data: JsonDocument,
 ): void {
   for (const [key, value] of Object.entries(input)) {
-    if (value === null || value === undefined) continue;
-    const parent = parentOf(ctx, key, data);
-    if (parent === null || (stored !== null && sameId(stored[key], value))) continue;
-    const decision = readDecision(ctx, parent, caller);
-    if (decision?.scope === 'all') continue;
-    const found = decision && ctx.find(parent, data[parent] as Row[], value);
-    if (decision && found && isRow(found) && ctx.isOwn(parent, found, decision)) continue;
-    throw new DataError('forbidden', `${key} must name one of your own ${parent}`);
+    // The owner property is checkOwner's: the caller's own id, whatever collection it names.
+    if (value === null || value === undefined || key === ctx.config.ownerProp) continue;
+    if (stored !== null && sameId(stored[key], value)) continue;
+    for (const parent of parentsOf(ctx, key, data)) {
+      const decision = readDecision(ctx, parent, caller);
+      if (decision?.scope === 'all') continue;
+      const found = decision && ctx.find(parent, data[parent] as Row[], value);
+      if (decision && found && isRow(found) && ctx.isOwn(parent, found, decision)) continue;
+      throw new DataError('forbidden', `${key} must name one of your own ${parent}`);
+    }
   }
 }

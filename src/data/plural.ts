@@ -3,10 +3,10 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { DataError, isDataError } from './errors.js';
 import type { JsonDocument, RecordChanges } from '../core/ports/documents.js';
 import type { Caller, Decision } from './access.js';
-import { foreignKey, fullUrl, isRow, pluralOf, sameId } from './collections.js';
+import { foreignKey, fullUrl, isRow, sameId } from './collections.js';
 import { isServed, type DataContext } from './context.js';
 import { assertOrdinaryKey, ownValue } from './keys.js';
-import { checkLinks } from './links.js';
+import { checkLinks, parentsOf } from './links.js';
 import { assertNoIdentityChange, keepIdentityFields } from './user-fields.js';
 import { all, filterRows, first, paginate, sortRows, type Query, type Row } from './query.js';
 
@@ -131,11 +131,15 @@ export function decorator(req: PluralRequest, count = true): Decorator {
     return rows ? [{ child, rows, decision: ctx.allow(child, 'read', req.caller) }] : [];
   });
   const parents = expands.flatMap((parent) => {
-    const plural = pluralOf(parent);
-    const rows = ctx.rows(plural);
-    if (!rows) return [];
+    const parentKey = `${parent}${ctx.config.foreignKeySuffix}`;
+    // The collection `_embed` and `_dependent` read `feedbackId` as pointing into (links.ts), when
+    // json-server's pluralize(parent) names none: `_expand=feedback` found no "feedbacks" and
+    // expanded nothing, though `GET /feedback?_embed=replies` showed the same link from above.
+    const plural = parentsOf(ctx, parentKey, ctx.documents.data)[0];
+    const rows = plural === undefined ? null : ctx.rows(plural);
+    if (plural === undefined || !rows) return [];
     const decision = ctx.allow(plural, 'read', req.caller);
-    return [{ parent, plural, rows, decision, key: `${parent}${ctx.config.foreignKeySuffix}` }];
+    return [{ parent, plural, rows, decision, key: parentKey }];
   });
   // Counted as records are added, before any is written; json-server 1.x's lists count their page later.
   const counted = count ? relationBytes(ctx) : (record: Row) => record;
