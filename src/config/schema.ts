@@ -199,6 +199,14 @@ export const ConfigSchema = Type.Object({
    */
   requestBodyBudget: Type.Integer({ default: 33554432, minimum: 1024 }),
   /**
+   * Bytes of request header sections being received and not yet complete, across every connection:
+   * past it the connections holding the most are answered 503 with Retry-After and closed until the
+   * rest fit. A header section may be as large as maxHeaderSize (about 295 KB, for large access
+   * tokens), and maxConnections slow ones held it each until requestTimeout (2.9 GB at the defaults).
+   * Headers that arrive whole, as a client sends them at speed, never count.
+   */
+  requestHeaderBudget: Type.Integer({ default: 33554432, minimum: 1024 }),
+  /**
    * Seconds a client may take to send a whole request, headers and body; past
    * it the answer is 408 and the connection is closed (a slowloris client held
    * one for ever: Fastify turns Node's bound off).

@@ -30,12 +30,13 @@ import { LazyValidators } from './lazy-validators.js';
 import { deferredChildLogger, RequestLineLogController, requestLineLogger } from './logging.js';
 import { observeRequests } from './metrics.js';
 import { dropStalledReaders } from './stalled-readers.js';
-import { capConnections, capConnectionsPerClient } from './connection-cap.js';
+import { capConnections, capConnectionsPerClient, onceAMinute } from './connection-cap.js';
 import { compile as compileProxyAddresses } from '@fastify/proxy-addr';
 import { watchDroppedConnections } from './dropped-connections.js';
 import { RequestsInFlight, SHUTDOWN_GRACE_MS } from './in-flight.js';
 import { maxHeaderBytes } from './header-limit.js';
-import { answerClientError, refuseExpectation } from './client-errors.js';
+import { answerClientError, refuseExpectation, refuseOverHeaderBudget } from './client-errors.js';
+import { boundUnfinishedHeaders } from './header-budget.js';
 import { answerFrameworkError, refuseBeforeHandlers } from './early-refusals.js';
 import { boundRequestBodies, RequestBodyBudget } from './body-budget.js';
 import { registerOpenApi } from './openapi.js';
@@ -177,6 +178,21 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     dropped: dropped && (() => dropped('answerMinRate')),
   });
   app.addHook('onClose', async () => stopLookingForStalledReaders());
+  // So are header sections still coming in, together, as bodies are (header-budget.ts): each may be
+  // as large as maxHeaderSize, and maxConnections slow ones held gigabytes until requestTimeout.
+  const headersRefused = onceAMinute(
+    (message) => options.logger?.warn(message),
+    (count) =>
+      `unfinished request header sections passed requestHeaderBudget (${config.requestHeaderBudget} bytes): ${count} connection(s) closed since the last warning`,
+  );
+  const stopBoundingHeaders = boundUnfinishedHeaders(app.server, config.requestHeaderBudget, {
+    refuse: refuseOverHeaderBudget,
+    dropped: () => {
+      dropped?.('requestHeaderBudget');
+      headersRefused('');
+    },
+  });
+  app.addHook('onClose', async () => stopBoundingHeaders());
   securityHeaders(app);
   refuseBeforeHandlers(app);
   const bodies = new RequestBodyBudget(config.requestBodyBudget);

@@ -60,11 +60,11 @@ function bodyOf({ error, message }: Refusal): string {
 }
 
 /** The whole answer to `refusal` as bytes for the socket: the connection is closed after it. */
-function answerOf(refusal: Refusal): Buffer {
+function answerOf(refusal: Refusal, headers: Readonly<Record<string, string>> = {}): Buffer {
   const body = bodyOf(refusal);
   const head = [
     `HTTP/1.1 ${refusal.status} ${refusal.reason}`,
-    ...Object.entries(OUTSIDE_REPLY_HEADERS).map(([name, value]) => `${name}: ${value}`),
+    ...Object.entries({ ...OUTSIDE_REPLY_HEADERS, ...headers }).map(([name, value]) => `${name}: ${value}`),
     `Content-Length: ${Buffer.byteLength(body)}`,
   ];
   return Buffer.from(`${head.join('\r\n')}\r\n\r\n${body}`, 'latin1');
@@ -74,20 +74,48 @@ const ANSWERS = new Map(Object.entries(REFUSALS).map(([code, refusal]) => [code,
 const BAD_REQUEST_ANSWER = answerOf(BAD_REQUEST);
 
 /**
+ * Seconds a client cut for requestHeaderBudget is told to wait (Retry-After), as for the body
+ * budget: the header sections being received are a few seconds' worth at most for clients at speed.
+ */
+const HEADER_BUDGET_RETRY_AFTER_S = 5;
+
+/** A header section cut for requestHeaderBudget (header-budget.ts): the server is busy, the request may be fine. */
+const OVER_HEADER_BUDGET_ANSWER = answerOf(
+  {
+    status: 503,
+    reason: 'Service Unavailable',
+    error: 'over_capacity',
+    message: 'Too many request headers are being received; retry shortly',
+  },
+  { 'Retry-After': String(HEADER_BUDGET_RETRY_AFTER_S) },
+);
+
+/**
+ * Writes `answer` and closes the connection. Nothing is written when the connection is gone, or when
+ * an answer on it has begun (a pipelined request's): bytes after its head would corrupt it, as Node
+ * guards too; the connection is closed either way.
+ */
+function closeWith(socket: Duplex, answer: Buffer, error?: Error): void {
+  const answering = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
+  if (socket.writable && answering?.headersSent !== true) socket.write(answer);
+  socket.destroy(error);
+}
+
+/**
  * The `clientError` answer of both ports (Fastify's clientErrorHandler on the main one): what Node's
  * parser or its bounds refused, before any route saw it. Node's own answer, and Fastify's default,
  * carried no nosniff, Fastify's no `Connection: close` either (the connection is closed all the
- * same), and Fastify's answered a chunk extension flood 400 where Node says 413. Nothing is written
- * when the connection is gone, or when an answer on it has begun (a pipelined request's): bytes
- * after its head would corrupt it, as Node guards too; the connection is closed either way.
+ * same), and Fastify's answered a chunk extension flood 400 where Node says 413.
  */
 export function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
   // A reset, or a connection already gone: nobody to answer.
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
-  const answering = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
-  if (socket.writable && answering?.headersSent !== true)
-    socket.write((error.code !== undefined && ANSWERS.get(error.code)) || BAD_REQUEST_ANSWER);
-  socket.destroy(error);
+  closeWith(socket, (error.code !== undefined && ANSWERS.get(error.code)) || BAD_REQUEST_ANSWER, error);
+}
+
+/** Answers 503 with Retry-After on a connection whose unfinished header section is cut (header-budget.ts), and closes it. */
+export function refuseOverHeaderBudget(socket: Duplex): void {
+  if (!socket.destroyed) closeWith(socket, OVER_HEADER_BUDGET_ANSWER);
 }
 
 /**

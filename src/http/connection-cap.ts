@@ -26,7 +26,7 @@ export function capConnections(server: Server, max: number, warn: (message: stri
  * Counts refusals and says them through `warn` at most once a minute, with how many there were since
  * the last time; `key` (the client refused, or nothing) only goes into the message.
  */
-function onceAMinute(
+export function onceAMinute(
   warn: (message: string) => void,
   message: (count: number, key: string) => string,
 ): (key: string) => void {

@@ -4,7 +4,13 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Metrics } from '../metrics/metrics.js';
 import { capConnections } from './connection-cap.js';
-import { answerClientError, OUTSIDE_REPLY_HEADERS, refuseExpectation } from './client-errors.js';
+import {
+  answerClientError,
+  OUTSIDE_REPLY_HEADERS,
+  refuseExpectation,
+  refuseOverHeaderBudget,
+} from './client-errors.js';
+import { boundUnfinishedHeaders } from './header-budget.js';
 import { watchDroppedConnections } from './dropped-connections.js';
 import { documentRoutes } from './route-docs.js';
 import { dropStalledReaders } from './stalled-readers.js';
@@ -53,6 +59,7 @@ export interface MetricsPortBounds {
   keepAliveTimeout: number;
   maxConnections: number;
   answerMinRate: number;
+  requestHeaderBudget: number;
   /** Where a refused flood is said (capConnections). */
   warn: (message: string) => void;
 }
@@ -63,7 +70,8 @@ export interface MetricsPortBounds {
  * headers and body (Node's own defaults let a client that stalls its headers hold a connection for
  * 60 s and its body for 300 s), at most `maxConnections` held at once (counted apart from the main
  * port's), and an answer left unread, or read slower than `answerMinRate`, let go after
- * `requestTimeout`. Without the last two, thousands of idle sockets, or pipelined scrapes never
+ * `requestTimeout`; unfinished header sections share `requestHeaderBudget` (counted apart from the
+ * main port's). Without the bounds on connections and answers, thousands of idle sockets, or pipelined scrapes never
  * read, were held here for as long as their client wished. An idle keep-alive connection goes after
  * `keepAliveTimeout` seconds, as on the main port: Node's own 5 s, below a scraper's interval, made
  * Prometheus open a new connection for every scrape, and told it `Keep-Alive: timeout=5`.
@@ -72,7 +80,14 @@ export async function listenMetrics(
   metrics: Metrics,
   host: string,
   port: number,
-  { requestTimeout, keepAliveTimeout, maxConnections, answerMinRate, warn }: MetricsPortBounds,
+  {
+    requestTimeout,
+    keepAliveTimeout,
+    maxConnections,
+    answerMinRate,
+    requestHeaderBudget,
+    warn,
+  }: MetricsPortBounds,
 ): Promise<MetricsServer> {
   const bounds = {
     keepAliveTimeout: keepAliveTimeout * 1000,
@@ -120,6 +135,8 @@ export async function listenMetrics(
   watchDroppedConnections(server, dropped);
   const stalled = { minRate: answerMinRate, dropped: () => dropped('answerMinRate') };
   server.once('close', dropStalledReaders(server, requestTimeout * 1000, stalled));
+  const headers = { refuse: refuseOverHeaderBudget, dropped: () => dropped('requestHeaderBudget') };
+  server.once('close', boundUnfinishedHeaders(server, requestHeaderBudget, headers));
   const address = server.address() as AddressInfo;
   const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {

@@ -62,12 +62,13 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     const { metrics } = services;
     if (metrics && config.metrics.port !== null) {
       const host = config.metrics.host ?? config.host;
-      const { requestTimeout, keepAliveTimeout, maxConnections, answerMinRate } = config;
+      const { requestTimeout, keepAliveTimeout, maxConnections, answerMinRate, requestHeaderBudget } = config;
       const bounds = {
         requestTimeout,
         keepAliveTimeout,
         maxConnections,
         answerMinRate,
+        requestHeaderBudget,
         warn: (line: string) => log.warn(line),
       };
       metricsServer = await listenMetrics(metrics, host, config.metrics.port, bounds).catch(

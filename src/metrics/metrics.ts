@@ -87,7 +87,7 @@ export class Metrics {
 
   private readonly droppedConnections = new Counter({
     name: 'restauth_http_connections_dropped_total',
-    help: 'Client connections restauth closed by a bound, by listener (main, metrics) and reason: maxConnections (closed as it came, unanswered), requestTimeout (a request not sent within it, answered 408), answerMinRate (an answer left unread, or read slower)',
+    help: 'Client connections restauth closed by a bound, by listener (main, metrics) and reason: maxConnections (closed as it came, unanswered), requestTimeout (a request not sent within it, answered 408), answerMinRate (an answer left unread, or read slower), requestHeaderBudget (an unfinished header section among the largest when all passed the budget, answered 503)',
     labelNames: ['listener', 'reason'] as const,
     registers: [this.registry],
   });
@@ -130,6 +130,7 @@ export class Metrics {
       'maxConnectionsPerClient',
       'requestTimeout',
       'answerMinRate',
+      'requestHeaderBudget',
     ] as const)
       this.droppedConnections.inc({ listener, reason }, 0);
     return (reason) => this.droppedConnections.inc({ listener, reason });

@@ -83,6 +83,7 @@ describe('more connections than maxConnections', () => {
         maxConnectionsPerClient: 0,
         requestTimeout: CAP,
         answerMinRate: 0,
+        requestHeaderBudget: 0,
       });
     },
   );

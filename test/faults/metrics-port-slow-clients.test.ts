@@ -95,6 +95,7 @@ describe('slow clients on the metrics port', () => {
         maxConnectionsPerClient: 0,
         requestTimeout: 1,
         answerMinRate: 0,
+        requestHeaderBudget: 0,
       });
       // The port answers the parser's refusals itself now that it listens for them (answerClientError),
       // as Node did (a request that is not HTTP: 400), and does not count them as dropped.
@@ -193,6 +194,7 @@ describe('pipelined scrapes never read on the metrics port', () => {
       keepAliveTimeout: 5,
       maxConnections: 10,
       answerMinRate: 1024,
+      requestHeaderBudget: 33554432,
       warn() {},
     };
     const served = await listenMetrics(metrics, '127.0.0.1', 0, bounds);

@@ -45,5 +45,6 @@ export function droppedConnections(text: string, listener: Listener): Record<Dro
     maxConnectionsPerClient: of('maxConnectionsPerClient'),
     requestTimeout: of('requestTimeout'),
     answerMinRate: of('answerMinRate'),
+    requestHeaderBudget: of('requestHeaderBudget'),
   };
 }
