@@ -67,7 +67,7 @@ import type { FileMailQueue, MailHold } from './outbox.js';
 import { NameSkeletons } from './name-skeletons.js';
 import { ownsRecords } from './owned-records.js';
 import { isBannedIn, refuseBanned } from './stored-bans.js';
-import { endUserFlows } from './flow-states.js';
+import { endUserFlows, removeUserFlows } from './flow-states.js';
 import {
   normalizeCredentials,
   userRecord,
@@ -1090,7 +1090,12 @@ export class FileStore implements Store {
     };
   }
 
-  /** Everything credentials.json holds of a user: password, account, sessions, refresh and one-time tokens. */
+  /**
+   * Everything credentials.json holds of a user: password, account, identities, sessions, refresh and
+   * one-time tokens (its contested mark and pending address change among them), and its flows. What
+   * is keyed by the id must go whole: the next user of the id (a json-data-server name registered
+   * again) would otherwise find it theirs.
+   */
   private removeCredentials(write: CredentialsWrite & IdentitiesWrite, userId: string): void {
     const { credentials, changes } = write;
     const passwords = this.index().passwords;
@@ -1112,6 +1117,7 @@ export class FileStore implements Store {
       changes.wrote('oneTimeTokens', hash);
       this.forgetToken(tokens, hash, entry);
     }
+    removeUserFlows(credentials, changes, userId);
   }
 
   /** The user's one-time tokens, by hash. */

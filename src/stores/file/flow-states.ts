@@ -10,6 +10,7 @@ import { refuseBanned } from './stored-bans.js';
 import {
   normalizeCredentials,
   spentIdTokensOf,
+  type CredentialsDocument,
   type FlowStateEntry,
   type OAuthFlowEntry,
   type SpentIdTokenEntry,
@@ -198,6 +199,30 @@ export function endUserFlows(
     normalizeCredentials(stored).flowStates,
     (id, entry) => entry.userId === userId && id !== keptFlowId,
     (id) => changes.wrote('flowStates', id),
+  );
+}
+
+/**
+ * Removes every flow that names `userId` from `credentials`, inside the caller's transaction (the
+ * user's removal, or a sign-up over what an earlier user of the id left): its PKCE flows (a code
+ * issued to one exchanges for `flow.userId`'s session) and the OAuth sign-ins waiting to link an
+ * identity to it. A json-data-server user's id is its name: kept, they went to whoever registered
+ * the name next.
+ */
+export function removeUserFlows(
+  credentials: CredentialsDocument,
+  changes: { wrote(kind: 'flowStates' | 'oauthFlows', id: string): void },
+  userId: string,
+): void {
+  removeWhere(
+    credentials.flowStates,
+    (entry) => entry.userId === userId,
+    (id) => changes.wrote('flowStates', id),
+  );
+  removeWhere(
+    credentials.oauthFlows,
+    (entry) => entry.linkingTargetId === userId,
+    (id) => changes.wrote('oauthFlows', id),
   );
 }
 
