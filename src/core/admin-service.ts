@@ -223,7 +223,7 @@ export class AdminService {
   }
 
   async deleteUser(client: Client, id: string): Promise<void> {
-    if (!(await this.deps.store.deleteUser(id))) throw new AuthError('user_not_found');
+    if (!(await this.deps.store.deleteUser(id, this.deps.clock()))) throw new AuthError('user_not_found');
     await this.deps.audit.record('admin_user_deleted', client, { userId: id, actorId: null });
   }
 
@@ -350,7 +350,7 @@ export class AdminService {
       .catch(async (error) => {
         // The signup link's account was made by this request and no one has its id yet: undone, or the
         // retry its error asks for would find the address taken for good (a failed undo leaves it).
-        if (input.type === 'signup') await this.deps.store.deleteUser(user.id).catch(() => false);
+        if (input.type === 'signup') await this.deps.store.deleteUser(user.id, now).catch(() => false);
         throw error;
       });
     if (input.type === 'invite') user = await this.deps.flows.markInvited(user, now);

@@ -22,6 +22,7 @@ import { challengeOf, exchangePkceCode, newVerifier } from '../support/pkce.js';
  * - the guess limit's known clients: a client that signed the former holder in stayed exempt from
  *   the new account's budget of wrong passwords for 30 days.
  */
+const GUESSES = 3;
 const FORMER = { username: 'alice', email: 'mallory@evil.test', password: 'mallory passphrase 1' };
 const NEXT = { username: 'alice', email: 'alice@corp.test', password: 'alice passphrase 22' };
 
@@ -120,5 +121,52 @@ describe("a deleted user's flows go with it, also across a restart (file store)"
     assert.equal(await backend.flowStates.takeOAuthFlow('state-of-alice'), null, "alice's linking flow");
     assert.equal((await found('6b1f8a52-0000-4000-8000-000000000002'))?.userId, 'bob', "bob's PKCE flow");
     assert.equal((await backend.flowStates.takeOAuthFlow('state-of-bob'))?.linkingTargetId, 'bob');
+  });
+});
+
+describe("the guess limit's known clients of a deleted user, its name registered again (file store)", () => {
+  let t: TestApp;
+  before(async () => {
+    t = await createTestApp({
+      format: 'restauth',
+      config: {
+        passwords: FAST_HASHING,
+        signup: { confirmEmail: false },
+        dialects: { gotrue: {}, jsonDataServer: {} },
+        rateLimits: { passwordGuesses: { max: GUESSES, window: 900 } },
+      },
+      env: { RESTAUTH_RATE_LIMITS: '' },
+      // The guess windows end only when the test advances the clock past them: it does not.
+      clockStoppedAt: Date.now(),
+    });
+  });
+  after(() => t?.close());
+
+  let clients = 0;
+  const nextClient = () => `2001:db8:78:${(++clients).toString(16)}::1`;
+  const post = (url: string, payload: object, remoteAddress: string) =>
+    t.app.inject({ method: 'POST', url, payload, remoteAddress });
+  const signIn = async (email: string, password: string, from: string) =>
+    (await post('/auth/v1/token?grant_type=password', { email, password }, from)).statusCode;
+
+  it("exempt no client that signed the former holder in from the new account's budget", async () => {
+    const formerClient = nextClient();
+    assert.equal((await post('/auth/register', FORMER, formerClient)).statusCode, 200);
+    assert.equal(await signIn(FORMER.email, FORMER.password, formerClient), 200, 'the former holder');
+    await t.services.admin.deleteUser(LOCAL_CALL, 'alice');
+    t.advance(60_000);
+    assert.equal((await post('/auth/register', NEXT, nextClient())).statusCode, 200);
+
+    // The former holder's client spends the new account's wrong passwords ...
+    for (let i = 0; i < GUESSES; i++)
+      assert.equal(await signIn(NEXT.email, `guess ${i}`, formerClient), 400, `guess ${i}`);
+    // ... and is refused as a client never seen is (exempt, it could go on guessing for 30 days).
+    const stranger = await signIn(NEXT.email, NEXT.password, nextClient());
+    assert.equal(stranger, 429, 'a client never seen, past the budget');
+    assert.equal(
+      await signIn(NEXT.email, NEXT.password, formerClient),
+      stranger,
+      "the former holder's client",
+    );
   });
 });

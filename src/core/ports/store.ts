@@ -481,8 +481,13 @@ export interface Store {
    * with `whileSessionLive`, refused with AuthError('session_not_found') once that session has ended.
    */
   updateUser(id: string, patch: UserPatch, condition?: UserUpdateConditions): Promise<User>;
-  /** Deletes the user with its credentials, sessions and one-time tokens. Returns false when absent. */
-  deleteUser(id: string): Promise<boolean>;
+  /**
+   * Deletes the user with its credentials, sessions, one-time tokens and PKCE flows. Returns false
+   * when absent. A store whose ids come back (the file store: a json-data-server user's id is its
+   * name) also ends, at `now`, the guess limit's known clients of the id (passwordSetRecord), as a
+   * password change does: they were the removed user's, not the next holder's.
+   */
+  deleteUser(id: string, now?: Date): Promise<boolean>;
 
   // MFA factors (GoTrue's auth.mfa_factors: restauth enrolls none, an adopted GoTrue database has them)
   /** The user's factors, oldest first; [] where the store keeps none (the file store). */

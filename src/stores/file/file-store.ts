@@ -507,12 +507,12 @@ export class FileStore implements Store {
     return null;
   }
 
-  async deleteUser(id: string): Promise<boolean> {
+  async deleteUser(id: string, now = new Date()): Promise<boolean> {
     // One journaled transaction for the db.json record and the credentials, as sign-up writes them:
     // in two, the same json-data-server name (the user's id) registered in between had its new
     // credentials removed by the second. The audit log is left alone: it is the record of what
     // happened to the user.
-    return this.db.transactJournaled((docs, changes, records) => {
+    const removed = await this.db.transactJournaled((docs, changes, records) => {
       const index = this.index(docs);
       const record = index.byId.get(id);
       if (record) {
@@ -528,6 +528,17 @@ export class FileStore implements Store {
       this.removeCredentials(this.credentialsWrite(docs.credentials, changes), id);
       return record !== undefined;
     });
+    // The guess limit's known clients of this id are the removed user's: ended as a password change
+    // ends them (passwordSetRecord), or the next holder of the id (its name registered again) would
+    // inherit the exemption from the account's guess budget that the former holder's clients earned.
+    // Once committed, as changePassword does; the counters are in memory, so a restart ends them too.
+    // Dated a millisecond past `now`: a known client counts when it signed in no earlier than the
+    // record, and one the former holder earned in the deletion's millisecond must not.
+    if (removed) {
+      const set = passwordSetRecord(new Date(now.getTime() + 1));
+      await this.options.rateLimits?.renew(`${set.prefix}${id}`, set.until);
+    }
+    return removed;
   }
 
   // ---- identities
