@@ -56,6 +56,8 @@ type Pending = {
     | {
         kind: 'journaled';
         fn: (docs: Documents, credentialChanges: CredentialChanges, recordChanges: RecordChanges) => unknown;
+        /** db.json's lines are appended before credentials.json's (a removal: see transactJournaled). */
+        recordsFirst?: boolean;
       }
   );
 
@@ -382,11 +384,17 @@ export class FileDatabase implements DocumentStore {
    * and its credentials.json entries): journaled in both journals,
    * credentials.json's lines first (as writeFiles orders the files), so
    * neither file is rewritten and its cost does not grow with the users.
+   * A crash between the two appends keeps the first: credentials first, a
+   * sign-up leaves credentials without a user (harmless, see findOrphans).
+   * A removal asks `recordsFirst`, for the same outcome: its db.json line
+   * goes first, and its commit shares no transaction that needs the other
+   * order (see takeCommit).
    */
   transactJournaled<T>(
     fn: (docs: Documents, credentialChanges: CredentialChanges, recordChanges: RecordChanges) => T,
+    options: { recordsFirst?: true } = {},
   ): Promise<T> {
-    return this.enqueue({ kind: 'journaled', fn });
+    return this.enqueue({ kind: 'journaled', fn, recordsFirst: options.recordsFirst === true });
   }
 
   /**
@@ -399,7 +407,9 @@ export class FileDatabase implements DocumentStore {
     return this.enqueue({ kind: 'document', fn });
   }
 
-  private enqueue<T>(work: Pick<Pending, 'kind' | 'fn'> & { inPieces?: boolean }): Promise<T> {
+  private enqueue<T>(
+    work: Pick<Pending, 'kind' | 'fn'> & { inPieces?: boolean; recordsFirst?: boolean },
+  ): Promise<T> {
     if (this.closed) return Promise.reject(new Error('the file database is closed'));
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ ...work, resolve: resolve as (value: unknown) => void, reject } as Pending);
@@ -478,8 +488,8 @@ export class FileDatabase implements DocumentStore {
           // answered to send their next write, so it joins this commit instead of starting the next.
           if (lastBatch > 1) await new Promise((resolve) => setTimeout(resolve, GATHER_MS));
           else await new Promise((resolve) => setImmediate(resolve));
-          const batch = this.queue;
-          this.queue = [];
+          const { batch, rest } = takeCommit(this.queue);
+          this.queue = rest;
           lastBatch = batch.length;
           await this.commit(batch);
         }
@@ -609,36 +619,42 @@ export class FileDatabase implements DocumentStore {
           wrote = true;
         }
       } else {
-        // Credentials first, as writeFiles orders them. A whole-document transaction that changed db.json
+        // Credentials first, as writeFiles orders them (a removal's commit aside: appendRecordsFirst). A
+        // whole-document transaction that changed db.json
         // rewrites it (which then holds the record writes of the commit too): credentials.json stays
         // journaled. One that changed nothing (called `unchanged`) rewrites nothing.
         wrote = false;
         if (credentialLines.length > 0) this.assertJournalRoom(this.credentialsJournal, this.credentialsFile);
         if (journalLines.length > 0 && !rewritesData) this.assertJournalRoom(this.journal, this.dataFile);
-        const credentialsMark = this.credentialsJournal.mark();
-        if (credentialLines.length > 0) {
-          await this.credentialsJournal.append(credentialLines);
-          this.scheduleCompaction();
-          wrote = true;
-        }
-        if (journalLines.length > 0 || rewritesData) {
-          try {
-            if (rewritesData) {
-              wrote = (await this.writeFiles({ data: true, credentials: false }, undefined, true)) || wrote;
-            } else {
-              await this.journal.append(journalLines);
-              this.scheduleCompaction();
-              wrote = true;
+        if (batch.some(isRecordsFirst)) {
+          // A removal's commit: takeCommit keeps whole-file writes and sign-ups out of it.
+          wrote = await this.appendRecordsFirst(journalLines, credentialLines);
+        } else {
+          const credentialsMark = this.credentialsJournal.mark();
+          if (credentialLines.length > 0) {
+            await this.credentialsJournal.append(credentialLines);
+            this.scheduleCompaction();
+            wrote = true;
+          }
+          if (journalLines.length > 0 || rewritesData) {
+            try {
+              if (rewritesData) {
+                wrote = (await this.writeFiles({ data: true, credentials: false }, undefined, true)) || wrote;
+              } else {
+                await this.journal.append(journalLines);
+                this.scheduleCompaction();
+                wrote = true;
+              }
+            } catch (error) {
+              // The commit fails whole: its credentials lines go too (a sign-up refused leaves no credentials),
+              // or, if the journal cannot be cut, stay as credentials without a user (harmless, see findOrphans).
+              await this.credentialsJournal.undoSince(credentialsMark).catch((undo: unknown) => {
+                this.logger.warn(
+                  `restauth: could not take back lines of ${basename(this.credentialsJournal.path)}: ${describe(undo)}`,
+                );
+              });
+              throw error;
             }
-          } catch (error) {
-            // The commit fails whole: its credentials lines go too (a sign-up refused leaves no credentials),
-            // or, if the journal cannot be cut, stay as credentials without a user (harmless, see findOrphans).
-            await this.credentialsJournal.undoSince(credentialsMark).catch((undo: unknown) => {
-              this.logger.warn(
-                `restauth: could not take back lines of ${basename(this.credentialsJournal.path)}: ${describe(undo)}`,
-              );
-            });
-            throw error;
           }
         }
       }
@@ -664,6 +680,34 @@ export class FileDatabase implements DocumentStore {
       if (result.ok) pending.resolve(result.value);
       else pending.reject(result.error);
     });
+  }
+
+  /**
+   * A removal's commit: db.json's lines, then credentials.json's. A crash between the two leaves
+   * credentials without a user (harmless, see findOrphans), never a user without its credentials.
+   * If the second append fails the first is taken back (the commit fails whole); if it cannot be,
+   * it stays, which is again credentials without a user. Whether anything was written.
+   */
+  private async appendRecordsFirst(journalLines: string[], credentialLines: string[]): Promise<boolean> {
+    const recordsMark = this.journal.mark();
+    if (journalLines.length > 0) {
+      await this.journal.append(journalLines);
+      this.scheduleCompaction();
+    }
+    if (credentialLines.length > 0) {
+      try {
+        await this.credentialsJournal.append(credentialLines);
+        this.scheduleCompaction();
+      } catch (error) {
+        await this.journal.undoSince(recordsMark).catch((undo: unknown) => {
+          this.logger.warn(
+            `restauth: could not take back lines of ${basename(this.journal.path)}: ${describe(undo)}`,
+          );
+        });
+        throw error;
+      }
+    }
+    return journalLines.length > 0 || credentialLines.length > 0;
   }
 
   /**
@@ -1115,6 +1159,34 @@ export class FileDatabase implements DocumentStore {
     this.generation++;
     for (const listener of this.reloadListeners) listener();
   }
+}
+
+function isRecordsFirst(pending: Pending): boolean {
+  return pending.kind === 'journaled' && pending.recordsFirst === true;
+}
+
+/**
+ * The next commit's transactions from `queue`, in order: all of them, unless a removal
+ * (recordsFirst) and a transaction whose db.json change must follow its credentials (a sign-up,
+ * an edit journaled credentials first, a rewrite of either file: writeFiles writes credentials.json
+ * first) are both there. The two orders cannot both hold in one commit's appends, so the commit
+ * ends before the first transaction that needs the other order than those taken; the rest waits
+ * for the next commit. Credentials-only and record-only transactions go with either.
+ */
+function takeCommit(queue: Pending[]): { batch: Pending[]; rest: Pending[] } {
+  const order = (pending: Pending): 'records' | 'credentials' | null => {
+    if (isRecordsFirst(pending)) return 'records';
+    return pending.kind === 'credentials' || pending.kind === 'records' ? null : 'credentials';
+  };
+  let taken: 'records' | 'credentials' | null = null;
+  for (const [position, pending] of queue.entries()) {
+    const needs = order(pending);
+    if (needs === null) continue;
+    if (taken !== null && needs !== taken)
+      return { batch: queue.slice(0, position), rest: queue.slice(position) };
+    taken = needs;
+  }
+  return { batch: queue, rest: [] };
 }
 
 /**

@@ -82,6 +82,9 @@ const BOTH_FILES = ['data', 'credentials'] as const;
 
 type UserRecord = Record<string, unknown>;
 
+/** A removal's journal order (FileDatabase.transactJournaled): db.json's line before credentials.json's. */
+const RECORDS_FIRST = { recordsFirst: true } as const;
+
 export interface FileStoreOptions {
   usersProp: string;
   userIdProp: string;
@@ -511,7 +514,9 @@ export class FileStore implements Store {
     // One journaled transaction for the db.json record and the credentials, as sign-up writes them:
     // in two, the same json-data-server name (the user's id) registered in between had its new
     // credentials removed by the second. The audit log is left alone: it is the record of what
-    // happened to the user.
+    // happened to the user. db.json's line is journaled first (recordsFirst): a crash between the
+    // two appends then leaves credentials without a user (reported at start, dropped by a sign-up
+    // of the id), where the other order left a user without its address, password or identities.
     const removed = await this.db.transactJournaled((docs, changes, records) => {
       const index = this.index(docs);
       const record = index.byId.get(id);
@@ -527,7 +532,7 @@ export class FileStore implements Store {
       // Also without a record: credentials an older server's crash between its two writes left.
       this.removeCredentials(this.credentialsWrite(docs.credentials, changes), id);
       return record !== undefined;
-    });
+    }, RECORDS_FIRST);
     // The guess limit's known clients of this id are the removed user's: ended as a password change
     // ends them (passwordSetRecord), or the next holder of the id (its name registered again) would
     // inherit the exemption from the account's guess budget that the former holder's clients earned.
