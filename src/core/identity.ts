@@ -16,6 +16,11 @@ import type { User } from './ports/store.js';
 
 /** Longest user name or email address accepted (RFC 5321's path limit is 256; this leaves room). */
 export const MAX_LOGIN_LENGTH = 320;
+/**
+ * The longest text loginKey normalises: a login of MAX_LOGIN_LENGTH characters, with room for each
+ * to be written decomposed (a letter and its marks).
+ */
+const LONGEST_NORMALIZED = 4 * MAX_LOGIN_LENGTH;
 /** GoTrue refuses longer addresses ("An email address is too long"). */
 const MAX_EMAIL_LENGTH = 255;
 
@@ -53,6 +58,12 @@ const NOT_ASCII = /[^ -~]/u;
  * denormalise and a normalisation can unfold; two rounds settle in practice).
  */
 export function loginKey(value: string): string {
+  // Never normalised past this length: NFKC orders a run of combining marks with an insertion sort,
+  // and one 96 KB name of them cost a second per normalize, before any route's length check (a
+  // request naming a user, a sign-up's second login). Such a value is no login (none is over
+  // MAX_LOGIN_LENGTH): its key is itself behind a NUL, which no login's key holds, so it finds
+  // nothing and is its own key again.
+  if (value.length > LONGEST_NORMALIZED) return value.startsWith('\u0000') ? value : `\u0000${value}`;
   let key = value;
   for (let round = 0; round < 4; round++) {
     const next = key.normalize('NFKC').toUpperCase().toLowerCase().normalize('NFKC').trim();
@@ -113,6 +124,9 @@ export function checkEmail(email: string): string {
 const UUID_SHAPED = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/iu;
 
 export function checkUsername(username: string, pattern: FormatPattern): string {
+  // Before normalising (see LONGEST_NORMALIZED): NFKC makes text at most three times shorter (Hangul
+  // jamo compose three to one), so a name past it is too long either way.
+  if (username.length > LONGEST_NORMALIZED) throw new AuthError('validation_failed', 'User name is too long');
   const name = username.normalize('NFKC').trim();
   // A name of Hangul fillers (U+3164) or grapheme joiners shows as nothing, as an empty one would.
   if (name.replace(SHOWS_NOTHING, '').length === 0)
