@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { credentialsText } from '../../src/stores/file/credentials-dates.js';
 import { credentialsJournalPathFor } from '../../src/stores/file/credentials-journal.js';
 import { FileDatabase, FileStore } from '../../src/stores/file/index.js';
+import { changeLines } from '../support/journal-lines.js';
 
 /**
  * The file store keeps the dates of accounts, identities, sessions and refresh tokens as epoch
@@ -68,7 +69,9 @@ describe('file store: dates as numbers in memory, as ISO strings on disk', () =>
 
       // A journaled change: its line holds the entry as the release before wrote it, one date changed.
       await store.updateUser('ann', { lastSignInAt: new Date('2026-04-05T06:07:08.009Z') });
-      const journal = (await readFile(credentialsJournalPathFor(f.credentialsFile), 'utf8')).trim();
+      const journal = changeLines(await readFile(credentialsJournalPathFor(f.credentialsFile), 'utf8')).join(
+        '\n',
+      );
       const expected = JSON.parse(fixture) as Doc;
       const ann = expected.accounts!.ann!;
       ann.lastSignInAt = '2026-04-05T06:07:08.009Z';

@@ -8,6 +8,7 @@ import { credentialsText } from '../../src/stores/file/credentials-dates.js';
 import { FileDatabase, FileStore } from '../../src/stores/file/index.js';
 import { newSession, seed } from '../support/credentials-seed.js';
 import { durableCredentials } from '../support/durable.js';
+import { changeLines } from '../support/journal-lines.js';
 
 /** The in-memory credentials as credentials.json holds them (dates as ISO strings: credentials-dates.ts). */
 function asWritten(credentials: Record<string, unknown>): unknown {
@@ -64,8 +65,7 @@ describe('FileDatabase journal of credentials writes', () => {
       const { db, store } = await open(f);
       try {
         const before = { data: await identity(f.dataFile), credentials: await identity(f.credentialsFile) };
-        const lines = async () =>
-          (await readFile(f.journal, 'utf8').catch(() => '')).split('\n').filter(Boolean).length;
+        const lines = async () => changeLines(await readFile(f.journal, 'utf8').catch(() => '')).length;
         const counts: number[] = [];
         const now = new Date();
         // A sign-in: lastSignInAt and a new session, as AuthService.signIn writes them.

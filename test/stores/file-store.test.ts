@@ -12,6 +12,7 @@ import { normalizeCredentials } from '../../src/stores/file/records.js';
 import { exitOf } from '../support/child-waits.js';
 import { durableCredentials } from '../support/durable.js';
 import { spawnTsScript } from '../support/process.js';
+import { changeLines } from '../support/journal-lines.js';
 
 const storeConfig = (dir: string) => ({
   type: 'file' as const,
@@ -107,10 +108,9 @@ describe('FileDatabase', () => {
       );
       assert.equal((await readJson('db.json')).seenOnlyIfSerialized, undefined);
       assert.deepEqual(
-        (await readFile(join(dir, '.credentials.json.journal'), 'utf8'))
-          .trim()
-          .split('\n')
-          .map((line) => JSON.parse(line)),
+        changeLines(await readFile(join(dir, '.credentials.json.journal'), 'utf8')).map((line) =>
+          JSON.parse(line),
+        ),
         [{ op: 'put', map: 'accounts', key: 'marker', value: { note: 'credentials only' } }],
       );
       delete db.data.seenOnlyIfSerialized;

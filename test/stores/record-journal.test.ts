@@ -9,6 +9,7 @@ import { DataError } from '../../src/data/errors.js';
 import { FileDatabase } from '../../src/stores/file/file-database.js';
 import { RecordJournal } from '../../src/stores/file/record-journal.js';
 import { spawnTsScript } from '../support/process.js';
+import { changeLines } from '../support/journal-lines.js';
 
 type Post = { id: number | string; title?: string };
 
@@ -83,7 +84,7 @@ describe('FileDatabase journal of record writes', () => {
       await Promise.all(writes);
       assert.ok(commits.length < 100, `expected grouped commits, got ${commits.length}`);
       // Acknowledged: the journal holds every write (db.json may not yet).
-      const lines = (await readFile(f.journal, 'utf8')).trim().split('\n');
+      const lines = changeLines(await readFile(f.journal, 'utf8'));
       assert.equal(lines.length, 100);
       assert.deepEqual(JSON.parse(lines[0]!), {
         op: 'put',

@@ -8,6 +8,7 @@ import { isAuthError } from '../../src/core/errors.js';
 import { hashSecret } from '../../src/core/secrets.js';
 import type { NewUser } from '../../src/core/ports/store.js';
 import { FileDatabase, FileStore } from '../../src/stores/file/index.js';
+import { changeLines } from '../support/journal-lines.js';
 
 /**
  * The file store's user writes (sign-up, profile edit, password change,
@@ -89,8 +90,7 @@ describe('FileStore journal of user writes', () => {
     const { ino, mtimeMs, size } = await stat(path);
     return { ino, mtimeMs, size };
   };
-  const lineCount = async (path: string) =>
-    (await readFile(path, 'utf8').catch(() => '')).split('\n').filter(Boolean).length;
+  const lineCount = async (path: string) => changeLines(await readFile(path, 'utf8').catch(() => '')).length;
 
   it('a sign-up, a profile edit, a password change and a removal append the same lines at 10 users as at 5,000, and rewrite neither file', async () => {
     const appended: number[][] = [];

@@ -5,7 +5,8 @@ import type { AuditEvent } from '../../src/core/ports/store.js';
 import { AuditFile, auditFilePath } from '../../src/stores/file/audit-file.js';
 import { credentialsFromDisk, credentialsText } from '../../src/stores/file/credentials-dates.js';
 import { CredentialsJournal, credentialsJournalPathFor } from '../../src/stores/file/credentials-journal.js';
-import type { Journal } from '../../src/stores/file/journal.js';
+import type { Journal, JournalBase } from '../../src/stores/file/journal.js';
+import { KeptText } from '../../src/stores/file/kept-text.js';
 import { journalPathFor, RecordJournal } from '../../src/stores/file/record-journal.js';
 
 /**
@@ -18,7 +19,7 @@ import { journalPathFor, RecordJournal } from '../../src/stores/file/record-jour
 async function durable(
   file: string,
   journalPath: string,
-  journalAt: (path: string, dir: string) => Journal<unknown>,
+  journalAt: (path: string, dir: string, base: () => JournalBase) => Journal<unknown>,
   asStored: {
     read(doc: Record<string, unknown>): void;
     text(doc: Record<string, unknown>): string;
@@ -28,12 +29,15 @@ async function durable(
     if (error.code === 'ENOENT') return '';
     throw error;
   });
-  const doc = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+  const fileText = await readFile(file, 'utf8');
+  const doc = JSON.parse(fileText) as Record<string, unknown>;
   asStored?.read(doc);
+  // The journal's lines apply to the file only if they name it (journal.ts): a restart's rule.
+  const base = KeptText.of(fileText, false);
   const dir = await mkdtemp(join(tmpdir(), 'restauth-durable-'));
   try {
     await writeFile(join(dir, 'journal'), journalText);
-    await journalAt(join(dir, 'journal'), dir).recover(doc);
+    await journalAt(join(dir, 'journal'), dir, () => base).recover(doc);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -42,7 +46,11 @@ async function durable(
 
 /** What is durable of a db.json: the file plus its journal of record writes. */
 export function durableData(dataFile: string): Promise<Record<string, unknown>> {
-  return durable(dataFile, journalPathFor(dataFile), (path) => new RecordJournal(path) as Journal<unknown>);
+  return durable(
+    dataFile,
+    journalPathFor(dataFile),
+    (path, _dir, base) => new RecordJournal(path, base) as Journal<unknown>,
+  );
 }
 
 /**
@@ -54,7 +62,8 @@ export function durableCredentials(credentialsFile: string): Promise<Record<stri
     credentialsFile,
     credentialsJournalPathFor(credentialsFile),
     // The journal's audit events go to a throwaway audit log (durableAudit reads them).
-    (path, dir) => new CredentialsJournal(path, new AuditFile(join(dir, 'audit.jsonl'))) as Journal<unknown>,
+    (path, dir, base) =>
+      new CredentialsJournal(path, new AuditFile(join(dir, 'audit.jsonl')), base) as Journal<unknown>,
     { read: credentialsFromDisk, text: credentialsText },
   );
 }

@@ -2,7 +2,14 @@ import { basename, dirname, join } from 'node:path';
 import type { AuditEvent } from '../../core/ports/store.js';
 import { auditLineText, isAuditLine, type AuditFile } from './audit-file.js';
 import { entryFromDisk, entryToDisk } from './credentials-dates.js';
-import { Journal, type JsonObject, type Replayer } from './journal.js';
+import {
+  Journal,
+  type JournalBase,
+  type JournalMark,
+  type JsonObject,
+  type Recovered,
+  type Replayer,
+} from './journal.js';
 import { normalizeCredentials, spentIdTokensOf, type CredentialsDocument } from './records.js';
 
 /** The maps of credentials.json a journal line may change (see records.ts). */
@@ -130,20 +137,31 @@ export class CredentialsJournal extends Journal<CredentialsChange> {
   constructor(
     path: string,
     private readonly auditLog: AuditFile,
+    /** credentials.json as restauth last read or wrote it, which the lines apply to (see Journal). */
+    base: (() => JournalBase) | null = null,
   ) {
     const recovery: { lines: string[] | null } = { lines: null };
-    super(path, {
-      parse: parseCredentialsChange,
-      replayer: (doc) => {
-        const replay = credentialsReplayer(doc);
-        return {
-          apply: (change) => {
-            if (change.op === 'audit') recovery.lines?.push(auditEventLine(change.event));
-            else replay.apply(change);
-          },
-        };
+    super(
+      path,
+      {
+        parse: parseCredentialsChange,
+        replayer: (doc) => {
+          const replay = credentialsReplayer(doc);
+          return {
+            apply: (change) => {
+              if (change.op === 'audit') recovery.lines?.push(auditEventLine(change.event));
+              else replay.apply(change);
+            },
+            // A line credentials.json holds already (a kill after its rewrite, before the journal was
+            // emptied): its audit event may still be missing from the audit log, which emptying syncs.
+            skip: (change) => {
+              if (change.op === 'audit') recovery.lines?.push(auditEventLine(change.event));
+            },
+          };
+        },
       },
-    });
+      base,
+    );
     this.recovery = recovery;
   }
 
@@ -158,7 +176,7 @@ export class CredentialsJournal extends Journal<CredentialsChange> {
     this.auditLog.journaled(events);
   }
 
-  override async recover(doc: JsonObject): Promise<{ applied: number; tornTail: boolean }> {
+  override async recover(doc: JsonObject): Promise<Recovered> {
     const lines: string[] = [];
     this.recovery.lines = lines;
     try {
@@ -171,7 +189,7 @@ export class CredentialsJournal extends Journal<CredentialsChange> {
     }
   }
 
-  override async undoSince(mark: { size: number; count: number }): Promise<void> {
+  override async undoSince(mark: JournalMark): Promise<void> {
     await super.undoSince(mark);
     this.handedOver = Math.min(this.handedOver, this.lines.length);
   }

@@ -135,7 +135,8 @@ interface Compaction {
  *   rewritten once the journal is as large as the file (DATA_COMPACT_MIN_BYTES),
  *   else a while after the first write it lacks (0.2 s, and 1 s per MiB of
  *   db.json), at close, and by the next commit that rewrites it anyway. Open
- *   replays a journal left by a crash.
+ *   replays a journal left by a crash: only the lines after the last base line
+ *   naming db.json as it is, never those a rewrite already holds (see Journal).
  * - Credentials transactions (sign-ins, refreshes, logouts, one-time
  *   tokens, password changes) and user transactions (sign-ups, profile
  *   edits, removals: `transactJournaled`, which also report their db.json
@@ -269,10 +270,13 @@ export class FileDatabase implements DocumentStore {
       warnIfReadableByOthers(credentials.state, 'password hashes and sessions', logger);
       // Its dates as numbers in memory (credentials-dates.ts), before the journal's entries join them.
       credentialsFromDisk(credentials.doc);
-      const journal = new RecordJournal(journalPathFor(options.dataFile));
+      // Each journal's lines are tied to its file as restauth last read or wrote it (the state's kept text,
+      // replaced at each write): a replay never applies them to another (see Journal).
+      const journal = new RecordJournal(journalPathFor(options.dataFile), () => data.state.kept);
       const credentialsJournal = new CredentialsJournal(
         credentialsJournalPathFor(options.credentialsFile),
         auditLog,
+        () => credentials.state.kept,
       );
       // Credentials first, as commits write them: a user in db.json always finds its credentials.
       await recoverJournal(credentialsJournal, credentials, credentialsText, logger);
@@ -1114,8 +1118,7 @@ export class FileDatabase implements DocumentStore {
       this.unappliedEdit = identity;
       return true;
     }
-    const replayed = this.journal.count;
-    this.journal.replayOnto(doc);
+    const replayed = this.journal.replayOnto(doc);
     if (replayed > 0) {
       // The journal's writes are in the document now: written into the file, the journal emptied.
       try {
@@ -1192,6 +1195,7 @@ function takeCommit(queue: Pending[]): { batch: Pending[]; rest: Pending[] } {
 /**
  * At open: applies what a crashed or killed process left in `journal` to its
  * document, writes the document with it and removes the journal, saying so.
+ * A journal whose lines apply to another file than the one there is set aside, not applied.
  */
 async function recoverJournal(
   journal: Journal<unknown>,
@@ -1200,7 +1204,19 @@ async function recoverJournal(
   logger: FileDatabaseLogger,
 ): Promise<void> {
   const recovered = await journal.recover(file.doc);
-  if (recovered.applied === 0 && !recovered.tornTail) return;
+  if (recovered.stale) {
+    // Usually a kill between a rewrite's rename and the journal's emptying: the file holds every line.
+    // The same is seen of a file edited by hand after a crash, so the lines are kept, not deleted.
+    const aside = await journal.setAside();
+    logger.warn(
+      `restauth: ${basename(file.state.path)} is not the file ${basename(journal.path)} was written for: ` +
+        `it was rewritten with the journal's ${recovered.skipped} write(s) before a stop that left the journal ` +
+        `behind, or changed outside restauth since; the journal is not replayed and is kept as ${basename(aside)} ` +
+        '(see docs/operations.md)',
+    );
+    return;
+  }
+  if (recovered.applied === 0 && recovered.skipped === 0 && !recovered.tornTail) return;
   await writeAtomically(file.state, text(file.doc), { force: true });
   await journal.remove();
   logger.warn(

@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { open, rm, stat, type FileHandle } from 'node:fs/promises';
+import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { asFolderGone } from '../../lib/folder-gone.js';
 import { pathLookIn, type PathLook } from '../../lib/path-look.js';
@@ -34,6 +34,72 @@ export interface JournalFormat<Change> {
 /** Applies one replay's changes (a method: a journal of any change is a Journal<unknown>). */
 export interface Replayer<Change> {
   apply(change: Change): void;
+  /**
+   * Told each change a recovery does not apply, as its file holds it already (or the journal is
+   * stale): what a change carries besides its edit of the document (an audit event) is still owed.
+   */
+  skip?(change: Change): void;
+}
+
+/**
+ * The file a journal's lines apply to, as last read or written (its KeptText): the digest of its text,
+ * which the journal's base lines name.
+ */
+export interface JournalBase {
+  /** Computed off the event loop when not known yet. */
+  digest(): Promise<string>;
+  /** At once (a reload after a fault). */
+  digestNow(): string;
+}
+
+/** Where a journal ends, to undo what is appended after it (Journal.mark, undoSince). */
+export interface JournalMark {
+  size: number;
+  count: number;
+  /** The base the journal's last base line named then. */
+  base: string | null;
+}
+
+/** What a recovery did (Journal.recover). */
+export interface Recovered {
+  /** Changes applied to the document. */
+  applied: number;
+  /** Changes not applied: the file holds them already, or (`stale`) the journal applies to no file restauth has. */
+  skipped: number;
+  /** The journal names its file, and db.json (or credentials.json) is not that file: nothing was applied. */
+  stale: boolean;
+  /** A half-written last line, never acknowledged, was dropped. */
+  tornTail: boolean;
+}
+
+/** How a base line starts (baseLine): in-memory lines are told apart by it without parsing them. */
+const BASE_LINE_START = '{"op":"base",';
+
+/** The line that ties the lines after it to the file whose text has this digest (see Journal). */
+function baseLine(digest: string): string {
+  return `${JSON.stringify({ op: 'base', sha256: digest })}\n`;
+}
+
+/** The digest a parsed line names if it is a base line, else null (a change, or anything else). */
+function baseNamed(value: unknown): string | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const line = value as Partial<Record<string, unknown>>;
+  return line.op === 'base' && typeof line.sha256 === 'string' ? line.sha256 : null;
+}
+
+/**
+ * The index of the first line to replay onto a file, given the digest each line names if it is a
+ * base line (else null): the line after the last base line that names the file (`digest`), whatever
+ * lines come before it (a journal that could not be emptied after a rewrite, which the file holds).
+ * No base line at all: a journal of an earlier version, replayed whole as it was. Base lines none
+ * of which names the file: the lines apply to another file (the one a compaction replaced, before a
+ * stop left the journal behind), so nothing is replayed (null).
+ */
+function replayStart(bases: ReadonlyArray<string | null>, digest: () => string): number | null {
+  if (bases.every((base) => base === null)) return 0;
+  const file = digest();
+  const at = bases.lastIndexOf(file);
+  return at === -1 ? null : at + 1;
 }
 
 /**
@@ -44,9 +110,17 @@ export interface Replayer<Change> {
  * full-file write; a journaled write costs one line and one fdatasync. So a
  * write is acknowledged once its line is durable here, and the document is
  * rewritten from memory later (compaction), after which the journal is
- * emptied. Replaying must be idempotent (changes put and delete whole
- * entries by key), so a crash between the rewrite and the emptying only
- * replays changes the document already has.
+ * emptied.
+ *
+ * A change is not idempotent: a delete by id removes the first record with that id, so replayed onto
+ * a file that already lacks it, it removed a second record of that id which nobody deleted (a db.json
+ * may hold two, as json-server's does). So the journal's lines are tied to the exact file they apply
+ * to: the first line written after the file was (re)written is a base line naming the digest of its
+ * text (JournalBase), and a replay, at a start as after a fault, applies only the lines after the
+ * last base line naming the file as it is. A rewrite's rename makes the lines before it stale by
+ * construction: a crash between the rename and the emptying (or an emptying that fails) leaves lines
+ * that name the replaced file, and they are not applied again. Without a `base` (tests of the format),
+ * and for a journal an earlier version wrote (no base line), every line is replayed, as before.
  */
 export class Journal<Change> {
   private handle: FileHandle | null = null;
@@ -64,35 +138,36 @@ export class Journal<Change> {
    */
   private lostFile = false;
 
+  /** The digest the last base line of `lines` names (null: none yet since the journal was emptied). */
+  private writtenBase: string | null = null;
+
   constructor(
     readonly path: string,
     private readonly format: JournalFormat<Change>,
+    /** The file the lines apply to, as restauth last read or wrote it (see the class). */
+    private readonly base: (() => JournalBase) | null = null,
   ) {}
 
   get isEmpty(): boolean {
     return this.lines.length === 0;
   }
 
-  /** Lines written since the document was last rewritten. */
-  get count(): number {
-    return this.lines.length;
-  }
-
   /**
-   * At open: applies a journal left by a stopped or crashed process to `doc`
-   * and returns how many changes it held. A torn last line was never
-   * acknowledged (its fdatasync did not return) and is dropped; any other
-   * unreadable line stops the start naming the file and line (an EDAMAGED
+   * At open: applies a journal left by a stopped or crashed process to `doc` (the file `base` names
+   * as read), the lines after the last base line naming that file (see the class), and says what it
+   * did. A torn last line was never acknowledged (its fdatasync did not return) and is dropped; any
+   * other unreadable line, applied or not, stops the start naming the file and line (an EDAMAGED
    * error), and is never skipped.
    */
-  async recover(doc: JsonObject): Promise<{ applied: number; tornTail: boolean }> {
+  async recover(doc: JsonObject): Promise<Recovered> {
     const bytes = await readStoreFile(this.path);
-    if (bytes === null) return { applied: 0, tornTail: false };
+    if (bytes === null) return { applied: 0, skipped: 0, stale: false, tornTail: false };
     const text = bytes.toString('utf8');
     const lines = text.split('\n');
     const tail = lines.pop() ?? '';
-    let applied = 0;
-    const replay = this.format.replayer(doc);
+    // Every line read (and checked) before any is applied: which apply depends on the last base line.
+    const bases: Array<string | null> = [];
+    const changes: Array<Change | null> = [];
     for (const [index, line] of lines.entries()) {
       if (line === '') continue;
       let value: unknown;
@@ -102,16 +177,38 @@ export class Journal<Change> {
         // Not the parser's error as the cause: its message quotes the line (a token, a hash).
         throw this.damaged(index + 1, `is not valid JSON: ${jsonParseProblem(error)}`, undefined);
       }
-      let change: Change;
+      const base = baseNamed(value);
+      bases.push(base);
+      if (base !== null) {
+        changes.push(null);
+        continue;
+      }
       try {
-        change = this.format.parse(value);
+        changes.push(this.format.parse(value));
       } catch (error) {
         throw this.damaged(index + 1, `is not a change restauth writes: ${(error as Error).message}`, error);
       }
-      replay.apply(change);
-      applied++;
     }
-    return { applied, tornTail: tail !== '' };
+    let start: number | null = 0;
+    // The file's digest only for a journal with base lines: one of an earlier version costs no hash.
+    if (this.base !== null && bases.some((base) => base !== null)) {
+      const file = await this.base().digest();
+      start = replayStart(bases, () => file);
+    }
+    let applied = 0;
+    let skipped = 0;
+    const replay = this.format.replayer(doc);
+    for (const [index, change] of changes.entries()) {
+      if (change === null) continue;
+      if (start !== null && index >= start) {
+        replay.apply(change);
+        applied++;
+      } else {
+        replay.skip?.(change);
+        skipped++;
+      }
+    }
+    return { applied, skipped, stale: start === null, tornTail: tail !== '' };
   }
 
   /** Appends the lines and returns once they are on disk. On failure the journal is as before. */
@@ -142,8 +239,13 @@ export class Journal<Change> {
       this.size = opened.size;
       this.held = { dev: opened.dev, ino: opened.ino };
     }
-    // Replaying is idempotent: lines the file may hold already cost only their bytes.
-    const text = (this.lostFile ? this.lines.join('') : '') + lines.join('');
+    // The lines go under a base line naming the file as it is now, unless the last one names it (see the
+    // class): the first append after the file was written, or after the journal was emptied.
+    const base = this.base ? await this.base().digest() : null;
+    const header = base !== null && base !== this.writtenBase ? [baseLine(base)] : [];
+    // A file that replaced the one written (a restored folder) may hold some of these lines already: the
+    // base lines among them say which file each applies to, so they are never applied twice.
+    const text = (this.lostFile ? this.lines.join('') : '') + header.join('') + lines.join('');
     const before = this.size;
     try {
       const bytes = Buffer.from(text);
@@ -169,7 +271,8 @@ export class Journal<Change> {
     }
     this.size += Buffer.byteLength(text);
     this.lostFile = false;
-    this.lines.push(...lines);
+    this.lines.push(...header, ...lines);
+    if (header.length > 0) this.writtenBase = base;
   }
 
   /**
@@ -190,8 +293,8 @@ export class Journal<Change> {
   }
 
   /** Where the journal ends now, to undo what is appended after (undoSince). */
-  mark(): { size: number; count: number } {
-    return { size: this.size, count: this.lines.length };
+  mark(): JournalMark {
+    return { size: this.size, count: this.lines.length, base: this.writtenBase };
   }
 
   /**
@@ -199,25 +302,61 @@ export class Journal<Change> {
    * other file's journal): cut off the file, so neither memory's replay nor
    * a restart's applies them. If the file cannot be cut, it keeps them.
    */
-  async undoSince(mark: { size: number; count: number }): Promise<void> {
+  async undoSince(mark: JournalMark): Promise<void> {
     if (this.size === mark.size) return;
     await this.handle?.truncate(mark.size);
     await this.handle?.datasync();
     this.size = mark.size;
     this.lines.length = mark.count;
+    // A base line written since went with the lines.
+    this.writtenBase = mark.base;
   }
 
-  /** Reapplies the lines written since the last compaction (after the document was reloaded from disk). */
-  replayOnto(doc: JsonObject): void {
+  /**
+   * Reapplies the lines the file lacks, as restauth last read or wrote it (after the document was
+   * reloaded from it, or onto an edit of it applied under --watch), by the rule a start follows:
+   * after a rewrite whose journal could not be emptied, its lines are in the file and are not
+   * applied again. Returns how many changes it applied.
+   */
+  replayOnto(doc: JsonObject): number {
+    const bases = this.lines.map((line) =>
+      line.startsWith(BASE_LINE_START) ? baseNamed(JSON.parse(line)) : null,
+    );
+    const base = this.base;
+    const start = base === null ? 0 : replayStart(bases, () => base().digestNow());
+    if (start === null) return 0;
     const replay = this.format.replayer(doc);
-    for (const line of this.lines) replay.apply(this.format.parse(JSON.parse(line)));
+    let applied = 0;
+    for (const [index, line] of this.lines.entries()) {
+      if (index < start || bases[index] !== null) continue;
+      replay.apply(this.format.parse(JSON.parse(line)));
+      applied++;
+    }
+    return applied;
   }
 
-  /** After the document was rewritten with everything: the journal starts over. */
+  /**
+   * After the document was rewritten with everything: the journal starts over. If the file cannot be
+   * cut (it throws), its lines stay, and the next append names the new file in a base line first.
+   */
   async clear(): Promise<void> {
     if (this.handle) await this.handle.truncate(0);
     this.lines = [];
     this.size = 0;
+    this.writtenBase = null;
+  }
+
+  /**
+   * At open, a journal whose lines apply to none of the files restauth has (Recovered.stale): kept
+   * beside under a name of its own (a dotfile, served by no route), not replayed nor deleted, and that
+   * name returned. Its file was rewritten with its lines before a stop that left it behind, or, if
+   * the file was changed outside restauth since, the operator may still want them.
+   */
+  async setAside(): Promise<string> {
+    const aside = `${this.path}.stale-${new Date().toISOString().replaceAll(':', '-')}-${process.pid}`;
+    await rename(this.path, aside);
+    await syncFolder(dirname(this.path));
+    return aside;
   }
 
   /** At a close that could not complete the document: the file stays, for the next start to replay. */
@@ -233,6 +372,7 @@ export class Journal<Change> {
     this.handle = null;
     this.lines = [];
     this.size = 0;
+    this.writtenBase = null;
     await rm(this.path, { force: true });
     await syncFolder(dirname(this.path));
   }

@@ -1,5 +1,5 @@
 import { basename, dirname, join } from 'node:path';
-import { Journal, type JsonObject, type Replayer } from './journal.js';
+import { Journal, type JournalBase, type JsonObject, type Replayer } from './journal.js';
 import type { RecordChanges } from '../../core/ports/documents.js';
 
 /** One change to db.json, as a line of the journal. */
@@ -43,11 +43,16 @@ export function journalPathFor(dataFile: string): string {
 
 /** The journal of db.json's record writes (see Journal). */
 export class RecordJournal extends Journal<RecordChange> {
-  constructor(path: string) {
-    super(path, {
-      parse: parseRecordChange,
-      replayer: recordReplayer,
-    });
+  /** `base`: db.json as restauth last read or wrote it, which the lines apply to (see Journal). */
+  constructor(path: string, base: (() => JournalBase) | null = null) {
+    super(
+      path,
+      {
+        parse: parseRecordChange,
+        replayer: recordReplayer,
+      },
+      base,
+    );
   }
 }
 
