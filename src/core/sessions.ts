@@ -192,8 +192,7 @@ export class SessionManager {
     assertNoVerifiedFactor(found);
     this.assertLive(session, now);
     if (found.token.rotatedAt === null) {
-      const idleSince = session.refreshedAt.getTime();
-      if (idleSince + this.settings.inactivityTimeout * 1000 <= now.getTime()) {
+      if (this.idle(session, now)) {
         await this.store.revokeSession(session.id, 'inactivity_timeout', now);
         throw new AuthError('session_expired');
       }
@@ -204,6 +203,11 @@ export class SessionManager {
       // Another request rotated it between our read and our write: judge it as a repeat.
     }
     return this.answerRepeat(refreshToken, session, now);
+  }
+
+  /** Whether `session` was last refreshed longer than the inactivity timeout before `now`. */
+  private idle(session: Pick<Session, 'refreshedAt'>, now: Date): boolean {
+    return session.refreshedAt.getTime() + this.settings.inactivityTimeout * 1000 <= now.getTime();
   }
 
   /**
@@ -220,7 +224,7 @@ export class SessionManager {
     assertNoVerifiedFactor(imported);
     this.assertLive(session, now);
     if (imported.spentAt === null) {
-      if (session.refreshedAt.getTime() + this.settings.inactivityTimeout * 1000 <= now.getTime()) {
+      if (this.idle(session, now)) {
         await this.store.revokeSession(session.id, 'inactivity_timeout', now);
         throw new AuthError('session_expired');
       }
@@ -235,11 +239,13 @@ export class SessionManager {
     }
     const spentAt = imported.spentAt ?? now;
     const converted = await this.store.findSession(session.id);
-    // Spent by this server's own redemption whose answer never came (Store.unansweredRotation): its
-    // retry is answered as within the grace, however late it comes.
+    // Spent by a redemption whose answer never came, on this instance or another (Store.unansweredRotation):
+    // its retry is answered as within the grace, however late it comes, while the session is not idle.
     const unanswered =
       imported.spentAt !== null &&
-      this.store.unansweredRotation?.(hashSecret(refreshToken), spentAt) === true;
+      (await this.store.unansweredRotation?.(hashSecret(refreshToken), spentAt, now)) === true &&
+      converted !== null &&
+      !this.idle(converted, now);
     if (
       converted &&
       converted.refreshSecret !== '' &&
@@ -298,11 +304,14 @@ export class SessionManager {
       assertNoVerifiedFactor(record);
       if (record.token.rotatedAt === null)
         return { session: record.session, user: record.user, refreshToken: token };
-      // The presented token's rotation was this server's own, never answered (Store.unansweredRotation):
-      // its client never saw the successor, so its retry is no replay, however late. Asked first, so
-      // that the store forgets it either way.
+      // The presented token's rotation was one whose answer was lost, on this instance or another
+      // (Store.unansweredRotation): its client never saw the successor, so its retry is no replay,
+      // however late, while the session is not idle (the rotation was its last activity). Asked
+      // first, so that the store's record is spent either way: it answers once.
       const unanswered =
-        hop === 1 && this.store.unansweredRotation?.(hashSecret(token), record.token.rotatedAt) === true;
+        hop === 1 &&
+        (await this.store.unansweredRotation?.(hashSecret(token), record.token.rotatedAt, now)) === true &&
+        !this.idle(record.session, now);
       if (!unanswered && !withinGrace(record.token.rotatedAt, now, this.settings.reuseGrace)) break;
       if (hop === MAX_GRACE_HOPS) break;
       const next = await this.storedSuccessor(session, token);

@@ -722,13 +722,14 @@ export interface Store {
     now: Date,
   ): Promise<boolean>;
   /**
-   * Whether the rotation of the token `presentedHash` found at `rotatedAt` was this store's own, by
-   * rotateRefreshToken or redeemImportedRefreshToken (the imported token's hash), whose answer never
-   * came (a connection lost after COMMIT was sent): its client got a 503 and never saw the successor,
-   * so a retry past the reuse grace is no replay. Answered true once, then forgotten. Optional: a
-   * store whose writes are never left unanswered has none.
+   * Whether the rotation of the token `presentedHash` found at `rotatedAt` was one whose answer never
+   * came (a connection lost after COMMIT was sent), by refreshInOneStatement, rotateRefreshToken or
+   * redeemImportedRefreshToken (the imported token's hash), of this instance or another sharing the
+   * store: its client got a 503 and never saw the successor, so a retry past the reuse grace is no
+   * replay. Answered true once, on any instance, then never again. Optional: a store whose writes are
+   * never left unanswered has none.
    */
-  unansweredRotation?(presentedHash: string, rotatedAt: Date): boolean;
+  unansweredRotation?(presentedHash: string, rotatedAt: Date, now: Date): Promise<boolean>;
   /** The user's sessions not revoked, newest first (some may be past their lifetime: core judges). */
   listSessions(userId: string): Promise<Session[]>;
   /** Revokes one session (idempotent). */

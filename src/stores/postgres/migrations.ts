@@ -44,6 +44,7 @@ import { restauthPrivilegesSql } from './restauth-privileges.js';
 import { dropRefreshInOneStatement, refreshInOneStatement } from './refresh-exchange.js';
 import { sessionTables, successorChains } from './session-sql.js';
 import { openSessionFunction, openSignInFunction, type OpeningVersion } from './open-sign-in.js';
+import { unansweredRefreshesSql } from './unanswered-refreshes.js';
 
 /**
  * restauth's schema as versioned migrations. The SQL is built from the
@@ -857,6 +858,11 @@ export function migrations(names: SchemaNames): Migration[] {
       version: 64,
       name: "a password written outside restauth (GoTrue, an administrator's SQL) ends the guess limit's known clients",
       sql: passwordWrittenEndsKnownClientsSql(q),
+    },
+    {
+      version: 65,
+      name: 'a refresh whose answer was lost after its commit is recorded in the database, so a retry on any instance gets its successor',
+      sql: unansweredRefreshesSql(sessionTables(q)),
     },
   ];
 }

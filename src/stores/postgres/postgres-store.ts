@@ -1096,8 +1096,8 @@ export class PostgresStore implements Store {
     return this.sessions.rotateRefreshToken(presentedHash, successorHash, now);
   }
 
-  unansweredRotation(presentedHash: string, rotatedAt: Date): boolean {
-    return this.sessions.unansweredRotation(presentedHash, rotatedAt);
+  unansweredRotation(presentedHash: string, rotatedAt: Date, now: Date): Promise<boolean> {
+    return this.sessions.unansweredRotation(presentedHash, rotatedAt, now);
   }
 
   findImportedRefreshToken(token: string): ReturnType<PostgresSessions['findImportedRefreshToken']> {
@@ -1177,6 +1177,9 @@ export class PostgresStore implements Store {
   }
 
   async close(): Promise<void> {
+    // Before the pool ends: a rotation whose answer was lost, not recorded yet, is recorded now, so
+    // that its client's retry reaches the record on another instance or on this one restarted.
+    await this.sessions.settleUnanswered();
     await this.pool.end();
   }
 

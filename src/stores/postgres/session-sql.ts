@@ -18,6 +18,8 @@ export function sessionTables(names: Names) {
     secrets: `${names.restauth}.session_secrets`,
     ends: `${names.restauth}.session_ends`,
     endTokens: `${names.restauth}.session_end_tokens`,
+    /** Rotations whose answer was lost, which a retry on any instance may claim (migration 65). */
+    unanswered: `${names.restauth}.unanswered_refreshes`,
     amrClaims: `${names.schema}.mfa_amr_claims`,
     /** GoTrue's MFA factors (migration 18 creates the table where GoTrue did not). */
     factors: `${names.schema}.mfa_factors`,

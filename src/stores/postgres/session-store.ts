@@ -13,7 +13,8 @@ import { refreshInOneStatementSql, refreshTokenLookupSql } from './refresh-excha
 import { RefreshBatcher, type RefreshEntry } from './refresh-batch.js';
 import { refreshBatchSql } from './refresh-batch-sql.js';
 import { arrayLiteral } from './array-literal.js';
-import { UnansweredRefreshes } from './unanswered-refreshes.js';
+import { UnansweredRefreshes, type UnansweredRotation } from './unanswered-refreshes.js';
+import { isStoreUnavailable } from './faults.js';
 import { tokenStandingSql, toTokenStanding, type TokenStandingRow } from './token-standing.js';
 import { pruneSessions } from './upkeep.js';
 import {
@@ -49,21 +50,21 @@ export class PostgresSessions {
     private readonly signedInUserFrom: string,
     /** The user a session signs in (findUserById with signingIn). */
     private readonly findSignedInUser: (id: string) => Promise<User | null>,
-  ) {}
+  ) {
+    this.unanswered = new UnansweredRefreshes(pool, session.unanswered, session.refreshTokens);
+  }
 
   /** Refreshes asked for in one turn of the event loop, sent as one statement (refresh-batch.ts). */
   private readonly refreshes = new RefreshBatcher(
     (entries) => this.refreshBatch(entries),
     (entry) => this.refreshAlone(entry),
   );
-  /** Refreshes that failed unanswered, whose rotation a retry may find committed (unanswered-refreshes.ts). */
-  private readonly unanswered = new UnansweredRefreshes();
   /**
-   * Rotations core derived the successor of (a session of chain 1, a GoTrue-made token) that failed
-   * unanswered: kept apart from `unanswered`, whose lookup of the server-key successor would find
-   * none and forget them.
+   * Rotations whose write failed unanswered, recorded in the database for a retry that reaches any
+   * instance (unanswered-refreshes.ts): the one-statement refresh's, and those core derived the
+   * successor of (a session of chain 1, a GoTrue-made token).
    */
-  private readonly unansweredRotations = new UnansweredRefreshes();
+  private readonly unanswered: UnansweredRefreshes;
 
   async listSessions(userId: string): Promise<Session[]> {
     const uid = userUid(userId);
@@ -134,15 +135,10 @@ export class PostgresSessions {
     now: Date,
     inactiveBefore: Date,
   ): Promise<OneStatementRefresh | null> {
+    // A retry of an unanswered rotation finds its token already rotated, and only then does core ask
+    // unansweredRotation: a usual refresh costs no more than before.
     const entry = { presentedHash, successorHash, now, inactiveBefore };
-    if (this.unanswered.holds(presentedHash)) {
-      const own = await this.unanswered.answer(entry, (hash) => this.findRefreshToken(hash));
-      if (own) return own;
-    }
-    return this.refreshes.refresh(entry).catch((error: unknown) => {
-      this.unanswered.remember(entry);
-      throw error;
-    });
+    return this.rememberedIfUnanswered(entry, this.refreshes.refresh(entry));
   }
 
   /** One refresh in a statement of its own, as refreshInOneStatement was before batching (the bench's before). */
@@ -190,8 +186,7 @@ export class PostgresSessions {
     // nothing for a user banned at $3, judged on the row the statement reads (a ban committed since
     // the caller's findRefreshToken: user_banned, the token unspent).
     const { rows } = await this.rememberedIfUnanswered(
-      presentedHash,
-      now,
+      { presentedHash, successorHash, now },
       this.pool.query<{ rotated: number; banned: boolean | null }>(
         this.statements.prepared(
           this.statements.statement(
@@ -226,18 +221,24 @@ export class PostgresSessions {
   }
 
   /**
-   * `write`'s outcome; when it fails, the rotation of `presentedHash` at `now` is remembered, for a
-   * retry that finds it committed after all (unansweredRotation).
+   * `write`'s outcome; when it fails as a lost or refused connection does (the only failure that may
+   * hide a COMMIT: any other answer says the transaction rolled back), the rotation is recorded if it
+   * committed after all, for a retry on any instance (unansweredRotation).
    */
-  private rememberedIfUnanswered<T>(presentedHash: string, now: Date, write: Promise<T>): Promise<T> {
+  private rememberedIfUnanswered<T>(rotation: UnansweredRotation, write: Promise<T>): Promise<T> {
     return write.catch((error: unknown) => {
-      this.unansweredRotations.remember({ presentedHash, now });
+      if (isStoreUnavailable(error)) this.unanswered.remember(rotation);
       throw error;
     });
   }
 
-  unansweredRotation(presentedHash: string, rotatedAt: Date): boolean {
-    return this.unansweredRotations.claim(presentedHash, rotatedAt);
+  unansweredRotation(presentedHash: string, rotatedAt: Date, now: Date): Promise<boolean> {
+    return this.unanswered.claim(presentedHash, rotatedAt, now);
+  }
+
+  /** Records the unanswered rotations not written yet, once, before the store closes. */
+  settleUnanswered(): Promise<void> {
+    return this.unanswered.flush();
   }
 
   /** GoTrue's own refresh tokens, in a database it made (gotrue-tokens.ts). */
@@ -274,8 +275,7 @@ export class PostgresSessions {
     now: Date,
   ): Promise<boolean> {
     return this.rememberedIfUnanswered(
-      hashSecret(token),
-      now,
+      { presentedHash: hashSecret(token), successorHash, now },
       redeemGoTrueRefreshToken(this.pool, this.session, this.users, token, refreshSecret, successorHash, now),
     );
   }
