@@ -16,9 +16,9 @@ import type { Row } from './query.js';
  * (`comments`) or a parent (`post`). A condition on a field a record lacks
  * excludes the record (0.17 ignored the condition).
  *
- * Bounded as the 0.17 grammar is: at most 16 conditions, 4 sort fields, a
- * `_where` of 4 KB nested 8 deep, `in` lists of 100; no path reaches a
- * prototype.
+ * Bounded as the 0.17 grammar is: at most 16 conditions, in the query
+ * string or in `_where` alike, 4 sort fields, a `_where` of 4 KB nested 8
+ * deep, `in` lists of 100; no path reaches a prototype.
  */
 export const OPERATORS = [
   'lt',
@@ -118,6 +118,38 @@ function checkWhere(value: unknown, depth: number): void {
   }
 }
 
+/** The operators an object of a `_where` tree names: none for a field (or `or`) node. */
+function operatorsOf(node: Where): Operator[] {
+  return OPERATORS.filter((op) => Object.hasOwn(node, op));
+}
+
+/**
+ * The conditions a `_where` tree tests each record with, counted as matchesWhere walks it: each
+ * operator (`{"views": {"gt": 1, "lt": 5}}` is two), and each value standing where a condition
+ * could (an empty `or` or object, a number in an `or` list...), which costs a test too. Refuses
+ * (400) an `in` list longer than the query string's.
+ */
+function conditionsIn(where: Where): number {
+  let count = 0;
+  for (const [key, value] of Object.entries(where)) {
+    if (key === 'or') {
+      if (!Array.isArray(value) || value.length === 0) count++;
+      else for (const item of value) count += isObject(item) ? conditionsIn(item) : 1;
+      continue;
+    }
+    if (!isObject(value)) {
+      count++;
+      continue;
+    }
+    const ops = operatorsOf(value);
+    if (ops.includes('in') && Array.isArray(value.in) && value.in.length > MAX_IN_VALUES) {
+      throw new DataError('validation_failed', `At most ${MAX_IN_VALUES} values in an in list`);
+    }
+    count += ops.length > 0 ? ops.length : conditionsIn(value);
+  }
+  return Math.max(count, 1);
+}
+
 function integer(value: string | null): number | undefined {
   if (value === null) return undefined;
   const parsed = Number.parseInt(value, 10);
@@ -162,6 +194,13 @@ export function parseListQuery(search: string): ListQuery {
     }
     if (typeof parsed === 'object' && parsed !== null) {
       checkWhere(parsed, 0);
+      // Held to the query string's bound: 4 KB of `or` held about 200 conditions, each tested on every record.
+      if (conditionsIn(parsed as Where) > MAX_CONDITIONS) {
+        throw new DataError(
+          'validation_failed',
+          `_where holds more than ${MAX_CONDITIONS} conditions (each operator counts one, as in the query string)`,
+        );
+      }
       where = parsed as Where;
     }
   }
