@@ -11,6 +11,7 @@ import { IdIndexes } from './id-index.js';
 import { assertOrdinaryKey, isPrototypeKey } from './keys.js';
 import { assertRecordSize } from './limits.js';
 import type { Row } from './query.js';
+import type { LooseForms } from './loose.js';
 
 /** The auth dialects own /auth/...: the data API never serves a db.json key named "auth", nor lists it in /db. */
 export const AUTH_PREFIX = 'auth';
@@ -269,11 +270,12 @@ export class DataContext {
    * Equality indexes over the whole collection `name` (`rows`), when a list
    * may read from them: not for a caller limited to their own records (their
    * list is filtered as if the others did not exist), nor for users (filtered
-   * as shown, without secret fields). Null: the list scans.
+   * as shown, without secret fields). Null: the list scans. An index built
+   * for the list converts values within the request's `forms` (loose.ts).
    */
-  fieldLookup(name: string, rows: Row[], decision: Decision): FieldLookup | null {
+  fieldLookup(name: string, rows: Row[], decision: Decision, forms?: LooseForms): FieldLookup | null {
     if (decision.scope !== 'all' || name === this.usersProp) return null;
-    return this.fields.lookup(name, rows);
+    return this.fields.lookup(name, rows, forms);
   }
 
   /**

@@ -1,6 +1,6 @@
 import type { DocumentChange } from '../core/ports/documents.js';
 import { isPlainObject } from '../lib/is-plain-object.js';
-import { looseString } from './loose.js';
+import { looseString, type LooseForms } from './loose.js';
 import { ownValue } from './keys.js';
 import type { Row } from './query.js';
 import { RangeIndex, type Side } from './range-index.js';
@@ -45,14 +45,21 @@ const NONE = Symbol('none');
 
 type Key = string | number | boolean | null | typeof VACUOUS;
 
-function looseKey(row: object, segments: readonly string[]): Key | typeof NONE {
+/** How a value becomes text: looseString, or a request's LooseForms (each value once, within its budget). */
+type ToText = (value: unknown) => string | null;
+
+function textsOf(forms: LooseForms | undefined): ToText {
+  return forms ? (value) => forms.string(value) : looseString;
+}
+
+function looseKey(row: object, segments: readonly string[], toText: ToText): Key | typeof NONE {
   let current: unknown = row;
   for (const segment of segments) {
     current = ownValue(current, segment);
     if (current === undefined) return NONE;
   }
   if (current === null) return NONE;
-  return looseString(current) ?? NONE;
+  return toText(current) ?? NONE;
 }
 
 function strictKey(row: object, segments: readonly string[]): Key | typeof NONE {
@@ -66,14 +73,14 @@ function strictKey(row: object, segments: readonly string[]): Key | typeof NONE 
   return value as Key;
 }
 
-function likeText(row: Row, segments: readonly string[]): string {
+function likeText(row: Row, segments: readonly string[], toText: ToText): string {
   let current: unknown = row;
   for (const segment of segments) {
     current = ownValue(current, segment);
     if (current === undefined) return '';
   }
   if (current === null) return '';
-  return looseString(current)?.toLowerCase() ?? '';
+  return toText(current)?.toLowerCase() ?? '';
 }
 
 /** Whether the path names an own value (null included): json-server 0.17 ignores a filter no record has. */
@@ -109,14 +116,15 @@ class FieldIndex {
     private readonly order: (row: Row) => number,
   ) {}
 
-  keyOf(row: Row): Key | typeof NONE {
-    return this.form === 'loose' ? looseKey(row, this.segments) : strictKey(row, this.segments);
+  /** `toText`: a build's (the request's forms); a write's record alone is converted with looseString. */
+  keyOf(row: Row, toText: ToText = looseString): Key | typeof NONE {
+    return this.form === 'loose' ? looseKey(row, this.segments, toText) : strictKey(row, this.segments);
   }
 
   /** During a build: records arrive in collection order. */
-  append(row: Row): void {
+  append(row: Row, toText: ToText): void {
     if (hasPath(row, this.segments)) this.present++;
-    const key = this.keyOf(row);
+    const key = this.keyOf(row, toText);
     if (key === NONE) return;
     const bucket = this.buckets.get(key);
     if (bucket) bucket.push(row);
@@ -200,11 +208,15 @@ class CollectionIndex {
 
   private readonly order = (row: Row): number => this.orders.get(row)!;
 
-  field(path: readonly string[], form: KeyForm): FieldIndex {
+  /** `forms`: the request's, converting values for a build (see FieldIndexes.lookup). */
+  field(path: readonly string[], form: KeyForm, forms?: LooseForms): FieldIndex {
     // Segments may hold dots (1.x's _where names keys as they are): the name keeps them apart.
     return this.cached(`${form}:${JSON.stringify(path)}`, () => {
       const index = new FieldIndex(path, form, this.order);
-      for (const row of this.rows) if (typeof row === 'object' && row !== null) index.append(row as Row);
+      const toText = textsOf(forms);
+      for (const row of this.rows) {
+        if (typeof row === 'object' && row !== null) index.append(row as Row, toText);
+      }
       return index;
     });
   }
@@ -226,7 +238,7 @@ class CollectionIndex {
   likeTexts(path: readonly string[]): TextIndex {
     return this.cached(
       `like:${JSON.stringify(path)}`,
-      () => new TextIndex(this.rows, (row) => likeText(row, path)),
+      () => new TextIndex(this.rows, (row, forms) => likeText(row, path, textsOf(forms))),
     );
   }
 
@@ -370,8 +382,13 @@ export class FieldIndexes {
     }
   }
 
-  /** Lookups over `rows`, the whole collection `name` as the document holds it; null when indexing is off. */
-  lookup(name: string, rows: unknown[]): FieldLookup | null {
+  /**
+   * Lookups over `rows`, the whole collection `name` as the document holds it; null when indexing is
+   * off. An index a lookup builds converts values with `forms`, the request's (LooseForms: each value
+   * once, within the request's budget): an index is rebuilt after a change it cannot follow or once
+   * evicted, so a build is part of the request that needs it.
+   */
+  lookup(name: string, rows: unknown[], forms?: LooseForms): FieldLookup | null {
     if (this.maxFields <= 0) return null;
     let collection = this.collections.get(name);
     if (!collection || collection.rows !== rows || collection.length !== rows.length) {
@@ -382,14 +399,15 @@ export class FieldIndexes {
     // Past a quarter of the collection, sorting candidates back into collection order costs more than a scan.
     const limit = rows.length / 4;
     return {
-      has: (path) => index.field(path, 'loose').present > 0,
-      looseMatches: (path, values) => index.field(path, 'loose').union(values),
+      has: (path) => index.field(path, 'loose', forms).present > 0,
+      looseMatches: (path, values) => index.field(path, 'loose', forms).union(values),
       strictMatches: (path, value) => index.field(path, 'strict').union([value, VACUOUS]),
       looseRange: (path, side, bound) => index.range(path, 'loose').candidates(side, bound, limit),
       strictRange: (path, side, bound) => index.range(path, 'strict').candidates(side, bound, limit),
-      search: (needle) => (needle.includes('\u0000') ? null : index.search(this.searchText).find(needle)),
+      search: (needle) =>
+        needle.includes('\u0000') ? null : index.search(this.searchText).find(needle, forms),
       looseLike: (path, pattern) =>
-        LITERAL.test(pattern) ? index.likeTexts(path).find(pattern.toLowerCase()) : null,
+        LITERAL.test(pattern) ? index.likeTexts(path).find(pattern.toLowerCase(), forms) : null,
     };
   }
 }

@@ -4,9 +4,10 @@ import { ownValue } from './keys.js';
 import { decorator, relationBytes, type PluralRequest } from './plural.js';
 import type { Query, Row } from './query.js';
 import type { FieldLookup } from './field-index.js';
+import { LooseForms } from './loose.js';
 import {
+  compileWhere,
   isParentName,
-  matchesWhere,
   paginate,
   parseListQuery,
   requiredBounds,
@@ -30,7 +31,7 @@ export function relationsOf(names: string[]): Query {
 /**
  * The records that can meet the query's `eq` and range conditions, in
  * collection order: the smallest of their index lookups, or all records without an
- * index. A condition on a relation `_embed` adds is left to matchesWhere
+ * index. A condition on a relation `_embed` adds is left to compileWhere's test
  * (the field is the embedded one, not the record's).
  */
 function narrowed(rows: Row[], index: FieldLookup | null, query: ListQuery): readonly Row[] {
@@ -52,15 +53,18 @@ function narrowed(rows: Row[], index: FieldLookup | null, query: ListQuery): rea
 export async function listV1(req: PluralRequest, decision: Decision): Promise<unknown> {
   const { ctx, name } = req;
   const query = parseListQuery(req.request.url.split('?')[1] ?? '');
+  // The request's loose conversions: each stored value converted once, within one budget (loose.ts).
+  const forms = new LooseForms();
   const all = ctx.rows(name) ?? [];
   const rows =
     decision.scope === 'own'
       ? ctx.ownRows(name, all, decision)
-      : narrowed(all, ctx.fieldLookup(name, all, decision), query).filter(isRow);
+      : narrowed(all, ctx.fieldLookup(name, all, decision, forms), query).filter(isRow);
   // Embedded before the conditions, which may name them; counted against the bound only as answered.
   const present = decorator({ ...req, query: relationsOf(query.embed) }, false);
-  let shown: Row[] = rows.map(present).filter((row) => matchesWhere(row, query.where));
-  shown = sortRows(shown, query.sort);
+  const matches = compileWhere(query.where, forms);
+  let shown: Row[] = rows.map(present).filter(matches);
+  shown = sortRows(shown, query.sort, forms);
   if (query.embed.length > 0 || name === ctx.usersProp) {
     const answer = query.page === undefined ? shown : paginate(shown, query.page, query.perPage);
     assertRelationsFit(ctx, Array.isArray(answer) ? answer : answer.data, query.embed);

@@ -6,6 +6,7 @@ import type { Caller, Decision } from './access.js';
 import { foreignKey, fullUrl, isRow, sameId } from './collections.js';
 import { isServed, type DataContext } from './context.js';
 import { assertOrdinaryKey, ownValue } from './keys.js';
+import { LooseForms } from './loose.js';
 import { checkLinks, parentsOf } from './links.js';
 import { assertNoIdentityChange, keepIdentityFields } from './user-fields.js';
 import { all, filterRows, first, paginate, sortRows, type Query, type Row } from './query.js';
@@ -174,15 +175,18 @@ export async function list(req: PluralRequest, decision: Decision): Promise<unkn
     // The plain full list, the heaviest answer: serialized once per change of the document.
     return reply.type('application/json; charset=utf-8').send(ctx.fullListJson(name, rows));
   }
-  const index = ctx.fieldLookup(name, rows, decision);
+  // The request's loose conversions: each stored value converted once, within one budget (loose.ts).
+  const forms = new LooseForms();
+  const index = ctx.fieldLookup(name, rows, decision, forms);
   // Under an owner rule the caller sees only their records, and X-Total-Count counts only those.
   if (decision.scope === 'own') rows = ctx.ownRows(name, rows, decision);
   // Users are filtered and sorted as they are shown, so no query can probe a secret field.
   if (name === ctx.usersProp) rows = rows.map((row) => (isRow(row) ? ctx.present(name, row) : row));
   rows = sortRows(
-    filterRows(rows, req.query, { index, cache: ctx.records }),
+    filterRows(rows, req.query, { index, cache: ctx.records, forms }),
     first(req.query._sort),
     first(req.query._order),
+    forms,
   );
   const page = paginate(rows, req.query);
   if (page.total !== undefined) {

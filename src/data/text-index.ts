@@ -1,3 +1,4 @@
+import type { LooseForms } from './loose.js';
 import type { Row } from './query.js';
 
 /**
@@ -35,8 +36,11 @@ export class TextIndex {
 
   constructor(
     private readonly rows: readonly unknown[],
-    /** The lower-cased text of a record (entries that are not records have none). */
-    private readonly textOf: (row: Row) => string,
+    /**
+     * The lower-cased text of a record (entries that are not records have none), converting values
+     * with the searching request's `forms` when given (its budget, loose.ts).
+     */
+    private readonly textOf: (row: Row, forms?: LooseForms) => string,
     /** Scans after which the trigram index is built (see above). */
     private readonly gramsAfter = 32,
   ) {}
@@ -53,9 +57,12 @@ export class TextIndex {
     return true;
   }
 
-  /** The records whose text contains `needle` (lower-cased, no NUL), in collection order. */
-  find(needle: string): Row[] {
-    const joined = this.joined ?? this.join();
+  /**
+   * The records whose text contains `needle` (lower-cased, no NUL), in collection order. A join
+   * the search needs converts values with `forms`, the searching request's.
+   */
+  find(needle: string, forms?: LooseForms): Row[] {
+    const joined = this.joined ?? this.join(forms);
     if (needle.length >= 3 && joined.length <= MAX_GRAM_TEXT) {
       if (!this.grams && this.scans >= this.gramsAfter) this.grams = this.buildGrams(joined);
       if (this.grams) return this.findByGrams(joined, this.grams, needle);
@@ -106,13 +113,13 @@ export class TextIndex {
     return grams;
   }
 
-  private join(): string {
+  private join(forms?: LooseForms): string {
     this.scans = 0;
     const texts: string[] = [];
     this.starts = [];
     let offset = 0;
     for (const row of this.rows) {
-      const text = typeof row === 'object' && row !== null ? this.textOf(row as Row) : '';
+      const text = typeof row === 'object' && row !== null ? this.textOf(row as Row, forms) : '';
       texts.push(text);
       this.starts.push(offset);
       offset += text.length + 1;
