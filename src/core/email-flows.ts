@@ -8,11 +8,11 @@ import type { PkceChallenge } from './pkce.js';
 import type { Notifier, OneTimeSecret, Recipient } from './notifier.js';
 import type { IssuedOneTimeToken, OneTimeTokens } from './one-time-tokens.js';
 import type { PasswordHasher } from './passwords.js';
-import { hashSecret, randomSecret } from './secrets.js';
+import { hashSecret } from './secrets.js';
 import type { OneTimeToken, SpendConditions, Store, User } from './ports/store.js';
 import { checkEmail, loginKey } from './identity.js';
 import { withProviders } from './identities.js';
-import { evictUnvouchedIdentities } from './unvouched-eviction.js';
+import { endUnprovenHold } from './unvouched-eviction.js';
 import { checkUserData } from './validation.js';
 import { PASSWORD_PROOF, passwordProofOf } from './email-change-proof.js';
 import { replacePassword } from './password-replacement.js';
@@ -579,9 +579,11 @@ export class EmailFlows {
     // An account that gave its address up (releaseUnproven) is not signed in by a mail to it.
     if (user.email === null) throw new AuthError('otp_expired');
     const pkceFlowId = flowOf(consumed);
-    if (type === 'recovery' && user.emailConfirmedAt !== null) {
-      await this.retireUnprovenClaims(user, now, pkceFlowId);
-      return { status: 'verified', type, user, pkceFlowId };
+    // A recovery, magic link or code into a confirmed account: confirmed without proof, what its holder
+    // set up goes as the follower proves the mailbox (retireUnprovenClaims); else nothing changes.
+    if (user.emailConfirmedAt !== null) {
+      const proven = await this.retireUnprovenClaims(user, now, pkceFlowId);
+      return { status: 'verified', type, user: proven, pkceFlowId };
     }
     // Both are asked: a contested mark is spent by the confirmation that finds it, flagged or not.
     const mark = await this.spendContestedMark(user, now);
@@ -662,10 +664,8 @@ export class EmailFlows {
       return replacePassword(this.deps, { userId: token.userId, passwordHash, keepSessionId: null, now });
     });
     // Every dialect's recovery by a mailed token (the hosted form, postgrest-auth's reset) ends here.
-    if (user.emailConfirmedAt !== null) {
-      await this.retireUnprovenClaims(user, now, null);
-      return user;
-    }
+    // Its new password, unconditional, ended the sessions and flows of its moment in its write.
+    if (user.emailConfirmedAt !== null) return this.retireUnprovenClaims(user, now, null, 'replaced');
     return this.confirmEmail(client, await this.retireUnprovenSetUp(user, false), now);
   }
 
@@ -848,25 +848,16 @@ export class EmailFlows {
     keepProfile: boolean,
     keptFlowId: string | null,
   ): Promise<User> {
-    if (user.emailConfirmedAt !== null) return user;
+    if (user.emailConfirmedAt !== null || user.email === null) return user;
     const holder = await this.retireUnprovenSetUp(user, keepProfile);
-    const retired = await this.retirePassword(user.id, now, keptFlowId);
-    if (retired === null) {
-      await this.deps.store.revokeUserSessions(user.id, null, 'address_confirmed_by_another', now);
-      await this.deps.pkce.endFlowsOf(user.id, keptFlowId);
-    }
-    return retired ?? holder;
-  }
-
-  /**
-   * Replaces the account's password, if it has one, by one nobody knows (the change ends every
-   * session and every PKCE flow but `keptFlowId`, the proving link's own): the user changed, or null
-   * when it had none.
-   */
-  private async retirePassword(userId: string, now: Date, keptFlowId: string | null): Promise<User | null> {
-    if ((await this.deps.store.getPasswordHash(userId)) === null) return null;
-    const hash = await this.deps.hasher.hash(randomSecret());
-    return this.deps.store.changePassword(userId, hash, null, now, undefined, { keptFlowId });
+    // Its identities went above, with its metadata (retireUnprovenSetUp): the rest by the one rule.
+    await endUnprovenHold(this.deps, user.id, user.email, now, {
+      keptFlowId,
+      password: 'retire',
+      identities: 'kept',
+      addressIdentityFirst: false,
+    });
+    return (await this.deps.store.findUserById(user.id)) ?? holder;
   }
 
   /**
@@ -902,35 +893,49 @@ export class EmailFlows {
   }
 
   /**
-   * A recovery into a confirmed account, where addresses are confirmed without proof: the provider
-   * identities that do not vouch for this address go (unvouchedIdentities), as the recovery's new
-   * password ends a password's holder, and with them every session (the recovery's own opens after).
-   * Whoever held the account before put them there (a provider that claimed the address unverified,
-   * or their own provider linked), and nothing since proved it was its owner; the mailbox's owner,
-   * recovering, is. Elsewhere a confirmed account's address was proven, with its identities as they are.
-   * The PKCE flows go too, but `keptFlowId` (the recovery link's own): a code the holder had been
-   * issued by one of those providers exchanged for a session after the proof.
+   * A recovery, a magic link or a code into a confirmed account, where addresses are confirmed
+   * without proof: whoever held the account before may have typed the address first (an anonymous
+   * user's PUT /user, a sign-up, a provider that claimed it unverified) and set up ways in (a
+   * password, sessions, PKCE flows, their own provider linked); nothing since proved them its owner.
+   * The mailbox's owner, following the mail, is: everything the holder set up goes by the one rule
+   * (endUnprovenHold), the proof's own PKCE flow (`keptFlowId`) kept, its session opened after.
+   * restauth keeps no record of when an address was first proven, so an owner's own magic link ends
+   * their other sessions and password too (they sign in again, set a password again). Elsewhere a
+   * confirmed account's address was proven, and it is left as it is. `password`: `replaced` when
+   * the recovery's own new password already replaced it. The account as it is after.
    */
-  private async retireUnprovenClaims(user: User, now: Date, keptFlowId: string | null): Promise<void> {
-    if (!this.deps.confirmsWithoutProof || user.email === null) return;
-    await evictUnvouchedIdentities(this.deps, user.id, user.email, now, {
+  private async retireUnprovenClaims(
+    user: User,
+    now: Date,
+    keptFlowId: string | null,
+    password: 'retire' | 'replaced' = 'retire',
+  ): Promise<User> {
+    if (!this.deps.confirmsWithoutProof || user.email === null) return user;
+    await endUnprovenHold(this.deps, user.id, user.email, now, {
       keptFlowId,
+      password,
+      identities: 'unvouched',
       addressIdentityFirst: true,
     });
+    // Its providers (app_metadata) follow the identities that went.
+    return (await this.deps.store.findUserById(user.id)) ?? user;
   }
 
   /**
-   * An anonymous account's first address, proven by following the mail. Whoever held the anonymous
-   * session asked for that address (PUT /user, or linking a provider that gave it unverified), but
-   * only the mailbox's owner followed the link: were the asker a stranger, the owner would now use
-   * (set a password on, fill with data) an account the stranger could still get into. So every way
-   * in its holder set up before the proof goes, and only the follower of the mail holds it:
+   * An account's first address (an anonymous account's, or a permanent one's that had none: a
+   * provider that gave none), proven by following the mail. Whoever held the account asked for that
+   * address (PUT /user, or linking a provider that gave it unverified), but only the mailbox's owner
+   * followed the link, which alone proves it (there is no current address to confirm the change):
+   * were the asker a stranger, the owner would now use (set a password on, fill with data) an
+   * account the stranger could still get into. So every way in its holder set up before the proof
+   * goes by the one rule (endUnprovenHold), and only the follower of the mail holds it:
    *
    * - its sessions (access and refresh tokens);
-   * - every provider identity: an anonymous account has none of its own (an anonymous sign-up makes
-   *   none; a provider's sign-in makes a permanent account), so each was linked by its holder, and
-   *   one that gave no address, or another one, signed its holder in as well as one that claimed
-   *   this address. Its `email` identity, the proven address's, stays;
+   * - every provider identity that does not vouch for the address: an anonymous account has none of
+   *   its own (an anonymous sign-up makes none), and a permanent one without an address got in with
+   *   a provider that gave none, so each was linked or signed in with by its holder, and one that
+   *   gave no address, or another one, signed its holder in as well as one that claimed this address
+   *   unverified. Its `email` identity, the proven address's, stays;
    * - a password, if it has one (PUT /user refuses one while anonymous, since there is no address
    *   to sign in with; an administrator may have set one, for the holder): replaced by one nobody knows;
    * - its PKCE flows, but `keptFlowId` (this link's own, whose code the follower gets): a code an
@@ -941,30 +946,22 @@ export class EmailFlows {
    * on the same device goes on signed in (on another one, it signs in again), and one who had linked
    * their own provider links it again. Its user_metadata stays: it is what an honest anonymous user
    * kept there, the point of converting the account. GoTrue keeps all of it (its emailChangeVerify
-   * only makes the user permanent).
+   * only makes the user permanent). Before, only an anonymous account's holder was ended: a provider
+   * account with no address asked for a victim's, and kept its sessions and its provider sign-in in
+   * the account the victim then used.
    */
-  private async endAnonymousHolder(
+  private async endFirstAddressHolder(
     userId: string,
     email: string,
     keptFlowId: string | null,
     now: Date,
   ): Promise<void> {
-    const { store } = this.deps;
-    await this.retirePassword(userId, now, keptFlowId);
-    await store.revokeUserSessions(userId, null, 'address_confirmed_by_another', now);
-    await this.unlinkEveryProvider(userId, email);
-    await this.deps.pkce.endFlowsOf(userId, keptFlowId);
-  }
-
-  /** Unlinks every provider identity of the account; its address (`email`) keeps its own identity. */
-  private async unlinkEveryProvider(userId: string, email: string): Promise<void> {
-    const { store } = this.deps;
-    const identities = await store.listIdentities(userId);
-    if (identities.every((identity) => identity.provider === 'email')) return;
-    const addressIdentity = identities.find((identity) => identity.provider === 'email');
-    await store.keepOnlyIdentity(userId, addressIdentity?.id ?? null);
-    // None (the address was set without one): written again, it gets its identity.
-    if (addressIdentity === undefined) await store.updateUser(userId, { email });
+    await endUnprovenHold(this.deps, userId, email, now, {
+      keptFlowId,
+      password: 'retire',
+      identities: 'unvouched',
+      addressIdentityFirst: true,
+    });
   }
 
   private async confirmEmail(client: Client, user: User, now: Date): Promise<User> {
@@ -1010,7 +1007,7 @@ export class EmailFlows {
     const { user, newEmail } = change;
     let changed = change.changed;
     if (user.isAnonymous) {
-      await this.endAnonymousHolder(user.id, newEmail, flowOf(consumed), now);
+      await this.endFirstAddressHolder(user.id, newEmail, flowOf(consumed), now);
       // Its providers (app_metadata) follow the identities that went.
       changed = (await this.deps.store.findUserById(user.id)) ?? changed;
     }

@@ -24,7 +24,10 @@ export interface PasswordReplacement {
  * kept the account the change was meant to take back. Ended by a call after the change, a code
  * exchanged between the two still opened its session.
  */
-export async function replacePassword(deps: { store: Store }, change: PasswordReplacement): Promise<User> {
+export async function replacePassword(
+  deps: { store: Pick<Store, 'changePassword'> },
+  change: PasswordReplacement,
+): Promise<User> {
   const { userId, passwordHash, keepSessionId, now, expectedHash, options } = change;
   return deps.store.changePassword(userId, passwordHash, keepSessionId, now, expectedHash, {
     ...options,

@@ -136,6 +136,10 @@ describe('the hosted /verify form is taken from restauth’s own origin only', (
     });
     const url = new URL(link!);
     const path = `${url.pathname}${url.search}`;
+    const attacker = await t.services.store.findUserByEmail('attacker@acme.test');
+    // Compared as stored: where addresses confirm at once (no SMTP here), the magic links the tests
+    // above followed retired the sign-up's password (each proved the address).
+    const before = await t.services.store.getPasswordHash(attacker!.id);
     const passwords = 'password=forged+passphrase&password_confirm=forged+passphrase';
     const answer = await submit(
       path,
@@ -145,8 +149,7 @@ describe('the hosted /verify form is taken from restauth’s own origin only', (
     assert.equal(answer.statusCode, 403, answer.body);
     assert.match(answer.body, FROM_ANOTHER_SITE);
     assert.match(answer.body, /Set a new password/u);
-    const old = await t.services.auth.signIn(LOCAL_CALL, 'attacker@acme.test', 'attacker passphrase');
-    assert.ok(old.accessToken, 'the password is unchanged');
+    assert.equal(await t.services.store.getPasswordHash(attacker!.id), before, 'the password is unchanged');
 
     const honest = await submit(
       path,
@@ -155,6 +158,8 @@ describe('the hosted /verify form is taken from restauth’s own origin only', (
     );
     assert.equal(honest.statusCode, 200, honest.body);
     assert.match(honest.body, /Your password has been changed/u);
+    const changed = await t.services.auth.signIn(LOCAL_CALL, 'attacker@acme.test', 'brand new passphrase');
+    assert.ok(changed.accessToken, 'the honest form set it');
   });
 
   it("the JSON API (auth-js verifyOtp) is an app's call from its own origin: not judged by the page's rule", async () => {

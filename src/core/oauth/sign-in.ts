@@ -4,12 +4,10 @@ import { assertNotBanned } from '../banned.js';
 import { AuthError, isAuthError } from '../errors.js';
 import { checkEmail } from '../identity.js';
 import { withProviders } from '../identities.js';
-import { evictUnvouchedIdentities } from '../unvouched-eviction.js';
+import { endUnprovenHold } from '../unvouched-eviction.js';
 import type { PkceFlows } from '../flow-states.js';
-import { replacePassword } from '../password-replacement.js';
 import type { PasswordHasher } from '../passwords.js';
 import type { Store, User } from '../ports/store.js';
-import { randomSecret } from '../secrets.js';
 import { updateMerged } from '../merged-update.js';
 import { identityDataOf } from './identity-data.js';
 import type { ProviderClaims } from './provider.js';
@@ -78,7 +76,7 @@ export class ExternalSignIn {
       user = await store.findUserByEmail(email);
       // Before join's writes (an identity linked, an unconfirmed account's credentials retired).
       if (user !== null) assertNotBanned(user, now);
-      if (user !== null) ({ user, unconfirmed } = await this.join(client, user, provider, now));
+      if (user !== null) ({ user, unconfirmed } = await this.join(client, user, email, provider, now));
       joined = user !== null;
     }
     // Before the identity's data is written into the account.
@@ -100,10 +98,14 @@ export class ExternalSignIn {
       // is the provider's alone. Elsewhere GoTrue merges what the provider says at every sign-in.
       if (unconfirmed) await store.keepOnlyIdentity(user.id, identity.id);
       else if (joined && email !== null && !this.deps.settings.requireEmailConfirmation) {
-        // The earlier holder's identities, sessions and codes go (unvouched-eviction.ts); this
-        // callback's own flow names no user yet, and its verified identity vouches for the address.
-        await evictUnvouchedIdentities(this.deps, user.id, email, now, {
+        // Confirmed without proof: the earlier holder's password, sessions, codes and identities go
+        // (unvouched-eviction.ts), had it a password or an identity or not (an anonymous squatter
+        // has neither). This callback's own flow names no user yet, and its verified identity,
+        // linked above, vouches for the address: nothing the prover holds goes.
+        await endUnprovenHold(this.deps, user.id, email, now, {
           keptFlowId: null,
+          password: 'retire',
+          identities: 'unvouched',
           addressIdentityFirst: false,
         });
       }
@@ -134,34 +136,31 @@ export class ExternalSignIn {
   }
 
   /**
-   * A verified address joins its account; an unconfirmed one is confirmed, its password retired (and,
-   * once the provider's identity is linked, its other identities and metadata: see signIn). Where
-   * sign-ups are confirmed at once (no confirmation required), a confirmed address proves nothing:
-   * whoever typed it first got it, so its password and sessions are retired as well.
+   * A verified address joins its account; an unconfirmed one is confirmed, once what its holder set
+   * up is retired (password, sessions, PKCE flows: endUnprovenHold; its identities and metadata once
+   * the provider's identity is linked: see signIn). Before the confirmation: confirmed first, the
+   * holder's password signed in to the account for as long as the retirement took. A confirmed
+   * account where sign-ups are confirmed at once proves nothing either (whoever typed the address
+   * first got it): signIn retires its holder's hold after the link.
    */
   private async join(
     client: Client,
     user: User,
+    email: string,
     provider: string,
     now: Date,
   ): Promise<{ user: User; unconfirmed: boolean }> {
     // GoTrue's !user.IsConfirmed(): only such an account loses its identities and metadata too.
     const unconfirmed = user.emailConfirmedAt === null;
-    if (unconfirmed || !this.deps.settings.requireEmailConfirmation) {
-      if ((await this.deps.store.getPasswordHash(user.id)) !== null) {
-        // Nobody knows this password: the squatter's (and every session) is gone; the owner resets it.
-        const unknown = await this.deps.hasher.hash(randomSecret());
-        // Its PKCE flows too (a code issued to the squatter); this callback's own flow is no one's
-        // yet: its code names the user only once this sign-in returns.
-        user = await replacePassword(this.deps, {
-          userId: user.id,
-          passwordHash: unknown,
-          keepSessionId: null,
-          now,
-        });
-      }
-      if (user.emailConfirmedAt === null)
-        user = await this.deps.store.updateUser(user.id, { emailConfirmedAt: now });
+    if (unconfirmed) {
+      // This callback's own flow is no one's yet: its code names the user only once this sign-in returns.
+      await endUnprovenHold(this.deps, user.id, email, now, {
+        keptFlowId: null,
+        password: 'retire',
+        identities: 'kept',
+        addressIdentityFirst: false,
+      });
+      user = await this.deps.store.updateUser(user.id, { emailConfirmedAt: now });
     }
     await this.deps.audit?.record('identity_linked', client, { userId: user.id, data: { provider } });
     return { user, unconfirmed };
