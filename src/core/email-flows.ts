@@ -1006,7 +1006,9 @@ export class EmailFlows {
     }
     const { user, newEmail } = change;
     let changed = change.changed;
-    if (user.isAnonymous) {
+    // The account's first address (none when its change was asked: no current side confirmed it, or
+    // none when it is followed), proven by the new side alone: not necessarily by whoever asked.
+    if (user.email === null || consumed.data['both'] !== true) {
       await this.endFirstAddressHolder(user.id, newEmail, flowOf(consumed), now);
       // Its providers (app_metadata) follow the identities that went.
       changed = (await this.deps.store.findUserById(user.id)) ?? changed;

@@ -84,11 +84,49 @@ for (const storeKind of ['file', 'postgres'] as const) {
       const alice = await app.t.services.store.findUserByUsername('alice');
       assert.equal(alice?.email, 'alice@acme.test');
       assert.notEqual(alice?.emailConfirmedAt, null);
+      // The account's first address, proven by the new side alone: the password that asked for it
+      // is retired (its asker could be a squatter, as above, and the follower the address's owner),
+      // and the follower, signed in by the mail, sets one.
+      const retired = await post('/auth/refresh_token', { username: 'alice@acme.test', password: PASSWORD });
+      assert.equal(retired.statusCode, 400, retired.body);
+      const set = await app.t.app.inject({
+        method: 'PUT',
+        url: '/auth/v1/user',
+        headers: { authorization: `Bearer ${verified.json<{ access_token: string }>().access_token}` },
+        payload: { password: 'alice’s new passphrase' },
+      });
+      assert.equal(set.statusCode, 200, set.body);
       const byAddress = await post('/auth/refresh_token', {
         username: 'alice@acme.test',
-        password: PASSWORD,
+        password: 'alice’s new passphrase',
       });
       assert.equal(byAddress.statusCode, 200, byAddress.body);
+    });
+
+    it("a squatter's change_email to the victim's address: the victim follows it, the squatter's password is retired", async () => {
+      await signUpByName('malloryfirst');
+      const squatter = await post('/auth/refresh_token', { username: 'malloryfirst', password: PASSWORD });
+      assert.equal(squatter.statusCode, 200, squatter.body);
+      const since = app.sink.mails.length;
+      const changed = await post('/auth/change_email', {
+        username: 'malloryfirst',
+        password: PASSWORD,
+        email: 'victim.first@acme.test',
+      });
+      assert.equal(changed.statusCode, 200, changed.body);
+      const mail = await app.sink.waitForMail(
+        (m) => m.to === 'victim.first@acme.test' && app.sink.mails.indexOf(m) >= since,
+        5000,
+      );
+      // The victim follows it, signed in by it to the account the address now names.
+      const token = new URL(secretsOf(mail).link).searchParams.get('token');
+      const verified = await post('/auth/v1/verify', { type: 'email_change', token_hash: token });
+      assert.equal(verified.statusCode, 200, verified.body);
+
+      for (const username of ['malloryfirst', 'victim.first@acme.test']) {
+        const again = await post('/auth/refresh_token', { username, password: PASSWORD });
+        assert.equal(again.statusCode, 400, `the squatter's password by ${username}: ${again.body}`);
+      }
     });
 
     it('an address another account holds is refused, as before', async () => {
